@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# FerretDB 1.24 (SQLite backend) on loopback: `install`, `start PORT DATA_DIR`, `stop DATA_DIR`.
+# Built once into .tools/bin from a pinned tools module (scripts/tools/ferretdb: go.mod + go.sum).
+# Plain `go install …@v1.24.2` is not used: it asks the proxy for @latest (deprecation check),
+# which the registry mirror here refuses, and its binary panics for want of version.txt.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/.tools/bin/ferretdb"
+cmd="${1:-}"
+
+install() {
+  [ -x "$BIN" ] && return 0
+  mkdir -p "$ROOT/.tools/bin"
+  echo "[ferretdb] building FerretDB v1.24.2 (first run only, ~2 min)" >&2
+  # Vendored build in a scratch copy: FerretDB's version package panics unless it embeds a
+  # build/version/version.txt, which release builds generate and the module does not carry.
+  local work
+  work="$(mktemp -d)"
+  cp "$ROOT"/scripts/tools/ferretdb/{go.mod,go.sum,tools.go} "$work/"
+  (
+    cd "$work"
+    go mod vendor
+    echo v1.24.2 >vendor/github.com/FerretDB/FerretDB/build/version/version.txt
+    go build -mod=vendor -o "$BIN" github.com/FerretDB/FerretDB/cmd/ferretdb
+  )
+  rm -rf "$work"
+}
+
+start() {
+  local port="$1" dir="$2"
+  install
+  mkdir -p "$dir"
+  if [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then return 0; fi
+  "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --listen-addr="127.0.0.1:$port" \
+    --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
+  echo $! >"$dir/ferretdb.pid"
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "[ferretdb] did not start; see $dir/ferretdb.log" >&2
+  return 1
+}
+
+stop() {
+  local dir="$1"
+  if [ -f "$dir/ferretdb.pid" ]; then
+    kill "$(cat "$dir/ferretdb.pid")" 2>/dev/null || true
+    rm -f "$dir/ferretdb.pid"
+  fi
+}
+
+case "$cmd" in
+  install) install ;;
+  start) start "$2" "$3" ;;
+  stop) stop "$2" ;;
+  *) echo "usage: $0 install | start PORT DIR | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,41 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { MongooseModule } from '@nestjs/mongoose';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import { SETTINGS, type Settings } from './config/settings';
+import { AuthModule } from './common/auth/auth.module';
+import { HttpExceptionFilter } from './common/errors/http-exception.filter';
+import { loggerParams } from './common/logging/logging';
+import { ChatModule } from './modules/chat/chat.module';
+import { HealthModule } from './modules/health/health.module';
+import { MetricsModule } from './modules/metrics/metrics.module';
+
+@Global()
+@Module({})
+class SettingsModule {
+  static of(settings: Settings): DynamicModule {
+    return { module: SettingsModule, providers: [{ provide: SETTINGS, useValue: settings }], exports: [SETTINGS] };
+  }
+}
+
+// Settings are parsed before the app exists (main.ts) and handed in whole.
+@Module({})
+export class AppModule {
+  static with(settings: Settings): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        SettingsModule.of(settings),
+        LoggerModule.forRoot(loggerParams(settings.logLevel)),
+        MongooseModule.forRoot(settings.mongodbUri, { serverSelectionTimeoutMS: 5000, autoIndex: false }),
+        ThrottlerModule.forRoot([]),
+        AuthModule,
+        MetricsModule,
+        ChatModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
+    };
+  }
+}

@@ -1,0 +1,66 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import type { Algorithm } from 'jsonwebtoken';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { DomainException } from '../errors/domain.exception';
+import { ErrorCode } from '../errors/error-code';
+import type { Principal } from './principal';
+
+// The single token check for HTTP and WebSocket: signature with the configured algorithms only
+// (never `none`), `exp` required, `nbf` honoured, `sub` required.
+@Injectable()
+export class TokenService {
+  private readonly key: string;
+  private readonly algorithms: Algorithm[];
+  private readonly adminRoles: Set<string>;
+
+  constructor(
+    private readonly jwt: JwtService,
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    if (settings.jwt.publicKey) {
+      this.key = settings.jwt.publicKey;
+      this.algorithms = ['RS256', 'ES256'];
+    } else {
+      this.key = settings.jwt.secret as string;
+      this.algorithms = ['HS256'];
+    }
+    this.adminRoles = new Set(settings.jwt.adminRoles);
+  }
+
+  verify(token: string | undefined): Principal {
+    if (!token) throw new DomainException(ErrorCode.UNAUTHORIZED, 'Missing token.');
+    let claims: Record<string, unknown>;
+    try {
+      claims = this.jwt.verify<Record<string, unknown>>(token, {
+        secret: this.key,
+        publicKey: this.key,
+        algorithms: this.algorithms,
+      });
+    } catch {
+      throw new DomainException(ErrorCode.UNAUTHORIZED, 'Invalid or expired token.');
+    }
+    const { sub, roles, name, exp } = claims;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) {
+      throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no subject.');
+    }
+    if (typeof exp !== 'number') throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no expiry.');
+    const roleList = Array.isArray(roles) ? roles.filter((role): role is string => typeof role === 'string') : [];
+    return {
+      userId: sub,
+      roles: roleList,
+      name: typeof name === 'string' && name.length > 0 ? name.slice(0, 200) : undefined,
+      isAdmin: roleList.some((role) => this.adminRoles.has(role)),
+      expiresAt: exp * 1000,
+    };
+  }
+}
+
+// Bearer header first, then ?token= (browsers and webviews cannot set WS headers).
+export function extractToken(authorization: string | undefined, query: URLSearchParams | undefined): string | undefined {
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (match) return match[1];
+  }
+  return query?.get('token') ?? undefined;
+}

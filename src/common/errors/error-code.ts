@@ -1,0 +1,69 @@
+// One enum of error codes for every transport (CONTRACT §2); filters map them exhaustively.
+export enum ErrorCode {
+  UNAUTHORIZED = 'UNAUTHORIZED',
+  FORBIDDEN = 'FORBIDDEN',
+  INVALID_MESSAGE = 'INVALID_MESSAGE',
+  MESSAGE_TOO_LONG = 'MESSAGE_TOO_LONG',
+  RATE_LIMITED = 'RATE_LIMITED',
+  UNKNOWN_MODEL = 'UNKNOWN_MODEL',
+  LLM_UNAVAILABLE = 'LLM_UNAVAILABLE',
+  FILE_REJECTED = 'FILE_REJECTED',
+  SESSION_LOCKED = 'SESSION_LOCKED',
+  SESSION_FULL = 'SESSION_FULL',
+  NOT_FOUND = 'NOT_FOUND',
+  NOT_IMPLEMENTED = 'NOT_IMPLEMENTED',
+  INTERNAL = 'INTERNAL',
+}
+
+export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
+  [ErrorCode.UNAUTHORIZED]: 'Authentication required or token expired.',
+  [ErrorCode.FORBIDDEN]: 'You are not allowed to do that.',
+  [ErrorCode.INVALID_MESSAGE]: 'The message is not valid.',
+  [ErrorCode.MESSAGE_TOO_LONG]: 'The message is too long.',
+  [ErrorCode.RATE_LIMITED]: 'Too many messages; slow down.',
+  [ErrorCode.UNKNOWN_MODEL]: 'That model is not available.',
+  [ErrorCode.LLM_UNAVAILABLE]: 'The assistant is unavailable right now; please try again.',
+  [ErrorCode.FILE_REJECTED]: 'The file was rejected.',
+  [ErrorCode.SESSION_LOCKED]: 'Another admin is assisting this session.',
+  [ErrorCode.SESSION_FULL]: 'This conversation has reached its maximum size; please start a new chat.',
+  [ErrorCode.NOT_FOUND]: 'Not found.',
+  [ErrorCode.NOT_IMPLEMENTED]: 'Not available yet.',
+  [ErrorCode.INTERNAL]: 'Something went wrong on our side.',
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.UNAUTHORIZED:
+      return 401;
+    case ErrorCode.FORBIDDEN:
+      return 403;
+    case ErrorCode.INVALID_MESSAGE:
+      return 400;
+    case ErrorCode.MESSAGE_TOO_LONG:
+      return 413;
+    case ErrorCode.RATE_LIMITED:
+      return 429;
+    case ErrorCode.UNKNOWN_MODEL:
+      return 400;
+    case ErrorCode.LLM_UNAVAILABLE:
+      return 503;
+    case ErrorCode.FILE_REJECTED:
+      return 422;
+    case ErrorCode.SESSION_LOCKED:
+      return 409;
+    case ErrorCode.SESSION_FULL:
+      return 409;
+    case ErrorCode.NOT_FOUND:
+      return 404;
+    case ErrorCode.NOT_IMPLEMENTED:
+      return 501;
+    case ErrorCode.INTERNAL:
+      return 500;
+  }
+}
+
+// Recoverable errors leave the socket open; the others close it. INTERNAL stays recoverable: the
+// message was not acked, so the client may resend it with the same client_id.
+export function isRecoverable(code: ErrorCode): boolean {
+  return code !== ErrorCode.UNAUTHORIZED && code !== ErrorCode.FORBIDDEN;
+}

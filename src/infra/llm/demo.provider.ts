@@ -1,0 +1,40 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LlmModelSettings } from '../../config/settings';
+import { estimateTokens, type LlmChunk, type LlmProvider, type LlmRequest } from './llm-provider';
+
+const DEFAULT_DELAY_MS = 40;
+
+// Offline model: a deterministic reply streamed word by word at a human reading pace.
+export class DemoProvider implements LlmProvider {
+  readonly modelId: string;
+  private readonly delayMs: number;
+
+  constructor(model: LlmModelSettings) {
+    this.modelId = model.id;
+    this.delayMs = model.delay_ms ?? DEFAULT_DELAY_MS;
+  }
+
+  async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
+    const reply = demoReply(request);
+    const pieces = reply.match(/\S+\s*/g) ?? [reply];
+    for (const piece of pieces) {
+      if (this.delayMs > 0) await sleep(this.delayMs, undefined, { signal: request.signal });
+      request.signal.throwIfAborted();
+      yield { type: 'delta', text: piece };
+    }
+    const prompt = request.messages.reduce((sum, message) => sum + estimateTokens(message.content), 0);
+    const completion = estimateTokens(reply);
+    yield { type: 'usage', usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } };
+  }
+}
+
+export function demoReply(request: Pick<LlmRequest, 'messages'>): string {
+  const users = request.messages.filter((message) => message.role === 'user');
+  const last = users.at(-1)?.content.trim() ?? '';
+  const quoted = last.length > 200 ? `${last.slice(0, 200)}…` : last;
+  return (
+    `This is the offline demo model. You said: "${quoted}". ` +
+    `That is message ${users.length} of this conversation. ` +
+    'Configure LLM_PROVIDERS to talk to a real model.'
+  );
+}

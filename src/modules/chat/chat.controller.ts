@@ -1,0 +1,36 @@
+import { Controller, Get, Param } from '@nestjs/common';
+import { CurrentPrincipal } from '../../common/auth/auth.decorators';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { LlmRegistry } from '../llm/llm.registry';
+import { SessionsRepository } from '../sessions/sessions.repository';
+import { sessionDetail, sessionSummary } from './dto/session-views';
+
+@Controller('chat')
+export class ChatController {
+  constructor(
+    private readonly registry: LlmRegistry,
+    private readonly sessions: SessionsRepository,
+  ) {}
+
+  @Get('models')
+  models() {
+    return this.registry.models;
+  }
+
+  @Get('sessions')
+  async list(@CurrentPrincipal() principal: Principal) {
+    return (await this.sessions.listForUser(principal.userId)).map(sessionSummary);
+  }
+
+  // owner or admin; anyone else gets 404, so ids of other users' sessions leak nothing
+  @Get('sessions/:id')
+  async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    const session = principal.isAdmin
+      ? await this.sessions.findAnyWithMessages(id)
+      : await this.sessions.findOwnedWithMessages(id, principal.userId);
+    if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    return sessionDetail(session);
+  }
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import {
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { DomainException } from '../../common/errors/domain.exception';
+import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
+import { ChatMetrics } from '../metrics/chat-metrics';
+import { ChatService } from './chat.service';
+import { ClientHub } from './client-hub';
+import type { Connection } from './connection';
+import { parseClientFrame } from './envelope-parser';
+import { ReplyService } from './reply.service';
+import type { AuthenticatedRequest } from './ws-upgrade';
+
+export const CLOSE_GOING_AWAY = 1001;
+const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.UNAUTHORIZED]: 4401,
+  [ErrorCode.FORBIDDEN]: 4403,
+  [ErrorCode.NOT_FOUND]: 4404,
+};
+// setTimeout's ceiling (~24.8 days)
+const MAX_TIMER_MS = 2_147_483_647;
+
+// Transport only: binds sockets, reads frames, maps errors to `error` frames, keeps heartbeats.
+@WebSocketGateway({ path: '/chat/ws' })
+export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
+  private readonly logger = new Logger('ws');
+  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private heartbeat?: NodeJS.Timeout;
+  private sweeper?: NodeJS.Timeout;
+  private server?: WebSocketServer;
+  draining = false;
+
+  constructor(
+    private readonly chat: ChatService,
+    private readonly replies: ReplyService,
+    private readonly hub: ClientHub,
+    private readonly metrics: ChatMetrics,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  afterInit(server: WebSocketServer): void {
+    this.server = server;
+    this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
+    this.sweeper = setInterval(() => {
+      this.chat.sweep().catch((error: unknown) => this.logger.error({ event: 'sweep_failed', err: String(error) }, 'sweep failed'));
+    }, this.settings.sweepIntervalMs);
+  }
+
+  handleConnection(socket: WebSocket, request: AuthenticatedRequest): void {
+    const principal = request.principal;
+    if (!principal || this.draining) {
+      socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+      return;
+    }
+    const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const connection: Connection = { id: randomUUID(), socket, principal, sessionId: '', alive: true, pending: null };
+    this.connections.set(socket, connection);
+    this.armExpiry(connection);
+    socket.on('pong', () => (connection.alive = true));
+    const lastSeqText = query.get('last_seq');
+    const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
+    // frames of one socket are handled in order, and only once its session is bound
+    let chain = this.chat.connect(connection, query.get('session_id') ?? undefined, lastSeq).catch((error: unknown) => {
+      this.fail(connection, error, undefined, true);
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      connection.alive = true;
+      chain = chain.then(() => this.onFrame(connection, data, isBinary));
+    });
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    const connection = this.connections.get(socket);
+    if (!connection) return;
+    clearTimeout(connection.expiryTimer);
+    this.chat.disconnect(connection);
+  }
+
+  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+    if (connection.socket.readyState !== connection.socket.OPEN || !connection.sessionId) return;
+    if (isBinary) {
+      this.fail(connection, new DomainException(ErrorCode.INVALID_MESSAGE, 'Frames must be JSON text.'));
+      return;
+    }
+    const parsed = parseClientFrame(data.toString(), this.settings.maxMessageLength);
+    if (!parsed.ok) {
+      this.fail(connection, new DomainException(parsed.code, parsed.message), parsed.client_id);
+      return;
+    }
+    try {
+      await this.chat.handle(connection, parsed.message);
+      if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
+    } catch (error) {
+      this.fail(connection, error, parsed.message.client_id);
+    }
+  }
+
+  // A token that expires without auth_refresh ends the connection.
+  private armExpiry(connection: Connection): void {
+    clearTimeout(connection.expiryTimer);
+    const remaining = Math.min(Math.max(0, connection.principal.expiresAt - Date.now()), MAX_TIMER_MS);
+    connection.expiryTimer = setTimeout(() => {
+      this.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.'));
+    }, remaining);
+    connection.expiryTimer.unref();
+  }
+
+  private fail(connection: Connection, error: unknown, clientId?: string, fatal = false): void {
+    let exception: DomainException;
+    if (error instanceof DomainException) {
+      exception = error;
+    } else {
+      this.logger.error(
+        { user_id: connection.principal.userId, session_id: connection.sessionId, event: 'error', err: describe(error) },
+        'unexpected error',
+      );
+      exception = new DomainException(ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]);
+    }
+    const recoverable = exception.recoverable && !fatal;
+    this.metrics.errors.inc({ code: exception.code });
+    const frame = {
+      type: 'error',
+      session_id: connection.sessionId || undefined,
+      client_id: clientId,
+      error: {
+        code: exception.code,
+        message: exception.message,
+        recoverable,
+        ...(exception.details.retryAfterMs !== undefined ? { retry_after: exception.details.retryAfterMs } : {}),
+      },
+    };
+    this.hub.send(connection, frame);
+    if (!recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
+  }
+
+  private beat(): void {
+    for (const connection of this.hub.all()) {
+      if (!connection.alive) {
+        connection.socket.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.socket.ping();
+    }
+  }
+
+  // Graceful shutdown: refuse new sockets, tell clients to reconnect elsewhere (1001), let replies
+  // finish within the grace period, then store what is left as interrupted.
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    clearInterval(this.heartbeat);
+    clearInterval(this.sweeper);
+    for (const connection of this.hub.all()) connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+    this.logger.log({ event: 'shutdown', connections: this.hub.count, replies: this.replies.activeCount }, 'draining');
+    await this.replies.drain(this.settings.shutdownGraceMs);
+    await this.replies.stopAll('shutdown');
+    this.server?.clients.forEach((socket) => socket.terminate());
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

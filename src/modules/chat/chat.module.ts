@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { LlmModule } from '../llm/llm.module';
+import { SessionsModule } from '../sessions/sessions.module';
+import { ChatController } from './chat.controller';
+import { ChatGateway } from './chat.gateway';
+import { ChatService } from './chat.service';
+import { ClientHub } from './client-hub';
+import { ReplyService } from './reply.service';
+
+@Module({
+  imports: [SessionsModule, LlmModule],
+  controllers: [ChatController],
+  providers: [ChatGateway, ChatService, ReplyService, ClientHub],
+  exports: [ChatGateway],
+})
+export class ChatModule {}

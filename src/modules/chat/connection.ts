@@ -1,0 +1,15 @@
+import type { WebSocket } from 'ws';
+import type { Principal } from '../../common/auth/principal';
+import type { ServerFrame } from './frames';
+
+// One open socket of one user (or admin) and the session it is bound to.
+export interface Connection {
+  id: string;
+  socket: WebSocket;
+  principal: Principal;
+  sessionId: string;
+  alive: boolean;
+  // while a reconnect replays history, live frames wait here so nothing is missed or doubled
+  pending: ServerFrame[] | null;
+  expiryTimer?: NodeJS.Timeout;
+}

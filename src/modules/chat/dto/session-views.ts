@@ -1,0 +1,49 @@
+import type { MessageRecord, SessionRecord, SessionWithMessages } from '../../sessions/session.types';
+
+// HTTP shapes of CONTRACT §3 (snake_case).
+export function sessionSummary(session: SessionRecord) {
+  return {
+    id: session.id,
+    name: session.name,
+    model_id: session.model_id,
+    start_time: session.start_time.toISOString(),
+    last_message_at: session.last_message_at?.toISOString() ?? null,
+    message_count: session.message_count,
+    admin_assisted: session.admin_assisted,
+    assisting_admin_name: session.assisting_admin_name,
+    help_requested: session.help_requested,
+    is_active: session.is_active,
+  };
+}
+
+export function sessionDetail(session: SessionWithMessages) {
+  return {
+    ...sessionSummary(session),
+    user_id: session.user_id,
+    end_time: session.end_time?.toISOString() ?? null,
+    duration_ms: session.duration_ms,
+    last_activity: session.last_activity.toISOString(),
+    seq: session.seq,
+    total_tokens: session.total_tokens,
+    prompt_tokens: session.prompt_tokens,
+    completion_tokens: session.completion_tokens,
+    avg_response_ms: session.avg_response_ms,
+    max_response_ms: session.max_response_ms,
+    messages: session.messages.map(messageView),
+  };
+}
+
+export function messageView(message: MessageRecord) {
+  return {
+    id: message.id,
+    seq: message.seq,
+    type: message.type,
+    sender: message.sender,
+    client_id: message.client_id,
+    content: message.content,
+    timestamp: message.timestamp.toISOString(),
+    model_id: message.model_id,
+    file_id: message.file_id,
+    metadata: message.metadata,
+  };
+}

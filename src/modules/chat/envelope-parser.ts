@@ -1,0 +1,72 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { ErrorCode } from '../../common/errors/error-code';
+import { ClientEnvelopeDto } from './dto/client-envelope.dto';
+
+export type ParseResult =
+  | { ok: true; message: ClientEnvelopeDto }
+  | { ok: false; code: ErrorCode; message: string; client_id?: string };
+
+const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh']);
+const NEEDS_MODEL = new Set(['model_select']);
+const NEEDS_FILE = new Set(['file_upload', 'voice_message']);
+const NEEDS_SESSION = new Set(['admin_join', 'admin_leave']);
+
+// One frame → a valid client message or a protocol error. Total: never throws, whatever the input.
+export function parseClientFrame(raw: string, maxMessageLength: number): ParseResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
+  }
+  return validateEnvelope(data, maxMessageLength);
+}
+
+export function validateEnvelope(data: unknown, maxMessageLength: number): ParseResult {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
+  }
+  const record = data as Record<string, unknown>;
+  const clientId = typeof record.client_id === 'string' && record.client_id.length <= 128 ? record.client_id : undefined;
+  const fail = (code: ErrorCode, message: string): ParseResult => ({ ok: false, code, message, client_id: clientId });
+
+  const message = plainToInstance(ClientEnvelopeDto, record, { enableImplicitConversion: false });
+  const errors = validateSync(message, { whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: true });
+  if (errors.length > 0) {
+    const first = errors[0];
+    const field = first.property;
+    if (field === 'type') return fail(ErrorCode.INVALID_MESSAGE, 'Unknown or missing message type.');
+    return fail(ErrorCode.INVALID_MESSAGE, `Field "${field}" is not valid.`);
+  }
+  if (NEEDS_CONTENT.has(message.type)) {
+    const content = message.content;
+    if (content === undefined || content.trim().length === 0) {
+      return fail(ErrorCode.INVALID_MESSAGE, 'Field "content" is required.');
+    }
+    if (message.type === 'user_message' && codePointLength(content, maxMessageLength) > maxMessageLength) {
+      return fail(ErrorCode.MESSAGE_TOO_LONG, `Messages are limited to ${maxMessageLength} characters.`);
+    }
+  } else if (message.content !== undefined && codePointLength(message.content, maxMessageLength) > maxMessageLength) {
+    return fail(ErrorCode.MESSAGE_TOO_LONG, `Text is limited to ${maxMessageLength} characters.`);
+  }
+  if (NEEDS_MODEL.has(message.type) && !message.model_id) return fail(ErrorCode.INVALID_MESSAGE, 'Field "model_id" is required.');
+  if (NEEDS_FILE.has(message.type) && !message.file_id) return fail(ErrorCode.INVALID_MESSAGE, 'Field "file_id" is required.');
+  if (NEEDS_SESSION.has(message.type) && !message.session_id) {
+    return fail(ErrorCode.INVALID_MESSAGE, 'Field "session_id" is required.');
+  }
+  return { ok: true, message };
+}
+
+// Counts code points, stopping early once past the limit (long strings cost no more than needed).
+function codePointLength(text: string, limit: number): number {
+  // code points never outnumber UTF-16 units
+  if (text.length <= limit) return text.length;
+  let count = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) index++;
+    if (++count > limit) return count;
+  }
+  return count;
+}

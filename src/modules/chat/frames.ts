@@ -1,0 +1,38 @@
+import type { MessageRecord } from '../sessions/session.types';
+
+// Server → client frames (CONTRACT §2). Every frame of a session carries `seq`: for stored events
+// their own seq, for ephemeral frames (deltas, loading, typing) the last stored seq.
+export interface ServerFrame {
+  type: string;
+  session_id?: string;
+  seq?: number;
+  id?: string;
+  client_id?: string;
+  content?: string;
+  sender?: string;
+  timestamp?: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+  error?: { code: string; message: string; recoverable: boolean; retry_after?: number };
+}
+
+export function storedFrame(sessionId: string, message: MessageRecord): ServerFrame {
+  const frame: ServerFrame = {
+    type: message.type,
+    session_id: sessionId,
+    seq: message.seq,
+    id: message.id,
+    sender: message.sender,
+    timestamp: message.timestamp.toISOString(),
+  };
+  if (message.client_id !== undefined) frame.client_id = message.client_id;
+  if (message.content !== undefined) frame.content = message.content;
+  if (message.model_id !== undefined) frame.model_id = message.model_id;
+  if (message.file_id !== undefined) frame.file_id = message.file_id;
+  // a stored AI reply is the final frame of its stream
+  frame.metadata = message.type === 'ai_response' ? { ...message.metadata, done: true } : message.metadata;
+  if (frame.metadata === undefined) delete frame.metadata;
+  return frame;
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from '../../common/auth/principal';
+import { extractToken, type TokenService } from '../../common/auth/token.service';
+import { DomainException } from '../../common/errors/domain.exception';
+
+export type AuthenticatedRequest = IncomingMessage & { principal?: Principal };
+
+// Decides an upgrade before any socket exists: 403 for a foreign Origin, 401 for a bad token.
+export function checkUpgrade(
+  request: AuthenticatedRequest,
+  tokens: TokenService,
+  allowedOrigins: string[],
+): { ok: true } | { ok: false; status: number; reason: string } {
+  const origin = request.headers.origin;
+  if (origin && !originAllowed(origin, request.headers.host, allowedOrigins)) {
+    return { ok: false, status: 403, reason: 'Origin not allowed' };
+  }
+  const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+  try {
+    request.principal = tokens.verify(extractToken(request.headers.authorization, query));
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof DomainException) return { ok: false, status: 401, reason: 'Unauthorized' };
+    throw error;
+  }
+}
+
+// The page's own origin is always allowed (the server serves the chat client itself).
+export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}

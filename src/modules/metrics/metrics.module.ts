@@ -1,0 +1,23 @@
+import { Controller, Get, Global, Module, Res } from '@nestjs/common';
+import { PrometheusController, PrometheusModule } from '@willsoto/nestjs-prometheus';
+import type { Response } from 'express';
+import { Public } from '../../common/auth/auth.decorators';
+import { ChatMetrics, METRIC_PROVIDERS } from './chat-metrics';
+
+// /metrics is public at the app; deployments restrict it at the network (CONTRACT §3).
+@Controller()
+@Public()
+export class MetricsController extends PrometheusController {
+  @Get()
+  override async index(@Res({ passthrough: true }) response: Response) {
+    return super.index(response);
+  }
+}
+
+@Global()
+@Module({
+  imports: [PrometheusModule.register({ path: '/metrics', controller: MetricsController })],
+  providers: [...METRIC_PROVIDERS, ChatMetrics],
+  exports: [ChatMetrics],
+})
+export class MetricsModule {}

@@ -1,0 +1,65 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+// One document per session holding its messages and its metadata (seed requirement 4.4).
+// `content` is AES-256-GCM ciphertext (see ContentCipher); everything else is plain for queries.
+@Schema({ _id: false, versionKey: false })
+export class StoredMessage {
+  @Prop({ required: true }) id!: string;
+  @Prop({ required: true }) seq!: number;
+  @Prop({ required: true }) type!: string;
+  @Prop({ required: true }) sender!: string;
+  @Prop() client_id?: string;
+  @Prop() content?: string;
+  @Prop({ required: true }) timestamp!: Date;
+  @Prop() model_id?: string;
+  @Prop() file_id?: string;
+  @Prop({ type: Object }) metadata?: Record<string, unknown>;
+}
+export const StoredMessageSchema = SchemaFactory.createForClass(StoredMessage);
+
+@Schema({ _id: false, versionKey: false })
+export class Takeover {
+  @Prop({ required: true }) admin_id!: string;
+  @Prop() admin_name?: string;
+  @Prop({ required: true }) start!: Date;
+  @Prop() end?: Date;
+}
+export const TakeoverSchema = SchemaFactory.createForClass(Takeover);
+
+@Schema({ collection: 'sessions', versionKey: false })
+export class Session {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) user_id!: string;
+  @Prop({ required: true }) name!: string;
+  @Prop({ required: true }) model_id!: string;
+  @Prop({ required: true }) is_active!: boolean;
+  @Prop({ required: true }) start_time!: Date;
+  @Prop({ type: Date, default: null }) end_time!: Date | null;
+  @Prop({ type: Number, default: null }) duration_ms!: number | null;
+  @Prop({ required: true }) last_activity!: Date;
+  @Prop({ type: Date, default: null }) last_message_at!: Date | null;
+  @Prop({ default: 0 }) message_count!: number;
+  // highest seq stored; messages[i].seq === i + 1
+  @Prop({ default: 0 }) seq!: number;
+  // running size of stored messages, bounded by MAX_SESSION_BYTES (MongoDB's 16 MB document limit)
+  @Prop({ default: 0 }) bytes!: number;
+  @Prop({ default: 0 }) prompt_tokens!: number;
+  @Prop({ default: 0 }) completion_tokens!: number;
+  @Prop({ default: 0 }) total_tokens!: number;
+  @Prop({ default: 0 }) response_count!: number;
+  @Prop({ default: 0 }) response_ms_total!: number;
+  @Prop({ default: 0 }) max_response_ms!: number;
+  @Prop({ default: false }) help_requested!: boolean;
+  @Prop({ type: Date, default: null }) help_requested_at!: Date | null;
+  @Prop({ default: false }) admin_assisted!: boolean;
+  @Prop({ type: String, default: null }) assisting_admin_id!: string | null;
+  @Prop({ type: String, default: null }) assisting_admin_name!: string | null;
+  @Prop({ type: [TakeoverSchema], default: [] }) takeovers!: Takeover[];
+  // provider-side state, e.g. Dify's conversation_id
+  @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
+  @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
+}
+export const SessionSchema = SchemaFactory.createForClass(Session);
+SessionSchema.index({ user_id: 1, last_activity: -1 });
+SessionSchema.index({ is_active: 1, last_activity: 1 });
+SessionSchema.index({ start_time: -1 });

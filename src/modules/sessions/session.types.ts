@@ -1,0 +1,63 @@
+// Plain objects the sessions repository returns (never mongoose documents).
+export type Sender = 'user' | 'ai' | 'admin' | 'system';
+
+export interface MessageRecord {
+  id: string;
+  seq: number;
+  type: string;
+  sender: Sender;
+  client_id?: string;
+  content?: string;
+  timestamp: Date;
+  model_id?: string;
+  file_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SessionRecord {
+  id: string;
+  user_id: string;
+  name: string;
+  model_id: string;
+  is_active: boolean;
+  start_time: Date;
+  end_time: Date | null;
+  duration_ms: number | null;
+  last_activity: Date;
+  last_message_at: Date | null;
+  message_count: number;
+  seq: number;
+  bytes: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  response_count: number;
+  avg_response_ms: number;
+  max_response_ms: number;
+  help_requested: boolean;
+  help_requested_at: Date | null;
+  admin_assisted: boolean;
+  assisting_admin_id: string | null;
+  assisting_admin_name: string | null;
+  provider_state: Record<string, unknown>;
+}
+
+export interface SessionWithMessages extends SessionRecord {
+  messages: MessageRecord[];
+}
+
+// What a stored message adds to the session's counters in the same atomic write.
+export interface AppendEffects {
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  response_ms?: number;
+  countsAsMessage?: boolean;
+}
+
+export type NewMessage = Omit<MessageRecord, 'seq'>;
+
+export type AppendResult =
+  | { status: 'stored'; message: MessageRecord }
+  | { status: 'duplicate'; message: MessageRecord }
+  | { status: 'conflict'; currentSeq: number }
+  | { status: 'full' }
+  | { status: 'missing' };

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { Session, SessionSchema } from './schemas/session.schema';
+import { CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
+import { SessionsService } from './sessions.service';
+
+@Module({
+  imports: [MongooseModule.forFeature([{ name: Session.name, schema: SessionSchema }])],
+  providers: [
+    SessionsRepository,
+    SessionsService,
+    {
+      provide: CONTENT_CIPHER,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+    },
+  ],
+  exports: [SessionsService, SessionsRepository],
+})
+export class SessionsModule {}

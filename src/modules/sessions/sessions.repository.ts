@@ -1,0 +1,220 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { Session, type StoredMessage } from './schemas/session.schema';
+import type {
+  AppendEffects,
+  AppendResult,
+  MessageRecord,
+  NewMessage,
+  Sender,
+  SessionRecord,
+  SessionWithMessages,
+} from './session.types';
+
+export const CONTENT_CIPHER = Symbol('CONTENT_CIPHER');
+const WITHOUT_MESSAGES = { messages: 0 } as const;
+// BSON overhead per stored message beyond its content (field names, ids, dates)
+const MESSAGE_OVERHEAD_BYTES = 256;
+
+type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
+
+// Mongoose lives here only. Every read of user data takes the owner id, except the explicit
+// admin/system reads named as such. Content is encrypted on the way in and decrypted on the way out.
+@Injectable()
+export class SessionsRepository implements OnModuleInit {
+  constructor(
+    @InjectModel(Session.name) private readonly sessions: Model<Session>,
+    @Inject(CONTENT_CIPHER) private readonly cipher: ContentCipher,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.sessions.createIndexes();
+  }
+
+  async create(input: { id: string; userId: string; name: string; modelId: string; now: Date }): Promise<SessionRecord> {
+    const created = await this.sessions.create({
+      _id: input.id,
+      user_id: input.userId,
+      name: input.name,
+      model_id: input.modelId,
+      is_active: true,
+      start_time: input.now,
+      last_activity: input.now,
+    });
+    return this.toRecord(created.toObject() as SessionDocument);
+  }
+
+  async findActiveForUser(userId: string): Promise<SessionRecord | null> {
+    const found = await this.sessions
+      .findOne({ user_id: userId, is_active: true }, WITHOUT_MESSAGES)
+      .sort({ last_activity: -1 })
+      .lean<SessionDocument>();
+    return found ? this.toRecord(found) : null;
+  }
+
+  async findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
+    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }, WITHOUT_MESSAGES).lean<SessionDocument>();
+    return found ? this.toRecord(found) : null;
+  }
+
+  async findOwnedWithMessages(sessionId: string, userId: string): Promise<SessionWithMessages | null> {
+    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }).lean<SessionDocument>();
+    return found ? this.withMessages(found) : null;
+  }
+
+  // admin reads: any user's session
+  async findAnyWithMessages(sessionId: string): Promise<SessionWithMessages | null> {
+    const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
+    return found ? this.withMessages(found) : null;
+  }
+
+  async seqOf(sessionId: string): Promise<number | undefined> {
+    const found = await this.sessions.findOne({ _id: sessionId }, { seq: 1 }).lean<{ seq: number }>();
+    return found?.seq;
+  }
+
+  async listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+    const found = await this.sessions
+      .find({ user_id: userId }, WITHOUT_MESSAGES)
+      .sort({ last_activity: -1 })
+      .limit(limit)
+      .lean<SessionDocument[]>();
+    return found.map((document) => this.toRecord(document));
+  }
+
+  async messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
+    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }, { messages: 1 }).lean<SessionDocument>();
+    return (found?.messages ?? []).filter((message) => message.seq > afterSeq).map((message) => this.decrypt(message));
+  }
+
+  // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
+  // only once per client_id. Counters move in the same write, so a stored reply and its stats agree.
+  async append(
+    sessionId: string,
+    expectedSeq: number,
+    message: NewMessage,
+    maxBytes: number,
+    effects: AppendEffects = {},
+  ): Promise<AppendResult> {
+    const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
+    const size = MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
+    const seq = expectedSeq + 1;
+    const stored: StoredMessage = { ...stripUndefined({ ...message, content }), seq } as StoredMessage;
+    const filter: Record<string, unknown> = { _id: sessionId, seq: expectedSeq, bytes: { $lte: maxBytes - size } };
+    if (message.client_id) filter['messages.client_id'] = { $ne: message.client_id };
+    const increments: Record<string, number> = { bytes: size };
+    if (effects.countsAsMessage !== false) increments.message_count = 1;
+    if (effects.usage) {
+      increments.prompt_tokens = effects.usage.prompt_tokens;
+      increments.completion_tokens = effects.usage.completion_tokens;
+      increments.total_tokens = effects.usage.total_tokens;
+    }
+    const update: Record<string, unknown> = {
+      $set: { seq, last_activity: message.timestamp, ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}) },
+      $inc: increments,
+      $push: { messages: stored },
+    };
+    if (effects.response_ms !== undefined) {
+      increments.response_count = 1;
+      increments.response_ms_total = effects.response_ms;
+      update.$max = { max_response_ms: effects.response_ms };
+    }
+    const result = await this.sessions.updateOne(filter, update);
+    if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
+    return this.explainFailedAppend(sessionId, message.client_id, size, maxBytes);
+  }
+
+  private async explainFailedAppend(
+    sessionId: string,
+    clientId: string | undefined,
+    size: number,
+    maxBytes: number,
+  ): Promise<AppendResult> {
+    const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
+    if (!found) return { status: 'missing' };
+    const previous = clientId ? found.messages?.find((stored) => stored.client_id === clientId) : undefined;
+    if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
+    if (found.bytes > maxBytes - size) return { status: 'full' };
+    return { status: 'conflict', currentSeq: found.seq };
+  }
+
+  async update(
+    sessionId: string,
+    changes: Partial<Pick<Session, 'name' | 'model_id' | 'provider_state'>>,
+  ): Promise<void> {
+    await this.sessions.updateOne({ _id: sessionId }, { $set: changes });
+  }
+
+  async reactivate(sessionId: string, now: Date): Promise<void> {
+    await this.sessions.updateOne(
+      { _id: sessionId },
+      { $set: { is_active: true, end_time: null, duration_ms: null, last_activity: now } },
+    );
+  }
+
+  // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
+  async end(sessionId: string, endTime?: Date): Promise<boolean> {
+    const found = await this.sessions
+      .findOne({ _id: sessionId, is_active: true }, { start_time: 1, last_activity: 1 })
+      .lean<SessionDocument>();
+    if (!found) return false;
+    const end = endTime ?? found.last_activity;
+    const result = await this.sessions.updateOne(
+      { _id: sessionId, is_active: true },
+      {
+        $set: {
+          is_active: false,
+          end_time: end,
+          duration_ms: Math.max(0, end.getTime() - new Date(found.start_time).getTime()),
+        },
+      },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async touch(sessionIds: string[], now: Date): Promise<void> {
+    if (sessionIds.length === 0) return;
+    await this.sessions.updateMany({ _id: { $in: sessionIds }, is_active: true }, { $set: { last_activity: now } });
+  }
+
+  async findIdle(idleSince: Date, limit = 500): Promise<string[]> {
+    const found = await this.sessions
+      .find({ is_active: true, last_activity: { $lt: idleSince } }, { _id: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: string }>>();
+    return found.map((document) => document._id);
+  }
+
+  async ping(): Promise<void> {
+    await this.sessions.db.db?.admin().ping();
+  }
+
+  private withMessages(document: SessionDocument): SessionWithMessages {
+    return { ...this.toRecord(document), messages: (document.messages ?? []).map((message) => this.decrypt(message)) };
+  }
+
+  private decrypt(message: StoredMessage): MessageRecord {
+    return {
+      ...message,
+      sender: message.sender as Sender,
+      timestamp: new Date(message.timestamp),
+      content: message.content === undefined || message.content === null ? undefined : this.cipher.decrypt(message.content),
+    };
+  }
+
+  private toRecord(document: SessionDocument): SessionRecord {
+    const { _id, messages: _messages, response_ms_total, ...rest } = document;
+    return {
+      ...rest,
+      id: _id,
+      avg_response_ms: rest.response_count > 0 ? Math.round(response_ms_total / rest.response_count) : 0,
+      provider_state: rest.provider_state ?? {},
+    } as SessionRecord;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}

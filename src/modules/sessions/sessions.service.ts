@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { KeyedMutex } from '../../common/keyed-mutex';
+import { DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
+import type { AppendEffects, MessageRecord, NewMessage, SessionRecord } from './session.types';
+import { SessionsRepository } from './sessions.repository';
+
+const APPEND_ATTEMPTS = 8;
+
+export interface OpenedSession {
+  session: SessionRecord;
+  restored: boolean;
+  // the session this user had active before, when opening ended it
+  replaced?: string;
+}
+
+// Session lifecycle (open, restore, new, end) and the ordered, exactly-once message log.
+@Injectable()
+export class SessionsService {
+  private readonly logger = new Logger('sessions');
+  private readonly userLocks = new KeyedMutex();
+  private readonly sessionLocks = new KeyedMutex();
+  // last seq this instance saw per session; a stale value only costs one compare-and-set retry
+  private readonly seqCache = new Map<string, number>();
+
+  constructor(
+    private readonly repository: SessionsRepository,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  open(userId: string, requestedSessionId: string | undefined, defaultModelId: string): Promise<OpenedSession> {
+    return this.userLocks.run(userId, async () => {
+      const now = new Date();
+      if (requestedSessionId) {
+        const requested = await this.repository.findOwned(requestedSessionId, userId);
+        if (!requested) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+        if (requested.is_active) return { session: requested, restored: true };
+        // resuming an ended session makes it the user's one active session again
+        const active = await this.repository.findActiveForUser(userId);
+        if (active) await this.repository.end(active.id, now);
+        await this.repository.reactivate(requested.id, now);
+        return { session: { ...requested, is_active: true, end_time: null, duration_ms: null }, restored: true, replaced: active?.id };
+      }
+      const active = await this.repository.findActiveForUser(userId);
+      if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs)) return { session: active, restored: true };
+      if (active) await this.repository.end(active.id);
+      const session = await this.create(userId, defaultModelId, now);
+      return { session, restored: false, replaced: active?.id };
+    });
+  }
+
+  startNew(userId: string, modelId: string): Promise<OpenedSession> {
+    return this.userLocks.run(userId, async () => {
+      const now = new Date();
+      const active = await this.repository.findActiveForUser(userId);
+      if (active) await this.repository.end(active.id, now);
+      const session = await this.create(userId, modelId, now);
+      return { session, restored: false, replaced: active?.id };
+    });
+  }
+
+  private async create(userId: string, modelId: string, now: Date): Promise<SessionRecord> {
+    const session = await this.repository.create({ id: randomUUID(), userId, name: DEFAULT_SESSION_NAME, modelId, now });
+    this.seqCache.set(session.id, 0);
+    this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');
+    return session;
+  }
+
+  // Stores one event of the session log. Same client_id twice → the first stored message, once.
+  append(sessionId: string, message: Omit<NewMessage, 'id'> & { id?: string }, effects?: AppendEffects) {
+    return this.sessionLocks.run(sessionId, async (): Promise<{ message: MessageRecord; duplicate: boolean }> => {
+      const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
+      let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+      for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+        const result = await this.repository.append(sessionId, expected, full, this.settings.maxSessionBytes, effects);
+        switch (result.status) {
+          case 'stored':
+            this.seqCache.set(sessionId, result.message.seq);
+            return { message: result.message, duplicate: false };
+          case 'duplicate':
+            return { message: result.message, duplicate: true };
+          case 'full':
+            throw new DomainException(ErrorCode.SESSION_FULL);
+          case 'missing':
+            throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+          case 'conflict':
+            expected = result.currentSeq;
+        }
+      }
+      throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
+    });
+  }
+
+  private async currentSeq(sessionId: string): Promise<number> {
+    return (await this.repository.seqOf(sessionId)) ?? 0;
+  }
+
+  lastSeq(sessionId: string): number | undefined {
+    return this.seqCache.get(sessionId);
+  }
+
+  // Seeds the seq cache from a freshly read session (only ever moves forward).
+  remember(session: SessionRecord): void {
+    if ((this.seqCache.get(session.id) ?? -1) < session.seq) this.seqCache.set(session.id, session.seq);
+  }
+
+  forget(sessionId: string): void {
+    this.seqCache.delete(sessionId);
+  }
+
+  getOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
+    return this.repository.findOwned(sessionId, userId);
+  }
+
+  messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
+    return this.repository.messagesAfter(sessionId, userId, afterSeq);
+  }
+
+  async nameFromFirstMessage(session: SessionRecord, content: string): Promise<string | undefined> {
+    if (session.name !== DEFAULT_SESSION_NAME) return undefined;
+    const name = nameFromFirstMessage(content);
+    await this.repository.update(session.id, { name });
+    return name;
+  }
+
+  setModel(sessionId: string, modelId: string): Promise<void> {
+    return this.repository.update(sessionId, { model_id: modelId });
+  }
+
+  touch(sessionIds: string[]): Promise<void> {
+    return this.repository.touch(sessionIds, new Date());
+  }
+
+  // Ends sessions idle past RECONNECT_TIMEOUT; the caller keeps sessions with live sockets touched.
+  async sweepIdle(now = new Date()): Promise<string[]> {
+    const idle = await this.repository.findIdle(new Date(now.getTime() - this.settings.reconnectTimeoutMs));
+    const ended: string[] = [];
+    for (const sessionId of idle) {
+      if (await this.repository.end(sessionId)) {
+        ended.push(sessionId);
+        this.seqCache.delete(sessionId);
+      }
+    }
+    if (ended.length > 0) this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
+    return ended;
+  }
+}
