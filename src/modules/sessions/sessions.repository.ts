@@ -101,9 +101,11 @@ export class SessionsRepository implements OnModuleInit {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
     const seq = expectedSeq + 1;
-    const stored: StoredMessage = { ...stripUndefined({ ...message, content }), seq } as StoredMessage;
+    // only messages a client sent are deduplicated; replies echo the client_id of what caused them
+    const dedup = message.client_id && isFromClient(message.sender) ? `${message.sender}:${message.client_id}` : undefined;
+    const stored: StoredMessage = { ...stripUndefined({ ...message, content, dedup }), seq } as StoredMessage;
     const filter: Record<string, unknown> = { _id: sessionId, seq: expectedSeq, bytes: { $lte: maxBytes - size } };
-    if (message.client_id) filter['messages.client_id'] = { $ne: message.client_id };
+    if (dedup) filter['messages.dedup'] = { $ne: dedup };
     const increments: Record<string, number> = { bytes: size };
     if (effects.countsAsMessage !== false) increments.message_count = 1;
     if (effects.usage) {
@@ -123,18 +125,18 @@ export class SessionsRepository implements OnModuleInit {
     }
     const result = await this.sessions.updateOne(filter, update);
     if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
-    return this.explainFailedAppend(sessionId, message.client_id, size, maxBytes);
+    return this.explainFailedAppend(sessionId, dedup, size, maxBytes);
   }
 
   private async explainFailedAppend(
     sessionId: string,
-    clientId: string | undefined,
+    dedup: string | undefined,
     size: number,
     maxBytes: number,
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
     if (!found) return { status: 'missing' };
-    const previous = clientId ? found.messages?.find((stored) => stored.client_id === clientId) : undefined;
+    const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
     if (found.bytes > maxBytes - size) return { status: 'full' };
     return { status: 'conflict', currentSeq: found.seq };
@@ -195,7 +197,8 @@ export class SessionsRepository implements OnModuleInit {
     return { ...this.toRecord(document), messages: (document.messages ?? []).map((message) => this.decrypt(message)) };
   }
 
-  private decrypt(message: StoredMessage): MessageRecord {
+  private decrypt(stored: StoredMessage): MessageRecord {
+    const { dedup: _dedup, ...message } = stored;
     return {
       ...message,
       sender: message.sender as Sender,
@@ -213,6 +216,10 @@ export class SessionsRepository implements OnModuleInit {
       provider_state: rest.provider_state ?? {},
     } as SessionRecord;
   }
+}
+
+function isFromClient(sender: Sender): boolean {
+  return sender === 'user' || sender === 'admin';
 }
 
 function stripUndefined<T extends object>(value: T): T {

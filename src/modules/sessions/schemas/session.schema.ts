@@ -9,6 +9,8 @@ export class StoredMessage {
   @Prop({ required: true }) type!: string;
   @Prop({ required: true }) sender!: string;
   @Prop() client_id?: string;
+  // "<sender>:<client_id>" for messages a client sent: a resend with the same key is stored once
+  @Prop() dedup?: string;
   @Prop() content?: string;
   @Prop({ required: true }) timestamp!: Date;
   @Prop() model_id?: string;

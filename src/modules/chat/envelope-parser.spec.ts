@@ -1,0 +1,289 @@
+import fc from 'fast-check';
+import { ErrorCode } from '../../common/errors/error-code';
+import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from './dto/client-envelope.dto';
+import { parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
+
+const MAX = 40;
+const ERROR_CODES: string[] = Object.values(ErrorCode);
+const MESSAGE_TYPES: readonly string[] = CLIENT_MESSAGE_TYPES;
+const ENVELOPE_FIELDS = new Set([
+  'type',
+  'session_id',
+  'id',
+  'client_id',
+  'content',
+  'sender',
+  'timestamp',
+  'model_id',
+  'file_id',
+  'file_url',
+  'metadata',
+  'error',
+  'seq',
+  'last_seq',
+]);
+
+function expectWellFormed(result: ParseResult): void {
+  if (result.ok) {
+    expect(MESSAGE_TYPES).toContain(result.message.type);
+  } else {
+    expect(ERROR_CODES).toContain(result.code);
+    expect(typeof result.message).toBe('string');
+  }
+}
+
+function expectFailure(result: ParseResult, code: ErrorCode): void {
+  expect(result.ok).toBe(false);
+  if (!result.ok) expect(result.code).toBe(code);
+}
+
+function frame(data: Record<string, unknown>): string {
+  return JSON.stringify(data);
+}
+
+const nonBlankText = (minLength: number, maxLength: number): fc.Arbitrary<string> =>
+  fc.string({ unit: 'binary', minLength, maxLength }).filter((text) => text.trim().length > 0);
+const clientId = fc.string({ minLength: 1, maxLength: 64 });
+
+// Object keys a client must not send: anything outside the envelope (and outside Object.prototype's own names).
+const unknownField = fc
+  .string({ minLength: 1, maxLength: 20 })
+  .filter((key) => !ENVELOPE_FIELDS.has(key) && !(key in Object.prototype));
+
+describe('parseClientFrame', () => {
+  it('should never throw and return a known type or a known error code when given any string', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.json()), (raw) => {
+        expectWellFormed(parseClientFrame(raw, MAX));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should never throw when given any stringified JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expectWellFormed(parseClientFrame(JSON.stringify(value), MAX));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should never throw when given envelope-shaped objects with arbitrary field values', () => {
+    const shaped = fc.record(
+      {
+        type: fc.oneof(fc.constantFrom(...CLIENT_MESSAGE_TYPES), fc.jsonValue()),
+        content: fc.jsonValue(),
+        client_id: fc.jsonValue(),
+        session_id: fc.jsonValue(),
+        model_id: fc.jsonValue(),
+        metadata: fc.jsonValue(),
+        seq: fc.jsonValue(),
+      },
+      { requiredKeys: ['type'] },
+    );
+    fc.assert(
+      fc.property(shaped, (value) => {
+        expectWellFormed(parseClientFrame(JSON.stringify(value), MAX));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should accept a valid user_message with its content unchanged when content has 1..max characters', () => {
+    fc.assert(
+      fc.property(nonBlankText(1, MAX), clientId, (content, id) => {
+        const result = parseClientFrame(frame({ type: 'user_message', content, client_id: id }), MAX);
+        expect(result.ok).toBe(true);
+        if (result.ok) {
+          expect(result.message.type).toBe('user_message');
+          expect(result.message.content).toBe(content);
+          expect(result.message.client_id).toBe(id);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should reject with MESSAGE_TOO_LONG and echo client_id when content has more than max characters', () => {
+    fc.assert(
+      fc.property(nonBlankText(MAX + 1, MAX + 30), clientId, (content, id) => {
+        const result = parseClientFrame(frame({ type: 'user_message', content, client_id: id }), MAX);
+        expectFailure(result, ErrorCode.MESSAGE_TOO_LONG);
+        if (!result.ok) expect(result.client_id).toBe(id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should count an emoji as one character when checking the length limit', () => {
+    const three = '😀🎉🚀';
+    expect([...three]).toHaveLength(3);
+    expect(three.length).toBe(6);
+    expect(parseClientFrame(frame({ type: 'user_message', content: three }), 3).ok).toBe(true);
+    expectFailure(parseClientFrame(frame({ type: 'user_message', content: `${three}a` }), 3), ErrorCode.MESSAGE_TOO_LONG);
+  });
+
+  it('should accept content of exactly max characters and reject max + 1 when the text is ascii', () => {
+    expect(parseClientFrame(frame({ type: 'user_message', content: 'a'.repeat(MAX) }), MAX).ok).toBe(true);
+    expectFailure(
+      parseClientFrame(frame({ type: 'user_message', content: 'a'.repeat(MAX + 1) }), MAX),
+      ErrorCode.MESSAGE_TOO_LONG,
+    );
+  });
+
+  it('should limit captions of other message types when content is over max', () => {
+    expect(parseClientFrame(frame({ type: 'help_request', content: 'x'.repeat(MAX) }), MAX).ok).toBe(true);
+    expectFailure(
+      parseClientFrame(frame({ type: 'help_request', content: 'x'.repeat(MAX + 1) }), MAX),
+      ErrorCode.MESSAGE_TOO_LONG,
+    );
+  });
+
+  it('should reject with INVALID_MESSAGE when the envelope has an unknown field', () => {
+    fc.assert(
+      fc.property(unknownField, fc.jsonValue(), clientId, (key, value, id) => {
+        const data: Record<string, unknown> = { type: 'user_message', content: 'hello', client_id: id };
+        data[key] = value;
+        const result = parseClientFrame(JSON.stringify(data), MAX);
+        expectFailure(result, ErrorCode.INVALID_MESSAGE);
+        if (!result.ok) expect(result.client_id).toBe(id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should reject with INVALID_MESSAGE when the frame is an array or a primitive', () => {
+    const notObject = fc.oneof(
+      fc.array(fc.jsonValue()),
+      fc.string(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    fc.assert(
+      fc.property(notObject, (value) => {
+        expectFailure(parseClientFrame(JSON.stringify(value), MAX), ErrorCode.INVALID_MESSAGE);
+      }),
+    );
+    expectFailure(parseClientFrame('[{"type":"new_session"}]', MAX), ErrorCode.INVALID_MESSAGE);
+  });
+
+  it('should reject with INVALID_MESSAGE when two JSON objects are sent in one frame', () => {
+    const one = frame({ type: 'user_message', content: 'a' });
+    const two = frame({ type: 'user_message', content: 'b' });
+    expectFailure(parseClientFrame(`${one}${two}`, MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame(`${one}\n${two}`, MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame(`${one} ${two}`, MAX), ErrorCode.INVALID_MESSAGE);
+  });
+
+  it('should reject with INVALID_MESSAGE when the frame is not JSON', () => {
+    expectFailure(parseClientFrame('', MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame('hello', MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame('{"type":"user_message",', MAX), ErrorCode.INVALID_MESSAGE);
+  });
+
+  it('should reject with INVALID_MESSAGE when the type is missing or unknown', () => {
+    const unknownType = fc.string().filter((type) => !MESSAGE_TYPES.includes(type));
+    fc.assert(
+      fc.property(unknownType, (type) => {
+        expectFailure(parseClientFrame(frame({ type, content: 'hi' }), MAX), ErrorCode.INVALID_MESSAGE);
+      }),
+    );
+    expectFailure(parseClientFrame(frame({ content: 'hi' }), MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame(frame({ type: 'ai_response', content: 'hi' }), MAX), ErrorCode.INVALID_MESSAGE);
+  });
+
+  it('should echo client_id on failure when it is a string', () => {
+    const result = parseClientFrame(frame({ type: 'user_message', content: '   ', client_id: 'c-1' }), MAX);
+    expectFailure(result, ErrorCode.INVALID_MESSAGE);
+    if (!result.ok) expect(result.client_id).toBe('c-1');
+  });
+
+  it('should not echo client_id on failure when it is not a string', () => {
+    const result = parseClientFrame(frame({ type: 'user_message', content: '', client_id: 42 }), MAX);
+    expectFailure(result, ErrorCode.INVALID_MESSAGE);
+    if (!result.ok) expect(result.client_id).toBeUndefined();
+  });
+
+  it('should reject with INVALID_MESSAGE when a typed field has the wrong type', () => {
+    expectFailure(parseClientFrame(frame({ type: 'user_message', content: 5 }), MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(
+      parseClientFrame(frame({ type: 'typing_indicator', metadata: 'yes' }), MAX),
+      ErrorCode.INVALID_MESSAGE,
+    );
+    expectFailure(parseClientFrame(frame({ type: 'new_session', seq: -1 }), MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(parseClientFrame(frame({ type: 'new_session', seq: 1.5 }), MAX), ErrorCode.INVALID_MESSAGE);
+  });
+});
+
+describe('validateEnvelope', () => {
+  it('should never throw and return a known type or a known error code when given anything', () => {
+    fc.assert(
+      fc.property(fc.anything(), (value) => {
+        expectWellFormed(validateEnvelope(value, MAX));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should reject with INVALID_MESSAGE when user_message content is blank or missing', () => {
+    const blank = fc.stringMatching(/^[ \t\r\n]*$/);
+    fc.assert(
+      fc.property(blank, (content) => {
+        expectFailure(validateEnvelope({ type: 'user_message', content }, MAX), ErrorCode.INVALID_MESSAGE);
+      }),
+    );
+    expectFailure(validateEnvelope({ type: 'user_message' }, MAX), ErrorCode.INVALID_MESSAGE);
+  });
+
+  it('should require model_id when the type is model_select', () => {
+    expectFailure(validateEnvelope({ type: 'model_select' }, MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(validateEnvelope({ type: 'model_select', model_id: '' }, MAX), ErrorCode.INVALID_MESSAGE);
+    const result = validateEnvelope({ type: 'model_select', model_id: 'gpt' }, MAX);
+    expect(result.ok && result.message.model_id).toBe('gpt');
+  });
+
+  it('should require session_id when the type is admin_join or admin_leave', () => {
+    for (const type of ['admin_join', 'admin_leave']) {
+      expectFailure(validateEnvelope({ type }, MAX), ErrorCode.INVALID_MESSAGE);
+      const result = validateEnvelope({ type, session_id: 's1' }, MAX);
+      expect(result.ok && result.message.session_id).toBe('s1');
+    }
+  });
+
+  it('should require file_id when the type is file_upload or voice_message', () => {
+    for (const type of ['file_upload', 'voice_message']) {
+      expectFailure(validateEnvelope({ type }, MAX), ErrorCode.INVALID_MESSAGE);
+      expect(validateEnvelope({ type, file_id: 'f1' }, MAX).ok).toBe(true);
+    }
+  });
+
+  it('should require content when the type is auth_refresh', () => {
+    expectFailure(validateEnvelope({ type: 'auth_refresh' }, MAX), ErrorCode.INVALID_MESSAGE);
+    expect(validateEnvelope({ type: 'auth_refresh', content: 'a.b.c' }, MAX).ok).toBe(true);
+  });
+
+  it('should accept every type without extra fields when the type needs none', () => {
+    const bare: ClientMessageType[] = ['help_request', 'typing_indicator', 'new_session', 'stop_generation'];
+    for (const type of bare) {
+      const result = validateEnvelope({ type }, MAX);
+      expect(result.ok && result.message.type).toBe(type);
+    }
+  });
+
+  it('should tolerate server-set fields when a client echoes a frame', () => {
+    const result = validateEnvelope(
+      {
+        type: 'user_message',
+        content: 'hi',
+        sender: 'user',
+        timestamp: '2024-01-01T00:00:00.000Z',
+        seq: 3,
+        metadata: { a: 1 },
+      },
+      MAX,
+    );
+    expect(result.ok).toBe(true);
+  });
+});

@@ -1,0 +1,273 @@
+import { startApp, authHeaders, type RunningApp } from '../helpers/app';
+import { adminToken, unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, UpgradeRefused, type Frame } from '../helpers/ws-client';
+
+describe('chat over WebSocket (e2e)', () => {
+  let server: RunningApp;
+
+  beforeAll(async () => {
+    server = await startApp({ RATE_LIMIT_MESSAGES_PER_SECOND: '5', MAX_MESSAGE_LENGTH: '100' });
+  });
+  afterAll(() => server.close());
+
+  const connect = (token: string, query = '') => TestClient.connect(`${server.wsUrl}?token=${token}${query}`);
+  const refusal = async (promise: Promise<TestClient>) => {
+    const error = await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(UpgradeRefused);
+    return (error as UpgradeRefused).status;
+  };
+
+  describe('upgrade', () => {
+    it('should refuse with 401 when the token is missing, bad, expired, unsigned or signed with another key', async () => {
+      const user = uniqueUser();
+      expect(await refusal(TestClient.connect(server.wsUrl))).toBe(401);
+      expect(await refusal(connect('not-a-jwt'))).toBe(401);
+      expect(await refusal(connect(userToken(user, { expiresInSeconds: -10 })))).toBe(401);
+      expect(await refusal(connect(unsignedToken(user)))).toBe(401);
+      expect(await refusal(connect(userToken(user, { secret: 'another-secret-that-is-long-enough-xxxxx' })))).toBe(401);
+    });
+
+    it('should refuse with 403 when the browser Origin is not allowed', async () => {
+      const token = userToken(uniqueUser());
+      const status = await refusal(
+        TestClient.connect(`${server.wsUrl}?token=${token}`, { headers: { origin: 'http://evil.example' } }),
+      );
+      expect(status).toBe(403);
+      const allowed = await TestClient.connect(`${server.wsUrl}?token=${token}`, {
+        headers: { origin: 'http://allowed.example' },
+      });
+      expect((await allowed.nextOfType('connection_status')).metadata?.status).toBe('connected');
+      await allowed.close();
+    });
+
+    it('should accept the token in the Authorization header', async () => {
+      const client = await TestClient.connect(server.wsUrl, { headers: authHeaders(userToken(uniqueUser())) });
+      const status = await client.nextOfType('connection_status');
+      expect(status.metadata).toMatchObject({ status: 'connected', restored: false, model_id: 'demo' });
+      expect(status.metadata?.models).toEqual([{ id: 'demo', name: 'Demo' }]);
+      await client.close();
+    });
+  });
+
+  it('should store, ack and stream a reply token by token, then store the reply', async () => {
+    const user = uniqueUser();
+    const token = userToken(user);
+    const client = await connect(token);
+    const status = await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'c1', content: 'Hello there, how are you?' });
+    const ack = await client.nextOfType('ack');
+    expect(ack).toMatchObject({ client_id: 'c1', seq: 1, session_id: status.session_id });
+    expect(typeof ack.id).toBe('string');
+    const loading = await client.next((frame) => frame.type === 'loading');
+    expect(loading.metadata?.loading).toBe(true);
+    const { final, deltas } = await client.reply();
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(final.content).toBe(deltas);
+    expect(final.content).toContain('Hello there, how are you?');
+    expect(final).toMatchObject({ seq: 2, client_id: 'c1', sender: 'ai' });
+    expect(final.metadata?.usage).toMatchObject({ total_tokens: expect.any(Number) });
+    expect(typeof final.metadata?.response_ms).toBe('number');
+    expect((await client.next((frame) => frame.type === 'loading')).metadata?.loading).toBe(false);
+
+    const detail = await (await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(token) })).json();
+    expect(detail.messages.map((message: Frame) => [message.seq, message.sender, message.content])).toEqual([
+      [1, 'user', 'Hello there, how are you?'],
+      [2, 'ai', deltas],
+    ]);
+    expect(detail.name).toBe('Hello there, how are you?');
+    expect(detail.total_tokens).toBe((final.metadata?.usage as { total_tokens: number }).total_tokens);
+    expect(detail.avg_response_ms).toBeGreaterThanOrEqual(0);
+    await client.close();
+  });
+
+  it('should share one session between two devices of a user, each seeing every message', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connect(token);
+    const phoneStatus = await phone.nextOfType('connection_status');
+    const laptop = await connect(token);
+    const laptopStatus = await laptop.nextOfType('connection_status');
+    expect(laptopStatus.session_id).toBe(phoneStatus.session_id);
+    expect(laptopStatus.metadata?.restored).toBe(true);
+
+    phone.send({ type: 'user_message', client_id: 'p1', content: 'from the phone' });
+    const echoed = await laptop.nextOfType('user_message');
+    expect(echoed).toMatchObject({ content: 'from the phone', sender: 'user', client_id: 'p1', seq: 1 });
+    const [onPhone, onLaptop] = await Promise.all([phone.reply(), laptop.reply()]);
+    expect(onLaptop.final.content).toBe(onPhone.final.content);
+    expect(onLaptop.final.id).toBe(onPhone.final.id);
+    await Promise.all([phone.close(), laptop.close()]);
+  });
+
+  it('should replay everything after last_seq on reconnect, including a reply that finished while offline', async () => {
+    const token = userToken(uniqueUser());
+    const first = await connect(token);
+    const status = await first.nextOfType('connection_status');
+    first.send({ type: 'user_message', client_id: 'r1', content: 'question one' });
+    const ack = await first.nextOfType('ack');
+    await first.close(); // gone before the reply is done
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    const again = await connect(token, `&session_id=${status.session_id}&last_seq=${ack.seq}`);
+    const restored = await again.nextOfType('connection_status');
+    expect(restored.metadata?.restored).toBe(true);
+    const replayed = await again.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
+    expect(replayed).toMatchObject({ seq: 2, sender: 'ai', client_id: 'r1' });
+    expect(replayed.content).toContain('question one');
+    await again.close();
+  });
+
+  it('should deliver a reply in progress as its text so far, then the live rest, once', async () => {
+    const token = userToken(uniqueUser());
+    const first = await connect(token);
+    const status = await first.nextOfType('connection_status');
+    first.send({ type: 'user_message', client_id: 'm1', content: 'tell me something' });
+    await first.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    await first.close();
+
+    const again = await connect(token, `&session_id=${status.session_id}&last_seq=1`);
+    const { final, deltas } = await again.reply();
+    expect(deltas).toBe(final.content);
+    await again.close();
+  });
+
+  it('should store a resent client_id once and ack it with the same id', async () => {
+    const token = userToken(uniqueUser());
+    const client = await connect(token);
+    const status = await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'dup', content: 'only once' });
+    const firstAck = await client.nextOfType('ack');
+    await client.reply();
+    client.send({ type: 'user_message', client_id: 'dup', content: 'only once' });
+    const secondAck = await client.nextOfType('ack');
+    expect(secondAck.id).toBe(firstAck.id);
+    expect(secondAck.seq).toBe(firstAck.seq);
+    const detail = await (await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(token) })).json();
+    expect(detail.messages.filter((message: Frame) => message.client_id === 'dup' && message.sender === 'user')).toHaveLength(1);
+    await client.close();
+  });
+
+  it('should answer bad input with clear recoverable errors and keep the socket open', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    await client.nextOfType('connection_status');
+    client.socket.send('not json');
+    expect((await client.nextOfType('error')).error).toMatchObject({ code: 'INVALID_MESSAGE', recoverable: true });
+    client.socket.send('{"type":"user_message","content":"a"}{"type":"user_message","content":"b"}');
+    expect((await client.nextOfType('error')).error?.code).toBe('INVALID_MESSAGE');
+    client.send({ type: 'user_message', client_id: 'long', content: 'x'.repeat(101) });
+    const tooLong = await client.nextOfType('error');
+    expect(tooLong).toMatchObject({ client_id: 'long', error: { code: 'MESSAGE_TOO_LONG', recoverable: true } });
+    client.send({ type: 'model_select', model_id: 'nope' });
+    expect((await client.nextOfType('error')).error?.code).toBe('UNKNOWN_MODEL');
+    client.send({ type: 'warp_drive' });
+    expect((await client.nextOfType('error')).error?.code).toBe('INVALID_MESSAGE');
+    client.send({ type: 'user_message', client_id: 'ok', content: 'still here' });
+    expect((await client.nextOfType('ack')).client_id).toBe('ok');
+    await client.close();
+  });
+
+  it('should rate-limit a user with RATE_LIMITED and retry_after', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    await client.nextOfType('connection_status');
+    for (let index = 0; index < 8; index++) client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    for (let index = 0; index < 8; index++) client.send({ type: 'model_select', client_id: `s${index}`, model_id: 'demo' });
+    const limited = await client.nextOfType('error');
+    expect(limited.error).toMatchObject({ code: 'RATE_LIMITED', recoverable: true });
+    expect(limited.error?.retry_after).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it('should close the socket with UNAUTHORIZED when the token expires without refresh, and not when refreshed', async () => {
+    const user = uniqueUser();
+    const expiring = await connect(userToken(user, { expiresInSeconds: 2 }));
+    await expiring.nextOfType('connection_status');
+    const error = await expiring.nextOfType('error', 5000);
+    expect(error.error).toMatchObject({ code: 'UNAUTHORIZED', recoverable: false });
+    expect(await expiring.closed).toBe(4401);
+
+    const refreshed = await connect(userToken(user, { expiresInSeconds: 2 }));
+    await refreshed.nextOfType('connection_status');
+    refreshed.send({ type: 'auth_refresh', client_id: 'a1', content: userToken(user, { expiresInSeconds: 600 }) });
+    expect((await refreshed.nextOfType('ack')).metadata?.token_expires_at).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(refreshed.closeCode).toBeUndefined();
+    refreshed.send({ type: 'auth_refresh', content: userToken('someone-else') });
+    expect((await refreshed.nextOfType('error')).error).toMatchObject({ code: 'UNAUTHORIZED', recoverable: false });
+    await refreshed.closed;
+  });
+
+  it('should open a new session on new_session for every device of the user', async () => {
+    const token = userToken(uniqueUser());
+    const one = await connect(token);
+    const before = await one.nextOfType('connection_status');
+    const two = await connect(token);
+    await two.nextOfType('connection_status');
+    one.send({ type: 'new_session', client_id: 'n1' });
+    const [onOne, onTwo] = await Promise.all([
+      one.next((frame) => frame.type === 'connection_status'),
+      two.next((frame) => frame.type === 'connection_status'),
+    ]);
+    expect(onOne.session_id).not.toBe(before.session_id);
+    expect(onTwo.session_id).toBe(onOne.session_id);
+    const sessions = await (await fetch(`${server.httpUrl}/chat/sessions`, { headers: authHeaders(token) })).json();
+    expect(sessions.map((session: { id: string; is_active: boolean }) => [session.id, session.is_active])).toEqual(
+      expect.arrayContaining([
+        [onOne.session_id, true],
+        [before.session_id, false],
+      ]),
+    );
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it('should refuse another user session with NOT_FOUND and keep HTTP reads owner-only', async () => {
+    const owner = userToken(uniqueUser());
+    const client = await connect(owner);
+    const status = await client.nextOfType('connection_status');
+    await client.close();
+    const intruder = userToken(uniqueUser());
+    const other = await connect(intruder, `&session_id=${status.session_id}`);
+    const error = await other.nextOfType('error');
+    expect(error.error?.code).toBe('NOT_FOUND');
+    await other.closed;
+    const response = await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(intruder) });
+    expect(response.status).toBe(404);
+    const asAdmin = await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, {
+      headers: authHeaders(adminToken(uniqueUser('admin'))),
+    });
+    expect(asAdmin.status).toBe(200);
+  });
+
+  it('should stop a reply on stop_generation and store the part so far flagged stopped', async () => {
+    const slow = await startApp({ LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 100 }]) });
+    try {
+      const client = await TestClient.connect(`${slow.wsUrl}?token=${userToken(uniqueUser())}`);
+      await client.nextOfType('connection_status');
+      client.send({ type: 'user_message', client_id: 's1', content: 'a long answer please' });
+      await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+      client.send({ type: 'stop_generation' });
+      const { final } = await client.reply();
+      expect(final.metadata?.stopped).toBe(true);
+      expect((final.content ?? '').length).toBeGreaterThan(0);
+      await client.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
+  describe('HTTP', () => {
+    it('should deny by default and serve models, sessions and probes', async () => {
+      expect((await fetch(`${server.httpUrl}/chat/models`)).status).toBe(401);
+      expect((await fetch(`${server.httpUrl}/chat/sessions`)).status).toBe(401);
+      const models = await fetch(`${server.httpUrl}/chat/models`, { headers: authHeaders(userToken(uniqueUser())) });
+      expect(await models.json()).toEqual([{ id: 'demo', name: 'Demo' }]);
+      expect((await fetch(`${server.httpUrl}/chat/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.httpUrl}/chat/readyz`)).status).toBe(200);
+      const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      expect(metrics).toContain('chatbox_ws_connections');
+      expect(metrics).toContain('chatbox_llm_response_seconds_bucket');
+      expect(metrics).toContain('chatbox_messages_in_total');
+    });
+  });
+});
