@@ -13,6 +13,5 @@ export async function createApp(settings: Settings): Promise<INestApplication> {
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useWebSocketAdapter(new ChatWsAdapter(app));
-  app.enableShutdownHooks();
   return app;
 }

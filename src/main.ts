@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from 'nestjs-pino';
 import { createApp } from './bootstrap';
 import { loadSettings, SettingsError } from './config/settings';
 
@@ -14,6 +15,23 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(settings);
+  // SIGTERM/SIGINT: Nest's shutdown hooks run (stop accepting, tell clients, store partial replies,
+  // close MongoDB), then the process exits 0 so orchestrators see a clean stop
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.get(Logger).log({ event: 'shutdown_signal', signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('chatbox: shutdown failed', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   await app.listen(settings.port, settings.host);
 }
 

@@ -23,7 +23,14 @@ function base64url(value: unknown): string {
 
 // Tokens are built by hand so any claim (even a malformed one) and any algorithm can be tried.
 function makeToken(claims: Claims, signer: Signer): string {
-  const alg = signer.kind === 'hmac' ? signer.alg : signer.kind === 'rsa' ? 'RS256' : signer.kind === 'ec' ? 'ES256' : 'none';
+  const alg =
+    signer.kind === 'hmac'
+      ? signer.alg
+      : signer.kind === 'rsa'
+        ? 'RS256'
+        : signer.kind === 'ec'
+          ? 'ES256'
+          : 'none';
   const input = `${base64url({ alg, typ: 'JWT' })}.${base64url(claims)}`;
   switch (signer.kind) {
     case 'none':
@@ -35,7 +42,10 @@ function makeToken(claims: Claims, signer: Signer): string {
     case 'rsa':
       return `${input}.${signData('sha256', Buffer.from(input), signer.key).toString('base64url')}`;
     case 'ec': {
-      const signature = signData('sha256', Buffer.from(input), { key: signer.key, dsaEncoding: 'ieee-p1363' });
+      const signature = signData('sha256', Buffer.from(input), {
+        key: signer.key,
+        dsaEncoding: 'ieee-p1363',
+      });
       return `${input}.${signature.toString('base64url')}`;
     }
   }
@@ -75,7 +85,10 @@ const pem = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem'
 
 describe(TokenService.name, () => {
   describe('with JWT_SECRET (HS256)', () => {
-    const service = new TokenService(new JwtService({}), settingsWith({ secret: SECRET, adminRoles: ADMIN_ROLES }));
+    const service = new TokenService(
+      new JwtService({}),
+      settingsWith({ secret: SECRET, adminRoles: ADMIN_ROLES }),
+    );
 
     type SigningChoice = 'right' | 'wrong-secret' | 'none' | 'hs384' | 'rs256';
     const signerFor = (choice: SigningChoice): Signer => {
@@ -104,7 +117,10 @@ describe(TokenService.name, () => {
     const expiry = fc.oneof(
       fc.record({ kind: fc.constant('past' as const), offset: fc.integer({ min: -1_000_000, max: 0 }) }),
       {
-        arbitrary: fc.record({ kind: fc.constant('future' as const), offset: fc.integer({ min: 60, max: 1_000_000 }) }),
+        arbitrary: fc.record({
+          kind: fc.constant('future' as const),
+          offset: fc.integer({ min: 60, max: 1_000_000 }),
+        }),
         weight: 3,
       },
       fc.record({ kind: fc.constant('missing' as const), offset: fc.constant(0) }),
@@ -117,7 +133,13 @@ describe(TokenService.name, () => {
     );
     const roles = fc.oneof(
       fc.constant(undefined),
-      fc.array(fc.oneof(fc.constantFrom('admin', 'chat_admin', 'user', 'editor', 'Admin'), fc.string(), fc.integer())),
+      fc.array(
+        fc.oneof(
+          fc.constantFrom('admin', 'chat_admin', 'user', 'editor', 'Admin'),
+          fc.string(),
+          fc.integer(),
+        ),
+      ),
       fc.string(),
       fc.integer(),
       fc.constant(null),
@@ -132,40 +154,48 @@ describe(TokenService.name, () => {
     it('should return a principal exactly when the token is valid and throw UNAUTHORIZED otherwise', () => {
       let accepted = 0;
       fc.assert(
-        fc.property(subject, expiry, notBefore, roles, name, signing, (sub, exp, nbf, roleClaim, nameClaim, choice) => {
-          const now = nowSeconds();
-          const claims: Claims = { iat: now };
-          if (sub !== undefined) claims.sub = sub;
-          if (exp.kind === 'past' || exp.kind === 'future') claims.exp = now + exp.offset;
-          if (exp.kind === 'garbage') claims.exp = 'tomorrow';
-          if (nbf.kind !== 'absent') claims.nbf = now + nbf.offset;
-          if (roleClaim !== undefined) claims.roles = roleClaim;
-          if (nameClaim !== undefined) claims.name = nameClaim;
+        fc.property(
+          subject,
+          expiry,
+          notBefore,
+          roles,
+          name,
+          signing,
+          (sub, exp, nbf, roleClaim, nameClaim, choice) => {
+            const now = nowSeconds();
+            const claims: Claims = { iat: now };
+            if (sub !== undefined) claims.sub = sub;
+            if (exp.kind === 'past' || exp.kind === 'future') claims.exp = now + exp.offset;
+            if (exp.kind === 'garbage') claims.exp = 'tomorrow';
+            if (nbf.kind !== 'absent') claims.nbf = now + nbf.offset;
+            if (roleClaim !== undefined) claims.roles = roleClaim;
+            if (nameClaim !== undefined) claims.name = nameClaim;
 
-          const shouldAccept =
-            choice === 'right' &&
-            typeof sub === 'string' &&
-            sub.length > 0 &&
-            exp.kind === 'future' &&
-            nbf.kind !== 'future';
-          const result = outcome(service, makeToken(claims, signerFor(choice)));
+            const shouldAccept =
+              choice === 'right' &&
+              typeof sub === 'string' &&
+              sub.length > 0 &&
+              exp.kind === 'future' &&
+              nbf.kind !== 'future';
+            const result = outcome(service, makeToken(claims, signerFor(choice)));
 
-          if (!shouldAccept) {
-            expect(result).toBe(ErrorCode.UNAUTHORIZED);
-            return;
-          }
-          accepted++;
-          const expectedRoles = Array.isArray(roleClaim)
-            ? roleClaim.filter((role): role is string => typeof role === 'string')
-            : [];
-          expect(result).toEqual({
-            userId: sub,
-            roles: expectedRoles,
-            name: nameClaim ? nameClaim : undefined,
-            isAdmin: expectedRoles.some((role) => ADMIN_ROLES.includes(role)),
-            expiresAt: (claims.exp as number) * 1000,
-          });
-        }),
+            if (!shouldAccept) {
+              expect(result).toBe(ErrorCode.UNAUTHORIZED);
+              return;
+            }
+            accepted++;
+            const expectedRoles = Array.isArray(roleClaim)
+              ? roleClaim.filter((role): role is string => typeof role === 'string')
+              : [];
+            expect(result).toEqual({
+              userId: sub,
+              roles: expectedRoles,
+              name: nameClaim ? nameClaim : undefined,
+              isAdmin: expectedRoles.some((role) => ADMIN_ROLES.includes(role)),
+              expiresAt: (claims.exp as number) * 1000,
+            });
+          },
+        ),
         { numRuns: 500 },
       );
       // the generators must reach the accepting branch, not only the rejecting one
@@ -175,19 +205,29 @@ describe(TokenService.name, () => {
     it('should accept a token when it is signed with the secret and not expired', () => {
       const exp = nowSeconds() + 600;
       const principal = service.verify(makeToken(validClaims({ exp, name: 'Ada' }), signerFor('right')));
-      expect(principal).toEqual({ userId: 'user-1', roles: [], name: 'Ada', isAdmin: false, expiresAt: exp * 1000 });
+      expect(principal).toEqual({
+        userId: 'user-1',
+        roles: [],
+        name: 'Ada',
+        isAdmin: false,
+        expiresAt: exp * 1000,
+      });
     });
 
     it('should mark the principal as admin when roles contain a configured admin role', () => {
       for (const role of ADMIN_ROLES) {
-        const principal = service.verify(makeToken(validClaims({ roles: ['viewer', role] }), signerFor('right')));
+        const principal = service.verify(
+          makeToken(validClaims({ roles: ['viewer', role] }), signerFor('right')),
+        );
         expect(principal.isAdmin).toBe(true);
         expect(principal.roles).toEqual(['viewer', role]);
       }
     });
 
     it('should not mark the principal as admin when roles only resemble an admin role', () => {
-      const principal = service.verify(makeToken(validClaims({ roles: ['Admin', 'administrator'] }), signerFor('right')));
+      const principal = service.verify(
+        makeToken(validClaims({ roles: ['Admin', 'administrator'] }), signerFor('right')),
+      );
       expect(principal.isAdmin).toBe(false);
     });
 
@@ -199,9 +239,16 @@ describe(TokenService.name, () => {
     });
 
     it('should use the configured admin roles when they differ from the defaults', () => {
-      const custom = new TokenService(new JwtService({}), settingsWith({ secret: SECRET, adminRoles: ['support'] }));
-      expect(custom.verify(makeToken(validClaims({ roles: ['support'] }), signerFor('right'))).isAdmin).toBe(true);
-      expect(custom.verify(makeToken(validClaims({ roles: ['admin'] }), signerFor('right'))).isAdmin).toBe(false);
+      const custom = new TokenService(
+        new JwtService({}),
+        settingsWith({ secret: SECRET, adminRoles: ['support'] }),
+      );
+      expect(custom.verify(makeToken(validClaims({ roles: ['support'] }), signerFor('right'))).isAdmin).toBe(
+        true,
+      );
+      expect(custom.verify(makeToken(validClaims({ roles: ['admin'] }), signerFor('right'))).isAdmin).toBe(
+        false,
+      );
     });
 
     it('should throw UNAUTHORIZED when the token is missing or empty', () => {
@@ -235,7 +282,9 @@ describe(TokenService.name, () => {
 
     it('should throw UNAUTHORIZED when sub is longer than 256 characters', () => {
       expectRejected(service, makeToken(validClaims({ sub: 'u'.repeat(257) }), signerFor('right')));
-      expect(service.verify(makeToken(validClaims({ sub: 'u'.repeat(256) }), signerFor('right'))).userId).toHaveLength(256);
+      expect(
+        service.verify(makeToken(validClaims({ sub: 'u'.repeat(256) }), signerFor('right'))).userId,
+      ).toHaveLength(256);
     });
   });
 
@@ -246,7 +295,9 @@ describe(TokenService.name, () => {
     );
 
     it('should accept a token when it is signed with the matching RSA private key', () => {
-      const principal = service.verify(makeToken(validClaims({ roles: ['chat_admin'] }), { kind: 'rsa', key: rsa.privateKey }));
+      const principal = service.verify(
+        makeToken(validClaims({ roles: ['chat_admin'] }), { kind: 'rsa', key: rsa.privateKey }),
+      );
       expect(principal.userId).toBe('user-1');
       expect(principal.isAdmin).toBe(true);
     });
@@ -261,9 +312,13 @@ describe(TokenService.name, () => {
         { kind: 'hmac', alg: 'HS256', secret: pem(rsa.publicKey) },
       ];
       fc.assert(
-        fc.property(fc.constantFrom(...wrongSigners), fc.string({ minLength: 1, maxLength: 20 }), (signer, sub) => {
-          expectRejected(service, makeToken(validClaims({ sub }), signer));
-        }),
+        fc.property(
+          fc.constantFrom(...wrongSigners),
+          fc.string({ minLength: 1, maxLength: 20 }),
+          (signer, sub) => {
+            expectRejected(service, makeToken(validClaims({ sub }), signer));
+          },
+        ),
         { numRuns: 50 },
       );
     });
@@ -283,7 +338,9 @@ describe(TokenService.name, () => {
     );
 
     it('should accept a token when it is signed with the matching EC private key', () => {
-      const principal = service.verify(makeToken(validClaims({ name: 'Grace' }), { kind: 'ec', key: ec.privateKey }));
+      const principal = service.verify(
+        makeToken(validClaims({ name: 'Grace' }), { kind: 'ec', key: ec.privateKey }),
+      );
       expect(principal).toMatchObject({ userId: 'user-1', name: 'Grace', isAdmin: false });
     });
 

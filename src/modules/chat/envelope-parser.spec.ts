@@ -121,7 +121,10 @@ describe('parseClientFrame', () => {
     expect([...three]).toHaveLength(3);
     expect(three.length).toBe(6);
     expect(parseClientFrame(frame({ type: 'user_message', content: three }), 3).ok).toBe(true);
-    expectFailure(parseClientFrame(frame({ type: 'user_message', content: `${three}a` }), 3), ErrorCode.MESSAGE_TOO_LONG);
+    expectFailure(
+      parseClientFrame(frame({ type: 'user_message', content: `${three}a` }), 3),
+      ErrorCode.MESSAGE_TOO_LONG,
+    );
   });
 
   it('should accept content of exactly max characters and reject max + 1 when the text is ascii', () => {
@@ -191,7 +194,10 @@ describe('parseClientFrame', () => {
       }),
     );
     expectFailure(parseClientFrame(frame({ content: 'hi' }), MAX), ErrorCode.INVALID_MESSAGE);
-    expectFailure(parseClientFrame(frame({ type: 'ai_response', content: 'hi' }), MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(
+      parseClientFrame(frame({ type: 'ai_response', content: 'hi' }), MAX),
+      ErrorCode.INVALID_MESSAGE,
+    );
   });
 
   it('should echo client_id on failure when it is a string', () => {
@@ -207,7 +213,10 @@ describe('parseClientFrame', () => {
   });
 
   it('should reject with INVALID_MESSAGE when a typed field has the wrong type', () => {
-    expectFailure(parseClientFrame(frame({ type: 'user_message', content: 5 }), MAX), ErrorCode.INVALID_MESSAGE);
+    expectFailure(
+      parseClientFrame(frame({ type: 'user_message', content: 5 }), MAX),
+      ErrorCode.INVALID_MESSAGE,
+    );
     expectFailure(
       parseClientFrame(frame({ type: 'typing_indicator', metadata: 'yes' }), MAX),
       ErrorCode.INVALID_MESSAGE,

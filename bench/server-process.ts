@@ -1,0 +1,188 @@
+// A server under test as a child process, measured from the outside: RSS and CPU time from /proc,
+// V8 heap and forced GC through the inspector protocol (no hook in the server's own code).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+
+// USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every mainstream Linux build
+const TICKS_PER_SECOND = 100;
+
+export interface ServerSpec {
+  name: string;
+  script: string;
+  env: Record<string, string>;
+  host: string;
+  port: number;
+  logFile: string;
+}
+
+export interface MemorySample {
+  rssBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+}
+
+export class ServerProcess {
+  private inspectorUrl?: string;
+  private exited = false;
+
+  private constructor(
+    readonly spec: ServerSpec,
+    private readonly child: ChildProcess,
+  ) {
+    child.once('exit', () => (this.exited = true));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  static async start(spec: ServerSpec): Promise<ServerProcess> {
+    const log = createWriteStream(spec.logFile);
+    // --inspect on an ephemeral loopback port lets the bench force a full GC before reading memory
+    const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', spec.script], {
+      env: { PATH: process.env.PATH ?? '', ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(spec, child);
+    child.stdout?.pipe(log);
+    let stderrText = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (server.inspectorUrl) return;
+      stderrText += chunk.toString();
+      const match = /Debugger listening on (ws:\/\/\S+)/.exec(stderrText);
+      if (match) server.inspectorUrl = match[1];
+    });
+    await server.waitReady();
+    return server;
+  }
+
+  private async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`${this.spec.name} exited during start; see ${this.spec.logFile}`);
+      if (this.inspectorUrl && (await portOpen(this.spec.host, this.spec.port))) return;
+      await sleep(100);
+    }
+    throw new Error(`${this.spec.name} did not start within ${timeoutMs} ms; see ${this.spec.logFile}`);
+  }
+
+  async rssBytes(): Promise<number> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    if (!match) throw new Error(`no VmRSS for ${this.spec.name}`);
+    return Number(match[1]) * 1024;
+  }
+
+  // user + system CPU seconds used so far
+  async cpuSeconds(): Promise<number> {
+    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
+    // fields after the command name, which may itself contain spaces: state is field 3, utime 14, stime 15
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  }
+
+  // Waits until the server has used under `busyShare` of one core for a whole window (bounded).
+  async settle(windowMs = 500, busyShare = 0.03, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let before = await this.cpuSeconds();
+    while (Date.now() < deadline) {
+      await sleep(windowMs);
+      const now = await this.cpuSeconds();
+      if (now - before <= (busyShare * windowMs) / 1000) return;
+      before = now;
+    }
+  }
+
+  // Two full GCs (the second collects what the first's finalizers released), then memory.
+  async memoryAfterGc(): Promise<MemorySample> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      await session.call('HeapProfiler.collectGarbage');
+      await session.call('HeapProfiler.collectGarbage');
+      await sleep(200);
+      const reply = await session.call('Runtime.evaluate', {
+        expression: 'JSON.stringify(process.memoryUsage())',
+        returnByValue: true,
+      });
+      const usage = JSON.parse(String(readPath(reply, ['result', 'value']))) as Record<string, number>;
+      return { rssBytes: await this.rssBytes(), heapUsedBytes: usage.heapUsed, externalBytes: usage.external };
+    } finally {
+      session.close();
+    }
+  }
+
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+// Minimal Chrome DevTools Protocol client: one request at a time is all the bench needs.
+class InspectorSession {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (reply: unknown) => void>();
+
+  private constructor(private readonly socket: WebSocket) {
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: unknown };
+      if (message.id === undefined) return;
+      this.waiting.get(message.id)?.(message.error ? { error: message.error } : message.result);
+      this.waiting.delete(message.id);
+    });
+  }
+
+  static open(url: string): Promise<InspectorSession> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { perMessageDeflate: false });
+      socket.once('open', () => resolve(new InspectorSession(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`inspector: ${method} timed out`)), 30_000);
+      this.waiting.set(id, (reply) => {
+        clearTimeout(timer);
+        if (typeof reply === 'object' && reply !== null && 'error' in reply) reject(new Error(`inspector: ${method} failed`));
+        else resolve(reply);
+      });
+      this.socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+function readPath(value: unknown, path: string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

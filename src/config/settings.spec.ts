@@ -1,0 +1,300 @@
+import fc from 'fast-check';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDuration } from './duration';
+import { loadSettings, SettingsError } from './settings';
+
+type Env = Record<string, string | undefined>;
+
+const ENCRYPTION_KEY = randomBytes(32);
+
+function validEnv(overrides: Env = {}): Env {
+  return {
+    MONGODB_URI: 'mongodb://localhost:27017/chatbox',
+    JWT_SECRET: 'x'.repeat(40),
+    ENCRYPTION_KEY: ENCRYPTION_KEY.toString('base64'),
+    ...overrides,
+  };
+}
+
+// The SettingsError thrown by loadSettings, so its setting and message can be checked.
+function settingsError(env: Env): SettingsError {
+  try {
+    loadSettings(env);
+  } catch (error) {
+    if (error instanceof SettingsError) return error;
+    throw error;
+  }
+  throw new Error('loadSettings accepted an invalid environment');
+}
+
+function expectRejected(env: Env, setting: string): void {
+  const error = settingsError(env);
+  expect(error.setting).toBe(setting);
+  expect(error.message).toContain(setting);
+}
+
+describe('loadSettings', () => {
+  it('should apply the documented defaults when only the required settings are given', () => {
+    const settings = loadSettings(validEnv());
+    expect(settings.port).toBe(3000);
+    expect(settings.reconnectTimeoutMs).toBe(900_000);
+    expect(settings.maxMessageLength).toBe(4096);
+    expect(settings.rateLimitMessagesPerSecond).toBe(10);
+    expect(settings.takeoverGraceMs).toBe(60_000);
+    expect(settings.jwt).toEqual({
+      secret: 'x'.repeat(40),
+      publicKey: undefined,
+      adminRoles: ['admin', 'chat_admin'],
+    });
+    expect(settings.allowedOrigins).toEqual([]);
+    expect(settings.redisUrl).toBeUndefined();
+    expect(settings.mongodbUri).toBe('mongodb://localhost:27017/chatbox');
+    expect(settings.encryption.key.equals(ENCRYPTION_KEY)).toBe(true);
+    expect(settings.encryption.previousKeys).toEqual([]);
+    expect(settings.publicBaseUrl).toBe('http://localhost:3000');
+  });
+
+  it('should configure the offline demo model when LLM_PROVIDERS is unset', () => {
+    const settings = loadSettings(validEnv());
+    expect(settings.llmModels).toHaveLength(1);
+    expect(settings.llmModels[0]).toMatchObject({ id: 'demo', type: 'demo' });
+  });
+
+  it('should read every setting when they are given', () => {
+    const previous = randomBytes(32);
+    const settings = loadSettings(
+      validEnv({
+        PORT: '8080',
+        RECONNECT_TIMEOUT: '30s',
+        MAX_MESSAGE_LENGTH: '100',
+        RATE_LIMIT_MESSAGES_PER_SECOND: '3',
+        JWT_ADMIN_ROLES: ' ops , support ,',
+        ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+        ENCRYPTION_KEY_PREVIOUS: previous.toString('base64'),
+        REDIS_URL: 'redis://localhost:6379',
+        TAKEOVER_GRACE: '2m',
+        LLM_PROVIDERS: '[{"id":"gpt","type":"openai","model":"gpt-4o-mini","api_key":"k"}]',
+      }),
+    );
+    expect(settings.port).toBe(8080);
+    expect(settings.reconnectTimeoutMs).toBe(30_000);
+    expect(settings.maxMessageLength).toBe(100);
+    expect(settings.rateLimitMessagesPerSecond).toBe(3);
+    expect(settings.jwt.adminRoles).toEqual(['ops', 'support']);
+    expect(settings.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(settings.encryption.previousKeys[0].equals(previous)).toBe(true);
+    expect(settings.redisUrl).toBe('redis://localhost:6379');
+    expect(settings.takeoverGraceMs).toBe(120_000);
+    expect(settings.llmModels).toEqual([
+      expect.objectContaining({ id: 'gpt', name: 'gpt', type: 'openai', model: 'gpt-4o-mini', api_key: 'k' }),
+    ]);
+  });
+
+  it('should accept JWT_PUBLIC_KEY instead of JWT_SECRET when it is a PEM key', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const settings = loadSettings(
+      validEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n') }),
+    );
+    expect(settings.jwt.secret).toBeUndefined();
+    expect(settings.jwt.publicKey?.trim()).toBe(pem.trim());
+  });
+
+  it('should read the models from LLM_PROVIDERS_FILE when LLM_PROVIDERS is unset', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'settings-spec-'));
+    try {
+      const file = join(directory, 'models.json');
+      writeFileSync(file, '[{"id":"d2","name":"Demo two","type":"demo"}]');
+      expect(loadSettings(validEnv({ LLM_PROVIDERS_FILE: file })).llmModels[0]).toMatchObject({ id: 'd2' });
+      expectRejected(validEnv({ LLM_PROVIDERS_FILE: join(directory, 'missing.json') }), 'LLM_PROVIDERS_FILE');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('should throw naming MONGODB_URI when it is missing or blank', () => {
+    expectRejected(validEnv({ MONGODB_URI: undefined }), 'MONGODB_URI');
+    expectRejected(validEnv({ MONGODB_URI: '   ' }), 'MONGODB_URI');
+  });
+
+  it('should throw naming JWT_SECRET and JWT_PUBLIC_KEY when both are missing', () => {
+    const error = settingsError(validEnv({ JWT_SECRET: undefined }));
+    expect(error.message).toContain('JWT_SECRET');
+    expect(error.message).toContain('JWT_PUBLIC_KEY');
+  });
+
+  it('should throw naming JWT_SECRET when it is shorter than 32 characters', () => {
+    expectRejected(validEnv({ JWT_SECRET: 'short-secret' }), 'JWT_SECRET');
+  });
+
+  it('should throw naming JWT_PUBLIC_KEY when it is not a PEM key', () => {
+    expectRejected(validEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: 'not a key' }), 'JWT_PUBLIC_KEY');
+  });
+
+  it('should throw naming ENCRYPTION_KEY when it is missing, the wrong length or not base64', () => {
+    expectRejected(validEnv({ ENCRYPTION_KEY: undefined }), 'ENCRYPTION_KEY');
+    expectRejected(validEnv({ ENCRYPTION_KEY: randomBytes(16).toString('base64') }), 'ENCRYPTION_KEY');
+    expectRejected(validEnv({ ENCRYPTION_KEY: randomBytes(33).toString('base64') }), 'ENCRYPTION_KEY');
+    expectRejected(validEnv({ ENCRYPTION_KEY: `!${'a'.repeat(43)}` }), 'ENCRYPTION_KEY');
+  });
+
+  it('should throw naming ENCRYPTION_KEY_PREVIOUS when a previous key is the wrong length', () => {
+    expectRejected(
+      validEnv({ ENCRYPTION_KEY_PREVIOUS: randomBytes(8).toString('base64') }),
+      'ENCRYPTION_KEY_PREVIOUS',
+    );
+  });
+
+  it('should throw naming PORT when it is not a number or out of range', () => {
+    expectRejected(validEnv({ PORT: 'abc' }), 'PORT');
+    expectRejected(validEnv({ PORT: '80a' }), 'PORT');
+    expectRejected(validEnv({ PORT: '-1' }), 'PORT');
+    expectRejected(validEnv({ PORT: '70000' }), 'PORT');
+  });
+
+  it('should throw naming the setting when a duration is not a duration', () => {
+    expectRejected(validEnv({ RECONNECT_TIMEOUT: 'abc' }), 'RECONNECT_TIMEOUT');
+    expectRejected(validEnv({ TAKEOVER_GRACE: '5 minutes' }), 'TAKEOVER_GRACE');
+  });
+
+  it('should throw naming the setting when a number is not a whole number', () => {
+    expectRejected(validEnv({ MAX_MESSAGE_LENGTH: '1.5' }), 'MAX_MESSAGE_LENGTH');
+    expectRejected(validEnv({ MAX_MESSAGE_LENGTH: '0' }), 'MAX_MESSAGE_LENGTH');
+    expectRejected(validEnv({ RATE_LIMIT_MESSAGES_PER_SECOND: 'ten' }), 'RATE_LIMIT_MESSAGES_PER_SECOND');
+  });
+
+  it('should throw naming PUBLIC_BASE_URL when it is not a URL', () => {
+    expectRejected(validEnv({ PUBLIC_BASE_URL: 'not a url' }), 'PUBLIC_BASE_URL');
+  });
+
+  describe('LLM_PROVIDERS', () => {
+    it('should throw naming LLM_PROVIDERS when it is not JSON', () => {
+      expectRejected(validEnv({ LLM_PROVIDERS: '[{id:"x"}' }), 'LLM_PROVIDERS');
+    });
+
+    it('should throw naming LLM_PROVIDERS when it is not a non-empty array', () => {
+      expectRejected(validEnv({ LLM_PROVIDERS: '{"id":"demo","type":"demo"}' }), 'LLM_PROVIDERS');
+      expectRejected(validEnv({ LLM_PROVIDERS: '[]' }), 'LLM_PROVIDERS');
+    });
+
+    it('should throw naming the entry type when the provider type is unknown', () => {
+      const error = settingsError(validEnv({ LLM_PROVIDERS: '[{"id":"x","type":"gemini"}]' }));
+      expect(error.setting).toBe('LLM_PROVIDERS[0].type');
+      expect(error.message).toContain('LLM_PROVIDERS');
+    });
+
+    it('should throw naming the entry id when two models share an id', () => {
+      const error = settingsError(
+        validEnv({ LLM_PROVIDERS: '[{"id":"a","type":"demo"},{"id":"a","type":"demo"}]' }),
+      );
+      expect(error.setting).toBe('LLM_PROVIDERS[1].id');
+      expect(error.message).toContain('duplicate');
+    });
+
+    it('should throw naming the entry model when an openai or anthropic provider has no model', () => {
+      expectRejected(validEnv({ LLM_PROVIDERS: '[{"id":"gpt","type":"openai"}]' }), 'LLM_PROVIDERS[0].model');
+      expectRejected(
+        validEnv({ LLM_PROVIDERS: '[{"id":"claude","type":"anthropic"}]' }),
+        'LLM_PROVIDERS[0].model',
+      );
+    });
+
+    it('should throw naming the field when an entry field has the wrong type', () => {
+      expectRejected(validEnv({ LLM_PROVIDERS: '["demo"]' }), 'LLM_PROVIDERS[0]');
+      expectRejected(validEnv({ LLM_PROVIDERS: '[{"type":"demo"}]' }), 'LLM_PROVIDERS[0].id');
+      expectRejected(
+        validEnv({ LLM_PROVIDERS: '[{"id":"d","type":"demo","endpoint":"nope"}]' }),
+        'LLM_PROVIDERS[0].endpoint',
+      );
+      expectRejected(
+        validEnv({ LLM_PROVIDERS: '[{"id":"d","type":"demo","temperature":-1}]' }),
+        'LLM_PROVIDERS[0].temperature',
+      );
+    });
+  });
+});
+
+describe('parseDuration', () => {
+  const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, '': 1 };
+
+  it('should parse n followed by a unit to n times the unit in milliseconds when n is a whole number', () => {
+    const withUnit = fc
+      .constantFrom(...Object.keys(UNITS))
+      .chain((unit) =>
+        fc.tuple(
+          fc.constant(unit),
+          fc.integer({ min: 0, max: Math.floor(Number.MAX_SAFE_INTEGER / UNITS[unit]) }),
+        ),
+      );
+    fc.assert(
+      fc.property(withUnit, ([unit, n]) => {
+        expect(parseDuration(`${n}${unit}`)).toBe(n * UNITS[unit]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should parse the documented examples', () => {
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('60s')).toBe(60_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('1d')).toBe(86_400_000);
+    expect(parseDuration('250')).toBe(250);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration(' 10 s ')).toBe(10_000);
+  });
+
+  it('should return undefined when the text is not a duration', () => {
+    for (const garbage of [
+      '',
+      'abc',
+      '15x',
+      '-5s',
+      's',
+      '1e3',
+      '5 m s',
+      'NaN',
+      'Infinity',
+      '1,5s',
+      '0x10',
+      '10sec',
+    ]) {
+      expect(parseDuration(garbage)).toBeUndefined();
+    }
+  });
+
+  it('should return undefined when the duration is too large to be exact', () => {
+    expect(parseDuration(`${'9'.repeat(400)}ms`)).toBeUndefined();
+    expect(parseDuration(`${Number.MAX_SAFE_INTEGER}d`)).toBeUndefined();
+  });
+
+  it('should never throw and return undefined or a non-negative safe integer when given any string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        const value = parseDuration(text);
+        if (value !== undefined) {
+          expect(Number.isSafeInteger(value)).toBe(true);
+          expect(value).toBeGreaterThanOrEqual(0);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should return undefined when a valid duration has a letter in front', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z]$/),
+        fc.nat(),
+        fc.constantFrom('ms', 's', 'm', 'h', 'd'),
+        (prefix, n, unit) => {
+          expect(parseDuration(`${prefix}${n}${unit}`)).toBeUndefined();
+        },
+      ),
+    );
+  });
+});

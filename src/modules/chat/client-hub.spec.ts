@@ -1,0 +1,280 @@
+import { WebSocket } from 'ws';
+import type { Principal } from '../../common/auth/principal';
+import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
+import type { Connection } from './connection';
+import type { ServerFrame } from './frames';
+
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+interface FakeSocket {
+  readyState: number;
+  bufferedAmount: number;
+  send: jest.Mock;
+  close: jest.Mock;
+}
+
+let nextId = 0;
+
+function fakeSocket(overrides: Partial<FakeSocket> = {}): FakeSocket {
+  return { readyState: WebSocket.OPEN, bufferedAmount: 0, send: jest.fn(), close: jest.fn(), ...overrides };
+}
+
+function principal(userId: string): Principal {
+  return { userId, roles: [], isAdmin: false, expiresAt: Date.now() + 60_000 };
+}
+
+function connection(
+  overrides: {
+    userId?: string;
+    sessionId?: string;
+    pending?: ServerFrame[] | null;
+    socket?: Partial<FakeSocket>;
+  } = {},
+): { connection: Connection; socket: FakeSocket } {
+  const socket = fakeSocket(overrides.socket);
+  return {
+    socket,
+    connection: {
+      id: `c${++nextId}`,
+      socket: socket as unknown as WebSocket,
+      principal: principal(overrides.userId ?? 'user-1'),
+      sessionId: overrides.sessionId ?? 'session-1',
+      alive: true,
+      pending: overrides.pending ?? null,
+    },
+  };
+}
+
+const FRAME: ServerFrame = { type: 'user_message', session_id: 'session-1', seq: 4, content: 'hello' };
+
+describe(ClientHub.name, () => {
+  let hub: ClientHub;
+
+  beforeEach(() => {
+    hub = new ClientHub();
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  describe('toSession', () => {
+    it('should send the frame to every connection of the session except the given one', () => {
+      const a = connection();
+      const b = connection({ userId: 'admin-1' });
+      const sender = connection();
+      const elsewhere = connection({ sessionId: 'session-2' });
+      for (const item of [a, b, sender, elsewhere]) hub.add(item.connection);
+
+      hub.toSession('session-1', FRAME, sender.connection);
+
+      expect(a.socket.send).toHaveBeenCalledWith(JSON.stringify(FRAME));
+      expect(b.socket.send).toHaveBeenCalledWith(JSON.stringify(FRAME));
+      expect(sender.socket.send).not.toHaveBeenCalled();
+      expect(elsewhere.socket.send).not.toHaveBeenCalled();
+    });
+
+    it('should serialise the frame once when the session has several connections', () => {
+      const sockets = [connection(), connection(), connection()];
+      for (const item of sockets) hub.add(item.connection);
+      const stringify = jest.spyOn(JSON, 'stringify');
+
+      hub.toSession('session-1', FRAME);
+
+      expect(stringify).toHaveBeenCalledTimes(1);
+      for (const item of sockets) expect(item.socket.send).toHaveBeenCalledWith(JSON.stringify(FRAME));
+    });
+
+    it('should skip connections the filter rejects when a filter is given', () => {
+      const user = connection({ userId: 'user-1' });
+      const admin = connection({ userId: 'admin-1' });
+      hub.add(user.connection);
+      hub.add(admin.connection);
+
+      hub.toSession('session-1', FRAME, undefined, (candidate) => candidate.principal.userId === 'admin-1');
+
+      expect(admin.socket.send).toHaveBeenCalledTimes(1);
+      expect(user.socket.send).not.toHaveBeenCalled();
+    });
+
+    it('should queue the frame instead of sending when the connection is replaying history', () => {
+      const pending: ServerFrame[] = [];
+      const replaying = connection({ pending });
+      const live = connection();
+      hub.add(replaying.connection);
+      hub.add(live.connection);
+
+      hub.toSession('session-1', FRAME);
+
+      expect(replaying.socket.send).not.toHaveBeenCalled();
+      expect(pending).toEqual([FRAME]);
+      expect(live.socket.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should do nothing when the session has no connections', () => {
+      const other = connection({ sessionId: 'session-2' });
+      hub.add(other.connection);
+      hub.toSession('session-9', FRAME);
+      expect(other.socket.send).not.toHaveBeenCalled();
+    });
+
+    it('should close a socket with 1013 and not send to it when more than 4 MiB is buffered', () => {
+      const slow = connection({ socket: { bufferedAmount: MAX_BUFFERED_BYTES + 1 } });
+      const fast = connection();
+      hub.add(slow.connection);
+      hub.add(fast.connection);
+
+      hub.toSession('session-1', FRAME);
+
+      expect(CLOSE_SLOW_CLIENT).toBe(1013);
+      expect(slow.socket.close).toHaveBeenCalledWith(1013, expect.any(String));
+      expect(slow.socket.send).not.toHaveBeenCalled();
+      expect(fast.socket.send).toHaveBeenCalledTimes(1);
+      expect(fast.socket.close).not.toHaveBeenCalled();
+    });
+
+    it('should still send when exactly 4 MiB is buffered', () => {
+      const busy = connection({ socket: { bufferedAmount: MAX_BUFFERED_BYTES } });
+      hub.add(busy.connection);
+
+      hub.toSession('session-1', FRAME);
+
+      expect(busy.socket.send).toHaveBeenCalledTimes(1);
+      expect(busy.socket.close).not.toHaveBeenCalled();
+    });
+
+    it('should neither send nor close when the socket is no longer open', () => {
+      const closing = connection({
+        socket: { readyState: WebSocket.CLOSING, bufferedAmount: MAX_BUFFERED_BYTES * 2 },
+      });
+      hub.add(closing.connection);
+
+      hub.toSession('session-1', FRAME);
+
+      expect(closing.socket.send).not.toHaveBeenCalled();
+      expect(closing.socket.close).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('send', () => {
+    it('should write the frame as JSON when the socket is open', () => {
+      const target = connection();
+      hub.send(target.connection, FRAME);
+      expect(target.socket.send).toHaveBeenCalledWith(JSON.stringify(FRAME));
+    });
+
+    it('should send even while the connection is replaying history', () => {
+      const target = connection({ pending: [] });
+      hub.send(target.connection, FRAME);
+      expect(target.socket.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should close with 1013 instead of sending when the client is too slow', () => {
+      const slow = connection({ socket: { bufferedAmount: MAX_BUFFERED_BYTES + 1 } });
+      hub.send(slow.connection, FRAME);
+      expect(slow.socket.close).toHaveBeenCalledWith(CLOSE_SLOW_CLIENT, expect.any(String));
+      expect(slow.socket.send).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('bookkeeping', () => {
+    it('should count every added connection', () => {
+      expect(hub.count).toBe(0);
+      hub.add(connection().connection);
+      hub.add(connection({ userId: 'user-2', sessionId: 'session-2' }).connection);
+      hub.add(connection().connection);
+      expect(hub.count).toBe(3);
+    });
+
+    it('should index connections by user and by session when they are added', () => {
+      const first = connection({ userId: 'user-1', sessionId: 'session-1' });
+      const second = connection({ userId: 'user-1', sessionId: 'session-2' });
+      const third = connection({ userId: 'user-2', sessionId: 'session-3' });
+      for (const item of [first, second, third]) hub.add(item.connection);
+
+      expect(hub.ofUser('user-1')).toEqual([first.connection, second.connection]);
+      expect(hub.ofUser('user-2')).toEqual([third.connection]);
+      expect(hub.ofUser('nobody')).toEqual([]);
+      expect(hub.sessionIds().sort()).toEqual(['session-1', 'session-2', 'session-3']);
+      expect(hub.all()).toHaveLength(3);
+      expect(hub.hasSession('session-2')).toBe(true);
+      expect(hub.hasSession('session-9')).toBe(false);
+    });
+
+    it('should forget the connection and decrement the count once when it is removed', () => {
+      const gone = connection();
+      const stays = connection();
+      hub.add(gone.connection);
+      hub.add(stays.connection);
+
+      expect(hub.remove(gone.connection)).toBe(true);
+      expect(hub.count).toBe(1);
+      expect(hub.ofUser('user-1')).toEqual([stays.connection]);
+
+      expect(hub.remove(gone.connection)).toBe(false);
+      expect(hub.count).toBe(1);
+
+      hub.toSession('session-1', FRAME);
+      expect(gone.socket.send).not.toHaveBeenCalled();
+      expect(stays.socket.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should drop empty sessions and users when their last connection is removed', () => {
+      const only = connection({ userId: 'user-7', sessionId: 'session-7' });
+      hub.add(only.connection);
+      hub.remove(only.connection);
+
+      expect(hub.count).toBe(0);
+      expect(hub.hasSession('session-7')).toBe(false);
+      expect(hub.sessionIds()).toEqual([]);
+      expect(hub.ofUser('user-7')).toEqual([]);
+      expect(hub.all()).toEqual([]);
+    });
+
+    it('should return false and keep the count when removing a connection that was never added', () => {
+      hub.add(connection().connection);
+      expect(hub.remove(connection().connection)).toBe(false);
+      expect(hub.count).toBe(1);
+    });
+
+    it('should route session frames to the new session when a connection is moved', () => {
+      const moving = connection({ sessionId: 'old' });
+      const stays = connection({ sessionId: 'old' });
+      hub.add(moving.connection);
+      hub.add(stays.connection);
+
+      hub.move(moving.connection, 'new');
+
+      expect(moving.connection.sessionId).toBe('new');
+      expect(hub.count).toBe(2);
+      expect(hub.hasSession('new')).toBe(true);
+      hub.toSession('old', FRAME);
+      expect(moving.socket.send).not.toHaveBeenCalled();
+      expect(stays.socket.send).toHaveBeenCalledTimes(1);
+      hub.toSession('new', FRAME);
+      expect(moving.socket.send).toHaveBeenCalledTimes(1);
+      expect(stays.socket.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should drop the old session when its only connection is moved away', () => {
+      const moving = connection({ sessionId: 'old' });
+      hub.add(moving.connection);
+
+      hub.move(moving.connection, 'new');
+
+      expect(hub.hasSession('old')).toBe(false);
+      expect(hub.sessionIds()).toEqual(['new']);
+    });
+
+    it('should remove a moved connection from its new session when it is removed', () => {
+      const moving = connection({ sessionId: 'old' });
+      hub.add(moving.connection);
+      hub.move(moving.connection, 'new');
+
+      expect(hub.remove(moving.connection)).toBe(true);
+      expect(hub.hasSession('new')).toBe(false);
+      expect(hub.sessionIds()).toEqual([]);
+      expect(hub.count).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import { DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
+
+const TIMEOUT = 15 * 60 * 1000;
+const NOW = new Date('2024-06-01T12:00:00.000Z');
+
+function sessionAt(msBeforeNow: number, isActive = true): { is_active: boolean; last_activity: Date } {
+  return { is_active: isActive, last_activity: new Date(NOW.getTime() - msBeforeNow) };
+}
+
+function characters(text: string): number {
+  return [...text].length;
+}
+
+describe('isRestorable', () => {
+  it('should be true exactly when the session is active and was used within the timeout', () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.integer({ min: -60_000, max: 10 * TIMEOUT }),
+        fc.integer({ min: 0, max: 10 * TIMEOUT }),
+        (isActive, idleMs, timeoutMs) => {
+          const expected = isActive && idleMs <= timeoutMs;
+          expect(isRestorable(sessionAt(idleMs, isActive), NOW, timeoutMs)).toBe(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should be true when the idle time is exactly the timeout', () => {
+    expect(isRestorable(sessionAt(TIMEOUT), NOW, TIMEOUT)).toBe(true);
+  });
+
+  it('should be false when the idle time is the timeout plus one millisecond', () => {
+    expect(isRestorable(sessionAt(TIMEOUT + 1), NOW, TIMEOUT)).toBe(false);
+  });
+
+  it('should be false when the session has ended even if it was just used', () => {
+    expect(isRestorable(sessionAt(0, false), NOW, TIMEOUT)).toBe(false);
+  });
+
+  it('should be true when the session was used just now', () => {
+    expect(isRestorable(sessionAt(0), NOW, TIMEOUT)).toBe(true);
+  });
+});
+
+describe('nameFromFirstMessage', () => {
+  const anyText = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.string({ unit: 'grapheme', maxLength: 300 }),
+    fc.array(fc.stringMatching(/^[a-zA-Z0-9]{1,30}$/), { maxLength: 20 }).map((words) => words.join(' ')),
+  );
+
+  it('should return a non-empty single-line name of at most 49 characters when given any text', () => {
+    fc.assert(
+      fc.property(anyText, (content) => {
+        const name = nameFromFirstMessage(content);
+        expect(name.length).toBeGreaterThan(0);
+        expect(characters(name)).toBeLessThanOrEqual(49);
+        expect(name).not.toMatch(/[\r\n\u2028\u2029]/);
+        expect(name.trim()).toBe(name);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should return the default name when the message is blank or only markdown', () => {
+    const markdownOnly = fc.stringMatching(/^[\s#*_`>~[\]()|]*$/);
+    fc.assert(
+      fc.property(markdownOnly, (content) => {
+        expect(nameFromFirstMessage(content)).toBe(DEFAULT_SESSION_NAME);
+      }),
+      { numRuns: 300 },
+    );
+    expect(nameFromFirstMessage('')).toBe(DEFAULT_SESSION_NAME);
+    expect(nameFromFirstMessage('  \n\t ')).toBe(DEFAULT_SESSION_NAME);
+    expect(nameFromFirstMessage('```\nconst x = 1;\n```')).toBe(DEFAULT_SESSION_NAME);
+  });
+
+  it('should keep a short plain message unchanged when it has at most seven words', () => {
+    const shortMessage = fc
+      .array(fc.stringMatching(/^[a-zA-Z0-9]{1,6}$/), { minLength: 1, maxLength: 7 })
+      .map((words) => words.join(' '));
+    fc.assert(
+      fc.property(shortMessage, (content) => {
+        expect(nameFromFirstMessage(content)).toBe(content);
+      }),
+    );
+  });
+
+  it('should end with an ellipsis exactly when words were left out', () => {
+    expect(nameFromFirstMessage('one two three four five six seven')).toBe(
+      'one two three four five six seven',
+    );
+    expect(nameFromFirstMessage('one two three four five six seven eight')).toBe(
+      'one two three four five six seven…',
+    );
+  });
+
+  it('should stop before the word that would pass 48 characters when words are long', () => {
+    const content = 'internationalization localization accessibility considerations';
+    const name = nameFromFirstMessage(content);
+    expect(name).toBe('internationalization localization accessibility…');
+    expect(characters(name)).toBe(48);
+  });
+
+  it('should cut a single overlong word to 47 characters plus an ellipsis', () => {
+    const name = nameFromFirstMessage('x'.repeat(100));
+    expect(name).toBe(`${'x'.repeat(47)}…`);
+  });
+
+  it('should strip markdown and join lines when the message is formatted', () => {
+    expect(nameFromFirstMessage('# Hello **world**\n\nhow are you?')).toBe('Hello world how are you?');
+    expect(nameFromFirstMessage('> quoted `code` here')).toBe('quoted code here');
+    expect(nameFromFirstMessage('Fix this:\n```ts\nconst a = 1;\n```\nplease')).toBe('Fix this: please');
+  });
+
+  it('should count an emoji as one character when measuring the name', () => {
+    const emoji = '😀'.repeat(60);
+    const name = nameFromFirstMessage(emoji);
+    expect(characters(name)).toBe(48);
+    expect(name.endsWith('…')).toBe(true);
+  });
+});
