@@ -1,0 +1,156 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { MongooseModule, getModelToken } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { SETTINGS, type Settings } from '../../src/config/settings';
+import { DomainException } from '../../src/common/errors/domain.exception';
+import { ErrorCode } from '../../src/common/errors/error-code';
+import { Session } from '../../src/modules/sessions/schemas/session.schema';
+import { SessionsModule } from '../../src/modules/sessions/sessions.module';
+import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { testSettings } from '../helpers/env';
+import { uniqueUser } from '../helpers/tokens';
+
+// Real repositories and services against FerretDB (MongoDB wire protocol) started by scripts/test.sh.
+describe('sessions against FerretDB', () => {
+  let module: TestingModule;
+  let repository: SessionsRepository;
+  let service: SessionsService;
+  let model: Model<Session>;
+  let settings: Settings;
+
+  beforeAll(async () => {
+    settings = { ...testSettings({ RECONNECT_TIMEOUT: '15m' }) };
+    module = await Test.createTestingModule({
+      imports: [
+        { module: class SettingsHolder {}, global: true, providers: [{ provide: SETTINGS, useValue: settings }], exports: [SETTINGS] },
+        MongooseModule.forRoot(settings.mongodbUri),
+        SessionsModule,
+      ],
+    }).compile();
+    await module.init();
+    repository = module.get(SessionsRepository);
+    service = module.get(SessionsService);
+    model = module.get(getModelToken(Session.name));
+  });
+  afterAll(() => module.close());
+
+  it('should create the indexes the queries use at boot', async () => {
+    const names = (await model.listIndexes()).map((index) => JSON.stringify(index.key));
+    expect(names).toEqual(
+      expect.arrayContaining(['{"user_id":1,"last_activity":-1}', '{"is_active":1,"last_activity":1}', '{"start_time":-1}']),
+    );
+  });
+
+  it('should encrypt content at rest and give readers plain text', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'c', content: 'top secret words', timestamp: new Date() });
+    const raw = await model.collection.findOne({ _id: session.id as never });
+    expect(JSON.stringify(raw)).not.toContain('top secret words');
+    expect(raw?.messages[0].content).toMatch(/^[\w-]{8}\.[\w-]+\.[\w-]+$/);
+    const read = await repository.findOwnedWithMessages(session.id, user);
+    expect(read?.messages[0].content).toBe('top secret words');
+    expect(await repository.findOwnedWithMessages(session.id, 'someone-else')).toBeNull();
+  });
+
+  it('should keep seq gapless and ordered under concurrent sends from several devices', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const sends = Array.from({ length: 30 }, (_, index) =>
+      service.append(session.id, { type: 'user_message', sender: 'user', client_id: `d${index}`, content: `m${index}`, timestamp: new Date() }),
+    );
+    const results = await Promise.all(sends);
+    expect(results.map((result) => result.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    // stored order is the order of seq, and each message's seq matches what its sender was told
+    const stored = await repository.messagesAfter(session.id, user, 0);
+    expect(stored.map((message) => message.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    for (const result of results) expect(stored[result.message.seq - 1].client_id).toBe(result.message.client_id);
+  });
+
+  it('should resolve seq conflicts between two writers (as two instances would be) by compare-and-set', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const other = new SessionsService(repository, settings);
+    await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'a', content: 'one', timestamp: new Date() });
+    // `other` has no cached seq; `service` now has a stale one after `other` writes
+    await other.append(session.id, { type: 'user_message', sender: 'user', client_id: 'b', content: 'two', timestamp: new Date() });
+    const third = await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'c', content: 'three', timestamp: new Date() });
+    expect(third.message.seq).toBe(3);
+    expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.content)).toEqual(['one', 'two', 'three']);
+  });
+
+  it('should store a client_id once and report the duplicate', async () => {
+    const { session } = await service.open(uniqueUser(), undefined, 'demo');
+    const message = { type: 'user_message', sender: 'user' as const, client_id: 'same', content: 'hi', timestamp: new Date() };
+    const first = await service.append(session.id, message);
+    const second = await service.append(session.id, message);
+    expect(second).toEqual({ message: { ...first.message, metadata: undefined, file_id: undefined, model_id: undefined }, duplicate: true });
+  });
+
+  it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const small = new SessionsService(repository, { ...settings, maxSessionBytes: 4096 });
+    let error: unknown;
+    for (let index = 0; index < 50 && !error; index++) {
+      await small
+        .append(session.id, { type: 'user_message', sender: 'user', client_id: `f${index}`, content: randomBytes(300).toString('hex'), timestamp: new Date() })
+        .catch((caught: unknown) => (error = caught));
+    }
+    expect(error).toBeInstanceOf(DomainException);
+    expect((error as DomainException).code).toBe(ErrorCode.SESSION_FULL);
+    const stored = await repository.findOwned(session.id, user);
+    expect(stored?.bytes).toBeLessThanOrEqual(4096);
+    expect(stored?.message_count).toBe(stored?.seq);
+  });
+
+  it('should restore an active session within RECONNECT_TIMEOUT and start a new one after it', async () => {
+    const user = uniqueUser();
+    const first = await service.open(user, undefined, 'demo');
+    expect(first.restored).toBe(false);
+    const again = await service.open(user, undefined, 'demo');
+    expect(again).toMatchObject({ restored: true, session: { id: first.session.id } });
+    await model.updateOne({ _id: first.session.id }, { $set: { last_activity: new Date(Date.now() - 16 * 60_000) } });
+    const later = await service.open(user, undefined, 'demo');
+    expect(later.restored).toBe(false);
+    expect(later.session.id).not.toBe(first.session.id);
+    const ended = await repository.findOwned(first.session.id, user);
+    expect(ended?.is_active).toBe(false);
+    expect(ended?.duration_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('should let only one active session exist when a user opens from many devices at once', async () => {
+    const user = uniqueUser();
+    const opened = await Promise.all(Array.from({ length: 8 }, () => service.open(user, undefined, 'demo')));
+    expect(new Set(opened.map((result) => result.session.id)).size).toBe(1);
+    expect(await model.countDocuments({ user_id: user, is_active: true })).toBe(1);
+  });
+
+  it('should sweep idle sessions with end_time and duration, leaving fresh ones alone', async () => {
+    const idleUser = uniqueUser();
+    const freshUser = uniqueUser();
+    const idle = (await service.open(idleUser, undefined, 'demo')).session;
+    const fresh = (await service.open(freshUser, undefined, 'demo')).session;
+    const lastActivity = new Date(Date.now() - 20 * 60_000);
+    await model.updateOne({ _id: idle.id }, { $set: { last_activity: lastActivity, start_time: new Date(lastActivity.getTime() - 5000) } });
+    const ended = await service.sweepIdle();
+    expect(ended).toContain(idle.id);
+    expect(ended).not.toContain(fresh.id);
+    const swept = await repository.findOwned(idle.id, idleUser);
+    expect(swept).toMatchObject({ is_active: false, duration_ms: 5000 });
+    expect(swept?.end_time?.getTime()).toBe(lastActivity.getTime());
+  });
+
+  it('should resume an ended session by id, making it the one active session', async () => {
+    const user = uniqueUser();
+    const old = (await service.open(user, undefined, 'demo')).session;
+    const current = (await service.startNew(user, 'demo')).session;
+    const resumed = await service.open(user, old.id, 'demo');
+    expect(resumed).toMatchObject({ restored: true, replaced: current.id, session: { id: old.id, is_active: true } });
+    expect(await model.countDocuments({ user_id: user, is_active: true })).toBe(1);
+    await expect(service.open(uniqueUser(), old.id, 'demo')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    await expect(service.open(user, randomUUID(), 'demo')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+  });
+});
