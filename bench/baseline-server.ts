@@ -128,7 +128,10 @@ async function reply(client: Client, clientId: string | undefined): Promise<void
           metadata: { delta, offset, done: false },
         });
       }
-      if (chunk.usage) usage = { ...chunk.usage };
+      if (chunk.usage) {
+        const { prompt_tokens, completion_tokens, total_tokens } = chunk.usage;
+        usage = { prompt_tokens, completion_tokens, total_tokens };
+      }
     }
   } catch (error) {
     ephemeral({ type: 'error', client_id: clientId, error: { code: 'LLM_UNAVAILABLE', message: String(error), recoverable: true } });

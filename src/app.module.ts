@@ -15,7 +15,11 @@ import { MetricsModule } from './modules/metrics/metrics.module';
 @Module({})
 class SettingsModule {
   static of(settings: Settings): DynamicModule {
-    return { module: SettingsModule, providers: [{ provide: SETTINGS, useValue: settings }], exports: [SETTINGS] };
+    return {
+      module: SettingsModule,
+      providers: [{ provide: SETTINGS, useValue: settings }],
+      exports: [SETTINGS],
+    };
   }
 }
 

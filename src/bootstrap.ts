@@ -8,7 +8,9 @@ import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
 
 // Builds the app from already-validated settings: used by main.ts and by the e2e suites.
 export async function createApp(settings: Settings): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.with(settings), { bufferLogs: true });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.with(settings), {
+    bufferLogs: true,
+  });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -6,5 +6,7 @@ export function parseDuration(text: string): number | undefined {
   const match = DURATION_PATTERN.exec(text.trim());
   if (!match) return undefined;
   const value = Number(match[1]) * UNIT_MS[match[2] ?? 'ms'];
-  return Number.isFinite(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER ? Math.round(value) : undefined;
+  return Number.isFinite(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER
+    ? Math.round(value)
+    : undefined;
 }

@@ -66,7 +66,13 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw)) throw new SettingsError(name, `must be a whole number, got "${raw}"`);
@@ -78,7 +84,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max = Nu
 function duration(env: Env, name: string, fallback: string): number {
   const raw = text(env, name, fallback) as string;
   const value = parseDuration(raw);
-  if (value === undefined) throw new SettingsError(name, `must be a duration such as 60s, 15m or 500ms, got "${raw}"`);
+  if (value === undefined)
+    throw new SettingsError(name, `must be a duration such as 60s, 15m or 500ms, got "${raw}"`);
   return value;
 }
 
@@ -114,7 +121,8 @@ export function parseLlmModels(raw: string, name = 'LLM_PROVIDERS'): LlmModelSet
   } catch {
     throw new SettingsError(name, 'must be a JSON array');
   }
-  if (!Array.isArray(parsed) || parsed.length === 0) throw new SettingsError(name, 'must be a non-empty JSON array');
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new SettingsError(name, 'must be a non-empty JSON array');
   const seen = new Set<string>();
   return parsed.map((entry: unknown, index) => {
     const where = `${name}[${index}]`;
@@ -123,7 +131,8 @@ export function parseLlmModels(raw: string, name = 'LLM_PROVIDERS'): LlmModelSet
     const stringField = (field: string, needed: boolean): string | undefined => {
       const value = model[field];
       if (value === undefined && !needed) return undefined;
-      if (typeof value !== 'string' || value.trim() === '') throw new SettingsError(`${where}.${field}`, 'must be a non-empty string');
+      if (typeof value !== 'string' || value.trim() === '')
+        throw new SettingsError(`${where}.${field}`, 'must be a non-empty string');
       return value;
     };
     const numberField = (field: string): number | undefined => {
@@ -171,10 +180,12 @@ const DEMO_MODELS = '[{"id":"demo","name":"Demo (offline)","type":"demo"}]';
 export function loadSettings(env: Env = process.env): Settings {
   const secret = text(env, 'JWT_SECRET');
   const publicKeyFile = text(env, 'JWT_PUBLIC_KEY');
-  if (!secret && !publicKeyFile) throw new SettingsError('JWT_SECRET', 'JWT_SECRET or JWT_PUBLIC_KEY is required');
+  if (!secret && !publicKeyFile)
+    throw new SettingsError('JWT_SECRET', 'JWT_SECRET or JWT_PUBLIC_KEY is required');
   if (secret && secret.length < 32) throw new SettingsError('JWT_SECRET', 'must be at least 32 characters');
   const publicKey = publicKeyFile?.replace(/\\n/g, '\n');
-  if (publicKey && !publicKey.includes('-----BEGIN')) throw new SettingsError('JWT_PUBLIC_KEY', 'must be a PEM public key');
+  if (publicKey && !publicKey.includes('-----BEGIN'))
+    throw new SettingsError('JWT_PUBLIC_KEY', 'must be a PEM public key');
 
   const modelsFile = text(env, 'LLM_PROVIDERS_FILE');
   let modelsRaw = text(env, 'LLM_PROVIDERS');
@@ -198,10 +209,15 @@ export function loadSettings(env: Env = process.env): Settings {
     rateLimitMessagesPerSecond: integer(env, 'RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
     encryption: {
       key: encryptionKey('ENCRYPTION_KEY', required(env, 'ENCRYPTION_KEY')),
-      previousKeys: list(env, 'ENCRYPTION_KEY_PREVIOUS', '').map((key) => encryptionKey('ENCRYPTION_KEY_PREVIOUS', key)),
+      previousKeys: list(env, 'ENCRYPTION_KEY_PREVIOUS', '').map((key) =>
+        encryptionKey('ENCRYPTION_KEY_PREVIOUS', key),
+      ),
     },
     redisUrl: text(env, 'REDIS_URL'),
-    llmModels: parseLlmModels(modelsRaw ?? DEMO_MODELS, text(env, 'LLM_PROVIDERS') ? 'LLM_PROVIDERS' : modelsFile ? 'LLM_PROVIDERS_FILE' : 'LLM_PROVIDERS'),
+    llmModels: parseLlmModels(
+      modelsRaw ?? DEMO_MODELS,
+      text(env, 'LLM_PROVIDERS') ? 'LLM_PROVIDERS' : modelsFile ? 'LLM_PROVIDERS_FILE' : 'LLM_PROVIDERS',
+    ),
     maxSessionBytes: integer(env, 'MAX_SESSION_BYTES', 12 * 1024 * 1024, 1024, 14 * 1024 * 1024),
     heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s'),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),

@@ -1,6 +1,6 @@
-import { startApp, authHeaders, type RunningApp } from '../helpers/app';
+import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
-import { TestClient, UpgradeRefused, type Frame } from '../helpers/ws-client';
+import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 
 describe('chat over WebSocket (e2e)', () => {
   let server: RunningApp;
@@ -27,7 +27,9 @@ describe('chat over WebSocket (e2e)', () => {
       expect(await refusal(connect('not-a-jwt'))).toBe(401);
       expect(await refusal(connect(userToken(user, { expiresInSeconds: -10 })))).toBe(401);
       expect(await refusal(connect(unsignedToken(user)))).toBe(401);
-      expect(await refusal(connect(userToken(user, { secret: 'another-secret-that-is-long-enough-xxxxx' })))).toBe(401);
+      expect(
+        await refusal(connect(userToken(user, { secret: 'another-secret-that-is-long-enough-xxxxx' }))),
+      ).toBe(401);
     });
 
     it('should refuse with 403 when the browser Origin is not allowed', async () => {
@@ -44,7 +46,9 @@ describe('chat over WebSocket (e2e)', () => {
     });
 
     it('should accept the token in the Authorization header', async () => {
-      const client = await TestClient.connect(server.wsUrl, { headers: authHeaders(userToken(uniqueUser())) });
+      const client = await TestClient.connect(server.wsUrl, {
+        headers: authHeaders(userToken(uniqueUser())),
+      });
       const status = await client.nextOfType('connection_status');
       expect(status.metadata).toMatchObject({ status: 'connected', restored: false, model_id: 'demo' });
       expect(status.metadata?.models).toEqual([{ id: 'demo', name: 'Demo' }]);
@@ -72,8 +76,8 @@ describe('chat over WebSocket (e2e)', () => {
     expect(typeof final.metadata?.response_ms).toBe('number');
     expect((await client.next((frame) => frame.type === 'loading')).metadata?.loading).toBe(false);
 
-    const detail = await (await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(token) })).json();
-    expect(detail.messages.map((message: Frame) => [message.seq, message.sender, message.content])).toEqual([
+    const detail = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${status.session_id}`, token);
+    expect(detail.messages.map((message) => [message.seq, message.sender, message.content])).toEqual([
       [1, 'user', 'Hello there, how are you?'],
       [2, 'ai', deltas],
     ]);
@@ -113,7 +117,9 @@ describe('chat over WebSocket (e2e)', () => {
     const again = await connect(token, `&session_id=${status.session_id}&last_seq=${ack.seq}`);
     const restored = await again.nextOfType('connection_status');
     expect(restored.metadata?.restored).toBe(true);
-    const replayed = await again.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
+    const replayed = await again.next(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true,
+    );
     expect(replayed).toMatchObject({ seq: 2, sender: 'ai', client_id: 'r1' });
     expect(replayed.content).toContain('question one');
     await again.close();
@@ -144,8 +150,10 @@ describe('chat over WebSocket (e2e)', () => {
     const secondAck = await client.nextOfType('ack');
     expect(secondAck.id).toBe(firstAck.id);
     expect(secondAck.seq).toBe(firstAck.seq);
-    const detail = await (await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(token) })).json();
-    expect(detail.messages.filter((message: Frame) => message.client_id === 'dup' && message.sender === 'user')).toHaveLength(1);
+    const detail = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${status.session_id}`, token);
+    expect(
+      detail.messages.filter((message) => message.client_id === 'dup' && message.sender === 'user'),
+    ).toHaveLength(1);
     await client.close();
   });
 
@@ -153,12 +161,18 @@ describe('chat over WebSocket (e2e)', () => {
     const client = await connect(userToken(uniqueUser()));
     await client.nextOfType('connection_status');
     client.socket.send('not json');
-    expect((await client.nextOfType('error')).error).toMatchObject({ code: 'INVALID_MESSAGE', recoverable: true });
+    expect((await client.nextOfType('error')).error).toMatchObject({
+      code: 'INVALID_MESSAGE',
+      recoverable: true,
+    });
     client.socket.send('{"type":"user_message","content":"a"}{"type":"user_message","content":"b"}');
     expect((await client.nextOfType('error')).error?.code).toBe('INVALID_MESSAGE');
     client.send({ type: 'user_message', client_id: 'long', content: 'x'.repeat(101) });
     const tooLong = await client.nextOfType('error');
-    expect(tooLong).toMatchObject({ client_id: 'long', error: { code: 'MESSAGE_TOO_LONG', recoverable: true } });
+    expect(tooLong).toMatchObject({
+      client_id: 'long',
+      error: { code: 'MESSAGE_TOO_LONG', recoverable: true },
+    });
     client.send({ type: 'model_select', model_id: 'nope' });
     expect((await client.nextOfType('error')).error?.code).toBe('UNKNOWN_MODEL');
     client.send({ type: 'warp_drive' });
@@ -171,8 +185,10 @@ describe('chat over WebSocket (e2e)', () => {
   it('should rate-limit a user with RATE_LIMITED and retry_after', async () => {
     const client = await connect(userToken(uniqueUser()));
     await client.nextOfType('connection_status');
-    for (let index = 0; index < 8; index++) client.send({ type: 'typing_indicator', metadata: { typing: true } });
-    for (let index = 0; index < 8; index++) client.send({ type: 'model_select', client_id: `s${index}`, model_id: 'demo' });
+    for (let index = 0; index < 8; index++)
+      client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    for (let index = 0; index < 8; index++)
+      client.send({ type: 'model_select', client_id: `s${index}`, model_id: 'demo' });
     const limited = await client.nextOfType('error');
     expect(limited.error).toMatchObject({ code: 'RATE_LIMITED', recoverable: true });
     expect(limited.error?.retry_after).toBeGreaterThan(0);
@@ -189,12 +205,19 @@ describe('chat over WebSocket (e2e)', () => {
 
     const refreshed = await connect(userToken(user, { expiresInSeconds: 2 }));
     await refreshed.nextOfType('connection_status');
-    refreshed.send({ type: 'auth_refresh', client_id: 'a1', content: userToken(user, { expiresInSeconds: 600 }) });
+    refreshed.send({
+      type: 'auth_refresh',
+      client_id: 'a1',
+      content: userToken(user, { expiresInSeconds: 600 }),
+    });
     expect((await refreshed.nextOfType('ack')).metadata?.token_expires_at).toBeDefined();
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(refreshed.closeCode).toBeUndefined();
     refreshed.send({ type: 'auth_refresh', content: userToken('someone-else') });
-    expect((await refreshed.nextOfType('error')).error).toMatchObject({ code: 'UNAUTHORIZED', recoverable: false });
+    expect((await refreshed.nextOfType('error')).error).toMatchObject({
+      code: 'UNAUTHORIZED',
+      recoverable: false,
+    });
     await refreshed.closed;
   });
 
@@ -211,8 +234,8 @@ describe('chat over WebSocket (e2e)', () => {
     ]);
     expect(onOne.session_id).not.toBe(before.session_id);
     expect(onTwo.session_id).toBe(onOne.session_id);
-    const sessions = await (await fetch(`${server.httpUrl}/chat/sessions`, { headers: authHeaders(token) })).json();
-    expect(sessions.map((session: { id: string; is_active: boolean }) => [session.id, session.is_active])).toEqual(
+    const sessions = await getJson<SessionBody[]>(`${server.httpUrl}/chat/sessions`, token);
+    expect(sessions.map((session) => [session.id, session.is_active])).toEqual(
       expect.arrayContaining([
         [onOne.session_id, true],
         [before.session_id, false],
@@ -231,7 +254,9 @@ describe('chat over WebSocket (e2e)', () => {
     const error = await other.nextOfType('error');
     expect(error.error?.code).toBe('NOT_FOUND');
     await other.closed;
-    const response = await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(intruder) });
+    const response = await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, {
+      headers: authHeaders(intruder),
+    });
     expect(response.status).toBe(404);
     const asAdmin = await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, {
       headers: authHeaders(adminToken(uniqueUser('admin'))),
@@ -240,7 +265,9 @@ describe('chat over WebSocket (e2e)', () => {
   });
 
   it('should stop a reply on stop_generation and store the part so far flagged stopped', async () => {
-    const slow = await startApp({ LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 100 }]) });
+    const slow = await startApp({
+      LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 100 }]),
+    });
     try {
       const client = await TestClient.connect(`${slow.wsUrl}?token=${userToken(uniqueUser())}`);
       await client.nextOfType('connection_status');
@@ -260,7 +287,9 @@ describe('chat over WebSocket (e2e)', () => {
     it('should deny by default and serve models, sessions and probes', async () => {
       expect((await fetch(`${server.httpUrl}/chat/models`)).status).toBe(401);
       expect((await fetch(`${server.httpUrl}/chat/sessions`)).status).toBe(401);
-      const models = await fetch(`${server.httpUrl}/chat/models`, { headers: authHeaders(userToken(uniqueUser())) });
+      const models = await fetch(`${server.httpUrl}/chat/models`, {
+        headers: authHeaders(userToken(uniqueUser())),
+      });
       expect(await models.json()).toEqual([{ id: 'demo', name: 'Demo' }]);
       expect((await fetch(`${server.httpUrl}/chat/healthz`)).status).toBe(200);
       expect((await fetch(`${server.httpUrl}/chat/readyz`)).status).toBe(200);

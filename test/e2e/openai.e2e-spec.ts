@@ -1,5 +1,5 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
-import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
@@ -9,10 +9,22 @@ describe('OpenAI provider (e2e)', () => {
   let server: RunningApp;
 
   beforeAll(async () => {
-    fake = await startOpenAiFake({ chunkSize: 3, delayMs: 2, usage: { promptTokens: 17, completionTokens: 9 } });
+    fake = await startOpenAiFake({
+      chunkSize: 3,
+      delayMs: 2,
+      usage: { promptTokens: 17, completionTokens: 9 },
+    });
     server = await startApp({
       LLM_PROVIDERS: JSON.stringify([
-        { id: 'gpt', name: 'GPT', type: 'openai', endpoint: fake.url, api_key: 'sk-test', model: 'gpt-test', system_prompt: 'Be brief.' },
+        {
+          id: 'gpt',
+          name: 'GPT',
+          type: 'openai',
+          endpoint: fake.url,
+          api_key: 'sk-test',
+          model: 'gpt-test',
+          system_prompt: 'Be brief.',
+        },
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 1 },
       ]),
     });
@@ -34,12 +46,21 @@ describe('OpenAI provider (e2e)', () => {
     const first = await client.reply();
     expect(first.final.content).toBe('Echo: Grüße 👋 from Zürich');
     expect(first.deltas).toBe(first.final.content);
-    expect(first.final.metadata?.usage).toEqual({ prompt_tokens: 17, completion_tokens: 9, total_tokens: 26 });
+    expect(first.final.metadata?.usage).toEqual({
+      prompt_tokens: 17,
+      completion_tokens: 9,
+      total_tokens: 26,
+    });
     expect(first.final.model_id).toBe('gpt');
 
     client.send({ type: 'user_message', client_id: 'o2', content: 'second' });
     await client.reply();
-    const body = fake.requests.at(-1)?.body as { messages: Array<{ role: string; content: string }>; stream: boolean; stream_options: unknown; model: string };
+    const body = fake.requests.at(-1)?.body as {
+      messages: Array<{ role: string; content: string }>;
+      stream: boolean;
+      stream_options: unknown;
+      model: string;
+    };
     expect(body.stream).toBe(true);
     expect(body.stream_options).toEqual({ include_usage: true });
     expect(body.model).toBe('gpt-test');
@@ -51,7 +72,7 @@ describe('OpenAI provider (e2e)', () => {
     ]);
     expect(fake.requests.at(-1)?.headers.authorization).toBe('Bearer sk-test');
 
-    const detail = await (await fetch(`${server.httpUrl}/chat/sessions/${status.session_id}`, { headers: authHeaders(token) })).json();
+    const detail = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${status.session_id}`, token);
     expect(detail.total_tokens).toBe(52);
     expect(detail.max_response_ms).toBeGreaterThan(0);
     await client.close();

@@ -6,7 +6,10 @@ import { TestClient } from '../helpers/ws-client';
 // The built server as a separate process: restarts, SIGTERM, boot-time settings checks, log hygiene.
 describe('server process (e2e)', () => {
   it('should keep a session across a restart of the server process between two messages', async () => {
-    const env = testEnv({ LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]), LOG_LEVEL: 'info' });
+    const env = testEnv({
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]),
+      LOG_LEVEL: 'info',
+    });
     const token = userToken(uniqueUser());
     const first = await startAppProcess(env);
     const url = `ws://127.0.0.1:${first.port}/chat/ws?token=${token}`;
@@ -69,7 +72,9 @@ describe('server process (e2e)', () => {
   });
 
   it('should refuse to boot with a message naming a bad setting', async () => {
-    await expect(startAppProcess({ ...testEnv(), ENCRYPTION_KEY: 'short' })).rejects.toThrow(/ENCRYPTION_KEY/);
+    await expect(startAppProcess({ ...testEnv(), ENCRYPTION_KEY: 'short' })).rejects.toThrow(
+      /ENCRYPTION_KEY/,
+    );
     await expect(startAppProcess({ ...testEnv(), MONGODB_URI: '' })).rejects.toThrow(/MONGODB_URI/);
   });
 });

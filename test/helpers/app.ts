@@ -26,3 +26,30 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
 export function authHeaders(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
+
+export interface MessageBody {
+  id: string;
+  seq: number;
+  type: string;
+  sender: string;
+  content?: string;
+  client_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SessionBody {
+  id: string;
+  name: string;
+  is_active: boolean;
+  message_count: number;
+  total_tokens: number;
+  avg_response_ms: number;
+  max_response_ms: number;
+  messages: MessageBody[];
+}
+
+export async function getJson<T>(url: string, token?: string): Promise<T> {
+  const response = await fetch(url, { headers: token ? authHeaders(token) : {} });
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}

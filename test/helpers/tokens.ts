@@ -4,7 +4,13 @@ import { TEST_JWT_SECRET } from './env';
 // Real HS256 tokens as a parent app would sign them.
 export function userToken(
   sub: string,
-  options: { roles?: string[]; name?: string; expiresInSeconds?: number; secret?: string; extra?: SignOptions } = {},
+  options: {
+    roles?: string[];
+    name?: string;
+    expiresInSeconds?: number;
+    secret?: string;
+    extra?: SignOptions;
+  } = {},
 ): string {
   const payload: Record<string, unknown> = { sub, roles: options.roles ?? [] };
   if (options.name) payload.name = options.name;

@@ -43,7 +43,9 @@ export class TestClient {
       const socket = new WebSocket(url, { headers: options.headers });
       const client = new TestClient(socket);
       socket.once('open', () => resolve(client));
-      socket.once('unexpected-response', (_request, response) => reject(new UpgradeRefused(response.statusCode ?? 0)));
+      socket.once('unexpected-response', (_request, response) =>
+        reject(new UpgradeRefused(response.statusCode ?? 0)),
+      );
       socket.once('error', reject);
     });
   }
@@ -81,7 +83,10 @@ export class TestClient {
   async reply(timeoutMs = 10_000): Promise<{ final: Frame; deltas: string }> {
     let deltas = '';
     for (;;) {
-      const frame = await this.next((candidate) => candidate.type === 'ai_response' || candidate.type === 'error', timeoutMs);
+      const frame = await this.next(
+        (candidate) => candidate.type === 'ai_response' || candidate.type === 'error',
+        timeoutMs,
+      );
       if (frame.type === 'error') throw new Error(`error frame: ${JSON.stringify(frame.error)}`);
       if (frame.metadata?.done === true) return { final: frame, deltas };
       deltas += String(frame.metadata?.delta ?? '');

@@ -24,7 +24,12 @@ describe('sessions against FerretDB', () => {
     settings = { ...testSettings({ RECONNECT_TIMEOUT: '15m' }) };
     module = await Test.createTestingModule({
       imports: [
-        { module: class SettingsHolder {}, global: true, providers: [{ provide: SETTINGS, useValue: settings }], exports: [SETTINGS] },
+        {
+          module: class SettingsHolder {},
+          global: true,
+          providers: [{ provide: SETTINGS, useValue: settings }],
+          exports: [SETTINGS],
+        },
         MongooseModule.forRoot(settings.mongodbUri),
         SessionsModule,
       ],
@@ -39,14 +44,24 @@ describe('sessions against FerretDB', () => {
   it('should create the indexes the queries use at boot', async () => {
     const names = (await model.listIndexes()).map((index) => JSON.stringify(index.key));
     expect(names).toEqual(
-      expect.arrayContaining(['{"user_id":1,"last_activity":-1}', '{"is_active":1,"last_activity":1}', '{"start_time":-1}']),
+      expect.arrayContaining([
+        '{"user_id":1,"last_activity":-1}',
+        '{"is_active":1,"last_activity":1}',
+        '{"start_time":-1}',
+      ]),
     );
   });
 
   it('should encrypt content at rest and give readers plain text', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'c', content: 'top secret words', timestamp: new Date() });
+    await service.append(session.id, {
+      type: 'user_message',
+      sender: 'user',
+      client_id: 'c',
+      content: 'top secret words',
+      timestamp: new Date(),
+    });
     const raw = await model.collection.findOne({ _id: session.id as never });
     expect(JSON.stringify(raw)).not.toContain('top secret words');
     expect(raw?.messages[0].content).toMatch(/^[\w-]{8}\.[\w-]+\.[\w-]+$/);
@@ -59,34 +74,74 @@ describe('sessions against FerretDB', () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
     const sends = Array.from({ length: 30 }, (_, index) =>
-      service.append(session.id, { type: 'user_message', sender: 'user', client_id: `d${index}`, content: `m${index}`, timestamp: new Date() }),
+      service.append(session.id, {
+        type: 'user_message',
+        sender: 'user',
+        client_id: `d${index}`,
+        content: `m${index}`,
+        timestamp: new Date(),
+      }),
     );
     const results = await Promise.all(sends);
-    expect(results.map((result) => result.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(results.map((result) => result.message.seq).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     // stored order is the order of seq, and each message's seq matches what its sender was told
     const stored = await repository.messagesAfter(session.id, user, 0);
     expect(stored.map((message) => message.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
-    for (const result of results) expect(stored[result.message.seq - 1].client_id).toBe(result.message.client_id);
+    for (const result of results)
+      expect(stored[result.message.seq - 1].client_id).toBe(result.message.client_id);
   });
 
   it('should resolve seq conflicts between two writers (as two instances would be) by compare-and-set', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
     const other = new SessionsService(repository, settings);
-    await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'a', content: 'one', timestamp: new Date() });
+    await service.append(session.id, {
+      type: 'user_message',
+      sender: 'user',
+      client_id: 'a',
+      content: 'one',
+      timestamp: new Date(),
+    });
     // `other` has no cached seq; `service` now has a stale one after `other` writes
-    await other.append(session.id, { type: 'user_message', sender: 'user', client_id: 'b', content: 'two', timestamp: new Date() });
-    const third = await service.append(session.id, { type: 'user_message', sender: 'user', client_id: 'c', content: 'three', timestamp: new Date() });
+    await other.append(session.id, {
+      type: 'user_message',
+      sender: 'user',
+      client_id: 'b',
+      content: 'two',
+      timestamp: new Date(),
+    });
+    const third = await service.append(session.id, {
+      type: 'user_message',
+      sender: 'user',
+      client_id: 'c',
+      content: 'three',
+      timestamp: new Date(),
+    });
     expect(third.message.seq).toBe(3);
-    expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.content)).toEqual(['one', 'two', 'three']);
+    expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.content)).toEqual([
+      'one',
+      'two',
+      'three',
+    ]);
   });
 
   it('should store a client_id once and report the duplicate', async () => {
     const { session } = await service.open(uniqueUser(), undefined, 'demo');
-    const message = { type: 'user_message', sender: 'user' as const, client_id: 'same', content: 'hi', timestamp: new Date() };
+    const message = {
+      type: 'user_message',
+      sender: 'user' as const,
+      client_id: 'same',
+      content: 'hi',
+      timestamp: new Date(),
+    };
     const first = await service.append(session.id, message);
     const second = await service.append(session.id, message);
-    expect(second).toEqual({ message: { ...first.message, metadata: undefined, file_id: undefined, model_id: undefined }, duplicate: true });
+    expect(second).toEqual({
+      message: { ...first.message, metadata: undefined, file_id: undefined, model_id: undefined },
+      duplicate: true,
+    });
   });
 
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
@@ -96,7 +151,13 @@ describe('sessions against FerretDB', () => {
     let error: unknown;
     for (let index = 0; index < 50 && !error; index++) {
       await small
-        .append(session.id, { type: 'user_message', sender: 'user', client_id: `f${index}`, content: randomBytes(300).toString('hex'), timestamp: new Date() })
+        .append(session.id, {
+          type: 'user_message',
+          sender: 'user',
+          client_id: `f${index}`,
+          content: randomBytes(300).toString('hex'),
+          timestamp: new Date(),
+        })
         .catch((caught: unknown) => (error = caught));
     }
     expect(error).toBeInstanceOf(DomainException);
@@ -112,7 +173,10 @@ describe('sessions against FerretDB', () => {
     expect(first.restored).toBe(false);
     const again = await service.open(user, undefined, 'demo');
     expect(again).toMatchObject({ restored: true, session: { id: first.session.id } });
-    await model.updateOne({ _id: first.session.id }, { $set: { last_activity: new Date(Date.now() - 16 * 60_000) } });
+    await model.updateOne(
+      { _id: first.session.id },
+      { $set: { last_activity: new Date(Date.now() - 16 * 60_000) } },
+    );
     const later = await service.open(user, undefined, 'demo');
     expect(later.restored).toBe(false);
     expect(later.session.id).not.toBe(first.session.id);
@@ -134,7 +198,10 @@ describe('sessions against FerretDB', () => {
     const idle = (await service.open(idleUser, undefined, 'demo')).session;
     const fresh = (await service.open(freshUser, undefined, 'demo')).session;
     const lastActivity = new Date(Date.now() - 20 * 60_000);
-    await model.updateOne({ _id: idle.id }, { $set: { last_activity: lastActivity, start_time: new Date(lastActivity.getTime() - 5000) } });
+    await model.updateOne(
+      { _id: idle.id },
+      { $set: { last_activity: lastActivity, start_time: new Date(lastActivity.getTime() - 5000) } },
+    );
     const ended = await service.sweepIdle();
     expect(ended).toContain(idle.id);
     expect(ended).not.toContain(fresh.id);
@@ -148,9 +215,17 @@ describe('sessions against FerretDB', () => {
     const old = (await service.open(user, undefined, 'demo')).session;
     const current = (await service.startNew(user, 'demo')).session;
     const resumed = await service.open(user, old.id, 'demo');
-    expect(resumed).toMatchObject({ restored: true, replaced: current.id, session: { id: old.id, is_active: true } });
+    expect(resumed).toMatchObject({
+      restored: true,
+      replaced: current.id,
+      session: { id: old.id, is_active: true },
+    });
     expect(await model.countDocuments({ user_id: user, is_active: true })).toBe(1);
-    await expect(service.open(uniqueUser(), old.id, 'demo')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
-    await expect(service.open(user, randomUUID(), 'demo')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    await expect(service.open(uniqueUser(), old.id, 'demo')).rejects.toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+    });
+    await expect(service.open(user, randomUUID(), 'demo')).rejects.toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+    });
   });
 });

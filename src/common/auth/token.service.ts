@@ -45,7 +45,9 @@ export class TokenService {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no subject.');
     }
     if (typeof exp !== 'number') throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no expiry.');
-    const roleList = Array.isArray(roles) ? roles.filter((role): role is string => typeof role === 'string') : [];
+    const roleList = Array.isArray(roles)
+      ? roles.filter((role): role is string => typeof role === 'string')
+      : [];
     return {
       userId: sub,
       roles: roleList,
@@ -57,7 +59,10 @@ export class TokenService {
 }
 
 // Bearer header first, then ?token= (browsers and webviews cannot set WS headers).
-export function extractToken(authorization: string | undefined, query: URLSearchParams | undefined): string | undefined {
+export function extractToken(
+  authorization: string | undefined,
+  query: URLSearchParams | undefined,
+): string | undefined {
   if (authorization) {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (match) return match[1];

@@ -32,12 +32,18 @@ export class ContentCipher {
   decrypt(stored: string): string {
     const [keyId, ivText, bodyText] = stored.split('.');
     const key = this.keys.get(keyId);
-    if (!key || ivText === undefined || bodyText === undefined) throw new Error('unknown encryption key or bad format');
+    if (!key || ivText === undefined || bodyText === undefined)
+      throw new Error('unknown encryption key or bad format');
     const body = Buffer.from(bodyText, 'base64url');
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
+    if (body.length < TAG_BYTES) throw new Error('ciphertext too short');
+    // a fixed tag length: GCM would otherwise accept truncated (forgeable) tags
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'), {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]).toString(
-      'utf8',
-    );
+    return Buffer.concat([
+      decipher.update(body.subarray(0, body.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8');
   }
 }

@@ -11,7 +11,10 @@ export function loggerParams(level: string): Params {
   return {
     pinoHttp: {
       level,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[REDACTED]' },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        censor: '[REDACTED]',
+      },
       serializers: {
         req: (request: IncomingMessage & { id?: unknown }) => ({
           id: request.id,

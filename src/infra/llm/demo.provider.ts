@@ -24,7 +24,10 @@ export class DemoProvider implements LlmProvider {
     }
     const prompt = request.messages.reduce((sum, message) => sum + estimateTokens(message.content), 0);
     const completion = estimateTokens(reply);
-    yield { type: 'usage', usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } };
+    yield {
+      type: 'usage',
+      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    };
   }
 }
 

@@ -63,7 +63,8 @@ export class OpenAiProvider implements LlmProvider {
 }
 
 function toProviderError(error: unknown): unknown {
-  if (error instanceof APIUserAbortError || (error instanceof Error && error.name === 'AbortError')) return error;
+  if (error instanceof APIUserAbortError || (error instanceof Error && error.name === 'AbortError'))
+    return error;
   if (error instanceof APIConnectionTimeoutError) return new LlmProviderError('openai: timeout', true);
   if (error instanceof APIConnectionError) return new LlmProviderError('openai: connection failed', true);
   if (error instanceof APIError) {

@@ -29,7 +29,9 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 // Transport only: binds sockets, reads frames, maps errors to `error` frames, keeps heartbeats.
 @WebSocketGateway({ path: '/chat/ws' })
-export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
+export class ChatGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown
+{
   private readonly logger = new Logger('ws');
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
@@ -49,7 +51,11 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     this.server = server;
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
     this.sweeper = setInterval(() => {
-      this.chat.sweep().catch((error: unknown) => this.logger.error({ event: 'sweep_failed', err: String(error) }, 'sweep failed'));
+      this.chat
+        .sweep()
+        .catch((error: unknown) =>
+          this.logger.error({ event: 'sweep_failed', err: String(error) }, 'sweep failed'),
+        );
     }, this.settings.sweepIntervalMs);
   }
 
@@ -60,16 +66,25 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
       return;
     }
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-    const connection: Connection = { id: randomUUID(), socket, principal, sessionId: '', alive: true, pending: null };
+    const connection: Connection = {
+      id: randomUUID(),
+      socket,
+      principal,
+      sessionId: '',
+      alive: true,
+      pending: null,
+    };
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     socket.on('pong', () => (connection.alive = true));
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
     // frames of one socket are handled in order, and only once its session is bound
-    let chain = this.chat.connect(connection, query.get('session_id') ?? undefined, lastSeq).catch((error: unknown) => {
-      this.fail(connection, error, undefined, true);
-    });
+    let chain = this.chat
+      .connect(connection, query.get('session_id') ?? undefined, lastSeq)
+      .catch((error: unknown) => {
+        this.fail(connection, error, undefined, true);
+      });
     socket.on('message', (data: RawData, isBinary: boolean) => {
       connection.alive = true;
       chain = chain.then(() => this.onFrame(connection, data, isBinary));
@@ -118,7 +133,12 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
       exception = error;
     } else {
       this.logger.error(
-        { user_id: connection.principal.userId, session_id: connection.sessionId, event: 'error', err: describe(error) },
+        {
+          user_id: connection.principal.userId,
+          session_id: connection.sessionId,
+          event: 'error',
+          err: describe(error),
+        },
         'unexpected error',
       );
       exception = new DomainException(ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]);
@@ -133,7 +153,9 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
         code: exception.code,
         message: exception.message,
         recoverable,
-        ...(exception.details.retryAfterMs !== undefined ? { retry_after: exception.details.retryAfterMs } : {}),
+        ...(exception.details.retryAfterMs !== undefined
+          ? { retry_after: exception.details.retryAfterMs }
+          : {}),
       },
     };
     this.hub.send(connection, frame);
@@ -157,8 +179,12 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     this.draining = true;
     clearInterval(this.heartbeat);
     clearInterval(this.sweeper);
-    for (const connection of this.hub.all()) connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
-    this.logger.log({ event: 'shutdown', connections: this.hub.count, replies: this.replies.activeCount }, 'draining');
+    for (const connection of this.hub.all())
+      connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+    this.logger.log(
+      { event: 'shutdown', connections: this.hub.count, replies: this.replies.activeCount },
+      'draining',
+    );
     await this.replies.drain(this.settings.shutdownGraceMs);
     await this.replies.stopAll('shutdown');
     this.server?.clients.forEach((socket) => socket.terminate());

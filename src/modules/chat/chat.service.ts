@@ -45,7 +45,8 @@ export class ChatService {
     this.hub.add(connection);
     if (replaced) this.moveUserTo(connection.principal.userId, session, connection);
     this.hub.send(connection, this.statusFrame(connection, session, restored));
-    const replayed = lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
+    const replayed =
+      lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
     let maxSeq = lastSeq ?? session.seq;
     for (const message of replayed) {
       this.hub.send(connection, storedFrame(session.id, message));
@@ -75,7 +76,13 @@ export class ChatService {
     }
     this.metrics.connections.set(this.hub.count);
     this.logger.log(
-      { user_id: connection.principal.userId, session_id: session.id, event: 'connect', restored, replayed: replayed.length },
+      {
+        user_id: connection.principal.userId,
+        session_id: session.id,
+        event: 'connect',
+        restored,
+        replayed: replayed.length,
+      },
       'client connected',
     );
   }
@@ -84,13 +91,18 @@ export class ChatService {
     if (!this.hub.remove(connection)) return;
     this.metrics.connections.set(this.hub.count);
     // the reconnect window counts from the moment the last device left
-    if (!this.hub.hasSession(connection.sessionId)) void this.sessions.touch([connection.sessionId]).catch(() => undefined);
-    this.logger.log({ user_id: connection.principal.userId, session_id: connection.sessionId, event: 'disconnect' }, 'client disconnected');
+    if (!this.hub.hasSession(connection.sessionId))
+      void this.sessions.touch([connection.sessionId]).catch(() => undefined);
+    this.logger.log(
+      { user_id: connection.principal.userId, session_id: connection.sessionId, event: 'disconnect' },
+      'client disconnected',
+    );
   }
 
   async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     this.metrics.messagesIn.inc({ type: message.type });
-    if (message.type !== 'auth_refresh' && message.type !== 'typing_indicator') await this.checkRate(connection);
+    if (message.type !== 'auth_refresh' && message.type !== 'typing_indicator')
+      await this.checkRate(connection);
     switch (message.type) {
       case 'user_message':
         return this.userMessage(connection, message);
@@ -121,7 +133,10 @@ export class ChatService {
       case 'help_request':
       case 'admin_join':
       case 'admin_leave':
-        throw new DomainException(ErrorCode.NOT_IMPLEMENTED, `"${message.type}" is not available on this server yet.`);
+        throw new DomainException(
+          ErrorCode.NOT_IMPLEMENTED,
+          `"${message.type}" is not available on this server yet.`,
+        );
     }
   }
 
@@ -137,29 +152,55 @@ export class ChatService {
       content: message.content as string,
       timestamp: new Date(),
     });
-    this.hub.send(connection, { type: 'ack', session_id: sessionId, seq: stored.seq, client_id: stored.client_id, id: stored.id });
+    this.hub.send(connection, {
+      type: 'ack',
+      session_id: sessionId,
+      seq: stored.seq,
+      client_id: stored.client_id,
+      id: stored.id,
+    });
     if (duplicate) return;
-    this.logger.log({ user_id: userId, session_id: sessionId, event: 'message', seq: stored.seq }, 'user message stored');
+    this.logger.log(
+      { user_id: userId, session_id: sessionId, event: 'message', seq: stored.seq },
+      'user message stored',
+    );
     this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
     if (session.message_count === 0) {
       const name = await this.sessions.nameFromFirstMessage(session, stored.content as string);
-      if (name) this.hub.toSession(sessionId, this.frame(sessionId, { type: 'session_renamed', content: name }));
+      if (name)
+        this.hub.toSession(sessionId, this.frame(sessionId, { type: 'session_renamed', content: name }));
     }
-    this.replies.request({ sessionId, userId, modelId: session.model_id, clientId: stored.client_id, afterSeq: stored.seq });
+    this.replies.request({
+      sessionId,
+      userId,
+      modelId: session.model_id,
+      clientId: stored.client_id,
+      afterSeq: stored.seq,
+    });
   }
 
   private async modelSelect(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     const modelId = message.model_id as string;
-    if (!this.registry.has(modelId)) throw new DomainException(ErrorCode.UNKNOWN_MODEL, `Unknown model "${modelId}".`);
+    if (!this.registry.has(modelId))
+      throw new DomainException(ErrorCode.UNKNOWN_MODEL, `Unknown model "${modelId}".`);
     await this.sessions.setModel(connection.sessionId, modelId);
-    this.hub.send(connection, this.frame(connection.sessionId, { type: 'ack', client_id: message.client_id, model_id: modelId }));
-    this.hub.toSession(connection.sessionId, this.frame(connection.sessionId, { type: 'model_select', model_id: modelId }));
+    this.hub.send(
+      connection,
+      this.frame(connection.sessionId, { type: 'ack', client_id: message.client_id, model_id: modelId }),
+    );
+    this.hub.toSession(
+      connection.sessionId,
+      this.frame(connection.sessionId, { type: 'model_select', model_id: modelId }),
+    );
   }
 
   private async newSession(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     const previous = connection.sessionId;
     this.replies.stop(previous, 'new_session');
-    const { session } = await this.sessions.startNew(connection.principal.userId, this.registry.defaultModelId);
+    const { session } = await this.sessions.startNew(
+      connection.principal.userId,
+      this.registry.defaultModelId,
+    );
     this.sessions.remember(session);
     this.sessions.forget(previous);
     this.hub.send(connection, this.frame(session.id, { type: 'ack', client_id: message.client_id }));
@@ -193,7 +234,13 @@ export class ChatService {
 
   private async checkRate(connection: Connection): Promise<void> {
     const limit = this.settings.rateLimitMessagesPerSecond;
-    const record = await this.throttler.increment(`ws:${connection.principal.userId}`, RATE_WINDOW_MS, limit, 0, 'ws');
+    const record = await this.throttler.increment(
+      `ws:${connection.principal.userId}`,
+      RATE_WINDOW_MS,
+      limit,
+      0,
+      'ws',
+    );
     if (record.totalHits > limit) {
       throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
         retryAfterMs: Math.max(100, record.timeToExpire * 1000),

@@ -55,7 +55,12 @@ export class ClientHub {
   }
 
   // Serialises once, writes to every socket of the session.
-  toSession(sessionId: string, frame: ServerFrame, except?: Connection, filter?: (c: Connection) => boolean): void {
+  toSession(
+    sessionId: string,
+    frame: ServerFrame,
+    except?: Connection,
+    filter?: (c: Connection) => boolean,
+  ): void {
     const connections = this.bySession.get(sessionId);
     if (!connections) return;
     let data: string | undefined;

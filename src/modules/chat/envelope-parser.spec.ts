@@ -143,6 +143,18 @@ describe('parseClientFrame', () => {
     );
   });
 
+  it('should count a lone high surrogate followed by a letter as two characters', () => {
+    const result = parseClientFrame(JSON.stringify({ type: 'user_message', content: '\ud800a'.repeat(3) }), 5);
+    expect(result).toMatchObject({ ok: false, code: ErrorCode.MESSAGE_TOO_LONG });
+  });
+
+  it('should reject keys named like Object.prototype members as unknown fields', () => {
+    for (const key of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const result = parseClientFrame(`{"type":"new_session","${key}":1}`, MAX);
+      expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_MESSAGE });
+    }
+  });
+
   it('should reject with INVALID_MESSAGE when the envelope has an unknown field', () => {
     fc.assert(
       fc.property(unknownField, fc.jsonValue(), clientId, (key, value, id) => {

@@ -7,6 +7,22 @@ export type ParseResult =
   | { ok: true; message: ClientEnvelopeDto }
   | { ok: false; code: ErrorCode; message: string; client_id?: string };
 
+const ENVELOPE_FIELDS = new Set([
+  'type',
+  'session_id',
+  'id',
+  'client_id',
+  'content',
+  'sender',
+  'timestamp',
+  'model_id',
+  'file_id',
+  'file_url',
+  'metadata',
+  'error',
+  'seq',
+  'last_seq',
+]);
 const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh']);
 const NEEDS_MODEL = new Set(['model_select']);
 const NEEDS_FILE = new Set(['file_upload', 'voice_message']);
@@ -28,11 +44,25 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
   }
   const record = data as Record<string, unknown>;
-  const clientId = typeof record.client_id === 'string' && record.client_id.length <= 128 ? record.client_id : undefined;
-  const fail = (code: ErrorCode, message: string): ParseResult => ({ ok: false, code, message, client_id: clientId });
+  const clientId =
+    typeof record.client_id === 'string' && record.client_id.length <= 128 ? record.client_id : undefined;
+  const fail = (code: ErrorCode, message: string): ParseResult => ({
+    ok: false,
+    code,
+    message,
+    client_id: clientId,
+  });
 
+  // plainToInstance silently drops keys named like Object.prototype members; refuse every unknown key first
+  const unknown = Object.keys(record).find((key) => !ENVELOPE_FIELDS.has(key));
+  if (unknown !== undefined)
+    return fail(ErrorCode.INVALID_MESSAGE, `Field "${unknown.slice(0, 40)}" is not allowed.`);
   const message = plainToInstance(ClientEnvelopeDto, record, { enableImplicitConversion: false });
-  const errors = validateSync(message, { whitelist: true, forbidNonWhitelisted: true, stopAtFirstError: true });
+  const errors = validateSync(message, {
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    stopAtFirstError: true,
+  });
   if (errors.length > 0) {
     const first = errors[0];
     const field = first.property;
@@ -47,11 +77,16 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     if (message.type === 'user_message' && codePointLength(content, maxMessageLength) > maxMessageLength) {
       return fail(ErrorCode.MESSAGE_TOO_LONG, `Messages are limited to ${maxMessageLength} characters.`);
     }
-  } else if (message.content !== undefined && codePointLength(message.content, maxMessageLength) > maxMessageLength) {
+  } else if (
+    message.content !== undefined &&
+    codePointLength(message.content, maxMessageLength) > maxMessageLength
+  ) {
     return fail(ErrorCode.MESSAGE_TOO_LONG, `Text is limited to ${maxMessageLength} characters.`);
   }
-  if (NEEDS_MODEL.has(message.type) && !message.model_id) return fail(ErrorCode.INVALID_MESSAGE, 'Field "model_id" is required.');
-  if (NEEDS_FILE.has(message.type) && !message.file_id) return fail(ErrorCode.INVALID_MESSAGE, 'Field "file_id" is required.');
+  if (NEEDS_MODEL.has(message.type) && !message.model_id)
+    return fail(ErrorCode.INVALID_MESSAGE, 'Field "model_id" is required.');
+  if (NEEDS_FILE.has(message.type) && !message.file_id)
+    return fail(ErrorCode.INVALID_MESSAGE, 'Field "file_id" is required.');
   if (NEEDS_SESSION.has(message.type) && !message.session_id) {
     return fail(ErrorCode.INVALID_MESSAGE, 'Field "session_id" is required.');
   }
@@ -65,7 +100,11 @@ function codePointLength(text: string, limit: number): number {
   let count = 0;
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index);
-    if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) index++;
+    if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      // only a real surrogate pair is one character
+      if (next >= 0xdc00 && next <= 0xdfff) index++;
+    }
     if (++count > limit) return count;
   }
   return count;

@@ -47,7 +47,13 @@ export class ReplyService {
   }
 
   // Replies run one at a time per session, in the order their messages were stored.
-  request(input: { sessionId: string; userId: string; modelId: string; clientId?: string; afterSeq: number }): void {
+  request(input: {
+    sessionId: string;
+    userId: string;
+    modelId: string;
+    clientId?: string;
+    afterSeq: number;
+  }): void {
     void this.queue.run(input.sessionId, () => this.generate(input));
   }
 
@@ -123,9 +129,20 @@ export class ReplyService {
       failure = error;
     }
     const responseMs = Math.round(performance.now() - started);
-    const reason = generation.controller.signal.aborted ? (generation.controller.signal.reason as StopReason) : undefined;
+    const reason = generation.controller.signal.aborted
+      ? (generation.controller.signal.reason as StopReason)
+      : undefined;
     try {
-      await this.finish({ generation, userId, history: messages, usage, responseMs, firstTokenMs, failure, reason });
+      await this.finish({
+        generation,
+        userId,
+        history: messages,
+        usage,
+        responseMs,
+        firstTokenMs,
+        failure,
+        reason,
+      });
     } finally {
       this.running.delete(sessionId);
       this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
@@ -145,14 +162,23 @@ export class ReplyService {
   }): Promise<void> {
     const { generation, failure, reason, responseMs } = input;
     const { sessionId, modelId, clientId, text } = generation;
-    const log = { user_id: input.userId, session_id: sessionId, model: modelId, reply_id: generation.replyId };
+    const log = {
+      user_id: input.userId,
+      session_id: sessionId,
+      model: modelId,
+      reply_id: generation.replyId,
+    };
     if (failure && !reason) {
       this.logger.warn({ ...log, event: 'llm_error', err: describe(failure) }, 'llm failed');
       this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
       this.ephemeral(sessionId, {
         type: 'error',
         client_id: clientId,
-        error: { code: ErrorCode.LLM_UNAVAILABLE, message: 'The assistant is unavailable right now; please try again.', recoverable: true },
+        error: {
+          code: ErrorCode.LLM_UNAVAILABLE,
+          message: 'The assistant is unavailable right now; please try again.',
+          recoverable: true,
+        },
       });
     }
     // nothing to keep: a failure or a stop before the first token
@@ -166,20 +192,45 @@ export class ReplyService {
     try {
       ({ message: stored } = await this.sessions.append(
         sessionId,
-        { id: generation.replyId, type: 'ai_response', sender: 'ai', client_id: clientId, content: text, timestamp: new Date(), model_id: modelId, metadata },
+        {
+          id: generation.replyId,
+          type: 'ai_response',
+          sender: 'ai',
+          client_id: clientId,
+          content: text,
+          timestamp: new Date(),
+          model_id: modelId,
+          metadata,
+        },
         { usage, response_ms: responseMs, countsAsMessage: true },
       ));
     } catch (error) {
-      this.logger.error({ ...log, event: 'reply_store_failed', err: describe(error) }, 'could not store reply');
+      this.logger.error(
+        { ...log, event: 'reply_store_failed', err: describe(error) },
+        'could not store reply',
+      );
       const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-      this.ephemeral(sessionId, { type: 'error', client_id: clientId, error: { code, message: 'The reply could not be saved.', recoverable: true } });
+      this.ephemeral(sessionId, {
+        type: 'error',
+        client_id: clientId,
+        error: { code, message: 'The reply could not be saved.', recoverable: true },
+      });
       return;
     }
     this.metrics.llmResponse.observe({ model: modelId }, responseMs / 1000);
     this.metrics.llmTokens.inc({ model: modelId, kind: 'prompt' }, usage.prompt_tokens);
     this.metrics.llmTokens.inc({ model: modelId, kind: 'completion' }, usage.completion_tokens);
     this.metrics.messagesOut.inc({ type: 'ai_response' });
-    this.logger.log({ ...log, event: 'llm_reply', response_ms: responseMs, tokens: usage.total_tokens, stopped: reason ?? null }, 'llm reply stored');
+    this.logger.log(
+      {
+        ...log,
+        event: 'llm_reply',
+        response_ms: responseMs,
+        tokens: usage.total_tokens,
+        stopped: reason ?? null,
+      },
+      'llm reply stored',
+    );
     this.hub.toSession(sessionId, storedFrame(sessionId, stored));
   }
 

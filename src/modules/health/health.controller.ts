@@ -1,5 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, HealthIndicatorService, MongooseHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  MongooseHealthIndicator,
+} from '@nestjs/terminus';
 import { Public } from '../../common/auth/auth.decorators';
 import { ChatGateway } from '../chat/chat.gateway';
 

@@ -50,6 +50,8 @@ function createProvider(model: LlmModelSettings): LlmProvider {
     case 'anthropic':
     case 'dify':
       // the LLM providers issue adds these; refuse at boot rather than fail on the first message
-      throw new Error(`Invalid setting LLM_PROVIDERS: model "${model.id}" uses type "${model.type}", not supported yet`);
+      throw new Error(
+        `Invalid setting LLM_PROVIDERS: model "${model.id}" uses type "${model.type}", not supported yet`,
+      );
   }
 }

@@ -1,13 +1,26 @@
 import { Injectable } from '@nestjs/common';
-import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import {
+  InjectMetric,
+  makeCounterProvider,
+  makeGaugeProvider,
+  makeHistogramProvider,
+} from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
 
 export const METRIC_PROVIDERS = [
   makeGaugeProvider({ name: 'chatbox_ws_connections', help: 'Open WebSocket connections' }),
-  makeCounterProvider({ name: 'chatbox_messages_in_total', help: 'Client messages received', labelNames: ['type'] }),
-  makeCounterProvider({ name: 'chatbox_messages_out_total', help: 'Stored messages sent to clients', labelNames: ['type'] }),
+  makeCounterProvider({
+    name: 'chatbox_messages_in_total',
+    help: 'Client messages received',
+    labelNames: ['type'],
+  }),
+  makeCounterProvider({
+    name: 'chatbox_messages_out_total',
+    help: 'Stored messages sent to clients',
+    labelNames: ['type'],
+  }),
   makeCounterProvider({ name: 'chatbox_errors_total', help: 'Errors sent to clients', labelNames: ['code'] }),
   makeHistogramProvider({
     name: 'chatbox_llm_response_seconds',
@@ -21,7 +34,11 @@ export const METRIC_PROVIDERS = [
     labelNames: ['model'],
     buckets: LATENCY_BUCKETS,
   }),
-  makeCounterProvider({ name: 'chatbox_llm_tokens_total', help: 'LLM tokens', labelNames: ['model', 'kind'] }),
+  makeCounterProvider({
+    name: 'chatbox_llm_tokens_total',
+    help: 'LLM tokens',
+    labelNames: ['model', 'kind'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.

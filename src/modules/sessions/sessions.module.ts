@@ -14,7 +14,8 @@ import { SessionsService } from './sessions.service';
     {
       provide: CONTENT_CIPHER,
       inject: [SETTINGS],
-      useFactory: (settings: Settings) => new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+      useFactory: (settings: Settings) =>
+        new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
     },
   ],
   exports: [SessionsService, SessionsRepository],

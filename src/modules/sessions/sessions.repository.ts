@@ -33,7 +33,13 @@ export class SessionsRepository implements OnModuleInit {
     await this.sessions.createIndexes();
   }
 
-  async create(input: { id: string; userId: string; name: string; modelId: string; now: Date }): Promise<SessionRecord> {
+  async create(input: {
+    id: string;
+    userId: string;
+    name: string;
+    modelId: string;
+    now: Date;
+  }): Promise<SessionRecord> {
     const created = await this.sessions.create({
       _id: input.id,
       user_id: input.userId,
@@ -55,7 +61,9 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   async findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
-    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }, WITHOUT_MESSAGES).lean<SessionDocument>();
+    const found = await this.sessions
+      .findOne({ _id: sessionId, user_id: userId }, WITHOUT_MESSAGES)
+      .lean<SessionDocument>();
     return found ? this.toRecord(found) : null;
   }
 
@@ -85,8 +93,12 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   async messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
-    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }, { messages: 1 }).lean<SessionDocument>();
-    return (found?.messages ?? []).filter((message) => message.seq > afterSeq).map((message) => this.decrypt(message));
+    const found = await this.sessions
+      .findOne({ _id: sessionId, user_id: userId }, { messages: 1 })
+      .lean<SessionDocument>();
+    return (found?.messages ?? [])
+      .filter((message) => message.seq > afterSeq)
+      .map((message) => this.decrypt(message));
   }
 
   // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
@@ -99,12 +111,20 @@ export class SessionsRepository implements OnModuleInit {
     effects: AppendEffects = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    const size = MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
+    const size =
+      MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
     const seq = expectedSeq + 1;
     // only messages a client sent are deduplicated; replies echo the client_id of what caused them
-    const dedup = message.client_id && isFromClient(message.sender) ? `${message.sender}:${message.client_id}` : undefined;
+    const dedup =
+      message.client_id && isFromClient(message.sender)
+        ? `${message.sender}:${message.client_id}`
+        : undefined;
     const stored: StoredMessage = { ...stripUndefined({ ...message, content, dedup }), seq } as StoredMessage;
-    const filter: Record<string, unknown> = { _id: sessionId, seq: expectedSeq, bytes: { $lte: maxBytes - size } };
+    const filter: Record<string, unknown> = {
+      _id: sessionId,
+      seq: expectedSeq,
+      bytes: { $lte: maxBytes - size },
+    };
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
     const increments: Record<string, number> = { bytes: size };
     if (effects.countsAsMessage !== false) increments.message_count = 1;
@@ -114,7 +134,11 @@ export class SessionsRepository implements OnModuleInit {
       increments.total_tokens = effects.usage.total_tokens;
     }
     const update: Record<string, unknown> = {
-      $set: { seq, last_activity: message.timestamp, ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}) },
+      $set: {
+        seq,
+        last_activity: message.timestamp,
+        ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
+      },
       $inc: increments,
       $push: { messages: stored },
     };
@@ -178,7 +202,10 @@ export class SessionsRepository implements OnModuleInit {
 
   async touch(sessionIds: string[], now: Date): Promise<void> {
     if (sessionIds.length === 0) return;
-    await this.sessions.updateMany({ _id: { $in: sessionIds }, is_active: true }, { $set: { last_activity: now } });
+    await this.sessions.updateMany(
+      { _id: { $in: sessionIds }, is_active: true },
+      { $set: { last_activity: now } },
+    );
   }
 
   async findIdle(idleSince: Date, limit = 500): Promise<string[]> {
@@ -194,7 +221,10 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   private withMessages(document: SessionDocument): SessionWithMessages {
-    return { ...this.toRecord(document), messages: (document.messages ?? []).map((message) => this.decrypt(message)) };
+    return {
+      ...this.toRecord(document),
+      messages: (document.messages ?? []).map((message) => this.decrypt(message)),
+    };
   }
 
   private decrypt(stored: StoredMessage): MessageRecord {
@@ -203,7 +233,10 @@ export class SessionsRepository implements OnModuleInit {
       ...message,
       sender: message.sender as Sender,
       timestamp: new Date(message.timestamp),
-      content: message.content === undefined || message.content === null ? undefined : this.cipher.decrypt(message.content),
+      content:
+        message.content === undefined || message.content === null
+          ? undefined
+          : this.cipher.decrypt(message.content),
     };
   }
 

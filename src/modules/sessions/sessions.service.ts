@@ -31,7 +31,11 @@ export class SessionsService {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  open(userId: string, requestedSessionId: string | undefined, defaultModelId: string): Promise<OpenedSession> {
+  open(
+    userId: string,
+    requestedSessionId: string | undefined,
+    defaultModelId: string,
+  ): Promise<OpenedSession> {
     return this.userLocks.run(userId, async () => {
       const now = new Date();
       if (requestedSessionId) {
@@ -42,10 +46,15 @@ export class SessionsService {
         const active = await this.repository.findActiveForUser(userId);
         if (active) await this.repository.end(active.id, now);
         await this.repository.reactivate(requested.id, now);
-        return { session: { ...requested, is_active: true, end_time: null, duration_ms: null }, restored: true, replaced: active?.id };
+        return {
+          session: { ...requested, is_active: true, end_time: null, duration_ms: null },
+          restored: true,
+          replaced: active?.id,
+        };
       }
       const active = await this.repository.findActiveForUser(userId);
-      if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs)) return { session: active, restored: true };
+      if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
+        return { session: active, restored: true };
       if (active) await this.repository.end(active.id);
       const session = await this.create(userId, defaultModelId, now);
       return { session, restored: false, replaced: active?.id };
@@ -63,7 +72,13 @@ export class SessionsService {
   }
 
   private async create(userId: string, modelId: string, now: Date): Promise<SessionRecord> {
-    const session = await this.repository.create({ id: randomUUID(), userId, name: DEFAULT_SESSION_NAME, modelId, now });
+    const session = await this.repository.create({
+      id: randomUUID(),
+      userId,
+      name: DEFAULT_SESSION_NAME,
+      modelId,
+      now,
+    });
     this.seqCache.set(session.id, 0);
     this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');
     return session;
@@ -71,27 +86,36 @@ export class SessionsService {
 
   // Stores one event of the session log. Same client_id twice → the first stored message, once.
   append(sessionId: string, message: Omit<NewMessage, 'id'> & { id?: string }, effects?: AppendEffects) {
-    return this.sessionLocks.run(sessionId, async (): Promise<{ message: MessageRecord; duplicate: boolean }> => {
-      const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
-      let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
-      for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
-        const result = await this.repository.append(sessionId, expected, full, this.settings.maxSessionBytes, effects);
-        switch (result.status) {
-          case 'stored':
-            this.seqCache.set(sessionId, result.message.seq);
-            return { message: result.message, duplicate: false };
-          case 'duplicate':
-            return { message: result.message, duplicate: true };
-          case 'full':
-            throw new DomainException(ErrorCode.SESSION_FULL);
-          case 'missing':
-            throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-          case 'conflict':
-            expected = result.currentSeq;
+    return this.sessionLocks.run(
+      sessionId,
+      async (): Promise<{ message: MessageRecord; duplicate: boolean }> => {
+        const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
+        let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+        for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+          const result = await this.repository.append(
+            sessionId,
+            expected,
+            full,
+            this.settings.maxSessionBytes,
+            effects,
+          );
+          switch (result.status) {
+            case 'stored':
+              this.seqCache.set(sessionId, result.message.seq);
+              return { message: result.message, duplicate: false };
+            case 'duplicate':
+              return { message: result.message, duplicate: true };
+            case 'full':
+              throw new DomainException(ErrorCode.SESSION_FULL);
+            case 'missing':
+              throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+            case 'conflict':
+              expected = result.currentSeq;
+          }
         }
-      }
-      throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
-    });
+        throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
+      },
+    );
   }
 
   private async currentSeq(sessionId: string): Promise<number> {
@@ -144,7 +168,8 @@ export class SessionsService {
         this.seqCache.delete(sessionId);
       }
     }
-    if (ended.length > 0) this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
+    if (ended.length > 0)
+      this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
     return ended;
   }
 }

@@ -1,0 +1,135 @@
+// `npm run bench`: chatbox and a bare `ws` relay, one after the other, against the same fake LLM,
+// measured the same way. Prints the table; writes it to .data/bench/last-run.md as well.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { TEST_JWT_SECRET } from '../test/helpers/env';
+import { startBenchFake, type BenchFake } from './fake-llm';
+import { measure, type BenchConfig, type ServerResults } from './phases';
+import { render } from './report';
+import { ServerProcess, type ServerSpec } from './server-process';
+
+// this file runs compiled from .data/bench/build/bench/
+const ROOT = resolve(__dirname, '..', '..', '..', '..');
+const DATA = join(ROOT, '.data', 'bench');
+const HOST = '127.0.0.1';
+
+function whole(name: string, fallback: number): number {
+  const raw = process.env[name];
+  return raw && /^\d+$/.test(raw) ? Number(raw) : fallback;
+}
+
+const config: BenchConfig = {
+  idleConnections: whole('BENCH_IDLE_CONNECTIONS', 5000),
+  connectConcurrency: 200,
+  saturationClients: 64,
+  saturationChunks: 200,
+  saturationWarmupMs: 2000,
+  saturationWindowMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
+  pacedClients: 50,
+  pacedChunks: 50,
+  pacedDelayMs: 20,
+  pacedDurationMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function chatboxSpec(llm: BenchFake, mongoUrl: string): Promise<ServerSpec> {
+  const port = await freePort();
+  return {
+    name: 'chatbox',
+    script: join(ROOT, 'dist', 'main.js'),
+    host: HOST,
+    port,
+    logFile: join(DATA, 'chatbox.log'),
+    env: {
+      NODE_ENV: 'production',
+      MONGODB_URI: `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}`,
+      JWT_SECRET: TEST_JWT_SECRET,
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PORT: String(port),
+      HOST,
+      LOG_LEVEL: 'warn',
+      ALLOWED_ORIGINS: '',
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'fake', name: 'Fake', type: 'openai', model: 'bench-model', endpoint: llm.fake.url, api_key: 'k' },
+      ]),
+      RATE_LIMIT_MESSAGES_PER_SECOND: '100000',
+      HEARTBEAT_INTERVAL: '60s',
+      SHUTDOWN_GRACE: '1s',
+    },
+  };
+}
+
+async function bareSpec(llm: BenchFake): Promise<ServerSpec> {
+  const port = await freePort();
+  return {
+    name: 'bare ws',
+    script: join(__dirname, 'baseline-server.js'),
+    host: HOST,
+    port,
+    logFile: join(DATA, 'bare.log'),
+    env: {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      HOST,
+      JWT_SECRET: TEST_JWT_SECRET,
+      LLM_ENDPOINT: llm.fake.url,
+      LLM_MODEL: 'bench-model',
+      HEARTBEAT_MS: '60000',
+    },
+  };
+}
+
+async function bench(spec: ServerSpec, llm: BenchFake, running: Set<ServerProcess>): Promise<ServerResults> {
+  console.log(`[bench] starting ${spec.name} on ${spec.host}:${spec.port}`);
+  const server = await ServerProcess.start(spec);
+  running.add(server);
+  try {
+    return await measure(server, `ws://${spec.host}:${spec.port}/chat/ws`, llm, config);
+  } finally {
+    await server.stop();
+    running.delete(server);
+  }
+}
+
+async function main(): Promise<void> {
+  const mongoUrl = process.env.BENCH_MONGODB_URL;
+  if (!mongoUrl) throw new Error('BENCH_MONGODB_URL is required (scripts/bench.sh starts FerretDB and sets it)');
+  mkdirSync(DATA, { recursive: true });
+  const started = Date.now();
+  const llm = await startBenchFake();
+  const running = new Set<ServerProcess>();
+  const stopAll = (): Promise<unknown> => Promise.all([...running].map((server) => server.stop(2000)));
+  const interrupted = (): void => {
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    const bare = await bench(await bareSpec(llm), llm, running);
+    const chatbox = await bench(await chatboxSpec(llm, mongoUrl), llm, running);
+    const output = render(chatbox, bare, config);
+    console.log(`\n${output}\n\n[bench] done in ${Math.round((Date.now() - started) / 1000)} s`);
+    writeFileSync(join(DATA, 'last-run.md'), `${output}\n`);
+    writeFileSync(join(DATA, 'last-run.json'), JSON.stringify({ config, chatbox, bare }, null, 2));
+  } finally {
+    await stopAll();
+    await llm.fake.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error('[bench] failed:', error);
+  process.exitCode = 1;
+});
