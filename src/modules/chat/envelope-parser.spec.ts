@@ -144,7 +144,10 @@ describe('parseClientFrame', () => {
   });
 
   it('should count a lone high surrogate followed by a letter as two characters', () => {
-    const result = parseClientFrame(JSON.stringify({ type: 'user_message', content: '\ud800a'.repeat(3) }), 5);
+    const result = parseClientFrame(
+      JSON.stringify({ type: 'user_message', content: '\ud800a'.repeat(3) }),
+      5,
+    );
     expect(result).toMatchObject({ ok: false, code: ErrorCode.MESSAGE_TOO_LONG });
   });
 
