@@ -93,7 +93,13 @@ async function onFrame(client: Client, text: string): Promise<void> {
   if (message.type !== 'user_message' || typeof message.content !== 'string') return;
   const clientId = typeof message.client_id === 'string' ? message.client_id : undefined;
   client.seq += 1;
-  send(client, { type: 'ack', session_id: client.sessionId, seq: client.seq, client_id: clientId, id: randomUUID() });
+  send(client, {
+    type: 'ack',
+    session_id: client.sessionId,
+    seq: client.seq,
+    client_id: clientId,
+    id: randomUUID(),
+  });
   client.history.push({ role: 'user', content: message.content });
   await reply(client, clientId);
 }
@@ -134,7 +140,11 @@ async function reply(client: Client, clientId: string | undefined): Promise<void
       }
     }
   } catch (error) {
-    ephemeral({ type: 'error', client_id: clientId, error: { code: 'LLM_UNAVAILABLE', message: String(error), recoverable: true } });
+    ephemeral({
+      type: 'error',
+      client_id: clientId,
+      error: { code: 'LLM_UNAVAILABLE', message: String(error), recoverable: true },
+    });
   }
   client.history.push({ role: 'assistant', content: text });
   client.seq += 1;

@@ -43,14 +43,21 @@ function openOne(url: string, token: string, timeoutMs: number): Promise<{ socke
       socket.on('error', () => undefined);
       resolve({ socket, ms: performance.now() - started });
     });
-    socket.once('unexpected-response', (_request, response) => fail(new Error(`upgrade refused: HTTP ${response.statusCode}`)));
+    socket.once('unexpected-response', (_request, response) =>
+      fail(new Error(`upgrade refused: HTTP ${response.statusCode}`)),
+    );
     socket.once('error', (error) => fail(error));
     socket.once('close', (code) => fail(new Error(`closed (${code}) before the first frame`)));
   });
 }
 
 // Opens one socket per token with at most `concurrency` handshakes in flight.
-export async function openMany(url: string, tokens: string[], concurrency: number, timeoutMs = 30_000): Promise<OpenResult> {
+export async function openMany(
+  url: string,
+  tokens: string[],
+  concurrency: number,
+  timeoutMs = 30_000,
+): Promise<OpenResult> {
   const result: OpenResult = { sockets: [], latencies: [], failures: 0, elapsedMs: 0 };
   let next = 0;
   const started = performance.now();

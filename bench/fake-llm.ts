@@ -61,7 +61,10 @@ export function tag(client: number, turn: number): string {
 }
 
 export function tokens(tagText: string, chunks: number): string[] {
-  return Array.from({ length: chunks }, (_, index) => `${tagText}:${String(index).padStart(TOKEN_INDEX_WIDTH, '0')}|`);
+  return Array.from(
+    { length: chunks },
+    (_, index) => `${tagText}:${String(index).padStart(TOKEN_INDEX_WIDTH, '0')}|`,
+  );
 }
 
 export function tokenIndex(token: string): number {
@@ -76,7 +79,8 @@ function lastUserText(request: RecordedRequest): string {
   const messages = Array.isArray(request.body.messages) ? request.body.messages : [];
   for (let index = messages.length - 1; index >= 0; index--) {
     const message = messages[index] as { role?: unknown; content?: unknown };
-    if (message.role === 'user' && typeof message.content === 'string') return message.content.slice(0, TAG_WIDTH).padEnd(TAG_WIDTH, '_');
+    if (message.role === 'user' && typeof message.content === 'string')
+      return message.content.slice(0, TAG_WIDTH).padEnd(TAG_WIDTH, '_');
   }
   return '?'.repeat(TAG_WIDTH);
 }

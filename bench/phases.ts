@@ -24,7 +24,13 @@ export interface ServerResults {
   connect: { opened: number; failures: number; firstError?: string; perSecond: number; latency: Summary };
   memory: { before: MemorySample; after: MemorySample; rssPerConnection: number; heapPerConnection: number };
   saturation: SaturationResult;
-  latency: { chunk: Summary; firstChunk: Summary; sendToFirstDelta: Summary; chunksLost: number; errors: number };
+  latency: {
+    chunk: Summary;
+    firstChunk: Summary;
+    sendToFirstDelta: Summary;
+    chunksLost: number;
+    errors: number;
+  };
 }
 
 function tokensFor(server: string, phase: string, count: number): string[] {
@@ -36,7 +42,12 @@ function log(server: ServerProcess, text: string): void {
   console.log(`[bench] ${server.spec.name}: ${text}`);
 }
 
-export async function measure(server: ServerProcess, url: string, llm: BenchFake, config: BenchConfig): Promise<ServerResults> {
+export async function measure(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: BenchConfig,
+): Promise<ServerResults> {
   const name = server.spec.name;
 
   log(server, 'warming up');
@@ -65,13 +76,17 @@ export async function measure(server: ServerProcess, url: string, llm: BenchFake
     before,
     after,
     rssPerConnection: (after.rssBytes - before.rssBytes) / live,
-    heapPerConnection: (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
+    heapPerConnection:
+      (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
   };
   log(server, 'closing idle connections');
   await closeAll(idle.sockets);
   await server.settle();
 
-  log(server, `saturation: ${config.saturationClients} clients, ${config.saturationChunks} chunks per reply, no pacing`);
+  log(
+    server,
+    `saturation: ${config.saturationClients} clients, ${config.saturationChunks} chunks per reply, no pacing`,
+  );
   llm.fake.script = saturationScript(config.saturationChunks);
   const busy = await openMany(url, tokensFor(name, 'sat', config.saturationClients), 64);
   const saturation = await saturate(busy.sockets, server, {
@@ -82,7 +97,10 @@ export async function measure(server: ServerProcess, url: string, llm: BenchFake
   llm.fake.reset();
   await server.settle();
 
-  log(server, `latency: ${config.pacedClients} clients, ${config.pacedChunks} chunks every ${config.pacedDelayMs} ms`);
+  log(
+    server,
+    `latency: ${config.pacedClients} clients, ${config.pacedChunks} chunks every ${config.pacedDelayMs} ms`,
+  );
   llm.fake.script = pacedScript(config.pacedChunks, config.pacedDelayMs);
   const steady = await openMany(url, tokensFor(name, 'lat', config.pacedClients), 64);
   const timing = await paced(steady.sockets, llm.clock, {

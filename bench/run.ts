@@ -62,7 +62,14 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string): Promise<ServerSpec
       LOG_LEVEL: 'warn',
       ALLOWED_ORIGINS: '',
       LLM_PROVIDERS: JSON.stringify([
-        { id: 'fake', name: 'Fake', type: 'openai', model: 'bench-model', endpoint: llm.fake.url, api_key: 'k' },
+        {
+          id: 'fake',
+          name: 'Fake',
+          type: 'openai',
+          model: 'bench-model',
+          endpoint: llm.fake.url,
+          api_key: 'k',
+        },
       ]),
       RATE_LIMIT_MESSAGES_PER_SECOND: '100000',
       HEARTBEAT_INTERVAL: '60s',
@@ -105,7 +112,8 @@ async function bench(spec: ServerSpec, llm: BenchFake, running: Set<ServerProces
 
 async function main(): Promise<void> {
   const mongoUrl = process.env.BENCH_MONGODB_URL;
-  if (!mongoUrl) throw new Error('BENCH_MONGODB_URL is required (scripts/bench.sh starts FerretDB and sets it)');
+  if (!mongoUrl)
+    throw new Error('BENCH_MONGODB_URL is required (scripts/bench.sh starts FerretDB and sets it)');
   mkdirSync(DATA, { recursive: true });
   const started = Date.now();
   const llm = await startBenchFake();

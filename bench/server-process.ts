@@ -111,7 +111,11 @@ export class ServerProcess {
         returnByValue: true,
       });
       const usage = JSON.parse(String(readPath(reply, ['result', 'value']))) as Record<string, number>;
-      return { rssBytes: await this.rssBytes(), heapUsedBytes: usage.heapUsed, externalBytes: usage.external };
+      return {
+        rssBytes: await this.rssBytes(),
+        heapUsedBytes: usage.heapUsed,
+        externalBytes: usage.external,
+      };
     } finally {
       session.close();
     }
@@ -155,7 +159,8 @@ class InspectorSession {
       const timer = setTimeout(() => reject(new Error(`inspector: ${method} timed out`)), 30_000);
       this.waiting.set(id, (reply) => {
         clearTimeout(timer);
-        if (typeof reply === 'object' && reply !== null && 'error' in reply) reject(new Error(`inspector: ${method} failed`));
+        if (typeof reply === 'object' && reply !== null && 'error' in reply)
+          reject(new Error(`inspector: ${method} failed`));
         else resolve(reply);
       });
       this.socket.send(JSON.stringify({ id, method, params }));

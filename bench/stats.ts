@@ -40,7 +40,14 @@ export interface Row {
 
 // A plain-text table (also valid Markdown) so the output can be pasted into the README as is.
 export function table(rows: Row[]): string {
-  const header: Row = { metric: 'metric', chatbox: 'chatbox', bare: 'bare ws', ratio: 'ratio', target: 'target', verdict: 'pass/fail' };
+  const header: Row = {
+    metric: 'metric',
+    chatbox: 'chatbox',
+    bare: 'bare ws',
+    ratio: 'ratio',
+    target: 'target',
+    verdict: 'pass/fail',
+  };
   const columns: (keyof Row)[] = ['metric', 'chatbox', 'bare', 'ratio', 'target', 'verdict'];
   const all = [header, ...rows];
   const widths = columns.map((column) => Math.max(...all.map((row) => row[column].length), 4));

@@ -115,8 +115,15 @@ export async function paced(
     };
     socket.on('message', (data: Buffer) => {
       const at = performance.now();
-      const frame = JSON.parse(data.toString()) as { type: string; metadata?: { delta?: unknown; done?: unknown } };
-      if (frame.type === 'ai_response' && frame.metadata?.done === false && typeof frame.metadata.delta === 'string') {
+      const frame = JSON.parse(data.toString()) as {
+        type: string;
+        metadata?: { delta?: unknown; done?: unknown };
+      };
+      if (
+        frame.type === 'ai_response' &&
+        frame.metadata?.done === false &&
+        typeof frame.metadata.delta === 'string'
+      ) {
         received.set(frame.metadata.delta, at);
         if (first && turn > 1) sendToFirst.push(at - sentAt);
         first = false;
@@ -137,7 +144,13 @@ export async function paced(
   clock.active = false;
   for (const socket of sockets) socket.removeAllListeners('message');
 
-  const result: PacedResult = { chunkMs: [], firstChunkMs: [], sendToFirstDeltaMs: sendToFirst, chunksLost: 0, errors };
+  const result: PacedResult = {
+    chunkMs: [],
+    firstChunkMs: [],
+    sendToFirstDeltaMs: sendToFirst,
+    chunksLost: 0,
+    errors,
+  };
   for (const [token, writtenAt] of clock.written) {
     // turn 000 of every client is warm-up (new LLM connections, cold code paths)
     if (token.endsWith('t000', token.indexOf(':'))) continue;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -15,5 +16,9 @@ export async function createApp(settings: Settings): Promise<INestApplication> {
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useWebSocketAdapter(new ChatWsAdapter(app));
+  // static front ends (CONTRACT §6); express.static falls through to the API on a miss
+  const client = join(__dirname, '..', 'client');
+  app.useStaticAssets(join(client, 'chat'), { prefix: '/chat/', index: 'index.html', redirect: false });
+  app.useStaticAssets(join(client, 'admin'), { prefix: '/admin/', index: 'index.html', redirect: false });
   return app;
 }

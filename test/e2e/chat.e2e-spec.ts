@@ -283,6 +283,29 @@ describe('chat over WebSocket (e2e)', () => {
     }
   });
 
+  it('should close a client silent past the heartbeat window and one that sends an oversized frame', async () => {
+    const strict = await startApp({
+      HEARTBEAT_INTERVAL: '150ms',
+      WS_MAX_PAYLOAD_BYTES: '1024',
+      MAX_MESSAGE_LENGTH: '100',
+    });
+    try {
+      const url = `${strict.wsUrl}?token=${userToken(uniqueUser())}`;
+      const silent = await TestClient.connect(url, { autoPong: false });
+      await silent.nextOfType('connection_status');
+      expect(await silent.closed).toBe(1006);
+
+      const answering = await TestClient.connect(url);
+      await answering.nextOfType('connection_status');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(answering.closeCode).toBeUndefined();
+      answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(5000) }));
+      expect(await answering.closed).toBe(1009);
+    } finally {
+      await strict.close();
+    }
+  });
+
   describe('HTTP', () => {
     it('should deny by default and serve models, sessions and probes', async () => {
       expect((await fetch(`${server.httpUrl}/chat/models`)).status).toBe(401);

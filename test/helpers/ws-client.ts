@@ -38,9 +38,12 @@ export class TestClient {
     );
   }
 
-  static connect(url: string, options: { headers?: Record<string, string> } = {}): Promise<TestClient> {
+  static connect(
+    url: string,
+    options: { headers?: Record<string, string>; autoPong?: boolean } = {},
+  ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { headers: options.headers });
+      const socket = new WebSocket(url, { headers: options.headers, autoPong: options.autoPong ?? true });
       const client = new TestClient(socket);
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_request, response) =>

@@ -1,0 +1,21 @@
+# Production image: build with dev dependencies, run with production ones only, as a non-root user.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY src ./src
+COPY client ./client
+RUN npm run build && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/client ./client
+COPY package.json ./
+USER node
+EXPOSE 3000
+# SIGTERM → graceful shutdown (clients told 1001, replies stored), exit 0
+CMD ["node", "dist/main.js"]
