@@ -13,16 +13,22 @@ if [ ! -f node_modules/.lock-hash ] || [ "$(cat node_modules/.lock-hash)" != "$l
   echo "$lock_hash" >node_modules/.lock-hash
 fi
 
-bash scripts/ferretdb.sh install
-
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# Each scripts/services/*.sh installs (once) and starts one real server on loopback and prints the
+# env the tests need to find it (FerretDB, and the servers later issues add).
 DATA="$(mktemp -d)"
-cleanup() { bash scripts/ferretdb.sh stop "$DATA/ferretdb" || true; rm -rf "$DATA"; }
+started=()
+cleanup() {
+  for svc in "${started[@]}"; do bash "$svc" down "$DATA/$(basename "$svc" .sh)" || true; done
+  rm -rf "$DATA"
+}
 trap cleanup EXIT
-
-FERRET_PORT="$(free_port)"
-bash scripts/ferretdb.sh start "$FERRET_PORT" "$DATA/ferretdb"
-export TEST_MONGODB_URL="mongodb://127.0.0.1:$FERRET_PORT"
+for svc in scripts/services/*.sh; do
+  [ "$(basename "$svc")" = lib.sh ] && continue
+  echo "== service $(basename "$svc" .sh)"
+  exports="$(bash "$svc" up "$DATA/$(basename "$svc" .sh)")"
+  started+=("$svc")
+  eval "$exports"
+done
 
 echo "== lint"; npm run --silent lint
 echo "== typecheck"; npm run --silent typecheck

@@ -1,0 +1,26 @@
+# Helpers shared by scripts/services/*.sh (sourced).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT
+wait_port() {
+  local port="$1" tries=$(( ${2:-20} * 10 ))
+  for _ in $(seq 1 "$tries"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# apt_install PKG…: installs Debian packages that are missing (apt-get update once per run)
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "[services] apt-get install ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ ! -f /tmp/.chatbox-apt-updated ]; then $sudo apt-get update -qq >&2 && touch /tmp/.chatbox-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
