@@ -1,5 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { parseDuration } from './duration';
+import {
+  duration,
+  encryptionKey,
+  type Env,
+  integer,
+  list,
+  required,
+  SettingsError,
+  text,
+  url,
+} from './env-readers';
+import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
+import { loadUploadSettings, type UploadSettings } from './uploads.settings';
+
+export { SettingsError } from './env-readers';
 
 // The only place that reads process.env. Every setting is parsed and checked before the app is
 // created; the first bad one stops boot with a message naming it.
@@ -42,76 +56,8 @@ export interface Settings {
   takeoverGraceMs: number;
   publicBaseUrl: string;
   logLevel: string;
-}
-
-export class SettingsError extends Error {
-  constructor(
-    readonly setting: string,
-    problem: string,
-  ) {
-    super(`Invalid setting ${setting}: ${problem}`);
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-function text(env: Env, name: string, fallback?: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? fallback : value.trim();
-}
-
-function required(env: Env, name: string): string {
-  const value = text(env, name);
-  if (value === undefined) throw new SettingsError(name, 'is required');
-  return value;
-}
-
-function integer(
-  env: Env,
-  name: string,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  const raw = text(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new SettingsError(name, `must be a whole number, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new SettingsError(name, `must be between ${min} and ${max}`);
-  return value;
-}
-
-function duration(env: Env, name: string, fallback: string): number {
-  const raw = text(env, name, fallback) as string;
-  const value = parseDuration(raw);
-  if (value === undefined)
-    throw new SettingsError(name, `must be a duration such as 60s, 15m or 500ms, got "${raw}"`);
-  return value;
-}
-
-function list(env: Env, name: string, fallback: string): string[] {
-  return (text(env, name, fallback) as string)
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0);
-}
-
-function encryptionKey(name: string, raw: string): Buffer {
-  const key = Buffer.from(raw, 'base64');
-  if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== raw.replace(/=+$/, '')) {
-    throw new SettingsError(name, 'must be 32 bytes encoded as base64 (openssl rand -base64 32)');
-  }
-  return key;
-}
-
-function url(env: Env, name: string, fallback: string): string {
-  const raw = text(env, name, fallback) as string;
-  try {
-    new URL(raw);
-  } catch {
-    throw new SettingsError(name, `must be a URL, got "${raw}"`);
-  }
-  return raw.replace(/\/+$/, '');
+  uploads: UploadSettings;
+  notifications: NotificationSettings;
 }
 
 export function parseLlmModels(raw: string, name = 'LLM_PROVIDERS'): LlmModelSettings[] {
@@ -226,6 +172,8 @@ export function loadSettings(env: Env = process.env): Settings {
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s'),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: text(env, 'LOG_LEVEL', 'info') as string,
+    uploads: loadUploadSettings(env),
+    notifications: loadNotificationSettings(env),
   };
 }
 

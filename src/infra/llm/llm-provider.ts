@@ -26,6 +26,10 @@ export type LlmChunk =
 export interface LlmProvider {
   readonly modelId: string;
   stream(request: LlmRequest): AsyncIterable<LlmChunk>;
+  // speech to text (OpenAI audio transcriptions, Dify audio-to-text); absent when unsupported
+  transcribe?(audio: { data: Buffer; mimeType: string; fileName: string; userId: string }): Promise<string>;
+  // text to speech for models configured with `tts`; absent when unsupported
+  synthesize?(text: string): Promise<{ data: Buffer; mimeType: string }>;
 }
 
 export class LlmProviderError extends Error {
