@@ -10,6 +10,7 @@ import { loggerParams } from './common/logging/logging';
 import { ChatModule } from './modules/chat/chat.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
+import { NotificationsModule } from './modules/notifications/notifications.module';
 
 @Global()
 @Module({})
@@ -36,6 +37,7 @@ export class AppModule {
         ThrottlerModule.forRoot([]),
         AuthModule,
         MetricsModule,
+        NotificationsModule,
         ChatModule,
         HealthModule,
       ],

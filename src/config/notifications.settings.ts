@@ -1,9 +1,169 @@
-import type { Env } from './env-readers';
+import { duration, type Env, integer, list, SettingsError, text } from './env-readers';
 
-// Admin alerts section (SMTP, Twilio, rules). Filled by the human help issue.
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface NotificationSettings {}
+// Admin alerts section: email over SMTP, SMS through Twilio, which event goes where, rate limits,
+// digest and retries. Email is on when SMTP_URL is set, SMS when TWILIO_ACCOUNT_SID is set; their
+// other settings are required only then. With neither, alerts go to the log.
 
-export function loadNotificationSettings(_env: Env): NotificationSettings {
-  return {};
+export const ALERT_EVENT_TYPES = [
+  'help_request',
+  'llm_failure',
+  'database_failure',
+  'abnormal_traffic',
+  'crash',
+] as const;
+export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+
+export const ALERT_CHANNELS = ['email', 'sms', 'log'] as const;
+export type AlertChannel = (typeof ALERT_CHANNELS)[number];
+
+export type AlertRules = Record<AlertEventType, AlertChannel[]>;
+
+export const DEFAULT_ALERT_RULES: AlertRules = {
+  help_request: ['email', 'sms'],
+  llm_failure: ['email'],
+  database_failure: ['email', 'sms'],
+  abnormal_traffic: ['email'],
+  crash: ['email', 'sms'],
+};
+
+export interface MailSettings {
+  smtpUrl: string;
+  from: string;
+  to: string[];
+}
+
+export interface SmsSettings {
+  accountSid: string;
+  authToken: string;
+  from: string;
+  to: string[];
+  // base URL replacing https://api.twilio.com (proxies, tests)
+  apiUrl?: string;
+}
+
+export interface NotificationSettings {
+  mail?: MailSettings;
+  sms?: SmsSettings;
+  rules: AlertRules;
+  // at most `perType` alerts of one type per `typeWindowMs`; the rest go to the digest
+  limits: { perType: number; typeWindowMs: number; sessionWindowMs: number };
+  digestIntervalMs: number;
+  retry: { attempts: number; baseMs: number; maxMs: number };
+  // abnormal traffic: rate-limit rejections or errors per minute above these raise an alert
+  traffic: { rateLimitedPerMinute: number; errorsPerMinute: number; checkIntervalMs: number };
+}
+
+// "help_request:email,sms;crash:log" → rules; types not named keep their defaults. Total: returns the
+// rules or throws a SettingsError naming ALERT_RULES.
+export function parseAlertRules(raw: string | undefined, name = 'ALERT_RULES'): AlertRules {
+  const rules: AlertRules = { ...DEFAULT_ALERT_RULES };
+  if (raw === undefined || raw.trim() === '') return rules;
+  for (const entry of raw.split(';')) {
+    if (entry.trim() === '') continue;
+    const separator = entry.indexOf(':');
+    if (separator < 0) throw new SettingsError(name, `expected type:channel,channel; got "${entry.trim()}"`);
+    const type = entry.slice(0, separator).trim();
+    if (!(ALERT_EVENT_TYPES as readonly string[]).includes(type)) {
+      throw new SettingsError(name, `unknown event type "${type}" (${ALERT_EVENT_TYPES.join(', ')})`);
+    }
+    const channels = entry
+      .slice(separator + 1)
+      .split(',')
+      .map((channel) => channel.trim())
+      .filter((channel) => channel.length > 0);
+    for (const channel of channels) {
+      if (!(ALERT_CHANNELS as readonly string[]).includes(channel)) {
+        throw new SettingsError(name, `unknown channel "${channel}" (${ALERT_CHANNELS.join(', ')})`);
+      }
+    }
+    rules[type as AlertEventType] = [...new Set(channels as AlertChannel[])];
+  }
+  return rules;
+}
+
+function smtpUrl(env: Env): string | undefined {
+  const raw = text(env, 'SMTP_URL');
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new SettingsError('SMTP_URL', 'must be a URL such as smtp://user:pass@host:587');
+  }
+  if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:')
+    throw new SettingsError('SMTP_URL', 'must start with smtp:// or smtps://');
+  return raw;
+}
+
+function optionalUrl(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = new URL(raw);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new SettingsError(name, `must be an http(s) URL, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function requiredWhen(env: Env, name: string, feature: string): string {
+  const value = text(env, name);
+  if (value === undefined) throw new SettingsError(name, `is required when ${feature} is set`);
+  return value;
+}
+
+const EMAIL_PATTERN = /^[^\s@,;<>]+@[^\s@,;<>]+$/;
+const PHONE_PATTERN = /^\+[1-9]\d{5,14}$/;
+
+function recipients(env: Env, name: string, feature: string, pattern: RegExp, kind: string): string[] {
+  const values = list(env, name, '');
+  if (values.length === 0) throw new SettingsError(name, `is required when ${feature} is set`);
+  const bad = values.find((value) => !pattern.test(value));
+  if (bad !== undefined) throw new SettingsError(name, `"${bad}" is not ${kind}`);
+  return values;
+}
+
+export function loadNotificationSettings(env: Env): NotificationSettings {
+  const smtp = smtpUrl(env);
+  const mail: MailSettings | undefined = smtp
+    ? {
+        smtpUrl: smtp,
+        from: text(env, 'MAIL_FROM', 'chatbox@localhost') as string,
+        to: recipients(env, 'ADMIN_EMAILS', 'SMTP_URL', EMAIL_PATTERN, 'an email address'),
+      }
+    : undefined;
+  const accountSid = text(env, 'TWILIO_ACCOUNT_SID');
+  if (accountSid !== undefined && !/^AC[0-9a-zA-Z]{8,64}$/.test(accountSid))
+    throw new SettingsError('TWILIO_ACCOUNT_SID', 'must start with AC');
+  const sms: SmsSettings | undefined = accountSid
+    ? {
+        accountSid,
+        authToken: requiredWhen(env, 'TWILIO_AUTH_TOKEN', 'TWILIO_ACCOUNT_SID'),
+        from: requiredWhen(env, 'TWILIO_FROM', 'TWILIO_ACCOUNT_SID'),
+        to: recipients(env, 'ADMIN_PHONES', 'TWILIO_ACCOUNT_SID', PHONE_PATTERN, 'an E.164 phone number'),
+        apiUrl: optionalUrl(env, 'TWILIO_API_URL'),
+      }
+    : undefined;
+  return {
+    mail,
+    sms,
+    rules: parseAlertRules(text(env, 'ALERT_RULES')),
+    limits: {
+      perType: integer(env, 'ALERT_LIMIT_PER_TYPE', 10, 1, 1_000_000),
+      typeWindowMs: duration(env, 'ALERT_LIMIT_WINDOW', '10m'),
+      sessionWindowMs: duration(env, 'ALERT_SESSION_WINDOW', '5m'),
+    },
+    digestIntervalMs: duration(env, 'ALERT_DIGEST_INTERVAL', '10m'),
+    retry: {
+      attempts: integer(env, 'ALERT_RETRY_ATTEMPTS', 6, 1, 100),
+      baseMs: duration(env, 'ALERT_RETRY_BASE', '5s'),
+      maxMs: duration(env, 'ALERT_RETRY_MAX', '10m'),
+    },
+    traffic: {
+      rateLimitedPerMinute: integer(env, 'ABNORMAL_RATE_LIMITED_PER_MINUTE', 120, 1),
+      errorsPerMinute: integer(env, 'ABNORMAL_ERRORS_PER_MINUTE', 60, 1),
+      checkIntervalMs: duration(env, 'TRAFFIC_CHECK_INTERVAL', '60s'),
+    },
+  };
 }
