@@ -10,6 +10,7 @@ import {
   text,
   url,
 } from './env-readers';
+import { type LlmModelSettings, parseLlmModels } from './llm.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
 import { loadUploadSettings, type UploadSettings } from './uploads.settings';
 
@@ -17,24 +18,12 @@ export { SettingsError } from './env-readers';
 
 // The only place that reads process.env. Every setting is parsed and checked before the app is
 // created; the first bad one stops boot with a message naming it.
-export type LlmProviderType = 'openai' | 'anthropic' | 'dify' | 'demo';
-export const LLM_PROVIDER_TYPES: readonly LlmProviderType[] = ['openai', 'anthropic', 'dify', 'demo'];
-
-export interface LlmModelSettings {
-  id: string;
-  name: string;
-  type: LlmProviderType;
-  endpoint?: string;
-  api_key?: string;
-  model?: string;
-  system_prompt?: string;
-  temperature?: number;
-  max_tokens?: number;
-  timeout_ms?: number;
-  context_tokens?: number;
-  // demo only: pause between streamed words
-  delay_ms?: number;
-}
+export {
+  LLM_PROVIDER_TYPES,
+  parseLlmModels,
+  type LlmModelSettings,
+  type LlmProviderType,
+} from './llm.settings';
 
 export interface Settings {
   port: number;
@@ -58,67 +47,6 @@ export interface Settings {
   logLevel: string;
   uploads: UploadSettings;
   notifications: NotificationSettings;
-}
-
-export function parseLlmModels(raw: string, name = 'LLM_PROVIDERS'): LlmModelSettings[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new SettingsError(name, 'must be a JSON array');
-  }
-  if (!Array.isArray(parsed) || parsed.length === 0)
-    throw new SettingsError(name, 'must be a non-empty JSON array');
-  const seen = new Set<string>();
-  return parsed.map((entry: unknown, index) => {
-    const where = `${name}[${index}]`;
-    if (typeof entry !== 'object' || entry === null) throw new SettingsError(where, 'must be an object');
-    const model = entry as Record<string, unknown>;
-    const stringField = (field: string, needed: boolean): string | undefined => {
-      const value = model[field];
-      if (value === undefined && !needed) return undefined;
-      if (typeof value !== 'string' || value.trim() === '')
-        throw new SettingsError(`${where}.${field}`, 'must be a non-empty string');
-      return value;
-    };
-    const numberField = (field: string): number | undefined => {
-      const value = model[field];
-      if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new SettingsError(`${where}.${field}`, 'must be a non-negative number');
-      }
-      return value;
-    };
-    const id = stringField('id', true) as string;
-    if (seen.has(id)) throw new SettingsError(`${where}.id`, `duplicate model id "${id}"`);
-    seen.add(id);
-    const type = stringField('type', true) as LlmProviderType;
-    if (!LLM_PROVIDER_TYPES.includes(type)) {
-      throw new SettingsError(`${where}.type`, `must be one of ${LLM_PROVIDER_TYPES.join(', ')}`);
-    }
-    const endpoint = stringField('endpoint', false);
-    if (endpoint !== undefined) {
-      try {
-        new URL(endpoint);
-      } catch {
-        throw new SettingsError(`${where}.endpoint`, 'must be a URL');
-      }
-    }
-    return {
-      id,
-      name: stringField('name', false) ?? id,
-      type,
-      endpoint,
-      api_key: stringField('api_key', false),
-      model: stringField('model', type === 'openai' || type === 'anthropic'),
-      system_prompt: stringField('system_prompt', false),
-      temperature: numberField('temperature'),
-      max_tokens: numberField('max_tokens'),
-      timeout_ms: numberField('timeout_ms'),
-      context_tokens: numberField('context_tokens'),
-      delay_ms: numberField('delay_ms'),
-    };
-  });
 }
 
 const DEMO_MODELS = '[{"id":"demo","name":"Demo (offline)","type":"demo"}]';
