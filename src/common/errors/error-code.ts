@@ -8,6 +8,10 @@ export enum ErrorCode {
   UNKNOWN_MODEL = 'UNKNOWN_MODEL',
   LLM_UNAVAILABLE = 'LLM_UNAVAILABLE',
   FILE_REJECTED = 'FILE_REJECTED',
+  FILE_TOO_LARGE = 'FILE_TOO_LARGE',
+  UNSUPPORTED_FILE_TYPE = 'UNSUPPORTED_FILE_TYPE',
+  QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
+  SCANNER_UNAVAILABLE = 'SCANNER_UNAVAILABLE',
   SESSION_LOCKED = 'SESSION_LOCKED',
   SESSION_FULL = 'SESSION_FULL',
   NOT_FOUND = 'NOT_FOUND',
@@ -24,6 +28,10 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.UNKNOWN_MODEL]: 'That model is not available.',
   [ErrorCode.LLM_UNAVAILABLE]: 'The assistant is unavailable right now; please try again.',
   [ErrorCode.FILE_REJECTED]: 'The file was rejected.',
+  [ErrorCode.FILE_TOO_LARGE]: 'The file is too large.',
+  [ErrorCode.UNSUPPORTED_FILE_TYPE]: 'This type of file is not accepted.',
+  [ErrorCode.QUOTA_EXCEEDED]: 'Your upload storage is full.',
+  [ErrorCode.SCANNER_UNAVAILABLE]: 'Uploads are unavailable right now; please try again later.',
   [ErrorCode.SESSION_LOCKED]: 'Another admin is assisting this session.',
   [ErrorCode.SESSION_FULL]: 'This conversation has reached its maximum size; please start a new chat.',
   [ErrorCode.NOT_FOUND]: 'Not found.',
@@ -49,6 +57,14 @@ export function httpStatusOf(code: ErrorCode): number {
       return 503;
     case ErrorCode.FILE_REJECTED:
       return 422;
+    case ErrorCode.FILE_TOO_LARGE:
+      return 413;
+    case ErrorCode.UNSUPPORTED_FILE_TYPE:
+      return 415;
+    case ErrorCode.QUOTA_EXCEEDED:
+      return 413;
+    case ErrorCode.SCANNER_UNAVAILABLE:
+      return 503;
     case ErrorCode.SESSION_LOCKED:
       return 409;
     case ErrorCode.SESSION_FULL:
