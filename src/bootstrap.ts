@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -6,6 +6,8 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { Settings } from './config/settings';
 import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 // Builds the app from already-validated settings: used by main.ts and by the e2e suites.
 export async function createApp(settings: Settings): Promise<INestApplication> {
@@ -16,9 +18,17 @@ export async function createApp(settings: Settings): Promise<INestApplication> {
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useWebSocketAdapter(new ChatWsAdapter(app));
-  // static front ends (CONTRACT §6); express.static falls through to the API on a miss
-  const client = join(__dirname, '..', 'client');
-  app.useStaticAssets(join(client, 'chat'), { prefix: '/chat/', index: 'index.html', redirect: false });
-  app.useStaticAssets(join(client, 'admin'), { prefix: '/admin/', index: 'index.html', redirect: false });
+  // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
+  // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
+  const client = join(__dirname, '..', 'client', 'dist');
+  for (const name of ['chat', 'admin'])
+    app.useStaticAssets(join(client, name), {
+      prefix: `/${name}/`,
+      index: 'index.html',
+      redirect: false,
+      // hashed bundles never change; pages are revalidated so a deploy is picked up at once
+      setHeaders: (response, path) =>
+        response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache'),
+    });
   return app;
 }

@@ -1,0 +1,327 @@
+import { tokenClaims } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import { metaString, parseModels, type Frame, type ModelInfo } from '../../shared/protocol';
+import { ChatSocket, type LinkState } from './chat-socket';
+import { ChatStore, isStoredEvent, type ChatMessage } from './chat-store';
+import { TokenBridge } from './token-bridge';
+import { uploadFile, type UploadedFile } from './uploads';
+
+export const DEFAULT_MAX_LENGTH = 4096;
+// ask the parent for a new token this long before the current one expires
+const REFRESH_BEFORE_MS = 60_000;
+const GAP_RESYNC_MIN_INTERVAL_MS = 5_000;
+
+export interface Notice {
+  code: string;
+  text: string;
+}
+
+export interface ChatView {
+  token: string | null;
+  link: LinkState;
+  sessionId: string | null;
+  sessionName: string;
+  models: ModelInfo[];
+  modelId: string | undefined;
+  assistingAdmin: string | undefined;
+  loading: boolean;
+  adminTyping: boolean;
+  helpRequested: boolean;
+  notice: Notice | null;
+  messages: ChatMessage[];
+  maxLength: number;
+  upload: { name: string; progress: number } | null;
+}
+
+// Everything the chat page does, without the DOM: the components render `view` and call actions.
+export class ChatClient {
+  readonly store = new ChatStore();
+  readonly socket: ChatSocket;
+  readonly bridge = new TokenBridge();
+  private token: string | null;
+  private listeners = new Set<() => void>();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastResync = 0;
+  private wantSession: string | null = null;
+  private view: Omit<ChatView, 'messages' | 'link' | 'token' | 'sessionId'> = {
+    sessionName: 'Chat',
+    models: [],
+    modelId: undefined,
+    assistingAdmin: undefined,
+    loading: false,
+    adminTyping: false,
+    helpRequested: false,
+    notice: null,
+    maxLength: DEFAULT_MAX_LENGTH,
+    upload: null,
+  };
+
+  constructor(initialToken: string | null) {
+    this.token = initialToken;
+    this.socket = new ChatSocket({
+      token: () => this.token,
+      resumeFrom: () => {
+        const sessionId = this.wantSession ?? this.store.sessionId;
+        return sessionId ? { sessionId, lastSeq: this.store.lastSeq } : null;
+      },
+      onFrame: (frame) => this.onFrame(frame),
+      onState: () => this.changed(),
+      onUnauthorized: () => this.bridge.request('expired'),
+      onSessionGone: () => {
+        this.wantSession = null;
+        this.store.reset(null);
+      },
+    });
+    this.bridge.onToken((token) => this.useToken(token));
+  }
+
+  start(): void {
+    this.bridge.post({ type: 'chatbox:ready' });
+    if (this.token) this.socket.connect();
+    else this.bridge.request('initial');
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get snapshot(): ChatView {
+    return {
+      ...this.view,
+      token: this.token,
+      link: this.socket.state,
+      sessionId: this.store.sessionId,
+      messages: this.store.messages,
+    };
+  }
+
+  get currentToken(): string | null {
+    return this.token;
+  }
+
+  // ---- actions ----
+
+  sendText(text: string): void {
+    const content = text.trim();
+    if (!content) return;
+    if ([...content].length > this.view.maxLength) return this.notify('MESSAGE_TOO_LONG');
+    const clientId = newClientId();
+    this.store.addPending({
+      type: 'user_message',
+      sender: 'user',
+      content,
+      clientId,
+      timestamp: new Date().toISOString(),
+    });
+    this.socket.send({ type: 'user_message', client_id: clientId, content });
+    this.changed();
+  }
+
+  retry(message: ChatMessage): void {
+    if (!message.clientId) return;
+    message.failed = undefined;
+    this.socket.send({ type: message.type, client_id: message.clientId, content: message.content });
+    this.changed();
+  }
+
+  stop(): void {
+    this.socket.send({ type: 'stop_generation' });
+  }
+
+  selectModel(modelId: string): void {
+    this.socket.send({ type: 'model_select', model_id: modelId, client_id: newClientId() });
+  }
+
+  requestHelp(reason = ''): void {
+    const frame: Record<string, unknown> = { type: 'help_request', client_id: newClientId() };
+    if (reason.trim()) frame.content = reason.trim();
+    this.socket.send(frame);
+    this.view.helpRequested = true;
+    this.changed();
+  }
+
+  typing(typing: boolean): void {
+    if (this.view.assistingAdmin) this.socket.send({ type: 'typing_indicator', metadata: { typing } });
+  }
+
+  newChat(): void {
+    this.wantSession = null;
+    this.socket.send({ type: 'new_session', client_id: newClientId() });
+  }
+
+  openSession(sessionId: string): void {
+    if (sessionId === this.store.sessionId) return;
+    this.wantSession = sessionId;
+    this.store.reset(sessionId);
+    this.socket.clearUnacked();
+    this.view.assistingAdmin = undefined;
+    this.view.loading = false;
+    this.changed();
+    this.socket.restart();
+  }
+
+  dismissNotice(): void {
+    this.view.notice = null;
+    this.changed();
+  }
+
+  // Uploads a file (progress shown), then sends it as a file or voice message.
+  async sendFile(file: File, kind: 'file_upload' | 'voice_message', caption = ''): Promise<void> {
+    if (!this.token) return;
+    this.view.upload = { name: file.name, progress: 0 };
+    this.changed();
+    let uploaded: UploadedFile;
+    try {
+      uploaded = await uploadFile(file, this.token, (progress) => {
+        this.view.upload = { name: file.name, progress };
+        this.changed();
+      });
+    } catch (error) {
+      this.view.upload = null;
+      this.notify(error instanceof Error ? error.message : 'INTERNAL');
+      return;
+    }
+    this.view.upload = null;
+    const clientId = newClientId();
+    this.store.addPending({
+      type: kind,
+      sender: 'user',
+      content: caption,
+      clientId,
+      timestamp: new Date().toISOString(),
+      attachment: {
+        fileId: uploaded.file_id,
+        url: uploaded.file_url,
+        name: uploaded.name,
+        mimeType: uploaded.mime_type,
+        size: uploaded.size,
+      },
+    });
+    const frame: Record<string, unknown> = { type: kind, client_id: clientId, file_id: uploaded.file_id };
+    if (caption) frame.content = caption;
+    this.socket.send(frame);
+    this.changed();
+  }
+
+  // ---- frames ----
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case 'connection_status':
+        return this.onStatus(frame);
+      case 'ack':
+        if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
+        this.scheduleRefresh(metaString(frame, 'token_expires_at'));
+        break;
+      case 'loading':
+        this.view.loading = frame.metadata?.loading === true;
+        break;
+      case 'session_renamed':
+        this.view.sessionName = frame.content ?? this.view.sessionName;
+        break;
+      case 'model_select':
+        this.view.modelId = frame.model_id ?? this.view.modelId;
+        break;
+      case 'typing_indicator':
+        this.view.adminTyping = frame.sender === 'admin' && frame.metadata?.typing === true;
+        break;
+      case 'admin_join':
+        this.view.assistingAdmin = metaString(frame, 'admin_name') ?? 'an admin';
+        this.view.helpRequested = false;
+        break;
+      case 'admin_leave':
+        this.view.assistingAdmin = undefined;
+        this.view.adminTyping = false;
+        break;
+      case 'error':
+        this.onError(frame);
+        break;
+    }
+    if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
+    if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();
+    if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
+    this.store.apply(frame);
+    this.changed();
+  }
+
+  private onStatus(frame: Frame): void {
+    const sessionId = frame.session_id ?? null;
+    const metadata = frame.metadata ?? {};
+    this.view.models = parseModels(metadata.models);
+    this.view.modelId = typeof metadata.model_id === 'string' ? metadata.model_id : undefined;
+    this.view.assistingAdmin =
+      typeof metadata.assisting_admin === 'string' ? metadata.assisting_admin : undefined;
+    this.view.sessionName = typeof metadata.name === 'string' ? metadata.name : 'Chat';
+    if (typeof metadata.max_message_length === 'number') this.view.maxLength = metadata.max_message_length;
+    this.view.helpRequested = metadata.help_requested === true;
+    this.view.loading = false;
+    this.wantSession = null;
+    if (sessionId !== this.store.sessionId) {
+      // another session than the one shown (first connect, new chat, another device moved us)
+      this.store.reset(sessionId);
+      this.socket.clearUnacked();
+      // its history is fetched by reconnecting with last_seq=0: the server replays it in order
+      if ((frame.seq ?? 0) > 0) this.socket.restart();
+    }
+    this.scheduleRefresh(metaString(frame, 'token_expires_at'));
+    this.changed();
+  }
+
+  private onError(frame: Frame): void {
+    const code = frame.error?.code ?? 'INTERNAL';
+    if (frame.client_id) this.store.fail(frame.client_id, code);
+    if (code === 'UNKNOWN_MODEL') this.view.modelId = this.view.models[0]?.id;
+    this.notify(code);
+  }
+
+  private resync(): void {
+    if (Date.now() - this.lastResync < GAP_RESYNC_MIN_INTERVAL_MS) return;
+    this.lastResync = Date.now();
+    this.socket.restart();
+  }
+
+  // ---- token ----
+
+  private useToken(token: string): void {
+    const first = this.token === null;
+    this.token = token;
+    if (first || this.socket.state.kind === 'signed_out') {
+      this.view.notice = null;
+      this.socket.restart();
+    } else if (this.socket.state.kind === 'connected') {
+      this.socket.send({ type: 'auth_refresh', content: token, client_id: newClientId() });
+    }
+    this.changed();
+  }
+
+  private scheduleRefresh(expiresAtIso: string | undefined): void {
+    const expiresAt = expiresAtIso
+      ? Date.parse(expiresAtIso)
+      : (tokenClaims(this.token ?? '').exp ?? 0) * 1000;
+    if (!expiresAt || Number.isNaN(expiresAt)) return;
+    clearTimeout(this.refreshTimer);
+    const lifetime = expiresAt - Date.now();
+    // a short-lived token is refreshed when a fifth of its life is left
+    const lead = Math.min(REFRESH_BEFORE_MS, Math.max(1000, lifetime / 5));
+    this.refreshTimer = setTimeout(
+      () => this.bridge.request('expiring', new Date(expiresAt).toISOString()),
+      Math.max(0, lifetime - lead),
+    );
+  }
+
+  private notify(code: string): void {
+    this.view.notice = { code, text: errorText(code) };
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+export function newClientId(): string {
+  return typeof crypto.randomUUID === 'function'
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}

@@ -1,0 +1,162 @@
+import { tokenClaims, wsUrl } from '../../shared/api';
+import { parseFrame, type Frame } from '../../shared/protocol';
+import { backoffDelay } from './backoff';
+
+export type LinkState =
+  | { kind: 'connecting' }
+  | { kind: 'connected' }
+  | { kind: 'reconnecting'; retryAt: number }
+  | { kind: 'offline' }
+  | { kind: 'signed_out' };
+
+// Messages that must reach the server once: kept until their ack, resent after a reconnect with the
+// same client_id (the server stores a client_id once).
+const RESENT_TYPES = new Set(['user_message', 'file_upload', 'voice_message', 'help_request']);
+
+export interface ChatSocketOptions {
+  token(): string | null;
+  // where to resume: the session shown and the last stored seq the thread holds
+  resumeFrom(): { sessionId: string; lastSeq: number } | null;
+  onFrame(frame: Frame): void;
+  onState(state: LinkState): void;
+  // the close said the token is no longer good (4401) or the upgrade was refused
+  onUnauthorized(): void;
+  // 4404: the session asked for is not this user's (or no longer exists)
+  onSessionGone(): void;
+}
+
+// One WebSocket to /chat/ws that survives drops: exponential backoff, replay from last_seq,
+// resend of unacked messages, offline detection.
+export class ChatSocket {
+  private socket: WebSocket | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private unacked = new Map<string, Record<string, unknown>>();
+  private stopped = false;
+  private opened = false;
+  state: LinkState = { kind: 'connecting' };
+
+  constructor(private readonly options: ChatSocketOptions) {
+    window.addEventListener('online', () => this.reconnectNow());
+    window.addEventListener('offline', () => {
+      this.setState({ kind: 'offline' });
+      this.socket?.close();
+    });
+  }
+
+  get pendingCount(): number {
+    return this.unacked.size;
+  }
+
+  connect(): void {
+    clearTimeout(this.timer);
+    const token = this.options.token();
+    if (!token) return;
+    if (!navigator.onLine) return this.setState({ kind: 'offline' });
+    const params = new URLSearchParams({ token });
+    const resume = this.options.resumeFrom();
+    if (resume) {
+      params.set('session_id', resume.sessionId);
+      params.set('last_seq', String(resume.lastSeq));
+    }
+    this.opened = false;
+    this.setState(this.attempt === 0 ? { kind: 'connecting' } : this.state);
+    const socket = new WebSocket(wsUrl(params));
+    this.socket = socket;
+    socket.onopen = () => (this.opened = true);
+    socket.onmessage = (event: MessageEvent) => {
+      if (socket !== this.socket || typeof event.data !== 'string') return;
+      const frame = parseFrame(event.data);
+      if (frame) this.receive(frame);
+    };
+    socket.onclose = (event: CloseEvent) => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      this.closed(event.code, this.opened);
+    };
+  }
+
+  // Reconnects now: another session was chosen, a gap in seq was seen, or a fresh token arrived.
+  restart(): void {
+    const old = this.socket;
+    this.socket = null;
+    old?.close(1000);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  reconnectNow(): void {
+    if (this.stopped || this.state.kind === 'connected') return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  send(frame: Record<string, unknown>): boolean {
+    const clientId = frame.client_id;
+    if (typeof clientId === 'string' && RESENT_TYPES.has(String(frame.type)))
+      this.unacked.set(clientId, frame);
+    if (this.socket?.readyState !== WebSocket.OPEN || this.state.kind !== 'connected') return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  forget(clientId: string): void {
+    this.unacked.delete(clientId);
+  }
+
+  clearUnacked(): void {
+    this.unacked.clear();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.socket?.close(1000);
+  }
+
+  private receive(frame: Frame): void {
+    if (frame.type === 'connection_status') {
+      this.attempt = 0;
+      this.setState({ kind: 'connected' });
+      this.options.onFrame(frame);
+      // what the server never acked goes again; the same client_id is stored once
+      for (const pending of this.unacked.values()) this.socket?.send(JSON.stringify(pending));
+      return;
+    }
+    if (frame.type === 'ack' && frame.client_id) this.unacked.delete(frame.client_id);
+    if (frame.type === 'error' && frame.client_id && frame.error && frame.error.code !== 'INTERNAL')
+      this.unacked.delete(frame.client_id); // refused for good: resending would fail the same way
+    this.options.onFrame(frame);
+  }
+
+  private closed(code: number, opened: boolean): void {
+    if (this.stopped) return;
+    if (code === 4401 || code === 4403) {
+      this.setState({ kind: 'signed_out' });
+      this.options.onUnauthorized();
+      return;
+    }
+    if (code === 4404) this.options.onSessionGone();
+    // a refused upgrade (no open) with an expired token will not heal by waiting
+    if (!opened && this.tokenExpired()) {
+      this.setState({ kind: 'signed_out' });
+      this.options.onUnauthorized();
+      return;
+    }
+    if (!navigator.onLine) return this.setState({ kind: 'offline' });
+    const delay = backoffDelay(this.attempt++);
+    this.setState({ kind: 'reconnecting', retryAt: Date.now() + delay });
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private tokenExpired(): boolean {
+    const token = this.options.token();
+    const exp = token ? tokenClaims(token).exp : 0;
+    return exp !== undefined && exp * 1000 <= Date.now();
+  }
+
+  private setState(state: LinkState): void {
+    this.state = state;
+    this.options.onState(state);
+  }
+}

@@ -1,0 +1,146 @@
+import { useRef, useState } from 'preact/hooks';
+import { Icon } from './icons';
+import { VoiceRecorder } from './voice-recorder';
+
+interface Props {
+  maxLength: number;
+  generating: boolean;
+  disabled: boolean;
+  upload: { name: string; progress: number } | null;
+  onSend(text: string): void;
+  onStop(): void;
+  onFile(file: File): void;
+  onVoice(file: File): void;
+  onTyping(typing: boolean): void;
+}
+
+const COUNTER_FROM = 0.8;
+const coarsePointer = typeof matchMedia === 'function' && matchMedia('(pointer: coarse)').matches;
+
+export function Composer(props: Props) {
+  const [text, setText] = useState('');
+  const [recording, setRecording] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const length = [...text].length;
+  const over = length > props.maxLength;
+
+  const send = () => {
+    if (!text.trim() || over || props.disabled) return;
+    props.onSend(text);
+    setText('');
+    props.onTyping(false);
+    input.current?.focus();
+  };
+  const onKeyDown = (event: KeyboardEvent) => {
+    // Enter sends, Shift+Enter is a new line; never while an IME is composing
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  };
+  const onInput = (event: Event) => {
+    const target = event.currentTarget as HTMLTextAreaElement;
+    setText(target.value);
+    target.style.height = 'auto';
+    target.style.height = `${Math.min(target.scrollHeight, 160)}px`;
+    props.onTyping(true);
+    clearTimeout(typingTimer.current);
+    typingTimer.current = setTimeout(() => props.onTyping(false), 2500);
+  };
+  const pick = (event: Event, handler: (file: File) => void) => {
+    const target = event.currentTarget as HTMLInputElement;
+    const file = target.files?.[0];
+    target.value = '';
+    if (file) handler(file);
+  };
+
+  if (recording)
+    return (
+      <VoiceRecorder
+        onDone={(file) => {
+          setRecording(false);
+          if (file) props.onVoice(file);
+        }}
+      />
+    );
+
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        send();
+      }}
+    >
+      {props.upload && (
+        <div class="upload" role="status">
+          <span>Uploading {props.upload.name}</span>
+          <progress max={1} value={props.upload.progress} aria-label="Upload progress" />
+        </div>
+      )}
+      <div class="row">
+        <label class="icon-button" title="Attach a file">
+          <Icon name="attach" />
+          <span class="sr">Attach a file</span>
+          <input
+            type="file"
+            class="sr"
+            data-testid="file-input"
+            onChange={(event) => pick(event, props.onFile)}
+          />
+        </label>
+        {coarsePointer && (
+          <label class="icon-button" title="Take a photo">
+            <Icon name="camera" />
+            <span class="sr">Take a photo</span>
+            <input
+              type="file"
+              accept="image/*"
+              capture="environment"
+              class="sr"
+              onChange={(event) => pick(event, props.onFile)}
+            />
+          </label>
+        )}
+        <textarea
+          ref={input}
+          rows={1}
+          value={text}
+          placeholder="Message"
+          aria-label="Message"
+          onInput={onInput}
+          onKeyDown={onKeyDown}
+          aria-invalid={over}
+        />
+        {props.generating ? (
+          <button type="button" class="icon-button stop" onClick={props.onStop} title="Stop generating">
+            <Icon name="stop" />
+            <span class="sr">Stop generating</span>
+          </button>
+        ) : text.trim() ? (
+          <button type="submit" class="icon-button primary" disabled={over || props.disabled} title="Send">
+            <Icon name="send" />
+            <span class="sr">Send</span>
+          </button>
+        ) : (
+          <button
+            type="button"
+            class="icon-button"
+            title="Record a voice message"
+            disabled={props.disabled || typeof MediaRecorder === 'undefined'}
+            onClick={() => setRecording(true)}
+          >
+            <Icon name="mic" />
+            <span class="sr">Record a voice message</span>
+          </button>
+        )}
+      </div>
+      {length >= props.maxLength * COUNTER_FROM && (
+        <p class={over ? 'counter over' : 'counter'} aria-live="polite">
+          {length} / {props.maxLength}
+        </p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,89 @@
+import { isRecord } from '../../shared/protocol';
+
+// Talks to the app that embeds the chat (iframe parent or React Native webview) about the JWT.
+// Format, documented for parent apps in client/README.md:
+//   chat → parent  {source:'chatbox', type:'chatbox:ready'}
+//                  {source:'chatbox', type:'chatbox:token_request', reason, expires_at?}
+//                  {source:'chatbox', type:'chatbox:signed_out'}
+//   parent → chat  {type:'chatbox:token', token:'<jwt>'}   (an object, or the same as a JSON string)
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const MAX_TOKEN_LENGTH = 8192;
+
+export type TokenRequestReason = 'initial' | 'expiring' | 'expired';
+
+export function isJwtShaped(token: unknown): token is string {
+  return typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(token);
+}
+
+// A token from a parent message, or null for anything else (other apps' messages included).
+export function tokenFromMessage(data: unknown): string | null {
+  let value = data;
+  if (typeof value === 'string') {
+    if (value.length > MAX_TOKEN_LENGTH * 2) return null;
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (!isRecord(value) || value.type !== 'chatbox:token') return null;
+  return isJwtShaped(value.token) ? value.token : null;
+}
+
+export function tokenFromLocation(location: { hash: string; search: string }): string | null {
+  for (const part of [location.hash.slice(1), location.search.slice(1)]) {
+    const token = new URLSearchParams(part).get('token');
+    if (isJwtShaped(token)) return token;
+  }
+  return null;
+}
+
+interface NativeBridge {
+  postMessage(message: string): void;
+}
+
+export class TokenBridge {
+  private listeners: Array<(token: string) => void> = [];
+  private readonly parentOrigin: string | null;
+
+  constructor(private readonly win: Window & { ReactNativeWebView?: NativeBridge } = window) {
+    // ?parent_origin= pins which origin may hand us tokens (and receives our requests)
+    const params = new URLSearchParams(win.location.search);
+    this.parentOrigin =
+      params.get('parent_origin') ?? new URLSearchParams(win.location.hash.slice(1)).get('parent_origin');
+    const onMessage = (event: Event) => this.onMessage(event as MessageEvent);
+    win.addEventListener('message', onMessage);
+    // React Native's WebView.postMessage dispatches on document in some versions
+    win.document.addEventListener('message', onMessage);
+  }
+
+  get embedded(): boolean {
+    return this.win.parent !== this.win || this.win.ReactNativeWebView !== undefined;
+  }
+
+  onToken(listener: (token: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  post(message: Record<string, unknown>): void {
+    const full = { source: 'chatbox', ...message };
+    if (this.win.ReactNativeWebView) this.win.ReactNativeWebView.postMessage(JSON.stringify(full));
+    // a request carries no secret, so '*' is safe when no parent origin was pinned
+    if (this.win.parent !== this.win) this.win.parent.postMessage(full, this.parentOrigin ?? '*');
+  }
+
+  request(reason: TokenRequestReason, expiresAt?: string): void {
+    this.post({ type: 'chatbox:token_request', reason, ...(expiresAt ? { expires_at: expiresAt } : {}) });
+  }
+
+  private onMessage(event: MessageEvent): void {
+    // native apps inject `window.postMessage(…)` (source = this window) or dispatch without a source
+    const fromNative =
+      this.win.ReactNativeWebView !== undefined && (event.source === null || event.source === this.win);
+    const fromParent = event.source === this.win.parent && this.win.parent !== this.win;
+    if (!fromNative && !fromParent) return;
+    if (this.parentOrigin && !fromNative && event.origin !== this.parentOrigin) return;
+    const token = tokenFromMessage(event.data);
+    if (token) for (const listener of this.listeners) listener(token);
+  }
+}

@@ -1,0 +1,93 @@
+// The WebSocket envelope of CONTRACT §2 as the front ends see it, and a tolerant parser for
+// server frames: anything that is not a JSON object with a string `type` is dropped, never thrown.
+export interface FrameError {
+  code: string;
+  message: string;
+  recoverable: boolean;
+  retry_after?: number;
+}
+
+export interface Frame {
+  type: string;
+  session_id?: string;
+  seq?: number;
+  id?: string;
+  client_id?: string;
+  content?: string;
+  sender?: string;
+  timestamp?: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+  error?: FrameError;
+}
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+}
+
+const STRING_FIELDS = [
+  'session_id',
+  'id',
+  'client_id',
+  'content',
+  'sender',
+  'timestamp',
+  'model_id',
+  'file_id',
+  'file_url',
+] as const;
+
+export function parseFrame(text: string): Frame | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isRecord(value) || typeof value.type !== 'string') return null;
+  const frame: Frame = { type: value.type };
+  for (const field of STRING_FIELDS) {
+    const fieldValue = value[field];
+    if (typeof fieldValue === 'string') frame[field] = fieldValue;
+  }
+  if (typeof value.seq === 'number' && Number.isSafeInteger(value.seq) && value.seq >= 0)
+    frame.seq = value.seq;
+  if (isRecord(value.metadata)) frame.metadata = value.metadata;
+  if (isRecord(value.error)) {
+    const error = value.error;
+    frame.error = {
+      code: typeof error.code === 'string' ? error.code : 'INTERNAL',
+      message: typeof error.message === 'string' ? error.message : '',
+      recoverable: error.recoverable !== false,
+    };
+    if (typeof error.retry_after === 'number' && error.retry_after >= 0)
+      frame.error.retry_after = error.retry_after;
+  }
+  return frame;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function metaString(frame: Frame, key: string): string | undefined {
+  const value = frame.metadata?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function metaNumber(frame: Frame, key: string): number | undefined {
+  const value = frame.metadata?.[key];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+export function parseModels(value: unknown): ModelInfo[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry: unknown) =>
+    isRecord(entry) && typeof entry.id === 'string'
+      ? [{ id: entry.id, name: typeof entry.name === 'string' ? entry.name : entry.id }]
+      : [],
+  );
+}
