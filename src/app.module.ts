@@ -7,6 +7,8 @@ import { SETTINGS, type Settings } from './config/settings';
 import { AuthModule } from './common/auth/auth.module';
 import { HttpExceptionFilter } from './common/errors/http-exception.filter';
 import { loggerParams } from './common/logging/logging';
+import { BusModule } from './infra/bus/bus.module';
+import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { ChatModule } from './modules/chat/chat.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
@@ -34,7 +36,12 @@ export class AppModule {
         SettingsModule.of(settings),
         LoggerModule.forRoot(loggerParams(settings.logLevel)),
         MongooseModule.forRoot(settings.mongodbUri, { serverSelectionTimeoutMS: 5000, autoIndex: false }),
-        ThrottlerModule.forRoot([]),
+        // with REDIS_URL, rate limits are counted in Redis so they hold across instances
+        ThrottlerModule.forRoot({
+          throttlers: [],
+          storage: settings.redisUrl ? new RedisThrottlerStorage(settings.redisUrl) : undefined,
+        }),
+        BusModule,
         AuthModule,
         MetricsModule,
         NotificationsModule,

@@ -43,7 +43,7 @@ export class ChatService {
     connection.sessionId = session.id;
     connection.pending = [];
     this.hub.add(connection);
-    if (replaced) this.moveUserTo(connection.principal.userId, session, connection);
+    if (replaced) this.moveUserTo(connection, session, true);
     this.hub.send(connection, this.statusFrame(connection, session, restored));
     const replayed =
       lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
@@ -66,14 +66,11 @@ export class ChatService {
         metadata: { delta: snapshot, offset: 0, done: false, resumed: true },
       });
     }
-    // flush what arrived meanwhile, minus what the replay or the snapshot already covered
-    const pending = connection.pending;
-    connection.pending = null;
-    for (const frame of pending) {
-      if (isStored(frame) && (frame.seq ?? 0) <= maxSeq) continue;
-      if (isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length) continue;
-      this.hub.send(connection, frame);
-    }
+    // flush what arrived meanwhile, minus what the replay (up to maxSeq) or the snapshot covered
+    const pending = connection.pending.filter(
+      (frame) => !(isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
+    );
+    this.hub.resume(connection, maxSeq, pending);
     this.metrics.connections.set(this.hub.count);
     this.logger.log(
       {
@@ -125,7 +122,7 @@ export class ChatService {
             metadata: { typing: message.metadata?.typing === true },
           }),
           connection,
-          (other) => other.principal.isAdmin !== connection.principal.isAdmin,
+          connection.principal.isAdmin ? 'users' : 'admins',
         );
         return;
       case 'file_upload':
@@ -204,16 +201,12 @@ export class ChatService {
     this.sessions.remember(session);
     this.sessions.forget(previous);
     this.hub.send(connection, this.frame(session.id, { type: 'ack', client_id: message.client_id }));
-    this.moveUserTo(connection.principal.userId, session);
+    this.moveUserTo(connection, session, false);
   }
 
-  // Every device of the user follows the user's one active session.
-  private moveUserTo(userId: string, session: SessionRecord, except?: Connection): void {
-    for (const other of this.hub.ofUser(userId)) {
-      if (other === except || other.principal.isAdmin) continue;
-      if (other.sessionId !== session.id) this.hub.move(other, session.id);
-      this.hub.send(other, this.statusFrame(other, session, false));
-    }
+  // Every device of the user, on every instance, follows the user's one active session.
+  private moveUserTo(origin: Connection, session: SessionRecord, skipOrigin: boolean): void {
+    this.hub.moveUser(origin, (connection) => this.statusFrame(connection, session, false), skipOrigin);
   }
 
   private authRefresh(connection: Connection, message: ClientEnvelopeDto): void {
@@ -257,7 +250,9 @@ export class ChatService {
       name: session.name,
       token_expires_at: new Date(connection.principal.expiresAt).toISOString(),
     };
-    if (session.assisting_admin_name) metadata.assisting_admin = session.assisting_admin_name;
+    // the name stays on the session after a takeover; the lease holder marks one in progress
+    if (session.assisting_admin_id && session.assisting_admin_name)
+      metadata.assisting_admin = session.assisting_admin_name;
     return { type: 'connection_status', session_id: session.id, seq: session.seq, metadata };
   }
 
@@ -270,10 +265,6 @@ export class ChatService {
     await this.sessions.touch(this.hub.sessionIds());
     await this.sessions.sweepIdle();
   }
-}
-
-function isStored(frame: ServerFrame): boolean {
-  return frame.id !== undefined && !(frame.type === 'ai_response' && frame.metadata?.done === false);
 }
 
 function isDelta(frame: ServerFrame): boolean {

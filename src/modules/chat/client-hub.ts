@@ -1,19 +1,52 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit, Optional } from '@nestjs/common';
 import { WebSocket } from 'ws';
+import { BUS, type Bus } from '../../infra/bus/bus';
+import { InProcessBus } from '../../infra/bus/in-process.bus';
+import { SessionsRepository } from '../sessions/sessions.repository';
 import type { Connection } from './connection';
-import type { ServerFrame } from './frames';
+import { SeqOrder } from './delivery-order';
+import { storedFrame, type ServerFrame } from './frames';
 
 // A client that cannot keep up is closed (1013: try again later) and catches up by replay.
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 export const CLOSE_SLOW_CLIENT = 1013;
+const TOPIC = 'hub';
 
-// The port services use to reach clients: by session or by user. In-process today; the human help
-// issue puts a Redis bus behind the same calls for several instances.
+// Which side of a session a frame is for (typing indicators go to the other human side).
+export type Audience = 'users' | 'admins';
+
+type HubMessage =
+  | { k: 'session'; session: string; frame: ServerFrame; except?: string; audience?: Audience }
+  | { k: 'user'; user: string; frame: ServerFrame; except?: string }
+  | { k: 'move'; user: string; frame: ServerFrame; except?: string };
+
+// The port services use to reach clients: by session or by user, on every instance. Local sockets
+// are written directly; other instances get the frame over the bus (Redis pub/sub when REDIS_URL is
+// set). Stored events reach each socket once and in seq order (see SeqOrder); after a bus outage
+// every socket catches up from MongoDB.
 @Injectable()
-export class ClientHub {
+export class ClientHub implements OnModuleInit {
+  private readonly logger = new Logger('hub');
   private readonly bySession = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly order: SeqOrder;
+  // one JSON.stringify per frame, however many sockets it goes to
+  private readonly serialized = new WeakMap<ServerFrame, string>();
   private total = 0;
+
+  constructor(
+    @Optional() @Inject(BUS) private readonly bus: Bus = new InProcessBus(),
+    @Optional() private readonly log?: SessionsRepository,
+  ) {
+    this.order = new SeqOrder((connection, frame) => this.write(connection, this.serialize(frame)), {
+      fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq),
+    });
+  }
+
+  onModuleInit(): void {
+    this.bus.subscribe(TOPIC, (payload) => this.receive(payload as HubMessage));
+    this.bus.onResync(() => this.resync());
+  }
 
   add(connection: Connection): void {
     addTo(this.bySession, connection.sessionId, connection);
@@ -24,18 +57,25 @@ export class ClientHub {
   remove(connection: Connection): boolean {
     if (!removeFrom(this.byUser, connection.principal.userId, connection)) return false;
     removeFrom(this.bySession, connection.sessionId, connection);
+    this.order.forget(connection);
     this.total--;
     return true;
   }
 
-  move(connection: Connection, sessionId: string): void {
+  // Binds the socket to another session; `seq` is where it stands in that session's log.
+  move(connection: Connection, sessionId: string, seq?: number): void {
     removeFrom(this.bySession, connection.sessionId, connection);
     connection.sessionId = sessionId;
     addTo(this.bySession, sessionId, connection);
+    this.order.reset(connection, seq);
   }
 
   get count(): number {
     return this.total;
+  }
+
+  get instanceId(): string {
+    return this.bus.instanceId;
   }
 
   sessionIds(): string[] {
@@ -46,37 +86,141 @@ export class ClientHub {
     return [...this.byUser.values()].flatMap((set) => [...set]);
   }
 
+  // this instance's sockets of the user
   ofUser(userId: string): Connection[] {
     return [...(this.byUser.get(userId) ?? [])];
+  }
+
+  ofSession(sessionId: string): Connection[] {
+    return [...(this.bySession.get(sessionId) ?? [])];
   }
 
   hasSession(sessionId: string): boolean {
     return (this.bySession.get(sessionId)?.size ?? 0) > 0;
   }
 
-  // Serialises once, writes to every socket of the session.
+  // Every socket of the session on every instance, except `except`. A function filter is applied on
+  // this instance only; use an Audience to filter everywhere.
   toSession(
     sessionId: string,
     frame: ServerFrame,
     except?: Connection,
-    filter?: (c: Connection) => boolean,
+    filter?: Audience | ((c: Connection) => boolean),
+  ): void {
+    const audience = typeof filter === 'string' ? filter : undefined;
+    this.localSession(sessionId, frame, except, filter);
+    this.bus.publish(TOPIC, { k: 'session', session: sessionId, frame, except: except?.id, audience });
+  }
+
+  // Every socket of the user on every instance (whatever session it shows).
+  toUser(userId: string, frame: ServerFrame, except?: Connection): void {
+    this.localUser(userId, frame, except?.id);
+    this.bus.publish(TOPIC, { k: 'user', user: userId, frame, except: except?.id });
+  }
+
+  // Every device of the origin's user follows it to `build(origin).session_id` (one active session
+  // per user); each gets its own connection_status. Admin sockets stay where they are.
+  moveUser(origin: Connection, build: (connection: Connection) => ServerFrame, skipOrigin: boolean): void {
+    const except = skipOrigin ? origin.id : undefined;
+    for (const connection of this.ofUser(origin.principal.userId)) {
+      if (connection.id === except || (connection.principal.isAdmin && connection !== origin)) continue;
+      this.moveTo(connection, build(connection));
+    }
+    this.bus.publish(TOPIC, { k: 'move', user: origin.principal.userId, frame: build(origin), except });
+  }
+
+  // Sends to one local socket. A connection_status frame also sets where the socket stands in its
+  // session's log.
+  send(connection: Connection, frame: ServerFrame): void {
+    if (frame.type === 'connection_status' && typeof frame.seq === 'number')
+      this.order.reset(connection, frame.seq);
+    this.write(connection, JSON.stringify(frame));
+  }
+
+  // Ends a reconnect's replay: the socket stands at `seq`; frames that queued meanwhile go through
+  // the ordered path (stored events up to `seq` were replayed and are dropped).
+  resume(connection: Connection, seq: number, pending: ServerFrame[]): void {
+    connection.pending = null;
+    this.order.reset(connection, seq);
+    for (const frame of pending) this.order.deliver(connection, frame);
+  }
+
+  private localSession(
+    sessionId: string,
+    frame: ServerFrame,
+    // a local socket, or the id of one (from another instance: never one of ours)
+    except: Connection | string | undefined,
+    filter: Audience | ((c: Connection) => boolean) | undefined,
   ): void {
     const connections = this.bySession.get(sessionId);
     if (!connections) return;
-    let data: string | undefined;
+    const exceptId = typeof except === 'string' ? except : except?.id;
     for (const connection of connections) {
-      if (connection === except || (filter && !filter(connection))) continue;
+      if (connection.id === exceptId) {
+        // the sender got an ack for this event instead
+        this.order.skip(connection, frame);
+        continue;
+      }
+      if (filter && !matches(connection, filter)) continue;
       if (connection.pending) {
         connection.pending.push(frame);
         continue;
       }
-      data ??= JSON.stringify(frame);
-      this.write(connection, data);
+      this.order.deliver(connection, frame);
     }
   }
 
-  send(connection: Connection, frame: ServerFrame): void {
-    this.write(connection, JSON.stringify(frame));
+  private localUser(userId: string, frame: ServerFrame, exceptId?: string): void {
+    for (const connection of this.ofUser(userId)) {
+      if (connection.id === exceptId) continue;
+      if (connection.pending) connection.pending.push(frame);
+      else this.send(connection, frame);
+    }
+  }
+
+  private moveTo(connection: Connection, status: ServerFrame): void {
+    const sessionId = status.session_id as string;
+    if (connection.sessionId !== sessionId) this.move(connection, sessionId, status.seq);
+    this.send(connection, status);
+  }
+
+  private receive(message: HubMessage): void {
+    switch (message.k) {
+      case 'session':
+        return this.localSession(message.session, message.frame, message.except, message.audience);
+      case 'user':
+        return this.localUser(message.user, message.frame, message.except);
+      case 'move':
+        for (const connection of this.ofUser(message.user)) {
+          if (connection.id === message.except || connection.principal.isAdmin) continue;
+          // the status was built for another socket; its token expiry is this socket's own
+          const metadata = {
+            ...message.frame.metadata,
+            token_expires_at: new Date(connection.principal.expiresAt).toISOString(),
+          };
+          this.moveTo(connection, { ...message.frame, metadata });
+        }
+        return;
+    }
+  }
+
+  // After a bus outage: every socket gets the stored events it missed, from MongoDB.
+  private resync(): void {
+    const connections = this.all();
+    this.logger.log({ event: 'hub_resync', connections: connections.length }, 'catching up sockets');
+    for (const connection of connections) void this.order.catchUp(connection);
+  }
+
+  private async storedAfter(sessionId: string, seq: number): Promise<ServerFrame[]> {
+    if (!this.log) return [];
+    const messages = await this.log.messagesAfterAny(sessionId, seq);
+    return messages.map((message) => storedFrame(sessionId, message));
+  }
+
+  private serialize(frame: ServerFrame): string {
+    let data = this.serialized.get(frame);
+    if (data === undefined) this.serialized.set(frame, (data = JSON.stringify(frame)));
+    return data;
   }
 
   private write(connection: Connection, data: string): void {
@@ -88,6 +232,11 @@ export class ClientHub {
     }
     socket.send(data);
   }
+}
+
+function matches(connection: Connection, filter: Audience | ((c: Connection) => boolean)): boolean {
+  if (typeof filter === 'function') return filter(connection);
+  return filter === 'admins' ? connection.principal.isAdmin : !connection.principal.isAdmin;
 }
 
 function addTo(map: Map<string, Set<Connection>>, key: string, connection: Connection): void {

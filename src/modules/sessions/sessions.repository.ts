@@ -101,6 +101,14 @@ export class SessionsRepository implements OnModuleInit {
       .map((message) => this.decrypt(message));
   }
 
+  // system read (the client hub catching sockets up after a bus outage): any user's session
+  async messagesAfterAny(sessionId: string, afterSeq: number): Promise<MessageRecord[]> {
+    const found = await this.sessions.findOne({ _id: sessionId }, { messages: 1 }).lean<SessionDocument>();
+    return (found?.messages ?? [])
+      .filter((message) => message.seq > afterSeq)
+      .map((message) => this.decrypt(message));
+  }
+
   // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
   // only once per client_id. Counters move in the same write, so a stored reply and its stats agree.
   async append(

@@ -1,0 +1,22 @@
+// Messages between the instances of chatbox. publish() tells every OTHER instance (the caller
+// handles its own instance directly, so local delivery never waits on, or depends on, the network).
+// Delivery per topic is in publish order from each instance; a message may be missed during an
+// outage, after which onResync handlers run on every instance so they can catch up from MongoDB.
+export interface Bus {
+  readonly instanceId: string;
+  readonly kind: 'in-process' | 'redis';
+  publish(topic: string, payload: unknown): void;
+  subscribe(topic: string, handler: (payload: unknown, from: string) => void): void;
+  onResync(handler: () => void): void;
+  health(): BusHealth;
+  close(): Promise<void>;
+}
+
+export interface BusHealth {
+  up: boolean;
+  detail?: string;
+}
+
+export const BUS = Symbol('BUS');
+
+export type BusHandler = (payload: unknown, from: string) => void;

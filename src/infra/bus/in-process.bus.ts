@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { Bus, BusHandler, BusHealth } from './bus';
+
+// Instances that share one InProcessNetwork see each other's messages (tests run two hubs in one
+// process this way); a lone instance has a private network, so publish() reaches nobody.
+export class InProcessNetwork {
+  private readonly members = new Set<InProcessBus>();
+
+  join(bus: InProcessBus): void {
+    this.members.add(bus);
+  }
+
+  leave(bus: InProcessBus): void {
+    this.members.delete(bus);
+  }
+
+  deliver(from: InProcessBus, topic: string, payload: unknown): void {
+    // a structured clone, so no instance shares objects with another (as over Redis)
+    const copy = structuredClone(payload);
+    for (const member of this.members) if (member !== from) member.receive(topic, copy, from.instanceId);
+  }
+}
+
+export class InProcessBus implements Bus {
+  readonly instanceId = randomUUID();
+  readonly kind = 'in-process';
+  private readonly handlers = new Map<string, BusHandler[]>();
+
+  constructor(private readonly network = new InProcessNetwork()) {
+    network.join(this);
+  }
+
+  publish(topic: string, payload: unknown): void {
+    this.network.deliver(this, topic, payload);
+  }
+
+  subscribe(topic: string, handler: BusHandler): void {
+    this.handlers.set(topic, [...(this.handlers.get(topic) ?? []), handler]);
+  }
+
+  // nothing is ever missed in process
+  onResync(_handler: () => void): void {}
+
+  receive(topic: string, payload: unknown, from: string): void {
+    for (const handler of this.handlers.get(topic) ?? []) handler(payload, from);
+  }
+
+  health(): BusHealth {
+    return { up: true };
+  }
+
+  close(): Promise<void> {
+    this.network.leave(this);
+    return Promise.resolve();
+  }
+}

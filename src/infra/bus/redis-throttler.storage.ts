@@ -1,0 +1,56 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import Redis from 'ioredis';
+
+// Rate-limit counters shared by every instance through Redis (@nest-lab/throttler-storage-redis).
+// While Redis is away the limit falls back to this instance's memory instead of failing every
+// message: the limit then holds per instance until Redis is back.
+export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
+  private readonly logger = new Logger('throttler');
+  private readonly client: Redis;
+  private readonly shared: ThrottlerStorageRedisService;
+  private readonly fallback = new ThrottlerStorageService();
+  private degraded = false;
+
+  constructor(url: string) {
+    this.client = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+    });
+    this.client.on('error', () => undefined);
+    this.shared = new ThrottlerStorageRedisService(this.client);
+  }
+
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<ThrottlerStorageRecord> {
+    // Redis refuses PX 0, which a zero block duration would send
+    const block = Math.max(1, blockDuration);
+    try {
+      const record = await this.shared.increment(key, ttl, limit, block, throttlerName);
+      if (this.degraded) {
+        this.degraded = false;
+        this.logger.log({ event: 'throttler_redis_back' }, 'rate limits shared again');
+      }
+      return record;
+    } catch {
+      if (!this.degraded) {
+        this.degraded = true;
+        this.logger.warn({ event: 'throttler_redis_down' }, 'redis unavailable; rate limits per instance');
+      }
+      return this.fallback.increment(key, ttl, limit, blockDuration, throttlerName);
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.fallback.onApplicationShutdown();
+    this.client.disconnect();
+  }
+}

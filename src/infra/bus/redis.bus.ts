@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import Redis, { type RedisOptions } from 'ioredis';
+import type { Bus, BusHandler, BusHealth } from './bus';
+
+const PREFIX = 'chatbox:';
+const RESYNC_TOPIC = '_resync';
+
+interface Envelope {
+  o: string;
+  p: unknown;
+}
+
+// Redis pub/sub (ioredis): one connection publishes, one subscribes (a subscribed connection can do
+// nothing else). Publishes fail fast while Redis is away instead of queueing without bound; what
+// was missed is stored in MongoDB anyway, so when a connection is back this instance asks every
+// instance (itself included) to resync from the database.
+export class RedisBus implements Bus {
+  readonly instanceId = randomUUID();
+  readonly kind = 'redis';
+  private readonly logger = new Logger('bus');
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly handlers = new Map<string, BusHandler[]>();
+  private readonly resyncHandlers: Array<() => void> = [];
+  // set when a publish was dropped or a connection dropped: a resync is due once both are back
+  private missed = false;
+  private closing = false;
+
+  constructor(url: string, options: RedisOptions = {}) {
+    const common: RedisOptions = {
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+      connectionName: `chatbox-${this.instanceId.slice(0, 8)}`,
+      ...options,
+    };
+    this.publisher = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.subscriber = new Redis(url, { ...common, maxRetriesPerRequest: null });
+    for (const [name, client] of [
+      ['publisher', this.publisher],
+      ['subscriber', this.subscriber],
+    ] as const) {
+      client.on('error', (error: Error) => {
+        if (!this.closing)
+          this.logger.warn({ event: 'redis_error', client: name, err: error.message }, 'redis');
+      });
+      client.on('close', () => {
+        if (!this.closing) this.missed = true;
+      });
+      client.on('ready', () => this.onReady());
+    }
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
+      this.receive(channel.toString(), message.toString()),
+    );
+    void this.subscriber.subscribe(PREFIX + RESYNC_TOPIC).catch(() => undefined);
+  }
+
+  publish(topic: string, payload: unknown): void {
+    const message = JSON.stringify({ o: this.instanceId, p: payload } satisfies Envelope);
+    if (this.publisher.status !== 'ready') {
+      this.missed = true;
+      return;
+    }
+    this.publisher.publish(PREFIX + topic, message).catch(() => {
+      this.missed = true;
+    });
+  }
+
+  subscribe(topic: string, handler: BusHandler): void {
+    if (!this.handlers.has(topic)) void this.subscriber.subscribe(PREFIX + topic).catch(() => undefined);
+    this.handlers.set(topic, [...(this.handlers.get(topic) ?? []), handler]);
+  }
+
+  onResync(handler: () => void): void {
+    this.resyncHandlers.push(handler);
+  }
+
+  health(): BusHealth {
+    const up = this.publisher.status === 'ready' && this.subscriber.status === 'ready';
+    return up
+      ? { up }
+      : { up, detail: `publisher ${this.publisher.status}, subscriber ${this.subscriber.status}` };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([
+      this.publisher.quit().catch(() => undefined),
+      this.subscriber.quit().catch(() => undefined),
+    ]);
+  }
+
+  private onReady(): void {
+    if (!this.missed || this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
+    this.missed = false;
+    this.logger.log({ event: 'redis_back' }, 'redis reachable again; resyncing');
+    // others may have missed what this instance published, and this instance what they published
+    this.publish(RESYNC_TOPIC, null);
+    this.runResync();
+  }
+
+  private receive(channel: string, raw: string): void {
+    if (!channel.startsWith(PREFIX)) return;
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(raw) as Envelope;
+    } catch {
+      return;
+    }
+    if (envelope.o === this.instanceId) return;
+    const topic = channel.slice(PREFIX.length);
+    if (topic === RESYNC_TOPIC) {
+      this.runResync();
+      return;
+    }
+    for (const handler of this.handlers.get(topic) ?? []) {
+      try {
+        handler(envelope.p, envelope.o);
+      } catch (error) {
+        this.logger.error({ event: 'bus_handler_failed', topic, err: String(error) }, 'bus handler failed');
+      }
+    }
+  }
+
+  private runResync(): void {
+    for (const handler of this.resyncHandlers) {
+      try {
+        handler();
+      } catch (error) {
+        this.logger.error({ event: 'resync_failed', err: String(error) }, 'resync failed');
+      }
+    }
+  }
+}
