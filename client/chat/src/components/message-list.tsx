@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { bytes, clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
-import type { Attachment, ChatMessage } from '../chat-store';
+import type { Attachment, ChatMessage, Sender } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { fileObjectUrl } from '../uploads';
 
@@ -11,10 +11,17 @@ interface Props {
   adminTyping: boolean;
   assistingAdmin?: string;
   token: string | null;
+  // the admin dashboard reuses the thread with its own point of view
+  labels?: Labels;
+  typingLabel?: string;
   onRetry(message: ChatMessage): void;
 }
 
-export function MessageList({ messages, loading, adminTyping, assistingAdmin, token, onRetry }: Props) {
+type Labels = Record<Sender, string>;
+
+export function MessageList(props: Props) {
+  const { messages, loading, adminTyping, assistingAdmin, token, onRetry } = props;
+  const labels = props.labels ?? LABELS;
   const scroller = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const last = messages.at(-1);
@@ -43,6 +50,7 @@ export function MessageList({ messages, loading, adminTyping, assistingAdmin, to
           key={message.key}
           message={message}
           token={token}
+          labels={labels}
           assistingAdmin={assistingAdmin}
           onRetry={onRetry}
         />
@@ -56,21 +64,23 @@ export function MessageList({ messages, loading, adminTyping, assistingAdmin, to
           </span>
         </div>
       )}
-      {adminTyping && <p class="typing">{assistingAdmin ?? 'The admin'} is typing…</p>}
+      {adminTyping && <p class="typing">{props.typingLabel ?? assistingAdmin ?? 'The admin'} is typing…</p>}
     </div>
   );
 }
 
-const LABELS = { user: 'You', ai: 'Assistant', admin: 'Admin', system: '' };
+const LABELS: Labels = { user: 'You', ai: 'Assistant', admin: 'Admin', system: '' };
 
 function MessageItem({
   message,
   token,
+  labels,
   assistingAdmin,
   onRetry,
 }: {
   message: ChatMessage;
   token: string | null;
+  labels: Labels;
   assistingAdmin?: string;
   onRetry(message: ChatMessage): void;
 }) {
@@ -81,7 +91,7 @@ function MessageItem({
       </p>
     );
   const rich = message.sender !== 'user';
-  const label = message.sender === 'admin' ? (assistingAdmin ?? LABELS.admin) : LABELS[message.sender];
+  const label = message.sender === 'admin' ? (assistingAdmin ?? labels.admin) : labels[message.sender];
   const classes = ['msg', message.sender];
   if (message.pending) classes.push('pending');
   if (message.streaming) classes.push('streaming');

@@ -1,0 +1,108 @@
+import { apiJson } from '../../shared/api';
+
+// Typed calls to the admin API of CONTRACT §3 (/chat/admin/*) and the session detail.
+export interface AdminSession {
+  id: string;
+  name: string;
+  user_id: string;
+  start_time: string;
+  end_time: string | null;
+  last_message_at: string | null;
+  last_activity?: string;
+  duration_ms: number | null;
+  message_count: number;
+  total_tokens: number;
+  avg_response_ms: number;
+  max_response_ms: number;
+  admin_assisted: boolean;
+  assisting_admin_name?: string | null;
+  help_requested: boolean;
+  is_active: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  limit: number;
+}
+
+export interface Metrics {
+  total_sessions: number;
+  active_sessions: number;
+  avg_concurrent: number;
+  max_concurrent: number;
+  total_tokens: number;
+  avg_response_ms: number;
+  max_response_ms: number;
+  admin_assisted_count: number;
+}
+
+export interface StoredMessage {
+  id: string;
+  seq: number;
+  type: string;
+  sender: string;
+  client_id?: string;
+  content?: string;
+  timestamp: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SessionDetail extends AdminSession {
+  seq: number;
+  messages: StoredMessage[];
+}
+
+export type SortField = 'start_time' | 'duration' | 'user_id' | 'last_activity';
+
+export interface SessionQuery {
+  user_id?: string;
+  status?: '' | 'active' | 'ended';
+  admin_assisted?: '' | 'true' | 'false';
+  help_requested?: '' | 'true' | 'false';
+  from?: string;
+  to?: string;
+  sort: SortField;
+  order: 'asc' | 'desc';
+  page: number;
+  limit: number;
+}
+
+export function listSessions(token: string, query: SessionQuery): Promise<Page<AdminSession>> {
+  return apiJson('admin/sessions', token, {
+    query: {
+      ...query,
+      from: toIso(query.from),
+      to: toIso(query.to),
+      page: String(query.page),
+      limit: String(query.limit),
+    },
+  });
+}
+
+export function metrics(token: string, from: Date, to: Date): Promise<Metrics> {
+  return apiJson('admin/metrics', token, { query: { from: from.toISOString(), to: to.toISOString() } });
+}
+
+export function sessionDetail(token: string, id: string): Promise<SessionDetail> {
+  return apiJson(`sessions/${encodeURIComponent(id)}`, token);
+}
+
+export function takeover(token: string, id: string): Promise<unknown> {
+  return apiJson(`admin/sessions/${encodeURIComponent(id)}/takeover`, token, { method: 'POST' });
+}
+
+export function release(token: string, id: string): Promise<unknown> {
+  return apiJson(`admin/sessions/${encodeURIComponent(id)}/release`, token, { method: 'POST' });
+}
+
+// <input type="datetime-local"> values are local times without a zone
+function toIso(local: string | undefined): string | undefined {
+  if (!local) return undefined;
+  const date = new Date(local);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}

@@ -1,0 +1,126 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { ApiError, tokenClaims } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import { listSessions, type AdminSession, type SessionQuery } from './admin-api';
+import { AdminLink } from './admin-link';
+import { MetricsPanel } from './metrics-panel';
+import { SessionPanel } from './session-panel';
+import { SessionsTable } from './sessions-table';
+
+type Access = { kind: 'checking' } | { kind: 'ok' } | { kind: 'refused'; code: string };
+
+const INITIAL_QUERY: SessionQuery = {
+  status: '',
+  admin_assisted: '',
+  help_requested: '',
+  sort: 'last_activity',
+  order: 'desc',
+  page: 1,
+  limit: 20,
+};
+
+export function App({ token }: { token: string | null }) {
+  const [access, setAccess] = useState<Access>({ kind: 'checking' });
+  useEffect(() => {
+    if (!token) return setAccess({ kind: 'refused', code: 'UNAUTHORIZED' });
+    // the server decides who is an admin: one cheap admin call tells
+    listSessions(token, { ...INITIAL_QUERY, limit: 1 }).then(
+      () => setAccess({ kind: 'ok' }),
+      (failure: unknown) =>
+        setAccess({ kind: 'refused', code: failure instanceof ApiError ? failure.code : 'INTERNAL' }),
+    );
+  }, [token]);
+  if (access.kind === 'checking') return <p class="center">Checking access…</p>;
+  if (access.kind === 'refused' || !token)
+    return <Refusal code={access.kind === 'refused' ? access.code : 'UNAUTHORIZED'} />;
+  return <Dashboard token={token} />;
+}
+
+function Refusal({ code }: { code: string }) {
+  const forbidden = code === 'FORBIDDEN';
+  return (
+    <main class="center refusal" data-testid="refusal" aria-live="assertive">
+      <h1>{forbidden ? 'Admins only' : 'Sign-in needed'}</h1>
+      <p>
+        {forbidden
+          ? 'This dashboard is for chat admins. Your account does not have an admin role.'
+          : code === 'UNAUTHORIZED'
+            ? 'Open the dashboard with a valid admin token (#token=…).'
+            : errorText(code)}
+      </p>
+    </main>
+  );
+}
+
+function Dashboard({ token }: { token: string }) {
+  const claims = useMemo(() => tokenClaims(token), [token]);
+  const adminName = claims.name ?? claims.sub ?? 'Admin';
+  const link = useMemo(() => new AdminLink(token), [token]);
+  const [query, setQuery] = useState<SessionQuery>(INITIAL_QUERY);
+  const [intervalMs, setIntervalMs] = useState(5000);
+  const [tick, setTick] = useState(0);
+  const [open, setOpen] = useState<AdminSession | null>(null);
+  const [linkState, setLinkState] = useState(link.socket.state.kind);
+
+  useEffect(() => link.onState((state) => setLinkState(state.kind)), [link]);
+  useEffect(() => () => link.socket.stop(), [link]);
+  useEffect(() => {
+    if (!intervalMs) return;
+    const timer = setInterval(() => setTick((value) => value + 1), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+
+  return (
+    <div class="dashboard">
+      <header class="bar">
+        <h1>chatbox admin</h1>
+        <span class={`link-state ${linkState}`} data-testid="admin-link">
+          {linkState}
+        </span>
+        <label>
+          Refresh{' '}
+          <select
+            value={String(intervalMs)}
+            aria-label="Refresh interval"
+            onChange={(event) => setIntervalMs(Number((event.currentTarget as HTMLSelectElement).value))}
+          >
+            <option value="2000">2 s</option>
+            <option value="5000">5 s</option>
+            <option value="15000">15 s</option>
+            <option value="60000">1 min</option>
+            <option value="0">off</option>
+          </select>
+        </label>
+        <button type="button" class="button" onClick={() => setTick((value) => value + 1)}>
+          Refresh now
+        </button>
+        <span class="who">{adminName}</span>
+      </header>
+      <div class={open ? 'layout with-panel' : 'layout'}>
+        <div class="main-column">
+          <SessionsTable
+            token={token}
+            query={query}
+            refreshKey={tick}
+            selectedId={open?.id ?? null}
+            onQuery={setQuery}
+            onOpen={setOpen}
+          />
+          <MetricsPanel token={token} refreshKey={tick} />
+        </div>
+        {open && (
+          <SessionPanel
+            key={open.id}
+            token={token}
+            adminName={adminName}
+            session={open}
+            link={link}
+            refreshKey={tick}
+            onClose={() => setOpen(null)}
+            onChanged={() => setTick((value) => value + 1)}
+          />
+        )}
+      </div>
+    </div>
+  );
+}

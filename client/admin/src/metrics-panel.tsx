@@ -1,0 +1,135 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import { duration } from '../../shared/format';
+import { metrics, type Metrics } from './admin-api';
+import { TimeChart } from './charts';
+
+const PERIODS = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 } as const;
+type Period = keyof typeof PERIODS;
+const BUCKETS = 12;
+
+interface Buckets {
+  labels: string[];
+  values: Metrics[];
+}
+
+// Totals for the chosen period, and the same metrics per twelfth of it for the charts (one
+// /chat/admin/metrics call per bucket: the contract's endpoint is all the server needs to offer).
+export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey: number }) {
+  const [period, setPeriod] = useState<Period>('24h');
+  const [total, setTotal] = useState<Metrics | null>(null);
+  const [buckets, setBuckets] = useState<Buckets>({ labels: [], values: [] });
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    const to = new Date();
+    const span = PERIODS[period];
+    const from = new Date(to.getTime() - span);
+    const edges = Array.from(
+      { length: BUCKETS + 1 },
+      (_, index) => new Date(from.getTime() + (span * index) / BUCKETS),
+    );
+    Promise.all([
+      metrics(token, from, to),
+      ...edges.slice(0, -1).map((start, index) => metrics(token, start, edges[index + 1])),
+    ]).then(
+      ([whole, ...parts]) => {
+        if (!live) return;
+        setTotal(whole);
+        setBuckets({ labels: edges.slice(1).map((edge) => label(edge, span)), values: parts });
+        setError(null);
+      },
+      (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+    );
+    return () => {
+      live = false;
+    };
+  }, [token, period, refreshKey]);
+
+  const series = (pick: (value: Metrics) => number) => buckets.values.map((value) => round(pick(value)));
+  return (
+    <section class="panel metrics" aria-labelledby="metrics-title">
+      <div class="panel-head">
+        <h2 id="metrics-title">Metrics</h2>
+        <label>
+          Period{' '}
+          <select
+            value={period}
+            onChange={(event) => setPeriod((event.currentTarget as HTMLSelectElement).value as Period)}
+          >
+            <option value="1h">Last hour</option>
+            <option value="24h">Last 24 hours</option>
+            <option value="7d">Last 7 days</option>
+            <option value="30d">Last 30 days</option>
+          </select>
+        </label>
+      </div>
+      {error && <p class="note error">{errorText(error)}</p>}
+      {total && (
+        <dl class="cards" data-testid="metric-cards">
+          <Card label="Sessions" value={total.total_sessions} />
+          <Card label="Active now" value={total.active_sessions} />
+          <Card label="Avg concurrent" value={round(total.avg_concurrent)} />
+          <Card label="Max concurrent" value={total.max_concurrent} />
+          <Card label="Tokens" value={total.total_tokens.toLocaleString()} />
+          <Card label="Avg response" value={duration(total.avg_response_ms)} />
+          <Card label="Max response" value={duration(total.max_response_ms)} />
+          <Card label="Admin assisted" value={total.admin_assisted_count} />
+        </dl>
+      )}
+      <div class="charts">
+        <TimeChart
+          title="Sessions"
+          kind="bar"
+          labels={buckets.labels}
+          series={[{ label: 'sessions', data: series((value) => value.total_sessions), color: '#2458d6' }]}
+        />
+        <TimeChart
+          title="Concurrency"
+          kind="line"
+          labels={buckets.labels}
+          series={[
+            { label: 'average', data: series((value) => value.avg_concurrent), color: '#1b8a4b' },
+            { label: 'maximum', data: series((value) => value.max_concurrent), color: '#c77700' },
+          ]}
+        />
+        <TimeChart
+          title="Tokens"
+          kind="bar"
+          labels={buckets.labels}
+          series={[{ label: 'tokens', data: series((value) => value.total_tokens), color: '#7b4bd6' }]}
+        />
+        <TimeChart
+          title="Response time (ms)"
+          kind="line"
+          labels={buckets.labels}
+          series={[
+            { label: 'average', data: series((value) => value.avg_response_ms), color: '#2458d6' },
+            { label: 'maximum', data: series((value) => value.max_response_ms), color: '#c62828' },
+          ]}
+        />
+      </div>
+    </section>
+  );
+}
+
+function Card({ label, value }: { label: string; value: string | number }) {
+  return (
+    <div class="card">
+      <dt>{label}</dt>
+      <dd>{value}</dd>
+    </div>
+  );
+}
+
+function round(value: number): number {
+  return Number.isFinite(value) ? Math.round(value * 10) / 10 : 0;
+}
+
+function label(date: Date, span: number): string {
+  return span <= PERIODS['24h']
+    ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleDateString([], { month: 'short', day: 'numeric' });
+}

@@ -1,0 +1,184 @@
+import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
+import { ApiError } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import type { Frame } from '../../shared/protocol';
+import { newClientId } from '../../chat/src/chat-client';
+import { ChatStore } from '../../chat/src/chat-store';
+import { MessageList } from '../../chat/src/components/message-list';
+import { release, sessionDetail, takeover, type AdminSession, type StoredMessage } from './admin-api';
+import type { AdminLink } from './admin-link';
+
+interface Props {
+  token: string;
+  adminName: string;
+  session: AdminSession;
+  link: AdminLink;
+  refreshKey: number;
+  onClose(): void;
+  onChanged(): void;
+}
+
+const TRANSCRIPT_LABELS = { user: 'User', ai: 'Assistant', admin: 'Admin', system: '' };
+
+// One session's live transcript; take over → chat as admin over the WebSocket → release.
+export function SessionPanel({ token, adminName, session, link, refreshKey, onClose, onChanged }: Props) {
+  const store = useMemo(() => new ChatStore(), [session.id]);
+  const [, redraw] = useReducer((count: number) => count + 1, 0);
+  const [holding, setHolding] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [text, setText] = useState('');
+  const [userTyping, setUserTyping] = useState(false);
+  const [assistedBy, setAssistedBy] = useState<string | null>(session.assisting_admin_name ?? null);
+
+  // the stored transcript (polled while someone else holds the session; live frames add to it)
+  useEffect(() => {
+    let live = true;
+    sessionDetail(token, session.id).then(
+      (detail) => {
+        if (!live) return;
+        store.sessionId = session.id;
+        for (const message of detail.messages) store.apply(frameOf(session.id, message));
+        setAssistedBy(detail.assisting_admin_name ?? null);
+        redraw(0);
+      },
+      (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+    );
+    return () => {
+      live = false;
+    };
+  }, [token, session.id, refreshKey, store]);
+
+  useEffect(
+    () =>
+      link.onFrame((frame: Frame) => {
+        if (frame.session_id !== session.id) return;
+        if (frame.type === 'typing_indicator')
+          setUserTyping(frame.sender === 'user' && frame.metadata?.typing === true);
+        if (frame.type === 'error') setError(frame.error?.code ?? 'INTERNAL');
+        if (frame.type === 'admin_leave') setHolding(false);
+        if (frame.type === 'ack' && frame.client_id) store.ack(frame.client_id, frame.id, frame.seq);
+        store.sessionId = session.id;
+        if (store.apply(frame) || frame.type === 'ack') redraw(0);
+      }),
+    [link, session.id, store],
+  );
+
+  const takeOver = async () => {
+    setError(null);
+    try {
+      await takeover(token, session.id);
+      link.join(session.id);
+      setHolding(true);
+      setAssistedBy(adminName);
+      onChanged();
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+    }
+  };
+  const giveBack = async () => {
+    link.leave(session.id);
+    try {
+      await release(token, session.id);
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+    }
+    setHolding(false);
+    setAssistedBy(null);
+    onChanged();
+  };
+  const send = () => {
+    const content = text.trim();
+    if (!content) return;
+    const clientId = newClientId();
+    store.addPending({
+      type: 'user_message',
+      sender: 'admin',
+      content,
+      clientId,
+      timestamp: new Date().toISOString(),
+    });
+    link.say(session.id, content, clientId);
+    setText('');
+    redraw(0);
+  };
+
+  return (
+    <aside class="panel session-panel" aria-label={`Session ${session.name}`}>
+      <div class="panel-head">
+        <h2>{session.name || 'Session'}</h2>
+        <button type="button" class="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <p class="session-meta">
+        {session.user_id} · {session.is_active ? 'active' : 'ended'}
+        {session.help_requested && <span class="badge help">Help requested</span>}
+        {assistedBy && <span class="badge assisted">Assisted by {assistedBy}</span>}
+      </p>
+      {error && (
+        <p class="note error" role="alert">
+          {errorText(error)}
+        </p>
+      )}
+      <MessageList
+        messages={store.messages}
+        loading={false}
+        adminTyping={userTyping}
+        assistingAdmin={holding ? adminName : (assistedBy ?? undefined)}
+        typingLabel="The user"
+        labels={TRANSCRIPT_LABELS}
+        token={token}
+        onRetry={() => undefined}
+      />
+      <div class="takeover">
+        {holding ? (
+          <>
+            <form
+              class="admin-composer"
+              onSubmit={(event) => {
+                event.preventDefault();
+                send();
+              }}
+            >
+              <textarea
+                rows={2}
+                aria-label="Reply as admin"
+                value={text}
+                onInput={(event) => {
+                  setText((event.currentTarget as HTMLTextAreaElement).value);
+                  link.typing(session.id, true);
+                }}
+                onKeyDown={(event) => {
+                  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+                    event.preventDefault();
+                    send();
+                  }
+                }}
+              />
+              <button type="submit" class="button primary">
+                Send
+              </button>
+            </form>
+            <button type="button" class="button" onClick={() => void giveBack()}>
+              Release
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            class="button primary"
+            onClick={() => void takeOver()}
+            disabled={!session.is_active}
+          >
+            Take over
+          </button>
+        )}
+      </div>
+    </aside>
+  );
+}
+
+function frameOf(sessionId: string, message: StoredMessage): Frame {
+  const metadata = message.type === 'ai_response' ? { ...message.metadata, done: true } : message.metadata;
+  return { ...message, session_id: sessionId, metadata };
+}

@@ -1,0 +1,254 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import { dateTime, duration } from '../../shared/format';
+import { listSessions, type AdminSession, type Page, type SessionQuery, type SortField } from './admin-api';
+
+interface Props {
+  token: string;
+  query: SessionQuery;
+  refreshKey: number;
+  selectedId: string | null;
+  onQuery(query: SessionQuery): void;
+  onOpen(session: AdminSession): void;
+}
+
+const COLUMNS: Array<{ label: string; sort?: SortField }> = [
+  { label: 'User', sort: 'user_id' },
+  { label: 'Session' },
+  { label: 'Started', sort: 'start_time' },
+  { label: 'Last activity', sort: 'last_activity' },
+  { label: 'Duration', sort: 'duration' },
+  { label: 'Messages' },
+  { label: 'Tokens' },
+  { label: 'Avg / max response' },
+  { label: 'State' },
+];
+
+// Every user's sessions (CONTRACT §3 /chat/admin/sessions): filters, sorting, pages; reloads itself.
+export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, onOpen }: Props) {
+  const [page, setPage] = useState<Page<AdminSession> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    listSessions(token, query).then(
+      (result) => {
+        if (!live) return;
+        setPage(result);
+        setError(null);
+      },
+      (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+    );
+    return () => {
+      live = false;
+    };
+  }, [token, query, refreshKey]);
+
+  const set = (patch: Partial<SessionQuery>) => onQuery({ ...query, page: 1, ...patch });
+  const text = (event: Event) => (event.currentTarget as HTMLInputElement | HTMLSelectElement).value;
+  const pages = page ? Math.max(1, Math.ceil(page.total / page.limit)) : 1;
+  const helpCount = page?.items.filter((item) => item.help_requested).length ?? 0;
+
+  return (
+    <section class="panel" aria-labelledby="sessions-title">
+      <div class="panel-head">
+        <h2 id="sessions-title">Sessions</h2>
+        <span class="count" data-testid="session-total">
+          {page ? `${page.total} total` : ''}
+          {helpCount > 0 && <strong class="help-count"> · {helpCount} need help</strong>}
+        </span>
+      </div>
+      <form class="filters" onSubmit={(event) => event.preventDefault()} aria-label="Filters">
+        <label>
+          User
+          <input
+            type="search"
+            value={query.user_id ?? ''}
+            placeholder="user id"
+            onChange={(event) => set({ user_id: text(event) })}
+          />
+        </label>
+        <label>
+          From
+          <input
+            type="datetime-local"
+            value={query.from ?? ''}
+            onChange={(event) => set({ from: text(event) })}
+          />
+        </label>
+        <label>
+          To
+          <input
+            type="datetime-local"
+            value={query.to ?? ''}
+            onChange={(event) => set({ to: text(event) })}
+          />
+        </label>
+        <label>
+          Status
+          <select
+            value={query.status}
+            onChange={(event) => set({ status: text(event) as SessionQuery['status'] })}
+          >
+            <option value="">any</option>
+            <option value="active">active</option>
+            <option value="ended">ended</option>
+          </select>
+        </label>
+        <label>
+          Assisted
+          <select
+            value={query.admin_assisted}
+            onChange={(event) => set({ admin_assisted: text(event) as SessionQuery['admin_assisted'] })}
+          >
+            <option value="">any</option>
+            <option value="true">yes</option>
+            <option value="false">no</option>
+          </select>
+        </label>
+        <label>
+          Help requested
+          <select
+            value={query.help_requested}
+            onChange={(event) => set({ help_requested: text(event) as SessionQuery['help_requested'] })}
+          >
+            <option value="">any</option>
+            <option value="true">yes</option>
+            <option value="false">no</option>
+          </select>
+        </label>
+      </form>
+      {error && <p class="note error">{errorText(error)}</p>}
+      <div class="table-wrap">
+        <table class="sessions-table">
+          <thead>
+            <tr>
+              {COLUMNS.map((column) => (
+                <th
+                  key={column.label}
+                  scope="col"
+                  aria-sort={
+                    column.sort === query.sort
+                      ? query.order === 'asc'
+                        ? 'ascending'
+                        : 'descending'
+                      : undefined
+                  }
+                >
+                  {column.sort ? (
+                    <button
+                      type="button"
+                      class="sort"
+                      onClick={() =>
+                        set({
+                          sort: column.sort,
+                          order: query.sort === column.sort && query.order === 'desc' ? 'asc' : 'desc',
+                        })
+                      }
+                    >
+                      {column.label}
+                      {column.sort === query.sort ? (query.order === 'asc' ? ' ▲' : ' ▼') : ''}
+                    </button>
+                  ) : (
+                    column.label
+                  )}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {page?.items.map((session) => (
+              <tr
+                key={session.id}
+                class={[
+                  session.help_requested ? 'help' : '',
+                  session.id === selectedId ? 'selected' : '',
+                ].join(' ')}
+                data-session-id={session.id}
+              >
+                <td>
+                  <button
+                    type="button"
+                    class="link"
+                    onClick={() => set({ user_id: session.user_id })}
+                    title="Show this user's sessions"
+                  >
+                    {session.user_id}
+                  </button>
+                </td>
+                <td>
+                  <button type="button" class="link open" onClick={() => onOpen(session)}>
+                    {session.name || session.id.slice(0, 8)}
+                  </button>
+                </td>
+                <td>{dateTime(session.start_time)}</td>
+                <td>{dateTime(session.last_activity ?? session.last_message_at)}</td>
+                <td>
+                  {duration(
+                    session.duration_ms ??
+                      (session.is_active ? Date.now() - Date.parse(session.start_time) : null),
+                  )}
+                </td>
+                <td class="num">{session.message_count}</td>
+                <td class="num">{session.total_tokens}</td>
+                <td class="num">
+                  {Math.round(session.avg_response_ms)} / {Math.round(session.max_response_ms)} ms
+                </td>
+                <td class="state">
+                  {session.help_requested && <span class="badge help">Help requested</span>}
+                  {session.assisting_admin_name && (
+                    <span class="badge assisted">{session.assisting_admin_name}</span>
+                  )}
+                  {!session.assisting_admin_name && session.admin_assisted && (
+                    <span class="badge assisted">Assisted</span>
+                  )}
+                  <span class={session.is_active ? 'badge active' : 'badge'}>
+                    {session.is_active ? 'active' : 'ended'}
+                  </span>
+                </td>
+              </tr>
+            ))}
+            {page?.items.length === 0 && (
+              <tr>
+                <td colSpan={COLUMNS.length} class="empty">
+                  No sessions match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <nav class="pager" aria-label="Pages">
+        <button
+          type="button"
+          class="button"
+          disabled={query.page <= 1}
+          onClick={() => onQuery({ ...query, page: query.page - 1 })}
+        >
+          Previous
+        </button>
+        <span>
+          Page {query.page} of {pages}
+        </span>
+        <button
+          type="button"
+          class="button"
+          disabled={query.page >= pages}
+          onClick={() => onQuery({ ...query, page: query.page + 1 })}
+        >
+          Next
+        </button>
+        <label>
+          Per page{' '}
+          <select value={String(query.limit)} onChange={(event) => set({ limit: Number(text(event)) })}>
+            {[10, 20, 50, 100].map((size) => (
+              <option key={size} value={size}>
+                {size}
+              </option>
+            ))}
+          </select>
+        </label>
+      </nav>
+    </section>
+  );
+}
