@@ -104,7 +104,8 @@ describe('OpenAI provider (e2e)', () => {
   });
 
   it('should send LLM_UNAVAILABLE (recoverable) when the provider fails before the first token', async () => {
-    fake.enqueue({ status: 500 });
+    // every attempt (3 by default) fails
+    fake.enqueue({ status: 500 }, { status: 500 }, { status: 500 });
     const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
     await client.nextOfType('connection_status');
     client.send({ type: 'user_message', client_id: 'f1', content: 'will fail' });

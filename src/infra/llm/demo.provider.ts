@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LlmModelSettings } from '../../config/settings';
-import { estimateTokens, type LlmChunk, type LlmProvider, type LlmRequest } from './llm-provider';
+import type { LlmChunk, LlmProvider, LlmRequest } from './llm-provider';
+import { estimateUsage } from './tokens';
 
 const DEFAULT_DELAY_MS = 40;
 
 // Offline model: a deterministic reply streamed word by word at a human reading pace.
 export class DemoProvider implements LlmProvider {
   readonly modelId: string;
+  readonly vendor = 'demo';
   private readonly delayMs: number;
 
   constructor(model: LlmModelSettings) {
@@ -22,12 +24,7 @@ export class DemoProvider implements LlmProvider {
       request.signal.throwIfAborted();
       yield { type: 'delta', text: piece };
     }
-    const prompt = request.messages.reduce((sum, message) => sum + estimateTokens(message.content), 0);
-    const completion = estimateTokens(reply);
-    yield {
-      type: 'usage',
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-    };
+    yield { type: 'usage', usage: estimateUsage(request.messages, reply) };
   }
 }
 

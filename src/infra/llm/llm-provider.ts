@@ -16,22 +16,43 @@ export interface LlmRequest {
   userId: string;
   // vendor-side conversation state kept on our session (e.g. Dify's conversation_id)
   providerState?: Record<string, unknown>;
+  // replaces the configured system prompt (session titles use their own instructions)
+  system?: string;
+  // caps the reply below the configured max_tokens
+  maxTokens?: number;
+  // a one-off request outside the conversation: no vendor-side state is read or created
+  detached?: boolean;
 }
 
 export type LlmChunk =
   | { type: 'delta'; text: string }
   | { type: 'usage'; usage: LlmUsage }
-  | { type: 'state'; providerState: Record<string, unknown> };
+  | { type: 'state'; providerState: Record<string, unknown> }
+  // a file the AI produced (Dify message_file); `url` is absolute
+  | { type: 'file'; url: string; kind?: string };
+
+export interface AudioInput {
+  data: Buffer;
+  mimeType: string;
+  fileName: string;
+  userId: string;
+  signal?: AbortSignal;
+}
 
 export interface LlmProvider {
   readonly modelId: string;
+  // the vendor ('openai', 'anthropic', 'dify', 'demo'): a label for metrics and logs
+  readonly vendor: string;
+  // keeps conversation state on its side (Dify): the chat flow passes it back as providerState
+  readonly stateful?: boolean;
   stream(request: LlmRequest): AsyncIterable<LlmChunk>;
   // speech to text (OpenAI audio transcriptions, Dify audio-to-text); absent when unsupported
-  transcribe?(audio: { data: Buffer; mimeType: string; fileName: string; userId: string }): Promise<string>;
+  transcribe?(audio: AudioInput): Promise<string>;
   // text to speech for models configured with `tts`; absent when unsupported
-  synthesize?(text: string): Promise<{ data: Buffer; mimeType: string }>;
+  synthesize?(text: string, signal?: AbortSignal): Promise<{ data: Buffer; mimeType: string }>;
 }
 
+// A vendor failure the chat flow can reason about: may it be retried, and when.
 export class LlmProviderError extends Error {
   constructor(
     message: string,
@@ -39,10 +60,33 @@ export class LlmProviderError extends Error {
     readonly retryAfterMs?: number,
   ) {
     super(message);
+    this.name = 'LlmProviderError';
   }
 }
 
-// Rough token count for providers that report none: ~4 characters a token for English text.
-export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4));
+export function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'APIUserAbortError');
+}
+
+// `retry-after` is seconds (possibly fractional) or an HTTP date; `retry-after-ms` wins when present.
+export function parseRetryAfter(
+  retryAfter: string | null | undefined,
+  retryAfterMs?: string | null,
+  now = Date.now(),
+): number | undefined {
+  if (retryAfterMs) {
+    const ms = Number(retryAfterMs);
+    if (Number.isFinite(ms) && ms >= 0) return ms;
+  }
+  if (!retryAfter) return undefined;
+  const trimmed = retryAfter.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+// HTTP statuses worth another try: rate limits, overload and server errors.
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
 }

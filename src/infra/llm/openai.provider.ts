@@ -1,28 +1,42 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { LlmModelSettings } from '../../config/settings';
-import { type LlmChunk, type LlmProvider, LlmProviderError, type LlmRequest } from './llm-provider';
+import OpenAI from 'openai';
+import type { LlmModelSettings } from '../../config/llm.settings';
+import type { AudioInput, LlmChunk, LlmProvider, LlmRequest } from './llm-provider';
+import { fromOpenAiError } from './openai-errors';
+import { OpenAiAudio } from './openai-speech';
 
-const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_TRANSCRIPTION_MODEL = 'whisper-1';
 
 // OpenAI chat completions over the official SDK; any OpenAI-compatible endpoint works (Ollama, vLLM).
 export class OpenAiProvider implements LlmProvider {
   readonly modelId: string;
+  readonly vendor = 'openai';
+  readonly synthesize?: LlmProvider['synthesize'];
   private readonly client: OpenAI;
+  private readonly audio: OpenAiAudio;
 
   constructor(private readonly model: LlmModelSettings) {
     this.modelId = model.id;
+    const timeoutMs = model.timeout_ms ?? DEFAULT_TIMEOUT_MS;
     this.client = new OpenAI({
       apiKey: model.api_key ?? 'unused',
       baseURL: model.endpoint,
-      timeout: model.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+      timeout: timeoutMs,
       // retries belong to the chat flow, which knows whether a token already reached the user
       maxRetries: 0,
     });
+    this.audio = new OpenAiAudio({ endpoint: model.endpoint, apiKey: model.api_key, timeoutMs });
+    const tts = model.tts;
+    if (tts) {
+      const speech = new OpenAiAudio({ endpoint: tts.endpoint, apiKey: tts.api_key, timeoutMs });
+      this.synthesize = (text, signal) => speech.synthesize(text, tts, signal);
+    }
   }
 
   async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
-    const messages = this.model.system_prompt
-      ? [{ role: 'system' as const, content: this.model.system_prompt }, ...request.messages]
+    const system = request.system ?? this.model.system_prompt;
+    const messages = system
+      ? [{ role: 'system' as const, content: system }, ...request.messages]
       : request.messages;
     let stream;
     try {
@@ -33,13 +47,13 @@ export class OpenAiProvider implements LlmProvider {
           stream: true,
           stream_options: { include_usage: true },
           temperature: this.model.temperature,
-          max_completion_tokens: this.model.max_tokens,
+          max_completion_tokens: request.maxTokens ?? this.model.max_tokens,
           user: request.userId,
         },
         { signal: request.signal },
       );
     } catch (error) {
-      throw toProviderError(error);
+      throw fromOpenAiError(error);
     }
     try {
       for await (const chunk of stream) {
@@ -57,24 +71,11 @@ export class OpenAiProvider implements LlmProvider {
         }
       }
     } catch (error) {
-      throw toProviderError(error);
+      throw fromOpenAiError(error);
     }
   }
-}
 
-function toProviderError(error: unknown): unknown {
-  if (error instanceof APIUserAbortError || (error instanceof Error && error.name === 'AbortError'))
-    return error;
-  if (error instanceof APIConnectionTimeoutError) return new LlmProviderError('openai: timeout', true);
-  if (error instanceof APIConnectionError) return new LlmProviderError('openai: connection failed', true);
-  if (error instanceof APIError) {
-    const status = error.status ?? 0;
-    const retryAfter = Number(error.headers?.get?.('retry-after'));
-    return new LlmProviderError(
-      `openai: HTTP ${status}`,
-      status === 429 || status >= 500,
-      Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
-    );
+  transcribe(audio: AudioInput): Promise<string> {
+    return this.audio.transcribe(audio, this.model.transcription_model ?? DEFAULT_TRANSCRIPTION_MODEL);
   }
-  return error;
 }

@@ -5,12 +5,13 @@ import { ChatController } from './chat.controller';
 import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
 import { ClientHub } from './client-hub';
+import { ReplyAttachments } from './reply-attachments';
 import { ReplyService } from './reply.service';
 
 @Module({
   imports: [SessionsModule, LlmModule],
   controllers: [ChatController],
-  providers: [ChatGateway, ChatService, ReplyService, ClientHub],
+  providers: [ChatGateway, ChatService, ReplyService, ReplyAttachments, ClientHub],
   exports: [ChatGateway],
 })
 export class ChatModule {}

@@ -3,13 +3,19 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
-import { estimateTokens, type LlmMessage, type LlmUsage } from '../../infra/llm/llm-provider';
-import { LlmRegistry } from '../llm/llm.registry';
+import { LlmProviderError, type LlmUsage } from '../../infra/llm/llm-provider';
+import { estimateUsage } from '../../infra/llm/tokens';
+import { ContextWindow, type ContextMessage } from '../llm/context-window';
+import { LlmEvents } from '../llm/llm-events';
+import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
+import { CircuitOpenError, resilientStream } from '../llm/resilient-stream';
+import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from './client-hub';
 import { storedFrame, type ServerFrame } from './frames';
+import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
 
 export interface Generation {
   sessionId: string;
@@ -21,7 +27,20 @@ export interface Generation {
   done: Promise<void>;
 }
 
-type StopReason = 'stopped' | 'new_session' | 'shutdown';
+type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';
+
+interface Outcome {
+  generation: Generation;
+  userId: string;
+  entry: ModelEntry;
+  prompt: ContextMessage[];
+  usage?: LlmUsage;
+  files: GeneratedFile[];
+  responseMs: number;
+  firstTokenMs?: number;
+  failure: unknown;
+  reason?: StopReason;
+}
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
 // independent of sockets: if every device drops, the reply is still stored and replayed later.
@@ -36,6 +55,10 @@ export class ReplyService {
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
+    private readonly context: ContextWindow,
+    private readonly events: LlmEvents,
+    private readonly titler: SessionTitler,
+    private readonly attachments: ReplyAttachments,
   ) {}
 
   inFlight(sessionId: string): Generation | undefined {
@@ -54,7 +77,22 @@ export class ReplyService {
     clientId?: string;
     afterSeq: number;
   }): void {
-    void this.queue.run(input.sessionId, () => this.generate(input));
+    void this.queue.run(input.sessionId, async () => {
+      try {
+        await this.generate(input);
+      } catch (error) {
+        this.logger.error(
+          { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
+          'reply failed',
+        );
+        const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
+        this.ephemeral(input.sessionId, {
+          type: 'error',
+          client_id: input.clientId,
+          error: { code, message: 'The reply could not be generated.', recoverable: true },
+        });
+      }
+    });
   }
 
   stop(sessionId: string, reason: StopReason = 'stopped'): boolean {
@@ -81,10 +119,20 @@ export class ReplyService {
     modelId: string;
     clientId?: string;
   }): Promise<void> {
-    const { sessionId, userId, modelId, clientId } = input;
-    const provider = this.registry.get(modelId);
+    const { sessionId, userId, clientId } = input;
+    // a model removed from the settings since the session chose it: answer with the default
+    const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
+    const entry = this.registry.entry(modelId);
     const history = await this.sessions.messagesAfter(sessionId, userId, 0);
-    const messages = toLlmMessages(history);
+    const prompt = toContextMessages(history);
+    const messages = this.context.fit(prompt, {
+      contextTokens: entry.settings.context_tokens,
+      maxTokens: entry.settings.max_tokens,
+      systemPrompt: entry.settings.system_prompt,
+    });
+    const providerState = entry.provider.stateful
+      ? (await this.sessions.getOwned(sessionId, userId))?.provider_state[modelId]
+      : undefined;
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
@@ -96,20 +144,64 @@ export class ReplyService {
       done: new Promise<void>((resolve) => (finish = resolve)),
     };
     this.running.set(sessionId, generation);
+    const labels = { provider: entry.provider.vendor, model: modelId };
     const log = { user_id: userId, session_id: sessionId, model: modelId, reply_id: generation.replyId };
     this.logger.log({ ...log, event: 'llm_request' }, 'llm request');
     const started = performance.now();
     let firstTokenMs: number | undefined;
     let usage: LlmUsage | undefined;
+    const files: GeneratedFile[] = [];
     let failure: unknown;
     this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
+    const stream = resilientStream(
+      entry.provider,
+      {
+        messages,
+        signal: generation.controller.signal,
+        userId,
+        providerState: isRecord(providerState) ? providerState : undefined,
+      },
+      entry.policy,
+      entry.breaker,
+      {
+        onRetry: ({ attempt, attempts, delayMs, error }) => {
+          this.metrics.llmRetries.inc(labels);
+          this.events.failure({
+            ...this.about(entry, userId, sessionId),
+            kind: 'retry',
+            error: error.message,
+            attempt,
+          });
+          this.ephemeral(sessionId, {
+            type: 'loading',
+            client_id: clientId,
+            metadata: {
+              loading: true,
+              retrying: true,
+              attempt: attempt + 1,
+              max_attempts: attempts,
+              retry_in_ms: delayMs,
+            },
+          });
+        },
+        onFailure: ({ opened, error }) => {
+          if (!opened) return;
+          this.metrics.llmCircuitOpen.set(labels, 1);
+          this.events.failure({
+            ...this.about(entry, userId, sessionId),
+            kind: 'circuit_open',
+            error: error.message,
+          });
+        },
+      },
+    );
     try {
-      for await (const chunk of provider.stream({ messages, signal: generation.controller.signal, userId })) {
+      for await (const chunk of stream) {
         if (chunk.type === 'delta') {
           if (chunk.text.length === 0) continue;
           if (firstTokenMs === undefined) {
             firstTokenMs = performance.now() - started;
-            this.metrics.llmFirstToken.observe({ model: modelId }, firstTokenMs / 1000);
+            this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
           }
           const offset = generation.text.length;
           generation.text += chunk.text;
@@ -123,21 +215,28 @@ export class ReplyService {
           });
         } else if (chunk.type === 'usage') {
           usage = chunk.usage;
+        } else if (chunk.type === 'state') {
+          await this.sessions.setProviderState(sessionId, userId, modelId, chunk.providerState);
+        } else {
+          files.push({ url: chunk.url, kind: chunk.kind });
         }
       }
+      this.metrics.llmCircuitOpen.set(labels, 0);
     } catch (error) {
       failure = error;
     }
     const responseMs = Math.round(performance.now() - started);
-    const reason = generation.controller.signal.aborted
-      ? (generation.controller.signal.reason as StopReason)
-      : undefined;
+    const signal = generation.controller.signal;
+    const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
+    let stored: MessageRecord | undefined;
     try {
-      await this.finish({
+      stored = await this.finish({
         generation,
         userId,
-        history: messages,
+        entry,
+        prompt: messages,
         usage,
+        files,
         responseMs,
         firstTokenMs,
         failure,
@@ -148,46 +247,57 @@ export class ReplyService {
       this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
       finish();
     }
+    // the first exchange is complete: ask the model for a better name than the heuristic one
+    if (stored && !failure && !reason && !history.some((message) => message.type === 'ai_response')) {
+      await this.retitle(sessionId, userId, modelId, prompt.at(-1)?.content ?? '', generation.text);
+    }
   }
 
-  private async finish(input: {
-    generation: Generation;
-    userId: string;
-    history: LlmMessage[];
-    usage?: LlmUsage;
-    responseMs: number;
-    firstTokenMs?: number;
-    failure: unknown;
-    reason?: StopReason;
-  }): Promise<void> {
-    const { generation, failure, reason, responseMs } = input;
+  private async finish(outcome: Outcome): Promise<MessageRecord | undefined> {
+    const { generation, failure, reason, responseMs, entry, userId } = outcome;
     const { sessionId, modelId, clientId, text } = generation;
-    const log = {
-      user_id: input.userId,
-      session_id: sessionId,
-      model: modelId,
-      reply_id: generation.replyId,
-    };
-    if (failure && !reason) {
-      this.logger.warn({ ...log, event: 'llm_error', err: describe(failure) }, 'llm failed');
+    const labels = { provider: entry.provider.vendor, model: modelId };
+    const failed = failure !== undefined && !reason;
+    if (failed) {
+      const kind = text.length === 0 ? 'unavailable' : 'interrupted';
+      this.metrics.llmRequests.inc({ ...labels, outcome: kind });
       this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
+      const retryAfter = failure instanceof LlmProviderError ? failure.retryAfterMs : undefined;
+      // an open circuit is not a new failure: it was announced when it opened
+      if (!(failure instanceof CircuitOpenError))
+        this.events.failure({ ...this.about(entry, userId, sessionId), kind, error: describe(failure) });
       this.ephemeral(sessionId, {
         type: 'error',
         client_id: clientId,
         error: {
           code: ErrorCode.LLM_UNAVAILABLE,
-          message: 'The assistant is unavailable right now; please try again.',
+          message:
+            kind === 'unavailable'
+              ? 'The assistant is unavailable right now; please try again.'
+              : 'The reply was cut off; please try again.',
           recoverable: true,
+          ...(retryAfter !== undefined ? { retry_after: Math.ceil(retryAfter) } : {}),
         },
       });
     }
     // nothing to keep: a failure or a stop before the first token
-    if (text.length === 0 && (failure || reason)) return;
-    const usage = input.usage ?? estimateUsage(input.history, text);
+    if (text.length === 0 && (failure !== undefined || reason)) return undefined;
+    const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
     const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
-    if (input.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(input.firstTokenMs);
-    if (reason === 'stopped' || reason === 'new_session') metadata.stopped = true;
-    if (reason === 'shutdown' || (failure && !reason)) metadata.interrupted = true;
+    if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
+    if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
+    if (reason === 'shutdown' || failed) metadata.interrupted = true;
+    // extras only for a complete reply: speech of a cut-off answer would mislead
+    if (!failed && !reason) {
+      const attachments = await this.attachments.collect({
+        entry,
+        sessionId,
+        userId,
+        text,
+        files: outcome.files,
+      });
+      if (attachments.length > 0) metadata.attachments = attachments;
+    }
     let stored: MessageRecord;
     try {
       ({ message: stored } = await this.sessions.append(
@@ -206,7 +316,12 @@ export class ReplyService {
       ));
     } catch (error) {
       this.logger.error(
-        { ...log, event: 'reply_store_failed', err: describe(error) },
+        {
+          session_id: sessionId,
+          reply_id: generation.replyId,
+          event: 'reply_store_failed',
+          err: describe(error),
+        },
         'could not store reply',
       );
       const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
@@ -215,23 +330,54 @@ export class ReplyService {
         client_id: clientId,
         error: { code, message: 'The reply could not be saved.', recoverable: true },
       });
-      return;
+      return undefined;
     }
-    this.metrics.llmResponse.observe({ model: modelId }, responseMs / 1000);
-    this.metrics.llmTokens.inc({ model: modelId, kind: 'prompt' }, usage.prompt_tokens);
-    this.metrics.llmTokens.inc({ model: modelId, kind: 'completion' }, usage.completion_tokens);
+    if (!failed) this.metrics.llmRequests.inc({ ...labels, outcome: reason ? 'stopped' : 'ok' });
+    this.metrics.llmResponse.observe(labels, responseMs / 1000);
+    this.metrics.llmTokens.inc({ ...labels, kind: 'prompt' }, usage.prompt_tokens);
+    this.metrics.llmTokens.inc({ ...labels, kind: 'completion' }, usage.completion_tokens);
     this.metrics.messagesOut.inc({ type: 'ai_response' });
     this.logger.log(
       {
-        ...log,
+        user_id: userId,
+        session_id: sessionId,
+        model: modelId,
+        provider: labels.provider,
+        reply_id: generation.replyId,
         event: 'llm_reply',
         response_ms: responseMs,
+        first_token_ms: metadata.first_token_ms,
         tokens: usage.total_tokens,
         stopped: reason ?? null,
       },
       'llm reply stored',
     );
     this.hub.toSession(sessionId, storedFrame(sessionId, stored));
+    return stored;
+  }
+
+  private async retitle(
+    sessionId: string,
+    userId: string,
+    modelId: string,
+    userText: string,
+    replyText: string,
+  ): Promise<void> {
+    try {
+      const name = await this.titler.title({ modelId, userId, userText, replyText });
+      if (!name) return;
+      await this.sessions.rename(sessionId, name);
+      this.ephemeral(sessionId, { type: 'session_renamed', content: name });
+    } catch (error) {
+      this.logger.warn(
+        { session_id: sessionId, event: 'title_failed', err: describe(error) },
+        'title failed',
+      );
+    }
+  }
+
+  private about(entry: ModelEntry, userId: string, sessionId: string) {
+    return { modelId: entry.settings.id, vendor: entry.provider.vendor, userId, sessionId };
   }
 
   private ephemeral(sessionId: string, frame: ServerFrame): void {
@@ -239,21 +385,25 @@ export class ReplyService {
   }
 }
 
-// History as LLM context: user turns and the assistant's replies (admin replies count as assistant).
-export function toLlmMessages(history: MessageRecord[]): LlmMessage[] {
-  const messages: LlmMessage[] = [];
+// History as LLM context: user turns (typed or spoken) and the assistant's replies (admin replies
+// count as assistant). The stored id keys the token-count cache.
+export function toContextMessages(history: MessageRecord[]): ContextMessage[] {
+  const messages: ContextMessage[] = [];
   for (const message of history) {
     if (!message.content) continue;
-    if (message.type !== 'user_message' && message.type !== 'ai_response') continue;
-    messages.push({ role: message.sender === 'user' ? 'user' : 'assistant', content: message.content });
+    if (message.type !== 'user_message' && message.type !== 'voice_message' && message.type !== 'ai_response')
+      continue;
+    messages.push({
+      role: message.sender === 'user' ? 'user' : 'assistant',
+      content: message.content,
+      key: message.id,
+    });
   }
   return messages;
 }
 
-function estimateUsage(history: LlmMessage[], reply: string): LlmUsage {
-  const prompt = history.reduce((sum, message) => sum + estimateTokens(message.content), 0);
-  const completion = estimateTokens(reply);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describe(error: unknown): string {

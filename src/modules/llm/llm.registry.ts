@@ -1,25 +1,64 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type LlmModelSettings, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { AnthropicProvider } from '../../infra/llm/anthropic.provider';
 import { DemoProvider } from '../../infra/llm/demo.provider';
+import { DifyProvider } from '../../infra/llm/dify.provider';
 import type { LlmProvider } from '../../infra/llm/llm-provider';
-import { OpenAiProvider } from '../../infra/llm/openai.provider';
+import { DEFAULT_TIMEOUT_MS, OpenAiProvider } from '../../infra/llm/openai.provider';
+import { warmTokenizer } from '../../infra/llm/tokens';
+import { CircuitBreaker } from './circuit-breaker';
+import type { RetryPolicy } from './resilient-stream';
 
 export interface ModelInfo {
   id: string;
   name: string;
 }
 
+const DEFAULT_ATTEMPTS = 3;
+const DEFAULT_RETRY_BASE_MS = 500;
+const MAX_RETRY_DELAY_MS = 20_000;
+const DEFAULT_BREAKER_FAILURES = 5;
+const DEFAULT_BREAKER_COOLDOWN_MS = 30_000;
+
+// One configured model: its provider, settings, retry policy and circuit breaker.
+export interface ModelEntry {
+  settings: LlmModelSettings;
+  provider: LlmProvider;
+  policy: RetryPolicy;
+  breaker: CircuitBreaker;
+}
+
 // Builds one provider per configured model (LLM_PROVIDERS); the first model is the default.
 @Injectable()
-export class LlmRegistry {
-  private readonly providers = new Map<string, LlmProvider>();
+export class LlmRegistry implements OnModuleInit {
+  private readonly entries = new Map<string, ModelEntry>();
   private readonly infos: ModelInfo[];
 
   constructor(@Inject(SETTINGS) settings: Settings) {
-    for (const model of settings.llmModels) this.providers.set(model.id, createProvider(model));
+    for (const model of settings.llmModels) {
+      this.entries.set(model.id, {
+        settings: model,
+        provider: createProvider(model),
+        policy: {
+          attempts: model.retry_attempts ?? DEFAULT_ATTEMPTS,
+          baseMs: model.retry_base_ms ?? DEFAULT_RETRY_BASE_MS,
+          maxDelayMs: MAX_RETRY_DELAY_MS,
+          idleTimeoutMs: model.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        },
+        breaker: new CircuitBreaker(
+          model.breaker_failures ?? DEFAULT_BREAKER_FAILURES,
+          model.breaker_cooldown_ms ?? DEFAULT_BREAKER_COOLDOWN_MS,
+        ),
+      });
+    }
     this.infos = settings.llmModels.map((model) => ({ id: model.id, name: model.name }));
+  }
+
+  onModuleInit(): void {
+    // the tokenizer's tables take a moment to build: now, not during the first reply
+    warmTokenizer();
   }
 
   get models(): ModelInfo[] {
@@ -31,13 +70,17 @@ export class LlmRegistry {
   }
 
   has(modelId: string): boolean {
-    return this.providers.has(modelId);
+    return this.entries.has(modelId);
   }
 
   get(modelId: string): LlmProvider {
-    const provider = this.providers.get(modelId);
-    if (!provider) throw new DomainException(ErrorCode.UNKNOWN_MODEL);
-    return provider;
+    return this.entry(modelId).provider;
+  }
+
+  entry(modelId: string): ModelEntry {
+    const entry = this.entries.get(modelId);
+    if (!entry) throw new DomainException(ErrorCode.UNKNOWN_MODEL);
+    return entry;
   }
 }
 
@@ -48,10 +91,8 @@ function createProvider(model: LlmModelSettings): LlmProvider {
     case 'openai':
       return new OpenAiProvider(model);
     case 'anthropic':
+      return new AnthropicProvider(model);
     case 'dify':
-      // the LLM providers issue adds these; refuse at boot rather than fail on the first message
-      throw new Error(
-        `Invalid setting LLM_PROVIDERS: model "${model.id}" uses type "${model.type}", not supported yet`,
-      );
+      return new DifyProvider(model);
   }
 }

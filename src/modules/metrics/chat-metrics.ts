@@ -25,19 +25,34 @@ export const METRIC_PROVIDERS = [
   makeHistogramProvider({
     name: 'chatbox_llm_response_seconds',
     help: 'LLM reply time from request to last token',
-    labelNames: ['model'],
+    labelNames: ['provider', 'model'],
     buckets: LATENCY_BUCKETS,
   }),
   makeHistogramProvider({
     name: 'chatbox_llm_first_token_seconds',
     help: 'LLM time to first token',
-    labelNames: ['model'],
+    labelNames: ['provider', 'model'],
     buckets: LATENCY_BUCKETS,
   }),
   makeCounterProvider({
     name: 'chatbox_llm_tokens_total',
-    help: 'LLM tokens',
-    labelNames: ['model', 'kind'],
+    help: 'LLM tokens (kind: prompt or completion)',
+    labelNames: ['provider', 'model', 'kind'],
+  }),
+  makeCounterProvider({
+    name: 'chatbox_llm_requests_total',
+    help: 'LLM replies by outcome: ok, stopped, interrupted, unavailable',
+    labelNames: ['provider', 'model', 'outcome'],
+  }),
+  makeCounterProvider({
+    name: 'chatbox_llm_retries_total',
+    help: 'LLM attempts retried after a failure before the first token',
+    labelNames: ['provider', 'model'],
+  }),
+  makeGaugeProvider({
+    name: 'chatbox_llm_circuit_open',
+    help: '1 while the circuit breaker of a model is open',
+    labelNames: ['provider', 'model'],
   }),
 ];
 
@@ -52,5 +67,8 @@ export class ChatMetrics {
     @InjectMetric('chatbox_llm_response_seconds') readonly llmResponse: Histogram<string>,
     @InjectMetric('chatbox_llm_first_token_seconds') readonly llmFirstToken: Histogram<string>,
     @InjectMetric('chatbox_llm_tokens_total') readonly llmTokens: Counter<string>,
+    @InjectMetric('chatbox_llm_requests_total') readonly llmRequests: Counter<string>,
+    @InjectMetric('chatbox_llm_retries_total') readonly llmRetries: Counter<string>,
+    @InjectMetric('chatbox_llm_circuit_open') readonly llmCircuitOpen: Gauge<string>,
   ) {}
 }

@@ -154,6 +154,25 @@ export class SessionsService {
     return this.repository.update(sessionId, { model_id: modelId });
   }
 
+  rename(sessionId: string, name: string): Promise<void> {
+    return this.repository.update(sessionId, { name });
+  }
+
+  // Vendor-side state per model (Dify's conversation_id); replies of a session run one at a time,
+  // so this read-modify-write has no concurrent writer.
+  async setProviderState(
+    sessionId: string,
+    userId: string,
+    modelId: string,
+    state: Record<string, unknown>,
+  ): Promise<void> {
+    const session = await this.repository.findOwned(sessionId, userId);
+    if (!session) return;
+    await this.repository.update(sessionId, {
+      provider_state: { ...session.provider_state, [modelId]: state },
+    });
+  }
+
   touch(sessionIds: string[]): Promise<void> {
     return this.repository.touch(sessionIds, new Date());
   }

@@ -1,0 +1,130 @@
+import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
+import type { LlmModelSettings } from '../../config/llm.settings';
+import {
+  isAbort,
+  isRetryableStatus,
+  type LlmChunk,
+  type LlmMessage,
+  type LlmProvider,
+  LlmProviderError,
+  type LlmRequest,
+  parseRetryAfter,
+} from './llm-provider';
+import { DEFAULT_TIMEOUT_MS } from './openai.provider';
+import { OpenAiAudio } from './openai-speech';
+
+// The Messages API requires max_tokens; this is the cap when the model sets none.
+export const DEFAULT_ANTHROPIC_MAX_TOKENS = 1024;
+
+// Anthropic Messages API streaming through the official SDK: system prompt as `system`, usage from
+// message_start (input) and message_delta (output, cumulative).
+export class AnthropicProvider implements LlmProvider {
+  readonly modelId: string;
+  readonly vendor = 'anthropic';
+  readonly synthesize?: LlmProvider['synthesize'];
+  private readonly client: Anthropic;
+
+  constructor(private readonly model: LlmModelSettings) {
+    this.modelId = model.id;
+    const timeoutMs = model.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+    this.client = new Anthropic({
+      apiKey: model.api_key,
+      baseURL: model.endpoint,
+      timeout: timeoutMs,
+      maxRetries: 0,
+    });
+    const tts = model.tts;
+    if (tts) {
+      const speech = new OpenAiAudio({ endpoint: tts.endpoint, apiKey: tts.api_key, timeoutMs });
+      this.synthesize = (text, signal) => speech.synthesize(text, tts, signal);
+    }
+  }
+
+  async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
+    const { system, messages } = toAnthropicTurns(
+      request.messages,
+      request.system ?? this.model.system_prompt,
+    );
+    let input = 0;
+    let output = 0;
+    let sawUsage = false;
+    try {
+      const stream = await this.client.messages.create(
+        {
+          model: this.model.model as string,
+          max_tokens: request.maxTokens ?? this.model.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS,
+          ...(system ? { system } : {}),
+          ...(this.model.temperature !== undefined
+            ? { temperature: Math.min(1, this.model.temperature) }
+            : {}),
+          messages,
+          metadata: { user_id: request.userId },
+          stream: true,
+        },
+        { signal: request.signal },
+      );
+      for await (const event of stream) {
+        if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
+          if (event.delta.text) yield { type: 'delta', text: event.delta.text };
+        } else if (event.type === 'message_start') {
+          const usage = event.message.usage;
+          input =
+            usage.input_tokens +
+            (usage.cache_creation_input_tokens ?? 0) +
+            (usage.cache_read_input_tokens ?? 0);
+          output = usage.output_tokens;
+          sawUsage = true;
+        } else if (event.type === 'message_delta') {
+          output = event.usage.output_tokens;
+          if (typeof event.usage.input_tokens === 'number') input = event.usage.input_tokens;
+        }
+      }
+    } catch (error) {
+      throw fromAnthropicError(error);
+    }
+    if (sawUsage)
+      yield {
+        type: 'usage',
+        usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+      };
+  }
+}
+
+// Anthropic wants alternating user/assistant turns starting with the user; our log can hold two user
+// messages in a row (a reply that failed) or start with an assistant turn after trimming.
+export function toAnthropicTurns(
+  history: LlmMessage[],
+  systemPrompt?: string,
+): { system?: string; messages: Array<{ role: 'user' | 'assistant'; content: string }> } {
+  const systems = systemPrompt ? [systemPrompt] : [];
+  const messages: Array<{ role: 'user' | 'assistant'; content: string }> = [];
+  for (const message of history) {
+    if (message.role === 'system') {
+      systems.push(message.content);
+      continue;
+    }
+    if (message.content.trim() === '') continue;
+    const last = messages.at(-1);
+    if (last && last.role === message.role) last.content += `\n\n${message.content}`;
+    else if (messages.length > 0 || message.role === 'user')
+      messages.push({ role: message.role, content: message.content });
+  }
+  return { system: systems.length > 0 ? systems.join('\n\n') : undefined, messages };
+}
+
+function fromAnthropicError(error: unknown): unknown {
+  if (isAbort(error)) return error;
+  if (error instanceof APIConnectionTimeoutError) return new LlmProviderError('anthropic: timeout', true);
+  if (error instanceof APIConnectionError) return new LlmProviderError('anthropic: connection failed', true);
+  if (error instanceof APIError) {
+    const status = error.status ?? 0;
+    // an `error` event mid-stream (overloaded_error, api_error) has no HTTP status
+    if (!status) return new LlmProviderError('anthropic: error event in stream', true);
+    return new LlmProviderError(
+      `anthropic: HTTP ${status}`,
+      isRetryableStatus(status),
+      parseRetryAfter(error.headers?.get('retry-after'), error.headers?.get('retry-after-ms')),
+    );
+  }
+  return error;
+}

@@ -1,0 +1,217 @@
+import type { LlmModelSettings } from '../../config/llm.settings';
+import {
+  type AudioInput,
+  isAbort,
+  isRetryableStatus,
+  type LlmChunk,
+  type LlmProvider,
+  LlmProviderError,
+  type LlmRequest,
+  type LlmUsage,
+  parseRetryAfter,
+} from './llm-provider';
+import { DEFAULT_TIMEOUT_MS } from './openai.provider';
+import { OpenAiAudio } from './openai-speech';
+import { readSseEvents } from './sse-events';
+
+const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
+const STOP_TIMEOUT_MS = 5000;
+
+interface DifyEvent {
+  event?: string;
+  answer?: string;
+  conversation_id?: string;
+  task_id?: string;
+  url?: string;
+  type?: string;
+  belongs_to?: string;
+  metadata?: { usage?: Partial<LlmUsage> };
+  status?: number;
+  code?: string;
+}
+
+// Dify's chat-messages API in streaming mode (SSE). Dify keeps the conversation itself: we send the
+// newest user message and its conversation_id, kept on our session as provider state.
+export class DifyProvider implements LlmProvider {
+  readonly modelId: string;
+  readonly vendor = 'dify';
+  readonly stateful = true;
+  readonly synthesize?: LlmProvider['synthesize'];
+  private readonly base: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly model: LlmModelSettings) {
+    this.modelId = model.id;
+    this.base = (model.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+    this.timeoutMs = model.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+    const tts = model.tts;
+    if (tts) {
+      const speech = new OpenAiAudio({
+        endpoint: tts.endpoint,
+        apiKey: tts.api_key,
+        timeoutMs: this.timeoutMs,
+      });
+      this.synthesize = (text, signal) => speech.synthesize(text, tts, signal);
+    }
+  }
+
+  async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
+    const query = [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+    const known = request.detached ? undefined : request.providerState?.conversation_id;
+    const conversationId = typeof known === 'string' ? known : '';
+    const body: Record<string, unknown> = {
+      inputs: {},
+      query,
+      response_mode: 'streaming',
+      conversation_id: conversationId,
+      user: request.userId,
+    };
+    const response = await this.post(
+      '/chat-messages',
+      JSON.stringify(body),
+      request.signal,
+      'application/json',
+    );
+    let taskId: string | undefined;
+    let stateSent = conversationId;
+    let ended = false;
+    try {
+      for await (const message of readSseEvents(response.body as ReadableStream<Uint8Array>)) {
+        const event = parseEvent(message.data);
+        if (!event) continue;
+        taskId ??= event.task_id;
+        if (!request.detached && event.conversation_id && event.conversation_id !== stateSent) {
+          stateSent = event.conversation_id;
+          yield { type: 'state', providerState: { conversation_id: event.conversation_id } };
+        }
+        switch (event.event) {
+          case 'message':
+          case 'agent_message':
+            if (event.answer) yield { type: 'delta', text: event.answer };
+            break;
+          case 'message_file':
+            if (event.url && (event.belongs_to ?? 'assistant') === 'assistant')
+              yield { type: 'file', url: this.absolute(event.url), kind: event.type };
+            break;
+          case 'message_end': {
+            ended = true;
+            const usage = event.metadata?.usage;
+            if (
+              usage &&
+              typeof usage.prompt_tokens === 'number' &&
+              typeof usage.completion_tokens === 'number'
+            ) {
+              yield {
+                type: 'usage',
+                usage: {
+                  prompt_tokens: usage.prompt_tokens,
+                  completion_tokens: usage.completion_tokens,
+                  total_tokens: usage.total_tokens ?? usage.prompt_tokens + usage.completion_tokens,
+                },
+              };
+            }
+            break;
+          }
+          case 'error':
+            // the message is Dify's and may quote the prompt: keep only status and code
+            throw new LlmProviderError(
+              `dify: error event ${event.status ?? ''} ${event.code ?? ''}`.trim(),
+              isRetryableStatus(event.status ?? 500),
+            );
+        }
+      }
+    } catch (error) {
+      if (isAbort(error) || request.signal.aborted) {
+        if (taskId) this.stopTask(taskId, request.userId);
+        throw error;
+      }
+      if (error instanceof LlmProviderError) throw error;
+      throw new LlmProviderError('dify: connection lost', true);
+    }
+    if (!ended) throw new LlmProviderError('dify: stream ended without message_end', true);
+  }
+
+  async transcribe(audio: AudioInput): Promise<string> {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(audio.data)], { type: audio.mimeType }), audio.fileName);
+    form.append('user', audio.userId);
+    const response = await this.post('/audio-to-text', form, audio.signal);
+    const result = (await response.json()) as { text?: unknown };
+    if (typeof result.text !== 'string') throw new LlmProviderError('dify: no transcript', false);
+    return result.text.trim();
+  }
+
+  // Headers must arrive within the timeout; the body's pace is watched by the caller.
+  private async post(
+    path: string,
+    body: string | FormData,
+    signal: AbortSignal | undefined,
+    contentType?: string,
+  ): Promise<Response> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+    const signals = signal ? [signal, timeout.signal] : [timeout.signal];
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.model.api_key ?? ''}`,
+          ...(contentType ? { 'content-type': contentType } : {}),
+        },
+        body,
+        signal: AbortSignal.any(signals),
+      });
+    } catch {
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : abortError();
+      if (timeout.signal.aborted) throw new LlmProviderError('dify: timeout', true);
+      throw new LlmProviderError('dify: connection failed', true);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new LlmProviderError(
+        `dify: HTTP ${response.status}`,
+        isRetryableStatus(response.status),
+        parseRetryAfter(response.headers.get('retry-after')),
+      );
+    }
+    return response;
+  }
+
+  // Closing the connection does not stop a Dify task (it keeps generating and billing): ask it to.
+  private stopTask(taskId: string, userId: string): void {
+    void fetch(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.model.api_key ?? ''}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: userId }),
+      signal: AbortSignal.timeout(STOP_TIMEOUT_MS),
+    })
+      .then((response) => response.body?.cancel())
+      .catch(() => undefined);
+  }
+
+  // Dify answers file URLs relative to its own origin unless its FILES_URL is set.
+  private absolute(url: string): string {
+    return new URL(url, `${new URL(this.base).origin}/`).toString();
+  }
+}
+
+export function parseEvent(data: string): DifyEvent | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    throw new LlmProviderError('dify: malformed event', true);
+  }
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as DifyEvent)
+    : undefined;
+}
+
+function abortError(): Error {
+  const error = new Error('aborted');
+  error.name = 'AbortError';
+  return error;
+}

@@ -1,0 +1,182 @@
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { FILE_STORE, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
+import { fetchGeneratedFile } from '../../infra/llm/file-fetcher';
+import { LlmEvents } from '../llm/llm-events';
+import type { ModelEntry } from '../llm/llm.registry';
+import { imageUrlsIn } from '../llm/reply-images';
+
+const MAX_FILE_BYTES = 20 * 1024 * 1024;
+const FETCH_TIMEOUT_MS = 15_000;
+const SPEECH_TIMEOUT_MS = 60_000;
+// OpenAI's speech input limit
+const SPEECH_MAX_CHARS = 4096;
+// what we copy into our storage; anything else stays a link (never serve vendor HTML as ours)
+const STORABLE = /^(image\/(png|jpeg|gif|webp)|audio\/[\w.+-]+|application\/pdf|text\/(plain|csv))$/;
+
+export interface GeneratedFile {
+  url: string;
+  kind?: string;
+}
+
+// What `metadata.attachments` lists: a stored file (file_id; file_url is our stable redirect,
+// signed when read) or an external link the model or vendor gave.
+export interface Attachment {
+  kind: 'audio' | 'image' | 'file';
+  source: 'tts' | 'ai';
+  file_url: string;
+  file_id?: string;
+  name?: string;
+  mime_type?: string;
+  size?: number;
+  external?: boolean;
+}
+
+// The extras of a finished reply: files the AI produced (stored or linked, per the model's
+// `files` mode) and, for models with `tts`, the reply as speech.
+@Injectable()
+export class ReplyAttachments {
+  private readonly logger = new Logger('llm');
+
+  constructor(
+    private readonly events: LlmEvents,
+    @Optional() @Inject(FILE_STORE) private readonly store?: FileStore,
+  ) {}
+
+  async collect(input: {
+    entry: ModelEntry;
+    sessionId: string;
+    userId: string;
+    text: string;
+    files: GeneratedFile[];
+  }): Promise<Attachment[]> {
+    const { entry } = input;
+    const attachments: Attachment[] = [];
+    const mode = entry.settings.files ?? 'store';
+    if (mode !== 'off') {
+      const seen = new Set<string>();
+      const candidates = [
+        ...input.files,
+        ...imageUrlsIn(input.text).map((url) => ({ url, kind: 'image' })),
+      ].filter((file) => !seen.has(file.url) && seen.add(file.url));
+      for (const file of candidates) {
+        attachments.push(mode === 'store' ? await this.storeOrLink(file, input) : link(file));
+      }
+    }
+    if (entry.settings.tts && entry.provider.synthesize) {
+      const speech = await this.speak(input);
+      if (speech) attachments.push(speech);
+    }
+    return attachments;
+  }
+
+  private async storeOrLink(
+    file: GeneratedFile,
+    input: { entry: ModelEntry; sessionId: string; userId: string },
+  ): Promise<Attachment> {
+    if (!this.store) return link(file);
+    try {
+      const fetched = await fetchGeneratedFile(file.url, {
+        trustedHosts: trustedHosts(input.entry),
+        maxBytes: MAX_FILE_BYTES,
+        timeoutMs: FETCH_TIMEOUT_MS,
+      });
+      if (!STORABLE.test(fetched.mimeType)) return link(file);
+      const saved = await this.store.saveGenerated({
+        ownerId: input.userId,
+        sessionId: input.sessionId,
+        name: fetched.name,
+        mimeType: fetched.mimeType,
+        data: fetched.data,
+      });
+      return stored(saved, 'ai');
+    } catch (error) {
+      this.failed('file_failed', input, error);
+      // the reply still offers the file, as the vendor's link
+      return link(file);
+    }
+  }
+
+  private async speak(input: {
+    entry: ModelEntry;
+    sessionId: string;
+    userId: string;
+    text: string;
+  }): Promise<Attachment | undefined> {
+    if (!this.store) return undefined;
+    try {
+      const audio = await (
+        input.entry.provider.synthesize as NonNullable<typeof input.entry.provider.synthesize>
+      )(speechText(input.text), AbortSignal.timeout(SPEECH_TIMEOUT_MS));
+      const extension = audio.mimeType.split('/')[1]?.replace('mpeg', 'mp3') ?? 'audio';
+      const saved = await this.store.saveGenerated({
+        ownerId: input.userId,
+        sessionId: input.sessionId,
+        name: `reply.${extension}`,
+        mimeType: audio.mimeType,
+        data: audio.data,
+      });
+      return stored(saved, 'tts');
+    } catch (error) {
+      this.failed('speech_failed', input, error);
+      return undefined;
+    }
+  }
+
+  private failed(
+    kind: 'file_failed' | 'speech_failed',
+    input: { entry: ModelEntry; sessionId: string; userId: string },
+    error: unknown,
+  ): void {
+    this.events.failure({
+      kind,
+      modelId: input.entry.settings.id,
+      vendor: input.entry.provider.vendor,
+      userId: input.userId,
+      sessionId: input.sessionId,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : 'failure',
+    });
+  }
+}
+
+function stored(info: StoredFileInfo, source: 'tts' | 'ai'): Attachment {
+  return {
+    kind: kindOf(info.mime_type),
+    source,
+    file_id: info.file_id,
+    file_url: `/chat/files/${encodeURIComponent(info.file_id)}`,
+    name: info.name,
+    mime_type: info.mime_type,
+    size: info.size,
+  };
+}
+
+function link(file: GeneratedFile): Attachment {
+  const kind = file.kind === 'image' || file.kind === 'audio' ? file.kind : 'file';
+  return { kind, source: 'ai', file_url: file.url, external: true };
+}
+
+function kindOf(mimeType: string): Attachment['kind'] {
+  if (mimeType.startsWith('image/')) return 'image';
+  if (mimeType.startsWith('audio/')) return 'audio';
+  return 'file';
+}
+
+// The model's own endpoint serves its files (Dify); operators may trust more hosts.
+function trustedHosts(entry: ModelEntry): Set<string> {
+  const hosts = new Set(entry.settings.file_hosts ?? []);
+  if (entry.settings.endpoint) hosts.add(new URL(entry.settings.endpoint).host.toLowerCase());
+  return hosts;
+}
+
+// Speech of the reply text: markdown images and links read as their words, capped at the API limit.
+export function speechText(text: string): string {
+  const plain = text
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/[*_`#>]+/g, '')
+    .trim();
+  if (plain.length <= SPEECH_MAX_CHARS) return plain;
+  const cut = plain.slice(0, SPEECH_MAX_CHARS);
+  const sentence = Math.max(cut.lastIndexOf('. '), cut.lastIndexOf('\n'));
+  return sentence > SPEECH_MAX_CHARS / 2 ? cut.slice(0, sentence + 1) : cut;
+}

@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  isAbort,
+  type LlmChunk,
+  type LlmProvider,
+  LlmProviderError,
+  type LlmRequest,
+} from '../../infra/llm/llm-provider';
+import type { CircuitBreaker } from './circuit-breaker';
+
+export interface RetryPolicy {
+  attempts: number;
+  baseMs: number;
+  // longest pause between attempts; a retry-after beyond it means "give up now"
+  maxDelayMs: number;
+  // no chunk for this long (the first included) fails the attempt
+  idleTimeoutMs: number;
+}
+
+export interface StreamObserver {
+  // an attempt failed before the first token and another follows after `delayMs`
+  onRetry?(info: { attempt: number; attempts: number; delayMs: number; error: LlmProviderError }): void;
+  // every attempt failure, also the last one
+  onFailure?(info: { attempt: number; error: LlmProviderError; started: boolean; opened: boolean }): void;
+}
+
+// The circuit is open: the provider is not even asked.
+export class CircuitOpenError extends LlmProviderError {
+  constructor(retryAfterMs: number) {
+    super('circuit open', false, retryAfterMs);
+    this.name = 'CircuitOpenError';
+  }
+}
+
+const TIMEOUT = Symbol('idle-timeout');
+
+// Full jitter: a random pause in [0, base·2^(attempt-1)], so clients hit by the same outage spread out.
+export function backoffMs(attempt: number, baseMs: number, maxDelayMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxDelayMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+// A provider stream with retries before the first token (backoff + jitter, honouring retry-after),
+// an idle timeout on every attempt, and a circuit breaker. After the first token nothing is ever
+// replayed: the failure goes to the caller, who keeps the partial text.
+export async function* resilientStream(
+  provider: LlmProvider,
+  request: LlmRequest,
+  policy: RetryPolicy,
+  breaker: CircuitBreaker,
+  observer: StreamObserver = {},
+): AsyncGenerator<LlmChunk> {
+  for (let attempt = 1; ; attempt++) {
+    const wait = breaker.acquire();
+    if (wait > 0) throw new CircuitOpenError(wait);
+    const attemptController = new AbortController();
+    const forward = (): void => attemptController.abort(request.signal.reason);
+    request.signal.addEventListener('abort', forward, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => attemptController.abort(TIMEOUT), policy.idleTimeoutMs);
+    };
+    let started = false;
+    let settled = false;
+    try {
+      arm();
+      for await (const chunk of provider.stream({ ...request, signal: attemptController.signal })) {
+        clearTimeout(timer);
+        if (chunk.type === 'delta' && chunk.text.length > 0) started = true;
+        yield chunk;
+        arm();
+      }
+      settled = true;
+      breaker.success();
+      return;
+    } catch (caught) {
+      if (request.signal.aborted) throw caught;
+      const error = asProviderError(caught, attemptController.signal.reason === TIMEOUT, provider.vendor);
+      settled = true;
+      // only failures that say "the provider is down" count; a refused request (400) does not
+      let opened = false;
+      if (error.retryable) opened = breaker.failure();
+      else breaker.release();
+      observer.onFailure?.({ attempt, error, started, opened });
+      if (started || !error.retryable || attempt >= policy.attempts) throw error;
+      if (error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxDelayMs) throw error;
+      const delayMs = error.retryAfterMs ?? backoffMs(attempt, policy.baseMs, policy.maxDelayMs);
+      observer.onRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
+      await sleep(delayMs, undefined, { signal: request.signal });
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener('abort', forward);
+      // the consumer stopped early or the user aborted: close the vendor connection, free the trial
+      if (!settled) {
+        attemptController.abort();
+        breaker.release();
+      }
+    }
+  }
+}
+
+function asProviderError(error: unknown, timedOut: boolean, vendor: string): LlmProviderError {
+  if (timedOut) return new LlmProviderError(`${vendor}: no data within the timeout`, true);
+  if (error instanceof LlmProviderError) return error;
+  // a vendor aborting on its own (not us) is a lost connection
+  if (isAbort(error)) return new LlmProviderError(`${vendor}: connection aborted`, true);
+  return new LlmProviderError(`${vendor}: ${error instanceof Error ? error.name : 'failure'}`, false);
+}

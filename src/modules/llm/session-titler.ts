@@ -1,0 +1,99 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { isAbort } from '../../infra/llm/llm-provider';
+import { LlmRegistry } from './llm.registry';
+
+const TITLE_TIMEOUT_MS = 15_000;
+const TITLE_MAX_TOKENS = 24;
+const EXCERPT_CHARS = 1000;
+export const TITLE_MAX_CHARS = 60;
+
+export const TITLE_INSTRUCTIONS =
+  'You name chat conversations. Answer with a title of two to six words that says what the ' +
+  'conversation is about, in the same language as the user. Answer with the title only: no quotes, ' +
+  'no final punctuation.';
+
+// Asks the session's model for a short title after the first exchange. Best effort: one attempt,
+// a short timeout, and no title (the caller keeps its heuristic name) on any failure.
+@Injectable()
+export class SessionTitler {
+  private readonly logger = new Logger('llm');
+
+  constructor(private readonly registry: LlmRegistry) {}
+
+  enabled(modelId: string): boolean {
+    if (!this.registry.has(modelId)) return false;
+    const { settings } = this.registry.entry(modelId);
+    // Dify apps keep their own conversation names, and the demo model cannot summarise
+    return settings.titles ?? (settings.type === 'openai' || settings.type === 'anthropic');
+  }
+
+  async title(input: {
+    modelId: string;
+    userId: string;
+    userText: string;
+    replyText: string;
+  }): Promise<string | undefined> {
+    if (!this.enabled(input.modelId)) return undefined;
+    const { provider, breaker, settings } = this.registry.entry(input.modelId);
+    // a provider that is failing gets no extra requests
+    if (breaker.state !== 'closed') return undefined;
+    const signal = AbortSignal.timeout(Math.min(settings.timeout_ms ?? TITLE_TIMEOUT_MS, TITLE_TIMEOUT_MS));
+    const prompt =
+      `User: ${excerpt(input.userText)}\n\nAssistant: ${excerpt(input.replyText)}\n\n` +
+      'Title of this conversation:';
+    let text = '';
+    try {
+      for await (const chunk of provider.stream({
+        messages: [{ role: 'user', content: prompt }],
+        system: TITLE_INSTRUCTIONS,
+        maxTokens: TITLE_MAX_TOKENS,
+        signal,
+        userId: input.userId,
+        detached: true,
+      })) {
+        if (chunk.type === 'delta') text += chunk.text;
+        if (text.length > TITLE_MAX_CHARS * 4) break;
+      }
+    } catch (error) {
+      this.logger.warn(
+        {
+          event: 'title_failed',
+          model: input.modelId,
+          err: isAbort(error) ? 'timeout' : error instanceof Error ? error.message : 'failure',
+        },
+        'session title failed',
+      );
+      return undefined;
+    }
+    return cleanTitle(text);
+  }
+}
+
+function excerpt(text: string): string {
+  return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS)}…` : text;
+}
+
+// Model output → a one-line title: first non-empty line, no "Title:" label, quotes, markdown or
+// trailing punctuation, at most TITLE_MAX_CHARS (cut at a word). Undefined when nothing is left.
+export function cleanTitle(raw: string): string | undefined {
+  const line = raw
+    .split(/\r?\n/)
+    .map((candidate) => candidate.trim())
+    .find((candidate) => candidate.length > 0);
+  if (!line) return undefined;
+  let title = line
+    .replace(/^(#+\s*|title\s*:\s*)/i, '')
+    .replace(/[*_`]+/g, '')
+    .replace(/^["'“”‘’«»「」\s]+|["'“”‘’«»「」\s]+$/g, '')
+    .replace(/[.。!！?？:：;；,，\s]+$/u, '')
+    .replace(/\s+/g, ' ')
+    .replace(/\p{Cc}|\p{Cf}/gu, '')
+    .trim();
+  if (Array.from(title).length > TITLE_MAX_CHARS) {
+    const points = Array.from(title).slice(0, TITLE_MAX_CHARS);
+    const cut = points.join('');
+    const space = cut.lastIndexOf(' ');
+    title = (space > TITLE_MAX_CHARS / 2 ? cut.slice(0, space) : cut).trim();
+  }
+  return title.length > 0 ? title : undefined;
+}
