@@ -13,6 +13,7 @@ import { ChatModule } from './modules/chat/chat.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
+import { UploadsModule } from './modules/uploads/uploads.module';
 
 @Global()
 @Module({})
@@ -45,6 +46,7 @@ export class AppModule {
         AuthModule,
         MetricsModule,
         NotificationsModule,
+        UploadsModule,
         ChatModule,
         HealthModule,
       ],

@@ -2,7 +2,8 @@
 # Test service: clamd (Debian's clamav-daemon) on a free loopback TCP port.
 # No signature download: the database directory holds only a hash signature (.hdb) for the
 # 68-byte EICAR test string, written here, so tests can prove an infected upload is refused.
-# `up DIR` prints CLAMAV_HOST/CLAMAV_PORT exports; `down DIR` stops it.
+# `up DIR` prints TEST_CLAMAV_HOST/TEST_CLAMAV_PORT (TEST_ so child-process servers of other suites
+# do not inherit a scanner); `down DIR` stops it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/scripts/services/lib.sh"
@@ -25,8 +26,8 @@ up() {
   # the package's own service is not needed: we run our own instance with our own config
   mkdir -p "$dir/db"
   if [ -f "$dir/clamd.pid" ] && kill -0 "$(cat "$dir/clamd.pid")" 2>/dev/null; then
-    echo "export CLAMAV_HOST=127.0.0.1"
-    echo "export CLAMAV_PORT=$(cat "$dir/port")"
+    echo "export TEST_CLAMAV_HOST=127.0.0.1"
+    echo "export TEST_CLAMAV_PORT=$(cat "$dir/port")"
     return 0
   fi
   local md5 size
@@ -58,8 +59,8 @@ CONF
     cat "$dir/clamd.out" >&2 || true
     return 1
   fi
-  echo "export CLAMAV_HOST=127.0.0.1"
-  echo "export CLAMAV_PORT=$port"
+  echo "export TEST_CLAMAV_HOST=127.0.0.1"
+  echo "export TEST_CLAMAV_PORT=$port"
 }
 
 down() {

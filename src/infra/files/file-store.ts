@@ -18,6 +18,12 @@ export interface FileStore {
   }): Promise<StoredFileInfo>;
   // an uploaded or generated file of this owner, with its bytes (for transcription or LLM context)
   read(fileId: string, ownerId: string): Promise<{ info: StoredFileInfo; data: Buffer }>;
+  // binds an uploaded file to a message of the session (file_upload, voice_message): attached files
+  // are kept, files never attached are deleted after a day. Unknown or foreign file → NOT_FOUND.
+  attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo>;
+  // the stable app URL of a file (/chat/files/:id, redirects to a fresh signed URL when read):
+  // store this in messages, never a signed URL
+  urlOf(fileId: string): string;
 }
 
 export const FILE_STORE = Symbol('FILE_STORE');

@@ -13,6 +13,7 @@ import type { Connection } from './connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
 import { storedFrame, type ServerFrame } from './frames';
 import { ReplyService } from './reply.service';
+import { AttachmentsService } from '../uploads/attachments.service';
 
 const RATE_WINDOW_MS = 1000;
 
@@ -30,6 +31,7 @@ export class ChatService {
     private readonly metrics: ChatMetrics,
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly attachments: AttachmentsService,
   ) {}
 
   // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
@@ -125,7 +127,26 @@ export class ChatService {
           connection.principal.isAdmin ? 'users' : 'admins',
         );
         return;
-      case 'file_upload':
+      case 'file_upload': {
+        // the attachment logic lives in the uploads module; here only the frames it causes
+        const sessionId = connection.sessionId;
+        const { message: stored, duplicate } = await this.attachments.attach({
+          sessionId,
+          userId: connection.principal.userId,
+          fileId: message.file_id as string,
+          clientId: message.client_id,
+          caption: message.content,
+        });
+        this.hub.send(connection, {
+          type: 'ack',
+          session_id: sessionId,
+          seq: stored.seq,
+          client_id: stored.client_id,
+          id: stored.id,
+        });
+        if (!duplicate) this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
+        return;
+      }
       case 'voice_message':
       case 'help_request':
       case 'admin_join':

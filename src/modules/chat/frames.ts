@@ -30,7 +30,11 @@ export function storedFrame(sessionId: string, message: MessageRecord): ServerFr
   if (message.client_id !== undefined) frame.client_id = message.client_id;
   if (message.content !== undefined) frame.content = message.content;
   if (message.model_id !== undefined) frame.model_id = message.model_id;
-  if (message.file_id !== undefined) frame.file_id = message.file_id;
+  if (message.file_id !== undefined) {
+    frame.file_id = message.file_id;
+    // the stable app URL (redirects to a URL signed when read); signed URLs are never stored
+    frame.file_url = `/chat/files/${encodeURIComponent(message.file_id)}`;
+  }
   // a stored AI reply is the final frame of its stream
   frame.metadata = message.type === 'ai_response' ? { ...message.metadata, done: true } : message.metadata;
   if (frame.metadata === undefined) delete frame.metadata;

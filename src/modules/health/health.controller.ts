@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject, Optional } from '@nestjs/common';
 import {
   HealthCheck,
   HealthCheckService,
@@ -7,6 +7,8 @@ import {
 } from '@nestjs/terminus';
 import { Public } from '../../common/auth/auth.decorators';
 import { ChatGateway } from '../chat/chat.gateway';
+import type { ClamdScanner } from '../../infra/scanner/clamd.scanner';
+import { MALWARE_SCANNER } from '../uploads/uploads.service';
 
 @Controller('chat')
 @Public()
@@ -16,6 +18,7 @@ export class HealthController {
     private readonly mongoose: MongooseHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly gateway: ChatGateway,
+    @Optional() @Inject(MALWARE_SCANNER) private readonly scanner: ClamdScanner | null = null,
   ) {}
 
   @Get('healthz')
@@ -32,6 +35,12 @@ export class HealthController {
       () => {
         const instance = this.indicators.check('instance');
         return this.gateway.draining ? instance.down({ reason: 'draining' }) : instance.up();
+      },
+      // clamd when CLAMAV_HOST is set: without it uploads are refused (fail closed)
+      async () => {
+        const clamd = this.indicators.check('clamd');
+        if (!this.scanner) return clamd.up({ scanning: 'off' });
+        return (await this.scanner.ping(1500)) ? clamd.up() : clamd.down({ reason: 'no answer' });
       },
     ]);
   }

@@ -44,6 +44,7 @@ export function messageView(message: MessageRecord) {
     timestamp: message.timestamp.toISOString(),
     model_id: message.model_id,
     file_id: message.file_id,
+    file_url: message.file_id ? `/chat/files/${encodeURIComponent(message.file_id)}` : undefined,
     metadata: message.metadata,
   };
 }

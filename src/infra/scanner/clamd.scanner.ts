@@ -1,0 +1,123 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+
+export type ScanVerdict = { clean: true } | { clean: false; signature: string };
+
+// clamd could not give a verdict (down, timeout, size limit, internal error): callers fail closed.
+export class ScannerUnavailable extends Error {
+  constructor(reason: string) {
+    super(`malware scanner unavailable: ${reason}`);
+  }
+}
+
+// clamd frames INSTREAM data in chunks with a 4-byte big-endian length; keep chunks modest.
+const MAX_CHUNK_BYTES = 64 * 1024;
+const MAX_REPLY_BYTES = 4096;
+
+// Replies to zINSTREAM: "stream: OK", "stream: <signature> FOUND", "<reason> ERROR" (NUL-terminated).
+export function parseClamdReply(reply: string): ScanVerdict | { error: string } {
+  const line = reply.replace(/\0+$/, '').trim();
+  if (/^stream: OK$/.test(line)) return { clean: true };
+  const found = /^stream: (.+) FOUND$/.exec(line);
+  if (found && found[1].trim().length > 0) return { clean: false, signature: found[1].trim() };
+  return { error: line.length > 0 ? line.slice(0, 200) : 'empty reply' };
+}
+
+// clamd over TCP (INSTREAM): the stream is forwarded chunk by chunk, never held whole.
+export class ClamdScanner {
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  async ping(timeoutMs = 2000): Promise<boolean> {
+    try {
+      const socket = await this.open(timeoutMs);
+      const reply = readReply(socket);
+      socket.end('zPING\0');
+      return (await reply).replace(/\0+$/, '').trim() === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async scan(body: Readable): Promise<ScanVerdict> {
+    const socket = await this.open(this.timeoutMs);
+    const reply = readReply(socket);
+    // clamd answers early (and closes) on errors such as its size limit: stop sending then
+    let answered = false;
+    void reply.then(
+      () => (answered = true),
+      () => (answered = true),
+    );
+    try {
+      await write(socket, Buffer.from('zINSTREAM\0'));
+      for await (const data of body as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < data.length && !answered; offset += MAX_CHUNK_BYTES) {
+          const chunk = data.subarray(offset, offset + MAX_CHUNK_BYTES);
+          const header = Buffer.alloc(4);
+          header.writeUInt32BE(chunk.length);
+          await write(socket, Buffer.concat([header, chunk]));
+        }
+        if (answered) break;
+      }
+      if (!answered) await write(socket, Buffer.alloc(4));
+      const verdict = parseClamdReply(await reply);
+      if ('error' in verdict) throw new ScannerUnavailable(verdict.error);
+      return verdict;
+    } catch (error) {
+      if (error instanceof ScannerUnavailable) throw error;
+      throw new ScannerUnavailable(error instanceof Error ? error.message : String(error));
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  private open(timeoutMs: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: this.host, port: this.port });
+      socket.setTimeout(timeoutMs, () => socket.destroy(new ScannerUnavailable('timeout')));
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', (error) => reject(new ScannerUnavailable(error.message)));
+    });
+  }
+}
+
+function readReply(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.on('data', (data: Buffer) => {
+      text += data.toString('latin1');
+      if (text.includes('\0') || text.length > MAX_REPLY_BYTES) resolve(text.split('\0')[0]);
+    });
+    socket.once('end', () => resolve(text));
+    socket.once('close', () => (text ? resolve(text) : reject(new ScannerUnavailable('connection closed'))));
+    socket.once('error', (error) => reject(new ScannerUnavailable(error.message)));
+  });
+}
+
+// Writes with backpressure; fails if the socket dies meanwhile.
+function write(socket: Socket, data: Buffer): Promise<void> {
+  if (socket.destroyed) return Promise.reject(new ScannerUnavailable('connection closed'));
+  if (socket.write(data)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new ScannerUnavailable('connection closed'));
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
+}

@@ -1,0 +1,180 @@
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Settings } from '../../config/uploads.settings';
+import {
+  contentDisposition,
+  type SignedUrlOptions,
+  type StorageDriver,
+  StorageObjectMissing,
+} from './storage-driver';
+
+// 8 MiB parts (S3's minimum is 5 MiB): a stream of unknown length goes up part by part, so at most
+// one part per upload is in memory. Files smaller than one part are a single PutObject.
+export const PART_BYTES = 8 * 1024 * 1024;
+
+// Any S3-compatible endpoint (AWS, MinIO, Ceph, R2…); path-style addressing is a setting.
+export class S3Storage implements StorageDriver {
+  readonly kind = 's3';
+  private readonly client: S3Client;
+  private readonly bucket: string;
+
+  constructor(settings: S3Settings) {
+    this.bucket = settings.bucket;
+    this.client = new S3Client({
+      region: settings.region,
+      endpoint: settings.endpoint,
+      forcePathStyle: settings.forcePathStyle,
+      credentials:
+        settings.accessKeyId && settings.secretAccessKey
+          ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey }
+          : undefined,
+      // only the checksums S3 requires: several S3-compatible servers reject the newer defaults
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  // Creates the bucket when it does not exist (dev and tests; production buckets exist already).
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async put(key: string, body: Readable, contentType: string): Promise<{ size: number }> {
+    let uploadId: string | undefined;
+    const parts: CompletedPart[] = [];
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let size = 0;
+    const sendPart = async (data: Buffer): Promise<void> => {
+      uploadId ??= (
+        await this.client.send(
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+        )
+      ).UploadId;
+      const partNumber = parts.length + 1;
+      const { ETag } = await this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: data,
+          ContentLength: data.length,
+        }),
+      );
+      parts.push({ ETag, PartNumber: partNumber });
+    };
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        size += chunk.length;
+        if (pendingBytes < PART_BYTES) continue;
+        const joined = Buffer.concat(pending);
+        let offset = 0;
+        for (; joined.length - offset >= PART_BYTES; offset += PART_BYTES)
+          await sendPart(joined.subarray(offset, offset + PART_BYTES));
+        const rest = joined.subarray(offset);
+        pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+        pendingBytes = rest.length;
+      }
+      const last = Buffer.concat(pending);
+      if (uploadId === undefined) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: last,
+            ContentLength: last.length,
+            ContentType: contentType,
+          }),
+        );
+        return { size };
+      }
+      if (last.length > 0) await sendPart(last);
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return { size };
+    } catch (error) {
+      if (uploadId !== undefined) {
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!(Body instanceof Readable)) throw new StorageObjectMissing(key);
+      return Body;
+    } catch (error) {
+      if (isMissing(error)) throw new StorageObjectMissing(key);
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  // Presigned GET (SigV4, query-string auth): the type and download name are part of the signature.
+  signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ResponseContentType: options.contentType,
+        ResponseContentDisposition: contentDisposition(options.disposition, options.fileName),
+      }),
+      { expiresIn: Math.max(1, Math.round(options.ttlSeconds)) },
+    );
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+}

@@ -1,0 +1,41 @@
+import type { Readable } from 'node:stream';
+
+// One interface for every place files live (S3-compatible buckets, local disk); drivers are chosen
+// by settings (S3_BUCKET set → S3) and nothing above infra/ knows which one runs.
+export interface SignedUrlOptions {
+  ttlSeconds: number;
+  contentType: string;
+  // shown to the browser as the download name (already sanitised)
+  fileName: string;
+  disposition: 'inline' | 'attachment';
+}
+
+export interface StorageDriver {
+  readonly kind: 's3' | 'local';
+  // Streams `body` to `key`; resolves with the bytes written. Memory stays bounded whatever the size.
+  put(key: string, body: Readable, contentType: string): Promise<{ size: number }>;
+  get(key: string): Promise<Readable>;
+  // idempotent: a missing object is not an error
+  delete(key: string): Promise<void>;
+  exists(key: string): Promise<boolean>;
+  // made at read time only, never stored
+  signedUrl(key: string, options: SignedUrlOptions): Promise<string>;
+}
+
+export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
+
+export class StorageObjectMissing extends Error {
+  constructor(key: string) {
+    super(`no object at ${key}`);
+  }
+}
+
+// RFC 6266 Content-Disposition with an ASCII fallback and the UTF-8 name.
+export function contentDisposition(disposition: 'inline' | 'attachment', fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+  const encoded = encodeURIComponent(fileName).replace(
+    /['()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${disposition}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}

@@ -1,0 +1,30 @@
+import { Controller, Get, Headers, Query, Res, StreamableFile } from '@nestjs/common';
+import type { Response } from 'express';
+import { Public } from '../../common/auth/auth.decorators';
+import { FilesService } from './files.service';
+
+// Local-disk storage only: serves a file to whoever holds an unexpired, untampered signed URL.
+@Controller('chat/blob')
+@Public()
+export class BlobController {
+  constructor(private readonly files: FilesService) {}
+
+  @Get()
+  async blob(
+    @Query() query: Record<string, unknown>,
+    @Headers('range') range: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<StreamableFile> {
+    const blob = await this.files.openSignedBlob(query, range);
+    response.status(blob.status);
+    response.set({
+      ...blob.headers,
+      // uploaded bytes never run as a page of this origin, and the signed URL never leaks onwards
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "default-src 'none'; sandbox",
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'private, max-age=60',
+    });
+    return new StreamableFile(blob.stream);
+  }
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { SETTINGS, type Settings } from '../../config/settings';
+import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
+import { InvalidSignature, LocalDiskStorage } from '../../infra/storage/local-disk.storage';
+import {
+  contentDisposition,
+  STORAGE_DRIVER,
+  StorageObjectMissing,
+  type StorageDriver,
+} from '../../infra/storage/storage-driver';
+import { SessionsService } from '../sessions/sessions.service';
+import { displayName, dispositionFor, normalizeMimeType } from './file-rules';
+import { FilesRepository, type FileRecord } from './files.repository';
+import { parseRange } from './range';
+import { fileUrl, storageKeyFor } from './uploads.service';
+
+export interface SignedLink {
+  url: string;
+  expires_at: string;
+}
+
+export interface BlobResponse {
+  stream: Readable;
+  status: 200 | 206;
+  headers: Record<string, string>;
+}
+
+// Who may read which file, signed URLs made at read time, and the FileStore port for chat and LLM
+// code (read bytes, store generated files, attach to a message).
+@Injectable()
+export class FilesService implements FileStore {
+  private readonly logger = new Logger('files');
+
+  constructor(
+    private readonly files: FilesRepository,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly sessions: SessionsService,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  // GET /chat/files/:id — owner, or the admin assisting the file's session; anyone else gets 404.
+  async signedLink(principal: Principal, fileId: string): Promise<SignedLink> {
+    const file = await this.readable(principal, fileId);
+    const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
+    const url = await this.storage.signedUrl(file.storage_key, {
+      ttlSeconds,
+      contentType: file.mime_type,
+      fileName: file.name,
+      disposition: dispositionFor(file.mime_type),
+    });
+    this.logger.log({ event: 'file_link', user_id: principal.userId, file_id: file.id }, 'signed link made');
+    return { url, expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
+  }
+
+  private async readable(principal: Principal, fileId: string): Promise<FileRecord> {
+    const own = await this.files.findOwned(fileId, principal.userId);
+    if (own) return own;
+    if (principal.isAdmin) {
+      const file = await this.files.findAnyReady(fileId);
+      if (file?.session_id) {
+        const session = await this.sessions.getOwned(file.session_id, file.owner_id);
+        if (session?.assisting_admin_id === principal.userId) return file;
+      }
+    }
+    throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+  }
+
+  // GET /chat/blob — local disk only: the signature is the authorisation (no token needed).
+  async openSignedBlob(
+    query: Record<string, unknown>,
+    rangeHeader: string | undefined,
+  ): Promise<BlobResponse> {
+    if (!(this.storage instanceof LocalDiskStorage)) throw new DomainException(ErrorCode.NOT_FOUND);
+    let blob;
+    try {
+      blob = this.storage.verify(query);
+    } catch (error) {
+      if (error instanceof InvalidSignature)
+        throw new DomainException(
+          ErrorCode.FORBIDDEN,
+          error.reason === 'expired' ? 'This link has expired.' : 'This link is not valid.',
+        );
+      throw error;
+    }
+    try {
+      const size = await this.storage.size(blob.key);
+      const range = parseRange(rangeHeader, size);
+      if (range === 'unsatisfiable')
+        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The requested range is not satisfiable.');
+      const stream = await this.storage.open(blob.key, range);
+      const headers: Record<string, string> = {
+        'Content-Type': blob.contentType,
+        'Content-Disposition': contentDisposition(blob.disposition, blob.fileName),
+        'Accept-Ranges': 'bytes',
+        'Content-Length': String(range ? range.end - range.start + 1 : size),
+      };
+      if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
+      return { stream, status: range ? 206 : 200, headers };
+    } catch (error) {
+      if (error instanceof StorageObjectMissing)
+        throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+      throw error;
+    }
+  }
+
+  // FileStore: files the AI produced; kept (attached) with the session, outside the upload quota.
+  async saveGenerated(input: {
+    ownerId: string;
+    sessionId: string;
+    name: string;
+    mimeType: string;
+    data: Buffer;
+  }): Promise<StoredFileInfo> {
+    const id = randomUUID();
+    const key = storageKeyFor(input.ownerId, id);
+    const mimeType = normalizeMimeType(input.mimeType) ?? 'application/octet-stream';
+    const name = displayName(input.name, mimeType);
+    await this.files.createPending({
+      id,
+      ownerId: input.ownerId,
+      sessionId: input.sessionId,
+      name,
+      mimeType,
+      storageKey: key,
+      source: 'generated',
+      attached: true,
+      now: new Date(),
+    });
+    try {
+      await this.storage.put(key, Readable.from([input.data]), mimeType);
+      await this.files.markReady(id, { size: input.data.length, scanned: false });
+    } catch (error) {
+      await this.storage.delete(key).catch(() => undefined);
+      await this.files.remove(id);
+      throw error;
+    }
+    return { file_id: id, name, size: input.data.length, mime_type: mimeType };
+  }
+
+  // FileStore: the bytes of one of the owner's files (transcription, LLM context); bounded by its size.
+  async read(fileId: string, ownerId: string): Promise<{ info: StoredFileInfo; data: Buffer }> {
+    const file = await this.files.findOwned(fileId, ownerId);
+    if (!file) throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    const chunks: Buffer[] = [];
+    let length = 0;
+    try {
+      for await (const chunk of (await this.storage.get(file.storage_key)) as AsyncIterable<Buffer>) {
+        length += chunk.length;
+        if (length > file.size) throw new Error(`stored object ${file.id} is larger than its record`);
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      if (error instanceof StorageObjectMissing)
+        throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+      throw error;
+    }
+    return { info: infoOf(file), data: Buffer.concat(chunks, length) };
+  }
+
+  async attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo> {
+    const file = await this.files.findOwned(fileId, ownerId);
+    if (!file || !(await this.files.markAttached(fileId, ownerId, sessionId, new Date())))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
+    return infoOf(file);
+  }
+
+  urlOf(fileId: string): string {
+    return fileUrl(fileId);
+  }
+}
+
+function infoOf(file: FileRecord): StoredFileInfo {
+  return { file_id: file.id, name: file.name, size: file.size, mime_type: file.mime_type };
+}

@@ -1,0 +1,26 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+// One record per uploaded or generated file. The bytes live in storage under `storage_key`
+// (never derived from the user's file name); `status` is `pending` while the upload streams and is
+// scanned, `ready` once it may be read. Signed URLs are never stored.
+@Schema({ collection: 'files', versionKey: false })
+export class StoredFile {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) owner_id!: string;
+  @Prop({ type: String, default: null }) session_id!: string | null;
+  @Prop({ required: true }) name!: string;
+  @Prop({ required: true, default: 0 }) size!: number;
+  @Prop({ required: true }) mime_type!: string;
+  @Prop({ required: true }) storage_key!: string;
+  @Prop({ required: true }) status!: 'pending' | 'ready';
+  @Prop({ required: true }) source!: 'upload' | 'generated';
+  // true once clamd passed it; false when scanning is off or for generated files
+  @Prop({ default: false }) scanned!: boolean;
+  @Prop({ default: false }) attached!: boolean;
+  @Prop({ type: Date, default: null }) attached_at!: Date | null;
+  @Prop({ required: true }) created_at!: Date;
+}
+export const StoredFileSchema = SchemaFactory.createForClass(StoredFile);
+StoredFileSchema.index({ owner_id: 1, created_at: -1 });
+// the cleanup's query: unattached or never-finished files by age
+StoredFileSchema.index({ attached: 1, created_at: 1 });

@@ -1,0 +1,67 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
+import { FilesRepository } from './files.repository';
+import { UploadMetrics } from './upload-metrics';
+
+// An upload still streaming after this long was cut off by a crash: its object may be half-written.
+const PENDING_GRACE_MS = 60 * 60 * 1000;
+
+// Deletes uploads never attached to a message after UPLOAD_UNATTACHED_TTL (a day), and uploads that
+// never finished. Every instance may run it: deletes are idempotent.
+@Injectable()
+export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('uploads');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    private readonly files: FilesRepository,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly metrics: UploadMetrics,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.run(), this.settings.uploads.cleanupIntervalMs);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  run(now = new Date()): Promise<number> {
+    this.running ??= this.sweep(now)
+      .catch((error: unknown) => {
+        this.logger.error({ event: 'upload_cleanup_failed', err: String(error) }, 'upload cleanup failed');
+        return 0;
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async sweep(now: Date): Promise<number> {
+    const unattachedBefore = new Date(now.getTime() - this.settings.uploads.unattachedTtlMs);
+    const pendingBefore = new Date(
+      now.getTime() - Math.min(PENDING_GRACE_MS, this.settings.uploads.unattachedTtlMs),
+    );
+    let deleted = 0;
+    for (;;) {
+      const expired = await this.files.findExpired(unattachedBefore, pendingBefore);
+      if (expired.length === 0) break;
+      for (const file of expired) {
+        // object first: a record without an object is harmless, an object without a record is a leak
+        await this.storage.delete(file.storage_key);
+        await this.files.remove(file.id);
+        deleted++;
+      }
+    }
+    if (deleted > 0) {
+      this.metrics.deleted.inc(deleted);
+      this.logger.log({ event: 'uploads_cleaned', count: deleted }, 'unattached uploads deleted');
+    }
+    return deleted;
+  }
+}

@@ -1,0 +1,46 @@
+import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { CurrentPrincipal } from '../../common/auth/auth.decorators';
+import type { Principal } from '../../common/auth/principal';
+import { FilesService } from './files.service';
+import { UploadsService } from './uploads.service';
+
+@Controller('chat')
+export class UploadsController {
+  constructor(
+    private readonly uploads: UploadsService,
+    private readonly files: FilesService,
+  ) {}
+
+  // multipart field `file` → {file_id, file_url, name, size, mime_type}; 413, 415, 422, 429, 503
+  @Post('uploads')
+  @HttpCode(201)
+  async upload(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    try {
+      return await this.uploads.upload(principal, request);
+    } catch (error) {
+      // the rest of a refused body is never read: the connection closes after the error
+      if (!request.complete) response.setHeader('Connection', 'close');
+      throw error;
+    }
+  }
+
+  // 302 to a URL signed now (short expiry); ?redirect=false answers {url, expires_at} instead
+  @Get('files/:file_id')
+  async file(
+    @CurrentPrincipal() principal: Principal,
+    @Param('file_id') fileId: string,
+    @Query('redirect') redirect: string | undefined,
+    @Res() response: Response,
+  ): Promise<void> {
+    const link = await this.files.signedLink(principal, fileId);
+    response.setHeader('Cache-Control', 'no-store');
+    response.setHeader('Referrer-Policy', 'no-referrer');
+    if (redirect === 'false') response.json(link);
+    else response.redirect(302, link.url);
+  }
+}

@@ -1,0 +1,66 @@
+import { hkdfSync } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Global, Logger, Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { FILE_STORE } from '../../infra/files/file-store';
+import { ClamdScanner } from '../../infra/scanner/clamd.scanner';
+import { LocalDiskStorage } from '../../infra/storage/local-disk.storage';
+import { S3Storage } from '../../infra/storage/s3.storage';
+import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
+import { SessionsModule } from '../sessions/sessions.module';
+import { AttachmentsService } from './attachments.service';
+import { BlobController } from './blob.controller';
+import { FilesRepository } from './files.repository';
+import { FilesService } from './files.service';
+import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
+import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
+import { UploadsCleanup } from './uploads-cleanup';
+import { UploadsController } from './uploads.controller';
+import { MALWARE_SCANNER, UploadsService } from './uploads.service';
+
+// S3 when S3_BUCKET is set, else local disk; local URLs are signed with a key derived from
+// ENCRYPTION_KEY, so every instance of a deployment signs and verifies alike.
+async function createStorage(settings: Settings): Promise<StorageDriver> {
+  const s3 = settings.uploads.s3;
+  if (!s3) {
+    const key = Buffer.from(hkdfSync('sha256', settings.encryption.key, '', 'chatbox local file urls', 32));
+    return new LocalDiskStorage(resolve(settings.uploads.localDir), key);
+  }
+  const storage = new S3Storage(s3);
+  await storage.ensureBucket().catch((error: unknown) => {
+    new Logger('uploads').warn(
+      { event: 's3_bucket_check_failed', err: String(error) },
+      'S3 bucket not reachable',
+    );
+  });
+  return storage;
+}
+
+// Uploads, downloads and the FILE_STORE port (global: chat and LLM code read and store files).
+@Global()
+@Module({
+  imports: [MongooseModule.forFeature([{ name: StoredFile.name, schema: StoredFileSchema }]), SessionsModule],
+  controllers: [UploadsController, BlobController],
+  providers: [
+    ...UPLOAD_METRIC_PROVIDERS,
+    UploadMetrics,
+    FilesRepository,
+    UploadsService,
+    FilesService,
+    AttachmentsService,
+    UploadsCleanup,
+    { provide: STORAGE_DRIVER, inject: [SETTINGS], useFactory: createStorage },
+    {
+      provide: MALWARE_SCANNER,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => {
+        const clamav = settings.uploads.clamav;
+        return clamav ? new ClamdScanner(clamav.host, clamav.port, clamav.timeoutMs) : null;
+      },
+    },
+    { provide: FILE_STORE, useExisting: FilesService },
+  ],
+  exports: [FILE_STORE, MALWARE_SCANNER, AttachmentsService],
+})
+export class UploadsModule {}
