@@ -71,6 +71,9 @@ export async function* resilientStream(
         yield chunk;
         arm();
       }
+      // the SDKs end a stream quietly when its signal aborts: a user stop, or our idle timeout
+      if (request.signal.aborted) return;
+      if (attemptController.signal.aborted) throw new LlmProviderError('aborted by timeout', true);
       settled = true;
       breaker.success();
       return;
