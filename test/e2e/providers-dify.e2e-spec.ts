@@ -1,0 +1,168 @@
+import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { type Frame, TestClient } from '../helpers/ws-client';
+
+// The dify provider (fetch + SSE; Dify has no official Node SDK) against a server speaking Dify's
+// chat-messages stream exactly: Python json.dumps payloads with \uXXXX escapes, `event: ping`
+// keep-alives, message_file, message_end with usage, error events.
+describe('Dify provider (e2e)', () => {
+  let dify: DifyFake;
+  let server: RunningApp;
+  const dify1 = (id: string, extra: Record<string, unknown> = {}) => ({
+    id,
+    name: id,
+    type: 'dify',
+    endpoint: dify.url,
+    api_key: 'app-test',
+    retry_base_ms: 20,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    dify = await startDifyFake({ chunkSize: 3, pings: 1, usage: { promptTokens: 12, completionTokens: 4 } });
+    server = await startApp({
+      LLM_PROVIDERS: JSON.stringify([dify1('dify'), dify1('dify-links', { files: 'external' })]),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await dify.close();
+  });
+  beforeEach(() => dify.reset());
+
+  async function connect(): Promise<{ client: TestClient; sessionId: string; token: string; user: string }> {
+    const user = uniqueUser();
+    const token = userToken(user);
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const status = await client.nextOfType('connection_status');
+    return { client, sessionId: status.session_id as string, token, user };
+  }
+
+  async function untilReplyAndError(
+    client: TestClient,
+  ): Promise<{ final: Frame; error: Frame; deltas: string }> {
+    let deltas = '';
+    let final: Frame | undefined;
+    let error: Frame | undefined;
+    while (!final || !error) {
+      const frame = await client.next(
+        (candidate) => candidate.type === 'ai_response' || candidate.type === 'error',
+      );
+      if (frame.type === 'error') error = frame;
+      else if (frame.metadata?.done === true) final = frame;
+      else deltas += String(frame.metadata?.delta);
+    }
+    return { final, error, deltas };
+  }
+
+  it('should stream the answer, keep the conversation_id on the session, and count message_end usage', async () => {
+    const { client, sessionId, token, user } = await connect();
+    client.send({ type: 'user_message', client_id: 'd1', content: 'hello dify' });
+    const first = await client.reply();
+    expect(first.final.content).toBe('Echo: hello dify');
+    expect(first.deltas).toBe(first.final.content);
+    expect(first.final.metadata?.usage).toEqual({
+      prompt_tokens: 12,
+      completion_tokens: 4,
+      total_tokens: 16,
+    });
+    client.send({ type: 'user_message', client_id: 'd2', content: 'and again' });
+    await client.reply();
+    const [call1, call2] = dify.chatCalls;
+    expect(call1).toMatchObject({ query: 'hello dify', user, conversationId: '', responseMode: 'streaming' });
+    expect(call1.inputs).toEqual({});
+    // Dify keeps the history: the second turn sends only the new message, in the same conversation
+    expect(call2.query).toBe('and again');
+    expect(call2.conversationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(dify.requests[0].headers.authorization).toBe('Bearer app-test');
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.total_tokens).toBe(32);
+
+    // a new session is a new Dify conversation; another Dify model has its own
+    client.send({ type: 'new_session', client_id: 'n' });
+    await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'd3', content: 'fresh start' });
+    await client.reply();
+    expect(dify.chatCalls[2].conversationId).toBe('');
+    client.send({ type: 'model_select', model_id: 'dify-links' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'd4', content: 'other app' });
+    await client.reply();
+    expect(dify.chatCalls[3].conversationId).toBe('');
+    await client.close();
+  });
+
+  it('should decode \\uXXXX escapes and characters split across network chunks', async () => {
+    dify.enqueue({ reply: 'Grüße 👋 日本語 ☕', splitWrites: true, emptyDeltas: true });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'u1', content: 'unicode' });
+    const { final, deltas } = await client.reply();
+    expect(final.content).toBe('Grüße 👋 日本語 ☕');
+    expect(deltas).toBe(final.content);
+    await client.close();
+  });
+
+  it('should list message_file events as attachments, kept as links in external mode', async () => {
+    const { client } = await connect();
+    client.send({ type: 'model_select', model_id: 'dify-links' });
+    await client.nextOfType('model_select');
+    dify.enqueue({ files: [{ url: '/files/tools/chart.png?sign=abc', type: 'image' }] });
+    client.send({ type: 'user_message', client_id: 'f1', content: 'draw a chart' });
+    const { final } = await client.reply();
+    const origin = new URL(dify.url).origin;
+    expect(final.metadata?.attachments).toEqual([
+      { kind: 'image', source: 'ai', file_url: `${origin}/files/tools/chart.png?sign=abc`, external: true },
+    ]);
+    await client.close();
+  });
+
+  it('should retry an error event that comes before the first token', async () => {
+    dify.enqueue({ errorAfterChunks: 0 });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'e0', content: 'retry me' });
+    await client.next((frame) => frame.type === 'loading' && frame.metadata?.retrying === true);
+    expect((await client.reply()).final.content).toBe('Echo: retry me');
+    expect(dify.chatCalls).toHaveLength(2);
+    await client.close();
+  });
+
+  it('should store the partial answer flagged interrupted after an error event mid-stream', async () => {
+    dify.enqueue({ reply: 'abcdefghijkl', errorAfterChunks: 2 });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'e1', content: 'break' });
+    const { final, error, deltas } = await untilReplyAndError(client);
+    expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
+    expect(deltas).toBe('abcdef');
+    expect(final.content).toBe('abcdef');
+    expect(final.metadata?.interrupted).toBe(true);
+    expect(dify.chatCalls).toHaveLength(1);
+    await client.close();
+  });
+
+  it('should honour a 429 retry-after, then answer', async () => {
+    dify.enqueue({ status: 429, retryAfter: 0.2 });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'r1', content: 'busy?' });
+    const notice = await client.next(
+      (frame) => frame.type === 'loading' && frame.metadata?.retrying === true,
+    );
+    expect(notice.metadata?.retry_in_ms).toBe(200);
+    expect((await client.reply()).final.content).toBe('Echo: busy?');
+    await client.close();
+  });
+
+  it('should close the stream and stop the Dify task on stop_generation', async () => {
+    dify.enqueue({ reply: 'word '.repeat(200), chunkSize: 5, delayMs: 20 });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 's1', content: 'long one' });
+    await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    client.send({ type: 'stop_generation' });
+    await dify.waitForAbort(1);
+    const { final } = await client.reply();
+    expect(final.metadata?.stopped).toBe(true);
+    await dify.waitForRequests(2);
+    expect(dify.stoppedTasks).toHaveLength(1);
+    await client.close();
+  });
+});
