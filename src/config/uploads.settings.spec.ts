@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { SettingsError } from './env-readers';
+import { DEFAULT_ALLOWED_TYPES, loadUploadSettings, parseAllowedTypes } from './uploads.settings';
+
+function rejected(env: Record<string, string>): string {
+  try {
+    loadUploadSettings(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(SettingsError);
+    return (error as SettingsError).setting;
+  }
+  throw new Error('accepted an invalid upload setting');
+}
+
+describe('loadUploadSettings', () => {
+  it('should default to local disk, 25 MiB, the voice-ready type list and scanning off', () => {
+    const settings = loadUploadSettings({});
+    expect(settings.s3).toBeUndefined();
+    expect(settings.localDir).toBe('.data/uploads');
+    expect(settings.maxBytes).toBe(25 * 1024 * 1024);
+    expect(settings.allowedTypes).toEqual(DEFAULT_ALLOWED_TYPES.split(','));
+    expect(settings.allowedTypes).toEqual(
+      expect.arrayContaining(['audio/webm', 'audio/ogg', 'audio/mpeg', 'audio/wav', 'audio/mp4']),
+    );
+    expect(settings.clamav).toBeUndefined();
+    expect(settings.signedUrlTtlMs).toBe(300_000);
+    expect(settings.unattachedTtlMs).toBe(86_400_000);
+  });
+
+  it('should read S3, clamd, limits and quotas when they are set', () => {
+    const settings = loadUploadSettings({
+      S3_BUCKET: 'chat-files',
+      S3_ENDPOINT: 'http://127.0.0.1:9000/',
+      S3_ACCESS_KEY_ID: 'id',
+      S3_SECRET_ACCESS_KEY: 'secret',
+      UPLOAD_MAX_BYTES: '1024',
+      UPLOAD_ALLOWED_TYPES: 'image/png, Text/Plain ,image/png',
+      CLAMAV_HOST: 'clamd',
+      SIGNED_URL_TTL: '30s',
+      UPLOAD_RATE_PER_MINUTE: '3',
+      UPLOAD_QUOTA_BYTES: '4096',
+      UPLOAD_UNATTACHED_TTL: '2h',
+    });
+    expect(settings.s3).toEqual({
+      bucket: 'chat-files',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      accessKeyId: 'id',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+    });
+    expect(settings.maxBytes).toBe(1024);
+    expect(settings.allowedTypes).toEqual(['image/png', 'text/plain']);
+    expect(settings.clamav).toEqual({ host: 'clamd', port: 3310, timeoutMs: 60_000 });
+    expect(settings.signedUrlTtlMs).toBe(30_000);
+    expect(settings.ratePerMinute).toBe(3);
+    expect(settings.quotaBytes).toBe(4096);
+    expect(settings.unattachedTtlMs).toBe(7_200_000);
+  });
+
+  it('should use virtual-hosted S3 URLs on AWS unless path style is asked for', () => {
+    expect(loadUploadSettings({ S3_BUCKET: 'b-1' }).s3?.forcePathStyle).toBe(false);
+    expect(loadUploadSettings({ S3_BUCKET: 'b-1', S3_FORCE_PATH_STYLE: 'true' }).s3?.forcePathStyle).toBe(
+      true,
+    );
+    expect(
+      loadUploadSettings({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://minio:9000', S3_FORCE_PATH_STYLE: 'no' }).s3
+        ?.forcePathStyle,
+    ).toBe(false);
+  });
+
+  it('should name the setting when a value is invalid', () => {
+    expect(rejected({ S3_BUCKET: 'Bad_Bucket' })).toBe('S3_BUCKET');
+    expect(rejected({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'not a url' })).toBe('S3_ENDPOINT');
+    expect(rejected({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'ftp://host' })).toBe('S3_ENDPOINT');
+    expect(rejected({ S3_BUCKET: 'b-1', S3_ACCESS_KEY_ID: 'id' })).toBe('S3_SECRET_ACCESS_KEY');
+    expect(rejected({ S3_BUCKET: 'b-1', S3_FORCE_PATH_STYLE: 'maybe' })).toBe('S3_FORCE_PATH_STYLE');
+    expect(rejected({ UPLOAD_MAX_BYTES: '0' })).toBe('UPLOAD_MAX_BYTES');
+    expect(rejected({ UPLOAD_MAX_BYTES: '10MB' })).toBe('UPLOAD_MAX_BYTES');
+    expect(rejected({ UPLOAD_ALLOWED_TYPES: 'png' })).toBe('UPLOAD_ALLOWED_TYPES');
+    expect(rejected({ UPLOAD_ALLOWED_TYPES: 'image/*' })).toBe('UPLOAD_ALLOWED_TYPES');
+    expect(rejected({ UPLOAD_ALLOWED_TYPES: ' , ' })).toBe('UPLOAD_ALLOWED_TYPES');
+    expect(rejected({ CLAMAV_HOST: 'clamd', CLAMAV_PORT: '99999' })).toBe('CLAMAV_PORT');
+    expect(rejected({ SIGNED_URL_TTL: '0s' })).toBe('SIGNED_URL_TTL');
+    expect(rejected({ SIGNED_URL_TTL: '8d' })).toBe('SIGNED_URL_TTL');
+    expect(rejected({ UPLOAD_QUOTA_BYTES: '-1' })).toBe('UPLOAD_QUOTA_BYTES');
+  });
+});
+
+describe('parseAllowedTypes', () => {
+  it('should either return lower-case type/subtype values or throw naming the setting', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (raw) => {
+        try {
+          const types = parseAllowedTypes(raw);
+          expect(types.length).toBeGreaterThan(0);
+          for (const type of types)
+            expect(type).toMatch(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/);
+        } catch (error) {
+          expect(error).toBeInstanceOf(SettingsError);
+          expect((error as SettingsError).setting).toBe('UPLOAD_ALLOWED_TYPES');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { InvalidSignature, LOCAL_BLOB_PATH, LocalDiskStorage } from './local-disk.storage';
+import { StorageObjectMissing } from './storage-driver';
+
+const OPTIONS = {
+  ttlSeconds: 60,
+  contentType: 'image/png',
+  fileName: 'photo.png',
+  disposition: 'inline' as const,
+};
+
+function queryOf(url: string): Record<string, string> {
+  expect(url.startsWith(`${LOCAL_BLOB_PATH}?`)).toBe(true);
+  return Object.fromEntries(new URL(url, 'http://x').searchParams);
+}
+
+function refusal(storage: LocalDiskStorage, query: Record<string, unknown>): string {
+  try {
+    storage.verify(query);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidSignature);
+    return (error as InvalidSignature).reason;
+  }
+  throw new Error('a changed signed URL was accepted');
+}
+
+describe(LocalDiskStorage.name, () => {
+  let root: string;
+  let now: number;
+  let storage: LocalDiskStorage;
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'local-storage-'));
+    now = 1_700_000_000_000;
+    storage = new LocalDiskStorage(root, randomBytes(32), () => now);
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('should store, read, report and delete an object when given a stream', async () => {
+    const data = randomBytes(300_000);
+    expect(
+      await storage.put('files/abc/f1', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), 'x/y'),
+    ).toEqual({
+      size: data.length,
+    });
+    expect(await storage.exists('files/abc/f1')).toBe(true);
+    expect(await storage.size('files/abc/f1')).toBe(data.length);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get('files/abc/f1')) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    await storage.delete('files/abc/f1');
+    await storage.delete('files/abc/f1');
+    expect(await storage.exists('files/abc/f1')).toBe(false);
+    await expect(storage.get('files/abc/f1')).rejects.toBeInstanceOf(StorageObjectMissing);
+  });
+
+  it('should leave no file behind when the stream fails midway', async () => {
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.alloc(1000));
+        this.destroy(new Error('client went away'));
+      },
+    });
+    await expect(storage.put('files/abc/f2', failing, 'x/y')).rejects.toThrow('client went away');
+    expect(readdirSync(join(root, 'files/abc'))).toEqual([]);
+  });
+
+  it('should refuse keys that could leave the root', async () => {
+    for (const key of ['../x', 'files/../../x', '/etc/passwd', 'files//x', '.hidden', 'a\\b', '']) {
+      await expect(storage.put(key, Readable.from([Buffer.from('x')]), 'x/y')).rejects.toThrow(
+        'invalid storage key',
+      );
+    }
+  });
+
+  it('should verify a URL it signed and give back what was signed', async () => {
+    const query = queryOf(await storage.signedUrl('files/abc/f1', OPTIONS));
+    expect(storage.verify(query)).toEqual({
+      key: 'files/abc/f1',
+      contentType: 'image/png',
+      fileName: 'photo.png',
+      disposition: 'inline',
+    });
+  });
+
+  it('should refuse the URL when any field is changed', async () => {
+    const query = queryOf(await storage.signedUrl('files/abc/f1', OPTIONS));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('key', 'type', 'name', 'disposition', 'expires', 'signature'),
+        fc.string({ minLength: 1, maxLength: 20 }),
+        (field, replacement) => {
+          if (query[field] === replacement) return;
+          const reason = refusal(storage, { ...query, [field]: replacement });
+          expect(['malformed', 'signature']).toContain(reason);
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(refusal(storage, { ...query, key: 'files/abc/f2' })).toBe('signature');
+    expect(refusal(storage, { ...query, type: 'text/html' })).toBe('signature');
+    expect(refusal(storage, { ...query, disposition: 'attachment' })).toBe('signature');
+    expect(refusal(storage, { ...query, expires: String(Number(query.expires) + 3600) })).toBe('signature');
+    const { signature: _signature, ...unsigned } = query;
+    expect(refusal(storage, unsigned)).toBe('malformed');
+  });
+
+  it('should refuse the URL once it has expired', async () => {
+    const query = queryOf(await storage.signedUrl('files/abc/f1', { ...OPTIONS, ttlSeconds: 5 }));
+    now += 4_000;
+    expect(storage.verify(query).key).toBe('files/abc/f1');
+    now += 1_000;
+    expect(refusal(storage, query)).toBe('expired');
+  });
+
+  it('should refuse a URL signed with another key', async () => {
+    const other = new LocalDiskStorage(root, randomBytes(32), () => now);
+    const query = queryOf(await other.signedUrl('files/abc/f1', OPTIONS));
+    expect(refusal(storage, query)).toBe('signature');
+  });
+});
