@@ -1,7 +1,7 @@
-import type { Browser } from 'playwright-core';
-import { startApp, type RunningApp } from '../helpers/app';
+import type { Browser, Page } from 'playwright-core';
+import { getJson, startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { chatUrl, DESKTOP, launchBrowser, newPage, screenshot } from './browser';
+import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot } from './browser';
 
 // The chat client in a real browser against the real server (demo models stream word by word).
 describe('chat client (browser)', () => {
@@ -49,4 +49,99 @@ describe('chat client (browser)', () => {
       await context.close();
     }
   });
+
+  it('should switch models only through the selector, and keep the choice for the session', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      const url = chatUrl(server.httpUrl, userToken(uniqueUser()));
+      await page.goto(url);
+      const model = page.getByLabel('Model');
+      await model.waitFor();
+      expect(await model.locator('option').allTextContents()).toEqual(['Demo', 'Fast demo']);
+      await model.selectOption('fast');
+      await send(page, 'Which model is this?');
+      await page.locator('.msg.ai[data-model="fast"]:not(.streaming)').waitFor();
+      // the session remembers the model: a reload shows it selected
+      await page.reload();
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      await page.locator('.msg.ai').waitFor();
+      expect(await page.getByLabel('Model').inputValue()).toBe('fast');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('should list sessions most recent first and open an older one with its history, once', async () => {
+    const { context, page } = await newPage(browser, PHONE);
+    try {
+      const token = userToken(uniqueUser());
+      await page.goto(chatUrl(server.httpUrl, token));
+      await send(page, 'First topic: gardening');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      await screenshot(page, 'chat-phone');
+      await page.getByRole('button', { name: 'Conversations' }).click();
+      await page.getByRole('button', { name: 'New chat' }).click();
+      await page.locator('.empty', { hasText: 'Ask anything' }).waitFor();
+      await send(page, 'Second topic: sailing');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+
+      await page.getByRole('button', { name: 'Conversations' }).click();
+      const items = page.locator('.session');
+      await items.nth(1).waitFor();
+      expect(await items.locator('.name').allTextContents()).toEqual([
+        'Second topic: sailing',
+        'First topic: gardening',
+      ]);
+      // the counts are the server's (GET /chat/sessions)
+      const listed = await getJson<Array<{ message_count: number }>>(
+        `${server.httpUrl}/chat/sessions`,
+        token,
+      );
+      expect(await items.nth(0).locator('.meta').textContent()).toMatch(
+        new RegExp(`· ${listed[0].message_count} messages?$`),
+      );
+      await screenshot(page, 'sessions-phone');
+      await items.nth(1).click();
+      await page.getByRole('heading', { name: 'First topic: gardening' }).waitFor();
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      expect(await page.locator('.msg.user .text').allTextContents()).toEqual(['First topic: gardening']);
+      expect(await page.locator('.msg.ai').count()).toBe(1);
+      // continuing the old session works and counts on from its history
+      await send(page, 'Back to gardening');
+      await page.locator('.msg.ai:not(.streaming)').nth(1).waitFor();
+      expect(await page.locator('.msg.ai').nth(1).textContent()).toContain('message 2 of this conversation');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('should show a length counter near the limit, keep Shift+Enter as a new line and stay usable at 320 px', async () => {
+    const { context, page } = await newPage(browser, { width: 320, height: 640 });
+    try {
+      await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('line one');
+      await input.press('Shift+Enter');
+      await input.pressSequentially('line two');
+      expect(await input.inputValue()).toBe('line one\nline two');
+      expect(await page.locator('.counter').count()).toBe(0);
+      await input.fill('x'.repeat(4097));
+      expect(await page.locator('.counter.over').textContent()).toContain('4097 / 4096');
+      expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+      const overflow = await page.evaluate(
+        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+      );
+      expect(overflow).toBe(false);
+    } finally {
+      await context.close();
+    }
+  });
 });
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.locator('[data-testid=status][data-state=connected]').waitFor();
+  const input = page.getByLabel('Message', { exact: true });
+  await input.fill(text);
+  await input.press('Enter');
+}

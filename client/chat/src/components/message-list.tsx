@@ -56,7 +56,7 @@ export function MessageList(props: Props) {
         />
       ))}
       {working && (
-        <div class="msg ai working" aria-label="The assistant is working" data-testid="loading">
+        <div class="working" aria-label="The assistant is working" data-testid="loading">
           <span class="dots" aria-hidden="true">
             <i />
             <i />
@@ -99,6 +99,7 @@ function MessageItem({
     <article
       class={classes.join(' ')}
       data-key={message.key}
+      data-model={message.modelId}
       data-seq={message.seq}
       aria-label={`${label} message`}
     >
