@@ -22,14 +22,25 @@ for (const [network, prefix] of [
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
-  ['::ffff:0:0', 96],
 ] as const)
   BLOCKED.addSubnet(network, prefix, 'ipv6');
 
 export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
-  return !BLOCKED.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return !BLOCKED.check(address, 'ipv4');
+  const lower = address.toLowerCase();
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d or ::ffff:7f00:1) is judged as the IPv4 address it maps
+  if (lower.startsWith('::ffff:')) {
+    const rest = lower.slice('::ffff:'.length);
+    if (isIP(rest) === 4) return isPublicAddress(rest);
+    const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(rest);
+    if (!hex) return false;
+    const high = parseInt(hex[1], 16);
+    const low = parseInt(hex[2], 16);
+    return isPublicAddress(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
+  }
+  return !BLOCKED.check(address, 'ipv6');
 }
 
 export interface FetchedFile {
@@ -103,23 +114,30 @@ export function fetchGeneratedFile(
       }
       const parts: Buffer[] = [];
       let size = 0;
+      let tooLarge = false;
       response.on('data', (part: Buffer) => {
+        if (tooLarge) return;
         size += part.length;
         if (size > options.maxBytes) {
-          request.destroy(new FileFetchError('too large'));
+          tooLarge = true;
+          reject(new FileFetchError('too large'));
+          request.destroy();
           return;
         }
         parts.push(part);
       });
-      response.on('end', () =>
-        resolve({
-          data: Buffer.concat(parts),
-          mimeType: (response.headers['content-type'] ?? 'application/octet-stream')
-            .split(';')[0]
-            .trim()
-            .toLowerCase(),
-          name: fileNameOf(target),
-        }),
+      response.on(
+        'end',
+        () =>
+          tooLarge ||
+          resolve({
+            data: Buffer.concat(parts),
+            mimeType: (response.headers['content-type'] ?? 'application/octet-stream')
+              .split(';')[0]
+              .trim()
+              .toLowerCase(),
+            name: fileNameOf(target),
+          }),
       );
       response.on('error', (error) => reject(new FileFetchError(error.message)));
     });

@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fetchGeneratedFile, isPublicAddress } from './file-fetcher';
+
+describe('isPublicAddress', () => {
+  it('should refuse loopback, private, link-local and mapped addresses', () => {
+    for (const address of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.20.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::ffff:a9fe:a9fe',
+      'not-an-ip',
+    ])
+      expect(isPublicAddress(address)).toBe(false);
+    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
+      expect(isPublicAddress(address)).toBe(true);
+  });
+});
+
+describe('fetchGeneratedFile', () => {
+  let server: Server;
+  let host: string;
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      if (request.url === '/big') {
+        response.writeHead(200, { 'content-type': 'image/png' });
+        response.end(Buffer.alloc(2048));
+      } else if (request.url === '/redirect') {
+        response.writeHead(302, { location: 'http://169.254.169.254/' }).end();
+      } else {
+        response.writeHead(200, { 'content-type': 'image/png; charset=binary' });
+        response.end(Buffer.from('png-bytes'));
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const options = (trusted: string[] = []) => ({
+    trustedHosts: new Set(trusted),
+    maxBytes: 1024,
+    timeoutMs: 2000,
+  });
+
+  it('should download from a trusted host with its type and a safe name', async () => {
+    const file = await fetchGeneratedFile(`http://${host}/files/a%20chart.png?sign=1`, options([host]));
+    expect(file).toEqual({ data: Buffer.from('png-bytes'), mimeType: 'image/png', name: 'a chart.png' });
+  });
+
+  it('should refuse private addresses of untrusted hosts, redirects, big files and other schemes', async () => {
+    await expect(fetchGeneratedFile(`http://${host}/x.png`, options())).rejects.toThrow(
+      'address not allowed',
+    );
+    await expect(
+      fetchGeneratedFile(`http://localhost:${host.split(':')[1]}/x.png`, options()),
+    ).rejects.toThrow('address not allowed');
+    await expect(fetchGeneratedFile(`http://${host}/redirect`, options([host]))).rejects.toThrow('HTTP 302');
+    await expect(fetchGeneratedFile(`http://${host}/big`, options([host]))).rejects.toThrow('too large');
+    await expect(fetchGeneratedFile('file:///etc/passwd', options())).rejects.toThrow('only http(s)');
+    await expect(fetchGeneratedFile('not a url', options())).rejects.toThrow('not a URL');
+  });
+});

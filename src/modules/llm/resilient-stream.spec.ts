@@ -1,0 +1,181 @@
+import fc from 'fast-check';
+import {
+  type LlmChunk,
+  type LlmProvider,
+  LlmProviderError,
+  type LlmRequest,
+} from '../../infra/llm/llm-provider';
+import { CircuitBreaker } from './circuit-breaker';
+import { backoffMs, CircuitOpenError, resilientStream, type RetryPolicy } from './resilient-stream';
+
+type Step = (request: LlmRequest) => AsyncGenerator<LlmChunk>;
+
+// A provider that plays one scripted behaviour per call.
+function scripted(...steps: Step[]): LlmProvider & { calls: LlmRequest[] } {
+  const calls: LlmRequest[] = [];
+  return {
+    modelId: 'm',
+    vendor: 'test',
+    calls,
+    stream(request: LlmRequest) {
+      calls.push(request);
+      const step = steps.shift();
+      if (!step) throw new Error('no more steps');
+      return step(request);
+    },
+  };
+}
+
+const fail = (error: Error): Step =>
+  async function* () {
+    yield* [];
+    throw error;
+  };
+const answer = (...texts: string[]): Step =>
+  async function* () {
+    for (const text of texts) yield { type: 'delta', text };
+  };
+const hang: Step = async function* (request) {
+  await new Promise((resolve) => request.signal.addEventListener('abort', resolve));
+  yield* [];
+  throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+};
+
+const policy: RetryPolicy = { attempts: 3, baseMs: 1, maxDelayMs: 1000, idleTimeoutMs: 1000 };
+
+async function collect(stream: AsyncIterable<LlmChunk>): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) if (chunk.type === 'delta') text += chunk.text;
+  return text;
+}
+
+function request(controller = new AbortController()): LlmRequest {
+  return { messages: [{ role: 'user', content: 'hi' }], signal: controller.signal, userId: 'u' };
+}
+
+describe('resilientStream', () => {
+  it('should retry retryable failures before the first token and report each retry', async () => {
+    const provider = scripted(
+      fail(new LlmProviderError('500', true)),
+      fail(new LlmProviderError('503', true)),
+      answer('ok'),
+    );
+    const retries: number[] = [];
+    const breaker = new CircuitBreaker(10, 1000);
+    const text = await collect(
+      resilientStream(provider, request(), policy, breaker, {
+        onRetry: ({ attempt }) => retries.push(attempt),
+      }),
+    );
+    expect(text).toBe('ok');
+    expect(retries).toEqual([1, 2]);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('should wait as long as retry-after says', async () => {
+    const provider = scripted(fail(new LlmProviderError('429', true, 120)), answer('ok'));
+    const delays: number[] = [];
+    const started = Date.now();
+    await collect(
+      resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000), {
+        onRetry: ({ delayMs }) => delays.push(delayMs),
+      }),
+    );
+    expect(delays).toEqual([120]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(115);
+  });
+
+  it('should give up at once when retry-after is longer than the longest pause', async () => {
+    const provider = scripted(fail(new LlmProviderError('429', true, 60_000)));
+    await expect(
+      collect(resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000))),
+    ).rejects.toMatchObject({ retryAfterMs: 60_000 });
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  it('should never retry once a token went out', async () => {
+    const provider = scripted(async function* () {
+      yield { type: 'delta', text: 'par' };
+      throw new LlmProviderError('cut', true);
+    });
+    const seen: string[] = [];
+    const stream = resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000));
+    await expect(
+      (async () => {
+        for await (const chunk of stream) if (chunk.type === 'delta') seen.push(chunk.text);
+      })(),
+    ).rejects.toThrow('cut');
+    expect(seen).toEqual(['par']);
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  it('should not retry nor count against the breaker a request the provider refused', async () => {
+    const provider = scripted(fail(new LlmProviderError('400', false)));
+    const breaker = new CircuitBreaker(1, 1000);
+    await expect(collect(resilientStream(provider, request(), policy, breaker))).rejects.toThrow('400');
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('should fail an attempt that sends nothing within the idle timeout, closing its request', async () => {
+    const provider = scripted(hang, answer('late but fine'));
+    const text = await collect(
+      resilientStream(provider, request(), { ...policy, idleTimeoutMs: 50 }, new CircuitBreaker(10, 1000)),
+    );
+    expect(text).toBe('late but fine');
+    expect(provider.calls[0].signal.aborted).toBe(true);
+  });
+
+  it('should pass a user abort through without retrying or blaming the provider', async () => {
+    const controller = new AbortController();
+    const provider = scripted(hang);
+    const breaker = new CircuitBreaker(1, 1000);
+    const done = collect(resilientStream(provider, request(controller), policy, breaker));
+    setTimeout(() => controller.abort('stopped'), 20);
+    await expect(done).rejects.toMatchObject({ name: 'AbortError' });
+    expect(provider.calls).toHaveLength(1);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('should fail fast with the time left while the circuit is open', async () => {
+    const breaker = new CircuitBreaker(1, 5000);
+    breaker.failure();
+    const provider = scripted();
+    const error: unknown = await collect(resilientStream(provider, request(), policy, breaker)).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect((error as CircuitOpenError).retryAfterMs).toBeGreaterThan(4000);
+    expect(provider.calls).toHaveLength(0);
+  });
+
+  it('should report the failure that opens the circuit', async () => {
+    const provider = scripted(
+      fail(new LlmProviderError('500', true)),
+      fail(new LlmProviderError('500', true)),
+    );
+    const opened: boolean[] = [];
+    await collect(
+      resilientStream(provider, request(), { ...policy, attempts: 2 }, new CircuitBreaker(2, 1000), {
+        onFailure: (info) => opened.push(info.opened),
+      }),
+    ).catch(() => undefined);
+    expect(opened).toEqual([false, true]);
+  });
+
+  it('should pause between 0 and base·2^(attempt-1), capped, when given any attempt and base', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, base, max, random) => {
+          const delay = backoffMs(attempt, base, max, () => random);
+          expect(Number.isInteger(delay)).toBe(true);
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThanOrEqual(Math.min(max, base * 2 ** (attempt - 1)));
+        },
+      ),
+    );
+  });
+});
