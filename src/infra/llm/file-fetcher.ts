@@ -126,19 +126,15 @@ export function fetchGeneratedFile(
         }
         parts.push(part);
       });
-      response.on(
-        'end',
-        () =>
-          tooLarge ||
-          resolve({
-            data: Buffer.concat(parts),
-            mimeType: (response.headers['content-type'] ?? 'application/octet-stream')
-              .split(';')[0]
-              .trim()
-              .toLowerCase(),
-            name: fileNameOf(target),
-          }),
-      );
+      response.on('end', () => {
+        if (tooLarge) return;
+        const mimeType = (response.headers['content-type'] ?? 'application/octet-stream').split(';')[0];
+        resolve({
+          data: Buffer.concat(parts),
+          mimeType: mimeType.trim().toLowerCase(),
+          name: fileNameOf(target),
+        });
+      });
       response.on('error', (error) => reject(new FileFetchError(error.message)));
     });
     request.end();
