@@ -65,7 +65,11 @@ export class ChatClient {
         return sessionId ? { sessionId, lastSeq: this.store.lastSeq } : null;
       },
       onFrame: (frame) => this.onFrame(frame),
-      onState: () => this.changed(),
+      onState: (state) => {
+        // a reply that was loading will show up on replay; the dots would only mislead meanwhile
+        if (state.kind !== 'connected') this.view.loading = false;
+        this.changed();
+      },
       onUnauthorized: () => this.bridge.request('expired'),
       onSessionGone: () => {
         this.wantSession = null;
