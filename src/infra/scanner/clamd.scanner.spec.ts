@@ -7,7 +7,7 @@ import { ClamdScanner, parseClamdReply, ScannerUnavailable } from './clamd.scann
 // A loopback stand-in for clamd that decodes INSTREAM framing and answers as told.
 function fakeClamd(answer: (command: string, data: Buffer, socket: Socket) => void): Promise<Server> {
   const server = createServer((socket) => {
-    let buffer = Buffer.alloc(0);
+    let buffer: Buffer = Buffer.alloc(0);
     let command: string | undefined;
     const chunks: Buffer[] = [];
     socket.on('data', (data: Buffer) => {
@@ -70,7 +70,7 @@ describe(ClamdScanner.name, () => {
   };
 
   it('should send the whole stream in length-prefixed chunks and read the verdict', async () => {
-    let received = Buffer.alloc(0);
+    let received: Buffer = Buffer.alloc(0);
     const scanner = await start((_command, data, socket) => {
       received = data;
       socket.end(data.includes('EVIL') ? 'stream: Test.Evil FOUND\0' : 'stream: OK\0');

@@ -30,7 +30,10 @@ export function readMultipartFile<T>(
   try {
     parser = busboy({
       headers: request.headers,
-      limits: { files: 1, fileSize: limit, fields: 10, fieldSize: 4096, parts: 20, headerPairs: 50 },
+      // browsers send file names as raw UTF-8
+      defParamCharset: 'utf8',
+      // busboy reports its limit when the count reaches it: limit + 1 lets exactly `limit` bytes through
+      limits: { files: 1, fileSize: limit + 1, fields: 10, fieldSize: 4096, parts: 20, headerPairs: 50 },
     });
   } catch {
     return Promise.reject(
