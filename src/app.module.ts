@@ -9,6 +9,7 @@ import { HttpExceptionFilter } from './common/errors/http-exception.filter';
 import { loggerParams } from './common/logging/logging';
 import { BusModule } from './infra/bus/bus.module';
 import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
+import { AdminModule } from './modules/admin/admin.module';
 import { ChatModule } from './modules/chat/chat.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
@@ -48,6 +49,7 @@ export class AppModule {
         NotificationsModule,
         UploadsModule,
         ChatModule,
+        AdminModule,
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],

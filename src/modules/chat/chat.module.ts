@@ -1,6 +1,7 @@
-import { Module } from '@nestjs/common';
+import { forwardRef, Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module';
 import { SessionsModule } from '../sessions/sessions.module';
+import { TakeoverModule } from '../takeover/takeover.module';
 import { ChatController } from './chat.controller';
 import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
@@ -9,9 +10,9 @@ import { ReplyAttachments } from './reply-attachments';
 import { ReplyService } from './reply.service';
 
 @Module({
-  imports: [SessionsModule, LlmModule],
+  imports: [SessionsModule, LlmModule, forwardRef(() => TakeoverModule)],
   controllers: [ChatController],
   providers: [ChatGateway, ChatService, ReplyService, ReplyAttachments, ClientHub],
-  exports: [ChatGateway],
+  exports: [ChatGateway, ClientHub, ReplyService],
 })
 export class ChatModule {}

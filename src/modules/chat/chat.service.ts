@@ -13,6 +13,8 @@ import type { Connection } from './connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
 import { storedFrame, type ServerFrame } from './frames';
 import { ReplyService } from './reply.service';
+import { HelpService } from '../takeover/help.service';
+import { TakeoverService } from '../takeover/takeover.service';
 import { AttachmentsService } from '../uploads/attachments.service';
 
 const RATE_WINDOW_MS = 1000;
@@ -29,6 +31,8 @@ export class ChatService {
     private readonly hub: ClientHub,
     private readonly tokens: TokenService,
     private readonly metrics: ChatMetrics,
+    private readonly takeover: TakeoverService,
+    private readonly help: HelpService,
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly attachments: AttachmentsService,
@@ -88,6 +92,7 @@ export class ChatService {
 
   disconnect(connection: Connection): void {
     if (!this.hub.remove(connection)) return;
+    this.takeover.disconnected(connection);
     this.metrics.connections.set(this.hub.count);
     // the reconnect window counts from the moment the last device left
     if (!this.hub.hasSession(connection.sessionId))
@@ -114,6 +119,12 @@ export class ChatService {
         return;
       case 'auth_refresh':
         return this.authRefresh(connection, message);
+      case 'help_request':
+        return this.help.request(connection, message);
+      case 'admin_join':
+        return this.takeover.join(connection, message.session_id as string, message.client_id);
+      case 'admin_leave':
+        return this.takeover.leave(connection, message.session_id as string, message.client_id);
       case 'typing_indicator':
         // relayed to the other human side only (user ↔ admin)
         this.hub.toSession(
@@ -148,9 +159,6 @@ export class ChatService {
         return;
       }
       case 'voice_message':
-      case 'help_request':
-      case 'admin_join':
-      case 'admin_leave':
         throw new DomainException(
           ErrorCode.NOT_IMPLEMENTED,
           `"${message.type}" is not available on this server yet.`,
@@ -159,6 +167,8 @@ export class ChatService {
   }
 
   private async userMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+    // an admin's socket bound to a session it took over speaks there, as sender admin
+    if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
     const session = await this.sessions.getOwned(sessionId, userId);
@@ -188,6 +198,8 @@ export class ChatService {
       if (name)
         this.hub.toSession(sessionId, this.frame(sessionId, { type: 'session_renamed', content: name }));
     }
+    // during a takeover the admin answers (the message already reached them), not the LLM
+    if (this.takeover.isAssisted(session)) return;
     this.replies.request({
       sessionId,
       userId,

@@ -39,6 +39,8 @@ export interface SessionRecord {
   admin_assisted: boolean;
   assisting_admin_id: string | null;
   assisting_admin_name: string | null;
+  takeover_started_at?: Date | null;
+  takeover_lease_until?: Date | null;
   provider_state: Record<string, unknown>;
 }
 

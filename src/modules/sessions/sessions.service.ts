@@ -118,6 +118,12 @@ export class SessionsService {
     );
   }
 
+  // Runs a write to the session document in the session's queue, after and before appends on this
+  // instance (FerretDB replaces whole documents, so two writes must not interleave).
+  exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
+    return this.sessionLocks.run(sessionId, task);
+  }
+
   private async currentSeq(sessionId: string): Promise<number> {
     return (await this.repository.seqOf(sessionId)) ?? 0;
   }

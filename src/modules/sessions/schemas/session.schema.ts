@@ -57,6 +57,14 @@ export class Session {
   @Prop({ type: String, default: null }) assisting_admin_id!: string | null;
   @Prop({ type: String, default: null }) assisting_admin_name!: string | null;
   @Prop({ type: [TakeoverSchema], default: [] }) takeovers!: Takeover[];
+  // the takeover in progress: its start and its lease (renewed while the admin is connected)
+  @Prop({ type: Date, default: null }) takeover_started_at!: Date | null;
+  @Prop({ type: Date, default: null }) takeover_lease_until!: Date | null;
+  // a help request no admin has joined yet; answered ones feed the help → join response time
+  @Prop({ default: false }) help_pending!: boolean;
+  @Prop({ default: 0 }) help_response_count!: number;
+  @Prop({ default: 0 }) help_response_ms_total!: number;
+  @Prop({ default: 0 }) help_response_ms_max!: number;
   // provider-side state, e.g. Dify's conversation_id
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
@@ -65,3 +73,12 @@ export const SessionSchema = SchemaFactory.createForClass(Session);
 SessionSchema.index({ user_id: 1, last_activity: -1 });
 SessionSchema.index({ is_active: 1, last_activity: 1 });
 SessionSchema.index({ start_time: -1 });
+// admin list filters and sorts (CONTRACT §3), takeover lease sweeps
+SessionSchema.index({ user_id: 1, start_time: -1 });
+SessionSchema.index({ last_activity: -1 });
+SessionSchema.index({ duration_ms: -1 });
+SessionSchema.index({ is_active: 1, start_time: -1 });
+SessionSchema.index({ admin_assisted: 1, start_time: -1 });
+SessionSchema.index({ help_requested: 1, start_time: -1 });
+SessionSchema.index({ end_time: 1 });
+SessionSchema.index({ takeover_lease_until: 1 });

@@ -1,0 +1,96 @@
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { DomainException } from '../../../common/errors/domain.exception';
+import { ErrorCode } from '../../../common/errors/error-code';
+
+export const SESSION_SORTS = ['start_time', 'duration', 'user_id', 'last_activity'] as const;
+export type SessionSort = (typeof SESSION_SORTS)[number];
+const BOOLEANS = ['true', 'false'] as const;
+export const MAX_PAGE_SIZE = 100;
+
+// GET /chat/admin/sessions query (CONTRACT §3), validated by the global ValidationPipe.
+export class AdminSessionsQueryDto {
+  @IsOptional() @IsString() @MaxLength(256) user_id?: string;
+  @IsOptional() @IsIn(['active', 'ended']) status?: 'active' | 'ended';
+  @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
+  @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
+  @IsOptional() @IsISO8601({ strict: true }) from?: string;
+  @IsOptional() @IsISO8601({ strict: true }) to?: string;
+  @IsOptional() @IsIn(SESSION_SORTS) sort?: SessionSort;
+  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) page?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE_SIZE) limit?: number;
+}
+
+// GET /chat/admin/metrics query: the period, by default the last 30 days.
+export class AdminMetricsQueryDto {
+  @IsOptional() @IsISO8601({ strict: true }) from?: string;
+  @IsOptional() @IsISO8601({ strict: true }) to?: string;
+}
+
+export interface SessionFilter {
+  userId?: string;
+  active?: boolean;
+  adminAssisted?: boolean;
+  helpRequested?: boolean;
+  from?: Date;
+  to?: Date;
+}
+
+export interface SessionListQuery {
+  filter: SessionFilter;
+  sort: SessionSort;
+  order: 'asc' | 'desc';
+  page: number;
+  limit: number;
+}
+
+const DAY_MS = 86_400_000;
+
+// The validated DTO as the repository takes it; from must not be after to.
+export function toListQuery(dto: AdminSessionsQueryDto): SessionListQuery {
+  const { from, to } = period(dto.from, dto.to, false);
+  return {
+    filter: {
+      userId: dto.user_id,
+      active: dto.status === undefined ? undefined : dto.status === 'active',
+      adminAssisted: dto.admin_assisted === undefined ? undefined : dto.admin_assisted === 'true',
+      helpRequested: dto.help_requested === undefined ? undefined : dto.help_requested === 'true',
+      from,
+      to,
+    },
+    sort: dto.sort ?? 'start_time',
+    order: dto.order ?? 'desc',
+    page: dto.page ?? 1,
+    limit: dto.limit ?? 20,
+  };
+}
+
+export function toMetricsPeriod(dto: AdminMetricsQueryDto, now = new Date()): { from: Date; to: Date } {
+  const { from, to } = period(dto.from, dto.to, true, now);
+  return { from: from as Date, to: to as Date };
+}
+
+function period(
+  fromText: string | undefined,
+  toText: string | undefined,
+  withDefaults: boolean,
+  now = new Date(),
+): { from?: Date; to?: Date } {
+  let to = toText === undefined ? undefined : new Date(toText);
+  let from = fromText === undefined ? undefined : new Date(fromText);
+  if (withDefaults) {
+    to ??= now;
+    from ??= new Date(to.getTime() - 30 * DAY_MS);
+  }
+  for (const [name, value] of [
+    ['from', from],
+    ['to', to],
+  ] as const) {
+    if (value !== undefined && Number.isNaN(value.getTime()))
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, `"${name}" is not a valid date.`);
+  }
+  if (from && to && from.getTime() > to.getTime())
+    throw new DomainException(ErrorCode.INVALID_MESSAGE, '"from" must not be after "to".');
+  return { from, to };
+}

@@ -1,0 +1,240 @@
+import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+interface AdminItem {
+  id: string;
+  admin_assisted: boolean;
+  assisting_admin_name: string | null;
+  takeovers: Array<{ admin_id: string; admin_name: string; start: string; end: string }>;
+}
+
+// Human takeover (CONTRACT §4) on one instance: REST and WS claims, routing while assisted, the lease.
+describe('takeover (e2e)', () => {
+  let server: RunningApp;
+
+  beforeAll(async () => {
+    server = await startApp({
+      RATE_LIMIT_MESSAGES_PER_SECOND: '50',
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
+        { id: 'slow', name: 'Slow', type: 'demo', delay_ms: 150 },
+      ]),
+    });
+  });
+  afterAll(() => server.close());
+
+  const connect = async (token: string) => {
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const status = await client.nextOfType('connection_status');
+    return { client, sessionId: status.session_id as string, status };
+  };
+  const post = (path: string, token: string) =>
+    fetch(`${server.httpUrl}${path}`, { method: 'POST', headers: authHeaders(token) });
+  const adminItem = async (sessionId: string, userId: string) => {
+    const list = await getJson<{ items: AdminItem[] }>(
+      `${server.httpUrl}/chat/admin/sessions?user_id=${userId}`,
+      adminToken(uniqueUser('reader')),
+    );
+    return list.items.find((item) => item.id === sessionId) as AdminItem;
+  };
+
+  it('should hand the session to the admin: user messages go to the admin, admin messages to every device', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const phone = await connect(token);
+    const laptop = await connect(token);
+    expect(laptop.sessionId).toBe(phone.sessionId);
+    const admin = await connect(adminToken(uniqueUser('admin'), 'Grace Hopper'));
+
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join-1' });
+    const ack = await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join-1');
+    expect(ack.metadata).toMatchObject({ admin_name: 'Grace Hopper', user_id: userId });
+    for (const device of [phone, laptop]) {
+      const joined = await device.client.nextOfType('admin_join');
+      expect(joined).toMatchObject({ sender: 'admin', metadata: { admin_name: 'Grace Hopper' } });
+    }
+
+    phone.client.send({ type: 'user_message', client_id: 'u1', content: 'is anyone there?' });
+    const userAck = await phone.client.nextOfType('ack');
+    const atAdmin = await admin.client.nextOfType('user_message');
+    expect(atAdmin).toMatchObject({ sender: 'user', content: 'is anyone there?', seq: userAck.seq });
+    expect((await laptop.client.nextOfType('user_message')).content).toBe('is anyone there?');
+
+    phone.client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    expect((await admin.client.nextOfType('typing_indicator')).metadata?.typing).toBe(true);
+    admin.client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    expect(await phone.client.nextOfType('typing_indicator')).toMatchObject({ sender: 'admin' });
+
+    admin.client.send({ type: 'user_message', client_id: 'a1', content: 'Hi, Grace here.' });
+    const adminAck = await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'a1');
+    for (const device of [phone, laptop]) {
+      const reply = await device.client.next((frame) => frame.client_id === 'a1');
+      expect(reply).toMatchObject({ type: 'user_message', sender: 'admin', content: 'Hi, Grace here.' });
+      expect(reply.seq).toBe(adminAck.seq);
+    }
+
+    // no LLM while assisted
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(
+      phone.client.frames.filter((frame) => frame.type === 'ai_response' || frame.type === 'loading'),
+    ).toEqual([]);
+
+    const reconnect = await connect(token);
+    expect(reconnect.status.metadata?.assisting_admin).toBe('Grace Hopper');
+
+    admin.client.send({ type: 'admin_leave', session_id: phone.sessionId, client_id: 'leave-1' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'leave-1');
+    const left = await phone.client.nextOfType('admin_leave');
+    expect(left.metadata).toMatchObject({ admin_name: 'Grace Hopper', reason: 'released' });
+
+    // the LLM answers again
+    phone.client.send({ type: 'user_message', client_id: 'u2', content: 'thanks' });
+    expect((await phone.client.reply()).final.sender).toBe('ai');
+
+    const item = await adminItem(phone.sessionId, userId);
+    expect(item).toMatchObject({ admin_assisted: true, assisting_admin_name: 'Grace Hopper' });
+    expect(item.takeovers).toHaveLength(1);
+    expect(item.takeovers[0]).toMatchObject({ admin_name: 'Grace Hopper' });
+    expect(Date.parse(item.takeovers[0].end)).toBeGreaterThanOrEqual(Date.parse(item.takeovers[0].start));
+    const history = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${phone.sessionId}`, token);
+    expect(history.messages.map((message) => [message.type, message.sender])).toEqual([
+      ['admin_join', 'admin'],
+      ['user_message', 'user'],
+      ['user_message', 'admin'],
+      ['admin_leave', 'admin'],
+      ['user_message', 'user'],
+      ['ai_response', 'ai'],
+    ]);
+    for (const client of [phone, laptop, admin, reconnect]) await client.client.close();
+  });
+
+  it('should answer a second admin with SESSION_LOCKED naming the holder, and non-admins with 403', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const first = adminToken(uniqueUser('admin'), 'Ada');
+    const second = adminToken(uniqueUser('admin'), 'Bob');
+    const claimed = await post(`/chat/admin/sessions/${user.sessionId}/takeover`, first);
+    expect(claimed.status).toBe(200);
+    expect(await claimed.json()).toMatchObject({
+      session_id: user.sessionId,
+      admin_name: 'Ada',
+      started: true,
+    });
+    expect((await user.client.nextOfType('admin_join')).metadata?.admin_name).toBe('Ada');
+
+    const locked = await post(`/chat/admin/sessions/${user.sessionId}/takeover`, second);
+    expect(locked.status).toBe(409);
+    const body = (await locked.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('SESSION_LOCKED');
+    expect(body.error.message).toContain('Ada');
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, second)).status).toBe(409);
+
+    const bob = await connect(second);
+    bob.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'j' });
+    const error = await bob.client.nextOfType('error');
+    expect(error.error).toMatchObject({ code: 'SESSION_LOCKED', recoverable: true });
+    expect(error.error?.message).toContain('Ada');
+
+    const plain = userToken(uniqueUser());
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/takeover`, plain)).status).toBe(403);
+    const sneaky = await connect(plain);
+    sneaky.client.send({ type: 'admin_join', session_id: user.sessionId });
+    expect((await sneaky.client.nextOfType('error')).error?.code).toBe('FORBIDDEN');
+    expect((await post(`/chat/admin/sessions/missing-session/takeover`, first)).status).toBe(404);
+
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, first)).status).toBe(200);
+    expect((await user.client.nextOfType('admin_leave')).metadata?.reason).toBe('released');
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, first)).status).toBe(404);
+    // free again: Bob may take it now
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/takeover`, second)).status).toBe(200);
+    for (const client of [user, bob, sneaky]) await client.client.close();
+  });
+
+  it('should let exactly one of 20 admins win when they claim one session at once over REST', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const admins = Array.from({ length: 20 }, (_, index) =>
+      adminToken(uniqueUser('racer'), `Racer ${index}`),
+    );
+    const statuses = await Promise.all(
+      admins.map((token) =>
+        post(`/chat/admin/sessions/${user.sessionId}/takeover`, token).then((r) => r.status),
+      ),
+    );
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(19);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(user.client.frames.filter((frame) => frame.type === 'admin_join')).toHaveLength(1);
+    await user.client.close();
+  });
+
+  it('should let exactly one of 20 admins win when they send admin_join at once over WebSocket', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const admins = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => connect(adminToken(uniqueUser('ws-racer'), `WS ${index}`))),
+    );
+    admins.forEach((admin, index) =>
+      admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: `race-${index}` }),
+    );
+    const outcomes = await Promise.all(
+      admins.map((admin) =>
+        admin.client.next((frame) => frame.type === 'error' || (frame.type === 'ack' && !!frame.client_id)),
+      ),
+    );
+    expect(outcomes.filter((frame) => frame.type === 'ack')).toHaveLength(1);
+    const errors = outcomes.filter((frame) => frame.type === 'error');
+    expect(errors).toHaveLength(19);
+    for (const error of errors) expect(error.error?.code).toBe('SESSION_LOCKED');
+    for (const client of [user, ...admins]) await client.client.close();
+  });
+
+  it('should stop a reply that is streaming when an admin takes over', async () => {
+    const { client, sessionId } = await connect(userToken(uniqueUser()));
+    client.send({ type: 'model_select', model_id: 'slow', client_id: 'm' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'long', content: 'tell me a long story please' });
+    await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    expect(
+      (await post(`/chat/admin/sessions/${sessionId}/takeover`, adminToken(uniqueUser('a')))).status,
+    ).toBe(200);
+    const final = await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
+    expect(final.metadata?.stopped).toBe(true);
+    await client.close();
+  });
+
+  it('should end the takeover TAKEOVER_GRACE after the admin lost every connection, and then use the LLM again', async () => {
+    // a short grace on its own server, so slow claims in the other tests never see a lapse
+    const main = server;
+    server = await startApp({ TAKEOVER_GRACE: '1s' });
+    try {
+      await lapses();
+    } finally {
+      await server.close();
+      server = main;
+    }
+  });
+
+  async function lapses(): Promise<void> {
+    const userId = uniqueUser();
+    const user = await connect(userToken(userId));
+    const admin = await connect(adminToken(uniqueUser('admin'), 'Lapsing Admin'));
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'j' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'j');
+    await user.client.nextOfType('admin_join');
+    // renewals keep the lease while the admin is connected, well past the grace
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    expect(user.client.frames.some((frame: Frame) => frame.type === 'admin_leave')).toBe(false);
+
+    const closedAt = Date.now();
+    await admin.client.close();
+    const left = await user.client.nextOfType('admin_leave', 5000);
+    const waited = Date.now() - closedAt;
+    expect(left.metadata).toMatchObject({ reason: 'lapsed', admin_name: 'Lapsing Admin' });
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(3000);
+    user.client.send({ type: 'user_message', client_id: 'after', content: 'hello again' });
+    expect((await user.client.reply()).final.sender).toBe('ai');
+    const item = await adminItem(user.sessionId, userId);
+    expect(item.takeovers).toHaveLength(1);
+    await user.client.close();
+  }
+});
