@@ -8,11 +8,12 @@ import { ChatService } from './chat.service';
 import { ClientHub } from './client-hub';
 import { ReplyAttachments } from './reply-attachments';
 import { ReplyService } from './reply.service';
+import { VoiceService } from './voice.service';
 
 @Module({
   imports: [SessionsModule, LlmModule, forwardRef(() => TakeoverModule)],
   controllers: [ChatController],
-  providers: [ChatGateway, ChatService, ReplyService, ReplyAttachments, ClientHub],
+  providers: [ChatGateway, ChatService, ReplyService, ReplyAttachments, VoiceService, ClientHub],
   exports: [ChatGateway, ClientHub, ReplyService],
 })
 export class ChatModule {}

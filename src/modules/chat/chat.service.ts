@@ -13,6 +13,7 @@ import type { Connection } from './connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
 import { storedFrame, type ServerFrame } from './frames';
 import { ReplyService } from './reply.service';
+import { VoiceService } from './voice.service';
 import { HelpService } from '../takeover/help.service';
 import { TakeoverService } from '../takeover/takeover.service';
 import { AttachmentsService } from '../uploads/attachments.service';
@@ -36,6 +37,7 @@ export class ChatService {
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly attachments: AttachmentsService,
+    private readonly voice: VoiceService,
   ) {}
 
   // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
@@ -159,10 +161,8 @@ export class ChatService {
         return;
       }
       case 'voice_message':
-        throw new DomainException(
-          ErrorCode.NOT_IMPLEMENTED,
-          `"${message.type}" is not available on this server yet.`,
-        );
+        // transcribed, stored and answered by the voice service
+        return this.voice.handle(connection, message);
     }
   }
 

@@ -37,6 +37,9 @@ export function storedFrame(sessionId: string, message: MessageRecord): ServerFr
   }
   // a stored AI reply is the final frame of its stream
   frame.metadata = message.type === 'ai_response' ? { ...message.metadata, done: true } : message.metadata;
+  // a voice message's transcript is its (encrypted) content, shown as metadata.transcript too
+  if (message.type === 'voice_message' && message.content !== undefined)
+    frame.metadata = { ...frame.metadata, transcript: message.content };
   if (frame.metadata === undefined) delete frame.metadata;
   return frame;
 }

@@ -88,7 +88,7 @@ export class ReplyAttachments {
         mimeType: fetched.mimeType,
         data: fetched.data,
       });
-      return stored(saved, 'ai');
+      return stored(saved, 'ai', this.store.urlOf(saved.file_id));
     } catch (error) {
       this.failed('file_failed', input, error);
       // the reply still offers the file, as the vendor's link
@@ -102,20 +102,21 @@ export class ReplyAttachments {
     userId: string;
     text: string;
   }): Promise<Attachment | undefined> {
-    if (!this.store) return undefined;
+    const store = this.store;
+    if (!store) return undefined;
     try {
       const audio = await (
         input.entry.provider.synthesize as NonNullable<typeof input.entry.provider.synthesize>
       )(speechText(input.text), AbortSignal.timeout(SPEECH_TIMEOUT_MS));
       const extension = audio.mimeType.split('/')[1]?.replace('mpeg', 'mp3') ?? 'audio';
-      const saved = await this.store.saveGenerated({
+      const saved = await store.saveGenerated({
         ownerId: input.userId,
         sessionId: input.sessionId,
         name: `reply.${extension}`,
         mimeType: audio.mimeType,
         data: audio.data,
       });
-      return stored(saved, 'tts');
+      return stored(saved, 'tts', store.urlOf(saved.file_id));
     } catch (error) {
       this.failed('speech_failed', input, error);
       return undefined;
@@ -138,12 +139,13 @@ export class ReplyAttachments {
   }
 }
 
-function stored(info: StoredFileInfo, source: 'tts' | 'ai'): Attachment {
+function stored(info: StoredFileInfo, source: 'tts' | 'ai', fileUrl: string): Attachment {
   return {
     kind: kindOf(info.mime_type),
     source,
     file_id: info.file_id,
-    file_url: `/chat/files/${encodeURIComponent(info.file_id)}`,
+    // the stable app URL (signed when read), never a signed one
+    file_url: fileUrl,
     name: info.name,
     mime_type: info.mime_type,
     size: info.size,

@@ -45,6 +45,10 @@ export function messageView(message: MessageRecord) {
     model_id: message.model_id,
     file_id: message.file_id,
     file_url: message.file_id ? `/chat/files/${encodeURIComponent(message.file_id)}` : undefined,
-    metadata: message.metadata,
+    // a voice message's transcript is its (encrypted) content, shown as metadata.transcript too
+    metadata:
+      message.type === 'voice_message' && message.content !== undefined
+        ? { ...message.metadata, transcript: message.content }
+        : message.metadata,
   };
 }

@@ -1,0 +1,126 @@
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import { DEFAULT_TIMEOUT_MS } from '../../infra/llm/openai.provider';
+import { LlmEvents } from '../llm/llm-events';
+import { LlmRegistry } from '../llm/llm.registry';
+import { SessionsService } from '../sessions/sessions.service';
+import { TakeoverService } from '../takeover/takeover.service';
+import { ClientHub } from './client-hub';
+import type { Connection } from './connection';
+import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
+import { storedFrame } from './frames';
+import { ReplyService } from './reply.service';
+
+// audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
+const AUDIO = /^(audio\/[\w.+-]+|video\/webm|application\/ogg)$/;
+
+// `voice_message` (CONTRACT §2): an uploaded audio file is transcribed by the session's model
+// (OpenAI transcriptions, Dify audio-to-text), stored with its transcript, shown to every device of
+// the user, and answered like a typed message. Nothing is stored when transcription fails: the
+// client may send the same file_id again.
+@Injectable()
+export class VoiceService {
+  private readonly logger = new Logger('chat');
+
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly registry: LlmRegistry,
+    private readonly replies: ReplyService,
+    private readonly hub: ClientHub,
+    private readonly events: LlmEvents,
+    private readonly takeover: TakeoverService,
+    @Optional() @Inject(FILE_STORE) private readonly files?: FileStore,
+  ) {}
+
+  async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+    const sessionId = connection.sessionId;
+    const { userId } = connection.principal;
+    const fileId = message.file_id as string;
+    if (!this.files) throw new DomainException(ErrorCode.NOT_IMPLEMENTED, 'Voice messages need uploads.');
+    const session = await this.sessions.getOwned(sessionId, userId);
+    if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    const modelId = this.registry.has(session.model_id) ? session.model_id : this.registry.defaultModelId;
+    const { provider, settings } = this.registry.entry(modelId);
+    if (!provider.transcribe)
+      throw new DomainException(ErrorCode.FILE_REJECTED, 'This model cannot take voice messages.');
+    const { info, data } = await this.files.read(fileId, userId);
+    if (!AUDIO.test(info.mime_type))
+      throw new DomainException(ErrorCode.FILE_REJECTED, 'A voice message must be an audio file.');
+    let transcript: string;
+    const started = performance.now();
+    try {
+      transcript = await provider.transcribe({
+        data,
+        mimeType: info.mime_type,
+        fileName: info.name,
+        userId,
+        signal: AbortSignal.timeout(settings.timeout_ms ?? DEFAULT_TIMEOUT_MS),
+      });
+    } catch (error) {
+      this.events.failure({
+        kind: 'transcription_failed',
+        modelId,
+        vendor: provider.vendor,
+        userId,
+        sessionId,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : 'failure',
+      });
+      throw new DomainException(
+        ErrorCode.LLM_UNAVAILABLE,
+        'The voice message could not be transcribed; please try again.',
+      );
+    }
+    if (transcript.length === 0)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'No speech was recognised in the recording.');
+    await this.files.attach(fileId, userId, sessionId);
+    // the transcript is the message's content, so it is encrypted at rest like typed text; frames
+    // and history show it as metadata.transcript too
+    const { message: stored, duplicate } = await this.sessions.append(sessionId, {
+      type: 'voice_message',
+      sender: 'user',
+      client_id: message.client_id,
+      content: transcript,
+      file_id: fileId,
+      timestamp: new Date(),
+      metadata: {
+        file: { name: info.name, size: info.size, mime_type: info.mime_type },
+        transcription_ms: Math.round(performance.now() - started),
+      },
+    });
+    this.hub.send(connection, {
+      type: 'ack',
+      session_id: sessionId,
+      seq: stored.seq,
+      client_id: stored.client_id,
+      id: stored.id,
+    });
+    if (duplicate) return;
+    this.logger.log(
+      { user_id: userId, session_id: sessionId, event: 'voice_message', seq: stored.seq },
+      'voice message stored',
+    );
+    // every device, the sender's included: it learns the transcript this way
+    this.hub.toSession(sessionId, storedFrame(sessionId, stored));
+    if (session.message_count === 0) {
+      const name = await this.sessions.nameFromFirstMessage(session, transcript);
+      if (name)
+        this.hub.toSession(sessionId, {
+          type: 'session_renamed',
+          session_id: sessionId,
+          seq: this.sessions.lastSeq(sessionId),
+          content: name,
+        });
+    }
+    // during a takeover the admin answers, not the LLM
+    if (this.takeover.isAssisted(session)) return;
+    this.replies.request({
+      sessionId,
+      userId,
+      modelId: session.model_id,
+      clientId: stored.client_id,
+      afterSeq: stored.seq,
+    });
+  }
+}
