@@ -130,9 +130,8 @@ export class ReplyService {
       maxTokens: entry.settings.max_tokens,
       systemPrompt: entry.settings.system_prompt,
     });
-    const providerState = entry.provider.stateful
-      ? (await this.sessions.getOwned(sessionId, userId))?.provider_state[modelId]
-      : undefined;
+    const session = entry.provider.stateful ? await this.sessions.getOwned(sessionId, userId) : null;
+    const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
@@ -159,7 +158,7 @@ export class ReplyService {
         messages,
         signal: generation.controller.signal,
         userId,
-        providerState: isRecord(providerState) ? providerState : undefined,
+        providerState,
       },
       entry.policy,
       entry.breaker,
@@ -400,10 +399,6 @@ export function toContextMessages(history: MessageRecord[]): ContextMessage[] {
     });
   }
   return messages;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describe(error: unknown): string {

@@ -175,8 +175,13 @@ export class SessionsService {
     const session = await this.repository.findOwned(sessionId, userId);
     if (!session) return;
     await this.repository.update(sessionId, {
-      provider_state: { ...session.provider_state, [modelId]: state },
+      provider_state: { ...session.provider_state, [stateKey(modelId)]: state },
     });
+  }
+
+  providerState(session: SessionRecord, modelId: string): Record<string, unknown> | undefined {
+    const state = session.provider_state[stateKey(modelId)];
+    return typeof state === 'object' && state !== null ? (state as Record<string, unknown>) : undefined;
   }
 
   touch(sessionIds: string[]): Promise<void> {
@@ -197,4 +202,9 @@ export class SessionsService {
       this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
     return ended;
   }
+}
+
+// Model ids are settings ("gpt-4.1"); MongoDB field names may not hold '.' or start with '$'.
+function stateKey(modelId: string): string {
+  return modelId.replace(/[%.$]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
 }
