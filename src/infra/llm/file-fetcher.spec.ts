@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fetchGeneratedFile, isPublicAddress } from './file-fetcher';
@@ -23,6 +24,18 @@ describe('isPublicAddress', () => {
       expect(isPublicAddress(address)).toBe(false);
     for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
       expect(isPublicAddress(address)).toBe(true);
+  });
+});
+
+describe('isPublicAddress on any input', () => {
+  it('should never throw, and refuse anything that is not an IP address, when given any string', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.ipV4(), fc.ipV6()), (address) => {
+        const result = isPublicAddress(address);
+        expect(typeof result).toBe('boolean');
+        if (!/^[\d.:a-fA-F]+$/.test(address)) expect(result).toBe(false);
+      }),
+    );
   });
 });
 
