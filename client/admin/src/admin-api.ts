@@ -92,14 +92,6 @@ export function sessionDetail(token: string, id: string): Promise<SessionDetail>
   return apiJson(`sessions/${encodeURIComponent(id)}`, token);
 }
 
-export function takeover(token: string, id: string): Promise<unknown> {
-  return apiJson(`admin/sessions/${encodeURIComponent(id)}/takeover`, token, { method: 'POST' });
-}
-
-export function release(token: string, id: string): Promise<unknown> {
-  return apiJson(`admin/sessions/${encodeURIComponent(id)}/release`, token, { method: 'POST' });
-}
-
 // <input type="datetime-local"> values are local times without a zone
 function toIso(local: string | undefined): string | undefined {
   if (!local) return undefined;

@@ -1,5 +1,8 @@
 import type { Frame } from '../../shared/protocol';
+import { newClientId } from '../../chat/src/chat-client';
 import { ChatSocket, type LinkState } from '../../chat/src/chat-socket';
+
+const REQUEST_TIMEOUT_MS = 10_000;
 
 // The admin's own WebSocket: admin_join/admin_leave and the admin's messages go through it, and
 // frames of the sessions the admin assists come back on it.
@@ -39,14 +42,35 @@ export class AdminLink {
     return () => this.stateListeners.delete(listener);
   }
 
-  join(sessionId: string): void {
+  // admin_join claims the session (CONTRACT §4) and binds this socket to it; resolves on its ack
+  async join(sessionId: string): Promise<Frame> {
+    const ack = await this.request({ type: 'admin_join', session_id: sessionId });
     this.joined.add(sessionId);
-    this.socket.send({ type: 'admin_join', session_id: sessionId });
+    return ack;
   }
 
-  leave(sessionId: string): void {
+  async leave(sessionId: string): Promise<void> {
     this.joined.delete(sessionId);
-    this.socket.send({ type: 'admin_leave', session_id: sessionId });
+    await this.request({ type: 'admin_leave', session_id: sessionId });
+  }
+
+  // A command answered by an ack or an error carrying its client_id.
+  private request(frame: Record<string, unknown>): Promise<Frame> {
+    const clientId = newClientId();
+    return new Promise((resolve, reject) => {
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        unsubscribe();
+        settle();
+      };
+      const timer = setTimeout(() => done(() => reject(new Error('NETWORK'))), REQUEST_TIMEOUT_MS);
+      const unsubscribe = this.onFrame((reply) => {
+        if (reply.client_id !== clientId) return;
+        if (reply.type === 'ack') done(() => resolve(reply));
+        if (reply.type === 'error') done(() => reject(new Error(reply.error?.code ?? 'INTERNAL')));
+      });
+      if (!this.socket.send({ ...frame, client_id: clientId })) done(() => reject(new Error('NETWORK')));
+    });
   }
 
   say(sessionId: string, content: string, clientId: string): void {

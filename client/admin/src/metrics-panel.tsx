@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
-import { duration } from '../../shared/format';
+import { milliseconds } from '../../shared/format';
 import { metrics, type Metrics } from './admin-api';
 import { TimeChart } from './charts';
 
@@ -74,8 +74,8 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
           <Card label="Avg concurrent" value={round(total.avg_concurrent)} />
           <Card label="Max concurrent" value={total.max_concurrent} />
           <Card label="Tokens" value={total.total_tokens.toLocaleString()} />
-          <Card label="Avg response" value={duration(total.avg_response_ms)} />
-          <Card label="Max response" value={duration(total.max_response_ms)} />
+          <Card label="Avg response" value={milliseconds(total.avg_response_ms)} />
+          <Card label="Max response" value={milliseconds(total.max_response_ms)} />
           <Card label="Admin assisted" value={total.admin_assisted_count} />
         </dl>
       )}

@@ -5,7 +5,7 @@ import type { Frame } from '../../shared/protocol';
 import { newClientId } from '../../chat/src/chat-client';
 import { ChatStore } from '../../chat/src/chat-store';
 import { MessageList } from '../../chat/src/components/message-list';
-import { release, sessionDetail, takeover, type AdminSession, type StoredMessage } from './admin-api';
+import { sessionDetail, type AdminSession, type StoredMessage } from './admin-api';
 import type { AdminLink } from './admin-link';
 
 interface Props {
@@ -66,25 +66,24 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
   const takeOver = async () => {
     setError(null);
     try {
-      await takeover(token, session.id);
-      link.join(session.id);
+      const ack = await link.join(session.id);
       setHolding(true);
-      setAssistedBy(adminName);
+      setAssistedBy(typeof ack.metadata?.admin_name === 'string' ? ack.metadata.admin_name : adminName);
       onChanged();
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+      setError(failure instanceof Error ? failure.message : 'INTERNAL');
     }
   };
   const giveBack = async () => {
-    link.leave(session.id);
+    setError(null);
     try {
-      await release(token, session.id);
+      await link.leave(session.id);
+      setHolding(false);
+      setAssistedBy(null);
+      onChanged();
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+      setError(failure instanceof Error ? failure.message : 'INTERNAL');
     }
-    setHolding(false);
-    setAssistedBy(null);
-    onChanged();
   };
   const send = () => {
     const content = text.trim();

@@ -138,8 +138,17 @@ export class ChatClient {
   }
 
   requestHelp(reason = ''): void {
-    const frame: Record<string, unknown> = { type: 'help_request', client_id: newClientId() };
+    const clientId = newClientId();
+    const frame: Record<string, unknown> = { type: 'help_request', client_id: clientId };
     if (reason.trim()) frame.content = reason.trim();
+    // shown at once, and its ack's seq keeps the thread's count of stored events exact
+    this.store.addPending({
+      type: 'help_request',
+      sender: 'system',
+      content: 'Help requested',
+      clientId,
+      timestamp: new Date().toISOString(),
+    });
     this.socket.send(frame);
     this.view.helpRequested = true;
     this.changed();

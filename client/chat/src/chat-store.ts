@@ -1,4 +1,4 @@
-import { metaNumber, metaString, type Frame } from '../../shared/protocol';
+import { isRecord, metaNumber, metaString, type Frame } from '../../shared/protocol';
 
 export type Sender = 'user' | 'ai' | 'admin' | 'system';
 
@@ -8,6 +8,10 @@ export interface Attachment {
   name?: string;
   mimeType?: string;
   size?: number;
+  // a vendor's link rather than our stored file: opened, never fetched with the token
+  external?: boolean;
+  // 'tts' for the spoken version of an AI reply
+  source?: string;
 }
 
 export interface ChatMessage {
@@ -27,9 +31,8 @@ export interface ChatMessage {
   interrupted?: boolean;
   attachment?: Attachment;
   transcript?: string;
-  // spoken reply of the AI (metadata.audio_url / attachments of audio type)
-  audioUrl?: string;
-  attachments?: string[];
+  // files of an AI reply (metadata.attachments), its spoken version among them
+  attachments?: Attachment[];
 }
 
 // Event types stored in the session log that the thread shows.
@@ -41,18 +44,21 @@ const SHOWN = new Set([
   'admin_join',
   'admin_leave',
   'help_request',
+  'system_message',
 ]);
 
 // The thread of one session, built from frames that may arrive twice (replay after a reconnect,
 // echo from another device, resend): each message is kept once, ordered by seq.
 export class ChatStore {
   private byKey = new Map<string, ChatMessage>();
+  private pendingKeys = new Map<string, string>();
   private order: string[] = [];
   sessionId: string | null = null;
   lastSeq = 0;
 
   reset(sessionId: string | null): void {
     this.byKey.clear();
+    this.pendingKeys.clear();
     this.order = [];
     this.sessionId = sessionId;
     this.lastSeq = 0;
@@ -71,15 +77,18 @@ export class ChatStore {
 
   // A message the user just sent, shown at once as pending until its ack.
   addPending(message: Omit<ChatMessage, 'key' | 'pending'> & { clientId: string }): ChatMessage {
-    const key = keyOf(message.sender, message.clientId, undefined);
+    const key = keyOf(message.type, message.clientId, undefined);
     const entry: ChatMessage = { ...message, key, pending: true };
+    this.pendingKeys.set(message.clientId, key);
     this.put(entry);
     return entry;
   }
 
   ack(clientId: string, id: string | undefined, seq: number | undefined): void {
-    const message = this.byKey.get(keyOf('user', clientId, undefined));
+    const key = this.pendingKeys.get(clientId);
+    const message = key ? this.byKey.get(key) : undefined;
     if (!message) return;
+    this.pendingKeys.delete(clientId);
     message.pending = false;
     message.failed = undefined;
     if (id) message.id = id;
@@ -90,7 +99,8 @@ export class ChatStore {
   }
 
   fail(clientId: string, code: string): void {
-    const message = this.byKey.get(keyOf('user', clientId, undefined));
+    const key = this.pendingKeys.get(clientId);
+    const message = key ? this.byKey.get(key) : undefined;
     if (message && message.pending) message.failed = code;
   }
 
@@ -101,7 +111,9 @@ export class ChatStore {
     if (!SHOWN.has(frame.type)) return false;
     const sender = asSender(frame.sender, frame.type);
     const key =
-      frame.type === 'ai_response' ? `ai:${frame.id ?? frame.seq}` : keyOf(sender, frame.client_id, frame);
+      frame.type === 'ai_response'
+        ? `ai:${frame.id ?? frame.seq}`
+        : keyOf(frame.type, frame.client_id, frame);
     const previous = this.byKey.get(key);
     const message: ChatMessage = {
       ...previous,
@@ -121,20 +133,23 @@ export class ChatStore {
     if (frame.type === 'ai_response') {
       message.stopped = frame.metadata?.stopped === true;
       message.interrupted = frame.metadata?.interrupted === true;
-      const attachments = frame.metadata?.attachments;
-      if (Array.isArray(attachments))
-        message.attachments = attachments.filter((item) => typeof item === 'string');
-      message.audioUrl = metaString(frame, 'audio_url') ?? previous?.audioUrl;
+      message.attachments = parseAttachments(frame.metadata?.attachments);
     }
     if (frame.type === 'file_upload' || frame.type === 'voice_message') {
+      const file = frame.metadata?.file;
+      const info = isRecord(file) ? file : {};
       message.attachment = {
-        fileId: frame.file_id,
-        url: frame.file_url ?? metaString(frame, 'file_url'),
-        name: metaString(frame, 'name') ?? metaString(frame, 'file_name'),
-        mimeType: metaString(frame, 'mime_type'),
-        size: metaNumber(frame, 'size'),
+        fileId: frame.file_id ?? previous?.attachment?.fileId,
+        url: frame.file_url ?? previous?.attachment?.url,
+        name: stringOf(info.name) ?? previous?.attachment?.name,
+        mimeType: stringOf(info.mime_type) ?? previous?.attachment?.mimeType,
+        size: typeof info.size === 'number' ? info.size : previous?.attachment?.size,
       };
-      message.transcript = metaString(frame, 'transcript');
+    }
+    if (frame.type === 'voice_message') {
+      // a voice message's content is its transcript: shown once, as the transcript
+      message.transcript = metaString(frame, 'transcript') ?? frame.content;
+      message.content = '';
     }
     if (frame.type === 'admin_join' || frame.type === 'admin_leave') {
       const name = metaString(frame, 'admin_name') ?? 'An admin';
@@ -146,6 +161,7 @@ export class ChatStore {
       message.content = frame.content ? `Help requested: ${frame.content}` : 'Help requested';
       message.sender = 'system';
     }
+    if (frame.type === 'system_message') message.sender = 'system';
     this.put(message);
     return true;
   }
@@ -196,9 +212,39 @@ export function isStoredEvent(frame: Frame): boolean {
   return !(frame.type === 'ai_response' && frame.metadata?.done === false);
 }
 
-function keyOf(sender: Sender, clientId: string | undefined, frame: Frame | undefined): string {
-  if (clientId) return `${sender === 'ai' ? 'ai' : sender === 'admin' ? 'admin' : 'user'}:c:${clientId}`;
+// What a client sent is known by its client_id before it has an id; the type keeps apart the
+// message and what the server answers with the same client_id (a help request's system_message).
+function keyOf(type: string, clientId: string | undefined, frame: Frame | undefined): string {
+  if (clientId) return `${type}:c:${clientId}`;
   return `id:${frame?.id ?? `seq-${frame?.seq}`}`;
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+// metadata.attachments: objects {kind, source, file_url, name, mime_type, size, external} or bare URLs
+export function parseAttachments(value: unknown): Attachment[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const list = value.flatMap((entry: unknown): Attachment[] => {
+    if (typeof entry === 'string') return [{ url: entry, external: !entry.startsWith('/') }];
+    if (!isRecord(entry) || typeof entry.file_url !== 'string') return [];
+    const kind = stringOf(entry.kind);
+    return [
+      {
+        url: entry.file_url,
+        fileId: stringOf(entry.file_id),
+        name: stringOf(entry.name),
+        mimeType:
+          stringOf(entry.mime_type) ??
+          (kind === 'audio' ? 'audio/*' : kind === 'image' ? 'image/*' : undefined),
+        size: typeof entry.size === 'number' ? entry.size : undefined,
+        external: entry.external === true,
+        source: stringOf(entry.source),
+      },
+    ];
+  });
+  return list.length > 0 ? list : undefined;
 }
 
 function asSender(sender: string | undefined, type: string): Sender {

@@ -49,21 +49,25 @@ function isUploaded(body: unknown): body is UploadedFile {
   return isRecord(body) && typeof body.file_id === 'string';
 }
 
-// Files are served behind the bearer token (GET /chat/files/:id redirects to a signed URL), which an
-// <img> or <audio> cannot send: fetch once with the header and show a blob URL.
-const cache = new Map<string, Promise<string>>();
+// Our files sit behind the bearer token, which an <img> or <audio> cannot send: ask
+// GET /chat/files/:id?redirect=false for a freshly signed URL (made now, short-lived) and use that.
+const cache = new Map<string, { url: Promise<string>; until: number }>();
+const REUSE_MS = 30_000;
 
-export function fileObjectUrl(url: string, token: string): Promise<string> {
-  let entry = cache.get(url);
-  if (!entry) {
-    entry = fetch(new URL(url, apiBase()), { headers: { authorization: `Bearer ${token}` } }).then(
-      async (response) => {
-        if (!response.ok) throw new Error(codeOfStatus(response.status));
-        return URL.createObjectURL(await response.blob());
-      },
-    );
-    entry.catch(() => cache.delete(url));
-    cache.set(url, entry);
-  }
-  return entry;
+export function signedFileUrl(url: string, token: string): Promise<string> {
+  const cached = cache.get(url);
+  if (cached && cached.until > Date.now()) return cached.url;
+  const target = new URL(url, apiBase());
+  target.searchParams.set('redirect', 'false');
+  const signed = fetch(target, {
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+  }).then(async (response) => {
+    const body: unknown = await response.json().catch(() => undefined);
+    if (!response.ok || !isRecord(body) || typeof body.url !== 'string')
+      throw new Error(codeOfStatus(response.status));
+    return new URL(body.url, apiBase()).toString();
+  });
+  signed.catch(() => cache.delete(url));
+  cache.set(url, { url: signed, until: Date.now() + REUSE_MS });
+  return signed;
 }

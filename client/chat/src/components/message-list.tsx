@@ -3,7 +3,7 @@ import { bytes, clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
 import type { Attachment, ChatMessage, Sender } from '../chat-store';
 import { renderMarkdown } from '../markdown';
-import { fileObjectUrl } from '../uploads';
+import { signedFileUrl } from '../uploads';
 
 interface Props {
   messages: ChatMessage[];
@@ -115,9 +115,8 @@ function MessageItem({
         ) : (
           <p class="text">{message.content}</p>
         ))}
-      {message.audioUrl && <AudioFile url={message.audioUrl} token={token} label="Spoken reply" />}
-      {message.attachments?.map((url) => (
-        <AttachmentView key={url} attachment={{ url }} token={token} />
+      {message.attachments?.map((attachment) => (
+        <AttachmentView key={attachment.url} attachment={attachment} token={token} />
       ))}
       {message.stopped && <p class="note">Stopped</p>}
       {message.interrupted && <p class="note">Interrupted</p>}
@@ -147,7 +146,19 @@ const TYPE_ICONS = { image: '🖼️', audio: '🎵', video: '🎞️', pdf: '�
 
 function AttachmentView({ attachment, token }: { attachment: Attachment; token: string | null }) {
   const kind = kindOf(attachment);
-  const name = attachment.name ?? 'attachment';
+  const name = attachment.name ?? (attachment.source === 'tts' ? 'Spoken reply' : 'attachment');
+  // a vendor's link is opened in a new tab, never fetched or embedded here
+  if (attachment.external && attachment.url)
+    return (
+      <div class={`file ${kind}`}>
+        <span class="type-icon" aria-hidden="true">
+          {TYPE_ICONS[kind]}
+        </span>
+        <a href={attachment.url} target="_blank" rel="noopener noreferrer nofollow">
+          {attachment.name ?? new URL(attachment.url, location.href).hostname}
+        </a>
+      </div>
+    );
   if (kind === 'audio' && attachment.url)
     return <AudioFile url={attachment.url} token={token} label={name} />;
   return (
@@ -167,24 +178,24 @@ function AttachmentView({ attachment, token }: { attachment: Attachment; token: 
   );
 }
 
-function useObjectUrl(url: string, token: string | null): string | null {
-  const [objectUrl, setObjectUrl] = useState<string | null>(null);
+function useSignedUrl(url: string, token: string | null): string | null {
+  const [signed, setSigned] = useState<string | null>(null);
   useEffect(() => {
     if (!token) return;
     let live = true;
-    fileObjectUrl(url, token).then(
-      (value) => live && setObjectUrl(value),
-      () => live && setObjectUrl(null),
+    signedFileUrl(url, token).then(
+      (value) => live && setSigned(value),
+      () => live && setSigned(null),
     );
     return () => {
       live = false;
     };
   }, [url, token]);
-  return objectUrl;
+  return signed;
 }
 
 function Thumbnail({ url, token, name }: { url: string; token: string | null; name: string }) {
-  const source = useObjectUrl(url, token);
+  const source = useSignedUrl(url, token);
   return source ? (
     <img class="thumb" src={source} alt={name} />
   ) : (
@@ -193,21 +204,33 @@ function Thumbnail({ url, token, name }: { url: string; token: string | null; na
 }
 
 function AudioFile({ url, token, label }: { url: string; token: string | null; label: string }) {
-  const source = useObjectUrl(url, token);
-  return source ? (
-    <audio class="player" controls preload="metadata" src={source} aria-label={label} />
-  ) : (
-    <span class="note">Loading audio…</span>
+  const source = useSignedUrl(url, token);
+  return (
+    <div class="audio">
+      <span class="audio-label">{label}</span>
+      {source ? (
+        <audio class="player" controls preload="metadata" src={source} aria-label={label} />
+      ) : (
+        <span class="note">Loading audio…</span>
+      )}
+    </div>
   );
 }
 
+// signed on click, so a link shown an hour ago still opens
 function FileLink({ url, token, name }: { url: string; token: string | null; name: string }) {
-  const source = useObjectUrl(url, token);
-  return source ? (
-    <a href={source} download={name}>
+  const open = (event: Event) => {
+    event.preventDefault();
+    if (!token) return;
+    const tab = window.open('', '_blank', 'noopener');
+    signedFileUrl(url, token).then(
+      (signed) => (tab ? (tab.location.href = signed) : window.location.assign(signed)),
+      () => tab?.close(),
+    );
+  };
+  return (
+    <a href={url} onClick={open}>
       {name}
     </a>
-  ) : (
-    <span>{name}</span>
   );
 }

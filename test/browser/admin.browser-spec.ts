@@ -1,0 +1,127 @@
+import type { Browser, Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot } from './browser';
+
+// The dashboard and the chat in two browser contexts against one server: help → takeover → the
+// user and the admin chat live → release, and the AI answers again.
+describe('admin dashboard (browser)', () => {
+  let server: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startApp({
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
+        { id: 'other', name: 'Other demo', type: 'demo', delay_ms: 5 },
+      ]),
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('should refuse a user without an admin role, clearly', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(`${server.httpUrl}/admin/#token=${userToken(uniqueUser())}`);
+      await page.getByTestId('refusal').waitFor();
+      expect(await page.getByTestId('refusal').textContent()).toContain('Admins only');
+      expect(await page.locator('table').count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('should let an admin answer a help request: take over, chat live both ways, release', async () => {
+    const user = uniqueUser('helpme');
+    const chat = await newPage(browser, PHONE);
+    const admin = await newPage(browser, DESKTOP);
+    try {
+      const page = chat.page;
+      await page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await say(page, 'My order never arrived');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      await page.getByRole('button', { name: 'Ask a person for help' }).click();
+      await page.locator('.event', { hasText: 'Help requested' }).waitFor();
+
+      const dashboard = admin.page;
+      await dashboard.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'), 'Ada Admin')}`);
+      const row = dashboard.locator(`tr.help:has-text("${user}")`);
+      await row.waitFor();
+      await dashboard.locator('[data-testid=metric-cards]').waitFor();
+      await screenshot(dashboard, 'admin-desktop');
+      // click the user → that user's sessions only
+      await row.getByRole('button', { name: user }).click();
+      await dashboard.waitForFunction(
+        `[...document.querySelectorAll('tbody tr')].every((tr) => tr.textContent.includes(${JSON.stringify(user)}))`,
+      );
+      await row.locator('button.open').click();
+      const panel = dashboard.locator('.session-panel');
+      await panel.locator('.msg.user', { hasText: 'My order never arrived' }).waitFor();
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('button', { name: 'Release' }).waitFor();
+
+      // the user sees who assists, where the model selector was, and the join in the thread
+      await page.getByTestId('assisted-by').waitFor();
+      expect(await page.getByTestId('assisted-by').textContent()).toBe('Assisted by Ada Admin');
+      expect(await page.getByLabel('Model').count()).toBe(0);
+      await page.locator('.event', { hasText: 'Ada Admin joined the conversation' }).waitFor();
+
+      await say(page, 'Are you a human?');
+      await panel.locator('.msg.user', { hasText: 'Are you a human?' }).waitFor();
+      const reply = panel.getByLabel('Reply as admin');
+      await reply.fill('Yes, I am Ada. Let me check your order.');
+      await reply.press('Enter');
+      const fromAdmin = page.locator('.msg.admin', { hasText: 'Let me check your order' });
+      await fromAdmin.waitFor();
+      expect(await fromAdmin.locator('.who').textContent()).toBe('Ada Admin');
+      // no AI reply while the admin assists
+      expect(await page.locator('.msg.ai').count()).toBe(1);
+      await screenshot(page, 'takeover-user-phone');
+      await screenshot(dashboard, 'takeover-admin-desktop');
+
+      await panel.getByRole('button', { name: 'Release' }).click();
+      await page.locator('.event', { hasText: 'Ada Admin left the conversation' }).waitFor();
+      await page.getByLabel('Model').waitFor();
+      await say(page, 'Thanks!');
+      await page.locator('.msg.ai:not(.streaming)').nth(1).waitFor();
+      // every message once, on both sides
+      expect(await page.locator('.msg.user .text').allTextContents()).toEqual([
+        'My order never arrived',
+        'Are you a human?',
+        'Thanks!',
+      ]);
+      expect(await page.locator('.msg.admin').count()).toBe(1);
+    } finally {
+      await chat.context.close();
+      await admin.context.close();
+    }
+  }, 60_000);
+
+  it('should fit the dashboard on a phone', async () => {
+    const { context, page } = await newPage(browser, PHONE);
+    try {
+      await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+      await page.locator('[data-testid=metric-cards]').waitFor();
+      await page.locator('tbody tr').first().waitFor();
+      await screenshot(page, 'admin-phone');
+      const overflow = await page.evaluate(
+        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+      );
+      expect(overflow).toBe(false);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.locator('[data-testid=status][data-state=connected]').waitFor();
+  const input = page.getByLabel('Message', { exact: true });
+  await input.fill(text);
+  await input.press('Enter');
+}
