@@ -51,6 +51,8 @@ export interface NotificationSettings {
   retry: { attempts: number; baseMs: number; maxMs: number };
   // abnormal traffic: rate-limit rejections or errors per minute above these raise an alert
   traffic: { rateLimitedPerMinute: number; errorsPerMinute: number; checkIntervalMs: number };
+  // instance heartbeats and MongoDB pings; an instance silent for 3 intervals crashed
+  watchIntervalMs: number;
 }
 
 // "help_request:email,sms;crash:log" → rules; types not named keep their defaults. Total: returns the
@@ -165,5 +167,6 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
       errorsPerMinute: integer(env, 'ABNORMAL_ERRORS_PER_MINUTE', 60, 1),
       checkIntervalMs: duration(env, 'TRAFFIC_CHECK_INTERVAL', '60s'),
     },
+    watchIntervalMs: duration(env, 'HEALTH_WATCH_INTERVAL', '15s'),
   };
 }

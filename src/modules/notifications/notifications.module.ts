@@ -1,10 +1,70 @@
+import { MailerModule, MailerService } from '@nestjs-modules/mailer';
 import { Global, Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { MailSender } from '../../infra/mail/mail.sender';
+import { SmsSender } from '../../infra/sms/sms.sender';
+import { AlertLimiter } from './alert-limiter';
 import { AlertsService } from './alerts.service';
+import { DeliveryService } from './delivery.service';
+import { InstanceWatch } from './instance-watch.service';
+import { NOTIFICATION_CIPHER, NotificationsRepository } from './notifications.repository';
+import {
+  InstanceBeat,
+  InstanceBeatSchema,
+  Notification,
+  NotificationMark,
+  NotificationMarkSchema,
+  NotificationSchema,
+} from './schemas/notification.schema';
+import { TrafficWatch } from './traffic-watch.service';
 
 // Global so any feature can raise an alert without wiring: inject AlertsService, call raise().
+// Channels are chosen by settings: email when SMTP_URL is set, SMS when TWILIO_ACCOUNT_SID is.
 @Global()
 @Module({
-  providers: [AlertsService],
+  imports: [
+    MongooseModule.forFeature([
+      { name: Notification.name, schema: NotificationSchema },
+      { name: NotificationMark.name, schema: NotificationMarkSchema },
+      { name: InstanceBeat.name, schema: InstanceBeatSchema },
+    ]),
+    MailerModule.forRootAsync({
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => ({
+        // without SMTP_URL the mailer is never used; jsonTransport keeps it inert
+        transport: settings.notifications.mail?.smtpUrl ?? { jsonTransport: true },
+        sendTimeout: 20_000,
+      }),
+    }),
+  ],
+  providers: [
+    {
+      provide: NOTIFICATION_CIPHER,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) =>
+        new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+    },
+    {
+      provide: MailSender,
+      inject: [SETTINGS, MailerService],
+      useFactory: (settings: Settings, mailer: MailerService) =>
+        settings.notifications.mail ? new MailSender(mailer, settings.notifications.mail) : null,
+    },
+    {
+      provide: SmsSender,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) =>
+        settings.notifications.sms ? new SmsSender(settings.notifications.sms) : null,
+    },
+    NotificationsRepository,
+    AlertLimiter,
+    DeliveryService,
+    AlertsService,
+    TrafficWatch,
+    InstanceWatch,
+  ],
   exports: [AlertsService],
 })
 export class NotificationsModule {}

@@ -1,0 +1,144 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import type { ContentCipher } from '../../common/crypto/content-cipher';
+import type { NotificationRecord } from './alert.types';
+import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
+
+export const NOTIFICATION_CIPHER = Symbol('NOTIFICATION_CIPHER');
+const DUPLICATE_KEY = 11000;
+
+type NotificationDocument = Omit<Notification, '_id'> & { _id: string };
+
+// Mongoose for the notifications collection, its unique marks, and instance heartbeats.
+@Injectable()
+export class NotificationsRepository implements OnModuleInit {
+  constructor(
+    @InjectModel(Notification.name) private readonly notifications: Model<Notification>,
+    @InjectModel(NotificationMark.name) private readonly marks: Model<NotificationMark>,
+    @InjectModel(InstanceBeat.name) private readonly instances: Model<InstanceBeat>,
+    @Inject(NOTIFICATION_CIPHER) private readonly cipher: ContentCipher,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    // the app must boot while MongoDB is away (the database_failure alert needs it running)
+    await Promise.all([
+      this.notifications.createIndexes(),
+      this.marks.createIndexes(),
+      this.instances.createIndexes(),
+    ]).catch(() => undefined);
+  }
+
+  async insert(record: NotificationRecord): Promise<void> {
+    const { id, reason, ...rest } = record;
+    await this.notifications.create({
+      ...rest,
+      _id: id,
+      reason: reason === null ? null : this.cipher.encrypt(reason),
+    });
+  }
+
+  // Writes the delivery state back (the rest of a stored alert never changes).
+  async saveDelivery(record: NotificationRecord): Promise<void> {
+    await this.notifications.updateOne(
+      { _id: record.id },
+      {
+        $set: {
+          sent: record.sent,
+          status: record.status,
+          attempts: record.attempts,
+          next_attempt_at: record.next_attempt_at,
+          last_error: record.last_error,
+        },
+      },
+    );
+  }
+
+  async due(now: Date, limit = 20): Promise<NotificationRecord[]> {
+    const found = await this.notifications
+      .find({ status: 'pending', next_attempt_at: { $lte: now } })
+      .sort({ next_attempt_at: 1 })
+      .limit(limit)
+      .lean<NotificationDocument[]>();
+    return found.map((document) => this.toRecord(document));
+  }
+
+  // Suppressed alerts not yet in a digest now belong to `digestId`.
+  async takeSuppressed(digestId: string, limit = 1000): Promise<NotificationRecord[]> {
+    const waiting = await this.notifications
+      .find({ status: 'suppressed', digest_id: null }, { _id: 1 })
+      .sort({ at: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: string }>>();
+    if (waiting.length === 0) return [];
+    await this.notifications.updateMany(
+      { _id: { $in: waiting.map((document) => document._id) }, digest_id: null },
+      { $set: { digest_id: digestId, status: 'digested' } },
+    );
+    const taken = await this.notifications.find({ digest_id: digestId }).lean<NotificationDocument[]>();
+    return taken.map((document) => this.toRecord(document));
+  }
+
+  async find(filter: { type?: string; sessionId?: string; kind?: string }, limit = 100) {
+    const query: Record<string, unknown> = {};
+    if (filter.type) query.type = filter.type;
+    if (filter.sessionId) query.session_id = filter.sessionId;
+    if (filter.kind) query.kind = filter.kind;
+    const found = await this.notifications
+      .find(query)
+      .sort({ at: -1 })
+      .limit(limit)
+      .lean<NotificationDocument[]>();
+    return found.map((document) => this.toRecord(document));
+  }
+
+  // True for exactly one caller per key (across instances): an insert on a unique _id.
+  async mark(key: string, ttlMs: number): Promise<boolean> {
+    try {
+      await this.marks.create({ _id: key, expires_at: new Date(Date.now() + ttlMs) });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+  }
+
+  async purgeMarks(now: Date): Promise<void> {
+    await this.marks.deleteMany({ expires_at: { $lt: now } });
+  }
+
+  async beat(instance: { id: string; host: string; pid: number; startedAt: Date }, now: Date): Promise<void> {
+    await this.instances.updateOne(
+      { _id: instance.id },
+      { $set: { host: instance.host, pid: instance.pid, started_at: instance.startedAt, last_seen: now } },
+      { upsert: true },
+    );
+  }
+
+  async stale(before: Date): Promise<InstanceBeat[]> {
+    return this.instances
+      .find({ last_seen: { $lt: before } })
+      .limit(50)
+      .lean<InstanceBeat[]>();
+  }
+
+  async forget(instanceId: string): Promise<void> {
+    await this.instances.deleteOne({ _id: instanceId });
+  }
+
+  private toRecord(document: NotificationDocument): NotificationRecord {
+    const { _id, reason, ...rest } = document;
+    return {
+      ...rest,
+      id: _id,
+      kind: rest.kind as NotificationRecord['kind'],
+      type: rest.type as NotificationRecord['type'],
+      status: rest.status as NotificationRecord['status'],
+      channels: rest.channels as NotificationRecord['channels'],
+      sent: rest.sent as NotificationRecord['sent'],
+      at: new Date(rest.at),
+      next_attempt_at: rest.next_attempt_at ? new Date(rest.next_attempt_at) : null,
+      reason: reason ? this.cipher.decrypt(reason) : null,
+    };
+  }
+}

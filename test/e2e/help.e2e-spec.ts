@@ -1,0 +1,148 @@
+import { NotificationsRepository } from '../../src/modules/notifications/notifications.repository';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+import { SmtpSink } from '../fakes/smtp-sink';
+import { TwilioFake } from '../fakes/twilio-fake';
+
+const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
+const AUTH_TOKEN = 'twilio-auth-token-for-tests';
+
+// help_request end to end: stored and answered, then admins alerted by real SMTP (smtp-server) and
+// by the twilio SDK against a local server speaking Twilio's Messages API.
+describe('help requests and admin alerts (e2e)', () => {
+  let server: RunningApp;
+  let smtp: SmtpSink;
+  let twilio: TwilioFake;
+
+  beforeAll(async () => {
+    [smtp, twilio] = await Promise.all([SmtpSink.start(), TwilioFake.start()]);
+    server = await startApp({
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'chatbox@alerts.example',
+      ADMIN_EMAILS: 'ops@example.com, lead@example.com',
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+      TWILIO_FROM: '+15550001111',
+      ADMIN_PHONES: '+15550002222,+15550003333',
+      TWILIO_API_URL: twilio.url,
+      PUBLIC_BASE_URL: 'https://chat.example.com',
+      ALERT_RETRY_BASE: '200ms',
+      ALERT_DIGEST_INTERVAL: '1500ms',
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await Promise.all([smtp.close(), twilio.close()]);
+  });
+
+  const notifications = () => server.app.get(NotificationsRepository);
+
+  it('should store the request, answer the user, mark the session and alert admins by email and SMS', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    const other = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    await other.nextOfType('connection_status');
+
+    client.send({ type: 'help_request', client_id: 'h1', content: 'My invoice is wrong' });
+    const ack = await client.nextOfType('ack');
+    expect(ack).toMatchObject({ client_id: 'h1', seq: 1, metadata: { help_requested: true } });
+    const answer = await client.nextOfType('system_message');
+    expect(answer).toMatchObject({ sender: 'system', seq: 2, metadata: { help: 'notified' } });
+    expect(answer.content).toMatch(/notified/);
+    const echoed = await other.nextOfType('help_request');
+    expect(echoed).toMatchObject({ content: 'My invoice is wrong', seq: 1, sender: 'user' });
+
+    const mail = await smtp.next((candidate) => candidate.text.includes(sessionId));
+    expect(mail.to.sort()).toEqual(['lead@example.com', 'ops@example.com']);
+    expect(mail.from).toBe('chatbox@alerts.example');
+    expect(mail.subject).toBe(`[chatbox] Help requested (session ${sessionId})`);
+    const link = `https://chat.example.com/admin/?session=${sessionId}`;
+    for (const line of [
+      'Event: help_request',
+      `User: ${userId}`,
+      `Session: ${sessionId}`,
+      `Link: ${link}`,
+      'Affected users: 1',
+      'Reason: My invoice is wrong',
+    ])
+      expect(mail.text).toContain(line);
+    expect(mail.text).toMatch(/^Time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/m);
+
+    const sms = await twilio.waitFor(2);
+    expect(sms.map((message) => message.form.To).sort()).toEqual(['+15550002222', '+15550003333']);
+    for (const message of sms) {
+      expect(message).toMatchObject({ accountSid: ACCOUNT_SID, username: ACCOUNT_SID, password: AUTH_TOKEN });
+      expect(message.form.From).toBe('+15550001111');
+      expect(message.form.Body).toContain('Help requested');
+      expect(message.form.Body).toContain(userId);
+      expect(message.form.Body).toContain(link);
+    }
+
+    const detail = await getJson<SessionBody & { help_requested: boolean }>(
+      `${server.httpUrl}/chat/sessions/${sessionId}`,
+      token,
+    );
+    expect(detail.help_requested).toBe(true);
+    expect(detail.messages.map((message) => [message.type, message.sender, message.content])).toEqual([
+      ['help_request', 'user', 'My invoice is wrong'],
+      ['system_message', 'system', answer.content],
+    ]);
+    const [stored] = await notifications().find({ sessionId });
+    expect(stored).toMatchObject({
+      type: 'help_request',
+      status: 'sent',
+      user_id: userId,
+      reason: 'My invoice is wrong',
+      link,
+      attempts: 1,
+    });
+    expect(stored.sent.sort()).toEqual(['email', 'sms']);
+    await Promise.all([client.close(), other.close()]);
+  });
+
+  it('should hold a repeated request of the same session back and send it in the next digest', async () => {
+    const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    client.send({ type: 'help_request', client_id: 'first' });
+    await smtp.next((mail) => mail.text.includes(`Session: ${sessionId}`));
+    const mailsBefore = smtp.mails.length;
+    client.send({ type: 'help_request', client_id: 'second', content: 'still waiting' });
+    await client.next((frame) => frame.type === 'ack' && frame.client_id === 'second');
+    const digest = await smtp.next(
+      (mail) => mail.subject.startsWith('[chatbox] Alert digest') && mail.text.includes(sessionId),
+    );
+    expect(digest.text).toContain('help_request: 1');
+    expect(digest.subject).toBe('[chatbox] Alert digest: 1 alert held back');
+    // nothing but the digest went out for the repeat
+    expect(smtp.mails.slice(mailsBefore).filter((mail) => mail.subject.includes(sessionId))).toEqual([]);
+    const stored = await notifications().find({ sessionId });
+    expect(stored.map((record) => record.status).sort()).toEqual(['digested', 'sent']);
+    await client.close();
+  });
+
+  it('should keep the alert stored and retry with backoff while SMTP and Twilio fail', async () => {
+    smtp.failNext(2);
+    twilio.failNext(1);
+    const rejectedBefore = { smtp: smtp.rejected, twilio: twilio.rejected };
+    const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    client.send({ type: 'help_request', client_id: 'h' });
+    const mail = await smtp.next((candidate) => candidate.text.includes(`Session: ${sessionId}`), 15_000);
+    expect(mail.subject).toContain('Help requested');
+    expect(smtp.rejected - rejectedBefore.smtp).toBe(2);
+    expect(twilio.rejected - rejectedBefore.twilio).toBe(1);
+    const deadline = Date.now() + 5000;
+    let stored = (await notifications().find({ sessionId }))[0];
+    while (stored.status !== 'sent' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stored = (await notifications().find({ sessionId }))[0];
+    }
+    expect(stored).toMatchObject({ status: 'sent', attempts: 3, last_error: null });
+    // SMS went out on the second attempt and was not sent again on the third
+    expect(twilio.messages.filter((message) => message.form.Body.includes(sessionId))).toHaveLength(2);
+    await client.close();
+  });
+});
