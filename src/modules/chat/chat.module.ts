@@ -7,13 +7,22 @@ import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
 import { ClientHub } from './client-hub';
 import { ReplyAttachments } from './reply-attachments';
+import { ReplyRecorder } from './reply-recorder';
 import { ReplyService } from './reply.service';
 import { VoiceService } from './voice.service';
 
 @Module({
   imports: [SessionsModule, LlmModule, forwardRef(() => TakeoverModule)],
   controllers: [ChatController],
-  providers: [ChatGateway, ChatService, ReplyService, ReplyAttachments, VoiceService, ClientHub],
+  providers: [
+    ChatGateway,
+    ChatService,
+    ReplyService,
+    ReplyRecorder,
+    ReplyAttachments,
+    VoiceService,
+    ClientHub,
+  ],
   exports: [ChatGateway, ClientHub, ReplyService],
 })
 export class ChatModule {}

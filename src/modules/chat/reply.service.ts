@@ -3,19 +3,19 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
-import { LlmProviderError, type LlmUsage } from '../../infra/llm/llm-provider';
-import { estimateUsage } from '../../infra/llm/tokens';
+import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import { LlmEvents } from '../llm/llm-events';
-import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
-import { CircuitOpenError, resilientStream } from '../llm/resilient-stream';
+import { LlmRegistry } from '../llm/llm.registry';
+import { resilientStream } from '../llm/resilient-stream';
 import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from './client-hub';
-import { storedFrame, type ServerFrame } from './frames';
-import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
+import type { ServerFrame } from './frames';
+import type { GeneratedFile } from './reply-attachments';
+import { about, ReplyRecorder, type StopReason } from './reply-recorder';
 
 export interface Generation {
   sessionId: string;
@@ -25,21 +25,6 @@ export interface Generation {
   text: string;
   controller: AbortController;
   done: Promise<void>;
-}
-
-type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';
-
-interface Outcome {
-  generation: Generation;
-  userId: string;
-  entry: ModelEntry;
-  prompt: ContextMessage[];
-  usage?: LlmUsage;
-  files: GeneratedFile[];
-  responseMs: number;
-  firstTokenMs?: number;
-  failure: unknown;
-  reason?: StopReason;
 }
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
@@ -58,7 +43,7 @@ export class ReplyService {
     private readonly context: ContextWindow,
     private readonly events: LlmEvents,
     private readonly titler: SessionTitler,
-    private readonly attachments: ReplyAttachments,
+    private readonly recorder: ReplyRecorder,
   ) {}
 
   inFlight(sessionId: string): Generation | undefined {
@@ -166,7 +151,7 @@ export class ReplyService {
         onRetry: ({ attempt, attempts, delayMs, error }) => {
           this.metrics.llmRetries.inc(labels);
           this.events.failure({
-            ...this.about(entry, userId, sessionId),
+            ...about(entry, userId, sessionId),
             kind: 'retry',
             error: error.message,
             attempt,
@@ -187,7 +172,7 @@ export class ReplyService {
           if (!opened) return;
           this.metrics.llmCircuitOpen.set(labels, 1);
           this.events.failure({
-            ...this.about(entry, userId, sessionId),
+            ...about(entry, userId, sessionId),
             kind: 'circuit_open',
             error: error.message,
           });
@@ -229,8 +214,12 @@ export class ReplyService {
     const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
     let stored: MessageRecord | undefined;
     try {
-      stored = await this.finish({
-        generation,
+      stored = await this.recorder.record({
+        sessionId,
+        replyId: generation.replyId,
+        clientId,
+        modelId,
+        text: generation.text,
         userId,
         entry,
         prompt: messages,
@@ -252,109 +241,6 @@ export class ReplyService {
     }
   }
 
-  private async finish(outcome: Outcome): Promise<MessageRecord | undefined> {
-    const { generation, failure, reason, responseMs, entry, userId } = outcome;
-    const { sessionId, modelId, clientId, text } = generation;
-    const labels = { provider: entry.provider.vendor, model: modelId };
-    const failed = failure !== undefined && !reason;
-    if (failed) {
-      const kind = text.length === 0 ? 'unavailable' : 'interrupted';
-      this.metrics.llmRequests.inc({ ...labels, outcome: kind });
-      this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
-      const retryAfter = failure instanceof LlmProviderError ? failure.retryAfterMs : undefined;
-      // an open circuit is not a new failure: it was announced when it opened
-      if (!(failure instanceof CircuitOpenError))
-        this.events.failure({ ...this.about(entry, userId, sessionId), kind, error: describe(failure) });
-      this.ephemeral(sessionId, {
-        type: 'error',
-        client_id: clientId,
-        error: {
-          code: ErrorCode.LLM_UNAVAILABLE,
-          message:
-            kind === 'unavailable'
-              ? 'The assistant is unavailable right now; please try again.'
-              : 'The reply was cut off; please try again.',
-          recoverable: true,
-          ...(retryAfter !== undefined ? { retry_after: Math.ceil(retryAfter) } : {}),
-        },
-      });
-    }
-    // nothing to keep: a failure or a stop before the first token
-    if (text.length === 0 && (failure !== undefined || reason)) return undefined;
-    const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
-    const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
-    if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
-    if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
-    if (reason === 'shutdown' || failed) metadata.interrupted = true;
-    // extras only for a complete reply: speech of a cut-off answer would mislead
-    if (!failed && !reason) {
-      const attachments = await this.attachments.collect({
-        entry,
-        sessionId,
-        userId,
-        text,
-        files: outcome.files,
-      });
-      if (attachments.length > 0) metadata.attachments = attachments;
-    }
-    let stored: MessageRecord;
-    try {
-      ({ message: stored } = await this.sessions.append(
-        sessionId,
-        {
-          id: generation.replyId,
-          type: 'ai_response',
-          sender: 'ai',
-          client_id: clientId,
-          content: text,
-          timestamp: new Date(),
-          model_id: modelId,
-          metadata,
-        },
-        { usage, response_ms: responseMs, countsAsMessage: true },
-      ));
-    } catch (error) {
-      this.logger.error(
-        {
-          session_id: sessionId,
-          reply_id: generation.replyId,
-          event: 'reply_store_failed',
-          err: describe(error),
-        },
-        'could not store reply',
-      );
-      const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-      this.ephemeral(sessionId, {
-        type: 'error',
-        client_id: clientId,
-        error: { code, message: 'The reply could not be saved.', recoverable: true },
-      });
-      return undefined;
-    }
-    if (!failed) this.metrics.llmRequests.inc({ ...labels, outcome: reason ? 'stopped' : 'ok' });
-    this.metrics.llmResponse.observe(labels, responseMs / 1000);
-    this.metrics.llmTokens.inc({ ...labels, kind: 'prompt' }, usage.prompt_tokens);
-    this.metrics.llmTokens.inc({ ...labels, kind: 'completion' }, usage.completion_tokens);
-    this.metrics.messagesOut.inc({ type: 'ai_response' });
-    this.logger.log(
-      {
-        user_id: userId,
-        session_id: sessionId,
-        model: modelId,
-        provider: labels.provider,
-        reply_id: generation.replyId,
-        event: 'llm_reply',
-        response_ms: responseMs,
-        first_token_ms: metadata.first_token_ms,
-        tokens: usage.total_tokens,
-        stopped: reason ?? null,
-      },
-      'llm reply stored',
-    );
-    this.hub.toSession(sessionId, storedFrame(sessionId, stored));
-    return stored;
-  }
-
   private async retitle(
     sessionId: string,
     userId: string,
@@ -373,10 +259,6 @@ export class ReplyService {
         'title failed',
       );
     }
-  }
-
-  private about(entry: ModelEntry, userId: string, sessionId: string) {
-    return { modelId: entry.settings.id, vendor: entry.provider.vendor, userId, sessionId };
   }
 
   private ephemeral(sessionId: string, frame: ServerFrame): void {

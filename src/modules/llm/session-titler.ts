@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { isAbort } from '../../infra/llm/llm-provider';
 import { LlmRegistry } from './llm.registry';
 
-const TITLE_TIMEOUT_MS = 15_000;
+const TITLE_TIMEOUT_MS = 10_000;
 const TITLE_MAX_TOKENS = 24;
 const EXCERPT_CHARS = 1000;
 export const TITLE_MAX_CHARS = 60;

@@ -1,0 +1,164 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { LlmProviderError, type LlmUsage } from '../../infra/llm/llm-provider';
+import { estimateUsage } from '../../infra/llm/tokens';
+import type { ContextMessage } from '../llm/context-window';
+import { LlmEvents } from '../llm/llm-events';
+import type { ModelEntry } from '../llm/llm.registry';
+import { CircuitOpenError } from '../llm/resilient-stream';
+import { ChatMetrics } from '../metrics/chat-metrics';
+import type { MessageRecord } from '../sessions/session.types';
+import { SessionsService } from '../sessions/sessions.service';
+import { ClientHub } from './client-hub';
+import { storedFrame, type ServerFrame } from './frames';
+import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
+
+export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';
+
+// How one generation ended, as the reply service saw it.
+export interface ReplyOutcome {
+  sessionId: string;
+  replyId: string;
+  clientId?: string;
+  modelId: string;
+  text: string;
+  userId: string;
+  entry: ModelEntry;
+  prompt: ContextMessage[];
+  usage?: LlmUsage;
+  files: GeneratedFile[];
+  responseMs: number;
+  firstTokenMs?: number;
+  failure: unknown;
+  reason?: StopReason;
+}
+
+// The end of a reply: the error the client sees when the LLM failed, the stored message (once,
+// flagged stopped or interrupted when cut short, with its attachments), metrics and the log line.
+@Injectable()
+export class ReplyRecorder {
+  private readonly logger = new Logger('llm');
+
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly hub: ClientHub,
+    private readonly metrics: ChatMetrics,
+    private readonly events: LlmEvents,
+    private readonly attachments: ReplyAttachments,
+  ) {}
+
+  async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
+    const { failure, reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
+    const labels = { provider: entry.provider.vendor, model: modelId };
+    const failed = failure !== undefined && !reason;
+    if (failed) {
+      const kind = text.length === 0 ? 'unavailable' : 'interrupted';
+      this.metrics.llmRequests.inc({ ...labels, outcome: kind });
+      this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
+      const retryAfter = failure instanceof LlmProviderError ? failure.retryAfterMs : undefined;
+      // an open circuit is not a new failure: it was announced when it opened
+      if (!(failure instanceof CircuitOpenError))
+        this.events.failure({ ...about(entry, userId, sessionId), kind, error: describe(failure) });
+      this.ephemeral(sessionId, {
+        type: 'error',
+        client_id: clientId,
+        error: {
+          code: ErrorCode.LLM_UNAVAILABLE,
+          message:
+            kind === 'unavailable'
+              ? 'The assistant is unavailable right now; please try again.'
+              : 'The reply was cut off; please try again.',
+          recoverable: true,
+          ...(retryAfter !== undefined ? { retry_after: Math.ceil(retryAfter) } : {}),
+        },
+      });
+    }
+    // nothing to keep: a failure or a stop before the first token
+    if (text.length === 0 && (failure !== undefined || reason)) return undefined;
+    const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
+    const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
+    if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
+    if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
+    if (reason === 'shutdown' || failed) metadata.interrupted = true;
+    // extras only for a complete reply: speech of a cut-off answer would mislead
+    if (!failed && !reason) {
+      const attachments = await this.attachments.collect({
+        entry,
+        sessionId,
+        userId,
+        text,
+        files: outcome.files,
+      });
+      if (attachments.length > 0) metadata.attachments = attachments;
+    }
+    let stored: MessageRecord;
+    try {
+      ({ message: stored } = await this.sessions.append(
+        sessionId,
+        {
+          id: outcome.replyId,
+          type: 'ai_response',
+          sender: 'ai',
+          client_id: clientId,
+          content: text,
+          timestamp: new Date(),
+          model_id: modelId,
+          metadata,
+        },
+        { usage, response_ms: responseMs, countsAsMessage: true },
+      ));
+    } catch (error) {
+      this.logger.error(
+        {
+          session_id: sessionId,
+          reply_id: outcome.replyId,
+          event: 'reply_store_failed',
+          err: describe(error),
+        },
+        'could not store reply',
+      );
+      const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
+      this.ephemeral(sessionId, {
+        type: 'error',
+        client_id: clientId,
+        error: { code, message: 'The reply could not be saved.', recoverable: true },
+      });
+      return undefined;
+    }
+    if (!failed) this.metrics.llmRequests.inc({ ...labels, outcome: reason ? 'stopped' : 'ok' });
+    this.metrics.llmResponse.observe(labels, responseMs / 1000);
+    this.metrics.llmTokens.inc({ ...labels, kind: 'prompt' }, usage.prompt_tokens);
+    this.metrics.llmTokens.inc({ ...labels, kind: 'completion' }, usage.completion_tokens);
+    this.metrics.messagesOut.inc({ type: 'ai_response' });
+    this.logger.log(
+      {
+        user_id: userId,
+        session_id: sessionId,
+        model: modelId,
+        provider: labels.provider,
+        reply_id: outcome.replyId,
+        event: 'llm_reply',
+        response_ms: responseMs,
+        first_token_ms: metadata.first_token_ms,
+        tokens: usage.total_tokens,
+        stopped: reason ?? null,
+      },
+      'llm reply stored',
+    );
+    this.hub.toSession(sessionId, storedFrame(sessionId, stored));
+    return stored;
+  }
+
+  private ephemeral(sessionId: string, frame: ServerFrame): void {
+    this.hub.toSession(sessionId, { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) });
+  }
+}
+
+export function about(entry: ModelEntry, userId: string, sessionId: string) {
+  return { modelId: entry.settings.id, vendor: entry.provider.vendor, userId, sessionId };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
