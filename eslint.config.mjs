@@ -3,7 +3,17 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'client/**', 'coverage/**', '.tools/**', '.data/**', 'node_modules/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'client/dist/**',
+      'client/embed/**',
+      'coverage/**',
+      '.tools/**',
+      '.data/**',
+      'node_modules/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

@@ -146,7 +146,7 @@ const TYPE_ICONS = { image: '🖼️', audio: '🎵', video: '🎞️', pdf: '�
 
 function AttachmentView({ attachment, token }: { attachment: Attachment; token: string | null }) {
   const kind = kindOf(attachment);
-  const name = attachment.name ?? (attachment.source === 'tts' ? 'Spoken reply' : 'attachment');
+  const name = attachment.source === 'tts' ? 'Spoken reply' : (attachment.name ?? 'attachment');
   // a vendor's link is opened in a new tab, never fetched or embedded here
   if (attachment.external && attachment.url)
     return (
