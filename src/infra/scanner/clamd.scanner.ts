@@ -62,7 +62,12 @@ export class ClamdScanner {
           const chunk = data.subarray(offset, offset + MAX_CHUNK_BYTES);
           const header = Buffer.alloc(4);
           header.writeUInt32BE(chunk.length);
-          await write(socket, Buffer.concat([header, chunk]));
+          // one packet without copying the chunk
+          socket.cork();
+          socket.write(header);
+          const flushed = write(socket, chunk);
+          socket.uncork();
+          await flushed;
         }
         if (answered) break;
       }

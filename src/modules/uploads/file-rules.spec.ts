@@ -111,7 +111,12 @@ describe('displayName', () => {
 describe('resolveMimeType', () => {
   it('should trust the content over the declared type', () => {
     expect(
-      resolveMimeType({ detected: 'image/png', isText: false, declared: 'application/pdf', allowed: ALLOWED }),
+      resolveMimeType({
+        detected: 'image/png',
+        isText: false,
+        declared: 'application/pdf',
+        allowed: ALLOWED,
+      }),
     ).toBe('image/png');
     expect(
       resolveMimeType({
@@ -209,6 +214,36 @@ describe('TextCheck', () => {
         expect(check.end()).toBe(true);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('should agree with a whole-buffer UTF-8 decode on any bytes split anywhere', () => {
+    // eslint-disable-next-line no-control-regex
+    const control = /[\u0000-\u0008\u000e-\u001a\u001c-\u001f\u007f]/;
+    const reference = (bytes: Uint8Array) => {
+      try {
+        return !control.test(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      } catch {
+        return false;
+      }
+    };
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.string({ unit: 'grapheme', maxLength: 30 }).map((text) => new Uint8Array(Buffer.from(text))),
+    );
+    fc.assert(
+      fc.property(bytes, fc.array(fc.nat(), { maxLength: 6 }), (data, cuts) => {
+        const points = [...new Set(cuts.map((cut) => cut % (data.length + 1)))].sort((a, b) => a - b);
+        const check = new TextCheck();
+        let start = 0;
+        let ok = true;
+        for (const point of [...points, data.length]) {
+          ok = check.push(data.subarray(start, point)) && ok;
+          start = point;
+        }
+        expect(ok && check.end()).toBe(reference(data));
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 // Pure rules about uploaded files (names, types, text), kept apart so they can be property-tested.
 export const MAX_NAME_CHARS = 120;
 
@@ -66,35 +68,48 @@ export function resolveMimeType(input: {
   return declared && allowed.includes(declared) ? declared : allowed[0];
 }
 
-// Bytes that are not in printable UTF-8 text (tab, newlines, form feed and ESC are fine).
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000e-\u001a\u001c-\u001f\u007f]/;
+// Bytes that are not in printable text: C0 controls except tab, line feed, vertical tab, form feed,
+// carriage return and ESC; and DEL.
+const CONTROL_BYTE = new Uint8Array(256);
+for (let byte = 0; byte < 0x20; byte++) CONTROL_BYTE[byte] = 1;
+for (const allowed of [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1b]) CONTROL_BYTE[allowed] = 0;
+CONTROL_BYTE[0x7f] = 1;
 
-// Checks text incrementally as the upload streams: every chunk must continue valid UTF-8 text.
+// Checks text incrementally as the upload streams: every chunk must continue valid UTF-8 without
+// control bytes. Works on bytes (no strings), so a large text file costs no garbage.
 export class TextCheck {
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private carry: Uint8Array = new Uint8Array(0);
   private valid = true;
 
   push(chunk: Uint8Array): boolean {
     if (!this.valid) return false;
-    try {
-      this.valid = !CONTROL.test(this.decoder.decode(chunk, { stream: true }));
-    } catch {
-      this.valid = false;
+    const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+    for (let index = 0; index < data.length; index++) {
+      if (CONTROL_BYTE[data[index]] === 1) return (this.valid = false);
     }
+    // a character cut by the chunk boundary is checked with the next chunk
+    const cut = completeLength(data);
+    this.carry = data.slice(cut);
+    this.valid = isUtf8(data.subarray(0, cut));
     return this.valid;
   }
 
   // false when the file ends inside a multi-byte character
   end(): boolean {
-    if (!this.valid) return false;
-    try {
-      this.decoder.decode();
-    } catch {
-      this.valid = false;
-    }
+    if (this.valid && this.carry.length > 0) this.valid = false;
     return this.valid;
   }
+}
+
+// Length of the prefix that does not end inside a multi-byte UTF-8 sequence.
+function completeLength(data: Uint8Array): number {
+  for (let back = 1; back <= Math.min(3, data.length); back++) {
+    const byte = data[data.length - back];
+    if ((byte & 0xc0) === 0x80) continue;
+    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return needed > back ? data.length - back : data.length;
+  }
+  return data.length;
 }
 
 // Whether the first bytes of a file read as text (a character cut at the end of the head is fine).
