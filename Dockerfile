@@ -13,7 +13,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/client ./client
+COPY --from=build /app/client/dist ./client/dist
 COPY package.json ./
 USER node
 EXPOSE 3000
