@@ -136,6 +136,7 @@ export class ReplyService {
     let usage: LlmUsage | undefined;
     const files: GeneratedFile[] = [];
     let failure: unknown;
+    let stateWrite: Promise<unknown> | undefined;
     this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
     const stream = resilientStream(
       entry.provider,
@@ -200,7 +201,15 @@ export class ReplyService {
         } else if (chunk.type === 'usage') {
           usage = chunk.usage;
         } else if (chunk.type === 'state') {
-          await this.sessions.setProviderState(sessionId, userId, modelId, chunk.providerState);
+          // off the token path; awaited before the reply is stored, so the next turn reads it
+          stateWrite = this.sessions
+            .setProviderState(sessionId, userId, modelId, chunk.providerState)
+            .catch((error: unknown) =>
+              this.logger.warn(
+                { ...log, event: 'provider_state_failed', err: describe(error) },
+                'state lost',
+              ),
+            );
         } else {
           files.push({ url: chunk.url, kind: chunk.kind });
         }
@@ -210,6 +219,7 @@ export class ReplyService {
       failure = error;
     }
     const responseMs = Math.round(performance.now() - started);
+    await stateWrite;
     const signal = generation.controller.signal;
     const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
     let stored: MessageRecord | undefined;
