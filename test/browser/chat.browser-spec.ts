@@ -115,6 +115,42 @@ describe('chat client (browser)', () => {
     }
   });
 
+  it('should stop a reply on request and keep the part so far, flagged', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      await send(page, 'Tell me a long story');
+      await page.locator('.msg.ai.streaming').waitFor();
+      await page.getByRole('button', { name: 'Stop generating' }).click();
+      const stopped = page.locator('.msg.ai:not(.streaming)');
+      await stopped.locator('.note', { hasText: 'Stopped' }).waitFor();
+      expect(await stopped.locator('.md').textContent()).not.toContain('Configure LLM_PROVIDERS');
+      await page.getByRole('button', { name: 'Record a voice message' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('should show offline while the network is gone, queue what is typed and send it when back', async () => {
+    const { context, page } = await newPage(browser, PHONE);
+    try {
+      await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      await context.setOffline(true);
+      await page.locator('[data-testid=status][data-state=offline]').waitFor();
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('sent while offline');
+      await input.press('Enter');
+      expect(await page.locator('.msg.user.pending').count()).toBe(1);
+      await context.setOffline(false);
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      expect(await page.locator('.msg.pending').count()).toBe(0);
+      expect(await page.locator('.msg.user').count()).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('should show a length counter near the limit, keep Shift+Enter as a new line and stay usable at 320 px', async () => {
     const { context, page } = await newPage(browser, { width: 320, height: 640 });
     try {
