@@ -69,7 +69,8 @@ describe('LLM failures (e2e)', () => {
   });
 
   it('should store one reply without duplicated text when a 500 is followed by success', async () => {
-    fake.enqueue({ status: 500 });
+    // the answer that follows also has empty deltas and frames cut inside characters
+    fake.enqueue({ status: 500 }, { emptyDeltas: true, splitWrites: true });
     const { client, sessionId, token } = await connect();
     client.send({ type: 'user_message', client_id: 'r2', content: 'flaky' });
     const { final, deltas } = await client.reply();
