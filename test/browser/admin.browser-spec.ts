@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
 import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot } from './browser';
 
 // The dashboard and the chat in two browser contexts against one server: help → takeover → the
@@ -101,6 +102,41 @@ describe('admin dashboard (browser)', () => {
       await admin.context.close();
     }
   }, 60_000);
+
+  it('should page and sort the sessions table as the API does', async () => {
+    // twelve users with one session each, opened the way clients open them
+    const prefix = uniqueUser('pager');
+    for (let index = 0; index < 12; index++) {
+      const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(`${prefix}-${index}`)}`);
+      await client.nextOfType('connection_status');
+      await client.close();
+    }
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+      await page.getByLabel('Refresh interval').selectOption('0');
+      await page.getByLabel('Per page').selectOption('10');
+      await page.getByText(/^Page 1 of [2-9]$/).waitFor();
+      expect(await page.locator('tbody tr').count()).toBe(10);
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByText(/^Page 2 of/).waitFor();
+      await page.locator('input[placeholder="user id"]').fill(`${prefix}-1`);
+      await page.locator('input[placeholder="user id"]').press('Tab');
+      await page.getByTestId('session-total').filter({ hasText: '1 total' }).waitFor();
+      await page.locator('input[placeholder="user id"]').fill('');
+      await page.locator('input[placeholder="user id"]').press('Tab');
+      await page.getByRole('button', { name: /^User/ }).click();
+      await page.locator('th[aria-sort=descending]', { hasText: 'User' }).waitFor();
+      await page.getByRole('button', { name: /^User/ }).click();
+      await page.locator('th[aria-sort=ascending]', { hasText: 'User' }).waitFor();
+      await page.waitForFunction(`(() => {
+        const users = [...document.querySelectorAll('tbody tr td:first-child')].map((cell) => cell.textContent);
+        return users.length === 10 && users.every((user, index) => index === 0 || users[index - 1] <= user);
+      })()`);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('should fit the dashboard on a phone', async () => {
     const { context, page } = await newPage(browser, PHONE);
