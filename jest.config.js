@@ -1,4 +1,5 @@
-// Three projects: unit specs beside the code, integration against FerretDB, e2e against the running app.
+// Projects: unit specs beside the code, integration against FerretDB, e2e against the running app,
+// client specs (client/**/*.spec.ts) and the browser suites (test/browser).
 const tsJest = ['ts-jest', { diagnostics: false }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 module.exports = {
