@@ -26,7 +26,7 @@ describe('a 200 MiB upload streams with bounded server memory (e2e, built server
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'uploads-stream-'));
-    const clamav =
+    const clamav: Record<string, string> =
       process.env.TEST_CLAMAV_HOST && process.env.TEST_CLAMAV_PORT
         ? { CLAMAV_HOST: process.env.TEST_CLAMAV_HOST, CLAMAV_PORT: process.env.TEST_CLAMAV_PORT }
         : {};

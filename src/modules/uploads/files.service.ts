@@ -143,16 +143,29 @@ export class FilesService implements FileStore {
   }
 
   // FileStore: the bytes of one of the owner's files (transcription, LLM context); bounded by its size.
-  async read(fileId: string, ownerId: string): Promise<{ info: StoredFileInfo; data: Buffer }> {
+  read(fileId: string, ownerId: string): Promise<{ info: StoredFileInfo; data: Buffer }> {
+    return this.readPrefix(fileId, ownerId, Number.MAX_SAFE_INTEGER);
+  }
+
+  // At most `maxBytes` from the start of the file (the stream is closed after them).
+  async readPrefix(
+    fileId: string,
+    ownerId: string,
+    maxBytes: number,
+  ): Promise<{ info: StoredFileInfo; data: Buffer }> {
     const file = await this.files.findOwned(fileId, ownerId);
     if (!file) throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
     const chunks: Buffer[] = [];
     let length = 0;
+    let seen = 0;
     try {
       for await (const chunk of (await this.storage.get(file.storage_key)) as AsyncIterable<Buffer>) {
-        length += chunk.length;
-        if (length > file.size) throw new Error(`stored object ${file.id} is larger than its record`);
-        chunks.push(chunk);
+        seen += chunk.length;
+        if (seen > file.size) throw new Error(`stored object ${file.id} is larger than its record`);
+        const part = chunk.subarray(0, maxBytes - length);
+        chunks.push(part);
+        length += part.length;
+        if (length >= maxBytes) break;
       }
     } catch (error) {
       if (error instanceof StorageObjectMissing)

@@ -11,6 +11,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-
 import { SessionsModule } from '../sessions/sessions.module';
 import { AttachmentsService } from './attachments.service';
 import { BlobController } from './blob.controller';
+import { FileContextService } from './file-context.service';
 import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
@@ -49,6 +50,7 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     UploadsService,
     FilesService,
     AttachmentsService,
+    FileContextService,
     UploadsCleanup,
     { provide: STORAGE_DRIVER, inject: [SETTINGS], useFactory: createStorage },
     {
@@ -61,6 +63,6 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     },
     { provide: FILE_STORE, useExisting: FilesService },
   ],
-  exports: [FILE_STORE, MALWARE_SCANNER, AttachmentsService],
+  exports: [FILE_STORE, MALWARE_SCANNER, AttachmentsService, FileContextService],
 })
 export class UploadsModule {}
