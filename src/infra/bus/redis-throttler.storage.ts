@@ -31,8 +31,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
     blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
-    // Redis refuses PX 0, which a zero block duration would send
-    const block = Math.max(1, blockDuration);
+    // no block duration = blocked until the window ends (the throttler guard's own default); the
+    // Redis script would otherwise send PX 0, or unblock and reset the count a moment later
+    const block = blockDuration > 0 ? blockDuration : ttl;
     try {
       const record = await this.shared.increment(key, ttl, limit, block, throttlerName);
       if (this.degraded) {

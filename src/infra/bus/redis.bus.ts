@@ -81,12 +81,18 @@ export class RedisBus implements Bus {
       : { up, detail: `publisher ${this.publisher.status}, subscriber ${this.subscriber.status}` };
   }
 
+  // QUIT when connected (pending publishes go out first); otherwise drop the connection at once
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([
-      this.publisher.quit().catch(() => undefined),
-      this.subscriber.quit().catch(() => undefined),
-    ]);
+    await Promise.all(
+      [this.publisher, this.subscriber].map(async (client) => {
+        if (client.status !== 'ready') return client.disconnect();
+        const quit = client.quit().catch(() => undefined);
+        const timeout = new Promise((resolve) => setTimeout(resolve, 1000).unref());
+        await Promise.race([quit, timeout]);
+        client.disconnect();
+      }),
+    );
   }
 
   private onReady(): void {

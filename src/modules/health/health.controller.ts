@@ -6,6 +6,7 @@ import {
   MongooseHealthIndicator,
 } from '@nestjs/terminus';
 import { Public } from '../../common/auth/auth.decorators';
+import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatGateway } from '../chat/chat.gateway';
 import type { ClamdScanner } from '../../infra/scanner/clamd.scanner';
 import { MALWARE_SCANNER } from '../uploads/uploads.service';
@@ -18,6 +19,7 @@ export class HealthController {
     private readonly mongoose: MongooseHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly gateway: ChatGateway,
+    @Inject(BUS) private readonly bus: Bus,
     @Optional() @Inject(MALWARE_SCANNER) private readonly scanner: ClamdScanner | null = null,
   ) {}
 
@@ -35,6 +37,13 @@ export class HealthController {
       () => {
         const instance = this.indicators.check('instance');
         return this.gateway.draining ? instance.down({ reason: 'draining' }) : instance.up();
+      },
+      // Redis when REDIS_URL is set: without it this instance misses the others' events
+      () => {
+        const redis = this.indicators.check('redis');
+        if (this.bus.kind !== 'redis') return redis.up({ bus: 'in-process' });
+        const health = this.bus.health();
+        return health.up ? redis.up() : redis.down({ reason: health.detail });
       },
       // clamd when CLAMAV_HOST is set: without it uploads are refused (fail closed)
       async () => {

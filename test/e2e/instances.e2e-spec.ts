@@ -1,0 +1,216 @@
+import { testEnv } from '../helpers/env';
+import { startAppProcess, type AppProcess } from '../helpers/process';
+import { RedisServer } from '../helpers/redis-server';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+// Several instances: two built servers (dist/main.js) sharing MongoDB and a dedicated Redis. A user's
+// devices and the assisting admin sit on different instances and still see every stored event once
+// and in order; rate limits hold across instances; Redis going away and coming back loses nothing.
+describe('several instances over Redis (e2e)', () => {
+  let redis: RedisServer;
+  let first: AppProcess;
+  let second: AppProcess;
+  const tokens: string[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const env = testEnv({
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_MESSAGES_PER_SECOND: '20',
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 2 }]),
+    });
+    [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const server of [first, second]) {
+      server?.child.kill('SIGTERM');
+      await server?.exited;
+    }
+    await redis?.kill();
+  }, 30_000);
+
+  const on = async (server: AppProcess, token: string, query = '') => {
+    tokens.push(token);
+    const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/chat/ws?token=${token}${query}`);
+    const status = await client.nextOfType('connection_status');
+    return { client, sessionId: status.session_id as string, status };
+  };
+  const ready = (server: AppProcess) =>
+    fetch(`http://127.0.0.1:${server.port}/chat/readyz`).then((response) => response.status);
+  const waitUntil = async (check: () => Promise<boolean>, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  // the seqs of stored events a client received, in arrival order (deltas and ephemeral frames aside)
+  const storedSeqs = (client: TestClient) =>
+    client.frames
+      .filter(
+        (frame: Frame) => frame.id !== undefined && frame.type !== 'ack' && frame.metadata?.done !== false,
+      )
+      .filter((frame: Frame) => frame.type !== 'error' && typeof frame.seq === 'number')
+      .map((frame) => frame.seq as number);
+  const ackedSeqs = (client: TestClient) =>
+    client.frames.filter((frame) => frame.type === 'ack' && frame.id).map((frame) => frame.seq as number);
+  // every seq from..to exactly once: its own messages as acks, the rest as stored frames, in order
+  const expectEveryEventOnce = (client: TestClient, from: number, to: number) => {
+    const stored = storedSeqs(client).filter((seq) => seq >= from && seq <= to);
+    expect(stored).toEqual([...stored].sort((a, b) => a - b));
+    expect(new Set(stored).size).toBe(stored.length);
+    const all = [...stored, ...ackedSeqs(client).filter((seq) => seq >= from && seq <= to)].sort(
+      (a, b) => a - b,
+    );
+    expect(all).toEqual(Array.from({ length: to - from + 1 }, (_, index) => from + index));
+  };
+
+  it('should carry a takeover across instances: user devices on both, the admin on the second', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const phone = await on(first, token);
+    const laptop = await on(second, token);
+    expect(laptop.sessionId).toBe(phone.sessionId);
+    const admin = await on(second, adminToken(uniqueUser('admin'), 'Remote Admin'));
+
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    expect((await phone.client.nextOfType('admin_join')).metadata?.admin_name).toBe('Remote Admin');
+
+    // alternate user (instance 1) and admin (instance 2), 10 each, each waiting for its ack
+    for (let round = 0; round < 10; round++) {
+      phone.client.send({ type: 'user_message', client_id: `u${round}`, content: `user says ${round}` });
+      await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === `u${round}`);
+      admin.client.send({ type: 'user_message', client_id: `a${round}`, content: `admin says ${round}` });
+      await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === `a${round}`);
+    }
+    const last = 1 + 20;
+    const has = (client: TestClient, clientId: string) =>
+      client.frames.some((frame) => frame.client_id === clientId && frame.type === 'user_message');
+    await waitUntil(
+      async () => has(phone.client, 'a9') && has(laptop.client, 'a9') && has(admin.client, 'u9'),
+    );
+    for (const client of [phone.client, laptop.client]) expectEveryEventOnce(client, 1, last);
+    expectEveryEventOnce(admin.client, 2, last);
+    const fromAdmin = phone.client.frames.filter(
+      (frame) => frame.sender === 'admin' && frame.type === 'user_message',
+    );
+    expect(fromAdmin.map((frame) => frame.content)).toEqual(
+      Array.from({ length: 10 }, (_, k) => `admin says ${k}`),
+    );
+    // no LLM while assisted, on either instance
+    expect(phone.client.frames.some((frame) => frame.type === 'ai_response')).toBe(false);
+
+    laptop.client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    expect((await admin.client.nextOfType('typing_indicator')).sender).toBe('user');
+    admin.client.send({ type: 'typing_indicator', metadata: { typing: true } });
+    expect((await phone.client.nextOfType('typing_indicator')).sender).toBe('admin');
+
+    admin.client.send({ type: 'admin_leave', session_id: phone.sessionId, client_id: 'leave' });
+    expect((await phone.client.nextOfType('admin_leave')).metadata?.reason).toBe('released');
+    phone.client.send({ type: 'user_message', client_id: 'after', content: 'back to the bot' });
+    const { final } = await laptop.client.reply();
+    expect(final).toMatchObject({ sender: 'ai', client_id: 'after' });
+    for (const client of [phone, laptop, admin]) await client.client.close();
+  });
+
+  it('should let exactly one of 20 admins on two instances claim a session', async () => {
+    const user = await on(first, userToken(uniqueUser()));
+    const admins = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        on(index % 2 === 0 ? first : second, adminToken(uniqueUser('racer'), `Racer ${index}`)),
+      ),
+    );
+    admins.forEach((admin, index) =>
+      admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: `r${index}` }),
+    );
+    const outcomes = await Promise.all(
+      admins.map((admin) => admin.client.next((frame) => frame.type === 'error' || frame.type === 'ack')),
+    );
+    expect(outcomes.filter((frame) => frame.type === 'ack')).toHaveLength(1);
+    expect(outcomes.filter((frame) => frame.error?.code === 'SESSION_LOCKED')).toHaveLength(19);
+    for (const client of [user, ...admins]) await client.client.close();
+  });
+
+  it('should count one rate limit for a user across both instances', async () => {
+    const token = userToken(uniqueUser());
+    const one = await on(first, token);
+    const two = await on(second, token);
+    // 15 + 15 in the same second: each instance alone would allow its 15, the shared limit is 20
+    for (let k = 0; k < 15; k++) {
+      one.client.send({ type: 'model_select', model_id: 'demo', client_id: `a${k}` });
+      two.client.send({ type: 'model_select', model_id: 'demo', client_id: `b${k}` });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const limited = [...one.client.frames, ...two.client.frames].filter(
+      (frame) => frame.error?.code === 'RATE_LIMITED',
+    );
+    expect(limited.length).toBeGreaterThanOrEqual(10);
+    await Promise.all([one.client.close(), two.client.close()]);
+  });
+
+  it('should move every device of the user to the new session when new_session comes from another instance', async () => {
+    const token = userToken(uniqueUser());
+    const one = await on(first, token);
+    const two = await on(second, token);
+    one.client.send({ type: 'new_session', client_id: 'fresh' });
+    const moved = await two.client.next((frame) => frame.type === 'connection_status');
+    expect(moved.session_id).not.toBe(two.sessionId);
+    two.client.send({ type: 'user_message', client_id: 'in-new', content: 'hello new session' });
+    const ack = await two.client.next((frame) => frame.type === 'ack' && frame.client_id === 'in-new');
+    expect(ack.session_id).toBe(moved.session_id);
+    const echoed = await one.client.next(
+      (frame) => frame.client_id === 'in-new' && frame.type === 'user_message',
+    );
+    expect(echoed.session_id).toBe(moved.session_id);
+    await Promise.all([one.client.close(), two.client.close()]);
+  });
+
+  it('should report Redis down on readiness and lose no message when it comes back', async () => {
+    const token = userToken(uniqueUser());
+    const one = await on(first, token);
+    const two = await on(second, token);
+    expect(await ready(first)).toBe(200);
+
+    await redis.kill();
+    await waitUntil(async () => (await ready(first)) === 503 && (await ready(second)) === 503);
+
+    // stored and acked while the instances cannot tell each other
+    for (let k = 0; k < 3; k++) {
+      one.client.send({
+        type: 'user_message',
+        client_id: `down${k}`,
+        content: `sent while redis is down ${k}`,
+      });
+      await one.client.next((frame) => frame.type === 'ack' && frame.client_id === `down${k}`);
+      await one.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true, 10_000);
+    }
+    await redis.restart();
+    await waitUntil(async () => (await ready(first)) === 200 && (await ready(second)) === 200);
+    // the device on the other instance catches up: 3 messages and 3 replies, each once, in order
+    await two.client.next(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 'down2',
+      15_000,
+    );
+    expectEveryEventOnce(two.client, 1, 6);
+    expect(
+      two.client.frames.filter((frame) => frame.type === 'user_message').map((frame) => frame.content),
+    ).toEqual([0, 1, 2].map((k) => `sent while redis is down ${k}`));
+
+    // and live again both ways
+    two.client.send({ type: 'user_message', client_id: 'live', content: 'redis is back' });
+    await one.client.next((frame) => frame.client_id === 'live' && frame.type === 'user_message');
+    await Promise.all([one.client.close(), two.client.close()]);
+  }, 60_000);
+
+  it('should keep tokens and message text out of both servers’ logs', () => {
+    const logs = first.output() + second.output();
+    for (const token of tokens) expect(logs).not.toContain(token);
+    expect(logs).not.toContain('admin says');
+    expect(logs).not.toContain('sent while redis is down');
+    expect(logs).toContain('"event":"takeover_started"');
+  });
+});
