@@ -70,7 +70,7 @@ const SORT_FIELDS: Record<SessionSort, string> = {
 };
 
 // Admin reads over every user's sessions (an explicit admin repository: no owner id by design).
-// Only what both MongoDB 7 and FerretDB run: plain filters, indexed sorts, $group with $sum/$count;
+// Only what both MongoDB 7 and FerretDB run: plain filters, indexed sorts, $group with one $sum;
 // maxima come from a sorted limit-1 read, concurrency from a sweep in code over projected intervals.
 @Injectable()
 export class AdminRepository {
@@ -97,32 +97,28 @@ export class AdminRepository {
     return this.sessions.countDocuments({ is_active: true });
   }
 
-  // Sums over sessions that started in [from, to].
+  // Sums over sessions that started in [from, to]. One accumulator per $group: FerretDB 1.24
+  // computes only the first accumulator of a $group (the others come back 0), so each sum is its own
+  // pipeline; they run in parallel.
   async totals(from: Date, to: Date): Promise<PeriodTotals> {
-    const [row] = await this.sessions.aggregate<PeriodTotals & { _id: null }>([
-      { $match: { start_time: { $gte: from, $lte: to } } },
-      {
-        $group: {
-          _id: null,
-          sessions: { $sum: 1 },
-          tokens: { $sum: '$total_tokens' },
-          responses: { $sum: '$response_count' },
-          responseMsTotal: { $sum: '$response_ms_total' },
-          helpAnswered: { $sum: '$help_response_count' },
-          helpResponseMsTotal: { $sum: '$help_response_ms_total' },
-        },
-      },
-    ]);
-    return (
-      row ?? {
-        sessions: 0,
-        tokens: 0,
-        responses: 0,
-        responseMsTotal: 0,
-        helpAnswered: 0,
-        helpResponseMsTotal: 0,
-      }
-    );
+    const match = { $match: { start_time: { $gte: from, $lte: to } } };
+    const sum = async (value: 1 | string): Promise<number> => {
+      const [row] = await this.sessions.aggregate<{ total: number }>([
+        match,
+        { $group: { _id: null, total: { $sum: value } } },
+      ]);
+      return row?.total ?? 0;
+    };
+    const [sessions, tokens, responses, responseMsTotal, helpAnswered, helpResponseMsTotal] =
+      await Promise.all([
+        sum(1),
+        sum('$total_tokens'),
+        sum('$response_count'),
+        sum('$response_ms_total'),
+        sum('$help_response_count'),
+        sum('$help_response_ms_total'),
+      ]);
+    return { sessions, tokens, responses, responseMsTotal, helpAnswered, helpResponseMsTotal };
   }
 
   async countIn(from: Date, to: Date, extra: FilterQuery<Session>): Promise<number> {

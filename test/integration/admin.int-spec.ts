@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { getModelToken, MongooseModule } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { SETTINGS } from '../../src/config/settings';
+import { AdminModule } from '../../src/modules/admin/admin.module';
+import { AdminService } from '../../src/modules/admin/admin.service';
+import { concurrency } from '../../src/modules/admin/concurrency';
+import { toListQuery, type AdminSessionsQueryDto } from '../../src/modules/admin/dto/admin-query.dto';
+import { Session } from '../../src/modules/sessions/schemas/session.schema';
+import { testSettings } from '../helpers/env';
+
+const T0 = Date.parse('2024-03-01T00:00:00.000Z');
+const MINUTE = 60_000;
+
+interface Seed {
+  user: string;
+  startMin: number;
+  endMin?: number;
+  tokens?: number;
+  responses?: [count: number, totalMs: number, maxMs: number];
+  assisted?: boolean;
+  help?: [count: number, totalMs: number, maxMs: number];
+}
+
+// A small, fully known set of sessions: every filter, sort, page and metric is checked against it.
+const SEEDS: Seed[] = [
+  { user: 'alice', startMin: 0, endMin: 30, tokens: 100, responses: [2, 3000, 2000] },
+  {
+    user: 'alice',
+    startMin: 10,
+    endMin: 20,
+    tokens: 50,
+    responses: [1, 500, 500],
+    assisted: true,
+    help: [1, 40_000, 40_000],
+  },
+  { user: 'bob', startMin: 15, endMin: 45, tokens: 10, help: [0, 0, 0] },
+  { user: 'carol', startMin: 40, endMin: 41, tokens: 0, responses: [1, 9000, 9000] },
+  { user: 'bob', startMin: 50, tokens: 5, assisted: true, help: [1, 20_000, 20_000] },
+  { user: 'dave', startMin: 2000, endMin: 2010, tokens: 999 },
+];
+
+describe('admin queries against FerretDB', () => {
+  let module: TestingModule;
+  let service: AdminService;
+  let model: Model<Session>;
+  const ids: string[] = [];
+  const now = new Date(T0 + 60 * MINUTE);
+
+  beforeAll(async () => {
+    const settings = testSettings();
+    module = await Test.createTestingModule({
+      imports: [
+        {
+          module: class SettingsHolder {},
+          global: true,
+          providers: [{ provide: SETTINGS, useValue: settings }],
+          exports: [SETTINGS],
+        },
+        MongooseModule.forRoot(settings.mongodbUri),
+        AdminModule,
+      ],
+    }).compile();
+    await module.init();
+    service = module.get(AdminService);
+    model = module.get(getModelToken(Session.name));
+    await model.createIndexes();
+    await model.insertMany(
+      SEEDS.map((seed) => {
+        const id = randomUUID();
+        ids.push(id);
+        const start = new Date(T0 + seed.startMin * MINUTE);
+        const end = seed.endMin === undefined ? null : new Date(T0 + seed.endMin * MINUTE);
+        const [responses, responseMs, maxMs] = seed.responses ?? [0, 0, 0];
+        const [helpCount, helpMs, helpMax] = seed.help ?? [0, 0, 0];
+        return {
+          _id: id,
+          user_id: seed.user,
+          name: `${seed.user} chat`,
+          model_id: 'demo',
+          is_active: end === null,
+          start_time: start,
+          end_time: end,
+          duration_ms: end ? end.getTime() - start.getTime() : null,
+          last_activity: end ?? now,
+          total_tokens: seed.tokens ?? 0,
+          response_count: responses,
+          response_ms_total: responseMs,
+          max_response_ms: maxMs,
+          admin_assisted: seed.assisted === true,
+          assisting_admin_name: seed.assisted ? 'Ada' : null,
+          help_requested: seed.help !== undefined,
+          help_response_count: helpCount,
+          help_response_ms_total: helpMs,
+          help_response_ms_max: helpMax,
+        };
+      }),
+    );
+  });
+  afterAll(() => module.close());
+
+  const list = (query: AdminSessionsQueryDto) => service.list(toListQuery(query), now);
+  const users = async (query: AdminSessionsQueryDto) => (await list(query)).items.map((item) => item.user_id);
+
+  it('should have an index for every filter and sort', async () => {
+    const keys = (await model.listIndexes()).map((index) => JSON.stringify(index.key));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        '{"user_id":1,"start_time":-1}',
+        '{"start_time":-1}',
+        '{"last_activity":-1}',
+        '{"duration_ms":-1}',
+        '{"is_active":1,"start_time":-1}',
+        '{"admin_assisted":1,"start_time":-1}',
+        '{"help_requested":1,"start_time":-1}',
+      ]),
+    );
+  });
+
+  it('should list newest first by default with the admin fields', async () => {
+    const page = await list({});
+    expect(page).toMatchObject({ total: 6, page: 1, limit: 20 });
+    expect(page.items.map((item) => item.user_id)).toEqual(['dave', 'bob', 'carol', 'bob', 'alice', 'alice']);
+    const first = page.items.find((item) => item.id === ids[0]);
+    expect(first).toMatchObject({
+      user_id: 'alice',
+      start_time: new Date(T0).toISOString(),
+      end_time: new Date(T0 + 30 * MINUTE).toISOString(),
+      duration_ms: 30 * MINUTE,
+      total_tokens: 100,
+      avg_response_ms: 1500,
+      max_response_ms: 2000,
+      is_active: false,
+    });
+    // an active session's duration so far
+    expect(page.items.find((item) => item.id === ids[4])?.duration_ms).toBe(10 * MINUTE);
+  });
+
+  it('should filter by user, status, admin_assisted, help_requested and start time', async () => {
+    expect(await users({ user_id: 'alice' })).toEqual(['alice', 'alice']);
+    expect(await users({ status: 'active' })).toEqual(['bob']);
+    expect((await list({ status: 'ended' })).total).toBe(5);
+    expect(await users({ admin_assisted: 'true' })).toEqual(['bob', 'alice']);
+    expect((await list({ admin_assisted: 'false' })).total).toBe(4);
+    expect(await users({ help_requested: 'true' })).toEqual(['bob', 'bob', 'alice']);
+    const from = new Date(T0 + 10 * MINUTE).toISOString();
+    const to = new Date(T0 + 40 * MINUTE).toISOString();
+    expect(await users({ from, to })).toEqual(['carol', 'bob', 'alice']);
+    expect(await users({ user_id: 'bob', status: 'ended', from })).toEqual(['bob']);
+  });
+
+  it('should sort by each field in both orders', async () => {
+    expect(await users({ sort: 'user_id', order: 'asc' })).toEqual([
+      'alice',
+      'alice',
+      'bob',
+      'bob',
+      'carol',
+      'dave',
+    ]);
+    const byDuration = (await list({ sort: 'duration', order: 'desc' })).items.map((item) => item.id);
+    expect(byDuration.slice(0, 2).sort()).toEqual([ids[0], ids[2]].sort());
+    expect(byDuration.indexOf(ids[3])).toBeGreaterThan(byDuration.indexOf(ids[5]));
+    expect(await users({ sort: 'start_time', order: 'asc' })).toEqual([
+      'alice',
+      'alice',
+      'bob',
+      'carol',
+      'bob',
+      'dave',
+    ]);
+    expect((await list({ sort: 'last_activity', order: 'desc' })).items[0].user_id).toBe('dave');
+  });
+
+  it('should page without overlap or gaps', async () => {
+    const seen: string[] = [];
+    for (let page = 1; page <= 3; page++) {
+      const result = await list({ sort: 'user_id', order: 'asc', page, limit: 2 });
+      expect(result).toMatchObject({ total: 6, page, limit: 2 });
+      seen.push(...result.items.map((item) => item.id));
+    }
+    expect(new Set(seen).size).toBe(6);
+    expect((await list({ page: 4, limit: 2 })).items).toEqual([]);
+  });
+
+  it('should compute the metrics of a period exactly', async () => {
+    const from = new Date(T0);
+    const to = new Date(T0 + 60 * MINUTE);
+    const metrics = await service.metrics(from, to, now);
+    const expected = concurrency(
+      [
+        [0, 30],
+        [10, 20],
+        [15, 45],
+        [40, 41],
+        [50, 60],
+      ].map(([start, end]) => ({ start: T0 + start * MINUTE, end: T0 + end * MINUTE })),
+      from.getTime(),
+      to.getTime(),
+    );
+    expect(metrics).toMatchObject({
+      total_sessions: 5,
+      active_sessions: 1,
+      max_concurrent: 3,
+      total_tokens: 165,
+      avg_response_ms: Math.round(12_500 / 4),
+      max_response_ms: 9000,
+      admin_assisted_count: 2,
+      help_requests: 3,
+      help_answered: 2,
+      avg_help_response_ms: 30_000,
+      max_help_response_ms: 40_000,
+    });
+    // 30 + 10 + 30 + 1 + 10 session-minutes over 60 minutes
+    expect(metrics.avg_concurrent).toBeCloseTo(81 / 60, 3);
+    expect(metrics.avg_concurrent).toBeCloseTo(expected.avg, 3);
+  });
+});
