@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
-import { ContextWindow, type ContextMessage } from '../llm/context-window';
+import { ContextWindow } from '../llm/context-window';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
 import { resilientStream } from '../llm/resilient-stream';
@@ -12,9 +12,11 @@ import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
+import { FileContextService } from '../uploads/file-context.service';
 import { ClientHub } from './client-hub';
 import type { ServerFrame } from './frames';
 import type { GeneratedFile } from './reply-attachments';
+import { toContextMessages } from './reply-context';
 import { about, ReplyRecorder, type StopReason } from './reply-recorder';
 
 export interface Generation {
@@ -34,6 +36,8 @@ export class ReplyService {
   private readonly logger = new Logger('llm');
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
+  // ends the titles still being asked for when the server stops
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly sessions: SessionsService,
@@ -44,6 +48,8 @@ export class ReplyService {
     private readonly events: LlmEvents,
     private readonly titler: SessionTitler,
     private readonly recorder: ReplyRecorder,
+    // uploads: files attached to the session become context (text documents by their text)
+    @Optional() private readonly fileContext?: FileContextService,
   ) {}
 
   inFlight(sessionId: string): Generation | undefined {
@@ -88,6 +94,7 @@ export class ReplyService {
   }
 
   async stopAll(reason: StopReason): Promise<void> {
+    this.closing.abort();
     const all = [...this.running.values()];
     for (const generation of all) generation.controller.abort(reason);
     await Promise.all(all.map((generation) => generation.done));
@@ -108,7 +115,8 @@ export class ReplyService {
     // a model removed from the settings since the session chose it: answer with the default
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
     const entry = this.registry.entry(modelId);
-    const history = await this.sessions.messagesAfter(sessionId, userId, 0);
+    const events = await this.sessions.messagesAfter(sessionId, userId, 0);
+    const history = this.fileContext ? await this.fileContext.withFileContext(events, userId) : events;
     const prompt = toContextMessages(history);
     const messages = this.context.fit(prompt, {
       contextTokens: entry.settings.context_tokens,
@@ -259,7 +267,13 @@ export class ReplyService {
     replyText: string,
   ): Promise<void> {
     try {
-      const name = await this.titler.title({ modelId, userId, userText, replyText });
+      const name = await this.titler.title({
+        modelId,
+        userId,
+        userText,
+        replyText,
+        signal: this.closing.signal,
+      });
       if (!name) return;
       await this.sessions.rename(sessionId, name);
       this.ephemeral(sessionId, { type: 'session_renamed', content: name });
@@ -274,23 +288,6 @@ export class ReplyService {
   private ephemeral(sessionId: string, frame: ServerFrame): void {
     this.hub.toSession(sessionId, { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) });
   }
-}
-
-// History as LLM context: user turns (typed or spoken) and the assistant's replies (admin replies
-// count as assistant). The stored id keys the token-count cache.
-export function toContextMessages(history: MessageRecord[]): ContextMessage[] {
-  const messages: ContextMessage[] = [];
-  for (const message of history) {
-    if (!message.content) continue;
-    if (message.type !== 'user_message' && message.type !== 'voice_message' && message.type !== 'ai_response')
-      continue;
-    messages.push({
-      role: message.sender === 'user' ? 'user' : 'assistant',
-      content: message.content,
-      key: message.id,
-    });
-  }
-  return messages;
 }
 
 function describe(error: unknown): string {

@@ -32,12 +32,15 @@ export class SessionTitler {
     userId: string;
     userText: string;
     replyText: string;
+    // aborted when the server shuts down
+    signal?: AbortSignal;
   }): Promise<string | undefined> {
     if (!this.enabled(input.modelId)) return undefined;
     const { provider, breaker, settings } = this.registry.entry(input.modelId);
     // a provider that is failing gets no extra requests
     if (breaker.state !== 'closed') return undefined;
-    const signal = AbortSignal.timeout(Math.min(settings.timeout_ms ?? TITLE_TIMEOUT_MS, TITLE_TIMEOUT_MS));
+    const timeout = AbortSignal.timeout(Math.min(settings.timeout_ms ?? TITLE_TIMEOUT_MS, TITLE_TIMEOUT_MS));
+    const signal = input.signal ? AbortSignal.any([timeout, input.signal]) : timeout;
     const prompt =
       `User: ${excerpt(input.userText)}\n\nAssistant: ${excerpt(input.replyText)}\n\n` +
       'Title of this conversation:';
