@@ -113,6 +113,35 @@ describe('uploads on local disk with clamd (e2e)', () => {
     await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 
+  it('should answer a captioned file with the document as context, and keep quiet on a bare file', async () => {
+    const token = userToken(uniqueUser());
+    const { client } = await connect(token);
+    const notes = await upload(
+      server.httpUrl,
+      token,
+      Buffer.from('Pelicans eat fish.\n'),
+      'facts.txt',
+      'text/plain',
+    );
+    client.send({ type: 'file_upload', client_id: 'bare', file_id: notes.body.file_id });
+    await client.nextOfType('ack');
+    client.send({
+      type: 'file_upload',
+      client_id: 'ask',
+      file_id: notes.body.file_id,
+      content: 'What do they eat?',
+    });
+    const { final } = await client.reply();
+    // the demo model quotes the last user turn: the document's text and the caption reached it
+    expect(final.client_id).toBe('ask');
+    expect(final.content).toContain('Pelicans eat fish.');
+    expect(final.content).toContain('facts.txt');
+    expect(
+      client.frames.filter((frame) => frame.type === 'ai_response' && frame.metadata?.done),
+    ).toHaveLength(1);
+    await client.close();
+  });
+
   it('should refuse a tampered or expired signed URL', async () => {
     const token = userToken(uniqueUser());
     const { body } = await upload(server.httpUrl, token, PNG, 'a.png', 'image/png');

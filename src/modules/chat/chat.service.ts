@@ -143,13 +143,14 @@ export class ChatService {
       case 'file_upload': {
         // the attachment logic lives in the uploads module; here only the frames it causes
         const sessionId = connection.sessionId;
-        const { message: stored, duplicate } = await this.attachments.attach({
+        const attached = await this.attachments.attach({
           sessionId,
           userId: connection.principal.userId,
           fileId: message.file_id as string,
           clientId: message.client_id,
           caption: message.content,
         });
+        const stored = attached.message;
         this.hub.send(connection, {
           type: 'ack',
           session_id: sessionId,
@@ -157,7 +158,17 @@ export class ChatService {
           client_id: stored.client_id,
           id: stored.id,
         });
-        if (!duplicate) this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
+        if (attached.duplicate) return;
+        this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
+        // a caption asks about the file: answered like a typed message, unless an admin is assisting
+        if (stored.content && !attached.session.assisting_admin_id)
+          this.replies.request({
+            sessionId,
+            userId: connection.principal.userId,
+            modelId: attached.session.model_id,
+            clientId: stored.client_id,
+            afterSeq: stored.seq,
+          });
         return;
       }
       case 'voice_message':

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { StoredFileInfo } from '../../infra/files/file-store';
-import type { MessageRecord } from '../sessions/session.types';
+import type { MessageRecord, SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { FilesService } from './files.service';
 
 export interface Attached {
+  session: SessionRecord;
   message: MessageRecord;
   duplicate: boolean;
   file: StoredFileInfo;
@@ -42,6 +43,6 @@ export class AttachmentsService {
       // the stable app URL only: signed URLs are made when the file is read
       metadata: { file: { name: file.name, size: file.size, mime_type: file.mime_type } },
     });
-    return { message, duplicate, file };
+    return { session, message, duplicate, file };
   }
 }
