@@ -2,9 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Params } from 'nestjs-pino';
 
 // Tokens never reach a log line: the Authorization header is redacted and `token` query values are
-// cut from every logged URL. Message text is never logged at info level.
+// cut from every logged URL, as are the signatures of signed file URLs (/chat/blob). Message text
+// is never logged at info level.
 export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[REDACTED]');
+  return url?.replace(/([?&](?:token|access_token|signature)=)[^&#]*/gi, '$1[REDACTED]');
 }
 
 export function loggerParams(level: string): Params {

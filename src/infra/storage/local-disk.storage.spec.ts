@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { redactUrl } from '../../common/logging/logging';
 import { InvalidSignature, LOCAL_BLOB_PATH, LocalDiskStorage } from './local-disk.storage';
 import { StorageObjectMissing } from './storage-driver';
 
@@ -116,6 +117,13 @@ describe(LocalDiskStorage.name, () => {
     expect(storage.verify(query).key).toBe('files/abc/f1');
     now += 1_000;
     expect(refusal(storage, query)).toBe('expired');
+  });
+
+  it('should leave no usable signature in logged request URLs', async () => {
+    const url = await storage.signedUrl('files/abc/f1', OPTIONS);
+    const logged = redactUrl(url) as string;
+    expect(logged).toContain('signature=[REDACTED]');
+    expect(refusal(storage, queryOf(logged))).toBe('signature');
   });
 
   it('should refuse a URL signed with another key', async () => {
