@@ -15,6 +15,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/client/dist ./client/dist
 COPY package.json ./
+# local-disk uploads (UPLOAD_DIR, when S3_BUCKET is unset) go here: writable by the app, mount a volume
+RUN mkdir -p /app/.data/uploads && chown -R node:node /app/.data
 USER node
 EXPOSE 3000
 # SIGTERM → graceful shutdown (clients told 1001, replies stored), exit 0

@@ -109,7 +109,7 @@ export class UploadsService implements OnModuleInit {
     try {
       const verdict = await this.streamOut(source.body(isTextType(mimeType)), key, mimeType);
       if (!verdict.clean) {
-        await this.discard(id, key);
+        // the object is deleted below, like every upload that is not kept
         this.metrics.count('infected');
         this.logger.warn(
           { event: 'upload_infected', user_id: ownerId, file_id: id, signature: verdict.signature },
