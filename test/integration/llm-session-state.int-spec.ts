@@ -55,6 +55,30 @@ describe('LLM state on sessions against FerretDB', () => {
     expect(service.providerState(again, 'dify')).toEqual({ conversation_id: 'c-3' });
   });
 
+  it('should lose none of a title, a model switch, vendor state and a message written at once', async () => {
+    // FerretDB 1.24 applies concurrent updates of one document as read-modify-write: unqueued,
+    // all but one of these would be lost
+    for (let round = 0; round < 5; round++) {
+      const user = uniqueUser();
+      const { session } = await service.open(user, undefined, 'claude');
+      await Promise.all([
+        service.rename(session.id, 'A title'),
+        service.setModel(session.id, 'gpt'),
+        service.setProviderState(session.id, user, 'dify', { conversation_id: 'c' }),
+        service.append(session.id, {
+          type: 'user_message',
+          sender: 'user',
+          content: 'hi',
+          timestamp: new Date(),
+        }),
+      ]);
+      const stored = (await service.getOwned(session.id, user)) as SessionRecord;
+      expect(stored).toMatchObject({ name: 'A title', model_id: 'gpt', seq: 1 });
+      expect(service.providerState(stored, 'dify')).toEqual({ conversation_id: 'c' });
+      expect(await service.messagesAfter(session.id, user, 0)).toHaveLength(1);
+    }
+  });
+
   it('should rename a session with a model-made title', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'gpt');

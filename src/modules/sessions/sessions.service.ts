@@ -156,26 +156,30 @@ export class SessionsService {
     return name;
   }
 
+  // Writes to one session document go through the session's queue, as appends do: FerretDB 1.24
+  // (SQLite) applies concurrent updates of one document as read-modify-write and loses all but one.
   setModel(sessionId: string, modelId: string): Promise<void> {
-    return this.repository.update(sessionId, { model_id: modelId });
+    return this.sessionLocks.run(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
   }
 
   rename(sessionId: string, name: string): Promise<void> {
-    return this.repository.update(sessionId, { name });
+    return this.sessionLocks.run(sessionId, () => this.repository.update(sessionId, { name }));
   }
 
   // Vendor-side state per model (Dify's conversation_id); replies of a session run one at a time,
-  // so this read-modify-write has no concurrent writer.
-  async setProviderState(
+  // so this read-modify-write has no concurrent writer of provider_state.
+  setProviderState(
     sessionId: string,
     userId: string,
     modelId: string,
     state: Record<string, unknown>,
   ): Promise<void> {
-    const session = await this.repository.findOwned(sessionId, userId);
-    if (!session) return;
-    await this.repository.update(sessionId, {
-      provider_state: { ...session.provider_state, [stateKey(modelId)]: state },
+    return this.sessionLocks.run(sessionId, async () => {
+      const session = await this.repository.findOwned(sessionId, userId);
+      if (!session) return;
+      await this.repository.update(sessionId, {
+        provider_state: { ...session.provider_state, [stateKey(modelId)]: state },
+      });
     });
   }
 
