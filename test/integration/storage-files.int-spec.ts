@@ -49,10 +49,11 @@ describe('files repository against FerretDB', () => {
     expect(await files.findAnyReady(id)).toMatchObject({ owner_id: owner });
   });
 
-  it('should sum the bytes a user keeps', async () => {
+  it('should sum the bytes a user keeps in uploads, not in files the AI made', async () => {
     const owner = uniqueUser();
     for (const size of [100, 250])
       await files.markReady(await create(owner, new Date()), { size, scanned: false });
+    await files.markReady(await create(owner, new Date(), 'generated'), { size: 5000, scanned: false });
     expect(await files.usedBytes(owner)).toBe(350);
     expect(await files.usedBytes(uniqueUser())).toBe(0);
   });

@@ -82,10 +82,11 @@ export class FilesRepository implements OnModuleInit {
     return found ? toRecord(found) : null;
   }
 
-  // Bytes a user keeps in storage (pending uploads count: they may finish).
+  // Bytes a user's uploads keep in storage (pending ones count: they may finish); files the AI
+  // made for the user (speech, images) are not the user's quota.
   async usedBytes(ownerId: string): Promise<number> {
     const [row] = await this.files.aggregate<{ total: number }>([
-      { $match: { owner_id: ownerId } },
+      { $match: { owner_id: ownerId, source: 'upload' } },
       { $group: { _id: null, total: { $sum: '$size' } } },
     ]);
     return row?.total ?? 0;
