@@ -109,6 +109,18 @@ describe('LLM failures (e2e)', () => {
     await client.close();
   });
 
+  it('should keep the partial reply after an error event mid-stream', async () => {
+    fake.enqueue({ reply: 'abcdefghijkl', errorAfterChunks: 2 });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'e1', content: 'error event' });
+    const error = await client.nextOfType('error');
+    expect(error.error?.code).toBe('LLM_UNAVAILABLE');
+    const { final } = await client.reply();
+    expect(final).toMatchObject({ content: 'abcdef', metadata: { interrupted: true } });
+    expect(fake.requests).toHaveLength(1);
+    await client.close();
+  });
+
   it('should time out a provider that never answers, retry, then send LLM_UNAVAILABLE', async () => {
     fake.enqueue({ hang: true }, { hang: true });
     const { client } = await connect('slow');
@@ -173,7 +185,7 @@ describe('LLM failures (e2e)', () => {
       /chatbox_llm_tokens_total\{provider="openai",model="gpt",kind="completion"\} [1-9]/,
     );
     expect(metrics).toMatch(
-      /chatbox_llm_requests_total\{provider="openai",model="gpt",outcome="interrupted"\} 1/,
+      /chatbox_llm_requests_total\{provider="openai",model="gpt",outcome="interrupted"\} [1-9]/,
     );
   });
 });
