@@ -44,8 +44,8 @@ export class SessionsService {
         if (requested.is_active) return { session: requested, restored: true };
         // resuming an ended session makes it the user's one active session again
         const active = await this.repository.findActiveForUser(userId);
-        if (active) await this.repository.end(active.id, now);
-        await this.repository.reactivate(requested.id, now);
+        if (active) await this.end(active.id, now);
+        await this.sessionLocks.run(requested.id, () => this.repository.reactivate(requested.id, now));
         return {
           session: { ...requested, is_active: true, end_time: null, duration_ms: null },
           restored: true,
@@ -55,7 +55,7 @@ export class SessionsService {
       const active = await this.repository.findActiveForUser(userId);
       if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
         return { session: active, restored: true };
-      if (active) await this.repository.end(active.id);
+      if (active) await this.end(active.id);
       const session = await this.create(userId, defaultModelId, now);
       return { session, restored: false, replaced: active?.id };
     });
@@ -65,7 +65,7 @@ export class SessionsService {
     return this.userLocks.run(userId, async () => {
       const now = new Date();
       const active = await this.repository.findActiveForUser(userId);
-      if (active) await this.repository.end(active.id, now);
+      if (active) await this.end(active.id, now);
       const session = await this.create(userId, modelId, now);
       return { session, restored: false, replaced: active?.id };
     });
@@ -120,6 +120,12 @@ export class SessionsService {
 
   // Runs a write to the session document in the session's queue, after and before appends on this
   // instance (FerretDB replaces whole documents, so two writes must not interleave).
+  // FerretDB 1.24 applies updates as read-modify-write, so two concurrent writes to one session
+  // document can lose one; every write this instance makes to a session goes through its queue
+  private end(sessionId: string, endTime?: Date): Promise<boolean> {
+    return this.sessionLocks.run(sessionId, () => this.repository.end(sessionId, endTime));
+  }
+
   exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
     return this.sessionLocks.run(sessionId, task);
   }
@@ -152,7 +158,7 @@ export class SessionsService {
   async nameFromFirstMessage(session: SessionRecord, content: string): Promise<string | undefined> {
     if (session.name !== DEFAULT_SESSION_NAME) return undefined;
     const name = nameFromFirstMessage(content);
-    await this.repository.update(session.id, { name });
+    await this.sessionLocks.run(session.id, () => this.repository.update(session.id, { name }));
     return name;
   }
 
@@ -188,8 +194,11 @@ export class SessionsService {
     return typeof state === 'object' && state !== null ? (state as Record<string, unknown>) : undefined;
   }
 
-  touch(sessionIds: string[]): Promise<void> {
-    return this.repository.touch(sessionIds, new Date());
+  async touch(sessionIds: string[]): Promise<void> {
+    const now = new Date();
+    await Promise.all(
+      sessionIds.map((id) => this.sessionLocks.run(id, () => this.repository.touch([id], now))),
+    );
   }
 
   // Ends sessions idle past RECONNECT_TIMEOUT; the caller keeps sessions with live sockets touched.
@@ -197,7 +206,7 @@ export class SessionsService {
     const idle = await this.repository.findIdle(new Date(now.getTime() - this.settings.reconnectTimeoutMs));
     const ended: string[] = [];
     for (const sessionId of idle) {
-      if (await this.repository.end(sessionId)) {
+      if (await this.end(sessionId)) {
         ended.push(sessionId);
         this.seqCache.delete(sessionId);
       }
