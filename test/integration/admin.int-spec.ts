@@ -39,6 +39,8 @@ const SEEDS: Seed[] = [
   { user: 'carol', startMin: 40, endMin: 41, tokens: 0, responses: [1, 9000, 9000] },
   { user: 'bob', startMin: 50, tokens: 5, assisted: true, help: [1, 20_000, 20_000] },
   { user: 'dave', startMin: 2000, endMin: 2010, tokens: 999 },
+  // started before the metrics period, still open at its start: concurrency only
+  { user: 'erin', startMin: -30, endMin: 5, tokens: 7 },
 ];
 
 describe('admin queries against FerretDB', () => {
@@ -120,8 +122,16 @@ describe('admin queries against FerretDB', () => {
 
   it('should list newest first by default with the admin fields', async () => {
     const page = await list({});
-    expect(page).toMatchObject({ total: 6, page: 1, limit: 20 });
-    expect(page.items.map((item) => item.user_id)).toEqual(['dave', 'bob', 'carol', 'bob', 'alice', 'alice']);
+    expect(page).toMatchObject({ total: 7, page: 1, limit: 20 });
+    expect(page.items.map((item) => item.user_id)).toEqual([
+      'dave',
+      'bob',
+      'carol',
+      'bob',
+      'alice',
+      'alice',
+      'erin',
+    ]);
     const first = page.items.find((item) => item.id === ids[0]);
     expect(first).toMatchObject({
       user_id: 'alice',
@@ -140,9 +150,9 @@ describe('admin queries against FerretDB', () => {
   it('should filter by user, status, admin_assisted, help_requested and start time', async () => {
     expect(await users({ user_id: 'alice' })).toEqual(['alice', 'alice']);
     expect(await users({ status: 'active' })).toEqual(['bob']);
-    expect((await list({ status: 'ended' })).total).toBe(5);
+    expect((await list({ status: 'ended' })).total).toBe(6);
     expect(await users({ admin_assisted: 'true' })).toEqual(['bob', 'alice']);
-    expect((await list({ admin_assisted: 'false' })).total).toBe(4);
+    expect((await list({ admin_assisted: 'false' })).total).toBe(5);
     expect(await users({ help_requested: 'true' })).toEqual(['bob', 'bob', 'alice']);
     const from = new Date(T0 + 10 * MINUTE).toISOString();
     const to = new Date(T0 + 40 * MINUTE).toISOString();
@@ -158,11 +168,14 @@ describe('admin queries against FerretDB', () => {
       'bob',
       'carol',
       'dave',
+      'erin',
     ]);
     const byDuration = (await list({ sort: 'duration', order: 'desc' })).items.map((item) => item.id);
-    expect(byDuration.slice(0, 2).sort()).toEqual([ids[0], ids[2]].sort());
+    expect(byDuration[0]).toBe(ids[6]);
+    expect(byDuration.slice(1, 3).sort()).toEqual([ids[0], ids[2]].sort());
     expect(byDuration.indexOf(ids[3])).toBeGreaterThan(byDuration.indexOf(ids[5]));
     expect(await users({ sort: 'start_time', order: 'asc' })).toEqual([
+      'erin',
       'alice',
       'alice',
       'bob',
@@ -175,13 +188,14 @@ describe('admin queries against FerretDB', () => {
 
   it('should page without overlap or gaps', async () => {
     const seen: string[] = [];
-    for (let page = 1; page <= 3; page++) {
+    for (let page = 1; page <= 4; page++) {
       const result = await list({ sort: 'user_id', order: 'asc', page, limit: 2 });
-      expect(result).toMatchObject({ total: 6, page, limit: 2 });
+      expect(result).toMatchObject({ total: 7, page, limit: 2 });
+      expect(result.items).toHaveLength(page < 4 ? 2 : 1);
       seen.push(...result.items.map((item) => item.id));
     }
-    expect(new Set(seen).size).toBe(6);
-    expect((await list({ page: 4, limit: 2 })).items).toEqual([]);
+    expect(new Set(seen).size).toBe(7);
+    expect((await list({ page: 5, limit: 2 })).items).toEqual([]);
   });
 
   it('should compute the metrics of a period exactly', async () => {
@@ -190,6 +204,7 @@ describe('admin queries against FerretDB', () => {
     const metrics = await service.metrics(from, to, now);
     const expected = concurrency(
       [
+        [-30, 5],
         [0, 30],
         [10, 20],
         [15, 45],
@@ -212,8 +227,8 @@ describe('admin queries against FerretDB', () => {
       avg_help_response_ms: 30_000,
       max_help_response_ms: 40_000,
     });
-    // 30 + 10 + 30 + 1 + 10 session-minutes over 60 minutes
-    expect(metrics.avg_concurrent).toBeCloseTo(81 / 60, 3);
+    // 5 (the session from before) + 30 + 10 + 30 + 1 + 10 session-minutes over 60 minutes
+    expect(metrics.avg_concurrent).toBeCloseTo(86 / 60, 3);
     expect(metrics.avg_concurrent).toBeCloseTo(expected.avg, 3);
   });
 });

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { FilterQuery, Model } from 'mongoose';
 import { Session } from '../sessions/schemas/session.schema';
-import type { Interval } from './concurrency';
 import type { SessionFilter, SessionListQuery, SessionSort } from './dto/admin-query.dto';
 
 // One row of the admin list: the session without its messages.
@@ -30,14 +29,54 @@ export interface AdminSessionRow {
   takeovers?: Array<{ admin_id: string; admin_name?: string; start: Date; end?: Date }>;
 }
 
-export interface PeriodTotals {
-  sessions: number;
+// One session as the metrics see it; `end` null while it is active.
+export interface PeriodRow {
+  start: number;
+  end: number | null;
   tokens: number;
   responses: number;
   responseMsTotal: number;
+  maxResponseMs: number;
+  assisted: boolean;
+  helpRequested: boolean;
   helpAnswered: number;
   helpResponseMsTotal: number;
+  helpResponseMsMax: number;
 }
+
+type PeriodDocument = Partial<
+  Pick<
+    Session,
+    | 'start_time'
+    | 'end_time'
+    | 'is_active'
+    | 'total_tokens'
+    | 'response_count'
+    | 'response_ms_total'
+    | 'max_response_ms'
+    | 'admin_assisted'
+    | 'help_requested'
+    | 'help_response_count'
+    | 'help_response_ms_total'
+    | 'help_response_ms_max'
+  >
+>;
+
+const PERIOD_FIELDS = {
+  _id: 0,
+  start_time: 1,
+  end_time: 1,
+  is_active: 1,
+  total_tokens: 1,
+  response_count: 1,
+  response_ms_total: 1,
+  max_response_ms: 1,
+  admin_assisted: 1,
+  help_requested: 1,
+  help_response_count: 1,
+  help_response_ms_total: 1,
+  help_response_ms_max: 1,
+} as const;
 
 const ROW_FIELDS = {
   user_id: 1,
@@ -70,8 +109,8 @@ const SORT_FIELDS: Record<SessionSort, string> = {
 };
 
 // Admin reads over every user's sessions (an explicit admin repository: no owner id by design).
-// Only what both MongoDB 7 and FerretDB run: plain filters, indexed sorts, $group with one $sum;
-// maxima come from a sorted limit-1 read, concurrency from a sweep in code over projected intervals.
+// Only plain filters and indexed sorts, which MongoDB 7 and FerretDB both run; sums, maxima and
+// concurrency are computed in code from projected rows.
 @Injectable()
 export class AdminRepository {
   constructor(@InjectModel(Session.name) private readonly sessions: Model<Session>) {}
@@ -97,65 +136,39 @@ export class AdminRepository {
     return this.sessions.countDocuments({ is_active: true });
   }
 
-  // Sums over sessions that started in [from, to]. One accumulator per $group: FerretDB 1.24
-  // computes only the first accumulator of a $group (the others come back 0), so each sum is its own
-  // pipeline; they run in parallel.
-  async totals(from: Date, to: Date): Promise<PeriodTotals> {
-    const match = { $match: { start_time: { $gte: from, $lte: to } } };
-    const sum = async (value: 1 | string): Promise<number> => {
-      const [row] = await this.sessions.aggregate<{ total: number }>([
-        match,
-        { $group: { _id: null, total: { $sum: value } } },
-      ]);
-      return row?.total ?? 0;
-    };
-    const [sessions, tokens, responses, responseMsTotal, helpAnswered, helpResponseMsTotal] =
-      await Promise.all([
-        sum(1),
-        sum('$total_tokens'),
-        sum('$response_count'),
-        sum('$response_ms_total'),
-        sum('$help_response_count'),
-        sum('$help_response_ms_total'),
-      ]);
-    return { sessions, tokens, responses, responseMsTotal, helpAnswered, helpResponseMsTotal };
-  }
-
-  async countIn(from: Date, to: Date, extra: FilterQuery<Session>): Promise<number> {
-    return this.sessions.countDocuments({ start_time: { $gte: from, $lte: to }, ...extra });
-  }
-
-  // Largest value of a numeric field among sessions that started in [from, to].
-  async maxIn(from: Date, to: Date, field: 'max_response_ms' | 'help_response_ms_max'): Promise<number> {
-    const [top] = await this.sessions
-      .find({ start_time: { $gte: from, $lte: to }, [field]: { $gt: 0 } }, { [field]: 1 })
-      .sort({ [field]: -1 })
-      .limit(1)
-      .lean<Array<Record<string, number>>>();
-    return top?.[field] ?? 0;
-  }
-
-  // [start, end) of every session open at some moment of [from, to]; active ones end `now`.
-  async intervals(from: Date, to: Date, now: Date): Promise<Interval[]> {
-    const [ended, active] = await Promise.all([
+  // What the metrics need from the sessions of a period: those that started in [from, to] with
+  // their numbers, and the earlier ones still open at `from` (for concurrency only). Two reads, summed
+  // in code: MongoDB answers both from indexes (start_time; end_time / is_active), and FerretDB, which
+  // scans for anything but an _id lookup and computes only the first accumulator of a $group, does
+  // two scans instead of one per figure.
+  async period(from: Date, to: Date): Promise<{ started: PeriodRow[]; before: PeriodRow[] }> {
+    const [started, before] = await Promise.all([
+      this.sessions.find({ start_time: { $gte: from, $lte: to } }, PERIOD_FIELDS).lean<PeriodDocument[]>(),
       this.sessions
         .find(
-          { is_active: false, start_time: { $lte: to }, end_time: { $gte: from } },
-          { _id: 0, start_time: 1, end_time: 1 },
+          { start_time: { $lt: from }, $or: [{ end_time: { $gte: from } }, { is_active: true }] },
+          { _id: 0, start_time: 1, end_time: 1, is_active: 1 },
         )
-        .lean<Array<{ start_time: Date; end_time: Date }>>(),
-      this.sessions
-        .find({ is_active: true, start_time: { $lte: to } }, { _id: 0, start_time: 1 })
-        .lean<Array<{ start_time: Date }>>(),
+        .lean<PeriodDocument[]>(),
     ]);
-    const intervals: Interval[] = ended.map((row) => ({
-      start: new Date(row.start_time).getTime(),
-      end: new Date(row.end_time).getTime(),
-    }));
-    for (const row of active)
-      intervals.push({ start: new Date(row.start_time).getTime(), end: now.getTime() });
-    return intervals;
+    return { started: started.map(toPeriodRow), before: before.map(toPeriodRow) };
   }
+}
+
+function toPeriodRow(document: PeriodDocument): PeriodRow {
+  return {
+    start: new Date(document.start_time as Date).getTime(),
+    end: document.is_active || !document.end_time ? null : new Date(document.end_time).getTime(),
+    tokens: document.total_tokens ?? 0,
+    responses: document.response_count ?? 0,
+    responseMsTotal: document.response_ms_total ?? 0,
+    maxResponseMs: document.max_response_ms ?? 0,
+    assisted: document.admin_assisted === true,
+    helpRequested: document.help_requested === true,
+    helpAnswered: document.help_response_count ?? 0,
+    helpResponseMsTotal: document.help_response_ms_total ?? 0,
+    helpResponseMsMax: document.help_response_ms_max ?? 0,
+  };
 }
 
 function toMongoFilter(filter: SessionFilter): FilterQuery<Session> {

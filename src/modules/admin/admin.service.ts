@@ -14,34 +14,46 @@ export class AdminService {
   }
 
   // Totals, tokens and response times over sessions that started in [from, to]; concurrency over
-  // every session open at some moment of it; active_sessions is now.
+  // every session open at some moment of it (active ones until now); active_sessions is now.
   async metrics(from: Date, to: Date, now = new Date()) {
-    const [totals, active, assisted, helpRequests, maxResponse, maxHelp, intervals] = await Promise.all([
-      this.repository.totals(from, to),
+    const [{ started, before }, active] = await Promise.all([
+      this.repository.period(from, to),
       this.repository.activeCount(),
-      this.repository.countIn(from, to, { admin_assisted: true }),
-      this.repository.countIn(from, to, { help_requested: true }),
-      this.repository.maxIn(from, to, 'max_response_ms'),
-      this.repository.maxIn(from, to, 'help_response_ms_max'),
-      this.repository.intervals(from, to, now),
     ]);
-    const { avg, max } = concurrency(intervals, from.getTime(), Math.min(to.getTime(), now.getTime()));
+    const sums = { tokens: 0, responses: 0, responseMs: 0, maxResponse: 0, assisted: 0, help: 0 };
+    const help = { answered: 0, totalMs: 0, maxMs: 0 };
+    for (const row of started) {
+      sums.tokens += row.tokens;
+      sums.responses += row.responses;
+      sums.responseMs += row.responseMsTotal;
+      sums.maxResponse = Math.max(sums.maxResponse, row.maxResponseMs);
+      if (row.assisted) sums.assisted++;
+      if (row.helpRequested) sums.help++;
+      help.answered += row.helpAnswered;
+      help.totalMs += row.helpResponseMsTotal;
+      help.maxMs = Math.max(help.maxMs, row.helpResponseMsMax);
+    }
+    const end = Math.min(to.getTime(), now.getTime());
+    const intervals = [...started, ...before].map((row) => ({
+      start: row.start,
+      end: row.end ?? now.getTime(),
+    }));
+    const { avg, max } = concurrency(intervals, from.getTime(), end);
     return {
       from: from.toISOString(),
       to: to.toISOString(),
-      total_sessions: totals.sessions,
+      total_sessions: started.length,
       active_sessions: active,
       avg_concurrent: Math.round(avg * 1000) / 1000,
       max_concurrent: max,
-      total_tokens: totals.tokens,
-      avg_response_ms: totals.responses > 0 ? Math.round(totals.responseMsTotal / totals.responses) : 0,
-      max_response_ms: maxResponse,
-      admin_assisted_count: assisted,
-      help_requests: helpRequests,
-      help_answered: totals.helpAnswered,
-      avg_help_response_ms:
-        totals.helpAnswered > 0 ? Math.round(totals.helpResponseMsTotal / totals.helpAnswered) : 0,
-      max_help_response_ms: maxHelp,
+      total_tokens: sums.tokens,
+      avg_response_ms: sums.responses > 0 ? Math.round(sums.responseMs / sums.responses) : 0,
+      max_response_ms: sums.maxResponse,
+      admin_assisted_count: sums.assisted,
+      help_requests: sums.help,
+      help_answered: help.answered,
+      avg_help_response_ms: help.answered > 0 ? Math.round(help.totalMs / help.answered) : 0,
+      max_help_response_ms: help.maxMs,
     };
   }
 }

@@ -1,0 +1,153 @@
+import fc from 'fast-check';
+import type { Connection } from './connection';
+import { isStoredFrame, SeqOrder } from './delivery-order';
+import type { ServerFrame } from './frames';
+
+function stored(seq: number, sessionId = 's1'): ServerFrame {
+  return {
+    type: 'user_message',
+    session_id: sessionId,
+    seq,
+    id: `m${seq}`,
+    timestamp: '2024-01-01T00:00:00.000Z',
+  };
+}
+
+function connection(sessionId = 's1'): Connection {
+  return { id: 'c1', sessionId, pending: null } as unknown as Connection;
+}
+
+function setup(database: ServerFrame[] = [], gapMs = 20) {
+  const written: ServerFrame[] = [];
+  const fetches: number[] = [];
+  const order = new SeqOrder(
+    (_connection, frame) => written.push(frame),
+    {
+      fetchAfter: (_sessionId, seq) => {
+        fetches.push(seq);
+        return Promise.resolve(database.filter((frame) => (frame.seq as number) > seq));
+      },
+    },
+    gapMs,
+  );
+  return { order, written, fetches };
+}
+
+const seqs = (frames: ServerFrame[]) => frames.filter(isStoredFrame).map((frame) => frame.seq);
+
+describe(SeqOrder.name, () => {
+  it('should deliver any arrival order of events, with duplicates, exactly once and in seq order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        async (count, noise) => {
+          const all = Array.from({ length: count }, (_, index) => stored(index + 1));
+          // a shuffle plus re-sent copies, as two instances and a resync may produce
+          const arrivals = [...all, ...noise.map((n) => all[n % count])];
+          for (let index = arrivals.length - 1; index > 0; index--) {
+            const swap = noise[index % Math.max(noise.length, 1)] ?? 0;
+            const target = swap % (index + 1);
+            [arrivals[index], arrivals[target]] = [arrivals[target], arrivals[index]];
+          }
+          const { order, written } = setup(all, 1000);
+          const socket = connection();
+          order.reset(socket, 0);
+          for (const frame of arrivals) order.deliver(socket, frame);
+          expect(seqs(written)).toEqual(all.map((frame) => frame.seq));
+          order.forget(socket);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('should pass ephemeral frames through at once, even while an event is held', () => {
+    const { order, written } = setup();
+    const socket = connection();
+    order.reset(socket, 3);
+    order.deliver(socket, stored(5));
+    const delta: ServerFrame = {
+      type: 'ai_response',
+      seq: 4,
+      id: 'r',
+      metadata: { delta: 'x', done: false },
+    };
+    order.deliver(socket, delta);
+    order.deliver(socket, { type: 'typing_indicator', seq: 4 });
+    expect(written.map((frame) => frame.type)).toEqual(['ai_response', 'typing_indicator']);
+    order.deliver(socket, stored(4));
+    expect(seqs(written)).toEqual([4, 5]);
+    order.forget(socket);
+  });
+
+  it('should read a missing event from the database when the gap does not fill in time', async () => {
+    const database = [stored(1), stored(2), stored(3)];
+    const { order, written, fetches } = setup(database, 10);
+    const socket = connection();
+    order.reset(socket, 1);
+    order.deliver(socket, stored(3));
+    expect(seqs(written)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fetches).toEqual([1]);
+    expect(seqs(written)).toEqual([2, 3]);
+  });
+
+  it('should not send the sender its own event, and still count it as delivered', () => {
+    const { order, written } = setup();
+    const socket = connection();
+    order.reset(socket, 0);
+    order.skip(socket, stored(1));
+    order.deliver(socket, stored(2));
+    expect(seqs(written)).toEqual([2]);
+    expect(order.seqOf(socket)).toBe(2);
+  });
+
+  it('should catch a socket up from its position after an outage, without repeating what it has', async () => {
+    const database = [1, 2, 3, 4, 5].map((seq) => stored(seq));
+    const { order, written } = setup(database);
+    const socket = connection();
+    order.reset(socket, 2);
+    order.deliver(socket, stored(3));
+    await order.catchUp(socket);
+    expect(seqs(written)).toEqual([3, 4, 5]);
+    order.deliver(socket, stored(5));
+    expect(seqs(written)).toEqual([3, 4, 5]);
+  });
+
+  it('should release held events in order when the database cannot be read', async () => {
+    const written: ServerFrame[] = [];
+    const order = new SeqOrder(
+      (_c, frame) => written.push(frame),
+      { fetchAfter: () => Promise.reject(new Error('down')) },
+      5,
+    );
+    const socket = connection();
+    order.reset(socket, 0);
+    order.deliver(socket, stored(3));
+    order.deliver(socket, stored(2));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(seqs(written)).toEqual([2, 3]);
+  });
+
+  it('should take the first event as its position when it has none yet', () => {
+    const { order, written } = setup();
+    const socket = connection();
+    order.deliver(socket, stored(7));
+    order.deliver(socket, stored(7));
+    order.deliver(socket, stored(8));
+    expect(seqs(written)).toEqual([7, 8]);
+  });
+
+  it('should tell stored events from ephemeral frames', () => {
+    expect(isStoredFrame(stored(1))).toBe(true);
+    expect(
+      isStoredFrame({ type: 'ai_response', seq: 1, id: 'r', timestamp: 't', metadata: { done: false } }),
+    ).toBe(false);
+    expect(
+      isStoredFrame({ type: 'ai_response', seq: 1, id: 'r', timestamp: 't', metadata: { done: true } }),
+    ).toBe(true);
+    expect(isStoredFrame({ type: 'ack', seq: 1, id: 'x' })).toBe(false);
+    expect(isStoredFrame({ type: 'session_renamed', seq: 1 })).toBe(false);
+  });
+});
