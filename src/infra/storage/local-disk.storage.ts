@@ -88,7 +88,8 @@ export class LocalDiskStorage implements StorageDriver {
 
   async signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
     this.pathOf(key);
-    const expires = Math.floor(this.now() / 1000) + Math.max(1, Math.round(options.ttlSeconds));
+    // rounded up to the next whole second: the link is good for at least the TTL
+    const expires = Math.ceil((this.now() + Math.max(1, Math.round(options.ttlSeconds)) * 1000) / 1000);
     const blob: SignedBlob = {
       key,
       contentType: options.contentType,
