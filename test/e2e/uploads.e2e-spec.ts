@@ -161,7 +161,8 @@ describe('uploads on local disk with clamd (e2e)', () => {
       403,
     );
     expect((await fetch(url)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // expiry is rounded up to a whole second: TTL + 1 s is surely past it
+    await new Promise((resolve) => setTimeout(resolve, 3100));
     const expired = await fetch(url);
     expect(expired.status).toBe(403);
     expect(((await expired.json()) as { error: { message: string } }).error.message).toContain('expired');
