@@ -5,6 +5,9 @@ import { TestClient } from '../helpers/ws-client';
 
 // The built server as a separate process: restarts, SIGTERM, boot-time settings checks, log hygiene.
 describe('server process (e2e)', () => {
+  // each test boots the built server one to three times; slow under a loaded 2-core CI machine
+  jest.setTimeout(120_000);
+
   it('should keep a session across a restart of the server process between two messages', async () => {
     const env = testEnv({
       LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]),
