@@ -45,12 +45,16 @@ export function textOf(alert: NotificationRecord): string {
     `Event: ${alert.type}`,
     `Time: ${alert.at.toISOString()}`,
   ];
-  if (alert.user_id) lines.push(`User: ${oneLine(alert.user_id)}`);
-  if (alert.session_id) lines.push(`Session: ${oneLine(alert.session_id)}`);
-  if (alert.link) lines.push(`Link: ${alert.link}`);
+  const field = (label: string, value: string | null, max?: number) => {
+    const flat = value === null ? '' : oneLine(value, max);
+    if (flat.length > 0) lines.push(`${label}: ${flat}`);
+  };
+  field('User', alert.user_id);
+  field('Session', alert.session_id);
+  field('Link', alert.link);
   lines.push(`Affected users: ${alert.affected_users}`);
-  if (alert.reason) lines.push(`Reason: ${oneLine(alert.reason, 2000)}`);
-  if (alert.details) lines.push(`Details: ${oneLine(alert.details, 2000)}`);
+  field('Reason', alert.reason, 2000);
+  field('Details', alert.details, 2000);
   if (alert.summary) {
     lines.push('');
     for (const [type, count] of Object.entries(alert.summary)) lines.push(`${type}: ${count}`);

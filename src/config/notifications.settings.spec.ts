@@ -1,0 +1,128 @@
+import fc from 'fast-check';
+import {
+  ALERT_CHANNELS,
+  ALERT_EVENT_TYPES,
+  DEFAULT_ALERT_RULES,
+  loadNotificationSettings,
+  parseAlertRules,
+} from './notifications.settings';
+import { SettingsError } from './env-readers';
+
+type Env = Record<string, string | undefined>;
+
+function rejected(env: Env): SettingsError {
+  try {
+    loadNotificationSettings(env);
+  } catch (error) {
+    if (error instanceof SettingsError) return error;
+    throw error;
+  }
+  throw new Error('accepted');
+}
+
+const SMS: Env = {
+  TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
+  TWILIO_AUTH_TOKEN: 'token',
+  TWILIO_FROM: '+15550001111',
+  ADMIN_PHONES: '+15550002222',
+};
+
+describe('parseAlertRules', () => {
+  const rule = fc.record({
+    type: fc.constantFrom(...ALERT_EVENT_TYPES),
+    channels: fc.uniqueArray(fc.constantFrom(...ALERT_CHANNELS), { minLength: 1 }),
+  });
+
+  it('should give every named type exactly its channels and keep the defaults of the others', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(rule, { selector: (entry) => entry.type }),
+        fc.constantFrom('', ' '),
+        (rules, pad) => {
+          const raw = rules
+            .map((entry) => `${pad}${entry.type}${pad}:${entry.channels.join(`${pad},`)}`)
+            .join(';');
+          const parsed = parseAlertRules(raw);
+          for (const type of ALERT_EVENT_TYPES) {
+            const named = rules.find((entry) => entry.type === type);
+            expect(parsed[type]).toEqual(named ? named.channels : DEFAULT_ALERT_RULES[type]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should either parse or throw a SettingsError naming ALERT_RULES, whatever the text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (raw) => {
+        try {
+          const parsed = parseAlertRules(raw);
+          for (const channels of Object.values(parsed))
+            for (const channel of channels) expect(ALERT_CHANNELS).toContain(channel);
+        } catch (error) {
+          expect(error).toBeInstanceOf(SettingsError);
+          expect((error as SettingsError).setting).toBe('ALERT_RULES');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should refuse unknown types, unknown channels and entries without a colon', () => {
+    expect(() => parseAlertRules('help:email')).toThrow(/unknown event type "help"/);
+    expect(() => parseAlertRules('crash:pager')).toThrow(/unknown channel "pager"/);
+    expect(() => parseAlertRules('crash')).toThrow(/type:channel/);
+    expect(parseAlertRules('crash:')).toMatchObject({ crash: [] });
+    expect(parseAlertRules(undefined)).toEqual(DEFAULT_ALERT_RULES);
+  });
+});
+
+describe('loadNotificationSettings', () => {
+  it('should turn email and SMS off and use the defaults when nothing is set', () => {
+    const settings = loadNotificationSettings({});
+    expect(settings.mail).toBeUndefined();
+    expect(settings.sms).toBeUndefined();
+    expect(settings.rules).toEqual(DEFAULT_ALERT_RULES);
+    expect(settings.limits).toEqual({ perType: 10, typeWindowMs: 600_000, sessionWindowMs: 300_000 });
+    expect(settings.retry).toEqual({ attempts: 6, baseMs: 5000, maxMs: 600_000 });
+    expect(settings.digestIntervalMs).toBe(600_000);
+  });
+
+  it('should read email and SMS when their switches are set', () => {
+    const settings = loadNotificationSettings({
+      SMTP_URL: 'smtps://user:pass@mail.example.com:465',
+      MAIL_FROM: 'alerts@example.com',
+      ADMIN_EMAILS: 'a@example.com, b@example.com',
+      ...SMS,
+      TWILIO_API_URL: 'http://127.0.0.1:9999/',
+    });
+    expect(settings.mail).toEqual({
+      smtpUrl: 'smtps://user:pass@mail.example.com:465',
+      from: 'alerts@example.com',
+      to: ['a@example.com', 'b@example.com'],
+    });
+    expect(settings.sms).toMatchObject({
+      from: '+15550001111',
+      to: ['+15550002222'],
+      apiUrl: 'http://127.0.0.1:9999',
+    });
+  });
+
+  it('should name the setting when a value is missing or wrong', () => {
+    expect(rejected({ SMTP_URL: 'http://mail.example.com' }).setting).toBe('SMTP_URL');
+    expect(rejected({ SMTP_URL: 'not a url' }).setting).toBe('SMTP_URL');
+    expect(rejected({ SMTP_URL: 'smtp://mail.example.com' }).setting).toBe('ADMIN_EMAILS');
+    expect(rejected({ SMTP_URL: 'smtp://m.example.com', ADMIN_EMAILS: 'nobody' }).setting).toBe(
+      'ADMIN_EMAILS',
+    );
+    expect(rejected({ ...SMS, TWILIO_ACCOUNT_SID: 'SK123456789012' }).setting).toBe('TWILIO_ACCOUNT_SID');
+    expect(rejected({ ...SMS, TWILIO_AUTH_TOKEN: undefined }).setting).toBe('TWILIO_AUTH_TOKEN');
+    expect(rejected({ ...SMS, TWILIO_FROM: '' }).setting).toBe('TWILIO_FROM');
+    expect(rejected({ ...SMS, ADMIN_PHONES: '555-1234' }).setting).toBe('ADMIN_PHONES');
+    expect(rejected({ ...SMS, TWILIO_API_URL: 'ftp://x' }).setting).toBe('TWILIO_API_URL');
+    expect(rejected({ ALERT_LIMIT_PER_TYPE: '0' }).setting).toBe('ALERT_LIMIT_PER_TYPE');
+    expect(rejected({ ALERT_RETRY_BASE: 'soon' }).setting).toBe('ALERT_RETRY_BASE');
+    expect(rejected({ ALERT_RULES: 'crash:fax' }).setting).toBe('ALERT_RULES');
+  });
+});
