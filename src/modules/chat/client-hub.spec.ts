@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
 import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
 import type { Connection } from './connection';
@@ -276,5 +277,116 @@ describe(ClientHub.name, () => {
       expect(hub.sessionIds()).toEqual([]);
       expect(hub.count).toBe(0);
     });
+  });
+});
+
+describe(`${ClientHub.name} across instances`, () => {
+  // two hubs on one in-process network behave as two instances on Redis
+  function pair() {
+    const network = new InProcessNetwork();
+    const one = new ClientHub(new InProcessBus(network));
+    const two = new ClientHub(new InProcessBus(network));
+    one.onModuleInit();
+    two.onModuleInit();
+    return { one, two };
+  }
+
+  function adminConnection(sessionId: string) {
+    const item = connection({ userId: 'admin-9', sessionId });
+    item.connection.principal = { ...item.connection.principal, isAdmin: true };
+    return item;
+  }
+
+  it('should reach the sockets of a session on the other instance once, and not the sender', () => {
+    const { one, two } = pair();
+    const sender = connection();
+    const local = connection();
+    const remote = connection();
+    one.add(sender.connection);
+    one.add(local.connection);
+    two.add(remote.connection);
+
+    one.toSession('session-1', FRAME, sender.connection);
+
+    expect(local.socket.send).toHaveBeenCalledTimes(1);
+    expect(remote.socket.send).toHaveBeenCalledTimes(1);
+    expect(JSON.parse(remote.socket.send.mock.calls[0][0] as string)).toEqual(FRAME);
+    expect(sender.socket.send).not.toHaveBeenCalled();
+  });
+
+  it('should filter by audience on every instance', () => {
+    const { one, two } = pair();
+    const user = connection();
+    const admin = adminConnection('session-1');
+    two.add(user.connection);
+    two.add(admin.connection);
+
+    one.toSession(
+      'session-1',
+      { type: 'typing_indicator', session_id: 'session-1', seq: 1 },
+      undefined,
+      'admins',
+    );
+
+    expect(admin.socket.send).toHaveBeenCalledTimes(1);
+    expect(user.socket.send).not.toHaveBeenCalled();
+  });
+
+  it('should deliver stored events from two instances in seq order even when they cross', () => {
+    const { one, two } = pair();
+    const watcher = connection();
+    two.add(watcher.connection);
+    two.send(watcher.connection, { type: 'connection_status', session_id: 'session-1', seq: 0 });
+    const event = (seq: number): ServerFrame => ({ ...FRAME, seq, id: `m${seq}`, timestamp: 't' });
+
+    one.toSession('session-1', event(2));
+    two.toSession('session-1', event(1));
+    one.toSession('session-1', event(2));
+
+    const seqs = watcher.socket.send.mock.calls.map(
+      (call) => (JSON.parse(call[0] as string) as ServerFrame).seq,
+    );
+    expect(seqs).toEqual([0, 1, 2]);
+  });
+
+  it('should reach every device of a user wherever it is connected', () => {
+    const { one, two } = pair();
+    const here = connection({ sessionId: 'a' });
+    const there = connection({ sessionId: 'b' });
+    one.add(here.connection);
+    two.add(there.connection);
+    one.toUser('user-1', { type: 'notice' });
+    expect(here.socket.send).toHaveBeenCalledTimes(1);
+    expect(there.socket.send).toHaveBeenCalledTimes(1);
+  });
+
+  it('should move the user devices on the other instance to the new session, each with its own token expiry', () => {
+    const { one, two } = pair();
+    const origin = connection({ sessionId: 'old' });
+    const remote = connection({ sessionId: 'old' });
+    const admin = adminConnection('old');
+    one.add(origin.connection);
+    two.add(remote.connection);
+    two.add(admin.connection);
+
+    one.moveUser(
+      origin.connection,
+      (socket) => ({
+        type: 'connection_status',
+        session_id: 'new',
+        seq: 0,
+        metadata: { token_expires_at: new Date(socket.principal.expiresAt).toISOString() },
+      }),
+      false,
+    );
+
+    expect(origin.connection.sessionId).toBe('new');
+    expect(remote.connection.sessionId).toBe('new');
+    expect(admin.connection.sessionId).toBe('old');
+    const status = JSON.parse(remote.socket.send.mock.calls[0][0] as string) as ServerFrame;
+    expect(status.metadata?.token_expires_at).toBe(
+      new Date(remote.connection.principal.expiresAt).toISOString(),
+    );
+    expect(two.hasSession('new')).toBe(true);
   });
 });

@@ -1,0 +1,205 @@
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { Settings } from '../../config/settings';
+import { InProcessBus } from '../../infra/bus/in-process.bus';
+import type { ClientHub } from '../chat/client-hub';
+import type { Connection } from '../chat/connection';
+import type { ReplyService } from '../chat/reply.service';
+import type { SessionsService } from '../sessions/sessions.service';
+import type { Claim, TakeoverRepository } from './takeover.repository';
+import { TakeoverService } from './takeover.service';
+
+const GRACE = 60_000;
+
+function admin(userId: string, name?: string): Principal {
+  return { userId, roles: ['admin'], name, isAdmin: true, expiresAt: Date.now() + 3_600_000 };
+}
+
+function claim(overrides: Partial<Claim> = {}): Claim {
+  return {
+    sessionId: 's1',
+    epoch: 1,
+    adminId: 'ada',
+    adminName: 'Ada',
+    startedAt: new Date(Date.now() - 1000),
+    leaseUntil: new Date(Date.now() + GRACE),
+    ended: false,
+    ...overrides,
+  };
+}
+
+function setup(latest: Claim | null) {
+  const repository = {
+    session: jest
+      .fn()
+      .mockResolvedValue({
+        session_id: 's1',
+        user_id: 'u1',
+        seq: 4,
+        help_pending: false,
+        help_requested_at: null,
+      }),
+    latest: jest.fn().mockResolvedValue(latest),
+    insertClaim: jest.fn().mockResolvedValue(true),
+    insertEnd: jest.fn().mockResolvedValue(true),
+    close: jest.fn().mockResolvedValue(undefined),
+    renew: jest.fn().mockResolvedValue(true),
+    mirrorStart: jest.fn().mockResolvedValue(undefined),
+    mirrorEnd: jest.fn().mockResolvedValue(undefined),
+    answerHelp: jest.fn().mockResolvedValue(undefined),
+  };
+  let seq = 4;
+  const sessions = {
+    append: jest
+      .fn()
+      .mockImplementation((_id: string, message: Record<string, unknown>) =>
+        Promise.resolve({ message: { ...message, id: `m${++seq}`, seq }, duplicate: false }),
+      ),
+    exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
+    lastSeq: jest.fn().mockReturnValue(0),
+  };
+  const hub = { toSession: jest.fn(), send: jest.fn(), move: jest.fn() };
+  const replies = { stop: jest.fn() };
+  const service = new TakeoverService(
+    repository as unknown as TakeoverRepository,
+    sessions as unknown as SessionsService,
+    hub as unknown as ClientHub,
+    replies as unknown as ReplyService,
+    new InProcessBus(),
+    { takeoverGraceMs: GRACE } as Settings,
+  );
+  return { service, repository, sessions, hub, replies };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    if (error instanceof DomainException) return error.code;
+    throw error;
+  }
+}
+
+describe(TakeoverService.name, () => {
+  it('should start a takeover on a free session: stop the reply, mirror it, store admin_join', async () => {
+    const { service, repository, replies, hub } = setup(null);
+    const view = await service.claim('s1', admin('ada', 'Ada'));
+    expect(view).toMatchObject({ session_id: 's1', admin_id: 'ada', admin_name: 'Ada', started: true });
+    expect(repository.insertClaim).toHaveBeenCalledWith(
+      's1',
+      1,
+      { id: 'ada', name: 'Ada' },
+      expect.any(Date),
+      expect.any(Date),
+    );
+    expect(replies.stop).toHaveBeenCalledWith('s1', 'stopped');
+    expect(repository.mirrorStart).toHaveBeenCalled();
+    expect(hub.toSession).toHaveBeenCalledWith(
+      's1',
+      expect.objectContaining({ type: 'admin_join', metadata: { admin_name: 'Ada' } }),
+    );
+  });
+
+  it('should renew instead of starting again when the admin already holds the session', async () => {
+    const { service, repository } = setup(claim());
+    expect((await service.claim('s1', admin('ada', 'Ada'))).started).toBe(false);
+    expect(repository.renew).toHaveBeenCalled();
+    expect(repository.insertClaim).not.toHaveBeenCalled();
+  });
+
+  it('should answer SESSION_LOCKED naming the holder when another admin holds a live lease', async () => {
+    const { service } = setup(claim());
+    await expect(service.claim('s1', admin('bob', 'Bob'))).rejects.toThrow('Ada is assisting this session.');
+  });
+
+  it('should end a lapsed takeover at its lease end, then take the next epoch', async () => {
+    const lapsed = claim({ leaseUntil: new Date(Date.now() - 1) });
+    const { service, repository } = setup(lapsed);
+    repository.latest.mockResolvedValueOnce(lapsed).mockResolvedValueOnce({ ...lapsed, ended: true });
+    const view = await service.claim('s1', admin('bob', 'Bob'));
+    expect(view.started).toBe(true);
+    expect(repository.insertEnd).toHaveBeenCalledWith(lapsed, lapsed.leaseUntil, 'lapsed');
+    expect(repository.mirrorEnd).toHaveBeenCalledWith(lapsed, lapsed.leaseUntil);
+    expect(repository.insertClaim).toHaveBeenCalledWith(
+      's1',
+      2,
+      { id: 'bob', name: 'Bob' },
+      expect.any(Date),
+      expect.any(Date),
+    );
+  });
+
+  it('should say SESSION_LOCKED when another admin won the same epoch meanwhile', async () => {
+    const { service, repository } = setup(null);
+    repository.insertClaim.mockResolvedValue(false);
+    repository.latest
+      .mockResolvedValueOnce(null)
+      .mockResolvedValue(claim({ adminId: 'zed', adminName: 'Zed' }));
+    await expect(service.claim('s1', admin('bob'))).rejects.toThrow('Zed is assisting');
+  });
+
+  it('should refuse non-admins with a recoverable FORBIDDEN', async () => {
+    const { service } = setup(null);
+    const user = { ...admin('u'), isAdmin: false };
+    await expect(service.claim('s1', user)).rejects.toMatchObject({
+      code: ErrorCode.FORBIDDEN,
+      recoverable: true,
+    });
+    expect(await codeOf(service.release('s1', user))).toBe(ErrorCode.FORBIDDEN);
+  });
+
+  it('should release only the holder own takeover', async () => {
+    const { service, repository } = setup(claim());
+    expect(await codeOf(service.release('s1', admin('bob')))).toBe(ErrorCode.SESSION_LOCKED);
+    await service.release('s1', admin('ada'));
+    expect(repository.insertEnd).toHaveBeenCalledWith(
+      expect.objectContaining({ epoch: 1 }),
+      expect.any(Date),
+      'released',
+    );
+    repository.latest.mockResolvedValue(claim({ ended: true }));
+    expect(await codeOf(service.release('s1', admin('ada')))).toBe(ErrorCode.NOT_FOUND);
+  });
+
+  it('should refuse an admin message once the lease belongs to someone else, and unbind the socket', async () => {
+    const { service, repository, sessions, hub } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    repository.latest.mockResolvedValueOnce(null).mockResolvedValue(claim());
+    await service.join(socket, 's1', 'j');
+    expect(service.isAssisting(socket)).toBe(true);
+    expect(hub.move).toHaveBeenCalledWith(socket, 's1', 4);
+
+    await service.adminMessage(socket, { type: 'user_message', content: 'hello', client_id: 'a1' });
+    expect(sessions.append).toHaveBeenLastCalledWith(
+      's1',
+      expect.objectContaining({ sender: 'admin', content: 'hello' }),
+    );
+
+    repository.latest.mockResolvedValue(claim({ epoch: 2, adminId: 'bob', adminName: 'Bob' }));
+    expect(await codeOf(service.adminMessage(socket, { type: 'user_message', content: 'again' }))).toBe(
+      ErrorCode.SESSION_LOCKED,
+    );
+    expect(service.isAssisting(socket)).toBe(false);
+  });
+
+  it('should start the lease clock when the admin last socket closes', async () => {
+    const { service, repository } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada') } as unknown as Connection;
+    repository.latest.mockResolvedValueOnce(null).mockResolvedValue(claim());
+    await service.join(socket, 's1');
+    repository.renew.mockClear();
+    const before = Date.now();
+    service.disconnected(socket);
+    const until = repository.renew.mock.calls[0][1] as Date;
+    expect(until.getTime()).toBeGreaterThanOrEqual(before + GRACE);
+    expect(service.isAssisting(socket)).toBe(false);
+  });
+
+  it('should treat a session as assisted exactly while an admin is mirrored on it', () => {
+    const { service } = setup(null);
+    expect(service.isAssisted({ assisting_admin_id: 'ada' })).toBe(true);
+    expect(service.isAssisted({ assisting_admin_id: null })).toBe(false);
+  });
+});
