@@ -1,0 +1,156 @@
+import { getModelToken, MongooseModule } from '@nestjs/mongoose';
+import { Test, type TestingModule } from '@nestjs/testing';
+import type { Model } from 'mongoose';
+import { ContentCipher } from '../../src/common/crypto/content-cipher';
+import { SETTINGS, type Settings } from '../../src/config/settings';
+import { AlertLimiter } from '../../src/modules/notifications/alert-limiter';
+import { AlertsService } from '../../src/modules/notifications/alerts.service';
+import { DeliveryService } from '../../src/modules/notifications/delivery.service';
+import { InstanceWatch } from '../../src/modules/notifications/instance-watch.service';
+import {
+  NOTIFICATION_CIPHER,
+  NotificationsRepository,
+} from '../../src/modules/notifications/notifications.repository';
+import {
+  InstanceBeat,
+  InstanceBeatSchema,
+  Notification,
+  NotificationMark,
+  NotificationMarkSchema,
+  NotificationSchema,
+} from '../../src/modules/notifications/schemas/notification.schema';
+import { testSettings } from '../helpers/env';
+
+// The notifications collection, its unique marks and the crash watch against FerretDB. Two
+// service graphs on one database stand for two instances.
+describe('notifications against FerretDB', () => {
+  let settings: Settings;
+  const modules: TestingModule[] = [];
+
+  async function instance(): Promise<TestingModule> {
+    const module = await Test.createTestingModule({
+      imports: [
+        {
+          module: class SettingsHolder {},
+          global: true,
+          providers: [{ provide: SETTINGS, useValue: settings }],
+          exports: [SETTINGS],
+        },
+        MongooseModule.forRoot(settings.mongodbUri),
+        MongooseModule.forFeature([
+          { name: Notification.name, schema: NotificationSchema },
+          { name: NotificationMark.name, schema: NotificationMarkSchema },
+          { name: InstanceBeat.name, schema: InstanceBeatSchema },
+        ]),
+      ],
+      providers: [
+        {
+          provide: NOTIFICATION_CIPHER,
+          useFactory: () => new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+        },
+        NotificationsRepository,
+        AlertLimiter,
+        DeliveryService,
+        AlertsService,
+        InstanceWatch,
+      ],
+    }).compile();
+    // no timers: the test drives check() itself
+    await module.get(NotificationsRepository).onModuleInit();
+    modules.push(module);
+    return module;
+  }
+
+  beforeAll(() => {
+    settings = testSettings({
+      ALERT_LIMIT_PER_TYPE: '3',
+      ALERT_LIMIT_WINDOW: '1h',
+      HEALTH_WATCH_INTERVAL: '1s',
+    });
+  });
+  afterAll(async () => {
+    for (const module of modules) await module.close();
+  });
+
+  it('should hand out each mark once across instances racing for it', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const repositories = [one, two].map((module) => module.get(NotificationsRepository));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => repositories[index % 2].mark('race:1', 60_000)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('should allow exactly the per-type limit across two instances, however the calls interleave', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const limiters = [one, two].map((module) => module.get(AlertLimiter));
+    const at = new Date();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, index) => limiters[index % 2].allow('abnormal_traffic', undefined, at)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(3);
+  });
+
+  it('should store alerts with the reason encrypted and give it back in clear', async () => {
+    const module = await instance();
+    const alerts = module.get(AlertsService);
+    const record = await alerts.raise({
+      type: 'help_request',
+      userId: 'u-int',
+      sessionId: 's-int',
+      reason: 'secret reason',
+    });
+    const raw = await module
+      .get<Model<Notification>>(getModelToken(Notification.name))
+      .findById(record?.id)
+      .lean();
+    expect(raw?.reason).not.toContain('secret');
+    const [stored] = await module.get(NotificationsRepository).find({ sessionId: 's-int' });
+    expect(stored).toMatchObject({
+      reason: 'secret reason',
+      status: 'sent',
+      channels: ['log'],
+      user_id: 'u-int',
+    });
+  });
+
+  it('should put each held-back alert in exactly one digest when two instances digest at once', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const held = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        one.get(AlertsService).raise({ type: 'help_request', sessionId: 'one-session' }),
+      ),
+    );
+    expect(held.filter((record) => record?.status === 'suppressed')).toHaveLength(3);
+    const now = new Date(Date.now() + 3_600_000 * 5);
+    const digests = await Promise.all([
+      one.get(AlertsService).digest(now),
+      two.get(AlertsService).digest(now),
+    ]);
+    const sent = digests.filter((digest) => digest !== undefined);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.summary).toEqual({ help_request: 3 });
+  });
+
+  it('should report an instance that stopped beating without shutting down once, from either survivor', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const beats = one.get<Model<InstanceBeat>>(getModelToken(InstanceBeat.name));
+    const long = new Date(Date.now() - 60_000);
+    await beats.create({
+      _id: 'crashed-instance-id',
+      host: 'box-7',
+      pid: 4242,
+      started_at: long,
+      last_seen: long,
+    });
+    await Promise.all([one.get(InstanceWatch).check(), two.get(InstanceWatch).check()]);
+    const crashes = await one.get(NotificationsRepository).find({ type: 'crash' });
+    expect(crashes).toHaveLength(1);
+    expect(crashes[0].details).toContain('box-7 (pid 4242)');
+    expect(await beats.exists({ _id: 'crashed-instance-id' })).toBeNull();
+    // a clean stop is not a crash: the instance removes its own beat
+    await one.get(InstanceWatch).onApplicationShutdown();
+    await two.get(InstanceWatch).check(new Date(Date.now() + 60_000));
+    expect(await one.get(NotificationsRepository).find({ type: 'crash' })).toHaveLength(1);
+  });
+});
