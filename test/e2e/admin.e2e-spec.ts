@@ -1,0 +1,131 @@
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+
+interface Page {
+  items: Array<Record<string, unknown>>;
+  total: number;
+  page: number;
+  limit: number;
+}
+
+// The admin API over HTTP (CONTRACT §3): role checks, query validation, and figures that follow
+// what users and admins actually did.
+describe('admin API (e2e)', () => {
+  let server: RunningApp;
+  const admin = adminToken('dashboard-admin', 'Dash Admin');
+
+  beforeAll(async () => {
+    server = await startApp();
+  });
+  afterAll(() => server.close());
+
+  const get = (path: string, token?: string) =>
+    fetch(`${server.httpUrl}${path}`, { headers: token ? authHeaders(token) : {} });
+  const json = async <T>(path: string, token = admin): Promise<T> => {
+    const response = await get(path, token);
+    expect(response.status).toBe(200);
+    return (await response.json()) as T;
+  };
+
+  it('should require a token and the admin role on every admin route', async () => {
+    const user = userToken(uniqueUser());
+    for (const path of [
+      '/chat/admin/sessions',
+      '/chat/admin/metrics',
+      '/chat/admin/users/someone/sessions',
+    ]) {
+      expect((await get(path)).status).toBe(401);
+      const forbidden = await get(path, user);
+      expect(forbidden.status).toBe(403);
+      expect(((await forbidden.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+    }
+  });
+
+  it('should refuse bad queries with 400 and a message naming the problem', async () => {
+    for (const [query, fragment] of [
+      ['sort=name', 'sort'],
+      ['order=up', 'order'],
+      ['limit=1000', 'limit'],
+      ['page=0', 'page'],
+      ['status=sleeping', 'status'],
+      ['admin_assisted=yes', 'admin_assisted'],
+      ['from=yesterday', 'from'],
+      ['from=2024-02-01T00:00:00Z&to=2024-01-01T00:00:00Z', 'from'],
+      ['colour=blue', 'colour'],
+    ]) {
+      const response = await get(`/chat/admin/sessions?${query}`, admin);
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('INVALID_MESSAGE');
+      expect(body.error.message).toContain(fragment);
+    }
+    expect(
+      (await get('/chat/admin/metrics?to=2024-01-01T00:00:00Z&from=2024-02-01T00:00:00Z', admin)).status,
+    ).toBe(400);
+  });
+
+  it('should show a user session with its figures, help request, takeover and the period metrics', async () => {
+    const userId = uniqueUser();
+    const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(userId)}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    client.send({ type: 'user_message', client_id: 'm1', content: 'hello there' });
+    const { final } = await client.reply();
+    client.send({ type: 'help_request', client_id: 'h1', content: 'need a person' });
+    await client.nextOfType('system_message');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const claimed = await fetch(`${server.httpUrl}/chat/admin/sessions/${sessionId}/takeover`, {
+      method: 'POST',
+      headers: authHeaders(admin),
+    });
+    expect(claimed.status).toBe(200);
+    await client.nextOfType('admin_join');
+
+    const page = await json<Page>(`/chat/admin/sessions?user_id=${userId}`);
+    expect(page).toMatchObject({ total: 1, page: 1, limit: 20 });
+    const item = page.items[0];
+    expect(item).toMatchObject({
+      id: sessionId,
+      user_id: userId,
+      is_active: true,
+      end_time: null,
+      help_requested: true,
+      admin_assisted: true,
+      assisting_admin_name: 'Dash Admin',
+      takeover_in_progress: true,
+      total_tokens: (final.metadata?.usage as { total_tokens: number }).total_tokens,
+      max_response_ms: final.metadata?.response_ms,
+      avg_response_ms: final.metadata?.response_ms,
+    });
+    expect(typeof item.start_time).toBe('string');
+    expect(item.duration_ms).toEqual(expect.any(Number));
+    expect(await json<Page>(`/chat/admin/users/${userId}/sessions`)).toEqual(
+      expect.objectContaining({ total: 1, items: [expect.objectContaining({ id: sessionId })] }),
+    );
+    expect((await json<Page>(`/chat/admin/sessions?user_id=${userId}&help_requested=false`)).total).toBe(0);
+    expect(
+      (await json<Page>(`/chat/admin/sessions?user_id=${userId}&status=active&admin_assisted=true`)).total,
+    ).toBe(1);
+
+    // from a second before the session started: it was open for most of the period
+    const from = new Date(Date.parse(item.start_time as string) - 1000).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const metrics = await json<Record<string, number>>(`/chat/admin/metrics?from=${from}&to=${to}`);
+    expect(metrics).toMatchObject({
+      total_sessions: 1,
+      active_sessions: 1,
+      max_concurrent: 1,
+      admin_assisted_count: 1,
+      help_requests: 1,
+      help_answered: 1,
+      total_tokens: item.total_tokens,
+    });
+    expect(metrics.avg_concurrent).toBeGreaterThan(0.1);
+    expect(metrics.avg_concurrent).toBeLessThanOrEqual(1);
+    expect(metrics.avg_help_response_ms).toBeGreaterThanOrEqual(150);
+    expect(metrics.max_help_response_ms).toBe(metrics.avg_help_response_ms);
+    // the default period is the last 30 days
+    expect((await json<Record<string, number>>('/chat/admin/metrics')).total_sessions).toBe(1);
+    await client.close();
+  });
+});
