@@ -31,15 +31,13 @@ function claim(overrides: Partial<Claim> = {}): Claim {
 
 function setup(latest: Claim | null) {
   const repository = {
-    session: jest
-      .fn()
-      .mockResolvedValue({
-        session_id: 's1',
-        user_id: 'u1',
-        seq: 4,
-        help_pending: false,
-        help_requested_at: null,
-      }),
+    session: jest.fn().mockResolvedValue({
+      session_id: 's1',
+      user_id: 'u1',
+      seq: 4,
+      help_pending: false,
+      help_requested_at: null,
+    }),
     latest: jest.fn().mockResolvedValue(latest),
     insertClaim: jest.fn().mockResolvedValue(true),
     insertEnd: jest.fn().mockResolvedValue(true),

@@ -80,15 +80,15 @@ describe('admin sessions query', () => {
       }),
       { numRuns: 400 },
     );
-    for (const bad of [
+    const bads: Array<Record<string, string>> = [
       { page: '0' },
       { page: '1.5' },
       { page: 'x' },
       { limit: '0' },
       { limit: '101' },
       { from: 'now' },
-    ])
-      expect(validate(bad).errors).not.toEqual([]);
+    ];
+    for (const bad of bads) expect(validate(bad).errors).not.toEqual([]);
     expect(validate({ colour: 'blue' }).errors[0].constraints).toHaveProperty('whitelistValidation');
   });
 
