@@ -15,6 +15,8 @@ export class InProcessNetwork {
   }
 
   deliver(from: InProcessBus, topic: string, payload: unknown): void {
+    // a lone instance (no REDIS_URL): nothing to do on the hot path
+    if (this.members.size < 2) return;
     // a structured clone, so no instance shares objects with another (as over Redis)
     const copy = structuredClone(payload);
     for (const member of this.members) if (member !== from) member.receive(topic, copy, from.instanceId);
