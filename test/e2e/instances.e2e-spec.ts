@@ -214,3 +214,42 @@ describe('several instances over Redis (e2e)', () => {
     expect(logs).toContain('"event":"takeover_started"');
   });
 });
+
+// Crashes are reported by the instances that survive: a SIGKILLed server stops beating without
+// removing its beat; a SIGTERMed one removes it on the way out and is never reported.
+describe('crash alerts between instances (e2e)', () => {
+  it('should report a killed instance once and a cleanly stopped one never', async () => {
+    const env = testEnv({ HEALTH_WATCH_INTERVAL: '2s', LOG_LEVEL: 'warn' });
+    const [survivor, victim, leaver] = await Promise.all([
+      startAppProcess(env),
+      startAppProcess(env),
+      startAppProcess(env),
+    ]);
+    try {
+      // past boot, when a starved event loop could miss beats; only reports after the kills count
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const before = survivor.output().length;
+      leaver.child.kill('SIGTERM');
+      expect(await leaver.exited).toBe(0);
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      const reported = () =>
+        survivor
+          .output()
+          .slice(before)
+          .split('\n')
+          .filter((line) => line.includes('"event":"alert"') && line.includes('"type":"crash"'))
+          .map((line) => Number(/\(pid (\d+)\)/.exec(line)?.[1]));
+      // silent for 3 intervals (6 s), seen at the next check
+      const deadline = Date.now() + 15_000;
+      while (!reported().includes(victim.child.pid as number) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(reported().filter((pid) => pid === victim.child.pid)).toHaveLength(1);
+      expect(reported()).not.toContain(leaver.child.pid);
+    } finally {
+      survivor.child.kill('SIGTERM');
+      await survivor.exited;
+    }
+  }, 60_000);
+});

@@ -149,7 +149,7 @@ describe('notifications against FerretDB', () => {
     expect(crashes[0].details).toContain('box-7 (pid 4242)');
     expect(await beats.exists({ _id: 'crashed-instance-id' })).toBeNull();
     // a clean stop is not a crash: the instance removes its own beat
-    await one.get(InstanceWatch).onApplicationShutdown();
+    await one.get(InstanceWatch).beforeApplicationShutdown();
     await two.get(InstanceWatch).check(new Date(Date.now() + 60_000));
     expect(await one.get(NotificationsRepository).find({ type: 'crash' })).toHaveLength(1);
   });

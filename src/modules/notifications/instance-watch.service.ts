@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  type BeforeApplicationShutdown,
   Inject,
   Injectable,
   Logger,
-  type OnApplicationShutdown,
-  type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
@@ -17,12 +16,13 @@ import { NotificationsRepository } from './notifications.repository';
 // clean shutdown (SIGKILL, OOM, a fatal error) is reported once by whichever instance sees it first,
 // including the same server after a restart.
 @Injectable()
-export class InstanceWatch implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+export class InstanceWatch implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('alerts');
   private readonly instance = { id: randomUUID(), host: hostname(), pid: process.pid, startedAt: new Date() };
   private timer?: NodeJS.Timeout;
   private databaseDown = false;
-  private running = false;
+  private running?: Promise<void>;
+  private stopped = false;
 
   constructor(
     private readonly repository: NotificationsRepository,
@@ -36,18 +36,23 @@ export class InstanceWatch implements OnModuleInit, OnModuleDestroy, OnApplicati
     void this.check();
   }
 
-  onModuleDestroy(): void {
+  // a clean stop is not a crash: beats go on while the server drains, then the record goes, while
+  // MongoDB is still connected
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
-  }
-
-  // a clean stop: not a crash
-  async onApplicationShutdown(): Promise<void> {
+    // a beat still in flight would write the record back after it is removed
+    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     await this.repository.forget(this.instance.id).catch(() => undefined);
   }
 
-  async check(now = new Date()): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+  check(now = new Date()): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.running ??= this.watch(now).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async watch(now: Date): Promise<void> {
     try {
       await this.repository.beat(this.instance, now);
       if (this.databaseDown) {
@@ -64,8 +69,6 @@ export class InstanceWatch implements OnModuleInit, OnModuleDestroy, OnApplicati
           at: now,
         });
       }
-    } finally {
-      this.running = false;
     }
   }
 
