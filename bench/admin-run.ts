@@ -32,7 +32,9 @@ function whole(name: string, fallback: number): number {
 }
 
 const SESSIONS = whole('BENCH_ADMIN_SESSIONS', 100_000);
-const RUNS = whole('BENCH_ADMIN_RUNS', 10);
+// FerretDB scans for every query but an _id lookup: at 100k sessions a run takes minutes, hence few runs
+const RUNS = whole('BENCH_ADMIN_RUNS', 3);
+const WARMUP = whole('BENCH_ADMIN_WARMUP', 0);
 const log = (line: string) => console.log(line);
 
 interface Case {
@@ -42,7 +44,7 @@ interface Case {
 }
 
 async function time(run: () => Promise<unknown>): Promise<{ p50: number; p95: number; max: number }> {
-  await run();
+  for (let warm = 0; warm < WARMUP; warm++) await run();
   const samples: number[] = [];
   for (let k = 0; k < RUNS; k++) {
     const started = performance.now();
@@ -168,6 +170,11 @@ async function main(): Promise<void> {
     to: new Date(now).toISOString(),
   });
   const cases: Case[] = [
+    {
+      name: 'reference: one session by _id',
+      service: () => db.collection('sessions').findOne({ _id: 'bench-0000007' } as Document),
+      raw: () => db.collection('sessions').findOne({ _id: 'bench-0000007' } as Document),
+    },
     {
       name: 'list, default sort (newest first), page 1 of 20',
       service: list({}),
