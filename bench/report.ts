@@ -10,6 +10,10 @@ function ratio(chatbox: number, bare: number): string {
   return bare > 0 && Number.isFinite(chatbox / bare) ? `${format(chatbox / bare, 2)}×` : 'n/a';
 }
 
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : '−'}${format(Math.abs(value), 2)}`;
+}
+
 function verdict(ok: boolean): string {
   return ok ? 'pass' : 'FAIL';
 }
@@ -72,6 +76,14 @@ export function buildRows(chatbox: ServerResults, bare: ServerResults): Row[] {
       verdict: '',
     },
     {
+      metric: '  database CPU during saturation (cores)',
+      chatbox: format(chatbox.saturation.databaseCpu, 2),
+      bare: '–',
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+    {
       metric: '  frames per server CPU-second',
       chatbox: format(framesPerCpu(chatbox), 0),
       bare: format(framesPerCpu(bare), 0),
@@ -83,7 +95,7 @@ export function buildRows(chatbox: ServerResults, bare: ServerResults): Row[] {
       metric: 'chunk → client latency p50 (ms)',
       chatbox: format(chatbox.latency.chunk.p50, 2),
       bare: format(bare.latency.chunk.p50, 2),
-      ratio: `+${format(chatbox.latency.chunk.p50 - bare.latency.chunk.p50, 2)} ms`,
+      ratio: `${signed(chatbox.latency.chunk.p50 - bare.latency.chunk.p50)} ms`,
       target: '',
       verdict: '',
     },
@@ -91,7 +103,7 @@ export function buildRows(chatbox: ServerResults, bare: ServerResults): Row[] {
       metric: 'chunk → client latency p99 (ms)',
       chatbox: format(chatbox.latency.chunk.p99, 2),
       bare: format(bare.latency.chunk.p99, 2),
-      ratio: `+${format(p99Added, 2)} ms`,
+      ratio: `${signed(p99Added)} ms`,
       target: '≤ bare + 5 ms',
       verdict: verdict(p99Added <= 5),
     },
@@ -99,7 +111,23 @@ export function buildRows(chatbox: ServerResults, bare: ServerResults): Row[] {
       metric: 'added TTFT p50 / p99 (ms), DB writes on',
       chatbox: `${format(chatbox.latency.firstChunk.p50, 2)} / ${format(chatbox.latency.firstChunk.p99, 2)}`,
       bare: `${format(bare.latency.firstChunk.p50, 2)} / ${format(bare.latency.firstChunk.p99, 2)}`,
-      ratio: `+${format(chatbox.latency.firstChunk.p99 - bare.latency.firstChunk.p99, 2)} ms p99`,
+      ratio: `${signed(chatbox.latency.firstChunk.p99 - bare.latency.firstChunk.p99)} ms p99`,
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: '  server event loop blocked p99 / max (ms)',
+      chatbox: `${format(chatbox.latency.loopDelay.p99, 1)} / ${format(chatbox.latency.loopDelay.max, 1)}`,
+      bare: `${format(bare.latency.loopDelay.p99, 1)} / ${format(bare.latency.loopDelay.max, 1)}`,
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: '  database CPU during latency run (cores)',
+      chatbox: format(chatbox.latency.databaseCpu, 2),
+      bare: '–',
+      ratio: '',
       target: '',
       verdict: '',
     },
@@ -129,10 +157,18 @@ export function render(chatbox: ServerResults, bare: ServerResults, config: Benc
     } first chunks, ${results.latency.chunksLost} lost, ${results.latency.errors} error frames`;
   lines.push(describe('chatbox', chatbox), describe('bare ws', bare), '');
   lines.push(
-    `Setup: ${config.idleConnections} idle connections opened ${config.connectConcurrency} at a time; saturation with ` +
+    `Machine load average (1 min) when each run began: chatbox ${format(chatbox.loadAtStart, 2)}, bare ws ${format(
+      bare.loadAtStart,
+      2,
+    )} (2 cores; anything else running skews the numbers).`,
+  );
+  lines.push(
+    `Setup: ${config.idleConnections} idle connections of ${config.idleUsers} users (round robin) opened ` +
+      `${config.connectConcurrency} at a time; saturation with ` +
       `${config.saturationClients} clients, ${config.saturationChunks}-chunk replies, no pacing, ` +
       `${config.saturationWindowMs / 1000} s window; latency with ${config.pacedClients} clients, ` +
-      `${config.pacedChunks} chunks every ${config.pacedDelayMs} ms, ${config.pacedDurationMs / 1000} s.`,
+      `${config.pacedChunks} chunks every ${config.pacedDelayMs} ms, ${config.pacedThinkMs} ms between turns, ` +
+      `${config.pacedDurationMs / 1000} s.`,
     'Memory is the RSS growth of the server process between two points, each after two forced full GCs ' +
       '(inspector HeapProfiler.collectGarbage) and a quiet CPU; RSS also counts memory the allocator keeps after ' +
       'a GC, so it is an upper bound on what a connection costs.',

@@ -22,15 +22,22 @@ function whole(name: string, fallback: number): number {
 
 const config: BenchConfig = {
   idleConnections: whole('BENCH_IDLE_CONNECTIONS', 5000),
+  // FerretDB/SQLite answers chatbox's per-connect lookup by user with a scan of every session
+  // document, so 5000 distinct users would make this phase quadratic in the DB: few users, many devices
+  idleUsers: whole('BENCH_IDLE_USERS', 20),
   connectConcurrency: 200,
-  saturationClients: 64,
-  saturationChunks: 200,
+  // long replies and few sessions: the relay, not chatbox's per-turn database work, sets the pace
+  saturationClients: 16,
+  saturationChunks: 1000,
   saturationWarmupMs: 2000,
   saturationWindowMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
-  pacedClients: 50,
-  pacedChunks: 50,
+  // people reading replies: ~6 turns/s in all, within what FerretDB/SQLite stores without queueing
+  pacedClients: 24,
+  pacedChunks: 40,
   pacedDelayMs: 20,
-  pacedDurationMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
+  pacedThinkMs: 3000,
+  pacedDurationMs: whole('BENCH_LATENCY_SECONDS', 20) * 1000,
+  profileDir: process.env.BENCH_PROFILE === '1' ? DATA : undefined,
 };
 
 function freePort(): Promise<number> {
@@ -52,6 +59,7 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string): Promise<ServerSpec
     host: HOST,
     port,
     logFile: join(DATA, 'chatbox.log'),
+    databasePid: whole('BENCH_DATABASE_PID', 0) || undefined,
     env: {
       NODE_ENV: 'production',
       MONGODB_URI: `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}`,

@@ -6,9 +6,31 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import type { CpuProfile } from './cpu-profile';
 
 // USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every mainstream Linux build
 const TICKS_PER_SECOND = 100;
+
+// user + system CPU seconds a process has used so far
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // fields after the command name, which may itself contain spaces: state is field 3, utime 14, stime 15
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+// Cores a process used, on average, while `work` ran (0 without a process to watch).
+export async function coresDuring<T>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; cores: number }> {
+  if (pid === undefined) return { result: await work(), cores: 0 };
+  const before = await cpuSecondsOf(pid);
+  const started = performance.now();
+  const result = await work();
+  const cores = ((await cpuSecondsOf(pid)) - before) / ((performance.now() - started) / 1000);
+  return { result, cores };
+}
 
 export interface ServerSpec {
   name: string;
@@ -17,6 +39,15 @@ export interface ServerSpec {
   host: string;
   port: number;
   logFile: string;
+  // the database process this server uses, if any: its CPU is reported too (it shares the cores)
+  databasePid?: number;
+}
+
+// ms the loop was late beyond the 5 ms sampling interval: time it spent blocked in one go
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 export interface MemorySample {
@@ -57,7 +88,12 @@ export class ServerProcess {
       const match = /Debugger listening on (ws:\/\/\S+)/.exec(stderrText);
       if (match) server.inspectorUrl = match[1];
     });
-    await server.waitReady();
+    try {
+      await server.waitReady();
+    } catch (error) {
+      await server.stop(2000);
+      throw error;
+    }
     return server;
   }
 
@@ -78,12 +114,8 @@ export class ServerProcess {
     return Number(match[1]) * 1024;
   }
 
-  // user + system CPU seconds used so far
-  async cpuSeconds(): Promise<number> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // fields after the command name, which may itself contain spaces: state is field 3, utime 14, stime 15
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  cpuSeconds(): Promise<number> {
+    return cpuSecondsOf(this.pid);
   }
 
   // Waits until the server has used under `busyShare` of one core for a whole window (bounded).
@@ -106,16 +138,58 @@ export class ServerProcess {
       await session.call('HeapProfiler.collectGarbage');
       await session.call('HeapProfiler.collectGarbage');
       await sleep(200);
-      const reply = await session.call('Runtime.evaluate', {
-        expression: 'JSON.stringify(process.memoryUsage())',
-        returnByValue: true,
-      });
-      const usage = JSON.parse(String(readPath(reply, ['result', 'value']))) as Record<string, number>;
+      const usage = JSON.parse(await evaluate(session, 'JSON.stringify(process.memoryUsage())')) as Record<
+        string,
+        number
+      >;
       return {
         rssBytes: await this.rssBytes(),
         heapUsedBytes: usage.heapUsed,
         externalBytes: usage.external,
       };
+    } finally {
+      session.close();
+    }
+  }
+
+  // Event-loop delay inside the server while `work` runs (a perf_hooks histogram sampling every 5 ms,
+  // started and read through the inspector): how long ready callbacks, such as a chunk to relay, waited.
+  async loopDelay<T>(work: () => Promise<T>): Promise<{ result: T; delay: LoopDelay }> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const start = `(() => {
+      const histogram = process.getBuiltinModule('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 });
+      histogram.enable();
+      globalThis.__benchLoopDelay = histogram;
+      return 'ok';
+    })()`;
+    const read = `(() => {
+      const histogram = globalThis.__benchLoopDelay;
+      histogram.disable();
+      delete globalThis.__benchLoopDelay;
+      const blocked = (nanos) => Math.max(0, nanos / 1e6 - 5);
+      return JSON.stringify({ p50: blocked(histogram.percentile(50)), p99: blocked(histogram.percentile(99)), max: blocked(histogram.max) });
+    })()`;
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      await evaluate(session, start);
+      const result = await work();
+      return { result, delay: JSON.parse(await evaluate(session, read)) as LoopDelay };
+    } finally {
+      session.close();
+    }
+  }
+
+  // Samples the server's CPU (V8 profiler, 250 µs interval) while `work` runs.
+  async profile<T>(work: () => Promise<T>): Promise<{ result: T; profile: CpuProfile }> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      await session.call('Profiler.enable');
+      await session.call('Profiler.setSamplingInterval', { interval: 250 });
+      await session.call('Profiler.start');
+      const result = await work();
+      const stopped = await session.call('Profiler.stop');
+      return { result, profile: readPath(stopped, ['profile']) as CpuProfile };
     } finally {
       session.close();
     }
@@ -170,6 +244,11 @@ class InspectorSession {
   close(): void {
     this.socket.close();
   }
+}
+
+async function evaluate(session: InspectorSession, expression: string): Promise<string> {
+  const reply = await session.call('Runtime.evaluate', { expression, returnByValue: true });
+  return String(readPath(reply, ['result', 'value']));
 }
 
 function readPath(value: unknown, path: string[]): unknown {

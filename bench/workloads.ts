@@ -9,6 +9,7 @@ import type { ServerProcess } from './server-process';
 const DELTA = '"done":false';
 const FINAL = '"done":true';
 const ERROR = '"type":"error"';
+const TOKEN = /^c\d{5}t\d{3}:\d{3}\|$/;
 
 export interface SaturationResult {
   framesPerSecond: number;
@@ -87,12 +88,13 @@ export interface PacedResult {
   errors: number;
 }
 
-// Replies paced by the fake; every chunk is matched to its write time through its token. Clients
-// start spread over `spreadMs` so chunks do not arrive in lockstep; turn 0 only warms up.
+// Replies paced by the fake; every chunk is matched to its write time through its token. A client
+// waits `thinkMs` after each reply, as a person would; clients start spread over `spreadMs` so
+// chunks do not arrive in lockstep; turn 0 only warms up.
 export async function paced(
   sockets: WebSocket[],
   clock: ChunkClock,
-  options: { durationMs: number; spreadMs: number },
+  options: { durationMs: number; spreadMs: number; thinkMs: number },
 ): Promise<PacedResult> {
   const received = new Map<string, number>();
   const sendToFirst: number[] = [];
@@ -129,7 +131,7 @@ export async function paced(
         first = false;
       } else if (frame.type === 'ai_response' && frame.metadata?.done === true) {
         inFlight--;
-        sendNext();
+        setTimeout(sendNext, options.thinkMs);
       } else if (frame.type === 'error') {
         errors++;
         inFlight--;
@@ -152,6 +154,8 @@ export async function paced(
     errors,
   };
   for (const [token, writtenAt] of clock.written) {
+    // other LLM calls (chatbox asks for a session title after the first message) are not relayed
+    if (!TOKEN.test(token)) continue;
     // turn 000 of every client is warm-up (new LLM connections, cold code paths)
     if (token.endsWith('t000', token.indexOf(':'))) continue;
     const at = received.get(token);
@@ -162,6 +166,21 @@ export async function paced(
     (tokenIndex(token) === 0 ? result.firstChunkMs : result.chunkMs).push(at - writtenAt);
   }
   return result;
+}
+
+// One user_message per socket; resolves when every reply is complete (bounded).
+export async function replyOnce(sockets: WebSocket[], timeoutMs = 30_000): Promise<void> {
+  let pending = sockets.length;
+  sockets.forEach((socket, index) => {
+    const onMessage = (data: Buffer): void => {
+      if (!data.includes(FINAL) && !data.includes(ERROR)) return;
+      pending--;
+      socket.off('message', onMessage);
+    };
+    socket.on('message', onMessage);
+    socket.send(userMessage(`w${index}`, 'hello'));
+  });
+  await waitUntil(() => pending <= 0, timeoutMs);
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
