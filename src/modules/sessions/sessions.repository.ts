@@ -61,14 +61,15 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   async findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
-    const found = await this.sessions
-      .findOne({ _id: sessionId, user_id: userId }, WITHOUT_MESSAGES)
-      .lean<SessionDocument>();
+    const found = ownedBy(
+      await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>(),
+      userId,
+    );
     return found ? this.toRecord(found) : null;
   }
 
   async findOwnedWithMessages(sessionId: string, userId: string): Promise<SessionWithMessages | null> {
-    const found = await this.sessions.findOne({ _id: sessionId, user_id: userId }).lean<SessionDocument>();
+    const found = ownedBy(await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>(), userId);
     return found ? this.withMessages(found) : null;
   }
 
@@ -93,9 +94,10 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   async messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
-    const found = await this.sessions
-      .findOne({ _id: sessionId, user_id: userId }, { messages: 1 })
-      .lean<SessionDocument>();
+    const found = ownedBy(
+      await this.sessions.findOne({ _id: sessionId }, { messages: 1, user_id: 1 }).lean<SessionDocument>(),
+      userId,
+    );
     return (found?.messages ?? [])
       .filter((message) => message.seq > afterSeq)
       .map((message) => this.decrypt(message));
@@ -257,6 +259,12 @@ export class SessionsRepository implements OnModuleInit {
       provider_state: rest.provider_state ?? {},
     } as SessionRecord;
   }
+}
+
+// Owner reads filter on `_id` alone and check the owner on the result: FerretDB uses its index
+// only for an exact `{_id}` filter (anything more scans every session); the owner is still required.
+function ownedBy<T extends { user_id: string }>(document: T | null, userId: string): T | null {
+  return document && document.user_id === userId ? document : null;
 }
 
 function isFromClient(sender: Sender): boolean {
