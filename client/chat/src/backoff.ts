@@ -4,8 +4,10 @@ export const BACKOFF_STEPS_MS = [1000, 2000, 4000, 8000, 16000, 30000];
 export const BACKOFF_MAX_MS = 30000;
 
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
-  const step = Math.min(Math.max(0, Math.floor(attempt)), BACKOFF_STEPS_MS.length - 1);
-  const base = BACKOFF_STEPS_MS[Number.isFinite(step) ? step : BACKOFF_STEPS_MS.length - 1];
+  const last = BACKOFF_STEPS_MS.length - 1;
+  // a nonsensical attempt count (NaN, ±Infinity) waits the longest, never the shortest
+  const step = Number.isFinite(attempt) ? Math.min(Math.max(0, Math.floor(attempt)), last) : last;
+  const base = BACKOFF_STEPS_MS[step];
   const jitter = 0.8 + 0.4 * Math.min(1, Math.max(0, random()));
   return Math.round(Math.min(BACKOFF_MAX_MS, base * jitter));
 }
