@@ -141,6 +141,8 @@ describe('chat client (browser)', () => {
       const input = page.getByLabel('Message', { exact: true });
       await input.fill('sent while offline');
       await input.press('Enter');
+      // Preact renders on its own tick: wait for the bubble before counting
+      await page.locator('.msg.user.pending').waitFor();
       expect(await page.locator('.msg.user.pending').count()).toBe(1);
       await context.setOffline(false);
       await page.locator('.msg.ai:not(.streaming)').waitFor();
