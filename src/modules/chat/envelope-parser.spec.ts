@@ -151,6 +151,16 @@ describe('parseClientFrame', () => {
     expect(result).toMatchObject({ ok: false, code: ErrorCode.MESSAGE_TOO_LONG });
   });
 
+  it('should reject null field values with INVALID_MESSAGE instead of throwing', () => {
+    for (const field of ['content', 'model_id', 'metadata', 'client_id', 'session_id']) {
+      const result = parseClientFrame(
+        JSON.stringify({ type: 'user_message', content: 'x', [field]: null }),
+        MAX,
+      );
+      expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_MESSAGE });
+    }
+  });
+
   it('should reject keys named like Object.prototype members as unknown fields', () => {
     for (const key of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
       const result = parseClientFrame(`{"type":"new_session","${key}":1}`, MAX);

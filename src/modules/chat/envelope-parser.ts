@@ -57,6 +57,10 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   const unknown = Object.keys(record).find((key) => !ENVELOPE_FIELDS.has(key));
   if (unknown !== undefined)
     return fail(ErrorCode.INVALID_MESSAGE, `Field "${unknown.slice(0, 40)}" is not allowed.`);
+  // class-validator's @IsOptional lets null through; no envelope field has a null value
+  const nullField = Object.keys(record).find((key) => record[key] === null);
+  if (nullField !== undefined)
+    return fail(ErrorCode.INVALID_MESSAGE, `Field "${nullField}" must not be null.`);
   const message = plainToInstance(ClientEnvelopeDto, record, { enableImplicitConversion: false });
   const errors = validateSync(message, {
     whitelist: true,
