@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { getModelToken, MongooseModule } from '@nestjs/mongoose';
+import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { SETTINGS } from '../../src/config/settings';
 import { AdminModule } from '../../src/modules/admin/admin.module';
 import { AdminService } from '../../src/modules/admin/admin.service';
 import { concurrency } from '../../src/modules/admin/concurrency';
 import { toListQuery, type AdminSessionsQueryDto } from '../../src/modules/admin/dto/admin-query.dto';
 import { Session } from '../../src/modules/sessions/schemas/session.schema';
+import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 
 const T0 = Date.parse('2024-03-01T00:00:00.000Z');
@@ -53,16 +53,7 @@ describe('admin queries against FerretDB', () => {
   beforeAll(async () => {
     const settings = testSettings();
     module = await Test.createTestingModule({
-      imports: [
-        {
-          module: class SettingsHolder {},
-          global: true,
-          providers: [{ provide: SETTINGS, useValue: settings }],
-          exports: [SETTINGS],
-        },
-        MongooseModule.forRoot(settings.mongodbUri),
-        AdminModule,
-      ],
+      imports: [...databaseModules(settings), AdminModule],
     }).compile();
     await module.init();
     service = module.get(AdminService);

@@ -1,11 +1,12 @@
 import { Test, type TestingModule } from '@nestjs/testing';
-import { MongooseModule, getModelToken } from '@nestjs/mongoose';
+import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { SETTINGS, type Settings } from '../../src/config/settings';
+import { type Settings } from '../../src/config/settings';
 import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import type { SessionRecord } from '../../src/modules/sessions/session.types';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
 
@@ -20,16 +21,7 @@ describe('LLM state on sessions against FerretDB', () => {
   beforeAll(async () => {
     settings = testSettings();
     module = await Test.createTestingModule({
-      imports: [
-        {
-          module: class SettingsHolder {},
-          global: true,
-          providers: [{ provide: SETTINGS, useValue: settings }],
-          exports: [SETTINGS],
-        },
-        MongooseModule.forRoot(settings.mongodbUri),
-        SessionsModule,
-      ],
+      imports: [...databaseModules(settings), SessionsModule],
     }).compile();
     await module.init();
     service = module.get(SessionsService);

@@ -2,7 +2,7 @@ import { getModelToken, MongooseModule } from '@nestjs/mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../src/common/crypto/content-cipher';
-import { SETTINGS, type Settings } from '../../src/config/settings';
+import { type Settings } from '../../src/config/settings';
 import { AlertLimiter } from '../../src/modules/notifications/alert-limiter';
 import { AlertsService } from '../../src/modules/notifications/alerts.service';
 import { DeliveryService } from '../../src/modules/notifications/delivery.service';
@@ -19,6 +19,7 @@ import {
   NotificationMarkSchema,
   NotificationSchema,
 } from '../../src/modules/notifications/schemas/notification.schema';
+import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 
 // The notifications collection, its unique marks and the crash watch against FerretDB. Two
@@ -30,13 +31,7 @@ describe('notifications against FerretDB', () => {
   async function instance(): Promise<TestingModule> {
     const module = await Test.createTestingModule({
       imports: [
-        {
-          module: class SettingsHolder {},
-          global: true,
-          providers: [{ provide: SETTINGS, useValue: settings }],
-          exports: [SETTINGS],
-        },
-        MongooseModule.forRoot(settings.mongodbUri),
+        ...databaseModules(settings),
         MongooseModule.forFeature([
           { name: Notification.name, schema: NotificationSchema },
           { name: NotificationMark.name, schema: NotificationMarkSchema },

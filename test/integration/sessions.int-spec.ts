@@ -1,14 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { MongooseModule, getModelToken } from '@nestjs/mongoose';
+import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { SETTINGS, type Settings } from '../../src/config/settings';
+import { type Settings } from '../../src/config/settings';
 import { DomainException } from '../../src/common/errors/domain.exception';
 import { ErrorCode } from '../../src/common/errors/error-code';
 import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
 
@@ -23,16 +24,7 @@ describe('sessions against FerretDB', () => {
   beforeAll(async () => {
     settings = { ...testSettings({ RECONNECT_TIMEOUT: '15m' }) };
     module = await Test.createTestingModule({
-      imports: [
-        {
-          module: class SettingsHolder {},
-          global: true,
-          providers: [{ provide: SETTINGS, useValue: settings }],
-          exports: [SETTINGS],
-        },
-        MongooseModule.forRoot(settings.mongodbUri),
-        SessionsModule,
-      ],
+      imports: [...databaseModules(settings), SessionsModule],
     }).compile();
     await module.init();
     repository = module.get(SessionsRepository);

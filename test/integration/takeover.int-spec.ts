@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { getModelToken, MongooseModule } from '@nestjs/mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { Model } from 'mongoose';
-import { SETTINGS } from '../../src/config/settings';
 import { Session, SessionSchema } from '../../src/modules/sessions/schemas/session.schema';
 import { TakeoverClaim, TakeoverClaimSchema } from '../../src/modules/takeover/schemas/takeover-claim.schema';
 import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
+import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 
 // The lease table against FerretDB, which runs updates as read-then-replace: only inserts on a
@@ -19,13 +19,7 @@ describe('takeover lease against FerretDB', () => {
     const settings = testSettings();
     module = await Test.createTestingModule({
       imports: [
-        {
-          module: class SettingsHolder {},
-          global: true,
-          providers: [{ provide: SETTINGS, useValue: settings }],
-          exports: [SETTINGS],
-        },
-        MongooseModule.forRoot(settings.mongodbUri),
+        ...databaseModules(settings),
         MongooseModule.forFeature([
           { name: Session.name, schema: SessionSchema },
           { name: TakeoverClaim.name, schema: TakeoverClaimSchema },
