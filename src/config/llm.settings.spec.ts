@@ -33,6 +33,7 @@ describe('parseLlmModels', () => {
           tts: { voice: 'nova', format: 'wav' },
           files: 'external',
           file_hosts: ['Files.Example:8080'],
+          vision: true,
         },
       ]),
     );
@@ -61,7 +62,23 @@ describe('parseLlmModels', () => {
       },
       files: 'external',
       file_hosts: ['files.example:8080'],
+      vision: true,
     });
+  });
+
+  it('should leave vision off unless a model says so, and refuse it for dify', () => {
+    const [plain, demo] = parseLlmModels(
+      JSON.stringify([
+        { id: 'gpt', type: 'openai', model: 'gpt-4o-mini' },
+        { id: 'demo', type: 'demo', vision: true },
+      ]),
+    );
+    expect(plain.vision).toBeUndefined();
+    expect(demo.vision).toBe(true);
+    expect(parseLlmModels('[{"id":"d","type":"dify","api_key":"k","vision":false}]')[0].vision).toBe(false);
+    const refused = rejection([{ id: 'd', type: 'dify', api_key: 'k', vision: true }]);
+    expect(refused.setting).toBe('LLM_PROVIDERS[0].vision');
+    expect(refused.message).toContain('openai, anthropic and demo');
   });
 
   it('should require an api_key when the vendor cannot answer without one', () => {
@@ -84,6 +101,8 @@ describe('parseLlmModels', () => {
     expect(rejection([{ ...base, retry_attempts: 0 }]).setting).toBe('LLM_PROVIDERS[0].retry_attempts');
     expect(rejection([{ ...base, max_tokens: 1.5 }]).setting).toBe('LLM_PROVIDERS[0].max_tokens');
     expect(rejection([{ ...base, titles: 'yes' }]).setting).toBe('LLM_PROVIDERS[0].titles');
+    expect(rejection([{ ...base, vision: 'true' }]).setting).toBe('LLM_PROVIDERS[0].vision');
+    expect(rejection([{ ...base, vision: 1 }]).setting).toBe('LLM_PROVIDERS[0].vision');
     expect(rejection([{ ...base, files: 'keep' }]).setting).toBe('LLM_PROVIDERS[0].files');
     expect(rejection([{ ...base, file_hosts: [''] }]).setting).toBe('LLM_PROVIDERS[0].file_hosts');
     expect(rejection([{ ...base, endpoint: 'ftp://x' }]).setting).toBe('LLM_PROVIDERS[0].endpoint');
@@ -107,6 +126,7 @@ describe('parseLlmModels', () => {
         tts: fc.oneof(fc.constant({}), fc.anything()),
         files: fc.string(),
         file_hosts: fc.anything(),
+        vision: fc.oneof(fc.boolean(), fc.anything()),
       },
       { requiredKeys: [] },
     );
@@ -115,7 +135,11 @@ describe('parseLlmModels', () => {
         try {
           const models = parseLlmModels(JSON.stringify(raw) ?? 'null');
           expect(models.length).toBeGreaterThan(0);
-          for (const model of models) expect(typeof model.id).toBe('string');
+          for (const model of models) {
+            expect(typeof model.id).toBe('string');
+            expect(model.vision === undefined || typeof model.vision === 'boolean').toBe(true);
+            if (model.type === 'dify') expect(model.vision).not.toBe(true);
+          }
         } catch (error) {
           expect(error).toBeInstanceOf(SettingsError);
           expect((error as SettingsError).setting.startsWith('LLM_PROVIDERS')).toBe(true);

@@ -49,6 +49,8 @@ export interface LlmModelSettings {
   files?: GeneratedFilesMode;
   // hosts (host or host:port) whose AI files may be fetched although they resolve to private addresses
   file_hosts?: string[];
+  // the model takes images: uploaded pictures are sent as images, not named in a note (default false)
+  vision?: boolean;
 }
 
 type Fields = Record<string, unknown>;
@@ -181,7 +183,11 @@ function parseModel(entry: EntryReader, where: string): LlmModelSettings {
     tts: parseSpeech(entry, type, endpoint, apiKey),
     files: entry.oneOf('files', FILE_MODES),
     file_hosts: entry.strings('file_hosts')?.map((host) => host.toLowerCase()),
+    vision: entry.boolean('vision'),
   };
+  // Dify receives only the newest message's text (its app keeps the conversation): no images
+  if (settings.vision && type === 'dify')
+    throw new SettingsError(`${where}.vision`, 'is supported for openai, anthropic and demo models only');
   if (settings.max_tokens !== undefined && settings.context_tokens !== undefined) {
     if (settings.max_tokens >= settings.context_tokens)
       throw new SettingsError(`${where}.max_tokens`, 'must be smaller than context_tokens');

@@ -1,9 +1,11 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
+import type { ImageBlockParam, TextBlockParam } from '@anthropic-ai/sdk/resources/messages';
 import type { LlmModelSettings } from '../../config/llm.settings';
 import {
   isAbort,
   isRetryableStatus,
   type LlmChunk,
+  type LlmImage,
   type LlmMessage,
   type LlmProvider,
   LlmProviderError,
@@ -90,26 +92,58 @@ export class AnthropicProvider implements LlmProvider {
   }
 }
 
+export type AnthropicBlock = TextBlockParam | ImageBlockParam;
+
+export interface AnthropicTurn {
+  role: 'user' | 'assistant';
+  // a plain string, or blocks when the turn carries images (each message's images, then its text)
+  content: string | AnthropicBlock[];
+}
+
 // Anthropic wants alternating user/assistant turns starting with the user; our log can hold two user
 // messages in a row (a reply that failed) or start with an assistant turn after trimming.
 export function toAnthropicTurns(
   history: LlmMessage[],
   systemPrompt?: string,
-): { system?: string; messages: Array<{ role: 'user' | 'assistant'; content: string }> } {
+): { system?: string; messages: AnthropicTurn[] } {
   const systems = systemPrompt ? [systemPrompt] : [];
-  const messages: Array<{ role: 'user' | 'assistant'; content: string }> = [];
+  const messages: AnthropicTurn[] = [];
   for (const message of history) {
     if (message.role === 'system') {
       systems.push(message.content);
       continue;
     }
-    if (message.content.trim() === '') continue;
+    const images = message.role === 'user' ? (message.images ?? []) : [];
+    if (message.content.trim() === '' && images.length === 0) continue;
     const last = messages.at(-1);
-    if (last && last.role === message.role) last.content += `\n\n${message.content}`;
+    if (last && last.role === message.role) last.content = merged(last.content, message.content, images);
     else if (messages.length > 0 || message.role === 'user')
-      messages.push({ role: message.role, content: message.content });
+      messages.push({
+        role: message.role,
+        content: images.length > 0 ? blocksOf(message.content, images) : message.content,
+      });
   }
   return { system: systems.length > 0 ? systems.join('\n\n') : undefined, messages };
+}
+
+function merged(
+  content: AnthropicTurn['content'],
+  text: string,
+  images: LlmImage[],
+): AnthropicTurn['content'] {
+  if (typeof content === 'string' && images.length === 0) return `${content}\n\n${text}`;
+  const earlier: AnthropicBlock[] = typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+  return [...earlier, ...blocksOf(text, images)];
+}
+
+// Image blocks before the text they belong to, as Anthropic recommends; no empty text block (refused).
+function blocksOf(text: string, images: LlmImage[]): AnthropicBlock[] {
+  const blocks: AnthropicBlock[] = images.map((image) => ({
+    type: 'image',
+    source: { type: 'base64', media_type: image.mimeType, data: image.data.toString('base64') },
+  }));
+  if (text.trim() !== '') blocks.push({ type: 'text', text });
+  return blocks;
 }
 
 function fromAnthropicError(error: unknown): unknown {

@@ -32,8 +32,11 @@ export function demoReply(request: Pick<LlmRequest, 'messages'>): string {
   const users = request.messages.filter((message) => message.role === 'user');
   const last = users.at(-1)?.content.trim() ?? '';
   const quoted = last.length > 200 ? `${last.slice(0, 200)}…` : last;
+  // the demo cannot look at pictures; it only counts the ones it was given
+  const images = users.at(-1)?.images?.length ?? 0;
+  const shown = images > 0 ? ` with ${images} image${images === 1 ? '' : 's'}` : '';
   return (
-    `This is the offline demo model. You said: "${quoted}". ` +
+    `This is the offline demo model. You said: "${quoted}"${shown}. ` +
     `That is message ${users.length} of this conversation. ` +
     'Configure LLM_PROVIDERS to talk to a real model.'
   );

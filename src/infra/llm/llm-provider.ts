@@ -2,6 +2,22 @@
 export interface LlmMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  // pictures the user attached to this turn, for models with `vision`; each provider encodes them
+  images?: LlmImage[];
+}
+
+// The image types every vision vendor accepts (OpenAI and Anthropic alike).
+export type LlmImageType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
+export const LLM_IMAGE_TYPES: readonly LlmImageType[] = [
+  'image/jpeg',
+  'image/png',
+  'image/gif',
+  'image/webp',
+];
+
+export interface LlmImage {
+  mimeType: LlmImageType;
+  data: Buffer;
 }
 
 export interface LlmUsage {

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { LlmModelSettings } from '../../config/llm.settings';
-import type { AudioInput, LlmChunk, LlmProvider, LlmRequest } from './llm-provider';
+import type { AudioInput, LlmChunk, LlmMessage, LlmProvider, LlmRequest } from './llm-provider';
 import { fromOpenAiError } from './openai-errors';
 import { OpenAiAudio } from './openai-speech';
 
@@ -35,9 +36,7 @@ export class OpenAiProvider implements LlmProvider {
 
   async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
     const system = request.system ?? this.model.system_prompt;
-    const messages = system
-      ? [{ role: 'system' as const, content: system }, ...request.messages]
-      : request.messages;
+    const messages = toOpenAiMessages(request.messages, system);
     let stream;
     try {
       stream = await this.client.chat.completions.create(
@@ -78,4 +77,25 @@ export class OpenAiProvider implements LlmProvider {
   transcribe(audio: AudioInput): Promise<string> {
     return this.audio.transcribe(audio, this.model.transcription_model ?? DEFAULT_TRANSCRIPTION_MODEL);
   }
+}
+
+// Chat-completions messages: a user turn with images becomes content parts (its text, then each
+// image as a base64 data URL); every other turn stays a plain string.
+export function toOpenAiMessages(history: LlmMessage[], system?: string): ChatCompletionMessageParam[] {
+  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
+  for (const message of history) {
+    if (message.role === 'user' && message.images?.length) {
+      messages.push({
+        role: 'user',
+        content: [
+          { type: 'text', text: message.content },
+          ...message.images.map((image) => ({
+            type: 'image_url' as const,
+            image_url: { url: `data:${image.mimeType};base64,${image.data.toString('base64')}` },
+          })),
+        ],
+      });
+    } else messages.push({ role: message.role, content: message.content });
+  }
+  return messages;
 }

@@ -22,8 +22,19 @@ export function countTokens(text: string): number {
 // Chat formats add a few tokens per message for role markers.
 export const MESSAGE_OVERHEAD_TOKENS = 4;
 
+// What one attached image costs, at most, whatever its size: both vendors scale images down before
+// counting. Anthropic charges width × height / 750 after fitting to ~1.15 megapixels (≤ ~1,600);
+// OpenAI's high detail charges 85 + 170 per 512-px tile after fitting into 2048 and 768 px (≤ 1,445
+// for 768 × 2048; 765 for the usual 1024 × 1024). The bound, not the typical 765: a history that
+// under-counts its images overflows the model's context, one that over-counts only drops older turns.
+export const IMAGE_TOKENS = 1_600;
+
 export function countMessageTokens(message: LlmMessage): number {
-  return countTokens(message.content) + MESSAGE_OVERHEAD_TOKENS;
+  return countTokens(message.content) + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
+}
+
+export function imageTokens(message: LlmMessage): number {
+  return (message.images?.length ?? 0) * IMAGE_TOKENS;
 }
 
 export function estimateUsage(prompt: LlmMessage[], reply: string): LlmUsage {

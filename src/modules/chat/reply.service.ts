@@ -12,7 +12,7 @@ import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
-import { FileContextService } from '../uploads/file-context.service';
+import { FileContextService, withImages } from '../uploads/file-context.service';
 import { ClientHub } from './client-hub';
 import type { ServerFrame } from './frames';
 import type { GeneratedFile } from './reply-attachments';
@@ -116,8 +116,10 @@ export class ReplyService {
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
     const entry = this.registry.entry(modelId);
     const events = await this.sessions.messagesAfter(sessionId, userId, 0);
-    const history = this.fileContext ? await this.fileContext.withFileContext(events, userId) : events;
-    const prompt = toContextMessages(history);
+    const history = this.fileContext
+      ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
+      : events;
+    const prompt = withImages(toContextMessages(history), history);
     const messages = this.context.fit(prompt, {
       contextTokens: entry.settings.context_tokens,
       maxTokens: entry.settings.max_tokens,

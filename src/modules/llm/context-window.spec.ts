@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { countMessageTokens, countTokens } from '../../infra/llm/tokens';
+import type { LlmMessage } from '../../infra/llm/llm-provider';
+import { countMessageTokens, countTokens, estimateUsage, IMAGE_TOKENS } from '../../infra/llm/tokens';
 import { ContextWindow, type ContextMessage } from './context-window';
 
 const message = fc.record({
@@ -77,6 +78,44 @@ describe(ContextWindow.name, () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('should count each image at IMAGE_TOKENS on top of its text, whatever its size', () => {
+    const plain: LlmMessage = { role: 'user', content: 'look at this' };
+    const withImages: LlmMessage = {
+      ...plain,
+      images: [
+        { mimeType: 'image/png', data: Buffer.alloc(10) },
+        { mimeType: 'image/jpeg', data: Buffer.alloc(3_000_000) },
+      ],
+    };
+    expect(countMessageTokens(withImages)).toBe(countMessageTokens(plain) + 2 * IMAGE_TOKENS);
+    expect(estimateUsage([withImages], 'ok').prompt_tokens).toBe(
+      countMessageTokens(plain) + 2 * IMAGE_TOKENS,
+    );
+  });
+
+  it("should keep a turn's images and drop older turns to make room for them when the budget is short", () => {
+    const image = { mimeType: 'image/png' as const, data: Buffer.from([1, 2, 3]) };
+    const history: ContextMessage[] = [
+      { role: 'user', content: 'an older question', key: 'm1' },
+      { role: 'assistant', content: 'an older answer', key: 'm2' },
+      { role: 'user', content: '[The user attached the image "a.png".]', images: [image], key: 'm3:image' },
+    ];
+    // room for the image turn and not quite the answer before it; the texts alone would all fit
+    const room = countMessageTokens(history[2]) + countMessageTokens(history[1]) - 1;
+    expect(
+      history.reduce((sum, entry) => sum + countMessageTokens({ ...entry, images: [] }), 0),
+    ).toBeLessThan(room);
+    const budget = { contextTokens: room + 100, maxTokens: 100 };
+    const kept = new ContextWindow().fit(history, budget);
+    expect(kept).toEqual([{ role: 'user', content: history[2].content, images: [image] }]);
+    // with room for it all, everything goes, images included
+    expect(new ContextWindow().fit(history, { contextTokens: 4000, maxTokens: 100 })).toEqual([
+      { role: 'user', content: 'an older question' },
+      { role: 'assistant', content: 'an older answer' },
+      { role: 'user', content: history[2].content, images: [image] },
+    ]);
   });
 
   it('should count special-token look-alikes as plain text', () => {

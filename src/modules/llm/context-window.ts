@@ -1,12 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
-import { countMessageTokens, countTokens, MESSAGE_OVERHEAD_TOKENS } from '../../infra/llm/tokens';
+import {
+  countMessageTokens,
+  countTokens,
+  imageTokens,
+  MESSAGE_OVERHEAD_TOKENS,
+} from '../../infra/llm/tokens';
 
 export const DEFAULT_CONTEXT_TOKENS = 16_000;
 export const DEFAULT_REPLY_RESERVE_TOKENS = 1024;
 const CACHE_LIMIT = 20_000;
 
-// A history message; `key` (the stored message id) lets its token count be computed once.
+// A history message; `key` (the stored message id) lets its token count be computed once, images
+// included (a turn's images are part of what the key names, see FileContextService).
 export interface ContextMessage extends LlmMessage {
   key?: string;
 }
@@ -31,7 +37,8 @@ export class ContextWindow {
       (budget.systemPrompt ? countTokens(budget.systemPrompt) + MESSAGE_OVERHEAD_TOKENS : 0);
     // fast path: a byte-level BPE token is at least one UTF-8 byte, so bytes bound the tokens
     let bytes = 0;
-    for (const message of history) bytes += Buffer.byteLength(message.content) + MESSAGE_OVERHEAD_TOKENS;
+    for (const message of history)
+      bytes += Buffer.byteLength(message.content) + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
     if (bytes <= available) return history.map(plain);
     const kept: LlmMessage[] = [];
     let used = 0;
@@ -57,5 +64,7 @@ export class ContextWindow {
 }
 
 function plain(message: ContextMessage): LlmMessage {
-  return { role: message.role, content: message.content };
+  return message.images?.length
+    ? { role: message.role, content: message.content, images: message.images }
+    : { role: message.role, content: message.content };
 }

@@ -1,10 +1,22 @@
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { MessageRecord } from '../sessions/session.types';
-import { FileContextService, MAX_TEXT_CHARS } from './file-context.service';
+import {
+  FileContextService,
+  MAX_IMAGE_BYTES,
+  MAX_IMAGES,
+  MAX_TEXT_CHARS,
+  withImages,
+} from './file-context.service';
 import type { FilesService } from './files.service';
 
-function fileMessage(id: string, name: string, mimeType: string, content?: string): MessageRecord {
+function fileMessage(
+  id: string,
+  name: string,
+  mimeType: string,
+  content?: string,
+  size = 2048,
+): MessageRecord {
   return {
     id,
     seq: 1,
@@ -13,23 +25,36 @@ function fileMessage(id: string, name: string, mimeType: string, content?: strin
     content,
     timestamp: new Date(),
     file_id: `file-${id}`,
-    metadata: { file: { name, size: 2048, mime_type: mimeType } },
+    metadata: { file: { name, size, mime_type: mimeType } },
   };
 }
 
 describe(FileContextService.name, () => {
   const texts: Record<string, string> = {};
+  // stored images by file id: bytes, the record's type and its owner
+  const images: Record<string, { data: Buffer; mimeType: string; owner: string }> = {};
   const reads: string[] = [];
+  const readLimits: number[] = [];
   const files = {
-    readPrefix: async (fileId: string, _ownerId: string, maxBytes: number) => {
+    readPrefix: async (fileId: string, ownerId: string, maxBytes: number) => {
       reads.push(fileId);
+      readLimits.push(maxBytes);
+      const image = images[fileId];
+      if (image) {
+        if (image.owner !== ownerId) throw new DomainException(ErrorCode.NOT_FOUND);
+        if (image.mimeType === 'broken') throw new Error('storage down');
+        return { info: { mime_type: image.mimeType }, data: image.data.subarray(0, maxBytes) };
+      }
       if (!(fileId in texts)) throw new DomainException(ErrorCode.NOT_FOUND);
       return { info: {}, data: Buffer.from(texts[fileId]).subarray(0, maxBytes) };
     },
   } as unknown as FilesService;
   const service = new FileContextService(files);
 
-  beforeEach(() => (reads.length = 0));
+  beforeEach(() => {
+    reads.length = 0;
+    readLimits.length = 0;
+  });
 
   it('should give the model a text document by its text, with the caption', async () => {
     texts['file-1'] = 'line one\nline two';
@@ -80,6 +105,98 @@ describe(FileContextService.name, () => {
     reads.length = 0;
     await service.withFileContext(history, 'u');
     expect(reads).toEqual([]);
+  });
+
+  it('should attach the image bytes for a vision model, read through FilesService as the owner', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 7, 7]);
+    images['file-v1'] = { data: png, mimeType: 'image/png', owner: 'u' };
+    const history = [fileMessage('v1', 'cat.png', 'image/png', 'what is this?')];
+    const [turn] = await service.withFileContext(history, 'u', { vision: true });
+    expect(turn).toMatchObject({
+      type: 'user_message',
+      content: '[The user attached the image "cat.png" (image/png, 2 KiB).]\nwhat is this?',
+      images: [{ mimeType: 'image/png', data: png }],
+    });
+    expect(readLimits).toEqual([MAX_IMAGE_BYTES + 1]);
+    // a model without vision gets today's note and no bytes, and nothing is read
+    reads.length = 0;
+    const [note] = await service.withFileContext(history, 'u');
+    expect(note.images).toBeUndefined();
+    expect(note.content).toContain('you cannot see images here');
+    expect(reads).toEqual([]);
+    // the two forms are counted apart by the context window
+    expect(note.id).not.toBe(turn.id);
+  });
+
+  it('should send only the newest images, and name the older ones', async () => {
+    const history = Array.from({ length: MAX_IMAGES + 2 }, (_, index) => {
+      images[`file-n${index}`] = { data: Buffer.from([index]), mimeType: 'image/jpeg', owner: 'u' };
+      return fileMessage(`n${index}`, `p${index}.jpg`, 'image/jpeg');
+    });
+    const turns = await service.withFileContext(history, 'u', { vision: true });
+    expect(turns.map((turn) => turn.images?.length ?? 0)).toEqual([0, 0, 1, 1, 1, 1]);
+    expect(turns[0].content).toContain(`only the ${MAX_IMAGES} newest images are shown to you`);
+    expect(reads.sort()).toEqual(['file-n2', 'file-n3', 'file-n4', 'file-n5']);
+  });
+
+  it('should name an image that is too large, gone, foreign or unreadable instead of sending it', async () => {
+    images['file-big'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 1), mimeType: 'image/png', owner: 'u' };
+    images['file-lying'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 5), mimeType: 'image/png', owner: 'u' };
+    images['file-other'] = { data: Buffer.from([1]), mimeType: 'image/png', owner: 'someone else' };
+    images['file-broken'] = { data: Buffer.from([1]), mimeType: 'broken', owner: 'u' };
+    const turns = await service.withFileContext(
+      [
+        fileMessage('big', 'big.png', 'image/png', undefined, MAX_IMAGE_BYTES + 1),
+        // the message says small; the bytes read say otherwise
+        fileMessage('lying', 'lying.png', 'image/png'),
+        fileMessage('other', 'other.png', 'image/png'),
+        fileMessage('broken', 'broken.png', 'image/png'),
+      ],
+      'u',
+      { vision: true },
+    );
+    expect(turns.every((turn) => turn.images === undefined)).toBe(true);
+    expect(turns[0].content).toContain('it is too large to show you');
+    expect(turns[1].content).toContain('it is too large to show you');
+    expect(turns[2].content).toContain('it is no longer available');
+    expect(turns[3].content).toContain('it is no longer available');
+    // the size on the message alone decides: a too-large image is not even read
+    expect(reads).not.toContain('file-big');
+  });
+
+  it('should leave files other than jpeg, png, gif and webp as notes for a vision model', async () => {
+    const [svg, pdf] = await service.withFileContext(
+      [fileMessage('s', 'a.svg', 'image/svg+xml'), fileMessage('p', 'a.pdf', 'application/pdf')],
+      'u',
+      { vision: true },
+    );
+    expect(svg.images).toBeUndefined();
+    expect(svg.content).toContain('you cannot see images here');
+    expect(pdf.content).toBe('[The user attached the file "a.pdf" (application/pdf, 2 KiB).]');
+    expect(reads).toEqual([]);
+  });
+
+  it('should put the images on the context messages of their turns', () => {
+    const image = { mimeType: 'image/gif' as const, data: Buffer.from('GIF89a') };
+    const prompt = [
+      { role: 'user' as const, content: 'a', key: 'm1' },
+      { role: 'user' as const, content: 'b', key: 'm2:image' },
+      { role: 'user' as const, content: 'c' },
+    ];
+    const records: MessageRecord[] = [];
+    expect(withImages(prompt, records)).toBe(prompt);
+    const history = [
+      { id: 'm1', seq: 1, type: 'user_message', sender: 'user' as const, timestamp: new Date() },
+      {
+        id: 'm2:image',
+        seq: 2,
+        type: 'user_message',
+        sender: 'user' as const,
+        timestamp: new Date(),
+        images: [image],
+      },
+    ];
+    expect(withImages(prompt, history)).toEqual([prompt[0], { ...prompt[1], images: [image] }, prompt[2]]);
   });
 
   it('should leave other messages untouched', async () => {
