@@ -220,4 +220,54 @@ describe('sessions against FerretDB', () => {
       code: ErrorCode.NOT_FOUND,
     });
   });
+
+  it("should keep each user's current session in a pointer read by _id, moved by new and resumed sessions", async () => {
+    const user = uniqueUser();
+    const pointers = model.db.collection<{ _id: string; session_id: string }>('current_sessions');
+    const first = (await service.open(user, undefined, 'demo')).session;
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: first.id });
+    const second = (await service.startNew(user, 'demo')).session;
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: second.id });
+    await service.open(user, first.id, 'demo');
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: first.id });
+    // the pointer decides: a session the pointer does not name is not the user's active one
+    await pointers.deleteOne({ _id: user });
+    expect(await repository.findActiveForUser(user)).toBeNull();
+    // an ended session it still names is not active either
+    await service.startNew(user, 'demo');
+    const named = (await pointers.findOne({ _id: user }))!.session_id;
+    await model.updateOne({ _id: named }, { $set: { is_active: false } });
+    expect(await repository.findActiveForUser(user)).toBeNull();
+  });
+
+  it('should point users at their latest active session at first boot over sessions stored without pointers', async () => {
+    const backfill = { ...testSettings({ RECONNECT_TIMEOUT: '15m' }) };
+    const now = Date.now();
+    const user = uniqueUser();
+    const seeded = {
+      user_id: user,
+      name: 'old',
+      model_id: 'demo',
+      start_time: new Date(now - 60_000),
+      messages: [],
+      seq: 0,
+      bytes: 0,
+    };
+    const other = await Test.createTestingModule({
+      imports: [...databaseModules(backfill), SessionsModule],
+    }).compile();
+    const sessions = other.get<Model<Session>>(getModelToken(Session.name)).collection;
+    await sessions.insertMany([
+      { ...seeded, _id: 'older' as never, is_active: true, last_activity: new Date(now - 50_000) },
+      { ...seeded, _id: 'latest' as never, is_active: true, last_activity: new Date(now - 10_000) },
+      { ...seeded, _id: 'ended' as never, is_active: false, last_activity: new Date(now - 1_000) },
+    ]);
+    await other.init();
+    try {
+      const opened = await other.get(SessionsService).open(user, undefined, 'demo');
+      expect(opened).toMatchObject({ restored: true, session: { id: 'latest' } });
+    } finally {
+      await other.close();
+    }
+  });
 });

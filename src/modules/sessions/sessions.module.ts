@@ -2,12 +2,18 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
 import { Session, SessionSchema } from './schemas/session.schema';
 import { CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 
 @Module({
-  imports: [MongooseModule.forFeature([{ name: Session.name, schema: SessionSchema }])],
+  imports: [
+    MongooseModule.forFeature([
+      { name: Session.name, schema: SessionSchema },
+      { name: CurrentSession.name, schema: CurrentSessionSchema },
+    ]),
+  ],
   providers: [
     SessionsRepository,
     SessionsService,
