@@ -1,0 +1,220 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
+import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import type { RecordedRequest } from '../fakes/sse';
+import { startApp, type RunningApp } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+import { upload } from './uploads.helpers';
+
+// A real RGB PNG (IHDR, one zlib-compressed IDAT, IEND, every chunk with its CRC), different bytes
+// for each seed: what a phone screenshot looks like to the upload type sniffing, only smaller.
+function png(width: number, height: number, seed: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.writeUInt8(8, 8); // bit depth
+  header.writeUInt8(2, 9); // truecolour
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width * 3; x++)
+      rows[y * (width * 3 + 1) + 1 + x] = (x * 7 + y * 13 + seed * 31) & 0xff;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+interface OpenAiPart {
+  type: string;
+  text?: string;
+  image_url?: { url: string };
+}
+interface AnthropicBlock {
+  type: string;
+  text?: string;
+  source?: { type: string; media_type: string; data: string };
+}
+type Turn<Content> = { role: string; content: string | Content[] };
+
+function decodeDataUrl(url: string): { mimeType: string; data: Buffer } {
+  const match = /^data:([^;,]+);base64,(.*)$/s.exec(url);
+  if (!match) throw new Error(`not a base64 data URL: ${url.slice(0, 40)}`);
+  return { mimeType: match[1], data: Buffer.from(match[2], 'base64') };
+}
+
+// Uploaded images reach models declared with `vision` as images — OpenAI image_url data URLs,
+// Anthropic base64 image blocks — read back from storage byte for byte; other models get a note.
+describe('uploaded images for vision models (e2e)', () => {
+  let openai: OpenAiFake;
+  let claude: AnthropicFake;
+  let server: RunningApp;
+  const uploadDir = mkdtempSync(join(tmpdir(), 'chatbox-vision-'));
+  const image = png(48, 32, 1);
+
+  beforeAll(async () => {
+    openai = await startOpenAiFake({ chunkSize: 8 });
+    claude = await startAnthropicFake({ chunkSize: 8 });
+    const gpt = {
+      type: 'openai',
+      endpoint: openai.url,
+      api_key: 'sk-test',
+      model: 'gpt-test',
+      titles: false,
+    };
+    const anthropic = {
+      type: 'anthropic',
+      endpoint: claude.baseURL,
+      api_key: 'sk-ant-test',
+      model: 'claude-test',
+      titles: false,
+    };
+    server = await startApp({
+      UPLOAD_DIR: uploadDir,
+      LLM_PROVIDERS: JSON.stringify([
+        { ...gpt, id: 'gpt-vision', name: 'GPT vision', vision: true },
+        { ...gpt, id: 'gpt', name: 'GPT' },
+        { ...anthropic, id: 'claude-vision', name: 'Claude vision', vision: true },
+        { ...anthropic, id: 'claude', name: 'Claude' },
+      ]),
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await openai?.close();
+    await claude?.close();
+    rmSync(uploadDir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    openai.reset();
+    claude.reset();
+  });
+
+  async function connect(modelId: string) {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    await client.nextOfType('connection_status');
+    // the first model is the default
+    if (modelId !== 'gpt-vision') await select(client, modelId);
+    return { client, token };
+  }
+
+  async function select(client: TestClient, modelId: string): Promise<void> {
+    client.send({ type: 'model_select', model_id: modelId });
+    await client.nextOfType('model_select');
+  }
+
+  // a caption asks about the file, so it is answered; an image alone is only stored
+  async function sendImage(client: TestClient, token: string, data: Buffer, name: string, caption?: string) {
+    const uploaded = await upload(server.httpUrl, token, data, name, 'image/png');
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body).toMatchObject({ mime_type: 'image/png', size: data.length });
+    client.send({ type: 'file_upload', client_id: name, file_id: uploaded.body.file_id, content: caption });
+    await client.nextOfType('ack');
+    return caption ? client.reply() : undefined;
+  }
+
+  const lastUser = <Content>(request: RecordedRequest | undefined): Turn<Content> => {
+    const messages = (request?.body.messages ?? []) as Turn<Content>[];
+    return messages.filter((message) => message.role === 'user').at(-1) as Turn<Content>;
+  };
+
+  it('should send an uploaded PNG to an OpenAI vision model as an image_url data URL of exactly its bytes', async () => {
+    const { client, token } = await connect('gpt-vision');
+    const answered = await sendImage(client, token, image, 'chart.png', 'What does this chart show?');
+    const request = openai.requests.at(-1);
+    expect(request?.path).toBe('/v1/chat/completions');
+    const turn = lastUser<OpenAiPart>(request);
+    expect(Array.isArray(turn.content)).toBe(true);
+    const parts = turn.content as OpenAiPart[];
+    expect(parts.map((part) => part.type)).toEqual(['text', 'image_url']);
+    expect(parts[0].text).toBe(
+      `[The user attached the image "chart.png" (image/png, ${image.length} bytes).]\nWhat does this chart show?`,
+    );
+    const sent = decodeDataUrl(parts[1].image_url?.url as string);
+    expect(sent.mimeType).toBe('image/png');
+    expect(sent.data.equals(image)).toBe(true);
+    // the fake echoes the text parts: the reply flow is unchanged
+    expect(answered?.final.content).toContain('What does this chart show?');
+
+    // the image stays in the history for the next turn
+    client.send({ type: 'user_message', client_id: 'q2', content: 'And the trend?' });
+    await client.reply();
+    const history = (openai.requests.at(-1)?.body.messages ?? []) as Turn<OpenAiPart>[];
+    expect(history.map((message) => Array.isArray(message.content))).toEqual([true, false, false]);
+    await client.close();
+  });
+
+  it('should send an uploaded PNG to an Anthropic vision model as a base64 image block before the text', async () => {
+    const { client, token } = await connect('claude-vision');
+    await sendImage(client, token, image, 'photo.png', 'Describe it');
+    const request = claude.requests.at(-1);
+    expect(request?.path).toBe('/v1/messages');
+    const blocks = lastUser<AnthropicBlock>(request).content as AnthropicBlock[];
+    expect(blocks.map((block) => block.type)).toEqual(['image', 'text']);
+    expect(blocks[0].source).toMatchObject({ type: 'base64', media_type: 'image/png' });
+    expect(Buffer.from(blocks[0].source?.data as string, 'base64').equals(image)).toBe(true);
+    expect(blocks[1].text).toContain('"photo.png"');
+    expect(blocks[1].text).toContain('Describe it');
+    await client.close();
+  });
+
+  it('should give a model without vision the text note and no image bytes, and the image once it switches', async () => {
+    const base64 = image.toString('base64');
+    for (const [model, fake] of [
+      ['gpt', openai],
+      ['claude', claude],
+    ] as const) {
+      const { client, token } = await connect(model);
+      await sendImage(client, token, image, 'secret.png', 'see?');
+      const request = fake.requests.at(-1) as RecordedRequest;
+      expect(lastUser(request).content).toBe(
+        `[The user attached the image "secret.png" (image/png, ${image.length} bytes); you cannot see images here.]\nsee?`,
+      );
+      const raw = request.rawBody.toString('utf8');
+      expect(raw).not.toContain(base64);
+      expect(raw).not.toContain('image_url');
+      expect(raw).not.toContain('"type":"image"');
+
+      // the same session, now with a vision model: the earlier upload goes as an image
+      await select(client, `${model}-vision`);
+      client.send({ type: 'user_message', client_id: 'now', content: 'and now?' });
+      await client.reply();
+      expect(fake.requests.at(-1)?.rawBody.toString('utf8')).toContain(base64);
+      await client.close();
+    }
+  });
+
+  it('should send only the four newest images of the session and name the older ones', async () => {
+    const { client, token } = await connect('gpt-vision');
+    const images = Array.from({ length: 5 }, (_, index) => png(8, 8, 10 + index));
+    for (const [index, data] of images.entries()) await sendImage(client, token, data, `p${index}.png`);
+    client.send({ type: 'user_message', client_id: 'which', content: 'Which one is brightest?' });
+    await client.reply();
+    expect(openai.requests).toHaveLength(1);
+    const messages = (openai.requests[0].body.messages ?? []) as Turn<OpenAiPart>[];
+    const users = messages.filter((message) => message.role === 'user');
+    expect(users).toHaveLength(6);
+    expect(users[0].content).toContain('only the 4 newest images are shown to you');
+    const sent = users
+      .slice(1, 5)
+      .map((message) => (message.content as OpenAiPart[]).find((part) => part.type === 'image_url'));
+    sent.forEach((part, index) =>
+      expect(decodeDataUrl(part?.image_url?.url as string).data.equals(images[index + 1])).toBe(true),
+    );
+    await client.close();
+  });
+});
