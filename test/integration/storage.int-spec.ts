@@ -1,7 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import type { S3Settings } from '../../src/config/uploads.settings';
 import { ClamdScanner } from '../../src/infra/scanner/clamd.scanner';
-import { PART_BYTES, S3Storage } from '../../src/infra/storage/s3.storage';
+import { HEALTH_CACHE_MS, PART_BYTES, S3Storage } from '../../src/infra/storage/s3.storage';
 import { StorageObjectMissing } from '../../src/infra/storage/storage-driver';
 import { EICAR } from '../e2e/uploads.fixtures';
 
@@ -34,8 +36,18 @@ function generated(bytes: number, seed: Buffer): { stream: Readable; sha256: () 
   return { stream, sha256: () => hash.digest('hex') };
 }
 
+// A loopback port nothing listens on (bound, then released).
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 describe('S3 storage against MinIO', () => {
   let storage: S3Storage;
+  let settings: S3Settings;
   const options = {
     ttlSeconds: 60,
     contentType: 'image/png',
@@ -46,18 +58,53 @@ describe('S3 storage against MinIO', () => {
   beforeAll(async () => {
     if (!endpoint || !accessKeyId || !secretAccessKey)
       throw new Error('TEST_S3_* unset: start MinIO with scripts/services/minio.sh up DIR');
-    storage = new S3Storage({
+    settings = {
       bucket: `chatbox-${randomBytes(4).toString('hex')}`,
       endpoint,
       region: 'us-east-1',
       accessKeyId,
       secretAccessKey,
       forcePathStyle: true,
-    });
+    };
+    storage = new S3Storage(settings);
     await storage.ensureBucket();
     await storage.ensureBucket();
   });
   afterAll(() => storage.destroy());
+
+  it('should report the bucket reachable, reusing one answer for a few seconds', async () => {
+    let now = 1_000_000;
+    const probed = new S3Storage(settings, () => now);
+    try {
+      const first = probed.health();
+      expect(probed.health()).toBe(first);
+      expect(await first).toEqual({ up: true });
+      now += HEALTH_CACHE_MS - 1;
+      expect(probed.health()).toBe(first);
+      now += 1;
+      const next = probed.health();
+      expect(next).not.toBe(first);
+      expect(await next).toEqual({ up: true });
+    } finally {
+      probed.destroy();
+    }
+  });
+
+  it('should report the store down, quickly, when the endpoint is closed or the bucket missing', async () => {
+    const closed = new S3Storage({ ...settings, endpoint: `http://127.0.0.1:${await closedPort()}` });
+    const missing = new S3Storage({ ...settings, bucket: `chatbox-missing-${randomUUID()}` });
+    try {
+      const started = performance.now();
+      const down = await closed.health();
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(down.up).toBe(false);
+      expect(down.detail).toMatch(/ECONNREFUSED|no answer/);
+      expect(await missing.health()).toEqual({ up: false, detail: 'HTTP 404' });
+    } finally {
+      closed.destroy();
+      missing.destroy();
+    }
+  });
 
   it('should put, get, report and delete a small object', async () => {
     const key = `files/t/${randomUUID()}`;

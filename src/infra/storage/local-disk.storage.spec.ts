@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -124,6 +124,19 @@ describe(LocalDiskStorage.name, () => {
     const logged = redactUrl(url) as string;
     expect(logged).toContain('signature=[REDACTED]');
     expect(refusal(storage, queryOf(logged))).toBe('signature');
+  });
+
+  it('should be healthy when its directory is writable, making it when missing', async () => {
+    const fresh = new LocalDiskStorage(join(root, 'not', 'yet'), randomBytes(32));
+    expect(await fresh.health()).toEqual({ up: true });
+    expect(existsSync(join(root, 'not', 'yet'))).toBe(true);
+  });
+
+  it('should be unhealthy when its directory cannot be written', async () => {
+    // a regular file where the directory should be: nothing can ever be stored under it
+    writeFileSync(join(root, 'file'), 'x');
+    const blocked = new LocalDiskStorage(join(root, 'file', 'uploads'), randomBytes(32));
+    expect(await blocked.health()).toEqual({ up: false, detail: 'upload directory not writable (ENOTDIR)' });
   });
 
   it('should refuse a URL signed with another key', async () => {

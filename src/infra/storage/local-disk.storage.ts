@@ -1,10 +1,15 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type SignedUrlOptions, type StorageDriver, StorageObjectMissing } from './storage-driver';
+import {
+  type SignedUrlOptions,
+  type StorageDriver,
+  type StorageHealth,
+  StorageObjectMissing,
+} from './storage-driver';
 
 // Where the app serves signed local files (see BlobController).
 export const LOCAL_BLOB_PATH = '/chat/blob';
@@ -86,6 +91,18 @@ export class LocalDiskStorage implements StorageDriver {
     }
   }
 
+  // The upload directory exists (made on first use, as put does) and this process may write to it;
+  // access() also reports a read-only file system.
+  async health(): Promise<StorageHealth> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      await access(this.root, constants.W_OK);
+      return { up: true };
+    } catch (error) {
+      return { up: false, detail: `upload directory not writable (${errorCode(error)})` };
+    }
+  }
+
   async signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
     this.pathOf(key);
     // rounded up to the next whole second: the link is good for at least the TTL
@@ -148,4 +165,9 @@ export class LocalDiskStorage implements StorageDriver {
     if (!path.startsWith(this.root + sep)) throw new Error('invalid storage key');
     return path;
   }
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'error';
 }

@@ -19,20 +19,29 @@ import {
   contentDisposition,
   type SignedUrlOptions,
   type StorageDriver,
+  type StorageHealth,
   StorageObjectMissing,
 } from './storage-driver';
 
 // 8 MiB parts (S3's minimum is 5 MiB): a stream of unknown length goes up part by part, so at most
 // one part per upload is in memory. Files smaller than one part are a single PutObject.
 export const PART_BYTES = 8 * 1024 * 1024;
+// Readiness: one HeadBucket at a time per instance, its answer reused for a few seconds, so probes
+// from every instance and every load balancer do not turn into a request each against S3.
+export const HEALTH_TIMEOUT_MS = 1500;
+export const HEALTH_CACHE_MS = 5000;
 
 // Any S3-compatible endpoint (AWS, MinIO, Ceph, R2…); path-style addressing is a setting.
 export class S3Storage implements StorageDriver {
   readonly kind = 's3';
   private readonly client: S3Client;
   private readonly bucket: string;
+  private lastHealth?: { at: number; result: Promise<StorageHealth> };
 
-  constructor(settings: S3Settings) {
+  constructor(
+    settings: S3Settings,
+    private readonly now: () => number = Date.now,
+  ) {
     this.bucket = settings.bucket;
     this.client = new S3Client({
       region: settings.region,
@@ -168,6 +177,27 @@ export class S3Storage implements StorageDriver {
     );
   }
 
+  // HeadBucket: the bucket exists and these credentials reach it. Concurrent probes share the
+  // request in flight; the answer, up or down, stands for HEALTH_CACHE_MS.
+  health(): Promise<StorageHealth> {
+    const now = this.now();
+    if (this.lastHealth && now - this.lastHealth.at < HEALTH_CACHE_MS) return this.lastHealth.result;
+    const result = this.headBucket();
+    this.lastHealth = { at: now, result };
+    return result;
+  }
+
+  private async headBucket(): Promise<StorageHealth> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
+      });
+      return { up: true };
+    } catch (error) {
+      return { up: false, detail: describeFailure(error) };
+    }
+  }
+
   destroy(): void {
     this.client.destroy();
   }
@@ -177,4 +207,22 @@ function isMissing(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+}
+
+// Why a request failed, for readiness output: a status or an error code, never a message (which
+// may quote request details).
+function describeFailure(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return 'error';
+  const { name, code, $metadata } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${HEALTH_TIMEOUT_MS} ms`;
+  if ($metadata?.httpStatusCode) return `HTTP ${$metadata.httpStatusCode}`;
+  if (code) return code;
+  // the SDK wraps errors it does not recognise as Error instances into a message naming them
+  const message = (error as { message?: unknown }).message;
+  const errno = typeof message === 'string' ? /\bE[A-Z]{2,}[A-Z0-9_]*\b/.exec(message)?.[0] : undefined;
+  return errno ?? name ?? 'error';
 }

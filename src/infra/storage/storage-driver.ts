@@ -10,6 +10,12 @@ export interface SignedUrlOptions {
   disposition: 'inline' | 'attachment';
 }
 
+// Can the store take files right now (readiness); `detail` says why not, without secrets.
+export interface StorageHealth {
+  up: boolean;
+  detail?: string;
+}
+
 export interface StorageDriver {
   readonly kind: 's3' | 'local';
   // Streams `body` to `key`; resolves with the bytes written. Memory stays bounded whatever the size.
@@ -20,6 +26,8 @@ export interface StorageDriver {
   exists(key: string): Promise<boolean>;
   // made at read time only, never stored
   signedUrl(key: string, options: SignedUrlOptions): Promise<string>;
+  // cheap and bounded in time: readiness probes call it every few seconds on every instance
+  health(): Promise<StorageHealth>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');

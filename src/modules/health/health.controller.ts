@@ -9,6 +9,7 @@ import { Public } from '../../common/auth/auth.decorators';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatGateway } from '../chat/chat.gateway';
 import type { ClamdScanner } from '../../infra/scanner/clamd.scanner';
+import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { MALWARE_SCANNER } from '../uploads/uploads.service';
 
 @Controller('chat')
@@ -21,6 +22,7 @@ export class HealthController {
     private readonly gateway: ChatGateway,
     @Inject(BUS) private readonly bus: Bus,
     @Optional() @Inject(MALWARE_SCANNER) private readonly scanner: ClamdScanner | null = null,
+    @Optional() @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver | null = null,
   ) {}
 
   @Get('healthz')
@@ -28,7 +30,8 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  // 503 when MongoDB does not answer or the instance is draining for shutdown
+  // 503 when MongoDB does not answer, a configured dependency (Redis, clamd, the file store) is
+  // unreachable, or the instance is draining for shutdown
   @Get('readyz')
   @HealthCheck()
   ready() {
@@ -50,6 +53,15 @@ export class HealthController {
         const clamd = this.indicators.check('clamd');
         if (!this.scanner) return clamd.up({ scanning: 'off' });
         return (await this.scanner.ping(1500)) ? clamd.up() : clamd.down({ reason: 'no answer' });
+      },
+      // where uploads live: S3 answers HeadBucket (cached a few seconds), or the upload dir is writable
+      async () => {
+        const storage = this.indicators.check('storage');
+        if (!this.storage) return storage.up({ driver: 'none' });
+        const health = await this.storage.health();
+        return health.up
+          ? storage.up({ driver: this.storage.kind })
+          : storage.down({ driver: this.storage.kind, reason: health.detail });
       },
     ]);
   }

@@ -63,6 +63,6 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     },
     { provide: FILE_STORE, useExisting: FilesService },
   ],
-  exports: [FILE_STORE, MALWARE_SCANNER, AttachmentsService, FileContextService],
+  exports: [FILE_STORE, MALWARE_SCANNER, STORAGE_DRIVER, AttachmentsService, FileContextService],
 })
 export class UploadsModule {}
