@@ -45,7 +45,9 @@ export class SessionsService {
         // resuming an ended session makes it the user's one active session again
         const active = await this.repository.findActiveForUser(userId);
         if (active) await this.end(active.id, now);
-        await this.sessionLocks.run(requested.id, () => this.repository.reactivate(requested.id, userId, now));
+        await this.sessionLocks.run(requested.id, () =>
+          this.repository.reactivate(requested.id, userId, now),
+        );
         return {
           session: { ...requested, is_active: true, end_time: null, duration_ms: null },
           restored: true,
