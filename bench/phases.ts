@@ -67,18 +67,31 @@ interface Phase {
   config: BenchConfig;
 }
 
+export type RelayResults = Omit<ServerResults, 'connect' | 'memory'>;
+
 export async function measure(
   server: ServerProcess,
   url: string,
   llm: BenchFake,
   config: BenchConfig,
 ): Promise<ServerResults> {
+  const loadAtStart = loadavg()[0];
+  const { connect, memory } = await idle({ server, url, llm, config });
+  return { ...(await measureRelay(server, url, llm, config)), loadAtStart, connect, memory };
+}
+
+// The latency and saturation phases alone (the persistence-off variant needs no idle phase).
+export async function measureRelay(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: BenchConfig,
+): Promise<RelayResults> {
   const phase: Phase = { server, url, llm, config };
   const loadAtStart = loadavg()[0];
-  const { connect, memory } = await idle(phase);
   const latency = await latencyPhase(phase);
   const saturation = await saturationPhase(phase);
-  return { loadAtStart, connect, memory, latency, saturation };
+  return { loadAtStart, latency, saturation };
 }
 
 async function idle({ server, url, llm, config }: Phase): Promise<Pick<ServerResults, 'connect' | 'memory'>> {

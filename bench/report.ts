@@ -1,6 +1,6 @@
 // Turns both servers' results into the table (with the issue's targets) and the notes under it.
 import { availableParallelism } from 'node:os';
-import type { BenchConfig, ServerResults } from './phases';
+import type { BenchConfig, RelayResults, ServerResults } from './phases';
 import { format, table, type Row } from './stats';
 
 const KIB = 1024;
@@ -178,6 +178,101 @@ export function render(chatbox: ServerResults, bare: ServerResults, config: Benc
       'rate the pair reaches, not the server alone; frames per server CPU-second is the fairer comparison.',
   );
   return lines.join('\n');
+}
+
+// Issue 3's question: what does storing sessions cost the relay? The same app with its sessions
+// repository in memory (persistence off) beside the real one, and the bare relay for scale.
+export function renderPersistence(on: RelayResults, off: RelayResults, bare: RelayResults): string {
+  const frames = (results: RelayResults): number => results.saturation.framesPerSecond;
+  const perCpu = (results: RelayResults): number =>
+    results.saturation.framesPerSecond / Math.max(results.saturation.serverCpu, 1e-9);
+  const ttft = (results: RelayResults): string =>
+    `${format(results.latency.firstChunk.p50, 2)} / ${format(results.latency.firstChunk.p99, 2)}`;
+  const added = (results: RelayResults, key: 'p50' | 'p99'): number =>
+    results.latency.firstChunk[key] - bare.latency.firstChunk[key];
+  const rows: Row[] = [
+    {
+      metric: 'relay frames/s at saturation',
+      chatbox: format(frames(on), 0),
+      bare: format(frames(off), 0),
+      ratio: ratio(frames(on), frames(off)),
+      target: '≥ 0.90× off',
+      verdict: verdict(frames(on) >= 0.9 * frames(off)),
+    },
+    {
+      metric: '  same, against the bare relay',
+      chatbox: ratio(frames(on), frames(bare)),
+      bare: ratio(frames(off), frames(bare)),
+      ratio: '',
+      target: '≥ 0.70× bare',
+      verdict: `${verdict(frames(on) >= 0.7 * frames(bare))} / ${verdict(frames(off) >= 0.7 * frames(bare))}`,
+    },
+    {
+      metric: '  frames per server CPU-second',
+      chatbox: format(perCpu(on), 0),
+      bare: format(perCpu(off), 0),
+      ratio: ratio(perCpu(on), perCpu(off)),
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: '  database CPU during saturation (cores)',
+      chatbox: format(on.saturation.databaseCpu, 2),
+      bare: format(off.saturation.databaseCpu, 2),
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: 'TTFT chunk → client p50 / p99 (ms)',
+      chatbox: ttft(on),
+      bare: ttft(off),
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: '  added over bare, p50 (ms)',
+      chatbox: signed(added(on, 'p50')),
+      bare: signed(added(off, 'p50')),
+      ratio: '',
+      target: '≤ 2 ms (on)',
+      verdict: verdict(added(on, 'p50') <= 2),
+    },
+    {
+      metric: 'chunk → client latency p99 (ms)',
+      chatbox: format(on.latency.chunk.p99, 2),
+      bare: format(off.latency.chunk.p99, 2),
+      ratio: `${signed(on.latency.chunk.p99 - off.latency.chunk.p99)} ms`,
+      target: '',
+      verdict: '',
+    },
+    {
+      metric: '  added over bare (ms)',
+      chatbox: signed(on.latency.chunk.p99 - bare.latency.chunk.p99),
+      bare: signed(off.latency.chunk.p99 - bare.latency.chunk.p99),
+      ratio: '',
+      target: '≤ 5 ms',
+      verdict: `${verdict(on.latency.chunk.p99 - bare.latency.chunk.p99 <= 5)} / ${verdict(
+        off.latency.chunk.p99 - bare.latency.chunk.p99 <= 5,
+      )}`,
+    },
+    {
+      metric: 'send → first delta p50 / p99 (ms)',
+      chatbox: `${format(on.latency.sendToFirstDelta.p50, 1)} / ${format(on.latency.sendToFirstDelta.p99, 1)}`,
+      bare: `${format(off.latency.sendToFirstDelta.p50, 1)} / ${format(off.latency.sendToFirstDelta.p99, 1)}`,
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+  ];
+  return [
+    'Persistence on vs off: chatbox as shipped ("on") and the same app with its sessions repository in memory ("off", bench/chatbox-memory.ts).',
+    '',
+    table(rows, { chatbox: 'on', bare: 'off', ratio: 'on/off' }),
+    '',
+    `Load average when each run began: on ${format(on.loadAtStart, 2)}, off ${format(off.loadAtStart, 2)}.`,
+  ].join('\n');
 }
 
 function availableCores(): number {

@@ -6,8 +6,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { TEST_JWT_SECRET } from '../test/helpers/env';
 import { startBenchFake, type BenchFake } from './fake-llm';
-import { measure, type BenchConfig, type ServerResults } from './phases';
-import { render } from './report';
+import { measure, measureRelay, type BenchConfig, type RelayResults, type ServerResults } from './phases';
+import { render, renderPersistence } from './report';
 import { ServerProcess, type ServerSpec } from './server-process';
 
 // this file runs compiled from .data/bench/build/bench/
@@ -51,14 +51,15 @@ function freePort(): Promise<number> {
   });
 }
 
-async function chatboxSpec(llm: BenchFake, mongoUrl: string): Promise<ServerSpec> {
+// persistence off: the same app with sessions kept in memory (bench/chatbox-memory.ts)
+async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true): Promise<ServerSpec> {
   const port = await freePort();
   return {
-    name: 'chatbox',
-    script: join(ROOT, 'dist', 'main.js'),
+    name: persistence ? 'chatbox' : 'chatbox, persistence off',
+    script: persistence ? join(ROOT, 'dist', 'main.js') : join(__dirname, 'chatbox-memory.js'),
     host: HOST,
     port,
-    logFile: join(DATA, 'chatbox.log'),
+    logFile: join(DATA, persistence ? 'chatbox.log' : 'chatbox-memory.log'),
     databasePid: whole('BENCH_DATABASE_PID', 0) || undefined,
     env: {
       NODE_ENV: 'production',
@@ -106,12 +107,17 @@ async function bareSpec(llm: BenchFake): Promise<ServerSpec> {
   };
 }
 
-async function bench(spec: ServerSpec, llm: BenchFake, running: Set<ServerProcess>): Promise<ServerResults> {
+async function bench<T>(
+  spec: ServerSpec,
+  llm: BenchFake,
+  running: Set<ServerProcess>,
+  how: (server: ServerProcess, url: string, llm: BenchFake, config: BenchConfig) => Promise<T>,
+): Promise<T> {
   console.log(`[bench] starting ${spec.name} on ${spec.host}:${spec.port}`);
   const server = await ServerProcess.start(spec);
   running.add(server);
   try {
-    return await measure(server, `ws://${spec.host}:${spec.port}/chat/ws`, llm, config);
+    return await how(server, `ws://${spec.host}:${spec.port}/chat/ws`, llm, config);
   } finally {
     await server.stop();
     running.delete(server);
@@ -133,12 +139,18 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
-    const bare = await bench(await bareSpec(llm), llm, running);
-    const chatbox = await bench(await chatboxSpec(llm, mongoUrl), llm, running);
-    const output = render(chatbox, bare, config);
+    const bare: ServerResults = await bench(await bareSpec(llm), llm, running, measure);
+    const chatbox: ServerResults = await bench(await chatboxSpec(llm, mongoUrl), llm, running, measure);
+    const memory: RelayResults = await bench(
+      await chatboxSpec(llm, mongoUrl, false),
+      llm,
+      running,
+      measureRelay,
+    );
+    const output = `${render(chatbox, bare, config)}\n\n${renderPersistence(chatbox, memory, bare)}`;
     console.log(`\n${output}\n\n[bench] done in ${Math.round((Date.now() - started) / 1000)} s`);
     writeFileSync(join(DATA, 'last-run.md'), `${output}\n`);
-    writeFileSync(join(DATA, 'last-run.json'), JSON.stringify({ config, chatbox, bare }, null, 2));
+    writeFileSync(join(DATA, 'last-run.json'), JSON.stringify({ config, chatbox, bare, memory }, null, 2));
   } finally {
     await stopAll();
     await llm.fake.close();

@@ -39,7 +39,7 @@ export interface Row {
 }
 
 // A plain-text table (also valid Markdown) so the output can be pasted into the README as is.
-export function table(rows: Row[]): string {
+export function table(rows: Row[], headings: Partial<Row> = {}): string {
   const header: Row = {
     metric: 'metric',
     chatbox: 'chatbox',
@@ -47,6 +47,7 @@ export function table(rows: Row[]): string {
     ratio: 'ratio',
     target: 'target',
     verdict: 'pass/fail',
+    ...headings,
   };
   const columns: (keyof Row)[] = ['metric', 'chatbox', 'bare', 'ratio', 'target', 'verdict'];
   const all = [header, ...rows];

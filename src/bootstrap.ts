@@ -11,9 +11,13 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 // Builds the app from already-validated settings: used by main.ts and by the e2e suites.
 export async function createApp(settings: Settings): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.with(settings), {
-    bufferLogs: true,
-  });
+  return configureApp(
+    await NestFactory.create<NestExpressApplication>(AppModule.with(settings), { bufferLogs: true }),
+  );
+}
+
+// Logger, pipes, the WebSocket adapter and the static front ends, on an app however it was made.
+export function configureApp(app: NestExpressApplication): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

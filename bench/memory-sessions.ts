@@ -1,0 +1,225 @@
+// The bench's "persistence off" variant: SessionsRepository's contract kept in process memory, so
+// the same server runs with no session database work at all (content is still encrypted, as it
+// would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
+import { Inject } from '@nestjs/common';
+import type { ContentCipher } from '../src/common/crypto/content-cipher';
+import { CONTENT_CIPHER, type SessionsRepository } from '../src/modules/sessions/sessions.repository';
+import type {
+  AppendEffects,
+  AppendResult,
+  MessageRecord,
+  NewMessage,
+  SessionRecord,
+  SessionWithMessages,
+} from '../src/modules/sessions/session.types';
+
+type Stored = MessageRecord & { dedup?: string };
+interface Entry {
+  record: SessionRecord;
+  messages: Stored[];
+  responseMsTotal: number;
+}
+const MESSAGE_OVERHEAD_BYTES = 256;
+
+export class MemorySessionsRepository implements Pick<SessionsRepository, keyof SessionsRepository> {
+  private readonly sessions = new Map<string, Entry>();
+  private readonly current = new Map<string, string>();
+
+  constructor(@Inject(CONTENT_CIPHER) private readonly cipher: ContentCipher) {}
+
+  onModuleInit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  create(input: {
+    id: string;
+    userId: string;
+    name: string;
+    modelId: string;
+    now: Date;
+  }): Promise<SessionRecord> {
+    const record: SessionRecord = {
+      id: input.id,
+      user_id: input.userId,
+      name: input.name,
+      model_id: input.modelId,
+      is_active: true,
+      start_time: input.now,
+      end_time: null,
+      duration_ms: null,
+      last_activity: input.now,
+      last_message_at: null,
+      message_count: 0,
+      seq: 0,
+      bytes: 0,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      total_tokens: 0,
+      response_count: 0,
+      avg_response_ms: 0,
+      max_response_ms: 0,
+      help_requested: false,
+      help_requested_at: null,
+      admin_assisted: false,
+      assisting_admin_id: null,
+      assisting_admin_name: null,
+      provider_state: {},
+    };
+    this.sessions.set(input.id, { record, messages: [], responseMsTotal: 0 });
+    this.current.set(input.userId, input.id);
+    return Promise.resolve({ ...record });
+  }
+
+  findActiveForUser(userId: string): Promise<SessionRecord | null> {
+    const entry = this.sessions.get(this.current.get(userId) ?? '');
+    return Promise.resolve(entry?.record.is_active ? { ...entry.record } : null);
+  }
+
+  findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
+    const entry = this.owned(sessionId, userId);
+    return Promise.resolve(entry ? { ...entry.record } : null);
+  }
+
+  findOwnedWithMessages(sessionId: string, userId: string): Promise<SessionWithMessages | null> {
+    const entry = this.owned(sessionId, userId);
+    return Promise.resolve(entry ? this.withMessages(entry) : null);
+  }
+
+  findAnyWithMessages(sessionId: string): Promise<SessionWithMessages | null> {
+    const entry = this.sessions.get(sessionId);
+    return Promise.resolve(entry ? this.withMessages(entry) : null);
+  }
+
+  seqOf(sessionId: string): Promise<number | undefined> {
+    return Promise.resolve(this.sessions.get(sessionId)?.record.seq);
+  }
+
+  listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+    const mine = [...this.sessions.values()]
+      .filter((entry) => entry.record.user_id === userId)
+      .sort((a, b) => b.record.last_activity.getTime() - a.record.last_activity.getTime());
+    return Promise.resolve(mine.slice(0, limit).map((entry) => ({ ...entry.record })));
+  }
+
+  messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
+    return Promise.resolve(this.after(this.owned(sessionId, userId), afterSeq));
+  }
+
+  messagesAfterAny(sessionId: string, afterSeq: number): Promise<MessageRecord[]> {
+    return Promise.resolve(this.after(this.sessions.get(sessionId), afterSeq));
+  }
+
+  append(
+    sessionId: string,
+    expectedSeq: number,
+    message: NewMessage,
+    maxBytes: number,
+    effects: AppendEffects = {},
+  ): Promise<AppendResult> {
+    const entry = this.sessions.get(sessionId);
+    if (!entry) return Promise.resolve({ status: 'missing' });
+    const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
+    const size =
+      MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
+    const dedup =
+      message.client_id && (message.sender === 'user' || message.sender === 'admin')
+        ? `${message.sender}:${message.client_id}`
+        : undefined;
+    const previous = dedup ? entry.messages.find((stored) => stored.dedup === dedup) : undefined;
+    if (previous) return Promise.resolve({ status: 'duplicate', message: this.decrypt(previous) });
+    const record = entry.record;
+    if (record.seq !== expectedSeq) return Promise.resolve({ status: 'conflict', currentSeq: record.seq });
+    if (record.bytes > maxBytes - size) return Promise.resolve({ status: 'full' });
+    const seq = expectedSeq + 1;
+    entry.messages.push({ ...message, content, dedup, seq });
+    record.seq = seq;
+    record.bytes += size;
+    record.last_activity = message.timestamp;
+    if (effects.countsAsMessage !== false) {
+      record.message_count++;
+      record.last_message_at = message.timestamp;
+    }
+    if (effects.usage) {
+      record.prompt_tokens += effects.usage.prompt_tokens;
+      record.completion_tokens += effects.usage.completion_tokens;
+      record.total_tokens += effects.usage.total_tokens;
+    }
+    if (effects.response_ms !== undefined) {
+      record.response_count++;
+      entry.responseMsTotal += effects.response_ms;
+      record.avg_response_ms = Math.round(entry.responseMsTotal / record.response_count);
+      record.max_response_ms = Math.max(record.max_response_ms, effects.response_ms);
+    }
+    return Promise.resolve({ status: 'stored', message: { ...message, seq } });
+  }
+
+  update(
+    sessionId: string,
+    changes: Partial<Pick<SessionRecord, 'name' | 'model_id' | 'provider_state'>>,
+  ): Promise<void> {
+    const entry = this.sessions.get(sessionId);
+    if (entry) Object.assign(entry.record, changes);
+    return Promise.resolve();
+  }
+
+  reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
+    const entry = this.sessions.get(sessionId);
+    if (entry)
+      Object.assign(entry.record, { is_active: true, end_time: null, duration_ms: null, last_activity: now });
+    this.current.set(userId, sessionId);
+    return Promise.resolve();
+  }
+
+  end(sessionId: string, endTime?: Date): Promise<boolean> {
+    const record = this.sessions.get(sessionId)?.record;
+    if (!record?.is_active) return Promise.resolve(false);
+    const end = endTime ?? record.last_activity;
+    Object.assign(record, {
+      is_active: false,
+      end_time: end,
+      duration_ms: Math.max(0, end.getTime() - record.start_time.getTime()),
+    });
+    return Promise.resolve(true);
+  }
+
+  touch(sessionIds: string[], now: Date): Promise<void> {
+    for (const id of sessionIds) {
+      const record = this.sessions.get(id)?.record;
+      if (record?.is_active) record.last_activity = now;
+    }
+    return Promise.resolve();
+  }
+
+  findIdle(idleSince: Date, limit = 500): Promise<string[]> {
+    const idle = [...this.sessions.values()]
+      .filter((entry) => entry.record.is_active && entry.record.last_activity < idleSince)
+      .map((entry) => entry.record.id);
+    return Promise.resolve(idle.slice(0, limit));
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private owned(sessionId: string, userId: string): Entry | undefined {
+    const entry = this.sessions.get(sessionId);
+    return entry?.record.user_id === userId ? entry : undefined;
+  }
+
+  private after(entry: Entry | undefined, afterSeq: number): MessageRecord[] {
+    return (entry?.messages ?? [])
+      .filter((message) => message.seq > afterSeq)
+      .map((message) => this.decrypt(message));
+  }
+
+  private withMessages(entry: Entry): SessionWithMessages {
+    return { ...entry.record, messages: entry.messages.map((message) => this.decrypt(message)) };
+  }
+
+  private decrypt({ dedup: _dedup, ...message }: Stored): MessageRecord {
+    return {
+      ...message,
+      content: message.content === undefined ? undefined : this.cipher.decrypt(message.content),
+    };
+  }
+}
