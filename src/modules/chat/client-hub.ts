@@ -30,8 +30,11 @@ export class ClientHub implements OnModuleInit {
   private readonly bySession = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly order: SeqOrder;
-  // one JSON.stringify per frame, however many sockets it goes to
-  private readonly serialized = new WeakMap<ServerFrame, string>();
+  // one JSON.stringify per frame, however many sockets it goes to: a frame reaches its sockets in
+  // one synchronous loop, so remembering the last one is enough (a WeakMap entry per token frame
+  // costs the garbage collector more than it saves)
+  private lastFrame?: ServerFrame;
+  private lastData = '';
   private total = 0;
 
   constructor(
@@ -218,9 +221,11 @@ export class ClientHub implements OnModuleInit {
   }
 
   private serialize(frame: ServerFrame): string {
-    let data = this.serialized.get(frame);
-    if (data === undefined) this.serialized.set(frame, (data = JSON.stringify(frame)));
-    return data;
+    if (frame !== this.lastFrame) {
+      this.lastData = JSON.stringify(frame);
+      this.lastFrame = frame;
+    }
+    return this.lastData;
   }
 
   private write(connection: Connection, data: string): void {

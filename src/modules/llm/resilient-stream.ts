@@ -56,20 +56,17 @@ export async function* resilientStream(
     const attemptController = new AbortController();
     const forward = (): void => attemptController.abort(request.signal.reason);
     request.signal.addEventListener('abort', forward, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => attemptController.abort(TIMEOUT), policy.idleTimeoutMs);
-    };
+    // one timer per attempt, restarted by refresh() (no timer object per token) when a chunk comes
+    // and again when the consumer asks for the next, so a slow consumer is not a silent provider
+    const timer = setTimeout(() => attemptController.abort(TIMEOUT), policy.idleTimeoutMs);
     let started = false;
     let settled = false;
     try {
-      arm();
       for await (const chunk of provider.stream({ ...request, signal: attemptController.signal })) {
-        clearTimeout(timer);
+        timer.refresh();
         if (chunk.type === 'delta' && chunk.text.length > 0) started = true;
         yield chunk;
-        arm();
+        timer.refresh();
       }
       // the SDKs end a stream quietly when its signal aborts: a user stop, or our idle timeout
       if (request.signal.aborted) return;
