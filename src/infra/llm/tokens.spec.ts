@@ -1,0 +1,50 @@
+import fc from 'fast-check';
+import { countTokens, exactTokenCount } from './tokens';
+
+const LETTERS = 'abcdefghijklmnopqrstuvwxyzäöüßé日本'.split('');
+const word = fc
+  .array(fc.constantFrom(...LETTERS), { minLength: 1, maxLength: 12 })
+  .map((chars) => chars.join(''));
+
+describe('countTokens', () => {
+  it('should equal the exact BPE count for text without a 65-character run', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(word, fc.constantFrom(' ', '\n', '. ', ', ', '!? ', '42 ')), { maxLength: 80 }),
+        (parts) => {
+          const text = parts.join('');
+          expect(countTokens(text)).toBe(exactTokenCount(text));
+        },
+      ),
+    );
+  });
+
+  it('should count long runs with no space within one token per 32-character slice of the exact count', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...LETTERS, '-', '=', '*'), { minLength: 65, maxLength: 400 }),
+        fc.string({ maxLength: 40 }),
+        (chars, around) => {
+          const run = chars.join('');
+          const text = `${around} ${run} ${around}`;
+          const slices = Math.ceil([...run].length / 32);
+          const exact = exactTokenCount(text);
+          expect(Math.abs(countTokens(text) - exact)).toBeLessThanOrEqual(slices);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('should count long letter runs (one piece for the tokenizer) within a token per slice', () => {
+    expect(countTokens('abcd'.repeat(1000))).toBe(1000);
+    const text = `hello ${'x'.repeat(1200)} world`;
+    expect(Math.abs(countTokens(text) - exactTokenCount(text))).toBeLessThanOrEqual(1200 / 32);
+  });
+
+  it('should never split a surrogate pair', () => {
+    const emoji = '😀'.repeat(100);
+    expect(countTokens(emoji)).toBeGreaterThan(0);
+    expect(Math.abs(countTokens(emoji) - exactTokenCount(emoji))).toBeLessThanOrEqual(Math.ceil(100 / 32));
+  });
+});
