@@ -2,7 +2,8 @@ import type { ContextMessage } from '../llm/context-window';
 import type { MessageRecord } from '../sessions/session.types';
 
 // History as LLM context: user turns (typed or spoken) and the assistant's replies (admin replies
-// count as assistant). The stored id keys the token-count cache.
+// count as assistant). The stored id keys the token-count cache; a reply brings the vendor's own
+// count of its text (usage.completion_tokens), so the longest messages are never tokenized here.
 export function toContextMessages(history: MessageRecord[]): ContextMessage[] {
   const messages: ContextMessage[] = [];
   for (const message of history) {
@@ -13,7 +14,17 @@ export function toContextMessages(history: MessageRecord[]): ContextMessage[] {
       role: message.sender === 'user' ? 'user' : 'assistant',
       content: message.content,
       key: message.id,
+      tokens: message.type === 'ai_response' ? replyTokens(message, message.content) : undefined,
     });
   }
   return messages;
+}
+
+// A count of the reply's text is at most its UTF-8 length (every BPE token is at least one byte);
+// anything else (none reported, or reasoning tokens counted in) is left to the tokenizer.
+function replyTokens(message: MessageRecord, content: string): number | undefined {
+  const usage = message.metadata?.usage as { completion_tokens?: unknown } | undefined;
+  const tokens = usage?.completion_tokens;
+  if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens <= 0) return undefined;
+  return tokens <= Buffer.byteLength(content) ? tokens : undefined;
 }

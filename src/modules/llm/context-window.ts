@@ -15,6 +15,8 @@ const CACHE_LIMIT = 20_000;
 // included (a turn's images are part of what the key names, see FileContextService).
 export interface ContextMessage extends LlmMessage {
   key?: string;
+  // the vendor's own count of the content (a reply's completion_tokens): no need to tokenize it
+  tokens?: number;
 }
 
 export interface ContextBudget {
@@ -53,6 +55,7 @@ export class ContextWindow {
   }
 
   private tokensOf(message: ContextMessage): number {
+    if (message.tokens !== undefined) return message.tokens + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
     if (message.key === undefined) return countMessageTokens(message);
     const known = this.cache.get(message.key);
     if (known !== undefined) return known;
