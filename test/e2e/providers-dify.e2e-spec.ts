@@ -39,6 +39,29 @@ describe('Dify provider (e2e)', () => {
     return { client, sessionId: status.session_id as string, token, user };
   }
 
+  it('should give a Dify conversation that starts mid-session the turns before it, once', async () => {
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'm1', content: 'my name is Ada' });
+    await client.reply();
+    client.send({ type: 'model_select', model_id: 'dify-links' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'm2', content: 'what is my name?' });
+    await client.reply();
+    client.send({ type: 'user_message', client_id: 'm3', content: 'thanks' });
+    await client.reply();
+    const [first, switched, continued] = dify.chatCalls;
+    expect(first.query).toBe('my name is Ada');
+    expect(switched.conversationId).toBe('');
+    expect(switched.query).toBe(
+      'Earlier in this conversation:\nUser: my name is Ada\nAssistant: Echo: my name is Ada\n\n' +
+        'The user now says:\nwhat is my name?',
+    );
+    // from then on Dify has the history in its own conversation
+    expect(continued.conversationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(continued.query).toBe('thanks');
+    await client.close();
+  });
+
   async function untilReplyAndError(
     client: TestClient,
   ): Promise<{ final: Frame; error: Frame; deltas: string }> {

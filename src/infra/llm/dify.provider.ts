@@ -4,6 +4,7 @@ import {
   isAbort,
   isRetryableStatus,
   type LlmChunk,
+  type LlmMessage,
   type LlmProvider,
   LlmProviderError,
   type LlmRequest,
@@ -56,12 +57,15 @@ export class DifyProvider implements LlmProvider {
   }
 
   async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
-    const query = [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+    const last = request.messages.findLastIndex((message) => message.role === 'user');
+    const newest = last >= 0 ? request.messages[last].content : '';
     const known = request.detached ? undefined : request.providerState?.conversation_id;
     const conversationId = typeof known === 'string' ? known : '';
+    // a conversation that starts mid-session (the user switched to this model) learns what came before
+    const earlier = conversationId || request.detached || last < 0 ? [] : request.messages.slice(0, last);
     const body: Record<string, unknown> = {
       inputs: {},
-      query,
+      query: withEarlierTurns(earlier, newest),
       response_mode: 'streaming',
       conversation_id: conversationId,
       user: request.userId,
@@ -214,4 +218,16 @@ function abortError(): Error {
   const error = new Error('aborted');
   error.name = 'AbortError';
   return error;
+}
+
+// Dify keeps a conversation's history itself and takes only the newest message; when its conversation
+// begins after other turns of our session (another model answered them), those turns (already fitted
+// to the model's context budget) lead the query as a transcript.
+export function withEarlierTurns(earlier: LlmMessage[], newest: string): string {
+  const turns = earlier.filter((message) => message.role !== 'system' && message.content.trim() !== '');
+  if (turns.length === 0) return newest;
+  const transcript = turns
+    .map((message) => `${message.role === 'user' ? 'User' : 'Assistant'}: ${message.content}`)
+    .join('\n');
+  return `Earlier in this conversation:\n${transcript}\n\nThe user now says:\n${newest}`;
 }
