@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Helm v3 for rendering and linting helm/chatbox: built once with `go install` into .tools/bin from
+# the Go module proxy (no binary download), then cached. Prints the binary's path on stdout.
+# Pinned: the proxy here refuses @latest. helm's go.mod has no replace directives, so plain
+# `go install` works (no vendored tools module as for FerretDB). -X stamps the patch version, which
+# `go install` builds leave at "v3.19"; -s -w drop debug info (a smaller, faster link).
+# First build ~2.5 min on 2 cores (module downloads included), cached: instant.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HELM_VERSION="v3.19.5"
+BIN="$ROOT/.tools/bin/helm"
+STAMP="$BIN.version"
+
+if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$HELM_VERSION" ]; then
+  echo "$BIN"
+  exit 0
+fi
+command -v go >/dev/null || { echo "[helm] go is not installed: cannot build helm" >&2; exit 1; }
+mkdir -p "$ROOT/.tools/bin"
+echo "[helm] building helm $HELM_VERSION with go install (first run only, ~2.5 min)" >&2
+started=$SECONDS
+# build into a scratch GOBIN and move it in, so an interrupted build never leaves a broken binary
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+GOBIN="$work" GOFLAGS=-buildvcs=false go install \
+  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+mv "$work/helm" "$BIN"
+echo "$HELM_VERSION" >"$STAMP"
+echo "[helm] built in $((SECONDS - started)) s" >&2
+echo "$BIN"
