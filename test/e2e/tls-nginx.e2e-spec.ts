@@ -1,0 +1,471 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { testEnv, testSettings } from '../helpers/env';
+import { freePort, startAppProcess } from '../helpers/process';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { UpgradeRefused, type Frame } from '../helpers/ws-client';
+import { PNG } from './uploads.fixtures';
+
+const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+const DEPLOY_CONF = join(__dirname, '../../deploy/nginx/chatbox.conf');
+const MIB = 1024 * 1024;
+const DELAY_MS = 50;
+
+// A fresh self-signed certificate for 127.0.0.1; clients trust exactly it (`ca`), nothing is skipped.
+function makeCertificate(dir: string): Buffer {
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=chatbox-test',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ], { stdio: 'ignore' }); // prettier-ignore
+  return readFileSync(join(dir, 'cert.pem'));
+}
+
+// deploy/nginx/chatbox.conf itself, with only ports, certificate, log paths and instances swapped,
+// inside an http {} with Debian's nginx.conf defaults (where production includes it from conf.d).
+function testConfig(dir: string, ports: { https: number; http: number }, instances: number[]): string {
+  let conf = readFileSync(DEPLOY_CONF, 'utf8');
+  const swap = (pattern: RegExp, replacement: string | (() => string)) => {
+    if (conf.search(pattern) < 0) throw new Error(`deploy/nginx/chatbox.conf has no ${String(pattern)}`);
+    conf = conf.replace(pattern, replacement as string);
+  };
+  swap(/^\s*listen \[::\]:.*$/gm, '');
+  swap(/listen 80;/, `listen 127.0.0.1:${ports.http};`);
+  swap(/listen 443 ssl http2;/, `listen 127.0.0.1:${ports.https} ssl http2;`);
+  swap(/ssl_certificate \S+;/, `ssl_certificate ${dir}/cert.pem;`);
+  swap(/ssl_certificate_key \S+;/, `ssl_certificate_key ${dir}/key.pem;`);
+  swap(/\/var\/log\/nginx\//g, `${dir}/`);
+  let first = true;
+  const servers = instances.map((port) => `    server 127.0.0.1:${port};`).join('\n');
+  swap(/^ {4}server \S+:\d+[^;]*;$/gm, () => (first ? ((first = false), servers) : ''));
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((name) => `${name}_temp_path ${dir}/tmp/${name};`)
+    .join(' ');
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
+events { worker_connections 256; }
+http {
+  sendfile on; tcp_nopush on; types_hash_max_size 2048;
+  include /etc/nginx/mime.types; default_type application/octet-stream;
+  gzip on;
+  ${temp}
+${conf}
+}
+`;
+}
+
+interface Nginx {
+  port: number;
+  redirectPort: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+// nginx as a child process (daemon off) on free loopback ports, everything it writes under its dir.
+async function startNginx(instances: number[], ca: Buffer, certDir: string): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
+  // when run as root its workers drop to an unprivileged user that must reach the temp paths
+  chmodSync(dir, 0o755);
+  for (const name of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
+    mkdirSync(join(dir, 'tmp', name), { recursive: true, mode: 0o777 });
+  for (const file of ['cert.pem', 'key.pem'])
+    writeFileSync(join(dir, file), readFileSync(join(certDir, file)));
+  const ports = { https: await freePort(), http: await freePort() };
+  writeFileSync(join(dir, 'nginx.conf'), testConfig(dir, ports, instances));
+  const args = ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'];
+  const child: ChildProcess = spawn(NGINX_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${output}`);
+    const answer = await get(`https://127.0.0.1:${ports.https}/chat/healthz`, ca).catch(() => undefined);
+    if (answer?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`nginx did not become ready: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    port: ports.https,
+    redirectPort: ports.http,
+    dir,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return send(url, ca, { method: 'GET', headers });
+}
+
+function send(
+  url: string,
+  ca: Buffer,
+  options: { method: string; headers: Record<string, string>; body?: Buffer },
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+      url,
+      { method: options.method, headers: options.headers, ca },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+function multipart(data: Buffer, name: string, type: string): { body: Buffer; contentType: string } {
+  const boundary = '----chatbox-tls-boundary';
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`;
+  return {
+    body: Buffer.concat([Buffer.from(head), data, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
+}
+
+interface Timed {
+  frame: Frame;
+  at: number;
+}
+
+// A ws client over wss:// trusting only the test certificate; frames are stamped as they arrive.
+class TlsClient {
+  readonly frames: Timed[] = [];
+  private cursor = 0;
+  private waiters: Array<() => void> = [];
+  closeCode?: number;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      this.frames.push({ frame: JSON.parse(data.toString()) as Frame, at: performance.now() });
+      this.waiters.splice(0).forEach((wake) => wake());
+    });
+    this.closed = new Promise((resolve) =>
+      socket.on('close', (code) => {
+        this.closeCode = code;
+        this.waiters.splice(0).forEach((wake) => wake());
+        resolve(code);
+      }),
+    );
+  }
+
+  static connect(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<TlsClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { ca, headers });
+      const client = new TlsClient(socket);
+      socket.once('open', () => resolve(client));
+      socket.once('unexpected-response', (_request, response) =>
+        reject(new UpgradeRefused(response.statusCode ?? 0)),
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  async next(match: (frame: Frame) => boolean, timeoutMs = 10_000): Promise<Timed> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const timed = this.frames[this.cursor++];
+        if (match(timed.frame)) return timed;
+      }
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting`);
+      if (Date.now() > deadline) throw new Error('timed out waiting for a frame');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(frame: Record<string, unknown>): void {
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  close(): Promise<number> {
+    if (this.closeCode === undefined) this.socket.close();
+    return this.closed;
+  }
+}
+
+async function refusal(promise: Promise<TlsClient>): Promise<number> {
+  const error = await promise.then(
+    (client) => client.close().then(() => undefined),
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(UpgradeRefused);
+  return (error as UpgradeRefused).status;
+}
+
+// One message, its streamed reply: when the first delta and the final frame arrived after sending.
+async function timedReply(url: string, ca: Buffer) {
+  const client = await TlsClient.connect(url, ca);
+  await client.next((frame) => frame.type === 'connection_status');
+  const sentAt = performance.now();
+  client.send({ type: 'user_message', client_id: 'timed', content: 'Stream this to me, please.' });
+  const deltas: Timed[] = [];
+  for (;;) {
+    const timed = await client.next((frame) => frame.type === 'ai_response' || frame.type === 'error');
+    if (timed.frame.type === 'error') throw new Error(`error frame: ${JSON.stringify(timed.frame.error)}`);
+    if (timed.frame.metadata?.done === true) {
+      await client.close();
+      return {
+        deltas: deltas.map((delta) => String(delta.frame.metadata?.delta ?? '')),
+        firstDeltaMs: deltas[0].at - sentAt,
+        finalMs: timed.at - sentAt,
+        content: timed.frame.content,
+      };
+    }
+    deltas.push(timed);
+  }
+}
+
+function block(conf: string, header: string): string {
+  const start = conf.indexOf(`${header} {`);
+  if (start < 0) throw new Error(`no ${header} block`);
+  return conf.slice(start, conf.indexOf('}', start));
+}
+
+function directive(text: string, name: string): string[] {
+  return [...text.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((match) => match[1].trim());
+}
+
+function seconds(value: string): number {
+  const match = /^(\d+)(ms|s|m)?$/.exec(value);
+  if (!match) throw new Error(`not an nginx time: ${value}`);
+  return Number(match[1]) * ({ ms: 0.001, s: 1, m: 60 }[match[2] ?? 's'] ?? 1);
+}
+
+describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
+  jest.setTimeout(120_000);
+  let certDir: string;
+  let uploadDir: string;
+  let ca: Buffer;
+  let server: RunningApp;
+  let nginx: Nginx;
+  let base: string;
+  let wss: string;
+
+  beforeAll(async () => {
+    if (!existsSync(NGINX_BIN))
+      throw new Error(`no nginx at ${NGINX_BIN}: run scripts/services/nginx.sh up DIR`);
+    certDir = mkdtempSync(join(tmpdir(), 'tls-cert-'));
+    uploadDir = mkdtempSync(join(tmpdir(), 'tls-uploads-'));
+    ca = makeCertificate(certDir);
+    server = await startApp({
+      UPLOAD_DIR: uploadDir,
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: DELAY_MS }]),
+    });
+    nginx = await startNginx([Number(new URL(server.httpUrl).port)], ca, certDir);
+    base = `https://127.0.0.1:${nginx.port}`;
+    wss = `wss://127.0.0.1:${nginx.port}/chat/ws`;
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await server?.close();
+    rmSync(certDir, { recursive: true, force: true });
+    rmSync(uploadDir, { recursive: true, force: true });
+  });
+
+  it('should stream a reply over wss:// as it is produced, not buffered until the end', async () => {
+    const viaNginx = await timedReply(`${wss}?token=${userToken(uniqueUser())}`, ca);
+    const direct = await timedReply(`${server.wsUrl}?token=${userToken(uniqueUser())}`, ca);
+    expect(viaNginx.deltas.length).toBeGreaterThanOrEqual(10);
+    expect(viaNginx.content).toBe(viaNginx.deltas.join(''));
+    // the demo model waits DELAY_MS before each word: a buffered stream would deliver all at once
+    const produced = (viaNginx.deltas.length - 1) * DELAY_MS;
+    expect(viaNginx.finalMs - viaNginx.firstDeltaMs).toBeGreaterThan(produced * 0.6);
+    expect(viaNginx.firstDeltaMs).toBeLessThan(viaNginx.finalMs / 4);
+    console.log(
+      `tls-nginx: ${viaNginx.deltas.length} deltas every ${DELAY_MS} ms; first delta ` +
+        `${viaNginx.firstDeltaMs.toFixed(1)} ms via nginx (wss) vs ${direct.firstDeltaMs.toFixed(1)} ms direct (ws); ` +
+        `final ${viaNginx.finalMs.toFixed(1)} vs ${direct.finalMs.toFixed(1)} ms`,
+    );
+  });
+
+  it('should refuse a bad token with 401 and a foreign Origin with 403 at the upgrade, and allow its own origin', async () => {
+    const token = userToken(uniqueUser());
+    expect(await refusal(TlsClient.connect(`${wss}?token=not-a-jwt`, ca))).toBe(401);
+    expect(await refusal(TlsClient.connect(wss, ca))).toBe(401);
+    expect(
+      await refusal(TlsClient.connect(`${wss}?token=${token}`, ca, { origin: 'https://evil.example' })),
+    ).toBe(403);
+    // the page's own origin: nginx must hand the app the Host the browser used, port included
+    const own = await TlsClient.connect(`${wss}?token=${token}`, ca, { origin: base });
+    expect((await own.next((frame) => frame.type === 'connection_status')).frame.metadata?.status).toBe(
+      'connected',
+    );
+    await own.close();
+  });
+
+  it('should keep tokens out of the nginx access log', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TlsClient.connect(`${wss}?token=${token}`, ca);
+    await client.next((frame) => frame.type === 'connection_status');
+    await client.close();
+    const log = join(nginx.dir, 'chatbox.access.log');
+    const deadline = Date.now() + 5000;
+    while (!/"GET \/chat\/ws HTTP\/1\.1" 101/.test(readFileSync(log, 'utf8')) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const text = readFileSync(log, 'utf8');
+    expect(text).toMatch(/"GET \/chat\/ws HTTP\/1\.1" 101/);
+    expect(text).not.toContain(token);
+    expect(text).not.toContain('token=');
+  });
+
+  it('should answer /chat/models over HTTP/2 and /chat/readyz over HTTPS, redirect HTTP and hide /metrics', async () => {
+    const session = http2Connect(base, { ca });
+    try {
+      const models = await new Promise<{ status: number; body: string; protocol: string }>(
+        (resolve, reject) => {
+          const stream = session.request({
+            ':path': '/chat/models',
+            ...authHeaders(userToken(uniqueUser())),
+          });
+          let status = 0;
+          let body = '';
+          stream.on('response', (headers) => (status = Number(headers[':status'])));
+          stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          stream.on('end', () => resolve({ status, body, protocol: session.alpnProtocol ?? '' }));
+          stream.on('error', reject);
+        },
+      );
+      expect(models.protocol).toBe('h2');
+      expect(models.status).toBe(200);
+      expect(JSON.parse(models.body)).toEqual([{ id: 'demo', name: 'Demo' }]);
+    } finally {
+      session.close();
+    }
+    const ready = await get(`${base}/chat/readyz`, ca);
+    expect(ready.status).toBe(200);
+    expect(ready.headers['strict-transport-security']).toBe('max-age=63072000');
+    expect((await get(`${base}/chat/models`, ca)).status).toBe(401);
+    const redirect = await get(`http://127.0.0.1:${nginx.redirectPort}/chat/models`, ca);
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe('https://127.0.0.1/chat/models');
+    expect((await get(`${base}/metrics`, ca)).status).toBe(404);
+    expect((await get(`${server.httpUrl}/metrics`, ca)).status).toBe(200);
+  });
+
+  it('should take an upload through nginx and serve it back through its signed URL', async () => {
+    const token = userToken(uniqueUser());
+    const { body, contentType } = multipart(PNG, 'photo.png', 'image/png');
+    const headers = { ...authHeaders(token), 'content-type': contentType };
+    const uploaded = await send(`${base}/chat/uploads`, ca, { method: 'POST', headers, body });
+    expect(uploaded.status).toBe(201);
+    const file = JSON.parse(uploaded.body.toString()) as { file_id: string; size: number; mime_type: string };
+    expect(file).toMatchObject({ size: PNG.length, mime_type: 'image/png' });
+    const link = await get(`${base}/chat/files/${file.file_id}`, ca, authHeaders(token));
+    expect(link.status).toBe(302);
+    const blob = await get(new URL(String(link.headers.location), base).toString(), ca);
+    expect(blob.status).toBe(200);
+    expect(blob.body.equals(PNG)).toBe(true);
+  });
+
+  it('should pass an upload of exactly UPLOAD_MAX_BYTES and leave one byte more to the app (413 FILE_TOO_LARGE)', async () => {
+    const limit = testSettings().uploads.maxBytes;
+    const post = (size: number) => {
+      const { body, contentType } = multipart(Buffer.alloc(size, 'a'), 'big.txt', 'text/plain');
+      const headers = { ...authHeaders(userToken(uniqueUser())), 'content-type': contentType };
+      return send(`${base}/chat/uploads`, ca, { method: 'POST', headers, body });
+    };
+    const full = await post(limit);
+    expect(full.status).toBe(201);
+    expect(JSON.parse(full.body.toString())).toMatchObject({ size: limit, mime_type: 'text/plain' });
+    const over = await post(limit + 1);
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body.toString())).toMatchObject({ error: { code: 'FILE_TOO_LARGE' } });
+  });
+
+  it('should hold the production values: upgrade headers, timeouts past the heartbeat, no buffering, body size, several instances', () => {
+    const conf = readFileSync(DEPLOY_CONF, 'utf8');
+    const settings = testSettings();
+    const ws = block(conf, 'location = /chat/ws');
+    expect(directive(ws, 'proxy_set_header')).toEqual(
+      expect.arrayContaining([
+        'Upgrade $http_upgrade',
+        'Connection $chatbox_connection',
+        'Host $http_host',
+        'X-Forwarded-For $proxy_add_x_forwarded_for',
+        'X-Forwarded-Proto $scheme',
+      ]),
+    );
+    expect(directive(block(conf, 'map $http_upgrade $chatbox_connection'), 'default')).toEqual(['upgrade']);
+    expect(directive(ws, 'proxy_http_version').concat(directive(conf, 'proxy_http_version'))).toContain(
+      '1.1',
+    );
+    // an idle socket hears from the app every heartbeat; nginx must not cut it in between (its
+    // default is 60 s, too slow to wait out here, so the values are checked instead)
+    for (const name of ['proxy_read_timeout', 'proxy_send_timeout']) {
+      const [value] = directive(ws, name);
+      expect(seconds(value) * 1000).toBeGreaterThanOrEqual(2 * settings.heartbeatMs);
+      expect(seconds(value)).toBeGreaterThan(60);
+    }
+    expect(directive(ws, 'proxy_buffering')).toEqual(['off']);
+    const uploads = block(conf, 'location = /chat/uploads');
+    const [bodySize] = directive(uploads, 'client_max_body_size');
+    const bytes = Number(/^(\d+)m$/.exec(bodySize)?.[1]) * MIB;
+    expect(bytes).toBeGreaterThanOrEqual(settings.uploads.maxBytes);
+    expect(bytes).toBeLessThanOrEqual(settings.uploads.maxBytes + 2 * MIB);
+    expect(directive(uploads, 'proxy_request_buffering')).toEqual(['off']);
+    const upstream = block(conf, 'upstream chatbox');
+    expect(directive(upstream, 'server').length).toBeGreaterThanOrEqual(2);
+    expect(directive(conf, 'listen')).toEqual(expect.arrayContaining(['443 ssl http2']));
+  });
+});
+
+describe('SIGTERM through nginx (e2e, built server)', () => {
+  jest.setTimeout(120_000);
+
+  it("should bring the app's close code 1001 to a wss:// client through nginx", async () => {
+    const certDir = mkdtempSync(join(tmpdir(), 'tls-cert-'));
+    const ca = makeCertificate(certDir);
+    const app = await startAppProcess(testEnv());
+    const nginx = await startNginx([app.port], ca, certDir);
+    try {
+      const client = await TlsClient.connect(
+        `wss://127.0.0.1:${nginx.port}/chat/ws?token=${userToken(uniqueUser())}`,
+        ca,
+      );
+      await client.next((frame) => frame.type === 'connection_status');
+      app.child.kill('SIGTERM');
+      expect(await client.closed).toBe(1001);
+      expect(await app.exited).toBe(0);
+    } finally {
+      if (app.child.exitCode === null) app.child.kill('SIGKILL');
+      await nginx.stop();
+      rmSync(certDir, { recursive: true, force: true });
+    }
+  });
+});
