@@ -3,15 +3,19 @@
 # the Go module proxy (no binary download), then cached. Prints the binary's path on stdout.
 # Pinned: the proxy here refuses @latest. helm's go.mod has no replace directives, so plain
 # `go install` works (no vendored tools module as for FerretDB). -X stamps the patch version, which
-# `go install` builds leave at "v3.19"; -s -w drop debug info (a smaller, faster link).
+# `go install` builds leave at "v3.19", and the Kubernetes version helm assumes for template/lint
+# (its Makefile derives 1.34 from client-go v0.34; without it 1.20, older than the chart allows);
+# -s -w drop debug info (a smaller, faster link).
 # First build ~2.5 min on 2 cores (module downloads included), cached: instant.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HELM_VERSION="v3.19.5"
+K8S_MINOR="34" # helm v3.19.5 is built against k8s.io/client-go v0.34
 BIN="$ROOT/.tools/bin/helm"
 STAMP="$BIN.version"
+STAMP_TEXT="$HELM_VERSION k8s 1.$K8S_MINOR"
 
-if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$HELM_VERSION" ]; then
+if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$STAMP_TEXT" ]; then
   echo "$BIN"
   exit 0
 fi
@@ -23,9 +27,13 @@ started=$SECONDS
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 GOBIN="$work" GOFLAGS=-buildvcs=false go install \
-  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $(
+    for pkg in pkg/chartutil pkg/lint/rules; do
+      printf -- '-X helm.sh/helm/v3/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/%s.k8sVersionMinor=%s ' "$pkg" "$pkg" "$K8S_MINOR"
+    done
+  )" \
   "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
 mv "$work/helm" "$BIN"
-echo "$HELM_VERSION" >"$STAMP"
+echo "$STAMP_TEXT" >"$STAMP"
 echo "[helm] built in $((SECONDS - started)) s" >&2
 echo "$BIN"
