@@ -13,6 +13,8 @@ module.exports = {
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.int-spec.ts'] },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
     { ...base, displayName: 'client', testMatch: ['<rootDir>/client/**/*.spec.ts'] },
+    // helm/chatbox rendered by a real helm (HELM_BIN from scripts/services/helm.sh)
+    { ...base, displayName: 'deploy', testMatch: ['<rootDir>/test/deploy/**/*.spec.ts'] },
     // real chromium against the real server and the built client (npm run build first)
     {
       ...base,
