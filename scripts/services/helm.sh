@@ -13,7 +13,7 @@ case "${1:-}" in
     else
       tail -5 "$2/build.log" >&2
       echo "[helm] build failed; the helm spec will skip" >&2
-      echo "export HELM_UNAVAILABLE=$(printf %q "go install of helm failed: $(tail -1 "$2/build.log")")"
+      echo "export HELM_UNAVAILABLE=$(printf %q "helm could not be built: $(tail -1 "$2/build.log")")"
     fi
     ;;
   down) ;;
