@@ -14,21 +14,31 @@ if [ ! -f node_modules/.lock-hash ] || [ "$(cat node_modules/.lock-hash)" != "$l
 fi
 
 # Each scripts/services/*.sh installs (once) and starts one real server on loopback and prints the
-# env the tests need to find it (FerretDB, and the servers later issues add).
+# env the tests need to find it. They start in parallel (on a fresh machine the Go builds of
+# FerretDB, MinIO and helm and the apt installs overlap); each one's log is shown when it is done.
 DATA="$(mktemp -d)"
-started=()
+services=()
+for svc in scripts/services/*.sh; do [ "$(basename "$svc")" = lib.sh ] || services+=("$svc"); done
 cleanup() {
-  for svc in "${started[@]}"; do bash "$svc" down "$DATA/$(basename "$svc" .sh)" || true; done
+  for svc in "${services[@]}"; do bash "$svc" down "$DATA/$(basename "$svc" .sh)" >/dev/null 2>&1 || true; done
   rm -rf "$DATA"
 }
 trap cleanup EXIT
-for svc in scripts/services/*.sh; do
-  [ "$(basename "$svc")" = lib.sh ] && continue
-  echo "== service $(basename "$svc" .sh)"
-  exports="$(bash "$svc" up "$DATA/$(basename "$svc" .sh)")"
-  started+=("$svc")
-  eval "$exports"
+pids=()
+for svc in "${services[@]}"; do
+  name="$(basename "$svc" .sh)"
+  bash "$svc" up "$DATA/$name" >"$DATA/$name.env" 2>"$DATA/$name.log" &
+  pids+=("$!")
 done
+failed=0
+for index in "${!services[@]}"; do
+  name="$(basename "${services[$index]}" .sh)"
+  if wait "${pids[$index]}"; then status=ok; else status=FAILED; failed=1; fi
+  echo "== service $name: $status"
+  sed "s/^/   [$name] /" "$DATA/$name.log"
+done
+[ "$failed" -eq 0 ] || { echo "a test service did not start; see its log above" >&2; exit 1; }
+for svc in "${services[@]}"; do eval "$(cat "$DATA/$(basename "$svc" .sh).env")"; done
 
 echo "== lint"; npm run --silent lint
 echo "== typecheck"; npm run --silent typecheck

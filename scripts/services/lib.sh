@@ -21,6 +21,8 @@ apt_install() {
   echo "[services] apt-get install ${missing[*]}" >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  if [ ! -f /tmp/.chatbox-apt-updated ]; then $sudo apt-get update -qq >&2 && touch /tmp/.chatbox-apt-updated; fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # services start in parallel (scripts/test.sh): wait for another install's dpkg lock, not fail
+  local wait=(-o DPkg::Lock::Timeout=600)
+  if [ ! -f /tmp/.chatbox-apt-updated ]; then $sudo apt-get "${wait[@]}" update -qq >&2 && touch /tmp/.chatbox-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
