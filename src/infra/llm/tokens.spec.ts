@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { Tiktoken } from 'js-tiktoken/lite';
 import { countTokens, exactTokenCount } from './tokens';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzäöüßé日本'.split('');
@@ -46,5 +47,19 @@ describe('countTokens', () => {
     const emoji = '😀'.repeat(100);
     expect(countTokens(emoji)).toBeGreaterThan(0);
     expect(Math.abs(countTokens(emoji) - exactTokenCount(emoji))).toBeLessThanOrEqual(Math.ceil(100 / 32));
+  });
+
+  it('should never hand the BPE encoder an unbroken run longer than a slice (its cost is quadratic in one)', () => {
+    const encode = jest.spyOn(Tiktoken.prototype, 'encode');
+    try {
+      countTokens(`intro ${'abcd'.repeat(1000)} and ${'=+'.repeat(500)} outro`);
+      const longest = Math.max(
+        ...encode.mock.calls.map(([text]) => Math.max(0, ...text.split(/\s+/).map((run) => run.length))),
+      );
+      expect(encode).toHaveBeenCalled();
+      expect(longest).toBeLessThanOrEqual(64);
+    } finally {
+      encode.mockRestore();
+    }
   });
 });
