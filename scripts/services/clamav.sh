@@ -64,11 +64,7 @@ CONF
 }
 
 down() {
-  local dir="$1"
-  if [ -f "$dir/clamd.pid" ]; then
-    kill "$(cat "$dir/clamd.pid")" 2>/dev/null || true
-    rm -f "$dir/clamd.pid"
-  fi
+  stop_pid "$1/clamd.pid"
 }
 
 case "${1:-}" in

@@ -13,6 +13,13 @@ wait_port() {
   return 1
 }
 
+# stop_pid FILE: stops the process whose pid FILE holds, if any, and removes FILE (what `down` does)
+stop_pid() {
+  [ -f "$1" ] || return 0
+  kill "$(cat "$1")" 2>/dev/null || true
+  rm -f "$1"
+}
+
 # apt_install PKG…: installs Debian packages that are missing (apt-get update once per run)
 apt_install() {
   local missing=()

@@ -50,11 +50,7 @@ up() {
 }
 
 down() {
-  local dir="$1"
-  if [ -f "$dir/minio.pid" ]; then
-    kill "$(cat "$dir/minio.pid")" 2>/dev/null || true
-    rm -f "$dir/minio.pid"
-  fi
+  stop_pid "$1/minio.pid"
 }
 
 case "${1:-}" in

@@ -25,10 +25,5 @@ CONF
     wait_port "$port" 20 || { echo "[redis] did not start; see $dir/redis.log" >&2; exit 1; }
     echo "export TEST_REDIS_URL=redis://127.0.0.1:$port"
     ;;
-  down)
-    if [ -f "$2/redis.pid" ]; then
-      kill "$(cat "$2/redis.pid")" 2>/dev/null || true
-      rm -f "$2/redis.pid"
-    fi
-    ;;
+  down) stop_pid "$2/redis.pid" ;;
 esac
