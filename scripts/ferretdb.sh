@@ -31,7 +31,7 @@ start() {
   install
   mkdir -p "$dir"
   if [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then return 0; fi
-  "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --listen-addr="127.0.0.1:$port" \
+  "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --state-dir="$dir" --listen-addr="127.0.0.1:$port" \
     --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
   echo $! >"$dir/ferretdb.pid"
   for _ in $(seq 1 100); do
