@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { CurrentSessionsRepository } from './current-sessions.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
 import { Session, SessionSchema } from './schemas/session.schema';
 import { CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
@@ -15,6 +16,7 @@ import { SessionsService } from './sessions.service';
     ]),
   ],
   providers: [
+    CurrentSessionsRepository,
     SessionsRepository,
     SessionsService,
     {

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
-import { CurrentSession } from './schemas/current-session.schema';
+import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
 import type {
   AppendEffects,
@@ -27,29 +27,18 @@ type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] 
 export class SessionsRepository implements OnModuleInit {
   constructor(
     @InjectModel(Session.name) private readonly sessions: Model<Session>,
-    @InjectModel(CurrentSession.name) private readonly current: Model<CurrentSession>,
+    private readonly current: CurrentSessionsRepository,
     @Inject(CONTENT_CIPHER) private readonly cipher: ContentCipher,
   ) {}
 
   async onModuleInit(): Promise<void> {
     await this.sessions.createIndexes();
-    await this.backfillCurrent();
-  }
-
-  // Sessions stored before the current-session pointers existed: once, while there are no pointers
-  // at all, point each user at their latest active session (idempotent if replicas boot together).
-  private async backfillCurrent(): Promise<void> {
-    if ((await this.current.estimatedDocumentCount()) > 0) return;
-    const active = await this.sessions
-      .find({ is_active: true }, { _id: 1, user_id: 1, last_activity: 1 })
-      .sort({ last_activity: -1 })
-      .lean<Array<{ _id: string; user_id: string; last_activity: Date }>>();
-    for (const session of active)
-      await this.current.updateOne(
-        { _id: session.user_id },
-        { $setOnInsert: { session_id: session._id, updated_at: session.last_activity } },
-        { upsert: true },
-      );
+    await this.current.backfill(() =>
+      this.sessions
+        .find({ is_active: true }, { _id: 1, user_id: 1, last_activity: 1 })
+        .sort({ last_activity: -1 })
+        .lean<Array<{ _id: string; user_id: string; last_activity: Date }>>(),
+    );
   }
 
   async create(input: {
@@ -68,28 +57,20 @@ export class SessionsRepository implements OnModuleInit {
       start_time: input.now,
       last_activity: input.now,
     });
-    await this.setCurrent(input.userId, input.id, input.now);
+    await this.current.set(input.userId, input.id, input.now);
     return this.toRecord(created.toObject() as SessionDocument);
   }
 
   // Two reads by `_id` (the user's pointer, then its session): on MongoDB as cheap as the indexed
   // query by user, and on FerretDB, which pushes down only `_id` filters, no scan of every session.
   async findActiveForUser(userId: string): Promise<SessionRecord | null> {
-    const pointer = await this.current.findOne({ _id: userId }).lean<CurrentSession>();
-    if (!pointer) return null;
+    const sessionId = await this.current.sessionOf(userId);
+    if (!sessionId) return null;
     const found = ownedBy(
-      await this.sessions.findOne({ _id: pointer.session_id }, WITHOUT_MESSAGES).lean<SessionDocument>(),
+      await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>(),
       userId,
     );
     return found?.is_active ? this.toRecord(found) : null;
-  }
-
-  private async setCurrent(userId: string, sessionId: string, now: Date): Promise<void> {
-    await this.current.updateOne(
-      { _id: userId },
-      { $set: { session_id: sessionId, updated_at: now } },
-      { upsert: true },
-    );
   }
 
   async findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
@@ -220,7 +201,7 @@ export class SessionsRepository implements OnModuleInit {
       { _id: sessionId },
       { $set: { is_active: true, end_time: null, duration_ms: null, last_activity: now } },
     );
-    await this.setCurrent(userId, sessionId, now);
+    await this.current.set(userId, sessionId, now);
   }
 
   // Ends a session; end_time is the last activity, so a swept session's duration is its real use.

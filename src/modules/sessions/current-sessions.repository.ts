@@ -1,0 +1,38 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { CurrentSession } from './schemas/current-session.schema';
+
+// Each user's current-session pointer, read and written by `_id` (the user id) only: opening a
+// connection finds the user's session without a query by user (FerretDB would scan every session).
+@Injectable()
+export class CurrentSessionsRepository {
+  constructor(@InjectModel(CurrentSession.name) private readonly current: Model<CurrentSession>) {}
+
+  async sessionOf(userId: string): Promise<string | undefined> {
+    return (await this.current.findOne({ _id: userId }).lean<CurrentSession>())?.session_id;
+  }
+
+  async set(userId: string, sessionId: string, now: Date): Promise<void> {
+    await this.current.updateOne(
+      { _id: userId },
+      { $set: { session_id: sessionId, updated_at: now } },
+      { upsert: true },
+    );
+  }
+
+  // Sessions stored before the pointers existed: once, while there are no pointers at all, point
+  // each user at their latest active session (`active` newest first; idempotent if replicas boot
+  // together, the first pointer per user wins).
+  async backfill(
+    active: () => Promise<Array<{ _id: string; user_id: string; last_activity: Date }>>,
+  ): Promise<void> {
+    if ((await this.current.estimatedDocumentCount()) > 0) return;
+    for (const session of await active())
+      await this.current.updateOne(
+        { _id: session.user_id },
+        { $setOnInsert: { session_id: session._id, updated_at: session.last_activity } },
+        { upsert: true },
+      );
+  }
+}
