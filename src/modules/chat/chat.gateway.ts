@@ -12,6 +12,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ChatService } from './chat.service';
+import { ConnectionsService } from './connections.service';
 import { ClientHub } from './client-hub';
 import type { Connection } from './connection';
 import { parseClientFrame } from './envelope-parser';
@@ -41,6 +42,7 @@ export class ChatGateway
 
   constructor(
     private readonly chat: ChatService,
+    private readonly lifecycle: ConnectionsService,
     private readonly replies: ReplyService,
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
@@ -51,7 +53,7 @@ export class ChatGateway
     this.server = server;
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
     this.sweeper = setInterval(() => {
-      this.chat
+      this.lifecycle
         .sweep()
         .catch((error: unknown) =>
           this.logger.error({ event: 'sweep_failed', err: String(error) }, 'sweep failed'),
@@ -80,7 +82,7 @@ export class ChatGateway
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
     // frames of one socket are handled in order, and only once its session is bound
-    let chain = this.chat
+    let chain = this.lifecycle
       .connect(connection, query.get('session_id') ?? undefined, lastSeq)
       .catch((error: unknown) => {
         this.fail(connection, error, undefined, true);
@@ -95,7 +97,7 @@ export class ChatGateway
     const connection = this.connections.get(socket);
     if (!connection) return;
     clearTimeout(connection.expiryTimer);
-    this.chat.disconnect(connection);
+    this.lifecycle.disconnect(connection);
   }
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {

@@ -6,6 +6,7 @@ import { ChatController } from './chat.controller';
 import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
 import { ClientHub } from './client-hub';
+import { ConnectionsService } from './connections.service';
 import { ReplyAttachments } from './reply-attachments';
 import { ReplyRecorder } from './reply-recorder';
 import { ReplyService } from './reply.service';
@@ -17,6 +18,7 @@ import { VoiceService } from './voice.service';
   providers: [
     ChatGateway,
     ChatService,
+    ConnectionsService,
     ReplyService,
     ReplyRecorder,
     ReplyAttachments,

@@ -6,9 +6,9 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
-import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from './client-hub';
+import { ConnectionsService } from './connections.service';
 import type { Connection } from './connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
 import { storedFrame, type ServerFrame } from './frames';
@@ -38,72 +38,8 @@ export class ChatService {
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly attachments: AttachmentsService,
     private readonly voice: VoiceService,
+    private readonly connections: ConnectionsService,
   ) {}
-
-  // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
-  async connect(connection: Connection, requestedSessionId?: string, lastSeq?: number): Promise<void> {
-    const { session, restored, replaced } = await this.sessions.open(
-      connection.principal.userId,
-      requestedSessionId,
-      this.registry.defaultModelId,
-    );
-    this.sessions.remember(session);
-    connection.sessionId = session.id;
-    connection.pending = [];
-    this.hub.add(connection);
-    if (replaced) this.moveUserTo(connection, session, true);
-    this.hub.send(connection, this.statusFrame(connection, session, restored));
-    const replayed =
-      lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
-    let maxSeq = lastSeq ?? session.seq;
-    for (const message of replayed) {
-      this.hub.send(connection, storedFrame(session.id, message));
-      maxSeq = Math.max(maxSeq, message.seq);
-    }
-    const generation = this.replies.inFlight(session.id);
-    const snapshot = generation?.text ?? '';
-    if (generation && snapshot.length > 0) {
-      this.hub.send(connection, {
-        type: 'ai_response',
-        session_id: session.id,
-        seq: maxSeq,
-        id: generation.replyId,
-        client_id: generation.clientId,
-        sender: 'ai',
-        model_id: generation.modelId,
-        metadata: { delta: snapshot, offset: 0, done: false, resumed: true },
-      });
-    }
-    // flush what arrived meanwhile, minus what the replay (up to maxSeq) or the snapshot covered
-    const pending = connection.pending.filter(
-      (frame) => !(isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
-    );
-    this.hub.resume(connection, maxSeq, pending);
-    this.metrics.connections.set(this.hub.count);
-    this.logger.log(
-      {
-        user_id: connection.principal.userId,
-        session_id: session.id,
-        event: 'connect',
-        restored,
-        replayed: replayed.length,
-      },
-      'client connected',
-    );
-  }
-
-  disconnect(connection: Connection): void {
-    if (!this.hub.remove(connection)) return;
-    this.takeover.disconnected(connection);
-    this.metrics.connections.set(this.hub.count);
-    // the reconnect window counts from the moment the last device left
-    if (!this.hub.hasSession(connection.sessionId))
-      void this.sessions.touch([connection.sessionId]).catch(() => undefined);
-    this.logger.log(
-      { user_id: connection.principal.userId, session_id: connection.sessionId, event: 'disconnect' },
-      'client disconnected',
-    );
-  }
 
   async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     this.metrics.messagesIn.inc({ type: message.type });
@@ -115,7 +51,7 @@ export class ChatService {
       case 'model_select':
         return this.modelSelect(connection, message);
       case 'new_session':
-        return this.newSession(connection, message);
+        return this.connections.newSession(connection, message.client_id);
       case 'stop_generation':
         this.replies.stop(connection.sessionId);
         return;
@@ -235,24 +171,6 @@ export class ChatService {
     );
   }
 
-  private async newSession(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
-    const previous = connection.sessionId;
-    this.replies.stop(previous, 'new_session');
-    const { session } = await this.sessions.startNew(
-      connection.principal.userId,
-      this.registry.defaultModelId,
-    );
-    this.sessions.remember(session);
-    this.sessions.forget(previous);
-    this.hub.send(connection, this.frame(session.id, { type: 'ack', client_id: message.client_id }));
-    this.moveUserTo(connection, session, false);
-  }
-
-  // Every device of the user, on every instance, follows the user's one active session.
-  private moveUserTo(origin: Connection, session: SessionRecord, skipOrigin: boolean): void {
-    this.hub.moveUser(origin, (connection) => this.statusFrame(connection, session, false), skipOrigin);
-  }
-
   private authRefresh(connection: Connection, message: ClientEnvelopeDto): void {
     const principal = this.tokens.verify(message.content);
     if (principal.userId !== connection.principal.userId) {
@@ -285,38 +203,7 @@ export class ChatService {
     }
   }
 
-  statusFrame(connection: Connection, session: SessionRecord, restored: boolean): ServerFrame {
-    const metadata: Record<string, unknown> = {
-      status: 'connected',
-      restored,
-      models: this.registry.models,
-      model_id: session.model_id,
-      name: session.name,
-      token_expires_at: new Date(connection.principal.expiresAt).toISOString(),
-    };
-    // the name stays on the session after a takeover; the lease holder marks one in progress
-    if (session.assisting_admin_id && session.assisting_admin_name)
-      metadata.assisting_admin = session.assisting_admin_name;
-    return { type: 'connection_status', session_id: session.id, seq: session.seq, metadata };
-  }
-
   frame(sessionId: string, frame: ServerFrame): ServerFrame {
     return { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) ?? 0 };
   }
-
-  // keeps sessions with live sockets from being swept, then ends idle ones
-  async sweep(): Promise<void> {
-    await this.sessions.touch(this.hub.sessionIds());
-    await this.sessions.sweepIdle();
-  }
-}
-
-function isDelta(frame: ServerFrame): boolean {
-  return frame.type === 'ai_response' && frame.metadata?.done === false;
-}
-
-function deltaEnd(frame: ServerFrame): number {
-  const offset = typeof frame.metadata?.offset === 'number' ? frame.metadata.offset : 0;
-  const delta = typeof frame.metadata?.delta === 'string' ? frame.metadata.delta : '';
-  return offset + delta.length;
 }

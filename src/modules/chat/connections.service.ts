@@ -1,0 +1,141 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { LlmRegistry } from '../llm/llm.registry';
+import { ChatMetrics } from '../metrics/chat-metrics';
+import type { SessionRecord } from '../sessions/session.types';
+import { SessionsService } from '../sessions/sessions.service';
+import { TakeoverService } from '../takeover/takeover.service';
+import { ClientHub } from './client-hub';
+import type { Connection } from './connection';
+import { storedFrame, type ServerFrame } from './frames';
+import { ReplyService } from './reply.service';
+
+// A socket's place in the user's one active session: binding on connect (with replay after
+// last_seq and the reply in flight), moving every device to a new session, leaving, and the sweep
+// of idle sessions. What each client message does is ChatService's.
+@Injectable()
+export class ConnectionsService {
+  private readonly logger = new Logger('chat');
+
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly replies: ReplyService,
+    private readonly registry: LlmRegistry,
+    private readonly hub: ClientHub,
+    private readonly metrics: ChatMetrics,
+    private readonly takeover: TakeoverService,
+  ) {}
+
+  // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
+  async connect(connection: Connection, requestedSessionId?: string, lastSeq?: number): Promise<void> {
+    const { session, restored, replaced } = await this.sessions.open(
+      connection.principal.userId,
+      requestedSessionId,
+      this.registry.defaultModelId,
+    );
+    this.sessions.remember(session);
+    connection.sessionId = session.id;
+    connection.pending = [];
+    this.hub.add(connection);
+    if (replaced) this.moveUserTo(connection, session, true);
+    this.hub.send(connection, this.statusFrame(connection, session, restored));
+    const replayed =
+      lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
+    let maxSeq = lastSeq ?? session.seq;
+    for (const message of replayed) {
+      this.hub.send(connection, storedFrame(session.id, message));
+      maxSeq = Math.max(maxSeq, message.seq);
+    }
+    const generation = this.replies.inFlight(session.id);
+    const snapshot = generation?.text ?? '';
+    if (generation && snapshot.length > 0) {
+      this.hub.send(connection, {
+        type: 'ai_response',
+        session_id: session.id,
+        seq: maxSeq,
+        id: generation.replyId,
+        client_id: generation.clientId,
+        sender: 'ai',
+        model_id: generation.modelId,
+        metadata: { delta: snapshot, offset: 0, done: false, resumed: true },
+      });
+    }
+    // flush what arrived meanwhile, minus what the replay (up to maxSeq) or the snapshot covered
+    const pending = connection.pending.filter(
+      (frame) => !(isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
+    );
+    this.hub.resume(connection, maxSeq, pending);
+    this.metrics.connections.set(this.hub.count);
+    this.logger.log(
+      {
+        user_id: connection.principal.userId,
+        session_id: session.id,
+        event: 'connect',
+        restored,
+        replayed: replayed.length,
+      },
+      'client connected',
+    );
+  }
+
+  disconnect(connection: Connection): void {
+    if (!this.hub.remove(connection)) return;
+    this.takeover.disconnected(connection);
+    this.metrics.connections.set(this.hub.count);
+    // the reconnect window counts from the moment the last device left
+    if (!this.hub.hasSession(connection.sessionId))
+      void this.sessions.touch([connection.sessionId]).catch(() => undefined);
+    this.logger.log(
+      { user_id: connection.principal.userId, session_id: connection.sessionId, event: 'disconnect' },
+      'client disconnected',
+    );
+  }
+
+  async newSession(connection: Connection, clientId?: string): Promise<void> {
+    const previous = connection.sessionId;
+    this.replies.stop(previous, 'new_session');
+    const { session } = await this.sessions.startNew(
+      connection.principal.userId,
+      this.registry.defaultModelId,
+    );
+    this.sessions.remember(session);
+    this.sessions.forget(previous);
+    this.hub.send(connection, { type: 'ack', client_id: clientId, session_id: session.id, seq: session.seq });
+    this.moveUserTo(connection, session, false);
+  }
+
+  // Every device of the user, on every instance, follows the user's one active session.
+  private moveUserTo(origin: Connection, session: SessionRecord, skipOrigin: boolean): void {
+    this.hub.moveUser(origin, (connection) => this.statusFrame(connection, session, false), skipOrigin);
+  }
+
+  statusFrame(connection: Connection, session: SessionRecord, restored: boolean): ServerFrame {
+    const metadata: Record<string, unknown> = {
+      status: 'connected',
+      restored,
+      models: this.registry.models,
+      model_id: session.model_id,
+      name: session.name,
+      token_expires_at: new Date(connection.principal.expiresAt).toISOString(),
+    };
+    // the name stays on the session after a takeover; the lease holder marks one in progress
+    if (session.assisting_admin_id && session.assisting_admin_name)
+      metadata.assisting_admin = session.assisting_admin_name;
+    return { type: 'connection_status', session_id: session.id, seq: session.seq, metadata };
+  }
+
+  // keeps sessions with live sockets from being swept, then ends idle ones
+  async sweep(): Promise<void> {
+    await this.sessions.touch(this.hub.sessionIds());
+    await this.sessions.sweepIdle();
+  }
+}
+
+function isDelta(frame: ServerFrame): boolean {
+  return frame.type === 'ai_response' && frame.metadata?.done === false;
+}
+
+function deltaEnd(frame: ServerFrame): number {
+  const offset = typeof frame.metadata?.offset === 'number' ? frame.metadata.offset : 0;
+  const delta = typeof frame.metadata?.delta === 'string' ? frame.metadata.delta : '';
+  return offset + delta.length;
+}
