@@ -4,6 +4,7 @@ import { ChatModule } from '../chat/chat.module';
 import { Session, SessionSchema } from '../sessions/schemas/session.schema';
 import { SessionsModule } from '../sessions/sessions.module';
 import { HelpService } from './help.service';
+import { TakeoverLeaseService } from './takeover-lease.service';
 import { TakeoverController } from './takeover.controller';
 import { TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
@@ -21,7 +22,7 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
     forwardRef(() => ChatModule),
   ],
   controllers: [TakeoverController],
-  providers: [TakeoverRepository, TakeoverService, HelpService],
+  providers: [TakeoverRepository, TakeoverLeaseService, TakeoverService, HelpService],
   exports: [TakeoverService, HelpService],
 })
 export class TakeoverModule {}

@@ -7,6 +7,7 @@ import type { ClientHub } from '../chat/client-hub';
 import type { Connection } from '../chat/connection';
 import type { ReplyService } from '../chat/reply.service';
 import type { SessionsService } from '../sessions/sessions.service';
+import { TakeoverLeaseService } from './takeover-lease.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
 
@@ -59,13 +60,21 @@ function setup(latest: Claim | null) {
   };
   const hub = { toSession: jest.fn(), send: jest.fn(), move: jest.fn() };
   const replies = { stop: jest.fn() };
-  const service = new TakeoverService(
+  const settings = { takeoverGraceMs: GRACE } as Settings;
+  const lease = new TakeoverLeaseService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
     replies as unknown as ReplyService,
     new InProcessBus(),
-    { takeoverGraceMs: GRACE } as Settings,
+    settings,
+  );
+  const service = new TakeoverService(
+    repository as unknown as TakeoverRepository,
+    lease,
+    sessions as unknown as SessionsService,
+    hub as unknown as ClientHub,
+    settings,
   );
   return { service, repository, sessions, hub, replies };
 }

@@ -1,0 +1,185 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { BUS, type Bus } from '../../infra/bus/bus';
+import { ClientHub } from '../chat/client-hub';
+import type { Connection } from '../chat/connection';
+import { storedFrame } from '../chat/frames';
+import { ReplyService } from '../chat/reply.service';
+import { SessionsService } from '../sessions/sessions.service';
+import { type Claim, TakeoverRepository } from './takeover.repository';
+
+const TOPIC = 'takeover';
+
+type TakeoverEvent = { kind: 'started'; session: string } | { kind: 'ended'; session: string };
+
+// An admin socket on this instance moved to a session its admin took over.
+export interface Binding {
+  connection: Connection;
+  claim: Claim;
+  ownSessionId: string;
+}
+
+// The life of a takeover lease once claimed (CONTRACT §4): an instance renews it while the admin has
+// a socket bound to the session there; once it has run TAKEOVER_GRACE without one, any instance ends
+// it. Start and end are stored session events, seen by every device of the user on every instance;
+// the session document mirrors who assists for the chat path and the admin list.
+@Injectable()
+export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('takeover');
+  private readonly bindings = new Map<string, Binding>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly repository: TakeoverRepository,
+    private readonly sessions: SessionsService,
+    private readonly hub: ClientHub,
+    private readonly replies: ReplyService,
+    @Inject(BUS) private readonly bus: Bus,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onModuleInit(): void {
+    this.bus.subscribe(TOPIC, (payload) => this.onEvent(payload as TakeoverEvent));
+    // renewals and lapse checks a few times per grace period
+    const every = Math.max(200, Math.min(this.settings.takeoverGraceMs / 4, 10_000));
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  // The claim is stored: the admin answers from here on, and every device of the user sees it.
+  async started(claim: Claim, helpRequestedAt: Date | null): Promise<void> {
+    this.logger.log(
+      { event: 'takeover_started', admin_id: claim.adminId, session_id: claim.sessionId, epoch: claim.epoch },
+      'takeover started',
+    );
+    // a reply streaming on any instance stops: the admin answers from here on
+    this.replies.stop(claim.sessionId, 'stopped');
+    this.bus.publish(TOPIC, { kind: 'started', session: claim.sessionId } satisfies TakeoverEvent);
+    await this.sessions.exclusive(claim.sessionId, async () => {
+      await this.repository.mirrorStart(claim);
+      if (helpRequestedAt) {
+        const responseMs = Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime());
+        await this.repository.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
+      }
+    });
+    await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
+  }
+
+  // Ends the claim once, whichever instance or request gets there first.
+  async finish(claim: Claim, reason: 'released' | 'lapsed'): Promise<void> {
+    const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
+    if (!(await this.repository.insertEnd(claim, end, reason))) return;
+    await this.repository.close(claim, end);
+    await this.sessions.exclusive(claim.sessionId, () => this.repository.mirrorEnd(claim, end));
+    this.logger.log(
+      {
+        event: 'takeover_ended',
+        admin_id: claim.adminId,
+        session_id: claim.sessionId,
+        epoch: claim.epoch,
+        reason,
+      },
+      'takeover ended',
+    );
+    this.unbindSession(claim.sessionId);
+    this.bus.publish(TOPIC, { kind: 'ended', session: claim.sessionId } satisfies TakeoverEvent);
+    await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
+  }
+
+  binding(connection: Connection): Binding | undefined {
+    return this.bindings.get(connection.id);
+  }
+
+  // Moves the socket to the session it now assists; its renewals keep the lease alive.
+  bind(connection: Connection, claim: Claim, seq: number | undefined): void {
+    this.bindings.set(connection.id, { connection, claim, ownSessionId: connection.sessionId });
+    this.hub.move(connection, claim.sessionId, seq);
+  }
+
+  // Takes the socket back to the admin's own session.
+  unbind(connectionId: string): void {
+    const binding = this.bindings.get(connectionId);
+    if (!binding) return;
+    this.bindings.delete(connectionId);
+    const { connection } = binding;
+    if (connection.sessionId === binding.claim.sessionId)
+      this.hub.move(connection, binding.ownSessionId, this.sessions.lastSeq(binding.ownSessionId));
+  }
+
+  // The admin's socket closed: the lease now runs out TAKEOVER_GRACE from here unless another
+  // socket of the admin (here or on another instance) keeps renewing it.
+  disconnected(connection: Connection): void {
+    const binding = this.bindings.get(connection.id);
+    if (!binding) return;
+    this.bindings.delete(connection.id);
+    if (this.boundHere(binding.claim)) return;
+    const until = new Date(Date.now() + this.settings.takeoverGraceMs);
+    void this.repository.renew(binding.claim, until).catch(() => undefined);
+  }
+
+  // Stores admin_join / admin_leave in the session log and sends it to every socket of the session.
+  private async event(
+    sessionId: string,
+    type: 'admin_join' | 'admin_leave',
+    metadata: Record<string, unknown>,
+  ) {
+    try {
+      const { message } = await this.sessions.append(
+        sessionId,
+        { type, sender: 'admin', timestamp: new Date(), metadata },
+        { countsAsMessage: false },
+      );
+      this.hub.toSession(sessionId, storedFrame(sessionId, message));
+    } catch (error) {
+      // the takeover itself is stored; a full session only misses the visible event
+      this.logger.warn(
+        { event: 'takeover_event_failed', session_id: sessionId, type, err: String(error) },
+        type,
+      );
+    }
+  }
+
+  private onEvent(event: TakeoverEvent): void {
+    if (event.kind === 'started') this.replies.stop(event.session, 'stopped');
+    else this.unbindSession(event.session);
+  }
+
+  private unbindSession(sessionId: string): void {
+    for (const [id, binding] of this.bindings) if (binding.claim.sessionId === sessionId) this.unbind(id);
+  }
+
+  private boundHere(claim: Claim): boolean {
+    for (const binding of this.bindings.values())
+      if (binding.claim.sessionId === claim.sessionId && binding.claim.epoch === claim.epoch) return true;
+    return false;
+  }
+
+  // Renews the leases of admins connected here; ends leases that lapsed anywhere.
+  private async tick(): Promise<void> {
+    try {
+      const until = new Date(Date.now() + this.settings.takeoverGraceMs);
+      const renewed = new Set<string>();
+      for (const [id, binding] of [...this.bindings]) {
+        const key = `${binding.claim.sessionId}:${binding.claim.epoch}`;
+        if (renewed.has(key)) continue;
+        renewed.add(key);
+        if (!(await this.repository.renew(binding.claim, until))) this.unbind(id);
+      }
+      const now = Date.now();
+      for (const claim of await this.repository.lapsed(new Date(now))) {
+        // the claim row may be stale (a renewal elsewhere); judge by the latest read
+        const latest = await this.repository.latest(claim.sessionId);
+        if (latest && latest.epoch === claim.epoch && !latest.ended && latest.leaseUntil.getTime() < now)
+          await this.finish(latest, 'lapsed');
+        else if (!latest || latest.epoch !== claim.epoch || latest.ended)
+          await this.repository.close(claim, new Date(now));
+      }
+    } catch (error) {
+      this.logger.warn({ event: 'takeover_tick_failed', err: String(error) }, 'takeover renewal failed');
+    }
+  }
+}
