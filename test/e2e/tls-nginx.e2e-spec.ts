@@ -5,12 +5,11 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { testEnv, testSettings } from '../helpers/env';
 import { freePort, startAppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { UpgradeRefused, type Frame } from '../helpers/ws-client';
+import { TestClient, UpgradeRefused, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
 
 const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
@@ -151,75 +150,7 @@ function multipart(data: Buffer, name: string, type: string): { body: Buffer; co
   };
 }
 
-interface Timed {
-  frame: Frame;
-  at: number;
-}
-
-// A ws client over wss:// trusting only the test certificate; frames are stamped as they arrive.
-class TlsClient {
-  readonly frames: Timed[] = [];
-  private cursor = 0;
-  private waiters: Array<() => void> = [];
-  closeCode?: number;
-  readonly closed: Promise<number>;
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => {
-      this.frames.push({ frame: JSON.parse(data.toString()) as Frame, at: performance.now() });
-      this.waiters.splice(0).forEach((wake) => wake());
-    });
-    this.closed = new Promise((resolve) =>
-      socket.on('close', (code) => {
-        this.closeCode = code;
-        this.waiters.splice(0).forEach((wake) => wake());
-        resolve(code);
-      }),
-    );
-  }
-
-  static connect(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<TlsClient> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { ca, headers });
-      const client = new TlsClient(socket);
-      socket.once('open', () => resolve(client));
-      socket.once('unexpected-response', (_request, response) =>
-        reject(new UpgradeRefused(response.statusCode ?? 0)),
-      );
-      socket.once('error', reject);
-    });
-  }
-
-  async next(match: (frame: Frame) => boolean, timeoutMs = 10_000): Promise<Timed> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.cursor < this.frames.length) {
-        const timed = this.frames[this.cursor++];
-        if (match(timed.frame)) return timed;
-      }
-      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting`);
-      if (Date.now() > deadline) throw new Error('timed out waiting for a frame');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadline - Date.now());
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  send(frame: Record<string, unknown>): void {
-    this.socket.send(JSON.stringify(frame));
-  }
-
-  close(): Promise<number> {
-    if (this.closeCode === undefined) this.socket.close();
-    return this.closed;
-  }
-}
-
-async function refusal(promise: Promise<TlsClient>): Promise<number> {
+async function refusal(promise: Promise<TestClient>): Promise<number> {
   const error = await promise.then(
     (client) => client.close().then(() => undefined),
     (caught: unknown) => caught,
@@ -230,24 +161,27 @@ async function refusal(promise: Promise<TlsClient>): Promise<number> {
 
 // One message, its streamed reply: when the first delta and the final frame arrived after sending.
 async function timedReply(url: string, ca: Buffer) {
-  const client = await TlsClient.connect(url, ca);
-  await client.next((frame) => frame.type === 'connection_status');
+  const client = await TestClient.connect(url, { ca });
+  await client.nextOfType('connection_status');
   const sentAt = performance.now();
   client.send({ type: 'user_message', client_id: 'timed', content: 'Stream this to me, please.' });
-  const deltas: Timed[] = [];
+  const deltas: Frame[] = [];
   for (;;) {
-    const timed = await client.next((frame) => frame.type === 'ai_response' || frame.type === 'error');
-    if (timed.frame.type === 'error') throw new Error(`error frame: ${JSON.stringify(timed.frame.error)}`);
-    if (timed.frame.metadata?.done === true) {
+    const frame = await client.next(
+      (candidate) => candidate.type === 'ai_response' || candidate.type === 'error',
+      10_000,
+    );
+    if (frame.type === 'error') throw new Error(`error frame: ${JSON.stringify(frame.error)}`);
+    if (frame.metadata?.done === true) {
       await client.close();
       return {
-        deltas: deltas.map((delta) => String(delta.frame.metadata?.delta ?? '')),
-        firstDeltaMs: deltas[0].at - sentAt,
-        finalMs: timed.at - sentAt,
-        content: timed.frame.content,
+        deltas: deltas.map((delta) => String(delta.metadata?.delta ?? '')),
+        firstDeltaMs: client.receivedAt(deltas[0]) - sentAt,
+        finalMs: client.receivedAt(frame) - sentAt,
+        content: frame.content,
       };
     }
-    deltas.push(timed);
+    deltas.push(frame);
   }
 }
 
@@ -318,22 +252,22 @@ describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
 
   it('should refuse a bad token with 401 and a foreign Origin with 403 at the upgrade, and allow its own origin', async () => {
     const token = userToken(uniqueUser());
-    expect(await refusal(TlsClient.connect(`${wss}?token=not-a-jwt`, ca))).toBe(401);
-    expect(await refusal(TlsClient.connect(wss, ca))).toBe(401);
+    expect(await refusal(TestClient.connect(`${wss}?token=not-a-jwt`, { ca }))).toBe(401);
+    expect(await refusal(TestClient.connect(wss, { ca }))).toBe(401);
     expect(
-      await refusal(TlsClient.connect(`${wss}?token=${token}`, ca, { origin: 'https://evil.example' })),
+      await refusal(
+        TestClient.connect(`${wss}?token=${token}`, { ca, headers: { origin: 'https://evil.example' } }),
+      ),
     ).toBe(403);
     // the page's own origin: nginx must hand the app the Host the browser used, port included
-    const own = await TlsClient.connect(`${wss}?token=${token}`, ca, { origin: base });
-    expect((await own.next((frame) => frame.type === 'connection_status')).frame.metadata?.status).toBe(
-      'connected',
-    );
+    const own = await TestClient.connect(`${wss}?token=${token}`, { ca, headers: { origin: base } });
+    expect((await own.nextOfType('connection_status')).metadata?.status).toBe('connected');
     await own.close();
   });
 
   it('should keep tokens out of the nginx access log', async () => {
     const token = userToken(uniqueUser());
-    const client = await TlsClient.connect(`${wss}?token=${token}`, ca);
+    const client = await TestClient.connect(`${wss}?token=${token}`, { ca });
     await client.next((frame) => frame.type === 'connection_status');
     await client.close();
     const log = join(nginx.dir, 'chatbox.access.log');
@@ -456,9 +390,9 @@ describe('SIGTERM through nginx (e2e, built server)', () => {
     const app = await startAppProcess(testEnv());
     const nginx = await startNginx([app.port], ca, certDir);
     try {
-      const client = await TlsClient.connect(
+      const client = await TestClient.connect(
         `wss://127.0.0.1:${nginx.port}/chat/ws?token=${userToken(uniqueUser())}`,
-        ca,
+        { ca },
       );
       await client.next((frame) => frame.type === 'connection_status');
       app.child.kill('SIGTERM');

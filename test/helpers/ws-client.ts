@@ -19,14 +19,18 @@ export class TestClient {
   readonly raw: string[] = [];
   private cursor = 0;
   private waiters: Array<() => void> = [];
+  // performance.now() when each frame arrived (timing tests: first delta vs final frame)
+  private readonly arrivals = new WeakMap<Frame, number>();
   closeCode?: number;
   readonly closed: Promise<number>;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
       const text = data.toString();
+      const frame = JSON.parse(text) as Frame;
+      this.arrivals.set(frame, performance.now());
       this.raw.push(text);
-      this.frames.push(JSON.parse(text) as Frame);
+      this.frames.push(frame);
       this.waiters.splice(0).forEach((wake) => wake());
     });
     this.closed = new Promise((resolve) =>
@@ -40,10 +44,15 @@ export class TestClient {
 
   static connect(
     url: string,
-    options: { headers?: Record<string, string>; autoPong?: boolean } = {},
+    // `ca`: trust this certificate for wss:// (never rejectUnauthorized: false)
+    options: { headers?: Record<string, string>; autoPong?: boolean; ca?: Buffer } = {},
   ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { headers: options.headers, autoPong: options.autoPong ?? true });
+      const socket = new WebSocket(url, {
+        headers: options.headers,
+        autoPong: options.autoPong ?? true,
+        ca: options.ca,
+      });
       const client = new TestClient(socket);
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_request, response) =>
@@ -76,6 +85,12 @@ export class TestClient {
         });
       });
     }
+  }
+
+  receivedAt(frame: Frame): number {
+    const at = this.arrivals.get(frame);
+    if (at === undefined) throw new Error('not a frame this client received');
+    return at;
   }
 
   nextOfType(type: string, timeoutMs?: number): Promise<Frame> {
