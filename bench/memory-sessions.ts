@@ -3,7 +3,12 @@
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
-import { CONTENT_CIPHER, type SessionsRepository } from '../src/modules/sessions/sessions.repository';
+import {
+  CONTENT_CIPHER,
+  dedupKey,
+  storedSize,
+  type SessionsRepository,
+} from '../src/modules/sessions/sessions.repository';
 import type {
   AppendEffects,
   AppendResult,
@@ -19,7 +24,6 @@ interface Entry {
   messages: Stored[];
   responseMsTotal: number;
 }
-const MESSAGE_OVERHEAD_BYTES = 256;
 
 export class MemorySessionsRepository implements Pick<SessionsRepository, keyof SessionsRepository> {
   private readonly sessions = new Map<string, Entry>();
@@ -119,12 +123,8 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     const entry = this.sessions.get(sessionId);
     if (!entry) return Promise.resolve({ status: 'missing' });
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    const size =
-      MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
-    const dedup =
-      message.client_id && (message.sender === 'user' || message.sender === 'admin')
-        ? `${message.sender}:${message.client_id}`
-        : undefined;
+    const size = storedSize(message, content);
+    const dedup = dedupKey(message);
     const previous = dedup ? entry.messages.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return Promise.resolve({ status: 'duplicate', message: this.decrypt(previous) });
     const record = entry.record;

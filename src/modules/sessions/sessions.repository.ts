@@ -134,14 +134,9 @@ export class SessionsRepository implements OnModuleInit {
     effects: AppendEffects = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    const size =
-      MESSAGE_OVERHEAD_BYTES + (content?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length;
+    const size = storedSize(message, content);
     const seq = expectedSeq + 1;
-    // only messages a client sent are deduplicated; replies echo the client_id of what caused them
-    const dedup =
-      message.client_id && isFromClient(message.sender)
-        ? `${message.sender}:${message.client_id}`
-        : undefined;
+    const dedup = dedupKey(message);
     const stored: StoredMessage = { ...stripUndefined({ ...message, content, dedup }), seq } as StoredMessage;
     const filter: Record<string, unknown> = {
       _id: sessionId,
@@ -279,6 +274,20 @@ export class SessionsRepository implements OnModuleInit {
 // only for an exact `{_id}` filter (anything more scans every session); the owner is still required.
 function ownedBy<T extends { user_id: string }>(document: T | null, userId: string): T | null {
   return document && document.user_id === userId ? document : null;
+}
+
+// What a stored message counts against the session's byte bound (content as stored, i.e. encrypted).
+export function storedSize(message: Pick<NewMessage, 'metadata'>, storedContent: string | undefined): number {
+  return (
+    MESSAGE_OVERHEAD_BYTES + (storedContent?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length
+  );
+}
+
+// Only messages a client sent are deduplicated; replies echo the client_id of what caused them.
+export function dedupKey(message: Pick<NewMessage, 'client_id' | 'sender'>): string | undefined {
+  return message.client_id && isFromClient(message.sender)
+    ? `${message.sender}:${message.client_id}`
+    : undefined;
 }
 
 function isFromClient(sender: Sender): boolean {
