@@ -3,27 +3,38 @@
 # Built once into .tools/bin from a pinned tools module (scripts/tools/ferretdb: go.mod + go.sum).
 # Plain `go install …@v1.24.2` is not used: it asks the proxy for @latest (deprecation check),
 # which the registry mirror here refuses, and its binary panics for want of version.txt.
+# One patch (scripts/tools/ferretdb/pushdown-id.patch): the SQLite backend uses its `_id` index for
+# any filter holding an exact `_id`, not only for `{_id}` alone. Unpatched, chatbox's
+# compare-and-set appends ({_id, seq, ...}) read every session in the collection.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.tools/bin/ferretdb"
 cmd="${1:-}"
 
+TOOLS="$ROOT/scripts/tools/ferretdb"
+
 install() {
-  [ -x "$BIN" ] && return 0
+  local stamp
+  stamp="$(cat "$TOOLS"/go.sum "$TOOLS"/*.patch | sha256sum | cut -d' ' -f1)"
+  [ -x "$BIN" ] && [ "$(cat "$BIN.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   mkdir -p "$ROOT/.tools/bin"
   echo "[ferretdb] building FerretDB v1.24.2 (first run only, ~2 min)" >&2
   # Vendored build in a scratch copy: FerretDB's version package panics unless it embeds a
   # build/version/version.txt, which release builds generate and the module does not carry.
   local work
   work="$(mktemp -d)"
-  cp "$ROOT"/scripts/tools/ferretdb/{go.mod,go.sum,tools.go} "$work/"
+  cp "$TOOLS"/{go.mod,go.sum,tools.go} "$work/"
   (
     cd "$work"
     go mod vendor
-    echo v1.24.2 >vendor/github.com/FerretDB/FerretDB/build/version/version.txt
+    cd vendor/github.com/FerretDB/FerretDB
+    echo v1.24.2 >build/version/version.txt
+    for patch in "$TOOLS"/*.patch; do git apply "$patch"; done
+    cd "$work"
     go build -mod=vendor -o "$BIN" github.com/FerretDB/FerretDB/cmd/ferretdb
   )
   rm -rf "$work"
+  echo "$stamp" >"$BIN.stamp"
 }
 
 start() {
