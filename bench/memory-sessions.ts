@@ -3,14 +3,11 @@
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
-import {
-  CONTENT_CIPHER,
-  dedupKey,
-  storedSize,
-  type SessionsRepository,
-} from '../src/modules/sessions/sessions.repository';
+import { dedupKey, storedSize } from '../src/modules/sessions/session-rules';
+import { CONTENT_CIPHER, type SessionsRepository } from '../src/modules/sessions/sessions.repository';
 import type {
   AppendEffects,
+  AppendOptions,
   AppendResult,
   MessageRecord,
   NewMessage,
@@ -119,9 +116,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
-    if (!entry) return Promise.resolve({ status: 'missing' });
+    if (!entry || (options.owner !== undefined && entry.record.user_id !== options.owner))
+      return Promise.resolve({ status: 'missing' });
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = storedSize(message, content);
     const dedup = dedupKey(message);
@@ -150,7 +149,8 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       record.avg_response_ms = Math.round(entry.responseMsTotal / record.response_count);
       record.max_response_ms = Math.max(record.max_response_ms, effects.response_ms);
     }
-    return Promise.resolve({ status: 'stored', message: { ...message, seq } });
+    const session = options.withSession ? this.withMessages(entry) : undefined;
+    return Promise.resolve({ status: 'stored', message: { ...message, seq }, session });
   }
 
   update(

@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
@@ -84,6 +85,29 @@ describe('chat over WebSocket (e2e)', () => {
     expect(detail.name).toBe('Hello there, how are you?');
     expect(detail.total_tokens).toBe((final.metadata?.usage as { total_tokens: number }).total_tokens);
     expect(detail.avg_response_ms).toBeGreaterThanOrEqual(0);
+    await client.close();
+  });
+
+  it('should store a turn in two writes to its session and no reads: the message comes back with its history', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 't1', content: 'first question' });
+    await client.reply();
+    // the first turn's renames are done once the next one begins; count only the second turn
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const calls: string[] = [];
+    mongoose.set('debug', (collection: string, method: string) => calls.push(`${collection}.${method}`));
+    try {
+      client.send({ type: 'user_message', client_id: 't2', content: 'second question' });
+      const { final } = await client.reply();
+      expect(final.content).toContain('second question');
+    } finally {
+      mongoose.set('debug', false);
+    }
+    const sessionCalls = calls.filter((call) => call.startsWith('sessions.'));
+    expect(sessionCalls.filter((call) => /\.find(One)?$/.test(call))).toEqual([]);
+    expect(sessionCalls.filter((call) => call === 'sessions.findOneAndUpdate')).toHaveLength(1);
+    expect(sessionCalls.filter((call) => call === 'sessions.updateOne')).toHaveLength(1);
     await client.close();
   });
 

@@ -132,6 +132,32 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
+  it("should return the session as written with an owner's message, and store nothing in another user's", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const message = (content: string) => ({
+      type: 'user_message',
+      sender: 'user' as const,
+      client_id: content,
+      content,
+      timestamp: new Date(),
+    });
+    await service.append(session.id, message('one'));
+    const second = await service.append(session.id, message('two'), undefined, {
+      owner: user,
+      withSession: true,
+    });
+    expect(second.session).toMatchObject({ id: session.id, seq: 2, message_count: 2, user_id: user });
+    expect(second.session?.messages.map((stored) => [stored.seq, stored.content])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+    await expect(
+      service.append(session.id, message('intruder'), undefined, { owner: uniqueUser(), withSession: true }),
+    ).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    expect(await repository.messagesAfter(session.id, user, 0)).toHaveLength(2);
+  });
+
   it('should store a client_id once and report the duplicate', async () => {
     const { session } = await service.open(uniqueUser(), undefined, 'demo');
     const message = {

@@ -118,15 +118,24 @@ export class ChatService {
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
-    const session = await this.sessions.getOwned(sessionId, userId);
-    if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-    const { message: stored, duplicate } = await this.sessions.append(sessionId, {
-      type: 'user_message',
-      sender: 'user',
-      client_id: message.client_id,
-      content: message.content as string,
-      timestamp: new Date(),
-    });
+    // one database command: stored only in the user's own session, which comes back as written
+    // (its takeover state, model and the history the reply needs)
+    const {
+      message: stored,
+      duplicate,
+      session,
+    } = await this.sessions.append(
+      sessionId,
+      {
+        type: 'user_message',
+        sender: 'user',
+        client_id: message.client_id,
+        content: message.content as string,
+        timestamp: new Date(),
+      },
+      undefined,
+      { owner: userId, withSession: true },
+    );
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
@@ -134,13 +143,13 @@ export class ChatService {
       client_id: stored.client_id,
       id: stored.id,
     });
-    if (duplicate) return;
+    if (duplicate || !session) return;
     this.logger.log(
       { user_id: userId, session_id: sessionId, event: 'message', seq: stored.seq },
       'user message stored',
     );
     this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
-    if (session.message_count === 0) {
+    if (session.message_count === 1) {
       const name = await this.sessions.nameFromFirstMessage(session, stored.content as string);
       if (name)
         this.hub.toSession(sessionId, this.frame(sessionId, { type: 'session_renamed', content: name }));
@@ -153,6 +162,7 @@ export class ChatService {
       modelId: session.model_id,
       clientId: stored.client_id,
       afterSeq: stored.seq,
+      written: session,
     });
   }
 

@@ -10,7 +10,7 @@ import { LlmRegistry } from '../llm/llm.registry';
 import { resilientStream } from '../llm/resilient-stream';
 import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
-import type { MessageRecord } from '../sessions/session.types';
+import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { FileContextService, withImages } from '../uploads/file-context.service';
 import { ClientHub } from './client-hub';
@@ -67,6 +67,8 @@ export class ReplyService {
     modelId: string;
     clientId?: string;
     afterSeq: number;
+    // the session as the message asking for this reply left it, when the caller has it
+    written?: SessionWithMessages;
   }): void {
     void this.queue.run(input.sessionId, async () => {
       try {
@@ -110,12 +112,16 @@ export class ReplyService {
     userId: string;
     modelId: string;
     clientId?: string;
+    written?: SessionWithMessages;
   }): Promise<void> {
     const { sessionId, userId, clientId } = input;
     // a model removed from the settings since the session chose it: answer with the default
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
     const entry = this.registry.entry(modelId);
-    const events = await this.sessions.messagesAfter(sessionId, userId, 0);
+    // the session as its message left it still holds the whole history unless this instance has
+    // stored something since (a reply queued behind another); then it is read again
+    const written = input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
+    const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
       : events;
@@ -125,7 +131,9 @@ export class ReplyService {
       maxTokens: entry.settings.max_tokens,
       systemPrompt: entry.settings.system_prompt,
     });
-    const session = entry.provider.stateful ? await this.sessions.getOwned(sessionId, userId) : null;
+    const session = entry.provider.stateful
+      ? (written ?? (await this.sessions.getOwned(sessionId, userId)))
+      : null;
     const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
     let finish!: () => void;
     const generation: Generation = {

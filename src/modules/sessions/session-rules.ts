@@ -2,6 +2,8 @@
 const NAME_MAX_CHARS = 48;
 const NAME_MAX_WORDS = 7;
 export const DEFAULT_SESSION_NAME = 'New chat';
+// BSON overhead per stored message beyond its content (field names, ids, dates)
+const MESSAGE_OVERHEAD_BYTES = 256;
 
 // A session is restored on reconnect when it is still active and was last used within the timeout.
 export function isRestorable(
@@ -29,4 +31,25 @@ export function nameFromFirstMessage(content: string): string {
   if (!name) name = [...words[0]].slice(0, NAME_MAX_CHARS - 1).join('');
   const truncated = name.length < words.join(' ').length;
   return truncated ? `${name}…` : name;
+}
+
+// What a stored message counts against the session's byte bound (content as stored, i.e. encrypted).
+export function storedSize(
+  message: { metadata?: Record<string, unknown> },
+  storedContent: string | undefined,
+): number {
+  return (
+    MESSAGE_OVERHEAD_BYTES + (storedContent?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length
+  );
+}
+
+// Only messages a client sent are deduplicated; replies echo the client_id of what caused them.
+export function dedupKey(message: { client_id?: string; sender: string }): string | undefined {
+  return message.client_id && isFromClient(message.sender)
+    ? `${message.sender}:${message.client_id}`
+    : undefined;
+}
+
+function isFromClient(sender: string): boolean {
+  return sender === 'user' || sender === 'admin';
 }

@@ -57,8 +57,15 @@ export interface AppendEffects {
 
 export type NewMessage = Omit<MessageRecord, 'seq'>;
 
+export interface AppendOptions {
+  // the session's owner: another user's session is 'missing' (for messages a user sends)
+  owner?: string;
+  // return the session as the write left it, messages included, in the same database command
+  withSession?: boolean;
+}
+
 export type AppendResult =
-  | { status: 'stored'; message: MessageRecord }
+  | { status: 'stored'; message: MessageRecord; session?: SessionWithMessages }
   | { status: 'duplicate'; message: MessageRecord }
   | { status: 'conflict'; currentSeq: number }
   | { status: 'full' }

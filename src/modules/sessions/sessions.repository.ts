@@ -4,8 +4,10 @@ import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
+import { dedupKey, storedSize } from './session-rules';
 import type {
   AppendEffects,
+  AppendOptions,
   AppendResult,
   MessageRecord,
   NewMessage,
@@ -16,8 +18,6 @@ import type {
 
 export const CONTENT_CIPHER = Symbol('CONTENT_CIPHER');
 const WITHOUT_MESSAGES = { messages: 0 } as const;
-// BSON overhead per stored message beyond its content (field names, ids, dates)
-const MESSAGE_OVERHEAD_BYTES = 256;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
 
@@ -126,12 +126,15 @@ export class SessionsRepository implements OnModuleInit {
 
   // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
   // only once per client_id. Counters move in the same write, so a stored reply and its stats agree.
+  // `withSession` returns the document as written (one findAndModify): a user's message and the
+  // history its reply needs in one round trip.
   async append(
     sessionId: string,
     expectedSeq: number,
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
+    options: AppendOptions = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = storedSize(message, content);
@@ -143,6 +146,7 @@ export class SessionsRepository implements OnModuleInit {
       seq: expectedSeq,
       bytes: { $lte: maxBytes - size },
     };
+    if (options.owner !== undefined) filter.user_id = options.owner;
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
     const increments: Record<string, number> = { bytes: size };
     if (effects.countsAsMessage !== false) increments.message_count = 1;
@@ -165,9 +169,17 @@ export class SessionsRepository implements OnModuleInit {
       increments.response_ms_total = effects.response_ms;
       update.$max = { max_response_ms: effects.response_ms };
     }
-    const result = await this.sessions.updateOne(filter, update);
-    if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
-    return this.explainFailedAppend(sessionId, dedup, size, maxBytes);
+    if (options.withSession) {
+      const written = await this.sessions
+        .findOneAndUpdate(filter, update, { returnDocument: 'after' })
+        .lean<SessionDocument>();
+      if (written)
+        return { status: 'stored', message: { ...message, seq }, session: this.withMessages(written) };
+    } else {
+      const result = await this.sessions.updateOne(filter, update);
+      if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
+    }
+    return this.explainFailedAppend(sessionId, dedup, size, maxBytes, options.owner);
   }
 
   private async explainFailedAppend(
@@ -175,9 +187,10 @@ export class SessionsRepository implements OnModuleInit {
     dedup: string | undefined,
     size: number,
     maxBytes: number,
+    owner: string | undefined,
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
-    if (!found) return { status: 'missing' };
+    if (!found || (owner !== undefined && found.user_id !== owner)) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
     if (found.bytes > maxBytes - size) return { status: 'full' };
@@ -274,24 +287,6 @@ export class SessionsRepository implements OnModuleInit {
 // only for an exact `{_id}` filter (anything more scans every session); the owner is still required.
 function ownedBy<T extends { user_id: string }>(document: T | null, userId: string): T | null {
   return document && document.user_id === userId ? document : null;
-}
-
-// What a stored message counts against the session's byte bound (content as stored, i.e. encrypted).
-export function storedSize(message: Pick<NewMessage, 'metadata'>, storedContent: string | undefined): number {
-  return (
-    MESSAGE_OVERHEAD_BYTES + (storedContent?.length ?? 0) + JSON.stringify(message.metadata ?? {}).length
-  );
-}
-
-// Only messages a client sent are deduplicated; replies echo the client_id of what caused them.
-export function dedupKey(message: Pick<NewMessage, 'client_id' | 'sender'>): string | undefined {
-  return message.client_id && isFromClient(message.sender)
-    ? `${message.sender}:${message.client_id}`
-    : undefined;
-}
-
-function isFromClient(sender: Sender): boolean {
-  return sender === 'user' || sender === 'admin';
 }
 
 function stripUndefined<T extends object>(value: T): T {

@@ -5,7 +5,14 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
-import type { AppendEffects, MessageRecord, NewMessage, SessionRecord } from './session.types';
+import type {
+  AppendEffects,
+  AppendOptions,
+  MessageRecord,
+  NewMessage,
+  SessionRecord,
+  SessionWithMessages,
+} from './session.types';
 import { SessionsRepository } from './sessions.repository';
 
 const APPEND_ATTEMPTS = 8;
@@ -87,10 +94,16 @@ export class SessionsService {
   }
 
   // Stores one event of the session log. Same client_id twice → the first stored message, once.
-  append(sessionId: string, message: Omit<NewMessage, 'id'> & { id?: string }, effects?: AppendEffects) {
+  // With `withSession`, a stored message comes back with its session as written (messages included).
+  append(
+    sessionId: string,
+    message: Omit<NewMessage, 'id'> & { id?: string },
+    effects?: AppendEffects,
+    options?: AppendOptions,
+  ) {
     return this.sessionLocks.run(
       sessionId,
-      async (): Promise<{ message: MessageRecord; duplicate: boolean }> => {
+      async (): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> => {
         const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
         let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
         for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
@@ -100,11 +113,12 @@ export class SessionsService {
             full,
             this.settings.maxSessionBytes,
             effects,
+            options,
           );
           switch (result.status) {
             case 'stored':
               this.seqCache.set(sessionId, result.message.seq);
-              return { message: result.message, duplicate: false };
+              return { message: result.message, duplicate: false, session: result.session };
             case 'duplicate':
               return { message: result.message, duplicate: true };
             case 'full':
