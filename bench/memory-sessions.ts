@@ -182,11 +182,9 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(true);
   }
 
-  touch(sessionIds: string[], now: Date): Promise<void> {
-    for (const id of sessionIds) {
-      const record = this.sessions.get(id)?.record;
-      if (record?.is_active) record.last_activity = now;
-    }
+  touch(sessionId: string, now: Date): Promise<void> {
+    const record = this.sessions.get(sessionId)?.record;
+    if (record?.is_active) record.last_activity = now;
     return Promise.resolve();
   }
 

@@ -232,12 +232,9 @@ export class SessionsRepository implements OnModuleInit {
     return result.modifiedCount === 1;
   }
 
-  async touch(sessionIds: string[], now: Date): Promise<void> {
-    if (sessionIds.length === 0) return;
-    await this.sessions.updateMany(
-      { _id: { $in: sessionIds }, is_active: true },
-      { $set: { last_activity: now } },
-    );
+  // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session).
+  async touch(sessionId: string, now: Date): Promise<void> {
+    await this.sessions.updateOne({ _id: sessionId, is_active: true }, { $set: { last_activity: now } });
   }
 
   async findIdle(idleSince: Date, limit = 500): Promise<string[]> {

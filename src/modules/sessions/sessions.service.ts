@@ -213,7 +213,7 @@ export class SessionsService {
   async touch(sessionIds: string[]): Promise<void> {
     const now = new Date();
     await Promise.all(
-      sessionIds.map((id) => this.sessionLocks.run(id, () => this.repository.touch([id], now))),
+      sessionIds.map((id) => this.sessionLocks.run(id, () => this.repository.touch(id, now))),
     );
   }
 
