@@ -314,6 +314,35 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     }
   });
 
+  it('should let only the ingress controller and Prometheus reach the pods when the NetworkPolicy is on', () => {
+    const manifests = render(withSecrets({ networkPolicy: { enabled: true } }));
+    const policy = only(manifests, 'NetworkPolicy');
+    expect(policy.spec.podSelector.matchLabels).toEqual(only(manifests, 'Service').spec.selector);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    const appPort = [{ port: 'http', protocol: 'TCP' }];
+    expect(policy.spec.ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+          },
+        ],
+        ports: appPort,
+      },
+      {
+        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+        ports: appPort,
+      },
+    ]);
+    // the named port is the container's
+    expect(container(manifests).ports.map((port: { name: string }) => port.name)).toContain('http');
+    const unscraped = render(withSecrets({ networkPolicy: { enabled: true, metricsNamespace: '' } }));
+    expect(only(unscraped, 'NetworkPolicy').spec.ingress).toHaveLength(1);
+    const lint = runHelm(['lint', '--strict'], withSecrets({ networkPolicy: { enabled: true } }));
+    expect(lint.status).toBe(0);
+  });
+
   it('should scrape GET /metrics on the app port with the ServiceMonitor when enabled', () => {
     const manifests = render(withSecrets({ serviceMonitor: { enabled: true } }));
     const monitor = only(manifests, 'ServiceMonitor');
