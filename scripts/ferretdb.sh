@@ -3,9 +3,10 @@
 # Built once into .tools/bin from a pinned tools module (scripts/tools/ferretdb: go.mod + go.sum).
 # Plain `go install …@v1.24.2` is not used: it asks the proxy for @latest (deprecation check),
 # which the registry mirror here refuses, and its binary panics for want of version.txt.
-# One patch (scripts/tools/ferretdb/pushdown-id.patch): the SQLite backend uses its `_id` index for
-# any filter holding an exact `_id`, not only for `{_id}` alone. Unpatched, chatbox's
-# compare-and-set appends ({_id, seq, ...}) read every session in the collection.
+# One patch (scripts/tools/ferretdb/pushdown-id.patch) to the SQLite backend's `_id` lookups: they
+# use the `_id` index (stock 1.24 writes them as another expression than the index's, so SQLite
+# scans the table, JSON-parsing every document), and any filter holding an exact `_id` is pushed
+# down, not only `{_id}` alone (else chatbox's compare-and-set appends decode every session in Go).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.tools/bin/ferretdb"
