@@ -325,6 +325,14 @@ describe('chat over WebSocket (e2e)', () => {
       expect(answering.closeCode).toBeUndefined();
       answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(5000) }));
       expect(await answering.closed).toBe(1009);
+
+      // a token expiring many heartbeats after connect: the heartbeat arms its timer in time
+      const expiring = await TestClient.connect(
+        `${strict.wsUrl}?token=${userToken(uniqueUser(), { expiresInSeconds: 2 })}`,
+      );
+      await expiring.nextOfType('connection_status');
+      expect((await expiring.nextOfType('error', 5000)).error).toMatchObject({ code: 'UNAUTHORIZED' });
+      expect(await expiring.closed).toBe(4401);
     } finally {
       await strict.close();
     }

