@@ -10,6 +10,10 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# glibc gives each thread that allocates (V8's GC and compiler helpers, libuv's pool) its own malloc
+# arena, and freed memory stays spread over them: 2 arenas took the RSS of an idle socket from
+# 5.5–5.8 KiB to ~4 KiB (npm run bench, 5000 sockets), with the V8 heap unchanged
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -63,6 +63,8 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
     databasePid: whole('BENCH_DATABASE_PID', 0) || undefined,
     env: {
       NODE_ENV: 'production',
+      // both servers run with the Docker image's allocator setting (see Dockerfile)
+      MALLOC_ARENA_MAX: '2',
       MONGODB_URI: `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}`,
       JWT_SECRET: TEST_JWT_SECRET,
       ENCRYPTION_KEY: randomBytes(32).toString('base64'),
@@ -97,6 +99,7 @@ async function bareSpec(llm: BenchFake): Promise<ServerSpec> {
     logFile: join(DATA, 'bare.log'),
     env: {
       NODE_ENV: 'production',
+      MALLOC_ARENA_MAX: '2',
       PORT: String(port),
       HOST,
       JWT_SECRET: TEST_JWT_SECRET,

@@ -59,7 +59,7 @@ if [ -n "${DEV_JWT_SECRET:-}" ] && [ "$JWT_SECRET" = "$DEV_JWT_SECRET" ]; then
 
 INFO
 fi
-node dist/main.js &
+MALLOC_ARENA_MAX=2 node dist/main.js & # as the Docker image runs it
 APP=$!
 trap 'kill -TERM $APP 2>/dev/null; wait $APP; bash scripts/ferretdb.sh stop "$ROOT/.data/ferretdb"' EXIT INT TERM
 wait $APP
