@@ -103,7 +103,6 @@ export class ChatService {
             userId: connection.principal.userId,
             modelId: attached.session.model_id,
             clientId: stored.client_id,
-            afterSeq: stored.seq,
           });
         return;
       }
@@ -161,7 +160,6 @@ export class ChatService {
       userId,
       modelId: session.model_id,
       clientId: stored.client_id,
-      afterSeq: stored.seq,
       written: session,
     });
   }

@@ -66,7 +66,6 @@ export class ReplyService {
     userId: string;
     modelId: string;
     clientId?: string;
-    afterSeq: number;
     // the session as the message asking for this reply left it, when the caller has it
     written?: SessionWithMessages;
   }): void {

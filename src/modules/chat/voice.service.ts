@@ -120,7 +120,6 @@ export class VoiceService {
       userId,
       modelId: session.model_id,
       clientId: stored.client_id,
-      afterSeq: stored.seq,
     });
   }
 }
