@@ -66,19 +66,21 @@ describe('parseLlmModels', () => {
     });
   });
 
-  it('should leave vision off unless a model says so, and refuse it for dify', () => {
-    const [plain, demo] = parseLlmModels(
+  it('should leave vision off unless a model says so, for every vendor', () => {
+    const [plain, demo, claude, dify] = parseLlmModels(
       JSON.stringify([
         { id: 'gpt', type: 'openai', model: 'gpt-4o-mini' },
         { id: 'demo', type: 'demo', vision: true },
+        { id: 'claude', type: 'anthropic', model: 'claude', api_key: 'k', vision: true },
+        // Dify gets its images uploaded through its files API
+        { id: 'dify', type: 'dify', api_key: 'k', vision: true },
       ]),
     );
     expect(plain.vision).toBeUndefined();
     expect(demo.vision).toBe(true);
+    expect(claude.vision).toBe(true);
+    expect(dify.vision).toBe(true);
     expect(parseLlmModels('[{"id":"d","type":"dify","api_key":"k","vision":false}]')[0].vision).toBe(false);
-    const refused = rejection([{ id: 'd', type: 'dify', api_key: 'k', vision: true }]);
-    expect(refused.setting).toBe('LLM_PROVIDERS[0].vision');
-    expect(refused.message).toContain('openai, anthropic and demo');
   });
 
   it('should require an api_key when the vendor cannot answer without one', () => {
@@ -135,10 +137,10 @@ describe('parseLlmModels', () => {
         try {
           const models = parseLlmModels(JSON.stringify(raw) ?? 'null');
           expect(models.length).toBeGreaterThan(0);
-          for (const model of models) {
+          for (const [index, model] of models.entries()) {
             expect(typeof model.id).toBe('string');
-            expect(model.vision === undefined || typeof model.vision === 'boolean').toBe(true);
-            if (model.type === 'dify') expect(model.vision).not.toBe(true);
+            // vision is exactly what the entry said, whatever the vendor
+            expect(model.vision).toBe((raw as { vision?: unknown }[])[index].vision);
           }
         } catch (error) {
           expect(error).toBeInstanceOf(SettingsError);

@@ -185,9 +185,6 @@ function parseModel(entry: EntryReader, where: string): LlmModelSettings {
     file_hosts: entry.strings('file_hosts')?.map((host) => host.toLowerCase()),
     vision: entry.boolean('vision'),
   };
-  // Dify receives only the newest message's text (its app keeps the conversation): no images
-  if (settings.vision && type === 'dify')
-    throw new SettingsError(`${where}.vision`, 'is supported for openai, anthropic and demo models only');
   if (settings.max_tokens !== undefined && settings.context_tokens !== undefined) {
     if (settings.max_tokens >= settings.context_tokens)
       throw new SettingsError(`${where}.max_tokens`, 'must be smaller than context_tokens');

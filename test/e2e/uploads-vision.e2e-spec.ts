@@ -1,42 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
+import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import type { RecordedRequest } from '../fakes/sse';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
+import { png } from './png.helpers';
 import { upload } from './uploads.helpers';
-
-// A real RGB PNG (IHDR, one zlib-compressed IDAT, IEND, every chunk with its CRC), different bytes
-// for each seed: what a phone screenshot looks like to the upload type sniffing, only smaller.
-function png(width: number, height: number, seed: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.writeUInt8(8, 8); // bit depth
-  header.writeUInt8(2, 9); // truecolour
-  const rows = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width * 3; x++)
-      rows[y * (width * 3 + 1) + 1 + x] = (x * 7 + y * 13 + seed * 31) & 0xff;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 interface OpenAiPart {
   type: string;
@@ -57,17 +30,21 @@ function decodeDataUrl(url: string): { mimeType: string; data: Buffer } {
 }
 
 // Uploaded images reach models declared with `vision` as images — OpenAI image_url data URLs,
-// Anthropic base64 image blocks — read back from storage byte for byte; other models get a note.
+// Anthropic base64 image blocks, Dify files uploaded to its files API — read back from storage byte
+// for byte; other models get a note.
 describe('uploaded images for vision models (e2e)', () => {
   let openai: OpenAiFake;
   let claude: AnthropicFake;
+  let dify: DifyFake;
   let server: RunningApp;
   const uploadDir = mkdtempSync(join(tmpdir(), 'chatbox-vision-'));
   const image = png(48, 32, 1);
+  const DIFY_KEY = 'app-dify-secret-key';
 
   beforeAll(async () => {
     openai = await startOpenAiFake({ chunkSize: 8 });
     claude = await startAnthropicFake({ chunkSize: 8 });
+    dify = await startDifyFake({ chunkSize: 8 });
     const gpt = {
       type: 'openai',
       endpoint: openai.url,
@@ -82,6 +59,14 @@ describe('uploaded images for vision models (e2e)', () => {
       model: 'claude-test',
       titles: false,
     };
+    const difyApp = {
+      type: 'dify',
+      endpoint: dify.url,
+      api_key: DIFY_KEY,
+      titles: false,
+      retry_attempts: 2,
+      retry_base_ms: 1,
+    };
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       LLM_PROVIDERS: JSON.stringify([
@@ -89,6 +74,8 @@ describe('uploaded images for vision models (e2e)', () => {
         { ...gpt, id: 'gpt', name: 'GPT' },
         { ...anthropic, id: 'claude-vision', name: 'Claude vision', vision: true },
         { ...anthropic, id: 'claude', name: 'Claude' },
+        { ...difyApp, id: 'dify-vision', name: 'Dify vision', vision: true },
+        { ...difyApp, id: 'dify', name: 'Dify' },
       ]),
     });
   });
@@ -96,11 +83,13 @@ describe('uploaded images for vision models (e2e)', () => {
     await server?.close();
     await openai?.close();
     await claude?.close();
+    await dify?.close();
     rmSync(uploadDir, { recursive: true, force: true });
   });
   beforeEach(() => {
     openai.reset();
     claude.reset();
+    dify.reset();
   });
 
   async function connect(modelId: string) {
@@ -215,6 +204,84 @@ describe('uploaded images for vision models (e2e)', () => {
     sent.forEach((part, index) =>
       expect(decodeDataUrl(part?.image_url?.url as string).data.equals(images[index + 1])).toBe(true),
     );
+    await client.close();
+  });
+
+  it('should upload an uploaded PNG to a Dify vision model through /files/upload byte for byte and name it in files', async () => {
+    const { client, token } = await connect('dify-vision');
+    const answered = await sendImage(client, token, image, 'chart.png', 'What does this chart show?');
+    const [upload] = dify.uploads;
+    expect(dify.uploads).toHaveLength(1);
+    expect(upload.file?.bytes.equals(image)).toBe(true);
+    expect(upload.file).toMatchObject({ name: 'image-1.png', type: 'image/png', size: image.length });
+    expect(upload.authorization).toBe(`Bearer ${DIFY_KEY}`);
+    const [chat] = dify.chatCalls;
+    // Dify's files belong to the end user who uploaded them: the same user as the message
+    expect(upload.user).toBe(chat.user);
+    expect(chat.files).toEqual([{ type: 'image', transfer_method: 'local_file', upload_file_id: upload.id }]);
+    expect(chat.query).toContain('What does this chart show?');
+    expect(answered?.final.content).toContain('What does this chart show?');
+
+    // Dify keeps the image in its conversation: the next turn uploads nothing
+    client.send({ type: 'user_message', client_id: 'q2', content: 'And the trend?' });
+    await client.reply();
+    expect(dify.uploads).toHaveLength(1);
+    expect(dify.chatCalls[1].query).toBe('And the trend?');
+    expect(dify.chatCalls[1].conversationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(dify.chatCalls[1].files).toBeUndefined();
+    await client.close();
+  });
+
+  it('should upload nothing to a Dify model without vision and give it the text note', async () => {
+    const { client, token } = await connect('dify');
+    await sendImage(client, token, image, 'secret.png', 'see?');
+    expect(dify.uploads).toHaveLength(0);
+    expect(dify.requests.map((request) => request.path)).toEqual(['/v1/chat-messages']);
+    expect(dify.chatCalls[0].files).toBeUndefined();
+    expect(dify.chatCalls[0].query).toContain('you cannot see images here');
+    await client.close();
+  });
+
+  it('should retry a failed Dify image upload like any failure before the first token, and refuse without the key', async () => {
+    const { client, token } = await connect('dify-vision');
+    dify.enqueue({ status: 503 });
+    await sendImage(client, token, image, 'again.png', 'retry?');
+    expect(dify.uploads.map((upload) => upload.id === undefined)).toEqual([true, false]);
+    expect(dify.chatCalls).toHaveLength(1);
+    expect(dify.chatCalls[0].files).toEqual([
+      { type: 'image', transfer_method: 'local_file', upload_file_id: dify.uploads[1].id },
+    ]);
+
+    // a refused upload (415) is not retried and no reply is asked for
+    dify.reset();
+    dify.enqueue({ status: 415 });
+    const uploaded = await upload(server.httpUrl, token, image, 'refused.png', 'image/png');
+    client.send({
+      type: 'file_upload',
+      client_id: 'refused',
+      file_id: uploaded.body.file_id,
+      content: 'and this?',
+    });
+    const error = await client.nextOfType('error');
+    expect(error).toMatchObject({ client_id: 'refused' });
+    expect(JSON.stringify(error)).not.toContain(DIFY_KEY);
+    expect(dify.uploads).toHaveLength(1);
+    expect(dify.chatCalls).toHaveLength(0);
+    await client.close();
+  });
+
+  it('should abort a Dify image upload in flight on stop_generation', async () => {
+    const { client, token } = await connect('dify-vision');
+    dify.enqueue({ hang: true });
+    const uploaded = await upload(server.httpUrl, token, image, 'slow.png', 'image/png');
+    client.send({ type: 'file_upload', client_id: 'slow', file_id: uploaded.body.file_id, content: 'slow?' });
+    await client.nextOfType('ack');
+    await dify.waitForRequests(1);
+    client.send({ type: 'stop_generation' });
+    await dify.waitForAbort(1);
+    // stopped before any token: the loading indicator ends and no reply is stored
+    await client.next((frame) => frame.type === 'loading' && frame.metadata?.loading === false);
+    expect(dify.chatCalls).toHaveLength(0);
     await client.close();
   });
 });

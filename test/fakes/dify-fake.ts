@@ -1,8 +1,18 @@
-// Dify service API fake: POST /v1/chat-messages (blocking and streaming), /v1/chat-messages/:task_id/stop and
-// /v1/audio-to-text. Dify serialises with Python's json.dumps, so payloads use `", "`/`": "` separators and
+// Dify service API fake: POST /v1/chat-messages (blocking and streaming), /v1/chat-messages/:task_id/stop,
+// /v1/audio-to-text and /v1/files/upload. Dify serialises with Python's json.dumps, so payloads use `", "`/`": "` separators and
 // \uXXXX escapes for non-ASCII; this fake does the same unless `escapeNonAscii: false`.
 import { randomUUID } from 'node:crypto';
-import { asString, FakeCall, FakeScript, FakeServer, isObject, sseEventOnly, sseFrame } from './sse';
+import {
+  asString,
+  FakeCall,
+  FakeScript,
+  FakeServer,
+  isObject,
+  type RecordedRequest,
+  sseEventOnly,
+  sseFrame,
+  type UploadedFile,
+} from './sse';
 
 export interface DifyMessageFile {
   id?: string;
@@ -32,9 +42,20 @@ export interface DifyChatCall {
   files: unknown;
 }
 
+/** What the app sent to /files/upload (the multipart body, parsed) and the id the fake answered. */
+export interface DifyUpload {
+  /** undefined when the fake refused the upload. */
+  id?: string;
+  user?: string;
+  authorization?: string;
+  file?: UploadedFile;
+}
+
 export interface DifyFake extends FakeServer<DifyScript> {
   /** Every /chat-messages request, in order. */
   readonly chatCalls: DifyChatCall[];
+  /** Every /files/upload request, in order. */
+  readonly uploads: DifyUpload[];
   /** Every /chat-messages/:task_id/stop request's task id. */
   readonly stoppedTasks: string[];
 }
@@ -63,6 +84,8 @@ const ERROR_DEFAULTS: Record<number, { code: string; message: string }> = {
   400: { code: 'invalid_param', message: 'Invalid parameter.' },
   401: { code: 'unauthorized', message: 'Access token is invalid' },
   404: { code: 'not_found', message: 'Conversation Not Exists.' },
+  413: { code: 'file_too_large', message: 'File size exceeded.' },
+  415: { code: 'unsupported_file_type', message: 'File type not allowed.' },
   429: { code: 'too_many_requests', message: 'Too many requests. Please try again later.' },
   500: { code: 'internal_server_error', message: 'Internal Server Error, please contact support.' },
 };
@@ -179,16 +202,57 @@ async function audioToText(call: Call): Promise<void> {
   );
 }
 
+// Dify answers 201 with the stored file's record; the id goes into chat-messages' `files` as upload_file_id.
+async function filesUpload(call: Call, ids: WeakMap<RecordedRequest, string>): Promise<void> {
+  const form = call.record.form;
+  const file = form?.files.file;
+  if (!file) {
+    call.send(
+      400,
+      dumps(call, { code: 'no_file_uploaded', message: 'Please upload your file.', status: 400 }),
+      'application/json',
+    );
+    return;
+  }
+  if (!file.name) {
+    call.send(
+      400,
+      dumps(call, { code: 'filename_not_exists_error', message: 'The specified filename does not exist.' }),
+      'application/json',
+    );
+    return;
+  }
+  const id = randomUUID();
+  ids.set(call.record, id);
+  const dot = file.name.lastIndexOf('.');
+  call.send(
+    201,
+    dumps(call, {
+      id,
+      name: file.name,
+      size: file.size,
+      extension: dot >= 0 ? file.name.slice(dot + 1) : '',
+      mime_type: file.type,
+      created_by: form?.fields.user ?? null,
+      created_at: Math.floor(Date.now() / 1000),
+    }),
+    'application/json',
+  );
+}
+
 const STOP_PATH = /^\/v1\/chat-messages\/([^/]+)\/stop$/;
 
 /** Starts the Dify fake on 127.0.0.1 (random port); `script` sets the default behaviour. */
 export async function startDifyFake(script: DifyScript = {}): Promise<DifyFake> {
+  // upload ids by request, so `uploads` follows reset() like every other recorded request
+  const uploadIds = new WeakMap<RecordedRequest, string>();
   const server = new FakeServer<DifyScript>(
     {
       routes: [
         { method: 'POST', path: '/v1/chat-messages', handle: chatMessages },
         { method: 'POST', path: STOP_PATH, handle: stop },
         { method: 'POST', path: '/v1/audio-to-text', handle: audioToText },
+        { method: 'POST', path: '/v1/files/upload', handle: (call) => filesUpload(call, uploadIds) },
       ],
       errorBody: (status, call) => ({ body: dumps(call, errorFields(status, call)) }),
     },
@@ -207,6 +271,17 @@ export async function startDifyFake(script: DifyScript = {}): Promise<DifyFake> 
             responseMode: asString(r.body.response_mode),
             inputs: r.body.inputs,
             files: r.body.files,
+          })),
+    },
+    uploads: {
+      get: (): DifyUpload[] =>
+        server.requests
+          .filter((r) => r.path === '/v1/files/upload')
+          .map((r) => ({
+            id: uploadIds.get(r),
+            user: r.form?.fields.user,
+            authorization: asString(r.headers.authorization),
+            file: r.form?.files.file,
           })),
     },
     stoppedTasks: {

@@ -1,7 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import { pythonJsonDumps } from '../../../test/fakes/dify-fake';
-import { LlmProviderError } from './llm-provider';
-import { parseEvent, withEarlierTurns } from './dify.provider';
+import { type DifyFake, pythonJsonDumps, startDifyFake } from '../../../test/fakes/dify-fake';
+import type { LlmModelSettings } from '../../config/llm.settings';
+import { isAbort, type LlmChunk, type LlmMessage, LlmProviderError, type LlmRequest } from './llm-provider';
+import { DifyProvider, parseEvent, withEarlierTurns } from './dify.provider';
 
 describe('parseEvent (Dify SSE data)', () => {
   it('should read Python json.dumps payloads with \\uXXXX escapes', () => {
@@ -47,5 +50,233 @@ describe('withEarlierTurns', () => {
         }
       }),
     );
+  });
+});
+
+describe(`${DifyProvider.name} images`, () => {
+  const KEY = 'app-secret-key-123';
+  let fake: DifyFake;
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 0xff]);
+  const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 9, 8, 7]);
+
+  beforeAll(async () => {
+    fake = await startDifyFake();
+  });
+  afterAll(() => fake.close());
+  beforeEach(() => fake.reset());
+
+  const provider = (overrides: Partial<LlmModelSettings> = {}) =>
+    new DifyProvider({
+      id: 'dify',
+      name: 'Dify',
+      type: 'dify',
+      endpoint: fake.url,
+      api_key: KEY,
+      vision: true,
+      ...overrides,
+    });
+
+  const request = (messages: LlmMessage[], overrides: Partial<LlmRequest> = {}): LlmRequest => ({
+    messages,
+    signal: new AbortController().signal,
+    userId: 'user-7',
+    providerState: { conversation_id: 'conv-1' },
+    ...overrides,
+  });
+
+  async function drain(stream: AsyncIterable<LlmChunk>): Promise<LlmChunk[]> {
+    const chunks: LlmChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return chunks;
+  }
+
+  async function failure(stream: AsyncIterable<LlmChunk>): Promise<unknown> {
+    try {
+      await drain(stream);
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected the stream to fail');
+  }
+
+  it('should upload each image of the newest turn as multipart and name them in files when the model has vision', async () => {
+    const chunks = await drain(
+      provider().stream(
+        request([
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+          {
+            role: 'user',
+            content: 'what is this?',
+            images: [
+              { mimeType: 'image/png', data: png },
+              { mimeType: 'image/jpeg', data: jpeg },
+            ],
+          },
+        ]),
+      ),
+    );
+    expect(chunks).toContainEqual({ type: 'delta', text: expect.any(String) });
+    const uploads = fake.uploads;
+    expect(uploads).toHaveLength(2);
+    expect(uploads.map((upload) => upload.user)).toEqual(['user-7', 'user-7']);
+    expect(uploads.map((upload) => upload.authorization)).toEqual([`Bearer ${KEY}`, `Bearer ${KEY}`]);
+    expect(uploads.map((upload) => upload.file?.type)).toEqual(['image/png', 'image/jpeg']);
+    // Dify tells a file's type by its extension
+    expect(uploads.map((upload) => upload.file?.name)).toEqual(['image-1.png', 'image-2.jpg']);
+    expect(uploads[0].file?.bytes.equals(png)).toBe(true);
+    expect(uploads[1].file?.bytes.equals(jpeg)).toBe(true);
+    const [chat] = fake.chatCalls;
+    expect(chat.query).toBe('what is this?');
+    expect(chat.conversationId).toBe('conv-1');
+    expect(chat.files).toEqual(
+      uploads.map((upload) => ({ type: 'image', transfer_method: 'local_file', upload_file_id: upload.id })),
+    );
+    // the uploads finish before the message that names them is sent
+    expect(fake.requests.map((recorded) => recorded.path).at(-1)).toBe('/v1/chat-messages');
+  });
+
+  it('should upload nothing and send no files when the newest turn has no images, even if an earlier one had', async () => {
+    await drain(
+      provider().stream(
+        request([
+          { role: 'user', content: 'look', images: [{ mimeType: 'image/png', data: png }] },
+          { role: 'assistant', content: 'a cat' },
+          { role: 'user', content: 'and its colour?' },
+        ]),
+      ),
+    );
+    expect(fake.uploads).toHaveLength(0);
+    expect(fake.chatCalls[0].files).toBeUndefined();
+    expect(fake.requests[0].rawBody.toString('utf8')).not.toContain('"files"');
+  });
+
+  it('should send the images of earlier turns too, the newest three, when the conversation starts mid-session', async () => {
+    const images = [1, 2, 3, 4].map((seed) => Buffer.from([0x89, 0x50, 0x4e, 0x47, seed]));
+    await drain(
+      provider().stream(
+        request(
+          [
+            { role: 'user', content: 'one', images: [{ mimeType: 'image/png', data: images[0] }] },
+            { role: 'assistant', content: 'first' },
+            { role: 'user', content: 'two', images: [{ mimeType: 'image/png', data: images[1] }] },
+            { role: 'user', content: 'three', images: [{ mimeType: 'image/png', data: images[2] }] },
+            { role: 'assistant', content: 'second' },
+            { role: 'user', content: 'four', images: [{ mimeType: 'image/png', data: images[3] }] },
+          ],
+          { providerState: undefined },
+        ),
+      ),
+    );
+    expect(fake.uploads.map((upload) => upload.file?.bytes)).toEqual(images.slice(1));
+    expect(fake.chatCalls[0].query).toContain('Earlier in this conversation:');
+    expect(fake.chatCalls[0].files).toHaveLength(3);
+  });
+
+  it('should upload nothing when the request is detached (a session title)', async () => {
+    await drain(
+      provider().stream(
+        request([{ role: 'user', content: 'title?', images: [{ mimeType: 'image/png', data: png }] }], {
+          detached: true,
+        }),
+      ),
+    );
+    expect(fake.uploads).toHaveLength(0);
+    expect(fake.chatCalls[0].files).toBeUndefined();
+  });
+
+  const withImage = (): LlmMessage[] => [
+    { role: 'user', content: 'see', images: [{ mimeType: 'image/png', data: png }] },
+  ];
+
+  it('should fail like a refused request, without the key and without asking for a reply, when Dify refuses the upload', async () => {
+    fake.enqueue({ status: 415 });
+    const error = await failure(provider().stream(request(withImage())));
+    expect(error).toBeInstanceOf(LlmProviderError);
+    expect((error as LlmProviderError).retryable).toBe(false);
+    expect((error as LlmProviderError).message).toBe('dify image upload: HTTP 415');
+    expect(JSON.stringify(error) + String(error)).not.toContain(KEY);
+    expect(fake.chatCalls).toHaveLength(0);
+  });
+
+  it('should fail retryably with the retry-after when the upload is rate limited or Dify errs', async () => {
+    fake.enqueue({ status: 429, retryAfter: 2 });
+    const limited = (await failure(provider().stream(request(withImage())))) as LlmProviderError;
+    expect(limited).toMatchObject({
+      retryable: true,
+      retryAfterMs: 2000,
+      message: 'dify image upload: HTTP 429',
+    });
+    fake.enqueue({ status: 503 });
+    const down = (await failure(provider().stream(request(withImage())))) as LlmProviderError;
+    expect(down).toMatchObject({ retryable: true, message: 'dify image upload: HTTP 503' });
+    expect(fake.chatCalls).toHaveLength(0);
+  });
+
+  it('should fail retryably without the key when the upload cannot connect', async () => {
+    const closed = await startDifyFake();
+    const endpoint = closed.url;
+    await closed.close();
+    const error = await failure(provider({ endpoint }).stream(request(withImage())));
+    expect(error).toBeInstanceOf(LlmProviderError);
+    expect(error).toMatchObject({ retryable: true, message: 'dify image upload: connection failed' });
+    expect(String(error)).not.toContain(KEY);
+  });
+
+  it('should fail without asking for a reply when the upload answers without a file id', async () => {
+    // a proxy in front of Dify answering 200 with something that is not Dify's file record
+    const proxy = createServer((incoming, outgoing) => {
+      incoming.resume();
+      incoming.on('end', () =>
+        outgoing.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
+      );
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const error = await failure(
+        provider({ endpoint: `http://127.0.0.1:${port}/v1` }).stream(request(withImage())),
+      );
+      expect(error).toMatchObject({ retryable: false, message: 'dify image upload: no file id' });
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('should time out retryably when the upload never answers', async () => {
+    fake.enqueue({ hang: true });
+    const error = await failure(provider({ timeout_ms: 100 }).stream(request(withImage())));
+    expect(error).toMatchObject({ retryable: true, message: 'dify image upload: timeout' });
+    await fake.waitForAbort();
+    expect(fake.chatCalls).toHaveLength(0);
+  });
+
+  it('should abort an upload in flight when the request signal aborts (stop_generation)', async () => {
+    fake.enqueue({ hang: true });
+    const controller = new AbortController();
+    const pending = failure(provider().stream(request(withImage(), { signal: controller.signal })));
+    await fake.waitForRequests(1);
+    controller.abort('stopped');
+    const error = await pending;
+    expect(isAbort(error)).toBe(true);
+    await fake.waitForAbort();
+    expect(fake.chatCalls).toHaveLength(0);
+  });
+
+  it('should cancel the other uploads when one fails', async () => {
+    fake.enqueue({ status: 500 }, { hang: true });
+    const two: LlmMessage[] = [
+      {
+        role: 'user',
+        content: 'both',
+        images: [
+          { mimeType: 'image/png', data: png },
+          { mimeType: 'image/jpeg', data: jpeg },
+        ],
+      },
+    ];
+    const error = await failure(provider().stream(request(two)));
+    expect(error).toMatchObject({ retryable: true, message: 'dify image upload: HTTP 500' });
+    await fake.waitForAbort();
   });
 });

@@ -11,6 +11,7 @@ import {
   type LlmUsage,
   parseRetryAfter,
 } from './llm-provider';
+import { imagesToSend, uploadImages } from './dify-files';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
 import { readSseEvents } from './sse-events';
@@ -32,7 +33,8 @@ interface DifyEvent {
 }
 
 // Dify's chat-messages API in streaming mode (SSE). Dify keeps the conversation itself: we send the
-// newest user message and its conversation_id, kept on our session as provider state.
+// newest user message and its conversation_id, kept on our session as provider state. Its images
+// (a model with `vision`) are uploaded first and named in `files`.
 export class DifyProvider implements LlmProvider {
   readonly modelId: string;
   readonly vendor = 'dify';
@@ -63,19 +65,23 @@ export class DifyProvider implements LlmProvider {
     const conversationId = typeof known === 'string' ? known : '';
     // a conversation that starts mid-session (the user switched to this model) learns what came before
     const earlier = conversationId || request.detached || last < 0 ? [] : request.messages.slice(0, last);
+    // a detached request (a session title) does not need to see the pictures
+    const images = request.detached ? [] : imagesToSend(request.messages, last, earlier.length > 0);
+    // failures here are pre-first-token failures like the chat request's own (retried when retryable)
+    const files = await uploadImages(images, request.userId, request.signal, (form, signal) =>
+      this.post('/files/upload', form, signal, { label: 'dify image upload' }),
+    );
     const body: Record<string, unknown> = {
       inputs: {},
       query: withEarlierTurns(earlier, newest),
       response_mode: 'streaming',
       conversation_id: conversationId,
       user: request.userId,
+      ...(files.length > 0 ? { files } : {}),
     };
-    const response = await this.post(
-      '/chat-messages',
-      JSON.stringify(body),
-      request.signal,
-      'application/json',
-    );
+    const response = await this.post('/chat-messages', JSON.stringify(body), request.signal, {
+      contentType: 'application/json',
+    });
     let taskId: string | undefined;
     let stateSent = conversationId;
     let ended = false;
@@ -145,12 +151,13 @@ export class DifyProvider implements LlmProvider {
     return result.text.trim();
   }
 
-  // Headers must arrive within the timeout; the body's pace is watched by the caller.
+  // Headers must arrive within the timeout; the body's pace is watched by the caller. Errors name
+  // the status only (never the key or Dify's message, which may quote the prompt), after `label`.
   private async post(
     path: string,
     body: string | FormData,
     signal: AbortSignal | undefined,
-    contentType?: string,
+    { contentType, label = 'dify' }: { contentType?: string; label?: string } = {},
   ): Promise<Response> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
@@ -168,15 +175,15 @@ export class DifyProvider implements LlmProvider {
       });
     } catch {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : abortError();
-      if (timeout.signal.aborted) throw new LlmProviderError('dify: timeout', true);
-      throw new LlmProviderError('dify: connection failed', true);
+      if (timeout.signal.aborted) throw new LlmProviderError(`${label}: timeout`, true);
+      throw new LlmProviderError(`${label}: connection failed`, true);
     } finally {
       clearTimeout(timer);
     }
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
       throw new LlmProviderError(
-        `dify: HTTP ${response.status}`,
+        `${label}: HTTP ${response.status}`,
         isRetryableStatus(response.status),
         parseRetryAfter(response.headers.get('retry-after')),
       );
