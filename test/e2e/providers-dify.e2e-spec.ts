@@ -62,6 +62,30 @@ describe('Dify provider (e2e)', () => {
     await client.close();
   });
 
+  it('should give a Dify conversation it holds the turns another model answered meanwhile', async () => {
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'm1', content: 'my name is Ada' });
+    await client.reply();
+    client.send({ type: 'model_select', model_id: 'dify-links' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'm2', content: 'I live in Paris' });
+    await client.reply();
+    client.send({ type: 'model_select', model_id: 'dify' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'm3', content: 'where do I live?' });
+    await client.reply();
+    const [first, other, back] = dify.chatCalls;
+    // the first conversation goes on, and learns only what it missed: the other model's turn (the
+    // fake echoes its whole query), not its own first exchange again
+    expect(first.conversationId).toBe('');
+    expect(back.conversationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(back.query).toBe(
+      `Earlier in this conversation:\nUser: I live in Paris\nAssistant: Echo: ${other.query}\n\n` +
+        'The user now says:\nwhere do I live?',
+    );
+    await client.close();
+  });
+
   async function untilReplyAndError(
     client: TestClient,
   ): Promise<{ final: Frame; error: Frame; deltas: string }> {

@@ -22,14 +22,14 @@ const EXTENSIONS: Record<LlmImageType, string> = {
 // Posts one multipart body to /files/upload with the request's signal and timeout.
 export type UploadFile = (form: FormData, signal: AbortSignal) => Promise<Response>;
 
-// The images to send with the message at `last`. Dify keeps earlier turns (their images too) in
-// its conversation, so only the turn being answered brings its own. A conversation that starts
-// mid-session gets the earlier turns as a transcript that names their images; the other model saw
-// them, so they go as well, the newest DIFY_MAX_IMAGES (FileContextService already sent no more
-// than its own newest few), so a question about them is answered here too.
-export function imagesToSend(messages: LlmMessage[], last: number, startsConversation: boolean): LlmImage[] {
+// The images to send with the message at `last`. Dify keeps the turns it saw (their images too) in
+// its conversation, so only the turns from `from` (those it did not see, which go as a transcript
+// naming their images, and the one being answered) bring theirs: the newest DIFY_MAX_IMAGES
+// (FileContextService already sent no more than its own newest few), so a question about a picture
+// another model saw is answered here too.
+export function imagesToSend(messages: LlmMessage[], from: number, last: number): LlmImage[] {
   if (last < 0) return [];
-  const turns = startsConversation ? messages.slice(0, last + 1) : [messages[last]];
+  const turns = messages.slice(Math.max(0, Math.min(from, last)), last + 1);
   return turns
     .flatMap((message) => (message.role === 'user' ? (message.images ?? []) : []))
     .slice(-DIFY_MAX_IMAGES);

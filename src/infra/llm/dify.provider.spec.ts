@@ -173,6 +173,32 @@ describe(`${DifyProvider.name} images`, () => {
     expect(fake.chatCalls[0].files).toHaveLength(3);
   });
 
+  it('should send the turns since its own newest answer as a transcript, with their images, in a conversation it holds', async () => {
+    const earlier = Buffer.from([0x89, 0x50, 0x4e, 0x47, 42]);
+    await drain(
+      provider().stream(
+        request(
+          [
+            { role: 'system', content: 'be brief' },
+            { role: 'user', content: 'one' },
+            { role: 'assistant', content: 'dify said' },
+            { role: 'user', content: 'two', images: [{ mimeType: 'image/png', data: earlier }] },
+            { role: 'assistant', content: 'another model said' },
+            { role: 'user', content: 'three' },
+          ],
+          { since: 3 },
+        ),
+      ),
+    );
+    const [chat] = fake.chatCalls;
+    expect(chat.conversationId).toBe('conv-1');
+    expect(chat.query).toBe(
+      'Earlier in this conversation:\nUser: two\nAssistant: another model said\n\nThe user now says:\nthree',
+    );
+    expect(fake.uploads.map((upload) => upload.file?.bytes)).toEqual([earlier]);
+    expect(chat.files).toHaveLength(1);
+  });
+
   it('should upload nothing when the request is detached (a session title)', async () => {
     await drain(
       provider().stream(

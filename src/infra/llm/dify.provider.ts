@@ -33,7 +33,8 @@ interface DifyEvent {
 }
 
 // Dify's chat-messages API in streaming mode (SSE). Dify keeps the conversation itself: we send the
-// newest user message and its conversation_id, kept on our session as provider state. Its images
+// newest user message, the turns it missed as a transcript, and its conversation_id, kept on our
+// session as provider state. Its images
 // (a model with `vision`) are uploaded first and named in `files`.
 export class DifyProvider implements LlmProvider {
   readonly modelId: string;
@@ -63,10 +64,13 @@ export class DifyProvider implements LlmProvider {
     const newest = last >= 0 ? request.messages[last].content : '';
     const known = request.detached ? undefined : request.providerState?.conversation_id;
     const conversationId = typeof known === 'string' ? known : '';
-    // a conversation that starts mid-session (the user switched to this model) learns what came before
-    const earlier = conversationId || request.detached || last < 0 ? [] : request.messages.slice(0, last);
+    // Dify learns what it has not seen: every turn before, for a conversation that starts
+    // mid-session (the user switched to this model); for one it holds, the turns since its own
+    // newest answer (another model's, an admin's, unanswered ones)
+    const from = conversationId ? Math.min(request.since ?? last, last) : 0;
+    const earlier = request.detached || last < 0 ? [] : request.messages.slice(from, last);
     // a detached request (a session title) does not need to see the pictures
-    const images = request.detached ? [] : imagesToSend(request.messages, last, earlier.length > 0);
+    const images = request.detached ? [] : imagesToSend(request.messages, from, last);
     // failures here are pre-first-token failures like the chat request's own (retried when retryable)
     const files = await uploadImages(images, request.userId, request.signal, (form, signal) =>
       this.post('/files/upload', form, signal, { label: 'dify image upload' }),
@@ -227,9 +231,9 @@ function abortError(): Error {
   return error;
 }
 
-// Dify keeps a conversation's history itself and takes only the newest message; when its conversation
-// begins after other turns of our session (another model answered them), those turns (already fitted
-// to the model's context budget) lead the query as a transcript.
+// Dify keeps a conversation's history itself and takes only the newest message; turns of our session
+// it did not see (before its conversation began, or since its newest answer: another model's, an
+// admin's), already fitted to the model's context budget, lead the query as a transcript.
 export function withEarlierTurns(earlier: LlmMessage[], newest: string): string {
   const turns = earlier.filter((message) => message.role !== 'system' && message.content.trim() !== '');
   if (turns.length === 0) return newest;

@@ -32,6 +32,9 @@ export interface LlmRequest {
   userId: string;
   // vendor-side conversation state kept on our session (e.g. Dify's conversation_id)
   providerState?: Record<string, unknown>;
+  // with that state: the index in `messages` of the first turn the vendor's own conversation has
+  // not seen (after its newest answer there); unset, only the turn being answered is new to it
+  since?: number;
   // replaces the configured system prompt (session titles use their own instructions)
   system?: string;
   // caps the reply below the configured max_tokens

@@ -28,3 +28,16 @@ function replyTokens(message: MessageRecord, content: string): number | undefine
   if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens <= 0) return undefined;
   return tokens <= Buffer.byteLength(content) ? tokens : undefined;
 }
+
+// A stateful vendor (Dify) holds its own conversation up to its newest answer there. The index in
+// `messages` of the first turn after that answer, which the vendor has not seen: another model's
+// turns, an admin's, unanswered ones. 0 when the answer is not among them (never given, or trimmed
+// away by the context budget, which keeps the newest: all that is left came after it).
+export function firstUnseen(messages: ContextMessage[], history: MessageRecord[], modelId: string): number {
+  const answer = history.findLast(
+    (message) => message.type === 'ai_response' && message.model_id === modelId,
+  );
+  if (!answer) return 0;
+  const index = messages.findIndex((message) => message.key === answer.id);
+  return index < 0 ? 0 : index + 1;
+}

@@ -16,7 +16,7 @@ import { FileContextService, withImages } from '../uploads/file-context.service'
 import { ClientHub } from './client-hub';
 import type { ServerFrame } from './frames';
 import type { GeneratedFile } from './reply-attachments';
-import { toContextMessages } from './reply-context';
+import { firstUnseen, toContextMessages } from './reply-context';
 import { about, ReplyRecorder, type StopReason } from './reply-recorder';
 
 export interface Generation {
@@ -134,6 +134,10 @@ export class ReplyService {
       ? (written ?? (await this.sessions.getOwned(sessionId, userId)))
       : null;
     const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
+    // the context window keeps the newest turns: `messages` is the tail of `prompt`
+    const since = providerState
+      ? Math.max(0, firstUnseen(prompt, history, modelId) - (prompt.length - messages.length))
+      : undefined;
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
@@ -162,6 +166,7 @@ export class ReplyService {
         signal: generation.controller.signal,
         userId,
         providerState,
+        since,
       },
       entry.policy,
       entry.breaker,
