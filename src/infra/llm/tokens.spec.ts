@@ -11,16 +11,19 @@ describe('countTokens', () => {
   it('should equal the exact BPE count for text without a 65-character run', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(word, fc.constantFrom(' ', '\n', '. ', ', ', '!? ', '42 ')), { maxLength: 80 }),
-        (parts) => {
-          const text = parts.join('');
+        fc
+          .array(fc.oneof(word, fc.constantFrom(' ', '\n', '. ', ', ', '!? ', '42 ')), { maxLength: 80 })
+          .map((parts) => parts.join(''))
+          // words side by side can make a long run, which is counted in slices (the next tests)
+          .filter((text) => !/\S{65,}/u.test(text)),
+        (text) => {
           expect(countTokens(text)).toBe(exactTokenCount(text));
         },
       ),
     );
   });
 
-  it('should count long runs with no space within one token per 32-character slice of the exact count', () => {
+  it('should count long runs with no space within one token per cut (between slices and at both ends of the run) of the exact count', () => {
     fc.assert(
       fc.property(
         fc.array(fc.constantFrom(...LETTERS, '-', '=', '*'), { minLength: 65, maxLength: 400 }),
@@ -30,7 +33,8 @@ describe('countTokens', () => {
           const text = `${around} ${run} ${around}`;
           const slices = Math.ceil([...run].length / 32);
           const exact = exactTokenCount(text);
-          expect(Math.abs(countTokens(text) - exact)).toBeLessThanOrEqual(slices);
+          // slices − 1 cuts inside the run, and one where it meets the text on each side
+          expect(Math.abs(countTokens(text) - exact)).toBeLessThanOrEqual(slices + 1);
         },
       ),
       { numRuns: 60 },

@@ -15,7 +15,8 @@ export function warmTokenizer(): void {
 // BPE merging is quadratic in the length of one pre-tokenizer piece, and a run of letters (or of
 // symbols) with no space is one piece: 4,000 letters in a row took 2.6 s of blocked event loop
 // (js-tiktoken, cl100k). Runs longer than LONG_RUN characters are counted in slices of SLICE code
-// points: linear time, at most one token more per slice than the exact count (0 for "abcd"×1000).
+// points: linear time, at most one token off the exact count per cut (between two slices, and
+// where the run meets the text on each side; 0 for "abcd"×1000).
 const LONG_RUN = /\S{65,}/gu;
 const SLICE = /[\s\S]{1,32}/gu;
 
