@@ -150,6 +150,63 @@ describe('takeover (e2e)', () => {
     for (const client of [user, bob, sneaky]) await client.client.close();
   });
 
+  it('should refuse with SESSION_LOCKED, storing nothing, an admin message naming a session the admin does not hold', async () => {
+    const userId = uniqueUser();
+    const user = await connect(userToken(userId));
+    const holder = await connect(adminToken(uniqueUser('admin'), 'Ada'));
+    const other = await connect(adminToken(uniqueUser('admin'), 'Bob'));
+    holder.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    await holder.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+
+    // an admin with no lease, naming the user's session
+    other.client.send({
+      type: 'user_message',
+      session_id: user.sessionId,
+      client_id: 'x1',
+      content: 'intruder',
+    });
+    expect((await other.client.nextOfType('error')).error).toMatchObject({
+      code: 'SESSION_LOCKED',
+      recoverable: true,
+    });
+    // the lease holder naming another session than the one it holds
+    holder.client.send({
+      type: 'user_message',
+      session_id: other.sessionId,
+      client_id: 'x2',
+      content: 'wrong',
+    });
+    expect((await holder.client.nextOfType('error')).error?.code).toBe('SESSION_LOCKED');
+    // after the release the former holder no longer speaks there
+    holder.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave' });
+    await holder.client.next((frame) => frame.type === 'ack' && frame.client_id === 'leave');
+    holder.client.send({
+      type: 'user_message',
+      session_id: user.sessionId,
+      client_id: 'x3',
+      content: 'late',
+    });
+    expect((await holder.client.nextOfType('error')).error?.code).toBe('SESSION_LOCKED');
+
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const [client, sessionId] of [
+      [user, user.sessionId],
+      [other, other.sessionId],
+      [holder, holder.sessionId],
+    ] as const) {
+      const session = await getJson<SessionBody>(
+        `${server.httpUrl}/chat/sessions/${sessionId}`,
+        adminToken(uniqueUser('reader')),
+      );
+      const refused = ['intruder', 'wrong', 'late'];
+      expect(session.messages.filter((message) => refused.includes(String(message.content)))).toEqual([]);
+      expect(
+        client.client.frames.some((frame) => frame.type === 'ack' && /^x\d$/.test(String(frame.client_id))),
+      ).toBe(false);
+    }
+    for (const client of [user, holder, other]) await client.client.close();
+  });
+
   it('should let exactly one of 20 admins win when they claim one session at once over REST', async () => {
     const user = await connect(userToken(uniqueUser()));
     const admins = Array.from({ length: 20 }, (_, index) =>

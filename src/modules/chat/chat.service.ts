@@ -115,6 +115,14 @@ export class ChatService {
   private async userMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
+    // an admin naming a session it holds no lease on is refused (CONTRACT §4), never rerouted into
+    // its own chat; a user's messages always go to the user's one active session
+    if (
+      connection.principal.isAdmin &&
+      message.session_id !== undefined &&
+      message.session_id !== connection.sessionId
+    )
+      throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
     // one database command: stored only in the user's own session, which comes back as written

@@ -135,6 +135,8 @@ export class TakeoverService {
   async adminMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     const binding = this.lease.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
+    if (message.session_id !== undefined && message.session_id !== sessionId)
+      throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const holder = await this.repository.latest(sessionId);
     if (
       !holder ||
