@@ -2,10 +2,27 @@ import type { IncomingMessage } from 'node:http';
 import type { Params } from 'nestjs-pino';
 
 // Tokens never reach a log line: the Authorization header is redacted and `token` query values are
-// cut from every logged URL, as are the signatures of signed file URLs (/chat/blob). Message text
-// is never logged at info level.
+// cut from every logged URL, as are the signatures of signed file URLs (/chat/blob, S3 presigned),
+// in a request's URL and in a redirect's Location alike: with one, anyone reading the log could
+// fetch the file until the link expires. Message text is never logged at info level.
 export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/([?&](?:token|access_token|signature)=)[^&#]*/gi, '$1[REDACTED]');
+  return url?.replace(
+    /([?&](?:token|access_token|signature|x-amz-signature|x-amz-security-token)=)[^&#]*/gi,
+    '$1[REDACTED]',
+  );
+}
+
+// pino-http hands a response serializer its standard form ({statusCode, headers}), not the response
+interface SerializedResponse {
+  statusCode?: number;
+  headers?: Record<string, unknown>;
+}
+
+function redactedHeaders(headers: Record<string, unknown> = {}): Record<string, unknown> {
+  const kept = { ...headers };
+  delete kept['set-cookie'];
+  if (typeof kept.location === 'string') kept.location = redactUrl(kept.location);
+  return kept;
 }
 
 export function loggerParams(level: string): Params {
@@ -21,6 +38,10 @@ export function loggerParams(level: string): Params {
           id: request.id,
           method: request.method,
           url: redactUrl(request.url),
+        }),
+        res: (response: SerializedResponse) => ({
+          statusCode: response.statusCode,
+          headers: redactedHeaders(response.headers),
         }),
       },
       customProps: () => ({ component: 'http' }),
