@@ -2,6 +2,7 @@ import { join, sep } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { Settings } from './config/settings';
@@ -25,6 +26,13 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');
+  // /chat and /admin are the pages too (a parent app may link them without the slash; the query,
+  // which may carry the token, is kept)
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    if (request.path !== '/chat' && request.path !== '/admin') return next();
+    const query = request.originalUrl.slice(request.path.length);
+    response.redirect(301, `${request.path}/${query}`);
+  });
   for (const name of ['chat', 'admin'])
     app.useStaticAssets(join(client, name), {
       prefix: `/${name}/`,

@@ -353,5 +353,20 @@ describe('chat over WebSocket (e2e)', () => {
       expect(metrics).toContain('chatbox_llm_response_seconds_bucket');
       expect(metrics).toContain('chatbox_messages_in_total');
     });
+
+    it('should send /chat and /admin to their pages with a trailing slash, query kept', async () => {
+      const to = async (path: string) => {
+        const response = await fetch(`${server.httpUrl}${path}`, { redirect: 'manual' });
+        return { status: response.status, location: response.headers.get('location') };
+      };
+      // an embedding app may link the page without the slash, the token in the query
+      expect(await to('/chat?token=abc&session_id=s1')).toEqual({
+        status: 301,
+        location: '/chat/?token=abc&session_id=s1',
+      });
+      expect(await to('/admin')).toEqual({ status: 301, location: '/admin/' });
+      // the API under the same prefix is untouched
+      expect((await fetch(`${server.httpUrl}/chat/models`)).status).toBe(401);
+    });
   });
 });
