@@ -128,4 +128,30 @@ describe('admin API (e2e)', () => {
     expect((await json<Record<string, number>>('/chat/admin/metrics')).total_sessions).toBe(1);
     await client.close();
   });
+  // one "duration as of now" for both endpoints: an active session's live duration
+  it('should report the same live duration in the admin list and in GET /chat/sessions/:id', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    client.send({ type: 'user_message', client_id: 'm1', content: 'how long have I been here?' });
+    await client.reply();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const before = Date.now();
+    const listed = (await json<Page>(`/chat/admin/sessions?user_id=${userId}&sort=duration`)).items[0];
+    const asOwner = await json<Record<string, unknown>>(`/chat/sessions/${sessionId}`, token);
+    const asAdmin = await json<Record<string, unknown>>(`/chat/sessions/${sessionId}`);
+    const elapsed = Date.now() - before;
+
+    expect(listed).toMatchObject({ id: sessionId, is_active: true });
+    const listedMs = listed.duration_ms as number;
+    expect(listedMs).toBeGreaterThanOrEqual(50);
+    for (const detail of [asOwner, asAdmin]) {
+      expect(detail).toMatchObject({ id: sessionId, is_active: true, end_time: null });
+      expect(detail.duration_ms).toBeGreaterThanOrEqual(listedMs);
+      expect(detail.duration_ms).toBeLessThanOrEqual(listedMs + elapsed);
+    }
+    await client.close();
+  });
 });

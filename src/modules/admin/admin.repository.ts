@@ -4,6 +4,14 @@ import type { FilterQuery, Model } from 'mongoose';
 import { Session } from '../sessions/schemas/session.schema';
 import type { SessionFilter, SessionListQuery, SessionSort } from './dto/admin-query.dto';
 
+// sort=duration reads two sources: sessions with a stored duration_ms (ended) and those without
+// (active: their duration is live, now − start_time).
+export type DurationSource = 'stored' | 'live';
+const DURATION_SOURCES: Record<DurationSource, FilterQuery<Session>> = {
+  stored: { duration_ms: { $ne: null } },
+  live: { duration_ms: null },
+};
+
 // One row of the admin list: the session without its messages.
 export interface AdminSessionRow {
   _id: string;
@@ -103,6 +111,7 @@ const ROW_FIELDS = {
 
 const SORT_FIELDS: Record<SessionSort, string> = {
   start_time: 'start_time',
+  // only for ended sessions; the service merges them with active ones (listByDuration)
   duration: 'duration_ms',
   user_id: 'user_id',
   last_activity: 'last_activity',
@@ -130,6 +139,39 @@ export class AdminRepository {
       this.sessions.countDocuments(filter),
     ]);
     return { rows, total };
+  }
+
+  async countByDurationSource(filter: SessionFilter): Promise<Record<DurationSource, number>> {
+    const base = toMongoFilter(filter);
+    const [stored, live] = await Promise.all([
+      this.sessions.countDocuments({ ...base, ...DURATION_SOURCES.stored }),
+      this.sessions.countDocuments({ ...base, ...DURATION_SOURCES.live }),
+    ]);
+    return { stored, live };
+  }
+
+  // One source's rows in sort=duration order (compareByDuration), each on an index: stored durations
+  // by duration_ms; live ones by start_time reversed (an earlier start is a longer duration so far),
+  // after {is_active} so that an ended session without a duration (none is written so) sorts lowest.
+  async listByDuration(
+    filter: SessionFilter,
+    source: DurationSource,
+    order: 'asc' | 'desc',
+    skip: number,
+    limit: number,
+  ): Promise<AdminSessionRow[]> {
+    const direction = order === 'asc' ? 1 : -1;
+    const reverse = order === 'asc' ? -1 : 1;
+    const sort: Record<string, 1 | -1> =
+      source === 'stored'
+        ? { duration_ms: direction, _id: direction }
+        : { is_active: direction, start_time: reverse, _id: direction };
+    return this.sessions
+      .find({ ...toMongoFilter(filter), ...DURATION_SOURCES[source] }, ROW_FIELDS)
+      .sort(sort)
+      .skip(skip)
+      .limit(limit)
+      .lean<AdminSessionRow[]>();
   }
 
   async activeCount(): Promise<number> {

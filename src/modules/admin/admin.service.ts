@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { durationAsOf } from '../sessions/session-rules';
 import { AdminRepository, type AdminSessionRow } from './admin.repository';
 import { concurrency } from './concurrency';
 import type { SessionListQuery } from './dto/admin-query.dto';
+import { compareByDuration, mergeSorted } from './duration-order';
+
+// sort=duration holds at most this many rows of the smaller source in memory (see listByDuration)
+export const MAX_DURATION_ROWS_HELD = 10_000;
 
 // The admin dashboard's reads (CONTRACT §3): every user's sessions and the service's metrics.
 @Injectable()
@@ -9,8 +16,41 @@ export class AdminService {
   constructor(private readonly repository: AdminRepository) {}
 
   async list(query: SessionListQuery, now = new Date()) {
-    const { rows, total } = await this.repository.list(query);
+    const { rows, total } =
+      query.sort === 'duration' ? await this.listByDuration(query, now) : await this.repository.list(query);
     return { items: rows.map((row) => adminItem(row, now)), total, page: query.page, limit: query.limit };
+  }
+
+  // No single index orders sessions by their duration as of now: ended ones have a stored duration_ms,
+  // active ones a live one (now − start_time), so each source is read in its own indexed order and the
+  // two are merged here. The smaller source (usually the active sessions) is read up to the page's end
+  // (offset + limit rows, held in memory); of the other, the database skips what cannot reach the page
+  // (offset − rows held: before them, at most that many rows of the smaller source) and returns
+  // limit + rows held. Cost per page: two counts, the database's skip, at most
+  // 2 × MAX_DURATION_ROWS_HELD + limit rows read; deeper pages, possible only when both sources
+  // outnumber the bound, are refused.
+  private async listByDuration(query: SessionListQuery, now: Date) {
+    const counts = await this.repository.countByDurationSource(query.filter);
+    const offset = (query.page - 1) * query.limit;
+    const end = offset + query.limit;
+    const [held, other] =
+      counts.live <= counts.stored ? (['live', 'stored'] as const) : (['stored', 'live'] as const);
+    const heldCount = Math.min(counts[held], end);
+    if (heldCount > MAX_DURATION_ROWS_HELD) {
+      throw new DomainException(
+        ErrorCode.INVALID_MESSAGE,
+        `"page" is too deep for sort=duration: only its first ${MAX_DURATION_ROWS_HELD} items can be listed; narrow the filters.`,
+      );
+    }
+    const skip = Math.max(0, offset - heldCount);
+    const [heldRows, otherRows] = await Promise.all([
+      heldCount > 0 ? this.repository.listByDuration(query.filter, held, query.order, 0, heldCount) : [],
+      this.repository.listByDuration(query.filter, other, query.order, skip, end - skip),
+    ]);
+    // from the other source's first row on, merged rows sit at skip + their index; held rows before
+    // it (at most heldCount = offset − skip of them) all come before the page
+    const merged = mergeSorted(heldRows, otherRows, compareByDuration(query.order, now));
+    return { rows: merged.slice(offset - skip, end - skip), total: counts.stored + counts.live };
   }
 
   // Totals, tokens and response times over sessions that started in [from, to]; concurrency over
@@ -70,7 +110,7 @@ export function adminItem(row: AdminSessionRow, now: Date) {
     start_time: start.toISOString(),
     end_time: row.end_time ? new Date(row.end_time).toISOString() : null,
     // an active session's duration so far
-    duration_ms: row.duration_ms ?? (row.is_active ? Math.max(0, now.getTime() - start.getTime()) : null),
+    duration_ms: durationAsOf(row, now),
     last_activity: new Date(row.last_activity).toISOString(),
     last_message_at: row.last_message_at ? new Date(row.last_message_at).toISOString() : null,
     message_count: row.message_count ?? 0,

@@ -4,6 +4,7 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
+import { durationAsOf } from '../sessions/session-rules';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { sessionDetail, sessionSummary } from './dto/session-views';
 
@@ -31,6 +32,7 @@ export class ChatController {
       ? await this.sessions.findAnyWithMessages(id)
       : await this.sessions.findOwnedWithMessages(id, principal.userId);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-    return sessionDetail(session);
+    // an active session's duration so far, as the admin list reports it
+    return { ...sessionDetail(session), duration_ms: durationAsOf(session, new Date()) };
   }
 }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
+import { DEFAULT_SESSION_NAME, durationAsOf, isRestorable, nameFromFirstMessage } from './session-rules';
 
 const TIMEOUT = 15 * 60 * 1000;
 const NOW = new Date('2024-06-01T12:00:00.000Z');
@@ -121,5 +121,23 @@ describe('nameFromFirstMessage', () => {
     const name = nameFromFirstMessage(emoji);
     expect(characters(name)).toBe(48);
     expect(name.endsWith('…')).toBe(true);
+  });
+});
+
+describe('durationAsOf', () => {
+  const start = new Date(NOW.getTime() - 90_000);
+
+  it('should be the time since the start when the session is active', () => {
+    expect(durationAsOf({ is_active: true, start_time: start, duration_ms: null }, NOW)).toBe(90_000);
+  });
+
+  it('should be the stored duration when the session ended', () => {
+    expect(durationAsOf({ is_active: false, start_time: start, duration_ms: 30_000 }, NOW)).toBe(30_000);
+  });
+
+  it('should be null when an ended session stored none, and never negative', () => {
+    expect(durationAsOf({ is_active: false, start_time: start, duration_ms: null }, NOW)).toBeNull();
+    const future = new Date(NOW.getTime() + 5_000);
+    expect(durationAsOf({ is_active: true, start_time: future, duration_ms: null }, NOW)).toBe(0);
   });
 });

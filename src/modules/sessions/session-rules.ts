@@ -14,6 +14,16 @@ export function isRestorable(
   return session.is_active && now.getTime() - session.last_activity.getTime() <= reconnectTimeoutMs;
 }
 
+// A session's duration as of `now`: the stored one once it ended, the time since it started while it
+// is active (the admin list and GET /chat/sessions/:id both report this).
+export function durationAsOf(
+  session: { is_active: boolean; start_time: Date; duration_ms: number | null },
+  now: Date,
+): number | null {
+  if (session.duration_ms !== null && session.duration_ms !== undefined) return session.duration_ms;
+  return session.is_active ? Math.max(0, now.getTime() - new Date(session.start_time).getTime()) : null;
+}
+
 // An instant name from the first message: its first words, without markdown or line breaks.
 export function nameFromFirstMessage(content: string): string {
   const words = content

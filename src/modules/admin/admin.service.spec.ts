@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { DomainException } from '../../common/errors/domain.exception';
+import type { AdminRepository, AdminSessionRow, DurationSource } from './admin.repository';
+import { AdminService, MAX_DURATION_ROWS_HELD } from './admin.service';
+import { toListQuery, type SessionFilter } from './dto/admin-query.dto';
+import { compareByDuration } from './duration-order';
+
+const NOW = new Date('2024-06-01T12:00:00.000Z');
+const MINUTE = 60_000;
+
+function sessionRow(overrides: Partial<AdminSessionRow> = {}): AdminSessionRow {
+  return {
+    _id: 'id',
+    user_id: 'user',
+    name: 'chat',
+    model_id: 'demo',
+    is_active: true,
+    start_time: new Date(NOW.getTime() - MINUTE),
+    end_time: null,
+    duration_ms: null,
+    last_activity: NOW,
+    last_message_at: null,
+    message_count: 0,
+    total_tokens: 0,
+    response_count: 0,
+    response_ms_total: 0,
+    max_response_ms: 0,
+    help_requested: false,
+    help_requested_at: null,
+    admin_assisted: false,
+    assisting_admin_id: null,
+    assisting_admin_name: null,
+    ...overrides,
+  };
+}
+
+// The repository's contract for sort=duration over an in-memory table: each source in the list's
+// order, with the database's skip and limit; every read is recorded.
+function fakeRepository(rows: AdminSessionRow[], counts?: Record<DurationSource, number>) {
+  const reads: Array<{ source: DurationSource; skip: number; limit: number }> = [];
+  const inSource = (source: DurationSource) =>
+    rows.filter((row) => (source === 'stored') === (row.duration_ms !== null));
+  const repository = {
+    reads,
+    countByDurationSource: (filter: SessionFilter) => {
+      expect(filter).toBeDefined();
+      return Promise.resolve(counts ?? { stored: inSource('stored').length, live: inSource('live').length });
+    },
+    listByDuration: (
+      _filter: SessionFilter,
+      source: DurationSource,
+      order: 'asc' | 'desc',
+      skip: number,
+      limit: number,
+    ) => {
+      reads.push({ source, skip, limit });
+      return Promise.resolve(
+        [...inSource(source)].sort(compareByDuration(order, NOW)).slice(skip, skip + limit),
+      );
+    },
+  };
+  return repository;
+}
+
+const serviceOver = (repository: ReturnType<typeof fakeRepository>) =>
+  new AdminService(repository as unknown as AdminRepository);
+
+describe(AdminService.name, () => {
+  const timedRow = fc.record({
+    ageMs: fc.integer({ min: -MINUTE, max: 100 * MINUTE }),
+    storedMs: fc.option(fc.integer({ min: 0, max: 100 * MINUTE }), { nil: null }),
+    active: fc.boolean(),
+  });
+
+  it('should page sort=duration exactly as one sort of the returned durations when sources interleave', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(timedRow, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.constantFrom<'asc' | 'desc'>('asc', 'desc'),
+        async (timed, limit, order) => {
+          const rows = timed.map((entry, index) =>
+            sessionRow({
+              _id: `id-${String(index).padStart(2, '0')}`,
+              start_time: new Date(NOW.getTime() - entry.ageMs),
+              // an ended session stores its duration; a live one stores none
+              is_active: entry.storedMs === null ? entry.active : false,
+              duration_ms: entry.storedMs,
+            }),
+          );
+          const expected = [...rows].sort(compareByDuration(order, NOW)).map((row) => row._id);
+          const service = serviceOver(fakeRepository(rows));
+          const seen: string[] = [];
+          const pages = Math.ceil(rows.length / limit) + 1;
+          for (let page = 1; page <= pages; page++) {
+            const result = await service.list(toListQuery({ sort: 'duration', order, page, limit }), NOW);
+            expect(result).toMatchObject({ total: rows.length, page, limit });
+            const durations = result.items.map((item) => item.duration_ms ?? -Infinity);
+            expect(durations).toEqual([...durations].sort((a, b) => (order === 'asc' ? a - b : b - a)));
+            seen.push(...result.items.map((item) => item.id));
+          }
+          expect(seen).toEqual(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should read the smaller source up to the page end and skip the larger one in the database', async () => {
+    const rows = [
+      ...Array.from({ length: 50 }, (_, index) =>
+        sessionRow({ _id: `e${index}`, is_active: false, duration_ms: index * MINUTE }),
+      ),
+      ...Array.from({ length: 3 }, (_, index) => sessionRow({ _id: `a${index}` })),
+    ];
+    const repository = fakeRepository(rows);
+    await serviceOver(repository).list(toListQuery({ sort: 'duration', page: 5, limit: 10 }), NOW);
+    expect(repository.reads).toEqual(
+      expect.arrayContaining([
+        { source: 'live', skip: 0, limit: 3 },
+        { source: 'stored', skip: 37, limit: 13 },
+      ]),
+    );
+  });
+
+  it('should refuse a page deeper than the rows it may hold when both sources are large', async () => {
+    const huge = MAX_DURATION_ROWS_HELD + 1;
+    const repository = fakeRepository([], { stored: huge, live: huge });
+    const deep = toListQuery({ sort: 'duration', page: MAX_DURATION_ROWS_HELD / 100 + 1, limit: 100 });
+    await expect(serviceOver(repository).list(deep, NOW)).rejects.toBeInstanceOf(DomainException);
+    expect(repository.reads).toEqual([]);
+    const deepest = toListQuery({ sort: 'duration', page: MAX_DURATION_ROWS_HELD / 100, limit: 100 });
+    await expect(serviceOver(repository).list(deepest, NOW)).resolves.toMatchObject({ total: 2 * huge });
+  });
+});
