@@ -149,6 +149,48 @@ describe('chat over WebSocket (e2e)', () => {
     await again.close();
   });
 
+  it('should stand connection_status at last_seq on a resume, so the replayed events follow it in order', async () => {
+    const token = userToken(uniqueUser());
+    const first = await connect(token);
+    const status = await first.nextOfType('connection_status');
+    first.send({ type: 'user_message', client_id: 'q1', content: 'one' });
+    await first.reply();
+    await first.close();
+
+    for (const lastSeq of [0, 1, 2, 7]) {
+      const again = await connect(token, `&session_id=${status.session_id}&last_seq=${lastSeq}`);
+      const restored = await again.nextOfType('connection_status');
+      // the head is 2 (the message and its reply); a client claiming more stands at the head
+      expect(restored.seq).toBe(Math.min(lastSeq, 2));
+      const replayed: number[] = [];
+      for (let seq = lastSeq + 1; seq <= 2; seq++)
+        replayed.push(
+          (await again.next((frame) => frame.seq === seq && frame.id !== undefined)).seq as number,
+        );
+      expect(replayed).toEqual([1, 2].filter((seq) => seq > lastSeq));
+      await again.close();
+    }
+  });
+
+  it('should give every frame of the session its seq, errors included, and ack each accepted command', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    const status = await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'bad' });
+    const error = await client.nextOfType('error');
+    expect(error).toMatchObject({ session_id: status.session_id, seq: 0, client_id: 'bad' });
+    client.send({ type: 'typing_indicator', client_id: 't1', metadata: { typing: true } });
+    expect(await client.next((frame) => frame.type === 'ack' && frame.client_id === 't1')).toMatchObject({
+      session_id: status.session_id,
+      seq: 0,
+    });
+    client.send({ type: 'stop_generation', client_id: 's1' });
+    expect(await client.next((frame) => frame.type === 'ack' && frame.client_id === 's1')).toMatchObject({
+      session_id: status.session_id,
+      seq: 0,
+    });
+    await client.close();
+  });
+
   it('should deliver a reply in progress as its text so far, then the live rest, once', async () => {
     const token = userToken(uniqueUser());
     const first = await connect(token);
@@ -301,6 +343,28 @@ describe('chat over WebSocket (e2e)', () => {
       const { final } = await client.reply();
       expect(final.metadata?.stopped).toBe(true);
       expect((final.content ?? '').length).toBeGreaterThan(0);
+      await client.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('should close a reply stopped before its first token with a final frame, stored empty and flagged stopped', async () => {
+    const slow = await startApp({
+      LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 1000 }]),
+    });
+    try {
+      const token = userToken(uniqueUser());
+      const client = await TestClient.connect(`${slow.wsUrl}?token=${token}`);
+      const status = await client.nextOfType('connection_status');
+      client.send({ type: 'user_message', client_id: 'early', content: 'never mind' });
+      await client.next((frame) => frame.type === 'loading' && frame.metadata?.loading === true);
+      client.send({ type: 'stop_generation' });
+      const { final, deltas } = await client.reply();
+      expect(deltas).toBe('');
+      expect(final).toMatchObject({ seq: 2, client_id: 'early', content: '', metadata: { stopped: true } });
+      const session = await getJson<SessionBody>(`${slow.httpUrl}/chat/sessions/${status.session_id}`, token);
+      expect(session.messages.at(-1)).toMatchObject({ type: 'ai_response', seq: 2, content: '' });
       await client.close();
     } finally {
       await slow.close();

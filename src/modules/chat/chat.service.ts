@@ -54,7 +54,7 @@ export class ChatService {
         return this.connections.newSession(connection, message.client_id);
       case 'stop_generation':
         this.replies.stop(connection.sessionId);
-        return;
+        return this.ack(connection, message);
       case 'auth_refresh':
         return this.authRefresh(connection, message);
       case 'help_request':
@@ -75,7 +75,7 @@ export class ChatService {
           connection,
           connection.principal.isAdmin ? 'users' : 'admins',
         );
-        return;
+        return this.ack(connection, message);
       case 'file_upload': {
         // the attachment logic lives in the uploads module; here only the frames it causes
         const sessionId = connection.sessionId;
@@ -217,6 +217,14 @@ export class ChatService {
         retryAfterMs: Math.max(100, record.timeToExpire * 1000),
       });
     }
+  }
+
+  // a command that stores nothing is acked without an id
+  private ack(connection: Connection, message: ClientEnvelopeDto): void {
+    this.hub.send(
+      connection,
+      this.frame(connection.sessionId, { type: 'ack', client_id: message.client_id }),
+    );
   }
 
   frame(sessionId: string, frame: ServerFrame): ServerFrame {

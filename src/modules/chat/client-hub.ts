@@ -137,7 +137,13 @@ export class ClientHub implements OnModuleInit {
   send(connection: Connection, frame: ServerFrame): void {
     if (frame.type === 'connection_status' && typeof frame.seq === 'number')
       this.order.reset(connection, frame.seq);
-    this.write(connection, JSON.stringify(frame));
+    // a frame of the socket's session without its own seq (an error, an ack of a command) carries
+    // where the socket stands in the session's log (CONTRACT §2: every session frame has seq)
+    const sent =
+      frame.seq === undefined && frame.session_id !== undefined && frame.session_id === connection.sessionId
+        ? { ...frame, seq: this.order.seqOf(connection) ?? 0 }
+        : frame;
+    this.write(connection, JSON.stringify(sent));
   }
 
   // Ends a reconnect's replay: the socket stands at `seq`; frames that queued meanwhile go through

@@ -37,7 +37,10 @@ export class ConnectionsService {
     connection.pending = [];
     this.hub.add(connection);
     if (replaced) this.moveUserTo(connection, session, true);
-    this.hub.send(connection, this.statusFrame(connection, session, restored));
+    // on a resume the socket stands at last_seq (at most the head): the replay follows in order
+    const status = this.statusFrame(connection, session, restored);
+    if (lastSeq !== undefined) status.seq = Math.min(lastSeq, session.seq);
+    this.hub.send(connection, status);
     const replayed =
       lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
     let maxSeq = lastSeq ?? session.seq;

@@ -74,8 +74,10 @@ export class ReplyRecorder {
         },
       });
     }
-    // nothing to keep: a failure or a stop before the first token
-    if (text.length === 0 && (failure !== undefined || reason)) return undefined;
+    // nothing to keep: a failure, or a stop before the first token by anything but the user (a new
+    // session, a takeover, a shutdown say so themselves); a user's stop closes the turn with an
+    // empty reply flagged stopped, so every client sees it end
+    if (text.length === 0 && (failed || (reason !== undefined && reason !== 'stopped'))) return undefined;
     const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
     const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
     if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
@@ -106,7 +108,8 @@ export class ReplyRecorder {
           model_id: modelId,
           metadata,
         },
-        { usage, response_ms: responseMs, countsAsMessage: true },
+        // a reply stopped before its first token has no response time to count
+        { usage, response_ms: text.length > 0 ? responseMs : undefined, countsAsMessage: true },
       ));
     } catch (error) {
       this.logger.error(

@@ -118,7 +118,12 @@ export class TakeoverService {
   async leave(connection: Connection, sessionId: string, clientId?: string): Promise<void> {
     await this.release(sessionId, connection.principal);
     this.lease.unbind(connection.id);
-    this.hub.send(connection, { type: 'ack', session_id: sessionId, client_id: clientId });
+    this.hub.send(connection, {
+      type: 'ack',
+      session_id: sessionId,
+      seq: this.sessions.lastSeq(sessionId) ?? 0,
+      client_id: clientId,
+    });
   }
 
   // The socket is bound to a session this admin took over: its messages go there as sender admin.
