@@ -261,6 +261,23 @@ describe('chat over WebSocket (e2e)', () => {
     await client.close();
   });
 
+  it('should rate-limit a flood of typing indicators on a budget of their own', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    await client.nextOfType('connection_status');
+    for (let index = 0; index < 8; index++)
+      client.send({
+        type: 'typing_indicator',
+        client_id: `t${index}`,
+        metadata: { typing: index % 2 === 0 },
+      });
+    const limited = await client.nextOfType('error');
+    expect(limited).toMatchObject({ client_id: 't5', error: { code: 'RATE_LIMITED', recoverable: true } });
+    // the messages' budget is untouched
+    client.send({ type: 'user_message', client_id: 'm', content: 'still mine' });
+    expect((await client.next((frame) => frame.type === 'ack' && frame.client_id === 'm')).id).toBeDefined();
+    await client.close();
+  });
+
   it('should close the socket with UNAUTHORIZED when the token expires without refresh, and not when refreshed', async () => {
     const user = uniqueUser();
     const expiring = await connect(userToken(user, { expiresInSeconds: 2 }));

@@ -43,8 +43,9 @@ export class ChatService {
 
   async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     this.metrics.messagesIn.inc({ type: message.type });
-    if (message.type !== 'auth_refresh' && message.type !== 'typing_indicator')
-      await this.checkRate(connection);
+    // typing indicators have a budget of their own: a fast typist must not use up the messages'
+    if (message.type === 'typing_indicator') await this.checkRate(connection, 'ws-typing');
+    else if (message.type !== 'auth_refresh') await this.checkRate(connection, 'ws');
     switch (message.type) {
       case 'user_message':
         return this.userMessage(connection, message);
@@ -203,14 +204,14 @@ export class ChatService {
     );
   }
 
-  private async checkRate(connection: Connection): Promise<void> {
+  private async checkRate(connection: Connection, bucket: 'ws' | 'ws-typing'): Promise<void> {
     const limit = this.settings.rateLimitMessagesPerSecond;
     const record = await this.throttler.increment(
-      `ws:${connection.principal.userId}`,
+      `${bucket}:${connection.principal.userId}`,
       RATE_WINDOW_MS,
       limit,
       0,
-      'ws',
+      bucket,
     );
     if (record.totalHits > limit) {
       throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
