@@ -26,7 +26,10 @@ if [ ! -f .data/dev.env ]; then
 fi
 # shellcheck disable=SC1091
 source .data/dev.env
-export JWT_SECRET="${JWT_SECRET:-$DEV_JWT_SECRET}"
+# the dev secret only when no key is given: JWT_SECRET and JWT_PUBLIC_KEY together refuse to boot
+if [ -z "${JWT_PUBLIC_KEY:-}" ]; then
+  export JWT_SECRET="${JWT_SECRET:-$DEV_JWT_SECRET}"
+fi
 export ENCRYPTION_KEY="${ENCRYPTION_KEY:-$DEV_ENCRYPTION_KEY}"
 export PORT="${PORT:-3000}"
 
@@ -44,7 +47,7 @@ token() { # sub name roles
     console.log(jwt.sign({ sub, name, roles: roles ? roles.split(",") : [] }, process.env.JWT_SECRET, { expiresIn: "12h" }));
   ' "$@"
 }
-if [ -n "${DEV_JWT_SECRET:-}" ] && [ "$JWT_SECRET" = "$DEV_JWT_SECRET" ]; then
+if [ -n "${DEV_JWT_SECRET:-}" ] && [ "${JWT_SECRET:-}" = "$DEV_JWT_SECRET" ]; then
   USER_TOKEN="$(token dev-user 'Dev User' '')"
   ADMIN_TOKEN="$(token dev-admin 'Dev Admin' admin)"
   cat <<INFO

@@ -38,11 +38,36 @@ export function integer(
   return value;
 }
 
-export function duration(env: Env, name: string, fallback: string): number {
+// Bounds for delays given to setTimeout/setInterval/socket.setTimeout: 0 means "at once, again and
+// again" (or "never" for a socket), and past 2^31-1 ms (about 24.8d) Node warns and fires after 1 ms
+export const TIMER_MIN_MS = 1;
+export const TIMER_MAX_MS = 24 * 86_400_000;
+
+const UNITS: [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+function formatMs(ms: number): string {
+  const unit = UNITS.find(([, size]) => ms > 0 && ms % size === 0);
+  return unit ? `${ms / unit[1]}${unit[0]}` : `${ms}ms`;
+}
+
+export function duration(
+  env: Env,
+  name: string,
+  fallback: string,
+  minMs = 0,
+  maxMs = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = text(env, name, fallback) as string;
   const value = parseDuration(raw);
   if (value === undefined)
     throw new SettingsError(name, `must be a duration such as 60s, 15m or 500ms, got "${raw}"`);
+  if (value < minMs || value > maxMs)
+    throw new SettingsError(name, `must be between ${formatMs(minMs)} and ${formatMs(maxMs)}, got "${raw}"`);
   return value;
 }
 
@@ -63,10 +88,14 @@ export function encryptionKey(name: string, raw: string): Buffer {
 
 export function url(env: Env, name: string, fallback: string): string {
   const raw = text(env, name, fallback) as string;
+  let parsed: URL;
   try {
-    new URL(raw);
+    parsed = new URL(raw);
   } catch {
-    throw new SettingsError(name, `must be a URL, got "${raw}"`);
+    throw new SettingsError(name, `must be an http(s) URL, got "${raw}"`);
   }
+  // the only reader is PUBLIC_BASE_URL, a base for links people open
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new SettingsError(name, `must be an http(s) URL, got "${raw}"`);
   return raw.replace(/\/+$/, '');
 }

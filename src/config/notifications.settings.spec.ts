@@ -123,6 +123,12 @@ describe('loadNotificationSettings', () => {
     expect(rejected({ ...SMS, TWILIO_API_URL: 'ftp://x' }).setting).toBe('TWILIO_API_URL');
     expect(rejected({ ALERT_LIMIT_PER_TYPE: '0' }).setting).toBe('ALERT_LIMIT_PER_TYPE');
     expect(rejected({ ALERT_RETRY_BASE: 'soon' }).setting).toBe('ALERT_RETRY_BASE');
+    for (const name of ['ALERT_DIGEST_INTERVAL', 'TRAFFIC_CHECK_INTERVAL', 'HEALTH_WATCH_INTERVAL']) {
+      expect(rejected({ [name]: '0' }).setting).toBe(name);
+      expect(rejected({ [name]: '25d' }).setting).toBe(name);
+    }
+    expect(rejected({ ALERT_LIMIT_WINDOW: '0s' }).setting).toBe('ALERT_LIMIT_WINDOW');
+    expect(rejected({ ALERT_SESSION_WINDOW: '0ms' }).setting).toBe('ALERT_SESSION_WINDOW');
     expect(rejected({ ALERT_RULES: 'crash:fax' }).setting).toBe('ALERT_RULES');
   });
 });

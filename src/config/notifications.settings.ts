@@ -1,4 +1,13 @@
-import { duration, type Env, integer, list, SettingsError, text } from './env-readers';
+import {
+  duration,
+  type Env,
+  integer,
+  list,
+  SettingsError,
+  text,
+  TIMER_MAX_MS,
+  TIMER_MIN_MS,
+} from './env-readers';
 
 // Admin alerts section: email over SMTP, SMS through Twilio, which event goes where, rate limits,
 // digest and retries. Email is on when SMTP_URL is set, SMS when TWILIO_ACCOUNT_SID is set; their
@@ -153,10 +162,10 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
     rules: parseAlertRules(text(env, 'ALERT_RULES')),
     limits: {
       perType: integer(env, 'ALERT_LIMIT_PER_TYPE', 10, 1, 1_000_000),
-      typeWindowMs: duration(env, 'ALERT_LIMIT_WINDOW', '10m'),
-      sessionWindowMs: duration(env, 'ALERT_SESSION_WINDOW', '5m'),
+      typeWindowMs: duration(env, 'ALERT_LIMIT_WINDOW', '10m', TIMER_MIN_MS),
+      sessionWindowMs: duration(env, 'ALERT_SESSION_WINDOW', '5m', TIMER_MIN_MS),
     },
-    digestIntervalMs: duration(env, 'ALERT_DIGEST_INTERVAL', '10m'),
+    digestIntervalMs: duration(env, 'ALERT_DIGEST_INTERVAL', '10m', TIMER_MIN_MS, TIMER_MAX_MS),
     retry: {
       attempts: integer(env, 'ALERT_RETRY_ATTEMPTS', 6, 1, 100),
       baseMs: duration(env, 'ALERT_RETRY_BASE', '5s'),
@@ -165,8 +174,8 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
     traffic: {
       rateLimitedPerMinute: integer(env, 'ABNORMAL_RATE_LIMITED_PER_MINUTE', 120, 1),
       errorsPerMinute: integer(env, 'ABNORMAL_ERRORS_PER_MINUTE', 60, 1),
-      checkIntervalMs: duration(env, 'TRAFFIC_CHECK_INTERVAL', '60s'),
+      checkIntervalMs: duration(env, 'TRAFFIC_CHECK_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     },
-    watchIntervalMs: duration(env, 'HEALTH_WATCH_INTERVAL', '15s'),
+    watchIntervalMs: duration(env, 'HEALTH_WATCH_INTERVAL', '15s', TIMER_MIN_MS, TIMER_MAX_MS),
   };
 }

@@ -3,12 +3,14 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDuration } from './duration';
 import { loadSettings, SettingsError } from './settings';
 
 type Env = Record<string, string | undefined>;
 
 const ENCRYPTION_KEY = randomBytes(32);
+const PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  .publicKey.export({ type: 'spki', format: 'pem' })
+  .toString();
 
 function validEnv(overrides: Env = {}): Env {
   return {
@@ -130,6 +132,35 @@ describe('loadSettings', () => {
     expectRejected(validEnv({ JWT_SECRET: 'short-secret' }), 'JWT_SECRET');
   });
 
+  it('should throw naming JWT_PUBLIC_KEY and asking for one of the two when both JWT settings are set', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const error = settingsError(validEnv({ JWT_PUBLIC_KEY: pem }));
+    expect(error.setting).toBe('JWT_PUBLIC_KEY');
+    expect(error.message).toContain('JWT_SECRET');
+    expect(error.message).toContain('not both');
+  });
+
+  it('should accept exactly one JWT setting or throw a SettingsError naming one of them when given any pair', () => {
+    const maybe = fc.option(fc.oneof(fc.string(), fc.constant('x'.repeat(40)), fc.constant(PEM)), {
+      nil: undefined,
+    });
+    fc.assert(
+      fc.property(maybe, maybe, (secret, publicKey) => {
+        let settings;
+        try {
+          settings = loadSettings(validEnv({ JWT_SECRET: secret, JWT_PUBLIC_KEY: publicKey }));
+        } catch (error) {
+          expect(error).toBeInstanceOf(SettingsError);
+          expect(['JWT_SECRET', 'JWT_PUBLIC_KEY']).toContain((error as SettingsError).setting);
+          return;
+        }
+        expect([settings.jwt.secret, settings.jwt.publicKey].filter(Boolean)).toHaveLength(1);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('should throw naming JWT_PUBLIC_KEY when it is not a PEM key', () => {
     expectRejected(validEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: 'not a key' }), 'JWT_PUBLIC_KEY');
   });
@@ -166,8 +197,65 @@ describe('loadSettings', () => {
     expectRejected(validEnv({ RATE_LIMIT_MESSAGES_PER_SECOND: 'ten' }), 'RATE_LIMIT_MESSAGES_PER_SECOND');
   });
 
-  it('should throw naming PUBLIC_BASE_URL when it is not a URL', () => {
+  it('should throw naming PUBLIC_BASE_URL when it is not an http(s) URL', () => {
     expectRejected(validEnv({ PUBLIC_BASE_URL: 'not a url' }), 'PUBLIC_BASE_URL');
+    expectRejected(validEnv({ PUBLIC_BASE_URL: 'chatbox.example.com:443' }), 'PUBLIC_BASE_URL');
+    expectRejected(validEnv({ PUBLIC_BASE_URL: 'ftp://chatbox.example.com' }), 'PUBLIC_BASE_URL');
+  });
+
+  it('should throw naming MONGODB_URI when it is not a mongodb:// or mongodb+srv:// URI', () => {
+    expectRejected(validEnv({ MONGODB_URI: 'localhost:27017/chatbox' }), 'MONGODB_URI');
+    expectRejected(validEnv({ MONGODB_URI: 'postgres://localhost/chatbox' }), 'MONGODB_URI');
+    expect(
+      loadSettings(validEnv({ MONGODB_URI: 'mongodb+srv://u:p@cluster.example/chatbox' })).mongodbUri,
+    ).toBe('mongodb+srv://u:p@cluster.example/chatbox');
+  });
+
+  it('should read LOG_LEVEL as a pino level and throw naming it when it is not one', () => {
+    expect(loadSettings(validEnv()).logLevel).toBe('info');
+    expect(loadSettings(validEnv({ LOG_LEVEL: 'Debug' })).logLevel).toBe('debug');
+    expect(loadSettings(validEnv({ LOG_LEVEL: 'silent' })).logLevel).toBe('silent');
+    expect(settingsError(validEnv({ LOG_LEVEL: 'loud' })).message).toMatch(
+      /^Invalid setting LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"$/,
+    );
+  });
+
+  it('should throw naming ALLOWED_ORIGINS and the entry when an entry is not an origin', () => {
+    const error = settingsError(validEnv({ ALLOWED_ORIGINS: 'https://a.example,notaurl' }));
+    expect(error.setting).toBe('ALLOWED_ORIGINS');
+    expect(error.message).toContain('"notaurl"');
+    expect(loadSettings(validEnv({ ALLOWED_ORIGINS: '*' })).allowedOrigins).toEqual(['*']);
+  });
+
+  it('should throw naming the setting when a timer interval is 0 or longer than 24 days', () => {
+    for (const name of ['HEARTBEAT_INTERVAL', 'SESSION_SWEEP_INTERVAL']) {
+      expectRejected(validEnv({ [name]: '0' }), name);
+      expectRejected(validEnv({ [name]: '25d' }), name);
+      expect(settingsError(validEnv({ [name]: '0s' })).message).toContain('between 1ms and 24d');
+    }
+    expect(loadSettings(validEnv({ HEARTBEAT_INTERVAL: '24d' })).heartbeatMs).toBe(24 * 86_400_000);
+    expect(loadSettings(validEnv({ SESSION_SWEEP_INTERVAL: '1ms' })).sweepIntervalMs).toBe(1);
+  });
+
+  it('should return settings or throw a SettingsError naming the setting when a timer interval is any string', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('HEARTBEAT_INTERVAL', 'SESSION_SWEEP_INTERVAL'),
+        fc.string(),
+        (name, raw) => {
+          try {
+            const settings = loadSettings(validEnv({ [name]: raw }));
+            const value = name === 'HEARTBEAT_INTERVAL' ? settings.heartbeatMs : settings.sweepIntervalMs;
+            expect(value).toBeGreaterThanOrEqual(1);
+            expect(value).toBeLessThanOrEqual(2_147_483_647);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SettingsError);
+            expect((error as SettingsError).setting).toBe(name);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   describe('LLM_PROVIDERS', () => {
@@ -214,87 +302,5 @@ describe('loadSettings', () => {
         'LLM_PROVIDERS[0].temperature',
       );
     });
-  });
-});
-
-describe('parseDuration', () => {
-  const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, '': 1 };
-
-  it('should parse n followed by a unit to n times the unit in milliseconds when n is a whole number', () => {
-    const withUnit = fc
-      .constantFrom(...Object.keys(UNITS))
-      .chain((unit) =>
-        fc.tuple(
-          fc.constant(unit),
-          fc.integer({ min: 0, max: Math.floor(Number.MAX_SAFE_INTEGER / UNITS[unit]) }),
-        ),
-      );
-    fc.assert(
-      fc.property(withUnit, ([unit, n]) => {
-        expect(parseDuration(`${n}${unit}`)).toBe(n * UNITS[unit]);
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it('should parse the documented examples', () => {
-    expect(parseDuration('15m')).toBe(900_000);
-    expect(parseDuration('60s')).toBe(60_000);
-    expect(parseDuration('500ms')).toBe(500);
-    expect(parseDuration('2h')).toBe(7_200_000);
-    expect(parseDuration('1d')).toBe(86_400_000);
-    expect(parseDuration('250')).toBe(250);
-    expect(parseDuration('1.5s')).toBe(1500);
-    expect(parseDuration(' 10 s ')).toBe(10_000);
-  });
-
-  it('should return undefined when the text is not a duration', () => {
-    for (const garbage of [
-      '',
-      'abc',
-      '15x',
-      '-5s',
-      's',
-      '1e3',
-      '5 m s',
-      'NaN',
-      'Infinity',
-      '1,5s',
-      '0x10',
-      '10sec',
-    ]) {
-      expect(parseDuration(garbage)).toBeUndefined();
-    }
-  });
-
-  it('should return undefined when the duration is too large to be exact', () => {
-    expect(parseDuration(`${'9'.repeat(400)}ms`)).toBeUndefined();
-    expect(parseDuration(`${Number.MAX_SAFE_INTEGER}d`)).toBeUndefined();
-  });
-
-  it('should never throw and return undefined or a non-negative safe integer when given any string', () => {
-    fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), (text) => {
-        const value = parseDuration(text);
-        if (value !== undefined) {
-          expect(Number.isSafeInteger(value)).toBe(true);
-          expect(value).toBeGreaterThanOrEqual(0);
-        }
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it('should return undefined when a valid duration has a letter in front', () => {
-    fc.assert(
-      fc.property(
-        fc.stringMatching(/^[a-z]$/),
-        fc.nat(),
-        fc.constantFrom('ms', 's', 'm', 'h', 'd'),
-        (prefix, n, unit) => {
-          expect(parseDuration(`${prefix}${n}${unit}`)).toBeUndefined();
-        },
-      ),
-    );
   });
 });

@@ -7,11 +7,14 @@ import {
   list,
   required,
   SettingsError,
+  TIMER_MAX_MS,
+  TIMER_MIN_MS,
   text,
   url,
 } from './env-readers';
 import { type LlmModelSettings, parseLlmModels } from './llm.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
+import { type LogLevel, parseAllowedOrigins, parseLogLevel } from './server.settings';
 import { loadUploadSettings, type UploadSettings } from './uploads.settings';
 
 export { SettingsError } from './env-readers';
@@ -44,7 +47,7 @@ export interface Settings {
   shutdownGraceMs: number;
   takeoverGraceMs: number;
   publicBaseUrl: string;
-  logLevel: string;
+  logLevel: LogLevel;
   uploads: UploadSettings;
   notifications: NotificationSettings;
 }
@@ -56,6 +59,12 @@ export function loadSettings(env: Env = process.env): Settings {
   const publicKeyFile = text(env, 'JWT_PUBLIC_KEY');
   if (!secret && !publicKeyFile)
     throw new SettingsError('JWT_SECRET', 'JWT_SECRET or JWT_PUBLIC_KEY is required');
+  // with both, the key would win and every HS256 token would be refused
+  if (secret && publicKeyFile)
+    throw new SettingsError(
+      'JWT_PUBLIC_KEY',
+      'set one of JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both',
+    );
   if (secret && secret.length < 32) throw new SettingsError('JWT_SECRET', 'must be at least 32 characters');
   const publicKey = publicKeyFile?.replace(/\\n/g, '\n');
   if (publicKey && !publicKey.includes('-----BEGIN'))
@@ -75,9 +84,9 @@ export function loadSettings(env: Env = process.env): Settings {
   return {
     port,
     host: text(env, 'HOST', '0.0.0.0') as string,
-    mongodbUri: required(env, 'MONGODB_URI'),
+    mongodbUri: mongodbUri(env),
     jwt: { secret, publicKey, adminRoles: list(env, 'JWT_ADMIN_ROLES', 'admin,chat_admin') },
-    allowedOrigins: list(env, 'ALLOWED_ORIGINS', ''),
+    allowedOrigins: parseAllowedOrigins(text(env, 'ALLOWED_ORIGINS')),
     reconnectTimeoutMs: duration(env, 'RECONNECT_TIMEOUT', '15m'),
     maxMessageLength: integer(env, 'MAX_MESSAGE_LENGTH', 4096, 1, 1_000_000),
     rateLimitMessagesPerSecond: integer(env, 'RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
@@ -93,16 +102,24 @@ export function loadSettings(env: Env = process.env): Settings {
       text(env, 'LLM_PROVIDERS') ? 'LLM_PROVIDERS' : modelsFile ? 'LLM_PROVIDERS_FILE' : 'LLM_PROVIDERS',
     ),
     maxSessionBytes: integer(env, 'MAX_SESSION_BYTES', 12 * 1024 * 1024, 1024, 14 * 1024 * 1024),
-    heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s'),
+    heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s', TIMER_MIN_MS, TIMER_MAX_MS),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
-    sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s'),
+    sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s'),
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s'),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
-    logLevel: text(env, 'LOG_LEVEL', 'info') as string,
+    logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
     uploads: loadUploadSettings(env),
     notifications: loadNotificationSettings(env),
   };
+}
+
+// The driver refuses anything else, but only when it connects, after Nest has started
+function mongodbUri(env: Env): string {
+  const uri = required(env, 'MONGODB_URI');
+  if (!/^mongodb(\+srv)?:\/\//.test(uri))
+    throw new SettingsError('MONGODB_URI', 'must start with mongodb:// or mongodb+srv://');
+  return uri;
 }
 
 export const SETTINGS = Symbol('SETTINGS');

@@ -69,6 +69,55 @@ describe('loadUploadSettings', () => {
     ).toBe(false);
   });
 
+  it('should throw naming S3_BUCKET when an S3 endpoint or S3 credentials are set without it', () => {
+    expect(rejected({ S3_ACCESS_KEY_ID: 'id' })).toBe('S3_BUCKET');
+    expect(rejected({ S3_SECRET_ACCESS_KEY: 'secret' })).toBe('S3_BUCKET');
+    expect(rejected({ S3_ACCESS_KEY_ID: 'id', S3_SECRET_ACCESS_KEY: 'secret' })).toBe('S3_BUCKET');
+    expect(rejected({ S3_BUCKET: ' ', S3_ENDPOINT: 'http://minio:9000' })).toBe('S3_BUCKET');
+    expect(() => loadUploadSettings({ S3_ENDPOINT: 'http://minio:9000' })).toThrow(
+      'Invalid setting S3_BUCKET: is required when S3_ENDPOINT is set',
+    );
+  });
+
+  it('should keep local disk when the S3 settings are blank or only S3_REGION or S3_FORCE_PATH_STYLE is set', () => {
+    const blank = { S3_BUCKET: '', S3_ENDPOINT: '', S3_ACCESS_KEY_ID: ' ', S3_SECRET_ACCESS_KEY: '' };
+    expect(loadUploadSettings(blank).s3).toBeUndefined();
+    expect(loadUploadSettings({ S3_REGION: 'eu-west-1', S3_FORCE_PATH_STYLE: 'true' }).s3).toBeUndefined();
+  });
+
+  it('should return settings or throw a SettingsError naming an S3 setting when the S3 settings are any strings', () => {
+    const maybe = fc.option(fc.oneof(fc.string(), fc.constantFrom('b-1', 'id', 'http://minio:9000')), {
+      nil: undefined,
+    });
+    fc.assert(
+      fc.property(maybe, maybe, maybe, maybe, (bucket, endpoint, keyId, secret) => {
+        const env = {
+          S3_BUCKET: bucket,
+          S3_ENDPOINT: endpoint,
+          S3_ACCESS_KEY_ID: keyId,
+          S3_SECRET_ACCESS_KEY: secret,
+        };
+        try {
+          const { s3 } = loadUploadSettings(env);
+          // no S3 setting is ever silently dropped
+          if (s3 === undefined) expect([endpoint, keyId, secret].every((v) => !v?.trim())).toBe(true);
+          else expect((s3.accessKeyId === undefined) === (s3.secretAccessKey === undefined)).toBe(true);
+        } catch (error) {
+          expect(error).toBeInstanceOf(SettingsError);
+          expect((error as SettingsError).setting).toMatch(/^S3_/);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should throw naming the setting when the cleanup interval or the clamd timeout is 0 or over 24 days', () => {
+    expect(rejected({ UPLOAD_CLEANUP_INTERVAL: '0' })).toBe('UPLOAD_CLEANUP_INTERVAL');
+    expect(rejected({ UPLOAD_CLEANUP_INTERVAL: '30d' })).toBe('UPLOAD_CLEANUP_INTERVAL');
+    expect(rejected({ CLAMAV_HOST: 'clamd', CLAMAV_TIMEOUT: '0s' })).toBe('CLAMAV_TIMEOUT');
+    expect(loadUploadSettings({ UPLOAD_CLEANUP_INTERVAL: '24d' }).cleanupIntervalMs).toBe(24 * 86_400_000);
+  });
+
   it('should name the setting when a value is invalid', () => {
     expect(rejected({ S3_BUCKET: 'Bad_Bucket' })).toBe('S3_BUCKET');
     expect(rejected({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'not a url' })).toBe('S3_ENDPOINT');

@@ -1,4 +1,4 @@
-import { duration, type Env, integer, SettingsError, text } from './env-readers';
+import { duration, type Env, integer, SettingsError, text, TIMER_MAX_MS, TIMER_MIN_MS } from './env-readers';
 
 // Uploads section: storage driver (S3 or local disk), limits, quotas, signed URLs, clamd.
 export interface S3Settings {
@@ -55,9 +55,22 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new SettingsError(name, `must be true or false, got "${raw}"`);
 }
 
+// Without S3_BUCKET uploads go to local disk: an endpoint or credentials then mean S3 was intended
+// and the bucket forgotten. (S3_REGION and S3_FORCE_PATH_STYLE are only defaults; left alone.)
+const S3_ONLY = ['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const;
+
 function loadS3(env: Env): S3Settings | undefined {
   const bucket = text(env, 'S3_BUCKET');
-  if (!bucket) return undefined;
+  if (!bucket) {
+    const stray = S3_ONLY.filter((name) => text(env, name) !== undefined);
+    if (stray.length > 0)
+      throw new SettingsError(
+        'S3_BUCKET',
+        `is required when ${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set ` +
+          '(unset them all for local-disk storage)',
+      );
+    return undefined;
+  }
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
     throw new SettingsError(
       'S3_BUCKET',
@@ -112,11 +125,11 @@ export function loadUploadSettings(env: Env): UploadSettings {
         : {
             host,
             port: integer(env, 'CLAMAV_PORT', 3310, 1, 65535),
-            timeoutMs: duration(env, 'CLAMAV_TIMEOUT', '60s'),
+            timeoutMs: duration(env, 'CLAMAV_TIMEOUT', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
           },
     ratePerMinute: integer(env, 'UPLOAD_RATE_PER_MINUTE', 20, 1, 100_000),
     quotaBytes: integer(env, 'UPLOAD_QUOTA_BYTES', 1024 * 1024 * 1024, 1),
     unattachedTtlMs: duration(env, 'UPLOAD_UNATTACHED_TTL', '24h'),
-    cleanupIntervalMs: duration(env, 'UPLOAD_CLEANUP_INTERVAL', '1h'),
+    cleanupIntervalMs: duration(env, 'UPLOAD_CLEANUP_INTERVAL', '1h', TIMER_MIN_MS, TIMER_MAX_MS),
   };
 }

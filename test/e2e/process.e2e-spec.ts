@@ -79,5 +79,9 @@ describe('server process (e2e)', () => {
       /ENCRYPTION_KEY/,
     );
     await expect(startAppProcess({ ...testEnv(), MONGODB_URI: '' })).rejects.toThrow(/MONGODB_URI/);
+    // pino would otherwise throw its own stack trace once Nest has started
+    await expect(startAppProcess({ ...testEnv(), LOG_LEVEL: 'loud' })).rejects.toThrow(
+      /Invalid setting LOG_LEVEL/,
+    );
   });
 });
