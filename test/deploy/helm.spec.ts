@@ -288,6 +288,14 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
 
   it('should fail without the required secrets, naming the value to set', () => {
     expect(renderError({})).toContain('secrets.values.MONGODB_URI is required');
+    // the app refuses both JWT settings at boot: the chart says so before a pod crash-loops
+    expect(
+      renderError(
+        withSecrets({
+          config: { JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----' },
+        }),
+      ),
+    ).toContain('not both');
     const { ENCRYPTION_KEY: _omitted, ...rest } = REQUIRED_SECRETS;
     expect(renderError({ secrets: { values: rest } })).toContain('secrets.values.ENCRYPTION_KEY is required');
   });

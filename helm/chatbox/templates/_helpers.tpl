@@ -130,6 +130,9 @@ S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY SMTP_URL TWILIO_ACCOUNT_SID TWILIO_AUTH_TO
 {{- fail "secrets.values.JWT_SECRET or config.JWT_PUBLIC_KEY is required (or secrets.existingSecret)" -}}
 {{- end -}}
 {{- end -}}
+{{- if and (get $values "JWT_SECRET") .Values.config.JWT_PUBLIC_KEY -}}
+{{- fail "set one of secrets.values.JWT_SECRET (HS256) or config.JWT_PUBLIC_KEY (RS256/ES256), not both: the app refuses both at boot" -}}
+{{- end -}}
 {{- if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled -}}
 {{- if not (or (get $values "REDIS_URL") .Values.redis.existingSecret) -}}
 {{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs Redis, the bus between instances: set secrets.values.REDIS_URL or redis.existingSecret" -}}
