@@ -2,8 +2,12 @@ import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs
 import type { Request, Response } from 'express';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
+import { drainRest } from './drain';
 import { FilesService } from './files.service';
 import { UploadsService } from './uploads.service';
+
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 2000;
 
 @Controller('chat')
 export class UploadsController {
@@ -23,8 +27,10 @@ export class UploadsController {
     try {
       return await this.uploads.upload(principal, request);
     } catch (error) {
-      // the rest of a refused body is never read: the connection closes after the error
-      if (!request.complete) response.setHeader('Connection', 'close');
+      // a small rest of a refused body (a rate limit, a quota: refused before reading) is read and
+      // dropped so the client gets the error; a large one is never read: the connection closes
+      if (!request.complete && !(await drainRest(request, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT_MS)))
+        response.setHeader('Connection', 'close');
       throw error;
     }
   }
