@@ -138,6 +138,33 @@ describe('admin dashboard (browser)', () => {
     }
   });
 
+  it('should keep a filter being typed across the refreshes of the table', async () => {
+    const prefix = uniqueUser('typing');
+    for (const suffix of ['a', 'b']) {
+      const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(`${prefix}-${suffix}`)}`);
+      await client.nextOfType('connection_status');
+      await client.close();
+    }
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+      await page.getByLabel('Refresh interval').selectOption('2000');
+      await page.locator('tbody tr').first().waitFor();
+      const filter = page.locator('input[placeholder="user id"]');
+      await filter.fill(`${prefix}-b`);
+      // the table reloads while the admin is still in the field
+      const refreshed = page.waitForResponse((response) => response.url().includes('/chat/admin/sessions'));
+      await refreshed;
+      await page.waitForTimeout(300);
+      expect(await filter.inputValue()).toBe(`${prefix}-b`);
+      await filter.press('Tab');
+      await page.getByTestId('session-total').filter({ hasText: '1 total' }).waitFor();
+      expect(await page.locator('tbody tr td:first-child').allTextContents()).toEqual([`${prefix}-b`]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('should fit the dashboard on a phone', async () => {
     const { context, page } = await newPage(browser, PHONE);
     try {

@@ -61,27 +61,27 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
       <form class="filters" onSubmit={(event) => event.preventDefault()} aria-label="Filters">
         <label>
           User
-          <input
+          <FilterInput
             type="search"
             value={query.user_id ?? ''}
             placeholder="user id"
-            onChange={(event) => set({ user_id: text(event) })}
+            onCommit={(value) => set({ user_id: value })}
           />
         </label>
         <label>
           From
-          <input
+          <FilterInput
             type="datetime-local"
             value={query.from ?? ''}
-            onChange={(event) => set({ from: text(event) })}
+            onCommit={(value) => set({ from: value })}
           />
         </label>
         <label>
           To
-          <input
+          <FilterInput
             type="datetime-local"
             value={query.to ?? ''}
-            onChange={(event) => set({ to: text(event) })}
+            onCommit={(value) => set({ to: value })}
           />
         </label>
         <label>
@@ -250,5 +250,31 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
         </label>
       </nav>
     </section>
+  );
+}
+
+// A typed filter, committed on change (blur or Enter). It keeps what is being typed in its own
+// state: a plain controlled input is set back to the committed value by every re-render, and the
+// table re-renders on each of its refreshes, wiping what the admin was typing.
+function FilterInput(props: {
+  type: 'search' | 'datetime-local';
+  value: string;
+  placeholder?: string;
+  onCommit(value: string): void;
+}) {
+  const [draft, setDraft] = useState(props.value);
+  // a filter set from elsewhere (a click on a user) shows here
+  useEffect(() => setDraft(props.value), [props.value]);
+  const read = (event: Event) => (event.currentTarget as HTMLInputElement).value;
+  const field = {
+    value: draft,
+    placeholder: props.placeholder,
+    onInput: (event: Event) => setDraft(read(event)),
+    onChange: (event: Event) => props.onCommit(read(event)),
+  };
+  return props.type === 'search' ? (
+    <input type="search" {...field} />
+  ) : (
+    <input type="datetime-local" {...field} />
   );
 }
