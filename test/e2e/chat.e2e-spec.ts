@@ -404,7 +404,19 @@ describe('chat over WebSocket (e2e)', () => {
       await answering.nextOfType('connection_status');
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(answering.closeCode).toBeUndefined();
-      answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(5000) }));
+      // past the accepted frame size: refused with a clear error, the socket stays
+      answering.socket.send(
+        JSON.stringify({ type: 'user_message', client_id: 'big', content: 'x'.repeat(5000) }),
+      );
+      expect(await answering.nextOfType('error')).toMatchObject({
+        error: { code: 'MESSAGE_TOO_LONG', recoverable: true },
+      });
+      answering.send({ type: 'user_message', client_id: 'fine', content: 'short' });
+      expect(
+        (await answering.next((frame) => frame.type === 'ack' && frame.client_id === 'fine')).id,
+      ).toBeDefined();
+      // far past it (16 × the accepted size): the transport's own limit closes with 1009
+      answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(80_000) }));
       expect(await answering.closed).toBe(1009);
 
       // a token expiring many heartbeats after connect: the heartbeat arms its timer in time

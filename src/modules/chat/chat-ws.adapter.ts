@@ -7,6 +7,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { ChatGateway } from './chat.gateway';
 import { checkUpgrade } from './ws-upgrade';
+import { acceptedFrameBytes } from './envelope-parser';
 
 // @nestjs/platform-ws with two changes: the upgrade is authenticated by `verifyClient` (Nest guards
 // do not run on connect, nestjs/nest#882), and the gateway reads frames itself, once, instead of
@@ -28,8 +29,9 @@ export class ChatWsAdapter extends WsAdapter {
       if (verdict.ok) done(true);
       else done(false, verdict.status, verdict.reason);
     };
-    // room for the largest allowed message in UTF-8 plus the envelope
-    const maxPayload = Math.max(this.settings.maxPayloadBytes, this.settings.maxMessageLength * 4 + 4096);
+    // frames up to TRANSPORT_LIMIT_FACTOR × the accepted size are read and refused with a clear
+    // MESSAGE_TOO_LONG (a pasted document); beyond that ws closes the socket with 1009
+    const maxPayload = acceptedFrameBytes(this.settings) * TRANSPORT_LIMIT_FACTOR;
     return super.create(port, { ...options, verifyClient, maxPayload, perMessageDeflate: false });
   }
 
@@ -41,3 +43,5 @@ export class ChatWsAdapter extends WsAdapter {
     // frames are read by ChatGateway.handleConnection
   }
 }
+
+const TRANSPORT_LIMIT_FACTOR = 16;

@@ -15,7 +15,7 @@ import { ChatService } from './chat.service';
 import { ConnectionsService } from './connections.service';
 import { ClientHub } from './client-hub';
 import type { Connection } from './connection';
-import { parseClientFrame } from './envelope-parser';
+import { acceptedFrameBytes, parseClientFrame } from './envelope-parser';
 import { ReplyService } from './reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
@@ -104,6 +104,13 @@ export class ChatGateway
     if (connection.socket.readyState !== connection.socket.OPEN || !connection.sessionId) return;
     if (isBinary) {
       this.fail(connection, new DomainException(ErrorCode.INVALID_MESSAGE, 'Frames must be JSON text.'));
+      return;
+    }
+    if (frameBytes(data) > acceptedFrameBytes(this.settings)) {
+      this.fail(
+        connection,
+        new DomainException(ErrorCode.MESSAGE_TOO_LONG, DEFAULT_MESSAGES[ErrorCode.MESSAGE_TOO_LONG]),
+      );
       return;
     }
     const parsed = parseClientFrame(data.toString(), this.settings.maxMessageLength);
@@ -202,4 +209,9 @@ export class ChatGateway
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function frameBytes(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }

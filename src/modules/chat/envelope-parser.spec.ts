@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { ErrorCode } from '../../common/errors/error-code';
 import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from './dto/client-envelope.dto';
-import { parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
+import { acceptedFrameBytes, parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
 
 const MAX = 40;
 const ERROR_CODES: string[] = Object.values(ErrorCode);
@@ -319,5 +319,31 @@ describe('validateEnvelope', () => {
       MAX,
     );
     expect(result.ok).toBe(true);
+  });
+});
+
+describe(acceptedFrameBytes.name, () => {
+  it('should take any message of MAX_MESSAGE_LENGTH characters with its envelope, whatever the characters', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4000 }),
+        // the worst cases repeated to the limit (a control character is written \u0001: 6 bytes), or
+        // any text at all
+        fc.oneof(
+          fc
+            .constantFrom('\u0001', '\ud800', '"', '😀', 'é', 'a')
+            .map((unit) => (length: number) => unit.repeat(length)),
+          fc.string({ unit: 'binary', maxLength: 4000, size: 'max' }).map((text) => () => text),
+        ),
+        fc.string({ maxLength: 128 }),
+        (maxMessageLength, make, clientId) => {
+          const content = [...make(maxMessageLength)].slice(0, maxMessageLength).join('');
+          const frame = JSON.stringify({ type: 'user_message', client_id: clientId, content });
+          expect(Buffer.byteLength(frame)).toBeLessThanOrEqual(
+            acceptedFrameBytes({ maxPayloadBytes: 1024, maxMessageLength }),
+          );
+        },
+      ),
+    );
   });
 });

@@ -113,3 +113,10 @@ function codePointLength(text: string, limit: number): number {
   }
   return count;
 }
+
+// The largest frame the gateway parses: room for the longest allowed message as JSON (at most 6
+// bytes a code point: a control character or a lone surrogate is written \u0001) plus the envelope,
+// and never below WS_MAX_PAYLOAD_BYTES.
+export function acceptedFrameBytes(settings: { maxPayloadBytes: number; maxMessageLength: number }): number {
+  return Math.max(settings.maxPayloadBytes, settings.maxMessageLength * 6 + 4096);
+}
