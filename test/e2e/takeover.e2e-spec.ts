@@ -270,6 +270,44 @@ describe('takeover (e2e)', () => {
     }
   });
 
+  it('should have the AI answer what the user asked while the admin was away, once the takeover ends', async () => {
+    const main = server;
+    server = await startApp({ TAKEOVER_GRACE: '1s' });
+    try {
+      for (const ending of ['lapsed', 'released'] as const) {
+        const user = await connect(userToken(uniqueUser()));
+        const adminToken1 = adminToken(uniqueUser('admin'), 'Away Admin');
+        // claimed over HTTP: no admin socket renews the lease
+        expect((await post(`/chat/admin/sessions/${user.sessionId}/takeover`, adminToken1)).status).toBe(200);
+        await user.client.nextOfType('admin_join');
+        user.client.send({ type: 'user_message', client_id: `asked-${ending}`, content: 'anyone there?' });
+        await user.client.next((frame) => frame.type === 'ack' && frame.client_id === `asked-${ending}`);
+        if (ending === 'released')
+          expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, adminToken1)).status).toBe(
+            200,
+          );
+        expect((await user.client.nextOfType('admin_leave', 5000)).metadata?.reason).toBe(ending);
+        const { final } = await user.client.reply();
+        expect(final).toMatchObject({ sender: 'ai', client_id: `asked-${ending}` });
+        expect(final.content).toContain('anyone there?');
+        await user.client.close();
+      }
+      // nothing pending: the end of a takeover alone makes no reply
+      const quiet = await connect(userToken(uniqueUser()));
+      const token = adminToken(uniqueUser('admin'));
+      await post(`/chat/admin/sessions/${quiet.sessionId}/takeover`, token);
+      await quiet.client.nextOfType('admin_join');
+      await post(`/chat/admin/sessions/${quiet.sessionId}/release`, token);
+      await quiet.client.nextOfType('admin_leave');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(quiet.client.frames.some((frame: Frame) => frame.type === 'ai_response')).toBe(false);
+      await quiet.client.close();
+    } finally {
+      await server.close();
+      server = main;
+    }
+  });
+
   async function lapses(): Promise<void> {
     const userId = uniqueUser();
     const user = await connect(userToken(userId));

@@ -7,6 +7,7 @@ import { storedFrame } from '../chat/frames';
 import { ReplyService } from '../chat/reply.service';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
+import { unansweredUserTurn } from './unanswered-turn';
 
 const TOPIC = 'takeover';
 
@@ -88,6 +89,30 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     this.unbindSession(claim.sessionId);
     this.bus.publish(TOPIC, { kind: 'ended', session: claim.sessionId } satisfies TakeoverEvent);
     await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
+    await this.answerPending(claim.sessionId).catch((error: unknown) =>
+      this.logger.warn(
+        { event: 'pending_answer_failed', session_id: claim.sessionId, err: String(error) },
+        'pending answer',
+      ),
+    );
+  }
+
+  // What the user asked last and no admin answered (the admin went away, or released without a
+  // word) would wait forever: the AI may speak again, so it answers. Once per takeover: finish()
+  // gets here only on the instance that ended it.
+  private async answerPending(sessionId: string): Promise<void> {
+    const state = await this.repository.session(sessionId);
+    if (!state) return;
+    const session = await this.sessions.getOwned(sessionId, state.user_id);
+    if (!session?.is_active || session.assisting_admin_id) return;
+    const pending = unansweredUserTurn(await this.sessions.messagesAfter(sessionId, state.user_id, 0));
+    if (!pending) return;
+    this.replies.request({
+      sessionId,
+      userId: state.user_id,
+      modelId: session.model_id,
+      clientId: pending.client_id,
+    });
   }
 
   binding(connection: Connection): Binding | undefined {

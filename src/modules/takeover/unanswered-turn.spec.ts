@@ -1,0 +1,76 @@
+import fc from 'fast-check';
+import type { MessageRecord } from '../sessions/session.types';
+import { unansweredUserTurn } from './unanswered-turn';
+
+const record = (type: string, sender: MessageRecord['sender'], content?: string): MessageRecord => ({
+  id: `${type}-${sender}-${Math.random()}`,
+  seq: 0,
+  type,
+  sender,
+  content,
+  timestamp: new Date(0),
+});
+
+describe(unansweredUserTurn.name, () => {
+  it('should find the question the admin left unanswered, past takeover and help events', () => {
+    const question = record('user_message', 'user', 'anyone there?');
+    const history = [
+      record('user_message', 'user', 'hi'),
+      record('ai_response', 'ai', 'hello'),
+      record('help_request', 'user'),
+      record('admin_join', 'admin'),
+      question,
+      record('file_upload', 'user'),
+      record('admin_leave', 'admin'),
+    ];
+    expect(unansweredUserTurn(history)).toBe(question);
+  });
+
+  it('should find nothing when an admin or the AI spoke after the user', () => {
+    expect(
+      unansweredUserTurn([record('user_message', 'user', 'q'), record('user_message', 'admin', 'a')]),
+    ).toBeUndefined();
+    expect(
+      unansweredUserTurn([record('voice_message', 'user', 'q'), record('ai_response', 'ai', 'a')]),
+    ).toBeUndefined();
+    expect(
+      unansweredUserTurn([record('admin_join', 'admin'), record('admin_leave', 'admin')]),
+    ).toBeUndefined();
+  });
+
+  it('should only ever return a user turn that nothing answered', () => {
+    const types = [
+      'user_message',
+      'voice_message',
+      'file_upload',
+      'ai_response',
+      'admin_join',
+      'admin_leave',
+      'help_request',
+      'system_message',
+    ];
+    const senders: Array<MessageRecord['sender']> = ['user', 'admin', 'ai', 'system'];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(...types),
+            fc.constantFrom(...senders),
+            fc.option(fc.string(), { nil: undefined }),
+          ),
+        ),
+        (entries) => {
+          const history = entries.map(([type, sender, content]) => record(type, sender, content));
+          const found = unansweredUserTurn(history);
+          if (!found) return;
+          expect(found.sender).toBe('user');
+          const after = history.slice(history.indexOf(found) + 1);
+          expect(after.some((message) => message.type === 'ai_response')).toBe(false);
+          expect(after.some((message) => message.type === 'user_message' && message.sender !== 'user')).toBe(
+            false,
+          );
+        },
+      ),
+    );
+  });
+});
