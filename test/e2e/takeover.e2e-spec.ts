@@ -187,6 +187,11 @@ describe('takeover (e2e)', () => {
       content: 'late',
     });
     expect((await holder.client.nextOfType('error')).error?.code).toBe('SESSION_LOCKED');
+    // nor may it upload into, stop or type in a session it does not hold
+    for (const type of ['file_upload', 'stop_generation', 'typing_indicator', 'help_request']) {
+      other.client.send({ type, session_id: user.sessionId, file_id: 'f', content: 'late', metadata: {} });
+      expect((await other.client.nextOfType('error')).error?.code).toBe('SESSION_LOCKED');
+    }
 
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const [client, sessionId] of [

@@ -46,6 +46,17 @@ export class ChatService {
     // typing indicators have a budget of their own: a fast typist must not use up the messages'
     if (message.type === 'typing_indicator') await this.checkRate(connection, 'ws-typing');
     else if (message.type !== 'auth_refresh') await this.checkRate(connection, 'ws');
+    // an admin's socket speaks in its own chat or in the session whose lease it holds (it is moved
+    // there on admin_join): naming any other session is refused (CONTRACT §4), never rerouted. A
+    // user's messages always go to the user's one active session.
+    if (
+      connection.principal.isAdmin &&
+      message.type !== 'admin_join' &&
+      message.type !== 'admin_leave' &&
+      message.session_id !== undefined &&
+      message.session_id !== connection.sessionId
+    )
+      throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     switch (message.type) {
       case 'user_message':
         return this.userMessage(connection, message);
@@ -116,14 +127,6 @@ export class ChatService {
   private async userMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
-    // an admin naming a session it holds no lease on is refused (CONTRACT §4), never rerouted into
-    // its own chat; a user's messages always go to the user's one active session
-    if (
-      connection.principal.isAdmin &&
-      message.session_id !== undefined &&
-      message.session_id !== connection.sessionId
-    )
-      throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
     // one database command: stored only in the user's own session, which comes back as written
