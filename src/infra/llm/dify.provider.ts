@@ -34,8 +34,8 @@ interface DifyEvent {
 
 // Dify's chat-messages API in streaming mode (SSE). Dify keeps the conversation itself: we send the
 // newest user message, the turns it missed as a transcript, and its conversation_id, kept on our
-// session as provider state. Its images
-// (a model with `vision`) are uploaded first and named in `files`.
+// session as provider state. Their images (a model with `vision`) are uploaded first and named in
+// `files`.
 export class DifyProvider implements LlmProvider {
   readonly modelId: string;
   readonly vendor = 'dify';

@@ -109,7 +109,11 @@ export class ReplyRecorder {
           metadata,
         },
         // a reply stopped before its first token has no response time to count
-        { usage, response_ms: text.length > 0 ? responseMs : undefined, countsAsMessage: true },
+        {
+          usage,
+          response_ms: reason === 'stopped' && text.length === 0 ? undefined : responseMs,
+          countsAsMessage: true,
+        },
       ));
     } catch (error) {
       this.logger.error(
