@@ -1,5 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { getConnectionToken } from '@nestjs/mongoose';
 import { WsAdapter } from '@nestjs/platform-ws';
+import { ConnectionStates, type Connection } from 'mongoose';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import type { ServerOptions, VerifyClientCallbackAsync, WebSocket } from 'ws';
@@ -15,16 +17,22 @@ import { acceptedFrameBytes } from './envelope-parser';
 export class ChatWsAdapter extends WsAdapter {
   private readonly tokens: TokenService;
   private readonly settings: Settings;
+  private readonly database: Connection;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
     this.tokens = app.get(TokenService);
     this.settings = app.get<Settings>(SETTINGS);
+    this.database = app.get<Connection>(getConnectionToken());
   }
 
   override create(port: number, options: ServerOptions & { path?: string } = {}) {
     const verifyClient: VerifyClientCallbackAsync = (info, done) => {
       if (this.app.get(ChatGateway).draining) return done(false, 503, 'Shutting down');
+      // without MongoDB a socket can neither open its session nor store a message: refused at
+      // once (the client retries with backoff) rather than left waiting for server selection
+      if (this.database.readyState !== ConnectionStates.connected)
+        return done(false, 503, 'Database unavailable');
       const verdict = checkUpgrade(info.req, this.tokens, this.settings.allowedOrigins);
       if (verdict.ok) done(true);
       else done(false, verdict.status, verdict.reason);
