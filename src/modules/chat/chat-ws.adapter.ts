@@ -33,7 +33,13 @@ export class ChatWsAdapter extends WsAdapter {
       // once (the client retries with backoff) rather than left waiting for server selection
       if (this.database.readyState !== ConnectionStates.connected)
         return done(false, 503, 'Database unavailable');
-      const verdict = checkUpgrade(info.req, this.tokens, this.settings.allowedOrigins);
+      let verdict: ReturnType<typeof checkUpgrade>;
+      try {
+        verdict = checkUpgrade(info.req, this.tokens, this.settings.allowedOrigins);
+      } catch {
+        // an upgrade request is untrusted input too: whatever it makes throw refuses it, nothing more
+        verdict = { ok: false, status: 400, reason: 'Bad Request' };
+      }
       if (verdict.ok) done(true);
       else done(false, verdict.status, verdict.reason);
     };

@@ -20,6 +20,7 @@ import { ReplyService } from './reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
 export const CLOSE_GOING_AWAY = 1001;
+const CLOSE_INTERNAL_ERROR = 1011;
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHORIZED]: 4401,
   [ErrorCode.FORBIDDEN]: 4403,
@@ -78,24 +79,31 @@ export class ChatGateway
     };
     this.connections.set(socket, connection);
     this.armExpiry(connection);
+    // ws emits 'error' for a broken frame (bad UTF-8, bad opcode) and then closes: without a listener
+    // the emitter would throw it out of the process
+    socket.on('error', (error) => this.logger.debug({ event: 'socket_error', err: describe(error) }));
     socket.on('pong', () => (connection.alive = true));
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
-    // frames of one socket are handled in order, and only once its session is bound
+    // frames of one socket are handled in order, and only once its session is bound; the chain
+    // never rejects (guard): an error no handler mapped ends this socket, never the process
     let chain = this.lifecycle
       .connect(connection, query.get('session_id') ?? undefined, lastSeq)
-      .catch((error: unknown) => {
-        this.fail(connection, error, undefined, true);
-      });
+      .catch((error: unknown) => this.fail(connection, error, undefined, true))
+      .catch((error: unknown) => this.guard(connection, error));
     socket.on('message', (data: RawData, isBinary: boolean) => {
       connection.alive = true;
-      chain = chain.then(() => this.onFrame(connection, data, isBinary));
+      chain = chain
+        .then(() => this.onFrame(connection, data, isBinary))
+        .catch((error: unknown) => this.guard(connection, error));
     });
   }
 
   handleDisconnect(socket: WebSocket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
+    // a socket may close while connect() still awaits its session: connect() sees this and binds nothing
+    connection.closed = true;
     clearTimeout(connection.expiryTimer);
     this.lifecycle.disconnect(connection);
   }
@@ -123,6 +131,20 @@ export class ChatGateway
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
     } catch (error) {
       this.fail(connection, error, parsed.message.client_id);
+    }
+  }
+
+  // Last resort for an error that escaped every handler (a bug): logged, and only this socket ends
+  // (1011), so its client reconnects and resumes; every other socket and the process go on.
+  private guard(connection: Connection, error: unknown): void {
+    this.logger.error(
+      { user_id: connection.principal.userId, event: 'handler_crash', err: describe(error) },
+      'a socket handler threw; closing that socket',
+    );
+    try {
+      connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+    } catch {
+      connection.socket.terminate();
     }
   }
 

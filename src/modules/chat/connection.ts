@@ -12,4 +12,6 @@ export interface Connection {
   // while a reconnect replays history, live frames wait here so nothing is missed or doubled
   pending: ServerFrame[] | null;
   expiryTimer?: NodeJS.Timeout;
+  // set when the socket has closed; a connect() still in flight then binds nothing
+  closed?: boolean;
 }

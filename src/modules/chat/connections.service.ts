@@ -32,6 +32,8 @@ export class ConnectionsService {
       requestedSessionId,
       this.registry.defaultModelId,
     );
+    // closed while the session was opening: nothing to bind (else its hub entries would stay forever)
+    if (connection.closed) return;
     this.sessions.remember(session);
     connection.sessionId = session.id;
     connection.pending = [];
@@ -43,6 +45,8 @@ export class ConnectionsService {
     this.hub.send(connection, status);
     const replayed =
       lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
+    // closed during the replay's read: disconnect() has already taken it out of the hub
+    if (connection.closed) return;
     let maxSeq = lastSeq ?? session.seq;
     for (const message of replayed) {
       this.hub.send(connection, storedFrame(session.id, message));

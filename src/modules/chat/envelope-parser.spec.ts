@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { ErrorCode } from '../../common/errors/error-code';
 import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from './dto/client-envelope.dto';
+import { hostileFrame } from '../../../test/fuzz/adversarial';
 import { acceptedFrameBytes, parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
 
 const MAX = 40;
@@ -344,6 +345,53 @@ describe(acceptedFrameBytes.name, () => {
           );
         },
       ),
+    );
+  });
+});
+
+describe('parseClientFrame against hostile input (issue: one 56-byte frame stopped the server)', () => {
+  const refused = (raw: string) => {
+    let result: ParseResult | undefined;
+    expect(() => (result = parseClientFrame(raw, MAX))).not.toThrow();
+    expectFailure(result!, ErrorCode.INVALID_MESSAGE);
+  };
+
+  it('should refuse a constructor key inside metadata instead of throwing', () => {
+    refused('{"type":"typing_indicator","metadata":{"constructor":1}}');
+  });
+
+  it('should refuse constructor keys inside model_id, seq, error and metadata.constructor.prototype', () => {
+    refused('{"type":"model_select","model_id":{"constructor":1}}');
+    refused('{"type":"typing_indicator","seq":[{"constructor":1}]}');
+    refused('{"type":"typing_indicator","error":{"constructor":{}}}');
+    refused('{"type":"typing_indicator","metadata":{"constructor":{"prototype":{}}}}');
+    refused('{"type":"typing_indicator","metadata":{"__proto__":{"polluted":1}}}');
+  });
+
+  it('should refuse frames nested 6,000 to 10,000 levels deep instead of overflowing the stack', () => {
+    for (const depth of [6_000, 10_000]) {
+      refused(`{"type":"typing_indicator","metadata":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`);
+      refused(`{"type":"typing_indicator","metadata":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`);
+    }
+  });
+
+  it('should answer every hostile frame with one well-formed result and never throw', () => {
+    fc.assert(
+      fc.property(hostileFrame, (raw) => {
+        expectWellFormed(parseClientFrame(raw, MAX));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('should leave Object.prototype untouched whatever the frame', () => {
+    fc.assert(
+      fc.property(hostileFrame, (raw) => {
+        parseClientFrame(raw, MAX);
+        expect(Object.keys(Object.prototype)).toEqual([]);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      { numRuns: 500 },
     );
   });
 });

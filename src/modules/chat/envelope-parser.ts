@@ -1,6 +1,6 @@
-import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { ErrorCode } from '../../common/errors/error-code';
+import { untrustedJsonProblem } from '../../common/untrusted-json';
 import { ClientEnvelopeDto } from './dto/client-envelope.dto';
 
 export type ParseResult =
@@ -28,10 +28,12 @@ const NEEDS_MODEL = new Set(['model_select']);
 const NEEDS_FILE = new Set(['file_upload', 'voice_message']);
 const NEEDS_SESSION = new Set(['admin_join', 'admin_leave']);
 
-// One frame → a valid client message or a protocol error. Total: never throws, whatever the input.
+// One frame → a valid client message or a protocol error. Total: never throws, whatever the input
+// (docs/protocol.md, "Input limits": depth, entries and prototype keys are checked before mapping).
 export function parseClientFrame(raw: string, maxMessageLength: number): ParseResult {
   let data: unknown;
   try {
+    // V8's JSON.parse is iterative: deep input does not overflow it; validateEnvelope checks the rest
     data = JSON.parse(raw);
   } catch {
     return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
@@ -44,6 +46,8 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
   }
   const record = data as Record<string, unknown>;
+  const problem = untrustedJsonProblem(record);
+  if (problem !== undefined) return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: problem };
   const clientId =
     typeof record.client_id === 'string' && record.client_id.length <= 128 ? record.client_id : undefined;
   const fail = (code: ErrorCode, message: string): ParseResult => ({
@@ -53,7 +57,6 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     client_id: clientId,
   });
 
-  // plainToInstance silently drops keys named like Object.prototype members; refuse every unknown key first
   const unknown = Object.keys(record).find((key) => !ENVELOPE_FIELDS.has(key));
   if (unknown !== undefined)
     return fail(ErrorCode.INVALID_MESSAGE, `Field "${unknown.slice(0, 40)}" is not allowed.`);
@@ -61,7 +64,9 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   const nullField = Object.keys(record).find((key) => record[key] === null);
   if (nullField !== undefined)
     return fail(ErrorCode.INVALID_MESSAGE, `Field "${nullField}" must not be null.`);
-  const message = plainToInstance(ClientEnvelopeDto, record, { enableImplicitConversion: false });
+  // a plain copy of the known fields, no object mapper: nested values stay as JSON.parse made them
+  const message = new ClientEnvelopeDto();
+  for (const key of Object.keys(record)) (message as unknown as Record<string, unknown>)[key] = record[key];
   const errors = validateSync(message, {
     whitelist: true,
     forbidNonWhitelisted: true,

@@ -1,0 +1,79 @@
+import { testEnv } from '../helpers/env';
+import { startAppProcess, type AppProcess } from '../helpers/process';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+import { fuzzServer } from '../fuzz/frame-fuzzer';
+
+const nested = (depth: number, array: boolean): string =>
+  array ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+// Frames an outside attack list sent with any valid user token; each stopped the whole process.
+const CRASHERS: Array<[string, string]> = [
+  ['constructor in metadata (56 bytes)', '{"type":"typing_indicator","metadata":{"constructor":1}}'],
+  ['constructor in model_id', '{"type":"model_select","model_id":{"constructor":1}}'],
+  ['constructor in seq[]', '{"type":"typing_indicator","seq":[{"constructor":1}]}'],
+  ['constructor in error', '{"type":"typing_indicator","error":{"constructor":1}}'],
+  [
+    'metadata.constructor.prototype',
+    '{"type":"typing_indicator","metadata":{"constructor":{"prototype":{}}}}',
+  ],
+  ['objects 6,000 deep', `{"type":"typing_indicator","metadata":${nested(6_000, false)}}`],
+  ['objects 10,000 deep', `{"type":"typing_indicator","metadata":${nested(10_000, false)}}`],
+  ['arrays 10,000 deep', `{"type":"typing_indicator","metadata":{"a":${nested(10_000, true)}}}`],
+];
+
+// The built server as production runs it: a frame that throws out of a handler ends the process.
+describe('hostile frames against the server process (e2e)', () => {
+  jest.setTimeout(180_000);
+  let server: AppProcess;
+
+  beforeAll(async () => {
+    server = await startAppProcess(
+      testEnv({ LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]) }),
+    );
+  });
+
+  afterAll(async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  });
+
+  const url = (user = uniqueUser()) => `ws://127.0.0.1:${server.port}/chat/ws?token=${userToken(user)}`;
+
+  async function expectChatWorks(client: TestClient, clientId: string): Promise<void> {
+    client.send({ type: 'user_message', client_id: clientId, content: 'still there?' });
+    expect(await client.next((frame) => frame.type === 'ack' && frame.client_id === clientId)).toBeDefined();
+    const { final } = await client.reply();
+    expect(final.content).toBeTruthy();
+  }
+
+  it.each(CRASHERS)(
+    'should answer %s with INVALID_MESSAGE and keep the socket and process',
+    async (_, raw) => {
+      const client = await TestClient.connect(url());
+      await client.nextOfType('connection_status');
+      client.socket.send(raw);
+      const error = await client.nextOfType('error');
+      expect(error.error).toMatchObject({ code: 'INVALID_MESSAGE', recoverable: true });
+      await expectChatWorks(client, 'after-attack');
+      expect(server.child.exitCode).toBeNull();
+      await client.close();
+    },
+  );
+
+  it('should survive a few thousand fuzzed frames, answer each with at most one error, and still chat', async () => {
+    const counts = await fuzzServer({ url: () => url(), total: 3_000, sockets: 6, seed: 12 });
+    expect(server.child.exitCode).toBeNull();
+    expect(counts.sent).toBe(3_000);
+    expect(counts.excessErrors).toBe(0);
+    // most hostile frames are refused; every refusal is an error frame, never a dropped socket
+    expect(counts.errorFrames).toBeGreaterThan(1_000);
+    expect(counts.errorFrames).toBeLessThanOrEqual(counts.sent);
+    const client = await TestClient.connect(url());
+    await client.nextOfType('connection_status');
+    await expectChatWorks(client, 'after-fuzz');
+    await client.close();
+    expect(server.output()).not.toContain('Maximum call stack');
+    expect(server.output()).not.toContain('handler_crash');
+  });
+});
