@@ -1,6 +1,7 @@
 // The bench's "persistence off" variant: SessionsRepository's contract kept in process memory, so
 // the same server runs with no session database work at all (content is still encrypted, as it
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
+import { MessageKeysRepository } from '../src/modules/sessions/message-keys.repository';
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
 import { dedupKey, storedSize } from '../src/modules/sessions/session-rules';
@@ -89,6 +90,13 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
   findAnyWithMessages(sessionId: string): Promise<SessionWithMessages | null> {
     const entry = this.sessions.get(sessionId);
     return Promise.resolve(entry ? this.withMessages(entry) : null);
+  }
+
+  findByDedup(sessionId: string, dedup: string, owner?: string): Promise<MessageRecord | undefined> {
+    const entry = this.sessions.get(sessionId);
+    if (!entry || (owner !== undefined && entry.record.user_id !== owner)) return Promise.resolve(undefined);
+    const previous = entry.messages.find((stored) => stored.dedup === dedup);
+    return Promise.resolve(previous ? this.decrypt(previous) : undefined);
   }
 
   seqOf(sessionId: string): Promise<number | undefined> {
@@ -219,5 +227,29 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       ...message,
       content: message.content === undefined ? undefined : this.cipher.decrypt(message.content),
     };
+  }
+}
+
+// The client_id keys in memory too (persistence off: nothing reaches MongoDB on a turn).
+export class MemoryMessageKeysRepository implements Pick<
+  MessageKeysRepository,
+  'claim' | 'release' | 'prune'
+> {
+  private readonly keys = new Set<string>();
+
+  claim(sessionId: string, dedup: string): Promise<boolean> {
+    const key = `${sessionId}|${dedup}`;
+    if (this.keys.has(key)) return Promise.resolve(false);
+    this.keys.add(key);
+    return Promise.resolve(true);
+  }
+
+  release(sessionId: string, dedup: string): Promise<void> {
+    this.keys.delete(`${sessionId}|${dedup}`);
+    return Promise.resolve();
+  }
+
+  prune(): Promise<void> {
+    return Promise.resolve();
   }
 }

@@ -8,6 +8,7 @@ import { AuthModule } from './common/auth/auth.module';
 import { HttpExceptionFilter } from './common/errors/http-exception.filter';
 import { loggerParams } from './common/logging/logging';
 import { BusModule } from './infra/bus/bus.module';
+import { LockModule } from './infra/lock/lock.module';
 import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { AdminModule } from './modules/admin/admin.module';
 import { ChatModule } from './modules/chat/chat.module';
@@ -44,6 +45,7 @@ export class AppModule {
           storage: settings.redisUrl ? new RedisThrottlerStorage(settings.redisUrl) : undefined,
         }),
         BusModule,
+        LockModule,
         AuthModule,
         MetricsModule,
         NotificationsModule,

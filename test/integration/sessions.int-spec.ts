@@ -9,6 +9,7 @@ import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { MessageKeysRepository } from '../../src/modules/sessions/message-keys.repository';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
@@ -18,6 +19,7 @@ describe('sessions against FerretDB', () => {
   let module: TestingModule;
   let repository: SessionsRepository;
   let service: SessionsService;
+  let keys: MessageKeysRepository;
   let model: Model<Session>;
   let settings: Settings;
 
@@ -29,6 +31,7 @@ describe('sessions against FerretDB', () => {
     await module.init();
     repository = module.get(SessionsRepository);
     service = module.get(SessionsService);
+    keys = module.get(MessageKeysRepository);
     model = module.get(getModelToken(Session.name));
   });
   afterAll(() => module.close());
@@ -103,7 +106,7 @@ describe('sessions against FerretDB', () => {
   it('should resolve seq conflicts between two writers (as two instances would be) by compare-and-set', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const other = new SessionsService(repository, settings);
+    const other = new SessionsService(repository, keys, settings);
     await service.append(session.id, {
       type: 'user_message',
       sender: 'user',
@@ -180,7 +183,7 @@ describe('sessions against FerretDB', () => {
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const small = new SessionsService(repository, { ...settings, maxSessionBytes: 4096 });
+    const small = new SessionsService(repository, keys, { ...settings, maxSessionBytes: 4096 });
     let error: unknown;
     for (let index = 0; index < 50 && !error; index++) {
       await small

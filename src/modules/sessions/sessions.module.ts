@@ -3,7 +3,9 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
+import { MessageKeysRepository } from './message-keys.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
+import { MessageKey, MessageKeySchema } from './schemas/message-key.schema';
 import { Session, SessionSchema } from './schemas/session.schema';
 import { CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
@@ -13,10 +15,12 @@ import { SessionsService } from './sessions.service';
     MongooseModule.forFeature([
       { name: Session.name, schema: SessionSchema },
       { name: CurrentSession.name, schema: CurrentSessionSchema },
+      { name: MessageKey.name, schema: MessageKeySchema },
     ]),
   ],
   providers: [
     CurrentSessionsRepository,
+    MessageKeysRepository,
     SessionsRepository,
     SessionsService,
     {

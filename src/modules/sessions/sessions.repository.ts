@@ -92,6 +92,17 @@ export class SessionsRepository implements OnModuleInit {
     return found ? this.withMessages(found) : null;
   }
 
+  // The message a client already sent with this key (`dedupKey`), looked up in code: FerretDB's
+  // array filters cannot be trusted for it (store conformance suite).
+  async findByDedup(sessionId: string, dedup: string, owner?: string): Promise<MessageRecord | undefined> {
+    const found = await this.sessions
+      .findOne({ _id: sessionId }, { messages: 1, user_id: 1 })
+      .lean<SessionDocument>();
+    if (!found || (owner !== undefined && found.user_id !== owner)) return undefined;
+    const previous = found.messages?.find((stored) => stored.dedup === dedup);
+    return previous ? this.decrypt(previous) : undefined;
+  }
+
   async seqOf(sessionId: string): Promise<number | undefined> {
     const found = await this.sessions.findOne({ _id: sessionId }, { seq: 1 }).lean<{ seq: number }>();
     return found?.seq;
@@ -147,6 +158,8 @@ export class SessionsRepository implements OnModuleInit {
       bytes: { $lte: maxBytes - size },
     };
     if (options.owner !== undefined) filter.user_id = options.owner;
+    // MongoDB's guard against a second copy; on FerretDB it matches anyway, and the check that holds
+    // there is SessionsService.append's, under the session lock
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
     const increments: Record<string, number> = { bytes: size };
     if (effects.countsAsMessage !== false) increments.message_count = 1;

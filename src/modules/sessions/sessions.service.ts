@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { KeyedMutex } from '../../common/keyed-mutex';
-import { DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
+import { InProcessLock } from '../../infra/lock/in-process.lock';
+import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { MessageKeysRepository } from './message-keys.repository';
+import { dedupKey, DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
 import type {
   AppendEffects,
   AppendOptions,
@@ -16,6 +18,8 @@ import type {
 import { SessionsRepository } from './sessions.repository';
 
 const APPEND_ATTEMPTS = 8;
+// client_id keys outlive any resend by far (a resend comes within seconds)
+const MESSAGE_KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export interface OpenedSession {
   session: SessionRecord;
@@ -28,22 +32,41 @@ export interface OpenedSession {
 @Injectable()
 export class SessionsService {
   private readonly logger = new Logger('sessions');
-  private readonly userLocks = new KeyedMutex();
-  private readonly sessionLocks = new KeyedMutex();
-  // last seq this instance saw per session; a stale value only costs one compare-and-set retry
+  // last seq this instance saw per session; a stale value (another instance wrote since) only costs
+  // one compare-and-set retry, which is exact because it runs under the session lock
   private readonly seqCache = new Map<string, number>();
 
   constructor(
     private readonly repository: SessionsRepository,
+    private readonly keys: MessageKeysRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
+    // every write to a session document holds its lock, across all instances (docs/protocol.md,
+    // "The store"): FerretDB applies concurrent updates of one document as read-modify-write
+    @Optional() @Inject(SESSION_LOCK) private readonly lock: KeyLock = new InProcessLock(),
   ) {}
+
+  private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.lock.run(key, task).catch((error: unknown) => {
+      if (error instanceof LockUnavailableError)
+        throw new DomainException(ErrorCode.INTERNAL, 'The conversation is busy; please retry.');
+      throw error;
+    });
+  }
+
+  private userLock<T>(userId: string, task: () => Promise<T>): Promise<T> {
+    return this.locked(`user:${userId}`, task);
+  }
+
+  private sessionLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
+    return this.locked(`session:${sessionId}`, task);
+  }
 
   open(
     userId: string,
     requestedSessionId: string | undefined,
     defaultModelId: string,
   ): Promise<OpenedSession> {
-    return this.userLocks.run(userId, async () => {
+    return this.userLock(userId, async () => {
       const now = new Date();
       if (requestedSessionId) {
         const requested = await this.repository.findOwned(requestedSessionId, userId);
@@ -52,9 +75,7 @@ export class SessionsService {
         // resuming an ended session makes it the user's one active session again
         const active = await this.repository.findActiveForUser(userId);
         if (active) await this.end(active.id, now);
-        await this.sessionLocks.run(requested.id, () =>
-          this.repository.reactivate(requested.id, userId, now),
-        );
+        await this.sessionLock(requested.id, () => this.repository.reactivate(requested.id, userId, now));
         return {
           session: { ...requested, is_active: true, end_time: null, duration_ms: null },
           restored: true,
@@ -71,7 +92,7 @@ export class SessionsService {
   }
 
   startNew(userId: string, modelId: string): Promise<OpenedSession> {
-    return this.userLocks.run(userId, async () => {
+    return this.userLock(userId, async () => {
       const now = new Date();
       const active = await this.repository.findActiveForUser(userId);
       if (active) await this.end(active.id, now);
@@ -93,57 +114,79 @@ export class SessionsService {
     return session;
   }
 
-  // Stores one event of the session log. Same client_id twice → the first stored message, once.
-  // With `withSession`, a stored message comes back with its session as written (messages included).
+  // Stores one event of the session log. Same client_id twice → the first stored message, once,
+  // whichever instance each copy reached. With `withSession`, a stored message comes back with its
+  // session as written (messages included).
   append(
     sessionId: string,
     message: Omit<NewMessage, 'id'> & { id?: string },
     effects?: AppendEffects,
     options?: AppendOptions,
   ) {
-    return this.sessionLocks.run(
+    return this.sessionLock(
       sessionId,
       async (): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> => {
         const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
-        let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
-        for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
-          const result = await this.repository.append(
-            sessionId,
-            expected,
-            full,
-            this.settings.maxSessionBytes,
-            effects,
-            options,
-          );
-          switch (result.status) {
-            case 'stored':
-              this.seqCache.set(sessionId, result.message.seq);
-              return { message: result.message, duplicate: false, session: result.session };
-            case 'duplicate':
-              return { message: result.message, duplicate: true };
-            case 'full':
-              throw new DomainException(ErrorCode.SESSION_FULL);
-            case 'missing':
-              throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-            case 'conflict':
-              expected = result.currentSeq;
-          }
+        const dedup = dedupKey(full);
+        // the client_id check in code, under the lock (FerretDB's array $ne filter cannot do it)
+        const claimed = dedup ? await this.keys.claim(sessionId, dedup) : false;
+        if (dedup && !claimed) {
+          const previous = await this.repository.findByDedup(sessionId, dedup, options?.owner);
+          if (previous) return { message: previous, duplicate: true };
+          // claimed by a writer that died before its append: this one stores it
         }
-        throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
+        try {
+          return await this.appendLocked(sessionId, full, effects, options);
+        } catch (error) {
+          // nothing stored: a resend must not be taken for a duplicate (best effort: see above)
+          if (claimed && dedup) await this.keys.release(sessionId, dedup).catch(() => undefined);
+          throw error;
+        }
       },
     );
   }
 
-  // Runs a write to the session document in the session's queue, after and before appends on this
-  // instance (FerretDB replaces whole documents, so two writes must not interleave).
-  // FerretDB 1.24 applies updates as read-modify-write, so two concurrent writes to one session
-  // document can lose one; every write this instance makes to a session goes through its queue
-  private end(sessionId: string, endTime?: Date): Promise<boolean> {
-    return this.sessionLocks.run(sessionId, () => this.repository.end(sessionId, endTime));
+  private async appendLocked(
+    sessionId: string,
+    full: NewMessage,
+    effects?: AppendEffects,
+    options?: AppendOptions,
+  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> {
+    let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      const result = await this.repository.append(
+        sessionId,
+        expected,
+        full,
+        this.settings.maxSessionBytes,
+        effects,
+        options,
+      );
+      switch (result.status) {
+        case 'stored':
+          this.seqCache.set(sessionId, result.message.seq);
+          return { message: result.message, duplicate: false, session: result.session };
+        case 'duplicate':
+          return { message: result.message, duplicate: true };
+        case 'full':
+          throw new DomainException(ErrorCode.SESSION_FULL);
+        case 'missing':
+          throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+        case 'conflict':
+          expected = result.currentSeq;
+      }
+    }
+    throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
   }
 
+  private end(sessionId: string, endTime?: Date): Promise<boolean> {
+    return this.sessionLock(sessionId, () => this.repository.end(sessionId, endTime));
+  }
+
+  // Runs a write to the session document under the session lock, after and before appends on every
+  // instance (FerretDB applies updates as read-modify-write: two writes must never interleave).
   exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    return this.sessionLocks.run(sessionId, task);
+    return this.sessionLock(sessionId, task);
   }
 
   private async currentSeq(sessionId: string): Promise<number> {
@@ -174,18 +217,18 @@ export class SessionsService {
   async nameFromFirstMessage(session: SessionRecord, content: string): Promise<string | undefined> {
     if (session.name !== DEFAULT_SESSION_NAME) return undefined;
     const name = nameFromFirstMessage(content);
-    await this.sessionLocks.run(session.id, () => this.repository.update(session.id, { name }));
+    await this.sessionLock(session.id, () => this.repository.update(session.id, { name }));
     return name;
   }
 
   // Writes to one session document go through the session's queue, as appends do: FerretDB 1.24
   // (SQLite) applies concurrent updates of one document as read-modify-write and loses all but one.
   setModel(sessionId: string, modelId: string): Promise<void> {
-    return this.sessionLocks.run(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
+    return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
   }
 
   rename(sessionId: string, name: string): Promise<void> {
-    return this.sessionLocks.run(sessionId, () => this.repository.update(sessionId, { name }));
+    return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
   }
 
   // Vendor-side state per model (Dify's conversation_id); replies of a session run one at a time,
@@ -196,7 +239,7 @@ export class SessionsService {
     modelId: string,
     state: Record<string, unknown>,
   ): Promise<void> {
-    return this.sessionLocks.run(sessionId, async () => {
+    return this.sessionLock(sessionId, async () => {
       const session = await this.repository.findOwned(sessionId, userId);
       if (!session) return;
       await this.repository.update(sessionId, {
@@ -212,9 +255,7 @@ export class SessionsService {
 
   async touch(sessionIds: string[]): Promise<void> {
     const now = new Date();
-    await Promise.all(
-      sessionIds.map((id) => this.sessionLocks.run(id, () => this.repository.touch(id, now))),
-    );
+    await Promise.all(sessionIds.map((id) => this.sessionLock(id, () => this.repository.touch(id, now))));
   }
 
   // Ends sessions idle past RECONNECT_TIMEOUT; the caller keeps sessions with live sockets touched.
@@ -229,6 +270,7 @@ export class SessionsService {
     }
     if (ended.length > 0)
       this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
+    await this.keys.prune(new Date(now.getTime() - MESSAGE_KEY_RETENTION_MS));
     return ended;
   }
 }

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import Redis, { type RedisOptions } from 'ioredis';
+import { KeyedMutex } from '../../common/keyed-mutex';
+import { LockUnavailableError, type KeyLock } from './lock';
+
+const PREFIX = 'chatbox:lock:';
+// release and renew only what this holder still owns (the token is the holder's identity)
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+
+export interface RedisLockOptions {
+  // how long a holder that stops renewing (paused, SIGKILLed) keeps the key
+  ttlMs: number;
+  // how long a writer waits for the key before giving up (the client gets an error, nothing is lost)
+  waitMs: number;
+}
+
+// SET NX PX with a random token, renewed every ttl/3 while the task runs, released by compare-and-
+// delete. Tasks of this instance queue locally first, so only one of them polls Redis per key. A
+// holder that dies loses the key after ttlMs; one that only pauses past it may still finish its
+// write, which the store's compare-and-set on `seq` then refuses (on MongoDB; see docs/protocol.md).
+export class RedisLock implements KeyLock {
+  readonly kind = 'redis';
+  private readonly logger = new Logger('lock');
+  private readonly client: Redis;
+  private readonly local = new KeyedMutex();
+  private closing = false;
+
+  constructor(
+    url: string,
+    private readonly options: RedisLockOptions = { ttlMs: 5_000, waitMs: 10_000 },
+    redisOptions: RedisOptions = {},
+  ) {
+    this.client = new Redis(url, {
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+      connectionName: 'chatbox-lock',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      ...redisOptions,
+    });
+    this.client.on('error', (error: Error) => {
+      if (!this.closing)
+        this.logger.warn({ event: 'redis_error', client: 'lock', err: error.message }, 'redis');
+    });
+  }
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.local.run(key, async () => {
+      const name = PREFIX + key;
+      const token = randomUUID();
+      await this.acquire(name, token);
+      const renewal = setInterval(
+        () => {
+          this.client.eval(RENEW, 1, name, token, this.options.ttlMs).catch(() => undefined);
+        },
+        Math.max(50, Math.floor(this.options.ttlMs / 3)),
+      );
+      renewal.unref();
+      try {
+        return await task();
+      } finally {
+        clearInterval(renewal);
+        // a failed release only leaves the key to expire (ttlMs)
+        await this.client.eval(RELEASE, 1, name, token).catch(() => undefined);
+      }
+    });
+  }
+
+  private async acquire(name: string, token: string): Promise<void> {
+    const started = Date.now();
+    let pause = 2;
+    for (;;) {
+      try {
+        if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return;
+      } catch {
+        // Redis away: wait for it within waitMs, like a held key
+      }
+      if (Date.now() - started > this.options.waitMs)
+        throw new LockUnavailableError(name, Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
+      pause = Math.min(pause * 2, 50);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.client.disconnect();
+  }
+}

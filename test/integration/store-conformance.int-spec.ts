@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import { mongoUri } from '../helpers/env';
+
+// Every MongoDB semantic chatbox's repositories rely on, checked against the store in use
+// (FerretDB 1.24 in tests and the embedded default; a real MongoDB with TEST_MONGODB_URL pointing at
+// one). Where FerretDB differs, the test asserts what it really does and names the workaround
+// (docs/protocol.md, "The store"): a FerretDB that fixes the difference fails here, and the
+// workaround can then go.
+describe('store conformance', () => {
+  let client: MongoClient;
+  let db: Db;
+  let ferret: boolean;
+
+  beforeAll(async () => {
+    client = await new MongoClient(mongoUri(`conf_${randomBytes(4).toString('hex')}`)).connect();
+    db = client.db();
+    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
+    ferret = build.ferretdbVersion !== undefined;
+  });
+
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  const fresh = (): Collection<Record<string, unknown>> =>
+    db.collection<Record<string, unknown>>(`c_${randomBytes(4).toString('hex')}`);
+
+  describe('what the repositories rely on', () => {
+    it('should find by exact _id with a projection that leaves out the messages', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({
+        _id: 's1' as never,
+        user_id: 'u',
+        seq: 2,
+        messages: [{ seq: 1 }, { seq: 2 }],
+      });
+      expect(await sessions.findOne({ _id: 's1' as never }, { projection: { messages: 0 } })).toEqual({
+        _id: 's1',
+        user_id: 'u',
+        seq: 2,
+      });
+      expect(await sessions.findOne({ _id: 's1' as never }, { projection: { seq: 1 } })).toEqual({
+        _id: 's1',
+        seq: 2,
+      });
+    });
+
+    it('should apply $set, $inc, $push and $max together in one update', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, seq: 0, bytes: 0, max: 5, messages: [] });
+      const result = await sessions.updateOne({ _id: 's' as never, seq: 0, bytes: { $lte: 100 } }, {
+        $set: { seq: 1 },
+        $inc: { bytes: 10 },
+        $push: { messages: { seq: 1 } },
+        $max: { max: 9 },
+      } as never);
+      expect(result.modifiedCount).toBe(1);
+      expect(await sessions.findOne({ _id: 's' as never })).toEqual({
+        _id: 's',
+        seq: 1,
+        bytes: 10,
+        max: 9,
+        messages: [{ seq: 1 }],
+      });
+    });
+
+    it('should not update when the compare-and-set filter does not match (one writer at a time)', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, seq: 3 });
+      expect(
+        (await sessions.updateOne({ _id: 's' as never, seq: 2 }, { $set: { seq: 3 } })).modifiedCount,
+      ).toBe(0);
+      const after = await sessions.findOneAndUpdate(
+        { _id: 's' as never, seq: 3 },
+        { $set: { seq: 4 } },
+        { returnDocument: 'after' },
+      );
+      expect(after).toMatchObject({ seq: 4 });
+    });
+
+    it('should refuse a second insert with the same unique key, also when 50 race', async () => {
+      const claims = fresh();
+      await claims.createIndex({ session_id: 1, seq: 1 }, { unique: true });
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, index) =>
+          claims.insertOne({ session_id: 's', seq: 7, writer: index }),
+        ),
+      );
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+      expect((rejected.reason as { code?: number }).code).toBe(11000);
+      expect(await claims.countDocuments({ session_id: 's' })).toBe(1);
+    });
+
+    it('should filter dates with $lt, sort and limit', async () => {
+      const sessions = fresh();
+      const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes));
+      await sessions.insertMany(
+        [1, 2, 3, 4].map((minute) => ({ is_active: true, last_activity: at(minute), n: minute })),
+      );
+      const found = await sessions
+        .find({ is_active: true, last_activity: { $lt: at(4) } })
+        .sort({ last_activity: -1 })
+        .limit(2)
+        .toArray();
+      expect(found.map((document) => document.n)).toEqual([3, 2]);
+    });
+
+    it('should unset a field and match it with $exists', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, reply_due: new Date(0) });
+      await sessions.updateOne({ _id: 's' as never }, { $unset: { reply_due: '' } });
+      expect(await sessions.countDocuments({ reply_due: { $exists: true } })).toBe(0);
+      expect(await sessions.countDocuments({ _id: 's' as never, reply_due: { $exists: false } })).toBe(1);
+    });
+  });
+
+  describe('where FerretDB 1.24 differs (each names its workaround)', () => {
+    // Workaround: a client_id is looked up in code under the session lock (SessionsService.append);
+    // the $ne filter stays in the update only as MongoDB's second guard.
+    it('matches {"a.b": {$ne: x}} against an array that holds x only on FerretDB', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, messages: [{ dedup: 'user:k' }, { dedup: 'user:j' }] });
+      const matched = await sessions.countDocuments({
+        _id: 's' as never,
+        'messages.dedup': { $ne: 'user:k' },
+      });
+      expect(matched).toBe(ferret ? 1 : 0);
+    });
+
+    // Workaround: every write to a session document runs under the session lock (SessionLock: Redis
+    // across instances, in-process otherwise), so the store never sees two updates of one document
+    // at once.
+    it('loses concurrent $push to one document on FerretDB, keeps them all on MongoDB', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, messages: [] });
+      const clients = await Promise.all(
+        Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+      );
+      try {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, index) =>
+            clients[index % clients.length]
+              .db()
+              .collection(sessions.collectionName)
+              .updateOne({ _id: 's' as never }, { $push: { messages: index } } as never),
+          ),
+        );
+      } finally {
+        await Promise.all(clients.map((each) => each.close()));
+      }
+      const kept = ((await sessions.findOne({ _id: 's' as never }))?.messages as unknown[]).length;
+      if (ferret) expect(kept).toBeLessThan(50);
+      else expect(kept).toBe(50);
+    });
+
+    // Workaround: client_id keys (message_keys) are pruned by the idle-session sweep.
+    it('refuses TTL indexes on FerretDB', async () => {
+      const keys = fresh();
+      const created = keys.createIndex({ at: 1 }, { expireAfterSeconds: 60 });
+      if (ferret) await expect(created).rejects.toThrow(/expireAfterSeconds/);
+      else await expect(created).resolves.toBe('at_1');
+    });
+
+    // Workaround: the same session lock; the compare-and-set on seq is then exact on both stores.
+    it('lets several concurrent compare-and-set updates all succeed on FerretDB', async () => {
+      const sessions = fresh();
+      await sessions.insertOne({ _id: 's' as never, seq: 0 });
+      const clients = await Promise.all(
+        Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+      );
+      let succeeded = 0;
+      try {
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, index) => {
+            const collection = clients[index % clients.length].db().collection(sessions.collectionName);
+            const result = await collection.updateOne(
+              { _id: 's' as never, seq: 0 },
+              { $set: { seq: 1, by: index } },
+            );
+            succeeded += result.modifiedCount;
+          }),
+        );
+      } finally {
+        await Promise.all(clients.map((each) => each.close()));
+      }
+      if (ferret) expect(succeeded).toBeGreaterThan(1);
+      else expect(succeeded).toBe(1);
+    });
+  });
+});
