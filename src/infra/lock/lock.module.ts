@@ -3,6 +3,8 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { InProcessLock } from './in-process.lock';
 import { SESSION_LOCK, type KeyLock } from './lock';
 import { RedisLock } from './redis.lock';
+import { BUS, type Bus } from '../bus/bus';
+import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } from './reply-lease';
 
 // Redis when REDIS_URL is set (several instances), in-process otherwise.
 @Global()
@@ -14,13 +16,22 @@ import { RedisLock } from './redis.lock';
       useFactory: (settings: Settings): KeyLock =>
         settings.redisUrl ? new RedisLock(settings.redisUrl) : new InProcessLock(),
     },
+    {
+      provide: REPLY_LEASES,
+      inject: [SETTINGS, BUS],
+      useFactory: (settings: Settings, bus: Bus): ReplyLeases =>
+        settings.redisUrl ? new RedisReplyLeases(settings.redisUrl, bus.instanceId) : new LocalReplyLeases(),
+    },
   ],
-  exports: [SESSION_LOCK],
+  exports: [SESSION_LOCK, REPLY_LEASES],
 })
 export class LockModule implements OnApplicationShutdown {
-  constructor(@Inject(SESSION_LOCK) private readonly lock: KeyLock) {}
+  constructor(
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(REPLY_LEASES) private readonly leases: ReplyLeases,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.lock.close();
+    await Promise.all([this.lock.close(), this.leases.close()]);
   }
 }

@@ -1,3 +1,4 @@
+import { TurnWatchService } from './turn-watch.service';
 import { forwardRef, Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module';
 import { SessionsModule } from '../sessions/sessions.module';
@@ -24,6 +25,7 @@ import { VoiceService } from './voice.service';
     ReplyAttachments,
     VoiceService,
     ClientHub,
+    TurnWatchService,
   ],
   exports: [ChatGateway, ClientHub, ReplyService],
 })

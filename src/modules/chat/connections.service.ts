@@ -8,6 +8,7 @@ import { ClientHub } from './client-hub';
 import type { Connection } from './connection';
 import { storedFrame, type ServerFrame } from './frames';
 import { ReplyService } from './reply.service';
+import { TurnWatchService } from './turn-watch.service';
 
 // A socket's place in the user's one active session: binding on connect (with replay after
 // last_seq and the reply in flight), moving every device to a new session, leaving, and the sweep
@@ -23,6 +24,7 @@ export class ConnectionsService {
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
     private readonly takeover: TakeoverService,
+    private readonly turns: TurnWatchService,
   ) {}
 
   // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
@@ -71,6 +73,8 @@ export class ConnectionsService {
       (frame) => !(isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
     );
     this.hub.resume(connection, maxSeq, pending);
+    // a turn whose instance died mid-reply is answered again once its reply lease lapses
+    if (restored && !connection.principal.isAdmin) this.turns.watch(session.id, session.user_id);
     this.metrics.connections.set(this.hub.count);
     this.logger.log(
       {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
+import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { ContextWindow } from '../llm/context-window';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
@@ -36,6 +37,9 @@ export class ReplyService {
   private readonly logger = new Logger('llm');
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
+  // replies requested and not yet stored, per session (queued or running), and the reply lease
+  // held while there are any
+  private readonly pending = new Map<string, { count: number; release: () => void }>();
   // ends the titles still being asked for when the server stops
   private readonly closing = new AbortController();
 
@@ -50,7 +54,13 @@ export class ReplyService {
     private readonly recorder: ReplyRecorder,
     // uploads: files attached to the session become context (text documents by their text)
     @Optional() private readonly fileContext?: FileContextService,
+    @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
   ) {}
+
+  // a reply is queued or running for the session on this instance
+  answering(sessionId: string): boolean {
+    return this.pending.has(sessionId);
+  }
 
   inFlight(sessionId: string): Generation | undefined {
     return this.running.get(sessionId);
@@ -69,6 +79,10 @@ export class ReplyService {
     // the session as the message asking for this reply left it, when the caller has it
     written?: SessionWithMessages;
   }): void {
+    // held from the request on: another instance's turn check sees this turn is being answered
+    const held = this.pending.get(input.sessionId);
+    if (held) held.count++;
+    else this.pending.set(input.sessionId, { count: 1, release: this.leases.hold(input.sessionId) });
     void this.queue.run(input.sessionId, async () => {
       try {
         await this.generate(input);
@@ -83,6 +97,12 @@ export class ReplyService {
           client_id: input.clientId,
           error: { code, message: 'The reply could not be generated.', recoverable: true },
         });
+      } finally {
+        const held = this.pending.get(input.sessionId);
+        if (held && --held.count === 0) {
+          this.pending.delete(input.sessionId);
+          held.release();
+        }
       }
     });
   }

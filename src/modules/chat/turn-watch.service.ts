@@ -1,0 +1,86 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
+import { Optional } from '@nestjs/common';
+import { SessionsService } from '../sessions/sessions.service';
+import { unansweredUserTurn } from '../takeover/unanswered-turn';
+import { ReplyService } from './reply.service';
+
+// how often watched sessions are checked, and how old an unanswered turn must be before another
+// instance may take it over (its own instance sets the reply lease within milliseconds of the ack)
+const CHECK_EVERY_MS = 2_000;
+const GRACE_MS = 3_000;
+
+// Every acked turn ends (docs/protocol.md, "Every acked turn ends"): when the instance streaming a
+// reply dies, its users reconnect elsewhere; the session they resume is watched here until its
+// newest user turn has an answer. A turn whose reply lease has lapsed (no instance answering) is
+// claimed and answered again. Unless an admin assists: then the turn is the admin's.
+@Injectable()
+export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('chat');
+  // session → its user
+  private readonly watched = new Map<string, string>();
+  private timer?: NodeJS.Timeout;
+  private checking = false;
+
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly replies: ReplyService,
+    @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.checkAll(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  watch(sessionId: string, userId: string): void {
+    this.watched.set(sessionId, userId);
+  }
+
+  get size(): number {
+    return this.watched.size;
+  }
+
+  async checkAll(now = Date.now()): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (const [sessionId, userId] of [...this.watched])
+        await this.check(sessionId, userId, now).catch((error: unknown) =>
+          this.logger.warn(
+            { session_id: sessionId, event: 'turn_check_failed', err: String(error) },
+            'turn check',
+          ),
+        );
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  // Answers the session's open turn if nobody is answering it; stops watching once it is answered.
+  async check(sessionId: string, userId: string, now = Date.now()): Promise<void> {
+    if (this.replies.answering(sessionId)) return;
+    const session = await this.sessions.getOwned(sessionId, userId);
+    if (!session?.is_active || session.assisting_admin_id) {
+      this.watched.delete(sessionId);
+      return;
+    }
+    const turn = unansweredUserTurn(await this.sessions.messagesAfter(sessionId, userId, 0));
+    if (!turn) {
+      this.watched.delete(sessionId);
+      return;
+    }
+    if (now - new Date(turn.timestamp).getTime() < GRACE_MS || (await this.leases.held(sessionId))) return;
+    if (this.replies.answering(sessionId) || !(await this.leases.claim(sessionId))) return;
+    this.watched.delete(sessionId);
+    this.logger.log(
+      { session_id: sessionId, user_id: userId, event: 'turn_resumed' },
+      'answering an orphaned turn',
+    );
+    this.replies.request({ sessionId, userId, modelId: session.model_id, clientId: turn.client_id });
+  }
+}

@@ -1,0 +1,209 @@
+import WebSocket from 'ws';
+import { startAppProcess, type AppProcess } from '../helpers/process';
+import { RedisServer } from '../helpers/redis-server';
+import { uniqueUser, userToken } from '../helpers/tokens';
+
+// A crashing world for the message pipeline: two instances of the built server behind one Redis on
+// one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
+// resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
+// back; Redis killed and restarted. Afterwards every session's stored log is read and counted.
+
+export interface ChaosOptions {
+  env: Record<string, string>;
+  clients: number;
+  durationMs: number;
+  // one fault every faultEveryMs
+  faultEveryMs: number;
+  log?: (line: string) => void;
+}
+
+export interface ChaosCounts {
+  acked: number;
+  lost: number;
+  duplicated: number;
+  seqGaps: number;
+  openTurns: number;
+  faults: Record<string, number>;
+}
+
+interface ChatClient {
+  user: string;
+  token: string;
+  sessionId?: string;
+  acked: Set<string>;
+  next: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
+  const log = options.log ?? (() => undefined);
+  const redis = await RedisServer.start();
+  const env = { ...options.env, REDIS_URL: redis.url };
+  const instances: Array<AppProcess | undefined> = [await startAppProcess(env), undefined];
+  instances[1] = await startAppProcess(env);
+  const ports = instances.map((instance) => instance!.port);
+  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, cut: 0 };
+  const deadline = Date.now() + options.durationMs;
+  let stopping = false;
+
+  const clients: ChatClient[] = Array.from({ length: options.clients }, () => {
+    const user = uniqueUser('chaos');
+    return { user, token: userToken(user, { expiresInSeconds: 7200 }), acked: new Set(), next: 0 };
+  });
+
+  // one client: connect to a random instance, send one message (a new client_id, or the last one
+  // again when it was not acked), maybe cut the socket 0–40 ms later, else wait for its reply
+  async function drive(client: ChatClient): Promise<void> {
+    let unacked: string | undefined;
+    while (Date.now() < deadline) {
+      const port = ports[Math.floor(Math.random() * ports.length)];
+      const socket = await openSocket(`ws://127.0.0.1:${port}/chat/ws?token=${client.token}`);
+      if (!socket) {
+        await sleep(50);
+        continue;
+      }
+      const clientId = unacked ?? `${client.user}-${client.next++}`;
+      unacked = clientId;
+      const outcome = await new Promise<'acked' | 'replied' | 'gone'>((resolve) => {
+        let acked = false;
+        const finish = (result: 'acked' | 'replied' | 'gone') => {
+          socket.removeAllListeners('message');
+          resolve(result);
+        };
+        socket.on('message', (data) => {
+          const frame = JSON.parse(data.toString()) as {
+            type: string;
+            client_id?: string;
+            session_id?: string;
+            metadata?: { done?: boolean };
+          };
+          if (frame.type === 'connection_status') {
+            client.sessionId = frame.session_id;
+            socket.send(
+              JSON.stringify({ type: 'user_message', client_id: clientId, content: `chaos ${clientId}` }),
+            );
+            if (Math.random() < 0.3) {
+              faults.cut++;
+              setTimeout(() => socket.terminate(), Math.random() * 40);
+            }
+          } else if (frame.type === 'ack' && frame.client_id === clientId) {
+            acked = true;
+            client.acked.add(clientId);
+            unacked = undefined;
+          } else if (frame.type === 'ai_response' && frame.metadata?.done && acked) {
+            finish('replied');
+          }
+        });
+        socket.once('close', () => finish(acked ? 'acked' : 'gone'));
+        setTimeout(() => finish(acked ? 'acked' : 'gone'), 15_000);
+      });
+      socket.terminate();
+      if (outcome === 'gone') await sleep(20);
+    }
+  }
+
+  async function monkey(): Promise<void> {
+    let turn = 0;
+    while (!stopping && Date.now() < deadline - options.faultEveryMs) {
+      await sleep(options.faultEveryMs);
+      if (stopping) break;
+      const kind = ['sigkill', 'sigterm', 'redis'][turn++ % 3];
+      faults[kind]++;
+      if (kind === 'redis') {
+        await redis.kill();
+        await sleep(300);
+        await redis.restart();
+        log('redis restarted');
+        continue;
+      }
+      const index = turn % 2;
+      const instance = instances[index]!;
+      instance.child.kill(kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
+      await instance.exited;
+      instances[index] = await startAppProcess(env, ports[index]);
+      log(`instance ${index} ${kind} and back`);
+    }
+  }
+
+  try {
+    await Promise.all([...clients.map(drive), monkey()]);
+    stopping = true;
+    // every acked turn must end: give the reply leases time to lapse and the turn watch to answer
+    const counts = await settle(clients, ports[0], 40_000);
+    return { ...counts, faults };
+  } finally {
+    for (const instance of instances) {
+      instance?.child.kill('SIGKILL');
+      await instance?.exited;
+    }
+    await redis.kill();
+  }
+}
+
+interface StoredMessage {
+  seq: number;
+  type: string;
+  sender: string;
+  client_id?: string;
+}
+
+// Reconnects every client (so its session is watched) and reads its log until no turn is open.
+async function settle(
+  clients: ChatClient[],
+  port: number,
+  waitMs: number,
+): Promise<Omit<ChaosCounts, 'faults'>> {
+  const sockets = await Promise.all(
+    clients.map((client) => openSocket(`ws://127.0.0.1:${port}/chat/ws?token=${client.token}`)),
+  );
+  const deadline = Date.now() + waitMs;
+  let counts: Omit<ChaosCounts, 'faults'>;
+  for (;;) {
+    counts = { acked: 0, lost: 0, duplicated: 0, seqGaps: 0, openTurns: 0 };
+    for (const client of clients) {
+      counts.acked += client.acked.size;
+      if (!client.sessionId) continue;
+      const response = await fetch(`http://127.0.0.1:${port}/chat/sessions/${client.sessionId}`, {
+        headers: { authorization: `Bearer ${client.token}` },
+      });
+      const body = (await response.json()) as { messages: StoredMessage[] };
+      const messages = body.messages ?? [];
+      const stored = new Map<string, number>();
+      for (const message of messages)
+        if (message.sender === 'user' && message.client_id)
+          stored.set(message.client_id, (stored.get(message.client_id) ?? 0) + 1);
+      for (const clientId of client.acked) if (!stored.has(clientId)) counts.lost++;
+      for (const copies of stored.values()) if (copies > 1) counts.duplicated += copies - 1;
+      messages.forEach((message, index) => {
+        if (message.seq !== index + 1) counts.seqGaps++;
+      });
+      const last = [...messages]
+        .reverse()
+        .find((message) => message.sender === 'user' || message.type === 'ai_response');
+      if (last?.sender === 'user') counts.openTurns++;
+    }
+    if (counts.openTurns === 0 || Date.now() > deadline) break;
+    await sleep(1000);
+  }
+  for (const socket of sockets) socket?.terminate();
+  return counts;
+}
+
+function openSocket(url: string): Promise<WebSocket | undefined> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    const timer = setTimeout(() => {
+      socket.terminate();
+      resolve(undefined);
+    }, 5000);
+    socket.once('open', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}

@@ -1,0 +1,35 @@
+import { runChaos } from '../chaos/chaos';
+import { testEnv } from '../helpers/env';
+
+// `npm run chaos -- --minutes 10` runs the same for longer (CHAOS_MINUTES).
+const MINUTES = Number(process.env.CHAOS_MINUTES ?? 0.75);
+
+describe('chaos: two instances, Redis, FerretDB, kills, restarts and cut sockets (e2e)', () => {
+  jest.setTimeout(MINUTES * 60_000 + 180_000);
+
+  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn', async () => {
+    const counts = await runChaos({
+      env: testEnv({
+        LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 15 }]),
+        SHUTDOWN_GRACE: '1s',
+      }),
+      clients: 8,
+      durationMs: MINUTES * 60_000,
+      faultEveryMs: 6_000,
+      log: (line) => process.env.CHAOS_VERBOSE && console.log(line),
+    });
+    console.log(`chaos: ${JSON.stringify(counts)}`);
+    expect(counts.acked).toBeGreaterThan(0);
+    expect({
+      lost: counts.lost,
+      duplicated: counts.duplicated,
+      seqGaps: counts.seqGaps,
+      openTurns: counts.openTurns,
+    }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      seqGaps: 0,
+      openTurns: 0,
+    });
+  });
+});
