@@ -75,6 +75,7 @@ export class ChatGateway
       principal,
       sessionId: '',
       alive: true,
+      seenAt: Date.now(),
       pending: null,
     };
     this.connections.set(socket, connection);
@@ -82,7 +83,10 @@ export class ChatGateway
     // ws emits 'error' for a broken frame (bad UTF-8, bad opcode) and then closes: without a listener
     // the emitter would throw it out of the process
     socket.on('error', (error) => this.logger.debug({ event: 'socket_error', err: describe(error) }));
-    socket.on('pong', () => (connection.alive = true));
+    socket.on('pong', () => {
+      connection.alive = true;
+      connection.seenAt = Date.now();
+    });
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
     // frames of one socket are handled in order, and only once its session is bound; the chain
@@ -93,6 +97,7 @@ export class ChatGateway
       .catch((error: unknown) => this.guard(connection, error));
     socket.on('message', (data: RawData, isBinary: boolean) => {
       connection.alive = true;
+      connection.seenAt = Date.now();
       chain = chain
         .then(() => this.onFrame(connection, data, isBinary))
         .catch((error: unknown) => this.guard(connection, error));

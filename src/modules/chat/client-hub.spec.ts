@@ -41,6 +41,7 @@ function connection(
       principal: principal(overrides.userId ?? 'user-1'),
       sessionId: overrides.sessionId ?? 'session-1',
       alive: true,
+      seenAt: Date.now(),
       pending: overrides.pending ?? null,
     },
   };

@@ -9,6 +9,9 @@ export interface Connection {
   principal: Principal;
   sessionId: string;
   alive: boolean;
+  // when the client last showed life (a frame or a pong): a bound admin's lease is renewed only
+  // while this is recent
+  seenAt: number;
   // while a reconnect replays history, live frames wait here so nothing is missed or doubled
   pending: ServerFrame[] | null;
   expiryTimer?: NodeJS.Timeout;

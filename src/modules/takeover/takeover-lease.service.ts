@@ -121,6 +121,11 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
 
   // Moves the socket to the session it now assists; its renewals keep the lease alive.
   bind(connection: Connection, claim: Claim, seq: number | undefined): void {
+    // closed while the join was being decided: its lease runs out as after any other close
+    if (connection.closed) {
+      this.expireFrom(claim);
+      return;
+    }
     this.bindings.set(connection.id, { connection, claim, ownSessionId: connection.sessionId });
     this.hub.move(connection, claim.sessionId, seq);
   }
@@ -141,9 +146,14 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     const binding = this.bindings.get(connection.id);
     if (!binding) return;
     this.bindings.delete(connection.id);
-    if (this.boundHere(binding.claim)) return;
+    this.expireFrom(binding.claim);
+  }
+
+  // No socket of the admin here any more: the lease runs TAKEOVER_GRACE from now, then lapses.
+  private expireFrom(claim: Claim): void {
+    if (this.boundHere(claim)) return;
     const until = new Date(Date.now() + this.settings.takeoverGraceMs);
-    void this.repository.renew(binding.claim, until).catch(() => undefined);
+    void this.repository.renew(claim, until).catch(() => undefined);
   }
 
   // Stores admin_join / admin_leave in the session log and sends it to every socket of the session.
@@ -186,12 +196,25 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // Renews the leases of admins connected here; ends leases that lapsed anywhere.
   private async tick(): Promise<void> {
     try {
-      const until = new Date(Date.now() + this.settings.takeoverGraceMs);
       const renewed = new Set<string>();
       for (const [id, binding] of [...this.bindings]) {
+        const { connection } = binding;
+        // a socket that showed no life for a whole grace (its admin's machine vanished without a
+        // close) renews nothing: it is ended, and the lease lapses as after a close
+        if (Date.now() - connection.seenAt > this.settings.takeoverGraceMs) {
+          this.logger.log({ event: 'admin_socket_silent', admin_id: binding.claim.adminId }, 'admin silent');
+          this.bindings.delete(id);
+          connection.socket.terminate();
+          continue;
+        }
+        // asks for a pong, so a live admin's seenAt stays fresh between its frames
+        connection.socket.ping();
         const key = `${binding.claim.sessionId}:${binding.claim.epoch}`;
         if (renewed.has(key)) continue;
         renewed.add(key);
+        // a grace from the admin's last sign of life, not from now: a vanished admin's lease ends
+        // at most TAKEOVER_GRACE plus one tick after its last pong
+        const until = new Date(connection.seenAt + this.settings.takeoverGraceMs);
         if (!(await this.repository.renew(binding.claim, until))) this.unbind(id);
       }
       const now = Date.now();
