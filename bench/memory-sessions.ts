@@ -77,6 +77,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(entry?.record.is_active ? { ...entry.record } : null);
   }
 
+  findAny(sessionId: string): Promise<SessionRecord | null> {
+    const entry = this.sessions.get(sessionId);
+    return Promise.resolve(entry ? { ...entry.record } : null);
+  }
+
   findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
     const entry = this.owned(sessionId, userId);
     return Promise.resolve(entry ? { ...entry.record } : null);

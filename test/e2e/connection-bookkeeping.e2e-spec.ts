@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { ClientHub } from '../../src/modules/chat/client-hub';
+import { ClientHub } from '../../src/modules/realtime/client-hub';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
-import { uniqueUser, userToken } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
 // A short silent 16-bit mono WAV: what a browser recording looks like to the upload type sniffing.
@@ -208,6 +208,29 @@ describe('voice, speech and AI files (e2e)', () => {
     client.send({ type: 'voice_message', client_id: 'f1', file_id: fileId });
     expect((await client.nextOfType('voice_message')).client_id).toBe('f1');
     await client.reply();
+    await client.close();
+  });
+
+  it('should not have the AI answer a voice message when a takeover starts during its transcription', async () => {
+    const { client, token, sessionId } = await connect('gpt-plain');
+    const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');
+    openai.enqueue({ transcriptDelayMs: 600 });
+    client.send({ type: 'voice_message', client_id: 'v-race', file_id: fileId });
+    // the admin takes over while the recording is still being transcribed
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const admin = adminToken(uniqueUser('admin'), 'Quick Admin');
+    const claimed = await fetch(`${server.httpUrl}/chat/admin/sessions/${sessionId}/takeover`, {
+      method: 'POST',
+      headers: authHeaders(admin),
+    });
+    expect(claimed.status).toBe(200);
+    expect((await client.nextOfType('voice_message', 5000)).client_id).toBe('v-race');
+    // the admin answers now: no loading frame and no reply from the model
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(client.frames.filter((frame) => frame.type === 'ai_response' || frame.type === 'loading')).toEqual(
+      [],
+    );
+    expect(openai.requests.filter((request) => request.path.endsWith('/chat/completions'))).toEqual([]);
     await client.close();
   });
 

@@ -8,6 +8,8 @@ export interface OpenAiScript extends FakeScript {
   finishReason?: 'stop' | 'length' | 'content_filter';
   /** Text returned by /audio/transcriptions (default: `Transcript of <file name> (<n> bytes)`). */
   transcript?: string;
+  /** Milliseconds /audio/transcriptions waits before answering (a takeover can start meanwhile). */
+  transcriptDelayMs?: number;
   /** Bytes returned by /audio/speech (default: a short silent MP3, or WAV/PCM when asked for). */
   speechAudio?: Buffer;
 }
@@ -180,6 +182,7 @@ async function transcriptions(call: Call): Promise<void> {
     });
     return;
   }
+  if (call.script.transcriptDelayMs) await call.sleep(call.script.transcriptDelayMs);
   const text = call.script.transcript ?? `Transcript of ${file.name} (${file.size} bytes)`;
   const format = form.fields.response_format ?? 'json';
   if (format === 'text' || format === 'srt' || format === 'vtt') {

@@ -3,6 +3,8 @@ import { type Settings } from '../../src/config/settings';
 import { InProcessLock } from '../../src/infra/lock/in-process.lock';
 import { SESSION_LOCK, type KeyLock } from '../../src/infra/lock/lock';
 import { RedisLock } from '../../src/infra/lock/redis.lock';
+import { StoreLock } from '../../src/infra/lock/store.lock';
+import { createConnection, type Connection } from 'mongoose';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { databaseModules } from '../helpers/nest';
@@ -11,24 +13,33 @@ import { uniqueUser } from '../helpers/tokens';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 // CHATBOX_LOCK=in-process shows the bug this fixes: each "instance" then locks only itself
-const lockOf = (): KeyLock =>
-  process.env.CHATBOX_LOCK === 'in-process'
-    ? new InProcessLock()
-    : new RedisLock(REDIS, { ttlMs: 5_000, waitMs: 20_000 });
+const lockOf = (kind: 'redis' | 'store', connection: Connection): KeyLock => {
+  if (process.env.CHATBOX_LOCK === 'in-process') return new InProcessLock();
+  const options = { ttlMs: 5_000, waitMs: 20_000 };
+  // 'store': the lock taken while Redis is away (a Redis that never answers, here)
+  return kind === 'redis'
+    ? new RedisLock(REDIS, undefined, options)
+    : new RedisLock('redis://127.0.0.1:1', new StoreLock(connection, options), options, {
+        lazyConnect: true,
+      });
+};
 
 // Two instances (two Nest modules, two connections to FerretDB, two locks over one Redis) writing
 // one session at once: FerretDB alone keeps 2 of 50 concurrent $push and stores resends twice.
-describe('session writes across instances (FerretDB + Redis lock)', () => {
+describe.each(['redis', 'store'] as const)('session writes across instances (FerretDB, %s lock)', (kind) => {
   let settings: Settings;
   const modules: TestingModule[] = [];
   const locks: KeyLock[] = [];
+  const connections: Connection[] = [];
   let a: SessionsService;
   let b: SessionsService;
 
   beforeAll(async () => {
     settings = testSettings();
     for (let index = 0; index < 2; index++) {
-      const lock = lockOf();
+      const connection = await createConnection(settings.mongodbUri).asPromise();
+      connections.push(connection);
+      const lock = lockOf(kind, connection);
       locks.push(lock);
       // the lock as LockModule provides it in the app (global)
       const lockModule = {
@@ -49,6 +60,7 @@ describe('session writes across instances (FerretDB + Redis lock)', () => {
   afterAll(async () => {
     await Promise.all(modules.map((module) => module.close()));
     await Promise.all(locks.map((lock) => lock.close()));
+    await Promise.all(connections.map((connection) => connection.close()));
   });
 
   const message = (clientId: string) => ({

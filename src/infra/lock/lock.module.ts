@@ -3,18 +3,22 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { InProcessLock } from './in-process.lock';
 import { SESSION_LOCK, type KeyLock } from './lock';
 import { RedisLock } from './redis.lock';
+import { StoreLock } from './store.lock';
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
 import { BUS, type Bus } from '../bus/bus';
 import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } from './reply-lease';
 
-// Redis when REDIS_URL is set (several instances), in-process otherwise.
+// Redis when REDIS_URL is set (several instances; the store's own lock while Redis is away),
+// in-process otherwise.
 @Global()
 @Module({
   providers: [
     {
       provide: SESSION_LOCK,
-      inject: [SETTINGS],
-      useFactory: (settings: Settings): KeyLock =>
-        settings.redisUrl ? new RedisLock(settings.redisUrl) : new InProcessLock(),
+      inject: [SETTINGS, getConnectionToken()],
+      useFactory: (settings: Settings, connection: Connection): KeyLock =>
+        settings.redisUrl ? new RedisLock(settings.redisUrl, new StoreLock(connection)) : new InProcessLock(),
     },
     {
       provide: REPLY_LEASES,

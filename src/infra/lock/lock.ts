@@ -1,7 +1,7 @@
 // Mutual exclusion per key across every instance of chatbox: what the store cannot give on its own
 // (FerretDB 1.24 applies updates as unlocked read-modify-write; docs/protocol.md, "The store").
 export interface KeyLock {
-  readonly kind: 'in-process' | 'redis';
+  readonly kind: 'in-process' | 'redis' | 'store';
   // Runs `task` while holding `key`; tasks with the same key never overlap, here or elsewhere.
   run<T>(key: string, task: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

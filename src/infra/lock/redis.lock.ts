@@ -29,6 +29,8 @@ export class RedisLock implements KeyLock {
 
   constructor(
     url: string,
+    // taken instead while Redis is away: writes go on, still one at a time per key
+    private readonly fallback?: KeyLock,
     private readonly options: RedisLockOptions = { ttlMs: 5_000, waitMs: 10_000 },
     redisOptions: RedisOptions = {},
   ) {
@@ -46,10 +48,19 @@ export class RedisLock implements KeyLock {
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    // Redis away (every instance sees it so when it is down): the store's lock. While one instance
+    // is cut off from a Redis the others still reach, the two locks do not exclude each other; the
+    // seq compare-and-set is the guard left (exact on MongoDB).
+    if (this.fallback && this.client.status !== 'ready') return this.fallback.run(key, task);
     return this.local.run(key, async () => {
       const name = PREFIX + key;
       const token = randomUUID();
-      await this.acquire(name, token);
+      try {
+        await this.acquire(name, token);
+      } catch (error) {
+        if (!this.fallback || error instanceof LockUnavailableError) throw error;
+        return this.fallback.run(key, task);
+      }
       const renewal = setInterval(
         () => {
           this.client.eval(RENEW, 1, name, token, this.options.ttlMs).catch(() => undefined);
@@ -73,8 +84,9 @@ export class RedisLock implements KeyLock {
     for (;;) {
       try {
         if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return;
-      } catch {
-        // Redis away: wait for it within waitMs, like a held key
+      } catch (error) {
+        // Redis went away while waiting: the caller retries on the fallback
+        if (this.fallback) throw error;
       }
       if (Date.now() - started > this.options.waitMs)
         throw new LockUnavailableError(name, Date.now() - started);

@@ -13,10 +13,10 @@ import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ChatService } from './chat.service';
 import { ConnectionsService } from './connections.service';
-import { ClientHub } from './client-hub';
-import type { Connection } from './connection';
+import { ClientHub } from '../realtime/client-hub';
+import type { Connection } from '../realtime/connection';
 import { acceptedFrameBytes, parseClientFrame } from './envelope-parser';
-import { ReplyService } from './reply.service';
+import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
 export const CLOSE_GOING_AWAY = 1001;

@@ -1,32 +1,21 @@
-import { TurnWatchService } from './turn-watch.service';
-import { forwardRef, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { RepliesModule } from '../replies/replies.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { TakeoverModule } from '../takeover/takeover.module';
 import { ChatController } from './chat.controller';
 import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
-import { ClientHub } from './client-hub';
 import { ConnectionsService } from './connections.service';
-import { ReplyAttachments } from './reply-attachments';
-import { ReplyRecorder } from './reply-recorder';
-import { ReplyService } from './reply.service';
 import { VoiceService } from './voice.service';
 
+// The WebSocket edge and what each client message does; replies, the record path, the hub and
+// takeovers are modules of their own that this one uses (no module imports chat back).
 @Module({
-  imports: [SessionsModule, LlmModule, forwardRef(() => TakeoverModule)],
+  imports: [SessionsModule, LlmModule, RealtimeModule, RepliesModule, TakeoverModule],
   controllers: [ChatController],
-  providers: [
-    ChatGateway,
-    ChatService,
-    ConnectionsService,
-    ReplyService,
-    ReplyRecorder,
-    ReplyAttachments,
-    VoiceService,
-    ClientHub,
-    TurnWatchService,
-  ],
-  exports: [ChatGateway, ClientHub, ReplyService],
+  providers: [ChatGateway, ChatService, ConnectionsService, VoiceService],
+  exports: [ChatGateway],
 })
 export class ChatModule {}

@@ -7,12 +7,13 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { SessionsService } from '../sessions/sessions.service';
-import { ClientHub } from './client-hub';
+import { ClientHub } from '../realtime/client-hub';
 import { ConnectionsService } from './connections.service';
-import type { Connection } from './connection';
+import type { Connection } from '../realtime/connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
-import { storedFrame, type ServerFrame } from './frames';
-import { ReplyService } from './reply.service';
+import type { ServerFrame } from '../realtime/frames';
+import { RecordService } from '../replies/record.service';
+import { ReplyService } from '../replies/reply.service';
 import { VoiceService } from './voice.service';
 import { HelpService } from '../takeover/help.service';
 import { TakeoverService } from '../takeover/takeover.service';
@@ -39,6 +40,7 @@ export class ChatService {
     private readonly attachments: AttachmentsService,
     private readonly voice: VoiceService,
     private readonly connections: ConnectionsService,
+    private readonly records: RecordService,
   ) {}
 
   async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
@@ -89,33 +91,23 @@ export class ChatService {
         );
         return this.ack(connection, message);
       case 'file_upload': {
-        // the attachment logic lives in the uploads module; here only the frames it causes
-        const sessionId = connection.sessionId;
-        const attached = await this.attachments.attach({
-          sessionId,
+        // the file is checked and attached by the uploads module; the event takes the record path
+        const prepared = await this.attachments.prepare({
+          sessionId: connection.sessionId,
           userId: connection.principal.userId,
           fileId: message.file_id as string,
           clientId: message.client_id,
           caption: message.content,
         });
-        const stored = attached.message;
-        this.hub.send(connection, {
-          type: 'ack',
-          session_id: sessionId,
-          seq: stored.seq,
-          client_id: stored.client_id,
-          id: stored.id,
+        // a caption asks about the file: answered like a typed message, unless an admin assists
+        await this.records.record({
+          sessionId: connection.sessionId,
+          origin: connection,
+          owner: connection.principal.userId,
+          message: prepared,
+          answer: prepared.content !== undefined,
+          name: prepared.content !== undefined,
         });
-        if (attached.duplicate) return;
-        this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
-        // a caption asks about the file: answered like a typed message, unless an admin is assisting
-        if (stored.content && !attached.session.assisting_admin_id)
-          this.replies.request({
-            sessionId,
-            userId: connection.principal.userId,
-            modelId: attached.session.model_id,
-            clientId: stored.client_id,
-          });
         return;
       }
       case 'voice_message':
@@ -127,52 +119,21 @@ export class ChatService {
   private async userMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
-    const sessionId = connection.sessionId;
-    const { userId } = connection.principal;
-    // one database command: stored only in the user's own session, which comes back as written
-    // (its takeover state, model and the history the reply needs)
-    const {
-      message: stored,
-      duplicate,
-      session,
-    } = await this.sessions.append(
-      sessionId,
-      {
+    // stored only in the user's own session, which comes back as written: whether an admin assists
+    // is decided on it (the admin answers then, and already got the message)
+    await this.records.record({
+      sessionId: connection.sessionId,
+      origin: connection,
+      owner: connection.principal.userId,
+      message: {
         type: 'user_message',
         sender: 'user',
         client_id: message.client_id,
         content: message.content as string,
         timestamp: new Date(),
       },
-      undefined,
-      { owner: userId, withSession: true },
-    );
-    this.hub.send(connection, {
-      type: 'ack',
-      session_id: sessionId,
-      seq: stored.seq,
-      client_id: stored.client_id,
-      id: stored.id,
-    });
-    if (duplicate || !session) return;
-    this.logger.log(
-      { user_id: userId, session_id: sessionId, event: 'message', seq: stored.seq },
-      'user message stored',
-    );
-    this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
-    if (session.message_count === 1) {
-      const name = await this.sessions.nameFromFirstMessage(session, stored.content as string);
-      if (name)
-        this.hub.toSession(sessionId, this.frame(sessionId, { type: 'session_renamed', content: name }));
-    }
-    // during a takeover the admin answers (the message already reached them), not the LLM
-    if (this.takeover.isAssisted(session)) return;
-    this.replies.request({
-      sessionId,
-      userId,
-      modelId: session.model_id,
-      clientId: stored.client_id,
-      written: session,
+      name: true,
+      answer: true,
     });
   }
 

@@ -4,11 +4,11 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverService } from '../takeover/takeover.service';
-import { ClientHub } from './client-hub';
-import type { Connection } from './connection';
-import { storedFrame, type ServerFrame } from './frames';
-import { ReplyService } from './reply.service';
-import { TurnWatchService } from './turn-watch.service';
+import { ClientHub } from '../realtime/client-hub';
+import type { Connection } from '../realtime/connection';
+import { storedFrame, type ServerFrame } from '../realtime/frames';
+import { ReplyService } from '../replies/reply.service';
+import { TurnWatchService } from '../replies/turn-watch.service';
 
 // A socket's place in the user's one active session: binding on connect (with replay after
 // last_seq and the reply in flight), moving every device to a new session, leaving, and the sweep

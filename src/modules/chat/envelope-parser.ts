@@ -46,8 +46,6 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'Each frame must be one JSON object.' };
   }
   const record = data as Record<string, unknown>;
-  const problem = untrustedJsonProblem(record);
-  if (problem !== undefined) return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: problem };
   const clientId =
     typeof record.client_id === 'string' && record.client_id.length <= 128 ? record.client_id : undefined;
   const fail = (code: ErrorCode, message: string): ParseResult => ({
@@ -60,6 +58,9 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   const unknown = Object.keys(record).find((key) => !ENVELOPE_FIELDS.has(key));
   if (unknown !== undefined)
     return fail(ErrorCode.INVALID_MESSAGE, `Field "${unknown.slice(0, 40)}" is not allowed.`);
+  // depth, size and prototype keys inside the fields, before anything maps them
+  const problem = untrustedJsonProblem(record);
+  if (problem !== undefined) return fail(ErrorCode.INVALID_MESSAGE, problem);
   // class-validator's @IsOptional lets null through; no envelope field has a null value
   const nullField = Object.keys(record).find((key) => record[key] === null);
   if (nullField !== undefined)

@@ -6,19 +6,16 @@ import { DEFAULT_TIMEOUT_MS } from '../../infra/llm/openai.provider';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
 import { SessionsService } from '../sessions/sessions.service';
-import { TakeoverService } from '../takeover/takeover.service';
-import { ClientHub } from './client-hub';
-import type { Connection } from './connection';
+import type { Connection } from '../realtime/connection';
 import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
-import { storedFrame } from './frames';
-import { ReplyService } from './reply.service';
+import { RecordService } from '../replies/record.service';
 
 // audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
 const AUDIO = /^(audio\/[\w.+-]+|video\/webm|application\/ogg)$/;
 
 // `voice_message` (CONTRACT §2): an uploaded audio file is transcribed by the session's model
 // (OpenAI transcriptions, Dify audio-to-text), stored with its transcript, shown to every device of
-// the user, and answered like a typed message. Nothing is stored when transcription fails: the
+// the user, and answered like a typed message unless an admin assists. Nothing is stored when transcription fails: the
 // client may send the same file_id again.
 @Injectable()
 export class VoiceService {
@@ -27,10 +24,8 @@ export class VoiceService {
   constructor(
     private readonly sessions: SessionsService,
     private readonly registry: LlmRegistry,
-    private readonly replies: ReplyService,
-    private readonly hub: ClientHub,
+    private readonly records: RecordService,
     private readonly events: LlmEvents,
-    private readonly takeover: TakeoverService,
     @Optional() @Inject(FILE_STORE) private readonly files?: FileStore,
   ) {}
 
@@ -77,49 +72,33 @@ export class VoiceService {
     await this.files.attach(fileId, userId, sessionId);
     // the transcript is the message's content, so it is encrypted at rest like typed text; frames
     // and history show it as metadata.transcript too
-    const { message: stored, duplicate } = await this.sessions.append(sessionId, {
-      type: 'voice_message',
-      sender: 'user',
-      client_id: message.client_id,
-      content: transcript,
-      file_id: fileId,
-      timestamp: new Date(),
-      metadata: {
-        file: { name: info.name, size: info.size, mime_type: info.mime_type },
-        transcription_ms: Math.round(performance.now() - started),
-      },
-    });
-    this.hub.send(connection, {
-      type: 'ack',
-      session_id: sessionId,
-      seq: stored.seq,
-      client_id: stored.client_id,
-      id: stored.id,
-    });
-    if (duplicate) return;
-    this.logger.log(
-      { user_id: userId, session_id: sessionId, event: 'voice_message', seq: stored.seq },
-      'voice message stored',
-    );
-    // every device, the sender's included: it learns the transcript this way
-    this.hub.toSession(sessionId, storedFrame(sessionId, stored));
-    if (session.message_count === 0) {
-      const name = await this.sessions.nameFromFirstMessage(session, transcript);
-      if (name)
-        this.hub.toSession(sessionId, {
-          type: 'session_renamed',
-          session_id: sessionId,
-          seq: this.sessions.lastSeq(sessionId),
-          content: name,
-        });
-    }
-    // during a takeover the admin answers, not the LLM
-    if (this.takeover.isAssisted(session)) return;
-    this.replies.request({
+    // decided on the session as this write leaves it: a takeover that started during the
+    // transcription is seen, and the admin answers (docs/protocol.md, "One record path")
+    const { message: stored, duplicate } = await this.records.record({
       sessionId,
-      userId,
-      modelId: session.model_id,
-      clientId: stored.client_id,
+      // every device, the sender's included: it learns the transcript this way
+      origin: connection,
+      echo: true,
+      owner: userId,
+      message: {
+        type: 'voice_message',
+        sender: 'user',
+        client_id: message.client_id,
+        content: transcript,
+        file_id: fileId,
+        timestamp: new Date(),
+        metadata: {
+          file: { name: info.name, size: info.size, mime_type: info.mime_type },
+          transcription_ms: Math.round(performance.now() - started),
+        },
+      },
+      name: true,
+      answer: true,
     });
+    if (!duplicate)
+      this.logger.log(
+        { user_id: userId, session_id: sessionId, event: 'voice_message', seq: stored.seq },
+        'voice message stored',
+      );
   }
 }

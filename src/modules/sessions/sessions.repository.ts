@@ -86,6 +86,12 @@ export class SessionsRepository implements OnModuleInit {
     return found ? this.withMessages(found) : null;
   }
 
+  // system read (a module acting for the session, not for a user): any user's session
+  async findAny(sessionId: string): Promise<SessionRecord | null> {
+    const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>();
+    return found ? this.toRecord(found) : null;
+  }
+
   // admin reads: any user's session
   async findAnyWithMessages(sessionId: string): Promise<SessionWithMessages | null> {
     const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();

@@ -210,6 +210,15 @@ export class SessionsService {
     return this.repository.findOwned(sessionId, userId);
   }
 
+  // system reads: for the session itself (a takeover ending, the hub catching sockets up), not a user
+  getAny(sessionId: string): Promise<SessionRecord | null> {
+    return this.repository.findAny(sessionId);
+  }
+
+  storedAfter(sessionId: string, afterSeq: number): Promise<MessageRecord[]> {
+    return this.repository.messagesAfterAny(sessionId, afterSeq);
+  }
+
   messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
     return this.repository.messagesAfter(sessionId, userId, afterSeq);
   }

@@ -1,14 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainException } from '../../common/errors/domain.exception';
-import { ErrorCode } from '../../common/errors/error-code';
-import { ClientHub } from '../chat/client-hub';
-import type { Connection } from '../chat/connection';
+import { RecordService } from '../replies/record.service';
+import type { Connection } from '../realtime/connection';
 import type { ClientEnvelopeDto } from '../chat/dto/client-envelope.dto';
-import { storedFrame } from '../chat/frames';
 import { AlertsService } from '../notifications/alerts.service';
 import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverRepository } from './takeover.repository';
-import { TakeoverService } from './takeover.service';
 
 export const HELP_NOTIFIED_TEXT =
   'Thanks — a person from our team has been notified and will join this chat shortly.';
@@ -23,21 +19,25 @@ export class HelpService {
   constructor(
     private readonly sessions: SessionsService,
     private readonly repository: TakeoverRepository,
-    private readonly takeover: TakeoverService,
-    private readonly hub: ClientHub,
+    private readonly records: RecordService,
     private readonly alerts: AlertsService,
   ) {}
 
   async request(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
     const { userId } = connection.principal;
     const sessionId = connection.sessionId;
-    const session = await this.sessions.getOwned(sessionId, userId);
-    if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     const reason = message.content?.trim() || undefined;
     const at = new Date();
-    const { message: stored, duplicate } = await this.sessions.append(
+    // stored only in the user's own session (NOT_FOUND otherwise), which comes back as written
+    const {
+      message: stored,
+      duplicate,
+      session,
+    } = await this.records.record({
       sessionId,
-      {
+      origin: connection,
+      owner: userId,
+      message: {
         type: 'help_request',
         sender: 'user',
         client_id: message.client_id,
@@ -45,19 +45,12 @@ export class HelpService {
         timestamp: at,
         metadata: { help_requested: true },
       },
-      { countsAsMessage: false },
-    );
-    this.hub.send(connection, {
-      type: 'ack',
-      session_id: sessionId,
-      seq: stored.seq,
-      client_id: stored.client_id,
-      id: stored.id,
-      metadata: { help_requested: true },
+      effects: { countsAsMessage: false },
+      ackMetadata: { help_requested: true },
     });
     if (duplicate) return;
-    this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
-    const assisted = this.takeover.isAssisted(session);
+    // decided on the session as this write left it (a takeover that just started is seen)
+    const assisted = Boolean(session?.assisting_admin_id);
     await this.sessions.exclusive(sessionId, () =>
       this.repository.markHelpRequested(sessionId, userId, at, !assisted),
     );
@@ -65,9 +58,9 @@ export class HelpService {
       { event: 'help_request', user_id: userId, session_id: sessionId, assisted, seq: stored.seq },
       'help requested',
     );
-    const { message: answer } = await this.sessions.append(
+    await this.records.record({
       sessionId,
-      {
+      message: {
         type: 'system_message',
         sender: 'system',
         client_id: message.client_id,
@@ -75,9 +68,8 @@ export class HelpService {
         timestamp: new Date(),
         metadata: { help: assisted ? 'assisted' : 'notified' },
       },
-      { countsAsMessage: false },
-    );
-    this.hub.toSession(sessionId, storedFrame(sessionId, answer));
+      effects: { countsAsMessage: false },
+    });
     if (!assisted)
       void this.alerts.raise({ type: 'help_request', userId, sessionId, reason, affectedUsers: 1, at });
   }

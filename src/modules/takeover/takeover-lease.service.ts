@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
-import { ClientHub } from '../chat/client-hub';
-import type { Connection } from '../chat/connection';
-import { storedFrame } from '../chat/frames';
-import { ReplyService } from '../chat/reply.service';
+import { ClientHub } from '../realtime/client-hub';
+import type { Connection } from '../realtime/connection';
+import { RecordService } from '../replies/record.service';
+import { SessionEvents } from '../realtime/session-events';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
-import { unansweredUserTurn } from './unanswered-turn';
 
 const TOPIC = 'takeover';
 
@@ -34,7 +33,8 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     private readonly repository: TakeoverRepository,
     private readonly sessions: SessionsService,
     private readonly hub: ClientHub,
-    private readonly replies: ReplyService,
+    private readonly records: RecordService,
+    private readonly events: SessionEvents,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
@@ -58,7 +58,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       'takeover started',
     );
     // a reply streaming on any instance stops: the admin answers from here on
-    this.replies.stop(claim.sessionId, 'stopped');
+    this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId });
     this.bus.publish(TOPIC, { kind: 'started', session: claim.sessionId } satisfies TakeoverEvent);
     await this.sessions.exclusive(claim.sessionId, async () => {
       await this.repository.mirrorStart(claim);
@@ -89,30 +89,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     this.unbindSession(claim.sessionId);
     this.bus.publish(TOPIC, { kind: 'ended', session: claim.sessionId } satisfies TakeoverEvent);
     await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
-    await this.answerPending(claim.sessionId).catch((error: unknown) =>
-      this.logger.warn(
-        { event: 'pending_answer_failed', session_id: claim.sessionId, err: String(error) },
-        'pending answer',
-      ),
-    );
-  }
-
-  // What the user asked last and no admin answered (the admin went away, or released without a
-  // word) would wait forever: the AI may speak again, so it answers. Once per takeover: finish()
-  // gets here only on the instance that ended it.
-  private async answerPending(sessionId: string): Promise<void> {
-    const state = await this.repository.session(sessionId);
-    if (!state) return;
-    const session = await this.sessions.getOwned(sessionId, state.user_id);
-    if (!session?.is_active || session.assisting_admin_id) return;
-    const pending = unansweredUserTurn(await this.sessions.messagesAfter(sessionId, state.user_id, 0));
-    if (!pending) return;
-    this.replies.request({
-      sessionId,
-      userId: state.user_id,
-      modelId: session.model_id,
-      clientId: pending.client_id,
-    });
+    // the replies module answers what the user asked that no admin answered; once per takeover:
+    // finish() gets here only on the instance that ended it
+    this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
   }
 
   binding(connection: Connection): Binding | undefined {
@@ -163,12 +142,11 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     metadata: Record<string, unknown>,
   ) {
     try {
-      const { message } = await this.sessions.append(
+      await this.records.record({
         sessionId,
-        { type, sender: 'admin', timestamp: new Date(), metadata },
-        { countsAsMessage: false },
-      );
-      this.hub.toSession(sessionId, storedFrame(sessionId, message));
+        message: { type, sender: 'admin', timestamp: new Date(), metadata },
+        effects: { countsAsMessage: false },
+      });
     } catch (error) {
       // the takeover itself is stored; a full session only misses the visible event
       this.logger.warn(
@@ -179,7 +157,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   }
 
   private onEvent(event: TakeoverEvent): void {
-    if (event.kind === 'started') this.replies.stop(event.session, 'stopped');
+    if (event.kind === 'started') this.events.emit({ kind: 'takeover_started', sessionId: event.session });
     else this.unbindSession(event.session);
   }
 

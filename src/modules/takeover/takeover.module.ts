@@ -1,6 +1,7 @@
-import { forwardRef, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { ChatModule } from '../chat/chat.module';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { RepliesModule } from '../replies/replies.module';
 import { Session, SessionSchema } from '../sessions/schemas/session.schema';
 import { SessionsModule } from '../sessions/sessions.module';
 import { HelpService } from './help.service';
@@ -10,8 +11,9 @@ import { TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
 import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.schema';
 
-// Chat commands call into takeover (admin_join, help_request…) and takeover reaches clients through
-// the chat hub: the two modules import each other.
+// Help requests and takeovers. Reaches clients through the realtime hub, stores events through the
+// replies module's record path, and tells the replies module when a takeover starts or ends by
+// session events (it never calls it: no module cycle).
 @Module({
   imports: [
     MongooseModule.forFeature([
@@ -19,7 +21,8 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
       { name: TakeoverClaim.name, schema: TakeoverClaimSchema },
     ]),
     SessionsModule,
-    forwardRef(() => ChatModule),
+    RealtimeModule,
+    RepliesModule,
   ],
   controllers: [TakeoverController],
   providers: [TakeoverRepository, TakeoverLeaseService, TakeoverService, HelpService],

@@ -3,9 +3,11 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Settings } from '../../config/settings';
 import { InProcessBus } from '../../infra/bus/in-process.bus';
-import type { ClientHub } from '../chat/client-hub';
-import type { Connection } from '../chat/connection';
-import type { ReplyService } from '../chat/reply.service';
+import type { ClientHub } from '../realtime/client-hub';
+import type { Connection } from '../realtime/connection';
+import { SessionEvents, type SessionEvent } from '../realtime/session-events';
+import { RecordService } from '../replies/record.service';
+import type { ReplyService } from '../replies/reply.service';
 import type { SessionsService } from '../sessions/sessions.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
@@ -50,22 +52,33 @@ function setup(latest: Claim | null) {
   };
   let seq = 4;
   const sessions = {
-    append: jest
-      .fn()
-      .mockImplementation((_id: string, message: Record<string, unknown>) =>
-        Promise.resolve({ message: { ...message, id: `m${++seq}`, seq }, duplicate: false }),
-      ),
+    append: jest.fn().mockImplementation((_id: string, message: Record<string, unknown>) =>
+      Promise.resolve({
+        message: { ...message, id: `m${++seq}`, seq },
+        duplicate: false,
+        session: { id: _id, user_id: 'u1', model_id: 'demo', message_count: 0, assisting_admin_id: 'ada' },
+      }),
+    ),
     exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
     lastSeq: jest.fn().mockReturnValue(0),
   };
   const hub = { toSession: jest.fn(), send: jest.fn(), move: jest.fn() };
-  const replies = { stop: jest.fn() };
+  const replies = { request: jest.fn() };
+  const events = new SessionEvents();
+  const emitted: SessionEvent[] = [];
+  events.on((event) => void emitted.push(event));
+  const records = new RecordService(
+    sessions as unknown as SessionsService,
+    hub as unknown as ClientHub,
+    replies as unknown as ReplyService,
+  );
   const settings = { takeoverGraceMs: GRACE } as Settings;
   const lease = new TakeoverLeaseService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
-    replies as unknown as ReplyService,
+    records,
+    events,
     new InProcessBus(),
     settings,
   );
@@ -74,9 +87,10 @@ function setup(latest: Claim | null) {
     lease,
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
+    records,
     settings,
   );
-  return { service, repository, sessions, hub, replies };
+  return { service, repository, sessions, hub, replies, emitted };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined> {
@@ -91,7 +105,7 @@ async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined>
 
 describe(TakeoverService.name, () => {
   it('should start a takeover on a free session: stop the reply, mirror it, store admin_join', async () => {
-    const { service, repository, replies, hub } = setup(null);
+    const { service, repository, emitted, hub } = setup(null);
     const view = await service.claim('s1', admin('ada', 'Ada'));
     expect(view).toMatchObject({ session_id: 's1', admin_id: 'ada', admin_name: 'Ada', started: true });
     expect(repository.insertClaim).toHaveBeenCalledWith(
@@ -101,11 +115,14 @@ describe(TakeoverService.name, () => {
       expect.any(Date),
       expect.any(Date),
     );
-    expect(replies.stop).toHaveBeenCalledWith('s1', 'stopped');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(emitted).toContainEqual({ kind: 'takeover_started', sessionId: 's1' });
     expect(repository.mirrorStart).toHaveBeenCalled();
     expect(hub.toSession).toHaveBeenCalledWith(
       's1',
       expect.objectContaining({ type: 'admin_join', metadata: { admin_name: 'Ada' } }),
+      undefined,
+      undefined,
     );
   });
 
@@ -182,6 +199,8 @@ describe(TakeoverService.name, () => {
     expect(sessions.append).toHaveBeenLastCalledWith(
       's1',
       expect.objectContaining({ sender: 'admin', content: 'hello' }),
+      undefined,
+      expect.objectContaining({ withSession: true }),
     );
 
     repository.latest.mockResolvedValue(claim({ epoch: 2, adminId: 'bob', adminName: 'Bob' }));

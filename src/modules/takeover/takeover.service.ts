@@ -3,10 +3,10 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { ClientHub } from '../chat/client-hub';
-import type { Connection } from '../chat/connection';
+import { ClientHub } from '../realtime/client-hub';
+import { RecordService } from '../replies/record.service';
+import type { Connection } from '../realtime/connection';
 import type { ClientEnvelopeDto } from '../chat/dto/client-envelope.dto';
-import { storedFrame } from '../chat/frames';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Binding, TakeoverLeaseService } from './takeover-lease.service';
@@ -38,6 +38,7 @@ export class TakeoverService {
     private readonly lease: TakeoverLeaseService,
     private readonly sessions: SessionsService,
     private readonly hub: ClientHub,
+    private readonly records: RecordService,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
@@ -152,23 +153,19 @@ export class TakeoverService {
       this.lease.unbind(connection.id);
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
     }
-    const { message: stored, duplicate } = await this.sessions.append(sessionId, {
-      type: 'user_message',
-      sender: 'admin',
-      client_id: message.client_id,
-      content: message.content as string,
-      timestamp: new Date(),
-      metadata: { admin_name: holder.adminName },
-    });
-    this.hub.send(connection, {
-      type: 'ack',
-      session_id: sessionId,
-      seq: stored.seq,
-      client_id: stored.client_id,
-      id: stored.id,
+    const { message: stored, duplicate } = await this.records.record({
+      sessionId,
+      origin: connection,
+      message: {
+        type: 'user_message',
+        sender: 'admin',
+        client_id: message.client_id,
+        content: message.content as string,
+        timestamp: new Date(),
+        metadata: { admin_name: holder.adminName },
+      },
     });
     if (duplicate) return;
-    this.hub.toSession(sessionId, storedFrame(sessionId, stored), connection);
     this.logger.log(
       { event: 'admin_message', admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
       'admin message stored',

@@ -1,20 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import type { StoredFileInfo } from '../../infra/files/file-store';
-import type { MessageRecord, SessionRecord } from '../sessions/session.types';
+import type { NewMessage } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { FilesService } from './files.service';
 
-export interface Attached {
-  session: SessionRecord;
-  message: MessageRecord;
-  duplicate: boolean;
-  file: StoredFileInfo;
-}
-
 // The `file_upload` message (CONTRACT §2): an uploaded file of this user becomes a message of the
-// session, with its name, size and type; the file is then kept (attached) rather than swept.
+// session, with its name, size and type; the file is then kept (attached) rather than swept. The
+// message is stored by the caller, through the one record path (RecordService).
 @Injectable()
 export class AttachmentsService {
   constructor(
@@ -22,18 +15,18 @@ export class AttachmentsService {
     private readonly files: FilesService,
   ) {}
 
-  async attach(input: {
+  async prepare(input: {
     sessionId: string;
     userId: string;
     fileId: string;
     clientId?: string;
     caption?: string;
-  }): Promise<Attached> {
+  }): Promise<Omit<NewMessage, 'id'>> {
     const session = await this.sessions.getOwned(input.sessionId, input.userId);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     const file = await this.files.attach(input.fileId, input.userId, input.sessionId);
     const caption = input.caption?.trim();
-    const { message, duplicate } = await this.sessions.append(input.sessionId, {
+    return {
       type: 'file_upload',
       sender: 'user',
       client_id: input.clientId,
@@ -42,7 +35,6 @@ export class AttachmentsService {
       timestamp: new Date(),
       // the stable app URL only: signed URLs are made when the file is read
       metadata: { file: { name: file.name, size: file.size, mime_type: file.mime_type } },
-    });
-    return { session, message, duplicate, file };
+    };
   }
 }

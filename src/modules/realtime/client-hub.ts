@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit, Optional } from '@nestjs
 import { WebSocket } from 'ws';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { InProcessBus } from '../../infra/bus/in-process.bus';
-import { SessionsRepository } from '../sessions/sessions.repository';
+import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from './connection';
 import { SeqOrder } from './delivery-order';
 import { storedFrame, type ServerFrame } from './frames';
@@ -39,7 +39,7 @@ export class ClientHub implements OnModuleInit {
 
   constructor(
     @Optional() @Inject(BUS) private readonly bus: Bus = new InProcessBus(),
-    @Optional() private readonly log?: SessionsRepository,
+    @Optional() private readonly log?: SessionsService,
   ) {
     this.order = new SeqOrder((connection, frame) => this.write(connection, this.serialize(frame)), {
       fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq),
@@ -222,7 +222,7 @@ export class ClientHub implements OnModuleInit {
 
   private async storedAfter(sessionId: string, seq: number): Promise<ServerFrame[]> {
     if (!this.log) return [];
-    const messages = await this.log.messagesAfterAny(sessionId, seq);
+    const messages = await this.log.storedAfter(sessionId, seq);
     return messages.map((message) => storedFrame(sessionId, message));
   }
 

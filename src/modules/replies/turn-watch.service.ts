@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { Optional } from '@nestjs/common';
 import { SessionsService } from '../sessions/sessions.service';
-import { unansweredUserTurn } from '../takeover/unanswered-turn';
+import { unansweredUserTurn } from './unanswered-turn';
 import { ReplyService } from './reply.service';
 
 // how often watched sessions are checked, and how old an unanswered turn must be before another

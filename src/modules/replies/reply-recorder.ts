@@ -10,8 +10,8 @@ import { CircuitOpenError } from '../llm/resilient-stream';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
-import { ClientHub } from './client-hub';
-import { storedFrame, type ServerFrame } from './frames';
+import { ClientHub } from '../realtime/client-hub';
+import { storedFrame, type ServerFrame } from '../realtime/frames';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
 
 export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';

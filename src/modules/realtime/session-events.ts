@@ -1,0 +1,33 @@
+import { Injectable, Logger } from '@nestjs/common';
+
+// What one module tells others about a session without importing them (no module cycles): takeover
+// emits, replies listens. In-process; the takeover module relays its events between instances
+// over the bus and emits them here on each.
+export type SessionEvent =
+  // an admin answers from now on: a reply streaming for the session stops
+  | { kind: 'takeover_started'; sessionId: string }
+  // emitted on the one instance that ended the takeover: the AI may answer what is left unanswered
+  | { kind: 'takeover_ended'; sessionId: string };
+
+@Injectable()
+export class SessionEvents {
+  private readonly logger = new Logger('events');
+  private readonly handlers: Array<(event: SessionEvent) => void | Promise<void>> = [];
+
+  on(handler: (event: SessionEvent) => void | Promise<void>): void {
+    this.handlers.push(handler);
+  }
+
+  emit(event: SessionEvent): void {
+    for (const handler of this.handlers) {
+      void Promise.resolve()
+        .then(() => handler(event))
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { event: 'session_event_failed', kind: event.kind, err: String(error) },
+            'handler',
+          ),
+        );
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { LlmModule } from '../llm/llm.module';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { SessionsModule } from '../sessions/sessions.module';
+import { RecordService } from './record.service';
+import { ReplyAttachments } from './reply-attachments';
+import { ReplyRecorder } from './reply-recorder';
+import { ReplyService } from './reply.service';
+import { TakeoverAnswers } from './takeover-answers';
+import { TurnWatchService } from './turn-watch.service';
+
+// AI replies (prompt, stream, storage) and the one record path every session event takes.
+@Module({
+  imports: [SessionsModule, LlmModule, RealtimeModule],
+  providers: [
+    RecordService,
+    ReplyService,
+    ReplyRecorder,
+    ReplyAttachments,
+    TakeoverAnswers,
+    TurnWatchService,
+  ],
+  exports: [RecordService, ReplyService, TurnWatchService],
+})
+export class RepliesModule {}
