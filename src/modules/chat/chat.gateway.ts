@@ -135,7 +135,9 @@ export class ChatGateway
       await this.chat.handle(connection, parsed.message);
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
     } catch (error) {
-      this.fail(connection, error, parsed.message.client_id);
+      // an error about another session (an admin's join or leave) names that session
+      const about = parsed.message.type.startsWith('admin_') ? parsed.message.session_id : undefined;
+      this.fail(connection, error, parsed.message.client_id, false, about);
     }
   }
 
@@ -168,7 +170,13 @@ export class ChatGateway
     connection.expiryTimer.unref();
   }
 
-  private fail(connection: Connection, error: unknown, clientId?: string, fatal = false): void {
+  private fail(
+    connection: Connection,
+    error: unknown,
+    clientId?: string,
+    fatal = false,
+    sessionId = connection.sessionId,
+  ): void {
     let exception: DomainException;
     if (error instanceof DomainException) {
       exception = error;
@@ -188,7 +196,7 @@ export class ChatGateway
     this.metrics.errors.inc({ code: exception.code });
     const frame = {
       type: 'error',
-      session_id: connection.sessionId || undefined,
+      session_id: sessionId || undefined,
       client_id: clientId,
       error: {
         code: exception.code,

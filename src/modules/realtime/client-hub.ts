@@ -73,6 +73,11 @@ export class ClientHub implements OnModuleInit {
     this.order.reset(connection, seq);
   }
 
+  // Delivers, from the store, every event of the socket's session after where it stands.
+  catchUp(connection: Connection): Promise<void> {
+    return this.order.catchUp(connection);
+  }
+
   get count(): number {
     return this.total;
   }

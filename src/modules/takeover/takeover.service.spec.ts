@@ -62,7 +62,12 @@ function setup(latest: Claim | null) {
     exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
     lastSeq: jest.fn().mockReturnValue(0),
   };
-  const hub = { toSession: jest.fn(), send: jest.fn(), move: jest.fn() };
+  const hub = {
+    toSession: jest.fn(),
+    send: jest.fn(),
+    move: jest.fn(),
+    catchUp: jest.fn().mockResolvedValue(undefined),
+  };
   const replies = { request: jest.fn() };
   const events = new SessionEvents();
   const emitted: SessionEvent[] = [];

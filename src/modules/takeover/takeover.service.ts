@@ -95,13 +95,19 @@ export class TakeoverService {
     const current = this.lease.binding(connection);
     if (current && current.claim.sessionId !== sessionId)
       await this.leave(connection, current.claim.sessionId);
+    // where the log stood before this admin_join: the socket is bound there and caught up from
+    // the store, so what the user sends the instant they see admin_join reaches the admin too
+    const before = await this.repository.session(sessionId);
     const claimed = await this.claim(sessionId, connection.principal);
     const [claim, session] = await Promise.all([
       this.repository.latest(sessionId),
       this.repository.session(sessionId),
     ]);
     if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
-    if (!this.lease.binding(connection)) this.lease.bind(connection, claim, session?.seq);
+    if (!this.lease.binding(connection)) {
+      this.lease.bind(connection, claim, before?.seq ?? 0);
+      void this.hub.catchUp(connection);
+    }
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
