@@ -10,6 +10,7 @@ import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { MessageKeysRepository } from '../../src/modules/sessions/message-keys.repository';
+import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
@@ -106,7 +107,7 @@ describe('sessions against FerretDB', () => {
   it('should resolve seq conflicts between two writers (as two instances would be) by compare-and-set', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const other = new SessionsService(repository, keys, settings);
+    const other = new SessionsService(repository, keys, module.get(AssistanceRepository), settings);
     await service.append(session.id, {
       type: 'user_message',
       sender: 'user',
@@ -183,7 +184,10 @@ describe('sessions against FerretDB', () => {
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const small = new SessionsService(repository, keys, { ...settings, maxSessionBytes: 4096 });
+    const small = new SessionsService(repository, keys, module.get(AssistanceRepository), {
+      ...settings,
+      maxSessionBytes: 4096,
+    });
     let error: unknown;
     for (let index = 0; index < 50 && !error; index++) {
       await small

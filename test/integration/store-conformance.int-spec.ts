@@ -108,6 +108,17 @@ describe('store conformance', () => {
       expect(found.map((document) => document.n)).toEqual([3, 2]);
     });
 
+    it('should match {f: {$ne: true}} on a document where f is false or missing, not true', async () => {
+      const sessions = fresh();
+      await sessions.insertMany([
+        { _id: 'missing' as never },
+        { _id: 'false' as never, help_pending: false },
+        { _id: 'true' as never, help_pending: true },
+      ]);
+      const found = await sessions.find({ help_pending: { $ne: true } }).toArray();
+      expect(found.map((document) => document._id).sort()).toEqual(['false', 'missing']);
+    });
+
     it('should unset a field and match it with $exists', async () => {
       const sessions = fresh();
       await sessions.insertOne({ _id: 's' as never, reply_due: new Date(0) });

@@ -5,6 +5,7 @@ import type { Model } from 'mongoose';
 import { Session, SessionSchema } from '../../src/modules/sessions/schemas/session.schema';
 import { TakeoverClaim, TakeoverClaimSchema } from '../../src/modules/takeover/schemas/takeover-claim.schema';
 import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
+import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 
@@ -13,6 +14,7 @@ import { testSettings } from '../helpers/env';
 describe('takeover lease against FerretDB', () => {
   let module: TestingModule;
   let repository: TakeoverRepository;
+  let assistance: AssistanceRepository;
   let sessions: Model<Session>;
 
   beforeAll(async () => {
@@ -25,10 +27,11 @@ describe('takeover lease against FerretDB', () => {
           { name: TakeoverClaim.name, schema: TakeoverClaimSchema },
         ]),
       ],
-      providers: [TakeoverRepository],
+      providers: [TakeoverRepository, AssistanceRepository],
     }).compile();
     await module.init();
     repository = module.get(TakeoverRepository);
+    assistance = module.get(AssistanceRepository);
     sessions = module.get(getModelToken(Session.name));
   });
   afterAll(() => module.close());
@@ -114,7 +117,7 @@ describe('takeover lease against FerretDB', () => {
       new Date(Date.now() + 60_000),
     );
     const claim = (await repository.latest(sessionId))!;
-    await repository.mirrorStart(claim);
+    await assistance.mirrorStart(claim);
     let session = await sessions.findById(sessionId).lean();
     expect(session).toMatchObject({
       admin_assisted: true,
@@ -122,7 +125,7 @@ describe('takeover lease against FerretDB', () => {
       assisting_admin_name: 'Ada',
     });
     const end = new Date();
-    await repository.mirrorEnd(claim, end);
+    await assistance.mirrorEnd(claim, end);
     session = await sessions.findById(sessionId).lean();
     expect(session).toMatchObject({
       admin_assisted: true,
@@ -135,15 +138,15 @@ describe('takeover lease against FerretDB', () => {
   it('should time a help request from the first unanswered request to the admin joining', async () => {
     const sessionId = await newSession();
     const first = new Date(Date.now() - 30_000);
-    await repository.markHelpRequested(sessionId, 'u1', first, true);
-    await repository.markHelpRequested(sessionId, 'u1', new Date(Date.now() - 10_000), true);
-    await repository.markHelpRequested(sessionId, 'someone-else', new Date(), true);
-    expect(await repository.session(sessionId)).toMatchObject({
+    await assistance.markHelpRequested(sessionId, 'u1', first, true);
+    await assistance.markHelpRequested(sessionId, 'u1', new Date(Date.now() - 10_000), true);
+    await assistance.markHelpRequested(sessionId, 'someone-else', new Date(), true);
+    expect(await assistance.state(sessionId)).toMatchObject({
       help_pending: true,
       help_requested_at: first,
     });
-    await repository.answerHelp(sessionId, first, 30_000);
-    await repository.answerHelp(sessionId, first, 99_000);
+    await assistance.answerHelp(sessionId, first, 30_000);
+    await assistance.answerHelp(sessionId, first, 99_000);
     const session = await sessions.findById(sessionId).lean();
     expect(session).toMatchObject({
       help_requested: true,

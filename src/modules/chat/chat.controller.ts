@@ -5,14 +5,14 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { durationAsOf } from '../sessions/session-rules';
-import { SessionsRepository } from '../sessions/sessions.repository';
+import { SessionsService } from '../sessions/sessions.service';
 import { sessionDetail, sessionSummary } from './dto/session-views';
 
 @Controller('chat')
 export class ChatController {
   constructor(
     private readonly registry: LlmRegistry,
-    private readonly sessions: SessionsRepository,
+    private readonly sessions: SessionsService,
   ) {}
 
   @Get('models')
@@ -28,9 +28,7 @@ export class ChatController {
   // owner or admin; anyone else gets 404, so ids of other users' sessions leak nothing
   @Get('sessions/:id')
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
-    const session = principal.isAdmin
-      ? await this.sessions.findAnyWithMessages(id)
-      : await this.sessions.findOwnedWithMessages(id, principal.userId);
+    const session = await this.sessions.withMessages(id, principal);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     // an active session's duration so far, as the admin list reports it
     return { ...sessionDetail(session), duration_ms: durationAsOf(session, new Date()) };

@@ -70,3 +70,20 @@ export type AppendResult =
   | { status: 'conflict'; currentSeq: number }
   | { status: 'full' }
   | { status: 'missing' };
+
+// Help state of a session, as the takeover module reads it.
+export interface AssistanceState {
+  session_id: string;
+  user_id: string;
+  seq: number;
+  help_pending: boolean;
+  help_requested_at: Date | null;
+}
+
+// A takeover as the session document mirrors it.
+export interface TakeoverMirror {
+  sessionId: string;
+  adminId: string;
+  adminName: string;
+  startedAt: Date;
+}

@@ -3,6 +3,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
+import { AssistanceRepository } from './assistance.repository';
 import { MessageKeysRepository } from './message-keys.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
 import { MessageKey, MessageKeySchema } from './schemas/message-key.schema';
@@ -19,6 +20,7 @@ import { SessionsService } from './sessions.service';
     ]),
   ],
   providers: [
+    AssistanceRepository,
     CurrentSessionsRepository,
     MessageKeysRepository,
     SessionsRepository,
@@ -30,6 +32,7 @@ import { SessionsService } from './sessions.service';
         new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
     },
   ],
-  exports: [SessionsService, SessionsRepository],
+  // the repositories stay inside: other modules ask SessionsService (one writer of the collection)
+  exports: [SessionsService],
 })
 export class SessionsModule {}

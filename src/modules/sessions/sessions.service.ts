@@ -5,9 +5,12 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { InProcessLock } from '../../infra/lock/in-process.lock';
 import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { AssistanceRepository } from './assistance.repository';
 import { MessageKeysRepository } from './message-keys.repository';
 import { dedupKey, DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
 import type {
+  AssistanceState,
+  TakeoverMirror,
   AppendEffects,
   AppendOptions,
   MessageRecord,
@@ -39,6 +42,7 @@ export class SessionsService {
   constructor(
     private readonly repository: SessionsRepository,
     private readonly keys: MessageKeysRepository,
+    private readonly assistance: AssistanceRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     // every write to a session document holds its lock, across all instances (docs/protocol.md,
     // "The store"): FerretDB applies concurrent updates of one document as read-modify-write
@@ -260,6 +264,45 @@ export class SessionsService {
   providerState(session: SessionRecord, modelId: string): Record<string, unknown> | undefined {
     const state = session.provider_state[stateKey(modelId)];
     return typeof state === 'object' && state !== null ? (state as Record<string, unknown>) : undefined;
+  }
+
+  // Help and takeover fields of the session document, each write under the session lock.
+  assistanceState(sessionId: string): Promise<AssistanceState | null> {
+    return this.assistance.state(sessionId);
+  }
+
+  mirrorTakeoverStart(
+    takeover: TakeoverMirror,
+    help?: { requestedAt: Date; responseMs: number },
+  ): Promise<void> {
+    return this.sessionLock(takeover.sessionId, async () => {
+      await this.assistance.mirrorStart(takeover);
+      if (help) await this.assistance.answerHelp(takeover.sessionId, help.requestedAt, help.responseMs);
+    });
+  }
+
+  mirrorTakeoverEnd(takeover: TakeoverMirror, end: Date): Promise<void> {
+    return this.sessionLock(takeover.sessionId, () => this.assistance.mirrorEnd(takeover, end));
+  }
+
+  markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
+    return this.sessionLock(sessionId, () =>
+      this.assistance.markHelpRequested(sessionId, userId, at, pending),
+    );
+  }
+
+  // the owner's sessions (newest first) and one session with its messages, for the REST API
+  listForUser(userId: string): Promise<SessionRecord[]> {
+    return this.repository.listForUser(userId);
+  }
+
+  withMessages(
+    sessionId: string,
+    reader: { userId: string; isAdmin: boolean },
+  ): Promise<SessionWithMessages | null> {
+    return reader.isAdmin
+      ? this.repository.findAnyWithMessages(sessionId)
+      : this.repository.findOwnedWithMessages(sessionId, reader.userId);
   }
 
   async touch(sessionIds: string[]): Promise<void> {

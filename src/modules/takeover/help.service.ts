@@ -51,9 +51,7 @@ export class HelpService {
     if (duplicate) return;
     // decided on the session as this write left it (a takeover that just started is seen)
     const assisted = Boolean(session?.assisting_admin_id);
-    await this.sessions.exclusive(sessionId, () =>
-      this.repository.markHelpRequested(sessionId, userId, at, !assisted),
-    );
+    await this.sessions.markHelpRequested(sessionId, userId, at, !assisted);
     this.logger.log(
       { event: 'help_request', user_id: userId, session_id: sessionId, assisted, seq: stored.seq },
       'help requested',

@@ -60,13 +60,15 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // a reply streaming on any instance stops: the admin answers from here on
     this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId });
     this.bus.publish(TOPIC, { kind: 'started', session: claim.sessionId } satisfies TakeoverEvent);
-    await this.sessions.exclusive(claim.sessionId, async () => {
-      await this.repository.mirrorStart(claim);
-      if (helpRequestedAt) {
-        const responseMs = Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime());
-        await this.repository.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
-      }
-    });
+    await this.sessions.mirrorTakeoverStart(
+      claim,
+      helpRequestedAt
+        ? {
+            requestedAt: helpRequestedAt,
+            responseMs: Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime()),
+          }
+        : undefined,
+    );
     await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
   }
 
@@ -75,7 +77,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
     await this.repository.close(claim, end);
-    await this.sessions.exclusive(claim.sessionId, () => this.repository.mirrorEnd(claim, end));
+    await this.sessions.mirrorTakeoverEnd(claim, end);
     this.logger.log(
       {
         event: 'takeover_ended',

@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { RepliesModule } from '../replies/replies.module';
-import { Session, SessionSchema } from '../sessions/schemas/session.schema';
 import { SessionsModule } from '../sessions/sessions.module';
 import { HelpService } from './help.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
@@ -16,10 +15,7 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
 // session events (it never calls it: no module cycle).
 @Module({
   imports: [
-    MongooseModule.forFeature([
-      { name: Session.name, schema: SessionSchema },
-      { name: TakeoverClaim.name, schema: TakeoverClaimSchema },
-    ]),
+    MongooseModule.forFeature([{ name: TakeoverClaim.name, schema: TakeoverClaimSchema }]),
     SessionsModule,
     RealtimeModule,
     RepliesModule,

@@ -1,7 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { Session } from '../sessions/schemas/session.schema';
 import { TakeoverClaim } from './schemas/takeover-claim.schema';
 
 // One takeover of a session: epoch n is the session's n-th takeover.
@@ -15,51 +14,19 @@ export interface Claim {
   ended: boolean;
 }
 
-export interface HelpState {
-  session_id: string;
-  user_id: string;
-  seq: number;
-  help_pending: boolean;
-  help_requested_at: Date | null;
-}
-
 const DUPLICATE_KEY = 11000;
 
 const claimId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}`;
 const endId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}:end`;
 
-// Takeover leases (takeover_claims) and the takeover/help fields they mirror onto the session
-// document, which the chat path, the session list and the admin filters read.
+// Takeover leases (takeover_claims). What they mirror onto the session document is written by the
+// sessions module (SessionsService.mirrorTakeoverStart and friends).
 @Injectable()
 export class TakeoverRepository implements OnModuleInit {
-  constructor(
-    @InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>,
-    @InjectModel(Session.name) private readonly sessions: Model<Session>,
-  ) {}
+  constructor(@InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>) {}
 
   async onModuleInit(): Promise<void> {
     await this.claims.createIndexes();
-  }
-
-  // admin/system read: any user's session
-  async session(sessionId: string): Promise<HelpState | null> {
-    const found = await this.sessions
-      .findOne({ _id: sessionId }, { user_id: 1, seq: 1, help_pending: 1, help_requested_at: 1 })
-      .lean<{
-        _id: string;
-        user_id: string;
-        seq: number;
-        help_pending?: boolean;
-        help_requested_at?: Date;
-      }>();
-    if (!found) return null;
-    return {
-      session_id: found._id,
-      user_id: found.user_id,
-      seq: found.seq ?? 0,
-      help_pending: found.help_pending === true,
-      help_requested_at: found.help_requested_at ? new Date(found.help_requested_at) : null,
-    };
   }
 
   // The session's latest takeover, ended or not.
@@ -135,61 +102,6 @@ export class TakeoverRepository implements OnModuleInit {
       .limit(limit)
       .lean<TakeoverClaim[]>();
     return found.filter((document) => document.kind === 'claim').map((document) => toClaim(document, false));
-  }
-
-  async mirrorStart(claim: Claim): Promise<void> {
-    await this.sessions.updateOne(
-      { _id: claim.sessionId },
-      {
-        $set: {
-          admin_assisted: true,
-          assisting_admin_id: claim.adminId,
-          assisting_admin_name: claim.adminName,
-          takeover_started_at: claim.startedAt,
-        },
-      },
-    );
-  }
-
-  // Clears the takeover in progress (unless a newer one is already mirrored) and stores its record;
-  // admin_assisted and the admin's name stay.
-  async mirrorEnd(claim: Claim, end: Date): Promise<void> {
-    const record = { admin_id: claim.adminId, admin_name: claim.adminName, start: claim.startedAt, end };
-    const cleared = await this.sessions.updateOne(
-      { _id: claim.sessionId, assisting_admin_id: claim.adminId, takeover_started_at: claim.startedAt },
-      {
-        $set: { assisting_admin_id: null, takeover_started_at: null, takeover_lease_until: null },
-        $push: { takeovers: record },
-      },
-    );
-    if (cleared.matchedCount === 0)
-      await this.sessions.updateOne({ _id: claim.sessionId }, { $push: { takeovers: record } });
-  }
-
-  // Marks the owner's session help-requested. `pending` (no admin there yet) starts the clock for
-  // the help → join response time, unless an earlier request is still unanswered.
-  async markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
-    const owned = { _id: sessionId, user_id: userId };
-    if (pending) {
-      const started = await this.sessions.updateOne(
-        { ...owned, help_pending: { $ne: true } },
-        { $set: { help_requested: true, help_requested_at: at, help_pending: true } },
-      );
-      if (started.matchedCount === 1) return;
-    }
-    await this.sessions.updateOne(owned, { $set: { help_requested: true } });
-  }
-
-  // An admin joined: the pending help request was answered after `responseMs`.
-  async answerHelp(sessionId: string, requestedAt: Date, responseMs: number): Promise<void> {
-    await this.sessions.updateOne(
-      { _id: sessionId, help_pending: true, help_requested_at: requestedAt },
-      {
-        $set: { help_pending: false },
-        $inc: { help_response_count: 1, help_response_ms_total: responseMs },
-        $max: { help_response_ms_max: responseMs },
-      },
-    );
   }
 }
 

@@ -34,21 +34,11 @@ function claim(overrides: Partial<Claim> = {}): Claim {
 
 function setup(latest: Claim | null) {
   const repository = {
-    session: jest.fn().mockResolvedValue({
-      session_id: 's1',
-      user_id: 'u1',
-      seq: 4,
-      help_pending: false,
-      help_requested_at: null,
-    }),
     latest: jest.fn().mockResolvedValue(latest),
     insertClaim: jest.fn().mockResolvedValue(true),
     insertEnd: jest.fn().mockResolvedValue(true),
     close: jest.fn().mockResolvedValue(undefined),
     renew: jest.fn().mockResolvedValue(true),
-    mirrorStart: jest.fn().mockResolvedValue(undefined),
-    mirrorEnd: jest.fn().mockResolvedValue(undefined),
-    answerHelp: jest.fn().mockResolvedValue(undefined),
   };
   let seq = 4;
   const sessions = {
@@ -59,6 +49,15 @@ function setup(latest: Claim | null) {
         session: { id: _id, user_id: 'u1', model_id: 'demo', message_count: 0, assisting_admin_id: 'ada' },
       }),
     ),
+    assistanceState: jest.fn().mockResolvedValue({
+      session_id: 's1',
+      user_id: 'u1',
+      seq: 4,
+      help_pending: false,
+      help_requested_at: null,
+    }),
+    mirrorTakeoverStart: jest.fn().mockResolvedValue(undefined),
+    mirrorTakeoverEnd: jest.fn().mockResolvedValue(undefined),
     exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
     lastSeq: jest.fn().mockReturnValue(0),
   };
@@ -110,7 +109,7 @@ async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined>
 
 describe(TakeoverService.name, () => {
   it('should start a takeover on a free session: stop the reply, mirror it, store admin_join', async () => {
-    const { service, repository, emitted, hub } = setup(null);
+    const { service, repository, sessions, emitted, hub } = setup(null);
     const view = await service.claim('s1', admin('ada', 'Ada'));
     expect(view).toMatchObject({ session_id: 's1', admin_id: 'ada', admin_name: 'Ada', started: true });
     expect(repository.insertClaim).toHaveBeenCalledWith(
@@ -122,7 +121,7 @@ describe(TakeoverService.name, () => {
     );
     await new Promise((resolve) => setImmediate(resolve));
     expect(emitted).toContainEqual({ kind: 'takeover_started', sessionId: 's1' });
-    expect(repository.mirrorStart).toHaveBeenCalled();
+    expect(sessions.mirrorTakeoverStart).toHaveBeenCalled();
     expect(hub.toSession).toHaveBeenCalledWith(
       's1',
       expect.objectContaining({ type: 'admin_join', metadata: { admin_name: 'Ada' } }),
@@ -145,12 +144,12 @@ describe(TakeoverService.name, () => {
 
   it('should end a lapsed takeover at its lease end, then take the next epoch', async () => {
     const lapsed = claim({ leaseUntil: new Date(Date.now() - 1) });
-    const { service, repository } = setup(lapsed);
+    const { service, repository, sessions } = setup(lapsed);
     repository.latest.mockResolvedValueOnce(lapsed).mockResolvedValueOnce({ ...lapsed, ended: true });
     const view = await service.claim('s1', admin('bob', 'Bob'));
     expect(view.started).toBe(true);
     expect(repository.insertEnd).toHaveBeenCalledWith(lapsed, lapsed.leaseUntil, 'lapsed');
-    expect(repository.mirrorEnd).toHaveBeenCalledWith(lapsed, lapsed.leaseUntil);
+    expect(sessions.mirrorTakeoverEnd).toHaveBeenCalledWith(lapsed, lapsed.leaseUntil);
     expect(repository.insertClaim).toHaveBeenCalledWith(
       's1',
       2,

@@ -48,7 +48,7 @@ export class TakeoverService {
     const name = adminName(admin);
     let holder: Claim | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const session = await this.repository.session(sessionId);
+      const session = await this.sessions.assistanceState(sessionId);
       if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
       const now = new Date();
       const leaseUntil = new Date(now.getTime() + this.settings.takeoverGraceMs);
@@ -97,11 +97,11 @@ export class TakeoverService {
       await this.leave(connection, current.claim.sessionId);
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
-    const before = await this.repository.session(sessionId);
+    const before = await this.sessions.assistanceState(sessionId);
     const claimed = await this.claim(sessionId, connection.principal);
     const [claim, session] = await Promise.all([
       this.repository.latest(sessionId),
-      this.repository.session(sessionId),
+      this.sessions.assistanceState(sessionId),
     ]);
     if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
     if (!this.lease.binding(connection)) {

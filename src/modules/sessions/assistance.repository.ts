@@ -1,0 +1,99 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Session } from './schemas/session.schema';
+import type { AssistanceState, TakeoverMirror } from './session.types';
+
+// The help and takeover fields of the session document, which the chat path, the session list and
+// the admin filters read. Written only from here (the sessions module owns the collection), always
+// under the session lock (SessionsService).
+@Injectable()
+export class AssistanceRepository {
+  constructor(@InjectModel(Session.name) private readonly sessions: Model<Session>) {}
+
+  // system read: any user's session
+  async state(sessionId: string): Promise<AssistanceState | null> {
+    const found = await this.sessions
+      .findOne({ _id: sessionId }, { user_id: 1, seq: 1, help_pending: 1, help_requested_at: 1 })
+      .lean<{
+        _id: string;
+        user_id: string;
+        seq: number;
+        help_pending?: boolean;
+        help_requested_at?: Date;
+      }>();
+    if (!found) return null;
+    return {
+      session_id: found._id,
+      user_id: found.user_id,
+      seq: found.seq ?? 0,
+      help_pending: found.help_pending === true,
+      help_requested_at: found.help_requested_at ? new Date(found.help_requested_at) : null,
+    };
+  }
+
+  async mirrorStart(takeover: TakeoverMirror): Promise<void> {
+    await this.sessions.updateOne(
+      { _id: takeover.sessionId },
+      {
+        $set: {
+          admin_assisted: true,
+          assisting_admin_id: takeover.adminId,
+          assisting_admin_name: takeover.adminName,
+          takeover_started_at: takeover.startedAt,
+        },
+      },
+    );
+  }
+
+  // Clears the takeover in progress (unless a newer one is already mirrored) and stores its record;
+  // admin_assisted and the admin's name stay.
+  async mirrorEnd(takeover: TakeoverMirror, end: Date): Promise<void> {
+    const record = {
+      admin_id: takeover.adminId,
+      admin_name: takeover.adminName,
+      start: takeover.startedAt,
+      end,
+    };
+    const cleared = await this.sessions.updateOne(
+      {
+        _id: takeover.sessionId,
+        assisting_admin_id: takeover.adminId,
+        takeover_started_at: takeover.startedAt,
+      },
+      {
+        $set: { assisting_admin_id: null, takeover_started_at: null, takeover_lease_until: null },
+        $push: { takeovers: record },
+      },
+    );
+    if (cleared.matchedCount === 0)
+      await this.sessions.updateOne({ _id: takeover.sessionId }, { $push: { takeovers: record } });
+  }
+
+  // Marks the owner's session help-requested. `pending` (no admin there yet) starts the clock for
+  // the help → join response time, unless an earlier request is still unanswered. ($ne on a scalar
+  // field: checked by the store conformance suite.)
+  async markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
+    const owned = { _id: sessionId, user_id: userId };
+    if (pending) {
+      const started = await this.sessions.updateOne(
+        { ...owned, help_pending: { $ne: true } },
+        { $set: { help_requested: true, help_requested_at: at, help_pending: true } },
+      );
+      if (started.matchedCount === 1) return;
+    }
+    await this.sessions.updateOne(owned, { $set: { help_requested: true } });
+  }
+
+  // An admin joined: the pending help request was answered after `responseMs`.
+  async answerHelp(sessionId: string, requestedAt: Date, responseMs: number): Promise<void> {
+    await this.sessions.updateOne(
+      { _id: sessionId, help_pending: true, help_requested_at: requestedAt },
+      {
+        $set: { help_pending: false },
+        $inc: { help_response_count: 1, help_response_ms_total: responseMs },
+        $max: { help_response_ms_max: responseMs },
+      },
+    );
+  }
+}
