@@ -65,7 +65,12 @@ describe('hostile frames against the server process (e2e)', () => {
   );
 
   it('should survive FUZZ_FRAMES (3,000 in npm test) fuzzed frames, answer each with at most one error, and still chat', async () => {
-    const counts = await fuzzServer({ url: () => url(), total: FUZZ_FRAMES, sockets: 6, seed: Number(process.env.FUZZ_SEED ?? 12) });
+    const counts = await fuzzServer({
+      url: () => url(),
+      total: FUZZ_FRAMES,
+      sockets: 6,
+      seed: Number(process.env.FUZZ_SEED ?? 12),
+    });
     expect(server.child.exitCode).toBeNull();
     expect(counts.sent).toBe(FUZZ_FRAMES);
     expect(counts.excessErrors).toBe(0);
