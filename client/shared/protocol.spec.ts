@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { toErrorFrame } from '../../src/protocol/frames';
 import { parseFrame, parseModels } from './protocol';
 
 describe('parseFrame', () => {
@@ -43,5 +44,28 @@ describe('parseModels', () => {
       { id: 'b', name: 'b' },
     ]);
     expect(parseModels('nope')).toEqual([]);
+  });
+});
+
+describe('parseFrame against the server protocol module', () => {
+  it('should read back every error frame the server builds', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string(),
+        fc.boolean(),
+        fc.option(fc.nat(), { nil: undefined }),
+        (code, message, recoverable, retryAfterMs) => {
+          const built = toErrorFrame(code, message, {
+            recoverable,
+            sessionId: 's',
+            clientId: 'c',
+            retryAfterMs,
+          });
+          expect(parseFrame(JSON.stringify(built))).toEqual(built);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

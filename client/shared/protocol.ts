@@ -1,27 +1,10 @@
 // The WebSocket envelope of CONTRACT §2 as the front ends see it, and a tolerant parser for
 // server frames: anything that is not a JSON object with a string `type` is dropped, never thrown.
-export interface FrameError {
-  code: string;
-  message: string;
-  recoverable: boolean;
-  retry_after?: number;
-}
+// The envelope and its types come from the protocol module the server uses too.
+import type { Frame, FrameError } from '../../src/protocol/frames';
 
-export interface Frame {
-  type: string;
-  session_id?: string;
-  seq?: number;
-  id?: string;
-  client_id?: string;
-  content?: string;
-  sender?: string;
-  timestamp?: string;
-  model_id?: string;
-  file_id?: string;
-  file_url?: string;
-  metadata?: Record<string, unknown>;
-  error?: FrameError;
-}
+export type { Frame, FrameError };
+export type { ServerMessage, ErrorFrame, AckFrame, AiResponseFrame } from '../../src/protocol/frames';
 
 export interface ModelInfo {
   id: string;

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/websockets';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
+import { toErrorFrame } from '../../protocol/frames';
 import { DomainException } from '../../common/errors/domain.exception';
 import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
 import { ChatMetrics } from '../metrics/chat-metrics';
@@ -194,19 +195,12 @@ export class ChatGateway
     }
     const recoverable = exception.recoverable && !fatal;
     this.metrics.errors.inc({ code: exception.code });
-    const frame = {
-      type: 'error',
-      session_id: sessionId || undefined,
-      client_id: clientId,
-      error: {
-        code: exception.code,
-        message: exception.message,
-        recoverable,
-        ...(exception.details.retryAfterMs !== undefined
-          ? { retry_after: exception.details.retryAfterMs }
-          : {}),
-      },
-    };
+    const frame = toErrorFrame(exception.code, exception.message, {
+      recoverable,
+      sessionId,
+      clientId,
+      retryAfterMs: exception.details.retryAfterMs,
+    });
     this.hub.send(connection, frame);
     if (!recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
   }

@@ -1,22 +1,10 @@
+import type { Frame } from '../../protocol/frames';
 import type { MessageRecord } from '../sessions/session.types';
 
-// Server → client frames (CONTRACT §2). Every frame of a session carries `seq`: for stored events
-// their own seq, for ephemeral frames (deltas, loading, typing) the last stored seq.
-export interface ServerFrame {
-  type: string;
-  session_id?: string;
-  seq?: number;
-  id?: string;
-  client_id?: string;
-  content?: string;
-  sender?: string;
-  timestamp?: string;
-  model_id?: string;
-  file_id?: string;
-  file_url?: string;
-  metadata?: Record<string, unknown>;
-  error?: { code: string; message: string; recoverable: boolean; retry_after?: number };
-}
+// Server → client frames (docs/protocol.md; typed in src/protocol/frames.ts, which the client
+// imports too). Every frame of a session carries `seq`: for stored events their own seq, for
+// ephemeral frames (deltas, loading, typing) the last stored seq.
+export type ServerFrame = Frame;
 
 export function storedFrame(sessionId: string, message: MessageRecord): ServerFrame {
   const frame: ServerFrame = {

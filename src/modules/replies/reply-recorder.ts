@@ -1,3 +1,4 @@
+import { toErrorFrame } from '../../protocol/frames';
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -60,19 +61,16 @@ export class ReplyRecorder {
       // an open circuit is not a new failure: it was announced when it opened
       if (!(failure instanceof CircuitOpenError))
         this.events.failure({ ...about(entry, userId, sessionId), kind, error: describe(failure) });
-      this.ephemeral(sessionId, {
-        type: 'error',
-        client_id: clientId,
-        error: {
-          code: ErrorCode.LLM_UNAVAILABLE,
-          message:
-            kind === 'unavailable'
-              ? 'The assistant is unavailable right now; please try again.'
-              : 'The reply was cut off; please try again.',
-          recoverable: true,
-          ...(retryAfter !== undefined ? { retry_after: Math.ceil(retryAfter) } : {}),
-        },
-      });
+      this.ephemeral(
+        sessionId,
+        toErrorFrame(
+          ErrorCode.LLM_UNAVAILABLE,
+          kind === 'unavailable'
+            ? 'The assistant is unavailable right now; please try again.'
+            : 'The reply was cut off; please try again.',
+          { recoverable: true, clientId, retryAfterMs: retryAfter },
+        ),
+      );
     }
     // nothing to keep: a failure, or a stop before the first token by anything but the user (a new
     // session, a takeover, a shutdown say so themselves); a user's stop closes the turn with an
@@ -126,11 +124,10 @@ export class ReplyRecorder {
         'could not store reply',
       );
       const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-      this.ephemeral(sessionId, {
-        type: 'error',
-        client_id: clientId,
-        error: { code, message: 'The reply could not be saved.', recoverable: true },
-      });
+      this.ephemeral(
+        sessionId,
+        toErrorFrame(code, 'The reply could not be saved.', { recoverable: true, clientId }),
+      );
       return undefined;
     }
     if (!failed) this.metrics.llmRequests.inc({ ...labels, outcome: reason ? 'stopped' : 'ok' });

@@ -5,6 +5,7 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
+import { toErrorFrame } from '../../protocol/frames';
 import { ContextWindow } from '../llm/context-window';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
@@ -92,11 +93,13 @@ export class ReplyService {
           'reply failed',
         );
         const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-        this.ephemeral(input.sessionId, {
-          type: 'error',
-          client_id: input.clientId,
-          error: { code, message: 'The reply could not be generated.', recoverable: true },
-        });
+        this.ephemeral(
+          input.sessionId,
+          toErrorFrame(code, 'The reply could not be generated.', {
+            recoverable: true,
+            clientId: input.clientId,
+          }),
+        );
       } finally {
         const held = this.pending.get(input.sessionId);
         if (held && --held.count === 0) {

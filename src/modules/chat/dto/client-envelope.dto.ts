@@ -1,19 +1,8 @@
 import { IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min } from 'class-validator';
 
-export const CLIENT_MESSAGE_TYPES = [
-  'user_message',
-  'file_upload',
-  'voice_message',
-  'model_select',
-  'help_request',
-  'typing_indicator',
-  'auth_refresh',
-  'new_session',
-  'stop_generation',
-  'admin_join',
-  'admin_leave',
-] as const;
-export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
+import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from '../../../protocol/frames';
+
+export { CLIENT_MESSAGE_TYPES, type ClientMessageType };
 
 // The envelope of CONTRACT §2 as a client may send it. Fields the server sets (seq, sender,
 // timestamp, error…) are tolerated so clients can echo frames, but never trusted.

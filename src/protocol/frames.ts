@@ -1,0 +1,160 @@
+// The WebSocket protocol, typed once for the server (src/) and the front ends (client/), which both
+// import this file (docs/protocol.md). Plain TypeScript: nothing here may import Node or Nest.
+
+export const CLIENT_MESSAGE_TYPES = [
+  'user_message',
+  'file_upload',
+  'voice_message',
+  'model_select',
+  'help_request',
+  'typing_indicator',
+  'auth_refresh',
+  'new_session',
+  'stop_generation',
+  'admin_join',
+  'admin_leave',
+] as const;
+export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
+
+// Events stored in a session's log: each has its own seq, an id and a sender.
+export const STORED_EVENT_TYPES = [
+  'user_message',
+  'file_upload',
+  'voice_message',
+  'help_request',
+  'system_message',
+  'admin_join',
+  'admin_leave',
+  'ai_response',
+] as const;
+export type StoredEventType = (typeof STORED_EVENT_TYPES)[number];
+
+export type Sender = 'user' | 'ai' | 'admin' | 'system';
+
+export interface FrameError {
+  code: string;
+  message: string;
+  recoverable: boolean;
+  retry_after?: number;
+}
+
+// The envelope every frame shares (CONTRACT §2): what a transport may read without knowing the type.
+export interface Frame {
+  type: string;
+  session_id?: string;
+  seq?: number;
+  id?: string;
+  client_id?: string;
+  content?: string;
+  sender?: string;
+  timestamp?: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+  error?: FrameError;
+}
+
+interface SessionFrame {
+  session_id?: string;
+  seq?: number;
+  client_id?: string;
+}
+
+// Server → client frames, one member per type.
+export interface AckFrame extends SessionFrame {
+  type: 'ack';
+  // only where something was stored
+  id?: string;
+  model_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ErrorFrame extends SessionFrame {
+  type: 'error';
+  error: FrameError;
+}
+
+export interface ConnectionStatusFrame extends SessionFrame {
+  type: 'connection_status';
+  metadata: {
+    status: 'connected';
+    restored: boolean;
+    models: Array<{ id: string; name: string }>;
+    model_id: string;
+    name: string;
+    token_expires_at: string;
+    assisting_admin?: string;
+  } & Record<string, unknown>;
+}
+
+export interface StoredEventFrame extends SessionFrame {
+  type: Exclude<StoredEventType, 'ai_response'>;
+  id: string;
+  sender: Sender;
+  timestamp: string;
+  content?: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+}
+
+// A delta (metadata.done false, with delta and offset) or the stored reply (done true).
+export interface AiResponseFrame extends SessionFrame {
+  type: 'ai_response';
+  id?: string;
+  sender?: 'ai';
+  timestamp?: string;
+  content?: string;
+  model_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface LoadingFrame extends SessionFrame {
+  type: 'loading';
+  metadata: { loading: boolean } & Record<string, unknown>;
+}
+
+export interface SessionRenamedFrame extends SessionFrame {
+  type: 'session_renamed';
+  content: string;
+}
+
+export interface ModelSelectFrame extends SessionFrame {
+  type: 'model_select';
+  model_id: string;
+}
+
+export interface TypingFrame extends SessionFrame {
+  type: 'typing_indicator';
+  sender: 'user' | 'admin';
+  metadata: { typing: boolean };
+}
+
+export type ServerMessage =
+  | AckFrame
+  | ErrorFrame
+  | ConnectionStatusFrame
+  | StoredEventFrame
+  | AiResponseFrame
+  | LoadingFrame
+  | SessionRenamedFrame
+  | ModelSelectFrame
+  | TypingFrame;
+
+export type ServerFrameType = ServerMessage['type'];
+
+// The one way an error frame is made, on every path that reports one.
+export function toErrorFrame(
+  code: string,
+  message: string,
+  options: { recoverable: boolean; sessionId?: string; clientId?: string; retryAfterMs?: number },
+): ErrorFrame {
+  const error: FrameError = { code, message, recoverable: options.recoverable };
+  if (options.retryAfterMs !== undefined) error.retry_after = Math.ceil(options.retryAfterMs);
+  const frame: ErrorFrame = { type: 'error', error };
+  if (options.sessionId) frame.session_id = options.sessionId;
+  if (options.clientId !== undefined) frame.client_id = options.clientId;
+  return frame;
+}
