@@ -5,19 +5,27 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import type { Settings } from './config/settings';
+import { TokenService } from './common/auth/token.service';
+import { requestBodyPipeline } from './common/http/request-body';
+import { securityHeaders } from './common/http/security-headers';
+import { SETTINGS, type Settings } from './config/settings';
 import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-// Builds the app from already-validated settings: used by main.ts and by the e2e suites.
+// Builds the app from already-validated settings: used by main.ts and by the e2e suites. Nest's own
+// body parsers are off: configureApp parses bodies, and only after the token check.
 export async function createApp(settings: Settings): Promise<INestApplication> {
   return configureApp(
-    await NestFactory.create<NestExpressApplication>(AppModule.with(settings), { bufferLogs: true }),
+    await NestFactory.create<NestExpressApplication>(AppModule.with(settings), {
+      bufferLogs: true,
+      bodyParser: false,
+    }),
   );
 }
 
-// Logger, pipes, the WebSocket adapter and the static front ends, on an app however it was made.
+// Logger, pipes, the WebSocket adapter, security headers, request bodies and the static front
+// ends, on an app however it was made (create it with `bodyParser: false`).
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
@@ -26,6 +34,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');
+  app.use(securityHeaders(app.get<Settings>(SETTINGS), join(client, 'chat')));
   // /chat and /admin are the pages too (a parent app may link them without the slash; the query,
   // which may carry the token, is kept)
   app.use((request: Request, response: Response, next: NextFunction) => {
@@ -42,5 +51,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       setHeaders: (response, path) =>
         response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache'),
     });
+  // after the pages, which read no body: bodies of API requests
+  for (const layer of requestBodyPipeline(app.get(TokenService))) app.use(layer);
   return app;
 }

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
-import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot } from './browser';
+import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 // The dashboard and the chat in two browser contexts against one server: help → takeover → the
 // user and the admin chat live → release, and the AI answers again.
@@ -57,7 +57,8 @@ describe('admin dashboard (browser)', () => {
       await screenshot(dashboard, 'admin-desktop');
       // click the user → that user's sessions only
       await row.getByRole('button', { name: user }).click();
-      await dashboard.waitForFunction(
+      await waitUntil(
+        dashboard,
         `[...document.querySelectorAll('tbody tr')].every((tr) => tr.textContent.includes(${JSON.stringify(user)}))`,
       );
       await row.locator('button.open').click();
@@ -129,10 +130,13 @@ describe('admin dashboard (browser)', () => {
       await page.locator('th[aria-sort=descending]', { hasText: 'User' }).waitFor();
       await page.getByRole('button', { name: /^User/ }).click();
       await page.locator('th[aria-sort=ascending]', { hasText: 'User' }).waitFor();
-      await page.waitForFunction(`(() => {
+      await waitUntil(
+        page,
+        `(() => {
         const users = [...document.querySelectorAll('tbody tr td:first-child')].map((cell) => cell.textContent);
         return users.length === 10 && users.every((user, index) => index === 0 || users[index - 1] <= user);
-      })()`);
+      })()`,
+      );
     } finally {
       await context.close();
     }

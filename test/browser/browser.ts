@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 
 // Debian's chromium (scripts/services/chromium.sh installs it and exports CHROMIUM_PATH), driven by
 // playwright-core: never a downloaded browser. Each launch gets a fresh temporary profile.
@@ -41,6 +41,17 @@ export async function newPage(
   // surface page errors in the test output instead of losing them
   page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
   return { context, page };
+}
+
+// Waits until `expression` is truthy in the page. Not page.waitForFunction: it runs a string predicate
+// through eval() on every poll, which the pages' CSP (script-src 'self', no 'unsafe-eval') refuses;
+// page.evaluate goes through DevTools, which the page's CSP does not govern.
+export async function waitUntil(target: Page | Frame, expression: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await target.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

@@ -21,7 +21,6 @@ describe('embedding (browser)', () => {
   const tokenRequests: number[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 5 }]) });
     host = createServer((request, response) => {
       if (request.url === '/token') {
         tokenRequests.push(Date.now());
@@ -39,6 +38,11 @@ describe('embedding (browser)', () => {
     await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
     // "localhost" vs the chat's "127.0.0.1": two origins, as with a real parent app
     hostUrl = `http://localhost:${(host.address() as AddressInfo).port}`;
+    // the chat's CSP lets only ALLOWED_ORIGINS frame it (frame-ancestors)
+    server = await startApp({
+      ALLOWED_ORIGINS: hostUrl,
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 5 }]),
+    });
     browser = await launchBrowser();
   });
 

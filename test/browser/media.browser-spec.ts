@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { chatUrl, launchBrowser, newPage, PHONE, screenshot } from './browser';
+import { chatUrl, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 // A valid 1×1 PNG; the upload test pads it so that a throttled upload takes a while.
 const PNG = Buffer.from(
@@ -78,7 +78,7 @@ describe('uploads and voice (browser)', () => {
       await screenshot(page, 'upload-progress-phone');
       const thumbnail = page.locator('.msg.user img.thumb');
       await thumbnail.waitFor({ timeout: 20_000 });
-      await page.waitForFunction(`document.querySelector('.msg.user img.thumb').naturalWidth === 1`);
+      await waitUntil(page, `document.querySelector('.msg.user img.thumb').naturalWidth === 1`);
       const seen = (await page.evaluate('window.progressSeen')) as number[];
       expect(seen.some((value) => value > 0 && value < 1)).toBe(true);
       expect(await page.locator('.msg.user .file-name').textContent()).toContain('receipt.png');
@@ -101,9 +101,9 @@ describe('uploads and voice (browser)', () => {
       await connected(page);
       await page.getByRole('button', { name: 'Record a voice message' }).click();
       const elapsed = page.getByTestId('elapsed');
-      await page.waitForFunction(`document.querySelector('[data-testid=elapsed]')?.textContent === '0:01'`);
+      await waitUntil(page, `document.querySelector('[data-testid=elapsed]')?.textContent === '0:01'`);
       // Chromium's fake device plays a beep: the level meter moves
-      await page.waitForFunction(`Number(document.querySelector('meter.level')?.value) > 0.05`);
+      await waitUntil(page, `Number(document.querySelector('meter.level')?.value) > 0.05`);
       await screenshot(page, 'voice-recording-phone');
       expect(await elapsed.textContent()).toMatch(/^0:0\d$/);
       await page.getByRole('button', { name: 'Stop' }).click();
@@ -118,7 +118,7 @@ describe('uploads and voice (browser)', () => {
       const spoken = page.locator('.msg.ai audio.player');
       await spoken.waitFor({ timeout: 20_000 });
       // the spoken reply really loads (signed URL of the stored speech)
-      await page.waitForFunction(`document.querySelector('.msg.ai audio.player').readyState >= 1`);
+      await waitUntil(page, `document.querySelector('.msg.ai audio.player').readyState >= 1`);
       expect(await spoken.getAttribute('aria-label')).toBeTruthy();
       await screenshot(page, 'voice-reply-phone');
       const uploads = openai.requests.filter((request) => request.path.endsWith('/audio/transcriptions'));

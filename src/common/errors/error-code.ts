@@ -10,6 +10,9 @@ export enum ErrorCode {
   FILE_REJECTED = 'FILE_REJECTED',
   FILE_TOO_LARGE = 'FILE_TOO_LARGE',
   UNSUPPORTED_FILE_TYPE = 'UNSUPPORTED_FILE_TYPE',
+  // a request body (not an upload) past the size limit, or in an encoding or charset not accepted
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
   SCANNER_UNAVAILABLE = 'SCANNER_UNAVAILABLE',
   SESSION_LOCKED = 'SESSION_LOCKED',
@@ -30,6 +33,8 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.FILE_REJECTED]: 'The file was rejected.',
   [ErrorCode.FILE_TOO_LARGE]: 'The file is too large.',
   [ErrorCode.UNSUPPORTED_FILE_TYPE]: 'This type of file is not accepted.',
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 'The request body is too large.',
+  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 'The request body is not in an accepted format.',
   [ErrorCode.QUOTA_EXCEEDED]: 'Your upload storage is full.',
   [ErrorCode.SCANNER_UNAVAILABLE]: 'Uploads are unavailable right now; please try again later.',
   [ErrorCode.SESSION_LOCKED]: 'Another admin is assisting this session.',
@@ -61,6 +66,10 @@ export function httpStatusOf(code: ErrorCode): number {
       return 413;
     case ErrorCode.UNSUPPORTED_FILE_TYPE:
       return 415;
+    case ErrorCode.PAYLOAD_TOO_LARGE:
+      return 413;
+    case ErrorCode.UNSUPPORTED_MEDIA_TYPE:
+      return 415;
     case ErrorCode.QUOTA_EXCEEDED:
       return 413;
     case ErrorCode.SCANNER_UNAVAILABLE:
@@ -76,6 +85,19 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.INTERNAL:
       return 500;
   }
+}
+
+// The code for an HTTP status that did not come from a DomainException (Nest's HttpExceptions,
+// body-parser's errors).
+export function codeForHttpStatus(status: number): ErrorCode {
+  if (status === 401) return ErrorCode.UNAUTHORIZED;
+  if (status === 403) return ErrorCode.FORBIDDEN;
+  if (status === 404) return ErrorCode.NOT_FOUND;
+  if (status === 413) return ErrorCode.PAYLOAD_TOO_LARGE;
+  if (status === 415) return ErrorCode.UNSUPPORTED_MEDIA_TYPE;
+  if (status === 429) return ErrorCode.RATE_LIMITED;
+  if (status >= 400 && status < 500) return ErrorCode.INVALID_MESSAGE;
+  return ErrorCode.INTERNAL;
 }
 
 // Recoverable errors leave the socket open; the others close it. INTERNAL stays recoverable: the

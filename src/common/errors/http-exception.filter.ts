@@ -1,7 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
+import { httpRefusalOf } from '../http/http-errors';
 import { DomainException } from './domain.exception';
-import { DEFAULT_MESSAGES, ErrorCode, httpStatusOf } from './error-code';
+import { codeForHttpStatus, DEFAULT_MESSAGES, ErrorCode, httpStatusOf } from './error-code';
 
 // HTTP transport: domain codes → status + {error:{code,message}}; never leaks internals.
 @Catch()
@@ -13,6 +14,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
     let status = 500;
     let code = ErrorCode.INTERNAL;
     let message = DEFAULT_MESSAGES[ErrorCode.INTERNAL];
+    // body-parser's errors reach here through Nest's express error handler when they get past the
+    // body pipeline (src/common/http/request-body.ts): still the client's fault, never a 500
+    const refusal = httpRefusalOf(exception);
     if (exception instanceof DomainException) {
       code = exception.code;
       status = httpStatusOf(code);
@@ -22,24 +26,17 @@ export class HttpExceptionFilter implements ExceptionFilter {
       }
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
-      code = codeForStatus(status);
+      code = codeForHttpStatus(status);
       const body = exception.getResponse();
       message =
         typeof body === 'object' && body !== null && 'message' in body
           ? [body.message].flat().join('; ')
           : exception.message;
+    } else if (refusal) {
+      ({ status, code, message } = refusal);
     } else {
       this.logger.error({ err: exception }, 'unhandled error');
     }
     response.status(status).json({ error: { code, message } });
   }
-}
-
-function codeForStatus(status: number): ErrorCode {
-  if (status === 401) return ErrorCode.UNAUTHORIZED;
-  if (status === 403) return ErrorCode.FORBIDDEN;
-  if (status === 404) return ErrorCode.NOT_FOUND;
-  if (status === 429) return ErrorCode.RATE_LIMITED;
-  if (status >= 400 && status < 500) return ErrorCode.INVALID_MESSAGE;
-  return ErrorCode.INTERNAL;
 }

@@ -1,0 +1,91 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import { BadRequestException, HttpException, Logger } from '@nestjs/common';
+import { DomainException } from './domain.exception';
+import { codeForHttpStatus, ErrorCode, httpStatusOf } from './error-code';
+import { HttpExceptionFilter } from './http-exception.filter';
+
+// The filter's answer to one exception, and whether it logged an unhandled error.
+function answer(exception: unknown) {
+  const sent: { status?: number; body?: unknown; headers: Record<string, unknown> } = { headers: {} };
+  const response = {
+    status(code: number) {
+      sent.status = code;
+      return this;
+    },
+    json(body: unknown) {
+      sent.body = body;
+    },
+    setHeader(name: string, value: unknown) {
+      sent.headers[name] = value;
+    },
+  };
+  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  try {
+    new HttpExceptionFilter().catch(exception, host);
+    return { ...sent, logged: logged.mock.calls.length > 0 };
+  } finally {
+    logged.mockRestore();
+  }
+}
+
+// body-parser's error for a JSON body past the limit, as it reaches Nest's express error handler
+function tooLarge(): Error {
+  return Object.assign(new Error('request entity too large'), {
+    type: 'entity.too.large',
+    status: 413,
+    statusCode: 413,
+    expose: true,
+    limit: 65536,
+  });
+}
+
+describe(HttpExceptionFilter.name, () => {
+  it('should answer body-parser errors with their 4xx and no unhandled-error log', () => {
+    expect(answer(tooLarge())).toEqual({
+      status: 413,
+      body: { error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' } },
+      headers: {},
+      logged: false,
+    });
+    const charset = Object.assign(new Error('unsupported charset "IBM037"'), {
+      type: 'charset.unsupported',
+      status: 415,
+      expose: true,
+    });
+    expect(answer(charset)).toMatchObject({ status: 415, logged: false });
+  });
+
+  it('should keep domain codes, HTTP exceptions and the 500 for anything else', () => {
+    expect(answer(new DomainException(ErrorCode.RATE_LIMITED, 'slow', { retryAfterMs: 1500 }))).toEqual({
+      status: 429,
+      body: { error: { code: 'RATE_LIMITED', message: 'slow' } },
+      headers: { 'Retry-After': 2 },
+      logged: false,
+    });
+    expect(answer(new BadRequestException(['a must be a string', 'b is extra']))).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_MESSAGE', message: 'a must be a string; b is extra' } },
+    });
+    expect(answer(new HttpException('too big', 413))).toMatchObject({
+      status: 413,
+      body: { error: { code: 'PAYLOAD_TOO_LARGE' } },
+    });
+    expect(answer(new Error('database on fire'))).toEqual({
+      status: 500,
+      body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side.' } },
+      headers: {},
+      logged: true,
+    });
+  });
+});
+
+describe(codeForHttpStatus.name, () => {
+  it('should give every 4xx a code of that status where one exists, and INTERNAL to the rest', () => {
+    for (const status of [401, 403, 404, 413, 415, 429, 400])
+      expect(httpStatusOf(codeForHttpStatus(status))).toBe(status);
+    expect(codeForHttpStatus(418)).toBe(ErrorCode.INVALID_MESSAGE);
+    expect(codeForHttpStatus(500)).toBe(ErrorCode.INTERNAL);
+    expect(codeForHttpStatus(302)).toBe(ErrorCode.INTERNAL);
+  });
+});

@@ -1,0 +1,196 @@
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import express, { type ErrorRequestHandler } from 'express';
+import type { TokenService } from '../auth/token.service';
+import { DomainException } from '../errors/domain.exception';
+import { ErrorCode } from '../errors/error-code';
+import {
+  answerBodyErrors,
+  DROP_LIMIT_BYTES,
+  hasBody,
+  JSON_BODY_LIMIT_BYTES,
+  requestBodyPipeline,
+} from './request-body';
+
+// Accepts the bearer token "good" only, as TokenService.verify would.
+const tokens = {
+  verify: (token: string | undefined) => {
+    if (token !== 'good') throw new DomainException(ErrorCode.UNAUTHORIZED, 'Invalid or expired token.');
+    return { userId: 'u', roles: [], isAdmin: false, expiresAt: Date.now() + 60_000 };
+  },
+} as unknown as TokenService;
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+const GOOD = { authorization: 'Bearer good' };
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+describe('requestBodyPipeline', () => {
+  let server: Server;
+  let port: number;
+  // errors that went past the pipeline to the app's own error handler (Nest's filter in the app)
+  let passedOn: unknown[];
+  // what the route saw: the parsed body, or the bytes it read itself
+  let reached: Array<{ body: unknown; streamed: number }>;
+
+  beforeAll(async () => {
+    const app = express();
+    for (const layer of requestBodyPipeline(tokens)) app.use(layer);
+    app.post('/thrower', () => {
+      throw new Error('route bug');
+    });
+    app.use((request, response) => {
+      let streamed = 0;
+      const finish = () => {
+        reached.push({ body: request.body as unknown, streamed });
+        response.json({ ok: true });
+      };
+      // a parsed body was read already
+      if (request.readableEnded) return finish();
+      request.on('data', (chunk: Buffer) => (streamed += chunk.length));
+      request.on('end', finish);
+      request.resume();
+    });
+    const fallback: ErrorRequestHandler = (error, _request, response, _next) => {
+      passedOn.push(error);
+      response.status(500).json({ error: { code: 'INTERNAL' } });
+    };
+    app.use(fallback);
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  beforeEach(() => {
+    passedOn = [];
+    reached = [];
+  });
+
+  // `send` bytes of the body are written; the request is ended only when that is all of it
+  const post = (
+    headers: Record<string, string>,
+    body: Buffer | string,
+    options: { send?: number; contentLength?: number; path?: string } = {},
+  ) =>
+    new Promise<Answer>((resolve, reject) => {
+      const data = Buffer.from(body);
+      const request = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: options.path ?? '/route',
+        headers: { 'content-length': String(options.contentLength ?? data.length), ...headers },
+      });
+      const timer = setTimeout(() => {
+        request.destroy();
+        reject(new Error('no answer'));
+      }, 2000);
+      request.on('error', reject);
+      request.on('response', (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => {
+          clearTimeout(timer);
+          request.destroy();
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text });
+        });
+      });
+      const send = options.send ?? data.length;
+      request.write(data.subarray(0, send));
+      if (send === data.length && options.contentLength === undefined) request.end();
+    });
+  const errorOf = (answer: Answer) =>
+    (JSON.parse(answer.body) as { error: { code: string; message: string } }).error;
+
+  it('should refuse a body without a valid token with 401 before reading it', async () => {
+    const callers: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer bad' },
+      { authorization: 'Basic good' },
+    ];
+    for (const headers of callers) {
+      const answer = await post({ ...JSON_TYPE, ...headers }, '{"a":1}');
+      expect([answer.status, errorOf(answer).code]).toEqual([401, 'UNAUTHORIZED']);
+    }
+    // the body never arrives, the answer does; a small rest is left to Node to drop (keep-alive),
+    // a large one closes the connection
+    const small = await post(JSON_TYPE, '{"a":', { contentLength: 1000 });
+    expect([small.status, small.headers.connection]).toEqual([401, 'keep-alive']);
+    const large = await post(JSON_TYPE, '{"a":', { contentLength: DROP_LIMIT_BYTES + 1 });
+    expect([large.status, large.headers.connection]).toEqual([401, 'close']);
+    expect(reached).toEqual([]);
+    expect(passedOn).toEqual([]);
+  });
+
+  it('should let requests without a body through without a token', async () => {
+    const answer = await fetch(`http://127.0.0.1:${port}/route`, { method: 'POST' });
+    expect(answer.status).toBe(200);
+    expect(reached).toEqual([{ body: undefined, streamed: 0 }]);
+  });
+
+  it('should parse JSON for a valid token and leave other bodies to the route', async () => {
+    expect((await post({ ...JSON_TYPE, ...GOOD }, '{"a":[1,{"b":null}]}')).status).toBe(200);
+    // uploads read their multipart body themselves
+    const multipart = await post(
+      { ...GOOD, 'content-type': 'multipart/form-data; boundary=x' },
+      'x'.repeat(100_000),
+    );
+    expect(multipart.status).toBe(200);
+    expect(reached).toEqual([
+      { body: { a: [1, { b: null }] }, streamed: 0 },
+      { body: undefined, streamed: 100_000 },
+    ]);
+  });
+
+  it('should answer bad JSON bodies with 4xx JSON errors and pass nothing on', async () => {
+    const cases: Array<[string, Record<string, string>, Buffer | string, number, string]> = [
+      ['over the limit', JSON_TYPE, `"${'a'.repeat(JSON_BODY_LIMIT_BYTES)}"`, 413, 'PAYLOAD_TOO_LARGE'],
+      ['gzip over the limit', { ...JSON_TYPE, 'content-encoding': 'gzip' }, gzipSync(`"${'a'.repeat(JSON_BODY_LIMIT_BYTES)}"`), 413, 'PAYLOAD_TOO_LARGE'],
+      ['not gzip', { ...JSON_TYPE, 'content-encoding': 'gzip' }, '{"a":1}', 400, 'INVALID_MESSAGE'],
+      ['truncated gzip', { ...JSON_TYPE, 'content-encoding': 'gzip' }, gzipSync('{"a":1}').subarray(0, 12), 400, 'INVALID_MESSAGE'],
+      ['unknown encoding', { ...JSON_TYPE, 'content-encoding': 'br2' }, '{"a":1}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['not UTF-8', { 'content-type': 'application/json; charset=ibm037' }, '{}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['unknown charset', { 'content-type': 'application/json; charset=utf-99' }, '{}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['broken', JSON_TYPE, '{"a":', 400, 'INVALID_MESSAGE'],
+      ['a string', JSON_TYPE, '"text"', 400, 'INVALID_MESSAGE'],
+      ['constructor', JSON_TYPE, '{"constructor":{"prototype":{}}}', 400, 'INVALID_MESSAGE'],
+      ['__proto__', JSON_TYPE, '[{"__proto__":{"x":1}}]', 400, 'INVALID_MESSAGE'],
+      ['deep', JSON_TYPE, '['.repeat(10_000) + ']'.repeat(10_000), 400, 'INVALID_MESSAGE'],
+    ]; // prettier-ignore
+    for (const [name, headers, body, status, code] of cases) {
+      const answer = await post({ ...headers, ...GOOD }, body);
+      expect([name, answer.status, errorOf(answer).code]).toEqual([name, status, code]);
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+    }
+    expect(errorOf(await post({ ...JSON_TYPE, ...GOOD }, '{"constructor":1}')).message).toBe(
+      'Key "constructor" is not allowed.',
+    );
+    expect(reached).toEqual([]);
+    expect(passedOn).toEqual([]);
+  });
+
+  it('should pass errors that are not about the body on', async () => {
+    const answer = await post({ ...JSON_TYPE, ...GOOD }, '{}', { path: '/thrower' });
+    expect(answer.status).toBe(500);
+    expect(passedOn).toHaveLength(1);
+    const next = jest.fn();
+    const bug = new Error('bug');
+    answerBodyErrors(bug, {} as never, { headersSent: false } as never, next);
+    expect(next).toHaveBeenCalledWith(bug);
+  });
+});
+
+describe(hasBody.name, () => {
+  it('should say a request has a body when it declares bytes or is chunked', () => {
+    const of = (headers: IncomingHttpHeaders) => hasBody({ headers } as never);
+    expect(of({})).toBe(false);
+    expect(of({ 'content-length': '0' })).toBe(false);
+    expect(of({ 'content-length': '1' })).toBe(true);
+    expect(of({ 'transfer-encoding': 'chunked' })).toBe(true);
+  });
+});

@@ -1,0 +1,68 @@
+import type { IncomingMessage } from 'node:http';
+import { json, type ErrorRequestHandler, type RequestHandler } from 'express';
+import { extractToken, type TokenService } from '../auth/token.service';
+import { DomainException } from '../errors/domain.exception';
+import { ErrorCode, httpStatusOf } from '../errors/error-code';
+import { untrustedJsonProblem } from '../untrusted-json';
+import { httpRefusalOf, sendError } from './http-errors';
+
+// No route takes more than a few fields of JSON (uploads are multipart and read by their own
+// route); WS frames have their own limit (WS_MAX_PAYLOAD_BYTES)
+export const JSON_BODY_LIMIT_BYTES = 64 * 1024;
+// A refused body up to this size is left to Node, which reads and drops it so a client still
+// sending can finish and read the answer; past it, or of unknown length, the connection is closed
+// instead (as the uploads route does).
+export const DROP_LIMIT_BYTES = 1024 * 1024;
+
+export function hasBody(request: IncomingMessage): boolean {
+  if (request.headers['transfer-encoding'] !== undefined) return true;
+  const length = Number(request.headers['content-length']);
+  return Number.isFinite(length) && length > 0;
+}
+
+// (a) Every route that takes a body needs a token (the @Public() ones — health, metrics, blob —
+// take none), so a caller without a valid one is refused before a byte of the body is read or
+// parsed; the AuthGuard, which runs only after parsing, still decides per route (roles, public).
+export function refuseBodyWithoutToken(tokens: TokenService): RequestHandler {
+  return (request, response, next) => {
+    if (!hasBody(request)) return next();
+    try {
+      tokens.verify(extractToken(request.headers.authorization, undefined));
+    } catch (error) {
+      if (!(error instanceof DomainException)) return next(error);
+      const declared = Number(request.headers['content-length']);
+      if (!(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+      return sendError(response, httpStatusOf(error.code), error.code, error.message);
+    }
+    next();
+  };
+}
+
+// (c) Parsed JSON goes through the same check as WebSocket frames before class-transformer (the
+// ValidationPipe) can walk it: no __proto__/constructor/prototype keys, bounded depth and size.
+export const refuseUntrustedJson: RequestHandler = (request, response, next) => {
+  const body: unknown = request.body;
+  if (body === undefined) return next();
+  const problem = untrustedJsonProblem(body);
+  if (problem === undefined) return next();
+  sendError(response, 400, ErrorCode.INVALID_MESSAGE, problem);
+};
+
+// body-parser's errors (too large, bad encoding or charset, not JSON) answered here as the 4xx they
+// are; anything else goes on to Nest's filter.
+export const answerBodyErrors: ErrorRequestHandler = (error, _request, response, next) => {
+  const refusal = httpRefusalOf(error);
+  if (!refusal || response.headersSent) return next(error);
+  sendError(response, refusal.status, refusal.code, refusal.message);
+};
+
+// The app is created with `bodyParser: false`; this is its body handling, in order: token check,
+// JSON parsing (strict: an object or array), the untrusted-JSON check, and the parser's errors.
+export function requestBodyPipeline(tokens: TokenService): Array<RequestHandler | ErrorRequestHandler> {
+  return [
+    refuseBodyWithoutToken(tokens),
+    json({ limit: JSON_BODY_LIMIT_BYTES, strict: true }),
+    refuseUntrustedJson,
+    answerBodyErrors,
+  ];
+}
