@@ -16,6 +16,24 @@ export const CLIENT_MESSAGE_TYPES = [
 ] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
 
+// The fields a client frame may carry (CONTRACT §2); any other key is refused.
+export const CLIENT_ENVELOPE_FIELDS = [
+  'type',
+  'session_id',
+  'id',
+  'client_id',
+  'content',
+  'sender',
+  'timestamp',
+  'model_id',
+  'file_id',
+  'file_url',
+  'metadata',
+  'error',
+  'seq',
+  'last_seq',
+] as const;
+
 // Events stored in a session's log: each has its own seq, an id and a sender.
 export const STORED_EVENT_TYPES = [
   'user_message',

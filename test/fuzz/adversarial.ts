@@ -1,38 +1,12 @@
 import fc from 'fast-check';
+import { CLIENT_ENVELOPE_FIELDS, CLIENT_MESSAGE_TYPES } from '../../src/protocol/frames';
 
 // Adversarial frames as an attacker sends them: prototype keys anywhere, deep nesting, huge
 // numbers, wrong types, unicode, nulls, mutated real envelopes. Shared by the unit properties,
 // the gateway fuzz test (npm test) and the long run (npm run fuzz).
 
-export const CLIENT_TYPES = [
-  'user_message',
-  'file_upload',
-  'voice_message',
-  'model_select',
-  'help_request',
-  'typing_indicator',
-  'auth_refresh',
-  'new_session',
-  'stop_generation',
-  'admin_join',
-  'admin_leave',
-];
-const FIELDS = [
-  'type',
-  'session_id',
-  'id',
-  'client_id',
-  'content',
-  'sender',
-  'timestamp',
-  'model_id',
-  'file_id',
-  'file_url',
-  'metadata',
-  'error',
-  'seq',
-  'last_seq',
-];
+export const CLIENT_TYPES: readonly string[] = CLIENT_MESSAGE_TYPES;
+const FIELDS: readonly string[] = CLIENT_ENVELOPE_FIELDS;
 const NASTY_KEYS = [
   '__proto__',
   'constructor',

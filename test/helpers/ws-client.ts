@@ -1,17 +1,8 @@
 import WebSocket from 'ws';
+import type { Frame } from '../../src/protocol/frames';
 
-export interface Frame {
-  type: string;
-  session_id?: string;
-  seq?: number;
-  id?: string;
-  client_id?: string;
-  content?: string;
-  sender?: string;
-  model_id?: string;
-  metadata?: Record<string, unknown>;
-  error?: { code: string; message: string; recoverable: boolean; retry_after?: number };
-}
+// what the server sends, as the protocol module types it
+export type { Frame };
 
 // A real WebSocket client that records every frame and lets tests wait for the next matching one.
 export class TestClient {

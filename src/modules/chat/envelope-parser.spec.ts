@@ -2,27 +2,13 @@ import fc from 'fast-check';
 import { ErrorCode } from '../../common/errors/error-code';
 import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from './dto/client-envelope.dto';
 import { hostileFrame } from '../../../test/fuzz/adversarial';
+import { CLIENT_ENVELOPE_FIELDS } from '../../protocol/frames';
 import { acceptedFrameBytes, parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
 
 const MAX = 40;
 const ERROR_CODES: string[] = Object.values(ErrorCode);
 const MESSAGE_TYPES: readonly string[] = CLIENT_MESSAGE_TYPES;
-const ENVELOPE_FIELDS = new Set([
-  'type',
-  'session_id',
-  'id',
-  'client_id',
-  'content',
-  'sender',
-  'timestamp',
-  'model_id',
-  'file_id',
-  'file_url',
-  'metadata',
-  'error',
-  'seq',
-  'last_seq',
-]);
+const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(CLIENT_ENVELOPE_FIELDS);
 
 function expectWellFormed(result: ParseResult): void {
   if (result.ok) {

@@ -1,28 +1,14 @@
 import { validateSync } from 'class-validator';
 import { ErrorCode } from '../../common/errors/error-code';
 import { untrustedJsonProblem } from '../../common/untrusted-json';
+import { CLIENT_ENVELOPE_FIELDS } from '../../protocol/frames';
 import { ClientEnvelopeDto } from './dto/client-envelope.dto';
 
 export type ParseResult =
   | { ok: true; message: ClientEnvelopeDto }
   | { ok: false; code: ErrorCode; message: string; client_id?: string };
 
-const ENVELOPE_FIELDS = new Set([
-  'type',
-  'session_id',
-  'id',
-  'client_id',
-  'content',
-  'sender',
-  'timestamp',
-  'model_id',
-  'file_id',
-  'file_url',
-  'metadata',
-  'error',
-  'seq',
-  'last_seq',
-]);
+const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(CLIENT_ENVELOPE_FIELDS);
 const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh']);
 const NEEDS_MODEL = new Set(['model_select']);
 const NEEDS_FILE = new Set(['file_upload', 'voice_message']);
