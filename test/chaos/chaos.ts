@@ -1,12 +1,18 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
 // resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
-// back; Redis killed and restarted. Afterwards every session's stored log is read and counted.
+// back; Redis killed and restarted; the store (a FerretDB of its own) stopped and started again.
+// Afterwards every session's stored log is read and counted.
 
 export interface ChaosOptions {
   env: Record<string, string>;
@@ -39,11 +45,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   const log = options.log ?? (() => undefined);
   const redis = await RedisServer.start();
-  const env = { ...options.env, REDIS_URL: redis.url };
+  const storeDir = mkdtempSync(join(tmpdir(), 'chatbox-chaos-'));
+  const storePort = await freePort();
+  const ferret = (...args: string[]) =>
+    execFileSync('bash', [join(__dirname, '../../scripts/ferretdb.sh'), ...args], { stdio: 'ignore' });
+  ferret('start', String(storePort), storeDir);
+  const env = { ...options.env, REDIS_URL: redis.url, MONGODB_URI: `mongodb://127.0.0.1:${storePort}/chaos` };
   const instances: Array<AppProcess | undefined> = [await startAppProcess(env), undefined];
   instances[1] = await startAppProcess(env);
   const ports = instances.map((instance) => instance!.port);
-  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, cut: 0 };
+  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, store: 0, cut: 0 };
   const deadline = Date.now() + options.durationMs;
   let stopping = false;
 
@@ -108,8 +119,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     while (!stopping && Date.now() < deadline - options.faultEveryMs) {
       await sleep(options.faultEveryMs);
       if (stopping) break;
-      const kind = ['sigkill', 'sigterm', 'redis'][turn++ % 3];
+      const kind = ['sigkill', 'sigterm', 'redis', 'store'][turn++ % 4];
       faults[kind]++;
+      if (kind === 'store') {
+        ferret('stop', storeDir);
+        // gone for good before it starts again on the same files
+        while (await listening(storePort)) await sleep(50);
+        await sleep(1000);
+        ferret('start', String(storePort), storeDir);
+        log('store restarted');
+        continue;
+      }
       if (kind === 'redis') {
         await redis.kill();
         await sleep(300);
@@ -138,6 +158,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       await instance?.exited;
     }
     await redis.kill();
+    ferret('stop', storeDir);
+    rmSync(storeDir, { recursive: true, force: true });
   }
 }
 
@@ -154,26 +176,45 @@ async function settle(
   port: number,
   waitMs: number,
 ): Promise<Omit<ChaosCounts, 'faults'>> {
-  const sockets = await Promise.all(
-    clients.map((client) => openSocket(`ws://127.0.0.1:${port}/chat/ws?token=${client.token}`)),
-  );
   const deadline = Date.now() + waitMs;
+  // every user comes back (an upgrade is refused while the store restarts: try again)
+  const sockets = await Promise.all(
+    clients.map(async (client) => {
+      for (;;) {
+        const socket = await openSocket(`ws://127.0.0.1:${port}/chat/ws?token=${client.token}`);
+        if (socket || Date.now() > deadline) return socket;
+        await sleep(200);
+      }
+    }),
+  );
   let counts: Omit<ChaosCounts, 'faults'>;
   for (;;) {
     counts = { acked: 0, lost: 0, duplicated: 0, seqGaps: 0, openTurns: 0 };
+    let unreadable = 0;
     for (const client of clients) {
       counts.acked += client.acked.size;
       if (!client.sessionId) continue;
       const response = await fetch(`http://127.0.0.1:${port}/chat/sessions/${client.sessionId}`, {
         headers: { authorization: `Bearer ${client.token}` },
       });
+      if (!response.ok) {
+        // the store is still coming back: read again on the next round
+        unreadable++;
+        continue;
+      }
       const body = (await response.json()) as { messages: StoredMessage[] };
-      const messages = body.messages ?? [];
+      const messages = body.messages;
       const stored = new Map<string, number>();
       for (const message of messages)
         if (message.sender === 'user' && message.client_id)
           stored.set(message.client_id, (stored.get(message.client_id) ?? 0) + 1);
-      for (const clientId of client.acked) if (!stored.has(clientId)) counts.lost++;
+      for (const clientId of client.acked)
+        if (!stored.has(clientId)) {
+          counts.lost++;
+          console.log(
+            `chaos: lost ${clientId} in ${client.sessionId}: ${JSON.stringify(messages.map((m) => [m.seq, m.sender, m.client_id]))}`,
+          );
+        }
       for (const copies of stored.values()) if (copies > 1) counts.duplicated += copies - 1;
       messages.forEach((message, index) => {
         if (message.seq !== index + 1) counts.seqGaps++;
@@ -183,7 +224,8 @@ async function settle(
         .find((message) => message.sender === 'user' || message.type === 'ai_response');
       if (last?.sender === 'user') counts.openTurns++;
     }
-    if (counts.openTurns === 0 || Date.now() > deadline) break;
+    if (unreadable > 0 && Date.now() > deadline) throw new Error(`${unreadable} sessions could not be read`);
+    if ((counts.openTurns === 0 && unreadable === 0) || Date.now() > deadline) break;
     await sleep(1000);
   }
   for (const socket of sockets) socket?.terminate();
@@ -205,5 +247,16 @@ function openSocket(url: string): Promise<WebSocket | undefined> {
       clearTimeout(timer);
       resolve(undefined);
     });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }

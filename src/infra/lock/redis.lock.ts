@@ -5,6 +5,9 @@ import { KeyedMutex } from '../../common/keyed-mutex';
 import { LockUnavailableError, type KeyLock } from './lock';
 
 const PREFIX = 'chatbox:lock:';
+// after (re)connecting to Redis, writes hold the fallback lock too for this long: another instance
+// may not have noticed Redis is back yet and still lock with the fallback alone
+const RECOVERY_MS = 30_000;
 // release and renew only what this holder still owns (the token is the holder's identity)
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -26,6 +29,7 @@ export class RedisLock implements KeyLock {
   private readonly client: Redis;
   private readonly local = new KeyedMutex();
   private closing = false;
+  private readyAt = 0;
 
   constructor(
     url: string,
@@ -41,6 +45,7 @@ export class RedisLock implements KeyLock {
       maxRetriesPerRequest: 1,
       ...redisOptions,
     });
+    this.client.on('ready', () => (this.readyAt = Date.now()));
     this.client.on('error', (error: Error) => {
       if (!this.closing)
         this.logger.warn({ event: 'redis_error', client: 'lock', err: error.message }, 'redis');
@@ -48,9 +53,10 @@ export class RedisLock implements KeyLock {
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    // Redis away (every instance sees it so when it is down): the store's lock. While one instance
-    // is cut off from a Redis the others still reach, the two locks do not exclude each other; the
-    // seq compare-and-set is the guard left (exact on MongoDB).
+    // Redis away: the store's lock. For RECOVERY_MS after Redis comes back, writes take both, so an
+    // instance still on the fallback alone is excluded too. Only one cut off from a Redis the others
+    // have reached for longer than that escapes them; the seq compare-and-set is the guard left then
+    // (exact on MongoDB).
     if (this.fallback && this.client.status !== 'ready') return this.fallback.run(key, task);
     return this.local.run(key, async () => {
       const name = PREFIX + key;
@@ -69,6 +75,9 @@ export class RedisLock implements KeyLock {
       );
       renewal.unref();
       try {
+        // both locks while instances may disagree on whether Redis is there (see RECOVERY_MS)
+        if (this.fallback && Date.now() - this.readyAt < RECOVERY_MS)
+          return await this.fallback.run(key, task);
         return await task();
       } finally {
         clearInterval(renewal);
