@@ -4,6 +4,7 @@ import { RealtimeModule } from '../realtime/realtime.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { RecordService } from './record.service';
 import { ReplyAttachments } from './reply-attachments';
+import { ReplyPrompt } from './reply-prompt';
 import { ReplyRecorder } from './reply-recorder';
 import { ReplyService } from './reply.service';
 import { TakeoverAnswers } from './takeover-answers';
@@ -15,6 +16,7 @@ import { TurnWatchService } from './turn-watch.service';
   providers: [
     RecordService,
     ReplyService,
+    ReplyPrompt,
     ReplyRecorder,
     ReplyAttachments,
     TakeoverAnswers,

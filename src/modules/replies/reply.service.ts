@@ -6,19 +6,17 @@ import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { toErrorFrame } from '../../protocol/frames';
-import { ContextWindow } from '../llm/context-window';
 import { LlmEvents } from '../llm/llm-events';
-import { LlmRegistry } from '../llm/llm.registry';
+import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
 import { resilientStream } from '../llm/resilient-stream';
 import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
-import { FileContextService, withImages } from '../uploads/file-context.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { ServerFrame } from '../realtime/frames';
 import type { GeneratedFile } from './reply-attachments';
-import { firstUnseen, toContextMessages } from './reply-context';
+import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
 import { about, ReplyRecorder, type StopReason } from './reply-recorder';
 
 export interface Generation {
@@ -49,12 +47,10 @@ export class ReplyService {
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
-    private readonly context: ContextWindow,
     private readonly events: LlmEvents,
     private readonly titler: SessionTitler,
     private readonly recorder: ReplyRecorder,
-    // uploads: files attached to the session become context (text documents by their text)
-    @Optional() private readonly fileContext?: FileContextService,
+    private readonly prompt: ReplyPrompt,
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
   ) {}
 
@@ -129,6 +125,7 @@ export class ReplyService {
     await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
+  // One reply: prompt assembly (ReplyPrompt), the streaming loop (stream), storage (ReplyRecorder).
   private async generate(input: {
     sessionId: string;
     userId: string;
@@ -140,27 +137,7 @@ export class ReplyService {
     // a model removed from the settings since the session chose it: answer with the default
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
     const entry = this.registry.entry(modelId);
-    // the session as its message left it still holds the whole history unless this instance has
-    // stored something since (a reply queued behind another); then it is read again
-    const written = input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
-    const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
-    const history = this.fileContext
-      ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
-      : events;
-    const prompt = withImages(toContextMessages(history), history);
-    const messages = this.context.fit(prompt, {
-      contextTokens: entry.settings.context_tokens,
-      maxTokens: entry.settings.max_tokens,
-      systemPrompt: entry.settings.system_prompt,
-    });
-    const session = entry.provider.stateful
-      ? (written ?? (await this.sessions.getOwned(sessionId, userId)))
-      : null;
-    const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
-    // the context window keeps the newest turns: `messages` is the tail of `prompt`
-    const since = providerState
-      ? Math.max(0, firstUnseen(prompt, history, modelId) - (prompt.length - messages.length))
-      : undefined;
+    const assembled = await this.prompt.assemble({ ...input, modelId }, entry);
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
@@ -172,24 +149,77 @@ export class ReplyService {
       done: new Promise<void>((resolve) => (finish = resolve)),
     };
     this.running.set(sessionId, generation);
+    this.logger.log(
+      {
+        user_id: userId,
+        session_id: sessionId,
+        model: modelId,
+        reply_id: generation.replyId,
+        event: 'llm_request',
+      },
+      'llm request',
+    );
+    this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
+    const streamed = await this.stream(generation, entry, userId, assembled);
+    const signal = generation.controller.signal;
+    const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
+    let stored: MessageRecord | undefined;
+    try {
+      stored = await this.recorder.record({
+        sessionId,
+        replyId: generation.replyId,
+        clientId,
+        modelId,
+        text: generation.text,
+        userId,
+        entry,
+        prompt: assembled.messages,
+        ...streamed,
+        reason,
+      });
+    } finally {
+      this.running.delete(sessionId);
+      this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
+      finish();
+    }
+    // the first exchange is complete: ask the model for a better name than the heuristic one
+    const first = !assembled.history.some((message) => message.type === 'ai_response');
+    if (stored && !streamed.failure && !reason && first) {
+      const userText = assembled.prompt.at(-1)?.content ?? '';
+      await this.retitle(sessionId, userId, modelId, userText, generation.text);
+    }
+  }
+
+  // The streaming loop: deltas to every device as they come, usage, vendor state and files kept for
+  // the recorder. Never throws: a failure is returned for the recorder to report.
+  private async stream(
+    generation: Generation,
+    entry: ModelEntry,
+    userId: string,
+    assembled: AssembledPrompt,
+  ): Promise<{
+    usage?: LlmUsage;
+    files: GeneratedFile[];
+    responseMs: number;
+    firstTokenMs?: number;
+    failure: unknown;
+  }> {
+    const { sessionId, clientId, modelId } = generation;
     const labels = { provider: entry.provider.vendor, model: modelId };
-    const log = { user_id: userId, session_id: sessionId, model: modelId, reply_id: generation.replyId };
-    this.logger.log({ ...log, event: 'llm_request' }, 'llm request');
     const started = performance.now();
     let firstTokenMs: number | undefined;
     let usage: LlmUsage | undefined;
     const files: GeneratedFile[] = [];
     let failure: unknown;
     let stateWrite: Promise<unknown> | undefined;
-    this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
     const stream = resilientStream(
       entry.provider,
       {
-        messages,
+        messages: assembled.messages,
         signal: generation.controller.signal,
         userId,
-        providerState,
-        since,
+        providerState: assembled.providerState,
+        since: assembled.since,
       },
       entry.policy,
       entry.breaker,
@@ -251,7 +281,12 @@ export class ReplyService {
             .setProviderState(sessionId, userId, modelId, chunk.providerState)
             .catch((error: unknown) =>
               this.logger.warn(
-                { ...log, event: 'provider_state_failed', err: describe(error) },
+                {
+                  session_id: sessionId,
+                  reply_id: generation.replyId,
+                  event: 'provider_state_failed',
+                  err: describe(error),
+                },
                 'state lost',
               ),
             );
@@ -265,35 +300,7 @@ export class ReplyService {
     }
     const responseMs = Math.round(performance.now() - started);
     await stateWrite;
-    const signal = generation.controller.signal;
-    const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
-    let stored: MessageRecord | undefined;
-    try {
-      stored = await this.recorder.record({
-        sessionId,
-        replyId: generation.replyId,
-        clientId,
-        modelId,
-        text: generation.text,
-        userId,
-        entry,
-        prompt: messages,
-        usage,
-        files,
-        responseMs,
-        firstTokenMs,
-        failure,
-        reason,
-      });
-    } finally {
-      this.running.delete(sessionId);
-      this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
-      finish();
-    }
-    // the first exchange is complete: ask the model for a better name than the heuristic one
-    if (stored && !failure && !reason && !history.some((message) => message.type === 'ai_response')) {
-      await this.retitle(sessionId, userId, modelId, prompt.at(-1)?.content ?? '', generation.text);
-    }
+    return { usage, files, responseMs, firstTokenMs, failure };
   }
 
   private async retitle(

@@ -1,0 +1,65 @@
+import { Injectable, Optional } from '@nestjs/common';
+import type { LlmMessage } from '../../infra/llm/llm-provider';
+import { ContextWindow, type ContextMessage } from '../llm/context-window';
+import type { ModelEntry } from '../llm/llm.registry';
+import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
+import { SessionsService } from '../sessions/sessions.service';
+import { FileContextService, withImages } from '../uploads/file-context.service';
+import { firstUnseen, toContextMessages } from './reply-context';
+
+export interface ReplyPromptInput {
+  sessionId: string;
+  userId: string;
+  modelId: string;
+  // the session as the message asking for this reply left it, when the caller has it
+  written?: SessionWithMessages;
+}
+
+export interface AssembledPrompt {
+  // the session's log, with the context of its files
+  history: MessageRecord[];
+  // every turn as the model sees it, and the newest of them that fit its context window
+  prompt: ContextMessage[];
+  messages: LlmMessage[];
+  // a stateful vendor's own conversation (Dify), and the first turn it has not seen
+  providerState?: Record<string, unknown>;
+  since?: number;
+}
+
+// What a reply is asked from: the session's history (with its files) fitted to the model's context,
+// and for a stateful vendor the turns it missed.
+@Injectable()
+export class ReplyPrompt {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly context: ContextWindow,
+    // uploads: files attached to the session become context (text documents by their text)
+    @Optional() private readonly fileContext?: FileContextService,
+  ) {}
+
+  async assemble(input: ReplyPromptInput, entry: ModelEntry): Promise<AssembledPrompt> {
+    const { sessionId, userId, modelId } = input;
+    // the session as its message left it still holds the whole history unless this instance has
+    // stored something since (a reply queued behind another); then it is read again
+    const written = input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
+    const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    const history = this.fileContext
+      ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
+      : events;
+    const prompt = withImages(toContextMessages(history), history);
+    const messages = this.context.fit(prompt, {
+      contextTokens: entry.settings.context_tokens,
+      maxTokens: entry.settings.max_tokens,
+      systemPrompt: entry.settings.system_prompt,
+    });
+    const session = entry.provider.stateful
+      ? (written ?? (await this.sessions.getOwned(sessionId, userId)))
+      : null;
+    const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
+    // the context window keeps the newest turns: `messages` is the tail of `prompt`
+    const since = providerState
+      ? Math.max(0, firstUnseen(prompt, history, modelId) - (prompt.length - messages.length))
+      : undefined;
+    return { history, prompt, messages, providerState, since };
+  }
+}
