@@ -34,6 +34,41 @@ export const CLIENT_ENVELOPE_FIELDS = [
   'last_seq',
 ] as const;
 
+// Client → server messages once validated (the gateway's parser guarantees the required fields of
+// each type), so handlers need no casts.
+interface ClientFields {
+  client_id?: string;
+  session_id?: string;
+  id?: string;
+  content?: string;
+  sender?: string;
+  timestamp?: string;
+  model_id?: string;
+  file_id?: string;
+  file_url?: string;
+  metadata?: Record<string, unknown>;
+  error?: Record<string, unknown>;
+  seq?: number;
+  last_seq?: number;
+}
+interface RequiredClientFields {
+  user_message: { content: string };
+  auth_refresh: { content: string };
+  model_select: { model_id: string };
+  file_upload: { file_id: string };
+  voice_message: { file_id: string };
+  admin_join: { session_id: string };
+  admin_leave: { session_id: string };
+  help_request: object;
+  typing_indicator: object;
+  new_session: object;
+  stop_generation: object;
+}
+export type ClientMessageOf<T extends ClientMessageType> = ClientFields & {
+  type: T;
+} & RequiredClientFields[T];
+export type ClientMessage = { [T in ClientMessageType]: ClientMessageOf<T> }[ClientMessageType];
+
 // Events stored in a session's log: each has its own seq, an id and a sender.
 export const STORED_EVENT_TYPES = [
   'user_message',

@@ -10,7 +10,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { ConnectionsService } from './connections.service';
 import type { Connection } from '../realtime/connection';
-import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
+import type { ClientMessage, ClientMessageOf } from '../../protocol/frames';
 import type { ServerFrame } from '../realtime/frames';
 import { RecordService } from '../replies/record.service';
 import { ReplyService } from '../replies/reply.service';
@@ -43,7 +43,7 @@ export class ChatService {
     private readonly records: RecordService,
   ) {}
 
-  async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+  async handle(connection: Connection, message: ClientMessage): Promise<void> {
     this.metrics.messagesIn.inc({ type: message.type });
     // typing indicators have a budget of their own: a fast typist must not use up the messages'
     if (message.type === 'typing_indicator') await this.checkRate(connection, 'ws-typing');
@@ -74,9 +74,9 @@ export class ChatService {
       case 'help_request':
         return this.help.request(connection, message);
       case 'admin_join':
-        return this.takeover.join(connection, message.session_id as string, message.client_id);
+        return this.takeover.join(connection, message.session_id, message.client_id);
       case 'admin_leave':
-        return this.takeover.leave(connection, message.session_id as string, message.client_id);
+        return this.takeover.leave(connection, message.session_id, message.client_id);
       case 'typing_indicator':
         // relayed to the other human side only (user ↔ admin)
         this.hub.toSession(
@@ -95,7 +95,7 @@ export class ChatService {
         const prepared = await this.attachments.prepare({
           sessionId: connection.sessionId,
           userId: connection.principal.userId,
-          fileId: message.file_id as string,
+          fileId: message.file_id,
           clientId: message.client_id,
           caption: message.content,
         });
@@ -116,7 +116,7 @@ export class ChatService {
     }
   }
 
-  private async userMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+  private async userMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
     // stored only in the user's own session, which comes back as written: whether an admin assists
@@ -129,7 +129,7 @@ export class ChatService {
         type: 'user_message',
         sender: 'user',
         client_id: message.client_id,
-        content: message.content as string,
+        content: message.content,
         timestamp: new Date(),
       },
       name: true,
@@ -137,8 +137,8 @@ export class ChatService {
     });
   }
 
-  private async modelSelect(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
-    const modelId = message.model_id as string;
+  private async modelSelect(connection: Connection, message: ClientMessageOf<'model_select'>): Promise<void> {
+    const modelId = message.model_id;
     if (!this.registry.has(modelId))
       throw new DomainException(ErrorCode.UNKNOWN_MODEL, `Unknown model "${modelId}".`);
     await this.sessions.setModel(connection.sessionId, modelId);
@@ -152,7 +152,7 @@ export class ChatService {
     );
   }
 
-  private authRefresh(connection: Connection, message: ClientEnvelopeDto): void {
+  private authRefresh(connection: Connection, message: ClientMessageOf<'auth_refresh'>): void {
     const principal = this.tokens.verify(message.content);
     if (principal.userId !== connection.principal.userId) {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'The new token is for another user.');
@@ -185,7 +185,7 @@ export class ChatService {
   }
 
   // a command that stores nothing is acked without an id
-  private ack(connection: Connection, message: ClientEnvelopeDto): void {
+  private ack(connection: Connection, message: ClientMessage): void {
     this.hub.send(
       connection,
       this.frame(connection.sessionId, { type: 'ack', client_id: message.client_id }),

@@ -381,3 +381,41 @@ describe('parseClientFrame against hostile input (issue: one 56-byte frame stopp
     );
   });
 });
+
+describe('parseClientFrame and the ClientMessage type it promises', () => {
+  const REQUIRED: Record<string, string | undefined> = {
+    user_message: 'content',
+    auth_refresh: 'content',
+    model_select: 'model_id',
+    file_upload: 'file_id',
+    voice_message: 'file_id',
+    admin_join: 'session_id',
+    admin_leave: 'session_id',
+  };
+
+  it('should only accept a message whose type-specific required field is a non-empty string', () => {
+    const envelope = fc.record(
+      {
+        type: fc.constantFrom(...CLIENT_MESSAGE_TYPES),
+        content: fc.string({ maxLength: 10 }),
+        model_id: fc.string({ maxLength: 10 }),
+        file_id: fc.string({ maxLength: 10 }),
+        session_id: fc.string({ maxLength: 10 }),
+        client_id: fc.string({ maxLength: 10 }),
+      },
+      { requiredKeys: ['type'] },
+    );
+    fc.assert(
+      fc.property(envelope, (data) => {
+        const result = parseClientFrame(JSON.stringify(data), MAX);
+        if (!result.ok) return;
+        const field = REQUIRED[result.message.type];
+        if (field === undefined) return;
+        const value = (result.message as unknown as Record<string, unknown>)[field];
+        expect(typeof value).toBe('string');
+        expect((value as string).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

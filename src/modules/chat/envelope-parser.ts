@@ -1,12 +1,11 @@
 import { validateSync } from 'class-validator';
 import { ErrorCode } from '../../common/errors/error-code';
 import { untrustedJsonProblem } from '../../common/untrusted-json';
-import { CLIENT_ENVELOPE_FIELDS } from '../../protocol/frames';
+import { CLIENT_ENVELOPE_FIELDS, type ClientMessage } from '../../protocol/frames';
 import { ClientEnvelopeDto } from './dto/client-envelope.dto';
 
 export type ParseResult =
-  | { ok: true; message: ClientEnvelopeDto }
-  | { ok: false; code: ErrorCode; message: string; client_id?: string };
+  { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string; client_id?: string };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(CLIENT_ENVELOPE_FIELDS);
 const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh']);
@@ -86,7 +85,8 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   if (NEEDS_SESSION.has(message.type) && !message.session_id) {
     return fail(ErrorCode.INVALID_MESSAGE, 'Field "session_id" is required.');
   }
-  return { ok: true, message };
+  // the checks above are exactly what ClientMessage promises per type
+  return { ok: true, message: message as unknown as ClientMessage };
 }
 
 // Counts code points, stopping early once past the limit (long strings cost no more than needed).

@@ -7,7 +7,7 @@ import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
 import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from '../realtime/connection';
-import type { ClientEnvelopeDto } from './dto/client-envelope.dto';
+import type { ClientMessageOf } from '../../protocol/frames';
 import { RecordService } from '../replies/record.service';
 
 // audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
@@ -29,10 +29,10 @@ export class VoiceService {
     @Optional() @Inject(FILE_STORE) private readonly files?: FileStore,
   ) {}
 
-  async handle(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+  async handle(connection: Connection, message: ClientMessageOf<'voice_message'>): Promise<void> {
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
-    const fileId = message.file_id as string;
+    const fileId = message.file_id;
     if (!this.files) throw new DomainException(ErrorCode.NOT_IMPLEMENTED, 'Voice messages need uploads.');
     const session = await this.sessions.getOwned(sessionId, userId);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');

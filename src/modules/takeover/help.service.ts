@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
-import type { ClientEnvelopeDto } from '../chat/dto/client-envelope.dto';
+import type { ClientMessageOf } from '../../protocol/frames';
 import { AlertsService } from '../notifications/alerts.service';
 import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverRepository } from './takeover.repository';
@@ -23,7 +23,7 @@ export class HelpService {
     private readonly alerts: AlertsService,
   ) {}
 
-  async request(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+  async request(connection: Connection, message: ClientMessageOf<'help_request'>): Promise<void> {
     const { userId } = connection.principal;
     const sessionId = connection.sessionId;
     const reason = message.content?.trim() || undefined;

@@ -6,7 +6,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ClientHub } from '../realtime/client-hub';
 import { RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
-import type { ClientEnvelopeDto } from '../chat/dto/client-envelope.dto';
+import type { ClientMessageOf } from '../../protocol/frames';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Binding, TakeoverLeaseService } from './takeover-lease.service';
@@ -144,7 +144,7 @@ export class TakeoverService {
   }
 
   // An admin's message: only from the lease holder; stored as sender admin, to every device.
-  async adminMessage(connection: Connection, message: ClientEnvelopeDto): Promise<void> {
+  async adminMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     const binding = this.lease.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
     if (message.session_id !== undefined && message.session_id !== sessionId)
@@ -166,7 +166,7 @@ export class TakeoverService {
         type: 'user_message',
         sender: 'admin',
         client_id: message.client_id,
-        content: message.content as string,
+        content: message.content,
         timestamp: new Date(),
         metadata: { admin_name: holder.adminName },
       },
