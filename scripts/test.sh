@@ -20,8 +20,12 @@ DATA="$(mktemp -d)"
 services=()
 for svc in scripts/services/*.sh; do [ "$(basename "$svc")" = lib.sh ] || services+=("$svc"); done
 cleanup() {
+  local status=$?
   for svc in "${services[@]}"; do bash "$svc" down "$DATA/$(basename "$svc" .sh)" >/dev/null 2>&1 || true; done
-  rm -rf "$DATA"
+  # a service may write a last log line while it stops: try again, and never let the clean-up
+  # change the run's result (a green run once ended 1 on "Directory not empty")
+  rm -rf "$DATA" 2>/dev/null || { sleep 1; rm -rf "$DATA" 2>/dev/null; } || true
+  exit "$status"
 }
 trap cleanup EXIT
 pids=()
