@@ -36,21 +36,8 @@ export const CLIENT_ENVELOPE_FIELDS = [
 
 // Client → server messages once validated (the gateway's parser guarantees the required fields of
 // each type), so handlers need no casts.
-interface ClientFields {
-  client_id?: string;
-  session_id?: string;
-  id?: string;
-  content?: string;
-  sender?: string;
-  timestamp?: string;
-  model_id?: string;
-  file_id?: string;
-  file_url?: string;
-  metadata?: Record<string, unknown>;
-  error?: Record<string, unknown>;
-  seq?: number;
-  last_seq?: number;
-}
+// what a client may send besides `type` (server-set fields are tolerated, never trusted)
+type ClientFields = Omit<Frame, 'type' | 'error'> & { error?: Record<string, unknown>; last_seq?: number };
 interface RequiredClientFields {
   user_message: { content: string };
   auth_refresh: { content: string };

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
-import { RedisServer } from '../helpers/redis-server';
+import { listening, RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
@@ -247,16 +246,5 @@ function openSocket(url: string): Promise<WebSocket | undefined> {
       clearTimeout(timer);
       resolve(undefined);
     });
-  });
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }

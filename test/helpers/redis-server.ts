@@ -40,7 +40,8 @@ export class RedisServer {
   }
 }
 
-function listening(port: number): Promise<boolean> {
+// true when something accepts connections on 127.0.0.1:port
+export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     socket.once('connect', () => {
