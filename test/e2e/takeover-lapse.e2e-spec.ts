@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
@@ -115,4 +116,64 @@ describe('takeover lease lapse (e2e)', () => {
       { numRuns: 4 },
     );
   });
+});
+
+// The same across two instances on one store and one Redis: the admin claims and joins on one,
+// vanishes, and an admin on the other instance gets the session within the same bound.
+describe('takeover lease lapse across instances (e2e)', () => {
+  jest.setTimeout(120_000);
+  let first: RunningApp;
+  let second: RunningApp;
+
+  beforeAll(async () => {
+    const shared = {
+      TAKEOVER_GRACE: `${GRACE_MS}ms`,
+      MONGODB_URI: mongoUri(),
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    };
+    first = await startApp(shared);
+    second = await startApp(shared);
+  });
+  afterAll(async () => {
+    await first.close();
+    await second.close();
+  });
+
+  const claimOn = (app: RunningApp, sessionId: string, token: string) =>
+    fetch(`${app.httpUrl}/chat/admin/sessions/${sessionId}/takeover`, {
+      method: 'POST',
+      headers: authHeaders(token),
+    }).then((response) => response.status);
+
+  it.each([
+    ['claimed and joined on the first, terminated', 'terminate', false],
+    ['claimed on the second, joined on the first, silent', 'silent', true],
+  ] as const)(
+    'should let an admin on the other instance claim when the admin %s',
+    async (_, ending, claimElsewhere) => {
+      const user = await TestClient.connect(`${second.wsUrl}?token=${userToken(uniqueUser())}`);
+      const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+      const gone = adminToken(uniqueUser('gone'), 'Gone Admin');
+      expect(await claimOn(claimElsewhere ? second : first, sessionId, gone)).toBe(200);
+      const admin = await TestClient.connect(`${first.wsUrl}?token=${gone}`, {
+        autoPong: ending !== 'silent',
+      });
+      await admin.nextOfType('connection_status');
+      admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+      await admin.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+      if (ending === 'silent') admin.socket.pause();
+      else admin.socket.terminate();
+      const started = Date.now();
+      const next = adminToken(uniqueUser('next'), 'Next Admin');
+      let status = await claimOn(second, sessionId, next);
+      while (status === 409 && Date.now() - started <= LAPSE_BOUND_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        status = await claimOn(second, sessionId, next);
+      }
+      expect(status).toBe(200);
+      expect(Date.now() - started).toBeLessThanOrEqual(LAPSE_BOUND_MS + 500);
+      admin.socket.terminate();
+      await user.close();
+    },
+  );
 });
