@@ -90,7 +90,14 @@ describe('help requests and admin alerts (e2e)', () => {
       ['help_request', 'user', 'My invoice is wrong'],
       ['system_message', 'system', answer.content],
     ]);
-    const [stored] = await notifications().find({ sessionId });
+    // the record is marked sent after the last channel answered, which may be just after the fakes
+    // received their message (the same wait as the retry case below)
+    const deadline = Date.now() + 5000;
+    let [stored] = await notifications().find({ sessionId });
+    while (stored?.status !== 'sent' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      [stored] = await notifications().find({ sessionId });
+    }
     expect(stored).toMatchObject({
       type: 'help_request',
       status: 'sent',
