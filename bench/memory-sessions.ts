@@ -236,10 +236,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
 }
 
 // The client_id keys in memory too (persistence off: nothing reaches MongoDB on a turn).
-export class MemoryMessageKeysRepository implements Pick<
-  MessageKeysRepository,
-  'claim' | 'release' | 'prune'
-> {
+export class MemoryMessageKeysRepository implements Pick<MessageKeysRepository, 'claim' | 'prune'> {
   private readonly keys = new Set<string>();
 
   claim(sessionId: string, dedup: string): Promise<boolean> {
@@ -247,11 +244,6 @@ export class MemoryMessageKeysRepository implements Pick<
     if (this.keys.has(key)) return Promise.resolve(false);
     this.keys.add(key);
     return Promise.resolve(true);
-  }
-
-  release(sessionId: string, dedup: string): Promise<void> {
-    this.keys.delete(`${sessionId}|${dedup}`);
-    return Promise.resolve();
   }
 
   prune(): Promise<void> {

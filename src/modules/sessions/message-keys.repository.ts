@@ -30,8 +30,4 @@ export class MessageKeysRepository implements OnModuleInit {
   async prune(olderThan: Date): Promise<void> {
     await this.keys.deleteMany({ at: { $lt: olderThan } });
   }
-
-  async release(sessionId: string, dedup: string): Promise<void> {
-    await this.keys.deleteOne({ _id: `${sessionId}|${dedup}` });
-  }
 }

@@ -139,13 +139,10 @@ export class SessionsService {
           if (previous) return { message: previous, duplicate: true };
           // claimed by a writer that died before its append: this one stores it
         }
-        try {
-          return await this.appendLocked(sessionId, full, effects, options);
-        } catch (error) {
-          // nothing stored: a resend must not be taken for a duplicate (best effort: see above)
-          if (claimed && dedup) await this.keys.release(sessionId, dedup).catch(() => undefined);
-          throw error;
-        }
+        // the key is never given back, even when the append fails: a failed write may still have
+        // reached the store (its answer lost with the connection), and the lookup above is what
+        // tells a resend whether it did (the chaos test doubled one message while keys were freed)
+        return this.appendLocked(sessionId, full, effects, options);
       },
     );
   }
