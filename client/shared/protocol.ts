@@ -1,7 +1,7 @@
 // The WebSocket envelope of CONTRACT §2 as the front ends see it, and a tolerant parser for
 // server frames: anything that is not a JSON object with a string `type` is dropped, never thrown.
 // The envelope and its types come from the protocol module the server uses too.
-import type { Frame, FrameError } from '../../src/protocol/frames';
+import { ENVELOPE_STRING_FIELDS, type Frame, type FrameError } from '../../src/protocol/frames';
 
 export type { Frame, FrameError };
 export type { ServerMessage, ErrorFrame, AckFrame, AiResponseFrame } from '../../src/protocol/frames';
@@ -11,17 +11,7 @@ export interface ModelInfo {
   name: string;
 }
 
-const STRING_FIELDS = [
-  'session_id',
-  'id',
-  'client_id',
-  'content',
-  'sender',
-  'timestamp',
-  'model_id',
-  'file_id',
-  'file_url',
-] as const;
+const STRING_FIELDS = ENVELOPE_STRING_FIELDS;
 
 export function parseFrame(text: string): Frame | null {
   let value: unknown;

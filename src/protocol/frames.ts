@@ -16,9 +16,8 @@ export const CLIENT_MESSAGE_TYPES = [
 ] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
 
-// The fields a client frame may carry (CONTRACT §2); any other key is refused.
-export const CLIENT_ENVELOPE_FIELDS = [
-  'type',
+// The envelope's string fields (CONTRACT §2), as both sides read them.
+export const ENVELOPE_STRING_FIELDS = [
   'session_id',
   'id',
   'client_id',
@@ -28,6 +27,12 @@ export const CLIENT_ENVELOPE_FIELDS = [
   'model_id',
   'file_id',
   'file_url',
+] as const;
+
+// The fields a client frame may carry; any other key is refused.
+export const CLIENT_ENVELOPE_FIELDS = [
+  'type',
+  ...ENVELOPE_STRING_FIELDS,
   'metadata',
   'error',
   'seq',
