@@ -4,7 +4,13 @@
 import { ENVELOPE_STRING_FIELDS, type Frame, type FrameError } from '../../src/protocol/frames';
 
 export type { Frame, FrameError };
-export type { ServerMessage, ErrorFrame, AckFrame, AiResponseFrame } from '../../src/protocol/frames';
+export type {
+  ServerMessage,
+  ErrorFrame,
+  AckFrame,
+  AiDeltaFrame,
+  StoredEventFrame,
+} from '../../src/protocol/frames';
 
 export interface ModelInfo {
   id: string;

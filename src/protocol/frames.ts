@@ -122,6 +122,8 @@ export interface ErrorFrame extends SessionFrame {
 
 export interface ConnectionStatusFrame extends SessionFrame {
   type: 'connection_status';
+  session_id: string;
+  seq: number;
   metadata: {
     status: 'connected';
     restored: boolean;
@@ -133,8 +135,11 @@ export interface ConnectionStatusFrame extends SessionFrame {
   } & Record<string, unknown>;
 }
 
+// A stored event of the session log (an AI reply too, once stored: metadata.done is true): its own
+// seq, id, sender and time.
 export interface StoredEventFrame extends SessionFrame {
-  type: Exclude<StoredEventType, 'ai_response'>;
+  type: StoredEventType;
+  seq: number;
   id: string;
   sender: Sender;
   timestamp: string;
@@ -145,15 +150,24 @@ export interface StoredEventFrame extends SessionFrame {
   metadata?: Record<string, unknown>;
 }
 
-// A delta (metadata.done false, with delta and offset) or the stored reply (done true).
-export interface AiResponseFrame extends SessionFrame {
+// A piece of a reply being streamed: the reply's id, the last stored seq, and the text from
+// `offset` on (docs/protocol.md, Streaming).
+export interface AiDeltaFrame extends SessionFrame {
   type: 'ai_response';
-  id?: string;
-  sender?: 'ai';
-  timestamp?: string;
-  content?: string;
+  id: string;
+  sender: 'ai';
   model_id?: string;
-  metadata?: Record<string, unknown>;
+  metadata: { delta: string; offset: number; done: false } & Record<string, unknown>;
+}
+
+export function isDeltaFrame(frame: ServerMessage): frame is AiDeltaFrame {
+  return frame.type === 'ai_response' && frame.metadata?.done === false;
+}
+
+// Stored events have their own seq and are delivered once, in seq order; every other frame is
+// ephemeral (carries the last stored seq) and is never reordered or dropped.
+export function isStoredFrame(frame: ServerMessage): frame is StoredEventFrame {
+  return typeof frame.seq === 'number' && 'id' in frame && 'timestamp' in frame && !isDeltaFrame(frame);
 }
 
 export interface LoadingFrame extends SessionFrame {
@@ -182,13 +196,16 @@ export type ServerMessage =
   | ErrorFrame
   | ConnectionStatusFrame
   | StoredEventFrame
-  | AiResponseFrame
+  | AiDeltaFrame
   | LoadingFrame
   | SessionRenamedFrame
   | ModelSelectFrame
   | TypingFrame;
 
 export type ServerFrameType = ServerMessage['type'];
+
+// Frames that are not stored: they carry the session's last stored seq when sent.
+export type EphemeralFrame = Exclude<ServerMessage, StoredEventFrame | ConnectionStatusFrame>;
 
 // The one way an error frame is made, on every path that reports one.
 export function toErrorFrame(

@@ -142,7 +142,7 @@ describe('sessions against FerretDB', () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
     const message = (content: string) => ({
-      type: 'user_message',
+      type: 'user_message' as const,
       sender: 'user' as const,
       client_id: content,
       content,
@@ -167,7 +167,7 @@ describe('sessions against FerretDB', () => {
   it('should store a client_id once and report the duplicate', async () => {
     const { session } = await service.open(uniqueUser(), undefined, 'demo');
     const message = {
-      type: 'user_message',
+      type: 'user_message' as const,
       sender: 'user' as const,
       client_id: 'same',
       content: 'hi',

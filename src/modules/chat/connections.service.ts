@@ -6,7 +6,8 @@ import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverService } from '../takeover/takeover.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
-import { storedFrame, type ServerFrame } from '../realtime/frames';
+import { isDeltaFrame, type AiDeltaFrame, type ConnectionStatusFrame } from '../../protocol/frames';
+import { storedFrame } from '../realtime/frames';
 import { ReplyService } from '../replies/reply.service';
 import { TurnWatchService } from '../replies/turn-watch.service';
 
@@ -70,7 +71,8 @@ export class ConnectionsService {
     }
     // flush what arrived meanwhile, minus what the replay (up to maxSeq) or the snapshot covered
     const pending = connection.pending.filter(
-      (frame) => !(isDelta(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
+      (frame) =>
+        !(isDeltaFrame(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
     );
     this.hub.resume(connection, maxSeq, pending);
     // a turn whose instance died mid-reply is answered again once its reply lease lapses
@@ -119,8 +121,8 @@ export class ConnectionsService {
     this.hub.moveUser(origin, (connection) => this.statusFrame(connection, session, false), skipOrigin);
   }
 
-  statusFrame(connection: Connection, session: SessionRecord, restored: boolean): ServerFrame {
-    const metadata: Record<string, unknown> = {
+  statusFrame(connection: Connection, session: SessionRecord, restored: boolean): ConnectionStatusFrame {
+    const metadata: ConnectionStatusFrame['metadata'] = {
       status: 'connected',
       restored,
       models: this.registry.models,
@@ -141,12 +143,7 @@ export class ConnectionsService {
   }
 }
 
-function isDelta(frame: ServerFrame): boolean {
-  return frame.type === 'ai_response' && frame.metadata?.done === false;
-}
-
-function deltaEnd(frame: ServerFrame): number {
-  const offset = typeof frame.metadata?.offset === 'number' ? frame.metadata.offset : 0;
-  const delta = typeof frame.metadata?.delta === 'string' ? frame.metadata.delta : '';
-  return offset + delta.length;
+// where a delta's text ends in the reply
+function deltaEnd(frame: AiDeltaFrame): number {
+  return frame.metadata.offset + frame.metadata.delta.length;
 }

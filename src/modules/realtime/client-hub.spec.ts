@@ -3,6 +3,7 @@ import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
 import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
 import type { Connection } from './connection';
+import type { ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
 
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -47,7 +48,24 @@ function connection(
   };
 }
 
-const FRAME: ServerFrame = { type: 'user_message', session_id: 'session-1', seq: 4, content: 'hello' };
+// an ephemeral frame (no id of its own): delivered as it comes
+const FRAME: ServerFrame = { type: 'session_renamed', session_id: 'session-1', seq: 4, content: 'hello' };
+
+function status(sessionId: string, seq: number, tokenExpiresAt = 't'): ConnectionStatusFrame {
+  return {
+    type: 'connection_status',
+    session_id: sessionId,
+    seq,
+    metadata: {
+      status: 'connected',
+      restored: false,
+      models: [],
+      model_id: 'demo',
+      name: 'New chat',
+      token_expires_at: tokenExpiresAt,
+    },
+  };
+}
 
 describe(ClientHub.name, () => {
   let hub: ClientHub;
@@ -324,7 +342,13 @@ describe(`${ClientHub.name} across instances`, () => {
 
     one.toSession(
       'session-1',
-      { type: 'typing_indicator', session_id: 'session-1', seq: 1 },
+      {
+        type: 'typing_indicator',
+        session_id: 'session-1',
+        seq: 1,
+        sender: 'user',
+        metadata: { typing: true },
+      },
       undefined,
       'admins',
     );
@@ -337,8 +361,16 @@ describe(`${ClientHub.name} across instances`, () => {
     const { one, two } = pair();
     const watcher = connection();
     two.add(watcher.connection);
-    two.send(watcher.connection, { type: 'connection_status', session_id: 'session-1', seq: 0 });
-    const event = (seq: number): ServerFrame => ({ ...FRAME, seq, id: `m${seq}`, timestamp: 't' });
+    two.send(watcher.connection, status('session-1', 0));
+    const event = (seq: number): StoredEventFrame => ({
+      type: 'user_message',
+      session_id: 'session-1',
+      seq,
+      id: `m${seq}`,
+      sender: 'user',
+      timestamp: 't',
+      content: 'hello',
+    });
 
     one.toSession('session-1', event(2));
     two.toSession('session-1', event(1));
@@ -356,7 +388,7 @@ describe(`${ClientHub.name} across instances`, () => {
     const there = connection({ sessionId: 'b' });
     one.add(here.connection);
     two.add(there.connection);
-    one.toUser('user-1', { type: 'notice' });
+    one.toUser('user-1', { type: 'session_renamed', content: 'notice' });
     expect(here.socket.send).toHaveBeenCalledTimes(1);
     expect(there.socket.send).toHaveBeenCalledTimes(1);
   });
@@ -372,20 +404,15 @@ describe(`${ClientHub.name} across instances`, () => {
 
     one.moveUser(
       origin.connection,
-      (socket) => ({
-        type: 'connection_status',
-        session_id: 'new',
-        seq: 0,
-        metadata: { token_expires_at: new Date(socket.principal.expiresAt).toISOString() },
-      }),
+      (socket) => status('new', 0, new Date(socket.principal.expiresAt).toISOString()),
       false,
     );
 
     expect(origin.connection.sessionId).toBe('new');
     expect(remote.connection.sessionId).toBe('new');
     expect(admin.connection.sessionId).toBe('old');
-    const status = JSON.parse(remote.socket.send.mock.calls[0][0] as string) as ServerFrame;
-    expect(status.metadata?.token_expires_at).toBe(
+    const sent = JSON.parse(remote.socket.send.mock.calls[0][0] as string) as ConnectionStatusFrame;
+    expect(sent.metadata.token_expires_at).toBe(
       new Date(remote.connection.principal.expiresAt).toISOString(),
     );
     expect(two.hasSession('new')).toBe(true);

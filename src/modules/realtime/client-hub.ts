@@ -5,6 +5,7 @@ import { InProcessBus } from '../../infra/bus/in-process.bus';
 import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from './connection';
 import { SeqOrder } from './delivery-order';
+import type { ConnectionStatusFrame, EphemeralFrame, StoredEventFrame } from '../../protocol/frames';
 import { storedFrame, type ServerFrame } from './frames';
 
 // A client that cannot keep up is closed (1013: try again later) and catches up by replay.
@@ -18,7 +19,7 @@ export type Audience = 'users' | 'admins';
 type HubMessage =
   | { k: 'session'; session: string; frame: ServerFrame; except?: string; audience?: Audience }
   | { k: 'user'; user: string; frame: ServerFrame; except?: string }
-  | { k: 'move'; user: string; frame: ServerFrame; except?: string };
+  | { k: 'move'; user: string; frame: ConnectionStatusFrame; except?: string };
 
 // The port services use to reach clients: by session or by user, on every instance. Local sockets
 // are written directly; other instances get the frame over the bus (Redis pub/sub when REDIS_URL is
@@ -120,6 +121,12 @@ export class ClientHub implements OnModuleInit {
     this.bus.publish(TOPIC, { k: 'session', session: sessionId, frame, except: except?.id, audience });
   }
 
+  // A frame that is not stored (delta, loading, rename), to every socket of the session; it carries
+  // the session's last stored seq (docs/protocol.md: every session frame has seq).
+  ephemeral(sessionId: string, frame: EphemeralFrame): void {
+    this.toSession(sessionId, { ...frame, session_id: sessionId, seq: this.log?.lastSeq(sessionId) });
+  }
+
   // Every socket of the user on every instance (whatever session it shows).
   toUser(userId: string, frame: ServerFrame, except?: Connection): void {
     this.localUser(userId, frame, except?.id);
@@ -128,7 +135,11 @@ export class ClientHub implements OnModuleInit {
 
   // Every device of the origin's user follows it to `build(origin).session_id` (one active session
   // per user); each gets its own connection_status. Admin sockets stay where they are.
-  moveUser(origin: Connection, build: (connection: Connection) => ServerFrame, skipOrigin: boolean): void {
+  moveUser(
+    origin: Connection,
+    build: (connection: Connection) => ConnectionStatusFrame,
+    skipOrigin: boolean,
+  ): void {
     const except = skipOrigin ? origin.id : undefined;
     for (const connection of this.ofUser(origin.principal.userId)) {
       if (connection.id === except || (connection.principal.isAdmin && connection !== origin)) continue;
@@ -192,8 +203,8 @@ export class ClientHub implements OnModuleInit {
     }
   }
 
-  private moveTo(connection: Connection, status: ServerFrame): void {
-    const sessionId = status.session_id as string;
+  private moveTo(connection: Connection, status: ConnectionStatusFrame): void {
+    const sessionId = status.session_id;
     if (connection.sessionId !== sessionId) this.move(connection, sessionId, status.seq);
     this.send(connection, status);
   }
@@ -225,7 +236,7 @@ export class ClientHub implements OnModuleInit {
     for (const connection of connections) void this.order.catchUp(connection);
   }
 
-  private async storedAfter(sessionId: string, seq: number): Promise<ServerFrame[]> {
+  private async storedAfter(sessionId: string, seq: number): Promise<StoredEventFrame[]> {
     if (!this.log) return [];
     const messages = await this.log.storedAfter(sessionId, seq);
     return messages.map((message) => storedFrame(sessionId, message));

@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import type { Connection } from './connection';
 import { isStoredFrame, SeqOrder } from './delivery-order';
+import type { AiDeltaFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
 
-function stored(seq: number, sessionId = 's1'): ServerFrame {
+function stored(seq: number, sessionId = 's1'): StoredEventFrame {
   return {
     type: 'user_message',
     session_id: sessionId,
     seq,
     id: `m${seq}`,
+    sender: 'user',
     timestamp: '2024-01-01T00:00:00.000Z',
   };
 }
@@ -17,7 +19,7 @@ function connection(sessionId = 's1'): Connection {
   return { id: 'c1', sessionId, pending: null } as unknown as Connection;
 }
 
-function setup(database: ServerFrame[] = [], gapMs = 20) {
+function setup(database: StoredEventFrame[] = [], gapMs = 20) {
   const written: ServerFrame[] = [];
   const fetches: number[] = [];
   const order = new SeqOrder(
@@ -25,7 +27,7 @@ function setup(database: ServerFrame[] = [], gapMs = 20) {
     {
       fetchAfter: (_sessionId, seq) => {
         fetches.push(seq);
-        return Promise.resolve(database.filter((frame) => (frame.seq as number) > seq));
+        return Promise.resolve(database.filter((frame) => frame.seq > seq));
       },
     },
     gapMs,
@@ -67,14 +69,15 @@ describe(SeqOrder.name, () => {
     const socket = connection();
     order.reset(socket, 3);
     order.deliver(socket, stored(5));
-    const delta: ServerFrame = {
+    const delta: AiDeltaFrame = {
       type: 'ai_response',
       seq: 4,
       id: 'r',
-      metadata: { delta: 'x', done: false },
+      sender: 'ai',
+      metadata: { delta: 'x', offset: 0, done: false },
     };
     order.deliver(socket, delta);
-    order.deliver(socket, { type: 'typing_indicator', seq: 4 });
+    order.deliver(socket, { type: 'typing_indicator', seq: 4, sender: 'admin', metadata: { typing: true } });
     expect(written.map((frame) => frame.type)).toEqual(['ai_response', 'typing_indicator']);
     order.deliver(socket, stored(4));
     expect(seqs(written)).toEqual([4, 5]);
@@ -142,12 +145,25 @@ describe(SeqOrder.name, () => {
   it('should tell stored events from ephemeral frames', () => {
     expect(isStoredFrame(stored(1))).toBe(true);
     expect(
-      isStoredFrame({ type: 'ai_response', seq: 1, id: 'r', timestamp: 't', metadata: { done: false } }),
+      isStoredFrame({
+        type: 'ai_response',
+        seq: 1,
+        id: 'r',
+        sender: 'ai',
+        metadata: { delta: 'x', offset: 0, done: false },
+      }),
     ).toBe(false);
     expect(
-      isStoredFrame({ type: 'ai_response', seq: 1, id: 'r', timestamp: 't', metadata: { done: true } }),
+      isStoredFrame({
+        type: 'ai_response',
+        seq: 1,
+        id: 'r',
+        sender: 'ai',
+        timestamp: 't',
+        metadata: { done: true },
+      }),
     ).toBe(true);
     expect(isStoredFrame({ type: 'ack', seq: 1, id: 'x' })).toBe(false);
-    expect(isStoredFrame({ type: 'session_renamed', seq: 1 })).toBe(false);
+    expect(isStoredFrame({ type: 'session_renamed', seq: 1, content: 'n' })).toBe(false);
   });
 });

@@ -1,16 +1,8 @@
 import type { Connection } from './connection';
+import { isStoredFrame, type StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
 
-// A stored event of the session log (it has its own seq); ephemeral frames (deltas, loading,
-// typing, errors) carry the last stored seq and are never reordered or dropped.
-export function isStoredFrame(frame: ServerFrame): boolean {
-  return (
-    typeof frame.seq === 'number' &&
-    frame.id !== undefined &&
-    frame.timestamp !== undefined &&
-    !(frame.type === 'ai_response' && frame.metadata?.done === false)
-  );
-}
+export { isStoredFrame };
 
 interface Position {
   // highest seq this socket has, with every seq before it
@@ -22,7 +14,7 @@ interface Position {
 }
 
 export interface StoredSource {
-  fetchAfter(sessionId: string, seq: number): Promise<ServerFrame[]>;
+  fetchAfter(sessionId: string, seq: number): Promise<StoredEventFrame[]>;
 }
 
 // Gives each socket the session's stored events exactly once and in seq order. Events written by two
@@ -56,12 +48,12 @@ export class SeqOrder {
       this.write(connection, frame);
       return;
     }
-    this.accept(connection, frame.seq as number, frame);
+    this.accept(connection, frame.seq, frame);
   }
 
   // The socket has this event another way (the ack of its own message).
   skip(connection: Connection, frame: ServerFrame): void {
-    if (isStoredFrame(frame)) this.accept(connection, frame.seq as number, null);
+    if (isStoredFrame(frame)) this.accept(connection, frame.seq, null);
   }
 
   // Reads every stored event after the socket's position and delivers what it lacks.
@@ -69,7 +61,7 @@ export class SeqOrder {
     const position = this.positions.get(connection);
     if (!position || position.seq === undefined || position.syncing || connection.pending) return;
     position.syncing = true;
-    let frames: ServerFrame[] = [];
+    let frames: StoredEventFrame[] = [];
     try {
       frames = await this.source.fetchAfter(connection.sessionId, position.seq);
     } catch {
@@ -79,7 +71,7 @@ export class SeqOrder {
     }
     if (this.positions.get(connection) !== position) return;
     for (const frame of frames) {
-      const seq = frame.seq as number;
+      const seq = frame.seq;
       if (seq > (position.seq ?? 0) && !position.held.has(seq)) position.held.set(seq, frame);
     }
     this.flush(connection, position);

@@ -1,13 +1,13 @@
-import type { Frame } from '../../protocol/frames';
+import type { ServerMessage, StoredEventFrame } from '../../protocol/frames';
 import type { MessageRecord } from '../sessions/session.types';
 
 // Server → client frames (docs/protocol.md; typed in src/protocol/frames.ts, which the client
 // imports too). Every frame of a session carries `seq`: for stored events their own seq, for
 // ephemeral frames (deltas, loading, typing) the last stored seq.
-export type ServerFrame = Frame;
+export type ServerFrame = ServerMessage;
 
-export function storedFrame(sessionId: string, message: MessageRecord): ServerFrame {
-  const frame: ServerFrame = {
+export function storedFrame(sessionId: string, message: MessageRecord): StoredEventFrame {
+  const frame: StoredEventFrame = {
     type: message.type,
     session_id: sessionId,
     seq: message.seq,

@@ -12,7 +12,7 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
-import { storedFrame, type ServerFrame } from '../realtime/frames';
+import { storedFrame } from '../realtime/frames';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
 
 export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';
@@ -61,7 +61,7 @@ export class ReplyRecorder {
       // an open circuit is not a new failure: it was announced when it opened
       if (!(failure instanceof CircuitOpenError))
         this.events.failure({ ...about(entry, userId, sessionId), kind, error: describe(failure) });
-      this.ephemeral(
+      this.hub.ephemeral(
         sessionId,
         toErrorFrame(
           ErrorCode.LLM_UNAVAILABLE,
@@ -124,7 +124,7 @@ export class ReplyRecorder {
         'could not store reply',
       );
       const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-      this.ephemeral(
+      this.hub.ephemeral(
         sessionId,
         toErrorFrame(code, 'The reply could not be saved.', { recoverable: true, clientId }),
       );
@@ -152,10 +152,6 @@ export class ReplyRecorder {
     );
     this.hub.toSession(sessionId, storedFrame(sessionId, stored));
     return stored;
-  }
-
-  private ephemeral(sessionId: string, frame: ServerFrame): void {
-    this.hub.toSession(sessionId, { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) });
   }
 }
 

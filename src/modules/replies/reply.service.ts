@@ -14,7 +14,6 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
-import type { ServerFrame } from '../realtime/frames';
 import type { GeneratedFile } from './reply-attachments';
 import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
 import { about, ReplyRecorder, type StopReason } from './reply-recorder';
@@ -89,7 +88,7 @@ export class ReplyService {
           'reply failed',
         );
         const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-        this.ephemeral(
+        this.hub.ephemeral(
           input.sessionId,
           toErrorFrame(code, 'The reply could not be generated.', {
             recoverable: true,
@@ -159,7 +158,7 @@ export class ReplyService {
       },
       'llm request',
     );
-    this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
+    this.hub.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
     const streamed = await this.stream(generation, entry, userId, assembled);
     const signal = generation.controller.signal;
     const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
@@ -179,7 +178,7 @@ export class ReplyService {
       });
     } finally {
       this.running.delete(sessionId);
-      this.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
+      this.hub.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
       finish();
     }
     // the first exchange is complete: ask the model for a better name than the heuristic one
@@ -232,7 +231,7 @@ export class ReplyService {
             error: error.message,
             attempt,
           });
-          this.ephemeral(sessionId, {
+          this.hub.ephemeral(sessionId, {
             type: 'loading',
             client_id: clientId,
             metadata: {
@@ -265,7 +264,7 @@ export class ReplyService {
           }
           const offset = generation.text.length;
           generation.text += chunk.text;
-          this.ephemeral(sessionId, {
+          this.hub.ephemeral(sessionId, {
             type: 'ai_response',
             id: generation.replyId,
             client_id: clientId,
@@ -320,17 +319,13 @@ export class ReplyService {
       });
       if (!name) return;
       await this.sessions.rename(sessionId, name);
-      this.ephemeral(sessionId, { type: 'session_renamed', content: name });
+      this.hub.ephemeral(sessionId, { type: 'session_renamed', content: name });
     } catch (error) {
       this.logger.warn(
         { session_id: sessionId, event: 'title_failed', err: describe(error) },
         'title failed',
       );
     }
-  }
-
-  private ephemeral(sessionId: string, frame: ServerFrame): void {
-    this.hub.toSession(sessionId, { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) });
   }
 }
 

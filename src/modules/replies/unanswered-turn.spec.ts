@@ -1,8 +1,13 @@
 import fc from 'fast-check';
+import { STORED_EVENT_TYPES } from '../../protocol/frames';
 import type { MessageRecord } from '../sessions/session.types';
 import { unansweredUserTurn } from './unanswered-turn';
 
-const record = (type: string, sender: MessageRecord['sender'], content?: string): MessageRecord => ({
+const record = (
+  type: MessageRecord['type'],
+  sender: MessageRecord['sender'],
+  content?: string,
+): MessageRecord => ({
   id: `${type}-${sender}-${Math.random()}`,
   seq: 0,
   type,
@@ -39,16 +44,7 @@ describe(unansweredUserTurn.name, () => {
   });
 
   it('should only ever return a user turn that nothing answered', () => {
-    const types = [
-      'user_message',
-      'voice_message',
-      'file_upload',
-      'ai_response',
-      'admin_join',
-      'admin_leave',
-      'help_request',
-      'system_message',
-    ];
+    const types = STORED_EVENT_TYPES;
     const senders: Array<MessageRecord['sender']> = ['user', 'admin', 'ai', 'system'];
     fc.assert(
       fc.property(

@@ -1,10 +1,12 @@
 // Plain objects the sessions repository returns (never mongoose documents).
-export type Sender = 'user' | 'ai' | 'admin' | 'system';
+import type { Sender, StoredEventType } from '../../protocol/frames';
+
+export type { Sender };
 
 export interface MessageRecord {
   id: string;
   seq: number;
-  type: string;
+  type: StoredEventType;
   sender: Sender;
   client_id?: string;
   content?: string;

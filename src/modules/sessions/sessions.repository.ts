@@ -11,7 +11,6 @@ import type {
   AppendResult,
   MessageRecord,
   NewMessage,
-  Sender,
   SessionRecord,
   SessionWithMessages,
 } from './session.types';
@@ -279,7 +278,6 @@ export class SessionsRepository implements OnModuleInit {
     const { dedup: _dedup, ...message } = stored;
     return {
       ...message,
-      sender: message.sender as Sender,
       timestamp: new Date(message.timestamp),
       content:
         message.content === undefined || message.content === null

@@ -186,11 +186,11 @@ describe(FileContextService.name, () => {
     const records: MessageRecord[] = [];
     expect(withImages(prompt, records)).toBe(prompt);
     const history = [
-      { id: 'm1', seq: 1, type: 'user_message', sender: 'user' as const, timestamp: new Date() },
+      { id: 'm1', seq: 1, type: 'user_message' as const, sender: 'user' as const, timestamp: new Date() },
       {
         id: 'm2:image',
         seq: 2,
-        type: 'user_message',
+        type: 'user_message' as const,
         sender: 'user' as const,
         timestamp: new Date(),
         images: [image],

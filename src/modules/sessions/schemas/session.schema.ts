@@ -1,4 +1,5 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { STORED_EVENT_TYPES, type Sender, type StoredEventType } from '../../../protocol/frames';
 
 // One document per session holding its messages and its metadata (seed requirement 4.4).
 // `content` is AES-256-GCM ciphertext (see ContentCipher); everything else is plain for queries.
@@ -6,8 +7,8 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 export class StoredMessage {
   @Prop({ required: true }) id!: string;
   @Prop({ required: true }) seq!: number;
-  @Prop({ required: true }) type!: string;
-  @Prop({ required: true }) sender!: string;
+  @Prop({ type: String, required: true, enum: STORED_EVENT_TYPES }) type!: StoredEventType;
+  @Prop({ type: String, required: true }) sender!: Sender;
   @Prop() client_id?: string;
   // "<sender>:<client_id>" for messages a client sent: a resend with the same key is stored once
   @Prop() dedup?: string;
