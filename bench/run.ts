@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path';
 import { TEST_JWT_SECRET } from '../test/helpers/env';
 import { startBenchFake, type BenchFake } from './fake-llm';
 import { measure, measureRelay, type BenchConfig, type RelayResults, type ServerResults } from './phases';
+import { measureRealistic, type RealisticConfig, type RealisticResults } from './realistic';
 import { render, renderPersistence } from './report';
+import { renderRealistic } from './report-realistic';
 import { ServerProcess, type ServerSpec } from './server-process';
 
 // this file runs compiled from .data/bench/build/bench/
@@ -38,6 +40,28 @@ const config: BenchConfig = {
   pacedThinkMs: 3000,
   pacedDurationMs: whole('BENCH_LATENCY_SECONDS', 20) * 1000,
   profileDir: process.env.BENCH_PROFILE === '1' ? DATA : undefined,
+};
+
+function list(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  return raw && /^\d+(,\d+)*$/.test(raw) ? raw.split(',').map(Number) : fallback;
+}
+
+// `BENCH_WORKLOAD=devices` runs the earlier profile (few users, many devices each) instead.
+const WORKLOAD = process.env.BENCH_WORKLOAD === 'devices' ? 'devices' : 'realistic';
+
+const realistic: RealisticConfig = {
+  idleConnections: whole('BENCH_IDLE_CONNECTIONS', 3000),
+  connectConcurrency: 200,
+  burstUsers: list('BENCH_BURST_USERS', [50, 200]),
+  burstChunks: 40,
+  burstDelayMs: 20,
+  historyTurns: whole('BENCH_HISTORY_TURNS', 20),
+  historyUsers: 50,
+  saturationStreams: 50,
+  saturationChunks: 1000,
+  saturationWindowMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
+  longTurns: list('BENCH_LONG_TURNS', [10, 100, 250, 500]),
 };
 
 function freePort(): Promise<number> {
@@ -142,6 +166,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
+    if (WORKLOAD === 'realistic') {
+      const how = (server: ServerProcess, url: string, fake: BenchFake): Promise<RealisticResults> =>
+        measureRealistic(server, url, fake, realistic);
+      const bare = await bench(await bareSpec(llm), llm, running, how);
+      const chatbox = await bench(await chatboxSpec(llm, mongoUrl), llm, running, how);
+      const output = renderRealistic(chatbox, bare, realistic);
+      console.log(`\n${output}\n\n[bench] done in ${Math.round((Date.now() - started) / 1000)} s`);
+      writeFileSync(join(DATA, 'last-run.md'), `${output}\n`);
+      writeFileSync(join(DATA, 'last-run.json'), JSON.stringify({ realistic, chatbox, bare }, null, 2));
+      return;
+    }
     const bare: ServerResults = await bench(await bareSpec(llm), llm, running, measure);
     const chatbox: ServerResults = await bench(await chatboxSpec(llm, mongoUrl), llm, running, measure);
     const memory: RelayResults = await bench(

@@ -38,7 +38,12 @@ export class AppModule {
       imports: [
         SettingsModule.of(settings),
         LoggerModule.forRoot(loggerParams(settings.logLevel)),
-        MongooseModule.forRoot(settings.mongodbUri, { serverSelectionTimeoutMS: 5000, autoIndex: false }),
+        MongooseModule.forRoot(settings.mongodbUri, {
+          serverSelectionTimeoutMS: 5000,
+          autoIndex: false,
+          // counted by StoreMetrics (chatbox_store_commands_total)
+          monitorCommands: true,
+        }),
         // with REDIS_URL, rate limits are counted in Redis so they hold across instances
         ThrottlerModule.forRoot({
           throttlers: [],

@@ -3,6 +3,7 @@ import { PrometheusController, PrometheusModule } from '@willsoto/nestjs-prometh
 import type { Response } from 'express';
 import { Public } from '../../common/auth/auth.decorators';
 import { ChatMetrics, METRIC_PROVIDERS } from './chat-metrics';
+import { StoreMetrics, storeCommandsProvider } from './store-metrics';
 
 // /metrics is public at the app; deployments restrict it at the network (CONTRACT §3).
 @Controller()
@@ -17,7 +18,7 @@ export class MetricsController extends PrometheusController {
 @Global()
 @Module({
   imports: [PrometheusModule.register({ path: '/metrics', controller: MetricsController })],
-  providers: [...METRIC_PROVIDERS, ChatMetrics],
+  providers: [...METRIC_PROVIDERS, ChatMetrics, storeCommandsProvider, StoreMetrics],
   exports: [ChatMetrics],
 })
 export class MetricsModule {}

@@ -83,6 +83,15 @@ export class RecordService {
       input.echo ? undefined : input.origin,
       input.audience,
     );
+    if (input.answer && !session.assisting_admin_id)
+      this.replies.request({
+        sessionId,
+        userId: session.user_id,
+        modelId: session.model_id,
+        clientId: message.client_id,
+        written: session,
+      });
+    // named after the reply is asked for: the rename is a store write the model need not wait for
     if (input.name && session.message_count === 1 && message.content) {
       const name = await this.sessions.nameFromFirstMessage(session, message.content);
       if (name)
@@ -93,14 +102,6 @@ export class RecordService {
           content: name,
         });
     }
-    if (input.answer && !session.assisting_admin_id)
-      this.replies.request({
-        sessionId,
-        userId: session.user_id,
-        modelId: session.model_id,
-        clientId: message.client_id,
-        written: session,
-      });
     return recorded;
   }
 }

@@ -1,0 +1,340 @@
+// The realistic profile (the default of `npm run bench`): one user per socket, many users starting a
+// turn at the same instant, sessions with history, long sessions. Every phase runs the same way
+// against chatbox and the bare relay; chatbox's store commands are read from its /metrics.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type WebSocket from 'ws';
+import { userToken } from '../test/helpers/tokens';
+import { closeAll, openMany, userMessage } from './clients';
+import { pacedScript, saturationScript, tag, tokenIndex, type BenchFake } from './fake-llm';
+import { coresDuring, type ServerProcess } from './server-process';
+import { summarize, type Summary } from './stats';
+import { saturate, type SaturationResult } from './workloads';
+
+export interface RealisticConfig {
+  idleConnections: number;
+  connectConcurrency: number;
+  // users starting a turn at the same instant, one burst per entry
+  burstUsers: number[];
+  burstChunks: number;
+  burstDelayMs: number;
+  // turns each user of the history burst has before it is measured
+  historyTurns: number;
+  historyUsers: number;
+  saturationStreams: number;
+  saturationChunks: number;
+  saturationWindowMs: number;
+  // the long-session curve: the cost of a turn and of a connect at these turn counts (chatbox only)
+  longTurns: number[];
+}
+
+export interface IdleResult {
+  opened: number;
+  failures: number;
+  perSecond: number;
+  latency: Summary;
+  rssPerConnectionGc: number;
+  rssPerConnectionNoGc: number;
+  heapPerConnection: number;
+  storeCommandsPerConnect: number;
+}
+
+export interface BurstResult {
+  users: number;
+  history: number;
+  sendToFirstDelta: Summary;
+  chunk: Summary;
+  serverCpuPerTurnMs: number;
+  databaseCpuPerTurnMs: number;
+  storeCommandsPerTurn: number;
+  errors: number;
+  lost: number;
+}
+
+export interface LongPoint {
+  turns: number;
+  sendToAck: Summary;
+  sendToFirstDelta: Summary;
+  connect: Summary;
+}
+
+export interface RealisticResults {
+  idle: IdleResult;
+  bursts: BurstResult[];
+  saturation: SaturationResult & { databaseCpu: number; serverCpuPerFrameUs: number };
+  long: LongPoint[];
+}
+
+// a relayed chunk of the paced script (bench/fake-llm.ts)
+const TOKEN = /^c\d{5}t\d{3}:\d{3}\|$/;
+const run = Date.now().toString(36);
+let users = 0;
+
+function newUsers(server: ServerProcess, count: number): string[] {
+  return Array.from({ length: count }, () =>
+    userToken(`r-${server.spec.name.replace(/\W+/g, '')}-${run}-${users++}`),
+  );
+}
+
+function log(server: ServerProcess, text: string): void {
+  console.log(`[bench] ${server.spec.name}: ${text}`);
+}
+
+// chatbox's store commands so far (0 for a server without the metric)
+export async function storeCommands(server: ServerProcess): Promise<number> {
+  try {
+    const response = await fetch(`http://${server.spec.host}:${server.spec.port}/metrics`);
+    if (!response.ok) return 0;
+    let total = 0;
+    for (const line of (await response.text()).split('\n'))
+      if (line.startsWith('chatbox_store_commands_total{'))
+        total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return total;
+  } catch {
+    return 0;
+  }
+}
+
+export async function measureRealistic(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<RealisticResults> {
+  const idle = await idlePhase(server, url, llm, config);
+  const bursts: BurstResult[] = [];
+  for (const count of config.burstUsers) bursts.push(await burstPhase(server, url, llm, config, count, 0));
+  if (config.historyTurns > 0)
+    bursts.push(await burstPhase(server, url, llm, config, config.historyUsers, config.historyTurns));
+  const saturation = await saturationPhase(server, url, llm, config);
+  const long = (await storeCommands(server)) > 0 ? await longPhase(server, url, llm, config) : [];
+  return { idle, bursts, saturation, long };
+}
+
+async function idlePhase(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<IdleResult> {
+  log(server, 'warming up the connect path');
+  llm.fake.script = saturationScript(5);
+  const warm = await openMany(url, newUsers(server, 300), config.connectConcurrency);
+  await closeAll(warm.sockets);
+  await server.settle();
+  const before = await server.memoryAfterGc();
+  const rssBefore = await server.rssBytes();
+  const commandsBefore = await storeCommands(server);
+  log(server, `opening ${config.idleConnections} idle connections, one user each`);
+  const opened = await openMany(url, newUsers(server, config.idleConnections), config.connectConcurrency);
+  await server.settle();
+  const live = Math.max(1, opened.sockets.length);
+  const commands = (await storeCommands(server)) - commandsBefore;
+  const rssNoGc = await server.rssBytes();
+  const after = await server.memoryAfterGc();
+  await closeAll(opened.sockets);
+  await server.settle();
+  return {
+    opened: opened.sockets.length,
+    failures: opened.failures,
+    perSecond: opened.sockets.length / (opened.elapsedMs / 1000),
+    latency: summarize(opened.latencies),
+    rssPerConnectionGc: (after.rssBytes - before.rssBytes) / live,
+    rssPerConnectionNoGc: (rssNoGc - rssBefore) / live,
+    heapPerConnection:
+      (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
+    storeCommandsPerConnect: commands / live,
+  };
+}
+
+// `count` users each send one message at the same instant; with `history`, each has that many
+// turns already (short replies) before the measured one.
+async function burstPhase(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+  count: number,
+  history: number,
+): Promise<BurstResult> {
+  const clients = await openMany(url, newUsers(server, count), config.connectConcurrency);
+  if (history > 0) {
+    log(server, `giving ${count} users ${history} turns each`);
+    llm.fake.script = saturationScript(5);
+    for (let turn = 0; turn < history; turn++) await oneTurnEach(clients.sockets, `h${turn}`);
+  }
+  await server.settle();
+  log(server, `${count} users${history ? ` with ${history} turns` : ''} start a turn at once`);
+  llm.fake.script = pacedScript(config.burstChunks, config.burstDelayMs);
+  llm.clock.written.clear();
+  llm.clock.active = true;
+  const received = new Map<string, number>();
+  const firstDelta: number[] = [];
+  let errors = 0;
+  const commandsBefore = await storeCommands(server);
+  const serverBefore = await server.cpuSeconds();
+  const measured = await coresDuring(server.spec.databasePid, async () => {
+    const started = performance.now();
+    await Promise.all(
+      clients.sockets.map(
+        (socket, index) =>
+          new Promise<void>((resolve) => {
+            let first = true;
+            const timer = setTimeout(finish, 60_000);
+            function finish(): void {
+              clearTimeout(timer);
+              socket.removeListener('message', onMessage);
+              resolve();
+            }
+            function onMessage(data: Buffer): void {
+              const at = performance.now();
+              const frame = JSON.parse(data.toString()) as {
+                type: string;
+                metadata?: { delta?: unknown; done?: unknown };
+              };
+              if (frame.type === 'ai_response' && typeof frame.metadata?.delta === 'string') {
+                received.set(frame.metadata.delta, at);
+                if (first) firstDelta.push(at - started);
+                first = false;
+              } else if (frame.type === 'ai_response' && frame.metadata?.done === true) finish();
+              else if (frame.type === 'error') {
+                errors++;
+                finish();
+              }
+            }
+            socket.on('message', onMessage);
+            const text = tag(index, 1);
+            socket.send(userMessage(`${text}-${history}`, text));
+          }),
+      ),
+    );
+    return performance.now() - started;
+  });
+  const cpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
+  const commands = (await storeCommands(server)) - commandsBefore;
+  llm.clock.active = false;
+  const chunk: number[] = [];
+  let lost = 0;
+  for (const [token, writtenAt] of llm.clock.written) {
+    // the title chatbox asks for after a first exchange is not relayed
+    if (!TOKEN.test(token)) continue;
+    const at = received.get(token);
+    if (at === undefined) lost++;
+    else if (tokenIndex(token) > 0) chunk.push(at - writtenAt);
+  }
+  await closeAll(clients.sockets);
+  llm.fake.reset();
+  await server.settle();
+  return {
+    users: count,
+    history,
+    sendToFirstDelta: summarize(firstDelta),
+    chunk: summarize(chunk),
+    serverCpuPerTurnMs: cpuMs / count,
+    databaseCpuPerTurnMs: (measured.cores * measured.result) / count,
+    storeCommandsPerTurn: commands / count,
+    errors,
+    lost,
+  };
+}
+
+// One turn on every socket at once; resolves when every reply is complete (bounded).
+function oneTurnEach(sockets: WebSocket[], prefix: string, timeoutMs = 60_000): Promise<number[]> {
+  return Promise.all(
+    sockets.map(
+      (socket, index) =>
+        new Promise<number>((resolve) => {
+          const started = performance.now();
+          let acked = Number.NaN;
+          const timer = setTimeout(done, timeoutMs);
+          function done(): void {
+            clearTimeout(timer);
+            socket.removeListener('message', onMessage);
+            resolve(acked);
+          }
+          function onMessage(data: Buffer): void {
+            if (data.includes('"type":"ack"') && Number.isNaN(acked)) acked = performance.now() - started;
+            if (data.includes('"done":true') || data.includes('"type":"error"')) done();
+          }
+          socket.on('message', onMessage);
+          socket.send(userMessage(`${prefix}-${index}`, `${prefix} question ${index}`));
+        }),
+    ),
+  );
+}
+
+async function saturationPhase(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<RealisticResults['saturation']> {
+  log(server, `saturation: ${config.saturationStreams} users streaming long replies back to back`);
+  llm.fake.script = saturationScript(config.saturationChunks);
+  const clients = await openMany(url, newUsers(server, config.saturationStreams), config.connectConcurrency);
+  const measured = await coresDuring(server.spec.databasePid, () =>
+    saturate(clients.sockets, server, { warmupMs: 2000, windowMs: config.saturationWindowMs }),
+  );
+  await closeAll(clients.sockets);
+  llm.fake.reset();
+  await server.settle();
+  const result = measured.result;
+  return {
+    ...result,
+    databaseCpu: measured.cores,
+    serverCpuPerFrameUs: (result.serverCpu / Math.max(result.framesPerSecond, 1e-9)) * 1e6,
+  };
+}
+
+// One user's session grows turn by turn; at each point of the curve, five turns and five connects
+// are timed (short replies, so the session's size is what changes).
+async function longPhase(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<LongPoint[]> {
+  const [token] = newUsers(server, 1);
+  llm.fake.script = saturationScript(25);
+  let socket = (await openMany(url, [token], 1)).sockets[0];
+  const points: LongPoint[] = [];
+  let turns = 0;
+  for (const target of config.longTurns) {
+    log(server, `long session: growing to ${target} turns`);
+    while (turns < target - 5) {
+      await oneTurnEach([socket], `l${turns}`);
+      turns++;
+    }
+    const sendToAck: number[] = [];
+    const firstDelta: number[] = [];
+    for (let index = 0; index < 5; index++) {
+      const started = performance.now();
+      let first = Number.NaN;
+      const onDelta = (data: Buffer): void => {
+        if (Number.isNaN(first) && data.includes('"done":false')) first = performance.now() - started;
+      };
+      socket.on('message', onDelta);
+      const [acked] = await oneTurnEach([socket], `m${turns}`);
+      socket.removeListener('message', onDelta);
+      sendToAck.push(acked);
+      firstDelta.push(first);
+      turns++;
+    }
+    const connects: number[] = [];
+    for (let index = 0; index < 5; index++) {
+      await closeAll([socket]);
+      const opened = await openMany(url, [token], 1);
+      socket = opened.sockets[0];
+      connects.push(opened.latencies[0]);
+    }
+    points.push({
+      turns,
+      sendToAck: summarize(sendToAck),
+      sendToFirstDelta: summarize(firstDelta),
+      connect: summarize(connects),
+    });
+  }
+  await closeAll([socket]);
+  llm.fake.reset();
+  await sleep(100);
+  return points;
+}

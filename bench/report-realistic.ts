@@ -1,0 +1,162 @@
+// The realistic profile's table (targets of the performance issue) and the long-session curve.
+import type { RealisticConfig, RealisticResults } from './realistic';
+import { format, table, type Row } from './stats';
+
+const KIB = 1024;
+
+function ratio(chatbox: number, bare: number): string {
+  return bare > 0 && Number.isFinite(chatbox / bare) ? `${format(chatbox / bare, 2)}×` : 'n/a';
+}
+
+function added(chatbox: number, bare: number): string {
+  const value = chatbox - bare;
+  return `${value >= 0 ? '+' : '−'}${format(Math.abs(value), 1)} ms`;
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'pass' : 'FAIL';
+}
+
+function row(metric: string, chatbox: string, bare: string, ratioText = '', target = '', ok?: boolean): Row {
+  return { metric, chatbox, bare, ratio: ratioText, target, verdict: ok === undefined ? '' : verdict(ok) };
+}
+
+export function realisticRows(chatbox: RealisticResults, bare: RealisticResults): Row[] {
+  const kib = (value: number): string => format(value / KIB);
+  const c = chatbox.idle;
+  const b = bare.idle;
+  const rows: Row[] = [
+    row(
+      'memory per idle connection, RSS after GC (KiB)',
+      kib(c.rssPerConnectionGc),
+      kib(b.rssPerConnectionGc),
+      ratio(c.rssPerConnectionGc, b.rssPerConnectionGc),
+      '≤ 1.5× and ≤ 32 KiB',
+      c.rssPerConnectionGc <= 1.5 * b.rssPerConnectionGc && c.rssPerConnectionGc <= 32 * KIB,
+    ),
+    row(
+      '  RSS without forced GC (KiB)',
+      kib(c.rssPerConnectionNoGc),
+      kib(b.rssPerConnectionNoGc),
+      ratio(c.rssPerConnectionNoGc, b.rssPerConnectionNoGc),
+    ),
+    row(
+      '  V8 heap + external after GC (KiB)',
+      kib(c.heapPerConnection),
+      kib(b.heapPerConnection),
+      ratio(c.heapPerConnection, b.heapPerConnection),
+    ),
+    row(
+      'connect + auth (to first frame, /s)',
+      format(c.perSecond, 0),
+      format(b.perSecond, 0),
+      ratio(c.perSecond, b.perSecond),
+      '≥ 0.5×',
+      c.perSecond >= 0.5 * b.perSecond,
+    ),
+    row('  store commands per connect', format(c.storeCommandsPerConnect, 2), '–'),
+  ];
+  bare.bursts.forEach((bareBurst, index) => {
+    const burst = chatbox.bursts[index];
+    if (!burst) return;
+    const label = `${burst.users} users at once${burst.history ? `, ${burst.history} turns of history` : ', new sessions'}`;
+    const gated = burst.users === 50 && burst.history === 0;
+    rows.push(
+      row(
+        `${label}: send → first delta p50 (ms)`,
+        format(burst.sendToFirstDelta.p50),
+        format(bareBurst.sendToFirstDelta.p50),
+        added(burst.sendToFirstDelta.p50, bareBurst.sendToFirstDelta.p50),
+        gated ? '≤ +10 ms' : '',
+        gated ? burst.sendToFirstDelta.p50 - bareBurst.sendToFirstDelta.p50 <= 10 : undefined,
+      ),
+      row(
+        '  send → first delta p99 (ms)',
+        format(burst.sendToFirstDelta.p99),
+        format(bareBurst.sendToFirstDelta.p99),
+        added(burst.sendToFirstDelta.p99, bareBurst.sendToFirstDelta.p99),
+        gated ? '≤ +50 ms' : '',
+        gated ? burst.sendToFirstDelta.p99 - bareBurst.sendToFirstDelta.p99 <= 50 : undefined,
+      ),
+      row(
+        '  chunk → client p99 (ms)',
+        format(burst.chunk.p99, 2),
+        format(bareBurst.chunk.p99, 2),
+        added(burst.chunk.p99, bareBurst.chunk.p99),
+        gated ? '≤ +5 ms' : '',
+        gated ? burst.chunk.p99 - bareBurst.chunk.p99 <= 5 : undefined,
+      ),
+      row(
+        '  server CPU per turn (ms)',
+        format(burst.serverCpuPerTurnMs, 2),
+        format(bareBurst.serverCpuPerTurnMs, 2),
+        ratio(burst.serverCpuPerTurnMs, bareBurst.serverCpuPerTurnMs),
+        '≤ 1.5×',
+        burst.serverCpuPerTurnMs <= 1.5 * bareBurst.serverCpuPerTurnMs,
+      ),
+      row(
+        '  store commands per turn; store CPU per command (ms)',
+        `${format(burst.storeCommandsPerTurn, 1)}; ${format(burst.databaseCpuPerTurnMs / Math.max(burst.storeCommandsPerTurn, 1e-9), 2)}`,
+        '–',
+      ),
+      row(
+        '  errors / chunks lost',
+        `${burst.errors} / ${burst.lost}`,
+        `${bareBurst.errors} / ${bareBurst.lost}`,
+      ),
+    );
+  });
+  const cs = chatbox.saturation;
+  const bs = bare.saturation;
+  rows.push(
+    row(
+      'relay frames/s at saturation',
+      format(cs.framesPerSecond, 0),
+      format(bs.framesPerSecond, 0),
+      ratio(cs.framesPerSecond, bs.framesPerSecond),
+      '≥ 0.7×',
+      cs.framesPerSecond >= 0.7 * bs.framesPerSecond,
+    ),
+    row(
+      '  server CPU per frame (µs)',
+      format(cs.serverCpuPerFrameUs, 1),
+      format(bs.serverCpuPerFrameUs, 1),
+      ratio(cs.serverCpuPerFrameUs, bs.serverCpuPerFrameUs),
+      '≤ 1.5×',
+      cs.serverCpuPerFrameUs <= 1.5 * bs.serverCpuPerFrameUs,
+    ),
+    row('  database CPU (cores)', format(cs.databaseCpu, 2), '–'),
+  );
+  return rows;
+}
+
+export function renderRealistic(
+  chatbox: RealisticResults,
+  bare: RealisticResults,
+  config: RealisticConfig,
+): string {
+  const lines = [
+    `Realistic profile: ${config.idleConnections} idle sockets of as many users; bursts of ` +
+      `${config.burstUsers.join(' and ')} users starting a turn at once (${config.burstChunks} chunks every ` +
+      `${config.burstDelayMs} ms), ${config.historyUsers} users with ${config.historyTurns} turns of history; ` +
+      `${config.saturationStreams} streams at saturation.`,
+    '',
+    table(realisticRows(chatbox, bare)),
+  ];
+  if (chatbox.long.length > 0) {
+    lines.push(
+      '',
+      'Long session (chatbox; five turns and five connects timed at each point):',
+      '',
+      '| turns | send → ack p50 / max (ms) | send → first delta p50 / max (ms) | connect p50 / max (ms) |',
+      '|---|---|---|---|',
+      ...chatbox.long.map(
+        (point) =>
+          `| ${point.turns} | ${format(point.sendToAck.p50)} / ${format(point.sendToAck.max)} | ` +
+          `${format(point.sendToFirstDelta.p50)} / ${format(point.sendToFirstDelta.max)} | ` +
+          `${format(point.connect.p50)} / ${format(point.connect.max)} |`,
+      ),
+    );
+  }
+  return lines.join('\n');
+}
