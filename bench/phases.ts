@@ -185,7 +185,7 @@ async function saturationPhase({ server, url, llm, config }: Phase): Promise<Ser
 
 // Runs `work` under the V8 profiler when profiling is on (it slows the server), saving the profile
 // and printing where the time went.
-async function profiled<T>(
+export async function profiled<T>(
   server: ServerProcess,
   config: BenchConfig,
   phase: string,

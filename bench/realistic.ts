@@ -6,6 +6,7 @@ import type WebSocket from 'ws';
 import { userToken } from '../test/helpers/tokens';
 import { closeAll, openMany, userMessage } from './clients';
 import { pacedScript, saturationScript, tag, tokenIndex, type BenchFake } from './fake-llm';
+import { profiled } from './phases';
 import { coresDuring, type ServerProcess } from './server-process';
 import { summarize, type Summary } from './stats';
 import { saturate, type SaturationResult } from './workloads';
@@ -25,6 +26,8 @@ export interface RealisticConfig {
   saturationWindowMs: number;
   // the long-session curve: the cost of a turn and of a connect at these turn counts (chatbox only)
   longTurns: number[];
+  // when set, the bursts run under the V8 profiler and profiles go here
+  profileDir?: string;
 }
 
 export interface IdleResult {
@@ -172,43 +175,47 @@ async function burstPhase(
   let errors = 0;
   const commandsBefore = await storeCommands(server);
   const serverBefore = await server.cpuSeconds();
-  const measured = await coresDuring(server.spec.databasePid, async () => {
-    const started = performance.now();
-    await Promise.all(
-      clients.sockets.map(
-        (socket, index) =>
-          new Promise<void>((resolve) => {
-            let first = true;
-            const timer = setTimeout(finish, 60_000);
-            function finish(): void {
-              clearTimeout(timer);
-              socket.removeListener('message', onMessage);
-              resolve();
-            }
-            function onMessage(data: Buffer): void {
-              const at = performance.now();
-              const frame = JSON.parse(data.toString()) as {
-                type: string;
-                metadata?: { delta?: unknown; done?: unknown };
-              };
-              if (frame.type === 'ai_response' && typeof frame.metadata?.delta === 'string') {
-                received.set(frame.metadata.delta, at);
-                if (first) firstDelta.push(at - started);
-                first = false;
-              } else if (frame.type === 'ai_response' && frame.metadata?.done === true) finish();
-              else if (frame.type === 'error') {
-                errors++;
-                finish();
+  const phase = `burst-${count}${history ? `-history-${history}` : ''}`;
+  const profileConfig = { profileDir: config.profileDir } as Parameters<typeof profiled>[1];
+  const measured = await coresDuring(server.spec.databasePid, () =>
+    profiled(server, profileConfig, phase, async () => {
+      const started = performance.now();
+      await Promise.all(
+        clients.sockets.map(
+          (socket, index) =>
+            new Promise<void>((resolve) => {
+              let first = true;
+              const timer = setTimeout(finish, 60_000);
+              function finish(): void {
+                clearTimeout(timer);
+                socket.removeListener('message', onMessage);
+                resolve();
               }
-            }
-            socket.on('message', onMessage);
-            const text = tag(index, 1);
-            socket.send(userMessage(`${text}-${history}`, text));
-          }),
-      ),
-    );
-    return performance.now() - started;
-  });
+              function onMessage(data: Buffer): void {
+                const at = performance.now();
+                const frame = JSON.parse(data.toString()) as {
+                  type: string;
+                  metadata?: { delta?: unknown; done?: unknown };
+                };
+                if (frame.type === 'ai_response' && typeof frame.metadata?.delta === 'string') {
+                  received.set(frame.metadata.delta, at);
+                  if (first) firstDelta.push(at - started);
+                  first = false;
+                } else if (frame.type === 'ai_response' && frame.metadata?.done === true) finish();
+                else if (frame.type === 'error') {
+                  errors++;
+                  finish();
+                }
+              }
+              socket.on('message', onMessage);
+              const text = tag(index, 1);
+              socket.send(userMessage(`${text}-${history}`, text));
+            }),
+        ),
+      );
+      return performance.now() - started;
+    }),
+  );
   const cpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
   const commands = (await storeCommands(server)) - commandsBefore;
   llm.clock.active = false;

@@ -62,6 +62,7 @@ const realistic: RealisticConfig = {
   saturationChunks: 1000,
   saturationWindowMs: whole('BENCH_WINDOW_SECONDS', 8) * 1000,
   longTurns: list('BENCH_LONG_TURNS', [10, 100, 250, 500]),
+  profileDir: process.env.BENCH_PROFILE === '1' ? DATA : undefined,
 };
 
 function freePort(): Promise<number> {
