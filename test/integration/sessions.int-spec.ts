@@ -164,6 +164,30 @@ describe('sessions against FerretDB', () => {
     expect(await repository.messagesAfter(session.id, user, 0)).toHaveLength(2);
   });
 
+  it("should keep the user's open turn in the session head, append by append", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const at = new Date();
+    const head = async () => (await service.getOwned(session.id, user))?.open_turn_seq;
+    expect(await head()).toBeNull();
+    const question = await service.append(session.id, {
+      type: 'user_message',
+      sender: 'user',
+      content: 'q',
+      timestamp: at,
+    });
+    expect(await head()).toBe(question.message.seq);
+    // a help request or a takeover event leaves the question open
+    await service.append(session.id, { type: 'help_request', sender: 'user', timestamp: at });
+    await service.append(session.id, { type: 'admin_join', sender: 'admin', timestamp: at });
+    expect(await head()).toBe(question.message.seq);
+    await service.append(session.id, { type: 'user_message', sender: 'admin', content: 'a', timestamp: at });
+    expect(await head()).toBeNull();
+    await service.append(session.id, { type: 'voice_message', sender: 'user', content: 'v', timestamp: at });
+    await service.append(session.id, { type: 'ai_response', sender: 'ai', content: 'r', timestamp: at });
+    expect(await head()).toBeNull();
+  });
+
   it('should store a client_id once and report the duplicate', async () => {
     const { session } = await service.open(uniqueUser(), undefined, 'demo');
     const message = {

@@ -75,8 +75,10 @@ export class ConnectionsService {
         !(isDeltaFrame(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
     );
     this.hub.resume(connection, maxSeq, pending);
-    // a turn whose instance died mid-reply is answered again once its reply lease lapses
-    if (restored && !connection.principal.isAdmin) this.turns.watch(session.id, session.user_id);
+    // a turn whose instance died mid-reply is answered again once its reply lease lapses (the head
+    // says whether a question is open: no read of the messages when none is)
+    if (restored && !connection.principal.isAdmin && session.open_turn_seq !== null)
+      this.turns.watch(session.id, session.user_id);
     this.metrics.connections.set(this.hub.count);
     this.logger.log(
       {

@@ -65,7 +65,7 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
   async check(sessionId: string, userId: string, now = Date.now()): Promise<void> {
     if (this.replies.answering(sessionId)) return;
     const session = await this.sessions.getOwned(sessionId, userId);
-    if (!session?.is_active || session.assisting_admin_id) {
+    if (!session?.is_active || session.assisting_admin_id || session.open_turn_seq === null) {
       this.watched.delete(sessionId);
       return;
     }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { STORED_EVENT_TYPES } from '../../protocol/frames';
+import { openTurnAfter } from '../sessions/session-rules';
 import type { MessageRecord } from '../sessions/session.types';
 import { unansweredUserTurn } from './unanswered-turn';
 
@@ -65,6 +66,34 @@ describe(unansweredUserTurn.name, () => {
           expect(after.some((message) => message.type === 'user_message' && message.sender !== 'user')).toBe(
             false,
           );
+        },
+      ),
+    );
+  });
+
+  it("should agree with the session head's open turn, kept append by append", () => {
+    const senders: Array<MessageRecord['sender']> = ['user', 'admin', 'ai', 'system'];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(...STORED_EVENT_TYPES),
+            fc.constantFrom(...senders),
+            fc.option(fc.string(), { nil: undefined }),
+          ),
+        ),
+        (entries) => {
+          const history = entries.map(([type, sender, content], index) => ({
+            ...record(type, sender, content),
+            seq: index + 1,
+          }));
+          // what the repository's appends leave in `open_turn_seq` (a new session starts at null)
+          let head: number | null = null;
+          for (const message of history) {
+            const effect = openTurnAfter(message, message.seq);
+            if (effect !== undefined) head = effect;
+          }
+          expect(head).toBe(unansweredUserTurn(history)?.seq ?? null);
         },
       ),
     );

@@ -1,15 +1,15 @@
+import { openTurnAfter } from '../sessions/session-rules';
 import type { MessageRecord } from '../sessions/session.types';
 
 // The user's newest turn when nothing answered it (no admin message or AI reply after it); takeover
-// and help events in between do not count. A bare file upload asks nothing (a caption does).
+// and help events in between do not count (the rule is the one the session head keeps,
+// `open_turn_seq`: sessions/session-rules.ts).
 export function unansweredUserTurn(history: MessageRecord[]): MessageRecord | undefined {
   for (let index = history.length - 1; index >= 0; index--) {
     const message = history[index];
-    if (message.type === 'ai_response') return undefined;
-    if (message.type === 'user_message' && message.sender !== 'user') return undefined;
-    if (message.sender !== 'user') continue;
-    if (message.type === 'user_message' || message.type === 'voice_message') return message;
-    if (message.type === 'file_upload' && message.content) return message;
+    const effect = openTurnAfter(message, message.seq);
+    if (effect === null) return undefined;
+    if (effect !== undefined) return message;
   }
   return undefined;
 }

@@ -24,6 +24,18 @@ export function durationAsOf(
   return session.is_active ? Math.max(0, now.getTime() - new Date(session.start_time).getTime()) : null;
 }
 
+// What a stored event does to the session's open turn (docs/protocol.md, "Every acked turn ends"):
+// a user's question opens one (its seq), an AI reply or an admin's message answers it (null), any
+// other event leaves it as it was (undefined). A bare file upload asks nothing; a caption does.
+export function openTurnAfter(message: { type: string; sender: string; content?: string }, seq: number) {
+  if (message.type === 'ai_response') return null;
+  if (message.type === 'user_message' && message.sender !== 'user') return null;
+  if (message.sender !== 'user') return undefined;
+  if (message.type === 'user_message' || message.type === 'voice_message') return seq;
+  if (message.type === 'file_upload' && message.content) return seq;
+  return undefined;
+}
+
 // An instant name from the first message: its first words, without markdown or line breaks.
 export function nameFromFirstMessage(content: string): string {
   const words = content

@@ -29,6 +29,9 @@ export interface SessionRecord {
   last_message_at: Date | null;
   message_count: number;
   seq: number;
+  // the user's unanswered question (its seq), null when none; undefined when not known (a document
+  // older than the field): see session-rules.ts openTurnAfter
+  open_turn_seq?: number | null;
   bytes: number;
   prompt_tokens: number;
   completion_tokens: number;

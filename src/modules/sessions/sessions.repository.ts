@@ -4,7 +4,7 @@ import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
-import { dedupKey, storedSize } from './session-rules';
+import { dedupKey, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
   AppendOptions,
@@ -173,11 +173,13 @@ export class SessionsRepository implements OnModuleInit {
       increments.completion_tokens = effects.usage.completion_tokens;
       increments.total_tokens = effects.usage.total_tokens;
     }
+    const openTurn = openTurnAfter(message, seq);
     const update: Record<string, unknown> = {
       $set: {
         seq,
         last_activity: message.timestamp,
         ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
+        ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
       },
       $inc: increments,
       $push: { messages: stored },

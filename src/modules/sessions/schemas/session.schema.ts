@@ -44,6 +44,9 @@ export class Session {
   @Prop({ default: 0 }) message_count!: number;
   // highest seq stored; messages[i].seq === i + 1
   @Prop({ default: 0 }) seq!: number;
+  // the seq of the user's question nothing has answered yet, null when none (kept by each append);
+  // undefined in documents written before the field existed: read the messages then
+  @Prop({ type: Number, default: null }) open_turn_seq!: number | null;
   // running size of stored messages, bounded by MAX_SESSION_BYTES (MongoDB's 16 MB document limit)
   @Prop({ default: 0 }) bytes!: number;
   @Prop({ default: 0 }) prompt_tokens!: number;
