@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Audience } from '../realtime/client-hub';
 import { ClientHub } from '../realtime/client-hub';
@@ -10,7 +11,7 @@ import type {
   SessionWithMessages,
 } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
-import { ReplyService } from './reply.service';
+import { ReplyService, type EarlyReply } from './reply.service';
 
 export interface RecordInput {
   sessionId: string;
@@ -52,10 +53,28 @@ export class RecordService {
 
   async record(input: RecordInput): Promise<Recorded> {
     const { sessionId } = input;
-    const recorded = await this.sessions.append(sessionId, input.message, input.effects, {
-      owner: input.owner,
-      withSession: true,
-    });
+    const message: NewMessage = { ...input.message, id: randomUUID() };
+    // the model is asked while the message is stored, when this instance can tell what it will see;
+    // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start")
+    const early =
+      input.answer && input.owner !== undefined
+        ? this.replies.early({ sessionId, userId: input.owner, clientId: message.client_id, message })
+        : undefined;
+    let recorded: Recorded;
+    try {
+      recorded = await this.sessions.append(sessionId, message, input.effects, {
+        owner: input.owner,
+        withSession: true,
+      });
+    } catch (error) {
+      early?.cancel();
+      throw error;
+    }
+    return this.announce(input, recorded, early);
+  }
+
+  private async announce(input: RecordInput, recorded: Recorded, early?: EarlyReply): Promise<Recorded> {
+    const { sessionId } = input;
     const { message, duplicate, session } = recorded;
     if (input.origin)
       this.hub.send(input.origin, {
@@ -66,7 +85,10 @@ export class RecordService {
         id: message.id,
         ...(input.ackMetadata ? { metadata: input.ackMetadata } : {}),
       });
-    if (duplicate || !session) return recorded;
+    if (duplicate || !session) {
+      early?.cancel();
+      return recorded;
+    }
     this.logger.log(
       {
         session_id: sessionId,
@@ -83,7 +105,8 @@ export class RecordService {
       input.echo ? undefined : input.origin,
       input.audience,
     );
-    if (input.answer && !session.assisting_admin_id)
+    const answered = early?.confirm(session) ?? false;
+    if (input.answer && !answered && !session.assisting_admin_id)
       this.replies.request({
         sessionId,
         userId: session.user_id,

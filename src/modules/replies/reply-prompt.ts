@@ -13,6 +13,9 @@ export interface ReplyPromptInput {
   modelId: string;
   // the session as the message asking for this reply left it, when the caller has it
   written?: SessionWithMessages;
+  // `written` is the session as the reply must see it even though this instance has not stored
+  // it yet (a reply started early, confirmed against the stored session before it is shown)
+  exact?: boolean;
 }
 
 export interface AssembledPrompt {
@@ -41,7 +44,8 @@ export class ReplyPrompt {
     const { sessionId, userId, modelId } = input;
     // the session as its message left it still holds the whole history unless this instance has
     // stored something since (a reply queued behind another); then it is read again
-    const written = input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
+    const written =
+      input.exact || input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
     const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })

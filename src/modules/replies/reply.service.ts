@@ -5,13 +5,13 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
-import { toErrorFrame } from '../../protocol/frames';
+import { toErrorFrame, type EphemeralFrame } from '../../protocol/frames';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
 import { resilientStream } from '../llm/resilient-stream';
 import { SessionTitler } from '../llm/session-titler';
 import { ChatMetrics } from '../metrics/chat-metrics';
-import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
+import type { MessageRecord, NewMessage, SessionWithMessages } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { GeneratedFile } from './reply-attachments';
@@ -26,6 +26,22 @@ export interface Generation {
   text: string;
   controller: AbortController;
   done: Promise<void>;
+  finish: () => void;
+  // frames of a reply started early, held until its message is confirmed stored (then sent)
+  held?: EphemeralFrame[];
+}
+
+// A reply started before its message was stored (docs/protocol.md, "Early start"): `confirm` with
+// the session as the append left it shows the reply when the model saw exactly that history, and
+// otherwise drops it (nothing was shown, nothing is stored) so the caller asks as usual.
+export interface EarlyReply {
+  confirm(written: SessionWithMessages): boolean;
+  cancel(): void;
+}
+
+interface EarlyStart {
+  generation: Generation;
+  decided: Promise<boolean>;
 }
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
@@ -75,14 +91,82 @@ export class ReplyService {
     // the session as the message asking for this reply left it, when the caller has it
     written?: SessionWithMessages;
   }): void {
+    this.run(input);
+  }
+
+  // Starts the model on a user's turn while its message is being stored, when this instance holds
+  // the session as last written and nothing else is answering it; the caller confirms or cancels.
+  early(input: {
+    sessionId: string;
+    userId: string;
+    clientId?: string;
+    message: NewMessage;
+  }): EarlyReply | undefined {
+    const { sessionId } = input;
+    const snapshot = this.sessions.snapshot(sessionId);
+    if (!snapshot || snapshot.user_id !== input.userId || snapshot.assisting_admin_id) return undefined;
+    if (this.pending.has(sessionId) || !this.registry.has(snapshot.model_id)) return undefined;
+    // a stateful vendor's conversation state is written beside the log, outside its seq
+    if (this.registry.entry(snapshot.model_id).provider.stateful) return undefined;
+    const seq = snapshot.seq + 1;
+    const written: SessionWithMessages = {
+      ...snapshot,
+      seq,
+      messages: [...snapshot.messages, { ...input.message, seq }],
+    };
+    let decide!: (go: boolean) => void;
+    const decided = new Promise<boolean>((resolve) => (decide = resolve));
+    const generation = this.newGeneration(sessionId, snapshot.model_id, input.clientId);
+    generation.held = [];
+    let settled = false;
+    const drop = (): void => {
+      settled = true;
+      generation.controller.abort('cancelled');
+      decide(false);
+    };
+    this.run(
+      { sessionId, userId: input.userId, modelId: snapshot.model_id, clientId: input.clientId, written },
+      { generation, decided },
+    );
+    return {
+      confirm: (stored) => {
+        if (settled) return false;
+        // the model saw exactly this history: nothing was stored in between (any instance), the
+        // model is the same and no admin took the session over meanwhile
+        if (stored.seq !== seq || stored.model_id !== snapshot.model_id || stored.assisting_admin_id) {
+          drop();
+          return false;
+        }
+        settled = true;
+        this.show(generation);
+        decide(true);
+        return true;
+      },
+      cancel: () => {
+        if (!settled) drop();
+      },
+    };
+  }
+
+  private run(
+    input: {
+      sessionId: string;
+      userId: string;
+      modelId: string;
+      clientId?: string;
+      written?: SessionWithMessages;
+    },
+    early?: EarlyStart,
+  ): void {
     // held from the request on: another instance's turn check sees this turn is being answered
     const held = this.pending.get(input.sessionId);
     if (held) held.count++;
     else this.pending.set(input.sessionId, { count: 1, release: this.leases.hold(input.sessionId) });
     void this.queue.run(input.sessionId, async () => {
       try {
-        await this.generate(input);
+        await this.generate(input, early);
       } catch (error) {
+        if (early && !(await early.decided)) return;
         this.logger.error(
           { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
           'reply failed',
@@ -124,19 +208,7 @@ export class ReplyService {
     await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
-  // One reply: prompt assembly (ReplyPrompt), the streaming loop (stream), storage (ReplyRecorder).
-  private async generate(input: {
-    sessionId: string;
-    userId: string;
-    modelId: string;
-    clientId?: string;
-    written?: SessionWithMessages;
-  }): Promise<void> {
-    const { sessionId, userId, clientId } = input;
-    // a model removed from the settings since the session chose it: answer with the default
-    const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
-    const entry = this.registry.entry(modelId);
-    const assembled = await this.prompt.assemble({ ...input, modelId }, entry);
+  private newGeneration(sessionId: string, modelId: string, clientId?: string): Generation {
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
@@ -146,8 +218,59 @@ export class ReplyService {
       text: '',
       controller: new AbortController(),
       done: new Promise<void>((resolve) => (finish = resolve)),
+      finish: () => finish(),
     };
-    this.running.set(sessionId, generation);
+    return generation;
+  }
+
+  // The reply becomes visible: it is the session's reply in flight and its held frames go out.
+  private show(generation: Generation): void {
+    this.running.set(generation.sessionId, generation);
+    const held = generation.held ?? [];
+    generation.held = undefined;
+    for (const frame of held) this.hub.ephemeral(generation.sessionId, frame);
+  }
+
+  // A frame of the reply: held while the reply waits for its message to be stored.
+  private emit(generation: Generation, frame: EphemeralFrame): void {
+    if (generation.held) generation.held.push(frame);
+    else this.hub.ephemeral(generation.sessionId, frame);
+  }
+
+  // One reply: prompt assembly (ReplyPrompt), the streaming loop (stream), storage (ReplyRecorder).
+  private async generate(
+    input: {
+      sessionId: string;
+      userId: string;
+      modelId: string;
+      clientId?: string;
+      written?: SessionWithMessages;
+    },
+    early?: EarlyStart,
+  ): Promise<void> {
+    const { sessionId, userId, clientId } = input;
+    // a model removed from the settings since the session chose it: answer with the default
+    const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
+    const entry = this.registry.entry(modelId);
+    const generation = early?.generation ?? this.newGeneration(sessionId, modelId, clientId);
+    try {
+      const assembled = await this.prompt.assemble({ ...input, modelId, exact: early !== undefined }, entry);
+      if (!early) this.show(generation);
+      await this.answer(generation, entry, userId, assembled, early);
+    } finally {
+      if (this.running.get(sessionId) === generation) this.running.delete(sessionId);
+      generation.finish();
+    }
+  }
+
+  private async answer(
+    generation: Generation,
+    entry: ModelEntry,
+    userId: string,
+    assembled: AssembledPrompt,
+    early?: EarlyStart,
+  ): Promise<void> {
+    const { sessionId, clientId, modelId } = generation;
     this.logger.log(
       {
         user_id: userId,
@@ -155,11 +278,14 @@ export class ReplyService {
         model: modelId,
         reply_id: generation.replyId,
         event: 'llm_request',
+        early: early !== undefined,
       },
       'llm request',
     );
-    this.hub.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: true } });
+    this.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: true } });
     const streamed = await this.stream(generation, entry, userId, assembled);
+    // a reply started early is stored only once its message is (and was shown only then)
+    if (early && !(await early.decided)) return;
     const signal = generation.controller.signal;
     const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
     let stored: MessageRecord | undefined;
@@ -178,8 +304,8 @@ export class ReplyService {
       });
     } finally {
       this.running.delete(sessionId);
-      this.hub.ephemeral(sessionId, { type: 'loading', client_id: clientId, metadata: { loading: false } });
-      finish();
+      this.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: false } });
+      generation.finish();
     }
     // the first exchange is complete: ask the model for a better name than the heuristic one
     const first = !assembled.history.some((message) => message.type === 'ai_response');
@@ -231,7 +357,7 @@ export class ReplyService {
             error: error.message,
             attempt,
           });
-          this.hub.ephemeral(sessionId, {
+          this.emit(generation, {
             type: 'loading',
             client_id: clientId,
             metadata: {
@@ -264,7 +390,7 @@ export class ReplyService {
           }
           const offset = generation.text.length;
           generation.text += chunk.text;
-          this.hub.ephemeral(sessionId, {
+          this.emit(generation, {
             type: 'ai_response',
             id: generation.replyId,
             client_id: clientId,

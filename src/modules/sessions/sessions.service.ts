@@ -20,6 +20,8 @@ import type {
 } from './session.types';
 import { SessionsRepository } from './sessions.repository';
 
+// sessions kept with their messages for replies started early (a few MB at most)
+const SNAPSHOTS_KEPT = 256;
 const APPEND_ATTEMPTS = 8;
 // client_id keys outlive any resend by far (a resend comes within seconds)
 const MESSAGE_KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -38,6 +40,11 @@ export class SessionsService {
   // last seq this instance saw per session; a stale value (another instance wrote since) only costs
   // one compare-and-set retry, which is exact because it runs under the session lock
   private readonly seqCache = new Map<string, number>();
+  // The newest sessions as this instance's own appends left them, messages included, so a reply
+  // can start while its message is being stored (docs/protocol.md, "Early start"). Kept under the
+  // session lock by the appends themselves; another instance's write shows as a seq this copy
+  // lacks, which ReplyService checks. Bounded: the least recently written go first.
+  private readonly snapshots = new Map<string, SessionWithMessages>();
 
   constructor(
     private readonly repository: SessionsRepository,
@@ -114,6 +121,7 @@ export class SessionsService {
       now,
     });
     this.seqCache.set(session.id, 0);
+    this.keepSnapshot(session.id, undefined, { ...session, messages: [] });
     this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');
     return session;
   }
@@ -166,6 +174,7 @@ export class SessionsService {
       switch (result.status) {
         case 'stored':
           this.seqCache.set(sessionId, result.message.seq);
+          this.keepSnapshot(sessionId, result.message, result.session);
           return { message: result.message, duplicate: false, session: result.session };
         case 'duplicate':
           return { message: result.message, duplicate: true };
@@ -205,6 +214,26 @@ export class SessionsService {
 
   forget(sessionId: string): void {
     this.seqCache.delete(sessionId);
+    this.snapshots.delete(sessionId);
+  }
+
+  // The session as this instance last wrote it (messages included), when it still has it.
+  snapshot(sessionId: string): SessionWithMessages | undefined {
+    return this.snapshots.get(sessionId);
+  }
+
+  // Under the session lock, after a stored append: the document as written, or the copy with the
+  // message added when the copy was current; otherwise the copy is dropped.
+  private keepSnapshot(sessionId: string, message?: MessageRecord, written?: SessionWithMessages): void {
+    const held = this.snapshots.get(sessionId);
+    this.snapshots.delete(sessionId);
+    let next = written;
+    if (!next && held && message && held.seq === message.seq - 1)
+      next = { ...held, seq: message.seq, messages: [...held.messages, message] };
+    if (!next) return;
+    this.snapshots.set(sessionId, next);
+    if (this.snapshots.size > SNAPSHOTS_KEPT)
+      this.snapshots.delete(this.snapshots.keys().next().value as string);
   }
 
   getOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
@@ -233,7 +262,10 @@ export class SessionsService {
 
   // Writes to one session document go through the session's queue, as appends do: FerretDB 1.24
   // (SQLite) applies concurrent updates of one document as read-modify-write and loses all but one.
+  // writes outside the log's seq drop the session's snapshot: a reply started early never relies
+  // on a copy older than them (ReplyService checks model and takeover on the stored session too)
   setModel(sessionId: string, modelId: string): Promise<void> {
+    this.snapshots.delete(sessionId);
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
   }
 
@@ -273,6 +305,7 @@ export class SessionsService {
     help?: { requestedAt: Date; responseMs: number },
   ): Promise<void> {
     return this.sessionLock(takeover.sessionId, async () => {
+      this.snapshots.delete(takeover.sessionId);
       await this.assistance.mirrorStart(takeover);
       if (help) await this.assistance.answerHelp(takeover.sessionId, help.requestedAt, help.responseMs);
     });
@@ -314,7 +347,7 @@ export class SessionsService {
     for (const sessionId of idle) {
       if (await this.end(sessionId)) {
         ended.push(sessionId);
-        this.seqCache.delete(sessionId);
+        this.forget(sessionId);
       }
     }
     if (ended.length > 0)
