@@ -60,17 +60,16 @@ export class RecordService {
       input.answer && input.owner !== undefined
         ? this.replies.early({ sessionId, userId: input.owner, clientId: message.client_id, message })
         : undefined;
-    let recorded: Recorded;
     try {
-      recorded = await this.sessions.append(sessionId, message, input.effects, {
+      const recorded = await this.sessions.append(sessionId, message, input.effects, {
         owner: input.owner,
         withSession: true,
       });
-    } catch (error) {
+      return await this.announce(input, recorded, early);
+    } finally {
+      // dropped unless the append confirmed it (a failed append, a duplicate, anything thrown)
       early?.cancel();
-      throw error;
     }
-    return this.announce(input, recorded, early);
   }
 
   private async announce(input: RecordInput, recorded: Recorded, early?: EarlyReply): Promise<Recorded> {
@@ -85,10 +84,7 @@ export class RecordService {
         id: message.id,
         ...(input.ackMetadata ? { metadata: input.ackMetadata } : {}),
       });
-    if (duplicate || !session) {
-      early?.cancel();
-      return recorded;
-    }
+    if (duplicate || !session) return recorded;
     this.logger.log(
       {
         session_id: sessionId,
