@@ -51,6 +51,8 @@ export interface BurstResult {
   storeCommandsPerTurn: number;
   errors: number;
   lost: number;
+  // turns with no final frame within a minute
+  unfinished: number;
 }
 
 export interface LongPoint {
@@ -173,6 +175,7 @@ async function burstPhase(
   const received = new Map<string, number>();
   const firstDelta: number[] = [];
   let errors = 0;
+  let unfinished = 0;
   const commandsBefore = await storeCommands(server);
   const serverBefore = await server.cpuSeconds();
   const phase = `burst-${count}${history ? `-history-${history}` : ''}`;
@@ -185,7 +188,10 @@ async function burstPhase(
           (socket, index) =>
             new Promise<void>((resolve) => {
               let first = true;
-              const timer = setTimeout(finish, 60_000);
+              const timer = setTimeout(() => {
+                unfinished++;
+                finish();
+              }, 60_000);
               function finish(): void {
                 clearTimeout(timer);
                 socket.removeListener('message', onMessage);
@@ -241,6 +247,7 @@ async function burstPhase(
     storeCommandsPerTurn: commands / count,
     errors,
     lost,
+    unfinished,
   };
 }
 
