@@ -240,14 +240,20 @@ export class ClientHub implements OnModuleInit {
   }
 
   private write(connection: Connection, data: string): void {
-    const socket = connection.socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
-      return;
-    }
-    socket.send(data);
+    writeData(connection, data);
   }
+}
+
+// Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
+// buffered without bound. Every hub (sessions, rooms) writes through here.
+export function writeData(connection: Connection, data: string): void {
+  const socket = connection.socket;
+  if (socket.readyState !== WebSocket.OPEN) return;
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+    return;
+  }
+  socket.send(data);
 }
 
 function matches(connection: Connection, filter: Audience | ((c: Connection) => boolean)): boolean {

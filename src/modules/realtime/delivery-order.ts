@@ -35,6 +35,8 @@ export class SeqOrder {
     private readonly write: (connection: Connection, frame: ServerFrame) => void,
     private readonly source: StoredSource,
     private readonly gapMs = 250,
+    // which frames are stored events with a seq of their own (rooms tell theirs apart differently)
+    private readonly isStored: (frame: ServerFrame) => boolean = isStoredFrame,
   ) {}
 
   reset(connection: Connection, seq?: number): void {
@@ -52,7 +54,7 @@ export class SeqOrder {
   }
 
   deliver(connection: Connection, frame: ServerFrame): void {
-    if (!isStoredFrame(frame)) {
+    if (!this.isStored(frame)) {
       this.write(connection, frame);
       return;
     }
@@ -61,7 +63,7 @@ export class SeqOrder {
 
   // The socket has this event another way (the ack of its own message).
   skip(connection: Connection, frame: ServerFrame): void {
-    if (isStoredFrame(frame)) this.accept(connection, frame.seq as number, null);
+    if (this.isStored(frame)) this.accept(connection, frame.seq as number, null);
   }
 
   // Reads every stored event after the socket's position and delivers what it lacks.
