@@ -98,12 +98,18 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  // Live sockets are touched again; a socket silent past the timeout stops counting.
+  // Live sockets are touched again; a socket silent past the timeout stops counting. A socket silent
+  // for a third of it is pinged, so a client that sends no `heartbeat` stays present by its pongs
+  // (both gateways count a pong as life).
   private async refresh(): Promise<void> {
     const now = Date.now();
+    const timeout = this.settings.rooms.presenceTimeoutMs;
     for (const entry of [...this.local.values()]) {
       const { connection } = entry;
-      if (now - connection.seenAt > this.settings.rooms.presenceTimeoutMs) {
+      const silent = now - connection.seenAt;
+      if (silent > timeout / 3 && connection.socket.readyState === connection.socket.OPEN)
+        connection.socket.ping();
+      if (silent > timeout) {
         if (entry.stale) continue;
         entry.stale = true;
         await this.changing(connection.principal.userId, () =>

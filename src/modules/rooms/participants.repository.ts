@@ -9,6 +9,8 @@ import {
   type ParticipantState,
 } from './room.types';
 
+const DUPLICATE_KEY = 11000;
+
 // chat_participants: who belongs to which room, in what role and state.
 @Injectable()
 export class ParticipantsRepository implements OnModuleInit {
@@ -38,11 +40,19 @@ export class ParticipantsRepository implements OnModuleInit {
     const defaults: Record<string, unknown> = { role: 'member', muted_until: null };
     const onInsert: Record<string, unknown> = { room_id: roomId, user_id: userId };
     for (const [key, value] of Object.entries(defaults)) if (!(key in set)) onInsert[key] = value;
-    await this.participants.updateOne(
-      { _id: participantId(roomId, userId) },
-      { $set: set, $setOnInsert: onInsert },
-      { upsert: true },
-    );
+    const upsert = () =>
+      this.participants.updateOne(
+        { _id: participantId(roomId, userId) },
+        { $set: set, $setOnInsert: onInsert },
+        { upsert: true },
+      );
+    try {
+      await upsert();
+    } catch (error) {
+      // two upserts of one new document race: the loser's insert fails, its update then matches
+      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      await upsert();
+    }
   }
 
   async setMute(roomId: string, userId: string, until: Date | null): Promise<void> {

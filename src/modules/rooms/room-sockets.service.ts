@@ -116,8 +116,12 @@ export class RoomSocketsService {
   // everything after last_seq on a resume, in seq order), the `join` frame with where the socket
   // stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
+    const userId = connection.principal.userId;
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
     this.hub.subscribe(connection, room.id);
+    // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
+    const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
+    this.hub.presence(room.id, userId, presence);
     try {
       const head = await this.messages.headSeq(room.id);
       const replay = await this.messages.replay(room.id, frame.last_seq);
@@ -127,7 +131,7 @@ export class RoomSocketsService {
       this.hub.send(connection, {
         type: 'join',
         room_id: room.id,
-        user_id: connection.principal.userId,
+        user_id: userId,
         seq,
         ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
         metadata: { online, replayed: replay.length },
