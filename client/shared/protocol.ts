@@ -5,6 +5,8 @@ import { ENVELOPE_STRING_FIELDS, type Frame, type FrameError } from '../../src/p
 
 export type { Frame, FrameError };
 export type { ServerMessage, ErrorFrame, AckFrame, AiResponseFrame } from '../../src/protocol/frames';
+// rooms and direct messages (docs/protocol.md, "Rooms"): the same module the server validates against
+export type { RoomClientFrame, RoomServerFrame, PresenceStatus } from '../../src/protocol/rooms';
 
 export interface ModelInfo {
   id: string;
