@@ -183,7 +183,7 @@ describe('rooms store conformance', () => {
     expect(await rooms.countDocuments({})).toBe(1);
   });
 
-  it('should read and filter by $in on _id and on a field, and delete by date', async () => {
+  it('should read and filter by $in on _id and on a field, list distinct values, and delete by date', async () => {
     const reactions = fresh();
     const old = new Date(Date.UTC(2025, 0, 1));
     const recent = new Date(Date.UTC(2026, 5, 1));
@@ -194,6 +194,9 @@ describe('rooms store conformance', () => {
     ]);
     expect(await reactions.countDocuments({ message_id: { $in: ['m1', 'm2'] } })).toBe(2);
     expect(await reactions.countDocuments({ _id: { $in: ['m1|u|a', 'nope'] } as never })).toBe(1);
+    // the retention sweep: which rooms have expired messages
+    expect((await reactions.distinct('message_id', { message_at: { $lt: recent } })).sort()).toEqual(['m1']);
+    expect((await reactions.distinct('message_id', {})).sort()).toEqual(['m1', 'm2', 'm3']);
     const removed = await reactions.deleteMany({ message_at: { $lt: new Date(Date.UTC(2026, 0, 1)) } });
     expect(removed.deletedCount).toBe(1);
   });
