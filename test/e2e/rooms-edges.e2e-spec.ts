@@ -171,4 +171,74 @@ describe('rooms socket edges (e2e)', () => {
     const rooms = await api<{ total: number }>(server, admin, 'GET', '/admin/rooms');
     expect(rooms.body.total).toBeGreaterThan(0);
   });
+  it('should thread replies, count unread per room, and let owners name moderators and change settings', async () => {
+    const alice = uniqueUser();
+    const bob = uniqueUser();
+    const aliceToken = userToken(alice);
+    const bobToken = userToken(bob);
+    const roomId = await createRoom(server, aliceToken);
+    const a = await socket(aliceToken);
+    const b = await socket(bobToken);
+    await join(a, roomId);
+    await join(b, roomId);
+    const first = await say(a, roomId, 'question', 'q');
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'answer',
+      client_id: 'ans',
+      metadata: { reply_to: first.message_id },
+    });
+    expect(
+      (await a.next((frame) => frame.type === 'chat' && frame.client_id === 'ans')).metadata?.reply_to,
+    ).toBe(first.message_id);
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'lost',
+      client_id: 'bad',
+      metadata: { reply_to: 'nope' },
+    });
+    expect((await b.next((frame) => frame.client_id === 'bad')).error?.code).toBe('INVALID_MESSAGE');
+    // alice has one unread (bob's answer) until she reads up to it
+    const unread = async () =>
+      (await api<Array<{ id: string; unread_count: number }>>(server, aliceToken, 'GET', '/rooms')).body.find(
+        (room) => room.id === roomId,
+      )?.unread_count;
+    expect(await unread()).toBe(1);
+    const head = (
+      await api<{ items: RoomFrame[] }>(server, aliceToken, 'GET', `/rooms/${roomId}/messages`)
+    ).body.items.at(-1);
+    a.send({ type: 'read', room_id: roomId, seq: head?.seq, client_id: 'read' });
+    await a.next((frame) => frame.client_id === 'read');
+    expect(await unread()).toBe(0);
+    // settings: members may not, the owner and the moderators she names may
+    expect((await api(server, bobToken, 'PATCH', `/rooms/${roomId}`, { topic: 'mine' })).status).toBe(403);
+    expect(
+      (await api(server, bobToken, 'POST', `/rooms/${roomId}/moderators`, { user_id: bob, moderator: true }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await api(server, aliceToken, 'POST', `/rooms/${roomId}/moderators`, {
+          user_id: bob,
+          moderator: true,
+        })
+      ).status,
+    ).toBe(200);
+    const changed = await api<{ topic: string }>(server, bobToken, 'PATCH', `/rooms/${roomId}`, {
+      topic: 'rooms',
+    });
+    expect(changed.body.topic).toBe('rooms');
+    expect((await api<{ role: string }>(server, bobToken, 'GET', `/rooms/${roomId}`)).body.role).toBe(
+      'moderator',
+    );
+    // blocks are listed and undone
+    expect((await api(server, bobToken, 'POST', '/blocks', { user_id: alice })).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([
+      alice,
+    ]);
+    expect((await api(server, bobToken, 'DELETE', `/blocks/${alice}`)).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([]);
+  });
 });

@@ -87,8 +87,12 @@ describe('rooms store conformance', () => {
       .limit(10)
       .toArray();
     expect(after.map((doc) => doc.seq)).toEqual([5, 6]);
-    // unread: others' messages after the read mark (scalar $ne)
-    expect(await messages.countDocuments({ room_id: 'r', seq: { $gt: 2 }, sender_id: { $ne: 'a' } })).toBe(2);
+    // unread: others' text messages after the read mark (scalar $ne)
+    await messages.insertOne({ room_id: 'r', seq: 7, sender_id: 'b', kind: 'system' });
+    await messages.updateMany({ room_id: 'r', seq: { $lt: 7 } }, { $set: { kind: 'text' } });
+    expect(
+      await messages.countDocuments({ room_id: 'r', seq: { $gt: 2 }, sender_id: { $ne: 'a' }, kind: 'text' }),
+    ).toBe(2);
   });
 
   it('should match deleted_at: null on null and missing, and soft-delete with $set and $unset', async () => {

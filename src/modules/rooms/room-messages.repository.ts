@@ -118,12 +118,14 @@ export class RoomMessagesRepository implements OnModuleInit {
     return found.reverse().map((message) => this.toRecord(message));
   }
 
-  // Messages of the room after `seq` not sent by `userId` (unread counts).
+  // Text messages of the room after `seq` not sent by `userId` (unread counts: joins and moderation
+  // notices are not something to read).
   async countAfter(roomId: string, seq: number, exceptSender: string): Promise<number> {
     return this.messages.countDocuments({
       room_id: roomId,
       seq: { $gt: seq },
       sender_id: { $ne: exceptSender },
+      kind: 'text',
     });
   }
 
