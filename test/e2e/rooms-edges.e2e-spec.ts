@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { startApp, type RunningApp } from '../helpers/app';
 import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 import { RoomRetentionService } from '../../src/modules/rooms/room-retention.service';
+import { fileLink, upload } from './uploads.helpers';
 import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
@@ -10,14 +14,17 @@ const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat
 describe('rooms socket edges (e2e)', () => {
   jest.setTimeout(60_000);
   let server: RunningApp;
+  let uploads: string;
   const open: TestClient[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ ROOM_RETENTION: '90d' });
+    uploads = mkdtempSync(joinPath(tmpdir(), 'rooms-uploads-'));
+    server = await startApp({ ROOM_RETENTION: '90d', UPLOAD_DIR: uploads });
   });
   afterAll(async () => {
     for (const client of open) client.socket.terminate();
     await server?.close();
+    rmSync(uploads, { recursive: true, force: true });
   });
 
   const wsUrl = () => `${server.httpUrl.replace('http', 'ws')}/ws/chat`;
@@ -240,5 +247,38 @@ describe('rooms socket edges (e2e)', () => {
     ]);
     expect((await api(server, bobToken, 'DELETE', `/blocks/${alice}`)).status).toBe(200);
     expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([]);
+  });
+  it('should share an uploaded file in a room: members download it, others get 404', async () => {
+    const alice = userToken(uniqueUser());
+    const bob = userToken(uniqueUser());
+    const eve = userToken(uniqueUser());
+    const roomId = await createRoom(server, alice);
+    const a = await socket(alice);
+    const b = await socket(bob);
+    await join(a, roomId);
+    await join(b, roomId);
+    const uploaded = await upload(
+      server.httpUrl,
+      alice,
+      Buffer.from('minutes of the meeting'),
+      'notes.txt',
+      'text/plain',
+    );
+    expect(uploaded.status).toBe(201);
+    a.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'file' });
+    expect((await a.next((frame) => frame.client_id === 'file')).type).toBe('ack');
+    const shared = (await b.next(
+      (frame) => frame.type === 'chat' && frame.client_id === 'file',
+    )) as RoomFrame;
+    expect(shared).toMatchObject({
+      file_id: uploaded.body.file_id,
+      file_url: `/chat/files/${uploaded.body.file_id}`,
+      metadata: { file: { name: 'notes.txt', mime_type: 'text/plain' } },
+    });
+    expect((await fileLink(server.httpUrl, bob, uploaded.body.file_id)).status).toBe(302);
+    expect((await fileLink(server.httpUrl, eve, uploaded.body.file_id)).status).toBe(404);
+    // someone else's upload cannot be shared
+    b.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'steal' });
+    expect((await b.next((frame) => frame.client_id === 'steal')).error?.code).toBe('NOT_FOUND');
   });
 });

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
+import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
@@ -22,6 +23,8 @@ export const HISTORY_ON_JOIN = 100;
 export const HISTORY_PAGE_MAX = 100;
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
+// files shared in a room are attached under `room:<id>`
+const FILE_SCOPE = 'room';
 
 export interface SendInput {
   roomId: string;
@@ -34,7 +37,7 @@ export interface SendInput {
 // What happens to room messages: the one record path (store → ack → fan-out, MSG-002, PERSIST-001),
 // history reads behind the membership check, edits, soft deletes, reactions and read marks.
 @Injectable()
-export class RoomMessagesService {
+export class RoomMessagesService implements OnModuleInit {
   // this instance's writers to one room take turns: they would only collide on the same seq; other
   // instances' writers are sorted out by the unique index
   private readonly appends = new KeyedMutex();
@@ -49,7 +52,16 @@ export class RoomMessagesService {
     private readonly hub: RoomHub,
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(FILE_STORE) private readonly files: FileStore,
   ) {}
+
+  // room members read the files shared in the room
+  onModuleInit(): void {
+    this.files.allowReaders(FILE_SCOPE, async (principal, roomId) => {
+      const participant = await this.participants.find(roomId, principal.userId);
+      return participant?.state === 'member';
+    });
+  }
 
   async send(principal: Principal, input: SendInput, origin?: Connection): Promise<RoomAckFrame> {
     await this.checkRate(principal.userId);
@@ -58,17 +70,24 @@ export class RoomMessagesService {
     if (room.kind === 'dm') await this.checkNotBlocked(room, principal.userId);
     if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
-    if (input.fileId !== undefined)
-      throw new DomainException(ErrorCode.NOT_IMPLEMENTED, 'Files in rooms are not available yet.');
+    // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
+    const file =
+      input.fileId !== undefined
+        ? await this.files.attach(input.fileId, principal.userId, `${FILE_SCOPE}:${room.id}`)
+        : undefined;
     return this.record(
       room,
       {
         room_id: room.id,
         sender_id: principal.userId,
         kind: 'text',
-        content: input.content,
+        content: input.content?.trim() ? input.content : undefined,
         client_id: input.clientId,
         reply_to: input.replyTo,
+        file_id: file?.file_id,
+        metadata: file
+          ? { file: { name: file.name, size: file.size, mime_type: file.mime_type } }
+          : undefined,
       },
       origin,
     );
