@@ -17,6 +17,7 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.FORBIDDEN]: 4403,
 };
 
+const DM_PREFIX = '@';
 const CONTROL_TYPES: ReadonlySet<string> = new Set(['join', 'leave', 'read', 'heartbeat']);
 
 // What each room frame does, for both sockets that carry them (/ws/chat and the AI chat's /chat/ws):
@@ -72,6 +73,12 @@ export class RoomSocketsService {
 
   private async dispatch(connection: Connection, frame: RoomClientFrame): Promise<void> {
     const principal = connection.principal;
+    // `@<user_id>` names the direct-message room with that user, made on first use (ROOM-003)
+    if ((frame.type === 'chat' || frame.type === 'join') && frame.room_id.startsWith(DM_PREFIX))
+      frame = {
+        ...frame,
+        room_id: (await this.rooms.openDm(principal, frame.room_id.slice(DM_PREFIX.length))).id,
+      };
     switch (frame.type) {
       case 'chat':
         await this.messages.send(
