@@ -11,6 +11,8 @@ export type {
   AiDeltaFrame,
   StoredEventFrame,
 } from '../../src/protocol/frames';
+// rooms and direct messages (docs/protocol.md, "Rooms"): the same module the server validates against
+export type { RoomClientFrame, RoomServerFrame, PresenceStatus } from '../../src/protocol/rooms';
 
 export interface ModelInfo {
   id: string;

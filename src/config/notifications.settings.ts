@@ -19,6 +19,7 @@ export const ALERT_EVENT_TYPES = [
   'database_failure',
   'abnormal_traffic',
   'crash',
+  'message_report',
 ] as const;
 export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
 
@@ -33,6 +34,7 @@ export const DEFAULT_ALERT_RULES: AlertRules = {
   database_failure: ['email', 'sms'],
   abnormal_traffic: ['email'],
   crash: ['email', 'sms'],
+  message_report: ['email', 'sms'],
 };
 
 export interface MailSettings {

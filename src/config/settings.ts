@@ -15,6 +15,7 @@ import {
 import { type LlmModelSettings, parseLlmModels } from './llm.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
 import { type LogLevel, parseAllowedOrigins, parseLogLevel } from './server.settings';
+import { loadRoomSettings, type RoomSettings } from './rooms.settings';
 import { loadUploadSettings, type UploadSettings } from './uploads.settings';
 
 export { SettingsError } from './env-readers';
@@ -50,6 +51,7 @@ export interface Settings {
   logLevel: LogLevel;
   uploads: UploadSettings;
   notifications: NotificationSettings;
+  rooms: RoomSettings;
 }
 
 const DEMO_MODELS = '[{"id":"demo","name":"Demo (offline)","type":"demo"}]';
@@ -111,6 +113,7 @@ export function loadSettings(env: Env = process.env): Settings {
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
     uploads: loadUploadSettings(env),
     notifications: loadNotificationSettings(env),
+    rooms: loadRoomSettings(env),
   };
 }
 

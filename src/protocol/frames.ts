@@ -118,6 +118,8 @@ export interface AckFrame extends SessionFrame {
 export interface ErrorFrame extends SessionFrame {
   type: 'error';
   error: FrameError;
+  // the room a rooms frame was about (src/protocol/rooms.ts)
+  room_id?: string;
 }
 
 export interface ConnectionStatusFrame extends SessionFrame {
@@ -211,12 +213,19 @@ export type EphemeralFrame = Exclude<ServerMessage, StoredEventFrame | Connectio
 export function toErrorFrame(
   code: string,
   message: string,
-  options: { recoverable: boolean; sessionId?: string; clientId?: string; retryAfterMs?: number },
+  options: {
+    recoverable: boolean;
+    sessionId?: string;
+    clientId?: string;
+    retryAfterMs?: number;
+    roomId?: string;
+  },
 ): ErrorFrame {
   const error: FrameError = { code, message, recoverable: options.recoverable };
   if (options.retryAfterMs !== undefined) error.retry_after = Math.ceil(options.retryAfterMs);
   const frame: ErrorFrame = { type: 'error', error };
   if (options.sessionId) frame.session_id = options.sessionId;
+  if (options.roomId) frame.room_id = options.roomId;
   if (options.clientId !== undefined) frame.client_id = options.clientId;
   return frame;
 }

@@ -20,6 +20,12 @@ export enum ErrorCode {
   NOT_FOUND = 'NOT_FOUND',
   NOT_IMPLEMENTED = 'NOT_IMPLEMENTED',
   INTERNAL = 'INTERNAL',
+  // rooms (src/protocol/rooms.ts): the caller is not a member, is banned or muted there, or the
+  // other side of a direct message blocked them
+  NOT_A_MEMBER = 'NOT_A_MEMBER',
+  BANNED = 'BANNED',
+  MUTED = 'MUTED',
+  BLOCKED = 'BLOCKED',
 }
 
 export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
@@ -42,6 +48,10 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.NOT_FOUND]: 'Not found.',
   [ErrorCode.NOT_IMPLEMENTED]: 'Not available yet.',
   [ErrorCode.INTERNAL]: 'Something went wrong on our side.',
+  [ErrorCode.NOT_A_MEMBER]: 'You are not a member of this room.',
+  [ErrorCode.BANNED]: 'You are banned from this room.',
+  [ErrorCode.MUTED]: 'You are muted in this room.',
+  [ErrorCode.BLOCKED]: 'This user does not accept your messages.',
 };
 
 export function httpStatusOf(code: ErrorCode): number {
@@ -84,6 +94,11 @@ export function httpStatusOf(code: ErrorCode): number {
       return 501;
     case ErrorCode.INTERNAL:
       return 500;
+    case ErrorCode.NOT_A_MEMBER:
+    case ErrorCode.BANNED:
+    case ErrorCode.MUTED:
+    case ErrorCode.BLOCKED:
+      return 403;
   }
 }
 

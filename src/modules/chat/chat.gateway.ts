@@ -16,7 +16,9 @@ import { ChatService } from './chat.service';
 import { ConnectionsService } from './connections.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
-import { acceptedFrameBytes, parseClientFrame } from './envelope-parser';
+import { acceptedFrameBytes, validateEnvelope } from './envelope-parser';
+import { RoomSocketsService } from '../rooms/room-sockets.service';
+import { isRoomClientType } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
@@ -49,6 +51,7 @@ export class ChatGateway
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly rooms: RoomSocketsService,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -112,6 +115,7 @@ export class ChatGateway
     connection.closed = true;
     clearTimeout(connection.expiryTimer);
     this.lifecycle.disconnect(connection);
+    void this.rooms.detach(connection).catch((error: unknown) => this.guard(connection, error));
   }
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
@@ -127,7 +131,23 @@ export class ChatGateway
       );
       return;
     }
-    const parsed = parseClientFrame(data.toString(), this.settings.maxMessageLength);
+    let value: unknown;
+    try {
+      // V8's JSON.parse is iterative: deep input does not overflow it; the validators check the rest
+      value = JSON.parse(data.toString());
+    } catch {
+      this.fail(
+        connection,
+        new DomainException(ErrorCode.INVALID_MESSAGE, 'Each frame must be one JSON object.'),
+      );
+      return;
+    }
+    // room frames (src/protocol/rooms.ts) share this socket: told apart by type, they carry room_id
+    if (isRoomClientType((value as { type?: unknown } | null)?.type)) {
+      await this.rooms.handle(connection, value);
+      return;
+    }
+    const parsed = validateEnvelope(value, this.settings.maxMessageLength);
     if (!parsed.ok) {
       this.fail(connection, new DomainException(parsed.code, parsed.message), parsed.client_id);
       return;

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { RepliesModule } from '../replies/replies.module';
+import { RoomsModule } from '../rooms/rooms.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { TakeoverModule } from '../takeover/takeover.module';
 import { ChatController } from './chat.controller';
@@ -13,7 +14,7 @@ import { VoiceService } from './voice.service';
 // The WebSocket edge and what each client message does; replies, the record path, the hub and
 // takeovers are modules of their own that this one uses (no module imports chat back).
 @Module({
-  imports: [SessionsModule, LlmModule, RealtimeModule, RepliesModule, TakeoverModule],
+  imports: [SessionsModule, LlmModule, RealtimeModule, RepliesModule, TakeoverModule, RoomsModule],
   controllers: [ChatController],
   providers: [ChatGateway, ChatService, ConnectionsService, VoiceService],
   exports: [ChatGateway],

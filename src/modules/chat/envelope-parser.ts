@@ -1,5 +1,6 @@
 import { validateSync } from 'class-validator';
 import { ErrorCode } from '../../common/errors/error-code';
+import { codePointLength } from '../../common/code-points';
 import { untrustedJsonProblem } from '../../common/untrusted-json';
 import { CLIENT_ENVELOPE_FIELDS, type ClientMessage } from '../../protocol/frames';
 import { ClientEnvelopeDto } from './dto/client-envelope.dto';
@@ -87,23 +88,6 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   }
   // the checks above are exactly what ClientMessage promises per type
   return { ok: true, message: message as unknown as ClientMessage };
-}
-
-// Counts code points, stopping early once past the limit (long strings cost no more than needed).
-function codePointLength(text: string, limit: number): number {
-  // code points never outnumber UTF-16 units
-  if (text.length <= limit) return text.length;
-  let count = 0;
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index);
-    if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
-      const next = text.charCodeAt(index + 1);
-      // only a real surrogate pair is one character
-      if (next >= 0xdc00 && next <= 0xdfff) index++;
-    }
-    if (++count > limit) return count;
-  }
-  return count;
 }
 
 // The largest frame the gateway parses: room for the longest allowed message as JSON (at most 6

@@ -9,6 +9,7 @@ const TITLES: Record<AlertEventType | 'digest', string> = {
   database_failure: 'Database unreachable',
   abnormal_traffic: 'Abnormal traffic',
   crash: 'Instance crashed',
+  message_report: 'Room message reported',
   digest: 'Alert digest',
 };
 

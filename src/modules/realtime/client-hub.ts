@@ -4,7 +4,7 @@ import { BUS, type Bus } from '../../infra/bus/bus';
 import { InProcessBus } from '../../infra/bus/in-process.bus';
 import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from './connection';
-import { SeqOrder } from './delivery-order';
+import { isStoredFrame, SeqOrder } from './delivery-order';
 import type { ConnectionStatusFrame, EphemeralFrame, StoredEventFrame } from '../../protocol/frames';
 import { storedFrame, type ServerFrame } from './frames';
 
@@ -30,7 +30,7 @@ export class ClientHub implements OnModuleInit {
   private readonly logger = new Logger('hub');
   private readonly bySession = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
-  private readonly order: SeqOrder;
+  private readonly order: SeqOrder<ServerFrame>;
   // one JSON.stringify per frame, however many sockets it goes to: a frame reaches its sockets in
   // one synchronous loop, so remembering the last one is enough (a WeakMap entry per token frame
   // costs the garbage collector more than it saves)
@@ -42,9 +42,11 @@ export class ClientHub implements OnModuleInit {
     @Optional() @Inject(BUS) private readonly bus: Bus = new InProcessBus(),
     @Optional() private readonly log?: SessionsService,
   ) {
-    this.order = new SeqOrder((connection, frame) => this.write(connection, this.serialize(frame)), {
-      fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq),
-    });
+    this.order = new SeqOrder<ServerFrame>(
+      (connection, frame) => this.write(connection, this.serialize(frame)),
+      { fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq) },
+      isStoredFrame,
+    );
   }
 
   onModuleInit(): void {
@@ -251,14 +253,20 @@ export class ClientHub implements OnModuleInit {
   }
 
   private write(connection: Connection, data: string): void {
-    const socket = connection.socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
-      return;
-    }
-    socket.send(data);
+    writeData(connection, data);
   }
+}
+
+// Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
+// buffered without bound. Every hub (sessions, rooms) writes through here.
+export function writeData(connection: Connection, data: string): void {
+  const socket = connection.socket;
+  if (socket.readyState !== WebSocket.OPEN) return;
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+    return;
+  }
+  socket.send(data);
 }
 
 function matches(connection: Connection, filter: Audience | ((c: Connection) => boolean)): boolean {

@@ -22,7 +22,7 @@ function connection(sessionId = 's1'): Connection {
 function setup(database: StoredEventFrame[] = [], gapMs = 20) {
   const written: ServerFrame[] = [];
   const fetches: number[] = [];
-  const order = new SeqOrder(
+  const order = new SeqOrder<ServerFrame>(
     (_connection, frame) => written.push(frame),
     {
       fetchAfter: (_sessionId, seq) => {
@@ -30,6 +30,7 @@ function setup(database: StoredEventFrame[] = [], gapMs = 20) {
         return Promise.resolve(database.filter((frame) => frame.seq > seq));
       },
     },
+    isStoredFrame,
     gapMs,
   );
   return { order, written, fetches };
@@ -120,9 +121,10 @@ describe(SeqOrder.name, () => {
 
   it('should release held events in order when the database cannot be read', async () => {
     const written: ServerFrame[] = [];
-    const order = new SeqOrder(
+    const order = new SeqOrder<ServerFrame>(
       (_c, frame) => written.push(frame),
       { fetchAfter: () => Promise.reject(new Error('down')) },
+      isStoredFrame,
       5,
     );
     const socket = connection();

@@ -1,31 +1,33 @@
 import type { Connection } from './connection';
-import { isStoredFrame, type StoredEventFrame } from '../../protocol/frames';
-import type { ServerFrame } from './frames';
+import { isStoredFrame } from '../../protocol/frames';
 
 export { isStoredFrame };
 
-interface Position {
+interface Position<F> {
   // highest seq this socket has, with every seq before it
   seq?: number;
   // arrived early (another instance's event overtook one still on its way); null = seen elsewhere
-  held: Map<number, ServerFrame | null>;
+  held: Map<number, F | null>;
   timer?: NodeJS.Timeout;
   syncing?: boolean;
 }
 
-export interface StoredSource {
-  fetchAfter(sessionId: string, seq: number): Promise<StoredEventFrame[]>;
+export interface StoredSource<F> {
+  fetchAfter(sessionId: string, seq: number): Promise<F[]>;
 }
 
 // Gives each socket the session's stored events exactly once and in seq order. Events written by two
 // instances can cross on the bus; the later one waits here until the gap fills, or for `gapMs`, after
 // which the missing events are read from the database.
-export class SeqOrder {
-  private readonly positions = new WeakMap<Connection, Position>();
+// The AI chat's hub orders ServerMessage frames (isStoredFrame); a room's hub its room frames.
+export class SeqOrder<F extends object> {
+  private readonly positions = new WeakMap<Connection, Position<F>>();
 
   constructor(
-    private readonly write: (connection: Connection, frame: ServerFrame) => void,
-    private readonly source: StoredSource,
+    private readonly write: (connection: Connection, frame: F) => void,
+    private readonly source: StoredSource<F>,
+    // which frames are stored events with a seq of their own
+    private readonly isStored: (frame: F) => frame is F & { seq: number },
     private readonly gapMs = 250,
   ) {}
 
@@ -43,8 +45,8 @@ export class SeqOrder {
     return this.positions.get(connection)?.seq;
   }
 
-  deliver(connection: Connection, frame: ServerFrame): void {
-    if (!isStoredFrame(frame)) {
+  deliver(connection: Connection, frame: F): void {
+    if (!this.isStored(frame)) {
       this.write(connection, frame);
       return;
     }
@@ -52,8 +54,8 @@ export class SeqOrder {
   }
 
   // The socket has this event another way (the ack of its own message).
-  skip(connection: Connection, frame: ServerFrame): void {
-    if (isStoredFrame(frame)) this.accept(connection, frame.seq, null);
+  skip(connection: Connection, frame: F): void {
+    if (this.isStored(frame)) this.accept(connection, frame.seq, null);
   }
 
   // Reads every stored event after the socket's position and delivers what it lacks.
@@ -61,7 +63,7 @@ export class SeqOrder {
     const position = this.positions.get(connection);
     if (!position || position.seq === undefined || position.syncing || connection.pending) return;
     position.syncing = true;
-    let frames: StoredEventFrame[] = [];
+    let frames: F[] = [];
     try {
       frames = await this.source.fetchAfter(connection.sessionId, position.seq);
     } catch {
@@ -71,6 +73,7 @@ export class SeqOrder {
     }
     if (this.positions.get(connection) !== position) return;
     for (const frame of frames) {
+      if (!this.isStored(frame)) continue;
       const seq = frame.seq;
       if (seq > (position.seq ?? 0) && !position.held.has(seq)) position.held.set(seq, frame);
     }
@@ -78,7 +81,7 @@ export class SeqOrder {
     this.release(connection, position);
   }
 
-  private accept(connection: Connection, seq: number, frame: ServerFrame | null): void {
+  private accept(connection: Connection, seq: number, frame: F | null): void {
     let position = this.positions.get(connection);
     if (!position) {
       position = { held: new Map() };
@@ -101,7 +104,7 @@ export class SeqOrder {
     }
   }
 
-  private flush(connection: Connection, position: Position): void {
+  private flush(connection: Connection, position: Position<F>): void {
     for (let next = (position.seq ?? 0) + 1; position.held.has(next); next++) {
       const frame = position.held.get(next);
       position.held.delete(next);
@@ -115,7 +118,7 @@ export class SeqOrder {
   }
 
   // A gap the database could not fill: deliver the rest in order rather than hold it forever.
-  private release(connection: Connection, position: Position): void {
+  private release(connection: Connection, position: Position<F>): void {
     const seqs = [...position.held.keys()].sort((a, b) => a - b);
     for (const seq of seqs) {
       const frame = position.held.get(seq);

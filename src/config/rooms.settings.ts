@@ -1,0 +1,22 @@
+import { duration, type Env, integer, TIMER_MAX_MS, TIMER_MIN_MS } from './env-readers';
+
+// Rooms, direct messages and presence (docs/protocol.md, "Rooms").
+export interface RoomSettings {
+  // messages older than this are removed (a TTL index on MongoDB and a sweep, which FerretDB needs)
+  retentionMs: number;
+  // how often the retention sweep runs
+  sweepIntervalMs: number;
+  // room messages (chat, edit, delete, react) per user per second, on every instance together
+  messagesPerSecond: number;
+  // a socket that shows no life (a frame or a pong) for this long no longer counts as present
+  presenceTimeoutMs: number;
+}
+
+export function loadRoomSettings(env: Env): RoomSettings {
+  return {
+    retentionMs: duration(env, 'ROOM_RETENTION', '90d', 1000),
+    sweepIntervalMs: duration(env, 'ROOM_SWEEP_INTERVAL', '1h', TIMER_MIN_MS, TIMER_MAX_MS),
+    messagesPerSecond: integer(env, 'ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
+    presenceTimeoutMs: duration(env, 'PRESENCE_TIMEOUT', '30s', 1000, TIMER_MAX_MS),
+  };
+}

@@ -1,0 +1,25 @@
+import type { RoomSummary } from '../rooms.service';
+import type { RoomRecord } from '../room.types';
+
+// REST shapes (snake_case), built in one place.
+export function roomView(room: RoomRecord) {
+  return {
+    id: room.id,
+    kind: room.kind,
+    name: room.name,
+    topic: room.topic,
+    owner_id: room.owner_id,
+    ...(room.dm_users ? { dm_users: room.dm_users } : {}),
+    created_at: room.created_at.toISOString(),
+    last_message_at: room.last_message_at?.toISOString() ?? null,
+  };
+}
+
+export function roomSummaryView({ room, participant, unread }: RoomSummary) {
+  return {
+    ...roomView(room),
+    membership: participant?.state ?? null,
+    role: participant?.state === 'member' ? participant.role : null,
+    unread_count: unread,
+  };
+}

@@ -1,0 +1,102 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Participant } from './schemas/participant.schema';
+import {
+  participantId,
+  type ParticipantRecord,
+  type ParticipantRole,
+  type ParticipantState,
+} from './room.types';
+
+const DUPLICATE_KEY = 11000;
+
+// chat_participants: who belongs to which room, in what role and state.
+@Injectable()
+export class ParticipantsRepository implements OnModuleInit {
+  constructor(@InjectModel(Participant.name) private readonly participants: Model<Participant>) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.participants.createIndexes();
+  }
+
+  async find(roomId: string, userId: string): Promise<ParticipantRecord | null> {
+    return toRecord(
+      await this.participants.findOne({ _id: participantId(roomId, userId) }).lean<Participant>(),
+    );
+  }
+
+  // Sets the state (and the role when given), creating the document when missing. Keyed by `_id`, so
+  // two instances upserting the same member make one document.
+  async put(
+    roomId: string,
+    userId: string,
+    changes: { state: ParticipantState; role?: ParticipantRole; muted_until?: Date | null },
+    now = new Date(),
+  ): Promise<void> {
+    const set: Record<string, unknown> = { ...changes, updated_at: now };
+    if (set.role === undefined) delete set.role;
+    // a field may not be in both $set and $setOnInsert
+    const defaults: Record<string, unknown> = { role: 'member', muted_until: null };
+    const onInsert: Record<string, unknown> = { room_id: roomId, user_id: userId };
+    for (const [key, value] of Object.entries(defaults)) if (!(key in set)) onInsert[key] = value;
+    const upsert = () =>
+      this.participants.updateOne(
+        { _id: participantId(roomId, userId) },
+        { $set: set, $setOnInsert: onInsert },
+        { upsert: true },
+      );
+    try {
+      await upsert();
+    } catch (error) {
+      // two upserts of one new document race: the loser's insert fails, its update then matches
+      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      await upsert();
+    }
+  }
+
+  async setMute(roomId: string, userId: string, until: Date | null): Promise<void> {
+    await this.participants.updateOne(
+      { _id: participantId(roomId, userId) },
+      { $set: { muted_until: until, updated_at: new Date() } },
+    );
+  }
+
+  async setRole(roomId: string, userId: string, role: ParticipantRole): Promise<void> {
+    await this.participants.updateOne(
+      { _id: participantId(roomId, userId) },
+      { $set: { role, updated_at: new Date() } },
+    );
+  }
+
+  async ofUser(userId: string, states: ParticipantState[]): Promise<ParticipantRecord[]> {
+    const found = await this.participants
+      .find({ user_id: userId, state: { $in: states } })
+      .lean<Participant[]>();
+    return found.map((participant) => toRecord(participant) as ParticipantRecord);
+  }
+
+  async ofRoom(roomId: string, states: ParticipantState[], limit = 1000): Promise<ParticipantRecord[]> {
+    const found = await this.participants
+      .find({ room_id: roomId, state: { $in: states } })
+      .sort({ user_id: 1 })
+      .limit(limit)
+      .lean<Participant[]>();
+    return found.map((participant) => toRecord(participant) as ParticipantRecord);
+  }
+
+  async countMembers(roomId: string): Promise<number> {
+    return this.participants.countDocuments({ room_id: roomId, state: 'member' });
+  }
+}
+
+function toRecord(participant: Participant | null): ParticipantRecord | null {
+  if (!participant) return null;
+  return {
+    room_id: participant.room_id,
+    user_id: participant.user_id,
+    role: participant.role,
+    state: participant.state,
+    muted_until: participant.muted_until ?? null,
+  };
+}

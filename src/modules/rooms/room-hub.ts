@@ -1,0 +1,196 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { BUS, type Bus } from '../../infra/bus/bus';
+import type { PresenceStatus, RoomServerFrame } from '../../protocol/rooms';
+import { writeData } from '../realtime/client-hub';
+import type { Connection } from '../realtime/connection';
+import { SeqOrder } from '../realtime/delivery-order';
+import type { ServerFrame } from '../realtime/frames';
+import { isStoredRoomFrame, messageFrame } from './room-frames';
+import { RoomMessagesRepository } from './room-messages.repository';
+
+const TOPIC = 'rooms';
+// at most one presence frame per room per second reaches a socket (PRESENCE-004)
+export const PRESENCE_COALESCE_MS = 1000;
+const GAP_FILL_LIMIT = 500;
+
+type RoomBusMessage =
+  | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
+  | { k: 'revoke'; room: string; user: string }
+  | { k: 'presence'; room: string; user: string; status: PresenceStatus };
+
+interface Subscription {
+  connection: Connection;
+  // while a join replays history, live frames wait here so nothing is missed or doubled
+  pending: RoomServerFrame[] | null;
+}
+
+// Frames to the sockets that joined a room, on every instance (the bus: Redis pub/sub with
+// REDIS_URL). A socket is subscribed only after its join checked membership, and every membership
+// loss (leave, kick, ban) revokes the user's subscriptions on every instance before anything else
+// is delivered from that instance: delivery goes only to current members. Each frame is serialized
+// once for all its sockets; stored messages reach each socket once and in seq order.
+@Injectable()
+export class RoomHub implements OnModuleInit {
+  private readonly rooms = new Map<string, Map<string, Subscription>>();
+  private readonly ofConnection = new Map<string, Set<string>>();
+  private readonly orders = new Map<string, SeqOrder<RoomServerFrame>>();
+  private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
+  private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly presenceSentAt = new Map<string, number>();
+  private lastFrame?: RoomServerFrame;
+  private lastData = '';
+
+  constructor(
+    @Inject(BUS) private readonly bus: Bus,
+    private readonly messages: RoomMessagesRepository,
+  ) {}
+
+  onModuleInit(): void {
+    this.bus.subscribe(TOPIC, (payload) => this.receive(payload as RoomBusMessage));
+  }
+
+  // Subscribes the socket (already checked as a member); live frames queue until ready().
+  subscribe(connection: Connection, roomId: string): void {
+    let subscribers = this.rooms.get(roomId);
+    if (!subscribers) this.rooms.set(roomId, (subscribers = new Map()));
+    subscribers.set(connection.id, { connection, pending: [] });
+    let rooms = this.ofConnection.get(connection.id);
+    if (!rooms) this.ofConnection.set(connection.id, (rooms = new Set()));
+    rooms.add(roomId);
+  }
+
+  // The join's replay is done: the socket stands at `seq`; what queued meanwhile goes out in order.
+  ready(connection: Connection, roomId: string, seq: number): void {
+    const subscription = this.rooms.get(roomId)?.get(connection.id);
+    if (!subscription) return;
+    const pending = subscription.pending ?? [];
+    subscription.pending = null;
+    const order = this.orderOf(roomId);
+    order.reset(connection, seq);
+    for (const frame of pending) order.deliver(connection, frame);
+  }
+
+  isSubscribed(connection: Connection, roomId: string): boolean {
+    return this.rooms.get(roomId)?.has(connection.id) ?? false;
+  }
+
+  unsubscribe(connection: Connection, roomId: string): void {
+    const subscribers = this.rooms.get(roomId);
+    if (!subscribers?.delete(connection.id)) return;
+    this.orders.get(roomId)?.forget(connection);
+    if (subscribers.size === 0) {
+      this.rooms.delete(roomId);
+      this.orders.delete(roomId);
+    }
+    const rooms = this.ofConnection.get(connection.id);
+    rooms?.delete(roomId);
+    if (rooms?.size === 0) this.ofConnection.delete(connection.id);
+  }
+
+  drop(connection: Connection): void {
+    for (const roomId of [...(this.ofConnection.get(connection.id) ?? [])])
+      this.unsubscribe(connection, roomId);
+  }
+
+  // Every subscribed socket of the room on every instance, except `except` (the sender, acked instead).
+  toRoom(roomId: string, frame: RoomServerFrame, except?: Connection): void {
+    this.local(roomId, frame, except?.id);
+    this.bus.publish(TOPIC, { k: 'frame', room: roomId, frame, except: except?.id } satisfies RoomBusMessage);
+  }
+
+  // The user is no longer a member: their sockets stop receiving the room, on every instance.
+  revoke(roomId: string, userId: string): void {
+    this.revokeLocal(roomId, userId);
+    this.bus.publish(TOPIC, { k: 'revoke', room: roomId, user: userId } satisfies RoomBusMessage);
+  }
+
+  // A member's presence changed: told to the room's sockets, coalesced per room (PRESENCE-004).
+  presence(roomId: string, userId: string, status: PresenceStatus): void {
+    this.presenceLocal(roomId, userId, status);
+    this.bus.publish(TOPIC, { k: 'presence', room: roomId, user: userId, status } satisfies RoomBusMessage);
+  }
+
+  send(connection: Connection, frame: RoomServerFrame | ServerFrame): void {
+    writeData(connection, JSON.stringify(frame));
+  }
+
+  private receive(message: RoomBusMessage): void {
+    switch (message.k) {
+      case 'frame':
+        return this.local(message.room, message.frame, message.except);
+      case 'revoke':
+        return this.revokeLocal(message.room, message.user);
+      case 'presence':
+        return this.presenceLocal(message.room, message.user, message.status);
+    }
+  }
+
+  private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
+    const subscribers = this.rooms.get(roomId);
+    if (!subscribers) return;
+    const order = this.orderOf(roomId);
+    for (const subscription of subscribers.values()) {
+      if (subscription.connection.id === exceptId) {
+        order.skip(subscription.connection, frame);
+        continue;
+      }
+      if (subscription.pending) subscription.pending.push(frame);
+      else order.deliver(subscription.connection, frame);
+    }
+  }
+
+  private revokeLocal(roomId: string, userId: string): void {
+    for (const subscription of [...(this.rooms.get(roomId)?.values() ?? [])])
+      if (subscription.connection.principal.userId === userId)
+        this.unsubscribe(subscription.connection, roomId);
+  }
+
+  private presenceLocal(roomId: string, userId: string, status: PresenceStatus): void {
+    if (!this.rooms.has(roomId)) return;
+    let pending = this.presencePending.get(roomId);
+    if (!pending) this.presencePending.set(roomId, (pending = new Map()));
+    pending.set(userId, status);
+    if (this.presenceTimers.has(roomId)) return;
+    const wait = Math.max(0, (this.presenceSentAt.get(roomId) ?? 0) + PRESENCE_COALESCE_MS - Date.now());
+    const timer = setTimeout(() => this.flushPresence(roomId), wait);
+    timer.unref();
+    this.presenceTimers.set(roomId, timer);
+  }
+
+  private flushPresence(roomId: string): void {
+    this.presenceTimers.delete(roomId);
+    const pending = this.presencePending.get(roomId);
+    this.presencePending.delete(roomId);
+    if (!pending || pending.size === 0) return;
+    this.presenceSentAt.set(roomId, Date.now());
+    const users = [...pending].map(([user_id, status]) => ({ user_id, status }));
+    this.local(roomId, { type: 'presence', room_id: roomId, metadata: { users } });
+    // forget rooms nobody here listens to any more
+    if (!this.rooms.has(roomId)) this.presenceSentAt.delete(roomId);
+  }
+
+  private orderOf(roomId: string): SeqOrder<RoomServerFrame> {
+    let order = this.orders.get(roomId);
+    if (!order) {
+      order = new SeqOrder<RoomServerFrame>(
+        (connection, frame) => writeData(connection, this.serialize(frame)),
+        {
+          fetchAfter: async (_sessionId, seq) =>
+            (await this.messages.after(roomId, seq, GAP_FILL_LIMIT)).map((message) => messageFrame(message)),
+        },
+        isStoredRoomFrame,
+      );
+      this.orders.set(roomId, order);
+    }
+    return order;
+  }
+
+  // one JSON.stringify per frame, however many sockets it goes to
+  private serialize(frame: RoomServerFrame): string {
+    if (frame !== this.lastFrame) {
+      this.lastData = JSON.stringify(frame);
+      this.lastFrame = frame;
+    }
+    return this.lastData;
+  }
+}

@@ -1,0 +1,227 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { RoomMessage } from './schemas/room-message.schema';
+import type { NewRoomMessage, RoomMessageRecord } from './room.types';
+
+export const ROOM_CIPHER = Symbol('ROOM_CIPHER');
+const DUPLICATE_KEY = 11000;
+// each failed attempt means another writer took that seq first; 64 in a row would take 64 writers
+// landing in the same instant on one room
+const INSERT_ATTEMPTS = 64;
+const HEADS_KEPT = 10_000;
+const TTL_BACKSTOP_MS = 86_400_000;
+
+export interface Appended {
+  message: RoomMessageRecord;
+  // true: the client_id was seen before and this is the stored copy
+  duplicate: boolean;
+}
+
+// chat_messages. Content is encrypted on the way in and decrypted on the way out; every read takes
+// the room id, which the caller has checked membership of.
+@Injectable()
+export class RoomMessagesRepository implements OnModuleInit {
+  private readonly logger = new Logger('rooms');
+  // the last seq this instance stored per room; a stale one (another instance wrote since) costs one
+  // failed insert and a read of the head
+  private readonly heads = new Map<string, number>();
+
+  constructor(
+    @InjectModel(RoomMessage.name) private readonly messages: Model<RoomMessage>,
+    @Inject(ROOM_CIPHER) private readonly cipher: ContentCipher,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.messages.createIndexes();
+    await this.ensureRetentionIndex();
+  }
+
+  // Stores the message at the room's next seq: insert at head + 1, and on a duplicate key either give
+  // back the stored copy (same client_id: its `_id` is derived from it) or read the head again
+  // (another writer took that seq). Gap-free and unique on any store whose unique indexes hold
+  // (store conformance suite), with no counter document (FerretDB 1.24 loses concurrent $inc). The
+  // head is remembered per room, so the usual append is one insert: reading it costs a scan of the
+  // collection on FerretDB, which pushes down only `_id` filters.
+  async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
+    const dedupKey =
+      input.client_id !== undefined ? `${input.room_id}|${input.sender_id}|${input.client_id}` : undefined;
+    const id = dedupKey !== undefined ? messageIdOf(dedupKey) : randomUUID();
+    let head = this.heads.get(input.room_id);
+    for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
+      head ??= await this.headSeq(input.room_id);
+      const seq = Math.max(head, floor) + 1;
+      const document: RoomMessage = {
+        _id: id,
+        room_id: input.room_id,
+        seq,
+        sender_id: input.sender_id,
+        kind: input.kind,
+        dedup_key: dedupKey ?? `${input.room_id}|#${id}`,
+        created_at: now,
+        edited_at: null,
+        deleted_at: null,
+        deleted_by: null,
+      };
+      if (input.client_id !== undefined) document.client_id = input.client_id;
+      if (input.content !== undefined) document.content = this.cipher.encrypt(input.content);
+      if (input.file_id !== undefined) document.file_id = input.file_id;
+      if (input.reply_to !== undefined) document.reply_to = input.reply_to;
+      if (input.metadata !== undefined) document.metadata = input.metadata;
+      try {
+        await this.messages.create(document);
+        this.remember(input.room_id, seq);
+        return { message: this.toRecord(document), duplicate: false };
+      } catch (error) {
+        if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      }
+      if (dedupKey !== undefined) {
+        const stored = await this.messages.findOne({ _id: id }).lean<RoomMessage>();
+        if (stored) return { message: this.toRecord(stored), duplicate: true };
+      }
+      head = undefined;
+    }
+    throw new Error('no free seq after many attempts');
+  }
+
+  async headSeq(roomId: string): Promise<number> {
+    const head = await this.messages
+      .findOne({ room_id: roomId }, { seq: 1 })
+      .sort({ seq: -1 })
+      .lean<{ seq: number }>();
+    return head?.seq ?? 0;
+  }
+
+  async find(roomId: string, messageId: string): Promise<RoomMessageRecord | null> {
+    const found = await this.messages.findOne({ _id: messageId, room_id: roomId }).lean<RoomMessage>();
+    return found ? this.toRecord(found) : null;
+  }
+
+  // Up to `limit` messages after `seq`, oldest first (a resume).
+  async after(roomId: string, seq: number, limit: number): Promise<RoomMessageRecord[]> {
+    const found = await this.messages
+      .find({ room_id: roomId, seq: { $gt: seq } })
+      .sort({ seq: 1 })
+      .limit(limit)
+      .lean<RoomMessage[]>();
+    return found.map((message) => this.toRecord(message));
+  }
+
+  // The `limit` messages before `seq` (all the newest when undefined), returned oldest first.
+  async before(roomId: string, seq: number | undefined, limit: number): Promise<RoomMessageRecord[]> {
+    const filter = seq === undefined ? { room_id: roomId } : { room_id: roomId, seq: { $lt: seq } };
+    const found = await this.messages.find(filter).sort({ seq: -1 }).limit(limit).lean<RoomMessage[]>();
+    return found.reverse().map((message) => this.toRecord(message));
+  }
+
+  // Text messages of the room after `seq` not sent by `userId` (unread counts: joins and moderation
+  // notices are not something to read).
+  async countAfter(roomId: string, seq: number, exceptSender: string): Promise<number> {
+    return this.messages.countDocuments({
+      room_id: roomId,
+      seq: { $gt: seq },
+      sender_id: { $ne: exceptSender },
+      kind: 'text',
+    });
+  }
+
+  // Keeps the text before the edit; false when the message is gone or deleted.
+  async edit(roomId: string, messageId: string, content: string, now = new Date()): Promise<boolean> {
+    const current = await this.messages
+      .findOne({ _id: messageId, room_id: roomId, deleted_at: null })
+      .lean<RoomMessage>();
+    if (!current) return false;
+    const history = current.content !== undefined ? [{ content: current.content, at: now }] : [];
+    const result = await this.messages.updateOne(
+      { _id: messageId, room_id: roomId, deleted_at: null },
+      {
+        $set: { content: this.cipher.encrypt(content), edited_at: now },
+        $push: { edits: { $each: history } },
+      },
+    );
+    return result.matchedCount === 1;
+  }
+
+  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history.
+  async softDelete(roomId: string, messageId: string, by: string, now = new Date()): Promise<boolean> {
+    const result = await this.messages.updateOne(
+      { _id: messageId, room_id: roomId, deleted_at: null },
+      { $set: { deleted_at: now, deleted_by: by }, $unset: { content: '', edits: '' } },
+    );
+    return result.matchedCount === 1;
+  }
+
+  // rooms with messages older than `cutoff`
+  async roomsBefore(cutoff: Date): Promise<string[]> {
+    return (await this.messages.distinct('room_id', { created_at: { $lt: cutoff } })) as string[];
+  }
+
+  async deleteOlderThan(cutoff: Date): Promise<number> {
+    const result = await this.messages.deleteMany({ created_at: { $lt: cutoff } });
+    return result.deletedCount;
+  }
+
+  // The retention sweep (RoomRetentionService) removes expired messages on every store, after noting
+  // each room's highest seq. FerretDB 1.24 refuses TTL indexes (store conformance suite) and gets a
+  // plain index for the sweep; MongoDB gets a TTL index a day past the retention as a backstop for an
+  // instance that stopped sweeping.
+  private async ensureRetentionIndex(): Promise<void> {
+    const expireAfterSeconds = Math.floor((this.settings.rooms.retentionMs + TTL_BACKSTOP_MS) / 1000);
+    const collection = this.messages.collection;
+    try {
+      await collection.createIndex({ created_at: 1 }, { name: 'created_at_ttl', expireAfterSeconds });
+    } catch (error) {
+      const code = (error as { code?: number; codeName?: string }).codeName;
+      if (code === 'IndexOptionsConflict' || code === 'IndexKeySpecsConflict') {
+        // ROOM_RETENTION changed since the index was made
+        await this.messages.db.db!.command({
+          collMod: collection.collectionName,
+          index: { name: 'created_at_ttl', expireAfterSeconds },
+        });
+        return;
+      }
+      this.logger.log(
+        { event: 'ttl_unavailable' },
+        'no TTL index on this store; the retention sweep removes old messages',
+      );
+      await collection.createIndex({ created_at: 1 }, { name: 'created_at_1' });
+    }
+  }
+
+  private remember(roomId: string, seq: number): void {
+    this.heads.delete(roomId);
+    this.heads.set(roomId, seq);
+    // the oldest entry (Maps keep insertion order) goes first
+    if (this.heads.size > HEADS_KEPT) this.heads.delete(this.heads.keys().next().value as string);
+  }
+
+  private toRecord(message: RoomMessage): RoomMessageRecord {
+    const record: RoomMessageRecord = {
+      id: message._id,
+      room_id: message.room_id,
+      seq: message.seq,
+      sender_id: message.sender_id,
+      kind: message.kind === 'system' ? 'system' : 'text',
+      created_at: message.created_at,
+      edited_at: message.edited_at ?? null,
+      deleted_at: message.deleted_at ?? null,
+    };
+    if (message.client_id !== undefined) record.client_id = message.client_id;
+    if (message.content !== undefined && !message.deleted_at)
+      record.content = this.cipher.decrypt(message.content);
+    if (message.file_id !== undefined) record.file_id = message.file_id;
+    if (message.reply_to !== undefined) record.reply_to = message.reply_to;
+    if (message.metadata !== undefined) record.metadata = message.metadata;
+    return record;
+  }
+}
+
+// A message sent with a client_id has an id derived from (room, sender, client_id): a resend finds the
+// stored copy by `_id`, the one lookup every store does without scanning.
+function messageIdOf(dedupKey: string): string {
+  return createHash('sha256').update(dedupKey).digest('base64url').slice(0, 32);
+}

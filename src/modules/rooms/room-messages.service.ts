@@ -1,0 +1,289 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { ThrottlerStorage } from '@nestjs/throttler';
+import { SETTINGS, type Settings } from '../../config/settings';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { KeyedMutex } from '../../common/keyed-mutex';
+import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
+import type { Connection } from '../realtime/connection';
+import { BlocksRepository } from './blocks.repository';
+import { ParticipantsRepository } from './participants.repository';
+import { ReactionsRepository } from './reactions.repository';
+import { ReadMarksRepository } from './read-marks.repository';
+import { messageFrame } from './room-frames';
+import { RoomHub } from './room-hub';
+import { RoomMessagesRepository } from './room-messages.repository';
+import { requireCanWrite, requireMember, requireModerator } from './room-rules';
+import type { NewRoomMessage, ParticipantRecord, RoomMessageRecord, RoomRecord } from './room.types';
+import { RoomsRepository } from './rooms.repository';
+
+export const HISTORY_ON_JOIN = 100;
+export const HISTORY_PAGE_MAX = 100;
+const RATE_WINDOW_MS = 1000;
+const NOTE_EVERY_MS = 60_000;
+// files shared in a room are attached under `room:<id>`
+const FILE_SCOPE = 'room';
+
+export interface SendInput {
+  roomId: string;
+  content?: string;
+  clientId?: string;
+  replyTo?: string;
+  fileId?: string;
+}
+
+// What happens to room messages: the one record path (store → ack → fan-out, MSG-002, PERSIST-001),
+// history reads behind the membership check, edits, soft deletes, reactions and read marks.
+@Injectable()
+export class RoomMessagesService implements OnModuleInit {
+  // this instance's writers to one room take turns: they would only collide on the same seq; other
+  // instances' writers are sorted out by the unique index
+  private readonly appends = new KeyedMutex();
+
+  constructor(
+    private readonly rooms: RoomsRepository,
+    private readonly participants: ParticipantsRepository,
+    private readonly messages: RoomMessagesRepository,
+    private readonly reactions: ReactionsRepository,
+    private readonly readMarks: ReadMarksRepository,
+    private readonly blocks: BlocksRepository,
+    private readonly hub: RoomHub,
+    @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
+    @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(FILE_STORE) private readonly files: FileStore,
+  ) {}
+
+  // room members read the files shared in the room
+  onModuleInit(): void {
+    this.files.allowReaders(FILE_SCOPE, async (principal, roomId) => {
+      const participant = await this.participants.find(roomId, principal.userId);
+      return participant?.state === 'member';
+    });
+  }
+
+  async send(principal: Principal, input: SendInput, origin?: Connection): Promise<RoomAckFrame> {
+    await this.checkRate(principal.userId);
+    const { room, participant } = await this.memberOf(input.roomId, principal.userId);
+    requireCanWrite(participant);
+    if (room.kind === 'dm') await this.checkNotBlocked(room, principal.userId);
+    if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
+    // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
+    const file =
+      input.fileId !== undefined
+        ? await this.files.attach(input.fileId, principal.userId, `${FILE_SCOPE}:${room.id}`)
+        : undefined;
+    return this.record(
+      room,
+      {
+        room_id: room.id,
+        sender_id: principal.userId,
+        kind: 'text',
+        content: input.content?.trim() ? input.content : undefined,
+        client_id: input.clientId,
+        reply_to: input.replyTo,
+        file_id: file?.file_id,
+        metadata: file
+          ? { file: { name: file.name, size: file.size, mime_type: file.mime_type } }
+          : undefined,
+      },
+      origin,
+    );
+  }
+
+  // The one record path for every stored room message, people's and the server's (system messages of
+  // joins, leaves and moderation): stored before the ack, acked to the sender's socket (a resend of a
+  // client_id gets the stored copy's ack and nothing else happens), then sent to every other member's
+  // socket on every instance.
+  async record(room: RoomRecord, input: NewRoomMessage, origin?: Connection): Promise<RoomAckFrame> {
+    const { message, duplicate } = await this.appends.run(room.id, () =>
+      this.messages.append(input, room.last_seq),
+    );
+    const ack: RoomAckFrame = {
+      type: 'ack',
+      room_id: room.id,
+      message_id: message.id,
+      seq: message.seq,
+      timestamp: message.created_at.toISOString(),
+    };
+    if (message.client_id !== undefined) ack.client_id = message.client_id;
+    if (origin) this.hub.send(origin, ack);
+    if (duplicate) return ack;
+    this.hub.toRoom(room.id, messageFrame(message), origin);
+    // the room's activity time (the list sorts by it) at most once a minute: one write fewer per message
+    if (
+      !room.last_message_at ||
+      message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
+    )
+      await this.rooms.noteMessage(room.id, message.seq, message.created_at).catch(() => undefined);
+    return ack;
+  }
+
+  async system(room: RoomRecord, actorId: string, action: string, target?: string): Promise<void> {
+    await this.record(room, {
+      room_id: room.id,
+      sender_id: actorId,
+      kind: 'system',
+      content: action,
+      metadata: { action, ...(target !== undefined ? { target_user_id: target } : {}) },
+    });
+  }
+
+  // The newest `limit` messages before `before` (all when undefined), oldest first (PERSIST-002).
+  async history(principal: Principal, roomId: string, before: number | undefined, limit: number) {
+    await this.memberOf(roomId, principal.userId);
+    return this.withReactions(await this.messages.before(roomId, before, Math.min(limit, HISTORY_PAGE_MAX)));
+  }
+
+  // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
+  async replay(roomId: string, lastSeq: number | undefined): Promise<RoomMessageFrame[]> {
+    const messages =
+      lastSeq === undefined
+        ? await this.messages.before(roomId, undefined, HISTORY_ON_JOIN)
+        : await this.messages.after(roomId, lastSeq, 10_000);
+    return this.withReactions(messages);
+  }
+
+  headSeq(roomId: string): Promise<number> {
+    return this.messages.headSeq(roomId);
+  }
+
+  // Only the sender edits; the text before is kept in the message's history (edited_at shown).
+  async edit(principal: Principal, roomId: string, messageId: string, content: string): Promise<void> {
+    await this.checkRate(principal.userId);
+    const { participant } = await this.memberOf(roomId, principal.userId);
+    requireCanWrite(participant);
+    const message = await this.requireMessage(roomId, messageId);
+    if (message.sender_id !== principal.userId || message.kind !== 'text')
+      throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
+        recoverable: true,
+      });
+    const now = new Date();
+    if (!(await this.messages.edit(roomId, messageId, content, now)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    this.hub.toRoom(roomId, {
+      type: 'edit',
+      room_id: roomId,
+      message_id: messageId,
+      seq: message.seq,
+      user_id: principal.userId,
+      content,
+      metadata: { edited_at: now.toISOString() },
+    });
+  }
+
+  // The sender, the room's owner and moderators, and admins delete; the message stays, without text.
+  async delete(principal: Principal, roomId: string, messageId: string): Promise<void> {
+    await this.checkRate(principal.userId);
+    const participant = await this.participants.find(roomId, principal.userId);
+    const room = await this.rooms.find(roomId);
+    if (!principal.isAdmin) requireMember(room, participant);
+    else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    const message = await this.requireMessage(roomId, messageId);
+    if (message.sender_id !== principal.userId) requireModerator(principal, participant);
+    if (!(await this.messages.softDelete(roomId, messageId, principal.userId)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    this.hub.toRoom(roomId, {
+      type: 'delete',
+      room_id: roomId,
+      message_id: messageId,
+      seq: message.seq,
+      user_id: principal.userId,
+    });
+  }
+
+  async react(principal: Principal, roomId: string, messageId: string, emoji: string, remove: boolean) {
+    await this.checkRate(principal.userId);
+    await this.memberOf(roomId, principal.userId);
+    const message = await this.requireMessage(roomId, messageId);
+    if (remove) await this.reactions.remove(messageId, principal.userId, emoji);
+    else
+      await this.reactions.add({
+        room_id: roomId,
+        message_id: messageId,
+        user_id: principal.userId,
+        emoji,
+        message_at: message.created_at,
+      });
+    this.hub.toRoom(roomId, {
+      type: 'react',
+      room_id: roomId,
+      message_id: messageId,
+      user_id: principal.userId,
+      content: emoji,
+      metadata: { removed: remove },
+    });
+  }
+
+  // The member has read up to `seq`; in a direct message the other side sees it (a read receipt).
+  async read(principal: Principal, roomId: string, seq: number): Promise<void> {
+    const { room } = await this.memberOf(roomId, principal.userId);
+    await this.readMarks.mark(roomId, principal.userId, seq);
+    if (room.kind === 'dm')
+      this.hub.toRoom(roomId, { type: 'read', room_id: roomId, user_id: principal.userId, seq });
+  }
+
+  async typing(principal: Principal, roomId: string, typing: boolean, origin: Connection): Promise<void> {
+    if (!this.hub.isSubscribed(origin, roomId))
+      throw new DomainException(ErrorCode.NOT_A_MEMBER, 'Join the room first.');
+    await this.checkRate(principal.userId, 'room-typing');
+    this.hub.toRoom(
+      roomId,
+      { type: 'typing', room_id: roomId, user_id: principal.userId, metadata: { typing } },
+      origin,
+    );
+  }
+
+  // Unread messages per room (others' messages after the member's read mark).
+  async unread(userId: string, roomIds: string[]): Promise<Map<string, number>> {
+    const marks = await this.readMarks.of(roomIds, userId);
+    const counts = await Promise.all(
+      roomIds.map(
+        async (roomId) =>
+          [roomId, await this.messages.countAfter(roomId, marks.get(roomId) ?? 0, userId)] as const,
+      ),
+    );
+    return new Map(counts);
+  }
+
+  async memberOf(
+    roomId: string,
+    userId: string,
+  ): Promise<{ room: RoomRecord; participant: ParticipantRecord }> {
+    const [room, participant] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, userId),
+    ]);
+    requireMember(room, participant);
+    return { room: room as RoomRecord, participant };
+  }
+
+  private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {
+    const message = await this.messages.find(roomId, messageId);
+    if (!message || message.deleted_at) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    return message;
+  }
+
+  private async withReactions(messages: RoomMessageRecord[]): Promise<RoomMessageFrame[]> {
+    const reactions = await this.reactions.forMessages(messages.map((message) => message.id));
+    return messages.map((message) => messageFrame(message, reactions.get(message.id)));
+  }
+
+  private async checkNotBlocked(room: RoomRecord, senderId: string): Promise<void> {
+    const other = room.dm_users?.find((userId) => userId !== senderId);
+    if (other !== undefined && (await this.blocks.isBlocked(other, senderId)))
+      throw new DomainException(ErrorCode.BLOCKED);
+  }
+
+  // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND per user and bucket, counted on every instance together (Redis)
+  async checkRate(userId: string, bucket = 'room'): Promise<void> {
+    const limit = this.settings.rooms.messagesPerSecond;
+    const record = await this.throttler.increment(`${bucket}:${userId}`, RATE_WINDOW_MS, limit, 0, bucket);
+    if (record.totalHits > limit)
+      throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
+        retryAfterMs: Math.max(100, record.timeToExpire * 1000),
+      });
+  }
+}

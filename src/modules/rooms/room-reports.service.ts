@@ -1,0 +1,70 @@
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { AlertsService } from '../notifications/alerts.service';
+import { BlocksRepository } from './blocks.repository';
+import { RoomMessagesRepository } from './room-messages.repository';
+import { RoomMessagesService } from './room-messages.service';
+import { ReportsRepository, type ReportRecord } from './reports.repository';
+
+// What a person does about another: report a message to the admins (through the alert channels,
+// email and SMS by default) and block a user (their direct messages are refused).
+@Injectable()
+export class RoomReportsService {
+  constructor(
+    private readonly messages: RoomMessagesService,
+    private readonly stored: RoomMessagesRepository,
+    private readonly reports: ReportsRepository,
+    private readonly blocks: BlocksRepository,
+    private readonly alerts: AlertsService,
+  ) {}
+
+  async report(
+    principal: Principal,
+    roomId: string,
+    messageId: string,
+    reason?: string,
+  ): Promise<ReportRecord> {
+    await this.messages.memberOf(roomId, principal.userId);
+    const message = await this.stored.find(roomId, messageId);
+    if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    const report = await this.reports.insert({
+      room_id: roomId,
+      message_id: messageId,
+      reporter_id: principal.userId,
+      sender_id: message.sender_id,
+      reason: reason?.trim() || undefined,
+      at: new Date(),
+    });
+    // ids only in details; the reporter's words go as the reason (never logged); the message text
+    // stays in the room for the admins to read there
+    void this.alerts.raise({
+      type: 'message_report',
+      userId: principal.userId,
+      details: `room ${roomId}, message ${messageId} (seq ${message.seq}) by ${message.sender_id}`,
+      reason: report.reason,
+      affectedUsers: 1,
+      at: report.at,
+    });
+    return report;
+  }
+
+  list(skip: number, limit: number) {
+    return this.reports.list(skip, limit);
+  }
+
+  async block(principal: Principal, userId: string): Promise<void> {
+    if (userId === principal.userId)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'You cannot block yourself.');
+    await this.blocks.block(principal.userId, userId);
+  }
+
+  unblock(principal: Principal, userId: string): Promise<void> {
+    return this.blocks.unblock(principal.userId, userId);
+  }
+
+  blocked(principal: Principal): Promise<string[]> {
+    return this.blocks.blockedBy(principal.userId);
+  }
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { Principal } from '../../common/auth/principal';
+import type { ParticipantRecord, RoomRecord } from './room.types';
+
+// The one room of two users, whoever opens it first: its id is derived from the pair, so two first
+// messages racing on two instances insert the same `_id` and the store keeps one (ROOM-003).
+export function dmRoomId(userA: string, userB: string): string {
+  const [first, second] = [userA, userB].sort();
+  return `dm_${createHash('sha256').update(`${first}\u0000${second}`).digest('base64url').slice(0, 32)}`;
+}
+
+export function isModerator(participant: ParticipantRecord | null): boolean {
+  return (
+    participant?.state === 'member' && (participant.role === 'owner' || participant.role === 'moderator')
+  );
+}
+
+// Who may see that a room exists: anyone for a public room; for the others, whoever was ever asked
+// in (invited, member, left, kicked, banned). Everyone else gets NOT_FOUND, so ids leak nothing.
+export function canSee(room: RoomRecord | null, participant: ParticipantRecord | null): room is RoomRecord {
+  return room !== null && (room.kind === 'public' || participant !== null);
+}
+
+// The checks before a member reads or writes the room (ROOM-004): refused with a clear code.
+export function requireMember(
+  room: RoomRecord | null,
+  participant: ParticipantRecord | null,
+): asserts participant is ParticipantRecord {
+  if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+  if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
+  if (participant?.state !== 'member') throw new DomainException(ErrorCode.NOT_A_MEMBER);
+}
+
+export function requireCanWrite(participant: ParticipantRecord, now = new Date()): void {
+  if (participant.muted_until && participant.muted_until > now)
+    throw new DomainException(ErrorCode.MUTED, 'You are muted in this room.', {
+      retryAfterMs: participant.muted_until.getTime() - now.getTime(),
+    });
+}
+
+// Room owners and moderators moderate their room; chatbox admins moderate every room (ROOM-005).
+export function requireModerator(principal: Principal, participant: ParticipantRecord | null): void {
+  if (!principal.isAdmin && !isModerator(participant))
+    // recoverable: a refused moderation keeps the socket open
+    throw new DomainException(
+      ErrorCode.FORBIDDEN,
+      'Only the room owner, its moderators and admins may do that.',
+      {
+        recoverable: true,
+      },
+    );
+}

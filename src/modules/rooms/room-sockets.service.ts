@@ -1,0 +1,201 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { DomainException } from '../../common/errors/domain.exception';
+import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
+import { toErrorFrame } from '../../protocol/frames';
+import type { JoinClientFrame, RoomClientFrame } from '../../protocol/rooms';
+import { ChatMetrics } from '../metrics/chat-metrics';
+import { PresenceService } from '../presence/presence.service';
+import type { Connection } from '../realtime/connection';
+import { validateRoomFrame } from './room-frame-parser';
+import { RoomHub } from './room-hub';
+import { RoomMessagesService } from './room-messages.service';
+import { RoomsService } from './rooms.service';
+
+const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.UNAUTHORIZED]: 4401,
+  [ErrorCode.FORBIDDEN]: 4403,
+};
+
+const DM_PREFIX = '@';
+const CONTROL_TYPES: ReadonlySet<string> = new Set(['join', 'leave', 'read', 'heartbeat']);
+
+// What each room frame does, for both sockets that carry them (/ws/chat and the AI chat's /chat/ws):
+// the gateways parse JSON and call handle(); every answer, ack or error, goes out from here.
+@Injectable()
+export class RoomSocketsService {
+  private readonly logger = new Logger('rooms');
+
+  constructor(
+    private readonly rooms: RoomsService,
+    private readonly messages: RoomMessagesService,
+    private readonly hub: RoomHub,
+    private readonly presence: PresenceService,
+    private readonly metrics: ChatMetrics,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  // the socket counts for its user's presence from now on
+  async attach(connection: Connection): Promise<void> {
+    await this.presence.connect(connection);
+  }
+
+  async detach(connection: Connection): Promise<void> {
+    this.hub.drop(connection);
+    await this.presence.disconnect(connection);
+  }
+
+  // One parsed JSON value from the socket. Never throws for anything the client sent.
+  async handle(connection: Connection, value: unknown): Promise<void> {
+    const parsed = validateRoomFrame(value, this.settings.maxMessageLength);
+    if (!parsed.ok) {
+      this.fail(
+        connection,
+        new DomainException(parsed.code, parsed.message),
+        parsed.client_id,
+        parsed.room_id,
+      );
+      return;
+    }
+    const frame = parsed.frame;
+    this.metrics.messagesIn.inc({ type: `room_${frame.type}` });
+    try {
+      await this.attach(connection);
+      // messages have their budget (RoomMessagesService); joins, leaves, reads and heartbeats share
+      // another, so no frame type can be sent without bound
+      if (CONTROL_TYPES.has(frame.type))
+        await this.messages.checkRate(connection.principal.userId, 'room-control');
+      await this.dispatch(connection, frame);
+    } catch (error) {
+      this.fail(connection, error, frame.client_id, 'room_id' in frame ? frame.room_id : undefined);
+    }
+  }
+
+  private async dispatch(connection: Connection, frame: RoomClientFrame): Promise<void> {
+    const principal = connection.principal;
+    // `@<user_id>` names the direct-message room with that user, made on first use (ROOM-003)
+    if ((frame.type === 'chat' || frame.type === 'join') && frame.room_id.startsWith(DM_PREFIX))
+      frame = {
+        ...frame,
+        room_id: (await this.rooms.openDm(principal, frame.room_id.slice(DM_PREFIX.length))).id,
+      };
+    switch (frame.type) {
+      case 'chat':
+        await this.messages.send(
+          principal,
+          {
+            roomId: frame.room_id,
+            content: frame.content,
+            clientId: frame.client_id,
+            replyTo: frame.metadata?.reply_to,
+            fileId: frame.file_id,
+          },
+          connection,
+        );
+        return;
+      case 'join':
+        return this.join(connection, frame);
+      case 'leave':
+        await this.rooms.leave(principal, frame.room_id);
+        this.hub.unsubscribe(connection, frame.room_id);
+        return this.ack(connection, frame);
+      case 'edit':
+        await this.messages.edit(principal, frame.room_id, frame.message_id, frame.content);
+        return this.ack(connection, frame, frame.message_id);
+      case 'delete':
+        await this.messages.delete(principal, frame.room_id, frame.message_id);
+        return this.ack(connection, frame, frame.message_id);
+      case 'react':
+        await this.messages.react(
+          principal,
+          frame.room_id,
+          frame.message_id,
+          frame.content,
+          frame.metadata?.remove === true,
+        );
+        return this.ack(connection, frame, frame.message_id);
+      case 'typing':
+        return this.messages.typing(principal, frame.room_id, frame.metadata.typing, connection);
+      case 'read':
+        await this.messages.read(principal, frame.room_id, frame.seq);
+        return this.ack(connection, frame);
+      case 'heartbeat':
+        await this.presence.heartbeat(connection, frame.metadata?.status);
+        return this.ack(connection, frame);
+    }
+  }
+
+  // Membership checked, then: subscribed (live frames wait), the history sent (the newest 100, or
+  // everything after last_seq on a resume, in seq order), the `join` frame with where the socket
+  // stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
+  private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
+    const userId = connection.principal.userId;
+    const { room } = await this.rooms.join(connection.principal, frame.room_id);
+    this.hub.subscribe(connection, room.id);
+    try {
+      // a ban or kick that landed between the check and the subscription revoked nothing: look again
+      await this.messages.memberOf(room.id, userId);
+    } catch (error) {
+      this.hub.unsubscribe(connection, room.id);
+      throw error;
+    }
+    // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
+    const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
+    this.hub.presence(room.id, userId, presence);
+    try {
+      const head = await this.messages.headSeq(room.id);
+      const replay = await this.messages.replay(room.id, frame.last_seq);
+      for (const message of replay) this.hub.send(connection, message);
+      const seq = replay.length > 0 ? replay[replay.length - 1].seq : Math.min(frame.last_seq ?? head, head);
+      const online = await this.rooms.onlineMembers(room.id);
+      this.hub.send(connection, {
+        type: 'join',
+        room_id: room.id,
+        user_id: userId,
+        seq,
+        ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
+        metadata: { online, replayed: replay.length },
+      });
+      this.hub.ready(connection, room.id, seq);
+    } catch (error) {
+      this.hub.unsubscribe(connection, room.id);
+      throw error;
+    }
+  }
+
+  private ack(connection: Connection, frame: RoomClientFrame, messageId?: string): void {
+    this.hub.send(connection, {
+      type: 'ack',
+      ...('room_id' in frame ? { room_id: frame.room_id } : {}),
+      ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
+      ...(messageId !== undefined ? { message_id: messageId } : {}),
+    });
+  }
+
+  fail(connection: Connection, error: unknown, clientId?: string, roomId?: string): void {
+    let exception: DomainException;
+    if (error instanceof DomainException) exception = error;
+    else {
+      this.logger.error(
+        { user_id: connection.principal.userId, room_id: roomId, event: 'error', err: describe(error) },
+        'unexpected error',
+      );
+      exception = new DomainException(ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]);
+    }
+    this.metrics.errors.inc({ code: exception.code });
+    this.hub.send(
+      connection,
+      toErrorFrame(exception.code, exception.message, {
+        recoverable: exception.recoverable,
+        clientId,
+        roomId,
+        retryAfterMs: exception.details.retryAfterMs,
+      }),
+    );
+    if (!exception.recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

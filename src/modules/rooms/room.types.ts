@@ -1,0 +1,55 @@
+import type { RoomMessageKind } from '../../protocol/rooms';
+import type { ParticipantRole, ParticipantState } from './schemas/participant.schema';
+import type { RoomKind } from './schemas/room.schema';
+
+export type { ParticipantRole, ParticipantState, RoomKind };
+
+// Plain records the repositories return (content decrypted).
+export interface RoomRecord {
+  id: string;
+  kind: RoomKind;
+  name: string;
+  topic: string | null;
+  owner_id: string;
+  dm_users?: string[];
+  created_at: Date;
+  last_seq: number;
+  last_message_at: Date | null;
+}
+
+export interface ParticipantRecord {
+  room_id: string;
+  user_id: string;
+  role: ParticipantRole;
+  state: ParticipantState;
+  muted_until: Date | null;
+}
+
+export interface RoomMessageRecord {
+  id: string;
+  room_id: string;
+  seq: number;
+  sender_id: string;
+  kind: RoomMessageKind;
+  client_id?: string;
+  content?: string;
+  file_id?: string;
+  reply_to?: string;
+  metadata?: Record<string, unknown>;
+  created_at: Date;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export interface NewRoomMessage {
+  room_id: string;
+  sender_id: string;
+  kind: RoomMessageKind;
+  client_id?: string;
+  content?: string;
+  file_id?: string;
+  reply_to?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export const participantId = (roomId: string, userId: string): string => `${roomId}|${userId}`;

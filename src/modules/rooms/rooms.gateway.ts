@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import {
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { RawData, WebSocket } from 'ws';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { TokenService } from '../../common/auth/token.service';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { Connection } from '../realtime/connection';
+import { RoomHub } from './room-hub';
+import { RoomSocketsService } from './room-sockets.service';
+
+// setTimeout's ceiling (~24.8 days)
+const MAX_TIMER_MS = 2_147_483_647;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_INTERNAL_ERROR = 1011;
+
+// The rooms socket, `GET /ws/chat` (docs/protocol.md, "Rooms"). Authenticated at the upgrade by the
+// same adapter and token check as /chat/ws (a bad token never gets a socket); a token that expires
+// without `auth_refresh` closes it (4401). Transport only: frames go to RoomSocketsService.
+@WebSocketGateway({ path: '/ws/chat' })
+export class RoomsGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown
+{
+  private readonly logger = new Logger('rooms-ws');
+  private readonly connections = new Map<WebSocket, Connection>();
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    private readonly sockets: RoomSocketsService,
+    private readonly hub: RoomHub,
+    private readonly tokens: TokenService,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  afterInit(): void {
+    this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
+  }
+
+  handleConnection(socket: WebSocket, request: { principal?: Principal }): void {
+    const principal = request.principal;
+    if (!principal) {
+      socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+      return;
+    }
+    const connection: Connection = {
+      id: randomUUID(),
+      socket,
+      principal,
+      sessionId: '',
+      alive: true,
+      seenAt: Date.now(),
+      pending: null,
+    };
+    this.connections.set(socket, connection);
+    this.armExpiry(connection);
+    socket.on('error', (error) => this.logger.debug({ event: 'socket_error', err: String(error) }));
+    socket.on('pong', () => {
+      connection.alive = true;
+      connection.seenAt = Date.now();
+    });
+    this.hub.send(connection, {
+      type: 'connection_status',
+      user_id: principal.userId,
+      metadata: { status: 'connected', token_expires_at: new Date(principal.expiresAt).toISOString() },
+    });
+    // frames of one socket are handled in order; the chain never rejects
+    let chain = this.sockets.attach(connection).catch((error: unknown) => this.guard(connection, error));
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      connection.alive = true;
+      connection.seenAt = Date.now();
+      chain = chain
+        .then(() => this.onFrame(connection, data, isBinary))
+        .catch((error: unknown) => this.guard(connection, error));
+    });
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    const connection = this.connections.get(socket);
+    if (!connection) return;
+    this.connections.delete(socket);
+    connection.closed = true;
+    clearTimeout(connection.expiryTimer);
+    void this.sockets.detach(connection).catch((error: unknown) => this.guard(connection, error));
+  }
+
+  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+    if (connection.closed) return;
+    if (isBinary)
+      return this.sockets.fail(
+        connection,
+        new DomainException(ErrorCode.INVALID_MESSAGE, 'Frames must be JSON text.'),
+      );
+    let value: unknown;
+    try {
+      // V8's JSON.parse is iterative; the room parser checks depth, size and prototype keys next
+      value = JSON.parse(data.toString());
+    } catch {
+      return this.sockets.fail(
+        connection,
+        new DomainException(ErrorCode.INVALID_MESSAGE, 'Each frame must be one JSON object.'),
+      );
+    }
+    if (isAuthRefresh(value)) return this.refresh(connection, value);
+    await this.sockets.handle(connection, value);
+  }
+
+  // `auth_refresh` with the new token in `content`, as on /chat/ws (CONTRACT §2)
+  private refresh(connection: Connection, frame: { content?: unknown; client_id?: unknown }): void {
+    const clientId = typeof frame.client_id === 'string' ? frame.client_id.slice(0, 128) : undefined;
+    try {
+      const principal = this.tokens.verify(typeof frame.content === 'string' ? frame.content : undefined);
+      if (principal.userId !== connection.principal.userId)
+        throw new DomainException(ErrorCode.UNAUTHORIZED, 'The new token is for another user.');
+      connection.principal = principal;
+      this.armExpiry(connection);
+      this.hub.send(connection, {
+        type: 'ack',
+        ...(clientId !== undefined ? { client_id: clientId } : {}),
+        metadata: { token_expires_at: new Date(principal.expiresAt).toISOString() },
+      });
+    } catch (error) {
+      this.sockets.fail(connection, error, clientId);
+    }
+  }
+
+  private armExpiry(connection: Connection): void {
+    clearTimeout(connection.expiryTimer);
+    const remaining = Math.max(0, connection.principal.expiresAt - Date.now());
+    connection.expiryTimer = setTimeout(
+      () => this.sockets.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.')),
+      Math.min(remaining, MAX_TIMER_MS),
+    );
+    connection.expiryTimer.unref();
+  }
+
+  private beat(): void {
+    for (const connection of this.connections.values()) {
+      if (!connection.alive) {
+        connection.socket.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.socket.ping();
+    }
+  }
+
+  private guard(connection: Connection, error: unknown): void {
+    this.logger.error(
+      { user_id: connection.principal.userId, event: 'handler_crash', err: String(error) },
+      'a rooms socket handler threw; closing that socket',
+    );
+    connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+  }
+
+  beforeApplicationShutdown(): void {
+    clearInterval(this.heartbeat);
+    for (const connection of this.connections.values())
+      connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+}
+
+function isAuthRefresh(value: unknown): value is { content?: unknown; client_id?: unknown } {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'auth_refresh';
+}

@@ -1,0 +1,76 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { PresenceModule } from '../presence/presence.module';
+import { BlocksRepository } from './blocks.repository';
+import { ParticipantsRepository } from './participants.repository';
+import { ReactionsRepository } from './reactions.repository';
+import { ReadMarksRepository } from './read-marks.repository';
+import { ReportsRepository } from './reports.repository';
+import { RoomHub } from './room-hub';
+import { RoomMessagesRepository, ROOM_CIPHER } from './room-messages.repository';
+import { RoomMessagesService } from './room-messages.service';
+import { RoomReportsService } from './room-reports.service';
+import { RoomRetentionService } from './room-retention.service';
+import { RoomSocketsService } from './room-sockets.service';
+import { RoomsController } from './rooms.controller';
+import { RoomsGateway } from './rooms.gateway';
+import { RoomsRepository } from './rooms.repository';
+import { RoomsService } from './rooms.service';
+import { Participant, ParticipantSchema } from './schemas/participant.schema';
+import {
+  Block,
+  BlockSchema,
+  Reaction,
+  ReactionSchema,
+  ReadMark,
+  ReadMarkSchema,
+  Report,
+  ReportSchema,
+} from './schemas/room-extras.schema';
+import { RoomMessage, RoomMessageSchema } from './schemas/room-message.schema';
+import { Room, RoomSchema } from './schemas/room.schema';
+
+// Rooms, direct messages and their messages (issue 14), on the shared realtime pieces (bus, socket
+// writes, SeqOrder) and the presence module. Nothing outside writes these collections: the chat
+// module reaches rooms through RoomSocketsService alone.
+@Module({
+  imports: [
+    PresenceModule,
+    MongooseModule.forFeature([
+      { name: Room.name, schema: RoomSchema },
+      { name: Participant.name, schema: ParticipantSchema },
+      { name: RoomMessage.name, schema: RoomMessageSchema },
+      { name: Reaction.name, schema: ReactionSchema },
+      { name: ReadMark.name, schema: ReadMarkSchema },
+      { name: Block.name, schema: BlockSchema },
+      { name: Report.name, schema: ReportSchema },
+    ]),
+  ],
+  controllers: [RoomsController],
+  providers: [
+    {
+      provide: ROOM_CIPHER,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) =>
+        new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+    },
+    RoomsRepository,
+    ParticipantsRepository,
+    RoomMessagesRepository,
+    ReactionsRepository,
+    ReadMarksRepository,
+    BlocksRepository,
+    ReportsRepository,
+    RoomHub,
+    RoomMessagesService,
+    RoomsService,
+    RoomReportsService,
+    RoomRetentionService,
+    RoomSocketsService,
+    RoomsGateway,
+  ],
+  exports: [RoomSocketsService],
+})
+export class RoomsModule {}

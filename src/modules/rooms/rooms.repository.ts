@@ -1,0 +1,89 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Room } from './schemas/room.schema';
+import type { RoomKind, RoomRecord } from './room.types';
+
+const DUPLICATE_KEY = 11000;
+
+// chat_rooms: mongoose lives here only; plain records out.
+@Injectable()
+export class RoomsRepository implements OnModuleInit {
+  constructor(@InjectModel(Room.name) private readonly rooms: Model<Room>) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.rooms.createIndexes();
+  }
+
+  // false when a room with this id exists already (a direct message opened by both users at once)
+  async insert(room: Omit<RoomRecord, 'last_seq' | 'last_message_at'>): Promise<boolean> {
+    const { id, ...rest } = room;
+    try {
+      await this.rooms.create({ _id: id, ...rest, last_seq: 0, last_message_at: null });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+  }
+
+  async find(roomId: string): Promise<RoomRecord | null> {
+    return toRecord(await this.rooms.findOne({ _id: roomId }).lean<Room>());
+  }
+
+  async findMany(roomIds: string[]): Promise<RoomRecord[]> {
+    if (roomIds.length === 0) return [];
+    const found = await this.rooms.find({ _id: { $in: roomIds } }).lean<Room[]>();
+    return found.map((room) => toRecord(room) as RoomRecord);
+  }
+
+  async listByKind(kind: RoomKind, limit: number): Promise<RoomRecord[]> {
+    const found = await this.rooms
+      .find({ kind })
+      .sort({ last_message_at: -1, _id: 1 })
+      .limit(limit)
+      .lean<Room[]>();
+    return found.map((room) => toRecord(room) as RoomRecord);
+  }
+
+  // admin listing: every room, newest first
+  async listAll(skip: number, limit: number): Promise<{ items: RoomRecord[]; total: number }> {
+    const [found, total] = await Promise.all([
+      this.rooms.find({}).sort({ created_at: -1, _id: 1 }).skip(skip).limit(limit).lean<Room[]>(),
+      this.rooms.countDocuments({}),
+    ]);
+    return { items: found.map((room) => toRecord(room) as RoomRecord), total };
+  }
+
+  async update(roomId: string, changes: { name?: string; topic?: string | null }): Promise<void> {
+    await this.rooms.updateOne({ _id: roomId }, { $set: changes });
+  }
+
+  // The list's sort key, and the seq numbering resumes from once retention has removed every message
+  // of the room. Monotonic on MongoDB; on FerretDB a concurrent $max may keep the lower value (an
+  // unlocked read-modify-write), which the next note or the retention sweep's corrects.
+  async noteMessage(roomId: string, seq: number, at: Date): Promise<void> {
+    await this.rooms.updateOne({ _id: roomId }, { $max: { last_seq: seq, last_message_at: at } });
+  }
+
+  // the highest seq handed out in the room, set by the retention sweep before it removes anything
+  async noteSeq(roomId: string, seq: number): Promise<void> {
+    await this.rooms.updateOne({ _id: roomId }, { $max: { last_seq: seq } });
+  }
+}
+
+function toRecord(room: Room | null): RoomRecord | null {
+  if (!room) return null;
+  const record: RoomRecord = {
+    id: room._id,
+    kind: room.kind,
+    name: room.name,
+    topic: room.topic ?? null,
+    owner_id: room.owner_id,
+    created_at: room.created_at,
+    last_seq: room.last_seq ?? 0,
+    last_message_at: room.last_message_at ?? null,
+  };
+  if (room.dm_users) record.dm_users = room.dm_users;
+  return record;
+}

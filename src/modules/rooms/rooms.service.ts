@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { PresenceService } from '../presence/presence.service';
+import { ParticipantsRepository } from './participants.repository';
+import { RoomHub } from './room-hub';
+import { RoomMessagesService } from './room-messages.service';
+import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
+import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
+import { RoomsRepository } from './rooms.repository';
+
+const PUBLIC_LIST_LIMIT = 100;
+const DEFAULT_MUTE_MS = 60 * 60 * 1000;
+
+export type ModerationAction = 'mute' | 'unmute' | 'kick' | 'ban' | 'unban';
+
+export interface RoomSummary {
+  room: RoomRecord;
+  participant: ParticipantRecord | null;
+  unread: number;
+}
+
+// Rooms and who belongs to them (ROOM-001..005): create, list, join, leave, invite, direct messages
+// and moderation. Every change of membership writes a system message through the one record path.
+@Injectable()
+export class RoomsService implements OnModuleInit {
+  constructor(
+    private readonly rooms: RoomsRepository,
+    private readonly participants: ParticipantsRepository,
+    private readonly messages: RoomMessagesService,
+    private readonly hub: RoomHub,
+    private readonly presence: PresenceService,
+  ) {}
+
+  // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
+  onModuleInit(): void {
+    this.presence.onChange(({ userId, status }) => {
+      void this.participants
+        .ofUser(userId, ['member'])
+        .then((memberships) =>
+          memberships.forEach((member) => this.hub.presence(member.room_id, userId, status)),
+        )
+        .catch(() => undefined);
+    });
+  }
+
+  async create(
+    principal: Principal,
+    input: { name: string; kind: Exclude<RoomKind, 'dm'>; topic?: string; invite?: string[] },
+  ): Promise<RoomRecord> {
+    const room = {
+      id: randomUUID(),
+      kind: input.kind,
+      name: input.name,
+      topic: input.topic ?? null,
+      owner_id: principal.userId,
+      created_at: new Date(),
+    };
+    await this.rooms.insert(room);
+    await this.participants.put(room.id, principal.userId, { state: 'member', role: 'owner' });
+    for (const userId of new Set(input.invite ?? []))
+      if (userId !== principal.userId) await this.participants.put(room.id, userId, { state: 'invited' });
+    return (await this.rooms.find(room.id)) as RoomRecord;
+  }
+
+  // The direct-message room of the pair, made on first use; both users are members (ROOM-003).
+  async openDm(principal: Principal, otherUserId: string): Promise<RoomRecord> {
+    if (otherUserId === principal.userId)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message needs another user.');
+    const id = dmRoomId(principal.userId, otherUserId);
+    const existing = await this.rooms.find(id);
+    if (existing) return existing;
+    const users = [principal.userId, otherUserId].sort();
+    // two first uses at once (on two instances) insert one room; both then put the same two members
+    // (keyed upserts), so whichever returns first can write at once
+    await this.rooms.insert({
+      id,
+      kind: 'dm',
+      name: users.join(', '),
+      topic: null,
+      owner_id: principal.userId,
+      dm_users: users,
+      created_at: new Date(),
+    });
+    for (const userId of users) await this.participants.put(id, userId, { state: 'member', role: 'member' });
+    return (await this.rooms.find(id)) as RoomRecord;
+  }
+
+  // Public rooms anyone may see, and every room the user is in or invited to, with unread counts.
+  async listFor(principal: Principal): Promise<RoomSummary[]> {
+    const mine = await this.participants.ofUser(principal.userId, ['member', 'invited']);
+    const byRoom = new Map(mine.map((participant) => [participant.room_id, participant]));
+    const [own, open] = await Promise.all([
+      this.rooms.findMany([...byRoom.keys()]),
+      this.rooms.listByKind('public', PUBLIC_LIST_LIMIT),
+    ]);
+    const rooms = new Map([...open, ...own].map((room) => [room.id, room]));
+    const memberRooms = [...rooms.keys()].filter((roomId) => byRoom.get(roomId)?.state === 'member');
+    const unread = await this.messages.unread(principal.userId, memberRooms);
+    return [...rooms.values()]
+      .sort((a, b) => (b.last_message_at?.getTime() ?? 0) - (a.last_message_at?.getTime() ?? 0))
+      .map((room) => ({ room, participant: byRoom.get(room.id) ?? null, unread: unread.get(room.id) ?? 0 }));
+  }
+
+  async get(principal: Principal, roomId: string): Promise<RoomSummary> {
+    const [room, participant] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+    ]);
+    if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    const unread =
+      participant?.state === 'member'
+        ? ((await this.messages.unread(principal.userId, [roomId])).get(roomId) ?? 0)
+        : 0;
+    return { room, participant, unread };
+  }
+
+  // Public rooms: anyone not banned; private rooms: the invited; direct messages: their two users.
+  // true when the user was not a member before (a system message says so).
+  async join(principal: Principal, roomId: string): Promise<{ room: RoomRecord; joined: boolean }> {
+    const [room, participant] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+    ]);
+    if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    if (participant?.state === 'member') return { room, joined: false };
+    if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
+    if (room.kind !== 'public' && participant?.state !== 'invited')
+      throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
+    await this.participants.put(roomId, principal.userId, { state: 'member' });
+    await this.messages.system(room, principal.userId, 'joined');
+    return { room, joined: true };
+  }
+
+  async leave(principal: Principal, roomId: string): Promise<void> {
+    const { room } = await this.messages.memberOf(roomId, principal.userId);
+    if (room.kind === 'dm')
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
+    await this.participants.put(roomId, principal.userId, { state: 'left' });
+    this.hub.revoke(roomId, principal.userId);
+    await this.messages.system(room, principal.userId, 'left');
+  }
+
+  // Members invite to public rooms; owners and moderators (and admins) to private ones.
+  async invite(principal: Principal, roomId: string, userId: string): Promise<void> {
+    const [room, participant, target] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+      this.participants.find(roomId, userId),
+    ]);
+    if (!principal.isAdmin) requireMember(room, participant);
+    if (!room || room.kind === 'dm') throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    if (room.kind === 'private') requireModerator(principal, participant);
+    if (target?.state === 'member' || target?.state === 'banned') return;
+    await this.participants.put(roomId, userId, { state: 'invited' });
+  }
+
+  async moderate(
+    principal: Principal,
+    roomId: string,
+    action: ModerationAction,
+    userId: string,
+    durationMs = DEFAULT_MUTE_MS,
+  ): Promise<void> {
+    const [room, actor, target] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+      this.participants.find(roomId, userId),
+    ]);
+    if (!room || (!principal.isAdmin && !canSee(room, actor)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    requireModerator(principal, actor);
+    if (target?.role === 'owner' && !principal.isAdmin)
+      throw new DomainException(ErrorCode.FORBIDDEN, 'The owner cannot be moderated.', { recoverable: true });
+    if (!target && action !== 'ban') throw new DomainException(ErrorCode.NOT_FOUND, 'No such participant.');
+    switch (action) {
+      case 'mute':
+        await this.participants.setMute(roomId, userId, new Date(Date.now() + durationMs));
+        break;
+      case 'unmute':
+        await this.participants.setMute(roomId, userId, null);
+        break;
+      case 'kick':
+      case 'ban':
+        await this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' });
+        // what the room says next no longer reaches the user, on any instance
+        this.hub.revoke(roomId, userId);
+        break;
+      case 'unban':
+        if (target?.state !== 'banned') return;
+        await this.participants.put(roomId, userId, { state: 'left' });
+        break;
+    }
+    await this.messages.system(room, principal.userId, action, userId);
+  }
+
+  async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
+    const [room, actor, target] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+      this.participants.find(roomId, userId),
+    ]);
+    if (!room || (!principal.isAdmin && !canSee(room, actor)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    if (!principal.isAdmin && actor?.role !== 'owner')
+      throw new DomainException(ErrorCode.FORBIDDEN, 'Only the owner names moderators.', {
+        recoverable: true,
+      });
+    if (target?.state !== 'member' || target.role === 'owner')
+      throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
+    await this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member');
+  }
+
+  async updateSettings(principal: Principal, roomId: string, changes: { name?: string; topic?: string }) {
+    const [room, actor] = await Promise.all([
+      this.rooms.find(roomId),
+      this.participants.find(roomId, principal.userId),
+    ]);
+    if (!room || (!principal.isAdmin && !canSee(room, actor)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    requireModerator(principal, actor);
+    await this.rooms.update(roomId, changes);
+    return (await this.rooms.find(roomId)) as RoomRecord;
+  }
+
+  // Members with their presence (PRESENCE-002); members only.
+  async participantsOf(principal: Principal, roomId: string) {
+    await this.messages.memberOf(roomId, principal.userId);
+    const members = await this.participants.ofRoom(roomId, ['member']);
+    const presence = await this.presence.statusOf(members.map((member) => member.user_id));
+    return members.map((member) => ({ ...member, presence: presence.get(member.user_id) ?? 'offline' }));
+  }
+
+  async onlineMembers(roomId: string): Promise<string[]> {
+    const members = await this.participants.ofRoom(roomId, ['member']);
+    const presence = await this.presence.statusOf(members.map((member) => member.user_id));
+    return members
+      .filter((member) => presence.get(member.user_id) !== 'offline')
+      .map((member) => member.user_id);
+  }
+
+  adminList(skip: number, limit: number) {
+    return this.rooms.listAll(skip, limit);
+  }
+}

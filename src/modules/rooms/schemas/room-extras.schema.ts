@@ -1,0 +1,55 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+// A reaction: `_id` `${message}|${user}|${emoji}`, inserted to react and deleted to take it back
+// (no $addToSet on a shared document: FerretDB 1.24 loses concurrent array updates).
+@Schema({ collection: 'chat_reactions', versionKey: false })
+export class Reaction {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) room_id!: string;
+  @Prop({ required: true }) message_id!: string;
+  @Prop({ required: true }) user_id!: string;
+  @Prop({ required: true }) emoji!: string;
+  // the message's time: reactions go with their message when retention removes it
+  @Prop({ required: true }) message_at!: Date;
+}
+export const ReactionSchema = SchemaFactory.createForClass(Reaction);
+ReactionSchema.index({ message_id: 1 });
+ReactionSchema.index({ message_at: 1 });
+
+// Where a member has read up to, `_id` `${room}|${user}`: its own document, so frequent read marks
+// never rewrite the membership document a moderator may be changing at the same moment.
+@Schema({ collection: 'chat_read_marks', versionKey: false })
+export class ReadMark {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) room_id!: string;
+  @Prop({ required: true }) user_id!: string;
+  @Prop({ required: true }) seq!: number;
+}
+export const ReadMarkSchema = SchemaFactory.createForClass(ReadMark);
+
+// A user's block of another, `_id` `${blocker}|${blocked}`: direct messages from the blocked user
+// are refused.
+@Schema({ collection: 'chat_blocks', versionKey: false })
+export class Block {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) blocker_id!: string;
+  @Prop({ required: true }) blocked_id!: string;
+  @Prop({ required: true }) at!: Date;
+}
+export const BlockSchema = SchemaFactory.createForClass(Block);
+BlockSchema.index({ blocker_id: 1 });
+
+// A message reported to the admins.
+@Schema({ collection: 'chat_reports', versionKey: false })
+export class Report {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) room_id!: string;
+  @Prop({ required: true }) message_id!: string;
+  @Prop({ required: true }) reporter_id!: string;
+  @Prop({ required: true }) sender_id!: string;
+  // the reporter's own words (encrypted)
+  @Prop() reason?: string;
+  @Prop({ required: true }) at!: Date;
+}
+export const ReportSchema = SchemaFactory.createForClass(Report);
+ReportSchema.index({ at: -1 });

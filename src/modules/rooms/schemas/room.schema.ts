@@ -1,0 +1,24 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+export type RoomKind = 'public' | 'private' | 'dm';
+
+// One document per room. A direct message's `_id` is derived from its two users (dmRoomId), so two
+// first messages racing on two instances create it once: the store refuses the second insert.
+@Schema({ collection: 'chat_rooms', versionKey: false })
+export class Room {
+  @Prop({ type: String, required: true }) _id!: string;
+  @Prop({ required: true }) kind!: RoomKind;
+  @Prop({ required: true }) name!: string;
+  @Prop({ type: String, default: null }) topic!: string | null;
+  @Prop({ required: true }) owner_id!: string;
+  // the two users of a direct message, sorted
+  @Prop({ type: [String], default: undefined }) dm_users?: string[];
+  @Prop({ required: true }) created_at!: Date;
+  // a recent highest seq ($max, at most once a minute, and exactly by the retention sweep before it
+  // removes anything): where numbering goes on when retention has removed every message of a room
+  @Prop({ default: 0 }) last_seq!: number;
+  @Prop({ type: Date, default: null }) last_message_at!: Date | null;
+}
+export const RoomSchema = SchemaFactory.createForClass(Room);
+// the public list, newest activity first
+RoomSchema.index({ kind: 1, last_message_at: -1 });

@@ -1,0 +1,284 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { startApp, type RunningApp } from '../helpers/app';
+import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, UpgradeRefused } from '../helpers/ws-client';
+import { RoomRetentionService } from '../../src/modules/rooms/room-retention.service';
+import { fileLink, upload } from './uploads.helpers';
+import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
+
+const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+// One instance, no Redis (presence and fan-out in the process): the edges of the rooms socket.
+describe('rooms socket edges (e2e)', () => {
+  jest.setTimeout(60_000);
+  let server: RunningApp;
+  let uploads: string;
+  const open: TestClient[] = [];
+
+  beforeAll(async () => {
+    uploads = mkdtempSync(joinPath(tmpdir(), 'rooms-uploads-'));
+    server = await startApp({ ROOM_RETENTION: '90d', UPLOAD_DIR: uploads });
+  });
+  afterAll(async () => {
+    for (const client of open) client.socket.terminate();
+    await server?.close();
+    rmSync(uploads, { recursive: true, force: true });
+  });
+
+  const wsUrl = () => `${server.httpUrl.replace('http', 'ws')}/ws/chat`;
+  const socket = async (token: string) => {
+    const client = await roomsSocket(server, token);
+    open.push(client);
+    return client;
+  };
+
+  it('should refuse the upgrade with 401 without a valid token', async () => {
+    for (const url of [wsUrl(), `${wsUrl()}?token=garbage`, `${wsUrl()}?token=${unsignedToken('someone')}`]) {
+      const refused = await TestClient.connect(url).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(UpgradeRefused);
+      expect((refused as UpgradeRefused).status).toBe(401);
+    }
+  });
+
+  it('should answer hostile frames with a recoverable error and keep the socket working', async () => {
+    const user = uniqueUser();
+    const token = userToken(user);
+    const roomId = await createRoom(server, token);
+    const client = await socket(token);
+    await join(client, roomId);
+    const hostile: Array<[string, string]> = [
+      ['not json', 'INVALID_MESSAGE'],
+      ['[1,2]', 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'chat', room_id: roomId, content: 'x', sneaky: 1 }), 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'chat', room_id: roomId }), 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'chat', content: 'no room' }), 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'chat', room_id: 5, content: 'x' }), 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'chat', room_id: roomId, content: 'x'.repeat(4097) }), 'MESSAGE_TOO_LONG'],
+      [JSON.stringify({ type: 'read', room_id: roomId, seq: -1 }), 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'typing', room_id: roomId, metadata: { typing: 'yes' } }), 'INVALID_MESSAGE'],
+      [
+        `{"type":"chat","room_id":"${roomId}","content":"x","metadata":{"constructor":{"prototype":{}}}}`,
+        'INVALID_MESSAGE',
+      ],
+      [`{"type":"typing","room_id":"${roomId}","metadata":${nested(10_000)}}`, 'INVALID_MESSAGE'],
+      [JSON.stringify({ type: 'edit', room_id: roomId, message_id: 'nope', content: 'x' }), 'NOT_FOUND'],
+      [JSON.stringify({ type: 'chat', room_id: 'no-such-room', content: 'x' }), 'NOT_FOUND'],
+    ];
+    for (const [raw, code] of hostile) {
+      client.socket.send(raw);
+      const error = await client.nextOfType('error');
+      expect({ raw: raw.slice(0, 60), error: error.error }).toMatchObject({
+        error: { code, recoverable: true },
+      });
+    }
+    // exactly 4,096 characters is accepted (emoji count as one each)
+    expect((await say(client, roomId, '😀'.repeat(4096), 'long')).type).toBe('ack');
+    expect(client.closeCode).toBeUndefined();
+  });
+
+  it('should refuse past ROOM_RATE_LIMIT_MESSAGES_PER_SECOND with RATE_LIMITED and retry_after', async () => {
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(server, token);
+    const client = await socket(token);
+    await join(client, roomId);
+    for (let index = 0; index < 15; index++)
+      client.send({ type: 'chat', room_id: roomId, content: `burst ${index}`, client_id: `b${index}` });
+    const refused = (await client.next((frame) => frame.type === 'error')) as RoomFrame;
+    expect(refused.error).toMatchObject({ code: 'RATE_LIMITED', recoverable: true });
+    expect(refused.error?.retry_after).toBeGreaterThan(0);
+    expect(refused.room_id).toBe(roomId);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await say(client, roomId, 'later', 'after')).type).toBe('ack');
+  });
+
+  it('should relay typing to the other members only', async () => {
+    const alice = userToken(uniqueUser());
+    const bob = userToken(uniqueUser());
+    const roomId = await createRoom(server, alice);
+    const a = await socket(alice);
+    const b = await socket(bob);
+    await join(a, roomId);
+    await join(b, roomId);
+    a.send({ type: 'typing', room_id: roomId, metadata: { typing: true } });
+    expect(await b.nextOfType('typing')).toMatchObject({ room_id: roomId, metadata: { typing: true } });
+    expect(a.frames.some((frame) => frame.type === 'typing')).toBe(false);
+  });
+
+  it('should close the socket when the token expires, unless auth_refresh replaced it', async () => {
+    const user = uniqueUser();
+    const shortLived = await TestClient.connect(
+      `${wsUrl()}?token=${userToken(user, { expiresInSeconds: 2 })}`,
+    );
+    open.push(shortLived);
+    const refreshed = await TestClient.connect(
+      `${wsUrl()}?token=${userToken(user, { expiresInSeconds: 2 })}`,
+    );
+    open.push(refreshed);
+    refreshed.send({
+      type: 'auth_refresh',
+      content: userToken(user, { expiresInSeconds: 600 }),
+      client_id: 'r',
+    });
+    expect((await refreshed.next((frame) => frame.client_id === 'r')).type).toBe('ack');
+    expect(await shortLived.closed).toBe(4401);
+    expect(shortLived.frames.some((frame) => frame.error?.code === 'UNAUTHORIZED')).toBe(true);
+    expect(refreshed.closeCode).toBeUndefined();
+  });
+
+  it('should remove messages older than ROOM_RETENTION in the sweep (FerretDB has no TTL index)', async () => {
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(server, token);
+    const client = await socket(token);
+    await join(client, roomId);
+    const ack = await say(client, roomId, 'old news', 'old');
+    const before = await api<{ items: RoomFrame[] }>(server, token, 'GET', `/rooms/${roomId}/messages`);
+    expect(before.body.items.map((item) => item.message_id)).toContain(ack.message_id);
+    // 91 days from now, everything stored now is past 90 days
+    const removed = await server.app.get(RoomRetentionService).sweep(Date.now() + 91 * 86_400_000);
+    expect(removed).toBeGreaterThanOrEqual(2);
+    const after = await api<{ items: RoomFrame[] }>(server, token, 'GET', `/rooms/${roomId}/messages`);
+    expect(after.body.items).toEqual([]);
+    // numbering goes on after the last seq handed out: no client sees a seq twice
+    expect((await say(client, roomId, 'new', 'new')).seq).toBe((ack.seq as number) + 1);
+  });
+
+  it('should validate REST bodies and report messages to the admins', async () => {
+    const alice = userToken(uniqueUser());
+    expect((await api(server, alice, 'POST', '/rooms', { name: 'x', kind: 'secret' })).status).toBe(400);
+    expect((await api(server, alice, 'POST', '/rooms', { name: 'x', kind: 'public', extra: 1 })).status).toBe(
+      400,
+    );
+    expect((await api(server, alice, 'GET', '/rooms/x/messages?limit=1000')).status).toBe(400);
+    const roomId = await createRoom(server, alice);
+    const client = await socket(alice);
+    await join(client, roomId);
+    const ack = await say(client, roomId, 'report me', 'rep');
+    const reported = await api<{ report_id: string }>(
+      server,
+      alice,
+      'POST',
+      `/rooms/${roomId}/messages/${ack.message_id}/report`,
+      { reason: 'rude' },
+    );
+    expect(reported.status).toBe(201);
+    const admin = userToken(uniqueUser('admin'), { roles: ['chat_admin'] });
+    expect((await api(server, alice, 'GET', '/admin/reports')).status).toBe(403);
+    const reports = await api<{ items: Array<{ id: string; reason: string }> }>(
+      server,
+      admin,
+      'GET',
+      '/admin/reports',
+    );
+    expect(reports.body.items.find((item) => item.id === reported.body.report_id)?.reason).toBe('rude');
+    const rooms = await api<{ total: number }>(server, admin, 'GET', '/admin/rooms');
+    expect(rooms.body.total).toBeGreaterThan(0);
+  });
+  it('should thread replies, count unread per room, and let owners name moderators and change settings', async () => {
+    const alice = uniqueUser();
+    const bob = uniqueUser();
+    const aliceToken = userToken(alice);
+    const bobToken = userToken(bob);
+    const roomId = await createRoom(server, aliceToken);
+    const a = await socket(aliceToken);
+    const b = await socket(bobToken);
+    await join(a, roomId);
+    await join(b, roomId);
+    const first = await say(a, roomId, 'question', 'q');
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'answer',
+      client_id: 'ans',
+      metadata: { reply_to: first.message_id },
+    });
+    expect(
+      (await a.next((frame) => frame.type === 'chat' && frame.client_id === 'ans')).metadata?.reply_to,
+    ).toBe(first.message_id);
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'lost',
+      client_id: 'bad',
+      metadata: { reply_to: 'nope' },
+    });
+    expect((await b.next((frame) => frame.client_id === 'bad')).error?.code).toBe('INVALID_MESSAGE');
+    // alice has one unread (bob's answer) until she reads up to it
+    const unread = async () =>
+      (await api<Array<{ id: string; unread_count: number }>>(server, aliceToken, 'GET', '/rooms')).body.find(
+        (room) => room.id === roomId,
+      )?.unread_count;
+    expect(await unread()).toBe(1);
+    const head = (
+      await api<{ items: RoomFrame[] }>(server, aliceToken, 'GET', `/rooms/${roomId}/messages`)
+    ).body.items.at(-1);
+    a.send({ type: 'read', room_id: roomId, seq: head?.seq, client_id: 'read' });
+    await a.next((frame) => frame.client_id === 'read');
+    expect(await unread()).toBe(0);
+    // settings: members may not, the owner and the moderators she names may
+    expect((await api(server, bobToken, 'PATCH', `/rooms/${roomId}`, { topic: 'mine' })).status).toBe(403);
+    expect(
+      (await api(server, bobToken, 'POST', `/rooms/${roomId}/moderators`, { user_id: bob, moderator: true }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await api(server, aliceToken, 'POST', `/rooms/${roomId}/moderators`, {
+          user_id: bob,
+          moderator: true,
+        })
+      ).status,
+    ).toBe(200);
+    const changed = await api<{ topic: string }>(server, bobToken, 'PATCH', `/rooms/${roomId}`, {
+      topic: 'rooms',
+    });
+    expect(changed.body.topic).toBe('rooms');
+    expect((await api<{ role: string }>(server, bobToken, 'GET', `/rooms/${roomId}`)).body.role).toBe(
+      'moderator',
+    );
+    // blocks are listed and undone
+    expect((await api(server, bobToken, 'POST', '/blocks', { user_id: alice })).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([
+      alice,
+    ]);
+    expect((await api(server, bobToken, 'DELETE', `/blocks/${alice}`)).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([]);
+  });
+  it('should share an uploaded file in a room: members download it, others get 404', async () => {
+    const alice = userToken(uniqueUser());
+    const bob = userToken(uniqueUser());
+    const eve = userToken(uniqueUser());
+    const roomId = await createRoom(server, alice);
+    const a = await socket(alice);
+    const b = await socket(bob);
+    await join(a, roomId);
+    await join(b, roomId);
+    const uploaded = await upload(
+      server.httpUrl,
+      alice,
+      Buffer.from('minutes of the meeting'),
+      'notes.txt',
+      'text/plain',
+    );
+    expect(uploaded.status).toBe(201);
+    a.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'file' });
+    expect((await a.next((frame) => frame.client_id === 'file')).type).toBe('ack');
+    const shared = (await b.next(
+      (frame) => frame.type === 'chat' && frame.client_id === 'file',
+    )) as RoomFrame;
+    expect(shared).toMatchObject({
+      file_id: uploaded.body.file_id,
+      file_url: `/chat/files/${uploaded.body.file_id}`,
+      metadata: { file: { name: 'notes.txt', mime_type: 'text/plain' } },
+    });
+    expect((await fileLink(server.httpUrl, bob, uploaded.body.file_id)).status).toBe(302);
+    expect((await fileLink(server.httpUrl, eve, uploaded.body.file_id)).status).toBe(404);
+    // someone else's upload cannot be shared
+    b.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'steal' });
+    expect((await b.next((frame) => frame.client_id === 'steal')).error?.code).toBe('NOT_FOUND');
+  });
+});

@@ -1,0 +1,89 @@
+import { authHeaders, type RunningApp } from '../helpers/app';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+// Rooms over real HTTP and real sockets (/ws/chat), as a client does.
+export interface RoomFrame extends Frame {
+  room_id?: string;
+  message_id?: string;
+  user_id?: string;
+  last_seq?: number;
+}
+
+export async function roomsSocket(app: RunningApp, token: string): Promise<TestClient> {
+  const client = await TestClient.connect(`${app.httpUrl.replace('http', 'ws')}/ws/chat?token=${token}`);
+  await client.nextOfType('connection_status');
+  return client;
+}
+
+export async function api<T = unknown>(
+  app: RunningApp,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${app.httpUrl}/api/v1/chat${path}`, {
+    method,
+    headers: { ...authHeaders(token), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+export async function createRoom(
+  app: RunningApp,
+  token: string,
+  kind: 'public' | 'private' = 'public',
+  invite: string[] = [],
+): Promise<string> {
+  const created = await api<{ id: string }>(app, token, 'POST', '/rooms', {
+    name: `room ${kind}`,
+    kind,
+    invite,
+  });
+  if (created.status !== 201)
+    throw new Error(`create room: HTTP ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body.id;
+}
+
+export async function join(client: TestClient, roomId: string, lastSeq?: number): Promise<RoomFrame> {
+  const clientId = `join-${Math.random().toString(36).slice(2)}`;
+  client.send({
+    type: 'join',
+    room_id: roomId,
+    client_id: clientId,
+    ...(lastSeq !== undefined ? { last_seq: lastSeq } : {}),
+  });
+  const frame = (await client.next(
+    (candidate) =>
+      candidate.client_id === clientId && (candidate.type === 'join' || candidate.type === 'error'),
+  )) as RoomFrame;
+  if (frame.type === 'error') throw new Error(`join refused: ${JSON.stringify(frame.error)}`);
+  return frame;
+}
+
+export async function say(
+  client: TestClient,
+  roomId: string,
+  content: string,
+  clientId: string,
+): Promise<RoomFrame> {
+  client.send({ type: 'chat', room_id: roomId, content, client_id: clientId });
+  return (await client.next(
+    (frame) => frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error'),
+  )) as RoomFrame;
+}
+
+// chat frames of one room a client received, in arrival order
+export function chatsIn(client: TestClient, roomId: string): RoomFrame[] {
+  return (client.frames as RoomFrame[]).filter((frame) => frame.type === 'chat' && frame.room_id === roomId);
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

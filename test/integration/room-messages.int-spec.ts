@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { getModelToken, MongooseModule } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { ContentCipher } from '../../src/common/crypto/content-cipher';
+import { ROOM_CIPHER, RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
+import { RoomMessage, RoomMessageSchema } from '../../src/modules/rooms/schemas/room-message.schema';
+import { databaseModules } from '../helpers/nest';
+import { testSettings } from '../helpers/env';
+
+// The per-room seq of RoomMessagesRepository against the real store, from two "instances" (two
+// Nest modules, two connection pools): whatever the number of writers, their split and the resends,
+// the room holds 1..n once each, and a resend gets the stored copy.
+describe('room message seq against FerretDB (property)', () => {
+  jest.setTimeout(120_000);
+  const modules: TestingModule[] = [];
+  let repositories: RoomMessagesRepository[];
+
+  beforeAll(async () => {
+    const settings = testSettings();
+    for (let index = 0; index < 2; index++) {
+      const module = await Test.createTestingModule({
+        imports: [
+          ...databaseModules(settings),
+          MongooseModule.forFeature([{ name: RoomMessage.name, schema: RoomMessageSchema }]),
+        ],
+        providers: [
+          RoomMessagesRepository,
+          { provide: ROOM_CIPHER, useValue: new ContentCipher(settings.encryption.key) },
+        ],
+      }).compile();
+      await module.init();
+      modules.push(module);
+    }
+    repositories = modules.map((module) => module.get(RoomMessagesRepository));
+  });
+  afterAll(async () => {
+    for (const module of modules) await module.close();
+  });
+
+  it('should number concurrent appends from two instances 1..n, storing each client_id once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // per writer: which instance, and its client_id (a small pool, so resends happen)
+        fc.array(
+          fc.record({ instance: fc.integer({ min: 0, max: 1 }), key: fc.integer({ min: 0, max: 12 }) }),
+          {
+            minLength: 1,
+            maxLength: 25,
+          },
+        ),
+        async (writers) => {
+          const roomId = `room-${randomBytes(6).toString('hex')}`;
+          const results = await Promise.all(
+            writers.map(({ instance, key }) =>
+              repositories[instance].append({
+                room_id: roomId,
+                sender_id: 'u',
+                kind: 'text',
+                client_id: `c${key}`,
+                content: `text ${key}`,
+              }),
+            ),
+          );
+          const distinct = new Set(writers.map((writer) => writer.key)).size;
+          const stored = await repositories[0].after(roomId, 0, 1000);
+          expect(stored.map((message) => message.seq)).toEqual(
+            Array.from({ length: distinct }, (_, index) => index + 1),
+          );
+          expect(new Set(stored.map((message) => message.client_id)).size).toBe(distinct);
+          // every resend got the one stored copy's id and seq
+          for (const [index, result] of results.entries()) {
+            const copy = stored.find((message) => message.client_id === `c${writers[index].key}`);
+            expect(result.message).toMatchObject({
+              id: copy?.id,
+              seq: copy?.seq,
+              content: `text ${writers[index].key}`,
+            });
+          }
+          expect(results.filter((result) => !result.duplicate)).toHaveLength(distinct);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('should store content encrypted and keep an edit history; a soft delete removes the text', async () => {
+    const roomId = `room-${randomBytes(6).toString('hex')}`;
+    const { message } = await repositories[0].append({
+      room_id: roomId,
+      sender_id: 'u',
+      kind: 'text',
+      content: 'secret',
+    });
+    const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
+    const stored = await model.findOne({ _id: message.id }).lean<RoomMessage>();
+    expect(stored?.content).toEqual(expect.any(String));
+    expect(stored?.content).not.toContain('secret');
+    expect(await repositories[1].edit(roomId, message.id, 'public')).toBe(true);
+    expect((await repositories[0].find(roomId, message.id))?.content).toBe('public');
+    const edited = await model.findOne({ _id: message.id }).lean<RoomMessage>();
+    expect(edited?.edits).toHaveLength(1);
+    expect(edited?.edits?.[0].content).toBe(stored?.content);
+    expect(await repositories[0].softDelete(roomId, message.id, 'mod')).toBe(true);
+    const deleted = await repositories[1].find(roomId, message.id);
+    expect(deleted).toMatchObject({ seq: 1, sender_id: 'u' });
+    expect(deleted?.content).toBeUndefined();
+    expect(deleted?.deleted_at).toBeInstanceOf(Date);
+    expect(await repositories[0].edit(roomId, message.id, 'again')).toBe(false);
+  });
+});

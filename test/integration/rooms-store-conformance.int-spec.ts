@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import { mongoUri } from '../helpers/env';
+
+// Every store semantic the rooms repositories rely on (src/modules/rooms/*.repository.ts), checked
+// against the store in use: FerretDB 1.24 in tests, MongoDB when TEST_MONGODB_URL points at one
+// (docs/protocol.md, "The store"; TTL indexes are in store-conformance.int-spec.ts).
+describe('rooms store conformance', () => {
+  let client: MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    client = await new MongoClient(mongoUri(`roomconf_${randomBytes(4).toString('hex')}`)).connect();
+    db = client.db();
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  const fresh = (): Collection<Record<string, unknown>> =>
+    db.collection<Record<string, unknown>>(`c_${randomBytes(4).toString('hex')}`);
+  const isDuplicate = (error: unknown) => (error as { code?: number }).code === 11000;
+
+  // RoomMessagesRepository.append: read the head, insert at head + 1, retry on a duplicate key
+  it('should give writers on four connections seqs 1..n by insert-and-retry on a unique (room_id, seq)', async () => {
+    const messages = fresh();
+    await messages.createIndex({ room_id: 1, seq: 1 }, { unique: true });
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+    );
+    try {
+      const writers = 40;
+      await Promise.all(
+        Array.from({ length: writers }, async (_, writer) => {
+          const collection = clients[writer % clients.length].db().collection(messages.collectionName);
+          for (;;) {
+            const head = await collection.findOne(
+              { room_id: 'r' },
+              { sort: { seq: -1 }, projection: { seq: 1 } },
+            );
+            try {
+              await collection.insertOne({ room_id: 'r', seq: ((head?.seq as number) ?? 0) + 1, writer });
+              return;
+            } catch (error) {
+              if (!isDuplicate(error)) throw error;
+            }
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((each) => each.close()));
+    }
+    const seqs = (await messages.find({ room_id: 'r' }).sort({ seq: 1 }).toArray()).map((doc) => doc.seq);
+    expect(seqs).toEqual(Array.from({ length: 40 }, (_, index) => index + 1));
+    // another room numbers on its own
+    await messages.insertOne({ room_id: 'other', seq: 1 });
+  });
+
+  it('should refuse a second message with the same dedup_key, and find the first by it', async () => {
+    const messages = fresh();
+    await messages.createIndex({ dedup_key: 1 }, { unique: true });
+    await messages.insertOne({ _id: 'm1' as never, dedup_key: 'r|u|c1', seq: 1 });
+    await expect(
+      messages.insertOne({ _id: 'm2' as never, dedup_key: 'r|u|c1', seq: 2 }),
+    ).rejects.toMatchObject({
+      code: 11000,
+    });
+    expect(await messages.findOne({ dedup_key: 'r|u|c1' })).toMatchObject({ _id: 'm1', seq: 1 });
+  });
+
+  it('should page by seq: newest before a cursor, everything after a resume point, in order', async () => {
+    const messages = fresh();
+    await messages.insertMany(
+      [1, 2, 3, 4, 5, 6].map((seq) => ({ room_id: 'r', seq, sender_id: seq % 2 ? 'a' : 'b' })),
+    );
+    await messages.insertOne({ room_id: 'other', seq: 9, sender_id: 'a' });
+    const before = await messages
+      .find({ room_id: 'r', seq: { $lt: 5 } })
+      .sort({ seq: -1 })
+      .limit(2)
+      .toArray();
+    expect(before.map((doc) => doc.seq)).toEqual([4, 3]);
+    const after = await messages
+      .find({ room_id: 'r', seq: { $gt: 4 } })
+      .sort({ seq: 1 })
+      .limit(10)
+      .toArray();
+    expect(after.map((doc) => doc.seq)).toEqual([5, 6]);
+    // unread: others' text messages after the read mark (scalar $ne)
+    await messages.insertOne({ room_id: 'r', seq: 7, sender_id: 'b', kind: 'system' });
+    await messages.updateMany({ room_id: 'r', seq: { $lt: 7 } }, { $set: { kind: 'text' } });
+    expect(
+      await messages.countDocuments({ room_id: 'r', seq: { $gt: 2 }, sender_id: { $ne: 'a' }, kind: 'text' }),
+    ).toBe(2);
+  });
+
+  it('should match deleted_at: null on null and missing, and soft-delete with $set and $unset', async () => {
+    const messages = fresh();
+    await messages.insertMany([
+      { _id: 'missing' as never, room_id: 'r', content: 'x' },
+      { _id: 'null' as never, room_id: 'r', content: 'y', deleted_at: null, edits: [{ content: 'w' }] },
+      { _id: 'gone' as never, room_id: 'r', deleted_at: new Date() },
+    ]);
+    const live = await messages.find({ room_id: 'r', deleted_at: null }).toArray();
+    expect(live.map((doc) => doc._id).sort()).toEqual(['missing', 'null']);
+    const result = await messages.updateOne(
+      { _id: 'null' as never, room_id: 'r', deleted_at: null },
+      { $set: { deleted_at: new Date(), deleted_by: 'u' }, $unset: { content: '', edits: '' } },
+    );
+    expect(result.matchedCount).toBe(1);
+    const deleted = await messages.findOne({ _id: 'null' as never });
+    expect(deleted?.content).toBeUndefined();
+    expect(deleted?.edits).toBeUndefined();
+    // a second delete matches nothing
+    expect(
+      (await messages.updateOne({ _id: 'null' as never, deleted_at: null }, { $set: { x: 1 } })).matchedCount,
+    ).toBe(0);
+  });
+
+  it('should push edit history with $each onto a missing array and set the new text together', async () => {
+    const messages = fresh();
+    await messages.insertOne({ _id: 'm' as never, content: 'one' });
+    await messages.updateOne({ _id: 'm' as never }, {
+      $set: { content: 'two' },
+      $push: { edits: { $each: [{ content: 'one' }] } },
+    } as never);
+    await messages.updateOne({ _id: 'm' as never }, { $push: { edits: { $each: [] } } } as never);
+    expect(await messages.findOne({ _id: 'm' as never })).toEqual({
+      _id: 'm',
+      content: 'two',
+      edits: [{ content: 'one' }],
+    });
+  });
+
+  it('should keep the highest value with $max (numbers and dates), also on an upsert with $setOnInsert', async () => {
+    const marks = fresh();
+    await marks.updateOne(
+      { _id: 'r|u' as never },
+      { $max: { seq: 5 }, $setOnInsert: { room_id: 'r' } },
+      { upsert: true },
+    );
+    await marks.updateOne(
+      { _id: 'r|u' as never },
+      { $max: { seq: 3 }, $setOnInsert: { room_id: 'x' } },
+      { upsert: true },
+    );
+    expect(await marks.findOne({ _id: 'r|u' as never })).toEqual({ _id: 'r|u', seq: 5, room_id: 'r' });
+    const rooms = fresh();
+    await rooms.insertOne({ _id: 'r' as never, last_seq: 0, last_message_at: null });
+    const at = new Date(Date.UTC(2026, 0, 2));
+    await rooms.updateOne({ _id: 'r' as never }, { $max: { last_seq: 7, last_message_at: at } });
+    await rooms.updateOne(
+      { _id: 'r' as never },
+      { $max: { last_seq: 6, last_message_at: new Date(Date.UTC(2026, 0, 1)) } },
+    );
+    expect(await rooms.findOne({ _id: 'r' as never })).toEqual({
+      _id: 'r',
+      last_seq: 7,
+      last_message_at: at,
+    });
+  });
+
+  // ParticipantsRepository.put retries once on a duplicate key
+  it('should let racing upserts of one new _id end with one document (a loser may see a duplicate key)', async () => {
+    const participants = fresh();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        participants.updateOne(
+          { _id: 'r|u' as never },
+          { $set: { state: 'member' }, $setOnInsert: { room_id: 'r' } },
+          { upsert: true },
+        ),
+      ),
+    );
+    for (const result of results)
+      if (result.status === 'rejected') expect(isDuplicate(result.reason)).toBe(true);
+    expect(await participants.countDocuments({})).toBe(1);
+  });
+
+  it('should insert one room for a pair when the same _id is inserted at once (direct messages)', async () => {
+    const rooms = fresh();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, index) => rooms.insertOne({ _id: 'dm_pair' as never, by: index })),
+    );
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    expect(await rooms.countDocuments({})).toBe(1);
+  });
+
+  it('should read and filter by $in on _id and on a field, list distinct values, and delete by date', async () => {
+    const reactions = fresh();
+    const old = new Date(Date.UTC(2025, 0, 1));
+    const recent = new Date(Date.UTC(2026, 5, 1));
+    await reactions.insertMany([
+      { _id: 'm1|u|a' as never, message_id: 'm1', message_at: old },
+      { _id: 'm2|u|b' as never, message_id: 'm2', message_at: recent },
+      { _id: 'm3|u|c' as never, message_id: 'm3', message_at: recent },
+    ]);
+    expect(await reactions.countDocuments({ message_id: { $in: ['m1', 'm2'] } })).toBe(2);
+    expect(await reactions.countDocuments({ _id: { $in: ['m1|u|a', 'nope'] } as never })).toBe(1);
+    // the retention sweep: which rooms have expired messages
+    expect((await reactions.distinct('message_id', { message_at: { $lt: recent } })).sort()).toEqual(['m1']);
+    expect((await reactions.distinct('message_id', {})).sort()).toEqual(['m1', 'm2', 'm3']);
+    const removed = await reactions.deleteMany({ message_at: { $lt: new Date(Date.UTC(2026, 0, 1)) } });
+    expect(removed.deletedCount).toBe(1);
+  });
+});
