@@ -1,6 +1,8 @@
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import type { TestClient } from '../helpers/ws-client';
+import { api, join, roomsSocket, say } from '../e2e/rooms.helpers';
 import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 // The Rooms tab of the chat client and the Rooms section of the dashboard, in real chromium pages
@@ -9,9 +11,10 @@ describe('rooms (browser)', () => {
   let server: RunningApp;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
+  const sockets: TestClient[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '100' });
+    server = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000' });
     browser = await launchBrowser();
   });
 
@@ -22,6 +25,7 @@ describe('rooms (browser)', () => {
 
   afterEach(async () => {
     for (const context of contexts.splice(0)) await context.close();
+    for (const socket of sockets.splice(0)) socket.socket.terminate();
   });
 
   const person = async (viewport = DESKTOP) => {
@@ -231,5 +235,64 @@ describe('rooms (browser)', () => {
       expect(await page.locator('.room-thread').textContent()).not.toContain('something rude');
     }
     await dashboard.locator('[data-testid=room-messages] li', { hasText: 'deleted' }).waitFor();
+
+    // banned: bob's next message is refused, and the room says so
+    await dashboard
+      .getByRole('button', { name: `Ban ${bob.id}` })
+      .first()
+      .click();
+    await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
+    await send(bob.page, 'am I still here?');
+    await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
+    await bob.page.locator('.rooms .notice[role=alert]').waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('am I still here?');
+  });
+
+  it('should show the newest 100 messages on join and page back to the first, each once', async () => {
+    const ownerId = uniqueUser('owner');
+    const ownerToken = userToken(ownerId);
+    const name = `long ${uniqueUser('r')}`;
+    const created = await api<{ id: string }>(server, ownerToken, 'POST', '/rooms', { name, kind: 'public' });
+    const owner = await roomsSocket(server, ownerToken);
+    sockets.push(owner);
+    await join(owner, created.body.id);
+    for (let index = 1; index <= 130; index++) await say(owner, created.body.id, `n ${index}`, `c${index}`);
+
+    const bob = await person(PHONE);
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await message(bob.page, 'n 130').waitFor();
+    const texts = () => bob.page.locator('.room-thread article .text').allTextContents();
+    // the newest 100 stored messages: bob's own "joined" among them
+    expect(await bob.page.locator('.room-thread [data-seq]').count()).toBe(100);
+    const first = await texts();
+    expect(first).toEqual(Array.from({ length: 99 }, (_, index) => `n ${index + 32}`));
+    await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+    await message(bob.page, 'n 1').first().waitFor();
+    expect(await texts()).toEqual(Array.from({ length: 130 }, (_, index) => `n ${index + 1}`));
+    // the start was reached
+    await waitUntil(bob.page, `!document.querySelector('.room-thread .older')`);
+  });
+
+  it('should open a direct message by user id, count it unread for the other, and show when it was seen', async () => {
+    const alice = await person();
+    const bob = await person();
+    await alice.page.getByLabel('Message a user (user id)').fill(bob.id);
+    await alice.page.getByRole('button', { name: 'Open', exact: true }).click();
+    await joined(alice.page, bob.id);
+    await send(alice.page, 'just between us');
+    const mine = message(alice.page, 'just between us');
+    await mine.and(alice.page.locator('[data-state=sent]')).waitFor();
+
+    // bob's list learns of the new direct message when it is read again (opening the tab does)
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    const entry = bob.page.locator('.room-list button[data-room-id^="dm_"]', { hasText: alice.id });
+    await entry.getByTestId('unread').waitFor();
+    expect(await entry.getByTestId('unread').textContent()).toBe('1 unread');
+    await entry.click();
+    await message(bob.page, 'just between us').waitFor();
+    expect(await entry.locator('.presence').getAttribute('aria-label')).toBe('online');
+    await mine.getByTestId('delivery').getByText('Seen').waitFor();
   });
 });

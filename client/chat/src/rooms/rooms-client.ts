@@ -26,6 +26,9 @@ export interface RoomsNotice {
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_RESEND_MS = 3_000;
 const PAGE_SIZE = 50;
+// nothing announces a direct message someone else opened: the list is read again this often while
+// the Rooms tab is shown
+const LIST_REFRESH_MS = 15_000;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
@@ -41,6 +44,8 @@ export class RoomsClient implements RoomLink {
   // rooms this socket should be in: joined again (with last_seq) after every reconnect
   private wanted = new Set<string>();
   private typingSentAt = 0;
+  private visible = false;
+  private listTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly socket: ChatSocket,
@@ -53,6 +58,18 @@ export class RoomsClient implements RoomLink {
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  // The Rooms tab is shown (or hidden): the open room is read only while someone can see it.
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    clearInterval(this.listTimer);
+    if (!visible) return;
+    this.listTimer = setInterval(() => {
+      if (this.socket.state.kind === 'connected') void this.refresh();
+    }, LIST_REFRESH_MS);
+    void this.refresh();
+    if (this.openId) this.open(this.openId);
   }
 
   // ---- list ----
@@ -68,6 +85,13 @@ export class RoomsClient implements RoomLink {
       if (!thread.joined) thread.unread = room.unread_count;
       if (room.membership === 'member' && !this.wanted.has(room.id)) this.join(room.id);
     }
+    // kicked, banned or gone: no longer joined again after a reconnect
+    const members = new Set(list.filter((room) => room.membership === 'member').map((room) => room.id));
+    for (const roomId of this.wanted)
+      if (!members.has(roomId)) {
+        this.wanted.delete(roomId);
+        this.store.thread(roomId).joined = false;
+      }
     this.changed();
   }
 
@@ -286,7 +310,8 @@ export class RoomsClient implements RoomLink {
     const fresh = this.store.applyMessage(frame);
     this.store.setTyping(frame.room_id, frame.user_id, false, 0);
     if (!fresh || !thread.joined || frame.user_id === this.userId || frame.metadata.kind !== 'text') return;
-    if (frame.room_id === this.openId && document.visibilityState !== 'hidden') this.markRead();
+    if (frame.room_id === this.openId && this.visible && document.visibilityState !== 'hidden')
+      this.markRead();
     else thread.unread += 1;
     const room = this.rooms.find((entry) => entry.id === frame.room_id);
     if (room) room.last_message_at = frame.timestamp;
@@ -303,7 +328,7 @@ export class RoomsClient implements RoomLink {
       thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
       for (const id of thread.online) if (!this.presence.has(id)) this.presence.set(id, 'online');
     }
-    if (roomId === this.openId) this.markRead();
+    if (roomId === this.openId && this.visible) this.markRead();
     // a public room just joined is now the user's: the list shows it as such
     if (first && !this.rooms.some((room) => room.id === roomId && room.membership === 'member'))
       void this.refresh();

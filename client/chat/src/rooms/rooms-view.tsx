@@ -48,7 +48,8 @@ export function RoomsView({ chat }: { chat: ChatClient }) {
   const rooms = roomsClientFor(chat);
   useRooms(rooms);
   useEffect(() => {
-    void rooms.refresh();
+    rooms.setVisible(true);
+    return () => rooms.setVisible(false);
   }, [rooms]);
   const open = rooms.rooms.find((room) => room.id === rooms.openId) ?? null;
   return (
