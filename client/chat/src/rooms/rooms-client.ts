@@ -310,8 +310,7 @@ export class RoomsClient implements RoomLink {
     const fresh = this.store.applyMessage(frame);
     this.store.setTyping(frame.room_id, frame.user_id, false, 0);
     if (!fresh || !thread.joined || frame.user_id === this.userId || frame.metadata.kind !== 'text') return;
-    if (frame.room_id === this.openId && this.visible && document.visibilityState !== 'hidden')
-      this.markRead();
+    if (frame.room_id === this.openId && this.visible && !pageHidden()) this.markRead();
     else thread.unread += 1;
     const room = this.rooms.find((entry) => entry.id === frame.room_id);
     if (room) room.last_message_at = frame.timestamp;
@@ -397,4 +396,8 @@ export class RoomsClient implements RoomLink {
   private changed(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+function pageHidden(): boolean {
+  return typeof document !== 'undefined' && document.visibilityState === 'hidden';
 }
