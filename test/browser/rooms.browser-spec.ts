@@ -157,6 +157,21 @@ describe('rooms (browser)', () => {
     await send(alice.page, 'still secret');
     await message(alice.page, 'still secret').and(alice.page.locator('[data-state=sent]')).waitFor();
     expect(await carol.page.locator('body').textContent()).not.toContain('secret');
+
+    // invited, carol may join, and then reads the room's history
+    await alice.page.getByRole('button', { name: 'Invite', exact: true }).click();
+    await alice.page.getByLabel('Invite (user id)').fill(carol.id);
+    await alice.page.getByRole('button', { name: 'Send invitation' }).click();
+    await alice.page
+      .getByRole('status')
+      .filter({ hasText: `Invited ${carol.id}` })
+      .waitFor();
+    await carol.page.getByRole('tab', { name: 'AI chat' }).click();
+    await carol.page.getByRole('tab', { name: 'Rooms' }).click();
+    await carol.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(carol.page, name);
+    await message(carol.page, 'only for members').waitFor();
+    await message(carol.page, 'still secret').waitFor();
   });
 
   it('should resume after a reconnect with last_seq: nothing missed, nothing twice, the queued message sent once', async () => {
@@ -268,7 +283,7 @@ describe('rooms (browser)', () => {
     const first = await texts();
     expect(first).toEqual(Array.from({ length: 99 }, (_, index) => `n ${index + 32}`));
     await bob.page.getByRole('button', { name: 'Load older messages' }).click();
-    await message(bob.page, 'n 1').first().waitFor();
+    await waitUntil(bob.page, `document.querySelectorAll('.room-thread article').length === 130`);
     expect(await texts()).toEqual(Array.from({ length: 130 }, (_, index) => `n ${index + 1}`));
     // the start was reached
     await waitUntil(bob.page, `!document.querySelector('.room-thread .older')`);

@@ -25,48 +25,59 @@ export function App({ client }: { client: ChatClient }) {
   return (
     <main class="app">
       <header class="top">
-        <button type="button" class="icon-button" onClick={() => setScreen('sessions')} title="Conversations">
-          <Icon name="list" />
-          <span class="sr">Conversations</span>
-        </button>
+        {tab === 'ai' && (
+          <button
+            type="button"
+            class="icon-button"
+            onClick={() => setScreen('sessions')}
+            title="Conversations"
+          >
+            <Icon name="list" />
+            <span class="sr">Conversations</span>
+          </button>
+        )}
         <div class="title">
-          <h1>{view.sessionName}</h1>
+          <h1>{tab === 'rooms' ? 'Rooms' : view.sessionName}</h1>
           <StatusBar
             link={view.link}
             pending={client.socket.pendingCount}
             onRetry={() => client.socket.reconnectNow()}
           />
         </div>
-        {view.assistingAdmin ? (
-          <span class="assisted" data-testid="assisted-by">
-            Assisted by {view.assistingAdmin}
-          </span>
-        ) : (
-          view.models.length > 1 && (
-            <select
-              class="model"
-              aria-label="Model"
-              value={view.modelId}
-              onChange={(event) => client.selectModel((event.currentTarget as HTMLSelectElement).value)}
+        {tab === 'ai' && (
+          <>
+            {view.assistingAdmin ? (
+              <span class="assisted" data-testid="assisted-by">
+                Assisted by {view.assistingAdmin}
+              </span>
+            ) : (
+              view.models.length > 1 && (
+                <select
+                  class="model"
+                  aria-label="Model"
+                  value={view.modelId}
+                  onChange={(event) => client.selectModel((event.currentTarget as HTMLSelectElement).value)}
+                >
+                  {view.models.map((model) => (
+                    <option key={model.id} value={model.id}>
+                      {model.name}
+                    </option>
+                  ))}
+                </select>
+              )
+            )}
+            <button
+              type="button"
+              class="icon-button"
+              onClick={() => client.requestHelp()}
+              disabled={view.helpRequested || !!view.assistingAdmin || view.link.kind !== 'connected'}
+              title={view.helpRequested ? 'Help requested' : 'Ask a person for help'}
             >
-              {view.models.map((model) => (
-                <option key={model.id} value={model.id}>
-                  {model.name}
-                </option>
-              ))}
-            </select>
-          )
+              <Icon name="help" />
+              <span class="sr">{view.helpRequested ? 'Help requested' : 'Ask a person for help'}</span>
+            </button>
+          </>
         )}
-        <button
-          type="button"
-          class="icon-button"
-          onClick={() => client.requestHelp()}
-          disabled={view.helpRequested || !!view.assistingAdmin || view.link.kind !== 'connected'}
-          title={view.helpRequested ? 'Help requested' : 'Ask a person for help'}
-        >
-          <Icon name="help" />
-          <span class="sr">{view.helpRequested ? 'Help requested' : 'Ask a person for help'}</span>
-        </button>
       </header>
       <ModeTabs tab={tab} onChange={setTab} />
       {view.notice && (
@@ -146,6 +157,7 @@ function ModeTabs({ tab, onChange }: { tab: 'ai' | 'rooms'; onChange(tab: 'ai' |
           type="button"
           role="tab"
           aria-selected={tab === entry.id}
+          aria-controls={entry.id === 'rooms' && tab === 'rooms' ? 'panel-rooms' : undefined}
           tabIndex={tab === entry.id ? 0 : -1}
           onClick={() => onChange(entry.id)}
         >

@@ -19,6 +19,8 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
   const [replyTo, setReplyTo] = useState<RoomMessage | null>(null);
   const [editing, setEditing] = useState<RoomMessage | null>(null);
   const list = useRef<HTMLDivElement>(null);
+  const [inviting, setInviting] = useState(false);
+  const canInvite = !!room && room.kind !== 'dm' && (room.kind === 'public' || room.role !== 'member');
   const last = messages[messages.length - 1]?.key;
   useEffect(() => {
     const element = list.current;
@@ -39,12 +41,23 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
         <span class="meta" data-testid="online-count">
           {thread.online.size} online
         </span>
+        {canInvite && (
+          <button
+            type="button"
+            class="button"
+            aria-expanded={inviting}
+            onClick={() => setInviting(!inviting)}
+          >
+            Invite
+          </button>
+        )}
         {room && room.kind !== 'dm' && (
           <button type="button" class="button" onClick={() => void rooms.leave(roomId)}>
             Leave
           </button>
         )}
       </div>
+      {inviting && canInvite && <InviteForm rooms={rooms} roomId={roomId} />}
       <div class="thread" ref={list} role="log" aria-live="polite" aria-label={`Messages in ${name}`}>
         {thread.nextBefore !== null && thread.joined && (
           <div class="older">
@@ -244,6 +257,42 @@ function ReportForm({ onSubmit }: { onSubmit(reason: string): Promise<void> }) {
   );
 }
 
+// Owners and moderators invite to a private room; any member to a public one.
+function InviteForm({ rooms, roomId }: { rooms: RoomsClient; roomId: string }) {
+  const [userId, setUserId] = useState('');
+  const [done, setDone] = useState<string | null>(null);
+  return (
+    <form
+      class="room-form invite"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const invited = userId.trim();
+        if (!invited) return;
+        void rooms.invite(roomId, invited).then((ok) => ok && setDone(invited));
+        setUserId('');
+      }}
+    >
+      <label for="invite-user">Invite (user id)</label>
+      <div class="row">
+        <input
+          id="invite-user"
+          value={userId}
+          autocomplete="off"
+          onInput={(event) => setUserId((event.currentTarget as HTMLInputElement).value)}
+        />
+        <button type="submit" class="button">
+          Send invitation
+        </button>
+      </div>
+      {done && (
+        <p class="note" role="status">
+          Invited {done}
+        </p>
+      )}
+    </form>
+  );
+}
+
 interface ComposerProps {
   rooms: RoomsClient;
   replyTo: RoomMessage | null;
@@ -253,6 +302,11 @@ interface ComposerProps {
 
 function RoomComposer({ rooms, replyTo, editing, onDone }: ComposerProps) {
   const [text, setText] = useState(editing?.content ?? '');
+  const input = useRef<HTMLTextAreaElement>(null);
+  // Reply and Edit move the focus to where the words go
+  useEffect(() => {
+    if (replyTo || editing) input.current?.focus();
+  }, [replyTo, editing]);
   const submit = () => {
     if (!text.trim()) return;
     if (editing?.messageId) rooms.edit(editing.messageId, text);
@@ -284,6 +338,7 @@ function RoomComposer({ rooms, replyTo, editing, onDone }: ComposerProps) {
       )}
       <div class="row">
         <textarea
+          ref={input}
           rows={1}
           aria-label="Room message"
           placeholder="Write to the room…"

@@ -196,6 +196,11 @@ export class RoomsClient implements RoomLink {
     return done !== null;
   }
 
+  async invite(roomId: string, userId: string): Promise<boolean> {
+    const path = `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/invite`;
+    return (await this.api(path, { method: 'POST', body: { user_id: userId } })) !== null;
+  }
+
   typing(typing: boolean): void {
     if (!this.openId) return;
     const now = Date.now();

@@ -53,7 +53,12 @@ export function RoomsView({ chat }: { chat: ChatClient }) {
   }, [rooms]);
   const open = rooms.rooms.find((room) => room.id === rooms.openId) ?? null;
   return (
-    <div class={rooms.openId ? 'rooms has-open' : 'rooms'}>
+    <div
+      class={rooms.openId ? 'rooms has-open' : 'rooms'}
+      role="tabpanel"
+      id="panel-rooms"
+      aria-labelledby="tab-rooms"
+    >
       {rooms.notice && (
         <div class="notice" role="alert" data-code={rooms.notice.code}>
           <span>{rooms.notice.text}</span>
