@@ -53,6 +53,11 @@ export class RoomsClient implements RoomLink {
     readonly userId: string,
   ) {
     socket.rooms = this;
+    // presence: away while the page is hidden (every device of the user counts, server side)
+    if (typeof document !== 'undefined')
+      document.addEventListener('visibilitychange', () =>
+        this.send({ type: 'heartbeat', metadata: { status: pageHidden() ? 'away' : 'online' } }),
+      );
   }
 
   subscribe(listener: () => void): () => void {
