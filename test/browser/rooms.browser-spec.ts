@@ -212,7 +212,7 @@ describe('rooms (browser)', () => {
     expect(await texts(alice.page)).toEqual(expected);
   });
 
-  it('should let the admin delete a reported message, and the members see it as deleted', async () => {
+  it('should let the admin delete a reported message (seen as deleted), mute, unmute, ban and unban from the dashboard', async () => {
     const alice = await person();
     const bob = await person();
     const name = `reported ${uniqueUser('r')}`;
@@ -251,16 +251,33 @@ describe('rooms (browser)', () => {
     }
     await dashboard.locator('[data-testid=room-messages] li', { hasText: 'deleted' }).waitFor();
 
-    // banned: bob's next message is refused, and the room says so
-    await dashboard
-      .getByRole('button', { name: `Ban ${bob.id}` })
-      .first()
-      .click();
+    // muted from the members list: bob's next message is refused with MUTED; unmuted, it goes
+    const members = dashboard.getByTestId('members');
+    await members.getByRole('button', { name: `Mute ${bob.id}` }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `muted ${bob.id}` }).waitFor();
+    await send(bob.page, 'can I talk?');
+    await message(bob.page, 'can I talk?').and(bob.page.locator('[data-state=failed]')).waitFor();
+    await bob.page.locator('.rooms .notice[data-code=MUTED]').waitFor();
+    await members.getByRole('button', { name: `Unmute ${bob.id}` }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `unmuted ${bob.id}` }).waitFor();
+    await send(bob.page, 'talking again');
+    await message(alice.page, 'talking again').waitFor();
+
+    // banned: bob's next message is refused, and the room says so; unbanned, he may join again
+    await members.getByRole('button', { name: `Ban ${bob.id}` }).click();
     await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
     await send(bob.page, 'am I still here?');
     await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
     await bob.page.locator('.rooms .notice[role=alert]').waitFor();
     expect(await alice.page.locator('.room-thread').textContent()).not.toContain('am I still here?');
+    await dashboard.getByLabel('Unban user id').fill(bob.id);
+    await dashboard.getByRole('button', { name: 'Unban', exact: true }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `unbanned ${bob.id}` }).waitFor();
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await send(bob.page, 'back again');
+    await message(alice.page, 'back again').waitFor();
   });
 
   it('should show the newest 100 messages on join and page back to the first, each once', async () => {

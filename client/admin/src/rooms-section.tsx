@@ -145,7 +145,8 @@ export function RoomsSection({ token, refreshKey }: Props) {
       </div>
       {open && (
         <RoomPanel
-          key={`${open.roomId}:${tick}:${refreshKey}`}
+          key={open.roomId}
+          reload={`${tick}:${refreshKey}`}
           token={token}
           roomId={open.roomId}
           name={roomName(open.roomId)}
@@ -163,11 +164,13 @@ interface PanelProps {
   roomId: string;
   name: string;
   highlight?: string;
+  // changes when the panel should read the room again (an action, the dashboard's refresh)
+  reload: string;
   onAct(work: Promise<unknown>): void;
   onClose(): void;
 }
 
-function RoomPanel({ token, roomId, name, highlight, onAct, onClose }: PanelProps) {
+function RoomPanel({ token, roomId, name, highlight, reload, onAct, onClose }: PanelProps) {
   const [members, setMembers] = useState<RoomMember[] | null>(null);
   const [messages, setMessages] = useState<RoomMessageFrame[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -175,7 +178,7 @@ function RoomPanel({ token, roomId, name, highlight, onAct, onClose }: PanelProp
     const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
     roomMembers(token, roomId).then(setMembers, fail);
     roomMessages(token, roomId).then((page) => setMessages(page.items), fail);
-  }, [token, roomId]);
+  }, [token, roomId, reload]);
   return (
     <aside class="panel session-panel room-panel" aria-label={`Room ${name}`}>
       <div class="panel-head">
@@ -207,6 +210,7 @@ function RoomPanel({ token, roomId, name, highlight, onAct, onClose }: PanelProp
           </li>
         ))}
       </ul>
+      <UnbanForm onUnban={(userId) => onAct(moderate(token, roomId, 'unban', userId))} />
       <h3>Latest messages</h3>
       <ol class="room-messages" data-testid="room-messages">
         {messages?.length === 0 && <li class="empty">No messages.</li>}
@@ -269,5 +273,32 @@ function ModerationButtons({
         </button>
       ))}
     </span>
+  );
+}
+
+// Banned users are no longer members (not listed above): unbanned by their id.
+function UnbanForm({ onUnban }: { onUnban(userId: string): void }) {
+  const [userId, setUserId] = useState('');
+  return (
+    <form
+      class="filters"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (!userId.trim()) return;
+        onUnban(userId.trim());
+        setUserId('');
+      }}
+    >
+      <label>
+        Unban user id{' '}
+        <input
+          value={userId}
+          onInput={(event) => setUserId((event.currentTarget as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit" class="button">
+        Unban
+      </button>
+    </form>
   );
 }
