@@ -15,6 +15,11 @@ const TEXTS: Record<string, string> = {
   SESSION_FULL: 'This conversation is full. Please start a new chat.',
   NOT_FOUND: 'That conversation was not found.',
   NOT_IMPLEMENTED: 'This feature is not available yet.',
+  NOT_A_MEMBER: 'You are not a member of that room.',
+  BANNED: 'You are banned from that room.',
+  KICKED: 'You were removed from that room.',
+  MUTED: 'You are muted in this room for now.',
+  BLOCKED: 'This person does not accept your messages.',
   NETWORK: 'No connection. Please check your network.',
   INTERNAL: 'Something went wrong. Please try again.',
 };

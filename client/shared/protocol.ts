@@ -12,7 +12,12 @@ export type {
   StoredEventFrame,
 } from '../../src/protocol/frames';
 // rooms and direct messages (docs/protocol.md, "Rooms"): the same module the server validates against
-export type { RoomClientFrame, RoomServerFrame, PresenceStatus } from '../../src/protocol/rooms';
+export type {
+  RoomClientFrame,
+  RoomServerFrame,
+  RoomMessageFrame,
+  PresenceStatus,
+} from '../../src/protocol/rooms';
 
 export interface ModelInfo {
   id: string;
@@ -22,12 +27,19 @@ export interface ModelInfo {
 const STRING_FIELDS = ENVELOPE_STRING_FIELDS;
 
 export function parseFrame(text: string): Frame | null {
-  let value: unknown;
+  return toFrame(parseJson(text));
+}
+
+export function parseJson(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     return null;
   }
+}
+
+// A parsed JSON value as an envelope frame; room fields (room_id, message_id, user_id) are dropped.
+export function toFrame(value: unknown): Frame | null {
   if (!isRecord(value) || typeof value.type !== 'string') return null;
   const frame: Frame = { type: value.type };
   for (const field of STRING_FIELDS) {

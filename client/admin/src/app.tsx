@@ -4,6 +4,7 @@ import { errorText } from '../../shared/errors';
 import { listSessions, type AdminSession, type SessionQuery } from './admin-api';
 import { AdminLink } from './admin-link';
 import { MetricsPanel } from './metrics-panel';
+import { RoomsSection } from './rooms-section';
 import { SessionPanel } from './session-panel';
 import { SessionsTable } from './sessions-table';
 
@@ -61,6 +62,7 @@ function Dashboard({ token }: { token: string }) {
   const [tick, setTick] = useState(0);
   const [open, setOpen] = useState<AdminSession | null>(null);
   const [linkState, setLinkState] = useState(link.socket.state.kind);
+  const [section, setSection] = useState<'sessions' | 'rooms'>('sessions');
 
   useEffect(() => link.onState((state) => setLinkState(state.kind)), [link]);
   useEffect(() => () => link.socket.stop(), [link]);
@@ -74,6 +76,20 @@ function Dashboard({ token }: { token: string }) {
     <div class="dashboard">
       <header class="bar">
         <h1>chatbox admin</h1>
+        <div class="sections" role="tablist" aria-label="Section">
+          {(['sessions', 'rooms'] as const).map((name) => (
+            <button
+              key={name}
+              type="button"
+              role="tab"
+              class="button"
+              aria-selected={section === name}
+              onClick={() => setSection(name)}
+            >
+              {name === 'sessions' ? 'Sessions' : 'Rooms'}
+            </button>
+          ))}
+        </div>
         <span class={`link-state ${linkState}`} data-testid="admin-link">
           {linkState}
         </span>
@@ -96,7 +112,8 @@ function Dashboard({ token }: { token: string }) {
         </button>
         <span class="who">{adminName}</span>
       </header>
-      <div class={open ? 'layout with-panel' : 'layout'}>
+      {section === 'rooms' && <RoomsSection token={token} refreshKey={tick} />}
+      <div class={open ? 'layout with-panel' : 'layout'} hidden={section !== 'sessions'}>
         <div class="main-column">
           <SessionsTable
             token={token}

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { ChatClient } from './chat-client';
 import { Composer } from './components/composer';
 import { Icon } from './components/icons';
@@ -10,6 +10,7 @@ import { useChatView } from './use-client';
 export function App({ client }: { client: ChatClient }) {
   const view = useChatView(client);
   const [screen, setScreen] = useState<'chat' | 'sessions'>('chat');
+  const [tab, setTab] = useState<'ai' | 'rooms'>('ai');
   const generating = view.loading || view.messages.some((message) => message.streaming);
 
   if (!view.token)
@@ -24,49 +25,61 @@ export function App({ client }: { client: ChatClient }) {
   return (
     <main class="app">
       <header class="top">
-        <button type="button" class="icon-button" onClick={() => setScreen('sessions')} title="Conversations">
-          <Icon name="list" />
-          <span class="sr">Conversations</span>
-        </button>
+        {tab === 'ai' && (
+          <button
+            type="button"
+            class="icon-button"
+            onClick={() => setScreen('sessions')}
+            title="Conversations"
+          >
+            <Icon name="list" />
+            <span class="sr">Conversations</span>
+          </button>
+        )}
         <div class="title">
-          <h1>{view.sessionName}</h1>
+          <h1>{tab === 'rooms' ? 'Rooms' : view.sessionName}</h1>
           <StatusBar
             link={view.link}
             pending={client.socket.pendingCount}
             onRetry={() => client.socket.reconnectNow()}
           />
         </div>
-        {view.assistingAdmin ? (
-          <span class="assisted" data-testid="assisted-by">
-            Assisted by {view.assistingAdmin}
-          </span>
-        ) : (
-          view.models.length > 1 && (
-            <select
-              class="model"
-              aria-label="Model"
-              value={view.modelId}
-              onChange={(event) => client.selectModel((event.currentTarget as HTMLSelectElement).value)}
+        {tab === 'ai' && (
+          <>
+            {view.assistingAdmin ? (
+              <span class="assisted" data-testid="assisted-by">
+                Assisted by {view.assistingAdmin}
+              </span>
+            ) : (
+              view.models.length > 1 && (
+                <select
+                  class="model"
+                  aria-label="Model"
+                  value={view.modelId}
+                  onChange={(event) => client.selectModel((event.currentTarget as HTMLSelectElement).value)}
+                >
+                  {view.models.map((model) => (
+                    <option key={model.id} value={model.id}>
+                      {model.name}
+                    </option>
+                  ))}
+                </select>
+              )
+            )}
+            <button
+              type="button"
+              class="icon-button"
+              onClick={() => client.requestHelp()}
+              disabled={view.helpRequested || !!view.assistingAdmin || view.link.kind !== 'connected'}
+              title={view.helpRequested ? 'Help requested' : 'Ask a person for help'}
             >
-              {view.models.map((model) => (
-                <option key={model.id} value={model.id}>
-                  {model.name}
-                </option>
-              ))}
-            </select>
-          )
+              <Icon name="help" />
+              <span class="sr">{view.helpRequested ? 'Help requested' : 'Ask a person for help'}</span>
+            </button>
+          </>
         )}
-        <button
-          type="button"
-          class="icon-button"
-          onClick={() => client.requestHelp()}
-          disabled={view.helpRequested || !!view.assistingAdmin || view.link.kind !== 'connected'}
-          title={view.helpRequested ? 'Help requested' : 'Ask a person for help'}
-        >
-          <Icon name="help" />
-          <span class="sr">{view.helpRequested ? 'Help requested' : 'Ask a person for help'}</span>
-        </button>
       </header>
+      <ModeTabs tab={tab} onChange={setTab} />
       {view.notice && (
         <div class="notice" role="alert" data-code={view.notice.code}>
           <span>{view.notice.text}</span>
@@ -76,7 +89,9 @@ export function App({ client }: { client: ChatClient }) {
           </button>
         </div>
       )}
-      {screen === 'sessions' ? (
+      {tab === 'rooms' ? (
+        <RoomsScreen client={client} />
+      ) : screen === 'sessions' ? (
         <SessionList
           token={view.token}
           currentId={view.sessionId}
@@ -115,4 +130,59 @@ export function App({ client }: { client: ChatClient }) {
       )}
     </main>
   );
+}
+
+// "AI chat" | "Rooms": a tab list (arrow keys move between the tabs).
+function ModeTabs({ tab, onChange }: { tab: 'ai' | 'rooms'; onChange(tab: 'ai' | 'rooms'): void }) {
+  const tabs = [
+    { id: 'ai', label: 'AI chat' },
+    { id: 'rooms', label: 'Rooms' },
+  ] as const;
+  return (
+    <div
+      class="tabs"
+      role="tablist"
+      aria-label="Chat mode"
+      onKeyDown={(event) => {
+        if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
+        const next = tab === 'ai' ? 'rooms' : 'ai';
+        onChange(next);
+        document.getElementById(`tab-${next}`)?.focus();
+      }}
+    >
+      {tabs.map((entry) => (
+        <button
+          key={entry.id}
+          id={`tab-${entry.id}`}
+          type="button"
+          role="tab"
+          aria-selected={tab === entry.id}
+          aria-controls={entry.id === 'rooms' && tab === 'rooms' ? 'panel-rooms' : undefined}
+          tabIndex={tab === entry.id ? 0 : -1}
+          onClick={() => onChange(entry.id)}
+        >
+          {entry.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+type RoomsModule = typeof import('./rooms/rooms-view');
+
+// The rooms view is its own chunk, fetched the first time the tab opens (the first load of the chat
+// stays small).
+function RoomsScreen({ client }: { client: ChatClient }) {
+  const [module, setModule] = useState<RoomsModule | null>(null);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import('./rooms/rooms-view').then(setModule, () => setFailed(true));
+  }, []);
+  if (!module)
+    return (
+      <p class="empty" role="status">
+        {failed ? 'Rooms could not be loaded. Please reload.' : 'Loading rooms…'}
+      </p>
+    );
+  return <module.RoomsView chat={client} />;
 }

@@ -1,5 +1,5 @@
 import { tokenClaims, wsUrl } from '../../shared/api';
-import { parseFrame, type Frame } from '../../shared/protocol';
+import { isRecord, parseJson, toFrame, type Frame } from '../../shared/protocol';
 import { backoffDelay } from './backoff';
 
 export type LinkState =
@@ -10,8 +10,15 @@ export type LinkState =
   | { kind: 'signed_out' };
 
 // Messages that must reach the server once: kept until their ack, resent after a reconnect with the
-// same client_id (the server stores a client_id once).
-const RESENT_TYPES = new Set(['user_message', 'file_upload', 'voice_message', 'help_request']);
+// same client_id (the server stores a client_id once). `chat` is a room message.
+const RESENT_TYPES = new Set(['user_message', 'file_upload', 'voice_message', 'help_request', 'chat']);
+
+// Room frames share this socket (docs/protocol.md, "Rooms"); the rooms view listens here while open.
+export interface RoomLink {
+  onFrame(frame: Record<string, unknown>): void;
+  // a (re)connect: the rooms view joins its rooms again with last_seq
+  onConnected(): void;
+}
 
 export interface ChatSocketOptions {
   token(): string | null;
@@ -35,6 +42,7 @@ export class ChatSocket {
   private stopped = false;
   private opened = false;
   state: LinkState = { kind: 'connecting' };
+  rooms: RoomLink | null = null;
 
   constructor(private readonly options: ChatSocketOptions) {
     window.addEventListener('online', () => this.reconnectNow());
@@ -66,7 +74,9 @@ export class ChatSocket {
     socket.onopen = () => (this.opened = true);
     socket.onmessage = (event: MessageEvent) => {
       if (socket !== this.socket || typeof event.data !== 'string') return;
-      const frame = parseFrame(event.data);
+      const value = parseJson(event.data);
+      if (isRoomFrame(value)) return this.receiveRoom(value);
+      const frame = toFrame(value);
       if (frame) this.receive(frame);
     };
     socket.onclose = (event: CloseEvent) => {
@@ -121,12 +131,21 @@ export class ChatSocket {
       this.options.onFrame(frame);
       // what the server never acked goes again; the same client_id is stored once
       for (const pending of this.unacked.values()) this.socket?.send(JSON.stringify(pending));
+      this.rooms?.onConnected();
       return;
     }
     if (frame.type === 'ack' && frame.client_id) this.unacked.delete(frame.client_id);
     if (frame.type === 'error' && frame.client_id && frame.error && frame.error.code !== 'INTERNAL')
       this.unacked.delete(frame.client_id); // refused for good: resending would fail the same way
     this.options.onFrame(frame);
+  }
+
+  private receiveRoom(frame: Record<string, unknown>): void {
+    const clientId = typeof frame.client_id === 'string' ? frame.client_id : undefined;
+    if (clientId && frame.type === 'ack') this.unacked.delete(clientId);
+    if (clientId && frame.type === 'error' && isRecord(frame.error) && frame.error.code !== 'INTERNAL')
+      this.unacked.delete(clientId);
+    this.rooms?.onFrame(frame);
   }
 
   private closed(code: number, opened: boolean): void {
@@ -159,4 +178,9 @@ export class ChatSocket {
     this.state = state;
     this.options.onState(state);
   }
+}
+
+// Every room frame names its room; presence may come without one.
+function isRoomFrame(value: unknown): value is Record<string, unknown> {
+  return isRecord(value) && (typeof value.room_id === 'string' || value.type === 'presence');
 }

@@ -225,9 +225,9 @@ export class RoomsService implements OnModuleInit {
     return (await this.rooms.find(roomId)) as RoomRecord;
   }
 
-  // Members with their presence (PRESENCE-002); members only.
+  // Members with their presence (PRESENCE-002); members only, and admins (moderation).
   async participantsOf(principal: Principal, roomId: string) {
-    await this.messages.memberOf(roomId, principal.userId);
+    if (!principal.isAdmin) await this.messages.memberOf(roomId, principal.userId);
     const members = await this.participants.ofRoom(roomId, ['member']);
     const presence = await this.presence.statusOf(members.map((member) => member.user_id));
     return members.map((member) => ({ ...member, presence: presence.get(member.user_id) ?? 'offline' }));

@@ -1,0 +1,304 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from '../../shared/api';
+import { errorText } from '../../shared/errors';
+import { dateTime } from '../../shared/format';
+import type { RoomMessageFrame } from '../../shared/protocol';
+import {
+  deleteMessage,
+  listReports,
+  listRooms,
+  moderate,
+  roomMembers,
+  roomMessages,
+  type AdminRoom,
+  type ModerationAction,
+  type RoomMember,
+  type RoomReport,
+} from './rooms-api';
+
+interface Props {
+  token: string;
+  refreshKey: number;
+}
+
+// Moderation of rooms: reported messages first, then every room; a room opens with its members
+// (mute, kick, ban) and its latest messages (delete). Everything through the rooms REST API.
+export function RoomsSection({ token, refreshKey }: Props) {
+  const [rooms, setRooms] = useState<AdminRoom[] | null>(null);
+  const [reports, setReports] = useState<RoomReport[] | null>(null);
+  const [open, setOpen] = useState<{ roomId: string; messageId?: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [tick, setTick] = useState(0);
+  const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+
+  useEffect(() => {
+    listRooms(token).then((page) => setRooms(page.items), fail);
+    listReports(token).then((page) => setReports(page.items), fail);
+  }, [token, refreshKey, tick]);
+
+  const act = (work: Promise<unknown>) =>
+    work.then(() => {
+      setError(null);
+      setTick((value) => value + 1);
+    }, fail);
+  const roomName = (roomId: string) => rooms?.find((room) => room.id === roomId)?.name ?? roomId;
+
+  return (
+    <div class={open ? 'layout with-panel' : 'layout'}>
+      <div class="main-column">
+        {error && (
+          <p class="note error" role="alert">
+            {errorText(error)}
+          </p>
+        )}
+        <section class="panel" aria-labelledby="reports-title">
+          <div class="panel-head">
+            <h2 id="reports-title">Reported messages</h2>
+            <span class="count">{reports?.length ?? 0}</span>
+          </div>
+          <div class="table-wrap">
+            <table class="sessions-table" data-testid="reports">
+              <thead>
+                <tr>
+                  <th>When</th>
+                  <th>Room</th>
+                  <th>Sender</th>
+                  <th>Reported by</th>
+                  <th>Reason</th>
+                  <th>Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {reports?.length === 0 && (
+                  <tr>
+                    <td colSpan={6} class="empty">
+                      No reports.
+                    </td>
+                  </tr>
+                )}
+                {reports?.map((report) => (
+                  <tr key={report.id} data-message-id={report.message_id}>
+                    <td>{dateTime(report.at)}</td>
+                    <td>
+                      <button
+                        type="button"
+                        class="link"
+                        onClick={() => setOpen({ roomId: report.room_id, messageId: report.message_id })}
+                      >
+                        {roomName(report.room_id)}
+                      </button>
+                    </td>
+                    <td>{report.sender_id}</td>
+                    <td>{report.reporter_id}</td>
+                    <td>{report.reason ?? ''}</td>
+                    <td class="actions">
+                      <button
+                        type="button"
+                        class="button"
+                        onClick={() => act(deleteMessage(token, report.room_id, report.message_id))}
+                      >
+                        Delete message
+                      </button>
+                      <ModerationButtons
+                        label={report.sender_id}
+                        onAction={(action) => act(moderate(token, report.room_id, action, report.sender_id))}
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+        <section class="panel" aria-labelledby="rooms-title">
+          <div class="panel-head">
+            <h2 id="rooms-title">Rooms</h2>
+            <span class="count">{rooms?.length ?? 0}</span>
+          </div>
+          <div class="table-wrap">
+            <table class="sessions-table" data-testid="rooms">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Kind</th>
+                  <th>Owner</th>
+                  <th>Last message</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rooms?.map((room) => (
+                  <tr key={room.id} class={open?.roomId === room.id ? 'selected' : ''} data-room-id={room.id}>
+                    <td>
+                      <button type="button" class="link" onClick={() => setOpen({ roomId: room.id })}>
+                        {room.kind === 'dm' ? (room.dm_users ?? []).join(' ↔ ') : room.name}
+                      </button>
+                    </td>
+                    <td>{room.kind}</td>
+                    <td>{room.owner_id}</td>
+                    <td>{room.last_message_at ? dateTime(room.last_message_at) : '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      </div>
+      {open && (
+        <RoomPanel
+          key={open.roomId}
+          reload={`${tick}:${refreshKey}`}
+          token={token}
+          roomId={open.roomId}
+          name={roomName(open.roomId)}
+          highlight={open.messageId}
+          onAct={act}
+          onClose={() => setOpen(null)}
+        />
+      )}
+    </div>
+  );
+}
+
+interface PanelProps {
+  token: string;
+  roomId: string;
+  name: string;
+  highlight?: string;
+  // changes when the panel should read the room again (an action, the dashboard's refresh)
+  reload: string;
+  onAct(work: Promise<unknown>): void;
+  onClose(): void;
+}
+
+function RoomPanel({ token, roomId, name, highlight, reload, onAct, onClose }: PanelProps) {
+  const [members, setMembers] = useState<RoomMember[] | null>(null);
+  const [messages, setMessages] = useState<RoomMessageFrame[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+    roomMembers(token, roomId).then(setMembers, fail);
+    roomMessages(token, roomId).then((page) => setMessages(page.items), fail);
+  }, [token, roomId, reload]);
+  return (
+    <aside class="panel session-panel room-panel" aria-label={`Room ${name}`}>
+      <div class="panel-head">
+        <h2>{name}</h2>
+        <button type="button" class="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      {error && <p class="note error">{errorText(error)}</p>}
+      <h3>Members</h3>
+      <ul class="members" data-testid="members">
+        {members?.map((member) => (
+          <li key={member.user_id} data-user-id={member.user_id}>
+            <span class={`presence ${member.presence}`} role="img" aria-label={member.presence} />
+            <span class="member-name">{member.user_id}</span>
+            <span class="state">
+              {member.role}
+              {member.muted_until && Date.parse(member.muted_until) > Date.now()
+                ? ` · muted until ${dateTime(member.muted_until)}`
+                : ''}
+            </span>
+            {member.role !== 'owner' && (
+              <ModerationButtons
+                label={member.user_id}
+                muted={!!member.muted_until && Date.parse(member.muted_until) > Date.now()}
+                onAction={(action) => onAct(moderate(token, roomId, action, member.user_id))}
+              />
+            )}
+          </li>
+        ))}
+      </ul>
+      <UnbanForm onUnban={(userId) => onAct(moderate(token, roomId, 'unban', userId))} />
+      <h3>Latest messages</h3>
+      <ol class="room-messages" data-testid="room-messages">
+        {messages?.length === 0 && <li class="empty">No messages.</li>}
+        {messages?.map((message) => (
+          <li
+            key={message.message_id}
+            data-message-id={message.message_id}
+            class={message.message_id === highlight ? 'reported' : undefined}
+          >
+            <span class="who">{message.user_id}</span>{' '}
+            {message.metadata.kind === 'system' ? (
+              <em>{String(message.metadata.action ?? message.content ?? '')}</em>
+            ) : message.metadata.deleted ? (
+              <em>deleted</em>
+            ) : (
+              <span>{message.content}</span>
+            )}
+            {message.metadata.kind === 'text' && !message.metadata.deleted && (
+              <button
+                type="button"
+                class="button"
+                aria-label={`Delete message ${message.seq}`}
+                onClick={() => onAct(deleteMessage(token, roomId, message.message_id))}
+              >
+                Delete
+              </button>
+            )}
+          </li>
+        ))}
+      </ol>
+    </aside>
+  );
+}
+
+function ModerationButtons({
+  label,
+  muted = false,
+  onAction,
+}: {
+  label: string;
+  muted?: boolean;
+  onAction(action: ModerationAction): void;
+}) {
+  const actions: Array<[ModerationAction, string]> = [
+    [muted ? 'unmute' : 'mute', muted ? 'Unmute' : 'Mute'],
+    ['kick', 'Kick'],
+    ['ban', 'Ban'],
+  ];
+  return (
+    <span class="moderation">
+      {actions.map(([action, text]) => (
+        <button
+          key={action}
+          type="button"
+          class="button"
+          aria-label={`${text} ${label}`}
+          onClick={() => onAction(action)}
+        >
+          {text}
+        </button>
+      ))}
+    </span>
+  );
+}
+
+// Banned users are no longer members (not listed above): unbanned by their id.
+function UnbanForm({ onUnban }: { onUnban(userId: string): void }) {
+  const [userId, setUserId] = useState('');
+  return (
+    <form
+      class="filters"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (!userId.trim()) return;
+        onUnban(userId.trim());
+        setUserId('');
+      }}
+    >
+      <label>
+        Unban user id{' '}
+        <input
+          value={userId}
+          onInput={(event) => setUserId((event.currentTarget as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit" class="button">
+        Unban
+      </button>
+    </form>
+  );
+}

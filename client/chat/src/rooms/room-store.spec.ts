@@ -1,0 +1,98 @@
+import fc from 'fast-check';
+import type { RoomMessageFrame } from '../../../shared/protocol';
+import { asMessageFrame, RoomStore } from './room-store';
+
+const ROOM = 'room-1';
+
+function stored(seq: number, overrides: Partial<RoomMessageFrame> = {}): RoomMessageFrame {
+  return {
+    type: 'chat',
+    room_id: ROOM,
+    message_id: `m${seq}`,
+    seq,
+    user_id: 'bob',
+    timestamp: new Date(seq * 1000).toISOString(),
+    content: `message ${seq}`,
+    metadata: { kind: 'text' },
+    ...overrides,
+  };
+}
+
+describe(RoomStore.name, () => {
+  it('should keep each message once, in seq order, whatever the order and repeats of arrival', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 80 }), (seqs) => {
+        const store = new RoomStore();
+        for (const seq of seqs) store.applyMessage(stored(seq));
+        const shown = store.messages(ROOM).map((message) => message.seq);
+        expect(shown).toEqual([...new Set(seqs)].sort((a, b) => a - b));
+        expect(store.thread(ROOM).lastSeq).toBe(Math.max(...seqs));
+      }),
+    );
+  });
+
+  it('should turn a pending message into the stored one on its ack, once even when the replay came first', () => {
+    const store = new RoomStore();
+    store.addPending(ROOM, { clientId: 'c1', userId: 'alice', content: 'hi' });
+    expect(store.messages(ROOM)[0]).toMatchObject({ pending: true, key: 'pending:c1' });
+    store.applyMessage(stored(4, { message_id: 'm4', client_id: 'c1', user_id: 'alice', content: 'hi' }));
+    store.ack(ROOM, 'c1', 'm4', 4);
+    const messages = store.messages(ROOM);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({ messageId: 'm4', seq: 4, pending: false });
+  });
+
+  it('should ack a pending message into place by seq', () => {
+    const store = new RoomStore();
+    store.applyMessage(stored(1));
+    store.addPending(ROOM, { clientId: 'c2', userId: 'alice', content: 'second' });
+    store.ack(ROOM, 'c2', 'm2', 2);
+    store.applyMessage(stored(3));
+    expect(store.messages(ROOM).map((message) => [message.seq, message.pending])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+    ]);
+  });
+
+  it('should show edits, soft deletes and reactions given and taken back', () => {
+    const store = new RoomStore();
+    store.applyMessage(stored(1));
+    store.applyEdit(ROOM, 'm1', 'changed', '2026-01-01T00:00:00Z');
+    expect(store.find(ROOM, 'm1')).toMatchObject({ content: 'changed', editedAt: '2026-01-01T00:00:00Z' });
+    store.applyReact(ROOM, 'm1', 'alice', '👍', false);
+    store.applyReact(ROOM, 'm1', 'carol', '👍', false);
+    store.applyReact(ROOM, 'm1', 'alice', '👍', true);
+    expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['carol'] });
+    store.applyDelete(ROOM, 'm1');
+    expect(store.find(ROOM, 'm1')).toMatchObject({ deleted: true, content: '', reactions: {} });
+    // an edit that crosses the delete does not bring the text back
+    store.applyEdit(ROOM, 'm1', 'again', '2026-01-01T00:00:01Z');
+    expect(store.find(ROOM, 'm1')?.content).toBe('');
+  });
+
+  it('should read a deleted message from the server (no content, metadata.deleted) as deleted', () => {
+    const store = new RoomStore();
+    const frame = asMessageFrame({
+      ...stored(2),
+      content: undefined,
+      metadata: { kind: 'text', deleted: true },
+    });
+    expect(frame).not.toBeNull();
+    store.applyMessage(frame as RoomMessageFrame);
+    expect(store.find(ROOM, 'm2')).toMatchObject({ deleted: true, content: '' });
+  });
+
+  it('should refuse values that are not stored messages', () => {
+    expect(asMessageFrame(null)).toBeNull();
+    expect(asMessageFrame({ room_id: ROOM, message_id: 'm', user_id: 'u', seq: '1' })).toBeNull();
+    expect(asMessageFrame({ room_id: ROOM, message_id: 'm', user_id: 'u', seq: 1.5 })).toBeNull();
+  });
+
+  it('should show who is typing until the indicator lapses', () => {
+    const store = new RoomStore();
+    store.setTyping(ROOM, 'bob', true, 1_000);
+    expect(store.typingUsers(ROOM, 500)).toEqual(['bob']);
+    expect(store.typingUsers(ROOM, 1_500)).toEqual([]);
+  });
+});

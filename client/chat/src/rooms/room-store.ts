@@ -1,0 +1,244 @@
+import { isRecord, type RoomMessageFrame } from '../../../shared/protocol';
+
+export interface RoomMessage {
+  // message_id once stored; `pending:<client_id>` before the ack
+  key: string;
+  messageId?: string;
+  clientId?: string;
+  seq?: number;
+  userId: string;
+  content: string;
+  timestamp?: string;
+  kind: 'text' | 'system';
+  action?: string;
+  targetUserId?: string;
+  replyTo?: string;
+  editedAt?: string;
+  deleted: boolean;
+  reactions: Record<string, string[]>;
+  pending: boolean;
+  failed?: string;
+}
+
+export interface RoomThread {
+  roomId: string;
+  byKey: Map<string, RoomMessage>;
+  pendingKeys: Map<string, string>;
+  // the highest stored seq held: where a resume starts (join with last_seq)
+  lastSeq: number;
+  // the join answered at least once: live frames from now on; a reconnect resumes from lastSeq
+  joined: boolean;
+  // paging cursor for older messages (REST before=); null when the start was reached
+  nextBefore: number | null | undefined;
+  online: Set<string>;
+  typing: Map<string, number>;
+  readBy: Map<string, number>;
+  unread: number;
+}
+
+// The messages of every joined room, built from frames that may arrive twice (replay after a
+// reconnect, a resend acked again, history pages overlapping the join's replay): each message is kept
+// once, keyed by message_id, ordered by seq.
+export class RoomStore {
+  private threads = new Map<string, RoomThread>();
+
+  thread(roomId: string): RoomThread {
+    let thread = this.threads.get(roomId);
+    if (!thread) {
+      thread = {
+        roomId,
+        byKey: new Map(),
+        pendingKeys: new Map(),
+        lastSeq: 0,
+        joined: false,
+        nextBefore: undefined,
+        online: new Set(),
+        typing: new Map(),
+        readBy: new Map(),
+        unread: 0,
+      };
+      this.threads.set(roomId, thread);
+    }
+    return thread;
+  }
+
+  get roomIds(): string[] {
+    return [...this.threads.keys()];
+  }
+
+  forget(roomId: string): void {
+    this.threads.delete(roomId);
+  }
+
+  messages(roomId: string): RoomMessage[] {
+    const thread = this.threads.get(roomId);
+    if (!thread) return [];
+    const list = [...thread.byKey.values()];
+    // stored by seq; pending ones (no seq yet) after them, in the order they were written
+    return list
+      .map((message, index) => ({ message, index }))
+      .sort((a, b) => (a.message.seq ?? Infinity) - (b.message.seq ?? Infinity) || a.index - b.index)
+      .map((entry) => entry.message);
+  }
+
+  find(roomId: string, messageId: string): RoomMessage | undefined {
+    return this.threads.get(roomId)?.byKey.get(messageId);
+  }
+
+  addPending(roomId: string, input: { clientId: string; userId: string; content: string; replyTo?: string }) {
+    const thread = this.thread(roomId);
+    const key = `pending:${input.clientId}`;
+    thread.byKey.set(key, {
+      key,
+      clientId: input.clientId,
+      userId: input.userId,
+      content: input.content,
+      replyTo: input.replyTo,
+      kind: 'text',
+      deleted: false,
+      reactions: {},
+      pending: true,
+      timestamp: new Date().toISOString(),
+    });
+    thread.pendingKeys.set(input.clientId, key);
+  }
+
+  // The sender's ack: the pending message becomes the stored one (once, even when the stored copy
+  // already arrived by a replay).
+  ack(roomId: string, clientId: string, messageId: string | undefined, seq: number | undefined, at?: string) {
+    const thread = this.threads.get(roomId);
+    const key = thread?.pendingKeys.get(clientId);
+    const pending = key ? thread?.byKey.get(key) : undefined;
+    if (!thread || !key || !pending || !messageId) return;
+    thread.pendingKeys.delete(clientId);
+    thread.byKey.delete(key);
+    if (seq !== undefined) thread.lastSeq = Math.max(thread.lastSeq, seq);
+    if (thread.byKey.has(messageId)) return;
+    thread.byKey.set(messageId, {
+      ...pending,
+      key: messageId,
+      messageId,
+      seq,
+      timestamp: at ?? pending.timestamp,
+      pending: false,
+      failed: undefined,
+    });
+  }
+
+  fail(roomId: string, clientId: string, code: string): void {
+    const thread = this.threads.get(roomId);
+    const key = thread?.pendingKeys.get(clientId);
+    const message = key ? thread?.byKey.get(key) : undefined;
+    if (message) message.failed = code;
+  }
+
+  // A stored message (live, replayed or from a history page). Returns true when it is new.
+  applyMessage(frame: RoomMessageFrame): boolean {
+    const thread = this.thread(frame.room_id);
+    thread.lastSeq = Math.max(thread.lastSeq, frame.seq);
+    if (frame.client_id) {
+      const key = thread.pendingKeys.get(frame.client_id);
+      if (key) {
+        thread.byKey.delete(key);
+        thread.pendingKeys.delete(frame.client_id);
+      }
+    }
+    const known = thread.byKey.has(frame.message_id);
+    thread.byKey.set(frame.message_id, toMessage(frame));
+    return !known;
+  }
+
+  applyEdit(roomId: string, messageId: string, content: string, editedAt: string): void {
+    const message = this.find(roomId, messageId);
+    if (message && !message.deleted) Object.assign(message, { content, editedAt });
+  }
+
+  applyDelete(roomId: string, messageId: string): void {
+    const message = this.find(roomId, messageId);
+    if (message) Object.assign(message, { content: '', deleted: true, reactions: {} });
+  }
+
+  applyReact(roomId: string, messageId: string, userId: string, emoji: string, removed: boolean): void {
+    const message = this.find(roomId, messageId);
+    if (!message) return;
+    const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
+    if (!removed) users.push(userId);
+    const reactions = { ...message.reactions };
+    if (users.length > 0) reactions[emoji] = users;
+    else delete reactions[emoji];
+    message.reactions = reactions;
+  }
+
+  setTyping(roomId: string, userId: string, typing: boolean, until: number): void {
+    const thread = this.thread(roomId);
+    if (typing) thread.typing.set(userId, until);
+    else thread.typing.delete(userId);
+  }
+
+  typingUsers(roomId: string, now: number): string[] {
+    const thread = this.threads.get(roomId);
+    if (!thread) return [];
+    return [...thread.typing.entries()].filter(([, until]) => until > now).map(([userId]) => userId);
+  }
+
+  // The oldest stored seq held: the cursor of the next page when the server gave none yet.
+  oldestSeq(roomId: string): number | undefined {
+    const seqs = this.messages(roomId).flatMap((message) => (message.seq !== undefined ? [message.seq] : []));
+    return seqs.length > 0 ? Math.min(...seqs) : undefined;
+  }
+}
+
+function toMessage(frame: RoomMessageFrame): RoomMessage {
+  const metadata = frame.metadata ?? { kind: 'text' };
+  return {
+    key: frame.message_id,
+    messageId: frame.message_id,
+    clientId: frame.client_id,
+    seq: frame.seq,
+    userId: frame.user_id,
+    content: frame.content ?? '',
+    timestamp: frame.timestamp,
+    kind: metadata.kind === 'system' ? 'system' : 'text',
+    action: typeof metadata.action === 'string' ? metadata.action : undefined,
+    targetUserId: typeof metadata.target_user_id === 'string' ? metadata.target_user_id : undefined,
+    replyTo: typeof metadata.reply_to === 'string' ? metadata.reply_to : undefined,
+    editedAt: typeof metadata.edited_at === 'string' ? metadata.edited_at : undefined,
+    deleted: metadata.deleted === true,
+    reactions: parseReactions(metadata.reactions),
+    pending: false,
+  };
+}
+
+function parseReactions(value: unknown): Record<string, string[]> {
+  if (!isRecord(value)) return {};
+  const reactions: Record<string, string[]> = {};
+  for (const [emoji, users] of Object.entries(value))
+    if (Array.isArray(users)) {
+      const ids = users.filter((id): id is string => typeof id === 'string');
+      if (ids.length > 0) reactions[emoji] = ids;
+    }
+  return reactions;
+}
+
+// A stored message as the server sends it (live, replayed, or in a history page); anything else is
+// not one.
+export function asMessageFrame(value: unknown): RoomMessageFrame | null {
+  if (!isRecord(value)) return null;
+  const { room_id, message_id, seq, user_id } = value;
+  if (typeof room_id !== 'string' || typeof message_id !== 'string' || typeof user_id !== 'string')
+    return null;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return null;
+  return {
+    type: 'chat',
+    room_id,
+    message_id,
+    seq,
+    user_id,
+    timestamp: typeof value.timestamp === 'string' ? value.timestamp : '',
+    ...(typeof value.client_id === 'string' ? { client_id: value.client_id } : {}),
+    ...(typeof value.content === 'string' ? { content: value.content } : {}),
+    metadata: isRecord(value.metadata)
+      ? { ...value.metadata, kind: value.metadata.kind === 'system' ? 'system' : 'text' }
+      : { kind: 'text' },
+  };
+}

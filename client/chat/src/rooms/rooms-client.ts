@@ -1,0 +1,413 @@
+import { apiJson, ApiError } from '../../../shared/api';
+import { errorText } from '../../../shared/errors';
+import { isRecord, type PresenceStatus, type RoomClientFrame } from '../../../shared/protocol';
+import { newClientId } from '../chat-client';
+import type { ChatSocket, RoomLink } from '../chat-socket';
+import { asMessageFrame, RoomStore } from './room-store';
+
+export interface RoomSummary {
+  id: string;
+  kind: 'public' | 'private' | 'dm';
+  name: string;
+  topic?: string;
+  owner_id: string;
+  dm_users?: string[];
+  last_message_at: string | null;
+  membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
+  role: 'owner' | 'moderator' | 'member' | null;
+  unread_count: number;
+}
+
+export interface RoomsNotice {
+  code: string;
+  text: string;
+}
+
+const TYPING_SHOWN_MS = 6_000;
+const TYPING_RESEND_MS = 3_000;
+const PAGE_SIZE = 50;
+// nothing announces a direct message someone else opened: the list is read again this often while
+// the Rooms tab is shown
+const LIST_REFRESH_MS = 15_000;
+
+// Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
+// API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
+// from here and calls the actions; nothing here touches the DOM.
+export class RoomsClient implements RoomLink {
+  readonly store = new RoomStore();
+  rooms: RoomSummary[] = [];
+  openId: string | null = null;
+  notice: RoomsNotice | null = null;
+  listLoaded = false;
+  presence = new Map<string, PresenceStatus>();
+  private listeners = new Set<() => void>();
+  // rooms this socket should be in: joined again (with last_seq) after every reconnect
+  private wanted = new Set<string>();
+  private typingSentAt = 0;
+  private visible = false;
+  private listTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly socket: ChatSocket,
+    private readonly token: () => string | null,
+    readonly userId: string,
+  ) {
+    socket.rooms = this;
+    // presence: away while the page is hidden (every device of the user counts, server side)
+    if (typeof document !== 'undefined')
+      document.addEventListener('visibilitychange', () =>
+        this.send({ type: 'heartbeat', metadata: { status: pageHidden() ? 'away' : 'online' } }),
+      );
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // The Rooms tab is shown (or hidden): the open room is read only while someone can see it.
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    clearInterval(this.listTimer);
+    if (!visible) return;
+    this.listTimer = setInterval(() => {
+      if (this.socket.state.kind === 'connected') void this.refresh();
+    }, LIST_REFRESH_MS);
+    void this.refresh();
+    if (this.openId) this.open(this.openId);
+  }
+
+  // ---- list ----
+
+  async refresh(): Promise<void> {
+    const list = await this.api<RoomSummary[]>('../api/v1/chat/rooms');
+    if (!list) return;
+    this.rooms = list;
+    this.listLoaded = true;
+    for (const room of list) {
+      const thread = this.store.thread(room.id);
+      // the server's count until this socket has seen the room live
+      if (!thread.joined) thread.unread = room.unread_count;
+      if (room.membership === 'member' && !this.wanted.has(room.id)) this.join(room.id);
+    }
+    // kicked, banned or gone: no longer joined again after a reconnect
+    const members = new Set(list.filter((room) => room.membership === 'member').map((room) => room.id));
+    for (const roomId of this.wanted)
+      if (!members.has(roomId)) {
+        this.wanted.delete(roomId);
+        this.store.thread(roomId).joined = false;
+      }
+    this.changed();
+  }
+
+  async create(name: string, kind: 'public' | 'private'): Promise<void> {
+    const room = await this.api<RoomSummary>('../api/v1/chat/rooms', {
+      method: 'POST',
+      body: { name, kind },
+    });
+    if (!room) return;
+    this.join(room.id);
+    this.openId = room.id;
+    await this.refresh();
+  }
+
+  async openDm(userId: string): Promise<void> {
+    const room = await this.api<RoomSummary>('../api/v1/chat/dms', {
+      method: 'POST',
+      body: { user_id: userId },
+    });
+    if (!room) return;
+    this.join(room.id);
+    this.open(room.id);
+    await this.refresh();
+  }
+
+  // Joins a public room (the WS join makes the user a member) and opens it.
+  joinRoom(roomId: string): void {
+    this.join(roomId);
+    this.open(roomId);
+  }
+
+  async leave(roomId: string): Promise<void> {
+    this.send({ type: 'leave', room_id: roomId, client_id: newClientId() });
+    this.wanted.delete(roomId);
+    this.store.forget(roomId);
+    if (this.openId === roomId) this.openId = null;
+    this.changed();
+  }
+
+  open(roomId: string | null): void {
+    this.openId = roomId;
+    if (roomId) {
+      this.store.thread(roomId).unread = 0;
+      this.markRead();
+    }
+    this.changed();
+  }
+
+  dismissNotice(): void {
+    this.notice = null;
+    this.changed();
+  }
+
+  // ---- messages of the open room ----
+
+  sendText(text: string, replyTo?: string): void {
+    const roomId = this.openId;
+    const content = text.trim();
+    if (!roomId || !content) return;
+    const clientId = newClientId();
+    this.store.addPending(roomId, { clientId, userId: this.userId, content, replyTo });
+    this.send({
+      type: 'chat',
+      room_id: roomId,
+      client_id: clientId,
+      content,
+      ...(replyTo ? { metadata: { reply_to: replyTo } } : {}),
+    });
+    this.typingSentAt = 0;
+    this.changed();
+  }
+
+  edit(messageId: string, content: string): void {
+    if (!this.openId || !content.trim()) return;
+    this.send({ type: 'edit', room_id: this.openId, message_id: messageId, content: content.trim() });
+  }
+
+  remove(messageId: string): void {
+    if (this.openId) this.send({ type: 'delete', room_id: this.openId, message_id: messageId });
+  }
+
+  // Adds the reaction, or takes it back when the user already gave it.
+  react(messageId: string, emoji: string): void {
+    if (!this.openId) return;
+    const mine = this.store.find(this.openId, messageId)?.reactions[emoji]?.includes(this.userId) ?? false;
+    this.send({
+      type: 'react',
+      room_id: this.openId,
+      message_id: messageId,
+      content: emoji,
+      ...(mine ? { metadata: { remove: true } } : {}),
+    });
+  }
+
+  async report(messageId: string, reason: string): Promise<boolean> {
+    if (!this.openId) return false;
+    const path = `../api/v1/chat/rooms/${encodeURIComponent(this.openId)}/messages/${encodeURIComponent(messageId)}/report`;
+    const done = await this.api<{ report_id: string }>(path, {
+      method: 'POST',
+      body: reason.trim() ? { reason: reason.trim() } : {},
+    });
+    return done !== null;
+  }
+
+  async invite(roomId: string, userId: string): Promise<boolean> {
+    const path = `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/invite`;
+    return (await this.api(path, { method: 'POST', body: { user_id: userId } })) !== null;
+  }
+
+  typing(typing: boolean): void {
+    if (!this.openId) return;
+    const now = Date.now();
+    // a typing burst is one frame every few seconds, and one `false` at its end
+    if (typing && now - this.typingSentAt < TYPING_RESEND_MS) return;
+    if (!typing && this.typingSentAt === 0) return;
+    this.typingSentAt = typing ? now : 0;
+    this.send({ type: 'typing', room_id: this.openId, metadata: { typing } });
+  }
+
+  markRead(): void {
+    const roomId = this.openId;
+    if (!roomId) return;
+    const thread = this.store.thread(roomId);
+    if (!thread.joined || thread.lastSeq === 0) return;
+    if ((thread.readBy.get(this.userId) ?? 0) >= thread.lastSeq) return;
+    thread.readBy.set(this.userId, thread.lastSeq);
+    this.send({ type: 'read', room_id: roomId, seq: thread.lastSeq });
+  }
+
+  async loadOlder(): Promise<void> {
+    const roomId = this.openId;
+    if (!roomId) return;
+    const thread = this.store.thread(roomId);
+    const before = thread.nextBefore ?? this.store.oldestSeq(roomId);
+    if (before === null || before === undefined || before <= 1) {
+      thread.nextBefore = null;
+      return this.changed();
+    }
+    const page = await this.api<{ items: unknown[]; next_before: number | null }>(
+      `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/messages`,
+      { query: { before: String(before), limit: String(PAGE_SIZE) } },
+    );
+    if (!page) return;
+    for (const item of page.items) {
+      const frame = asMessageFrame(item);
+      if (frame) this.store.applyMessage(frame);
+    }
+    thread.nextBefore = page.items.length < PAGE_SIZE ? null : page.next_before;
+    this.changed();
+  }
+
+  // ---- the socket ----
+
+  onConnected(): void {
+    for (const roomId of this.wanted) this.sendJoin(roomId);
+  }
+
+  onFrame(frame: Record<string, unknown>): void {
+    const roomId = typeof frame.room_id === 'string' ? frame.room_id : '';
+    const userId = typeof frame.user_id === 'string' ? frame.user_id : '';
+    const messageId = typeof frame.message_id === 'string' ? frame.message_id : '';
+    const metadata = isRecord(frame.metadata) ? frame.metadata : {};
+    switch (frame.type) {
+      case 'chat':
+        this.onMessage(frame);
+        break;
+      case 'ack':
+        if (typeof frame.client_id === 'string' && messageId)
+          this.store.ack(
+            roomId,
+            frame.client_id,
+            messageId,
+            typeof frame.seq === 'number' ? frame.seq : undefined,
+            typeof frame.timestamp === 'string' ? frame.timestamp : undefined,
+          );
+        break;
+      case 'join':
+        this.onJoined(roomId, userId, metadata);
+        break;
+      case 'leave':
+        if (userId === this.userId) {
+          this.wanted.delete(roomId);
+          this.store.thread(roomId).joined = false;
+          if (metadata.reason === 'kicked' || metadata.reason === 'banned')
+            this.notify(metadata.reason === 'banned' ? 'BANNED' : 'KICKED');
+          void this.refresh();
+        }
+        break;
+      case 'presence':
+        this.onPresence(roomId, metadata);
+        break;
+      case 'edit':
+        if (typeof frame.content === 'string')
+          this.store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
+        break;
+      case 'delete':
+        this.store.applyDelete(roomId, messageId);
+        break;
+      case 'react':
+        if (typeof frame.content === 'string')
+          this.store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+        break;
+      case 'typing':
+        if (userId !== this.userId)
+          this.store.setTyping(roomId, userId, metadata.typing === true, Date.now() + TYPING_SHOWN_MS);
+        break;
+      case 'read':
+        if (typeof frame.seq === 'number') this.store.thread(roomId).readBy.set(userId, frame.seq);
+        break;
+      case 'error':
+        this.onError(roomId, frame);
+        break;
+    }
+    this.changed();
+  }
+
+  private onMessage(value: Record<string, unknown>): void {
+    const frame = asMessageFrame(value);
+    if (!frame) return;
+    const thread = this.store.thread(frame.room_id);
+    const fresh = this.store.applyMessage(frame);
+    this.store.setTyping(frame.room_id, frame.user_id, false, 0);
+    if (!fresh || !thread.joined || frame.user_id === this.userId || frame.metadata.kind !== 'text') return;
+    if (frame.room_id === this.openId && this.visible && !pageHidden()) this.markRead();
+    else thread.unread += 1;
+    const room = this.rooms.find((entry) => entry.id === frame.room_id);
+    if (room) room.last_message_at = frame.timestamp;
+    // a direct message from someone new: the list learns of the room
+    else void this.refresh();
+  }
+
+  private onJoined(roomId: string, userId: string, metadata: Record<string, unknown>): void {
+    if (userId && userId !== this.userId) return;
+    const thread = this.store.thread(roomId);
+    const first = !thread.joined;
+    thread.joined = true;
+    if (Array.isArray(metadata.online)) {
+      thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
+      for (const id of thread.online) if (!this.presence.has(id)) this.presence.set(id, 'online');
+    }
+    if (roomId === this.openId && this.visible) this.markRead();
+    // a public room just joined is now the user's: the list shows it as such
+    if (first && !this.rooms.some((room) => room.id === roomId && room.membership === 'member'))
+      void this.refresh();
+  }
+
+  private onPresence(roomId: string, metadata: Record<string, unknown>): void {
+    if (!Array.isArray(metadata.users)) return;
+    const online = roomId ? this.store.thread(roomId).online : null;
+    for (const entry of metadata.users)
+      if (isRecord(entry) && typeof entry.user_id === 'string' && typeof entry.status === 'string') {
+        this.presence.set(entry.user_id, entry.status as PresenceStatus);
+        if (entry.status === 'offline') online?.delete(entry.user_id);
+        else online?.add(entry.user_id);
+      }
+  }
+
+  private onError(roomId: string, frame: Record<string, unknown>): void {
+    const error = isRecord(frame.error) ? frame.error : {};
+    const code = typeof error.code === 'string' ? error.code : 'INTERNAL';
+    if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
+    // a join refused (not found, banned): stop asking for it after every reconnect
+    if (roomId && (code === 'NOT_FOUND' || code === 'BANNED' || code === 'NOT_A_MEMBER')) {
+      this.wanted.delete(roomId);
+      if (!this.store.thread(roomId).joined) this.store.forget(roomId);
+      if (this.openId === roomId && !this.store.roomIds.includes(roomId)) this.openId = null;
+    }
+    this.notify(code);
+  }
+
+  private join(roomId: string): void {
+    this.wanted.add(roomId);
+    this.sendJoin(roomId);
+  }
+
+  private sendJoin(roomId: string): void {
+    const thread = this.store.thread(roomId);
+    const frame: RoomClientFrame = { type: 'join', room_id: roomId };
+    // a resume: everything after what the thread holds, nothing twice
+    if (thread.joined) frame.last_seq = thread.lastSeq;
+    this.send(frame);
+  }
+
+  private send(frame: RoomClientFrame): void {
+    this.socket.send(frame as unknown as Record<string, unknown>);
+  }
+
+  private async api<T>(
+    path: string,
+    init: { method?: string; query?: Record<string, string>; body?: unknown } = {},
+  ): Promise<T | null> {
+    const token = this.token();
+    if (!token) return null;
+    try {
+      return await apiJson<T>(path, token, init);
+    } catch (error) {
+      this.notify(error instanceof ApiError ? error.code : 'INTERNAL');
+      return null;
+    }
+  }
+
+  private notify(code: string): void {
+    this.notice = { code, text: errorText(code) };
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function pageHidden(): boolean {
+  return typeof document !== 'undefined' && document.visibilityState === 'hidden';
+}

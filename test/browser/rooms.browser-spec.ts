@@ -1,0 +1,330 @@
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import type { TestClient } from '../helpers/ws-client';
+import { api, join, roomsSocket, say } from '../e2e/rooms.helpers';
+import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
+
+// The Rooms tab of the chat client and the Rooms section of the dashboard, in real chromium pages
+// against the real server: people in two pages see each other live on the chat's own socket.
+describe('rooms (browser)', () => {
+  let server: RunningApp;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const sockets: TestClient[] = [];
+
+  beforeAll(async () => {
+    server = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000' });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close();
+    for (const socket of sockets.splice(0)) socket.socket.terminate();
+  });
+
+  const person = async (viewport = DESKTOP) => {
+    const id = uniqueUser();
+    const { context, page } = await newPage(browser, viewport);
+    contexts.push(context);
+    await page.goto(chatUrl(server.httpUrl, userToken(id)));
+    await page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await page.getByRole('tab', { name: 'Rooms' }).click();
+    await page.getByRole('navigation', { name: 'Rooms and direct messages' }).waitFor();
+    return { id, page };
+  };
+
+  const createRoom = async (page: Page, name: string, kind: 'public' | 'private' = 'public') => {
+    await page.getByLabel('New room').fill(name);
+    await page.getByLabel('Visibility').selectOption(kind);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await joined(page, name);
+  };
+
+  // the room is open and its join answered
+  const joined = async (page: Page, name: string) => {
+    await page.getByRole('heading', { name, exact: true }).waitFor();
+    await page.locator('.room-thread .older').waitFor();
+  };
+
+  const send = async (page: Page, text: string) => {
+    const input = page.getByLabel('Room message');
+    await input.fill(text);
+    await input.press('Enter');
+  };
+
+  const message = (page: Page, text: string): Locator =>
+    page.locator('.room-thread article', { hasText: text });
+
+  const actions = async (item: Locator) => {
+    const toggle = item.getByRole('button', { name: 'Actions' });
+    if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+    return item.getByRole('toolbar', { name: 'Message actions' });
+  };
+
+  it('should show a message, its edit and its reactions live to the other member of a public room', async () => {
+    const alice = await person();
+    const bob = await person(PHONE);
+    const name = `garden ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+
+    // bob's list was loaded before the room existed: reopening the tab reloads it
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+
+    await send(alice.page, 'hello bob');
+    const mine = message(alice.page, 'hello bob');
+    await mine.and(alice.page.locator('[data-state=sent]')).waitFor();
+    expect(await mine.getByTestId('delivery').textContent()).toBe('Sent');
+    const theirs = message(bob.page, 'hello bob');
+    await theirs.waitFor();
+    expect(await theirs.locator('.who').textContent()).toBe(alice.id);
+
+    // typing reaches the other member
+    await bob.page.getByLabel('Room message').pressSequentially('hi al');
+    await alice.page.locator('.typing-line', { hasText: `${bob.id} is typing…` }).waitFor();
+
+    // bob reacts, alice sees it; alice edits, bob sees it marked
+    await (await actions(theirs)).getByRole('button', { name: 'React 👍' }).click();
+    await mine.getByRole('button', { name: '👍 1' }).waitFor();
+    await (await actions(mine)).getByRole('button', { name: 'Edit' }).click();
+    const input = alice.page.getByLabel('Room message');
+    expect(await input.inputValue()).toBe('hello bob');
+    await input.fill('hello bob, edited');
+    await input.press('Enter');
+    const edited = message(bob.page, 'hello bob, edited');
+    await edited.locator('.edited').waitFor();
+    expect(await edited.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe('true');
+
+    // reply: the answer quotes what it answers
+    await (
+      await actions(message(bob.page, 'hello bob, edited'))
+    )
+      .getByRole('button', { name: 'Reply' })
+      .click();
+    await bob.page.getByLabel('Room message').fill('a reply');
+    await bob.page.getByLabel('Room message').press('Enter');
+    await message(alice.page, 'a reply').locator('.reply-quote', { hasText: 'hello bob, edited' }).waitFor();
+
+    // a message to a room that is not open counts as unread in the list, and opening it clears that
+    await bob.page.getByRole('button', { name: 'Back to rooms' }).click();
+    await send(alice.page, 'are you there?');
+    const entry = bob.page.locator(`.room-list button[data-room-id]`, { hasText: name });
+    await entry.getByTestId('unread').waitFor();
+    expect(await entry.getByTestId('unread').textContent()).toBe('1 unread');
+    // alice is online in the room bob is in
+    expect(await entry.locator('.presence').getAttribute('aria-label')).toBe('online');
+    await screenshot(bob.page, 'rooms-phone-list');
+    await entry.click();
+    await message(bob.page, 'are you there?').waitFor();
+    await waitUntil(bob.page, `!document.querySelector('[data-testid=unread]')`);
+    await screenshot(bob.page, 'rooms-phone-thread');
+    await screenshot(alice.page, 'rooms-desktop');
+  });
+
+  it('should show nothing of a private room to a non-member', async () => {
+    const alice = await person();
+    const carol = await person();
+    const name = `secret ${uniqueUser('r')}`;
+    await createRoom(alice.page, name, 'private');
+    await send(alice.page, 'only for members');
+    await message(alice.page, 'only for members').and(alice.page.locator('[data-state=sent]')).waitFor();
+    const roomId = await alice.page
+      .locator('.room-list button[aria-current=true]')
+      .getAttribute('data-room-id');
+    expect(roomId).toBeTruthy();
+
+    await carol.page.reload();
+    await carol.page.getByRole('tab', { name: 'Rooms' }).click();
+    await carol.page.getByRole('heading', { name: 'Your rooms' }).waitFor();
+    await carol.page.locator('.room-list .empty', { hasText: 'No rooms yet.' }).waitFor();
+    expect(await carol.page.locator('body').textContent()).not.toContain(name);
+    // the API answers as if the room did not exist
+    const token = await carol.page.evaluate(`location.hash.slice('#token='.length)`);
+    const status = (path: string) =>
+      carol.page.evaluate(
+        `fetch('/api/v1/chat/rooms/${roomId}${path}', { headers: { authorization: 'Bearer ${String(token)}' } }).then((r) => r.status)`,
+      );
+    expect(await status('/messages')).toBe(404);
+    expect(await status('')).toBe(404);
+    await send(alice.page, 'still secret');
+    await message(alice.page, 'still secret').and(alice.page.locator('[data-state=sent]')).waitFor();
+    expect(await carol.page.locator('body').textContent()).not.toContain('secret');
+
+    // invited, carol may join, and then reads the room's history
+    await alice.page.getByRole('button', { name: 'Invite', exact: true }).click();
+    await alice.page.getByLabel('Invite (user id)').fill(carol.id);
+    await alice.page.getByRole('button', { name: 'Send invitation' }).click();
+    await alice.page
+      .getByRole('status')
+      .filter({ hasText: `Invited ${carol.id}` })
+      .waitFor();
+    await carol.page.getByRole('tab', { name: 'AI chat' }).click();
+    await carol.page.getByRole('tab', { name: 'Rooms' }).click();
+    await carol.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(carol.page, name);
+    await message(carol.page, 'only for members').waitFor();
+    await message(carol.page, 'still secret').waitFor();
+  });
+
+  it('should resume after a reconnect with last_seq: nothing missed, nothing twice, the queued message sent once', async () => {
+    const alice = await person();
+    const bob = await person();
+    const name = `resume ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await send(alice.page, 'before the drop');
+    await message(bob.page, 'before the drop').waitFor();
+
+    await bob.page.context().setOffline(true);
+    await bob.page.locator('[data-testid=status][data-state=offline]').waitFor();
+    for (const text of ['missed one', 'missed two', 'missed three']) await send(alice.page, text);
+    await message(alice.page, 'missed three').and(alice.page.locator('[data-state=sent]')).waitFor();
+    // written while offline: pending until the socket is back
+    await send(bob.page, 'written offline');
+    await message(bob.page, 'written offline').and(bob.page.locator('[data-state=pending]')).waitFor();
+
+    await bob.page.context().setOffline(false);
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await message(bob.page, 'missed three').waitFor();
+    await message(bob.page, 'written offline').and(bob.page.locator('[data-state=sent]')).waitFor();
+    await message(alice.page, 'written offline').waitFor();
+    const texts = async (page: Page) => page.locator('.room-thread article .text').allTextContents();
+    const expected = ['before the drop', 'missed one', 'missed two', 'missed three', 'written offline'];
+    expect(await texts(bob.page)).toEqual(expected);
+    // in seq order, each once
+    const seqs = (await bob.page
+      .locator('.room-thread article')
+      .evaluateAll((items) => items.map((item) => Number(item.getAttribute('data-seq'))))) as number[];
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    await waitUntil(alice.page, `document.querySelectorAll('.room-thread article').length === 5`);
+    expect(await texts(alice.page)).toEqual(expected);
+  });
+
+  it('should let the admin delete a reported message (seen as deleted), mute, unmute, ban and unban from the dashboard', async () => {
+    const alice = await person();
+    const bob = await person();
+    const name = `reported ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await send(alice.page, 'something rude');
+    const reported = message(bob.page, 'something rude');
+    await reported.waitFor();
+    await (await actions(reported)).getByRole('button', { name: 'Report' }).click();
+    await reported.getByLabel('Reason (optional)').fill('rude');
+    await reported.getByRole('button', { name: 'Send report' }).click();
+    await reported.getByText('Reported to the admins').waitFor();
+
+    const { context, page: dashboard } = await newPage(browser, DESKTOP);
+    contexts.push(context);
+    await dashboard.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+    await dashboard.getByRole('tab', { name: 'Rooms' }).click();
+    const row = dashboard.locator('[data-testid=reports] tr', { hasText: alice.id });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('rude');
+    // the room opens with its members and the reported message highlighted
+    await row.getByRole('button', { name }).click();
+    await dashboard.locator('[data-testid=members] li', { hasText: bob.id }).waitFor();
+    await dashboard
+      .locator('[data-testid=room-messages] li.reported', { hasText: 'something rude' })
+      .waitFor();
+    await screenshot(dashboard, 'admin-rooms');
+    await row.getByRole('button', { name: 'Delete message' }).click();
+
+    for (const page of [alice.page, bob.page]) {
+      await page.locator('.room-thread article.deleted', { hasText: 'This message was deleted' }).waitFor();
+      expect(await page.locator('.room-thread').textContent()).not.toContain('something rude');
+    }
+    await dashboard.locator('[data-testid=room-messages] li', { hasText: 'deleted' }).waitFor();
+
+    // muted from the members list: bob's next message is refused with MUTED; unmuted, it goes
+    const members = dashboard.getByTestId('members');
+    await members.getByRole('button', { name: `Mute ${bob.id}` }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `muted ${bob.id}` }).waitFor();
+    await send(bob.page, 'can I talk?');
+    await message(bob.page, 'can I talk?').and(bob.page.locator('[data-state=failed]')).waitFor();
+    await bob.page.locator('.rooms .notice[data-code=MUTED]').waitFor();
+    await members.getByRole('button', { name: `Unmute ${bob.id}` }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `unmuted ${bob.id}` }).waitFor();
+    await send(bob.page, 'talking again');
+    await message(alice.page, 'talking again').waitFor();
+
+    // banned: bob's next message is refused, and the room says so; unbanned, he may join again
+    await members.getByRole('button', { name: `Ban ${bob.id}` }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
+    await send(bob.page, 'am I still here?');
+    await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
+    await bob.page.locator('.rooms .notice[role=alert]').waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('am I still here?');
+    await dashboard.getByLabel('Unban user id').fill(bob.id);
+    await dashboard.getByRole('button', { name: 'Unban', exact: true }).click();
+    await alice.page.locator('.room-thread .event', { hasText: `unbanned ${bob.id}` }).waitFor();
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await send(bob.page, 'back again');
+    await message(alice.page, 'back again').waitFor();
+  });
+
+  it('should show the newest 100 messages on join and page back to the first, each once', async () => {
+    const ownerId = uniqueUser('owner');
+    const ownerToken = userToken(ownerId);
+    const name = `long ${uniqueUser('r')}`;
+    const created = await api<{ id: string }>(server, ownerToken, 'POST', '/rooms', { name, kind: 'public' });
+    const owner = await roomsSocket(server, ownerToken);
+    sockets.push(owner);
+    await join(owner, created.body.id);
+    for (let index = 1; index <= 130; index++) await say(owner, created.body.id, `n ${index}`, `c${index}`);
+
+    const bob = await person(PHONE);
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await message(bob.page, 'n 130').waitFor();
+    const texts = () => bob.page.locator('.room-thread article .text').allTextContents();
+    // the newest 100 stored messages: bob's own "joined" among them
+    expect(await bob.page.locator('.room-thread [data-seq]').count()).toBe(100);
+    const first = await texts();
+    expect(first).toEqual(Array.from({ length: 99 }, (_, index) => `n ${index + 32}`));
+    await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+    await waitUntil(bob.page, `document.querySelectorAll('.room-thread article').length === 130`);
+    expect(await texts()).toEqual(Array.from({ length: 130 }, (_, index) => `n ${index + 1}`));
+    // the start was reached
+    await waitUntil(bob.page, `!document.querySelector('.room-thread .older')`);
+  });
+
+  it('should open a direct message by user id, count it unread for the other, and show when it was seen', async () => {
+    const alice = await person();
+    const bob = await person();
+    await alice.page.getByLabel('Message a user (user id)').fill(bob.id);
+    await alice.page.getByRole('button', { name: 'Open', exact: true }).click();
+    await joined(alice.page, bob.id);
+    await send(alice.page, 'just between us');
+    const mine = message(alice.page, 'just between us');
+    await mine.and(alice.page.locator('[data-state=sent]')).waitFor();
+
+    // bob's list learns of the new direct message when it is read again (opening the tab does)
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    const entry = bob.page.locator('.room-list button[data-room-id^="dm_"]', { hasText: alice.id });
+    await entry.getByTestId('unread').waitFor();
+    expect(await entry.getByTestId('unread').textContent()).toBe('1 unread');
+    await entry.click();
+    await message(bob.page, 'just between us').waitFor();
+    expect(await entry.locator('.presence').getAttribute('aria-label')).toBe('online');
+    await mine.getByTestId('delivery').getByText('Seen').waitFor();
+  });
+});
