@@ -1,4 +1,4 @@
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -9,6 +9,8 @@ import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
 import { securityHeaders } from './common/http/security-headers';
 import { SETTINGS, type Settings } from './config/settings';
+import { API_DOCUMENT, type ApiDocument } from './modules/api-docs/api-document';
+import { buildOpenApiDocument } from './modules/api-docs/openapi-document';
 import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -50,6 +52,15 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       // hashed bundles never change; pages are revalidated so a deploy is picked up at once
       setHeaders: (response, path) =>
         response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache'),
+    });
+  // API_DOCS: the document of the live controllers, and Swagger UI's files for /chat/api-docs/
+  const settings = app.get<Settings>(SETTINGS);
+  app.get<ApiDocument>(API_DOCUMENT).set(buildOpenApiDocument(app));
+  if (settings.apiDocs !== 'off')
+    app.useStaticAssets(dirname(require.resolve('swagger-ui-dist/package.json')), {
+      prefix: '/chat/api-docs/assets/',
+      index: false,
+      redirect: false,
     });
   // after the pages, which read no body: bodies of API requests
   for (const layer of requestBodyPipeline(app.get(TokenService))) app.use(layer);

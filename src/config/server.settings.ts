@@ -44,3 +44,14 @@ function origin(entry: string, name: string): string {
   }
   return candidate;
 }
+
+// Who may read the OpenAPI document at /chat/openapi.json: nobody (off), admins or anyone.
+export const API_DOCS_MODES = ['off', 'admin', 'public'] as const;
+export type ApiDocsMode = (typeof API_DOCS_MODES)[number];
+
+export function parseApiDocs(raw: string | undefined, name = 'API_DOCS'): ApiDocsMode {
+  const mode = (raw ?? '').trim().toLowerCase() || 'admin';
+  if (!(API_DOCS_MODES as readonly string[]).includes(mode))
+    throw new SettingsError(name, `must be one of ${API_DOCS_MODES.join(', ')}, got "${raw?.trim()}"`);
+  return mode as ApiDocsMode;
+}

@@ -14,7 +14,13 @@ import {
 } from './env-readers';
 import { type LlmModelSettings, parseLlmModels } from './llm.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
-import { type LogLevel, parseAllowedOrigins, parseLogLevel } from './server.settings';
+import {
+  type ApiDocsMode,
+  type LogLevel,
+  parseAllowedOrigins,
+  parseApiDocs,
+  parseLogLevel,
+} from './server.settings';
 import { loadUploadSettings, type UploadSettings } from './uploads.settings';
 
 export { SettingsError } from './env-readers';
@@ -48,6 +54,7 @@ export interface Settings {
   takeoverGraceMs: number;
   publicBaseUrl: string;
   logLevel: LogLevel;
+  apiDocs: ApiDocsMode;
   uploads: UploadSettings;
   notifications: NotificationSettings;
 }
@@ -109,6 +116,7 @@ export function loadSettings(env: Env = process.env): Settings {
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s'),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
+    apiDocs: parseApiDocs(text(env, 'API_DOCS')),
     uploads: loadUploadSettings(env),
     notifications: loadNotificationSettings(env),
   };

@@ -1,0 +1,21 @@
+import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openApiDocumentFromControllers } from './openapi-app';
+
+// Writes the generated documents under docs/ (run by `npm run build` and `npm run docs`).
+export const DOCS_DIR = join(__dirname, '..', '..', 'docs');
+
+export async function openApiText(): Promise<string> {
+  return `${JSON.stringify(await openApiDocumentFromControllers(), null, 2)}\n`;
+}
+
+async function main(): Promise<void> {
+  writeFileSync(join(DOCS_DIR, 'openapi.json'), await openApiText());
+}
+
+if (require.main === module)
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
