@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { buildAsyncApiDocument } from './asyncapi';
 import { openApiDocumentFromControllers } from './openapi-app';
 
 // Writes the generated documents under docs/ (run by `npm run build` and `npm run docs`).
@@ -10,8 +12,13 @@ export async function openApiText(): Promise<string> {
   return `${JSON.stringify(await openApiDocumentFromControllers(), null, 2)}\n`;
 }
 
+export function asyncApiText(): string {
+  return `# Generated from src/protocol/frames.ts by \`npm run docs\` (src/docs/asyncapi.ts): do not edit.\n${stringify(buildAsyncApiDocument(), { lineWidth: 100, aliasDuplicateObjects: false })}`;
+}
+
 async function main(): Promise<void> {
   writeFileSync(join(DOCS_DIR, 'openapi.json'), await openApiText());
+  writeFileSync(join(DOCS_DIR, 'asyncapi.yaml'), asyncApiText());
 }
 
 if (require.main === module)
