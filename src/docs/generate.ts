@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildAsyncApiDocument } from './asyncapi';
 import { openApiDocumentFromControllers } from './openapi-app';
+import { withSettingsTable } from './settings-table';
 
 // Writes the generated documents under docs/ (run by `npm run build` and `npm run docs`).
 export const DOCS_DIR = join(__dirname, '..', '..', 'docs');
@@ -16,9 +17,20 @@ export function asyncApiText(): string {
   return `# Generated from src/protocol/frames.ts by \`npm run docs\` (src/docs/asyncapi.ts): do not edit.\n${stringify(buildAsyncApiDocument(), { lineWidth: 100, aliasDuplicateObjects: false })}`;
 }
 
+export const ROOT_DIR = join(DOCS_DIR, '..');
+
+// docs/operations.md with a fresh settings table
+export function operationsText(): string {
+  return withSettingsTable(
+    readFileSync(join(DOCS_DIR, 'operations.md'), 'utf8'),
+    readFileSync(join(ROOT_DIR, '.env.example'), 'utf8'),
+  );
+}
+
 async function main(): Promise<void> {
   writeFileSync(join(DOCS_DIR, 'openapi.json'), await openApiText());
   writeFileSync(join(DOCS_DIR, 'asyncapi.yaml'), asyncApiText());
+  writeFileSync(join(DOCS_DIR, 'operations.md'), operationsText());
 }
 
 if (require.main === module)
