@@ -14,6 +14,7 @@ import { buildOpenApiDocument } from './modules/api-docs/openapi-document';
 import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const EMBED_SDK = /chatbox-embed\.m?js$/;
 
 // Builds the app from already-validated settings: used by main.ts and by the e2e suites. Nest's own
 // body parsers are off: configureApp parses bodies, and only after the token check.
@@ -50,8 +51,11 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       index: 'index.html',
       redirect: false,
       // hashed bundles never change; pages are revalidated so a deploy is picked up at once
-      setHeaders: (response, path) =>
-        response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache'),
+      setHeaders: (response, path) => {
+        response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache');
+        // the embed SDK is imported by parent pages of other origins (a module import needs CORS)
+        if (EMBED_SDK.test(path)) response.setHeader('Access-Control-Allow-Origin', '*');
+      },
     });
   // API_DOCS: the document of the live controllers, and Swagger UI's files for /chat/api-docs/
   const settings = app.get<Settings>(SETTINGS);
