@@ -8,6 +8,7 @@ import {
   NOTIFICATION_CIPHER,
   NotificationsRepository,
 } from '../../src/modules/notifications/notifications.repository';
+import { ReasonRotationService } from '../../src/modules/notifications/reason-rotation.service';
 import {
   InstanceBeat,
   InstanceBeatSchema,
@@ -154,7 +155,9 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
     await before.insert(alert('sent-1', 'sent'));
     await before.insert(alert('pending-1', 'pending'));
     const rotating = await notifications(newKey, [oldKey]);
-    expect(await rotating.reencryptReasons()).toEqual({ rewritten: 1, failed: 0 });
+    const service = new ReasonRotationService(rotating, testSettings({ ENCRYPTION_KEY_PREVIOUS: oldKey }));
+    expect(await service.run()).toEqual({ rewritten: 1, failed: 0 });
+    expect(await service.run()).toEqual({ rewritten: 0, failed: 0 });
     // both read with the old key listed; the settled one with the new key alone
     const stored = await rotating.find({ type: 'help_request' });
     expect(stored.map((record) => record.reason).sort()).toEqual(['reason of pending-1', 'reason of sent-1']);
