@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildAsyncApiDocument } from './asyncapi';
@@ -28,6 +28,11 @@ export function operationsText(): string {
 }
 
 async function main(): Promise<void> {
+  // an image build (Dockerfile) copies src/ and client/ only: there is no docs/ to refresh
+  if (!existsSync(join(DOCS_DIR, 'operations.md')) || !existsSync(join(ROOT_DIR, '.env.example'))) {
+    console.warn('chatbox docs: no docs/ or .env.example here; nothing generated');
+    return;
+  }
   writeFileSync(join(DOCS_DIR, 'openapi.json'), await openApiText());
   writeFileSync(join(DOCS_DIR, 'asyncapi.yaml'), asyncApiText());
   writeFileSync(join(DOCS_DIR, 'operations.md'), operationsText());
