@@ -7,7 +7,6 @@ export default tseslint.config(
     ignores: [
       'dist/**',
       'client/dist/**',
-      'client/embed/**',
       'coverage/**',
       '.tools/**',
       '.data/**',

@@ -11,6 +11,7 @@ import { BusModule } from './infra/bus/bus.module';
 import { LockModule } from './infra/lock/lock.module';
 import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { AdminModule } from './modules/admin/admin.module';
+import { ApiDocsModule } from './modules/api-docs/api-docs.module';
 import { ChatModule } from './modules/chat/chat.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
@@ -58,6 +59,7 @@ export class AppModule {
         ChatModule,
         AdminModule,
         HealthModule,
+        ApiDocsModule.with(settings.apiDocs),
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };

@@ -1,4 +1,4 @@
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -9,9 +9,12 @@ import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
 import { securityHeaders } from './common/http/security-headers';
 import { SETTINGS, type Settings } from './config/settings';
+import { API_DOCUMENT, type ApiDocument } from './modules/api-docs/api-document';
+import { buildOpenApiDocument } from './modules/api-docs/openapi-document';
 import { ChatWsAdapter } from './modules/chat/chat-ws.adapter';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const EMBED_SDK = /chatbox-embed\.m?js$/;
 
 // Builds the app from already-validated settings: used by main.ts and by the e2e suites. Nest's own
 // body parsers are off: configureApp parses bodies, and only after the token check.
@@ -48,8 +51,20 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       index: 'index.html',
       redirect: false,
       // hashed bundles never change; pages are revalidated so a deploy is picked up at once
-      setHeaders: (response, path) =>
-        response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache'),
+      setHeaders: (response, path) => {
+        response.setHeader('cache-control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache');
+        // the embed SDK is imported by parent pages of other origins (a module import needs CORS)
+        if (EMBED_SDK.test(path)) response.setHeader('Access-Control-Allow-Origin', '*');
+      },
+    });
+  // API_DOCS: the document of the live controllers, and Swagger UI's files for /chat/api-docs/
+  const settings = app.get<Settings>(SETTINGS);
+  app.get<ApiDocument>(API_DOCUMENT).set(buildOpenApiDocument(app));
+  if (settings.apiDocs !== 'off')
+    app.useStaticAssets(dirname(require.resolve('swagger-ui-dist/package.json')), {
+      prefix: '/chat/api-docs/assets/',
+      index: false,
+      redirect: false,
     });
   // after the pages, which read no body: bodies of API requests
   for (const layer of requestBodyPipeline(app.get(TokenService))) app.use(layer);

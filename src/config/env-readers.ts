@@ -12,12 +12,43 @@ export class SettingsError extends Error {
 
 export type Env = Record<string, string | undefined>;
 
+// What each reader learns about a setting as loadSettings reads it: the operator's guide's table
+// is made from these (src/docs/settings-table.ts), so its defaults and ranges are the code's.
+export interface SettingSpec {
+  name: string;
+  kind: 'text' | 'required' | 'integer' | 'duration' | 'list' | 'url' | 'choice' | 'key';
+  fallback?: string;
+  range?: string;
+}
+
+const specs = new Map<string, SettingSpec>();
+
+export function describeSetting(spec: SettingSpec): void {
+  const known = specs.get(spec.name);
+  // a plain text read says least; required stays required whatever parses the value next
+  const kind =
+    known?.kind === 'required' ? 'required' : known && known.kind !== 'text' ? known.kind : spec.kind;
+  specs.set(spec.name, {
+    name: spec.name,
+    kind,
+    // an empty fallback is no default
+    fallback: known?.fallback ?? (spec.fallback || undefined),
+    range: known?.range ?? spec.range,
+  });
+}
+
+export function describedSettings(): SettingSpec[] {
+  return [...specs.values()];
+}
+
 export function text(env: Env, name: string, fallback?: string): string | undefined {
+  describeSetting({ name, kind: 'text', fallback });
   const value = env[name];
   return value === undefined || value.trim() === '' ? fallback : value.trim();
 }
 
 export function required(env: Env, name: string): string {
+  describeSetting({ name, kind: 'required' });
   const value = text(env, name);
   if (value === undefined) throw new SettingsError(name, 'is required');
   return value;
@@ -30,6 +61,12 @@ export function integer(
   min: number,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
+  describeSetting({
+    name,
+    kind: 'integer',
+    fallback: String(fallback),
+    range: max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `${min}..${max}`,
+  });
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw)) throw new SettingsError(name, `must be a whole number, got "${raw}"`);
@@ -62,6 +99,14 @@ export function duration(
   minMs = 0,
   maxMs = Number.MAX_SAFE_INTEGER,
 ): number {
+  const bounded =
+    maxMs === Number.MAX_SAFE_INTEGER ? `≥ ${formatMs(minMs)}` : `${formatMs(minMs)}..${formatMs(maxMs)}`;
+  describeSetting({
+    name,
+    kind: 'duration',
+    fallback,
+    range: `duration ${minMs === 0 && maxMs === Number.MAX_SAFE_INTEGER ? '≥ 0' : bounded}`,
+  });
   const raw = text(env, name, fallback) as string;
   const value = parseDuration(raw);
   if (value === undefined)
@@ -72,6 +117,7 @@ export function duration(
 }
 
 export function list(env: Env, name: string, fallback: string): string[] {
+  describeSetting({ name, kind: 'list', fallback: fallback || undefined, range: 'comma list' });
   return (text(env, name, fallback) as string)
     .split(',')
     .map((item) => item.trim())
@@ -79,6 +125,7 @@ export function list(env: Env, name: string, fallback: string): string[] {
 }
 
 export function encryptionKey(name: string, raw: string): Buffer {
+  describeSetting({ name, kind: 'key', range: '32 bytes, base64' });
   const key = Buffer.from(raw, 'base64');
   if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== raw.replace(/=+$/, '')) {
     throw new SettingsError(name, 'must be 32 bytes encoded as base64 (openssl rand -base64 32)');
@@ -87,6 +134,7 @@ export function encryptionKey(name: string, raw: string): Buffer {
 }
 
 export function url(env: Env, name: string, fallback: string): string {
+  describeSetting({ name, kind: 'url', fallback, range: 'http(s) URL' });
   const raw = text(env, name, fallback) as string;
   let parsed: URL;
   try {

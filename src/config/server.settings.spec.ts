@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { SettingsError } from './env-readers';
-import { LOG_LEVELS, parseAllowedOrigins, parseLogLevel } from './server.settings';
+import {
+  API_DOCS_MODES,
+  LOG_LEVELS,
+  parseAllowedOrigins,
+  parseApiDocs,
+  parseLogLevel,
+} from './server.settings';
 
 // The SettingsError a parser throws, so its setting and message can be checked.
 function settingsError(parse: () => unknown): SettingsError {
@@ -150,5 +156,20 @@ describe(parseAllowedOrigins.name, () => {
         },
       ),
     );
+  });
+});
+
+describe(parseApiDocs.name, () => {
+  it('should default to admin when API_DOCS is unset', () => {
+    expect(parseApiDocs(undefined)).toBe('admin');
+  });
+
+  it('should accept off, admin and public in any case', () => {
+    for (const mode of API_DOCS_MODES) expect(parseApiDocs(` ${mode.toUpperCase()} `)).toBe(mode);
+  });
+
+  it('should name API_DOCS when the value is not a mode', () => {
+    const error = settingsError(() => parseApiDocs('yes'));
+    expect(error.setting).toBe('API_DOCS');
   });
 });

@@ -1,4 +1,4 @@
-import { SettingsError } from './env-readers';
+import { describeSetting, SettingsError } from './env-readers';
 
 // Server section: log level and the browser origins allowed to open the WebSocket. Each parser is
 // total: it returns the parsed value or throws a SettingsError naming the setting.
@@ -8,6 +8,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function parseLogLevel(raw: string | undefined, name = 'LOG_LEVEL'): LogLevel {
+  describeSetting({ name, kind: 'choice', fallback: 'info', range: LOG_LEVELS.join(' | ') });
   const level = (raw ?? '').trim().toLowerCase() || 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level))
     throw new SettingsError(name, `must be one of ${LOG_LEVELS.join(', ')}, got "${raw?.trim()}"`);
@@ -43,4 +44,16 @@ function origin(entry: string, name: string): string {
     throw new SettingsError(name, canonical ? `${problem}; did you mean "${parsed.origin}"?` : problem);
   }
   return candidate;
+}
+
+// Who may read the OpenAPI document at /chat/openapi.json: nobody (off), admins or anyone.
+export const API_DOCS_MODES = ['off', 'admin', 'public'] as const;
+export type ApiDocsMode = (typeof API_DOCS_MODES)[number];
+
+export function parseApiDocs(raw: string | undefined, name = 'API_DOCS'): ApiDocsMode {
+  describeSetting({ name, kind: 'choice', fallback: 'admin', range: API_DOCS_MODES.join(' | ') });
+  const mode = (raw ?? '').trim().toLowerCase() || 'admin';
+  if (!(API_DOCS_MODES as readonly string[]).includes(mode))
+    throw new SettingsError(name, `must be one of ${API_DOCS_MODES.join(', ')}, got "${raw?.trim()}"`);
+  return mode as ApiDocsMode;
 }

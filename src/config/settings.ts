@@ -14,7 +14,13 @@ import {
 } from './env-readers';
 import { type LlmModelSettings, parseLlmModels } from './llm.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
-import { type LogLevel, parseAllowedOrigins, parseLogLevel } from './server.settings';
+import {
+  type ApiDocsMode,
+  type LogLevel,
+  parseAllowedOrigins,
+  parseApiDocs,
+  parseLogLevel,
+} from './server.settings';
 import { loadRoomSettings, type RoomSettings } from './rooms.settings';
 import { loadUploadSettings, type UploadSettings } from './uploads.settings';
 
@@ -49,6 +55,7 @@ export interface Settings {
   takeoverGraceMs: number;
   publicBaseUrl: string;
   logLevel: LogLevel;
+  apiDocs: ApiDocsMode;
   uploads: UploadSettings;
   notifications: NotificationSettings;
   rooms: RoomSettings;
@@ -111,6 +118,7 @@ export function loadSettings(env: Env = process.env): Settings {
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s'),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
+    apiDocs: parseApiDocs(text(env, 'API_DOCS')),
     uploads: loadUploadSettings(env),
     notifications: loadNotificationSettings(env),
     rooms: loadRoomSettings(env),

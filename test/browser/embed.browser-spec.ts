@@ -5,10 +5,34 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { DESKTOP, launchBrowser, newPage, PHONE, screenshot } from './browser';
+import { DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 const EMBED = join(__dirname, '..', '..', 'client', 'embed');
+// the SDK's script-tag build (npm run build:client)
+const SDK_SCRIPT = join(__dirname, '..', '..', 'client', 'dist', 'chat', 'chatbox-embed.js');
 const TOKEN_SECONDS = 6;
+
+// A parent page that uses nothing but the SDK's ES module, imported from the chat server.
+function sdkPage(chatServer: string): string {
+  return `<!doctype html><html><body>
+    <div id="chat" style="height: 600px"></div>
+    <script type="module">
+      import { mount } from '${chatServer}/chat/chatbox-embed.mjs';
+      window.events = [];
+      window.tokenReasons = [];
+      const chat = mount(document.getElementById('chat'), {
+        baseUrl: '${chatServer}',
+        getToken: async (reason) => {
+          window.tokenReasons.push(reason);
+          return (await fetch('/token?as=sdk')).text();
+        },
+      });
+      for (const name of ['ready', 'connected', 'unread', 'help_requested', 'error'])
+        chat.on(name, (detail) => window.events.push({ name, ...detail }));
+      window.chat = chat;
+    </script>
+  </body></html>`;
+}
 
 // A parent app on another origin embeds the chat with the shipped snippet and example host page;
 // its backend hands out short-lived tokens, and the chat keeps one socket alive by refreshing.
@@ -18,18 +42,26 @@ describe('embedding (browser)', () => {
   let hostUrl: string;
   let browser: Browser;
   const user = uniqueUser('embedded');
+  const sdkUser = uniqueUser('sdk');
   const tokenRequests: number[] = [];
 
   beforeAll(async () => {
     host = createServer((request, response) => {
-      if (request.url === '/token') {
+      if (request.url === '/token' || request.url === '/token?as=sdk') {
         tokenRequests.push(Date.now());
         response.writeHead(200, { 'content-type': 'text/plain' });
-        response.end(userToken(user, { expiresInSeconds: TOKEN_SECONDS }));
+        // the SDK page's user has no history: its first connect is its only socket
+        const who = request.url === '/token' ? user : sdkUser;
+        response.end(userToken(who, { expiresInSeconds: TOKEN_SECONDS }));
         return;
       }
-      const file = request.url === '/chatbox-embed.js' ? 'chatbox-embed.js' : 'example-host.html';
-      let body = readFileSync(join(EMBED, file), 'utf8');
+      if (request.url === '/sdk.html') {
+        response.writeHead(200, { 'content-type': 'text/html' });
+        response.end(sdkPage(server.httpUrl));
+        return;
+      }
+      const file = request.url === '/chatbox-embed.js' ? SDK_SCRIPT : join(EMBED, 'example-host.html');
+      let body = readFileSync(file, 'utf8');
       if (file.endsWith('.html'))
         body = body.replace('data-chat-url="/chat/"', `data-chat-url="${server.httpUrl}/chat/"`);
       response.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
@@ -41,7 +73,8 @@ describe('embedding (browser)', () => {
     // the chat's CSP lets only ALLOWED_ORIGINS frame it (frame-ancestors)
     server = await startApp({
       ALLOWED_ORIGINS: hostUrl,
-      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 5 }]),
+      // a reply takes about a second: long enough to close the chat before it ends
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 40 }]),
     });
     browser = await launchBrowser();
   });
@@ -87,6 +120,68 @@ describe('embedding (browser)', () => {
       await context.close();
     }
   }, 60_000);
+
+  it('should mount with the SDK alone: ready, connected, token refresh, unread while closed, help', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    await context.addInitScript({
+      content: `(() => {
+        const Native = window.WebSocket;
+        window.sockets = 0;
+        window.WebSocket = class extends Native {
+          constructor(url, protocols) { super(url, protocols); window.sockets += 1; }
+        };
+      })();`,
+    });
+    const names = async () =>
+      ((await page.evaluate('window.events')) as Array<{ name: string }>).map((e) => e.name);
+    try {
+      await page.goto(`${hostUrl}/sdk.html`);
+      await waitUntil(page, "window.events && window.events.some((e) => e.name === 'connected')");
+      const [ready, connected] = (await page.evaluate('window.events')) as Array<Record<string, unknown>>;
+      expect(ready).toEqual({ name: 'ready' });
+      expect(connected).toEqual({ name: 'connected', sessionId: expect.any(String) });
+      expect(await page.evaluate('window.tokenReasons')).toEqual(['initial']);
+
+      // the token is refreshed before it expires, over the same socket
+      await waitUntil(page, "window.tokenReasons.includes('expiring')", TOKEN_SECONDS * 1000 + 5000);
+      await page.waitForTimeout(1500);
+      const frame = page.frames().find((candidate) => candidate.url().startsWith(server.httpUrl));
+      expect(await frame?.evaluate('window.sockets')).toBe(1);
+
+      // a reply that ends while the parent has the chat closed is unread until it opens it
+      const chat = page.frameLocator('iframe');
+      const input = chat.getByLabel('Message', { exact: true });
+      await input.fill('Anyone there?');
+      await input.press('Enter');
+      await page.evaluate('window.chat.close()');
+      expect(await page.evaluate('window.chat.isOpen')).toBe(false);
+      await waitUntil(page, "window.events.some((e) => e.name === 'unread' && e.count === 1)");
+      await page.evaluate('window.chat.open()');
+      await waitUntil(page, "window.events.some((e) => e.name === 'unread' && e.count === 0)");
+      await chat.locator('.msg.ai:not(.streaming)').waitFor();
+
+      // the user asks for a human: the parent hears of it
+      await chat.getByTitle('Ask a person for help').click();
+      await waitUntil(page, "window.events.some((e) => e.name === 'help_requested')");
+      const help = ((await page.evaluate('window.events')) as Array<Record<string, unknown>>).find(
+        (event) => event.name === 'help_requested',
+      );
+      expect(help?.sessionId).toBe(connected.sessionId);
+      expect(await names()).not.toContain('error');
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it('should serve the SDK to other origins: the module with CORS, both builds as JavaScript', async () => {
+    for (const file of ['chatbox-embed.mjs', 'chatbox-embed.js']) {
+      const response = await fetch(`${server.httpUrl}/chat/${file}`, { headers: { origin: hostUrl } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('javascript');
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await response.text()).toContain('chatbox:token');
+    }
+  });
 
   it('should ask a React Native host through ReactNativeWebView and accept its token', async () => {
     const { context, page } = await newPage(browser, PHONE);

@@ -43,6 +43,10 @@ export class ChatClient {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private lastResync = 0;
   private wantSession: string | null = null;
+  // the parent's open/close (SDK): replies that arrive while closed count as unread
+  private open = true;
+  private unread = 0;
+  private helpClientId: string | undefined;
   private view: Omit<ChatView, 'messages' | 'link' | 'token' | 'sessionId'> = {
     sessionName: 'Chat',
     models: [],
@@ -77,6 +81,11 @@ export class ChatClient {
       },
     });
     this.bridge.onToken((token) => this.useToken(token));
+    this.bridge.onCommand((command) => {
+      if (command.type === 'chatbox:set_session') return this.openSession(command.session_id);
+      this.open = command.type === 'chatbox:open';
+      if (this.open && this.unread > 0) this.setUnread(0);
+    });
   }
 
   start(): void {
@@ -150,6 +159,7 @@ export class ChatClient {
       timestamp: new Date().toISOString(),
     });
     this.socket.send(frame);
+    this.helpClientId = clientId;
     this.view.helpRequested = true;
     this.changed();
   }
@@ -225,6 +235,10 @@ export class ChatClient {
         return this.onStatus(frame);
       case 'ack':
         if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
+        if (frame.client_id && frame.client_id === this.helpClientId) {
+          this.helpClientId = undefined;
+          this.bridge.post({ type: 'chatbox:help_requested', session_id: this.store.sessionId });
+        }
         this.scheduleRefresh(metaString(frame, 'token_expires_at'));
         break;
       case 'loading':
@@ -253,6 +267,7 @@ export class ChatClient {
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
     if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();
+    if (!this.open && isNewAnswer(frame, this.store.lastSeq)) this.setUnread(this.unread + 1);
     if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
     this.store.apply(frame);
     this.changed();
@@ -278,11 +293,23 @@ export class ChatClient {
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }
     this.scheduleRefresh(metaString(frame, 'token_expires_at'));
+    this.bridge.post({ type: 'chatbox:connected', session_id: sessionId });
     this.changed();
+  }
+
+  private setUnread(count: number): void {
+    this.unread = count;
+    this.bridge.post({ type: 'chatbox:unread', count });
   }
 
   private onError(frame: Frame): void {
     const code = frame.error?.code ?? 'INTERNAL';
+    this.bridge.post({
+      type: 'chatbox:error',
+      code,
+      message: errorText(code),
+      recoverable: frame.error?.recoverable !== false,
+    });
     if (frame.client_id) this.store.fail(frame.client_id, code);
     if (code === 'UNKNOWN_MODEL') this.view.modelId = this.view.models[0]?.id;
     this.notify(code);
@@ -331,6 +358,14 @@ export class ChatClient {
   private changed(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+// A reply or an admin's message stored after everything shown: what a closed chat calls unread.
+export function isNewAnswer(frame: Frame, lastSeq: number): boolean {
+  const answer =
+    (frame.type === 'ai_response' && frame.metadata?.done === true) ||
+    (frame.sender === 'admin' && frame.type !== 'admin_join' && frame.type !== 'admin_leave');
+  return answer && (frame.seq ?? 0) > lastSeq;
 }
 
 export function newClientId(): string {

@@ -1,3 +1,4 @@
+import { isNewAnswer } from './chat-client';
 import fc from 'fast-check';
 import type { Frame } from '../../shared/protocol';
 import { ChatStore, isStoredEvent, parseAttachments } from './chat-store';
@@ -183,5 +184,16 @@ describe('parseAttachments', () => {
       { url: '/chat/files/b', external: false },
     ]);
     expect(parseAttachments('x')).toBeUndefined();
+  });
+});
+
+describe(isNewAnswer.name, () => {
+  it('should count final replies and admin messages after the last seq shown, not deltas or joins', () => {
+    expect(isNewAnswer({ type: 'ai_response', seq: 5, metadata: { done: true } }, 4)).toBe(true);
+    expect(isNewAnswer({ type: 'ai_response', metadata: { done: false, delta: 'x' } }, 4)).toBe(false);
+    expect(isNewAnswer({ type: 'ai_response', seq: 4, metadata: { done: true } }, 4)).toBe(false);
+    expect(isNewAnswer({ type: 'user_message', sender: 'admin', seq: 6 }, 4)).toBe(true);
+    expect(isNewAnswer({ type: 'admin_join', sender: 'admin', seq: 6 }, 4)).toBe(false);
+    expect(isNewAnswer({ type: 'user_message', sender: 'user', seq: 6 }, 4)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isJwtShaped, tokenFromLocation, tokenFromMessage } from './token-bridge';
+import { commandFromMessage, isJwtShaped, tokenFromLocation, tokenFromMessage } from './token-bridge';
 
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
 
@@ -30,5 +30,28 @@ describe('token messages from the parent app', () => {
     expect(tokenFromLocation({ hash: `#token=${JWT}`, search: '' })).toBe(JWT);
     expect(tokenFromLocation({ hash: '', search: `?parent_origin=x&token=${JWT}` })).toBe(JWT);
     expect(tokenFromLocation({ hash: '#token=bad', search: '' })).toBeNull();
+  });
+});
+
+describe('commands from the parent app', () => {
+  it('should read open, close and set_session, as objects or JSON strings', () => {
+    expect(commandFromMessage({ type: 'chatbox:open' })).toEqual({ type: 'chatbox:open' });
+    expect(commandFromMessage('{"type":"chatbox:close"}')).toEqual({ type: 'chatbox:close' });
+    expect(commandFromMessage({ type: 'chatbox:set_session', session_id: 'a1-b2' })).toEqual({
+      type: 'chatbox:set_session',
+      session_id: 'a1-b2',
+    });
+  });
+
+  it('should ignore anything else, and session ids that are not ids', () => {
+    for (const data of [
+      null,
+      'not json',
+      { type: 'chatbox:token', token: 'x' },
+      { type: 'chatbox:set_session', session_id: '../../x' },
+      { type: 'chatbox:set_session' },
+      'x'.repeat(2000),
+    ])
+      expect(commandFromMessage(data)).toBeNull();
   });
 });

@@ -5,7 +5,12 @@ import { isRecord } from '../../shared/protocol';
 //   chat → parent  {source:'chatbox', type:'chatbox:ready'}
 //                  {source:'chatbox', type:'chatbox:token_request', reason, expires_at?}
 //                  {source:'chatbox', type:'chatbox:signed_out'}
+//                  {source:'chatbox', type:'chatbox:connected', session_id}
+//                  {source:'chatbox', type:'chatbox:unread', count}
+//                  {source:'chatbox', type:'chatbox:help_requested', session_id}
+//                  {source:'chatbox', type:'chatbox:error', code, message, recoverable}
 //   parent → chat  {type:'chatbox:token', token:'<jwt>'}   (an object, or the same as a JSON string)
+//                  {type:'chatbox:open'} | {type:'chatbox:close'} | {type:'chatbox:set_session', session_id}
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MAX_TOKEN_LENGTH = 8192;
 
@@ -30,6 +35,31 @@ export function tokenFromMessage(data: unknown): string | null {
   return isJwtShaped(value.token) ? value.token : null;
 }
 
+export type HostCommand =
+  { type: 'chatbox:open' } | { type: 'chatbox:close' } | { type: 'chatbox:set_session'; session_id: string };
+
+const SESSION_ID_SHAPE = /^[A-Za-z0-9_-]{1,128}$/;
+
+// A command from the parent (open, close, set_session), or null for anything else.
+export function commandFromMessage(data: unknown): HostCommand | null {
+  let value = data;
+  if (typeof value === 'string') {
+    if (value.length > 1024) return null;
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (!isRecord(value)) return null;
+  if (value.type === 'chatbox:open' || value.type === 'chatbox:close') return { type: value.type };
+  if (value.type === 'chatbox:set_session' && typeof value.session_id === 'string')
+    return SESSION_ID_SHAPE.test(value.session_id)
+      ? { type: 'chatbox:set_session', session_id: value.session_id }
+      : null;
+  return null;
+}
+
 export function tokenFromLocation(location: { hash: string; search: string }): string | null {
   for (const part of [location.hash.slice(1), location.search.slice(1)]) {
     const token = new URLSearchParams(part).get('token');
@@ -44,6 +74,7 @@ interface NativeBridge {
 
 export class TokenBridge {
   private listeners: Array<(token: string) => void> = [];
+  private commandListeners: Array<(command: HostCommand) => void> = [];
   private readonly parentOrigin: string | null;
 
   constructor(private readonly win: Window & { ReactNativeWebView?: NativeBridge } = window) {
@@ -63,6 +94,10 @@ export class TokenBridge {
 
   onToken(listener: (token: string) => void): void {
     this.listeners.push(listener);
+  }
+
+  onCommand(listener: (command: HostCommand) => void): void {
+    this.commandListeners.push(listener);
   }
 
   post(message: Record<string, unknown>): void {
@@ -85,5 +120,7 @@ export class TokenBridge {
     if (this.parentOrigin && !fromNative && event.origin !== this.parentOrigin) return;
     const token = tokenFromMessage(event.data);
     if (token) for (const listener of this.listeners) listener(token);
+    const command = token ? null : commandFromMessage(event.data);
+    if (command) for (const listener of this.commandListeners) listener(command);
   }
 }

@@ -151,5 +151,16 @@ describe(ContentCipher.name, () => {
       const other = new ContentCipher(newKey);
       expect(() => other.decrypt(`${other.currentKeyId}.${iv}.${body}`)).toThrow();
     });
+
+    it('should re-encrypt old-key text with the current key, at the same length, and keep current text as is', () => {
+      const rotated = new ContentCipher(newKey, [oldKey]);
+      const old = new ContentCipher(oldKey).encrypt('secret words');
+      expect(rotated.isCurrent(old)).toBe(false);
+      const again = rotated.reencrypt(old);
+      expect(rotated.isCurrent(again)).toBe(true);
+      expect(again.length).toBe(old.length);
+      expect(new ContentCipher(newKey).decrypt(again)).toBe('secret words');
+      expect(rotated.reencrypt(again)).toBe(again);
+    });
   });
 });

@@ -22,6 +22,15 @@ export class ContentCipher {
     for (const key of [currentKey, ...previousKeys]) this.keys.set(keyIdOf(key), key);
   }
 
+  // whether a stored value was written with the current key (a rotation rewrites the others)
+  isCurrent(stored: string): boolean {
+    return stored.startsWith(`${this.currentKeyId}.`);
+  }
+
+  reencrypt(stored: string): string {
+    return this.isCurrent(stored) ? stored : this.encrypt(this.decrypt(stored));
+  }
+
   encrypt(plain: string): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.currentKey, iv);

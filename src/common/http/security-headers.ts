@@ -104,12 +104,13 @@ export async function servesFile(root: string, prefix: string, path: string): Pr
   }
 }
 
-// /admin/ is only the dashboard; under /chat/ the chat's files are pages and the rest is the API.
+// /admin/ is only the dashboard (and /chat/api-docs the API's page); under /chat/ the chat's files are pages and the rest is the API.
 export async function policyFor(
   request: Pick<Request, 'method' | 'path'>,
   chatRoot: string,
 ): Promise<HeaderPolicy> {
-  if (request.path.startsWith('/admin/')) return 'admin';
+  // the API docs page (Swagger UI) is a page nobody may frame, like the dashboard
+  if (request.path.startsWith('/admin/') || request.path.startsWith('/chat/api-docs')) return 'admin';
   const read = request.method === 'GET' || request.method === 'HEAD';
   if (read && (await servesFile(chatRoot, '/chat/', request.path))) return 'chat';
   return 'api';

@@ -5,15 +5,18 @@ import {
   HealthIndicatorService,
   MongooseHealthIndicator,
 } from '@nestjs/terminus';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '../../common/auth/auth.decorators';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatGateway } from '../chat/chat.gateway';
 import type { ClamdScanner } from '../../infra/scanner/clamd.scanner';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { MALWARE_SCANNER } from '../uploads/uploads.service';
+import { LivenessDto, ReadinessDto } from './dto/health-responses.dto';
 
 @Controller('chat')
 @Public()
+@ApiTags('health')
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
@@ -26,6 +29,7 @@ export class HealthController {
   ) {}
 
   @Get('healthz')
+  @ApiOkResponse({ type: LivenessDto })
   live() {
     return { status: 'ok' };
   }
@@ -33,6 +37,8 @@ export class HealthController {
   // 503 when MongoDB does not answer, a configured dependency (Redis, clamd, the file store) is
   // unreachable, or the instance is draining for shutdown
   @Get('readyz')
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down, or draining' })
   @HealthCheck()
   ready() {
     return this.health.check([

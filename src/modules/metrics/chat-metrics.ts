@@ -54,6 +54,20 @@ export const METRIC_PROVIDERS = [
     help: '1 while the circuit breaker of a model is open',
     labelNames: ['provider', 'model'],
   }),
+  makeCounterProvider({
+    name: 'chatbox_help_requests_total',
+    help: 'Help requests stored (user asked for a human)',
+  }),
+  makeCounterProvider({
+    name: 'chatbox_takeovers_total',
+    help: 'Admin takeovers by event: started, or ended (reason: released or lapsed)',
+    labelNames: ['event', 'reason'],
+  }),
+  makeHistogramProvider({
+    name: 'chatbox_help_response_seconds',
+    help: 'Time from a help request to the takeover that answered it',
+    buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -70,5 +84,8 @@ export class ChatMetrics {
     @InjectMetric('chatbox_llm_requests_total') readonly llmRequests: Counter<string>,
     @InjectMetric('chatbox_llm_retries_total') readonly llmRetries: Counter<string>,
     @InjectMetric('chatbox_llm_circuit_open') readonly llmCircuitOpen: Gauge<string>,
+    @InjectMetric('chatbox_help_requests_total') readonly helpRequests: Counter<string>,
+    @InjectMetric('chatbox_takeovers_total') readonly takeovers: Counter<string>,
+    @InjectMetric('chatbox_help_response_seconds') readonly helpResponse: Histogram<string>,
   ) {}
 }

@@ -10,6 +10,7 @@ import { AlertsService } from './alerts.service';
 import { DeliveryService } from './delivery.service';
 import { InstanceWatch } from './instance-watch.service';
 import { NOTIFICATION_CIPHER, NotificationsRepository } from './notifications.repository';
+import { ReasonRotationService } from './reason-rotation.service';
 import {
   InstanceBeat,
   InstanceBeatSchema,
@@ -40,6 +41,7 @@ import { TrafficWatch } from './traffic-watch.service';
     }),
   ],
   providers: [
+    ReasonRotationService,
     {
       provide: NOTIFICATION_CIPHER,
       inject: [SETTINGS],

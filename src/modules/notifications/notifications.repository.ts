@@ -38,6 +38,31 @@ export class NotificationsRepository implements OnModuleInit {
     });
   }
 
+  // Key rotation: rewrites reasons written with an old key. Only settled alerts (no longer pending):
+  // a pending one gets its delivery state written back, which a concurrent rewrite could undo on
+  // FerretDB (updates are read-modify-write); it is rewritten by a later pass.
+  async reencryptReasons(): Promise<{ rewritten: number; failed: number }> {
+    const result = { rewritten: 0, failed: 0 };
+    const cursor = this.notifications
+      .find({ reason: { $ne: null }, status: { $ne: 'pending' } }, { _id: 1, reason: 1 })
+      .lean<Array<{ _id: string; reason: string }>>()
+      .cursor({ batchSize: 100 });
+    for await (const document of cursor) {
+      if (typeof document.reason !== 'string' || this.cipher.isCurrent(document.reason)) continue;
+      try {
+        const reason = this.cipher.reencrypt(document.reason);
+        await this.notifications.updateOne(
+          { _id: document._id, reason: document.reason },
+          { $set: { reason } },
+        );
+        result.rewritten++;
+      } catch {
+        result.failed++;
+      }
+    }
+    return result;
+  }
+
   // Writes the delivery state back (the rest of a stored alert never changes).
   async saveDelivery(record: NotificationRecord): Promise<void> {
     await this.notifications.updateOne(

@@ -3,6 +3,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
+import { KeyRotationService } from './key-rotation.service';
 import { AssistanceRepository } from './assistance.repository';
 import { MessageKeysRepository } from './message-keys.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
@@ -25,6 +26,7 @@ import { SessionsService } from './sessions.service';
     MessageKeysRepository,
     SessionsRepository,
     SessionsService,
+    KeyRotationService,
     {
       provide: CONTENT_CIPHER,
       inject: [SETTINGS],

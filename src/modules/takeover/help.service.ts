@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { ChatMetrics } from '../metrics/chat-metrics';
 import { RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
@@ -21,6 +22,7 @@ export class HelpService {
     private readonly repository: TakeoverRepository,
     private readonly records: RecordService,
     private readonly alerts: AlertsService,
+    @Optional() private readonly metrics?: ChatMetrics,
   ) {}
 
   async request(connection: Connection, message: ClientMessageOf<'help_request'>): Promise<void> {
@@ -49,6 +51,7 @@ export class HelpService {
       ackMetadata: { help_requested: true },
     });
     if (duplicate) return;
+    this.metrics?.helpRequests.inc();
     // decided on the session as this write left it (a takeover that just started is seen)
     const assisted = Boolean(session?.assisting_admin_id);
     await this.sessions.markHelpRequested(sessionId, userId, at, !assisted);

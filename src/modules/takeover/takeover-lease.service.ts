@@ -1,6 +1,14 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
+import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { RecordService } from '../replies/record.service';
@@ -37,6 +45,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     private readonly events: SessionEvents,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Optional() private readonly metrics?: ChatMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -60,14 +69,14 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // a reply streaming on any instance stops: the admin answers from here on
     this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId });
     this.bus.publish(TOPIC, { kind: 'started', session: claim.sessionId } satisfies TakeoverEvent);
+    const responseMs = helpRequestedAt
+      ? Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime())
+      : undefined;
+    this.metrics?.takeovers.inc({ event: 'started', reason: '' });
+    if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
     await this.sessions.mirrorTakeoverStart(
       claim,
-      helpRequestedAt
-        ? {
-            requestedAt: helpRequestedAt,
-            responseMs: Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime()),
-          }
-        : undefined,
+      helpRequestedAt && responseMs !== undefined ? { requestedAt: helpRequestedAt, responseMs } : undefined,
     );
     await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
   }
@@ -78,6 +87,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
     await this.repository.close(claim, end);
     await this.sessions.mirrorTakeoverEnd(claim, end);
+    this.metrics?.takeovers.inc({ event: 'ended', reason });
     this.logger.log(
       {
         event: 'takeover_ended',

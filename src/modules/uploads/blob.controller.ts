@@ -1,15 +1,35 @@
 import { Controller, Get, Headers, Query, Res, StreamableFile } from '@nestjs/common';
+import { ApiOkResponse, ApiPartialContentResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../../common/auth/auth.decorators';
+import { ApiErrors } from '../../common/errors/api-errors.decorator';
 import { FilesService } from './files.service';
 
 // Local-disk storage only: serves a file to whoever holds an unexpired, untampered signed URL.
 @Controller('chat/blob')
 @Public()
+@ApiTags('files')
 export class BlobController {
   constructor(private readonly files: FilesService) {}
 
   @Get()
+  @ApiQuery({
+    name: 'signed',
+    required: true,
+    description: 'the signed parameters of a /chat/files link (opaque)',
+    style: 'form',
+    explode: true,
+    schema: { type: 'object', additionalProperties: { type: 'string' } },
+  })
+  @ApiOkResponse({
+    description: 'the bytes',
+    content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiPartialContentResponse({
+    description: 'a byte range',
+    content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiErrors(404)
   async blob(
     @Query() query: Record<string, unknown>,
     @Headers('range') range: string | undefined,

@@ -1,7 +1,19 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiFoundResponse,
+  ApiOkResponse,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
+import { ApiErrors } from '../../common/errors/api-errors.decorator';
+import { SignedLinkDto, UploadBodyDto, UploadViewDto } from './dto/upload-responses.dto';
 import { drainRest } from './drain';
 import { FilesService } from './files.service';
 import { UploadsService } from './uploads.service';
@@ -10,6 +22,9 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 2000;
 
 @Controller('chat')
+@ApiTags('files')
+@ApiBearerAuth()
+@ApiErrors(401)
 export class UploadsController {
   constructor(
     private readonly uploads: UploadsService,
@@ -18,6 +33,10 @@ export class UploadsController {
 
   // multipart field `file` → {file_id, file_url, name, size, mime_type}; 413, 415, 422, 429, 503
   @Post('uploads')
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: UploadBodyDto })
+  @ApiCreatedResponse({ type: UploadViewDto, description: 'stored and scanned clean' })
+  @ApiErrors(413, 415, 422, 429, 503)
   @HttpCode(201)
   async upload(
     @CurrentPrincipal() principal: Principal,
@@ -37,6 +56,18 @@ export class UploadsController {
 
   // 302 to a URL signed now (short expiry); ?redirect=false answers {url, expires_at} instead
   @Get('files/:file_id')
+  @ApiQuery({
+    name: 'redirect',
+    required: false,
+    enum: ['false'],
+    description: 'false: answer the link as JSON',
+  })
+  @ApiFoundResponse({
+    description: 'redirect to a URL signed now (SIGNED_URL_TTL)',
+    headers: { Location: { description: 'the signed URL', schema: { type: 'string' } } },
+  })
+  @ApiOkResponse({ type: SignedLinkDto, description: 'with ?redirect=false' })
+  @ApiErrors(404)
   async file(
     @CurrentPrincipal() principal: Principal,
     @Param('file_id') fileId: string,

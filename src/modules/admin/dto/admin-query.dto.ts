@@ -1,3 +1,4 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { DomainException } from '../../../common/errors/domain.exception';
@@ -10,22 +11,59 @@ export const MAX_PAGE_SIZE = 100;
 
 // GET /chat/admin/sessions query (CONTRACT §3), validated by the global ValidationPipe.
 export class AdminSessionsQueryDto {
-  @IsOptional() @IsString() @MaxLength(256) user_id?: string;
-  @IsOptional() @IsIn(['active', 'ended']) status?: 'active' | 'ended';
-  @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
-  @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
-  @IsOptional() @IsISO8601({ strict: true }) from?: string;
-  @IsOptional() @IsISO8601({ strict: true }) to?: string;
-  @IsOptional() @IsIn(SESSION_SORTS) sort?: SessionSort;
-  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) page?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE_SIZE) limit?: number;
+  @ApiPropertyOptional({ maxLength: 256 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  user_id?: string;
+  @ApiPropertyOptional({ enum: ['active', 'ended'] })
+  @IsOptional()
+  @IsIn(['active', 'ended'])
+  status?: 'active' | 'ended';
+  @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
+  @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
+  @ApiPropertyOptional({ format: 'date-time', description: 'start of the period' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  from?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'end of the period' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  to?: string;
+  @ApiPropertyOptional({ enum: SESSION_SORTS, default: 'start_time' })
+  @IsOptional()
+  @IsIn(SESSION_SORTS)
+  sort?: SessionSort;
+  @ApiPropertyOptional({ enum: ['asc', 'desc'], default: 'desc' })
+  @IsOptional()
+  @IsIn(['asc', 'desc'])
+  order?: 'asc' | 'desc';
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  page?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_PAGE_SIZE)
+  limit?: number;
 }
 
 // GET /chat/admin/metrics query: the period, by default the last 30 days.
 export class AdminMetricsQueryDto {
-  @IsOptional() @IsISO8601({ strict: true }) from?: string;
-  @IsOptional() @IsISO8601({ strict: true }) to?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'default: 30 days before `to`' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  from?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'default: now' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  to?: string;
 }
 
 export interface SessionFilter {

@@ -1,0 +1,232 @@
+import type { ClientMessageType, ServerFrameType } from '../protocol/frames';
+
+// What docs/asyncapi.yaml says about each frame of src/protocol/frames.ts. The records are keyed
+// by the protocol's own type unions, so a frame type added there fails the typecheck until it is
+// described here (and asyncapi.spec.ts checks the written file against the protocol module).
+export interface FrameDoc {
+  summary: string;
+  // envelope fields (besides type) the frame always carries
+  required?: string[];
+  // envelope fields it may carry
+  optional?: string[];
+  // its metadata keys, when it has some worth naming
+  metadata?: Record<string, object>;
+  metadataRequired?: string[];
+  example: Record<string, unknown>;
+}
+
+const SESSION = 'a6f1c2d4e5';
+const AT = '2026-01-01T12:00:00.000Z';
+
+export const CLIENT_FRAME_DOCS: { [T in ClientMessageType]: FrameDoc } = {
+  user_message: {
+    summary:
+      'A text message (1..MAX_MESSAGE_LENGTH characters): stored, acked, answered by the model or the assisting admin.',
+    required: ['content'],
+    optional: ['client_id', 'session_id'],
+    example: { type: 'user_message', client_id: 'c-1', content: 'Hello!' },
+  },
+  file_upload: {
+    summary: 'Attaches an uploaded file (POST /chat/uploads) as a message, with an optional caption.',
+    required: ['file_id'],
+    optional: ['client_id', 'content'],
+    example: { type: 'file_upload', client_id: 'c-2', file_id: 'f-9', content: 'the invoice' },
+  },
+  voice_message: {
+    summary: 'Sends an uploaded audio file: transcribed, stored with metadata.transcript, then answered.',
+    required: ['file_id'],
+    optional: ['client_id'],
+    example: { type: 'voice_message', client_id: 'c-3', file_id: 'f-10' },
+  },
+  model_select: {
+    summary: 'Later turns of the session use this model; an unknown id gets UNKNOWN_MODEL.',
+    required: ['model_id'],
+    optional: ['client_id'],
+    example: { type: 'model_select', model_id: 'claude' },
+  },
+  help_request: {
+    summary: 'Asks for a human: the session is marked help-requested and admins are alerted.',
+    optional: ['client_id', 'content'],
+    example: { type: 'help_request', client_id: 'c-4', content: 'I need a person' },
+  },
+  typing_indicator: {
+    summary: 'Relayed to the other human side (user ↔ admin).',
+    optional: ['session_id'],
+    metadata: { typing: { type: 'boolean' } },
+    metadataRequired: ['typing'],
+    example: { type: 'typing_indicator', metadata: { typing: true } },
+  },
+  auth_refresh: {
+    summary: 'Replaces the connection token before it expires; an invalid token is a fatal UNAUTHORIZED.',
+    required: ['content'],
+    example: { type: 'auth_refresh', content: 'eyJhbGciOiJIUzI1NiJ9.e30.signature' },
+  },
+  new_session: {
+    summary: 'Ends the active session and opens a new one (a connection_status follows).',
+    example: { type: 'new_session' },
+  },
+  stop_generation: {
+    summary: 'Stops the reply being generated; the text so far is stored with metadata.stopped.',
+    example: { type: 'stop_generation' },
+  },
+  admin_join: {
+    summary:
+      'Admins only: take over the session (409-like SESSION_LOCKED error when another admin holds it).',
+    required: ['session_id'],
+    example: { type: 'admin_join', session_id: SESSION },
+  },
+  admin_leave: {
+    summary: 'Admins only: end the takeover.',
+    required: ['session_id'],
+    example: { type: 'admin_leave', session_id: SESSION },
+  },
+};
+
+const STORED = ['id', 'seq', 'sender', 'timestamp', 'session_id'];
+
+export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
+  connection_status: {
+    summary: 'First frame after connect (and after new_session): the session, models and token expiry.',
+    required: ['session_id'],
+    optional: ['seq'],
+    metadata: {
+      status: { const: 'connected' },
+      restored: { type: 'boolean' },
+      models: {
+        type: 'array',
+        items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
+      },
+      model_id: { type: 'string' },
+      name: { type: 'string' },
+      token_expires_at: { type: 'string', format: 'date-time' },
+      assisting_admin: { type: 'string' },
+    },
+    metadataRequired: ['status', 'restored', 'models', 'model_id', 'token_expires_at'],
+    example: {
+      type: 'connection_status',
+      session_id: SESSION,
+      seq: 4,
+      metadata: {
+        status: 'connected',
+        restored: true,
+        models: [{ id: 'demo', name: 'Demo' }],
+        model_id: 'demo',
+        name: 'Shipping question',
+        token_expires_at: AT,
+      },
+    },
+  },
+  ack: {
+    summary: 'A client message was accepted (and stored, then with its id and seq); echoes client_id.',
+    optional: ['id', 'seq', 'session_id', 'client_id', 'model_id'],
+    example: { type: 'ack', session_id: SESSION, client_id: 'c-1', id: 'm-5', seq: 5 },
+  },
+  error: {
+    summary: 'A safe, generic error; after a non-recoverable one the server closes the socket.',
+    required: ['error'],
+    optional: ['session_id', 'client_id'],
+    example: {
+      type: 'error',
+      client_id: 'c-1',
+      error: {
+        code: 'RATE_LIMITED',
+        message: 'Too many messages; slow down.',
+        recoverable: true,
+        retry_after: 800,
+      },
+    },
+  },
+  loading: {
+    summary: 'The model started (true) or ended (false) a reply; metadata.retrying while retrying.',
+    optional: ['session_id', 'client_id'],
+    metadata: { loading: { type: 'boolean' }, retrying: { type: 'boolean' } },
+    metadataRequired: ['loading'],
+    example: { type: 'loading', session_id: SESSION, client_id: 'c-1', metadata: { loading: true } },
+  },
+  ai_response: {
+    summary:
+      'A streamed reply: deltas (metadata.delta, offset, done false), then one stored frame (done true) with the full content and usage.',
+    optional: [...STORED, 'client_id', 'content', 'model_id'],
+    metadata: {
+      delta: { type: 'string' },
+      offset: { type: 'integer' },
+      done: { type: 'boolean' },
+      usage: {
+        type: 'object',
+        properties: {
+          prompt_tokens: { type: 'integer' },
+          completion_tokens: { type: 'integer' },
+          total_tokens: { type: 'integer' },
+        },
+      },
+      response_ms: { type: 'integer' },
+      attachments: { type: 'array', items: { type: 'object' } },
+      stopped: { type: 'boolean' },
+      interrupted: { type: 'boolean' },
+      resumed: { type: 'boolean' },
+    },
+    metadataRequired: ['done'],
+    example: {
+      type: 'ai_response',
+      session_id: SESSION,
+      seq: 6,
+      id: 'm-6',
+      sender: 'ai',
+      timestamp: AT,
+      client_id: 'c-1',
+      model_id: 'demo',
+      content: 'Hi! How can I help?',
+      metadata: {
+        done: true,
+        usage: { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 },
+        response_ms: 840,
+      },
+    },
+  },
+  user_message: storedEcho('user_message', 'user', { content: 'Hello!', client_id: 'c-1' }),
+  file_upload: storedEcho('file_upload', 'user', {
+    file_id: 'f-9',
+    file_url: '/chat/files/f-9',
+    metadata: { file: { name: 'invoice.pdf', size: 48213, mime_type: 'application/pdf' } },
+  }),
+  voice_message: storedEcho('voice_message', 'user', {
+    file_id: 'f-10',
+    file_url: '/chat/files/f-10',
+    content: 'where is my parcel',
+    metadata: { transcript: 'where is my parcel' },
+  }),
+  help_request: storedEcho('help_request', 'user', { content: 'I need a person' }),
+  system_message: storedEcho('system_message', 'system', { content: 'An admin will be with you shortly.' }),
+  admin_join: storedEcho('admin_join', 'admin', { metadata: { admin_name: 'Ada' } }),
+  admin_leave: storedEcho('admin_leave', 'admin', { metadata: { admin_name: 'Ada', reason: 'lapsed' } }),
+  session_renamed: {
+    summary: 'The session got a title (content).',
+    required: ['content'],
+    optional: ['session_id'],
+    example: { type: 'session_renamed', session_id: SESSION, content: 'Shipping question' },
+  },
+  model_select: {
+    summary: "The session's model changed (from any of the user's devices).",
+    required: ['model_id'],
+    optional: ['session_id'],
+    example: { type: 'model_select', session_id: SESSION, model_id: 'claude' },
+  },
+  typing_indicator: {
+    summary: 'The other human side is typing (or stopped).',
+    required: ['sender'],
+    optional: ['session_id'],
+    metadata: { typing: { type: 'boolean' } },
+    metadataRequired: ['typing'],
+    example: { type: 'typing_indicator', session_id: SESSION, sender: 'admin', metadata: { typing: true } },
+  },
+};
+
+// A stored session event as every socket of the session (and an assisting admin) receives it.
+function storedEcho(type: string, sender: string, fields: Record<string, unknown>): FrameDoc {
+  return {
+    summary: `A stored ${type.replace('_', ' ')} event of the session (live, or replayed after last_seq).`,
+    required: STORED.filter((field) => field !== 'session_id'),
+    optional: ['session_id', 'client_id', 'content', 'file_id', 'file_url', 'model_id', 'metadata'],
+    example: { type, session_id: SESSION, seq: 5, id: 'm-5', sender, timestamp: AT, ...fields },
+  };
+}

@@ -1,0 +1,53 @@
+import { Module, type INestApplication, type Provider, type Type } from '@nestjs/common';
+import { PARAMTYPES_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
+import { NestFactory } from '@nestjs/core';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import { AdminController } from '../modules/admin/admin.controller';
+import { buildOpenApiDocument } from '../modules/api-docs/openapi-document';
+import { ChatController } from '../modules/chat/chat.controller';
+import { HealthController } from '../modules/health/health.controller';
+import { MetricsController } from '../modules/metrics/metrics.module';
+import { TakeoverController } from '../modules/takeover/takeover.controller';
+import { BlobController } from '../modules/uploads/blob.controller';
+import { UploadsController } from '../modules/uploads/uploads.controller';
+
+// Every REST controller of the app, in the order AppModule registers them. The e2e suite checks the
+// real app's document equals the one made from this list, so a controller left out fails there.
+export const REST_CONTROLLERS: Type[] = [
+  MetricsController,
+  UploadsController,
+  BlobController,
+  ChatController,
+  TakeoverController,
+  AdminController,
+  HealthController,
+];
+
+// The controllers' constructor arguments, each an empty stub: routes and DTOs are read from
+// decorators, so the document needs no database, settings or listening server.
+function stubProviders(controllers: Type[]): Provider[] {
+  const tokens = new Set<unknown>();
+  for (const controller of controllers) {
+    const types = (Reflect.getMetadata(PARAMTYPES_METADATA, controller) ?? []) as unknown[];
+    const declared = (Reflect.getMetadata(SELF_DECLARED_DEPS_METADATA, controller) ?? []) as Array<{
+      index: number;
+      param: unknown;
+    }>;
+    const byIndex = new Map(declared.map(({ index, param }) => [index, param]));
+    types.forEach((type, index) => tokens.add(byIndex.get(index) ?? type));
+  }
+  return [...tokens].map((token) => ({ provide: token as string, useValue: {} }));
+}
+
+export async function openApiDocumentFromControllers(
+  controllers: Type[] = REST_CONTROLLERS,
+): Promise<OpenAPIObject> {
+  @Module({ controllers, providers: stubProviders(controllers) })
+  class DocsModule {}
+  const app: INestApplication = await NestFactory.create(DocsModule, { logger: false, abortOnError: false });
+  try {
+    return buildOpenApiDocument(app);
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,56 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+// OpenAPI shapes of the admin API's answers (AdminService builds them).
+export class TakeoverRecordDto {
+  @ApiProperty() admin_id!: string;
+  @ApiProperty({ type: String, nullable: true }) admin_name!: string | null;
+  @ApiProperty({ format: 'date-time' }) start!: string;
+  @ApiProperty({ format: 'date-time', type: String, nullable: true }) end!: string | null;
+}
+
+export class AdminSessionItemDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() user_id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() model_id!: string;
+  @ApiProperty() is_active!: boolean;
+  @ApiProperty({ format: 'date-time' }) start_time!: string;
+  @ApiProperty({ format: 'date-time', type: String, nullable: true }) end_time!: string | null;
+  @ApiProperty() duration_ms!: number;
+  @ApiProperty({ format: 'date-time' }) last_activity!: string;
+  @ApiProperty({ format: 'date-time', type: String, nullable: true }) last_message_at!: string | null;
+  @ApiProperty() message_count!: number;
+  @ApiProperty() total_tokens!: number;
+  @ApiProperty() avg_response_ms!: number;
+  @ApiProperty() max_response_ms!: number;
+  @ApiProperty() help_requested!: boolean;
+  @ApiProperty({ format: 'date-time', type: String, nullable: true }) help_requested_at!: string | null;
+  @ApiProperty() admin_assisted!: boolean;
+  @ApiProperty({ type: String, nullable: true }) assisting_admin_name!: string | null;
+  @ApiProperty() takeover_in_progress!: boolean;
+  @ApiProperty({ type: [TakeoverRecordDto] }) takeovers!: TakeoverRecordDto[];
+}
+
+export class AdminSessionPageDto {
+  @ApiProperty({ type: [AdminSessionItemDto] }) items!: AdminSessionItemDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
+}
+
+export class AdminMetricsDto {
+  @ApiProperty({ format: 'date-time' }) from!: string;
+  @ApiProperty({ format: 'date-time' }) to!: string;
+  @ApiProperty() total_sessions!: number;
+  @ApiProperty() active_sessions!: number;
+  @ApiProperty() avg_concurrent!: number;
+  @ApiProperty() max_concurrent!: number;
+  @ApiProperty() total_tokens!: number;
+  @ApiProperty() avg_response_ms!: number;
+  @ApiProperty() max_response_ms!: number;
+  @ApiProperty() admin_assisted_count!: number;
+  @ApiProperty() help_requests!: number;
+  @ApiProperty() help_answered!: number;
+  @ApiProperty() avg_help_response_ms!: number;
+  @ApiProperty() max_help_response_ms!: number;
+}

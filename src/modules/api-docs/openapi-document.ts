@@ -1,0 +1,53 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+
+// The OpenAPI 3.1 document of every REST route, from the controllers and their DTOs. @nestjs/swagger
+// writes 3.0; toOpenApi31 turns its few 3.0-only forms (nullable) into JSON Schema 2020-12.
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('chatbox')
+    .setDescription(
+      'REST API of the chatbox service (CONTRACT §3). The WebSocket protocol at /chat/ws is in ' +
+        'docs/asyncapi.yaml. Every route but health, metrics and signed blobs needs ' +
+        '`Authorization: Bearer <jwt>` signed by the parent app; errors are `{error: {code, message}}`.',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  return toOpenApi31(SwaggerModule.createDocument(app, config));
+}
+
+export function toOpenApi31(document: OpenAPIObject): OpenAPIObject {
+  const converted = { ...(rewrite(document) as OpenAPIObject), openapi: '3.1.0' };
+  for (const item of Object.values(converted.paths))
+    for (const operation of Object.values(item as Record<string, { responses?: object }>))
+      for (const response of Object.values(operation.responses ?? {})) moveResponseSchema(response);
+  return converted;
+}
+
+// @nestjs/terminus's @HealthCheck() describes its answers with a Swagger 2 `schema` beside
+// `content`; OpenAPI 3 keeps schemas under a media type only.
+function moveResponseSchema(response: { schema?: unknown; content?: Record<string, unknown> }): void {
+  if (response.schema === undefined) return;
+  if (!response.content) response.content = { 'application/json': { schema: response.schema } };
+  delete response.schema;
+}
+
+function rewrite(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewrite);
+  if (value === null || typeof value !== 'object') return value;
+  const object: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) object[key] = rewrite(child);
+  if (object.nullable !== true) {
+    delete object.nullable;
+    return object;
+  }
+  delete object.nullable;
+  if (typeof object.type === 'string') {
+    object.type = [object.type, 'null'];
+    if (Array.isArray(object.enum)) object.enum = [...(object.enum as unknown[]), null];
+    return object;
+  }
+  // a $ref or composition: null is one more choice
+  return { oneOf: [object, { type: 'null' }] };
+}

@@ -1,0 +1,51 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { NotificationsRepository } from './notifications.repository';
+
+const START_DELAY_MS = 5_000;
+// alerts still pending at a pass are settled within ALERT_RETRY_MAX × attempts: a later pass gets them
+const REPEAT_MS = 3_600_000;
+
+// The alerts' encrypted reasons after an ENCRYPTION_KEY rotation, as KeyRotationService does for
+// sessions: rewritten with the new key in the background, at start and then hourly while
+// ENCRYPTION_KEY_PREVIOUS is set.
+@Injectable()
+export class ReasonRotationService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('key-rotation');
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly repository: NotificationsRepository,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.settings.encryption.previousKeys.length === 0) return;
+    this.timers.push(setTimeout(() => void this.run(), START_DELAY_MS).unref());
+    this.timers.push(setInterval(() => void this.run(), REPEAT_MS).unref());
+  }
+
+  onModuleDestroy(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+  }
+
+  async run(): Promise<{ rewritten: number; failed: number }> {
+    try {
+      const result = await this.repository.reencryptReasons();
+      this.logger.log({ event: 'key_rotation_notifications_done', ...result }, 'alert reasons re-encrypted');
+      return result;
+    } catch (error) {
+      this.logger.error(
+        { event: 'key_rotation_failed', error: (error as Error).message },
+        'alert reasons not re-encrypted',
+      );
+      return { rewritten: 0, failed: 1 };
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { SessionsRepository } from './sessions.repository';
+import { SessionsService } from './sessions.service';
+
+// After ENCRYPTION_KEY rotates (the old key moved to ENCRYPTION_KEY_PREVIOUS), every instance
+// re-encrypts stored message content with the new key in the background, one session at a time
+// under its lock; a second instance doing the same finds nothing left to do. When a pass ends with
+// no failures the old keys are no longer needed by the sessions (docs/operations.md).
+const START_DELAY_MS = 5_000;
+// between sessions: the pass yields to live traffic
+const PAUSE_MS = 20;
+
+export interface RotationResult {
+  sessions: number;
+  messages: number;
+  failed: number;
+}
+
+@Injectable()
+export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('key-rotation');
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly repository: SessionsRepository,
+    private readonly sessions: SessionsService,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.settings.encryption.previousKeys.length === 0) return;
+    this.timer = setTimeout(() => void this.run(), START_DELAY_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  async run(pauseMs = PAUSE_MS): Promise<RotationResult> {
+    const result: RotationResult = { sessions: 0, messages: 0, failed: 0 };
+    this.logger.log({ event: 'key_rotation_started' }, 're-encrypting content written with previous keys');
+    try {
+      for await (const sessionId of this.repository.sessionsWithOldKeys()) {
+        if (this.stopped) break;
+        try {
+          // every writer holds the lock, so a changed session is rare: one more try, then a failure
+          const rewrite = () =>
+            this.sessions.exclusive(sessionId, () => this.repository.reencrypt(sessionId));
+          const count = (await rewrite()) ?? (await rewrite());
+          if (count === null) throw new Error('the session kept changing');
+          if (count > 0) [result.sessions, result.messages] = [result.sessions + 1, result.messages + count];
+        } catch (error) {
+          // an unknown key or a store error: this session keeps its content as it is
+          result.failed++;
+          this.logger.error(
+            { event: 'key_rotation_failed', session_id: sessionId, error: (error as Error).message },
+            'could not re-encrypt a session',
+          );
+        }
+        if (pauseMs > 0) await sleep(pauseMs);
+      }
+    } catch (error) {
+      result.failed++;
+      this.logger.error(
+        { event: 'key_rotation_failed', error: (error as Error).message },
+        'key rotation stopped',
+      );
+    }
+    this.logger.log(
+      { event: 'key_rotation_done', ...result, stopped: this.stopped },
+      result.failed === 0 && !this.stopped
+        ? 'sessions re-encrypted with ENCRYPTION_KEY'
+        : 'key rotation incomplete: it runs again at the next start',
+    );
+    return result;
+  }
+}
