@@ -99,6 +99,11 @@ export function App({ client }: { client: ChatClient }) {
             assistingAdmin={view.assistingAdmin}
             token={view.token}
             onRetry={(message) => client.retry(message)}
+            actions={{
+              regenerate: () => client.regenerate(),
+              selectReply: (id) => client.selectReply(id),
+              edit: (message, text) => client.edit(message, text),
+            }}
           />
           <Composer
             maxLength={view.maxLength}

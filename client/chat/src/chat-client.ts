@@ -4,6 +4,7 @@ import { metaString, parseModels, type Frame, type ModelInfo } from '../../share
 import { ChatSocket, type LinkState } from './chat-socket';
 import { ChatStore, isStoredEvent, type ChatMessage } from './chat-store';
 import { TokenBridge } from './token-bridge';
+import { versionRoot } from '../../../src/protocol/thread';
 import { uploadFile, type UploadedFile } from './uploads';
 
 export const DEFAULT_MAX_LENGTH = 4096;
@@ -126,6 +127,44 @@ export class ChatClient {
     if (!message.clientId) return;
     message.failed = undefined;
     this.socket.send({ type: message.type, client_id: message.clientId, content: message.content });
+    this.changed();
+  }
+
+  // another answer to the last turn, by this or another model; shown as an alternative (2/2)
+  regenerate(modelId?: string): void {
+    const frame: Record<string, unknown> = { type: 'regenerate', client_id: newClientId() };
+    if (modelId) frame.model_id = modelId;
+    this.socket.send(frame);
+  }
+
+  // which alternative of a turn the conversation goes on from (stored, so every device agrees)
+  selectReply(replyId: string): void {
+    const clientId = newClientId();
+    this.store.addPending({
+      type: 'reply_select',
+      sender: 'user',
+      content: '',
+      clientId,
+      metadata: { reply_id: replyId },
+    });
+    this.socket.send({ type: 'reply_select', client_id: clientId, id: replyId });
+    this.changed();
+  }
+
+  // a new version of the last message, answered again; the earlier one stays viewable
+  edit(message: ChatMessage, text: string): void {
+    const content = text.trim();
+    if (!content || !message.id || content === message.content) return;
+    const clientId = newClientId();
+    this.store.addPending({
+      type: 'user_message',
+      sender: 'user',
+      content,
+      clientId,
+      timestamp: new Date().toISOString(),
+      metadata: { edit_of: versionRoot({ id: message.id, type: message.type, metadata: message.metadata }) },
+    });
+    this.socket.send({ type: 'edit_message', client_id: clientId, id: message.id, content });
     this.changed();
   }
 

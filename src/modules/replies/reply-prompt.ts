@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { buildThread, replyGroup } from '../../protocol/thread';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
 import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import type { ModelEntry } from '../llm/llm.registry';
@@ -13,6 +14,8 @@ export interface ReplyPromptInput {
   modelId: string;
   // the session as the message asking for this reply left it, when the caller has it
   written?: SessionWithMessages;
+  // regenerating: the reply group answered again (left out of the prompt)
+  alternativeOf?: string;
 }
 
 export interface AssembledPrompt {
@@ -42,7 +45,16 @@ export class ReplyPrompt {
     // the session as its message left it still holds the whole history unless this instance has
     // stored something since (a reply queued behind another); then it is read again
     const written = input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
-    const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    const log = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    // the conversation as it reads now: the latest version of each turn, the chosen reply
+    const events = buildThread(log).current.filter(
+      (message) =>
+        !(
+          input.alternativeOf &&
+          message.type === 'ai_response' &&
+          replyGroup(message) === input.alternativeOf
+        ),
+    );
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
       : events;

@@ -74,6 +74,8 @@ export class ReplyService {
     clientId?: string;
     // the session as the message asking for this reply left it, when the caller has it
     written?: SessionWithMessages;
+    // regenerating: the reply group this reply is another alternative of
+    alternativeOf?: string;
   }): void {
     // held from the request on: another instance's turn check sees this turn is being answered
     const held = this.pending.get(input.sessionId);
@@ -131,6 +133,7 @@ export class ReplyService {
     modelId: string;
     clientId?: string;
     written?: SessionWithMessages;
+    alternativeOf?: string;
   }): Promise<void> {
     const { sessionId, userId, clientId } = input;
     // a model removed from the settings since the session chose it: answer with the default
@@ -173,6 +176,7 @@ export class ReplyService {
         userId,
         entry,
         prompt: assembled.messages,
+        alternativeOf: input.alternativeOf,
         ...streamed,
         reason,
       });
@@ -183,7 +187,7 @@ export class ReplyService {
     }
     // the first exchange is complete: ask the model for a better name than the heuristic one
     const first = !assembled.history.some((message) => message.type === 'ai_response');
-    if (stored && !streamed.failure && !reason && first) {
+    if (stored && !streamed.failure && !reason && first && !input.alternativeOf) {
       const userText = assembled.prompt.at(-1)?.content ?? '';
       await this.retitle(sessionId, userId, modelId, userText, generation.text);
     }

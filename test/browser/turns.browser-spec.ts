@@ -1,0 +1,79 @@
+import type { Browser, Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { chatUrl, DESKTOP, launchBrowser, newPage } from './browser';
+
+// Issue 15 in the chat client: regenerate (2/2 with arrows), edit the last message, feedback.
+describe('turn actions (browser)', () => {
+  let server: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startApp({
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 2 },
+        { id: 'fast', name: 'Fast demo', type: 'demo', delay_ms: 1 },
+      ]),
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const open = async (token = userToken(uniqueUser())) => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    await page.goto(chatUrl(server.httpUrl, token));
+    await page.locator('[data-testid=status][data-state=connected]').waitFor();
+    return { context, page, token };
+  };
+  const send = async (page: Page, text: string) => {
+    const input = page.getByLabel('Message', { exact: true });
+    await input.fill(text);
+    await input.press('Enter');
+  };
+  const settled = (page: Page) => page.getByRole('button', { name: 'Regenerate' }).waitFor();
+
+  it('should regenerate the last reply, show 2/2 with arrows, and keep the choice across a reload', async () => {
+    const { context, page, token } = await open();
+    try {
+      await send(page, 'Tell me something');
+      await settled(page);
+      await page.getByRole('button', { name: 'Regenerate' }).click();
+      const pager = page.getByTestId('alternatives');
+      await pager.getByText('2/2').waitFor();
+      await settled(page);
+      expect(await page.locator('.msg.ai').count()).toBe(1);
+      await pager.getByRole('button', { name: 'Previous answer' }).click();
+      await pager.getByText('1/2').waitFor();
+      // the choice is stored: another device (a reload) sees it
+      await page.goto('about:blank');
+      await page.goto(chatUrl(server.httpUrl, token));
+      await page.getByTestId('alternatives').getByText('1/2').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('should edit the last message, answer it again, and show the earlier version on request', async () => {
+    const { context, page } = await open();
+    try {
+      await send(page, 'A typo here');
+      await settled(page);
+      await page.getByRole('button', { name: 'Edit' }).click();
+      await page.getByLabel('Edit message').fill('No typo here');
+      await page.getByRole('button', { name: 'Send', exact: true }).click();
+      await page.locator('.msg.ai:not(.streaming)', { hasText: 'No typo here' }).waitFor();
+      await settled(page);
+      expect(await page.locator('.msg.ai').count()).toBe(1);
+      const versions = page.getByTestId('versions');
+      await versions.getByText('edited 2/2').waitFor();
+      await versions.getByRole('button', { name: 'Earlier version' }).click();
+      await page.locator('.msg.user .text', { hasText: 'A typo here' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
