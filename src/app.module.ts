@@ -12,6 +12,7 @@ import { LockModule } from './infra/lock/lock.module';
 import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { AdminModule } from './modules/admin/admin.module';
 import { ChatModule } from './modules/chat/chat.module';
+import { FeedbackModule } from './modules/feedback/feedback.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
@@ -52,6 +53,7 @@ export class AppModule {
         UploadsModule,
         ChatModule,
         AdminModule,
+        FeedbackModule,
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],

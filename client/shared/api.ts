@@ -26,7 +26,7 @@ export class ApiError extends Error {
 export async function apiJson<T>(
   path: string,
   token: string,
-  init: { method?: string; query?: Record<string, string | undefined> } = {},
+  init: { method?: string; query?: Record<string, string | undefined>; body?: unknown } = {},
 ): Promise<T> {
   const url = new URL(path, apiBase());
   for (const [key, value] of Object.entries(init.query ?? {}))
@@ -35,7 +35,12 @@ export async function apiJson<T>(
   try {
     response = await fetch(url, {
       method: init.method ?? 'GET',
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
   } catch {
     throw new ApiError('NETWORK', 0);

@@ -200,6 +200,13 @@ export interface TypingFrame extends SessionFrame {
   metadata: { typing: boolean };
 }
 
+// A reply was rated (issue 15): every device of the user shows the rating.
+export interface FeedbackFrame extends SessionFrame {
+  type: 'feedback';
+  id: string;
+  metadata: { feedback: 'up' | 'down' };
+}
+
 export type ServerMessage =
   | AckFrame
   | ErrorFrame
@@ -209,7 +216,8 @@ export type ServerMessage =
   | LoadingFrame
   | SessionRenamedFrame
   | ModelSelectFrame
-  | TypingFrame;
+  | TypingFrame
+  | FeedbackFrame;
 
 export type ServerFrameType = ServerMessage['type'];
 

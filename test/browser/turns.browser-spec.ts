@@ -76,4 +76,23 @@ describe('turn actions (browser)', () => {
       await context.close();
     }
   });
+
+  it('should rate a reply with thumbs, keep the rating across a reload and show it on the other device', async () => {
+    const { context, page, token } = await open();
+    const other = await newPage(browser, DESKTOP);
+    try {
+      await send(page, 'Rate this');
+      await settled(page);
+      await other.page.goto(chatUrl(server.httpUrl, token));
+      await other.page.locator('.msg.ai').waitFor();
+      await page.getByRole('button', { name: 'Bad answer' }).click();
+      await page.locator('button[aria-label="Bad answer"][aria-pressed=true]').waitFor();
+      await other.page.locator('button[aria-label="Bad answer"][aria-pressed=true]').waitFor();
+      await page.reload();
+      await page.locator('button[aria-label="Bad answer"][aria-pressed=true]').waitFor();
+    } finally {
+      await other.context.close();
+      await context.close();
+    }
+  });
 });

@@ -18,6 +18,8 @@ export interface AdminSession {
   assisting_admin_name?: string | null;
   help_requested: boolean;
   is_active: boolean;
+  feedback_up?: number;
+  feedback_down?: number;
 }
 
 export interface Page<T> {
@@ -36,6 +38,8 @@ export interface Metrics {
   avg_response_ms: number;
   max_response_ms: number;
   admin_assisted_count: number;
+  feedback_up?: number;
+  feedback_down?: number;
 }
 
 export interface StoredMessage {
@@ -64,6 +68,7 @@ export interface SessionQuery {
   status?: '' | 'active' | 'ended';
   admin_assisted?: '' | 'true' | 'false';
   help_requested?: '' | 'true' | 'false';
+  feedback?: '' | 'negative' | 'positive';
   from?: string;
   to?: string;
   sort: SortField;

@@ -117,6 +117,17 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
             <option value="false">no</option>
           </select>
         </label>
+        <label>
+          Feedback
+          <select
+            value={query.feedback}
+            onChange={(event) => set({ feedback: text(event) as SessionQuery['feedback'] })}
+          >
+            <option value="">any</option>
+            <option value="negative">negative</option>
+            <option value="positive">positive</option>
+          </select>
+        </label>
       </form>
       {error && <p class="note error">{errorText(error)}</p>}
       <div class="table-wrap">
@@ -196,6 +207,11 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
                 </td>
                 <td class="state">
                   {session.help_requested && <span class="badge help">Help requested</span>}
+                  {(session.feedback_down ?? 0) > 0 && (
+                    <span class="badge negative" title="Replies rated down">
+                      👎 {session.feedback_down}
+                    </span>
+                  )}
                   {session.assisting_admin_name && (
                     <span class="badge assisted">{session.assisting_admin_name}</span>
                   )}

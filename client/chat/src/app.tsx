@@ -103,6 +103,7 @@ export function App({ client }: { client: ChatClient }) {
               regenerate: () => client.regenerate(),
               selectReply: (id) => client.selectReply(id),
               edit: (message, text) => client.edit(message, text),
+              feedback: (message, rating) => client.feedback(message, rating),
             }}
           />
           <Composer

@@ -1,4 +1,4 @@
-import { tokenClaims } from '../../shared/api';
+import { ApiError, apiJson, tokenClaims } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { metaString, parseModels, type Frame, type ModelInfo } from '../../shared/protocol';
 import { ChatSocket, type LinkState } from './chat-socket';
@@ -168,6 +168,17 @@ export class ChatClient {
     this.changed();
   }
 
+  // thumbs up/down on a reply (REST), shown at once; the server tells the other devices
+  feedback(message: ChatMessage, rating: 'up' | 'down'): void {
+    if (!message.id || !this.token || !this.store.sessionId) return;
+    this.store.rate(message.id, rating);
+    this.changed();
+    const path = `sessions/${encodeURIComponent(this.store.sessionId)}/messages/${encodeURIComponent(message.id)}/feedback`;
+    apiJson(path, this.token, { method: 'PUT', body: { rating } }).catch((error: unknown) =>
+      this.notify(error instanceof ApiError ? error.code : 'INTERNAL'),
+    );
+  }
+
   stop(): void {
     this.socket.send({ type: 'stop_generation' });
   }
@@ -289,6 +300,11 @@ export class ChatClient {
       case 'error':
         this.onError(frame);
         break;
+      case 'feedback': {
+        const rating = metaString(frame, 'feedback');
+        if (frame.id && (rating === 'up' || rating === 'down')) this.store.rate(frame.id, rating);
+        return this.changed();
+      }
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
     if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();

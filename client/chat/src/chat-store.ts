@@ -193,6 +193,12 @@ export class ChatStore {
     return true;
   }
 
+  // a reply rated on this or another device
+  rate(id: string, rating: 'up' | 'down'): void {
+    const message = [...this.byKey.values()].find((entry) => entry.id === id);
+    if (message) this.put({ ...message, metadata: { ...message.metadata, feedback: rating } });
+  }
+
   private delta(frame: Frame): boolean {
     const key = `ai:${frame.id}`;
     const previous = this.byKey.get(key);
@@ -231,6 +237,7 @@ const EPHEMERAL = new Set([
   'connection_status',
   'session_renamed',
   'model_select',
+  'feedback',
 ]);
 
 // An event of the session log (it has its own seq), as opposed to acks, deltas and notices.

@@ -34,6 +34,8 @@ export interface AdminSessionRow {
   admin_assisted: boolean;
   assisting_admin_id: string | null;
   assisting_admin_name: string | null;
+  feedback_up?: number;
+  feedback_down?: number;
   takeovers?: Array<{ admin_id: string; admin_name?: string; start: Date; end?: Date }>;
 }
 
@@ -50,6 +52,8 @@ export interface PeriodRow {
   helpAnswered: number;
   helpResponseMsTotal: number;
   helpResponseMsMax: number;
+  feedbackUp: number;
+  feedbackDown: number;
 }
 
 type PeriodDocument = Partial<
@@ -67,6 +71,8 @@ type PeriodDocument = Partial<
     | 'help_response_count'
     | 'help_response_ms_total'
     | 'help_response_ms_max'
+    | 'feedback_up'
+    | 'feedback_down'
   >
 >;
 
@@ -84,6 +90,8 @@ const PERIOD_FIELDS = {
   help_response_count: 1,
   help_response_ms_total: 1,
   help_response_ms_max: 1,
+  feedback_up: 1,
+  feedback_down: 1,
 } as const;
 
 const ROW_FIELDS = {
@@ -106,6 +114,8 @@ const ROW_FIELDS = {
   admin_assisted: 1,
   assisting_admin_id: 1,
   assisting_admin_name: 1,
+  feedback_up: 1,
+  feedback_down: 1,
   takeovers: 1,
 } as const;
 
@@ -210,6 +220,8 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
     helpAnswered: document.help_response_count ?? 0,
     helpResponseMsTotal: document.help_response_ms_total ?? 0,
     helpResponseMsMax: document.help_response_ms_max ?? 0,
+    feedbackUp: document.feedback_up ?? 0,
+    feedbackDown: document.feedback_down ?? 0,
   };
 }
 
@@ -219,6 +231,8 @@ function toMongoFilter(filter: SessionFilter): FilterQuery<Session> {
   if (filter.active !== undefined) query.is_active = filter.active;
   if (filter.adminAssisted !== undefined) query.admin_assisted = filter.adminAssisted;
   if (filter.helpRequested !== undefined) query.help_requested = filter.helpRequested;
+  if (filter.feedback === 'negative') query.feedback_down = { $gt: 0 };
+  if (filter.feedback === 'positive') query.feedback_up = { $gt: 0 };
   if (filter.from || filter.to) {
     const range: Record<string, Date> = {};
     if (filter.from) range.$gte = filter.from;

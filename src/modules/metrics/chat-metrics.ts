@@ -54,6 +54,11 @@ export const METRIC_PROVIDERS = [
     help: '1 while the circuit breaker of a model is open',
     labelNames: ['provider', 'model'],
   }),
+  makeCounterProvider({
+    name: 'chatbox_feedback_total',
+    help: 'Ratings of AI replies by users, by model and rating (up, down)',
+    labelNames: ['model', 'rating'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -70,5 +75,6 @@ export class ChatMetrics {
     @InjectMetric('chatbox_llm_requests_total') readonly llmRequests: Counter<string>,
     @InjectMetric('chatbox_llm_retries_total') readonly llmRetries: Counter<string>,
     @InjectMetric('chatbox_llm_circuit_open') readonly llmCircuitOpen: Gauge<string>,
+    @InjectMetric('chatbox_feedback_total') readonly feedback: Counter<string>,
   ) {}
 }

@@ -14,6 +14,7 @@ export interface MessageRecord {
   model_id?: string;
   file_id?: string;
   metadata?: Record<string, unknown>;
+  feedback_reason?: string;
 }
 
 export interface SessionRecord {
@@ -44,6 +45,16 @@ export interface SessionRecord {
   takeover_started_at?: Date | null;
   takeover_lease_until?: Date | null;
   provider_state: Record<string, unknown>;
+  feedback_up?: number;
+  feedback_down?: number;
+}
+
+export type FeedbackRating = 'up' | 'down';
+
+// A reply rated: the model that wrote it and the rating it had before, if any.
+export interface FeedbackResult {
+  modelId?: string;
+  previous?: FeedbackRating;
 }
 
 export interface SessionWithMessages extends SessionRecord {

@@ -9,6 +9,8 @@ import type {
   AppendEffects,
   AppendOptions,
   AppendResult,
+  FeedbackRating,
+  FeedbackResult,
   MessageRecord,
   NewMessage,
   SessionRecord,
@@ -215,6 +217,40 @@ export class SessionsRepository implements OnModuleInit {
     return { status: 'conflict', currentSeq: found.seq };
   }
 
+  // A rating on one reply of the owner's session, and the session's counts, in one write; the caller
+  // holds the session lock (the index of the message cannot move meanwhile).
+  async setFeedback(
+    sessionId: string,
+    userId: string,
+    messageId: string,
+    rating: FeedbackRating,
+    reason: string | undefined,
+  ): Promise<FeedbackResult | undefined> {
+    const found = ownedBy(
+      await this.sessions
+        .findOne({ _id: sessionId }, { messages: 1, user_id: 1, feedback_up: 1, feedback_down: 1 })
+        .lean<SessionDocument>(),
+      userId,
+    );
+    const index = found?.messages?.findIndex((stored) => stored.id === messageId) ?? -1;
+    const target = index >= 0 ? found?.messages?.[index] : undefined;
+    if (!found || !target || target.type !== 'ai_response') return undefined;
+    const value = target.metadata?.feedback;
+    const previous = value === 'up' || value === 'down' ? value : undefined;
+    const count = (kind: FeedbackRating, now: number | undefined) =>
+      Math.max(0, (now ?? 0) - (previous === kind ? 1 : 0) + (rating === kind ? 1 : 0));
+    const set: Record<string, unknown> = {
+      [`messages.${index}.metadata.feedback`]: rating,
+      feedback_up: count('up', found.feedback_up),
+      feedback_down: count('down', found.feedback_down),
+    };
+    const update: Record<string, unknown> = { $set: set };
+    if (reason) set[`messages.${index}.feedback_reason`] = this.cipher.encrypt(reason);
+    else update.$unset = { [`messages.${index}.feedback_reason`]: '' };
+    await this.sessions.updateOne({ _id: sessionId }, update);
+    return { modelId: target.model_id, previous };
+  }
+
   async update(
     sessionId: string,
     changes: Partial<Pick<Session, 'name' | 'model_id' | 'provider_state'>>,
@@ -275,9 +311,10 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   private decrypt(stored: StoredMessage): MessageRecord {
-    const { dedup: _dedup, ...message } = stored;
+    const { dedup: _dedup, feedback_reason, ...message } = stored;
     return {
       ...message,
+      ...(feedback_reason ? { feedback_reason: this.cipher.decrypt(feedback_reason) } : {}),
       timestamp: new Date(message.timestamp),
       content:
         message.content === undefined || message.content === null

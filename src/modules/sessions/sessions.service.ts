@@ -13,6 +13,8 @@ import type {
   TakeoverMirror,
   AppendEffects,
   AppendOptions,
+  FeedbackRating,
+  FeedbackResult,
   MessageRecord,
   NewMessage,
   SessionRecord,
@@ -235,6 +237,19 @@ export class SessionsService {
   // (SQLite) applies concurrent updates of one document as read-modify-write and loses all but one.
   setModel(sessionId: string, modelId: string): Promise<void> {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
+  }
+
+  // A user's rating of a reply in their session; undefined when there is no such reply.
+  setFeedback(
+    sessionId: string,
+    userId: string,
+    messageId: string,
+    rating: FeedbackRating,
+    reason?: string,
+  ): Promise<FeedbackResult | undefined> {
+    return this.sessionLock(sessionId, () =>
+      this.repository.setFeedback(sessionId, userId, messageId, rating, reason),
+    );
   }
 
   rename(sessionId: string, name: string): Promise<void> {

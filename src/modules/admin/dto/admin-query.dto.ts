@@ -14,6 +14,8 @@ export class AdminSessionsQueryDto {
   @IsOptional() @IsIn(['active', 'ended']) status?: 'active' | 'ended';
   @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
   @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
+  // sessions with at least one reply rated down (negative) or up (positive)
+  @IsOptional() @IsIn(['negative', 'positive']) feedback?: 'negative' | 'positive';
   @IsOptional() @IsISO8601({ strict: true }) from?: string;
   @IsOptional() @IsISO8601({ strict: true }) to?: string;
   @IsOptional() @IsIn(SESSION_SORTS) sort?: SessionSort;
@@ -33,6 +35,7 @@ export interface SessionFilter {
   active?: boolean;
   adminAssisted?: boolean;
   helpRequested?: boolean;
+  feedback?: 'negative' | 'positive';
   from?: Date;
   to?: Date;
 }
@@ -56,6 +59,7 @@ export function toListQuery(dto: AdminSessionsQueryDto): SessionListQuery {
       active: dto.status === undefined ? undefined : dto.status === 'active',
       adminAssisted: dto.admin_assisted === undefined ? undefined : dto.admin_assisted === 'true',
       helpRequested: dto.help_requested === undefined ? undefined : dto.help_requested === 'true',
+      feedback: dto.feedback,
       from,
       to,
     },

@@ -13,6 +13,8 @@ export function sessionSummary(session: SessionRecord) {
     assisting_admin_name: session.assisting_admin_name,
     help_requested: session.help_requested,
     is_active: session.is_active,
+    feedback_up: session.feedback_up ?? 0,
+    feedback_down: session.feedback_down ?? 0,
   };
 }
 
@@ -45,6 +47,7 @@ export function messageView(message: MessageRecord) {
     model_id: message.model_id,
     file_id: message.file_id,
     file_url: message.file_id ? `/chat/files/${encodeURIComponent(message.file_id)}` : undefined,
+    feedback_reason: message.feedback_reason,
     // a voice message's transcript is its (encrypted) content, shown as metadata.transcript too
     metadata:
       message.type === 'voice_message' && message.content !== undefined

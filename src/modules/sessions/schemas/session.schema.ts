@@ -17,6 +17,9 @@ export class StoredMessage {
   @Prop() model_id?: string;
   @Prop() file_id?: string;
   @Prop({ type: Object }) metadata?: Record<string, unknown>;
+  // the reason a user gave with feedback on this reply (encrypted like content); the rating is
+  // metadata.feedback ('up' | 'down')
+  @Prop() feedback_reason?: string;
 }
 export const StoredMessageSchema = SchemaFactory.createForClass(StoredMessage);
 
@@ -68,6 +71,9 @@ export class Session {
   @Prop({ default: 0 }) help_response_ms_max!: number;
   // provider-side state, e.g. Dify's conversation_id
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
+  // replies rated by the user (issue 15): the admin list filters on feedback_down > 0
+  @Prop({ default: 0 }) feedback_up!: number;
+  @Prop({ default: 0 }) feedback_down!: number;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
 }
 export const SessionSchema = SchemaFactory.createForClass(Session);
