@@ -108,7 +108,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(this.sessions.get(sessionId)?.record.seq);
   }
 
-  listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+  listForUser(userId: string, limit = 100, _archived = false): Promise<SessionRecord[]> {
     const mine = [...this.sessions.values()]
       .filter((entry) => entry.record.user_id === userId)
       .sort((a, b) => b.record.last_activity.getTime() - a.record.last_activity.getTime());

@@ -95,4 +95,31 @@ describe('turn actions (browser)', () => {
       await context.close();
     }
   });
+
+  it('should rename, archive, export and delete conversations from the session list', async () => {
+    const { context, page } = await open();
+    try {
+      await send(page, 'Plan a trip');
+      await settled(page);
+      await page.getByTitle('Conversations').click();
+      const row = page.locator('.sessions li').first();
+      page.once('dialog', (dialog) => void dialog.accept('Holiday ideas'));
+      await row.getByRole('button', { name: 'Rename' }).click();
+      await page.locator('.sessions .name', { hasText: 'Holiday ideas' }).waitFor();
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.locator('.sessions li').first().getByRole('button', { name: 'Export' }).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe('Holiday ideas.md');
+      await page.locator('.sessions li').first().getByRole('button', { name: 'Archive' }).click();
+      await page.getByText('No conversations yet.').waitFor();
+      await page.getByLabel('Show archived').check();
+      await page.locator('.sessions .name', { hasText: 'Holiday ideas' }).waitFor();
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.locator('.sessions li').first().getByRole('button', { name: 'Delete' }).click();
+      await page.getByText('No archived conversations.').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 });

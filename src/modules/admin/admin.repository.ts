@@ -36,6 +36,8 @@ export interface AdminSessionRow {
   assisting_admin_name: string | null;
   feedback_up?: number;
   feedback_down?: number;
+  archived?: boolean;
+  deleted_at?: Date | null;
   takeovers?: Array<{ admin_id: string; admin_name?: string; start: Date; end?: Date }>;
 }
 
@@ -116,6 +118,8 @@ const ROW_FIELDS = {
   assisting_admin_name: 1,
   feedback_up: 1,
   feedback_down: 1,
+  archived: 1,
+  deleted_at: 1,
   takeovers: 1,
 } as const;
 

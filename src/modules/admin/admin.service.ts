@@ -129,6 +129,9 @@ export function adminItem(row: AdminSessionRow, now: Date) {
     takeover_in_progress: row.assisting_admin_id != null,
     feedback_up: row.feedback_up ?? 0,
     feedback_down: row.feedback_down ?? 0,
+    archived: row.archived ?? false,
+    // deleted by its user: hidden from them, kept here until retention
+    deleted_at: row.deleted_at ? new Date(row.deleted_at).toISOString() : null,
     takeovers: (row.takeovers ?? []).map((takeover) => ({
       admin_id: takeover.admin_id,
       admin_name: takeover.admin_name ?? null,

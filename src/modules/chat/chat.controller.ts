@@ -1,4 +1,4 @@
-import { Controller, Get, Param } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -6,6 +6,7 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { durationAsOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
+import { SessionListDto } from './dto/session-list.dto';
 import { sessionDetail, sessionSummary } from './dto/session-views';
 
 @Controller('chat')
@@ -21,8 +22,8 @@ export class ChatController {
   }
 
   @Get('sessions')
-  async list(@CurrentPrincipal() principal: Principal) {
-    return (await this.sessions.listForUser(principal.userId)).map(sessionSummary);
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: SessionListDto) {
+    return (await this.sessions.listForUser(principal.userId, query.archived === 'true')).map(sessionSummary);
   }
 
   // owner or admin; anyone else gets 404, so ids of other users' sessions leak nothing

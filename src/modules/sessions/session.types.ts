@@ -47,6 +47,9 @@ export interface SessionRecord {
   provider_state: Record<string, unknown>;
   feedback_up?: number;
   feedback_down?: number;
+  archived?: boolean;
+  deleted?: boolean;
+  deleted_at?: Date | null;
 }
 
 export type FeedbackRating = 'up' | 'down';

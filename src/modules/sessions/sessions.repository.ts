@@ -115,9 +115,14 @@ export class SessionsRepository implements OnModuleInit {
     return found?.seq;
   }
 
-  async listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+  // the user's sessions, deleted ones never, archived ones only when asked for (scalar $ne filters:
+  // their FerretDB behaviour is checked by test/e2e/session-library.e2e-spec.ts)
+  async listForUser(userId: string, limit = 100, archived = false): Promise<SessionRecord[]> {
     const found = await this.sessions
-      .find({ user_id: userId }, WITHOUT_MESSAGES)
+      .find(
+        { user_id: userId, deleted: { $ne: true }, archived: archived ? true : { $ne: true } },
+        WITHOUT_MESSAGES,
+      )
       .sort({ last_activity: -1 })
       .limit(limit)
       .lean<SessionDocument[]>();
@@ -253,7 +258,9 @@ export class SessionsRepository implements OnModuleInit {
 
   async update(
     sessionId: string,
-    changes: Partial<Pick<Session, 'name' | 'model_id' | 'provider_state'>>,
+    changes: Partial<
+      Pick<Session, 'name' | 'model_id' | 'provider_state' | 'archived' | 'deleted' | 'deleted_at'>
+    >,
   ): Promise<void> {
     await this.sessions.updateOne({ _id: sessionId }, { $set: changes });
   }
@@ -336,8 +343,12 @@ export class SessionsRepository implements OnModuleInit {
 
 // Owner reads filter on `_id` alone and check the owner on the result: FerretDB uses its index
 // only for an exact `{_id}` filter (anything more scans every session); the owner is still required.
-function ownedBy<T extends { user_id: string }>(document: T | null, userId: string): T | null {
-  return document && document.user_id === userId ? document : null;
+// A session its user deleted is gone for them (admins still read it).
+function ownedBy<T extends { user_id: string; deleted?: boolean }>(
+  document: T | null,
+  userId: string,
+): T | null {
+  return document && document.user_id === userId && document.deleted !== true ? document : null;
 }
 
 function stripUndefined<T extends object>(value: T): T {

@@ -252,6 +252,37 @@ export class SessionsService {
     );
   }
 
+  // The owner's changes to one of their sessions (issue 15): false when it is not theirs (or deleted).
+  async updateOwned(
+    sessionId: string,
+    userId: string,
+    changes: { name?: string; archived?: boolean },
+  ): Promise<boolean> {
+    return this.sessionLock(sessionId, async () => {
+      if (!(await this.repository.findOwned(sessionId, userId))) return false;
+      await this.repository.update(sessionId, changes);
+      return true;
+    });
+  }
+
+  // Soft delete: ended if active, then hidden from its user everywhere; admins still see it.
+  async softDelete(sessionId: string, userId: string): Promise<boolean> {
+    return this.userLock(userId, async () => {
+      const session = await this.repository.findOwned(sessionId, userId);
+      if (!session) return false;
+      if (session.is_active) await this.end(sessionId, new Date());
+      await this.sessionLock(sessionId, () =>
+        this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
+      );
+      this.seqCache.delete(sessionId);
+      this.logger.log(
+        { user_id: userId, session_id: sessionId, event: 'session_deleted' },
+        'session deleted',
+      );
+      return true;
+    });
+  }
+
   rename(sessionId: string, name: string): Promise<void> {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
   }
@@ -304,8 +335,8 @@ export class SessionsService {
   }
 
   // the owner's sessions (newest first) and one session with its messages, for the REST API
-  listForUser(userId: string): Promise<SessionRecord[]> {
-    return this.repository.listForUser(userId);
+  listForUser(userId: string, archived = false): Promise<SessionRecord[]> {
+    return this.repository.listForUser(userId, undefined, archived);
   }
 
   withMessages(

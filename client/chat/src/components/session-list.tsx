@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { apiJson, ApiError } from '../../../shared/api';
+import { apiBase, apiJson, ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
 import { dateTime } from '../../../shared/format';
 import { Icon } from './icons';
@@ -14,6 +14,7 @@ export interface SessionSummary {
   assisting_admin_name?: string | null;
   help_requested?: boolean;
   is_active: boolean;
+  archived?: boolean;
 }
 
 interface Props {
@@ -28,12 +29,28 @@ interface Props {
 export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) {
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [archived, setArchived] = useState(false);
+  const [version, setVersion] = useState(0);
+  const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
   useEffect(() => {
-    apiJson<SessionSummary[]>('sessions', token).then(
+    apiJson<SessionSummary[]>('sessions', token, { query: { archived: archived ? 'true' : undefined } }).then(
       (list) => setSessions([...list].sort((a, b) => activity(b) - activity(a))),
-      (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+      fail,
     );
-  }, [token]);
+  }, [token, archived, version]);
+  // rename, archive, delete: then the list is read again
+  const change = (session: SessionSummary, method: 'PATCH' | 'DELETE', body?: unknown) =>
+    apiJson(`sessions/${encodeURIComponent(session.id)}`, token, { method, body }).then(
+      () => setVersion((value) => value + 1),
+      fail,
+    );
+  const rename = (session: SessionSummary) => {
+    const name = window.prompt('Rename the conversation', session.name)?.trim();
+    if (name) void change(session, 'PATCH', { name });
+  };
+  const remove = (session: SessionSummary) => {
+    if (window.confirm(`Delete "${session.name}"?`)) void change(session, 'DELETE');
+  };
   return (
     <section class="sessions" aria-label="Your conversations">
       <div class="sessions-head">
@@ -48,7 +65,17 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
       </div>
       {error && <p class="note error">{errorText(error)}</p>}
       {!sessions && !error && <p class="empty">Loading…</p>}
-      {sessions?.length === 0 && <p class="empty">No conversations yet.</p>}
+      <label class="archived-toggle">
+        <input
+          type="checkbox"
+          checked={archived}
+          onChange={(event) => setArchived((event.currentTarget as HTMLInputElement).checked)}
+        />{' '}
+        Show archived
+      </label>
+      {sessions?.length === 0 && (
+        <p class="empty">{archived ? 'No archived conversations.' : 'No conversations yet.'}</p>
+      )}
       <ul>
         {sessions?.map((session) => (
           <li key={session.id}>
@@ -69,11 +96,53 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
                 {session.is_active && <span class="badge active">Active</span>}
               </span>
             </button>
+            <span class="session-actions" data-testid="session-actions">
+              <button type="button" class="link" onClick={() => rename(session)}>
+                Rename
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void change(session, 'PATCH', { archived: !session.archived })}
+              >
+                {session.archived ? 'Unarchive' : 'Archive'}
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void download(session, token, 'md').catch(fail)}
+              >
+                Export
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void download(session, token, 'json').catch(fail)}
+              >
+                JSON
+              </button>
+              <button type="button" class="link danger" onClick={() => remove(session)}>
+                Delete
+              </button>
+            </span>
           </li>
         ))}
       </ul>
     </section>
   );
+}
+
+// The export is fetched with the token (a link cannot carry it), then saved as a file.
+async function download(session: SessionSummary, token: string, format: 'md' | 'json'): Promise<void> {
+  const url = new URL(`sessions/${encodeURIComponent(session.id)}/export`, apiBase());
+  url.searchParams.set('format', format);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new ApiError('INTERNAL', response.status);
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `${session.name.replace(/[^\w -]+/g, '').trim() || 'chat'}.${format}`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 function activity(session: SessionSummary): number {

@@ -15,6 +15,7 @@ export function sessionSummary(session: SessionRecord) {
     is_active: session.is_active,
     feedback_up: session.feedback_up ?? 0,
     feedback_down: session.feedback_down ?? 0,
+    archived: session.archived ?? false,
   };
 }
 
@@ -22,6 +23,8 @@ export function sessionDetail(session: SessionWithMessages) {
   return {
     ...sessionSummary(session),
     user_id: session.user_id,
+    // admins read deleted sessions too: when the user deleted it
+    deleted_at: session.deleted_at?.toISOString() ?? null,
     end_time: session.end_time?.toISOString() ?? null,
     duration_ms: session.duration_ms,
     last_activity: session.last_activity.toISOString(),

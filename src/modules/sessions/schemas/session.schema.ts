@@ -72,6 +72,11 @@ export class Session {
   // provider-side state, e.g. Dify's conversation_id
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
   // replies rated by the user (issue 15): the admin list filters on feedback_down > 0
+  // hidden from the user's list (GET /chat/sessions?archived=true lists them)
+  @Prop({ default: false }) archived!: boolean;
+  // deleted by its user: hidden from them everywhere, kept for admins until retention
+  @Prop({ default: false }) deleted!: boolean;
+  @Prop({ type: Date, default: null }) deleted_at!: Date | null;
   @Prop({ default: 0 }) feedback_up!: number;
   @Prop({ default: 0 }) feedback_down!: number;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
