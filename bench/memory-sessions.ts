@@ -180,6 +180,10 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(undefined);
   }
 
+  search(): Promise<never[]> {
+    return Promise.resolve([]);
+  }
+
   reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
     const entry = this.sessions.get(sessionId);
     if (entry)

@@ -122,4 +122,25 @@ describe('turn actions (browser)', () => {
       await context.close();
     }
   });
+
+  it('should search conversations as one types and open a hit at its message', async () => {
+    const { context, page } = await open();
+    try {
+      await send(page, 'Tell me about Kilimanjaro glaciers');
+      await settled(page);
+      await page.getByTitle('Conversations').click();
+      await page.getByRole('button', { name: /New chat/ }).click();
+      await page.locator('.msg').first().waitFor({ state: 'detached' });
+      await page.getByTitle('Conversations').click();
+      await page.getByLabel('Search conversations').pressSequentially('kiliman');
+      const hit = page
+        .getByLabel('Search results')
+        .getByRole('button', { name: /Kilimanjaro glaciers/ })
+        .first();
+      await hit.click();
+      await page.locator('.msg.focus', { hasText: 'Kilimanjaro' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 });

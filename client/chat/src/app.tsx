@@ -81,8 +81,8 @@ export function App({ client }: { client: ChatClient }) {
           token={view.token}
           currentId={view.sessionId}
           onBack={() => setScreen('chat')}
-          onOpen={(id) => {
-            client.openSession(id);
+          onOpen={(id, seq) => {
+            client.openSession(id, seq);
             setScreen('chat');
           }}
           onNew={() => {
@@ -98,6 +98,7 @@ export function App({ client }: { client: ChatClient }) {
             adminTyping={view.adminTyping}
             assistingAdmin={view.assistingAdmin}
             token={view.token}
+            focusSeq={view.focusSeq}
             onRetry={(message) => client.retry(message)}
             actions={{
               regenerate: () => client.regenerate(),

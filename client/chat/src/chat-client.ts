@@ -32,6 +32,8 @@ export interface ChatView {
   messages: ChatMessage[];
   maxLength: number;
   upload: { name: string; progress: number } | null;
+  // a search hit's message, scrolled to once shown
+  focusSeq?: number;
 }
 
 // Everything the chat page does, without the DOM: the components render `view` and call actions.
@@ -213,8 +215,9 @@ export class ChatClient {
     this.socket.send({ type: 'new_session', client_id: newClientId() });
   }
 
-  openSession(sessionId: string): void {
-    if (sessionId === this.store.sessionId) return;
+  openSession(sessionId: string, focusSeq?: number): void {
+    this.view.focusSeq = focusSeq;
+    if (sessionId === this.store.sessionId) return this.changed();
     this.wantSession = sessionId;
     this.store.reset(sessionId);
     this.socket.clearUnacked();

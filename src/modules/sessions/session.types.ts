@@ -54,6 +54,18 @@ export interface SessionRecord {
 
 export type FeedbackRating = 'up' | 'down';
 
+// One search result: a session, and the message that matched (absent when only the name did).
+export interface SearchHit {
+  session_id: string;
+  session_name: string;
+  user_id: string;
+  message_id?: string;
+  seq?: number;
+  sender?: string;
+  timestamp?: Date;
+  snippet?: string;
+}
+
 // A reply rated: the model that wrote it and the rating it had before, if any.
 export interface FeedbackResult {
   modelId?: string;

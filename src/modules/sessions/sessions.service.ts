@@ -16,6 +16,7 @@ import type {
   FeedbackRating,
   FeedbackResult,
   MessageRecord,
+  SearchHit,
   NewMessage,
   SessionRecord,
   SessionWithMessages,
@@ -281,6 +282,11 @@ export class SessionsService {
       );
       return true;
     });
+  }
+
+  // Search by blind index: a user's own sessions, or for an admin every session (or one user's).
+  search(query: string, reader: { userId?: string; isAdmin: boolean }): Promise<SearchHit[]> {
+    return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin });
   }
 
   rename(sessionId: string, name: string): Promise<void> {

@@ -14,6 +14,8 @@ interface Props {
   // the admin dashboard reuses the thread with its own point of view
   labels?: Labels;
   typingLabel?: string;
+  // scroll to this message once it is shown (a search hit)
+  focusSeq?: number;
   onRetry(message: ChatMessage): void;
   // the chat client's turn actions (the dashboard shows none of them)
   actions?: TurnActions;
@@ -39,6 +41,14 @@ export function MessageList(props: Props) {
     const element = scroller.current;
     if (element && pinned.current) element.scrollTop = element.scrollHeight;
   }, [messages.length, last?.content, loading, adminTyping]);
+  const focused = props.focusSeq !== undefined && messages.some((message) => message.seq === props.focusSeq);
+  useLayoutEffect(() => {
+    if (!focused) return;
+    const element = scroller.current?.querySelector(`[data-seq="${props.focusSeq}"]`);
+    if (!element) return;
+    pinned.current = false;
+    element.scrollIntoView({ block: 'center' });
+  }, [focused, props.focusSeq]);
   const onScroll = () => {
     const element = scroller.current;
     if (element) pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
@@ -64,6 +74,7 @@ export function MessageList(props: Props) {
         <MessageItem
           key={message.key}
           message={message}
+          focus={message.seq !== undefined && message.seq === props.focusSeq}
           token={token}
           labels={labels}
           assistingAdmin={assistingAdmin}
@@ -98,7 +109,9 @@ function MessageItem({
   actions,
   canRegenerate,
   canEdit,
+  focus,
 }: {
+  focus?: boolean;
   message: ChatMessage;
   token: string | null;
   labels: Labels;
@@ -122,6 +135,7 @@ function MessageItem({
   const classes = ['msg', message.sender];
   if (message.pending) classes.push('pending');
   if (message.streaming) classes.push('streaming');
+  if (focus) classes.push('focus');
   return (
     <article
       class={classes.join(' ')}

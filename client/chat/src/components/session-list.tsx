@@ -17,10 +17,19 @@ export interface SessionSummary {
   archived?: boolean;
 }
 
+interface SearchHit {
+  session_id: string;
+  session_name: string;
+  message_id?: string;
+  seq?: number;
+  snippet?: string;
+}
+
 interface Props {
   token: string;
   currentId: string | null;
-  onOpen(id: string): void;
+  // `seq`: a search hit opens the session at that message
+  onOpen(id: string, seq?: number): void;
   onNew(): void;
   onBack(): void;
 }
@@ -31,6 +40,23 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
   const [error, setError] = useState<string | null>(null);
   const [archived, setArchived] = useState(false);
   const [version, setVersion] = useState(0);
+  const [query, setQuery] = useState('');
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  // search as one types (debounced)
+  useEffect(() => {
+    const text = query.trim();
+    if (text.length < 2) {
+      setHits(null);
+      return;
+    }
+    const timer = setTimeout(() => {
+      apiJson<{ items: SearchHit[] }>('search', token, { query: { q: text } }).then(
+        (found) => setHits(found.items),
+        fail,
+      );
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [token, query]);
   const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
   useEffect(() => {
     apiJson<SessionSummary[]>('sessions', token, { query: { archived: archived ? 'true' : undefined } }).then(
@@ -65,6 +91,27 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
       </div>
       {error && <p class="note error">{errorText(error)}</p>}
       {!sessions && !error && <p class="empty">Loading…</p>}
+      <input
+        class="session-search"
+        type="search"
+        aria-label="Search conversations"
+        placeholder="Search conversations"
+        value={query}
+        onInput={(event) => setQuery((event.currentTarget as HTMLInputElement).value)}
+      />
+      {hits && (
+        <ul class="search-hits" aria-label="Search results">
+          {hits.length === 0 && <li class="empty">No matches.</li>}
+          {hits.map((hit) => (
+            <li key={`${hit.session_id}:${hit.message_id ?? ''}`}>
+              <button type="button" class="session" onClick={() => onOpen(hit.session_id, hit.seq)}>
+                <span class="name">{hit.session_name || 'New chat'}</span>
+                {hit.snippet && <span class="meta">{hit.snippet}</span>}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
       <label class="archived-toggle">
         <input
           type="checkbox"

@@ -20,6 +20,8 @@ export class StoredMessage {
   // the reason a user gave with feedback on this reply (encrypted like content); the rating is
   // metadata.feedback ('up' | 'down')
   @Prop() feedback_reason?: string;
+  // blind index of the content (BlindIndex tokens; no plaintext)
+  @Prop({ type: [String], default: undefined }) search?: string[];
 }
 export const StoredMessageSchema = SchemaFactory.createForClass(StoredMessage);
 
@@ -77,6 +79,9 @@ export class Session {
   // deleted by its user: hidden from them everywhere, kept for admins until retention
   @Prop({ default: false }) deleted!: boolean;
   @Prop({ type: Date, default: null }) deleted_at!: Date | null;
+  // blind index of every message (union) and of the name, for search (docs/protocol.md, "Search")
+  @Prop({ type: [String], default: [] }) search_tokens!: string[];
+  @Prop({ type: [String], default: [] }) title_tokens!: string[];
   @Prop({ default: 0 }) feedback_up!: number;
   @Prop({ default: 0 }) feedback_down!: number;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
@@ -94,3 +99,4 @@ SessionSchema.index({ admin_assisted: 1, start_time: -1 });
 SessionSchema.index({ help_requested: 1, start_time: -1 });
 SessionSchema.index({ end_time: 1 });
 SessionSchema.index({ takeover_lease_until: 1 });
+SessionSchema.index({ user_id: 1, search_tokens: 1 });
