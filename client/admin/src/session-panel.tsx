@@ -142,6 +142,7 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
               <textarea
                 rows={2}
                 aria-label="Reply as admin"
+                placeholder="Reply to the user… (Enter sends, Shift+Enter for a new line)"
                 value={text}
                 onInput={(event) => {
                   setText((event.currentTarget as HTMLTextAreaElement).value);

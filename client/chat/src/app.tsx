@@ -114,7 +114,7 @@ export function App({ client }: { client: ChatClient }) {
             upload={view.upload}
             onSend={(text) => client.sendText(text)}
             onStop={() => client.stop()}
-            onFile={(file) => void client.sendFile(file, 'file_upload')}
+            onFile={(file, caption) => void client.sendFile(file, 'file_upload', caption)}
             onVoice={(file) => void client.sendFile(file, 'voice_message')}
             onTyping={(typing) => client.typing(typing)}
           />

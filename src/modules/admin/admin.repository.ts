@@ -123,6 +123,10 @@ const ROW_FIELDS = {
   takeovers: 1,
 } as const;
 
+// The session an admin's dashboard socket is bound to (it needs one to connect) is no conversation:
+// left out of the list and every figure (issue 15).
+const NOT_CONSOLE: FilterQuery<Session> = { console: { $ne: true } };
+
 const SORT_FIELDS: Record<SessionSort, string> = {
   start_time: 'start_time',
   // only for ended sessions; the service merges them with active ones (listByDuration)
@@ -189,7 +193,7 @@ export class AdminRepository {
   }
 
   async activeCount(): Promise<number> {
-    return this.sessions.countDocuments({ is_active: true });
+    return this.sessions.countDocuments({ is_active: true, ...NOT_CONSOLE });
   }
 
   // What the metrics need from the sessions of a period: those that started in [from, to] with
@@ -199,10 +203,16 @@ export class AdminRepository {
   // two scans instead of one per figure.
   async period(from: Date, to: Date): Promise<{ started: PeriodRow[]; before: PeriodRow[] }> {
     const [started, before] = await Promise.all([
-      this.sessions.find({ start_time: { $gte: from, $lte: to } }, PERIOD_FIELDS).lean<PeriodDocument[]>(),
+      this.sessions
+        .find({ start_time: { $gte: from, $lte: to }, ...NOT_CONSOLE }, PERIOD_FIELDS)
+        .lean<PeriodDocument[]>(),
       this.sessions
         .find(
-          { start_time: { $lt: from }, $or: [{ end_time: { $gte: from } }, { is_active: true }] },
+          {
+            start_time: { $lt: from },
+            $or: [{ end_time: { $gte: from } }, { is_active: true }],
+            ...NOT_CONSOLE,
+          },
           { _id: 0, start_time: 1, end_time: 1, is_active: 1 },
         )
         .lean<PeriodDocument[]>(),
@@ -230,7 +240,7 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
 }
 
 function toMongoFilter(filter: SessionFilter): FilterQuery<Session> {
-  const query: FilterQuery<Session> = {};
+  const query: FilterQuery<Session> = { ...NOT_CONSOLE };
   if (filter.userId !== undefined) query.user_id = filter.userId;
   if (filter.active !== undefined) query.is_active = filter.active;
   if (filter.adminAssisted !== undefined) query.admin_assisted = filter.adminAssisted;

@@ -56,9 +56,11 @@ export class SessionsRepository implements OnModuleInit {
     name: string;
     modelId: string;
     now: Date;
+    console?: boolean;
   }): Promise<SessionRecord> {
     const created = await this.sessions.create({
       _id: input.id,
+      ...(input.console ? { console: true } : {}),
       user_id: input.userId,
       name: input.name,
       model_id: input.modelId,

@@ -68,10 +68,12 @@ export class SessionsService {
     return this.locked(`session:${sessionId}`, task);
   }
 
+  // `console`: an admin's dashboard socket, whose session is no conversation (not in admin figures)
   open(
     userId: string,
     requestedSessionId: string | undefined,
     defaultModelId: string,
+    options: { console?: boolean } = {},
   ): Promise<OpenedSession> {
     return this.userLock(userId, async () => {
       const now = new Date();
@@ -93,7 +95,7 @@ export class SessionsService {
       if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
         return { session: active, restored: true };
       if (active) await this.end(active.id);
-      const session = await this.create(userId, defaultModelId, now);
+      const session = await this.create(userId, defaultModelId, now, options.console);
       return { session, restored: false, replaced: active?.id };
     });
   }
@@ -108,13 +110,19 @@ export class SessionsService {
     });
   }
 
-  private async create(userId: string, modelId: string, now: Date): Promise<SessionRecord> {
+  private async create(
+    userId: string,
+    modelId: string,
+    now: Date,
+    console?: boolean,
+  ): Promise<SessionRecord> {
     const session = await this.repository.create({
       id: randomUUID(),
       userId,
       name: DEFAULT_SESSION_NAME,
       modelId,
       now,
+      console,
     });
     this.seqCache.set(session.id, 0);
     this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');

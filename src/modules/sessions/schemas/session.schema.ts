@@ -75,6 +75,8 @@ export class Session {
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
   // replies rated by the user (issue 15): the admin list filters on feedback_down > 0
   // hidden from the user's list (GET /chat/sessions?archived=true lists them)
+  // opened for an admin's dashboard socket (no conversation): left out of admin lists and metrics
+  @Prop({ default: false }) console!: boolean;
   @Prop({ default: false }) archived!: boolean;
   // deleted by its user: hidden from them everywhere, kept for admins until retention
   @Prop({ default: false }) deleted!: boolean;
