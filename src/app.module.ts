@@ -15,6 +15,8 @@ import { ChatModule } from './modules/chat/chat.module';
 import { FeedbackModule } from './modules/feedback/feedback.module';
 import { HistoryModule } from './modules/history/history.module';
 import { SearchModule } from './modules/search/search.module';
+import { CannedModule } from './modules/canned/canned.module';
+import { NotesModule } from './modules/notes/notes.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
@@ -58,6 +60,8 @@ export class AppModule {
         FeedbackModule,
         HistoryModule,
         SearchModule,
+        CannedModule,
+        NotesModule,
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
