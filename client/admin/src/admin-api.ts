@@ -61,6 +61,35 @@ export interface SessionDetail extends AdminSession {
   messages: StoredMessage[];
 }
 
+export interface CannedResponse {
+  id: string;
+  title: string;
+  text: string;
+  shortcut: string;
+}
+
+export interface SessionNote {
+  id: string;
+  admin_name: string | null;
+  text: string;
+  created_at: string;
+}
+
+export function cannedResponses(token: string): Promise<CannedResponse[]> {
+  return apiJson('admin/canned-responses', token);
+}
+
+export function sessionNotes(token: string, sessionId: string): Promise<SessionNote[]> {
+  return apiJson(`admin/sessions/${encodeURIComponent(sessionId)}/notes`, token);
+}
+
+export function addSessionNote(token: string, sessionId: string, text: string): Promise<SessionNote> {
+  return apiJson(`admin/sessions/${encodeURIComponent(sessionId)}/notes`, token, {
+    method: 'POST',
+    body: { text },
+  });
+}
+
 export type SortField = 'start_time' | 'duration' | 'user_id' | 'last_activity';
 
 export interface SessionQuery {
