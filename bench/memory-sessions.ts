@@ -115,7 +115,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(this.sessions.get(sessionId)?.record.seq);
   }
 
-  listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+  listForUser(userId: string, limit = 100, _archived = false): Promise<SessionRecord[]> {
     const mine = [...this.sessions.values()]
       .filter((entry) => entry.record.user_id === userId)
       .sort((a, b) => b.record.last_activity.getTime() - a.record.last_activity.getTime());
@@ -180,6 +180,15 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     const entry = this.sessions.get(sessionId);
     if (entry) Object.assign(entry.record, changes);
     return Promise.resolve();
+  }
+
+  // issue 15's per-session features are not part of the benchmarked traffic
+  setFeedback(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  search(): Promise<never[]> {
+    return Promise.resolve([]);
   }
 
   reactivate(sessionId: string, userId: string, now: Date): Promise<void> {

@@ -13,6 +13,11 @@ import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { AdminModule } from './modules/admin/admin.module';
 import { ApiDocsModule } from './modules/api-docs/api-docs.module';
 import { ChatModule } from './modules/chat/chat.module';
+import { FeedbackModule } from './modules/feedback/feedback.module';
+import { HistoryModule } from './modules/history/history.module';
+import { SearchModule } from './modules/search/search.module';
+import { CannedModule } from './modules/canned/canned.module';
+import { NotesModule } from './modules/notes/notes.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
@@ -58,6 +63,11 @@ export class AppModule {
         UploadsModule,
         ChatModule,
         AdminModule,
+        FeedbackModule,
+        HistoryModule,
+        SearchModule,
+        CannedModule,
+        NotesModule,
         HealthModule,
         ApiDocsModule.with(settings.apiDocs),
       ],

@@ -80,6 +80,25 @@ export const CLIENT_FRAME_DOCS: { [T in ClientMessageType]: FrameDoc } = {
     required: ['session_id'],
     example: { type: 'admin_leave', session_id: SESSION },
   },
+  regenerate: {
+    summary:
+      "Answers the newest turn again (optionally with another model): the new reply is an alternative of the turn's first reply and the one shown from then on.",
+    optional: ['client_id', 'model_id'],
+    example: { type: 'regenerate', client_id: 'c-4', model_id: 'claude' },
+  },
+  edit_message: {
+    summary:
+      "A new version of the user's last typed message (id: any version of it): stored with metadata.edit_of, acked and answered again; earlier versions stay in the log.",
+    required: ['id', 'content'],
+    optional: ['client_id'],
+    example: { type: 'edit_message', id: 'm-3', client_id: 'c-5', content: 'Hello again!' },
+  },
+  reply_select: {
+    summary: 'Chooses one alternative reply of a turn (id: an ai_response id) as the history from then on.',
+    required: ['id'],
+    optional: ['client_id'],
+    example: { type: 'reply_select', id: 'm-6', client_id: 'c-6' },
+  },
 };
 
 const STORED = ['id', 'seq', 'sender', 'timestamp', 'session_id'];
@@ -218,6 +237,17 @@ export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
     metadata: { typing: { type: 'boolean' } },
     metadataRequired: ['typing'],
     example: { type: 'typing_indicator', session_id: SESSION, sender: 'admin', metadata: { typing: true } },
+  },
+  reply_select: storedEcho('reply_select', 'user', {
+    metadata: { reply_id: 'm-6', alternative_of: 'm-4' },
+  }),
+  feedback: {
+    summary: 'A reply of the session was rated (thumbs up or down), shown on every device of the user.',
+    required: ['id'],
+    optional: ['session_id', 'seq'],
+    metadata: { feedback: { enum: ['up', 'down'] } },
+    metadataRequired: ['feedback'],
+    example: { type: 'feedback', session_id: SESSION, seq: 7, id: 'm-6', metadata: { feedback: 'down' } },
   },
 };
 

@@ -13,6 +13,10 @@ export const CLIENT_MESSAGE_TYPES = [
   'stop_generation',
   'admin_join',
   'admin_leave',
+  // issue 15: versions of a turn (docs/protocol.md, "Versions")
+  'regenerate',
+  'edit_message',
+  'reply_select',
 ] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
 
@@ -55,6 +59,9 @@ interface RequiredClientFields {
   typing_indicator: object;
   new_session: object;
   stop_generation: object;
+  regenerate: object;
+  edit_message: { id: string; content: string };
+  reply_select: { id: string };
 }
 export type ClientMessageOf<T extends ClientMessageType> = ClientFields & {
   type: T;
@@ -71,6 +78,8 @@ export const STORED_EVENT_TYPES = [
   'admin_join',
   'admin_leave',
   'ai_response',
+  // the user chose which alternative reply of a turn the conversation goes on from
+  'reply_select',
 ] as const;
 export type StoredEventType = (typeof STORED_EVENT_TYPES)[number];
 
@@ -193,6 +202,13 @@ export interface TypingFrame extends SessionFrame {
   metadata: { typing: boolean };
 }
 
+// A reply was rated (issue 15): every device of the user shows the rating.
+export interface FeedbackFrame extends SessionFrame {
+  type: 'feedback';
+  id: string;
+  metadata: { feedback: 'up' | 'down' };
+}
+
 export type ServerMessage =
   | AckFrame
   | ErrorFrame
@@ -202,7 +218,8 @@ export type ServerMessage =
   | LoadingFrame
   | SessionRenamedFrame
   | ModelSelectFrame
-  | TypingFrame;
+  | TypingFrame
+  | FeedbackFrame;
 
 export type ServerFrameType = ServerMessage['type'];
 

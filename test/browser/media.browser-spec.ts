@@ -74,6 +74,8 @@ describe('uploads and voice (browser)', () => {
       await page
         .getByTestId('file-input')
         .setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: picture });
+      // a picked file waits beside the composer until Send (issue 15)
+      await page.getByRole('button', { name: 'Send' }).click();
       await page.locator('progress[aria-label="Upload progress"]').waitFor();
       await screenshot(page, 'upload-progress-phone');
       const thumbnail = page.locator('.msg.user img.thumb');

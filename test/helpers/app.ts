@@ -35,6 +35,7 @@ export interface MessageBody {
   content?: string;
   client_id?: string;
   metadata?: Record<string, unknown>;
+  feedback_reason?: string;
 }
 
 export interface SessionBody {

@@ -18,6 +18,8 @@ export interface AdminSession {
   assisting_admin_name?: string | null;
   help_requested: boolean;
   is_active: boolean;
+  feedback_up?: number;
+  feedback_down?: number;
 }
 
 export interface Page<T> {
@@ -36,6 +38,8 @@ export interface Metrics {
   avg_response_ms: number;
   max_response_ms: number;
   admin_assisted_count: number;
+  feedback_up?: number;
+  feedback_down?: number;
 }
 
 export interface StoredMessage {
@@ -57,6 +61,35 @@ export interface SessionDetail extends AdminSession {
   messages: StoredMessage[];
 }
 
+export interface CannedResponse {
+  id: string;
+  title: string;
+  text: string;
+  shortcut: string;
+}
+
+export interface SessionNote {
+  id: string;
+  admin_name: string | null;
+  text: string;
+  created_at: string;
+}
+
+export function cannedResponses(token: string): Promise<CannedResponse[]> {
+  return apiJson('admin/canned-responses', token);
+}
+
+export function sessionNotes(token: string, sessionId: string): Promise<SessionNote[]> {
+  return apiJson(`admin/sessions/${encodeURIComponent(sessionId)}/notes`, token);
+}
+
+export function addSessionNote(token: string, sessionId: string, text: string): Promise<SessionNote> {
+  return apiJson(`admin/sessions/${encodeURIComponent(sessionId)}/notes`, token, {
+    method: 'POST',
+    body: { text },
+  });
+}
+
 export type SortField = 'start_time' | 'duration' | 'user_id' | 'last_activity';
 
 export interface SessionQuery {
@@ -64,6 +97,7 @@ export interface SessionQuery {
   status?: '' | 'active' | 'ended';
   admin_assisted?: '' | 'true' | 'false';
   help_requested?: '' | 'true' | 'false';
+  feedback?: '' | 'negative' | 'positive';
   from?: string;
   to?: string;
   sort: SortField;

@@ -77,6 +77,8 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
           <Card label="Avg response" value={milliseconds(total.avg_response_ms)} />
           <Card label="Max response" value={milliseconds(total.max_response_ms)} />
           <Card label="Admin assisted" value={total.admin_assisted_count} />
+          <Card label="Rated up" value={total.feedback_up ?? 0} />
+          <Card label="Rated down" value={total.feedback_down ?? 0} />
         </dl>
       )}
       <div class="charts">

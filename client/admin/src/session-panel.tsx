@@ -5,7 +5,16 @@ import type { Frame } from '../../shared/protocol';
 import { newClientId } from '../../chat/src/chat-client';
 import { ChatStore } from '../../chat/src/chat-store';
 import { MessageList } from '../../chat/src/components/message-list';
-import { sessionDetail, type AdminSession, type StoredMessage } from './admin-api';
+import {
+  addSessionNote,
+  cannedResponses,
+  sessionDetail,
+  sessionNotes,
+  type AdminSession,
+  type CannedResponse,
+  type SessionNote,
+  type StoredMessage,
+} from './admin-api';
 import type { AdminLink } from './admin-link';
 
 interface Props {
@@ -29,6 +38,30 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
   const [text, setText] = useState('');
   const [userTyping, setUserTyping] = useState(false);
   const [assistedBy, setAssistedBy] = useState<string | null>(session.assisting_admin_name ?? null);
+  const [canned, setCanned] = useState<CannedResponse[]>([]);
+  const [notes, setNotes] = useState<SessionNote[]>([]);
+  const [note, setNote] = useState('');
+  useEffect(() => {
+    cannedResponses(token).then(setCanned, () => setCanned([]));
+  }, [token]);
+  useEffect(() => {
+    sessionNotes(token, session.id).then(setNotes, () => setNotes([]));
+  }, [token, session.id]);
+  // "/greet" in the reply box offers the canned responses whose shortcut starts so
+  const slash = /^\/(\S*)$/.exec(text);
+  const offered = slash ? canned.filter((item) => item.shortcut.startsWith(slash[1].toLowerCase())) : [];
+  const insert = (item: CannedResponse) => setText(item.text);
+  const addNote = () => {
+    const content = note.trim();
+    if (!content) return;
+    addSessionNote(token, session.id, content).then(
+      (added) => {
+        setNotes((list) => [...list, added]);
+        setNote('');
+      },
+      (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+    );
+  };
 
   // the stored transcript (polled while someone else holds the session; live frames add to it)
   useEffect(() => {
@@ -132,6 +165,17 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
       <div class="takeover">
         {holding ? (
           <>
+            {offered.length > 0 && (
+              <ul class="canned" aria-label="Canned responses">
+                {offered.map((item) => (
+                  <li key={item.id}>
+                    <button type="button" class="link" onClick={() => insert(item)}>
+                      /{item.shortcut} · {item.title}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            )}
             <form
               class="admin-composer"
               onSubmit={(event) => {
@@ -142,12 +186,18 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
               <textarea
                 rows={2}
                 aria-label="Reply as admin"
+                placeholder="Reply to the user… (Enter sends, Shift+Enter for a new line)"
                 value={text}
                 onInput={(event) => {
                   setText((event.currentTarget as HTMLTextAreaElement).value);
                   link.typing(session.id, true);
                 }}
                 onKeyDown={(event) => {
+                  if ((event.key === 'Tab' || event.key === 'Enter') && offered.length > 0) {
+                    event.preventDefault();
+                    insert(offered[0]);
+                    return;
+                  }
                   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
                     event.preventDefault();
                     send();
@@ -173,6 +223,33 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
           </button>
         )}
       </div>
+      <section class="notes" aria-label="Internal notes">
+        <h3>Internal notes</h3>
+        <p class="note">Only admins see these.</p>
+        <ul>
+          {notes.map((item) => (
+            <li key={item.id}>
+              <strong>{item.admin_name ?? 'Admin'}</strong>: {item.text}
+            </li>
+          ))}
+        </ul>
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            addNote();
+          }}
+        >
+          <input
+            aria-label="Add an internal note"
+            placeholder="Add a note for admins…"
+            value={note}
+            onInput={(event) => setNote((event.currentTarget as HTMLInputElement).value)}
+          />
+          <button type="submit" class="button">
+            Add
+          </button>
+        </form>
+      </section>
     </aside>
   );
 }

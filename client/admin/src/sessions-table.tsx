@@ -16,13 +16,14 @@ interface Props {
 const COLUMNS: Array<{ label: string; sort?: SortField }> = [
   { label: 'User', sort: 'user_id' },
   { label: 'Session' },
+  // right after the session: a "Help requested" badge is never scrolled out of sight (issue 15)
+  { label: 'State' },
   { label: 'Started', sort: 'start_time' },
   { label: 'Last activity', sort: 'last_activity' },
   { label: 'Duration', sort: 'duration' },
   { label: 'Messages' },
   { label: 'Tokens' },
   { label: 'Avg / max response' },
-  { label: 'State' },
 ];
 
 // Every user's sessions (CONTRACT §3 /chat/admin/sessions): filters, sorting, pages; reloads itself.
@@ -117,6 +118,17 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
             <option value="false">no</option>
           </select>
         </label>
+        <label>
+          Feedback
+          <select
+            value={query.feedback}
+            onChange={(event) => set({ feedback: text(event) as SessionQuery['feedback'] })}
+          >
+            <option value="">any</option>
+            <option value="negative">negative</option>
+            <option value="positive">positive</option>
+          </select>
+        </label>
       </form>
       {error && <p class="note error">{errorText(error)}</p>}
       <div class="table-wrap">
@@ -181,6 +193,23 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
                     {session.name || session.id.slice(0, 8)}
                   </button>
                 </td>
+                <td class="state">
+                  {session.help_requested && <span class="badge help">Help requested</span>}
+                  {(session.feedback_down ?? 0) > 0 && (
+                    <span class="badge negative" title="Replies rated down">
+                      👎 {session.feedback_down}
+                    </span>
+                  )}
+                  {session.assisting_admin_name && (
+                    <span class="badge assisted">{session.assisting_admin_name}</span>
+                  )}
+                  {!session.assisting_admin_name && session.admin_assisted && (
+                    <span class="badge assisted">Assisted</span>
+                  )}
+                  <span class={session.is_active ? 'badge active' : 'badge'}>
+                    {session.is_active ? 'active' : 'ended'}
+                  </span>
+                </td>
                 <td>{dateTime(session.start_time)}</td>
                 <td>{dateTime(session.last_activity ?? session.last_message_at)}</td>
                 <td>
@@ -193,18 +222,6 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
                 <td class="num">{session.total_tokens}</td>
                 <td class="num">
                   {Math.round(session.avg_response_ms)} / {Math.round(session.max_response_ms)} ms
-                </td>
-                <td class="state">
-                  {session.help_requested && <span class="badge help">Help requested</span>}
-                  {session.assisting_admin_name && (
-                    <span class="badge assisted">{session.assisting_admin_name}</span>
-                  )}
-                  {!session.assisting_admin_name && session.admin_assisted && (
-                    <span class="badge assisted">Assisted</span>
-                  )}
-                  <span class={session.is_active ? 'badge active' : 'badge'}>
-                    {session.is_active ? 'active' : 'ended'}
-                  </span>
                 </td>
               </tr>
             ))}
@@ -253,9 +270,12 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
   );
 }
 
-// A typed filter, committed on change (blur or Enter). It keeps what is being typed in its own
-// state: a plain controlled input is set back to the committed value by every re-render, and the
-// table re-renders on each of its refreshes, wiping what the admin was typing.
+// A typed filter, committed on change (blur or Enter), and a search box also as one types (after a
+// pause). It keeps what is being typed in its own state: a plain controlled input is set back to
+// the committed value by every re-render, and the table re-renders on each of its refreshes,
+// wiping what the admin was typing.
+const SEARCH_DEBOUNCE_MS = 300;
+
 function FilterInput(props: {
   type: 'search' | 'datetime-local';
   value: string;
@@ -266,6 +286,12 @@ function FilterInput(props: {
   // a filter set from elsewhere (a click on a user) shows here
   useEffect(() => setDraft(props.value), [props.value]);
   const read = (event: Event) => (event.currentTarget as HTMLInputElement).value;
+  const { type, value, onCommit } = props;
+  useEffect(() => {
+    if (type !== 'search' || draft === value) return;
+    const timer = setTimeout(() => onCommit(draft), SEARCH_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+  }, [type, draft, value, onCommit]);
   const field = {
     value: draft,
     placeholder: props.placeholder,

@@ -96,8 +96,8 @@ export function App({ client }: { client: ChatClient }) {
           token={view.token}
           currentId={view.sessionId}
           onBack={() => setScreen('chat')}
-          onOpen={(id) => {
-            client.openSession(id);
+          onOpen={(id, seq) => {
+            client.openSession(id, seq);
             setScreen('chat');
           }}
           onNew={() => {
@@ -113,7 +113,14 @@ export function App({ client }: { client: ChatClient }) {
             adminTyping={view.adminTyping}
             assistingAdmin={view.assistingAdmin}
             token={view.token}
+            focusSeq={view.focusSeq}
             onRetry={(message) => client.retry(message)}
+            actions={{
+              regenerate: () => client.regenerate(),
+              selectReply: (id) => client.selectReply(id),
+              edit: (message, text) => client.edit(message, text),
+              feedback: (message, rating) => client.feedback(message, rating),
+            }}
           />
           <Composer
             maxLength={view.maxLength}
@@ -122,7 +129,7 @@ export function App({ client }: { client: ChatClient }) {
             upload={view.upload}
             onSend={(text) => client.sendText(text)}
             onStop={() => client.stop()}
-            onFile={(file) => void client.sendFile(file, 'file_upload')}
+            onFile={(file, caption) => void client.sendFile(file, 'file_upload', caption)}
             onVoice={(file) => void client.sendFile(file, 'voice_message')}
             onTyping={(typing) => client.typing(typing)}
           />

@@ -1,9 +1,10 @@
-import { tokenClaims } from '../../shared/api';
+import { ApiError, apiJson, tokenClaims } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { metaString, parseModels, type Frame, type ModelInfo } from '../../shared/protocol';
 import { ChatSocket, type LinkState } from './chat-socket';
 import { ChatStore, isStoredEvent, type ChatMessage } from './chat-store';
 import { TokenBridge } from './token-bridge';
+import { versionRoot } from '../../../src/protocol/thread';
 import { uploadFile, type UploadedFile } from './uploads';
 
 export const DEFAULT_MAX_LENGTH = 4096;
@@ -31,6 +32,8 @@ export interface ChatView {
   messages: ChatMessage[];
   maxLength: number;
   upload: { name: string; progress: number } | null;
+  // a search hit's message, scrolled to once shown
+  focusSeq?: number;
 }
 
 // Everything the chat page does, without the DOM: the components render `view` and call actions.
@@ -138,6 +141,55 @@ export class ChatClient {
     this.changed();
   }
 
+  // another answer to the last turn, by this or another model; shown as an alternative (2/2)
+  regenerate(modelId?: string): void {
+    const frame: Record<string, unknown> = { type: 'regenerate', client_id: newClientId() };
+    if (modelId) frame.model_id = modelId;
+    this.socket.send(frame);
+  }
+
+  // which alternative of a turn the conversation goes on from (stored, so every device agrees)
+  selectReply(replyId: string): void {
+    const clientId = newClientId();
+    this.store.addPending({
+      type: 'reply_select',
+      sender: 'user',
+      content: '',
+      clientId,
+      metadata: { reply_id: replyId },
+    });
+    this.socket.send({ type: 'reply_select', client_id: clientId, id: replyId });
+    this.changed();
+  }
+
+  // a new version of the last message, answered again; the earlier one stays viewable
+  edit(message: ChatMessage, text: string): void {
+    const content = text.trim();
+    if (!content || !message.id || content === message.content) return;
+    const clientId = newClientId();
+    this.store.addPending({
+      type: 'user_message',
+      sender: 'user',
+      content,
+      clientId,
+      timestamp: new Date().toISOString(),
+      metadata: { edit_of: versionRoot({ id: message.id, type: message.type, metadata: message.metadata }) },
+    });
+    this.socket.send({ type: 'edit_message', client_id: clientId, id: message.id, content });
+    this.changed();
+  }
+
+  // thumbs up/down on a reply (REST), shown at once; the server tells the other devices
+  feedback(message: ChatMessage, rating: 'up' | 'down'): void {
+    if (!message.id || !this.token || !this.store.sessionId) return;
+    this.store.rate(message.id, rating);
+    this.changed();
+    const path = `sessions/${encodeURIComponent(this.store.sessionId)}/messages/${encodeURIComponent(message.id)}/feedback`;
+    apiJson(path, this.token, { method: 'PUT', body: { rating } }).catch((error: unknown) =>
+      this.notify(error instanceof ApiError ? error.code : 'INTERNAL'),
+    );
+  }
+
   stop(): void {
     this.socket.send({ type: 'stop_generation' });
   }
@@ -173,8 +225,9 @@ export class ChatClient {
     this.socket.send({ type: 'new_session', client_id: newClientId() });
   }
 
-  openSession(sessionId: string): void {
-    if (sessionId === this.store.sessionId) return;
+  openSession(sessionId: string, focusSeq?: number): void {
+    this.view.focusSeq = focusSeq;
+    if (sessionId === this.store.sessionId) return this.changed();
     this.wantSession = sessionId;
     this.store.reset(sessionId);
     this.socket.clearUnacked();
@@ -264,6 +317,11 @@ export class ChatClient {
       case 'error':
         this.onError(frame);
         break;
+      case 'feedback': {
+        const rating = metaString(frame, 'feedback');
+        if (frame.id && (rating === 'up' || rating === 'down')) this.store.rate(frame.id, rating);
+        return this.changed();
+      }
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
     if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();

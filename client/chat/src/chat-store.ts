@@ -1,4 +1,5 @@
 import { isRecord, metaNumber, metaString, type Frame } from '../../shared/protocol';
+import { buildThread, replyGroup, versionRoot } from '../../../src/protocol/thread';
 
 export type Sender = 'user' | 'ai' | 'admin' | 'system';
 
@@ -33,6 +34,12 @@ export interface ChatMessage {
   transcript?: string;
   // files of an AI reply (metadata.attachments), its spoken version among them
   attachments?: Attachment[];
+  // edit_of, alternative_of, reply_id (docs/protocol.md, "Versions")
+  metadata?: Record<string, unknown>;
+  // a reply with alternatives: which one this is (0-based) and all their ids, oldest first
+  alternatives?: { index: number; ids: string[] };
+  // an edited message: the texts of every version, oldest first (this one is the last)
+  versions?: string[];
 }
 
 // Event types stored in the session log that the thread shows.
@@ -45,6 +52,8 @@ const SHOWN = new Set([
   'admin_leave',
   'help_request',
   'system_message',
+  // not shown itself: it chooses which alternative reply is
+  'reply_select',
 ]);
 
 // The thread of one session, built from frames that may arrive twice (replay after a reconnect,
@@ -68,7 +77,24 @@ export class ChatStore {
     const list = this.order.map((key, index) => ({ message: this.byKey.get(key) as ChatMessage, index }));
     // stored events by seq; pending and streaming ones (no seq yet) after them, in arrival order
     list.sort((a, b) => (a.message.seq ?? Infinity) - (b.message.seq ?? Infinity) || a.index - b.index);
-    return list.map((entry) => entry.message);
+    // the conversation as it reads now: latest version of each message, chosen alternative of each reply
+    const entries = list.map(({ message }) => ({ ...message, id: message.id ?? message.key }));
+    const thread = buildThread(entries);
+    return thread.current.map((message) => {
+      if (message.type === 'ai_response') {
+        const ids = (thread.alternatives.get(replyGroup(message)) ?? []).map((entry) => entry.id);
+        return ids.length > 1
+          ? { ...message, alternatives: { index: ids.indexOf(message.id), ids } }
+          : message;
+      }
+      if (message.type === 'user_message') {
+        const versions = thread.versions.get(versionRoot(message)) ?? [];
+        return versions.length > 1
+          ? { ...message, versions: versions.map((entry) => entry.content) }
+          : message;
+      }
+      return message;
+    });
   }
 
   get streaming(): ChatMessage | undefined {
@@ -129,6 +155,7 @@ export class ChatStore {
       pending: false,
       failed: undefined,
       streaming: false,
+      metadata: frame.metadata ?? previous?.metadata,
     };
     if (frame.type === 'ai_response') {
       message.stopped = frame.metadata?.stopped === true;
@@ -164,6 +191,12 @@ export class ChatStore {
     if (frame.type === 'system_message') message.sender = 'system';
     this.put(message);
     return true;
+  }
+
+  // a reply rated on this or another device
+  rate(id: string, rating: 'up' | 'down'): void {
+    const message = [...this.byKey.values()].find((entry) => entry.id === id);
+    if (message) this.put({ ...message, metadata: { ...message.metadata, feedback: rating } });
   }
 
   private delta(frame: Frame): boolean {
@@ -204,6 +237,7 @@ const EPHEMERAL = new Set([
   'connection_status',
   'session_renamed',
   'model_select',
+  'feedback',
 ]);
 
 // An event of the session log (it has its own seq), as opposed to acks, deltas and notices.

@@ -68,6 +68,41 @@ export function tokenFromLocation(location: { hash: string; search: string }): s
   return null;
 }
 
+const STORED_TOKEN = 'chatbox:token';
+
+// Reads the token from the address, then takes it out of the address bar (history, bookmarks and
+// screen shares never show it); other parameters (parent_origin) stay. The tab keeps it in
+// sessionStorage so a reload still signs in (a stale one is refused and a new one asked for).
+export function takeTokenFromLocation(
+  win: Pick<Window, 'location' | 'history' | 'sessionStorage'>,
+): string | null {
+  const token = tokenFromLocation(win.location);
+  if (token === null) {
+    const stored = readStored(win);
+    return isJwtShaped(stored) ? stored : null;
+  }
+  try {
+    win.sessionStorage.setItem(STORED_TOKEN, token);
+  } catch {
+    // storage refused (privacy mode): a reload then needs a new token
+  }
+  const url = new URL(win.location.href);
+  const hash = new URLSearchParams(url.hash.slice(1));
+  hash.delete('token');
+  url.searchParams.delete('token');
+  url.hash = hash.toString();
+  win.history.replaceState(win.history.state, '', url.toString());
+  return token;
+}
+
+function readStored(win: Pick<Window, 'sessionStorage'>): string | null {
+  try {
+    return win.sessionStorage.getItem(STORED_TOKEN);
+  } catch {
+    return null;
+  }
+}
+
 interface NativeBridge {
   postMessage(message: string): void;
 }

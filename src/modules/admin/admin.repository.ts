@@ -34,6 +34,10 @@ export interface AdminSessionRow {
   admin_assisted: boolean;
   assisting_admin_id: string | null;
   assisting_admin_name: string | null;
+  feedback_up?: number;
+  feedback_down?: number;
+  archived?: boolean;
+  deleted_at?: Date | null;
   takeovers?: Array<{ admin_id: string; admin_name?: string; start: Date; end?: Date }>;
 }
 
@@ -50,6 +54,8 @@ export interface PeriodRow {
   helpAnswered: number;
   helpResponseMsTotal: number;
   helpResponseMsMax: number;
+  feedbackUp: number;
+  feedbackDown: number;
 }
 
 type PeriodDocument = Partial<
@@ -67,6 +73,8 @@ type PeriodDocument = Partial<
     | 'help_response_count'
     | 'help_response_ms_total'
     | 'help_response_ms_max'
+    | 'feedback_up'
+    | 'feedback_down'
   >
 >;
 
@@ -84,6 +92,8 @@ const PERIOD_FIELDS = {
   help_response_count: 1,
   help_response_ms_total: 1,
   help_response_ms_max: 1,
+  feedback_up: 1,
+  feedback_down: 1,
 } as const;
 
 const ROW_FIELDS = {
@@ -106,8 +116,16 @@ const ROW_FIELDS = {
   admin_assisted: 1,
   assisting_admin_id: 1,
   assisting_admin_name: 1,
+  feedback_up: 1,
+  feedback_down: 1,
+  archived: 1,
+  deleted_at: 1,
   takeovers: 1,
 } as const;
+
+// The session an admin's dashboard socket is bound to (it needs one to connect) is no conversation:
+// left out of the list and every figure (issue 15).
+const NOT_CONSOLE: FilterQuery<Session> = { console: { $ne: true } };
 
 const SORT_FIELDS: Record<SessionSort, string> = {
   start_time: 'start_time',
@@ -175,7 +193,7 @@ export class AdminRepository {
   }
 
   async activeCount(): Promise<number> {
-    return this.sessions.countDocuments({ is_active: true });
+    return this.sessions.countDocuments({ is_active: true, ...NOT_CONSOLE });
   }
 
   // What the metrics need from the sessions of a period: those that started in [from, to] with
@@ -185,10 +203,16 @@ export class AdminRepository {
   // two scans instead of one per figure.
   async period(from: Date, to: Date): Promise<{ started: PeriodRow[]; before: PeriodRow[] }> {
     const [started, before] = await Promise.all([
-      this.sessions.find({ start_time: { $gte: from, $lte: to } }, PERIOD_FIELDS).lean<PeriodDocument[]>(),
+      this.sessions
+        .find({ start_time: { $gte: from, $lte: to }, ...NOT_CONSOLE }, PERIOD_FIELDS)
+        .lean<PeriodDocument[]>(),
       this.sessions
         .find(
-          { start_time: { $lt: from }, $or: [{ end_time: { $gte: from } }, { is_active: true }] },
+          {
+            start_time: { $lt: from },
+            $or: [{ end_time: { $gte: from } }, { is_active: true }],
+            ...NOT_CONSOLE,
+          },
           { _id: 0, start_time: 1, end_time: 1, is_active: 1 },
         )
         .lean<PeriodDocument[]>(),
@@ -210,15 +234,19 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
     helpAnswered: document.help_response_count ?? 0,
     helpResponseMsTotal: document.help_response_ms_total ?? 0,
     helpResponseMsMax: document.help_response_ms_max ?? 0,
+    feedbackUp: document.feedback_up ?? 0,
+    feedbackDown: document.feedback_down ?? 0,
   };
 }
 
 function toMongoFilter(filter: SessionFilter): FilterQuery<Session> {
-  const query: FilterQuery<Session> = {};
+  const query: FilterQuery<Session> = { ...NOT_CONSOLE };
   if (filter.userId !== undefined) query.user_id = filter.userId;
   if (filter.active !== undefined) query.is_active = filter.active;
   if (filter.adminAssisted !== undefined) query.admin_assisted = filter.adminAssisted;
   if (filter.helpRequested !== undefined) query.help_requested = filter.helpRequested;
+  if (filter.feedback === 'negative') query.feedback_down = { $gt: 0 };
+  if (filter.feedback === 'positive') query.feedback_up = { $gt: 0 };
   if (filter.from || filter.to) {
     const range: Record<string, Date> = {};
     if (filter.from) range.$gte = filter.from;

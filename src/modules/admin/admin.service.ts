@@ -62,6 +62,7 @@ export class AdminService {
     ]);
     const sums = { tokens: 0, responses: 0, responseMs: 0, maxResponse: 0, assisted: 0, help: 0 };
     const help = { answered: 0, totalMs: 0, maxMs: 0 };
+    const feedback = { up: 0, down: 0 };
     for (const row of started) {
       sums.tokens += row.tokens;
       sums.responses += row.responses;
@@ -72,6 +73,8 @@ export class AdminService {
       help.answered += row.helpAnswered;
       help.totalMs += row.helpResponseMsTotal;
       help.maxMs = Math.max(help.maxMs, row.helpResponseMsMax);
+      feedback.up += row.feedbackUp;
+      feedback.down += row.feedbackDown;
     }
     const end = Math.min(to.getTime(), now.getTime());
     const intervals = [...started, ...before].map((row) => ({
@@ -94,6 +97,8 @@ export class AdminService {
       help_answered: help.answered,
       avg_help_response_ms: help.answered > 0 ? Math.round(help.totalMs / help.answered) : 0,
       max_help_response_ms: help.maxMs,
+      feedback_up: feedback.up,
+      feedback_down: feedback.down,
     };
   }
 }
@@ -122,6 +127,11 @@ export function adminItem(row: AdminSessionRow, now: Date) {
     admin_assisted: row.admin_assisted ?? false,
     assisting_admin_name: row.assisting_admin_name ?? null,
     takeover_in_progress: row.assisting_admin_id != null,
+    feedback_up: row.feedback_up ?? 0,
+    feedback_down: row.feedback_down ?? 0,
+    archived: row.archived ?? false,
+    // deleted by its user: hidden from them, kept here until retention
+    deleted_at: row.deleted_at ? new Date(row.deleted_at).toISOString() : null,
     takeovers: (row.takeovers ?? []).map((takeover) => ({
       admin_id: takeover.admin_id,
       admin_name: takeover.admin_name ?? null,

@@ -1,4 +1,4 @@
-import { Controller, Get, Param } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
@@ -9,6 +9,7 @@ import { LlmRegistry } from '../llm/llm.registry';
 import { durationAsOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ModelDto, SessionDetailDto, SessionSummaryDto } from './dto/chat-responses.dto';
+import { SessionListDto } from './dto/session-list.dto';
 import { sessionDetail, sessionSummary } from './dto/session-views';
 
 @Controller('chat')
@@ -29,8 +30,8 @@ export class ChatController {
 
   @Get('sessions')
   @ApiOkResponse({ type: [SessionSummaryDto], description: 'own sessions, most recent activity first' })
-  async list(@CurrentPrincipal() principal: Principal) {
-    return (await this.sessions.listForUser(principal.userId)).map(sessionSummary);
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: SessionListDto) {
+    return (await this.sessions.listForUser(principal.userId, query.archived === 'true')).map(sessionSummary);
   }
 
   // owner or admin; anyone else gets 404, so ids of other users' sessions leak nothing

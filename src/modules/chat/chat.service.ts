@@ -14,6 +14,7 @@ import type { ClientMessage, ClientMessageOf } from '../../protocol/frames';
 import type { ServerFrame } from '../realtime/frames';
 import { RecordService } from '../replies/record.service';
 import { ReplyService } from '../replies/reply.service';
+import { TurnVersionsService } from '../replies/turn-versions.service';
 import { VoiceService } from './voice.service';
 import { HelpService } from '../takeover/help.service';
 import { TakeoverService } from '../takeover/takeover.service';
@@ -41,6 +42,7 @@ export class ChatService {
     private readonly voice: VoiceService,
     private readonly connections: ConnectionsService,
     private readonly records: RecordService,
+    private readonly versions: TurnVersionsService,
   ) {}
 
   async handle(connection: Connection, message: ClientMessage): Promise<void> {
@@ -113,6 +115,12 @@ export class ChatService {
       case 'voice_message':
         // transcribed, stored and answered by the voice service
         return this.voice.handle(connection, message);
+      case 'regenerate':
+        return this.versions.regenerate(connection, message);
+      case 'edit_message':
+        return this.versions.edit(connection, message);
+      case 'reply_select':
+        return this.versions.select(connection, message);
     }
   }
 

@@ -34,6 +34,7 @@ export class ConnectionsService {
       connection.principal.userId,
       requestedSessionId,
       this.registry.defaultModelId,
+      { console: connection.principal.isAdmin },
     );
     // closed while the session was opening: nothing to bind (else its hub entries would stay forever)
     if (connection.closed) return;

@@ -9,7 +9,9 @@ export type ParseResult =
   { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string; client_id?: string };
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(CLIENT_ENVELOPE_FIELDS);
-const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh']);
+const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh', 'edit_message']);
+const NEEDS_ID = new Set(['edit_message', 'reply_select']);
+const TEXT_MESSAGES = new Set(['user_message', 'edit_message']);
 const NEEDS_MODEL = new Set(['model_select']);
 const NEEDS_FILE = new Set(['file_upload', 'voice_message']);
 const NEEDS_SESSION = new Set(['admin_join', 'admin_leave']);
@@ -70,7 +72,7 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     if (content === undefined || content.trim().length === 0) {
       return fail(ErrorCode.INVALID_MESSAGE, 'Field "content" is required.');
     }
-    if (message.type === 'user_message' && codePointLength(content, maxMessageLength) > maxMessageLength) {
+    if (TEXT_MESSAGES.has(message.type) && codePointLength(content, maxMessageLength) > maxMessageLength) {
       return fail(ErrorCode.MESSAGE_TOO_LONG, `Messages are limited to ${maxMessageLength} characters.`);
     }
   } else if (
@@ -83,6 +85,8 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
     return fail(ErrorCode.INVALID_MESSAGE, 'Field "model_id" is required.');
   if (NEEDS_FILE.has(message.type) && !message.file_id)
     return fail(ErrorCode.INVALID_MESSAGE, 'Field "file_id" is required.');
+  if (NEEDS_ID.has(message.type) && !message.id)
+    return fail(ErrorCode.INVALID_MESSAGE, 'Field "id" is required.');
   if (NEEDS_SESSION.has(message.type) && !message.session_id) {
     return fail(ErrorCode.INVALID_MESSAGE, 'Field "session_id" is required.');
   }

@@ -86,7 +86,8 @@ export function cleanTitle(raw: string): string | undefined {
   if (!line) return undefined;
   let title = line
     .replace(/^(#+\s*|title\s*:\s*)/i, '')
-    .replace(/[*_`]+/g, '')
+    // emphasis marks go, marks that are part of a word (__init__, snake_case) stay
+    .replace(/(?<![\w*`])(\*\*|__|\*|_|`)(?=\S)([^]*?\S)\1(?![\w*`])/g, '$2')
     .replace(/^["'“”‘’«»「」\s]+|["'“”‘’«»「」\s]+$/g, '')
     .replace(/[.。!！?？:：;；,，\s]+$/u, '')
     .replace(/\s+/g, ' ')

@@ -68,6 +68,11 @@ export const METRIC_PROVIDERS = [
     help: 'Time from a help request to the takeover that answered it',
     buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
   }),
+  makeCounterProvider({
+    name: 'chatbox_feedback_total',
+    help: 'Ratings of AI replies by users, by model and rating (up, down)',
+    labelNames: ['model', 'rating'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -87,5 +92,6 @@ export class ChatMetrics {
     @InjectMetric('chatbox_help_requests_total') readonly helpRequests: Counter<string>,
     @InjectMetric('chatbox_takeovers_total') readonly takeovers: Counter<string>,
     @InjectMetric('chatbox_help_response_seconds') readonly helpResponse: Histogram<string>,
+    @InjectMetric('chatbox_feedback_total') readonly feedback: Counter<string>,
   ) {}
 }

@@ -10,6 +10,7 @@ import type {
   NewMessage,
   SessionWithMessages,
 } from '../sessions/session.types';
+import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
 
@@ -111,7 +112,8 @@ export class RecordService {
         written: session,
       });
     // named after the reply is asked for: the rename is a store write the model need not wait for
-    if (input.name && session.message_count === 1 && message.content) {
+    // the first message with text names the session, even after a bare photo (not only message 1)
+    if (input.name && session.name === DEFAULT_SESSION_NAME && message.content) {
       const name = await this.sessions.nameFromFirstMessage(session, message.content);
       if (name)
         this.hub.toSession(sessionId, {

@@ -8,6 +8,7 @@ import { ReplyPrompt } from './reply-prompt';
 import { ReplyRecorder } from './reply-recorder';
 import { ReplyService } from './reply.service';
 import { TakeoverAnswers } from './takeover-answers';
+import { TurnVersionsService } from './turn-versions.service';
 import { TurnWatchService } from './turn-watch.service';
 
 // AI replies (prompt, stream, storage) and the one record path every session event takes.
@@ -21,7 +22,8 @@ import { TurnWatchService } from './turn-watch.service';
     ReplyAttachments,
     TakeoverAnswers,
     TurnWatchService,
+    TurnVersionsService,
   ],
-  exports: [RecordService, ReplyService, TurnWatchService],
+  exports: [RecordService, ReplyService, TurnWatchService, TurnVersionsService],
 })
 export class RepliesModule {}

@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { buildThread, replyGroup } from '../../protocol/thread';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
 import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import type { ModelEntry } from '../llm/llm.registry';
@@ -16,6 +17,8 @@ export interface ReplyPromptInput {
   // `written` is the session as the reply must see it even though this instance has not stored
   // it yet (a reply started early, confirmed against the stored session before it is shown)
   exact?: boolean;
+  // regenerating: the reply group answered again (left out of the prompt)
+  alternativeOf?: string;
 }
 
 export interface AssembledPrompt {
@@ -46,7 +49,16 @@ export class ReplyPrompt {
     // stored something since (a reply queued behind another); then it is read again
     const written =
       input.exact || input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
-    const events = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    const log = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    // the conversation as it reads now: the latest version of each turn, the chosen reply
+    const events = buildThread(log).current.filter(
+      (message) =>
+        !(
+          input.alternativeOf &&
+          message.type === 'ai_response' &&
+          replyGroup(message) === input.alternativeOf
+        ),
+    );
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
       : events;

@@ -33,6 +33,8 @@ export interface ReplyOutcome {
   firstTokenMs?: number;
   failure: unknown;
   reason?: StopReason;
+  // a regenerated reply: the first reply of its turn
+  alternativeOf?: string;
 }
 
 // The end of a reply: the error the client sees when the LLM failed, the stored message (once,
@@ -81,6 +83,7 @@ export class ReplyRecorder {
     if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
     if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
     if (reason === 'shutdown' || failed) metadata.interrupted = true;
+    if (outcome.alternativeOf) metadata.alternative_of = outcome.alternativeOf;
     // extras only for a complete reply: speech of a cut-off answer would mislead
     if (!failed && !reason) {
       const attachments = await this.attachments.collect({

@@ -90,6 +90,8 @@ export class ReplyService {
     clientId?: string;
     // the session as the message asking for this reply left it, when the caller has it
     written?: SessionWithMessages;
+    // regenerating: the reply group this reply is another alternative of
+    alternativeOf?: string;
   }): void {
     this.run(input);
   }
@@ -155,6 +157,7 @@ export class ReplyService {
       modelId: string;
       clientId?: string;
       written?: SessionWithMessages;
+      alternativeOf?: string;
     },
     early?: EarlyStart,
   ): void {
@@ -245,6 +248,8 @@ export class ReplyService {
       modelId: string;
       clientId?: string;
       written?: SessionWithMessages;
+      // regenerating: the reply group this reply is another alternative of
+      alternativeOf?: string;
     },
     early?: EarlyStart,
   ): Promise<void> {
@@ -256,7 +261,7 @@ export class ReplyService {
     try {
       const assembled = await this.prompt.assemble({ ...input, modelId, exact: early !== undefined }, entry);
       if (!early) this.show(generation);
-      await this.answer(generation, entry, userId, assembled, early);
+      await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
     } finally {
       if (this.running.get(sessionId) === generation) this.running.delete(sessionId);
       generation.finish();
@@ -268,6 +273,7 @@ export class ReplyService {
     entry: ModelEntry,
     userId: string,
     assembled: AssembledPrompt,
+    alternativeOf: string | undefined,
     early?: EarlyStart,
   ): Promise<void> {
     const { sessionId, clientId, modelId } = generation;
@@ -299,6 +305,7 @@ export class ReplyService {
         userId,
         entry,
         prompt: assembled.messages,
+        alternativeOf,
         ...streamed,
         reason,
       });
@@ -309,7 +316,7 @@ export class ReplyService {
     }
     // the first exchange is complete: ask the model for a better name than the heuristic one
     const first = !assembled.history.some((message) => message.type === 'ai_response');
-    if (stored && !streamed.failure && !reason && first) {
+    if (stored && !streamed.failure && !reason && first && !alternativeOf) {
       const userText = assembled.prompt.at(-1)?.content ?? '';
       await this.retitle(sessionId, userId, modelId, userText, generation.text);
     }

@@ -74,6 +74,20 @@ describe('nameFromFirstMessage', () => {
       { numRuns: 300 },
     );
     expect(nameFromFirstMessage('')).toBe(DEFAULT_SESSION_NAME);
+  });
+
+  it('should keep every character of the words, dropping only emphasis and line marks', () => {
+    expect(nameFromFirstMessage('__xss attempt')).toBe('__xss attempt');
+    expect(nameFromFirstMessage('snake_case and __xss')).toBe('snake_case and __xss');
+    expect(nameFromFirstMessage('# **Bold** _idea_ [link](http://x.example)')).toBe('Bold idea link');
+    // marks inside words are never emphasis: such words come out as typed
+    const word = fc.stringMatching(/^[a-z0-9]{1,6}([_*][a-z0-9]{1,6}){0,2}$/);
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 5 }), (words) => {
+        fc.pre(words.join(' ').length <= 48);
+        expect(nameFromFirstMessage(words.join(' '))).toBe(words.join(' '));
+      }),
+    );
     expect(nameFromFirstMessage('  \n\t ')).toBe(DEFAULT_SESSION_NAME);
     expect(nameFromFirstMessage('```\nconst x = 1;\n```')).toBe(DEFAULT_SESSION_NAME);
   });

@@ -36,14 +36,26 @@ export function openTurnAfter(message: { type: string; sender: string; content?:
   return undefined;
 }
 
-// An instant name from the first message: its first words, without markdown or line breaks.
+// Markdown emphasis around text (**x**, __x__, *x*, _x_, `x`, ~~x~~): the marks go, the text stays.
+// A mark that pairs with nothing is text (`__xss`, `snake_case`) and is kept.
+export function withoutEmphasis(text: string): string {
+  return text.replace(/(?<![\w*~`])(\*\*|__|~~|\*|_|`)(?=\S)([^]*?\S)\1(?![\w*~`])/g, '$2');
+}
+
+// An instant name from the first message: its first words, without markdown syntax or line breaks
+// (every character of the words themselves is kept).
 export function nameFromFirstMessage(content: string): string {
-  const words = content
-    .replace(/```[\s\S]*?```/g, ' ')
-    .replace(/[#*_`>~[\]()|]/g, ' ')
+  const words = withoutEmphasis(
+    content
+      .replace(/```[\s\S]*?```/g, ' ')
+      // headings, quotes and list marks at the start of a line; links keep their text
+      .replace(/^[ \t]*(?:#{1,6}|>+|[-*+]|\d+\.)[ \t]+/gm, '')
+      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1'),
+  )
     .split(/\s+/)
     .filter((word) => word.length > 0);
-  if (words.length === 0) return DEFAULT_SESSION_NAME;
+  // nothing but markdown marks: no name to take
+  if (!words.some((word) => /[^#*_`>~[\]()|]/u.test(word))) return DEFAULT_SESSION_NAME;
   let name = '';
   for (const word of words.slice(0, NAME_MAX_WORDS)) {
     const next = name ? `${name} ${word}` : word;

@@ -14,6 +14,7 @@ export interface MessageRecord {
   model_id?: string;
   file_id?: string;
   metadata?: Record<string, unknown>;
+  feedback_reason?: string;
 }
 
 export interface SessionRecord {
@@ -47,6 +48,31 @@ export interface SessionRecord {
   takeover_started_at?: Date | null;
   takeover_lease_until?: Date | null;
   provider_state: Record<string, unknown>;
+  feedback_up?: number;
+  feedback_down?: number;
+  archived?: boolean;
+  deleted?: boolean;
+  deleted_at?: Date | null;
+}
+
+export type FeedbackRating = 'up' | 'down';
+
+// One search result: a session, and the message that matched (absent when only the name did).
+export interface SearchHit {
+  session_id: string;
+  session_name: string;
+  user_id: string;
+  message_id?: string;
+  seq?: number;
+  sender?: string;
+  timestamp?: Date;
+  snippet?: string;
+}
+
+// A reply rated: the model that wrote it and the rating it had before, if any.
+export interface FeedbackResult {
+  modelId?: string;
+  previous?: FeedbackRating;
 }
 
 export interface SessionWithMessages extends SessionRecord {

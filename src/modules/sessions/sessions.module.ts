@@ -9,7 +9,8 @@ import { MessageKeysRepository } from './message-keys.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
 import { MessageKey, MessageKeySchema } from './schemas/message-key.schema';
 import { Session, SessionSchema } from './schemas/session.schema';
-import { CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
+import { BLIND_INDEX, CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
+import { BlindIndex } from '../../common/crypto/blind-index';
 import { SessionsService } from './sessions.service';
 
 @Module({
@@ -32,6 +33,11 @@ import { SessionsService } from './sessions.service';
       inject: [SETTINGS],
       useFactory: (settings: Settings) =>
         new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+    },
+    {
+      provide: BLIND_INDEX,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => new BlindIndex(settings.encryption.key),
     },
   ],
   // the repositories stay inside: other modules ask SessionsService (one writer of the collection)

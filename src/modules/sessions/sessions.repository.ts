@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { BlindIndex, searchWords } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
@@ -9,13 +10,21 @@ import type {
   AppendEffects,
   AppendOptions,
   AppendResult,
+  FeedbackRating,
+  FeedbackResult,
   MessageRecord,
+  SearchHit,
   NewMessage,
   SessionRecord,
   SessionWithMessages,
 } from './session.types';
 
 export const CONTENT_CIPHER = Symbol('CONTENT_CIPHER');
+export const BLIND_INDEX = Symbol('BLIND_INDEX');
+// the message types whose text is searchable
+const SEARCHABLE = new Set(['user_message', 'voice_message', 'file_upload', 'ai_response']);
+const HITS_PER_SESSION = 3;
+const SNIPPET_CHARS = 140;
 const WITHOUT_MESSAGES = { messages: 0 } as const;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
@@ -28,6 +37,7 @@ export class SessionsRepository implements OnModuleInit {
     @InjectModel(Session.name) private readonly sessions: Model<Session>,
     private readonly current: CurrentSessionsRepository,
     @Inject(CONTENT_CIPHER) private readonly cipher: ContentCipher,
+    @Inject(BLIND_INDEX) private readonly index: BlindIndex,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -46,9 +56,11 @@ export class SessionsRepository implements OnModuleInit {
     name: string;
     modelId: string;
     now: Date;
+    console?: boolean;
   }): Promise<SessionRecord> {
     const created = await this.sessions.create({
       _id: input.id,
+      ...(input.console ? { console: true } : {}),
       user_id: input.userId,
       name: input.name,
       model_id: input.modelId,
@@ -113,9 +125,14 @@ export class SessionsRepository implements OnModuleInit {
     return found?.seq;
   }
 
-  async listForUser(userId: string, limit = 100): Promise<SessionRecord[]> {
+  // the user's sessions, deleted ones never, archived ones only when asked for (scalar $ne filters:
+  // their FerretDB behaviour is checked by test/e2e/session-library.e2e-spec.ts)
+  async listForUser(userId: string, limit = 100, archived = false): Promise<SessionRecord[]> {
     const found = await this.sessions
-      .find({ user_id: userId }, WITHOUT_MESSAGES)
+      .find(
+        { user_id: userId, deleted: { $ne: true }, archived: archived ? true : { $ne: true } },
+        WITHOUT_MESSAGES,
+      )
       .sort({ last_activity: -1 })
       .limit(limit)
       .lean<SessionDocument[]>();
@@ -153,10 +170,15 @@ export class SessionsRepository implements OnModuleInit {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    const size = storedSize(message, content);
+    const search =
+      message.content && SEARCHABLE.has(message.type) ? this.index.tokensOf(message.content) : undefined;
+    const size = storedSize(message, content) + (search ? JSON.stringify(search).length : 0);
     const seq = expectedSeq + 1;
     const dedup = dedupKey(message);
-    const stored: StoredMessage = { ...stripUndefined({ ...message, content, dedup }), seq } as StoredMessage;
+    const stored: StoredMessage = {
+      ...stripUndefined({ ...message, content, dedup, search }),
+      seq,
+    } as StoredMessage;
     const filter: Record<string, unknown> = {
       _id: sessionId,
       seq: expectedSeq,
@@ -183,6 +205,7 @@ export class SessionsRepository implements OnModuleInit {
       },
       $inc: increments,
       $push: { messages: stored },
+      ...(search && search.length > 0 ? { $addToSet: { search_tokens: { $each: search } } } : {}),
     };
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
@@ -217,11 +240,91 @@ export class SessionsRepository implements OnModuleInit {
     return { status: 'conflict', currentSeq: found.seq };
   }
 
+  // A rating on one reply of the owner's session, and the session's counts, in one write; the caller
+  // holds the session lock (the index of the message cannot move meanwhile).
+  async setFeedback(
+    sessionId: string,
+    userId: string,
+    messageId: string,
+    rating: FeedbackRating,
+    reason: string | undefined,
+  ): Promise<FeedbackResult | undefined> {
+    const found = ownedBy(
+      await this.sessions
+        .findOne({ _id: sessionId }, { messages: 1, user_id: 1, feedback_up: 1, feedback_down: 1 })
+        .lean<SessionDocument>(),
+      userId,
+    );
+    const index = found?.messages?.findIndex((stored) => stored.id === messageId) ?? -1;
+    const target = index >= 0 ? found?.messages?.[index] : undefined;
+    if (!found || !target || target.type !== 'ai_response') return undefined;
+    const value = target.metadata?.feedback;
+    const previous = value === 'up' || value === 'down' ? value : undefined;
+    const count = (kind: FeedbackRating, now: number | undefined) =>
+      Math.max(0, (now ?? 0) - (previous === kind ? 1 : 0) + (rating === kind ? 1 : 0));
+    const set: Record<string, unknown> = {
+      [`messages.${index}.metadata.feedback`]: rating,
+      feedback_up: count('up', found.feedback_up),
+      feedback_down: count('down', found.feedback_down),
+    };
+    const update: Record<string, unknown> = { $set: set };
+    if (reason) set[`messages.${index}.feedback_reason`] = this.cipher.encrypt(reason);
+    else update.$unset = { [`messages.${index}.feedback_reason`]: '' };
+    await this.sessions.updateOne({ _id: sessionId }, update);
+    return { modelId: target.model_id, previous };
+  }
+
   async update(
     sessionId: string,
-    changes: Partial<Pick<Session, 'name' | 'model_id' | 'provider_state'>>,
+    changes: Partial<
+      Pick<Session, 'name' | 'model_id' | 'provider_state' | 'archived' | 'deleted' | 'deleted_at'>
+    >,
   ): Promise<void> {
-    await this.sessions.updateOne({ _id: sessionId }, { $set: changes });
+    const set: Record<string, unknown> = { ...changes };
+    if (changes.name !== undefined) set.title_tokens = this.index.tokensOf(changes.name);
+    await this.sessions.updateOne({ _id: sessionId }, { $set: set });
+  }
+
+  // Sessions whose messages (or name) hold every word of the query, newest activity first: one
+  // user's or every user's, deleted ones only for admins. The match is on blind-index tokens; the
+  // snippet is decrypted here, for the reader, and never stored.
+  async search(
+    query: string,
+    scope: { userId?: string; includeDeleted: boolean },
+    limit = 20,
+  ): Promise<SearchHit[]> {
+    const tokens = this.index.queryTokens(query);
+    if (tokens.length === 0) return [];
+    const filter: Record<string, unknown> = {
+      $or: [{ search_tokens: { $all: tokens } }, { title_tokens: { $all: tokens } }],
+    };
+    if (scope.userId !== undefined) filter.user_id = scope.userId;
+    if (!scope.includeDeleted) filter.deleted = { $ne: true };
+    const found = await this.sessions
+      .find(filter, { name: 1, user_id: 1, messages: 1, last_activity: 1 })
+      .sort({ last_activity: -1 })
+      .limit(limit)
+      .lean<SessionDocument[]>();
+    const words = searchWords(query);
+    return found.flatMap((document): SearchHit[] => {
+      const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
+      const matching = (document.messages ?? [])
+        .filter((stored) => stored.search && tokens.every((token) => stored.search?.includes(token)))
+        .slice(-HITS_PER_SESSION)
+        .reverse();
+      if (matching.length === 0) return [base];
+      return matching.map((stored) => {
+        const message = this.decrypt(stored);
+        return {
+          ...base,
+          message_id: message.id,
+          seq: message.seq,
+          sender: message.sender,
+          timestamp: message.timestamp,
+          snippet: snippet(message.content ?? '', words),
+        };
+      });
+    });
   }
 
   async reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
@@ -311,9 +414,10 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   private decrypt(stored: StoredMessage): MessageRecord {
-    const { dedup: _dedup, ...message } = stored;
+    const { dedup: _dedup, search: _search, feedback_reason, ...message } = stored;
     return {
       ...message,
+      ...(feedback_reason ? { feedback_reason: this.cipher.decrypt(feedback_reason) } : {}),
       timestamp: new Date(message.timestamp),
       content:
         message.content === undefined || message.content === null
@@ -335,10 +439,29 @@ export class SessionsRepository implements OnModuleInit {
 
 // Owner reads filter on `_id` alone and check the owner on the result: FerretDB uses its index
 // only for an exact `{_id}` filter (anything more scans every session); the owner is still required.
-function ownedBy<T extends { user_id: string }>(document: T | null, userId: string): T | null {
-  return document && document.user_id === userId ? document : null;
+// A session its user deleted is gone for them (admins still read it).
+function ownedBy<T extends { user_id: string; deleted?: boolean }>(
+  document: T | null,
+  userId: string,
+): T | null {
+  return document && document.user_id === userId && document.deleted !== true ? document : null;
 }
 
 function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}
+
+// The text around the first query word found (case-insensitively), for a result list.
+function snippet(content: string, words: string[]): string {
+  const lower = content.toLowerCase();
+  const at = Math.max(
+    0,
+    Math.min(...words.map((word) => lower.indexOf(word)).filter((index) => index >= 0), Infinity),
+  );
+  const start = Number.isFinite(at) ? Math.max(0, at - SNIPPET_CHARS / 3) : 0;
+  const text = content
+    .slice(start, start + SNIPPET_CHARS)
+    .replace(/\s+/g, ' ')
+    .trim();
+  return `${start > 0 ? '…' : ''}${text}${start + SNIPPET_CHARS < content.length ? '…' : ''}`;
 }

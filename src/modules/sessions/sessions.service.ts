@@ -13,7 +13,10 @@ import type {
   TakeoverMirror,
   AppendEffects,
   AppendOptions,
+  FeedbackRating,
+  FeedbackResult,
   MessageRecord,
+  SearchHit,
   NewMessage,
   SessionRecord,
   SessionWithMessages,
@@ -72,10 +75,12 @@ export class SessionsService {
     return this.locked(`session:${sessionId}`, task);
   }
 
+  // `console`: an admin's dashboard socket, whose session is no conversation (not in admin figures)
   open(
     userId: string,
     requestedSessionId: string | undefined,
     defaultModelId: string,
+    options: { console?: boolean } = {},
   ): Promise<OpenedSession> {
     return this.userLock(userId, async () => {
       const now = new Date();
@@ -97,7 +102,7 @@ export class SessionsService {
       if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
         return { session: active, restored: true };
       if (active) await this.end(active.id);
-      const session = await this.create(userId, defaultModelId, now);
+      const session = await this.create(userId, defaultModelId, now, options.console);
       return { session, restored: false, replaced: active?.id };
     });
   }
@@ -112,13 +117,19 @@ export class SessionsService {
     });
   }
 
-  private async create(userId: string, modelId: string, now: Date): Promise<SessionRecord> {
+  private async create(
+    userId: string,
+    modelId: string,
+    now: Date,
+    console?: boolean,
+  ): Promise<SessionRecord> {
     const session = await this.repository.create({
       id: randomUUID(),
       userId,
       name: DEFAULT_SESSION_NAME,
       modelId,
       now,
+      console,
     });
     this.seqCache.set(session.id, 0);
     this.keepSnapshot(session.id, undefined, { ...session, messages: [] });
@@ -269,6 +280,55 @@ export class SessionsService {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
   }
 
+  // A user's rating of a reply in their session; undefined when there is no such reply.
+  setFeedback(
+    sessionId: string,
+    userId: string,
+    messageId: string,
+    rating: FeedbackRating,
+    reason?: string,
+  ): Promise<FeedbackResult | undefined> {
+    return this.sessionLock(sessionId, () =>
+      this.repository.setFeedback(sessionId, userId, messageId, rating, reason),
+    );
+  }
+
+  // The owner's changes to one of their sessions (issue 15): false when it is not theirs (or deleted).
+  async updateOwned(
+    sessionId: string,
+    userId: string,
+    changes: { name?: string; archived?: boolean },
+  ): Promise<boolean> {
+    return this.sessionLock(sessionId, async () => {
+      if (!(await this.repository.findOwned(sessionId, userId))) return false;
+      await this.repository.update(sessionId, changes);
+      return true;
+    });
+  }
+
+  // Soft delete: ended if active, then hidden from its user everywhere; admins still see it.
+  async softDelete(sessionId: string, userId: string): Promise<boolean> {
+    return this.userLock(userId, async () => {
+      const session = await this.repository.findOwned(sessionId, userId);
+      if (!session) return false;
+      if (session.is_active) await this.end(sessionId, new Date());
+      await this.sessionLock(sessionId, () =>
+        this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
+      );
+      this.seqCache.delete(sessionId);
+      this.logger.log(
+        { user_id: userId, session_id: sessionId, event: 'session_deleted' },
+        'session deleted',
+      );
+      return true;
+    });
+  }
+
+  // Search by blind index: a user's own sessions, or for an admin every session (or one user's).
+  search(query: string, reader: { userId?: string; isAdmin: boolean }): Promise<SearchHit[]> {
+    return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin });
+  }
+
   rename(sessionId: string, name: string): Promise<void> {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
   }
@@ -322,8 +382,8 @@ export class SessionsService {
   }
 
   // the owner's sessions (newest first) and one session with its messages, for the REST API
-  listForUser(userId: string): Promise<SessionRecord[]> {
-    return this.repository.listForUser(userId);
+  listForUser(userId: string, archived = false): Promise<SessionRecord[]> {
+    return this.repository.listForUser(userId, undefined, archived);
   }
 
   withMessages(

@@ -62,6 +62,24 @@ export class FilesService implements FileStore {
     this.readers.set(scope, check);
   }
 
+  // A session export's link to one of its files (the reader may read the session: checked by the
+  // caller); a file of another session or user is left out (undefined).
+  async exportLink(
+    fileId: string,
+    session: { id: string; user_id: string },
+  ): Promise<SignedLink | undefined> {
+    const file = await this.files.findOwned(fileId, session.user_id);
+    if (!file || file.session_id !== session.id) return undefined;
+    const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
+    const url = await this.storage.signedUrl(file.storage_key, {
+      ttlSeconds,
+      contentType: file.mime_type,
+      fileName: file.name,
+      disposition: dispositionFor(file.mime_type),
+    });
+    return { url, expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
+  }
+
   private async readable(principal: Principal, fileId: string): Promise<FileRecord> {
     const own = await this.files.findOwned(fileId, principal.userId);
     if (own) return own;

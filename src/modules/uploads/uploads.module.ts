@@ -63,6 +63,13 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     },
     { provide: FILE_STORE, useExisting: FilesService },
   ],
-  exports: [FILE_STORE, MALWARE_SCANNER, STORAGE_DRIVER, AttachmentsService, FileContextService],
+  exports: [
+    FILE_STORE,
+    MALWARE_SCANNER,
+    STORAGE_DRIVER,
+    AttachmentsService,
+    FileContextService,
+    FilesService,
+  ],
 })
 export class UploadsModule {}

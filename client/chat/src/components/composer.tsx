@@ -9,7 +9,8 @@ interface Props {
   upload: { name: string; progress: number } | null;
   onSend(text: string): void;
   onStop(): void;
-  onFile(file: File): void;
+  // a file attached, sent with the typed text as its caption
+  onFile(file: File, caption: string): void;
   onVoice(file: File): void;
   onTyping(typing: boolean): void;
 }
@@ -20,16 +21,21 @@ const coarsePointer = typeof matchMedia === 'function' && matchMedia('(pointer: 
 export function Composer(props: Props) {
   const [text, setText] = useState('');
   const [recording, setRecording] = useState(false);
+  const [attached, setAttached] = useState<File | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const length = [...text].length;
   const over = length > props.maxLength;
 
   const send = () => {
-    if (!text.trim() || over || props.disabled) return;
-    props.onSend(text);
+    if ((!text.trim() && !attached) || over || props.disabled) return;
+    if (attached) props.onFile(attached, text.trim());
+    else props.onSend(text);
     setText('');
+    setAttached(null);
     props.onTyping(false);
+    // back to one line: the height grown for a long message is not kept for the next one
+    if (input.current) input.current.style.height = '';
     input.current?.focus();
   };
   const onKeyDown = (event: KeyboardEvent) => {
@@ -48,11 +54,13 @@ export function Composer(props: Props) {
     clearTimeout(typingTimer.current);
     typingTimer.current = setTimeout(() => props.onTyping(false), 2500);
   };
-  const pick = (event: Event, handler: (file: File) => void) => {
+  // a picked file waits beside the text until Send, so the text goes with it as its caption
+  const pick = (event: Event) => {
     const target = event.currentTarget as HTMLInputElement;
     const file = target.files?.[0];
     target.value = '';
-    if (file) handler(file);
+    if (file) setAttached(file);
+    input.current?.focus();
   };
 
   if (recording)
@@ -73,6 +81,14 @@ export function Composer(props: Props) {
         send();
       }}
     >
+      {attached && (
+        <div class="attached" data-testid="attached">
+          <span>{attached.name}</span>
+          <button type="button" class="link" onClick={() => setAttached(null)} title="Remove the file">
+            Remove
+          </button>
+        </div>
+      )}
       {props.upload && (
         <div class="upload" role="status">
           <span>Uploading {props.upload.name}</span>
@@ -83,24 +99,13 @@ export function Composer(props: Props) {
         <label class="icon-button" title="Attach a file">
           <Icon name="attach" />
           <span class="sr">Attach a file</span>
-          <input
-            type="file"
-            class="sr"
-            data-testid="file-input"
-            onChange={(event) => pick(event, props.onFile)}
-          />
+          <input type="file" class="sr" data-testid="file-input" onChange={pick} />
         </label>
         {coarsePointer && (
           <label class="icon-button" title="Take a photo">
             <Icon name="camera" />
             <span class="sr">Take a photo</span>
-            <input
-              type="file"
-              accept="image/*"
-              capture="environment"
-              class="sr"
-              onChange={(event) => pick(event, props.onFile)}
-            />
+            <input type="file" accept="image/*" capture="environment" class="sr" onChange={pick} />
           </label>
         )}
         <textarea
@@ -118,7 +123,7 @@ export function Composer(props: Props) {
             <Icon name="stop" />
             <span class="sr">Stop generating</span>
           </button>
-        ) : text.trim() ? (
+        ) : text.trim() || attached ? (
           <button type="submit" class="icon-button primary" disabled={over || props.disabled} title="Send">
             <Icon name="send" />
             <span class="sr">Send</span>

@@ -14,7 +14,18 @@ interface Props {
   // the admin dashboard reuses the thread with its own point of view
   labels?: Labels;
   typingLabel?: string;
+  // scroll to this message once it is shown (a search hit)
+  focusSeq?: number;
   onRetry(message: ChatMessage): void;
+  // the chat client's turn actions (the dashboard shows none of them)
+  actions?: TurnActions;
+}
+
+export interface TurnActions {
+  regenerate(): void;
+  selectReply(replyId: string): void;
+  edit(message: ChatMessage, text: string): void;
+  feedback?(message: ChatMessage, rating: 'up' | 'down'): void;
 }
 
 type Labels = Record<Sender, string>;
@@ -30,11 +41,25 @@ export function MessageList(props: Props) {
     const element = scroller.current;
     if (element && pinned.current) element.scrollTop = element.scrollHeight;
   }, [messages.length, last?.content, loading, adminTyping]);
+  const focused = props.focusSeq !== undefined && messages.some((message) => message.seq === props.focusSeq);
+  useLayoutEffect(() => {
+    if (!focused) return;
+    const element = scroller.current?.querySelector(`[data-seq="${props.focusSeq}"]`);
+    if (!element) return;
+    pinned.current = false;
+    element.scrollIntoView({ block: 'center' });
+  }, [focused, props.focusSeq]);
   const onScroll = () => {
     const element = scroller.current;
     if (element) pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
   };
   const working = loading && !last?.streaming;
+  // only the newest turn can be answered again or edited
+  const lastReply = messages.findLast((message) => message.type === 'ai_response');
+  const lastTyped = messages.findLast(
+    (message) => message.type === 'user_message' && message.sender === 'user',
+  );
+  const idle = !loading && !messages.some((message) => message.streaming || message.pending);
   return (
     <div
       class="thread"
@@ -49,10 +74,14 @@ export function MessageList(props: Props) {
         <MessageItem
           key={message.key}
           message={message}
+          focus={message.seq !== undefined && message.seq === props.focusSeq}
           token={token}
           labels={labels}
           assistingAdmin={assistingAdmin}
           onRetry={onRetry}
+          actions={props.actions}
+          canRegenerate={idle && message === lastReply && message === last}
+          canEdit={idle && message === lastTyped}
         />
       ))}
       {working && (
@@ -77,13 +106,24 @@ function MessageItem({
   labels,
   assistingAdmin,
   onRetry,
+  actions,
+  canRegenerate,
+  canEdit,
+  focus,
 }: {
+  focus?: boolean;
   message: ChatMessage;
   token: string | null;
   labels: Labels;
   assistingAdmin?: string;
   onRetry(message: ChatMessage): void;
+  actions?: TurnActions;
+  canRegenerate?: boolean;
+  canEdit?: boolean;
 }) {
+  const [editing, setEditing] = useState<string | null>(null);
+  // an edited message: which version is shown (null = the current one)
+  const [version, setVersion] = useState<number | null>(null);
   if (message.sender === 'system')
     return (
       <p class="event" data-seq={message.seq}>
@@ -95,6 +135,7 @@ function MessageItem({
   const classes = ['msg', message.sender];
   if (message.pending) classes.push('pending');
   if (message.streaming) classes.push('streaming');
+  if (focus) classes.push('focus');
   return (
     <article
       class={classes.join(' ')}
@@ -109,15 +150,49 @@ function MessageItem({
       </header>
       {message.attachment && <AttachmentView attachment={message.attachment} token={token} />}
       {message.transcript && <p class="transcript">“{message.transcript}”</p>}
-      {message.content &&
+      {editing !== null && actions ? (
+        <form
+          class="edit"
+          onSubmit={(event) => {
+            event.preventDefault();
+            actions.edit(message, editing);
+            setEditing(null);
+          }}
+        >
+          <textarea
+            aria-label="Edit message"
+            value={editing}
+            onInput={(event) => setEditing((event.currentTarget as HTMLTextAreaElement).value)}
+          />
+          <button type="submit">Send</button>
+          <button type="button" class="link" onClick={() => setEditing(null)}>
+            Cancel
+          </button>
+        </form>
+      ) : (
+        message.content &&
         (rich ? (
           <div class="md" dangerouslySetInnerHTML={{ __html: renderMarkdown(message.content) }} />
         ) : (
-          <p class="text">{message.content}</p>
-        ))}
+          <p class="text">
+            {version !== null && message.versions ? message.versions[version] : message.content}
+          </p>
+        ))
+      )}
       {message.attachments?.map((attachment) => (
         <AttachmentView key={attachment.url} attachment={attachment} token={token} />
       ))}
+      {actions && !message.pending && !message.streaming && editing === null && (
+        <MessageActions
+          message={message}
+          actions={actions}
+          canRegenerate={canRegenerate}
+          canEdit={canEdit}
+          version={version}
+          onVersion={setVersion}
+          onEdit={() => setEditing(message.content)}
+        />
+      )}
       {message.stopped && <p class="note">Stopped</p>}
       {message.interrupted && <p class="note">Interrupted</p>}
       {message.pending && !message.failed && <p class="note">Sending…</p>}
@@ -130,6 +205,124 @@ function MessageItem({
         </p>
       )}
     </article>
+  );
+}
+
+function MessageActions({
+  message,
+  actions,
+  canRegenerate,
+  canEdit,
+  version,
+  onVersion,
+  onEdit,
+}: {
+  message: ChatMessage;
+  actions: TurnActions;
+  canRegenerate?: boolean;
+  canEdit?: boolean;
+  version: number | null;
+  onVersion(version: number | null): void;
+  onEdit(): void;
+}) {
+  const alternatives = message.alternatives;
+  const versions = message.versions;
+  const shownVersion = version ?? (versions ? versions.length - 1 : 0);
+  return (
+    <div class="actions">
+      {alternatives && (
+        <span class="pager" data-testid="alternatives">
+          <button
+            type="button"
+            class="link"
+            aria-label="Previous answer"
+            disabled={alternatives.index === 0}
+            onClick={() => actions.selectReply(alternatives.ids[alternatives.index - 1])}
+          >
+            ‹
+          </button>
+          <span>
+            {alternatives.index + 1}/{alternatives.ids.length}
+          </span>
+          <button
+            type="button"
+            class="link"
+            aria-label="Next answer"
+            disabled={alternatives.index === alternatives.ids.length - 1}
+            onClick={() => actions.selectReply(alternatives.ids[alternatives.index + 1])}
+          >
+            ›
+          </button>
+        </span>
+      )}
+      {versions && (
+        <span class="pager" data-testid="versions">
+          <button
+            type="button"
+            class="link"
+            aria-label="Earlier version"
+            disabled={shownVersion === 0}
+            onClick={() => onVersion(shownVersion - 1)}
+          >
+            ‹
+          </button>
+          <span>
+            edited {shownVersion + 1}/{versions.length}
+          </span>
+          <button
+            type="button"
+            class="link"
+            aria-label="Later version"
+            disabled={shownVersion === versions.length - 1}
+            onClick={() => onVersion(shownVersion + 1 === versions.length - 1 ? null : shownVersion + 1)}
+          >
+            ›
+          </button>
+        </span>
+      )}
+      {message.content && (
+        <button
+          type="button"
+          class="link"
+          onClick={() => void navigator.clipboard?.writeText(message.content)}
+          title="Copy"
+        >
+          Copy
+        </button>
+      )}
+      {canEdit && (
+        <button type="button" class="link" onClick={onEdit}>
+          Edit
+        </button>
+      )}
+      {canRegenerate && (
+        <button type="button" class="link" onClick={() => actions.regenerate()}>
+          Regenerate
+        </button>
+      )}
+      {message.type === 'ai_response' && actions.feedback && message.id && (
+        <>
+          <button
+            type="button"
+            class={`link${message.metadata?.feedback === 'up' ? ' chosen' : ''}`}
+            aria-label="Good answer"
+            aria-pressed={message.metadata?.feedback === 'up'}
+            onClick={() => actions.feedback?.(message, 'up')}
+          >
+            👍
+          </button>
+          <button
+            type="button"
+            class={`link${message.metadata?.feedback === 'down' ? ' chosen' : ''}`}
+            aria-label="Bad answer"
+            aria-pressed={message.metadata?.feedback === 'down'}
+            onClick={() => actions.feedback?.(message, 'down')}
+          >
+            👎
+          </button>
+        </>
+      )}
+    </div>
   );
 }
 

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { apiJson, ApiError } from '../../../shared/api';
+import { apiBase, apiJson, ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
 import { dateTime } from '../../../shared/format';
 import { Icon } from './icons';
@@ -14,12 +14,22 @@ export interface SessionSummary {
   assisting_admin_name?: string | null;
   help_requested?: boolean;
   is_active: boolean;
+  archived?: boolean;
+}
+
+interface SearchHit {
+  session_id: string;
+  session_name: string;
+  message_id?: string;
+  seq?: number;
+  snippet?: string;
 }
 
 interface Props {
   token: string;
   currentId: string | null;
-  onOpen(id: string): void;
+  // `seq`: a search hit opens the session at that message
+  onOpen(id: string, seq?: number): void;
   onNew(): void;
   onBack(): void;
 }
@@ -28,12 +38,45 @@ interface Props {
 export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) {
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [archived, setArchived] = useState(false);
+  const [version, setVersion] = useState(0);
+  const [query, setQuery] = useState('');
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  // search as one types (debounced)
   useEffect(() => {
-    apiJson<SessionSummary[]>('sessions', token).then(
+    const text = query.trim();
+    if (text.length < 2) {
+      setHits(null);
+      return;
+    }
+    const timer = setTimeout(() => {
+      apiJson<{ items: SearchHit[] }>('search', token, { query: { q: text } }).then(
+        (found) => setHits(found.items),
+        fail,
+      );
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [token, query]);
+  const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
+  useEffect(() => {
+    apiJson<SessionSummary[]>('sessions', token, { query: { archived: archived ? 'true' : undefined } }).then(
       (list) => setSessions([...list].sort((a, b) => activity(b) - activity(a))),
-      (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+      fail,
     );
-  }, [token]);
+  }, [token, archived, version]);
+  // rename, archive, delete: then the list is read again
+  const change = (session: SessionSummary, method: 'PATCH' | 'DELETE', body?: unknown) =>
+    apiJson(`sessions/${encodeURIComponent(session.id)}`, token, { method, body }).then(
+      () => setVersion((value) => value + 1),
+      fail,
+    );
+  const rename = (session: SessionSummary) => {
+    const name = window.prompt('Rename the conversation', session.name)?.trim();
+    if (name) void change(session, 'PATCH', { name });
+  };
+  const remove = (session: SessionSummary) => {
+    if (window.confirm(`Delete "${session.name}"?`)) void change(session, 'DELETE');
+  };
   return (
     <section class="sessions" aria-label="Your conversations">
       <div class="sessions-head">
@@ -48,7 +91,38 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
       </div>
       {error && <p class="note error">{errorText(error)}</p>}
       {!sessions && !error && <p class="empty">Loading…</p>}
-      {sessions?.length === 0 && <p class="empty">No conversations yet.</p>}
+      <input
+        class="session-search"
+        type="search"
+        aria-label="Search conversations"
+        placeholder="Search conversations"
+        value={query}
+        onInput={(event) => setQuery((event.currentTarget as HTMLInputElement).value)}
+      />
+      {hits && (
+        <ul class="search-hits" aria-label="Search results">
+          {hits.length === 0 && <li class="empty">No matches.</li>}
+          {hits.map((hit) => (
+            <li key={`${hit.session_id}:${hit.message_id ?? ''}`}>
+              <button type="button" class="session" onClick={() => onOpen(hit.session_id, hit.seq)}>
+                <span class="name">{hit.session_name || 'New chat'}</span>
+                {hit.snippet && <span class="meta">{hit.snippet}</span>}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <label class="archived-toggle">
+        <input
+          type="checkbox"
+          checked={archived}
+          onChange={(event) => setArchived((event.currentTarget as HTMLInputElement).checked)}
+        />{' '}
+        Show archived
+      </label>
+      {sessions?.length === 0 && (
+        <p class="empty">{archived ? 'No archived conversations.' : 'No conversations yet.'}</p>
+      )}
       <ul>
         {sessions?.map((session) => (
           <li key={session.id}>
@@ -69,11 +143,53 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
                 {session.is_active && <span class="badge active">Active</span>}
               </span>
             </button>
+            <span class="session-actions" data-testid="session-actions">
+              <button type="button" class="link" onClick={() => rename(session)}>
+                Rename
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void change(session, 'PATCH', { archived: !session.archived })}
+              >
+                {session.archived ? 'Unarchive' : 'Archive'}
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void download(session, token, 'md').catch(fail)}
+              >
+                Export
+              </button>
+              <button
+                type="button"
+                class="link"
+                onClick={() => void download(session, token, 'json').catch(fail)}
+              >
+                JSON
+              </button>
+              <button type="button" class="link danger" onClick={() => remove(session)}>
+                Delete
+              </button>
+            </span>
           </li>
         ))}
       </ul>
     </section>
   );
+}
+
+// The export is fetched with the token (a link cannot carry it), then saved as a file.
+async function download(session: SessionSummary, token: string, format: 'md' | 'json'): Promise<void> {
+  const url = new URL(`sessions/${encodeURIComponent(session.id)}/export`, apiBase());
+  url.searchParams.set('format', format);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new ApiError('INTERNAL', response.status);
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `${session.name.replace(/[^\w -]+/g, '').trim() || 'chat'}.${format}`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 function activity(session: SessionSummary): number {

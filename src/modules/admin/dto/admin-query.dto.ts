@@ -22,6 +22,13 @@ export class AdminSessionsQueryDto {
   status?: 'active' | 'ended';
   @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
   @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
+  @ApiPropertyOptional({
+    enum: ['negative', 'positive'],
+    description: 'sessions with at least one reply rated down (negative) or up (positive)',
+  })
+  @IsOptional()
+  @IsIn(['negative', 'positive'])
+  feedback?: 'negative' | 'positive';
   @ApiPropertyOptional({ format: 'date-time', description: 'start of the period' })
   @IsOptional()
   @IsISO8601({ strict: true })
@@ -71,6 +78,7 @@ export interface SessionFilter {
   active?: boolean;
   adminAssisted?: boolean;
   helpRequested?: boolean;
+  feedback?: 'negative' | 'positive';
   from?: Date;
   to?: Date;
 }
@@ -94,6 +102,7 @@ export function toListQuery(dto: AdminSessionsQueryDto): SessionListQuery {
       active: dto.status === undefined ? undefined : dto.status === 'active',
       adminAssisted: dto.admin_assisted === undefined ? undefined : dto.admin_assisted === 'true',
       helpRequested: dto.help_requested === undefined ? undefined : dto.help_requested === 'true',
+      feedback: dto.feedback,
       from,
       to,
     },

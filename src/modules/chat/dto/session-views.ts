@@ -13,6 +13,9 @@ export function sessionSummary(session: SessionRecord) {
     assisting_admin_name: session.assisting_admin_name,
     help_requested: session.help_requested,
     is_active: session.is_active,
+    feedback_up: session.feedback_up ?? 0,
+    feedback_down: session.feedback_down ?? 0,
+    archived: session.archived ?? false,
   };
 }
 
@@ -20,6 +23,8 @@ export function sessionDetail(session: SessionWithMessages) {
   return {
     ...sessionSummary(session),
     user_id: session.user_id,
+    // admins read deleted sessions too: when the user deleted it
+    deleted_at: session.deleted_at?.toISOString() ?? null,
     end_time: session.end_time?.toISOString() ?? null,
     duration_ms: session.duration_ms,
     last_activity: session.last_activity.toISOString(),
@@ -45,6 +50,7 @@ export function messageView(message: MessageRecord) {
     model_id: message.model_id,
     file_id: message.file_id,
     file_url: message.file_id ? `/chat/files/${encodeURIComponent(message.file_id)}` : undefined,
+    feedback_reason: message.feedback_reason,
     // a voice message's transcript is its (encrypted) content, shown as metadata.transcript too
     metadata:
       message.type === 'voice_message' && message.content !== undefined

@@ -17,6 +17,11 @@ export class StoredMessage {
   @Prop() model_id?: string;
   @Prop() file_id?: string;
   @Prop({ type: Object }) metadata?: Record<string, unknown>;
+  // the reason a user gave with feedback on this reply (encrypted like content); the rating is
+  // metadata.feedback ('up' | 'down')
+  @Prop() feedback_reason?: string;
+  // blind index of the content (BlindIndex tokens; no plaintext)
+  @Prop({ type: [String], default: undefined }) search?: string[];
 }
 export const StoredMessageSchema = SchemaFactory.createForClass(StoredMessage);
 
@@ -71,6 +76,19 @@ export class Session {
   @Prop({ default: 0 }) help_response_ms_max!: number;
   // provider-side state, e.g. Dify's conversation_id
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
+  // replies rated by the user (issue 15): the admin list filters on feedback_down > 0
+  // hidden from the user's list (GET /chat/sessions?archived=true lists them)
+  // opened for an admin's dashboard socket (no conversation): left out of admin lists and metrics
+  @Prop({ default: false }) console!: boolean;
+  @Prop({ default: false }) archived!: boolean;
+  // deleted by its user: hidden from them everywhere, kept for admins until retention
+  @Prop({ default: false }) deleted!: boolean;
+  @Prop({ type: Date, default: null }) deleted_at!: Date | null;
+  // blind index of every message (union) and of the name, for search (docs/protocol.md, "Search")
+  @Prop({ type: [String], default: [] }) search_tokens!: string[];
+  @Prop({ type: [String], default: [] }) title_tokens!: string[];
+  @Prop({ default: 0 }) feedback_up!: number;
+  @Prop({ default: 0 }) feedback_down!: number;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
 }
 export const SessionSchema = SchemaFactory.createForClass(Session);
@@ -86,3 +104,4 @@ SessionSchema.index({ admin_assisted: 1, start_time: -1 });
 SessionSchema.index({ help_requested: 1, start_time: -1 });
 SessionSchema.index({ end_time: 1 });
 SessionSchema.index({ takeover_lease_until: 1 });
+SessionSchema.index({ user_id: 1, search_tokens: 1 });

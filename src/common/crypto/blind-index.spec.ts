@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { BlindIndex, INDEXED_CHARS, MIN_PREFIX, searchWords } from './blind-index';
+
+const index = new BlindIndex(randomBytes(32));
+const matches = (text: string, query: string) => {
+  const tokens = new Set(index.tokensOf(text));
+  const wanted = index.queryTokens(query);
+  return wanted.length > 0 && wanted.every((token) => tokens.has(token));
+};
+const cut = (word: string) => [...word].slice(0, INDEXED_CHARS).join('');
+
+// words of letters from a few scripts, accents included, so folding and code points are exercised
+const letter = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzéüßçøΩжЖ漢字0123456789'.split(''));
+const word = fc.array(letter, { minLength: 1, maxLength: 16 }).map((letters) => letters.join(''));
+const separator = fc.constantFrom(' ', '  ', ', ', '\n', '__', '-', '. ', '!?');
+const text = fc
+  .array(fc.tuple(word, separator), { maxLength: 25 })
+  .map((pairs) => pairs.map(([w, s]) => w + s).join(''));
+
+describe(BlindIndex.name, () => {
+  it('should find a word iff some word of the text starts with it (up to the indexed length)', () => {
+    fc.assert(
+      fc.property(text, word, (content, query) => {
+        const [normalized] = searchWords(query);
+        fc.pre(normalized !== undefined);
+        const present = searchWords(content).some((candidate) => cut(candidate).startsWith(cut(normalized)));
+        expect(matches(content, query)).toBe(present);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should find every word of a text in it, whatever its case and accents', () => {
+    fc.assert(
+      fc.property(text, (content) => {
+        for (const candidate of searchWords(content))
+          expect(matches(content.toUpperCase(), candidate)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+    expect(matches('Crème brûlée au Café', 'creme BRULEE cafe')).toBe(true);
+    expect(matches('__xss attempt', 'xss')).toBe(true);
+  });
+
+  it('should store no plaintext: tokens are fixed-size keyed hashes that another key does not reproduce', () => {
+    const other = new BlindIndex(randomBytes(32));
+    fc.assert(
+      fc.property(text, (content) => {
+        const tokens = index.tokensOf(content);
+        for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{12}$/);
+        const words = searchWords(content).filter((candidate) => candidate.length >= 6);
+        const stored = JSON.stringify(tokens).toLowerCase();
+        for (const candidate of words) expect(stored).not.toContain(candidate);
+        const theirs = new Set(other.tokensOf(content));
+        expect(tokens.filter((token) => theirs.has(token))).toEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('should ignore queries with no word of at least two characters', () => {
+    expect(index.queryTokens('a ! ?')).toEqual([]);
+    expect(MIN_PREFIX).toBe(2);
+  });
+});

@@ -1,0 +1,21 @@
+import { Body, Controller, Param, Put } from '@nestjs/common';
+import { CurrentPrincipal } from '../../common/auth/auth.decorators';
+import type { Principal } from '../../common/auth/principal';
+import { FeedbackDto } from './dto/feedback.dto';
+import { FeedbackService } from './feedback.service';
+
+// The owner rates a reply of their own session; anyone else gets 404.
+@Controller('chat/sessions/:id/messages/:messageId')
+export class FeedbackController {
+  constructor(private readonly feedback: FeedbackService) {}
+
+  @Put('feedback')
+  rate(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') sessionId: string,
+    @Param('messageId') messageId: string,
+    @Body() body: FeedbackDto,
+  ) {
+    return this.feedback.rate(principal.userId, sessionId, messageId, body.rating, body.reason);
+  }
+}

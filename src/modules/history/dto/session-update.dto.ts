@@ -1,0 +1,21 @@
+import { IsBoolean, IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
+
+export const SESSION_NAME_MAX = 120;
+
+// PATCH /chat/sessions/:id: rename and/or archive (unarchive) one of one's sessions
+export class SessionUpdateDto {
+  @IsOptional()
+  @IsString()
+  @Length(1, SESSION_NAME_MAX)
+  // printable text only: no control characters, not only spaces
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  @Matches(/^(?=.*\S)[^\u0000-\u001f\u007f]+$/, { message: 'name must be printable text' })
+  name?: string;
+
+  @IsOptional() @IsBoolean() archived?: boolean;
+}
+
+// GET /chat/sessions/:id/export
+export class SessionExportDto {
+  @IsOptional() @IsIn(['md', 'json']) format?: 'md' | 'json';
+}

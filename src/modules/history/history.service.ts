@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { ClientHub } from '../realtime/client-hub';
+import { SessionsService } from '../sessions/sessions.service';
+import { FilesService } from '../uploads/files.service';
+import { toExport, exportedMessages, type ExportLink, type SessionExport } from './session-export';
+
+// A user's library of sessions (issue 15): export (owner or admin), rename, archive, soft delete.
+@Injectable()
+export class HistoryService {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly files: FilesService,
+    private readonly hub: ClientHub,
+  ) {}
+
+  async export(sessionId: string, reader: Principal): Promise<SessionExport> {
+    const session = await this.sessions.withMessages(sessionId, reader);
+    if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    // links signed now, for this export only (never stored)
+    const links = new Map<string, ExportLink>();
+    for (const message of exportedMessages(session)) {
+      if (!message.file_id || links.has(message.file_id)) continue;
+      const link = await this.files.exportLink(message.file_id, session);
+      const file = message.metadata?.file as { name?: unknown } | undefined;
+      if (link)
+        links.set(message.file_id, { name: typeof file?.name === 'string' ? file.name : 'file', ...link });
+    }
+    return toExport(session, links, new Date());
+  }
+
+  async update(sessionId: string, userId: string, changes: { name?: string; archived?: boolean }) {
+    const name = changes.name?.trim();
+    const updated = await this.sessions.updateOwned(sessionId, userId, {
+      ...(name !== undefined ? { name } : {}),
+      ...(changes.archived !== undefined ? { archived: changes.archived } : {}),
+    });
+    if (!updated) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    if (name !== undefined) this.hub.ephemeral(sessionId, { type: 'session_renamed', content: name });
+    return {
+      id: sessionId,
+      ...(name !== undefined ? { name } : {}),
+      ...(changes.archived !== undefined ? { archived: changes.archived } : {}),
+    };
+  }
+
+  async delete(sessionId: string, userId: string): Promise<void> {
+    if (!(await this.sessions.softDelete(sessionId, userId)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+  }
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import type { Principal } from '../../common/auth/principal';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { SessionsService } from '../sessions/sessions.service';
+import { SessionNote } from './schemas/session-note.schema';
+
+export const NOTES_CIPHER = Symbol('NOTES_CIPHER');
+
+export interface NoteView {
+  id: string;
+  session_id: string;
+  admin_id: string;
+  admin_name: string | null;
+  text: string;
+  created_at: string;
+}
+
+// Internal notes: their own collection, so nothing that serves users (the socket, the export, the
+// session detail) can carry them by mistake.
+@Injectable()
+export class NotesService implements OnModuleInit {
+  constructor(
+    @InjectModel(SessionNote.name) private readonly notes: Model<SessionNote>,
+    @Inject(NOTES_CIPHER) private readonly cipher: ContentCipher,
+    private readonly sessions: SessionsService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.notes.createIndexes();
+  }
+
+  async list(sessionId: string): Promise<NoteView[]> {
+    const found = await this.notes
+      .find({ session_id: sessionId })
+      .sort({ created_at: 1 })
+      .lean<SessionNote[]>();
+    return found.map((note) => this.view(note));
+  }
+
+  async add(sessionId: string, admin: Principal, text: string): Promise<NoteView> {
+    if (!(await this.sessions.getAny(sessionId)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    const note: SessionNote = {
+      _id: randomUUID(),
+      session_id: sessionId,
+      admin_id: admin.userId,
+      admin_name: admin.name,
+      text: this.cipher.encrypt(text),
+      created_at: new Date(),
+    };
+    await this.notes.create(note);
+    return this.view(note);
+  }
+
+  private view(note: SessionNote): NoteView {
+    return {
+      id: note._id,
+      session_id: note.session_id,
+      admin_id: note.admin_id,
+      admin_name: note.admin_name ?? null,
+      text: this.cipher.decrypt(note.text),
+      created_at: new Date(note.created_at).toISOString(),
+    };
+  }
+}

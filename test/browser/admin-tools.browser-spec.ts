@@ -1,0 +1,66 @@
+import type { Browser } from 'playwright-core';
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { chatUrl, DESKTOP, launchBrowser, newPage } from './browser';
+
+// Issue 15, item 6 in the dashboard: "/" inserts a canned response; internal notes stay with admins.
+describe('admin tools (browser)', () => {
+  let server: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startApp({
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 1 }]),
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('should insert a canned response with "/" and keep internal notes off the user side', async () => {
+    const admin = adminToken(uniqueUser('admin'), 'Nia Notes');
+    const created = await fetch(`${server.httpUrl}/chat/admin/canned-responses`, {
+      method: 'POST',
+      headers: { ...authHeaders(admin), 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Refund', text: 'Your refund is on its way.', shortcut: 'refund' }),
+    });
+    expect(created.status).toBe(201);
+    const user = uniqueUser('tools');
+    const chat = await newPage(browser, DESKTOP);
+    const dash = await newPage(browser, DESKTOP);
+    try {
+      await chat.page.goto(chatUrl(server.httpUrl, userToken(user)));
+      const input = chat.page.getByLabel('Message', { exact: true });
+      await input.fill('Where is my refund?');
+      await input.press('Enter');
+      await chat.page.locator('.msg.ai:not(.streaming)').waitFor();
+
+      await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+      await dash.page.getByPlaceholder('user id').fill(user);
+      await dash.page.getByPlaceholder('user id').press('Enter');
+      await dash.page.locator(`tr:has-text("${user}") button.open`).click();
+      const panel = dash.page.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      const reply = panel.getByLabel('Reply as admin');
+      await reply.pressSequentially('/ref');
+      await panel.getByLabel('Canned responses').getByText('/refund · Refund').waitFor();
+      await reply.press('Tab');
+      expect(await reply.inputValue()).toBe('Your refund is on its way.');
+      await reply.press('Enter');
+      await chat.page.locator('.msg.admin', { hasText: 'Your refund is on its way.' }).waitFor();
+
+      await panel.getByLabel('Add an internal note').fill('Checked the order: shipped late');
+      await panel.getByRole('button', { name: 'Add', exact: true }).click();
+      await panel.getByText('Checked the order: shipped late').waitFor();
+      await chat.page.reload();
+      await chat.page.locator('.msg.admin').waitFor();
+      expect(await chat.page.content()).not.toContain('shipped late');
+    } finally {
+      await chat.context.close();
+      await dash.context.close();
+    }
+  });
+});

@@ -1,0 +1,108 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+
+interface Hit {
+  session_id: string;
+  session_name: string;
+  user_id: string;
+  message_id?: string;
+  seq?: number;
+  snippet?: string;
+}
+
+// Issue 15, item 5: search one's sessions by a blind index on FerretDB ($all, $or and $addToSet as
+// the store runs them), admins across all users, and no plaintext in the stored document.
+describe('search (e2e)', () => {
+  let server: RunningApp;
+  const admin = adminToken('search-admin');
+
+  beforeAll(async () => {
+    server = await startApp();
+  });
+  afterAll(() => server.close());
+
+  const search = async (token: string, query: string, path = '/chat/search') => {
+    const response = await fetch(`${server.httpUrl}${path}?q=${encodeURIComponent(query)}`, {
+      headers: authHeaders(token),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { items: Hit[] }).items;
+  };
+  const chat = async (token: string, texts: string[]) => {
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = String((await client.nextOfType('connection_status')).session_id);
+    for (const [index, content] of texts.entries()) {
+      client.send({ type: 'user_message', client_id: `c${index}`, content });
+      await client.reply();
+    }
+    await client.close();
+    return sessionId;
+  };
+
+  it('should find messages and names by words and prefixes, in one user’s sessions only', async () => {
+    const user = uniqueUser();
+    const token = userToken(user);
+    const first = await chat(token, ['Where is the Zanzibar lighthouse?', 'Another question']);
+    const other = await chat(userToken(uniqueUser()), ['Zanzibar is lovely']);
+
+    const hits = await search(token, 'zanzib');
+    // the question, and the demo reply quoting it
+    expect(new Set(hits.map((hit) => hit.session_id))).toEqual(new Set([first]));
+    expect(hits.map((hit) => hit.seq).sort()).toEqual([1, 2]);
+    expect(hits.find((hit) => hit.seq === 1)?.snippet).toBe('Where is the Zanzibar lighthouse?');
+    expect(await search(token, 'lighthouse zanzibar')).toHaveLength(2);
+    expect(await search(token, 'zanzibar submarine')).toEqual([]);
+    expect(await search(token, 'anzibar')).toEqual([]);
+
+    // admins search every user's sessions, or one user's
+    const all = await search(admin, 'zanzibar', '/chat/admin/search');
+    expect(new Set(all.map((hit) => hit.session_id))).toEqual(new Set([first, other]));
+    const one = await fetch(`${server.httpUrl}/chat/admin/search?q=zanzibar&user_id=${user}`, {
+      headers: authHeaders(admin),
+    });
+    expect(new Set(((await one.json()) as { items: Hit[] }).items.map((hit) => hit.session_id))).toEqual(
+      new Set([first]),
+    );
+    expect(
+      (await fetch(`${server.httpUrl}/chat/admin/search?q=x`, { headers: authHeaders(token) })).status,
+    ).toBe(403);
+    expect((await fetch(`${server.httpUrl}/chat/search`, { headers: authHeaders(token) })).status).toBe(400);
+
+    // the name is searchable too, and a deleted session is gone for its user
+    await fetch(`${server.httpUrl}/chat/sessions/${first}`, {
+      method: 'PATCH',
+      headers: { ...authHeaders(token), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Holiday in Tanzania' }),
+    });
+    expect((await search(token, 'tanzania')).map((hit) => [hit.session_id, hit.message_id])).toEqual([
+      [first, undefined],
+    ]);
+    await fetch(`${server.httpUrl}/chat/sessions/${first}`, {
+      method: 'DELETE',
+      headers: authHeaders(token),
+    });
+    expect(await search(token, 'zanzibar')).toEqual([]);
+    expect((await search(admin, 'tanzania', '/chat/admin/search')).map((hit) => hit.session_id)).toEqual([
+      first,
+    ]);
+  });
+
+  it('should store no plaintext of the words in the session document', async () => {
+    const token = userToken(uniqueUser());
+    const secret = 'Quetzalcoatlus supercalifragilistic';
+    const sessionId = await chat(token, [secret]);
+    const connection = server.app.get<Connection>(getConnectionToken());
+    const document = await connection.collection('sessions').findOne({ _id: sessionId as never });
+    // the session's name is plaintext as it always was (the auto-title is the first message's text);
+    // the index adds none: the messages and their tokens hold no word
+    const { name: _name, ...rest } = (document ?? {}) as Record<string, unknown>;
+    const stored = JSON.stringify(rest).toLowerCase();
+    for (const word of ['quetzalcoatlus', 'quetzal', 'supercalifragilistic', 'supercal'])
+      expect(stored).not.toContain(word);
+    expect((document?.search_tokens as string[]).length).toBeGreaterThan(10);
+    expect((await search(token, 'QUETZAL')).length).toBeGreaterThan(0);
+  });
+});
