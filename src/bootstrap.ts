@@ -59,7 +59,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     });
   // API_DOCS: the document of the live controllers, and Swagger UI's files for /chat/api-docs/
   const settings = app.get<Settings>(SETTINGS);
-  app.get<ApiDocument>(API_DOCUMENT).set(buildOpenApiDocument(app));
+  app.get<ApiDocument>(API_DOCUMENT).buildWith(() => buildOpenApiDocument(app));
   if (settings.apiDocs !== 'off')
     app.useStaticAssets(dirname(require.resolve('swagger-ui-dist/package.json')), {
       prefix: '/chat/api-docs/assets/',

@@ -73,8 +73,8 @@ describe('embedding (browser)', () => {
     // the chat's CSP lets only ALLOWED_ORIGINS frame it (frame-ancestors)
     server = await startApp({
       ALLOWED_ORIGINS: hostUrl,
-      // a reply takes about a second: long enough to close the chat before it ends
-      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 40 }]),
+      // a reply takes about two seconds: long enough to close the chat before it ends
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 80 }]),
     });
     browser = await launchBrowser();
   });
