@@ -26,6 +26,7 @@ function connection(userId = 'user-1'): { connection: Connection; sent: () => Ro
 
 const stored: RoomMessageRecord[] = [];
 const repository = {
+  noteStored: () => undefined,
   after: (roomId: string, seq: number) =>
     Promise.resolve(stored.filter((message) => message.room_id === roomId && message.seq > seq)),
 } as unknown as RoomMessagesRepository;
