@@ -4,6 +4,7 @@
 // latency (stored → acked), the delivery latency (sent → seen by another member on the other
 // instance), throughput, and checks every room's seqs are 1..n once. Needs TEST_MONGODB_URL (FerretDB
 // or MongoDB) and TEST_REDIS_URL, as printed by scripts/services/{ferretdb,redis}.sh.
+import { RoomMessagesRepository } from '../src/modules/rooms/room-messages.repository';
 import { startApp, type RunningApp } from '../test/helpers/app';
 import { mongoUri } from '../test/helpers/env';
 import { userToken } from '../test/helpers/tokens';
@@ -126,6 +127,8 @@ async function main(): Promise<void> {
   console.log(
     `[rooms] cross-instance delivery ms (${cross.count} deliveries): p50 ${format(cross.p50)} p99 ${format(cross.p99)} max ${format(cross.max)}`,
   );
+  const conflicts = apps.map((app) => app.app.get(RoomMessagesRepository).conflicts);
+  console.log(`[rooms] seq conflicts (insert retried) per instance: ${conflicts.join(', ')}`);
   for (const { client } of clients) client.socket.terminate();
   for (const app of apps) await app.close();
   process.exit(gaps === 0 && refused === 0 ? 0 : 1);

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
+import fc from 'fast-check';
+import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../../src/protocol/rooms';
 import { startApp, type RunningApp } from '../helpers/app';
 import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
@@ -280,5 +282,50 @@ describe('rooms socket edges (e2e)', () => {
     // someone else's upload cannot be shared
     b.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'steal' });
     expect((await b.next((frame) => frame.client_id === 'steal')).error?.code).toBe('NOT_FOUND');
+  });
+  it('should answer 1,000 fuzzed room frames with at most one error each and keep the socket', async () => {
+    // an app of its own without a practical rate limit: the probes would use it up
+    const unlimited = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '100000' });
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(unlimited, token);
+    const client = await roomsSocket(unlimited, token);
+    await join(client, roomId);
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(roomId), fc.string({ maxLength: 200 }));
+    const frames = fc.sample(
+      fc.oneof(
+        fc.dictionary(fc.constantFrom(...ROOM_ENVELOPE_FIELDS, '__proto__', 'constructor', 'extra'), value, {
+          maxKeys: 6,
+        }),
+        fc.record(
+          {
+            type: fc.constantFrom(...ROOM_CLIENT_TYPES),
+            room_id: fc.oneof(fc.constant(roomId), value),
+            message_id: value,
+            content: value,
+            metadata: value,
+            seq: value,
+            last_seq: value,
+            client_id: value,
+          },
+          { requiredKeys: ['type'] },
+        ),
+      ),
+      { numRuns: 1000, seed: 14 },
+    );
+    let excess = 0;
+    for (const [index, frame] of frames.entries()) {
+      const before = client.frames.length;
+      client.socket.send(JSON.stringify(frame));
+      const probe = `probe-${index}`;
+      client.send({ type: 'heartbeat', client_id: probe });
+      await client.next((candidate) => candidate.client_id === probe, 10_000);
+      const answers = client.frames.slice(before).filter((candidate) => candidate.type === 'error');
+      if (answers.length > 1) excess++;
+    }
+    expect(excess).toBe(0);
+    expect(client.closeCode).toBeUndefined();
+    expect((await say(client, roomId, 'still here', 'after-fuzz')).type).toBe('ack');
+    client.socket.terminate();
+    await unlimited.close();
   });
 });

@@ -273,12 +273,13 @@ describe('rooms across two instances (e2e)', () => {
     await a.next(isBob('away'), 5000);
     await phone.close();
     await a.next(isBob('offline'), 5000);
-    // at most one presence frame per room per second
+    // at most one presence frame per room per second: sent ≥ 1 s apart (exact bound in room-hub.spec.ts);
+    // their arrival here may bunch up by the event-loop lag of a loaded machine
     const times = (a.frames as RoomFrame[])
       .filter((frame) => frame.type === 'presence' && frame.room_id === roomId)
       .map((frame) => a.receivedAt(frame));
     for (let index = 1; index < times.length; index++)
-      expect(times[index] - times[index - 1]).toBeGreaterThan(900);
+      expect(times[index] - times[index - 1]).toBeGreaterThan(500);
   });
 
   it('should make a user offline when their socket stays silent past PRESENCE_TIMEOUT (no heartbeat, no pong)', async () => {

@@ -204,4 +204,33 @@ describe('rooms store conformance', () => {
     const removed = await reactions.deleteMany({ message_at: { $lt: new Date(Date.UTC(2026, 0, 1)) } });
     expect(removed.deletedCount).toBe(1);
   });
+  it('should filter by $in on a string field, sort with null dates last when descending, skip and limit', async () => {
+    const rooms = fresh();
+    const at = (day: number) => new Date(Date.UTC(2026, 0, day));
+    await rooms.insertMany([
+      { _id: 'a' as never, kind: 'public', last_message_at: at(2) },
+      { _id: 'b' as never, kind: 'public', last_message_at: null },
+      { _id: 'c' as never, kind: 'public', last_message_at: at(5) },
+      { _id: 'd' as never, kind: 'private', last_message_at: at(9) },
+    ]);
+    const listed = await rooms
+      .find({ kind: 'public' })
+      .sort({ last_message_at: -1, _id: 1 })
+      .limit(10)
+      .toArray();
+    expect(listed.map((room) => room._id)).toEqual(['c', 'a', 'b']);
+    const paged = await rooms.find({}).sort({ _id: 1 }).skip(1).limit(2).toArray();
+    expect(paged.map((room) => room._id)).toEqual(['b', 'c']);
+    const participants = fresh();
+    await participants.insertMany([
+      { room_id: 'r', user_id: 'z', state: 'member' },
+      { room_id: 'r', user_id: 'y', state: 'invited' },
+      { room_id: 'r', user_id: 'x', state: 'banned' },
+    ]);
+    const states = await participants
+      .find({ room_id: 'r', state: { $in: ['member', 'invited'] } })
+      .sort({ user_id: 1 })
+      .toArray();
+    expect(states.map((participant) => participant.user_id)).toEqual(['y', 'z']);
+  });
 });

@@ -51,7 +51,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   async connect(connection: Connection, status: DeviceStatus = 'online'): Promise<void> {
-    if (this.local.has(connection.id)) return this.heartbeat(connection, status);
+    // already counted: life, but the status its client reported stays
+    if (this.local.has(connection.id)) return this.heartbeat(connection);
     this.local.set(connection.id, { connection, status, stale: false });
     await this.changing(connection.principal.userId, () =>
       this.store.touch(connection.principal.userId, connection.id, status, Date.now()),
@@ -67,7 +68,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const touch = () =>
       this.store.touch(connection.principal.userId, connection.id, entry.status, Date.now());
     if (changed) await this.changing(connection.principal.userId, touch);
-    else await touch();
+    // presence is best effort: a store that is away (Redis down) never holds up a frame
+    else await touch().catch((error: unknown) => this.unavailable(error));
   }
 
   async disconnect(connection: Connection): Promise<void> {
@@ -81,7 +83,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     try {
       return await this.store.statusOf(userIds, Date.now());
     } catch (error) {
-      this.logger.warn({ event: 'presence_unavailable', err: String(error) }, 'presence store unavailable');
+      this.unavailable(error);
       return new Map(userIds.map((userId) => [userId, 'offline' as const]));
     }
   }
@@ -94,8 +96,12 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       const after = (await this.store.statusOf([userId], Date.now())).get(userId) ?? 'offline';
       if (before !== after) this.emit({ userId, status: after });
     } catch (error) {
-      this.logger.warn({ event: 'presence_unavailable', err: String(error) }, 'presence store unavailable');
+      this.unavailable(error);
     }
+  }
+
+  private unavailable(error: unknown): void {
+    this.logger.warn({ event: 'presence_unavailable', err: String(error) }, 'presence store unavailable');
   }
 
   // Live sockets are touched again; a socket silent past the timeout stops counting. A socket silent

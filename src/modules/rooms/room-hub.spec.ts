@@ -26,6 +26,7 @@ function connection(userId = 'user-1'): { connection: Connection; sent: () => Ro
 
 const stored: RoomMessageRecord[] = [];
 const repository = {
+  noteStored: () => undefined,
   after: (roomId: string, seq: number) =>
     Promise.resolve(stored.filter((message) => message.room_id === roomId && message.seq > seq)),
 } as unknown as RoomMessagesRepository;
@@ -164,5 +165,38 @@ describe(RoomHub.name, () => {
         ],
       },
     });
+  });
+  it('should read what a subscriber missed from the store when the bus comes back', async () => {
+    let resync: () => void = () => undefined;
+    const bus = {
+      instanceId: 'x',
+      kind: 'redis' as const,
+      publish: () => undefined,
+      subscribe: () => undefined,
+      onResync: (handler: () => void) => (resync = handler),
+      health: () => ({ up: true }),
+      close: () => Promise.resolve(),
+    };
+    const hub = new RoomHub(bus, repository);
+    hub.onModuleInit();
+    const watcher = connection();
+    hub.subscribe(watcher.connection, 'r9');
+    hub.ready(watcher.connection, 'r9', 0);
+    stored.push({
+      id: 'm9',
+      room_id: 'r9',
+      seq: 1,
+      sender_id: 'x',
+      kind: 'text',
+      content: 'sent while the bus was away',
+      created_at: new Date(0),
+      edited_at: null,
+      deleted_at: null,
+    });
+    resync();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(watcher.sent()).toMatchObject([
+      { type: 'chat', room_id: 'r9', seq: 1, content: 'sent while the bus was away' },
+    ]);
   });
 });

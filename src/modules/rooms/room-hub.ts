@@ -47,6 +47,17 @@ export class RoomHub implements OnModuleInit {
 
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.receive(payload as RoomBusMessage));
+    this.bus.onResync(() => this.resync());
+  }
+
+  // The bus was away (Redis): what other instances published meanwhile is in the store. Every live
+  // subscription reads the messages after where it stands.
+  private resync(): void {
+    for (const [roomId, subscribers] of this.rooms) {
+      const order = this.orderOf(roomId);
+      for (const subscription of subscribers.values())
+        if (!subscription.pending) void order.catchUp(subscription.connection);
+    }
   }
 
   // Subscribes the socket (already checked as a member); live frames queue until ready().
@@ -126,6 +137,7 @@ export class RoomHub implements OnModuleInit {
   }
 
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
+    if (frame.type === 'chat') this.messages.noteStored(roomId, frame.seq);
     const subscribers = this.rooms.get(roomId);
     if (!subscribers) return;
     const order = this.orderOf(roomId);

@@ -29,6 +29,8 @@ export class RoomMessagesRepository implements OnModuleInit {
   // the last seq this instance stored per room; a stale one (another instance wrote since) costs one
   // failed insert and a read of the head
   private readonly heads = new Map<string, number>();
+  // inserts refused because another writer had taken the seq (bench:rooms prints it)
+  conflicts = 0;
 
   constructor(
     @InjectModel(RoomMessage.name) private readonly messages: Model<RoomMessage>,
@@ -79,6 +81,7 @@ export class RoomMessagesRepository implements OnModuleInit {
       } catch (error) {
         if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
       }
+      this.conflicts++;
       if (dedupKey !== undefined) {
         const stored = await this.messages.findOne({ _id: id }).lean<RoomMessage>();
         if (stored) return { message: this.toRecord(stored), duplicate: true };
@@ -190,6 +193,13 @@ export class RoomMessagesRepository implements OnModuleInit {
       );
       await collection.createIndex({ created_at: 1 }, { name: 'created_at_1' });
     }
+  }
+
+  // A message of the room stored elsewhere (another instance's, seen on the bus): the next append here
+  // starts past it instead of colliding with it.
+  noteStored(roomId: string, seq: number): void {
+    const head = this.heads.get(roomId);
+    if (head !== undefined && seq > head) this.heads.set(roomId, seq);
   }
 
   private remember(roomId: string, seq: number): void {

@@ -71,19 +71,22 @@ export class RoomsService implements OnModuleInit {
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message needs another user.');
     const id = dmRoomId(principal.userId, otherUserId);
     const existing = await this.rooms.find(id);
-    if (existing) return existing;
+    // a room found before its creator (the other user, on another instance) has put the members is
+    // not ready yet: this side puts them too
+    if (existing && (await this.participants.find(id, principal.userId))) return existing;
     const users = [principal.userId, otherUserId].sort();
     // two first uses at once (on two instances) insert one room; both then put the same two members
     // (keyed upserts), so whichever returns first can write at once
-    await this.rooms.insert({
-      id,
-      kind: 'dm',
-      name: users.join(', '),
-      topic: null,
-      owner_id: principal.userId,
-      dm_users: users,
-      created_at: new Date(),
-    });
+    if (!existing)
+      await this.rooms.insert({
+        id,
+        kind: 'dm',
+        name: users.join(', '),
+        topic: null,
+        owner_id: principal.userId,
+        dm_users: users,
+        created_at: new Date(),
+      });
     for (const userId of users) await this.participants.put(id, userId, { state: 'member', role: 'member' });
     return (await this.rooms.find(id)) as RoomRecord;
   }

@@ -22,3 +22,5 @@ export class Room {
 export const RoomSchema = SchemaFactory.createForClass(Room);
 // the public list, newest activity first
 RoomSchema.index({ kind: 1, last_message_at: -1 });
+// the admin list, newest first
+RoomSchema.index({ created_at: -1 });

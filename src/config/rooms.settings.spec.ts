@@ -1,0 +1,40 @@
+import { SettingsError } from './env-readers';
+import { loadRoomSettings } from './rooms.settings';
+
+describe(loadRoomSettings.name, () => {
+  it('should default to 90 days of retention, an hourly sweep, 10 messages a second and 30 s of presence', () => {
+    expect(loadRoomSettings({})).toEqual({
+      retentionMs: 90 * 86_400_000,
+      sweepIntervalMs: 3_600_000,
+      messagesPerSecond: 10,
+      presenceTimeoutMs: 30_000,
+    });
+  });
+
+  it('should read each setting when it is given', () => {
+    expect(
+      loadRoomSettings({
+        ROOM_RETENTION: '30d',
+        ROOM_SWEEP_INTERVAL: '5m',
+        ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '3',
+        PRESENCE_TIMEOUT: '45s',
+      }),
+    ).toEqual({
+      retentionMs: 30 * 86_400_000,
+      sweepIntervalMs: 300_000,
+      messagesPerSecond: 3,
+      presenceTimeoutMs: 45_000,
+    });
+  });
+
+  it.each([
+    ['ROOM_RETENTION', 'forever'],
+    ['ROOM_RETENTION', '10ms'],
+    ['ROOM_SWEEP_INTERVAL', '0'],
+    ['ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', '0'],
+    ['PRESENCE_TIMEOUT', '1ms'],
+  ])('should stop boot naming %s when it is %s', (name, value) => {
+    expect(() => loadRoomSettings({ [name]: value })).toThrow(SettingsError);
+    expect(() => loadRoomSettings({ [name]: value })).toThrow(name);
+  });
+});
