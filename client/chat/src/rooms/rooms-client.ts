@@ -1,22 +1,12 @@
-import { apiJson, ApiError } from '../../../shared/api';
+import { ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
 import { isRecord, type PresenceStatus, type RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
 import { asMessageFrame, RoomStore } from './room-store';
+import { roomsApi, type RoomSummary } from './rooms-api';
 
-export interface RoomSummary {
-  id: string;
-  kind: 'public' | 'private' | 'dm';
-  name: string;
-  topic?: string;
-  owner_id: string;
-  dm_users?: string[];
-  last_message_at: string | null;
-  membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
-  role: 'owner' | 'moderator' | 'member' | null;
-  unread_count: number;
-}
+export type { RoomSummary };
 
 export interface RoomsNotice {
   code: string;
@@ -80,7 +70,7 @@ export class RoomsClient implements RoomLink {
   // ---- list ----
 
   async refresh(): Promise<void> {
-    const list = await this.api<RoomSummary[]>('../api/v1/chat/rooms');
+    const list = await this.api((token) => roomsApi.list(token));
     if (!list) return;
     this.rooms = list;
     this.listLoaded = true;
@@ -101,10 +91,7 @@ export class RoomsClient implements RoomLink {
   }
 
   async create(name: string, kind: 'public' | 'private'): Promise<void> {
-    const room = await this.api<RoomSummary>('../api/v1/chat/rooms', {
-      method: 'POST',
-      body: { name, kind },
-    });
+    const room = await this.api((token) => roomsApi.create(token, name, kind));
     if (!room) return;
     this.join(room.id);
     this.openId = room.id;
@@ -112,10 +99,7 @@ export class RoomsClient implements RoomLink {
   }
 
   async openDm(userId: string): Promise<void> {
-    const room = await this.api<RoomSummary>('../api/v1/chat/dms', {
-      method: 'POST',
-      body: { user_id: userId },
-    });
+    const room = await this.api((token) => roomsApi.openDm(token, userId));
     if (!room) return;
     this.join(room.id);
     this.open(room.id);
@@ -192,18 +176,13 @@ export class RoomsClient implements RoomLink {
   }
 
   async report(messageId: string, reason: string): Promise<boolean> {
-    if (!this.openId) return false;
-    const path = `../api/v1/chat/rooms/${encodeURIComponent(this.openId)}/messages/${encodeURIComponent(messageId)}/report`;
-    const done = await this.api<{ report_id: string }>(path, {
-      method: 'POST',
-      body: reason.trim() ? { reason: reason.trim() } : {},
-    });
-    return done !== null;
+    const roomId = this.openId;
+    if (!roomId) return false;
+    return (await this.api((token) => roomsApi.report(token, roomId, messageId, reason.trim()))) !== null;
   }
 
   async invite(roomId: string, userId: string): Promise<boolean> {
-    const path = `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/invite`;
-    return (await this.api(path, { method: 'POST', body: { user_id: userId } })) !== null;
+    return (await this.api((token) => roomsApi.invite(token, roomId, userId))) !== null;
   }
 
   typing(typing: boolean): void {
@@ -235,10 +214,7 @@ export class RoomsClient implements RoomLink {
       thread.nextBefore = null;
       return this.changed();
     }
-    const page = await this.api<{ items: unknown[]; next_before: number | null }>(
-      `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/messages`,
-      { query: { before: String(before), limit: String(PAGE_SIZE) } },
-    );
+    const page = await this.api((token) => roomsApi.history(token, roomId, before, PAGE_SIZE));
     if (!page) return;
     for (const item of page.items) {
       const frame = asMessageFrame(item);
@@ -384,14 +360,12 @@ export class RoomsClient implements RoomLink {
     this.socket.send(frame as unknown as Record<string, unknown>);
   }
 
-  private async api<T>(
-    path: string,
-    init: { method?: string; query?: Record<string, string>; body?: unknown } = {},
-  ): Promise<T | null> {
+  // A REST call with the current token; a failure becomes the notice and null.
+  private async api<T>(call: (token: string) => Promise<T>): Promise<T | null> {
     const token = this.token();
     if (!token) return null;
     try {
-      return await apiJson<T>(path, token, init);
+      return await call(token);
     } catch (error) {
       this.notify(error instanceof ApiError ? error.code : 'INTERNAL');
       return null;
