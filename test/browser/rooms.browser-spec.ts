@@ -112,6 +112,11 @@ describe('rooms (browser)', () => {
     await bob.page.getByLabel('Room message').fill('a reply');
     await bob.page.getByLabel('Room message').press('Enter');
     await message(alice.page, 'a reply').locator('.reply-quote', { hasText: 'hello bob, edited' }).waitFor();
+    // bob deletes his own reply: both see it deleted, its text gone
+    await (await actions(message(bob.page, 'a reply'))).getByRole('button', { name: 'Delete' }).click();
+    for (const page of [alice.page, bob.page])
+      await page.locator('.room-thread article.deleted .deleted-text').waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('a reply');
 
     // a message to a room that is not open counts as unread in the list, and opening it clears that
     await bob.page.getByRole('button', { name: 'Back to rooms' }).click();

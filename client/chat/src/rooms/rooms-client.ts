@@ -22,7 +22,7 @@ const LIST_REFRESH_MS = 15_000;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
-// from here and calls the actions; nothing here touches the DOM.
+// from here and calls the actions; nothing here renders.
 export class RoomsClient implements RoomLink {
   readonly store = new RoomStore();
   rooms: RoomSummary[] = [];
