@@ -271,6 +271,8 @@ describe('rooms (browser)', () => {
     // banned: bob's next message is refused, and the room says so; unbanned, he may join again
     await members.getByRole('button', { name: `Ban ${bob.id}` }).click();
     await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
+    // bob's page is told at once
+    await bob.page.locator('.rooms .notice[data-code=BANNED]').waitFor();
     await send(bob.page, 'am I still here?');
     await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
     await bob.page.locator('.rooms .notice[role=alert]').waitFor();

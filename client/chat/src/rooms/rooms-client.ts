@@ -186,7 +186,7 @@ export class RoomsClient implements RoomLink {
   }
 
   typing(typing: boolean): void {
-    if (!this.openId) return;
+    if (!this.openId || !this.store.thread(this.openId).joined) return;
     const now = Date.now();
     // a typing burst is one frame every few seconds, and one `false` at its end
     if (typing && now - this.typingSentAt < TYPING_RESEND_MS) return;
@@ -334,11 +334,14 @@ export class RoomsClient implements RoomLink {
     const error = isRecord(frame.error) ? frame.error : {};
     const code = typeof error.code === 'string' ? error.code : 'INTERNAL';
     if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
-    // a join refused (not found, banned): stop asking for it after every reconnect
-    if (roomId && (code === 'NOT_FOUND' || code === 'BANNED' || code === 'NOT_A_MEMBER')) {
+    // not (or no longer) in the room: stop joining it after every reconnect; the open room stays on
+    // screen with what it showed (and what the user was writing)
+    const refusedJoin = typeof frame.client_id === 'string' && frame.client_id.startsWith('join:');
+    if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
       this.wanted.delete(roomId);
-      if (!this.store.thread(roomId).joined) this.store.forget(roomId);
-      if (this.openId === roomId && !this.store.roomIds.includes(roomId)) this.openId = null;
+      const thread = this.store.thread(roomId);
+      thread.joined = false;
+      if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
   }
@@ -350,7 +353,7 @@ export class RoomsClient implements RoomLink {
 
   private sendJoin(roomId: string): void {
     const thread = this.store.thread(roomId);
-    const frame: RoomClientFrame = { type: 'join', room_id: roomId };
+    const frame: RoomClientFrame = { type: 'join', room_id: roomId, client_id: `join:${newClientId()}` };
     // a resume: everything after what the thread holds, nothing twice
     if (thread.joined) frame.last_seq = thread.lastSeq;
     this.send(frame);
