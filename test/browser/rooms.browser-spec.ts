@@ -273,6 +273,7 @@ describe('rooms (browser)', () => {
     await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
     // bob's page is told at once
     await bob.page.locator('.rooms .notice[data-code=BANNED]').waitFor();
+    await bob.page.getByRole('status').filter({ hasText: 'You are not in this room.' }).waitFor();
     await send(bob.page, 'am I still here?');
     await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
     await bob.page.locator('.rooms .notice[role=alert]').waitFor();

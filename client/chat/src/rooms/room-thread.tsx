@@ -66,7 +66,7 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
             </button>
           </div>
         )}
-        {!thread.joined && messages.length === 0 && <p class="empty">Joining…</p>}
+        {!thread.joined && !thread.out && messages.length === 0 && <p class="empty">Joining…</p>}
         {messages.map((message) => (
           <RoomMessageItem
             key={message.key}
@@ -84,6 +84,16 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
           />
         ))}
       </div>
+      {thread.out && (
+        <p class="empty out" role="status">
+          You are not in this room.{' '}
+          {room?.kind === 'public' && room.membership !== 'banned' && (
+            <button type="button" class="link" onClick={() => rooms.joinRoom(roomId)}>
+              Join again
+            </button>
+          )}
+        </p>
+      )}
       <p class="typing-line" aria-live="polite">
         {typing.length > 0 && `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…`}
       </p>

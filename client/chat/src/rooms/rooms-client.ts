@@ -255,7 +255,7 @@ export class RoomsClient implements RoomLink {
       case 'leave':
         if (userId === this.userId) {
           this.wanted.delete(roomId);
-          this.store.thread(roomId).joined = false;
+          Object.assign(this.store.thread(roomId), { joined: false, out: true });
           if (metadata.reason === 'kicked' || metadata.reason === 'banned')
             this.notify(metadata.reason === 'banned' ? 'BANNED' : 'KICKED');
           void this.refresh();
@@ -309,6 +309,7 @@ export class RoomsClient implements RoomLink {
     const thread = this.store.thread(roomId);
     const first = !thread.joined;
     thread.joined = true;
+    thread.out = false;
     if (Array.isArray(metadata.online)) {
       thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
       for (const id of thread.online) if (!this.presence.has(id)) this.presence.set(id, 'online');
@@ -340,7 +341,7 @@ export class RoomsClient implements RoomLink {
     if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
       this.wanted.delete(roomId);
       const thread = this.store.thread(roomId);
-      thread.joined = false;
+      Object.assign(thread, { joined: false, out: true });
       if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
