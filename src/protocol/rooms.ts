@@ -114,6 +114,7 @@ export interface RoomMessageFrame {
   // absent when the message was deleted
   content?: string;
   file_id?: string;
+  file_url?: string;
   metadata: {
     kind: RoomMessageKind;
     reply_to?: string;

@@ -1,7 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import fc from 'fast-check';
+import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../../src/protocol/rooms';
 import { startApp, type RunningApp } from '../helpers/app';
 import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 import { RoomRetentionService } from '../../src/modules/rooms/room-retention.service';
+import { fileLink, upload } from './uploads.helpers';
 import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
@@ -10,14 +16,17 @@ const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat
 describe('rooms socket edges (e2e)', () => {
   jest.setTimeout(60_000);
   let server: RunningApp;
+  let uploads: string;
   const open: TestClient[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ ROOM_RETENTION: '90d' });
+    uploads = mkdtempSync(joinPath(tmpdir(), 'rooms-uploads-'));
+    server = await startApp({ ROOM_RETENTION: '90d', UPLOAD_DIR: uploads });
   });
   afterAll(async () => {
     for (const client of open) client.socket.terminate();
     await server?.close();
+    rmSync(uploads, { recursive: true, force: true });
   });
 
   const wsUrl = () => `${server.httpUrl.replace('http', 'ws')}/ws/chat`;
@@ -170,5 +179,153 @@ describe('rooms socket edges (e2e)', () => {
     expect(reports.body.items.find((item) => item.id === reported.body.report_id)?.reason).toBe('rude');
     const rooms = await api<{ total: number }>(server, admin, 'GET', '/admin/rooms');
     expect(rooms.body.total).toBeGreaterThan(0);
+  });
+  it('should thread replies, count unread per room, and let owners name moderators and change settings', async () => {
+    const alice = uniqueUser();
+    const bob = uniqueUser();
+    const aliceToken = userToken(alice);
+    const bobToken = userToken(bob);
+    const roomId = await createRoom(server, aliceToken);
+    const a = await socket(aliceToken);
+    const b = await socket(bobToken);
+    await join(a, roomId);
+    await join(b, roomId);
+    const first = await say(a, roomId, 'question', 'q');
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'answer',
+      client_id: 'ans',
+      metadata: { reply_to: first.message_id },
+    });
+    expect(
+      (await a.next((frame) => frame.type === 'chat' && frame.client_id === 'ans')).metadata?.reply_to,
+    ).toBe(first.message_id);
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'lost',
+      client_id: 'bad',
+      metadata: { reply_to: 'nope' },
+    });
+    expect((await b.next((frame) => frame.client_id === 'bad')).error?.code).toBe('INVALID_MESSAGE');
+    // alice has one unread (bob's answer) until she reads up to it
+    const unread = async () =>
+      (await api<Array<{ id: string; unread_count: number }>>(server, aliceToken, 'GET', '/rooms')).body.find(
+        (room) => room.id === roomId,
+      )?.unread_count;
+    expect(await unread()).toBe(1);
+    const head = (
+      await api<{ items: RoomFrame[] }>(server, aliceToken, 'GET', `/rooms/${roomId}/messages`)
+    ).body.items.at(-1);
+    a.send({ type: 'read', room_id: roomId, seq: head?.seq, client_id: 'read' });
+    await a.next((frame) => frame.client_id === 'read');
+    expect(await unread()).toBe(0);
+    // settings: members may not, the owner and the moderators she names may
+    expect((await api(server, bobToken, 'PATCH', `/rooms/${roomId}`, { topic: 'mine' })).status).toBe(403);
+    expect(
+      (await api(server, bobToken, 'POST', `/rooms/${roomId}/moderators`, { user_id: bob, moderator: true }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await api(server, aliceToken, 'POST', `/rooms/${roomId}/moderators`, {
+          user_id: bob,
+          moderator: true,
+        })
+      ).status,
+    ).toBe(200);
+    const changed = await api<{ topic: string }>(server, bobToken, 'PATCH', `/rooms/${roomId}`, {
+      topic: 'rooms',
+    });
+    expect(changed.body.topic).toBe('rooms');
+    expect((await api<{ role: string }>(server, bobToken, 'GET', `/rooms/${roomId}`)).body.role).toBe(
+      'moderator',
+    );
+    // blocks are listed and undone
+    expect((await api(server, bobToken, 'POST', '/blocks', { user_id: alice })).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([
+      alice,
+    ]);
+    expect((await api(server, bobToken, 'DELETE', `/blocks/${alice}`)).status).toBe(200);
+    expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([]);
+  });
+  it('should share an uploaded file in a room: members download it, others get 404', async () => {
+    const alice = userToken(uniqueUser());
+    const bob = userToken(uniqueUser());
+    const eve = userToken(uniqueUser());
+    const roomId = await createRoom(server, alice);
+    const a = await socket(alice);
+    const b = await socket(bob);
+    await join(a, roomId);
+    await join(b, roomId);
+    const uploaded = await upload(
+      server.httpUrl,
+      alice,
+      Buffer.from('minutes of the meeting'),
+      'notes.txt',
+      'text/plain',
+    );
+    expect(uploaded.status).toBe(201);
+    a.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'file' });
+    expect((await a.next((frame) => frame.client_id === 'file')).type).toBe('ack');
+    const shared = (await b.next(
+      (frame) => frame.type === 'chat' && frame.client_id === 'file',
+    )) as RoomFrame;
+    expect(shared).toMatchObject({
+      file_id: uploaded.body.file_id,
+      file_url: `/chat/files/${uploaded.body.file_id}`,
+      metadata: { file: { name: 'notes.txt', mime_type: 'text/plain' } },
+    });
+    expect((await fileLink(server.httpUrl, bob, uploaded.body.file_id)).status).toBe(302);
+    expect((await fileLink(server.httpUrl, eve, uploaded.body.file_id)).status).toBe(404);
+    // someone else's upload cannot be shared
+    b.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: 'steal' });
+    expect((await b.next((frame) => frame.client_id === 'steal')).error?.code).toBe('NOT_FOUND');
+  });
+  it('should answer 1,000 fuzzed room frames with at most one error each and keep the socket', async () => {
+    // an app of its own without a practical rate limit: the probes would use it up
+    const unlimited = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '100000' });
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(unlimited, token);
+    const client = await roomsSocket(unlimited, token);
+    await join(client, roomId);
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(roomId), fc.string({ maxLength: 200 }));
+    const frames = fc.sample(
+      fc.oneof(
+        fc.dictionary(fc.constantFrom(...ROOM_ENVELOPE_FIELDS, '__proto__', 'constructor', 'extra'), value, {
+          maxKeys: 6,
+        }),
+        fc.record(
+          {
+            type: fc.constantFrom(...ROOM_CLIENT_TYPES),
+            room_id: fc.oneof(fc.constant(roomId), value),
+            message_id: value,
+            content: value,
+            metadata: value,
+            seq: value,
+            last_seq: value,
+            client_id: value,
+          },
+          { requiredKeys: ['type'] },
+        ),
+      ),
+      { numRuns: 1000, seed: 14 },
+    );
+    let excess = 0;
+    for (const [index, frame] of frames.entries()) {
+      const before = client.frames.length;
+      client.socket.send(JSON.stringify(frame));
+      const probe = `probe-${index}`;
+      client.send({ type: 'heartbeat', client_id: probe });
+      await client.next((candidate) => candidate.client_id === probe, 10_000);
+      const answers = client.frames.slice(before).filter((candidate) => candidate.type === 'error');
+      if (answers.length > 1) excess++;
+    }
+    expect(excess).toBe(0);
+    expect(client.closeCode).toBeUndefined();
+    expect((await say(client, roomId, 'still here', 'after-fuzz')).type).toBe('ack');
+    client.socket.terminate();
+    await unlimited.close();
   });
 });

@@ -213,6 +213,30 @@ describe('rooms across two instances (e2e)', () => {
     expect((await say(a, roomId, 'hello?', 'dm2')).error?.code).toBe('BLOCKED');
   });
 
+  it('should make the direct-message room on the first message, once, when both write first at the same moment', async () => {
+    const alice = person();
+    const bob = person();
+    const a = await socket(first, alice.token);
+    const b = await socket(second, bob.token);
+    const [fromAlice, fromBob] = await Promise.all([
+      say(a, `@${bob.id}`, 'hi bob', 'first-a'),
+      say(b, `@${alice.id}`, 'hi alice', 'first-b'),
+    ]);
+    expect(fromAlice.type).toBe('ack');
+    expect(fromBob.type).toBe('ack');
+    expect(fromAlice.room_id).toBe(fromBob.room_id);
+    expect([fromAlice.seq, fromBob.seq].sort()).toEqual([1, 2]);
+    const history = await api<{ items: RoomFrame[] }>(
+      second,
+      bob.token,
+      'GET',
+      `/rooms/${fromAlice.room_id}/messages`,
+    );
+    expect(history.body.items.map((item) => item.content)).toEqual(
+      fromAlice.seq === 1 ? ['hi bob', 'hi alice'] : ['hi alice', 'hi bob'],
+    );
+  });
+
   it('should show presence across instances and go offline when the last socket closes', async () => {
     const alice = person();
     const bob = person();
@@ -249,12 +273,13 @@ describe('rooms across two instances (e2e)', () => {
     await a.next(isBob('away'), 5000);
     await phone.close();
     await a.next(isBob('offline'), 5000);
-    // at most one presence frame per room per second
+    // at most one presence frame per room per second: sent ≥ 1 s apart (exact bound in room-hub.spec.ts);
+    // their arrival here may bunch up by the event-loop lag of a loaded machine
     const times = (a.frames as RoomFrame[])
       .filter((frame) => frame.type === 'presence' && frame.room_id === roomId)
       .map((frame) => a.receivedAt(frame));
     for (let index = 1; index < times.length; index++)
-      expect(times[index] - times[index - 1]).toBeGreaterThan(900);
+      expect(times[index] - times[index - 1]).toBeGreaterThan(500);
   });
 
   it('should make a user offline when their socket stays silent past PRESENCE_TIMEOUT (no heartbeat, no pong)', async () => {

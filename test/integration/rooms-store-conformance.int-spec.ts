@@ -87,8 +87,12 @@ describe('rooms store conformance', () => {
       .limit(10)
       .toArray();
     expect(after.map((doc) => doc.seq)).toEqual([5, 6]);
-    // unread: others' messages after the read mark (scalar $ne)
-    expect(await messages.countDocuments({ room_id: 'r', seq: { $gt: 2 }, sender_id: { $ne: 'a' } })).toBe(2);
+    // unread: others' text messages after the read mark (scalar $ne)
+    await messages.insertOne({ room_id: 'r', seq: 7, sender_id: 'b', kind: 'system' });
+    await messages.updateMany({ room_id: 'r', seq: { $lt: 7 } }, { $set: { kind: 'text' } });
+    expect(
+      await messages.countDocuments({ room_id: 'r', seq: { $gt: 2 }, sender_id: { $ne: 'a' }, kind: 'text' }),
+    ).toBe(2);
   });
 
   it('should match deleted_at: null on null and missing, and soft-delete with $set and $unset', async () => {
@@ -183,7 +187,7 @@ describe('rooms store conformance', () => {
     expect(await rooms.countDocuments({})).toBe(1);
   });
 
-  it('should read and filter by $in on _id and on a field, and delete by date', async () => {
+  it('should read and filter by $in on _id and on a field, list distinct values, and delete by date', async () => {
     const reactions = fresh();
     const old = new Date(Date.UTC(2025, 0, 1));
     const recent = new Date(Date.UTC(2026, 5, 1));
@@ -194,7 +198,39 @@ describe('rooms store conformance', () => {
     ]);
     expect(await reactions.countDocuments({ message_id: { $in: ['m1', 'm2'] } })).toBe(2);
     expect(await reactions.countDocuments({ _id: { $in: ['m1|u|a', 'nope'] } as never })).toBe(1);
+    // the retention sweep: which rooms have expired messages
+    expect((await reactions.distinct('message_id', { message_at: { $lt: recent } })).sort()).toEqual(['m1']);
+    expect((await reactions.distinct('message_id', {})).sort()).toEqual(['m1', 'm2', 'm3']);
     const removed = await reactions.deleteMany({ message_at: { $lt: new Date(Date.UTC(2026, 0, 1)) } });
     expect(removed.deletedCount).toBe(1);
+  });
+  it('should filter by $in on a string field, sort with null dates last when descending, skip and limit', async () => {
+    const rooms = fresh();
+    const at = (day: number) => new Date(Date.UTC(2026, 0, day));
+    await rooms.insertMany([
+      { _id: 'a' as never, kind: 'public', last_message_at: at(2) },
+      { _id: 'b' as never, kind: 'public', last_message_at: null },
+      { _id: 'c' as never, kind: 'public', last_message_at: at(5) },
+      { _id: 'd' as never, kind: 'private', last_message_at: at(9) },
+    ]);
+    const listed = await rooms
+      .find({ kind: 'public' })
+      .sort({ last_message_at: -1, _id: 1 })
+      .limit(10)
+      .toArray();
+    expect(listed.map((room) => room._id)).toEqual(['c', 'a', 'b']);
+    const paged = await rooms.find({}).sort({ _id: 1 }).skip(1).limit(2).toArray();
+    expect(paged.map((room) => room._id)).toEqual(['b', 'c']);
+    const participants = fresh();
+    await participants.insertMany([
+      { room_id: 'r', user_id: 'z', state: 'member' },
+      { room_id: 'r', user_id: 'y', state: 'invited' },
+      { room_id: 'r', user_id: 'x', state: 'banned' },
+    ]);
+    const states = await participants
+      .find({ room_id: 'r', state: { $in: ['member', 'invited'] } })
+      .sort({ user_id: 1 })
+      .toArray();
+    expect(states.map((participant) => participant.user_id)).toEqual(['y', 'z']);
   });
 });

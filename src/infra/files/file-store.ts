@@ -1,3 +1,5 @@
+import type { Principal } from '../../common/auth/principal';
+
 // The port through which chat and LLM code store and read files, whatever the storage driver.
 // Implemented by the uploads module (S3 or local disk); provided globally under FILE_STORE.
 export interface StoredFileInfo {
@@ -21,6 +23,10 @@ export interface FileStore {
   // binds an uploaded file to a message of the session (file_upload, voice_message): attached files
   // are kept, files never attached are deleted after a day. Unknown or foreign file → NOT_FOUND.
   attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo>;
+  // Who else may read the files attached under `scope` (attach's sessionId is then `${scope}:${id}`):
+  // a module that attaches files to something other than a session (rooms) says who may read them,
+  // so uploads never has to import it (no module cycle).
+  allowReaders(scope: string, check: (principal: Principal, scopeId: string) => Promise<boolean>): void;
   // the stable app URL of a file (/chat/files/:id, redirects to a fresh signed URL when read):
   // store this in messages, never a signed URL
   urlOf(fileId: string): string;

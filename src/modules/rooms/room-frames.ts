@@ -22,7 +22,11 @@ export function messageFrame(
     return frame;
   }
   if (message.content !== undefined) frame.content = message.content;
-  if (message.file_id !== undefined) frame.file_id = message.file_id;
+  if (message.file_id !== undefined) {
+    frame.file_id = message.file_id;
+    // the stable app URL (redirects to a URL signed when read, for members only); never stored signed
+    frame.file_url = `/chat/files/${encodeURIComponent(message.file_id)}`;
+  }
   if (message.reply_to !== undefined) frame.metadata.reply_to = message.reply_to;
   if (message.edited_at) frame.metadata.edited_at = message.edited_at.toISOString();
   if (reactions && Object.keys(reactions).length > 0) frame.metadata.reactions = reactions;

@@ -126,6 +126,7 @@ export class RoomHub implements OnModuleInit {
   }
 
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
+    if (frame.type === 'chat') this.messages.noteStored(roomId, frame.seq);
     const subscribers = this.rooms.get(roomId);
     if (!subscribers) return;
     const order = this.orderOf(roomId);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
@@ -12,6 +12,8 @@ const DUPLICATE_KEY = 11000;
 // each failed attempt means another writer took that seq first; 64 in a row would take 64 writers
 // landing in the same instant on one room
 const INSERT_ATTEMPTS = 64;
+const HEADS_KEPT = 10_000;
+const TTL_BACKSTOP_MS = 86_400_000;
 
 export interface Appended {
   message: RoomMessageRecord;
@@ -24,6 +26,11 @@ export interface Appended {
 @Injectable()
 export class RoomMessagesRepository implements OnModuleInit {
   private readonly logger = new Logger('rooms');
+  // the last seq this instance stored per room; a stale one (another instance wrote since) costs one
+  // failed insert and a read of the head
+  private readonly heads = new Map<string, number>();
+  // inserts refused because another writer had taken the seq (bench:rooms prints it)
+  conflicts = 0;
 
   constructor(
     @InjectModel(RoomMessage.name) private readonly messages: Model<RoomMessage>,
@@ -36,25 +43,27 @@ export class RoomMessagesRepository implements OnModuleInit {
     await this.ensureRetentionIndex();
   }
 
-  // Stores the message at the room's next seq: read the head, insert at head + 1, and on a duplicate
-  // key either give back the stored copy (same client_id) or read the head again (another writer took
-  // that seq). Gap-free and unique on any store whose unique indexes hold (store conformance suite),
-  // with no counter document (FerretDB 1.24 loses concurrent $inc).
+  // Stores the message at the room's next seq: insert at head + 1, and on a duplicate key either give
+  // back the stored copy (same client_id: its `_id` is derived from it) or read the head again
+  // (another writer took that seq). Gap-free and unique on any store whose unique indexes hold
+  // (store conformance suite), with no counter document (FerretDB 1.24 loses concurrent $inc). The
+  // head is remembered per room, so the usual append is one insert: reading it costs a scan of the
+  // collection on FerretDB, which pushes down only `_id` filters.
   async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
-    const id = randomUUID();
     const dedupKey =
-      input.client_id !== undefined
-        ? `${input.room_id}|${input.sender_id}|${input.client_id}`
-        : `${input.room_id}|#${id}`;
+      input.client_id !== undefined ? `${input.room_id}|${input.sender_id}|${input.client_id}` : undefined;
+    const id = dedupKey !== undefined ? messageIdOf(dedupKey) : randomUUID();
+    let head = this.heads.get(input.room_id);
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
-      const seq = Math.max(await this.headSeq(input.room_id), floor) + 1;
+      head ??= await this.headSeq(input.room_id);
+      const seq = Math.max(head, floor) + 1;
       const document: RoomMessage = {
         _id: id,
         room_id: input.room_id,
         seq,
         sender_id: input.sender_id,
         kind: input.kind,
-        dedup_key: dedupKey,
+        dedup_key: dedupKey ?? `${input.room_id}|#${id}`,
         created_at: now,
         edited_at: null,
         deleted_at: null,
@@ -67,12 +76,17 @@ export class RoomMessagesRepository implements OnModuleInit {
       if (input.metadata !== undefined) document.metadata = input.metadata;
       try {
         await this.messages.create(document);
+        this.remember(input.room_id, seq);
         return { message: this.toRecord(document), duplicate: false };
       } catch (error) {
         if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
       }
-      const stored = await this.messages.findOne({ dedup_key: dedupKey }).lean<RoomMessage>();
-      if (stored) return { message: this.toRecord(stored), duplicate: true };
+      this.conflicts++;
+      if (dedupKey !== undefined) {
+        const stored = await this.messages.findOne({ _id: id }).lean<RoomMessage>();
+        if (stored) return { message: this.toRecord(stored), duplicate: true };
+      }
+      head = undefined;
     }
     throw new Error('no free seq after many attempts');
   }
@@ -107,12 +121,14 @@ export class RoomMessagesRepository implements OnModuleInit {
     return found.reverse().map((message) => this.toRecord(message));
   }
 
-  // Messages of the room after `seq` not sent by `userId` (unread counts).
+  // Text messages of the room after `seq` not sent by `userId` (unread counts: joins and moderation
+  // notices are not something to read).
   async countAfter(roomId: string, seq: number, exceptSender: string): Promise<number> {
     return this.messages.countDocuments({
       room_id: roomId,
       seq: { $gt: seq },
       sender_id: { $ne: exceptSender },
+      kind: 'text',
     });
   }
 
@@ -142,16 +158,22 @@ export class RoomMessagesRepository implements OnModuleInit {
     return result.matchedCount === 1;
   }
 
+  // rooms with messages older than `cutoff`
+  async roomsBefore(cutoff: Date): Promise<string[]> {
+    return (await this.messages.distinct('room_id', { created_at: { $lt: cutoff } })) as string[];
+  }
+
   async deleteOlderThan(cutoff: Date): Promise<number> {
     const result = await this.messages.deleteMany({ created_at: { $lt: cutoff } });
     return result.deletedCount;
   }
 
-  // MongoDB removes expired messages itself with a TTL index. FerretDB 1.24 refuses TTL indexes
-  // (store conformance suite), so it gets a plain index for the retention sweep
-  // (RoomRetentionService), which runs on both: the TTL monitor only runs once a minute anyway.
+  // The retention sweep (RoomRetentionService) removes expired messages on every store, after noting
+  // each room's highest seq. FerretDB 1.24 refuses TTL indexes (store conformance suite) and gets a
+  // plain index for the sweep; MongoDB gets a TTL index a day past the retention as a backstop for an
+  // instance that stopped sweeping.
   private async ensureRetentionIndex(): Promise<void> {
-    const expireAfterSeconds = Math.max(1, Math.floor(this.settings.rooms.retentionMs / 1000));
+    const expireAfterSeconds = Math.floor((this.settings.rooms.retentionMs + TTL_BACKSTOP_MS) / 1000);
     const collection = this.messages.collection;
     try {
       await collection.createIndex({ created_at: 1 }, { name: 'created_at_ttl', expireAfterSeconds });
@@ -173,6 +195,20 @@ export class RoomMessagesRepository implements OnModuleInit {
     }
   }
 
+  // A message of the room stored elsewhere (another instance's, seen on the bus): the next append here
+  // starts past it instead of colliding with it.
+  noteStored(roomId: string, seq: number): void {
+    const head = this.heads.get(roomId);
+    if (head !== undefined && seq > head) this.heads.set(roomId, seq);
+  }
+
+  private remember(roomId: string, seq: number): void {
+    this.heads.delete(roomId);
+    this.heads.set(roomId, seq);
+    // the oldest entry (Maps keep insertion order) goes first
+    if (this.heads.size > HEADS_KEPT) this.heads.delete(this.heads.keys().next().value as string);
+  }
+
   private toRecord(message: RoomMessage): RoomMessageRecord {
     const record: RoomMessageRecord = {
       id: message._id,
@@ -192,4 +228,10 @@ export class RoomMessagesRepository implements OnModuleInit {
     if (message.metadata !== undefined) record.metadata = message.metadata;
     return record;
   }
+}
+
+// A message sent with a client_id has an id derived from (room, sender, client_id): a resend finds the
+// stored copy by `_id`, the one lookup every store does without scanning.
+function messageIdOf(dedupKey: string): string {
+  return createHash('sha256').update(dedupKey).digest('base64url').slice(0, 32);
 }

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
+import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
@@ -21,6 +22,9 @@ import { RoomsRepository } from './rooms.repository';
 export const HISTORY_ON_JOIN = 100;
 export const HISTORY_PAGE_MAX = 100;
 const RATE_WINDOW_MS = 1000;
+const NOTE_EVERY_MS = 60_000;
+// files shared in a room are attached under `room:<id>`
+const FILE_SCOPE = 'room';
 
 export interface SendInput {
   roomId: string;
@@ -33,7 +37,7 @@ export interface SendInput {
 // What happens to room messages: the one record path (store → ack → fan-out, MSG-002, PERSIST-001),
 // history reads behind the membership check, edits, soft deletes, reactions and read marks.
 @Injectable()
-export class RoomMessagesService {
+export class RoomMessagesService implements OnModuleInit {
   // this instance's writers to one room take turns: they would only collide on the same seq; other
   // instances' writers are sorted out by the unique index
   private readonly appends = new KeyedMutex();
@@ -48,7 +52,16 @@ export class RoomMessagesService {
     private readonly hub: RoomHub,
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(FILE_STORE) private readonly files: FileStore,
   ) {}
+
+  // room members read the files shared in the room
+  onModuleInit(): void {
+    this.files.allowReaders(FILE_SCOPE, async (principal, roomId) => {
+      const participant = await this.participants.find(roomId, principal.userId);
+      return participant?.state === 'member';
+    });
+  }
 
   async send(principal: Principal, input: SendInput, origin?: Connection): Promise<RoomAckFrame> {
     await this.checkRate(principal.userId);
@@ -57,17 +70,24 @@ export class RoomMessagesService {
     if (room.kind === 'dm') await this.checkNotBlocked(room, principal.userId);
     if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
-    if (input.fileId !== undefined)
-      throw new DomainException(ErrorCode.NOT_IMPLEMENTED, 'Files in rooms are not available yet.');
+    // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
+    const file =
+      input.fileId !== undefined
+        ? await this.files.attach(input.fileId, principal.userId, `${FILE_SCOPE}:${room.id}`)
+        : undefined;
     return this.record(
       room,
       {
         room_id: room.id,
         sender_id: principal.userId,
         kind: 'text',
-        content: input.content,
+        content: input.content?.trim() ? input.content : undefined,
         client_id: input.clientId,
         reply_to: input.replyTo,
+        file_id: file?.file_id,
+        metadata: file
+          ? { file: { name: file.name, size: file.size, mime_type: file.mime_type } }
+          : undefined,
       },
       origin,
     );
@@ -92,8 +112,12 @@ export class RoomMessagesService {
     if (origin) this.hub.send(origin, ack);
     if (duplicate) return ack;
     this.hub.toRoom(room.id, messageFrame(message), origin);
-    // best effort: only read when every message of the room is gone (RoomsRepository.noteMessage)
-    await this.rooms.noteMessage(room.id, message.seq, message.created_at).catch(() => undefined);
+    // the room's activity time (the list sorts by it) at most once a minute: one write fewer per message
+    if (
+      !room.last_message_at ||
+      message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
+    )
+      await this.rooms.noteMessage(room.id, message.seq, message.created_at).catch(() => undefined);
     return ack;
   }
 
@@ -254,8 +278,8 @@ export class RoomMessagesService {
       throw new DomainException(ErrorCode.BLOCKED);
   }
 
-  // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND per user, counted on every instance together (Redis)
-  private async checkRate(userId: string, bucket = 'room'): Promise<void> {
+  // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND per user and bucket, counted on every instance together (Redis)
+  async checkRate(userId: string, bucket = 'room'): Promise<void> {
     const limit = this.settings.rooms.messagesPerSecond;
     const record = await this.throttler.increment(`${bucket}:${userId}`, RATE_WINDOW_MS, limit, 0, bucket);
     if (record.totalHits > limit)

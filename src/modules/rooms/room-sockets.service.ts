@@ -17,6 +17,9 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.FORBIDDEN]: 4403,
 };
 
+const DM_PREFIX = '@';
+const CONTROL_TYPES: ReadonlySet<string> = new Set(['join', 'leave', 'read', 'heartbeat']);
+
 // What each room frame does, for both sockets that carry them (/ws/chat and the AI chat's /chat/ws):
 // the gateways parse JSON and call handle(); every answer, ack or error, goes out from here.
 @Injectable()
@@ -58,6 +61,10 @@ export class RoomSocketsService {
     this.metrics.messagesIn.inc({ type: `room_${frame.type}` });
     try {
       await this.attach(connection);
+      // messages have their budget (RoomMessagesService); joins, leaves, reads and heartbeats share
+      // another, so no frame type can be sent without bound
+      if (CONTROL_TYPES.has(frame.type))
+        await this.messages.checkRate(connection.principal.userId, 'room-control');
       await this.dispatch(connection, frame);
     } catch (error) {
       this.fail(connection, error, frame.client_id, 'room_id' in frame ? frame.room_id : undefined);
@@ -66,6 +73,12 @@ export class RoomSocketsService {
 
   private async dispatch(connection: Connection, frame: RoomClientFrame): Promise<void> {
     const principal = connection.principal;
+    // `@<user_id>` names the direct-message room with that user, made on first use (ROOM-003)
+    if ((frame.type === 'chat' || frame.type === 'join') && frame.room_id.startsWith(DM_PREFIX))
+      frame = {
+        ...frame,
+        room_id: (await this.rooms.openDm(principal, frame.room_id.slice(DM_PREFIX.length))).id,
+      };
     switch (frame.type) {
       case 'chat':
         await this.messages.send(
@@ -119,6 +132,13 @@ export class RoomSocketsService {
     const userId = connection.principal.userId;
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
     this.hub.subscribe(connection, room.id);
+    try {
+      // a ban or kick that landed between the check and the subscription revoked nothing: look again
+      await this.messages.memberOf(room.id, userId);
+    } catch (error) {
+      this.hub.unsubscribe(connection, room.id);
+      throw error;
+    }
     // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
     const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
     this.hub.presence(room.id, userId, presence);

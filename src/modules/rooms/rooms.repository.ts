@@ -59,11 +59,16 @@ export class RoomsRepository implements OnModuleInit {
     await this.rooms.updateOne({ _id: roomId }, { $set: changes });
   }
 
-  // Monotonic on MongoDB; on FerretDB a concurrent $max may leave a lower value, which only matters
-  // once every message of the room is gone (the numbering then resumes from the highest seq kept
-  // here, never below a seq a client may still hold)
+  // The list's sort key, and the seq numbering resumes from once retention has removed every message
+  // of the room. Monotonic on MongoDB; on FerretDB a concurrent $max may keep the lower value (an
+  // unlocked read-modify-write), which the next note or the retention sweep's corrects.
   async noteMessage(roomId: string, seq: number, at: Date): Promise<void> {
     await this.rooms.updateOne({ _id: roomId }, { $max: { last_seq: seq, last_message_at: at } });
+  }
+
+  // the highest seq handed out in the room, set by the retention sweep before it removes anything
+  async noteSeq(roomId: string, seq: number): Promise<void> {
+    await this.rooms.updateOne({ _id: roomId }, { $max: { last_seq: seq } });
   }
 }
 

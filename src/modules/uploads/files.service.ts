@@ -35,6 +35,7 @@ export interface BlobResponse {
 @Injectable()
 export class FilesService implements FileStore {
   private readonly logger = new Logger('files');
+  private readonly readers = new Map<string, (principal: Principal, scopeId: string) => Promise<boolean>>();
 
   constructor(
     private readonly files: FilesRepository,
@@ -57,9 +58,15 @@ export class FilesService implements FileStore {
     return { url, expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
   }
 
+  allowReaders(scope: string, check: (principal: Principal, scopeId: string) => Promise<boolean>): void {
+    this.readers.set(scope, check);
+  }
+
   private async readable(principal: Principal, fileId: string): Promise<FileRecord> {
     const own = await this.files.findOwned(fileId, principal.userId);
     if (own) return own;
+    const shared = await this.sharedWith(principal, fileId);
+    if (shared) return shared;
     if (principal.isAdmin) {
       const file = await this.files.findAnyReady(fileId);
       if (file?.session_id) {
@@ -68,6 +75,16 @@ export class FilesService implements FileStore {
       }
     }
     throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+  }
+
+  // a file attached under a scope another module registered readers for (a room's members)
+  private async sharedWith(principal: Principal, fileId: string): Promise<FileRecord | undefined> {
+    const file = await this.files.findAnyReady(fileId);
+    const separator = file?.session_id?.indexOf(':') ?? -1;
+    if (!file?.session_id || separator < 0) return undefined;
+    const check = this.readers.get(file.session_id.slice(0, separator));
+    if (check && (await check(principal, file.session_id.slice(separator + 1)))) return file;
+    return undefined;
   }
 
   // GET /chat/blob — local disk only: the signature is the authorisation (no token needed).

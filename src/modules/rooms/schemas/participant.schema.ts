@@ -19,4 +19,4 @@ export class Participant {
 export const ParticipantSchema = SchemaFactory.createForClass(Participant);
 // a user's rooms; a room's members
 ParticipantSchema.index({ user_id: 1, state: 1 });
-ParticipantSchema.index({ room_id: 1, state: 1 });
+ParticipantSchema.index({ room_id: 1, state: 1, user_id: 1 });

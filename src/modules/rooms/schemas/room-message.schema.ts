@@ -10,8 +10,9 @@ export const MessageEditSchema = SchemaFactory.createForClass(MessageEdit);
 
 // One document per room message. `seq` comes from inserting at head + 1 and retrying on the unique
 // (room_id, seq) index, never from a counter: FerretDB 1.24 applies $inc as an unlocked
-// read-modify-write (docs/protocol.md, "The store"). `dedup_key` is unique too: a resend with the same
-// client_id hits it and gets the stored copy back. `content` is AES-256-GCM ciphertext.
+// read-modify-write (docs/protocol.md, "The store"). A message sent with a client_id has an `_id`
+// derived from (room, sender, client_id), so a resend collides with the stored copy and gets it back;
+// `dedup_key` holds the same triple under a unique index of its own. `content` is AES-256-GCM ciphertext.
 @Schema({ collection: 'chat_messages', versionKey: false })
 export class RoomMessage {
   @Prop({ type: String, required: true }) _id!: string;

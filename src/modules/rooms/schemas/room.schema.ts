@@ -14,11 +14,13 @@ export class Room {
   // the two users of a direct message, sorted
   @Prop({ type: [String], default: undefined }) dm_users?: string[];
   @Prop({ required: true }) created_at!: Date;
-  // highest seq handed out so far, kept with $max after each message: where numbering goes on
-  // when retention has removed every message of a quiet room
+  // a recent highest seq ($max, at most once a minute, and exactly by the retention sweep before it
+  // removes anything): where numbering goes on when retention has removed every message of a room
   @Prop({ default: 0 }) last_seq!: number;
   @Prop({ type: Date, default: null }) last_message_at!: Date | null;
 }
 export const RoomSchema = SchemaFactory.createForClass(Room);
 // the public list, newest activity first
 RoomSchema.index({ kind: 1, last_message_at: -1 });
+// the admin list, newest first
+RoomSchema.index({ created_at: -1 });

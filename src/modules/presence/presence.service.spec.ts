@@ -1,0 +1,83 @@
+import { WebSocket } from 'ws';
+import type { Settings } from '../../config/settings';
+import { combine, InProcessPresenceStore } from '../../infra/presence/presence-store';
+import type { Connection } from '../realtime/connection';
+import { PresenceService, type PresenceChange } from './presence.service';
+
+const TIMEOUT = 3000;
+let nextId = 0;
+function connection(userId: string): Connection {
+  return {
+    id: `c${++nextId}`,
+    socket: { readyState: WebSocket.OPEN, OPEN: WebSocket.OPEN, ping: jest.fn() } as unknown as WebSocket,
+    principal: { userId, roles: [], isAdmin: false, expiresAt: Date.now() + 60_000 },
+    sessionId: '',
+    alive: true,
+    seenAt: Date.now(),
+    pending: null,
+  };
+}
+
+describe(PresenceService.name, () => {
+  let service: PresenceService;
+  let changes: PresenceChange[];
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    service = new PresenceService(new InProcessPresenceStore(TIMEOUT), {
+      rooms: { presenceTimeoutMs: TIMEOUT },
+    } as Settings);
+    changes = [];
+    service.onChange((change) => changes.push(change));
+    service.onModuleInit();
+  });
+  afterEach(() => {
+    service.onModuleDestroy();
+    jest.useRealTimers();
+  });
+
+  it('should count every device: online with one, away only when all are away, offline after the last', async () => {
+    const phone = connection('u');
+    const laptop = connection('u');
+    await service.connect(phone);
+    await service.connect(laptop);
+    expect(changes).toEqual([{ userId: 'u', status: 'online' }]);
+    await service.heartbeat(phone, 'away');
+    expect(changes).toHaveLength(1);
+    await service.heartbeat(laptop, 'away');
+    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'away' });
+    await service.disconnect(phone);
+    await service.disconnect(laptop);
+    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'offline' });
+    expect((await service.statusOf(['u'])).get('u')).toBe('offline');
+  });
+
+  it('should ping a quiet socket and make its user offline once it is silent past the timeout', async () => {
+    const quiet = connection('q');
+    await service.connect(quiet);
+    await jest.advanceTimersByTimeAsync(TIMEOUT / 3 + 10);
+    await jest.advanceTimersByTimeAsync(TIMEOUT / 3 + 10);
+    expect(quiet.socket.ping).toHaveBeenCalled();
+    await jest.advanceTimersByTimeAsync(TIMEOUT);
+    expect(changes.at(-1)).toEqual({ userId: 'q', status: 'offline' });
+    // life again (a pong or a frame, then a heartbeat): back online
+    quiet.seenAt = Date.now();
+    await service.heartbeat(quiet);
+    expect(changes.at(-1)).toEqual({ userId: 'q', status: 'online' });
+  });
+
+  it('should combine device entries, ignoring the ones older than the window', () => {
+    expect(combine([], 0)).toBe('offline');
+    expect(combine([{ status: 'away', seenAt: 5 }], 0)).toBe('away');
+    expect(combine([{ status: 'online', seenAt: 5 }], 10)).toBe('offline');
+    expect(
+      combine(
+        [
+          { status: 'away', seenAt: 20 },
+          { status: 'online', seenAt: 20 },
+        ],
+        10,
+      ),
+    ).toBe('online');
+  });
+});

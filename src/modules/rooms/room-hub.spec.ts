@@ -1,0 +1,169 @@
+import { WebSocket } from 'ws';
+import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
+import type { RoomServerFrame } from '../../protocol/rooms';
+import type { Connection } from '../realtime/connection';
+import { PRESENCE_COALESCE_MS, RoomHub } from './room-hub';
+import type { RoomMessagesRepository } from './room-messages.repository';
+import type { RoomMessageRecord } from './room.types';
+
+let nextId = 0;
+function connection(userId = 'user-1'): { connection: Connection; sent: () => RoomServerFrame[] } {
+  const send = jest.fn();
+  const socket = { readyState: WebSocket.OPEN, bufferedAmount: 0, send, close: jest.fn() };
+  return {
+    connection: {
+      id: `c${++nextId}`,
+      socket: socket as unknown as WebSocket,
+      principal: { userId, roles: [], isAdmin: false, expiresAt: Date.now() + 60_000 },
+      sessionId: '',
+      alive: true,
+      seenAt: Date.now(),
+      pending: null,
+    },
+    sent: () => send.mock.calls.map((call) => JSON.parse(call[0] as string) as RoomServerFrame),
+  };
+}
+
+const stored: RoomMessageRecord[] = [];
+const repository = {
+  noteStored: () => undefined,
+  after: (roomId: string, seq: number) =>
+    Promise.resolve(stored.filter((message) => message.room_id === roomId && message.seq > seq)),
+} as unknown as RoomMessagesRepository;
+
+function message(seq: number, roomId = 'r1'): RoomServerFrame {
+  return {
+    type: 'chat',
+    room_id: roomId,
+    message_id: `m${seq}`,
+    seq,
+    user_id: 'someone',
+    timestamp: new Date(0).toISOString(),
+    metadata: { kind: 'text' },
+  };
+}
+
+function pair(): [RoomHub, RoomHub] {
+  const network = new InProcessNetwork();
+  const hubs: [RoomHub, RoomHub] = [
+    new RoomHub(new InProcessBus(network), repository),
+    new RoomHub(new InProcessBus(network), repository),
+  ];
+  for (const hub of hubs) hub.onModuleInit();
+  return hubs;
+}
+
+describe(RoomHub.name, () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('should deliver to subscribers on both instances, except the sender, and serialize once per instance', () => {
+    const [one, two] = pair();
+    const sender = connection('a');
+    const local = connection('b');
+    const remote = connection('c');
+    const outsider = connection('d');
+    for (const [hub, item] of [
+      [one, sender],
+      [one, local],
+      [two, remote],
+    ] as const) {
+      hub.subscribe(item.connection, 'r1');
+      hub.ready(item.connection, 'r1', 0);
+    }
+    const stringify = jest.spyOn(JSON, 'stringify');
+    one.toRoom('r1', message(1), sender.connection);
+    // once per instance, whatever the number of its sockets (the in-process bus copies without JSON)
+    expect(stringify).toHaveBeenCalledTimes(2);
+    stringify.mockRestore();
+    expect(local.sent()).toEqual([message(1)]);
+    expect(remote.sent()).toEqual([message(1)]);
+    expect(sender.sent()).toEqual([]);
+    expect(outsider.sent()).toEqual([]);
+  });
+
+  it('should hold live frames during a join replay and drop what the replay already gave', () => {
+    const [hub] = pair();
+    const joining = connection();
+    hub.subscribe(joining.connection, 'r1');
+    hub.toRoom('r1', message(3));
+    hub.toRoom('r1', message(4));
+    expect(joining.sent()).toEqual([]);
+    hub.ready(joining.connection, 'r1', 3);
+    expect(joining.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([4]);
+  });
+
+  it('should deliver crossing messages in seq order, filling a gap from the store', async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watcher = connection();
+    two.subscribe(watcher.connection, 'r1');
+    two.ready(watcher.connection, 'r1', 0);
+    one.toRoom('r1', message(2));
+    expect(watcher.sent()).toEqual([]);
+    two.toRoom('r1', message(1));
+    expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
+    // seq 3 never arrives on the bus: read from the store after the gap wait
+    stored.push({
+      id: 'm3',
+      room_id: 'r1',
+      seq: 3,
+      sender_id: 'x',
+      kind: 'text',
+      content: 'from the store',
+      created_at: new Date(0),
+      edited_at: null,
+      deleted_at: null,
+    });
+    one.toRoom('r1', message(4));
+    await jest.advanceTimersByTimeAsync(300);
+    expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("should revoke a user's subscriptions on every instance", () => {
+    const [one, two] = pair();
+    const kicked = connection('kicked');
+    const stays = connection('stays');
+    for (const item of [kicked, stays]) {
+      two.subscribe(item.connection, 'r1');
+      two.ready(item.connection, 'r1', 0);
+    }
+    one.revoke('r1', 'kicked');
+    one.toRoom('r1', message(1));
+    expect(kicked.sent()).toEqual([]);
+    expect(stays.sent()).toHaveLength(1);
+    expect(two.isSubscribed(kicked.connection, 'r1')).toBe(false);
+    two.drop(stays.connection);
+    expect(two.isSubscribed(stays.connection, 'r1')).toBe(false);
+  });
+
+  it('should fold presence changes into at most one frame per room per second', async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watcher = connection();
+    two.subscribe(watcher.connection, 'r1');
+    two.ready(watcher.connection, 'r1', 0);
+    one.presence('r1', 'a', 'online');
+    await jest.advanceTimersByTimeAsync(0);
+    one.presence('r1', 'b', 'online');
+    two.presence('r1', 'a', 'away');
+    one.presence('r1', 'b', 'offline');
+    await jest.advanceTimersByTimeAsync(PRESENCE_COALESCE_MS - 10);
+    expect(watcher.sent()).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(20);
+    const frames = watcher.sent();
+    expect(frames).toHaveLength(2);
+    expect(frames[0]).toEqual({
+      type: 'presence',
+      room_id: 'r1',
+      metadata: { users: [{ user_id: 'a', status: 'online' }] },
+    });
+    expect(frames[1]).toMatchObject({
+      metadata: {
+        users: [
+          { user_id: 'b', status: 'offline' },
+          { user_id: 'a', status: 'away' },
+        ],
+      },
+    });
+  });
+});
