@@ -134,6 +134,45 @@ describe(RoomsClient.name, () => {
     expect(sent).toEqual([]);
   });
 
+  it('should join again after retry_after when the join was over the budget, without a notice', () => {
+    jest.useFakeTimers();
+    try {
+      const { rooms, sent } = joinedClient();
+      sent.length = 0;
+      rooms.onConnected();
+      rooms.onFrame({
+        type: 'error',
+        room_id: ROOM,
+        client_id: sent[0].client_id,
+        error: { code: 'RATE_LIMITED', message: 'slow down', recoverable: true, retry_after: 400 },
+      });
+      expect(rooms.notice).toBeNull();
+      jest.advanceTimersByTime(399);
+      expect(sent).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      expect(sent.at(-1)).toMatchObject({ type: 'join', room_id: ROOM, last_seq: 2 });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('should send read marks at most once a second, the newest last', () => {
+    jest.useFakeTimers();
+    try {
+      const { rooms, sent } = joinedClient();
+      rooms.setVisible(true);
+      rooms.open(ROOM);
+      for (let seq = 3; seq <= 6; seq++) rooms.onFrame(chat(seq));
+      const reads = () => sent.filter((frame) => frame.type === 'read').map((frame) => frame.seq);
+      expect(reads()).toEqual([2]);
+      jest.advanceTimersByTime(1000);
+      expect(reads()).toEqual([2, 6]);
+      rooms.setVisible(false);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('should react, and take the reaction back when it is already given', () => {
     const { rooms, sent } = joinedClient();
     rooms.open(ROOM);

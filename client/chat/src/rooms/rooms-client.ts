@@ -19,6 +19,9 @@ const PAGE_SIZE = 50;
 // nothing announces a direct message someone else opened: the list is read again this often while
 // the Rooms tab is shown
 const LIST_REFRESH_MS = 15_000;
+// joins, leaves, reads and heartbeats share a per-user budget on the server (ROOM_RATE_LIMIT_...):
+// read marks go at most this often, the newest one last
+const READ_MIN_INTERVAL_MS = 1_000;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
@@ -36,6 +39,8 @@ export class RoomsClient implements RoomLink {
   private typingSentAt = 0;
   private visible = false;
   private listTimer: ReturnType<typeof setInterval> | undefined;
+  private readSentAt = 0;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly socket: ChatSocket,
@@ -201,6 +206,15 @@ export class RoomsClient implements RoomLink {
     const thread = this.store.thread(roomId);
     if (!thread.joined || thread.lastSeq === 0) return;
     if ((thread.readBy.get(this.userId) ?? 0) >= thread.lastSeq) return;
+    const wait = this.readSentAt + READ_MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.readTimer ??= setTimeout(() => {
+        this.readTimer = undefined;
+        this.markRead();
+      }, wait);
+      return;
+    }
+    this.readSentAt = Date.now();
     thread.readBy.set(this.userId, thread.lastSeq);
     this.send({ type: 'read', room_id: roomId, seq: thread.lastSeq });
   }
@@ -337,7 +351,16 @@ export class RoomsClient implements RoomLink {
     if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
     // not (or no longer) in the room: stop joining it after every reconnect; the open room stays on
     // screen with what it showed (and what the user was writing)
-    const refusedJoin = typeof frame.client_id === 'string' && frame.client_id.startsWith('join:');
+    const clientId = typeof frame.client_id === 'string' ? frame.client_id : '';
+    const refusedJoin = clientId.startsWith('join:');
+    if (code === 'RATE_LIMITED' && roomId && refusedJoin) {
+      // many rooms joined at once after a reconnect: the rest follow when the budget allows
+      const retryAfter = typeof error.retry_after === 'number' ? error.retry_after : 1000;
+      setTimeout(() => this.wanted.has(roomId) && this.sendJoin(roomId), retryAfter);
+      return;
+    }
+    // a read mark, typing or heartbeat over the budget: the next one says the same, nothing to show
+    if (code === 'RATE_LIMITED' && !clientId) return;
     if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
       this.wanted.delete(roomId);
       const thread = this.store.thread(roomId);
