@@ -131,6 +131,14 @@ describe('rooms (browser)', () => {
     await message(bob.page, 'are you there?').waitFor();
     await waitUntil(bob.page, `!document.querySelector('[data-testid=unread]')`);
     await screenshot(bob.page, 'rooms-phone-thread');
+    // on the AI chat tab, the Rooms tab counts what arrives; back on it, the open room is read
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await send(alice.page, 'one more');
+    await bob.page.getByTestId('rooms-unread').waitFor();
+    expect(await bob.page.getByTestId('rooms-unread').textContent()).toBe('1 unread');
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await message(bob.page, 'one more').waitFor();
+    await waitUntil(bob.page, `!document.querySelector('[data-testid=rooms-unread]')`);
     await screenshot(alice.page, 'rooms-desktop');
   });
 

@@ -134,6 +134,11 @@ export class RoomsClient implements RoomLink {
     this.changed();
   }
 
+  // unread messages of every room, for the tab
+  unreadTotal(): number {
+    return this.rooms.reduce((sum, room) => sum + this.store.thread(room.id).unread, 0);
+  }
+
   dismissNotice(): void {
     this.notice = null;
     this.changed();
