@@ -113,6 +113,11 @@ describe('rooms (browser)', () => {
     await bob.page.getByLabel('Room message').fill('a reply');
     await bob.page.getByLabel('Room message').press('Enter');
     await message(alice.page, 'a reply').locator('.reply-quote', { hasText: 'hello bob, edited' }).waitFor();
+    // bob deletes his own reply: both see it deleted, its text gone
+    await (await actions(message(bob.page, 'a reply'))).getByRole('button', { name: 'Delete' }).click();
+    for (const page of [alice.page, bob.page])
+      await page.locator('.room-thread article.deleted .deleted-text').waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('a reply');
 
     // a message to a room that is not open counts as unread in the list, and opening it clears that
     await bob.page.getByRole('button', { name: 'Back to rooms' }).click();
@@ -127,6 +132,14 @@ describe('rooms (browser)', () => {
     await message(bob.page, 'are you there?').waitFor();
     await waitUntil(bob.page, `!document.querySelector('[data-testid=unread]')`);
     await screenshot(bob.page, 'rooms-phone-thread');
+    // on the AI chat tab, the Rooms tab counts what arrives; back on it, the open room is read
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await send(alice.page, 'one more');
+    await bob.page.getByTestId('rooms-unread').waitFor();
+    expect(await bob.page.getByTestId('rooms-unread').textContent()).toBe('1 unread');
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await message(bob.page, 'one more').waitFor();
+    await waitUntil(bob.page, `!document.querySelector('[data-testid=rooms-unread]')`);
     await screenshot(alice.page, 'rooms-desktop');
   });
 
@@ -268,6 +281,9 @@ describe('rooms (browser)', () => {
     // banned: bob's next message is refused, and the room says so; unbanned, he may join again
     await members.getByRole('button', { name: `Ban ${bob.id}` }).click();
     await alice.page.locator('.room-thread .event', { hasText: `banned ${bob.id}` }).waitFor();
+    // bob's page is told at once
+    await bob.page.locator('.rooms .notice[data-code=BANNED]').waitFor();
+    await bob.page.getByRole('status').filter({ hasText: 'You are not in this room.' }).waitFor();
     await send(bob.page, 'am I still here?');
     await message(bob.page, 'am I still here?').and(bob.page.locator('[data-state=failed]')).waitFor();
     await bob.page.locator('.rooms .notice[role=alert]').waitFor();

@@ -11,6 +11,7 @@ export function App({ client }: { client: ChatClient }) {
   const view = useChatView(client);
   const [screen, setScreen] = useState<'chat' | 'sessions'>('chat');
   const [tab, setTab] = useState<'ai' | 'rooms'>('ai');
+  const rooms = useRoomsModule(client, tab === 'rooms');
   const generating = view.loading || view.messages.some((message) => message.streaming);
 
   if (!view.token)
@@ -79,7 +80,7 @@ export function App({ client }: { client: ChatClient }) {
           </>
         )}
       </header>
-      <ModeTabs tab={tab} onChange={setTab} />
+      <ModeTabs tab={tab} onChange={setTab} roomsUnread={rooms.unread} />
       {view.notice && (
         <div class="notice" role="alert" data-code={view.notice.code}>
           <span>{view.notice.text}</span>
@@ -90,7 +91,7 @@ export function App({ client }: { client: ChatClient }) {
         </div>
       )}
       {tab === 'rooms' ? (
-        <RoomsScreen client={client} />
+        <RoomsScreen client={client} module={rooms.module} failed={rooms.failed} />
       ) : screen === 'sessions' ? (
         <SessionList
           token={view.token}
@@ -140,7 +141,15 @@ export function App({ client }: { client: ChatClient }) {
 }
 
 // "AI chat" | "Rooms": a tab list (arrow keys move between the tabs).
-function ModeTabs({ tab, onChange }: { tab: 'ai' | 'rooms'; onChange(tab: 'ai' | 'rooms'): void }) {
+function ModeTabs({
+  tab,
+  onChange,
+  roomsUnread,
+}: {
+  tab: 'ai' | 'rooms';
+  onChange(tab: 'ai' | 'rooms'): void;
+  roomsUnread: number;
+}) {
   const tabs = [
     { id: 'ai', label: 'AI chat' },
     { id: 'rooms', label: 'Rooms' },
@@ -169,6 +178,12 @@ function ModeTabs({ tab, onChange }: { tab: 'ai' | 'rooms'; onChange(tab: 'ai' |
           onClick={() => onChange(entry.id)}
         >
           {entry.label}
+          {entry.id === 'rooms' && roomsUnread > 0 && (
+            <span class="badge unread" data-testid="rooms-unread">
+              {roomsUnread}
+              <span class="sr"> unread</span>
+            </span>
+          )}
         </button>
       ))}
     </div>
@@ -178,13 +193,33 @@ function ModeTabs({ tab, onChange }: { tab: 'ai' | 'rooms'; onChange(tab: 'ai' |
 type RoomsModule = typeof import('./rooms/rooms-view');
 
 // The rooms view is its own chunk, fetched the first time the tab opens (the first load of the chat
-// stays small).
-function RoomsScreen({ client }: { client: ChatClient }) {
+// stays small); from then on its unread total shows on the tab.
+function useRoomsModule(client: ChatClient, wanted: boolean) {
   const [module, setModule] = useState<RoomsModule | null>(null);
   const [failed, setFailed] = useState(false);
+  const [unread, setUnread] = useState(0);
   useEffect(() => {
-    import('./rooms/rooms-view').then(setModule, () => setFailed(true));
-  }, []);
+    if (wanted && !module) import('./rooms/rooms-view').then(setModule, () => setFailed(true));
+  }, [wanted, module]);
+  useEffect(() => {
+    if (!module) return;
+    const rooms = module.roomsClientFor(client);
+    const update = () => setUnread(rooms.unreadTotal());
+    update();
+    return rooms.subscribe(update);
+  }, [module, client]);
+  return { module, failed, unread };
+}
+
+function RoomsScreen({
+  client,
+  module,
+  failed,
+}: {
+  client: ChatClient;
+  module: RoomsModule | null;
+  failed: boolean;
+}) {
   if (!module)
     return (
       <p class="empty" role="status">

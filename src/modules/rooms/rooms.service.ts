@@ -188,6 +188,13 @@ export class RoomsService implements OnModuleInit {
       case 'kick':
       case 'ban':
         await this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' });
+        // the user's open sockets are told why the room goes quiet (the room sees it too)
+        this.hub.toRoom(roomId, {
+          type: 'leave',
+          room_id: roomId,
+          user_id: userId,
+          metadata: { reason: action === 'kick' ? 'kicked' : 'banned' },
+        });
         // what the room says next no longer reaches the user, on any instance
         this.hub.revoke(roomId, userId);
         break;

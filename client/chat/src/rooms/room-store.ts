@@ -28,6 +28,8 @@ export interface RoomThread {
   lastSeq: number;
   // the join answered at least once: live frames from now on; a reconnect resumes from lastSeq
   joined: boolean;
+  // refused, kicked or banned: not in the room (any more); shown, not joined again by itself
+  out: boolean;
   // paging cursor for older messages (REST before=); null when the start was reached
   nextBefore: number | null | undefined;
   online: Set<string>;
@@ -51,6 +53,7 @@ export class RoomStore {
         pendingKeys: new Map(),
         lastSeq: 0,
         joined: false,
+        out: false,
         nextBefore: undefined,
         online: new Set(),
         typing: new Map(),

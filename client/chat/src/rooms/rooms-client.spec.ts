@@ -53,7 +53,7 @@ describe(RoomsClient.name, () => {
     const rooms = new RoomsClient(socket, () => 'token', 'alice');
     expect(socket.rooms).toBe(rooms);
     rooms.joinRoom(ROOM);
-    expect(sent).toEqual([{ type: 'join', room_id: ROOM }]);
+    expect(sent).toEqual([{ type: 'join', room_id: ROOM, client_id: expect.stringMatching(/^join:/) }]);
   });
 
   it('should join every room again with last_seq after a reconnect', () => {
@@ -61,7 +61,9 @@ describe(RoomsClient.name, () => {
     rooms.onFrame(chat(3));
     sent.length = 0;
     rooms.onConnected();
-    expect(sent).toEqual([{ type: 'join', room_id: ROOM, last_seq: 3 }]);
+    expect(sent).toEqual([
+      { type: 'join', room_id: ROOM, last_seq: 3, client_id: expect.stringMatching(/^join:/) },
+    ]);
   });
 
   it('should send with a client_id, show it pending, and sent on the ack', () => {
@@ -108,6 +110,67 @@ describe(RoomsClient.name, () => {
     });
     expect(rooms.store.messages(ROOM).at(-1)).toMatchObject({ pending: true, failed: 'MUTED' });
     expect(rooms.notice?.code).toBe('MUTED');
+  });
+
+  it('should stop joining a room that refused the join, and keep a room whose message was not found', () => {
+    const { rooms, sent } = joinedClient();
+    rooms.onFrame({
+      type: 'error',
+      room_id: ROOM,
+      error: { code: 'NOT_FOUND', message: 'Message not found.', recoverable: true },
+    });
+    sent.length = 0;
+    rooms.onConnected();
+    expect(sent.map((frame) => frame.type)).toEqual(['join']);
+    const joinId = sent[0].client_id;
+    rooms.onFrame({
+      type: 'error',
+      room_id: ROOM,
+      client_id: joinId,
+      error: { code: 'NOT_FOUND', message: 'Room not found.', recoverable: true },
+    });
+    sent.length = 0;
+    rooms.onConnected();
+    expect(sent).toEqual([]);
+  });
+
+  it('should join again after retry_after when the join was over the budget, without a notice', () => {
+    jest.useFakeTimers();
+    try {
+      const { rooms, sent } = joinedClient();
+      sent.length = 0;
+      rooms.onConnected();
+      rooms.onFrame({
+        type: 'error',
+        room_id: ROOM,
+        client_id: sent[0].client_id,
+        error: { code: 'RATE_LIMITED', message: 'slow down', recoverable: true, retry_after: 400 },
+      });
+      expect(rooms.notice).toBeNull();
+      jest.advanceTimersByTime(399);
+      expect(sent).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      expect(sent.at(-1)).toMatchObject({ type: 'join', room_id: ROOM, last_seq: 2 });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('should send read marks at most once a second, the newest last', () => {
+    jest.useFakeTimers();
+    try {
+      const { rooms, sent } = joinedClient();
+      rooms.setVisible(true);
+      rooms.open(ROOM);
+      for (let seq = 3; seq <= 6; seq++) rooms.onFrame(chat(seq));
+      const reads = () => sent.filter((frame) => frame.type === 'read').map((frame) => frame.seq);
+      expect(reads()).toEqual([2]);
+      jest.advanceTimersByTime(1000);
+      expect(reads()).toEqual([2, 6]);
+      rooms.setVisible(false);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('should react, and take the reaction back when it is already given', () => {

@@ -1,22 +1,12 @@
-import { apiJson, ApiError } from '../../../shared/api';
+import { ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
 import { isRecord, type PresenceStatus, type RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
 import { asMessageFrame, RoomStore } from './room-store';
+import { roomsApi, type RoomSummary } from './rooms-api';
 
-export interface RoomSummary {
-  id: string;
-  kind: 'public' | 'private' | 'dm';
-  name: string;
-  topic?: string;
-  owner_id: string;
-  dm_users?: string[];
-  last_message_at: string | null;
-  membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
-  role: 'owner' | 'moderator' | 'member' | null;
-  unread_count: number;
-}
+export type { RoomSummary };
 
 export interface RoomsNotice {
   code: string;
@@ -29,10 +19,13 @@ const PAGE_SIZE = 50;
 // nothing announces a direct message someone else opened: the list is read again this often while
 // the Rooms tab is shown
 const LIST_REFRESH_MS = 15_000;
+// joins, leaves, reads and heartbeats share a per-user budget on the server (ROOM_RATE_LIMIT_...):
+// read marks go at most this often, the newest one last
+const READ_MIN_INTERVAL_MS = 1_000;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
-// from here and calls the actions; nothing here touches the DOM.
+// from here and calls the actions; nothing here renders.
 export class RoomsClient implements RoomLink {
   readonly store = new RoomStore();
   rooms: RoomSummary[] = [];
@@ -46,6 +39,8 @@ export class RoomsClient implements RoomLink {
   private typingSentAt = 0;
   private visible = false;
   private listTimer: ReturnType<typeof setInterval> | undefined;
+  private readSentAt = 0;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly socket: ChatSocket,
@@ -80,7 +75,7 @@ export class RoomsClient implements RoomLink {
   // ---- list ----
 
   async refresh(): Promise<void> {
-    const list = await this.api<RoomSummary[]>('../api/v1/chat/rooms');
+    const list = await this.api((token) => roomsApi.list(token));
     if (!list) return;
     this.rooms = list;
     this.listLoaded = true;
@@ -101,10 +96,7 @@ export class RoomsClient implements RoomLink {
   }
 
   async create(name: string, kind: 'public' | 'private'): Promise<void> {
-    const room = await this.api<RoomSummary>('../api/v1/chat/rooms', {
-      method: 'POST',
-      body: { name, kind },
-    });
+    const room = await this.api((token) => roomsApi.create(token, name, kind));
     if (!room) return;
     this.join(room.id);
     this.openId = room.id;
@@ -112,10 +104,7 @@ export class RoomsClient implements RoomLink {
   }
 
   async openDm(userId: string): Promise<void> {
-    const room = await this.api<RoomSummary>('../api/v1/chat/dms', {
-      method: 'POST',
-      body: { user_id: userId },
-    });
+    const room = await this.api((token) => roomsApi.openDm(token, userId));
     if (!room) return;
     this.join(room.id);
     this.open(room.id);
@@ -143,6 +132,11 @@ export class RoomsClient implements RoomLink {
       this.markRead();
     }
     this.changed();
+  }
+
+  // unread messages of every room, for the tab
+  unreadTotal(): number {
+    return this.rooms.reduce((sum, room) => sum + this.store.thread(room.id).unread, 0);
   }
 
   dismissNotice(): void {
@@ -192,22 +186,17 @@ export class RoomsClient implements RoomLink {
   }
 
   async report(messageId: string, reason: string): Promise<boolean> {
-    if (!this.openId) return false;
-    const path = `../api/v1/chat/rooms/${encodeURIComponent(this.openId)}/messages/${encodeURIComponent(messageId)}/report`;
-    const done = await this.api<{ report_id: string }>(path, {
-      method: 'POST',
-      body: reason.trim() ? { reason: reason.trim() } : {},
-    });
-    return done !== null;
+    const roomId = this.openId;
+    if (!roomId) return false;
+    return (await this.api((token) => roomsApi.report(token, roomId, messageId, reason.trim()))) !== null;
   }
 
   async invite(roomId: string, userId: string): Promise<boolean> {
-    const path = `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/invite`;
-    return (await this.api(path, { method: 'POST', body: { user_id: userId } })) !== null;
+    return (await this.api((token) => roomsApi.invite(token, roomId, userId))) !== null;
   }
 
   typing(typing: boolean): void {
-    if (!this.openId) return;
+    if (!this.openId || !this.store.thread(this.openId).joined) return;
     const now = Date.now();
     // a typing burst is one frame every few seconds, and one `false` at its end
     if (typing && now - this.typingSentAt < TYPING_RESEND_MS) return;
@@ -222,6 +211,15 @@ export class RoomsClient implements RoomLink {
     const thread = this.store.thread(roomId);
     if (!thread.joined || thread.lastSeq === 0) return;
     if ((thread.readBy.get(this.userId) ?? 0) >= thread.lastSeq) return;
+    const wait = this.readSentAt + READ_MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.readTimer ??= setTimeout(() => {
+        this.readTimer = undefined;
+        this.markRead();
+      }, wait);
+      return;
+    }
+    this.readSentAt = Date.now();
     thread.readBy.set(this.userId, thread.lastSeq);
     this.send({ type: 'read', room_id: roomId, seq: thread.lastSeq });
   }
@@ -235,10 +233,7 @@ export class RoomsClient implements RoomLink {
       thread.nextBefore = null;
       return this.changed();
     }
-    const page = await this.api<{ items: unknown[]; next_before: number | null }>(
-      `../api/v1/chat/rooms/${encodeURIComponent(roomId)}/messages`,
-      { query: { before: String(before), limit: String(PAGE_SIZE) } },
-    );
+    const page = await this.api((token) => roomsApi.history(token, roomId, before, PAGE_SIZE));
     if (!page) return;
     for (const item of page.items) {
       const frame = asMessageFrame(item);
@@ -279,7 +274,7 @@ export class RoomsClient implements RoomLink {
       case 'leave':
         if (userId === this.userId) {
           this.wanted.delete(roomId);
-          this.store.thread(roomId).joined = false;
+          Object.assign(this.store.thread(roomId), { joined: false, out: true });
           if (metadata.reason === 'kicked' || metadata.reason === 'banned')
             this.notify(metadata.reason === 'banned' ? 'BANNED' : 'KICKED');
           void this.refresh();
@@ -333,6 +328,7 @@ export class RoomsClient implements RoomLink {
     const thread = this.store.thread(roomId);
     const first = !thread.joined;
     thread.joined = true;
+    thread.out = false;
     if (Array.isArray(metadata.online)) {
       thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
       for (const id of thread.online) if (!this.presence.has(id)) this.presence.set(id, 'online');
@@ -358,11 +354,23 @@ export class RoomsClient implements RoomLink {
     const error = isRecord(frame.error) ? frame.error : {};
     const code = typeof error.code === 'string' ? error.code : 'INTERNAL';
     if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
-    // a join refused (not found, banned): stop asking for it after every reconnect
-    if (roomId && (code === 'NOT_FOUND' || code === 'BANNED' || code === 'NOT_A_MEMBER')) {
+    // not (or no longer) in the room: stop joining it after every reconnect; the open room stays on
+    // screen with what it showed (and what the user was writing)
+    const clientId = typeof frame.client_id === 'string' ? frame.client_id : '';
+    const refusedJoin = clientId.startsWith('join:');
+    if (code === 'RATE_LIMITED' && roomId && refusedJoin) {
+      // many rooms joined at once after a reconnect: the rest follow when the budget allows
+      const retryAfter = typeof error.retry_after === 'number' ? error.retry_after : 1000;
+      setTimeout(() => this.wanted.has(roomId) && this.sendJoin(roomId), retryAfter);
+      return;
+    }
+    // a read mark, typing or heartbeat over the budget: the next one says the same, nothing to show
+    if (code === 'RATE_LIMITED' && !clientId) return;
+    if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
       this.wanted.delete(roomId);
-      if (!this.store.thread(roomId).joined) this.store.forget(roomId);
-      if (this.openId === roomId && !this.store.roomIds.includes(roomId)) this.openId = null;
+      const thread = this.store.thread(roomId);
+      Object.assign(thread, { joined: false, out: true });
+      if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
   }
@@ -374,7 +382,7 @@ export class RoomsClient implements RoomLink {
 
   private sendJoin(roomId: string): void {
     const thread = this.store.thread(roomId);
-    const frame: RoomClientFrame = { type: 'join', room_id: roomId };
+    const frame: RoomClientFrame = { type: 'join', room_id: roomId, client_id: `join:${newClientId()}` };
     // a resume: everything after what the thread holds, nothing twice
     if (thread.joined) frame.last_seq = thread.lastSeq;
     this.send(frame);
@@ -384,14 +392,12 @@ export class RoomsClient implements RoomLink {
     this.socket.send(frame as unknown as Record<string, unknown>);
   }
 
-  private async api<T>(
-    path: string,
-    init: { method?: string; query?: Record<string, string>; body?: unknown } = {},
-  ): Promise<T | null> {
+  // A REST call with the current token; a failure becomes the notice and null.
+  private async api<T>(call: (token: string) => Promise<T>): Promise<T | null> {
     const token = this.token();
     if (!token) return null;
     try {
-      return await apiJson<T>(path, token, init);
+      return await call(token);
     } catch (error) {
       this.notify(error instanceof ApiError ? error.code : 'INTERNAL');
       return null;

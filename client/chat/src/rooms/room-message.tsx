@@ -1,0 +1,186 @@
+import { useState } from 'preact/hooks';
+import type { RoomMessage } from './room-store';
+import type { RoomsClient } from './rooms-client';
+
+const EMOJIS = ['👍', '❤️', '😂'];
+
+interface ItemProps {
+  rooms: RoomsClient;
+  message: RoomMessage;
+  seen: boolean;
+  onReply(): void;
+  onEdit(): void;
+}
+
+// One message: sender, time, edited mark, the message replied to, text (or deleted), reactions,
+// delivery state for one's own, and its actions (react, reply, edit, delete, report).
+export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemProps) {
+  const [tools, setTools] = useState(false);
+  const [reporting, setReporting] = useState(false);
+  const [reported, setReported] = useState(false);
+  if (message.kind === 'system')
+    return (
+      <p class="event" data-message-id={message.messageId} data-seq={message.seq}>
+        {systemText(message)}
+      </p>
+    );
+  const mine = message.userId === rooms.userId;
+  const quoted = message.replyTo ? rooms.store.find(rooms.openId ?? '', message.replyTo) : undefined;
+  const classes = ['msg', mine ? 'user' : 'ai'];
+  if (message.pending) classes.push('pending');
+  if (message.deleted) classes.push('deleted');
+  const canAct = !message.deleted && !message.pending && message.messageId !== undefined;
+  const reactions = Object.entries(message.reactions);
+  return (
+    <article
+      class={classes.join(' ')}
+      data-message-id={message.messageId}
+      data-client-id={message.clientId}
+      data-seq={message.seq}
+      data-state={message.failed ? 'failed' : message.pending ? 'pending' : 'sent'}
+    >
+      <header>
+        <span class="who">{mine ? 'You' : message.userId}</span>
+        {message.timestamp && <time>{new Date(message.timestamp).toLocaleTimeString()}</time>}
+        {message.editedAt && !message.deleted && <span class="edited">(edited)</span>}
+      </header>
+      {quoted && (
+        <blockquote class="reply-quote">
+          <span class="who">{quoted.userId === rooms.userId ? 'You' : quoted.userId}</span>:{' '}
+          {quoted.deleted ? 'deleted message' : quoted.content.slice(0, 80)}
+        </blockquote>
+      )}
+      {message.deleted ? (
+        <p class="text deleted-text">This message was deleted</p>
+      ) : (
+        <p class="text">{message.content}</p>
+      )}
+      {reactions.length > 0 && (
+        <div class="reactions" role="group" aria-label="Reactions">
+          {reactions.map(([emoji, users]) => (
+            <button
+              key={emoji}
+              type="button"
+              class="reaction"
+              aria-pressed={users.includes(rooms.userId)}
+              aria-label={`${emoji} ${users.length}`}
+              disabled={!canAct}
+              onClick={() => message.messageId && rooms.react(message.messageId, emoji)}
+            >
+              {emoji} {users.length}
+            </button>
+          ))}
+        </div>
+      )}
+      {mine && (
+        <p class="note" data-testid="delivery">
+          {message.failed ? 'Not sent' : message.pending ? 'Sending…' : seen ? 'Seen' : 'Sent'}
+        </p>
+      )}
+      {reported && <p class="note">Reported to the admins</p>}
+      {canAct && (
+        <button
+          type="button"
+          class="link tools-toggle"
+          aria-expanded={tools}
+          onClick={() => setTools(!tools)}
+        >
+          Actions
+        </button>
+      )}
+      {canAct && tools && message.messageId && (
+        <div class="tools" role="toolbar" aria-label="Message actions">
+          {EMOJIS.map((emoji) => (
+            <button
+              key={emoji}
+              type="button"
+              class="link"
+              aria-label={`React ${emoji}`}
+              onClick={() => message.messageId && rooms.react(message.messageId, emoji)}
+            >
+              {emoji}
+            </button>
+          ))}
+          <button type="button" class="link" onClick={onReply}>
+            Reply
+          </button>
+          {mine && (
+            <button type="button" class="link" onClick={onEdit}>
+              Edit
+            </button>
+          )}
+          {mine && (
+            <button
+              type="button"
+              class="link"
+              onClick={() => message.messageId && rooms.remove(message.messageId)}
+            >
+              Delete
+            </button>
+          )}
+          {!mine && !reported && (
+            <button type="button" class="link" onClick={() => setReporting(!reporting)}>
+              Report
+            </button>
+          )}
+        </div>
+      )}
+      {reporting && message.messageId && (
+        <ReportForm
+          onSubmit={async (reason) => {
+            if (message.messageId && (await rooms.report(message.messageId, reason))) setReported(true);
+            setReporting(false);
+          }}
+        />
+      )}
+    </article>
+  );
+}
+
+function ReportForm({ onSubmit }: { onSubmit(reason: string): Promise<void> }) {
+  const [reason, setReason] = useState('');
+  return (
+    <form
+      class="report-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        void onSubmit(reason);
+      }}
+    >
+      <label>
+        Reason (optional)
+        <input
+          value={reason}
+          maxLength={500}
+          onInput={(event) => setReason((event.currentTarget as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit" class="button">
+        Send report
+      </button>
+    </form>
+  );
+}
+
+// joins, leaves and moderation, as a sentence
+function systemText(message: RoomMessage): string {
+  const target = message.targetUserId ? ` ${message.targetUserId}` : '';
+  switch (message.action ?? message.content) {
+    case 'joined':
+      return `${message.userId} joined`;
+    case 'left':
+      return `${message.userId} left`;
+    case 'mute':
+      return `${message.userId} muted${target}`;
+    case 'unmute':
+      return `${message.userId} unmuted${target}`;
+    case 'kick':
+      return `${message.userId} removed${target}`;
+    case 'ban':
+      return `${message.userId} banned${target}`;
+    case 'unban':
+      return `${message.userId} unbanned${target}`;
+    default:
+      return `${message.userId}: ${message.action ?? message.content}`;
+  }
+}

@@ -1,0 +1,49 @@
+import { apiJson } from '../../../shared/api';
+
+// The rooms REST API (/api/v1/chat/..., docs/protocol.md "Rooms") as the chat client calls it: beside
+// the chat page at /chat/, so one level up (also behind a proxy prefix).
+const BASE = '../api/v1/chat';
+
+export interface RoomSummary {
+  id: string;
+  kind: 'public' | 'private' | 'dm';
+  name: string;
+  topic?: string;
+  owner_id: string;
+  dm_users?: string[];
+  last_message_at: string | null;
+  membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
+  role: 'owner' | 'moderator' | 'member' | null;
+  unread_count: number;
+}
+
+export interface HistoryPage {
+  // stored messages, oldest first (checked one by one by the store)
+  items: unknown[];
+  next_before: number | null;
+}
+
+const room = (roomId: string) => `${BASE}/rooms/${encodeURIComponent(roomId)}`;
+
+export const roomsApi = {
+  list: (token: string) => apiJson<RoomSummary[]>(`${BASE}/rooms`, token),
+  create: (token: string, name: string, kind: 'public' | 'private') =>
+    apiJson<RoomSummary>(`${BASE}/rooms`, token, { method: 'POST', body: { name, kind } }),
+  openDm: (token: string, userId: string) =>
+    apiJson<RoomSummary>(`${BASE}/dms`, token, { method: 'POST', body: { user_id: userId } }),
+  invite: (token: string, roomId: string, userId: string) =>
+    apiJson<unknown>(`${room(roomId)}/invite`, token, { method: 'POST', body: { user_id: userId } }),
+  report: (token: string, roomId: string, messageId: string, reason: string) =>
+    apiJson<{ report_id: string }>(
+      `${room(roomId)}/messages/${encodeURIComponent(messageId)}/report`,
+      token,
+      {
+        method: 'POST',
+        body: reason ? { reason } : {},
+      },
+    ),
+  history: (token: string, roomId: string, before: number, limit: number) =>
+    apiJson<HistoryPage>(`${room(roomId)}/messages`, token, {
+      query: { before: String(before), limit: String(limit) },
+    }),
+};
