@@ -1,4 +1,5 @@
 import type { ClientMessageType, ServerFrameType } from '../protocol/frames';
+import type { RoomClientFrame, RoomServerFrame } from '../protocol/rooms';
 
 // What docs/asyncapi.yaml says about each frame of src/protocol/frames.ts. The records are keyed
 // by the protocol's own type unions, so a frame type added there fails the typecheck until it is
@@ -260,3 +261,229 @@ function storedEcho(type: string, sender: string, fields: Record<string, unknown
     example: { type, session_id: SESSION, seq: 5, id: 'm-5', sender, timestamp: AT, ...fields },
   };
 }
+
+// The rooms protocol (src/protocol/rooms.ts; docs/protocol.md, "Rooms"): frames of /ws/chat, which
+// also travel on /chat/ws. Keyed by its own type unions, like the tables above.
+const ROOM = 'r-42';
+const ROOM_MESSAGE = 'rm-7';
+
+export const ROOM_CLIENT_FRAME_DOCS: { [T in RoomClientFrame['type']]: FrameDoc } = {
+  chat: {
+    summary:
+      'A message to the room: content (1..MAX_MESSAGE_LENGTH characters) and/or file_id (an upload of the sender). room_id `@<user_id>` is the direct message with that user. Answered by an ack (room_id, message_id, seq, timestamp); the others get chat.',
+    required: ['room_id'],
+    optional: ['client_id', 'content', 'file_id', 'timestamp', 'user_id'],
+    metadata: { reply_to: { type: 'string', description: 'a message id of the same room' } },
+    example: { type: 'chat', room_id: ROOM, client_id: 'c-1', content: 'Hi all!' },
+  },
+  join: {
+    summary:
+      'Subscribes the socket to a room (joining a public one, or an invitation): the newest messages (or every one after last_seq) as chat frames, then join, then live.',
+    required: ['room_id'],
+    optional: ['client_id', 'last_seq', 'timestamp', 'user_id'],
+    example: { type: 'join', room_id: ROOM, client_id: 'c-2', last_seq: 17 },
+  },
+  leave: {
+    summary:
+      "Leaves the room (a direct message cannot be left): ack; the room stops reaching the user's sockets on every instance.",
+    required: ['room_id'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    example: { type: 'leave', room_id: ROOM, client_id: 'c-3' },
+  },
+  edit: {
+    summary: "The sender's new text of a message: ack; everyone gets edit (metadata.edited_at).",
+    required: ['room_id', 'message_id', 'content'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    example: {
+      type: 'edit',
+      room_id: ROOM,
+      message_id: ROOM_MESSAGE,
+      client_id: 'c-4',
+      content: 'Hi everyone!',
+    },
+  },
+  delete: {
+    summary:
+      'Soft deletes a message (its sender, the room owner and moderators, admins): ack; everyone gets delete.',
+    required: ['room_id', 'message_id'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    example: { type: 'delete', room_id: ROOM, message_id: ROOM_MESSAGE, client_id: 'c-5' },
+  },
+  react: {
+    summary: 'Adds (or with metadata.remove, removes) an emoji reaction: ack; everyone gets react.',
+    required: ['room_id', 'message_id', 'content'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    metadata: { remove: { type: 'boolean' } },
+    example: { type: 'react', room_id: ROOM, message_id: ROOM_MESSAGE, content: '👍' },
+  },
+  typing: {
+    summary: "Relayed to the room's other sockets (a rate budget apart from messages).",
+    required: ['room_id'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    metadata: { typing: { type: 'boolean' } },
+    metadataRequired: ['typing'],
+    example: { type: 'typing', room_id: ROOM, metadata: { typing: true } },
+  },
+  read: {
+    summary: "Moves the user's read mark forward to seq: ack; in a direct message the other side gets read.",
+    required: ['room_id', 'seq'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    example: { type: 'read', room_id: ROOM, seq: 18 },
+  },
+  heartbeat: {
+    summary: "Refreshes the socket's presence (online, or away): ack.",
+    optional: ['client_id'],
+    metadata: { status: { enum: ['online', 'away'] } },
+    example: { type: 'heartbeat', client_id: 'c-6', metadata: { status: 'away' } },
+  },
+};
+
+export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc } = {
+  connection_status: {
+    summary: 'First frame on /ws/chat: the user and when the token expires (refresh it with auth_refresh).',
+    required: ['user_id'],
+    metadata: {
+      status: { const: 'connected' },
+      token_expires_at: { type: 'string', format: 'date-time' },
+    },
+    metadataRequired: ['status', 'token_expires_at'],
+    example: {
+      type: 'connection_status',
+      user_id: 'u-1',
+      metadata: { status: 'connected', token_expires_at: AT },
+    },
+  },
+  chat: {
+    summary:
+      'A stored message of the room (live, or replayed on join), once and in seq order. content is absent once deleted; metadata.kind is text, or system for joins, leaves and moderation (metadata.action, metadata.target_user_id).',
+    required: ['room_id', 'message_id', 'seq', 'user_id', 'timestamp'],
+    optional: ['client_id', 'content', 'file_id', 'file_url'],
+    metadata: {
+      kind: { enum: ['text', 'system'] },
+      reply_to: { type: 'string' },
+      edited_at: { type: 'string', format: 'date-time' },
+      deleted: { type: 'boolean' },
+      reactions: {
+        type: 'object',
+        additionalProperties: { type: 'array', items: { type: 'string' } },
+        description: 'emoji → user ids',
+      },
+      action: { type: 'string' },
+      target_user_id: { type: 'string' },
+      file: { type: 'object', description: 'name, size, mime_type of a shared file' },
+    },
+    metadataRequired: ['kind'],
+    example: {
+      type: 'chat',
+      room_id: ROOM,
+      message_id: ROOM_MESSAGE,
+      seq: 18,
+      user_id: 'u-2',
+      timestamp: AT,
+      client_id: 'c-1',
+      content: 'Hi all!',
+      metadata: { kind: 'text', reactions: { '👍': ['u-1'] } },
+    },
+  },
+  ack: {
+    summary:
+      'A client room frame was handled: for chat with message_id, seq and timestamp (a resend of a client_id gets the stored copy’s ack); for auth_refresh with metadata.token_expires_at.',
+    optional: ['room_id', 'client_id', 'message_id', 'seq', 'timestamp', 'metadata'],
+    example: {
+      type: 'ack',
+      room_id: ROOM,
+      client_id: 'c-1',
+      message_id: ROOM_MESSAGE,
+      seq: 18,
+      timestamp: AT,
+    },
+  },
+  join: {
+    summary:
+      'The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it.',
+    required: ['room_id', 'user_id', 'seq'],
+    optional: ['client_id'],
+    metadata: {
+      online: { type: 'array', items: { type: 'string' } },
+      replayed: { type: 'integer', minimum: 0 },
+    },
+    metadataRequired: ['online', 'replayed'],
+    example: {
+      type: 'join',
+      room_id: ROOM,
+      user_id: 'u-1',
+      seq: 18,
+      client_id: 'c-2',
+      metadata: { online: ['u-1', 'u-2'], replayed: 1 },
+    },
+  },
+  leave: {
+    summary:
+      'A user left the room (metadata.reason). Typed in the protocol; the server announces leaves, kicks and bans as system chat messages today.',
+    required: ['room_id', 'user_id'],
+    metadata: { reason: { enum: ['left', 'kicked', 'banned'] } },
+    example: { type: 'leave', room_id: ROOM, user_id: 'u-3', metadata: { reason: 'left' } },
+  },
+  presence: {
+    summary: "Presence of the room's members changed (at most one frame per room per second per instance).",
+    optional: ['room_id'],
+    metadata: {
+      users: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['user_id', 'status'],
+          properties: { user_id: { type: 'string' }, status: { enum: ['online', 'away', 'offline'] } },
+        },
+      },
+    },
+    metadataRequired: ['users'],
+    example: { type: 'presence', room_id: ROOM, metadata: { users: [{ user_id: 'u-2', status: 'away' }] } },
+  },
+  edit: {
+    summary: 'A message was edited (the text before it is kept in its history).',
+    required: ['room_id', 'message_id', 'seq', 'user_id', 'content'],
+    metadata: { edited_at: { type: 'string', format: 'date-time' } },
+    metadataRequired: ['edited_at'],
+    example: {
+      type: 'edit',
+      room_id: ROOM,
+      message_id: ROOM_MESSAGE,
+      seq: 18,
+      user_id: 'u-2',
+      content: 'Hi everyone!',
+      metadata: { edited_at: AT },
+    },
+  },
+  delete: {
+    summary: 'A message was deleted (user_id: who deleted it); it keeps its seq, sender and time.',
+    required: ['room_id', 'message_id', 'seq', 'user_id'],
+    example: { type: 'delete', room_id: ROOM, message_id: ROOM_MESSAGE, seq: 18, user_id: 'u-2' },
+  },
+  react: {
+    summary: 'A reaction (content: the emoji) was added, or removed (metadata.removed).',
+    required: ['room_id', 'message_id', 'user_id', 'content'],
+    metadata: { removed: { type: 'boolean' } },
+    metadataRequired: ['removed'],
+    example: {
+      type: 'react',
+      room_id: ROOM,
+      message_id: ROOM_MESSAGE,
+      user_id: 'u-1',
+      content: '👍',
+      metadata: { removed: false },
+    },
+  },
+  typing: {
+    summary: 'Another member is typing (or stopped).',
+    required: ['room_id', 'user_id'],
+    metadata: { typing: { type: 'boolean' } },
+    metadataRequired: ['typing'],
+    example: { type: 'typing', room_id: ROOM, user_id: 'u-2', metadata: { typing: true } },
+  },
+  read: {
+    summary: 'In a direct message: the other side has read up to seq.',
+    required: ['room_id', 'user_id', 'seq'],
+    example: { type: 'read', room_id: ROOM, user_id: 'u-2', seq: 18 },
+  },
+};

@@ -4,28 +4,32 @@ import { Parser } from '@asyncapi/parser';
 import ts from 'typescript';
 import { parse } from 'yaml';
 import { parseClientFrame } from '../modules/chat/envelope-parser';
+import { validateRoomFrame } from '../modules/rooms/room-frame-parser';
 import { CLIENT_MESSAGE_TYPES } from '../protocol/frames';
-import { messageKey } from './asyncapi';
+import { ROOM_CLIENT_TYPES } from '../protocol/rooms';
+import { messageKey, roomMessageKey } from './asyncapi';
 import { asyncApiText, DOCS_DIR } from './generate';
 
 const FRAMES_FILE = join(__dirname, '..', 'protocol', 'frames.ts');
+const ROOMS_FILE = join(__dirname, '..', 'protocol', 'rooms.ts');
 
-// The members of ServerMessage['type'] as the compiler sees them, so a frame added to the union
-// (not only to the table in asyncapi-frames.ts) is caught.
-function serverFrameTypes(): string[] {
-  const program = ts.createProgram([FRAMES_FILE], { strict: true, noEmit: true });
+// The members of a union's ['type'] (ServerMessage of frames.ts, RoomClientFrame and RoomServerFrame
+// of rooms.ts) as the compiler sees them, so a frame added to the union (not only to the tables in
+// asyncapi-frames.ts) is caught.
+function frameTypes(file = FRAMES_FILE, union = 'ServerMessage'): string[] {
+  const program = ts.createProgram([file], { strict: true, noEmit: true });
   const checker = program.getTypeChecker();
-  const source = program.getSourceFile(FRAMES_FILE) as ts.SourceFile;
+  const source = program.getSourceFile(file) as ts.SourceFile;
   const alias = source.statements.find(
     (statement): statement is ts.TypeAliasDeclaration =>
-      ts.isTypeAliasDeclaration(statement) && statement.name.text === 'ServerMessage',
+      ts.isTypeAliasDeclaration(statement) && statement.name.text === union,
   );
-  if (!alias) throw new Error('no ServerMessage in frames.ts');
-  const union = checker.getTypeAtLocation(alias.name);
+  if (!alias) throw new Error(`no ${union} in ${file}`);
+  const type = checker.getTypeAtLocation(alias.name);
   const types = new Set<string>();
-  for (const member of union.isUnion() ? union.types : [union]) {
-    const type = checker.getTypeOfSymbol(member.getProperty('type') as ts.Symbol);
-    for (const literal of type.isUnion() ? type.types : [type])
+  for (const member of type.isUnion() ? type.types : [type]) {
+    const field = checker.getTypeOfSymbol(member.getProperty('type') as ts.Symbol);
+    for (const literal of field.isUnion() ? field.types : [field])
       if (literal.isStringLiteral()) types.add(literal.value);
   }
   return [...types].sort();
@@ -61,7 +65,10 @@ function exampleProblems(schema: Schema, example: Record<string, unknown>, at = 
 
 describe('AsyncAPI document', () => {
   const written = readFileSync(join(DOCS_DIR, 'asyncapi.yaml'), 'utf8');
-  const document = parse(written) as { components: { messages: Record<string, Message> } };
+  const document = parse(written) as {
+    components: { messages: Record<string, Message> };
+    channels: Record<string, { messages: Record<string, unknown> }>;
+  };
 
   it('should be valid AsyncAPI 3 for the official parser', async () => {
     const { document: parsed, diagnostics } = await new Parser().parse(written);
@@ -69,6 +76,7 @@ describe('AsyncAPI document', () => {
     expect(diagnostics.filter((diagnostic) => diagnostic.severity <= 1).map((d) => d.message)).toEqual([]);
     expect(parsed?.version()).toBe('3.0.0');
     expect(parsed?.channels().get('chat')?.address()).toBe('/chat/ws');
+    expect(parsed?.channels().get('rooms')?.address()).toBe('/ws/chat');
   });
 
   it('should describe every client frame type of the protocol module', () => {
@@ -77,10 +85,38 @@ describe('AsyncAPI document', () => {
   });
 
   it("should describe every member of ServerMessage['type']", () => {
-    const types = serverFrameTypes();
+    const types = frameTypes();
     expect(types).toEqual(expect.arrayContaining(['ack', 'ai_response', 'connection_status', 'error']));
     for (const type of types)
       expect([type, document.components.messages[messageKey('server', type)]?.name]).toEqual([type, type]);
+  });
+
+  it("should describe every member of RoomClientFrame['type'], on both sockets", () => {
+    const types = frameTypes(ROOMS_FILE, 'RoomClientFrame');
+    expect(types).toEqual([...ROOM_CLIENT_TYPES].sort());
+    for (const type of types) {
+      const key = roomMessageKey('client', type);
+      expect([type, document.components.messages[key]?.name]).toEqual([type, type]);
+      expect([key, key in document.channels.rooms.messages, key in document.channels.chat.messages]).toEqual([
+        key,
+        true,
+        true,
+      ]);
+    }
+  });
+
+  it("should describe every member of RoomServerFrame['type'], on /ws/chat and (but its first frame) on /chat/ws", () => {
+    const types = frameTypes(ROOMS_FILE, 'RoomServerFrame');
+    expect(types).toEqual(expect.arrayContaining(['ack', 'chat', 'connection_status', 'join', 'presence']));
+    for (const type of types) {
+      const key = roomMessageKey('server', type);
+      expect([type, document.components.messages[key]?.name]).toEqual([type, type]);
+      expect([key, key in document.channels.rooms.messages, key in document.channels.chat.messages]).toEqual([
+        key,
+        true,
+        type !== 'connection_status',
+      ]);
+    }
   });
 
   it('should give every message an example that fits its payload', () => {
@@ -96,6 +132,16 @@ describe('AsyncAPI document', () => {
       const { examples } = document.components.messages[messageKey('client', type)];
       for (const example of examples) {
         const result = parseClientFrame(JSON.stringify(example.payload), 4096);
+        expect([type, result.ok]).toEqual([type, true]);
+      }
+    }
+  });
+
+  it("should give room client frames examples the server's room frame parser accepts", () => {
+    for (const type of ROOM_CLIENT_TYPES) {
+      const { examples } = document.components.messages[roomMessageKey('client', type)];
+      for (const example of examples) {
+        const result = validateRoomFrame(JSON.parse(JSON.stringify(example.payload)), 4096);
         expect([type, result.ok]).toEqual([type, true]);
       }
     }

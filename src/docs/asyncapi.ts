@@ -1,9 +1,17 @@
 import { CLIENT_MESSAGE_TYPES, ENVELOPE_STRING_FIELDS } from '../protocol/frames';
-import { CLIENT_FRAME_DOCS, type FrameDoc, SERVER_FRAME_DOCS } from './asyncapi-frames';
+import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../protocol/rooms';
+import {
+  CLIENT_FRAME_DOCS,
+  type FrameDoc,
+  ROOM_CLIENT_FRAME_DOCS,
+  ROOM_SERVER_FRAME_DOCS,
+  SERVER_FRAME_DOCS,
+} from './asyncapi-frames';
 
 // docs/asyncapi.yaml: the WebSocket protocol (CONTRACT §2) as AsyncAPI 3, from the protocol
-// module's types and the descriptions in asyncapi-frames.ts. From the server's side: it receives
-// the client frames and sends the server frames on one channel, /chat/ws.
+// modules' types and the descriptions in asyncapi-frames.ts. From the server's side: it receives
+// the client frames and sends the server frames. Two channels: /chat/ws (the AI chat, and room
+// frames too) and /ws/chat (rooms only, src/protocol/rooms.ts).
 const FIELD_SCHEMAS: Record<string, object> = {
   ...Object.fromEntries(ENVELOPE_STRING_FIELDS.map((field) => [field, { type: 'string' }])),
   timestamp: { type: 'string', format: 'date-time' },
@@ -14,10 +22,23 @@ const FIELD_SCHEMAS: Record<string, object> = {
   error: { $ref: '#/components/schemas/FrameError' },
 };
 
-function payload(type: string, doc: FrameDoc): object {
+// The room envelope (ROOM_ENVELOPE_FIELDS), and file_url, which only the server sends.
+const ROOM_FIELD_SCHEMAS: Record<string, object> = {
+  ...Object.fromEntries(ROOM_ENVELOPE_FIELDS.map((field) => [field, { type: 'string' }])),
+  timestamp: { type: 'string', format: 'date-time' },
+  user_id: { type: 'string', description: 'the user the frame is about (the sender of a message)' },
+  room_id: { type: 'string', description: 'the room; `@<user_id>` in chat or join: the direct message' },
+  seq: { type: 'integer', minimum: 0, description: 'per-room order of stored messages' },
+  last_seq: { type: 'integer', minimum: 0, description: 'replay every message after it first' },
+  client_id: { type: 'string', description: 'chosen by the client; echoed on the ack' },
+  file_url: { type: 'string', description: 'stable /chat/files/:file_id link (members only)' },
+  metadata: { type: 'object', additionalProperties: true },
+};
+
+function payload(type: string, doc: FrameDoc, fields = FIELD_SCHEMAS): object {
   const properties: Record<string, object> = { type: { type: 'string', const: type } };
   for (const field of [...(doc.required ?? []), ...(doc.optional ?? [])]) {
-    const schema = FIELD_SCHEMAS[field];
+    const schema = fields[field];
     if (!schema) throw new Error(`${type}: no schema for envelope field ${field}`);
     properties[field] = schema;
   }
@@ -36,33 +57,74 @@ export function messageKey(side: 'client' | 'server', type: string): string {
   return `${side}_${type}`;
 }
 
-function messages(side: 'client' | 'server', docs: Record<string, FrameDoc>) {
+// room frames share some type names with the AI chat's (ack, chat's connection_status…)
+export function roomMessageKey(side: 'client' | 'server', type: string): string {
+  return `room_${side}_${type}`;
+}
+
+function messages(side: 'client' | 'server', docs: Record<string, FrameDoc>, room = false) {
   return Object.fromEntries(
     Object.entries(docs).map(([type, doc]) => [
-      messageKey(side, type),
+      room ? roomMessageKey(side, type) : messageKey(side, type),
       {
         name: type,
-        title: type,
+        title: room ? `room ${type}` : type,
         summary: doc.summary,
         contentType: 'application/json',
-        payload: payload(type, doc),
-        examples: [{ name: type, payload: doc.example }],
+        payload: payload(type, doc, room ? ROOM_FIELD_SCHEMAS : FIELD_SCHEMAS),
+        examples: [{ name: room ? `room_${type}` : type, payload: doc.example }],
       },
     ]),
   );
 }
 
+// The room server frames that /chat/ws carries too: all but /ws/chat's own first frame.
+const ONLY_ON_ROOM_SOCKET = new Set([roomMessageKey('server', 'connection_status')]);
+
 export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
   // client frames in the protocol's own order, server frames in the table's
   const client = Object.fromEntries(CLIENT_MESSAGE_TYPES.map((type) => [type, CLIENT_FRAME_DOCS[type]]));
-  const components = { client: messages('client', client), server: messages('server', SERVER_FRAME_DOCS) };
-  const references = (side: 'client' | 'server') =>
-    Object.fromEntries(
-      Object.keys(components[side]).map((key) => [key, { $ref: `#/components/messages/${key}` }]),
-    );
-  const channelMessages = { ...references('client'), ...references('server') };
-  const operationMessages = (side: 'client' | 'server') =>
-    Object.keys(components[side]).map((key) => ({ $ref: `#/channels/chat/messages/${key}` }));
+  const roomClient = Object.fromEntries(
+    ROOM_CLIENT_TYPES.map((type) => [type, ROOM_CLIENT_FRAME_DOCS[type]]),
+  );
+  const components = {
+    client: messages('client', client),
+    server: messages('server', SERVER_FRAME_DOCS),
+    roomClient: messages('client', roomClient, true),
+    roomServer: messages('server', ROOM_SERVER_FRAME_DOCS, true),
+  };
+  const references = (keys: string[]) =>
+    Object.fromEntries(keys.map((key) => [key, { $ref: `#/components/messages/${key}` }]));
+  const roomClientKeys = Object.keys(components.roomClient);
+  const roomServerKeys = Object.keys(components.roomServer);
+  const chat = {
+    client: [...Object.keys(components.client), ...roomClientKeys],
+    server: [
+      ...Object.keys(components.server),
+      ...roomServerKeys.filter((key) => !ONLY_ON_ROOM_SOCKET.has(key)),
+    ],
+  };
+  // /ws/chat: the room frames, and auth_refresh (answered by a room ack) as on /chat/ws
+  // errors are the shared error frame, naming the room in room_id
+  const rooms = {
+    client: [messageKey('client', 'auth_refresh'), ...roomClientKeys],
+    server: [...roomServerKeys, messageKey('server', 'error')],
+  };
+  const operationMessages = (channel: 'chat' | 'rooms', keys: string[]) =>
+    keys.map((key) => ({ $ref: `#/channels/${channel}/messages/${key}` }));
+  const wsQuery = (properties: Record<string, object>) => ({
+    ws: {
+      method: 'GET',
+      query: {
+        type: 'object',
+        properties: {
+          token: { type: 'string', description: 'the JWT, for clients that cannot set headers' },
+          ...properties,
+        },
+      },
+      bindingVersion: '0.1.0',
+    },
+  });
   return {
     asyncapi: '3.0.0',
     info: {
@@ -71,15 +133,17 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
       description:
         'Every frame is one JSON object (the envelope of CONTRACT §2); only `type` is always present. ' +
         'Frames of a session carry `seq`, one more per stored event, so clients detect gaps and resume ' +
-        'with `?session_id=…&last_seq=…`. Generated from src/protocol/frames.ts by `npm run docs`.',
+        'with `?session_id=…&last_seq=…`; room frames carry a per-room `seq` the same way. ' +
+        'Generated from src/protocol/frames.ts and src/protocol/rooms.ts by `npm run docs`.',
     },
     defaultContentType: 'application/json',
     servers: {
       production: {
         host: 'chat.example.com',
-        pathname: '/chat/ws',
+        pathname: '/',
         protocol: 'wss',
-        description: 'Behind TLS (deploy/nginx); the app itself listens on ws:// at PORT.',
+        description:
+          'Behind TLS (deploy/nginx); the app itself listens on ws:// at PORT. Two sockets: /chat/ws and /ws/chat.',
         security: [
           { $ref: '#/components/securitySchemes/bearer' },
           { $ref: '#/components/securitySchemes/queryToken' },
@@ -91,22 +155,26 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
         address: '/chat/ws',
         title: 'The chat socket',
         description:
-          'A bad, expired or missing token refuses the upgrade with HTTP 401; an Origin not in ALLOWED_ORIGINS with 403.',
-        messages: channelMessages,
-        bindings: {
-          ws: {
-            method: 'GET',
-            query: {
-              type: 'object',
-              properties: {
-                token: { type: 'string', description: 'the JWT, for clients that cannot set headers' },
-                session_id: { type: 'string', description: "resume this session of the user's" },
-                last_seq: { type: 'integer', minimum: 0, description: 'replay every event after it first' },
-              },
-            },
-            bindingVersion: '0.1.0',
-          },
-        },
+          'A bad, expired or missing token refuses the upgrade with HTTP 401; an Origin not in ALLOWED_ORIGINS with 403. ' +
+          'A frame whose type is a room client type (the room_client_* messages) goes to rooms, everything else ' +
+          'is the AI chat; ' +
+          'room frames come back as on /ws/chat.',
+        messages: references([...chat.client, ...chat.server]),
+        bindings: wsQuery({
+          session_id: { type: 'string', description: "resume this session of the user's" },
+          last_seq: { type: 'integer', minimum: 0, description: 'replay every event after it first' },
+        }),
+      },
+      rooms: {
+        address: '/ws/chat',
+        title: 'The rooms socket',
+        description:
+          'Rooms and direct messages only (docs/protocol.md, "Rooms"), authenticated as /chat/ws. The first frame is ' +
+          'connection_status; the socket closes with 4401 when the token expires unless auth_refresh replaced it. ' +
+          'A frame with an unknown key or a wrong type gets a recoverable error (INVALID_MESSAGE); room errors ' +
+          '(NOT_A_MEMBER, BANNED, MUTED, BLOCKED, NOT_FOUND, FORBIDDEN, RATE_LIMITED, …) name the room in room_id.',
+        messages: references([...rooms.client, ...rooms.server]),
+        bindings: wsQuery({}),
       },
     },
     operations: {
@@ -114,17 +182,34 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
         action: 'receive',
         channel: { $ref: '#/channels/chat' },
         summary: 'Frames a client (user or admin) sends.',
-        messages: operationMessages('client'),
+        messages: operationMessages('chat', chat.client),
       },
       sendServerFrames: {
         action: 'send',
         channel: { $ref: '#/channels/chat' },
         summary: 'Frames the server sends.',
-        messages: operationMessages('server'),
+        messages: operationMessages('chat', chat.server),
+      },
+      receiveRoomFrames: {
+        action: 'receive',
+        channel: { $ref: '#/channels/rooms' },
+        summary: 'Frames a client sends on the rooms socket.',
+        messages: operationMessages('rooms', rooms.client),
+      },
+      sendRoomFrames: {
+        action: 'send',
+        channel: { $ref: '#/channels/rooms' },
+        summary: 'Frames the server sends on the rooms socket.',
+        messages: operationMessages('rooms', rooms.server),
       },
     },
     components: {
-      messages: { ...components.client, ...components.server },
+      messages: {
+        ...components.client,
+        ...components.server,
+        ...components.roomClient,
+        ...components.roomServer,
+      },
       schemas: {
         FrameError: {
           type: 'object',

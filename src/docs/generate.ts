@@ -14,7 +14,7 @@ export async function openApiText(): Promise<string> {
 }
 
 export function asyncApiText(): string {
-  return `# Generated from src/protocol/frames.ts by \`npm run docs\` (src/docs/asyncapi.ts): do not edit.\n${stringify(buildAsyncApiDocument(), { lineWidth: 100, aliasDuplicateObjects: false })}`;
+  return `# Generated from src/protocol/frames.ts and rooms.ts by \`npm run docs\` (src/docs/asyncapi.ts): do not edit.\n${stringify(buildAsyncApiDocument(), { lineWidth: 100, aliasDuplicateObjects: false })}`;
 }
 
 export const ROOT_DIR = join(DOCS_DIR, '..');

@@ -4,22 +4,36 @@ import { NestFactory } from '@nestjs/core';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { AdminController } from '../modules/admin/admin.controller';
 import { buildOpenApiDocument } from '../modules/api-docs/openapi-document';
+import { CannedResponsesController } from '../modules/canned/canned-responses.controller';
 import { ChatController } from '../modules/chat/chat.controller';
+import { FeedbackController } from '../modules/feedback/feedback.controller';
 import { HealthController } from '../modules/health/health.controller';
+import { HistoryController } from '../modules/history/history.controller';
 import { MetricsController } from '../modules/metrics/metrics.module';
+import { NotesController } from '../modules/notes/notes.controller';
+import { RoomsController } from '../modules/rooms/rooms.controller';
+import { SearchController } from '../modules/search/search.controller';
 import { TakeoverController } from '../modules/takeover/takeover.controller';
 import { BlobController } from '../modules/uploads/blob.controller';
 import { UploadsController } from '../modules/uploads/uploads.controller';
 
 // Every REST controller of the app, in the order AppModule registers them. The e2e suite checks the
 // real app's document equals the one made from this list, so a controller left out fails there.
+// The api-docs controllers are left out on purpose (@ApiExcludeController: they exist by API_DOCS).
+// RoomsController and TakeoverController come in through ChatModule's imports.
 export const REST_CONTROLLERS: Type[] = [
   MetricsController,
   UploadsController,
   BlobController,
   ChatController,
   TakeoverController,
+  RoomsController,
   AdminController,
+  FeedbackController,
+  HistoryController,
+  SearchController,
+  CannedResponsesController,
+  NotesController,
   HealthController,
 ];
 

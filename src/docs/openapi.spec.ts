@@ -91,8 +91,10 @@ function undocumented(document: OpenAPIObject, routes: Route[] = controllerRoute
       if (answers.length === 0) problems.push(`${route}: no 2xx/3xx response`);
       for (const [status, answer] of answers) {
         const schemas = Object.values(answer.content ?? {}).filter((media) => media.schema);
-        // a redirect is documented by its Location header
-        if (status.startsWith('3') ? !answer.headers : schemas.length === 0)
+        // a redirect is documented by its Location header; 204 No Content has no body to describe
+        if (status === '204') {
+          if (schemas.length > 0) problems.push(`${route}: response 204 documents a body`);
+        } else if (status.startsWith('3') ? !answer.headers : schemas.length === 0)
           problems.push(`${route}: response ${status} has no schema`);
       }
     }
@@ -124,7 +126,27 @@ describe('OpenAPI document', () => {
   it('should find every route of the controllers, and which read a body', () => {
     const routes = controllerRoutes();
     expect(routes.length).toBe(Object.values(document.paths).flatMap((item) => Object.keys(item)).length);
-    expect(routes.filter((route) => route.readsBody).map((route) => route.path)).toEqual(['/chat/uploads']);
+    expect(
+      routes
+        .filter((route) => route.readsBody)
+        .map((route) => `${route.method.toUpperCase()} ${route.path}`)
+        .sort(),
+    ).toEqual([
+      'PATCH /api/v1/chat/rooms/{id}',
+      'PATCH /chat/admin/canned-responses/{id}',
+      'PATCH /chat/sessions/{id}',
+      'POST /api/v1/chat/blocks',
+      'POST /api/v1/chat/dms',
+      'POST /api/v1/chat/rooms',
+      'POST /api/v1/chat/rooms/{id}/invite',
+      'POST /api/v1/chat/rooms/{id}/messages/{messageId}/report',
+      'POST /api/v1/chat/rooms/{id}/moderation/{action}',
+      'POST /api/v1/chat/rooms/{id}/moderators',
+      'POST /chat/admin/canned-responses',
+      'POST /chat/admin/sessions/{id}/notes',
+      'POST /chat/uploads',
+      'PUT /chat/sessions/{id}/messages/{messageId}/feedback',
+    ]);
   });
 
   it('should fail the check when a route has no schema, no body or is left out', () => {
@@ -132,9 +154,15 @@ describe('OpenAPI document', () => {
     (broken.paths['/chat/models'].get as Operation).responses = { '200': { description: 'x' } } as never;
     delete (broken.paths['/chat/uploads'].post as Operation).requestBody;
     delete broken.paths['/chat/healthz'];
+    delete (broken.paths['/api/v1/chat/rooms'].post as Operation).requestBody;
+    (broken.paths['/chat/sessions/{id}'].delete as Operation).responses = {
+      '204': { content: { 'application/json': { schema: { type: 'string' } } } },
+    } as never;
     expect(undocumented(broken).sort()).toEqual([
+      'DELETE /chat/sessions/{id}: response 204 documents a body',
       'GET /chat/healthz: not in the document',
       'GET /chat/models: response 200 has no schema',
+      'POST /api/v1/chat/rooms: reads a body but documents none',
       'POST /chat/uploads: reads a body but documents none',
     ]);
   });

@@ -7,8 +7,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('chatbox')
     .setDescription(
-      'REST API of the chatbox service (CONTRACT §3). The WebSocket protocol at /chat/ws is in ' +
-        'docs/asyncapi.yaml. Every route but health, metrics and signed blobs needs ' +
+      'REST API of the chatbox service (CONTRACT §3), rooms under /api/v1/chat. The WebSocket ' +
+        'protocol at /chat/ws and /ws/chat is in docs/asyncapi.yaml. Every route but health, metrics and signed blobs needs ' +
         '`Authorization: Bearer <jwt>` signed by the parent app; errors are `{error: {code, message}}`.',
     )
     .setVersion('1')

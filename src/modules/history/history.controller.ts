@@ -1,17 +1,39 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Query, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
+import { ApiErrors } from '../../common/errors/api-errors.decorator';
+import { SessionExportViewDto, SessionUpdatedDto } from './dto/history-responses.dto';
 import { SessionExportDto, SessionUpdateDto } from './dto/session-update.dto';
 import { HistoryService } from './history.service';
 import { toMarkdown } from './session-export';
 
 // Export (owner or admin), rename/archive and soft delete (owner) of one session; others get 404.
 @Controller('chat/sessions/:id')
+@ApiTags('sessions')
+@ApiBearerAuth()
+@ApiErrors(400, 401, 404)
+@ApiExtraModels(SessionExportViewDto)
 export class HistoryController {
   constructor(private readonly history: HistoryService) {}
 
   @Get('export')
+  @ApiOkResponse({
+    description: 'the conversation as it is now, as a download (Content-Disposition: attachment)',
+    headers: { 'Content-Disposition': { schema: { type: 'string' } } },
+    content: {
+      'text/markdown': { schema: { type: 'string' } },
+      'application/json': { schema: { $ref: getSchemaPath(SessionExportViewDto) } },
+    },
+  })
   async export(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -30,11 +52,13 @@ export class HistoryController {
   }
 
   @Patch()
+  @ApiOkResponse({ type: SessionUpdatedDto, description: 'what changed (owner only)' })
   update(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: SessionUpdateDto) {
     return this.history.update(id, principal.userId, body);
   }
 
   @Delete()
+  @ApiNoContentResponse({ description: 'soft deleted (owner only)' })
   @HttpCode(204)
   delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     return this.history.delete(id, principal.userId);

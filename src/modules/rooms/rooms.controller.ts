@@ -1,8 +1,18 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { AdminOnly, CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { ApiErrors } from '../../common/errors/api-errors.decorator';
+import { ErrorBodyDto } from '../../common/errors/error-body.dto';
 import {
   CreateRoomDto,
   HistoryQueryDto,
@@ -13,16 +23,44 @@ import {
   UpdateRoomDto,
   UserRefDto,
 } from './dto/rooms.dto';
+import {
+  AdminReportPageDto,
+  AdminRoomPageDto,
+  BlockListDto,
+  BlockResultDto,
+  MessageDeletedDto,
+  ModerationResultDto,
+  ParticipantDto,
+  ReportCreatedDto,
+  RoomDto,
+  RoomHistoryDto,
+  RoomInvitedDto,
+  RoomLeftDto,
+  RoomRoleDto,
+  RoomSummaryDto,
+} from './dto/room-responses.dto';
 import { roomSummaryView, roomView } from './dto/room-views';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReportsService } from './room-reports.service';
 import { RoomsService, type ModerationAction } from './rooms.service';
 
-const ACTIONS: ReadonlySet<string> = new Set(['mute', 'unmute', 'kick', 'ban', 'unban']);
+const ACTION_NAMES = ['mute', 'unmute', 'kick', 'ban', 'unban'];
+const ACTIONS: ReadonlySet<string> = new Set(ACTION_NAMES);
+
+// 403 in a room: not a member (or banned), or not allowed to do this there
+const ApiRoomForbidden = () =>
+  ApiResponse({
+    status: 403,
+    description: 'NOT_A_MEMBER, BANNED, or FORBIDDEN (not allowed in this room)',
+    type: ErrorBodyDto,
+  });
 
 // Rooms over HTTP (docs/protocol.md, "Rooms"): Bearer JWT (the global guard), snake_case, validated
 // bodies; membership is checked by the services before every read.
 @Controller('api/v1/chat')
+@ApiTags('rooms')
+@ApiBearerAuth()
+@ApiErrors(400, 401)
 export class RoomsController {
   constructor(
     private readonly rooms: RoomsService,
@@ -31,21 +69,31 @@ export class RoomsController {
   ) {}
 
   @Get('rooms')
+  @ApiOkResponse({
+    type: [RoomSummaryDto],
+    description: "public rooms and the user's rooms and invitations",
+  })
   async list(@CurrentPrincipal() principal: Principal) {
     return (await this.rooms.listFor(principal)).map(roomSummaryView);
   }
 
   @Post('rooms')
+  @ApiCreatedResponse({ type: RoomDto, description: 'the room; its creator is the owner' })
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateRoomDto) {
     return roomView(await this.rooms.create(principal, body));
   }
 
   @Get('rooms/:id')
+  @ApiOkResponse({ type: RoomSummaryDto })
+  @ApiErrors(404)
   async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     return roomSummaryView(await this.rooms.get(principal, id));
   }
 
   @Patch('rooms/:id')
+  @ApiOkResponse({ type: RoomDto, description: 'room settings (owner, moderators, admins)' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -55,6 +103,9 @@ export class RoomsController {
   }
 
   @Get('rooms/:id/messages')
+  @ApiOkResponse({ type: RoomHistoryDto, description: 'members only: a page of messages before `before`' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   async history(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -66,6 +117,9 @@ export class RoomsController {
   }
 
   @Delete('rooms/:id/messages/:messageId')
+  @ApiOkResponse({ type: MessageDeletedDto, description: 'soft deleted (sender, owner, moderators, admins)' })
+  @ApiRoomForbidden()
+  @ApiErrors(404, 429)
   async deleteMessage(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -76,6 +130,9 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/messages/:messageId/report')
+  @ApiCreatedResponse({ type: ReportCreatedDto, description: 'reported; admins are alerted' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(201)
   async report(
     @CurrentPrincipal() principal: Principal,
@@ -88,6 +145,9 @@ export class RoomsController {
   }
 
   @Get('rooms/:id/participants')
+  @ApiOkResponse({ type: [ParticipantDto], description: "members only: the room's members" })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   async participants(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     return (await this.rooms.participantsOf(principal, id)).map((member) => ({
       user_id: member.user_id,
@@ -98,6 +158,9 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/join')
+  @ApiOkResponse({ type: RoomDto, description: 'a member now (or already)' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(200)
   async join(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     const { room } = await this.rooms.join(principal, id);
@@ -105,6 +168,9 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/leave')
+  @ApiOkResponse({ type: RoomLeftDto, description: 'a direct message cannot be left (400)' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(200)
   async leave(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     await this.rooms.leave(principal, id);
@@ -112,6 +178,12 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/invite')
+  @ApiOkResponse({
+    type: RoomInvitedDto,
+    description: 'members invite to public rooms; owners and moderators to private ones',
+  })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(200)
   async invite(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: UserRefDto) {
     await this.rooms.invite(principal, id, body.user_id);
@@ -119,6 +191,9 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/moderators')
+  @ApiOkResponse({ type: RoomRoleDto, description: 'the owner (or an admin) names or unnames a moderator' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(200)
   async moderator(
     @CurrentPrincipal() principal: Principal,
@@ -130,6 +205,10 @@ export class RoomsController {
   }
 
   @Post('rooms/:id/moderation/:action')
+  @ApiParam({ name: 'action', enum: ACTION_NAMES })
+  @ApiOkResponse({ type: ModerationResultDto, description: 'owners, moderators and admins' })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
   @HttpCode(200)
   async moderate(
     @CurrentPrincipal() principal: Principal,
@@ -144,16 +223,22 @@ export class RoomsController {
   }
 
   @Post('dms')
+  @ApiCreatedResponse({
+    type: RoomDto,
+    description: 'the direct-message room of the pair, made on first use',
+  })
   async openDm(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
     return roomView(await this.rooms.openDm(principal, body.user_id));
   }
 
   @Get('blocks')
+  @ApiOkResponse({ type: BlockListDto })
   async blocks(@CurrentPrincipal() principal: Principal) {
     return { user_ids: await this.reports.blocked(principal) };
   }
 
   @Post('blocks')
+  @ApiOkResponse({ type: BlockResultDto, description: "the user's messages are refused (BLOCKED)" })
   @HttpCode(200)
   async block(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
     await this.reports.block(principal, body.user_id);
@@ -161,12 +246,15 @@ export class RoomsController {
   }
 
   @Delete('blocks/:userId')
+  @ApiOkResponse({ type: BlockResultDto })
   async unblock(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string) {
     await this.reports.unblock(principal, userId);
     return { user_id: userId, blocked: false };
   }
 
   @Get('admin/rooms')
+  @ApiOkResponse({ type: AdminRoomPageDto, description: 'every room, paged' })
+  @ApiErrors(403)
   @AdminOnly()
   async adminRooms(@Query() query: PageQueryDto) {
     const page = query.page ?? 1;
@@ -176,6 +264,8 @@ export class RoomsController {
   }
 
   @Get('admin/reports')
+  @ApiOkResponse({ type: AdminReportPageDto, description: 'reported messages, newest first, paged' })
+  @ApiErrors(403)
   @AdminOnly()
   async adminReports(@Query() query: PageQueryDto) {
     const page = query.page ?? 1;

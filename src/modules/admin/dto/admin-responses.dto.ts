@@ -28,6 +28,16 @@ export class AdminSessionItemDto {
   @ApiProperty() admin_assisted!: boolean;
   @ApiProperty({ type: String, nullable: true }) assisting_admin_name!: string | null;
   @ApiProperty() takeover_in_progress!: boolean;
+  @ApiProperty({ description: 'replies rated up' }) feedback_up!: number;
+  @ApiProperty({ description: 'replies rated down' }) feedback_down!: number;
+  @ApiProperty() archived!: boolean;
+  @ApiProperty({
+    format: 'date-time',
+    type: String,
+    nullable: true,
+    description: 'deleted by its user: hidden from them, kept here until retention',
+  })
+  deleted_at!: string | null;
   @ApiProperty({ type: [TakeoverRecordDto] }) takeovers!: TakeoverRecordDto[];
 }
 
@@ -53,4 +63,6 @@ export class AdminMetricsDto {
   @ApiProperty() help_answered!: number;
   @ApiProperty() avg_help_response_ms!: number;
   @ApiProperty() max_help_response_ms!: number;
+  @ApiProperty({ description: 'replies rated up in the period' }) feedback_up!: number;
+  @ApiProperty({ description: 'replies rated down in the period' }) feedback_down!: number;
 }

@@ -1,18 +1,44 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Length, Matches } from 'class-validator';
 
 const SHORTCUT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const SHORTCUT_MESSAGE = 'shortcut must be 1-32 lower-case letters, digits, "_" or "-"';
+const SHORTCUT_DOC = { pattern: SHORTCUT.source, description: 'typed after / in the reply box; unique' };
 
 // POST /chat/admin/canned-responses
 export class CreateCannedResponseDto {
-  @IsString() @Length(1, 100) title!: string;
-  @IsString() @Length(1, 4000) text!: string;
-  @IsString() @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE }) shortcut!: string;
+  @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @Length(1, 100) title!: string;
+  @ApiProperty({ minLength: 1, maxLength: 4000 }) @IsString() @Length(1, 4000) text!: string;
+  @ApiProperty(SHORTCUT_DOC)
+  @IsString()
+  @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE })
+  shortcut!: string;
 }
 
 // PATCH /chat/admin/canned-responses/:id
 export class UpdateCannedResponseDto {
-  @IsOptional() @IsString() @Length(1, 100) title?: string;
-  @IsOptional() @IsString() @Length(1, 4000) text?: string;
-  @IsOptional() @IsString() @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE }) shortcut?: string;
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  title?: string;
+  @ApiPropertyOptional({ minLength: 1, maxLength: 4000 })
+  @IsOptional()
+  @IsString()
+  @Length(1, 4000)
+  text?: string;
+  @ApiPropertyOptional(SHORTCUT_DOC)
+  @IsOptional()
+  @IsString()
+  @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE })
+  shortcut?: string;
+}
+
+export class CannedResponseDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() title!: string;
+  @ApiProperty() text!: string;
+  @ApiProperty() shortcut!: string;
+  @ApiProperty({ description: 'the admin who created it' }) created_by!: string;
+  @ApiProperty({ format: 'date-time' }) updated_at!: string;
 }

@@ -19,6 +19,9 @@ export class SessionSummaryDto {
   @ApiPropertyOptional({ type: String, nullable: true }) assisting_admin_name?: string | null;
   @ApiProperty() help_requested!: boolean;
   @ApiProperty() is_active!: boolean;
+  @ApiProperty({ description: 'replies rated up' }) feedback_up!: number;
+  @ApiProperty({ description: 'replies rated down' }) feedback_down!: number;
+  @ApiProperty() archived!: boolean;
 }
 
 export class MessageDto {
@@ -33,11 +36,20 @@ export class MessageDto {
   @ApiPropertyOptional() file_id?: string;
   @ApiPropertyOptional({ description: 'stable /chat/files/:file_id link (redirects to a signed URL)' })
   file_url?: string;
+  @ApiPropertyOptional({ description: 'the reason given with a rating of this reply (decrypted)' })
+  feedback_reason?: string;
   @ApiPropertyOptional({ type: 'object', additionalProperties: true }) metadata?: Record<string, unknown>;
 }
 
 export class SessionDetailDto extends SessionSummaryDto {
   @ApiProperty() user_id!: string;
+  @ApiProperty({
+    format: 'date-time',
+    type: String,
+    nullable: true,
+    description: 'when the user deleted it (admins read deleted sessions too)',
+  })
+  deleted_at!: string | null;
   @ApiProperty({ format: 'date-time', type: String, nullable: true }) end_time!: string | null;
   @ApiProperty({ description: 'so far, for an active session' }) duration_ms!: number;
   @ApiProperty({ format: 'date-time' }) last_activity!: string;

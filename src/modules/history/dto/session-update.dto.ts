@@ -1,9 +1,15 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 
 export const SESSION_NAME_MAX = 120;
 
 // PATCH /chat/sessions/:id: rename and/or archive (unarchive) one of one's sessions
 export class SessionUpdateDto {
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: SESSION_NAME_MAX,
+    description: 'the new title: printable text, not only spaces (trimmed)',
+  })
   @IsOptional()
   @IsString()
   @Length(1, SESSION_NAME_MAX)
@@ -12,10 +18,16 @@ export class SessionUpdateDto {
   @Matches(/^(?=.*\S)[^\u0000-\u001f\u007f]+$/, { message: 'name must be printable text' })
   name?: string;
 
-  @IsOptional() @IsBoolean() archived?: boolean;
+  @ApiPropertyOptional({ description: 'true archives the session, false brings it back' })
+  @IsOptional()
+  @IsBoolean()
+  archived?: boolean;
 }
 
 // GET /chat/sessions/:id/export
 export class SessionExportDto {
-  @IsOptional() @IsIn(['md', 'json']) format?: 'md' | 'json';
+  @ApiPropertyOptional({ enum: ['md', 'json'], default: 'md' })
+  @IsOptional()
+  @IsIn(['md', 'json'])
+  format?: 'md' | 'json';
 }

@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -17,9 +18,14 @@ const USER_ID_MAX = 256;
 
 // POST /api/v1/chat/rooms
 export class CreateRoomDto {
-  @IsString() @MinLength(1) @MaxLength(100) name!: string;
-  @IsIn(['public', 'private']) kind!: 'public' | 'private';
-  @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @MinLength(1) @MaxLength(100) name!: string;
+  @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
+  @ApiPropertyOptional({ maxLength: 500 }) @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: 100,
+    description: 'user ids invited at once (each at most 256 characters)',
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(100)
@@ -30,38 +36,90 @@ export class CreateRoomDto {
 
 // PATCH /api/v1/chat/rooms/:id (room settings)
 export class UpdateRoomDto {
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(100) name?: string;
-  @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name?: string;
+  @ApiPropertyOptional({ maxLength: 500 }) @IsOptional() @IsString() @MaxLength(500) topic?: string;
 }
 
 // POST /api/v1/chat/dms, invite, block, moderators
 export class UserRefDto {
-  @IsString() @MinLength(1) @MaxLength(USER_ID_MAX) user_id!: string;
+  @ApiProperty({ minLength: 1, maxLength: USER_ID_MAX })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(USER_ID_MAX)
+  user_id!: string;
 }
 
 export class ModeratorDto extends UserRefDto {
-  @IsBoolean() moderator!: boolean;
+  @ApiProperty({ description: 'true names a moderator, false makes them a member again' })
+  @IsBoolean()
+  moderator!: boolean;
 }
 
 // POST /api/v1/chat/rooms/:id/moderation/:action
 export class ModerationDto extends UserRefDto {
   // mutes only; default one hour
-  @IsOptional() @IsInt() @Min(1) @Max(365 * 86_400) duration_seconds?: number;
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 365 * 86_400,
+    description: 'mutes only; default one hour',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(365 * 86_400)
+  duration_seconds?: number;
 }
 
 // POST /api/v1/chat/rooms/:id/messages/:messageId/report
 export class ReportDto {
-  @IsOptional() @IsString() @MaxLength(1000) reason?: string;
+  @ApiPropertyOptional({ maxLength: 1000, description: 'stored encrypted' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  reason?: string;
 }
 
 // GET /api/v1/chat/rooms/:id/messages
 export class HistoryQueryDto {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) before?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    description: 'messages before this seq (default: the newest)',
+  })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  before?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
 }
 
 // admin lists
 export class PageQueryDto {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) page?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  page?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
 }
