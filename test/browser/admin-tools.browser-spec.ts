@@ -63,4 +63,51 @@ describe('admin tools (browser)', () => {
       await dash.context.close();
     }
   });
+
+  it('should ask the user to rate a takeover when it ends and store the rating', async () => {
+    const adminId = uniqueUser('admin');
+    const admin = adminToken(adminId, 'Rhea Rated');
+    const chat = await newPage(browser, DESKTOP);
+    try {
+      const token = userToken(uniqueUser());
+      await chat.page.goto(chatUrl(server.httpUrl, token));
+      const input = chat.page.getByLabel('Message', { exact: true });
+      await input.fill('I want a person');
+      await input.press('Enter');
+      await chat.page.locator('.msg.ai:not(.streaming)').waitFor();
+      const sessions = (await (
+        await fetch(`${server.httpUrl}/chat/sessions`, { headers: authHeaders(token) })
+      ).json()) as Array<{ id: string }>;
+      const sessionId = sessions[0].id;
+      const post = (path: string) =>
+        fetch(`${server.httpUrl}/chat/admin/sessions/${sessionId}/${path}`, {
+          method: 'POST',
+          headers: authHeaders(admin),
+        });
+      expect((await post('takeover')).status).toBe(200);
+      await chat.page.getByTestId('assisted-by').waitFor();
+      expect((await post('release')).status).toBe(200);
+      const prompt = chat.page.getByRole('form', { name: 'Rate the help you got' });
+      await prompt.getByText('How did Rhea Rated help you?').waitFor();
+      await prompt.getByRole('radio', { name: '4 of 5' }).click();
+      await prompt.getByLabel('Comment').fill('Quick and kind');
+      await prompt.getByRole('button', { name: 'Send rating' }).click();
+      await prompt.waitFor({ state: 'detached' });
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const metrics = (await (
+          await fetch(`${server.httpUrl}/chat/admin/metrics`, { headers: authHeaders(admin) })
+        ).json()) as { csat: Array<{ admin_id: string; average: number }> };
+        const mine = metrics.csat.find((entry) => entry.admin_id === adminId);
+        if (mine) {
+          expect(mine.average).toBe(4);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error('the rating was not stored');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await chat.context.close();
+    }
+  });
 });

@@ -59,6 +59,11 @@ export const METRIC_PROVIDERS = [
     help: 'Ratings of AI replies by users, by model and rating (up, down)',
     labelNames: ['model', 'rating'],
   }),
+  makeCounterProvider({
+    name: 'chatbox_csat_total',
+    help: 'Ratings (1-5) users gave a takeover when it ended, by admin',
+    labelNames: ['admin', 'rating'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -76,5 +81,6 @@ export class ChatMetrics {
     @InjectMetric('chatbox_llm_retries_total') readonly llmRetries: Counter<string>,
     @InjectMetric('chatbox_llm_circuit_open') readonly llmCircuitOpen: Gauge<string>,
     @InjectMetric('chatbox_feedback_total') readonly feedback: Counter<string>,
+    @InjectMetric('chatbox_csat_total') readonly csat: Counter<string>,
   ) {}
 }

@@ -10,6 +10,7 @@ import type {
   AppendEffects,
   AppendOptions,
   AppendResult,
+  CsatRecord,
   FeedbackRating,
   FeedbackResult,
   MessageRecord,
@@ -270,6 +271,39 @@ export class SessionsRepository implements OnModuleInit {
     else update.$unset = { [`messages.${index}.feedback_reason`]: '' };
     await this.sessions.updateOne({ _id: sessionId }, update);
     return { modelId: target.model_id, previous };
+  }
+
+  // The owner rates the takeover that ended last (the caller holds the session lock); a second rating
+  // of the same takeover replaces the first. Undefined when no takeover of this session has ended.
+  async rateTakeover(
+    sessionId: string,
+    userId: string,
+    rating: number,
+    comment: string | undefined,
+    now: Date,
+  ): Promise<CsatRecord | undefined> {
+    const found = ownedBy(
+      await this.sessions
+        .findOne({ _id: sessionId }, { user_id: 1, takeovers: 1, csat: 1 })
+        .lean<SessionDocument>(),
+      userId,
+    );
+    const takeover = found?.takeovers?.filter((entry) => entry.end).at(-1);
+    if (!found || !takeover) return undefined;
+    const start = new Date(takeover.start);
+    const record: CsatRecord = {
+      admin_id: takeover.admin_id,
+      ...(takeover.admin_name ? { admin_name: takeover.admin_name } : {}),
+      takeover_start: start,
+      rating,
+      at: now,
+    };
+    const stored = { ...record, ...(comment ? { comment: this.cipher.encrypt(comment) } : {}) };
+    const csat = (found.csat ?? []).filter(
+      (entry) => new Date(entry.takeover_start).getTime() !== start.getTime(),
+    );
+    await this.sessions.updateOne({ _id: sessionId }, { $set: { csat: [...csat, stored] } });
+    return { ...record, ...(comment ? { comment } : {}) };
   }
 
   async update(

@@ -297,6 +297,13 @@ export class SessionsService {
     return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin });
   }
 
+  // CSAT: the owner's 1-5 rating (and comment) of the takeover that ended last.
+  rateTakeover(sessionId: string, userId: string, rating: number, comment?: string) {
+    return this.sessionLock(sessionId, () =>
+      this.repository.rateTakeover(sessionId, userId, rating, comment, new Date()),
+    );
+  }
+
   rename(sessionId: string, name: string): Promise<void> {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
   }
