@@ -180,6 +180,10 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(undefined);
   }
 
+  markSeen(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   rateTakeover(): Promise<undefined> {
     return Promise.resolve(undefined);
   }

@@ -51,6 +51,8 @@ describe('admin tools (browser)', () => {
       expect(await reply.inputValue()).toBe('Your refund is on its way.');
       await reply.press('Enter');
       await chat.page.locator('.msg.admin', { hasText: 'Your refund is on its way.' }).waitFor();
+      // read receipt: the user's page showed it, the admin sees "Seen"
+      await panel.locator('.msg', { hasText: 'Your refund is on its way.' }).locator('.seen').waitFor();
 
       await panel.getByLabel('Add an internal note').fill('Checked the order: shipped late');
       await panel.getByRole('button', { name: 'Add', exact: true }).click();

@@ -89,6 +89,10 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
           setUserTyping(frame.sender === 'user' && frame.metadata?.typing === true);
         if (frame.type === 'error') setError(frame.error?.code ?? 'INTERNAL');
         if (frame.type === 'admin_leave') setHolding(false);
+        if (frame.type === 'read' && frame.id) {
+          store.markSeen(frame.id, String(frame.metadata?.seen_at ?? ''));
+          redraw(0);
+        }
         if (frame.type === 'ack' && frame.client_id) store.ack(frame.client_id, frame.id, frame.seq);
         store.sessionId = session.id;
         if (store.apply(frame) || frame.type === 'ack') redraw(0);

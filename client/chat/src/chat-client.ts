@@ -337,6 +337,15 @@ export class ChatClient {
     if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();
     if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
     this.store.apply(frame);
+    // read receipt: an admin's message shown on a visible page
+    if (
+      frame.type === 'user_message' &&
+      frame.sender === 'admin' &&
+      frame.id &&
+      frame.metadata?.seen_at === undefined &&
+      document.visibilityState === 'visible'
+    )
+      this.socket.send({ type: 'read', id: frame.id, client_id: newClientId() });
     this.changed();
   }
 

@@ -273,6 +273,25 @@ export class SessionsRepository implements OnModuleInit {
     return { modelId: target.model_id, previous };
   }
 
+  // Read receipt: the owner has seen an admin's message (first time only). The caller holds the
+  // session lock. The time it was first seen, or undefined when there is no such admin message.
+  async markSeen(sessionId: string, userId: string, messageId: string, now: Date): Promise<Date | undefined> {
+    const found = ownedBy(
+      await this.sessions.findOne({ _id: sessionId }, { user_id: 1, messages: 1 }).lean<SessionDocument>(),
+      userId,
+    );
+    const index = found?.messages?.findIndex((stored) => stored.id === messageId) ?? -1;
+    const target = index >= 0 ? found?.messages?.[index] : undefined;
+    if (!target || target.sender !== 'admin') return undefined;
+    const seen = target.metadata?.seen_at;
+    if (typeof seen === 'string') return new Date(seen);
+    await this.sessions.updateOne(
+      { _id: sessionId },
+      { $set: { [`messages.${index}.metadata.seen_at`]: now.toISOString() } },
+    );
+    return now;
+  }
+
   // The owner rates the takeover that ended last (the caller holds the session lock); a second rating
   // of the same takeover replaces the first. Undefined when no takeover of this session has ended.
   async rateTakeover(

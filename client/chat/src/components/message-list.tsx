@@ -193,6 +193,9 @@ function MessageItem({
           onEdit={() => setEditing(message.content)}
         />
       )}
+      {message.sender === 'admin' && typeof message.metadata?.seen_at === 'string' && (
+        <p class="note seen">Seen</p>
+      )}
       {message.stopped && <p class="note">Stopped</p>}
       {message.interrupted && <p class="note">Interrupted</p>}
       {message.pending && !message.failed && <p class="note">Sending…</p>}
