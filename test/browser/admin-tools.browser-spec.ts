@@ -33,6 +33,7 @@ describe('admin tools (browser)', () => {
     const dash = await newPage(browser, DESKTOP);
     try {
       await chat.page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await chat.page.locator('[data-testid=status][data-state=connected]').waitFor();
       const input = chat.page.getByLabel('Message', { exact: true });
       await input.fill('Where is my refund?');
       await input.press('Enter');
@@ -73,6 +74,7 @@ describe('admin tools (browser)', () => {
     try {
       const token = userToken(uniqueUser());
       await chat.page.goto(chatUrl(server.httpUrl, token));
+      await chat.page.locator('[data-testid=status][data-state=connected]').waitFor();
       const input = chat.page.getByLabel('Message', { exact: true });
       await input.fill('I want a person');
       await input.press('Enter');
@@ -108,8 +110,37 @@ describe('admin tools (browser)', () => {
         if (Date.now() > deadline) throw new Error('the rating was not stored');
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      // the dashboard shows it per admin
+      const dash = await newPage(browser, DESKTOP);
+      try {
+        await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+        await dash.page.getByRole('table', { name: 'CSAT per admin' }).getByText('Rhea Rated').waitFor();
+      } finally {
+        await dash.context.close();
+      }
     } finally {
       await chat.context.close();
+    }
+  });
+
+  it('should search every conversation from the dashboard and open a hit at its message', async () => {
+    const admin = adminToken(uniqueUser('admin'));
+    const chat = await newPage(browser, DESKTOP);
+    const dash = await newPage(browser, DESKTOP);
+    try {
+      await chat.page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      await chat.page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = chat.page.getByLabel('Message', { exact: true });
+      await input.fill('My parcel to Reykjavik is missing');
+      await input.press('Enter');
+      await chat.page.locator('.msg.ai:not(.streaming)').waitFor();
+      await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+      await dash.page.getByLabel('Search all conversations').pressSequentially('reykjav');
+      await dash.page.getByLabel('Search results').getByRole('button').first().click();
+      await dash.page.locator('.session-panel .msg.focus', { hasText: 'Reykjavik' }).waitFor();
+    } finally {
+      await chat.context.close();
+      await dash.context.close();
     }
   });
 });
