@@ -362,9 +362,15 @@ export class ChatClient {
     this.view.loading = false;
     this.wantSession = null;
     if (sessionId !== this.store.sessionId) {
-      // another session than the one shown (first connect, new chat, another device moved us)
-      this.store.reset(sessionId);
-      this.socket.clearUnacked();
+      if (this.store.sessionId === null) {
+        // the page's first session: what was typed before the socket connected stays pending and is
+        // sent now (it was dropped before, issue 15)
+        this.store.sessionId = sessionId;
+      } else {
+        // another session than the one shown (new chat, another device moved us)
+        this.store.reset(sessionId);
+        this.socket.clearUnacked();
+      }
       // its history is fetched by reconnecting with last_seq=0: the server replays it in order
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }
