@@ -143,4 +143,23 @@ describe('admin tools (browser)', () => {
       await dash.context.close();
     }
   });
+
+  it('should add and delete canned responses in the dashboard', async () => {
+    const admin = adminToken(uniqueUser('admin'));
+    const dash = await newPage(browser, DESKTOP);
+    try {
+      await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+      const panel = dash.page.locator('.canned-panel');
+      const shortcut = `bye${Math.random().toString(36).slice(2, 6)}`;
+      await panel.getByLabel('Title').fill('Goodbye');
+      await panel.getByLabel('Shortcut').fill(shortcut);
+      await panel.getByLabel('Text').fill('Thanks for chatting!');
+      await panel.getByRole('button', { name: 'Add' }).click();
+      await panel.getByText(`/${shortcut}`).waitFor();
+      await panel.getByRole('button', { name: `Delete /${shortcut}` }).click();
+      await panel.getByText(`/${shortcut}`).waitFor({ state: 'detached' });
+    } finally {
+      await dash.context.close();
+    }
+  });
 });

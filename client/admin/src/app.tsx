@@ -3,6 +3,7 @@ import { ApiError, tokenClaims } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { listSessions, sessionDetail, type AdminSession, type SessionQuery } from './admin-api';
 import { AdminSearch, type AdminSearchHit } from './admin-search';
+import { CannedPanel } from './canned-panel';
 import { AdminLink } from './admin-link';
 import { MetricsPanel } from './metrics-panel';
 import { SessionPanel } from './session-panel';
@@ -123,6 +124,7 @@ function Dashboard({ token }: { token: string }) {
             }}
           />
           <MetricsPanel token={token} refreshKey={tick} />
+          <CannedPanel token={token} />
         </div>
         {open && (
           <SessionPanel
