@@ -187,6 +187,14 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(undefined);
   }
 
+  markSeen(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  rateTakeover(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   search(): Promise<never[]> {
     return Promise.resolve([]);
   }

@@ -94,6 +94,13 @@ export const CLIENT_FRAME_DOCS: { [T in ClientMessageType]: FrameDoc } = {
     optional: ['client_id'],
     example: { type: 'edit_message', id: 'm-3', client_id: 'c-5', content: 'Hello again!' },
   },
+  read: {
+    summary:
+      "Read receipt: the user's client has shown an admin's message (id); the session's admins are told.",
+    required: ['id'],
+    optional: ['client_id'],
+    example: { type: 'read', id: 'm-8', client_id: 'c-7' },
+  },
   reply_select: {
     summary: 'Chooses one alternative reply of a turn (id: an ai_response id) as the history from then on.',
     required: ['id'],
@@ -242,6 +249,14 @@ export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
   reply_select: storedEcho('reply_select', 'user', {
     metadata: { reply_id: 'm-6', alternative_of: 'm-4' },
   }),
+  read: {
+    summary: "Admins only: the user has seen the admin's message id (read receipt).",
+    required: ['id'],
+    optional: ['session_id', 'seq'],
+    metadata: { seen_at: { type: 'string', format: 'date-time' } },
+    metadataRequired: ['seen_at'],
+    example: { type: 'read', session_id: SESSION, seq: 8, id: 'm-8', metadata: { seen_at: AT } },
+  },
   feedback: {
     summary: 'A reply of the session was rated (thumbs up or down), shown on every device of the user.',
     required: ['id'],

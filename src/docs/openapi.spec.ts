@@ -144,6 +144,7 @@ describe('OpenAPI document', () => {
       'POST /api/v1/chat/rooms/{id}/moderators',
       'POST /chat/admin/canned-responses',
       'POST /chat/admin/sessions/{id}/notes',
+      'POST /chat/sessions/{id}/csat',
       'POST /chat/uploads',
       'PUT /chat/sessions/{id}/messages/{messageId}/feedback',
     ]);

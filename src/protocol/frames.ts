@@ -17,6 +17,8 @@ export const CLIENT_MESSAGE_TYPES = [
   'regenerate',
   'edit_message',
   'reply_select',
+  // the user has seen an admin's message (read receipt)
+  'read',
 ] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
 
@@ -62,6 +64,7 @@ interface RequiredClientFields {
   regenerate: object;
   edit_message: { id: string; content: string };
   reply_select: { id: string };
+  read: { id: string };
 }
 export type ClientMessageOf<T extends ClientMessageType> = ClientFields & {
   type: T;
@@ -209,6 +212,13 @@ export interface FeedbackFrame extends SessionFrame {
   metadata: { feedback: 'up' | 'down' };
 }
 
+// An admin's message was seen by the user (read receipt), to the session's admins.
+export interface ReadFrame extends SessionFrame {
+  type: 'read';
+  id: string;
+  metadata: { seen_at: string };
+}
+
 export type ServerMessage =
   | AckFrame
   | ErrorFrame
@@ -219,7 +229,8 @@ export type ServerMessage =
   | SessionRenamedFrame
   | ModelSelectFrame
   | TypingFrame
-  | FeedbackFrame;
+  | FeedbackFrame
+  | ReadFrame;
 
 export type ServerFrameType = ServerMessage['type'];
 

@@ -158,4 +158,33 @@ describe('rough edges (browser)', () => {
       await chat.context.close();
     }
   });
+
+  it('should send a message typed before the socket connected instead of dropping it', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      // slow the first connect down: the message is typed while the page is still connecting
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 400,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      });
+      await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('typed early');
+      await input.press('Enter');
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 0,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      });
+      await page.locator('.msg.ai:not(.streaming)', { hasText: 'typed early' }).waitFor();
+      expect(await page.locator('.msg.user').count()).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
 });

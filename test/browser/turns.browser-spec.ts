@@ -143,4 +143,26 @@ describe('turn actions (browser)', () => {
       await context.close();
     }
   });
+
+  it('should give code blocks a Copy button and highlight them from a chunk loaded on demand', async () => {
+    const { context, page } = await open();
+    try {
+      const scripts: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('.js')) scripts.push(request.url());
+      });
+      await send(page, 'Code:\n```js\nconst answer = 42;\n```');
+      await settled(page);
+      const block = page.locator('.msg.ai pre');
+      await block.locator('.copy-code').waitFor();
+      await block.locator('code .hljs-keyword', { hasText: 'const' }).waitFor();
+      expect(scripts.some((url) => /\/highlight-[\w-]+\.js$/.test(url))).toBe(true);
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+      await block.locator('.copy-code').click();
+      await block.getByText('Copied').waitFor();
+      expect(String(await page.evaluate('navigator.clipboard.readText()'))).toContain('const answer = 42;');
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -40,6 +40,13 @@ export interface Metrics {
   admin_assisted_count: number;
   feedback_up?: number;
   feedback_down?: number;
+  csat?: Array<{
+    admin_id: string;
+    admin_name: string | null;
+    count: number;
+    average: number;
+    distribution: number[];
+  }>;
 }
 
 export interface StoredMessage {

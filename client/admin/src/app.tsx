@@ -1,7 +1,9 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, tokenClaims } from '../../shared/api';
 import { errorText } from '../../shared/errors';
-import { listSessions, type AdminSession, type SessionQuery } from './admin-api';
+import { listSessions, sessionDetail, type AdminSession, type SessionQuery } from './admin-api';
+import { AdminSearch, type AdminSearchHit } from './admin-search';
+import { CannedPanel } from './canned-panel';
 import { AdminLink } from './admin-link';
 import { MetricsPanel } from './metrics-panel';
 import { RoomsSection } from './rooms-section';
@@ -61,6 +63,17 @@ function Dashboard({ token }: { token: string }) {
   const [intervalMs, setIntervalMs] = useState(5000);
   const [tick, setTick] = useState(0);
   const [open, setOpen] = useState<AdminSession | null>(null);
+  const [focusSeq, setFocusSeq] = useState<number | undefined>(undefined);
+  // a search hit: the session opens at that message
+  const openHit = (hit: AdminSearchHit) => {
+    sessionDetail(token, hit.session_id).then(
+      (detail) => {
+        setFocusSeq(hit.seq);
+        setOpen(detail);
+      },
+      () => undefined,
+    );
+  };
   const [linkState, setLinkState] = useState(link.socket.state.kind);
   const [section, setSection] = useState<'sessions' | 'rooms'>('sessions');
 
@@ -115,15 +128,20 @@ function Dashboard({ token }: { token: string }) {
       {section === 'rooms' && <RoomsSection token={token} refreshKey={tick} />}
       <div class={open ? 'layout with-panel' : 'layout'} hidden={section !== 'sessions'}>
         <div class="main-column">
+          <AdminSearch token={token} onOpen={openHit} />
           <SessionsTable
             token={token}
             query={query}
             refreshKey={tick}
             selectedId={open?.id ?? null}
             onQuery={setQuery}
-            onOpen={setOpen}
+            onOpen={(session) => {
+              setFocusSeq(undefined);
+              setOpen(session);
+            }}
           />
           <MetricsPanel token={token} refreshKey={tick} />
+          <CannedPanel token={token} />
         </div>
         {open && (
           <SessionPanel
@@ -133,6 +151,7 @@ function Dashboard({ token }: { token: string }) {
             session={open}
             link={link}
             refreshKey={tick}
+            focusSeq={focusSeq}
             onClose={() => setOpen(null)}
             onChanged={() => setTick((value) => value + 1)}
           />

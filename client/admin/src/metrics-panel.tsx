@@ -81,6 +81,28 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
           <Card label="Rated down" value={total.feedback_down ?? 0} />
         </dl>
       )}
+      {total && (total.csat?.length ?? 0) > 0 && (
+        <table class="csat-table" aria-label="CSAT per admin">
+          <thead>
+            <tr>
+              <th scope="col">Admin</th>
+              <th scope="col">CSAT</th>
+              <th scope="col">Ratings</th>
+              <th scope="col">1 / 2 / 3 / 4 / 5</th>
+            </tr>
+          </thead>
+          <tbody>
+            {total.csat?.map((entry) => (
+              <tr key={entry.admin_id}>
+                <td>{entry.admin_name ?? entry.admin_id}</td>
+                <td class="num">{entry.average.toFixed(2)}</td>
+                <td class="num">{entry.count}</td>
+                <td>{entry.distribution.join(' / ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <div class="charts">
         <TimeChart
           title="Sessions"

@@ -23,6 +23,8 @@ interface Props {
   session: AdminSession;
   link: AdminLink;
   refreshKey: number;
+  // a search hit's message, scrolled to once shown
+  focusSeq?: number;
   onClose(): void;
   onChanged(): void;
 }
@@ -30,7 +32,16 @@ interface Props {
 const TRANSCRIPT_LABELS = { user: 'User', ai: 'Assistant', admin: 'Admin', system: '' };
 
 // One session's live transcript; take over → chat as admin over the WebSocket → release.
-export function SessionPanel({ token, adminName, session, link, refreshKey, onClose, onChanged }: Props) {
+export function SessionPanel({
+  token,
+  adminName,
+  session,
+  link,
+  refreshKey,
+  focusSeq,
+  onClose,
+  onChanged,
+}: Props) {
   const store = useMemo(() => new ChatStore(), [session.id]);
   const [, redraw] = useReducer((count: number) => count + 1, 0);
   const [holding, setHolding] = useState(false);
@@ -89,6 +100,10 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
           setUserTyping(frame.sender === 'user' && frame.metadata?.typing === true);
         if (frame.type === 'error') setError(frame.error?.code ?? 'INTERNAL');
         if (frame.type === 'admin_leave') setHolding(false);
+        if (frame.type === 'read' && frame.id) {
+          store.markSeen(frame.id, String(frame.metadata?.seen_at ?? ''));
+          redraw(0);
+        }
         if (frame.type === 'ack' && frame.client_id) store.ack(frame.client_id, frame.id, frame.seq);
         store.sessionId = session.id;
         if (store.apply(frame) || frame.type === 'ack') redraw(0);
@@ -158,6 +173,7 @@ export function SessionPanel({ token, adminName, session, link, refreshKey, onCl
         adminTyping={userTyping}
         assistingAdmin={holding ? adminName : (assistedBy ?? undefined)}
         typingLabel="The user"
+        focusSeq={focusSeq}
         labels={TRANSCRIPT_LABELS}
         token={token}
         onRetry={() => undefined}

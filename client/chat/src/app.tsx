@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ChatClient } from './chat-client';
 import { Composer } from './components/composer';
+import { CsatPrompt } from './components/csat-prompt';
 import { Icon } from './components/icons';
 import { MessageList } from './components/message-list';
 import { SessionList } from './components/session-list';
@@ -123,6 +124,13 @@ export function App({ client }: { client: ChatClient }) {
               feedback: (message, rating) => client.feedback(message, rating),
             }}
           />
+          {view.csat && (
+            <CsatPrompt
+              adminName={view.csat.adminName}
+              onRate={(rating, comment) => client.rateTakeover(rating, comment)}
+              onDismiss={() => client.dismissCsat()}
+            />
+          )}
           <Composer
             maxLength={view.maxLength}
             generating={generating && !view.assistingAdmin}

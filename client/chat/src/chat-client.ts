@@ -11,6 +11,7 @@ export const DEFAULT_MAX_LENGTH = 4096;
 // ask the parent for a new token this long before the current one expires
 const REFRESH_BEFORE_MS = 60_000;
 const GAP_RESYNC_MIN_INTERVAL_MS = 5_000;
+const CSAT_ASK_WITHIN_MS = 10 * 60_000;
 
 export interface Notice {
   code: string;
@@ -34,6 +35,8 @@ export interface ChatView {
   upload: { name: string; progress: number } | null;
   // a search hit's message, scrolled to once shown
   focusSeq?: number;
+  // a takeover just ended: the user is asked to rate it (CSAT)
+  csat?: { adminName: string };
 }
 
 // Everything the chat page does, without the DOM: the components render `view` and call actions.
@@ -190,6 +193,24 @@ export class ChatClient {
     );
   }
 
+  // CSAT: 1-5 and an optional comment for the takeover that just ended
+  rateTakeover(rating: number, comment: string): void {
+    const sessionId = this.store.sessionId;
+    this.view.csat = undefined;
+    this.changed();
+    if (!this.token || !sessionId) return;
+    const body: Record<string, unknown> = { rating };
+    if (comment.trim()) body.comment = comment.trim();
+    apiJson(`sessions/${encodeURIComponent(sessionId)}/csat`, this.token, { method: 'POST', body }).catch(
+      (error: unknown) => this.notify(error instanceof ApiError ? error.code : 'INTERNAL'),
+    );
+  }
+
+  dismissCsat(): void {
+    this.view.csat = undefined;
+    this.changed();
+  }
+
   stop(): void {
     this.socket.send({ type: 'stop_generation' });
   }
@@ -313,6 +334,9 @@ export class ChatClient {
       case 'admin_leave':
         this.view.assistingAdmin = undefined;
         this.view.adminTyping = false;
+        // a takeover that ended a moment ago (not one replayed from long before) asks for a rating
+        if (Date.now() - Date.parse(frame.timestamp ?? '') < CSAT_ASK_WITHIN_MS)
+          this.view.csat = { adminName: metaString(frame, 'admin_name') ?? 'the admin' };
         break;
       case 'error':
         this.onError(frame);
@@ -328,6 +352,15 @@ export class ChatClient {
     if (!this.open && isNewAnswer(frame, this.store.lastSeq)) this.setUnread(this.unread + 1);
     if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
     this.store.apply(frame);
+    // read receipt: an admin's message shown on a visible page
+    if (
+      frame.type === 'user_message' &&
+      frame.sender === 'admin' &&
+      frame.id &&
+      frame.metadata?.seen_at === undefined &&
+      document.visibilityState === 'visible'
+    )
+      this.socket.send({ type: 'read', id: frame.id, client_id: newClientId() });
     this.changed();
   }
 
@@ -344,9 +377,15 @@ export class ChatClient {
     this.view.loading = false;
     this.wantSession = null;
     if (sessionId !== this.store.sessionId) {
-      // another session than the one shown (first connect, new chat, another device moved us)
-      this.store.reset(sessionId);
-      this.socket.clearUnacked();
+      if (this.store.sessionId === null) {
+        // the page's first session: what was typed before the socket connected stays pending and is
+        // sent now (it was dropped before, issue 15)
+        this.store.sessionId = sessionId;
+      } else {
+        // another session than the one shown (new chat, another device moved us)
+        this.store.reset(sessionId);
+        this.socket.clearUnacked();
+      }
       // its history is fetched by reconnecting with last_seq=0: the server replays it in order
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }

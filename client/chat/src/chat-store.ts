@@ -193,6 +193,12 @@ export class ChatStore {
     return true;
   }
 
+  // an admin's message the user has seen (read receipt)
+  markSeen(id: string, seenAt: string): void {
+    const message = [...this.byKey.values()].find((entry) => entry.id === id);
+    if (message) this.put({ ...message, metadata: { ...message.metadata, seen_at: seenAt } });
+  }
+
   // a reply rated on this or another device
   rate(id: string, rating: 'up' | 'down'): void {
     const message = [...this.byKey.values()].find((entry) => entry.id === id);
@@ -238,6 +244,7 @@ const EPHEMERAL = new Set([
   'session_renamed',
   'model_select',
   'feedback',
+  'read',
 ]);
 
 // An event of the session log (it has its own seq), as opposed to acks, deltas and notices.

@@ -56,6 +56,7 @@ export interface PeriodRow {
   helpResponseMsMax: number;
   feedbackUp: number;
   feedbackDown: number;
+  csat: Array<{ admin_id: string; admin_name?: string; rating: number }>;
 }
 
 type PeriodDocument = Partial<
@@ -75,6 +76,7 @@ type PeriodDocument = Partial<
     | 'help_response_ms_max'
     | 'feedback_up'
     | 'feedback_down'
+    | 'csat'
   >
 >;
 
@@ -94,6 +96,7 @@ const PERIOD_FIELDS = {
   help_response_ms_max: 1,
   feedback_up: 1,
   feedback_down: 1,
+  csat: 1,
 } as const;
 
 const ROW_FIELDS = {
@@ -236,6 +239,11 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
     helpResponseMsMax: document.help_response_ms_max ?? 0,
     feedbackUp: document.feedback_up ?? 0,
     feedbackDown: document.feedback_down ?? 0,
+    csat: (document.csat ?? []).map((entry) => ({
+      admin_id: entry.admin_id,
+      admin_name: entry.admin_name,
+      rating: entry.rating,
+    })),
   };
 }
 

@@ -63,6 +63,10 @@ export class AdminService {
     const sums = { tokens: 0, responses: 0, responseMs: 0, maxResponse: 0, assisted: 0, help: 0 };
     const help = { answered: 0, totalMs: 0, maxMs: 0 };
     const feedback = { up: 0, down: 0 };
+    const csat = new Map<
+      string,
+      { admin_name: string | null; count: number; sum: number; distribution: number[] }
+    >();
     for (const row of started) {
       sums.tokens += row.tokens;
       sums.responses += row.responses;
@@ -75,6 +79,18 @@ export class AdminService {
       help.maxMs = Math.max(help.maxMs, row.helpResponseMsMax);
       feedback.up += row.feedbackUp;
       feedback.down += row.feedbackDown;
+      for (const rated of row.csat) {
+        const entry = csat.get(rated.admin_id) ?? {
+          admin_name: rated.admin_name ?? null,
+          count: 0,
+          sum: 0,
+          distribution: [0, 0, 0, 0, 0],
+        };
+        entry.count++;
+        entry.sum += rated.rating;
+        entry.distribution[rated.rating - 1]++;
+        csat.set(rated.admin_id, entry);
+      }
     }
     const end = Math.min(to.getTime(), now.getTime());
     const intervals = [...started, ...before].map((row) => ({
@@ -99,6 +115,14 @@ export class AdminService {
       max_help_response_ms: help.maxMs,
       feedback_up: feedback.up,
       feedback_down: feedback.down,
+      // CSAT per admin of the sessions that started in the period: average and counts of 1..5
+      csat: [...csat].map(([adminId, entry]) => ({
+        admin_id: adminId,
+        admin_name: entry.admin_name,
+        count: entry.count,
+        average: Math.round((entry.sum / entry.count) * 100) / 100,
+        distribution: entry.distribution,
+      })),
     };
   }
 }

@@ -121,6 +121,8 @@ export class ChatService {
         return this.versions.edit(connection, message);
       case 'reply_select':
         return this.versions.select(connection, message);
+      case 'read':
+        return this.read(connection, message);
     }
   }
 
@@ -158,6 +160,27 @@ export class ChatService {
       connection.sessionId,
       this.frame(connection.sessionId, { type: 'model_select', model_id: modelId }),
     );
+  }
+
+  // Read receipt for an admin's message: stored once on it, shown to the session's admins.
+  private async read(connection: Connection, message: ClientMessageOf<'read'>): Promise<void> {
+    const seenAt = await this.sessions.markSeen(
+      connection.sessionId,
+      connection.principal.userId,
+      message.id,
+    );
+    if (!seenAt) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    this.hub.toSession(
+      connection.sessionId,
+      this.frame(connection.sessionId, {
+        type: 'read',
+        id: message.id,
+        metadata: { seen_at: seenAt.toISOString() },
+      }),
+      connection,
+      'admins',
+    );
+    this.ack(connection, message);
   }
 
   private authRefresh(connection: Connection, message: ClientMessageOf<'auth_refresh'>): void {

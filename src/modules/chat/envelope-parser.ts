@@ -10,7 +10,7 @@ export type ParseResult =
 
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(CLIENT_ENVELOPE_FIELDS);
 const NEEDS_CONTENT = new Set(['user_message', 'auth_refresh', 'edit_message']);
-const NEEDS_ID = new Set(['edit_message', 'reply_select']);
+const NEEDS_ID = new Set(['edit_message', 'reply_select', 'read']);
 const TEXT_MESSAGES = new Set(['user_message', 'edit_message']);
 const NEEDS_MODEL = new Set(['model_select']);
 const NEEDS_FILE = new Set(['file_upload', 'voice_message']);

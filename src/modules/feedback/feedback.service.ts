@@ -34,4 +34,18 @@ export class FeedbackService {
     this.hub.ephemeral(sessionId, { type: 'feedback', id: messageId, metadata: { feedback: rating } });
     return { id: messageId, rating };
   }
+
+  // CSAT (issue 15): the user's 1-5 rating of the takeover that ended last, stored on the session.
+  async rateTakeover(userId: string, sessionId: string, rating: number, comment?: string) {
+    const stored = await this.sessions.rateTakeover(sessionId, userId, rating, comment?.trim() || undefined);
+    if (!stored) throw new DomainException(ErrorCode.NOT_FOUND, 'No ended assistance to rate.');
+    this.metrics.csat.inc({ admin: stored.admin_id, rating: String(rating) });
+    this.logger.log({ session_id: sessionId, event: 'csat', admin_id: stored.admin_id, rating }, 'csat');
+    return {
+      session_id: sessionId,
+      admin_id: stored.admin_id,
+      admin_name: stored.admin_name ?? null,
+      rating,
+    };
+  }
 }

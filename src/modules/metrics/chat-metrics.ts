@@ -73,6 +73,11 @@ export const METRIC_PROVIDERS = [
     help: 'Ratings of AI replies by users, by model and rating (up, down)',
     labelNames: ['model', 'rating'],
   }),
+  makeCounterProvider({
+    name: 'chatbox_csat_total',
+    help: 'Ratings (1-5) users gave a takeover when it ended, by admin',
+    labelNames: ['admin', 'rating'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -93,5 +98,6 @@ export class ChatMetrics {
     @InjectMetric('chatbox_takeovers_total') readonly takeovers: Counter<string>,
     @InjectMetric('chatbox_help_response_seconds') readonly helpResponse: Histogram<string>,
     @InjectMetric('chatbox_feedback_total') readonly feedback: Counter<string>,
+    @InjectMetric('chatbox_csat_total') readonly csat: Counter<string>,
   ) {}
 }

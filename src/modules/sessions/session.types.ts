@@ -57,6 +57,16 @@ export interface SessionRecord {
 
 export type FeedbackRating = 'up' | 'down';
 
+// A user's rating of the takeover that ended last, as stored.
+export interface CsatRecord {
+  admin_id: string;
+  admin_name?: string;
+  takeover_start: Date;
+  rating: number;
+  comment?: string;
+  at: Date;
+}
+
 // One search result: a session, and the message that matched (absent when only the name did).
 export interface SearchHit {
   session_id: string;

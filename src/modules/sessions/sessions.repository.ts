@@ -10,6 +10,7 @@ import type {
   AppendEffects,
   AppendOptions,
   AppendResult,
+  CsatRecord,
   FeedbackRating,
   FeedbackResult,
   MessageRecord,
@@ -272,6 +273,58 @@ export class SessionsRepository implements OnModuleInit {
     else update.$unset = { [`messages.${index}.feedback_reason`]: '' };
     await this.sessions.updateOne({ _id: sessionId }, update);
     return { modelId: target.model_id, previous };
+  }
+
+  // Read receipt: the owner has seen an admin's message (first time only). The caller holds the
+  // session lock. The time it was first seen, or undefined when there is no such admin message.
+  async markSeen(sessionId: string, userId: string, messageId: string, now: Date): Promise<Date | undefined> {
+    const found = ownedBy(
+      await this.sessions.findOne({ _id: sessionId }, { user_id: 1, messages: 1 }).lean<SessionDocument>(),
+      userId,
+    );
+    const index = found?.messages?.findIndex((stored) => stored.id === messageId) ?? -1;
+    const target = index >= 0 ? found?.messages?.[index] : undefined;
+    if (!target || target.sender !== 'admin') return undefined;
+    const seen = target.metadata?.seen_at;
+    if (typeof seen === 'string') return new Date(seen);
+    await this.sessions.updateOne(
+      { _id: sessionId },
+      { $set: { [`messages.${index}.metadata.seen_at`]: now.toISOString() } },
+    );
+    return now;
+  }
+
+  // The owner rates the takeover that ended last (the caller holds the session lock); a second rating
+  // of the same takeover replaces the first. Undefined when no takeover of this session has ended.
+  async rateTakeover(
+    sessionId: string,
+    userId: string,
+    rating: number,
+    comment: string | undefined,
+    now: Date,
+  ): Promise<CsatRecord | undefined> {
+    const found = ownedBy(
+      await this.sessions
+        .findOne({ _id: sessionId }, { user_id: 1, takeovers: 1, csat: 1 })
+        .lean<SessionDocument>(),
+      userId,
+    );
+    const takeover = found?.takeovers?.filter((entry) => entry.end).at(-1);
+    if (!found || !takeover) return undefined;
+    const start = new Date(takeover.start);
+    const record: CsatRecord = {
+      admin_id: takeover.admin_id,
+      ...(takeover.admin_name ? { admin_name: takeover.admin_name } : {}),
+      takeover_start: start,
+      rating,
+      at: now,
+    };
+    const stored = { ...record, ...(comment ? { comment: this.cipher.encrypt(comment) } : {}) };
+    const csat = (found.csat ?? []).filter(
+      (entry) => new Date(entry.takeover_start).getTime() !== start.getTime(),
+    );
+    await this.sessions.updateOne({ _id: sessionId }, { $set: { csat: [...csat, stored] } });
+    return { ...record, ...(comment ? { comment } : {}) };
   }
 
   async update(

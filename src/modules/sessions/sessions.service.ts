@@ -329,6 +329,19 @@ export class SessionsService {
     return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin });
   }
 
+  markSeen(sessionId: string, userId: string, messageId: string): Promise<Date | undefined> {
+    return this.sessionLock(sessionId, () =>
+      this.repository.markSeen(sessionId, userId, messageId, new Date()),
+    );
+  }
+
+  // CSAT: the owner's 1-5 rating (and comment) of the takeover that ended last.
+  rateTakeover(sessionId: string, userId: string, rating: number, comment?: string) {
+    return this.sessionLock(sessionId, () =>
+      this.repository.rateTakeover(sessionId, userId, rating, comment, new Date()),
+    );
+  }
+
   rename(sessionId: string, name: string): Promise<void> {
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
   }

@@ -172,7 +172,7 @@ function MessageItem({
       ) : (
         message.content &&
         (rich ? (
-          <div class="md" dangerouslySetInnerHTML={{ __html: renderMarkdown(message.content) }} />
+          <RichText content={message.content} final={!message.streaming} />
         ) : (
           <p class="text">
             {version !== null && message.versions ? message.versions[version] : message.content}
@@ -193,6 +193,9 @@ function MessageItem({
           onEdit={() => setEditing(message.content)}
         />
       )}
+      {message.sender === 'admin' && typeof message.metadata?.seen_at === 'string' && (
+        <p class="note seen">Seen</p>
+      )}
       {message.stopped && <p class="note">Stopped</p>}
       {message.interrupted && <p class="note">Interrupted</p>}
       {message.pending && !message.failed && <p class="note">Sending…</p>}
@@ -206,6 +209,31 @@ function MessageItem({
       )}
     </article>
   );
+}
+
+// A reply's Markdown; once complete, its code blocks get a Copy button and, from a chunk loaded on
+// first need, syntax highlighting.
+function RichText({ content, final }: { content: string; final: boolean }) {
+  const element = useRef<HTMLDivElement>(null);
+  const html = renderMarkdown(content);
+  useEffect(() => {
+    const root = element.current;
+    if (!final || !root || !root.querySelector('pre code')) return;
+    for (const block of root.querySelectorAll('pre')) {
+      if (block.querySelector('.copy-code')) continue;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'copy-code link';
+      button.textContent = 'Copy';
+      button.addEventListener('click', () => {
+        void navigator.clipboard?.writeText(block.querySelector('code')?.textContent ?? '');
+        button.textContent = 'Copied';
+      });
+      block.prepend(button);
+    }
+    void import('../highlight').then((module) => module.highlightWithin(root));
+  }, [html, final]);
+  return <div class="md" ref={element} dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
 function MessageActions({

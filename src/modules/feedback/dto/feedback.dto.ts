@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
 export const FEEDBACK_REASON_MAX = 500;
 
@@ -16,4 +16,17 @@ export class FeedbackDto {
 export class FeedbackResultDto {
   @ApiProperty({ description: 'the rated reply (an ai_response id)' }) id!: string;
   @ApiProperty({ enum: ['up', 'down'] }) rating!: 'up' | 'down';
+}
+
+// POST /chat/sessions/:id/csat: the user rates the takeover that just ended
+export class CsatDto {
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 5 }) @IsInt() @Min(1) @Max(5) rating!: number;
+  @ApiPropertyOptional({ maxLength: 1000 }) @IsOptional() @IsString() @MaxLength(1000) comment?: string;
+}
+
+export class CsatResultDto {
+  @ApiProperty() session_id!: string;
+  @ApiProperty({ description: 'the admin whose help was rated' }) admin_id!: string;
+  @ApiProperty({ type: String, nullable: true }) admin_name!: string | null;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 5 }) rating!: number;
 }

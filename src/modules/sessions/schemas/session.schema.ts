@@ -34,6 +34,19 @@ export class Takeover {
 }
 export const TakeoverSchema = SchemaFactory.createForClass(Takeover);
 
+// The user's rating of a takeover once it ended (issue 15): one per takeover, the latest kept.
+@Schema({ _id: false, versionKey: false })
+export class Csat {
+  @Prop({ required: true }) admin_id!: string;
+  @Prop() admin_name?: string;
+  @Prop({ required: true }) takeover_start!: Date;
+  @Prop({ required: true }) rating!: number;
+  // encrypted like message content
+  @Prop() comment?: string;
+  @Prop({ required: true }) at!: Date;
+}
+export const CsatSchema = SchemaFactory.createForClass(Csat);
+
 @Schema({ collection: 'sessions', versionKey: false })
 export class Session {
   @Prop({ type: String, required: true }) _id!: string;
@@ -66,6 +79,7 @@ export class Session {
   @Prop({ type: String, default: null }) assisting_admin_id!: string | null;
   @Prop({ type: String, default: null }) assisting_admin_name!: string | null;
   @Prop({ type: [TakeoverSchema], default: [] }) takeovers!: Takeover[];
+  @Prop({ type: [CsatSchema], default: [] }) csat!: Csat[];
   // the takeover in progress: its start and its lease (renewed while the admin is connected)
   @Prop({ type: Date, default: null }) takeover_started_at!: Date | null;
   @Prop({ type: Date, default: null }) takeover_lease_until!: Date | null;
