@@ -1,7 +1,11 @@
 // The rooms protocol (people chatting with each other; docs/protocol.md, "Rooms"), typed once for the
 // server and the front ends. Plain TypeScript: nothing here may import Node or Nest. Room frames
-// travel on `/ws/chat` and on the AI chat's `/chat/ws`; their types never clash with the AI chat's,
-// and every one of them names its room in `room_id` (heartbeat and auth_refresh aside).
+// travel on `/ws/chat` and on the AI chat's `/chat/ws`, and every one of them names its room in
+// `room_id` (heartbeat and auth_refresh aside). One type is both protocols': `read` (a room's read
+// mark; the AI chat's read receipt of an admin message): on `/chat/ws` it is a room's when it names
+// a room (isRoomClientFrame).
+
+import { CLIENT_MESSAGE_TYPES } from './frames';
 
 export const ROOM_CLIENT_TYPES = [
   'chat',
@@ -207,4 +211,13 @@ export type RoomServerFrame =
 
 export function isRoomClientType(type: unknown): type is RoomClientType {
   return typeof type === 'string' && (ROOM_CLIENT_TYPES as readonly string[]).includes(type);
+}
+
+// On the AI chat's socket: whether a client frame is for the rooms (by its type, and for a type both
+// protocols have, by naming a room).
+export function isRoomClientFrame(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const frame = value as { type?: unknown; room_id?: unknown };
+  if (!isRoomClientType(frame.type)) return false;
+  return !(CLIENT_MESSAGE_TYPES as readonly string[]).includes(frame.type) || frame.room_id !== undefined;
 }
