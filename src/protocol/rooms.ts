@@ -1,6 +1,6 @@
 // The rooms protocol (people chatting with each other; docs/protocol.md, "Rooms"), typed once for the
 // server and the front ends. Plain TypeScript: nothing here may import Node or Nest. Room frames
-// travel on `/ws/chat` and on the AI chat's `/chat/ws`; their types never clash with the AI chat's,
+// travel on `/ws/chat` and on the AI chat's `/chat/ws`; only `read` is a type of both (isRoomFrame),
 // and every one of them names its room in `room_id` (heartbeat and auth_refresh aside).
 
 export const ROOM_CLIENT_TYPES = [
@@ -207,4 +207,13 @@ export type RoomServerFrame =
 
 export function isRoomClientType(type: unknown): type is RoomClientType {
   return typeof type === 'string' && (ROOM_CLIENT_TYPES as readonly string[]).includes(type);
+}
+
+// On the AI chat's socket: is this parsed frame a room frame? `read` is also the AI chat's read
+// receipt (issue 15); a room's `read` always names its room, the AI chat's never does.
+export function isRoomFrame(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as { type?: unknown; room_id?: unknown };
+  if (!isRoomClientType(record.type)) return false;
+  return record.type !== 'read' || record.room_id !== undefined;
 }

@@ -18,7 +18,7 @@ import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { acceptedFrameBytes, validateEnvelope } from './envelope-parser';
 import { RoomSocketsService } from '../rooms/room-sockets.service';
-import { isRoomClientType } from '../../protocol/rooms';
+import { isRoomFrame } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
@@ -142,8 +142,9 @@ export class ChatGateway
       );
       return;
     }
-    // room frames (src/protocol/rooms.ts) share this socket: told apart by type, they carry room_id
-    if (isRoomClientType((value as { type?: unknown } | null)?.type)) {
+    // room frames (src/protocol/rooms.ts) share this socket: told apart by type (and room_id for the
+    // `read` both protocols use)
+    if (isRoomFrame(value)) {
       await this.rooms.handle(connection, value);
       return;
     }
