@@ -3,7 +3,8 @@ import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { chatUrl, DESKTOP, launchBrowser, newPage } from './browser';
 
-// Issue 15, item 6 in the dashboard: "/" inserts a canned response; internal notes stay with admins.
+// Issue 15, item 6 in the dashboard: "/" inserts a canned response; internal notes stay with admins;
+// read receipts reach the dashboard as "Seen".
 describe('admin tools (browser)', () => {
   let server: RunningApp;
   let browser: Browser;
@@ -61,6 +62,41 @@ describe('admin tools (browser)', () => {
       await chat.page.reload();
       await chat.page.locator('.msg.admin').waitFor();
       expect(await chat.page.content()).not.toContain('shipped late');
+    } finally {
+      await chat.context.close();
+      await dash.context.close();
+    }
+  });
+
+  it('should show "Seen" on the dashboard once the user\'s page has shown the admin\'s message', async () => {
+    const admin = adminToken(uniqueUser('admin'), 'Sam Seen');
+    const user = uniqueUser('seen');
+    const chat = await newPage(browser, DESKTOP);
+    const dash = await newPage(browser, DESKTOP);
+    try {
+      await chat.page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await chat.page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = chat.page.getByLabel('Message', { exact: true });
+      await input.fill('Is anyone there?');
+      await input.press('Enter');
+      await chat.page.locator('.msg.ai:not(.streaming)').waitFor();
+
+      await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+      // the metrics panel lists the replies per model (item 11)
+      await dash.page.getByRole('table', { name: 'Replies per model' }).getByText('demo').waitFor();
+      await dash.page.getByPlaceholder('user id').fill(user);
+      await dash.page.getByPlaceholder('user id').press('Enter');
+      await dash.page.locator(`tr:has-text("${user}") button.open`).click();
+      const panel = dash.page.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await chat.page.getByTestId('assisted-by').waitFor();
+      const reply = panel.getByLabel('Reply as admin');
+      await reply.fill('Yes, Sam here. How can I help?');
+      await reply.press('Enter');
+
+      await chat.page.locator('.msg.admin', { hasText: 'Sam here' }).waitFor();
+      const sent = panel.locator('.msg', { hasText: 'Sam here' });
+      await sent.getByText('Seen', { exact: true }).waitFor();
     } finally {
       await chat.context.close();
       await dash.context.close();

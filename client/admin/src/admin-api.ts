@@ -47,6 +47,17 @@ export interface Metrics {
     average: number;
     distribution: number[];
   }>;
+  p50_help_response_ms?: number;
+  p90_help_response_ms?: number;
+  models?: Array<{
+    model_id: string;
+    replies: number;
+    rated: number;
+    feedback_rate: number;
+    feedback_up: number;
+    feedback_down: number;
+    regenerations: number;
+  }>;
 }
 
 export interface StoredMessage {

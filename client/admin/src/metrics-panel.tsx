@@ -79,6 +79,8 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
           <Card label="Admin assisted" value={total.admin_assisted_count} />
           <Card label="Rated up" value={total.feedback_up ?? 0} />
           <Card label="Rated down" value={total.feedback_down ?? 0} />
+          <Card label="Help → join p50" value={milliseconds(total.p50_help_response_ms ?? 0)} />
+          <Card label="Help → join p90" value={milliseconds(total.p90_help_response_ms ?? 0)} />
         </dl>
       )}
       {total && (total.csat?.length ?? 0) > 0 && (
@@ -98,6 +100,32 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
                 <td class="num">{entry.average.toFixed(2)}</td>
                 <td class="num">{entry.count}</td>
                 <td>{entry.distribution.join(' / ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {total && (total.models?.length ?? 0) > 0 && (
+        <table class="csat-table" aria-label="Replies per model">
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col">Replies</th>
+              <th scope="col">Rated</th>
+              <th scope="col">Up / down</th>
+              <th scope="col">Regenerations</th>
+            </tr>
+          </thead>
+          <tbody>
+            {total.models?.map((entry) => (
+              <tr key={entry.model_id}>
+                <td>{entry.model_id}</td>
+                <td class="num">{entry.replies}</td>
+                <td class="num">{Math.round(entry.feedback_rate * 100)}%</td>
+                <td>
+                  {entry.feedback_up} / {entry.feedback_down}
+                </td>
+                <td class="num">{entry.regenerations}</td>
               </tr>
             ))}
           </tbody>

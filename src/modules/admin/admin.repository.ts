@@ -54,9 +54,13 @@ export interface PeriodRow {
   helpAnswered: number;
   helpResponseMsTotal: number;
   helpResponseMsMax: number;
+  // each answered help request's time, where stored (sessions before it have only the totals)
+  helpResponseTimes: number[];
   feedbackUp: number;
   feedbackDown: number;
   csat: Array<{ admin_id: string; admin_name?: string; rating: number }>;
+  // the session's AI replies: their model, rating and whether they were regenerated
+  replies: Array<{ model: string; feedback?: 'up' | 'down'; regenerated: boolean }>;
 }
 
 type PeriodDocument = Partial<
@@ -74,6 +78,9 @@ type PeriodDocument = Partial<
     | 'help_response_count'
     | 'help_response_ms_total'
     | 'help_response_ms_max'
+    | 'help_response_ms'
+    | 'model_id'
+    | 'messages'
     | 'feedback_up'
     | 'feedback_down'
     | 'csat'
@@ -94,9 +101,16 @@ const PERIOD_FIELDS = {
   help_response_count: 1,
   help_response_ms_total: 1,
   help_response_ms_max: 1,
+  help_response_ms: 1,
   feedback_up: 1,
   feedback_down: 1,
   csat: 1,
+  // per-model figures: only these fields of each message (no content)
+  model_id: 1,
+  'messages.type': 1,
+  'messages.model_id': 1,
+  'messages.metadata.feedback': 1,
+  'messages.metadata.alternative_of': 1,
 } as const;
 
 const ROW_FIELDS = {
@@ -237,6 +251,7 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
     helpAnswered: document.help_response_count ?? 0,
     helpResponseMsTotal: document.help_response_ms_total ?? 0,
     helpResponseMsMax: document.help_response_ms_max ?? 0,
+    helpResponseTimes: document.help_response_ms ?? [],
     feedbackUp: document.feedback_up ?? 0,
     feedbackDown: document.feedback_down ?? 0,
     csat: (document.csat ?? []).map((entry) => ({
@@ -244,6 +259,16 @@ function toPeriodRow(document: PeriodDocument): PeriodRow {
       admin_name: entry.admin_name,
       rating: entry.rating,
     })),
+    replies: (document.messages ?? [])
+      .filter((message) => message.type === 'ai_response')
+      .map((message) => {
+        const feedback = message.metadata?.feedback;
+        return {
+          model: message.model_id ?? document.model_id ?? 'unknown',
+          feedback: feedback === 'up' || feedback === 'down' ? feedback : undefined,
+          regenerated: typeof message.metadata?.alternative_of === 'string',
+        };
+      }),
   };
 }
 

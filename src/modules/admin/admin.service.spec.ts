@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DomainException } from '../../common/errors/domain.exception';
 import type { AdminRepository, AdminSessionRow, DurationSource } from './admin.repository';
-import { AdminService, MAX_DURATION_ROWS_HELD } from './admin.service';
+import { AdminService, MAX_DURATION_ROWS_HELD, percentile } from './admin.service';
 import { toListQuery, type SessionFilter } from './dto/admin-query.dto';
 import { compareByDuration } from './duration-order';
 
@@ -131,5 +131,15 @@ describe(AdminService.name, () => {
     expect(repository.reads).toEqual([]);
     const deepest = toListQuery({ sort: 'duration', page: MAX_DURATION_ROWS_HELD / 100, limit: 100 });
     await expect(serviceOver(repository).list(deepest, NOW)).resolves.toMatchObject({ total: 2 * huge });
+  });
+});
+
+describe('percentile', () => {
+  it('should pick the nearest-rank observed value, and 0 when there is none', () => {
+    expect(percentile([], 50)).toBe(0);
+    expect(percentile([7], 90)).toBe(7);
+    expect(percentile([40, 10, 30, 20], 50)).toBe(20);
+    expect(percentile([40, 10, 30, 20], 90)).toBe(40);
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90)).toBe(9);
   });
 });

@@ -63,6 +63,8 @@ export class AdminService {
     const sums = { tokens: 0, responses: 0, responseMs: 0, maxResponse: 0, assisted: 0, help: 0 };
     const help = { answered: 0, totalMs: 0, maxMs: 0 };
     const feedback = { up: 0, down: 0 };
+    const helpTimes: number[] = [];
+    const models = new Map<string, { replies: number; up: number; down: number; regenerations: number }>();
     const csat = new Map<
       string,
       { admin_name: string | null; count: number; sum: number; distribution: number[] }
@@ -79,6 +81,15 @@ export class AdminService {
       help.maxMs = Math.max(help.maxMs, row.helpResponseMsMax);
       feedback.up += row.feedbackUp;
       feedback.down += row.feedbackDown;
+      helpTimes.push(...row.helpResponseTimes);
+      for (const reply of row.replies) {
+        const entry = models.get(reply.model) ?? { replies: 0, up: 0, down: 0, regenerations: 0 };
+        entry.replies++;
+        if (reply.feedback === 'up') entry.up++;
+        if (reply.feedback === 'down') entry.down++;
+        if (reply.regenerated) entry.regenerations++;
+        models.set(reply.model, entry);
+      }
       for (const rated of row.csat) {
         const entry = csat.get(rated.admin_id) ?? {
           admin_name: rated.admin_name ?? null,
@@ -113,6 +124,10 @@ export class AdminService {
       help_answered: help.answered,
       avg_help_response_ms: help.answered > 0 ? Math.round(help.totalMs / help.answered) : 0,
       max_help_response_ms: help.maxMs,
+      // help → join time of each request answered in these sessions (sessions from before the
+      // per-request times were stored count in the average and maximum only)
+      p50_help_response_ms: percentile(helpTimes, 50),
+      p90_help_response_ms: percentile(helpTimes, 90),
       feedback_up: feedback.up,
       feedback_down: feedback.down,
       // CSAT per admin of the sessions that started in the period: average and counts of 1..5
@@ -123,8 +138,28 @@ export class AdminService {
         average: Math.round((entry.sum / entry.count) * 100) / 100,
         distribution: entry.distribution,
       })),
+      // AI replies per model: rated share, ratings, and regenerated replies
+      models: [...models]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([modelId, entry]) => ({
+          model_id: modelId,
+          replies: entry.replies,
+          rated: entry.up + entry.down,
+          feedback_rate:
+            entry.replies > 0 ? Math.round(((entry.up + entry.down) / entry.replies) * 1000) / 1000 : 0,
+          feedback_up: entry.up,
+          feedback_down: entry.down,
+          regenerations: entry.regenerations,
+        })),
     };
   }
+}
+
+// Nearest-rank percentile (an observed value, never interpolated); 0 when there is none.
+export function percentile(values: number[], rank: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((rank / 100) * sorted.length) - 1)];
 }
 
 // One list item: the session summary plus what admins see (CONTRACT §3).

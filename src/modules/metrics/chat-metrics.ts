@@ -78,6 +78,11 @@ export const METRIC_PROVIDERS = [
     help: 'Ratings (1-5) users gave a takeover when it ended, by admin',
     labelNames: ['admin', 'rating'],
   }),
+  makeCounterProvider({
+    name: 'chatbox_regenerations_total',
+    help: "Replies regenerated at the user's request, by model",
+    labelNames: ['model'],
+  }),
 ];
 
 // Typed access to the service's Prometheus metrics.
@@ -99,5 +104,6 @@ export class ChatMetrics {
     @InjectMetric('chatbox_help_response_seconds') readonly helpResponse: Histogram<string>,
     @InjectMetric('chatbox_feedback_total') readonly feedback: Counter<string>,
     @InjectMetric('chatbox_csat_total') readonly csat: Counter<string>,
+    @InjectMetric('chatbox_regenerations_total') readonly regenerations: Counter<string>,
   ) {}
 }

@@ -4,6 +4,7 @@ import { ErrorCode } from '../../common/errors/error-code';
 import type { ClientMessageOf } from '../../protocol/frames';
 import { buildThread, replyGroup, versionRoot } from '../../protocol/thread';
 import { LlmRegistry } from '../llm/llm.registry';
+import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import type { MessageRecord } from '../sessions/session.types';
@@ -22,6 +23,7 @@ export class TurnVersionsService {
     private readonly replies: ReplyService,
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
+    private readonly metrics: ChatMetrics,
   ) {}
 
   async regenerate(connection: Connection, message: ClientMessageOf<'regenerate'>): Promise<void> {
@@ -48,6 +50,8 @@ export class TurnVersionsService {
       clientId: message.client_id,
       alternativeOf: replyGroup(last),
     });
+    // counted when requested (acked), whether or not the new reply completes
+    this.metrics.regenerations.inc({ model: modelId });
   }
 
   async edit(connection: Connection, message: ClientMessageOf<'edit_message'>): Promise<void> {

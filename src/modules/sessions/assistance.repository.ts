@@ -93,6 +93,7 @@ export class AssistanceRepository {
         $set: { help_pending: false },
         $inc: { help_response_count: 1, help_response_ms_total: responseMs },
         $max: { help_response_ms_max: responseMs },
+        $push: { help_response_ms: responseMs },
       },
     );
   }

@@ -48,6 +48,25 @@ export class AdminSessionPageDto {
   @ApiProperty() limit!: number;
 }
 
+export class CsatByAdminDto {
+  @ApiProperty() admin_id!: string;
+  @ApiProperty({ type: String, nullable: true }) admin_name!: string | null;
+  @ApiProperty() count!: number;
+  @ApiProperty({ description: 'average rating (1-5), two decimals' }) average!: number;
+  @ApiProperty({ type: [Number], description: 'how many ratings of 1, 2, 3, 4, 5' }) distribution!: number[];
+}
+
+export class ModelMetricsDto {
+  @ApiProperty() model_id!: string;
+  @ApiProperty({ description: 'AI replies of this model' }) replies!: number;
+  @ApiProperty({ description: 'replies rated up or down' }) rated!: number;
+  @ApiProperty({ description: 'rated / replies (0 to 1, three decimals)' }) feedback_rate!: number;
+  @ApiProperty() feedback_up!: number;
+  @ApiProperty() feedback_down!: number;
+  @ApiProperty({ description: 'replies that were regenerations of an earlier reply' })
+  regenerations!: number;
+}
+
 export class AdminMetricsDto {
   @ApiProperty({ format: 'date-time' }) from!: string;
   @ApiProperty({ format: 'date-time' }) to!: string;
@@ -63,6 +82,17 @@ export class AdminMetricsDto {
   @ApiProperty() help_answered!: number;
   @ApiProperty() avg_help_response_ms!: number;
   @ApiProperty() max_help_response_ms!: number;
+  @ApiProperty({ description: 'median help → join time of the requests answered (ms)' })
+  p50_help_response_ms!: number;
+  @ApiProperty({ description: '90th percentile help → join time of the requests answered (ms)' })
+  p90_help_response_ms!: number;
   @ApiProperty({ description: 'replies rated up in the period' }) feedback_up!: number;
   @ApiProperty({ description: 'replies rated down in the period' }) feedback_down!: number;
+  @ApiProperty({ type: [CsatByAdminDto], description: 'CSAT per admin of the sessions of the period' })
+  csat!: CsatByAdminDto[];
+  @ApiProperty({
+    type: [ModelMetricsDto],
+    description: 'AI replies of the sessions of the period, per model',
+  })
+  models!: ModelMetricsDto[];
 }

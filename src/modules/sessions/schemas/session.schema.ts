@@ -88,6 +88,9 @@ export class Session {
   @Prop({ default: 0 }) help_response_count!: number;
   @Prop({ default: 0 }) help_response_ms_total!: number;
   @Prop({ default: 0 }) help_response_ms_max!: number;
+  // each answered request's time (ms), for the admin metrics' p50/p90; older sessions have only the
+  // totals above. Written only by the sessions module (AssistanceRepository.answerHelp).
+  @Prop({ type: [Number], default: [] }) help_response_ms!: number[];
   // provider-side state, e.g. Dify's conversation_id
   @Prop({ type: Object, default: {} }) provider_state!: Record<string, unknown>;
   // replies rated by the user (issue 15): the admin list filters on feedback_down > 0
