@@ -39,6 +39,18 @@ export interface EarlyReply {
   cancel(): void;
 }
 
+// What a reply is asked for.
+export interface ReplyRequest {
+  sessionId: string;
+  userId: string;
+  modelId: string;
+  clientId?: string;
+  // the session as the message asking for this reply left it, when the caller has it
+  written?: SessionWithMessages;
+  // regenerating: the reply group this reply is another alternative of
+  alternativeOf?: string;
+}
+
 interface EarlyStart {
   generation: Generation;
   decided: Promise<boolean>;
@@ -83,16 +95,7 @@ export class ReplyService {
   }
 
   // Replies run one at a time per session, in the order their messages were stored.
-  request(input: {
-    sessionId: string;
-    userId: string;
-    modelId: string;
-    clientId?: string;
-    // the session as the message asking for this reply left it, when the caller has it
-    written?: SessionWithMessages;
-    // regenerating: the reply group this reply is another alternative of
-    alternativeOf?: string;
-  }): void {
+  request(input: ReplyRequest): void {
     this.run(input);
   }
 
@@ -150,17 +153,7 @@ export class ReplyService {
     };
   }
 
-  private run(
-    input: {
-      sessionId: string;
-      userId: string;
-      modelId: string;
-      clientId?: string;
-      written?: SessionWithMessages;
-      alternativeOf?: string;
-    },
-    early?: EarlyStart,
-  ): void {
+  private run(input: ReplyRequest, early?: EarlyStart): void {
     // held from the request on: another instance's turn check sees this turn is being answered
     const held = this.pending.get(input.sessionId);
     if (held) held.count++;
@@ -241,18 +234,7 @@ export class ReplyService {
   }
 
   // One reply: prompt assembly (ReplyPrompt), the streaming loop (stream), storage (ReplyRecorder).
-  private async generate(
-    input: {
-      sessionId: string;
-      userId: string;
-      modelId: string;
-      clientId?: string;
-      written?: SessionWithMessages;
-      // regenerating: the reply group this reply is another alternative of
-      alternativeOf?: string;
-    },
-    early?: EarlyStart,
-  ): Promise<void> {
+  private async generate(input: ReplyRequest, early?: EarlyStart): Promise<void> {
     const { sessionId, userId, clientId } = input;
     // a model removed from the settings since the session chose it: answer with the default
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
