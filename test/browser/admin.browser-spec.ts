@@ -6,6 +6,9 @@ import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil 
 
 // The dashboard and the chat in two browser contexts against one server: help → takeover → the
 // user and the admin chat live → release, and the AI answers again.
+
+// the sessions table's rows (the metrics panel has tables of its own)
+const ROWS = 'table[aria-label="Sessions"] tbody tr';
 describe('admin dashboard (browser)', () => {
   let server: RunningApp;
   let browser: Browser;
@@ -59,7 +62,7 @@ describe('admin dashboard (browser)', () => {
       await row.getByRole('button', { name: user }).click();
       await waitUntil(
         dashboard,
-        `[...document.querySelectorAll('tbody tr')].every((tr) => tr.textContent.includes(${JSON.stringify(user)}))`,
+        `[...document.querySelectorAll(${JSON.stringify(ROWS)})].every((tr) => tr.textContent.includes(${JSON.stringify(user)}))`,
       );
       await row.locator('button.open').click();
       const panel = dashboard.locator('.session-panel');
@@ -118,7 +121,7 @@ describe('admin dashboard (browser)', () => {
       await page.getByLabel('Refresh interval').selectOption('0');
       await page.getByLabel('Per page').selectOption('10');
       await page.getByText(/^Page 1 of [2-9]$/).waitFor();
-      expect(await page.locator('tbody tr').count()).toBe(10);
+      expect(await page.locator(ROWS).count()).toBe(10);
       await page.getByRole('button', { name: 'Next' }).click();
       await page.getByText(/^Page 2 of/).waitFor();
       await page.locator('input[placeholder="user id"]').fill(`${prefix}-1`);
@@ -133,7 +136,7 @@ describe('admin dashboard (browser)', () => {
       await waitUntil(
         page,
         `(() => {
-        const users = [...document.querySelectorAll('tbody tr td:first-child')].map((cell) => cell.textContent);
+        const users = [...document.querySelectorAll(${JSON.stringify(`${ROWS} td:first-child`)})].map((cell) => cell.textContent);
         return users.length === 10 && users.every((user, index) => index === 0 || users[index - 1] <= user);
       })()`,
       );
@@ -153,7 +156,7 @@ describe('admin dashboard (browser)', () => {
     try {
       await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
       await page.getByLabel('Refresh interval').selectOption('2000');
-      await page.locator('tbody tr').first().waitFor();
+      await page.locator(ROWS).first().waitFor();
       const filter = page.locator('input[placeholder="user id"]');
       await filter.fill(`${prefix}-b`);
       // the table reloads while the admin is still in the field
@@ -163,7 +166,7 @@ describe('admin dashboard (browser)', () => {
       expect(await filter.inputValue()).toBe(`${prefix}-b`);
       await filter.press('Tab');
       await page.getByTestId('session-total').filter({ hasText: '1 total' }).waitFor();
-      expect(await page.locator('tbody tr td:first-child').allTextContents()).toEqual([`${prefix}-b`]);
+      expect(await page.locator(`${ROWS} td:first-child`).allTextContents()).toEqual([`${prefix}-b`]);
     } finally {
       await context.close();
     }
@@ -174,7 +177,7 @@ describe('admin dashboard (browser)', () => {
     try {
       await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
       await page.locator('[data-testid=metric-cards]').waitFor();
-      await page.locator('tbody tr').first().waitFor();
+      await page.locator(ROWS).first().waitFor();
       await screenshot(page, 'admin-phone');
       const overflow = await page.evaluate(
         'document.documentElement.scrollWidth > document.documentElement.clientWidth',

@@ -132,7 +132,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
       </form>
       {error && <p class="note error">{errorText(error)}</p>}
       <div class="table-wrap">
-        <table class="sessions-table">
+        <table class="sessions-table" aria-label="Sessions">
           <thead>
             <tr>
               {COLUMNS.map((column) => (
