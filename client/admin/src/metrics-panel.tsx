@@ -84,52 +84,56 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
         </dl>
       )}
       {total && (total.csat?.length ?? 0) > 0 && (
-        <table class="csat-table" aria-label="CSAT per admin">
-          <thead>
-            <tr>
-              <th scope="col">Admin</th>
-              <th scope="col">CSAT</th>
-              <th scope="col">Ratings</th>
-              <th scope="col">1 / 2 / 3 / 4 / 5</th>
-            </tr>
-          </thead>
-          <tbody>
-            {total.csat?.map((entry) => (
-              <tr key={entry.admin_id}>
-                <td>{entry.admin_name ?? entry.admin_id}</td>
-                <td class="num">{entry.average.toFixed(2)}</td>
-                <td class="num">{entry.count}</td>
-                <td>{entry.distribution.join(' / ')}</td>
+        <div class="table-wrap">
+          <table class="csat-table" aria-label="CSAT per admin">
+            <thead>
+              <tr>
+                <th scope="col">Admin</th>
+                <th scope="col">CSAT</th>
+                <th scope="col">Ratings</th>
+                <th scope="col">1 / 2 / 3 / 4 / 5</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {total.csat?.map((entry) => (
+                <tr key={entry.admin_id}>
+                  <td>{entry.admin_name ?? entry.admin_id}</td>
+                  <td class="num">{entry.average.toFixed(2)}</td>
+                  <td class="num">{entry.count}</td>
+                  <td>{entry.distribution.join(' / ')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {total && (total.models?.length ?? 0) > 0 && (
-        <table class="csat-table" aria-label="Replies per model">
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Replies</th>
-              <th scope="col">Rated</th>
-              <th scope="col">Up / down</th>
-              <th scope="col">Regenerations</th>
-            </tr>
-          </thead>
-          <tbody>
-            {total.models?.map((entry) => (
-              <tr key={entry.model_id}>
-                <td>{entry.model_id}</td>
-                <td class="num">{entry.replies}</td>
-                <td class="num">{Math.round(entry.feedback_rate * 100)}%</td>
-                <td>
-                  {entry.feedback_up} / {entry.feedback_down}
-                </td>
-                <td class="num">{entry.regenerations}</td>
+        <div class="table-wrap">
+          <table class="csat-table" aria-label="Replies per model">
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Replies</th>
+                <th scope="col">Rated</th>
+                <th scope="col">Up / down</th>
+                <th scope="col">Regenerations</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {total.models?.map((entry) => (
+                <tr key={entry.model_id}>
+                  <td>{entry.model_id}</td>
+                  <td class="num">{entry.replies}</td>
+                  <td class="num">{Math.round(entry.feedback_rate * 100)}%</td>
+                  <td>
+                    {entry.feedback_up} / {entry.feedback_down}
+                  </td>
+                  <td class="num">{entry.regenerations}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <div class="charts">
         <TimeChart
