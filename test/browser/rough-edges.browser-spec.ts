@@ -151,7 +151,8 @@ describe('rough edges (browser)', () => {
       const box = await badge.boundingBox();
       expect(box).not.toBeNull();
       expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(1280);
-      const wrap = await page.locator('.table-wrap').boundingBox();
+      // the sessions table's scroll box (the metrics panel's tables have their own)
+      const wrap = await page.locator('.table-wrap', { has: page.locator('.sessions-table') }).boundingBox();
       expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual((wrap?.x ?? 0) + (wrap?.width ?? 0));
     } finally {
       await context.close();
