@@ -164,6 +164,43 @@ describe('sessions against FerretDB', () => {
     expect(await repository.messagesAfter(session.id, user, 0)).toHaveLength(2);
   });
 
+  // with the log held (this instance wrote last) the store returns the head alone; without it, all
+  // of the document: both give the session exactly as a fresh read does, never the blind index
+  it('should return the same session from an append whether this instance held its log or not', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const message = (content: string) => ({
+      type: 'user_message' as const,
+      sender: 'user' as const,
+      client_id: content,
+      content: `${content} words to index`,
+      timestamp: new Date(),
+    });
+    const held = await service.append(session.id, message('held'), undefined, {
+      owner: user,
+      withSession: true,
+    });
+    service.forget(session.id);
+    const cold = await service.append(session.id, message('cold'), undefined, {
+      owner: user,
+      withSession: true,
+    });
+    const warm = await service.append(session.id, message('warm'), undefined, {
+      owner: user,
+      withSession: true,
+    });
+    const read = await repository.findOwnedWithMessages(session.id, user);
+    const view = (written: typeof warm.session) => ({
+      ...written,
+      messages: written?.messages.map(({ seq, content, client_id }) => ({ seq, content, client_id })),
+    });
+    expect(held.session?.messages.map((stored) => stored.seq)).toEqual([1]);
+    expect(cold.session?.messages.map((stored) => stored.seq)).toEqual([1, 2]);
+    expect(view(warm.session)).toEqual(view(read ?? undefined));
+    for (const written of [held.session, cold.session, warm.session])
+      expect(written).not.toHaveProperty('search_tokens');
+  });
+
   it("should keep the user's open turn in the session head, append by append", async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');

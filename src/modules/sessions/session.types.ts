@@ -105,8 +105,12 @@ export interface AppendOptions {
   withSession?: boolean;
 }
 
+// What the repository's append returns of the written document: nothing, its head (every field but
+// the log), or all of it. The service asks for the head when it holds the log as of the expected seq.
+export type AppendReturning = 'nothing' | 'head' | 'session';
+
 export type AppendResult =
-  | { status: 'stored'; message: MessageRecord; session?: SessionWithMessages }
+  | { status: 'stored'; message: MessageRecord; session?: SessionWithMessages; head?: SessionRecord }
   | { status: 'duplicate'; message: MessageRecord }
   | { status: 'conflict'; currentSeq: number }
   | { status: 'full' }

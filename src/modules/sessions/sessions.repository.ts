@@ -8,8 +8,8 @@ import { Session, type StoredMessage } from './schemas/session.schema';
 import { dedupKey, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
-  AppendOptions,
   AppendResult,
+  AppendReturning,
   CsatRecord,
   FeedbackRating,
   FeedbackResult,
@@ -26,7 +26,9 @@ export const BLIND_INDEX = Symbol('BLIND_INDEX');
 const SEARCHABLE = new Set(['user_message', 'voice_message', 'file_upload', 'ai_response']);
 const HITS_PER_SESSION = 3;
 const SNIPPET_CHARS = 140;
-const WITHOUT_MESSAGES = { messages: 0 } as const;
+// the blind index (search_tokens) is only ever queried, never read back
+const WITHOUT_INDEX = { search_tokens: 0 } as const;
+const WITHOUT_MESSAGES = { messages: 0, search_tokens: 0 } as const;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
 
@@ -94,7 +96,10 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   async findOwnedWithMessages(sessionId: string, userId: string): Promise<SessionWithMessages | null> {
-    const found = ownedBy(await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>(), userId);
+    const found = ownedBy(
+      await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>(),
+      userId,
+    );
     return found ? this.withMessages(found) : null;
   }
 
@@ -106,7 +111,7 @@ export class SessionsRepository implements OnModuleInit {
 
   // admin reads: any user's session
   async findAnyWithMessages(sessionId: string): Promise<SessionWithMessages | null> {
-    const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
+    const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     return found ? this.withMessages(found) : null;
   }
 
@@ -168,7 +173,7 @@ export class SessionsRepository implements OnModuleInit {
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
-    options: AppendOptions = {},
+    options: { owner?: string; returning?: AppendReturning } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const search =
@@ -213,12 +218,17 @@ export class SessionsRepository implements OnModuleInit {
       increments.response_ms_total = effects.response_ms;
       update.$max = { max_response_ms: effects.response_ms };
     }
-    if (options.withSession) {
+    const returning = options.returning ?? 'nothing';
+    if (returning !== 'nothing') {
+      // one findAndModify, whole document (FerretDB 1.24 refuses a projection there: store
+      // conformance test); the log is decrypted only when the caller does not hold it already
       const written = await this.sessions
         .findOneAndUpdate(filter, update, { returnDocument: 'after' })
         .lean<SessionDocument>();
       if (written)
-        return { status: 'stored', message: { ...message, seq }, session: this.withMessages(written) };
+        return returning === 'head'
+          ? { status: 'stored', message: { ...message, seq }, head: this.toRecord(written) }
+          : { status: 'stored', message: { ...message, seq }, session: this.withMessages(written) };
     } else {
       const result = await this.sessions.updateOne(filter, update);
       if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
@@ -233,7 +243,7 @@ export class SessionsRepository implements OnModuleInit {
     maxBytes: number,
     owner: string | undefined,
   ): Promise<AppendResult> {
-    const found = await this.sessions.findOne({ _id: sessionId }).lean<SessionDocument>();
+    const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (!found || (owner !== undefined && found.user_id !== owner)) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
@@ -480,7 +490,7 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   private toRecord(document: SessionDocument): SessionRecord {
-    const { _id, messages: _messages, response_ms_total, ...rest } = document;
+    const { _id, messages: _messages, search_tokens: _index, response_ms_total, ...rest } = document;
     return {
       ...rest,
       id: _id,

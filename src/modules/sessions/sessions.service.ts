@@ -174,19 +174,29 @@ export class SessionsService {
   ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> {
     let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      // the log up to `expected` is held here (only appends move seq, and this instance made the
+      // last one): the store returns the head alone and the log is the copy plus this message
+      const held = this.snapshots.get(sessionId);
+      const heldLog = options?.withSession && held?.seq === expected ? held.messages : undefined;
+      const returning = !options?.withSession ? 'nothing' : heldLog ? 'head' : 'session';
       const result = await this.repository.append(
         sessionId,
         expected,
         full,
         this.settings.maxSessionBytes,
         effects,
-        options,
+        { owner: options?.owner, returning },
       );
       switch (result.status) {
-        case 'stored':
+        case 'stored': {
+          const session =
+            result.head && heldLog
+              ? { ...result.head, messages: [...heldLog, result.message] }
+              : result.session;
           this.seqCache.set(sessionId, result.message.seq);
-          this.keepSnapshot(sessionId, result.message, result.session);
-          return { message: result.message, duplicate: false, session: result.session };
+          this.keepSnapshot(sessionId, result.message, session);
+          return { message: result.message, duplicate: false, session };
+        }
         case 'duplicate':
           return { message: result.message, duplicate: true };
         case 'full':
