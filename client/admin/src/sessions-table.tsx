@@ -26,6 +26,40 @@ const COLUMNS: Array<{ label: string; sort?: SortField }> = [
   { label: 'Avg / max response' },
 ];
 
+const YES_NO: Array<[string, string]> = [
+  ['', 'any'],
+  ['true', 'yes'],
+  ['false', 'no'],
+];
+
+// the filters that pick one of a few values (the query's own values, '' for any)
+const CHOICES: Array<{
+  label: string;
+  key: 'status' | 'admin_assisted' | 'help_requested' | 'feedback';
+  options: Array<[string, string]>;
+}> = [
+  {
+    label: 'Status',
+    key: 'status',
+    options: [
+      ['', 'any'],
+      ['active', 'active'],
+      ['ended', 'ended'],
+    ],
+  },
+  { label: 'Assisted', key: 'admin_assisted', options: YES_NO },
+  { label: 'Help requested', key: 'help_requested', options: YES_NO },
+  {
+    label: 'Feedback',
+    key: 'feedback',
+    options: [
+      ['', 'any'],
+      ['negative', 'negative'],
+      ['positive', 'positive'],
+    ],
+  },
+];
+
 // Every user's sessions (CONTRACT §3 /chat/admin/sessions): filters, sorting, pages; reloads itself.
 export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, onOpen }: Props) {
   const [page, setPage] = useState<Page<AdminSession> | null>(null);
@@ -85,50 +119,21 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
             onCommit={(value) => set({ to: value })}
           />
         </label>
-        <label>
-          Status
-          <select
-            value={query.status}
-            onChange={(event) => set({ status: text(event) as SessionQuery['status'] })}
-          >
-            <option value="">any</option>
-            <option value="active">active</option>
-            <option value="ended">ended</option>
-          </select>
-        </label>
-        <label>
-          Assisted
-          <select
-            value={query.admin_assisted}
-            onChange={(event) => set({ admin_assisted: text(event) as SessionQuery['admin_assisted'] })}
-          >
-            <option value="">any</option>
-            <option value="true">yes</option>
-            <option value="false">no</option>
-          </select>
-        </label>
-        <label>
-          Help requested
-          <select
-            value={query.help_requested}
-            onChange={(event) => set({ help_requested: text(event) as SessionQuery['help_requested'] })}
-          >
-            <option value="">any</option>
-            <option value="true">yes</option>
-            <option value="false">no</option>
-          </select>
-        </label>
-        <label>
-          Feedback
-          <select
-            value={query.feedback}
-            onChange={(event) => set({ feedback: text(event) as SessionQuery['feedback'] })}
-          >
-            <option value="">any</option>
-            <option value="negative">negative</option>
-            <option value="positive">positive</option>
-          </select>
-        </label>
+        {CHOICES.map(({ label, key, options }) => (
+          <label key={key}>
+            {label}
+            <select
+              value={query[key]}
+              onChange={(event) => set({ [key]: text(event) } as Partial<SessionQuery>)}
+            >
+              {options.map(([value, name]) => (
+                <option key={value} value={value}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
       </form>
       {error && <p class="note error">{errorText(error)}</p>}
       <div class="table-wrap">
