@@ -9,16 +9,13 @@ import { AppModule } from '../src/app.module';
 import { configureApp } from '../src/bootstrap';
 import { loadSettings } from '../src/config/settings';
 import { SessionsRepository } from '../src/modules/sessions/sessions.repository';
-import { MessageKeysRepository } from '../src/modules/sessions/message-keys.repository';
-import { MemoryMessageKeysRepository, MemorySessionsRepository } from './memory-sessions';
+import { MemorySessionsRepository } from './memory-sessions';
 
 async function main(): Promise<void> {
   const settings = loadSettings();
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.with(settings)] })
     .overrideProvider(SessionsRepository)
     .useClass(MemorySessionsRepository)
-    .overrideProvider(MessageKeysRepository)
-    .useClass(MemoryMessageKeysRepository)
     .compile();
   const app = configureApp(moduleRef.createNestApplication<NestExpressApplication>({ bufferLogs: true }));
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -1,15 +1,14 @@
 // The bench's "persistence off" variant: SessionsRepository's contract kept in process memory, so
 // the same server runs with no session database work at all (content is still encrypted, as it
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
-import { MessageKeysRepository } from '../src/modules/sessions/message-keys.repository';
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
 import { dedupKey, storedSize } from '../src/modules/sessions/session-rules';
 import { CONTENT_CIPHER, type SessionsRepository } from '../src/modules/sessions/sessions.repository';
 import type {
   AppendEffects,
-  AppendOptions,
   AppendResult,
+  AppendReturning,
   MessageRecord,
   NewMessage,
   SessionRecord,
@@ -136,7 +135,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
-    options: AppendOptions = {},
+    options: { owner?: string; returning?: AppendReturning } = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
     if (!entry || (options.owner !== undefined && entry.record.user_id !== options.owner))
@@ -169,8 +168,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       record.avg_response_ms = Math.round(entry.responseMsTotal / record.response_count);
       record.max_response_ms = Math.max(record.max_response_ms, effects.response_ms);
     }
-    const session = options.withSession ? this.withMessages(entry) : undefined;
-    return Promise.resolve({ status: 'stored', message: { ...message, seq }, session });
+    const stored = { ...message, seq };
+    if (options.returning === 'head')
+      return Promise.resolve({ status: 'stored', message: stored, head: { ...record } });
+    const session = options.returning === 'session' ? this.withMessages(entry) : undefined;
+    return Promise.resolve({ status: 'stored', message: stored, session });
   }
 
   update(
@@ -256,21 +258,5 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       ...message,
       content: message.content === undefined ? undefined : this.cipher.decrypt(message.content),
     };
-  }
-}
-
-// The client_id keys in memory too (persistence off: nothing reaches MongoDB on a turn).
-export class MemoryMessageKeysRepository implements Pick<MessageKeysRepository, 'claim' | 'prune'> {
-  private readonly keys = new Set<string>();
-
-  claim(sessionId: string, dedup: string): Promise<boolean> {
-    const key = `${sessionId}|${dedup}`;
-    if (this.keys.has(key)) return Promise.resolve(false);
-    this.keys.add(key);
-    return Promise.resolve(true);
-  }
-
-  prune(): Promise<void> {
-    return Promise.resolve();
   }
 }

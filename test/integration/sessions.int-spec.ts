@@ -9,7 +9,6 @@ import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
-import { MessageKeysRepository } from '../../src/modules/sessions/message-keys.repository';
 import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
@@ -20,7 +19,6 @@ describe('sessions against FerretDB', () => {
   let module: TestingModule;
   let repository: SessionsRepository;
   let service: SessionsService;
-  let keys: MessageKeysRepository;
   let model: Model<Session>;
   let settings: Settings;
 
@@ -32,7 +30,6 @@ describe('sessions against FerretDB', () => {
     await module.init();
     repository = module.get(SessionsRepository);
     service = module.get(SessionsService);
-    keys = module.get(MessageKeysRepository);
     model = module.get(getModelToken(Session.name));
   });
   afterAll(() => module.close());
@@ -107,7 +104,7 @@ describe('sessions against FerretDB', () => {
   it('should resolve seq conflicts between two writers (as two instances would be) by compare-and-set', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const other = new SessionsService(repository, keys, module.get(AssistanceRepository), settings);
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
     await service.append(session.id, {
       type: 'user_message',
       sender: 'user',
@@ -242,10 +239,84 @@ describe('sessions against FerretDB', () => {
     });
   });
 
+  // the commands an operation sends to the store (the driver's own housekeeping left out)
+  async function commandsOf(task: () => Promise<unknown>): Promise<string[]> {
+    const seen: string[] = [];
+    const listener = (event: { commandName: string }) => {
+      if (!['hello', 'ismaster', 'ping', 'endSessions'].includes(event.commandName))
+        seen.push(event.commandName);
+    };
+    const client = model.db.getClient();
+    client.on('commandStarted', listener);
+    try {
+      await task();
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    return seen;
+  }
+  const sent = (clientId: string, content = clientId) => ({
+    type: 'user_message' as const,
+    sender: 'user' as const,
+    client_id: clientId,
+    content,
+    timestamp: new Date(),
+  });
+
+  // docs/protocol.md, "The store": the client_id check reads the log this instance holds when it is
+  // the store's (its seq is the one the append expects), so a turn costs the append alone
+  it('should store a message with one command, and answer its resend with none, where the log is held', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, sent('one'));
+    const commands = await commandsOf(() =>
+      service.append(session.id, sent('two'), undefined, { owner: user }),
+    );
+    expect(commands).toEqual(['update']);
+    let resend: Awaited<ReturnType<typeof service.append>> | undefined;
+    expect(await commandsOf(async () => (resend = await service.append(session.id, sent('two'))))).toEqual(
+      [],
+    );
+    expect(resend).toMatchObject({ duplicate: true, message: { seq: 2, client_id: 'two' } });
+    expect((await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.client_id)).toEqual([
+      'one',
+      'two',
+    ]);
+  });
+
+  it('should find a resend stored by another instance, whatever this one knows of the session', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, sent('a'));
+    // an instance that knows nothing, one that knows the seq (as a connect leaves it), one whose
+    // copy of the log is old (it wrote last before `service` did)
+    const instance = () => new SessionsService(repository, module.get(AssistanceRepository), settings);
+    const [cold, seeded, stale] = [instance(), instance(), instance()];
+    await stale.append(session.id, sent('b'), undefined, { withSession: true });
+    const third = await service.append(session.id, sent('c'));
+    seeded.remember((await service.getAny(session.id))!);
+    for (const other of [cold, seeded, stale]) {
+      const again = await other.append(session.id, sent('c'));
+      expect(again).toMatchObject({ duplicate: true, message: { seq: 3, id: third.message.id } });
+    }
+    // a write that reached the store while its instance never heard back (the answer lost)
+    await repository.append(session.id, 3, { ...sent('d'), id: randomUUID() }, settings.maxSessionBytes);
+    expect(await service.append(session.id, sent('d'))).toMatchObject({
+      duplicate: true,
+      message: { seq: 4 },
+    });
+    expect((await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.client_id)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
+  });
+
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const small = new SessionsService(repository, keys, module.get(AssistanceRepository), {
+    const small = new SessionsService(repository, module.get(AssistanceRepository), {
       ...settings,
       maxSessionBytes: 4096,
     });

@@ -167,7 +167,6 @@ describe('store conformance', () => {
       else expect(kept).toBe(50);
     });
 
-    // Workaround: client_id keys (message_keys) are pruned by the idle-session sweep.
     // workaround: an append takes the whole written document back and decrypts its log only when
     // the instance does not hold it (SessionsRepository.append, `returning`)
     it('refuses a projection in findAndModify on FerretDB, applies it on MongoDB', async () => {
@@ -186,6 +185,7 @@ describe('store conformance', () => {
       expect(whole).toMatchObject({ seq: 3, search_tokens: ['a'] });
     });
 
+    // Workaround: records that expire are deleted by jobs (room retention, notification marks).
     it('refuses TTL indexes on FerretDB', async () => {
       const keys = fresh();
       const created = keys.createIndex({ at: 1 }, { expireAfterSeconds: 60 });

@@ -5,9 +5,7 @@ import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { KeyRotationService } from './key-rotation.service';
 import { AssistanceRepository } from './assistance.repository';
-import { MessageKeysRepository } from './message-keys.repository';
 import { CurrentSession, CurrentSessionSchema } from './schemas/current-session.schema';
-import { MessageKey, MessageKeySchema } from './schemas/message-key.schema';
 import { Session, SessionSchema } from './schemas/session.schema';
 import { BLIND_INDEX, CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
 import { BlindIndex } from '../../common/crypto/blind-index';
@@ -18,13 +16,11 @@ import { SessionsService } from './sessions.service';
     MongooseModule.forFeature([
       { name: Session.name, schema: SessionSchema },
       { name: CurrentSession.name, schema: CurrentSessionSchema },
-      { name: MessageKey.name, schema: MessageKeySchema },
     ]),
   ],
   providers: [
     AssistanceRepository,
     CurrentSessionsRepository,
-    MessageKeysRepository,
     SessionsRepository,
     SessionsService,
     KeyRotationService,

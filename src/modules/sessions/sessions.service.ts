@@ -6,7 +6,6 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { InProcessLock } from '../../infra/lock/in-process.lock';
 import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { AssistanceRepository } from './assistance.repository';
-import { MessageKeysRepository } from './message-keys.repository';
 import { dedupKey, DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
 import type {
   AssistanceState,
@@ -27,7 +26,6 @@ import { SessionsRepository } from './sessions.repository';
 const SNAPSHOTS_KEPT = 256;
 const APPEND_ATTEMPTS = 8;
 // client_id keys outlive any resend by far (a resend comes within seconds)
-const MESSAGE_KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export interface OpenedSession {
   session: SessionRecord;
@@ -51,7 +49,6 @@ export class SessionsService {
 
   constructor(
     private readonly repository: SessionsRepository,
-    private readonly keys: MessageKeysRepository,
     private readonly assistance: AssistanceRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     // every write to a session document holds its lock, across all instances (docs/protocol.md,
@@ -151,19 +148,37 @@ export class SessionsService {
       async (): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> => {
         const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
         const dedup = dedupKey(full);
-        // the client_id check in code, under the lock (FerretDB's array $ne filter cannot do it)
-        const claimed = dedup ? await this.keys.claim(sessionId, dedup) : false;
-        if (dedup && !claimed) {
-          const previous = await this.repository.findByDedup(sessionId, dedup, options?.owner);
-          if (previous) return { message: previous, duplicate: true };
-          // claimed by a writer that died before its append: this one stores it
-        }
-        // the key is never given back, even when the append fails: a failed write may still have
-        // reached the store (its answer lost with the connection), and the lookup above is what
-        // tells a resend whether it did (the chaos test doubled one message while keys were freed)
+        const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
+        if (previous) return { message: previous, duplicate: true };
         return this.appendLocked(sessionId, full, effects, options);
       },
     );
+  }
+
+  // The message a client already sent with this client_id, looked up in the session's log in code
+  // (FerretDB's array filters cannot: store conformance suite). Under the session lock only appends
+  // move seq, so the log this instance holds is the store's when its seq is the one the next append
+  // expects: then no command is needed. Otherwise the log is read once and held from then on. A copy
+  // that turns out old shows at the append, whose compare-and-set fails and whose failure is
+  // explained from the stored log (a resend found there is a duplicate): docs/protocol.md, "The store".
+  private async sentBefore(
+    sessionId: string,
+    dedup: string,
+    owner?: string,
+  ): Promise<MessageRecord | undefined> {
+    let log = this.snapshots.get(sessionId);
+    if (!log || log.seq !== this.seqCache.get(sessionId)) {
+      const read =
+        owner !== undefined
+          ? await this.repository.findOwnedWithMessages(sessionId, owner)
+          : await this.repository.findAnyWithMessages(sessionId);
+      // not this owner's (or gone): the append says so
+      if (!read) return undefined;
+      log = read;
+      this.seqCache.set(sessionId, read.seq);
+      this.keepSnapshot(sessionId, undefined, read);
+    }
+    return log.messages.find((stored) => dedupKey(stored) === dedup);
   }
 
   private async appendLocked(
@@ -435,7 +450,6 @@ export class SessionsService {
     }
     if (ended.length > 0)
       this.logger.log({ event: 'sessions_swept', count: ended.length }, 'idle sessions ended');
-    await this.keys.prune(new Date(now.getTime() - MESSAGE_KEY_RETENTION_MS));
     return ended;
   }
 }
