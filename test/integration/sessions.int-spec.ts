@@ -313,6 +313,37 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
+  // the append reaches the driver without mongoose's casting: what it stores is the schema's shape
+  it('should store only the fields of the schema, typed as the schema types them', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const extra = { ...sent('shape', 'secret words'), model_id: 'demo', metadata: { n: 1 }, stray: 'x' };
+    await service.append(session.id, extra as never, undefined, { owner: user, withSession: true });
+    const raw = await model.collection.findOne({ _id: session.id as never });
+    const [stored] = raw?.messages as Array<Record<string, unknown>>;
+    expect(Object.keys(stored).sort()).toEqual([
+      'client_id',
+      'content',
+      'dedup',
+      'id',
+      'metadata',
+      'model_id',
+      'search',
+      'sender',
+      'seq',
+      'timestamp',
+      'type',
+    ]);
+    expect(stored.timestamp).toBeInstanceOf(Date);
+    expect(stored.content).not.toContain('secret');
+    expect(raw).toMatchObject({
+      seq: 1,
+      message_count: 1,
+      open_turn_seq: 1,
+      last_message_at: expect.any(Date),
+    });
+  });
+
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');

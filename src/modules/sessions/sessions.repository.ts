@@ -181,10 +181,21 @@ export class SessionsRepository implements OnModuleInit {
     const size = storedSize(message, content) + (search ? JSON.stringify(search).length : 0);
     const seq = expectedSeq + 1;
     const dedup = dedupKey(message);
-    const stored: StoredMessage = {
-      ...stripUndefined({ ...message, content, dedup, search }),
+    // the schema's fields, named one by one: the append goes to the driver without mongoose's casting
+    const stored = stripUndefined<StoredMessage>({
+      id: message.id,
       seq,
-    } as StoredMessage;
+      type: message.type,
+      sender: message.sender,
+      client_id: message.client_id,
+      dedup,
+      content,
+      timestamp: message.timestamp,
+      model_id: message.model_id,
+      file_id: message.file_id,
+      metadata: message.metadata,
+      search,
+    });
     const filter: Record<string, unknown> = {
       _id: sessionId,
       seq: expectedSeq,
@@ -218,19 +229,23 @@ export class SessionsRepository implements OnModuleInit {
       increments.response_ms_total = effects.response_ms;
       update.$max = { max_response_ms: effects.response_ms };
     }
+    // The hottest write (two per turn) goes to the driver directly: mongoose's casting of the filter,
+    // the update and the reply cost more Node CPU than the rest of the append (bench/README.md).
+    const collection = this.sessions.collection;
     const returning = options.returning ?? 'nothing';
     if (returning !== 'nothing') {
       // one findAndModify, whole document (FerretDB 1.24 refuses a projection there: store
-      // conformance test); the log is decrypted only when the caller does not hold it already
-      const written = await this.sessions
-        .findOneAndUpdate(filter, update, { returnDocument: 'after' })
-        .lean<SessionDocument>();
+      // conformance test); for the head alone the log stays undecoded (raw BSON, never read)
+      const written = (await collection.findOneAndUpdate(filter, update, {
+        returnDocument: 'after',
+        ...(returning === 'head' ? { fieldsAsRaw: { messages: true, search_tokens: true } } : {}),
+      })) as SessionDocument | null;
       if (written)
         return returning === 'head'
           ? { status: 'stored', message: { ...message, seq }, head: this.toRecord(written) }
           : { status: 'stored', message: { ...message, seq }, session: this.withMessages(written) };
     } else {
-      const result = await this.sessions.updateOne(filter, update);
+      const result = await collection.updateOne(filter, update);
       if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
     }
     return this.explainFailedAppend(sessionId, dedup, size, maxBytes, options.owner);
