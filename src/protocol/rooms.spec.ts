@@ -28,12 +28,30 @@ describe(isRoomClientFrame.name, () => {
 
 describe(mentionsAi.name, () => {
   it('should find @ai as a word of its own, in any case, with punctuation after it', () => {
-    for (const text of ['@ai', '@ai what is 2+2?', 'hey @AI, help', 'ask (@ai)', 'thanks @ai.', 'x\n@Ai: go', '"@ai"'])
+    for (const text of [
+      '@ai',
+      '@ai what is 2+2?',
+      'hey @AI, help',
+      'ask (@ai)',
+      'thanks @ai.',
+      'x\n@Ai: go',
+      '"@ai"',
+    ])
       expect(mentionsAi(text)).toBe(true);
   });
 
   it('should not take an address, a longer handle or a word with @ai inside it for a mention', () => {
-    for (const text of ['mail me at bob@ai.com', '@aim high', '@ai_bot', '@ai-team', 'x@ai', '@@ai', 'a i', '', '@a i'])
+    for (const text of [
+      'mail me at bob@ai.com',
+      '@aim high',
+      '@ai_bot',
+      '@ai-team',
+      'x@ai',
+      '@@ai',
+      'a i',
+      '',
+      '@a i',
+    ])
       expect(mentionsAi(text)).toBe(false);
   });
 
@@ -41,9 +59,16 @@ describe(mentionsAi.name, () => {
     const separator = fc.constantFrom(' ', '\n', '\t', ', ', '(', ')', '!', '?', '. ');
     const word = fc.stringMatching(/^[a-z0-9 ]{0,20}$/);
     fc.assert(
-      fc.property(word, separator, fc.constantFrom('@ai', '@AI', '@Ai'), separator, word, (a, s1, at, s2, b) => {
-        expect(mentionsAi(`${a}${s1}${at}${s2}${b}`)).toBe(true);
-      }),
+      fc.property(
+        word,
+        separator,
+        fc.constantFrom('@ai', '@AI', '@Ai'),
+        separator,
+        word,
+        (a, s1, at, s2, b) => {
+          expect(mentionsAi(`${a}${s1}${at}${s2}${b}`)).toBe(true);
+        },
+      ),
     );
     fc.assert(
       fc.property(fc.string({ maxLength: 200 }), (text) => {
@@ -57,10 +82,14 @@ describe(mentionsAi.name, () => {
 
   it('should not mention the AI when @ai is glued to a word character on either side', () => {
     fc.assert(
-      fc.property(fc.constantFrom('a', 'Z', '0', '_', 'é'), fc.constantFrom('a', 'Z', '0', '_', '-', 'é'), (before, after) => {
-        expect(mentionsAi(`${before}@ai`)).toBe(false);
-        expect(mentionsAi(`@ai${after}`)).toBe(false);
-      }),
+      fc.property(
+        fc.constantFrom('a', 'Z', '0', '_', 'é'),
+        fc.constantFrom('a', 'Z', '0', '_', '-', 'é'),
+        (before, after) => {
+          expect(mentionsAi(`${before}@ai`)).toBe(false);
+          expect(mentionsAi(`@ai${after}`)).toBe(false);
+        },
+      ),
     );
   });
 });
