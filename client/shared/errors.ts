@@ -20,6 +20,8 @@ const TEXTS: Record<string, string> = {
   KICKED: 'You were removed from that room.',
   MUTED: 'You are muted in this room for now.',
   BLOCKED: 'This person does not accept your messages.',
+  AI_OFF: 'The AI is turned off in this room.',
+  AI_BUSY: 'The AI is still answering here. Ask again when it is done.',
   NETWORK: 'No connection. Please check your network.',
   INTERNAL: 'Something went wrong. Please try again.',
 };

@@ -291,6 +291,13 @@ export const ROOM_CLIENT_FRAME_DOCS: { [T in RoomClientFrame['type']]: FrameDoc 
     metadata: { reply_to: { type: 'string', description: 'a message id of the same room' } },
     example: { type: 'chat', room_id: ROOM, client_id: 'c-1', content: 'Hi all!' },
   },
+  ai_stop: {
+    summary:
+      "Stops the AI reply streaming in the room (message_id = the reply's id from ai_stream): its asker, the room's owner and moderators, admins; anyone else gets FORBIDDEN. Answered by an ack; the reply ends (ai_stream end, outcome stopped) and its text so far is stored once.",
+    required: ['room_id', 'message_id'],
+    optional: ['client_id', 'timestamp', 'user_id'],
+    example: { type: 'ai_stop', room_id: ROOM, message_id: 'rm-9', client_id: 'c-7' },
+  },
   join: {
     summary:
       'Subscribes the socket to a room (joining a public one, or an invitation): the newest messages (or every one after last_seq) as chat frames, then join, then live.',
@@ -500,5 +507,28 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
     summary: 'In a direct message: the other side has read up to seq.',
     required: ['room_id', 'user_id', 'seq'],
     example: { type: 'read', room_id: ROOM, user_id: 'u-2', seq: 18 },
+  },
+  ai_stream: {
+    summary:
+      "An AI reply streaming in the room (a member's message mentioned @ai), ephemeral, to every member's socket on every instance: phase start, then delta (content = the new text at metadata.offset), then end (metadata.outcome: complete, stopped, interrupted or failed). The reply is then stored once and arrives as a chat frame with the same message_id, user_id ai and metadata.ai (model, asker_id, usage, outcome).",
+    required: ['room_id', 'message_id', 'user_id'],
+    optional: ['content'],
+    metadata: {
+      phase: { enum: ['start', 'delta', 'end'] },
+      reply_to: { type: 'string', description: 'the asking message' },
+      asker_id: { type: 'string' },
+      model: { type: 'string' },
+      offset: { type: 'integer', description: 'delta: where content goes in the reply' },
+      outcome: { enum: ['complete', 'stopped', 'interrupted', 'failed'] },
+    },
+    metadataRequired: ['phase', 'reply_to', 'asker_id', 'model'],
+    example: {
+      type: 'ai_stream',
+      room_id: ROOM,
+      message_id: 'rm-9',
+      user_id: 'ai',
+      content: 'Paris is ',
+      metadata: { phase: 'delta', reply_to: ROOM_MESSAGE, asker_id: 'u-2', model: 'gpt-4o', offset: 0 },
+    },
   },
 };

@@ -17,6 +17,7 @@ export const ROOM_CLIENT_TYPES = [
   'typing',
   'read',
   'heartbeat',
+  'ai_stop',
 ] as const;
 export type RoomClientType = (typeof ROOM_CLIENT_TYPES)[number];
 
@@ -42,7 +43,25 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 
 // Error codes of room frames besides the shared ones (INVALID_MESSAGE, MESSAGE_TOO_LONG,
 // RATE_LIMITED, NOT_FOUND, FORBIDDEN, UNAUTHORIZED, INTERNAL).
-export const ROOM_ERROR_CODES = ['NOT_A_MEMBER', 'BANNED', 'MUTED', 'BLOCKED'] as const;
+// AI_OFF: the room's AI is off (room setting ai_model); AI_BUSY: an AI reply is streaming in the
+// room already (one at a time per room; ask again once it ended).
+export const ROOM_ERROR_CODES = ['NOT_A_MEMBER', 'BANNED', 'MUTED', 'BLOCKED', 'AI_OFF', 'AI_BUSY'] as const;
+
+// The sender id of the AI's messages in a room. A label only: the AI's messages are told apart by
+// `metadata.ai`, which no client can set.
+export const ROOM_AI_SENDER = 'ai';
+// room setting ai_model: this value turns `@ai` off in the room; null (unset) is the deployment's
+// default model (the first of LLM_PROVIDERS)
+export const ROOM_AI_OFF = 'off';
+
+// `@ai` as a word of its own (docs/protocol.md, "@ai in a room"): case-insensitive, not preceded by a
+// letter, digit, `_` or `@` (so `bob@ai.com` is an address) and not followed by a letter, digit, `_`
+// or `-` (so `@aim`, `@ai_bot`, `@ai-team` are other handles). Punctuation after it is fine (`@ai,`).
+const AI_MENTION = /(?<![\p{L}\p{N}_@])@ai(?![\p{L}\p{N}_-])/iu;
+
+export function mentionsAi(text: string | undefined): boolean {
+  return text !== undefined && AI_MENTION.test(text);
+}
 
 interface RoomFields {
   room_id: string;
@@ -94,6 +113,12 @@ export interface HeartbeatClientFrame {
   client_id?: string;
   metadata?: { status?: 'online' | 'away' };
 }
+// Stops the AI reply streaming in the room: its asker, the room's owner and moderators, admins.
+export interface AiStopClientFrame extends RoomFields {
+  type: 'ai_stop';
+  // the reply's id (message_id of its ai_stream frames)
+  message_id: string;
+}
 export type RoomClientFrame =
   | ChatClientFrame
   | JoinClientFrame
@@ -103,7 +128,8 @@ export type RoomClientFrame =
   | ReactClientFrame
   | TypingClientFrame
   | ReadClientFrame
-  | HeartbeatClientFrame;
+  | HeartbeatClientFrame
+  | AiStopClientFrame;
 
 // Server → client.
 // A stored message of a room: its per-room seq, who sent it, and its state.
@@ -190,6 +216,51 @@ export interface ReadFrame {
   user_id: string;
   seq: number;
 }
+// How an AI reply in a room ended: complete; stopped (by its asker, a moderator or an admin);
+// interrupted (the model broke off after its first words, or the server stopped); failed (the model
+// gave nothing; `error` names why).
+export type RoomAiOutcome = 'complete' | 'stopped' | 'interrupted' | 'failed';
+
+export interface RoomAiUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+// `metadata.ai` of a stored AI message (user_id `ai`, kind text, metadata.reply_to = the asking
+// message): which model answered whom, what it cost (billed to the room) and how it ended.
+export interface RoomAiInfo {
+  model: string;
+  asker_id: string;
+  usage: RoomAiUsage;
+  outcome: RoomAiOutcome;
+  // outcome stopped: who stopped it
+  stopped_by?: string;
+  // outcome failed or interrupted by the model: the error code (LLM_UNAVAILABLE)
+  error?: string;
+}
+
+// An AI reply streaming in a room (ephemeral, to every member's socket on every instance): `start`,
+// then `delta`s (content = the new text, metadata.offset = where it goes), then `end`
+// (metadata.outcome). The reply is then stored once as a `chat` message with this message_id.
+export interface AiStreamFrame {
+  type: 'ai_stream';
+  room_id: string;
+  // the reply's id: the stored message gets it too
+  message_id: string;
+  user_id: typeof ROOM_AI_SENDER;
+  content?: string;
+  metadata: {
+    phase: 'start' | 'delta' | 'end';
+    // the asking message
+    reply_to: string;
+    asker_id: string;
+    model: string;
+    offset?: number;
+    outcome?: RoomAiOutcome;
+  };
+}
+
 // first frame on /ws/chat
 export interface RoomConnectedFrame {
   type: 'connection_status';
@@ -207,7 +278,8 @@ export type RoomServerFrame =
   | DeleteFrame
   | ReactFrame
   | TypingFrame
-  | ReadFrame;
+  | ReadFrame
+  | AiStreamFrame;
 
 export function isRoomClientType(type: unknown): type is RoomClientType {
   return typeof type === 'string' && (ROOM_CLIENT_TYPES as readonly string[]).includes(type);

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import type { TestClient } from '../helpers/ws-client';
-import { api, join, roomsSocket, say } from '../e2e/rooms.helpers';
+import { api, join, roomsSocket, say, waitUntil as until } from '../e2e/rooms.helpers';
 import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 // The Rooms tab of the chat client and the Rooms section of the dashboard, in real chromium pages
@@ -14,7 +14,14 @@ describe('rooms (browser)', () => {
   const sockets: TestClient[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000' });
+    server = await startApp({
+      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
+      // a slow demo model: an @ai reply streams long enough to watch and stop
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
+        { id: 'slow', name: 'Slow demo', type: 'demo', delay_ms: 150 },
+      ]),
+    });
     browser = await launchBrowser();
   });
 
@@ -67,6 +74,48 @@ describe('rooms (browser)', () => {
     if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
     return item.getByRole('toolbar', { name: 'Message actions' });
   };
+
+  it('should stream an @ai reply to every member, with Stop for the asker only, and keep the stopped part', async () => {
+    const alice = await person();
+    const bob = await person(PHONE);
+    const name = `ai ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    // the owner chooses the room's model in its settings
+    await alice.page.getByLabel('AI model for @ai').selectOption('slow');
+    await until(async () => {
+      const rooms = await api<Array<{ name: string; ai_model: string | null }>>(
+        server,
+        alice.token,
+        'GET',
+        '/rooms',
+      );
+      return rooms.body.some((room) => room.name === name && room.ai_model === 'slow');
+    });
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    // a member who does not moderate has no model setting
+    expect(await bob.page.getByLabel('AI model for @ai').count()).toBe(0);
+
+    await send(alice.page, '@ai tell us a story');
+    const streaming = bob.page.getByTestId('ai-stream');
+    await streaming.locator('.text', { hasText: 'offline demo' }).waitFor();
+    await screenshot(bob.page, 'rooms-ai-streaming-phone');
+    // only the asker (or a moderator) may stop it
+    expect(await streaming.getByRole('button', { name: 'Stop' }).count()).toBe(0);
+    await alice.page.getByTestId('ai-stream').getByRole('button', { name: 'Stop' }).click();
+    // the stream gives way to the stored reply, marked stopped, on both pages
+    for (const page of [alice.page, bob.page]) {
+      const stored = page.locator('.room-thread article.msg', { hasText: 'Stopped' });
+      await stored.waitFor();
+      expect(await stored.locator('header .who').textContent()).toBe('AI');
+      // it answers the asking message, quoted
+      expect(await stored.locator('.reply-quote').textContent()).toContain('@ai tell us a story');
+      expect(await stored.locator('p.text').textContent()).toContain('This is the offline demo');
+      await page.getByTestId('ai-stream').waitFor({ state: 'detached' });
+    }
+  });
 
   it('should show a message, its edit and its reactions live to the other member of a public room', async () => {
     const alice = await person();

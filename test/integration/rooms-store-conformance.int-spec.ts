@@ -233,4 +233,129 @@ describe('rooms store conformance', () => {
       .toArray();
     expect(states.map((participant) => participant.user_id)).toEqual(['y', 'z']);
   });
+
+  // RoomAiRunsRepository: one AI reply at a time per room is a document whose _id is the room;
+  // racing inserts on several connections leave exactly one holder, and a release or a stale-lease
+  // takeover deletes only by a filter that names what it expects
+  it('should let exactly one of many racing inserts of one _id hold a room, and delete only by a matching filter', async () => {
+    const runs = fresh();
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+    );
+    const old = new Date(Date.now() - 60_000);
+    let won: boolean[];
+    try {
+      won = await Promise.all(
+        Array.from({ length: 20 }, async (_, attempt) => {
+          const collection = clients[attempt % clients.length].db().collection(runs.collectionName);
+          try {
+            await collection.insertOne({
+              _id: 'room-1' as never,
+              reply_id: `reply-${attempt}`,
+              renewed_at: old,
+            });
+            return true;
+          } catch (error) {
+            if (!isDuplicate(error)) throw error;
+            return false;
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((each) => each.close()));
+    }
+    expect(won.filter(Boolean)).toHaveLength(1);
+    const holder = await runs.findOne({ _id: 'room-1' as never });
+    expect(holder?.reply_id).toBe(`reply-${won.indexOf(true)}`);
+    // another reply's release leaves it
+    expect((await runs.deleteOne({ _id: 'room-1' as never, reply_id: 'reply-x' })).deletedCount).toBe(0);
+    // renewing moves renewed_at; a stale-lease takeover with an older cutoff then deletes nothing
+    await runs.updateOne(
+      { _id: 'room-1' as never, reply_id: holder?.reply_id },
+      { $set: { renewed_at: new Date() } },
+    );
+    const cutoff = new Date(Date.now() - 15_000);
+    expect((await runs.deleteOne({ _id: 'room-1' as never, renewed_at: { $lt: cutoff } })).deletedCount).toBe(
+      0,
+    );
+    expect(await runs.find({ renewed_at: { $lt: cutoff } }).toArray()).toHaveLength(0);
+    // once stale it is found and deleted
+    await runs.updateOne({ _id: 'room-1' as never }, { $set: { renewed_at: old } });
+    expect(await runs.find({ renewed_at: { $lt: cutoff } }).toArray()).toHaveLength(1);
+    expect((await runs.deleteOne({ _id: 'room-1' as never, renewed_at: { $lt: cutoff } })).deletedCount).toBe(
+      1,
+    );
+  });
+
+  // RoomAiUsageRepository: a document per AI reply (never a counter: FerretDB loses concurrent $inc),
+  // read by room_id (indexed) and summed in code: FerretDB 1.24's $group computes only the first of
+  // several $sum accumulators (the others come back 0), so no aggregation is relied on
+  it('should sum per-reply usage documents of one room by model in code, counting concurrent inserts', async () => {
+    const usage = fresh();
+    await usage.createIndex({ room_id: 1, at: -1 });
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+    );
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, index) =>
+          clients[index % clients.length]
+            .db()
+            .collection(usage.collectionName)
+            .insertOne({
+              _id: `reply-${index}` as never,
+              room_id: index < 36 ? 'room-a' : 'room-b',
+              model: index % 3 === 0 ? 'demo' : 'gpt',
+              prompt_tokens: 10,
+              completion_tokens: index,
+              total_tokens: 10 + index,
+              at: new Date(),
+            }),
+        ),
+      );
+    } finally {
+      await Promise.all(clients.map((each) => each.close()));
+    }
+    const found = await usage
+      .find(
+        { room_id: 'room-a' },
+        { projection: { model: 1, prompt_tokens: 1, completion_tokens: 1, total_tokens: 1 } },
+      )
+      .toArray();
+    const sums = new Map<
+      string,
+      { _id: string; replies: number; prompt_tokens: number; completion_tokens: number; total_tokens: number }
+    >();
+    for (const doc of found) {
+      const model = doc.model as string;
+      const row = sums.get(model) ?? {
+        _id: model,
+        replies: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        total_tokens: 0,
+      };
+      row.replies++;
+      row.prompt_tokens += doc.prompt_tokens as number;
+      row.completion_tokens += doc.completion_tokens as number;
+      row.total_tokens += doc.total_tokens as number;
+      sums.set(model, row);
+    }
+    const rows = [...sums.values()].sort((a, b) => a._id.localeCompare(b._id));
+    const indexes = Array.from({ length: 36 }, (_, index) => index);
+    const expected = (model: string) => {
+      const mine = indexes.filter((index) => (index % 3 === 0 ? 'demo' : 'gpt') === model);
+      const completion = mine.reduce((sum, index) => sum + index, 0);
+      return {
+        _id: model,
+        replies: mine.length,
+        prompt_tokens: 10 * mine.length,
+        completion_tokens: completion,
+        total_tokens: 10 * mine.length + completion,
+      };
+    };
+    expect(rows).toEqual([expected('demo'), expected('gpt')]);
+    // a room with no usage has no documents
+    expect(await usage.find({ room_id: 'none' }).toArray()).toEqual([]);
+  });
 });

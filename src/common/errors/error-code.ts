@@ -26,6 +26,9 @@ export enum ErrorCode {
   BANNED = 'BANNED',
   MUTED = 'MUTED',
   BLOCKED = 'BLOCKED',
+  // `@ai` in a room: the room's AI is off, or a reply is streaming there already
+  AI_OFF = 'AI_OFF',
+  AI_BUSY = 'AI_BUSY',
 }
 
 export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
@@ -52,6 +55,8 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.BANNED]: 'You are banned from this room.',
   [ErrorCode.MUTED]: 'You are muted in this room.',
   [ErrorCode.BLOCKED]: 'This user does not accept your messages.',
+  [ErrorCode.AI_OFF]: 'The AI is off in this room.',
+  [ErrorCode.AI_BUSY]: 'The AI is answering in this room already; ask again when it is done.',
 };
 
 export function httpStatusOf(code: ErrorCode): number {
@@ -99,6 +104,9 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.MUTED:
     case ErrorCode.BLOCKED:
       return 403;
+    case ErrorCode.AI_OFF:
+    case ErrorCode.AI_BUSY:
+      return 409;
   }
 }
 

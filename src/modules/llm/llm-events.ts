@@ -23,6 +23,8 @@ export interface LlmFailureEvent {
   error: string;
   userId?: string;
   sessionId?: string;
+  // `@ai` in a room: the room billed for the call
+  roomId?: string;
   attempt?: number;
   at: Date;
 }
@@ -55,6 +57,7 @@ export class LlmEvents {
         attempt: full.attempt,
         user_id: full.userId,
         session_id: full.sessionId,
+        room_id: full.roomId,
       },
       'llm failure',
     );

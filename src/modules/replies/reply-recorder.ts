@@ -2,12 +2,11 @@ import { toErrorFrame } from '../../protocol/frames';
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { LlmProviderError, type LlmUsage } from '../../infra/llm/llm-provider';
+import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { estimateUsage } from '../../infra/llm/tokens';
 import type { ContextMessage } from '../llm/context-window';
-import { LlmEvents } from '../llm/llm-events';
+import { ModelStream } from '../llm/model-stream';
 import type { ModelEntry } from '../llm/llm.registry';
-import { CircuitOpenError } from '../llm/resilient-stream';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
@@ -47,22 +46,15 @@ export class ReplyRecorder {
     private readonly sessions: SessionsService,
     private readonly hub: ClientHub,
     private readonly metrics: ChatMetrics,
-    private readonly events: LlmEvents,
+    private readonly model: ModelStream,
     private readonly attachments: ReplyAttachments,
   ) {}
 
   async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
     const { failure, reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
-    const labels = { provider: entry.provider.vendor, model: modelId };
     const failed = failure !== undefined && !reason;
     if (failed) {
-      const kind = text.length === 0 ? 'unavailable' : 'interrupted';
-      this.metrics.llmRequests.inc({ ...labels, outcome: kind });
-      this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
-      const retryAfter = failure instanceof LlmProviderError ? failure.retryAfterMs : undefined;
-      // an open circuit is not a new failure: it was announced when it opened
-      if (!(failure instanceof CircuitOpenError))
-        this.events.failure({ ...about(entry, userId, sessionId), kind, error: describe(failure) });
+      const kind = this.model.failed(entry, { userId, sessionId }, failure, text.length);
       this.hub.ephemeral(
         sessionId,
         toErrorFrame(
@@ -70,7 +62,7 @@ export class ReplyRecorder {
           kind === 'unavailable'
             ? 'The assistant is unavailable right now; please try again.'
             : 'The reply was cut off; please try again.',
-          { recoverable: true, clientId, retryAfterMs: retryAfter },
+          { recoverable: true, clientId, retryAfterMs: this.model.retryAfterOf(failure) },
         ),
       );
     }
@@ -133,17 +125,14 @@ export class ReplyRecorder {
       );
       return undefined;
     }
-    if (!failed) this.metrics.llmRequests.inc({ ...labels, outcome: reason ? 'stopped' : 'ok' });
-    this.metrics.llmResponse.observe(labels, responseMs / 1000);
-    this.metrics.llmTokens.inc({ ...labels, kind: 'prompt' }, usage.prompt_tokens);
-    this.metrics.llmTokens.inc({ ...labels, kind: 'completion' }, usage.completion_tokens);
+    this.model.settled(entry, { usage, responseMs, outcome: failed ? undefined : reason ? 'stopped' : 'ok' });
     this.metrics.messagesOut.inc({ type: 'ai_response' });
     this.logger.log(
       {
         user_id: userId,
         session_id: sessionId,
         model: modelId,
-        provider: labels.provider,
+        provider: entry.provider.vendor,
         reply_id: outcome.replyId,
         event: 'llm_reply',
         response_ms: responseMs,
@@ -156,10 +145,6 @@ export class ReplyRecorder {
     this.hub.toSession(sessionId, storedFrame(sessionId, stored));
     return stored;
   }
-}
-
-export function about(entry: ModelEntry, userId: string, sessionId: string) {
-  return { modelId: entry.settings.id, vendor: entry.provider.vendor, userId, sessionId };
 }
 
 function describe(error: unknown): string {

@@ -6,17 +6,15 @@ import { KeyedMutex } from '../../common/keyed-mutex';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { toErrorFrame, type EphemeralFrame } from '../../protocol/frames';
-import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
-import { resilientStream } from '../llm/resilient-stream';
+import { ModelStream } from '../llm/model-stream';
 import { SessionTitler } from '../llm/session-titler';
-import { ChatMetrics } from '../metrics/chat-metrics';
 import type { MessageRecord, NewMessage, SessionWithMessages } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { GeneratedFile } from './reply-attachments';
 import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
-import { about, ReplyRecorder, type StopReason } from './reply-recorder';
+import { ReplyRecorder, type StopReason } from './reply-recorder';
 
 export interface Generation {
   sessionId: string;
@@ -73,8 +71,7 @@ export class ReplyService {
     private readonly sessions: SessionsService,
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
-    private readonly metrics: ChatMetrics,
-    private readonly events: LlmEvents,
+    private readonly model: ModelStream,
     private readonly titler: SessionTitler,
     private readonly recorder: ReplyRecorder,
     private readonly prompt: ReplyPrompt,
@@ -304,8 +301,9 @@ export class ReplyService {
     }
   }
 
-  // The streaming loop: deltas to every device as they come, usage, vendor state and files kept for
-  // the recorder. Never throws: a failure is returned for the recorder to report.
+  // The streaming loop (ModelStream, shared with `@ai` in rooms): deltas to every device as they
+  // come, vendor state and files kept for the recorder. Never throws: a failure is returned for the
+  // recorder to report.
   private async stream(
     generation: Generation,
     entry: ModelEntry,
@@ -319,15 +317,10 @@ export class ReplyService {
     failure: unknown;
   }> {
     const { sessionId, clientId, modelId } = generation;
-    const labels = { provider: entry.provider.vendor, model: modelId };
-    const started = performance.now();
-    let firstTokenMs: number | undefined;
-    let usage: LlmUsage | undefined;
     const files: GeneratedFile[] = [];
-    let failure: unknown;
     let stateWrite: Promise<unknown> | undefined;
-    const stream = resilientStream(
-      entry.provider,
+    const result = await this.model.run(
+      entry,
       {
         messages: assembled.messages,
         signal: generation.controller.signal,
@@ -335,17 +328,20 @@ export class ReplyService {
         providerState: assembled.providerState,
         since: assembled.since,
       },
-      entry.policy,
-      entry.breaker,
+      { userId, sessionId },
       {
-        onRetry: ({ attempt, attempts, delayMs, error }) => {
-          this.metrics.llmRetries.inc(labels);
-          this.events.failure({
-            ...about(entry, userId, sessionId),
-            kind: 'retry',
-            error: error.message,
-            attempt,
+        onDelta: (text, offset) => {
+          generation.text += text;
+          this.emit(generation, {
+            type: 'ai_response',
+            id: generation.replyId,
+            client_id: clientId,
+            sender: 'ai',
+            model_id: modelId,
+            metadata: { delta: text, offset, done: false },
           });
+        },
+        onRetry: ({ attempt, attempts, delayMs }) =>
           this.emit(generation, {
             type: 'loading',
             client_id: clientId,
@@ -356,43 +352,11 @@ export class ReplyService {
               max_attempts: attempts,
               retry_in_ms: delayMs,
             },
-          });
-        },
-        onFailure: ({ opened, error }) => {
-          if (!opened) return;
-          this.metrics.llmCircuitOpen.set(labels, 1);
-          this.events.failure({
-            ...about(entry, userId, sessionId),
-            kind: 'circuit_open',
-            error: error.message,
-          });
-        },
-      },
-    );
-    try {
-      for await (const chunk of stream) {
-        if (chunk.type === 'delta') {
-          if (chunk.text.length === 0) continue;
-          if (firstTokenMs === undefined) {
-            firstTokenMs = performance.now() - started;
-            this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
-          }
-          const offset = generation.text.length;
-          generation.text += chunk.text;
-          this.emit(generation, {
-            type: 'ai_response',
-            id: generation.replyId,
-            client_id: clientId,
-            sender: 'ai',
-            model_id: modelId,
-            metadata: { delta: chunk.text, offset, done: false },
-          });
-        } else if (chunk.type === 'usage') {
-          usage = chunk.usage;
-        } else if (chunk.type === 'state') {
+          }),
+        onState: (providerState) => {
           // off the token path; awaited before the reply is stored, so the next turn reads it
           stateWrite = this.sessions
-            .setProviderState(sessionId, userId, modelId, chunk.providerState)
+            .setProviderState(sessionId, userId, modelId, providerState)
             .catch((error: unknown) =>
               this.logger.warn(
                 {
@@ -404,16 +368,12 @@ export class ReplyService {
                 'state lost',
               ),
             );
-        } else {
-          files.push({ url: chunk.url, kind: chunk.kind });
-        }
-      }
-      this.metrics.llmCircuitOpen.set(labels, 0);
-    } catch (error) {
-      failure = error;
-    }
-    const responseMs = Math.round(performance.now() - started);
+        },
+        onFile: (file) => files.push(file),
+      },
+    );
     await stateWrite;
+    const { usage, responseMs, firstTokenMs, failure } = result;
     return { usage, files, responseMs, firstTokenMs, failure };
   }
 

@@ -94,6 +94,9 @@ describe('validateRoomFrame', () => {
       { type: 'chat', room_id: 'r', content: 'x', metadata: [] },
       { type: 'chat', room_id: 'r', content: 'x', metadata: { reply_to: 5 } },
       { type: 'chat', room_id: 'r'.repeat(129), content: 'x' },
+      { type: 'ai_stop', room_id: 'r' },
+      { type: 'ai_stop', message_id: 'reply-1' },
+      { type: 'ai_stop', room_id: 'r', message_id: 7 },
       JSON.parse('{"type":"chat","room_id":"r","content":"x","metadata":{"a":{"__proto__":{}}}}'),
     ];
     for (const frame of refused)
@@ -112,7 +115,27 @@ describe('validateRoomFrame', () => {
       { type: 'heartbeat' },
       { type: 'heartbeat', metadata: { status: 'away' } },
       { type: 'chat', room_id: 'r', content: 'x', metadata: { reply_to: 'm' } },
+      { type: 'ai_stop', room_id: 'r', message_id: 'reply-1', client_id: 'c' },
     ];
     for (const frame of accepted) expect(validateRoomFrame(frame, MAX).ok).toBe(true);
+  });
+
+  it('should accept an ai_stop exactly when it names a room and a reply, keeping its fields as sent', () => {
+    fc.assert(
+      fc.property(
+        fc.option(fc.string({ minLength: 1, maxLength: 128 }), { nil: undefined }),
+        fc.option(fc.string({ minLength: 1, maxLength: 128 }), { nil: undefined }),
+        (roomId, messageId) => {
+          const frame = {
+            type: 'ai_stop',
+            ...(roomId !== undefined ? { room_id: roomId } : {}),
+            ...(messageId !== undefined ? { message_id: messageId } : {}),
+          };
+          const result = validateRoomFrame(frame, MAX);
+          if (roomId !== undefined && messageId !== undefined) expect(result).toEqual({ ok: true, frame });
+          else expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_MESSAGE });
+        },
+      ),
+    );
   });
 });

@@ -11,8 +11,8 @@ const FIELDS: ReadonlySet<string> = new Set(ROOM_ENVELOPE_FIELDS);
 const ID_MAX = 128;
 const EMOJI_MAX = 32;
 const STRING_FIELDS = ['timestamp', 'user_id', 'room_id', 'message_id', 'content', 'client_id', 'file_id'];
-const NEEDS_ROOM = new Set(['chat', 'join', 'leave', 'edit', 'delete', 'react', 'typing', 'read']);
-const NEEDS_MESSAGE = new Set(['edit', 'delete', 'react']);
+const NEEDS_ROOM = new Set(['chat', 'join', 'leave', 'edit', 'delete', 'react', 'typing', 'read', 'ai_stop']);
+const NEEDS_MESSAGE = new Set(['edit', 'delete', 'react', 'ai_stop']);
 
 // A parsed JSON value → a valid room frame or a protocol error. Total: never throws, whatever the
 // input (docs/protocol.md, "Input limits": depth, entries and prototype keys are checked first).

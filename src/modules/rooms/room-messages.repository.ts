@@ -52,7 +52,7 @@ export class RoomMessagesRepository implements OnModuleInit {
   async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
     const dedupKey =
       input.client_id !== undefined ? `${input.room_id}|${input.sender_id}|${input.client_id}` : undefined;
-    const id = dedupKey !== undefined ? messageIdOf(dedupKey) : randomUUID();
+    const id = input.id ?? (dedupKey !== undefined ? messageIdOf(dedupKey) : randomUUID());
     let head = this.heads.get(input.room_id);
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
       head ??= await this.headSeq(input.room_id);
@@ -82,7 +82,7 @@ export class RoomMessagesRepository implements OnModuleInit {
         if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
       }
       this.conflicts++;
-      if (dedupKey !== undefined) {
+      if (dedupKey !== undefined || input.id !== undefined) {
         const stored = await this.messages.findOne({ _id: id }).lean<RoomMessage>();
         if (stored) return { message: this.toRecord(stored), duplicate: true };
       }

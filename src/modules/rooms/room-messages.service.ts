@@ -26,6 +26,15 @@ const NOTE_EVERY_MS = 60_000;
 // files shared in a room are attached under `room:<id>`
 const FILE_SCOPE = 'room';
 
+// A message through the record path: its ack, the stored message, and whether it was stored before
+// (a resend of its client_id: nothing else happened).
+export interface Recorded {
+  ack: RoomAckFrame;
+  room: RoomRecord;
+  message: RoomMessageRecord;
+  duplicate: boolean;
+}
+
 export interface SendInput {
   roomId: string;
   content?: string;
@@ -63,7 +72,7 @@ export class RoomMessagesService implements OnModuleInit {
     });
   }
 
-  async send(principal: Principal, input: SendInput, origin?: Connection): Promise<RoomAckFrame> {
+  async send(principal: Principal, input: SendInput, origin?: Connection): Promise<Recorded> {
     await this.checkRate(principal.userId);
     const { room, participant } = await this.memberOf(input.roomId, principal.userId);
     requireCanWrite(participant);
@@ -97,7 +106,7 @@ export class RoomMessagesService implements OnModuleInit {
   // joins, leaves and moderation): stored before the ack, acked to the sender's socket (a resend of a
   // client_id gets the stored copy's ack and nothing else happens), then sent to every other member's
   // socket on every instance.
-  async record(room: RoomRecord, input: NewRoomMessage, origin?: Connection): Promise<RoomAckFrame> {
+  async record(room: RoomRecord, input: NewRoomMessage, origin?: Connection): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
       this.messages.append(input, room.last_seq),
     );
@@ -110,7 +119,7 @@ export class RoomMessagesService implements OnModuleInit {
     };
     if (message.client_id !== undefined) ack.client_id = message.client_id;
     if (origin) this.hub.send(origin, ack);
-    if (duplicate) return ack;
+    if (duplicate) return { ack, room, message, duplicate };
     this.hub.toRoom(room.id, messageFrame(message), origin);
     // the room's activity time (the list sorts by it) at most once a minute: one write fewer per message
     if (
@@ -118,7 +127,7 @@ export class RoomMessagesService implements OnModuleInit {
       message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
     )
       await this.rooms.noteMessage(room.id, message.seq, message.created_at).catch(() => undefined);
-    return ack;
+    return { ack, room, message, duplicate };
   }
 
   async system(room: RoomRecord, actorId: string, action: string, target?: string): Promise<void> {
@@ -145,6 +154,16 @@ export class RoomMessagesService implements OnModuleInit {
         ? await this.messages.before(roomId, undefined, HISTORY_ON_JOIN)
         : await this.messages.after(roomId, lastSeq, 10_000);
     return this.withReactions(messages);
+  }
+
+  // The room's newest `limit` messages up to `seq`, oldest first: what the AI is asked with (the
+  // caller has checked the asker's membership).
+  recent(roomId: string, seq: number, limit: number): Promise<RoomMessageRecord[]> {
+    return this.messages.before(roomId, seq + 1, limit);
+  }
+
+  room(roomId: string): Promise<RoomRecord | null> {
+    return this.rooms.find(roomId);
   }
 
   headSeq(roomId: string): Promise<number> {

@@ -3,10 +3,11 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
 import { toErrorFrame } from '../../protocol/frames';
-import type { JoinClientFrame, RoomClientFrame } from '../../protocol/rooms';
+import { mentionsAi, type JoinClientFrame, type RoomClientFrame } from '../../protocol/rooms';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { PresenceService } from '../presence/presence.service';
 import type { Connection } from '../realtime/connection';
+import { RoomAiService } from './room-ai.service';
 import { validateRoomFrame } from './room-frame-parser';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
@@ -18,7 +19,7 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
 };
 
 const DM_PREFIX = '@';
-const CONTROL_TYPES: ReadonlySet<string> = new Set(['join', 'leave', 'read', 'heartbeat']);
+const CONTROL_TYPES: ReadonlySet<string> = new Set(['join', 'leave', 'read', 'heartbeat', 'ai_stop']);
 
 // What each room frame does, for both sockets that carry them (/ws/chat and the AI chat's /chat/ws):
 // the gateways parse JSON and call handle(); every answer, ack or error, goes out from here.
@@ -29,6 +30,7 @@ export class RoomSocketsService {
   constructor(
     private readonly rooms: RoomsService,
     private readonly messages: RoomMessagesService,
+    private readonly ai: RoomAiService,
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
     private readonly metrics: ChatMetrics,
@@ -80,8 +82,8 @@ export class RoomSocketsService {
         room_id: (await this.rooms.openDm(principal, frame.room_id.slice(DM_PREFIX.length))).id,
       };
     switch (frame.type) {
-      case 'chat':
-        await this.messages.send(
+      case 'chat': {
+        const recorded = await this.messages.send(
           principal,
           {
             roomId: frame.room_id,
@@ -92,7 +94,17 @@ export class RoomSocketsService {
           },
           connection,
         );
+        // stored and acked like any message; then the room's model is asked (a resend asks nothing).
+        // A refusal (AI_OFF, AI_BUSY) names the room, not the client_id: the message itself was acked
+        if (!recorded.duplicate && mentionsAi(recorded.message.content))
+          await this.ai
+            .ask(recorded.room, recorded.message, connection)
+            .catch((error: unknown) => this.fail(connection, error, undefined, recorded.room.id));
         return;
+      }
+      case 'ai_stop':
+        await this.ai.stop(principal, frame.room_id, frame.message_id);
+        return this.ack(connection, frame, frame.message_id);
       case 'join':
         return this.join(connection, frame);
       case 'leave':

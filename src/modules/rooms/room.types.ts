@@ -15,6 +15,8 @@ export interface RoomRecord {
   created_at: Date;
   last_seq: number;
   last_message_at: Date | null;
+  // the model `@ai` asks: a configured model id, `off`, or null for the default model
+  ai_model: string | null;
 }
 
 export interface ParticipantRecord {
@@ -42,6 +44,8 @@ export interface RoomMessageRecord {
 }
 
 export interface NewRoomMessage {
+  // the id to store it under (an AI reply keeps the id its stream frames had); stored once by it
+  id?: string;
   room_id: string;
   sender_id: string;
   kind: RoomMessageKind;

@@ -36,10 +36,12 @@ import {
   RoomHistoryDto,
   RoomInvitedDto,
   RoomLeftDto,
+  RoomAiUsageDto,
   RoomRoleDto,
   RoomSummaryDto,
 } from './dto/room-responses.dto';
 import { roomSummaryView, roomView } from './dto/room-views';
+import { RoomAiService } from './room-ai.service';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReportsService } from './room-reports.service';
 import { RoomsService, type ModerationAction } from './rooms.service';
@@ -66,6 +68,7 @@ export class RoomsController {
     private readonly rooms: RoomsService,
     private readonly messages: RoomMessagesService,
     private readonly reports: RoomReportsService,
+    private readonly ai: RoomAiService,
   ) {}
 
   @Get('rooms')
@@ -100,6 +103,18 @@ export class RoomsController {
     @Body() body: UpdateRoomDto,
   ) {
     return roomView(await this.rooms.updateSettings(principal, id, body));
+  }
+
+  @Get('rooms/:id/ai-usage')
+  @ApiOkResponse({
+    type: RoomAiUsageDto,
+    description: '`@ai` tokens billed to the room, summed over its replies (owner, moderators, admins)',
+  })
+  @ApiRoomForbidden()
+  @ApiErrors(404)
+  async aiUsage(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    const { total, byModel } = await this.ai.usageOf(principal, id);
+    return { room_id: id, ...total, by_model: byModel };
   }
 
   @Get('rooms/:id/messages')

@@ -2,7 +2,12 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { LlmModule } from '../llm/llm.module';
 import { PresenceModule } from '../presence/presence.module';
+import { RoomAiRunsRepository } from './room-ai-runs.repository';
+import { RoomAiUsageRepository } from './room-ai-usage.repository';
+import { RoomAiService } from './room-ai.service';
+import { RoomAiRun, RoomAiRunSchema, RoomAiUsage, RoomAiUsageSchema } from './schemas/room-ai.schema';
 import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
@@ -33,12 +38,15 @@ import { RoomMessage, RoomMessageSchema } from './schemas/room-message.schema';
 import { Room, RoomSchema } from './schemas/room.schema';
 
 // Rooms, direct messages and their messages (issue 14), on the shared realtime pieces (bus, socket
-// writes, SeqOrder) and the presence module. Nothing outside writes these collections: the chat
+// writes, SeqOrder), the presence module and the model layer (`@ai` in a room). Nothing outside writes these collections: the chat
 // module reaches rooms through RoomSocketsService alone.
 @Module({
   imports: [
     PresenceModule,
+    LlmModule,
     MongooseModule.forFeature([
+      { name: RoomAiRun.name, schema: RoomAiRunSchema },
+      { name: RoomAiUsage.name, schema: RoomAiUsageSchema },
       { name: Room.name, schema: RoomSchema },
       { name: Participant.name, schema: ParticipantSchema },
       { name: RoomMessage.name, schema: RoomMessageSchema },
@@ -68,6 +76,9 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomsService,
     RoomReportsService,
     RoomRetentionService,
+    RoomAiRunsRepository,
+    RoomAiUsageRepository,
+    RoomAiService,
     RoomSocketsService,
     RoomsGateway,
   ],

@@ -16,7 +16,7 @@ export class RoomsRepository implements OnModuleInit {
   }
 
   // false when a room with this id exists already (a direct message opened by both users at once)
-  async insert(room: Omit<RoomRecord, 'last_seq' | 'last_message_at'>): Promise<boolean> {
+  async insert(room: Omit<RoomRecord, 'last_seq' | 'last_message_at' | 'ai_model'>): Promise<boolean> {
     const { id, ...rest } = room;
     try {
       await this.rooms.create({ _id: id, ...rest, last_seq: 0, last_message_at: null });
@@ -55,7 +55,10 @@ export class RoomsRepository implements OnModuleInit {
     return { items: found.map((room) => toRecord(room) as RoomRecord), total };
   }
 
-  async update(roomId: string, changes: { name?: string; topic?: string | null }): Promise<void> {
+  async update(
+    roomId: string,
+    changes: { name?: string; topic?: string | null; ai_model?: string | null },
+  ): Promise<void> {
     await this.rooms.updateOne({ _id: roomId }, { $set: changes });
   }
 
@@ -83,6 +86,7 @@ function toRecord(room: Room | null): RoomRecord | null {
     created_at: room.created_at,
     last_seq: room.last_seq ?? 0,
     last_message_at: room.last_message_at ?? null,
+    ai_model: room.ai_model ?? null,
   };
   if (room.dm_users) record.dm_users = room.dm_users;
   return record;

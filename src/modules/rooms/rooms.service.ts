@@ -5,6 +5,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { PresenceService } from '../presence/presence.service';
 import { ParticipantsRepository } from './participants.repository';
+import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
@@ -32,6 +33,7 @@ export class RoomsService implements OnModuleInit {
     private readonly messages: RoomMessagesService,
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
+    private readonly ai: RoomAiService,
   ) {}
 
   // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
@@ -223,7 +225,11 @@ export class RoomsService implements OnModuleInit {
     await this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member');
   }
 
-  async updateSettings(principal: Principal, roomId: string, changes: { name?: string; topic?: string }) {
+  async updateSettings(
+    principal: Principal,
+    roomId: string,
+    changes: { name?: string; topic?: string; ai_model?: string | null },
+  ) {
     const [room, actor] = await Promise.all([
       this.rooms.find(roomId),
       this.participants.find(roomId, principal.userId),
@@ -231,6 +237,7 @@ export class RoomsService implements OnModuleInit {
     if (!room || (!principal.isAdmin && !canSee(room, actor)))
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     requireModerator(principal, actor);
+    if (changes.ai_model !== undefined) this.ai.validateModel(changes.ai_model);
     await this.rooms.update(roomId, changes);
     return (await this.rooms.find(roomId)) as RoomRecord;
   }

@@ -40,7 +40,8 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       data-state={message.failed ? 'failed' : message.pending ? 'pending' : 'sent'}
     >
       <header>
-        <span class="who">{mine ? 'You' : message.userId}</span>
+        <span class="who">{message.ai ? 'AI' : mine ? 'You' : message.userId}</span>
+        {message.ai && <span class="meta">{message.ai.model}</span>}
         {message.timestamp && <time>{new Date(message.timestamp).toLocaleTimeString()}</time>}
         {message.editedAt && !message.deleted && <span class="edited">(edited)</span>}
       </header>
@@ -53,7 +54,10 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       {message.deleted ? (
         <p class="text deleted-text">This message was deleted</p>
       ) : (
-        <p class="text">{message.content}</p>
+        message.content && <p class="text">{message.content}</p>
+      )}
+      {message.ai && message.ai.outcome !== 'complete' && (
+        <p class="note ai-outcome">{aiOutcomeText(message.ai.outcome)}</p>
       )}
       {reactions.length > 0 && (
         <div class="reactions" role="group" aria-label="Reactions">
@@ -182,5 +186,19 @@ function systemText(message: RoomMessage): string {
       return `${message.userId} unbanned${target}`;
     default:
       return `${message.userId}: ${message.action ?? message.content}`;
+  }
+}
+
+// How an AI reply that did not complete ended (docs/protocol.md, "@ai in a room").
+function aiOutcomeText(outcome: string): string {
+  switch (outcome) {
+    case 'stopped':
+      return 'Stopped';
+    case 'interrupted':
+      return 'The reply was cut off';
+    case 'failed':
+      return 'The AI could not answer; please try again';
+    default:
+      return '';
   }
 }

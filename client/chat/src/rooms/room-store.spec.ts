@@ -95,4 +95,83 @@ describe(RoomStore.name, () => {
     expect(store.typingUsers(ROOM, 500)).toEqual(['bob']);
     expect(store.typingUsers(ROOM, 1_500)).toEqual([]);
   });
+
+  describe('AI replies streaming', () => {
+    const stream = (
+      phase: 'start' | 'delta' | 'end',
+      extra: { content?: string; offset?: number; outcome?: string } = {},
+    ) => ({
+      roomId: ROOM,
+      replyId: 'reply-1',
+      phase,
+      replyTo: 'm1',
+      askerId: 'alice',
+      model: 'demo',
+      ...extra,
+    });
+    const pieces = (text: string, cuts: number[]) => {
+      const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b);
+      const bounds = [0, ...points.filter((point) => point > 0 && point < text.length), text.length];
+      return bounds
+        .slice(1)
+        .map((end, index) => ({ offset: bounds[index], content: text.slice(bounds[index], end) }));
+    };
+
+    it('should build the reply from its deltas, once each, whatever repeats arrive', () => {
+      fc.assert(
+        fc.property(
+          fc.string({ minLength: 1, maxLength: 60 }),
+          fc.array(fc.nat(), { maxLength: 10 }),
+          fc.array(fc.nat(), { maxLength: 5 }),
+          (text, cuts, repeats) => {
+            const store = new RoomStore();
+            store.applyAiStream(stream('start'));
+            const deltas = pieces(text, cuts);
+            for (const [index, delta] of deltas.entries()) {
+              store.applyAiStream(stream('delta', delta));
+              // a delta seen again (a replayed frame) adds nothing
+              if (repeats.includes(index)) store.applyAiStream(stream('delta', delta));
+            }
+            const [shown] = store.aiStreams(ROOM);
+            expect(shown).toMatchObject({ replyId: 'reply-1', text, askerId: 'alice', partial: false });
+          },
+        ),
+      );
+    });
+
+    it('should show a reply joined mid-stream as partial, end it, and replace it by the stored message', () => {
+      const store = new RoomStore();
+      store.applyAiStream(stream('delta', { content: 'world', offset: 6 }));
+      expect(store.aiStreams(ROOM)[0]).toMatchObject({ text: 'world', partial: true });
+      store.applyAiStream(stream('end', { outcome: 'stopped' }));
+      expect(store.aiStreams(ROOM)[0]).toMatchObject({ outcome: 'stopped' });
+      store.applyMessage(
+        stored(4, {
+          message_id: 'reply-1',
+          user_id: 'ai',
+          content: 'hello world',
+          metadata: {
+            kind: 'text',
+            reply_to: 'm1',
+            ai: { model: 'demo', asker_id: 'alice', outcome: 'stopped' },
+          },
+        }),
+      );
+      expect(store.aiStreams(ROOM)).toEqual([]);
+      expect(store.find(ROOM, 'reply-1')).toMatchObject({
+        ai: { model: 'demo', outcome: 'stopped' },
+        content: 'hello world',
+      });
+      // frames that come after the stored message start nothing again
+      store.applyAiStream(stream('delta', { content: 'late', offset: 11 }));
+      store.applyAiStream(stream('end', { outcome: 'stopped' }));
+      expect(store.aiStreams(ROOM)).toEqual([]);
+    });
+
+    it("should not take a person's message for the AI's, whatever their id", () => {
+      const store = new RoomStore();
+      store.applyMessage(stored(1, { user_id: 'ai', content: 'I am the AI' }));
+      expect(store.find(ROOM, 'm1')?.ai).toBeUndefined();
+    });
+  });
 });

@@ -18,6 +18,35 @@ export interface RoomMessage {
   reactions: Record<string, string[]>;
   pending: boolean;
   failed?: string;
+  // the AI's reply (metadata.ai): the model, how it ended, the error when it failed
+  ai?: { model: string; outcome: string; error?: string };
+}
+
+// An AI reply streaming in a room (ai_stream frames), until its stored message arrives.
+export interface AiStream {
+  replyId: string;
+  replyTo: string;
+  askerId: string;
+  model: string;
+  text: string;
+  // the offset in the reply where `text` starts (0 unless joined mid-stream)
+  from: number;
+  // joined mid-stream (or a frame was missed): the text is not the whole reply so far
+  partial: boolean;
+  // the end frame came: how it ended (the stored message follows)
+  outcome?: string;
+}
+
+export interface AiStreamInput {
+  roomId: string;
+  replyId: string;
+  phase: string;
+  replyTo: string;
+  askerId: string;
+  model: string;
+  content?: string;
+  offset?: number;
+  outcome?: string;
 }
 
 export interface RoomThread {
@@ -36,6 +65,7 @@ export interface RoomThread {
   typing: Map<string, number>;
   readBy: Map<string, number>;
   unread: number;
+  aiStreams: Map<string, AiStream>;
 }
 
 // The messages of every joined room, built from frames that may arrive twice (replay after a
@@ -59,6 +89,7 @@ export class RoomStore {
         typing: new Map(),
         readBy: new Map(),
         unread: 0,
+        aiStreams: new Map(),
       };
       this.threads.set(roomId, thread);
     }
@@ -148,7 +179,42 @@ export class RoomStore {
     }
     const known = thread.byKey.has(frame.message_id);
     thread.byKey.set(frame.message_id, toMessage(frame));
+    // an AI reply's stored message takes the place of its stream
+    thread.aiStreams.delete(frame.message_id);
     return !known;
+  }
+
+  // A frame of an AI reply streaming (docs/protocol.md, "@ai in a room"). Deltas are placed by their
+  // offset: a repeat adds nothing; a first one past the start (joined mid-stream) is shown as partial.
+  // Frames of a reply already stored start nothing.
+  applyAiStream(input: AiStreamInput): void {
+    const thread = this.thread(input.roomId);
+    if (thread.byKey.has(input.replyId)) return;
+    let stream = thread.aiStreams.get(input.replyId);
+    if (!stream) {
+      const from = input.phase === 'delta' ? (input.offset ?? 0) : 0;
+      stream = {
+        replyId: input.replyId,
+        replyTo: input.replyTo,
+        askerId: input.askerId,
+        model: input.model,
+        text: '',
+        from,
+        partial: from > 0,
+      };
+      thread.aiStreams.set(input.replyId, stream);
+    }
+    if (input.phase === 'end') stream.outcome = input.outcome ?? 'complete';
+    if (input.phase !== 'delta' || input.content === undefined || input.offset === undefined) return;
+    const expected = stream.from + stream.text.length;
+    // a repeat (offset before the end) adds nothing; a gap shows what came, marked partial
+    if (input.offset < expected) return;
+    if (input.offset > expected) stream.partial = true;
+    stream.text += input.content;
+  }
+
+  aiStreams(roomId: string): AiStream[] {
+    return [...(this.threads.get(roomId)?.aiStreams.values() ?? [])];
   }
 
   applyEdit(roomId: string, messageId: string, content: string, editedAt: string): void {
@@ -209,6 +275,15 @@ function toMessage(frame: RoomMessageFrame): RoomMessage {
     deleted: metadata.deleted === true,
     reactions: parseReactions(metadata.reactions),
     pending: false,
+    ...(frame.user_id === 'ai' && isRecord(metadata.ai) ? { ai: parseAi(metadata.ai) } : {}),
+  };
+}
+
+function parseAi(value: Record<string, unknown>): NonNullable<RoomMessage['ai']> {
+  return {
+    model: typeof value.model === 'string' ? value.model : '',
+    outcome: typeof value.outcome === 'string' ? value.outcome : 'complete',
+    ...(typeof value.error === 'string' ? { error: value.error } : {}),
   };
 }
 

@@ -22,10 +22,13 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
   const [inviting, setInviting] = useState(false);
   const canInvite = !!room && room.kind !== 'dm' && (room.kind === 'public' || room.role !== 'member');
   const last = messages[messages.length - 1]?.key;
+  const streams = rooms.store.aiStreams(roomId);
+  const streamed = streams.reduce((length, stream) => length + stream.text.length, 0);
   useEffect(() => {
     const element = list.current;
     if (element) element.scrollTop = element.scrollHeight;
-  }, [last, roomId]);
+  }, [last, roomId, streamed]);
+  const moderates = !!room && room.kind !== 'dm' && (room.role === 'owner' || room.role === 'moderator');
   const typing = rooms.store.typingUsers(roomId, Date.now());
   const name = roomName(room, rooms.userId);
   const others = [...thread.readBy.entries()].filter(([id]) => id !== rooms.userId);
@@ -58,6 +61,7 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
         )}
       </div>
       {inviting && canInvite && <InviteForm rooms={rooms} roomId={roomId} />}
+      {moderates && room && <AiModelSetting rooms={rooms} room={room} />}
       <div class="thread" ref={list} role="log" aria-live="polite" aria-label={`Messages in ${name}`}>
         {thread.nextBefore !== null && thread.joined && (
           <div class="older">
@@ -82,6 +86,30 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
               setEditing(message);
             }}
           />
+        ))}
+        {streams.map((stream) => (
+          <article
+            key={stream.replyId}
+            class="msg ai streaming"
+            data-testid="ai-stream"
+            data-reply-id={stream.replyId}
+            aria-busy={stream.outcome === undefined}
+          >
+            <header>
+              <span class="who">AI</span>
+              <span class="meta">{stream.model}</span>
+            </header>
+            <p class="text">
+              {stream.partial && '… '}
+              {stream.text}
+              {stream.outcome === undefined && <span class="cursor" aria-hidden="true" />}
+            </p>
+            {stream.outcome === undefined && rooms.canStopAi(roomId, stream.askerId) && (
+              <button type="button" class="button" onClick={() => rooms.stopAi(stream.replyId)}>
+                Stop
+              </button>
+            )}
+          </article>
         ))}
       </div>
       {thread.out && (
@@ -108,5 +136,34 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
         }}
       />
     </section>
+  );
+}
+
+// Room setting for its owner and moderators: the model `@ai` asks, off, or the default model.
+function AiModelSetting({ rooms, room }: { rooms: RoomsClient; room: RoomSummary }) {
+  const models = rooms.models();
+  const value = room.ai_model ?? '';
+  return (
+    <label class="room-setting">
+      AI model for @ai{' '}
+      <select
+        value={value}
+        onChange={(event) => {
+          const chosen = (event.target as HTMLSelectElement).value;
+          void rooms.setAiModel(room.id, chosen === '' ? null : chosen);
+        }}
+      >
+        <option value="">Default model</option>
+        {models.map((model) => (
+          <option key={model.id} value={model.id}>
+            {model.name}
+          </option>
+        ))}
+        {value && value !== 'off' && !models.some((model) => model.id === value) && (
+          <option value={value}>{value}</option>
+        )}
+        <option value="off">Off</option>
+      </select>
+    </label>
   );
 }

@@ -15,6 +15,8 @@ export interface RoomSummary {
   membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
   role: 'owner' | 'moderator' | 'member' | null;
   unread_count: number;
+  // the model `@ai` asks: a model id, `off`, or null for the default model
+  ai_model?: string | null;
 }
 
 export interface HistoryPage {
@@ -31,6 +33,8 @@ export const roomsApi = {
     apiJson<RoomSummary>(`${BASE}/rooms`, token, { method: 'POST', body: { name, kind } }),
   openDm: (token: string, userId: string) =>
     apiJson<RoomSummary>(`${BASE}/dms`, token, { method: 'POST', body: { user_id: userId } }),
+  update: (token: string, roomId: string, changes: { ai_model?: string | null }) =>
+    apiJson<RoomSummary>(room(roomId), token, { method: 'PATCH', body: changes }),
   invite: (token: string, roomId: string, userId: string) =>
     apiJson<unknown>(`${room(roomId)}/invite`, token, { method: 'POST', body: { user_id: userId } }),
   report: (token: string, roomId: string, messageId: string, reason: string) =>

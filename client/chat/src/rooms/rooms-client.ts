@@ -1,6 +1,11 @@
 import { ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
-import { isRecord, type PresenceStatus, type RoomClientFrame } from '../../../shared/protocol';
+import {
+  isRecord,
+  type ModelInfo,
+  type PresenceStatus,
+  type RoomClientFrame,
+} from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
 import { asMessageFrame, RoomStore } from './room-store';
@@ -46,6 +51,8 @@ export class RoomsClient implements RoomLink {
     private readonly socket: ChatSocket,
     private readonly token: () => string | null,
     readonly userId: string,
+    // the models the deployment offers (the room setting `ai_model` chooses among them)
+    readonly models: () => ModelInfo[] = () => [],
   ) {
     socket.rooms = this;
     // presence: away while the page is hidden (every device of the user counts, server side)
@@ -301,6 +308,20 @@ export class RoomsClient implements RoomLink {
       case 'read':
         if (typeof frame.seq === 'number') this.store.thread(roomId).readBy.set(userId, frame.seq);
         break;
+      case 'ai_stream':
+        if (messageId && typeof metadata.phase === 'string')
+          this.store.applyAiStream({
+            roomId,
+            replyId: messageId,
+            phase: metadata.phase,
+            replyTo: typeof metadata.reply_to === 'string' ? metadata.reply_to : '',
+            askerId: typeof metadata.asker_id === 'string' ? metadata.asker_id : '',
+            model: typeof metadata.model === 'string' ? metadata.model : '',
+            content: typeof frame.content === 'string' ? frame.content : undefined,
+            offset: typeof metadata.offset === 'number' ? metadata.offset : undefined,
+            outcome: typeof metadata.outcome === 'string' ? metadata.outcome : undefined,
+          });
+        break;
       case 'error':
         this.onError(roomId, frame);
         break;
@@ -373,6 +394,29 @@ export class RoomsClient implements RoomLink {
       if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
+  }
+
+  // ---- @ai ----
+
+  // Stops the AI reply streaming in the open room (its asker, the room's owner and moderators).
+  stopAi(replyId: string): void {
+    if (!this.openId) return;
+    this.send({ type: 'ai_stop', room_id: this.openId, message_id: replyId, client_id: newClientId() });
+  }
+
+  // May this user stop the reply: they asked, or they moderate the room.
+  canStopAi(roomId: string, askerId: string): boolean {
+    const role = this.rooms.find((room) => room.id === roomId)?.role;
+    return askerId === this.userId || role === 'owner' || role === 'moderator';
+  }
+
+  // Room setting (owner, moderators): the model `@ai` asks, `off`, or null for the default.
+  async setAiModel(roomId: string, model: string | null): Promise<void> {
+    const updated = await this.api((token) => roomsApi.update(token, roomId, { ai_model: model }));
+    if (!updated) return;
+    const room = this.rooms.find((entry) => entry.id === roomId);
+    if (room) room.ai_model = updated.ai_model;
+    this.changed();
   }
 
   private join(roomId: string): void {

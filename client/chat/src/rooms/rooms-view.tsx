@@ -15,7 +15,12 @@ export function roomsClientFor(chat: ChatClient): RoomsClient {
   let rooms = clients.get(chat);
   if (!rooms) {
     const userId = tokenClaims(chat.currentToken ?? '').sub ?? '';
-    rooms = new RoomsClient(chat.socket, () => chat.currentToken, userId);
+    rooms = new RoomsClient(
+      chat.socket,
+      () => chat.currentToken,
+      userId,
+      () => chat.snapshot.models,
+    );
     clients.set(chat, rooms);
   }
   return rooms;

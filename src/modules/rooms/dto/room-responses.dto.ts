@@ -10,6 +10,12 @@ export class RoomDto {
   @ApiPropertyOptional({ type: [String], description: 'direct messages: the two users' }) dm_users?: string[];
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time', type: String, nullable: true }) last_message_at!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'room setting: the model `@ai` asks, `off`, or null for the default model',
+  })
+  ai_model!: string | null;
 }
 
 export class RoomSummaryDto extends RoomDto {
@@ -127,4 +133,21 @@ export class AdminReportPageDto {
   @ApiProperty() total!: number;
   @ApiProperty() page!: number;
   @ApiProperty() limit!: number;
+}
+
+export class RoomAiModelUsageDto {
+  @ApiProperty() model!: string;
+  @ApiProperty() replies!: number;
+  @ApiProperty() prompt_tokens!: number;
+  @ApiProperty() completion_tokens!: number;
+  @ApiProperty() total_tokens!: number;
+}
+
+export class RoomAiUsageDto {
+  @ApiProperty() room_id!: string;
+  @ApiProperty({ description: 'AI replies in the room, stopped and failed ones included' }) replies!: number;
+  @ApiProperty() prompt_tokens!: number;
+  @ApiProperty() completion_tokens!: number;
+  @ApiProperty() total_tokens!: number;
+  @ApiProperty({ type: [RoomAiModelUsageDto] }) by_model!: RoomAiModelUsageDto[];
 }

@@ -12,6 +12,7 @@ export function roomView(room: RoomRecord) {
     ...(room.dm_users ? { dm_users: room.dm_users } : {}),
     created_at: room.created_at.toISOString(),
     last_message_at: room.last_message_at?.toISOString() ?? null,
+    ai_model: room.ai_model,
   };
 }
 

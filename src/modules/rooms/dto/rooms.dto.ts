@@ -43,6 +43,17 @@ export class UpdateRoomDto {
   @MaxLength(100)
   name?: string;
   @ApiPropertyOptional({ maxLength: 500 }) @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    maxLength: 128,
+    description:
+      'the model `@ai` asks in the room: a configured model id (GET /api/v1/models), `off`, or null for the default model',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  ai_model?: string | null;
 }
 
 // POST /api/v1/chat/dms, invite, block, moderators

@@ -18,6 +18,9 @@ export class Room {
   // removes anything): where numbering goes on when retention has removed every message of a room
   @Prop({ default: 0 }) last_seq!: number;
   @Prop({ type: Date, default: null }) last_message_at!: Date | null;
+  // room setting: the model `@ai` asks (a configured model id), `off`, or null for the deployment's
+  // default model (docs/protocol.md, "@ai in a room"); absent on rooms made before it: null
+  @Prop({ type: String, default: null }) ai_model?: string | null;
 }
 export const RoomSchema = SchemaFactory.createForClass(Room);
 // the public list, newest activity first

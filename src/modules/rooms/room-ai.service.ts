@@ -1,0 +1,408 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { BUS, type Bus } from '../../infra/bus/bus';
+import type { LlmMessage, LlmUsage } from '../../infra/llm/llm-provider';
+import { estimateUsage } from '../../infra/llm/tokens';
+import { toErrorFrame } from '../../protocol/frames';
+import {
+  ROOM_AI_OFF,
+  ROOM_AI_SENDER,
+  type AiStreamFrame,
+  type RoomAiInfo,
+  type RoomAiOutcome,
+} from '../../protocol/rooms';
+import { ContextWindow } from '../llm/context-window';
+import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
+import { ModelStream, type ModelStreamResult } from '../llm/model-stream';
+import type { Connection } from '../realtime/connection';
+import { AI_HISTORY_MESSAGES, roomAiInstructions, roomAiPrompt } from './room-ai-prompt';
+import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
+import { RoomAiUsageRepository } from './room-ai-usage.repository';
+import { RoomHub } from './room-hub';
+import { RoomMessagesService } from './room-messages.service';
+import { isModerator, requireModerator } from './room-rules';
+import type { RoomMessageRecord, RoomRecord } from './room.types';
+
+const TOPIC = 'rooms-ai';
+// the run's lease is renewed this often while it streams; one not renewed for STALE_MS is a dead
+// instance's, ended by the sweep (or by the next @ai in the room)
+export const AI_RENEW_MS = 5_000;
+export const AI_STALE_MS = 20_000;
+const SWEEP_MS = 10_000;
+const SHUTDOWN_WAIT_MS = 5_000;
+
+type StopReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' };
+
+interface Running {
+  run: RoomAiRunRecord;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+type AiBusMessage = { k: 'stop'; room: string; reply: string; by: string };
+
+// `@ai` in a room (docs/protocol.md, "@ai in a room"): after a member's message mentioning @ai was
+// stored and acked, the room's model is asked with the room's recent history; the reply streams to
+// every member's socket on every instance (ai_stream frames through RoomHub) and is then stored
+// once through the one record path, billed to the room (chat_ai_usage). One reply at a time per
+// room on every instance (chat_ai_runs); a stop from any instance reaches the one streaming (bus).
+@Injectable()
+export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
+  private readonly logger = new Logger('rooms-ai');
+  // replies streaming on this instance, by reply id
+  private readonly running = new Map<string, Running>();
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly messages: RoomMessagesService,
+    private readonly hub: RoomHub,
+    private readonly runs: RoomAiRunsRepository,
+    private readonly usage: RoomAiUsageRepository,
+    private readonly registry: LlmRegistry,
+    private readonly model: ModelStream,
+    private readonly context: ContextWindow,
+    @Inject(BUS) private readonly bus: Bus,
+  ) {}
+
+  onModuleInit(): void {
+    this.bus.subscribe(TOPIC, (payload) => {
+      const message = payload as AiBusMessage;
+      if (message.k === 'stop') this.abort(message.reply, { kind: 'stopped', by: message.by });
+    });
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
+  }
+
+  // Server stopping: every reply streaming here is cut, stored as interrupted, and its run released.
+  async beforeApplicationShutdown(): Promise<void> {
+    const all = [...this.running.keys()];
+    for (const replyId of all) this.abort(replyId, { kind: 'shutdown' });
+    const done = all.map((replyId) => this.running.get(replyId)?.done);
+    await Promise.race([
+      Promise.all(done),
+      new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref()),
+    ]);
+  }
+
+  // The model `@ai` asks in the room: its setting, the default model when unset or no longer
+  // configured, undefined when off.
+  modelOf(room: RoomRecord): string | undefined {
+    if (room.ai_model === ROOM_AI_OFF) return undefined;
+    return room.ai_model && this.registry.has(room.ai_model) ? room.ai_model : this.registry.defaultModelId;
+  }
+
+  // A room setting: a configured model, `off`, or null (the default).
+  validateModel(model: string | null): void {
+    if (model !== null && model !== ROOM_AI_OFF && !this.registry.has(model))
+      throw new DomainException(ErrorCode.UNKNOWN_MODEL, `Unknown model "${model.slice(0, 64)}".`);
+  }
+
+  // After `asking` (a member's message mentioning @ai) was stored and acked: starts the reply and
+  // returns at once (the stream runs on its own). Refused with AI_OFF or AI_BUSY (recoverable).
+  async ask(room: RoomRecord, asking: RoomMessageRecord, origin?: Connection): Promise<void> {
+    const modelId = this.modelOf(room);
+    if (modelId === undefined) throw new DomainException(ErrorCode.AI_OFF);
+    const now = new Date();
+    const run: RoomAiRunRecord = {
+      room_id: room.id,
+      reply_id: randomUUID(),
+      reply_to: asking.id,
+      asker_id: asking.sender_id,
+      model: modelId,
+      instance: this.bus.instanceId,
+      started_at: now,
+      renewed_at: now,
+    };
+    if (!(await this.runs.start(run))) {
+      // a run left behind by an instance that died is ended first
+      const current = await this.runs.find(room.id);
+      const stale = current !== null && current.renewed_at.getTime() < Date.now() - AI_STALE_MS;
+      if (!stale || !(await this.endStale(current)) || !(await this.runs.start(run)))
+        throw new DomainException(ErrorCode.AI_BUSY);
+    }
+    let finish!: () => void;
+    const running: Running = {
+      run,
+      controller: new AbortController(),
+      done: new Promise<void>((resolve) => (finish = resolve)),
+    };
+    this.running.set(run.reply_id, running);
+    void this.stream(room, asking, running, origin)
+      .catch((error: unknown) =>
+        this.logger.error(
+          { room_id: room.id, reply_id: run.reply_id, event: 'room_ai_failed', err: describe(error) },
+          'room ai reply failed',
+        ),
+      )
+      .finally(() => {
+        this.running.delete(run.reply_id);
+        finish();
+      });
+  }
+
+  // Stops the reply streaming in the room: its asker, the room's owner and moderators, admins.
+  async stop(principal: Principal, roomId: string, replyId: string): Promise<void> {
+    const participant = principal.isAdmin
+      ? null
+      : (await this.messages.memberOf(roomId, principal.userId)).participant;
+    const run = await this.runs.find(roomId);
+    if (!run || run.reply_id !== replyId)
+      throw new DomainException(ErrorCode.NOT_FOUND, 'That AI reply is not streaming (it may have ended).');
+    if (run.asker_id !== principal.userId && !principal.isAdmin && !isModerator(participant))
+      throw new DomainException(
+        ErrorCode.FORBIDDEN,
+        "Only the asker, the room's owner and moderators, and admins may stop the AI.",
+        { recoverable: true },
+      );
+    const reason: AiBusMessage = { k: 'stop', room: roomId, reply: replyId, by: principal.userId };
+    if (!this.abort(replyId, { kind: 'stopped', by: principal.userId })) this.bus.publish(TOPIC, reason);
+  }
+
+  // The room's AI usage (billed to it): owners, moderators and admins.
+  async usageOf(principal: Principal, roomId: string) {
+    const participant = principal.isAdmin
+      ? null
+      : (await this.messages.memberOf(roomId, principal.userId)).participant;
+    requireModerator(principal, participant);
+    if (principal.isAdmin && !(await this.messages.room(roomId)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    return this.usage.total(roomId);
+  }
+
+  private abort(replyId: string, reason: StopReason): boolean {
+    const running = this.running.get(replyId);
+    if (!running) return false;
+    running.controller.abort(reason);
+    return true;
+  }
+
+  private async stream(
+    room: RoomRecord,
+    asking: RoomMessageRecord,
+    running: Running,
+    origin?: Connection,
+  ): Promise<void> {
+    const { run, controller } = running;
+    const entry = this.registry.entry(run.model);
+    const frame = (phase: AiStreamFrame['metadata']['phase']): AiStreamFrame => ({
+      type: 'ai_stream',
+      room_id: room.id,
+      message_id: run.reply_id,
+      user_id: ROOM_AI_SENDER,
+      metadata: { phase, reply_to: run.reply_to, asker_id: run.asker_id, model: run.model },
+    });
+    const renewal = setInterval(
+      () => void this.runs.renew(room.id, run.reply_id).catch(() => undefined),
+      AI_RENEW_MS,
+    );
+    renewal.unref();
+    this.logger.log(
+      {
+        room_id: room.id,
+        reply_id: run.reply_id,
+        user_id: run.asker_id,
+        model: run.model,
+        event: 'room_ai_request',
+      },
+      'room ai request',
+    );
+    this.hub.toRoom(room.id, frame('start'));
+    let prompt: LlmMessage[] = [];
+    let result: ModelStreamResult;
+    try {
+      prompt = await this.prompt(room, asking, entry);
+      result = await this.model.run(
+        entry,
+        // the room's history goes whole each time: no vendor-side conversation is kept
+        { messages: prompt, signal: controller.signal, userId: run.asker_id, detached: true },
+        { userId: run.asker_id, roomId: room.id },
+        {
+          onDelta: (text, offset) => {
+            const delta = frame('delta');
+            delta.content = text;
+            delta.metadata.offset = offset;
+            this.hub.toRoom(room.id, delta);
+          },
+        },
+      );
+    } catch (error) {
+      result = { text: '', responseMs: 0, failure: error };
+    } finally {
+      clearInterval(renewal);
+    }
+    try {
+      await this.settle(room, running, entry, prompt, result, origin);
+    } finally {
+      this.hub.toRoom(room.id, {
+        ...frame('end'),
+        metadata: { ...frame('end').metadata, outcome: this.outcomeOf(running, result) },
+      });
+      await this.runs.finish(room.id, run.reply_id).catch(() => undefined);
+    }
+  }
+
+  // The room's recent history (up to the asking message), fitted to the model's context, after a
+  // system turn saying where the model speaks.
+  private async prompt(
+    room: RoomRecord,
+    asking: RoomMessageRecord,
+    entry: ModelEntry,
+  ): Promise<LlmMessage[]> {
+    const history = await this.messages.recent(room.id, asking.seq, AI_HISTORY_MESSAGES);
+    const instructions = roomAiInstructions(room.name);
+    const fitted = this.context.fit(roomAiPrompt(history), {
+      contextTokens: entry.settings.context_tokens,
+      maxTokens: entry.settings.max_tokens,
+      systemPrompt: [entry.settings.system_prompt, instructions].filter(Boolean).join('\n\n'),
+    });
+    return [{ role: 'system', content: instructions }, ...fitted];
+  }
+
+  private outcomeOf(running: Running, result: ModelStreamResult): RoomAiOutcome {
+    const reason = running.controller.signal.reason as StopReason | undefined;
+    if (reason?.kind === 'stopped') return 'stopped';
+    if (reason?.kind === 'shutdown') return 'interrupted';
+    if (result.failure !== undefined) return result.text.length > 0 ? 'interrupted' : 'failed';
+    return 'complete';
+  }
+
+  // The end of a reply: the asker told of a model failure, the reply stored once (its text so far,
+  // or an empty marker) through the record path, its usage billed to the room.
+  private async settle(
+    room: RoomRecord,
+    running: Running,
+    entry: ModelEntry,
+    prompt: LlmMessage[],
+    result: ModelStreamResult,
+    origin?: Connection,
+  ): Promise<void> {
+    const { run } = running;
+    const reason = running.controller.signal.reason as StopReason | undefined;
+    const outcome = this.outcomeOf(running, result);
+    const failed = result.failure !== undefined && reason === undefined;
+    const caller = { userId: run.asker_id, roomId: room.id };
+    if (failed) {
+      const kind = this.model.failed(entry, caller, result.failure, result.text.length);
+      if (origin && !origin.closed)
+        this.hub.send(
+          origin,
+          toErrorFrame(
+            ErrorCode.LLM_UNAVAILABLE,
+            kind === 'unavailable'
+              ? 'The AI is unavailable right now; please try again.'
+              : 'The AI reply was cut off; please try again.',
+            { recoverable: true, roomId: room.id, retryAfterMs: this.model.retryAfterOf(result.failure) },
+          ),
+        );
+    }
+    // nothing came from the vendor: nothing billed
+    const usage: LlmUsage =
+      result.usage ??
+      (failed && result.text.length === 0
+        ? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+        : estimateUsage(prompt, result.text));
+    const info: RoomAiInfo = { model: run.model, asker_id: run.asker_id, usage, outcome };
+    if (reason?.kind === 'stopped') info.stopped_by = reason.by;
+    if (failed) info.error = ErrorCode.LLM_UNAVAILABLE;
+    await this.store(room, run, result.text, info);
+    this.model.settled(entry, {
+      usage,
+      responseMs: result.responseMs,
+      outcome: failed ? undefined : reason ? 'stopped' : 'ok',
+    });
+    this.logger.log(
+      {
+        room_id: room.id,
+        reply_id: run.reply_id,
+        model: run.model,
+        event: 'room_ai_reply',
+        outcome,
+        tokens: usage.total_tokens,
+        response_ms: result.responseMs,
+      },
+      'room ai reply stored',
+    );
+  }
+
+  // Stored once whoever stores it (the message by its id, the usage by the reply id).
+  private async store(room: RoomRecord, run: RoomAiRunRecord, text: string, info: RoomAiInfo): Promise<void> {
+    await this.messages.record(room, {
+      id: run.reply_id,
+      room_id: room.id,
+      sender_id: ROOM_AI_SENDER,
+      kind: 'text',
+      content: text.length > 0 ? text : undefined,
+      reply_to: run.reply_to,
+      metadata: { ai: info },
+    });
+    await this.usage.record({
+      reply_id: run.reply_id,
+      room_id: room.id,
+      model: run.model,
+      asker_id: run.asker_id,
+      outcome: info.outcome,
+      ...info.usage,
+      at: new Date(),
+    });
+  }
+
+  // A run whose instance died (its lease not renewed): its reply is stored as interrupted (empty, or
+  // whatever that instance stored already), the room told it ended, the run released. true when
+  // this instance released it.
+  private async endStale(run: RoomAiRunRecord): Promise<boolean> {
+    if (this.running.has(run.reply_id)) return false;
+    const cutoff = new Date(Date.now() - AI_STALE_MS);
+    if (!(await this.runs.takeStale(run.room_id, run.reply_id, cutoff))) return false;
+    const room = await this.messages.room(run.room_id);
+    if (!room) return true;
+    const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    await this.store(room, run, '', {
+      model: run.model,
+      asker_id: run.asker_id,
+      usage,
+      outcome: 'interrupted',
+      error: ErrorCode.INTERNAL,
+    });
+    this.hub.toRoom(room.id, {
+      type: 'ai_stream',
+      room_id: room.id,
+      message_id: run.reply_id,
+      user_id: ROOM_AI_SENDER,
+      metadata: {
+        phase: 'end',
+        reply_to: run.reply_to,
+        asker_id: run.asker_id,
+        model: run.model,
+        outcome: 'interrupted',
+      },
+    });
+    return true;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const stale = await this.runs.stale(new Date(Date.now() - AI_STALE_MS));
+      for (const run of stale) await this.endStale(run);
+    } catch (error) {
+      this.logger.warn({ event: 'room_ai_sweep_failed', err: describe(error) }, 'room ai sweep failed');
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,350 @@
+import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { startApp, type RunningApp } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import type { Frame, TestClient } from '../helpers/ws-client';
+import { api, createRoom, join, roomsSocket, say, waitUntil, type RoomFrame } from './rooms.helpers';
+
+interface AiInfo {
+  model: string;
+  asker_id: string;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  outcome: string;
+  stopped_by?: string;
+  error?: string;
+}
+
+// `@ai` in a room (docs/protocol.md, "@ai in a room") on two instances sharing one store (FerretDB)
+// and one Redis: the reply streams to every member on both, is stored once, billed to the room, and
+// is stopped by its asker or a moderator from either instance.
+describe('@ai in a room across two instances (e2e)', () => {
+  jest.setTimeout(60_000);
+  let first: RunningApp;
+  let second: RunningApp;
+  let vendor: OpenAiFake;
+  const open: TestClient[] = [];
+
+  beforeAll(async () => {
+    vendor = await startOpenAiFake({
+      chunkSize: 4,
+      delayMs: 2,
+      usage: { promptTokens: 40, completionTokens: 7 },
+    });
+    const models = [
+      { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
+      // about 30 words at 150 ms each: long enough to stop mid-stream
+      { id: 'slow', name: 'Slow', type: 'demo', delay_ms: 150 },
+      {
+        id: 'gpt',
+        name: 'GPT',
+        type: 'openai',
+        endpoint: vendor.url,
+        api_key: 'sk-test',
+        model: 'gpt-test',
+        titles: false,
+        retry_attempts: 1,
+        retry_base_ms: 10,
+      },
+    ];
+    const shared = {
+      MONGODB_URI: mongoUri(),
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
+      LLM_PROVIDERS: JSON.stringify(models),
+    };
+    first = await startApp(shared);
+    second = await startApp(shared);
+  });
+  afterAll(async () => {
+    for (const client of open) client.socket.terminate();
+    await first?.close();
+    await second?.close();
+    await vendor?.close();
+  });
+
+  const person = () => {
+    const id = uniqueUser();
+    return { id, token: userToken(id) };
+  };
+  const socket = async (app: RunningApp, token: string) => {
+    const client = await roomsSocket(app, token);
+    open.push(client);
+    return client;
+  };
+  // a stored AI message (of the room, other than `except`)
+  const aiChat =
+    (roomId?: string, except?: string) =>
+    (candidate: Frame): boolean => {
+      const frame = candidate as RoomFrame;
+      return (
+        frame.type === 'chat' &&
+        frame.user_id === 'ai' &&
+        (roomId === undefined || frame.room_id === roomId) &&
+        (except === undefined || frame.message_id !== except)
+      );
+    };
+  const streamOf = (client: TestClient, roomId: string) =>
+    (client.frames as RoomFrame[]).filter((frame) => frame.type === 'ai_stream' && frame.room_id === roomId);
+  const aiMessages = (client: TestClient, roomId: string) =>
+    (client.frames as RoomFrame[]).filter(
+      (frame) => frame.type === 'chat' && frame.room_id === roomId && frame.user_id === 'ai',
+    );
+  const textOf = (frames: RoomFrame[]) =>
+    frames
+      .filter((frame) => frame.metadata?.phase === 'delta')
+      .map((frame) => frame.content as string)
+      .join('');
+  const storedAi = async (app: RunningApp, token: string, roomId: string) => {
+    const history = await api<{ items: RoomFrame[] }>(
+      app,
+      token,
+      'GET',
+      `/rooms/${roomId}/messages?limit=100`,
+    );
+    return history.body.items.filter((item) => item.user_id === 'ai');
+  };
+  const setModel = (app: RunningApp, token: string, roomId: string, model: string | null) =>
+    api<{ ai_model?: string | null; error?: { code: string } }>(app, token, 'PATCH', `/rooms/${roomId}`, {
+      ai_model: model,
+    });
+
+  it('should stream the reply to members on both instances, store it once, reach no non-member, and bill the room', async () => {
+    const alice = person();
+    const bob = person();
+    const carol = person();
+    const roomId = await createRoom(first, alice.token, 'private', [bob.id]);
+    const a = await socket(first, alice.token);
+    const b = await socket(second, bob.token);
+    const outsider = await socket(second, carol.token);
+    await join(a, roomId);
+    await join(b, roomId);
+    // carol is not invited: she cannot join, and so receives nothing
+    outsider.send({ type: 'join', room_id: roomId, client_id: 'j' });
+    expect(await outsider.next((frame) => frame.client_id === 'j')).toMatchObject({ type: 'error' });
+
+    await say(b, roomId, 'the meeting moved to 3pm', 'plain');
+    const ack = await say(a, roomId, '@ai when is the meeting?', 'ask-1');
+    expect(ack).toMatchObject({ type: 'ack', room_id: roomId });
+    for (const client of [a, b]) {
+      const stored = (await client.next(aiChat(roomId), 10_000)) as RoomFrame;
+      expect(stored.metadata).toMatchObject({
+        kind: 'text',
+        reply_to: ack.message_id,
+        ai: { model: 'demo', asker_id: alice.id, outcome: 'complete' },
+      });
+      const frames = streamOf(client, roomId);
+      expect(frames[0].metadata).toMatchObject({
+        phase: 'start',
+        reply_to: ack.message_id,
+        asker_id: alice.id,
+      });
+      expect(frames.every((frame) => frame.message_id === stored.message_id)).toBe(true);
+      // the deltas, in offset order, are exactly the stored text
+      expect(textOf(frames)).toBe(stored.content);
+      expect(stored.content).toContain('@ai when is the meeting?');
+    }
+    await waitUntil(() => streamOf(b, roomId).some((frame) => frame.metadata?.phase === 'end'));
+    expect(streamOf(b, roomId).at(-1)?.metadata).toMatchObject({ phase: 'end', outcome: 'complete' });
+    // stored once, on both instances' reads
+    const stored = await storedAi(second, bob.token, roomId);
+    expect(stored).toHaveLength(1);
+    expect(await storedAi(first, alice.token, roomId)).toEqual(stored);
+    expect(aiMessages(a, roomId)).toHaveLength(1);
+    expect(aiMessages(b, roomId)).toHaveLength(1);
+    // the outsider saw nothing of the room, and cannot stop or read it
+    expect(
+      (outsider.frames as RoomFrame[]).some((frame) => frame.room_id === roomId && frame.type !== 'error'),
+    ).toBe(false);
+    outsider.send({ type: 'ai_stop', room_id: roomId, message_id: stored[0].message_id, client_id: 'x' });
+    const refused = (await outsider.next((frame) => frame.client_id === 'x')) as RoomFrame;
+    expect(refused.type).toBe('error');
+    expect((await api(second, carol.token, 'GET', `/rooms/${roomId}/ai-usage`)).status).toBe(404);
+
+    // billed to the room: the sum of the stored replies' usage, for the owner; members are refused
+    const info = stored[0].metadata?.ai as AiInfo;
+    expect(info.usage.total_tokens).toBeGreaterThan(0);
+    const usage = await api<Record<string, unknown>>(second, alice.token, 'GET', `/rooms/${roomId}/ai-usage`);
+    expect(usage).toMatchObject({
+      status: 200,
+      body: {
+        room_id: roomId,
+        replies: 1,
+        total_tokens: info.usage.total_tokens,
+        prompt_tokens: info.usage.prompt_tokens,
+        by_model: [{ model: 'demo', replies: 1, total_tokens: info.usage.total_tokens }],
+      },
+    });
+    expect((await api(first, bob.token, 'GET', `/rooms/${roomId}/ai-usage`)).status).toBe(403);
+    expect(
+      (await api(first, adminToken(uniqueUser('admin')), 'GET', `/rooms/${roomId}/ai-usage`)).body,
+    ).toMatchObject({
+      replies: 1,
+    });
+
+    // a second question adds a second record to the sum
+    await say(b, roomId, 'thanks @AI, and the place?', 'ask-2');
+    await waitUntil(async () => (await storedAi(first, alice.token, roomId)).length === 2);
+    const both = await storedAi(first, alice.token, roomId);
+    const sum = both.reduce((total, item) => total + (item.metadata?.ai as AiInfo).usage.total_tokens, 0);
+    const after = await api<{ replies: number; total_tokens: number }>(
+      first,
+      alice.token,
+      'GET',
+      `/rooms/${roomId}/ai-usage`,
+    );
+    expect(after.body).toMatchObject({ replies: 2, total_tokens: sum });
+    // a message without a word-boundary @ai asks nothing
+    await say(a, roomId, 'mail bob@ai.example or @aim higher', 'no-ask');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await storedAi(first, alice.token, roomId)).toHaveLength(2);
+  });
+
+  it('should refuse a stop from a member who neither asked nor moderates, stop for the asker across instances, and store the partial once', async () => {
+    const owner = person();
+    const asker = person();
+    const other = person();
+    const roomId = await createRoom(first, owner.token);
+    expect((await setModel(first, owner.token, roomId, 'slow')).body.ai_model).toBe('slow');
+    const askerSocket = await socket(second, asker.token);
+    // the asker's other device, on the other instance
+    const askerOther = await socket(first, asker.token);
+    const otherSocket = await socket(first, other.token);
+    const ownerSocket = await socket(second, owner.token);
+    for (const client of [askerSocket, askerOther, otherSocket, ownerSocket]) await join(client, roomId);
+
+    await say(askerSocket, roomId, '@ai tell me a long story', 'story');
+    const start = (await otherSocket.next(
+      (frame) => frame.type === 'ai_stream' && frame.metadata?.phase === 'start',
+    )) as RoomFrame;
+    const replyId = start.message_id as string;
+    await otherSocket.next((frame) => frame.type === 'ai_stream' && frame.metadata?.phase === 'delta');
+
+    // one reply at a time per room: a second @ai meanwhile is stored, acked, and refused AI_BUSY
+    const busyAck = await say(ownerSocket, roomId, '@ai me too', 'busy');
+    expect(busyAck.type).toBe('ack');
+    const busy = (await ownerSocket.next((frame) => frame.type === 'error')) as RoomFrame;
+    expect(busy).toMatchObject({ room_id: roomId, error: { code: 'AI_BUSY', recoverable: true } });
+
+    otherSocket.send({ type: 'ai_stop', room_id: roomId, message_id: replyId, client_id: 'stop-1' });
+    const forbidden = (await otherSocket.next((frame) => frame.client_id === 'stop-1')) as RoomFrame;
+    expect(forbidden).toMatchObject({ type: 'error', error: { code: 'FORBIDDEN', recoverable: true } });
+
+    // the asker stops it from the instance that is not streaming it
+    askerOther.send({ type: 'ai_stop', room_id: roomId, message_id: replyId, client_id: 'stop-2' });
+    expect(await askerOther.next((frame) => frame.client_id === 'stop-2')).toMatchObject({
+      type: 'ack',
+      message_id: replyId,
+    });
+    const stored = (await otherSocket.next(aiChat(), 10_000)) as RoomFrame;
+    expect(stored.message_id).toBe(replyId);
+    expect(stored.metadata?.ai).toMatchObject({ outcome: 'stopped', stopped_by: asker.id, model: 'slow' });
+    const partial = stored.content as string;
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(150);
+    // what the others saw streaming is what was stored
+    await waitUntil(() => streamOf(otherSocket, roomId).some((frame) => frame.metadata?.phase === 'end'));
+    expect(textOf(streamOf(otherSocket, roomId))).toBe(partial);
+    expect(streamOf(otherSocket, roomId).at(-1)?.metadata).toMatchObject({
+      phase: 'end',
+      outcome: 'stopped',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await storedAi(second, owner.token, roomId)).toHaveLength(1);
+    // the room is free again
+    await say(askerSocket, roomId, '@ai again', 'again');
+    await askerSocket.next((frame) => frame.type === 'ai_stream' && frame.metadata?.phase === 'start');
+    const again = streamOf(askerSocket, roomId).at(-1)?.message_id;
+    // the room owner (a moderator) stops someone else's reply
+    ownerSocket.send({ type: 'ai_stop', room_id: roomId, message_id: again, client_id: 'stop-3' });
+    expect(await ownerSocket.next((frame) => frame.client_id === 'stop-3')).toMatchObject({ type: 'ack' });
+    const second2 = (await askerSocket.next(
+      (frame) => aiChat(roomId)(frame) && (frame as RoomFrame).message_id === again,
+      10_000,
+    )) as RoomFrame;
+    expect(second2.metadata?.ai).toMatchObject({ outcome: 'stopped', stopped_by: owner.id });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await storedAi(first, owner.token, roomId)).toHaveLength(2);
+    // a stop of a reply that ended is refused, recoverably
+    ownerSocket.send({ type: 'ai_stop', room_id: roomId, message_id: again, client_id: 'stop-4' });
+    expect(await ownerSocket.next((frame) => frame.client_id === 'stop-4')).toMatchObject({
+      type: 'error',
+      error: { code: 'NOT_FOUND', recoverable: true },
+    });
+  });
+
+  it('should keep the model a room setting: validated, for moderators, and off refuses @ai with AI_OFF', async () => {
+    const owner = person();
+    const member = person();
+    const roomId = await createRoom(first, owner.token);
+    const room = await api<{ ai_model: string | null }>(first, owner.token, 'GET', `/rooms/${roomId}`);
+    expect(room.body.ai_model).toBeNull();
+    expect(await setModel(first, owner.token, roomId, 'nope')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'UNKNOWN_MODEL' } },
+    });
+    const m = await socket(second, member.token);
+    await join(m, roomId);
+    expect((await setModel(second, member.token, roomId, 'off')).status).toBe(403);
+    expect((await setModel(second, owner.token, roomId, 'off')).body.ai_model).toBe('off');
+    const ack = await say(m, roomId, '@ai hello?', 'off-1');
+    expect(ack.type).toBe('ack');
+    expect(await m.next((frame) => frame.type === 'error')).toMatchObject({
+      room_id: roomId,
+      error: { code: 'AI_OFF', recoverable: true },
+    });
+    expect(streamOf(m, roomId)).toHaveLength(0);
+    // back to the default model
+    expect((await setModel(first, owner.token, roomId, null)).body.ai_model).toBeNull();
+    await say(m, roomId, '@ai hello now', 'on-1');
+    const stored = (await m.next(aiChat(), 10_000)) as RoomFrame;
+    expect(stored.metadata?.ai).toMatchObject({ model: 'demo', outcome: 'complete' });
+  });
+
+  it("should ask a vendor with the room's history by speaker, and end a failed reply with an error and a stored marker", async () => {
+    const owner = person();
+    const friend = person();
+    const roomId = await createRoom(first, owner.token);
+    await setModel(first, owner.token, roomId, 'gpt');
+    const o = await socket(first, owner.token);
+    const f = await socket(second, friend.token);
+    await join(o, roomId);
+    await join(f, roomId);
+    await say(f, roomId, 'I like tea', 'h1');
+    vendor.reset();
+    await say(o, roomId, '@ai what does my friend like?', 'h2');
+    const stored = (await f.next(aiChat(), 10_000)) as RoomFrame;
+    expect(stored.metadata?.ai).toMatchObject({
+      model: 'gpt',
+      outcome: 'complete',
+      usage: { prompt_tokens: 40, completion_tokens: 7, total_tokens: 47 },
+    });
+    const sent = JSON.stringify(vendor.requests[0].body.messages);
+    expect(sent).toContain(`${friend.id}: I like tea`);
+    expect(sent).toContain(`${owner.id}: @ai what does my friend like?`);
+
+    vendor.enqueue({ status: 500 });
+    await say(f, roomId, '@ai are you there?', 'h3');
+    const error = (await f.next((frame) => frame.type === 'error', 10_000)) as RoomFrame;
+    expect(error).toMatchObject({ room_id: roomId, error: { code: 'LLM_UNAVAILABLE', recoverable: true } });
+    const marker = (await o.next(aiChat(roomId, stored.message_id), 10_000)) as RoomFrame;
+    expect(marker.content).toBeUndefined();
+    expect(marker.metadata?.ai).toMatchObject({
+      outcome: 'failed',
+      error: 'LLM_UNAVAILABLE',
+      usage: { total_tokens: 0 },
+    });
+    await waitUntil(() =>
+      streamOf(o, roomId).some(
+        (frame) => frame.message_id === marker.message_id && frame.metadata?.phase === 'end',
+      ),
+    );
+    // and the room is free for the next question
+    await say(f, roomId, '@ai now?', 'h4');
+    const next = (await f.next(
+      (frame) =>
+        aiChat(roomId, stored.message_id)(frame) && (frame as RoomFrame).message_id !== marker.message_id,
+      10_000,
+    )) as RoomFrame;
+    expect(next.metadata?.ai).toMatchObject({ outcome: 'complete' });
+  });
+});
