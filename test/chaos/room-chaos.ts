@@ -332,7 +332,7 @@ export class RoomChaos {
   }
 
   // One member's listening device: joined to every room of theirs, resuming with last_seq after
-  // every drop, cut every 2–6 s.
+  // every drop, cut every 4–10 s.
   private async listen(member: Member, ports: number[]): Promise<void> {
     while (this.listening) {
       const socket = await openSocket(randomUrl(ports, member.token));
@@ -341,7 +341,7 @@ export class RoomChaos {
         continue;
       }
       member.socket = socket;
-      const cut = setTimeout(() => socket.terminate(), 2000 + Math.random() * 4000);
+      const cut = setTimeout(() => socket.terminate(), 4000 + Math.random() * 6000);
       await this.follow(member, socket, () => undefined);
       clearTimeout(cut);
       member.socket = undefined;
