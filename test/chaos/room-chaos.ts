@@ -44,7 +44,11 @@ export interface RoomChaosCounts {
   outOfOrder: number;
   joins: number;
   leaves: number;
+  // joins of the listening sockets (first ones and resumes), and the messages they got in the
+  // joins' replays and live
   resumes: number;
+  replayed: number;
+  live: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
   // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
   // (`timeout:<what was awaited>`) before the answer: each of those was tried again
@@ -124,6 +128,8 @@ export class RoomChaos {
     joins: 0,
     leaves: 0,
     resumes: 0,
+    replayed: 0,
+    live: 0,
     errors: {},
   };
   private listening = true;
@@ -354,12 +360,13 @@ export class RoomChaos {
   private follow(member: Member, socket: WebSocket, joined: () => void): Promise<void> {
     return new Promise((resolve) => {
       // per room on this socket: the join's last_seq, the highest seq got since and the seqs got
-      const positions = new Map<string, { lastSeq: number; top: number; got: Set<number> }>();
+      // and whether its `join` came (what comes before it is the replay, after it live)
+      const positions = new Map<string, { lastSeq: number; top: number; got: Set<number>; live: boolean }>();
       const pending = new Set<string>();
       const join = (watch: { join: string; id: string }) => {
         if (socket.readyState !== WebSocket.OPEN) return;
         const lastSeq = this.viewOf(member, watch.id).contiguous;
-        positions.set(watch.id, { lastSeq, top: lastSeq, got: new Set() });
+        positions.set(watch.id, { lastSeq, top: lastSeq, got: new Set(), live: false });
         pending.add(watch.id);
         socket.send(
           JSON.stringify({
@@ -383,6 +390,8 @@ export class RoomChaos {
         }
         if (watch && frame.type === 'join') {
           this.counts.resumes++;
+          const position = positions.get(watch.id);
+          if (position) position.live = true;
           pending.delete(watch.id);
           if (pending.size === 0) joined();
           return;
@@ -400,6 +409,8 @@ export class RoomChaos {
           this.counts.outOfOrder++;
           console.log(`chaos rooms: ${member.user} got seq ${seq} of ${frame.room_id} after ${position.top}`);
         }
+        if (position.live) this.counts.live++;
+        else this.counts.replayed++;
         position.got.add(seq);
         position.top = Math.max(position.top, seq);
         const view = this.viewOf(member, frame.room_id);

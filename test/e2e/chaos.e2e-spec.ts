@@ -26,6 +26,7 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.acked).toBeGreaterThan(0);
     expect(rooms.leaves).toBeGreaterThan(0);
     expect(rooms.resumes).toBeGreaterThan(0);
+    expect(rooms.live).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
