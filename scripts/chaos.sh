@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run chaos -- --minutes 10`: the chaos test (test/chaos/chaos.ts) for as long as asked, against
-# the built server, on a FerretDB and a redis-server of its own. Prints the counts at the end.
+# `npm run chaos -- --minutes 10`: the chaos test (test/chaos/chaos.ts, rooms in test/chaos/room-chaos.ts)
+# for as long as asked, against the built server, on a FerretDB and a redis-server of its own. Prints
+# the counts at the end: AI sessions and rooms side by side.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -6,12 +6,16 @@ import WebSocket from 'ws';
 import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
 import { listening, RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import { RoomChaos, type RoomChaosCounts } from './room-chaos';
 
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
 // resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
 // back; Redis killed and restarted; the store (a FerretDB of its own) stopped and started again.
-// Afterwards every session's stored log is read and counted.
+// Afterwards every session's stored log is read and counted. Rooms go through the same run
+// (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
+// listening devices resuming with last_seq, churners joining and leaving; every room's history is
+// read and counted next to the sessions.
 
 export interface ChaosOptions {
   env: Record<string, string>;
@@ -19,6 +23,10 @@ export interface ChaosOptions {
   durationMs: number;
   // one fault every faultEveryMs
   faultEveryMs: number;
+  // the rooms half: members of every public room (paired in direct messages), public rooms, churners
+  roomMembers?: number;
+  publicRooms?: number;
+  roomChurners?: number;
   log?: (line: string) => void;
 }
 
@@ -28,6 +36,7 @@ export interface ChaosCounts {
   duplicated: number;
   seqGaps: number;
   openTurns: number;
+  rooms: RoomChaosCounts;
   faults: Record<string, number>;
 }
 
@@ -54,6 +63,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   instances[1] = await startAppProcess(env);
   const ports = instances.map((instance) => instance!.port);
   const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, store: 0, cut: 0 };
+  const rooms = new RoomChaos({
+    members: options.roomMembers ?? 4,
+    publicRooms: options.publicRooms ?? 3,
+    churners: options.roomChurners ?? 2,
+    log,
+    faults,
+  });
+  await rooms.setup(ports[0]);
   const deadline = Date.now() + options.durationMs;
   let stopping = false;
 
@@ -146,12 +163,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   }
 
   try {
-    await Promise.all([...clients.map(drive), monkey()]);
+    await Promise.all([...clients.map(drive), monkey(), rooms.run(ports, deadline)]);
     stopping = true;
-    // every acked turn must end: give the reply leases time to lapse and the turn watch to answer
-    const counts = await settle(clients, ports[0], 40_000);
-    return { ...counts, faults };
+    // every acked turn must end: give the reply leases time to lapse and the turn watch to answer;
+    // meanwhile the rooms are read and every member resumes once more
+    const [counts, roomCounts] = await Promise.all([
+      settle(clients, ports[0], 40_000),
+      rooms.settle(ports[0], 40_000),
+    ]);
+    return { ...counts, rooms: roomCounts, faults };
   } finally {
+    rooms.stop();
     for (const instance of instances) {
       instance?.child.kill('SIGKILL');
       await instance?.exited;
@@ -174,7 +196,7 @@ async function settle(
   clients: ChatClient[],
   port: number,
   waitMs: number,
-): Promise<Omit<ChaosCounts, 'faults'>> {
+): Promise<Omit<ChaosCounts, 'faults' | 'rooms'>> {
   const deadline = Date.now() + waitMs;
   // every user comes back (an upgrade is refused while the store restarts: try again)
   const sockets = await Promise.all(
@@ -186,7 +208,7 @@ async function settle(
       }
     }),
   );
-  let counts: Omit<ChaosCounts, 'faults'>;
+  let counts: Omit<ChaosCounts, 'faults' | 'rooms'>;
   for (;;) {
     counts = { acked: 0, lost: 0, duplicated: 0, seqGaps: 0, openTurns: 0 };
     let unreadable = 0;

@@ -7,7 +7,7 @@ const MINUTES = Number(process.env.CHAOS_MINUTES ?? 1);
 describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut sockets (e2e)', () => {
   jest.setTimeout(MINUTES * 60_000 + 180_000);
 
-  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn', async () => {
+  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn, in sessions and in rooms', async () => {
     const counts = await runChaos({
       env: testEnv({
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 15 }]),
@@ -18,18 +18,43 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
       faultEveryMs: 5_000,
       log: (line) => process.env.CHAOS_VERBOSE && console.log(line),
     });
-    console.log(`chaos: ${JSON.stringify(counts)}`);
+    const { rooms, faults, ...sessions } = counts;
+    console.log(
+      `chaos: sessions ${JSON.stringify(sessions)}\nchaos: rooms ${JSON.stringify(rooms)}\nchaos: faults ${JSON.stringify(faults)}`,
+    );
     expect(counts.acked).toBeGreaterThan(0);
+    expect(rooms.acked).toBeGreaterThan(0);
+    expect(rooms.leaves).toBeGreaterThan(0);
+    expect(rooms.resumes).toBeGreaterThan(0);
+    expect(rooms.live).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
       seqGaps: counts.seqGaps,
       openTurns: counts.openTurns,
+      rooms: {
+        lost: rooms.lost,
+        duplicated: rooms.duplicated,
+        seqGaps: rooms.seqGaps,
+        ackMismatches: rooms.ackMismatches,
+        undelivered: rooms.undelivered,
+        deliveredTwice: rooms.deliveredTwice,
+        outOfOrder: rooms.outOfOrder,
+      },
     }).toEqual({
       lost: 0,
       duplicated: 0,
       seqGaps: 0,
       openTurns: 0,
+      rooms: {
+        lost: 0,
+        duplicated: 0,
+        seqGaps: 0,
+        ackMismatches: 0,
+        undelivered: 0,
+        deliveredTwice: 0,
+        outOfOrder: 0,
+      },
     });
   });
 });

@@ -1,0 +1,599 @@
+import WebSocket from 'ws';
+import { dmRoomId } from '../../src/modules/rooms/room-rules';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+
+// The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
+// faults as the AI sessions (test/chaos/chaos.ts):
+// - members of a few public rooms and of two direct messages (one opened by REST, one made by first
+//   use of `@<user>` from both sides at once) send `chat` frames with client_ids, each on a fresh
+//   socket to a random instance and endpoint (/ws/chat or /chat/ws), cut 30 % of them 0–40 ms after
+//   the send and resend the same client_id until acked;
+// - each member also keeps a listening socket (a second device) joined to all its rooms; it is cut
+//   every few seconds, loses its instance to the faults, and comes back with `join` + `last_seq` =
+//   the highest seq below which it holds everything;
+// - churners join a public room, say something, leave, and again.
+// Afterwards every room's history is read over REST (paging the cursor) and counted: acked but not
+// stored, stored twice, seqs that are not exactly 1..n, acks naming another message than the stored
+// one; and, for the listening sockets: each member resumes one last time and must then hold every
+// stored message, no socket may have got a message twice (or one at or below its last_seq), nor
+// one before a lower one.
+
+export interface RoomChaosOptions {
+  // members of every public room (each also in one direct message: they pair up)
+  members: number;
+  publicRooms: number;
+  churners: number;
+  log: (line: string) => void;
+  // fault counters shared with the AI half: room cuts are counted in `cut`
+  faults: Record<string, number>;
+}
+
+export interface RoomChaosCounts {
+  rooms: number;
+  stored: number;
+  acked: number;
+  lost: number;
+  duplicated: number;
+  seqGaps: number;
+  ackMismatches: number;
+  // stored messages a member does not hold after resuming with last_seq
+  undelivered: number;
+  // a message a socket got twice, or a replay of one at or below the join's last_seq
+  deliveredTwice: number;
+  // a message a socket got before a lower one it had not had yet
+  outOfOrder: number;
+  joins: number;
+  leaves: number;
+  // joins of the listening sockets (first ones and resumes), and the messages they got in the
+  // joins' replays and live
+  resumes: number;
+  replayed: number;
+  live: number;
+  // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
+  // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
+  // (`timeout:<what was awaited>`) before the answer: each of those was tried again
+  errors: Record<string, number>;
+}
+
+interface Ack {
+  message_id: string;
+  seq: number;
+}
+
+interface Frame {
+  type: string;
+  room_id?: string;
+  client_id?: string;
+  message_id?: string;
+  seq?: number;
+  user_id?: string;
+  error?: { code: string; retry_after?: number };
+}
+
+interface StoredRoomMessage {
+  seq: number;
+  message_id: string;
+  user_id: string;
+  client_id?: string;
+}
+
+// what one member's devices hold of one room
+interface View {
+  seen: Set<number>;
+  // every seq up to here is held: a resume's last_seq
+  contiguous: number;
+}
+
+interface Member {
+  user: string;
+  token: string;
+  // where it sends: room ids, or `@<user>` for the direct message made by first use
+  targets: string[];
+  // rooms its listening socket joins: the join's room_id and the room's real id
+  watches: Array<{ join: string; id: string }>;
+  views: Map<string, View>;
+  next: number;
+  socket?: WebSocket;
+}
+
+interface Churner {
+  user: string;
+  token: string;
+  next: number;
+}
+
+const CUT_SHARE = 0.3;
+const ENDPOINTS = ['/ws/chat', '/chat/ws'];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)];
+
+export class RoomChaos {
+  private readonly members: Member[] = [];
+  private readonly churners: Churner[] = [];
+  private readonly roomIds: string[] = [];
+  private publicIds: string[] = [];
+  // room → sender|client_id → the first ack
+  private readonly acks = new Map<string, Map<string, Ack>>();
+  private readonly counts: RoomChaosCounts = {
+    rooms: 0,
+    stored: 0,
+    acked: 0,
+    lost: 0,
+    duplicated: 0,
+    seqGaps: 0,
+    ackMismatches: 0,
+    undelivered: 0,
+    deliveredTwice: 0,
+    outOfOrder: 0,
+    joins: 0,
+    leaves: 0,
+    resumes: 0,
+    replayed: 0,
+    live: 0,
+    errors: {},
+  };
+  private listening = true;
+  private readonly admin = adminToken(uniqueUser('chaos-admin'));
+
+  constructor(private readonly options: RoomChaosOptions) {}
+
+  // Rooms and memberships, before any fault: public rooms by the first member, the others join; the
+  // first two members' direct message is opened over REST, the next two's by their first messages.
+  async setup(port: number): Promise<void> {
+    const users = Array.from({ length: Math.max(2, this.options.members) }, () => uniqueUser('room'));
+    const tokens = users.map((user) => userToken(user, { expiresInSeconds: 7200 }));
+    for (let index = 0; index < this.options.publicRooms; index++) {
+      const room = await rest<{ id: string }>(port, tokens[0], 'POST', '/rooms', {
+        name: `chaos ${index}`,
+        kind: 'public',
+      });
+      this.publicIds.push(room.id);
+    }
+    for (const token of tokens.slice(1))
+      for (const roomId of this.publicIds) await rest(port, token, 'POST', `/rooms/${roomId}/join`);
+    this.roomIds.push(...this.publicIds);
+    users.forEach((user, index) => {
+      const partner = index % 2 === 0 ? users[index + 1] : users[index - 1];
+      const member: Member = {
+        user,
+        token: tokens[index],
+        targets: [...this.publicIds],
+        watches: this.publicIds.map((id) => ({ join: id, id })),
+        views: new Map(),
+        next: 0,
+      };
+      if (partner !== undefined) {
+        const dmId = dmRoomId(user, partner);
+        // pairs after the first make their room by racing first messages (and joins) to `@<user>`
+        const byFirstUse = index >= 2;
+        member.targets.push(byFirstUse ? `@${partner}` : dmId);
+        member.watches.push({ join: byFirstUse ? `@${partner}` : dmId, id: dmId });
+        if (!this.roomIds.includes(dmId)) this.roomIds.push(dmId);
+      }
+      this.members.push(member);
+    });
+    if (users.length >= 2) await rest(port, tokens[0], 'POST', '/dms', { user_id: users[1] });
+    for (let index = 0; index < this.options.churners; index++) {
+      const user = uniqueUser('churn');
+      this.churners.push({ user, token: userToken(user, { expiresInSeconds: 7200 }), next: 0 });
+    }
+  }
+
+  // Everyone sends, listens and churns until the deadline; the listening sockets go on until settle().
+  async run(ports: number[], deadline: number): Promise<void> {
+    for (const member of this.members) void this.listen(member, ports);
+    await Promise.all([
+      ...this.members.map((member) => this.send(member, ports, deadline)),
+      ...this.churners.map((churner) => this.churn(churner, ports, deadline)),
+    ]);
+  }
+
+  // One member's sending device: a socket per message, a new client_id or the unacked one again.
+  private async send(member: Member, ports: number[], deadline: number): Promise<void> {
+    let unacked: { target: string; clientId: string } | undefined;
+    while (Date.now() < deadline) {
+      const socket = await openSocket(randomUrl(ports, member.token));
+      if (!socket) {
+        await sleep(50);
+        continue;
+      }
+      const message = unacked ?? {
+        target: pick(member.targets),
+        clientId: `${member.user}-${member.next++}`,
+      };
+      unacked = message;
+      const outcome = await this.exchange(socket, member.user, (send) => {
+        send({ type: 'chat', room_id: message.target, client_id: message.clientId, content: 'chaos' });
+        return message.clientId;
+      });
+      socket.terminate();
+      if (outcome.acked) unacked = undefined;
+      else await sleep(outcome.retryAfterMs ?? 20);
+    }
+  }
+
+  // A churner: join a public room, say one thing (resent until acked), leave; again.
+  private async churn(churner: Churner, ports: number[], deadline: number): Promise<void> {
+    let unacked: { roomId: string; clientId: string } | undefined;
+    while (Date.now() < deadline) {
+      const socket = await openSocket(randomUrl(ports, churner.token));
+      if (!socket) {
+        await sleep(50);
+        continue;
+      }
+      const message = unacked ?? {
+        roomId: pick(this.publicIds),
+        clientId: `${churner.user}-${churner.next++}`,
+      };
+      unacked = message;
+      const joined = await this.exchange(socket, churner.user, (send) => {
+        const clientId = `join-${message.clientId}`;
+        send({ type: 'join', room_id: message.roomId, client_id: clientId });
+        return clientId;
+      });
+      if (joined.acked) {
+        this.counts.joins++;
+        const said = await this.exchange(
+          socket,
+          churner.user,
+          (send) => {
+            send({ type: 'chat', room_id: message.roomId, client_id: message.clientId, content: 'churn' });
+            return message.clientId;
+          },
+          false,
+        );
+        if (said.acked) {
+          unacked = undefined;
+          const left = await this.exchange(
+            socket,
+            churner.user,
+            (send) => {
+              const clientId = `leave-${message.clientId}`;
+              send({ type: 'leave', room_id: message.roomId, client_id: clientId });
+              return clientId;
+            },
+            false,
+          );
+          if (left.acked) this.counts.leaves++;
+        }
+      }
+      socket.terminate();
+      await sleep(unacked ? 20 : 50);
+    }
+  }
+
+  // Sends one frame (after connection_status when `fresh`) and waits for its ack (or the `join`
+  // frame), an error, the socket's end or 10 s. A `chat` is cut 0–40 ms after the send 30 % of the
+  // time. Acks of chats are recorded and checked against the first ack of the same client_id.
+  private exchange(
+    socket: WebSocket,
+    user: string,
+    write: (send: (frame: object) => void) => string,
+    fresh = true,
+  ): Promise<{ acked: boolean; retryAfterMs?: number }> {
+    return new Promise((resolve) => {
+      let clientId: string | undefined;
+      let isChat = false;
+      let cutting = false;
+      const finish = (result: { acked: boolean; retryAfterMs?: number }) => {
+        clearTimeout(timer);
+        onFrames(socket, undefined);
+        socket.removeListener('close', onClose);
+        resolve(result);
+      };
+      const go = () => {
+        clientId = write((frame) => {
+          isChat = (frame as { type: string }).type === 'chat';
+          socket.send(JSON.stringify(frame));
+          if (isChat && Math.random() < CUT_SHARE) {
+            this.options.faults.cut++;
+            cutting = true;
+            setTimeout(() => socket.terminate(), Math.random() * 40);
+          }
+        });
+      };
+      const note = (what: string) => (this.counts.errors[what] = (this.counts.errors[what] ?? 0) + 1);
+      const onMessage = (data: string) => {
+        const frame = JSON.parse(data) as Frame;
+        if (frame.type === 'connection_status' && clientId === undefined) return go();
+        if (clientId === undefined || frame.client_id !== clientId) return;
+        if (frame.type === 'error') {
+          note(frame.error?.code ?? 'unknown');
+          return finish({ acked: false, retryAfterMs: frame.error?.retry_after });
+        }
+        if (frame.type === 'join') return finish({ acked: true });
+        if (frame.type !== 'ack') return;
+        if (isChat) this.noteAck(user, frame);
+        finish({ acked: true });
+      };
+      const onClose = () => {
+        if (!cutting) note('closed');
+        finish({ acked: false });
+      };
+      const timer = setTimeout(() => {
+        note(`timeout:${clientId === undefined ? 'connection_status' : isChat ? 'chat' : 'control'}`);
+        finish({ acked: false });
+      }, 10_000);
+      onFrames(socket, onMessage);
+      socket.once('close', onClose);
+      if (!fresh) go();
+    });
+  }
+
+  private noteAck(user: string, frame: Frame): void {
+    if (!frame.room_id || !frame.message_id || frame.seq === undefined || !frame.client_id) {
+      this.counts.ackMismatches++;
+      console.log(`chaos rooms: ack without room, message or seq: ${JSON.stringify(frame)}`);
+      return;
+    }
+    let acks = this.acks.get(frame.room_id);
+    if (!acks) this.acks.set(frame.room_id, (acks = new Map()));
+    const key = `${user}|${frame.client_id}`;
+    const first = acks.get(key);
+    if (!first) acks.set(key, { message_id: frame.message_id, seq: frame.seq });
+    else if (first.message_id !== frame.message_id || first.seq !== frame.seq) {
+      this.counts.ackMismatches++;
+      console.log(`chaos rooms: ${key} acked as ${JSON.stringify(first)} and then as seq ${frame.seq}`);
+    }
+  }
+
+  // One member's listening device: joined to every room of theirs, resuming with last_seq after
+  // every drop, cut every 4–10 s.
+  private async listen(member: Member, ports: number[]): Promise<void> {
+    while (this.listening) {
+      const socket = await openSocket(randomUrl(ports, member.token));
+      if (!socket) {
+        await sleep(100);
+        continue;
+      }
+      member.socket = socket;
+      const cut = setTimeout(() => socket.terminate(), 4000 + Math.random() * 6000);
+      await this.follow(member, socket, () => undefined);
+      clearTimeout(cut);
+      member.socket = undefined;
+    }
+  }
+
+  // Joins the member's rooms on the socket with their last_seq (a join refused, say while the store
+  // restarts, is tried again) and checks every message it brings until the socket ends. `joined` is
+  // called once every room answered its join.
+  private follow(member: Member, socket: WebSocket, joined: () => void): Promise<void> {
+    return new Promise((resolve) => {
+      // per room on this socket: the join's last_seq, the highest seq got since and the seqs got
+      // and whether its `join` came (what comes before it is the replay, after it live)
+      const positions = new Map<string, { lastSeq: number; top: number; got: Set<number>; live: boolean }>();
+      const pending = new Set<string>();
+      const join = (watch: { join: string; id: string }) => {
+        if (socket.readyState !== WebSocket.OPEN) return;
+        const lastSeq = this.viewOf(member, watch.id).contiguous;
+        positions.set(watch.id, { lastSeq, top: lastSeq, got: new Set(), live: false });
+        pending.add(watch.id);
+        socket.send(
+          JSON.stringify({
+            type: 'join',
+            room_id: watch.join,
+            last_seq: lastSeq,
+            client_id: `resume-${watch.id}`,
+          }),
+        );
+      };
+      onFrames(socket, (data) => {
+        const frame = JSON.parse(data) as Frame;
+        if (frame.type === 'connection_status') {
+          for (const watch of member.watches) join(watch);
+          return;
+        }
+        const watch = member.watches.find((candidate) => `resume-${candidate.id}` === frame.client_id);
+        if (watch && frame.type === 'error') {
+          setTimeout(() => join(watch), 300);
+          return;
+        }
+        if (watch && frame.type === 'join') {
+          this.counts.resumes++;
+          const position = positions.get(watch.id);
+          if (position) position.live = true;
+          pending.delete(watch.id);
+          if (pending.size === 0) joined();
+          return;
+        }
+        if (frame.type !== 'chat' || frame.seq === undefined || !frame.room_id) return;
+        const position = positions.get(frame.room_id);
+        if (!position) return;
+        const seq = frame.seq;
+        if (seq <= position.lastSeq || position.got.has(seq)) {
+          this.counts.deliveredTwice++;
+          console.log(
+            `chaos rooms: ${member.user} got seq ${seq} of ${frame.room_id} twice (last_seq ${position.lastSeq})`,
+          );
+        } else if (seq > position.top + 1) {
+          this.counts.outOfOrder++;
+          console.log(`chaos rooms: ${member.user} got seq ${seq} of ${frame.room_id} after ${position.top}`);
+        }
+        if (position.live) this.counts.live++;
+        else this.counts.replayed++;
+        position.got.add(seq);
+        position.top = Math.max(position.top, seq);
+        const view = this.viewOf(member, frame.room_id);
+        view.seen.add(seq);
+        while (view.seen.has(view.contiguous + 1)) view.contiguous++;
+      });
+      socket.once('close', () => resolve());
+    });
+  }
+
+  private viewOf(member: Member, roomId: string): View {
+    let view = member.views.get(roomId);
+    if (!view) member.views.set(roomId, (view = { seen: new Set(), contiguous: 0 }));
+    return view;
+  }
+
+  // Reads every room's history (admins read any room; paging the cursor), then has every member
+  // resume once more with last_seq and counts what they lack.
+  async settle(port: number, waitMs: number): Promise<RoomChaosCounts> {
+    this.stop();
+    const deadline = Date.now() + waitMs;
+    // a cut chat the server was still storing lands before we read
+    await sleep(1000);
+    const histories = new Map<string, StoredRoomMessage[]>();
+    for (const roomId of this.roomIds) {
+      for (;;) {
+        try {
+          histories.set(roomId, await this.history(port, roomId));
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw new Error(`room ${roomId} could not be read: ${String(error)}`);
+          await sleep(500);
+        }
+      }
+    }
+    await Promise.all(this.members.map((member) => this.resumeOnce(member, port, deadline)));
+    const counts = this.counts;
+    counts.rooms = histories.size;
+    for (const [roomId, messages] of histories) {
+      counts.stored += messages.length;
+      messages.forEach((message, index) => {
+        if (message.seq !== index + 1) counts.seqGaps++;
+      });
+      const stored = new Map<string, StoredRoomMessage[]>();
+      for (const message of messages) {
+        if (message.client_id === undefined) continue;
+        const key = `${message.user_id}|${message.client_id}`;
+        stored.set(key, [...(stored.get(key) ?? []), message]);
+      }
+      for (const copies of stored.values()) if (copies.length > 1) counts.duplicated += copies.length - 1;
+      for (const [key, ack] of this.acks.get(roomId) ?? []) {
+        counts.acked++;
+        const copy = stored.get(key)?.[0];
+        if (!copy) {
+          counts.lost++;
+          console.log(`chaos rooms: lost ${key} (seq ${ack.seq}) in ${roomId}`);
+        } else if (copy.message_id !== ack.message_id || copy.seq !== ack.seq) {
+          counts.ackMismatches++;
+          console.log(`chaos rooms: ${key} acked as ${JSON.stringify(ack)}, stored at seq ${copy.seq}`);
+        }
+      }
+      for (const member of this.members) {
+        if (!member.watches.some((watch) => watch.id === roomId)) continue;
+        const view = this.viewOf(member, roomId);
+        const missing = messages
+          .filter((message) => !view.seen.has(message.seq))
+          .map((message) => message.seq);
+        counts.undelivered += missing.length;
+        if (missing.length > 0)
+          console.log(
+            `chaos rooms: ${member.user} lacks seqs ${missing.slice(0, 20).join(',')} of ${roomId}`,
+          );
+      }
+    }
+    for (const roomId of this.acks.keys())
+      if (!histories.has(roomId)) {
+        counts.lost += this.acks.get(roomId)!.size;
+        console.log(`chaos rooms: acks in a room never read: ${roomId}`);
+      }
+    return counts;
+  }
+
+  // the listening sockets end (settle, or a run that failed)
+  stop(): void {
+    this.listening = false;
+    for (const member of this.members) member.socket?.terminate();
+  }
+
+  private async resumeOnce(member: Member, port: number, deadline: number): Promise<void> {
+    for (;;) {
+      const socket = await openSocket(`ws://127.0.0.1:${port}/ws/chat?token=${member.token}`);
+      if (socket) {
+        let done = false;
+        const followed = this.follow(member, socket, () => {
+          done = true;
+          // what the joins replayed is in: the socket's work is done
+          socket.close();
+        });
+        const timer = setTimeout(() => socket.terminate(), 15_000);
+        await followed;
+        clearTimeout(timer);
+        if (done) return;
+      }
+      if (Date.now() > deadline) throw new Error(`${member.user} could not resume`);
+      await sleep(300);
+    }
+  }
+
+  private async history(port: number, roomId: string): Promise<StoredRoomMessage[]> {
+    const messages: StoredRoomMessage[] = [];
+    let before: number | null | undefined;
+    for (;;) {
+      const query = before !== undefined && before !== null ? `?limit=100&before=${before}` : '?limit=100';
+      const page = await rest<{ items: StoredRoomMessage[]; next_before: number | null }>(
+        port,
+        this.admin,
+        'GET',
+        `/rooms/${encodeURIComponent(roomId)}/messages${query}`,
+      );
+      messages.unshift(...page.items);
+      if (page.items.length === 0 || page.next_before === null || page.next_before <= 1) break;
+      before = page.next_before;
+    }
+    return messages;
+  }
+}
+
+function randomUrl(ports: number[], token: string): string {
+  return `ws://127.0.0.1:${pick(ports)}${pick(ENDPOINTS)}?token=${token}`;
+}
+
+async function rest<T = unknown>(
+  port: number,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/chat${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+// A socket's frames go to one handler at a time. ws may emit the first frame in the same tick as
+// `open` (the upgrade response and /ws/chat's connection_status in one read), before whoever awaited
+// the open could listen: frames that come before a handler wait for it.
+const lines = new WeakMap<WebSocket, { handler?: (data: string) => void; early: string[] }>();
+
+function onFrames(socket: WebSocket, handler: ((data: string) => void) | undefined): void {
+  const line = lines.get(socket)!;
+  line.handler = handler;
+  if (handler) for (const data of line.early.splice(0)) handler(data);
+}
+
+function openSocket(url: string): Promise<WebSocket | undefined> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    const line: { handler?: (data: string) => void; early: string[] } = { early: [] };
+    lines.set(socket, line);
+    socket.on('message', (data: WebSocket.RawData) => {
+      const text = data.toString();
+      if (line.handler) line.handler(text);
+      else line.early.push(text);
+    });
+    const timer = setTimeout(() => {
+      socket.terminate();
+      resolve(undefined);
+    }, 5000);
+    socket.once('open', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
