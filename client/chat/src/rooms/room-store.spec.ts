@@ -31,6 +31,20 @@ describe(RoomStore.name, () => {
     );
   });
 
+  // found by the chaos test's review: a resume from the ack's seq skipped a message held before it
+  it("should not move the resume point past a message it has not received on the sender's own ack", () => {
+    const store = new RoomStore();
+    store.applyMessage(stored(3));
+    store.addPending(ROOM, { clientId: 'c1', userId: 'alice', content: 'hi' });
+    // seq 4 (someone else's) is still on its way when the ack of seq 5 arrives
+    store.ack(ROOM, 'c1', 'm5', 5);
+    expect(store.thread(ROOM).lastSeq).toBe(3);
+    store.applyMessage(stored(4));
+    store.applyMessage(stored(5, { client_id: 'c1', user_id: 'alice', content: 'hi' }));
+    expect(store.thread(ROOM).lastSeq).toBe(5);
+    expect(store.messages(ROOM).map((message) => message.seq)).toEqual([3, 4, 5]);
+  });
+
   it('should turn a pending message into the stored one on its ack, once even when the replay came first', () => {
     const store = new RoomStore();
     store.addPending(ROOM, { clientId: 'c1', userId: 'alice', content: 'hi' });

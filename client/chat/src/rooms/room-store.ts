@@ -146,7 +146,9 @@ export class RoomStore {
     if (!thread || !key || !pending || !messageId) return;
     thread.pendingKeys.delete(clientId);
     thread.byKey.delete(key);
-    if (seq !== undefined) thread.lastSeq = Math.max(thread.lastSeq, seq);
+    // the resume point stays where the socket's ordered frames left it: an ack may come before a
+    // lower seq still held for this socket, and a resume from the ack's seq would skip that message
+    // (the stored copy of this one follows in order, or comes again in the replay)
     if (thread.byKey.has(messageId)) return;
     thread.byKey.set(messageId, {
       ...pending,
