@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import {
   type OnGatewayConnection,
@@ -16,21 +15,26 @@ import { ChatService } from './chat.service';
 import { ConnectionsService } from './connections.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
+import {
+  armExpiry,
+  CLOSE_GOING_AWAY,
+  closeAfterCrash,
+  describe,
+  handleInOrder,
+  heartbeat,
+  openConnection,
+} from '../realtime/socket-lifecycle';
 import { acceptedFrameBytes, validateEnvelope } from './envelope-parser';
 import { RoomSocketsService } from '../rooms/room-sockets.service';
 import { isRoomClientFrame } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 
-export const CLOSE_GOING_AWAY = 1001;
-const CLOSE_INTERNAL_ERROR = 1011;
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHORIZED]: 4401,
   [ErrorCode.FORBIDDEN]: 4403,
   [ErrorCode.NOT_FOUND]: 4404,
 };
-// setTimeout's ceiling (~24.8 days)
-const MAX_TIMER_MS = 2_147_483_647;
 
 // Transport only: binds sockets, reads frames, maps errors to `error` frames, keeps heartbeats.
 @WebSocketGateway({ path: '/chat/ws' })
@@ -73,39 +77,20 @@ export class ChatGateway
       return;
     }
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-    const connection: Connection = {
-      id: randomUUID(),
-      socket,
-      principal,
-      sessionId: '',
-      alive: true,
-      seenAt: Date.now(),
-      pending: null,
-    };
+    const connection = openConnection(socket, principal, this.logger);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
-    // ws emits 'error' for a broken frame (bad UTF-8, bad opcode) and then closes: without a listener
-    // the emitter would throw it out of the process
-    socket.on('error', (error) => this.logger.debug({ event: 'socket_error', err: describe(error) }));
-    socket.on('pong', () => {
-      connection.alive = true;
-      connection.seenAt = Date.now();
-    });
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;
-    // frames of one socket are handled in order, and only once its session is bound; the chain
-    // never rejects (guard): an error no handler mapped ends this socket, never the process
-    let chain = this.lifecycle
-      .connect(connection, query.get('session_id') ?? undefined, lastSeq)
-      .catch((error: unknown) => this.fail(connection, error, undefined, true))
-      .catch((error: unknown) => this.guard(connection, error));
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      connection.alive = true;
-      connection.seenAt = Date.now();
-      chain = chain
-        .then(() => this.onFrame(connection, data, isBinary))
-        .catch((error: unknown) => this.guard(connection, error));
-    });
+    // frames wait until the session is bound; a failed bind ends the socket (fatal error frame)
+    handleInOrder(
+      connection,
+      this.lifecycle
+        .connect(connection, query.get('session_id') ?? undefined, lastSeq)
+        .catch((error: unknown) => this.fail(connection, error, undefined, true)),
+      (data, isBinary) => this.onFrame(connection, data, isBinary),
+      (error) => this.guard(connection, error),
+    );
   }
 
   handleDisconnect(socket: WebSocket): void {
@@ -162,34 +147,16 @@ export class ChatGateway
     }
   }
 
-  // Last resort for an error that escaped every handler (a bug): logged, and only this socket ends
-  // (1011), so its client reconnects and resumes; every other socket and the process go on.
   private guard(connection: Connection, error: unknown): void {
-    this.logger.error(
-      { user_id: connection.principal.userId, event: 'handler_crash', err: describe(error) },
-      'a socket handler threw; closing that socket',
-    );
-    try {
-      connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
-    } catch {
-      connection.socket.terminate();
-    }
+    closeAfterCrash(connection, error, this.logger);
   }
 
-  // A token that expires without auth_refresh ends the connection. The timer is armed only once the
-  // expiry is two heartbeats away or less (beat() arms the others in time): an idle socket with a
-  // long-lived token holds no timer (~370 bytes each, measured, since their durations all differ).
-  private armExpiry(connection: Connection, now = Date.now()): void {
-    clearTimeout(connection.expiryTimer);
-    connection.expiryTimer = undefined;
-    const remaining = Math.max(0, connection.principal.expiresAt - now);
-    if (remaining > 2 * this.settings.heartbeatMs) return;
-    connection.expiryTimer = setTimeout(
-      () => this.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.')),
-      Math.min(remaining, MAX_TIMER_MS),
-    );
-    connection.expiryTimer.unref();
+  private armExpiry(connection: Connection): void {
+    armExpiry(connection, this.settings.heartbeatMs, this.expired);
   }
+
+  private readonly expired = (connection: Connection): void =>
+    this.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.'));
 
   private fail(
     connection: Connection,
@@ -226,16 +193,7 @@ export class ChatGateway
   }
 
   private beat(): void {
-    const now = Date.now();
-    for (const connection of this.hub.all()) {
-      if (!connection.alive) {
-        connection.socket.terminate();
-        continue;
-      }
-      connection.alive = false;
-      connection.socket.ping();
-      if (!connection.expiryTimer) this.armExpiry(connection, now);
-    }
+    heartbeat(this.hub.all(), this.settings.heartbeatMs, this.expired);
   }
 
   // Graceful shutdown: refuse new sockets, tell clients to reconnect elsewhere (1001), let replies
@@ -254,10 +212,6 @@ export class ChatGateway
     await this.replies.stopAll('shutdown');
     this.server?.clients.forEach((socket) => socket.terminate());
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function frameBytes(data: RawData): number {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import {
   type OnGatewayConnection,
@@ -13,13 +12,16 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Connection } from '../realtime/connection';
+import {
+  armExpiry,
+  CLOSE_GOING_AWAY,
+  closeAfterCrash,
+  handleInOrder,
+  heartbeat,
+  openConnection,
+} from '../realtime/socket-lifecycle';
 import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
-
-// setTimeout's ceiling (~24.8 days)
-const MAX_TIMER_MS = 2_147_483_647;
-const CLOSE_GOING_AWAY = 1001;
-const CLOSE_INTERNAL_ERROR = 1011;
 
 // The rooms socket, `GET /ws/chat` (docs/protocol.md, "Rooms"). Authenticated at the upgrade by the
 // same adapter and token check as /chat/ws (a bad token never gets a socket); a token that expires
@@ -49,36 +51,20 @@ export class RoomsGateway
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
-    const connection: Connection = {
-      id: randomUUID(),
-      socket,
-      principal,
-      sessionId: '',
-      alive: true,
-      seenAt: Date.now(),
-      pending: null,
-    };
+    const connection = openConnection(socket, principal, this.logger);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
-    socket.on('error', (error) => this.logger.debug({ event: 'socket_error', err: String(error) }));
-    socket.on('pong', () => {
-      connection.alive = true;
-      connection.seenAt = Date.now();
-    });
     this.hub.send(connection, {
       type: 'connection_status',
       user_id: principal.userId,
       metadata: { status: 'connected', token_expires_at: new Date(principal.expiresAt).toISOString() },
     });
-    // frames of one socket are handled in order; the chain never rejects
-    let chain = this.sockets.attach(connection).catch((error: unknown) => this.guard(connection, error));
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      connection.alive = true;
-      connection.seenAt = Date.now();
-      chain = chain
-        .then(() => this.onFrame(connection, data, isBinary))
-        .catch((error: unknown) => this.guard(connection, error));
-    });
+    handleInOrder(
+      connection,
+      this.sockets.attach(connection),
+      (data, isBinary) => this.onFrame(connection, data, isBinary),
+      (error) => closeAfterCrash(connection, error, this.logger),
+    );
   }
 
   handleDisconnect(socket: WebSocket): void {
@@ -87,7 +73,9 @@ export class RoomsGateway
     this.connections.delete(socket);
     connection.closed = true;
     clearTimeout(connection.expiryTimer);
-    void this.sockets.detach(connection).catch((error: unknown) => this.guard(connection, error));
+    void this.sockets
+      .detach(connection)
+      .catch((error: unknown) => closeAfterCrash(connection, error, this.logger));
   }
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
@@ -131,32 +119,14 @@ export class RoomsGateway
   }
 
   private armExpiry(connection: Connection): void {
-    clearTimeout(connection.expiryTimer);
-    const remaining = Math.max(0, connection.principal.expiresAt - Date.now());
-    connection.expiryTimer = setTimeout(
-      () => this.sockets.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.')),
-      Math.min(remaining, MAX_TIMER_MS),
-    );
-    connection.expiryTimer.unref();
+    armExpiry(connection, this.settings.heartbeatMs, this.expired);
   }
+
+  private readonly expired = (connection: Connection): void =>
+    this.sockets.fail(connection, new DomainException(ErrorCode.UNAUTHORIZED, 'Token expired.'));
 
   private beat(): void {
-    for (const connection of this.connections.values()) {
-      if (!connection.alive) {
-        connection.socket.terminate();
-        continue;
-      }
-      connection.alive = false;
-      connection.socket.ping();
-    }
-  }
-
-  private guard(connection: Connection, error: unknown): void {
-    this.logger.error(
-      { user_id: connection.principal.userId, event: 'handler_crash', err: String(error) },
-      'a rooms socket handler threw; closing that socket',
-    );
-    connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+    heartbeat(this.connections.values(), this.settings.heartbeatMs, this.expired);
   }
 
   beforeApplicationShutdown(): void {

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@nestjs/common';
+import type { RawData, WebSocket } from 'ws';
+import type { Principal } from '../../common/auth/principal';
+import type { Connection } from './connection';
+
+// What both sockets (/chat/ws and /ws/chat) do with a socket besides their frames: the connection
+// record, liveness (frames and pongs), frames handled one at a time in order, the token's expiry,
+// heartbeats, and the last resort for a handler that threw (docs/protocol.md, "Frames").
+
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_INTERNAL_ERROR = 1011;
+// setTimeout's ceiling (~24.8 days)
+const MAX_TIMER_MS = 2_147_483_647;
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+// A socket that passed the upgrade's token check, as a connection. ws emits 'error' for a broken
+// frame (bad UTF-8, bad opcode) and then closes: without a listener the emitter would throw it out
+// of the process.
+export function openConnection(socket: WebSocket, principal: Principal, logger: Logger): Connection {
+  const connection: Connection = {
+    id: randomUUID(),
+    socket,
+    principal,
+    sessionId: '',
+    alive: true,
+    seenAt: Date.now(),
+    pending: null,
+  };
+  socket.on('error', (error) => logger.debug({ event: 'socket_error', err: describe(error) }));
+  socket.on('pong', () => {
+    connection.alive = true;
+    connection.seenAt = Date.now();
+  });
+  return connection;
+}
+
+// Frames of one socket are handled one at a time, in order, after `start` (the socket's binding);
+// the chain never rejects: an error no handler mapped goes to `crashed`, never out of the process.
+export function handleInOrder(
+  connection: Connection,
+  start: Promise<unknown>,
+  onFrame: (data: RawData, isBinary: boolean) => Promise<void>,
+  crashed: (error: unknown) => void,
+): void {
+  let chain = start.catch(crashed);
+  connection.socket.on('message', (data: RawData, isBinary: boolean) => {
+    connection.alive = true;
+    connection.seenAt = Date.now();
+    chain = chain.then(() => onFrame(data, isBinary)).catch(crashed);
+  });
+}
+
+// Last resort for an error that escaped every handler (a bug): logged, and only this socket ends
+// (1011), so its client reconnects and resumes; every other socket and the process go on.
+export function closeAfterCrash(connection: Connection, error: unknown, logger: Logger): void {
+  logger.error(
+    { user_id: connection.principal.userId, event: 'handler_crash', err: describe(error) },
+    'a socket handler threw; closing that socket',
+  );
+  try {
+    connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+  } catch {
+    connection.socket.terminate();
+  }
+}
+
+// A token that expires without auth_refresh ends the connection (`expired`). The timer is armed
+// only once the expiry is two heartbeats away or less (`heartbeat` arms the others in time): an
+// idle socket with a long-lived token holds no timer (~370 bytes each, measured, since their
+// durations all differ).
+export function armExpiry(
+  connection: Connection,
+  heartbeatMs: number,
+  expired: (connection: Connection) => void,
+  now = Date.now(),
+): void {
+  clearTimeout(connection.expiryTimer);
+  connection.expiryTimer = undefined;
+  const remaining = Math.max(0, connection.principal.expiresAt - now);
+  if (remaining > 2 * heartbeatMs) return;
+  connection.expiryTimer = setTimeout(() => expired(connection), Math.min(remaining, MAX_TIMER_MS));
+  connection.expiryTimer.unref();
+}
+
+// One heartbeat: a socket that answered no ping since the last one is ended, the others pinged,
+// and expiry timers armed for tokens that now run out within two heartbeats.
+export function heartbeat(
+  connections: Iterable<Connection>,
+  heartbeatMs: number,
+  expired: (connection: Connection) => void,
+): void {
+  const now = Date.now();
+  for (const connection of connections) {
+    if (!connection.alive) {
+      connection.socket.terminate();
+      continue;
+    }
+    connection.alive = false;
+    connection.socket.ping();
+    if (!connection.expiryTimer) armExpiry(connection, heartbeatMs, expired, now);
+  }
+}
