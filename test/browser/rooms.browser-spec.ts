@@ -115,6 +115,18 @@ describe('rooms (browser)', () => {
       expect(await stored.locator('p.text').textContent()).toContain('This is the offline demo');
       await page.getByTestId('ai-stream').waitFor({ state: 'detached' });
     }
+    // billed to the room: the dashboard's room panel shows the reply and its tokens
+    const { context, page: dashboard } = await newPage(browser, DESKTOP);
+    contexts.push(context);
+    await dashboard.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+    await dashboard.getByRole('tab', { name: 'Rooms' }).click();
+    await dashboard
+      .locator('[data-testid=rooms] tr', { hasText: name })
+      .getByRole('button', { name })
+      .click();
+    const usage = dashboard.getByTestId('room-ai-usage');
+    await usage.filter({ hasText: '1 reply' }).waitFor();
+    expect(await usage.textContent()).toMatch(/1 reply, [1-9]\d* tokens \(slow: [1-9]\d*\)/);
   });
 
   it('should show a message, its edit and its reactions live to the other member of a public room', async () => {

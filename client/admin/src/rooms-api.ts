@@ -48,6 +48,20 @@ export function roomMembers(token: string, roomId: string): Promise<RoomMember[]
   return apiJson(`${ROOMS}/rooms/${encodeURIComponent(roomId)}/participants`, token);
 }
 
+// `@ai` tokens billed to the room (docs/protocol.md, "@ai in a room")
+export interface RoomAiUsage {
+  room_id: string;
+  replies: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  by_model: Array<{ model: string; replies: number; total_tokens: number }>;
+}
+
+export function roomAiUsage(token: string, roomId: string): Promise<RoomAiUsage> {
+  return apiJson(`${ROOMS}/rooms/${encodeURIComponent(roomId)}/ai-usage`, token);
+}
+
 export function roomMessages(
   token: string,
   roomId: string,

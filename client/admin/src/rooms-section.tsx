@@ -8,9 +8,11 @@ import {
   listReports,
   listRooms,
   moderate,
+  roomAiUsage,
   roomMembers,
   roomMessages,
   type AdminRoom,
+  type RoomAiUsage,
   type ModerationAction,
   type RoomMember,
   type RoomReport,
@@ -173,10 +175,12 @@ interface PanelProps {
 function RoomPanel({ token, roomId, name, highlight, reload, onAct, onClose }: PanelProps) {
   const [members, setMembers] = useState<RoomMember[] | null>(null);
   const [messages, setMessages] = useState<RoomMessageFrame[] | null>(null);
+  const [usage, setUsage] = useState<RoomAiUsage | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
     roomMembers(token, roomId).then(setMembers, fail);
+    roomAiUsage(token, roomId).then(setUsage, fail);
     roomMessages(token, roomId).then((page) => setMessages(page.items), fail);
   }, [token, roomId, reload]);
   return (
@@ -188,6 +192,13 @@ function RoomPanel({ token, roomId, name, highlight, reload, onAct, onClose }: P
         </button>
       </div>
       {error && <p class="note error">{errorText(error)}</p>}
+      {usage && (
+        <p class="note" data-testid="room-ai-usage">
+          @ai: {usage.replies} {usage.replies === 1 ? 'reply' : 'replies'}, {usage.total_tokens} tokens
+          {usage.by_model.length > 0 &&
+            ` (${usage.by_model.map((entry) => `${entry.model}: ${entry.total_tokens}`).join(', ')})`}
+        </p>
+      )}
       <h3>Members</h3>
       <ul class="members" data-testid="members">
         {members?.map((member) => (
