@@ -7,7 +7,7 @@ import { startApp, type RunningApp } from '../helpers/app';
 import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 import { RoomRetentionService } from '../../src/modules/rooms/room-retention.service';
-import { fileLink, upload } from './uploads.helpers';
+import { fileLink, filesUnder, upload } from './uploads.helpers';
 import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
@@ -147,6 +147,40 @@ describe('rooms socket edges (e2e)', () => {
     expect(after.body.items).toEqual([]);
     // numbering goes on after the last seq handed out: no client sees a seq twice
     expect((await say(client, roomId, 'new', 'new')).seq).toBe((ack.seq as number) + 1);
+  });
+
+  it('should delete a file shared in a room with its last message there, and keep one also sent elsewhere', async () => {
+    const user = uniqueUser();
+    const alice = userToken(user);
+    const roomId = await createRoom(server, alice);
+    const client = await socket(alice);
+    await join(client, roomId);
+    const share = async (name: string) => {
+      const uploaded = await upload(
+        server.httpUrl,
+        alice,
+        Buffer.from(`bytes of ${name}`),
+        name,
+        'text/plain',
+      );
+      client.send({ type: 'chat', room_id: roomId, file_id: uploaded.body.file_id, client_id: name });
+      expect((await client.next((frame) => frame.client_id === name)).type).toBe('ack');
+      return uploaded.body.file_id;
+    };
+    const only = await share('only-here.txt');
+    const twice = await share('also-in-my-session.txt');
+    // the same upload also sent in the user's AI chat, which keeps it
+    const chat = await TestClient.connect(`${server.httpUrl.replace('http', 'ws')}/chat/ws?token=${alice}`);
+    await chat.nextOfType('connection_status');
+    chat.send({ type: 'file_upload', client_id: 'mine', file_id: twice });
+    expect((await chat.next((frame) => frame.client_id === 'mine')).type).toBe('ack');
+    const objects = filesUnder(uploads).length;
+    // 91 days from now, everything stored now is past 90 days
+    await server.app.get(RoomRetentionService).sweep(Date.now() + 91 * 86_400_000);
+    expect((await fileLink(server.httpUrl, alice, only)).status).toBe(404);
+    expect((await fileLink(server.httpUrl, alice, twice)).status).toBe(302);
+    expect(filesUnder(uploads).length).toBe(objects - 1);
+    chat.socket.terminate();
   });
 
   it('should validate REST bodies and report messages to the admins', async () => {

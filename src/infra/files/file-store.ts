@@ -27,6 +27,10 @@ export interface FileStore {
   // a module that attaches files to something other than a session (rooms) says who may read them,
   // so uploads never has to import it (no module cycle).
   allowReaders(scope: string, check: (principal: Principal, scopeId: string) => Promise<boolean>): void;
+  // The messages under `scope` that held these files are gone (a room's retention): the files
+  // attached under that scope alone are deleted, bytes first; files shared elsewhere stay. Returns
+  // how many were deleted.
+  discard(fileIds: string[], scope: string): Promise<number>;
   // the stable app URL of a file (/chat/files/:id, redirects to a fresh signed URL when read):
   // store this in messages, never a signed URL
   urlOf(fileId: string): string;

@@ -163,6 +163,24 @@ export class RoomMessagesRepository implements OnModuleInit {
     return (await this.messages.distinct('room_id', { created_at: { $lt: cutoff } })) as string[];
   }
 
+  // the files shared by messages older than `cutoff`, by room
+  async filesBefore(cutoff: Date): Promise<Map<string, string[]>> {
+    const found = await this.messages
+      .find({ created_at: { $lt: cutoff }, file_id: { $exists: true } }, { room_id: 1, file_id: 1 })
+      .lean<Array<{ room_id: string; file_id: string }>>();
+    const byRoom = new Map<string, string[]>();
+    for (const { room_id, file_id } of found) byRoom.set(room_id, [...(byRoom.get(room_id) ?? []), file_id]);
+    return byRoom;
+  }
+
+  // those of `fileIds` some message of the room still shares
+  async filesInUse(roomId: string, fileIds: string[]): Promise<Set<string>> {
+    const found = await this.messages
+      .find({ room_id: roomId, file_id: { $in: fileIds } }, { file_id: 1 })
+      .lean<Array<{ file_id: string }>>();
+    return new Set(found.map((message) => message.file_id));
+  }
+
   async deleteOlderThan(cutoff: Date): Promise<number> {
     const result = await this.messages.deleteMany({ created_at: { $lt: cutoff } });
     return result.deletedCount;

@@ -16,15 +16,20 @@ import { messageFrame } from './room-frames';
 import { RoomHub } from './room-hub';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { requireCanWrite, requireMember, requireModerator } from './room-rules';
-import type { NewRoomMessage, ParticipantRecord, RoomMessageRecord, RoomRecord } from './room.types';
+import {
+  ROOM_FILE_SCOPE,
+  roomFileScope,
+  type NewRoomMessage,
+  type ParticipantRecord,
+  type RoomMessageRecord,
+  type RoomRecord,
+} from './room.types';
 import { RoomsRepository } from './rooms.repository';
 
 export const HISTORY_ON_JOIN = 100;
 export const HISTORY_PAGE_MAX = 100;
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
-// files shared in a room are attached under `room:<id>`
-const FILE_SCOPE = 'room';
 
 // A message through the record path: its ack, the stored message, and whether it was stored before
 // (a resend of its client_id: nothing else happened).
@@ -66,7 +71,7 @@ export class RoomMessagesService implements OnModuleInit {
 
   // room members read the files shared in the room
   onModuleInit(): void {
-    this.files.allowReaders(FILE_SCOPE, async (principal, roomId) => {
+    this.files.allowReaders(ROOM_FILE_SCOPE, async (principal, roomId) => {
       const participant = await this.participants.find(roomId, principal.userId);
       return participant?.state === 'member';
     });
@@ -82,7 +87,7 @@ export class RoomMessagesService implements OnModuleInit {
     // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
     const file =
       input.fileId !== undefined
-        ? await this.files.attach(input.fileId, principal.userId, `${FILE_SCOPE}:${room.id}`)
+        ? await this.files.attach(input.fileId, principal.userId, roomFileScope(room.id))
         : undefined;
     return this.record(
       room,

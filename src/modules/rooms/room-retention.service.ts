@@ -1,10 +1,13 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
+import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import { ReactionsRepository } from './reactions.repository';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomsRepository } from './rooms.repository';
+import { roomFileScope } from './room.types';
 
 // Messages older than ROOM_RETENTION (90 days) are removed by this sweep, every ROOM_SWEEP_INTERVAL,
+// with the files they alone shared,
 // on every store. It is the workaround for FerretDB 1.24, which has no TTL indexes (store conformance
 // suite); on MongoDB a TTL index a day past the retention backs it up. Before removing a room's
 // messages it notes the room's highest seq, so numbering goes on from there even when nothing is
@@ -19,6 +22,7 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     private readonly reactions: ReactionsRepository,
     private readonly rooms: RoomsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(FILE_STORE) private readonly files: FileStore,
   ) {}
 
   onModuleInit(): void {
@@ -38,8 +42,17 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     const cutoff = new Date(now - this.settings.rooms.retentionMs);
     for (const roomId of await this.messages.roomsBefore(cutoff))
       await this.rooms.noteSeq(roomId, await this.messages.headSeq(roomId));
+    const files = await this.messages.filesBefore(cutoff);
     const removed = await this.messages.deleteOlderThan(cutoff);
     await this.reactions.deleteOlderThan(cutoff);
+    // a file goes with the last message of the room that shared it, unless it is shared elsewhere
+    for (const [roomId, fileIds] of files) {
+      const inUse = await this.messages.filesInUse(roomId, fileIds);
+      await this.files.discard(
+        fileIds.filter((fileId) => !inUse.has(fileId)),
+        roomFileScope(roomId),
+      );
+    }
     if (removed > 0) this.logger.log({ event: 'room_messages_expired', count: removed }, 'retention sweep');
     return removed;
   }

@@ -57,3 +57,7 @@ export interface NewRoomMessage {
 }
 
 export const participantId = (roomId: string, userId: string): string => `${roomId}|${userId}`;
+
+// files shared in a room are attached under `room:<id>` (FILE_STORE scopes)
+export const ROOM_FILE_SCOPE = 'room';
+export const roomFileScope = (roomId: string): string => `${ROOM_FILE_SCOPE}:${roomId}`;

@@ -100,7 +100,21 @@ export class FilesRepository implements OnModuleInit {
       { $set: { attached: true, attached_at: now, session_id: sessionId } },
     );
     if (first.matchedCount === 1) return true;
+    // attached before: under another session or room it is shared from now on
+    await this.files.updateOne(
+      { _id: id, owner_id: ownerId, status: 'ready', session_id: { $ne: sessionId } },
+      { $set: { shared: true } },
+    );
     return (await this.files.countDocuments({ _id: id, owner_id: ownerId, status: 'ready' })) === 1;
+  }
+
+  // the files among `ids` attached under `scope` alone (never shared elsewhere)
+  async findAttachedOnlyTo(ids: string[], scope: string): Promise<FileRecord[]> {
+    if (ids.length === 0) return [];
+    const found = await this.files
+      .find({ _id: { $in: ids }, session_id: scope, shared: { $ne: true } })
+      .lean<FileDocument[]>();
+    return found.map(toRecord);
   }
 
   // system read for the cleanup: unattached uploads and never-finished ones past their age

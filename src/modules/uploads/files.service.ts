@@ -217,6 +217,16 @@ export class FilesService implements FileStore {
     return infoOf(file);
   }
 
+  async discard(fileIds: string[], scope: string): Promise<number> {
+    const files = await this.files.findAttachedOnlyTo(fileIds, scope);
+    for (const file of files) {
+      // object first: a record without an object is harmless, an object without a record is a leak
+      await this.storage.delete(file.storage_key);
+      await this.files.remove(file.id);
+    }
+    return files.length;
+  }
+
   urlOf(fileId: string): string {
     return fileUrl(fileId);
   }

@@ -17,6 +17,8 @@ export class StoredFile {
   // true once clamd passed it; false when scanning is off or for generated files
   @Prop({ default: false }) scanned!: boolean;
   @Prop({ default: false }) attached!: boolean;
+  // attached under more than one session or room: never deleted with the messages of one of them
+  @Prop({ default: false }) shared!: boolean;
   @Prop({ type: Date, default: null }) attached_at!: Date | null;
   @Prop({ required: true }) created_at!: Date;
 }
