@@ -119,20 +119,55 @@ describe(SeqOrder.name, () => {
     expect(seqs(written)).toEqual([3, 4, 5]);
   });
 
-  it('should release held events in order when the database cannot be read', async () => {
+  it('should release held events in order when the database cannot be read after its retries', async () => {
     const written: ServerFrame[] = [];
+    let reads = 0;
     const order = new SeqOrder<ServerFrame>(
       (_c, frame) => written.push(frame),
-      { fetchAfter: () => Promise.reject(new Error('down')) },
+      {
+        fetchAfter: () => {
+          reads++;
+          return Promise.reject(new Error('down'));
+        },
+      },
       isStoredFrame,
-      5,
+      1,
     );
     const socket = connection();
     order.reset(socket, 0);
     order.deliver(socket, stored(3));
     order.deliver(socket, stored(2));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // held while the reads are retried (1, 2, 4, 8, 16 ms apart), then released in order
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    expect(written).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seqs(written)).toEqual([2, 3]);
+    expect(reads).toBe(5);
+  });
+
+  // the chaos test's review: a store down for a moment must not let a socket see past a gap
+  it('should hold past a gap while the database is briefly away, then fill it from the database', async () => {
+    const written: ServerFrame[] = [];
+    let reads = 0;
+    const order = new SeqOrder<ServerFrame>(
+      (_c, frame) => written.push(frame),
+      {
+        fetchAfter: (_session, after) => {
+          reads++;
+          if (reads < 3) return Promise.reject(new Error('down'));
+          return Promise.resolve([stored(1), stored(2), stored(3)].filter((frame) => frame.seq > after));
+        },
+      },
+      isStoredFrame,
+      1,
+    );
+    const socket = connection();
+    order.reset(socket, 0);
+    order.deliver(socket, stored(1));
+    order.deliver(socket, stored(3));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(seqs(written)).toEqual([1, 2, 3]);
+    expect(reads).toBe(3);
   });
 
   it('should take the first event as its position when it has none yet', () => {

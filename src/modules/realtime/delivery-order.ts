@@ -10,7 +10,13 @@ interface Position<F> {
   held: Map<number, F | null>;
   timer?: NodeJS.Timeout;
   syncing?: boolean;
+  // database reads failed in a row while a gap was open
+  failures: number;
 }
+
+// a gap is read again this many times (gapMs, 2×, 4×, … apart) while the database is away, before
+// what is held goes out past it (about 8 s with the default gapMs)
+const GAP_READS = 5;
 
 export interface StoredSource<F> {
   fetchAfter(sessionId: string, seq: number): Promise<F[]>;
@@ -18,7 +24,8 @@ export interface StoredSource<F> {
 
 // Gives each socket the session's stored events exactly once and in seq order. Events written by two
 // instances can cross on the bus; the later one waits here until the gap fills, or for `gapMs`, after
-// which the missing events are read from the database.
+// which the missing events are read from the database (read again, further apart each time, while
+// the database is away; only after GAP_READS failures does what is held go out past the gap).
 // The AI chat's hub orders ServerMessage frames (isStoredFrame); a room's hub its room frames.
 export class SeqOrder<F extends object> {
   private readonly positions = new WeakMap<Connection, Position<F>>();
@@ -33,7 +40,7 @@ export class SeqOrder<F extends object> {
 
   reset(connection: Connection, seq?: number): void {
     clearTimeout(this.positions.get(connection)?.timer);
-    this.positions.set(connection, { seq, held: new Map() });
+    this.positions.set(connection, { seq, held: new Map(), failures: 0 });
   }
 
   forget(connection: Connection): void {
@@ -64,14 +71,31 @@ export class SeqOrder<F extends object> {
     if (!position || position.seq === undefined || position.syncing || connection.pending) return;
     position.syncing = true;
     let frames: F[] = [];
+    let read = false;
     try {
       frames = await this.source.fetchAfter(connection.sessionId, position.seq);
+      read = true;
     } catch {
-      // the database is away too: release what is held, in order; the client sees the gap in seq
+      // the database is away too: read again a little later while events are held
     } finally {
       position.syncing = false;
     }
     if (this.positions.get(connection) !== position) return;
+    if (!read && position.held.size > 0 && ++position.failures < GAP_READS) {
+      clearTimeout(position.timer);
+      position.timer = setTimeout(
+        () => {
+          position.timer = undefined;
+          void this.catchUp(connection);
+        },
+        this.gapMs * 2 ** position.failures,
+      );
+      position.timer.unref();
+      return;
+    }
+    // read, or still away after every retry: what is held goes out in order (past the gap, which
+    // the client then sees in seq and fills on its next resume)
+    position.failures = 0;
     for (const frame of frames) {
       if (!this.isStored(frame)) continue;
       const seq = frame.seq;
@@ -84,7 +108,7 @@ export class SeqOrder<F extends object> {
   private accept(connection: Connection, seq: number, frame: F | null): void {
     let position = this.positions.get(connection);
     if (!position) {
-      position = { held: new Map() };
+      position = { held: new Map(), failures: 0 };
       this.positions.set(connection, position);
     }
     if (position.seq === undefined) {
@@ -114,6 +138,7 @@ export class SeqOrder<F extends object> {
     if (position.held.size === 0) {
       clearTimeout(position.timer);
       position.timer = undefined;
+      position.failures = 0;
     }
   }
 
