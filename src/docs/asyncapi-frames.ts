@@ -508,6 +508,14 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
     required: ['room_id', 'user_id', 'seq'],
     example: { type: 'read', room_id: ROOM, user_id: 'u-2', seq: 18 },
   },
+  rooms_changed: {
+    summary:
+      "The user's own list of rooms changed: a direct message opened with them (reason dm), an invitation (invited), or their removal by a kick or ban (removed). Sent to every socket of the user on every instance, joined to the room or not; the client reads GET /api/v1/chat/rooms again.",
+    required: ['room_id'],
+    metadata: { reason: { enum: ['dm', 'invited', 'removed'] } },
+    metadataRequired: ['reason'],
+    example: { type: 'rooms_changed', room_id: ROOM, metadata: { reason: 'invited' } },
+  },
   ai_stream: {
     summary:
       "An AI reply streaming in the room (a member's message mentioned @ai), ephemeral, to every member's socket on every instance: phase start, then delta (content = the new text at metadata.offset), then end (metadata.outcome: complete, stopped, interrupted or failed). The reply is then stored once and arrives as a chat frame with the same message_id, user_id ai and metadata.ai (model, asker_id, usage, outcome).",

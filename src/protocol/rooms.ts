@@ -175,6 +175,14 @@ export interface RoomLeftFrame {
   user_id: string;
   metadata?: { reason?: 'left' | 'kicked' | 'banned' };
 }
+// The user's own list of rooms changed (docs/protocol.md, "Rooms"): a direct message opened with
+// them, an invitation, or their removal (kick, ban). To every socket of theirs on every instance;
+// the client reads GET /rooms again.
+export interface RoomsChangedFrame {
+  type: 'rooms_changed';
+  room_id: string;
+  metadata: { reason: 'dm' | 'invited' | 'removed' };
+}
 export interface PresenceFrame {
   type: 'presence';
   room_id?: string;
@@ -273,6 +281,7 @@ export type RoomServerFrame =
   | RoomAckFrame
   | RoomJoinedFrame
   | RoomLeftFrame
+  | RoomsChangedFrame
   | PresenceFrame
   | EditFrame
   | DeleteFrame

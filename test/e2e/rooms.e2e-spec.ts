@@ -409,6 +409,37 @@ describe('rooms across two instances (e2e)', () => {
     await join(t, roomId);
   });
 
+  // the room list is pushed, not polled: a change to a user's own rooms reaches their sockets on
+  // every instance, and the client reads GET /rooms again
+  it("should tell a user's sockets on any instance when a DM opens, an invitation comes or they are removed", async () => {
+    const alice = person();
+    const bob = person();
+    const b = await socket(second, bob.token);
+    const changed = (reason: string, roomId: string) =>
+      b.next(
+        (frame) =>
+          frame.type === 'rooms_changed' &&
+          (frame as RoomFrame).room_id === roomId &&
+          frame.metadata?.reason === reason,
+      );
+    const dm = await api<{ id: string }>(first, alice.token, 'POST', '/dms', { user_id: bob.id });
+    await changed('dm', dm.body.id);
+    const secret = await createRoom(first, alice.token, 'private');
+    expect(
+      (await api(first, alice.token, 'POST', `/rooms/${secret}/invite`, { user_id: bob.id })).status,
+    ).toBe(200);
+    await changed('invited', secret);
+    await join(b, secret);
+    expect(
+      (await api(first, alice.token, 'POST', `/rooms/${secret}/moderation/kick`, { user_id: bob.id })).status,
+    ).toBe(200);
+    await changed('removed', secret);
+    // nobody else hears of it
+    const eve = await socket(first, person().token);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(eve.frames.some((frame) => frame.type === 'rooms_changed')).toBe(false);
+  });
+
   it('should carry room frames on the AI chat socket /chat/ws too', async () => {
     const alice = person();
     const bob = person();

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
-import type { PresenceStatus, RoomServerFrame } from '../../protocol/rooms';
+import type { PresenceStatus, RoomServerFrame, RoomsChangedFrame } from '../../protocol/rooms';
 import { writeData } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
@@ -16,6 +16,7 @@ const GAP_FILL_LIMIT = 500;
 type RoomBusMessage =
   | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
   | { k: 'revoke'; room: string; user: string }
+  | { k: 'user'; user: string; frame: RoomsChangedFrame }
   | { k: 'presence'; room: string; user: string; status: PresenceStatus };
 
 interface Subscription {
@@ -33,6 +34,8 @@ interface Subscription {
 export class RoomHub implements OnModuleInit {
   private readonly rooms = new Map<string, Map<string, Subscription>>();
   private readonly ofConnection = new Map<string, Set<string>>();
+  // every attached rooms socket by user: frames about the user's own rooms (rooms_changed)
+  private readonly ofUser = new Map<string, Set<Connection>>();
   private readonly orders = new Map<string, SeqOrder<RoomServerFrame>>();
   private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
   private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
@@ -98,9 +101,27 @@ export class RoomHub implements OnModuleInit {
     if (rooms?.size === 0) this.ofConnection.delete(connection.id);
   }
 
+  // the socket hears of changes to its user's rooms from now on (until drop)
+  register(connection: Connection): void {
+    const userId = connection.principal.userId;
+    let sockets = this.ofUser.get(userId);
+    if (!sockets) this.ofUser.set(userId, (sockets = new Set()));
+    sockets.add(connection);
+  }
+
   drop(connection: Connection): void {
     for (const roomId of [...(this.ofConnection.get(connection.id) ?? [])])
       this.unsubscribe(connection, roomId);
+    const userId = connection.principal.userId;
+    const sockets = this.ofUser.get(userId);
+    sockets?.delete(connection);
+    if (sockets?.size === 0) this.ofUser.delete(userId);
+  }
+
+  // Every socket of the user, joined to the room or not, on every instance.
+  toUser(userId: string, frame: RoomsChangedFrame): void {
+    this.userLocal(userId, frame);
+    this.bus.publish(TOPIC, { k: 'user', user: userId, frame } satisfies RoomBusMessage);
   }
 
   // Every subscribed socket of the room on every instance, except `except` (the sender, acked instead).
@@ -133,7 +154,16 @@ export class RoomHub implements OnModuleInit {
         return this.revokeLocal(message.room, message.user);
       case 'presence':
         return this.presenceLocal(message.room, message.user, message.status);
+      case 'user':
+        return this.userLocal(message.user, message.frame);
     }
+  }
+
+  private userLocal(userId: string, frame: RoomsChangedFrame): void {
+    const sockets = this.ofUser.get(userId);
+    if (!sockets) return;
+    const data = JSON.stringify(frame);
+    for (const connection of sockets) writeData(connection, data);
   }
 
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {

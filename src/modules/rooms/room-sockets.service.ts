@@ -39,6 +39,7 @@ export class RoomSocketsService {
 
   // the socket counts for its user's presence from now on
   async attach(connection: Connection): Promise<void> {
+    this.hub.register(connection);
     await this.presence.connect(connection);
   }
 

@@ -63,7 +63,10 @@ export class RoomsService implements OnModuleInit {
     await this.rooms.insert(room);
     await this.participants.put(room.id, principal.userId, { state: 'member', role: 'owner' });
     for (const userId of new Set(input.invite ?? []))
-      if (userId !== principal.userId) await this.participants.put(room.id, userId, { state: 'invited' });
+      if (userId !== principal.userId) {
+        await this.participants.put(room.id, userId, { state: 'invited' });
+        this.hub.toUser(userId, { type: 'rooms_changed', room_id: room.id, metadata: { reason: 'invited' } });
+      }
     return (await this.rooms.find(room.id)) as RoomRecord;
   }
 
@@ -90,6 +93,8 @@ export class RoomsService implements OnModuleInit {
         created_at: new Date(),
       });
     for (const userId of users) await this.participants.put(id, userId, { state: 'member', role: 'member' });
+    // the other side's room list gains it (both sides, when both opened it at once)
+    this.hub.toUser(otherUserId, { type: 'rooms_changed', room_id: id, metadata: { reason: 'dm' } });
     return (await this.rooms.find(id)) as RoomRecord;
   }
 
@@ -160,6 +165,7 @@ export class RoomsService implements OnModuleInit {
     if (room.kind === 'private') requireModerator(principal, participant);
     if (target?.state === 'member' || target?.state === 'banned') return;
     await this.participants.put(roomId, userId, { state: 'invited' });
+    this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'invited' } });
   }
 
   async moderate(
@@ -199,6 +205,7 @@ export class RoomsService implements OnModuleInit {
         });
         // what the room says next no longer reaches the user, on any instance
         this.hub.revoke(roomId, userId);
+        this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'removed' } });
         break;
       case 'unban':
         if (target?.state !== 'banned') return;

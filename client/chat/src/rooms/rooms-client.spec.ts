@@ -56,6 +56,13 @@ describe(RoomsClient.name, () => {
     expect(sent).toEqual([{ type: 'join', room_id: ROOM, client_id: expect.stringMatching(/^join:/) }]);
   });
 
+  it("should read the room list again when the server says the user's rooms changed", () => {
+    const { rooms } = joinedClient();
+    const refresh = jest.spyOn(rooms, 'refresh').mockResolvedValue(undefined);
+    rooms.onFrame({ type: 'rooms_changed', room_id: 'dm-1', metadata: { reason: 'dm' } });
+    expect(refresh).toHaveBeenCalledTimes(1);
+  });
+
   it('should join every room again with last_seq after a reconnect', () => {
     const { rooms, sent } = joinedClient();
     rooms.onFrame(chat(3));

@@ -21,9 +21,9 @@ export interface RoomsNotice {
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_RESEND_MS = 3_000;
 const PAGE_SIZE = 50;
-// nothing announces a direct message someone else opened: the list is read again this often while
-// the Rooms tab is shown
-const LIST_REFRESH_MS = 15_000;
+// changes to the user's own rooms are pushed (rooms_changed); the list is also read again this
+// often while the Rooms tab is shown, for a push lost while the server's bus was away
+const LIST_REFRESH_MS = 60_000;
 // joins, leaves, reads and heartbeats share a per-user budget on the server (ROOM_RATE_LIMIT_...):
 // read marks go at most this often, the newest one last
 const READ_MIN_INTERVAL_MS = 1_000;
@@ -289,6 +289,10 @@ export class RoomsClient implements RoomLink {
         break;
       case 'presence':
         this.onPresence(roomId, metadata);
+        break;
+      case 'rooms_changed':
+        // a direct message opened with this user, an invitation, a removal: read the list again
+        void this.refresh();
         break;
       case 'edit':
         if (typeof frame.content === 'string')
