@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
 import { listening, RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { RoomChaos, type RoomChaosCounts } from './room-chaos';
+import { openSocket } from './sockets';
 
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
@@ -251,22 +251,4 @@ async function settle(
   }
   for (const socket of sockets) socket?.terminate();
   return counts;
-}
-
-function openSocket(url: string): Promise<WebSocket | undefined> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url);
-    const timer = setTimeout(() => {
-      socket.terminate();
-      resolve(undefined);
-    }, 5000);
-    socket.once('open', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', () => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-  });
 }

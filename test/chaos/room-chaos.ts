@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { openSocket } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
 // faults as the AI sessions (test/chaos/chaos.ts):
@@ -192,7 +193,7 @@ export class RoomChaos {
   private async send(member: Member, ports: number[], deadline: number): Promise<void> {
     let unacked: { target: string; clientId: string } | undefined;
     while (Date.now() < deadline) {
-      const socket = await openSocket(randomUrl(ports, member.token));
+      const socket = await openLine(randomUrl(ports, member.token));
       if (!socket) {
         await sleep(50);
         continue;
@@ -216,7 +217,7 @@ export class RoomChaos {
   private async churn(churner: Churner, ports: number[], deadline: number): Promise<void> {
     let unacked: { roomId: string; clientId: string } | undefined;
     while (Date.now() < deadline) {
-      const socket = await openSocket(randomUrl(ports, churner.token));
+      const socket = await openLine(randomUrl(ports, churner.token));
       if (!socket) {
         await sleep(50);
         continue;
@@ -341,7 +342,7 @@ export class RoomChaos {
   // every drop, cut every 4–10 s.
   private async listen(member: Member, ports: number[]): Promise<void> {
     while (this.listening) {
-      const socket = await openSocket(randomUrl(ports, member.token));
+      const socket = await openLine(randomUrl(ports, member.token));
       if (!socket) {
         await sleep(100);
         continue;
@@ -501,7 +502,7 @@ export class RoomChaos {
 
   private async resumeOnce(member: Member, port: number, deadline: number): Promise<void> {
     for (;;) {
-      const socket = await openSocket(`ws://127.0.0.1:${port}/ws/chat?token=${member.token}`);
+      const socket = await openLine(`ws://127.0.0.1:${port}/ws/chat?token=${member.token}`);
       if (socket) {
         let done = false;
         const followed = this.follow(member, socket, () => {
@@ -573,27 +574,14 @@ function onFrames(socket: WebSocket, handler: ((data: string) => void) | undefin
   if (handler) for (const data of line.early.splice(0)) handler(data);
 }
 
-function openSocket(url: string): Promise<WebSocket | undefined> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url);
+function openLine(url: string): Promise<WebSocket | undefined> {
+  return openSocket(url, (socket) => {
     const line: { handler?: (data: string) => void; early: string[] } = { early: [] };
     lines.set(socket, line);
     socket.on('message', (data: WebSocket.RawData) => {
       const text = data.toString();
       if (line.handler) line.handler(text);
       else line.early.push(text);
-    });
-    const timer = setTimeout(() => {
-      socket.terminate();
-      resolve(undefined);
-    }, 5000);
-    socket.once('open', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', () => {
-      clearTimeout(timer);
-      resolve(undefined);
     });
   });
 }
