@@ -1,9 +1,8 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
-import { startApp, type RunningApp } from '../helpers/app';
-import { mongoUri } from '../helpers/env';
-import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { type RunningApp } from '../helpers/app';
+import { adminToken, uniqueUser } from '../helpers/tokens';
 import type { Frame, TestClient } from '../helpers/ws-client';
-import { api, createRoom, join, roomsSocket, say, waitUntil, type RoomFrame } from './rooms.helpers';
+import { api, createRoom, join, say, waitUntil, type RoomFrame, TwoInstances } from './rooms.helpers';
 
 interface AiInfo {
   model: string;
@@ -22,7 +21,7 @@ describe('@ai in a room across two instances (e2e)', () => {
   let first: RunningApp;
   let second: RunningApp;
   let vendor: OpenAiFake;
-  const open: TestClient[] = [];
+  let cluster: TwoInstances;
 
   beforeAll(async () => {
     vendor = await startOpenAiFake({
@@ -46,31 +45,16 @@ describe('@ai in a room across two instances (e2e)', () => {
         retry_base_ms: 10,
       },
     ];
-    const shared = {
-      MONGODB_URI: mongoUri(),
-      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
-      LLM_PROVIDERS: JSON.stringify(models),
-    };
-    first = await startApp(shared);
-    second = await startApp(shared);
+    cluster = await TwoInstances.start({ LLM_PROVIDERS: JSON.stringify(models) });
+    ({ first, second } = cluster);
   });
   afterAll(async () => {
-    for (const client of open) client.socket.terminate();
-    await first?.close();
-    await second?.close();
+    await cluster?.close();
     await vendor?.close();
   });
 
-  const person = () => {
-    const id = uniqueUser();
-    return { id, token: userToken(id) };
-  };
-  const socket = async (app: RunningApp, token: string) => {
-    const client = await roomsSocket(app, token);
-    open.push(client);
-    return client;
-  };
+  const person = () => cluster.person();
+  const socket = (app: RunningApp, token: string) => cluster.socket(app, token);
   // a stored AI message (of the room, other than `except`)
   const aiChat =
     (roomId?: string, except?: string) =>

@@ -1,41 +1,32 @@
-import { startApp, type RunningApp } from '../helpers/app';
-import { mongoUri } from '../helpers/env';
+import { type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
-import { api, chatsIn, createRoom, join, roomsSocket, say, waitUntil, type RoomFrame } from './rooms.helpers';
+import {
+  api,
+  chatsIn,
+  createRoom,
+  join,
+  say,
+  waitUntil,
+  type RoomFrame,
+  TwoInstances,
+} from './rooms.helpers';
 
 // Rooms on two instances sharing one store and one Redis (issue 14): real sockets, real HTTP.
 describe('rooms across two instances (e2e)', () => {
   jest.setTimeout(60_000);
+  let cluster: TwoInstances;
   let first: RunningApp;
   let second: RunningApp;
-  const open: TestClient[] = [];
 
   beforeAll(async () => {
-    const shared = {
-      MONGODB_URI: mongoUri(),
-      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
-      PRESENCE_TIMEOUT: '3s',
-    };
-    first = await startApp(shared);
-    second = await startApp(shared);
+    cluster = await TwoInstances.start({ PRESENCE_TIMEOUT: '3s' });
+    ({ first, second } = cluster);
   });
-  afterAll(async () => {
-    for (const client of open) client.socket.terminate();
-    await first?.close();
-    await second?.close();
-  });
+  afterAll(() => cluster?.close());
 
-  const person = () => {
-    const id = uniqueUser();
-    return { id, token: userToken(id) };
-  };
-  const socket = async (app: RunningApp, token: string) => {
-    const client = await roomsSocket(app, token);
-    open.push(client);
-    return client;
-  };
+  const person = () => cluster.person();
+  const socket = (app: RunningApp, token: string) => cluster.socket(app, token);
 
   it('should deliver messages to members on both instances with their per-room seq, acked to the sender', async () => {
     const alice = person();
@@ -294,7 +285,7 @@ describe('rooms across two instances (e2e)', () => {
         autoPong: false,
       },
     );
-    open.push(silent);
+    cluster.track(silent);
     await join(silent, roomId);
     const started = Date.now();
     await a.next(
@@ -445,7 +436,7 @@ describe('rooms across two instances (e2e)', () => {
     const bob = person();
     const roomId = await createRoom(first, alice.token);
     const ai = await TestClient.connect(`${first.wsUrl}?token=${alice.token}`);
-    open.push(ai);
+    cluster.track(ai);
     await ai.nextOfType('connection_status');
     await join(ai, roomId);
     const b = await socket(second, bob.token);

@@ -1,4 +1,6 @@
-import { authHeaders, type RunningApp } from '../helpers/app';
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
+import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 
 // Rooms over real HTTP and real sockets (/ws/chat), as a client does.
@@ -85,5 +87,47 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// Two instances sharing one store (a database of their own) and one Redis, and the people and
+// sockets a test makes on them (closed with the instances).
+export class TwoInstances {
+  private readonly open: TestClient[] = [];
+
+  private constructor(
+    readonly first: RunningApp,
+    readonly second: RunningApp,
+  ) {}
+
+  static async start(env: Record<string, string> = {}): Promise<TwoInstances> {
+    const shared = {
+      MONGODB_URI: mongoUri(),
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
+      ...env,
+    };
+    return new TwoInstances(await startApp(shared), await startApp(shared));
+  }
+
+  person(): { id: string; token: string } {
+    const id = uniqueUser();
+    return { id, token: userToken(id) };
+  }
+
+  async socket(app: RunningApp, token: string): Promise<TestClient> {
+    return this.track(await roomsSocket(app, token));
+  }
+
+  // a socket opened another way, closed with the instances too
+  track(client: TestClient): TestClient {
+    this.open.push(client);
+    return client;
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.open) client.socket.terminate();
+    await this.first.close();
+    await this.second.close();
   }
 }
