@@ -41,6 +41,8 @@ export interface ServerSpec {
   logFile: string;
   // the database process this server uses, if any: its CPU is reported too (it shares the cores)
   databasePid?: number;
+  // how long start() waits for the port (default 30 s; a store building indexes needs longer)
+  readyTimeoutMs?: number;
 }
 
 // ms the loop was late beyond the 5 ms sampling interval: time it spent blocked in one go
@@ -89,7 +91,7 @@ export class ServerProcess {
       if (match) server.inspectorUrl = match[1];
     });
     try {
-      await server.waitReady();
+      await server.waitReady(spec.readyTimeoutMs);
     } catch (error) {
       await server.stop(2000);
       throw error;
