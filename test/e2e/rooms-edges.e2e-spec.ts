@@ -98,6 +98,26 @@ describe('rooms socket edges (e2e)', () => {
     expect((await say(client, roomId, 'later', 'after')).type).toBe('ack');
   });
 
+  // the rooms bench saw refusals of senders pacing at half the limit: a sender under it, one message
+  // in flight, is never refused (ROOM_RATE_LIMIT_MESSAGES_PER_SECOND is 10 here)
+  it('should never refuse a sender who stays under the rate limit (counted in Redis)', async () => {
+    const counted = await startApp({ REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(counted, token);
+    const client = await roomsSocket(counted, token);
+    await join(client, roomId);
+    const answers: string[] = [];
+    for (let index = 0; index < 30; index++) {
+      const sent = Date.now();
+      const answer = await say(client, roomId, `paced ${index}`, `p${index}`);
+      answers.push(answer.type === 'ack' ? 'ack' : String(answer.error?.code));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 150 - (Date.now() - sent))));
+    }
+    client.socket.terminate();
+    await counted.close();
+    expect(answers.filter((answer) => answer !== 'ack')).toEqual([]);
+  });
+
   it('should relay typing to the other members only', async () => {
     const alice = userToken(uniqueUser());
     const bob = userToken(uniqueUser());
