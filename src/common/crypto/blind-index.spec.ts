@@ -31,6 +31,23 @@ describe(BlindIndex.name, () => {
     );
   });
 
+  // the tokens of common prefixes are remembered (bounded): the same tokens as computed afresh,
+  // whatever came before and however full the memory is
+  it('should give the same tokens from its memory of prefixes as computed afresh', () => {
+    const key = randomBytes(32);
+    const remembering = new BlindIndex(key, 50);
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 6 }), (texts) => {
+        for (const content of texts) {
+          const fresh = new BlindIndex(key, 0);
+          expect(remembering.tokensOf(content)).toEqual(fresh.tokensOf(content));
+          expect(remembering.queryTokens(content)).toEqual(fresh.queryTokens(content));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('should find every word of a text in it, whatever its case and accents', () => {
     fc.assert(
       fc.property(text, (content) => {
