@@ -7,6 +7,9 @@
 # use the `_id` index (stock 1.24 writes them as another expression than the index's, so SQLite
 # scans the table, JSON-parsing every document), and any filter holding an exact `_id` is pushed
 # down, not only `{_id}` alone (else chatbox's compare-and-set appends decode every session in Go).
+# A second (pushdown-scalars.patch) pushes down an exact string `room_id` or `user_id` (fields chatbox
+# only ever stores as strings) on their indexes: a room's history, a user's rooms and sessions read
+# their own rows instead of every row of the collection. The handler still applies the whole filter.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.tools/bin/ferretdb"
