@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { verify } from 'jsonwebtoken';
 import OpenAI from 'openai';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { runBareLifecycle } from './bare-lifecycle';
 
 const port = Number(process.env.PORT ?? '0');
 const host = process.env.HOST ?? '127.0.0.1';
@@ -173,23 +174,6 @@ function required(name: string): string {
   return value;
 }
 
-const heartbeat = setInterval(() => {
-  for (const client of clients) {
-    if (!client.alive) {
-      client.socket.terminate();
-      continue;
-    }
-    client.alive = false;
-    client.socket.ping();
-  }
-}, heartbeatMs);
-
-process.once('SIGTERM', () => {
-  clearInterval(heartbeat);
-  for (const client of clients) client.socket.close(1001, 'server shutting down');
-  wss.close();
-  http.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 1000).unref();
-});
+runBareLifecycle(clients, wss, http, heartbeatMs);
 
 http.listen(port, host);

@@ -5,7 +5,6 @@
 // two instances (cross-instance delivery and the seq check) and history reads on a seeded store.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TEST_JWT_SECRET } from '../test/helpers/env';
@@ -14,7 +13,7 @@ import { closeAll, openMany } from './clients';
 import { renderRooms, type RoomsResults, type Latency } from './report-rooms';
 import { seedStore, type SeededStore } from './rooms-seed';
 import { chatFrame, coverage, joinAll, messageId, paced, Recorder, type Member } from './rooms-load';
-import { cpuSecondsOf, ServerProcess, type ServerSpec } from './server-process';
+import { cpuSecondsOf, freePort, ServerProcess, type ServerSpec } from './server-process';
 import { percentile } from './stats';
 
 // compiled into .data/bench-rooms/build/bench/
@@ -63,17 +62,6 @@ const run = randomBytes(3).toString('hex');
 
 function log(text: string): void {
   console.log(`[rooms] ${text}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function chatboxSpec(

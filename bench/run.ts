@@ -2,7 +2,6 @@
 // measured the same way. Prints the table; writes it to .data/bench/last-run.md as well.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { TEST_JWT_SECRET } from '../test/helpers/env';
 import { startBenchFake, type BenchFake } from './fake-llm';
@@ -10,7 +9,7 @@ import { measure, measureRelay, type BenchConfig, type RelayResults, type Server
 import { measureRealistic, type RealisticConfig, type RealisticResults } from './realistic';
 import { render, renderPersistence } from './report';
 import { renderRealistic } from './report-realistic';
-import { ServerProcess, type ServerSpec } from './server-process';
+import { freePort, ServerProcess, type ServerSpec } from './server-process';
 
 // this file runs compiled from .data/bench/build/bench/
 const ROOT = resolve(__dirname, '..', '..', '..', '..');
@@ -64,17 +63,6 @@ const realistic: RealisticConfig = {
   longTurns: list('BENCH_LONG_TURNS', [10, 100, 250, 500]),
   profileDir: process.env.BENCH_PROFILE === '1' ? DATA : undefined,
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 // persistence off: the same app with sessions kept in memory (bench/chatbox-memory.ts)
 async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true): Promise<ServerSpec> {
