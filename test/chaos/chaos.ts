@@ -172,6 +172,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       rooms.settle(ports[0], 40_000),
     ]);
     return { ...counts, rooms: roomCounts, faults };
+  } catch (error) {
+    // what the running instances logged as errors says why (their output is kept in memory)
+    for (const instance of instances)
+      for (const line of instance?.output().split('\n') ?? [])
+        if (line.includes('"level":50')) console.log(`chaos: instance error: ${line.slice(0, 2000)}`);
+    throw error;
   } finally {
     rooms.stop();
     for (const instance of instances) {
