@@ -168,8 +168,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     // every acked turn must end: give the reply leases time to lapse and the turn watch to answer;
     // meanwhile the rooms are read and every member resumes once more
     const [counts, roomCounts] = await Promise.all([
-      settle(clients, ports[0], 40_000),
-      rooms.settle(ports[0], 40_000),
+      settle(clients, ports[0], 90_000),
+      rooms.settle(ports[0], 90_000),
     ]);
     return { ...counts, rooms: roomCounts, faults };
   } catch (error) {
