@@ -34,6 +34,15 @@ describe('sessions against FerretDB', () => {
   });
   afterAll(() => module.close());
 
+  // a message a user sent (client_id, content)
+  const sent = (clientId: string, content = clientId) => ({
+    type: 'user_message' as const,
+    sender: 'user' as const,
+    client_id: clientId,
+    content,
+    timestamp: new Date(),
+  });
+
   it('should create the indexes the queries use at boot', async () => {
     const names = (await model.listIndexes()).map((index) => JSON.stringify(index.key));
     expect(names).toEqual(
@@ -138,13 +147,7 @@ describe('sessions against FerretDB', () => {
   it("should return the session as written with an owner's message, and store nothing in another user's", async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const message = (content: string) => ({
-      type: 'user_message' as const,
-      sender: 'user' as const,
-      client_id: content,
-      content,
-      timestamp: new Date(),
-    });
+    const message = (content: string) => sent(content);
     await service.append(session.id, message('one'));
     const second = await service.append(session.id, message('two'), undefined, {
       owner: user,
@@ -166,13 +169,7 @@ describe('sessions against FerretDB', () => {
   it('should return the same session from an append whether this instance held its log or not', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const message = (content: string) => ({
-      type: 'user_message' as const,
-      sender: 'user' as const,
-      client_id: content,
-      content: `${content} words to index`,
-      timestamp: new Date(),
-    });
+    const message = (content: string) => sent(content, `${content} words to index`);
     const held = await service.append(session.id, message('held'), undefined, {
       owner: user,
       withSession: true,
@@ -255,14 +252,6 @@ describe('sessions against FerretDB', () => {
     }
     return seen;
   }
-  const sent = (clientId: string, content = clientId) => ({
-    type: 'user_message' as const,
-    sender: 'user' as const,
-    client_id: clientId,
-    content,
-    timestamp: new Date(),
-  });
-
   // docs/protocol.md, "The store": the client_id check reads the log this instance holds when it is
   // the store's (its seq is the one the append expects), so a turn costs the append alone
   it('should store a message with one command, and answer its resend with none, where the log is held', async () => {
