@@ -10,6 +10,10 @@
 # A second (pushdown-scalars.patch) pushes down an exact string `room_id` or `user_id` (fields chatbox
 # only ever stores as strings) on their indexes: a room's history, a user's rooms and sessions read
 # their own rows instead of every row of the collection. The handler still applies the whole filter.
+# A third (pushdown-seq.patch) lets SQLite answer a room's page of messages: `seq` (a number in every
+# chat_messages document) is indexed as its SQL value and its comparisons, its order and the limit go
+# down with the room id; `_id`, `room_id`, `user_id` and `message_id` lists ($in of strings) go down
+# too. History, resume and unread reads then read the rows they return, not every row of the room.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.tools/bin/ferretdb"
@@ -35,7 +39,9 @@ install() {
     echo v1.24.2 >build/version/version.txt
     for patch in "$TOOLS"/*.patch; do git apply "$patch"; done
     cd "$work"
-    go build -mod=vendor -o "$BIN" github.com/FerretDB/FerretDB/cmd/ferretdb
+    # built aside and moved in: a FerretDB running from the old binary keeps its file
+    go build -mod=vendor -o "$BIN.new" github.com/FerretDB/FerretDB/cmd/ferretdb
+    mv -f "$BIN.new" "$BIN"
   )
   rm -rf "$work"
   echo "$stamp" >"$BIN.stamp"

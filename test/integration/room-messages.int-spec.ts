@@ -109,4 +109,39 @@ describe('room message seq against FerretDB (property)', () => {
     expect(deleted?.deleted_at).toBeInstanceOf(Date);
     expect(await repositories[0].edit(roomId, message.id, 'again')).toBe(false);
   });
+
+  // Unread counts read a bounded window after the mark (one index range, however far behind the
+  // reader is): exact within it, `more` when messages follow it.
+  it("should count others' text messages in the window after a read mark, and say when more follow", async () => {
+    const roomId = `room-${randomBytes(6).toString('hex')}`;
+    const written: Array<{ seq: number; sender_id: string; kind: 'text' | 'system' }> = [];
+    for (let index = 0; index < 30; index++) {
+      const sender_id = index % 3 === 0 ? 'me' : `other-${index % 4}`;
+      const kind = index % 5 === 4 ? 'system' : 'text';
+      const { message } = await repositories[index % 2].append({
+        room_id: roomId,
+        sender_id,
+        kind,
+        content: 'x',
+      });
+      written.push({ seq: message.seq, sender_id, kind });
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 1, max: 35 }),
+        async (mark, window) => {
+          const after = written.filter((message) => message.seq > mark);
+          const expected = {
+            count: after
+              .slice(0, window)
+              .filter((message) => message.kind === 'text' && message.sender_id !== 'me').length,
+            more: after.length > window,
+          };
+          expect(await repositories[1].unreadAfter(roomId, mark, 'me', window)).toEqual(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 });

@@ -63,6 +63,84 @@ describe('rooms store conformance', () => {
     }
   });
 
+  // A room's page of messages (history, resume, the head, unread) is a range of the (room_id, seq)
+  // index on MongoDB; scripts/ferretdb.sh's build answers it in SQLite too (pushdown-seq.patch: in the
+  // chat_messages collection `seq` is indexed as a number, and its comparisons, its order and the limit
+  // go down with the room id). Same results either way, checked past 9 → 10 (a text order would differ)
+  // and with filters only the handler can apply, where the limit must not go down.
+  it('should answer a room page by seq (ranges, order, limit) and $in lists, the same as the whole filter', async () => {
+    const messages = db.collection<Record<string, unknown>>('chat_messages');
+    await messages.createIndex({ room_id: 1, seq: 1 }, { unique: true });
+    await messages.createIndex({ dedup_key: 1 }, { unique: true });
+    await messages.insertMany(
+      ['r0', 'r1', 'r2'].flatMap((room) =>
+        Array.from({ length: 25 }, (_, index) => ({
+          _id: `${room}-m${index + 1}` as never,
+          room_id: room,
+          seq: index + 1,
+          sender_id: index % 2 ? 'a' : 'b',
+          kind: index % 5 ? 'text' : 'system',
+          dedup_key: `${room}|${index}`,
+        })),
+      ),
+    );
+    const seqs = async (filter: Record<string, unknown>, sort: 1 | -1, limit = 0, skip = 0) =>
+      (await messages.find(filter).sort({ seq: sort }).skip(skip).limit(limit).toArray()).map(
+        (doc) => doc.seq,
+      );
+    expect(await seqs({ room_id: 'r1', seq: { $lt: 15 } }, -1, 5)).toEqual([14, 13, 12, 11, 10]);
+    expect(await seqs({ room_id: 'r1' }, -1, 3)).toEqual([25, 24, 23]);
+    expect(await seqs({ room_id: 'r1', seq: { $gt: 8 } }, 1, 4)).toEqual([9, 10, 11, 12]);
+    expect(await seqs({ room_id: 'r2', seq: { $gte: 9, $lte: 11 } }, 1)).toEqual([9, 10, 11]);
+    expect(await seqs({ room_id: 'r2', seq: 20 }, 1)).toEqual([20]);
+    expect(await seqs({ room_id: 'r0', seq: { $gt: 2.5, $lt: 4 } }, 1)).toEqual([3]);
+    // filters the handler applies itself: the limit counts only what passes them
+    expect(await seqs({ room_id: 'r0', kind: 'system' }, -1, 2)).toEqual([21, 16]);
+    expect(await seqs({ room_id: 'r0', seq: { $gt: 20 }, sender_id: { $ne: 'a' } }, 1, 2)).toEqual([21, 23]);
+    expect(await seqs({ room_id: 'r0', seq: { $in: [3, 12] } }, 1)).toEqual([3, 12]);
+    expect(await seqs({ room_id: 'r0' }, -1, 2, 3)).toEqual([22, 21]);
+    expect(await seqs({ room_id: { $in: ['r0', 'r2'] }, seq: 25 }, 1)).toEqual([25, 25]);
+    const head = await messages.findOne({ room_id: 'r2' }, { sort: { seq: -1 }, projection: { seq: 1 } });
+    expect(head?.seq).toBe(25);
+    expect(
+      await messages.countDocuments({
+        room_id: 'r1',
+        seq: { $gt: 20 },
+        sender_id: { $ne: 'a' },
+        kind: 'text',
+      }),
+    ).toBe(2);
+    const byIds = await messages.find({ _id: { $in: ['r0-m1', 'r2-m7', 'nope'] } as never }).toArray();
+    expect(byIds.map((doc) => doc._id).sort()).toEqual(['r0-m1', 'r2-m7']);
+    // a dedup_key lookup is not one of the pushed-down fields and still finds its message
+    expect((await messages.findOne({ dedup_key: 'r2|4' }))?._id).toBe('r2-m5');
+    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
+    if (build.ferretdbVersion !== undefined) {
+      const explain = async (find: Record<string, unknown>) =>
+        (await db.command({ explain: { find: 'chat_messages', ...find } })) as {
+          filterPushdown: boolean;
+          sortPushdown: boolean;
+          limitPushdown: boolean;
+          queryPlanner: { Plan: string[] };
+        };
+      const page = await explain({
+        filter: { room_id: 'r1', seq: { $lt: 15 } },
+        sort: { seq: -1 },
+        limit: 5,
+      });
+      expect([page.filterPushdown, page.sortPushdown, page.limitPushdown]).toEqual([true, true, true]);
+      const plan = page.queryPlanner.Plan.join('\n');
+      expect(plan).toMatch(/USING INDEX .*room_id_1_seq_1/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+      const filtered = await explain({
+        filter: { room_id: 'r0', kind: 'system' },
+        sort: { seq: -1 },
+        limit: 2,
+      });
+      expect(filtered.limitPushdown).toBe(false);
+    }
+  });
+
   // RoomMessagesRepository.append: read the head, insert at head + 1, retry on a duplicate key
   it('should give writers on four connections seqs 1..n by insert-and-retry on a unique (room_id, seq)', async () => {
     const messages = fresh();

@@ -194,29 +194,36 @@ describe('store conformance', () => {
     });
 
     // Workaround: the same session lock; the compare-and-set on seq is then exact on both stores.
+    // A race: on a busy machine one round may happen to serialise, so FerretDB gets up to five rounds
+    // to show it; MongoDB must let exactly one through in every round.
     it('lets several concurrent compare-and-set updates all succeed on FerretDB', async () => {
       const sessions = fresh();
-      await sessions.insertOne({ _id: 's' as never, seq: 0 });
       const clients = await Promise.all(
         Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
       );
-      let succeeded = 0;
+      const rounds: number[] = [];
       try {
-        await Promise.all(
-          Array.from({ length: 50 }, async (_, index) => {
-            const collection = clients[index % clients.length].db().collection(sessions.collectionName);
-            const result = await collection.updateOne(
-              { _id: 's' as never, seq: 0 },
-              { $set: { seq: 1, by: index } },
-            );
-            succeeded += result.modifiedCount;
-          }),
-        );
+        for (let round = 0; round < 5 && !(ferret && rounds.some((won) => won > 1)); round++) {
+          await sessions.deleteMany({});
+          await sessions.insertOne({ _id: 's' as never, seq: 0 });
+          let succeeded = 0;
+          await Promise.all(
+            Array.from({ length: 50 }, async (_, index) => {
+              const collection = clients[index % clients.length].db().collection(sessions.collectionName);
+              const result = await collection.updateOne(
+                { _id: 's' as never, seq: 0 },
+                { $set: { seq: 1, by: index } },
+              );
+              succeeded += result.modifiedCount;
+            }),
+          );
+          rounds.push(succeeded);
+        }
       } finally {
         await Promise.all(clients.map((each) => each.close()));
       }
-      if (ferret) expect(succeeded).toBeGreaterThan(1);
-      else expect(succeeded).toBe(1);
+      if (ferret) expect(Math.max(...rounds)).toBeGreaterThan(1);
+      else expect(rounds).toEqual([1, 1, 1, 1, 1]);
     });
   });
 });

@@ -121,15 +121,27 @@ export class RoomMessagesRepository implements OnModuleInit {
     return found.reverse().map((message) => this.toRecord(message));
   }
 
-  // Text messages of the room after `seq` not sent by `userId` (unread counts: joins and moderation
-  // notices are not something to read).
-  async countAfter(roomId: string, seq: number, exceptSender: string): Promise<number> {
-    return this.messages.countDocuments({
-      room_id: roomId,
-      seq: { $gt: seq },
-      sender_id: { $ne: exceptSender },
-      kind: 'text',
-    });
+  // Unread counts: the text messages not sent by `exceptSender` among the first `window` messages
+  // after `seq` (joins and moderation notices are not something to read), and whether more messages
+  // follow that window. Bounded, so a room list costs the same however far behind its reader is: one
+  // range of the (room_id, seq) index on either store (FerretDB: scripts/ferretdb.sh's seq pushdown).
+  async unreadAfter(
+    roomId: string,
+    seq: number,
+    exceptSender: string,
+    window: number,
+  ): Promise<{ count: number; more: boolean }> {
+    const found = await this.messages
+      .find({ room_id: roomId, seq: { $gt: seq } }, { sender_id: 1, kind: 1 })
+      .sort({ seq: 1 })
+      .limit(window + 1)
+      .lean<Array<Pick<RoomMessage, 'sender_id' | 'kind'>>>();
+    const counted = found.slice(0, window);
+    return {
+      count: counted.filter((message) => message.kind === 'text' && message.sender_id !== exceptSender)
+        .length,
+      more: found.length > window,
+    };
   }
 
   // Keeps the text before the edit; false when the message is gone or deleted.

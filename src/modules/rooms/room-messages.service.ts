@@ -30,6 +30,14 @@ export const HISTORY_ON_JOIN = 100;
 export const HISTORY_PAGE_MAX = 100;
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
+// how many messages after a member's read mark an unread count looks at
+export const UNREAD_WINDOW = 100;
+
+export interface Unread {
+  count: number;
+  // more messages follow the counted window: the count is a lower bound
+  more: boolean;
+}
 
 // A message through the record path: its ack, the stored message, and whether it was stored before
 // (a resend of its client_id: nothing else happened).
@@ -261,13 +269,17 @@ export class RoomMessagesService implements OnModuleInit {
     );
   }
 
-  // Unread messages per room (others' messages after the member's read mark).
-  async unread(userId: string, roomIds: string[]): Promise<Map<string, number>> {
+  // Unread messages per room: others' text messages after the member's read mark, counted over the
+  // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
+  async unread(userId: string, roomIds: string[]): Promise<Map<string, Unread>> {
     const marks = await this.readMarks.of(roomIds, userId);
     const counts = await Promise.all(
       roomIds.map(
         async (roomId) =>
-          [roomId, await this.messages.countAfter(roomId, marks.get(roomId) ?? 0, userId)] as const,
+          [
+            roomId,
+            await this.messages.unreadAfter(roomId, marks.get(roomId) ?? 0, userId, UNREAD_WINDOW),
+          ] as const,
       ),
     );
     return new Map(counts);

@@ -7,7 +7,7 @@ import { PresenceService } from '../presence/presence.service';
 import { ParticipantsRepository } from './participants.repository';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
-import { RoomMessagesService } from './room-messages.service';
+import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
 import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
@@ -20,8 +20,10 @@ export type ModerationAction = 'mute' | 'unmute' | 'kick' | 'ban' | 'unban';
 export interface RoomSummary {
   room: RoomRecord;
   participant: ParticipantRecord | null;
-  unread: number;
+  unread: Unread;
 }
+
+const NONE_UNREAD: Unread = { count: 0, more: false };
 
 // Rooms and who belongs to them (ROOM-001..005): create, list, join, leave, invite, direct messages
 // and moderation. Every change of membership writes a system message through the one record path.
@@ -111,7 +113,11 @@ export class RoomsService implements OnModuleInit {
     const unread = await this.messages.unread(principal.userId, memberRooms);
     return [...rooms.values()]
       .sort((a, b) => (b.last_message_at?.getTime() ?? 0) - (a.last_message_at?.getTime() ?? 0))
-      .map((room) => ({ room, participant: byRoom.get(room.id) ?? null, unread: unread.get(room.id) ?? 0 }));
+      .map((room) => ({
+        room,
+        participant: byRoom.get(room.id) ?? null,
+        unread: unread.get(room.id) ?? NONE_UNREAD,
+      }));
   }
 
   async get(principal: Principal, roomId: string): Promise<RoomSummary> {
@@ -122,8 +128,8 @@ export class RoomsService implements OnModuleInit {
     if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     const unread =
       participant?.state === 'member'
-        ? ((await this.messages.unread(principal.userId, [roomId])).get(roomId) ?? 0)
-        : 0;
+        ? ((await this.messages.unread(principal.userId, [roomId])).get(roomId) ?? NONE_UNREAD)
+        : NONE_UNREAD;
     return { room, participant, unread };
   }
 

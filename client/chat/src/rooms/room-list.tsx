@@ -78,6 +78,7 @@ function RoomEntry({ rooms, room }: { rooms: RoomsClient; room: RoomSummary }) {
         {thread.unread > 0 && (
           <span class="badge unread" data-testid="unread">
             {thread.unread}
+            {thread.unreadMore && '+'}
             <span class="sr"> unread</span>
           </span>
         )}

@@ -65,6 +65,8 @@ export interface RoomThread {
   typing: Map<string, number>;
   readBy: Map<string, number>;
   unread: number;
+  // more than `unread` (the server counted the first 100 messages after the read mark)
+  unreadMore: boolean;
   aiStreams: Map<string, AiStream>;
 }
 
@@ -89,6 +91,7 @@ export class RoomStore {
         typing: new Map(),
         readBy: new Map(),
         unread: 0,
+        unreadMore: false,
         aiStreams: new Map(),
       };
       this.threads.set(roomId, thread);

@@ -15,6 +15,8 @@ export interface RoomSummary {
   membership: 'member' | 'invited' | 'left' | 'kicked' | 'banned' | null;
   role: 'owner' | 'moderator' | 'member' | null;
   unread_count: number;
+  // more messages follow the 100 the server counted: unread_count is a lower bound
+  unread_more?: boolean;
   // the model `@ai` asks: a model id, `off`, or null for the default model
   ai_model?: string | null;
 }

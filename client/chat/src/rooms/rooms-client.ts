@@ -89,7 +89,10 @@ export class RoomsClient implements RoomLink {
     for (const room of list) {
       const thread = this.store.thread(room.id);
       // the server's count until this socket has seen the room live
-      if (!thread.joined) thread.unread = room.unread_count;
+      if (!thread.joined) {
+        thread.unread = room.unread_count;
+        thread.unreadMore = room.unread_more === true;
+      }
       if (room.membership === 'member' && !this.wanted.has(room.id)) this.join(room.id);
     }
     // kicked, banned or gone: no longer joined again after a reconnect
@@ -135,7 +138,9 @@ export class RoomsClient implements RoomLink {
   open(roomId: string | null): void {
     this.openId = roomId;
     if (roomId) {
-      this.store.thread(roomId).unread = 0;
+      const thread = this.store.thread(roomId);
+      thread.unread = 0;
+      thread.unreadMore = false;
       this.markRead();
     }
     this.changed();

@@ -33,7 +33,12 @@ export class RoomSummaryDto extends RoomDto {
     description: 'members only',
   })
   role!: string | null;
-  @ApiProperty() unread_count!: number;
+  @ApiProperty({
+    description: "others' text messages after the user's read mark, counted over the 100 messages after it",
+  })
+  unread_count!: number;
+  @ApiProperty({ description: 'more messages follow the 100 counted: unread_count is a lower bound' })
+  unread_more!: boolean;
 }
 
 export class RoomMessageDto {

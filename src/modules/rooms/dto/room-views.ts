@@ -21,6 +21,7 @@ export function roomSummaryView({ room, participant, unread }: RoomSummary) {
     ...roomView(room),
     membership: participant?.state ?? null,
     role: participant?.state === 'member' ? participant.role : null,
-    unread_count: unread,
+    unread_count: unread.count,
+    unread_more: unread.more,
   };
 }
