@@ -16,7 +16,9 @@ import { typedText } from './rooms-load';
 export const MEMBERS_PER_ROOM = 10;
 const BATCH = 5000;
 const DAY_MS = 86_400_000;
-const SEED_FORMAT = 1;
+// 2: the store build indexes a message's seq as a number (pushdown-seq.patch); a seed of format 1 keeps the
+// old index expression, so it is seeded again
+const SEED_FORMAT = 2;
 
 export interface SeededStore {
   database: string;
