@@ -16,9 +16,9 @@ import { typedText } from './rooms-load';
 export const MEMBERS_PER_ROOM = 10;
 const BATCH = 5000;
 const DAY_MS = 86_400_000;
-// 2: the store build indexes a message's seq as a number (pushdown-seq.patch); a seed of format 1 keeps the
-// old index expression, so it is seeded again
-const SEED_FORMAT = 2;
+// 3: the store build indexes a message's seq and a room's dates as their SQL values
+// (pushdown-seq.patch); an older seed keeps the old index expressions, so it is seeded again
+const SEED_FORMAT = 3;
 
 export interface SeededStore {
   database: string;

@@ -10,21 +10,22 @@
 # A second (pushdown-scalars.patch) pushes down an exact string `room_id` or `user_id` (fields chatbox
 # only ever stores as strings) on their indexes: a room's history, a user's rooms and sessions read
 # their own rows instead of every row of the collection. The handler still applies the whole filter.
-# A third (pushdown-seq.patch) lets SQLite answer a room's page of messages: `seq` (a number in every
-# chat_messages document) is indexed as its SQL value and its comparisons, its order and the limit go
-# down with the room id; `_id`, `room_id`, `user_id` and `message_id` lists ($in of strings) go down
-# too. History, resume and unread reads then read the rows they return, not every row of the room.
+# A third (pushdown-seq.patch) lets SQLite answer a room's page of messages and the public room list:
+# `seq`, `last_message_at` and `created_at` (a number or date in every chatbox document holding them)
+# are indexed as their SQL value, and a wholly SQL-expressible filter gets its order by them and its
+# limit in SQL; `_id`, `room_id`, `user_id` and `message_id` lists ($in of strings) go down too. A
+# history, resume or unread read then reads the rows it returns, not every row of the room.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/.tools/bin/ferretdb"
 cmd="${1:-}"
 
 TOOLS="$ROOT/scripts/tools/ferretdb"
+# one binary per module and patch set: checkouts with other patches (worktrees sharing .tools) keep theirs
+STAMP="$(cat "$TOOLS"/go.sum "$TOOLS"/*.patch | sha256sum | cut -c1-16)"
+BIN="$ROOT/.tools/bin/ferretdb-$STAMP"
 
 install() {
-  local stamp
-  stamp="$(cat "$TOOLS"/go.sum "$TOOLS"/*.patch | sha256sum | cut -d' ' -f1)"
-  [ -x "$BIN" ] && [ "$(cat "$BIN.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  [ -x "$BIN" ] && return 0
   mkdir -p "$ROOT/.tools/bin"
   echo "[ferretdb] building FerretDB v1.24.2 (first run only, ~2 min)" >&2
   # Vendored build in a scratch copy: FerretDB's version package panics unless it embeds a
@@ -44,7 +45,6 @@ install() {
     mv -f "$BIN.new" "$BIN"
   )
   rm -rf "$work"
-  echo "$stamp" >"$BIN.stamp"
 }
 
 start() {

@@ -133,11 +133,58 @@ describe('rooms store conformance', () => {
       expect(plan).toMatch(/USING INDEX .*room_id_1_seq_1/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
       const filtered = await explain({
-        filter: { room_id: 'r0', kind: 'system' },
+        filter: { room_id: 'r0', sender_id: { $ne: 'a' } },
         sort: { seq: -1 },
         limit: 2,
       });
       expect(filtered.limitPushdown).toBe(false);
+    }
+  });
+
+  // The public room list and the admin's list of rooms: newest activity first (a room without any
+  // message last), ties by id. pushdown-seq.patch orders chat_rooms by its dates' SQL values in SQLite
+  // when the filter is wholly SQL-expressible; the handler sorts again, so the results are the same.
+  it('should list rooms by last activity (null last), then id, with a limit, the same as the whole filter', async () => {
+    const rooms = db.collection<Record<string, unknown>>('chat_rooms');
+    await rooms.createIndex({ kind: 1, last_message_at: -1 });
+    await rooms.createIndex({ created_at: -1 });
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+    await rooms.insertMany(
+      Array.from({ length: 30 }, (_, index) => ({
+        _id: `room-${String(index).padStart(2, '0')}` as never,
+        kind: index % 3 === 0 ? 'private' : 'public',
+        // some never had a message, some share a minute (ties by id), one is 1,000 minutes later
+        last_message_at: index % 7 === 0 ? null : at(index === 29 ? 1000 : index % 10),
+        created_at: at(index),
+      })),
+    );
+    const all = await rooms.find({}).toArray();
+    const key = (room: Record<string, unknown>) =>
+      (room.last_message_at as Date | null)?.getTime() ?? -Infinity;
+    const expected = all
+      .filter((room) => room.kind === 'public')
+      .sort((a, b) => key(b) - key(a) || String(a._id).localeCompare(String(b._id)))
+      .map((room) => room._id);
+    const listed = await rooms
+      .find({ kind: 'public' })
+      .sort({ last_message_at: -1, _id: 1 })
+      .limit(12)
+      .toArray();
+    expect(listed.map((room) => room._id)).toEqual(expected.slice(0, 12));
+    expect(listed[0]._id).toBe('room-29');
+    const newest = await rooms.find({}).sort({ created_at: -1, _id: 1 }).limit(3).toArray();
+    expect(newest.map((room) => room._id)).toEqual(['room-29', 'room-28', 'room-27']);
+    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
+    if (build.ferretdbVersion !== undefined) {
+      const explained = (await db.command({
+        explain: {
+          find: 'chat_rooms',
+          filter: { kind: 'public' },
+          sort: { last_message_at: -1, _id: 1 },
+          limit: 12,
+        },
+      })) as { sortPushdown: boolean; limitPushdown: boolean };
+      expect([explained.sortPushdown, explained.limitPushdown]).toEqual([true, true]);
     }
   });
 

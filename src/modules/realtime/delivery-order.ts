@@ -111,7 +111,8 @@ export class SeqOrder<F extends object> {
       position = { held: new Map(), failures: 0 };
       this.positions.set(connection, position);
     }
-    if (position.seq === undefined) {
+    // the usual case, the next seq with nothing held: straight out (a fan-out does this per socket)
+    if (position.seq === undefined || (seq === position.seq + 1 && position.held.size === 0)) {
       position.seq = seq;
       if (frame) this.write(connection, frame);
       return;
