@@ -143,5 +143,15 @@ describe('room message seq against FerretDB (property)', () => {
       ),
       { numRuns: 40 },
     );
+    // retention removed the oldest: the window starts at the first message still kept
+    const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
+    await model.deleteMany({ room_id: roomId, seq: { $lte: 12 } });
+    const kept = written.filter((message) => message.seq > 12);
+    expect(await repositories[0].unreadAfter(roomId, 3, 'me', 10)).toEqual({
+      count: kept.slice(0, 10).filter((message) => message.kind === 'text' && message.sender_id !== 'me')
+        .length,
+      more: true,
+    });
+    expect(await repositories[0].unreadAfter(roomId, 30, 'me', 10)).toEqual({ count: 0, more: false });
   });
 });

@@ -123,25 +123,35 @@ export class RoomMessagesRepository implements OnModuleInit {
 
   // Unread counts: the text messages not sent by `exceptSender` among the first `window` messages
   // after `seq` (joins and moderation notices are not something to read), and whether more messages
-  // follow that window. Bounded, so a room list costs the same however far behind its reader is: one
-  // range of the (room_id, seq) index on either store (FerretDB: scripts/ferretdb.sh's seq pushdown).
+  // follow that window. Seqs have no gaps, so the window is a seq range from the first message kept
+  // after `seq` (retention removes the oldest): one index range on either store, counted by the
+  // store (the `count` command; FerretDB's build counts it in SQL, scripts/ferretdb.sh), so a room
+  // list costs the same however far behind its reader is.
   async unreadAfter(
     roomId: string,
     seq: number,
     exceptSender: string,
     window: number,
   ): Promise<{ count: number; more: boolean }> {
-    const found = await this.messages
-      .find({ room_id: roomId, seq: { $gt: seq } }, { sender_id: 1, kind: 1 })
+    const first = await this.messages
+      .findOne({ room_id: roomId, seq: { $gt: seq } }, { seq: 1 })
       .sort({ seq: 1 })
-      .limit(window + 1)
-      .lean<Array<Pick<RoomMessage, 'sender_id' | 'kind'>>>();
-    const counted = found.slice(0, window);
-    return {
-      count: counted.filter((message) => message.kind === 'text' && message.sender_id !== exceptSender)
-        .length,
-      more: found.length > window,
-    };
+      .lean<{ seq: number }>();
+    if (!first) return { count: 0, more: false };
+    const end = first.seq - 1 + window;
+    const [counted, next] = await Promise.all([
+      this.messages.db.db!.command({
+        count: this.messages.collection.collectionName,
+        query: {
+          room_id: roomId,
+          seq: { $gte: first.seq, $lte: end },
+          kind: 'text',
+          sender_id: { $ne: exceptSender },
+        },
+      }),
+      this.messages.findOne({ room_id: roomId, seq: { $gt: end } }, { _id: 1 }).lean(),
+    ]);
+    return { count: (counted as { n: number }).n, more: next !== null };
   }
 
   // Keeps the text before the edit; false when the message is gone or deleted.
