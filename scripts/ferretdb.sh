@@ -13,9 +13,9 @@
 # A third (pushdown-seq.patch) lets SQLite answer a room's page of messages and the public room list:
 # `seq`, `last_message_at` and `created_at` (a number or date in every chatbox document holding them)
 # are indexed as their SQL value, and a wholly SQL-expressible filter gets its order by them and its
-# limit in SQL, and a `count` of one is a SQL COUNT; `_id`, `room_id`, `user_id` and `message_id` lists
-# ($in of strings) go down too. A
-# history, resume or unread read then reads the rows it returns, not every row of the room.
+# limit in SQL, and a `count` of one is a SQL COUNT; `_id`, `room_id`, `user_id` and `message_id`
+# lists ($in of strings) go down too. A history, resume or unread read then reads the rows it returns,
+# not every row of the room.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
