@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TEST_JWT_SECRET } from '../test/helpers/env';
 import { userToken } from '../test/helpers/tokens';
 import { closeAll, openMany } from './clients';
+import { summarizeProfile } from './cpu-profile';
 import { renderRooms, type RoomsResults, type Latency } from './report-rooms';
 import { seedStore, type SeededStore } from './rooms-seed';
 import { chatFrame, coverage, joinAll, messageId, paced, Recorder, type Member } from './rooms-load';
@@ -425,6 +426,15 @@ const SENDER_SHARE_OF_LIMIT = 0.5;
 // the room's last member (the last in every fan-out loop) has it, and send the next, at most at
 // half the rate limit each (at 80%, a smoke run still saw refusals: hits reach the
 // fixed window bunched): the servers' fan-out, not the senders, sets the pace.
+// BENCH_PROFILE=1: the first server's CPU profile of a phase's window (it slows the server, so the
+// numbers of that run are not results), saved beside the data and summed up in the log
+async function profileWindow(target: Target, phase: string, work: () => Promise<unknown>): Promise<void> {
+  const { profile } = await target.servers[0].profile(work);
+  const file = join(DATA, `${target.name.replace(/\W+/g, '-')}-${phase}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  log(`${target.name}: CPU profile of the ${phase} window: ${file}\n${summarizeProfile(profile, 25)}`);
+}
+
 async function fanout(target: Target): Promise<FanoutResult> {
   const size = config.fanoutMembers;
   log(`${target.name}: fan-out: one room of ${size} members, ${config.fanoutSenders} senders`);
@@ -480,7 +490,11 @@ async function fanout(target: Target): Promise<FanoutResult> {
   await sleep(2000);
   const deliveredBefore = recorder.delivered;
   windowOpen = true;
-  const window = await measured(target, () => sleep(config.fanoutSeconds * 1000));
+  const window = await measured(target, () =>
+    process.env.BENCH_PROFILE === '1'
+      ? profileWindow(target, 'fanout', () => sleep(config.fanoutSeconds * 1000))
+      : sleep(config.fanoutSeconds * 1000),
+  );
   windowOpen = false;
   const delivered = recorder.delivered - deliveredBefore;
   stop = true;
