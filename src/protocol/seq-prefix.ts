@@ -1,8 +1,9 @@
 // Where a reader stands in a stream numbered by seq (a session's log, a room's messages;
-// docs/protocol.md, "Guarantees" and "Resume"): the highest seq N such that every seq up to N is had
-// (or known absent). A seq above a gap is held with its value until the gap fills; then the point
-// jumps over it. The server orders each socket's stored events with it (SeqOrder); the chat client
-// keeps each room's resume point with it. Plain TypeScript: nothing here may import Node or Nest.
+// docs/protocol.md, "Guarantees" and "Resume point"): the highest seq N such that every seq up to N
+// is had (or known absent). A seq above a gap is held with its value until the gap fills; then the
+// point jumps over it. The server orders each socket's stored events with it (SeqOrder); the chat
+// client keeps each room's resume point with it. Plain TypeScript: nothing here may import Node or
+// Nest.
 
 export interface SeqGap {
   // the missing seqs, both ends included
