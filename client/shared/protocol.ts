@@ -18,6 +18,8 @@ export type {
   RoomMessageFrame,
   PresenceStatus,
 } from '../../src/protocol/rooms';
+// where a reader stands in a stream of seqs: the server's delivery order and a room's resume point
+export { SeqPrefix, type SeqGap } from '../../src/protocol/seq-prefix';
 
 export interface ModelInfo {
   id: string;

@@ -35,11 +35,12 @@ describe('rooms (browser)', () => {
     for (const socket of sockets.splice(0)) socket.socket.terminate();
   });
 
-  const person = async (viewport = DESKTOP) => {
+  const person = async (viewport = DESKTOP, before?: (page: Page) => Promise<void>) => {
     const id = uniqueUser();
     const token = userToken(id);
     const { context, page } = await newPage(browser, viewport);
     contexts.push(context);
+    await before?.(page);
     await page.goto(chatUrl(server.httpUrl, token));
     await page.locator('[data-testid=status][data-state=connected]').waitFor();
     await page.getByRole('tab', { name: 'Rooms' }).click();
@@ -286,6 +287,95 @@ describe('rooms (browser)', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
     await waitUntil(alice.page, `document.querySelectorAll('.room-thread article').length === 5`);
     expect(await texts(alice.page)).toEqual(expected);
+  });
+
+  // issue 14 (docs/protocol.md, "Resume point"): a message lost on the socket while a later one
+  // arrives is read from the REST history; a resume starts below a gap still open, never past it
+  it('should read a message lost on its socket from the history, and resume from below a gap', async () => {
+    const alice = await person();
+    // bob's socket loses the first server frame carrying each of these texts; the joins it sends are kept
+    const lose = new Set<string>();
+    const joins: Array<Record<string, unknown>> = [];
+    const historyReads: string[] = [];
+    let historyDown = false;
+    const bob = await person(DESKTOP, async (page) => {
+      await page.routeWebSocket(/\/chat\/ws/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((message) => {
+          const frame: unknown = typeof message === 'string' ? JSON.parse(message) : null;
+          if (frame && (frame as { type?: unknown }).type === 'join')
+            joins.push(frame as Record<string, unknown>);
+          server.send(message);
+        });
+        server.onMessage((message) => {
+          if (typeof message === 'string' && message.includes('"type":"chat"'))
+            for (const text of lose)
+              if (message.includes(`"content":${JSON.stringify(text)}`)) {
+                lose.delete(text);
+                return;
+              }
+          ws.send(message);
+        });
+      });
+      await page.route(/\/api\/v1\/chat\/rooms\/[^/]+\/messages\?/, (route) => {
+        historyReads.push(route.request().url());
+        return historyDown ? route.abort() : route.continue();
+      });
+    });
+    const name = `gap ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await send(alice.page, 'before the loss');
+    await message(bob.page, 'before the loss').waitFor();
+    const seqOf = async (page: Page, text: string) =>
+      Number(await message(page, text).getAttribute('data-seq'));
+    const texts = async (page: Page) => page.locator('.room-thread article .text').allTextContents();
+
+    // 1. lost on the socket, the next one arrives: the gap is read from the history (2 s later)
+    lose.add('lost on the way');
+    await send(alice.page, 'lost on the way');
+    await message(alice.page, 'lost on the way').and(alice.page.locator('[data-state=sent]')).waitFor();
+    await send(alice.page, 'after the loss');
+    await message(bob.page, 'after the loss').waitFor();
+    await message(bob.page, 'lost on the way').waitFor({ timeout: 15_000 });
+    const lostSeq = await seqOf(bob.page, 'lost on the way');
+    expect(lose.size).toBe(0);
+    expect(historyReads.some((url) => url.includes(`before=${lostSeq + 1}`) && url.includes('limit=1'))).toBe(
+      true,
+    );
+    expect(await texts(bob.page)).toEqual(['before the loss', 'lost on the way', 'after the loss']);
+
+    // 2. lost again with the history away: the resume after a reconnect starts below the gap
+    historyDown = true;
+    lose.add('lost before the drop');
+    await send(alice.page, 'lost before the drop');
+    await message(alice.page, 'lost before the drop').and(alice.page.locator('[data-state=sent]')).waitFor();
+    await send(alice.page, 'past the gap');
+    await message(bob.page, 'past the gap').waitFor();
+    await bob.page.context().setOffline(true);
+    await bob.page.locator('[data-testid=status][data-state=offline]').waitFor();
+    const joinsBefore = joins.length;
+    await bob.page.context().setOffline(false);
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await message(bob.page, 'lost before the drop').waitFor();
+    const resumed = joins.slice(joinsBefore).find((frame) => frame.last_seq !== undefined);
+    expect(resumed?.last_seq).toBe((await seqOf(bob.page, 'past the gap')) - 2);
+    const expected = [
+      'before the loss',
+      'lost on the way',
+      'after the loss',
+      'lost before the drop',
+      'past the gap',
+    ];
+    expect(await texts(bob.page)).toEqual(expected);
+    const seqs = (await bob.page
+      .locator('.room-thread article')
+      .evaluateAll((items) => items.map((item) => Number(item.getAttribute('data-seq'))))) as number[];
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
   });
 
   it('should let the admin delete a reported message (seen as deleted), mute, unmute, ban and unban from the dashboard', async () => {

@@ -1,13 +1,14 @@
 import type { Connection } from './connection';
 import { isStoredFrame } from '../../protocol/frames';
+import { SeqPrefix } from '../../protocol/seq-prefix';
 
 export { isStoredFrame };
 
 interface Position<F> {
-  // highest seq this socket has, with every seq before it
-  seq?: number;
-  // arrived early (another instance's event overtook one still on its way); null = seen elsewhere
-  held: Map<number, F | null>;
+  // the highest seq this socket has, with every seq before it (none before its first stored event),
+  // and what arrived early (another instance's event overtook one still on its way); null = seen
+  // elsewhere. The same prefix keeps the chat client's resume point for a room.
+  prefix?: SeqPrefix<F | null>;
   timer?: NodeJS.Timeout;
   syncing?: boolean;
   // database reads failed in a row while a gap was open
@@ -40,7 +41,10 @@ export class SeqOrder<F extends object> {
 
   reset(connection: Connection, seq?: number): void {
     clearTimeout(this.positions.get(connection)?.timer);
-    this.positions.set(connection, { seq, held: new Map(), failures: 0 });
+    this.positions.set(connection, {
+      prefix: seq === undefined ? undefined : new SeqPrefix(seq),
+      failures: 0,
+    });
   }
 
   forget(connection: Connection): void {
@@ -49,7 +53,7 @@ export class SeqOrder<F extends object> {
   }
 
   seqOf(connection: Connection): number | undefined {
-    return this.positions.get(connection)?.seq;
+    return this.positions.get(connection)?.prefix?.point;
   }
 
   deliver(connection: Connection, frame: F): void {
@@ -68,12 +72,13 @@ export class SeqOrder<F extends object> {
   // Reads every stored event after the socket's position and delivers what it lacks.
   async catchUp(connection: Connection): Promise<void> {
     const position = this.positions.get(connection);
-    if (!position || position.seq === undefined || position.syncing || connection.pending) return;
+    const prefix = position?.prefix;
+    if (!position || !prefix || position.syncing || connection.pending) return;
     position.syncing = true;
     let frames: F[] = [];
     let read = false;
     try {
-      frames = await this.source.fetchAfter(connection.sessionId, position.seq);
+      frames = await this.source.fetchAfter(connection.sessionId, prefix.point);
       read = true;
     } catch {
       // the database is away too: read again a little later while events are held
@@ -81,7 +86,7 @@ export class SeqOrder<F extends object> {
       position.syncing = false;
     }
     if (this.positions.get(connection) !== position) return;
-    if (!read && position.held.size > 0 && ++position.failures < GAP_READS) {
+    if (!read && prefix.heldCount > 0 && ++position.failures < GAP_READS) {
       clearTimeout(position.timer);
       position.timer = setTimeout(
         () => {
@@ -96,31 +101,33 @@ export class SeqOrder<F extends object> {
     // read, or still away after every retry: what is held goes out in order (past the gap, which
     // the client then sees in seq and fills on its next resume)
     position.failures = 0;
-    for (const frame of frames) {
-      if (!this.isStored(frame)) continue;
-      const seq = frame.seq;
-      if (seq > (position.seq ?? 0) && !position.held.has(seq)) position.held.set(seq, frame);
-    }
-    this.flush(connection, position);
-    this.release(connection, position);
+    for (const frame of frames)
+      if (this.isStored(frame)) this.writeAll(connection, prefix.add(frame.seq, frame));
+    // a gap the database could not fill: the rest goes out in order rather than held forever
+    this.writeAll(connection, prefix.skipThrough(prefix.highest));
+    this.settle(position, prefix);
   }
 
   private accept(connection: Connection, seq: number, frame: F | null): void {
     let position = this.positions.get(connection);
     if (!position) {
-      position = { held: new Map(), failures: 0 };
+      position = { failures: 0 };
       this.positions.set(connection, position);
     }
-    // the usual case, the next seq with nothing held: straight out (a fan-out does this per socket)
-    if (position.seq === undefined || (seq === position.seq + 1 && position.held.size === 0)) {
-      position.seq = seq;
+    const prefix = position.prefix;
+    if (!prefix) {
+      position.prefix = new SeqPrefix(seq);
       if (frame) this.write(connection, frame);
       return;
     }
-    if (seq <= position.seq || position.held.has(seq)) return;
-    position.held.set(seq, frame);
-    this.flush(connection, position);
-    if (position.held.size > 0 && !position.timer) {
+    if (prefix.takeNext(seq)) {
+      if (frame) this.write(connection, frame);
+      return;
+    }
+    if (prefix.has(seq)) return;
+    this.writeAll(connection, prefix.add(seq, frame));
+    this.settle(position, prefix);
+    if (prefix.heldCount > 0 && !position.timer) {
       position.timer = setTimeout(() => {
         position.timer = undefined;
         void this.catchUp(connection);
@@ -129,30 +136,15 @@ export class SeqOrder<F extends object> {
     }
   }
 
-  private flush(connection: Connection, position: Position<F>): void {
-    for (let next = (position.seq ?? 0) + 1; position.held.has(next); next++) {
-      const frame = position.held.get(next);
-      position.held.delete(next);
-      position.seq = next;
-      if (frame) this.write(connection, frame);
-    }
-    if (position.held.size === 0) {
-      clearTimeout(position.timer);
-      position.timer = undefined;
-      position.failures = 0;
-    }
+  private writeAll(connection: Connection, frames: Array<F | null>): void {
+    for (const frame of frames) if (frame) this.write(connection, frame);
   }
 
-  // A gap the database could not fill: deliver the rest in order rather than hold it forever.
-  private release(connection: Connection, position: Position<F>): void {
-    const seqs = [...position.held.keys()].sort((a, b) => a - b);
-    for (const seq of seqs) {
-      const frame = position.held.get(seq);
-      position.held.delete(seq);
-      position.seq = seq;
-      if (frame) this.write(connection, frame);
-    }
+  // Nothing held any more: no gap to watch.
+  private settle(position: Position<F>, prefix: SeqPrefix<F | null>): void {
+    if (prefix.heldCount > 0) return;
     clearTimeout(position.timer);
     position.timer = undefined;
+    position.failures = 0;
   }
 }

@@ -26,7 +26,55 @@ describe(RoomStore.name, () => {
         for (const seq of seqs) store.applyMessage(stored(seq));
         const shown = store.messages(ROOM).map((message) => message.seq);
         expect(shown).toEqual([...new Set(seqs)].sort((a, b) => a - b));
-        expect(store.thread(ROOM).lastSeq).toBe(Math.max(...seqs));
+      }),
+    );
+  });
+
+  // issue 14: seq 7 before 6 (6 lost on a dying socket, 7 by a page or the ack of the user's own
+  // message) must not move the resume point past 6, or a resume from it skips 6 for good
+  it('should resume from the end of the contiguous prefix, whatever the order, repeats and paths of arrival', () => {
+    const deliveries = fc
+      .record({ start: fc.nat(20), count: fc.integer({ min: 1, max: 25 }) })
+      .chain(({ start, count }) =>
+        fc.record({
+          start: fc.constant(start),
+          count: fc.constant(count),
+          // the user's own messages (sent from here: pending until the ack or their stored copy)
+          mine: fc.array(fc.boolean(), { minLength: count, maxLength: count }),
+          // each arrival: which message, and by the ack (own messages) or a stored frame
+          arrivals: fc.array(fc.tuple(fc.integer({ min: 1, max: count }), fc.boolean()), { maxLength: 60 }),
+        }),
+      );
+    fc.assert(
+      fc.property(deliveries, ({ start, count, mine, arrivals }) => {
+        const store = new RoomStore();
+        // the join stood at `start` (the history before it held, older ones paged)
+        store.joinedAt(ROOM, start);
+        for (let index = 0; index < count; index++)
+          if (mine[index])
+            store.addPending(ROOM, { clientId: `c${index + 1}`, userId: 'alice', content: 'hi' });
+        // every message at least once, after the arbitrary ones
+        const all = Array.from({ length: count }, (_, index): [number, boolean] => [index + 1, false]);
+        const had = new Set<number>();
+        for (const [nth, byAck] of [...arrivals, ...all]) {
+          const seq = start + nth;
+          const own = mine[nth - 1];
+          if (own && byAck) store.ack(ROOM, `c${nth}`, `m${seq}`, seq);
+          else store.applyMessage(stored(seq, own ? { client_id: `c${nth}`, user_id: 'alice' } : {}));
+          had.add(seq);
+          let missing = start + 1;
+          while (had.has(missing)) missing++;
+          expect(store.thread(ROOM).resume.point).toBe(missing - 1);
+          // each message once: stored ones in seq order, then those still pending
+          const shown = store.messages(ROOM);
+          const seqs = shown.flatMap((message) => (message.seq === undefined ? [] : [message.seq]));
+          expect(seqs).toEqual([...had].sort((a, b) => a - b));
+          expect(shown.length).toBe(
+            had.size + mine.filter((own, index) => own && !had.has(start + index + 1)).length,
+          );
+        }
+        expect(store.thread(ROOM).resume.point).toBe(start + count);
+        expect(store.messages(ROOM).every((message) => !message.pending)).toBe(true);
       }),
     );
   });
@@ -35,14 +83,35 @@ describe(RoomStore.name, () => {
   it("should not move the resume point past a message it has not received on the sender's own ack", () => {
     const store = new RoomStore();
     store.applyMessage(stored(3));
+    store.joinedAt(ROOM, 3);
     store.addPending(ROOM, { clientId: 'c1', userId: 'alice', content: 'hi' });
     // seq 4 (someone else's) is still on its way when the ack of seq 5 arrives
     store.ack(ROOM, 'c1', 'm5', 5);
-    expect(store.thread(ROOM).lastSeq).toBe(3);
+    expect(store.thread(ROOM).resume.point).toBe(3);
+    // the ack counts once the gap below it fills
     store.applyMessage(stored(4));
+    expect(store.thread(ROOM).resume.point).toBe(5);
     store.applyMessage(stored(5, { client_id: 'c1', user_id: 'alice', content: 'hi' }));
-    expect(store.thread(ROOM).lastSeq).toBe(5);
+    expect(store.thread(ROOM).resume.point).toBe(5);
     expect(store.messages(ROOM).map((message) => message.seq)).toEqual([3, 4, 5]);
+  });
+
+  it('should not count an ack of a message it does not show (no pending message for it)', () => {
+    const store = new RoomStore();
+    store.joinedAt(ROOM, 3);
+    store.ack(ROOM, 'unknown', 'm4', 4);
+    expect(store.thread(ROOM).resume.point).toBe(3);
+    expect(store.messages(ROOM)).toEqual([]);
+  });
+
+  it('should stand at the join: the history sent before it and nothing past it', () => {
+    const store = new RoomStore();
+    for (let seq = 41; seq <= 50; seq++) store.applyMessage(stored(seq));
+    expect(store.thread(ROOM).resume.point).toBe(0);
+    store.joinedAt(ROOM, 50);
+    expect(store.thread(ROOM).resume.point).toBe(50);
+    store.applyMessage(stored(52));
+    expect(store.thread(ROOM).resume).toMatchObject({ point: 50, hasGap: true });
   });
 
   it('should turn a pending message into the stored one on its ack, once even when the replay came first', () => {

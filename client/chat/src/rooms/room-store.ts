@@ -1,4 +1,5 @@
 import { isRecord, type RoomMessageFrame } from '../../../shared/protocol';
+import { ResumePoint } from './resume-point';
 
 export interface RoomMessage {
   // message_id once stored; `pending:<client_id>` before the ack
@@ -53,9 +54,10 @@ export interface RoomThread {
   roomId: string;
   byKey: Map<string, RoomMessage>;
   pendingKeys: Map<string, string>;
-  // the highest stored seq held: where a resume starts (join with last_seq)
-  lastSeq: number;
-  // the join answered at least once: live frames from now on; a reconnect resumes from lastSeq
+  // where a resume starts (join with last_seq): the end of the contiguous run of stored seqs held,
+  // never past a missing one (docs/protocol.md, "Resume point")
+  resume: ResumePoint;
+  // the join answered at least once: live frames from now on; a reconnect resumes from resume.point
   joined: boolean;
   // refused, kicked or banned: not in the room (any more); shown, not joined again by itself
   out: boolean;
@@ -83,7 +85,7 @@ export class RoomStore {
         roomId,
         byKey: new Map(),
         pendingKeys: new Map(),
-        lastSeq: 0,
+        resume: new ResumePoint(),
         joined: false,
         out: false,
         nextBefore: undefined,
@@ -149,9 +151,9 @@ export class RoomStore {
     if (!thread || !key || !pending || !messageId) return;
     thread.pendingKeys.delete(clientId);
     thread.byKey.delete(key);
-    // the resume point stays where the socket's ordered frames left it: an ack may come before a
-    // lower seq still held for this socket, and a resume from the ack's seq would skip that message
-    // (the stored copy of this one follows in order, or comes again in the replay)
+    // the message is held now; an ack may come before a lower seq still on its way to this socket,
+    // so it counts for the resume point only once that gap fills
+    if (seq !== undefined) thread.resume.seen(seq);
     if (thread.byKey.has(messageId)) return;
     thread.byKey.set(messageId, {
       ...pending,
@@ -164,6 +166,11 @@ export class RoomStore {
     });
   }
 
+  // The `join` answered: the socket stands at `seq`, with everything before it sent first.
+  joinedAt(roomId: string, seq: number): void {
+    this.thread(roomId).resume.standsAt(seq);
+  }
+
   fail(roomId: string, clientId: string, code: string): void {
     const thread = this.threads.get(roomId);
     const key = thread?.pendingKeys.get(clientId);
@@ -174,7 +181,7 @@ export class RoomStore {
   // A stored message (live, replayed or from a history page). Returns true when it is new.
   applyMessage(frame: RoomMessageFrame): boolean {
     const thread = this.thread(frame.room_id);
-    thread.lastSeq = Math.max(thread.lastSeq, frame.seq);
+    thread.resume.seen(frame.seq);
     if (frame.client_id) {
       const key = thread.pendingKeys.get(frame.client_id);
       if (key) {

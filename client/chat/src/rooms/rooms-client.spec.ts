@@ -1,5 +1,6 @@
-import type { ChatSocket } from '../chat-socket';
+import type { ChatSocket, LinkState } from '../chat-socket';
 import { RoomsClient } from './rooms-client';
+import { roomsApi, type HistoryPage } from './rooms-api';
 
 const ROOM = 'room-1';
 
@@ -8,7 +9,7 @@ function fakeSocket() {
   const sent: Array<Record<string, unknown>> = [];
   const socket = {
     rooms: null,
-    state: { kind: 'connected' },
+    state: { kind: 'connected' } as LinkState,
     send: (frame: Record<string, unknown>) => {
       sent.push(frame);
       return true;
@@ -195,5 +196,226 @@ describe(RoomsClient.name, () => {
     });
     rooms.react('m1', '👍');
     expect(sent.at(-1)).toMatchObject({ type: 'react', metadata: { remove: true } });
+  });
+
+  describe('resume point and gaps (issue 14)', () => {
+    const lastSeqOnReconnect = (rooms: RoomsClient, sent: Array<Record<string, unknown>>) => {
+      sent.length = 0;
+      rooms.onConnected();
+      return sent.find((frame) => frame.type === 'join')?.last_seq;
+    };
+    const page = (...seqs: number[]): HistoryPage => ({
+      items: seqs.map((seq) => chat(seq)),
+      next_before: seqs[0] ?? null,
+    });
+
+    afterEach(() => {
+      jest.restoreAllMocks();
+      jest.useRealTimers();
+    });
+
+    it('should resume from below a gap (seq 4 before 3), and from past it once 3 arrives', () => {
+      const { rooms, sent } = joinedClient();
+      rooms.onFrame(chat(4));
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(2);
+      rooms.onFrame(chat(3));
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(4);
+      expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+    });
+
+    it("should count the ack of the user's own message for the resume point once the gap below it fills", () => {
+      const { rooms, sent } = joinedClient();
+      rooms.open(ROOM);
+      rooms.sendText('mine');
+      const clientId = sent.find((frame) => frame.type === 'chat')?.client_id;
+      rooms.onFrame({ type: 'ack', room_id: ROOM, client_id: clientId, message_id: 'm4', seq: 4 });
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(2);
+      rooms.onFrame(chat(3));
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(4);
+    });
+
+    it('should stand where the join says after a first join, whatever the history before it', () => {
+      const { socket, sent } = fakeSocket();
+      const rooms = new RoomsClient(socket, () => 'token', 'alice');
+      rooms.joinRoom(ROOM);
+      for (let seq = 401; seq <= 500; seq++) rooms.onFrame(chat(seq));
+      rooms.onFrame({
+        type: 'join',
+        room_id: ROOM,
+        user_id: 'alice',
+        seq: 500,
+        metadata: { online: [], replayed: 100 },
+      });
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(500);
+    });
+
+    it('should read a gap still open after 2 s from the REST history, and show each message once, in order', async () => {
+      jest.useFakeTimers();
+      const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3, 4));
+      const { rooms, sent } = joinedClient();
+      rooms.onFrame(chat(5));
+      // the live frame of 4 comes meanwhile (3 stays missing)
+      rooms.onFrame(chat(4));
+      await jest.advanceTimersByTimeAsync(1_999);
+      expect(history).not.toHaveBeenCalled();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(history).toHaveBeenCalledTimes(1);
+      expect(history).toHaveBeenCalledWith('token', ROOM, 4, 1);
+      expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(5);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(history).toHaveBeenCalledTimes(1);
+    });
+
+    it("should not move the room's last activity back for a message read into a gap", async () => {
+      jest.useFakeTimers();
+      jest.spyOn(roomsApi, 'history').mockResolvedValue({
+        items: [chat(3, 'bob', { timestamp: '2026-01-01T00:00:03.000Z' })],
+        next_before: 3,
+      });
+      const { rooms } = joinedClient();
+      const refresh = jest.spyOn(rooms, 'refresh').mockResolvedValue(undefined);
+      rooms.rooms = [
+        {
+          id: ROOM,
+          kind: 'public',
+          name: 'Room',
+          owner_id: 'bob',
+          last_message_at: null,
+          membership: 'member',
+          role: 'member',
+          unread_count: 0,
+        },
+      ];
+      rooms.onFrame(chat(4, 'bob', { timestamp: '2026-01-01T00:00:04.000Z' }));
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(rooms.store.thread(ROOM).resume.point).toBe(4);
+      expect(rooms.rooms[0].last_message_at).toBe('2026-01-01T00:00:04.000Z');
+      // both missed live: both unread, and the list is not read again for a room it has
+      expect(rooms.store.thread(ROOM).unread).toBe(2);
+      expect(refresh).not.toHaveBeenCalled();
+    });
+
+    it('should page down a gap wider than a page, then resume from past it', async () => {
+      jest.useFakeTimers();
+      const range = (from: number, to: number) =>
+        Array.from({ length: to - from + 1 }, (_, index) => from + index);
+      const history = jest
+        .spyOn(roomsApi, 'history')
+        .mockImplementation((_token, _room, before, limit) =>
+          Promise.resolve(page(...range(Math.max(1, before - limit), before - 1))),
+        );
+      const { rooms, sent } = joinedClient();
+      rooms.onFrame(chat(153));
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(history.mock.calls.map(([, , before, limit]) => [before, limit])).toEqual([
+        [153, 100],
+        [53, 50],
+      ]);
+      expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(range(1, 153));
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(153);
+    });
+
+    it('should not read the history when the gap fills in time', async () => {
+      jest.useFakeTimers();
+      const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3));
+      const { rooms } = joinedClient();
+      rooms.onFrame(chat(4));
+      await jest.advanceTimersByTimeAsync(1_500);
+      rooms.onFrame(chat(3));
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(history).not.toHaveBeenCalled();
+    });
+
+    it('should not read the history while disconnected: the resume join fills the gap', async () => {
+      jest.useFakeTimers();
+      const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3));
+      const { rooms, sent, socket } = joinedClient();
+      rooms.onFrame(chat(4));
+      socket.state = { kind: 'reconnecting', retryAt: 0 };
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(history).not.toHaveBeenCalled();
+      socket.state = { kind: 'connected' };
+      expect(lastSeqOnReconnect(rooms, sent)).toBe(2);
+      rooms.onFrame(chat(3));
+      rooms.onFrame(chat(4));
+      rooms.onFrame({
+        type: 'join',
+        room_id: ROOM,
+        user_id: 'alice',
+        seq: 4,
+        metadata: { online: [], replayed: 2 },
+      });
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(history).not.toHaveBeenCalled();
+      expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+    });
+
+    it('should watch again after a gap opened while disconnected, once the resume join leaves one open', async () => {
+      jest.useFakeTimers();
+      const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3));
+      const { rooms, socket } = joinedClient();
+      socket.state = { kind: 'reconnecting', retryAt: 0 };
+      rooms.onFrame(chat(4));
+      await jest.advanceTimersByTimeAsync(3_000);
+      socket.state = { kind: 'connected' };
+      rooms.onConnected();
+      // the join answers without filling it (it stood past it elsewhere): read after 2 s
+      rooms.onFrame({
+        type: 'join',
+        room_id: ROOM,
+        user_id: 'alice',
+        seq: 2,
+        metadata: { online: [], replayed: 0 },
+      });
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(history).toHaveBeenCalledTimes(1);
+      expect(rooms.store.thread(ROOM).resume.point).toBe(4);
+    });
+
+    it('should read again, later each time, when the history read fails, without a notice', async () => {
+      jest.useFakeTimers();
+      jest.spyOn(Math, 'random').mockReturnValue(0.5);
+      const history = jest
+        .spyOn(roomsApi, 'history')
+        .mockRejectedValueOnce(new Error('network'))
+        .mockRejectedValueOnce(new Error('network'))
+        .mockResolvedValue(page(3));
+      // the room list the first join reads again
+      jest.spyOn(roomsApi, 'list').mockResolvedValue([
+        {
+          id: ROOM,
+          kind: 'public',
+          name: 'Room',
+          owner_id: 'bob',
+          last_message_at: null,
+          membership: 'member',
+          role: 'member',
+          unread_count: 0,
+        },
+      ]);
+      const { rooms } = joinedClient();
+      rooms.onFrame(chat(4));
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(history).toHaveBeenCalledTimes(1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(history).toHaveBeenCalledTimes(2);
+      await jest.advanceTimersByTimeAsync(1_999);
+      expect(history).toHaveBeenCalledTimes(2);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(history).toHaveBeenCalledTimes(3);
+      expect(rooms.store.thread(ROOM).resume.point).toBe(4);
+      expect(rooms.notice).toBeNull();
+    });
+
+    it('should stop reading a gap of a room left meanwhile', async () => {
+      jest.useFakeTimers();
+      const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3));
+      const { rooms } = joinedClient();
+      rooms.onFrame(chat(4));
+      await rooms.leave(ROOM);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(history).not.toHaveBeenCalled();
+    });
   });
 });

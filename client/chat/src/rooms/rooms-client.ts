@@ -5,7 +5,9 @@ import {
   type ModelInfo,
   type PresenceStatus,
   type RoomClientFrame,
+  type RoomMessageFrame,
 } from '../../../shared/protocol';
+import { backoffDelay } from '../backoff';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
 import { asMessageFrame, RoomStore } from './room-store';
@@ -27,6 +29,9 @@ const LIST_REFRESH_MS = 60_000;
 // joins, leaves, reads and heartbeats share a per-user budget on the server (ROOM_RATE_LIMIT_...):
 // read marks go at most this often, the newest one last
 const READ_MIN_INTERVAL_MS = 1_000;
+// a gap in a room's seqs still open this long while connected is read from the REST history
+// (docs/protocol.md, "Resume point"); a read that fails is tried again later (backoff)
+const GAP_FILL_MS = 2_000;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
@@ -46,6 +51,10 @@ export class RoomsClient implements RoomLink {
   private listTimer: ReturnType<typeof setInterval> | undefined;
   private readSentAt = 0;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
+  // per room: a gap being watched (timer), being read, and the reads that failed in a row
+  private gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private gapReads = new Set<string>();
+  private gapFailures = new Map<string, number>();
 
   constructor(
     private readonly socket: ChatSocket,
@@ -131,6 +140,7 @@ export class RoomsClient implements RoomLink {
     this.send({ type: 'leave', room_id: roomId, client_id: newClientId() });
     this.wanted.delete(roomId);
     this.store.forget(roomId);
+    this.unwatchGap(roomId);
     if (this.openId === roomId) this.openId = null;
     this.changed();
   }
@@ -221,8 +231,9 @@ export class RoomsClient implements RoomLink {
     const roomId = this.openId;
     if (!roomId) return;
     const thread = this.store.thread(roomId);
-    if (!thread.joined || thread.lastSeq === 0) return;
-    if ((thread.readBy.get(this.userId) ?? 0) >= thread.lastSeq) return;
+    const seq = thread.resume.point;
+    if (!thread.joined || seq === 0) return;
+    if ((thread.readBy.get(this.userId) ?? 0) >= seq) return;
     const wait = this.readSentAt + READ_MIN_INTERVAL_MS - Date.now();
     if (wait > 0) {
       this.readTimer ??= setTimeout(() => {
@@ -232,8 +243,8 @@ export class RoomsClient implements RoomLink {
       return;
     }
     this.readSentAt = Date.now();
-    thread.readBy.set(this.userId, thread.lastSeq);
-    this.send({ type: 'read', room_id: roomId, seq: thread.lastSeq });
+    thread.readBy.set(this.userId, seq);
+    this.send({ type: 'read', room_id: roomId, seq });
   }
 
   async loadOlder(): Promise<void> {
@@ -269,9 +280,10 @@ export class RoomsClient implements RoomLink {
     switch (frame.type) {
       case 'chat':
         this.onMessage(frame);
+        this.watchGap(roomId);
         break;
       case 'ack':
-        if (typeof frame.client_id === 'string' && messageId)
+        if (typeof frame.client_id === 'string' && messageId) {
           this.store.ack(
             roomId,
             frame.client_id,
@@ -279,9 +291,12 @@ export class RoomsClient implements RoomLink {
             typeof frame.seq === 'number' ? frame.seq : undefined,
             typeof frame.timestamp === 'string' ? frame.timestamp : undefined,
           );
+          this.watchGap(roomId);
+        }
         break;
       case 'join':
-        this.onJoined(roomId, userId, metadata);
+        this.onJoined(roomId, userId, typeof frame.seq === 'number' ? frame.seq : undefined, metadata);
+        this.watchGap(roomId);
         break;
       case 'leave':
         if (userId === this.userId) {
@@ -340,7 +355,11 @@ export class RoomsClient implements RoomLink {
 
   private onMessage(value: Record<string, unknown>): void {
     const frame = asMessageFrame(value);
-    if (!frame) return;
+    if (frame) this.onStored(frame);
+  }
+
+  // A stored message, live or read into a gap.
+  private onStored(frame: RoomMessageFrame): void {
     const thread = this.store.thread(frame.room_id);
     const fresh = this.store.applyMessage(frame);
     this.store.setTyping(frame.room_id, frame.user_id, false, 0);
@@ -348,14 +367,26 @@ export class RoomsClient implements RoomLink {
     if (frame.room_id === this.openId && this.visible && !pageHidden()) this.markRead();
     else thread.unread += 1;
     const room = this.rooms.find((entry) => entry.id === frame.room_id);
-    if (room) room.last_message_at = frame.timestamp;
     // a direct message from someone new: the list learns of the room
-    else void this.refresh();
+    if (!room) {
+      void this.refresh();
+      return;
+    }
+    // (a message read into a gap may be older than the newest one)
+    if (!room.last_message_at || frame.timestamp > room.last_message_at)
+      room.last_message_at = frame.timestamp;
   }
 
-  private onJoined(roomId: string, userId: string, metadata: Record<string, unknown>): void {
+  private onJoined(
+    roomId: string,
+    userId: string,
+    seq: number | undefined,
+    metadata: Record<string, unknown>,
+  ): void {
     if (userId && userId !== this.userId) return;
     const thread = this.store.thread(roomId);
+    // the socket stands at `seq`: what it was sent first is the history the resume point starts from
+    if (seq !== undefined) this.store.joinedAt(roomId, seq);
     const first = !thread.joined;
     thread.joined = true;
     thread.out = false;
@@ -436,9 +467,79 @@ export class RoomsClient implements RoomLink {
   private sendJoin(roomId: string): void {
     const thread = this.store.thread(roomId);
     const frame: RoomClientFrame = { type: 'join', room_id: roomId, client_id: `join:${newClientId()}` };
-    // a resume: everything after what the thread holds, nothing twice
-    if (thread.joined) frame.last_seq = thread.lastSeq;
+    // a resume: everything after what the thread holds without a gap, nothing twice
+    if (thread.joined) frame.last_seq = thread.resume.point;
     this.send(frame);
+  }
+
+  // ---- gaps (docs/protocol.md, "Resume point") ----
+
+  // A room whose seqs have a gap (a seq arrived before a lower one) is watched: the gap usually fills
+  // by itself (the lower seq was on its way); one still open after GAP_FILL_MS while connected is read
+  // from the REST history. While disconnected nothing is read: the resume join replays from the
+  // resume point, below the gap, and its `join` frame watches again.
+  private watchGap(roomId: string, delay = GAP_FILL_MS): void {
+    if (!this.wanted.has(roomId)) return this.unwatchGap(roomId);
+    const thread = this.store.thread(roomId);
+    if (!thread.resume.hasGap) return this.unwatchGap(roomId);
+    if (!thread.joined || this.gapTimers.has(roomId) || this.gapReads.has(roomId)) return;
+    this.gapTimers.set(
+      roomId,
+      setTimeout(() => {
+        this.gapTimers.delete(roomId);
+        void this.fillGap(roomId);
+      }, delay),
+    );
+  }
+
+  private unwatchGap(roomId: string): void {
+    clearTimeout(this.gapTimers.get(roomId));
+    this.gapTimers.delete(roomId);
+    this.gapFailures.delete(roomId);
+  }
+
+  // Reads the missing seqs page by page (GET /rooms/:id/messages?before=&limit=) and merges them like
+  // live messages (each once, by message_id); seqs the store no longer holds are passed over.
+  private async fillGap(roomId: string): Promise<void> {
+    const thread = this.store.thread(roomId);
+    const reading = () =>
+      this.wanted.has(roomId) &&
+      thread.joined &&
+      this.store.thread(roomId) === thread &&
+      this.socket.state.kind === 'connected';
+    if (!reading()) return;
+    this.gapReads.add(roomId);
+    let failed = false;
+    try {
+      for (
+        let request = thread.resume.nextRequest();
+        request && reading();
+        request = thread.resume.nextRequest()
+      ) {
+        const token = this.token();
+        if (!token) break;
+        const page = await roomsApi.history(token, roomId, request.before, request.limit);
+        if (!reading()) break;
+        const seqs: number[] = [];
+        for (const item of page.items) {
+          const frame = asMessageFrame(item);
+          if (!frame || frame.room_id !== roomId) continue;
+          this.onStored(frame);
+          seqs.push(frame.seq);
+        }
+        thread.resume.applyPage(request, seqs);
+        this.changed();
+      }
+    } catch {
+      // the server or the network is away: read again later (the notice is for what the user did)
+      failed = true;
+    } finally {
+      this.gapReads.delete(roomId);
+    }
+    if (!failed) return this.watchGap(roomId);
+    const failures = this.gapFailures.get(roomId) ?? 0;
+    this.gapFailures.set(roomId, failures + 1);
+    this.watchGap(roomId, backoffDelay(failures));
   }
 
   private send(frame: RoomClientFrame): void {
