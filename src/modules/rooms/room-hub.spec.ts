@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { RoomServerFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
-import { PRESENCE_COALESCE_MS, RoomHub } from './room-hub';
+import { PRESENCE_COALESCE_MS, ROOM_GAP_MS, RoomHub } from './room-hub';
 import type { RoomMessagesRepository } from './room-messages.repository';
 import type { RoomMessageRecord } from './room.types';
 
@@ -117,6 +117,48 @@ describe(RoomHub.name, () => {
     one.toRoom('r1', message(4));
     await jest.advanceTimersByTimeAsync(300);
     expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  // Writers finish out of order; the room puts the frames back in order once for all its sockets,
+  // and a seq that never comes is read from the store once per room, not once per socket.
+  it('should order a room once for all its sockets and read a missing seq once per room', async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watchers = Array.from({ length: 3 }, () => connection());
+    for (const watcher of watchers) {
+      two.subscribe(watcher.connection, 'r7');
+      two.ready(watcher.connection, 'r7', 0);
+    }
+    const sender = connection('sender');
+    two.subscribe(sender.connection, 'r7');
+    two.ready(sender.connection, 'r7', 0);
+    const seqs = (item: { sent: () => RoomServerFrame[] }) =>
+      item.sent().map((frame) => frame.type === 'chat' && frame.seq);
+    two.toRoom('r7', message(1, 'r7'));
+    // 3 (its sender's own socket gets the ack instead) overtakes 2
+    two.toRoom('r7', message(3, 'r7'), sender.connection);
+    one.toRoom('r7', message(2, 'r7'));
+    for (const watcher of watchers) expect(seqs(watcher)).toEqual([1, 2, 3]);
+    expect(seqs(sender)).toEqual([1, 2]);
+    const reads = jest.spyOn(repository, 'after');
+    stored.push({
+      id: 'm4',
+      room_id: 'r7',
+      seq: 4,
+      sender_id: 'x',
+      kind: 'text',
+      content: 'from the store',
+      created_at: new Date(0),
+      edited_at: null,
+      deleted_at: null,
+    });
+    one.toRoom('r7', message(5, 'r7'));
+    await jest.advanceTimersByTimeAsync(ROOM_GAP_MS - 1);
+    expect(seqs(watchers[0])).toEqual([1, 2, 3]);
+    await jest.advanceTimersByTimeAsync(1);
+    for (const watcher of [...watchers, sender]) expect(seqs(watcher).slice(-2)).toEqual([4, 5]);
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
   });
 
   it("should revoke a user's subscriptions on every instance", () => {

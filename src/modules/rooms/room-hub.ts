@@ -5,19 +5,38 @@ import { writeData } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
 import type { ServerFrame } from '../realtime/frames';
+import { SeqPrefix } from '../../protocol/seq-prefix';
 import { isStoredRoomFrame, messageFrame } from './room-frames';
 import { RoomMessagesRepository } from './room-messages.repository';
+import type { RoomMessageRecord } from './room.types';
 
 const TOPIC = 'rooms';
 // at most one presence frame per room per second reaches a socket (PRESENCE-004)
 export const PRESENCE_COALESCE_MS = 1000;
 const GAP_FILL_LIMIT = 500;
+// how long a room's stored messages wait for an earlier seq before the room reads it from the store
+// (once for all its sockets here)
+export const ROOM_GAP_MS = 100;
 
 type RoomBusMessage =
   | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
   | { k: 'revoke'; room: string; user: string }
   | { k: 'user'; user: string; frame: RoomsChangedFrame }
   | { k: 'presence'; room: string; user: string; status: PresenceStatus };
+
+interface Held {
+  frame: RoomServerFrame;
+  exceptId?: string;
+}
+
+// A room's stored messages in seq order, before they fan out: writers on this and other instances
+// finish their inserts out of order, and putting them back in order once per room keeps every
+// socket's SeqOrder on its straight path (no per-socket holding and timers for each such message).
+interface RoomSequence {
+  prefix: SeqPrefix<Held>;
+  timer?: NodeJS.Timeout;
+  reading?: boolean;
+}
 
 interface Subscription {
   connection: Connection;
@@ -37,6 +56,7 @@ export class RoomHub implements OnModuleInit {
   // every attached rooms socket by user: frames about the user's own rooms (rooms_changed)
   private readonly ofUser = new Map<string, Set<Connection>>();
   private readonly orders = new Map<string, SeqOrder<RoomServerFrame>>();
+  private readonly sequences = new Map<string, RoomSequence>();
   private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
   private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
   private readonly presenceSentAt = new Map<string, number>();
@@ -95,6 +115,8 @@ export class RoomHub implements OnModuleInit {
     if (subscribers.size === 0) {
       this.rooms.delete(roomId);
       this.orders.delete(roomId);
+      clearTimeout(this.sequences.get(roomId)?.timer);
+      this.sequences.delete(roomId);
     }
     const rooms = this.ofConnection.get(connection.id);
     rooms?.delete(roomId);
@@ -168,6 +190,49 @@ export class RoomHub implements OnModuleInit {
 
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     if (frame.type === 'chat') this.messages.noteStored(roomId, frame.seq);
+    if (!this.rooms.has(roomId)) return;
+    if (!isStoredRoomFrame(frame)) return this.fanOut(roomId, frame, exceptId);
+    let sequence = this.sequences.get(roomId);
+    if (!sequence) this.sequences.set(roomId, (sequence = { prefix: new SeqPrefix(frame.seq - 1) }));
+    const { prefix } = sequence;
+    if (prefix.takeNext(frame.seq)) return this.fanOut(roomId, frame, exceptId);
+    // late or repeated: the sockets' SeqOrder places or drops it
+    if (prefix.has(frame.seq)) return this.fanOut(roomId, frame, exceptId);
+    for (const held of prefix.add(frame.seq, { frame, exceptId }))
+      this.fanOut(roomId, held.frame, held.exceptId);
+    if (prefix.heldCount === 0) {
+      clearTimeout(sequence.timer);
+      sequence.timer = undefined;
+    } else if (!sequence.timer && !sequence.reading) {
+      const waiting = sequence;
+      waiting.timer = setTimeout(() => void this.fillGap(roomId, waiting), ROOM_GAP_MS);
+      waiting.timer.unref();
+    }
+  }
+
+  // An earlier seq did not come (its writer died, the bus dropped it): read what follows the room's
+  // point from the store, once for every socket here, then let everything held go on in order. A
+  // seq still missing is left to each socket's SeqOrder, which reads again after its own wait.
+  private async fillGap(roomId: string, sequence: RoomSequence): Promise<void> {
+    sequence.timer = undefined;
+    sequence.reading = true;
+    let missing: RoomMessageRecord[] = [];
+    try {
+      missing = await this.messages.after(roomId, sequence.prefix.point, GAP_FILL_LIMIT);
+    } catch {
+      // the store is away: the sockets' SeqOrder retries with backoff
+    } finally {
+      sequence.reading = false;
+    }
+    if (this.sequences.get(roomId) !== sequence) return;
+    const { prefix } = sequence;
+    for (const message of missing)
+      for (const held of prefix.add(message.seq, { frame: messageFrame(message) }))
+        this.fanOut(roomId, held.frame, held.exceptId);
+    for (const held of prefix.skipThrough(prefix.highest)) this.fanOut(roomId, held.frame, held.exceptId);
+  }
+
+  private fanOut(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     const subscribers = this.rooms.get(roomId);
     if (!subscribers) return;
     const order = this.orderOf(roomId);
