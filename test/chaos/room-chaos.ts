@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
-import { openSocket } from './sockets';
+import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
 // faults as the AI sessions (test/chaos/chaos.ts):
@@ -104,9 +104,6 @@ interface Churner {
 }
 
 const CUT_SHARE = 0.3;
-const ENDPOINTS = ['/ws/chat', '/chat/ws'];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)];
 
 export class RoomChaos {
   private readonly members: Member[] = [];
@@ -537,51 +534,4 @@ export class RoomChaos {
     }
     return messages;
   }
-}
-
-function randomUrl(ports: number[], token: string): string {
-  return `ws://127.0.0.1:${pick(ports)}${pick(ENDPOINTS)}?token=${token}`;
-}
-
-async function rest<T = unknown>(
-  port: number,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${port}/api/v1/chat${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-// A socket's frames go to one handler at a time. ws may emit the first frame in the same tick as
-// `open` (the upgrade response and /ws/chat's connection_status in one read), before whoever awaited
-// the open could listen: frames that come before a handler wait for it.
-const lines = new WeakMap<WebSocket, { handler?: (data: string) => void; early: string[] }>();
-
-function onFrames(socket: WebSocket, handler: ((data: string) => void) | undefined): void {
-  const line = lines.get(socket)!;
-  line.handler = handler;
-  if (handler) for (const data of line.early.splice(0)) handler(data);
-}
-
-function openLine(url: string): Promise<WebSocket | undefined> {
-  return openSocket(url, (socket) => {
-    const line: { handler?: (data: string) => void; early: string[] } = { early: [] };
-    lines.set(socket, line);
-    socket.on('message', (data: WebSocket.RawData) => {
-      const text = data.toString();
-      if (line.handler) line.handler(text);
-      else line.early.push(text);
-    });
-  });
 }
