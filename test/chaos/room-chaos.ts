@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { ChangeLedger, type StoredChanges } from './room-changes';
 import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
@@ -8,14 +9,16 @@ import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 // - members of a few public rooms and of two direct messages (one opened by REST, one made by first
 //   use of `@<user>` from both sides at once) send `chat` frames with client_ids, each on a fresh
 //   socket to a random instance and endpoint (/ws/chat or /chat/ws), cut 30 % of them 0–40 ms after
-//   the send and resend the same client_id until acked;
+//   the send and resend the same client_id until acked; between messages they edit their own acked
+//   messages and add and take back reactions on recent ones, cut and resent the same way;
 // - each member also keeps a listening socket (a second device) joined to all its rooms; it is cut
 //   every few seconds, loses its instance to the faults, and comes back with `join` + `last_seq` =
 //   the highest seq below which it holds everything;
 // - churners join a public room, say something, leave, and again.
 // Afterwards every room's history is read over REST (paging the cursor) and counted: acked but not
 // stored, stored twice, seqs that are not exactly 1..n, acks naming another message than the stored
-// one; and, for the listening sockets: each member resumes one last time and must then hold every
+// one; texts, edited marks and reactions against the acked edits and reactions (room-changes.ts);
+// and, for the listening sockets: each member resumes one last time and must then hold every
 // stored message, no socket may have got a message twice (or one at or below its last_seq), nor
 // one before a lower one.
 
@@ -50,6 +53,16 @@ export interface RoomChaosCounts {
   resumes: number;
   replayed: number;
   live: number;
+  // edits and reaction operations (adds and removals) acked, and what the store holds after them
+  // (test/chaos/room-changes.ts): texts that are not the last acked edit (nor a later unacked one),
+  // edited marks that disagree with the text, reactions there or gone against the acked operations
+  // or never sent, users listed twice under one emoji
+  edits: number;
+  reactions: number;
+  contentWrong: number;
+  editedWrong: number;
+  reactionsWrong: number;
+  reactionsDoubled: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
   // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
   // (`timeout:<what was awaited>`) before the answer: each of those was tried again
@@ -71,10 +84,7 @@ interface Frame {
   error?: { code: string; retry_after?: number };
 }
 
-interface StoredRoomMessage {
-  seq: number;
-  message_id: string;
-  user_id: string;
+interface StoredRoomMessage extends StoredChanges {
   client_id?: string;
 }
 
@@ -93,9 +103,24 @@ interface Member {
   // rooms its listening socket joins: the join's room_id and the room's real id
   watches: Array<{ join: string; id: string }>;
   views: Map<string, View>;
+  // its acked messages, which it edits
+  own: Array<{ roomId: string; messageId: string }>;
   next: number;
   socket?: WebSocket;
 }
+
+type Operation =
+  | { kind: 'chat'; target: string; clientId: string; content: string }
+  | { kind: 'edit'; roomId: string; messageId: string; clientId: string; content: string; index: number }
+  | {
+      kind: 'react';
+      roomId: string;
+      messageId: string;
+      clientId: string;
+      emoji: string;
+      add: boolean;
+      index: number;
+    };
 
 interface Churner {
   user: string;
@@ -104,6 +129,12 @@ interface Churner {
 }
 
 const CUT_SHARE = 0.3;
+// of a member's operations: edits of its own messages, reactions; the rest are new messages
+const EDIT_SHARE = 0.2;
+const REACT_SHARE = 0.2;
+// edits and reactions go to the newest few messages, so some see several operations
+const RECENT = 5;
+const EMOJIS = ['👍', '🎉'];
 
 export class RoomChaos {
   private readonly members: Member[] = [];
@@ -112,6 +143,9 @@ export class RoomChaos {
   private publicIds: string[] = [];
   // room → sender|client_id → the first ack
   private readonly acks = new Map<string, Map<string, Ack>>();
+  // room → its acked messages (for reactions)
+  private readonly known = new Map<string, string[]>();
+  private readonly ledger = new ChangeLedger();
   private readonly counts: RoomChaosCounts = {
     rooms: 0,
     stored: 0,
@@ -128,6 +162,12 @@ export class RoomChaos {
     resumes: 0,
     replayed: 0,
     live: 0,
+    edits: 0,
+    reactions: 0,
+    contentWrong: 0,
+    editedWrong: 0,
+    reactionsWrong: 0,
+    reactionsDoubled: 0,
     errors: {},
   };
   private listening = true;
@@ -158,6 +198,7 @@ export class RoomChaos {
         targets: [...this.publicIds],
         watches: this.publicIds.map((id) => ({ join: id, id })),
         views: new Map(),
+        own: [],
         next: 0,
       };
       if (partner !== undefined) {
@@ -186,27 +227,78 @@ export class RoomChaos {
     ]);
   }
 
-  // One member's sending device: a socket per message, a new client_id or the unacked one again.
+  // One member's sending device: a socket per operation (a message, an edit of one of its own, a
+  // reaction added or taken back), a new one or the unacked one again.
   private async send(member: Member, ports: number[], deadline: number): Promise<void> {
-    let unacked: { target: string; clientId: string } | undefined;
+    let unacked: Operation | undefined;
     while (Date.now() < deadline) {
       const socket = await openLine(randomUrl(ports, member.token));
       if (!socket) {
         await sleep(50);
         continue;
       }
-      const message = unacked ?? {
-        target: pick(member.targets),
-        clientId: `${member.user}-${member.next++}`,
-      };
-      unacked = message;
-      const outcome = await this.exchange(socket, member.user, (send) => {
-        send({ type: 'chat', room_id: message.target, client_id: message.clientId, content: 'chaos' });
-        return message.clientId;
+      const operation = unacked ?? this.nextOperation(member);
+      unacked = operation;
+      const outcome = await this.exchange(socket, (send) => send(frameOf(operation)), operation.clientId, {
+        what: operation.kind,
+        cut: true,
+        acked: (frame) => this.noteDone(member, operation, frame),
       });
       socket.terminate();
       if (outcome.acked) unacked = undefined;
       else await sleep(outcome.retryAfterMs ?? 20);
+    }
+  }
+
+  // A new message most of the time; else an edit of one of the member's acked messages (its newest
+  // few, so some are edited several times) or a reaction on a recent message of one of its rooms
+  // (mostly the opposite of its last operation there, sometimes the same again).
+  private nextOperation(member: Member): Operation {
+    const clientId = `${member.user}-${member.next++}`;
+    const roll = Math.random();
+    if (roll < EDIT_SHARE && member.own.length > 0) {
+      const { roomId, messageId } = pick(member.own.slice(-RECENT));
+      const content = `edit ${clientId}`;
+      return {
+        kind: 'edit',
+        roomId,
+        messageId,
+        clientId,
+        content,
+        index: this.ledger.editSent(messageId, content),
+      };
+    }
+    const rooms = member.watches.map((watch) => watch.id).filter((id) => this.known.get(id)?.length);
+    if (roll < EDIT_SHARE + REACT_SHARE && rooms.length > 0) {
+      const roomId = pick(rooms);
+      const messageId = pick(this.known.get(roomId)!.slice(-RECENT));
+      const emoji = pick(EMOJIS);
+      const reacted = this.ledger.reacted(messageId, member.user, emoji);
+      const add = Math.random() < 0.75 ? !reacted : reacted;
+      const index = this.ledger.reactSent(messageId, member.user, emoji, add);
+      return { kind: 'react', roomId, messageId, clientId, emoji, add, index };
+    }
+    return { kind: 'chat', target: pick(member.targets), clientId, content: `chaos ${clientId}` };
+  }
+
+  // The operation was acked: a message is recorded (its ack checked, its text noted for the edits'
+  // check, its id offered to edits and reactions), an edit or a reaction noted as acked.
+  private noteDone(member: Member, operation: Operation, frame: Frame): void {
+    switch (operation.kind) {
+      case 'chat': {
+        const first = this.noteAck(member.user, frame, operation.content);
+        if (first && frame.room_id && frame.message_id) {
+          member.own.push({ roomId: frame.room_id, messageId: frame.message_id });
+          let known = this.known.get(frame.room_id);
+          if (!known) this.known.set(frame.room_id, (known = []));
+          known.push(frame.message_id);
+        }
+        return;
+      }
+      case 'edit':
+        return this.ledger.editAcked(operation.messageId, operation.index);
+      case 'react':
+        return this.ledger.reactAcked(operation.messageId, member.user, operation.emoji, operation.index);
     }
   }
 
@@ -224,33 +316,35 @@ export class RoomChaos {
         clientId: `${churner.user}-${churner.next++}`,
       };
       unacked = message;
-      const joined = await this.exchange(socket, churner.user, (send) => {
-        const clientId = `join-${message.clientId}`;
-        send({ type: 'join', room_id: message.roomId, client_id: clientId });
-        return clientId;
-      });
+      const content = `churn ${message.clientId}`;
+      const joinId = `join-${message.clientId}`;
+      const joined = await this.exchange(
+        socket,
+        (send) => send({ type: 'join', room_id: message.roomId, client_id: joinId }),
+        joinId,
+        { what: 'control' },
+      );
       if (joined.acked) {
         this.counts.joins++;
         const said = await this.exchange(
           socket,
-          churner.user,
-          (send) => {
-            send({ type: 'chat', room_id: message.roomId, client_id: message.clientId, content: 'churn' });
-            return message.clientId;
+          (send) => send({ type: 'chat', room_id: message.roomId, client_id: message.clientId, content }),
+          message.clientId,
+          {
+            what: 'chat',
+            fresh: false,
+            cut: true,
+            acked: (frame) => this.noteAck(churner.user, frame, content),
           },
-          false,
         );
         if (said.acked) {
           unacked = undefined;
+          const leaveId = `leave-${message.clientId}`;
           const left = await this.exchange(
             socket,
-            churner.user,
-            (send) => {
-              const clientId = `leave-${message.clientId}`;
-              send({ type: 'leave', room_id: message.roomId, client_id: clientId });
-              return clientId;
-            },
-            false,
+            (send) => send({ type: 'leave', room_id: message.roomId, client_id: leaveId }),
+            leaveId,
+            { what: 'control', fresh: false },
           );
           if (left.acked) this.counts.leaves++;
         }
@@ -261,17 +355,16 @@ export class RoomChaos {
   }
 
   // Sends one frame (after connection_status when `fresh`) and waits for its ack (or the `join`
-  // frame), an error, the socket's end or 10 s. A `chat` is cut 0–40 ms after the send 30 % of the
-  // time. Acks of chats are recorded and checked against the first ack of the same client_id.
+  // frame), an error, the socket's end or 10 s. With `cut`, the socket is cut 0–40 ms after the send
+  // 30 % of the time. `acked` hears of the ack.
   private exchange(
     socket: WebSocket,
-    user: string,
-    write: (send: (frame: object) => void) => string,
-    fresh = true,
+    write: (send: (frame: object) => void) => void,
+    clientId: string,
+    options: { what: string; fresh?: boolean; cut?: boolean; acked?: (frame: Frame) => void },
   ): Promise<{ acked: boolean; retryAfterMs?: number }> {
     return new Promise((resolve) => {
-      let clientId: string | undefined;
-      let isChat = false;
+      let sent = false;
       let cutting = false;
       const finish = (result: { acked: boolean; retryAfterMs?: number }) => {
         clearTimeout(timer);
@@ -280,59 +373,70 @@ export class RoomChaos {
         resolve(result);
       };
       const go = () => {
-        clientId = write((frame) => {
-          isChat = (frame as { type: string }).type === 'chat';
+        sent = true;
+        write((frame) => {
           socket.send(JSON.stringify(frame));
-          if (isChat && Math.random() < CUT_SHARE) {
+          if (options.cut && Math.random() < CUT_SHARE) {
             this.options.faults.cut++;
             cutting = true;
             setTimeout(() => socket.terminate(), Math.random() * 40);
           }
         });
       };
-      const note = (what: string) => (this.counts.errors[what] = (this.counts.errors[what] ?? 0) + 1);
       const onMessage = (data: string) => {
         const frame = JSON.parse(data) as Frame;
-        if (frame.type === 'connection_status' && clientId === undefined) return go();
-        if (clientId === undefined || frame.client_id !== clientId) return;
+        if (frame.type === 'connection_status' && !sent) return go();
+        if (!sent || frame.client_id !== clientId) return;
         if (frame.type === 'error') {
-          note(frame.error?.code ?? 'unknown');
+          this.note(frame.error?.code ?? 'unknown');
           return finish({ acked: false, retryAfterMs: frame.error?.retry_after });
         }
         if (frame.type === 'join') return finish({ acked: true });
         if (frame.type !== 'ack') return;
-        if (isChat) this.noteAck(user, frame);
+        options.acked?.(frame);
         finish({ acked: true });
       };
       const onClose = () => {
-        if (!cutting) note('closed');
+        if (!cutting) this.note('closed');
         finish({ acked: false });
       };
       const timer = setTimeout(() => {
-        note(`timeout:${clientId === undefined ? 'connection_status' : isChat ? 'chat' : 'control'}`);
+        this.note(`timeout:${sent ? options.what : 'connection_status'}`);
         finish({ acked: false });
       }, 10_000);
       onFrames(socket, onMessage);
       socket.once('close', onClose);
-      if (!fresh) go();
+      if (options.fresh !== false) return;
+      go();
     });
   }
 
-  private noteAck(user: string, frame: Frame): void {
+  private note(what: string): void {
+    this.counts.errors[what] = (this.counts.errors[what] ?? 0) + 1;
+  }
+
+  // Checks a message's ack against the first one of its client_id; true for the first (whose text
+  // the ledger then holds).
+  private noteAck(user: string, frame: Frame, content: string): boolean {
     if (!frame.room_id || !frame.message_id || frame.seq === undefined || !frame.client_id) {
       this.counts.ackMismatches++;
       console.log(`chaos rooms: ack without room, message or seq: ${JSON.stringify(frame)}`);
-      return;
+      return false;
     }
     let acks = this.acks.get(frame.room_id);
     if (!acks) this.acks.set(frame.room_id, (acks = new Map()));
     const key = `${user}|${frame.client_id}`;
     const first = acks.get(key);
-    if (!first) acks.set(key, { message_id: frame.message_id, seq: frame.seq });
-    else if (first.message_id !== frame.message_id || first.seq !== frame.seq) {
+    if (!first) {
+      acks.set(key, { message_id: frame.message_id, seq: frame.seq });
+      this.ledger.stored(frame.message_id, content);
+      return true;
+    }
+    if (first.message_id !== frame.message_id || first.seq !== frame.seq) {
       this.counts.ackMismatches++;
       console.log(`chaos rooms: ${key} acked as ${JSON.stringify(first)} and then as seq ${frame.seq}`);
     }
+    return false;
   }
 
   // One member's listening device: joined to every room of theirs, resuming with last_seq after
@@ -483,6 +587,10 @@ export class RoomChaos {
           );
       }
     }
+    const problems: string[] = [];
+    const changes = this.ledger.check([...histories.values()].flat(), (line) => problems.push(line));
+    for (const line of problems.slice(0, 20)) console.log(`chaos rooms: ${line}`);
+    Object.assign(counts, changes, this.ledger.acked());
     for (const roomId of this.acks.keys())
       if (!histories.has(roomId)) {
         counts.lost += this.acks.get(roomId)!.size;
@@ -533,5 +641,35 @@ export class RoomChaos {
       before = page.next_before;
     }
     return messages;
+  }
+}
+
+// The frame an operation sends (the same for every copy).
+function frameOf(operation: Operation): object {
+  switch (operation.kind) {
+    case 'chat':
+      return {
+        type: 'chat',
+        room_id: operation.target,
+        client_id: operation.clientId,
+        content: operation.content,
+      };
+    case 'edit':
+      return {
+        type: 'edit',
+        room_id: operation.roomId,
+        message_id: operation.messageId,
+        client_id: operation.clientId,
+        content: operation.content,
+      };
+    case 'react':
+      return {
+        type: 'react',
+        room_id: operation.roomId,
+        message_id: operation.messageId,
+        client_id: operation.clientId,
+        content: operation.emoji,
+        ...(operation.add ? {} : { metadata: { remove: true } }),
+      };
   }
 }

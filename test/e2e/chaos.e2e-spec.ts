@@ -27,6 +27,8 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.leaves).toBeGreaterThan(0);
     expect(rooms.resumes).toBeGreaterThan(0);
     expect(rooms.live).toBeGreaterThan(0);
+    expect(rooms.edits).toBeGreaterThan(0);
+    expect(rooms.reactions).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
@@ -40,6 +42,10 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         undelivered: rooms.undelivered,
         deliveredTwice: rooms.deliveredTwice,
         outOfOrder: rooms.outOfOrder,
+        contentWrong: rooms.contentWrong,
+        editedWrong: rooms.editedWrong,
+        reactionsWrong: rooms.reactionsWrong,
+        reactionsDoubled: rooms.reactionsDoubled,
       },
     }).toEqual({
       lost: 0,
@@ -54,6 +60,10 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         undelivered: 0,
         deliveredTwice: 0,
         outOfOrder: 0,
+        contentWrong: 0,
+        editedWrong: 0,
+        reactionsWrong: 0,
+        reactionsDoubled: 0,
       },
     });
   });
