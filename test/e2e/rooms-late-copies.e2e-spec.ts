@@ -1,0 +1,133 @@
+import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
+import { type RunningApp } from '../helpers/app';
+import { api, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
+
+// A client's edit or reaction whose socket was cut is sent again; the first copy may still be on
+// its way through an instance that has not found the store again yet (a restarted store, found by
+// one instance a second after the other), and land after the client's next, acked, operation on
+// the other instance. The chaos test found it (test/chaos/room-chaos.ts). The late copy must not
+// undo what was acked after it (docs/protocol.md, "Rooms").
+describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
+  jest.setTimeout(60_000);
+  let cluster: TwoInstances;
+  let first: RunningApp;
+  let second: RunningApp;
+  // the first instance's next message lookup waits for `release` (its store is slow to come back)
+  let release: () => void = () => undefined;
+
+  beforeAll(async () => {
+    cluster = await TwoInstances.start();
+    ({ first, second } = cluster);
+  });
+  afterAll(() => cluster?.close());
+
+  // The next lookup of a message on the first instance (every edit and reaction makes one before it
+  // writes) waits until the returned function is called.
+  function stallNextLookup(): void {
+    const repository = first.app.get(RoomMessagesRepository);
+    const find = repository.find.bind(repository);
+    let waiting: Promise<void> | undefined = new Promise<void>((resolve) => (release = resolve));
+    repository.find = async (...args) => {
+      const gate = waiting;
+      waiting = undefined;
+      repository.find = find;
+      await gate;
+      return find(...args);
+    };
+  }
+
+  async function setting(): Promise<{
+    roomId: string;
+    messageId: string;
+    token: string;
+    userId: string;
+    send: (app: RunningApp, frame: Record<string, unknown>) => Promise<RoomFrame>;
+  }> {
+    const alice = cluster.person();
+    const roomId = await createRoom(first, alice.token);
+    const socket = await cluster.socket(second, alice.token);
+    await join(socket, roomId);
+    const ack = await say(socket, roomId, 'original', 'm1');
+    // one frame on a socket of its own, answered (ack or error)
+    const send = async (app: RunningApp, frame: Record<string, unknown>) => {
+      const line = await cluster.socket(app, alice.token);
+      line.send(frame);
+      return (await line.next(
+        (answer) =>
+          answer.client_id === frame.client_id && (answer.type === 'ack' || answer.type === 'error'),
+        10_000,
+      )) as RoomFrame;
+    };
+    return { roomId, messageId: ack.message_id as string, token: alice.token, userId: alice.id, send };
+  }
+
+  async function stored(roomId: string, token: string, messageId: string): Promise<RoomFrame> {
+    const history = await api<{ items: RoomFrame[] }>(second, token, 'GET', `/rooms/${roomId}/messages`);
+    return history.body.items.find((message) => message.message_id === messageId)!;
+  }
+
+  // the first copy goes to the first instance and stalls there, its socket is cut; the same frame
+  // again and then the next operation are acked by the second; then the first copy goes on
+  async function lateCopy(
+    copy: Record<string, unknown>,
+    next: Record<string, unknown>,
+    send: (app: RunningApp, frame: Record<string, unknown>) => Promise<RoomFrame>,
+    token: string,
+  ): Promise<void> {
+    stallNextLookup();
+    const cut = await cluster.socket(first, token);
+    cut.send(copy);
+    // the copy is in the first instance's hands (stalled at its lookup)
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    cut.socket.terminate();
+    expect((await send(second, copy)).type).toBe('ack');
+    expect((await send(second, next)).type).toBe('ack');
+    release();
+    // the late copy lands (or is dropped)
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+
+  it('should keep the last acked edit when a copy of an earlier edit lands after it', async () => {
+    const { roomId, messageId, token, send } = await setting();
+    await lateCopy(
+      { type: 'edit', room_id: roomId, message_id: messageId, content: 'first edit', client_id: 'e1' },
+      { type: 'edit', room_id: roomId, message_id: messageId, content: 'second edit', client_id: 'e2' },
+      send,
+      token,
+    );
+    const message = await stored(roomId, token, messageId);
+    expect(message.content).toBe('second edit');
+    expect(message.metadata?.edited_at).toEqual(expect.any(String));
+  });
+
+  it('should keep a reaction taken back when a copy of adding it lands after', async () => {
+    const { roomId, messageId, token, send } = await setting();
+    await lateCopy(
+      { type: 'react', room_id: roomId, message_id: messageId, content: '👍', client_id: 'r1' },
+      {
+        type: 'react',
+        room_id: roomId,
+        message_id: messageId,
+        content: '👍',
+        client_id: 'r2',
+        metadata: { remove: true },
+      },
+      send,
+      token,
+    );
+    expect((await stored(roomId, token, messageId)).metadata?.reactions).toBeUndefined();
+  });
+
+  it('should keep a reaction added again when a copy of taking it back lands after', async () => {
+    const { roomId, messageId, token, userId, send } = await setting();
+    const add = { type: 'react', room_id: roomId, message_id: messageId, content: '🎉' };
+    expect((await send(second, { ...add, client_id: 'r1' })).type).toBe('ack');
+    await lateCopy(
+      { ...add, client_id: 'r2', metadata: { remove: true } },
+      { ...add, client_id: 'r3' },
+      send,
+      token,
+    );
+    expect((await stored(roomId, token, messageId)).metadata?.reactions).toEqual({ '🎉': [userId] });
+  });
+});
