@@ -85,7 +85,7 @@ describe('room message seq against FerretDB (property)', () => {
     );
   });
 
-  it('should store content encrypted and keep an edit history; a soft delete removes the text', async () => {
+  it('should store content encrypted and keep an edit history, the later arrival standing; a soft delete removes the text', async () => {
     const roomId = `room-${randomBytes(6).toString('hex')}`;
     const { message } = await repositories[0].append({
       room_id: roomId,
@@ -97,7 +97,13 @@ describe('room message seq against FerretDB (property)', () => {
     const stored = await model.findOne({ _id: message.id }).lean<RoomMessage>();
     expect(stored?.content).toEqual(expect.any(String));
     expect(stored?.content).not.toContain('secret');
-    expect(await repositories[1].edit(roomId, message.id, 'public')).toBe(true);
+    const arrived = new Date();
+    expect(await repositories[1].edit(roomId, message.id, 'public', arrived)).toBe('edited');
+    expect((await repositories[0].find(roomId, message.id))?.content).toBe('public');
+    // an edit that arrived before the stored one changes nothing
+    expect(await repositories[0].edit(roomId, message.id, 'late', new Date(arrived.getTime() - 1000))).toBe(
+      'superseded',
+    );
     expect((await repositories[0].find(roomId, message.id))?.content).toBe('public');
     const edited = await model.findOne({ _id: message.id }).lean<RoomMessage>();
     expect(edited?.edits).toHaveLength(1);
@@ -107,7 +113,7 @@ describe('room message seq against FerretDB (property)', () => {
     expect(deleted).toMatchObject({ seq: 1, sender_id: 'u' });
     expect(deleted?.content).toBeUndefined();
     expect(deleted?.deleted_at).toBeInstanceOf(Date);
-    expect(await repositories[0].edit(roomId, message.id, 'again')).toBe(false);
+    expect(await repositories[0].edit(roomId, message.id, 'again', new Date())).toBe('gone');
   });
 
   // Unread counts read a bounded window after the mark (one index range, however far behind the

@@ -310,6 +310,42 @@ describe('rooms store conformance', () => {
     });
   });
 
+  // edits and reactions: the later arrival stands (RoomMessagesRepository.edit, ReactionsRepository.set)
+  it('should update only where a date is null, missing, earlier or equal ($or of null and $lte), next to deleted_at: null', async () => {
+    const messages = fresh();
+    const at = new Date('2026-03-01T12:00:00.000Z');
+    await messages.insertMany([
+      { _id: 'never' as never, edited_at: null, deleted_at: null },
+      { _id: 'missing' as never, deleted_at: null },
+      { _id: 'earlier' as never, edited_at: new Date(at.getTime() - 1), deleted_at: null },
+      { _id: 'equal' as never, edited_at: at, deleted_at: null },
+      { _id: 'later' as never, edited_at: new Date(at.getTime() + 1), deleted_at: null },
+      { _id: 'deleted' as never, edited_at: null, deleted_at: new Date() },
+    ]);
+    const matched: string[] = [];
+    for (const id of ['never', 'missing', 'earlier', 'equal', 'later', 'deleted']) {
+      const result = await messages.updateOne(
+        { _id: id as never, deleted_at: null, $or: [{ edited_at: null }, { edited_at: { $lte: at } }] },
+        { $set: { edited_at: at, content: 'new' } },
+      );
+      if (result.matchedCount === 1) matched.push(id);
+    }
+    expect(matched).toEqual(['never', 'missing', 'earlier', 'equal']);
+    expect((await messages.findOne({ _id: 'later' as never }))?.content).toBeUndefined();
+    // a reaction: the insert of a taken _id is refused, then the compare on `at` decides
+    const reactions = fresh();
+    await reactions.insertOne({ _id: 'm|u|e' as never, removed: false, at });
+    await expect(reactions.insertOne({ _id: 'm|u|e' as never, removed: true, at })).rejects.toMatchObject({
+      code: 11000,
+    });
+    const older = await reactions.updateOne(
+      { _id: 'm|u|e' as never, $or: [{ at: null }, { at: { $lte: new Date(at.getTime() - 1) } }] },
+      { $set: { removed: true } },
+    );
+    expect(older.matchedCount).toBe(0);
+    expect((await reactions.findOne({ _id: 'm|u|e' as never }))?.removed).toBe(false);
+  });
+
   it('should keep the highest value with $max (numbers and dates), also on an upsert with $setOnInsert', async () => {
     const marks = fresh();
     await marks.updateOne(

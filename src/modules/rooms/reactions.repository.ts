@@ -5,7 +5,9 @@ import { Reaction } from './schemas/room-extras.schema';
 
 const DUPLICATE_KEY = 11000;
 
-// chat_reactions: one document per (message, user, emoji).
+export type ReactionKey = Pick<Reaction, 'room_id' | 'message_id' | 'user_id' | 'emoji' | 'message_at'>;
+
+// chat_reactions: one document per (message, user, emoji), taken back by a mark (`removed`).
 @Injectable()
 export class ReactionsRepository implements OnModuleInit {
   constructor(@InjectModel(Reaction.name) private readonly reactions: Model<Reaction>) {}
@@ -14,17 +16,25 @@ export class ReactionsRepository implements OnModuleInit {
     await this.reactions.createIndexes();
   }
 
-  async add(input: Omit<Reaction, '_id'>): Promise<void> {
+  // Adds (`on`) or takes back the user's reaction, as it stood at `at` (when the operation reached the
+  // server): a document per reaction, kept when taken back (`removed`), so an operation that arrived
+  // earlier but lands later (a copy resent after a cut socket) finds a newer `at` and changes nothing.
+  // Insert first (the unique `_id` holds on every store), else a compare on `at`. false: superseded.
+  async set(input: ReactionKey, on: boolean, at: Date): Promise<boolean> {
+    const _id = `${input.message_id}|${input.user_id}|${input.emoji}`;
     try {
-      await this.reactions.create({ _id: `${input.message_id}|${input.user_id}|${input.emoji}`, ...input });
+      await this.reactions.create({ _id, ...input, removed: !on, at });
+      return true;
     } catch (error) {
-      // reacting twice with the same emoji is one reaction
       if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
     }
-  }
-
-  async remove(messageId: string, userId: string, emoji: string): Promise<void> {
-    await this.reactions.deleteOne({ _id: `${messageId}|${userId}|${emoji}` });
+    // ties: the later write (one socket's frames are handled in order); no `at`: written before
+    // reactions had one
+    const result = await this.reactions.updateOne(
+      { _id, $or: [{ at: null }, { at: { $lte: at } }] },
+      { $set: { removed: !on, at } },
+    );
+    return result.matchedCount === 1;
   }
 
   // emoji → user ids, per message
@@ -36,6 +46,7 @@ export class ReactionsRepository implements OnModuleInit {
       .sort({ _id: 1 })
       .lean<Reaction[]>();
     for (const reaction of found) {
+      if (reaction.removed) continue;
       const emojis = byMessage.get(reaction.message_id) ?? {};
       (emojis[reaction.emoji] ??= []).push(reaction.user_id);
       byMessage.set(reaction.message_id, emojis);

@@ -15,6 +15,8 @@ const INSERT_ATTEMPTS = 64;
 const HEADS_KEPT = 10_000;
 const TTL_BACKSTOP_MS = 86_400_000;
 
+export type EditOutcome = 'edited' | 'superseded' | 'gone';
+
 export interface Appended {
   message: RoomMessageRecord;
   // true: the client_id was seen before and this is the stored copy
@@ -154,21 +156,33 @@ export class RoomMessagesRepository implements OnModuleInit {
     return { count: (counted as { n: number }).n, more: next !== null };
   }
 
-  // Keeps the text before the edit; false when the message is gone or deleted.
-  async edit(roomId: string, messageId: string, content: string, now = new Date()): Promise<boolean> {
+  // Keeps the text before the edit. `at` is when the edit reached the server: of two edits of one
+  // message the later to arrive stands, even when the earlier one's write lands last (a copy the
+  // client sent again after its socket was cut, still on its way through an instance that has not
+  // found the store again yet): 'superseded', and nothing changes. 'gone': deleted or never there.
+  async edit(roomId: string, messageId: string, content: string, at: Date): Promise<EditOutcome> {
     const current = await this.messages
       .findOne({ _id: messageId, room_id: roomId, deleted_at: null })
       .lean<RoomMessage>();
-    if (!current) return false;
-    const history = current.content !== undefined ? [{ content: current.content, at: now }] : [];
+    if (!current) return 'gone';
+    if (current.edited_at && current.edited_at > at) return 'superseded';
+    const history = current.content !== undefined ? [{ content: current.content, at }] : [];
     const result = await this.messages.updateOne(
-      { _id: messageId, room_id: roomId, deleted_at: null },
       {
-        $set: { content: this.cipher.encrypt(content), edited_at: now },
+        _id: messageId,
+        room_id: roomId,
+        deleted_at: null,
+        // an edit that arrived later has landed meanwhile (ties: the later write, as one socket's
+        // frames are handled in order)
+        $or: [{ edited_at: null }, { edited_at: { $lte: at } }],
+      },
+      {
+        $set: { content: this.cipher.encrypt(content), edited_at: at },
         $push: { edits: { $each: history } },
       },
     );
-    return result.matchedCount === 1;
+    if (result.matchedCount === 1) return 'edited';
+    return (await this.find(roomId, messageId))?.deleted_at === null ? 'superseded' : 'gone';
   }
 
   // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history.

@@ -183,8 +183,11 @@ export class RoomMessagesService implements OnModuleInit {
     return this.messages.headSeq(roomId);
   }
 
-  // Only the sender edits; the text before is kept in the message's history (edited_at shown).
+  // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
+  // edits the later to arrive stands: an earlier one that lands last (a copy resent after a cut
+  // socket) is acked and changes nothing (docs/protocol.md, "Rooms").
   async edit(principal: Principal, roomId: string, messageId: string, content: string): Promise<void> {
+    const at = new Date();
     await this.checkRate(principal.userId);
     const { participant } = await this.memberOf(roomId, principal.userId);
     requireCanWrite(participant);
@@ -193,9 +196,9 @@ export class RoomMessagesService implements OnModuleInit {
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
         recoverable: true,
       });
-    const now = new Date();
-    if (!(await this.messages.edit(roomId, messageId, content, now)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    const outcome = await this.messages.edit(roomId, messageId, content, at);
+    if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome === 'superseded') return;
     this.hub.toRoom(roomId, {
       type: 'edit',
       room_id: roomId,
@@ -203,7 +206,7 @@ export class RoomMessagesService implements OnModuleInit {
       seq: message.seq,
       user_id: principal.userId,
       content,
-      metadata: { edited_at: now.toISOString() },
+      metadata: { edited_at: at.toISOString() },
     });
   }
 
@@ -227,19 +230,25 @@ export class RoomMessagesService implements OnModuleInit {
     });
   }
 
+  // A reaction added or taken back. Of two operations of one user on one emoji of a message the later
+  // to arrive stands, as with edits: a late copy of an earlier one is acked and changes nothing.
   async react(principal: Principal, roomId: string, messageId: string, emoji: string, remove: boolean) {
+    const at = new Date();
     await this.checkRate(principal.userId);
     await this.memberOf(roomId, principal.userId);
     const message = await this.requireMessage(roomId, messageId);
-    if (remove) await this.reactions.remove(messageId, principal.userId, emoji);
-    else
-      await this.reactions.add({
+    const applied = await this.reactions.set(
+      {
         room_id: roomId,
         message_id: messageId,
         user_id: principal.userId,
         emoji,
         message_at: message.created_at,
-      });
+      },
+      !remove,
+      at,
+    );
+    if (!applied) return;
     this.hub.toRoom(roomId, {
       type: 'react',
       room_id: roomId,

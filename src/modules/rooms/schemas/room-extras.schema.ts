@@ -1,7 +1,9 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
-// A reaction: `_id` `${message}|${user}|${emoji}`, inserted to react and deleted to take it back
-// (no $addToSet on a shared document: FerretDB 1.24 loses concurrent array updates).
+// A reaction: `_id` `${message}|${user}|${emoji}`, inserted to react and marked `removed` to take it
+// back (no $addToSet on a shared document: FerretDB 1.24 loses concurrent array updates). `at`: when
+// the last operation on it reached the server; an earlier one landing later changes nothing
+// (ReactionsRepository.set). Documents written before both were added have neither: present.
 @Schema({ collection: 'chat_reactions', versionKey: false })
 export class Reaction {
   @Prop({ type: String, required: true }) _id!: string;
@@ -11,6 +13,8 @@ export class Reaction {
   @Prop({ required: true }) emoji!: string;
   // the message's time: reactions go with their message when retention removes it
   @Prop({ required: true }) message_at!: Date;
+  @Prop({ type: Boolean }) removed?: boolean;
+  @Prop({ type: Date }) at?: Date;
 }
 export const ReactionSchema = SchemaFactory.createForClass(Reaction);
 ReactionSchema.index({ message_id: 1 });
