@@ -2,11 +2,12 @@ import WebSocket from 'ws';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ChangeLedger, type StoredChanges } from './room-changes';
+import { ModerationChaos, type ModerationCounts, type StoredSystemMessage } from './room-moderation';
 import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
 // faults as the AI sessions (test/chaos/chaos.ts):
-// - members of a few public rooms and of two direct messages (one opened by REST, one made by first
+// - members of a few public rooms, of a private room and of two direct messages (one opened by REST, one made by first
 //   use of `@<user>` from both sides at once) send `chat` frames with client_ids, each on a fresh
 //   socket to a random instance and endpoint (/ws/chat or /chat/ws), cut 30 % of them 0–40 ms after
 //   the send and resend the same client_id until acked; between messages they edit their own acked
@@ -15,12 +16,15 @@ import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 //   every few seconds, loses its instance to the faults, and comes back with `join` + `last_seq` =
 //   the highest seq below which it holds everything;
 // - churners join a public room, say something, leave, and again.
+// - the rooms' owner kicks users from the private room and bans users from the public ones while
+//   they listen (test/chaos/room-moderation.ts).
 // Afterwards every room's history is read over REST (paging the cursor) and counted: acked but not
 // stored, stored twice, seqs that are not exactly 1..n, acks naming another message than the stored
 // one; texts, edited marks and reactions against the acked edits and reactions (room-changes.ts);
 // and, for the listening sockets: each member resumes one last time and must then hold every
 // stored message, no socket may have got a message twice (or one at or below its last_seq), nor
-// one before a lower one.
+// one before a lower one; and every acked kick and ban: nothing stored after it reaches the removed
+// user, whose history reads and joins are refused.
 
 export interface RoomChaosOptions {
   // members of every public room (each also in one direct message: they pair up)
@@ -32,7 +36,7 @@ export interface RoomChaosOptions {
   faults: Record<string, number>;
 }
 
-export interface RoomChaosCounts {
+export interface RoomChaosCounts extends ModerationCounts {
   rooms: number;
   stored: number;
   acked: number;
@@ -86,6 +90,7 @@ interface Frame {
 
 interface StoredRoomMessage extends StoredChanges {
   client_id?: string;
+  metadata?: StoredChanges['metadata'] & StoredSystemMessage['metadata'];
 }
 
 // what one member's devices hold of one room
@@ -146,6 +151,7 @@ export class RoomChaos {
   // room → its acked messages (for reactions)
   private readonly known = new Map<string, string[]>();
   private readonly ledger = new ChangeLedger();
+  private moderation?: ModerationChaos;
   private readonly counts: RoomChaosCounts = {
     rooms: 0,
     stored: 0,
@@ -168,6 +174,14 @@ export class RoomChaos {
     editedWrong: 0,
     reactionsWrong: 0,
     reactionsDoubled: 0,
+    kicks: 0,
+    bans: 0,
+    refusals: 0,
+    removedDelivered: 0,
+    removedRead: 0,
+    rejoined: 0,
+    removalsLost: 0,
+    inFlight: 0,
     errors: {},
   };
   private listening = true;
@@ -187,16 +201,31 @@ export class RoomChaos {
       });
       this.publicIds.push(room.id);
     }
+    // the private room, where victims are kicked (ModerationChaos); the members are invited
+    const privateRoom = await rest<{ id: string }>(port, tokens[0], 'POST', '/rooms', {
+      name: 'chaos private',
+      kind: 'private',
+      invite: users.slice(1),
+    });
     for (const token of tokens.slice(1))
-      for (const roomId of this.publicIds) await rest(port, token, 'POST', `/rooms/${roomId}/join`);
-    this.roomIds.push(...this.publicIds);
+      for (const roomId of [...this.publicIds, privateRoom.id])
+        await rest(port, token, 'POST', `/rooms/${roomId}/join`);
+    const shared = [...this.publicIds, privateRoom.id];
+    this.roomIds.push(...shared);
+    this.moderation = new ModerationChaos({
+      moderatorToken: tokens[0],
+      privateRoom: privateRoom.id,
+      publicRooms: this.publicIds,
+      note: (what) => this.note(what),
+      log: this.options.log,
+    });
     users.forEach((user, index) => {
       const partner = index % 2 === 0 ? users[index + 1] : users[index - 1];
       const member: Member = {
         user,
         token: tokens[index],
-        targets: [...this.publicIds],
-        watches: this.publicIds.map((id) => ({ join: id, id })),
+        targets: [...shared],
+        watches: shared.map((id) => ({ join: id, id })),
         views: new Map(),
         own: [],
         next: 0,
@@ -224,6 +253,7 @@ export class RoomChaos {
     await Promise.all([
       ...this.members.map((member) => this.send(member, ports, deadline)),
       ...this.churners.map((churner) => this.churn(churner, ports, deadline)),
+      this.moderation?.run(ports, deadline),
     ]);
   }
 
@@ -590,7 +620,7 @@ export class RoomChaos {
     const problems: string[] = [];
     const changes = this.ledger.check([...histories.values()].flat(), (line) => problems.push(line));
     for (const line of problems.slice(0, 20)) console.log(`chaos rooms: ${line}`);
-    Object.assign(counts, changes, this.ledger.acked());
+    Object.assign(counts, changes, this.ledger.acked(), this.moderation?.check(histories));
     for (const roomId of this.acks.keys())
       if (!histories.has(roomId)) {
         counts.lost += this.acks.get(roomId)!.size;
@@ -603,6 +633,7 @@ export class RoomChaos {
   stop(): void {
     this.listening = false;
     for (const member of this.members) member.socket?.terminate();
+    this.moderation?.stop();
   }
 
   private async resumeOnce(member: Member, port: number, deadline: number): Promise<void> {

@@ -34,7 +34,12 @@ export function openSocket(
 
 // A room socket on a random instance and a random one of the two endpoints that carry room frames.
 export function randomUrl(ports: number[], token: string): string {
-  return `ws://127.0.0.1:${pick(ports)}${pick(ENDPOINTS)}?token=${token}`;
+  return roomUrl(pick(ports), token);
+}
+
+// A room socket on this instance, on a random one of the two endpoints.
+export function roomUrl(port: number, token: string): string {
+  return `ws://127.0.0.1:${port}${pick(ENDPOINTS)}?token=${token}`;
 }
 
 export interface RestAnswer<T> {

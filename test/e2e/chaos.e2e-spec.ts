@@ -7,7 +7,7 @@ const MINUTES = Number(process.env.CHAOS_MINUTES ?? 1);
 describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut sockets (e2e)', () => {
   jest.setTimeout(MINUTES * 60_000 + 180_000);
 
-  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn, in sessions and in rooms', async () => {
+  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn, in sessions and in rooms, where edits, reactions, kicks and bans hold too', async () => {
     const counts = await runChaos({
       env: testEnv({
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 15 }]),
@@ -29,6 +29,9 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.live).toBeGreaterThan(0);
     expect(rooms.edits).toBeGreaterThan(0);
     expect(rooms.reactions).toBeGreaterThan(0);
+    expect(rooms.kicks).toBeGreaterThan(0);
+    expect(rooms.bans).toBeGreaterThan(0);
+    expect(rooms.refusals).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
@@ -46,6 +49,10 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         editedWrong: rooms.editedWrong,
         reactionsWrong: rooms.reactionsWrong,
         reactionsDoubled: rooms.reactionsDoubled,
+        removedDelivered: rooms.removedDelivered,
+        removedRead: rooms.removedRead,
+        rejoined: rooms.rejoined,
+        removalsLost: rooms.removalsLost,
       },
     }).toEqual({
       lost: 0,
@@ -64,6 +71,10 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         editedWrong: 0,
         reactionsWrong: 0,
         reactionsDoubled: 0,
+        removedDelivered: 0,
+        removedRead: 0,
+        rejoined: 0,
+        removalsLost: 0,
       },
     });
   });
