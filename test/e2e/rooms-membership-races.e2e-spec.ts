@@ -1,0 +1,124 @@
+import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
+import { type RunningApp } from '../helpers/app';
+import { api, createRoom, join, type RoomFrame, TwoInstances } from './rooms.helpers';
+
+// A join, a leave or an invitation checks the user's membership, then writes it. A kick or a ban on
+// another instance that lands in between (the first instance slow to find a restarted store, say)
+// must not be written over: the user stays out. The chaos test found a banned user joining again
+// (test/chaos/room-moderation.ts; docs/protocol.md, "Rooms, direct messages, moderation").
+describe('rooms: a kick or a ban between a membership check and its write (e2e)', () => {
+  jest.setTimeout(60_000);
+  let cluster: TwoInstances;
+  let first: RunningApp;
+  let second: RunningApp;
+
+  beforeAll(async () => {
+    cluster = await TwoInstances.start();
+    ({ first, second } = cluster);
+  });
+  afterAll(() => cluster?.close());
+
+  // The first instance's next read of `userId`'s membership of the room is made, and then held
+  // until `release()`: what it read is stale by then. `held` resolves once it is held.
+  function holdNextRead(roomId: string, userId: string): { held: Promise<void>; release: () => void } {
+    const repository = first.app.get(ParticipantsRepository);
+    const find = repository.find.bind(repository);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held: () => void = () => undefined;
+    const heldPromise = new Promise<void>((resolve) => (held = resolve));
+    repository.find = async (room, user) => {
+      if (room !== roomId || user !== userId) return find(room, user);
+      repository.find = find;
+      const read = await find(room, user);
+      held();
+      await gate;
+      return read;
+    };
+    return { held: heldPromise, release };
+  }
+
+  const moderate = async (token: string, roomId: string, action: string, userId: string) =>
+    expect(
+      (await api(second, token, 'POST', `/rooms/${roomId}/moderation/${action}`, { user_id: userId })).status,
+    ).toBe(200);
+
+  // the user's join over a socket of the first instance: its answer (`join` or `error`)
+  async function joinOnFirst(token: string, roomId: string): Promise<{ answer: Promise<RoomFrame> }> {
+    const socket = await cluster.socket(first, token);
+    socket.send({ type: 'join', room_id: roomId, client_id: 'j1' });
+    return {
+      answer: socket.next(
+        (frame) => frame.client_id === 'j1' && (frame.type === 'join' || frame.type === 'error'),
+        10_000,
+      ) as Promise<RoomFrame>,
+    };
+  }
+
+  async function refused(token: string, roomId: string, code: string): Promise<void> {
+    const history = await api<{ error?: { code: string } }>(first, token, 'GET', `/rooms/${roomId}/messages`);
+    expect([history.status, history.body.error?.code]).toEqual([403, code]);
+    const again = await api<{ error?: { code: string } }>(second, token, 'POST', `/rooms/${roomId}/join`);
+    expect([again.status, again.body.error?.code]).toEqual([403, code]);
+  }
+
+  it('should keep a user banned when their join checked before the ban and writes after it', async () => {
+    const owner = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    const hold = holdNextRead(roomId, bob.id);
+    const { answer } = await joinOnFirst(bob.token, roomId);
+    await hold.held;
+    await moderate(owner.token, roomId, 'ban', bob.id);
+    hold.release();
+    expect((await answer).error?.code).toBe('BANNED');
+    await refused(bob.token, roomId, 'BANNED');
+  });
+
+  it('should keep a user kicked from a private room when their join checked before the kick', async () => {
+    const owner = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token, 'private', [bob.id]);
+    const hold = holdNextRead(roomId, bob.id);
+    const { answer } = await joinOnFirst(bob.token, roomId);
+    await hold.held;
+    await moderate(owner.token, roomId, 'kick', bob.id);
+    hold.release();
+    expect((await answer).error?.code).toBe('NOT_A_MEMBER');
+    await refused(bob.token, roomId, 'NOT_A_MEMBER');
+  });
+
+  it('should keep a user banned when their leave checked before the ban and writes after it', async () => {
+    const owner = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    await join(await cluster.socket(second, bob.token), roomId);
+    const hold = holdNextRead(roomId, bob.id);
+    const leaving = api(first, bob.token, 'POST', `/rooms/${roomId}/leave`);
+    await hold.held;
+    await moderate(owner.token, roomId, 'ban', bob.id);
+    hold.release();
+    await leaving;
+    await refused(bob.token, roomId, 'BANNED');
+  });
+
+  it('should keep a user banned from a private room when an invitation checked before the ban', async () => {
+    const owner = cluster.person();
+    const moderator = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token, 'private', [moderator.id]);
+    expect((await api(second, moderator.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200);
+    const named = await api(second, owner.token, 'POST', `/rooms/${roomId}/moderators`, {
+      user_id: moderator.id,
+      moderator: true,
+    });
+    expect(named.status).toBe(200);
+    const hold = holdNextRead(roomId, bob.id);
+    const inviting = api(first, moderator.token, 'POST', `/rooms/${roomId}/invite`, { user_id: bob.id });
+    await hold.held;
+    await moderate(owner.token, roomId, 'ban', bob.id);
+    hold.release();
+    await inviting;
+    await refused(bob.token, roomId, 'BANNED');
+  });
+});
