@@ -310,6 +310,29 @@ describe('rooms store conformance', () => {
     });
   });
 
+  // joins, leaves and invitations write the membership over the state they checked
+  // (ParticipantsRepository.move): a kick or ban in between is not written over
+  it('should change a document only from the state it was read in, and refuse a second insert of its _id', async () => {
+    const participants = fresh();
+    await participants.insertOne({ _id: 'r|u' as never, state: 'member' });
+    // a ban lands
+    await participants.updateOne({ _id: 'r|u' as never }, { $set: { state: 'banned' } });
+    const stale = await participants.updateOne(
+      { _id: 'r|u' as never, state: 'member' },
+      { $set: { state: 'left' } },
+    );
+    expect(stale.matchedCount).toBe(0);
+    const current = await participants.updateOne(
+      { _id: 'r|u' as never, state: 'banned' },
+      { $set: { state: 'left' } },
+    );
+    expect(current.matchedCount).toBe(1);
+    await expect(participants.insertOne({ _id: 'r|u' as never, state: 'member' })).rejects.toMatchObject({
+      code: 11000,
+    });
+    expect((await participants.findOne({ _id: 'r|u' as never }))?.state).toBe('left');
+  });
+
   // edits and reactions: the later arrival stands (RoomMessagesRepository.edit, ReactionsRepository.set)
   it('should update only where a date is null, missing, earlier or equal ($or of null and $lte), next to deleted_at: null', async () => {
     const messages = fresh();

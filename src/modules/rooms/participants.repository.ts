@@ -55,6 +55,42 @@ export class ParticipantsRepository implements OnModuleInit {
     }
   }
 
+  // Sets the state only if it is still `from` when the write lands (null: no document yet); false when
+  // it changed meanwhile. A join, leave or invitation checks the membership and then writes it: a kick
+  // or ban landing in between, on any instance, is not written over (docs/protocol.md, "Rooms, direct
+  // messages, moderation"). A compare on the state, or a unique insert of the `_id`.
+  async move(
+    roomId: string,
+    userId: string,
+    from: ParticipantState | null,
+    to: ParticipantState,
+    now = new Date(),
+  ): Promise<boolean> {
+    const _id = participantId(roomId, userId);
+    if (from !== null) {
+      const result = await this.participants.updateOne(
+        { _id, state: from },
+        { $set: { state: to, updated_at: now } },
+      );
+      return result.matchedCount === 1;
+    }
+    try {
+      await this.participants.create({
+        _id,
+        room_id: roomId,
+        user_id: userId,
+        role: 'member',
+        state: to,
+        muted_until: null,
+        updated_at: now,
+      });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      return false;
+    }
+  }
+
   async setMute(roomId: string, userId: string, until: Date | null): Promise<void> {
     await this.participants.updateOne(
       { _id: participantId(roomId, userId) },

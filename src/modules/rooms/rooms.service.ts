@@ -14,6 +14,8 @@ import { RoomsRepository } from './rooms.repository';
 
 const PUBLIC_LIST_LIMIT = 100;
 const DEFAULT_MUTE_MS = 60 * 60 * 1000;
+// a membership written over a state that changed meanwhile is checked again, this many times in all
+const MOVE_ATTEMPTS = 5;
 
 export type ModerationAction = 'mute' | 'unmute' | 'kick' | 'ban' | 'unban';
 
@@ -134,29 +136,39 @@ export class RoomsService implements OnModuleInit {
   }
 
   // Public rooms: anyone not banned; private rooms: the invited; direct messages: their two users.
-  // true when the user was not a member before (a system message says so).
+  // true when the user was not a member before (a system message says so). The membership is written
+  // only over the state that was checked: a kick or ban in between is checked again.
   async join(principal: Principal, roomId: string): Promise<{ room: RoomRecord; joined: boolean }> {
-    const [room, participant] = await Promise.all([
-      this.rooms.find(roomId),
-      this.participants.find(roomId, principal.userId),
-    ]);
-    if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (participant?.state === 'member') return { room, joined: false };
-    if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
-    if (room.kind !== 'public' && participant?.state !== 'invited')
-      throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
-    await this.participants.put(roomId, principal.userId, { state: 'member' });
-    await this.messages.system(room, principal.userId, 'joined');
-    return { room, joined: true };
+    for (let attempt = 1; ; attempt++) {
+      const [room, participant] = await Promise.all([
+        this.rooms.find(roomId),
+        this.participants.find(roomId, principal.userId),
+      ]);
+      if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+      if (participant?.state === 'member') return { room, joined: false };
+      if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
+      if (room.kind !== 'public' && participant?.state !== 'invited')
+        throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
+      if (await this.participants.move(roomId, principal.userId, participant?.state ?? null, 'member')) {
+        await this.messages.system(room, principal.userId, 'joined');
+        return { room, joined: true };
+      }
+      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
+    }
   }
 
   async leave(principal: Principal, roomId: string): Promise<void> {
-    const { room } = await this.messages.memberOf(roomId, principal.userId);
-    if (room.kind === 'dm')
-      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
-    await this.participants.put(roomId, principal.userId, { state: 'left' });
-    this.hub.revoke(roomId, principal.userId);
-    await this.messages.system(room, principal.userId, 'left');
+    for (let attempt = 1; ; attempt++) {
+      const { room } = await this.messages.memberOf(roomId, principal.userId);
+      if (room.kind === 'dm')
+        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
+      if (await this.participants.move(roomId, principal.userId, 'member', 'left')) {
+        this.hub.revoke(roomId, principal.userId);
+        await this.messages.system(room, principal.userId, 'left');
+        return;
+      }
+      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
+    }
   }
 
   // Members invite to public rooms; owners and moderators (and admins) to private ones.
@@ -169,8 +181,13 @@ export class RoomsService implements OnModuleInit {
     if (!principal.isAdmin) requireMember(room, participant);
     if (!room || room.kind === 'dm') throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     if (room.kind === 'private') requireModerator(principal, participant);
-    if (target?.state === 'member' || target?.state === 'banned') return;
-    await this.participants.put(roomId, userId, { state: 'invited' });
+    // written over the state checked only: a ban in between stands
+    for (let attempt = 1, state = target?.state ?? null; ; attempt++) {
+      if (state === 'member' || state === 'banned') return;
+      if (await this.participants.move(roomId, userId, state, 'invited')) break;
+      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
+      state = (await this.participants.find(roomId, userId))?.state ?? null;
+    }
     this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'invited' } });
   }
 
@@ -214,8 +231,8 @@ export class RoomsService implements OnModuleInit {
         this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'removed' } });
         break;
       case 'unban':
-        if (target?.state !== 'banned') return;
-        await this.participants.put(roomId, userId, { state: 'left' });
+        if (target?.state !== 'banned' || !(await this.participants.move(roomId, userId, 'banned', 'left')))
+          return;
         break;
     }
     await this.messages.system(room, principal.userId, action, userId);
@@ -274,4 +291,9 @@ export class RoomsService implements OnModuleInit {
   adminList(skip: number, limit: number) {
     return this.rooms.listAll(skip, limit);
   }
+}
+
+// the membership kept changing under a join, leave or invitation (other devices, moderators): try again
+function membershipBusy(): DomainException {
+  return new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
 }
