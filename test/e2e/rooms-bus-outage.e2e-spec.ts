@@ -2,7 +2,7 @@ import { startApp, type RunningApp } from '../helpers/app';
 import { mongoUri } from '../helpers/env';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { chatsIn, createRoom, join, roomsSocket, say, waitUntil } from './rooms.helpers';
+import { api, chatsIn, createRoom, join, roomsSocket, say, waitUntil, type RoomFrame } from './rooms.helpers';
 
 // Redis (the bus between instances) dies while people write in a room on the other instance: once it
 // is back, every subscriber catches up from the store, once and in seq order.
@@ -49,5 +49,43 @@ describe('rooms across a Redis outage (e2e)', () => {
     expect(seqs).toEqual([start + 1, start + 2, start + 3, start + 4, start + 5, start + 6]);
     a.socket.terminate();
     b.socket.terminate();
+  });
+
+  // A ban while the bus is away cannot reach the other instance: acked, the banned user's socket
+  // there would go on getting the room (its own writers' messages, and on resync everything it
+  // missed). Nothing stored after an acked ban may reach them (docs/protocol.md, "Guarantees").
+  it('should let nothing stored after an acked ban reach the banned user on another instance, across an outage', async () => {
+    const owner = userToken(uniqueUser());
+    const bobId = uniqueUser();
+    const bob = userToken(bobId);
+    const carol = userToken(uniqueUser());
+    const roomId = await createRoom(first, owner);
+    const o = await roomsSocket(first, owner);
+    const b = await roomsSocket(second, bob);
+    const c = await roomsSocket(second, carol);
+    for (const socket of [o, b, c]) await join(socket, roomId);
+    await redis.kill();
+    const ban = () => api(first, owner, 'POST', `/rooms/${roomId}/moderation/ban`, { user_id: bobId });
+    // the moderator sends it again until it is acked (refused while the others cannot be told)
+    let acked = (await ban()).status === 200;
+    // a member on the banned user's instance writes meanwhile
+    expect((await say(c, roomId, 'during', 'c1')).type).toBe('ack');
+    await redis.restart();
+    while (!acked) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      acked = (await ban()).status === 200;
+    }
+    // both instances write again; the bus carries the owner's message to the other instance
+    expect((await say(o, roomId, 'after', 'o1')).type).toBe('ack');
+    await c.next((frame) => frame.type === 'chat' && frame.client_id === 'o1', 20_000);
+    expect((await say(c, roomId, 'after again', 'c2')).type).toBe('ack');
+    await o.next((frame) => frame.type === 'chat' && frame.client_id === 'c2', 20_000);
+    const history = await api<{ items: RoomFrame[] }>(first, owner, 'GET', `/rooms/${roomId}/messages`);
+    const banSeq = history.body.items.find(
+      (message) => (message.metadata as { action?: string } | undefined)?.action === 'ban',
+    )?.seq as number;
+    expect(banSeq).toEqual(expect.any(Number));
+    expect(chatsIn(b, roomId).filter((frame) => (frame.seq as number) > banSeq)).toEqual([]);
+    for (const socket of [o, b, c]) socket.socket.terminate();
   });
 });
