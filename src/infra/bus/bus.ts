@@ -6,6 +6,10 @@ export interface Bus {
   readonly instanceId: string;
   readonly kind: 'in-process' | 'redis';
   publish(topic: string, payload: unknown): void;
+  // publish(), and whether the message went out: true once Redis took it (every instance listening
+  // then gets it; one whose connection was down resyncs when it is back), false when it could not be
+  // sent (Redis away). What must not be missed (a kick's revoke) waits for this.
+  publishConfirmed(topic: string, payload: unknown): Promise<boolean>;
   subscribe(topic: string, handler: (payload: unknown, from: string) => void): void;
   onResync(handler: () => void): void;
   health(): BusHealth;

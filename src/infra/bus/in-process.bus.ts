@@ -36,6 +36,11 @@ export class InProcessBus implements Bus {
     this.network.deliver(this, topic, payload);
   }
 
+  publishConfirmed(topic: string, payload: unknown): Promise<boolean> {
+    this.publish(topic, payload);
+    return Promise.resolve(true);
+  }
+
   subscribe(topic: string, handler: BusHandler): void {
     this.handlers.set(topic, [...(this.handlers.get(topic) ?? []), handler]);
   }

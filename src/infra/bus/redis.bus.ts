@@ -65,6 +65,21 @@ export class RedisBus implements Bus {
     });
   }
 
+  async publishConfirmed(topic: string, payload: unknown): Promise<boolean> {
+    const message = JSON.stringify({ o: this.instanceId, p: payload } satisfies Envelope);
+    if (this.publisher.status !== 'ready') {
+      this.missed = true;
+      return false;
+    }
+    try {
+      await this.publisher.publish(PREFIX + topic, message);
+      return true;
+    } catch {
+      this.missed = true;
+      return false;
+    }
+  }
+
   subscribe(topic: string, handler: BusHandler): void {
     if (!this.handlers.has(topic)) void this.subscriber.subscribe(PREFIX + topic).catch(() => undefined);
     this.handlers.set(topic, [...(this.handlers.get(topic) ?? []), handler]);

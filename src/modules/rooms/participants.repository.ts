@@ -26,6 +26,14 @@ export class ParticipantsRepository implements OnModuleInit {
     );
   }
 
+  // Several users' memberships of one room, by user (one read of their `_id`s).
+  async findMany(roomId: string, userIds: string[]): Promise<Map<string, ParticipantRecord>> {
+    const found = await this.participants
+      .find({ _id: { $in: userIds.map((userId) => participantId(roomId, userId)) } })
+      .lean<Participant[]>();
+    return new Map(found.map((participant) => [participant.user_id, toRecord(participant)!]));
+  }
+
   // Sets the state (and the role when given), creating the document when missing. Keyed by `_id`, so
   // two instances upserting the same member make one document.
   async put(

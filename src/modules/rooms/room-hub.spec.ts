@@ -3,7 +3,9 @@ import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { RoomServerFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { PRESENCE_COALESCE_MS, ROOM_GAP_MS, RoomHub } from './room-hub';
+import type { ParticipantsRepository } from './participants.repository';
 import type { RoomMessagesRepository } from './room-messages.repository';
+import type { ParticipantRecord, ParticipantState } from './room.types';
 import type { RoomMessageRecord } from './room.types';
 
 let nextId = 0;
@@ -31,6 +33,26 @@ const repository = {
     Promise.resolve(stored.filter((message) => message.room_id === roomId && message.seq > seq)),
 } as unknown as RoomMessagesRepository;
 
+// memberships as the store holds them: everyone a member unless set here; `reads` the reads to hold
+const states = new Map<string, ParticipantState>();
+let membershipRead: Promise<void> = Promise.resolve();
+const participants = {
+  findMany: async (roomId: string, userIds: string[]) => {
+    await membershipRead;
+    return new Map(
+      userIds.map((userId) => [
+        userId,
+        {
+          room_id: roomId,
+          user_id: userId,
+          role: 'member',
+          state: states.get(userId) ?? 'member',
+        } as ParticipantRecord,
+      ]),
+    );
+  },
+} as unknown as ParticipantsRepository;
+
 function message(seq: number, roomId = 'r1'): RoomServerFrame {
   return {
     type: 'chat',
@@ -46,8 +68,8 @@ function message(seq: number, roomId = 'r1'): RoomServerFrame {
 function pair(): [RoomHub, RoomHub] {
   const network = new InProcessNetwork();
   const hubs: [RoomHub, RoomHub] = [
-    new RoomHub(new InProcessBus(network), repository),
-    new RoomHub(new InProcessBus(network), repository),
+    new RoomHub(new InProcessBus(network), repository, participants),
+    new RoomHub(new InProcessBus(network), repository, participants),
   ];
   for (const hub of hubs) hub.onModuleInit();
   return hubs;
@@ -208,19 +230,26 @@ describe(RoomHub.name, () => {
       },
     });
   });
-  it('should read what a subscriber missed from the store when the bus comes back', async () => {
+  // a bus that lost touch with the others: nothing goes out, resync() says it is back
+  function awayBus(): { hub: RoomHub; resync: () => void } {
     let resync: () => void = () => undefined;
     const bus = {
       instanceId: 'x',
       kind: 'redis' as const,
       publish: () => undefined,
+      publishConfirmed: () => Promise.resolve(false),
       subscribe: () => undefined,
       onResync: (handler: () => void) => (resync = handler),
       health: () => ({ up: true }),
       close: () => Promise.resolve(),
     };
-    const hub = new RoomHub(bus, repository);
+    const hub = new RoomHub(bus, repository, participants);
     hub.onModuleInit();
+    return { hub, resync: () => resync() };
+  }
+
+  it('should read what a subscriber missed from the store when the bus comes back', async () => {
+    const { hub, resync } = awayBus();
     const watcher = connection();
     hub.subscribe(watcher.connection, 'r9');
     hub.ready(watcher.connection, 'r9', 0);
@@ -240,5 +269,31 @@ describe(RoomHub.name, () => {
     expect(watcher.sent()).toMatchObject([
       { type: 'chat', room_id: 'r9', seq: 1, content: 'sent while the bus was away' },
     ]);
+  });
+
+  it('should unsubscribe a user kicked while the bus was away before anything reaches them, holding frames meanwhile', async () => {
+    const { hub, resync } = awayBus();
+    const kicked = connection('kicked-away');
+    const stays = connection('stays-away');
+    for (const item of [kicked, stays]) {
+      hub.subscribe(item.connection, 'r8');
+      hub.ready(item.connection, 'r8', 0);
+    }
+    // the kick was written on another instance; its revoke never came
+    states.set('kicked-away', 'kicked');
+    let read: () => void = () => undefined;
+    membershipRead = new Promise((resolve) => (read = resolve));
+    resync();
+    // a message of this instance's while the memberships are read: held
+    hub.toRoom('r8', message(1, 'r8'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([kicked.sent(), stays.sent()]).toEqual([[], []]);
+    read();
+    await new Promise((resolve) => setImmediate(resolve));
+    hub.toRoom('r8', message(2, 'r8'));
+    expect(kicked.sent()).toEqual([]);
+    expect(hub.isSubscribed(kicked.connection, 'r8')).toBe(false);
+    expect(stays.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
+    membershipRead = Promise.resolve();
   });
 });

@@ -6,6 +6,7 @@ import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
 import type { ServerFrame } from '../realtime/frames';
 import { SeqPrefix } from '../../protocol/seq-prefix';
+import { ParticipantsRepository } from './participants.repository';
 import { isStoredRoomFrame, messageFrame } from './room-frames';
 import { RoomMessagesRepository } from './room-messages.repository';
 import type { RoomMessageRecord } from './room.types';
@@ -66,21 +67,49 @@ export class RoomHub implements OnModuleInit {
   constructor(
     @Inject(BUS) private readonly bus: Bus,
     private readonly messages: RoomMessagesRepository,
+    private readonly participants: ParticipantsRepository,
   ) {}
 
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.receive(payload as RoomBusMessage));
-    this.bus.onResync(() => this.resync());
+    this.bus.onResync(() => void this.resync());
   }
 
-  // The bus was away (Redis): what other instances published meanwhile is in the store. Every live
-  // subscription reads the messages after where it stands.
-  private resync(): void {
-    for (const [roomId, subscribers] of this.rooms) {
-      const order = this.orderOf(roomId);
-      for (const subscription of subscribers.values())
-        if (!subscription.pending) void order.catchUp(subscription.connection);
-    }
+  // The bus was away (Redis): what other instances published meanwhile is in the store, and so is
+  // every membership change. Each live subscription holds its live frames while its user's membership
+  // is read again (a revoke published meanwhile never came: a kick or ban stands), then reads the
+  // messages after where it stands. The store away too: the subscriptions stay (a join checks again).
+  private async resync(): Promise<void> {
+    const held = new Map<string, Subscription[]>();
+    for (const [roomId, subscribers] of this.rooms)
+      for (const subscription of subscribers.values()) {
+        if (subscription.pending) continue;
+        subscription.pending = [];
+        held.set(roomId, [...(held.get(roomId) ?? []), subscription]);
+      }
+    await Promise.all(
+      [...held].map(async ([roomId, subscriptions]) => {
+        const users = [...new Set(subscriptions.map((item) => item.connection.principal.userId))];
+        const members = await this.participants.findMany(roomId, users).then(
+          (found) => new Set(users.filter((userId) => found.get(userId)?.state === 'member')),
+          () => new Set(users),
+        );
+        const order = this.orderOf(roomId);
+        for (const subscription of subscriptions) {
+          const connection = subscription.connection;
+          // unsubscribed meanwhile, or subscribed again by a join (which checked)
+          if (this.rooms.get(roomId)?.get(connection.id) !== subscription) continue;
+          if (!members.has(connection.principal.userId)) {
+            this.unsubscribe(connection, roomId);
+            continue;
+          }
+          const pending = subscription.pending ?? [];
+          subscription.pending = null;
+          for (const frame of pending) order.deliver(connection, frame);
+          void order.catchUp(connection);
+        }
+      }),
+    );
   }
 
   // Subscribes the socket (already checked as a member); live frames queue until ready().
@@ -152,10 +181,16 @@ export class RoomHub implements OnModuleInit {
     this.bus.publish(TOPIC, { k: 'frame', room: roomId, frame, except: except?.id } satisfies RoomBusMessage);
   }
 
-  // The user is no longer a member: their sockets stop receiving the room, on every instance.
-  revoke(roomId: string, userId: string): void {
+  // The user is no longer a member: their sockets stop receiving the room, on every instance. true
+  // once the bus took the revoke (an instance away from it then reads memberships again when it is
+  // back: resync); false when it could not be sent (Redis away).
+  revoke(roomId: string, userId: string): Promise<boolean> {
     this.revokeLocal(roomId, userId);
-    this.bus.publish(TOPIC, { k: 'revoke', room: roomId, user: userId } satisfies RoomBusMessage);
+    return this.bus.publishConfirmed(TOPIC, {
+      k: 'revoke',
+      room: roomId,
+      user: userId,
+    } satisfies RoomBusMessage);
   }
 
   // A member's presence changed: told to the room's sockets, coalesced per room (PRESENCE-004).

@@ -163,7 +163,9 @@ export class RoomsService implements OnModuleInit {
       if (room.kind === 'dm')
         throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
       if (await this.participants.move(roomId, principal.userId, 'member', 'left')) {
-        this.hub.revoke(roomId, principal.userId);
+        // the user's own choice: an instance the revoke misses reads memberships again when the bus
+        // is back (RoomHub's resync)
+        void this.hub.revoke(roomId, principal.userId);
         await this.messages.system(room, principal.userId, 'left');
         return;
       }
@@ -217,7 +219,7 @@ export class RoomsService implements OnModuleInit {
         await this.participants.setMute(roomId, userId, null);
         break;
       case 'kick':
-      case 'ban':
+      case 'ban': {
         await this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' });
         // the user's open sockets are told why the room goes quiet (the room sees it too)
         this.hub.toRoom(roomId, {
@@ -227,9 +229,14 @@ export class RoomsService implements OnModuleInit {
           metadata: { reason: action === 'kick' ? 'kicked' : 'banned' },
         });
         // what the room says next no longer reaches the user, on any instance
-        this.hub.revoke(roomId, userId);
+        const told = await this.hub.revoke(roomId, userId);
         this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'removed' } });
+        // acked only once the other instances could be told (the user is out of the store already:
+        // no read, write or join passes; the moderator sends it again)
+        if (!told)
+          throw new DomainException(ErrorCode.INTERNAL, 'The other instances could not be told; try again.');
         break;
+      }
       case 'unban':
         if (target?.state !== 'banned' || !(await this.participants.move(roomId, userId, 'banned', 'left')))
           return;
