@@ -1,6 +1,7 @@
 import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
+import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
 import { type RunningApp } from '../helpers/app';
-import { api, createRoom, join, type RoomFrame, TwoInstances } from './rooms.helpers';
+import { api, chatsIn, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
 
 // A join, a leave or an invitation checks the user's membership, then writes it. A kick or a ban on
 // another instance that lands in between (the first instance slow to find a restarted store, say)
@@ -120,5 +121,42 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     hold.release();
     await inviting;
     await refused(bob.token, roomId, 'BANNED');
+  });
+
+  // A resume (`join` with last_seq) of a member checks the membership, then reads what to replay: a
+  // ban in between, and a message after it, must not reach the banned user in the replay.
+  it('should replay nothing stored after a ban that lands while a join reads its replay', async () => {
+    const owner = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    const talk = await cluster.socket(second, owner.token);
+    await join(talk, roomId);
+    const start = (await join(await cluster.socket(second, bob.token), roomId)).seq as number;
+    // the first instance's next read of the room's head (the join's, after its membership check) waits
+    const repository = first.app.get(RoomMessagesRepository);
+    const headSeq = repository.headSeq.bind(repository);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held: () => void = () => undefined;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    repository.headSeq = async (room) => {
+      if (room !== roomId) return headSeq(room);
+      repository.headSeq = headSeq;
+      held();
+      await gate;
+      return headSeq(room);
+    };
+    const resuming = await cluster.socket(first, bob.token);
+    resuming.send({ type: 'join', room_id: roomId, client_id: 'j1', last_seq: start });
+    await holding;
+    await moderate(owner.token, roomId, 'ban', bob.id);
+    expect((await say(talk, roomId, 'after the ban', 'm1')).type).toBe('ack');
+    release();
+    const answer = await resuming.next(
+      (frame) => frame.client_id === 'j1' && (frame.type === 'join' || frame.type === 'error'),
+      10_000,
+    );
+    expect(answer.error?.code).toBe('BANNED');
+    expect(chatsIn(resuming, roomId)).toEqual([]);
   });
 });
