@@ -138,26 +138,23 @@ export class RoomSocketsService {
     }
   }
 
-  // Membership checked, then: subscribed (live frames wait), the history sent (the newest 100, or
-  // everything after last_seq on a resume, in seq order), the `join` frame with where the socket
-  // stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
+  // Membership checked, then: subscribed (live frames wait), the history read (the newest 100, or
+  // everything after last_seq on a resume) and the membership read again, so a kick or ban that
+  // landed meanwhile (before the subscription, or before the read) refuses the join and nothing
+  // stored after it is replayed; then the history sent in seq order, the `join` frame with where the
+  // socket stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
     const userId = connection.principal.userId;
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
     this.hub.subscribe(connection, room.id);
     try {
-      // a ban or kick that landed between the check and the subscription revoked nothing: look again
-      await this.messages.memberOf(room.id, userId);
-    } catch (error) {
-      this.hub.unsubscribe(connection, room.id);
-      throw error;
-    }
-    // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
-    const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
-    this.hub.presence(room.id, userId, presence);
-    try {
       const head = await this.messages.headSeq(room.id);
       const replay = await this.messages.replay(room.id, frame.last_seq);
+      // everything read was stored before this check: a member now was a member then
+      await this.messages.memberOf(room.id, userId);
+      // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
+      const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
+      this.hub.presence(room.id, userId, presence);
       for (const message of replay) this.hub.send(connection, message);
       const seq = replay.length > 0 ? replay[replay.length - 1].seq : Math.min(frame.last_seq ?? head, head);
       const online = await this.rooms.onlineMembers(room.id);
