@@ -1,18 +1,20 @@
 import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
+import { RoomSocketsService } from '../../src/modules/rooms/room-sockets.service';
 import { type RunningApp } from '../helpers/app';
 import { api, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
 
-// A client's edit or reaction whose socket was cut is sent again; the first copy may still be on
-// its way through an instance that has not found the store again yet (a restarted store, found by
-// one instance a second after the other), and land after the client's next, acked, operation on
-// the other instance. The chaos test found it (test/chaos/room-chaos.ts). The late copy must not
-// undo what was acked after it (docs/protocol.md, "Rooms").
+// A client's edit or reaction whose socket was cut is sent again (the same client_id); the first
+// copy may still be on its way through an instance that has not found the store again yet (a
+// restarted store, found by one instance a second after the other), or that lags and handles the
+// frame only later, and land after the client's next, acked, operation on the other instance. The
+// chaos test found it (test/chaos/room-chaos.ts). The late copy must not undo what was acked after
+// it (docs/protocol.md, "Rooms").
 describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
   jest.setTimeout(60_000);
   let cluster: TwoInstances;
   let first: RunningApp;
   let second: RunningApp;
-  // the first instance's next message lookup waits for `release` (its store is slow to come back)
+  // the first instance's held step goes on
   let release: () => void = () => undefined;
 
   beforeAll(async () => {
@@ -21,18 +23,27 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
   });
   afterAll(() => cluster?.close());
 
-  // The next lookup of a message on the first instance (every edit and reaction makes one before it
-  // writes) waits until the returned function is called.
-  function stallNextLookup(): void {
-    const repository = first.app.get(RoomMessagesRepository);
-    const find = repository.find.bind(repository);
-    let waiting: Promise<void> | undefined = new Promise<void>((resolve) => (release = resolve));
-    repository.find = async (...args) => {
-      const gate = waiting;
-      waiting = undefined;
-      repository.find = find;
+  // Where the first instance holds the copy until release(): at the lookup of the message (every
+  // edit and reaction makes one before it writes: its store slow to come back), or before it handles
+  // the frame at all (the instance lagging).
+  function stallNext(where: 'lookup' | 'frame'): void {
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    if (where === 'lookup') {
+      const repository = first.app.get(RoomMessagesRepository);
+      const find = repository.find.bind(repository);
+      repository.find = async (...args) => {
+        repository.find = find;
+        await gate;
+        return find(...args);
+      };
+      return;
+    }
+    const sockets = first.app.get(RoomSocketsService);
+    const handle = sockets.handle.bind(sockets);
+    sockets.handle = async (...args) => {
+      sockets.handle = handle;
       await gate;
-      return find(...args);
+      return handle(...args);
     };
   }
 
@@ -69,15 +80,16 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
   // the first copy goes to the first instance and stalls there, its socket is cut; the same frame
   // again and then the next operation are acked by the second; then the first copy goes on
   async function lateCopy(
+    where: 'lookup' | 'frame',
     copy: Record<string, unknown>,
     next: Record<string, unknown>,
     send: (app: RunningApp, frame: Record<string, unknown>) => Promise<RoomFrame>,
     token: string,
   ): Promise<void> {
-    stallNextLookup();
+    stallNext(where);
     const cut = await cluster.socket(first, token);
     cut.send(copy);
-    // the copy is in the first instance's hands (stalled at its lookup)
+    // the copy is in the first instance's hands (held)
     await new Promise((resolve) => setTimeout(resolve, 200));
     cut.socket.terminate();
     expect((await send(second, copy)).type).toBe('ack');
@@ -87,47 +99,61 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 
-  it('should keep the last acked edit when a copy of an earlier edit lands after it', async () => {
-    const { roomId, messageId, token, send } = await setting();
-    await lateCopy(
-      { type: 'edit', room_id: roomId, message_id: messageId, content: 'first edit', client_id: 'e1' },
-      { type: 'edit', room_id: roomId, message_id: messageId, content: 'second edit', client_id: 'e2' },
-      send,
-      token,
-    );
-    const message = await stored(roomId, token, messageId);
-    expect(message.content).toBe('second edit');
-    expect(message.metadata?.edited_at).toEqual(expect.any(String));
-  });
+  const holds = ['lookup', 'frame'] as const;
 
-  it('should keep a reaction taken back when a copy of adding it lands after', async () => {
-    const { roomId, messageId, token, send } = await setting();
-    await lateCopy(
-      { type: 'react', room_id: roomId, message_id: messageId, content: '👍', client_id: 'r1' },
-      {
-        type: 'react',
-        room_id: roomId,
-        message_id: messageId,
-        content: '👍',
-        client_id: 'r2',
-        metadata: { remove: true },
-      },
-      send,
-      token,
-    );
-    expect((await stored(roomId, token, messageId)).metadata?.reactions).toBeUndefined();
-  });
+  it.each(holds)(
+    'should keep the last acked edit when a copy of an earlier edit lands after it (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, send } = await setting();
+      await lateCopy(
+        where,
+        { type: 'edit', room_id: roomId, message_id: messageId, content: 'first edit', client_id: 'e1' },
+        { type: 'edit', room_id: roomId, message_id: messageId, content: 'second edit', client_id: 'e2' },
+        send,
+        token,
+      );
+      const message = await stored(roomId, token, messageId);
+      expect(message.content).toBe('second edit');
+      expect(message.metadata?.edited_at).toEqual(expect.any(String));
+    },
+  );
 
-  it('should keep a reaction added again when a copy of taking it back lands after', async () => {
-    const { roomId, messageId, token, userId, send } = await setting();
-    const add = { type: 'react', room_id: roomId, message_id: messageId, content: '🎉' };
-    expect((await send(second, { ...add, client_id: 'r1' })).type).toBe('ack');
-    await lateCopy(
-      { ...add, client_id: 'r2', metadata: { remove: true } },
-      { ...add, client_id: 'r3' },
-      send,
-      token,
-    );
-    expect((await stored(roomId, token, messageId)).metadata?.reactions).toEqual({ '🎉': [userId] });
-  });
+  it.each(holds)(
+    'should keep a reaction taken back when a copy of adding it lands after (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, send } = await setting();
+      await lateCopy(
+        where,
+        { type: 'react', room_id: roomId, message_id: messageId, content: '👍', client_id: 'r1' },
+        {
+          type: 'react',
+          room_id: roomId,
+          message_id: messageId,
+          content: '👍',
+          client_id: 'r2',
+          metadata: { remove: true },
+        },
+        send,
+        token,
+      );
+      expect((await stored(roomId, token, messageId)).metadata?.reactions).toBeUndefined();
+    },
+  );
+
+  it.each(holds)(
+    'should keep a reaction added again when a copy of taking it back lands after (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, userId, send } = await setting();
+      const add = { type: 'react', room_id: roomId, message_id: messageId, content: '🎉' };
+      expect((await send(second, { ...add, client_id: 'r1' })).type).toBe('ack');
+      await lateCopy(
+        where,
+        { ...add, client_id: 'r2', metadata: { remove: true } },
+        { ...add, client_id: 'r3' },
+        send,
+        token,
+      );
+      expect((await stored(roomId, token, messageId)).metadata?.reactions).toEqual({ '🎉': [userId] });
+    },
+  );
 });
