@@ -105,8 +105,19 @@ describe('room message seq against FerretDB (property)', () => {
       'superseded',
     );
     expect((await repositories[0].find(roomId, message.id))?.content).toBe('public');
+    // a copy of an applied edit (its client_id again), however late it reached the server, too
+    const later = new Date(arrived.getTime() + 1000);
+    expect(await repositories[1].edit(roomId, message.id, 'public', later, 'e1')).toBe('edited');
+    expect(await repositories[1].edit(roomId, message.id, 'newer', new Date(later.getTime() + 1), 'e2')).toBe(
+      'edited',
+    );
+    expect(
+      await repositories[0].edit(roomId, message.id, 'public', new Date(later.getTime() + 2), 'e1'),
+    ).toBe('superseded');
+    expect((await repositories[0].find(roomId, message.id))?.content).toBe('newer');
     const edited = await model.findOne({ _id: message.id }).lean<RoomMessage>();
-    expect(edited?.edits).toHaveLength(1);
+    expect(edited?.edits).toHaveLength(3);
+    expect(edited?.edit_client_ids).toEqual(['e1', 'e2']);
     expect(edited?.edits?.[0].content).toBe(stored?.content);
     expect(await repositories[0].softDelete(roomId, message.id, 'mod')).toBe(true);
     const deleted = await repositories[1].find(roomId, message.id);

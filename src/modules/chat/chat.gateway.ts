@@ -88,7 +88,7 @@ export class ChatGateway
       this.lifecycle
         .connect(connection, query.get('session_id') ?? undefined, lastSeq)
         .catch((error: unknown) => this.fail(connection, error, undefined, true)),
-      (data, isBinary) => this.onFrame(connection, data, isBinary),
+      (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
       (error) => this.guard(connection, error),
     );
   }
@@ -103,7 +103,12 @@ export class ChatGateway
     void this.rooms.detach(connection).catch((error: unknown) => this.guard(connection, error));
   }
 
-  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+  private async onFrame(
+    connection: Connection,
+    data: RawData,
+    isBinary: boolean,
+    receivedAt: Date,
+  ): Promise<void> {
     if (connection.socket.readyState !== connection.socket.OPEN || !connection.sessionId) return;
     if (isBinary) {
       this.fail(connection, new DomainException(ErrorCode.INVALID_MESSAGE, 'Frames must be JSON text.'));
@@ -129,7 +134,7 @@ export class ChatGateway
     }
     // room frames (src/protocol/rooms.ts) share this socket: told apart by type and room_id
     if (isRoomClientFrame(value)) {
-      await this.rooms.handle(connection, value);
+      await this.rooms.handle(connection, value, receivedAt);
       return;
     }
     const parsed = validateEnvelope(value, this.settings.maxMessageLength);

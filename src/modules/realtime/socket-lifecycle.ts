@@ -43,14 +43,16 @@ export function openConnection(socket: WebSocket, principal: Principal, logger: 
 export function handleInOrder(
   connection: Connection,
   start: Promise<unknown>,
-  onFrame: (data: RawData, isBinary: boolean) => Promise<void>,
+  // `receivedAt`: when the frame was read off the socket (a frame may wait behind the others)
+  onFrame: (data: RawData, isBinary: boolean, receivedAt: Date) => Promise<void>,
   crashed: (error: unknown) => void,
 ): void {
   let chain = start.catch(crashed);
   connection.socket.on('message', (data: RawData, isBinary: boolean) => {
+    const receivedAt = new Date();
     connection.alive = true;
-    connection.seenAt = Date.now();
-    chain = chain.then(() => onFrame(data, isBinary)).catch(crashed);
+    connection.seenAt = receivedAt.getTime();
+    chain = chain.then(() => onFrame(data, isBinary, receivedAt)).catch(crashed);
   });
 }
 

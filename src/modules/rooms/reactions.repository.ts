@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { CLIENT_IDS_KEPT } from './room-rules';
 import { Reaction } from './schemas/room-extras.schema';
 
 const DUPLICATE_KEY = 11000;
@@ -18,23 +19,45 @@ export class ReactionsRepository implements OnModuleInit {
 
   // Adds (`on`) or takes back the user's reaction, as it stood at `at` (when the operation reached the
   // server): a document per reaction, kept when taken back (`removed`), so an operation that arrived
-  // earlier but lands later (a copy resent after a cut socket) finds a newer `at` and changes nothing.
-  // Insert first (the unique `_id` holds on every store), else a compare on `at`. false: superseded.
-  async set(input: ReactionKey, on: boolean, at: Date): Promise<boolean> {
+  // earlier but lands later finds a newer `at` and changes nothing, and so does a copy of an
+  // operation applied already (its `clientId` again: a resend after a cut socket, which its first
+  // instance handled late). false: nothing changed. The caller holds the reaction's lock: FerretDB
+  // 1.24's compare-and-set is not atomic.
+  async set(input: ReactionKey, on: boolean, at: Date, clientId?: string): Promise<boolean> {
     const _id = `${input.message_id}|${input.user_id}|${input.emoji}`;
-    try {
-      await this.reactions.create({ _id, ...input, removed: !on, at });
-      return true;
-    } catch (error) {
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const current = await this.reactions.findOne({ _id }).lean<Reaction>();
+      if (!current) {
+        try {
+          await this.reactions.create({
+            _id,
+            ...input,
+            removed: !on,
+            at,
+            client_ids: clientId !== undefined ? [clientId] : [],
+          });
+          return true;
+        } catch (error) {
+          // made meanwhile (another instance that did not wait for the lock): read it again
+          if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+          continue;
+        }
+      }
+      if (clientId !== undefined && current.client_ids?.includes(clientId)) return false;
+      if (current.at && current.at > at) return false;
+      const clientIds =
+        clientId !== undefined
+          ? [...(current.client_ids ?? []), clientId].slice(-CLIENT_IDS_KEPT)
+          : (current.client_ids ?? []);
+      // ties: the later write (one socket's frames are handled in order); no `at`: written before
+      // reactions had one
+      const result = await this.reactions.updateOne(
+        { _id, $or: [{ at: null }, { at: { $lte: at } }] },
+        { $set: { removed: !on, at, client_ids: clientIds } },
+      );
+      return result.matchedCount === 1;
     }
-    // ties: the later write (one socket's frames are handled in order); no `at`: written before
-    // reactions had one
-    const result = await this.reactions.updateOne(
-      { _id, $or: [{ at: null }, { at: { $lte: at } }] },
-      { $set: { removed: !on, at } },
-    );
-    return result.matchedCount === 1;
+    return false;
   }
 
   // emoji → user ids, per message

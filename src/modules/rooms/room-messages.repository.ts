@@ -5,6 +5,7 @@ import type { Model } from 'mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { RoomMessage } from './schemas/room-message.schema';
+import { CLIENT_IDS_KEPT } from './room-rules';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 
 export const ROOM_CIPHER = Symbol('ROOM_CIPHER');
@@ -156,17 +157,27 @@ export class RoomMessagesRepository implements OnModuleInit {
     return { count: (counted as { n: number }).n, more: next !== null };
   }
 
-  // Keeps the text before the edit. `at` is when the edit reached the server: of two edits of one
-  // message the later to arrive stands, even when the earlier one's write lands last (a copy the
-  // client sent again after its socket was cut, still on its way through an instance that has not
-  // found the store again yet): 'superseded', and nothing changes. 'gone': deleted or never there.
-  async edit(roomId: string, messageId: string, content: string, at: Date): Promise<EditOutcome> {
+  // Keeps the text before the edit. Of two edits of one message the later to reach the server (`at`)
+  // stands, and a copy of an edit applied already (its `clientId` again: a resend after a cut socket,
+  // which its first instance handled late) changes nothing: 'superseded'. 'gone': deleted or never
+  // there. The caller holds the message's lock: FerretDB 1.24's compare-and-set is not atomic.
+  async edit(
+    roomId: string,
+    messageId: string,
+    content: string,
+    at: Date,
+    clientId?: string,
+  ): Promise<EditOutcome> {
     const current = await this.messages
       .findOne({ _id: messageId, room_id: roomId, deleted_at: null })
       .lean<RoomMessage>();
     if (!current) return 'gone';
+    if (clientId !== undefined && current.edit_client_ids?.includes(clientId)) return 'superseded';
     if (current.edited_at && current.edited_at > at) return 'superseded';
     const history = current.content !== undefined ? [{ content: current.content, at }] : [];
+    const set: Record<string, unknown> = { content: this.cipher.encrypt(content), edited_at: at };
+    if (clientId !== undefined)
+      set.edit_client_ids = [...(current.edit_client_ids ?? []), clientId].slice(-CLIENT_IDS_KEPT);
     const result = await this.messages.updateOne(
       {
         _id: messageId,
@@ -176,10 +187,7 @@ export class RoomMessagesRepository implements OnModuleInit {
         // frames are handled in order)
         $or: [{ edited_at: null }, { edited_at: { $lte: at } }],
       },
-      {
-        $set: { content: this.cipher.encrypt(content), edited_at: at },
-        $push: { edits: { $each: history } },
-      },
+      { $set: set, $push: { edits: { $each: history } } },
     );
     if (result.matchedCount === 1) return 'edited';
     return (await this.find(roomId, messageId))?.deleted_at === null ? 'superseded' : 'gone';

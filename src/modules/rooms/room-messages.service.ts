@@ -6,6 +6,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
@@ -75,6 +76,8 @@ export class RoomMessagesService implements OnModuleInit {
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
+    // edits, deletes and reactions of one message are written one at a time on every instance
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
   ) {}
 
   // room members read the files shared in the room
@@ -184,10 +187,17 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
-  // edits the later to arrive stands: an earlier one that lands last (a copy resent after a cut
-  // socket) is acked and changes nothing (docs/protocol.md, "Rooms").
-  async edit(principal: Principal, roomId: string, messageId: string, content: string): Promise<void> {
-    const at = new Date();
+  // edits the later to reach the server stands, and a copy of one applied already (its client_id
+  // again) changes nothing: an earlier edit that lands last (a copy resent after a cut socket, its
+  // first instance late) is acked and changes nothing (docs/protocol.md, "Rooms").
+  async edit(
+    principal: Principal,
+    roomId: string,
+    messageId: string,
+    content: string,
+    clientId?: string,
+    at = new Date(),
+  ): Promise<void> {
     await this.checkRate(principal.userId);
     const { participant } = await this.memberOf(roomId, principal.userId);
     requireCanWrite(participant);
@@ -196,7 +206,9 @@ export class RoomMessagesService implements OnModuleInit {
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
         recoverable: true,
       });
-    const outcome = await this.messages.edit(roomId, messageId, content, at);
+    const outcome = await this.locked(`room-message:${messageId}`, () =>
+      this.messages.edit(roomId, messageId, content, at, clientId),
+    );
     if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
     if (outcome === 'superseded') return;
     this.hub.toRoom(roomId, {
@@ -219,8 +231,10 @@ export class RoomMessagesService implements OnModuleInit {
     else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     const message = await this.requireMessage(roomId, messageId);
     if (message.sender_id !== principal.userId) requireModerator(principal, participant);
-    if (!(await this.messages.softDelete(roomId, messageId, principal.userId)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    const deleted = await this.locked(`room-message:${messageId}`, () =>
+      this.messages.softDelete(roomId, messageId, principal.userId),
+    );
+    if (!deleted) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
     this.hub.toRoom(roomId, {
       type: 'delete',
       room_id: roomId,
@@ -231,22 +245,28 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // A reaction added or taken back. Of two operations of one user on one emoji of a message the later
-  // to arrive stands, as with edits: a late copy of an earlier one is acked and changes nothing.
-  async react(principal: Principal, roomId: string, messageId: string, emoji: string, remove: boolean) {
-    const at = new Date();
+  // to reach the server stands, and a copy of one applied already changes nothing, as with edits.
+  async react(
+    principal: Principal,
+    roomId: string,
+    messageId: string,
+    emoji: string,
+    remove: boolean,
+    clientId?: string,
+    at = new Date(),
+  ) {
     await this.checkRate(principal.userId);
     await this.memberOf(roomId, principal.userId);
     const message = await this.requireMessage(roomId, messageId);
-    const applied = await this.reactions.set(
-      {
-        room_id: roomId,
-        message_id: messageId,
-        user_id: principal.userId,
-        emoji,
-        message_at: message.created_at,
-      },
-      !remove,
-      at,
+    const input = {
+      room_id: roomId,
+      message_id: messageId,
+      user_id: principal.userId,
+      emoji,
+      message_at: message.created_at,
+    };
+    const applied = await this.locked(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
+      this.reactions.set(input, !remove, at, clientId),
     );
     if (!applied) return;
     this.hub.toRoom(roomId, {
@@ -304,6 +324,14 @@ export class RoomMessagesService implements OnModuleInit {
     ]);
     requireMember(room, participant);
     return { room: room as RoomRecord, participant };
+  }
+
+  private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.lock.run(key, task).catch((error: unknown) => {
+      if (error instanceof LockUnavailableError)
+        throw new DomainException(ErrorCode.INTERNAL, 'The message is busy; please retry.');
+      throw error;
+    });
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {

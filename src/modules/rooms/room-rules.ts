@@ -11,6 +11,10 @@ export function dmRoomId(userA: string, userB: string): string {
   return `dm_${createHash('sha256').update(`${first}\u0000${second}`).digest('base64url').slice(0, 32)}`;
 }
 
+// The client_ids of a message's newest edits, and of a reaction's newest operations, kept to know a
+// copy that comes again (a resend after a cut socket) when its first instance handles it late.
+export const CLIENT_IDS_KEPT = 20;
+
 export function isModerator(participant: ParticipantRecord | null): boolean {
   return (
     participant?.state === 'member' && (participant.role === 'owner' || participant.role === 'moderator')

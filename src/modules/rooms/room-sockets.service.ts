@@ -48,8 +48,9 @@ export class RoomSocketsService {
     await this.presence.disconnect(connection);
   }
 
-  // One parsed JSON value from the socket. Never throws for anything the client sent.
-  async handle(connection: Connection, value: unknown): Promise<void> {
+  // One parsed JSON value from the socket, read off it at `receivedAt` (edits and reactions are
+  // ordered by it). Never throws for anything the client sent.
+  async handle(connection: Connection, value: unknown, receivedAt = new Date()): Promise<void> {
     const parsed = validateRoomFrame(value, this.settings.maxMessageLength);
     if (!parsed.ok) {
       this.fail(
@@ -68,13 +69,13 @@ export class RoomSocketsService {
       // another, so no frame type can be sent without bound
       if (CONTROL_TYPES.has(frame.type))
         await this.messages.checkRate(connection.principal.userId, 'room-control');
-      await this.dispatch(connection, frame);
+      await this.dispatch(connection, frame, receivedAt);
     } catch (error) {
       this.fail(connection, error, frame.client_id, 'room_id' in frame ? frame.room_id : undefined);
     }
   }
 
-  private async dispatch(connection: Connection, frame: RoomClientFrame): Promise<void> {
+  private async dispatch(connection: Connection, frame: RoomClientFrame, receivedAt: Date): Promise<void> {
     const principal = connection.principal;
     // `@<user_id>` names the direct-message room with that user, made on first use (ROOM-003)
     if ((frame.type === 'chat' || frame.type === 'join') && frame.room_id.startsWith(DM_PREFIX))
@@ -113,7 +114,14 @@ export class RoomSocketsService {
         this.hub.unsubscribe(connection, frame.room_id);
         return this.ack(connection, frame);
       case 'edit':
-        await this.messages.edit(principal, frame.room_id, frame.message_id, frame.content);
+        await this.messages.edit(
+          principal,
+          frame.room_id,
+          frame.message_id,
+          frame.content,
+          frame.client_id,
+          receivedAt,
+        );
         return this.ack(connection, frame, frame.message_id);
       case 'delete':
         await this.messages.delete(principal, frame.room_id, frame.message_id);
@@ -125,6 +133,8 @@ export class RoomSocketsService {
           frame.message_id,
           frame.content,
           frame.metadata?.remove === true,
+          frame.client_id,
+          receivedAt,
         );
         return this.ack(connection, frame, frame.message_id);
       case 'typing':

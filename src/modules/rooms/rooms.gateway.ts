@@ -62,7 +62,7 @@ export class RoomsGateway
     handleInOrder(
       connection,
       this.sockets.attach(connection),
-      (data, isBinary) => this.onFrame(connection, data, isBinary),
+      (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
       (error) => closeAfterCrash(connection, error, this.logger),
     );
   }
@@ -78,7 +78,12 @@ export class RoomsGateway
       .catch((error: unknown) => closeAfterCrash(connection, error, this.logger));
   }
 
-  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+  private async onFrame(
+    connection: Connection,
+    data: RawData,
+    isBinary: boolean,
+    receivedAt: Date,
+  ): Promise<void> {
     if (connection.closed) return;
     if (isBinary)
       return this.sockets.fail(
@@ -96,7 +101,7 @@ export class RoomsGateway
       );
     }
     if (isAuthRefresh(value)) return this.refresh(connection, value);
-    await this.sockets.handle(connection, value);
+    await this.sockets.handle(connection, value, receivedAt);
   }
 
   // `auth_refresh` with the new token in `content`, as on /chat/ws (CONTRACT §2)

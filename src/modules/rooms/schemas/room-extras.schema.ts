@@ -3,7 +3,8 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 // A reaction: `_id` `${message}|${user}|${emoji}`, inserted to react and marked `removed` to take it
 // back (no $addToSet on a shared document: FerretDB 1.24 loses concurrent array updates). `at`: when
 // the last operation on it reached the server; an earlier one landing later changes nothing
-// (ReactionsRepository.set). Documents written before both were added have neither: present.
+// (ReactionsRepository.set), nor does a copy of an operation applied already (`client_ids`).
+// Documents written before these were added have none of them: present.
 @Schema({ collection: 'chat_reactions', versionKey: false })
 export class Reaction {
   @Prop({ type: String, required: true }) _id!: string;
@@ -15,6 +16,8 @@ export class Reaction {
   @Prop({ required: true }) message_at!: Date;
   @Prop({ type: Boolean }) removed?: boolean;
   @Prop({ type: Date }) at?: Date;
+  // the client_ids of the newest operations applied: a copy of one that comes again changes nothing
+  @Prop({ type: [String], default: undefined }) client_ids?: string[];
 }
 export const ReactionSchema = SchemaFactory.createForClass(Reaction);
 ReactionSchema.index({ message_id: 1 });

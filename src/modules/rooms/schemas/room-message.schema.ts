@@ -30,6 +30,8 @@ export class RoomMessage {
   @Prop({ required: true }) created_at!: Date;
   @Prop({ type: Date, default: null }) edited_at!: Date | null;
   @Prop({ type: [MessageEditSchema], default: undefined }) edits?: MessageEdit[];
+  // the client_ids of the newest edits applied: a copy of one that comes again changes nothing
+  @Prop({ type: [String], default: undefined }) edit_client_ids?: string[];
   @Prop({ type: Date, default: null }) deleted_at!: Date | null;
   @Prop({ type: String, default: null }) deleted_by!: string | null;
 }
