@@ -37,6 +37,9 @@ export interface ChangeCounts {
 interface Sent<T> {
   value: T;
   acked: boolean;
+  // when it first went out and when it was acked (a fault's line shows them)
+  sentAt?: number;
+  ackedAt?: number;
 }
 
 export class ChangeLedger {
@@ -54,22 +57,26 @@ export class ChangeLedger {
   editSent(messageId: string, text: string): number {
     const texts = this.texts.get(messageId);
     if (!texts) throw new Error(`edit of a message never acked: ${messageId}`);
-    return texts.push({ value: text, acked: false }) - 1;
+    return texts.push({ value: text, acked: false, sentAt: Date.now() }) - 1;
   }
 
   editAcked(messageId: string, index: number): void {
-    this.texts.get(messageId)![index].acked = true;
+    const edit = this.texts.get(messageId)![index];
+    edit.acked = true;
+    edit.ackedAt ??= Date.now();
   }
 
   reactSent(messageId: string, userId: string, emoji: string, add: boolean): number {
     const key = reactionKey(messageId, userId, emoji);
     let operations = this.reactions.get(key);
     if (!operations) this.reactions.set(key, (operations = []));
-    return operations.push({ value: add, acked: false }) - 1;
+    return operations.push({ value: add, acked: false, sentAt: Date.now() }) - 1;
   }
 
   reactAcked(messageId: string, userId: string, emoji: string, index: number): void {
-    this.reactions.get(reactionKey(messageId, userId, emoji))![index].acked = true;
+    const operation = this.reactions.get(reactionKey(messageId, userId, emoji))![index];
+    operation.acked = true;
+    operation.ackedAt ??= Date.now();
   }
 
   // What the user's last operation asked for (whether it landed or not).
@@ -103,9 +110,12 @@ export class ChangeLedger {
         if (message.metadata?.deleted || message.content === undefined || !allowed.has(message.content)) {
           counts.contentWrong++;
           const sent = texts.findIndex((text) => text.value === message.content);
+          const times = texts
+            .slice(1)
+            .map((text, index) => `#${index + 1} sent ${iso(text.sentAt)} acked ${iso(text.ackedAt)}`);
           problem(
             `${where} holds ${sent >= 0 ? `text #${sent} of ${texts.length - 1} edits` : 'a text never sent'}` +
-              ` (acked up to #${lastAcked(texts)})`,
+              ` (acked up to #${lastAcked(texts)}; edited_at ${message.metadata?.edited_at}; ${times.join(', ')})`,
           );
         } else if (edited !== (message.content !== texts[0].value)) {
           counts.editedWrong++;
@@ -146,6 +156,10 @@ export class ChangeLedger {
       }
     return counts;
   }
+}
+
+function iso(time: number | undefined): string {
+  return time === undefined ? '-' : new Date(time).toISOString();
 }
 
 function reactionKey(messageId: string, userId: string, emoji: string): string {
