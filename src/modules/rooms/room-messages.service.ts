@@ -6,7 +6,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
-import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
@@ -14,6 +14,7 @@ import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { messageFrame } from './room-frames';
+import { roomLocked } from './room-locks';
 import { RoomHub } from './room-hub';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { requireCanWrite, requireMember, requireModerator } from './room-rules';
@@ -327,11 +328,7 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return this.lock.run(key, task).catch((error: unknown) => {
-      if (error instanceof LockUnavailableError)
-        throw new DomainException(ErrorCode.INTERNAL, 'The message is busy; please retry.');
-      throw error;
-    });
+    return roomLocked(this.lock, key, task);
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { PresenceService } from '../presence/presence.service';
 import { ParticipantsRepository } from './participants.repository';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
+import { roomLocked } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
-import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
+import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 
 const PUBLIC_LIST_LIMIT = 100;
@@ -38,6 +40,8 @@ export class RoomsService implements OnModuleInit {
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
     private readonly ai: RoomAiService,
+    // writes to one membership, one at a time on every instance (room-locks.ts)
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
   ) {}
 
   // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
@@ -149,7 +153,7 @@ export class RoomsService implements OnModuleInit {
       if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
       if (room.kind !== 'public' && participant?.state !== 'invited')
         throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
-      if (await this.participants.move(roomId, principal.userId, participant?.state ?? null, 'member')) {
+      if (await this.move(roomId, principal.userId, participant?.state ?? null, 'member')) {
         await this.messages.system(room, principal.userId, 'joined');
         return { room, joined: true };
       }
@@ -162,7 +166,7 @@ export class RoomsService implements OnModuleInit {
       const { room } = await this.messages.memberOf(roomId, principal.userId);
       if (room.kind === 'dm')
         throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
-      if (await this.participants.move(roomId, principal.userId, 'member', 'left')) {
+      if (await this.move(roomId, principal.userId, 'member', 'left')) {
         // the user's own choice: an instance the revoke misses reads memberships again when the bus
         // is back (RoomHub's resync)
         void this.hub.revoke(roomId, principal.userId);
@@ -186,7 +190,7 @@ export class RoomsService implements OnModuleInit {
     // written over the state checked only: a ban in between stands
     for (let attempt = 1, state = target?.state ?? null; ; attempt++) {
       if (state === 'member' || state === 'banned') return;
-      if (await this.participants.move(roomId, userId, state, 'invited')) break;
+      if (await this.move(roomId, userId, state, 'invited')) break;
       if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
       state = (await this.participants.find(roomId, userId))?.state ?? null;
     }
@@ -220,7 +224,9 @@ export class RoomsService implements OnModuleInit {
         break;
       case 'kick':
       case 'ban': {
-        await this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' });
+        await roomLocked(this.lock, memberKey(roomId, userId), () =>
+          this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
+        );
         // the user's open sockets are told why the room goes quiet (the room sees it too)
         this.hub.toRoom(roomId, {
           type: 'leave',
@@ -238,11 +244,22 @@ export class RoomsService implements OnModuleInit {
         break;
       }
       case 'unban':
-        if (target?.state !== 'banned' || !(await this.participants.move(roomId, userId, 'banned', 'left')))
-          return;
+        if (target?.state !== 'banned' || !(await this.move(roomId, userId, 'banned', 'left'))) return;
         break;
     }
     await this.messages.system(room, principal.userId, action, userId);
+  }
+
+  // A membership written over the state checked (ParticipantsRepository.move), under its lock.
+  private move(
+    roomId: string,
+    userId: string,
+    from: ParticipantState | null,
+    to: ParticipantState,
+  ): Promise<boolean> {
+    return roomLocked(this.lock, memberKey(roomId, userId), () =>
+      this.participants.move(roomId, userId, from, to),
+    );
   }
 
   async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
@@ -303,4 +320,8 @@ export class RoomsService implements OnModuleInit {
 // the membership kept changing under a join, leave or invitation (other devices, moderators): try again
 function membershipBusy(): DomainException {
   return new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
+}
+
+function memberKey(roomId: string, userId: string): string {
+  return `room-member:${roomId}|${userId}`;
 }

@@ -1,0 +1,15 @@
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { LockUnavailableError, type KeyLock } from '../../infra/lock/lock';
+
+// Writes to one room message (edits, deletes), one reaction or one membership take that key's lock
+// on every instance (SESSION_LOCK: Redis, or the store's own while Redis is away): FerretDB 1.24
+// applies a compare-and-set as an unlocked read-modify-write (docs/protocol.md, "The store"). A
+// lock not had in time is INTERNAL: try again.
+export function roomLocked<T>(lock: KeyLock, key: string, task: () => Promise<T>): Promise<T> {
+  return lock.run(key, task).catch((error: unknown) => {
+    if (error instanceof LockUnavailableError)
+      throw new DomainException(ErrorCode.INTERNAL, 'Busy here; please retry.');
+    throw error;
+  });
+}
