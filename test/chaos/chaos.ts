@@ -14,8 +14,9 @@ import { openSocket } from './sockets';
 // back; Redis killed and restarted; the store (a FerretDB of its own) stopped and started again.
 // Afterwards every session's stored log is read and counted. Rooms go through the same run
 // (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
-// listening devices resuming with last_seq, churners joining and leaving; every room's history is
-// read and counted next to the sessions.
+// editing and reacting, listening devices resuming with last_seq, churners joining and leaving, an
+// owner kicking and banning listening users; every room's history is read and counted next to the
+// sessions.
 
 export interface ChaosOptions {
   env: Record<string, string>;
