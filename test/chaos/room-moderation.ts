@@ -65,6 +65,7 @@ export interface ModerationOptions {
   publicRooms: string[];
   // error codes (and REST statuses) met on the way, counted with the rooms' errors
   note: (what: string) => void;
+  // CHAOS_VERBOSE lines
   log: (line: string) => void;
 }
 
@@ -142,6 +143,7 @@ export class ModerationChaos {
     );
     if (!removed) return;
     victim.removedAt = Date.now();
+    this.options.log(`${action} of ${user} in ${victim.roomId} acked`);
     if (action === 'kick') this.counts.kicks++;
     else this.counts.bans++;
     const expected = action === 'kick' ? 'NOT_A_MEMBER' : 'BANNED';
