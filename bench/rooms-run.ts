@@ -671,10 +671,13 @@ async function history(store: string, baseUrl: string): Promise<HistoryResult> {
   );
   const historySamples: number[] = [];
   const listSamples: number[] = [];
-  const cpu = await measured(target, async () => {
+  const reading = async () => {
     await budgeted(historySamples, (read) => `/rooms/${read.room}/messages?limit=100`, page);
     await budgeted(listSamples, () => '/rooms', list);
-  });
+  };
+  const cpu = await measured(target, () =>
+    process.env.BENCH_PROFILE === '1' ? profileWindow(target, 'history', reading) : reading(),
+  );
   await server.stop();
   return {
     store,

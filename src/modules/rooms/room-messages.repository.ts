@@ -126,28 +126,40 @@ export class RoomMessagesRepository implements OnModuleInit {
 
   // Unread counts: the text messages not sent by `exceptSender` among the first `window` messages
   // after `seq` (joins and moderation notices are not something to read), and whether more messages
-  // follow that window. Seqs have no gaps, so the window is a seq range from the first message kept
-  // after `seq` (retention removes the oldest): one index range on either store, counted by the
-  // store (the `count` command; FerretDB's build counts it in SQL, scripts/ferretdb.sh), so a room
-  // list costs the same however far behind its reader is.
+  // follow that window. Seqs have no gaps, so the window is the seq range (seq, seq + window], counted
+  // by the store (the `count` command; FerretDB's build counts it in SQL, scripts/ferretdb.sh) beside
+  // one look past its end: one round trip, one index range on either store, however far behind the
+  // reader is. Retention removes the oldest messages: an empty window with more after it starts again
+  // at the first message kept.
   async unreadAfter(
     roomId: string,
     seq: number,
     exceptSender: string,
     window: number,
   ): Promise<{ count: number; more: boolean }> {
+    const counted = await this.countWindow(roomId, seq, exceptSender, window);
+    if (counted.count > 0 || !counted.more) return counted;
     const first = await this.messages
       .findOne({ room_id: roomId, seq: { $gt: seq } }, { seq: 1 })
       .sort({ seq: 1 })
       .lean<{ seq: number }>();
-    if (!first) return { count: 0, more: false };
-    const end = first.seq - 1 + window;
+    if (!first || first.seq === seq + 1) return counted;
+    return this.countWindow(roomId, first.seq - 1, exceptSender, window);
+  }
+
+  private async countWindow(
+    roomId: string,
+    after: number,
+    exceptSender: string,
+    window: number,
+  ): Promise<{ count: number; more: boolean }> {
+    const end = after + window;
     const [counted, next] = await Promise.all([
       this.messages.db.db!.command({
         count: this.messages.collection.collectionName,
         query: {
           room_id: roomId,
-          seq: { $gte: first.seq, $lte: end },
+          seq: { $gt: after, $lte: end },
           kind: 'text',
           sender_id: { $ne: exceptSender },
         },
