@@ -160,8 +160,12 @@ export class RoomMessagesService implements OnModuleInit {
   // The newest `limit` messages before `before` (all when undefined), oldest first (PERSIST-002).
   // Members only, and admins: a reported message is read where it was written (moderation).
   async history(principal: Principal, roomId: string, before: number | undefined, limit: number) {
-    if (!principal.isAdmin) await this.memberOf(roomId, principal.userId);
-    return this.withReactions(await this.messages.before(roomId, before, Math.min(limit, HISTORY_PAGE_MAX)));
+    // the page is read beside the membership check, and returned only once the check passed
+    const [, page] = await Promise.all([
+      principal.isAdmin ? undefined : this.memberOf(roomId, principal.userId),
+      this.messages.before(roomId, before, Math.min(limit, HISTORY_PAGE_MAX)),
+    ]);
+    return this.withReactions(page);
   }
 
   // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.

@@ -110,13 +110,15 @@ export class RoomsService implements OnModuleInit {
   async listFor(principal: Principal): Promise<RoomSummary[]> {
     const mine = await this.participants.ofUser(principal.userId, ['member', 'invited']);
     const byRoom = new Map(mine.map((participant) => [participant.room_id, participant]));
-    const [own, open] = await Promise.all([
+    const memberRooms = mine
+      .filter((participant) => participant.state === 'member')
+      .map((each) => each.room_id);
+    const [own, open, unread] = await Promise.all([
       this.rooms.findMany([...byRoom.keys()]),
       this.rooms.listByKind('public', PUBLIC_LIST_LIMIT),
+      this.messages.unread(principal.userId, memberRooms),
     ]);
     const rooms = new Map([...open, ...own].map((room) => [room.id, room]));
-    const memberRooms = [...rooms.keys()].filter((roomId) => byRoom.get(roomId)?.state === 'member');
-    const unread = await this.messages.unread(principal.userId, memberRooms);
     return [...rooms.values()]
       .sort((a, b) => (b.last_message_at?.getTime() ?? 0) - (a.last_message_at?.getTime() ?? 0))
       .map((room) => ({
