@@ -273,6 +273,61 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
+  // docs/protocol.md, "One record path" (step 4): the first message with text names the session in
+  // the write that stores it, when this instance knows the session still has the default name
+  it("should store a session's first message and the name it gives in one command", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    let first: Awaited<ReturnType<typeof service.append>> | undefined;
+    const commands = await commandsOf(
+      async () =>
+        (first = await service.append(session.id, sent('one', 'Plan a trip to Lisbon'), undefined, {
+          owner: user,
+          withSession: true,
+          name: 'Plan a trip to Lisbon',
+        })),
+    );
+    expect(commands).toEqual(['findAndModify']);
+    expect(first).toMatchObject({
+      named: 'Plan a trip to Lisbon',
+      session: { name: 'Plan a trip to Lisbon' },
+    });
+    expect(await repository.findOwned(session.id, user)).toMatchObject({ name: 'Plan a trip to Lisbon' });
+    // the name is searchable as a name given by a rename is (title_tokens)
+    expect(await service.search('lisbon', { userId: user, isAdmin: false })).toEqual(
+      expect.arrayContaining([expect.objectContaining({ session_id: session.id })]),
+    );
+    // a later message names nothing: the session has its name
+    const second = await service.append(session.id, sent('two', 'Something else'), undefined, {
+      owner: user,
+      withSession: true,
+      name: 'Something else',
+    });
+    expect(second.named).toBeUndefined();
+    expect(second.session?.name).toBe('Plan a trip to Lisbon');
+  });
+
+  it('should keep a name given elsewhere meanwhile, storing the message once and naming nothing', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    // another instance (a rename through the REST API) names the session; this one still holds it
+    // with the default name
+    await repository.update(session.id, { name: 'Chosen elsewhere' });
+    const stored = await service.append(session.id, sent('one', 'First words'), undefined, {
+      owner: user,
+      withSession: true,
+      name: 'First words',
+    });
+    expect(stored.named).toBeUndefined();
+    expect(stored).toMatchObject({
+      duplicate: false,
+      message: { seq: 1 },
+      session: { name: 'Chosen elsewhere' },
+    });
+    expect((await repository.findOwned(session.id, user))?.name).toBe('Chosen elsewhere');
+    expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.seq)).toEqual([1]);
+  });
+
   it('should find a resend stored by another instance, whatever this one knows of the session', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');

@@ -80,6 +80,24 @@ describe('store conformance', () => {
       expect(after).toMatchObject({ seq: 4 });
     });
 
+    // a session's first message names it in the same write, on condition it has no name yet
+    it('should set a field its own filter pins, and leave the document alone when the field differs', async () => {
+      const sessions = fresh();
+      await sessions.insertMany([
+        { _id: 'unnamed' as never, user_id: 'u', seq: 0, name: 'New chat' },
+        { _id: 'named' as never, user_id: 'u', seq: 0, name: 'Chosen' },
+      ]);
+      const guarded = (id: string) =>
+        sessions.findOneAndUpdate(
+          { _id: id as never, seq: 0, user_id: 'u', name: 'New chat' },
+          { $set: { seq: 1, name: 'First words' } },
+          { returnDocument: 'after' },
+        );
+      expect(await guarded('unnamed')).toMatchObject({ seq: 1, name: 'First words' });
+      expect(await guarded('named')).toBeNull();
+      expect(await sessions.findOne({ _id: 'named' as never })).toMatchObject({ seq: 0, name: 'Chosen' });
+    });
+
     it('should refuse a second insert with the same unique key, also when 50 race', async () => {
       const claims = fresh();
       await claims.createIndex({ session_id: 1, seq: 1 }, { unique: true });

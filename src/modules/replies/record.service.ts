@@ -10,7 +10,7 @@ import type {
   NewMessage,
   SessionWithMessages,
 } from '../sessions/session.types';
-import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
+import { DEFAULT_SESSION_NAME, nameFromFirstMessage } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
 
@@ -36,6 +36,8 @@ export interface Recorded {
   message: MessageRecord;
   duplicate: boolean;
   session?: SessionWithMessages;
+  // the name the write gave the session (its first message with text)
+  named?: string;
 }
 
 // The one path every client-visible event of a session takes (docs/protocol.md, "One record path"):
@@ -61,10 +63,14 @@ export class RecordService {
       input.answer && input.owner !== undefined
         ? this.replies.early({ sessionId, userId: input.owner, clientId: message.client_id, message })
         : undefined;
+    // the first message with text names the session in the same write, when this instance knows
+    // the session has no name yet (otherwise announce names it with a write of its own)
+    const name = input.name && message.content ? nameFromFirstMessage(message.content) : undefined;
     try {
       const recorded = await this.sessions.append(sessionId, message, input.effects, {
         owner: input.owner,
         withSession: true,
+        name: name === DEFAULT_SESSION_NAME ? undefined : name,
       });
       return await this.announce(input, recorded, early);
     } finally {
@@ -111,18 +117,21 @@ export class RecordService {
         clientId: message.client_id,
         written: session,
       });
-    // named after the reply is asked for: the rename is a store write the model need not wait for
-    // the first message with text names the session, even after a bare photo (not only message 1)
-    if (input.name && session.name === DEFAULT_SESSION_NAME && message.content) {
-      const name = await this.sessions.nameFromFirstMessage(session, message.content);
-      if (name)
-        this.hub.toSession(sessionId, {
-          type: 'session_renamed',
-          session_id: sessionId,
-          seq: this.sessions.lastSeq(sessionId) ?? message.seq,
-          content: name,
-        });
-    }
+    // the first message with text names the session, even after a bare photo (not only message 1):
+    // named by the append itself, or else named after the reply is asked for (a store write the
+    // model need not wait for)
+    const name =
+      recorded.named ??
+      (input.name && session.name === DEFAULT_SESSION_NAME && message.content
+        ? await this.sessions.nameFromFirstMessage(session, message.content)
+        : undefined);
+    if (name)
+      this.hub.toSession(sessionId, {
+        type: 'session_renamed',
+        session_id: sessionId,
+        seq: this.sessions.lastSeq(sessionId) ?? message.seq,
+        content: name,
+      });
     return recorded;
   }
 }

@@ -103,6 +103,10 @@ export interface AppendOptions {
   owner?: string;
   // return the session as the write left it, messages included, in the same database command
   withSession?: boolean;
+  // the name this message gives the session if it still has the default one (docs/protocol.md,
+  // "One record path", step 4): written by the same command when this instance knows the session
+  // is unnamed; the result's `named` says whether it was
+  name?: string;
 }
 
 // What the repository's append returns of the written document: nothing, its head (every field but
@@ -110,9 +114,18 @@ export interface AppendOptions {
 export type AppendReturning = 'nothing' | 'head' | 'session';
 
 export type AppendResult =
-  | { status: 'stored'; message: MessageRecord; session?: SessionWithMessages; head?: SessionRecord }
+  | {
+      status: 'stored';
+      message: MessageRecord;
+      session?: SessionWithMessages;
+      head?: SessionRecord;
+      // the name this write gave the session
+      named?: string;
+    }
   | { status: 'duplicate'; message: MessageRecord }
   | { status: 'conflict'; currentSeq: number }
+  // the append was to name the session, which has a name already: nothing was stored
+  | { status: 'named' }
   | { status: 'full' }
   | { status: 'missing' };
 

@@ -5,7 +5,7 @@ import { BlindIndex, searchWords } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
-import { dedupKey, openTurnAfter, storedSize } from './session-rules';
+import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
   AppendResult,
@@ -173,7 +173,8 @@ export class SessionsRepository implements OnModuleInit {
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
-    options: { owner?: string; returning?: AppendReturning } = {},
+    // `name`: set it in the same write, on condition the session still has the default name
+    options: { owner?: string; returning?: AppendReturning; name?: string } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const search =
@@ -202,6 +203,9 @@ export class SessionsRepository implements OnModuleInit {
       bytes: { $lte: maxBytes - size },
     };
     if (options.owner !== undefined) filter.user_id = options.owner;
+    // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
+    // and the failure is explained as 'named'
+    if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
     // MongoDB's guard against a second copy; on FerretDB it matches anyway, and the check that holds
     // there is SessionsService.append's, under the session lock
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
@@ -219,6 +223,9 @@ export class SessionsRepository implements OnModuleInit {
         last_activity: message.timestamp,
         ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
         ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
+        ...(options.name !== undefined
+          ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
+          : {}),
       },
       $inc: increments,
       $push: { messages: stored },
@@ -242,27 +249,42 @@ export class SessionsRepository implements OnModuleInit {
       })) as SessionDocument | null;
       if (written)
         return returning === 'head'
-          ? { status: 'stored', message: { ...message, seq }, head: this.toRecord(written) }
-          : { status: 'stored', message: { ...message, seq }, session: this.withMessages(written) };
+          ? {
+              status: 'stored',
+              message: { ...message, seq },
+              head: this.toRecord(written),
+              named: options.name,
+            }
+          : {
+              status: 'stored',
+              message: { ...message, seq },
+              session: this.withMessages(written),
+              named: options.name,
+            };
     } else {
       const result = await collection.updateOne(filter, update);
-      if (result.modifiedCount === 1) return { status: 'stored', message: { ...message, seq } };
+      if (result.modifiedCount === 1)
+        return { status: 'stored', message: { ...message, seq }, named: options.name };
     }
-    return this.explainFailedAppend(sessionId, dedup, size, maxBytes, options.owner);
+    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
   }
 
   private async explainFailedAppend(
     sessionId: string,
+    expectedSeq: number,
     dedup: string | undefined,
     size: number,
     maxBytes: number,
-    owner: string | undefined,
+    options: { owner?: string; name?: string },
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
-    if (!found || (owner !== undefined && found.user_id !== owner)) return { status: 'missing' };
+    if (!found || (options.owner !== undefined && found.user_id !== options.owner))
+      return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
     if (found.bytes > maxBytes - size) return { status: 'full' };
+    if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
+      return { status: 'named' };
     return { status: 'conflict', currentSeq: found.seq };
   }
 

@@ -145,7 +145,12 @@ export class SessionsService {
   ) {
     return this.sessionLock(
       sessionId,
-      async (): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> => {
+      async (): Promise<{
+        message: MessageRecord;
+        duplicate: boolean;
+        session?: SessionWithMessages;
+        named?: string;
+      }> => {
         const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
         const dedup = dedupKey(full);
         const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
@@ -186,21 +191,26 @@ export class SessionsService {
     full: NewMessage,
     effects?: AppendEffects,
     options?: AppendOptions,
-  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages }> {
+  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages; named?: string }> {
     let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+    let naming = options?.name;
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       // the log up to `expected` is held here (only appends move seq, and this instance made the
       // last one): the store returns the head alone and the log is the copy plus this message
       const held = this.snapshots.get(sessionId);
-      const heldLog = options?.withSession && held?.seq === expected ? held.messages : undefined;
+      const current = held?.seq === expected ? held : undefined;
+      const heldLog = options?.withSession ? current?.messages : undefined;
       const returning = !options?.withSession ? 'nothing' : heldLog ? 'head' : 'session';
+      // the name goes with the message when the copy says the session has none; a name given
+      // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
+      const name = naming !== undefined && current?.name === DEFAULT_SESSION_NAME ? naming : undefined;
       const result = await this.repository.append(
         sessionId,
         expected,
         full,
         this.settings.maxSessionBytes,
         effects,
-        { owner: options?.owner, returning },
+        { owner: options?.owner, returning, name },
       );
       switch (result.status) {
         case 'stored': {
@@ -210,8 +220,15 @@ export class SessionsService {
               : result.session;
           this.seqCache.set(sessionId, result.message.seq);
           this.keepSnapshot(sessionId, result.message, session);
-          return { message: result.message, duplicate: false, session };
+          // a copy extended here (no session came back) still has the default name
+          const kept = this.snapshots.get(sessionId);
+          if (result.named !== undefined && kept && kept.name !== result.named)
+            this.snapshots.set(sessionId, { ...kept, name: result.named });
+          return { message: result.message, duplicate: false, session, named: result.named };
         }
+        case 'named':
+          naming = undefined;
+          break;
         case 'duplicate':
           return { message: result.message, duplicate: true };
         case 'full':
