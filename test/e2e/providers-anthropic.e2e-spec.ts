@@ -104,10 +104,29 @@ describe('Anthropic provider and model switching (e2e)', () => {
     expect(renamed.session_id).toBe(sessionId);
     const title = claude.requests.find(isTitleCall);
     expect(title?.body).toMatchObject({ max_tokens: 24 });
+    // one whole answer: nobody watches a title arrive, so it is not streamed
+    expect(title?.body.stream).not.toBe(true);
     const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
     expect(session.name).toBe('Trip to Zürich');
     // the title's tokens are not the conversation's
     expect(session.total_tokens).toBe(37);
+    await client.close();
+  });
+
+  it('should ask an OpenAI model for the title in one request that is not streamed', async () => {
+    const { client, sessionId } = await connect();
+    client.send({ type: 'model_select', model_id: 'gpt' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 't1', content: 'Plans for Zürich' });
+    await client.reply();
+    const renamed = await client.next(
+      (frame) => frame.type === 'session_renamed' && frame.content === 'Trip to Zürich',
+    );
+    expect(renamed.session_id).toBe(sessionId);
+    const title = gpt.requests.find(isTitleCall);
+    expect(title?.body).toMatchObject({ model: 'gpt-test', max_completion_tokens: 24 });
+    expect(title?.body.stream).not.toBe(true);
+    expect(gpt.requests.filter(isTitleCall)).toHaveLength(1);
     await client.close();
   });
 

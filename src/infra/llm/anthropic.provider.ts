@@ -42,27 +42,38 @@ export class AnthropicProvider implements LlmProvider {
     }
   }
 
-  async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
+  // the request both ways share (streamed or whole)
+  private body(request: LlmRequest) {
     const { system, messages } = toAnthropicTurns(
       request.messages,
       request.system ?? this.model.system_prompt,
     );
+    return {
+      model: this.model.model as string,
+      max_tokens: request.maxTokens ?? this.model.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS,
+      ...(system ? { system } : {}),
+      ...(this.model.temperature !== undefined ? { temperature: Math.min(1, this.model.temperature) } : {}),
+      messages,
+      metadata: { user_id: request.userId },
+    };
+  }
+
+  async complete(request: LlmRequest): Promise<string> {
+    try {
+      const message = await this.client.messages.create(this.body(request), { signal: request.signal });
+      return message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
+    } catch (error) {
+      throw fromAnthropicError(error);
+    }
+  }
+
+  async *stream(request: LlmRequest): AsyncIterable<LlmChunk> {
     let input = 0;
     let output = 0;
     let sawUsage = false;
     try {
       const stream = await this.client.messages.create(
-        {
-          model: this.model.model as string,
-          max_tokens: request.maxTokens ?? this.model.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS,
-          ...(system ? { system } : {}),
-          ...(this.model.temperature !== undefined
-            ? { temperature: Math.min(1, this.model.temperature) }
-            : {}),
-          messages,
-          metadata: { user_id: request.userId },
-          stream: true,
-        },
+        { ...this.body(request), stream: true },
         { signal: request.signal },
       );
       for await (const event of stream) {

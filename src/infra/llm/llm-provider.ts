@@ -65,6 +65,9 @@ export interface LlmProvider {
   // keeps conversation state on its side (Dify): the chat flow passes it back as providerState
   readonly stateful?: boolean;
   stream(request: LlmRequest): AsyncIterable<LlmChunk>;
+  // one whole answer in one response, not streamed (a session title: nobody watches it arrive);
+  // absent when the vendor only streams
+  complete?(request: LlmRequest): Promise<string>;
   // speech to text (OpenAI audio transcriptions, Dify audio-to-text); absent when unsupported
   transcribe?(audio: AudioInput): Promise<string>;
   // text to speech for models configured with `tts`; absent when unsupported

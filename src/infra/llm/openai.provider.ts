@@ -74,6 +74,25 @@ export class OpenAiProvider implements LlmProvider {
     }
   }
 
+  async complete(request: LlmRequest): Promise<string> {
+    const messages = toOpenAiMessages(request.messages, request.system ?? this.model.system_prompt);
+    try {
+      const completion = await this.client.chat.completions.create(
+        {
+          model: this.model.model as string,
+          messages,
+          temperature: this.model.temperature,
+          max_completion_tokens: request.maxTokens ?? this.model.max_tokens,
+          user: request.userId,
+        },
+        { signal: request.signal },
+      );
+      return completion.choices[0]?.message?.content ?? '';
+    } catch (error) {
+      throw fromOpenAiError(error);
+    }
+  }
+
   transcribe(audio: AudioInput): Promise<string> {
     return this.audio.transcribe(audio, this.model.transcription_model ?? DEFAULT_TRANSCRIPTION_MODEL);
   }

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { cleanTitle, TITLE_MAX_CHARS } from './session-titler';
+import type { LlmProvider, LlmRequest } from '../../infra/llm/llm-provider';
+import type { LlmRegistry } from './llm.registry';
+import { cleanTitle, SessionTitler, TITLE_INSTRUCTIONS, TITLE_MAX_CHARS } from './session-titler';
 
 describe('cleanTitle', () => {
   it('should strip labels, quotes, markdown and the final period', () => {
@@ -33,5 +35,74 @@ describe('cleanTitle', () => {
         expect(title).not.toMatch(/\p{Cc}/u);
       }),
     );
+  });
+});
+
+describe('SessionTitler', () => {
+  const input = { modelId: 'm', userId: 'u', userText: 'Plans for Zürich', replyText: 'Here they are' };
+
+  // a registry of one model whose provider is `provider`
+  function titler(provider: Partial<LlmProvider>, timeoutMs = 1000): SessionTitler {
+    const entry = {
+      provider: { modelId: 'm', vendor: 'openai', stream: () => (async function* () {})(), ...provider },
+      breaker: { state: 'closed' },
+      settings: { id: 'm', type: 'openai', timeout_ms: timeoutMs },
+    };
+    return new SessionTitler({ has: () => true, entry: () => entry } as unknown as LlmRegistry);
+  }
+
+  it('should ask a provider that answers whole for the title in one request, with the title limits', async () => {
+    const requests: LlmRequest[] = [];
+    const stream = jest.fn();
+    const title = await titler({
+      complete: (request) => {
+        requests.push(request);
+        return Promise.resolve('"Trip to Zürich."');
+      },
+      stream,
+    }).title(input);
+    expect(title).toBe('Trip to Zürich');
+    expect(stream).not.toHaveBeenCalled();
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({
+      maxTokens: 24,
+      system: TITLE_INSTRUCTIONS,
+      userId: 'u',
+      detached: true,
+    });
+    expect(requests[0].messages[0].content).toContain('User: Plans for Zürich');
+  });
+
+  it('should read the title from the stream of a provider that only streams', async () => {
+    const title = await titler({
+      async *stream() {
+        yield { type: 'delta' as const, text: 'Trip to ' };
+        yield { type: 'delta' as const, text: 'Zürich' };
+      },
+    }).title(input);
+    expect(title).toBe('Trip to Zürich');
+  });
+
+  // a request that never answers, until its signal aborts
+  const hanging = (request: LlmRequest) =>
+    new Promise<string>((_resolve, reject) =>
+      request.signal.addEventListener('abort', () => reject(request.signal.reason as Error)),
+    );
+
+  it('should give up (no title) when the model does not answer in time', async () => {
+    expect(await titler({ complete: hanging }, 20).title(input)).toBeUndefined();
+  });
+
+  it('should give up (no title) when the server stops, and leave no listener on its signal', async () => {
+    const closing = new AbortController();
+    const listeners = jest.spyOn(closing.signal, 'removeEventListener');
+    const asked = titler({ complete: hanging }).title({ ...input, signal: closing.signal });
+    closing.abort();
+    expect(await asked).toBeUndefined();
+    expect(listeners).toHaveBeenCalledWith('abort', expect.any(Function));
+    // already stopped: not even asked
+    const complete = jest.fn(hanging);
+    expect(await titler({ complete }).title({ ...input, signal: closing.signal })).toBeUndefined();
+    expect(complete).not.toHaveBeenCalled();
   });
 });

@@ -37,26 +37,37 @@ export class SessionTitler {
   }): Promise<string | undefined> {
     if (!this.enabled(input.modelId)) return undefined;
     const { provider, breaker, settings } = this.registry.entry(input.modelId);
-    // a provider that is failing gets no extra requests
-    if (breaker.state !== 'closed') return undefined;
-    const timeout = AbortSignal.timeout(Math.min(settings.timeout_ms ?? TITLE_TIMEOUT_MS, TITLE_TIMEOUT_MS));
-    const signal = input.signal ? AbortSignal.any([timeout, input.signal]) : timeout;
+    // a provider that is failing gets no extra requests, nor does one while the server stops
+    if (breaker.state !== 'closed' || input.signal?.aborted) return undefined;
+    // one controller for the timeout and the server's shutdown (AbortSignal.any would tie a new
+    // signal to the long-lived shutdown signal on every title)
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('title timed out', 'TimeoutError')),
+      Math.min(settings.timeout_ms ?? TITLE_TIMEOUT_MS, TITLE_TIMEOUT_MS),
+    );
+    const stop = (): void => controller.abort(input.signal?.reason);
+    input.signal?.addEventListener('abort', stop, { once: true });
     const prompt =
       `User: ${excerpt(input.userText)}\n\nAssistant: ${excerpt(input.replyText)}\n\n` +
       'Title of this conversation:';
+    const request = {
+      messages: [{ role: 'user' as const, content: prompt }],
+      system: TITLE_INSTRUCTIONS,
+      maxTokens: TITLE_MAX_TOKENS,
+      signal: controller.signal,
+      userId: input.userId,
+      detached: true,
+    };
     let text = '';
     try {
-      for await (const chunk of provider.stream({
-        messages: [{ role: 'user', content: prompt }],
-        system: TITLE_INSTRUCTIONS,
-        maxTokens: TITLE_MAX_TOKENS,
-        signal,
-        userId: input.userId,
-        detached: true,
-      })) {
-        if (chunk.type === 'delta') text += chunk.text;
-        if (text.length > TITLE_MAX_CHARS * 4) break;
-      }
+      // one whole answer where the vendor gives one (nobody watches a title arrive), else streamed
+      if (provider.complete) text = await provider.complete(request);
+      else
+        for await (const chunk of provider.stream(request)) {
+          if (chunk.type === 'delta') text += chunk.text;
+          if (text.length > TITLE_MAX_CHARS * 4) break;
+        }
     } catch (error) {
       this.logger.warn(
         {
@@ -67,6 +78,9 @@ export class SessionTitler {
         'session title failed',
       );
       return undefined;
+    } finally {
+      clearTimeout(timer);
+      input.signal?.removeEventListener('abort', stop);
     }
     return cleanTitle(text);
   }
