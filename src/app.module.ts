@@ -52,8 +52,6 @@ export class AppModule {
           serverMonitoringMode: 'poll',
           heartbeatFrequencyMS: 1000,
           autoIndex: false,
-          // counted by StoreMetrics (chatbox_store_commands_total)
-          monitorCommands: true,
         }),
         // with REDIS_URL, rate limits are counted in Redis so they hold across instances
         ThrottlerModule.forRoot({

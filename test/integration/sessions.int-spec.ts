@@ -252,6 +252,30 @@ describe('sessions against FerretDB', () => {
     }
     return seen;
   }
+  // StoreMetrics counts store commands from mongoose's 'operation-start' (the driver's command
+  // monitoring decodes every reply twice): each command the repository sends raises one, the
+  // appends that go to the driver through mongoose's collection included
+  it('should raise one mongoose operation-start per command the sessions repository sends', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const operations: string[] = [];
+    const listener = (event: { method: string }) => operations.push(event.method);
+    model.db.on('operation-start', listener);
+    let commands: string[] = [];
+    try {
+      commands = await commandsOf(async () => {
+        await service.append(session.id, sent('one'), undefined, { owner: user, withSession: true });
+        await service.append(session.id, sent('two'));
+        await repository.findOwned(session.id, user);
+        await service.rename(session.id, 'Renamed');
+      });
+    } finally {
+      model.db.off('operation-start', listener);
+    }
+    expect(commands).toEqual(['findAndModify', 'update', 'find', 'update']);
+    expect(operations).toEqual(['findOneAndUpdate', 'updateOne', 'findOne', 'updateOne']);
+  });
+
   // docs/protocol.md, "The store": the client_id check reads the log this instance holds when it is
   // the store's (its seq is the one the append expects), so a turn costs the append alone
   it('should store a message with one command, and answer its resend with none, where the log is held', async () => {

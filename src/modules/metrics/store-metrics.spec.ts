@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Counter, Registry } from 'prom-client';
 import type { Connection } from 'mongoose';
 import { STORE_COMMANDS, StoreMetrics } from './store-metrics';
@@ -11,29 +12,38 @@ describe(StoreMetrics.name, () => {
       labelNames: ['command', 'collection'],
       registers: [registry],
     });
-    const metrics = new StoreMetrics({} as Connection, counter);
+    // mongoose's connection announces every collection operation it starts ('operation-start')
+    const connection = new EventEmitter();
+    const metrics = new StoreMetrics(connection as unknown as Connection, counter);
+    metrics.onModuleInit();
+    const start = (collectionName: string, method: string) =>
+      connection.emit('operation-start', { collectionName, method, params: [] });
     const value = async (labels: Record<string, string>) =>
       (await counter.get()).values.find(
         (sample) =>
           sample.labels.command === labels.command && sample.labels.collection === labels.collection,
       )?.value ?? 0;
-    return { metrics, value };
+    return { start, value };
   }
 
-  it('should count application commands by command and collection', async () => {
-    const { metrics, value } = setup();
-    metrics.count({ commandName: 'findAndModify', command: { findAndModify: 'sessions' } });
-    metrics.count({ commandName: 'findAndModify', command: { findAndModify: 'sessions' } });
-    metrics.count({ commandName: 'insert', command: { insert: 'message_keys' } });
+  it('should count each operation mongoose starts as the command it sends, by collection', async () => {
+    const { start, value } = setup();
+    start('sessions', 'findOneAndUpdate');
+    start('sessions', 'findOneAndUpdate');
+    start('sessions', 'updateOne');
+    start('sessions', 'findOne');
+    start('message_keys', 'insertOne');
+    start('locks', 'deleteOne');
     expect(await value({ command: 'findAndModify', collection: 'sessions' })).toBe(2);
+    expect(await value({ command: 'update', collection: 'sessions' })).toBe(1);
+    expect(await value({ command: 'find', collection: 'sessions' })).toBe(1);
     expect(await value({ command: 'insert', collection: 'message_keys' })).toBe(1);
+    expect(await value({ command: 'delete', collection: 'locks' })).toBe(1);
   });
 
-  it("should leave out the driver's handshakes and health checks", async () => {
-    const { metrics, value } = setup();
-    metrics.count({ commandName: 'hello', command: { hello: 1 } });
-    metrics.count({ commandName: 'ping', command: { ping: 1 } });
-    expect(await value({ command: 'hello', collection: '' })).toBe(0);
-    expect(await value({ command: 'ping', collection: '' })).toBe(0);
+  it('should name an operation it has no command for by the operation itself', async () => {
+    const { start, value } = setup();
+    start('sessions', 'someNewMethod');
+    expect(await value({ command: 'someNewMethod', collection: 'sessions' })).toBe(1);
   });
 });
