@@ -2,7 +2,12 @@ import WebSocket from 'ws';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ChangeLedger, type StoredChanges } from './room-changes';
-import { ModerationChaos, type ModerationCounts, type StoredSystemMessage } from './room-moderation';
+import {
+  ModerationChaos,
+  noRemovals,
+  type ModerationCounts,
+  type StoredSystemMessage,
+} from './room-moderation';
 import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
@@ -174,14 +179,7 @@ export class RoomChaos {
     editedWrong: 0,
     reactionsWrong: 0,
     reactionsDoubled: 0,
-    kicks: 0,
-    bans: 0,
-    refusals: 0,
-    removedDelivered: 0,
-    removedRead: 0,
-    rejoined: 0,
-    removalsLost: 0,
-    inFlight: 0,
+    ...noRemovals(),
     errors: {},
   };
   private listening = true;

@@ -75,11 +75,9 @@ const PASSING = new Set(['INTERNAL', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE']);
 // how long a victim is watched after its removal's ack
 const WATCH_AFTER_MS = 4000;
 
-export class ModerationChaos {
-  private readonly victims: Victim[] = [];
-  private listening = true;
-  private next = 0;
-  private readonly counts: ModerationCounts = {
+// nothing counted yet
+export function noRemovals(): ModerationCounts {
+  return {
     kicks: 0,
     bans: 0,
     refusals: 0,
@@ -89,6 +87,13 @@ export class ModerationChaos {
     removalsLost: 0,
     inFlight: 0,
   };
+}
+
+export class ModerationChaos {
+  private readonly victims: Victim[] = [];
+  private listening = true;
+  private next = 0;
+  private readonly counts = noRemovals();
 
   constructor(private readonly options: ModerationOptions) {}
 

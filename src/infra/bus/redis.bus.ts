@@ -55,14 +55,7 @@ export class RedisBus implements Bus {
   }
 
   publish(topic: string, payload: unknown): void {
-    const message = JSON.stringify({ o: this.instanceId, p: payload } satisfies Envelope);
-    if (this.publisher.status !== 'ready') {
-      this.missed = true;
-      return;
-    }
-    this.publisher.publish(PREFIX + topic, message).catch(() => {
-      this.missed = true;
-    });
+    void this.publishConfirmed(topic, payload);
   }
 
   async publishConfirmed(topic: string, payload: unknown): Promise<boolean> {

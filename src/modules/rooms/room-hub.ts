@@ -230,9 +230,8 @@ export class RoomHub implements OnModuleInit {
     let sequence = this.sequences.get(roomId);
     if (!sequence) this.sequences.set(roomId, (sequence = { prefix: new SeqPrefix(frame.seq - 1) }));
     const { prefix } = sequence;
-    if (prefix.takeNext(frame.seq)) return this.fanOut(roomId, frame, exceptId);
-    // late or repeated: the sockets' SeqOrder places or drops it
-    if (prefix.has(frame.seq)) return this.fanOut(roomId, frame, exceptId);
+    // the next seq goes straight out; a late or repeated one too (the sockets' SeqOrder places or drops it)
+    if (prefix.takeNext(frame.seq) || prefix.has(frame.seq)) return this.fanOut(roomId, frame, exceptId);
     for (const held of prefix.add(frame.seq, { frame, exceptId }))
       this.fanOut(roomId, held.frame, held.exceptId);
     if (prefix.heldCount === 0) {
