@@ -308,7 +308,7 @@ describe('sessions against FerretDB', () => {
         (first = await service.append(session.id, sent('one', 'Plan a trip to Lisbon'), undefined, {
           owner: user,
           withSession: true,
-          name: 'Plan a trip to Lisbon',
+          nameFrom: 'Plan a trip to Lisbon',
         })),
     );
     expect(commands).toEqual(['findAndModify']);
@@ -325,10 +325,27 @@ describe('sessions against FerretDB', () => {
     const second = await service.append(session.id, sent('two', 'Something else'), undefined, {
       owner: user,
       withSession: true,
-      name: 'Something else',
+      nameFrom: 'Something else',
     });
     expect(second.named).toBeUndefined();
     expect(second.session?.name).toBe('Plan a trip to Lisbon');
+  });
+
+  it('should name nothing from a text of markdown marks alone', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    let stored: Awaited<ReturnType<typeof service.append>> | undefined;
+    const commands = await commandsOf(
+      async () =>
+        (stored = await service.append(session.id, sent('marks', '## **'), undefined, {
+          owner: user,
+          withSession: true,
+          nameFrom: '## **',
+        })),
+    );
+    expect(commands).toEqual(['findAndModify']);
+    expect(stored?.named).toBeUndefined();
+    expect(stored?.session?.name).toBe('New chat');
   });
 
   it('should keep a name given elsewhere meanwhile, storing the message once and naming nothing', async () => {
@@ -340,7 +357,7 @@ describe('sessions against FerretDB', () => {
     const stored = await service.append(session.id, sent('one', 'First words'), undefined, {
       owner: user,
       withSession: true,
-      name: 'First words',
+      nameFrom: 'First words',
     });
     expect(stored.named).toBeUndefined();
     expect(stored).toMatchObject({

@@ -10,7 +10,7 @@ import type {
   NewMessage,
   SessionWithMessages,
 } from '../sessions/session.types';
-import { DEFAULT_SESSION_NAME, nameFromFirstMessage } from '../sessions/session-rules';
+import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
 
@@ -63,14 +63,13 @@ export class RecordService {
       input.answer && input.owner !== undefined
         ? this.replies.early({ sessionId, userId: input.owner, clientId: message.client_id, message })
         : undefined;
-    // the first message with text names the session in the same write, when this instance knows
-    // the session has no name yet (otherwise announce names it with a write of its own)
-    const name = input.name && message.content ? nameFromFirstMessage(message.content) : undefined;
     try {
+      // the first message with text names the session in the same write, when this instance knows
+      // the session has no name yet (otherwise announce names it with a write of its own)
       const recorded = await this.sessions.append(sessionId, message, input.effects, {
         owner: input.owner,
         withSession: true,
-        name: name === DEFAULT_SESSION_NAME ? undefined : name,
+        nameFrom: input.name ? message.content : undefined,
       });
       return await this.announce(input, recorded, early);
     } finally {

@@ -103,10 +103,10 @@ export interface AppendOptions {
   owner?: string;
   // return the session as the write left it, messages included, in the same database command
   withSession?: boolean;
-  // the name this message gives the session if it still has the default one (docs/protocol.md,
-  // "One record path", step 4): written by the same command when this instance knows the session
-  // is unnamed; the result's `named` says whether it was
-  name?: string;
+  // the text the session takes its name from if it still has the default one (docs/protocol.md,
+  // "One record path", step 4): named by the same command when this instance knows the session is
+  // unnamed; the result's `named` says whether it was
+  nameFrom?: string;
 }
 
 // What the repository's append returns of the written document: nothing, its head (every field but

@@ -193,7 +193,9 @@ export class SessionsService {
     options?: AppendOptions,
   ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages; named?: string }> {
     let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
-    let naming = options?.name;
+    // the name is made once, and only for a session this instance holds with the default name
+    let naming = options?.nameFrom;
+    let madeName: string | undefined;
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       // the log up to `expected` is held here (only appends move seq, and this instance made the
       // last one): the store returns the head alone and the log is the copy plus this message
@@ -203,7 +205,13 @@ export class SessionsService {
       const returning = !options?.withSession ? 'nothing' : heldLog ? 'head' : 'session';
       // the name goes with the message when the copy says the session has none; a name given
       // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
-      const name = naming !== undefined && current?.name === DEFAULT_SESSION_NAME ? naming : undefined;
+      if (naming !== undefined && current?.name === DEFAULT_SESSION_NAME)
+        madeName ??= nameFromFirstMessage(naming);
+      // a text of markdown marks alone gives no name
+      const name =
+        naming !== undefined && current?.name === DEFAULT_SESSION_NAME && madeName !== DEFAULT_SESSION_NAME
+          ? madeName
+          : undefined;
       const result = await this.repository.append(
         sessionId,
         expected,
