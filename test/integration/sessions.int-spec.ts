@@ -498,6 +498,34 @@ describe('sessions against FerretDB', () => {
     expect(swept?.end_time?.getTime()).toBe(lastActivity.getTime());
   });
 
+  // the sweep keeps sessions with sockets here from looking idle; one this instance wrote within the
+  // last sweep interval (settings: 60 s of a 15 min reconnect timeout) needs no write for that
+  it('should keep live only the sessions this instance has not written within a sweep interval', async () => {
+    const user = uniqueUser();
+    const other = uniqueUser();
+    const a = (await service.open(user, undefined, 'demo')).session;
+    const b = (await service.open(other, undefined, 'demo')).session;
+    await service.append(a.id, sent('a1'));
+    const now = Date.now();
+    expect(await commandsOf(() => service.keepLive([a.id, b.id], new Date(now + 1000)))).toEqual([]);
+    const later = new Date(now + settings.sweepIntervalMs + 1000);
+    expect(await commandsOf(() => service.keepLive([a.id, b.id], later))).toEqual(['update', 'update']);
+    expect((await repository.findOwned(a.id, user))?.last_activity.getTime()).toBe(later.getTime());
+    // kept live just now: not again at the next sweep
+    expect(await commandsOf(() => service.keepLive([a.id, b.id], new Date(later.getTime() + 1000)))).toEqual(
+      [],
+    );
+    // a session with sockets here that this instance never wrote is touched at every sweep
+    service.forget(b.id);
+    expect(await commandsOf(() => service.keepLive([b.id], new Date(later.getTime() + 2000)))).toEqual([
+      'update',
+    ]);
+    // the last device leaving starts the reconnect window then, however recently it was written
+    const left = new Date(later.getTime() + 3000);
+    expect(await commandsOf(() => service.touch([a.id], left))).toEqual(['update']);
+    expect((await repository.findOwned(a.id, user))?.last_activity.getTime()).toBe(left.getTime());
+  });
+
   it('should resume an ended session by id, making it the one active session', async () => {
     const user = uniqueUser();
     const old = (await service.open(user, undefined, 'demo')).session;

@@ -141,7 +141,7 @@ export class ConnectionsService {
 
   // keeps sessions with live sockets from being swept, then ends idle ones
   async sweep(): Promise<void> {
-    await this.sessions.touch(this.hub.sessionIds());
+    await this.sessions.keepLive(this.hub.sessionIds());
     await this.sessions.sweepIdle();
   }
 }

@@ -1,5 +1,11 @@
 import fc from 'fast-check';
-import { DEFAULT_SESSION_NAME, durationAsOf, isRestorable, nameFromFirstMessage } from './session-rules';
+import {
+  DEFAULT_SESSION_NAME,
+  durationAsOf,
+  isRestorable,
+  nameFromFirstMessage,
+  needsTouch,
+} from './session-rules';
 
 const TIMEOUT = 15 * 60 * 1000;
 const NOW = new Date('2024-06-01T12:00:00.000Z');
@@ -153,5 +159,48 @@ describe('durationAsOf', () => {
     expect(durationAsOf({ is_active: false, start_time: start, duration_ms: null }, NOW)).toBeNull();
     const future = new Date(NOW.getTime() + 5_000);
     expect(durationAsOf({ is_active: true, start_time: future, duration_ms: null }, NOW)).toBe(0);
+  });
+});
+
+describe('needsTouch', () => {
+  it('should keep every live session used within half the reconnect timeout (or a sweep interval), touching less', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1_000, max: 10 * 60_000 }),
+        fc.integer({ min: 1_000, max: 60 * 60_000 }),
+        // times (ms from the start) at which the session is written by its own turns
+        fc.array(fc.integer({ min: 0, max: 3 * 60 * 60_000 }), { maxLength: 40 }),
+        (sweepMs, reconnectMs, writes) => {
+          const bound = Math.max(sweepMs, reconnectMs / 2);
+          const sorted = [...writes].sort((a, b) => a - b);
+          let lastActivity = 0;
+          let touches = 0;
+          for (let at = sweepMs; at <= 3 * 60 * 60_000; at += sweepMs) {
+            while (sorted.length > 0 && sorted[0] <= at) lastActivity = sorted.shift()!;
+            // the worst moment: right before this sweep
+            expect(at - lastActivity).toBeLessThanOrEqual(bound);
+            if (needsTouch(lastActivity, at, sweepMs, reconnectMs)) {
+              lastActivity = at;
+              touches++;
+            }
+            expect(at - lastActivity).toBeLessThanOrEqual(bound);
+          }
+          // never more touches than one per sweep (what the sweep did before)
+          expect(touches).toBeLessThanOrEqual(Math.floor((3 * 60 * 60_000) / sweepMs));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should skip a session written within the last sweep interval, with the default settings', () => {
+    const sweep = 60_000;
+    expect(needsTouch(NOW.getTime() - 59_000, NOW.getTime(), sweep, TIMEOUT)).toBe(false);
+    expect(needsTouch(NOW.getTime() - 60_000, NOW.getTime(), sweep, TIMEOUT)).toBe(true);
+    expect(needsTouch(undefined, NOW.getTime(), sweep, TIMEOUT)).toBe(true);
+  });
+
+  it('should touch at every sweep when the sweep interval is a large part of the reconnect timeout', () => {
+    expect(needsTouch(NOW.getTime() - 1, NOW.getTime(), 5 * 60_000, 10 * 60_000)).toBe(true);
   });
 });

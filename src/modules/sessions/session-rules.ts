@@ -14,6 +14,22 @@ export function isRestorable(
   return session.is_active && now.getTime() - session.last_activity.getTime() <= reconnectTimeoutMs;
 }
 
+// Whether the sweep must touch a session with live sockets (last_activity = now) so that it never
+// looks idle to any instance's sweep: not when it was written (a turn, a touch) within the last
+// sweep interval, as long as that keeps it used within half the reconnect timeout at all times
+// (written within `skip`, touched at the next sweep at the latest: skip + sweep ≤ timeout / 2);
+// otherwise at every sweep, as always. `lastWrite` is unknown (undefined) for a session this
+// instance has not written.
+export function needsTouch(
+  lastWrite: number | undefined,
+  now: number,
+  sweepMs: number,
+  reconnectTimeoutMs: number,
+): boolean {
+  const skip = Math.max(0, Math.min(sweepMs, reconnectTimeoutMs / 2 - sweepMs));
+  return lastWrite === undefined || now - lastWrite >= skip;
+}
+
 // A session's duration as of `now`: the stored one once it ended, the time since it started while it
 // is active (the admin list and GET /chat/sessions/:id both report this).
 export function durationAsOf(

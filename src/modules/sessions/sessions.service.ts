@@ -6,7 +6,13 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { InProcessLock } from '../../infra/lock/in-process.lock';
 import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { AssistanceRepository } from './assistance.repository';
-import { dedupKey, DEFAULT_SESSION_NAME, isRestorable, nameFromFirstMessage } from './session-rules';
+import {
+  dedupKey,
+  DEFAULT_SESSION_NAME,
+  isRestorable,
+  nameFromFirstMessage,
+  needsTouch,
+} from './session-rules';
 import type {
   AssistanceState,
   TakeoverMirror,
@@ -46,6 +52,10 @@ export class SessionsService {
   // session lock by the appends themselves; another instance's write shows as a seq this copy
   // lacks, which ReplyService checks. Bounded: the least recently written go first.
   private readonly snapshots = new Map<string, SessionWithMessages>();
+  // when this instance last set a session's last_activity (an append, a touch, its creation): the
+  // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the
+  // sessions that still have sockets here
+  private readonly writtenAt = new Map<string, number>();
 
   constructor(
     private readonly repository: SessionsRepository,
@@ -129,6 +139,7 @@ export class SessionsService {
       console,
     });
     this.seqCache.set(session.id, 0);
+    this.writtenAt.set(session.id, now.getTime());
     this.keepSnapshot(session.id, undefined, { ...session, messages: [] });
     this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');
     return session;
@@ -227,6 +238,7 @@ export class SessionsService {
               ? { ...result.head, messages: [...heldLog, result.message] }
               : result.session;
           this.seqCache.set(sessionId, result.message.seq);
+          this.writtenAt.set(sessionId, full.timestamp.getTime());
           this.keepSnapshot(sessionId, result.message, session);
           // a copy extended here (no session came back) still has the default name
           const kept = this.snapshots.get(sessionId);
@@ -276,6 +288,7 @@ export class SessionsService {
   forget(sessionId: string): void {
     this.seqCache.delete(sessionId);
     this.snapshots.delete(sessionId);
+    this.writtenAt.delete(sessionId);
   }
 
   // The session as this instance last wrote it (messages included), when it still has it.
@@ -458,9 +471,32 @@ export class SessionsService {
       : this.repository.findOwnedWithMessages(sessionId, reader.userId);
   }
 
-  async touch(sessionIds: string[]): Promise<void> {
-    const now = new Date();
-    await Promise.all(sessionIds.map((id) => this.sessionLock(id, () => this.repository.touch(id, now))));
+  // last_activity = now (the last device of a session left: its reconnect window starts now)
+  async touch(sessionIds: string[], now = new Date()): Promise<void> {
+    await Promise.all(
+      sessionIds.map((id) =>
+        this.sessionLock(id, async () => {
+          await this.repository.touch(id, now);
+          this.writtenAt.set(id, now.getTime());
+        }),
+      ),
+    );
+  }
+
+  // The sweep's: keeps the sessions that have sockets here (all of them, `live`) from looking idle to
+  // any instance's sweep. One written here within the last sweep interval needs no write for that
+  // (needsTouch: it stays used within half the reconnect timeout), so a session in use costs no
+  // write per sweep; an idle one is touched as before.
+  async keepLive(live: string[], now = new Date()): Promise<void> {
+    const liveSet = new Set(live);
+    for (const id of this.writtenAt.keys()) if (!liveSet.has(id)) this.writtenAt.delete(id);
+    const { sweepIntervalMs, reconnectTimeoutMs } = this.settings;
+    await this.touch(
+      live.filter((id) =>
+        needsTouch(this.writtenAt.get(id), now.getTime(), sweepIntervalMs, reconnectTimeoutMs),
+      ),
+      now,
+    );
   }
 
   // Ends sessions idle past RECONNECT_TIMEOUT; the caller keeps sessions with live sockets touched.
