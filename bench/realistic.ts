@@ -124,6 +124,10 @@ async function idlePhase(
   log(server, 'warming up the connect path');
   llm.fake.script = saturationScript(5);
   const warm = await openMany(url, newUsers(server, 300), config.connectConcurrency);
+  // and the turn path: a server in service has answered many turns before any burst (its JIT has
+  // compiled them); two turns each on 100 of these users, a new session's first and a second one
+  log(server, 'warming up the turn path');
+  for (const round of ['w0', 'w1']) await oneTurnEach(warm.sockets.slice(0, 100), round);
   await closeAll(warm.sockets);
   await server.settle();
   const before = await server.memoryAfterGc();

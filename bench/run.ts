@@ -93,6 +93,8 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
           model: 'bench-model',
           endpoint: llm.fake.url,
           api_key: 'k',
+          // BENCH_TITLES=0: no title request after a new session's first exchange (to weigh its cost)
+          titles: process.env.BENCH_TITLES !== '0',
         },
       ]),
       RATE_LIMIT_MESSAGES_PER_SECOND: '100000',
