@@ -8,6 +8,7 @@ describe(loadRoomSettings.name, () => {
       sweepIntervalMs: 3_600_000,
       messagesPerSecond: 10,
       presenceTimeoutMs: 30_000,
+      listCacheMs: 1000,
     });
   });
 
@@ -18,12 +19,14 @@ describe(loadRoomSettings.name, () => {
         ROOM_SWEEP_INTERVAL: '5m',
         ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '3',
         PRESENCE_TIMEOUT: '45s',
+        ROOM_LIST_CACHE: '0',
       }),
     ).toEqual({
       retentionMs: 30 * 86_400_000,
       sweepIntervalMs: 300_000,
       messagesPerSecond: 3,
       presenceTimeoutMs: 45_000,
+      listCacheMs: 0,
     });
   });
 
@@ -33,6 +36,7 @@ describe(loadRoomSettings.name, () => {
     ['ROOM_SWEEP_INTERVAL', '0'],
     ['ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', '0'],
     ['PRESENCE_TIMEOUT', '1ms'],
+    ['ROOM_LIST_CACHE', '2m'],
   ])('should stop boot naming %s when it is %s', (name, value) => {
     expect(() => loadRoomSettings({ [name]: value })).toThrow(SettingsError);
     expect(() => loadRoomSettings({ [name]: value })).toThrow(name);

@@ -10,6 +10,9 @@ export interface RoomSettings {
   messagesPerSecond: number;
   // a socket that shows no life (a frame or a pong) for this long no longer counts as present
   presenceTimeoutMs: number;
+  // the newest public rooms in a room list may be this old (0: read for every list); a room created
+  // or renamed is seen at once on every instance while the bus is up
+  listCacheMs: number;
 }
 
 export function loadRoomSettings(env: Env): RoomSettings {
@@ -18,5 +21,6 @@ export function loadRoomSettings(env: Env): RoomSettings {
     sweepIntervalMs: duration(env, 'ROOM_SWEEP_INTERVAL', '1h', TIMER_MIN_MS, TIMER_MAX_MS),
     messagesPerSecond: integer(env, 'ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
     presenceTimeoutMs: duration(env, 'PRESENCE_TIMEOUT', '30s', 1000, TIMER_MAX_MS),
+    listCacheMs: duration(env, 'ROOM_LIST_CACHE', '1s', 0, 60_000),
   };
 }

@@ -20,7 +20,8 @@ describe('rooms across two instances (e2e)', () => {
   let second: RunningApp;
 
   beforeAll(async () => {
-    cluster = await TwoInstances.start({ PRESENCE_TIMEOUT: '3s' });
+    // the public rooms of a list kept a minute: only the bus can show a new one on the other instance
+    cluster = await TwoInstances.start({ PRESENCE_TIMEOUT: '3s', ROOM_LIST_CACHE: '60s' });
     ({ first, second } = cluster);
   });
   afterAll(() => cluster?.close());
@@ -429,6 +430,27 @@ describe('rooms across two instances (e2e)', () => {
     const eve = await socket(first, person().token);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(eve.frames.some((frame) => frame.type === 'rooms_changed')).toBe(false);
+  });
+
+  it('should show a public room created or renamed on one instance in the next list on the other (the bus invalidates)', async () => {
+    const alice = person();
+    const reader = person();
+    type Listed = Array<{ id: string; name: string }>;
+    const list = async () => (await api<Listed>(second, reader.token, 'GET', '/rooms')).body;
+    // the second instance holds the public rooms now (ROOM_LIST_CACHE is a minute here)
+    await list();
+    const roomId = await createRoom(first, alice.token);
+    await waitUntil(async () => (await list()).some((room) => room.id === roomId), 2000);
+    const renamed = await api(first, alice.token, 'PATCH', `/rooms/${roomId}`, { name: 'renamed room' });
+    expect(renamed.status).toBe(200);
+    await waitUntil(
+      async () => (await list()).find((room) => room.id === roomId)?.name === 'renamed room',
+      2000,
+    );
+    // a private room never enters anyone else's list
+    const hidden = await createRoom(first, alice.token, 'private');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await list()).some((room) => room.id === hidden)).toBe(false);
   });
 
   it('should carry room frames on the AI chat socket /chat/ws too', async () => {

@@ -248,6 +248,21 @@ describe(RoomHub.name, () => {
     return { hub, resync: () => resync() };
   }
 
+  it('should tell every instance that the public rooms changed, and itself again when the bus comes back', () => {
+    const [first, second] = pair();
+    const heard = { first: 0, second: 0 };
+    first.onPublicRoomsChanged(() => heard.first++);
+    second.onPublicRoomsChanged(() => heard.second++);
+    first.publicRoomsChanged();
+    expect(heard).toEqual({ first: 1, second: 1 });
+    // a change published while this instance was away never reached it
+    const { hub, resync } = awayBus();
+    let away = 0;
+    hub.onPublicRoomsChanged(() => away++);
+    resync();
+    expect(away).toBe(1);
+  });
+
   it('should read what a subscriber missed from the store when the bus comes back', async () => {
     const { hub, resync } = awayBus();
     const watcher = connection();

@@ -23,7 +23,8 @@ type RoomBusMessage =
   | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
   | { k: 'revoke'; room: string; user: string }
   | { k: 'user'; user: string; frame: RoomsChangedFrame }
-  | { k: 'presence'; room: string; user: string; status: PresenceStatus };
+  | { k: 'presence'; room: string; user: string; status: PresenceStatus }
+  | { k: 'public_rooms' };
 
 interface Held {
   frame: RoomServerFrame;
@@ -61,6 +62,7 @@ export class RoomHub implements OnModuleInit {
   private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
   private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
   private readonly presenceSentAt = new Map<string, number>();
+  private readonly publicRoomsListeners: Array<() => void> = [];
   private lastFrame?: RoomServerFrame;
   private lastData = '';
 
@@ -72,7 +74,26 @@ export class RoomHub implements OnModuleInit {
 
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.receive(payload as RoomBusMessage));
-    this.bus.onResync(() => void this.resync());
+    this.bus.onResync(() => {
+      // what changed while the bus was away never came: every copy of the public rooms goes
+      this.publicRoomsLocal();
+      void this.resync();
+    });
+  }
+
+  // A public room was created or renamed: every instance's copy of the public rooms (RoomsService's
+  // room list) is read again.
+  publicRoomsChanged(): void {
+    this.publicRoomsLocal();
+    this.bus.publish(TOPIC, { k: 'public_rooms' } satisfies RoomBusMessage);
+  }
+
+  onPublicRoomsChanged(listener: () => void): void {
+    this.publicRoomsListeners.push(listener);
+  }
+
+  private publicRoomsLocal(): void {
+    for (const listener of this.publicRoomsListeners) listener();
   }
 
   // The bus was away (Redis): what other instances published meanwhile is in the store, and so is
@@ -213,6 +234,8 @@ export class RoomHub implements OnModuleInit {
         return this.presenceLocal(message.room, message.user, message.status);
       case 'user':
         return this.userLocal(message.user, message.frame);
+      case 'public_rooms':
+        return this.publicRoomsLocal();
     }
   }
 

@@ -3,9 +3,11 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { PresenceService } from '../presence/presence.service';
 import { ParticipantsRepository } from './participants.repository';
+import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { roomLocked } from './room-locks';
@@ -33,6 +35,9 @@ const NONE_UNREAD: Unread = { count: 0, more: false };
 // and moderation. Every change of membership writes a system message through the one record path.
 @Injectable()
 export class RoomsService implements OnModuleInit {
+  // the newest public rooms, shared by this instance's room lists (public-room-list.ts)
+  private readonly publicRooms: PublicRoomList<RoomRecord[]>;
+
   constructor(
     private readonly rooms: RoomsRepository,
     private readonly participants: ParticipantsRepository,
@@ -42,10 +47,14 @@ export class RoomsService implements OnModuleInit {
     private readonly ai: RoomAiService,
     // writes to one membership, one at a time on every instance (room-locks.ts)
     @Inject(SESSION_LOCK) private readonly lock: KeyLock,
-  ) {}
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.publicRooms = new PublicRoomList(settings.rooms.listCacheMs);
+  }
 
   // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
   onModuleInit(): void {
+    this.hub.onPublicRoomsChanged(() => this.publicRooms.invalidate());
     this.presence.onChange(({ userId, status }) => {
       void this.participants
         .ofUser(userId, ['member'])
@@ -69,6 +78,7 @@ export class RoomsService implements OnModuleInit {
       created_at: new Date(),
     };
     await this.rooms.insert(room);
+    if (room.kind === 'public') this.hub.publicRoomsChanged();
     await this.participants.put(room.id, principal.userId, { state: 'member', role: 'owner' });
     for (const userId of new Set(input.invite ?? []))
       if (userId !== principal.userId) {
@@ -115,7 +125,7 @@ export class RoomsService implements OnModuleInit {
       .map((each) => each.room_id);
     const [own, open, unread] = await Promise.all([
       this.rooms.findMany([...byRoom.keys()]),
-      this.rooms.listByKind('public', PUBLIC_LIST_LIMIT),
+      this.publicRooms.get(() => this.rooms.listByKind('public', PUBLIC_LIST_LIMIT)),
       this.messages.unread(principal.userId, memberRooms),
     ]);
     const rooms = new Map([...open, ...own].map((room) => [room.id, room]));
@@ -295,6 +305,7 @@ export class RoomsService implements OnModuleInit {
     requireModerator(principal, actor);
     if (changes.ai_model !== undefined) this.ai.validateModel(changes.ai_model);
     await this.rooms.update(roomId, changes);
+    if (room.kind === 'public') this.hub.publicRoomsChanged();
     return (await this.rooms.find(roomId)) as RoomRecord;
   }
 
