@@ -289,6 +289,112 @@ describe('rooms (browser)', () => {
     expect(await texts(alice.page)).toEqual(expected);
   });
 
+  // issue 14 (docs/protocol.md, "Edits, deletes and reactions, client side"): an edit whose socket
+  // is cut after the server applied it (its ack lost), and a reaction whose socket is cut before it
+  // left, are sent again with the same client_id after the reconnect; the room holds each once.
+  it('should send an edit and a reaction cut off by the socket again after the reconnect, and hold each once', async () => {
+    const alice = await person();
+    // bob's socket: every op frame sent is noted; `cut` takes the next edit or react and cuts the
+    // socket, after the server acked it (the ack is lost) or before it reaches the server
+    const ops: Array<Record<string, unknown>> = [];
+    let cut: 'after' | 'before' | null = null;
+    const bob = await person(DESKTOP, async (page) => {
+      await page.routeWebSocket(/\/chat\/ws/, (ws) => {
+        const server = ws.connectToServer();
+        let waitingAck: string | null = null;
+        const close = () => {
+          void ws.close({ code: 1011, reason: 'cut' });
+          void server.close();
+        };
+        ws.onMessage((message) => {
+          const frame = (typeof message === 'string' ? JSON.parse(message) : {}) as Record<string, unknown>;
+          if (frame.type === 'edit' || frame.type === 'react') {
+            ops.push(frame);
+            if (cut === 'before') {
+              cut = null;
+              return close();
+            }
+            if (cut === 'after') {
+              cut = null;
+              waitingAck = String(frame.client_id);
+            }
+          }
+          server.send(message);
+        });
+        server.onMessage((message) => {
+          if (waitingAck && typeof message === 'string' && message.includes(`"client_id":"${waitingAck}"`)) {
+            waitingAck = null;
+            return close();
+          }
+          ws.send(message);
+        });
+      });
+    });
+    const name = `cut ops ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    const rooms = await api<Array<{ id: string; name: string }>>(server, alice.token, 'GET', '/rooms');
+    const roomId = rooms.body.find((room) => room.name === name)!.id;
+    // a socket of alice's counts what the room is told
+    const listener = await roomsSocket(server, alice.token);
+    sockets.push(listener);
+    await join(listener, roomId);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await send(alice.page, 'from alice');
+    await send(bob.page, 'from bob');
+    await message(bob.page, 'from bob').and(bob.page.locator('[data-state=sent]')).waitFor();
+    await message(bob.page, 'from alice').waitFor();
+
+    // the edit reaches the server, its ack is lost with the socket: shown at once, marked pending
+    cut = 'after';
+    await (await actions(message(bob.page, 'from bob'))).getByRole('button', { name: 'Edit' }).click();
+    const input = bob.page.getByLabel('Room message');
+    await input.fill('from bob, edited');
+    await input.press('Enter');
+    const edited = message(bob.page, 'from bob, edited');
+    await edited.and(bob.page.locator('[data-op-state=pending]')).waitFor();
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await edited.and(bob.page.locator(':not([data-op-state])')).waitFor();
+    await edited.locator('.edited').waitFor();
+
+    // the reaction never reaches the server before the cut
+    cut = 'before';
+    await (await actions(message(bob.page, 'from alice'))).getByRole('button', { name: 'React 👍' }).click();
+    const reacted = message(bob.page, 'from alice');
+    await reacted.and(bob.page.locator('[data-op-state=pending]')).waitFor();
+    expect(await reacted.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe('true');
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await reacted.and(bob.page.locator(':not([data-op-state])')).waitFor();
+
+    // each went twice with its own client_id, nothing else
+    const edits = ops.filter((frame) => frame.type === 'edit');
+    const reacts = ops.filter((frame) => frame.type === 'react');
+    expect(edits).toHaveLength(2);
+    expect(reacts).toHaveLength(2);
+    expect(edits[1]).toEqual(edits[0]);
+    expect(reacts[1]).toEqual(reacts[0]);
+    expect(edits[0].client_id).toEqual(expect.any(String));
+    expect(reacts[0].client_id).not.toBe(edits[0].client_id);
+
+    // the room was told each once, and the server holds each once
+    await until(() => listener.frames.some((frame) => frame.type === 'react'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(listener.frames.filter((frame) => frame.type === 'edit')).toHaveLength(1);
+    expect(listener.frames.filter((frame) => frame.type === 'react')).toHaveLength(1);
+    const history = await api<{
+      items: Array<{ content?: string; user_id: string; metadata?: Record<string, unknown> }>;
+    }>(server, alice.token, 'GET', `/rooms/${roomId}/messages`);
+    const texts = history.body.items.filter(
+      (item) => item.content !== undefined && item.metadata?.kind === 'text',
+    );
+    expect(texts.map((item) => item.content)).toEqual(['from alice', 'from bob, edited']);
+    expect(texts[1].metadata?.edited_at).toEqual(expect.any(String));
+    expect(texts[0].metadata?.reactions).toEqual({ '👍': [bob.id] });
+    expect(texts[1].metadata?.reactions).toBeUndefined();
+  });
+
   // issue 14 (docs/protocol.md, "Resume point"): a message lost on the socket while a later one
   // arrives is read from the REST history; a resume starts below a gap still open, never past it
   it('should read a message lost on its socket from the history, and resume from below a gap', async () => {

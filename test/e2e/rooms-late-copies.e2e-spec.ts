@@ -156,4 +156,51 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
       expect((await stored(roomId, token, messageId)).metadata?.reactions).toEqual({ '🎉': [userId] });
     },
   );
+
+  // A delete resent after a cut socket (the client resends every op until its ack, docs/protocol.md,
+  // "Rooms", client behaviour) finds the message deleted by its own first copy: it is acked, and the
+  // room is told once. Another delete of a deleted message is still NOT_FOUND.
+  it('should ack a copy of an applied delete (the same client_id) and tell the room once', async () => {
+    const { roomId, messageId, token, send } = await setting();
+    const listener = await cluster.socket(first, token);
+    await join(listener, roomId);
+    const remove = { type: 'delete', room_id: roomId, message_id: messageId };
+    expect(await send(second, { ...remove, client_id: 'd1' })).toMatchObject({
+      type: 'ack',
+      client_id: 'd1',
+      message_id: messageId,
+    });
+    expect(await send(first, { ...remove, client_id: 'd1' })).toMatchObject({
+      type: 'ack',
+      client_id: 'd1',
+      message_id: messageId,
+    });
+    expect(await send(second, { ...remove, client_id: 'd2' })).toMatchObject({
+      type: 'error',
+      error: { code: 'NOT_FOUND' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(listener.frames.filter((frame) => frame.type === 'delete')).toHaveLength(1);
+    expect((await stored(roomId, token, messageId)).metadata?.deleted).toBe(true);
+  });
+
+  it.each(holds)(
+    'should ack a delete resent while its first copy is held, and tell the room once (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, send } = await setting();
+      const listener = await cluster.socket(second, token);
+      await join(listener, roomId);
+      const remove = { type: 'delete', room_id: roomId, message_id: messageId, client_id: 'd1' };
+      stallNext(where);
+      const cut = await cluster.socket(first, token);
+      cut.send(remove);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      cut.socket.terminate();
+      expect((await send(second, remove)).type).toBe('ack');
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(listener.frames.filter((frame) => frame.type === 'delete')).toHaveLength(1);
+      expect((await stored(roomId, token, messageId)).metadata?.deleted).toBe(true);
+    },
+  );
 });

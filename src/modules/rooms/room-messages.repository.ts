@@ -17,6 +17,8 @@ const HEADS_KEPT = 10_000;
 const TTL_BACKSTOP_MS = 86_400_000;
 
 export type EditOutcome = 'edited' | 'superseded' | 'gone';
+// 'copy': a copy of a delete applied already (its client_id again, from the user who deleted it)
+export type DeleteOutcome = 'deleted' | 'copy' | 'gone';
 
 export interface Appended {
   message: RoomMessageRecord;
@@ -205,13 +207,30 @@ export class RoomMessagesRepository implements OnModuleInit {
     return (await this.find(roomId, messageId))?.deleted_at === null ? 'superseded' : 'gone';
   }
 
-  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history.
-  async softDelete(roomId: string, messageId: string, by: string, now = new Date()): Promise<boolean> {
+  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history. A
+  // copy of a delete applied already (the same user's client_id again: a resend after a cut socket,
+  // or its first copy landing late) changes nothing and is told apart from a message gone.
+  async softDelete(
+    roomId: string,
+    messageId: string,
+    by: string,
+    clientId?: string,
+    now = new Date(),
+  ): Promise<DeleteOutcome> {
+    const set: Record<string, unknown> = { deleted_at: now, deleted_by: by };
+    if (clientId !== undefined) set.delete_client_id = clientId;
     const result = await this.messages.updateOne(
       { _id: messageId, room_id: roomId, deleted_at: null },
-      { $set: { deleted_at: now, deleted_by: by }, $unset: { content: '', edits: '' } },
+      { $set: set, $unset: { content: '', edits: '' } },
     );
-    return result.matchedCount === 1;
+    if (result.matchedCount === 1) return 'deleted';
+    return clientId !== undefined && (await this.deletedBy(roomId, messageId, by, clientId)) ? 'copy' : 'gone';
+  }
+
+  // Was the message deleted by `by`'s delete with this client_id?
+  async deletedBy(roomId: string, messageId: string, by: string, clientId: string): Promise<boolean> {
+    const found = await this.messages.findOne({ _id: messageId, room_id: roomId }).lean<RoomMessage>();
+    return !!found?.deleted_at && found.deleted_by === by && found.delete_client_id === clientId;
   }
 
   // rooms with messages older than `cutoff`

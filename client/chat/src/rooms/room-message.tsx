@@ -13,7 +13,7 @@ interface ItemProps {
 }
 
 // One message: sender, time, edited mark, the message replied to, text (or deleted), reactions,
-// delivery state for one's own, and its actions (react, reply, edit, delete, report).
+// delivery state for one's own (and for this user's edit, delete or reaction until acked), and its actions (react, reply, edit, delete, report).
 export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemProps) {
   const [tools, setTools] = useState(false);
   const [reporting, setReporting] = useState(false);
@@ -27,7 +27,8 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
   const mine = message.userId === rooms.userId;
   const quoted = message.replyTo ? rooms.store.find(rooms.openId ?? '', message.replyTo) : undefined;
   const classes = ['msg', mine ? 'user' : 'ai'];
-  if (message.pending) classes.push('pending');
+  // a message not acked yet, or one with an edit, delete or reaction of this user not acked yet
+  if (message.pending || message.opPending) classes.push('pending');
   if (message.deleted) classes.push('deleted');
   const canAct = !message.deleted && !message.pending && message.messageId !== undefined;
   const reactions = Object.entries(message.reactions);
@@ -38,6 +39,7 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       data-client-id={message.clientId}
       data-seq={message.seq}
       data-state={message.failed ? 'failed' : message.pending ? 'pending' : 'sent'}
+      data-op-state={message.opPending ? 'pending' : undefined}
     >
       <header>
         <span class="who">{message.ai ? 'AI' : mine ? 'You' : message.userId}</span>
@@ -76,9 +78,15 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
           ))}
         </div>
       )}
-      {mine && (
+      {(mine || message.opPending) && (
         <p class="note" data-testid="delivery">
-          {message.failed ? 'Not sent' : message.pending ? 'Sending…' : seen ? 'Seen' : 'Sent'}
+          {message.failed
+            ? 'Not sent'
+            : message.pending || message.opPending
+              ? 'Sending…'
+              : seen
+                ? 'Seen'
+                : 'Sent'}
         </p>
       )}
       {reported && <p class="note">Reported to the admins</p>}

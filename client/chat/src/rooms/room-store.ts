@@ -1,4 +1,4 @@
-import { isRecord, type RoomMessageFrame } from '../../../shared/protocol';
+import { isRecord, type RoomClientFrame, type RoomMessageFrame } from '../../../shared/protocol';
 import { ResumePoint } from './resume-point';
 
 export interface RoomMessage {
@@ -19,6 +19,8 @@ export interface RoomMessage {
   reactions: Record<string, string[]>;
   pending: boolean;
   failed?: string;
+  // an edit, delete or reaction of this user on the message is not acked yet (shown as if done)
+  opPending?: boolean;
   // the AI's reply (metadata.ai): the model, how it ended, the error when it failed
   ai?: { model: string; outcome: string; error?: string };
 }
@@ -50,6 +52,24 @@ export interface AiStreamInput {
   outcome?: string;
 }
 
+// An edit, delete or reaction (added or taken back) of this user, from the moment it is made until its
+// ack or error (docs/protocol.md, "Rooms", client behaviour): shown over the message meanwhile, and
+// sent again with the same client_id after a reconnect once the room is joined again.
+export interface PendingOp {
+  clientId: string;
+  // the user who made it (this client's)
+  userId: string;
+  messageId: string;
+  kind: 'edit' | 'delete' | 'react';
+  // the edited text, or the emoji
+  content: string;
+  // a reaction taken back
+  remove: boolean;
+  frame: RoomClientFrame;
+  // sent on the socket of this connection (false: waits for the room's join on the next one)
+  sent: boolean;
+}
+
 export interface RoomThread {
   roomId: string;
   byKey: Map<string, RoomMessage>;
@@ -70,6 +90,8 @@ export interface RoomThread {
   // more than `unread` (the server counted the first 100 messages after the read mark)
   unreadMore: boolean;
   aiStreams: Map<string, AiStream>;
+  // this user's operations not acked yet, by client_id, in the order they were made
+  ops: Map<string, PendingOp>;
 }
 
 // The messages of every joined room, built from frames that may arrive twice (replay after a
@@ -95,6 +117,7 @@ export class RoomStore {
         unread: 0,
         unreadMore: false,
         aiStreams: new Map(),
+        ops: new Map(),
       };
       this.threads.set(roomId, thread);
     }
@@ -117,11 +140,42 @@ export class RoomStore {
     return list
       .map((message, index) => ({ message, index }))
       .sort((a, b) => (a.message.seq ?? Infinity) - (b.message.seq ?? Infinity) || a.index - b.index)
-      .map((entry) => entry.message);
+      .map((entry) => withOps(entry.message, thread.ops));
   }
 
+  // The message as shown: with this user's operations not acked yet.
   find(roomId: string, messageId: string): RoomMessage | undefined {
-    return this.threads.get(roomId)?.byKey.get(messageId);
+    const thread = this.threads.get(roomId);
+    const message = thread?.byKey.get(messageId);
+    return message && thread ? withOps(message, thread.ops) : undefined;
+  }
+
+  // ---- this user's edits, deletes and reactions until acked ----
+
+  addOp(roomId: string, op: PendingOp): void {
+    this.thread(roomId).ops.set(op.clientId, op);
+  }
+
+  ops(roomId: string): PendingOp[] {
+    return [...(this.threads.get(roomId)?.ops.values() ?? [])];
+  }
+
+  // The op's ack: the server holds it (applied now, or a copy of one applied already), so the message
+  // shows it even when the frame telling the room was lost with a socket. Returns false for an
+  // unknown client_id (not an op, or settled already).
+  ackOp(roomId: string, clientId: string): boolean {
+    const thread = this.threads.get(roomId);
+    const op = thread?.ops.get(clientId);
+    if (!thread || !op) return false;
+    thread.ops.delete(clientId);
+    const message = thread.byKey.get(op.messageId);
+    if (message) Object.assign(message, applyOp(message, op, message.editedAt ?? new Date().toISOString()));
+    return true;
+  }
+
+  // The op's error: it is dropped (the message shows what the server holds). False when unknown.
+  dropOp(roomId: string, clientId: string): boolean {
+    return this.threads.get(roomId)?.ops.delete(clientId) ?? false;
   }
 
   addPending(roomId: string, input: { clientId: string; userId: string; content: string; replyTo?: string }) {
@@ -267,6 +321,36 @@ export class RoomStore {
     const seqs = this.messages(roomId).flatMap((message) => (message.seq !== undefined ? [message.seq] : []));
     return seqs.length > 0 ? Math.min(...seqs) : undefined;
   }
+}
+
+// what an op leaves of a message
+function applyOp(message: RoomMessage, op: PendingOp, editedAt: string): Partial<RoomMessage> {
+  if (message.deleted) return {};
+  switch (op.kind) {
+    case 'edit':
+      return { content: op.content, editedAt };
+    case 'delete':
+      return { content: '', deleted: true, reactions: {} };
+    case 'react': {
+      const users = (message.reactions[op.content] ?? []).filter((id) => id !== op.userId);
+      if (!op.remove) users.push(op.userId);
+      const reactions = { ...message.reactions };
+      if (users.length > 0) reactions[op.content] = users;
+      else delete reactions[op.content];
+      return { reactions };
+    }
+  }
+}
+
+// the message with this user's pending ops on it, in the order they were made (a copy; the stored
+// one is kept as the server sent it)
+function withOps(message: RoomMessage, ops: Map<string, PendingOp>): RoomMessage {
+  if (ops.size === 0 || !message.messageId) return message;
+  let shown = message;
+  for (const op of ops.values())
+    if (op.messageId === message.messageId)
+      shown = { ...shown, ...applyOp(shown, op, shown.editedAt ?? new Date().toISOString()), opPending: true };
+  return shown;
 }
 
 function toMessage(frame: RoomMessageFrame): RoomMessage {

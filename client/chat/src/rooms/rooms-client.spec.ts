@@ -185,7 +185,13 @@ describe(RoomsClient.name, () => {
     const { rooms, sent } = joinedClient();
     rooms.open(ROOM);
     rooms.react('m1', '👍');
-    expect(sent.at(-1)).toEqual({ type: 'react', room_id: ROOM, message_id: 'm1', content: '👍' });
+    expect(sent.at(-1)).toEqual({
+      type: 'react',
+      room_id: ROOM,
+      message_id: 'm1',
+      content: '👍',
+      client_id: expect.any(String),
+    });
     rooms.onFrame({
       type: 'react',
       room_id: ROOM,

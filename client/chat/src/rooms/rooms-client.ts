@@ -10,7 +10,7 @@ import {
 import { backoffDelay } from '../backoff';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
-import { asMessageFrame, RoomStore } from './room-store';
+import { asMessageFrame, RoomStore, type PendingOp } from './room-store';
 import { roomsApi, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
@@ -46,6 +46,8 @@ export class RoomsClient implements RoomLink {
   private listeners = new Set<() => void>();
   // rooms this socket should be in: joined again (with last_seq) after every reconnect
   private wanted = new Set<string>();
+  // rooms whose join answered on this connection: their ops go out now
+  private live = new Set<string>();
   private typingSentAt = 0;
   private visible = false;
   private listTimer: ReturnType<typeof setInterval> | undefined;
@@ -139,6 +141,7 @@ export class RoomsClient implements RoomLink {
   async leave(roomId: string): Promise<void> {
     this.send({ type: 'leave', room_id: roomId, client_id: newClientId() });
     this.wanted.delete(roomId);
+    this.live.delete(roomId);
     this.store.forget(roomId);
     this.unwatchGap(roomId);
     if (this.openId === roomId) this.openId = null;
@@ -186,25 +189,48 @@ export class RoomsClient implements RoomLink {
   }
 
   edit(messageId: string, content: string): void {
-    if (!this.openId || !content.trim()) return;
-    this.send({ type: 'edit', room_id: this.openId, message_id: messageId, content: content.trim() });
+    const text = content.trim();
+    if (!text) return;
+    this.operate('edit', messageId, text, false);
   }
 
   remove(messageId: string): void {
-    if (this.openId) this.send({ type: 'delete', room_id: this.openId, message_id: messageId });
+    this.operate('delete', messageId, '', false);
   }
 
-  // Adds the reaction, or takes it back when the user already gave it.
+  // Adds the reaction, or takes it back when the user already gave it (as shown: with the user's
+  // reactions not acked yet).
   react(messageId: string, emoji: string): void {
     if (!this.openId) return;
     const mine = this.store.find(this.openId, messageId)?.reactions[emoji]?.includes(this.userId) ?? false;
-    this.send({
-      type: 'react',
-      room_id: this.openId,
-      message_id: messageId,
-      content: emoji,
-      ...(mine ? { metadata: { remove: true } } : {}),
-    });
+    this.operate('react', messageId, emoji, mine);
+  }
+
+  // An edit, delete or reaction of the open room, with a client_id of its own: shown at once, kept
+  // until its ack or error, and sent again with the same client_id after a reconnect once the room
+  // is joined again (the server applies a copy of an applied client_id once, docs/protocol.md, "Rooms").
+  private operate(kind: PendingOp['kind'], messageId: string, content: string, remove: boolean): void {
+    const roomId = this.openId;
+    if (!roomId) return;
+    const clientId = newClientId();
+    const base = { room_id: roomId, message_id: messageId, client_id: clientId };
+    const frame: RoomClientFrame =
+      kind === 'edit'
+        ? { type: 'edit', ...base, content }
+        : kind === 'delete'
+          ? { type: 'delete', ...base }
+          : { type: 'react', ...base, content, ...(remove ? { metadata: { remove: true } } : {}) };
+    this.store.addOp(roomId, { clientId, userId: this.userId, messageId, kind, content, remove, frame, sent: false });
+    this.sendOps(roomId);
+    this.changed();
+  }
+
+  // Sends the room's ops not sent on this connection, in the order they were made, once the room
+  // was joined on it (an op sent before the join answered would be answered before the replay).
+  private sendOps(roomId: string): void {
+    if (!this.live.has(roomId) || this.socket.state.kind !== 'connected') return;
+    for (const op of this.store.ops(roomId))
+      if (!op.sent) op.sent = this.socket.send(op.frame as unknown as Record<string, unknown>);
   }
 
   async report(messageId: string, reason: string): Promise<boolean> {
@@ -269,6 +295,9 @@ export class RoomsClient implements RoomLink {
   // ---- the socket ----
 
   onConnected(): void {
+    // what was sent on the old socket and not acked goes again after the room's join answers
+    this.live.clear();
+    for (const roomId of this.store.roomIds) for (const op of this.store.ops(roomId)) op.sent = false;
     for (const roomId of this.wanted) this.sendJoin(roomId);
   }
 
@@ -283,6 +312,8 @@ export class RoomsClient implements RoomLink {
         this.watchGap(roomId);
         break;
       case 'ack':
+        // an edit's, delete's or reaction's: settled (once; a repeat is unknown by then)
+        if (typeof frame.client_id === 'string' && this.store.ackOp(roomId, frame.client_id)) break;
         if (typeof frame.client_id === 'string' && messageId) {
           this.store.ack(
             roomId,
@@ -301,7 +332,9 @@ export class RoomsClient implements RoomLink {
       case 'leave':
         if (userId === this.userId) {
           this.wanted.delete(roomId);
+          this.live.delete(roomId);
           Object.assign(this.store.thread(roomId), { joined: false, out: true });
+          this.store.thread(roomId).ops.clear();
           if (metadata.reason === 'kicked' || metadata.reason === 'banned')
             this.notify(metadata.reason === 'banned' ? 'BANNED' : 'KICKED');
           void this.refresh();
@@ -394,6 +427,8 @@ export class RoomsClient implements RoomLink {
       thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
       for (const id of thread.online) if (!this.presence.has(id)) this.presence.set(id, 'online');
     }
+    this.live.add(roomId);
+    this.sendOps(roomId);
     if (roomId === this.openId && this.visible) this.markRead();
     // a public room just joined is now the user's: the list shows it as such
     if (first && !this.rooms.some((room) => room.id === roomId && room.membership === 'member'))
@@ -414,6 +449,9 @@ export class RoomsClient implements RoomLink {
   private onError(roomId: string, frame: Record<string, unknown>): void {
     const error = isRecord(frame.error) ? frame.error : {};
     const code = typeof error.code === 'string' ? error.code : 'INTERNAL';
+    // an op refused: dropped (the message shows what the server holds), the notice says why
+    if (typeof frame.client_id === 'string' && this.store.dropOp(roomId, frame.client_id))
+      return this.notify(code);
     if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
     // not (or no longer) in the room: stop joining it after every reconnect; the open room stays on
     // screen with what it showed (and what the user was writing)
@@ -429,8 +467,11 @@ export class RoomsClient implements RoomLink {
     if (code === 'RATE_LIMITED' && !clientId) return;
     if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
       this.wanted.delete(roomId);
+      this.live.delete(roomId);
       const thread = this.store.thread(roomId);
       Object.assign(thread, { joined: false, out: true });
+      // never sent again: not in the room
+      thread.ops.clear();
       if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
