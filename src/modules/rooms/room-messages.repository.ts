@@ -224,7 +224,9 @@ export class RoomMessagesRepository implements OnModuleInit {
       { $set: set, $unset: { content: '', edits: '' } },
     );
     if (result.matchedCount === 1) return 'deleted';
-    return clientId !== undefined && (await this.deletedBy(roomId, messageId, by, clientId)) ? 'copy' : 'gone';
+    return clientId !== undefined && (await this.deletedBy(roomId, messageId, by, clientId))
+      ? 'copy'
+      : 'gone';
   }
 
   // Was the message deleted by `by`'s delete with this client_id?

@@ -237,7 +237,10 @@ export class RoomMessagesService implements OnModuleInit {
     const room = await this.rooms.find(roomId);
     if (!principal.isAdmin) requireMember(room, participant);
     else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (clientId !== undefined && (await this.messages.deletedBy(roomId, messageId, principal.userId, clientId)))
+    if (
+      clientId !== undefined &&
+      (await this.messages.deletedBy(roomId, messageId, principal.userId, clientId))
+    )
       return;
     const message = await this.requireMessage(roomId, messageId);
     if (message.sender_id !== principal.userId) requireModerator(principal, participant);

@@ -349,7 +349,11 @@ function withOps(message: RoomMessage, ops: Map<string, PendingOp>): RoomMessage
   let shown = message;
   for (const op of ops.values())
     if (op.messageId === message.messageId)
-      shown = { ...shown, ...applyOp(shown, op, shown.editedAt ?? new Date().toISOString()), opPending: true };
+      shown = {
+        ...shown,
+        ...applyOp(shown, op, shown.editedAt ?? new Date().toISOString()),
+        opPending: true,
+      };
   return shown;
 }
 

@@ -64,7 +64,8 @@ function setting() {
   return { rooms, socket, wire, cut, reconnect, ops, ack };
 }
 
-const message = (rooms: RoomsClient, id: string) => rooms.store.messages(ROOM).find((m) => m.messageId === id);
+const message = (rooms: RoomsClient, id: string) =>
+  rooms.store.messages(ROOM).find((m) => m.messageId === id);
 
 describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () => {
   it('should send each with a client_id of its own', () => {

@@ -220,7 +220,16 @@ export class RoomsClient implements RoomLink {
         : kind === 'delete'
           ? { type: 'delete', ...base }
           : { type: 'react', ...base, content, ...(remove ? { metadata: { remove: true } } : {}) };
-    this.store.addOp(roomId, { clientId, userId: this.userId, messageId, kind, content, remove, frame, sent: false });
+    this.store.addOp(roomId, {
+      clientId,
+      userId: this.userId,
+      messageId,
+      kind,
+      content,
+      remove,
+      frame,
+      sent: false,
+    });
     this.sendOps(roomId);
     this.changed();
   }
