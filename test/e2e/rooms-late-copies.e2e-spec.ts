@@ -118,6 +118,41 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
     },
   );
 
+  // a delete's socket cut before its ack: the client sends it again (the same client_id) and must
+  // learn that it stands, not NOT_FOUND (which would leave it not knowing whether the delete landed)
+  it('should ack a copy of a delete applied already, and send the room nothing more', async () => {
+    const { roomId, messageId, token, send } = await setting();
+    const watcher = await cluster.socket(first, token);
+    await join(watcher, roomId);
+    const remove = { type: 'delete', room_id: roomId, message_id: messageId, client_id: 'd1' };
+    expect(await send(second, remove)).toMatchObject({ type: 'ack', message_id: messageId });
+    await watcher.next((frame) => frame.type === 'delete' && (frame as RoomFrame).message_id === messageId);
+    expect(await send(first, remove)).toMatchObject({ type: 'ack', message_id: messageId });
+    // another delete of it (another client_id) is still NOT_FOUND: the message is gone
+    const other = await send(second, { ...remove, client_id: 'd2' });
+    expect(other).toMatchObject({ type: 'error', error: { code: 'NOT_FOUND' } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(watcher.frames.filter((frame) => frame.type === 'delete')).toHaveLength(1);
+    expect((await stored(roomId, token, messageId)).metadata?.deleted).toBe(true);
+  });
+
+  it.each(holds)(
+    'should keep a message deleted when a copy of an earlier edit lands after the delete (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, send } = await setting();
+      await lateCopy(
+        where,
+        { type: 'edit', room_id: roomId, message_id: messageId, content: 'late edit', client_id: 'e1' },
+        { type: 'delete', room_id: roomId, message_id: messageId, client_id: 'd1' },
+        send,
+        token,
+      );
+      const message = await stored(roomId, token, messageId);
+      expect(message.metadata?.deleted).toBe(true);
+      expect(message.content).toBeUndefined();
+    },
+  );
+
   it.each(holds)(
     'should keep a reaction taken back when a copy of adding it lands after (held at %s)',
     async (where) => {
