@@ -17,6 +17,8 @@ const HEADS_KEPT = 10_000;
 const TTL_BACKSTOP_MS = 86_400_000;
 
 export type EditOutcome = 'edited' | 'superseded' | 'gone';
+// 'repeat': deleted already by this user with this client_id (a copy of the delete sent again)
+export type DeleteOutcome = 'deleted' | 'repeat' | 'gone';
 
 export interface Appended {
   message: RoomMessageRecord;
@@ -205,13 +207,28 @@ export class RoomMessagesRepository implements OnModuleInit {
     return (await this.find(roomId, messageId))?.deleted_at === null ? 'superseded' : 'gone';
   }
 
-  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history.
-  async softDelete(roomId: string, messageId: string, by: string, now = new Date()): Promise<boolean> {
+  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history. A
+  // copy of the delete that removed it (the same user and client_id: a resend after a cut socket) is
+  // 'repeat'; any other delete of a deleted message, 'gone'. The caller holds the message's lock.
+  async softDelete(
+    roomId: string,
+    messageId: string,
+    by: string,
+    clientId?: string,
+    now = new Date(),
+  ): Promise<DeleteOutcome> {
+    const set: Record<string, unknown> = { deleted_at: now, deleted_by: by };
+    if (clientId !== undefined) set.delete_client_id = clientId;
     const result = await this.messages.updateOne(
       { _id: messageId, room_id: roomId, deleted_at: null },
-      { $set: { deleted_at: now, deleted_by: by }, $unset: { content: '', edits: '' } },
+      { $set: set, $unset: { content: '', edits: '' } },
     );
-    return result.matchedCount === 1;
+    if (result.matchedCount === 1) return 'deleted';
+    if (clientId === undefined) return 'gone';
+    const stored = await this.messages
+      .findOne({ _id: messageId, room_id: roomId }, { deleted_by: 1, delete_client_id: 1 })
+      .lean<Pick<RoomMessage, 'deleted_by' | 'delete_client_id'>>();
+    return stored?.deleted_by === by && stored.delete_client_id === clientId ? 'repeat' : 'gone';
   }
 
   // rooms with messages older than `cutoff`

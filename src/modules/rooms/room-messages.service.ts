@@ -228,18 +228,23 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // The sender, the room's owner and moderators, and admins delete; the message stays, without text.
-  async delete(principal: Principal, roomId: string, messageId: string): Promise<void> {
+  // A copy of a delete applied already (its client_id again, from the same user: a resend after a cut
+  // socket) is acked and sends nothing (docs/protocol.md, "Rooms").
+  async delete(principal: Principal, roomId: string, messageId: string, clientId?: string): Promise<void> {
     await this.checkRate(principal.userId);
     const participant = await this.participants.find(roomId, principal.userId);
     const room = await this.rooms.find(roomId);
     if (!principal.isAdmin) requireMember(room, participant);
     else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    const message = await this.requireMessage(roomId, messageId);
+    // a deleted message too: the copy of a delete is told apart under the lock
+    const message = await this.messages.find(roomId, messageId);
+    if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
     if (message.sender_id !== principal.userId) requireModerator(principal, participant);
-    const deleted = await this.locked(`room-message:${messageId}`, () =>
-      this.messages.softDelete(roomId, messageId, principal.userId),
+    const outcome = await this.locked(`room-message:${messageId}`, () =>
+      this.messages.softDelete(roomId, messageId, principal.userId, clientId),
     );
-    if (!deleted) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome === 'repeat') return;
     this.hub.toRoom(roomId, {
       type: 'delete',
       room_id: roomId,

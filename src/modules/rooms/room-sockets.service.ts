@@ -124,7 +124,7 @@ export class RoomSocketsService {
         );
         return this.ack(connection, frame, frame.message_id);
       case 'delete':
-        await this.messages.delete(principal, frame.room_id, frame.message_id);
+        await this.messages.delete(principal, frame.room_id, frame.message_id, frame.client_id);
         return this.ack(connection, frame, frame.message_id);
       case 'react':
         await this.messages.react(
