@@ -118,7 +118,10 @@ describe(ChangeLedger.name, () => {
     ledger.stored('m1', 'text');
     const deleted = ledger.check([message(undefined, { deleted: true })], quiet().problem);
     expect(deleted).toMatchObject({ deletedWrong: 1, contentWrong: 0 });
-    expect(ledger.check([message(undefined)], quiet().problem)).toMatchObject({ contentWrong: 1, deletedWrong: 0 });
+    expect(ledger.check([message(undefined)], quiet().problem)).toMatchObject({
+      contentWrong: 1,
+      deletedWrong: 0,
+    });
   });
 
   // edits before the delete (acked or not, any of them may be the late copy), reactions too: once a

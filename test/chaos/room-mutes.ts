@@ -36,7 +36,7 @@ export interface MuteCounts {
   mutedRaced: number;
 }
 
-interface Mute {
+export interface Mute {
   user: string;
   roomId: string;
   muteSentAt: number;
@@ -46,7 +46,7 @@ interface Mute {
 }
 
 // one copy of a chat or edit the member sent, and how it was answered
-interface Copy {
+export interface Copy {
   user: string;
   roomId: string;
   kind: 'chat' | 'edit';
@@ -91,7 +91,8 @@ export function noMutes(): MuteCounts {
 }
 
 export class MuteChaos {
-  private readonly mutes: Mute[] = [];
+  // every mute sent, in order (its times filled in as it goes)
+  readonly mutes: Mute[] = [];
   private readonly copies: Copy[] = [];
   private running = true;
 
@@ -167,7 +168,9 @@ export class MuteChaos {
         if (copy.answer.acked) {
           if (copy.firstSentAt > surely.muteAckedAt!) {
             counts.mutedAccepted++;
-            report(`${what} acked (seq ${copy.answer.seq}) though sent ${copy.sentAt - surely.muteAckedAt!} ms after the mute's ack`);
+            report(
+              `${what} acked (seq ${copy.answer.seq}) though sent ${copy.sentAt - surely.muteAckedAt!} ms after the mute's ack`,
+            );
           }
         } else if (
           (copy.answer.code !== 'MUTED' && !PASSING.has(copy.answer.code)) ||
