@@ -422,7 +422,10 @@ export class RoomChaos {
       const index = this.ledger.reactSent(messageId, member.user, emoji, add);
       return { kind: 'react', roomId, messageId, clientId, emoji, add, index };
     }
-    return { kind: 'chat', target: pick(member.targets), clientId, content: `chaos ${clientId}` };
+    // a muted member tries its muted room half the time (test/chaos/room-mutes.ts)
+    const muted = this.mutes?.mutedRoom(member.user);
+    const target = muted !== undefined && Math.random() < 0.5 ? muted : pick(member.targets);
+    return { kind: 'chat', target, clientId, content: `chaos ${clientId}` };
   }
 
   // The operation was acked: a message is recorded (its ack checked, its text noted for the edits'

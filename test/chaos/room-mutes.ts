@@ -142,6 +142,12 @@ export class MuteChaos {
     return false;
   }
 
+  // The room where the user is muted now (a mute sent, its unmute not acked yet): a muted member
+  // keeps trying to talk there, so refusals and races happen in a one-minute run too.
+  mutedRoom(user: string): string | undefined {
+    return this.mutes.find((mute) => mute.user === user && mute.unmuteAckedAt === undefined)?.roomId;
+  }
+
   // A member's copy of a chat or an edit in a room, and its answer (called by the sending loop).
   answered(copy: Copy): void {
     this.copies.push(copy);
