@@ -326,7 +326,7 @@ export const ROOM_CLIENT_FRAME_DOCS: { [T in RoomClientFrame['type']]: FrameDoc 
   },
   delete: {
     summary:
-      'Soft deletes a message (its sender, the room owner and moderators, admins): ack; everyone gets delete.',
+      'Soft deletes a message (its sender, the room owner and moderators, admins): ack; everyone gets delete. A copy of a delete applied already (same user and client_id) is acked again and sends nothing.',
     required: ['room_id', 'message_id'],
     optional: ['client_id', 'timestamp', 'user_id'],
     example: { type: 'delete', room_id: ROOM, message_id: ROOM_MESSAGE, client_id: 'c-5' },
