@@ -173,6 +173,12 @@ describe(RoomHub.name, () => {
     expect(watcher.sent()).toEqual([]);
     two.toRoom('r1', message(1));
     expect(watcher.sent()).toEqual([message(1), message(2), edit, remove]);
+    // held by the room's order on the instance (before any socket's): the same
+    one.toRoom('r1', message(4));
+    const removeFour = { ...remove, message_id: 'm4', seq: 4 };
+    one.toRoom('r1', removeFour);
+    two.toRoom('r1', message(3));
+    expect(watcher.sent().slice(4)).toEqual([message(3), message(4), removeFour]);
   });
 
   it('should order a room once for all its sockets and read a missing seq once per room', async () => {
