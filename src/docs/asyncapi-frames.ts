@@ -313,8 +313,7 @@ export const ROOM_CLIENT_FRAME_DOCS: { [T in RoomClientFrame['type']]: FrameDoc 
     example: { type: 'leave', room_id: ROOM, client_id: 'c-3' },
   },
   edit: {
-    summary:
-      "The sender's new text of a message: ack; everyone gets edit (metadata.edited_at). A copy of an applied client_id (a resend) is acked and changes nothing.",
+    summary: "The sender's new text of a message: ack; everyone gets edit (metadata.edited_at).",
     required: ['room_id', 'message_id', 'content'],
     optional: ['client_id', 'timestamp', 'user_id'],
     example: {
@@ -327,18 +326,17 @@ export const ROOM_CLIENT_FRAME_DOCS: { [T in RoomClientFrame['type']]: FrameDoc 
   },
   delete: {
     summary:
-      'Soft deletes a message (its sender, the room owner and moderators, admins): ack; everyone gets delete. A copy of an applied client_id (a resend) is acked and changes nothing; any other delete of a deleted message is NOT_FOUND.',
+      'Soft deletes a message (its sender, the room owner and moderators, admins): ack; everyone gets delete. A copy of a delete applied already (same user and client_id) is acked again and sends nothing.',
     required: ['room_id', 'message_id'],
     optional: ['client_id', 'timestamp', 'user_id'],
     example: { type: 'delete', room_id: ROOM, message_id: ROOM_MESSAGE, client_id: 'c-5' },
   },
   react: {
-    summary:
-      'Adds (or with metadata.remove, removes) an emoji reaction: ack; everyone gets react. A copy of an applied client_id (a resend) is acked and changes nothing.',
+    summary: 'Adds (or with metadata.remove, removes) an emoji reaction: ack; everyone gets react.',
     required: ['room_id', 'message_id', 'content'],
     optional: ['client_id', 'timestamp', 'user_id'],
     metadata: { remove: { type: 'boolean' } },
-    example: { type: 'react', room_id: ROOM, message_id: ROOM_MESSAGE, content: '👍', client_id: 'c-6' },
+    example: { type: 'react', room_id: ROOM, message_id: ROOM_MESSAGE, content: '👍' },
   },
   typing: {
     summary: "Relayed to the room's other sockets (a rate budget apart from messages).",

@@ -46,6 +46,11 @@ export class SeqPrefix<V> {
     return seq <= this.at || this.held.has(seq);
   }
 
+  // The value held for a seq above the point (waiting for a lower one), if any.
+  heldAt(seq: number): V | undefined {
+    return this.held.get(seq);
+  }
+
   // Takes a seq with its value. Returns the values that joined the prefix, in seq order (this one
   // among them when it filled the next place); nothing for a seq it has or one that is no integer.
   add(seq: number, value: V): V[] {

@@ -35,7 +35,14 @@ describe(ChangeLedger.name, () => {
           output.problem,
         );
         expect(output.lines).toEqual([]);
-        expect(counts).toEqual({ contentWrong: 0, editedWrong: 0, reactionsWrong: 0, reactionsDoubled: 0 });
+        expect(counts).toEqual({
+          contentWrong: 0,
+          editedWrong: 0,
+          reactionsWrong: 0,
+          reactionsDoubled: 0,
+          deletedWrong: 0,
+          deleteLost: 0,
+        });
       }),
     );
   });
@@ -96,12 +103,74 @@ describe(ChangeLedger.name, () => {
       ],
       quiet().problem,
     );
-    expect(counts).toEqual({ contentWrong: 0, editedWrong: 2, reactionsWrong: 1, reactionsDoubled: 1 });
+    expect(counts).toEqual({
+      contentWrong: 0,
+      editedWrong: 2,
+      reactionsWrong: 1,
+      reactionsDoubled: 1,
+      deletedWrong: 0,
+      deleteLost: 0,
+    });
   });
 
-  it('should count a deleted or emptied message as a wrong text', () => {
+  it('should count a message read as deleted that nobody deleted, and an emptied one as a wrong text', () => {
     const ledger = new ChangeLedger();
     ledger.stored('m1', 'text');
-    expect(ledger.check([message(undefined, { deleted: true })], quiet().problem).contentWrong).toBe(1);
+    const deleted = ledger.check([message(undefined, { deleted: true })], quiet().problem);
+    expect(deleted).toMatchObject({ deletedWrong: 1, contentWrong: 0 });
+    expect(ledger.check([message(undefined)], quiet().problem)).toMatchObject({
+      contentWrong: 1,
+      deletedWrong: 0,
+    });
+  });
+
+  // edits before the delete (acked or not, any of them may be the late copy), reactions too: once a
+  // delete is acked the message must read as deleted, bare; an unacked delete may or may not have landed
+  it('should accept a deleted message after an acked delete, whatever edits and reactions came before', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 4 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        (edits, reacted, acked, landed) => {
+          const ledger = new ChangeLedger();
+          ledger.stored('m1', 'original');
+          for (let index = 0; index < edits; index++) ledger.editSent('m1', `edit ${index}`);
+          if (reacted) ledger.reactAcked('m1', 'u2', '🎉', ledger.reactSent('m1', 'u2', '🎉', true));
+          const sent = ledger.deleteSent('m1', 'u1');
+          if (acked) ledger.deleteAcked('m1', sent);
+          const stored =
+            acked || landed
+              ? message(undefined, { deleted: true })
+              : message('original', reacted ? { reactions: { '🎉': ['u2'] } } : {});
+          const output = quiet();
+          expect(ledger.check([stored], output.problem)).toMatchObject({ deletedWrong: 0, deleteLost: 0 });
+          expect(output.lines).toEqual([]);
+          expect(ledger.acked().deletes).toBe(acked ? 1 : 0);
+        },
+      ),
+    );
+  });
+
+  it('should count an acked delete that reads as not deleted, or deleted with its text or reactions back', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<StoredChanges['metadata']>(
+          {},
+          { edited_at: '2026-01-01T00:00:00Z' },
+          { deleted: true, edited_at: '2026-01-01T00:00:00Z' },
+          { deleted: true, reactions: { '👍': ['u2'] } },
+        ),
+        fc.boolean(),
+        (metadata, withText) => {
+          const ledger = new ChangeLedger();
+          ledger.stored('m1', 'original');
+          ledger.deleteAcked('m1', ledger.deleteSent('m1', 'owner'));
+          const text = metadata?.deleted && !withText ? undefined : 'original';
+          expect(ledger.check([message(text, metadata)], quiet().problem).deleteLost).toBe(1);
+        },
+      ),
+    );
   });
 });

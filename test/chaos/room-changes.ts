@@ -14,6 +14,11 @@
 // - Reactions, per (message, user, emoji): present after the last acked operation when it was an add
 //   (absent when none was acked), or as any later unacked operation left it. A reaction no operation
 //   was sent for, or a user listed twice under one emoji, is a fault.
+// - Deletes (the sender's own, or the owner's of anyone's), sent and resent with a client_id until
+//   acked (or refused NOT_FOUND: someone else deleted it first). A message with an acked delete must
+//   read as deleted, without text, whatever copy of an edit or reaction landed late; a message no
+//   delete was sent for must not read as deleted. One with only unacked deletes may read either way.
+//   A deleted message shows no text, edit mark or reactions: those checks pass it by.
 
 export interface StoredChanges {
   message_id: string;
@@ -32,6 +37,10 @@ export interface ChangeCounts {
   reactionsWrong: number;
   // a user listed more than once under one emoji of one message
   reactionsDoubled: number;
+  // read as deleted, and no delete was ever sent for it
+  deletedWrong: number;
+  // a delete was acked, and the message reads as not deleted (or with text)
+  deleteLost: number;
 }
 
 interface Sent<T> {
@@ -47,6 +56,8 @@ export class ChangeLedger {
   private readonly texts = new Map<string, Array<Sent<string>>>();
   // `message|user|emoji` → the operations in send order (true = add)
   private readonly reactions = new Map<string, Array<Sent<boolean>>>();
+  // message → its deletes (by anyone) in send order
+  private readonly deletes = new Map<string, Array<Sent<string>>>();
 
   // An acked message and the text it was sent with.
   stored(messageId: string, text: string): void {
@@ -79,30 +90,77 @@ export class ChangeLedger {
     operation.ackedAt ??= Date.now();
   }
 
+  // A delete is about to go out (first copy) by `userId`; its index names it for deleteAcked.
+  deleteSent(messageId: string, userId: string): number {
+    let deletes = this.deletes.get(messageId);
+    if (!deletes) this.deletes.set(messageId, (deletes = []));
+    return deletes.push({ value: userId, acked: false, sentAt: Date.now() }) - 1;
+  }
+
+  deleteAcked(messageId: string, index: number): void {
+    const sent = this.deletes.get(messageId)![index];
+    sent.acked = true;
+    sent.ackedAt ??= Date.now();
+  }
+
+  // some delete of the message was acked (it must read as deleted)
+  isDeleted(messageId: string): boolean {
+    return this.deletes.get(messageId)?.some((sent) => sent.acked) ?? false;
+  }
+
   // What the user's last operation asked for (whether it landed or not).
   reacted(messageId: string, userId: string, emoji: string): boolean {
     return this.reactions.get(reactionKey(messageId, userId, emoji))?.at(-1)?.value ?? false;
   }
 
-  // The count of edits and of reaction operations acked.
-  acked(): { edits: number; reactions: number } {
+  // The count of edits, reaction operations and deletes acked.
+  acked(): { edits: number; reactions: number; deletes: number } {
     let edits = 0;
     let reactions = 0;
+    let deletes = 0;
+    for (const sent of this.deletes.values()) deletes += sent.filter((one) => one.acked).length;
     for (const texts of this.texts.values()) edits += texts.slice(1).filter((text) => text.acked).length;
     for (const operations of this.reactions.values())
       reactions += operations.filter((operation) => operation.acked).length;
-    return { edits, reactions };
+    return { edits, reactions, deletes };
   }
 
   // Checks the stored messages (every room's history) against what was sent and acked; `problem`
   // hears of each fault.
   check(messages: StoredChanges[], problem: (line: string) => void): ChangeCounts {
-    const counts: ChangeCounts = { contentWrong: 0, editedWrong: 0, reactionsWrong: 0, reactionsDoubled: 0 };
+    const counts: ChangeCounts = {
+      contentWrong: 0,
+      editedWrong: 0,
+      reactionsWrong: 0,
+      reactionsDoubled: 0,
+      deletedWrong: 0,
+      deleteLost: 0,
+    };
     const read = new Set<string>();
     const present = new Set<string>();
     for (const message of messages) {
-      read.add(message.message_id);
       const where = `seq ${message.seq} (${message.message_id})`;
+      const deletes = this.deletes.get(message.message_id);
+      if (message.metadata?.deleted) {
+        if (!deletes) {
+          counts.deletedWrong++;
+          problem(`${where} reads as deleted, and nobody deleted it`);
+        } else if (message.content !== undefined || message.metadata.edited_at !== undefined) {
+          counts.deleteLost++;
+          problem(`${where} reads as deleted, with its text or edit mark still there`);
+        } else if (message.metadata.reactions !== undefined) {
+          counts.deleteLost++;
+          problem(`${where} reads as deleted, with reactions still shown`);
+        }
+        // its text and reactions are gone: nothing more to check
+        continue;
+      }
+      if (deletes?.some((sent) => sent.acked)) {
+        counts.deleteLost++;
+        problem(`${where} reads as not deleted after an acked delete: ${JSON.stringify(deletes)}`);
+        continue;
+      }
+      read.add(message.message_id);
       const texts = this.texts.get(message.message_id);
       const edited = message.metadata?.edited_at !== undefined;
       if (texts) {

@@ -8,6 +8,7 @@ import {
   type ModerationCounts,
   type StoredSystemMessage,
 } from './room-moderation';
+import { MuteChaos, noMutes, type MuteCounts, type StoredMuteMessage } from './room-mutes';
 import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
@@ -16,16 +17,20 @@ import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
 //   use of `@<user>` from both sides at once) send `chat` frames with client_ids, each on a fresh
 //   socket to a random instance and endpoint (/ws/chat or /chat/ws), cut 30 % of them 0–40 ms after
 //   the send and resend the same client_id until acked; between messages they edit their own acked
-//   messages and add and take back reactions on recent ones, cut and resent the same way;
+//   messages, add and take back reactions on recent ones and delete some of their own (the rooms'
+//   owner deletes others' too), cut and resent the same way;
 // - each member also keeps a listening socket (a second device) joined to all its rooms; it is cut
 //   every few seconds, loses its instance to the faults, and comes back with `join` + `last_seq` =
 //   the highest seq below which it holds everything;
 // - churners join a public room, say something, leave, and again.
 // - the rooms' owner kicks users from the private room and bans users from the public ones while
-//   they listen (test/chaos/room-moderation.ts).
+//   they listen (test/chaos/room-moderation.ts), and mutes and unmutes members while they send
+//   (test/chaos/room-mutes.ts): a refused message is sent again until acked.
 // Afterwards every room's history is read over REST (paging the cursor) and counted: acked but not
 // stored, stored twice, seqs that are not exactly 1..n, acks naming another message than the stored
-// one; texts, edited marks and reactions against the acked edits and reactions (room-changes.ts);
+// one; texts, edited marks, reactions and deleted marks against the acked edits, reactions and
+// deletes (room-changes.ts), and what the members' devices show of deleted messages; every mute
+// against the copies sent while it was on (room-mutes.ts);
 // and, for the listening sockets: each member resumes one last time and must then hold every
 // stored message, no socket may have got a message twice (or one at or below its last_seq), nor
 // one before a lower one; and every acked kick and ban: nothing stored after it reaches the removed
@@ -41,7 +46,7 @@ export interface RoomChaosOptions {
   faults: Record<string, number>;
 }
 
-export interface RoomChaosCounts extends ModerationCounts {
+export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   rooms: number;
   stored: number;
   acked: number;
@@ -72,6 +77,20 @@ export interface RoomChaosCounts extends ModerationCounts {
   editedWrong: number;
   reactionsWrong: number;
   reactionsDoubled: number;
+  // deletes acked; messages read as deleted that nobody deleted; acked deletes that do not read as
+  // deleted, or read deleted with text, an edit mark or reactions (room-changes.ts)
+  deletes: number;
+  deletedWrong: number;
+  deleteLost: number;
+  // what the members' listening devices show, the frames applied as the client does
+  // (client/chat/src/rooms/room-store.ts: an `edit` of a deleted message, or a `delete` of one not
+  // held, is dropped): a message shown with text again after the device got its `delete`
+  deletedResurrected: number;
+  // `edit` frames a device got after it held the message as deleted (dropped by the client)
+  editsAfterDelete: number;
+  // acked deletes a member's device never heard of and still shows with text after its last resume:
+  // the delete came while it was away, and a resume replays only messages after its last_seq
+  deletesMissed: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
   // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
   // (`timeout:<what was awaited>`) before the answer: each of those was tried again
@@ -90,6 +109,8 @@ interface Frame {
   message_id?: string;
   seq?: number;
   user_id?: string;
+  content?: string;
+  metadata?: { deleted?: boolean };
   error?: { code: string; retry_after?: number };
 }
 
@@ -105,8 +126,19 @@ interface View {
   contiguous: number;
 }
 
+// a message as a member's device shows it
+interface Shown {
+  text: boolean;
+  deleted: boolean;
+  // the device got its `delete`
+  toldDeleted: boolean;
+}
+
 interface Member {
   user: string;
+  // the rooms' owner (deletes anyone's messages in the shared rooms)
+  owner: boolean;
+  shown: Map<string, Shown>;
   token: string;
   // where it sends: room ids, or `@<user>` for the direct message made by first use
   targets: string[];
@@ -119,8 +151,9 @@ interface Member {
   socket?: WebSocket;
 }
 
-type Operation =
+type Operation = (
   | { kind: 'chat'; target: string; clientId: string; content: string }
+  | { kind: 'delete'; roomId: string; messageId: string; clientId: string; index: number }
   | { kind: 'edit'; roomId: string; messageId: string; clientId: string; content: string; index: number }
   | {
       kind: 'react';
@@ -130,7 +163,8 @@ type Operation =
       emoji: string;
       add: boolean;
       index: number;
-    };
+    }
+) & { firstSentAt?: number };
 
 interface Churner {
   user: string;
@@ -142,6 +176,7 @@ const CUT_SHARE = 0.3;
 // of a member's operations: edits of its own messages, reactions; the rest are new messages
 const EDIT_SHARE = 0.2;
 const REACT_SHARE = 0.2;
+const DELETE_SHARE = 0.08;
 // edits and reactions go to the newest few messages, so some see several operations
 const RECENT = 5;
 const EMOJIS = ['👍', '🎉'];
@@ -156,7 +191,11 @@ export class RoomChaos {
   // room → its acked messages (for reactions)
   private readonly known = new Map<string, string[]>();
   private readonly ledger = new ChangeLedger();
+  // messages a delete was sent for: no new edit or reaction goes to them
+  private readonly deleting = new Set<string>();
+  private sharedIds: string[] = [];
   private moderation?: ModerationChaos;
+  private mutes?: MuteChaos;
   private readonly counts: RoomChaosCounts = {
     rooms: 0,
     stored: 0,
@@ -179,7 +218,14 @@ export class RoomChaos {
     editedWrong: 0,
     reactionsWrong: 0,
     reactionsDoubled: 0,
+    deletes: 0,
+    deletedWrong: 0,
+    deleteLost: 0,
+    deletedResurrected: 0,
+    editsAfterDelete: 0,
+    deletesMissed: 0,
     ...noRemovals(),
+    ...noMutes(),
     errors: {},
   };
   private listening = true;
@@ -209,7 +255,15 @@ export class RoomChaos {
       for (const roomId of [...this.publicIds, privateRoom.id])
         await rest(port, token, 'POST', `/rooms/${roomId}/join`);
     const shared = [...this.publicIds, privateRoom.id];
+    this.sharedIds = shared;
     this.roomIds.push(...shared);
+    this.mutes = new MuteChaos({
+      moderatorToken: tokens[0],
+      rooms: shared,
+      users: users.slice(1),
+      note: (what) => this.note(what),
+      log: this.options.log,
+    });
     this.moderation = new ModerationChaos({
       moderatorToken: tokens[0],
       privateRoom: privateRoom.id,
@@ -221,6 +275,8 @@ export class RoomChaos {
       const partner = index % 2 === 0 ? users[index + 1] : users[index - 1];
       const member: Member = {
         user,
+        owner: index === 0,
+        shown: new Map(),
         token: tokens[index],
         targets: [...shared],
         watches: shared.map((id) => ({ join: id, id })),
@@ -252,6 +308,7 @@ export class RoomChaos {
       ...this.members.map((member) => this.send(member, ports, deadline)),
       ...this.churners.map((churner) => this.churn(churner, ports, deadline)),
       this.moderation?.run(ports, deadline),
+      this.mutes?.run(ports, deadline),
     ]);
   }
 
@@ -273,9 +330,45 @@ export class RoomChaos {
         acked: (frame) => this.noteDone(member, operation, frame),
       });
       socket.terminate();
+      if (outcome.sentAt !== undefined) {
+        operation.firstSentAt ??= outcome.sentAt;
+        this.noteCopy(member, operation, outcome);
+      }
       if (outcome.acked) unacked = undefined;
+      // a message deleted meanwhile (by its sender or the owner): nothing more to do to it
+      else if (
+        outcome.code === 'NOT_FOUND' &&
+        'messageId' in operation &&
+        this.deleting.has(operation.messageId)
+      )
+        unacked = undefined;
+      // muted: sent again (the same client_id) until the unmute
+      else if (outcome.code === 'MUTED') await sleep(Math.min(outcome.retryAfterMs ?? 300, 300));
       else await sleep(outcome.retryAfterMs ?? 20);
     }
+  }
+
+  // A copy of a message or an edit in a shared room (where mutes are), for the mutes' check.
+  private noteCopy(
+    member: Member,
+    operation: Operation,
+    outcome: { acked: boolean; code?: string; retryAfterMs?: number; sentAt?: number; seq?: number },
+  ): void {
+    if (operation.kind !== 'chat' && operation.kind !== 'edit') return;
+    const roomId = operation.kind === 'chat' ? operation.target : operation.roomId;
+    if (!this.sharedIds.includes(roomId) || outcome.sentAt === undefined) return;
+    if (!outcome.acked && outcome.code === undefined) return;
+    this.mutes?.answered({
+      user: member.user,
+      roomId,
+      kind: operation.kind,
+      clientId: operation.clientId,
+      sentAt: outcome.sentAt,
+      firstSentAt: operation.firstSentAt ?? outcome.sentAt,
+      answer: outcome.acked
+        ? { acked: true, seq: outcome.seq }
+        : { acked: false, code: outcome.code!, retryAfter: outcome.retryAfterMs },
+    });
   }
 
   // A new message most of the time; else an edit of one of the member's acked messages (its newest
@@ -284,6 +377,27 @@ export class RoomChaos {
   private nextOperation(member: Member): Operation {
     const clientId = `${member.user}-${member.next++}`;
     const roll = Math.random();
+    member.own = member.own.filter((message) => !this.deleting.has(message.messageId));
+    if (roll >= 1 - DELETE_SHARE) {
+      // the owner: any recent message of a shared room (others' mostly); a member: one of its own
+      const choices = member.owner
+        ? this.sharedIds.flatMap((roomId) =>
+            (this.known.get(roomId) ?? []).slice(-RECENT).map((messageId) => ({ roomId, messageId })),
+          )
+        : member.own.slice(-RECENT);
+      const live = choices.filter((choice) => !this.deleting.has(choice.messageId));
+      if (live.length > 0) {
+        const { roomId, messageId } = pick(live);
+        this.deleting.add(messageId);
+        return {
+          kind: 'delete',
+          roomId,
+          messageId,
+          clientId,
+          index: this.ledger.deleteSent(messageId, member.user),
+        };
+      }
+    }
     if (roll < EDIT_SHARE && member.own.length > 0) {
       const { roomId, messageId } = pick(member.own.slice(-RECENT));
       const content = `edit ${clientId}`;
@@ -296,17 +410,22 @@ export class RoomChaos {
         index: this.ledger.editSent(messageId, content),
       };
     }
-    const rooms = member.watches.map((watch) => watch.id).filter((id) => this.known.get(id)?.length);
+    const reactable = (id: string) =>
+      (this.known.get(id) ?? []).slice(-RECENT).filter((messageId) => !this.deleting.has(messageId));
+    const rooms = member.watches.map((watch) => watch.id).filter((id) => reactable(id).length > 0);
     if (roll < EDIT_SHARE + REACT_SHARE && rooms.length > 0) {
       const roomId = pick(rooms);
-      const messageId = pick(this.known.get(roomId)!.slice(-RECENT));
+      const messageId = pick(reactable(roomId));
       const emoji = pick(EMOJIS);
       const reacted = this.ledger.reacted(messageId, member.user, emoji);
       const add = Math.random() < 0.75 ? !reacted : reacted;
       const index = this.ledger.reactSent(messageId, member.user, emoji, add);
       return { kind: 'react', roomId, messageId, clientId, emoji, add, index };
     }
-    return { kind: 'chat', target: pick(member.targets), clientId, content: `chaos ${clientId}` };
+    // a muted member tries its muted room half the time (test/chaos/room-mutes.ts)
+    const muted = this.mutes?.mutedRoom(member.user);
+    const target = muted !== undefined && Math.random() < 0.5 ? muted : pick(member.targets);
+    return { kind: 'chat', target, clientId, content: `chaos ${clientId}` };
   }
 
   // The operation was acked: a message is recorded (its ack checked, its text noted for the edits'
@@ -325,6 +444,8 @@ export class RoomChaos {
       }
       case 'edit':
         return this.ledger.editAcked(operation.messageId, operation.index);
+      case 'delete':
+        return this.ledger.deleteAcked(operation.messageId, operation.index);
       case 'react':
         return this.ledger.reactAcked(operation.messageId, member.user, operation.emoji, operation.index);
     }
@@ -390,18 +511,20 @@ export class RoomChaos {
     write: (send: (frame: object) => void) => void,
     clientId: string,
     options: { what: string; fresh?: boolean; cut?: boolean; acked?: (frame: Frame) => void },
-  ): Promise<{ acked: boolean; retryAfterMs?: number }> {
+  ): Promise<{ acked: boolean; retryAfterMs?: number; code?: string; sentAt?: number; seq?: number }> {
     return new Promise((resolve) => {
       let sent = false;
+      let sentAt: number | undefined;
       let cutting = false;
-      const finish = (result: { acked: boolean; retryAfterMs?: number }) => {
+      const finish = (result: { acked: boolean; retryAfterMs?: number; code?: string; seq?: number }) => {
         clearTimeout(timer);
         onFrames(socket, undefined);
         socket.removeListener('close', onClose);
-        resolve(result);
+        resolve({ ...result, sentAt });
       };
       const go = () => {
         sent = true;
+        sentAt = Date.now();
         write((frame) => {
           socket.send(JSON.stringify(frame));
           if (options.cut && Math.random() < CUT_SHARE) {
@@ -416,13 +539,14 @@ export class RoomChaos {
         if (frame.type === 'connection_status' && !sent) return go();
         if (!sent || frame.client_id !== clientId) return;
         if (frame.type === 'error') {
-          this.note(frame.error?.code ?? 'unknown');
-          return finish({ acked: false, retryAfterMs: frame.error?.retry_after });
+          const code = frame.error?.code ?? 'unknown';
+          this.note(code);
+          return finish({ acked: false, retryAfterMs: frame.error?.retry_after, code });
         }
         if (frame.type === 'join') return finish({ acked: true });
         if (frame.type !== 'ack') return;
         options.acked?.(frame);
-        finish({ acked: true });
+        finish({ acked: true, seq: frame.seq });
       };
       const onClose = () => {
         if (!cutting) this.note('closed');
@@ -526,6 +650,7 @@ export class RoomChaos {
           if (pending.size === 0) joined();
           return;
         }
+        this.show(member, frame);
         if (frame.type !== 'chat' || frame.seq === undefined || !frame.room_id) return;
         const position = positions.get(frame.room_id);
         if (!position) return;
@@ -549,6 +674,30 @@ export class RoomChaos {
       });
       socket.once('close', () => resolve());
     });
+  }
+
+  // A frame applied to what the member's device shows, as the client applies it
+  // (client/chat/src/rooms/room-store.ts): a stored message replaces what was shown of it; an `edit`
+  // changes a message shown and not deleted; a `delete` marks one shown (one not held is dropped).
+  private show(member: Member, frame: Frame): void {
+    if (!frame.message_id || !['chat', 'edit', 'delete'].includes(frame.type)) return;
+    const shown = member.shown.get(frame.message_id);
+    if (frame.type === 'chat') {
+      const deleted = frame.metadata?.deleted === true;
+      const text = !deleted && frame.content !== undefined;
+      if (shown?.toldDeleted && text) {
+        this.counts.deletedResurrected++;
+        console.log(
+          `chaos rooms: ${member.user} got seq ${frame.seq} of ${frame.room_id} with its text after its delete`,
+        );
+      }
+      member.shown.set(frame.message_id, { text, deleted, toldDeleted: shown?.toldDeleted ?? false });
+    } else if (frame.type === 'edit') {
+      if (shown?.deleted || shown?.toldDeleted) this.counts.editsAfterDelete++;
+      else if (shown) shown.text = true;
+    } else if (shown) Object.assign(shown, { text: false, deleted: true, toldDeleted: true });
+    // a delete of a message the device does not hold yet: the client drops it; the test remembers it
+    else member.shown.set(frame.message_id, { text: false, deleted: false, toldDeleted: true });
   }
 
   private viewOf(member: Member, roomId: string): View {
@@ -619,6 +768,15 @@ export class RoomChaos {
     const changes = this.ledger.check([...histories.values()].flat(), (line) => problems.push(line));
     for (const line of problems.slice(0, 20)) console.log(`chaos rooms: ${line}`);
     Object.assign(counts, changes, this.ledger.acked(), this.moderation?.check(histories));
+    const muteLines: string[] = [];
+    Object.assign(
+      counts,
+      this.mutes?.check(histories as Map<string, StoredMuteMessage[]>, (line) => muteLines.push(line)),
+    );
+    for (const line of muteLines.slice(0, 20)) console.log(`chaos rooms: ${line}`);
+    for (const member of this.members)
+      for (const [messageId, shown] of member.shown)
+        if (shown.text && !shown.deleted && this.ledger.isDeleted(messageId)) counts.deletesMissed++;
     for (const roomId of this.acks.keys())
       if (!histories.has(roomId)) {
         counts.lost += this.acks.get(roomId)!.size;
@@ -632,6 +790,7 @@ export class RoomChaos {
     this.listening = false;
     for (const member of this.members) member.socket?.terminate();
     this.moderation?.stop();
+    this.mutes?.stop();
   }
 
   private async resumeOnce(member: Member, port: number, deadline: number): Promise<void> {
@@ -682,6 +841,13 @@ function frameOf(operation: Operation): object {
         room_id: operation.target,
         client_id: operation.clientId,
         content: operation.content,
+      };
+    case 'delete':
+      return {
+        type: 'delete',
+        room_id: operation.roomId,
+        message_id: operation.messageId,
+        client_id: operation.clientId,
       };
     case 'edit':
       return {

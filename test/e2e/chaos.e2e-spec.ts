@@ -7,7 +7,7 @@ const MINUTES = Number(process.env.CHAOS_MINUTES ?? 1);
 describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut sockets (e2e)', () => {
   jest.setTimeout(MINUTES * 60_000 + 180_000);
 
-  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn, in sessions and in rooms, where edits, reactions, kicks and bans hold too', async () => {
+  it('should lose nothing acked, store nothing twice, leave no seq gap and end every acked turn, in sessions and in rooms, where edits, reactions, deletes, kicks, bans and mutes hold too', async () => {
     const counts = await runChaos({
       env: testEnv({
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 15 }]),
@@ -32,6 +32,9 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.kicks).toBeGreaterThan(0);
     expect(rooms.bans).toBeGreaterThan(0);
     expect(rooms.refusals).toBeGreaterThan(0);
+    expect(rooms.deletes).toBeGreaterThan(0);
+    expect(rooms.mutes).toBeGreaterThan(0);
+    expect(rooms.mutedRefusals).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
@@ -53,6 +56,12 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         removedRead: rooms.removedRead,
         rejoined: rooms.rejoined,
         removalsLost: rooms.removalsLost,
+        deletedWrong: rooms.deletedWrong,
+        deleteLost: rooms.deleteLost,
+        deletedResurrected: rooms.deletedResurrected,
+        mutedAccepted: rooms.mutedAccepted,
+        mutedWrongCode: rooms.mutedWrongCode,
+        unmutedRefused: rooms.unmutedRefused,
       },
     }).toEqual({
       lost: 0,
@@ -75,6 +84,12 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         removedRead: 0,
         rejoined: 0,
         removalsLost: 0,
+        deletedWrong: 0,
+        deleteLost: 0,
+        deletedResurrected: 0,
+        mutedAccepted: 0,
+        mutedWrongCode: 0,
+        unmutedRefused: 0,
       },
     });
   });

@@ -119,6 +119,23 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
   );
 
   it.each(holds)(
+    'should keep a message deleted when a copy of an earlier edit lands after the delete (held at %s)',
+    async (where) => {
+      const { roomId, messageId, token, send } = await setting();
+      await lateCopy(
+        where,
+        { type: 'edit', room_id: roomId, message_id: messageId, content: 'late edit', client_id: 'e1' },
+        { type: 'delete', room_id: roomId, message_id: messageId, client_id: 'd1' },
+        send,
+        token,
+      );
+      const message = await stored(roomId, token, messageId);
+      expect(message.metadata?.deleted).toBe(true);
+      expect(message.content).toBeUndefined();
+    },
+  );
+
+  it.each(holds)(
     'should keep a reaction taken back when a copy of adding it lands after (held at %s)',
     async (where) => {
       const { roomId, messageId, token, send } = await setting();

@@ -39,6 +39,53 @@ function setup(database: StoredEventFrame[] = [], gapMs = 20) {
 const seqs = (frames: ServerFrame[]) => frames.filter(isStoredFrame).map((frame) => frame.seq);
 
 describe(SeqOrder.name, () => {
+  // a change of a stored event (a room message's edit or delete), sent once the event arrived here:
+  // written after the event, whether the event went straight out or was held for a lower seq
+  it('should write each change of an event after that event, in any arrival order', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+        (count, noise) => {
+          const arrivals = Array.from({ length: count }, (_, index) => index + 1);
+          for (let index = arrivals.length - 1; index > 0; index--) {
+            const target = (noise[index % noise.length] ?? 0) % (index + 1);
+            [arrivals[index], arrivals[target]] = [arrivals[target], arrivals[index]];
+          }
+          const written: ServerFrame[] = [];
+          const order = new SeqOrder<ServerFrame>(
+            (_connection, frame) => written.push(frame),
+            { fetchAfter: () => Promise.resolve([]) },
+            isStoredFrame,
+            1000,
+            (frame) =>
+              (frame as { type: string }).type === 'change'
+                ? (frame as unknown as { seq: number }).seq
+                : undefined,
+          );
+          const socket = connection();
+          order.reset(socket, 0);
+          const arrived: number[] = [];
+          arrivals.forEach((seq, index) => {
+            order.deliver(socket, stored(seq));
+            arrived.push(seq);
+            const changed = arrived[(noise[index % noise.length] ?? 0) % arrived.length];
+            order.deliver(socket, { type: 'change', seq: changed } as unknown as ServerFrame);
+          });
+          const positions = written.map(
+            (frame) => `${(frame as { type: string }).type}:${(frame as { seq: number }).seq}`,
+          );
+          expect(seqs(written)).toEqual(Array.from({ length: count }, (_, index) => index + 1));
+          positions.forEach((entry, index) => {
+            if (!entry.startsWith('change:')) return;
+            expect(positions.slice(0, index)).toContain(`user_message:${entry.slice('change:'.length)}`);
+          });
+          expect(positions.filter((entry) => entry.startsWith('change:'))).toHaveLength(count);
+        },
+      ),
+    );
+  });
+
   it('should deliver any arrival order of events, with duplicates, exactly once and in seq order', async () => {
     await fc.assert(
       fc.asyncProperty(

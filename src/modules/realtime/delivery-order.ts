@@ -13,6 +13,9 @@ interface Position<F> {
   syncing?: boolean;
   // database reads failed in a row while a gap was open
   failures: number;
+  // changes of a held event (a room message's edit or delete) that came while it was held, by its
+  // seq: they go out right after it
+  after?: Map<number, F[]>;
 }
 
 // a gap is read again this many times (gapMs, 2×, 4×, … apart) while the database is away, before
@@ -37,6 +40,8 @@ export class SeqOrder<F extends object> {
     // which frames are stored events with a seq of their own
     private readonly isStored: (frame: F) => frame is F & { seq: number },
     private readonly gapMs = 250,
+    // the seq of the stored event a frame changes (a room message's edit or delete), if any
+    private readonly changes: (frame: F) => number | undefined = () => undefined,
   ) {}
 
   reset(connection: Connection, seq?: number): void {
@@ -58,6 +63,15 @@ export class SeqOrder<F extends object> {
 
   deliver(connection: Connection, frame: F): void {
     if (!this.isStored(frame)) {
+      // a change of an event held here goes out after it: the client drops a change of an event it
+      // does not hold, and the event would then show as it was before
+      const changed = this.changes(frame);
+      const position = changed !== undefined ? this.positions.get(connection) : undefined;
+      if (changed !== undefined && position?.prefix?.heldAt(changed)) {
+        position.after ??= new Map();
+        position.after.set(changed, [...(position.after.get(changed) ?? []), frame]);
+        return;
+      }
       this.write(connection, frame);
       return;
     }
@@ -102,9 +116,9 @@ export class SeqOrder<F extends object> {
     // the client then sees in seq and fills on its next resume)
     position.failures = 0;
     for (const frame of frames)
-      if (this.isStored(frame)) this.writeAll(connection, prefix.add(frame.seq, frame));
+      if (this.isStored(frame)) this.writeAll(connection, prefix.add(frame.seq, frame), position);
     // a gap the database could not fill: the rest goes out in order rather than held forever
-    this.writeAll(connection, prefix.skipThrough(prefix.highest));
+    this.writeAll(connection, prefix.skipThrough(prefix.highest), position);
     this.settle(position, prefix);
   }
 
@@ -125,7 +139,7 @@ export class SeqOrder<F extends object> {
       return;
     }
     if (prefix.has(seq)) return;
-    this.writeAll(connection, prefix.add(seq, frame));
+    this.writeAll(connection, prefix.add(seq, frame), position);
     this.settle(position, prefix);
     if (prefix.heldCount > 0 && !position.timer) {
       position.timer = setTimeout(() => {
@@ -136,8 +150,14 @@ export class SeqOrder<F extends object> {
     }
   }
 
-  private writeAll(connection: Connection, frames: Array<F | null>): void {
-    for (const frame of frames) if (frame) this.write(connection, frame);
+  private writeAll(connection: Connection, frames: Array<F | null>, position: Position<F>): void {
+    for (const frame of frames) {
+      if (!frame) continue;
+      this.write(connection, frame);
+      if (!position.after || !this.isStored(frame)) continue;
+      for (const change of position.after.get(frame.seq) ?? []) this.write(connection, change);
+      position.after.delete(frame.seq);
+    }
   }
 
   // Nothing held any more: no gap to watch.

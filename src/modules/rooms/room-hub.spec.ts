@@ -143,6 +143,44 @@ describe(RoomHub.name, () => {
 
   // Writers finish out of order; the room puts the frames back in order once for all its sockets,
   // and a seq that never comes is read from the store once per room, not once per socket.
+  // An edit or a delete of a message whose `chat` is still held (a lower seq missing) must not
+  // overtake it: the client drops a change to a message it does not hold, and the `chat` that comes
+  // next would show the deleted text (the rooms chaos's client view, test/chaos/room-chaos.ts).
+  it('should send an edit or a delete of a held message after that message, not before', () => {
+    const [one, two] = pair();
+    const watcher = connection();
+    two.subscribe(watcher.connection, 'r1');
+    two.ready(watcher.connection, 'r1', 0);
+    one.toRoom('r1', message(2));
+    const edit: RoomServerFrame = {
+      type: 'edit',
+      room_id: 'r1',
+      message_id: 'm2',
+      seq: 2,
+      user_id: 'someone',
+      content: 'edited',
+      metadata: { edited_at: new Date(0).toISOString() },
+    };
+    const remove: RoomServerFrame = {
+      type: 'delete',
+      room_id: 'r1',
+      message_id: 'm2',
+      seq: 2,
+      user_id: 'someone',
+    };
+    one.toRoom('r1', edit);
+    two.toRoom('r1', remove);
+    expect(watcher.sent()).toEqual([]);
+    two.toRoom('r1', message(1));
+    expect(watcher.sent()).toEqual([message(1), message(2), edit, remove]);
+    // held by the room's order on the instance (before any socket's): the same
+    one.toRoom('r1', message(4));
+    const removeFour = { ...remove, message_id: 'm4', seq: 4 };
+    one.toRoom('r1', removeFour);
+    two.toRoom('r1', message(3));
+    expect(watcher.sent().slice(4)).toEqual([message(3), message(4), removeFour]);
+  });
+
   it('should order a room once for all its sockets and read a missing seq once per room', async () => {
     jest.useFakeTimers();
     const [one, two] = pair();

@@ -29,6 +29,8 @@ type RoomBusMessage =
 interface Held {
   frame: RoomServerFrame;
   exceptId?: string;
+  // edits and deletes of this message that came while it was held: they go out right after it
+  after?: RoomServerFrame[];
 }
 
 // A room's stored messages in seq order, before they fan out: writers on this and other instances
@@ -249,14 +251,23 @@ export class RoomHub implements OnModuleInit {
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     if (frame.type === 'chat') this.messages.noteStored(roomId, frame.seq);
     if (!this.rooms.has(roomId)) return;
+    // an edit or a delete of a message held here (a lower seq missing) goes out right after it: the
+    // client drops a change to a message it does not hold, and would then show the held message's
+    // text as it was stored (docs/protocol.md, "Guarantees")
+    if (frame.type === 'edit' || frame.type === 'delete') {
+      const held = this.sequences.get(roomId)?.prefix.heldAt(frame.seq);
+      if (held) {
+        (held.after ??= []).push(frame);
+        return;
+      }
+    }
     if (!isStoredRoomFrame(frame)) return this.fanOut(roomId, frame, exceptId);
     let sequence = this.sequences.get(roomId);
     if (!sequence) this.sequences.set(roomId, (sequence = { prefix: new SeqPrefix(frame.seq - 1) }));
     const { prefix } = sequence;
     // the next seq goes straight out; a late or repeated one too (the sockets' SeqOrder places or drops it)
     if (prefix.takeNext(frame.seq) || prefix.has(frame.seq)) return this.fanOut(roomId, frame, exceptId);
-    for (const held of prefix.add(frame.seq, { frame, exceptId }))
-      this.fanOut(roomId, held.frame, held.exceptId);
+    for (const held of prefix.add(frame.seq, { frame, exceptId })) this.release(roomId, held);
     if (prefix.heldCount === 0) {
       clearTimeout(sequence.timer);
       sequence.timer = undefined;
@@ -285,8 +296,14 @@ export class RoomHub implements OnModuleInit {
     const { prefix } = sequence;
     for (const message of missing)
       for (const held of prefix.add(message.seq, { frame: messageFrame(message) }))
-        this.fanOut(roomId, held.frame, held.exceptId);
-    for (const held of prefix.skipThrough(prefix.highest)) this.fanOut(roomId, held.frame, held.exceptId);
+        this.release(roomId, held);
+    for (const held of prefix.skipThrough(prefix.highest)) this.release(roomId, held);
+  }
+
+  // a held message goes out, then the edits and deletes of it that waited for it
+  private release(roomId: string, held: Held): void {
+    this.fanOut(roomId, held.frame, held.exceptId);
+    for (const frame of held.after ?? []) this.fanOut(roomId, frame);
   }
 
   private fanOut(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
@@ -343,6 +360,9 @@ export class RoomHub implements OnModuleInit {
             (await this.messages.after(roomId, seq, GAP_FILL_LIMIT)).map((message) => messageFrame(message)),
         },
         isStoredRoomFrame,
+        undefined,
+        // an edit or a delete waits behind its message (docs/protocol.md, "Guarantees")
+        (frame) => (frame.type === 'edit' || frame.type === 'delete' ? frame.seq : undefined),
       );
       this.orders.set(roomId, order);
     }

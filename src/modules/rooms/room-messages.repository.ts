@@ -17,8 +17,8 @@ const HEADS_KEPT = 10_000;
 const TTL_BACKSTOP_MS = 86_400_000;
 
 export type EditOutcome = 'edited' | 'superseded' | 'gone';
-// 'copy': a copy of a delete applied already (its client_id again, from the user who deleted it)
-export type DeleteOutcome = 'deleted' | 'copy' | 'gone';
+// 'repeat': deleted already by this user with this client_id (a copy of the delete sent again)
+export type DeleteOutcome = 'deleted' | 'repeat' | 'gone';
 
 export interface Appended {
   message: RoomMessageRecord;
@@ -208,8 +208,8 @@ export class RoomMessagesRepository implements OnModuleInit {
   }
 
   // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history. A
-  // copy of a delete applied already (the same user's client_id again: a resend after a cut socket,
-  // or its first copy landing late) changes nothing and is told apart from a message gone.
+  // copy of the delete that removed it (the same user and client_id: a resend after a cut socket) is
+  // 'repeat'; any other delete of a deleted message, 'gone'. The caller holds the message's lock.
   async softDelete(
     roomId: string,
     messageId: string,
@@ -224,15 +224,11 @@ export class RoomMessagesRepository implements OnModuleInit {
       { $set: set, $unset: { content: '', edits: '' } },
     );
     if (result.matchedCount === 1) return 'deleted';
-    return clientId !== undefined && (await this.deletedBy(roomId, messageId, by, clientId))
-      ? 'copy'
-      : 'gone';
-  }
-
-  // Was the message deleted by `by`'s delete with this client_id?
-  async deletedBy(roomId: string, messageId: string, by: string, clientId: string): Promise<boolean> {
-    const found = await this.messages.findOne({ _id: messageId, room_id: roomId }).lean<RoomMessage>();
-    return !!found?.deleted_at && found.deleted_by === by && found.delete_client_id === clientId;
+    if (clientId === undefined) return 'gone';
+    const stored = await this.messages
+      .findOne({ _id: messageId, room_id: roomId }, { deleted_by: 1, delete_client_id: 1 })
+      .lean<Pick<RoomMessage, 'deleted_by' | 'delete_client_id'>>();
+    return stored?.deleted_by === by && stored.delete_client_id === clientId ? 'repeat' : 'gone';
   }
 
   // rooms with messages older than `cutoff`

@@ -229,26 +229,22 @@ export class RoomMessagesService implements OnModuleInit {
 
   // The sender, the room's owner and moderators, and admins delete; the message stays, without text.
   // A copy of a delete applied already (its client_id again, from the same user: a resend after a cut
-  // socket, or its first copy landing late) is acked and tells the room nothing (docs/protocol.md,
-  // "Rooms"); any other delete of a deleted message is NOT_FOUND.
+  // socket) is acked and sends nothing (docs/protocol.md, "Rooms").
   async delete(principal: Principal, roomId: string, messageId: string, clientId?: string): Promise<void> {
     await this.checkRate(principal.userId);
     const participant = await this.participants.find(roomId, principal.userId);
     const room = await this.rooms.find(roomId);
     if (!principal.isAdmin) requireMember(room, participant);
     else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (
-      clientId !== undefined &&
-      (await this.messages.deletedBy(roomId, messageId, principal.userId, clientId))
-    )
-      return;
-    const message = await this.requireMessage(roomId, messageId);
+    // a deleted message too: the copy of a delete is told apart under the lock
+    const message = await this.messages.find(roomId, messageId);
+    if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
     if (message.sender_id !== principal.userId) requireModerator(principal, participant);
     const outcome = await this.locked(`room-message:${messageId}`, () =>
       this.messages.softDelete(roomId, messageId, principal.userId, clientId),
     );
-    if (outcome === 'copy') return;
     if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome === 'repeat') return;
     this.hub.toRoom(roomId, {
       type: 'delete',
       room_id: roomId,

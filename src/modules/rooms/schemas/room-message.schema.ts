@@ -34,8 +34,8 @@ export class RoomMessage {
   @Prop({ type: [String], default: undefined }) edit_client_ids?: string[];
   @Prop({ type: Date, default: null }) deleted_at!: Date | null;
   @Prop({ type: String, default: null }) deleted_by!: string | null;
-  // the client_id of the delete applied: a copy of it that comes again (from its sender) is acked
-  @Prop({ type: String, default: undefined }) delete_client_id?: string;
+  // the client_id of the delete that removed it: a copy of that delete is acked again, changing nothing
+  @Prop() delete_client_id?: string;
 }
 export const RoomMessageSchema = SchemaFactory.createForClass(RoomMessage);
 RoomMessageSchema.index({ room_id: 1, seq: 1 }, { unique: true });
