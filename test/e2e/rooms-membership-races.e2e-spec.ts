@@ -1,5 +1,6 @@
 import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
 import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
+import { RoomsService } from '../../src/modules/rooms/rooms.service';
 import { type RunningApp } from '../helpers/app';
 import { api, chatsIn, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
 
@@ -62,6 +63,35 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     const again = await api<{ error?: { code: string } }>(second, token, 'POST', `/rooms/${roomId}/join`);
     expect([again.status, again.body.error?.code]).toEqual([403, code]);
   }
+
+  // A mute or a moderator's role is a write to the membership too: on FerretDB every update rewrites
+  // the whole document from what it read, so a mute racing a ban (two moderators, two instances) could
+  // write the member back over the ban. Every membership write takes its lock (room-locks.ts).
+  it('should keep every user banned when a mute or a role change of them races their ban', async () => {
+    const owner = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    const principal = { userId: owner.id, roles: [], isAdmin: false, expiresAt: Date.now() + 600_000 };
+    const users = Array.from({ length: 30 }, () => cluster.person());
+    await Promise.all(
+      users.map(async (user) =>
+        expect((await api(second, user.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200),
+      ),
+    );
+    const [one, two] = [first.app.get(RoomsService), second.app.get(RoomsService)];
+    await Promise.all(
+      users.flatMap((user, index) => [
+        index % 2 === 0
+          ? one.moderate(principal, roomId, 'mute', user.id)
+          : one.setRole(principal, roomId, user.id, true).catch(() => undefined),
+        two.moderate(principal, roomId, 'ban', user.id),
+      ]),
+    );
+    const participants = first.app.get(ParticipantsRepository);
+    const states = await Promise.all(
+      users.map(async (user) => (await participants.find(roomId, user.id))?.state),
+    );
+    expect(states.filter((state) => state !== 'banned')).toEqual([]);
+  });
 
   it('should keep a user banned when their join checked before the ban and writes after it', async () => {
     const owner = cluster.person();
