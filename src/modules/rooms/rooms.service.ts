@@ -229,11 +229,13 @@ export class RoomsService implements OnModuleInit {
     if (!target && action !== 'ban') throw new DomainException(ErrorCode.NOT_FOUND, 'No such participant.');
     switch (action) {
       case 'mute':
-        await this.participants.setMute(roomId, userId, new Date(Date.now() + durationMs));
+      case 'unmute': {
+        const until = action === 'mute' ? new Date(Date.now() + durationMs) : null;
+        await roomLocked(this.lock, memberKey(roomId, userId), () =>
+          this.participants.setMute(roomId, userId, until),
+        );
         break;
-      case 'unmute':
-        await this.participants.setMute(roomId, userId, null);
-        break;
+      }
       case 'kick':
       case 'ban': {
         await roomLocked(this.lock, memberKey(roomId, userId), () =>
@@ -288,7 +290,9 @@ export class RoomsService implements OnModuleInit {
       });
     if (target?.state !== 'member' || target.role === 'owner')
       throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
-    await this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member');
+    await roomLocked(this.lock, memberKey(roomId, userId), () =>
+      this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
+    );
   }
 
   async updateSettings(
