@@ -6,6 +6,12 @@ import { LockUnavailableError, type KeyLock } from '../../infra/lock/lock';
 // on every instance (SESSION_LOCK: Redis, or the store's own while Redis is away): FerretDB 1.24
 // applies a compare-and-set as an unlocked read-modify-write (docs/protocol.md, "The store"). A
 // lock not had in time is INTERNAL: try again.
+// The room's own document (its settings, activity time and highest seq): on FerretDB a rename and a
+// note of the activity that read the room before it would otherwise write the old name back.
+export function roomDocumentKey(roomId: string): string {
+  return `room:${roomId}`;
+}
+
 export function roomLocked<T>(lock: KeyLock, key: string, task: () => Promise<T>): Promise<T> {
   return lock.run(key, task).catch((error: unknown) => {
     if (error instanceof LockUnavailableError)

@@ -14,7 +14,7 @@ import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { messageFrame } from './room-frames';
-import { roomLocked } from './room-locks';
+import { roomDocumentKey, roomLocked } from './room-locks';
 import { RoomHub } from './room-hub';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { requireCanWrite, requireMember, requireModerator } from './room-rules';
@@ -143,7 +143,9 @@ export class RoomMessagesService implements OnModuleInit {
       !room.last_message_at ||
       message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
     )
-      await this.rooms.noteMessage(room.id, message.seq, message.created_at).catch(() => undefined);
+      await this.locked(roomDocumentKey(room.id), () =>
+        this.rooms.noteMessage(room.id, message.seq, message.created_at),
+      ).catch(() => undefined);
     return { ack, room, message, duplicate };
   }
 

@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { ReactionsRepository } from './reactions.repository';
+import { roomDocumentKey, roomLocked } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomsRepository } from './rooms.repository';
 import { roomFileScope } from './room.types';
@@ -23,6 +25,8 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     private readonly rooms: RoomsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
+    // the room's document is written under its lock (room-locks.ts)
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
   ) {}
 
   onModuleInit(): void {
@@ -40,8 +44,10 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
 
   async sweep(now = Date.now()): Promise<number> {
     const cutoff = new Date(now - this.settings.rooms.retentionMs);
-    for (const roomId of await this.messages.roomsBefore(cutoff))
-      await this.rooms.noteSeq(roomId, await this.messages.headSeq(roomId));
+    for (const roomId of await this.messages.roomsBefore(cutoff)) {
+      const head = await this.messages.headSeq(roomId);
+      await roomLocked(this.lock, roomDocumentKey(roomId), () => this.rooms.noteSeq(roomId, head));
+    }
     const files = await this.messages.filesBefore(cutoff);
     const removed = await this.messages.deleteOlderThan(cutoff);
     await this.reactions.deleteOlderThan(cutoff);

@@ -10,7 +10,7 @@ import { ParticipantsRepository } from './participants.repository';
 import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
-import { roomLocked } from './room-locks';
+import { roomDocumentKey, roomLocked } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
 import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
@@ -308,7 +308,7 @@ export class RoomsService implements OnModuleInit {
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     requireModerator(principal, actor);
     if (changes.ai_model !== undefined) this.ai.validateModel(changes.ai_model);
-    await this.rooms.update(roomId, changes);
+    await roomLocked(this.lock, roomDocumentKey(roomId), () => this.rooms.update(roomId, changes));
     if (room.kind === 'public') this.hub.publicRoomsChanged();
     return (await this.rooms.find(roomId)) as RoomRecord;
   }
