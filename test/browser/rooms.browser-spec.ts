@@ -289,6 +289,50 @@ describe('rooms (browser)', () => {
     expect(await texts(alice.page)).toEqual(expected);
   });
 
+  // issue 14 (docs/protocol.md, "Changes made while a device was away"): a resume replays new
+  // messages only; the client reads the room's newest page after the rejoin and shows what changed.
+  it('should show a delete and an edit made while the page was offline once it is back', async () => {
+    const alice = await person();
+    const bob = await person();
+    const name = `away ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    for (const text of ['to be deleted', 'to be edited']) {
+      await send(alice.page, text);
+      await message(bob.page, text).waitFor();
+    }
+
+    await bob.page.context().setOffline(true);
+    await bob.page.locator('[data-testid=status][data-state=offline]').waitFor();
+    await (
+      await actions(message(alice.page, 'to be deleted'))
+    )
+      .getByRole('button', { name: 'Delete' })
+      .click();
+    await alice.page.locator('.room-thread article.deleted .deleted-text').waitFor();
+    await (await actions(message(alice.page, 'to be edited'))).getByRole('button', { name: 'Edit' }).click();
+    const input = alice.page.getByLabel('Room message');
+    await input.fill('edited while bob was away');
+    await input.press('Enter');
+    await message(alice.page, 'edited while bob was away').locator('.edited').waitFor();
+    // both acked: the server holds them
+    await waitUntil(alice.page, `!document.querySelector('.room-thread [data-op-state=pending]')`);
+    // bob still shows both as they were
+    expect(await bob.page.locator('.room-thread').textContent()).toContain('to be deleted');
+
+    await bob.page.context().setOffline(false);
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await message(bob.page, 'edited while bob was away').locator('.edited').waitFor({ timeout: 10_000 });
+    await bob.page.locator('.room-thread article.deleted .deleted-text').waitFor({ timeout: 10_000 });
+    const thread = await bob.page.locator('.room-thread').textContent();
+    expect(thread).not.toContain('to be deleted');
+    expect(thread).not.toContain('to be edited');
+    expect(await bob.page.locator('.room-thread article').count()).toBe(2);
+  });
+
   // issue 14 (docs/protocol.md, "Edits, deletes and reactions, client side"): an edit whose socket
   // is cut after the server applied it (its ack lost), and a reaction whose socket is cut before it
   // left, are sent again with the same client_id after the reconnect; the room holds each once.

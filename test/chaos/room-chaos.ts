@@ -9,7 +9,7 @@ import {
   type StoredSystemMessage,
 } from './room-moderation';
 import { MuteChaos, noMutes, type MuteCounts, type StoredMuteMessage } from './room-mutes';
-import { onFrames, openLine, pick, randomUrl, rest, sleep } from './sockets';
+import { onFrames, openLine, pick, randomUrl, rest, restCall, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
 // faults as the AI sessions (test/chaos/chaos.ts):
@@ -88,9 +88,13 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   deletedResurrected: number;
   // `edit` frames a device got after it held the message as deleted (dropped by the client)
   editsAfterDelete: number;
-  // acked deletes a member's device never heard of and still shows with text after its last resume:
-  // the delete came while it was away, and a resume replays only messages after its last_seq
+  // acked deletes a member's device still shows with text after its last resume (each resume reads
+  // the room's newest page over REST, as the client does, and merges it: a delete made while the
+  // device was away is seen there; a resume itself replays only messages after its last_seq)
   deletesMissed: number;
+  // those reads of the newest page after a resume, and the ones that failed (an instance away)
+  pageReads: number;
+  pageReadsFailed: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
   // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
   // (`timeout:<what was awaited>`) before the answer: each of those was tried again
@@ -149,6 +153,8 @@ interface Member {
   own: Array<{ roomId: string; messageId: string }>;
   next: number;
   socket?: WebSocket;
+  // rooms whose join answered on some socket: a later join is a resume, followed by a page read
+  resumed: Set<string>;
 }
 
 type Operation = (
@@ -224,6 +230,8 @@ export class RoomChaos {
     deletedResurrected: 0,
     editsAfterDelete: 0,
     deletesMissed: 0,
+    pageReads: 0,
+    pageReadsFailed: 0,
     ...noRemovals(),
     ...noMutes(),
     errors: {},
@@ -283,6 +291,7 @@ export class RoomChaos {
         views: new Map(),
         own: [],
         next: 0,
+        resumed: new Set(),
       };
       if (partner !== undefined) {
         const dmId = dmRoomId(user, partner);
@@ -602,7 +611,7 @@ export class RoomChaos {
       }
       member.socket = socket;
       const cut = setTimeout(() => socket.terminate(), 4000 + Math.random() * 6000);
-      await this.follow(member, socket, () => undefined);
+      await this.follow(member, socket, ports, () => undefined);
       clearTimeout(cut);
       member.socket = undefined;
     }
@@ -611,7 +620,7 @@ export class RoomChaos {
   // Joins the member's rooms on the socket with their last_seq (a join refused, say while the store
   // restarts, is tried again) and checks every message it brings until the socket ends. `joined` is
   // called once every room answered its join.
-  private follow(member: Member, socket: WebSocket, joined: () => void): Promise<void> {
+  private follow(member: Member, socket: WebSocket, ports: number[], joined: () => void): Promise<void> {
     return new Promise((resolve) => {
       // per room on this socket: the join's last_seq, the highest seq got since and the seqs got
       // and whether its `join` came (what comes before it is the replay, after it live)
@@ -646,8 +655,19 @@ export class RoomChaos {
           this.counts.resumes++;
           const position = positions.get(watch.id);
           if (position) position.live = true;
-          pending.delete(watch.id);
-          if (pending.size === 0) joined();
+          // a resume: the room's newest page is read and merged, as the client does after a
+          // reconnect (client/chat/src/rooms/rooms-client.ts, refreshNewest); joined() waits for it
+          const resume = member.resumed.has(watch.id);
+          member.resumed.add(watch.id);
+          if (!resume) {
+            pending.delete(watch.id);
+            if (pending.size === 0) joined();
+            return;
+          }
+          void this.readNewest(member, watch.id, ports, socket).then(() => {
+            pending.delete(watch.id);
+            if (pending.size === 0) joined();
+          });
           return;
         }
         this.show(member, frame);
@@ -698,6 +718,42 @@ export class RoomChaos {
     } else if (shown) Object.assign(shown, { text: false, deleted: true, toldDeleted: true });
     // a delete of a message the device does not hold yet: the client drops it; the test remembers it
     else member.shown.set(frame.message_id, { text: false, deleted: false, toldDeleted: true });
+  }
+
+  // The room's newest page (GET /rooms/:id/messages?limit=100) merged into what the device shows of
+  // the messages it holds: a message read deleted is shown deleted; one read with its text stays
+  // deleted when the device got its delete meanwhile (the page was read before it: the client
+  // applies again what came while the read was on its way). Tried again on another instance while
+  // the socket is up; a room the member was removed from answers 403 and is passed over.
+  private async readNewest(
+    member: Member,
+    roomId: string,
+    ports: number[],
+    socket: WebSocket,
+  ): Promise<void> {
+    for (;;) {
+      try {
+        const answer = await restCall<{ items: StoredRoomMessage[] }>(
+          pick(ports),
+          member.token,
+          'GET',
+          `/rooms/${encodeURIComponent(roomId)}/messages?limit=100`,
+        );
+        if (answer.status !== 200) throw new Error(`status ${answer.status}`);
+        this.counts.pageReads++;
+        for (const item of answer.body.items) {
+          const shown = member.shown.get(item.message_id);
+          if (!shown || shown.deleted || shown.toldDeleted) continue;
+          const deleted = item.metadata?.deleted === true;
+          Object.assign(shown, { deleted, text: !deleted && item.content !== undefined });
+        }
+        return;
+      } catch (error) {
+        this.counts.pageReadsFailed++;
+        if (String(error).includes('status 403') || socket.readyState !== WebSocket.OPEN) return;
+        await sleep(300);
+      }
+    }
   }
 
   private viewOf(member: Member, roomId: string): View {
@@ -798,7 +854,7 @@ export class RoomChaos {
       const socket = await openLine(`ws://127.0.0.1:${port}/ws/chat?token=${member.token}`);
       if (socket) {
         let done = false;
-        const followed = this.follow(member, socket, () => {
+        const followed = this.follow(member, socket, [port], () => {
           done = true;
           // what the joins replayed is in: the socket's work is done
           socket.close();

@@ -168,6 +168,36 @@ describe(ResumePoint.name, () => {
       ),
     );
   });
+
+  it('should close a gap the newest page covers (read after a reconnect), and never pass a stored seq not had', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(30),
+        fc.integer({ min: 1, max: 250 }),
+        fc.array(fc.nat(), { maxLength: 60 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.integer({ min: 1, max: HISTORY_PAGE_MAX }),
+        (start, count, picks, removed, limit) => {
+          const all = range(start + 1, start + count);
+          const absent = new Set(removed.map((pick) => all[pick % all.length]));
+          const stored = all.filter((seq) => !absent.has(seq));
+          const resume = new ResumePoint(start);
+          const delivered = picks.map((pick) => all[pick % all.length]).filter((seq) => !absent.has(seq));
+          for (const seq of delivered) resume.seen(seq);
+          const before = resume.point;
+          const page = stored.slice(-limit);
+          resume.applyNewest(limit, page);
+          const had = new Set([...delivered, ...page]);
+          // every stored seq up to the point is had
+          expect(stored.filter((seq) => seq <= resume.point && seq > start && !had.has(seq))).toEqual([]);
+          expect(resume.point).toBeGreaterThanOrEqual(before);
+          // a page reaching down to the point (or the room's start) leaves no gap below its top
+          if (page.length > 0 && (page.length < limit || page[0] <= before + 1))
+            expect(resume.point).toBeGreaterThanOrEqual(page[page.length - 1]);
+        },
+      ),
+    );
+  });
 });
 
 // the sizes of the gaps between start and the seqs had

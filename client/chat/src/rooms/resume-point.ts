@@ -77,4 +77,16 @@ export class ResumePoint {
     }
     this.filling = { through: request.through, before: lowest };
   }
+
+  // The room's newest page (GET /rooms/:id/messages?limit=, read after a reconnect to refresh what
+  // the thread holds): its seqs. It holds every stored seq from its lowest up to its highest; when it
+  // reaches down to the point (or holds fewer than `limit`: the room's start), every seq up to its
+  // highest is had or not stored, and a gap there is closed without another read.
+  applyNewest(limit: number, seqs: readonly number[]): void {
+    const valid = seqs.filter((seq) => Number.isSafeInteger(seq) && seq > 0);
+    if (valid.length === 0) return;
+    for (const seq of valid) this.seen(seq);
+    if (valid.length < limit || Math.min(...valid) <= this.prefix.point + 1)
+      this.prefix.skipThrough(Math.max(...valid));
+  }
 }

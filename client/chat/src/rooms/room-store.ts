@@ -92,6 +92,10 @@ export interface RoomThread {
   aiStreams: Map<string, AiStream>;
   // this user's operations not acked yet, by client_id, in the order they were made
   ops: Map<string, PendingOp>;
+  // a read of the room's newest page is on its way (after a reconnect): the changes applied
+  // meanwhile (frames, acks of ops), applied again over the page, which may be older than they are
+  changesDuringRead: Array<(message: RoomMessage) => Partial<RoomMessage>> | null;
+  changedDuringRead: string[];
 }
 
 // The messages of every joined room, built from frames that may arrive twice (replay after a
@@ -118,6 +122,8 @@ export class RoomStore {
         unreadMore: false,
         aiStreams: new Map(),
         ops: new Map(),
+        changesDuringRead: null,
+        changedDuringRead: [],
       };
       this.threads.set(roomId, thread);
     }
@@ -168,8 +174,9 @@ export class RoomStore {
     const op = thread?.ops.get(clientId);
     if (!thread || !op) return false;
     thread.ops.delete(clientId);
-    const message = thread.byKey.get(op.messageId);
-    if (message) Object.assign(message, applyOp(message, op, message.editedAt ?? new Date().toISOString()));
+    this.change(roomId, op.messageId, (message) =>
+      applyOp(message, op, message.editedAt ?? new Date().toISOString()),
+    );
     return true;
   }
 
@@ -284,24 +291,66 @@ export class RoomStore {
   }
 
   applyEdit(roomId: string, messageId: string, content: string, editedAt: string): void {
-    const message = this.find(roomId, messageId);
-    if (message && !message.deleted) Object.assign(message, { content, editedAt });
+    this.change(roomId, messageId, (message) => (message.deleted ? {} : { content, editedAt }));
   }
 
   applyDelete(roomId: string, messageId: string): void {
-    const message = this.find(roomId, messageId);
-    if (message) Object.assign(message, { content: '', deleted: true, reactions: {} });
+    this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }));
   }
 
   applyReact(roomId: string, messageId: string, userId: string, emoji: string, removed: boolean): void {
-    const message = this.find(roomId, messageId);
-    if (!message) return;
-    const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
-    if (!removed) users.push(userId);
-    const reactions = { ...message.reactions };
-    if (users.length > 0) reactions[emoji] = users;
-    else delete reactions[emoji];
-    message.reactions = reactions;
+    this.change(roomId, messageId, (message) => {
+      const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
+      if (!removed) users.push(userId);
+      const reactions = { ...message.reactions };
+      if (users.length > 0) reactions[emoji] = users;
+      else delete reactions[emoji];
+      return { reactions };
+    });
+  }
+
+  // A change to a stored message the thread holds (a frame, or the ack of this user's op), kept
+  // while a read of the newest page is on its way, to be applied again over it.
+  private change(
+    roomId: string,
+    messageId: string,
+    change: (message: RoomMessage) => Partial<RoomMessage>,
+  ): void {
+    const thread = this.threads.get(roomId);
+    const message = thread?.byKey.get(messageId);
+    if (!thread || !message) return;
+    Object.assign(message, change(message));
+    if (thread.changesDuringRead) {
+      thread.changesDuringRead.push(change);
+      thread.changedDuringRead.push(messageId);
+    }
+  }
+
+  // ---- the newest page read again after a reconnect (docs/protocol.md, "Resume point") ----
+
+  // The read goes out: from now on the changes applied are kept.
+  startRead(roomId: string): void {
+    const thread = this.thread(roomId);
+    thread.changesDuringRead = [];
+    thread.changedDuringRead = [];
+  }
+
+  // The read's page was merged (its messages applied as stored ones, replacing what the thread
+  // held of them): the changes that came while it was on its way are applied again over it, in the
+  // order they came (each is a plain set: the text, the deleted mark, one user's reaction), so a
+  // page read before them does not undo them. `merged` false: the read failed; nothing to redo.
+  endRead(roomId: string, merged: boolean): void {
+    const thread = this.threads.get(roomId);
+    if (!thread?.changesDuringRead) return;
+    const changes = thread.changesDuringRead;
+    const ids = thread.changedDuringRead;
+    thread.changesDuringRead = null;
+    thread.changedDuringRead = [];
+    if (!merged) return;
+    changes.forEach((change, index) => {
+      const message = thread.byKey.get(ids[index]);
+      if (message) Object.assign(message, change(message));
+    });
   }
 
   setTyping(roomId: string, userId: string, typing: boolean, until: number): void {

@@ -52,4 +52,7 @@ export const roomsApi = {
     apiJson<HistoryPage>(`${room(roomId)}/messages`, token, {
       query: { before: String(before), limit: String(limit) },
     }),
+  // the newest `limit` messages as the server holds them now (edited, deleted, reactions)
+  newest: (token: string, roomId: string, limit: number) =>
+    apiJson<HistoryPage>(`${room(roomId)}/messages`, token, { query: { limit: String(limit) } }),
 };

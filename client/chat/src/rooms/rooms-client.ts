@@ -11,6 +11,7 @@ import { backoffDelay } from '../backoff';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
 import { asMessageFrame, RoomStore, type PendingOp } from './room-store';
+import { HISTORY_PAGE_MAX } from './resume-point';
 import { roomsApi, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
@@ -57,6 +58,13 @@ export class RoomsClient implements RoomLink {
   private gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private gapReads = new Set<string>();
   private gapFailures = new Map<string, number>();
+  // rooms held from before the last reconnect whose newest page is read again once their join
+  // answers (docs/protocol.md, "Resume point": a resume replays messages, not changes to them)
+  private refreshDue = new Set<string>();
+  private refreshFailures = new Map<string, number>();
+  private refreshing = new Set<string>();
+  // counts the socket's connections: a retry of a read meant for an earlier one is not made
+  private connection = 0;
 
   constructor(
     private readonly socket: ChatSocket,
@@ -142,6 +150,7 @@ export class RoomsClient implements RoomLink {
     this.send({ type: 'leave', room_id: roomId, client_id: newClientId() });
     this.wanted.delete(roomId);
     this.live.delete(roomId);
+    this.refreshDue.delete(roomId);
     this.store.forget(roomId);
     this.unwatchGap(roomId);
     if (this.openId === roomId) this.openId = null;
@@ -306,8 +315,13 @@ export class RoomsClient implements RoomLink {
   onConnected(): void {
     // what was sent on the old socket and not acked goes again after the room's join answers
     this.live.clear();
+    this.connection++;
     for (const roomId of this.store.roomIds) for (const op of this.store.ops(roomId)) op.sent = false;
-    for (const roomId of this.wanted) this.sendJoin(roomId);
+    for (const roomId of this.wanted) {
+      // held from an earlier connection: what changed meanwhile is read once the join answers
+      if (this.store.thread(roomId).joined) this.refreshDue.add(roomId);
+      this.sendJoin(roomId);
+    }
   }
 
   onFrame(frame: Record<string, unknown>): void {
@@ -438,6 +452,9 @@ export class RoomsClient implements RoomLink {
     }
     this.live.add(roomId);
     this.sendOps(roomId);
+    // (a read still on its way from an earlier connection reads again when it ends)
+    if (!first && !this.refreshing.has(roomId) && this.refreshDue.delete(roomId))
+      void this.refreshNewest(roomId);
     if (roomId === this.openId && this.visible) this.markRead();
     // a public room just joined is now the user's: the list shows it as such
     if (first && !this.rooms.some((room) => room.id === roomId && room.membership === 'member'))
@@ -533,11 +550,14 @@ export class RoomsClient implements RoomLink {
     const thread = this.store.thread(roomId);
     if (!thread.resume.hasGap) return this.unwatchGap(roomId);
     if (!thread.joined || this.gapTimers.has(roomId) || this.gapReads.has(roomId)) return;
+    // the newest page being read may close it
+    if (this.refreshing.has(roomId)) return;
     this.gapTimers.set(
       roomId,
       setTimeout(() => {
         this.gapTimers.delete(roomId);
-        void this.fillGap(roomId);
+        // the newest page being read may close it: watched again once it is in
+        if (!this.refreshing.has(roomId)) void this.fillGap(roomId);
       }, delay),
     );
   }
@@ -590,6 +610,56 @@ export class RoomsClient implements RoomLink {
     const failures = this.gapFailures.get(roomId) ?? 0;
     this.gapFailures.set(roomId, failures + 1);
     this.watchGap(roomId, backoffDelay(failures));
+  }
+
+  // ---- changes made while away (docs/protocol.md, "Resume point") ----
+
+  // After a reconnect, once the room's join answered: its newest page as the server holds it now
+  // (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages (edited
+  // text, the deleted mark, reactions), adds any it lacks, and closes a gap the page covers (the
+  // gap read waits meanwhile, so the same page is not read twice). This user's ops not acked yet
+  // stay shown over it (they are kept apart from the stored message until their ack), and what
+  // changed while the read was on its way is applied again over the page. Older messages are
+  // current when paged again. One read per room and reconnect; a failed one is tried again later.
+  private async refreshNewest(roomId: string): Promise<void> {
+    const thread = this.store.thread(roomId);
+    const current = () => this.wanted.has(roomId) && this.store.thread(roomId) === thread;
+    const holds = [...thread.byKey.values()].some((message) => message.messageId !== undefined);
+    const token = this.token();
+    if (!holds || !token || !current() || this.refreshing.has(roomId)) return;
+    const connection = this.connection;
+    this.refreshing.add(roomId);
+    this.store.startRead(roomId);
+    let merged = false;
+    try {
+      const page = await roomsApi.newest(token, roomId, HISTORY_PAGE_MAX);
+      if (current()) {
+        const seqs: number[] = [];
+        for (const item of page.items) {
+          const frame = asMessageFrame(item);
+          if (!frame || frame.room_id !== roomId) continue;
+          this.onStored(frame);
+          seqs.push(frame.seq);
+        }
+        thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
+        merged = true;
+        this.refreshFailures.delete(roomId);
+      }
+    } catch {
+      // read again later while connected (a reconnect meanwhile reads anyway)
+      const failures = this.refreshFailures.get(roomId) ?? 0;
+      this.refreshFailures.set(roomId, failures + 1);
+      setTimeout(() => {
+        if (this.connection === connection && this.live.has(roomId)) void this.refreshNewest(roomId);
+      }, backoffDelay(failures));
+    } finally {
+      this.store.endRead(roomId, merged);
+      this.refreshing.delete(roomId);
+    }
+    // a reconnect whose join answered while this read was on its way: read for it too
+    if (this.live.has(roomId) && this.refreshDue.delete(roomId)) void this.refreshNewest(roomId);
+    this.changed();
+    this.watchGap(roomId);
   }
 
   private send(frame: RoomClientFrame): void {

@@ -1,0 +1,491 @@
+import fc from 'fast-check';
+import type { ChatSocket, LinkState } from '../chat-socket';
+import type { RoomMessage } from './room-store';
+import { RoomsClient } from './rooms-client';
+
+// Changes to messages a device already holds, made while it was away (issue 14): after a reconnect
+// the client reads the room's newest page again and shows what the server holds now
+// (docs/protocol.md, "Resume point"). A fake server holds the room; its socket side answers what
+// the client puts on the wire when told to, its REST side (global fetch) answers
+// GET /rooms/:id/messages from the state at the time of the request, when told to.
+
+const ROOM = 'room-1';
+const ME = 'alice';
+const OTHER = 'bob';
+const EMOJIS = ['👍', '🎉'];
+
+interface ServerMessage {
+  id: string;
+  seq: number;
+  userId: string;
+  content: string;
+  editedAt?: string;
+  deleted: boolean;
+  reactions: Map<string, Set<string>>;
+}
+
+class FakeServer {
+  readonly messages: ServerMessage[];
+  // ops of the client not handled yet, in the order they reached the wire
+  readonly inbox: Array<Record<string, unknown>> = [];
+  // REST reads on their way: the answer is the state when the request came
+  readonly reads: Array<{ url: string; body: unknown; resolve: () => void }> = [];
+  readonly applied = new Map<string, Record<string, unknown>>();
+  private clock = 0;
+  connected = true;
+  state: LinkState = { kind: 'connected' };
+  client!: RoomsClient;
+
+  constructor(count: number) {
+    this.messages = Array.from({ length: count }, (_, index) => ({
+      id: `m${index + 1}`,
+      seq: index + 1,
+      userId: index % 2 === 0 ? ME : OTHER,
+      content: `message ${index + 1}`,
+      deleted: false,
+      reactions: new Map(),
+    }));
+  }
+
+  find(id: string): ServerMessage | undefined {
+    return this.messages.find((message) => message.id === id);
+  }
+
+  item(message: ServerMessage): Record<string, unknown> {
+    const reactions: Record<string, string[]> = {};
+    for (const [emoji, users] of message.reactions) if (users.size > 0) reactions[emoji] = [...users];
+    return {
+      type: 'chat',
+      room_id: ROOM,
+      message_id: message.id,
+      seq: message.seq,
+      user_id: message.userId,
+      timestamp: '2026-01-01T00:00:00.000Z',
+      ...(message.deleted ? {} : { content: message.content }),
+      metadata: {
+        kind: 'text',
+        ...(message.editedAt ? { edited_at: message.editedAt } : {}),
+        ...(message.deleted ? { deleted: true } : { reactions }),
+      },
+    };
+  }
+
+  // to the client's socket, when it is up
+  push(frame: Record<string, unknown>): void {
+    if (this.state.kind === 'connected') this.client.onFrame(frame);
+  }
+
+  // A change by `userId` (the other user, or the client's own op arriving): applied as the server
+  // does, told to the room; the frames for this socket, when it is up.
+  change(userId: string, kind: string, messageId: string, content: string, remove: boolean): string | null {
+    const message = this.find(messageId);
+    if (!message || message.deleted) return 'NOT_FOUND';
+    if (kind === 'edit') {
+      if (message.userId !== userId) return 'FORBIDDEN';
+      message.content = content;
+      message.editedAt = new Date(Date.UTC(2026, 0, 1, 0, 0, ++this.clock)).toISOString();
+      this.push({
+        type: 'edit',
+        room_id: ROOM,
+        message_id: messageId,
+        user_id: userId,
+        content,
+        metadata: { edited_at: message.editedAt },
+      });
+    } else if (kind === 'delete') {
+      Object.assign(message, { deleted: true, content: '', reactions: new Map() });
+      this.push({ type: 'delete', room_id: ROOM, message_id: messageId, user_id: userId });
+    } else {
+      const users = message.reactions.get(content) ?? new Set<string>();
+      if (remove) users.delete(userId);
+      else users.add(userId);
+      message.reactions.set(content, users);
+      this.push({
+        type: 'react',
+        room_id: ROOM,
+        message_id: messageId,
+        user_id: userId,
+        content,
+        metadata: { removed: remove },
+      });
+    }
+    return null;
+  }
+
+  // The next op off the wire: applied once per client_id (a copy is acked again), then acked.
+  handleNext(): void {
+    const frame = this.inbox.shift();
+    if (!frame) return;
+    if (frame.type === 'join') return this.answerJoin();
+    // read marks, typing: nothing to do here
+    if (!['edit', 'delete', 'react'].includes(String(frame.type))) return;
+    const clientId = String(frame.client_id);
+    const messageId = String(frame.message_id);
+    let error: string | null = null;
+    if (!this.applied.has(clientId)) {
+      error = this.change(
+        ME,
+        String(frame.type),
+        messageId,
+        String(frame.content ?? ''),
+        (frame.metadata as { remove?: boolean } | undefined)?.remove === true,
+      );
+      if (!error) this.applied.set(clientId, frame);
+    }
+    if (error)
+      this.push({
+        type: 'error',
+        room_id: ROOM,
+        client_id: clientId,
+        error: { code: error, message: error, recoverable: true },
+      });
+    else this.push({ type: 'ack', room_id: ROOM, client_id: clientId, message_id: messageId });
+  }
+
+  // The socket dies: of what the client sent and the server did not read yet, the first `landed`
+  // frames are read (their answers lost with the socket; a socket keeps its frames' order), the
+  // rest lost.
+  cut(landed: number): void {
+    this.state = { kind: 'reconnecting', retryAt: 0 };
+    const inbox = this.inbox.splice(0);
+    for (const frame of inbox.slice(0, landed)) {
+      this.inbox.push(frame);
+      this.handleNext();
+    }
+  }
+
+  // The socket is back: the client joins again; the join is answered (nothing new to replay).
+  reconnect(): void {
+    this.state = { kind: 'connected' };
+    this.client.onConnected();
+  }
+
+  // the joins the client put on the wire and the server did not answer yet
+  answerJoins(): void {
+    const joins = this.inbox.filter((frame) => frame.type === 'join');
+    this.inbox.splice(0, this.inbox.length, ...this.inbox.filter((frame) => frame.type !== 'join'));
+    for (const _join of joins) this.answerJoin();
+  }
+
+  private answerJoin(): void {
+    this.push({
+      type: 'join',
+      room_id: ROOM,
+      user_id: ME,
+      seq: this.messages.length,
+      metadata: { online: [OTHER], replayed: 0 },
+    });
+  }
+
+  restRead(url: string): Promise<Response> {
+    const { searchParams, pathname } = new URL(url);
+    if (pathname !== `/api/v1/chat/rooms/${ROOM}/messages`)
+      return Promise.resolve(json(404, { code: 'NOT_FOUND' }));
+    const before = Number(searchParams.get('before') ?? Infinity);
+    const limit = Number(searchParams.get('limit') ?? 50);
+    const items = this.messages
+      .filter((message) => message.seq < before)
+      .slice(-limit)
+      .map((message) => this.item(message));
+    const body = { items, next_before: items.length > 0 ? items[0].seq : null };
+    return new Promise((resolve) => this.reads.push({ url, body, resolve: () => resolve(json(200, body)) }));
+  }
+}
+
+function json(status: number, body: unknown): Response {
+  return { ok: status < 400, status, json: () => Promise.resolve(body) } as unknown as Response;
+}
+
+const flush = async () => {
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+// alice's device, holding the room's messages, with the room open
+function setting(count = 4) {
+  const server = new FakeServer(count);
+  const socket = {
+    rooms: null,
+    get state() {
+      return server.state;
+    },
+    send: (frame: Record<string, unknown>) => {
+      if (server.state.kind !== 'connected') return false;
+      server.inbox.push(frame);
+      return true;
+    },
+  };
+  const rooms = new RoomsClient(socket as unknown as ChatSocket, () => 'token', ME);
+  server.client = rooms;
+  rooms.joinRoom(ROOM);
+  server.inbox.length = 0;
+  for (const message of server.messages) rooms.onFrame(server.item(message));
+  rooms.onFrame({
+    type: 'join',
+    room_id: ROOM,
+    user_id: ME,
+    seq: count,
+    metadata: { online: [OTHER], replayed: count },
+  });
+  rooms.open(ROOM);
+  // answer every REST read at once (the tests that interleave them answer by hand)
+  const answerReads = async () => {
+    while (server.reads.length > 0) {
+      server.reads.shift()!.resolve();
+      await flush();
+    }
+  };
+  return { server, rooms, answerReads };
+}
+
+// what the client shows of a message, and what the server holds, alike
+function shownState(message: RoomMessage | undefined) {
+  if (!message) return undefined;
+  const reactions = Object.entries(message.deleted ? {} : message.reactions)
+    .filter(([, users]) => users.length > 0)
+    .map(([emoji, users]) => `${emoji}:${[...users].sort().join(',')}`)
+    .sort();
+  return {
+    content: message.deleted ? '' : message.content,
+    deleted: message.deleted,
+    edited: !message.deleted && message.editedAt !== undefined,
+    reactions,
+  };
+}
+
+function serverState(message: ServerMessage) {
+  const reactions = [...message.reactions]
+    .filter(([, users]) => users.size > 0)
+    .map(([emoji, users]) => `${emoji}:${[...users].sort().join(',')}`)
+    .sort();
+  return {
+    content: message.deleted ? '' : message.content,
+    deleted: message.deleted,
+    edited: !message.deleted && message.editedAt !== undefined,
+    reactions: message.deleted ? [] : reactions,
+  };
+}
+
+const shown = (rooms: RoomsClient, id: string) =>
+  shownState(rooms.store.messages(ROOM).find((message) => message.messageId === id));
+
+describe('RoomsClient: changes made while away, read again after a reconnect (issue 14)', () => {
+  let fetchBefore: typeof globalThis.fetch;
+  let server: FakeServer | undefined;
+  const reads: string[] = [];
+
+  beforeEach(() => {
+    fetchBefore = globalThis.fetch;
+    (globalThis as { window?: unknown }).window = { location: { href: 'http://chat.test/chat/' } };
+    reads.length = 0;
+    globalThis.fetch = ((url: URL | string) => {
+      // the room list (read on a first join) answers nothing here
+      if (new URL(String(url)).pathname.endsWith('/rooms')) return new Promise(() => undefined);
+      reads.push(String(url));
+      return server!.restRead(String(url));
+    }) as typeof globalThis.fetch;
+  });
+
+  afterEach(() => {
+    globalThis.fetch = fetchBefore;
+    delete (globalThis as { window?: unknown }).window;
+    server = undefined;
+  });
+
+  it('should show a message deleted, one edited and reactions changed while disconnected once it is back', async () => {
+    const world = setting();
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    // bob's m2 deleted, m4 edited; reactions on alice's m1 and m3 by bob
+    server.change(OTHER, 'delete', 'm2', '', false);
+    server.change(OTHER, 'edit', 'm4', 'changed while away', false);
+    server.change(OTHER, 'react', 'm1', '👍', false);
+    server.change(OTHER, 'react', 'm3', '🎉', false);
+    expect(shown(rooms, 'm2')).toMatchObject({ deleted: false, content: 'message 2' });
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm2')).toEqual({ content: '', deleted: true, edited: false, reactions: [] });
+    expect(shown(rooms, 'm4')).toEqual({
+      content: 'changed while away',
+      deleted: false,
+      edited: true,
+      reactions: [],
+    });
+    expect(shown(rooms, 'm1')?.reactions).toEqual(['👍:bob']);
+    expect(shown(rooms, 'm3')?.reactions).toEqual(['🎉:bob']);
+    // nothing reordered, doubled or dropped
+    expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('should read the newest page once per room and reconnect (after the join answered), not on the first join', async () => {
+    const world = setting();
+    server = world.server;
+    const { answerReads } = world;
+    await flush();
+    expect(reads).toEqual([]);
+    server.cut(0);
+    server.reconnect();
+    await flush();
+    // not before the join answered
+    expect(reads).toEqual([]);
+    server.answerJoins();
+    await flush();
+    expect(reads).toHaveLength(1);
+    expect(new URL(reads[0]).pathname).toBe(`/api/v1/chat/rooms/${ROOM}/messages`);
+    expect(new URL(reads[0]).searchParams.get('limit')).toBe('100');
+    expect(new URL(reads[0]).searchParams.has('before')).toBe(false);
+    await answerReads();
+    // a second join answer on the same connection reads nothing again
+    world.rooms.onFrame({ type: 'join', room_id: ROOM, user_id: ME, seq: 4, metadata: { online: [] } });
+    await flush();
+    expect(reads).toHaveLength(1);
+    server.cut(0);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(reads).toHaveLength(2);
+  });
+
+  it("should not undo the user's own edit not acked yet with the older page, and still send it again", async () => {
+    const world = setting();
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    rooms.edit('m1', 'mine, made while away');
+    server.change(OTHER, 'react', 'm1', '👍', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    // the edit went out after the join answered; the page (read now) holds the old text
+    const sent = server.inbox.filter((frame) => frame.type === 'edit');
+    expect(sent).toEqual([expect.objectContaining({ message_id: 'm1', content: 'mine, made while away' })]);
+    await answerReads();
+    expect(shown(rooms, 'm1')).toEqual({
+      content: 'mine, made while away',
+      deleted: false,
+      edited: true,
+      reactions: ['👍:bob'],
+    });
+    server.handleNext();
+    expect(shown(rooms, 'm1')).toEqual(serverState(server.find('m1')!));
+    expect(rooms.store.ops(ROOM)).toEqual([]);
+  });
+
+  it('should keep what came live while the page was on its way, and an op acked meanwhile', async () => {
+    const world = setting();
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    server.change(OTHER, 'delete', 'm2', '', false);
+    rooms.react('m3', '🎉');
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    expect(server.reads).toHaveLength(1);
+    // after the read's snapshot: bob edits m4 (live), alice's reaction is applied and acked
+    server.change(OTHER, 'edit', 'm4', 'live meanwhile', false);
+    server.handleNext();
+    expect(rooms.store.ops(ROOM)).toEqual([]);
+    await answerReads();
+    for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
+  });
+
+  // ---- the property ----
+
+  type Step =
+    | { kind: 'other'; change: 'edit' | 'delete' | 'react'; index: number; emoji: number; remove: boolean }
+    | { kind: 'own'; change: 'edit' | 'delete' | 'react'; index: number; emoji: number }
+    | { kind: 'handle' }
+    | { kind: 'cut'; landed: number }
+    | { kind: 'reconnect' }
+    | { kind: 'answerJoins' }
+    | { kind: 'answerRead' };
+
+  const COUNT = 5;
+  const change = fc.constantFrom<'edit' | 'delete' | 'react'>('edit', 'delete', 'react', 'react');
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({
+      kind: fc.constant('other' as const),
+      change,
+      index: fc.nat(COUNT - 1),
+      emoji: fc.nat(1),
+      remove: fc.boolean(),
+    }),
+    fc.record({ kind: fc.constant('own' as const), change, index: fc.nat(COUNT - 1), emoji: fc.nat(1) }),
+    fc.constant({ kind: 'handle' as const }),
+    fc.constant({ kind: 'handle' as const }),
+    fc.record({ kind: fc.constant('cut' as const), landed: fc.nat(4) }),
+    fc.constant({ kind: 'reconnect' as const }),
+    fc.constant({ kind: 'answerJoins' as const }),
+    fc.constant({ kind: 'answerRead' as const }),
+  );
+
+  it('should show every message as the server holds it after any interleaving settles, losing no acked op of its own', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
+        const world = setting(COUNT);
+        server = world.server;
+        const current = server;
+        const { rooms, answerReads } = world;
+        let nextEdit = 0;
+        for (const action of steps) {
+          switch (action.kind) {
+            case 'other': {
+              // bob edits his own messages; deletes and reacts on any
+              const mine = current.messages.filter((message) => message.userId === OTHER);
+              const target =
+                action.change === 'edit' ? mine[action.index % mine.length] : current.messages[action.index];
+              const content = action.change === 'edit' ? `bob's edit ${nextEdit++}` : EMOJIS[action.emoji];
+              current.change(OTHER, action.change, target.id, content, action.remove);
+              break;
+            }
+            case 'own': {
+              const target = current.messages[action.index];
+              if (action.change === 'edit') {
+                if (target.userId === ME) rooms.edit(target.id, `alice's edit ${nextEdit++}`);
+              } else if (action.change === 'delete') {
+                if (target.userId === ME) rooms.remove(target.id);
+              } else rooms.react(target.id, EMOJIS[action.emoji]);
+              break;
+            }
+            case 'handle':
+              if (current.state.kind === 'connected') current.handleNext();
+              break;
+            case 'cut':
+              if (current.state.kind === 'connected') current.cut(action.landed);
+              break;
+            case 'reconnect':
+              if (current.state.kind !== 'connected') current.reconnect();
+              break;
+            case 'answerJoins':
+              if (current.state.kind === 'connected') current.answerJoins();
+              break;
+            case 'answerRead':
+              current.reads.shift()?.resolve();
+              break;
+          }
+          await flush();
+        }
+        // settle: back, joined, every op handled, every read answered
+        if (current.state.kind !== 'connected') current.reconnect();
+        for (let round = 0; round < 20 && (current.inbox.length > 0 || current.reads.length > 0); round++) {
+          current.answerJoins();
+          await flush();
+          while (current.inbox.length > 0) current.handleNext();
+          await answerReads();
+        }
+        expect(current.inbox).toEqual([]);
+        expect(rooms.store.ops(ROOM)).toEqual([]);
+        for (const message of current.messages)
+          expect(shown(rooms, message.id)).toEqual(serverState(message));
+        expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
+          current.messages.map((message) => message.seq),
+        );
+      }),
+      { numRuns: Number(process.env.RUNS ?? 200) },
+    );
+  });
+});
