@@ -360,6 +360,8 @@ describe(RoomsClient.name, () => {
     it('should watch again after a gap opened while disconnected, once the resume join leaves one open', async () => {
       jest.useFakeTimers();
       const history = jest.spyOn(roomsApi, 'history').mockResolvedValue(page(3));
+      // the reconnect's read of the newest page fails here: the gap is then the gap watch's to fill
+      const newest = jest.spyOn(roomsApi, 'newest').mockRejectedValue(new Error('network'));
       const { rooms, socket } = joinedClient();
       socket.state = { kind: 'reconnecting', retryAt: 0 };
       rooms.onFrame(chat(4));
@@ -375,6 +377,7 @@ describe(RoomsClient.name, () => {
         metadata: { online: [], replayed: 0 },
       });
       await jest.advanceTimersByTimeAsync(2_000);
+      expect(newest).toHaveBeenCalled();
       expect(history).toHaveBeenCalledTimes(1);
       expect(rooms.store.thread(ROOM).resume.point).toBe(4);
     });
