@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './bootstrap';
 import { loadSettings, SettingsError } from './config/settings';
@@ -22,6 +23,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.get(Logger).log({ event: 'shutdown_signal', signal }, 'shutting down');
+    // A connection its client never closes (an idle keep-alive that was busy when the listener
+    // closed, a socket that ignores the close) holds app.close() forever: once the grace is over the
+    // rest are cut, and a shutdown still not done later exits anyway (as safe as SIGKILL, which the
+    // turn watch and the rooms' resume recover from; docs/protocol.md, "Guarantees").
+    const server = app.getHttpServer() as Server;
+    setTimeout(() => server.closeAllConnections(), settings.shutdownGraceMs + 2_000).unref();
+    setTimeout(() => {
+      console.error('chatbox: shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, settings.shutdownGraceMs + 15_000).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

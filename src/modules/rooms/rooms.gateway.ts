@@ -5,7 +5,7 @@ import {
   type OnGatewayInit,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import type { RawData, WebSocket } from 'ws';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import type { Principal } from '../../common/auth/principal';
@@ -23,6 +23,9 @@ import {
 import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
 
+// how long a socket told to go elsewhere at shutdown has to close before it is cut
+const CLOSE_WAIT_MS = 2_000;
+
 // The rooms socket, `GET /ws/chat` (docs/protocol.md, "Rooms"). Authenticated at the upgrade by the
 // same adapter and token check as /chat/ws (a bad token never gets a socket); a token that expires
 // without `auth_refresh` closes it (4401). Transport only: frames go to RoomSocketsService.
@@ -33,6 +36,9 @@ export class RoomsGateway
   private readonly logger = new Logger('rooms-ws');
   private readonly connections = new Map<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
+  private server?: WebSocketServer;
+  // shutting down: a socket that opens now is told to go elsewhere at once
+  private draining = false;
 
   constructor(
     private readonly sockets: RoomSocketsService,
@@ -41,13 +47,14 @@ export class RoomsGateway
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  afterInit(): void {
+  afterInit(server: WebSocketServer): void {
+    this.server = server;
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
   }
 
   handleConnection(socket: WebSocket, request: { principal?: Principal }): void {
     const principal = request.principal;
-    if (!principal) {
+    if (!principal || this.draining) {
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
@@ -134,10 +141,17 @@ export class RoomsGateway
     heartbeat(this.connections.values(), this.settings.heartbeatMs, this.expired);
   }
 
-  beforeApplicationShutdown(): void {
+  // Every socket is told to go elsewhere (1001); one that has not closed within CLOSE_WAIT_MS is cut:
+  // an open socket would hold the HTTP server's close, and with it the process, forever.
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
     clearInterval(this.heartbeat);
     for (const connection of this.connections.values())
       connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while ((this.server?.clients.size ?? 0) > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    this.server?.clients.forEach((socket) => socket.terminate());
   }
 }
 
