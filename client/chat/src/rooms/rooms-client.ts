@@ -590,14 +590,7 @@ export class RoomsClient implements RoomLink {
         if (!token) break;
         const page = await roomsApi.history(token, roomId, request.before, request.limit);
         if (!reading()) break;
-        const seqs: number[] = [];
-        for (const item of page.items) {
-          const frame = asMessageFrame(item);
-          if (!frame || frame.room_id !== roomId) continue;
-          this.onStored(frame);
-          seqs.push(frame.seq);
-        }
-        thread.resume.applyPage(request, seqs);
+        thread.resume.applyPage(request, this.mergePage(roomId, page.items));
         this.changed();
       }
     } catch {
@@ -610,6 +603,18 @@ export class RoomsClient implements RoomLink {
     const failures = this.gapFailures.get(roomId) ?? 0;
     this.gapFailures.set(roomId, failures + 1);
     this.watchGap(roomId, backoffDelay(failures));
+  }
+
+  // A page read from the REST history, merged as stored messages of the room: the seqs it held.
+  private mergePage(roomId: string, items: readonly unknown[]): number[] {
+    const seqs: number[] = [];
+    for (const item of items) {
+      const frame = asMessageFrame(item);
+      if (!frame || frame.room_id !== roomId) continue;
+      this.onStored(frame);
+      seqs.push(frame.seq);
+    }
+    return seqs;
   }
 
   // ---- changes made while away (docs/protocol.md, "Resume point") ----
@@ -634,14 +639,7 @@ export class RoomsClient implements RoomLink {
     try {
       const page = await roomsApi.newest(token, roomId, HISTORY_PAGE_MAX);
       if (current()) {
-        const seqs: number[] = [];
-        for (const item of page.items) {
-          const frame = asMessageFrame(item);
-          if (!frame || frame.room_id !== roomId) continue;
-          this.onStored(frame);
-          seqs.push(frame.seq);
-        }
-        thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
+        thread.resume.applyNewest(HISTORY_PAGE_MAX, this.mergePage(roomId, page.items));
         merged = true;
         this.refreshFailures.delete(roomId);
       }
