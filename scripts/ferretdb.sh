@@ -16,6 +16,10 @@
 # limit in SQL, and a `count` of one is a SQL COUNT; `_id`, `room_id`, `user_id` and `message_id`
 # lists ($in of strings) go down too. A history, resume or unread read then reads the rows it returns,
 # not every row of the room.
+# A fourth (pushdown-sessions.patch) does the same for the sessions collection: the admin list's
+# filters on booleans (`is_active`, `admin_assisted`, `help_requested`, `console`), dates (stored as
+# milliseconds; indexed as such) and nullable numbers (`duration_ms`), its orders, skip + limit, its
+# `count`, and the idle sweep's `{is_active, last_activity < t}`: pages read 20 rows, not 100k.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

@@ -90,6 +90,23 @@ describe('admin queries against FerretDB', () => {
         };
       }),
     );
+    // admin dashboards' own sessions (issue 15): in no list, total or figure below, whatever matches
+    await model.insertMany(
+      [true, false].map((active, index) => ({
+        _id: `console-${index}`,
+        user_id: 'bob',
+        name: 'dashboard',
+        model_id: 'demo',
+        console: true,
+        is_active: active,
+        start_time: new Date(T0 + 12 * MINUTE),
+        end_time: active ? null : new Date(T0 + 13 * MINUTE),
+        duration_ms: active ? null : MINUTE,
+        last_activity: new Date(T0 + 13 * MINUTE),
+        admin_assisted: true,
+        help_requested: true,
+      })),
+    );
   });
   afterAll(() => module.close());
 

@@ -121,4 +121,6 @@ SessionSchema.index({ admin_assisted: 1, start_time: -1 });
 SessionSchema.index({ help_requested: 1, start_time: -1 });
 SessionSchema.index({ end_time: 1 });
 SessionSchema.index({ takeover_lease_until: 1 });
+// the admin dashboards' own sessions (a few), counted alone and taken from the admin totals
+SessionSchema.index({ console: 1 });
 SessionSchema.index({ user_id: 1, search_tokens: 1 });

@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Long, MongoClient, type Collection, type Db, type IndexSpecification } from 'mongodb';
+import { SessionSchema } from '../../src/modules/sessions/schemas/session.schema';
+import { mongoUri } from '../helpers/env';
+
+// The admin list's filters, orders and counts and the idle sweep's read (src/modules/admin/
+// admin.repository.ts, sessions.repository.ts findIdle), checked against the store in use with the
+// sessions collection's own indexes. FerretDB's build answers them in SQLite
+// (scripts/tools/ferretdb/pushdown-sessions.patch: booleans, dates, nullable numbers, the orders by
+// them, skip + limit, and the `count` command), where stock 1.24 decodes every session in Go; the
+// results must be MongoDB's, so each query is compared with MongoDB's semantics written out here.
+
+type Row = {
+  _id: string;
+  user_id: string;
+  is_active: boolean;
+  admin_assisted: boolean;
+  help_requested: boolean;
+  console?: boolean;
+  start_time: Date;
+  last_activity: Date;
+  end_time?: Date | null;
+  duration_ms?: number | null;
+  feedback_down?: number;
+};
+
+type Filter = Record<string, unknown>;
+type Sort = Array<[string, 1 | -1]>;
+
+const DAY = 86_400_000;
+const BASE = Date.UTC(2026, 0, 1);
+
+// one value a field may be left out as (missing) as well as null, as older documents are
+const maybe = <T>(value: fc.Arbitrary<T>) =>
+  fc.oneof(value, fc.constant(null), fc.constant(undefined as unknown as T));
+
+const rowArbitrary = (index: number): fc.Arbitrary<Row> =>
+  fc
+    .record({
+      user: fc.integer({ min: 0, max: 5 }),
+      active: fc.boolean(),
+      assisted: fc.boolean(),
+      help: fc.boolean(),
+      console: fc.constantFrom(true, false, undefined),
+      // a few equal start times, so the _id tie-break is exercised
+      start: fc.integer({ min: 0, max: 40 }),
+      idle: fc.integer({ min: 0, max: 10 * DAY }),
+      duration: maybe(fc.integer({ min: 0, max: 3 * DAY })),
+      feedback: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+    })
+    .map((r) => {
+      const start = new Date(BASE + r.start * (DAY / 4));
+      const row: Row = {
+        _id: `s${String(index).padStart(3, '0')}`,
+        user_id: `user-${r.user}`,
+        is_active: r.active,
+        admin_assisted: r.assisted,
+        help_requested: r.help,
+        start_time: start,
+        last_activity: new Date(start.getTime() + r.idle),
+      };
+      if (r.console !== undefined) row.console = r.console;
+      if (r.duration !== undefined) row.duration_ms = r.duration;
+      row.end_time =
+        r.duration === null || r.duration === undefined ? null : new Date(start.getTime() + r.duration);
+      if (r.feedback !== undefined) row.feedback_down = r.feedback;
+      return row;
+    });
+
+const filterArbitrary: fc.Arbitrary<Filter> = fc
+  .record(
+    {
+      console: fc.constant({ $ne: true }),
+      user_id: fc.integer({ min: 0, max: 6 }).map((n) => `user-${n}`),
+      is_active: fc.boolean(),
+      admin_assisted: fc.boolean(),
+      help_requested: fc.oneof(
+        fc.boolean(),
+        fc.boolean().map((b) => ({ $ne: b })),
+      ),
+      feedback_down: fc.constant({ $gt: 0 }),
+      start_time: fc
+        .tuple(fc.integer({ min: -2, max: 42 }), fc.integer({ min: 0, max: 20 }), fc.constantFrom(0, 1, 2))
+        .map(([from, span, which]) => {
+          const low = new Date(BASE + from * (DAY / 4));
+          const high = new Date(low.getTime() + span * (DAY / 4));
+          return which === 0 ? { $gte: low, $lte: high } : which === 1 ? { $gte: low } : { $lte: high };
+        }),
+      duration_ms: fc.constantFrom(null, { $ne: null }, { $gt: DAY }),
+      last_activity: fc.integer({ min: 0, max: 50 }).map((n) => ({ $lt: new Date(BASE + n * (DAY / 4)) })),
+    },
+    { requiredKeys: [] },
+  )
+  .map((filter) => filter as Filter);
+
+const sortArbitrary: fc.Arbitrary<Sort> = fc
+  .tuple(
+    fc.constantFrom<Sort>(
+      [['start_time', 1]],
+      [['last_activity', 1]],
+      [['user_id', 1]],
+      [['duration_ms', 1]],
+      [
+        ['is_active', 1],
+        ['start_time', -1],
+      ],
+      [],
+    ),
+    fc.constantFrom<1 | -1>(1, -1),
+  )
+  .map(([keys, direction]) => {
+    if (keys.length === 0) return [];
+    const flipped = keys.map(([field, order]) => [field, (order * direction) as 1 | -1] as [string, 1 | -1]);
+    return [...flipped, ['_id', direction]];
+  });
+
+// MongoDB's semantics for the operators above, on the field shapes above
+function matches(row: Row, filter: Filter): boolean {
+  return Object.entries(filter).every(([field, condition]) => {
+    const value = (row as Record<string, unknown>)[field];
+    if (condition === null) return value === null || value === undefined;
+    if (typeof condition !== 'object' || condition instanceof Date) return value === condition;
+    return Object.entries(condition as Record<string, unknown>).every(([op, operand]) => {
+      if (op === '$ne') return operand === null ? value !== null && value !== undefined : value !== operand;
+      if (value === null || value === undefined) return false;
+      const [a, b] = [Number(value), Number(operand)];
+      return op === '$gt' ? a > b : op === '$gte' ? a >= b : op === '$lt' ? a < b : a <= b;
+    });
+  });
+}
+
+// BSON order on these shapes: null and missing first, false before true, then by value
+function rank(value: unknown): [number, number | string] {
+  if (value === null || value === undefined) return [0, 0];
+  if (typeof value === 'boolean') return [1, value ? 1 : 0];
+  if (value instanceof Date) return [1, value.getTime()];
+  return [1, value as number | string];
+}
+
+function compare(sort: Sort) {
+  return (a: Row, b: Row): number => {
+    for (const [field, order] of sort) {
+      const [x, y] = [
+        rank((a as Record<string, unknown>)[field]),
+        rank((b as Record<string, unknown>)[field]),
+      ];
+      if (x[0] !== y[0]) return (x[0] - y[0]) * order;
+      if (x[1] !== y[1]) return (x[1] < y[1] ? -1 : 1) * order;
+    }
+    return 0;
+  };
+}
+
+describe('sessions store conformance (the admin list and the idle sweep)', () => {
+  let client: MongoClient;
+  let db: Db;
+  let sessions: Collection<Row>;
+  let rows: Row[];
+  let ferret: boolean;
+
+  beforeAll(async () => {
+    client = await new MongoClient(mongoUri(`sessconf_${randomBytes(4).toString('hex')}`)).connect();
+    db = client.db();
+    sessions = db.collection<Row>('sessions');
+    for (const [keys, options] of SessionSchema.indexes())
+      await sessions.createIndex(keys as IndexSpecification, options as Record<string, unknown>);
+    rows = fc.sample(fc.tuple(...Array.from({ length: 160 }, (_, index) => rowArbitrary(index))), {
+      numRuns: 1,
+      seed: 17,
+    })[0];
+    await sessions.insertMany(rows.map((row) => ({ ...row })));
+    ferret =
+      ((await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string }).ferretdbVersion !==
+      undefined;
+  }, 60_000);
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  const count = async (query: Filter) =>
+    ((await db.command({ count: 'sessions', query })) as { n: number }).n;
+
+  it('should find, order, skip, limit and count every admin filter as MongoDB does', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        filterArbitrary,
+        sortArbitrary,
+        fc.integer({ min: 0, max: 30 }),
+        fc.integer({ min: 0, max: 25 }),
+        async (filter, sort, skip, limit) => {
+          const expected = rows.filter((row) => matches(row, filter));
+          expect(await count(filter)).toBe(expected.length);
+          if (sort.length === 0) {
+            // no order: the same set (the idle sweep reads this way, with a limit)
+            const found = await sessions.find(filter).project({ _id: 1 }).toArray();
+            expect(found.map((row) => row._id).sort()).toEqual(expected.map((row) => row._id).sort());
+            return;
+          }
+          const found = await sessions
+            .find(filter)
+            .sort(Object.fromEntries(sort))
+            .skip(skip)
+            .limit(limit)
+            .project({ _id: 1 })
+            .toArray();
+          const ordered = [...expected].sort(compare(sort)).map((row) => row._id);
+          expect(found.map((row) => row._id)).toEqual(
+            ordered.slice(skip, limit === 0 ? undefined : skip + limit),
+          );
+        },
+      ),
+      { numRuns: 120 },
+    );
+  }, 120_000);
+
+  it('should answer the admin list, its count and the sweep in SQL on FerretDB, on the indexes', async () => {
+    if (!ferret) return;
+    const explain = async (command: Record<string, unknown>) =>
+      (await db.command({ explain: command })) as {
+        filterPushdown: boolean;
+        sortPushdown: boolean;
+        limitPushdown: boolean;
+        chatboxCountPushdown?: boolean;
+        queryPlanner: { Plan: string[] };
+      };
+    const notConsole = { console: { $ne: true } };
+    const page = await explain({
+      find: 'sessions',
+      filter: notConsole,
+      sort: { start_time: -1, _id: -1 },
+      skip: Long.fromNumber(40),
+      limit: 20,
+    });
+    expect([page.filterPushdown, page.sortPushdown, page.limitPushdown]).toEqual([true, true, true]);
+    expect(page.queryPlanner.Plan.join('\n')).toMatch(/USING INDEX \S*_start_time_-1\b/);
+    const ranged = await explain({
+      find: 'sessions',
+      filter: {
+        ...notConsole,
+        is_active: true,
+        start_time: { $gte: new Date(BASE), $lte: new Date(BASE + DAY) },
+      },
+      sort: { start_time: -1, _id: -1 },
+      limit: 20,
+    });
+    expect([ranged.filterPushdown, ranged.sortPushdown, ranged.limitPushdown]).toEqual([true, true, true]);
+    expect(ranged.queryPlanner.Plan.join('\n')).toMatch(/USING INDEX/);
+    const sweep = await explain({
+      find: 'sessions',
+      filter: { is_active: true, last_activity: { $lt: new Date(BASE) } },
+      limit: 500,
+    });
+    expect([sweep.filterPushdown, sweep.limitPushdown]).toEqual([true, true]);
+    expect(sweep.queryPlanner.Plan.join('\n')).toMatch(/USING INDEX \S*_is_active_1_last_activity_1\b/);
+    for (const query of [
+      notConsole,
+      { ...notConsole, user_id: 'user-1', admin_assisted: false },
+      { ...notConsole, duration_ms: null },
+      { ...notConsole, duration_ms: { $ne: null }, feedback_down: { $gt: 0 } },
+      { is_active: true, ...notConsole },
+      // the admin totals: every session less the dashboards' (AdminRepository.count)
+      {},
+      { admin_assisted: true, console: true },
+    ])
+      expect((await explain({ count: 'sessions', query })).chatboxCountPushdown).toBe(true);
+    // what SQL cannot answer wholly is left to the handler (the same results: the property above)
+    expect(
+      (await explain({ count: 'sessions', query: { $or: [{ is_active: true }] } })).chatboxCountPushdown,
+    ).toBe(false);
+    expect((await explain({ count: 'sessions', query: { is_active: 'yes' } })).chatboxCountPushdown).toBe(
+      false,
+    );
+  });
+});
