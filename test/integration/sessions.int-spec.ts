@@ -193,6 +193,13 @@ describe('sessions against FerretDB', () => {
     expect(view(warm.session)).toEqual(view(read ?? undefined));
     for (const written of [held.session, cold.session, warm.session])
       expect(written).not.toHaveProperty('search_tokens');
+    // a message keeps no search tokens of its own: the session's index finds it (docs/protocol.md,
+    // "Search"), and each token list was ~10× its text, rewritten with the document on every append
+    const raw = await model.findById(session.id).lean();
+    expect(raw?.messages.map((stored) => Object.keys(stored).filter((key) => key === 'search'))).toEqual(
+      raw?.messages.map(() => []),
+    );
+    expect(raw?.search_tokens.length).toBeGreaterThan(0);
   });
 
   it("should keep the user's open turn in the session head, append by append", async () => {
@@ -413,7 +420,7 @@ describe('sessions against FerretDB', () => {
       'id',
       'metadata',
       'model_id',
-      'search',
+      // no 'search': the session holds the blind index (docs/protocol.md, "Search")
       'sender',
       'seq',
       'timestamp',

@@ -78,6 +78,19 @@ export class BlindIndex {
   }
 }
 
+// Whether a text holds every query word (searchWords of the query) as the start of one of its words,
+// both cut to INDEXED_CHARS: the test the tokens make (tokensOf ⊇ queryTokens), done on plaintext, for
+// the messages of a session the index found (they keep no tokens of their own: docs/protocol.md,
+// "Search").
+export function textMatches(text: string, queryWords: string[]): boolean {
+  if (queryWords.length === 0) return false;
+  const words = searchWords(text).map(cut);
+  return queryWords.every((query) => {
+    const wanted = cut(query);
+    return words.some((word) => word.startsWith(wanted));
+  });
+}
+
 function cut(word: string): string {
   return [...word].slice(0, INDEXED_CHARS).join('');
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { BlindIndex, searchWords } from '../../common/crypto/blind-index';
+import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
@@ -177,9 +177,10 @@ export class SessionsRepository implements OnModuleInit {
     options: { owner?: string; returning?: AppendReturning; name?: string } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
+    // the session's blind index only: the message keeps no tokens (docs/protocol.md, "Search")
     const search =
       message.content && SEARCHABLE.has(message.type) ? this.index.tokensOf(message.content) : undefined;
-    const size = storedSize(message, content) + (search ? JSON.stringify(search).length : 0);
+    const size = storedSize(message, content);
     const seq = expectedSeq + 1;
     const dedup = dedupKey(message);
     // the schema's fields, named one by one: the append goes to the driver without mongoose's casting
@@ -195,7 +196,6 @@ export class SessionsRepository implements OnModuleInit {
       model_id: message.model_id,
       file_id: message.file_id,
       metadata: message.metadata,
-      search,
     });
     const filter: Record<string, unknown> = {
       _id: sessionId,
@@ -411,22 +411,23 @@ export class SessionsRepository implements OnModuleInit {
     const words = searchWords(query);
     return found.flatMap((document): SearchHit[] => {
       const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
-      const matching = (document.messages ?? [])
-        .filter((stored) => stored.search && tokens.every((token) => stored.search?.includes(token)))
-        .slice(-HITS_PER_SESSION)
-        .reverse();
+      // the session's newest matching messages, matched on their text as their tokens would be
+      const matching: MessageRecord[] = [];
+      const messages = document.messages ?? [];
+      for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
+        if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
+        const message = this.decrypt(messages[at]);
+        if (textMatches(message.content ?? '', words)) matching.push(message);
+      }
       if (matching.length === 0) return [base];
-      return matching.map((stored) => {
-        const message = this.decrypt(stored);
-        return {
-          ...base,
-          message_id: message.id,
-          seq: message.seq,
-          sender: message.sender,
-          timestamp: message.timestamp,
-          snippet: snippet(message.content ?? '', words),
-        };
-      });
+      return matching.map((message) => ({
+        ...base,
+        message_id: message.id,
+        seq: message.seq,
+        sender: message.sender,
+        timestamp: message.timestamp,
+        snippet: snippet(message.content ?? '', words),
+      }));
     });
   }
 

@@ -20,7 +20,8 @@ export class StoredMessage {
   // the reason a user gave with feedback on this reply (encrypted like content); the rating is
   // metadata.feedback ('up' | 'down')
   @Prop() feedback_reason?: string;
-  // blind index of the content (BlindIndex tokens; no plaintext)
+  // blind index of the content, written until session 10 and no longer read: a found session's
+  // messages are matched on their decrypted text (docs/protocol.md, "Search")
   @Prop({ type: [String], default: undefined }) search?: string[];
 }
 export const StoredMessageSchema = SchemaFactory.createForClass(StoredMessage);
