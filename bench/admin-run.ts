@@ -7,10 +7,17 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { MongooseModule } from '@nestjs/mongoose';
 import { Test } from '@nestjs/testing';
-import { MongoClient, type Db, type Document } from 'mongodb';
+import {
+  MongoClient,
+  type CreateIndexesOptions,
+  type Db,
+  type Document,
+  type IndexSpecification,
+} from 'mongodb';
 import { SETTINGS } from '../src/config/settings';
 import { AdminModule } from '../src/modules/admin/admin.module';
 import { AdminService } from '../src/modules/admin/admin.service';
+import { SessionSchema } from '../src/modules/sessions/schemas/session.schema';
 import { concurrency } from '../src/modules/admin/concurrency';
 import {
   toListQuery,
@@ -41,6 +48,9 @@ interface Case {
   name: string;
   service: () => Promise<unknown>;
   raw: () => Promise<unknown>;
+  // a list's page: its plan is printed
+  filter?: Document;
+  sort?: Record<string, 1 | -1>;
 }
 
 async function time(run: () => Promise<unknown>): Promise<{ p50: number; p95: number; max: number }> {
@@ -65,17 +75,45 @@ function freePort(): Promise<number> {
   });
 }
 
-// The queries AdminRepository sends, written against the bare driver.
-function rawList(db: Db, filter: Document) {
+const NOT_CONSOLE = { console: { $ne: true } };
+const NEWEST: Record<string, 1 | -1> = { start_time: -1, _id: -1 };
+
+// The queries AdminRepository sends, written against the bare driver: a page, and the total as the
+// `count` of every session matching less the dashboards' sessions matching.
+function rawList(db: Db, filter: Document, sort = NEWEST, skip = 0) {
   const sessions = db.collection('sessions');
+  const count = async (query: Document) =>
+    ((await db.command({ count: 'sessions', query })) as { n: number }).n;
   return Promise.all([
     sessions
-      .find(filter, { projection: { messages: 0 } })
-      .sort({ start_time: -1, _id: -1 })
+      .find({ ...filter, ...NOT_CONSOLE }, { projection: { messages: 0 } })
+      .sort(sort)
+      .skip(skip)
       .limit(20)
       .toArray(),
-    sessions.countDocuments(filter),
+    Promise.all([count(filter), count({ ...filter, console: true })]).then(
+      ([all, consoles]) => all - consoles,
+    ),
   ]);
+}
+
+// How the store answers a list's page: MongoDB's winning plan (its index names), or the SQL plan of
+// FerretDB's build (docs/protocol.md, "The store").
+async function plan(db: Db, filter: Document, sort = NEWEST): Promise<string> {
+  const explained = (await db.command({
+    explain: { find: 'sessions', filter: { ...filter, ...NOT_CONSOLE }, sort, limit: 20 },
+  })) as Document;
+  const sql = explained.queryPlanner?.Plan as string[] | undefined;
+  if (Array.isArray(sql))
+    return sql.map((line) => line.replace(/^.*detail=/, '').replace(/sessions_[0-9a-f]+_?/g, '')).join('; ');
+  const stages: string[] = [];
+  const walk = (stage: Document | undefined) => {
+    if (!stage) return;
+    stages.push(stage.indexName ? `${stage.stage} ${stage.indexName}` : String(stage.stage));
+    walk(stage.inputStage as Document | undefined);
+  };
+  walk(explained.queryPlanner?.winningPlan as Document | undefined);
+  return stages.join(' ← ');
 }
 
 async function rawMetrics(db: Db, from: Date, to: Date, now: Date) {
@@ -83,7 +121,7 @@ async function rawMetrics(db: Db, from: Date, to: Date, now: Date) {
   const [started, before] = await Promise.all([
     sessions
       .find(
-        { start_time: { $gte: from, $lte: to } },
+        { start_time: { $gte: from, $lte: to }, ...NOT_CONSOLE },
         {
           projection: {
             _id: 0,
@@ -98,11 +136,15 @@ async function rawMetrics(db: Db, from: Date, to: Date, now: Date) {
       .toArray(),
     sessions
       .find(
-        { start_time: { $lt: from }, $or: [{ end_time: { $gte: from } }, { is_active: true }] },
+        {
+          start_time: { $lt: from },
+          $or: [{ end_time: { $gte: from } }, { is_active: true }],
+          ...NOT_CONSOLE,
+        },
         { projection: { _id: 0, start_time: 1, end_time: 1, is_active: 1 } },
       )
       .toArray(),
-    sessions.countDocuments({ is_active: true }),
+    db.command({ count: 'sessions', query: { is_active: true, ...NOT_CONSOLE } }),
   ]);
   const intervals = [...started, ...before].map((row) => ({
     start: (row.start_time as Date).getTime(),
@@ -148,18 +190,10 @@ async function main(): Promise<void> {
   await module.init();
   const admin = module.get(AdminService);
   const indexStarted = performance.now();
-  // one at a time: FerretDB 1.24 panics on a createIndexes of several indexes that all exist
-  const keys: Array<Record<string, 1 | -1>> = [
-    { user_id: 1, start_time: -1 },
-    { start_time: -1 },
-    { last_activity: -1 },
-    { duration_ms: -1 },
-    { is_active: 1, start_time: -1 },
-    { admin_assisted: 1, start_time: -1 },
-    { help_requested: 1, start_time: -1 },
-    { end_time: 1 },
-  ];
-  for (const key of keys) await db.collection('sessions').createIndex(key);
+  // the sessions collection's own indexes, one at a time: FerretDB 1.24 panics on a createIndexes of
+  // several indexes that all exist
+  for (const [keys, options] of SessionSchema.indexes())
+    await db.collection('sessions').createIndex(keys as IndexSpecification, options as CreateIndexesOptions);
   log(`[bench:admin] indexes ready in ${((performance.now() - indexStarted) / 1000).toFixed(1)} s`);
 
   const user = userIdOf(7);
@@ -179,16 +213,61 @@ async function main(): Promise<void> {
       name: 'list, default sort (newest first), page 1 of 20',
       service: list({}),
       raw: () => rawList(db, {}),
+      filter: {},
     },
     {
       name: 'list, filter by user',
       service: list({ user_id: user }),
       raw: () => rawList(db, { user_id: user }),
+      filter: { user_id: user },
     },
     {
       name: 'list, filter by date range (1 day)',
       service: list({ from: day.from.toISOString(), to: day.to.toISOString() }),
       raw: () => rawList(db, { start_time: { $gte: day.from, $lte: day.to } }),
+      filter: { start_time: { $gte: day.from, $lte: day.to } },
+    },
+    {
+      name: 'list, status=active',
+      service: list({ status: 'active' }),
+      raw: () => rawList(db, { is_active: true }),
+      filter: { is_active: true },
+    },
+    {
+      name: 'list, admin_assisted=true',
+      service: list({ admin_assisted: 'true' }),
+      raw: () => rawList(db, { admin_assisted: true }),
+      filter: { admin_assisted: true },
+    },
+    {
+      name: 'list, help_requested=true, oldest first',
+      service: list({ help_requested: 'true', order: 'asc' }),
+      raw: () => rawList(db, { help_requested: true }, { start_time: 1, _id: 1 }),
+      filter: { help_requested: true },
+      sort: { start_time: 1, _id: 1 },
+    },
+    {
+      name: 'list, sort=last_activity, page 50',
+      service: list({ sort: 'last_activity', page: 50 }),
+      raw: () => rawList(db, {}, { last_activity: -1, _id: -1 }, 49 * 20),
+      sort: { last_activity: -1, _id: -1 },
+    },
+    {
+      name: 'list, sort=user_id',
+      service: list({ sort: 'user_id', order: 'asc' }),
+      raw: () => rawList(db, {}, { user_id: 1, _id: 1 }),
+      sort: { user_id: 1, _id: 1 },
+    },
+    {
+      name: 'list, sort=duration (ended by duration_ms, active by start_time)',
+      service: list({ sort: 'duration' }),
+      raw: () =>
+        Promise.all([
+          rawList(db, { duration_ms: { $ne: null } }, { duration_ms: -1, _id: -1 }),
+          rawList(db, { duration_ms: null }, { is_active: -1, start_time: 1, _id: -1 }),
+        ]),
+      filter: { duration_ms: { $ne: null } },
+      sort: { duration_ms: -1, _id: -1 },
     },
     {
       name: 'metrics, 30 days',
@@ -203,6 +282,7 @@ async function main(): Promise<void> {
     '| query | p50 | p95 | max | raw DB p50 | raw DB p95 | p95 target | verdict |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
   ];
+  const plans: string[] = ['', 'Plans of the list pages:'];
   for (const item of cases) {
     const service = await time(item.service);
     const raw = await time(item.raw);
@@ -216,7 +296,10 @@ async function main(): Promise<void> {
       `| ${item.name} | ${service.p50.toFixed(1)} | ${service.p95.toFixed(1)} | ${service.max.toFixed(1)} | ${raw.p50.toFixed(1)} | ${raw.p95.toFixed(1)} | ${TARGET_P95_MS} | ${verdict} |`,
     );
     log(rows[rows.length - 1]);
+    if (item.filter !== undefined || item.sort !== undefined)
+      plans.push(`- ${item.name}: ${await plan(db, item.filter ?? {}, item.sort)}`);
   }
+  rows.push(...plans);
   const sample = await admin.metrics(month.from, month.to);
   rows.push('', `metrics sample: ${JSON.stringify(sample)}`);
   console.log(`\n${rows.join('\n')}`);
