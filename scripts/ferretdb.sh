@@ -19,7 +19,10 @@
 # A fourth (pushdown-sessions.patch) does the same for the sessions collection: the admin list's
 # filters on booleans (`is_active`, `admin_assisted`, `help_requested`, `console`), dates (stored as
 # milliseconds; indexed as such) and nullable numbers (`duration_ms`), its orders, skip + limit, its
-# `count`, and the idle sweep's `{is_active, last_activity < t}`: pages read 20 rows, not 100k.
+# `count`, and the idle sweep's `{is_active, last_activity < t}`: pages read 20 rows, not 100k; under
+# an order ending with `_id` SQL skips a page's earlier rows too. And a find decodes only the fields its
+# projection keeps plus those its filter and sort read: a session's head is read without decoding its
+# messages (a 500-turn session's head: 63-74 ms -> 15-27 ms on this machine).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

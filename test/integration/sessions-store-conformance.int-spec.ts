@@ -272,6 +272,17 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
       { admin_assisted: true, console: true },
     ])
       expect((await explain({ count: 'sessions', query })).chatboxCountPushdown).toBe(true);
+    // a session's head (connect, takeover, the admin rows) leaves the messages and the search index
+    // undecoded (ChatboxKeep); a find whose filter reads the messages decodes them
+    const decodes = async (find: Record<string, unknown>) =>
+      ((await explain({ find: 'sessions', ...find })) as { chatboxPartialDecode?: boolean })
+        .chatboxPartialDecode;
+    expect(await decodes({ filter: { _id: 's001' }, projection: { messages: 0, search_tokens: 0 } })).toBe(
+      true,
+    );
+    expect(await decodes({ filter: { _id: 's001' }, projection: { seq: 1 } })).toBe(true);
+    expect(await decodes({ filter: { _id: 's001' } })).toBe(false);
+    expect(await decodes({ filter: { $where: 'true' }, projection: { messages: 0 } })).toBe(false);
     // what SQL cannot answer wholly is left to the handler (the same results: the property above)
     expect(
       (await explain({ count: 'sessions', query: { $or: [{ is_active: true }] } })).chatboxCountPushdown,

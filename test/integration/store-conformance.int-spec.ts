@@ -47,6 +47,78 @@ describe('store conformance', () => {
       });
     });
 
+    // FerretDB's build decodes only the fields a projection keeps and the filter and sort name
+    // (pushdown-sessions.patch, ChatboxKeep): a session's head is read without decoding its messages.
+    // Whatever the projection, filter and sort, the answer is the unprojected answer projected.
+    it('should answer a projected find as the unprojected find projected, whatever the filter and sort name', async () => {
+      const docs = fresh();
+      const rows = Array.from({ length: 24 }, (_, index) => ({
+        _id: `d${String(index).padStart(2, '0')}`,
+        a: index % 5,
+        b: ['x', 'y', 'z'][index % 3],
+        big: Array.from({ length: index % 4 }, (__, k) => ({ x: k + index, y: `v${k}` })),
+        sub: { y: index, z: index % 2 === 0 },
+      }));
+      await docs.insertMany(rows as never[]);
+      const projections: Array<Record<string, 0 | 1>> = [
+        { big: 0 },
+        { big: 0, sub: 0 },
+        { a: 1 },
+        { a: 1, 'big.x': 1 },
+        { 'sub.y': 0 },
+        { _id: 0, b: 1 },
+        { _id: 0 },
+      ];
+      const filters: Array<Record<string, unknown>> = [
+        {},
+        { a: { $gt: 1 } },
+        { 'big.x': { $gte: 10 } },
+        { $or: [{ b: 'x' }, { big: { $size: 2 } }] },
+        { 'sub.z': true },
+        { $nor: [{ 'sub.y': { $lt: 12 } }, { big: { $size: 0 } }] },
+      ];
+      const sorts: Array<Record<string, 1 | -1>> = [{ _id: 1 }, { b: 1, _id: -1 }, { 'sub.y': -1 }];
+      // MongoDB's projection for these shapes: top-level and one-level dotted paths
+      const project = (doc: Record<string, unknown>, projection: Record<string, 0 | 1>) => {
+        const inclusive = Object.entries(projection).some(([key, on]) => key !== '_id' && on === 1);
+        const out: Record<string, unknown> = inclusive ? {} : structuredClone(doc);
+        for (const [path, on] of Object.entries(projection)) {
+          const [top, inner] = path.split('.');
+          if (!inclusive) {
+            if (on === 0 && inner === undefined) delete out[top];
+            else if (on === 0) delete (out[top] as Record<string, unknown>)[inner];
+            continue;
+          }
+          if (top === '_id' || inner === undefined) {
+            if (on === 1 && top in doc) out[top] = doc[top];
+            continue;
+          }
+          const value = doc[top];
+          out[top] = Array.isArray(value)
+            ? value.map((item: Record<string, unknown>) => (inner in item ? { [inner]: item[inner] } : {}))
+            : { [inner]: (value as Record<string, unknown>)[inner] };
+        }
+        if (inclusive && projection._id !== 0) out._id = doc._id;
+        if (projection._id === 0) delete out._id;
+        return out;
+      };
+      // every combination (126): a field the filter or the sort reads is decoded even when left out
+      const byKeys = (doc: Record<string, unknown>) =>
+        JSON.stringify(doc, Object.keys(doc).sort().concat(['x', 'y', 'z']));
+      for (const projection of projections)
+        for (const filter of filters)
+          for (const sort of sorts) {
+            const whole = await docs.find(filter).sort(sort).toArray();
+            const projected = await docs.find(filter, { projection }).sort(sort).toArray();
+            expect({ projection, filter, sort, found: projected.map(byKeys) }).toEqual({
+              projection,
+              filter,
+              sort,
+              found: whole.map((doc) => byKeys(project(doc as Record<string, unknown>, projection))),
+            });
+          }
+    });
+
     it('should apply $set, $inc, $push and $max together in one update', async () => {
       const sessions = fresh();
       await sessions.insertOne({ _id: 's' as never, seq: 0, bytes: 0, max: 5, messages: [] });
