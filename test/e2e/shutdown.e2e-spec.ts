@@ -179,6 +179,33 @@ describe('SIGTERM with a connection in an awkward state (e2e)', () => {
     }
   });
 
+  it('should exit 0 within the grace when Redis is gone while a reply streams', async () => {
+    const redis = await RedisServer.start();
+    try {
+      app = await startAppProcess(
+        testEnv({
+          SHUTDOWN_GRACE: `${GRACE_MS}ms`,
+          REDIS_URL: redis.url,
+          LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 400 }]),
+        }),
+      );
+      const client = await TestClient.connect(
+        `ws://127.0.0.1:${app.port}/chat/ws?token=${userToken(uniqueUser())}`,
+      );
+      await client.nextOfType('connection_status');
+      client.send({ type: 'user_message', client_id: 'r', content: 'talk slowly' });
+      await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+      await redis.kill();
+      await sleep(300);
+      const { code, ms } = await stopTimed(app);
+      console.log(`redis gone mid-reply: exit ${code} after ${ms} ms`);
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(GRACE_MS + PROMPT_MS);
+    } finally {
+      await redis.kill();
+    }
+  });
+
   describe('with a store of its own', () => {
     const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
     const ferret = (...args: string[]) => execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
@@ -209,6 +236,31 @@ describe('SIGTERM with a connection in an awkward state (e2e)', () => {
       console.log(`store gone: exit ${code} after ${ms} ms`);
       expect(code).toBe(0);
       expect(ms).toBeLessThan(PROMPT_MS);
+    });
+
+    it('should exit 0 within the grace when the store is gone while a reply streams', async () => {
+      app = await startAppProcess(
+        testEnv({
+          SHUTDOWN_GRACE: `${GRACE_MS}ms`,
+          MONGODB_URI: `mongodb://127.0.0.1:${port}/stop`,
+          LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 400 }]),
+        }),
+      );
+      const client = await TestClient.connect(
+        `ws://127.0.0.1:${app.port}/chat/ws?token=${userToken(uniqueUser())}`,
+      );
+      await client.nextOfType('connection_status');
+      client.send({ type: 'user_message', client_id: 's', content: 'talk slowly' });
+      await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+      ferret('stop', dir);
+      await sleep(300);
+      const { code, ms } = await stopTimed(app);
+      console.log(`store gone mid-reply: exit ${code} after ${ms} ms`);
+      // bounded, not prompt: past the grace the partial reply's write and the instance record's
+      // removal each wait for the driver's server selection (5 s) before they fail; a clean exit
+      // all the same, before main.ts's last resort (grace + 15 s, exit 1)
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(GRACE_MS + 13_000);
     });
   });
 });
