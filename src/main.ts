@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './bootstrap';
+import { HttpDrain } from './common/http/http-drain';
 import { loadSettings, SettingsError } from './config/settings';
 
 async function main(): Promise<void> {
@@ -16,6 +17,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(settings);
+  const server = app.getHttpServer() as Server;
+  const http = new HttpDrain(server);
   // SIGTERM/SIGINT: Nest's shutdown hooks run (stop accepting, tell clients, store partial replies,
   // close MongoDB), then the process exits 0 so orchestrators see a clean stop
   let stopping = false;
@@ -23,11 +26,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.get(Logger).log({ event: 'shutdown_signal', signal }, 'shutting down');
-    // A connection its client never closes (an idle keep-alive that was busy when the listener
-    // closed, a socket that ignores the close) holds app.close() forever: once the grace is over the
-    // rest are cut, and a shutdown still not done later exits anyway (as safe as SIGKILL, which the
-    // turn watch and the rooms' resume recover from; docs/protocol.md, "Guarantees").
-    const server = app.getHttpServer() as Server;
+    // every response from now on ends its connection; once the listener is closed, connections with
+    // no request being answered are cut (src/common/http/http-drain.ts)
+    http.begin();
+    // Last resort, for a request still being answered (a handler that never returns) or anything
+    // else that holds app.close(): once the grace is over the connections left are cut, and a
+    // shutdown still not done later exits anyway (as safe as SIGKILL, which the turn watch and the
+    // rooms' resume recover from; docs/protocol.md, "Guarantees").
     setTimeout(() => server.closeAllConnections(), settings.shutdownGraceMs + 2_000).unref();
     setTimeout(() => {
       console.error('chatbox: shutdown did not finish in time; exiting');
