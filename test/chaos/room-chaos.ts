@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { applyChangeFrame, asMessageFrame, RoomStore } from '../../client/chat/src/rooms/room-store';
+import { oldestHeld, refreshHeld } from '../../client/chat/src/rooms/held-refresh';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ChangeLedger, type StoredChanges } from './room-changes';
@@ -93,8 +94,9 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   // `edit` frames a device got after it held the message as deleted (dropped by the client)
   editsAfterDelete: number;
   // acked deletes a member's device still shows with text after its last resume (each resume reads
-  // the room's newest page over REST, as the client does, and merges it: a delete made while the
-  // device was away is seen there; a resume itself replays only messages after its last_seq)
+  // the room's newest page over REST and the pages below it down to the oldest message held, as the
+  // client does, and merges them: a delete made while the device was away is seen there; a resume
+  // itself replays only messages after its last_seq)
   deletesMissed: number;
   // what each member's device holds in its message store (the client's own RoomStore, frames and
   // REST pages applied as the client applies them, client/chat/src/rooms/room-store.ts) against
@@ -786,11 +788,14 @@ export class RoomChaos {
     else member.shown.set(frame.message_id, { text: false, deleted: false, toldDeleted: true });
   }
 
-  // The room's newest page (GET /rooms/:id/messages?limit=100) merged into what the device shows of
-  // the messages it holds: a message read deleted is shown deleted; one read with its text stays
-  // deleted when the device got its delete meanwhile (the page was read before it: the client
-  // applies again what came while the read was on its way). Tried again on another instance while
-  // the socket is up; a room the member was removed from answers 403 and is passed over.
+  // The room's newest page (GET /rooms/:id/messages?limit=100), then the pages below it down to the
+  // oldest message the device holds (?before=&limit=), merged as the client merges them after a
+  // reconnect (client/chat/src/rooms/held-refresh.ts, the client's own walk): into the device's
+  // store, and into what it shows of deletes: a message read deleted is shown deleted; one read with
+  // its text stays deleted when the device got its delete meanwhile (the page was read before it:
+  // the client applies again what came while the read was on its way). Tried again from the newest
+  // page on another instance while the socket is up; a room the member was removed from answers 403
+  // and is passed over.
   private async readNewest(
     member: Member,
     roomId: string,
@@ -798,25 +803,34 @@ export class RoomChaos {
     socket: WebSocket,
   ): Promise<void> {
     for (;;) {
+      const floor = oldestHeld(member.store.messages(roomId).map((message) => message.seq));
       member.store.startRead(roomId);
       let merged = false;
       try {
-        const answer = await restCall<{ items: StoredRoomMessage[] }>(
-          pick(ports),
-          member.token,
-          'GET',
-          `/rooms/${encodeURIComponent(roomId)}/messages?limit=100`,
+        await refreshHeld(
+          floor,
+          async (request) => {
+            const query =
+              request.before === undefined
+                ? `?limit=${request.limit}`
+                : `?before=${request.before}&limit=${request.limit}`;
+            const answer = await restCall<{ items: StoredRoomMessage[] }>(
+              pick(ports),
+              member.token,
+              'GET',
+              `/rooms/${encodeURIComponent(roomId)}/messages${query}`,
+            );
+            if (answer.status !== 200) throw new Error(`status ${answer.status}`);
+            this.counts.pageReads++;
+            return answer.body.items;
+          },
+          (items) => {
+            merged = true;
+            this.showPage(member, items as StoredRoomMessage[]);
+            return this.merge(member, roomId, items);
+          },
+          () => true,
         );
-        if (answer.status !== 200) throw new Error(`status ${answer.status}`);
-        this.counts.pageReads++;
-        this.merge(member, roomId, answer.body.items);
-        for (const item of answer.body.items) {
-          const shown = member.shown.get(item.message_id);
-          if (!shown || shown.deleted || shown.toldDeleted) continue;
-          const deleted = item.metadata?.deleted === true;
-          Object.assign(shown, { deleted, text: !deleted && item.content !== undefined });
-        }
-        merged = true;
         return;
       } catch (error) {
         this.counts.pageReadsFailed++;
@@ -825,6 +839,16 @@ export class RoomChaos {
       } finally {
         member.store.endRead(roomId, merged);
       }
+    }
+  }
+
+  // A page read over REST applied to what the device shows of deletes (see readNewest).
+  private showPage(member: Member, items: StoredRoomMessage[]): void {
+    for (const item of items) {
+      const shown = member.shown.get(item.message_id);
+      if (!shown || shown.deleted || shown.toldDeleted) continue;
+      const deleted = item.metadata?.deleted === true;
+      Object.assign(shown, { deleted, text: !deleted && item.content !== undefined });
     }
   }
 
@@ -840,11 +864,15 @@ export class RoomChaos {
   // A REST page merged into the device's store as the client merges it (rooms-client.ts, mergePage):
   // each message replaces what the store held of it; the changes applied while the read was on its
   // way are applied again over it (startRead / endRead, which the caller brackets the read with).
-  private merge(member: Member, roomId: string, items: readonly unknown[]): void {
+  private merge(member: Member, roomId: string, items: readonly unknown[]): number[] {
+    const seqs: number[] = [];
     for (const item of items) {
       const frame = asMessageFrame(item);
-      if (frame && frame.room_id === roomId) member.store.applyMessage(frame);
+      if (!frame || frame.room_id !== roomId) continue;
+      member.store.applyMessage(frame);
+      seqs.push(frame.seq);
     }
+    return seqs;
   }
 
   // Every message a member's device holds against the server's final state: its text and edited
