@@ -625,6 +625,63 @@ describe('rooms (browser)', () => {
     await waitUntil(bob.page, `!document.querySelector('.room-thread .older')`);
   });
 
+  // issue 14 (docs/protocol.md, "Changes made while a device was away"): a device that holds more
+  // than the newest page reads the pages below it too after a reconnect, down to what it holds
+  it('should show an edit, a delete and a reaction made while offline to messages older than the newest page (message 1 of 150) once back', async () => {
+    const ownerId = uniqueUser('owner');
+    const ownerToken = userToken(ownerId);
+    const name = `old ${uniqueUser('r')}`;
+    const created = await api<{ id: string }>(server, ownerToken, 'POST', '/rooms', { name, kind: 'public' });
+    const roomId = created.body.id;
+    const owner = await roomsSocket(server, ownerToken);
+    sockets.push(owner);
+    await join(owner, roomId);
+    const ids: string[] = [];
+    for (let index = 1; index <= 150; index++)
+      ids.push(String((await say(owner, roomId, `m ${index}`, `m${index}`)).message_id));
+
+    const bob = await person();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await message(bob.page, 'm 150').waitFor();
+    // bob pages back to the first: his device holds all 150
+    const articles = () => bob.page.locator('.room-thread article').count();
+    while ((await articles()) < 150) {
+      const held = await articles();
+      await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+      await waitUntil(bob.page, `document.querySelectorAll('.room-thread article').length > ${held}`);
+    }
+    expect(await articles()).toBe(150);
+
+    await bob.page.context().setOffline(true);
+    await bob.page.locator('[data-testid=status][data-state=offline]').waitFor();
+    const change = async (frame: Record<string, unknown>, clientId: string) => {
+      owner.send({ ...frame, room_id: roomId, client_id: clientId });
+      const answer = await owner.next((candidate) => candidate.client_id === clientId);
+      expect(answer.type).toBe('ack');
+    };
+    await change({ type: 'edit', message_id: ids[0], content: 'first, edited while bob was away' }, 'e1');
+    await change({ type: 'delete', message_id: ids[1] }, 'd2');
+    await change({ type: 'react', message_id: ids[2], content: '🎉' }, 'r3');
+    // one more message, so the resume replays something too
+    await say(owner, roomId, 'm 151', 'm151');
+
+    await bob.page.context().setOffline(false);
+    await bob.page.locator('[data-testid=status][data-state=connected]').waitFor();
+    await message(bob.page, 'm 151').waitFor({ timeout: 10_000 });
+    const first = message(bob.page, 'first, edited while bob was away');
+    await first.locator('.edited').waitFor({ timeout: 10_000 });
+    const texts = await bob.page.locator('.room-thread article .text').allTextContents();
+    expect(texts).not.toContain('m 1');
+    expect(texts).not.toContain('m 2');
+    expect(await bob.page.locator('.room-thread article.deleted').count()).toBe(1);
+    await bob.page
+      .locator(`.room-thread article[data-message-id="${ids[2]}"] .reaction`, { hasText: '🎉' })
+      .waitFor({ timeout: 10_000 });
+    // nothing doubled or dropped: 151 messages and bob's "joined"
+    expect(await bob.page.locator('.room-thread [data-seq]').count()).toBe(152);
+  });
+
   it('should open a direct message by user id, count it unread for the other, and show when it was seen', async () => {
     const alice = await person();
     const bob = await person();

@@ -1,4 +1,6 @@
 import WebSocket from 'ws';
+import { applyChangeFrame, asMessageFrame, RoomStore } from '../../client/chat/src/rooms/room-store';
+import { oldestHeld, refreshHeld } from '../../client/chat/src/rooms/held-refresh';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ChangeLedger, type StoredChanges } from './room-changes';
@@ -9,7 +11,7 @@ import {
   type StoredSystemMessage,
 } from './room-moderation';
 import { MuteChaos, noMutes, type MuteCounts, type StoredMuteMessage } from './room-mutes';
-import { onFrames, openLine, pick, randomUrl, rest, restCall, sleep } from './sockets';
+import { onFrames, openLine, pick, randomUrl, rest, restCall, roomUrl, sleep } from './sockets';
 
 // The rooms half of the chaos run (docs/protocol.md, "Rooms"), in the same run and under the same
 // faults as the AI sessions (test/chaos/chaos.ts):
@@ -41,6 +43,9 @@ export interface RoomChaosOptions {
   members: number;
   publicRooms: number;
   churners: number;
+  // messages each member sends to each shared room before the run (and its faults) starts, so the
+  // rooms hold more than the newest page a device reads after a reconnect (30: 120 a room)
+  prefill?: number;
   log: (line: string) => void;
   // fault counters shared with the AI half: room cuts are counted in `cut`
   faults: Record<string, number>;
@@ -89,9 +94,19 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   // `edit` frames a device got after it held the message as deleted (dropped by the client)
   editsAfterDelete: number;
   // acked deletes a member's device still shows with text after its last resume (each resume reads
-  // the room's newest page over REST, as the client does, and merges it: a delete made while the
-  // device was away is seen there; a resume itself replays only messages after its last_seq)
+  // the room's newest page over REST and the pages below it down to the oldest message held, as the
+  // client does, and merges them: a delete made while the device was away is seen there; a resume
+  // itself replays only messages after its last_seq)
   deletesMissed: number;
+  // what each member's device holds in its message store (the client's own RoomStore, frames and
+  // REST pages applied as the client applies them, client/chat/src/rooms/room-store.ts) against
+  // the server's final state, per message it holds: a text or edited mark that is not the
+  // server's (`editsMissed`), reactions that are not the server's (`reactionsMissed`), a deleted
+  // mark that is not the server's (`deletedMismatch`); `compared` messages in all
+  editsMissed: number;
+  reactionsMissed: number;
+  deletedMismatch: number;
+  compared: number;
   // those reads of the newest page after a resume, and the ones that failed (an instance away)
   pageReads: number;
   pageReadsFailed: number;
@@ -143,6 +158,8 @@ interface Member {
   // the rooms' owner (deletes anyone's messages in the shared rooms)
   owner: boolean;
   shown: Map<string, Shown>;
+  // what the listening device holds, in the client's store
+  store: RoomStore;
   token: string;
   // where it sends: room ids, or `@<user>` for the direct message made by first use
   targets: string[];
@@ -186,6 +203,14 @@ const DELETE_SHARE = 0.08;
 // edits and reactions go to the newest few messages, so some see several operations
 const RECENT = 5;
 const EMOJIS = ['👍', '🎉'];
+// a share of edits, reactions and deletes goes to any earlier message instead: older ones than the
+// newest page a device reads after a reconnect, changed while the device was away
+const OLDER_SHARE = 0.25;
+
+// the newest few of `list`, or now and then any of it
+function recentOrAny<T>(list: T[]): T[] {
+  return Math.random() < OLDER_SHARE ? list : list.slice(-RECENT);
+}
 
 export class RoomChaos {
   private readonly members: Member[] = [];
@@ -230,6 +255,10 @@ export class RoomChaos {
     deletedResurrected: 0,
     editsAfterDelete: 0,
     deletesMissed: 0,
+    editsMissed: 0,
+    reactionsMissed: 0,
+    deletedMismatch: 0,
+    compared: 0,
     pageReads: 0,
     pageReadsFailed: 0,
     ...noRemovals(),
@@ -285,6 +314,7 @@ export class RoomChaos {
         user,
         owner: index === 0,
         shown: new Map(),
+        store: new RoomStore(),
         token: tokens[index],
         targets: [...shared],
         watches: shared.map((id) => ({ join: id, id })),
@@ -304,10 +334,44 @@ export class RoomChaos {
       this.members.push(member);
     });
     if (users.length >= 2) await rest(port, tokens[0], 'POST', '/dms', { user_id: users[1] });
+    const prefill = this.options.prefill ?? 30;
+    await Promise.all(this.members.map((member) => this.prefill(member, port, prefill)));
     for (let index = 0; index < this.options.churners; index++) {
       const user = uniqueUser('churn');
       this.churners.push({ user, token: userToken(user, { expiresInSeconds: 7200 }), next: 0 });
     }
+  }
+
+  // Before the run: `perRoom` messages of the member to each shared room, on one socket, each sent
+  // again until acked (rate limits), recorded like the run's (edits, reactions and deletes of the
+  // run reach them: older than the newest page of a room).
+  private async prefill(member: Member, port: number, perRoom: number): Promise<void> {
+    let socket: WebSocket | undefined;
+    let fresh = true;
+    for (const roomId of this.sharedIds)
+      for (let index = 0; index < perRoom; index++) {
+        const clientId = `${member.user}-${member.next++}`;
+        const operation: Operation = { kind: 'chat', target: roomId, clientId, content: `chaos ${clientId}` };
+        for (;;) {
+          if (!socket || socket.readyState !== WebSocket.OPEN) {
+            socket = await openLine(roomUrl(port, member.token));
+            fresh = true;
+            if (!socket) {
+              await sleep(50);
+              continue;
+            }
+          }
+          const outcome = await this.exchange(socket, (send) => send(frameOf(operation)), clientId, {
+            what: 'chat',
+            fresh,
+            acked: (frame) => this.noteDone(member, operation, frame),
+          });
+          fresh = false;
+          if (outcome.acked) break;
+          await sleep(outcome.retryAfterMs ?? 50);
+        }
+      }
+    socket?.terminate();
   }
 
   // Everyone sends, listens and churns until the deadline; the listening sockets go on until settle().
@@ -391,9 +455,9 @@ export class RoomChaos {
       // the owner: any recent message of a shared room (others' mostly); a member: one of its own
       const choices = member.owner
         ? this.sharedIds.flatMap((roomId) =>
-            (this.known.get(roomId) ?? []).slice(-RECENT).map((messageId) => ({ roomId, messageId })),
+            recentOrAny(this.known.get(roomId) ?? []).map((messageId) => ({ roomId, messageId })),
           )
-        : member.own.slice(-RECENT);
+        : recentOrAny(member.own);
       const live = choices.filter((choice) => !this.deleting.has(choice.messageId));
       if (live.length > 0) {
         const { roomId, messageId } = pick(live);
@@ -408,7 +472,7 @@ export class RoomChaos {
       }
     }
     if (roll < EDIT_SHARE && member.own.length > 0) {
-      const { roomId, messageId } = pick(member.own.slice(-RECENT));
+      const { roomId, messageId } = pick(recentOrAny(member.own));
       const content = `edit ${clientId}`;
       return {
         kind: 'edit',
@@ -419,8 +483,11 @@ export class RoomChaos {
         index: this.ledger.editSent(messageId, content),
       };
     }
+    const older = Math.random() < OLDER_SHARE;
     const reactable = (id: string) =>
-      (this.known.get(id) ?? []).slice(-RECENT).filter((messageId) => !this.deleting.has(messageId));
+      (this.known.get(id) ?? [])
+        .slice(older ? 0 : -RECENT)
+        .filter((messageId) => !this.deleting.has(messageId));
     const rooms = member.watches.map((watch) => watch.id).filter((id) => reactable(id).length > 0);
     if (roll < EDIT_SHARE + REACT_SHARE && rooms.length > 0) {
       const roomId = pick(rooms);
@@ -671,6 +738,7 @@ export class RoomChaos {
           return;
         }
         this.show(member, frame);
+        this.hold(member, frame);
         if (frame.type !== 'chat' || frame.seq === undefined || !frame.room_id) return;
         const position = positions.get(frame.room_id);
         if (!position) return;
@@ -720,11 +788,14 @@ export class RoomChaos {
     else member.shown.set(frame.message_id, { text: false, deleted: false, toldDeleted: true });
   }
 
-  // The room's newest page (GET /rooms/:id/messages?limit=100) merged into what the device shows of
-  // the messages it holds: a message read deleted is shown deleted; one read with its text stays
-  // deleted when the device got its delete meanwhile (the page was read before it: the client
-  // applies again what came while the read was on its way). Tried again on another instance while
-  // the socket is up; a room the member was removed from answers 403 and is passed over.
+  // The room's newest page (GET /rooms/:id/messages?limit=100), then the pages below it down to the
+  // oldest message the device holds (?before=&limit=), merged as the client merges them after a
+  // reconnect (client/chat/src/rooms/held-refresh.ts, the client's own walk): into the device's
+  // store, and into what it shows of deletes: a message read deleted is shown deleted; one read with
+  // its text stays deleted when the device got its delete meanwhile (the page was read before it:
+  // the client applies again what came while the read was on its way). Tried again from the newest
+  // page on another instance while the socket is up; a room the member was removed from answers 403
+  // and is passed over.
   private async readNewest(
     member: Member,
     roomId: string,
@@ -732,28 +803,116 @@ export class RoomChaos {
     socket: WebSocket,
   ): Promise<void> {
     for (;;) {
+      const floor = oldestHeld(member.store.messages(roomId).map((message) => message.seq));
+      member.store.startRead(roomId);
+      let merged = false;
       try {
-        const answer = await restCall<{ items: StoredRoomMessage[] }>(
-          pick(ports),
-          member.token,
-          'GET',
-          `/rooms/${encodeURIComponent(roomId)}/messages?limit=100`,
+        await refreshHeld(
+          floor,
+          async (request) => {
+            const query =
+              request.before === undefined
+                ? `?limit=${request.limit}`
+                : `?before=${request.before}&limit=${request.limit}`;
+            const answer = await restCall<{ items: StoredRoomMessage[] }>(
+              pick(ports),
+              member.token,
+              'GET',
+              `/rooms/${encodeURIComponent(roomId)}/messages${query}`,
+            );
+            if (answer.status !== 200) throw new Error(`status ${answer.status}`);
+            this.counts.pageReads++;
+            return answer.body.items;
+          },
+          (items) => {
+            merged = true;
+            this.showPage(member, items as StoredRoomMessage[]);
+            return this.merge(member, roomId, items);
+          },
+          () => true,
         );
-        if (answer.status !== 200) throw new Error(`status ${answer.status}`);
-        this.counts.pageReads++;
-        for (const item of answer.body.items) {
-          const shown = member.shown.get(item.message_id);
-          if (!shown || shown.deleted || shown.toldDeleted) continue;
-          const deleted = item.metadata?.deleted === true;
-          Object.assign(shown, { deleted, text: !deleted && item.content !== undefined });
-        }
         return;
       } catch (error) {
         this.counts.pageReadsFailed++;
         if (String(error).includes('status 403') || socket.readyState !== WebSocket.OPEN) return;
         await sleep(300);
+      } finally {
+        member.store.endRead(roomId, merged);
       }
     }
+  }
+
+  // A page read over REST applied to what the device shows of deletes (see readNewest).
+  private showPage(member: Member, items: StoredRoomMessage[]): void {
+    for (const item of items) {
+      const shown = member.shown.get(item.message_id);
+      if (!shown || shown.deleted || shown.toldDeleted) continue;
+      const deleted = item.metadata?.deleted === true;
+      Object.assign(shown, { deleted, text: !deleted && item.content !== undefined });
+    }
+  }
+
+  // A frame applied to the device's store as the client applies it (rooms-client.ts, onFrame): a
+  // stored message through RoomStore.applyMessage, a change through applyChangeFrame.
+  private hold(member: Member, frame: Frame): void {
+    if (frame.type === 'chat') {
+      const message = asMessageFrame(frame);
+      if (message) member.store.applyMessage(message);
+    } else applyChangeFrame(member.store, frame as unknown as Record<string, unknown>);
+  }
+
+  // A REST page merged into the device's store as the client merges it (rooms-client.ts, mergePage):
+  // each message replaces what the store held of it; the changes applied while the read was on its
+  // way are applied again over it (startRead / endRead, which the caller brackets the read with).
+  private merge(member: Member, roomId: string, items: readonly unknown[]): number[] {
+    const seqs: number[] = [];
+    for (const item of items) {
+      const frame = asMessageFrame(item);
+      if (!frame || frame.room_id !== roomId) continue;
+      member.store.applyMessage(frame);
+      seqs.push(frame.seq);
+    }
+    return seqs;
+  }
+
+  // Every message a member's device holds against the server's final state: its text and edited
+  // mark, its deleted mark, its reactions.
+  private compareHeld(histories: Map<string, StoredRoomMessage[]>): void {
+    const counts = this.counts;
+    const lines: string[] = [];
+    for (const member of this.members)
+      for (const watch of member.watches) {
+        const stored = new Map(
+          (histories.get(watch.id) ?? []).map((message) => [message.message_id, message]),
+        );
+        for (const held of member.store.messages(watch.id)) {
+          const server = held.messageId ? stored.get(held.messageId) : undefined;
+          if (!server) continue;
+          counts.compared++;
+          const deleted = server.metadata?.deleted === true;
+          const where = `${member.user} holds seq ${server.seq} of ${watch.id}`;
+          if (held.deleted !== deleted) {
+            counts.deletedMismatch++;
+            lines.push(
+              `${where} ${held.deleted ? 'deleted' : 'not deleted'}, the server ${deleted ? 'deleted' : 'not'}`,
+            );
+          }
+          if (held.deleted || deleted) continue;
+          if (held.content !== (server.content ?? '') || !held.editedAt !== !server.metadata?.edited_at) {
+            counts.editsMissed++;
+            lines.push(
+              `${where} with text ${JSON.stringify(held.content)}, the server ${JSON.stringify(server.content)}`,
+            );
+          }
+          if (reactionsKey(held.reactions) !== reactionsKey(server.metadata?.reactions ?? {})) {
+            counts.reactionsMissed++;
+            lines.push(
+              `${where} with reactions ${reactionsKey(held.reactions)}, the server ${reactionsKey(server.metadata?.reactions ?? {})}`,
+            );
+          }
+        }
+      }
+    for (const line of lines.slice(0, 20)) console.log(`chaos rooms: ${line}`);
   }
 
   private viewOf(member: Member, roomId: string): View {
@@ -833,6 +992,7 @@ export class RoomChaos {
     for (const member of this.members)
       for (const [messageId, shown] of member.shown)
         if (shown.text && !shown.deleted && this.ledger.isDeleted(messageId)) counts.deletesMissed++;
+    this.compareHeld(histories);
     for (const roomId of this.acks.keys())
       if (!histories.has(roomId)) {
         counts.lost += this.acks.get(roomId)!.size;
@@ -886,6 +1046,16 @@ export class RoomChaos {
     }
     return messages;
   }
+}
+
+// reactions compared as sets: emoji → users, both sorted
+function reactionsKey(reactions: Record<string, string[]>): string {
+  return JSON.stringify(
+    Object.entries(reactions)
+      .filter(([, users]) => users.length > 0)
+      .map(([emoji, users]) => [emoji, [...users].sort()])
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
 }
 
 // The frame an operation sends (the same for every copy).

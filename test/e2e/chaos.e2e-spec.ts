@@ -35,6 +35,7 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.deletes).toBeGreaterThan(0);
     expect(rooms.mutes).toBeGreaterThan(0);
     expect(rooms.mutedRefusals).toBeGreaterThan(0);
+    expect(rooms.compared).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
@@ -60,6 +61,9 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         deleteLost: rooms.deleteLost,
         deletedResurrected: rooms.deletedResurrected,
         deletesMissed: rooms.deletesMissed,
+        editsMissed: rooms.editsMissed,
+        reactionsMissed: rooms.reactionsMissed,
+        deletedMismatch: rooms.deletedMismatch,
         mutedAccepted: rooms.mutedAccepted,
         mutedWrongCode: rooms.mutedWrongCode,
         unmutedRefused: rooms.unmutedRefused,
@@ -89,6 +93,9 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         deleteLost: 0,
         deletedResurrected: 0,
         deletesMissed: 0,
+        editsMissed: 0,
+        reactionsMissed: 0,
+        deletedMismatch: 0,
         mutedAccepted: 0,
         mutedWrongCode: 0,
         unmutedRefused: 0,

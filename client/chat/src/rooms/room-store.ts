@@ -447,6 +447,32 @@ function parseReactions(value: unknown): Record<string, string[]> {
   return reactions;
 }
 
+// A change frame (`edit`, `delete`, `react`) applied to the store as the client applies it
+// (docs/protocol.md, "Rooms"): an edit of a deleted message, or any change to a message the thread
+// does not hold, is dropped. The chaos test's devices apply frames through this too
+// (test/chaos/room-chaos.ts). Returns false for any other frame.
+export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown>): boolean {
+  const roomId = typeof frame.room_id === 'string' ? frame.room_id : '';
+  const userId = typeof frame.user_id === 'string' ? frame.user_id : '';
+  const messageId = typeof frame.message_id === 'string' ? frame.message_id : '';
+  const metadata = isRecord(frame.metadata) ? frame.metadata : {};
+  switch (frame.type) {
+    case 'edit':
+      if (typeof frame.content === 'string')
+        store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
+      return true;
+    case 'delete':
+      store.applyDelete(roomId, messageId);
+      return true;
+    case 'react':
+      if (typeof frame.content === 'string')
+        store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A stored message as the server sends it (live, replayed, or in a history page); anything else is
 // not one.
 export function asMessageFrame(value: unknown): RoomMessageFrame | null {

@@ -319,6 +319,71 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it('should show changes made while disconnected to messages older than the newest page (message 1 of 150)', async () => {
+    const world = setting(150);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    // alice's other device edits m1; bob deletes his m2, reacts on m3 and edits m50; m149 changes too
+    server.change(ME, 'edit', 'm1', 'edited on the other device', false);
+    server.change(OTHER, 'delete', 'm2', '', false);
+    server.change(OTHER, 'react', 'm3', '👍', false);
+    server.change(OTHER, 'edit', 'm50', 'bob, later', false);
+    server.change(OTHER, 'react', 'm149', '🎉', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm1')).toEqual({
+      content: 'edited on the other device',
+      deleted: false,
+      edited: true,
+      reactions: [],
+    });
+    for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
+    expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
+      server.messages.map((message) => message.seq),
+    );
+    // the newest page, then the page below it down to the oldest held message: nothing more
+    expect(reads.map((url) => new URL(url).search)).toEqual(['?limit=100', '?before=51&limit=50']);
+  });
+
+  it('should read below the newest page only down to the oldest message held', async () => {
+    const world = setting(150);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    // the device holds seqs 40..150 (as if it had paged only that far)
+    for (const message of rooms.store.messages(ROOM))
+      if (message.seq !== undefined && message.seq < 40) rooms.store.thread(ROOM).byKey.delete(message.key);
+    server.cut(0);
+    server.change(OTHER, 'edit', 'm40', 'the oldest held', false);
+    server.change(OTHER, 'edit', 'm38', 'not held', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm40')?.content).toBe('the oldest held');
+    expect(reads.map((url) => new URL(url).search)).toEqual(['?limit=100', '?before=51&limit=11']);
+    expect(rooms.store.messages(ROOM)[0].seq).toBe(40);
+  });
+
+  it('should read no page below the newest one when the device holds nothing older', async () => {
+    const world = setting(150);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    // the device dropped what it held below seq 60 (as if it had only paged that far)
+    for (const message of rooms.store.messages(ROOM))
+      if (message.seq !== undefined && message.seq < 60) rooms.store.thread(ROOM).byKey.delete(message.key);
+    server.cut(0);
+    server.change(OTHER, 'edit', 'm60', 'older page, still held', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm60')?.content).toBe('older page, still held');
+    expect(reads.map((url) => new URL(url).search)).toEqual(['?limit=100']);
+  });
+
   it('should read the newest page once per room and reconnect (after the join answered), not on the first join', async () => {
     const world = setting();
     server = world.server;

@@ -10,7 +10,8 @@ import {
 import { backoffDelay } from '../backoff';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
-import { asMessageFrame, RoomStore, type PendingOp } from './room-store';
+import { applyChangeFrame, asMessageFrame, RoomStore, type PendingOp } from './room-store';
+import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
 import { roomsApi, type RoomSummary } from './rooms-api';
 
@@ -371,15 +372,9 @@ export class RoomsClient implements RoomLink {
         void this.refresh();
         break;
       case 'edit':
-        if (typeof frame.content === 'string')
-          this.store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
-        break;
       case 'delete':
-        this.store.applyDelete(roomId, messageId);
-        break;
       case 'react':
-        if (typeof frame.content === 'string')
-          this.store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+        applyChangeFrame(this.store, frame);
         break;
       case 'typing':
         if (userId !== this.userId)
@@ -622,10 +617,12 @@ export class RoomsClient implements RoomLink {
   // After a reconnect, once the room's join answered: its newest page as the server holds it now
   // (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages (edited
   // text, the deleted mark, reactions), adds any it lacks, and closes a gap the page covers (the
-  // gap read waits meanwhile, so the same page is not read twice). This user's ops not acked yet
-  // stay shown over it (they are kept apart from the stored message until their ack), and what
-  // changed while the read was on its way is applied again over the page. Older messages are
-  // current when paged again. One read per room and reconnect; a failed one is tried again later.
+  // gap read waits meanwhile, so the same page is not read twice); then the pages below it
+  // (?before=&limit=) down to the oldest message the thread held, so a change made while away to
+  // any message held is seen (held-refresh.ts). This user's ops not acked yet stay shown over it
+  // (they are kept apart from the stored message until their ack), and what changed while the
+  // reads were on their way is applied again over the pages. One refresh per room and reconnect; a
+  // failed one is tried again later.
   private async refreshNewest(roomId: string): Promise<void> {
     const thread = this.store.thread(roomId);
     const current = () => this.wanted.has(roomId) && this.store.thread(roomId) === thread;
@@ -636,13 +633,26 @@ export class RoomsClient implements RoomLink {
     this.refreshing.add(roomId);
     this.store.startRead(roomId);
     let merged = false;
+    // the oldest message held before the read: pages below the newest one go down to it
+    const floor = oldestHeld([...thread.byKey.values()].map((message) => message.seq));
     try {
-      const page = await roomsApi.newest(token, roomId, HISTORY_PAGE_MAX);
-      if (current()) {
-        thread.resume.applyNewest(HISTORY_PAGE_MAX, this.mergePage(roomId, page.items));
-        merged = true;
-        this.refreshFailures.delete(roomId);
-      }
+      await refreshHeld(
+        floor,
+        async (request) =>
+          (request.before === undefined
+            ? await roomsApi.newest(token, roomId, request.limit)
+            : await roomsApi.history(token, roomId, request.before, request.limit)
+          ).items,
+        (items, request) => {
+          const seqs = this.mergePage(roomId, items);
+          if (request.before === undefined) thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
+          merged = true;
+          this.changed();
+          return seqs;
+        },
+        current,
+      );
+      if (current()) this.refreshFailures.delete(roomId);
     } catch {
       // read again later while connected (a reconnect meanwhile reads anyway)
       const failures = this.refreshFailures.get(roomId) ?? 0;
