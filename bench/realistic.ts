@@ -105,22 +105,56 @@ export async function measureRealistic(
   llm: BenchFake,
   config: RealisticConfig,
 ): Promise<RealisticResults> {
-  const idle = await idlePhase(server, url, llm, config);
+  // BENCH_PHASES (e.g. `history` or `bursts,history`) runs only those phases, after the warm-up,
+  // for short A/B runs of one path; the skipped phases report zeros
+  const only = new Set((process.env.BENCH_PHASES ?? 'idle,bursts,history,saturation,long').split(','));
+  const idle = only.has('idle')
+    ? await idlePhase(server, url, llm, config)
+    : await warmOnly(server, url, llm, config);
   const bursts: BurstResult[] = [];
-  for (const count of config.burstUsers) bursts.push(await burstPhase(server, url, llm, config, count, 0));
-  if (config.historyTurns > 0)
+  if (only.has('bursts'))
+    for (const count of config.burstUsers) bursts.push(await burstPhase(server, url, llm, config, count, 0));
+  if (config.historyTurns > 0 && only.has('history'))
     bursts.push(await burstPhase(server, url, llm, config, config.historyUsers, config.historyTurns));
-  const saturation = await saturationPhase(server, url, llm, config);
-  const long = (await storeCommands(server)) > 0 ? await longPhase(server, url, llm, config) : [];
+  const saturation = only.has('saturation')
+    ? await saturationPhase(server, url, llm, config)
+    : { ...zeroSaturation(), databaseCpu: 0, serverCpuPerFrameUs: 0 };
+  const long =
+    only.has('long') && (await storeCommands(server)) > 0 ? await longPhase(server, url, llm, config) : [];
   return { idle, bursts, saturation, long };
 }
 
-async function idlePhase(
+function zeroSaturation(): SaturationResult {
+  return { framesPerSecond: 0, repliesPerSecond: 0, serverCpu: 0, benchCpu: 0, errors: 0 };
+}
+
+// the idle phase's warm-up alone (BENCH_PHASES without `idle`)
+async function warmOnly(
   server: ServerProcess,
   url: string,
   llm: BenchFake,
   config: RealisticConfig,
 ): Promise<IdleResult> {
+  await warmUp(server, url, llm, config);
+  const none = summarize([]);
+  return {
+    opened: 0,
+    failures: 0,
+    perSecond: 0,
+    latency: none,
+    rssPerConnectionGc: 0,
+    rssPerConnectionNoGc: 0,
+    heapPerConnection: 0,
+    storeCommandsPerConnect: 0,
+  };
+}
+
+async function warmUp(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<void> {
   log(server, 'warming up the connect path');
   llm.fake.script = saturationScript(5);
   const warm = await openMany(url, newUsers(server, 300), config.connectConcurrency);
@@ -130,6 +164,15 @@ async function idlePhase(
   for (const round of ['w0', 'w1']) await oneTurnEach(warm.sockets.slice(0, 100), round);
   await closeAll(warm.sockets);
   await server.settle();
+}
+
+async function idlePhase(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+): Promise<IdleResult> {
+  await warmUp(server, url, llm, config);
   const before = await server.memoryAfterGc();
   const rssBefore = await server.rssBytes();
   const commandsBefore = await storeCommands(server);

@@ -3,7 +3,15 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from './dto/client-envelope.dto';
 import { hostileFrame } from '../../../test/fuzz/adversarial';
 import { CLIENT_ENVELOPE_FIELDS } from '../../protocol/frames';
-import { acceptedFrameBytes, parseClientFrame, validateEnvelope, type ParseResult } from './envelope-parser';
+import { validateSync } from 'class-validator';
+import { ClientEnvelopeDto } from './dto/client-envelope.dto';
+import {
+  acceptedFrameBytes,
+  invalidField,
+  parseClientFrame,
+  validateEnvelope,
+  type ParseResult,
+} from './envelope-parser';
 
 const MAX = 40;
 const ERROR_CODES: string[] = Object.values(ErrorCode);
@@ -416,6 +424,43 @@ describe('parseClientFrame and the ClientMessage type it promises', () => {
         expect((value as string).length).toBeGreaterThan(0);
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('invalidField', () => {
+  const anyValue = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 140 }),
+    fc.string({ unit: 'grapheme', maxLength: 70 }),
+    fc.constantFrom(...CLIENT_MESSAGE_TYPES, '', 'USER_MESSAGE', '\uFE0F'.repeat(20) + 'x'.repeat(60)),
+    fc.integer({ min: -5, max: 5 }),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(undefined),
+    fc.array(fc.string(), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
+  );
+  const envelope = fc.record(
+    Object.fromEntries(CLIENT_ENVELOPE_FIELDS.map((field) => [field, anyValue])) as Record<
+      (typeof CLIENT_ENVELOPE_FIELDS)[number],
+      fc.Arbitrary<unknown>
+    >,
+    { requiredKeys: [] },
+  );
+
+  it("names the first field validateSync names, for any envelope (the DTO's rules, run directly)", () => {
+    fc.assert(
+      fc.property(envelope, (record) => {
+        const message = new ClientEnvelopeDto();
+        Object.assign(message, record);
+        const [first] = validateSync(message, {
+          whitelist: true,
+          forbidNonWhitelisted: true,
+          stopAtFirstError: true,
+        });
+        expect(invalidField(message)).toBe(first?.property);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

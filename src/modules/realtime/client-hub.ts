@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit, Optional } from '@nestjs/common';
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { InProcessBus } from '../../infra/bus/in-process.bus';
@@ -257,6 +258,16 @@ export class ClientHub implements OnModuleInit {
   }
 }
 
+// TCP sockets written to in this tick: corked, so the frames a tick writes to one socket (a reply's
+// held frames shown at once, a catch-up, a reply's last frame and its loading end) leave in one
+// write instead of one each; uncorked when the tick's synchronous work and microtasks are done
+const corked = new Set<Duplex>();
+
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.clear();
+}
+
 // Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
 // buffered without bound. Every hub (sessions, rooms) writes through here.
 export function writeData(connection: Connection, data: string): void {
@@ -265,6 +276,13 @@ export function writeData(connection: Connection, data: string): void {
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
     socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
     return;
+  }
+  // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own
+  const tcp = (socket as unknown as { _socket?: Duplex })._socket;
+  if (tcp && !corked.has(tcp)) {
+    if (corked.size === 0) process.nextTick(uncorkAll);
+    tcp.cork();
+    corked.add(tcp);
   }
   socket.send(data);
 }

@@ -5,6 +5,7 @@ import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
+import { decodeHead } from './session-head';
 import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
@@ -242,25 +243,32 @@ export class SessionsRepository implements OnModuleInit {
     const returning = options.returning ?? 'nothing';
     if (returning !== 'nothing') {
       // one findAndModify, whole document (FerretDB 1.24 refuses a projection there: store
-      // conformance test); for the head alone the log stays undecoded (raw BSON, never read)
+      // conformance test); for the head alone the document comes back as raw BSON and its log and
+      // search index, which grow with every turn, are skipped unread (decodeHead)
+      if (returning === 'head') {
+        const raw = (await collection.findOneAndUpdate(filter, update, {
+          returnDocument: 'after',
+          raw: true,
+        })) as unknown as Uint8Array | null;
+        if (raw)
+          return {
+            status: 'stored',
+            message: { ...message, seq },
+            head: this.toRecord(decodeHead<SessionDocument>(raw)),
+            named: options.name,
+          };
+        return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
+      }
       const written = (await collection.findOneAndUpdate(filter, update, {
         returnDocument: 'after',
-        ...(returning === 'head' ? { fieldsAsRaw: { messages: true, search_tokens: true } } : {}),
       })) as SessionDocument | null;
       if (written)
-        return returning === 'head'
-          ? {
-              status: 'stored',
-              message: { ...message, seq },
-              head: this.toRecord(written),
-              named: options.name,
-            }
-          : {
-              status: 'stored',
-              message: { ...message, seq },
-              session: this.withMessages(written),
-              named: options.name,
-            };
+        return {
+          status: 'stored',
+          message: { ...message, seq },
+          session: this.withMessages(written),
+          named: options.name,
+        };
     } else {
       const result = await collection.updateOne(filter, update);
       if (result.modifiedCount === 1)
