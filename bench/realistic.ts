@@ -299,7 +299,12 @@ async function burstPhase(
 }
 
 // One turn on every socket at once; resolves when every reply is complete (bounded).
-function oneTurnEach(sockets: WebSocket[], prefix: string, timeoutMs = 60_000): Promise<number[]> {
+function oneTurnEach(
+  sockets: WebSocket[],
+  prefix: string,
+  timeoutMs = 60_000,
+  text = (index: number) => `${prefix} question ${index}`,
+): Promise<number[]> {
   return Promise.all(
     sockets.map(
       (socket, index) =>
@@ -317,7 +322,7 @@ function oneTurnEach(sockets: WebSocket[], prefix: string, timeoutMs = 60_000): 
             if (data.includes('"done":true') || data.includes('"type":"error"')) done();
           }
           socket.on('message', onMessage);
-          socket.send(userMessage(`${prefix}-${index}`, `${prefix} question ${index}`));
+          socket.send(userMessage(`${prefix}-${index}`, text(index)));
         }),
     ),
   );
@@ -347,7 +352,9 @@ async function saturationPhase(
 }
 
 // One user's session grows turn by turn; at each point of the curve, five turns and five connects
-// are timed (short replies, so the session's size is what changes).
+// are timed. The turns are prose, a question of ~150 characters and a reply of ~700 drawn from a
+// vocabulary of a few thousand words, as a real conversation's are: the stored document grows as
+// real text makes it grow (its search index too), not as a reply of one repeated word would.
 async function longPhase(
   server: ServerProcess,
   url: string,
@@ -355,14 +362,16 @@ async function longPhase(
   config: RealisticConfig,
 ): Promise<LongPoint[]> {
   const [token] = newUsers(server, 1);
-  llm.fake.script = saturationScript(25);
+  let turn = 0;
+  llm.fake.script = { reply: () => prose(turn++ * 7919, 700), chunkSize: 28, delayMs: 0 };
+  const ask = (index: number) => prose((turns + index) * 104729 + 1, 150);
   let socket = (await openMany(url, [token], 1)).sockets[0];
   const points: LongPoint[] = [];
   let turns = 0;
   for (const target of config.longTurns) {
     log(server, `long session: growing to ${target} turns`);
     while (turns < target - 5) {
-      await oneTurnEach([socket], `l${turns}`);
+      await oneTurnEach([socket], `l${turns}`, 60_000, ask);
       turns++;
     }
     const sendToAck: number[] = [];
@@ -374,7 +383,7 @@ async function longPhase(
         if (Number.isNaN(first) && data.includes('"done":false')) first = performance.now() - started;
       };
       socket.on('message', onDelta);
-      const [acked] = await oneTurnEach([socket], `m${turns}`);
+      const [acked] = await oneTurnEach([socket], `m${turns}`, 60_000, ask);
       socket.removeListener('message', onDelta);
       sendToAck.push(acked);
       firstDelta.push(first);
@@ -398,4 +407,53 @@ async function longPhase(
   llm.fake.reset();
   await sleep(100);
   return points;
+}
+
+// Deterministic prose: `length` characters of words from a generated vocabulary of ~4,000 words with
+// a skewed (Zipf-like) use, sentence-cased, in sentences of 6 to 18 words.
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ten',
+  'ser',
+  'vo',
+  'ran',
+  'di',
+  'pe',
+  'nu',
+  'tor',
+  'al',
+  'ex',
+  'im',
+  'qua',
+  'ly',
+];
+const VOCABULARY = Array.from({ length: 4096 }, (_, index) => {
+  let word = '';
+  for (let rest = index + 17; rest > 0; rest = Math.floor(rest / SYLLABLES.length))
+    word += SYLLABLES[rest % SYLLABLES.length];
+  return word;
+});
+
+function prose(seed: number, length: number): string {
+  let state = seed >>> 0 || 1;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+  const sentences: string[] = [];
+  let size = 0;
+  while (size < length) {
+    const words = Array.from(
+      { length: 6 + Math.floor(next() * 13) },
+      () => VOCABULARY[Math.floor(VOCABULARY.length * next() ** 3)],
+    );
+    const sentence = `${words.join(' ')}.`;
+    sentences.push(sentence[0].toUpperCase() + sentence.slice(1));
+    size += sentence.length + 1;
+  }
+  return sentences.join(' ').slice(0, length);
 }
