@@ -63,7 +63,12 @@ async function child(variant: Variant): Promise<void> {
     const connection: Connection = {
       id: randomUUID(),
       socket,
-      principal: { userId: `u${sockets.length}`, roles: [], isAdmin: false, expiresAt: Date.now() + 3_600_000 },
+      principal: {
+        userId: `u${sockets.length}`,
+        roles: [],
+        isAdmin: false,
+        expiresAt: Date.now() + 3_600_000,
+      },
       sessionId: '',
       alive: true,
       seenAt: Date.now(),
@@ -118,7 +123,10 @@ async function measure(variant: Variant, burst: number): Promise<Result> {
       { length: MEMBERS },
       () =>
         new Promise<WebSocket>((resolve, reject) => {
-          const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { skipUTF8Validation: true, perMessageDeflate: false });
+          const socket = new WebSocket(`ws://127.0.0.1:${port}/`, {
+            skipUTF8Validation: true,
+            perMessageDeflate: false,
+          });
           socket.on('message', () => {
             if (++received === expected) waiting?.();
           });
@@ -158,9 +166,13 @@ async function main(): Promise<void> {
           `round ${round + 1} burst ${burst} ${variant.padEnd(8)} ${result.microsPerDelivery.toFixed(2)} µs/delivery (${(100 * result.systemShare).toFixed(0)}% system)`,
         );
       }
-  console.log('\nµs of server CPU per delivery (min–max over rounds), and deliveries per CPU-second vs bare:');
+  console.log(
+    '\nµs of server CPU per delivery (min–max over rounds), and deliveries per CPU-second vs bare:',
+  );
   for (const burst of BURSTS) {
-    const bare = results.filter((r) => r.variant === 'bare' && r.burst === burst).map((r) => r.microsPerDelivery);
+    const bare = results
+      .filter((r) => r.variant === 'bare' && r.burst === burst)
+      .map((r) => r.microsPerDelivery);
     for (const variant of VARIANTS) {
       const values = results
         .filter((r) => r.variant === variant && r.burst === burst)
