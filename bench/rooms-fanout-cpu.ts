@@ -32,7 +32,7 @@ const VARIANTS = (process.env.FANOUT_CPU_VARIANTS ?? 'bare,hub,hub-cork').split(
 const BURSTS = (process.env.FANOUT_CPU_BURSTS ?? '1,4').split(',').map(Number);
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-type Variant = 'bare' | 'hub' | 'hub-cork';
+type Variant = 'bare' | 'hub' | 'hub-cork' | 'bare-cork' | 'bare-frame-cork';
 
 function frame(seq: number): RoomServerFrame {
   return {
@@ -56,10 +56,12 @@ async function child(variant: Variant): Promise<void> {
   );
   hub.onModuleInit();
   const sockets: WebSocket[] = [];
+  const transports: import('node:net').Socket[] = [];
   const server = createServer();
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
   wss.on('connection', (socket, request) => {
     sockets.push(socket);
+    transports.push(request.socket);
     const connection: Connection = {
       id: randomUUID(),
       socket,
@@ -89,6 +91,27 @@ async function child(variant: Variant): Promise<void> {
         for (const socket of sockets)
           if (socket.readyState === WebSocket.OPEN && socket.bufferedAmount <= MAX_BUFFERED_BYTES)
             socket.send(data);
+      } else if (variant === 'bare-cork' || variant === 'bare-frame-cork') {
+        const data = Buffer.from(JSON.stringify(next));
+        // ws's own framing (WebSocket.Sender.frame, untyped in @types/ws), once for every socket
+        const framed = Buffer.concat(
+          (WebSocket as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender.frame(
+            data,
+            { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false },
+          ),
+        );
+        if (i === 0) {
+          for (const transport of transports) transport.cork();
+          setImmediate(() => {
+            for (const transport of transports) transport.uncork();
+          });
+        }
+        for (let k = 0; k < sockets.length; k++) {
+          const socket = sockets[k];
+          if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > MAX_BUFFERED_BYTES) continue;
+          if (variant === 'bare-cork') socket.send(data, { binary: false });
+          else transports[k].write(framed);
+        }
       } else hub.toRoom('room-fanout', next);
     }
   };
