@@ -403,7 +403,13 @@ export class RoomHub implements OnModuleInit {
   }
 
   private readonly uncork = (): void => {
-    for (const transport of this.corked) transport.uncork();
-    this.corked.length = 0;
+    // emptied first: a socket that throws on uncork must not leave the others corked for good
+    const corked = this.corked.splice(0);
+    for (const transport of corked)
+      try {
+        transport.uncork();
+      } catch {
+        // a socket torn down meanwhile: ws closes it and its client resumes
+      }
   };
 }
