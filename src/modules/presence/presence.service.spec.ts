@@ -52,6 +52,31 @@ describe(PresenceService.name, () => {
     expect((await service.statusOf(['u'])).get('u')).toBe('offline');
   });
 
+  it('should write nothing for a frame of a counted socket, and keep it online by its life alone', async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const touch = jest.spyOn(store, 'touch');
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    own.onModuleInit();
+    const talker = connection('t');
+    await own.connect(talker);
+    expect(touch).toHaveBeenCalledTimes(1);
+    // every room frame attaches the socket again: no write per frame
+    for (let i = 0; i < 5; i++) await own.connect(talker);
+    await own.heartbeat(talker);
+    expect(touch).toHaveBeenCalledTimes(1);
+    // the socket keeps showing life (the gateways set seenAt): refresh() touches it, never offline
+    for (let second = 0; second < 3 * (TIMEOUT / 1000); second++) {
+      talker.seenAt = Date.now();
+      await jest.advanceTimersByTimeAsync(1000);
+    }
+    expect(touch.mock.calls.length).toBeGreaterThan(1);
+    expect((await own.statusOf(['t'])).get('t')).toBe('online');
+    // a status change is written at once
+    await own.heartbeat(talker, 'away');
+    expect((await own.statusOf(['t'])).get('t')).toBe('away');
+    own.onModuleDestroy();
+  });
+
   it('should ping a quiet socket and make its user offline once it is silent past the timeout', async () => {
     const quiet = connection('q');
     await service.connect(quiet);

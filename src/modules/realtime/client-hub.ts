@@ -269,23 +269,30 @@ function uncorkAll(): void {
 }
 
 // Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
-// buffered without bound. Every hub (sessions, rooms) writes through here.
-export function writeData(connection: Connection, data: string): void {
+// buffered without bound. Every hub (sessions, rooms) writes through here. `data` is JSON text, as a
+// string or as its UTF-8 bytes (a frame encoded once for many sockets: no per-socket encoding),
+// always sent as a text frame.
+export function writeData(connection: Connection, data: string | Buffer): void {
   const socket = connection.socket;
   if (socket.readyState !== WebSocket.OPEN) return;
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
     socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
     return;
   }
-  // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own
+  // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own. A
+  // rooms fan-out also corks the same socket for the rest of the event loop's turn (RoomHub.write):
+  // corks nest, so the bytes leave at the later of the two uncorks
   const tcp = (socket as unknown as { _socket?: Duplex })._socket;
   if (tcp && !corked.has(tcp)) {
     if (corked.size === 0) process.nextTick(uncorkAll);
     tcp.cork();
     corked.add(tcp);
   }
-  socket.send(data);
+  if (typeof data === 'string') socket.send(data);
+  else socket.send(data, TEXT);
 }
+
+const TEXT = { binary: false } as const;
 
 function matches(connection: Connection, filter: Audience | ((c: Connection) => boolean)): boolean {
   if (typeof filter === 'function') return filter(connection);

@@ -312,18 +312,36 @@ export class RoomMessagesService implements OnModuleInit {
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the
   // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
-  async unread(userId: string, roomIds: string[]): Promise<Map<string, Unread>> {
-    const marks = await this.readMarks.of(roomIds, userId);
+  // `rooms`: the rooms as read (their `last_seq` spares the look past a window behind it; see
+  // RoomMessagesRepository.unreadAfter); `marks`: the user's read marks, when read already.
+  async unread(
+    userId: string,
+    roomIds: string[],
+    rooms?: ReadonlyMap<string, RoomRecord>,
+    marks?: ReadonlyMap<string, number>,
+  ): Promise<Map<string, Unread>> {
+    const read = marks ?? (await this.readMarks.of(roomIds, userId));
     const counts = await Promise.all(
       roomIds.map(
         async (roomId) =>
           [
             roomId,
-            await this.messages.unreadAfter(roomId, marks.get(roomId) ?? 0, userId, UNREAD_WINDOW),
+            await this.messages.unreadAfter(
+              roomId,
+              read.get(roomId) ?? 0,
+              userId,
+              UNREAD_WINDOW,
+              rooms?.get(roomId)?.last_seq,
+            ),
           ] as const,
       ),
     );
     return new Map(counts);
+  }
+
+  // the user's read marks of these rooms (a room list reads them beside the rooms)
+  readMarksOf(userId: string, roomIds: string[]): Promise<Map<string, number>> {
+    return this.readMarks.of(roomIds, userId);
   }
 
   async memberOf(

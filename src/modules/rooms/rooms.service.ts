@@ -123,11 +123,19 @@ export class RoomsService implements OnModuleInit {
     const memberRooms = mine
       .filter((participant) => participant.state === 'member')
       .map((each) => each.room_id);
-    const [own, open, unread] = await Promise.all([
+    // the rooms and the read marks side by side, then one count per room (and a look past its
+    // window only when the room's last_seq does not lie past it)
+    const [own, open, marks] = await Promise.all([
       this.rooms.findMany([...byRoom.keys()]),
       this.publicRooms.get(() => this.rooms.listByKind('public', PUBLIC_LIST_LIMIT)),
-      this.messages.unread(principal.userId, memberRooms),
+      this.messages.readMarksOf(principal.userId, memberRooms),
     ]);
+    const unread = await this.messages.unread(
+      principal.userId,
+      memberRooms,
+      new Map(own.map((room) => [room.id, room])),
+      marks,
+    );
     const rooms = new Map([...open, ...own].map((room) => [room.id, room]));
     return [...rooms.values()]
       .sort((a, b) => (b.last_message_at?.getTime() ?? 0) - (a.last_message_at?.getTime() ?? 0))
@@ -146,7 +154,9 @@ export class RoomsService implements OnModuleInit {
     if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     const unread =
       participant?.state === 'member'
-        ? ((await this.messages.unread(principal.userId, [roomId])).get(roomId) ?? NONE_UNREAD)
+        ? ((
+            await this.messages.unread(principal.userId, [roomId], new Map([[roomId, room as RoomRecord]]))
+          ).get(roomId) ?? NONE_UNREAD)
         : NONE_UNREAD;
     return { room, participant, unread };
   }
