@@ -264,8 +264,15 @@ export class ClientHub implements OnModuleInit {
 const corked = new Set<Duplex>();
 
 function uncorkAll(): void {
-  for (const socket of corked) socket.uncork();
+  // emptied first: a socket that throws on uncork must not leave the others corked for good
+  const sockets = [...corked];
   corked.clear();
+  for (const socket of sockets)
+    try {
+      socket.uncork();
+    } catch {
+      // a socket torn down meanwhile: ws closes it and its client resumes
+    }
 }
 
 // Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
