@@ -95,10 +95,9 @@ async function child(variant: Variant): Promise<void> {
         const data = Buffer.from(JSON.stringify(next));
         // ws's own framing (WebSocket.Sender.frame, untyped in @types/ws), once for every socket
         const framed = Buffer.concat(
-          (WebSocket as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender.frame(
-            data,
-            { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false },
-          ),
+          (
+            WebSocket as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }
+          ).Sender.frame(data, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }),
         );
         if (i === 0) {
           for (const transport of transports) transport.cork();
