@@ -452,10 +452,7 @@ function parseReactions(value: unknown): Record<string, string[]> {
 // does not hold, is dropped. The chaos test's devices apply frames through this too
 // (test/chaos/room-chaos.ts). Returns false for any other frame.
 export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown>): boolean {
-  const roomId = typeof frame.room_id === 'string' ? frame.room_id : '';
-  const userId = typeof frame.user_id === 'string' ? frame.user_id : '';
-  const messageId = typeof frame.message_id === 'string' ? frame.message_id : '';
-  const metadata = isRecord(frame.metadata) ? frame.metadata : {};
+  const { roomId, userId, messageId, metadata } = frameFields(frame);
   switch (frame.type) {
     case 'edit':
       if (typeof frame.content === 'string')
@@ -471,6 +468,21 @@ export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown
     default:
       return false;
   }
+}
+
+// The envelope fields of a server frame, '' (or {}) where absent or of another type.
+export function frameFields(frame: Record<string, unknown>): {
+  roomId: string;
+  userId: string;
+  messageId: string;
+  metadata: Record<string, unknown>;
+} {
+  return {
+    roomId: typeof frame.room_id === 'string' ? frame.room_id : '',
+    userId: typeof frame.user_id === 'string' ? frame.user_id : '',
+    messageId: typeof frame.message_id === 'string' ? frame.message_id : '',
+    metadata: isRecord(frame.metadata) ? frame.metadata : {},
+  };
 }
 
 // A stored message as the server sends it (live, replayed, or in a history page); anything else is

@@ -10,7 +10,7 @@ import {
 import { backoffDelay } from '../backoff';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
-import { applyChangeFrame, asMessageFrame, RoomStore, type PendingOp } from './room-store';
+import { applyChangeFrame, asMessageFrame, frameFields, RoomStore, type PendingOp } from './room-store';
 import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
 import { roomsApi, type RoomSummary } from './rooms-api';
@@ -326,10 +326,7 @@ export class RoomsClient implements RoomLink {
   }
 
   onFrame(frame: Record<string, unknown>): void {
-    const roomId = typeof frame.room_id === 'string' ? frame.room_id : '';
-    const userId = typeof frame.user_id === 'string' ? frame.user_id : '';
-    const messageId = typeof frame.message_id === 'string' ? frame.message_id : '';
-    const metadata = isRecord(frame.metadata) ? frame.metadata : {};
+    const { roomId, userId, messageId, metadata } = frameFields(frame);
     switch (frame.type) {
       case 'chat':
         this.onMessage(frame);
