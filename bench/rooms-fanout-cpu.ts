@@ -11,8 +11,7 @@
 // delivery of the last one has arrived at this process's sockets. The child's CPU (user + system,
 // process.cpuUsage) over the messages divided by the deliveries, per variant, runs interleaved:
 //   bare      — JSON.stringify once, socket.send(string) to each socket (bench/rooms-bare-server.ts)
-//   hub       — RoomHub.toRoom without the sockets' TCP connections (no corking)
-//   hub-cork  — RoomHub.toRoom with them (attachTransport: every socket corked for the turn)
+//   hub       — RoomHub.toRoom as shipped (writeData corks every socket for the turn)
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -28,11 +27,11 @@ import type { RoomServerFrame } from '../src/protocol/rooms';
 const MEMBERS = Number(process.env.FANOUT_CPU_MEMBERS ?? '1000');
 const MESSAGES = Number(process.env.FANOUT_CPU_MESSAGES ?? '2000');
 const ROUNDS = Number(process.env.FANOUT_CPU_ROUNDS ?? '3');
-const VARIANTS = (process.env.FANOUT_CPU_VARIANTS ?? 'bare,hub,hub-cork').split(',');
+const VARIANTS = (process.env.FANOUT_CPU_VARIANTS ?? 'bare,hub').split(',');
 const BURSTS = (process.env.FANOUT_CPU_BURSTS ?? '1,4').split(',').map(Number);
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-type Variant = 'bare' | 'hub' | 'hub-cork' | 'bare-cork' | 'bare-frame-cork';
+type Variant = 'bare' | 'hub' | 'bare-cork' | 'bare-frame-cork';
 
 function frame(seq: number): RoomServerFrame {
   return {
@@ -76,7 +75,6 @@ async function child(variant: Variant): Promise<void> {
       seenAt: Date.now(),
       pending: null,
     };
-    if (variant === 'hub-cork') hub.attachTransport(connection, request.socket);
     hub.subscribe(connection, 'room-fanout');
     hub.ready(connection, 'room-fanout', 0);
   });

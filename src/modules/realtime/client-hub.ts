@@ -258,9 +258,10 @@ export class ClientHub implements OnModuleInit {
   }
 }
 
-// TCP sockets written to in this tick: corked, so the frames a tick writes to one socket (a reply's
-// held frames shown at once, a catch-up, a reply's last frame and its loading end) leave in one
-// write instead of one each; uncorked when the tick's synchronous work and microtasks are done
+// TCP sockets written to in this turn of the event loop: corked, so the frames a turn writes to one
+// socket (a reply's held frames shown at once, a catch-up, a reply's last frame and its loading end,
+// the frames of every room message fanned out in the turn) leave in one write instead of one each;
+// uncorked once the turn's I/O callbacks are done (setImmediate: the same turn, no timer)
 const corked = new Set<Duplex>();
 
 function uncorkAll(): void {
@@ -286,12 +287,10 @@ export function writeData(connection: Connection, data: string | Buffer): void {
     socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
     return;
   }
-  // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own. A
-  // rooms fan-out also corks the same socket for the rest of the event loop's turn (RoomHub.write):
-  // corks nest, so the bytes leave at the later of the two uncorks
+  // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own
   const tcp = (socket as unknown as { _socket?: Duplex })._socket;
-  if (tcp && !corked.has(tcp)) {
-    if (corked.size === 0) process.nextTick(uncorkAll);
+  if (tcp && !corked.has(tcp) && !tcp.destroyed) {
+    if (corked.size === 0) setImmediate(uncorkAll);
     tcp.cork();
     corked.add(tcp);
   }

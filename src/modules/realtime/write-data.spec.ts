@@ -46,6 +46,23 @@ describe('writeData', () => {
     expect(writes.mock.calls.length + single.mock.calls.length).toBe(1);
   });
 
+  // a rooms fan-out of several messages in one turn (each message's fan-out its own callback), a
+  // reply's frames written from a stream's chunks and their promise continuations
+  it('sends the frames of one turn of the event loop in one write, across ticks and microtasks', async () => {
+    const writes = jest.spyOn(raw, '_writev' as never);
+    const single = jest.spyOn(raw, '_write' as never);
+    writeData(connection, 'a');
+    process.nextTick(() => {
+      writeData(connection, 'b');
+      void Promise.resolve().then(() => writeData(connection, Buffer.from('c')));
+    });
+    setImmediate(() => writeData(connection, 'd'));
+    await until(4);
+    expect(received).toEqual(['a', 'b', 'c', 'd']);
+    // a, b and c in one write; d, queued behind the uncork, in the next turn's
+    expect(writes.mock.calls.length + single.mock.calls.length).toBe(2);
+  });
+
   it('sends a frame written alone without waiting for another', async () => {
     writeData(connection, 'one');
     await until(1);

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { RoomServerFrame } from '../../protocol/rooms';
@@ -104,23 +103,14 @@ describe(RoomHub.name, () => {
     expect(outsider.sent()).toEqual([]);
   });
 
-  it('should encode a frame once and cork each socket for the turn, so one turn of fan-outs leaves in one write', async () => {
+  // the batching of a turn's frames into one write per socket is writeData's (write-data.spec.ts)
+  it('should encode a frame once to bytes for all its sockets, sent as a text frame', () => {
     const [hub] = pair();
     const members = [connection('a'), connection('b')];
-    const transports = members.map(() => {
-      const transport = {
-        writableCorked: 0,
-        destroyed: false,
-        cork: jest.fn(() => void transport.writableCorked++),
-        uncork: jest.fn(() => void transport.writableCorked--),
-      };
-      return transport;
-    });
-    members.forEach((member, i) => {
-      hub.attachTransport(member.connection, transports[i] as unknown as Socket);
+    for (const member of members) {
       hub.subscribe(member.connection, 'r1');
       hub.ready(member.connection, 'r1', 0);
-    });
+    }
     hub.toRoom('r1', message(1));
     hub.toRoom('r1', message(2));
     const first = (members[0].connection.socket.send as jest.Mock).mock.calls;
@@ -129,23 +119,8 @@ describe(RoomHub.name, () => {
     expect(first[0][0]).toBeInstanceOf(Buffer);
     expect(first[0][0]).toBe(second[0][0]);
     expect(first[0][1]).toEqual({ binary: false });
-    for (const transport of transports) {
-      // corked once for both messages, still held until the turn's I/O is done
-      expect(transport.cork).toHaveBeenCalledTimes(1);
-      expect(transport.writableCorked).toBe(1);
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-    for (const transport of transports) {
-      expect(transport.uncork).toHaveBeenCalledTimes(1);
-      expect(transport.writableCorked).toBe(0);
-    }
     for (const member of members)
       expect(member.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
-    // a later turn corks again
-    hub.toRoom('r1', message(3));
-    expect(transports[0].cork).toHaveBeenCalledTimes(2);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(transports[0].writableCorked).toBe(0);
   });
 
   it('should hold live frames during a join replay and drop what the replay already gave', () => {

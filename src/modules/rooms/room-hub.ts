@@ -1,5 +1,4 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import type { Socket } from 'node:net';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import type { PresenceStatus, RoomServerFrame, RoomsChangedFrame } from '../../protocol/rooms';
 import { writeData } from '../realtime/client-hub';
@@ -68,11 +67,6 @@ export class RoomHub implements OnModuleInit {
   private readonly publicRoomsListeners: Array<() => void> = [];
   private lastFrame?: RoomServerFrame;
   private lastData: Buffer = Buffer.alloc(0);
-  // the TCP socket under each rooms socket (from its upgrade), and those corked this turn of the
-  // event loop: every frame a socket gets from fan-outs in one turn leaves in one write (one system
-  // call instead of one per frame), uncorked right after the turn's I/O (setImmediate)
-  private readonly transports = new WeakMap<Connection, Socket>();
-  private readonly corked: Socket[] = [];
 
   constructor(
     @Inject(BUS) private readonly bus: Bus,
@@ -160,11 +154,6 @@ export class RoomHub implements OnModuleInit {
     const order = this.orderOf(roomId);
     order.reset(connection, seq);
     for (const frame of pending) order.deliver(connection, frame);
-  }
-
-  // The socket's TCP connection, which fan-outs cork for the rest of the event loop's turn.
-  attachTransport(connection: Connection, transport: Socket): void {
-    this.transports.set(connection, transport);
   }
 
   isSubscribed(connection: Connection, roomId: string): boolean {
@@ -256,7 +245,7 @@ export class RoomHub implements OnModuleInit {
     const sockets = this.ofUser.get(userId);
     if (!sockets) return;
     const data = Buffer.from(JSON.stringify(frame));
-    for (const connection of sockets) this.write(connection, data);
+    for (const connection of sockets) writeData(connection, data);
   }
 
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
@@ -365,7 +354,9 @@ export class RoomHub implements OnModuleInit {
     let order = this.orders.get(roomId);
     if (!order) {
       order = new SeqOrder<RoomServerFrame>(
-        (connection, frame) => this.write(connection, this.serialize(frame)),
+        // writeData corks each socket for the turn: the frames of every message fanned out in one
+        // turn leave a socket in one write
+        (connection, frame) => writeData(connection, this.serialize(frame)),
         {
           fetchAfter: async (_sessionId, seq) =>
             (await this.messages.after(roomId, seq, GAP_FILL_LIMIT)).map((message) => messageFrame(message)),
@@ -389,27 +380,4 @@ export class RoomHub implements OnModuleInit {
     }
     return this.lastData;
   }
-
-  // A fan-out's write: the socket's TCP connection is corked until the turn's I/O is done, so the
-  // frames of every message fanned out in this turn leave together (ws frames each one as before:
-  // corking only holds the bytes in order; a slow client is still cut by its buffered amount).
-  private write(connection: Connection, data: Buffer): void {
-    const transport = this.transports.get(connection);
-    if (transport !== undefined && transport.writableCorked === 0 && !transport.destroyed) {
-      transport.cork();
-      if (this.corked.push(transport) === 1) setImmediate(this.uncork);
-    }
-    writeData(connection, data);
-  }
-
-  private readonly uncork = (): void => {
-    // emptied first: a socket that throws on uncork must not leave the others corked for good
-    const corked = this.corked.splice(0);
-    for (const transport of corked)
-      try {
-        transport.uncork();
-      } catch {
-        // a socket torn down meanwhile: ws closes it and its client resumes
-      }
-  };
 }

@@ -5,7 +5,6 @@ import {
   type OnGatewayInit,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
@@ -53,7 +52,7 @@ export class RoomsGateway
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
   }
 
-  handleConnection(socket: WebSocket, request: IncomingMessage & { principal?: Principal }): void {
+  handleConnection(socket: WebSocket, request: { principal?: Principal }): void {
     const principal = request.principal;
     if (!principal || this.draining) {
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
@@ -61,7 +60,6 @@ export class RoomsGateway
     }
     const connection = openConnection(socket, principal, this.logger);
     this.connections.set(socket, connection);
-    this.hub.attachTransport(connection, request.socket);
     this.armExpiry(connection);
     this.hub.send(connection, {
       type: 'connection_status',
