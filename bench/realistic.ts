@@ -1,6 +1,7 @@
 // The realistic profile (the default of `npm run bench`): one user per socket, many users starting a
 // turn at the same instant, sessions with history, long sessions. Every phase runs the same way
 // against chatbox and the bare relay; chatbox's store commands are read from its /metrics.
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type WebSocket from 'ws';
 import { userToken } from '../test/helpers/tokens';
@@ -215,6 +216,19 @@ async function burstPhase(
     for (let turn = 0; turn < history; turn++) await oneTurnEach(clients.sockets, `h${turn}`);
   }
   await server.settle();
+  // BENCH_HEAP_SNAPSHOT=1: the live heap before the burst (what every full GC marks), and a snapshot
+  if (process.env.BENCH_HEAP_SNAPSHOT === '1') {
+    const live = await server.memoryAfterGc();
+    const file = join(
+      dirname(server.spec.logFile),
+      `${server.spec.name.replace(/\W/g, '')}-${count}-${history}.heapsnapshot`,
+    );
+    const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
+    log(
+      server,
+      `live heap ${mib(live.heapUsedBytes)} MiB, external ${mib(live.externalBytes)} MiB: ${await server.heapSnapshot(file)}`,
+    );
+  }
   log(server, `${count} users${history ? ` with ${history} turns` : ''} start a turn at once`);
   llm.fake.script = pacedScript(config.burstChunks, config.burstDelayMs);
   llm.clock.written.clear();

@@ -76,7 +76,9 @@ export class ServerProcess {
   static async start(spec: ServerSpec): Promise<ServerProcess> {
     const log = createWriteStream(spec.logFile);
     // --inspect on an ephemeral loopback port lets the bench force a full GC before reading memory
-    const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', spec.script], {
+    // BENCH_NODE_ARGS: more flags for every server (e.g. `--perf-basic-prof` for a `perf record`)
+    const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((flag) => flag !== '');
+    const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...extra, spec.script], {
       env: { PATH: process.env.PATH ?? '', ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -149,6 +151,19 @@ export class ServerProcess {
         heapUsedBytes: usage.heapUsed,
         externalBytes: usage.external,
       };
+    } finally {
+      session.close();
+    }
+  }
+
+  async heapSnapshot(file: string): Promise<string> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      return await evaluate(
+        session,
+        `process.getBuiltinModule('node:v8').writeHeapSnapshot(${JSON.stringify(file)})`,
+      );
     } finally {
       session.close();
     }

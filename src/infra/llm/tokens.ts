@@ -1,22 +1,34 @@
-import { Tiktoken } from 'js-tiktoken/lite';
-import cl100kBase from 'js-tiktoken/ranks/cl100k_base';
+import cl100k from 'gpt-tokenizer/cjs/encoding/cl100k_base';
 import type { LlmMessage, LlmUsage } from './llm-provider';
 
 // Token estimates for providers that report none (demo, replies cut short) and for fitting history
-// into a model's context. cl100k_base: a third of o200k's start-up cost (~0.5 s vs ~1.6 s, once per
-// process) and close enough for an estimate; vendors' own counts win whenever they send them.
-let encoder: Tiktoken | undefined;
+// into a model's context: cl100k_base, close enough for an estimate; vendors' own counts win
+// whenever they send them. gpt-tokenizer, not js-tiktoken: the same counts, but js-tiktoken keeps
+// its ranks as ~200,000 strings and byte arrays (32 MB of live heap that every full GC marks, a
+// third of the server's heap) and counts ~15× slower; gpt-tokenizer's tables take 7.5 MB
+// (bench/README.md, "The tokenizer's heap").
 
-// Builds the tables now (a synchronous ~0.5 s) so the first reply does not pay for it mid-traffic.
+// its cache of merged pieces: bounded well below the library's 100,000 entries (the text of every
+// conversation passes through here)
+const MERGE_CACHE_ENTRIES = 5_000;
+// special tokens in user text ("<|endoftext|>") are plain text here, never an error
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+let warmed = false;
+
+// Loads the tables now (~0.15 s, once per process) so the first reply does not pay for it.
 export function warmTokenizer(): void {
-  encoder ??= new Tiktoken(cl100kBase);
+  if (warmed) return;
+  warmed = true;
+  cl100k.setMergeCacheSize(MERGE_CACHE_ENTRIES);
+  cl100k.countTokens('warm', PLAIN_TEXT);
 }
 
 // BPE merging is quadratic in the length of one pre-tokenizer piece, and a run of letters (or of
 // symbols) with no space is one piece: 4,000 letters in a row took 2.6 s of blocked event loop
-// (js-tiktoken, cl100k). Runs longer than LONG_RUN characters are counted in slices of SLICE code
-// points: linear time, at most one token off the exact count per cut (between two slices, and
-// where the run meets the text on each side; 0 for "abcd"×1000).
+// (js-tiktoken, cl100k; gpt-tokenizer's merge is quadratic too: 16,000 letters, 0.4 s). Runs longer
+// than LONG_RUN characters are counted in slices of SLICE code points: linear time, at most one token
+// off the exact count per cut (between two slices, and where the run meets the text on each side; 0
+// for "abcd"×1000).
 const LONG_RUN = /\S{65,}/gu;
 const SLICE = /[\s\S]{1,32}/gu;
 
@@ -35,8 +47,7 @@ export function countTokens(text: string): number {
 function encodedLength(text: string): number {
   if (text.length === 0) return 0;
   warmTokenizer();
-  // special-token look-alikes in user text ("<|endoftext|>") are plain text here, never an error
-  return (encoder as Tiktoken).encode(text, [], []).length;
+  return cl100k.countTokens(text, PLAIN_TEXT);
 }
 
 // The exact count, whatever it costs (tests compare countTokens with it).
