@@ -4,7 +4,11 @@
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
 import { dedupKey, storedSize } from '../src/modules/sessions/session-rules';
-import { CONTENT_CIPHER, type SessionsRepository } from '../src/modules/sessions/sessions.repository';
+import {
+  CONTENT_CIPHER,
+  type NewSession,
+  type SessionsRepository,
+} from '../src/modules/sessions/sessions.repository';
 import type {
   AppendEffects,
   AppendResult,
@@ -39,13 +43,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(0);
   }
 
-  create(input: {
-    id: string;
-    userId: string;
-    name: string;
-    modelId: string;
-    now: Date;
-  }): Promise<SessionRecord> {
+  create(input: NewSession): Promise<SessionRecord> {
     const record: SessionRecord = {
       id: input.id,
       user_id: input.userId,
@@ -76,6 +74,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     this.sessions.set(input.id, { record, messages: [], responseMsTotal: 0 });
     this.current.set(input.userId, input.id);
     return Promise.resolve({ ...record });
+  }
+
+  async activeOrFirst(input: NewSession): Promise<{ active: SessionRecord | null; created?: SessionRecord }> {
+    if (!this.current.has(input.userId)) return { active: null, created: await this.create(input) };
+    return { active: await this.findActiveForUser(input.userId) };
   }
 
   findActiveForUser(userId: string): Promise<SessionRecord | null> {

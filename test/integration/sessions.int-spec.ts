@@ -283,6 +283,47 @@ describe('sessions against FerretDB', () => {
     expect(operations).toEqual(['findOneAndUpdate', 'updateOne', 'findOne', 'updateOne']);
   });
 
+  // docs/protocol.md, "Opening a session": a new user's pointer is claimed in the command that reads
+  // it (a findAndModify that inserts only when there is none), then the session is inserted: two
+  // commands where a read of the pointer, the insert and the pointer's write were three
+  it("should open a new user's session in two commands and a returning user's in two", async () => {
+    const user = uniqueUser();
+    let opened: Awaited<ReturnType<typeof service.open>> | undefined;
+    expect(await commandsOf(async () => (opened = await service.open(user, undefined, 'demo')))).toEqual([
+      'findAndModify',
+      'insert',
+    ]);
+    expect(opened).toMatchObject({ restored: false, session: { user_id: user, seq: 0, is_active: true } });
+    const pointers = model.db.collection<{ _id: string; session_id: string }>('current_sessions');
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: opened!.session.id });
+    expect(await model.countDocuments({ _id: opened!.session.id, user_id: user, is_active: true })).toBe(1);
+    let again: Awaited<ReturnType<typeof service.open>> | undefined;
+    expect(await commandsOf(async () => (again = await service.open(user, undefined, 'demo')))).toEqual([
+      'findAndModify',
+      'find',
+    ]);
+    expect(again).toMatchObject({ restored: true, session: { id: opened!.session.id } });
+    // the returning user's claim wrote nothing: the pointer is as the first open left it
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: opened!.session.id });
+  });
+
+  it('should open a new session for a user whose pointer names a session that was never stored', async () => {
+    // an instance that died between the pointer's claim and the session's insert
+    const user = uniqueUser();
+    const pointers = model.db.collection<{ _id: string; session_id: string; updated_at: Date }>(
+      'current_sessions',
+    );
+    await pointers.insertOne({ _id: user, session_id: randomUUID(), updated_at: new Date() });
+    const opened = await service.open(user, undefined, 'demo');
+    expect(opened.restored).toBe(false);
+    expect(await pointers.findOne({ _id: user })).toMatchObject({ session_id: opened.session.id });
+    expect(await model.countDocuments({ user_id: user, is_active: true })).toBe(1);
+    expect(await service.open(user, undefined, 'demo')).toMatchObject({
+      restored: true,
+      session: { id: opened.session.id },
+    });
+  });
+
   // docs/protocol.md, "The store": the client_id check reads the log this instance holds when it is
   // the store's (its seq is the one the append expects), so a turn costs the append alone
   it('should store a message with one command, and answer its resend with none, where the log is held', async () => {

@@ -13,6 +13,21 @@ export class CurrentSessionsRepository {
     return (await this.current.findOne({ _id: userId }).lean<CurrentSession>())?.session_id;
   }
 
+  // The user's pointer, or `sessionId` as a new one when the user has none (one findAndModify that
+  // inserts only then, and writes nothing otherwise): whether the user is new and where a returning
+  // user's session is, in the command that reads it. Callers hold the user lock (the pointer's
+  // writers are serialized per user; an upsert racing another would fail on the unique `_id`).
+  async claim(userId: string, sessionId: string, now: Date): Promise<string> {
+    const pointer = await this.current
+      .findOneAndUpdate(
+        { _id: userId },
+        { $setOnInsert: { session_id: sessionId, updated_at: now } },
+        { upsert: true, new: true },
+      )
+      .lean<CurrentSession>();
+    return pointer?.session_id ?? sessionId;
+  }
+
   async set(userId: string, sessionId: string, now: Date): Promise<void> {
     await this.current.updateOne(
       { _id: userId },

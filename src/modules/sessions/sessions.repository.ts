@@ -33,6 +33,16 @@ const WITHOUT_MESSAGES = { messages: 0, search_tokens: 0 } as const;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
 
+// a session to create: its id, owner, default name and model, when
+export interface NewSession {
+  id: string;
+  userId: string;
+  name: string;
+  modelId: string;
+  now: Date;
+  console?: boolean;
+}
+
 // Mongoose lives here only. Every read of user data takes the owner id, except the explicit
 // admin/system reads named as such. Content is encrypted on the way in and decrypted on the way out.
 @Injectable()
@@ -54,14 +64,24 @@ export class SessionsRepository implements OnModuleInit {
     );
   }
 
-  async create(input: {
-    id: string;
-    userId: string;
-    name: string;
-    modelId: string;
-    now: Date;
-    console?: boolean;
-  }): Promise<SessionRecord> {
+  async create(input: NewSession): Promise<SessionRecord> {
+    const created = await this.insert(input);
+    await this.current.set(input.userId, input.id, input.now);
+    return created;
+  }
+
+  // The user's active session, or else, for a user with no pointer at all (a new user), `input`
+  // created as their first (docs/protocol.md, "Opening a session"): the pointer is claimed for it in
+  // the command that reads it, then the session is inserted. A pointer naming a session that is
+  // not there (an instance died between the two) or no longer active gives `active: null`, and the
+  // caller creates one (which moves the pointer). Two commands either way.
+  async activeOrFirst(input: NewSession): Promise<{ active: SessionRecord | null; created?: SessionRecord }> {
+    const pointer = await this.current.claim(input.userId, input.id, input.now);
+    if (pointer === input.id) return { active: null, created: await this.insert(input) };
+    return { active: await this.activeNamed(pointer, input.userId) };
+  }
+
+  private async insert(input: NewSession): Promise<SessionRecord> {
     const created = await this.sessions.create({
       _id: input.id,
       ...(input.console ? { console: true } : {}),
@@ -72,7 +92,6 @@ export class SessionsRepository implements OnModuleInit {
       start_time: input.now,
       last_activity: input.now,
     });
-    await this.current.set(input.userId, input.id, input.now);
     return this.toRecord(created.toObject() as SessionDocument);
   }
 
@@ -80,7 +99,10 @@ export class SessionsRepository implements OnModuleInit {
   // query by user, and on FerretDB, which pushes down only `_id` filters, no scan of every session.
   async findActiveForUser(userId: string): Promise<SessionRecord | null> {
     const sessionId = await this.current.sessionOf(userId);
-    if (!sessionId) return null;
+    return sessionId ? this.activeNamed(sessionId, userId) : null;
+  }
+
+  private async activeNamed(sessionId: string, userId: string): Promise<SessionRecord | null> {
     const found = ownedBy(
       await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>(),
       userId,

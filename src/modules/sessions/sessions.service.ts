@@ -26,7 +26,7 @@ import type {
   SessionRecord,
   SessionWithMessages,
 } from './session.types';
-import { SessionsRepository } from './sessions.repository';
+import { type NewSession, SessionsRepository } from './sessions.repository';
 
 // sessions kept with their messages for replies started early (a few MB at most)
 const SNAPSHOTS_KEPT = 256;
@@ -105,7 +105,10 @@ export class SessionsService {
           replaced: active?.id,
         };
       }
-      const active = await this.repository.findActiveForUser(userId);
+      // a new user's first session is made in the command that finds they have none
+      const first = this.newSession(userId, defaultModelId, now, options.console);
+      const { active, created } = await this.repository.activeOrFirst(first);
+      if (created) return { session: this.created(created), restored: false };
       if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
         return { session: active, restored: true };
       if (active) await this.end(active.id);
@@ -130,18 +133,22 @@ export class SessionsService {
     now: Date,
     console?: boolean,
   ): Promise<SessionRecord> {
-    const session = await this.repository.create({
-      id: randomUUID(),
-      userId,
-      name: DEFAULT_SESSION_NAME,
-      modelId,
-      now,
-      console,
-    });
+    return this.created(await this.repository.create(this.newSession(userId, modelId, now, console)));
+  }
+
+  private newSession(userId: string, modelId: string, now: Date, console?: boolean): NewSession {
+    return { id: randomUUID(), userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
+  }
+
+  // a session just stored: this instance holds its (empty) log from the start
+  private created(session: SessionRecord): SessionRecord {
     this.seqCache.set(session.id, 0);
-    this.writtenAt.set(session.id, now.getTime());
+    this.writtenAt.set(session.id, session.start_time.getTime());
     this.keepSnapshot(session.id, undefined, { ...session, messages: [] });
-    this.logger.log({ user_id: userId, session_id: session.id, event: 'session_created' }, 'session created');
+    this.logger.log(
+      { user_id: session.user_id, session_id: session.id, event: 'session_created' },
+      'session created',
+    );
     return session;
   }
 
