@@ -192,9 +192,10 @@ export async function profiled<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!config.profileDir) return work();
-  const { result, profile } = await server.profile(work);
+  const { result, profile, allocations } = await server.profile(work);
   const file = join(config.profileDir, `${server.spec.name.replace(/\W+/g, '-')}-${phase}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
+  writeFileSync(file.replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(allocations));
   log(server, `CPU profile of the ${phase} phase: ${file}\n${summarizeProfile(profile)}`);
   return result;
 }

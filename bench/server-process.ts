@@ -197,16 +197,30 @@ export class ServerProcess {
   }
 
   // Samples the server's CPU (V8 profiler, 250 µs interval) while `work` runs.
-  async profile<T>(work: () => Promise<T>): Promise<{ result: T; profile: CpuProfile }> {
+  // a CPU profile of `work`, and a sampling heap profile (every allocation, collected or not)
+  async profile<T>(
+    work: () => Promise<T>,
+  ): Promise<{ result: T; profile: CpuProfile; allocations: unknown }> {
     if (!this.inspectorUrl) throw new Error('inspector not available');
     const session = await InspectorSession.open(this.inspectorUrl);
     try {
       await session.call('Profiler.enable');
       await session.call('Profiler.setSamplingInterval', { interval: 250 });
+      await session.call('HeapProfiler.enable');
+      await session.call('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
       await session.call('Profiler.start');
       const result = await work();
       const stopped = await session.call('Profiler.stop');
-      return { result, profile: readPath(stopped, ['profile']) as CpuProfile };
+      const sampled = await session.call('HeapProfiler.stopSampling');
+      return {
+        result,
+        profile: readPath(stopped, ['profile']) as CpuProfile,
+        allocations: readPath(sampled, ['profile']),
+      };
     } finally {
       session.close();
     }
