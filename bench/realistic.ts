@@ -175,6 +175,7 @@ async function idlePhase(
 ): Promise<IdleResult> {
   await warmUp(server, url, llm, config);
   const before = await server.memoryAfterGc();
+  await heapSnapshot(server, 'idle-before');
   const rssBefore = await server.rssBytes();
   const commandsBefore = await storeCommands(server);
   log(server, `opening ${config.idleConnections} idle connections, one user each`);
@@ -184,6 +185,7 @@ async function idlePhase(
   const commands = (await storeCommands(server)) - commandsBefore;
   const rssNoGc = await server.rssBytes();
   const after = await server.memoryAfterGc();
+  await heapSnapshot(server, 'idle-after');
   await closeAll(opened.sockets);
   await server.settle();
   return {
@@ -197,6 +199,22 @@ async function idlePhase(
       (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
     storeCommandsPerConnect: commands / live,
   };
+}
+
+// BENCH_HEAP_SNAPSHOT=1: the live heap (what every full GC marks) before the idle sockets open, after,
+// and before each burst, with a heap snapshot of each beside the server's log
+async function heapSnapshot(server: ServerProcess, name: string): Promise<void> {
+  if (process.env.BENCH_HEAP_SNAPSHOT !== '1') return;
+  const live = await server.memoryAfterGc();
+  const file = join(
+    dirname(server.spec.logFile),
+    `${server.spec.name.replace(/\W/g, '')}-${name}.heapsnapshot`,
+  );
+  const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
+  log(
+    server,
+    `live heap ${mib(live.heapUsedBytes)} MiB, external ${mib(live.externalBytes)} MiB: ${await server.heapSnapshot(file)}`,
+  );
 }
 
 // `count` users each send one message at the same instant; with `history`, each has that many
@@ -216,19 +234,7 @@ async function burstPhase(
     for (let turn = 0; turn < history; turn++) await oneTurnEach(clients.sockets, `h${turn}`);
   }
   await server.settle();
-  // BENCH_HEAP_SNAPSHOT=1: the live heap before the burst (what every full GC marks), and a snapshot
-  if (process.env.BENCH_HEAP_SNAPSHOT === '1') {
-    const live = await server.memoryAfterGc();
-    const file = join(
-      dirname(server.spec.logFile),
-      `${server.spec.name.replace(/\W/g, '')}-${count}-${history}.heapsnapshot`,
-    );
-    const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
-    log(
-      server,
-      `live heap ${mib(live.heapUsedBytes)} MiB, external ${mib(live.externalBytes)} MiB: ${await server.heapSnapshot(file)}`,
-    );
-  }
+  await heapSnapshot(server, `burst-${count}-${history}`);
   log(server, `${count} users${history ? ` with ${history} turns` : ''} start a turn at once`);
   llm.fake.script = pacedScript(config.burstChunks, config.burstDelayMs);
   llm.clock.written.clear();

@@ -29,8 +29,11 @@ type HubMessage =
 @Injectable()
 export class ClientHub implements OnModuleInit {
   private readonly logger = new Logger('hub');
-  private readonly bySession = new Map<string, Set<Connection>>();
-  private readonly byUser = new Map<string, Set<Connection>>();
+  // a frozen array per key, replaced (never changed) when a socket comes or goes: a delivery loop
+  // over one is never disturbed, and a user's or session's one socket costs a one-element array
+  // where a Set cost ~250 bytes (most keys have one socket: bench/README.md, memory per connection)
+  private readonly bySession = new Map<string, readonly Connection[]>();
+  private readonly byUser = new Map<string, readonly Connection[]>();
   private readonly order: SeqOrder<ServerFrame>;
   // one JSON.stringify per frame, however many sockets it goes to: a frame reaches its sockets in
   // one synchronous loop, so remembering the last one is enough (a WeakMap entry per token frame
@@ -95,7 +98,7 @@ export class ClientHub implements OnModuleInit {
   }
 
   all(): Connection[] {
-    return [...this.byUser.values()].flatMap((set) => [...set]);
+    return [...this.byUser.values()].flat();
   }
 
   // this instance's sockets of the user
@@ -108,7 +111,7 @@ export class ClientHub implements OnModuleInit {
   }
 
   hasSession(sessionId: string): boolean {
-    return (this.bySession.get(sessionId)?.size ?? 0) > 0;
+    return this.bySession.has(sessionId);
   }
 
   // Every socket of the session on every instance, except `except`. A function filter is applied on
@@ -305,15 +308,20 @@ function matches(connection: Connection, filter: Audience | ((c: Connection) => 
   return filter === 'admins' ? connection.principal.isAdmin : !connection.principal.isAdmin;
 }
 
-function addTo(map: Map<string, Set<Connection>>, key: string, connection: Connection): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(connection);
+function addTo(map: Map<string, readonly Connection[]>, key: string, connection: Connection): void {
+  const list = map.get(key);
+  if (!list) map.set(key, [connection]);
+  else if (!list.includes(connection)) map.set(key, [...list, connection]);
 }
 
-function removeFrom(map: Map<string, Set<Connection>>, key: string, connection: Connection): boolean {
-  const set = map.get(key);
-  if (!set || !set.delete(connection)) return false;
-  if (set.size === 0) map.delete(key);
+function removeFrom(map: Map<string, readonly Connection[]>, key: string, connection: Connection): boolean {
+  const list = map.get(key);
+  if (!list?.includes(connection)) return false;
+  if (list.length === 1) map.delete(key);
+  else
+    map.set(
+      key,
+      list.filter((other) => other !== connection),
+    );
   return true;
 }
