@@ -44,12 +44,16 @@ export class SeqOrder<F extends object> {
     private readonly changes: (frame: F) => number | undefined = () => undefined,
   ) {}
 
-  reset(connection: Connection, seq?: number): void {
+  // The socket stands at `seq` from now on. Returns its prefix, which stays the socket's until the
+  // next reset or forget: a caller may keep it and take the very next seq itself (takeNext, as
+  // `accept` does first) without a lookup per frame (RoomHub's fan-out); anything else comes here.
+  reset(connection: Connection, seq: number): SeqPrefix<F | null>;
+  reset(connection: Connection, seq?: number): SeqPrefix<F | null> | undefined;
+  reset(connection: Connection, seq?: number): SeqPrefix<F | null> | undefined {
     clearTimeout(this.positions.get(connection)?.timer);
-    this.positions.set(connection, {
-      prefix: seq === undefined ? undefined : new SeqPrefix(seq),
-      failures: 0,
-    });
+    const prefix = seq === undefined ? undefined : new SeqPrefix<F | null>(seq);
+    this.positions.set(connection, { prefix, failures: 0 });
+    return prefix;
   }
 
   forget(connection: Connection): void {

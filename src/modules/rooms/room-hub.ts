@@ -46,6 +46,9 @@ interface Subscription {
   connection: Connection;
   // while a join replays history, live frames wait here so nothing is missed or doubled
   pending: RoomServerFrame[] | null;
+  // the socket's place in the room's SeqOrder (from ready on): the fan-out takes the very next seq
+  // through it without a lookup (SeqOrder.reset)
+  prefix?: SeqPrefix<RoomServerFrame | null>;
 }
 
 // Frames to the sockets that joined a room, on every instance (the bus: Redis pub/sub with
@@ -152,7 +155,7 @@ export class RoomHub implements OnModuleInit {
     const pending = subscription.pending ?? [];
     subscription.pending = null;
     const order = this.orderOf(roomId);
-    order.reset(connection, seq);
+    subscription.prefix = order.reset(connection, seq);
     for (const frame of pending) order.deliver(connection, frame);
   }
 
@@ -306,16 +309,22 @@ export class RoomHub implements OnModuleInit {
     for (const frame of held.after ?? []) this.fanOut(roomId, frame);
   }
 
+  // Per socket, the usual case of a stored message is the seq right after the socket's point with
+  // nothing held (the room's sequence put the messages in order): one integer compare and the write
+  // of the bytes encoded once, nothing allocated. Any other socket and frame goes through SeqOrder.
   private fanOut(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     const subscribers = this.rooms.get(roomId);
     if (!subscribers) return;
     const order = this.orderOf(roomId);
+    const except = exceptId !== undefined ? subscribers.get(exceptId) : undefined;
+    const stored = isStoredRoomFrame(frame);
+    const seq = stored ? frame.seq : 0;
+    const data = stored ? this.serialize(frame) : undefined;
     for (const subscription of subscribers.values()) {
-      if (subscription.connection.id === exceptId) {
-        order.skip(subscription.connection, frame);
-        continue;
-      }
-      if (subscription.pending) subscription.pending.push(frame);
+      if (subscription === except) order.skip(subscription.connection, frame);
+      else if (subscription.pending) subscription.pending.push(frame);
+      else if (data !== undefined && subscription.prefix?.takeNext(seq))
+        writeData(subscription.connection, data);
       else order.deliver(subscription.connection, frame);
     }
   }
