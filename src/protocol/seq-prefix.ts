@@ -20,6 +20,12 @@ export class SeqPrefix<V> {
     this.at = point;
   }
 
+  // The reader stands at `point` from now on, with nothing held (as a new SeqPrefix(point)).
+  restart(point: number): void {
+    this.at = point;
+    this.held = undefined;
+  }
+
   get point(): number {
     return this.at;
   }

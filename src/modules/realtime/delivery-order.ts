@@ -44,16 +44,17 @@ export class SeqOrder<F extends object> {
     private readonly changes: (frame: F) => number | undefined = () => undefined,
   ) {}
 
-  // The socket stands at `seq` from now on. Returns its prefix, which stays the socket's until the
-  // next reset or forget: a caller may keep it and take the very next seq itself (takeNext, as
-  // `accept` does first) without a lookup per frame (RoomHub's fan-out); anything else comes here.
-  reset(connection: Connection, seq: number): SeqPrefix<F | null>;
-  reset(connection: Connection, seq?: number): SeqPrefix<F | null> | undefined;
-  reset(connection: Connection, seq?: number): SeqPrefix<F | null> | undefined {
+  // The socket stands at `seq` from now on. `prefix`: the caller's own object to keep the socket's
+  // place in (restarted at `seq`), which stays the socket's until the next reset or forget: the
+  // caller may take the very next seq through it itself (takeNext, as `accept` does first) without
+  // a lookup per frame (RoomHub's fan-out), and sends everything else here.
+  reset(connection: Connection, seq?: number, prefix?: SeqPrefix<F | null>): void {
     clearTimeout(this.positions.get(connection)?.timer);
-    const prefix = seq === undefined ? undefined : new SeqPrefix<F | null>(seq);
-    this.positions.set(connection, { prefix, failures: 0 });
-    return prefix;
+    if (seq !== undefined && prefix) prefix.restart(seq);
+    this.positions.set(connection, {
+      prefix: seq === undefined ? undefined : (prefix ?? new SeqPrefix(seq)),
+      failures: 0,
+    });
   }
 
   forget(connection: Connection): void {

@@ -42,13 +42,16 @@ interface RoomSequence {
   reading?: boolean;
 }
 
-interface Subscription {
-  connection: Connection;
+// A socket's subscription to a room is also its place in the room's seq, the prefix its SeqOrder
+// keeps (from ready on): the fan-out's usual step (takeNext) reads and writes the one object it
+// holds for the socket anyway, without a lookup and without following a pointer (SeqOrder.reset).
+class Subscription extends SeqPrefix<RoomServerFrame | null> {
   // while a join replays history, live frames wait here so nothing is missed or doubled
-  pending: RoomServerFrame[] | null;
-  // the socket's place in the room's SeqOrder (from ready on): the fan-out takes the very next seq
-  // through it without a lookup (SeqOrder.reset)
-  prefix?: SeqPrefix<RoomServerFrame | null>;
+  pending: RoomServerFrame[] | null = [];
+
+  constructor(readonly connection: Connection) {
+    super(0);
+  }
 }
 
 // Frames to the sockets that joined a room, on every instance (the bus: Redis pub/sub with
@@ -142,7 +145,7 @@ export class RoomHub implements OnModuleInit {
   subscribe(connection: Connection, roomId: string): void {
     let subscribers = this.rooms.get(roomId);
     if (!subscribers) this.rooms.set(roomId, (subscribers = new Map()));
-    subscribers.set(connection.id, { connection, pending: [] });
+    subscribers.set(connection.id, new Subscription(connection));
     let rooms = this.ofConnection.get(connection.id);
     if (!rooms) this.ofConnection.set(connection.id, (rooms = new Set()));
     rooms.add(roomId);
@@ -155,7 +158,7 @@ export class RoomHub implements OnModuleInit {
     const pending = subscription.pending ?? [];
     subscription.pending = null;
     const order = this.orderOf(roomId);
-    subscription.prefix = order.reset(connection, seq);
+    order.reset(connection, seq, subscription);
     for (const frame of pending) order.deliver(connection, frame);
   }
 
@@ -323,8 +326,7 @@ export class RoomHub implements OnModuleInit {
     for (const subscription of subscribers.values()) {
       if (subscription === except) order.skip(subscription.connection, frame);
       else if (subscription.pending) subscription.pending.push(frame);
-      else if (data !== undefined && subscription.prefix?.takeNext(seq))
-        writeData(subscription.connection, data);
+      else if (data !== undefined && subscription.takeNext(seq)) writeData(subscription.connection, data);
       else order.deliver(subscription.connection, frame);
     }
   }
