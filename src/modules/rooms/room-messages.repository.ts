@@ -367,7 +367,7 @@ function messageIdOf(dedupKey: string): string {
 // is saved: undefined values and empty objects are dropped at every depth, an object left empty is
 // not stored at all; objects directly inside arrays are kept even when empty. Other values are kept
 // as they are.
-export function minimized(value: unknown, inArray = false): unknown {
+function minimized(value: unknown, inArray = false): unknown {
   if (Array.isArray(value)) return value.map((item) => minimized(item, true));
   if (typeof value !== 'object' || value === null) return value;
   const prototype = Object.getPrototypeOf(value) as unknown;
