@@ -120,6 +120,8 @@ async function child(variant: Variant): Promise<void> {
       process.send?.({ k: 'cpu', micros: used.user + used.system, user: used.user, system: used.system });
     }
   });
+  // a normal exit when stopped, so `node --cpu-prof` writes the child's profile too
+  process.on('SIGTERM', () => process.exit(0));
   process.send?.({ k: 'ready', port: (server.address() as AddressInfo).port });
 }
 

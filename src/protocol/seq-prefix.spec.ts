@@ -63,6 +63,28 @@ describe(SeqPrefix.name, () => {
     );
   });
 
+  it('should after a restart behave as a new prefix at that point, whatever it held', () => {
+    fc.assert(
+      fc.property(arrivals(30), arrivals(30), fc.nat(30), (before, after, point) => {
+        const restarted = new SeqPrefix<number>(0);
+        for (const seq of before.order) restarted.add(seq, seq);
+        restarted.restart(point);
+        const fresh = new SeqPrefix<number>(point);
+        expect([restarted.point, restarted.heldCount]).toEqual([point, 0]);
+        for (const seq of after.order) {
+          expect(restarted.takeNext(seq) ? [seq] : restarted.add(seq, seq)).toEqual(
+            fresh.takeNext(seq) ? [seq] : fresh.add(seq, seq),
+          );
+          expect([restarted.point, restarted.heldCount, restarted.gaps()]).toEqual([
+            fresh.point,
+            fresh.heldCount,
+            fresh.gaps(),
+          ]);
+        }
+      }),
+    );
+  });
+
   it('should hold seqs above a gap and jump over them when it fills', () => {
     const prefix = new SeqPrefix<string>(5);
     expect(prefix.add(7, 'seven')).toEqual([]);

@@ -12,11 +12,18 @@ export interface SeqGap {
 }
 
 export class SeqPrefix<V> {
-  private readonly held = new Map<number, V>();
+  // only while something is held: the usual step (takeNext) then reads this object alone
+  private held: Map<number, V> | undefined;
   private at: number;
 
   constructor(point: number) {
     this.at = point;
+  }
+
+  // The reader stands at `point` from now on, with nothing held (as a new SeqPrefix(point)).
+  restart(point: number): void {
+    this.at = point;
+    this.held = undefined;
   }
 
   get point(): number {
@@ -24,38 +31,38 @@ export class SeqPrefix<V> {
   }
 
   get heldCount(): number {
-    return this.held.size;
+    return this.held?.size ?? 0;
   }
 
   // the highest seq had: the point, or a held seq above it
   get highest(): number {
     let highest = this.at;
-    for (const seq of this.held.keys()) if (seq > highest) highest = seq;
+    for (const seq of this.held?.keys() ?? []) if (seq > highest) highest = seq;
     return highest;
   }
 
   // The usual case, the very next seq with nothing held: the point moves on to it and true (the
   // caller passes its value on); false otherwise (use add). No allocation: a fan-out does this per socket.
   takeNext(seq: number): boolean {
-    if (seq !== this.at + 1 || this.held.size > 0) return false;
+    if (seq !== this.at + 1 || this.held !== undefined) return false;
     this.at = seq;
     return true;
   }
 
   has(seq: number): boolean {
-    return seq <= this.at || this.held.has(seq);
+    return seq <= this.at || (this.held?.has(seq) ?? false);
   }
 
   // The value held for a seq above the point (waiting for a lower one), if any.
   heldAt(seq: number): V | undefined {
-    return this.held.get(seq);
+    return this.held?.get(seq);
   }
 
   // Takes a seq with its value. Returns the values that joined the prefix, in seq order (this one
   // among them when it filled the next place); nothing for a seq it has or one that is no integer.
   add(seq: number, value: V): V[] {
     if (!Number.isSafeInteger(seq) || this.has(seq)) return [];
-    this.held.set(seq, value);
+    (this.held ??= new Map()).set(seq, value);
     return this.advance();
   }
 
@@ -63,7 +70,7 @@ export class SeqPrefix<V> {
   // seq order, then the prefix goes on over what is held past it.
   skipThrough(seq: number): V[] {
     if (!Number.isSafeInteger(seq) || seq <= this.at) return [];
-    const passed = [...this.held.keys()].filter((held) => held <= seq).sort((a, b) => a - b);
+    const passed = [...(this.held?.keys() ?? [])].filter((held) => held <= seq).sort((a, b) => a - b);
     const released = passed.map((held) => this.take(held));
     this.at = seq;
     return [...released, ...this.advance()];
@@ -73,7 +80,7 @@ export class SeqPrefix<V> {
   gaps(): SeqGap[] {
     const gaps: SeqGap[] = [];
     let after = this.at;
-    for (const seq of [...this.held.keys()].sort((a, b) => a - b)) {
+    for (const seq of [...(this.held?.keys() ?? [])].sort((a, b) => a - b)) {
       if (seq > after + 1) gaps.push({ from: after + 1, to: seq - 1 });
       after = seq;
     }
@@ -82,13 +89,15 @@ export class SeqPrefix<V> {
 
   private advance(): V[] {
     const released: V[] = [];
-    while (this.held.has(this.at + 1)) released.push(this.take(++this.at));
+    while (this.held?.has(this.at + 1)) released.push(this.take(++this.at));
     return released;
   }
 
   private take(seq: number): V {
-    const value = this.held.get(seq) as V;
-    this.held.delete(seq);
+    const held = this.held as Map<number, V>;
+    const value = held.get(seq) as V;
+    held.delete(seq);
+    if (held.size === 0) this.held = undefined;
     return value;
   }
 }

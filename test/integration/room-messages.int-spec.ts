@@ -5,6 +5,7 @@ import type { Model } from 'mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { ContentCipher } from '../../src/common/crypto/content-cipher';
 import { ROOM_CIPHER, RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
+import { messageFrame } from '../../src/modules/rooms/room-frames';
 import { RoomMessage, RoomMessageSchema } from '../../src/modules/rooms/schemas/room-message.schema';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
@@ -186,5 +187,78 @@ describe('room message seq against FerretDB (property)', () => {
       });
     expect(await repositories[0].unreadAfter(roomId, 30, 'me', 10)).toEqual({ count: 0, more: false });
     expect(await repositories[0].unreadAfter(roomId, 30, 'me', 10, 30)).toEqual({ count: 0, more: false });
+  });
+
+  // The append goes to the driver directly (RoomMessagesRepository.append): what it stores is what
+  // mongoose's create() stores for the same message, metadata included (mongoose's `minimize`:
+  // undefined values and empty objects dropped), and the message it returns is sent as the one read back.
+  it('should store through the driver exactly what mongoose create() stored (property)', async () => {
+    const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
+    // FerretDB refuses arrays in arrays (as it would through mongoose): none are drawn. Empty objects
+    // come from `object` with no keys, each a new one (mongoose keeps a second reference to one
+    // object it dropped as empty; callers build their metadata afresh)
+    const { value } = fc.letrec<{ value: unknown; item: unknown; object: unknown }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        tie('item'),
+        fc.array(tie('item'), { maxLength: 3 }),
+      ),
+      item: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constant(undefined),
+        fc.constant(null),
+        fc.string({ maxLength: 6 }),
+        fc.integer(),
+        fc.boolean(),
+        tie('object'),
+      ),
+      object: fc.dictionary(fc.stringMatching(/^[a-z_]{1,4}$/), tie('value'), { maxKeys: 3 }),
+    }));
+    const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          kind: fc.constantFrom('text' as const, 'system' as const),
+          id: optional(fc.uuid()),
+          client_id: optional(fc.string({ minLength: 1, maxLength: 8 })),
+          content: optional(fc.string({ maxLength: 20 })),
+          file_id: optional(fc.string({ minLength: 1, maxLength: 8 })),
+          reply_to: optional(fc.string({ minLength: 1, maxLength: 8 })),
+          metadata: optional(fc.dictionary(fc.stringMatching(/^[a-z_]{1,4}$/), value, { maxKeys: 4 })),
+        }),
+        async (input) => {
+          const roomId = `room-${randomBytes(6).toString('hex')}`;
+          const { message, duplicate } = await repositories[0].append({
+            ...input,
+            room_id: roomId,
+            sender_id: 'u',
+          });
+          expect(duplicate).toBe(false);
+          const stored = await model.collection.findOne({ _id: message.id as never });
+          expect(stored).not.toBeNull();
+          // the same document through mongoose (under other keys), read back raw
+          const twin = {
+            ...stored,
+            _id: `${message.id}-m`,
+            room_id: `${roomId}-m`,
+            dedup_key: `${String(stored?.dedup_key)}-m`,
+            metadata: input.metadata,
+          };
+          await model.create(twin);
+          const viaMongoose = await model.collection.findOne({ _id: twin._id as never });
+          expect({ ...viaMongoose, _id: message.id, room_id: roomId, dedup_key: stored?.dedup_key }).toEqual(
+            stored,
+          );
+          // what the room's sockets are sent of it (JSON: an undefined in an array is sent as null)
+          const found = await repositories[1].find(roomId, message.id);
+          expect(found).not.toBeNull();
+          expect(JSON.parse(JSON.stringify(messageFrame(message)))).toEqual(
+            JSON.parse(JSON.stringify(messageFrame(found!))),
+          );
+          expect(message.content).toBe(input.content);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

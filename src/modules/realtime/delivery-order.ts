@@ -44,10 +44,15 @@ export class SeqOrder<F extends object> {
     private readonly changes: (frame: F) => number | undefined = () => undefined,
   ) {}
 
-  reset(connection: Connection, seq?: number): void {
+  // The socket stands at `seq` from now on. `prefix`: the caller's own object to keep the socket's
+  // place in (restarted at `seq`), which stays the socket's until the next reset or forget: the
+  // caller may take the very next seq through it itself (takeNext, as `accept` does first) without
+  // a lookup per frame (RoomHub's fan-out), and sends everything else here.
+  reset(connection: Connection, seq?: number, prefix?: SeqPrefix<F | null>): void {
     clearTimeout(this.positions.get(connection)?.timer);
+    if (seq !== undefined && prefix) prefix.restart(seq);
     this.positions.set(connection, {
-      prefix: seq === undefined ? undefined : new SeqPrefix(seq),
+      prefix: seq === undefined ? undefined : (prefix ?? new SeqPrefix(seq)),
       failures: 0,
     });
   }

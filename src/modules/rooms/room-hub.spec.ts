@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { RoomServerFrame } from '../../protocol/rooms';
@@ -368,5 +369,122 @@ describe(RoomHub.name, () => {
     expect(hub.isSubscribed(kicked.connection, 'r8')).toBe(false);
     expect(stays.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
     membershipRead = Promise.resolve();
+  });
+
+  // The fan-out's straight path (the next seq through the socket's kept position) and SeqOrder's
+  // holding, gap reads and drops, together: whatever the order the room's messages reach two
+  // instances in (crossing, repeated), whoever sent them and whenever each socket joined, every
+  // socket gets each seq after its join point exactly once and in order, or has it as its own ack.
+  it('should give every socket each seq after its join once and in order (property)', async () => {
+    jest.useFakeTimers();
+    let room = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }).chain((count) =>
+          fc.record({
+            count: fc.constant(count),
+            // the messages as they reach the instances: each once with its sender, some again
+            arrivals: fc
+              .tuple(
+                fc.shuffledSubarray(
+                  Array.from({ length: count }, (_, index) => index + 1),
+                  { minLength: count, maxLength: count },
+                ),
+                fc.array(fc.integer({ min: 1, max: count }), { maxLength: 4 }),
+              )
+              .chain(([firsts, again]) =>
+                fc.tuple(
+                  ...[
+                    ...firsts.map((seq) => [seq, true] as const),
+                    ...again.map((seq) => [seq, false] as const),
+                  ].map(([seq, first]) =>
+                    fc.record({
+                      seq: fc.constant(seq),
+                      hub: fc.integer({ min: 0, max: 1 }),
+                      // its sender's socket (acked instead), if one of those here
+                      sender: first ? fc.option(fc.integer({ min: 0, max: 3 })) : fc.constant(null),
+                    }),
+                  ),
+                ),
+              )
+              .chain((arrivals) =>
+                fc.shuffledSubarray(arrivals, { minLength: arrivals.length, maxLength: arrivals.length }),
+              ),
+            // per socket: its instance, when it subscribes and when its replay ends (arrivals
+            // before each), and the seq its replay stood at (at least every seq sent before it)
+            sockets: fc.array(
+              fc.record({
+                hub: fc.integer({ min: 0, max: 1 }),
+                subscribeAt: fc.integer({ min: 0, max: count + 4 }),
+                readyAfter: fc.integer({ min: 0, max: 3 }),
+                point: fc.integer({ min: 0, max: count }),
+              }),
+              { minLength: 1, maxLength: 4 },
+            ),
+          }),
+        ),
+        async ({ count, arrivals, sockets }) => {
+          const roomId = `rp${++room}`;
+          const hubs = pair();
+          for (let seq = 1; seq <= count; seq++)
+            stored.push({
+              id: `m${seq}`,
+              room_id: roomId,
+              seq,
+              sender_id: 'someone',
+              kind: 'text',
+              created_at: new Date(0),
+              edited_at: null,
+              deleted_at: null,
+            });
+          const members = sockets.map((socket) => ({
+            ...socket,
+            ...connection(),
+            ready: false,
+            own: new Set<number>(),
+          }));
+          let highest = 0;
+          const step = (index: number) => {
+            for (const member of members) {
+              if (member.subscribeAt === index) {
+                hubs[member.hub].subscribe(member.connection, roomId);
+                // the replay reads the store after the subscribe: every message sent before it (stored
+                // before it was sent) is in it
+                member.point = Math.max(member.point, highest);
+              }
+              if (member.subscribeAt + member.readyAfter === index && !member.ready) {
+                hubs[member.hub].ready(member.connection, roomId, member.point);
+                member.ready = true;
+              }
+            }
+          };
+          for (const [index, arrival] of arrivals.entries()) {
+            step(index);
+            // a sender's socket is one ready on the instance that stored the message
+            const sender = members.find(
+              (member, at) => at === arrival.sender && member.ready && member.hub === arrival.hub,
+            );
+            if (sender) sender.own.add(arrival.seq);
+            hubs[arrival.hub].toRoom(roomId, message(arrival.seq, roomId), sender?.connection);
+            highest = Math.max(highest, arrival.seq);
+          }
+          for (let index = arrivals.length; index <= count + 8; index++) step(index);
+          await jest.advanceTimersByTimeAsync(60_000);
+          for (const member of members) {
+            const seqs = member.sent().map((frame) => (frame.type === 'chat' ? frame.seq : -1));
+            const expected = Array.from({ length: count }, (_, index) => index + 1).filter(
+              (seq) => seq > member.point,
+            );
+            // in order, each once, nothing at or before the join point
+            expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+            expect(new Set(seqs).size).toBe(seqs.length);
+            expect(seqs.every((seq) => seq > member.point)).toBe(true);
+            // every seq after the point: received, or the socket's own (acked)
+            expect(expected.filter((seq) => !seqs.includes(seq) && !member.own.has(seq))).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -42,10 +42,16 @@ interface RoomSequence {
   reading?: boolean;
 }
 
-interface Subscription {
-  connection: Connection;
+// A socket's subscription to a room is also its place in the room's seq, the prefix its SeqOrder
+// keeps (from ready on): the fan-out's usual step (takeNext) reads and writes the one object it
+// holds for the socket anyway, without a lookup and without following a pointer (SeqOrder.reset).
+class Subscription extends SeqPrefix<RoomServerFrame | null> {
   // while a join replays history, live frames wait here so nothing is missed or doubled
-  pending: RoomServerFrame[] | null;
+  pending: RoomServerFrame[] | null = [];
+
+  constructor(readonly connection: Connection) {
+    super(0);
+  }
 }
 
 // Frames to the sockets that joined a room, on every instance (the bus: Redis pub/sub with
@@ -139,7 +145,7 @@ export class RoomHub implements OnModuleInit {
   subscribe(connection: Connection, roomId: string): void {
     let subscribers = this.rooms.get(roomId);
     if (!subscribers) this.rooms.set(roomId, (subscribers = new Map()));
-    subscribers.set(connection.id, { connection, pending: [] });
+    subscribers.set(connection.id, new Subscription(connection));
     let rooms = this.ofConnection.get(connection.id);
     if (!rooms) this.ofConnection.set(connection.id, (rooms = new Set()));
     rooms.add(roomId);
@@ -152,7 +158,7 @@ export class RoomHub implements OnModuleInit {
     const pending = subscription.pending ?? [];
     subscription.pending = null;
     const order = this.orderOf(roomId);
-    order.reset(connection, seq);
+    order.reset(connection, seq, subscription);
     for (const frame of pending) order.deliver(connection, frame);
   }
 
@@ -306,16 +312,21 @@ export class RoomHub implements OnModuleInit {
     for (const frame of held.after ?? []) this.fanOut(roomId, frame);
   }
 
+  // Per socket, the usual case of a stored message is the seq right after the socket's point with
+  // nothing held (the room's sequence put the messages in order): one integer compare and the write
+  // of the bytes encoded once, nothing allocated. Any other socket and frame goes through SeqOrder.
   private fanOut(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     const subscribers = this.rooms.get(roomId);
     if (!subscribers) return;
     const order = this.orderOf(roomId);
+    const except = exceptId !== undefined ? subscribers.get(exceptId) : undefined;
+    const stored = isStoredRoomFrame(frame);
+    const seq = stored ? frame.seq : 0;
+    const data = stored ? this.serialize(frame) : undefined;
     for (const subscription of subscribers.values()) {
-      if (subscription.connection.id === exceptId) {
-        order.skip(subscription.connection, frame);
-        continue;
-      }
-      if (subscription.pending) subscription.pending.push(frame);
+      if (subscription === except) order.skip(subscription.connection, frame);
+      else if (subscription.pending) subscription.pending.push(frame);
+      else if (data !== undefined && subscription.takeNext(seq)) writeData(subscription.connection, data);
       else order.deliver(subscription.connection, frame);
     }
   }

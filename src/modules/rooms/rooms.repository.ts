@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
+import type { Collection } from 'mongodb';
 import type { Model } from 'mongoose';
 import { Room } from './schemas/room.schema';
 import type { RoomKind, RoomRecord } from './room.types';
@@ -27,8 +28,10 @@ export class RoomsRepository implements OnModuleInit {
     }
   }
 
+  // Read for every room message sent: by `_id` through the driver, what mongoose's lean() gave
+  // without its query building and casting (bench/README.md, "Rooms").
   async find(roomId: string): Promise<RoomRecord | null> {
-    return toRecord(await this.rooms.findOne({ _id: roomId }).lean<Room>());
+    return toRecord(await (this.rooms.collection as unknown as Collection<Room>).findOne({ _id: roomId }));
   }
 
   async findMany(roomIds: string[]): Promise<RoomRecord[]> {
