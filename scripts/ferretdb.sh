@@ -23,6 +23,14 @@
 # an order ending with `_id` SQL skips a page's earlier rows too. And a find decodes only the fields its
 # projection keeps plus those its filter and sort read: a session's head is read without decoding its
 # messages (a 500-turn session's head: 63-74 ms -> 15-27 ms on this machine).
+# A fifth (pushdown-zrooms.patch; named to apply last) counts a room list's unread windows in one
+# command: a `$or` whose clauses are each wholly SQL-expressible goes down as SQL's OR (each clause on
+# its index), in find, count and aggregate, and an aggregate of exactly a wholly SQL-expressible
+# `$match` and `$group: {_id: "$room_id" (a field only ever a string), n: {$sum: 1}}` is counted in SQL:
+# `SELECT r, COUNT(*)` per room (UNION ALL; GROUP BY when the clauses do not each pin the field): one
+# small document per room, none decoded per message. chat_messages' `kind` and `sender_id` are indexed
+# and compared as their SQL value (`->>`), so chatbox's (room_id, seq, kind, sender_id) index answers an
+# unread window from its entries (SQLite reads a JSON-text `->` expression from the row, parsing it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

@@ -39,6 +39,9 @@ describe('room message seq against FerretDB (property)', () => {
   afterAll(async () => {
     for (const module of modules) await module.close();
   });
+  // one room's unread window, through the list's path (RoomMessagesRepository.unreadOf)
+  const unreadAfter = async (roomId: string, mark: number, window: number, stored?: number) =>
+    (await repositories[0].unreadOf([{ roomId, after: mark, stored }], 'me', window)).get(roomId);
 
   it('should number concurrent appends from two instances 1..n, storing each client_id once', async () => {
     await fc.assert(
@@ -166,7 +169,7 @@ describe('room message seq against FerretDB (property)', () => {
             more: after.length > window,
           };
           looks.mockClear();
-          expect(await repositories[0].unreadAfter(roomId, mark, 'me', window, stored)).toEqual(expected);
+          expect(await unreadAfter(roomId, mark, window, stored)).toEqual(expected);
           // a stored seq past the window answers `more`: one count, no look past the window
           if (stored !== undefined && stored > mark + window && expected.count > 0)
             expect(looks).not.toHaveBeenCalled();
@@ -180,13 +183,141 @@ describe('room message seq against FerretDB (property)', () => {
     await model.deleteMany({ room_id: roomId, seq: { $lte: 12 } });
     const kept = written.filter((message) => message.seq > 12);
     for (const stored of [undefined, 20, 30])
-      expect(await repositories[0].unreadAfter(roomId, 3, 'me', 10, stored)).toEqual({
+      expect(await unreadAfter(roomId, 3, 10, stored)).toEqual({
         count: kept.slice(0, 10).filter((message) => message.kind === 'text' && message.sender_id !== 'me')
           .length,
         more: true,
       });
-    expect(await repositories[0].unreadAfter(roomId, 30, 'me', 10)).toEqual({ count: 0, more: false });
-    expect(await repositories[0].unreadAfter(roomId, 30, 'me', 10, 30)).toEqual({ count: 0, more: false });
+    expect(await unreadAfter(roomId, 30, 10)).toEqual({ count: 0, more: false });
+    expect(await unreadAfter(roomId, 30, 10, 30)).toEqual({ count: 0, more: false });
+  });
+
+  // A room list counts every room's window at once: one aggregate, and one more beside it for the
+  // rooms whose stored seq (last_seq) does not lie past their window; a room is looked at alone only
+  // when its window holds nothing to count with a stored seq past it (own or system messages only, or
+  // emptied by retention). The expected values are the one-room semantics written out (the window after
+  // the mark; when it holds nothing to count and more follow, the window after the first kept message).
+  it('should count the windows of many rooms in one or two store commands, as one room at a time', async () => {
+    const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
+    type Written = { seq: number; sender_id: string; kind: 'text' | 'system' };
+    const tag = randomBytes(6).toString('hex');
+    // others' messages; only mine and system ones; a removed prefix (retention); none at all
+    const shapes = ['mixed', 'mine', 'retained', 'empty'] as const;
+    const kept = new Map<string, Written[]>();
+    for (const shape of shapes) {
+      const roomId = `room-${shape}-${tag}`;
+      const written: Written[] = [];
+      for (let index = 0; shape !== 'empty' && index < 30; index++) {
+        const mine = shape === 'mine' ? index % 2 === 0 : index % 3 === 0;
+        const sender_id = mine ? 'me' : `other-${index % 4}`;
+        const kind = shape === 'mine' && !mine ? 'system' : index % 5 === 4 ? 'system' : 'text';
+        const { message } = await repositories[index % 2].append({
+          room_id: roomId,
+          sender_id,
+          kind,
+          content: 'x',
+        });
+        written.push({ seq: message.seq, sender_id, kind });
+      }
+      if (shape === 'retained') await model.deleteMany({ room_id: roomId, seq: { $lte: 12 } });
+      kept.set(roomId, shape === 'retained' ? written.filter((message) => message.seq > 12) : written);
+    }
+    const expectedOf = (messages: Written[], mark: number, window: number) => {
+      const windowAfter = (after: number) => ({
+        count: messages.filter(
+          (message) =>
+            message.seq > after &&
+            message.seq <= after + window &&
+            message.kind === 'text' &&
+            message.sender_id !== 'me',
+        ).length,
+        more: messages.some((message) => message.seq > after + window),
+      });
+      const counted = windowAfter(mark);
+      if (counted.count > 0 || !counted.more) return counted;
+      const first = messages.find((message) => message.seq > mark);
+      if (!first || first.seq === mark + 1) return counted;
+      return windowAfter(first.seq - 1);
+    };
+    const aggregates = jest.spyOn(model.collection, 'aggregate');
+    const looks = jest.spyOn(model, 'findOne');
+    const counts = jest.spyOn(model.db.db!, 'command');
+    const storeCommands = () =>
+      aggregates.mock.calls.length + looks.mock.calls.length + counts.mock.calls.length;
+    const clear = () => [aggregates, looks, counts].forEach((spy) => spy.mockClear());
+    const roomIds = [...kept.keys()];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 35 }),
+        fc.tuple(
+          ...roomIds.map(() =>
+            fc.record({
+              mark: fc.integer({ min: 0, max: 32 }),
+              // the room's last_seq: a seq stored there (a room without messages holds 0)
+              stored: fc.option(fc.integer({ min: 0, max: 30 }), { nil: undefined }),
+            }),
+          ),
+        ),
+        async (window, drawn) => {
+          const windows = roomIds.map((roomId, index) => ({
+            roomId,
+            after: drawn[index].mark,
+            stored: kept.get(roomId)!.length === 0 ? 0 : drawn[index].stored,
+          }));
+          clear();
+          const unread = await repositories[0].unreadOf(windows, 'me', window);
+          let alone = 0;
+          for (const { roomId, after, stored } of windows) {
+            const expected = expectedOf(kept.get(roomId)!, after, window);
+            expect([roomId, unread.get(roomId)]).toEqual([roomId, expected]);
+            // others' text in the window after the mark itself
+            const counted = kept
+              .get(roomId)!
+              .filter(
+                (message) =>
+                  message.seq > after &&
+                  message.seq <= after + window &&
+                  message.kind === 'text' &&
+                  message.sender_id !== 'me',
+              ).length;
+            const past = stored !== undefined && stored > after + window;
+            if (stored === undefined || (past && counted === 0) || (!past && counted === 0 && expected.more))
+              alone++;
+          }
+          // one aggregate for every room's window, one for what follows the windows not behind
+          // `stored`; for a room looked at alone up to four more (a look past its window, its first
+          // kept message, a recount with its look)
+          expect(storeCommands()).toBeLessThanOrEqual(2 + 4 * alone);
+          if (alone === 0) expect(looks).not.toHaveBeenCalled();
+        },
+      ),
+      { numRuns: 80 },
+    );
+    // bench:rooms' readers: no read mark, last_seq past every window: the whole list in one command
+    clear();
+    // (the retained room read up to the first kept message)
+    const behind = [
+      { roomId: `room-mixed-${tag}`, after: 0, stored: 30 },
+      { roomId: `room-retained-${tag}`, after: 12, stored: 30 },
+    ];
+    expect(await repositories[0].unreadOf(behind, 'me', 10)).toEqual(
+      new Map(behind.map(({ roomId, after }) => [roomId, expectedOf(kept.get(roomId)!, after, 10)])),
+    );
+    expect(storeCommands()).toBe(1);
+    // readers caught up with every room (their marks at the head, last_seq there too): two commands
+    clear();
+    const caughtUp = roomIds.map((roomId) => ({
+      roomId,
+      after: 30,
+      stored: kept.get(roomId)!.length ? 30 : 0,
+    }));
+    expect(await repositories[0].unreadOf(caughtUp, 'me', 10)).toEqual(
+      new Map(roomIds.map((roomId) => [roomId, { count: 0, more: false }])),
+    );
+    expect(storeCommands()).toBe(2);
+    aggregates.mockRestore();
+    looks.mockRestore();
+    counts.mockRestore();
   });
 
   // The append goes to the driver directly (RoomMessagesRepository.append): what it stores is what

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoUri } from '../helpers/env';
 
@@ -168,6 +169,185 @@ describe('rooms store conformance', () => {
       expect(await countPushdown({ room_id: { $in: ['r0', 'r1'] }, seq: { $gte: 24 } })).toBe(true);
       // a filter SQL cannot answer wholly is counted by the handler (the same result, above)
       expect(await countPushdown({ room_id: 'r1', seq: { $gt: 10 }, deleted_at: null })).toBe(false);
+    }
+  });
+
+  // A room list's unread counts (RoomMessagesRepository.unreadOf): every room's window in one
+  // aggregate, `$match` of a `$or` of {room_id, seq range} terms (and kind / sender_id beside it), then
+  // `$group` by room_id with `$sum: 1`. MongoDB answers it from each term's (room_id, seq) index range;
+  // scripts/ferretdb.sh's build (pushdown-zrooms.patch) as one SQL query: the $or as SQL's OR of the
+  // terms, each on the index, and the $group as GROUP BY. A find or count with such a $or goes down too
+  // (order and limit included). The results are checked against MongoDB's semantics written out here,
+  // over drawn rooms (with a removed prefix, as retention leaves them), terms and pipelines.
+  it('should count a $or of room windows per room in one aggregate, as MongoDB does (property)', async () => {
+    const groupsDb = client.db(`roomconf_groups_${randomBytes(4).toString('hex')}`);
+    const messages = groupsDb.collection<Record<string, unknown>>('chat_messages');
+    await messages.createIndex({ room_id: 1, seq: 1 }, { unique: true });
+    // the unread index (RoomMessageSchema): a window's count read from its entries alone
+    await messages.createIndex({ room_id: 1, seq: 1, kind: 1, sender_id: 1 });
+    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
+    type Message = { room_id: string; seq: number; sender_id: string; kind: string };
+    type Term = { room: string; gt: number; len?: number };
+    const rooms = ['r0', 'r1', 'r2', 'r3'];
+    const roomArbitrary = fc.record({
+      // retention removed seqs up to `removed`
+      removed: fc.integer({ min: 0, max: 10 }),
+      messages: fc.array(
+        fc.record({ sender_id: fc.constantFrom('me', 'a', 'b'), kind: fc.constantFrom('text', 'system') }),
+        { maxLength: 30 },
+      ),
+    });
+    const termArbitrary = fc.record(
+      {
+        // r9 holds nothing
+        room: fc.constantFrom(...rooms, 'r9'),
+        gt: fc.integer({ min: 0, max: 35 }),
+        len: fc.integer({ min: 1, max: 35 }),
+      },
+      { requiredKeys: ['room', 'gt'] },
+    );
+    const toFilter = (terms: Term[], others: boolean): Record<string, unknown> => ({
+      $or: terms.map(({ room, gt, len }) => ({
+        room_id: room,
+        seq: len === undefined ? { $gt: gt } : { $gt: gt, $lte: gt + len },
+      })),
+      ...(others ? { kind: 'text', sender_id: { $ne: 'me' } } : {}),
+    });
+    // MongoDB's semantics: a document matches when any term does and (with `others`) it is another's text
+    const matches = (message: Message, terms: Term[], others: boolean) =>
+      terms.some(
+        ({ room, gt, len }) =>
+          message.room_id === room && message.seq > gt && (len === undefined || message.seq <= gt + len),
+      ) &&
+      (!others || (message.kind === 'text' && message.sender_id !== 'me'));
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(roomArbitrary, { minLength: rooms.length, maxLength: rooms.length }),
+          fc.array(termArbitrary, { minLength: 1, maxLength: 8 }),
+          fc.boolean(),
+          fc.integer({ min: 1, max: 12 }),
+          async (drawn, terms, others, limit) => {
+            const stored: Message[] = drawn.flatMap(({ removed, messages: list }, index) =>
+              list
+                .map((message, at) => ({ room_id: rooms[index], seq: at + 1, ...message }))
+                .filter((message) => message.seq > removed),
+            );
+            await messages.deleteMany({});
+            if (stored.length > 0) await messages.insertMany(stored.map((message) => ({ ...message })));
+            const filter = toFilter(terms, others);
+            const pipeline = [{ $match: filter }, { $group: { _id: '$room_id', n: { $sum: 1 } } }];
+            const expected = new Map<string, number>();
+            for (const message of stored)
+              if (matches(message, terms, others))
+                expected.set(message.room_id, (expected.get(message.room_id) ?? 0) + 1);
+            const groups = await messages.aggregate<{ _id: string; n: number }>(pipeline).toArray();
+            expect(groups.map(({ _id, n }) => [_id, n]).sort()).toEqual([...expected.entries()].sort());
+            // a count in the group is an int32, as MongoDB's $sum of 1
+            for (const group of groups) expect(Number.isInteger(group.n)).toBe(true);
+            // the same $or in a count and in a page (newest first, limited)
+            const matched = stored.filter((message) => matches(message, terms, others));
+            expect(await messages.countDocuments(filter)).toBe(matched.length);
+            const page = await messages.find(filter).sort({ seq: -1, room_id: 1 }).limit(limit).toArray();
+            const expectedPage = [...matched]
+              .sort((a, b) => b.seq - a.seq || (a.room_id < b.room_id ? -1 : 1))
+              .slice(0, limit);
+            expect(page.map((doc) => [doc.room_id, doc.seq])).toEqual(
+              expectedPage.map((message) => [message.room_id, message.seq]),
+            );
+            if (build.ferretdbVersion !== undefined) {
+              const explained = (await groupsDb.command({
+                explain: { aggregate: 'chat_messages', pipeline, cursor: {} },
+              })) as {
+                filterPushdown: boolean;
+                chatboxGroupPushdown?: boolean;
+                chatboxGroupPlan?: string[];
+              };
+              expect(explained.chatboxGroupPushdown).toBe(true);
+              expect(explained.filterPushdown).toBe(true);
+              // an index range per term; with one term per room (a room list's), each on the unread
+              // index: kind and sender_id are indexed as their SQL values, so a window is counted
+              // without reading a message (a room's several terms are ORed on its (room_id, seq) rows)
+              const plan = explained.chatboxGroupPlan ?? [];
+              const ranges = plan.filter((line) => line.startsWith('SEARCH'));
+              const roomsNamed = new Set(terms.map((term) => term.room)).size;
+              expect(ranges.length).toBeGreaterThanOrEqual(roomsNamed);
+              for (const range of ranges) expect(range).toMatch(/USING (COVERING )?INDEX .*room_id_1_seq_1/);
+              if (roomsNamed === terms.length) {
+                if (others)
+                  for (const range of ranges) expect(range).toMatch(/room_id_1_seq_1_kind_1_sender_id_1/);
+                // SQLite's program reads no message's JSON: every value tested comes from the index
+                // (kind and sender_id held as JSON text, `->`, were read from the row)
+                expect(plan).toContain('chatbox: table rows read: false');
+              }
+              expect(plan.join('\n')).not.toMatch(/SCAN/);
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+      // pipelines and $or terms SQL cannot answer wholly are left to the handler: the same results
+      await messages.deleteMany({});
+      await messages.insertMany([
+        { room_id: 'r0', seq: 1, sender_id: 'a', kind: 'text', deleted_at: null },
+        { room_id: 'r0', seq: 2, sender_id: 'a', kind: 'text', deleted_at: new Date() },
+        { room_id: 'r1', seq: 1, sender_id: 'b', kind: 'text' },
+      ]);
+      const groupsOf = async (pipeline: Record<string, unknown>[]) =>
+        (await messages.aggregate<{ _id: unknown; n: number }>(pipeline).toArray())
+          .map(({ _id, n }) => [_id, n])
+          .sort();
+      const handlerOnly: Array<[Record<string, unknown>[], unknown[]]> = [
+        // a term with a field SQL does not test
+        [
+          [
+            { $match: { $or: [{ room_id: 'r0', deleted_at: null }, { room_id: 'r1' }] } },
+            { $group: { _id: '$room_id', n: { $sum: 1 } } },
+          ],
+          [
+            ['r0', 1],
+            ['r1', 1],
+          ],
+        ],
+        // $sum of another value
+        [
+          [{ $match: { $or: [{ room_id: 'r0' }] } }, { $group: { _id: '$room_id', n: { $sum: 2 } } }],
+          [['r0', 4]],
+        ],
+        // grouped by a field that is not only ever a string
+        [
+          [
+            { $match: { $or: [{ room_id: 'r0' }, { room_id: 'r1' }] } },
+            { $group: { _id: '$seq', n: { $sum: 1 } } },
+          ],
+          [
+            [1, 2],
+            [2, 1],
+          ],
+        ],
+      ];
+      for (const [pipeline, expected] of handlerOnly) {
+        expect(await groupsOf(pipeline)).toEqual(expected);
+        if (build.ferretdbVersion !== undefined) {
+          const explained = (await groupsDb.command({
+            explain: { aggregate: 'chat_messages', pipeline, cursor: {} },
+          })) as { chatboxGroupPushdown?: boolean };
+          expect(explained.chatboxGroupPushdown).toBe(false);
+        }
+      }
+      // a document without the grouped field is in the group of null, on either path
+      await messages.insertOne({ seq: 9, kind: 'text' });
+      expect(
+        await groupsOf([
+          { $match: { $or: [{ seq: 9 }, { room_id: 'r1' }] } },
+          { $group: { _id: '$room_id', n: { $sum: 1 } } },
+        ]),
+      ).toEqual([
+        [null, 1],
+        ['r1', 1],
+      ]);
+    } finally {
+      await groupsDb.dropDatabase();
     }
   });
 

@@ -312,8 +312,9 @@ export class RoomMessagesService implements OnModuleInit {
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the
   // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
-  // `rooms`: the rooms as read (their `last_seq` spares the look past a window behind it; see
-  // RoomMessagesRepository.unreadAfter); `marks`: the user's read marks, when read already.
+  // Every room's window counted in one store command (RoomMessagesRepository.unreadOf). `rooms`: the
+  // rooms as read (their `last_seq` spares the look past a window behind it); `marks`: the user's
+  // read marks, when read already.
   async unread(
     userId: string,
     roomIds: string[],
@@ -321,22 +322,15 @@ export class RoomMessagesService implements OnModuleInit {
     marks?: ReadonlyMap<string, number>,
   ): Promise<Map<string, Unread>> {
     const read = marks ?? (await this.readMarks.of(roomIds, userId));
-    const counts = await Promise.all(
-      roomIds.map(
-        async (roomId) =>
-          [
-            roomId,
-            await this.messages.unreadAfter(
-              roomId,
-              read.get(roomId) ?? 0,
-              userId,
-              UNREAD_WINDOW,
-              rooms?.get(roomId)?.last_seq,
-            ),
-          ] as const,
-      ),
+    return this.messages.unreadOf(
+      roomIds.map((roomId) => ({
+        roomId,
+        after: read.get(roomId) ?? 0,
+        stored: rooms?.get(roomId)?.last_seq,
+      })),
+      userId,
+      UNREAD_WINDOW,
     );
-    return new Map(counts);
   }
 
   // the user's read marks of these rooms (a room list reads them beside the rooms)

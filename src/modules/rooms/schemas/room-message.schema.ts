@@ -40,4 +40,9 @@ export class RoomMessage {
 export const RoomMessageSchema = SchemaFactory.createForClass(RoomMessage);
 RoomMessageSchema.index({ room_id: 1, seq: 1 }, { unique: true });
 RoomMessageSchema.index({ dedup_key: 1 }, { unique: true });
+// Unread counts (RoomMessagesRepository.unreadOf) test kind and sender_id over a room's seq range: with
+// them in the index the store counts from its entries alone, without reading a message (MongoDB: a
+// covered count; FerretDB's build, which indexes them as their SQL value: ~10 µs a message less,
+// pushdown-zrooms.patch). One more index entry per message written.
+RoomMessageSchema.index({ room_id: 1, seq: 1, kind: 1, sender_id: 1 });
 // created_at (retention) is indexed by RoomMessagesRepository: a TTL index where the store has them
