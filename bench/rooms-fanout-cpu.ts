@@ -23,6 +23,7 @@ import type { ParticipantsRepository } from '../src/modules/rooms/participants.r
 import { RoomHub } from '../src/modules/rooms/room-hub';
 import type { RoomMessagesRepository } from '../src/modules/rooms/room-messages.repository';
 import type { RoomServerFrame } from '../src/protocol/rooms';
+import { sampleRoomFrame } from './room-sample';
 
 const MEMBERS = Number(process.env.FANOUT_CPU_MEMBERS ?? '1000');
 const MESSAGES = Number(process.env.FANOUT_CPU_MESSAGES ?? '2000');
@@ -33,19 +34,7 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 type Variant = 'bare' | 'hub' | 'bare-cork' | 'bare-frame-cork';
 
-function frame(seq: number): RoomServerFrame {
-  return {
-    type: 'chat',
-    room_id: 'room-fanout',
-    message_id: randomUUID(),
-    seq,
-    user_id: 'sender-0001',
-    client_id: `${Date.now()}000.0.1.${seq}`,
-    timestamp: new Date().toISOString(),
-    content: 'a message of about the length people type in a room, sixty-ish',
-    metadata: { kind: 'text' },
-  } as RoomServerFrame;
-}
+const frame = (seq: number): RoomServerFrame => sampleRoomFrame('room-fanout', seq);
 
 async function child(variant: Variant): Promise<void> {
   const hub = new RoomHub(

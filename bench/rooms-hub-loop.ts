@@ -15,35 +15,22 @@
 // HUB_LOOP_BUILDS=/tmp/a,/tmp/b runs this file of each build (each a `tsc` output of the rooms bench
 // config, with node_modules linked) in child processes, ROUNDS times interleaved: an A/B of two
 // commits' loops on one machine in one window. Prints µs per delivery.
-import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { InProcessBus, InProcessNetwork } from '../src/infra/bus/in-process.bus';
 import type { Connection } from '../src/modules/realtime/connection';
 import type { ParticipantsRepository } from '../src/modules/rooms/participants.repository';
 import { RoomHub } from '../src/modules/rooms/room-hub';
 import type { RoomMessagesRepository } from '../src/modules/rooms/room-messages.repository';
 import type { RoomServerFrame } from '../src/protocol/rooms';
+import { runAb } from './ab-builds';
+import { sampleRoomFrame } from './room-sample';
 
 const MEMBERS = Number(process.env.HUB_LOOP_MEMBERS ?? '1000');
 const MESSAGES = Number(process.env.HUB_LOOP_MESSAGES ?? '2000');
 const ROUNDS = Number(process.env.HUB_LOOP_ROUNDS ?? '5');
-const BUILDS = (process.env.HUB_LOOP_BUILDS ?? '').split(',').filter((build) => build !== '');
 const EVICT_BYTES = Number(process.env.HUB_LOOP_EVICT_MB ?? '32') * 1024 * 1024;
 
-function frame(seq: number): RoomServerFrame {
-  return {
-    type: 'chat',
-    room_id: 'room-loop',
-    message_id: randomUUID(),
-    seq,
-    user_id: 'sender-0001',
-    client_id: `${Date.now()}000.0.1.${seq}`,
-    timestamp: new Date().toISOString(),
-    content: 'a message of about the length people type in a room, sixty-ish',
-    metadata: { kind: 'text' },
-  } as RoomServerFrame;
-}
+const frame = (seq: number): RoomServerFrame => sampleRoomFrame('room-loop', seq);
 
 // µs per delivery over MESSAGES fan-outs (after a warm-up of as many), each timed alone after the
 // caches were flushed
@@ -98,36 +85,11 @@ function run(): number {
   return (1000 * elapsed) / (MESSAGES * MEMBERS);
 }
 
-function inChild(build: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(build, 'bench', 'rooms-hub-loop.js'), [], {
-      env: { ...process.env, HUB_LOOP_CHILD: '1', HUB_LOOP_BUILDS: '' },
-    });
-    child.once('message', (message: { micros: number }) => resolve(message.micros));
-    child.once('error', reject);
-    child.once('exit', (code) => (code !== 0 ? reject(new Error(`${build}: exit ${code}`)) : undefined));
-  });
-}
-
-async function main(): Promise<void> {
-  if (process.env.HUB_LOOP_CHILD === '1') {
-    const micros = run();
-    if (process.send) process.send({ micros }, () => process.exit(0));
-    else console.log(`${micros.toFixed(3)} µs/delivery`);
-    return;
-  }
-  const builds = BUILDS.length > 0 ? BUILDS : [join(__dirname, '..')];
-  const results = new Map<string, number[]>(builds.map((build) => [build, []]));
-  for (let round = 0; round < ROUNDS; round++)
-    for (const build of builds) {
-      const micros = await inChild(build);
-      results.get(build)?.push(micros);
-      console.log(`round ${round + 1} ${build}: ${micros.toFixed(3)} µs/delivery`);
-    }
-  for (const [build, values] of results)
-    console.log(
-      `${build}: ${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)} µs per delivery (${values.length} runs)`,
-    );
-}
-
-void main();
+void runAb({
+  script: 'rooms-hub-loop.js',
+  childVariable: 'HUB_LOOP_CHILD',
+  buildsVariable: 'HUB_LOOP_BUILDS',
+  rounds: ROUNDS,
+  measure: run,
+  format: (micros) => `${micros.toFixed(3)} µs/delivery`,
+});

@@ -11,9 +11,7 @@
 // runs this file of each build in child processes, rounds interleaved: an A/B of two commits.
 // RECORD_CPU_OP=member measures instead the two reads every message sent makes before its insert
 // (RoomMessagesService.memberOf: RoomsRepository.find beside ParticipantsRepository.find).
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import mongoose from 'mongoose';
 import { ContentCipher } from '../src/common/crypto/content-cipher';
 import type { Settings } from '../src/config/settings';
@@ -23,11 +21,11 @@ import { RoomsRepository } from '../src/modules/rooms/rooms.repository';
 import { Participant, ParticipantSchema } from '../src/modules/rooms/schemas/participant.schema';
 import { RoomMessage, RoomMessageSchema } from '../src/modules/rooms/schemas/room-message.schema';
 import { Room, RoomSchema } from '../src/modules/rooms/schemas/room.schema';
+import { runAb } from './ab-builds';
 
 const STORE_URL = process.env.RECORD_CPU_URL ?? process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const MESSAGES = Number(process.env.RECORD_CPU_MESSAGES ?? '2000');
 const ROUNDS = Number(process.env.RECORD_CPU_ROUNDS ?? '5');
-const BUILDS = (process.env.RECORD_CPU_BUILDS ?? '').split(',').filter((build) => build !== '');
 const WARMUP = 200;
 const OP = process.env.RECORD_CPU_OP === 'member' ? 'member' : 'append';
 
@@ -86,36 +84,11 @@ async function run(): Promise<number> {
   return (used.user + used.system) / MESSAGES;
 }
 
-function inChild(build: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(build, 'bench', 'rooms-record-cpu.js'), [], {
-      env: { ...process.env, RECORD_CPU_CHILD: '1', RECORD_CPU_BUILDS: '' },
-    });
-    child.once('message', (message: { micros: number }) => resolve(message.micros));
-    child.once('error', reject);
-    child.once('exit', (code) => (code !== 0 ? reject(new Error(`${build}: exit ${code}`)) : undefined));
-  });
-}
-
-async function main(): Promise<void> {
-  if (process.env.RECORD_CPU_CHILD === '1') {
-    const micros = await run();
-    if (process.send) process.send({ micros }, () => process.exit(0));
-    else console.log(`${micros.toFixed(1)} µs/message`);
-    return;
-  }
-  const builds = BUILDS.length > 0 ? BUILDS : [join(__dirname, '..')];
-  const results = new Map<string, number[]>(builds.map((build) => [build, []]));
-  for (let round = 0; round < ROUNDS; round++)
-    for (const build of builds) {
-      const micros = await inChild(build);
-      results.get(build)?.push(micros);
-      console.log(`round ${round + 1} ${build}: ${micros.toFixed(1)} µs per ${OP}`);
-    }
-  for (const [build, values] of results)
-    console.log(
-      `${build}: ${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)} µs of Node CPU per ${OP} (${values.length} runs)`,
-    );
-}
-
-void main();
+void runAb({
+  script: 'rooms-record-cpu.js',
+  childVariable: 'RECORD_CPU_CHILD',
+  buildsVariable: 'RECORD_CPU_BUILDS',
+  rounds: ROUNDS,
+  measure: run,
+  format: (micros) => `${micros.toFixed(1)} µs of Node CPU per ${OP}`,
+});
