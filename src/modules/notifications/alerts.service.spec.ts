@@ -1,7 +1,7 @@
 import { loadNotificationSettings } from '../../config/notifications.settings';
 import type { Settings } from '../../config/settings';
 import type { MailSender } from '../../infra/mail/mail.sender';
-import type { SmsSender } from '../../infra/sms/sms.sender';
+import type { Sms } from '../../infra/sms/sms';
 import { AlertLimiter } from './alert-limiter';
 import type { NotificationRecord } from './alert.types';
 import { AlertsService } from './alerts.service';
@@ -62,12 +62,12 @@ function settingsWith(env: Record<string, string> = {}): Settings {
 }
 
 function build(
-  options: { env?: Record<string, string>; mail?: Partial<MailSender>; sms?: Partial<SmsSender> } = {},
+  options: { env?: Record<string, string>; mail?: Partial<MailSender>; sms?: Partial<Sms> } = {},
 ) {
   const repository = new MemoryRepository();
   const settings = settingsWith(options.env);
   const repo = repository as unknown as NotificationsRepository;
-  const delivery = new DeliveryService(repo, settings, options.mail as MailSender, options.sms as SmsSender);
+  const delivery = new DeliveryService(repo, settings, options.mail as MailSender, options.sms as Sms);
   const alerts = new AlertsService(new AlertLimiter(repo, settings), delivery, repo, settings);
   return { repository, delivery, alerts };
 }

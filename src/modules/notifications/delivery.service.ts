@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { MailSender } from '../../infra/mail/mail.sender';
-import { SmsSender } from '../../infra/sms/sms.sender';
+import { SMS_SENDER, type Sms } from '../../infra/sms/sms';
 import { backoffMs, smsOf, subjectOf, textOf } from './alert-format';
 import type { AlertChannel, NotificationRecord } from './alert.types';
 import { NotificationsRepository } from './notifications.repository';
@@ -30,7 +30,7 @@ export class DeliveryService implements OnModuleInit, OnModuleDestroy {
     private readonly repository: NotificationsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Optional() private readonly mail?: MailSender,
-    @Optional() private readonly sms?: SmsSender,
+    @Optional() @Inject(SMS_SENDER) private readonly sms?: Sms,
   ) {}
 
   onModuleInit(): void {

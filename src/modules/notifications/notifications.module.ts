@@ -4,7 +4,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { MailSender } from '../../infra/mail/mail.sender';
-import { SmsSender } from '../../infra/sms/sms.sender';
+import { createSmsSender, SMS_SENDER } from '../../infra/sms/sms';
 import { AlertLimiter } from './alert-limiter';
 import { AlertsService } from './alerts.service';
 import { DeliveryService } from './delivery.service';
@@ -55,10 +55,10 @@ import { TrafficWatch } from './traffic-watch.service';
         settings.notifications.mail ? new MailSender(mailer, settings.notifications.mail) : null,
     },
     {
-      provide: SmsSender,
+      provide: SMS_SENDER,
       inject: [SETTINGS],
       useFactory: (settings: Settings) =>
-        settings.notifications.sms ? new SmsSender(settings.notifications.sms) : null,
+        settings.notifications.sms ? createSmsSender(settings.notifications.sms) : null,
     },
     NotificationsRepository,
     AlertLimiter,

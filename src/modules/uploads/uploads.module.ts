@@ -6,7 +6,6 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { FILE_STORE } from '../../infra/files/file-store';
 import { ClamdScanner } from '../../infra/scanner/clamd.scanner';
 import { LocalDiskStorage } from '../../infra/storage/local-disk.storage';
-import { S3Storage } from '../../infra/storage/s3.storage';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { SessionsModule } from '../sessions/sessions.module';
 import { AttachmentsService } from './attachments.service';
@@ -28,6 +27,8 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     const key = Buffer.from(hkdfSync('sha256', settings.encryption.key, '', 'chatbox local file urls', 32));
     return new LocalDiskStorage(resolve(settings.uploads.localDir), key);
   }
+  // the AWS SDK (~5.6 MB of heap) is loaded only for a deployment that uses S3
+  const { S3Storage } = await import('../../infra/storage/s3.storage');
   const storage = new S3Storage(s3);
   await storage.ensureBucket().catch((error: unknown) => {
     new Logger('uploads').warn(
