@@ -68,8 +68,12 @@ start() {
   install
   mkdir -p "$dir"
   if [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then return 0; fi
-  "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --state-dir="$dir" --listen-addr="127.0.0.1:$port" \
-    --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
+  # GOGC=400 (FERRETDB_GOGC overrides): FerretDB allocates a decoded copy of every document it reads,
+  # and Go's collector was ~15% of its CPU under bench:rooms' history reads (perf); with 400, three
+  # back-to-back pairs of that phase had history p95 86 -> 57, 87 -> 76, 113 -> 88 ms and the room
+  # list's 38 -> 33, 35 -> 32, 56 -> 35 ms (bench/README.md, "Session 11"), for a larger Go heap
+  GOGC="${FERRETDB_GOGC:-400}" "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --state-dir="$dir" \
+    --listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
   echo $! >"$dir/ferretdb.pid"
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
