@@ -101,13 +101,9 @@ export class ClientHub implements OnModuleInit {
     return [...this.byUser.values()].flat();
   }
 
-  // this instance's sockets of the user
-  ofUser(userId: string): Connection[] {
-    return [...(this.byUser.get(userId) ?? [])];
-  }
-
-  ofSession(sessionId: string): Connection[] {
-    return [...(this.bySession.get(sessionId) ?? [])];
+  // this instance's sockets of the user (the hub's own frozen list: never changes under a loop)
+  ofUser(userId: string): readonly Connection[] {
+    return this.byUser.get(userId) ?? [];
   }
 
   hasSession(sessionId: string): boolean {
