@@ -136,14 +136,16 @@ describe('room message seq against FerretDB (property)', () => {
     expect(await repositories[0].edit(roomId, message.id, 'again', new Date())).toBe('gone');
   });
 
-  // Unread counts read a bounded window after the mark (one index range, however far behind the
-  // reader is): exact within it, `more` when messages follow it.
-  it("should count others' text messages in the window after a read mark, and say when more follow", async () => {
-    const roomId = `room-${randomBytes(6).toString('hex')}`;
-    const written: Array<{ seq: number; sender_id: string; kind: 'text' | 'system' }> = [];
+  // thirty messages into a room, alternating between the two instances' repositories; `pick` says
+  // who sends the index-th and of what kind
+  type Written = { seq: number; sender_id: string; kind: 'text' | 'system' };
+  async function writeThirty(
+    roomId: string,
+    pick: (index: number) => Omit<Written, 'seq'>,
+  ): Promise<Written[]> {
+    const written: Written[] = [];
     for (let index = 0; index < 30; index++) {
-      const sender_id = index % 3 === 0 ? 'me' : `other-${index % 4}`;
-      const kind = index % 5 === 4 ? 'system' : 'text';
+      const { sender_id, kind } = pick(index);
       const { message } = await repositories[index % 2].append({
         room_id: roomId,
         sender_id,
@@ -152,6 +154,17 @@ describe('room message seq against FerretDB (property)', () => {
       });
       written.push({ seq: message.seq, sender_id, kind });
     }
+    return written;
+  }
+
+  // Unread counts read a bounded window after the mark (one index range, however far behind the
+  // reader is): exact within it, `more` when messages follow it.
+  it("should count others' text messages in the window after a read mark, and say when more follow", async () => {
+    const roomId = `room-${randomBytes(6).toString('hex')}`;
+    const written = await writeThirty(roomId, (index) => ({
+      sender_id: index % 3 === 0 ? 'me' : `other-${index % 4}`,
+      kind: index % 5 === 4 ? 'system' : 'text',
+    }));
     const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
     const looks = jest.spyOn(model, 'findOne');
     await fc.assert(
@@ -199,26 +212,22 @@ describe('room message seq against FerretDB (property)', () => {
   // the mark; when it holds nothing to count and more follow, the window after the first kept message).
   it('should count the windows of many rooms in one or two store commands, as one room at a time', async () => {
     const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
-    type Written = { seq: number; sender_id: string; kind: 'text' | 'system' };
     const tag = randomBytes(6).toString('hex');
     // others' messages; only mine and system ones; a removed prefix (retention); none at all
     const shapes = ['mixed', 'mine', 'retained', 'empty'] as const;
     const kept = new Map<string, Written[]>();
     for (const shape of shapes) {
       const roomId = `room-${shape}-${tag}`;
-      const written: Written[] = [];
-      for (let index = 0; shape !== 'empty' && index < 30; index++) {
-        const mine = shape === 'mine' ? index % 2 === 0 : index % 3 === 0;
-        const sender_id = mine ? 'me' : `other-${index % 4}`;
-        const kind = shape === 'mine' && !mine ? 'system' : index % 5 === 4 ? 'system' : 'text';
-        const { message } = await repositories[index % 2].append({
-          room_id: roomId,
-          sender_id,
-          kind,
-          content: 'x',
-        });
-        written.push({ seq: message.seq, sender_id, kind });
-      }
+      const written =
+        shape === 'empty'
+          ? []
+          : await writeThirty(roomId, (index) => {
+              const mine = shape === 'mine' ? index % 2 === 0 : index % 3 === 0;
+              return {
+                sender_id: mine ? 'me' : `other-${index % 4}`,
+                kind: shape === 'mine' && !mine ? 'system' : index % 5 === 4 ? 'system' : 'text',
+              };
+            });
       if (shape === 'retained') await model.deleteMany({ room_id: roomId, seq: { $lte: 12 } });
       kept.set(roomId, shape === 'retained' ? written.filter((message) => message.seq > 12) : written);
     }
