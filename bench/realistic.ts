@@ -40,6 +40,9 @@ export interface IdleResult {
   rssPerConnectionNoGc: number;
   heapPerConnection: number;
   storeCommandsPerConnect: number;
+  // CPU per connect of the server and of its store (0 without a store process), while the sockets open
+  serverCpuPerConnectMs: number;
+  databaseCpuPerConnectMs: number;
 }
 
 export interface BurstResult {
@@ -147,6 +150,8 @@ async function warmOnly(
     rssPerConnectionNoGc: 0,
     heapPerConnection: 0,
     storeCommandsPerConnect: 0,
+    serverCpuPerConnectMs: 0,
+    databaseCpuPerConnectMs: 0,
   };
 }
 
@@ -179,7 +184,14 @@ async function idlePhase(
   const rssBefore = await server.rssBytes();
   const commandsBefore = await storeCommands(server);
   log(server, `opening ${config.idleConnections} idle connections, one user each`);
-  const opened = await openMany(url, newUsers(server, config.idleConnections), config.connectConcurrency);
+  const serverBefore = await server.cpuSeconds();
+  const measured = await coresDuring(server.spec.databasePid, async () => {
+    const started = performance.now();
+    const result = await openMany(url, newUsers(server, config.idleConnections), config.connectConcurrency);
+    return { result, seconds: (performance.now() - started) / 1000 };
+  });
+  const opened = measured.result.result;
+  const serverCpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
   await server.settle();
   const live = Math.max(1, opened.sockets.length);
   const commands = (await storeCommands(server)) - commandsBefore;
@@ -198,6 +210,8 @@ async function idlePhase(
     heapPerConnection:
       (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
     storeCommandsPerConnect: commands / live,
+    serverCpuPerConnectMs: serverCpuMs / live,
+    databaseCpuPerConnectMs: (measured.cores * measured.result.seconds * 1000) / live,
   };
 }
 

@@ -55,6 +55,13 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
       c.perSecond >= 0.5 * b.perSecond,
     ),
     row('  store commands per connect', format(c.storeCommandsPerConnect, 2), '–'),
+    row(
+      '  server CPU per connect (ms)',
+      format(c.serverCpuPerConnectMs, 3),
+      format(b.serverCpuPerConnectMs, 3),
+      ratio(c.serverCpuPerConnectMs, b.serverCpuPerConnectMs),
+    ),
+    row('  store CPU per connect (ms)', format(c.databaseCpuPerConnectMs, 3), '–'),
   ];
   bare.bursts.forEach((bareBurst, index) => {
     const burst = chatbox.bursts[index];

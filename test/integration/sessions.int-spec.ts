@@ -477,6 +477,28 @@ describe('sessions against FerretDB', () => {
     });
   });
 
+  // the insert goes to the driver (no mongoose save): the stored document must be the schema's, with
+  // every default, exactly as mongoose's create stores it
+  it("should store a new session as mongoose's create does, every default of the schema included", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const viaDriver = await model.collection.findOne({ _id: session.id as never });
+    const twin = randomUUID();
+    await model.create({
+      _id: twin,
+      user_id: user,
+      name: session.name,
+      model_id: 'demo',
+      is_active: true,
+      start_time: session.start_time,
+      last_activity: session.start_time,
+    });
+    const viaMongoose = await model.collection.findOne({ _id: twin as never });
+    expect({ ...viaDriver, _id: twin }).toEqual(viaMongoose);
+    // same keys in the same order: what a reader of the raw BSON (decodeHead) walks
+    expect(Object.keys(viaDriver!)).toEqual(Object.keys(viaMongoose!));
+  });
+
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');

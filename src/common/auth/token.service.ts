@@ -1,3 +1,4 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { Algorithm } from 'jsonwebtoken';
@@ -10,7 +11,9 @@ import type { Principal } from './principal';
 // (never `none`), `exp` required, `nbf` honoured, `sub` required.
 @Injectable()
 export class TokenService {
-  private readonly key: string;
+  // A key object, made once: given a string, jsonwebtoken parses it as a public key on every verify
+  // and, after that throws, makes a secret key of it (26 → 6 µs per HS256 verify in isolation).
+  private readonly key: KeyObject;
   private readonly algorithms: Algorithm[];
   private readonly adminRoles: Set<string>;
 
@@ -19,10 +22,10 @@ export class TokenService {
     @Inject(SETTINGS) settings: Settings,
   ) {
     if (settings.jwt.publicKey) {
-      this.key = settings.jwt.publicKey;
+      this.key = createPublicKey(settings.jwt.publicKey);
       this.algorithms = ['RS256', 'ES256'];
     } else {
-      this.key = settings.jwt.secret as string;
+      this.key = createSecretKey(Buffer.from(settings.jwt.secret as string));
       this.algorithms = ['HS256'];
     }
     this.adminRoles = new Set(settings.jwt.adminRoles);
@@ -32,9 +35,12 @@ export class TokenService {
     if (!token) throw new DomainException(ErrorCode.UNAUTHORIZED, 'Missing token.');
     let claims: Record<string, unknown>;
     try {
+      // JwtVerifyOptions types the key as string | Buffer; jsonwebtoken, which it is passed to, takes
+      // a KeyObject (and then skips the conversion)
+      const key = this.key as unknown as string;
       claims = this.jwt.verify<Record<string, unknown>>(token, {
-        secret: this.key,
-        publicKey: this.key,
+        secret: key,
+        publicKey: key,
         algorithms: this.algorithms,
       });
     } catch {
