@@ -185,11 +185,14 @@ async function idlePhase(
   const commandsBefore = await storeCommands(server);
   log(server, `opening ${config.idleConnections} idle connections, one user each`);
   const serverBefore = await server.cpuSeconds();
-  const measured = await coresDuring(server.spec.databasePid, async () => {
-    const started = performance.now();
-    const result = await openMany(url, newUsers(server, config.idleConnections), config.connectConcurrency);
-    return { result, seconds: (performance.now() - started) / 1000 };
-  });
+  const profileConfig = { profileDir: config.profileDir } as Parameters<typeof profiled>[1];
+  const measured = await coresDuring(server.spec.databasePid, () =>
+    profiled(server, profileConfig, 'idle-connects', async () => {
+      const started = performance.now();
+      const result = await openMany(url, newUsers(server, config.idleConnections), config.connectConcurrency);
+      return { result, seconds: (performance.now() - started) / 1000 };
+    }),
+  );
   const opened = measured.result.result;
   const serverCpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
   await server.settle();

@@ -184,6 +184,37 @@ describe('store conformance', () => {
       expect(await claims.countDocuments({ session_id: 's' })).toBe(1);
     });
 
+    // the coalesced connects (docs/protocol.md, "Opening a session"): a batch of new users' pointers
+    // and sessions is one unordered insertMany, a taken _id fails that document alone, named by its
+    // index; a batch of reads is one find of `_id: {$in}` (which may name an _id twice)
+    it('should store every document of an unordered insertMany but those whose _id is taken, naming each by index', async () => {
+      const pointers = fresh();
+      await pointers.insertMany([
+        { _id: 'u2' as never, n: 0 },
+        { _id: 'u4' as never, n: 0 },
+      ]);
+      const batch = ['u1', 'u2', 'u3', 'u4', 'u5'].map((id) => ({ _id: id as never, n: 1 }));
+      const failure = await pointers.insertMany(batch, { ordered: false }).then(
+        () => undefined,
+        (error: unknown) => error as { writeErrors: Array<{ index: number; code: number }> },
+      );
+      const writeErrors = [failure?.writeErrors ?? []].flat();
+      expect(writeErrors.map((entry) => [entry.index, entry.code])).toEqual([
+        [1, 11000],
+        [3, 11000],
+      ]);
+      const stored = await pointers
+        .find({ _id: { $in: ['u1', 'u2', 'u3', 'u4', 'u5', 'u3'] as never[] } })
+        .toArray();
+      expect(stored.map((document) => [document._id, document.n]).sort()).toEqual([
+        ['u1', 1],
+        ['u2', 0],
+        ['u3', 1],
+        ['u4', 0],
+        ['u5', 1],
+      ]);
+    });
+
     it('should filter dates with $lt, sort and limit', async () => {
       const sessions = fresh();
       const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes));

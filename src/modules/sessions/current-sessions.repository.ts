@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { coalescingLoader, insertEach, isDuplicateKey } from '../../common/coalescing-loader';
 import { CurrentSession } from './schemas/current-session.schema';
+
+type Pointer = { _id: string; session_id: string; updated_at: Date };
 
 // Each user's current-session pointer, read and written by `_id` (the user id) only: opening a
 // connection finds the user's session without a query by user (FerretDB would scan every session).
@@ -9,23 +12,51 @@ import { CurrentSession } from './schemas/current-session.schema';
 export class CurrentSessionsRepository {
   constructor(@InjectModel(CurrentSession.name) private readonly current: Model<CurrentSession>) {}
 
-  async sessionOf(userId: string): Promise<string | undefined> {
-    return (await this.current.findOne({ _id: userId }).lean<CurrentSession>())?.session_id;
+  // Reads and first writes of pointers are coalesced (docs/protocol.md, "Opening a session"): the
+  // users connecting while one batch is in flight are read in one find by `_id`, and the new ones
+  // among them inserted in one insertMany. Both go to the driver: the fields are typed here.
+  private readonly reads = coalescingLoader<string, string | undefined>(async (users) => {
+    const found = await this.current.collection
+      .find({ _id: { $in: [...new Set(users)] } } as Record<string, unknown>, {
+        projection: { session_id: 1 },
+      })
+      .toArray();
+    const byUser = new Map(
+      found.map((pointer) => [pointer._id as unknown as string, pointer.session_id as string]),
+    );
+    return users.map((user) => byUser.get(user));
+  });
+
+  private readonly inserts = coalescingLoader<Pointer, true>((pointers) =>
+    insertEach(
+      () =>
+        this.current.collection.insertMany(pointers as unknown as Array<Record<string, unknown>>, {
+          ordered: false,
+        }),
+      pointers.length,
+    ),
+  );
+
+  sessionOf(userId: string): Promise<string | undefined> {
+    return this.reads.load(userId);
   }
 
-  // The user's pointer, or `sessionId` as a new one when the user has none (one findAndModify that
-  // inserts only then, and writes nothing otherwise): whether the user is new and where a returning
-  // user's session is, in the command that reads it. Callers hold the user lock (the pointer's
-  // writers are serialized per user; an upsert racing another would fail on the unique `_id`).
+  // The user's pointer, or `sessionId` as a new one when the user has none (inserted then; a
+  // returning user's open writes nothing). Callers hold the user lock (the pointer's writers are
+  // serialized per user); an insert that meets another writer's pointer anyway (a lock lost with its
+  // instance) fails on the unique `_id`, and that pointer is the answer.
   async claim(userId: string, sessionId: string, now: Date): Promise<string> {
-    // to the driver directly: its fields are typed here, and mongoose's query casting cost more Node
-    // CPU than the command (one per connect)
-    const pointer = await this.current.collection.findOneAndUpdate(
-      { _id: userId } as Record<string, unknown>,
-      { $setOnInsert: { session_id: sessionId, updated_at: now } },
-      { upsert: true, returnDocument: 'after' },
-    );
-    return (pointer?.session_id as string | undefined) ?? sessionId;
+    const pointer = await this.reads.load(userId);
+    if (pointer !== undefined) return pointer;
+    try {
+      await this.inserts.load({ _id: userId, session_id: sessionId, updated_at: now });
+      return sessionId;
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      const taken = await this.reads.load(userId);
+      if (taken === undefined) throw error;
+      return taken;
+    }
   }
 
   async set(userId: string, sessionId: string, now: Date): Promise<void> {

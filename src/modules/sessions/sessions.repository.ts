@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { coalescingLoader, insertEach } from '../../common/coalescing-loader';
 import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
@@ -99,9 +100,30 @@ export class SessionsRepository implements OnModuleInit {
 
   private async insert(input: NewSession): Promise<SessionRecord> {
     const document = this.newDocument(input);
-    await this.sessions.collection.insertOne(document as unknown as Record<string, unknown>);
+    await this.inserts.load(document);
     return this.toRecord(document);
   }
+
+  // New sessions and heads read by id are coalesced (docs/protocol.md, "Opening a session"): the
+  // sessions opened while one batch is in flight are inserted in one insertMany, and read in one
+  // find of `_id: {$in}` (FerretDB pushes it down to the `_id` index), through the driver.
+  private readonly inserts = coalescingLoader<SessionDocument, true>((documents) =>
+    insertEach(
+      () =>
+        this.sessions.collection.insertMany(documents as unknown as Array<Record<string, unknown>>, {
+          ordered: false,
+        }),
+      documents.length,
+    ),
+  );
+
+  private readonly heads = coalescingLoader<string, SessionDocument | null>(async (ids) => {
+    const found = (await this.sessions.collection
+      .find({ _id: { $in: [...new Set(ids)] } } as Record<string, unknown>, { projection: WITHOUT_MESSAGES })
+      .toArray()) as unknown as SessionDocument[];
+    const byId = new Map(found.map((document) => [document._id, document]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
 
   // Two reads by `_id` (the user's pointer, then its session): on MongoDB as cheap as the indexed
   // query by user, and on FerretDB, which pushes down only `_id` filters, no scan of every session.
@@ -111,18 +133,12 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   private async activeNamed(sessionId: string, userId: string): Promise<SessionRecord | null> {
-    const found = ownedBy(
-      await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>(),
-      userId,
-    );
+    const found = ownedBy(await this.heads.load(sessionId), userId);
     return found?.is_active ? this.toRecord(found) : null;
   }
 
   async findOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
-    const found = ownedBy(
-      await this.sessions.findOne({ _id: sessionId }, WITHOUT_MESSAGES).lean<SessionDocument>(),
-      userId,
-    );
+    const found = ownedBy(await this.heads.load(sessionId), userId);
     return found ? this.toRecord(found) : null;
   }
 

@@ -1,0 +1,93 @@
+import DataLoader from 'dataloader';
+
+// One store command for many point operations: what callers ask while the previous batch is in
+// flight leaves together as the next batch (docs/protocol.md, "Opening a session"). A lone call
+// leaves at once (on the next turn of the event loop); a burst of callers, e.g. every client of a
+// restarted replica reconnecting, pays one command per batch instead of one per caller. At most one
+// batch of a loader is in flight; `run` answers each key with its value, or an Error for that key
+// alone, in the order of `keys` (which may repeat: nothing is cached).
+export function coalescingLoader<K, V>(
+  run: (keys: readonly K[]) => Promise<ReadonlyArray<V | Error>>,
+  maxBatchSize = 500,
+): DataLoader<K, V> {
+  let inFlight = false;
+  const waiting: Array<() => void> = [];
+  const dispatchNext = (): void => {
+    const dispatch = waiting.shift();
+    inFlight = dispatch !== undefined;
+    dispatch?.();
+  };
+  return new DataLoader<K, V>(
+    async (keys) => {
+      try {
+        return await run(keys);
+      } finally {
+        // after this batch's callers are answered: the next batch holds what came meanwhile
+        setImmediate(dispatchNext);
+      }
+    },
+    {
+      cache: false,
+      maxBatchSize,
+      batchScheduleFn: (dispatch) => {
+        if (inFlight) return void waiting.push(dispatch);
+        inFlight = true;
+        setImmediate(dispatch);
+      },
+    },
+  );
+}
+
+// MongoDB's duplicate-key error code (E11000): an insert whose `_id` (or unique key) is taken
+export const DUPLICATE_KEY = 11000;
+
+// The insertMany (ordered: false) of a batch, answered per document: `true` when stored, the
+// document's own write error otherwise (a duplicate key fails that document alone).
+export async function insertEach(
+  insertMany: () => Promise<unknown>,
+  count: number,
+): Promise<Array<true | Error>> {
+  try {
+    await insertMany();
+    return Array.from({ length: count }, () => true as const);
+  } catch (error) {
+    const writeErrors = writeErrorsOf(error);
+    if (!writeErrors) throw error;
+    const answers: Array<true | Error> = Array.from({ length: count }, () => true as const);
+    for (const failed of writeErrors) {
+      const insertError = Object.assign(new Error(failed.errmsg ?? 'insert failed'), { code: failed.code });
+      if (failed.index >= 0 && failed.index < count) answers[failed.index] = insertError;
+    }
+    return answers;
+  }
+}
+
+interface WriteError {
+  index: number;
+  code?: number;
+  errmsg?: string;
+}
+
+// the per-document errors of a MongoBulkWriteError (the driver's, from any server), if that is what
+// `error` is
+function writeErrorsOf(error: unknown): WriteError[] | undefined {
+  if (typeof error !== 'object' || error === null || !('writeErrors' in error)) return undefined;
+  const raw = (error as { writeErrors: unknown }).writeErrors;
+  const list = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  const parsed: WriteError[] = [];
+  for (const entry of list) {
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { index, code, errmsg } = entry as Record<string, unknown>;
+    if (typeof index !== 'number') return undefined;
+    parsed.push({
+      index,
+      code: typeof code === 'number' ? code : undefined,
+      errmsg: typeof errmsg === 'string' ? errmsg : undefined,
+    });
+  }
+  return parsed;
+}
+
+export function isDuplicateKey(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === DUPLICATE_KEY;
+}
