@@ -88,7 +88,9 @@ describe('coalescingLoader', () => {
           }
           await Promise.all(pending);
           expect(maxInFlight).toBeLessThanOrEqual(1);
-          expect([...sent].sort((a, b) => a - b)).toEqual(calls.map((call) => call.key).sort((a, b) => a - b));
+          expect([...sent].sort((a, b) => a - b)).toEqual(
+            calls.map((call) => call.key).sort((a, b) => a - b),
+          );
         },
       ),
       { numRuns: 60 },
