@@ -527,6 +527,25 @@ describe('sessions against FerretDB', () => {
     expect({ ...viaDriver, _id: twin }).toEqual(viaMongoose);
     // same keys in the same order: what a reader of the raw BSON (decodeHead) walks
     expect(Object.keys(viaDriver!)).toEqual(Object.keys(viaMongoose!));
+    // an admin's dashboard session (console) likewise, and the defaults are not shared between two
+    const admin = uniqueUser();
+    const { session: consoleSession } = await service.open(admin, undefined, 'demo', { console: true });
+    const consoleViaDriver = await model.collection.findOne({ _id: consoleSession.id as never });
+    const consoleTwin = randomUUID();
+    await model.create({
+      _id: consoleTwin,
+      console: true,
+      user_id: admin,
+      name: consoleSession.name,
+      model_id: 'demo',
+      is_active: true,
+      start_time: consoleSession.start_time,
+      last_activity: consoleSession.start_time,
+    });
+    const consoleViaMongoose = await model.collection.findOne({ _id: consoleTwin as never });
+    expect({ ...consoleViaDriver, _id: consoleTwin }).toEqual(consoleViaMongoose);
+    expect(Object.keys(consoleViaDriver!)).toEqual(Object.keys(consoleViaMongoose!));
+    expect(consoleViaDriver!.messages).toEqual([]);
   });
 
   it('should refuse with SESSION_FULL once the document reaches its size bound, storing nothing', async () => {
