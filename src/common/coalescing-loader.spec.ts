@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { coalescingLoader, insertEach, isDuplicateKey } from './coalescing-loader';
+import { bulkEach, coalescingLoader, isDuplicateKey } from './coalescing-loader';
 
 describe('coalescingLoader', () => {
   it('should send a lone call at once, in a batch of its own', async () => {
@@ -98,24 +98,28 @@ describe('coalescingLoader', () => {
   });
 });
 
-describe('insertEach', () => {
+describe('bulkEach', () => {
   it('should answer each document of a batch that stored them all', async () => {
-    await expect(insertEach(async () => undefined, 3)).resolves.toEqual([true, true, true]);
+    await expect(bulkEach(async () => ({ modifiedCount: 3 }), 3)).resolves.toEqual({
+      answers: [true, true, true],
+      result: { modifiedCount: 3 },
+    });
   });
 
   it("should fail only the documents a bulk write error names, keeping each one's code", async () => {
     const bulkError = Object.assign(new Error('E11000'), {
       writeErrors: [{ index: 1, code: 11000, errmsg: 'E11000 duplicate key' }],
     });
-    const answers = await insertEach(() => Promise.reject(bulkError), 3);
+    const { answers, result } = await bulkEach(() => Promise.reject(bulkError), 3);
+    expect(result).toBeUndefined();
     expect(answers[0]).toBe(true);
     expect(answers[2]).toBe(true);
     expect(isDuplicateKey(answers[1])).toBe(true);
   });
 
   it('should fail the whole batch on any other error', async () => {
-    await expect(insertEach(() => Promise.reject(new Error('network')), 2)).rejects.toThrow('network');
+    await expect(bulkEach(() => Promise.reject(new Error('network')), 2)).rejects.toThrow('network');
     const odd = Object.assign(new Error('odd'), { writeErrors: [{ code: 11000 }] });
-    await expect(insertEach(() => Promise.reject(odd), 2)).rejects.toThrow('odd');
+    await expect(bulkEach(() => Promise.reject(odd), 2)).rejects.toThrow('odd');
   });
 });

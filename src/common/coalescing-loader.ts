@@ -41,24 +41,24 @@ export function coalescingLoader<K, V>(
 // MongoDB's duplicate-key error code (E11000): an insert whose `_id` (or unique key) is taken
 export const DUPLICATE_KEY = 11000;
 
-// The insertMany (ordered: false) of a batch, answered per document: `true` when stored, the
-// document's own write error otherwise (a duplicate key fails that document alone).
-export async function insertEach(
-  insertMany: () => Promise<unknown>,
+// The unordered insertMany or bulkWrite of a batch, answered per document or operation: `true` when
+// the store took it, its own write error otherwise (a duplicate key fails that document alone), and
+// the write's result when none failed (the bulk's counts).
+export async function bulkEach<R>(
+  write: () => Promise<R>,
   count: number,
-): Promise<Array<true | Error>> {
+): Promise<{ answers: Array<true | Error>; result?: R }> {
+  const answers: Array<true | Error> = Array.from({ length: count }, () => true as const);
   try {
-    await insertMany();
-    return Array.from({ length: count }, () => true as const);
+    return { answers, result: await write() };
   } catch (error) {
     const writeErrors = writeErrorsOf(error);
     if (!writeErrors) throw error;
-    const answers: Array<true | Error> = Array.from({ length: count }, () => true as const);
     for (const failed of writeErrors) {
-      const insertError = Object.assign(new Error(failed.errmsg ?? 'insert failed'), { code: failed.code });
-      if (failed.index >= 0 && failed.index < count) answers[failed.index] = insertError;
+      const writeError = Object.assign(new Error(failed.errmsg ?? 'write failed'), { code: failed.code });
+      if (failed.index >= 0 && failed.index < count) answers[failed.index] = writeError;
     }
-    return answers;
+    return { answers };
   }
 }
 

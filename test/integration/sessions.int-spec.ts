@@ -144,6 +144,54 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
+  // docs/protocol.md, "The store": appends that return nothing (replies, events) and plain updates
+  // (a rename) of many sessions at once share one bulkWrite per batch; an append whose
+  // compare-and-set fails in a batch (another instance wrote meanwhile) is found out from the logs,
+  // retried at the next seq, and stored once, while the rest of its batch is stored once too
+  it('should store appends and renames of many sessions at once in a few shared commands, each once, a conflict included', async () => {
+    const opened = await Promise.all(
+      Array.from({ length: 20 }, () => service.open(uniqueUser(), undefined, 'demo')),
+    );
+    const ids = opened.map((entry) => entry.session.id);
+    // another instance appends to the first session: this one's seq for it is now stale
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
+    await other.append(ids[0], {
+      type: 'ai_response',
+      sender: 'ai',
+      content: 'elsewhere',
+      timestamp: new Date(),
+    });
+    const reply = (index: number) => ({
+      type: 'ai_response' as const,
+      sender: 'ai' as const,
+      content: `reply ${index}`,
+      timestamp: new Date(),
+    });
+    let stored: Array<Awaited<ReturnType<typeof service.append>>> = [];
+    const commands = await commandsOf(async () => {
+      stored = await Promise.all(ids.map((id, index) => service.append(id, reply(index))));
+    });
+    expect(commands.filter((command) => command === 'update').length).toBeLessThanOrEqual(4);
+    expect(commands.length).toBeLessThanOrEqual(8);
+    expect(stored.map((entry) => entry.message.seq)).toEqual(ids.map((_, index) => (index === 0 ? 2 : 1)));
+    for (const [index, id] of ids.entries()) {
+      const log = await repository.messagesAfter(id, opened[index].session.user_id, 0);
+      expect(log.map((message) => message.content)).toEqual(
+        index === 0 ? ['elsewhere', 'reply 0'] : [`reply ${index}`],
+      );
+    }
+    const renames = await commandsOf(() =>
+      Promise.all(ids.map((id, index) => service.rename(id, `Named ${index}`))),
+    );
+    expect(renames.length).toBeLessThanOrEqual(3);
+    const names = await model
+      .find({ _id: { $in: ids } }, { name: 1 })
+      .lean<Array<{ _id: string; name: string }>>();
+    expect(new Map(names.map((entry) => [entry._id, entry.name]))).toEqual(
+      new Map(ids.map((id, index) => [id, `Named ${index}`])),
+    );
+  });
+
   it("should return the session as written with an owner's message, and store nothing in another user's", async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
@@ -280,7 +328,7 @@ describe('sessions against FerretDB', () => {
       model.db.off('operation-start', listener);
     }
     expect(commands).toEqual(['findAndModify', 'update', 'find', 'update']);
-    expect(operations).toEqual(['findOneAndUpdate', 'updateOne', 'find', 'updateOne']);
+    expect(operations).toEqual(['findOneAndUpdate', 'bulkWrite', 'find', 'bulkWrite']);
   });
 
   // docs/protocol.md, "Opening a session": a lone new user's open reads the pointer, inserts it and

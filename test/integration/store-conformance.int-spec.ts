@@ -215,6 +215,38 @@ describe('store conformance', () => {
       ]);
     });
 
+    // coalesced writes (docs/protocol.md, "The store"): one unordered bulkWrite of updateOne carries
+    // appends to several sessions; a compare-and-set that fails leaves the others applied, and the
+    // bulk's modified count says whether every one was
+    it('should apply each updateOne of an unordered bulkWrite on its own, counting the ones modified', async () => {
+      const sessions = fresh();
+      await sessions.insertMany(
+        ['a', 'b', 'c'].map((id) => ({ _id: id as never, seq: 1, bytes: 0, messages: [{ seq: 1 }] })),
+      );
+      const append = (id: string, expected: number) => ({
+        updateOne: {
+          filter: { _id: id as never, seq: expected, bytes: { $lte: 100 } },
+          update: {
+            $set: { seq: expected + 1 },
+            $inc: { bytes: 10 },
+            $push: { messages: { seq: expected + 1 } },
+          },
+        },
+      });
+      const result = await sessions.bulkWrite([append('a', 1), append('b', 7), append('c', 1)], {
+        ordered: false,
+      });
+      expect(result.matchedCount).toBe(2);
+      expect(result.modifiedCount).toBe(2);
+      expect(await sessions.find({}).sort({ _id: 1 }).toArray()).toEqual([
+        { _id: 'a', seq: 2, bytes: 10, messages: [{ seq: 1 }, { seq: 2 }] },
+        { _id: 'b', seq: 1, bytes: 0, messages: [{ seq: 1 }] },
+        { _id: 'c', seq: 2, bytes: 10, messages: [{ seq: 1 }, { seq: 2 }] },
+      ]);
+      const all = await sessions.bulkWrite([append('a', 2), append('b', 1)], { ordered: false });
+      expect(all.modifiedCount).toBe(2);
+    });
+
     it('should filter dates with $lt, sort and limit', async () => {
       const sessions = fresh();
       const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes));

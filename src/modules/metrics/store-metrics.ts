@@ -23,6 +23,8 @@ const COMMAND_OF: Record<string, string> = {
   replaceOne: 'update',
   insertOne: 'insert',
   insertMany: 'insert',
+  // chatbox's bulk writes are unordered batches of updateOne (SessionsRepository): one update command
+  bulkWrite: 'update',
   deleteOne: 'delete',
   deleteMany: 'delete',
   countDocuments: 'aggregate',

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { coalescingLoader, insertEach, isDuplicateKey } from '../../common/coalescing-loader';
+import { bulkEach, coalescingLoader, isDuplicateKey } from '../../common/coalescing-loader';
 import { CurrentSession } from './schemas/current-session.schema';
 
 type Pointer = { _id: string; session_id: string; updated_at: Date };
@@ -27,15 +27,16 @@ export class CurrentSessionsRepository {
     return users.map((user) => byUser.get(user));
   });
 
-  private readonly inserts = coalescingLoader<Pointer, true>((pointers) =>
-    insertEach(
+  private readonly inserts = coalescingLoader<Pointer, true>(async (pointers) => {
+    const { answers } = await bulkEach(
       () =>
         this.current.collection.insertMany(pointers as unknown as Array<Record<string, unknown>>, {
           ordered: false,
         }),
       pointers.length,
-    ),
-  );
+    );
+    return answers;
+  });
 
   sessionOf(userId: string): Promise<string | undefined> {
     return this.reads.load(userId);

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { coalescingLoader, insertEach } from '../../common/coalescing-loader';
+import { bulkEach, coalescingLoader } from '../../common/coalescing-loader';
 import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
@@ -33,6 +33,15 @@ const WITHOUT_INDEX = { search_tokens: 0 } as const;
 const WITHOUT_MESSAGES = { messages: 0, search_tokens: 0 } as const;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
+
+// an append that returns nothing, as its batch sends it and answers it
+interface PlainAppend {
+  sessionId: string;
+  seq: number;
+  messageId: string;
+  filter: Record<string, unknown>;
+  update: Record<string, unknown>;
+}
 
 // a session to create: its id, owner, default name and model, when
 export interface NewSession {
@@ -119,15 +128,66 @@ export class SessionsRepository implements OnModuleInit {
   // New sessions and heads read by id are coalesced (docs/protocol.md, "Opening a session"): the
   // sessions opened while one batch is in flight are inserted in one insertMany, and read in one
   // find of `_id: {$in}` (FerretDB pushes it down to the `_id` index), through the driver.
-  private readonly inserts = coalescingLoader<SessionDocument, true>((documents) =>
-    insertEach(
+  private readonly inserts = coalescingLoader<SessionDocument, true>(async (documents) => {
+    const { answers } = await bulkEach(
       () =>
         this.sessions.collection.insertMany(documents as unknown as Array<Record<string, unknown>>, {
           ordered: false,
         }),
       documents.length,
-    ),
+    );
+    return answers;
+  });
+
+  // Writes that return nothing are coalesced likewise, one unordered bulkWrite per batch (each
+  // session's writes are serialized by its lock, so a batch never holds two of one session's):
+  // - plain field updates (a rename, the model), answered per operation;
+  // - appends that return nothing (a reply, an event): their compare-and-set must be answered per
+  //   append, which the bulk's counts do when every one was modified; otherwise, which is rare (a
+  //   conflict, a full or missing session), the batch's logs are read, and an append was stored when
+  //   its message is there at its seq (messages[i].seq === i + 1).
+  private readonly updates = coalescingLoader<
+    { filter: Record<string, unknown>; update: Record<string, unknown> },
+    true
+  >(
+    async (writes) =>
+      (
+        await bulkEach(
+          () =>
+            this.sessions.collection.bulkWrite(
+              writes.map(({ filter, update }) => ({ updateOne: { filter, update } })),
+              { ordered: false },
+            ),
+          writes.length,
+        )
+      ).answers,
   );
+
+  private readonly plainAppends = coalescingLoader<PlainAppend, boolean>(async (appends) => {
+    const { answers, result } = await bulkEach(
+      () =>
+        this.sessions.collection.bulkWrite(
+          appends.map(({ filter, update }) => ({ updateOne: { filter, update } })),
+          { ordered: false },
+        ),
+      appends.length,
+    );
+    if (result?.modifiedCount === appends.length) return answers;
+    const logs = (await this.sessions.collection
+      .find(
+        { _id: { $in: [...new Set(appends.map((append) => append.sessionId))] } } as Record<string, unknown>,
+        {
+          projection: { messages: 1 },
+        },
+      )
+      .toArray()) as unknown as Array<{ _id: string; messages?: Array<{ id: string }> }>;
+    const byId = new Map(logs.map((log) => [log._id, log.messages ?? []]));
+    return appends.map((append, index) => {
+      const answer = answers[index];
+      if (answer !== true) return answer;
+      return byId.get(append.sessionId)?.[append.seq - 1]?.id === append.messageId;
+    });
+  });
 
   private readonly heads = coalescingLoader<string, SessionDocument | null>(async (ids) => {
     const found = (await this.sessions.collection
@@ -328,8 +388,7 @@ export class SessionsRepository implements OnModuleInit {
           named: options.name,
         };
     } else {
-      const result = await collection.updateOne(filter, update);
-      if (result.modifiedCount === 1)
+      if (await this.plainAppends.load({ sessionId, seq, messageId: message.id, filter, update }))
         return { status: 'stored', message: { ...message, seq }, named: options.name };
     }
     return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
@@ -450,8 +509,7 @@ export class SessionsRepository implements OnModuleInit {
     if (changes.name !== undefined) set.title_tokens = this.index.tokensOf(changes.name);
     // to the driver directly, as the append: the fields are typed here, and mongoose's casting of the
     // update cost more Node CPU than the command itself (a rename per new session: the model's title)
-    const filter: Record<string, unknown> = { _id: sessionId };
-    await this.sessions.collection.updateOne(filter, { $set: set });
+    await this.updates.load({ filter: { _id: sessionId }, update: { $set: set } });
   }
 
   // Sessions whose messages (or name) hold every word of the query, newest activity first: one
