@@ -66,7 +66,8 @@ function turn(seq: number): Document {
   return {
     seq,
     role,
-    content: `${role} turn ${seq}: ${'lorem ipsum dolor sit amet, '.repeat(25)}`.slice(0, 700),
+    // an AI reply's text: newlines, quotes, a <tag> and & (stored as JSON escapes)
+    content: `${role} turn ${seq}:\n${'lorem "ipsum" dolor <sit> & amet,\n'.repeat(20)}`.slice(0, 700),
     timestamp: new Date(),
     dedup: `d-${seq}`,
     metadata: { model: 'fake', tokens: 123 },
