@@ -37,9 +37,10 @@
 # A seventh (zz-fast-json.patch; go-json is in go.mod and tools.go so `go mod vendor` brings it)
 # decodes sjson, the JSON each document is stored as, once per value with goccy/go-json instead of a
 # new encoding/json Decoder per value, shares a small document's decoded schema, and reads/writes
-# sjson's own integer and plain-string forms directly; the encoding stays byte for byte
-# encoding/json's (the `_id` index compares JSON text). Store CPU per page of 100 room messages
-# 7.7-8.5 -> 3.6-4.8 ms, per append to a 500-message session 45-54 -> 23-25 ms (bench/README.md).
+# sjson's own integer and string forms directly; the encoding stays byte for byte encoding/json's
+# (the `_id` index and pushed-down filters compare JSON text; scripts/ferretdb-codec-cross.sh reads
+# one build's data with another). Store CPU per page of 100 room messages 8.2-12.6 -> 2.7-4.3 ms, per
+# append to a 500-message session 49.5-73.8 -> 28.1-36.5 ms (6 rounds each; bench/README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
