@@ -2,7 +2,10 @@ module chatbox-tools
 
 go 1.24
 
-require github.com/FerretDB/FerretDB v1.24.2
+require (
+	github.com/FerretDB/FerretDB v1.24.2
+	github.com/goccy/go-json v0.12.0
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
