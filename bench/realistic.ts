@@ -245,6 +245,8 @@ async function burstPhase(
   history: number,
 ): Promise<BurstResult> {
   const clients = await openMany(url, newUsers(server, count), config.connectConcurrency);
+  if (clients.failures > 0)
+    log(server, `${clients.failures} of ${count} connects failed (first: ${clients.firstError ?? '?'})`);
   if (history > 0) {
     log(server, `giving ${count} users ${history} turns each`);
     llm.fake.script = saturationScript(5);

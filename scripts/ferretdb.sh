@@ -41,6 +41,10 @@
 # (the `_id` index and pushed-down filters compare JSON text; scripts/ferretdb-codec-cross.sh reads
 # one build's data with another). Store CPU per page of 100 room messages 8.2-12.6 -> 2.7-4.3 ms, per
 # append to a 500-message session 49.5-73.8 -> 28.1-36.5 ms (6 rounds each; bench/README.md).
+# An eighth (update-per-statement.patch) fixes a hang: an update command closed each statement's
+# query only when the command ended, and a limited query holds its pooled SQLite connection until
+# closed, so a command of 100 or more statements (one bulkWrite) took the whole pool of 100, waited
+# forever, and wedged the store; each statement's query is now closed once it is applied.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

@@ -223,16 +223,17 @@ describe('store conformance', () => {
       await sessions.insertMany(
         ['a', 'b', 'c'].map((id) => ({ _id: id as never, seq: 1, bytes: 0, messages: [{ seq: 1 }] })),
       );
-      const append = (id: string, expected: number) => ({
-        updateOne: {
-          filter: { _id: id as never, seq: expected, bytes: { $lte: 100 } },
-          update: {
-            $set: { seq: expected + 1 },
-            $inc: { bytes: 10 },
-            $push: { messages: { seq: expected + 1 } },
+      const append = (id: string, expected: number): never =>
+        ({
+          updateOne: {
+            filter: { _id: id as never, seq: expected, bytes: { $lte: 100 } },
+            update: {
+              $set: { seq: expected + 1 },
+              $inc: { bytes: 10 },
+              $push: { messages: { seq: expected + 1 } },
+            },
           },
-        },
-      });
+        }) as never;
       const result = await sessions.bulkWrite([append('a', 1), append('b', 7), append('c', 1)], {
         ordered: false,
       });
@@ -245,6 +246,31 @@ describe('store conformance', () => {
       ]);
       const all = await sessions.bulkWrite([append('a', 2), append('b', 1)], { ordered: false });
       expect(all.modifiedCount).toBe(2);
+    });
+
+    // FerretDB 1.24 held each statement's query open until its update command ended, and a limited
+    // query holds a pooled SQLite connection: a command of 100 or more statements took the whole
+    // pool and never answered, and nothing else was answered after it (update-per-statement.patch).
+    // chatbox also keeps its bulk writes to 50 statements (SessionsRepository).
+    it('should answer a bulkWrite of 150 updateOne, and the store goes on answering', async () => {
+      const docs = fresh();
+      await docs.insertMany(Array.from({ length: 150 }, (_, index) => ({ _id: `d${index}` as never, v: 0 })));
+      const timed = new MongoClient(mongoUri(db.databaseName), { socketTimeoutMS: 10_000 });
+      try {
+        const result = await timed
+          .db()
+          .collection(docs.collectionName)
+          .bulkWrite(
+            Array.from({ length: 150 }, (_, index) => ({
+              updateOne: { filter: { _id: `d${index}` as never }, update: { $inc: { v: 1 } } },
+            })),
+            { ordered: false },
+          );
+        expect(result.modifiedCount).toBe(150);
+      } finally {
+        await timed.close();
+      }
+      expect(await docs.countDocuments({ v: 1 })).toBe(150);
     });
 
     it('should filter dates with $lt, sort and limit', async () => {

@@ -34,6 +34,9 @@ const WITHOUT_MESSAGES = { messages: 0, search_tokens: 0 } as const;
 
 type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
 
+// statements per coalesced bulkWrite (docs/protocol.md, "Coalesced writes")
+const BULK_STATEMENTS = 50;
+
 // an append that returns nothing, as its batch sends it and answers it
 interface PlainAppend {
   sessionId: string;
@@ -142,6 +145,8 @@ export class SessionsRepository implements OnModuleInit {
   // Writes that return nothing are coalesced likewise, one unordered bulkWrite per batch (each
   // session's writes are serialized by its lock, so a batch never holds two of one session's):
   // - plain field updates (a rename, the model), answered per operation;
+  //   (at most BULK_STATEMENTS per command: FerretDB 1.24, before update-per-statement.patch, hung on
+  //   an update command of 100 statements or more)
   // - appends that return nothing (a reply, an event): their compare-and-set must be answered per
   //   append, which the bulk's counts do when every one was modified; otherwise, which is rare (a
   //   conflict, a full or missing session), the batch's logs are read, and an append was stored when
@@ -161,6 +166,7 @@ export class SessionsRepository implements OnModuleInit {
           writes.length,
         )
       ).answers,
+    BULK_STATEMENTS,
   );
 
   private readonly plainAppends = coalescingLoader<PlainAppend, boolean>(async (appends) => {
@@ -187,7 +193,7 @@ export class SessionsRepository implements OnModuleInit {
       if (answer !== true) return answer;
       return byId.get(append.sessionId)?.[append.seq - 1]?.id === append.messageId;
     });
-  });
+  }, BULK_STATEMENTS);
 
   private readonly heads = coalescingLoader<string, SessionDocument | null>(async (ids) => {
     const found = (await this.sessions.collection
