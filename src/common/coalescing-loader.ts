@@ -1,21 +1,25 @@
 import DataLoader from 'dataloader';
 
-// One store command for many point operations: what callers ask while the previous batch is in
+// One store command for many point operations: what callers ask while earlier batches are in
 // flight leaves together as the next batch (docs/protocol.md, "Opening a session"). A lone call
 // leaves at once (on the next turn of the event loop); a burst of callers, e.g. every client of a
-// restarted replica reconnecting, pays one command per batch instead of one per caller. At most one
-// batch of a loader is in flight; `run` answers each key with its value, or an Error for that key
-// alone, in the order of `keys` (which may repeat: nothing is cached).
+// restarted replica reconnecting, pays one command per batch instead of one per caller. At most
+// `concurrency` batches of a loader are in flight (more than one lets a store that runs commands
+// in parallel keep its cores busy when each operation is costly); `run` answers each key with its
+// value, or an Error for that key alone, in the order of `keys` (which may repeat: nothing is cached).
 export function coalescingLoader<K, V>(
   run: (keys: readonly K[]) => Promise<ReadonlyArray<V | Error>>,
   maxBatchSize = 500,
+  concurrency = 1,
 ): DataLoader<K, V> {
-  let inFlight = false;
+  let inFlight = 0;
   const waiting: Array<() => void> = [];
-  const dispatchNext = (): void => {
+  const release = (): void => {
+    inFlight--;
     const dispatch = waiting.shift();
-    inFlight = dispatch !== undefined;
-    dispatch?.();
+    if (!dispatch) return;
+    inFlight++;
+    dispatch();
   };
   return new DataLoader<K, V>(
     async (keys) => {
@@ -23,15 +27,15 @@ export function coalescingLoader<K, V>(
         return await run(keys);
       } finally {
         // after this batch's callers are answered: the next batch holds what came meanwhile
-        setImmediate(dispatchNext);
+        setImmediate(release);
       }
     },
     {
       cache: false,
       maxBatchSize,
       batchScheduleFn: (dispatch) => {
-        if (inFlight) return void waiting.push(dispatch);
-        inFlight = true;
+        if (inFlight >= concurrency) return void waiting.push(dispatch);
+        inFlight++;
         setImmediate(dispatch);
       },
     },

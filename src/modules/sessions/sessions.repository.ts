@@ -36,6 +36,9 @@ type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] 
 
 // statements per coalesced bulkWrite (docs/protocol.md, "Coalesced writes")
 const BULK_STATEMENTS = 50;
+// bulk writes of one kind in flight at once: FerretDB runs each command's statements one after the
+// other, so two let it decode and encode large session documents on both cores
+const BULK_IN_FLIGHT = 2;
 
 // an append that returns nothing, as its batch sends it and answers it
 interface PlainAppend {
@@ -167,33 +170,41 @@ export class SessionsRepository implements OnModuleInit {
         )
       ).answers,
     BULK_STATEMENTS,
+    BULK_IN_FLIGHT,
   );
 
-  private readonly plainAppends = coalescingLoader<PlainAppend, boolean>(async (appends) => {
-    const { answers, result } = await bulkEach(
-      () =>
-        this.sessions.collection.bulkWrite(
-          appends.map(({ filter, update }) => ({ updateOne: { filter, update } })),
-          { ordered: false },
-        ),
-      appends.length,
-    );
-    if (result?.modifiedCount === appends.length) return answers;
-    const logs = (await this.sessions.collection
-      .find(
-        { _id: { $in: [...new Set(appends.map((append) => append.sessionId))] } } as Record<string, unknown>,
-        {
-          projection: { messages: 1 },
-        },
-      )
-      .toArray()) as unknown as Array<{ _id: string; messages?: Array<{ id: string }> }>;
-    const byId = new Map(logs.map((log) => [log._id, log.messages ?? []]));
-    return appends.map((append, index) => {
-      const answer = answers[index];
-      if (answer !== true) return answer;
-      return byId.get(append.sessionId)?.[append.seq - 1]?.id === append.messageId;
-    });
-  }, BULK_STATEMENTS);
+  private readonly plainAppends = coalescingLoader<PlainAppend, boolean>(
+    async (appends) => {
+      const { answers, result } = await bulkEach(
+        () =>
+          this.sessions.collection.bulkWrite(
+            appends.map(({ filter, update }) => ({ updateOne: { filter, update } })),
+            { ordered: false },
+          ),
+        appends.length,
+      );
+      if (result?.modifiedCount === appends.length) return answers;
+      const logs = (await this.sessions.collection
+        .find(
+          { _id: { $in: [...new Set(appends.map((append) => append.sessionId))] } } as Record<
+            string,
+            unknown
+          >,
+          {
+            projection: { messages: 1 },
+          },
+        )
+        .toArray()) as unknown as Array<{ _id: string; messages?: Array<{ id: string }> }>;
+      const byId = new Map(logs.map((log) => [log._id, log.messages ?? []]));
+      return appends.map((append, index) => {
+        const answer = answers[index];
+        if (answer !== true) return answer;
+        return byId.get(append.sessionId)?.[append.seq - 1]?.id === append.messageId;
+      });
+    },
+    BULK_STATEMENTS,
+    BULK_IN_FLIGHT,
+  );
 
   private readonly heads = coalescingLoader<string, SessionDocument | null>(async (ids) => {
     const found = (await this.sessions.collection
