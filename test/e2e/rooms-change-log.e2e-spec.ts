@@ -22,7 +22,13 @@ interface ChangesPage {
 
 // the collections a room's history and change reads touch (background work, such as the AI runs'
 // sweep, reads others)
-const ROOM_COLLECTIONS = ['chat_messages', 'chat_reactions', 'chat_room_changes', 'chat_participants', 'chat_rooms'];
+const ROOM_COLLECTIONS = [
+  'chat_messages',
+  'chat_reactions',
+  'chat_room_changes',
+  'chat_participants',
+  'chat_rooms',
+];
 
 async function roomStoreCommands(app: RunningApp): Promise<number> {
   const text = await (await fetch(`${app.httpUrl}/metrics`)).text();
@@ -36,7 +42,10 @@ async function roomStoreCommands(app: RunningApp): Promise<number> {
 }
 
 // the store commands one call made on `app` (nothing else runs against these rooms meanwhile)
-async function commandsOf<T>(app: RunningApp, call: () => Promise<T>): Promise<{ result: T; commands: number }> {
+async function commandsOf<T>(
+  app: RunningApp,
+  call: () => Promise<T>,
+): Promise<{ result: T; commands: number }> {
   const before = await roomStoreCommands(app);
   const result = await call();
   return { result, commands: (await roomStoreCommands(app)) - before };
@@ -85,7 +94,13 @@ describe('rooms change log (e2e, two instances)', () => {
     ids: string[],
   ): Promise<string[]> {
     const changed = [ids[1], ids[4], ids[0]];
-    writer.send({ type: 'edit', room_id: roomId, message_id: changed[0], content: 'edited away', client_id: 'e-1' });
+    writer.send({
+      type: 'edit',
+      room_id: roomId,
+      message_id: changed[0],
+      content: 'edited away',
+      client_id: 'e-1',
+    });
     writer.send({ type: 'delete', room_id: roomId, message_id: changed[1], client_id: 'd-1' });
     other.send({ type: 'react', room_id: roomId, message_id: changed[2], content: '👍', client_id: 'r-1' });
     for (const [client, clientId] of [
@@ -94,7 +109,9 @@ describe('rooms change log (e2e, two instances)', () => {
       [other, 'r-1'],
     ] as const)
       expect(
-        await client.next((frame) => frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error')),
+        await client.next(
+          (frame) => frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error'),
+        ),
       ).toMatchObject({ type: 'ack' });
     return changed;
   }
@@ -159,11 +176,22 @@ describe('rooms change log (e2e, two instances)', () => {
 
   it('should give a non-member nothing, and tell a device whose number the room cannot answer from to read its pages again', async () => {
     const { member, roomId, writer, ids } = await roomWith(3);
-    writer.send({ type: 'edit', room_id: roomId, message_id: ids[0], content: 'secret edit', client_id: 'e-x' });
+    writer.send({
+      type: 'edit',
+      room_id: roomId,
+      message_id: ids[0],
+      content: 'secret edit',
+      client_id: 'e-x',
+    });
     await writer.next((frame) => frame.client_id === 'e-x' && frame.type === 'ack');
     const stranger = apps.person();
     const refused = await changedAfter(apps.first, stranger.token, roomId, 0);
-    const history = await api(apps.first, stranger.token, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages`);
+    const history = await api(
+      apps.first,
+      stranger.token,
+      'GET',
+      `/rooms/${encodeURIComponent(roomId)}/messages`,
+    );
     // refused as a history read is
     expect(refused.status).toBe(history.status);
     expect(refused.status).toBeGreaterThanOrEqual(400);
@@ -204,7 +232,13 @@ describe('rooms change log (e2e, two instances)', () => {
     ids.forEach((id, index) => {
       const socket = index % 2 ? second : writer;
       const clientId = `ce-${index}`;
-      socket.send({ type: 'edit', room_id: roomId, message_id: id, content: `edit ${index}`, client_id: clientId });
+      socket.send({
+        type: 'edit',
+        room_id: roomId,
+        message_id: id,
+        content: `edit ${index}`,
+        client_id: clientId,
+      });
       sent.push([socket, clientId]);
       others.forEach((other, person) => {
         const reactId = `cr-${index}-${person}`;

@@ -809,7 +809,10 @@ describe('rooms store conformance', () => {
     try {
       const reader = (async () => {
         while (writing) {
-          const run = await changes.find({ room_id: 'r', n: { $gt: 0 } }).sort({ n: 1 }).toArray();
+          const run = await changes
+            .find({ room_id: 'r', n: { $gt: 0 } })
+            .sort({ n: 1 })
+            .toArray();
           seen.push(run.map((entry) => entry.n as number));
         }
       })();
@@ -817,7 +820,10 @@ describe('rooms store conformance', () => {
         Array.from({ length: 40 }, async (_, writer) => {
           const collection = clients[writer % clients.length].db().collection(changes.collectionName);
           for (;;) {
-            const head = await collection.findOne({ room_id: 'r' }, { sort: { n: -1 }, projection: { n: 1 } });
+            const head = await collection.findOne(
+              { room_id: 'r' },
+              { sort: { n: -1 }, projection: { n: 1 } },
+            );
             const n = ((head?.n as number) ?? 0) + 1;
             try {
               await collection.insertOne({ _id: `r|${n}` as never, room_id: 'r', n, writer });
@@ -853,7 +859,11 @@ describe('rooms store conformance', () => {
       ...numbers.map((n) => ({ _id: `a|${n}` as never, room_id: 'a', n })),
       ...[1, 2, 3].map((n) => ({ _id: `b|${n}` as never, room_id: 'b', n })),
     ]);
-    const page = await changes.find({ room_id: 'a', n: { $gt: 8 } }).sort({ n: 1 }).limit(3).toArray();
+    const page = await changes
+      .find({ room_id: 'a', n: { $gt: 8 } })
+      .sort({ n: 1 })
+      .limit(3)
+      .toArray();
     expect(page.map((entry) => entry.n)).toEqual([9, 10, 11]);
     const head = await changes.findOne({ room_id: 'a' }, { sort: { n: -1 }, projection: { n: 1 } });
     expect(head?.n).toBe(12);
@@ -861,7 +871,7 @@ describe('rooms store conformance', () => {
     expect(await changes.find({ room_id: 'b', n: { $gt: 3 } }).toArray()).toEqual([]);
   });
 
-  it('should store a change number with the change in one $set, and read a room\'s messages by an $in of ids', async () => {
+  it("should store a change number with the change in one $set, and read a room's messages by an $in of ids", async () => {
     const messages = fresh();
     await messages.insertMany([
       { _id: 'm1' as never, room_id: 'r', seq: 1, content: 'a', deleted_at: null },

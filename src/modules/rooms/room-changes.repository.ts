@@ -76,7 +76,10 @@ export class RoomChangesRepository implements OnModuleInit {
 
   // the room's highest change number (0: none yet)
   async head(roomId: string): Promise<number> {
-    const head = await this.changes.findOne({ room_id: roomId }, { n: 1 }).sort({ n: -1 }).lean<{ n: number }>();
+    const head = await this.changes
+      .findOne({ room_id: roomId }, { n: 1 })
+      .sort({ n: -1 })
+      .lean<{ n: number }>();
     return head?.n ?? 0;
   }
 

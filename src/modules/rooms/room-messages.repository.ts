@@ -336,8 +336,9 @@ export class RoomMessagesRepository implements OnModuleInit {
     if (clientId !== undefined) set.delete_client_id = clientId;
     const live =
       !take ||
-      (await this.messages.findOne({ _id: messageId, room_id: roomId, deleted_at: null }, { _id: 1 }).lean()) !==
-        null;
+      (await this.messages
+        .findOne({ _id: messageId, room_id: roomId, deleted_at: null }, { _id: 1 })
+        .lean()) !== null;
     if (live && take) set.change = await take();
     const result = live
       ? await this.messages.updateOne(

@@ -288,10 +288,11 @@ export class RoomMessagesService implements OnModuleInit {
         recoverable: true,
       });
     const numbers = this.changeNumbers(roomId, messageId, message.created_at);
-    const outcome = await numbers.settle((take) =>
-      this.locked(`room-message:${messageId}`, () =>
-        this.messages.edit(roomId, messageId, content, at, clientId, take),
-      ),
+    const outcome = await numbers.settle(
+      (take) =>
+        this.locked(`room-message:${messageId}`, () =>
+          this.messages.edit(roomId, messageId, content, at, clientId, take),
+        ),
       (done) => done === 'edited',
     );
     if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');

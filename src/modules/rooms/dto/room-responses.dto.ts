@@ -73,11 +73,13 @@ export class RoomHistoryDto {
   @ApiPropertyOptional({ description: 'with changed_after: more changes to read (from changed_through)' })
   more?: boolean;
   @ApiPropertyOptional({
-    description: 'with changed_after: a change above changed_through is still being written; read again after a moment',
+    description:
+      'with changed_after: a change above changed_through is still being written; read again after a moment',
   })
   settling?: boolean;
   @ApiPropertyOptional({
-    description: 'with changed_after: the number is not one this room can answer from; read the pages held again',
+    description:
+      'with changed_after: the number is not one this room can answer from; read the pages held again',
   })
   reset?: boolean;
 }
