@@ -878,10 +878,10 @@ describe('rooms store conformance', () => {
       { _id: 'm2' as never, room_id: 'r', seq: 2, content: 'b', deleted_at: null },
       { _id: 'm3' as never, room_id: 'other', seq: 1, content: 'c', deleted_at: null },
     ]);
-    await messages.updateOne(
-      { _id: 'm1' as never, room_id: 'r', deleted_at: null },
-      { $set: { content: 'a2', change: 4 }, $push: { edits: { $each: [{ content: 'a' }] } } },
-    );
+    await messages.updateOne({ _id: 'm1' as never, room_id: 'r', deleted_at: null }, {
+      $set: { content: 'a2', change: 4 },
+      $push: { edits: { $each: [{ content: 'a' }] } },
+    } as never);
     await messages.updateOne(
       { _id: 'm2' as never, room_id: 'r', deleted_at: null },
       { $set: { deleted_at: new Date(), change: 5 }, $unset: { content: '', edits: '' } },

@@ -21,6 +21,16 @@ export interface RoomSummary {
   ai_model?: string | null;
 }
 
+// GET /rooms/:id/messages?changed_after= (docs/protocol.md, "Change log"); checked field by field by
+// the store (applyChangeFrame)
+export interface ChangesPage {
+  items: unknown[];
+  changed_through?: unknown;
+  more?: unknown;
+  settling?: unknown;
+  reset?: unknown;
+}
+
 export interface HistoryPage {
   // stored messages, oldest first (checked one by one by the store)
   items: unknown[];
@@ -51,6 +61,11 @@ export const roomsApi = {
   history: (token: string, roomId: string, before: number, limit: number) =>
     apiJson<HistoryPage>(`${room(roomId)}/messages`, token, {
       query: { before: String(before), limit: String(limit) },
+    }),
+  // the messages changed after change number `after`, as the server holds them now
+  changedAfter: (token: string, roomId: string, after: number, limit: number) =>
+    apiJson<ChangesPage>(`${room(roomId)}/messages`, token, {
+      query: { changed_after: String(after), limit: String(limit) },
     }),
   // the newest `limit` messages as the server holds them now (edited, deleted, reactions)
   newest: (token: string, roomId: string, limit: number) =>

@@ -13,7 +13,7 @@ import type { ChatSocket, RoomLink } from '../chat-socket';
 import { applyChangeFrame, asMessageFrame, frameFields, RoomStore, type PendingOp } from './room-store';
 import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
-import { roomsApi, type RoomSummary } from './rooms-api';
+import { roomsApi, type ChangesPage, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
 
@@ -34,6 +34,10 @@ const READ_MIN_INTERVAL_MS = 1_000;
 // a gap in a room's seqs still open this long while connected is read from the REST history
 // (docs/protocol.md, "Resume point"); a read that fails is tried again later (backoff)
 const GAP_FILL_MS = 2_000;
+// a changes read that says a change is still being written (settling) is made again after this
+const CHANGES_SETTLE_WAIT_MS = 1_000;
+// changes reads per refresh at most (a log still settling after them is read on the next reconnect)
+const CHANGES_READS_MAX = 100;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
@@ -436,6 +440,8 @@ export class RoomsClient implements RoomLink {
     // the socket stands at `seq`: what it was sent first is the history the resume point starts from
     if (seq !== undefined) this.store.joinedAt(roomId, seq);
     const first = !thread.joined;
+    // a first join: the room's change log starts here for this device (docs/protocol.md, "Change log")
+    if (first && typeof metadata.changed === 'number') thread.changes.startsAt(metadata.changed);
     thread.joined = true;
     thread.out = false;
     if (Array.isArray(metadata.online)) {
@@ -609,17 +615,21 @@ export class RoomsClient implements RoomLink {
     return seqs;
   }
 
-  // ---- changes made while away (docs/protocol.md, "Resume point") ----
+  // ---- changes made while away (docs/protocol.md, "Change log", "Resume point") ----
 
-  // After a reconnect, once the room's join answered: its newest page as the server holds it now
-  // (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages (edited
-  // text, the deleted mark, reactions), adds any it lacks, and closes a gap the page covers (the
-  // gap read waits meanwhile, so the same page is not read twice); then the pages below it
-  // (?before=&limit=) down to the oldest message the thread held, so a change made while away to
-  // any message held is seen (held-refresh.ts). This user's ops not acked yet stay shown over it
-  // (they are kept apart from the stored message until their ack), and what changed while the
-  // reads were on their way is applied again over the pages. One refresh per room and reconnect; a
-  // failed one is tried again later.
+  // After a reconnect, once the room's join answered: what changed while away (edited text, the
+  // deleted mark, reactions) on the messages the thread holds. With a change mark (the server keeps
+  // a change log): the messages changed after it, as they are now (GET
+  // /rooms/:id/messages?changed_after=<mark>), read on while the server says more: the same reads
+  // however many messages the thread holds. Without one, or when the server says its log cannot
+  // answer (reset) or refuses the parameter, the fallback: the room's newest page as the server holds
+  // it now (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages,
+  // adds any it lacks, and closes a gap the page covers (the gap read waits meanwhile, so the same
+  // page is not read twice); then the pages below it (?before=&limit=) down to the oldest message the
+  // thread held (held-refresh.ts); after a reset the mark starts again at the head it named. This
+  // user's ops not acked yet stay shown over it (they are kept apart from the stored message until
+  // their ack), and what changed while the reads were on their way is applied again over them. One
+  // refresh per room and reconnect; a failed one is tried again later.
   private async refreshNewest(roomId: string): Promise<void> {
     const thread = this.store.thread(roomId);
     const current = () => this.wanted.has(roomId) && this.store.thread(roomId) === thread;
@@ -633,22 +643,27 @@ export class RoomsClient implements RoomLink {
     // the oldest message held before the read: pages below the newest one go down to it
     const floor = oldestHeld([...thread.byKey.values()].map((message) => message.seq));
     try {
-      await refreshHeld(
-        floor,
-        async (request) =>
-          (request.before === undefined
-            ? await roomsApi.newest(token, roomId, request.limit)
-            : await roomsApi.history(token, roomId, request.before, request.limit)
-          ).items,
-        (items, request) => {
-          const seqs = this.mergePage(roomId, items);
-          if (request.before === undefined) thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
-          merged = true;
-          this.changed();
-          return seqs;
-        },
-        current,
-      );
+      const log = await this.readChanges(roomId, token, current);
+      merged = log.merged;
+      if (log.fallback && current()) {
+        await refreshHeld(
+          floor,
+          async (request) =>
+            (request.before === undefined
+              ? await roomsApi.newest(token, roomId, request.limit)
+              : await roomsApi.history(token, roomId, request.before, request.limit)
+            ).items,
+          (items, request) => {
+            const seqs = this.mergePage(roomId, items);
+            if (request.before === undefined) thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
+            merged = true;
+            this.changed();
+            return seqs;
+          },
+          current,
+        );
+        if (log.head !== undefined && current()) thread.changes.restart(log.head);
+      }
       if (current()) this.refreshFailures.delete(roomId);
     } catch {
       // read again later while connected (a reconnect meanwhile reads anyway)
@@ -665,6 +680,51 @@ export class RoomsClient implements RoomLink {
     if (this.live.has(roomId) && this.refreshDue.delete(roomId)) void this.refreshNewest(roomId);
     this.changed();
     this.watchGap(roomId);
+  }
+
+  // The room's changes after its mark, page after page, applied through applyChangeFrame.
+  // `fallback`: no mark, a reset (`head`: the log's head it named) or a server without the log
+  // (the mark is dropped): the held pages are to be read instead. A failed read throws.
+  private async readChanges(
+    roomId: string,
+    token: string,
+    current: () => boolean,
+  ): Promise<{ fallback: boolean; head?: number; merged: boolean }> {
+    const thread = this.store.thread(roomId);
+    let merged = false;
+    for (let reads = 0; reads < CHANGES_READS_MAX && current(); reads++) {
+      const after = thread.changes.point;
+      if (after === undefined) return { fallback: true, merged };
+      let page: ChangesPage;
+      try {
+        page = await roomsApi.changedAfter(token, roomId, after, HISTORY_PAGE_MAX);
+      } catch (error) {
+        // a server without the log refuses the parameter: the pages from now on
+        if (!(error instanceof ApiError) || error.status !== 400) throw error;
+        thread.changes.forget();
+        return { fallback: true, merged };
+      }
+      if (!current()) break;
+      if (page.reset === true)
+        return {
+          fallback: true,
+          merged,
+          ...(typeof page.changed_through === 'number' ? { head: page.changed_through } : {}),
+        };
+      applyChangeFrame(this.store, {
+        type: 'changes',
+        room_id: roomId,
+        items: Array.isArray(page.items) ? page.items : [],
+        changed_through: page.changed_through,
+      });
+      merged = true;
+      this.changed();
+      if (page.more !== true) break;
+      // a change still being written: its frame comes, or the next read has it
+      if (page.settling === true) await new Promise((resolve) => setTimeout(resolve, CHANGES_SETTLE_WAIT_MS));
+      else if (thread.changes.point === after) break;
+    }
+    return { fallback: false, merged };
   }
 
   private send(frame: RoomClientFrame): void {
