@@ -13,7 +13,8 @@ import type { ChatSocket, RoomLink } from '../chat-socket';
 import { applyChangeFrame, asMessageFrame, frameFields, RoomStore, type PendingOp } from './room-store';
 import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
-import { roomsApi, type ChangesPage, type RoomSummary } from './rooms-api';
+import { readChanges } from './change-read';
+import { roomsApi, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
 
@@ -34,10 +35,6 @@ const READ_MIN_INTERVAL_MS = 1_000;
 // a gap in a room's seqs still open this long while connected is read from the REST history
 // (docs/protocol.md, "Resume point"); a read that fails is tried again later (backoff)
 const GAP_FILL_MS = 2_000;
-// a changes read that says a change is still being written (settling) is made again after this
-const CHANGES_SETTLE_WAIT_MS = 1_000;
-// changes reads per refresh at most (a log still settling after them is read on the next reconnect)
-const CHANGES_READS_MAX = 100;
 
 // Rooms and direct messages over the chat's own socket (/chat/ws carries room frames) and the REST
 // API (/api/v1/chat/...): the list, the open room, and every joined room's thread. The view renders
@@ -643,7 +640,21 @@ export class RoomsClient implements RoomLink {
     // the oldest message held before the read: pages below the newest one go down to it
     const floor = oldestHeld([...thread.byKey.values()].map((message) => message.seq));
     try {
-      const log = await this.readChanges(roomId, token, current);
+      const log = await readChanges(
+        this.store,
+        roomId,
+        async (after, limit) => {
+          try {
+            return await roomsApi.changedAfter(token, roomId, after, limit);
+          } catch (error) {
+            // a server without the log refuses the parameter
+            if (error instanceof ApiError && error.status === 400) return 'refused';
+            throw error;
+          }
+        },
+        current,
+      );
+      if (log.merged) this.changed();
       merged = log.merged;
       if (log.fallback && current()) {
         await refreshHeld(
@@ -680,51 +691,6 @@ export class RoomsClient implements RoomLink {
     if (this.live.has(roomId) && this.refreshDue.delete(roomId)) void this.refreshNewest(roomId);
     this.changed();
     this.watchGap(roomId);
-  }
-
-  // The room's changes after its mark, page after page, applied through applyChangeFrame.
-  // `fallback`: no mark, a reset (`head`: the log's head it named) or a server without the log
-  // (the mark is dropped): the held pages are to be read instead. A failed read throws.
-  private async readChanges(
-    roomId: string,
-    token: string,
-    current: () => boolean,
-  ): Promise<{ fallback: boolean; head?: number; merged: boolean }> {
-    const thread = this.store.thread(roomId);
-    let merged = false;
-    for (let reads = 0; reads < CHANGES_READS_MAX && current(); reads++) {
-      const after = thread.changes.point;
-      if (after === undefined) return { fallback: true, merged };
-      let page: ChangesPage;
-      try {
-        page = await roomsApi.changedAfter(token, roomId, after, HISTORY_PAGE_MAX);
-      } catch (error) {
-        // a server without the log refuses the parameter: the pages from now on
-        if (!(error instanceof ApiError) || error.status !== 400) throw error;
-        thread.changes.forget();
-        return { fallback: true, merged };
-      }
-      if (!current()) break;
-      if (page.reset === true)
-        return {
-          fallback: true,
-          merged,
-          ...(typeof page.changed_through === 'number' ? { head: page.changed_through } : {}),
-        };
-      applyChangeFrame(this.store, {
-        type: 'changes',
-        room_id: roomId,
-        items: Array.isArray(page.items) ? page.items : [],
-        changed_through: page.changed_through,
-      });
-      merged = true;
-      this.changed();
-      if (page.more !== true) break;
-      // a change still being written: its frame comes, or the next read has it
-      if (page.settling === true) await new Promise((resolve) => setTimeout(resolve, CHANGES_SETTLE_WAIT_MS));
-      else if (thread.changes.point === after) break;
-    }
-    return { fallback: false, merged };
   }
 
   private send(frame: RoomClientFrame): void {
