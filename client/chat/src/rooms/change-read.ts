@@ -1,6 +1,15 @@
 import { HISTORY_PAGE_MAX } from './resume-point';
 import { applyChangeFrame, type RoomStore } from './room-store';
-import type { ChangesPage } from './rooms-api';
+
+// GET /rooms/:id/messages?changed_after= (docs/protocol.md, "Change log"), checked field by field
+// (applyChangeFrame)
+export interface ChangesPage {
+  items: unknown[];
+  changed_through?: unknown;
+  more?: unknown;
+  settling?: unknown;
+  reset?: unknown;
+}
 
 // a changes read that says a change is still being written (settling) is made again after this
 export const CHANGES_SETTLE_WAIT_MS = 1_000;

@@ -1,4 +1,5 @@
 import { apiJson } from '../../../shared/api';
+import type { ChangesPage } from './change-read';
 
 // The rooms REST API (/api/v1/chat/..., docs/protocol.md "Rooms") as the chat client calls it: beside
 // the chat page at /chat/, so one level up (also behind a proxy prefix).
@@ -19,16 +20,6 @@ export interface RoomSummary {
   unread_more?: boolean;
   // the model `@ai` asks: a model id, `off`, or null for the default model
   ai_model?: string | null;
-}
-
-// GET /rooms/:id/messages?changed_after= (docs/protocol.md, "Change log"); checked field by field by
-// the store (applyChangeFrame)
-export interface ChangesPage {
-  items: unknown[];
-  changed_through?: unknown;
-  more?: unknown;
-  settling?: unknown;
-  reset?: unknown;
 }
 
 export interface HistoryPage {
