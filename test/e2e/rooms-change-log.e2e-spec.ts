@@ -202,6 +202,18 @@ describe('rooms change log (e2e, two instances)', () => {
     // a number past the room's head (another store's, a store restored from a backup): reset
     const reset = await changedAfter(apps.second, member.token, roomId, 1000);
     expect(reset.body).toMatchObject({ items: [], reset: true, changed_through: 1 });
+    // not a change number: refused as any other bad query
+    for (const bad of ['-1', 'abc', '1.5'])
+      expect(
+        (
+          await api(
+            apps.second,
+            member.token,
+            'GET',
+            `/rooms/${encodeURIComponent(roomId)}/messages?changed_after=${bad}`,
+          )
+        ).status,
+      ).toBe(400);
     // with before: refused
     expect(
       (
