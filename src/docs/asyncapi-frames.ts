@@ -422,12 +422,13 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
   },
   join: {
     summary:
-      'The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it.',
+      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed the room's newest change number (a first join's starting point for GET /rooms/:id/messages?changed_after=).",
     required: ['room_id', 'user_id', 'seq'],
     optional: ['client_id'],
     metadata: {
       online: { type: 'array', items: { type: 'string' } },
       replayed: { type: 'integer', minimum: 0 },
+      changed: { type: 'integer', minimum: 0 },
     },
     metadataRequired: ['online', 'replayed'],
     example: {
@@ -436,7 +437,7 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
       user_id: 'u-1',
       seq: 18,
       client_id: 'c-2',
-      metadata: { online: ['u-1', 'u-2'], replayed: 1 },
+      metadata: { online: ['u-1', 'u-2'], replayed: 1, changed: 4 },
     },
   },
   leave: {
@@ -463,9 +464,10 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
     example: { type: 'presence', room_id: ROOM, metadata: { users: [{ user_id: 'u-2', status: 'away' }] } },
   },
   edit: {
-    summary: 'A message was edited (the text before it is kept in its history).',
+    summary:
+      "A message was edited (the text before it is kept in its history); metadata.change: the room's change number of it.",
     required: ['room_id', 'message_id', 'seq', 'user_id', 'content'],
-    metadata: { edited_at: { type: 'string', format: 'date-time' } },
+    metadata: { edited_at: { type: 'string', format: 'date-time' }, change: { type: 'integer', minimum: 1 } },
     metadataRequired: ['edited_at'],
     example: {
       type: 'edit',
@@ -474,18 +476,29 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
       seq: 18,
       user_id: 'u-2',
       content: 'Hi everyone!',
-      metadata: { edited_at: AT },
+      metadata: { edited_at: AT, change: 5 },
     },
   },
   delete: {
-    summary: 'A message was deleted (user_id: who deleted it); it keeps its seq, sender and time.',
+    summary:
+      "A message was deleted (user_id: who deleted it); it keeps its seq, sender and time. metadata.change: the room's change number of it.",
     required: ['room_id', 'message_id', 'seq', 'user_id'],
-    example: { type: 'delete', room_id: ROOM, message_id: ROOM_MESSAGE, seq: 18, user_id: 'u-2' },
+    optional: ['metadata'],
+    metadata: { change: { type: 'integer', minimum: 1 } },
+    example: {
+      type: 'delete',
+      room_id: ROOM,
+      message_id: ROOM_MESSAGE,
+      seq: 18,
+      user_id: 'u-2',
+      metadata: { change: 6 },
+    },
   },
   react: {
-    summary: 'A reaction (content: the emoji) was added, or removed (metadata.removed).',
+    summary:
+      "A reaction (content: the emoji) was added, or removed (metadata.removed); metadata.change: the room's change number of it.",
     required: ['room_id', 'message_id', 'user_id', 'content'],
-    metadata: { removed: { type: 'boolean' } },
+    metadata: { removed: { type: 'boolean' }, change: { type: 'integer', minimum: 1 } },
     metadataRequired: ['removed'],
     example: {
       type: 'react',
@@ -493,7 +506,7 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
       message_id: ROOM_MESSAGE,
       user_id: 'u-1',
       content: '👍',
-      metadata: { removed: false },
+      metadata: { removed: false, change: 7 },
     },
   },
   typing: {

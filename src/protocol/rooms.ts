@@ -167,7 +167,10 @@ export interface RoomJoinedFrame {
   room_id: string;
   user_id: string;
   seq: number;
-  metadata: { online: string[]; replayed: number };
+  // changed: the room's newest change number (docs/protocol.md, "Change log"): on a first join, where
+  // the device's change log starts (what it was sent reflects every change up to it, or the change's
+  // frame follows)
+  metadata: { online: string[]; replayed: number; changed?: number };
 }
 export interface RoomLeftFrame {
   type: 'leave';
@@ -195,7 +198,8 @@ export interface EditFrame {
   seq: number;
   user_id: string;
   content: string;
-  metadata: { edited_at: string };
+  // change: the room's change number of this edit (docs/protocol.md, "Change log")
+  metadata: { edited_at: string; change?: number };
 }
 export interface DeleteFrame {
   type: 'delete';
@@ -203,6 +207,7 @@ export interface DeleteFrame {
   message_id: string;
   seq: number;
   user_id: string;
+  metadata?: { change?: number };
 }
 export interface ReactFrame {
   type: 'react';
@@ -210,8 +215,21 @@ export interface ReactFrame {
   message_id: string;
   user_id: string;
   content: string;
-  metadata: { removed: boolean };
+  metadata: { removed: boolean; change?: number };
 }
+// GET /rooms/:id/messages?changed_after=N (docs/protocol.md, "Change log"): the messages changed after
+// change number N, each once as it is now (oldest first). `changed_through`: every change up to it is
+// in `items` (read on from there); `more`: read again (`settling`: after a moment: a change above
+// `changed_through` is still being written, its frame follows); `reset`: N is not a number this
+// room's log answers from: read the held pages again instead.
+export interface RoomChangesPage {
+  items: RoomMessageFrame[];
+  changed_through: number;
+  more: boolean;
+  settling?: boolean;
+  reset?: boolean;
+}
+
 export interface TypingFrame {
   type: 'typing';
   room_id: string;

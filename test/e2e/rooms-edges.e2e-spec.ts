@@ -169,6 +169,61 @@ describe('rooms socket edges (e2e)', () => {
     expect((await say(client, roomId, 'new', 'new')).seq).toBe((ack.seq as number) + 1);
   });
 
+  it('should remove the change-log entries of the messages retention removes, keeping the numbering going', async () => {
+    const token = userToken(uniqueUser());
+    const roomId = await createRoom(server, token);
+    const client = await socket(token);
+    await join(client, roomId);
+    const changes = (after: number) =>
+      api<{ items: RoomFrame[]; changed_through: number; more: boolean; reset?: boolean }>(
+        server,
+        token,
+        'GET',
+        `/rooms/${roomId}/messages?changed_after=${after}`,
+      );
+    const old = await say(client, roomId, 'old news', 'old-1');
+    for (const [type, clientId, extra] of [
+      ['edit', 'oe-1', { content: 'old news, edited' }],
+      ['react', 'or-1', { content: '👍' }],
+      ['edit', 'oe-2', { content: 'old news, edited twice' }],
+    ] as const) {
+      client.send({ type, room_id: roomId, message_id: old.message_id, client_id: clientId, ...extra });
+      expect((await client.next((frame) => frame.client_id === clientId)).type).toBe('ack');
+    }
+    expect((await changes(0)).body).toMatchObject({ changed_through: 3, more: false });
+    expect((await changes(0)).body.items.map((item) => item.message_id)).toEqual([old.message_id]);
+    await server.app.get(RoomRetentionService).sweep(Date.now() + 91 * 86_400_000);
+    // the message is gone, and so are its changes: nothing to read, no reset for a device at 0 or 3
+    expect((await changes(0)).body).toEqual({
+      items: [],
+      changed_through: 3,
+      more: false,
+      next_before: null,
+    });
+    expect((await changes(3)).body).toEqual({
+      items: [],
+      changed_through: 3,
+      more: false,
+      next_before: null,
+    });
+    // a change after it takes the next number: a device at 3 gets it, none reads a number twice
+    const fresh = await say(client, roomId, 'new', 'new-1');
+    client.send({
+      type: 'edit',
+      room_id: roomId,
+      message_id: fresh.message_id,
+      content: 'new, edited',
+      client_id: 'ne',
+    });
+    const edit = await client.next((frame) => frame.type === 'edit' && frame.message_id === fresh.message_id);
+    expect((edit.metadata as { change?: number }).change).toBe(4);
+    const after = await changes(3);
+    expect(after.body).toMatchObject({ changed_through: 4, more: false });
+    expect(after.body.items.map((item) => [item.message_id, item.content])).toEqual([
+      [fresh.message_id, 'new, edited'],
+    ]);
+  });
+
   it('should delete a file shared in a room with its last message there, and keep one also sent elsewhere', async () => {
     const user = uniqueUser();
     const alice = userToken(user);

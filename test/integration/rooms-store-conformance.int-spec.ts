@@ -793,4 +793,131 @@ describe('rooms store conformance', () => {
     // a room with no usage has no documents
     expect(await usage.find({ room_id: 'none' }).toArray()).toEqual([]);
   });
+
+  // The change log (RoomChangesRepository, docs/protocol.md "Change log"): numbers by insert-and-retry
+  // on a unique `_id` `${room}|${n}` (never a counter), a reader running beside the writers always
+  // sees a contiguous run from the first number (an entry is visible only once inserted, and one is
+  // only inserted above the head read), read back by a room's numeric range in number order.
+  it('should give change numbers 1..n by insert-and-retry on a unique _id, readers seeing a contiguous run', async () => {
+    const changes = fresh();
+    await changes.createIndex({ room_id: 1, n: 1 }, { unique: true });
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+    );
+    const seen: number[][] = [];
+    let writing = true;
+    try {
+      const reader = (async () => {
+        while (writing) {
+          const run = await changes
+            .find({ room_id: 'r', n: { $gt: 0 } })
+            .sort({ n: 1 })
+            .toArray();
+          seen.push(run.map((entry) => entry.n as number));
+        }
+      })();
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, writer) => {
+          const collection = clients[writer % clients.length].db().collection(changes.collectionName);
+          for (;;) {
+            const head = await collection.findOne(
+              { room_id: 'r' },
+              { sort: { n: -1 }, projection: { n: 1 } },
+            );
+            const n = ((head?.n as number) ?? 0) + 1;
+            try {
+              await collection.insertOne({ _id: `r|${n}` as never, room_id: 'r', n, writer });
+              return;
+            } catch (error) {
+              if (!isDuplicate(error)) throw error;
+            }
+          }
+        }),
+      );
+      writing = false;
+      await reader;
+    } finally {
+      writing = false;
+      await Promise.all(clients.map((each) => each.close()));
+    }
+    const all = (await changes.find({ room_id: 'r' }).sort({ n: 1 }).toArray()).map((doc) => doc.n);
+    expect(all).toEqual(Array.from({ length: 40 }, (_, index) => index + 1));
+    expect(seen.length).toBeGreaterThan(0);
+    for (const run of seen) expect(run).toEqual(Array.from({ length: run.length }, (_, index) => index + 1));
+    // the same number twice is refused by the `_id` alone
+    await expect(changes.insertOne({ _id: 'r|7' as never, room_id: 'r', n: 7 })).rejects.toMatchObject({
+      code: 11000,
+    });
+  });
+
+  it('should read a room change log after a number in numeric order with a limit, and its head', async () => {
+    const changes = fresh();
+    await changes.createIndex({ room_id: 1, n: 1 }, { unique: true });
+    // inserted out of order, numbers past 9 (numeric, not text order), two rooms
+    const numbers = [12, 3, 1, 10, 2, 9, 11, 4, 5, 8, 6, 7];
+    await changes.insertMany([
+      ...numbers.map((n) => ({ _id: `a|${n}` as never, room_id: 'a', n })),
+      ...[1, 2, 3].map((n) => ({ _id: `b|${n}` as never, room_id: 'b', n })),
+    ]);
+    const page = await changes
+      .find({ room_id: 'a', n: { $gt: 8 } })
+      .sort({ n: 1 })
+      .limit(3)
+      .toArray();
+    expect(page.map((entry) => entry.n)).toEqual([9, 10, 11]);
+    const head = await changes.findOne({ room_id: 'a' }, { sort: { n: -1 }, projection: { n: 1 } });
+    expect(head?.n).toBe(12);
+    expect(await changes.findOne({ room_id: 'none' }, { sort: { n: -1 } })).toBeNull();
+    expect(await changes.find({ room_id: 'b', n: { $gt: 3 } }).toArray()).toEqual([]);
+  });
+
+  it("should store a change number with the change in one $set, and read a room's messages by an $in of ids", async () => {
+    const messages = fresh();
+    await messages.insertMany([
+      { _id: 'm1' as never, room_id: 'r', seq: 1, content: 'a', deleted_at: null },
+      { _id: 'm2' as never, room_id: 'r', seq: 2, content: 'b', deleted_at: null },
+      { _id: 'm3' as never, room_id: 'other', seq: 1, content: 'c', deleted_at: null },
+    ]);
+    await messages.updateOne({ _id: 'm1' as never, room_id: 'r', deleted_at: null }, {
+      $set: { content: 'a2', change: 4 },
+      $push: { edits: { $each: [{ content: 'a' }] } },
+    } as never);
+    await messages.updateOne(
+      { _id: 'm2' as never, room_id: 'r', deleted_at: null },
+      { $set: { deleted_at: new Date(), change: 5 }, $unset: { content: '', edits: '' } },
+    );
+    const found = await messages
+      .find({ _id: { $in: ['m1', 'm2', 'm3', 'missing'] as never[] }, room_id: 'r' })
+      .sort({ seq: 1 })
+      .toArray();
+    expect(found.map((doc) => [doc._id, doc.change, doc.content])).toEqual([
+      ['m1', 4, 'a2'],
+      ['m2', 5, undefined],
+    ]);
+  });
+
+  it('should expire the change entries of old messages below the head and not recent, in one deleteMany', async () => {
+    const changes = fresh();
+    const old = new Date('2026-01-01T00:00:00Z');
+    const young = new Date('2026-06-01T00:00:00Z');
+    const cutoff = new Date('2026-03-01T00:00:00Z');
+    const recent = new Date('2026-05-01T00:00:00Z');
+    await changes.insertMany([
+      { _id: 'r|1' as never, room_id: 'r', n: 1, message_at: old, at: old },
+      { _id: 'r|2' as never, room_id: 'r', n: 2, message_at: young, at: young },
+      { _id: 'r|3' as never, room_id: 'r', n: 3, message_at: old, at: young },
+      { _id: 'r|4' as never, room_id: 'r', n: 4, message_at: old, at: old },
+      { _id: 'r|5' as never, room_id: 'r', n: 5, message_at: old, at: old },
+      { _id: 's|1' as never, room_id: 's', n: 1, message_at: old, at: old },
+    ]);
+    const result = await changes.deleteMany({
+      room_id: 'r',
+      message_at: { $lt: cutoff },
+      n: { $lt: 5 },
+      at: { $lt: recent },
+    });
+    expect(result.deletedCount).toBe(2);
+    const left = await changes.find({}).sort({ _id: 1 }).toArray();
+    expect(left.map((doc) => doc._id)).toEqual(['r|2', 'r|3', 'r|5', 's|1']);
+  });
 });

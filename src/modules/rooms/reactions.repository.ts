@@ -23,8 +23,17 @@ export class ReactionsRepository implements OnModuleInit {
   // operation applied already (its `clientId` again: a resend after a cut socket, which its first
   // instance handled late). false: nothing changed. The caller holds the reaction's lock: FerretDB
   // 1.24's compare-and-set is not atomic.
-  async set(input: ReactionKey, on: boolean, at: Date, clientId?: string): Promise<boolean> {
-    const _id = `${input.message_id}|${input.user_id}|${input.emoji}`;
+  // `take` (the room's change log, docs/protocol.md "Change log"): called once the operation is to be
+  // written, its number stored on the reaction in the same write; a number taken for a write that
+  // then changed nothing is the caller's to abandon.
+  async set(
+    input: ReactionKey,
+    on: boolean,
+    at: Date,
+    clientId?: string,
+    take?: () => Promise<number>,
+  ): Promise<boolean> {
+    const _id = reactionIdOf(input);
     for (let attempt = 0; attempt < 2; attempt++) {
       const current = await this.reactions.findOne({ _id }).lean<Reaction>();
       if (!current) {
@@ -35,6 +44,7 @@ export class ReactionsRepository implements OnModuleInit {
             removed: !on,
             at,
             client_ids: clientId !== undefined ? [clientId] : [],
+            ...(take ? { change: await take() } : {}),
           });
           return true;
         } catch (error) {
@@ -53,7 +63,7 @@ export class ReactionsRepository implements OnModuleInit {
       // reactions had one
       const result = await this.reactions.updateOne(
         { _id, $or: [{ at: null }, { at: { $lte: at } }] },
-        { $set: { removed: !on, at, client_ids: clientIds } },
+        { $set: { removed: !on, at, client_ids: clientIds, ...(take ? { change: await take() } : {}) } },
       );
       return result.matchedCount === 1;
     }
@@ -62,22 +72,37 @@ export class ReactionsRepository implements OnModuleInit {
 
   // emoji → user ids, per message
   async forMessages(messageIds: string[]): Promise<Map<string, Record<string, string[]>>> {
+    return (await this.stateOf(messageIds)).byMessage;
+  }
+
+  // emoji → user ids per message, and the change number each reaction of them carries (by reaction
+  // id): one read
+  async stateOf(
+    messageIds: string[],
+  ): Promise<{ byMessage: Map<string, Record<string, string[]>>; changes: Map<string, number> }> {
     const byMessage = new Map<string, Record<string, string[]>>();
-    if (messageIds.length === 0) return byMessage;
+    const changes = new Map<string, number>();
+    if (messageIds.length === 0) return { byMessage, changes };
     const found = await this.reactions
       .find({ message_id: { $in: messageIds } })
       .sort({ _id: 1 })
       .lean<Reaction[]>();
     for (const reaction of found) {
+      if (typeof reaction.change === 'number') changes.set(reaction._id, reaction.change);
       if (reaction.removed) continue;
       const emojis = byMessage.get(reaction.message_id) ?? {};
       (emojis[reaction.emoji] ??= []).push(reaction.user_id);
       byMessage.set(reaction.message_id, emojis);
     }
-    return byMessage;
+    return { byMessage, changes };
   }
 
   async deleteOlderThan(cutoff: Date): Promise<void> {
     await this.reactions.deleteMany({ message_at: { $lt: cutoff } });
   }
+}
+
+// a reaction's `_id`: one document per (message, user, emoji)
+export function reactionIdOf(key: Pick<Reaction, 'message_id' | 'user_id' | 'emoji'>): string {
+  return `${key.message_id}|${key.user_id}|${key.emoji}`;
 }

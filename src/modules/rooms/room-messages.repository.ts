@@ -118,6 +118,13 @@ export class RoomMessagesRepository implements OnModuleInit {
     return head?.seq ?? 0;
   }
 
+  // the messages of `ids` in the room (any order), with the change number each carries
+  async some(roomId: string, ids: string[]): Promise<RoomMessageRecord[]> {
+    if (ids.length === 0) return [];
+    const found = await this.messages.find({ _id: { $in: ids }, room_id: roomId }).lean<RoomMessage[]>();
+    return found.map((message) => this.toRecord(message));
+  }
+
   async find(roomId: string, messageId: string): Promise<RoomMessageRecord | null> {
     const found = await this.messages.findOne({ _id: messageId, room_id: roomId }).lean<RoomMessage>();
     return found ? this.toRecord(found) : null;
@@ -276,12 +283,15 @@ export class RoomMessagesRepository implements OnModuleInit {
   // stands, and a copy of an edit applied already (its `clientId` again: a resend after a cut socket,
   // which its first instance handled late) changes nothing: 'superseded'. 'gone': deleted or never
   // there. The caller holds the message's lock: FerretDB 1.24's compare-and-set is not atomic.
+  // `take` (the room's change log, docs/protocol.md "Change log"): called once the edit is to be
+  // written, its number stored on the message in the same write as the edit.
   async edit(
     roomId: string,
     messageId: string,
     content: string,
     at: Date,
     clientId?: string,
+    take?: () => Promise<number>,
   ): Promise<EditOutcome> {
     const current = await this.messages
       .findOne({ _id: messageId, room_id: roomId, deleted_at: null })
@@ -293,6 +303,7 @@ export class RoomMessagesRepository implements OnModuleInit {
     const set: Record<string, unknown> = { content: this.cipher.encrypt(content), edited_at: at };
     if (clientId !== undefined)
       set.edit_client_ids = [...(current.edit_client_ids ?? []), clientId].slice(-CLIENT_IDS_KEPT);
+    if (take) set.change = await take();
     const result = await this.messages.updateOne(
       {
         _id: messageId,
@@ -311,19 +322,30 @@ export class RoomMessagesRepository implements OnModuleInit {
   // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history. A
   // copy of the delete that removed it (the same user and client_id: a resend after a cut socket) is
   // 'repeat'; any other delete of a deleted message, 'gone'. The caller holds the message's lock.
+  // `take`: as for edit (with it, the message is read first, so no number is taken for a delete that
+  // finds it deleted already).
   async softDelete(
     roomId: string,
     messageId: string,
     by: string,
     clientId?: string,
     now = new Date(),
+    take?: () => Promise<number>,
   ): Promise<DeleteOutcome> {
     const set: Record<string, unknown> = { deleted_at: now, deleted_by: by };
     if (clientId !== undefined) set.delete_client_id = clientId;
-    const result = await this.messages.updateOne(
-      { _id: messageId, room_id: roomId, deleted_at: null },
-      { $set: set, $unset: { content: '', edits: '' } },
-    );
+    const live =
+      !take ||
+      (await this.messages
+        .findOne({ _id: messageId, room_id: roomId, deleted_at: null }, { _id: 1 })
+        .lean()) !== null;
+    if (live && take) set.change = await take();
+    const result = live
+      ? await this.messages.updateOne(
+          { _id: messageId, room_id: roomId, deleted_at: null },
+          { $set: set, $unset: { content: '', edits: '' } },
+        )
+      : { matchedCount: 0 };
     if (result.matchedCount === 1) return 'deleted';
     if (clientId === undefined) return 'gone';
     const stored = await this.messages
@@ -426,6 +448,7 @@ export class RoomMessagesRepository implements OnModuleInit {
     if (message.file_id !== undefined) record.file_id = message.file_id;
     if (message.reply_to !== undefined) record.reply_to = message.reply_to;
     if (message.metadata !== undefined) record.metadata = message.metadata;
+    if (typeof message.change === 'number') record.change = message.change;
     return record;
   }
 }

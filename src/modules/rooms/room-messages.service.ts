@@ -7,11 +7,12 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
-import type { RoomAckFrame, RoomMessageFrame } from '../../protocol/rooms';
+import type { RoomAckFrame, RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
-import { ReactionsRepository } from './reactions.repository';
+import { ReactionsRepository, reactionIdOf } from './reactions.repository';
+import { RoomChangesRepository } from './room-changes.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { messageFrame } from './room-frames';
 import { roomDocumentKey, roomLocked } from './room-locks';
@@ -30,6 +31,12 @@ import { RoomsRepository } from './rooms.repository';
 
 export const HISTORY_ON_JOIN = 100;
 export const HISTORY_PAGE_MAX = 100;
+// change-log entries per read (GET /rooms/:id/messages?changed_after=)
+export const CHANGES_PAGE_MAX = 100;
+// a change-log entry whose change its document does not carry yet is taken as settled (its writer
+// died between taking the number and writing the change) once it is this old (docs/protocol.md,
+// "Change log")
+export const CHANGE_SETTLE_MS = 30_000;
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
 // how many messages after a member's read mark an unread count looks at
@@ -71,6 +78,7 @@ export class RoomMessagesService implements OnModuleInit {
     private readonly participants: ParticipantsRepository,
     private readonly messages: RoomMessagesRepository,
     private readonly reactions: ReactionsRepository,
+    private readonly changes: RoomChangesRepository,
     private readonly readMarks: ReadMarksRepository,
     private readonly blocks: BlocksRepository,
     private readonly hub: RoomHub,
@@ -170,6 +178,72 @@ export class RoomMessagesService implements OnModuleInit {
     return this.withReactions(page);
   }
 
+  // The messages changed after change number `after` (an edit, a delete, a reaction added or taken
+  // back; docs/protocol.md, "Change log"), each once, as they are now (oldest first), read behind the
+  // membership check as history is: a reconnecting device asks for these instead of reading again
+  // every page it holds. One page of up to `limit` log entries: `changed_through` is where the next
+  // read starts, `more` that one is due (`settling`: after a moment, an entry's change still being
+  // written); `reset`: the number is not one this log can answer from (the device reads its pages
+  // again). The store commands: the membership (two, beside the log read), the log, the messages and
+  // their reactions: the same however many messages the device holds.
+  async changedAfter(
+    principal: Principal,
+    roomId: string,
+    after: number,
+    limit = CHANGES_PAGE_MAX,
+    now = Date.now(),
+  ): Promise<RoomChangesPage> {
+    const [, entries] = await Promise.all([
+      principal.isAdmin ? undefined : this.memberOf(roomId, principal.userId),
+      this.changes.after(roomId, after, Math.min(limit, CHANGES_PAGE_MAX)),
+    ]);
+    if (entries.length === 0) {
+      const head = await this.changes.head(roomId);
+      return after > head
+        ? { items: [], changed_through: head, more: false, reset: true }
+        : { items: [], changed_through: after, more: false };
+    }
+    const ids = [...new Set(entries.map((entry) => entry.message_id))];
+    const [messages, reactions] = await Promise.all([
+      this.messages.some(roomId, ids),
+      this.reactions.stateOf(ids),
+    ]);
+    const byId = new Map(messages.map((message) => [message.id, message]));
+    const changed = new Set<string>();
+    let through = after;
+    let settling = false;
+    for (const entry of entries) {
+      const message = byId.get(entry.message_id);
+      const carried =
+        entry.reaction_id !== undefined ? reactions.changes.get(entry.reaction_id) : message?.change;
+      const done = carried !== undefined && carried >= entry.n;
+      // gone (retention), abandoned, written, or its writer long gone
+      if (!(message === undefined || entry.void || done || now - entry.at.getTime() > CHANGE_SETTLE_MS)) {
+        // still being written: its frame follows, or the next read has it
+        settling = true;
+        continue;
+      }
+      if (!settling) through = entry.n;
+      if (message !== undefined && (!entry.void || carried === entry.n)) changed.add(message.id);
+    }
+    const items = [...changed]
+      .map((id) => byId.get(id) as RoomMessageRecord)
+      .sort((a, b) => a.seq - b.seq)
+      .map((message) => messageFrame(message, reactions.byMessage.get(message.id)));
+    const full = entries.length === Math.min(limit, CHANGES_PAGE_MAX);
+    return {
+      items,
+      changed_through: through,
+      more: settling || full,
+      ...(settling ? { settling: true } : {}),
+    };
+  }
+
+  // the room's newest change number (a first join's starting point)
+  changeHead(roomId: string): Promise<number> {
+    return this.changes.head(roomId);
+  }
+
   // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
   async replay(roomId: string, lastSeq: number | undefined): Promise<RoomMessageFrame[]> {
     const messages =
@@ -213,11 +287,16 @@ export class RoomMessagesService implements OnModuleInit {
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
         recoverable: true,
       });
-    const outcome = await this.locked(`room-message:${messageId}`, () =>
-      this.messages.edit(roomId, messageId, content, at, clientId),
+    const numbers = this.changeNumbers(roomId, messageId, message.created_at);
+    const outcome = await numbers.settle(
+      (take) =>
+        this.locked(`room-message:${messageId}`, () =>
+          this.messages.edit(roomId, messageId, content, at, clientId, take),
+        ),
+      (done) => done === 'edited',
     );
-    if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (outcome === 'superseded') return;
+    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome.result === 'superseded') return;
     this.hub.toRoom(roomId, {
       type: 'edit',
       room_id: roomId,
@@ -225,7 +304,7 @@ export class RoomMessagesService implements OnModuleInit {
       seq: message.seq,
       user_id: principal.userId,
       content,
-      metadata: { edited_at: at.toISOString() },
+      metadata: { edited_at: at.toISOString(), ...changeOf(outcome.change) },
     });
   }
 
@@ -242,17 +321,23 @@ export class RoomMessagesService implements OnModuleInit {
     const message = await this.messages.find(roomId, messageId);
     if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
     if (message.sender_id !== principal.userId) requireModerator(principal, participant);
-    const outcome = await this.locked(`room-message:${messageId}`, () =>
-      this.messages.softDelete(roomId, messageId, principal.userId, clientId),
+    const numbers = this.changeNumbers(roomId, messageId, message.created_at);
+    const outcome = await numbers.settle(
+      (take) =>
+        this.locked(`room-message:${messageId}`, () =>
+          this.messages.softDelete(roomId, messageId, principal.userId, clientId, new Date(), take),
+        ),
+      (done) => done === 'deleted',
     );
-    if (outcome === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (outcome === 'repeat') return;
+    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome.result === 'repeat') return;
     this.hub.toRoom(roomId, {
       type: 'delete',
       room_id: roomId,
       message_id: messageId,
       seq: message.seq,
       user_id: principal.userId,
+      ...(outcome.change !== undefined ? { metadata: { change: outcome.change } } : {}),
     });
   }
 
@@ -277,17 +362,22 @@ export class RoomMessagesService implements OnModuleInit {
       emoji,
       message_at: message.created_at,
     };
-    const applied = await this.locked(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
-      this.reactions.set(input, !remove, at, clientId),
+    const numbers = this.changeNumbers(roomId, messageId, message.created_at, reactionIdOf(input));
+    const applied = await numbers.settle(
+      (take) =>
+        this.locked(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
+          this.reactions.set(input, !remove, at, clientId, take),
+        ),
+      (done) => done,
     );
-    if (!applied) return;
+    if (!applied.result) return;
     this.hub.toRoom(roomId, {
       type: 'react',
       room_id: roomId,
       message_id: messageId,
       user_id: principal.userId,
       content: emoji,
-      metadata: { removed: remove },
+      metadata: { removed: remove, ...changeOf(applied.change) },
     });
   }
 
@@ -350,6 +440,40 @@ export class RoomMessagesService implements OnModuleInit {
     return { room: room as RoomRecord, participant };
   }
 
+  // The change numbers one change takes (docs/protocol.md, "Change log"): `settle` runs the write with
+  // `take` (called when the write is to happen: a number from the room's log, stored with it) and
+  // keeps the last number taken when `applied` says the change happened; every other number taken
+  // (a write that changed nothing, a retried insert, a failure) is abandoned, so readers pass over it.
+  private changeNumbers(roomId: string, messageId: string, messageAt: Date, reactionId?: string) {
+    const taken: number[] = [];
+    const take = async (): Promise<number> => {
+      const n = await this.changes.take(roomId, messageId, messageAt, reactionId);
+      taken.push(n);
+      return n;
+    };
+    const abandon = (keep?: number) =>
+      Promise.all(taken.filter((n) => n !== keep).map((n) => this.changes.abandon(roomId, n))).catch(
+        () => undefined,
+      );
+    return {
+      settle: async <T>(
+        write: (take: () => Promise<number>) => Promise<T>,
+        applied: (result: T) => boolean,
+      ): Promise<{ result: T; change?: number }> => {
+        let result: T;
+        try {
+          result = await write(take);
+        } catch (error) {
+          await abandon();
+          throw error;
+        }
+        const change = applied(result) ? taken.at(-1) : undefined;
+        await abandon(change);
+        return { result, change };
+      },
+    };
+  }
+
   private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
     return roomLocked(this.lock, key, task);
   }
@@ -380,4 +504,9 @@ export class RoomMessagesService implements OnModuleInit {
         retryAfterMs: Math.max(100, record.timeToExpire * 1000),
       });
   }
+}
+
+// a change frame's number, when the change took one
+function changeOf(change: number | undefined): { change?: number } {
+  return change !== undefined ? { change } : {};
 }

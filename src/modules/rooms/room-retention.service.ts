@@ -3,6 +3,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { ReactionsRepository } from './reactions.repository';
+import { RoomChangesRepository } from './room-changes.repository';
 import { roomDocumentKey, roomLocked } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomsRepository } from './rooms.repository';
@@ -22,6 +23,7 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly messages: RoomMessagesRepository,
     private readonly reactions: ReactionsRepository,
+    private readonly changes: RoomChangesRepository,
     private readonly rooms: RoomsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
@@ -47,6 +49,8 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     for (const roomId of await this.messages.roomsBefore(cutoff)) {
       const head = await this.messages.headSeq(roomId);
       await roomLocked(this.lock, roomDocumentKey(roomId), () => this.rooms.noteSeq(roomId, head));
+      // the change-log entries of the messages going (the room's newest entry stays: numbering)
+      await this.changes.expire(roomId, cutoff, now);
     }
     const files = await this.messages.filesBefore(cutoff);
     const removed = await this.messages.deleteOlderThan(cutoff);

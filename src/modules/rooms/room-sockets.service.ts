@@ -158,7 +158,12 @@ export class RoomSocketsService {
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
     this.hub.subscribe(connection, room.id);
     try {
-      const head = await this.messages.headSeq(room.id);
+      // the change head before the history read: every change up to it is in what is sent, or its
+      // frame follows (the socket is subscribed; docs/protocol.md, "Change log")
+      const [head, changed] = await Promise.all([
+        this.messages.headSeq(room.id),
+        this.messages.changeHead(room.id),
+      ]);
       const replay = await this.messages.replay(room.id, frame.last_seq);
       // everything read was stored before this check: a member now was a member then
       await this.messages.memberOf(room.id, userId);
@@ -174,7 +179,7 @@ export class RoomSocketsService {
         user_id: userId,
         seq,
         ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
-        metadata: { online, replayed: replay.length },
+        metadata: { online, replayed: replay.length, changed },
       });
       this.hub.ready(connection, room.id, seq);
     } catch (error) {

@@ -41,6 +41,8 @@ export interface RoomMessageRecord {
   created_at: Date;
   edited_at: Date | null;
   deleted_at: Date | null;
+  // the change number of its last edit or delete (docs/protocol.md, "Change log")
+  change?: number;
 }
 
 export interface NewRoomMessage {

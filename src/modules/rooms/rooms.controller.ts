@@ -126,6 +126,13 @@ export class RoomsController {
     @Param('id') id: string,
     @Query() query: HistoryQueryDto,
   ) {
+    if (query.changed_after !== undefined) {
+      if (query.before !== undefined)
+        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'changed_after and before do not go together.');
+      // the messages changed after the number, as they are now (docs/protocol.md, "Change log")
+      const page = await this.messages.changedAfter(principal, id, query.changed_after, query.limit);
+      return { ...page, next_before: null };
+    }
     const items = await this.messages.history(principal, id, query.before, query.limit ?? 50);
     // the cursor for the next (older) page
     return { items, next_before: items.length > 0 ? items[0].seq : null };

@@ -35,6 +35,8 @@ import {
   ReportSchema,
 } from './schemas/room-extras.schema';
 import { RoomMessage, RoomMessageSchema } from './schemas/room-message.schema';
+import { RoomChange, RoomChangeSchema } from './schemas/room-change.schema';
+import { RoomChangesRepository } from './room-changes.repository';
 import { Room, RoomSchema } from './schemas/room.schema';
 
 // Rooms, direct messages and their messages (issue 14), on the shared realtime pieces (bus, socket
@@ -50,6 +52,7 @@ import { Room, RoomSchema } from './schemas/room.schema';
       { name: Room.name, schema: RoomSchema },
       { name: Participant.name, schema: ParticipantSchema },
       { name: RoomMessage.name, schema: RoomMessageSchema },
+      { name: RoomChange.name, schema: RoomChangeSchema },
       { name: Reaction.name, schema: ReactionSchema },
       { name: ReadMark.name, schema: ReadMarkSchema },
       { name: Block.name, schema: BlockSchema },
@@ -67,6 +70,7 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomsRepository,
     ParticipantsRepository,
     RoomMessagesRepository,
+    RoomChangesRepository,
     ReactionsRepository,
     ReadMarksRepository,
     BlocksRepository,

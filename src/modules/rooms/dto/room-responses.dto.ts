@@ -66,6 +66,22 @@ export class RoomHistoryDto {
   @ApiProperty({ type: [RoomMessageDto], description: 'oldest first' }) items!: RoomMessageDto[];
   @ApiProperty({ type: Number, nullable: true, description: 'the cursor for older messages (before=)' })
   next_before!: number | null;
+  @ApiPropertyOptional({
+    description: 'with changed_after: every change up to this number is in items (the next changed_after)',
+  })
+  changed_through?: number;
+  @ApiPropertyOptional({ description: 'with changed_after: more changes to read (from changed_through)' })
+  more?: boolean;
+  @ApiPropertyOptional({
+    description:
+      'with changed_after: a change above changed_through is still being written; read again after a moment',
+  })
+  settling?: boolean;
+  @ApiPropertyOptional({
+    description:
+      'with changed_after: the number is not one this room can answer from; read the pages held again',
+  })
+  reset?: boolean;
 }
 
 export class MessageDeletedDto {

@@ -108,6 +108,17 @@ export class HistoryQueryDto {
   @IsInt()
   @Min(1)
   before?: number;
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    description:
+      'instead of a page: the messages changed (edited, deleted, reactions) after this change number, as they are now (docs/protocol.md, "Change log"); `limit` counts changes (default 100); not with `before`',
+  })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  changed_after?: number;
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
   @IsOptional()
   @Type(() => Number)

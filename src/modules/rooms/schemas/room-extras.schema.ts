@@ -18,6 +18,8 @@ export class Reaction {
   @Prop({ type: Date }) at?: Date;
   // the client_ids of the newest operations applied: a copy of one that comes again changes nothing
   @Prop({ type: [String], default: undefined }) client_ids?: string[];
+  // the room's change number of the last operation on it (docs/protocol.md, "Change log")
+  @Prop() change?: number;
 }
 export const ReactionSchema = SchemaFactory.createForClass(Reaction);
 ReactionSchema.index({ message_id: 1 });

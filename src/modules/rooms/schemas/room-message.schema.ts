@@ -36,6 +36,9 @@ export class RoomMessage {
   @Prop({ type: String, default: null }) deleted_by!: string | null;
   // the client_id of the delete that removed it: a copy of that delete is acked again, changing nothing
   @Prop() delete_client_id?: string;
+  // the room's change number of the last edit or delete (docs/protocol.md, "Change log"), written
+  // with it: its change-log entry is settled once the message carries it
+  @Prop() change?: number;
 }
 export const RoomMessageSchema = SchemaFactory.createForClass(RoomMessage);
 RoomMessageSchema.index({ room_id: 1, seq: 1 }, { unique: true });
