@@ -45,6 +45,8 @@
 # query only when the command ended, and a limited query holds its pooled SQLite connection until
 # closed, so a command of 100 or more statements (one bulkWrite) took the whole pool of 100, waited
 # forever, and wedged the store; each statement's query is now closed once it is applied.
+# A ninth (zz-room-changes.patch) adds a room's change log (`chat_room_changes`, by `n`) to the
+# shapes the pushdown patches answer in SQLite: its head and what follows a mark, on `(room_id, n)`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

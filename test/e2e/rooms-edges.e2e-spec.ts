@@ -215,7 +215,9 @@ describe('rooms socket edges (e2e)', () => {
       content: 'new, edited',
       client_id: 'ne',
     });
-    const edit = await client.next((frame) => frame.type === 'edit' && frame.message_id === fresh.message_id);
+    const edit = await client.next(
+      (frame) => frame.type === 'edit' && (frame as { message_id?: string }).message_id === fresh.message_id,
+    );
     expect((edit.metadata as { change?: number }).change).toBe(4);
     const after = await changes(3);
     expect(after.body).toMatchObject({ changed_through: 4, more: false });
