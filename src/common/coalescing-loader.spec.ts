@@ -17,15 +17,20 @@ describe('coalescingLoader', () => {
     const batches: number[][] = [];
     let release!: () => void;
     const first = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const firstStarted = new Promise<void>((resolve) => (started = resolve));
     const loader = coalescingLoader(async (keys: readonly number[]) => {
       batches.push([...keys]);
-      if (batches.length === 1) await first;
+      if (batches.length === 1) {
+        started();
+        await first;
+      }
       return keys.map((key) => key + 1);
     });
     const lone = loader.load(0);
-    await sleep(1);
+    await firstStarted;
     const burst = [1, 2, 3, 4].map((key) => loader.load(key));
-    await sleep(1);
+    await sleep(5);
     // the first batch is still in flight: nothing else has left
     expect(batches).toEqual([[0]]);
     release();
