@@ -41,11 +41,12 @@
 # (the `_id` index and pushed-down filters compare JSON text; scripts/ferretdb-codec-cross.sh reads
 # one build's data with another). Store CPU per page of 100 room messages 8.2-12.6 -> 2.7-4.3 ms, per
 # append to a 500-message session 49.5-73.8 -> 28.1-36.5 ms (6 rounds each; bench/README.md).
-# An eighth (zzz-sqlite-cpu.vendor.patch, applied in vendor/) cuts the SQLite driver's CPU per
-# command: libc's memcpy/memmove/memcmp as Go's copy and bytes.Compare (transpiled musl went byte by
-# byte), SQLite's JSON parse cache compares a row's text without first copying it to NUL-terminate
-# it (once per index expression of an UPDATE: a long session's append 40-48 -> 28-39 ms of store CPU),
-# and a statement's context is watched by context.AfterFunc, not a goroutine per statement.
+# An eighth (zzz-sqlite-cpu.vendor.patch, applied in vendor/) cuts the transpiled SQLite's CPU per
+# UPDATE of a long row: libc's memcpy/memmove/memcmp are Go's copy and bytes.Compare (transpiled musl
+# went byte or word at a time), and SQLite's JSON parse cache compares a row's text without first
+# copying it to NUL-terminate it, which an UPDATE did for each JSON-path index expression over the
+# old row: an append to a 500-message session with chatbox's 8 session indexes, store CPU 40-56 ->
+# 27.5-37 ms (3 rounds, bench/README.md "Session 12"). Nothing stored changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
