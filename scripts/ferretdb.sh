@@ -41,7 +41,7 @@
 # (the `_id` index and pushed-down filters compare JSON text; scripts/ferretdb-codec-cross.sh reads
 # one build's data with another). Store CPU per page of 100 room messages 8.2-12.6 -> 2.7-4.3 ms, per
 # append to a 500-message session 49.5-73.8 -> 28.1-36.5 ms (6 rounds each; bench/README.md).
-# An eighth (zzz-sqlite-cpu.vendor.patch, applied in vendor/) cuts the transpiled SQLite's CPU per
+# zzz-sqlite-cpu.vendor.patch (applied in vendor/, after the others) cuts the transpiled SQLite's CPU per
 # UPDATE of a long row: libc's memcpy/memmove/memcmp are Go's copy and bytes.Compare (transpiled musl
 # went byte or word at a time), and SQLite's JSON parse cache compares a row's text without first
 # copying it to NUL-terminate it, which an UPDATE did for each JSON-path index expression over the
