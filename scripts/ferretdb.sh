@@ -47,6 +47,12 @@
 # forever, and wedged the store; each statement's query is now closed once it is applied.
 # A ninth (zz-room-changes.patch) adds a room's change log (`chat_room_changes`, by `n`) to the
 # shapes the pushdown patches answer in SQLite: its head and what follows a mark, on `(room_id, n)`.
+# zzz-sqlite-cpu.vendor.patch (applied in vendor/, after the others) cuts the transpiled SQLite's CPU per
+# UPDATE of a long row: libc's memcpy/memmove/memcmp are Go's copy and bytes.Compare (transpiled musl
+# went byte or word at a time), and SQLite's JSON parse cache compares a row's text without first
+# copying it to NUL-terminate it, which an UPDATE did for each JSON-path index expression over the
+# old row: an append to a 500-message session with chatbox's 8 session indexes, store CPU 40-56 ->
+# 27.5-37 ms (3 rounds, bench/README.md "Session 12"). Nothing stored changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
@@ -70,7 +76,13 @@ install() {
     go mod vendor
     cd vendor/github.com/FerretDB/FerretDB
     echo v1.24.2 >build/version/version.txt
-    for patch in "$TOOLS"/*.patch; do git apply "$patch"; done
+    # *.vendor.patch change other vendored modules (FerretDB's SQLite driver): applied in vendor/
+    for patch in "$TOOLS"/*.patch; do
+      case "$patch" in
+        *.vendor.patch) (cd "$work/vendor" && git apply "$patch") ;;
+        *) git apply "$patch" ;;
+      esac
+    done
     cd "$work"
     # built aside and moved in: a FerretDB running from the old binary keeps its file
     go build -mod=vendor -o "$BIN.new" github.com/FerretDB/FerretDB/cmd/ferretdb
