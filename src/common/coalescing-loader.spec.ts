@@ -131,5 +131,13 @@ describe('bulkEach', () => {
     await expect(bulkEach(() => Promise.reject(new Error('network')), 2)).rejects.toThrow('network');
     const odd = Object.assign(new Error('odd'), { writeErrors: [{ code: 11000 }] });
     await expect(bulkEach(() => Promise.reject(odd), 2)).rejects.toThrow('odd');
+    // what the driver throws when the batch never reached a server: no document is known stored
+    const unsent = Object.assign(new Error('Server selection timed out'), { writeErrors: [] });
+    await expect(bulkEach(() => Promise.reject(unsent), 2)).rejects.toThrow('Server selection');
+    const concern = Object.assign(new Error('write concern'), {
+      writeErrors: [{ index: 0, code: 11000 }],
+      writeConcernError: { code: 64 },
+    });
+    await expect(bulkEach(() => Promise.reject(concern), 2)).rejects.toThrow('write concern');
   });
 });

@@ -72,12 +72,17 @@ interface WriteError {
   errmsg?: string;
 }
 
-// the per-document errors of a MongoBulkWriteError (the driver's, from any server), if that is what
-// `error` is
+// The per-document errors of a MongoBulkWriteError (the driver's, from any server), if that is what
+// `error` is and the server answered the batch with them. The driver also throws a
+// MongoBulkWriteError with no write errors at all when the batch never reached the server (no
+// server selected, the connection lost) or with a write concern error: then nothing is known of any
+// document, and the whole batch fails.
 function writeErrorsOf(error: unknown): WriteError[] | undefined {
   if (typeof error !== 'object' || error === null || !('writeErrors' in error)) return undefined;
+  if ((error as { writeConcernError?: unknown }).writeConcernError) return undefined;
   const raw = (error as { writeErrors: unknown }).writeErrors;
   const list = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  if (list.length === 0) return undefined;
   const parsed: WriteError[] = [];
   for (const entry of list) {
     if (typeof entry !== 'object' || entry === null) return undefined;

@@ -107,8 +107,9 @@ describe('chat over WebSocket (e2e)', () => {
     const sessionCalls = calls.filter((call) => call.startsWith('sessions.'));
     expect(sessionCalls.filter((call) => /\.find(One)?$/.test(call))).toEqual([]);
     expect(sessionCalls.filter((call) => call === 'sessions.findOneAndUpdate')).toHaveLength(1);
-    // the reply's append, in a batch of its own here (docs/protocol.md, "The store": coalesced writes)
-    expect(sessionCalls.filter((call) => call === 'sessions.bulkWrite')).toHaveLength(1);
+    // the reply's append, a batch of one here, sent as the single command (docs/protocol.md,
+    // "Coalesced writes")
+    expect(sessionCalls.filter((call) => call === 'sessions.updateOne')).toHaveLength(1);
     expect(sessionCalls).toHaveLength(2);
     await client.close();
   });

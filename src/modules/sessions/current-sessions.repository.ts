@@ -28,11 +28,13 @@ export class CurrentSessionsRepository {
   });
 
   private readonly inserts = coalescingLoader<Pointer, true>(async (pointers) => {
-    const { answers } = await bulkEach(
+    const { answers } = await bulkEach<unknown>(
       () =>
-        this.current.collection.insertMany(pointers as unknown as Array<Record<string, unknown>>, {
-          ordered: false,
-        }),
+        pointers.length === 1
+          ? this.current.collection.insertOne(pointers[0] as unknown as Record<string, unknown>)
+          : this.current.collection.insertMany(pointers as unknown as Array<Record<string, unknown>>, {
+              ordered: false,
+            }),
       pointers.length,
     );
     return answers;
