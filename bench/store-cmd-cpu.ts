@@ -118,7 +118,9 @@ async function append(client: MongoClient, pid: number, size: number): Promise<v
     }
     out.push((((storeCpuSeconds(pid) - before) * 1000) / ids.length).toFixed(2));
   }
-  console.log(`append: store CPU per append to a session of ${size} messages (8 indexes) ms ${out.join(' ')}`);
+  console.log(
+    `append: store CPU per append to a session of ${size} messages (8 indexes) ms ${out.join(' ')}`,
+  );
   await client.db(db).dropDatabase();
 }
 
