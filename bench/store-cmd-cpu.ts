@@ -3,10 +3,16 @@
 //   findone — findOne({_id}) of a ~1.5 KB session head, 3 rounds of N after a warm-up
 //   append  — one turn appended to a session already holding SIZE messages of ~700 characters (the
 //             repository's update: filter on _id + seq, $set, $inc, $push, $addToSet); 20 sessions, 3 rounds
+//   connect — a new user's first open, one command each (the pointer's findAndModify upsert, the
+//             session's insert) against coalesced (docs/protocol.md, "Coalesced writes"): per batch
+//             one find of the pointers by `_id: {$in}`, one insertMany of them, one of the sessions
+//   bulk    — a small session's append, one updateOne each against one unordered bulkWrite per batch
 // Run: node bench/store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both] [SIZE=500] [N=3000]
+//      node bench/store-cmd-cpu.ts MONGO_URL STORE_PID connect|bulk [BATCH=25]
 // Point it at a store of its own (scripts/services/ferretdb.sh up DIR): it writes `cmdbench*` databases.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MongoClient, type Collection, type Document } from 'mongodb';
+import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
 
 interface SessionDoc {
   _id: string;
@@ -124,13 +130,172 @@ async function append(client: MongoClient, pid: number, size: number): Promise<v
   await client.db(db).dropDatabase();
 }
 
+const USERS = 400;
+const ROUNDS = 3;
+
+// a new session as SessionsRepository inserts it: the schema's fields and defaults
+function session(id: string, user: string, now: Date): Document {
+  return {
+    _id: id,
+    user_id: user,
+    name: 'New chat',
+    model_id: 'demo',
+    is_active: true,
+    start_time: now,
+    end_time: null,
+    duration_ms: null,
+    last_activity: now,
+    last_message_at: null,
+    message_count: 0,
+    seq: 0,
+    open_turn_seq: null,
+    bytes: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    response_count: 0,
+    response_ms_total: 0,
+    max_response_ms: 0,
+    help_requested: false,
+    help_requested_at: null,
+    admin_assisted: false,
+    assisting_admin_id: null,
+    assisting_admin_name: null,
+    takeovers: [],
+    csat: [],
+    takeover_started_at: null,
+    takeover_lease_until: null,
+    help_pending: false,
+    help_response_count: 0,
+    help_response_ms_total: 0,
+    help_response_ms_max: 0,
+    help_response_ms: [],
+    provider_state: {},
+    console: false,
+    archived: false,
+    deleted: false,
+    deleted_at: null,
+    search_tokens: [],
+    title_tokens: [],
+    feedback_up: 0,
+    feedback_down: 0,
+    messages: [],
+  };
+}
+
+function smallAppend(seq: number): Document {
+  return {
+    $set: { seq: seq + 1, last_activity: new Date(), open_turn_seq: seq + 1 },
+    $inc: { bytes: 200, message_count: 1 },
+    $push: {
+      messages: {
+        id: randomUUID(),
+        seq: seq + 1,
+        type: 'user_message',
+        sender: 'user',
+        client_id: `c${seq}`,
+        dedup: `user:c${seq}`,
+        content: 'x'.repeat(200),
+        timestamp: new Date(),
+      },
+    },
+    $addToSet: { search_tokens: { $each: Array.from({ length: 20 }, (_, i) => `t${seq}-${i}`) } },
+  };
+}
+
+async function measure(pid: number, work: () => Promise<void>): Promise<number> {
+  const before = storeCpuSeconds(pid);
+  await work();
+  return ((storeCpuSeconds(pid) - before) * 1000) / USERS;
+}
+
+async function connects(db: Db, pid: number, batch: number): Promise<void> {
+  const sessions = db.collection<Document>('sessions');
+  const pointers = db.collection<Document>('current_sessions');
+  for (const keys of SESSION_INDEXES) await sessions.createIndex(keys);
+  await pointers.insertOne({ _id: 'warm' as never, session_id: 'warm', updated_at: new Date() });
+  for (let round = 0; round < ROUNDS; round++) {
+    const single = await measure(pid, async () => {
+      for (let i = 0; i < USERS; i++) {
+        const [user, id, now] = [randomUUID(), randomUUID(), new Date()];
+        await pointers.findOneAndUpdate(
+          { _id: user as never },
+          { $setOnInsert: { session_id: id, updated_at: now } },
+          { upsert: true, returnDocument: 'after' },
+        );
+        await sessions.insertOne(session(id, user, now));
+      }
+    });
+    const batched = await measure(pid, async () => {
+      for (let i = 0; i < USERS; i += batch) {
+        const users = Array.from({ length: batch }, () => ({
+          user: randomUUID(),
+          id: randomUUID(),
+          now: new Date(),
+        }));
+        await pointers.find({ _id: { $in: users.map((entry) => entry.user) } as never }).toArray();
+        await pointers.insertMany(
+          users.map((entry) => ({ _id: entry.user as never, session_id: entry.id, updated_at: entry.now })),
+          { ordered: false },
+        );
+        await sessions.insertMany(
+          users.map((entry) => session(entry.id, entry.user, entry.now)),
+          { ordered: false },
+        );
+      }
+    });
+    console.log(
+      `connect, round ${round + 1}: store CPU per new user one by one ${single.toFixed(3)} ms, in batches of ${batch} ${batched.toFixed(3)} ms`,
+    );
+  }
+}
+
+async function bulkAppends(db: Db, pid: number, batch: number): Promise<void> {
+  const sessions = db.collection<Document>('sessions');
+  for (const keys of SESSION_INDEXES) await sessions.createIndex(keys);
+  const ids = Array.from({ length: USERS }, () => randomUUID());
+  await sessions.insertMany(ids.map((id) => session(id, `u-${id}`, new Date())));
+  for (let round = 0; round < ROUNDS; round++) {
+    const single = await measure(pid, async () => {
+      for (const id of ids)
+        await sessions.updateOne({ _id: id as never, seq: 2 * round }, smallAppend(2 * round));
+    });
+    const batched = await measure(pid, async () => {
+      for (let i = 0; i < USERS; i += batch) {
+        const result = await sessions.bulkWrite(
+          ids.slice(i, i + batch).map((id) => ({
+            updateOne: {
+              filter: { _id: id as never, seq: 2 * round + 1 },
+              update: smallAppend(2 * round + 1),
+            },
+          })),
+          { ordered: false },
+        );
+        if (result.modifiedCount !== Math.min(batch, USERS - i)) throw new Error('an append did not apply');
+      }
+    });
+    console.log(
+      `append, round ${round + 1} (${2 * round + 2} messages): store CPU per append one by one ${single.toFixed(3)} ms, in bulks of ${batch} ${batched.toFixed(3)} ms`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const [url, pidText, what = 'both', sizeText = '500', nText = '3000'] = process.argv.slice(2);
   const pid = Number(pidText);
   if (!url || !Number.isInteger(pid))
-    throw new Error('usage: store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both] [SIZE] [N]');
+    throw new Error(
+      'usage: store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both|connect|bulk] [SIZE|BATCH] [N]',
+    );
   const client = await MongoClient.connect(url);
   try {
+    if (what === 'connect' || what === 'bulk') {
+      const db = client.db(`cmdbench_${what}_${Date.now()}`);
+      const batch = Number(sizeText === '500' ? '25' : sizeText);
+      await (what === 'connect' ? connects(db, pid, batch) : bulkAppends(db, pid, batch));
+      await db.dropDatabase();
+      return;
+    }
     if (what === 'findone' || what === 'both') await findOne(client, pid, Number(nText));
     if (what === 'append' || what === 'both') await append(client, pid, Number(sizeText));
   } finally {
