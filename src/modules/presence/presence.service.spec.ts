@@ -77,6 +77,35 @@ describe(PresenceService.name, () => {
     own.onModuleDestroy();
   });
 
+  // refresh() walks a copy of the sockets and awaits each touch: one that closed meanwhile must not be
+  // touched back into the store (its user stayed away or online until the timeout: a flake of the
+  // two-instance rooms e2e under CI load)
+  it('should not bring back a socket that closed while a refresh was under way', async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    own.onModuleInit();
+    const first = connection('z');
+    const second = connection('z');
+    await own.connect(first);
+    await own.connect(second);
+    const touch = store.touch.bind(store);
+    let closing: Promise<void> | undefined;
+    jest.spyOn(store, 'touch').mockImplementation(async (userId, connectionId, status, now) => {
+      // the second socket closes while the refresh touches the first
+      if (connectionId === first.id && closing === undefined) {
+        closing = own.disconnect(second);
+        await closing;
+      }
+      return touch(userId, connectionId, status, now);
+    });
+    first.seenAt = second.seenAt = Date.now();
+    await jest.advanceTimersByTimeAsync(TIMEOUT / 3 + 10);
+    expect(closing).toBeDefined();
+    await own.disconnect(first);
+    expect((await own.statusOf(['z'])).get('z')).toBe('offline');
+    own.onModuleDestroy();
+  });
+
   it('should ping a quiet socket and make its user offline once it is silent past the timeout', async () => {
     const quiet = connection('q');
     await service.connect(quiet);

@@ -114,6 +114,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const timeout = this.settings.rooms.presenceTimeoutMs;
     for (const entry of [...this.local.values()]) {
       const { connection } = entry;
+      // closed while an earlier socket of this walk was being touched: its removal stands (a touch
+      // now would count it again until the timeout)
+      if (this.local.get(connection.id) !== entry) continue;
       const silent = now - connection.seenAt;
       if (silent > timeout / 3 && connection.socket.readyState === connection.socket.OPEN)
         connection.socket.ping();
