@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import type { Collection, Document } from 'mongodb';
 
 // One store command for many point operations: what callers ask while earlier batches are in
 // flight leaves together as the next batch (docs/protocol.md, "Opening a session"). A lone call
@@ -64,6 +65,22 @@ export async function bulkEach<R>(
     }
     return { answers };
   }
+}
+
+// A batch of new documents, answered per document: one unordered insertMany, or the insertOne
+// itself for a batch of one (lighter for the driver, and as quick to fail when the store is gone).
+export async function insertEach(
+  collection: Collection<Document>,
+  documents: readonly object[],
+): Promise<Array<true | Error>> {
+  const { answers } = await bulkEach<unknown>(
+    () =>
+      documents.length === 1
+        ? collection.insertOne(documents[0] as Document)
+        : collection.insertMany(documents as Document[], { ordered: false }),
+    documents.length,
+  );
+  return answers;
 }
 
 interface WriteError {

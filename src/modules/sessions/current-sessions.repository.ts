@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { bulkEach, coalescingLoader, isDuplicateKey } from '../../common/coalescing-loader';
+import { coalescingLoader, insertEach, isDuplicateKey } from '../../common/coalescing-loader';
 import { CurrentSession } from './schemas/current-session.schema';
 
 type Pointer = { _id: string; session_id: string; updated_at: Date };
@@ -27,18 +27,9 @@ export class CurrentSessionsRepository {
     return users.map((user) => byUser.get(user));
   });
 
-  private readonly inserts = coalescingLoader<Pointer, true>(async (pointers) => {
-    const { answers } = await bulkEach<unknown>(
-      () =>
-        pointers.length === 1
-          ? this.current.collection.insertOne(pointers[0] as unknown as Record<string, unknown>)
-          : this.current.collection.insertMany(pointers as unknown as Array<Record<string, unknown>>, {
-              ordered: false,
-            }),
-      pointers.length,
-    );
-    return answers;
-  });
+  private readonly inserts = coalescingLoader<Pointer, true>((pointers) =>
+    insertEach(this.current.collection, pointers),
+  );
 
   sessionOf(userId: string): Promise<string | undefined> {
     return this.reads.load(userId);

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { bulkEach, coalescingLoader } from '../../common/coalescing-loader';
+import { bulkEach, coalescingLoader, insertEach } from '../../common/coalescing-loader';
 import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
@@ -134,21 +134,9 @@ export class SessionsRepository implements OnModuleInit {
   // New sessions and heads read by id are coalesced (docs/protocol.md, "Opening a session"): the
   // sessions opened while one batch is in flight are inserted in one insertMany, and read in one
   // find of `_id: {$in}` (FerretDB pushes it down to the `_id` index), through the driver.
-  // A batch of one goes as the single-document command: lighter for the driver, and it fails as fast
-  // as one when the store is gone (a bulkWrite waited for server selection twice: bench/README.md).
-  private readonly inserts = coalescingLoader<SessionDocument, true>(async (documents) => {
-    const collection = this.sessions.collection;
-    const { answers } = await bulkEach<unknown>(
-      () =>
-        documents.length === 1
-          ? collection.insertOne(documents[0] as unknown as Record<string, unknown>)
-          : collection.insertMany(documents as unknown as Array<Record<string, unknown>>, {
-              ordered: false,
-            }),
-      documents.length,
-    );
-    return answers;
-  });
+  private readonly inserts = coalescingLoader<SessionDocument, true>((documents) =>
+    insertEach(this.sessions.collection, documents),
+  );
 
   // Writes that return nothing are coalesced likewise, one unordered bulkWrite per batch (each
   // session's writes are serialized by its lock, so a batch never holds two of one session's):
