@@ -425,7 +425,14 @@ export class RoomChaos {
   private noteCopy(
     member: Member,
     operation: Operation,
-    outcome: { acked: boolean; code?: string; retryAfterMs?: number; sentAt?: number; seq?: number },
+    outcome: {
+      acked: boolean;
+      code?: string;
+      retryAfterMs?: number;
+      sentAt?: number;
+      answeredAt: number;
+      seq?: number;
+    },
   ): void {
     if (operation.kind !== 'chat' && operation.kind !== 'edit') return;
     const roomId = operation.kind === 'chat' ? operation.target : operation.roomId;
@@ -437,6 +444,7 @@ export class RoomChaos {
       kind: operation.kind,
       clientId: operation.clientId,
       sentAt: outcome.sentAt,
+      answeredAt: outcome.answeredAt,
       firstSentAt: operation.firstSentAt ?? outcome.sentAt,
       answer: outcome.acked
         ? { acked: true, seq: outcome.seq }
@@ -587,7 +595,14 @@ export class RoomChaos {
     write: (send: (frame: object) => void) => void,
     clientId: string,
     options: { what: string; fresh?: boolean; cut?: boolean; acked?: (frame: Frame) => void },
-  ): Promise<{ acked: boolean; retryAfterMs?: number; code?: string; sentAt?: number; seq?: number }> {
+  ): Promise<{
+    acked: boolean;
+    retryAfterMs?: number;
+    code?: string;
+    sentAt?: number;
+    answeredAt: number;
+    seq?: number;
+  }> {
     return new Promise((resolve) => {
       let sent = false;
       let sentAt: number | undefined;
@@ -596,7 +611,7 @@ export class RoomChaos {
         clearTimeout(timer);
         onFrames(socket, undefined);
         socket.removeListener('close', onClose);
-        resolve({ ...result, sentAt });
+        resolve({ ...result, sentAt, answeredAt: Date.now() });
       };
       const go = () => {
         sent = true;

@@ -22,24 +22,43 @@ function chaos(): MuteChaos {
   return mutes;
 }
 
-function copy(sentAt: number, answer: Copy['answer'], firstSentAt = sentAt, user = 'u1'): Copy {
-  return { user, roomId: 'r1', kind: 'chat', clientId: `c${sentAt}`, sentAt, firstSentAt, answer };
+function copy(
+  sentAt: number,
+  answer: Copy['answer'],
+  firstSentAt = sentAt,
+  user = 'u1',
+  answeredAt = sentAt + 5,
+): Copy {
+  return {
+    user,
+    roomId: 'r1',
+    kind: 'chat',
+    clientId: `c${sentAt}`,
+    sentAt,
+    firstSentAt,
+    answeredAt,
+    answer,
+  };
 }
 
 const muted = { acked: false as const, code: 'MUTED', retryAfter: 19_000 };
 const none = new Map<string, StoredMuteMessage[]>();
 
 describe(MuteChaos.name, () => {
-  it('should count an ack only for a copy sent, first copy too, between the mute ack and the unmute send', () => {
+  it('should count an ack only for a copy sent (first copy too) after the mute ack and answered before the unmute send', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 4000 }), (first, later) => {
-        const sentAt = Math.max(first, later);
-        const mutes = chaos();
-        mutes.answered(copy(sentAt, { acked: true, seq: 9 }, first));
-        const inWindow = (at: number) => at > 1100 && at < 3000;
-        const expected = inWindow(sentAt) && inWindow(first) ? 1 : 0;
-        expect(mutes.check(none, () => undefined).mutedAccepted).toBe(expected);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 4000 }),
+        fc.integer({ min: 0, max: 4000 }),
+        fc.integer({ min: 0, max: 3000 }),
+        (first, later, took) => {
+          const sentAt = Math.max(first, later);
+          const mutes = chaos();
+          mutes.answered(copy(sentAt, { acked: true, seq: 9 }, first, 'u1', sentAt + took));
+          const expected = first > 1100 && sentAt > 1100 && sentAt + took < 3000 ? 1 : 0;
+          expect(mutes.check(none, () => undefined).mutedAccepted).toBe(expected);
+        },
+      ),
     );
   });
 
@@ -47,13 +66,16 @@ describe(MuteChaos.name, () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 4000 }),
+        fc.integer({ min: 0, max: 3000 }),
         fc.constantFrom('MUTED', 'NOT_A_MEMBER', 'INTERNAL', 'RATE_LIMITED'),
-        (sentAt, code) => {
+        (sentAt, took, code) => {
           const mutes = chaos();
-          mutes.answered(copy(sentAt, { acked: false, code, retryAfter: 100 }));
+          const answeredAt = sentAt + took;
+          mutes.answered(copy(sentAt, { acked: false, code, retryAfter: 100 }, sentAt, 'u1', answeredAt));
           const counts = mutes.check(none, () => undefined);
-          const surely = sentAt > 1100 && sentAt < 3000;
-          const racing = sentAt >= 1000 && sentAt <= 3100;
+          // checked by the server somewhere between its send and its answer
+          const surely = sentAt > 1100 && answeredAt < 3000;
+          const racing = answeredAt >= 1000 && sentAt <= 3100;
           expect(counts.unmutedRefused).toBe(code === 'MUTED' && !racing ? 1 : 0);
           expect(counts.mutedWrongCode).toBe(surely && code === 'NOT_A_MEMBER' ? 1 : 0);
           expect(counts.mutedRefusals).toBe(code === 'MUTED' ? 1 : 0);

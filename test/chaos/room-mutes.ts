@@ -7,16 +7,18 @@ import { errorCode, pick, restCall, sleep } from './sockets';
 // go on sending meanwhile (a refused message is kept and sent again, the same client_id, until acked).
 //
 // What can be asserted soundly. The test's clock orders what the test did: a mute's ack came back
-// before anything sent after it, and the mute was written before its ack. So a copy of a message or
-// an edit the member sent between the mute's ack and the unmute's first send reached a server that
-// had the mute already: it must be refused with MUTED (`retry_after` set), never acked. The first
-// copy of the same client_id must have gone out in that window too, else the ack may be that of a
-// copy stored before the mute (a resend gets the stored copy's ack). A copy sent after the unmute's
-// ack (and before the next mute's first send) must never be refused MUTED. Which way a copy goes that
-// raced the mute or the unmute (sent before its ack) is open: counted, not a fault. An ack's arrival
-// order is no bound: a message checked and stored before the mute may be acked after it. What the
-// room's order says about such a race is counted apart (`mutedRaced`): a message of the muted member
-// stored after the mute's system message though its first copy went out before the mute's ack.
+// before anything sent after it, and the mute was written before its ack. A copy is checked by the
+// server at some moment between its send and its answer (not at its send: a store restart can hold
+// it for seconds). So a copy of a message or an edit the member sent after the mute's ack and
+// answered before the unmute's first send reached a server that had the mute already: it must be
+// refused with MUTED (`retry_after` set), never acked. The first copy of the same client_id must have
+// gone out after the mute's ack too, else the ack may be that of a copy stored before the mute (a
+// resend gets the stored copy's ack). A copy whose send-to-answer span meets no mute (from the mute's
+// first send to the unmute's ack) must never be refused MUTED. Which way a copy goes whose span
+// meets a mute's or an unmute's write is open: counted, not a fault. An ack's arrival order is no
+// bound: a message checked and stored before the mute may be acked after it. What the room's order
+// says about such a race is counted apart (`mutedRaced`): a message of the muted member stored after
+// the mute's system message though its first copy went out before the mute's ack.
 
 export interface MuteCounts {
   // mutes and unmutes acked
@@ -24,12 +26,13 @@ export interface MuteCounts {
   unmutes: number;
   // copies refused MUTED (during a mute, or racing one)
   mutedRefusals: number;
-  // a message or edit acked for a copy sent while surely muted (first copy too): must be 0
+  // a message or edit acked for a copy sent and answered while surely muted (first copy sent then
+  // too): must be 0
   mutedAccepted: number;
   // a copy sent while surely muted refused with another code than MUTED (or MUTED without
   // retry_after), other than the store or Redis being away (INTERNAL, RATE_LIMITED, SERVICE_UNAVAILABLE)
   mutedWrongCode: number;
-  // a copy sent while surely not muted refused MUTED
+  // a copy sent and answered while surely not muted refused MUTED
   unmutedRefused: number;
   // messages of the muted member stored after the mute's system message, their first copy sent before
   // the mute's ack (the check passed before the mute was written): not a fault, counted
@@ -51,9 +54,10 @@ export interface Copy {
   roomId: string;
   kind: 'chat' | 'edit';
   clientId: string;
-  // when this copy and the first copy of its client_id went out
+  // when this copy and the first copy of its client_id went out, and when this copy was answered
   sentAt: number;
   firstSentAt: number;
+  answeredAt: number;
   answer: { acked: true; seq?: number } | { acked: false; code: string; retryAfter?: number };
 }
 
@@ -167,7 +171,7 @@ export class MuteChaos {
         (mute) =>
           mute.muteAckedAt !== undefined &&
           copy.sentAt > mute.muteAckedAt &&
-          copy.sentAt < (mute.unmuteSentAt ?? Infinity),
+          copy.answeredAt < (mute.unmuteSentAt ?? Infinity),
       );
       const what = `${copy.kind} ${copy.clientId} of ${copy.user} in ${copy.roomId}`;
       if (surely) {
@@ -187,13 +191,22 @@ export class MuteChaos {
         }
         continue;
       }
-      // racing no mute: not between a mute's first send and its unmute's ack
+      // racing no mute: its send-to-answer span meets no span from a mute's first send to its
+      // unmute's ack
       const racing = mutes.some(
-        (mute) => copy.sentAt >= mute.muteSentAt && copy.sentAt <= (mute.unmuteAckedAt ?? Infinity),
+        (mute) => copy.answeredAt >= mute.muteSentAt && copy.sentAt <= (mute.unmuteAckedAt ?? Infinity),
       );
       if (refusedMuted && !racing) {
         counts.unmutedRefused++;
-        report(`${what} refused MUTED though no mute was on`);
+        const near = mutes
+          .map(
+            (mute) =>
+              `[${mute.muteSentAt}, ${mute.muteAckedAt}, ${mute.unmuteSentAt}, ${mute.unmuteAckedAt}]`,
+          )
+          .join(' ');
+        report(
+          `${what} refused MUTED though no mute was on: sent ${copy.sentAt}, answered ${copy.answeredAt} (first ${copy.firstSentAt}); its mutes (sent, acked, unmute sent, acked): ${near || 'none'}`,
+        );
       }
     }
     // the room's order: a message of the muted member stored after the mute's system message and
