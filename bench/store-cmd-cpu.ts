@@ -7,12 +7,20 @@
 //             session's insert) against coalesced (docs/protocol.md, "Coalesced writes"): per batch
 //             one find of the pointers by `_id: {$in}`, one insertMany of them, one of the sessions
 //   bulk    — a small session's append, one updateOne each against one unordered bulkWrite per batch
+//   long    — a turn of prose appended to a session of SIZE turns of prose, on the collection's whole
+//             index set (LONG_INDEXES, the schema's 13), with the session's search tokens as chatbox
+//             keeps them (the blind index's, src/common/crypto/blind-index.ts: the union of every
+//             message's) against the same appends without the tokens index, and without tokens at all:
+//             what the search index costs a long session's append
 // Run: node bench/store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both] [SIZE=500] [N=3000]
 //      node bench/store-cmd-cpu.ts MONGO_URL STORE_PID connect|bulk [BATCH=25]
+//      node bench/store-cmd-cpu.ts MONGO_URL STORE_PID long [TURNS=250]
 // Point it at a store of its own (scripts/services/ferretdb.sh up DIR): it writes `cmdbench*` databases.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
+import { BlindIndex } from '../src/common/crypto/blind-index.ts';
+import { prose } from './prose.ts';
 
 interface SessionDoc {
   _id: string;
@@ -280,15 +288,97 @@ async function bulkAppends(db: Db, pid: number, batch: number): Promise<void> {
   }
 }
 
+// the sessions collection's indexes as the schema declares them (session.schema.ts), all of them
+const LONG_INDEXES: Document[] = [
+  ...SESSION_INDEXES,
+  { help_requested: 1, start_time: -1 },
+  { end_time: 1 },
+  { takeover_lease_until: 1 },
+  { console: 1 },
+  { user_id: 1, search_tokens: 1 },
+];
+
+// A session of `turns` turns of prose (a question of ~150 characters, a reply of ~700, as the bench's
+// long phase sends them), 10 sessions, 3 rounds of one more turn each, per variant.
+async function longAppends(client: MongoClient, pid: number, turns: number): Promise<void> {
+  const index = new BlindIndex(Buffer.alloc(32, 7));
+  const message = (seq: number) => {
+    const user = seq % 2 === 1;
+    return {
+      id: randomUUID(),
+      seq,
+      type: user ? 'user_message' : 'ai_response',
+      content: prose(seq * 7919, user ? 150 : 700),
+      timestamp: new Date(),
+    };
+  };
+  const size = turns * 2;
+  for (const variant of ['tokens', 'no tokens index', 'no tokens'] as const) {
+    const db = client.db(`cmdbench_long_${Date.now()}`);
+    const sessions = db.collection<SessionDoc>('sessions');
+    for (const keys of variant === 'tokens' ? LONG_INDEXES : LONG_INDEXES.slice(0, -1))
+      await sessions.createIndex(keys);
+    const ids = Array.from({ length: 10 }, (_, i) => `s${i}`);
+    let tokens = 0;
+    for (const id of ids) {
+      const messages = Array.from({ length: size }, (_, i) => message(i + 1));
+      const search =
+        variant === 'no tokens' ? [] : [...new Set(messages.flatMap((m) => index.tokensOf(m.content)))];
+      tokens = search.length;
+      const now = new Date();
+      await sessions.insertOne({
+        _id: id,
+        user_id: `u-${id}`,
+        name: 'New chat',
+        is_active: true,
+        start_time: now,
+        last_activity: now,
+        duration_ms: null,
+        admin_assisted: false,
+        help_requested: false,
+        end_time: null,
+        takeover_lease_until: null,
+        seq: size,
+        message_count: size,
+        messages,
+        search_tokens: search,
+      } as SessionDoc & Document);
+    }
+    const out: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const before = storeCpuSeconds(pid);
+      for (const id of ids) {
+        const seq = size + round;
+        const next = message(seq + 1);
+        const update: Document = {
+          $set: { seq: seq + 1, last_activity: next.timestamp, last_message_at: next.timestamp },
+          $inc: { message_count: 1 },
+          $push: { messages: next },
+        };
+        if (variant !== 'no tokens')
+          update.$addToSet = { search_tokens: { $each: index.tokensOf(next.content) } };
+        const result = await sessions.updateOne({ _id: id, seq }, update);
+        if (result.modifiedCount !== 1) throw new Error(`append ${seq} to ${id} did not apply`);
+      }
+      out.push((((storeCpuSeconds(pid) - before) * 1000) / ids.length).toFixed(1));
+    }
+    console.log(
+      `long, ${turns} turns, ${variant} (${tokens} tokens a session): store CPU per append ms ${out.join(' ')}`,
+    );
+    await db.dropDatabase();
+  }
+}
+
 async function main(): Promise<void> {
   const [url, pidText, what = 'both', sizeText = '500', nText = '3000'] = process.argv.slice(2);
   const pid = Number(pidText);
   if (!url || !Number.isInteger(pid))
     throw new Error(
-      'usage: store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both|connect|bulk] [SIZE|BATCH] [N]',
+      'usage: store-cmd-cpu.ts MONGO_URL STORE_PID [findone|append|both|connect|bulk|long] [SIZE|BATCH|TURNS] [N]',
     );
   const client = await MongoClient.connect(url);
   try {
+    if (what === 'long') return await longAppends(client, pid, Number(sizeText === '500' ? '250' : sizeText));
     if (what === 'connect' || what === 'bulk') {
       const db = client.db(`cmdbench_${what}_${Date.now()}`);
       const batch = Number(sizeText === '500' ? '25' : sizeText);

@@ -35,11 +35,11 @@ export class BlindIndex {
   // → its token (words that differ at the end share their prefixes' tokens)
   private readonly words = new Map<string, string[]>();
   private readonly prefixes = new Map<string, string>();
+  private readonly rememberedMax: number;
 
-  constructor(
-    encryptionKey: Buffer,
-    private readonly rememberedMax = REMEMBERED_WORDS,
-  ) {
+  // (no parameter property: bench/store-cmd-cpu.ts loads this file with node's type stripping)
+  constructor(encryptionKey: Buffer, rememberedMax = REMEMBERED_WORDS) {
+    this.rememberedMax = rememberedMax;
     this.key = Buffer.from(hkdfSync('sha256', encryptionKey, '', 'chatbox search index v1', 32));
   }
 
