@@ -53,6 +53,10 @@
 # copying it to NUL-terminate it, which an UPDATE did for each JSON-path index expression over the
 # old row: an append to a 500-message session with chatbox's 8 session indexes, store CPU 40-56 ->
 # 27.5-37 ms (3 rounds, bench/README.md "Session 12"). Nothing stored changes.
+# update-addtoset-set.patch: $addToSet with $each looks the array's strings up in a set, not each
+# value against every element (types.Array.Contains): a message's search tokens joining its session's
+# set (hundreds into thousands) were ~25% of the store's CPU per append (perf); store CPU per append
+# to a 20-turn session of prose 10-21 -> 8-13 ms, 100 turns 23-44 -> 21-26 ms (bench/README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoUri } from '../helpers/env';
 
@@ -136,6 +137,50 @@ describe('store conformance', () => {
         max: 9,
         messages: [{ seq: 1 }],
       });
+    });
+
+    // A message's search tokens join its session's set of them (SessionsRepository.append). FerretDB's
+    // build looks strings up in a set there (update-addtoset-set.patch): the answer must stay
+    // MongoDB's, for strings, other scalars of the same look ('1' and 1), documents, and values
+    // repeated within $each.
+    it('should add each $each value of $addToSet once, keeping the order, as MongoDB does', async () => {
+      const docs = fresh();
+      const value = fc.oneof(
+        fc.constantFrom('a', 'b', 'c', '1', '2', ''),
+        fc.integer({ min: 1, max: 3 }),
+        fc.record({ x: fc.integer({ min: 1, max: 2 }) }),
+      );
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(value, { maxLength: 8 }),
+          fc.array(value, { maxLength: 8 }),
+          async (held, added) => {
+            const _id = `d${run++}`;
+            await docs.insertOne({ _id: _id as never, set: held });
+            await docs.updateOne({ _id: _id as never }, { $addToSet: { set: { $each: added } } } as never);
+            const expected = [...held];
+            for (const item of added)
+              if (!expected.some((kept) => JSON.stringify(kept) === JSON.stringify(item)))
+                expected.push(item);
+            expect((await docs.findOne({ _id: _id as never }))?.set).toEqual(expected);
+          },
+        ),
+        { numRuns: 60 },
+      );
+      // a session's worth: thousands held, hundreds added, some of them held already
+      const held = Array.from({ length: 4000 }, (_, index) => `t${index}`);
+      const added = Array.from({ length: 300 }, (_, index) => `t${3900 + index}`);
+      await docs.insertOne({ _id: 'big' as never, set: held });
+      const result = await docs.updateOne({ _id: 'big' as never }, {
+        $addToSet: { set: { $each: [...added, 't4100', 7] } },
+      } as never);
+      expect(result.modifiedCount).toBe(1);
+      expect((await docs.findOne({ _id: 'big' as never }))?.set).toEqual([
+        ...held,
+        ...Array.from({ length: 200 }, (_, index) => `t${4000 + index}`),
+        7,
+      ]);
     });
 
     it('should not update when the compare-and-set filter does not match (one writer at a time)', async () => {
