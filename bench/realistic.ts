@@ -236,7 +236,9 @@ async function heapSnapshot(server: ServerProcess, name: string): Promise<void> 
 }
 
 // `count` users each send one message at the same instant; with `history`, each has that many
-// turns already (short replies) before the measured one.
+// turns already before the measured one, of prose as the long phase's are (a question of ~150
+// characters, a reply of ~700): the stored sessions and their search tokens grow as a real
+// conversation's do (until session 13 they were one-line turns of a few characters).
 async function burstPhase(
   server: ServerProcess,
   url: string,
@@ -250,8 +252,12 @@ async function burstPhase(
     log(server, `${clients.failures} of ${count} connects failed (first: ${clients.firstError ?? '?'})`);
   if (history > 0) {
     log(server, `giving ${count} users ${history} turns each`);
-    llm.fake.script = saturationScript(5);
-    for (let turn = 0; turn < history; turn++) await oneTurnEach(clients.sockets, `h${turn}`);
+    let reply = 0;
+    llm.fake.script = { reply: () => prose(++reply * 7919, 700), chunkSize: 28, delayMs: 0 };
+    for (let turn = 0; turn < history; turn++)
+      await oneTurnEach(clients.sockets, `h${turn}`, 60_000, (index) =>
+        prose((turn * count + index + 1) * 104729, 150),
+      );
   }
   await server.settle();
   await heapSnapshot(server, `burst-${count}-${history}`);
