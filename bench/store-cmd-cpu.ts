@@ -92,6 +92,29 @@ async function findOne(client: MongoClient, pid: number, n: number): Promise<voi
   await client.db(db).dropDatabase();
 }
 
+// Three rounds of one append to each session (its seq `size + round` before), the store's CPU per
+// append in each round (ms).
+async function appendRounds(
+  pid: number,
+  sessions: Collection<SessionDoc>,
+  ids: string[],
+  size: number,
+  update: (seq: number) => Document,
+  digits = 2,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    const before = storeCpuSeconds(pid);
+    for (const id of ids) {
+      const seq = size + round;
+      const result = await sessions.updateOne({ _id: id, seq } as Document, update(seq));
+      if (result.modifiedCount !== 1) throw new Error(`append ${seq} to ${id} did not apply`);
+    }
+    out.push((((storeCpuSeconds(pid) - before) * 1000) / ids.length).toFixed(digits));
+  }
+  return out;
+}
+
 async function append(client: MongoClient, pid: number, size: number): Promise<void> {
   const db = `cmdbench_append_${Date.now()}`;
   const sessions = await sessionsWithIndexes(client, db);
@@ -113,25 +136,15 @@ async function append(client: MongoClient, pid: number, size: number): Promise<v
       search_tokens: ['t1', 't2'],
     } as SessionDoc & Document);
   }
-  const out: string[] = [];
-  for (let round = 0; round < 3; round++) {
-    const before = storeCpuSeconds(pid);
-    for (const id of ids) {
-      const seq = size + round;
-      const message = turn(seq + 1);
-      const result = await sessions.updateOne(
-        { _id: id, seq },
-        {
-          $set: { seq: seq + 1, last_activity: message.timestamp, last_message_at: message.timestamp },
-          $inc: { bytes: 700, message_count: 1 },
-          $push: { messages: message },
-          $addToSet: { search_tokens: { $each: [`t${seq % 50}`] } },
-        },
-      );
-      if (result.modifiedCount !== 1) throw new Error(`append ${seq} to ${id} did not apply`);
-    }
-    out.push((((storeCpuSeconds(pid) - before) * 1000) / ids.length).toFixed(2));
-  }
+  const out = await appendRounds(pid, sessions, ids, size, (seq) => {
+    const message = turn(seq + 1);
+    return {
+      $set: { seq: seq + 1, last_activity: message.timestamp, last_message_at: message.timestamp },
+      $inc: { bytes: 700, message_count: 1 },
+      $push: { messages: message },
+      $addToSet: { search_tokens: { $each: [`t${seq % 50}`] } },
+    };
+  });
   console.log(
     `append: store CPU per append to a session of ${size} messages (8 indexes) ms ${out.join(' ')}`,
   );
@@ -325,30 +338,21 @@ async function longAppends(client: MongoClient, pid: number, turns: number): Pro
       const search =
         variant === 'no tokens' ? [] : [...new Set(messages.flatMap((m) => index.tokensOf(m.content)))];
       tokens = search.length;
-      const now = new Date();
+      // the schema's whole document (as a connect inserts it), grown to `size` messages
       await sessions.insertOne({
-        _id: id,
-        user_id: `u-${id}`,
-        name: 'New chat',
-        is_active: true,
-        start_time: now,
-        last_activity: now,
-        duration_ms: null,
-        admin_assisted: false,
-        help_requested: false,
-        end_time: null,
-        takeover_lease_until: null,
+        ...session(id, `u-${id}`, new Date()),
         seq: size,
         message_count: size,
         messages,
         search_tokens: search,
-      } as SessionDoc & Document);
+      } as unknown as SessionDoc & Document);
     }
-    const out: string[] = [];
-    for (let round = 0; round < 3; round++) {
-      const before = storeCpuSeconds(pid);
-      for (const id of ids) {
-        const seq = size + round;
+    const out = await appendRounds(
+      pid,
+      sessions,
+      ids,
+      size,
+      (seq) => {
         const next = message(seq + 1);
         const update: Document = {
           $set: { seq: seq + 1, last_activity: next.timestamp, last_message_at: next.timestamp },
@@ -357,11 +361,10 @@ async function longAppends(client: MongoClient, pid: number, turns: number): Pro
         };
         if (variant !== 'no tokens')
           update.$addToSet = { search_tokens: { $each: index.tokensOf(next.content) } };
-        const result = await sessions.updateOne({ _id: id, seq }, update);
-        if (result.modifiedCount !== 1) throw new Error(`append ${seq} to ${id} did not apply`);
-      }
-      out.push((((storeCpuSeconds(pid) - before) * 1000) / ids.length).toFixed(1));
-    }
+        return update;
+      },
+      1,
+    );
     console.log(
       `long, ${turns} turns, ${variant} (${tokens} tokens a session): store CPU per append ms ${out.join(' ')}`,
     );
