@@ -127,6 +127,23 @@ describe('notifications against FerretDB', () => {
     expect(sent[0]?.summary).toEqual({ help_request: 3 });
   });
 
+  // A digest's mark expires on the digest's own clock: a mark timed by the wall clock was older than
+  // the `now` it was taken for, so the purge right after deleted it, and another instance (or a
+  // clock ahead of this one) digested the same interval again, racing for the same alerts.
+  it("should send one digest per interval, also when the interval is not the wall clock's", async () => {
+    const [one, two] = [await instance(), await instance()];
+    const raise = () => one.get(AlertsService).raise({ type: 'help_request', sessionId: 'interval-session' });
+    for (let index = 0; index < 4; index++) await raise();
+    const now = new Date(Date.now() + 3_600_000 * 9);
+    expect((await one.get(AlertsService).digest(now))?.summary).toMatchObject({ help_request: 3 });
+    // one more held back (past the per-type limit) for a second digest of the interval to take
+    let held = false;
+    for (let index = 0; index < 5 && !held; index++) held = (await raise())?.status === 'suppressed';
+    expect(held).toBe(true);
+    expect(await two.get(AlertsService).digest(now)).toBeUndefined();
+    expect(await one.get(AlertsService).digest(now)).toBeUndefined();
+  });
+
   it('should report an instance that stopped beating without shutting down once, from either survivor', async () => {
     const [one, two] = [await instance(), await instance()];
     const beats = one.get<Model<InstanceBeat>>(getModelToken(InstanceBeat.name));

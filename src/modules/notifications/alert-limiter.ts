@@ -22,11 +22,11 @@ export class AlertLimiter {
     const { perType, typeWindowMs, sessionWindowMs } = this.settings.notifications.limits;
     if (sessionId) {
       const window = Math.floor(at.getTime() / sessionWindowMs);
-      if (!(await this.take(`s:${type}:${sessionId}:${window}`, sessionWindowMs))) return false;
+      if (!(await this.take(`s:${type}:${sessionId}:${window}`, sessionWindowMs, at))) return false;
     }
     const base = `t:${type}:${Math.floor(at.getTime() / typeWindowMs)}`;
     for (let slot = this.hints.get(base) ?? 1; slot <= perType; slot++) {
-      if (await this.take(`${base}:${slot}`, typeWindowMs)) {
+      if (await this.take(`${base}:${slot}`, typeWindowMs, at)) {
         this.hint(base, slot + 1);
         return true;
       }
@@ -41,9 +41,9 @@ export class AlertLimiter {
     if (this.hints.size > 200) this.hints.delete(this.hints.keys().next().value as string);
   }
 
-  private async take(key: string, windowMs: number): Promise<boolean> {
+  private async take(key: string, windowMs: number, at: Date): Promise<boolean> {
     try {
-      return await this.repository.mark(key, 2 * windowMs);
+      return await this.repository.mark(key, 2 * windowMs, at);
     } catch (error) {
       this.logger.warn({ event: 'alert_limit_local', err: String(error) }, 'rate limit on local memory');
       if (this.local.has(key)) return false;

@@ -83,7 +83,8 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
   async digest(now = new Date()): Promise<NotificationRecord | undefined> {
     try {
       const interval = this.settings.notifications.digestIntervalMs;
-      if (!(await this.repository.mark(`d:${Math.floor(now.getTime() / interval)}`, 2 * interval))) return;
+      if (!(await this.repository.mark(`d:${Math.floor(now.getTime() / interval)}`, 2 * interval, now)))
+        return;
       await this.repository.purgeMarks(now);
       const digestId = randomUUID();
       const held = await this.repository.takeSuppressed(digestId);

@@ -117,10 +117,12 @@ export class NotificationsRepository implements OnModuleInit {
     return found.map((document) => this.toRecord(document));
   }
 
-  // True for exactly one caller per key (across instances): an insert on a unique _id.
-  async mark(key: string, ttlMs: number): Promise<boolean> {
+  // True for exactly one caller per key (across instances): an insert on a unique _id. It lasts
+  // `ttlMs` from `now`, the time the key is for (a digest's interval, a limit's window): on the
+  // clock `purgeMarks` is given, never older than the moment it names.
+  async mark(key: string, ttlMs: number, now = new Date()): Promise<boolean> {
     try {
-      await this.marks.create({ _id: key, expires_at: new Date(Date.now() + ttlMs) });
+      await this.marks.create({ _id: key, expires_at: new Date(now.getTime() + ttlMs) });
       return true;
     } catch (error) {
       if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
