@@ -127,6 +127,48 @@ describe('notifications against FerretDB', () => {
     expect(sent[0]?.summary).toEqual({ help_request: 3 });
   });
 
+  // Two digests that overlap anyway (a slow one running into the next interval, or two instances
+  // whose clocks straddle an interval's end) take each held alert once: FerretDB applies the
+  // `digest_id: null` update as an unlocked read-modify-write, so the update alone is no claim.
+  it('should give each held alert to one digest when digests race for them', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const sessions = Array.from({ length: 30 }, (_, index) => `race-session-${index}`);
+    const stored = await Promise.all(
+      sessions.map((sessionId) =>
+        one.get(NotificationsRepository).insert({
+          id: `held-${sessionId}`,
+          kind: 'alert',
+          type: 'help_request',
+          user_id: null,
+          session_id: sessionId,
+          affected_users: 0,
+          details: null,
+          reason: null,
+          link: null,
+          at: new Date(),
+          channels: ['log'],
+          sent: [],
+          status: 'suppressed',
+          attempts: 0,
+          next_attempt_at: null,
+          last_error: null,
+          digest_id: null,
+          summary: null,
+        }),
+      ),
+    );
+    expect(stored).toHaveLength(30);
+    const repositories = [one, two].map((module) => module.get(NotificationsRepository));
+    const taken = await Promise.all(
+      Array.from({ length: 8 }, (_, index) => repositories[index % 2].takeSuppressed(`digest-${index}`)),
+    );
+    const ids = taken
+      .flat()
+      .map((record) => record.id)
+      .filter((id) => id.startsWith('held-race-'));
+    expect(ids.sort()).toEqual(sessions.map((sessionId) => `held-${sessionId}`).sort());
+  });
+
   // A digest's mark expires on the digest's own clock: a mark timed by the wall clock was older than
   // the `now` it was taken for, so the purge right after deleted it, and another instance (or a
   // clock ahead of this one) digested the same interval again, racing for the same alerts.

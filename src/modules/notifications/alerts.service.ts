@@ -87,7 +87,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
         return;
       await this.repository.purgeMarks(now);
       const digestId = randomUUID();
-      const held = await this.repository.takeSuppressed(digestId);
+      const held = await this.repository.takeSuppressed(digestId, undefined, now);
       if (held.length === 0) return;
       const summary: Record<string, number> = {};
       for (const alert of held) summary[alert.type] = (summary[alert.type] ?? 0) + 1;

@@ -1,6 +1,8 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
+import type { Collection, Document } from 'mongodb';
 import type { Model } from 'mongoose';
+import { insertEach } from '../../common/coalescing-loader';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { NotificationRecord } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
@@ -9,6 +11,9 @@ export const NOTIFICATION_CIPHER = Symbol('NOTIFICATION_CIPHER');
 const DUPLICATE_KEY = 11000;
 
 type NotificationDocument = Omit<Notification, '_id'> & { _id: string };
+
+// how long a digest's claim on a held alert lasts (it is taken within milliseconds)
+const CLAIM_MS = 3_600_000;
 
 // Mongoose for the notifications collection, its unique marks, and instance heartbeats.
 @Injectable()
@@ -88,16 +93,29 @@ export class NotificationsRepository implements OnModuleInit {
     return found.map((document) => this.toRecord(document));
   }
 
-  // Suppressed alerts not yet in a digest now belong to `digestId`.
-  async takeSuppressed(digestId: string, limit = 1000): Promise<NotificationRecord[]> {
+  // Suppressed alerts not yet in a digest now belong to `digestId`. Each is claimed first by a unique
+  // insert of its mark (`dg:<id>`, one unordered insertMany): two digests that overlap (a slow one
+  // running into the next interval, two clocks straddling an interval's end) take each alert once.
+  // The `digest_id: null` update alone is no claim on FerretDB, which applies it as an unlocked
+  // read-modify-write (both updates "succeed"). A digest that dies between its claims and its update
+  // leaves those alerts held until the claims expire (CLAIM_MS) and a later digest takes them.
+  async takeSuppressed(digestId: string, limit = 1000, now = new Date()): Promise<NotificationRecord[]> {
     const waiting = await this.notifications
       .find({ status: 'suppressed', digest_id: null }, { _id: 1 })
       .sort({ at: 1 })
       .limit(limit)
       .lean<Array<{ _id: string }>>();
     if (waiting.length === 0) return [];
+    const expires = new Date(now.getTime() + CLAIM_MS);
+    const claims = await insertEach(
+      this.marks.collection as unknown as Collection<Document>,
+      waiting.map((document) => ({ _id: `dg:${document._id}`, expires_at: expires })),
+    );
+    // a claim refused (another digest's, or the store's error) leaves the alert to the others
+    const mine = waiting.filter((_, index) => claims[index] === true).map((document) => document._id);
+    if (mine.length === 0) return [];
     await this.notifications.updateMany(
-      { _id: { $in: waiting.map((document) => document._id) }, digest_id: null },
+      { _id: { $in: mine }, digest_id: null },
       { $set: { digest_id: digestId, status: 'digested' } },
     );
     const taken = await this.notifications.find({ digest_id: digestId }).lean<NotificationDocument[]>();
