@@ -1,21 +1,41 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { isDuplicateKey } from '../../common/coalescing-loader';
+import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { roomLocked } from './room-locks';
 import { ReadMark } from './schemas/room-extras.schema';
 import { participantId } from './room.types';
 
 // chat_read_marks: the last seq each member has read, per room.
 @Injectable()
 export class ReadMarksRepository {
-  constructor(@InjectModel(ReadMark.name) private readonly marks: Model<ReadMark>) {}
+  constructor(
+    @InjectModel(ReadMark.name) private readonly marks: Model<ReadMark>,
+    // a member's marks, one writer at a time on every instance (room-locks.ts)
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+  ) {}
 
-  // Only ever moves forward ($max); keyed by `_id`, so no index beyond it is needed.
+  // Only ever moves forward ($max); keyed by `_id`, so no index beyond it is needed. Under the
+  // member's read lock: two devices reading at once would otherwise write a lower mark over a higher
+  // one on FerretDB, which applies `$max` as an unlocked read-modify-write. Two upserts of a missing
+  // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
+  // `_id`: the loser's insert fails, and its update then applies.
   async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    await this.marks.updateOne(
-      { _id: participantId(roomId, userId) },
-      { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
-      { upsert: true },
-    );
+    const upsert = () =>
+      this.marks.updateOne(
+        { _id: participantId(roomId, userId) },
+        { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
+        { upsert: true },
+      );
+    await roomLocked(this.lock, `read:${roomId}|${userId}`, async () => {
+      try {
+        await upsert();
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        await upsert();
+      }
+    });
   }
 
   async of(roomIds: string[], userId: string): Promise<Map<string, number>> {
