@@ -213,6 +213,8 @@ export interface ReactFrame {
   type: 'react';
   room_id: string;
   message_id: string;
+  // the message's seq: the server holds the frame behind the message (docs/protocol.md, "Guarantees")
+  seq: number;
   user_id: string;
   content: string;
   metadata: { removed: boolean; change?: number };

@@ -375,6 +375,7 @@ export class RoomMessagesService implements OnModuleInit {
       type: 'react',
       room_id: roomId,
       message_id: messageId,
+      seq: message.seq,
       user_id: principal.userId,
       content: emoji,
       metadata: { removed: remove, ...changeOf(applied.change) },
