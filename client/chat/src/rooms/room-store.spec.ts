@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { RoomMessageFrame } from '../../../shared/protocol';
-import { asMessageFrame, RoomStore } from './room-store';
+import { applyChangeFrame, asMessageFrame, RoomStore } from './room-store';
 
 const ROOM = 'room-1';
 
@@ -255,6 +255,92 @@ describe(RoomStore.name, () => {
       const store = new RoomStore();
       store.applyMessage(stored(1, { user_id: 'ai', content: 'I am the AI' }));
       expect(store.find(ROOM, 'm1')?.ai).toBeUndefined();
+    });
+  });
+
+  // a read of the change log put as a frame (docs/protocol.md, "Change log"): whatever the server
+  // sent, nothing throws, no message the thread does not hold is added, and the mark never goes back
+  describe('changes read (applyChangeFrame)', () => {
+    it('should take the state of held messages only, move the mark through changed_through, and never throw (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.oneof(
+              fc.anything(),
+              // a message keeps its seq (m<seq>), as the server's do
+              fc
+                .record({
+                  room_id: fc.constantFrom(ROOM, 'other'),
+                  seq: fc.constantFrom(1, 2, 9),
+                  user_id: fc.constant('bob'),
+                  content: fc.string(),
+                  metadata: fc.record({ kind: fc.constant('text'), deleted: fc.boolean() }),
+                })
+                .map((item) => ({ ...item, message_id: `m${item.seq}` })),
+            ),
+            { maxLength: 8 },
+          ),
+          fc.oneof(fc.anything(), fc.integer({ min: -5, max: 50 })),
+          (items, through) => {
+            const store = new RoomStore();
+            store.applyMessage(stored(1));
+            store.applyMessage(stored(2));
+            const thread = store.thread(ROOM);
+            thread.changes.startsAt(3);
+            const before = thread.changes.point as number;
+            expect(
+              applyChangeFrame(store, { type: 'changes', room_id: ROOM, items, changed_through: through }),
+            ).toBe(true);
+            expect(store.messages(ROOM).map((message) => message.messageId)).toEqual(['m1', 'm2']);
+            const point = thread.changes.point as number;
+            expect(point).toBeGreaterThanOrEqual(before);
+            if (typeof through === 'number' && Number.isSafeInteger(through) && through >= before)
+              expect(point).toBe(through);
+            // a held message takes the last state read of it
+            for (const id of ['m1', 'm2']) {
+              const last = [...items]
+                .reverse()
+                .find(
+                  (item) => asMessageFrame(item)?.message_id === id && asMessageFrame(item)?.room_id === ROOM,
+                );
+              if (last) expect(store.find(ROOM, id)?.content).toBe(asMessageFrame(last)?.content ?? '');
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it("should count a change frame's number for the mark, applied or dropped", () => {
+      const store = new RoomStore();
+      store.applyMessage(stored(1));
+      store.thread(ROOM).changes.startsAt(0);
+      applyChangeFrame(store, {
+        type: 'edit',
+        room_id: ROOM,
+        message_id: 'm1',
+        user_id: 'bob',
+        content: 'edited',
+        metadata: { edited_at: '2026-01-01T00:00:00.000Z', change: 1 },
+      });
+      // a message not held: dropped, its number still applied
+      applyChangeFrame(store, {
+        type: 'delete',
+        room_id: ROOM,
+        message_id: 'm7',
+        user_id: 'bob',
+        metadata: { change: 2 },
+      });
+      applyChangeFrame(store, {
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm1',
+        user_id: 'bob',
+        content: '👍',
+        metadata: { removed: false, change: 4 },
+      });
+      expect(store.thread(ROOM).changes.point).toBe(2);
+      expect(store.find(ROOM, 'm1')).toMatchObject({ content: 'edited', reactions: { '👍': ['bob'] } });
     });
   });
 });

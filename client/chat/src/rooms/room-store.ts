@@ -1,4 +1,5 @@
 import { isRecord, type RoomClientFrame, type RoomMessageFrame } from '../../../shared/protocol';
+import { ChangeMark } from './change-mark';
 import { ResumePoint } from './resume-point';
 
 export interface RoomMessage {
@@ -77,6 +78,9 @@ export interface RoomThread {
   // where a resume starts (join with last_seq): the end of the contiguous run of stored seqs held,
   // never past a missing one (docs/protocol.md, "Resume point")
   resume: ResumePoint;
+  // the changed_after a reconnect reads the room's changes with (docs/protocol.md, "Change log"):
+  // every change number up to it applied, never past one missed; undefined: the pages are read again
+  changes: ChangeMark;
   // the join answered at least once: live frames from now on; a reconnect resumes from resume.point
   joined: boolean;
   // refused, kicked or banned: not in the room (any more); shown, not joined again by itself
@@ -112,6 +116,7 @@ export class RoomStore {
         byKey: new Map(),
         pendingKeys: new Map(),
         resume: new ResumePoint(),
+        changes: new ChangeMark(),
         joined: false,
         out: false,
         nextBefore: undefined,
@@ -128,6 +133,10 @@ export class RoomStore {
       this.threads.set(roomId, thread);
     }
     return thread;
+  }
+
+  hasThread(roomId: string): boolean {
+    return this.threads.has(roomId);
   }
 
   get roomIds(): string[] {
@@ -449,25 +458,43 @@ function parseReactions(value: unknown): Record<string, string[]> {
 
 // A change frame (`edit`, `delete`, `react`) applied to the store as the client applies it
 // (docs/protocol.md, "Rooms"): an edit of a deleted message, or any change to a message the thread
-// does not hold, is dropped. The chaos test's devices apply frames through this too
-// (test/chaos/room-chaos.ts). Returns false for any other frame.
+// does not hold, is dropped; its change number (`metadata.change`) counts for the room's change mark
+// either way. `changes` is a read of the room's change log (GET /rooms/:id/messages?changed_after=,
+// docs/protocol.md "Change log") put as a frame: `items`, the changed messages as they are now, take
+// the place of the ones the thread holds (one it does not hold is not added), and the mark moves
+// through `changed_through`. The one place changes to held messages are applied; the chaos test's
+// devices apply frames through this too (test/chaos/room-chaos.ts). Returns false for any other frame.
 export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown>): boolean {
   const { roomId, userId, messageId, metadata } = frameFields(frame);
   switch (frame.type) {
     case 'edit':
       if (typeof frame.content === 'string')
         store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
-      return true;
+      break;
     case 'delete':
       store.applyDelete(roomId, messageId);
-      return true;
+      break;
     case 'react':
       if (typeof frame.content === 'string')
         store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+      break;
+    case 'changes': {
+      const thread = store.hasThread(roomId) ? store.thread(roomId) : undefined;
+      if (!thread) return true;
+      for (const item of Array.isArray(frame.items) ? frame.items : []) {
+        const message = asMessageFrame(item);
+        if (message && message.room_id === roomId && thread.byKey.has(message.message_id))
+          store.applyMessage(message);
+      }
+      if (typeof frame.changed_through === 'number') thread.changes.through(frame.changed_through);
       return true;
+    }
     default:
       return false;
   }
+  if (typeof metadata.change === 'number' && store.hasThread(roomId))
+    store.thread(roomId).changes.seen(metadata.change);
+  return true;
 }
 
 // The envelope fields of a server frame, '' (or {}) where absent or of another type.
