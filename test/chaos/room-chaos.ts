@@ -114,6 +114,10 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   // instance away); `changeFallbacks`: resumes that read the pages
   changeReads: number;
   changeFallbacks: number;
+  // change frames (edit, delete, react) a device got before their message, which it did not hold
+  // and stood below (the server holds a change behind its message: docs/protocol.md, "Guarantees";
+  // the client drops such a change and does not count it for its change mark)
+  changesBeforeMessage: number;
   pageReads: number;
   pageReadsFailed: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
@@ -178,6 +182,8 @@ interface Member {
   socket?: WebSocket;
   // rooms whose join answered on some socket: a later join is a resume, followed by a page read
   resumed: Set<string>;
+  // messages a change of which came before the message (changesBeforeMessage)
+  early: Set<string>;
 }
 
 type Operation = (
@@ -267,6 +273,7 @@ export class RoomChaos {
     compared: 0,
     changeReads: 0,
     changeFallbacks: 0,
+    changesBeforeMessage: 0,
     pageReads: 0,
     pageReadsFailed: 0,
     ...noRemovals(),
@@ -330,6 +337,7 @@ export class RoomChaos {
         own: [],
         next: 0,
         resumed: new Set(),
+        early: new Set(),
       };
       if (partner !== undefined) {
         const dmId = dmRoomId(user, partner);
@@ -905,6 +913,16 @@ export class RoomChaos {
   // A frame applied to the device's store as the client applies it (rooms-client.ts, onFrame): a
   // stored message through RoomStore.applyMessage, a change through applyChangeFrame.
   private hold(member: Member, frame: Frame): void {
+    if (['edit', 'delete', 'react'].includes(frame.type) && frame.room_id && frame.message_id) {
+      const thread = member.store.thread(frame.room_id);
+      if (
+        !thread.byKey.has(frame.message_id) &&
+        (frame.seq === undefined || frame.seq > thread.resume.point)
+      ) {
+        this.counts.changesBeforeMessage++;
+        member.early.add(frame.message_id);
+      }
+    }
     if (frame.type === 'chat') {
       const message = asMessageFrame(frame);
       if (message) member.store.applyMessage(message);
@@ -957,7 +975,7 @@ export class RoomChaos {
           if (reactionsKey(held.reactions) !== reactionsKey(server.metadata?.reactions ?? {})) {
             counts.reactionsMissed++;
             lines.push(
-              `${where} with reactions ${reactionsKey(held.reactions)}, the server ${reactionsKey(server.metadata?.reactions ?? {})}`,
+              `${where} with reactions ${reactionsKey(held.reactions)}, the server ${reactionsKey(server.metadata?.reactions ?? {})}${member.early.has(server.message_id) ? ' (a change of it came before it)' : ''}`,
             );
           }
         }
