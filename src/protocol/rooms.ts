@@ -151,6 +151,11 @@ export interface RoomMessageFrame {
     edited_at?: string;
     deleted?: boolean;
     reactions?: Record<string, string[]>;
+    // in a read of the change log only (docs/protocol.md, "Change log"): the change number the
+    // message carries (its last edit or delete) and each reaction's (emoji → user id → number, taken
+    // back ones too): a change of them with a lower number is older than what the read holds
+    change?: number;
+    reaction_changes?: Record<string, Record<string, number>>;
   } & Record<string, unknown>;
 }
 export interface RoomAckFrame {

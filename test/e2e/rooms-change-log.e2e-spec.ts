@@ -12,7 +12,13 @@ interface ChangesPage {
     message_id: string;
     seq: number;
     content?: string;
-    metadata: { edited_at?: string; deleted?: boolean; reactions?: Record<string, string[]> };
+    metadata: {
+      edited_at?: string;
+      deleted?: boolean;
+      reactions?: Record<string, string[]>;
+      change?: number;
+      reaction_changes?: Record<string, Record<string, number>>;
+    };
   }>;
   changed_through: number;
   more: boolean;
@@ -146,6 +152,15 @@ describe('rooms change log (e2e, two instances)', () => {
       expect(edited.metadata.edited_at).toEqual(expect.any(String));
       expect(deleted.metadata.deleted).toBe(true);
       expect(deleted.content).toBeUndefined();
+      // the numbers what they hold carries: a change of them older than that is not applied over it
+      expect(
+        [
+          edited.metadata.change,
+          deleted.metadata.change,
+          reacted.metadata.reaction_changes?.['👍']?.[owner.id],
+        ].sort(),
+      ).toEqual([1, 2, 3]);
+      expect(reacted.metadata.change).toBeUndefined();
       // nothing changed after it
       const none = await changedAfter(apps.second, member.token, roomId, page.body.changed_through);
       expect(none.body).toEqual({ items: [], changed_through: 3, more: false, next_before: null });

@@ -76,25 +76,33 @@ export class ReactionsRepository implements OnModuleInit {
   }
 
   // emoji → user ids per message, and the change number each reaction of them carries (by reaction
-  // id): one read
-  async stateOf(
-    messageIds: string[],
-  ): Promise<{ byMessage: Map<string, Record<string, string[]>>; changes: Map<string, number> }> {
+  // id, and per message emoji → user id → number, taken-back ones too): one read
+  async stateOf(messageIds: string[]): Promise<{
+    byMessage: Map<string, Record<string, string[]>>;
+    changes: Map<string, number>;
+    changesByMessage: Map<string, Record<string, Record<string, number>>>;
+  }> {
     const byMessage = new Map<string, Record<string, string[]>>();
     const changes = new Map<string, number>();
-    if (messageIds.length === 0) return { byMessage, changes };
+    const changesByMessage = new Map<string, Record<string, Record<string, number>>>();
+    if (messageIds.length === 0) return { byMessage, changes, changesByMessage };
     const found = await this.reactions
       .find({ message_id: { $in: messageIds } })
       .sort({ _id: 1 })
       .lean<Reaction[]>();
     for (const reaction of found) {
-      if (typeof reaction.change === 'number') changes.set(reaction._id, reaction.change);
+      if (typeof reaction.change === 'number') {
+        changes.set(reaction._id, reaction.change);
+        const numbers = changesByMessage.get(reaction.message_id) ?? {};
+        (numbers[reaction.emoji] ??= {})[reaction.user_id] = reaction.change;
+        changesByMessage.set(reaction.message_id, numbers);
+      }
       if (reaction.removed) continue;
       const emojis = byMessage.get(reaction.message_id) ?? {};
       (emojis[reaction.emoji] ??= []).push(reaction.user_id);
       byMessage.set(reaction.message_id, emojis);
     }
-    return { byMessage, changes };
+    return { byMessage, changes, changesByMessage };
   }
 
   async deleteOlderThan(cutoff: Date): Promise<void> {

@@ -229,7 +229,14 @@ export class RoomMessagesService implements OnModuleInit {
     const items = [...changed]
       .map((id) => byId.get(id) as RoomMessageRecord)
       .sort((a, b) => a.seq - b.seq)
-      .map((message) => messageFrame(message, reactions.byMessage.get(message.id)));
+      .map((message) => {
+        // the numbers what it holds carries: a device applies a change of them only over an older one
+        const frame = messageFrame(message, reactions.byMessage.get(message.id));
+        if (message.change !== undefined) frame.metadata.change = message.change;
+        const numbers = reactions.changesByMessage.get(message.id);
+        if (numbers && !message.deleted_at) frame.metadata.reaction_changes = numbers;
+        return frame;
+      });
     const full = entries.length === Math.min(limit, CHANGES_PAGE_MAX);
     return {
       items,
