@@ -454,5 +454,89 @@ describe(RoomStore.name, () => {
       });
       expect(thread.changes.point).toBe(4);
     });
+
+    // Each change names its number, and a read of the log names the number each of its messages and
+    // reactions carries (docs/protocol.md, "Change log"): a change is applied only over an older one
+    // of the same message or reaction, so neither a frame that came late nor one applied again over a
+    // read (what came while it was on its way) puts an older state back.
+    describe('change numbers per message and reaction', () => {
+      const react = (user: string, removed: boolean, change: number, emoji = '👍') => ({
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm1',
+        seq: 1,
+        user_id: user,
+        content: emoji,
+        metadata: { removed, change },
+      });
+
+      it('should not apply again, over a read holding a newer change, an older one that came during the read', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        const thread = store.thread(ROOM);
+        thread.changes.startsAt(0);
+        store.startRead(ROOM);
+        // came while the read was on its way; the newer change (2: taken back) never comes as a frame
+        applyChangeFrame(store, react('ann', false, 1));
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
+          changed_through: 2,
+        });
+        store.endRead(ROOM, true);
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({});
+        expect(thread.changes.point).toBe(2);
+      });
+
+      it('should still apply again a change newer than what the read holds', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        store.thread(ROOM).changes.startsAt(0);
+        store.startRead(ROOM);
+        applyChangeFrame(store, react('ann', false, 3));
+        applyChangeFrame(store, react('bob', false, 4, '🎉'));
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
+          changed_through: 2,
+        });
+        store.endRead(ROOM, true);
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['ann'], '🎉': ['bob'] });
+      });
+
+      it('should drop a frame older than one applied of the same reaction or message, and count it', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        const thread = store.thread(ROOM);
+        thread.changes.startsAt(0);
+        applyChangeFrame(store, react('ann', true, 2));
+        applyChangeFrame(store, react('ann', false, 1));
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({});
+        const edit = (content: string, change: number) => ({
+          type: 'edit',
+          room_id: ROOM,
+          message_id: 'm1',
+          seq: 1,
+          user_id: 'bob',
+          content,
+          metadata: { edited_at: '2026-01-01T00:00:00.000Z', change },
+        });
+        applyChangeFrame(store, edit('newer', 4));
+        applyChangeFrame(store, edit('older', 3));
+        expect(store.find(ROOM, 'm1')?.content).toBe('newer');
+        expect(thread.changes.point).toBe(4);
+        // a read that holds an older edit than the one applied is newer for the reactions it names
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { content: 'read', metadata: { kind: 'text', change: 5 } })],
+          changed_through: 5,
+        });
+        applyChangeFrame(store, edit('late', 4));
+        expect(store.find(ROOM, 'm1')?.content).toBe('read');
+      });
+    });
   });
 });

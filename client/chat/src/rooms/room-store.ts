@@ -100,6 +100,10 @@ export interface RoomThread {
   // meanwhile (frames, acks of ops), applied again over the page, which may be older than they are
   changesDuringRead: Array<(message: RoomMessage) => Partial<RoomMessage>> | null;
   changedDuringRead: string[];
+  // the change number each message (its edits and delete) and each reaction carries as far as the
+  // device knows (frames' metadata.change, a read of the log's metadata.change and reaction_changes;
+  // docs/protocol.md, "Change log"): a change is applied only over an older one (changeKey)
+  versions: Map<string, number>;
 }
 
 // The messages of every joined room, built from frames that may arrive twice (replay after a
@@ -129,6 +133,7 @@ export class RoomStore {
         ops: new Map(),
         changesDuringRead: null,
         changedDuringRead: [],
+        versions: new Map(),
       };
       this.threads.set(roomId, thread);
     }
@@ -299,38 +304,82 @@ export class RoomStore {
     return [...(this.threads.get(roomId)?.aiStreams.values() ?? [])];
   }
 
-  applyEdit(roomId: string, messageId: string, content: string, editedAt: string): void {
-    this.change(roomId, messageId, (message) => (message.deleted ? {} : { content, editedAt }));
-  }
-
-  applyDelete(roomId: string, messageId: string): void {
-    this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }));
-  }
-
-  applyReact(roomId: string, messageId: string, userId: string, emoji: string, removed: boolean): void {
-    this.change(roomId, messageId, (message) => {
-      const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
-      if (!removed) users.push(userId);
-      const reactions = { ...message.reactions };
-      if (users.length > 0) reactions[emoji] = users;
-      else delete reactions[emoji];
-      return { reactions };
+  // `change`: the change's number, when the frame named one (docs/protocol.md, "Change log")
+  applyEdit(roomId: string, messageId: string, content: string, editedAt: string, change?: number): void {
+    this.change(roomId, messageId, (message) => (message.deleted ? {} : { content, editedAt }), {
+      key: changeKey(messageId),
+      n: change,
     });
   }
 
+  applyDelete(roomId: string, messageId: string, change?: number): void {
+    this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }), {
+      key: changeKey(messageId),
+      n: change,
+    });
+  }
+
+  applyReact(
+    roomId: string,
+    messageId: string,
+    userId: string,
+    emoji: string,
+    removed: boolean,
+    change?: number,
+  ): void {
+    const version = { key: changeKey(messageId, userId, emoji), n: change };
+    this.change(
+      roomId,
+      messageId,
+      (message) => {
+        const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
+        if (!removed) users.push(userId);
+        const reactions = { ...message.reactions };
+        if (users.length > 0) reactions[emoji] = users;
+        else delete reactions[emoji];
+        return { reactions };
+      },
+      version,
+    );
+  }
+
+  // A read of the room's change log names the numbers its message and reactions carry
+  // (`metadata.change`, `metadata.reaction_changes`): what the thread holds of them is that new.
+  noteVersions(roomId: string, messageId: string, metadata: Record<string, unknown>): void {
+    const thread = this.threads.get(roomId);
+    if (!thread) return;
+    const note = (key: string, n: unknown) => {
+      if (isChangeNumber(n) && n > (thread.versions.get(key) ?? -1)) thread.versions.set(key, n);
+    };
+    note(changeKey(messageId), metadata.change);
+    if (!isRecord(metadata.reaction_changes)) return;
+    for (const [emoji, users] of Object.entries(metadata.reaction_changes))
+      if (isRecord(users))
+        for (const [userId, n] of Object.entries(users)) note(changeKey(messageId, userId, emoji), n);
+  }
+
   // A change to a stored message the thread holds (a frame, or the ack of this user's op), kept
-  // while a read of the newest page is on its way, to be applied again over it.
+  // while a read of the newest page is on its way, to be applied again over it. `version`: the
+  // change's number and what it changes (changeKey): it is applied, now or again over a read, only
+  // when the thread knows no newer change of that message or reaction.
   private change(
     roomId: string,
     messageId: string,
     change: (message: RoomMessage) => Partial<RoomMessage>,
+    version?: { key: string; n?: number },
   ): void {
     const thread = this.threads.get(roomId);
     const message = thread?.byKey.get(messageId);
     if (!thread || !message) return;
-    Object.assign(message, change(message));
+    const n = version?.n;
+    const key = version?.key ?? '';
+    const apply = !isChangeNumber(n)
+      ? change
+      : (held: RoomMessage) => ((thread.versions.get(key) ?? -1) > n ? {} : change(held));
+    Object.assign(message, apply(message));
+    if (isChangeNumber(n) && n > (thread.versions.get(key) ?? -1)) thread.versions.set(key, n);
     if (thread.changesDuringRead) {
-      thread.changesDuringRead.push(change);
+      thread.changesDuringRead.push(apply);
       thread.changedDuringRead.push(messageId);
     }
   }
@@ -474,21 +523,22 @@ export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown
   const had = () =>
     store.hasThread(roomId) &&
     (store.thread(roomId).byKey.has(messageId) || isBelow(store.thread(roomId), frame.seq));
+  const change = isChangeNumber(metadata.change) ? metadata.change : undefined;
   let counts: boolean;
   switch (frame.type) {
     case 'edit':
       counts = had();
       if (typeof frame.content === 'string')
-        store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
+        store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''), change);
       break;
     case 'delete':
       counts = had();
-      store.applyDelete(roomId, messageId);
+      store.applyDelete(roomId, messageId, change);
       break;
     case 'react':
       counts = had();
       if (typeof frame.content === 'string')
-        store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+        store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true, change);
       break;
     case 'changes': {
       const thread = store.hasThread(roomId) ? store.thread(roomId) : undefined;
@@ -499,8 +549,10 @@ export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown
       for (const item of Array.isArray(frame.items) ? frame.items : []) {
         const message = asMessageFrame(item);
         if (!message || message.room_id !== roomId) continue;
-        if (thread.byKey.has(message.message_id)) store.applyMessage(message);
-        else if (!isBelow(thread, message.seq)) missed = true;
+        if (thread.byKey.has(message.message_id)) {
+          store.applyMessage(message);
+          store.noteVersions(roomId, message.message_id, message.metadata);
+        } else if (!isBelow(thread, message.seq)) missed = true;
       }
       if (typeof frame.changed_through === 'number' && !missed) thread.changes.through(frame.changed_through);
       return true;
@@ -510,6 +562,18 @@ export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown
   }
   if (counts && typeof metadata.change === 'number') store.thread(roomId).changes.seen(metadata.change);
   return true;
+}
+
+// what a change changes, for its number (RoomThread.versions): a message's text and deleted mark, or
+// one user's reaction with one emoji on it
+function changeKey(messageId: string, userId?: string, emoji?: string): string {
+  return userId === undefined
+    ? `m\u0000${messageId}`
+    : `r\u0000${messageId}\u0000${userId}\u0000${emoji ?? ''}`;
+}
+
+function isChangeNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 // a seq at or below where the thread stands (its resume point): a message it holds, or one older than
