@@ -422,7 +422,7 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
   },
   join: {
     summary:
-      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed the room's newest change number (a first join's starting point for GET /rooms/:id/messages?changed_after=).",
+      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed where a first join's change log starts for GET /rooms/:id/messages?changed_after= (the room's newest change number, or below a change that may still be being written).",
     required: ['room_id', 'user_id', 'seq'],
     optional: ['client_id'],
     metadata: {

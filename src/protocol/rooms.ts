@@ -172,9 +172,9 @@ export interface RoomJoinedFrame {
   room_id: string;
   user_id: string;
   seq: number;
-  // changed: the room's newest change number (docs/protocol.md, "Change log"): on a first join, where
-  // the device's change log starts (what it was sent reflects every change up to it, or the change's
-  // frame follows)
+  // changed: on a first join, where the device's change log starts (docs/protocol.md, "Change log"):
+  // the room's newest change number, or below a change that may still be being written; what it was
+  // sent reflects every change up to it
   metadata: { online: string[]; replayed: number; changed?: number };
 }
 export interface RoomLeftFrame {

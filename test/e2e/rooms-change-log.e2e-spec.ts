@@ -189,6 +189,29 @@ describe('rooms change log (e2e, two instances)', () => {
     expect(costs[500].pages).toBeGreaterThan(costs[50].pages);
   });
 
+  // A change whose number was taken before a first join read the room's head, and whose write landed
+  // after the join's history read, reaches the device only by its frame: when that frame is lost (the
+  // socket cut, its writer killed between the write and the frame, the bus away), a log starting at
+  // the head would never name it. A first join's log starts below every change of the last 30 s
+  // (docs/protocol.md, "Change log"), so the device's first read names them again.
+  it("should start a first join's change log below the changes that may still be settling", async () => {
+    const { roomId, writer, ids } = await roomWith(3);
+    writer.send({ type: 'react', room_id: roomId, message_id: ids[1], content: '🎉', client_id: 'r-s' });
+    expect(
+      await writer.next(
+        (frame) => frame.client_id === 'r-s' && (frame.type === 'ack' || frame.type === 'error'),
+      ),
+    ).toMatchObject({ type: 'ack' });
+    const late = apps.person();
+    const device = await apps.socket(apps.second, late.token);
+    const joined = await join(device, roomId);
+    const start = (joined.metadata as { changed?: number }).changed;
+    expect(start).toBe(0);
+    const page = await changedAfter(apps.second, late.token, roomId, start as number);
+    expect(page.body.items.map((item) => item.message_id)).toEqual([ids[1]]);
+    expect(page.body.changed_through).toBe(1);
+  });
+
   it('should give a non-member nothing, and tell a device whose number the room cannot answer from to read its pages again', async () => {
     const { member, roomId, writer, ids } = await roomWith(3);
     writer.send({

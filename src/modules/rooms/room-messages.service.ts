@@ -246,9 +246,12 @@ export class RoomMessagesService implements OnModuleInit {
     };
   }
 
-  // the room's newest change number (a first join's starting point)
-  changeHead(roomId: string): Promise<number> {
-    return this.changes.head(roomId);
+  // Where a first join starts the device's change log (docs/protocol.md, "Change log"): the room's
+  // head, or below a change of the last CHANGE_SETTLE_MS, which may still be being written (its
+  // frame, which may be lost, would then be its only way to the device): the device's first read
+  // names those again. Read before the join's history.
+  changeStart(roomId: string, now = Date.now()): Promise<number> {
+    return this.changes.start(roomId, new Date(now - CHANGE_SETTLE_MS));
   }
 
   // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
