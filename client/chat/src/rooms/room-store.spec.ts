@@ -536,6 +536,17 @@ describe(RoomStore.name, () => {
         });
         applyChangeFrame(store, edit('late', 4));
         expect(store.find(ROOM, 'm1')?.content).toBe('read');
+        // a delete stands whatever its number (nothing comes after it), and an edit after it is dropped
+        applyChangeFrame(store, {
+          type: 'delete',
+          room_id: ROOM,
+          message_id: 'm1',
+          seq: 1,
+          user_id: 'bob',
+          metadata: { change: 2 },
+        });
+        applyChangeFrame(store, edit('after the delete', 6));
+        expect(store.find(ROOM, 'm1')).toMatchObject({ deleted: true, content: '' });
       });
     });
   });

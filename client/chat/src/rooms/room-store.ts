@@ -312,10 +312,13 @@ export class RoomStore {
     });
   }
 
+  // a delete is applied whatever number it carries: nothing comes after it (its number still tells
+  // an older edit apart)
   applyDelete(roomId: string, messageId: string, change?: number): void {
     this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }), {
       key: changeKey(messageId),
       n: change,
+      always: true,
     });
   }
 
@@ -366,16 +369,17 @@ export class RoomStore {
     roomId: string,
     messageId: string,
     change: (message: RoomMessage) => Partial<RoomMessage>,
-    version?: { key: string; n?: number },
+    version?: { key: string; n?: number; always?: boolean },
   ): void {
     const thread = this.threads.get(roomId);
     const message = thread?.byKey.get(messageId);
     if (!thread || !message) return;
     const n = version?.n;
     const key = version?.key ?? '';
-    const apply = !isChangeNumber(n)
-      ? change
-      : (held: RoomMessage) => ((thread.versions.get(key) ?? -1) > n ? {} : change(held));
+    const apply =
+      !isChangeNumber(n) || version?.always
+        ? change
+        : (held: RoomMessage) => ((thread.versions.get(key) ?? -1) > n ? {} : change(held));
     Object.assign(message, apply(message));
     if (isChangeNumber(n) && n > (thread.versions.get(key) ?? -1)) thread.versions.set(key, n);
     if (thread.changesDuringRead) {
