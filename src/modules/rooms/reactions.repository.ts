@@ -61,9 +61,15 @@ export class ReactionsRepository implements OnModuleInit {
           : (current.client_ids ?? []);
       // ties: the later write (one socket's frames are handled in order); no `at`: written before
       // reactions had one
+      const newer: Record<string, unknown>[] = [{ $or: [{ at: null }, { at: { $lte: at } }] }];
+      const change = take ? await take() : undefined;
+      // and only over a lower change number: the lock makes each number above the one written, but a
+      // write outside it (its gap after a Redis restart) may have taken a lower one than a write that
+      // landed meanwhile; a device keeps the highest number per reaction (docs/protocol.md, "Change log")
+      if (change !== undefined) newer.push({ $or: [{ change: null }, { change: { $lt: change } }] });
       const result = await this.reactions.updateOne(
-        { _id, $or: [{ at: null }, { at: { $lte: at } }] },
-        { $set: { removed: !on, at, client_ids: clientIds, ...(take ? { change: await take() } : {}) } },
+        { _id, $and: newer },
+        { $set: { removed: !on, at, client_ids: clientIds, ...(change !== undefined ? { change } : {}) } },
       );
       return result.matchedCount === 1;
     }
