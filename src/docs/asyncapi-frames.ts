@@ -422,7 +422,7 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
   },
   join: {
     summary:
-      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed the room's newest change number (a first join's starting point for GET /rooms/:id/messages?changed_after=).",
+      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed where a first join's change log starts for GET /rooms/:id/messages?changed_after= (the room's newest change number, or below a change that may still be being written).",
     required: ['room_id', 'user_id', 'seq'],
     optional: ['client_id'],
     metadata: {
@@ -496,14 +496,15 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
   },
   react: {
     summary:
-      "A reaction (content: the emoji) was added, or removed (metadata.removed); metadata.change: the room's change number of it.",
-    required: ['room_id', 'message_id', 'user_id', 'content'],
+      "A reaction (content: the emoji) was added, or removed (metadata.removed) on the message at seq (it never overtakes that message); metadata.change: the room's change number of it.",
+    required: ['room_id', 'message_id', 'seq', 'user_id', 'content'],
     metadata: { removed: { type: 'boolean' }, change: { type: 'integer', minimum: 1 } },
     metadataRequired: ['removed'],
     example: {
       type: 'react',
       room_id: ROOM,
       message_id: ROOM_MESSAGE,
+      seq: 18,
       user_id: 'u-1',
       content: '👍',
       metadata: { removed: false, change: 7 },

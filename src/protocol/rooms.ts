@@ -151,6 +151,11 @@ export interface RoomMessageFrame {
     edited_at?: string;
     deleted?: boolean;
     reactions?: Record<string, string[]>;
+    // in a read of the change log only (docs/protocol.md, "Change log"): the change number the
+    // message carries (its last edit or delete) and each reaction's (emoji → user id → number, taken
+    // back ones too): a change of them with a lower number is older than what the read holds
+    change?: number;
+    reaction_changes?: Record<string, Record<string, number>>;
   } & Record<string, unknown>;
 }
 export interface RoomAckFrame {
@@ -167,9 +172,9 @@ export interface RoomJoinedFrame {
   room_id: string;
   user_id: string;
   seq: number;
-  // changed: the room's newest change number (docs/protocol.md, "Change log"): on a first join, where
-  // the device's change log starts (what it was sent reflects every change up to it, or the change's
-  // frame follows)
+  // changed: on a first join, where the device's change log starts (docs/protocol.md, "Change log"):
+  // the room's newest change number, or below a change that may still be being written; what it was
+  // sent reflects every change up to it
   metadata: { online: string[]; replayed: number; changed?: number };
 }
 export interface RoomLeftFrame {
@@ -213,6 +218,8 @@ export interface ReactFrame {
   type: 'react';
   room_id: string;
   message_id: string;
+  // the message's seq: the server holds the frame behind the message (docs/protocol.md, "Guarantees")
+  seq: number;
   user_id: string;
   content: string;
   metadata: { removed: boolean; change?: number };

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { applyChangeFrame, asMessageFrame, RoomStore } from '../../client/chat/src/rooms/room-store';
 import { oldestHeld, refreshHeld } from '../../client/chat/src/rooms/held-refresh';
+import { readChanges, type ChangesPage } from '../../client/chat/src/rooms/change-read';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ChangeLedger, type StoredChanges } from './room-changes';
@@ -107,7 +108,16 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   reactionsMissed: number;
   deletedMismatch: number;
   compared: number;
-  // those reads of the newest page after a resume, and the ones that failed (an instance away)
+  // after a resume: the reads of the room's change log (changed_after, docs/protocol.md "Change log"),
+  // and the page reads of the fallback (the newest page and the pages below it, held-refresh.ts:
+  // a device without a change mark, or one the log could not answer), and the ones that failed (an
+  // instance away); `changeFallbacks`: resumes that read the pages
+  changeReads: number;
+  changeFallbacks: number;
+  // change frames (edit, delete, react) a device got before their message, which it did not hold
+  // and stood below (the server holds a change behind its message: docs/protocol.md, "Guarantees";
+  // the client drops such a change and does not count it for its change mark)
+  changesBeforeMessage: number;
   pageReads: number;
   pageReadsFailed: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
@@ -129,7 +139,7 @@ interface Frame {
   seq?: number;
   user_id?: string;
   content?: string;
-  metadata?: { deleted?: boolean };
+  metadata?: { deleted?: boolean; changed?: number };
   error?: { code: string; retry_after?: number };
 }
 
@@ -172,6 +182,8 @@ interface Member {
   socket?: WebSocket;
   // rooms whose join answered on some socket: a later join is a resume, followed by a page read
   resumed: Set<string>;
+  // messages a change of which came before the message (changesBeforeMessage)
+  early: Set<string>;
 }
 
 type Operation = (
@@ -259,6 +271,9 @@ export class RoomChaos {
     reactionsMissed: 0,
     deletedMismatch: 0,
     compared: 0,
+    changeReads: 0,
+    changeFallbacks: 0,
+    changesBeforeMessage: 0,
     pageReads: 0,
     pageReadsFailed: 0,
     ...noRemovals(),
@@ -322,6 +337,7 @@ export class RoomChaos {
         own: [],
         next: 0,
         resumed: new Set(),
+        early: new Set(),
       };
       if (partner !== undefined) {
         const dmId = dmRoomId(user, partner);
@@ -741,6 +757,9 @@ export class RoomChaos {
           // reconnect (client/chat/src/rooms/rooms-client.ts, refreshNewest); joined() waits for it
           const resume = member.resumed.has(watch.id);
           member.resumed.add(watch.id);
+          // a first join: the device's change log starts at the room's head (rooms-client.ts, onJoined)
+          if (!resume && frame.room_id && typeof frame.metadata?.changed === 'number')
+            member.store.thread(frame.room_id).changes.startsAt(frame.metadata.changed);
           if (!resume) {
             pending.delete(watch.id);
             if (pending.size === 0) joined();
@@ -803,9 +822,11 @@ export class RoomChaos {
     else member.shown.set(frame.message_id, { text: false, deleted: false, toldDeleted: true });
   }
 
-  // The room's newest page (GET /rooms/:id/messages?limit=100), then the pages below it down to the
-  // oldest message the device holds (?before=&limit=), merged as the client merges them after a
-  // reconnect (client/chat/src/rooms/held-refresh.ts, the client's own walk): into the device's
+  // The room's changes after the device's change mark (GET /rooms/:id/messages?changed_after=,
+  // client/chat/src/rooms/change-read.ts, the client's own reads), or as the fallback (no mark, or
+  // the log could not answer) the room's newest page (GET /rooms/:id/messages?limit=100), then the
+  // pages below it down to the oldest message the device holds (?before=&limit=), merged as the
+  // client merges them after a reconnect (held-refresh.ts, the client's own walk): into the device's
   // store, and into what it shows of deletes: a message read deleted is shown deleted; one read with
   // its text stays deleted when the device got its delete meanwhile (the page was read before it:
   // the client applies again what came while the read was on its way). Tried again from the newest
@@ -822,6 +843,27 @@ export class RoomChaos {
       member.store.startRead(roomId);
       let merged = false;
       try {
+        const log = await readChanges(
+          member.store,
+          roomId,
+          async (after, limit) => {
+            const answer = await restCall<ChangesPage>(
+              pick(ports),
+              member.token,
+              'GET',
+              `/rooms/${encodeURIComponent(roomId)}/messages?changed_after=${after}&limit=${limit}`,
+            );
+            if (answer.status === 400) return 'refused';
+            if (answer.status !== 200) throw new Error(`status ${answer.status}`);
+            this.counts.changeReads++;
+            this.showPage(member, answer.body.items as StoredRoomMessage[]);
+            return answer.body;
+          },
+          () => socket.readyState === WebSocket.OPEN,
+        );
+        merged = log.merged;
+        if (!log.fallback) return;
+        this.counts.changeFallbacks++;
         await refreshHeld(
           floor,
           async (request) => {
@@ -846,6 +888,7 @@ export class RoomChaos {
           },
           () => true,
         );
+        if (log.head !== undefined) member.store.thread(roomId).changes.restart(log.head);
         return;
       } catch (error) {
         this.counts.pageReadsFailed++;
@@ -870,6 +913,16 @@ export class RoomChaos {
   // A frame applied to the device's store as the client applies it (rooms-client.ts, onFrame): a
   // stored message through RoomStore.applyMessage, a change through applyChangeFrame.
   private hold(member: Member, frame: Frame): void {
+    if (['edit', 'delete', 'react'].includes(frame.type) && frame.room_id && frame.message_id) {
+      const thread = member.store.thread(frame.room_id);
+      if (
+        !thread.byKey.has(frame.message_id) &&
+        (frame.seq === undefined || frame.seq > thread.resume.point)
+      ) {
+        this.counts.changesBeforeMessage++;
+        member.early.add(frame.message_id);
+      }
+    }
     if (frame.type === 'chat') {
       const message = asMessageFrame(frame);
       if (message) member.store.applyMessage(message);
@@ -922,7 +975,7 @@ export class RoomChaos {
           if (reactionsKey(held.reactions) !== reactionsKey(server.metadata?.reactions ?? {})) {
             counts.reactionsMissed++;
             lines.push(
-              `${where} with reactions ${reactionsKey(held.reactions)}, the server ${reactionsKey(server.metadata?.reactions ?? {})}`,
+              `${where} with reactions ${reactionsKey(held.reactions)}, the server ${reactionsKey(server.metadata?.reactions ?? {})}${member.early.has(server.message_id) ? ' (a change of it came before it)' : ''}`,
             );
           }
         }

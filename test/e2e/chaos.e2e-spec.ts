@@ -36,6 +36,8 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.mutes).toBeGreaterThan(0);
     expect(rooms.mutedRefusals).toBeGreaterThan(0);
     expect(rooms.compared).toBeGreaterThan(0);
+    // resumes read the rooms' change logs (changed_after), not every page held
+    expect(rooms.changeReads).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,

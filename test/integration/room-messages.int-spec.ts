@@ -159,6 +159,30 @@ describe('room message seq against FerretDB (property)', () => {
 
   // Unread counts read a bounded window after the mark (one index range, however far behind the
   // reader is): exact within it, `more` when messages follow it.
+  // docs/protocol.md, "Change log": a message's change numbers grow with its writes (its lock); an
+  // edit outside the lock that took a lower number than one written meanwhile does not land over it
+  it('should write an edit only over a lower change number', async () => {
+    const roomId = `room-${randomBytes(4).toString('hex')}`;
+    const { message } = await repositories[0].append({
+      room_id: roomId,
+      sender_id: 'ann',
+      kind: 'text',
+      content: 'first',
+    });
+    const at = Date.now();
+    expect(await repositories[0].edit(roomId, message.id, 'ten', new Date(at), 'e1', async () => 10)).toBe(
+      'edited',
+    );
+    expect(
+      await repositories[1].edit(roomId, message.id, 'five', new Date(at + 1), 'e2', async () => 5),
+    ).toBe('superseded');
+    expect(await repositories[0].find(roomId, message.id)).toMatchObject({ content: 'ten', change: 10 });
+    expect(
+      await repositories[1].edit(roomId, message.id, 'eleven', new Date(at + 2), 'e3', async () => 11),
+    ).toBe('edited');
+    expect(await repositories[0].find(roomId, message.id)).toMatchObject({ content: 'eleven', change: 11 });
+  });
+
   it("should count others' text messages in the window after a read mark, and say when more follow", async () => {
     const roomId = `room-${randomBytes(6).toString('hex')}`;
     const written = await writeThirty(roomId, (index) => ({

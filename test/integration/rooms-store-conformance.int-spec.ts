@@ -869,6 +869,13 @@ describe('rooms store conformance', () => {
     expect(page.map((entry) => entry.n)).toEqual([9, 10, 11]);
     const head = await changes.findOne({ room_id: 'a' }, { sort: { n: -1 }, projection: { n: 1 } });
     expect(head?.n).toBe(12);
+    // a first join's start: the newest few, newest first (RoomChangesRepository.start)
+    const newest = await changes
+      .find({ room_id: 'a' }, { projection: { n: 1, at: 1, void: 1 } })
+      .sort({ n: -1 })
+      .limit(4)
+      .toArray();
+    expect(newest.map((entry) => entry.n)).toEqual([12, 11, 10, 9]);
     expect(await changes.findOne({ room_id: 'none' }, { sort: { n: -1 } })).toBeNull();
     expect(await changes.find({ room_id: 'b', n: { $gt: 3 } }).toArray()).toEqual([]);
     const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
@@ -876,6 +883,7 @@ describe('rooms store conformance', () => {
       for (const find of [
         { filter: { room_id: 'a', n: { $gt: 8 } }, sort: { n: 1 }, limit: 3 },
         { filter: { room_id: 'a' }, sort: { n: -1 }, limit: 1 },
+        { filter: { room_id: 'a' }, sort: { n: -1 }, limit: 100 },
       ]) {
         const explained = (await db.command({ explain: { find: 'chat_room_changes', ...find } })) as {
           filterPushdown: boolean;

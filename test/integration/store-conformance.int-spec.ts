@@ -48,6 +48,40 @@ describe('store conformance', () => {
       });
     });
 
+    // A room message's edit and a reaction land only over an older time and a lower change number
+    // (RoomMessagesRepository.edit, ReactionsRepository.set; docs/protocol.md, "Change log"): an
+    // updateOne whose filter is an $and of two $or, each matching a field missing or null, or below.
+    it('should update only where an $and of two $or (missing or null, or below) matches', async () => {
+      const docs = fresh();
+      await docs.insertMany([
+        { _id: 'none' as never, at: null },
+        { _id: 'low' as never, at: 1, change: 3 },
+        { _id: 'high' as never, at: 1, change: 9 },
+        { _id: 'later' as never, at: 7, change: 3 },
+      ]);
+      const newer = (at: number, change: number) => ({
+        $and: [
+          { $or: [{ at: null }, { at: { $lte: at } }] },
+          { $or: [{ change: null }, { change: { $lt: change } }] },
+        ],
+      });
+      for (const [id, matched] of [
+        ['none', 1],
+        ['low', 1],
+        ['high', 0],
+        ['later', 0],
+      ] as const) {
+        const result = await docs.updateOne({ _id: id as never, ...newer(5, 5) }, { $set: { change: 5 } });
+        expect([id, result.matchedCount]).toEqual([id, matched]);
+      }
+      expect((await docs.find({}).sort({ _id: 1 }).toArray()).map((doc) => [doc._id, doc.change])).toEqual([
+        ['high', 9],
+        ['later', 3],
+        ['low', 5],
+        ['none', 5],
+      ]);
+    });
+
     // FerretDB's build decodes only the fields a projection keeps and the filter and sort name
     // (pushdown-sessions.patch, ChatboxKeep): a session's head is read without decoding its messages.
     // Whatever the projection, filter and sort, the answer is the unprojected answer projected.

@@ -61,9 +61,15 @@ export class ReactionsRepository implements OnModuleInit {
           : (current.client_ids ?? []);
       // ties: the later write (one socket's frames are handled in order); no `at`: written before
       // reactions had one
+      const newer: Record<string, unknown>[] = [{ $or: [{ at: null }, { at: { $lte: at } }] }];
+      const change = take ? await take() : undefined;
+      // and only over a lower change number: the lock makes each number above the one written, but a
+      // write outside it (its gap after a Redis restart) may have taken a lower one than a write that
+      // landed meanwhile; a device keeps the highest number per reaction (docs/protocol.md, "Change log")
+      if (change !== undefined) newer.push({ $or: [{ change: null }, { change: { $lt: change } }] });
       const result = await this.reactions.updateOne(
-        { _id, $or: [{ at: null }, { at: { $lte: at } }] },
-        { $set: { removed: !on, at, client_ids: clientIds, ...(take ? { change: await take() } : {}) } },
+        { _id, $and: newer },
+        { $set: { removed: !on, at, client_ids: clientIds, ...(change !== undefined ? { change } : {}) } },
       );
       return result.matchedCount === 1;
     }
@@ -76,25 +82,33 @@ export class ReactionsRepository implements OnModuleInit {
   }
 
   // emoji → user ids per message, and the change number each reaction of them carries (by reaction
-  // id): one read
-  async stateOf(
-    messageIds: string[],
-  ): Promise<{ byMessage: Map<string, Record<string, string[]>>; changes: Map<string, number> }> {
+  // id, and per message emoji → user id → number, taken-back ones too): one read
+  async stateOf(messageIds: string[]): Promise<{
+    byMessage: Map<string, Record<string, string[]>>;
+    changes: Map<string, number>;
+    changesByMessage: Map<string, Record<string, Record<string, number>>>;
+  }> {
     const byMessage = new Map<string, Record<string, string[]>>();
     const changes = new Map<string, number>();
-    if (messageIds.length === 0) return { byMessage, changes };
+    const changesByMessage = new Map<string, Record<string, Record<string, number>>>();
+    if (messageIds.length === 0) return { byMessage, changes, changesByMessage };
     const found = await this.reactions
       .find({ message_id: { $in: messageIds } })
       .sort({ _id: 1 })
       .lean<Reaction[]>();
     for (const reaction of found) {
-      if (typeof reaction.change === 'number') changes.set(reaction._id, reaction.change);
+      if (typeof reaction.change === 'number') {
+        changes.set(reaction._id, reaction.change);
+        const numbers = changesByMessage.get(reaction.message_id) ?? {};
+        (numbers[reaction.emoji] ??= {})[reaction.user_id] = reaction.change;
+        changesByMessage.set(reaction.message_id, numbers);
+      }
       if (reaction.removed) continue;
       const emojis = byMessage.get(reaction.message_id) ?? {};
       (emojis[reaction.emoji] ??= []).push(reaction.user_id);
       byMessage.set(reaction.message_id, emojis);
     }
-    return { byMessage, changes };
+    return { byMessage, changes, changesByMessage };
   }
 
   async deleteOlderThan(cutoff: Date): Promise<void> {

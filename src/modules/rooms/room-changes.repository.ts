@@ -11,6 +11,8 @@ const HEADS_KEPT = 10_000;
 // remembered from before could otherwise name a number retention freed (far older than this)
 const HEAD_KEPT_MS = 60_000;
 const RECENT_KEPT_MS = 10 * HEAD_KEPT_MS;
+// the newest entries a first join's start looks at
+const START_LOOKED_AT = 100;
 
 export interface ChangeEntry {
   n: number;
@@ -81,6 +83,25 @@ export class RoomChangesRepository implements OnModuleInit {
       .sort({ n: -1 })
       .lean<{ n: number }>();
     return head?.n ?? 0;
+  }
+
+  // Where a first join starts a device's log (docs/protocol.md, "Change log"): the room's head, or
+  // just below the lowest entry taken since `since` that is not void, of the newest `limit` (a change
+  // still being written may reach the device only by its frame; below it, the device's first read
+  // names it again). One read, as the head's.
+  async start(roomId: string, since: Date, limit = START_LOOKED_AT): Promise<number> {
+    const newest = await this.changes
+      .find({ room_id: roomId }, { n: 1, at: 1, void: 1 })
+      .sort({ n: -1 })
+      .limit(limit)
+      .lean<Array<Pick<RoomChange, 'n' | 'at' | 'void'>>>();
+    let start = newest[0]?.n ?? 0;
+    for (const entry of newest)
+      if (entry.void !== true && entry.at >= since) start = Math.min(start, entry.n - 1);
+    // every one looked at is that recent: an older one may be too
+    const last = newest.at(-1);
+    if (newest.length === limit && last && last.at >= since) start = Math.min(start, last.n - 1);
+    return start;
   }
 
   // up to `limit` entries after `n`, in number order

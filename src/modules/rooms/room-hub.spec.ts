@@ -202,6 +202,91 @@ describe(RoomHub.name, () => {
     expect(watcher.sent().slice(4)).toEqual([message(3), message(4), removeFour]);
   });
 
+  // A reaction as an edit: the client drops a `react` of a message it does not hold, and counts
+  // its change number as had (docs/protocol.md, "Change log"); the `chat` read from the store after
+  // it carries no reactions, so the device would never show it (the rooms chaos's reactionsMissed).
+  it('should send a reaction of a held message after that message, not before', () => {
+    const [one, two] = pair();
+    const watcher = connection();
+    two.subscribe(watcher.connection, 'r1');
+    two.ready(watcher.connection, 'r1', 0);
+    one.toRoom('r1', message(2));
+    const react: RoomServerFrame = {
+      type: 'react',
+      room_id: 'r1',
+      message_id: 'm2',
+      seq: 2,
+      user_id: 'someone',
+      content: '👍',
+      metadata: { removed: false, change: 1 },
+    };
+    two.toRoom('r1', react);
+    expect(watcher.sent()).toEqual([]);
+    two.toRoom('r1', message(1));
+    expect(watcher.sent()).toEqual([message(1), message(2), react]);
+  });
+
+  // The message's `chat` never reached this instance (the bus dropped it while Redis was away, or its
+  // writer died before sending it): a change of it waits until the room reads it from the store.
+  it('should hold a change of a message this instance has not had yet until the store gives it', async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watcher = connection();
+    two.subscribe(watcher.connection, 'r12');
+    two.ready(watcher.connection, 'r12', 0);
+    two.toRoom('r12', message(1, 'r12'));
+    stored.push({
+      id: 'm2',
+      room_id: 'r12',
+      seq: 2,
+      sender_id: 'x',
+      kind: 'text',
+      content: 'from the store',
+      created_at: new Date(0),
+      edited_at: null,
+      deleted_at: null,
+    });
+    const react: RoomServerFrame = {
+      type: 'react',
+      room_id: 'r12',
+      message_id: 'm2',
+      seq: 2,
+      user_id: 'someone',
+      content: '👍',
+      metadata: { removed: false, change: 1 },
+    };
+    one.toRoom('r12', react);
+    const edit: RoomServerFrame = {
+      type: 'edit',
+      room_id: 'r12',
+      message_id: 'm2',
+      seq: 2,
+      user_id: 'x',
+      content: 'edited',
+      metadata: { edited_at: new Date(0).toISOString(), change: 2 },
+    };
+    two.toRoom('r12', edit);
+    expect(watcher.sent()).toEqual([message(1, 'r12')]);
+    await jest.advanceTimersByTimeAsync(ROOM_GAP_MS);
+    const sent = watcher.sent();
+    expect(sent.map((frame) => frame.type)).toEqual(['chat', 'chat', 'react', 'edit']);
+    expect(sent[1]).toMatchObject({ message_id: 'm2', seq: 2 });
+    expect(sent.slice(2)).toEqual([react, edit]);
+    // the store away: what waits goes out after the read rather than never
+    const lost: RoomServerFrame = {
+      ...react,
+      message_id: 'm7',
+      seq: 7,
+      metadata: { removed: true, change: 3 },
+    };
+    const reads = jest.spyOn(repository, 'after').mockRejectedValueOnce(new Error('store away'));
+    one.toRoom('r12', lost);
+    expect(watcher.sent()).toHaveLength(4);
+    await jest.advanceTimersByTimeAsync(ROOM_GAP_MS);
+    expect(watcher.sent().slice(4)).toEqual([lost]);
+    reads.mockRestore();
+  });
+
   it('should order a room once for all its sockets and read a missing seq once per room', async () => {
     jest.useFakeTimers();
     const [one, two] = pair();

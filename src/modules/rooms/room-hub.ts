@@ -29,8 +29,19 @@ type RoomBusMessage =
 interface Held {
   frame: RoomServerFrame;
   exceptId?: string;
-  // edits and deletes of this message that came while it was held: they go out right after it
+  // edits, deletes and reactions of this message that came while it was held: they go out right
+  // after it
   after?: RoomServerFrame[];
+}
+
+// a change (edit, delete, reaction) of a stored message: it names the message's seq
+type ChangeFrame = Extract<RoomServerFrame, { type: 'edit' | 'delete' | 'react' }>;
+
+function isChangeFrame(frame: RoomServerFrame): frame is ChangeFrame {
+  return (
+    (frame.type === 'edit' || frame.type === 'delete' || frame.type === 'react') &&
+    Number.isSafeInteger(frame.seq)
+  );
 }
 
 // A room's stored messages in seq order, before they fan out: writers on this and other instances
@@ -38,6 +49,10 @@ interface Held {
 // socket's SeqOrder on its straight path (no per-socket holding and timers for each such message).
 interface RoomSequence {
   prefix: SeqPrefix<Held>;
+  // changes of a message this instance has not had yet (above everything it fanned out: its `chat`
+  // is on its way, or was lost on the bus or with its writer), by the message's seq, with when they
+  // came: they go out right after it, once it comes or is read from the store
+  early?: Map<number, { frames: RoomServerFrame[]; since: number }>;
   timer?: NodeJS.Timeout;
   reading?: boolean;
 }
@@ -257,13 +272,23 @@ export class RoomHub implements OnModuleInit {
   private local(roomId: string, frame: RoomServerFrame, exceptId?: string): void {
     if (frame.type === 'chat') this.messages.noteStored(roomId, frame.seq);
     if (!this.rooms.has(roomId)) return;
-    // an edit or a delete of a message held here (a lower seq missing) goes out right after it: the
-    // client drops a change to a message it does not hold, and would then show the held message's
-    // text as it was stored (docs/protocol.md, "Guarantees")
-    if (frame.type === 'edit' || frame.type === 'delete') {
-      const held = this.sequences.get(roomId)?.prefix.heldAt(frame.seq);
+    // an edit, a delete or a reaction of a message held here (a lower seq missing), or of one this
+    // instance has not had at all yet, goes out right after it: the client drops a change to a
+    // message it does not hold, and would then show the message as it was stored, without the
+    // reaction, the edit or the delete (docs/protocol.md, "Guarantees")
+    if (isChangeFrame(frame)) {
+      const sequence = this.sequences.get(roomId);
+      const held = sequence?.prefix.heldAt(frame.seq);
       if (held) {
         (held.after ??= []).push(frame);
+        return;
+      }
+      if (sequence && !sequence.prefix.has(frame.seq)) {
+        const early = (sequence.early ??= new Map());
+        const waiting = early.get(frame.seq);
+        if (waiting) waiting.frames.push(frame);
+        else early.set(frame.seq, { frames: [frame], since: Date.now() });
+        this.watch(roomId, sequence);
         return;
       }
     }
@@ -272,27 +297,49 @@ export class RoomHub implements OnModuleInit {
     if (!sequence) this.sequences.set(roomId, (sequence = { prefix: new SeqPrefix(frame.seq - 1) }));
     const { prefix } = sequence;
     // the next seq goes straight out; a late or repeated one too (the sockets' SeqOrder places or drops it)
-    if (prefix.takeNext(frame.seq) || prefix.has(frame.seq)) return this.fanOut(roomId, frame, exceptId);
-    for (const held of prefix.add(frame.seq, { frame, exceptId })) this.release(roomId, held);
-    if (prefix.heldCount === 0) {
+    if (prefix.takeNext(frame.seq) || prefix.has(frame.seq)) {
+      this.fanOut(roomId, frame, exceptId);
+      return this.releaseEarly(roomId, sequence, frame.seq);
+    }
+    for (const held of prefix.add(frame.seq, { frame, exceptId })) this.release(roomId, held, sequence);
+    this.watch(roomId, sequence);
+  }
+
+  // Something waits (a seq above a missing one, a change of a message not had yet): the room reads
+  // the store after ROOM_GAP_MS, once for every socket here. Nothing waits: no timer.
+  private watch(roomId: string, sequence: RoomSequence): void {
+    if (sequence.prefix.heldCount === 0 && !sequence.early?.size) {
       clearTimeout(sequence.timer);
       sequence.timer = undefined;
     } else if (!sequence.timer && !sequence.reading) {
-      const waiting = sequence;
-      waiting.timer = setTimeout(() => void this.fillGap(roomId, waiting), ROOM_GAP_MS);
-      waiting.timer.unref();
+      sequence.timer = setTimeout(() => void this.fillGap(roomId, sequence), ROOM_GAP_MS);
+      sequence.timer.unref();
     }
+  }
+
+  // the changes that waited for the message at `seq` (it went out): after it
+  private releaseEarly(roomId: string, sequence: RoomSequence, seq: number): void {
+    const waiting = sequence.early?.get(seq);
+    if (!waiting) return;
+    sequence.early?.delete(seq);
+    for (const change of waiting.frames) this.fanOut(roomId, change);
   }
 
   // An earlier seq did not come (its writer died, the bus dropped it): read what follows the room's
   // point from the store, once for every socket here, then let everything held go on in order. A
   // seq still missing is left to each socket's SeqOrder, which reads again after its own wait.
+  // A change of a message not had here waits for it the same way: the read brings the message (it
+  // was stored before its change was made), then the change goes out; one the read did not bring
+  // (the store away, or a message gone meanwhile) goes out after the read rather than never.
   private async fillGap(roomId: string, sequence: RoomSequence): Promise<void> {
     sequence.timer = undefined;
     sequence.reading = true;
+    const startedAt = Date.now();
     let missing: RoomMessageRecord[] = [];
+    let read = false;
     try {
       missing = await this.messages.after(roomId, sequence.prefix.point, GAP_FILL_LIMIT);
+      read = true;
     } catch {
       // the store is away: the sockets' SeqOrder retries with backoff
     } finally {
@@ -302,14 +349,19 @@ export class RoomHub implements OnModuleInit {
     const { prefix } = sequence;
     for (const message of missing)
       for (const held of prefix.add(message.seq, { frame: messageFrame(message) }))
-        this.release(roomId, held);
-    for (const held of prefix.skipThrough(prefix.highest)) this.release(roomId, held);
+        this.release(roomId, held, sequence);
+    for (const held of prefix.skipThrough(prefix.highest)) this.release(roomId, held, sequence);
+    for (const [seq, waiting] of [...(sequence.early ?? [])].sort(([a], [b]) => a - b))
+      if (!read || seq <= prefix.point || waiting.since <= startedAt)
+        this.releaseEarly(roomId, sequence, seq);
+    this.watch(roomId, sequence);
   }
 
-  // a held message goes out, then the edits and deletes of it that waited for it
-  private release(roomId: string, held: Held): void {
+  // a held message goes out, then the changes of it that waited for it
+  private release(roomId: string, held: Held, sequence: RoomSequence): void {
     this.fanOut(roomId, held.frame, held.exceptId);
     for (const frame of held.after ?? []) this.fanOut(roomId, frame);
+    if (isStoredRoomFrame(held.frame)) this.releaseEarly(roomId, sequence, held.frame.seq);
   }
 
   // Per socket, the usual case of a stored message is the seq right after the socket's point with
@@ -374,8 +426,8 @@ export class RoomHub implements OnModuleInit {
         },
         isStoredRoomFrame,
         undefined,
-        // an edit or a delete waits behind its message (docs/protocol.md, "Guarantees")
-        (frame) => (frame.type === 'edit' || frame.type === 'delete' ? frame.seq : undefined),
+        // an edit, a delete or a reaction waits behind its message (docs/protocol.md, "Guarantees")
+        (frame) => (isChangeFrame(frame) ? frame.seq : undefined),
       );
       this.orders.set(roomId, order);
     }

@@ -303,16 +303,16 @@ export class RoomMessagesRepository implements OnModuleInit {
     const set: Record<string, unknown> = { content: this.cipher.encrypt(content), edited_at: at };
     if (clientId !== undefined)
       set.edit_client_ids = [...(current.edit_client_ids ?? []), clientId].slice(-CLIENT_IDS_KEPT);
-    if (take) set.change = await take();
+    // an edit that arrived later has landed meanwhile (ties: the later write, as one socket's frames
+    // are handled in order)
+    const newer: Record<string, unknown>[] = [{ $or: [{ edited_at: null }, { edited_at: { $lte: at } }] }];
+    if (take) {
+      set.change = await take();
+      // and only over a lower change number (as a reaction's: ReactionsRepository.set)
+      newer.push({ $or: [{ change: null }, { change: { $lt: set.change } }] });
+    }
     const result = await this.messages.updateOne(
-      {
-        _id: messageId,
-        room_id: roomId,
-        deleted_at: null,
-        // an edit that arrived later has landed meanwhile (ties: the later write, as one socket's
-        // frames are handled in order)
-        $or: [{ edited_at: null }, { edited_at: { $lte: at } }],
-      },
+      { _id: messageId, room_id: roomId, deleted_at: null, $and: newer },
       { $set: set, $push: { edits: { $each: history } } },
     );
     if (result.matchedCount === 1) return 'edited';

@@ -229,7 +229,14 @@ export class RoomMessagesService implements OnModuleInit {
     const items = [...changed]
       .map((id) => byId.get(id) as RoomMessageRecord)
       .sort((a, b) => a.seq - b.seq)
-      .map((message) => messageFrame(message, reactions.byMessage.get(message.id)));
+      .map((message) => {
+        // the numbers what it holds carries: a device applies a change of them only over an older one
+        const frame = messageFrame(message, reactions.byMessage.get(message.id));
+        if (message.change !== undefined) frame.metadata.change = message.change;
+        const numbers = reactions.changesByMessage.get(message.id);
+        if (numbers && !message.deleted_at) frame.metadata.reaction_changes = numbers;
+        return frame;
+      });
     const full = entries.length === Math.min(limit, CHANGES_PAGE_MAX);
     return {
       items,
@@ -239,9 +246,12 @@ export class RoomMessagesService implements OnModuleInit {
     };
   }
 
-  // the room's newest change number (a first join's starting point)
-  changeHead(roomId: string): Promise<number> {
-    return this.changes.head(roomId);
+  // Where a first join starts the device's change log (docs/protocol.md, "Change log"): the room's
+  // head, or below a change of the last CHANGE_SETTLE_MS, which may still be being written (its
+  // frame, which may be lost, would then be its only way to the device): the device's first read
+  // names those again. Read before the join's history.
+  changeStart(roomId: string, now = Date.now()): Promise<number> {
+    return this.changes.start(roomId, new Date(now - CHANGE_SETTLE_MS));
   }
 
   // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
@@ -375,6 +385,7 @@ export class RoomMessagesService implements OnModuleInit {
       type: 'react',
       room_id: roomId,
       message_id: messageId,
+      seq: message.seq,
       user_id: principal.userId,
       content: emoji,
       metadata: { removed: remove, ...changeOf(applied.change) },

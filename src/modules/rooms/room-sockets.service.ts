@@ -158,11 +158,12 @@ export class RoomSocketsService {
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
     this.hub.subscribe(connection, room.id);
     try {
-      // the change head before the history read: every change up to it is in what is sent, or its
-      // frame follows (the socket is subscribed; docs/protocol.md, "Change log")
+      // where the device's change log starts, read before the history: every change up to it is in
+      // what is sent (a change that may still be being written is above it; docs/protocol.md,
+      // "Change log")
       const [head, changed] = await Promise.all([
         this.messages.headSeq(room.id),
-        this.messages.changeHead(room.id),
+        this.messages.changeStart(room.id),
       ]);
       const replay = await this.messages.replay(room.id, frame.last_seq);
       // everything read was stored before this check: a member now was a member then

@@ -18,7 +18,8 @@ export class ChangeMark {
   }
 
   // The first join's `metadata.changed`: the device's log starts there (what the join sent reflects
-  // every change up to it, or its frame follows). Once: later joins resume from the mark.
+  // every change up to it; one still being written is above it). Once: later joins resume from the
+  // mark.
   startsAt(changed: number): void {
     if (this.prefix || !isChangeNumber(changed)) return;
     this.prefix = new SeqPrefix(changed);

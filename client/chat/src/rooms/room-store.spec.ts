@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { RoomMessageFrame } from '../../../shared/protocol';
-import { asMessageFrame, RoomStore } from './room-store';
+import { applyChangeFrame, asMessageFrame, RoomStore } from './room-store';
 
 const ROOM = 'room-1';
 
@@ -255,6 +255,299 @@ describe(RoomStore.name, () => {
       const store = new RoomStore();
       store.applyMessage(stored(1, { user_id: 'ai', content: 'I am the AI' }));
       expect(store.find(ROOM, 'm1')?.ai).toBeUndefined();
+    });
+  });
+
+  // a read of the change log put as a frame (docs/protocol.md, "Change log"): whatever the server
+  // sent, nothing throws, no message the thread does not hold is added, and the mark never goes back
+  describe('changes read (applyChangeFrame)', () => {
+    it('should take the state of held messages only, move the mark through changed_through, and never throw (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.oneof(
+              fc.anything(),
+              // a message keeps its seq (m<seq>), as the server's do
+              fc
+                .record({
+                  room_id: fc.constantFrom(ROOM, 'other'),
+                  seq: fc.constantFrom(1, 2, 9),
+                  user_id: fc.constant('bob'),
+                  content: fc.string(),
+                  metadata: fc.record({ kind: fc.constant('text'), deleted: fc.boolean() }),
+                })
+                .map((item) => ({ ...item, message_id: `m${item.seq}` })),
+            ),
+            { maxLength: 8 },
+          ),
+          fc.oneof(fc.anything(), fc.integer({ min: -5, max: 50 })),
+          (items, through) => {
+            const store = new RoomStore();
+            store.applyMessage(stored(1));
+            store.applyMessage(stored(2));
+            const thread = store.thread(ROOM);
+            thread.changes.startsAt(3);
+            const before = thread.changes.point as number;
+            expect(
+              applyChangeFrame(store, { type: 'changes', room_id: ROOM, items, changed_through: through }),
+            ).toBe(true);
+            expect(store.messages(ROOM).map((message) => message.messageId)).toEqual(['m1', 'm2']);
+            const point = thread.changes.point as number;
+            expect(point).toBeGreaterThanOrEqual(before);
+            // a message named that the device is still to get (above where it stands, not held):
+            // the mark stays
+            const missed = items.some((item) => {
+              const message = asMessageFrame(item);
+              return message?.room_id === ROOM && !['m1', 'm2'].includes(message.message_id);
+            });
+            if (missed) expect(point).toBe(before);
+            else if (typeof through === 'number' && Number.isSafeInteger(through) && through >= before)
+              expect(point).toBe(through);
+            // a held message takes the last state read of it
+            for (const id of ['m1', 'm2']) {
+              const last = [...items]
+                .reverse()
+                .find(
+                  (item) => asMessageFrame(item)?.message_id === id && asMessageFrame(item)?.room_id === ROOM,
+                );
+              if (last) expect(store.find(ROOM, id)?.content).toBe(asMessageFrame(last)?.content ?? '');
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    // A change's number counts for the mark once the device has it: applied to a held message, or
+    // of a message below where it stands that it does not hold (a page read later brings it as it
+    // is now). A change of a message above that (a lower seq missing, or not come yet) is dropped
+    // and does not count: the message may come as the store holds it (a gap read, no reactions),
+    // and only a read of the log through that number sets it right (docs/protocol.md, "Change log").
+    it("should count a change frame's number for the mark only when the device has the change", () => {
+      const store = new RoomStore();
+      store.applyMessage(stored(5));
+      store.joinedAt(ROOM, 5);
+      store.thread(ROOM).changes.startsAt(0);
+      applyChangeFrame(store, {
+        type: 'edit',
+        room_id: ROOM,
+        message_id: 'm5',
+        seq: 5,
+        user_id: 'bob',
+        content: 'edited',
+        metadata: { edited_at: '2026-01-01T00:00:00.000Z', change: 1 },
+      });
+      // below where the device stands, not held: a page read later has it as it is now
+      applyChangeFrame(store, {
+        type: 'delete',
+        room_id: ROOM,
+        message_id: 'm2',
+        seq: 2,
+        user_id: 'bob',
+        metadata: { change: 2 },
+      });
+      expect(store.thread(ROOM).changes.point).toBe(2);
+      // above it, not come yet (seq 6 missing): dropped, not counted
+      applyChangeFrame(store, {
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm7',
+        seq: 7,
+        user_id: 'bob',
+        content: '🎉',
+        metadata: { removed: false, change: 3 },
+      });
+      // no seq (a server before react frames named one): not counted either when not held
+      applyChangeFrame(store, {
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm8',
+        user_id: 'bob',
+        content: '🎉',
+        metadata: { removed: false, change: 4 },
+      });
+      applyChangeFrame(store, {
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm5',
+        seq: 5,
+        user_id: 'bob',
+        content: '👍',
+        metadata: { removed: false, change: 5 },
+      });
+      expect(store.thread(ROOM).changes.point).toBe(2);
+      expect(store.find(ROOM, 'm5')).toMatchObject({ content: 'edited', reactions: { '👍': ['bob'] } });
+    });
+
+    // The rooms chaos's reactionsMissed (docs/protocol.md, "Change log"): a reaction's frame came
+    // before its message, which then came from the store without it; the next read of the log sets
+    // it right only if the mark did not pass the reaction's number.
+    it('should read a reaction again whose frame came before its message', () => {
+      const store = new RoomStore();
+      store.applyMessage(stored(1));
+      store.joinedAt(ROOM, 1);
+      const thread = store.thread(ROOM);
+      thread.changes.startsAt(0);
+      applyChangeFrame(store, {
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm3',
+        seq: 3,
+        user_id: 'ann',
+        content: '👍',
+        metadata: { removed: false, change: 1 },
+      });
+      // seq 2 and 3 come later, as the store held them before the reaction
+      store.applyMessage(stored(2));
+      store.applyMessage(stored(3));
+      expect(store.find(ROOM, 'm3')?.reactions).toEqual({});
+      // the reconnect's read of the log from the mark
+      const after = thread.changes.point;
+      expect(after).toBe(0);
+      applyChangeFrame(store, {
+        type: 'changes',
+        room_id: ROOM,
+        items: [stored(3, { metadata: { kind: 'text', reactions: { '👍': ['ann'] } } })],
+        changed_through: 1,
+      });
+      expect(store.find(ROOM, 'm3')?.reactions).toEqual({ '👍': ['ann'] });
+      expect(thread.changes.point).toBe(1);
+    });
+
+    // A read of the log names a message changed that the device does not hold yet but will (above
+    // where it stands: its frame is on its way, or comes from the store's gap read, which may be older
+    // than the read): the read cannot apply it, so the mark stays, and the next read has it again.
+    it('should not move the mark through a read that named a message the device is still to get', () => {
+      const store = new RoomStore();
+      store.applyMessage(stored(1));
+      store.joinedAt(ROOM, 1);
+      const thread = store.thread(ROOM);
+      thread.changes.startsAt(0);
+      const reacted = (seq: number) =>
+        stored(seq, { metadata: { kind: 'text', reactions: { '👍': ['ann'] } } });
+      applyChangeFrame(store, {
+        type: 'changes',
+        room_id: ROOM,
+        items: [reacted(1), reacted(3)],
+        changed_through: 2,
+      });
+      // what it holds takes the read's state; the mark stays
+      expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['ann'] });
+      expect(thread.changes.point).toBe(0);
+      store.applyMessage(stored(2));
+      store.applyMessage(stored(3));
+      applyChangeFrame(store, {
+        type: 'changes',
+        room_id: ROOM,
+        items: [reacted(1), reacted(3)],
+        changed_through: 2,
+      });
+      expect(store.find(ROOM, 'm3')?.reactions).toEqual({ '👍': ['ann'] });
+      expect(thread.changes.point).toBe(2);
+      // a message below where it stands that it does not hold: passed (a page read brings it)
+      store.joinedAt(ROOM, 3);
+      applyChangeFrame(store, {
+        type: 'changes',
+        room_id: ROOM,
+        items: [{ ...reacted(9), message_id: 'old', seq: 0 }],
+        changed_through: 4,
+      });
+      expect(thread.changes.point).toBe(4);
+    });
+
+    // Each change names its number, and a read of the log names the number each of its messages and
+    // reactions carries (docs/protocol.md, "Change log"): a change is applied only over an older one
+    // of the same message or reaction, so neither a frame that came late nor one applied again over a
+    // read (what came while it was on its way) puts an older state back.
+    describe('change numbers per message and reaction', () => {
+      const react = (user: string, removed: boolean, change: number, emoji = '👍') => ({
+        type: 'react',
+        room_id: ROOM,
+        message_id: 'm1',
+        seq: 1,
+        user_id: user,
+        content: emoji,
+        metadata: { removed, change },
+      });
+
+      it('should not apply again, over a read holding a newer change, an older one that came during the read', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        const thread = store.thread(ROOM);
+        thread.changes.startsAt(0);
+        store.startRead(ROOM);
+        // came while the read was on its way; the newer change (2: taken back) never comes as a frame
+        applyChangeFrame(store, react('ann', false, 1));
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
+          changed_through: 2,
+        });
+        store.endRead(ROOM, true);
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({});
+        expect(thread.changes.point).toBe(2);
+      });
+
+      it('should still apply again a change newer than what the read holds', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        store.thread(ROOM).changes.startsAt(0);
+        store.startRead(ROOM);
+        applyChangeFrame(store, react('ann', false, 3));
+        applyChangeFrame(store, react('bob', false, 4, '🎉'));
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
+          changed_through: 2,
+        });
+        store.endRead(ROOM, true);
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['ann'], '🎉': ['bob'] });
+      });
+
+      it('should drop a frame older than one applied of the same reaction or message, and count it', () => {
+        const store = new RoomStore();
+        store.applyMessage(stored(1));
+        const thread = store.thread(ROOM);
+        thread.changes.startsAt(0);
+        applyChangeFrame(store, react('ann', true, 2));
+        applyChangeFrame(store, react('ann', false, 1));
+        expect(store.find(ROOM, 'm1')?.reactions).toEqual({});
+        const edit = (content: string, change: number) => ({
+          type: 'edit',
+          room_id: ROOM,
+          message_id: 'm1',
+          seq: 1,
+          user_id: 'bob',
+          content,
+          metadata: { edited_at: '2026-01-01T00:00:00.000Z', change },
+        });
+        applyChangeFrame(store, edit('newer', 4));
+        applyChangeFrame(store, edit('older', 3));
+        expect(store.find(ROOM, 'm1')?.content).toBe('newer');
+        expect(thread.changes.point).toBe(4);
+        // a read that holds an older edit than the one applied is newer for the reactions it names
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { content: 'read', metadata: { kind: 'text', change: 5 } })],
+          changed_through: 5,
+        });
+        applyChangeFrame(store, edit('late', 4));
+        expect(store.find(ROOM, 'm1')?.content).toBe('read');
+        // a delete stands whatever its number (nothing comes after it), and an edit after it is dropped
+        applyChangeFrame(store, {
+          type: 'delete',
+          room_id: ROOM,
+          message_id: 'm1',
+          seq: 1,
+          user_id: 'bob',
+          metadata: { change: 2 },
+        });
+        applyChangeFrame(store, edit('after the delete', 6));
+        expect(store.find(ROOM, 'm1')).toMatchObject({ deleted: true, content: '' });
+      });
     });
   });
 });

@@ -1,4 +1,5 @@
 import { isRecord, type RoomClientFrame, type RoomMessageFrame } from '../../../shared/protocol';
+import { ChangeMark } from './change-mark';
 import { ResumePoint } from './resume-point';
 
 export interface RoomMessage {
@@ -77,6 +78,9 @@ export interface RoomThread {
   // where a resume starts (join with last_seq): the end of the contiguous run of stored seqs held,
   // never past a missing one (docs/protocol.md, "Resume point")
   resume: ResumePoint;
+  // the changed_after a reconnect reads the room's changes with (docs/protocol.md, "Change log"):
+  // every change number up to it applied, never past one missed; undefined: the pages are read again
+  changes: ChangeMark;
   // the join answered at least once: live frames from now on; a reconnect resumes from resume.point
   joined: boolean;
   // refused, kicked or banned: not in the room (any more); shown, not joined again by itself
@@ -96,6 +100,10 @@ export interface RoomThread {
   // meanwhile (frames, acks of ops), applied again over the page, which may be older than they are
   changesDuringRead: Array<(message: RoomMessage) => Partial<RoomMessage>> | null;
   changedDuringRead: string[];
+  // the change number each message (its edits and delete) and each reaction carries as far as the
+  // device knows (frames' metadata.change, a read of the log's metadata.change and reaction_changes;
+  // docs/protocol.md, "Change log"): a change is applied only over an older one (changeKey)
+  versions: Map<string, number>;
 }
 
 // The messages of every joined room, built from frames that may arrive twice (replay after a
@@ -112,6 +120,7 @@ export class RoomStore {
         byKey: new Map(),
         pendingKeys: new Map(),
         resume: new ResumePoint(),
+        changes: new ChangeMark(),
         joined: false,
         out: false,
         nextBefore: undefined,
@@ -124,10 +133,15 @@ export class RoomStore {
         ops: new Map(),
         changesDuringRead: null,
         changedDuringRead: [],
+        versions: new Map(),
       };
       this.threads.set(roomId, thread);
     }
     return thread;
+  }
+
+  hasThread(roomId: string): boolean {
+    return this.threads.has(roomId);
   }
 
   get roomIds(): string[] {
@@ -290,38 +304,86 @@ export class RoomStore {
     return [...(this.threads.get(roomId)?.aiStreams.values() ?? [])];
   }
 
-  applyEdit(roomId: string, messageId: string, content: string, editedAt: string): void {
-    this.change(roomId, messageId, (message) => (message.deleted ? {} : { content, editedAt }));
-  }
-
-  applyDelete(roomId: string, messageId: string): void {
-    this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }));
-  }
-
-  applyReact(roomId: string, messageId: string, userId: string, emoji: string, removed: boolean): void {
-    this.change(roomId, messageId, (message) => {
-      const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
-      if (!removed) users.push(userId);
-      const reactions = { ...message.reactions };
-      if (users.length > 0) reactions[emoji] = users;
-      else delete reactions[emoji];
-      return { reactions };
+  // `change`: the change's number, when the frame named one (docs/protocol.md, "Change log")
+  applyEdit(roomId: string, messageId: string, content: string, editedAt: string, change?: number): void {
+    this.change(roomId, messageId, (message) => (message.deleted ? {} : { content, editedAt }), {
+      key: changeKey(messageId),
+      n: change,
     });
   }
 
+  // a delete is applied whatever number it carries: nothing comes after it (its number still tells
+  // an older edit apart)
+  applyDelete(roomId: string, messageId: string, change?: number): void {
+    this.change(roomId, messageId, () => ({ content: '', deleted: true, reactions: {} }), {
+      key: changeKey(messageId),
+      n: change,
+      always: true,
+    });
+  }
+
+  applyReact(
+    roomId: string,
+    messageId: string,
+    userId: string,
+    emoji: string,
+    removed: boolean,
+    change?: number,
+  ): void {
+    const version = { key: changeKey(messageId, userId, emoji), n: change };
+    this.change(
+      roomId,
+      messageId,
+      (message) => {
+        const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
+        if (!removed) users.push(userId);
+        const reactions = { ...message.reactions };
+        if (users.length > 0) reactions[emoji] = users;
+        else delete reactions[emoji];
+        return { reactions };
+      },
+      version,
+    );
+  }
+
+  // A read of the room's change log names the numbers its message and reactions carry
+  // (`metadata.change`, `metadata.reaction_changes`): what the thread holds of them is that new.
+  noteVersions(roomId: string, messageId: string, metadata: Record<string, unknown>): void {
+    const thread = this.threads.get(roomId);
+    if (!thread) return;
+    const note = (key: string, n: unknown) => {
+      if (isChangeNumber(n) && n > (thread.versions.get(key) ?? -1)) thread.versions.set(key, n);
+    };
+    note(changeKey(messageId), metadata.change);
+    if (!isRecord(metadata.reaction_changes)) return;
+    for (const [emoji, users] of Object.entries(metadata.reaction_changes))
+      if (isRecord(users))
+        for (const [userId, n] of Object.entries(users)) note(changeKey(messageId, userId, emoji), n);
+  }
+
   // A change to a stored message the thread holds (a frame, or the ack of this user's op), kept
-  // while a read of the newest page is on its way, to be applied again over it.
+  // while a read of the newest page is on its way, to be applied again over it. `version`: the
+  // change's number and what it changes (changeKey): it is applied, now or again over a read, only
+  // when the thread knows no newer change of that message or reaction.
   private change(
     roomId: string,
     messageId: string,
     change: (message: RoomMessage) => Partial<RoomMessage>,
+    version?: { key: string; n?: number; always?: boolean },
   ): void {
     const thread = this.threads.get(roomId);
     const message = thread?.byKey.get(messageId);
     if (!thread || !message) return;
-    Object.assign(message, change(message));
+    const n = version?.n;
+    const key = version?.key ?? '';
+    const apply =
+      !isChangeNumber(n) || version?.always
+        ? change
+        : (held: RoomMessage) => ((thread.versions.get(key) ?? -1) > n ? {} : change(held));
+    Object.assign(message, apply(message));
+    if (isChangeNumber(n) && n > (thread.versions.get(key) ?? -1)) thread.versions.set(key, n);
     if (thread.changesDuringRead) {
-      thread.changesDuringRead.push(change);
+      thread.changesDuringRead.push(apply);
       thread.changedDuringRead.push(messageId);
     }
   }
@@ -449,25 +511,79 @@ function parseReactions(value: unknown): Record<string, string[]> {
 
 // A change frame (`edit`, `delete`, `react`) applied to the store as the client applies it
 // (docs/protocol.md, "Rooms"): an edit of a deleted message, or any change to a message the thread
-// does not hold, is dropped. The chaos test's devices apply frames through this too
-// (test/chaos/room-chaos.ts). Returns false for any other frame.
+// does not hold, is dropped; its change number (`metadata.change`) counts for the room's change mark
+// either way. `changes` is a read of the room's change log (GET /rooms/:id/messages?changed_after=,
+// docs/protocol.md "Change log") put as a frame: `items`, the changed messages as they are now, take
+// the place of the ones the thread holds (one it does not hold is not added), and the mark moves
+// through `changed_through`. The one place changes to held messages are applied; the chaos test's
+// devices apply frames through this too (test/chaos/room-chaos.ts). Returns false for any other frame.
 export function applyChangeFrame(store: RoomStore, frame: Record<string, unknown>): boolean {
   const { roomId, userId, messageId, metadata } = frameFields(frame);
+  // the device has the change once it is applied to a message it holds, or when the message is below
+  // where it stands and not held (a page read later brings it as it is now); a change of a message
+  // above that (a lower seq missing, or not come yet) is dropped and does not count for the mark:
+  // the message may still come as stored before the change (a gap read carries no reactions), and
+  // only a read of the log through the number sets it right
+  const had = () =>
+    store.hasThread(roomId) &&
+    (store.thread(roomId).byKey.has(messageId) || isBelow(store.thread(roomId), frame.seq));
+  const change = isChangeNumber(metadata.change) ? metadata.change : undefined;
+  let counts: boolean;
   switch (frame.type) {
     case 'edit':
+      counts = had();
       if (typeof frame.content === 'string')
-        store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''));
-      return true;
+        store.applyEdit(roomId, messageId, frame.content, String(metadata.edited_at ?? ''), change);
+      break;
     case 'delete':
-      store.applyDelete(roomId, messageId);
-      return true;
+      counts = had();
+      store.applyDelete(roomId, messageId, change);
+      break;
     case 'react':
+      counts = had();
       if (typeof frame.content === 'string')
-        store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true);
+        store.applyReact(roomId, messageId, userId, frame.content, metadata.removed === true, change);
+      break;
+    case 'changes': {
+      const thread = store.hasThread(roomId) ? store.thread(roomId) : undefined;
+      if (!thread) return true;
+      // a message changed that the device is still to get: the read cannot apply it, so the mark
+      // stays where it is and the next read names it again
+      let missed = false;
+      for (const item of Array.isArray(frame.items) ? frame.items : []) {
+        const message = asMessageFrame(item);
+        if (!message || message.room_id !== roomId) continue;
+        if (thread.byKey.has(message.message_id)) {
+          store.applyMessage(message);
+          store.noteVersions(roomId, message.message_id, message.metadata);
+        } else if (!isBelow(thread, message.seq)) missed = true;
+      }
+      if (typeof frame.changed_through === 'number' && !missed) thread.changes.through(frame.changed_through);
       return true;
+    }
     default:
       return false;
   }
+  if (counts && typeof metadata.change === 'number') store.thread(roomId).changes.seen(metadata.change);
+  return true;
+}
+
+// what a change changes, for its number (RoomThread.versions): a message's text and deleted mark, or
+// one user's reaction with one emoji on it
+function changeKey(messageId: string, userId?: string, emoji?: string): string {
+  return userId === undefined
+    ? `m\u0000${messageId}`
+    : `r\u0000${messageId}\u0000${userId}\u0000${emoji ?? ''}`;
+}
+
+function isChangeNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+// a seq at or below where the thread stands (its resume point): a message it holds, or one older than
+// its history that a page read would bring as it is now
+function isBelow(thread: RoomThread, seq: unknown): boolean {
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq <= thread.resume.point;
 }
 
 // The envelope fields of a server frame, '' (or {}) where absent or of another type.

@@ -1,4 +1,5 @@
 import { apiJson } from '../../../shared/api';
+import type { ChangesPage } from './change-read';
 
 // The rooms REST API (/api/v1/chat/..., docs/protocol.md "Rooms") as the chat client calls it: beside
 // the chat page at /chat/, so one level up (also behind a proxy prefix).
@@ -51,6 +52,11 @@ export const roomsApi = {
   history: (token: string, roomId: string, before: number, limit: number) =>
     apiJson<HistoryPage>(`${room(roomId)}/messages`, token, {
       query: { before: String(before), limit: String(limit) },
+    }),
+  // the messages changed after change number `after`, as the server holds them now
+  changedAfter: (token: string, roomId: string, after: number, limit: number) =>
+    apiJson<ChangesPage>(`${room(roomId)}/messages`, token, {
+      query: { changed_after: String(after), limit: String(limit) },
     }),
   // the newest `limit` messages as the server holds them now (edited, deleted, reactions)
   newest: (token: string, roomId: string, limit: number) =>

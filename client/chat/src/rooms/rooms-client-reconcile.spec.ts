@@ -32,6 +32,13 @@ class FakeServer {
   readonly reads: Array<{ url: string; body: unknown; resolve: () => void }> = [];
   readonly applied = new Map<string, Record<string, unknown>>();
   private clock = 0;
+  // the change log (docs/protocol.md, "Change log"), when this server keeps one: the message each
+  // change number changed; `reset` answers every changes read with reset (a log that cannot answer)
+  readonly log: string[] = [];
+  logging = false;
+  reset = false;
+  // changes per read (the server's page of log entries)
+  changesPage = 100;
   connected = true;
   state: LinkState = { kind: 'connected' };
   client!: RoomsClient;
@@ -75,13 +82,21 @@ class FakeServer {
     if (this.state.kind === 'connected') this.client.onFrame(frame);
   }
 
+  // the change number of the next change, in its frame's metadata (a server with a log)
+  private numbered(messageId: string): { change?: number } {
+    if (!this.logging) return {};
+    this.log.push(messageId);
+    return { change: this.log.length };
+  }
+
   // A change by `userId` (the other user, or the client's own op arriving): applied as the server
   // does, told to the room; the frames for this socket, when it is up.
   change(userId: string, kind: string, messageId: string, content: string, remove: boolean): string | null {
     const message = this.find(messageId);
     if (!message || message.deleted) return 'NOT_FOUND';
+    if (kind === 'edit' && message.userId !== userId) return 'FORBIDDEN';
+    const number = this.numbered(messageId);
     if (kind === 'edit') {
-      if (message.userId !== userId) return 'FORBIDDEN';
       message.content = content;
       message.editedAt = new Date(Date.UTC(2026, 0, 1, 0, 0, ++this.clock)).toISOString();
       this.push({
@@ -90,11 +105,17 @@ class FakeServer {
         message_id: messageId,
         user_id: userId,
         content,
-        metadata: { edited_at: message.editedAt },
+        metadata: { edited_at: message.editedAt, ...number },
       });
     } else if (kind === 'delete') {
       Object.assign(message, { deleted: true, content: '', reactions: new Map() });
-      this.push({ type: 'delete', room_id: ROOM, message_id: messageId, user_id: userId });
+      this.push({
+        type: 'delete',
+        room_id: ROOM,
+        message_id: messageId,
+        user_id: userId,
+        ...(number.change !== undefined ? { metadata: number } : {}),
+      });
     } else {
       const users = message.reactions.get(content) ?? new Set<string>();
       if (remove) users.delete(userId);
@@ -106,7 +127,7 @@ class FakeServer {
         message_id: messageId,
         user_id: userId,
         content,
-        metadata: { removed: remove },
+        metadata: { removed: remove, ...number },
       });
     }
     return null;
@@ -173,7 +194,7 @@ class FakeServer {
       room_id: ROOM,
       user_id: ME,
       seq: this.messages.length,
-      metadata: { online: [OTHER], replayed: 0 },
+      metadata: { online: [OTHER], replayed: 0, ...(this.logging ? { changed: this.log.length } : {}) },
     });
   }
 
@@ -181,6 +202,31 @@ class FakeServer {
     const { searchParams, pathname } = new URL(url);
     if (pathname !== `/api/v1/chat/rooms/${ROOM}/messages`)
       return Promise.resolve(json(404, { code: 'NOT_FOUND' }));
+    if (searchParams.has('changed_after')) {
+      // an old server refuses the parameter
+      if (!this.logging) return Promise.resolve(json(400, { code: 'VALIDATION_FAILED' }));
+      const after = Number(searchParams.get('changed_after'));
+      const limit = Math.min(100, Number(searchParams.get('limit') ?? 100), this.changesPage);
+      const head = this.log.length;
+      const body =
+        this.reset || after > head
+          ? { items: [], changed_through: head, more: false, reset: true, next_before: null }
+          : (() => {
+              const entries = this.log.slice(after, after + limit);
+              const ids = new Set(entries);
+              return {
+                items: this.messages
+                  .filter((message) => ids.has(message.id))
+                  .map((message) => this.item(message)),
+                changed_through: after + entries.length,
+                more: entries.length === limit,
+                next_before: null,
+              };
+            })();
+      return new Promise((resolve) =>
+        this.reads.push({ url, body, resolve: () => resolve(json(200, body)) }),
+      );
+    }
     const before = Number(searchParams.get('before') ?? Infinity);
     const limit = Number(searchParams.get('limit') ?? 50);
     const items = this.messages
@@ -201,8 +247,9 @@ const flush = async () => {
 };
 
 // alice's device, holding the room's messages, with the room open
-function setting(count = 4) {
+function setting(count = 4, logging = false) {
   const server = new FakeServer(count);
+  server.logging = logging;
   const socket = {
     rooms: null,
     get state() {
@@ -224,7 +271,7 @@ function setting(count = 4) {
     room_id: ROOM,
     user_id: ME,
     seq: count,
-    metadata: { online: [OTHER], replayed: count },
+    metadata: { online: [OTHER], replayed: count, ...(logging ? { changed: 0 } : {}) },
   });
   rooms.open(ROOM);
   // answer every REST read at once (the tests that interleave them answer by hand)
@@ -458,6 +505,125 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
   });
 
+  // ---- with the server's change log (docs/protocol.md, "Change log") ----
+
+  const searches = () => reads.map((url) => new URL(url).search);
+
+  it('should read the changes after its mark instead of the pages it holds (message 1 of 150)', async () => {
+    const world = setting(150, true);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    server.change(ME, 'edit', 'm1', 'edited on the other device', false);
+    server.change(OTHER, 'delete', 'm2', '', false);
+    server.change(OTHER, 'react', 'm3', '👍', false);
+    server.change(OTHER, 'edit', 'm50', 'bob, later', false);
+    server.change(OTHER, 'react', 'm149', '🎉', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
+    expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
+      server.messages.map((message) => message.seq),
+    );
+    // one read, whatever the device holds
+    expect(searches()).toEqual(['?changed_after=0&limit=100']);
+    expect(rooms.store.thread(ROOM).changes.point).toBe(5);
+  });
+
+  it('should move its mark with the numbered frames it applied, and stay below a frame it missed', async () => {
+    const world = setting(4, true);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    // live: change 1 applied
+    server.change(OTHER, 'edit', 'm2', 'live', false);
+    expect(rooms.store.thread(ROOM).changes.point).toBe(1);
+    server.cut(0);
+    // change 2 made while away (its frame lost)
+    server.change(OTHER, 'edit', 'm4', 'while away', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm4')?.content).toBe('while away');
+    // live again: change 3 applied, change 4's frame lost with the socket
+    server.change(OTHER, 'react', 'm1', '👍', false);
+    server.cut(0);
+    server.change(OTHER, 'react', 'm3', '🎉', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(searches()).toEqual(['?changed_after=1&limit=100', '?changed_after=3&limit=100']);
+    for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
+    expect(rooms.store.thread(ROOM).changes.point).toBe(4);
+  });
+
+  it('should read on while the server says more (paged changes)', async () => {
+    const world = setting(8, true);
+    server = world.server;
+    server.changesPage = 2;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    for (const id of ['m1', 'm3', 'm5', 'm7', 'm2']) server.change(OTHER, 'react', id, '👍', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(searches()).toEqual([
+      '?changed_after=0&limit=100',
+      '?changed_after=2&limit=100',
+      '?changed_after=4&limit=100',
+    ]);
+    for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
+  });
+
+  it('should read the pages it holds again when the log cannot answer (reset), then go on from the log', async () => {
+    const world = setting(150, true);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    server.change(ME, 'edit', 'm1', 'old and changed', false);
+    server.reset = true;
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm1')?.content).toBe('old and changed');
+    expect(searches()).toEqual(['?changed_after=0&limit=100', '?limit=100', '?before=51&limit=50']);
+    // the full read stands for every change up to the head the reset named
+    expect(rooms.store.thread(ROOM).changes.point).toBe(1);
+    server.reset = false;
+    server.cut(0);
+    server.change(OTHER, 'delete', 'm2', '', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    expect(searches().slice(3)).toEqual(['?changed_after=1&limit=100']);
+    expect(shown(rooms, 'm2')?.deleted).toBe(true);
+  });
+
+  it('should read its pages again when the server refuses changed_after (a server without the log)', async () => {
+    const world = setting(150, true);
+    server = world.server;
+    const { rooms, answerReads } = world;
+    server.cut(0);
+    server.logging = false;
+    server.change(OTHER, 'edit', 'm50', 'changed', false);
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+    await flush();
+    await answerReads();
+    expect(shown(rooms, 'm50')?.content).toBe('changed');
+    expect(searches()).toEqual(['?changed_after=0&limit=100', '?limit=100', '?before=51&limit=50']);
+    // and from then on reads its pages, as with any server that gives no start
+    expect(rooms.store.thread(ROOM).changes.point).toBeUndefined();
+  });
+
   // ---- the property ----
 
   type Step =
@@ -488,69 +654,81 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     fc.constant({ kind: 'answerRead' as const }),
   );
 
-  it('should show every message as the server holds it after any interleaving settles, losing no acked op of its own', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
-        const world = setting(COUNT);
-        server = world.server;
-        const current = server;
-        const { rooms, answerReads } = world;
-        let nextEdit = 0;
-        for (const action of steps) {
-          switch (action.kind) {
-            case 'other': {
-              // bob edits his own messages; deletes and reacts on any
-              const mine = current.messages.filter((message) => message.userId === OTHER);
-              const target =
-                action.change === 'edit' ? mine[action.index % mine.length] : current.messages[action.index];
-              const content = action.change === 'edit' ? `bob's edit ${nextEdit++}` : EMOJIS[action.emoji];
-              current.change(OTHER, action.change, target.id, content, action.remove);
-              break;
+  it.each([
+    ['reading its pages again', false],
+    ['reading the change log', true],
+  ])(
+    'should show every message as the server holds it after any interleaving settles, losing no acked op of its own (%s)',
+    async (_, logging) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
+          reads.length = 0;
+          const world = setting(COUNT, logging);
+          server = world.server;
+          const current = server;
+          const { rooms, answerReads } = world;
+          let nextEdit = 0;
+          for (const action of steps) {
+            switch (action.kind) {
+              case 'other': {
+                // bob edits his own messages; deletes and reacts on any
+                const mine = current.messages.filter((message) => message.userId === OTHER);
+                const target =
+                  action.change === 'edit'
+                    ? mine[action.index % mine.length]
+                    : current.messages[action.index];
+                const content = action.change === 'edit' ? `bob's edit ${nextEdit++}` : EMOJIS[action.emoji];
+                current.change(OTHER, action.change, target.id, content, action.remove);
+                break;
+              }
+              case 'own': {
+                const target = current.messages[action.index];
+                if (action.change === 'edit') {
+                  if (target.userId === ME) rooms.edit(target.id, `alice's edit ${nextEdit++}`);
+                } else if (action.change === 'delete') {
+                  if (target.userId === ME) rooms.remove(target.id);
+                } else rooms.react(target.id, EMOJIS[action.emoji]);
+                break;
+              }
+              case 'handle':
+                if (current.state.kind === 'connected') current.handleNext();
+                break;
+              case 'cut':
+                if (current.state.kind === 'connected') current.cut(action.landed);
+                break;
+              case 'reconnect':
+                if (current.state.kind !== 'connected') current.reconnect();
+                break;
+              case 'answerJoins':
+                if (current.state.kind === 'connected') current.answerJoins();
+                break;
+              case 'answerRead':
+                current.reads.shift()?.resolve();
+                break;
             }
-            case 'own': {
-              const target = current.messages[action.index];
-              if (action.change === 'edit') {
-                if (target.userId === ME) rooms.edit(target.id, `alice's edit ${nextEdit++}`);
-              } else if (action.change === 'delete') {
-                if (target.userId === ME) rooms.remove(target.id);
-              } else rooms.react(target.id, EMOJIS[action.emoji]);
-              break;
-            }
-            case 'handle':
-              if (current.state.kind === 'connected') current.handleNext();
-              break;
-            case 'cut':
-              if (current.state.kind === 'connected') current.cut(action.landed);
-              break;
-            case 'reconnect':
-              if (current.state.kind !== 'connected') current.reconnect();
-              break;
-            case 'answerJoins':
-              if (current.state.kind === 'connected') current.answerJoins();
-              break;
-            case 'answerRead':
-              current.reads.shift()?.resolve();
-              break;
+            await flush();
           }
-          await flush();
-        }
-        // settle: back, joined, every op handled, every read answered
-        if (current.state.kind !== 'connected') current.reconnect();
-        for (let round = 0; round < 20 && (current.inbox.length > 0 || current.reads.length > 0); round++) {
-          current.answerJoins();
-          await flush();
-          while (current.inbox.length > 0) current.handleNext();
-          await answerReads();
-        }
-        expect(current.inbox).toEqual([]);
-        expect(rooms.store.ops(ROOM)).toEqual([]);
-        for (const message of current.messages)
-          expect(shown(rooms, message.id)).toEqual(serverState(message));
-        expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
-          current.messages.map((message) => message.seq),
-        );
-      }),
-      { numRuns: Number(process.env.RUNS ?? 200) },
-    );
-  });
+          // settle: back, joined, every op handled, every read answered
+          if (current.state.kind !== 'connected') current.reconnect();
+          for (let round = 0; round < 20 && (current.inbox.length > 0 || current.reads.length > 0); round++) {
+            current.answerJoins();
+            await flush();
+            while (current.inbox.length > 0) current.handleNext();
+            await answerReads();
+          }
+          expect(current.inbox).toEqual([]);
+          expect(rooms.store.ops(ROOM)).toEqual([]);
+          for (const message of current.messages)
+            expect(shown(rooms, message.id)).toEqual(serverState(message));
+          expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
+            current.messages.map((message) => message.seq),
+          );
+          // with the log, no page is read again: only the changes
+          if (logging)
+            for (const url of reads) expect(new URL(url).searchParams.has('changed_after')).toBe(true);
+        }),
+        { numRuns: Number(process.env.RUNS ?? 200) },
+      );
+    },
+  );
 });

@@ -13,6 +13,7 @@ import type { ChatSocket, RoomLink } from '../chat-socket';
 import { applyChangeFrame, asMessageFrame, frameFields, RoomStore, type PendingOp } from './room-store';
 import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
+import { readChanges } from './change-read';
 import { roomsApi, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
@@ -436,6 +437,8 @@ export class RoomsClient implements RoomLink {
     // the socket stands at `seq`: what it was sent first is the history the resume point starts from
     if (seq !== undefined) this.store.joinedAt(roomId, seq);
     const first = !thread.joined;
+    // a first join: the room's change log starts here for this device (docs/protocol.md, "Change log")
+    if (first && typeof metadata.changed === 'number') thread.changes.startsAt(metadata.changed);
     thread.joined = true;
     thread.out = false;
     if (Array.isArray(metadata.online)) {
@@ -609,17 +612,21 @@ export class RoomsClient implements RoomLink {
     return seqs;
   }
 
-  // ---- changes made while away (docs/protocol.md, "Resume point") ----
+  // ---- changes made while away (docs/protocol.md, "Change log", "Resume point") ----
 
-  // After a reconnect, once the room's join answered: its newest page as the server holds it now
-  // (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages (edited
-  // text, the deleted mark, reactions), adds any it lacks, and closes a gap the page covers (the
-  // gap read waits meanwhile, so the same page is not read twice); then the pages below it
-  // (?before=&limit=) down to the oldest message the thread held, so a change made while away to
-  // any message held is seen (held-refresh.ts). This user's ops not acked yet stay shown over it
-  // (they are kept apart from the stored message until their ack), and what changed while the
-  // reads were on their way is applied again over the pages. One refresh per room and reconnect; a
-  // failed one is tried again later.
+  // After a reconnect, once the room's join answered: what changed while away (edited text, the
+  // deleted mark, reactions) on the messages the thread holds. With a change mark (the server keeps
+  // a change log): the messages changed after it, as they are now (GET
+  // /rooms/:id/messages?changed_after=<mark>), read on while the server says more: the same reads
+  // however many messages the thread holds. Without one, or when the server says its log cannot
+  // answer (reset) or refuses the parameter, the fallback: the room's newest page as the server holds
+  // it now (GET /rooms/:id/messages?limit=100) replaces what the thread holds of those messages,
+  // adds any it lacks, and closes a gap the page covers (the gap read waits meanwhile, so the same
+  // page is not read twice); then the pages below it (?before=&limit=) down to the oldest message the
+  // thread held (held-refresh.ts); after a reset the mark starts again at the head it named. This
+  // user's ops not acked yet stay shown over it (they are kept apart from the stored message until
+  // their ack), and what changed while the reads were on their way is applied again over them. One
+  // refresh per room and reconnect; a failed one is tried again later.
   private async refreshNewest(roomId: string): Promise<void> {
     const thread = this.store.thread(roomId);
     const current = () => this.wanted.has(roomId) && this.store.thread(roomId) === thread;
@@ -633,22 +640,41 @@ export class RoomsClient implements RoomLink {
     // the oldest message held before the read: pages below the newest one go down to it
     const floor = oldestHeld([...thread.byKey.values()].map((message) => message.seq));
     try {
-      await refreshHeld(
-        floor,
-        async (request) =>
-          (request.before === undefined
-            ? await roomsApi.newest(token, roomId, request.limit)
-            : await roomsApi.history(token, roomId, request.before, request.limit)
-          ).items,
-        (items, request) => {
-          const seqs = this.mergePage(roomId, items);
-          if (request.before === undefined) thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
-          merged = true;
-          this.changed();
-          return seqs;
+      const log = await readChanges(
+        this.store,
+        roomId,
+        async (after, limit) => {
+          try {
+            return await roomsApi.changedAfter(token, roomId, after, limit);
+          } catch (error) {
+            // a server without the log refuses the parameter
+            if (error instanceof ApiError && error.status === 400) return 'refused';
+            throw error;
+          }
         },
         current,
       );
+      if (log.merged) this.changed();
+      merged = log.merged;
+      if (log.fallback && current()) {
+        await refreshHeld(
+          floor,
+          async (request) =>
+            (request.before === undefined
+              ? await roomsApi.newest(token, roomId, request.limit)
+              : await roomsApi.history(token, roomId, request.before, request.limit)
+            ).items,
+          (items, request) => {
+            const seqs = this.mergePage(roomId, items);
+            if (request.before === undefined) thread.resume.applyNewest(HISTORY_PAGE_MAX, seqs);
+            merged = true;
+            this.changed();
+            return seqs;
+          },
+          current,
+        );
+        if (log.head !== undefined && current()) thread.changes.restart(log.head);
+      }
       if (current()) this.refreshFailures.delete(roomId);
     } catch {
       // read again later while connected (a reconnect meanwhile reads anyway)

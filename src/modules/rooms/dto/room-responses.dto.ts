@@ -57,7 +57,7 @@ export class RoomMessageDto {
     type: 'object',
     additionalProperties: true,
     description:
-      'kind (text or system), reply_to, edited_at, deleted, reactions (emoji → user ids); system messages add action and target_user_id',
+      'kind (text or system), reply_to, edited_at, deleted, reactions (emoji → user ids); system messages add action and target_user_id; with changed_after: change (the number of its last edit or delete) and reaction_changes (emoji → user id → the number of that reaction, taken-back ones too)',
   })
   metadata!: Record<string, unknown>;
 }
