@@ -76,6 +76,17 @@ function pair(): [RoomHub, RoomHub] {
   return hubs;
 }
 
+// Two instances and a socket on the second, ready at seq 0, with message 2 written on the first:
+// held there until message 1 comes.
+function secondHeld() {
+  const [one, two] = pair();
+  const watcher = connection();
+  two.subscribe(watcher.connection, 'r1');
+  two.ready(watcher.connection, 'r1', 0);
+  one.toRoom('r1', message(2));
+  return { one, two, watcher };
+}
+
 describe(RoomHub.name, () => {
   afterEach(() => jest.useRealTimers());
 
@@ -137,11 +148,7 @@ describe(RoomHub.name, () => {
 
   it('should deliver crossing messages in seq order, filling a gap from the store', async () => {
     jest.useFakeTimers();
-    const [one, two] = pair();
-    const watcher = connection();
-    two.subscribe(watcher.connection, 'r1');
-    two.ready(watcher.connection, 'r1', 0);
-    one.toRoom('r1', message(2));
+    const { one, two, watcher } = secondHeld();
     expect(watcher.sent()).toEqual([]);
     two.toRoom('r1', message(1));
     expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
@@ -168,11 +175,7 @@ describe(RoomHub.name, () => {
   // overtake it: the client drops a change to a message it does not hold, and the `chat` that comes
   // next would show the deleted text (the rooms chaos's client view, test/chaos/room-chaos.ts).
   it('should send an edit or a delete of a held message after that message, not before', () => {
-    const [one, two] = pair();
-    const watcher = connection();
-    two.subscribe(watcher.connection, 'r1');
-    two.ready(watcher.connection, 'r1', 0);
-    one.toRoom('r1', message(2));
+    const { one, two, watcher } = secondHeld();
     const edit: RoomServerFrame = {
       type: 'edit',
       room_id: 'r1',
@@ -206,11 +209,7 @@ describe(RoomHub.name, () => {
   // its change number as had (docs/protocol.md, "Change log"); the `chat` read from the store after
   // it carries no reactions, so the device would never show it (the rooms chaos's reactionsMissed).
   it('should send a reaction of a held message after that message, not before', () => {
-    const [one, two] = pair();
-    const watcher = connection();
-    two.subscribe(watcher.connection, 'r1');
-    two.ready(watcher.connection, 'r1', 0);
-    one.toRoom('r1', message(2));
+    const { two, watcher } = secondHeld();
     const react: RoomServerFrame = {
       type: 'react',
       room_id: 'r1',

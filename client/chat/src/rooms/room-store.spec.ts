@@ -425,23 +425,21 @@ describe(RoomStore.name, () => {
       thread.changes.startsAt(0);
       const reacted = (seq: number) =>
         stored(seq, { metadata: { kind: 'text', reactions: { '👍': ['ann'] } } });
-      applyChangeFrame(store, {
-        type: 'changes',
-        room_id: ROOM,
-        items: [reacted(1), reacted(3)],
-        changed_through: 2,
-      });
+      // a read through change 2 naming messages 1 and 3, both reacted to
+      const readOneAndThree = () =>
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [reacted(1), reacted(3)],
+          changed_through: 2,
+        });
+      readOneAndThree();
       // what it holds takes the read's state; the mark stays
       expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['ann'] });
       expect(thread.changes.point).toBe(0);
       store.applyMessage(stored(2));
       store.applyMessage(stored(3));
-      applyChangeFrame(store, {
-        type: 'changes',
-        room_id: ROOM,
-        items: [reacted(1), reacted(3)],
-        changed_through: 2,
-      });
+      readOneAndThree();
       expect(store.find(ROOM, 'm3')?.reactions).toEqual({ '👍': ['ann'] });
       expect(thread.changes.point).toBe(2);
       // a message below where it stands that it does not hold: passed (a page read brings it)

@@ -281,7 +281,24 @@ function setting(count = 4, logging = false) {
       await flush();
     }
   };
-  return { server, rooms, answerReads };
+  // the device back after a cut: the socket reconnects, the server answers its joins and reads
+  const resume = async () => {
+    server.reconnect();
+    server.answerJoins();
+    await flush();
+    await answerReads();
+  };
+  return { server, rooms, answerReads, resume };
+}
+
+// while the device is away: alice's other device edits m1; bob deletes his m2, reacts on m3 and
+// edits m50; m149 changes too
+function changeOlderMessages(server: FakeServer): void {
+  server.change(ME, 'edit', 'm1', 'edited on the other device', false);
+  server.change(OTHER, 'delete', 'm2', '', false);
+  server.change(OTHER, 'react', 'm3', '👍', false);
+  server.change(OTHER, 'edit', 'm50', 'bob, later', false);
+  server.change(OTHER, 'react', 'm149', '🎉', false);
 }
 
 // what the client shows of a message, and what the server holds, alike
@@ -341,7 +358,7 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should show a message deleted, one edited and reactions changed while disconnected once it is back', async () => {
     const world = setting();
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     server.cut(0);
     // bob's m2 deleted, m4 edited; reactions on alice's m1 and m3 by bob
     server.change(OTHER, 'delete', 'm2', '', false);
@@ -349,10 +366,7 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     server.change(OTHER, 'react', 'm1', '👍', false);
     server.change(OTHER, 'react', 'm3', '🎉', false);
     expect(shown(rooms, 'm2')).toMatchObject({ deleted: false, content: 'message 2' });
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(shown(rooms, 'm2')).toEqual({ content: '', deleted: true, edited: false, reactions: [] });
     expect(shown(rooms, 'm4')).toEqual({
       content: 'changed while away',
@@ -369,18 +383,11 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should show changes made while disconnected to messages older than the newest page (message 1 of 150)', async () => {
     const world = setting(150);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     server.cut(0);
     // alice's other device edits m1; bob deletes his m2, reacts on m3 and edits m50; m149 changes too
-    server.change(ME, 'edit', 'm1', 'edited on the other device', false);
-    server.change(OTHER, 'delete', 'm2', '', false);
-    server.change(OTHER, 'react', 'm3', '👍', false);
-    server.change(OTHER, 'edit', 'm50', 'bob, later', false);
-    server.change(OTHER, 'react', 'm149', '🎉', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    changeOlderMessages(server);
+    await world.resume();
     expect(shown(rooms, 'm1')).toEqual({
       content: 'edited on the other device',
       deleted: false,
@@ -398,17 +405,14 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should read below the newest page only down to the oldest message held', async () => {
     const world = setting(150);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     // the device holds seqs 40..150 (as if it had paged only that far)
     for (const message of rooms.store.messages(ROOM))
       if (message.seq !== undefined && message.seq < 40) rooms.store.thread(ROOM).byKey.delete(message.key);
     server.cut(0);
     server.change(OTHER, 'edit', 'm40', 'the oldest held', false);
     server.change(OTHER, 'edit', 'm38', 'not held', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(shown(rooms, 'm40')?.content).toBe('the oldest held');
     expect(reads.map((url) => new URL(url).search)).toEqual(['?limit=100', '?before=51&limit=11']);
     expect(rooms.store.messages(ROOM)[0].seq).toBe(40);
@@ -417,16 +421,13 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should read no page below the newest one when the device holds nothing older', async () => {
     const world = setting(150);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     // the device dropped what it held below seq 60 (as if it had only paged that far)
     for (const message of rooms.store.messages(ROOM))
       if (message.seq !== undefined && message.seq < 60) rooms.store.thread(ROOM).byKey.delete(message.key);
     server.cut(0);
     server.change(OTHER, 'edit', 'm60', 'older page, still held', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(shown(rooms, 'm60')?.content).toBe('older page, still held');
     expect(reads.map((url) => new URL(url).search)).toEqual(['?limit=100']);
   });
@@ -454,10 +455,7 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     await flush();
     expect(reads).toHaveLength(1);
     server.cut(0);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(reads).toHaveLength(2);
   });
 
@@ -512,17 +510,10 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should read the changes after its mark instead of the pages it holds (message 1 of 150)', async () => {
     const world = setting(150, true);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     server.cut(0);
-    server.change(ME, 'edit', 'm1', 'edited on the other device', false);
-    server.change(OTHER, 'delete', 'm2', '', false);
-    server.change(OTHER, 'react', 'm3', '👍', false);
-    server.change(OTHER, 'edit', 'm50', 'bob, later', false);
-    server.change(OTHER, 'react', 'm149', '🎉', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    changeOlderMessages(server);
+    await world.resume();
     for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
     expect(rooms.store.messages(ROOM).map((message) => message.seq)).toEqual(
       server.messages.map((message) => message.seq),
@@ -535,26 +526,20 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should move its mark with the numbered frames it applied, and stay below a frame it missed', async () => {
     const world = setting(4, true);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     // live: change 1 applied
     server.change(OTHER, 'edit', 'm2', 'live', false);
     expect(rooms.store.thread(ROOM).changes.point).toBe(1);
     server.cut(0);
     // change 2 made while away (its frame lost)
     server.change(OTHER, 'edit', 'm4', 'while away', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(shown(rooms, 'm4')?.content).toBe('while away');
     // live again: change 3 applied, change 4's frame lost with the socket
     server.change(OTHER, 'react', 'm1', '👍', false);
     server.cut(0);
     server.change(OTHER, 'react', 'm3', '🎉', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(searches()).toEqual(['?changed_after=1&limit=100', '?changed_after=3&limit=100']);
     for (const message of server.messages) expect(shown(rooms, message.id)).toEqual(serverState(message));
     expect(rooms.store.thread(ROOM).changes.point).toBe(4);
@@ -564,13 +549,10 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     const world = setting(8, true);
     server = world.server;
     server.changesPage = 2;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     server.cut(0);
     for (const id of ['m1', 'm3', 'm5', 'm7', 'm2']) server.change(OTHER, 'react', id, '👍', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(searches()).toEqual([
       '?changed_after=0&limit=100',
       '?changed_after=2&limit=100',
@@ -582,14 +564,11 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
   it('should read the pages it holds again when the log cannot answer (reset), then go on from the log', async () => {
     const world = setting(150, true);
     server = world.server;
-    const { rooms, answerReads } = world;
+    const { rooms } = world;
     server.cut(0);
     server.change(ME, 'edit', 'm1', 'old and changed', false);
     server.reset = true;
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(shown(rooms, 'm1')?.content).toBe('old and changed');
     expect(searches()).toEqual(['?changed_after=0&limit=100', '?limit=100', '?before=51&limit=50']);
     // the full read stands for every change up to the head the reset named
@@ -597,10 +576,7 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     server.reset = false;
     server.cut(0);
     server.change(OTHER, 'delete', 'm2', '', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     expect(searches().slice(3)).toEqual(['?changed_after=1&limit=100']);
     expect(shown(rooms, 'm2')?.deleted).toBe(true);
   });
@@ -612,10 +588,7 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     server.cut(0);
     server.logging = false;
     server.change(OTHER, 'edit', 'm50', 'changed', false);
-    server.reconnect();
-    server.answerJoins();
-    await flush();
-    await answerReads();
+    await world.resume();
     await flush();
     await answerReads();
     expect(shown(rooms, 'm50')?.content).toBe('changed');
