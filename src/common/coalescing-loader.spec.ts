@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bulkEach, coalescingLoader, isDuplicateKey } from './coalescing-loader';
+import { bulkEach, coalescingLoader } from './coalescing-loader';
+import { isDuplicateKey } from './store-errors';
 
 describe('coalescingLoader', () => {
   it('should send a lone call at once, in a batch of its own', async () => {

@@ -43,9 +43,6 @@ export function coalescingLoader<K, V>(
   );
 }
 
-// MongoDB's duplicate-key error code (E11000): an insert whose `_id` (or unique key) is taken
-export const DUPLICATE_KEY = 11000;
-
 // The unordered insertMany or bulkWrite of a batch, answered per document or operation: `true` when
 // the store took it, its own write error otherwise (a duplicate key fails that document alone), and
 // the write's result when none failed (the bulk's counts).
@@ -112,8 +109,4 @@ function writeErrorsOf(error: unknown): WriteError[] | undefined {
     });
   }
   return parsed;
-}
-
-export function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === DUPLICATE_KEY;
 }

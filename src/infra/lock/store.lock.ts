@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Collection, Connection } from 'mongoose';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LockUnavailableError, type KeyLock } from './lock';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey } from '../../common/store-errors';
 
 interface LockDocument {
   _id: string;
@@ -58,7 +57,7 @@ export class StoreLock implements KeyLock {
         await this.locks.insertOne({ _id: key, token, until: new Date(Date.now() + this.options.ttlMs) });
         return;
       } catch (error) {
-        if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       // a holder that died: its document outlived its lease, take it out (only that holder's)
       const held = await this.locks.findOne({ _id: key });

@@ -6,9 +6,9 @@ import { insertEach } from '../../common/coalescing-loader';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { NotificationRecord } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
+import { isDuplicateKey } from '../../common/store-errors';
 
 export const NOTIFICATION_CIPHER = Symbol('NOTIFICATION_CIPHER');
-const DUPLICATE_KEY = 11000;
 
 type NotificationDocument = Omit<Notification, '_id'> & { _id: string };
 
@@ -143,7 +143,7 @@ export class NotificationsRepository implements OnModuleInit {
       await this.marks.create({ _id: key, expires_at: new Date(now.getTime() + ttlMs) });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

@@ -9,8 +9,7 @@ import {
   type ParticipantRole,
   type ParticipantState,
 } from './room.types';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey, upsertRetried } from '../../common/store-errors';
 
 // chat_participants: who belongs to which room, in what role and state.
 @Injectable()
@@ -50,19 +49,14 @@ export class ParticipantsRepository implements OnModuleInit {
     const defaults: Record<string, unknown> = { role: 'member', muted_until: null };
     const onInsert: Record<string, unknown> = { room_id: roomId, user_id: userId };
     for (const [key, value] of Object.entries(defaults)) if (!(key in set)) onInsert[key] = value;
-    const upsert = () =>
+    // two upserts of one new document race: the loser's insert fails, its update then matches
+    await upsertRetried(() =>
       this.participants.updateOne(
         { _id: participantId(roomId, userId) },
         { $set: set, $setOnInsert: onInsert },
         { upsert: true },
-      );
-    try {
-      await upsert();
-    } catch (error) {
-      // two upserts of one new document race: the loser's insert fails, its update then matches
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
-      await upsert();
-    }
+      ),
+    );
   }
 
   // Sets the state only if it is still `from` when the write lands (null: no document yet); false when
@@ -96,7 +90,7 @@ export class ParticipantsRepository implements OnModuleInit {
       });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKey(error)) throw error;
       return false;
     }
   }

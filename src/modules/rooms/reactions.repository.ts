@@ -3,8 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { CLIENT_IDS_KEPT } from './room-rules';
 import { Reaction } from './schemas/room-extras.schema';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey } from '../../common/store-errors';
 
 export type ReactionKey = Pick<Reaction, 'room_id' | 'message_id' | 'user_id' | 'emoji' | 'message_at'>;
 
@@ -49,7 +48,7 @@ export class ReactionsRepository implements OnModuleInit {
           return true;
         } catch (error) {
           // made meanwhile (another instance that did not wait for the lock): read it again
-          if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+          if (!isDuplicateKey(error)) throw error;
           continue;
         }
       }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { isDuplicateKey } from '../../common/coalescing-loader';
+import { upsertRetried } from '../../common/store-errors';
 import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
 import { roomLocked } from './room-locks';
 import { ReadMark } from './schemas/room-extras.schema';
@@ -22,20 +22,15 @@ export class ReadMarksRepository {
   // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
   // `_id`: the loser's insert fails, and its update then applies.
   async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    const upsert = () =>
-      this.marks.updateOne(
-        { _id: participantId(roomId, userId) },
-        { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
-        { upsert: true },
-      );
-    await roomLocked(this.lock, `read:${roomId}|${userId}`, async () => {
-      try {
-        await upsert();
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        await upsert();
-      }
-    });
+    await roomLocked(this.lock, `read:${roomId}|${userId}`, () =>
+      upsertRetried(() =>
+        this.marks.updateOne(
+          { _id: participantId(roomId, userId) },
+          { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
+          { upsert: true },
+        ),
+      ),
+    );
   }
 
   async of(roomIds: string[], userId: string): Promise<Map<string, number>> {

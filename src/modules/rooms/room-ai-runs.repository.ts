@@ -2,8 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { RoomAiRun } from './schemas/room-ai.schema';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey } from '../../common/store-errors';
 
 export interface RoomAiRunRecord {
   room_id: string;
@@ -33,7 +32,7 @@ export class RoomAiRunsRepository implements OnModuleInit {
       await this.runs.create({ _id: room_id, ...rest });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

@@ -3,8 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import type { RoomAiUsage as Usage } from '../../protocol/rooms';
 import { RoomAiUsage } from './schemas/room-ai.schema';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey } from '../../common/store-errors';
 
 export interface RoomAiUsageRecord extends Usage {
   reply_id: string;
@@ -35,7 +34,7 @@ export class RoomAiUsageRepository implements OnModuleInit {
     try {
       await this.usage.create({ _id: reply_id, ...rest });
     } catch (error) {
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKey(error)) throw error;
     }
   }
 

@@ -2,8 +2,8 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { RoomChange } from './schemas/room-change.schema';
+import { isDuplicateKey } from '../../common/store-errors';
 
-const DUPLICATE_KEY = 11000;
 // each failed attempt means another writer took that number first (as for a message's seq)
 const INSERT_ATTEMPTS = 64;
 const HEADS_KEPT = 10_000;
@@ -62,7 +62,7 @@ export class RoomChangesRepository implements OnModuleInit {
         this.remember(roomId, n);
         return n;
       } catch (error) {
-        if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       this.conflicts++;
       head = undefined;

@@ -8,9 +8,9 @@ import { ContentCipher } from '../../common/crypto/content-cipher';
 import { RoomMessage } from './schemas/room-message.schema';
 import { CLIENT_IDS_KEPT } from './room-rules';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
+import { isDuplicateKey } from '../../common/store-errors';
 
 export const ROOM_CIPHER = Symbol('ROOM_CIPHER');
-const DUPLICATE_KEY = 11000;
 // each failed attempt means another writer took that seq first; 64 in a row would take 64 writers
 // landing in the same instant on one room
 const INSERT_ATTEMPTS = 64;
@@ -98,7 +98,7 @@ export class RoomMessagesRepository implements OnModuleInit {
         this.remember(input.room_id, seq);
         return { message: this.storedRecord(document, input.content), duplicate: false };
       } catch (error) {
-        if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       this.conflicts++;
       if (dedupKey !== undefined || input.id !== undefined) {

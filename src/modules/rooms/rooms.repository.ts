@@ -4,8 +4,7 @@ import type { Collection } from 'mongodb';
 import type { Model } from 'mongoose';
 import { Room } from './schemas/room.schema';
 import type { RoomKind, RoomRecord } from './room.types';
-
-const DUPLICATE_KEY = 11000;
+import { isDuplicateKey } from '../../common/store-errors';
 
 // chat_rooms: mongoose lives here only; plain records out.
 @Injectable()
@@ -23,7 +22,7 @@ export class RoomsRepository implements OnModuleInit {
       await this.rooms.create({ _id: id, ...rest, last_seq: 0, last_message_at: null });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

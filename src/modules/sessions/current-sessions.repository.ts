@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { coalescingLoader, insertEach, isDuplicateKey } from '../../common/coalescing-loader';
+import { coalescingLoader, insertEach } from '../../common/coalescing-loader';
+import { isDuplicateKey } from '../../common/store-errors';
 import { CurrentSession } from './schemas/current-session.schema';
 
 type Pointer = { _id: string; session_id: string; updated_at: Date };

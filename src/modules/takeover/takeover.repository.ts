@@ -2,6 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { TakeoverClaim } from './schemas/takeover-claim.schema';
+import { isDuplicateKey } from '../../common/store-errors';
 
 // One takeover of a session: epoch n is the session's n-th takeover.
 export interface Claim {
@@ -13,8 +14,6 @@ export interface Claim {
   leaseUntil: Date;
   ended: boolean;
 }
-
-const DUPLICATE_KEY = 11000;
 
 const claimId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}`;
 const endId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}:end`;
@@ -110,7 +109,7 @@ async function inserted(insert: Promise<unknown>): Promise<boolean> {
     await insert;
     return true;
   } catch (error) {
-    if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+    if (isDuplicateKey(error)) return false;
     throw error;
   }
 }
