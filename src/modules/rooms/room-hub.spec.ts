@@ -76,6 +76,19 @@ function pair(): [RoomHub, RoomHub] {
   return hubs;
 }
 
+// someone's 👍 on message 2 of the room (change 1)
+function reaction(roomId: string): Extract<RoomServerFrame, { type: 'react' }> {
+  return {
+    type: 'react',
+    room_id: roomId,
+    message_id: 'm2',
+    seq: 2,
+    user_id: 'someone',
+    content: '👍',
+    metadata: { removed: false, change: 1 },
+  };
+}
+
 // Two instances and a socket on the second, ready at seq 0, with message 2 written on the first:
 // held there until message 1 comes.
 function secondHeld() {
@@ -210,15 +223,7 @@ describe(RoomHub.name, () => {
   // it carries no reactions, so the device would never show it (the rooms chaos's reactionsMissed).
   it('should send a reaction of a held message after that message, not before', () => {
     const { two, watcher } = secondHeld();
-    const react: RoomServerFrame = {
-      type: 'react',
-      room_id: 'r1',
-      message_id: 'm2',
-      seq: 2,
-      user_id: 'someone',
-      content: '👍',
-      metadata: { removed: false, change: 1 },
-    };
+    const react = reaction('r1');
     two.toRoom('r1', react);
     expect(watcher.sent()).toEqual([]);
     two.toRoom('r1', message(1));
@@ -245,15 +250,7 @@ describe(RoomHub.name, () => {
       edited_at: null,
       deleted_at: null,
     });
-    const react: RoomServerFrame = {
-      type: 'react',
-      room_id: 'r12',
-      message_id: 'm2',
-      seq: 2,
-      user_id: 'someone',
-      content: '👍',
-      metadata: { removed: false, change: 1 },
-    };
+    const react = reaction('r12');
     one.toRoom('r12', react);
     const edit: RoomServerFrame = {
       type: 'edit',

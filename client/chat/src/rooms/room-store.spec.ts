@@ -468,6 +468,15 @@ describe(RoomStore.name, () => {
         metadata: { removed, change },
       });
 
+      // a changes read through change 2 naming message 1, whose 👍 by ann was taken back at change 2
+      const readAnnTookBackAt2 = (store: RoomStore) =>
+        applyChangeFrame(store, {
+          type: 'changes',
+          room_id: ROOM,
+          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
+          changed_through: 2,
+        });
+
       it('should not apply again, over a read holding a newer change, an older one that came during the read', () => {
         const store = new RoomStore();
         store.applyMessage(stored(1));
@@ -476,12 +485,7 @@ describe(RoomStore.name, () => {
         store.startRead(ROOM);
         // came while the read was on its way; the newer change (2: taken back) never comes as a frame
         applyChangeFrame(store, react('ann', false, 1));
-        applyChangeFrame(store, {
-          type: 'changes',
-          room_id: ROOM,
-          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
-          changed_through: 2,
-        });
+        readAnnTookBackAt2(store);
         store.endRead(ROOM, true);
         expect(store.find(ROOM, 'm1')?.reactions).toEqual({});
         expect(thread.changes.point).toBe(2);
@@ -494,12 +498,7 @@ describe(RoomStore.name, () => {
         store.startRead(ROOM);
         applyChangeFrame(store, react('ann', false, 3));
         applyChangeFrame(store, react('bob', false, 4, '🎉'));
-        applyChangeFrame(store, {
-          type: 'changes',
-          room_id: ROOM,
-          items: [stored(1, { metadata: { kind: 'text', reaction_changes: { '👍': { ann: 2 } } } })],
-          changed_through: 2,
-        });
+        readAnnTookBackAt2(store);
         store.endRead(ROOM, true);
         expect(store.find(ROOM, 'm1')?.reactions).toEqual({ '👍': ['ann'], '🎉': ['bob'] });
       });
