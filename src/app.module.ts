@@ -1,6 +1,8 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { MongooseModule } from '@nestjs/mongoose';
+import { STORE_CLIENT_OPTIONS } from './infra/store/client-options';
+import { StoreModule } from './infra/store/store.module';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import { SETTINGS, type Settings } from './config/settings';
@@ -44,20 +46,13 @@ export class AppModule {
       imports: [
         SettingsModule.of(settings),
         LoggerModule.forRoot(loggerParams(settings.logLevel)),
-        MongooseModule.forRoot(settings.mongodbUri, {
-          serverSelectionTimeoutMS: 5000,
-          // a restarted store is found again within a second or two: the driver polls it (FerretDB's
-          // streamed hello stayed on a closed connection for a minute after a restart in the chaos
-          // test) every second instead of every ten
-          serverMonitoringMode: 'poll',
-          heartbeatFrequencyMS: 1000,
-          autoIndex: false,
-        }),
+        MongooseModule.forRoot(settings.mongodbUri, STORE_CLIENT_OPTIONS),
         // with REDIS_URL, rate limits are counted in Redis so they hold across instances
         ThrottlerModule.forRoot({
           throttlers: [],
           storage: settings.redisUrl ? new RedisThrottlerStorage(settings.redisUrl) : undefined,
         }),
+        StoreModule,
         BusModule,
         LockModule,
         AuthModule,
