@@ -10,12 +10,16 @@ import { Session, SessionSchema } from './schemas/session.schema';
 import { BLIND_INDEX, CONTENT_CIPHER, SessionsRepository } from './sessions.repository';
 import { BlindIndex } from '../../common/crypto/blind-index';
 import { SessionsService } from './sessions.service';
+import { SessionTerms, SessionTermsSchema } from './schemas/session-terms.schema';
+import { SessionTermsIndexer } from './session-terms.indexer';
+import { SessionTermsRepository } from './session-terms.repository';
 
 @Module({
   imports: [
     MongooseModule.forFeature([
       { name: Session.name, schema: SessionSchema },
       { name: CurrentSession.name, schema: CurrentSessionSchema },
+      { name: SessionTerms.name, schema: SessionTermsSchema },
     ]),
   ],
   providers: [
@@ -23,6 +27,8 @@ import { SessionsService } from './sessions.service';
     CurrentSessionsRepository,
     SessionsRepository,
     SessionsService,
+    SessionTermsRepository,
+    SessionTermsIndexer,
     KeyRotationService,
     {
       provide: CONTENT_CIPHER,

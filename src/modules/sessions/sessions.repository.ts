@@ -25,7 +25,12 @@ import type {
 export const CONTENT_CIPHER = Symbol('CONTENT_CIPHER');
 export const BLIND_INDEX = Symbol('BLIND_INDEX');
 // the message types whose text is searchable
-const SEARCHABLE = new Set(['user_message', 'voice_message', 'file_upload', 'ai_response']);
+export const SEARCHABLE: ReadonlySet<string> = new Set([
+  'user_message',
+  'voice_message',
+  'file_upload',
+  'ai_response',
+]);
 const HITS_PER_SESSION = 3;
 const SNIPPET_CHARS = 140;
 // the blind index (search_tokens) is only ever queried, never read back
@@ -301,9 +306,6 @@ export class SessionsRepository implements OnModuleInit {
     options: { owner?: string; returning?: AppendReturning; name?: string } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    // the session's blind index only: the message keeps no tokens (docs/protocol.md, "Search")
-    const search =
-      message.content && SEARCHABLE.has(message.type) ? this.index.tokensOf(message.content) : undefined;
     const size = storedSize(message, content);
     const seq = expectedSeq + 1;
     const dedup = dedupKey(message);
@@ -353,7 +355,6 @@ export class SessionsRepository implements OnModuleInit {
       },
       $inc: increments,
       $push: { messages: stored },
-      ...(search && search.length > 0 ? { $addToSet: { search_tokens: { $each: search } } } : {}),
     };
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
@@ -520,15 +521,22 @@ export class SessionsRepository implements OnModuleInit {
   // Sessions whose messages (or name) hold every word of the query, newest activity first: one
   // user's or every user's, deleted ones only for admins. The match is on blind-index tokens; the
   // snippet is decrypted here, for the reader, and never stored.
+  // `indexed`: the sessions whose messages' tokens (session_terms) hold every word; sessions written
+  // before session_terms still carry their own (`search_tokens`) and are found by them.
   async search(
     query: string,
     scope: { userId?: string; includeDeleted: boolean },
+    indexed: string[],
     limit = 20,
   ): Promise<SearchHit[]> {
     const tokens = this.index.queryTokens(query);
     if (tokens.length === 0) return [];
     const filter: Record<string, unknown> = {
-      $or: [{ search_tokens: { $all: tokens } }, { title_tokens: { $all: tokens } }],
+      $or: [
+        ...(indexed.length > 0 ? [{ _id: { $in: indexed } }] : []),
+        { search_tokens: { $all: tokens } },
+        { title_tokens: { $all: tokens } },
+      ],
     };
     if (scope.userId !== undefined) filter.user_id = scope.userId;
     if (!scope.includeDeleted) filter.deleted = { $ne: true };

@@ -27,10 +27,13 @@ import type {
   SessionWithMessages,
 } from './session.types';
 import { type NewSession, SessionsRepository } from './sessions.repository';
+import { SessionTermsIndexer } from './session-terms.indexer';
 
 // sessions kept with their messages for replies started early (a few MB at most)
 const SNAPSHOTS_KEPT = 256;
 const APPEND_ATTEMPTS = 8;
+// the newest sessions whose index holds a query's words, of which the undeleted ones are shown
+const SEARCH_CANDIDATES = 200;
 // client_id keys outlive any resend by far (a resend comes within seconds)
 
 export interface OpenedSession {
@@ -64,7 +67,18 @@ export class SessionsService {
     // every write to a session document holds its lock, across all instances (docs/protocol.md,
     // "The store"): FerretDB applies concurrent updates of one document as read-modify-write
     @Optional() @Inject(SESSION_LOCK) private readonly lock: KeyLock = new InProcessLock(),
-  ) {}
+    // the search index, written apart from the session after each turn (docs/protocol.md, "Search")
+    @Optional() private readonly terms?: SessionTermsIndexer,
+  ) {
+    this.terms?.attach({
+      lock: (sessionId, task) => this.sessionLock(sessionId, task),
+      log: async (sessionId) => {
+        const held = this.snapshots.get(sessionId);
+        if (held && held.seq === this.seqCache.get(sessionId)) return held;
+        return this.repository.findAnyWithMessages(sessionId);
+      },
+    });
+  }
 
   private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
     return this.lock.run(key, task).catch((error: unknown) => {
@@ -144,6 +158,8 @@ export class SessionsService {
   private created(session: SessionRecord): SessionRecord {
     this.seqCache.set(session.id, 0);
     this.writtenAt.set(session.id, session.start_time.getTime());
+    // a new session has no index yet: its first index write needs no read
+    this.terms?.known(session.id, 0);
     this.keepSnapshot(session.id, undefined, { ...session, messages: [] });
     this.logger.log(
       { user_id: session.user_id, session_id: session.id, event: 'session_created' },
@@ -247,6 +263,7 @@ export class SessionsService {
           this.seqCache.set(sessionId, result.message.seq);
           this.writtenAt.set(sessionId, full.timestamp.getTime());
           this.keepSnapshot(sessionId, result.message, session);
+          this.terms?.stored(sessionId, result.message);
           // a copy extended here (no session came back) still has the default name
           const kept = this.snapshots.get(sessionId);
           if (result.named !== undefined && kept && kept.name !== result.named)
@@ -395,8 +412,11 @@ export class SessionsService {
   }
 
   // Search by blind index: a user's own sessions, or for an admin every session (or one user's).
-  search(query: string, reader: { userId?: string; isAdmin: boolean }): Promise<SearchHit[]> {
-    return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin });
+  async search(query: string, reader: { userId?: string; isAdmin: boolean }): Promise<SearchHit[]> {
+    // this instance's due index writes first: a search finds what its reader just sent here
+    await this.terms?.flush();
+    const indexed = (await this.terms?.matching(query, reader.userId, SEARCH_CANDIDATES)) ?? [];
+    return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin }, indexed);
   }
 
   markSeen(sessionId: string, userId: string, messageId: string): Promise<Date | undefined> {

@@ -102,7 +102,8 @@ export class Session {
   // deleted by its user: hidden from them everywhere, kept for admins until retention
   @Prop({ default: false }) deleted!: boolean;
   @Prop({ type: Date, default: null }) deleted_at!: Date | null;
-  // blind index of every message (union) and of the name, for search (docs/protocol.md, "Search")
+  // blind index of the name, for search; the messages' is in session_terms since session 14, and
+  // `search_tokens` (no longer written) is what sessions written before carry (docs/protocol.md, "Search")
   @Prop({ type: [String], default: [] }) search_tokens!: string[];
   @Prop({ type: [String], default: [] }) title_tokens!: string[];
   @Prop({ default: 0 }) feedback_up!: number;

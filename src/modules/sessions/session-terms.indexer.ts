@@ -1,0 +1,138 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { BlindIndex } from '../../common/crypto/blind-index';
+import type { MessageRecord, SessionWithMessages } from './session.types';
+import { BLIND_INDEX, SEARCHABLE } from './sessions.repository';
+import { SessionTermsRepository } from './session-terms.repository';
+
+// a message that does not end a turn (a question the model has not answered yet, a human's reply)
+// waits this long for the turn's end to share its index write
+const WAIT_MS = 3_000;
+// sessions whose index position this instance remembers (a read saved per write)
+const POSITIONS_KEPT = 20_000;
+
+// What the indexer needs of the sessions service: its lock and its log.
+export interface TermsSource {
+  lock<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
+  // under the lock: the session with its log (decrypted), as this instance holds it or read
+  log(sessionId: string): Promise<SessionWithMessages | null>;
+}
+
+export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): boolean {
+  return SEARCHABLE.has(message.type) && !!message.content;
+}
+
+// The search index of sessions, written apart from them (docs/protocol.md, "Search"). A stored
+// message makes its session due; the write comes after the message's ack, under the session lock,
+// once per turn (an `ai_response` ends one; anything else waits up to WAIT_MS for it) and adds the
+// tokens of every message after the index's `indexed_seq`. Nothing is held that the store does not
+// have: the tokens are made from the session's log at write time, so a write an instance never made
+// (it died) is made by the session's next one, wherever it runs.
+@Injectable()
+export class SessionTermsIndexer implements OnApplicationShutdown {
+  private readonly logger = new Logger('search');
+  private source?: TermsSource;
+  // session → its pending write's timer (undefined: due now, queued)
+  private readonly due = new Map<string, NodeJS.Timeout | undefined>();
+  private readonly writing = new Set<Promise<void>>();
+  private readonly positions = new Map<string, number>();
+
+  constructor(
+    private readonly terms: SessionTermsRepository,
+    @Inject(BLIND_INDEX) private readonly index: BlindIndex,
+  ) {}
+
+  attach(source: TermsSource): void {
+    this.source = source;
+  }
+
+  // Where the session's index stands, when this instance knows it (a session it made: 0).
+  known(sessionId: string, seq: number): void {
+    this.remember(sessionId, seq);
+  }
+
+  // A message of the session was stored (its ack may go out now).
+  stored(sessionId: string, message: MessageRecord): void {
+    if (!searchable(message)) return;
+    if (message.type === 'ai_response') return this.writeSoon(sessionId);
+    if (this.due.has(sessionId)) return;
+    const timer = setTimeout(() => this.writeSoon(sessionId), WAIT_MS);
+    timer.unref();
+    this.due.set(sessionId, timer);
+  }
+
+  // Every due write, now (before a search on this instance, and at shutdown).
+  async flush(): Promise<void> {
+    for (const sessionId of [...this.due.keys()]) this.writeSoon(sessionId);
+    await Promise.allSettled([...this.writing]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+
+  // The sessions (ids) whose messages hold every word of the query, newest activity first.
+  async matching(query: string, userId: string | undefined, limit: number): Promise<string[]> {
+    const tokens = this.index.queryTokens(query);
+    if (tokens.length === 0) return [];
+    return this.terms.matching(tokens, userId, limit);
+  }
+
+  private writeSoon(sessionId: string): void {
+    const timer = this.due.get(sessionId);
+    clearTimeout(timer);
+    // one queued write covers every message stored before it runs
+    if (this.due.has(sessionId) && timer === undefined) return;
+    this.due.set(sessionId, undefined);
+    const source = this.source;
+    if (!source) return;
+    const write: Promise<void> = source
+      .lock(sessionId, () => {
+        this.due.delete(sessionId);
+        return this.write(sessionId, source);
+      })
+      .catch((error: unknown) =>
+        // the next write of the session takes these messages too
+        this.logger.warn({ event: 'search_index_failed', session_id: sessionId, err: String(error) }),
+      )
+      .finally(() => this.writing.delete(write));
+    this.writing.add(write);
+  }
+
+  // Under the session lock.
+  private async write(sessionId: string, source: TermsSource): Promise<void> {
+    const session = await source.log(sessionId);
+    if (!session) return;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const from = this.positions.get(sessionId) ?? (await this.terms.indexedSeq(sessionId));
+      if (from >= session.seq) {
+        this.remember(sessionId, from);
+        return;
+      }
+      const tokens = new Set<string>();
+      for (const message of session.messages)
+        if (message.seq > from && searchable(message))
+          for (const token of this.index.tokensOf(message.content!)) tokens.add(token);
+      const added = await this.terms.add({
+        sessionId,
+        userId: session.user_id,
+        from,
+        to: session.seq,
+        tokens: [...tokens],
+        lastActivity: session.last_activity,
+      });
+      if (added) {
+        this.remember(sessionId, session.seq);
+        return;
+      }
+      // the index stands elsewhere than this instance thought: read where, and write from there
+      this.positions.delete(sessionId);
+    }
+  }
+
+  private remember(sessionId: string, seq: number): void {
+    this.positions.delete(sessionId);
+    this.positions.set(sessionId, seq);
+    if (this.positions.size > POSITIONS_KEPT)
+      this.positions.delete(this.positions.keys().next().value as string);
+  }
+}

@@ -1,0 +1,85 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { bulkEach, coalescingLoader } from '../../common/coalescing-loader';
+import { SessionTerms } from './schemas/session-terms.schema';
+
+interface Addition {
+  sessionId: string;
+  userId: string;
+  from: number;
+  to: number;
+  tokens: string[];
+  lastActivity: Date;
+}
+
+// statements per coalesced bulkWrite, as the sessions' (docs/protocol.md, "Coalesced writes")
+const BULK_STATEMENTS = 50;
+
+// session_terms: each session's blind-index tokens (docs/protocol.md, "Search"). The caller holds
+// the session's lock for every write: FerretDB applies `$addToSet` and the `indexed_seq`
+// compare-and-set as an unlocked read-modify-write. Reads and writes of many sessions that come
+// together share one command per batch, as the sessions' do.
+@Injectable()
+export class SessionTermsRepository implements OnModuleInit {
+  constructor(@InjectModel(SessionTerms.name) private readonly terms: Model<SessionTerms>) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.terms.createIndexes();
+  }
+
+  // Adds the tokens of the messages after `from` up to `to`, when the index stands at `from`
+  // (0: none yet, and the document is made). false: it stands elsewhere (an instance died before its
+  // write, or another wrote since this one looked), or the batch it went in was not all written;
+  // the caller reads `indexedSeq` and tries again.
+  add(addition: Addition): Promise<boolean> {
+    return this.additions.load(addition);
+  }
+
+  // Where the session's index stands: 0 when it has none.
+  indexedSeq(sessionId: string): Promise<number> {
+    return this.positions.load(sessionId);
+  }
+
+  // The sessions whose tokens hold every one of `tokens`, newest activity first, at most `limit`.
+  async matching(tokens: string[], userId: string | undefined, limit: number): Promise<string[]> {
+    const filter: Record<string, unknown> = { tokens: { $all: tokens } };
+    if (userId !== undefined) filter.user_id = userId;
+    const found = await this.terms
+      .find(filter, { _id: 1 })
+      .sort({ last_activity: -1 })
+      .limit(limit)
+      .lean<Array<{ _id: string }>>();
+    return found.map((document) => document._id);
+  }
+
+  private readonly additions = coalescingLoader<Addition, boolean>(async (batch) => {
+    const operations = batch.map((addition) => ({
+      updateOne: {
+        filter: { _id: addition.sessionId, indexed_seq: addition.from } as Record<string, unknown>,
+        update: {
+          $set: { indexed_seq: addition.to, last_activity: addition.lastActivity, user_id: addition.userId },
+          ...(addition.tokens.length > 0 ? { $addToSet: { tokens: { $each: addition.tokens } } } : {}),
+        },
+        upsert: addition.from === 0,
+      },
+    }));
+    const collection = this.terms.collection;
+    const { answers, result } = await bulkEach(async () => {
+      if (operations.length > 1) return collection.bulkWrite(operations, { ordered: false });
+      const [{ updateOne: one }] = operations;
+      return collection.updateOne(one.filter, one.update, { upsert: one.upsert });
+    }, operations.length);
+    // all written, or each caller looks again (a duplicate key: an upsert from 0 met a document)
+    const written = result ? result.matchedCount + result.upsertedCount === batch.length : false;
+    return answers.map((answer) => answer === true && written);
+  }, BULK_STATEMENTS);
+
+  private readonly positions = coalescingLoader<string, number>(async (ids) => {
+    const found = await this.terms
+      .find({ _id: { $in: [...new Set(ids)] } }, { indexed_seq: 1 })
+      .lean<Array<Pick<SessionTerms, '_id' | 'indexed_seq'>>>();
+    const byId = new Map(found.map((document) => [document._id, document.indexed_seq]));
+    return ids.map((id) => byId.get(id) ?? 0);
+  });
+}

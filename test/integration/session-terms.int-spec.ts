@@ -1,0 +1,130 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import { getModelToken } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Session } from '../../src/modules/sessions/schemas/session.schema';
+import { SessionsModule } from '../../src/modules/sessions/sessions.module';
+import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
+import { databaseModules } from '../helpers/nest';
+import { testSettings } from '../helpers/env';
+import { uniqueUser } from '../helpers/tokens';
+
+// The search index apart from the session (docs/protocol.md, "Search"), against FerretDB, with two
+// instances (two Nest modules on one store) taking turns on one session.
+describe('session_terms: the search index written after each turn', () => {
+  const instances: Array<{ module: TestingModule; service: SessionsService; indexer: SessionTermsIndexer }> =
+    [];
+  let model: Model<Session>;
+
+  beforeAll(async () => {
+    const settings = testSettings();
+    for (let index = 0; index < 2; index++) {
+      const module = await Test.createTestingModule({
+        imports: [...databaseModules(settings), SessionsModule],
+      }).compile();
+      await module.init();
+      instances.push({
+        module,
+        service: module.get(SessionsService),
+        indexer: module.get(SessionTermsIndexer),
+      });
+    }
+    model = instances[0].module.get(getModelToken(Session.name));
+  });
+  afterAll(async () => {
+    for (const { module } of instances) await module.close();
+  });
+
+  const message = (type: 'user_message' | 'ai_response', content: string) => ({
+    type,
+    sender: type === 'user_message' ? ('user' as const) : ('ai' as const),
+    content,
+    timestamp: new Date(),
+  });
+  const found = async (service: SessionsService, user: string, query: string) =>
+    // (a session is listed once per matching message)
+    [
+      ...new Set(
+        (await service.search(query, { userId: user, isAdmin: false })).map((hit) => hit.session_id),
+      ),
+    ];
+  const terms = (sessionId: string) =>
+    model.db.collection('session_terms').findOne({ _id: sessionId as never });
+
+  // the commands a task sends to session_terms
+  async function termCommands(task: () => Promise<unknown>): Promise<string[]> {
+    const seen: string[] = [];
+    const listener = (event: { commandName: string; command: Record<string, unknown> }) => {
+      if (event.command[event.commandName] === 'session_terms') seen.push(event.commandName);
+    };
+    const client = model.db.getClient();
+    client.on('commandStarted', listener);
+    try {
+      await task();
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    return seen;
+  }
+
+  it("should index a turn's question and reply in one write, after the reply, with no read for a new session", async () => {
+    const [{ service, indexer }] = instances;
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    // the question waits for its turn's end: nothing is written yet
+    expect(
+      await termCommands(() => service.append(session.id, message('user_message', 'Where do axolotls live'))),
+    ).toEqual([]);
+    const commands = await termCommands(async () => {
+      await service.append(session.id, message('ai_response', 'In the lakes of Xochimilco'));
+      await indexer.flush();
+    });
+    expect(commands).toEqual(['update']);
+    expect(await terms(session.id)).toMatchObject({ user_id: user, indexed_seq: 2 });
+    expect(await found(service, user, 'axolotl')).toEqual([session.id]);
+    expect(await found(service, user, 'xochimil')).toEqual([session.id]);
+  });
+
+  it('should index a question that gets no reply once its wait is over, or at the next search', async () => {
+    const [{ service }] = instances;
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, message('user_message', 'Unanswered pangolins'));
+    expect(await found(service, user, 'pangolin')).toEqual([session.id]);
+  });
+
+  it('should index messages an instance stored but died before indexing, at the next write wherever it runs', async () => {
+    const [{ service }, { service: other, module: otherModule }] = instances;
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    // stored with no index write after it: the instance that stored it died
+    await otherModule
+      .get(SessionsRepository)
+      .append(session.id, 0, { ...message('user_message', 'Quokka photographs'), id: 'q1' }, 1 << 20);
+    // the next turn, on the other instance, indexes both
+    await other.append(session.id, message('user_message', 'and wombats'));
+    await other.append(session.id, message('ai_response', 'Both live in Australia'));
+    expect(await found(other, user, 'quokka')).toEqual([session.id]);
+    expect(await found(other, user, 'wombat')).toEqual([session.id]);
+    expect(await terms(session.id)).toMatchObject({ indexed_seq: 3 });
+  });
+
+  it('should write from where the index stands when another instance wrote since this one looked', async () => {
+    const [a, b] = instances;
+    const user = uniqueUser();
+    const { session } = await a.service.open(user, undefined, 'demo');
+    const turn = async (instance: (typeof instances)[number], words: string) => {
+      await instance.service.append(session.id, message('user_message', words));
+      await instance.service.append(session.id, message('ai_response', `${words} indeed`));
+      await instance.indexer.flush();
+    };
+    await turn(a, 'Narwhal tusks');
+    await turn(b, 'Okapi stripes');
+    // a thinks the index stands at 2; it stands at 4
+    await turn(a, 'Tapir noses');
+    expect(await terms(session.id)).toMatchObject({ indexed_seq: 6 });
+    for (const word of ['narwhal', 'okapi', 'tapir'])
+      expect(await found(b.service, user, word)).toEqual([session.id]);
+  });
+});
