@@ -212,16 +212,16 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve();
   }
 
-  end(sessionId: string, endTime?: Date): Promise<boolean> {
+  end(sessionId: string, endTime?: Date): Promise<number | undefined> {
     const record = this.sessions.get(sessionId)?.record;
-    if (!record?.is_active) return Promise.resolve(false);
+    if (!record?.is_active) return Promise.resolve(undefined);
     const end = endTime ?? record.last_activity;
     Object.assign(record, {
       is_active: false,
       end_time: end,
       duration_ms: Math.max(0, end.getTime() - record.start_time.getTime()),
     });
-    return Promise.resolve(true);
+    return Promise.resolve(record.seq);
   }
 
   touch(sessionId: string, now: Date): Promise<void> {

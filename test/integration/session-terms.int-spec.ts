@@ -110,6 +110,39 @@ describe('session_terms: the search index written after each turn', () => {
     expect(await terms(session.id)).toMatchObject({ indexed_seq: 3 });
   });
 
+  it('should index them when the session ends, if no later message did, and read no log when nothing is missing', async () => {
+    const [{ service, indexer, module }] = instances;
+    const later = new Date(Date.now() + 365 * 24 * 3_600_000);
+    // the sessions of the tests before end first: the sweep ends every idle session
+    await service.sweepIdle(later);
+    await indexer.flush();
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, message('user_message', 'Capybara baths'));
+    await service.append(session.id, message('ai_response', 'Warm ones'));
+    await indexer.flush();
+    // a message whose instance died before indexing it, and no message after
+    await module
+      .get(SessionsRepository)
+      .append(session.id, 2, { ...message('user_message', 'Echidna spines'), id: 'e1' }, 1 << 20);
+    const swept = async () =>
+      termCommands(async () => {
+        await service.sweepIdle(later);
+        await indexer.flush();
+      });
+    // (this instance's copy of the log stops at 2: the session's seq at its end says to read it)
+    expect(await swept()).toEqual(['update']);
+    expect(await terms(session.id)).toMatchObject({ indexed_seq: 3 });
+    expect(await found(service, user, 'echidna')).toEqual([session.id]);
+    // an ended session whose index is whole costs one position read (this instance knows it here:
+    // none)
+    const { session: whole } = await service.open(uniqueUser(), undefined, 'demo');
+    await service.append(whole.id, message('user_message', 'Numbat stripes'));
+    await service.append(whole.id, message('ai_response', 'Many'));
+    await indexer.flush();
+    expect(await swept()).toEqual([]);
+  });
+
   it('should write from where the index stands when another instance wrote since this one looked', async () => {
     const [a, b] = instances;
     const user = uniqueUser();

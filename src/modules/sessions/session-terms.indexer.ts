@@ -13,8 +13,9 @@ const POSITIONS_KEPT = 20_000;
 // What the indexer needs of the sessions service: its lock and its log.
 export interface TermsSource {
   lock<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
-  // under the lock: the session with its log (decrypted), as this instance holds it or read
-  log(sessionId: string): Promise<SessionWithMessages | null>;
+  // under the lock: the session with its log (decrypted), as this instance holds it or read (when
+  // what it holds ends before `atLeast`)
+  log(sessionId: string, atLeast?: number): Promise<SessionWithMessages | null>;
 }
 
 export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): boolean {
@@ -35,6 +36,8 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
   private readonly due = new Map<string, NodeJS.Timeout | undefined>();
   private readonly writing = new Set<Promise<void>>();
   private readonly positions = new Map<string, number>();
+  // sessions ended (settle) → their seq: their log is read only when the index is behind it
+  private readonly ended = new Map<string, number>();
 
   constructor(
     private readonly terms: SessionTermsRepository,
@@ -58,6 +61,14 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     const timer = setTimeout(() => this.writeSoon(sessionId), WAIT_MS);
     timer.unref();
     this.due.set(sessionId, timer);
+  }
+
+  // The session ended at `seq`: its index is written if it stands below (which a look at where it
+  // stands tells, without reading the log when it does not).
+  settle(sessionId: string, seq: number): void {
+    if ((this.positions.get(sessionId) ?? -1) >= seq) return;
+    this.ended.set(sessionId, seq);
+    this.writeSoon(sessionId);
   }
 
   // Every due write, now (before a search on this instance, and at shutdown).
@@ -100,7 +111,14 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
 
   // Under the session lock.
   private async write(sessionId: string, source: TermsSource): Promise<void> {
-    const session = await source.log(sessionId);
+    const endedAt = this.ended.get(sessionId);
+    this.ended.delete(sessionId);
+    if (endedAt !== undefined) {
+      const from = this.positions.get(sessionId) ?? (await this.terms.indexedSeq(sessionId));
+      this.remember(sessionId, from);
+      if (from >= endedAt) return;
+    }
+    const session = await source.log(sessionId, endedAt);
     if (!session) return;
     for (let attempt = 0; attempt < 2; attempt++) {
       const from = this.positions.get(sessionId) ?? (await this.terms.indexedSeq(sessionId));

@@ -577,11 +577,12 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
-  async end(sessionId: string, endTime?: Date): Promise<boolean> {
+  // The ended session's seq, undefined when it was not active.
+  async end(sessionId: string, endTime?: Date): Promise<number | undefined> {
     const found = await this.sessions
-      .findOne({ _id: sessionId, is_active: true }, { start_time: 1, last_activity: 1 })
+      .findOne({ _id: sessionId, is_active: true }, { start_time: 1, last_activity: 1, seq: 1 })
       .lean<SessionDocument>();
-    if (!found) return false;
+    if (!found) return undefined;
     const end = endTime ?? found.last_activity;
     const result = await this.sessions.updateOne(
       { _id: sessionId, is_active: true },
@@ -593,7 +594,7 @@ export class SessionsRepository implements OnModuleInit {
         },
       },
     );
-    return result.modifiedCount === 1;
+    return result.modifiedCount === 1 ? found.seq : undefined;
   }
 
   // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session).

@@ -72,9 +72,9 @@ export class SessionsService {
   ) {
     this.terms?.attach({
       lock: (sessionId, task) => this.sessionLock(sessionId, task),
-      log: async (sessionId) => {
+      log: async (sessionId, atLeast = 0) => {
         const held = this.snapshots.get(sessionId);
-        if (held && held.seq === this.seqCache.get(sessionId)) return held;
+        if (held && held.seq === this.seqCache.get(sessionId) && held.seq >= atLeast) return held;
         return this.repository.findAnyWithMessages(sessionId);
       },
     });
@@ -287,7 +287,13 @@ export class SessionsService {
   }
 
   private end(sessionId: string, endTime?: Date): Promise<boolean> {
-    return this.sessionLock(sessionId, () => this.repository.end(sessionId, endTime));
+    return this.sessionLock(sessionId, async () => {
+      const seq = await this.repository.end(sessionId, endTime);
+      // an ended session's index is made whole: messages an instance stored and died before
+      // indexing are indexed here, if no later message did it (docs/protocol.md, "Search")
+      if (seq !== undefined) this.terms?.settle(sessionId, seq);
+      return seq !== undefined;
+    });
   }
 
   // Runs a write to the session document under the session lock, after and before appends on every
