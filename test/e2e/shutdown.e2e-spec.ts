@@ -256,9 +256,9 @@ describe('SIGTERM with a connection in an awkward state (e2e)', () => {
       await sleep(300);
       const { code, ms } = await stopTimed(app);
       console.log(`store gone mid-reply: exit ${code} after ${ms} ms`);
-      // bounded, not prompt: past the grace the partial reply's write and the instance record's
-      // removal each wait for the driver's server selection (5 s) before they fail; a clean exit
-      // all the same, before main.ts's last resort (grace + 15 s, exit 1)
+      // bounded, not prompt: past the grace the partial reply's write waits for the driver's server
+      // selection (5 s) before it fails, and the instance record's removal gives up after 1 s; a
+      // clean exit all the same, before main.ts's last resort (grace + 15 s, exit 1)
       expect(code).toBe(0);
       expect(ms).toBeLessThan(GRACE_MS + 13_000);
     });

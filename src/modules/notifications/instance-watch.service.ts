@@ -43,7 +43,12 @@ export class InstanceWatch implements OnModuleInit, BeforeApplicationShutdown {
     clearInterval(this.timer);
     // a beat still in flight would write the record back after it is removed
     await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-    await this.repository.forget(this.instance.id).catch(() => undefined);
+    // at most a second: a store that is gone would hold the exit for the driver's server selection
+    // (5 s); the record left then lapses as a crashed instance's does
+    await Promise.race([
+      this.repository.forget(this.instance.id).catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
   }
 
   check(now = new Date()): Promise<void> {
