@@ -178,14 +178,15 @@ describe('several instances over Redis (e2e)', () => {
     await redis.kill();
     await waitUntil(async () => (await ready(first)) === 503 && (await ready(second)) === 503);
 
-    // stored and acked while the instances cannot tell each other
+    // stored and acked while the instances cannot tell each other (the first after the session
+    // lock's quiet time: no key is taken for its 5 s lifetime after Redis is lost, docs/protocol.md)
     for (let k = 0; k < 3; k++) {
       one.client.send({
         type: 'user_message',
         client_id: `down${k}`,
         content: `sent while redis is down ${k}`,
       });
-      await one.client.next((frame) => frame.type === 'ack' && frame.client_id === `down${k}`);
+      await one.client.next((frame) => frame.type === 'ack' && frame.client_id === `down${k}`, 10_000);
       await one.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true, 10_000);
     }
     await redis.restart();

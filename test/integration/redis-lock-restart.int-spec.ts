@@ -1,0 +1,93 @@
+import { createConnection, type Connection } from 'mongoose';
+import { RedisLock } from '../../src/infra/lock/redis.lock';
+import { StoreLock } from '../../src/infra/lock/store.lock';
+import { testSettings } from '../helpers/env';
+import { RedisServer } from '../helpers/redis-server';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Two instances' session locks over a Redis of their own, each with the store's lock as its
+// fallback (FerretDB), while Redis dies and comes back empty. A holder that took a key in Redis
+// before Redis went away holds nothing anywhere once it is gone; a writer on another instance must
+// still not run beside it (docs/protocol.md, "The session lock").
+describe('RedisLock across a Redis restart (a Redis of its own, FerretDB fallback)', () => {
+  const TTL = 2_000;
+  // the instances' recovery window (both locks after a (re)connect), short here: the race is the
+  // steady state's, a holder that took the key in Redis alone
+  const RECOVERY = 300;
+  let redis: RedisServer;
+  let connection: Connection;
+  const locks: RedisLock[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    connection = await createConnection(testSettings().mongodbUri).asPromise();
+  });
+  afterAll(async () => {
+    for (const lock of locks) await lock.close();
+    await connection?.close();
+    await redis?.kill();
+  });
+
+  function instance(): RedisLock {
+    const lock = new RedisLock(redis.url, new StoreLock(connection, { ttlMs: TTL, waitMs: 10_000 }), {
+      ttlMs: TTL,
+      waitMs: 10_000,
+      recoveryMs: RECOVERY,
+    });
+    locks.push(lock);
+    return lock;
+  }
+
+  async function ready(lock: RedisLock): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while ((lock as unknown as { client: { status: string } }).client.status !== 'ready') {
+      if (Date.now() > deadline) throw new Error('redis lock not ready');
+      await sleep(20);
+    }
+  }
+
+  // [start, end] of each task, by who ran it
+  const spans: Array<{ who: string; start: number; end: number }> = [];
+  const task = (who: string, ms: number) => async () => {
+    const start = Date.now();
+    await sleep(ms);
+    spans.push({ who, start, end: Date.now() });
+  };
+  const overlaps = () =>
+    spans.some((a, i) => spans.some((b, j) => i < j && a.start < b.end && b.start < a.end));
+
+  it.each([
+    ['while Redis is away (the store lock alone)', false],
+    ['once Redis is back empty (both locks)', true],
+  ])(
+    'should not run a second holder beside one that took the key before Redis died, %s',
+    async (_, waitForRedis) => {
+      spans.length = 0;
+      const [a, b] = [instance(), instance()];
+      await Promise.all([ready(a), ready(b)]);
+      await sleep(RECOVERY + 100);
+      const key = `restart-${waitForRedis}`;
+      // a takes the key in Redis and holds it 1.2 s
+      const first = a.run(key, task('a', 1_200));
+      await sleep(100);
+      await redis.kill();
+      if (waitForRedis) {
+        await sleep(200);
+        await redis.restart();
+        await ready(b);
+      }
+      // b's turn: Redis is away, or back without the key
+      await b.run(key, task('b', 100));
+      await first;
+      expect(spans.map((span) => span.who).sort()).toEqual(['a', 'b']);
+      expect(overlaps()).toBe(false);
+      if (!waitForRedis) {
+        await redis.restart();
+        await Promise.all([ready(a), ready(b)]);
+        await sleep(RECOVERY + 100);
+      }
+    },
+    30_000,
+  );
+});
