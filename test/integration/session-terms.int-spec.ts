@@ -6,7 +6,7 @@ import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
-import { databaseModules } from '../helpers/nest';
+import { commandsDuring, databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
 
@@ -53,20 +53,8 @@ describe('session_terms: the search index written after each turn', () => {
     model.db.collection('session_terms').findOne({ _id: sessionId as never });
 
   // the commands a task sends to session_terms
-  async function termCommands(task: () => Promise<unknown>): Promise<string[]> {
-    const seen: string[] = [];
-    const listener = (event: { commandName: string; command: Record<string, unknown> }) => {
-      if (event.command[event.commandName] === 'session_terms') seen.push(event.commandName);
-    };
-    const client = model.db.getClient();
-    client.on('commandStarted', listener);
-    try {
-      await task();
-    } finally {
-      client.off('commandStarted', listener);
-    }
-    return seen;
-  }
+  const termCommands = (task: () => Promise<unknown>) =>
+    commandsDuring(model.db.getClient(), task, 'session_terms');
 
   it("should index a turn's question and reply in one write, after the reply, with no read for a new session", async () => {
     const [{ service, indexer }] = instances;

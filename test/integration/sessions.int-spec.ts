@@ -11,7 +11,7 @@ import { SessionsRepository } from '../../src/modules/sessions/sessions.reposito
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
 import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
-import { databaseModules } from '../helpers/nest';
+import { commandsDuring, databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
 
@@ -301,19 +301,7 @@ describe('sessions against FerretDB', () => {
   async function commandsOf(task: () => Promise<unknown>): Promise<string[]> {
     // the index writes earlier tests left due go first: they are not the task's
     await module.get(SessionTermsIndexer).flush();
-    const seen: string[] = [];
-    const listener = (event: { commandName: string }) => {
-      if (!['hello', 'ismaster', 'ping', 'endSessions'].includes(event.commandName))
-        seen.push(event.commandName);
-    };
-    const client = model.db.getClient();
-    client.on('commandStarted', listener);
-    try {
-      await task();
-    } finally {
-      client.off('commandStarted', listener);
-    }
-    return seen;
+    return commandsDuring(model.db.getClient(), task);
   }
   // StoreMetrics counts store commands from mongoose's 'operation-start' (the driver's command
   // monitoring decodes every reply twice): each command the repository sends raises one, the
