@@ -10,11 +10,13 @@ const WAIT_MS = 3_000;
 // sessions whose index position this instance remembers (a read saved per write)
 const POSITIONS_KEPT = 20_000;
 
-// What the indexer needs of the sessions service: its lock and its log.
+// What the indexer needs of the sessions service: a lock per session for the index's writes (the
+// session's index only: FerretDB applies `$addToSet` and the `indexed_seq` compare-and-set as an
+// unlocked read-modify-write), and the session's log.
 export interface TermsSource {
   lock<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
-  // under the lock: the session with its log (decrypted), as this instance holds it or read (when
-  // what it holds ends before `atLeast`)
+  // the session with its log (decrypted), as this instance holds it or read (when what it holds
+  // ends before `atLeast`)
   log(sessionId: string, atLeast?: number): Promise<SessionWithMessages | null>;
 }
 
@@ -23,8 +25,8 @@ export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): bo
 }
 
 // The search index of sessions, written apart from them (docs/protocol.md, "Search"). A stored
-// message makes its session due; the write comes after the message's ack, under the session lock,
-// once per turn (an `ai_response` ends one; anything else waits up to WAIT_MS for it) and adds the
+// message makes its session due; the write comes after the message's ack, under the index's own
+// lock (never the session's: appends go on beside it), once per turn (an `ai_response` ends one; anything else waits up to WAIT_MS for it) and adds the
 // tokens of every message after the index's `indexed_seq`. Nothing is held that the store does not
 // have: the tokens are made from the session's log at write time, so a write an instance never made
 // (it died) is made by the session's next one, wherever it runs.
@@ -109,7 +111,7 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     this.writing.add(write);
   }
 
-  // Under the session lock.
+  // Under the index's lock.
   private async write(sessionId: string, source: TermsSource): Promise<void> {
     const endedAt = this.ended.get(sessionId);
     this.ended.delete(sessionId);

@@ -17,7 +17,7 @@ interface Addition {
 const BULK_STATEMENTS = 50;
 
 // session_terms: each session's blind-index tokens (docs/protocol.md, "Search"). The caller holds
-// the session's lock for every write: FerretDB applies `$addToSet` and the `indexed_seq`
+// the index's lock (`terms:<session>`) for every write: FerretDB applies `$addToSet` and the `indexed_seq`
 // compare-and-set as an unlocked read-modify-write. Reads and writes of many sessions that come
 // together share one command per batch, as the sessions' do.
 @Injectable()

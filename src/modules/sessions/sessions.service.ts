@@ -71,7 +71,9 @@ export class SessionsService {
     @Optional() private readonly terms?: SessionTermsIndexer,
   ) {
     this.terms?.attach({
-      lock: (sessionId, task) => this.sessionLock(sessionId, task),
+      // the index has a lock of its own: its write (thousands of tokens in a long session) never
+      // holds up the session's next append
+      lock: (sessionId, task) => this.locked(`terms:${sessionId}`, task),
       log: async (sessionId, atLeast = 0) => {
         const held = this.snapshots.get(sessionId);
         if (held && held.seq === this.seqCache.get(sessionId) && held.seq >= atLeast) return held;

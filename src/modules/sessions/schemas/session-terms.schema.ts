@@ -2,8 +2,9 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 // A session's search index, apart from the session (docs/protocol.md, "Search"): the blind-index
 // tokens of every searchable message up to `indexed_seq`, as one union. Written once per turn under
-// the session lock, after the turn's messages are acked, so neither the ack nor the first token
-// waits for it, and FerretDB's append no longer rewrites the tokens with every message.
+// a lock of its own, after the turn's messages are acked, so neither the ack, the first token nor
+// the next append waits for it, and FerretDB's append no longer rewrites the tokens with every
+// message.
 @Schema({ collection: 'session_terms', versionKey: false })
 export class SessionTerms {
   // the session id
