@@ -51,7 +51,7 @@ export class RedisLock implements KeyLock {
     this.client.on('ready', () => (this.readyAt = Date.now()));
     // Redis lost while ready: keys taken in it before are gone with it, and their holders still run
     this.client.on('close', () => {
-      if (this.readyAt > this.lostAt) this.lostAt = Date.now();
+      if (this.readyAt > this.lostAt && !this.closing) this.lostAt = Date.now();
     });
     this.client.on('error', (error: Error) => {
       if (!this.closing)
