@@ -50,9 +50,7 @@ export class RedisLock implements KeyLock {
     });
     this.client.on('ready', () => (this.readyAt = Date.now()));
     // Redis lost while ready: keys taken in it before are gone with it, and their holders still run
-    this.client.on('close', () => {
-      if (this.readyAt > this.lostAt && !this.closing) this.lostAt = Date.now();
-    });
+    this.client.on('close', () => this.noteLoss());
     this.client.on('error', (error: Error) => {
       if (!this.closing)
         this.logger.warn({ event: 'redis_error', client: 'lock', err: error.message }, 'redis');
@@ -68,7 +66,9 @@ export class RedisLock implements KeyLock {
     // and may run for up to ttlMs after its last renewal (as any holder may): for ttlMs after the
     // loss, this instance takes no key of any kind, so it never runs beside such a holder, with the
     // store's lock alone or with both (redis-lock-restart.int-spec.ts).
-    const quiet = this.lostAt + this.options.ttlMs - Date.now();
+    // (Redis not ready may be a loss whose 'close' has not arrived yet)
+    if (this.fallback && this.client.status !== 'ready') this.noteLoss();
+    const quiet = this.quietMs();
     if (quiet > 0) return sleep(quiet).then(() => this.run(key, task));
     if (this.fallback && this.client.status !== 'ready') return this.fallback.run(key, task);
     return this.local.run(key, async () => {
@@ -78,6 +78,10 @@ export class RedisLock implements KeyLock {
         await this.acquire(name, token);
       } catch (error) {
         if (!this.fallback || error instanceof LockUnavailableError) throw error;
+        // Redis failed under this call: a loss, even before its 'close' arrives
+        this.noteLoss();
+        const quiet = this.quietMs();
+        if (quiet > 0) await sleep(quiet);
         return this.fallback.run(key, task);
       }
       const renewal = setInterval(
@@ -98,6 +102,15 @@ export class RedisLock implements KeyLock {
         await this.client.eval(RELEASE, 1, name, token).catch(() => undefined);
       }
     });
+  }
+
+  // Redis lost while it was ready (once per loss); closing the lock is not a loss
+  private noteLoss(): void {
+    if (this.readyAt > this.lostAt && !this.closing) this.lostAt = Date.now();
+  }
+
+  private quietMs(): number {
+    return this.lostAt + this.options.ttlMs - Date.now();
   }
 
   private async acquire(name: string, token: string): Promise<void> {
