@@ -26,8 +26,9 @@ export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): bo
 
 // The search index of sessions, written apart from them (docs/protocol.md, "Search"). A stored
 // message makes its session due; the write comes after the message's ack, under the index's own
-// lock (never the session's: appends go on beside it), once per turn (an `ai_response` ends one; anything else waits up to WAIT_MS for it) and adds the
-// tokens of every message after the index's `indexed_seq`. Nothing is held that the store does not
+// lock (never the session's: appends go on beside it), once per turn (an `ai_response` ends one;
+// anything else waits up to WAIT_MS for it) and adds the tokens of every message after the index's
+// `indexed_seq`. Nothing is held that the store does not
 // have: the tokens are made from the session's log at write time, so a write an instance never made
 // (it died) is made by the session's next one, wherever it runs.
 @Injectable()
@@ -97,16 +98,20 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     if (this.due.has(sessionId) && timer === undefined) return;
     this.due.set(sessionId, undefined);
     const source = this.source;
-    if (!source) return;
+    if (!source) return void this.due.delete(sessionId);
+    let started = false;
     const write: Promise<void> = source
       .lock(sessionId, () => {
+        started = true;
         this.due.delete(sessionId);
         return this.write(sessionId, source);
       })
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        // a lock never taken leaves the session due no more: its next message queues a write again
+        if (!started && this.due.get(sessionId) === undefined) this.due.delete(sessionId);
         // the next write of the session takes these messages too
-        this.logger.warn({ event: 'search_index_failed', session_id: sessionId, err: String(error) }),
-      )
+        this.logger.warn({ event: 'search_index_failed', session_id: sessionId, err: String(error) });
+      })
       .finally(() => this.writing.delete(write));
     this.writing.add(write);
   }
