@@ -9,13 +9,16 @@ import { AppModule } from '../src/app.module';
 import { configureApp } from '../src/bootstrap';
 import { loadSettings } from '../src/config/settings';
 import { SessionsRepository } from '../src/modules/sessions/sessions.repository';
-import { MemorySessionsRepository } from './memory-sessions';
+import { SessionTermsRepository } from '../src/modules/sessions/session-terms.repository';
+import { MemorySessionsRepository, MemorySessionTermsRepository } from './memory-sessions';
 
 async function main(): Promise<void> {
   const settings = loadSettings();
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.with(settings)] })
     .overrideProvider(SessionsRepository)
     .useClass(MemorySessionsRepository)
+    .overrideProvider(SessionTermsRepository)
+    .useClass(MemorySessionTermsRepository)
     .compile();
   const app = configureApp(moduleRef.createNestApplication<NestExpressApplication>({ bufferLogs: true }));
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));

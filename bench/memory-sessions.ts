@@ -9,6 +9,7 @@ import {
   type NewSession,
   type SessionsRepository,
 } from '../src/modules/sessions/sessions.repository';
+import type { SessionTermsRepository } from '../src/modules/sessions/session-terms.repository';
 import type {
   AppendEffects,
   AppendResult,
@@ -261,5 +262,39 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       ...message,
       content: message.content === undefined ? undefined : this.cipher.decrypt(message.content),
     };
+  }
+}
+
+// The search index's store (session_terms) in memory too: the index write after each turn is a store
+// command of the persisted server's, and the variant keeps none.
+export class MemorySessionTermsRepository implements Pick<
+  SessionTermsRepository,
+  keyof SessionTermsRepository
+> {
+  private readonly terms = new Map<string, { seq: number; userId: string; tokens: Set<string> }>();
+
+  onModuleInit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  add(addition: Parameters<SessionTermsRepository['add']>[0]): Promise<boolean> {
+    const held = this.terms.get(addition.sessionId);
+    if ((held?.seq ?? 0) !== addition.from) return Promise.resolve(false);
+    const tokens = held?.tokens ?? new Set<string>();
+    for (const token of addition.tokens) tokens.add(token);
+    this.terms.set(addition.sessionId, { seq: addition.to, userId: addition.userId, tokens });
+    return Promise.resolve(true);
+  }
+
+  indexedSeq(sessionId: string): Promise<number> {
+    return Promise.resolve(this.terms.get(sessionId)?.seq ?? 0);
+  }
+
+  matching(tokens: string[], userId: string | undefined, limit: number): Promise<string[]> {
+    const found: string[] = [];
+    for (const [sessionId, held] of this.terms)
+      if ((userId === undefined || held.userId === userId) && tokens.every((token) => held.tokens.has(token)))
+        found.push(sessionId);
+    return Promise.resolve(found.slice(0, limit));
   }
 }

@@ -104,15 +104,19 @@ export async function storeCommands(server: ServerProcess): Promise<number> {
   }
 }
 
+// the phases BENCH_PHASES names (e.g. `history` or `bursts,history`), all by default
+export function benchPhases(): Set<string> {
+  return new Set((process.env.BENCH_PHASES ?? 'idle,bursts,history,saturation,long').split(','));
+}
+
 export async function measureRealistic(
   server: ServerProcess,
   url: string,
   llm: BenchFake,
   config: RealisticConfig,
+  // only these phases run, after the warm-up (short A/B runs of one path); the skipped ones report zeros
+  only: Set<string> = benchPhases(),
 ): Promise<RealisticResults> {
-  // BENCH_PHASES (e.g. `history` or `bursts,history`) runs only those phases, after the warm-up,
-  // for short A/B runs of one path; the skipped phases report zeros
-  const only = new Set((process.env.BENCH_PHASES ?? 'idle,bursts,history,saturation,long').split(','));
   const idle = only.has('idle')
     ? await idlePhase(server, url, llm, config)
     : await warmOnly(server, url, llm, config);
