@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import type { LlmProvider, LlmRequest } from '../../infra/llm/llm-provider';
 import type { LlmRegistry } from './llm.registry';
-import { cleanTitle, SessionTitler, TITLE_INSTRUCTIONS, TITLE_MAX_CHARS } from './session-titler';
+import {
+  cleanTitle,
+  SessionTitler,
+  TITLE_INSTRUCTIONS,
+  TITLE_MAX_CHARS,
+  TITLES_AT_ONCE,
+  TITLES_WAITING,
+} from './session-titler';
 
 describe('cleanTitle', () => {
   it('should strip labels, quotes, markdown and the final period', () => {
@@ -104,5 +111,37 @@ describe('SessionTitler', () => {
     const complete = jest.fn(hanging);
     expect(await titler({ complete }).title({ ...input, signal: closing.signal })).toBeUndefined();
     expect(complete).not.toHaveBeenCalled();
+  });
+  it('should ask at most TITLES_AT_ONCE titles at once, the rest in order as earlier ones end, and none past the line', async () => {
+    const answers: Array<(title: string) => void> = [];
+    const asked: string[] = [];
+    const subject = titler({
+      complete: (request) =>
+        new Promise<string>((resolve) => {
+          asked.push(request.userId ?? '');
+          answers.push(resolve);
+        }),
+    });
+    const total = TITLES_AT_ONCE + TITLES_WAITING;
+    const titles = Array.from({ length: total + 1 }, (_, index) =>
+      subject.title({ ...input, userId: `u${index}` }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(asked).toEqual(Array.from({ length: TITLES_AT_ONCE }, (_, index) => `u${index}`));
+    // the one past the line keeps its heuristic name, at once
+    await expect(titles[total]).resolves.toBeUndefined();
+    answers[0]('First');
+    await expect(titles[0]).resolves.toBe('First');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked).toHaveLength(TITLES_AT_ONCE + 1);
+    expect(asked.at(-1)).toBe(`u${TITLES_AT_ONCE}`);
+    // the rest are answered as they come
+    for (let index = 1; index < total; index++) {
+      while (answers.length <= index) await new Promise((resolve) => setImmediate(resolve));
+      answers[index](`T${index}`);
+    }
+    await expect(Promise.all(titles.slice(0, total))).resolves.toHaveLength(total);
+    expect(asked).toHaveLength(total);
   });
 });

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ConcurrencyLimit } from '../../common/concurrency-limit';
 import { isAbort } from '../../infra/llm/llm-provider';
 import { LlmRegistry } from './llm.registry';
 
@@ -6,17 +7,34 @@ const TITLE_TIMEOUT_MS = 10_000;
 const TITLE_MAX_TOKENS = 24;
 const EXCERPT_CHARS = 1000;
 export const TITLE_MAX_CHARS = 60;
+// titles asked for at once by this instance, and how many more may wait (docs/protocol.md, "Session
+// titles"): a title is background work, and many new sessions ending their first exchange together
+// (a burst) would otherwise build as many vendor requests in the same moment as the replies still
+// streaming
+export const TITLES_AT_ONCE = 4;
+export const TITLES_WAITING = 1000;
 
 export const TITLE_INSTRUCTIONS =
   'You name chat conversations. Answer with a title of two to six words that says what the ' +
   'conversation is about, in the same language as the user. Answer with the title only: no quotes, ' +
   'no final punctuation.';
 
+interface TitleInput {
+  modelId: string;
+  userId: string;
+  userText: string;
+  replyText: string;
+  // aborted when the server shuts down
+  signal?: AbortSignal;
+}
+
 // Asks the session's model for a short title after the first exchange. Best effort: one attempt,
 // a short timeout, and no title (the caller keeps its heuristic name) on any failure.
 @Injectable()
 export class SessionTitler {
   private readonly logger = new Logger('llm');
+
+  private readonly line = new ConcurrencyLimit(TITLES_AT_ONCE, TITLES_WAITING);
 
   constructor(private readonly registry: LlmRegistry) {}
 
@@ -27,15 +45,14 @@ export class SessionTitler {
     return settings.titles ?? (settings.type === 'openai' || settings.type === 'anthropic');
   }
 
-  async title(input: {
-    modelId: string;
-    userId: string;
-    userText: string;
-    replyText: string;
-    // aborted when the server shuts down
-    signal?: AbortSignal;
-  }): Promise<string | undefined> {
+  async title(input: TitleInput): Promise<string | undefined> {
     if (!this.enabled(input.modelId)) return undefined;
+    // a full line (a burst far past what the vendor answers): the session keeps its heuristic name
+    const done = await this.line.run(() => this.ask(input));
+    return done?.value;
+  }
+
+  private async ask(input: TitleInput): Promise<string | undefined> {
     const { provider, breaker, settings } = this.registry.entry(input.modelId);
     // a provider that is failing gets no extra requests, nor does one while the server stops
     if (breaker.state !== 'closed' || input.signal?.aborted) return undefined;
