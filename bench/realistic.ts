@@ -51,7 +51,11 @@ export interface BurstResult {
   history: number;
   sendToFirstDelta: Summary;
   chunk: Summary;
+  // until every reply was complete at its client
   serverCpuPerTurnMs: number;
+  // and with the work the turns left behind them (titles, renames, the search index), once the
+  // server is idle again
+  serverCpuPerTurnSettledMs: number;
   databaseCpuPerTurnMs: number;
   storeCommandsPerTurn: number;
   errors: number;
@@ -320,8 +324,10 @@ async function burstPhase(
     }),
   );
   const cpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
-  const commands = (await storeCommands(server)) - commandsBefore;
   llm.clock.active = false;
+  await server.settle(250);
+  const settledCpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
+  const commands = (await storeCommands(server)) - commandsBefore;
   const chunk: number[] = [];
   let lost = 0;
   for (const [token, writtenAt] of llm.clock.written) {
@@ -340,6 +346,7 @@ async function burstPhase(
     sendToFirstDelta: summarize(firstDelta),
     chunk: summarize(chunk),
     serverCpuPerTurnMs: cpuMs / count,
+    serverCpuPerTurnSettledMs: settledCpuMs / count,
     databaseCpuPerTurnMs: (measured.cores * measured.result) / count,
     storeCommandsPerTurn: commands / count,
     errors,

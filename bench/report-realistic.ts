@@ -83,12 +83,18 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
       latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
       latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
       row(
-        '  server CPU per turn (ms)',
+        '  server CPU per turn, what the turns left behind included (ms)',
+        format(burst.serverCpuPerTurnSettledMs, 2),
+        format(bareBurst.serverCpuPerTurnSettledMs, 2),
+        ratio(burst.serverCpuPerTurnSettledMs, bareBurst.serverCpuPerTurnSettledMs),
+        '≤ 1.5×',
+        burst.serverCpuPerTurnSettledMs <= 1.5 * bareBurst.serverCpuPerTurnSettledMs,
+      ),
+      row(
+        '    until the last reply was complete (ms)',
         format(burst.serverCpuPerTurnMs, 2),
         format(bareBurst.serverCpuPerTurnMs, 2),
         ratio(burst.serverCpuPerTurnMs, bareBurst.serverCpuPerTurnMs),
-        '≤ 1.5×',
-        burst.serverCpuPerTurnMs <= 1.5 * bareBurst.serverCpuPerTurnMs,
       ),
       row(
         '  store commands per turn; store CPU per command (ms)',
@@ -174,10 +180,10 @@ export function persistenceOffRows(
       latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
       latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
       row(
-        '  server CPU per turn (ms)',
-        `${format(burst.serverCpuPerTurnMs, 2)} [${format(stored.serverCpuPerTurnMs, 2)}]`,
-        format(bareBurst.serverCpuPerTurnMs, 2),
-        ratio(burst.serverCpuPerTurnMs, bareBurst.serverCpuPerTurnMs),
+        '  server CPU per turn, what the turns left behind included (ms)',
+        `${format(burst.serverCpuPerTurnSettledMs, 2)} [${format(stored.serverCpuPerTurnSettledMs, 2)}]`,
+        format(bareBurst.serverCpuPerTurnSettledMs, 2),
+        ratio(burst.serverCpuPerTurnSettledMs, bareBurst.serverCpuPerTurnSettledMs),
       ),
       row(
         '  errors / chunks lost',
