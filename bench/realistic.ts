@@ -20,6 +20,8 @@ export interface RealisticConfig {
   burstUsers: number[];
   burstChunks: number;
   burstDelayMs: number;
+  // each burst runs this many times, pooled
+  burstRounds: number;
   // turns each user of the history burst has before it is measured
   historyTurns: number;
   historyUsers: number;
@@ -49,6 +51,8 @@ export interface IdleResult {
 export interface BurstResult {
   users: number;
   history: number;
+  // bursts pooled in the figures below
+  rounds: number;
   sendToFirstDelta: Summary;
   chunk: Summary;
   // until every reply was complete at its client
@@ -247,6 +251,9 @@ async function heapSnapshot(server: ServerProcess, name: string): Promise<void> 
 // turns already before the measured one, of prose as the long phase's are (a question of ~150
 // characters, a reply of ~700): the stored sessions and their search tokens grow as a real
 // conversation's do (until session 13 they were one-line turns of a few characters).
+// The burst runs `config.burstRounds` times (new users each round for new sessions; the same users'
+// next turn with history), and the rounds are pooled: one burst of 50 turns is ~0.4 s of server CPU,
+// and a GC or the machine's other work moved its per-turn figure by a fifth between runs.
 async function burstPhase(
   server: ServerProcess,
   url: string,
@@ -255,6 +262,58 @@ async function burstPhase(
   count: number,
   history: number,
 ): Promise<BurstResult> {
+  const pooled: Round[] = [];
+  let clients: WebSocket[] | undefined;
+  for (let round = 1; round <= config.burstRounds; round++) {
+    if (!clients || history === 0) {
+      if (clients) await closeAll(clients);
+      clients = await burstClients(server, url, llm, config, count, history);
+    }
+    pooled.push(await burstRound(server, llm, config, clients, history, round));
+  }
+  if (clients) await closeAll(clients);
+  llm.fake.reset();
+  await server.settle();
+  const total = <K extends keyof Round>(key: K): number =>
+    pooled.reduce((sum, item) => sum + (item[key] as number), 0);
+  const turns = count * pooled.length;
+  return {
+    users: count,
+    history,
+    rounds: pooled.length,
+    sendToFirstDelta: summarize(pooled.flatMap((item) => item.firstDelta)),
+    chunk: summarize(pooled.flatMap((item) => item.chunk)),
+    serverCpuPerTurnMs: total('cpuMs') / turns,
+    serverCpuPerTurnSettledMs: total('settledCpuMs') / turns,
+    databaseCpuPerTurnMs: total('databaseCpuMs') / turns,
+    storeCommandsPerTurn: total('commands') / turns,
+    errors: total('errors'),
+    lost: total('lost'),
+    unfinished: total('unfinished'),
+  };
+}
+
+interface Round {
+  firstDelta: number[];
+  chunk: number[];
+  cpuMs: number;
+  settledCpuMs: number;
+  databaseCpuMs: number;
+  commands: number;
+  errors: number;
+  lost: number;
+  unfinished: number;
+}
+
+// `count` new users' sockets, with `history` turns each already
+async function burstClients(
+  server: ServerProcess,
+  url: string,
+  llm: BenchFake,
+  config: RealisticConfig,
+  count: number,
+  history: number,
+): Promise<WebSocket[]> {
   const clients = await openMany(url, newUsers(server, count), config.connectConcurrency);
   if (clients.failures > 0)
     log(server, `${clients.failures} of ${count} connects failed (first: ${clients.firstError ?? '?'})`);
@@ -267,9 +326,26 @@ async function burstPhase(
         prose((turn * count + index + 1) * 104729, 150),
       );
   }
+  return clients.sockets;
+}
+
+// Every socket sends one message at the same instant (the reply's chunks carry the socket's tag for
+// `round`); the server's CPU until the last reply is complete, and until it is idle again.
+async function burstRound(
+  server: ServerProcess,
+  llm: BenchFake,
+  config: RealisticConfig,
+  sockets: WebSocket[],
+  history: number,
+  round: number,
+): Promise<Round> {
+  const count = sockets.length;
   await server.settle();
-  await heapSnapshot(server, `burst-${count}-${history}`);
-  log(server, `${count} users${history ? ` with ${history} turns` : ''} start a turn at once`);
+  await heapSnapshot(server, `burst-${count}-${history}-${round}`);
+  log(
+    server,
+    `${count} users${history ? ` with ${history} turns` : ''} start a turn at once (round ${round})`,
+  );
   llm.fake.script = pacedScript(config.burstChunks, config.burstDelayMs);
   llm.clock.written.clear();
   llm.clock.active = true;
@@ -279,13 +355,16 @@ async function burstPhase(
   let unfinished = 0;
   const commandsBefore = await storeCommands(server);
   const serverBefore = await server.cpuSeconds();
+  // profiled in the first round only
   const phase = `burst-${count}${history ? `-history-${history}` : ''}`;
-  const profileConfig = { profileDir: config.profileDir } as Parameters<typeof profiled>[1];
+  const profileConfig = { profileDir: round === 1 ? config.profileDir : undefined } as Parameters<
+    typeof profiled
+  >[1];
   const measured = await coresDuring(server.spec.databasePid, () =>
     profiled(server, profileConfig, phase, async () => {
       const started = performance.now();
       await Promise.all(
-        clients.sockets.map(
+        sockets.map(
           (socket, index) =>
             new Promise<void>((resolve) => {
               let first = true;
@@ -315,7 +394,7 @@ async function burstPhase(
                 }
               }
               socket.on('message', onMessage);
-              const text = tag(index, 1);
+              const text = tag(index, round);
               socket.send(userMessage(`${text}-${history}`, text));
             }),
         ),
@@ -337,18 +416,13 @@ async function burstPhase(
     if (at === undefined) lost++;
     else if (tokenIndex(token) > 0) chunk.push(at - writtenAt);
   }
-  await closeAll(clients.sockets);
-  llm.fake.reset();
-  await server.settle();
   return {
-    users: count,
-    history,
-    sendToFirstDelta: summarize(firstDelta),
-    chunk: summarize(chunk),
-    serverCpuPerTurnMs: cpuMs / count,
-    serverCpuPerTurnSettledMs: settledCpuMs / count,
-    databaseCpuPerTurnMs: (measured.cores * measured.result) / count,
-    storeCommandsPerTurn: commands / count,
+    firstDelta,
+    chunk,
+    cpuMs,
+    settledCpuMs,
+    databaseCpuMs: measured.cores * measured.result,
+    commands,
     errors,
     lost,
     unfinished,

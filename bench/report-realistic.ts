@@ -204,7 +204,8 @@ export function renderRealistic(
   const lines = [
     `Realistic profile: ${config.idleConnections} idle sockets of as many users; bursts of ` +
       `${config.burstUsers.join(' and ')} users starting a turn at once (${config.burstChunks} chunks every ` +
-      `${config.burstDelayMs} ms), ${config.historyUsers} users with ${config.historyTurns} turns of history; ` +
+      `${config.burstDelayMs} ms), ${config.historyUsers} users with ${config.historyTurns} turns of history, ` +
+      `each burst ${config.burstRounds} times, pooled; ` +
       `${config.saturationStreams} streams at saturation.`,
     '',
     table(realisticRows(chatbox, bare)),

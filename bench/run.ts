@@ -53,6 +53,7 @@ const realistic: RealisticConfig = {
   idleConnections: whole('BENCH_IDLE_CONNECTIONS', 3000),
   connectConcurrency: 200,
   burstUsers: list('BENCH_BURST_USERS', [50, 200]),
+  burstRounds: whole('BENCH_BURST_ROUNDS', 3),
   burstChunks: 40,
   burstDelayMs: 20,
   historyTurns: whole('BENCH_HISTORY_TURNS', 20),
