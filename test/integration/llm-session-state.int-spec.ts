@@ -54,7 +54,7 @@ describe('LLM state on sessions against FerretDB', () => {
       const user = uniqueUser();
       const { session } = await service.open(user, undefined, 'claude');
       await Promise.all([
-        service.rename(session.id, 'A title'),
+        service.retitle(session.id, user, 'A title'),
         service.setModel(session.id, 'gpt'),
         service.setProviderState(session.id, user, 'dify', { conversation_id: 'c' }),
         service.append(session.id, {
@@ -74,8 +74,23 @@ describe('LLM state on sessions against FerretDB', () => {
   it('should rename a session with a model-made title', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'gpt');
-    await service.rename(session.id, 'Trip to Zürich');
+    await expect(service.retitle(session.id, user, 'Trip to Zürich')).resolves.toBe(true);
     expect((await service.getOwned(session.id, user))?.name).toBe('Trip to Zürich');
+  });
+
+  it('should leave the name its owner gave, also when given while the title was asked for', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'gpt');
+    await Promise.all([
+      service.updateOwned(session.id, user, { name: 'My trip' }),
+      service.retitle(session.id, user, 'Trip to Zürich'),
+    ]);
+    await expect(service.retitle(session.id, user, 'Trip to Zürich')).resolves.toBe(false);
+    const stored = await service.getOwned(session.id, user);
+    expect(stored).toMatchObject({ name: 'My trip', named_by_user: true });
+    // nor another user's session, nor one that is gone
+    await expect(service.retitle(session.id, uniqueUser(), 'Other')).resolves.toBe(false);
+    await expect(service.retitle('no-such-session', user, 'Other')).resolves.toBe(false);
   });
 
   it('should store a voice transcript encrypted and count reply usage and times on the session', async () => {

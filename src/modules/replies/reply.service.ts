@@ -293,11 +293,13 @@ export class ReplyService {
       this.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: false } });
       generation.finish();
     }
-    // the first exchange is complete: ask the model for a better name than the heuristic one
+    // the first exchange is complete: ask the model for a better name than the heuristic one, in
+    // the background (docs/protocol.md, "Session titles"): the session's next reply, queued behind
+    // this one, never waits for the title (it waited up to the title's 10 s before)
     const first = !assembled.history.some((message) => message.type === 'ai_response');
     if (stored && !streamed.failure && !reason && first && !alternativeOf) {
       const userText = assembled.prompt.at(-1)?.content ?? '';
-      await this.retitle(sessionId, userId, modelId, userText, generation.text);
+      void this.retitle(sessionId, userId, modelId, userText, generation.text);
     }
   }
 
@@ -392,8 +394,7 @@ export class ReplyService {
         replyText,
         signal: this.closing.signal,
       });
-      if (!name) return;
-      await this.sessions.rename(sessionId, name);
+      if (!name || !(await this.sessions.retitle(sessionId, userId, name))) return;
       this.hub.ephemeral(sessionId, { type: 'session_renamed', content: name });
     } catch (error) {
       this.logger.warn(

@@ -51,6 +51,8 @@ export interface SessionRecord {
   feedback_up?: number;
   feedback_down?: number;
   archived?: boolean;
+  // named by its owner: a model's title does not replace the name
+  named_by_user?: boolean;
   deleted?: boolean;
   deleted_at?: Date | null;
 }

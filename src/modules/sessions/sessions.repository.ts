@@ -508,7 +508,10 @@ export class SessionsRepository implements OnModuleInit {
   async update(
     sessionId: string,
     changes: Partial<
-      Pick<Session, 'name' | 'model_id' | 'provider_state' | 'archived' | 'deleted' | 'deleted_at'>
+      Pick<
+        Session,
+        'name' | 'named_by_user' | 'model_id' | 'provider_state' | 'archived' | 'deleted' | 'deleted_at'
+      >
     >,
   ): Promise<void> {
     const set: Record<string, unknown> = { ...changes };

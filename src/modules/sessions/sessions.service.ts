@@ -396,7 +396,11 @@ export class SessionsService {
   ): Promise<boolean> {
     return this.sessionLock(sessionId, async () => {
       if (!(await this.repository.findOwned(sessionId, userId))) return false;
-      await this.repository.update(sessionId, changes);
+      // a name the owner gives is theirs: a model's title, even one asked for before, never replaces it
+      await this.repository.update(
+        sessionId,
+        changes.name !== undefined ? { ...changes, named_by_user: true } : changes,
+      );
       return true;
     });
   }
@@ -405,7 +409,7 @@ export class SessionsService {
   async softDelete(sessionId: string, userId: string): Promise<boolean> {
     return this.userLock(userId, async () => {
       const session = await this.repository.findOwned(sessionId, userId);
-      if (!session) return false;
+      if (!session || session.named_by_user) return false;
       if (session.is_active) await this.end(sessionId, new Date());
       await this.sessionLock(sessionId, () =>
         this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
@@ -440,8 +444,17 @@ export class SessionsService {
     );
   }
 
-  rename(sessionId: string, name: string): Promise<void> {
-    return this.sessionLock(sessionId, () => this.repository.update(sessionId, { name }));
+  // A model's title for the session (docs/protocol.md, "Session titles"): it names the session unless
+  // the owner named it, before or while the title was asked for. Under the session lock, as the
+  // owner's rename is, so neither overwrites the other unseen. false: not renamed.
+  // The read is the heads' coalesced one: titles asked for together share it.
+  retitle(sessionId: string, userId: string, name: string): Promise<boolean> {
+    return this.sessionLock(sessionId, async () => {
+      const session = await this.repository.findOwned(sessionId, userId);
+      if (!session || session.named_by_user) return false;
+      await this.repository.update(sessionId, { name });
+      return true;
+    });
   }
 
   // Vendor-side state per model (Dify's conversation_id); replies of a session run one at a time,

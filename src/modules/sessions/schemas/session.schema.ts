@@ -53,6 +53,9 @@ export class Session {
   @Prop({ type: String, required: true }) _id!: string;
   @Prop({ required: true }) user_id!: string;
   @Prop({ required: true }) name!: string;
+  // its owner named it (PATCH): a model's title never replaces that name (docs/protocol.md, "Session
+  // titles"); missing on sessions written before session 15, which is false
+  @Prop() named_by_user?: boolean;
   @Prop({ required: true }) model_id!: string;
   @Prop({ required: true }) is_active!: boolean;
   @Prop({ required: true }) start_time!: Date;
