@@ -3,7 +3,7 @@
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
-import { dedupKey, storedSize } from '../src/modules/sessions/session-rules';
+import { DEFAULT_SESSION_NAME, dedupKey, storedSize } from '../src/modules/sessions/session-rules';
 import {
   CONTENT_CIPHER,
   type NewSession,
@@ -139,7 +139,9 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     message: NewMessage,
     maxBytes: number,
     effects: AppendEffects = {},
-    options: { owner?: string; returning?: AppendReturning } = {},
+    // `name`: set in the same write when the session still has the default name, as the store's
+    // append does (a name given meanwhile is 'named', and the message goes again without it)
+    options: { owner?: string; returning?: AppendReturning; name?: string } = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
     if (!entry || (options.owner !== undefined && entry.record.user_id !== options.owner))
@@ -152,6 +154,9 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     const record = entry.record;
     if (record.seq !== expectedSeq) return Promise.resolve({ status: 'conflict', currentSeq: record.seq });
     if (record.bytes > maxBytes - size) return Promise.resolve({ status: 'full' });
+    if (options.name !== undefined && record.name !== DEFAULT_SESSION_NAME)
+      return Promise.resolve({ status: 'named' });
+    if (options.name !== undefined) record.name = options.name;
     const seq = expectedSeq + 1;
     entry.messages.push({ ...message, content, dedup, seq });
     record.seq = seq;
@@ -173,10 +178,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       record.max_response_ms = Math.max(record.max_response_ms, effects.response_ms);
     }
     const stored = { ...message, seq };
+    const named = options.name;
     if (options.returning === 'head')
-      return Promise.resolve({ status: 'stored', message: stored, head: { ...record } });
+      return Promise.resolve({ status: 'stored', message: stored, head: { ...record }, named });
     const session = options.returning === 'session' ? this.withMessages(entry) : undefined;
-    return Promise.resolve({ status: 'stored', message: stored, session });
+    return Promise.resolve({ status: 'stored', message: stored, session, named });
   }
 
   update(
