@@ -125,6 +125,10 @@ describe('session library (e2e)', () => {
     const back = await getJson<Summary[]>(`${server.httpUrl}/chat/sessions`, token);
     expect(back.map((session) => session.id)).toContain(sessionId);
     await client.close();
+    // a session its owner named is deleted like any other
+    expect((await call('DELETE', `/chat/sessions/${sessionId}`, token)).status).toBe(204);
+    const after = await getJson<Summary[]>(`${server.httpUrl}/chat/sessions`, token);
+    expect(after.map((session) => session.id)).not.toContain(sessionId);
   });
 
   it('should hide a deleted session from its user everywhere and keep it for admins', async () => {

@@ -409,7 +409,7 @@ export class SessionsService {
   async softDelete(sessionId: string, userId: string): Promise<boolean> {
     return this.userLock(userId, async () => {
       const session = await this.repository.findOwned(sessionId, userId);
-      if (!session || session.named_by_user) return false;
+      if (!session) return false;
       if (session.is_active) await this.end(sessionId, new Date());
       await this.sessionLock(sessionId, () =>
         this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
