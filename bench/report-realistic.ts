@@ -1,5 +1,5 @@
 // The realistic profile's table (targets of the performance issue) and the long-session curve.
-import type { RealisticConfig, RealisticResults } from './realistic';
+import type { BurstResult, RealisticConfig, RealisticResults } from './realistic';
 import { format, table, type Row } from './stats';
 
 const KIB = 1024;
@@ -19,6 +19,46 @@ function verdict(ok: boolean): string {
 
 function row(metric: string, chatbox: string, bare: string, ratioText = '', target = '', ok?: boolean): Row {
   return { metric, chatbox, bare, ratio: ratioText, target, verdict: ok === undefined ? '' : verdict(ok) };
+}
+
+// chatbox's cost against the bare relay's, held to at most 1.5× of it
+function atMost(metric: string, chatbox: number, bare: number, digits: number): Row {
+  return row(
+    metric,
+    format(chatbox, digits),
+    format(bare, digits),
+    ratio(chatbox, bare),
+    '≤ 1.5×',
+    chatbox <= 1.5 * bare,
+  );
+}
+
+type Pick = (burst: BurstResult) => number;
+
+// A burst's three latency rows: `cell` gives the value shown for chatbox, `gap` its added ms over
+// the bare relay; on the gated burst (50 users, new sessions) `burst` is held to the targets.
+function latencyRows(
+  burst: BurstResult,
+  bareBurst: BurstResult,
+  cell: (pick: Pick, digits: number) => string,
+  gap: (pick: Pick) => string,
+): Row[] {
+  const label = `${burst.users} users at once${burst.history ? `, ${burst.history} turns of history` : ', new sessions'}`;
+  const gated = burst.users === 50 && burst.history === 0;
+  const latency = (name: string, pick: Pick, limit: number, digits = 1) =>
+    row(
+      name,
+      cell(pick, digits),
+      format(pick(bareBurst), digits),
+      gap(pick),
+      gated ? `≤ +${limit} ms` : '',
+      gated ? pick(burst) - pick(bareBurst) <= limit : undefined,
+    );
+  return [
+    latency(`${label}: send → first delta p50 (ms)`, (b) => b.sendToFirstDelta.p50, 10),
+    latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
+    latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
+  ];
 }
 
 export function realisticRows(chatbox: RealisticResults, bare: RealisticResults): Row[] {
@@ -66,29 +106,18 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
   bare.bursts.forEach((bareBurst, index) => {
     const burst = chatbox.bursts[index];
     if (!burst) return;
-    const label = `${burst.users} users at once${burst.history ? `, ${burst.history} turns of history` : ', new sessions'}`;
-    const gated = burst.users === 50 && burst.history === 0;
-    // a latency row: chatbox's against the bare relay's, the added ms held to `limit` on the gated burst
-    const latency = (name: string, pick: (b: typeof burst) => number, limit: number, digits = 1) =>
-      row(
-        name,
-        format(pick(burst), digits),
-        format(pick(bareBurst), digits),
-        added(pick(burst), pick(bareBurst)),
-        gated ? `≤ +${limit} ms` : '',
-        gated ? pick(burst) - pick(bareBurst) <= limit : undefined,
-      );
     rows.push(
-      latency(`${label}: send → first delta p50 (ms)`, (b) => b.sendToFirstDelta.p50, 10),
-      latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
-      latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
-      row(
+      ...latencyRows(
+        burst,
+        bareBurst,
+        (pick, digits) => format(pick(burst), digits),
+        (pick) => added(pick(burst), pick(bareBurst)),
+      ),
+      atMost(
         '  server CPU per turn, what the turns left behind included (ms)',
-        format(burst.serverCpuPerTurnSettledMs, 2),
-        format(bareBurst.serverCpuPerTurnSettledMs, 2),
-        ratio(burst.serverCpuPerTurnSettledMs, bareBurst.serverCpuPerTurnSettledMs),
-        '≤ 1.5×',
-        burst.serverCpuPerTurnSettledMs <= 1.5 * bareBurst.serverCpuPerTurnSettledMs,
+        burst.serverCpuPerTurnSettledMs,
+        bareBurst.serverCpuPerTurnSettledMs,
+        2,
       ),
       row(
         '    until the last reply was complete (ms)',
@@ -119,14 +148,7 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
       '≥ 0.7×',
       cs.framesPerSecond >= 0.7 * bs.framesPerSecond,
     ),
-    row(
-      '  server CPU per frame (µs)',
-      format(cs.serverCpuPerFrameUs, 1),
-      format(bs.serverCpuPerFrameUs, 1),
-      ratio(cs.serverCpuPerFrameUs, bs.serverCpuPerFrameUs),
-      '≤ 1.5×',
-      cs.serverCpuPerFrameUs <= 1.5 * bs.serverCpuPerFrameUs,
-    ),
+    atMost('  server CPU per frame (µs)', cs.serverCpuPerFrameUs, bs.serverCpuPerFrameUs, 1),
     row('  database CPU (cores)', format(cs.databaseCpu, 2), '–'),
   );
   return rows;
@@ -164,21 +186,13 @@ export function persistenceOffRows(
     const burst = off.bursts[index];
     const stored = chatbox.bursts[index];
     if (!burst || !stored) return;
-    const label = `${burst.users} users at once${burst.history ? `, ${burst.history} turns of history` : ', new sessions'}`;
-    const gated = burst.users === 50 && burst.history === 0;
-    const latency = (name: string, pick: (b: typeof burst) => number, limit: number, digits = 1) =>
-      row(
-        name,
-        `${format(pick(burst), digits)} [${format(pick(stored), digits)}]`,
-        format(pick(bareBurst), digits),
-        `${added(pick(burst), pick(bareBurst))} [${added(pick(stored), pick(bareBurst))}]`,
-        gated ? `≤ +${limit} ms` : '',
-        gated ? pick(burst) - pick(bareBurst) <= limit : undefined,
-      );
     rows.push(
-      latency(`${label}: send → first delta p50 (ms)`, (b) => b.sendToFirstDelta.p50, 10),
-      latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
-      latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
+      ...latencyRows(
+        burst,
+        bareBurst,
+        (pick, digits) => `${format(pick(burst), digits)} [${format(pick(stored), digits)}]`,
+        (pick) => `${added(pick(burst), pick(bareBurst))} [${added(pick(stored), pick(bareBurst))}]`,
+      ),
       row(
         '  server CPU per turn, what the turns left behind included (ms)',
         `${format(burst.serverCpuPerTurnSettledMs, 2)} [${format(stored.serverCpuPerTurnSettledMs, 2)}]`,
