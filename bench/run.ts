@@ -81,7 +81,10 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
       NODE_ENV: 'production',
       // both servers run with the Docker image's allocator setting (see Dockerfile)
       MALLOC_ARENA_MAX: '2',
-      MONGODB_URI: `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}`,
+      // BENCH_STORE_POOL: the driver's connections to the store (its default, 100, when unset)
+      MONGODB_URI:
+        `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}` +
+        (process.env.BENCH_STORE_POOL ? `?maxPoolSize=${process.env.BENCH_STORE_POOL}` : ''),
       JWT_SECRET: TEST_JWT_SECRET,
       ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       PORT: String(port),

@@ -48,7 +48,7 @@ function percentile(values: number[], share: number): string {
 async function main(): Promise<void> {
   const [url, rounds = '4'] = process.argv.slice(2);
   if (!url) throw new Error('usage: store-write-contention.ts MONGO_URL [ROUNDS]');
-  const client = new MongoClient(url, { maxPoolSize: 100 });
+  const client = new MongoClient(url, { maxPoolSize: Number(process.env.POOL ?? 100) });
   await client.connect();
   const sessions = client.db('contention').collection<Session>('sessions');
   await sessions.drop().catch(() => undefined);
