@@ -21,21 +21,11 @@ import { readFileSync } from 'node:fs';
 import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
 import { BlindIndex } from '../src/common/crypto/blind-index.ts';
 import { prose } from './prose.ts';
+import { LONG_INDEXES, SESSION_INDEXES } from './session-indexes.ts';
 
 interface SessionDoc {
   _id: string;
 }
-
-const SESSION_INDEXES: Document[] = [
-  { user_id: 1, last_activity: -1 },
-  { is_active: 1, last_activity: 1 },
-  { start_time: -1 },
-  { user_id: 1, start_time: -1 },
-  { last_activity: -1 },
-  { duration_ms: -1 },
-  { is_active: 1, start_time: -1 },
-  { admin_assisted: 1, start_time: -1 },
-];
 
 function storeCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -300,16 +290,6 @@ async function bulkAppends(db: Db, pid: number, batch: number): Promise<void> {
     );
   }
 }
-
-// the sessions collection's indexes as the schema declares them (session.schema.ts), all of them
-const LONG_INDEXES: Document[] = [
-  ...SESSION_INDEXES,
-  { help_requested: 1, start_time: -1 },
-  { end_time: 1 },
-  { takeover_lease_until: 1 },
-  { console: 1 },
-  { user_id: 1, search_tokens: 1 },
-];
 
 // A session of `turns` turns of prose (a question of ~150 characters, a reply of ~700, as the bench's
 // long phase sends them), 10 sessions, 3 rounds of one more turn each, per variant.
