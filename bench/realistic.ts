@@ -262,12 +262,28 @@ async function burstPhase(
   count: number,
   history: number,
 ): Promise<BurstResult> {
+  // `count` new users' sockets, with `history` turns each already
+  const open = async (): Promise<WebSocket[]> => {
+    const opened = await openMany(url, newUsers(server, count), config.connectConcurrency);
+    if (opened.failures > 0)
+      log(server, `${opened.failures} of ${count} connects failed (first: ${opened.firstError ?? '?'})`);
+    if (history > 0) {
+      log(server, `giving ${count} users ${history} turns each`);
+      let reply = 0;
+      llm.fake.script = { reply: () => prose(++reply * 7919, 700), chunkSize: 28, delayMs: 0 };
+      for (let turn = 0; turn < history; turn++)
+        await oneTurnEach(opened.sockets, `h${turn}`, 60_000, (index) =>
+          prose((turn * count + index + 1) * 104729, 150),
+        );
+    }
+    return opened.sockets;
+  };
   const pooled: Round[] = [];
   let clients: WebSocket[] | undefined;
   for (let round = 1; round <= config.burstRounds; round++) {
     if (!clients || history === 0) {
       if (clients) await closeAll(clients);
-      clients = await burstClients(server, url, llm, config, count, history);
+      clients = await open();
     }
     pooled.push(await burstRound(server, llm, config, clients, history, round));
   }
@@ -276,7 +292,7 @@ async function burstPhase(
   await server.settle();
   const total = <K extends keyof Round>(key: K): number =>
     pooled.reduce((sum, item) => sum + (item[key] as number), 0);
-  const turns = count * pooled.length;
+  const turns = Math.max(1, total('turns'));
   return {
     users: count,
     history,
@@ -294,6 +310,8 @@ async function burstPhase(
 }
 
 interface Round {
+  // the sockets that sent (a failed connect sends nothing)
+  turns: number;
   firstDelta: number[];
   chunk: number[];
   cpuMs: number;
@@ -303,30 +321,6 @@ interface Round {
   errors: number;
   lost: number;
   unfinished: number;
-}
-
-// `count` new users' sockets, with `history` turns each already
-async function burstClients(
-  server: ServerProcess,
-  url: string,
-  llm: BenchFake,
-  config: RealisticConfig,
-  count: number,
-  history: number,
-): Promise<WebSocket[]> {
-  const clients = await openMany(url, newUsers(server, count), config.connectConcurrency);
-  if (clients.failures > 0)
-    log(server, `${clients.failures} of ${count} connects failed (first: ${clients.firstError ?? '?'})`);
-  if (history > 0) {
-    log(server, `giving ${count} users ${history} turns each`);
-    let reply = 0;
-    llm.fake.script = { reply: () => prose(++reply * 7919, 700), chunkSize: 28, delayMs: 0 };
-    for (let turn = 0; turn < history; turn++)
-      await oneTurnEach(clients.sockets, `h${turn}`, 60_000, (index) =>
-        prose((turn * count + index + 1) * 104729, 150),
-      );
-  }
-  return clients.sockets;
 }
 
 // Every socket sends one message at the same instant (the reply's chunks carry the socket's tag for
@@ -417,6 +411,7 @@ async function burstRound(
     else if (tokenIndex(token) > 0) chunk.push(at - writtenAt);
   }
   return {
+    turns: count,
     firstDelta,
     chunk,
     cpuMs,

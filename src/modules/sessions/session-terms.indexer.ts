@@ -28,9 +28,9 @@ export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): bo
 // message makes its session due; the write comes after the message's ack, under the index's own
 // lock (never the session's: appends go on beside it), once per turn (an `ai_response` ends one;
 // anything else waits up to WAIT_MS for it) and adds the tokens of every message after the index's
-// `indexed_seq`. Nothing is held that the store does not
-// have: the tokens are made from the session's log at write time, so a write an instance never made
-// (it died) is made by the session's next one, wherever it runs.
+// `indexed_seq`. Nothing is held that the store does not have: the tokens are made from the
+// session's log at write time, so a write an instance never made (it died) is made by the session's
+// next one, wherever it runs.
 @Injectable()
 export class SessionTermsIndexer implements OnApplicationShutdown {
   private readonly logger = new Logger('search');

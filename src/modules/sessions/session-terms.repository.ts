@@ -17,9 +17,9 @@ interface Addition {
 const BULK_STATEMENTS = 50;
 
 // session_terms: each session's blind-index tokens (docs/protocol.md, "Search"). The caller holds
-// the index's lock (`terms:<session>`) for every write: FerretDB applies `$addToSet` and the `indexed_seq`
-// compare-and-set as an unlocked read-modify-write. Reads and writes of many sessions that come
-// together share one command per batch, as the sessions' do.
+// the index's lock (`terms:<session>`) for every write: FerretDB applies `$addToSet` and the
+// `indexed_seq` compare-and-set as an unlocked read-modify-write. Reads and writes of many sessions
+// that come together share one command per batch, as the sessions' do.
 @Injectable()
 export class SessionTermsRepository implements OnModuleInit {
   constructor(@InjectModel(SessionTerms.name) private readonly terms: Model<SessionTerms>) {}
