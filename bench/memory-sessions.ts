@@ -16,6 +16,7 @@ import type {
   AppendReturning,
   MessageRecord,
   NewMessage,
+  SessionHead,
   SessionRecord,
   SessionWithMessages,
 } from '../src/modules/sessions/session.types';
@@ -141,7 +142,8 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     effects: AppendEffects = {},
     // `name`: set in the same write when the session still has the default name, as the store's
     // append does (a name given meanwhile is 'named', and the message goes again without it)
-    options: { owner?: string; returning?: AppendReturning; name?: string } = {},
+    // `held`: the head this instance holds, whose fields guard the write as the store's append's do
+    options: { owner?: string; returning?: AppendReturning; name?: string; held?: SessionHead } = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
     if (!entry || (options.owner !== undefined && entry.record.user_id !== options.owner))
@@ -153,6 +155,15 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     if (previous) return Promise.resolve({ status: 'duplicate', message: this.decrypt(previous) });
     const record = entry.record;
     if (record.seq !== expectedSeq) return Promise.resolve({ status: 'conflict', currentSeq: record.seq });
+    const held = options.held;
+    if (
+      held &&
+      (held.user_id !== record.user_id ||
+        held.model_id !== record.model_id ||
+        held.assisting_admin_id !== record.assisting_admin_id ||
+        (options.name === undefined && held.name !== record.name))
+    )
+      return Promise.resolve({ status: 'conflict', currentSeq: record.seq });
     if (record.bytes > maxBytes - size) return Promise.resolve({ status: 'full' });
     if (options.name !== undefined && record.name !== DEFAULT_SESSION_NAME)
       return Promise.resolve({ status: 'named' });
@@ -179,8 +190,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     }
     const stored = { ...message, seq };
     const named = options.name;
-    if (options.returning === 'head')
-      return Promise.resolve({ status: 'stored', message: stored, head: { ...record }, named });
+    if (held) return Promise.resolve({ status: 'stored', message: stored, head: { ...record }, named });
     const session = options.returning === 'session' ? this.withMessages(entry) : undefined;
     return Promise.resolve({ status: 'stored', message: stored, session, named });
   }

@@ -206,19 +206,22 @@ describe('sessions against FerretDB', () => {
       owner: user,
       withSession: true,
     });
-    expect(second.session).toMatchObject({ id: session.id, seq: 2, message_count: 2, user_id: user });
+    expect(second.session).toMatchObject({ id: session.id, seq: 2, user_id: user, model_id: 'demo' });
     expect(second.session?.messages.map((stored) => [stored.seq, stored.content])).toEqual([
       [1, 'one'],
       [2, 'two'],
     ]);
+    // the counters moved in the same write (the session as written carries no counters: SessionHead)
+    expect(await repository.findOwned(session.id, user)).toMatchObject({ seq: 2, message_count: 2 });
     await expect(
       service.append(session.id, message('intruder'), undefined, { owner: uniqueUser(), withSession: true }),
     ).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     expect(await repository.messagesAfter(session.id, user, 0)).toHaveLength(2);
   });
 
-  // with the log held (this instance wrote last) the store returns the head alone; without it, all
-  // of the document: both give the session exactly as a fresh read does, never the blind index
+  // with the log held (this instance wrote last) the head comes from the copy, proven by the write's
+  // guards; without it, the store returns all of the document: both give the session's head and log
+  // exactly as a fresh read does, never the blind index
   it('should return the same session from an append whether this instance held its log or not', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
@@ -238,7 +241,13 @@ describe('sessions against FerretDB', () => {
     });
     const read = await repository.findOwnedWithMessages(session.id, user);
     const view = (written: typeof warm.session) => ({
-      ...written,
+      id: written?.id,
+      user_id: written?.user_id,
+      name: written?.name,
+      model_id: written?.model_id,
+      seq: written?.seq,
+      assisting_admin_id: written?.assisting_admin_id,
+      last_activity: written?.last_activity,
       messages: written?.messages.map(({ seq, content, client_id }) => ({ seq, content, client_id })),
     });
     expect(held.session?.messages.map((stored) => stored.seq)).toEqual([1]);
@@ -324,13 +333,26 @@ describe('sessions against FerretDB', () => {
         await service.append(session.id, sent('two'));
         await repository.findOwned(session.id, user);
         await service.setModel(session.id, 'gpt');
+        // with no copy held (and no client_id to look up), the session comes back from the write
+        service.forget(session.id);
+        await service.append(session.id, { ...sent('three'), client_id: undefined }, undefined, {
+          owner: user,
+          withSession: true,
+        });
       });
     } finally {
       model.db.off('operation-start', listener);
     }
-    expect(commands).toEqual(['findAndModify', 'update', 'find', 'update']);
+    expect(commands).toEqual(['update', 'update', 'find', 'update', 'find', 'findAndModify']);
     // lone writes go as the single-document command (a batch of one)
-    expect(operations).toEqual(['findOneAndUpdate', 'updateOne', 'find', 'updateOne']);
+    expect(operations).toEqual([
+      'updateOne',
+      'updateOne',
+      'find',
+      'updateOne',
+      'findOne',
+      'findOneAndUpdate',
+    ]);
   });
 
   // docs/protocol.md, "Opening a session": a lone new user's open reads the pointer, inserts it and
@@ -406,6 +428,126 @@ describe('sessions against FerretDB', () => {
 
   // docs/protocol.md, "The store": the client_id check reads the log this instance holds when it is
   // the store's (its seq is the one the append expects), so a turn costs the append alone
+  // docs/protocol.md, "Coalesced writes": a user's message stored with the copy this instance holds is
+  // guarded on the copy's owner, model, assisting admin and name, so a write made elsewhere (another
+  // instance, which moves no seq) is never hidden by the copy: the guard fails, the copy is dropped
+  // and the message is stored once, the session coming back as the store has it
+  it.each([
+    [
+      'a takeover',
+      (id: string) =>
+        module.get(AssistanceRepository).mirrorStart({
+          sessionId: id,
+          adminId: 'admin-1',
+          adminName: 'Ann',
+          startedAt: new Date(),
+        }),
+      { assisting_admin_id: 'admin-1' },
+    ],
+    ['a model', (id: string) => repository.update(id, { model_id: 'gpt' }), { model_id: 'gpt' }],
+    [
+      'a name',
+      (id: string) => repository.update(id, { name: 'Named elsewhere' }),
+      { name: 'Named elsewhere' },
+    ],
+  ] as const)(
+    'should store a message once over %s set elsewhere, returning the session as stored, not as held',
+    async (_what, elsewhere, expected) => {
+      const user = uniqueUser();
+      const { session } = await service.open(user, undefined, 'demo');
+      const first = await service.append(session.id, sent('one', 'Hello there'), undefined, {
+        owner: user,
+        withSession: true,
+      });
+      expect(first.session).toMatchObject({ seq: 1, assisting_admin_id: null, model_id: 'demo' });
+      await elsewhere(session.id);
+      let second: Awaited<ReturnType<typeof service.append>> | undefined;
+      const commands = await commandsOf(
+        async () =>
+          (second = await service.append(session.id, sent('two'), undefined, {
+            owner: user,
+            withSession: true,
+          })),
+      );
+      // the guarded write (refused), its batch's read of the log (was it stored?), the read that
+      // explains it, the write without the copy
+      expect(commands).toEqual(['update', 'find', 'find', 'findAndModify']);
+      expect(second).toMatchObject({
+        duplicate: false,
+        message: { seq: 2 },
+        session: { seq: 2, ...expected },
+      });
+      expect(
+        (await repository.messagesAfter(session.id, user, 0)).map((message) => message.client_id),
+      ).toEqual(['one', 'two']);
+      // the copy is the store's again: the next message is one guarded write
+      const third = await commandsOf(() =>
+        service.append(session.id, sent('three'), undefined, { owner: user, withSession: true }),
+      );
+      expect(third).toEqual(['update']);
+    },
+  );
+
+  // this instance's own writes outside the log's seq are made to its copy too: the next message's
+  // guards hold, and it is one write
+  it("should store the next message in one write after this instance's own renames", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const next = (clientId: string) =>
+      commandsOf(() =>
+        service.append(session.id, sent(clientId), undefined, { owner: user, withSession: true }),
+      );
+    expect(await next('one')).toEqual(['update']);
+    await service.retitle(session.id, user, 'A title');
+    expect(await next('two')).toEqual(['update']);
+    await service.updateOwned(session.id, user, { name: 'My name' });
+    expect(await next('three')).toEqual(['update']);
+    const other = (await service.open(uniqueUser(), undefined, 'demo')).session;
+    await service.nameFromFirstMessage(other, 'Words that name it');
+    expect(
+      await commandsOf(() =>
+        service.append(other.id, sent('x'), undefined, { owner: other.user_id, withSession: true }),
+      ),
+    ).toEqual(['update']);
+    expect(await repository.findOwned(session.id, user)).toMatchObject({ name: 'My name', seq: 3 });
+    expect(await repository.findOwned(other.id, other.user_id)).toMatchObject({ name: 'Words that name it' });
+  });
+
+  it("should store many users' messages at once in a few shared commands, each session coming back whole", async () => {
+    const opened = await Promise.all(
+      Array.from({ length: 20 }, () => service.open(uniqueUser(), undefined, 'demo')),
+    );
+    let stored: Array<Awaited<ReturnType<typeof service.append>>> = [];
+    const commands = await commandsOf(async () => {
+      stored = await Promise.all(
+        opened.map(({ session }, index) =>
+          service.append(session.id, sent(`m${index}`, `Question ${index}`), undefined, {
+            owner: session.user_id,
+            withSession: true,
+            nameFrom: `Question ${index}`,
+          }),
+        ),
+      );
+    });
+    // one findAndModify each before: now the shared bulks of the appends that return nothing
+    expect(commands).not.toContain('findAndModify');
+    expect(commands.filter((command) => command === 'update').length).toBeLessThanOrEqual(4);
+    for (const [index, { session }] of opened.entries()) {
+      expect(stored[index]).toMatchObject({
+        named: `Question ${index}`,
+        session: { id: session.id, user_id: session.user_id, seq: 1, name: `Question ${index}` },
+      });
+      expect(stored[index].session?.messages.map((message) => message.content)).toEqual([
+        `Question ${index}`,
+      ]);
+      expect(await repository.findOwned(session.id, session.user_id)).toMatchObject({
+        seq: 1,
+        message_count: 1,
+        name: `Question ${index}`,
+      });
+    }
+  });
+
   it('should store a message with one command, and answer its resend with none, where the log is held', async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
@@ -439,7 +581,7 @@ describe('sessions against FerretDB', () => {
           nameFrom: 'Plan a trip to Lisbon',
         })),
     );
-    expect(commands).toEqual(['findAndModify']);
+    expect(commands).toEqual(['update']);
     expect(first).toMatchObject({
       named: 'Plan a trip to Lisbon',
       session: { name: 'Plan a trip to Lisbon' },
@@ -471,7 +613,7 @@ describe('sessions against FerretDB', () => {
           nameFrom: '## **',
         })),
     );
-    expect(commands).toEqual(['findAndModify']);
+    expect(commands).toEqual(['update']);
     expect(stored?.named).toBeUndefined();
     expect(stored?.session?.name).toBe('New chat');
   });

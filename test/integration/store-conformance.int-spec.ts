@@ -377,6 +377,32 @@ describe('store conformance', () => {
       expect(found.map((document) => document._id).sort()).toEqual(['false', 'missing']);
     });
 
+    // A user's message stored with the copy of the session an instance holds is guarded on the copy's
+    // fields (SessionsRepository.append, `held`): an unassisted session's guard is `{f: null}`, which
+    // must match a null or a missing field and nothing else, and string fields match by equality.
+    it('should update where {f: null} matches a null or missing field and a string field is equal, nothing else', async () => {
+      const sessions = fresh();
+      await sessions.insertMany([
+        { _id: 'null' as never, model_id: 'm', assisting_admin_id: null, n: 0 },
+        { _id: 'missing' as never, model_id: 'm', n: 0 },
+        { _id: 'assisted' as never, model_id: 'm', assisting_admin_id: 'admin', n: 0 },
+        { _id: 'other-model' as never, model_id: 'x', assisting_admin_id: null, n: 0 },
+        { _id: 'empty' as never, model_id: 'm', assisting_admin_id: '', n: 0 },
+      ]);
+      const result = await sessions.bulkWrite(
+        ['null', 'missing', 'assisted', 'other-model', 'empty'].map((id) => ({
+          updateOne: {
+            filter: { _id: id as never, model_id: 'm', assisting_admin_id: null },
+            update: { $inc: { n: 1 } },
+          },
+        })),
+        { ordered: false },
+      );
+      expect(result.modifiedCount).toBe(2);
+      const touched = await sessions.find({ n: 1 }).toArray();
+      expect(touched.map((document) => document._id).sort()).toEqual(['missing', 'null']);
+    });
+
     it('should unset a field and match it with $exists', async () => {
       const sessions = fresh();
       await sessions.insertOne({ _id: 's' as never, reply_due: new Date(0) });

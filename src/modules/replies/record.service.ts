@@ -4,12 +4,7 @@ import type { Audience } from '../realtime/client-hub';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { storedFrame } from '../realtime/frames';
-import type {
-  AppendEffects,
-  MessageRecord,
-  NewMessage,
-  SessionWithMessages,
-} from '../sessions/session.types';
+import type { AppendEffects, MessageRecord, NewMessage, WrittenSession } from '../sessions/session.types';
 import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
@@ -35,7 +30,7 @@ export interface RecordInput {
 export interface Recorded {
   message: MessageRecord;
   duplicate: boolean;
-  session?: SessionWithMessages;
+  session?: WrittenSession;
   // the name the write gave the session (its first message with text)
   named?: string;
 }

@@ -3,7 +3,7 @@ import { buildThread, replyGroup } from '../../protocol/thread';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
 import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import type { ModelEntry } from '../llm/llm.registry';
-import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
+import type { MessageRecord, WrittenSession } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { FileContextService, withImages } from '../uploads/file-context.service';
 import { firstUnseen, toContextMessages } from './reply-context';
@@ -13,7 +13,7 @@ export interface ReplyPromptInput {
   userId: string;
   modelId: string;
   // the session as the message asking for this reply left it, when the caller has it
-  written?: SessionWithMessages;
+  written?: WrittenSession;
   // `written` is the session as the reply must see it even though this instance has not stored
   // it yet (a reply started early, confirmed against the stored session before it is shown)
   exact?: boolean;
@@ -68,9 +68,8 @@ export class ReplyPrompt {
       maxTokens: entry.settings.max_tokens,
       systemPrompt: entry.settings.system_prompt,
     });
-    const session = entry.provider.stateful
-      ? (written ?? (await this.sessions.getOwned(sessionId, userId)))
-      : null;
+    // read fresh: the state is written outside the log's seq, so no copy proves it (SessionHead)
+    const session = entry.provider.stateful ? await this.sessions.getOwned(sessionId, userId) : null;
     const providerState = session ? this.sessions.providerState(session, modelId) : undefined;
     // the context window keeps the newest turns: `messages` is the tail of `prompt`
     const since = providerState

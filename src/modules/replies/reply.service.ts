@@ -9,7 +9,7 @@ import { toErrorFrame, type EphemeralFrame } from '../../protocol/frames';
 import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
 import { ModelStream } from '../llm/model-stream';
 import { SessionTitler } from '../llm/session-titler';
-import type { MessageRecord, NewMessage, SessionWithMessages } from '../sessions/session.types';
+import type { MessageRecord, NewMessage, WrittenSession } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import type { GeneratedFile } from './reply-attachments';
@@ -33,7 +33,7 @@ export interface Generation {
 // the session as the append left it shows the reply when the model saw exactly that history, and
 // otherwise drops it (nothing was shown, nothing is stored) so the caller asks as usual.
 export interface EarlyReply {
-  confirm(written: SessionWithMessages): boolean;
+  confirm(written: WrittenSession): boolean;
   cancel(): void;
 }
 
@@ -44,7 +44,7 @@ export interface ReplyRequest {
   modelId: string;
   clientId?: string;
   // the session as the message asking for this reply left it, when the caller has it
-  written?: SessionWithMessages;
+  written?: WrittenSession;
   // regenerating: the reply group this reply is another alternative of
   alternativeOf?: string;
 }
@@ -111,7 +111,7 @@ export class ReplyService {
     // a stateful vendor's conversation state is written beside the log, outside its seq
     if (this.registry.entry(snapshot.model_id).provider.stateful) return undefined;
     const seq = snapshot.seq + 1;
-    const written: SessionWithMessages = {
+    const written: WrittenSession = {
       ...snapshot,
       seq,
       messages: [...snapshot.messages, { ...input.message, seq }],

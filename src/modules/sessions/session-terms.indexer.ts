@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { BlindIndex } from '../../common/crypto/blind-index';
-import type { MessageRecord, SessionWithMessages } from './session.types';
+import type { MessageRecord, WrittenSession } from './session.types';
 import { BLIND_INDEX, SEARCHABLE } from './sessions.repository';
 import { SessionTermsRepository } from './session-terms.repository';
 
@@ -17,7 +17,7 @@ export interface TermsSource {
   lock<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
   // the session with its log (decrypted), as this instance holds it or read (when what it holds
   // ends before `atLeast`)
-  log(sessionId: string, atLeast?: number): Promise<SessionWithMessages | null>;
+  log(sessionId: string, atLeast?: number): Promise<WrittenSession | null>;
 }
 
 export function searchable(message: Pick<MessageRecord, 'type' | 'content'>): boolean {

@@ -91,6 +91,19 @@ export interface SessionWithMessages extends SessionRecord {
   messages: MessageRecord[];
 }
 
+// What a reply, the record path and the search index read of a session: who owns it, its name, its
+// model, who assists it, and its log up to seq. An append guarded on these fields proves a copy of
+// them right (docs/protocol.md, "Coalesced writes"); `last_activity` is the last append's time. It
+// has no counters, and a stateful vendor's state is read fresh by the reply (ReplyPrompt).
+export type SessionHead = Pick<
+  SessionRecord,
+  'id' | 'user_id' | 'name' | 'model_id' | 'seq' | 'assisting_admin_id' | 'last_activity'
+>;
+
+export interface WrittenSession extends SessionHead {
+  messages: MessageRecord[];
+}
+
 // What a stored message adds to the session's counters in the same atomic write.
 export interface AppendEffects {
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
@@ -111,16 +124,16 @@ export interface AppendOptions {
   nameFrom?: string;
 }
 
-// What the repository's append returns of the written document: nothing, its head (every field but
-// the log), or all of it. The service asks for the head when it holds the log as of the expected seq.
-export type AppendReturning = 'nothing' | 'head' | 'session';
+// What the repository's append returns of the written document when the service holds no copy of
+// it: nothing, or all of it (with a copy, the head comes back made from the copy: `held`).
+export type AppendReturning = 'nothing' | 'session';
 
 export type AppendResult =
   | {
       status: 'stored';
       message: MessageRecord;
       session?: SessionWithMessages;
-      head?: SessionRecord;
+      head?: SessionHead;
       // the name this write gave the session
       named?: string;
     }

@@ -6,7 +6,6 @@ import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
-import { decodeHead } from './session-head';
 import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
@@ -18,6 +17,7 @@ import type {
   MessageRecord,
   SearchHit,
   NewMessage,
+  SessionHead,
   SessionRecord,
   SessionWithMessages,
 } from './session.types';
@@ -294,8 +294,12 @@ export class SessionsRepository implements OnModuleInit {
 
   // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
   // only once per client_id. Counters move in the same write, so a stored reply and its stats agree.
-  // `withSession` returns the document as written (one findAndModify): a user's message and the
-  // history its reply needs in one round trip.
+  // What comes back of the session (docs/protocol.md, "Coalesced writes"):
+  // - `held`, the head as this instance holds it at expectedSeq: the write is also guarded on the
+  //   fields a reply relies on (owner, model, assisting admin, name), so a stored append proves the
+  //   copy right and the head is the copy with this update applied. It goes in a shared bulk. A guard
+  //   that fails (a write elsewhere that moved no seq) is explained as a conflict at expectedSeq;
+  // - `returning: 'session'`: the document as written, in one findAndModify (the log is not held).
   async append(
     sessionId: string,
     expectedSeq: number,
@@ -303,7 +307,7 @@ export class SessionsRepository implements OnModuleInit {
     maxBytes: number,
     effects: AppendEffects = {},
     // `name`: set it in the same write, on condition the session still has the default name
-    options: { owner?: string; returning?: AppendReturning; name?: string } = {},
+    options: { owner?: string; returning?: AppendReturning; name?: string; held?: SessionHead } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = storedSize(message, content);
@@ -328,6 +332,15 @@ export class SessionsRepository implements OnModuleInit {
       seq: expectedSeq,
       bytes: { $lte: maxBytes - size },
     };
+    const held = options.held;
+    if (held) {
+      // equality on each (null matches null or a missing field alike: store conformance suite)
+      filter.user_id = held.user_id;
+      filter.model_id = held.model_id;
+      filter.assisting_admin_id = held.assisting_admin_id ?? null;
+      filter.name = held.name;
+    }
+    // the owner's, whatever the copy says (another user's message finds no session: 'missing')
     if (options.owner !== undefined) filter.user_id = options.owner;
     // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
     // and the failure is explained as 'named'
@@ -343,59 +356,36 @@ export class SessionsRepository implements OnModuleInit {
       increments.total_tokens = effects.usage.total_tokens;
     }
     const openTurn = openTurnAfter(message, seq);
-    const update: Record<string, unknown> = {
-      $set: {
-        seq,
-        last_activity: message.timestamp,
-        ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
-        ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
-        ...(options.name !== undefined
-          ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
-          : {}),
-      },
-      $inc: increments,
-      $push: { messages: stored },
+    const fields: Record<string, unknown> = {
+      seq,
+      last_activity: message.timestamp,
+      ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
+      ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
+      ...(options.name !== undefined
+        ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
+        : {}),
     };
+    const update: Record<string, unknown> = { $set: fields, $inc: increments, $push: { messages: stored } };
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
       increments.response_ms_total = effects.response_ms;
       update.$max = { max_response_ms: effects.response_ms };
     }
+    const done = (extra: { head?: SessionHead; session?: SessionWithMessages }): AppendResult => ({
+      status: 'stored',
+      message: { ...message, seq },
+      named: options.name,
+      ...extra,
+    });
     // The hottest write (two per turn) goes to the driver directly: mongoose's casting of the filter,
     // the update and the reply cost more Node CPU than the rest of the append (bench/README.md).
-    const collection = this.sessions.collection;
-    const returning = options.returning ?? 'nothing';
-    if (returning !== 'nothing') {
-      // one findAndModify, whole document (FerretDB 1.24 refuses a projection there: store
-      // conformance test); for the head alone the document comes back as raw BSON and its log and
-      // search index, which grow with every turn, are skipped unread (decodeHead)
-      if (returning === 'head') {
-        const raw = (await collection.findOneAndUpdate(filter, update, {
-          returnDocument: 'after',
-          raw: true,
-        })) as unknown as Uint8Array | null;
-        if (raw)
-          return {
-            status: 'stored',
-            message: { ...message, seq },
-            head: this.toRecord(decodeHead<SessionDocument>(raw)),
-            named: options.name,
-          };
-        return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
-      }
-      const written = (await collection.findOneAndUpdate(filter, update, {
+    if (options.returning === 'session' && !held) {
+      const written = (await this.sessions.collection.findOneAndUpdate(filter, update, {
         returnDocument: 'after',
       })) as SessionDocument | null;
-      if (written)
-        return {
-          status: 'stored',
-          message: { ...message, seq },
-          session: this.withMessages(written),
-          named: options.name,
-        };
-    } else {
-      if (await this.plainAppends.load({ sessionId, seq, messageId: message.id, filter, update }))
-        return { status: 'stored', message: { ...message, seq }, named: options.name };
+      if (written) return done({ session: this.withMessages(written) });
+    } else if (await this.plainAppends.load({ sessionId, seq, messageId: message.id, filter, update })) {
+      return done(held ? { head: headOf(held, seq, message.timestamp, options.name) } : {});
     }
     return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
   }
@@ -680,6 +670,12 @@ export class SessionsRepository implements OnModuleInit {
       provider_state: rest.provider_state ?? {},
     } as SessionRecord;
   }
+}
+
+// the head the copy had, after an append (its seq and time, and the name it gave)
+function headOf(held: SessionHead, seq: number, at: Date, named?: string): SessionHead {
+  const { id, user_id, name, model_id, assisting_admin_id } = held;
+  return { id, user_id, name: named ?? name, model_id, seq, assisting_admin_id, last_activity: at };
 }
 
 // Owner reads filter on `_id` alone and check the owner on the result: FerretDB uses its index

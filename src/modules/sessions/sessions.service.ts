@@ -25,6 +25,8 @@ import type {
   NewMessage,
   SessionRecord,
   SessionWithMessages,
+  WrittenSession,
+  SessionHead,
 } from './session.types';
 import { type NewSession, SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
@@ -54,7 +56,7 @@ export class SessionsService {
   // can start while its message is being stored (docs/protocol.md, "Early start"). Kept under the
   // session lock by the appends themselves; another instance's write shows as a seq this copy
   // lacks, which ReplyService checks. Bounded: the least recently written go first.
-  private readonly snapshots = new Map<string, SessionWithMessages>();
+  private readonly snapshots = new Map<string, WrittenSession>();
   // when this instance last set a session's last_activity (an append, a touch, its creation): the
   // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the
   // sessions that still have sockets here
@@ -184,7 +186,7 @@ export class SessionsService {
       async (): Promise<{
         message: MessageRecord;
         duplicate: boolean;
-        session?: SessionWithMessages;
+        session?: WrittenSession;
         named?: string;
       }> => {
         const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
@@ -227,18 +229,18 @@ export class SessionsService {
     full: NewMessage,
     effects?: AppendEffects,
     options?: AppendOptions,
-  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: SessionWithMessages; named?: string }> {
+  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: WrittenSession; named?: string }> {
     let expected = this.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
     // the name is made once, and only for a session this instance holds with the default name
     let naming = options?.nameFrom;
     let madeName: string | undefined;
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       // the log up to `expected` is held here (only appends move seq, and this instance made the
-      // last one): the store returns the head alone and the log is the copy plus this message
+      // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
+      // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")
       const held = this.snapshots.get(sessionId);
       const current = held?.seq === expected ? held : undefined;
       const heldLog = options?.withSession ? current?.messages : undefined;
-      const returning = !options?.withSession ? 'nothing' : heldLog ? 'head' : 'session';
       // the name goes with the message when the copy says the session has none; a name given
       // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
       if (naming !== undefined && current?.name === DEFAULT_SESSION_NAME)
@@ -254,7 +256,12 @@ export class SessionsService {
         full,
         this.settings.maxSessionBytes,
         effects,
-        { owner: options?.owner, returning, name },
+        {
+          owner: options?.owner,
+          returning: options?.withSession ? 'session' : 'nothing',
+          held: heldLog ? current : undefined,
+          name,
+        },
       );
       switch (result.status) {
         case 'stored': {
@@ -273,6 +280,8 @@ export class SessionsService {
           return { message: result.message, duplicate: false, session, named: result.named };
         }
         case 'named':
+          // the copy's name is not the store's any more
+          this.snapshots.delete(sessionId);
           naming = undefined;
           break;
         case 'duplicate':
@@ -282,6 +291,9 @@ export class SessionsService {
         case 'missing':
           throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
         case 'conflict':
+          // at the same seq, the copy's guard failed (a takeover, a model or a name set elsewhere):
+          // the next attempt reads the session as it is
+          if (result.currentSeq === expected) this.snapshots.delete(sessionId);
           expected = result.currentSeq;
       }
     }
@@ -324,22 +336,35 @@ export class SessionsService {
   }
 
   // The session as this instance last wrote it (messages included), when it still has it.
-  snapshot(sessionId: string): SessionWithMessages | undefined {
+  snapshot(sessionId: string): WrittenSession | undefined {
     return this.snapshots.get(sessionId);
   }
 
   // Under the session lock, after a stored append: the document as written, or the copy with the
   // message added when the copy was current; otherwise the copy is dropped.
-  private keepSnapshot(sessionId: string, message?: MessageRecord, written?: SessionWithMessages): void {
+  private keepSnapshot(sessionId: string, message?: MessageRecord, written?: WrittenSession): void {
     const held = this.snapshots.get(sessionId);
     this.snapshots.delete(sessionId);
     let next = written;
     if (!next && held && message && held.seq === message.seq - 1)
-      next = { ...held, seq: message.seq, messages: [...held.messages, message] };
+      next = {
+        ...held,
+        seq: message.seq,
+        last_activity: message.timestamp,
+        messages: [...held.messages, message],
+      };
     if (!next) return;
     this.snapshots.set(sessionId, next);
     if (this.snapshots.size > SNAPSHOTS_KEPT)
       this.snapshots.delete(this.snapshots.keys().next().value as string);
+  }
+
+  // A write of this instance outside the log's seq, made to the copy it holds too (under the session
+  // lock, after the store took it): the next append's guards hold (docs/protocol.md, "Coalesced
+  // writes"). A write it misses (another instance's) fails those guards, and the copy is dropped.
+  private amend(sessionId: string, changes: Partial<SessionHead>): void {
+    const held = this.snapshots.get(sessionId);
+    if (held) this.snapshots.set(sessionId, { ...held, ...changes });
   }
 
   getOwned(sessionId: string, userId: string): Promise<SessionRecord | null> {
@@ -359,10 +384,13 @@ export class SessionsService {
     return this.repository.messagesAfter(sessionId, userId, afterSeq);
   }
 
-  async nameFromFirstMessage(session: SessionRecord, content: string): Promise<string | undefined> {
+  async nameFromFirstMessage(session: SessionHead, content: string): Promise<string | undefined> {
     if (session.name !== DEFAULT_SESSION_NAME) return undefined;
     const name = nameFromFirstMessage(content);
-    await this.sessionLock(session.id, () => this.repository.update(session.id, { name }));
+    await this.sessionLock(session.id, async () => {
+      await this.repository.update(session.id, { name });
+      this.amend(session.id, { name });
+    });
     return name;
   }
 
@@ -397,10 +425,11 @@ export class SessionsService {
     return this.sessionLock(sessionId, async () => {
       if (!(await this.repository.findOwned(sessionId, userId))) return false;
       // a name the owner gives is theirs: a model's title, even one asked for before, never replaces it
-      await this.repository.update(
-        sessionId,
-        changes.name !== undefined ? { ...changes, named_by_user: true } : changes,
-      );
+      if (changes.name === undefined) await this.repository.update(sessionId, changes);
+      else {
+        await this.repository.update(sessionId, { ...changes, named_by_user: true });
+        this.amend(sessionId, { name: changes.name });
+      }
       return true;
     });
   }
@@ -453,6 +482,7 @@ export class SessionsService {
       const session = await this.repository.findOwned(sessionId, userId);
       if (!session || session.named_by_user) return false;
       await this.repository.update(sessionId, { name });
+      this.amend(sessionId, { name });
       return true;
     });
   }
@@ -496,7 +526,10 @@ export class SessionsService {
   }
 
   mirrorTakeoverEnd(takeover: TakeoverMirror, end: Date): Promise<void> {
-    return this.sessionLock(takeover.sessionId, () => this.assistance.mirrorEnd(takeover, end));
+    return this.sessionLock(takeover.sessionId, () => {
+      this.snapshots.delete(takeover.sessionId);
+      return this.assistance.mirrorEnd(takeover, end);
+    });
   }
 
   markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
