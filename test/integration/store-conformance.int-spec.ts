@@ -389,7 +389,7 @@ describe('store conformance', () => {
         { _id: 'other-model' as never, model_id: 'x', assisting_admin_id: null, n: 0 },
         { _id: 'empty' as never, model_id: 'm', assisting_admin_id: '', n: 0 },
       ]);
-      const result = await sessions.bulkWrite(
+      const result = await db.collection(sessions.collectionName).bulkWrite(
         ['null', 'missing', 'assisted', 'other-model', 'empty'].map((id) => ({
           updateOne: {
             filter: { _id: id as never, model_id: 'm', assisting_admin_id: null },
