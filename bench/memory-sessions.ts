@@ -195,6 +195,15 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve({ status: 'stored', message: stored, session, named });
   }
 
+  // the store's retitle: renamed unless its owner named it (or deleted it)
+  retitle(sessionId: string, userId: string, name: string): Promise<boolean> {
+    const record = this.sessions.get(sessionId)?.record;
+    if (!record || record.user_id !== userId || record.named_by_user || record.deleted)
+      return Promise.resolve(false);
+    record.name = name;
+    return Promise.resolve(true);
+  }
+
   update(
     sessionId: string,
     changes: Partial<Pick<SessionRecord, 'name' | 'model_id' | 'provider_state'>>,

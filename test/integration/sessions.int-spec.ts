@@ -186,14 +186,43 @@ describe('sessions against FerretDB', () => {
         ids.map((id, index) => service.retitle(id, opened[index].session.user_id, `Named ${index}`)),
       ),
     );
-    // each title reads the session (is it its owner's name?) and writes it: both shared
+    // each title is one write, whose filter is the check (has the owner named it?): shared, no read
     expect(renames.filter((command) => command === 'update').length).toBeLessThanOrEqual(3);
-    expect(renames.filter((command) => command === 'find').length).toBeLessThanOrEqual(3);
+    expect(renames).not.toContain('find');
     const names = await model
       .find({ _id: { $in: ids } }, { name: 1 })
       .lean<Array<{ _id: string; name: string }>>();
     expect(new Map(names.map((entry) => [entry._id, entry.name]))).toEqual(
       new Map(ids.map((id, index) => [id, `Named ${index}`])),
+    );
+  });
+
+  // docs/protocol.md, "Session titles": a title never replaces its owner's name, nor names a session
+  // its owner deleted or another user's; in a batch with titles that land, each is answered alone
+  it("should answer each title of a batch alone: renamed, or refused over the owner's name, a deleted session or another user's", async () => {
+    const opened = await Promise.all(
+      Array.from({ length: 4 }, () => service.open(uniqueUser(), undefined, 'demo')),
+    );
+    const [named, deleted, free, foreign] = opened.map((entry) => entry.session);
+    await service.updateOwned(named.id, named.user_id, { name: 'Mine' });
+    await repository.update(deleted.id, { deleted: true });
+    const answers = await Promise.all([
+      service.retitle(named.id, named.user_id, 'Title 1'),
+      service.retitle(deleted.id, deleted.user_id, 'Title 2'),
+      service.retitle(free.id, free.user_id, 'Title 3'),
+      service.retitle(foreign.id, uniqueUser(), 'Title 4'),
+    ]);
+    expect(answers).toEqual([false, false, true, false]);
+    const names = await model
+      .find({ _id: { $in: opened.map((entry) => entry.session.id) } }, { name: 1 })
+      .lean<Array<{ _id: string; name: string }>>();
+    expect(new Map(names.map((entry) => [entry._id, entry.name]))).toEqual(
+      new Map([
+        [named.id, 'Mine'],
+        [deleted.id, 'New chat'],
+        [free.id, 'Title 3'],
+        [foreign.id, 'New chat'],
+      ]),
     );
   });
 

@@ -511,6 +511,44 @@ export class SessionsRepository implements OnModuleInit {
     await this.updates.load({ filter: { _id: sessionId }, update: { $set: set } });
   }
 
+  // A model's title, unless the owner named the session (or it is gone for them): one write whose
+  // filter is the check, coalesced as renames are (docs/protocol.md, "Session titles"). true: renamed.
+  retitle(sessionId: string, userId: string, name: string): Promise<boolean> {
+    return this.titles.load({
+      sessionId,
+      name,
+      filter: { _id: sessionId, user_id: userId, named_by_user: { $ne: true }, deleted: { $ne: true } },
+      update: { $set: { name, title_tokens: this.index.tokensOf(name) } },
+    });
+  }
+
+  // Answered per title: every one when the bulk modified them all; otherwise (an owner's name, or a
+  // title equal to the name it had, which modifies nothing) a session was renamed when it has the title.
+  private readonly titles = coalescingLoader<
+    { sessionId: string; name: string; filter: Record<string, unknown>; update: Record<string, unknown> },
+    boolean
+  >(
+    async (titles) => {
+      const { answers, result } = await bulkEach(() => this.updateEach(titles), titles.length);
+      if (result?.modifiedCount === titles.length) return answers;
+      const found = (await this.sessions.collection
+        .find(
+          { _id: { $in: [...new Set(titles.map((title) => title.sessionId))] } } as Record<string, unknown>,
+          {
+            projection: { name: 1 },
+          },
+        )
+        .toArray()) as unknown as Array<{ _id: string; name: string }>;
+      const names = new Map(found.map((session) => [session._id, session.name]));
+      return titles.map((title, index) => {
+        const answer = answers[index];
+        return answer === true ? names.get(title.sessionId) === title.name : answer;
+      });
+    },
+    BULK_STATEMENTS,
+    BULK_IN_FLIGHT,
+  );
+
   // Sessions whose messages (or name) hold every word of the query, newest activity first: one
   // user's or every user's, deleted ones only for admins. The match is on blind-index tokens; the
   // snippet is decrypted here, for the reader, and never stored.

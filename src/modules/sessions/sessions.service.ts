@@ -474,16 +474,14 @@ export class SessionsService {
   }
 
   // A model's title for the session (docs/protocol.md, "Session titles"): it names the session unless
-  // the owner named it, before or while the title was asked for. Under the session lock, as the
-  // owner's rename is, so neither overwrites the other unseen. false: not renamed.
-  // The read is the heads' coalesced one: titles asked for together share it.
+  // the owner named it, before or while the title was asked for. The check is the write's filter, under
+  // the session lock as the owner's rename is (FerretDB applies an update as an unlocked
+  // read-modify-write), so neither overwrites the other unseen. false: not renamed.
   retitle(sessionId: string, userId: string, name: string): Promise<boolean> {
     return this.sessionLock(sessionId, async () => {
-      const session = await this.repository.findOwned(sessionId, userId);
-      if (!session || session.named_by_user) return false;
-      await this.repository.update(sessionId, { name });
-      this.amend(sessionId, { name });
-      return true;
+      const renamed = await this.repository.retitle(sessionId, userId, name);
+      if (renamed) this.amend(sessionId, { name });
+      return renamed;
     });
   }
 
