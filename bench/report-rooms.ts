@@ -167,6 +167,22 @@ export function renderRooms(results: RoomsResults): string {
       verdict(cm && bm ? cm.rssPerConnectionNoGc <= 1.5 * bm.rssPerConnectionNoGc : undefined),
     ]);
     rows.push([
+      '  V8 heap + external without forced GC (KiB)',
+      ms(bm && bm.heapPerConnectionNoGc / KIB),
+      ms(cm && cm.heapPerConnectionNoGc / KIB),
+      ratio(cm?.heapPerConnectionNoGc, bm?.heapPerConnectionNoGc),
+      '',
+      '',
+    ]);
+    rows.push([
+      `  RSS without forced GC, ${(cm ?? bm)?.quietSeconds ?? DASH} s later (KiB)`,
+      ms(bm && bm.rssPerConnectionQuiet / KIB),
+      ms(cm && cm.rssPerConnectionQuiet / KIB),
+      ratio(cm?.rssPerConnectionQuiet, bm?.rssPerConnectionQuiet),
+      '',
+      '',
+    ]);
+    rows.push([
       '  V8 heap + external after GC (KiB)',
       ms(bm && bm.heapPerConnection / KIB),
       ms(cm && cm.heapPerConnection / KIB),

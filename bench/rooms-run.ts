@@ -59,6 +59,21 @@ const MONGODB_URL = process.env.BENCH_MONGODB_URL ?? '';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? '';
 // the live phases' store: FerretDB, or MongoDB with BENCH_ROOMS_LIVE_STORE=mongodb
 const LIVE_ON_MONGODB = process.env.BENCH_ROOMS_LIVE_STORE === 'mongodb';
+const QUIET_SECONDS = whole('BENCH_ROOMS_QUIET_SECONDS', 10);
+// For its first 30 s on Redis an instance takes the store's lock beside Redis's for every locked
+// write (docs/protocol.md, "The session lock": another instance may still be on the store's alone),
+// two more store commands each: a deployment's steady state begins after it.
+const LOCK_RECOVERY_SECONDS = 32;
+
+async function pastLockRecovery(target: Target): Promise<void> {
+  if (!target.chatbox) return;
+  const wait =
+    Math.max(...target.servers.map((one) => one.startedAt + LOCK_RECOVERY_SECONDS * 1000)) -
+    performance.now();
+  if (wait <= 0) return;
+  log(`${target.name}: waiting ${(wait / 1000).toFixed(0)} s, past the lock's first 30 s on Redis`);
+  await sleep(wait);
+}
 const run = randomBytes(3).toString('hex');
 
 function log(text: string): void {
@@ -319,6 +334,11 @@ export interface SteadyResult {
   memory?: {
     rssPerConnectionGc: number;
     rssPerConnectionNoGc: number;
+    // the V8 heap and external memory per connection without a forced GC (garbage included), and
+    // RSS again after `quietSeconds` more of quiet (BENCH_ROOMS_QUIET_SECONDS), still without one
+    heapPerConnectionNoGc: number;
+    rssPerConnectionQuiet: number;
+    quietSeconds: number;
     heapPerConnection: number;
     rssTotal: number;
   };
@@ -339,6 +359,7 @@ async function steady(
   log(`${target.name}: ${label}: ${rooms * config.roomSize} users in ${rooms} rooms of ${config.roomSize}`);
   const plans = await planRooms(target, `s${instances}`, rooms, config.roomSize, instances);
   const server = target.servers[0];
+  await pastLockRecovery(target);
   let before: Awaited<ReturnType<ServerProcess['memoryAfterGc']>> | undefined;
   if (memory) {
     const warm = await openMany(
@@ -351,15 +372,30 @@ async function steady(
     before = await server.memoryAfterGc();
   }
   const recorder = new Recorder();
+  // BENCH_ROOMS_HEAP_SAMPLE=1: where the joins' memory was allocated, garbage included
+  const stopSampling =
+    memory && process.env.BENCH_ROOMS_HEAP_SAMPLE === '1' ? await server.sampleHeap() : undefined;
   const members = await openMembers(target, plans, recorder);
   const joinFailures = await joinAll(members, recorder, 20);
   await Promise.all(target.servers.map((one) => one.settle()));
+  if (stopSampling) {
+    const file = join(DATA, `${target.name.replace(/\W+/g, '-')}-joins.heapprofile`);
+    await stopSampling(file);
+    log(`${target.name}: heap sampled over the joins: ${file}`);
+  }
   let memoryResult: SteadyResult['memory'];
   if (memory && before) {
-    const rssNoGc = await server.rssBytes();
+    const now = await server.memoryNow();
+    await sleep(QUIET_SECONDS * 1000);
+    const quiet = await server.rssBytes();
     const after = await server.memoryAfterGc();
     memoryResult = {
-      rssPerConnectionNoGc: (rssNoGc - before.rssBytes) / members.length,
+      rssPerConnectionNoGc: (now.rssBytes - before.rssBytes) / members.length,
+      heapPerConnectionNoGc:
+        (now.heapUsedBytes + now.externalBytes - before.heapUsedBytes - before.externalBytes) /
+        members.length,
+      rssPerConnectionQuiet: (quiet - before.rssBytes) / members.length,
+      quietSeconds: QUIET_SECONDS,
       rssPerConnectionGc: (after.rssBytes - before.rssBytes) / members.length,
       heapPerConnection:
         (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) /

@@ -1,7 +1,7 @@
 // A server under test as a child process, measured from the outside: RSS and CPU time from /proc,
 // V8 heap and forced GC through the inspector protocol (no hook in the server's own code).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,6 +61,8 @@ export interface MemorySample {
 export class ServerProcess {
   private inspectorUrl?: string;
   private exited = false;
+  // when the process was spawned (performance.now())
+  readonly startedAt = performance.now();
 
   private constructor(
     readonly spec: ServerSpec,
@@ -154,6 +156,54 @@ export class ServerProcess {
     } finally {
       session.close();
     }
+  }
+
+  // Memory as it is, no GC forced (garbage included): what the V8 heap and external memory hold.
+  async memoryNow(): Promise<MemorySample> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      const usage = JSON.parse(await evaluate(session, 'JSON.stringify(process.memoryUsage())')) as Record<
+        string,
+        number
+      >;
+      if (process.env.BENCH_HEAP_SPACES === '1')
+        console.log(
+          `[heap spaces] ${this.spec.name}: rss ${await this.rssBytes()} ${JSON.stringify(usage)} ` +
+            (await evaluate(
+              session,
+              "JSON.stringify(process.getBuiltinModule('node:v8').getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size, s.space_used_size, s.physical_space_size]))",
+            )),
+        );
+      return {
+        rssBytes: await this.rssBytes(),
+        heapUsedBytes: usage.heapUsed,
+        externalBytes: usage.external,
+      };
+    } finally {
+      session.close();
+    }
+  }
+
+  // V8's sampling heap profiler from now until the returned stop, which writes what was sampled and
+  // is still in the heap (collected or not: no GC is forced) to `file`, as a .heapprofile.
+  async sampleHeap(): Promise<(file: string) => Promise<void>> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    await session.call('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      // every allocation, garbage included (what the joins allocate, not what they keep)
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    return async (file) => {
+      try {
+        const { profile } = (await session.call('HeapProfiler.stopSampling')) as { profile: unknown };
+        writeFileSync(file, JSON.stringify(profile));
+      } finally {
+        session.close();
+      }
+    };
   }
 
   async heapSnapshot(file: string): Promise<string> {
