@@ -150,46 +150,28 @@ export function renderRooms(results: RoomsResults): string {
     const bm = bare?.memory;
     const cm = chatbox?.memory;
     rows.push([`**memory per idle connection** (joined to its room)`, '', '', '', '', '']);
-    rows.push([
-      'RSS after forced GC (KiB)',
-      ms(bm && bm.rssPerConnectionGc / KIB),
-      ms(cm && cm.rssPerConnectionGc / KIB),
-      ratio(cm?.rssPerConnectionGc, bm?.rssPerConnectionGc),
-      '≤ 1.5×',
-      verdict(cm && bm ? cm.rssPerConnectionGc <= 1.5 * bm.rssPerConnectionGc : undefined),
-    ]);
-    rows.push([
-      'RSS without forced GC (KiB)',
-      ms(bm && bm.rssPerConnectionNoGc / KIB),
-      ms(cm && cm.rssPerConnectionNoGc / KIB),
-      ratio(cm?.rssPerConnectionNoGc, bm?.rssPerConnectionNoGc),
-      '≤ 1.5×',
-      verdict(cm && bm ? cm.rssPerConnectionNoGc <= 1.5 * bm.rssPerConnectionNoGc : undefined),
-    ]);
-    rows.push([
-      '  V8 heap + external without forced GC (KiB)',
-      ms(bm && bm.heapPerConnectionNoGc / KIB),
-      ms(cm && cm.heapPerConnectionNoGc / KIB),
-      ratio(cm?.heapPerConnectionNoGc, bm?.heapPerConnectionNoGc),
-      '',
-      '',
-    ]);
-    rows.push([
+    type PerSocket = Exclude<typeof bm, undefined>;
+    // a row per KiB per socket, chatbox's against the bare server's (gated where a target is given)
+    const kib = (label: string, of: (memory: PerSocket) => number, gated = false) => {
+      const b = bm && of(bm);
+      const c = cm && of(cm);
+      rows.push([
+        label,
+        ms(b !== undefined ? b / KIB : undefined),
+        ms(c !== undefined ? c / KIB : undefined),
+        ratio(c, b),
+        gated ? '≤ 1.5×' : '',
+        gated ? verdict(c !== undefined && b !== undefined ? c <= 1.5 * b : undefined) : '',
+      ]);
+    };
+    kib('RSS after forced GC (KiB)', (memory) => memory.rssPerConnectionGc, true);
+    kib('RSS without forced GC (KiB)', (memory) => memory.rssPerConnectionNoGc, true);
+    kib('  V8 heap + external without forced GC (KiB)', (memory) => memory.heapPerConnectionNoGc);
+    kib(
       `  RSS without forced GC, ${(cm ?? bm)?.quietSeconds ?? DASH} s later (KiB)`,
-      ms(bm && bm.rssPerConnectionQuiet / KIB),
-      ms(cm && cm.rssPerConnectionQuiet / KIB),
-      ratio(cm?.rssPerConnectionQuiet, bm?.rssPerConnectionQuiet),
-      '',
-      '',
-    ]);
-    rows.push([
-      '  V8 heap + external after GC (KiB)',
-      ms(bm && bm.heapPerConnection / KIB),
-      ms(cm && cm.heapPerConnection / KIB),
-      ratio(cm?.heapPerConnection, bm?.heapPerConnection),
-      '',
-      '',
-    ]);
+      (memory) => memory.rssPerConnectionQuiet,
+    );
+    kib('  V8 heap + external after GC (KiB)', (memory) => memory.heapPerConnection);
     rows.push([
       'growth per 1,000 connections, no GC (MiB)',
       ms(bm && (bm.rssPerConnectionNoGc * 1000) / MIB),

@@ -137,37 +137,30 @@ export class ServerProcess {
   }
 
   // Two full GCs (the second collects what the first's finalizers released), then memory.
-  async memoryAfterGc(): Promise<MemorySample> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
-      await session.call('HeapProfiler.collectGarbage');
-      await session.call('HeapProfiler.collectGarbage');
-      await sleep(200);
-      const usage = JSON.parse(await evaluate(session, 'JSON.stringify(process.memoryUsage())')) as Record<
-        string,
-        number
-      >;
-      return {
-        rssBytes: await this.rssBytes(),
-        heapUsedBytes: usage.heapUsed,
-        externalBytes: usage.external,
-      };
-    } finally {
-      session.close();
-    }
+  memoryAfterGc(): Promise<MemorySample> {
+    return this.memory(true);
   }
 
   // Memory as it is, no GC forced (garbage included): what the V8 heap and external memory hold.
-  async memoryNow(): Promise<MemorySample> {
+  memoryNow(): Promise<MemorySample> {
+    return this.memory(false);
+  }
+
+  private async memory(collect: boolean): Promise<MemorySample> {
     if (!this.inspectorUrl) throw new Error('inspector not available');
     const session = await InspectorSession.open(this.inspectorUrl);
     try {
+      if (collect) {
+        await session.call('HeapProfiler.collectGarbage');
+        await session.call('HeapProfiler.collectGarbage');
+        await sleep(200);
+      }
       const usage = JSON.parse(await evaluate(session, 'JSON.stringify(process.memoryUsage())')) as Record<
         string,
         number
       >;
-      if (process.env.BENCH_HEAP_SPACES === '1')
+      // BENCH_HEAP_SPACES=1: V8's spaces too (name, size, used, resident), for where RSS goes
+      if (!collect && process.env.BENCH_HEAP_SPACES === '1')
         console.log(
           `[heap spaces] ${this.spec.name}: rss ${await this.rssBytes()} ${JSON.stringify(usage)} ` +
             (await evaluate(
