@@ -45,13 +45,17 @@ const BULK_STATEMENTS = 50;
 // other, so two let it decode and encode large session documents on both cores
 const BULK_IN_FLIGHT = 2;
 
-// an append that returns nothing, as its batch sends it and answers it
-interface PlainAppend {
+// a write to one session, as a coalesced bulk sends it
+interface SessionWrite {
   sessionId: string;
-  seq: number;
-  messageId: string;
   filter: Record<string, unknown>;
   update: Record<string, unknown>;
+}
+
+// an append that returns nothing, as its batch sends it and answers it
+interface PlainAppend extends SessionWrite {
+  seq: number;
+  messageId: string;
 }
 
 // a session to create: its id, owner, default name and model, when
@@ -162,30 +166,40 @@ export class SessionsRepository implements OnModuleInit {
   );
 
   private readonly plainAppends = coalescingLoader<PlainAppend, boolean>(
-    async (appends) => {
-      const { answers, result } = await bulkEach(() => this.updateEach(appends), appends.length);
-      if (result?.modifiedCount === appends.length) return answers;
-      const logs = (await this.sessions.collection
-        .find(
-          { _id: { $in: [...new Set(appends.map((append) => append.sessionId))] } } as Record<
-            string,
-            unknown
-          >,
-          {
-            projection: { messages: 1 },
-          },
-        )
-        .toArray()) as unknown as Array<{ _id: string; messages?: Array<{ id: string }> }>;
-      const byId = new Map(logs.map((log) => [log._id, log.messages ?? []]));
-      return appends.map((append, index) => {
-        const answer = answers[index];
-        if (answer !== true) return answer;
-        return byId.get(append.sessionId)?.[append.seq - 1]?.id === append.messageId;
-      });
-    },
+    (appends) =>
+      this.updateEachAnswered(
+        appends,
+        { messages: 1 },
+        (stored: { messages?: Array<{ id: string }> } | undefined, append) =>
+          stored?.messages?.[append.seq - 1]?.id === append.messageId,
+      ),
     BULK_STATEMENTS,
     BULK_IN_FLIGHT,
   );
+
+  // A bulk of updateOnes answered per write: each was applied when the bulk modified them all;
+  // otherwise (rare) the written sessions are read back (`projection`) and `applied` tells, per write.
+  private async updateEachAnswered<W extends SessionWrite, D>(
+    writes: readonly W[],
+    projection: Record<string, 1>,
+    applied: (stored: D | undefined, write: W) => boolean,
+  ): Promise<Array<boolean | Error>> {
+    const { answers, result } = await bulkEach(() => this.updateEach(writes), writes.length);
+    if (result?.modifiedCount === writes.length) return answers;
+    const found = (await this.sessions.collection
+      .find(
+        { _id: { $in: [...new Set(writes.map((write) => write.sessionId))] } } as Record<string, unknown>,
+        {
+          projection,
+        },
+      )
+      .toArray()) as unknown as Array<D & { _id: string }>;
+    const byId = new Map(found.map((stored) => [stored._id, stored]));
+    return writes.map((write, index) => {
+      const answer = answers[index];
+      return answer === true ? applied(byId.get(write.sessionId), write) : answer;
+    });
+  }
 
   // one updateOne per write: alone, the command itself; else one unordered bulkWrite
   private async updateEach(
@@ -297,7 +311,8 @@ export class SessionsRepository implements OnModuleInit {
   // What comes back of the session (docs/protocol.md, "Coalesced writes"):
   // - `held`, the head as this instance holds it at expectedSeq: the write is also guarded on the
   //   fields a reply relies on (owner, model, assisting admin, name), so a stored append proves the
-  //   copy right and the head is the copy with this update applied. It goes in a shared bulk. A guard
+  //   copy right and the head is the copy's, at the new seq and time (and name, if it gave one). It
+  //   goes in a shared bulk. A guard
   //   that fails (a write elsewhere that moved no seq) is explained as a conflict at expectedSeq;
   // - `returning: 'session'`: the document as written, in one findAndModify (the log is not held).
   async append(
@@ -356,16 +371,19 @@ export class SessionsRepository implements OnModuleInit {
       increments.total_tokens = effects.usage.total_tokens;
     }
     const openTurn = openTurnAfter(message, seq);
-    const fields: Record<string, unknown> = {
-      seq,
-      last_activity: message.timestamp,
-      ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
-      ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
-      ...(options.name !== undefined
-        ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
-        : {}),
+    const update: Record<string, unknown> = {
+      $set: {
+        seq,
+        last_activity: message.timestamp,
+        ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
+        ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
+        ...(options.name !== undefined
+          ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
+          : {}),
+      },
+      $inc: increments,
+      $push: { messages: stored },
     };
-    const update: Record<string, unknown> = { $set: fields, $inc: increments, $push: { messages: stored } };
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
       increments.response_ms_total = effects.response_ms;
@@ -522,29 +540,15 @@ export class SessionsRepository implements OnModuleInit {
     });
   }
 
-  // Answered per title: every one when the bulk modified them all; otherwise (an owner's name, or a
-  // title equal to the name it had, which modifies nothing) a session was renamed when it has the title.
-  private readonly titles = coalescingLoader<
-    { sessionId: string; name: string; filter: Record<string, unknown>; update: Record<string, unknown> },
-    boolean
-  >(
-    async (titles) => {
-      const { answers, result } = await bulkEach(() => this.updateEach(titles), titles.length);
-      if (result?.modifiedCount === titles.length) return answers;
-      const found = (await this.sessions.collection
-        .find(
-          { _id: { $in: [...new Set(titles.map((title) => title.sessionId))] } } as Record<string, unknown>,
-          {
-            projection: { name: 1 },
-          },
-        )
-        .toArray()) as unknown as Array<{ _id: string; name: string }>;
-      const names = new Map(found.map((session) => [session._id, session.name]));
-      return titles.map((title, index) => {
-        const answer = answers[index];
-        return answer === true ? names.get(title.sessionId) === title.name : answer;
-      });
-    },
+  // Answered per title: an owner's name refuses it (so does a title equal to the name it had, which
+  // modifies nothing; it is answered by the name read back, as renamed)
+  private readonly titles = coalescingLoader<SessionWrite & { name: string }, boolean>(
+    (titles) =>
+      this.updateEachAnswered(
+        titles,
+        { name: 1 },
+        (stored: { name?: string } | undefined, title) => stored?.name === title.name,
+      ),
     BULK_STATEMENTS,
     BULK_IN_FLIGHT,
   );
