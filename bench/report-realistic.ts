@@ -1,4 +1,5 @@
 // The realistic profile's table (targets of the performance issue) and the long-session curve.
+import { podNote } from './pod-memory';
 import type { BurstResult, RealisticConfig, RealisticResults } from './realistic';
 import { format, table, type Row } from './stats';
 
@@ -220,7 +221,7 @@ export function renderRealistic(
       `${config.burstUsers.join(' and ')} users starting a turn at once (${config.burstChunks} chunks every ` +
       `${config.burstDelayMs} ms), ${config.historyUsers} users with ${config.historyTurns} turns of history, ` +
       `each burst ${config.burstRounds} times, pooled; ` +
-      `${config.saturationStreams} streams at saturation.`,
+      `${config.saturationStreams} streams at saturation. ${podNote()}`,
     '',
     table(realisticRows(chatbox, bare)),
   ];

@@ -14,6 +14,7 @@ import { summarizeProfile } from './cpu-profile';
 import { renderRooms, type RoomsResults, type Latency } from './report-rooms';
 import { seedStore, type SeededStore } from './rooms-seed';
 import { chatFrame, coverage, joinAll, messageId, paced, Recorder, type Member } from './rooms-load';
+import { podNote } from './pod-memory';
 import { cpuSecondsOf, freePort, ServerProcess, type ServerSpec } from './server-process';
 import { percentile } from './stats';
 
@@ -788,7 +789,7 @@ async function main(): Promise<void> {
   }
 
   results.elapsedSeconds = (performance.now() - startedAt) / 1000;
-  const report = renderRooms(results);
+  const report = `${podNote()}\n\n${renderRooms(results)}`;
   console.log(`\n${report}\n`);
   writeFileSync(join(DATA, 'last-run.md'), `${report}\n`);
   writeFileSync(join(DATA, 'last-run.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -7,6 +7,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import type { CpuProfile } from './cpu-profile';
+import { makePod } from './pod-memory';
 
 // USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every mainstream Linux build
 const TICKS_PER_SECOND = 100;
@@ -67,6 +68,8 @@ export class ServerProcess {
   private constructor(
     readonly spec: ServerSpec,
     private readonly child: ChildProcess,
+    // the memory cgroup's limit it runs under; undefined: the machine's defaults
+    readonly podMemoryBytes?: number,
   ) {
     child.once('exit', () => (this.exited = true));
   }
@@ -80,11 +83,16 @@ export class ServerProcess {
     // --inspect on an ephemeral loopback port lets the bench force a full GC before reading memory
     // BENCH_NODE_ARGS: more flags for every server (e.g. `--perf-basic-prof` for a `perf record`)
     const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((flag) => flag !== '');
-    const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...extra, spec.script], {
+    const argv = [process.execPath, '--inspect=127.0.0.1:0', ...extra, spec.script];
+    // in a memory cgroup with the chart's limit, as in its pod (bench/pod-memory.ts)
+    const pod = makePod(spec.name, argv);
+    const [command, args] = pod?.command ?? [argv[0], argv.slice(1)];
+    const child = spawn(command, args, {
       env: { PATH: process.env.PATH ?? '', ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const server = new ServerProcess(spec, child);
+    if (pod) child.once('exit', () => setTimeout(() => pod.remove(), 500));
+    const server = new ServerProcess(spec, child, pod?.limitBytes);
     child.stdout?.pipe(log);
     let stderrText = '';
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -100,6 +108,7 @@ export class ServerProcess {
       await server.stop(2000);
       throw error;
     }
+    console.log(`[bench] ${spec.name}: ${await server.memoryLimits()}`);
     return server;
   }
 
@@ -111,6 +120,27 @@ export class ServerProcess {
       await sleep(100);
     }
     throw new Error(`${this.spec.name} did not start within ${timeoutMs} ms; see ${this.spec.logFile}`);
+  }
+
+  // what the server's Node sees of its memory limit, and the V8 heap limit it took from it
+  async memoryLimits(): Promise<string> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      const seen = JSON.parse(
+        await evaluate(
+          session,
+          "JSON.stringify([process.constrainedMemory(), process.getBuiltinModule('node:v8').getHeapStatistics().heap_size_limit])",
+        ),
+      ) as [number, number];
+      const mib = (bytes: number): string => `${Math.round(bytes / 1024 ** 2)} MiB`;
+      const pod =
+        this.podMemoryBytes !== undefined ? `pod memory limit ${mib(this.podMemoryBytes)}` : 'no pod limit';
+      const constrained = seen[0] > 0 && seen[0] < 2 ** 52 ? mib(seen[0]) : 'none';
+      return `${pod} (Node's constrained memory ${constrained}, V8 heap limit ${mib(seen[1])})`;
+    } finally {
+      session.close();
+    }
   }
 
   async rssBytes(): Promise<number> {

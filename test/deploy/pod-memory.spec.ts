@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { parse } from 'yaml';
+import { parseQuantity, podMemoryBytes } from '../../bench/pod-memory';
+
+// The benches run each server in a memory cgroup with the chart's limit (bench/pod-memory.ts): the
+// limit they read must be the chart's, and a quantity they cannot read must stop them, not be
+// taken as no limit.
+describe('bench pod memory limit', () => {
+  const saved = process.env.BENCH_POD_MEMORY;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.BENCH_POD_MEMORY;
+    else process.env.BENCH_POD_MEMORY = saved;
+  });
+
+  it('reads Kubernetes binary quantities', () => {
+    const units = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 } as const;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4096 }), fc.constantFrom('', 'Ki', 'Mi', 'Gi'), (n, unit) => {
+        expect(parseQuantity(`${n}${unit}`)).toBe(n * units[unit as keyof typeof units]);
+      }),
+    );
+    expect(parseQuantity('0')).toBeUndefined();
+  });
+
+  it('refuses anything else', () => {
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        fc.pre(!/^\s*\d+(Ki|Mi|Gi)?\s*$/.test(text));
+        expect(() => parseQuantity(text)).toThrow(/not a memory quantity/);
+      }),
+    );
+    for (const text of ['512M', '1.5Gi', '-1Mi', '512mi', '0x10'])
+      expect(() => parseQuantity(text)).toThrow();
+  });
+
+  it("defaults to the chart's memory limit; 0 and off mean none", () => {
+    const values = parse(readFileSync(join(__dirname, '../../helm/chatbox/values.yaml'), 'utf8')) as {
+      resources: { limits: { memory: string } };
+    };
+    expect(values.resources.limits.memory).toBe('512Mi');
+    delete process.env.BENCH_POD_MEMORY;
+    expect(podMemoryBytes()).toBe(512 * 1024 ** 2);
+    process.env.BENCH_POD_MEMORY = '0';
+    expect(podMemoryBytes()).toBeUndefined();
+    process.env.BENCH_POD_MEMORY = 'off';
+    expect(podMemoryBytes()).toBeUndefined();
+    process.env.BENCH_POD_MEMORY = '1Gi';
+    expect(podMemoryBytes()).toBe(1024 ** 3);
+  });
+});
