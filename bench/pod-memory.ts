@@ -22,13 +22,27 @@ export function parseQuantity(text: string): number | undefined {
   return bytes > 0 ? bytes : undefined;
 }
 
-// the chart's values, found upward from here (bench/ runs compiled under .data/<bench>/build)
-function chartValues(): string {
+// a file of the repository, found upward from here (bench/ runs compiled under .data/<bench>/build)
+function repositoryFile(path: string): string {
   for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'helm', 'chatbox', 'values.yaml');
+    const file = join(dir, path);
     if (existsSync(file)) return readFileSync(file, 'utf8');
   }
-  throw new Error('helm/chatbox/values.yaml not found above ' + __dirname);
+  throw new Error(`${path} not found above ${__dirname}`);
+}
+
+function chartValues(): string {
+  return repositoryFile('helm/chatbox/values.yaml');
+}
+
+// The production image's environment (the Dockerfile's `ENV` lines of its last stage: the
+// allocator's and Node's settings), given to every server under test, the bare ones too.
+export function imageEnv(dockerfile = repositoryFile('Dockerfile')): Record<string, string> {
+  const stages = dockerfile.split(/^FROM .*$/m);
+  const env: Record<string, string> = {};
+  for (const match of stages[stages.length - 1].matchAll(/^ENV (\w+)=(.*)$/gm))
+    env[match[1]] = match[2].trim();
+  return env;
 }
 
 function chartLimit(): string {

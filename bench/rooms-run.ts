@@ -14,7 +14,7 @@ import { summarizeProfile } from './cpu-profile';
 import { renderRooms, type RoomsResults, type Latency } from './report-rooms';
 import { seedStore, type SeededStore } from './rooms-seed';
 import { chatFrame, coverage, joinAll, messageId, paced, Recorder, type Member } from './rooms-load';
-import { podNote } from './pod-memory';
+import { imageEnv, podNote } from './pod-memory';
 import { cpuSecondsOf, freePort, ServerProcess, type ServerSpec } from './server-process';
 import { percentile } from './stats';
 
@@ -97,9 +97,8 @@ async function chatboxSpec(
     databasePid: LIVE_ON_MONGODB ? undefined : FERRETDB_PID,
     readyTimeoutMs: 300_000,
     env: {
-      NODE_ENV: 'production',
-      // both servers run with the Docker image's allocator setting (see Dockerfile)
-      MALLOC_ARENA_MAX: '2',
+      // every server runs with the Docker image's environment (allocator and Node settings)
+      ...imageEnv(),
       MONGODB_URI: mongoUri,
       REDIS_URL,
       JWT_SECRET: TEST_JWT_SECRET,
@@ -135,7 +134,7 @@ async function bareSpec(): Promise<ServerSpec> {
     host: HOST,
     port,
     logFile: join(DATA, 'bare.log'),
-    env: { NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', PORT: String(port), HOST },
+    env: { ...imageEnv(), PORT: String(port), HOST },
   };
 }
 

@@ -8,6 +8,7 @@ import { startBenchFake, type BenchFake } from './fake-llm';
 import { measure, measureRelay, type BenchConfig, type RelayResults, type ServerResults } from './phases';
 import { benchPhases, measureRealistic, type RealisticConfig, type RealisticResults } from './realistic';
 import { render, renderPersistence } from './report';
+import { imageEnv } from './pod-memory';
 import { renderRealistic } from './report-realistic';
 import { freePort, ServerProcess, type ServerSpec } from './server-process';
 
@@ -78,9 +79,8 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
     logFile: join(DATA, persistence ? 'chatbox.log' : 'chatbox-memory.log'),
     databasePid: whole('BENCH_DATABASE_PID', 0) || undefined,
     env: {
-      NODE_ENV: 'production',
-      // both servers run with the Docker image's allocator setting (see Dockerfile)
-      MALLOC_ARENA_MAX: '2',
+      // every server runs with the Docker image's environment (allocator and Node settings)
+      ...imageEnv(),
       // BENCH_STORE_POOL: the driver's connections to the store (its default, 100, when unset)
       MONGODB_URI:
         `${mongoUrl.replace(/\/+$/, '')}/bench_${randomBytes(4).toString('hex')}` +
@@ -119,8 +119,7 @@ async function bareSpec(llm: BenchFake): Promise<ServerSpec> {
     port,
     logFile: join(DATA, 'bare.log'),
     env: {
-      NODE_ENV: 'production',
-      MALLOC_ARENA_MAX: '2',
+      ...imageEnv(),
       PORT: String(port),
       HOST,
       JWT_SECRET: TEST_JWT_SECRET,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse } from 'yaml';
-import { parseQuantity, podMemoryBytes } from '../../bench/pod-memory';
+import { imageEnv, parseQuantity, podMemoryBytes } from '../../bench/pod-memory';
 
 // The benches run each server in a memory cgroup with the chart's limit (bench/pod-memory.ts): the
 // limit they read must be the chart's, and a quantity they cannot read must stop them, not be
@@ -48,5 +48,14 @@ describe('bench pod memory limit', () => {
     expect(podMemoryBytes()).toBeUndefined();
     process.env.BENCH_POD_MEMORY = '1Gi';
     expect(podMemoryBytes()).toBe(1024 ** 3);
+  });
+
+  // the benches give every server the production image's environment
+  it("reads the image's environment from the Dockerfile's last stage", () => {
+    expect(imageEnv()).toMatchObject({ NODE_ENV: 'production', MALLOC_ARENA_MAX: '2' });
+    expect(imageEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2\nRUN true\nENV Z= 3 \n')).toEqual({
+      Y: '2',
+      Z: '3',
+    });
   });
 });
