@@ -75,11 +75,14 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
       '≤ 1.5× and ≤ 32 KiB',
       c.rssPerConnectionGc <= 1.5 * b.rssPerConnectionGc && c.rssPerConnectionGc <= 32 * KIB,
     ),
+    // the first measurement was this one: held to the same target
     row(
       '  RSS without forced GC (KiB)',
       kib(c.rssPerConnectionNoGc),
       kib(b.rssPerConnectionNoGc),
       ratio(c.rssPerConnectionNoGc, b.rssPerConnectionNoGc),
+      '≤ 1.5× and ≤ 32 KiB',
+      c.rssPerConnectionNoGc <= 1.5 * b.rssPerConnectionNoGc && c.rssPerConnectionNoGc <= 32 * KIB,
     ),
     row(
       '  V8 heap + external after GC (KiB)',
