@@ -52,7 +52,11 @@ describe('bench pod memory limit', () => {
 
   // the benches give every server the production image's environment
   it("reads the image's environment from the Dockerfile's last stage", () => {
-    expect(imageEnv()).toMatchObject({ NODE_ENV: 'production', MALLOC_ARENA_MAX: '2' });
+    expect(imageEnv()).toMatchObject({
+      NODE_ENV: 'production',
+      MALLOC_ARENA_MAX: '2',
+      NODE_OPTIONS: '--max-semi-space-size=16',
+    });
     expect(imageEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2\nRUN true\nENV Z= 3 \n')).toEqual({
       Y: '2',
       Z: '3',
