@@ -62,6 +62,9 @@ export interface BurstResult {
   serverCpuPerTurnSettledMs: number;
   databaseCpuPerTurnMs: number;
   storeCommandsPerTurn: number;
+  // the server's main-thread GC pauses per turn, and its full GCs in all the rounds
+  gcPauseMsPerTurn: number;
+  fullGcs: number;
   errors: number;
   lost: number;
   // turns with no final frame within a minute
@@ -303,6 +306,8 @@ async function burstPhase(
     serverCpuPerTurnSettledMs: total('settledCpuMs') / turns,
     databaseCpuPerTurnMs: total('databaseCpuMs') / turns,
     storeCommandsPerTurn: total('commands') / turns,
+    gcPauseMsPerTurn: total('gcMs') / turns,
+    fullGcs: total('fullGcs'),
     errors: total('errors'),
     lost: total('lost'),
     unfinished: total('unfinished'),
@@ -318,6 +323,8 @@ interface Round {
   settledCpuMs: number;
   databaseCpuMs: number;
   commands: number;
+  gcMs: number;
+  fullGcs: number;
   errors: number;
   lost: number;
   unfinished: number;
@@ -348,6 +355,7 @@ async function burstRound(
   let errors = 0;
   let unfinished = 0;
   const commandsBefore = await storeCommands(server);
+  const gcBefore = await server.gcPauses();
   const serverBefore = await server.cpuSeconds();
   // profiled in the first round only
   const phase = `burst-${count}${history ? `-history-${history}` : ''}`;
@@ -400,6 +408,7 @@ async function burstRound(
   llm.clock.active = false;
   await server.settle(250);
   const settledCpuMs = ((await server.cpuSeconds()) - serverBefore) * 1000;
+  const gcAfter = await server.gcPauses();
   const commands = (await storeCommands(server)) - commandsBefore;
   const chunk: number[] = [];
   let lost = 0;
@@ -418,6 +427,8 @@ async function burstRound(
     settledCpuMs,
     databaseCpuMs: measured.cores * measured.result,
     commands,
+    gcMs: gcAfter.ms - gcBefore.ms,
+    fullGcs: gcAfter.full - gcBefore.full,
     errors,
     lost,
     unfinished,

@@ -130,6 +130,12 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
         ratio(burst.serverCpuPerTurnMs, bareBurst.serverCpuPerTurnMs),
       ),
       row(
+        '    of it GC pauses (ms per turn; full GCs in all rounds)',
+        `${format(burst.gcPauseMsPerTurn, 2)}; ${burst.fullGcs}`,
+        `${format(bareBurst.gcPauseMsPerTurn, 2)}; ${bareBurst.fullGcs}`,
+        ratio(burst.gcPauseMsPerTurn, bareBurst.gcPauseMsPerTurn),
+      ),
+      row(
         '  store commands per turn; store CPU per command (ms)',
         `${format(burst.storeCommandsPerTurn, 1)}; ${format(burst.databaseCpuPerTurnMs / Math.max(burst.storeCommandsPerTurn, 1e-9), 2)}`,
         '–',

@@ -53,6 +53,13 @@ export interface LoopDelay {
   max: number;
 }
 
+export interface GcPauses {
+  ms: number;
+  count: number;
+  // of them full (mark-compact) GCs
+  full: number;
+}
+
 export interface MemorySample {
   rssBytes: number;
   heapUsedBytes: number;
@@ -138,6 +145,38 @@ export class ServerProcess {
         this.podMemoryBytes !== undefined ? `pod memory limit ${mib(this.podMemoryBytes)}` : 'no pod limit';
       const constrained = seen[0] > 0 && seen[0] < 2 ** 52 ? mib(seen[0]) : 'none';
       return `${pod} (Node's constrained memory ${constrained}, V8 heap limit ${mib(seen[1])})`;
+    } finally {
+      session.close();
+    }
+  }
+
+  // The server's main-thread GC pauses so far: a PerformanceObserver of `gc` entries, installed by
+  // the first call (which reads zeros). Pauses only: what V8's helper threads mark concurrently is not
+  // in them, but is in the process's CPU.
+  async gcPauses(): Promise<GcPauses> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      return JSON.parse(
+        await evaluate(
+          session,
+          `(() => {
+            let totals = globalThis.__benchGc;
+            if (!totals) {
+              totals = globalThis.__benchGc = { ms: 0, count: 0, full: 0 };
+              const { PerformanceObserver, constants } = process.getBuiltinModule('node:perf_hooks');
+              new PerformanceObserver((list) => {
+                for (const entry of list.getEntries()) {
+                  totals.ms += entry.duration;
+                  totals.count++;
+                  if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) totals.full++;
+                }
+              }).observe({ entryTypes: ['gc'] });
+            }
+            return JSON.stringify(totals);
+          })()`,
+        ),
+      ) as GcPauses;
     } finally {
       session.close();
     }
