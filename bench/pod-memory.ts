@@ -8,7 +8,7 @@
 //   BENCH_POD_MEMORY=0       the machine's defaults (no cgroup), as before session 17 (or `off`)
 //   BENCH_POD_MEMORY=1Gi     another limit (Ki, Mi, Gi or bytes)
 //   unset                    the chart's resources.limits.memory (helm/chatbox/values.yaml)
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 
@@ -89,6 +89,20 @@ export interface Pod {
   remove(): void;
 }
 
+// Cgroups earlier runs left (a bench stopped by a signal, or one that exited before its servers'
+// cgroups were empty): named after their bench's pid, removed once that process is gone.
+function removeStale(parent: string): void {
+  for (const entry of readdirSync(parent)) {
+    const pid = /^bench-.*-(\d+)$/.exec(entry)?.[1];
+    if (pid === undefined || pid === String(process.pid) || existsSync(`/proc/${pid}`)) continue;
+    try {
+      rmdirSync(join(parent, entry));
+    } catch {
+      // still holds a process (a server that outlived its bench): left alone
+    }
+  }
+}
+
 // A cgroup for one server, or undefined (with the reason printed) where none can be made: the run
 // then goes on with the machine's defaults and its report says so.
 export function makePod(name: string, argv: string[]): Pod | undefined {
@@ -100,6 +114,7 @@ export function makePod(name: string, argv: string[]): Pod | undefined {
   const own = ownCgroup();
   try {
     if (!own) throw new Error('no memory cgroup in /proc/self/cgroup');
+    removeStale(own.dir);
     const dir = join(own.dir, `bench-${name.replace(/[^a-z0-9-]/gi, '-')}-${process.pid}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, own.limitFile), String(limitBytes));
