@@ -2,7 +2,9 @@
 # `npm run bench`: builds what is missing or stale, starts FerretDB on a free loopback port with its
 # data under .data/bench, runs bench/ (compiled by tsc into .data/bench/build), stops everything.
 # Knobs: BENCH_IDLE_CONNECTIONS, BENCH_IDLE_USERS, BENCH_WINDOW_SECONDS, BENCH_LATENCY_SECONDS,
-# BENCH_PROFILE=1 (V8 profiles of the busy phases, printed and saved), BENCH_MONGODB_URL.
+# BENCH_PROFILE=1 (V8 profiles of the busy phases, printed and saved), BENCH_MONGODB_URL,
+# BENCH_POD_MEMORY (each server's memory cgroup: the chart's limit by default, 0 for none).
+# Every knob: bench/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
