@@ -22,13 +22,17 @@ export function parseQuantity(text: string): number | undefined {
   return bytes > 0 ? bytes : undefined;
 }
 
-// a file of the repository, found upward from here (bench/ runs compiled under .data/<bench>/build)
+// a file of the repository, found upward from here (bench/ runs compiled under .data/<bench>/build);
+// read once per run (every server's start asks)
+const repositoryFiles = new Map<string, string>();
 function repositoryFile(path: string): string {
-  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+  for (let dir = __dirname; !repositoryFiles.has(path) && dir !== dirname(dir); dir = dirname(dir)) {
     const file = join(dir, path);
-    if (existsSync(file)) return readFileSync(file, 'utf8');
+    if (existsSync(file)) repositoryFiles.set(path, readFileSync(file, 'utf8'));
   }
-  throw new Error(`${path} not found above ${__dirname}`);
+  const text = repositoryFiles.get(path);
+  if (text === undefined) throw new Error(`${path} not found above ${__dirname}`);
+  return text;
 }
 
 function chartValues(): string {

@@ -131,9 +131,7 @@ export class ServerProcess {
 
   // what the server's Node sees of its memory limit, and the V8 heap limit it took from it
   async memoryLimits(): Promise<string> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       const seen = JSON.parse(
         await evaluate(
           session,
@@ -145,18 +143,14 @@ export class ServerProcess {
         this.podMemoryBytes !== undefined ? `pod memory limit ${mib(this.podMemoryBytes)}` : 'no pod limit';
       const constrained = seen[0] > 0 && seen[0] < 2 ** 52 ? mib(seen[0]) : 'none';
       return `${pod} (Node's constrained memory ${constrained}, V8 heap limit ${mib(seen[1])})`;
-    } finally {
-      session.close();
-    }
+    });
   }
 
   // The server's main-thread GC pauses so far: a PerformanceObserver of `gc` entries, installed by
   // the first call (which reads zeros). Pauses only: what V8's helper threads mark concurrently is not
   // in them, but is in the process's CPU.
   async gcPauses(): Promise<GcPauses> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       return JSON.parse(
         await evaluate(
           session,
@@ -177,6 +171,15 @@ export class ServerProcess {
           })()`,
         ),
       ) as GcPauses;
+    });
+  }
+
+  // a session with the server's inspector for `work`, closed after it
+  private async inspect<T>(work: (session: InspectorSession) => Promise<T>): Promise<T> {
+    if (!this.inspectorUrl) throw new Error('inspector not available');
+    const session = await InspectorSession.open(this.inspectorUrl);
+    try {
+      return await work(session);
     } finally {
       session.close();
     }
@@ -216,9 +219,7 @@ export class ServerProcess {
   }
 
   private async memory(collect: boolean): Promise<MemorySample> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       if (collect) {
         await session.call('HeapProfiler.collectGarbage');
         await session.call('HeapProfiler.collectGarbage');
@@ -242,9 +243,7 @@ export class ServerProcess {
         heapUsedBytes: usage.heapUsed,
         externalBytes: usage.external,
       };
-    } finally {
-      session.close();
-    }
+    });
   }
 
   // V8's sampling heap profiler from now until the returned stop, which writes what was sampled and
@@ -269,22 +268,17 @@ export class ServerProcess {
   }
 
   async heapSnapshot(file: string): Promise<string> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       return await evaluate(
         session,
         `process.getBuiltinModule('node:v8').writeHeapSnapshot(${JSON.stringify(file)})`,
       );
-    } finally {
-      session.close();
-    }
+    });
   }
 
   // Event-loop delay inside the server while `work` runs (a perf_hooks histogram sampling every 5 ms,
   // started and read through the inspector): how long ready callbacks, such as a chunk to relay, waited.
   async loopDelay<T>(work: () => Promise<T>): Promise<{ result: T; delay: LoopDelay }> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
     const start = `(() => {
       const histogram = process.getBuiltinModule('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 });
       histogram.enable();
@@ -298,14 +292,11 @@ export class ServerProcess {
       const blocked = (nanos) => Math.max(0, nanos / 1e6 - 5);
       return JSON.stringify({ p50: blocked(histogram.percentile(50)), p99: blocked(histogram.percentile(99)), max: blocked(histogram.max) });
     })()`;
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       await evaluate(session, start);
       const result = await work();
       return { result, delay: JSON.parse(await evaluate(session, read)) as LoopDelay };
-    } finally {
-      session.close();
-    }
+    });
   }
 
   // Samples the server's CPU (V8 profiler, 250 µs interval) while `work` runs.
@@ -313,9 +304,7 @@ export class ServerProcess {
   async profile<T>(
     work: () => Promise<T>,
   ): Promise<{ result: T; profile: CpuProfile; allocations: unknown }> {
-    if (!this.inspectorUrl) throw new Error('inspector not available');
-    const session = await InspectorSession.open(this.inspectorUrl);
-    try {
+    return this.inspect(async (session) => {
       await session.call('Profiler.enable');
       await session.call('Profiler.setSamplingInterval', { interval: 250 });
       await session.call('HeapProfiler.enable');
@@ -333,9 +322,7 @@ export class ServerProcess {
         profile: readPath(stopped, ['profile']) as CpuProfile,
         allocations: readPath(sampled, ['profile']),
       };
-    } finally {
-      session.close();
-    }
+    });
   }
 
   async stop(timeoutMs = 15_000): Promise<void> {

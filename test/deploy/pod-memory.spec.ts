@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse } from 'yaml';
-import { imageEnv, parseQuantity, podMemoryBytes } from '../../bench/pod-memory';
+import { imageEnv, makePod, parseQuantity, podMemoryBytes, podNote } from '../../bench/pod-memory';
 
 // The benches run each server in a memory cgroup with the chart's limit (bench/pod-memory.ts): the
 // limit they read must be the chart's, and a quantity they cannot read must stop them, not be
@@ -61,5 +62,24 @@ describe('bench pod memory limit', () => {
       Y: '2',
       Z: '3',
     });
+  });
+
+  // What the cgroup is for: Node in it sees the limit and sizes its heap from it. Where no cgroup can
+  // be made the server runs without one, and the report must say so.
+  it('starts a process that Node sees inside the limit, or says it could not', () => {
+    process.env.BENCH_POD_MEMORY = '256Mi';
+    const script = 'console.log(process.constrainedMemory())';
+    const pod = makePod('pod-test', [process.execPath, '-e', script]);
+    if (pod === undefined) {
+      expect(podNote()).toMatch(/without|no cgroup|defaults/);
+      return;
+    }
+    try {
+      const [command, args] = pod.command;
+      expect(Number(execFileSync(command, args, { encoding: 'utf8' }).trim())).toBe(256 * 1024 ** 2);
+      expect(podNote()).toMatch(/memory cgroup of 256 MiB/);
+    } finally {
+      pod.remove();
+    }
   });
 });
