@@ -77,7 +77,12 @@ function Dashboard({ token }: { token: string }) {
   const [linkState, setLinkState] = useState(link.socket.state.kind);
   const [section, setSection] = useState<'sessions' | 'rooms'>('sessions');
 
-  useEffect(() => link.onState((state) => setLinkState(state.kind)), [link]);
+  useEffect(() => {
+    const unsubscribe = link.onState((state) => setLinkState(state.kind));
+    // the link may have connected between the first render and this subscription
+    setLinkState(link.socket.state.kind);
+    return unsubscribe;
+  }, [link]);
   useEffect(() => () => link.socket.stop(), [link]);
   useEffect(() => {
     if (!intervalMs) return;

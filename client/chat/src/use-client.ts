@@ -13,6 +13,9 @@ export function useChatView(client: ChatClient): ChatView {
         setView(client.snapshot);
       });
     });
+    // effects run after the first paint: what changed since the first render (the server's first
+    // frame often comes first, on a reload) reached no listener, so the view catches up once here
+    setView(client.snapshot);
     return () => {
       cancelAnimationFrame(scheduled);
       unsubscribe();

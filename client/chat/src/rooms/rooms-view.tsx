@@ -39,6 +39,8 @@ function useRooms(rooms: RoomsClient): number {
         setVersion((value) => value + 1);
       });
     });
+    // what changed between the first render and this subscription (use-client.ts: useChatView)
+    setVersion((value) => value + 1);
     const timer = setInterval(() => setVersion((value) => value + 1), 1000);
     return () => {
       cancelAnimationFrame(scheduled);
