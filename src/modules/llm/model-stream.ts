@@ -1,6 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode } from '../../common/errors/error-code';
-import { LlmProviderError, type LlmRequest, type LlmUsage } from '../../infra/llm/llm-provider';
+import {
+  type LlmChunk,
+  LlmProviderError,
+  type LlmRequest,
+  type LlmUsage,
+} from '../../infra/llm/llm-provider';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { LlmEvents } from './llm-events';
 import type { ModelEntry } from './llm.registry';
@@ -59,37 +64,37 @@ export class ModelStream {
     let usage: LlmUsage | undefined;
     let text = '';
     let failure: unknown;
-    const stream = resilientStream(entry.provider, request, entry.policy, entry.breaker, {
-      onRetry: ({ attempt, attempts, delayMs, error }) => {
-        this.metrics.llmRetries.inc(labels);
-        this.events.failure({ ...this.about(entry, caller), kind: 'retry', error: error.message, attempt });
-        hooks.onRetry?.({ attempt, attempts, delayMs });
-      },
-      onFailure: ({ opened, error }) => {
-        if (!opened) return;
-        this.metrics.llmCircuitOpen.set(labels, 1);
-        this.events.failure({ ...this.about(entry, caller), kind: 'circuit_open', error: error.message });
-      },
-    });
-    try {
-      for await (const chunk of stream) {
-        if (chunk.type === 'delta') {
-          if (chunk.text.length === 0) continue;
-          if (firstTokenMs === undefined) {
-            firstTokenMs = performance.now() - started;
-            this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
-          }
-          const offset = text.length;
-          text += chunk.text;
-          hooks.onDelta(chunk.text, offset);
-        } else if (chunk.type === 'usage') {
-          usage = chunk.usage;
-        } else if (chunk.type === 'state') {
-          hooks.onState?.(chunk.providerState);
-        } else {
-          hooks.onFile?.({ url: chunk.url, kind: chunk.kind });
+    const onChunk = (chunk: LlmChunk): void => {
+      if (chunk.type === 'delta') {
+        if (chunk.text.length === 0) return;
+        if (firstTokenMs === undefined) {
+          firstTokenMs = performance.now() - started;
+          this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
         }
+        const offset = text.length;
+        text += chunk.text;
+        hooks.onDelta(chunk.text, offset);
+      } else if (chunk.type === 'usage') {
+        usage = chunk.usage;
+      } else if (chunk.type === 'state') {
+        hooks.onState?.(chunk.providerState);
+      } else {
+        hooks.onFile?.({ url: chunk.url, kind: chunk.kind });
       }
+    };
+    try {
+      await resilientStream(entry.provider, request, entry.policy, entry.breaker, onChunk, {
+        onRetry: ({ attempt, attempts, delayMs, error }) => {
+          this.metrics.llmRetries.inc(labels);
+          this.events.failure({ ...this.about(entry, caller), kind: 'retry', error: error.message, attempt });
+          hooks.onRetry?.({ attempt, attempts, delayMs });
+        },
+        onFailure: ({ opened, error }) => {
+          if (!opened) return;
+          this.metrics.llmCircuitOpen.set(labels, 1);
+          this.events.failure({ ...this.about(entry, caller), kind: 'circuit_open', error: error.message });
+        },
+      });
       this.metrics.llmCircuitOpen.set(labels, 0);
     } catch (error) {
       failure = error;

@@ -6,7 +6,13 @@ import {
   type LlmRequest,
 } from '../../infra/llm/llm-provider';
 import { CircuitBreaker } from './circuit-breaker';
-import { backoffMs, CircuitOpenError, resilientStream, type RetryPolicy } from './resilient-stream';
+import {
+  backoffMs,
+  CircuitOpenError,
+  resilientStream,
+  type RetryPolicy,
+  type StreamObserver,
+} from './resilient-stream';
 
 type Step = (request: LlmRequest) => AsyncGenerator<LlmChunk>;
 
@@ -43,9 +49,19 @@ const hang: Step = async function* (request) {
 
 const policy: RetryPolicy = { attempts: 3, baseMs: 1, maxDelayMs: 1000, idleTimeoutMs: 1000 };
 
-async function collect(stream: AsyncIterable<LlmChunk>): Promise<string> {
+// the reply's text, as the chunks handed to the callback make it
+async function collect(
+  provider: LlmProvider,
+  request: LlmRequest,
+  policy: RetryPolicy,
+  breaker: CircuitBreaker,
+  observer?: StreamObserver,
+): Promise<string> {
   let text = '';
-  for await (const chunk of stream) if (chunk.type === 'delta') text += chunk.text;
+  const onChunk = (chunk: LlmChunk) => {
+    if (chunk.type === 'delta') text += chunk.text;
+  };
+  await resilientStream(provider, request, policy, breaker, onChunk, observer);
   return text;
 }
 
@@ -62,11 +78,9 @@ describe('resilientStream', () => {
     );
     const retries: number[] = [];
     const breaker = new CircuitBreaker(10, 1000);
-    const text = await collect(
-      resilientStream(provider, request(), policy, breaker, {
-        onRetry: ({ attempt }) => retries.push(attempt),
-      }),
-    );
+    const text = await collect(provider, request(), policy, breaker, {
+      onRetry: ({ attempt }) => retries.push(attempt),
+    });
     expect(text).toBe('ok');
     expect(retries).toEqual([1, 2]);
     expect(breaker.state).toBe('closed');
@@ -76,20 +90,18 @@ describe('resilientStream', () => {
     const provider = scripted(fail(new LlmProviderError('429', true, 120)), answer('ok'));
     const delays: number[] = [];
     const started = Date.now();
-    await collect(
-      resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000), {
-        onRetry: ({ delayMs }) => delays.push(delayMs),
-      }),
-    );
+    await collect(provider, request(), policy, new CircuitBreaker(10, 1000), {
+      onRetry: ({ delayMs }) => delays.push(delayMs),
+    });
     expect(delays).toEqual([120]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(115);
   });
 
   it('should give up at once when retry-after is longer than the longest pause', async () => {
     const provider = scripted(fail(new LlmProviderError('429', true, 60_000)));
-    await expect(
-      collect(resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000))),
-    ).rejects.toMatchObject({ retryAfterMs: 60_000 });
+    await expect(collect(provider, request(), policy, new CircuitBreaker(10, 1000))).rejects.toMatchObject({
+      retryAfterMs: 60_000,
+    });
     expect(provider.calls).toHaveLength(1);
   });
 
@@ -99,27 +111,54 @@ describe('resilientStream', () => {
       throw new LlmProviderError('cut', true);
     });
     const seen: string[] = [];
-    const stream = resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000));
     await expect(
-      (async () => {
-        for await (const chunk of stream) if (chunk.type === 'delta') seen.push(chunk.text);
-      })(),
+      resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000), (chunk) => {
+        if (chunk.type === 'delta') seen.push(chunk.text);
+      }),
     ).rejects.toThrow('cut');
     expect(seen).toEqual(['par']);
     expect(provider.calls).toHaveLength(1);
   });
 
+  it('should pass a failure of the consumer through as it is, closing the attempt, blaming nobody', async () => {
+    const provider = scripted(answer('a', 'b', 'c'));
+    const breaker = new CircuitBreaker(1, 1000);
+    const failures: unknown[] = [];
+    const seen: string[] = [];
+    const broken = new Error('consumer broke');
+    const error: unknown = await resilientStream(
+      provider,
+      request(),
+      policy,
+      breaker,
+      (chunk) => {
+        if (chunk.type === 'delta') seen.push(chunk.text);
+        if (seen.length === 2) throw broken;
+      },
+      { onFailure: (info) => failures.push(info) },
+    ).catch((caught: unknown) => caught);
+    expect(error).toBe(broken);
+    expect(seen).toEqual(['a', 'b']);
+    expect(provider.calls).toHaveLength(1);
+    expect(provider.calls[0].signal.aborted).toBe(true);
+    expect(failures).toEqual([]);
+    expect(breaker.state).toBe('closed');
+  });
+
   it('should not retry nor count against the breaker a request the provider refused', async () => {
     const provider = scripted(fail(new LlmProviderError('400', false)));
     const breaker = new CircuitBreaker(1, 1000);
-    await expect(collect(resilientStream(provider, request(), policy, breaker))).rejects.toThrow('400');
+    await expect(collect(provider, request(), policy, breaker)).rejects.toThrow('400');
     expect(breaker.state).toBe('closed');
   });
 
   it('should fail an attempt that sends nothing within the idle timeout, closing its request', async () => {
     const provider = scripted(hang, answer('late but fine'));
     const text = await collect(
-      resilientStream(provider, request(), { ...policy, idleTimeoutMs: 50 }, new CircuitBreaker(10, 1000)),
+      provider,
+      request(),
+      { ...policy, idleTimeoutMs: 50 },
+      new CircuitBreaker(10, 1000),
     );
     expect(text).toBe('late but fine');
     expect(provider.calls[0].signal.aborted).toBe(true);
@@ -129,7 +168,7 @@ describe('resilientStream', () => {
     const controller = new AbortController();
     const provider = scripted(hang);
     const breaker = new CircuitBreaker(1, 1000);
-    const done = collect(resilientStream(provider, request(controller), policy, breaker));
+    const done = collect(provider, request(controller), policy, breaker);
     setTimeout(() => controller.abort('stopped'), 20);
     await expect(done).rejects.toMatchObject({ name: 'AbortError' });
     expect(provider.calls).toHaveLength(1);
@@ -140,9 +179,7 @@ describe('resilientStream', () => {
     const breaker = new CircuitBreaker(1, 5000);
     breaker.failure();
     const provider = scripted();
-    const error: unknown = await collect(resilientStream(provider, request(), policy, breaker)).catch(
-      (e: unknown) => e,
-    );
+    const error: unknown = await collect(provider, request(), policy, breaker).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CircuitOpenError);
     expect((error as CircuitOpenError).retryAfterMs).toBeGreaterThan(4000);
     expect(provider.calls).toHaveLength(0);
@@ -154,11 +191,9 @@ describe('resilientStream', () => {
       fail(new LlmProviderError('500', true)),
     );
     const opened: boolean[] = [];
-    await collect(
-      resilientStream(provider, request(), { ...policy, attempts: 2 }, new CircuitBreaker(2, 1000), {
-        onFailure: (info) => opened.push(info.opened),
-      }),
-    ).catch(() => undefined);
+    await collect(provider, request(), { ...policy, attempts: 2 }, new CircuitBreaker(2, 1000), {
+      onFailure: (info) => opened.push(info.opened),
+    }).catch(() => undefined);
     expect(opened).toEqual([false, true]);
   });
 
