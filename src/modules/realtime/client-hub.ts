@@ -275,11 +275,45 @@ function uncorkAll(): void {
     }
 }
 
+// A text frame for many sockets (a room's fan-out): its JSON encoded once, and its WebSocket framing
+// made once with it (RFC 6455 §5.2; server to client: FIN, text opcode, no mask, no extension, as
+// every socket here has: permessage-deflate is off). Each socket then gets one write of the same
+// bytes, where ws.send would build its options, a header and two writes per socket
+// (docs/protocol.md, "Rooms", "Guarantees": serialized once per instance).
+export class EncodedFrame {
+  // the JSON's UTF-8 bytes, for ws.send when a socket cannot take the framed bytes
+  readonly payload: Buffer;
+  readonly framed: Buffer;
+
+  constructor(json: string) {
+    this.payload = Buffer.from(json);
+    const length = this.payload.length;
+    const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+    this.framed = Buffer.allocUnsafe(head + length);
+    this.framed[0] = 0x81;
+    if (head === 2) this.framed[1] = length;
+    else if (head === 4) {
+      this.framed[1] = 126;
+      this.framed.writeUInt16BE(length, 2);
+    } else {
+      this.framed[1] = 127;
+      this.framed.writeBigUInt64BE(BigInt(length), 2);
+    }
+    this.payload.copy(this.framed, head);
+  }
+}
+
+// ws 8's own parts: its TCP socket, and its sender's state (0: nothing queued in the sender, which
+// only queues while it compresses or reads a Blob, neither of which chatbox does)
+interface WsInternals {
+  _socket?: Duplex;
+  _sender?: { _state?: number };
+}
+
 // Writes serialized frames to one socket: a client that cannot keep up is closed (1013) rather than
-// buffered without bound. Every hub (sessions, rooms) writes through here. `data` is JSON text, as a
-// string or as its UTF-8 bytes (a frame encoded once for many sockets: no per-socket encoding),
-// always sent as a text frame.
-export function writeData(connection: Connection, data: string | Buffer): void {
+// buffered without bound. Every hub (sessions, rooms) writes through here. `data` is JSON text, or a
+// frame encoded once for many sockets; always a text frame.
+export function writeData(connection: Connection, data: string | EncodedFrame): void {
   const socket = connection.socket;
   if (socket.readyState !== WebSocket.OPEN) return;
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -287,14 +321,19 @@ export function writeData(connection: Connection, data: string | Buffer): void {
     return;
   }
   // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own
-  const tcp = (socket as unknown as { _socket?: Duplex })._socket;
-  if (tcp && !corked.has(tcp) && !tcp.destroyed) {
+  const internals = socket as unknown as WsInternals;
+  const tcp = internals._socket;
+  const open = tcp !== undefined && !tcp.destroyed;
+  if (open && !corked.has(tcp)) {
     if (corked.size === 0) setImmediate(uncorkAll);
     tcp.cork();
     corked.add(tcp);
   }
   if (typeof data === 'string') socket.send(data);
-  else socket.send(data, TEXT);
+  // the framed bytes go straight to the TCP socket only when the sender holds nothing back, so
+  // frames keep their order whichever way each was written; else (another ws) through ws.send
+  else if (open && internals._sender?._state === 0) tcp.write(data.framed);
+  else socket.send(data.payload, TEXT);
 }
 
 const TEXT = { binary: false } as const;

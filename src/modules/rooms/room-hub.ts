@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import type { PresenceStatus, RoomServerFrame, RoomsChangedFrame } from '../../protocol/rooms';
-import { writeData } from '../realtime/client-hub';
+import { EncodedFrame, writeData } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
 import type { ServerFrame } from '../realtime/frames';
@@ -87,7 +87,7 @@ export class RoomHub implements OnModuleInit {
   private readonly presenceSentAt = new Map<string, number>();
   private readonly publicRoomsListeners: Array<() => void> = [];
   private lastFrame?: RoomServerFrame;
-  private lastData: Buffer = Buffer.alloc(0);
+  private lastData = new EncodedFrame('');
 
   constructor(
     @Inject(BUS) private readonly bus: Bus,
@@ -265,7 +265,7 @@ export class RoomHub implements OnModuleInit {
   private userLocal(userId: string, frame: RoomsChangedFrame): void {
     const sockets = this.ofUser.get(userId);
     if (!sockets) return;
-    const data = Buffer.from(JSON.stringify(frame));
+    const data = new EncodedFrame(JSON.stringify(frame));
     for (const connection of sockets) writeData(connection, data);
   }
 
@@ -434,11 +434,11 @@ export class RoomHub implements OnModuleInit {
     return order;
   }
 
-  // one JSON.stringify and one UTF-8 encoding per frame, however many sockets it goes to (a frame
-  // reaches its sockets in one synchronous loop, so the last one is enough)
-  private serialize(frame: RoomServerFrame): Buffer {
+  // one JSON.stringify, UTF-8 encoding and WebSocket framing per frame, however many sockets it goes
+  // to (a frame reaches its sockets in one synchronous loop, so the last one is enough)
+  private serialize(frame: RoomServerFrame): EncodedFrame {
     if (frame !== this.lastFrame) {
-      this.lastData = Buffer.from(JSON.stringify(frame));
+      this.lastData = new EncodedFrame(JSON.stringify(frame));
       this.lastFrame = frame;
     }
     return this.lastData;
