@@ -41,6 +41,8 @@ export interface IdleResult {
   latency: Summary;
   rssPerConnectionGc: number;
   rssPerConnectionNoGc: number;
+  // of it, V8's young generation growing back after the forced GC before the phase (per process)
+  youngPerConnectionNoGc: number;
   heapPerConnection: number;
   storeCommandsPerConnect: number;
   // CPU per connect of the server and of its store (0 without a store process), while the sockets open
@@ -164,6 +166,7 @@ async function warmOnly(
     latency: none,
     rssPerConnectionGc: 0,
     rssPerConnectionNoGc: 0,
+    youngPerConnectionNoGc: 0,
     heapPerConnection: 0,
     storeCommandsPerConnect: 0,
     serverCpuPerConnectMs: 0,
@@ -214,7 +217,8 @@ async function idlePhase(
   await server.settle();
   const live = Math.max(1, opened.sockets.length);
   const commands = (await storeCommands(server)) - commandsBefore;
-  const rssNoGc = await server.rssBytes();
+  const noGc = await server.memoryNow();
+  const rssNoGc = noGc.rssBytes;
   const after = await server.memoryAfterGc();
   await heapSnapshot(server, 'idle-after');
   await closeAll(opened.sockets);
@@ -226,6 +230,7 @@ async function idlePhase(
     latency: summarize(opened.latencies),
     rssPerConnectionGc: (after.rssBytes - before.rssBytes) / live,
     rssPerConnectionNoGc: (rssNoGc - rssBefore) / live,
+    youngPerConnectionNoGc: (noGc.youngResidentBytes - before.youngResidentBytes) / live,
     heapPerConnection:
       (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
     storeCommandsPerConnect: commands / live,

@@ -166,6 +166,15 @@ export function renderRooms(results: RoomsResults): string {
     };
     kib('RSS after forced GC (KiB)', (memory) => memory.rssPerConnectionGc, true);
     kib('RSS without forced GC (KiB)', (memory) => memory.rssPerConnectionNoGc, true);
+    // the young generation is the process's, not the sockets': at most two semi-spaces
+    kib(
+      "    of it V8's young generation (per process, ≤ 2 semi-spaces; KiB)",
+      (memory) => memory.youngPerConnectionNoGc,
+    );
+    kib(
+      '    RSS without forced GC, young generation apart (KiB)',
+      (memory) => memory.rssPerConnectionNoGc - memory.youngPerConnectionNoGc,
+    );
     kib('  V8 heap + external without forced GC (KiB)', (memory) => memory.heapPerConnectionNoGc);
     kib(
       `  RSS without forced GC, ${(cm ?? bm)?.quietSeconds ?? DASH} s later (KiB)`,

@@ -334,6 +334,8 @@ export interface SteadyResult {
   memory?: {
     rssPerConnectionGc: number;
     rssPerConnectionNoGc: number;
+    // of it, V8's young generation growing back after the forced GC before the joins (per process)
+    youngPerConnectionNoGc: number;
     // the V8 heap and external memory per connection without a forced GC (garbage included), and
     // RSS again after `quietSeconds` more of quiet (BENCH_ROOMS_QUIET_SECONDS), still without one
     heapPerConnectionNoGc: number;
@@ -391,6 +393,7 @@ async function steady(
     const after = await server.memoryAfterGc();
     memoryResult = {
       rssPerConnectionNoGc: (now.rssBytes - before.rssBytes) / members.length,
+      youngPerConnectionNoGc: (now.youngResidentBytes - before.youngResidentBytes) / members.length,
       heapPerConnectionNoGc:
         (now.heapUsedBytes + now.externalBytes - before.heapUsedBytes - before.externalBytes) /
         members.length,

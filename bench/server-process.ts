@@ -64,6 +64,9 @@ export interface MemorySample {
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
+  // V8's young generation as resident (new space and its large objects): a per-process amount, at
+  // most two semi-spaces (the image's NODE_OPTIONS) however many sockets, that a forced GC gives back
+  youngResidentBytes: number;
 }
 
 export class ServerProcess {
@@ -238,10 +241,17 @@ export class ServerProcess {
               "JSON.stringify(process.getBuiltinModule('node:v8').getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size, s.space_used_size, s.physical_space_size]))",
             )),
         );
+      const young = Number(
+        await evaluate(
+          session,
+          "process.getBuiltinModule('node:v8').getHeapSpaceStatistics().filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space').reduce((sum, s) => sum + s.physical_space_size, 0)",
+        ),
+      );
       return {
         rssBytes: await this.rssBytes(),
         heapUsedBytes: usage.heapUsed,
         externalBytes: usage.external,
+        youngResidentBytes: young,
       };
     });
   }
