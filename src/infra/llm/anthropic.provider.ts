@@ -14,6 +14,7 @@ import {
 } from './llm-provider';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
+import { vendorFetch } from './vendor-fetch';
 
 // The Messages API requires max_tokens; this is the cap when the model sets none.
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 1024;
@@ -34,6 +35,7 @@ export class AnthropicProvider implements LlmProvider {
       baseURL: model.endpoint,
       timeout: timeoutMs,
       maxRetries: 0,
+      fetch: vendorFetch(),
     });
     const tts = model.tts;
     if (tts) {

@@ -4,6 +4,7 @@ import type { LlmModelSettings } from '../../config/llm.settings';
 import type { AudioInput, LlmChunk, LlmMessage, LlmProvider, LlmRequest } from './llm-provider';
 import { fromOpenAiError } from './openai-errors';
 import { OpenAiAudio } from './openai-speech';
+import { vendorFetch } from './vendor-fetch';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_TRANSCRIPTION_MODEL = 'whisper-1';
@@ -25,6 +26,7 @@ export class OpenAiProvider implements LlmProvider {
       timeout: timeoutMs,
       // retries belong to the chat flow, which knows whether a token already reached the user
       maxRetries: 0,
+      fetch: vendorFetch(),
     });
     this.audio = new OpenAiAudio({ endpoint: model.endpoint, apiKey: model.api_key, timeoutMs });
     const tts = model.tts;
