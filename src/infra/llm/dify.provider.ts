@@ -15,6 +15,10 @@ import { imagesToSend, uploadImages } from './dify-files';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
 import { readSseEvents } from './sse-events';
+import { vendorFetch } from './vendor-fetch';
+
+// the vendors' transport (vendor-fetch.ts); a file upload's form goes through Node's fetch
+const send = vendorFetch();
 
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
 const STOP_TIMEOUT_MS = 5000;
@@ -168,7 +172,7 @@ export class DifyProvider implements LlmProvider {
     const signals = signal ? [signal, timeout.signal] : [timeout.signal];
     let response: Response;
     try {
-      response = await fetch(`${this.base}${path}`, {
+      response = await send(`${this.base}${path}`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${this.model.api_key ?? ''}`,
@@ -197,7 +201,7 @@ export class DifyProvider implements LlmProvider {
 
   // Closing the connection does not stop a Dify task (it keeps generating and billing): ask it to.
   private stopTask(taskId: string, userId: string): void {
-    void fetch(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
+    void send(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.model.api_key ?? ''}`, 'content-type': 'application/json' },
       body: JSON.stringify({ user: userId }),
