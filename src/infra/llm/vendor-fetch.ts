@@ -4,10 +4,10 @@ import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 // The `fetch` the vendor SDKs (OpenAI, Anthropic: both take one as an option) send their requests
 // with: undici's `request`, the lean API of the HTTP client Node's own fetch is built on, with the
 // answer handed back as a standard Response. Node's fetch runs the whole WHATWG fetch algorithm on
-// every request; measured against the bench's fake vendor, one request through the OpenAI SDK cost
-// 0.68–0.69 ms of CPU with it and 0.48–0.49 ms with this, a 40-chunk stream 1.09–1.10 ms and
-// 0.78–0.81 ms (bench/README.md, "Session 19"). Every turn makes one such request, and a new
-// session's first turn two (its title).
+// every request. Through the OpenAI SDK, against the tests' fake vendor in another process, a title
+// (one completion) cost 0.37–0.61 ms of CPU with Node's fetch and 0.22–0.39 ms with this, a reply of
+// 40 paced chunks 1.19–1.38 and 0.86–1.08 ms (bench/vendor-fetch-cpu.ts, three rounds; end to end in
+// bench/README.md, "Session 19"). Every turn makes one such request, a new session's first two.
 //
 // What it covers is what the SDKs send: a string URL, a method, headers, and a body that is a string
 // or bytes. Anything else (a Request object, a form, a stream, a Blob) goes to Node's fetch, as it
