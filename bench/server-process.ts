@@ -228,25 +228,21 @@ export class ServerProcess {
         await session.call('HeapProfiler.collectGarbage');
         await sleep(200);
       }
-      const usage = JSON.parse(await evaluate(session, 'JSON.stringify(process.memoryUsage())')) as Record<
-        string,
-        number
-      >;
-      // BENCH_HEAP_SPACES=1: V8's spaces too (name, size, used, resident), for where RSS goes
-      if (!collect && process.env.BENCH_HEAP_SPACES === '1')
-        console.log(
-          `[heap spaces] ${this.spec.name}: rss ${await this.rssBytes()} ${JSON.stringify(usage)} ` +
-            (await evaluate(
-              session,
-              "JSON.stringify(process.getBuiltinModule('node:v8').getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size, s.space_used_size, s.physical_space_size]))",
-            )),
-        );
-      const young = Number(
+      // the process's memory and V8's spaces (name, size, used, resident) in one read
+      const { usage, spaces } = JSON.parse(
         await evaluate(
           session,
-          "process.getBuiltinModule('node:v8').getHeapSpaceStatistics().filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space').reduce((sum, s) => sum + s.physical_space_size, 0)",
+          "JSON.stringify({ usage: process.memoryUsage(), spaces: process.getBuiltinModule('node:v8').getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size, s.space_used_size, s.physical_space_size]) })",
         ),
-      );
+      ) as { usage: Record<string, number>; spaces: Array<[string, number, number, number]> };
+      // BENCH_HEAP_SPACES=1: the spaces printed too, for where RSS goes
+      if (!collect && process.env.BENCH_HEAP_SPACES === '1')
+        console.log(
+          `[heap spaces] ${this.spec.name}: rss ${await this.rssBytes()} ${JSON.stringify(usage)} ${JSON.stringify(spaces)}`,
+        );
+      const young = spaces
+        .filter(([name]) => name === 'new_space' || name === 'new_large_object_space')
+        .reduce((sum, [, , , resident]) => sum + resident, 0);
       return {
         rssBytes: await this.rssBytes(),
         heapUsedBytes: usage.heapUsed,

@@ -73,7 +73,7 @@ async function measure(url: string, shape: Shape, transport: 'node' | 'vendor'):
     apiKey: 'bench',
     baseURL: url,
     maxRetries: 0,
-    ...(transport === 'vendor' ? { fetch: vendorFetch() } : {}),
+    ...(transport === 'vendor' ? { fetch: vendorFetch } : {}),
   });
   await many(client, shape, Math.min(200, shape.requests));
   const before = process.cpuUsage();

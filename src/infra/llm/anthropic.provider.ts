@@ -35,7 +35,7 @@ export class AnthropicProvider implements LlmProvider {
       baseURL: model.endpoint,
       timeout: timeoutMs,
       maxRetries: 0,
-      fetch: vendorFetch(),
+      fetch: vendorFetch,
     });
     const tts = model.tts;
     if (tts) {

@@ -17,9 +17,6 @@ import { OpenAiAudio } from './openai-speech';
 import { readSseEvents } from './sse-events';
 import { vendorFetch } from './vendor-fetch';
 
-// the vendors' transport (vendor-fetch.ts); a file upload's form goes through Node's fetch
-const send = vendorFetch();
-
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
 const STOP_TIMEOUT_MS = 5000;
 
@@ -172,7 +169,8 @@ export class DifyProvider implements LlmProvider {
     const signals = signal ? [signal, timeout.signal] : [timeout.signal];
     let response: Response;
     try {
-      response = await send(`${this.base}${path}`, {
+      // the vendors' transport (a file upload's form goes on through Node's fetch)
+      response = await vendorFetch(`${this.base}${path}`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${this.model.api_key ?? ''}`,
@@ -201,7 +199,7 @@ export class DifyProvider implements LlmProvider {
 
   // Closing the connection does not stop a Dify task (it keeps generating and billing): ask it to.
   private stopTask(taskId: string, userId: string): void {
-    void send(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
+    void vendorFetch(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.model.api_key ?? ''}`, 'content-type': 'application/json' },
       body: JSON.stringify({ user: userId }),

@@ -26,7 +26,7 @@ export class OpenAiProvider implements LlmProvider {
       timeout: timeoutMs,
       // retries belong to the chat flow, which knows whether a token already reached the user
       maxRetries: 0,
-      fetch: vendorFetch(),
+      fetch: vendorFetch,
     });
     this.audio = new OpenAiAudio({ endpoint: model.endpoint, apiKey: model.api_key, timeoutMs });
     const tts = model.tts;

@@ -3,6 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import OpenAI from 'openai';
+import type { LlmModelSettings } from '../../config/llm.settings';
+import { startAnthropicFake } from '../../../test/fakes/anthropic-fake';
+import { startDifyFake } from '../../../test/fakes/dify-fake';
+import { startOpenAiFake } from '../../../test/fakes/openai-fake';
+import { AnthropicProvider } from './anthropic.provider';
+import { DifyProvider } from './dify.provider';
+import type { LlmProvider } from './llm-provider';
+import { OpenAiProvider } from './openai.provider';
 import { vendorFetch } from './vendor-fetch';
 
 // The SDKs' transport against a real HTTP server on loopback: what goes out, what comes back, and
@@ -11,7 +19,7 @@ describe('vendorFetch', () => {
   let server: Server;
   let base: string;
   let handle: (request: IncomingMessage, body: string, response: ServerResponse) => void;
-  const lean = vendorFetch();
+  const lean = vendorFetch;
 
   beforeAll(async () => {
     server = createServer((request, response) => {
@@ -200,3 +208,44 @@ const RESERVED = new Set([
   'te',
   'trailer',
 ]);
+
+// Every vendor provider sends through this transport: Node's fetch marks each request it sends
+// (`sec-fetch-mode`, `accept-language: *`, from the WHATWG fetch algorithm); undici's request does not.
+describe('the vendor providers', () => {
+  const ask = async (provider: LlmProvider): Promise<string> => {
+    let text = '';
+    for await (const chunk of provider.stream({
+      messages: [{ role: 'user', content: 'hi' }],
+      signal: new AbortController().signal,
+      userId: 'u1',
+    }))
+      if (chunk.type === 'delta') text += chunk.text;
+    return text;
+  };
+
+  it.each([
+    ['openai', startOpenAiFake, (endpoint: string) => new OpenAiProvider(model('openai', endpoint))],
+    [
+      'anthropic',
+      startAnthropicFake,
+      (endpoint: string) => new AnthropicProvider(model('anthropic', endpoint.replace(/\/v1$/, ''))),
+    ],
+    ['dify', startDifyFake, (endpoint: string) => new DifyProvider(model('dify', endpoint))],
+  ] as const)('should send %s requests through undici, not Node fetch', async (_type, start, make) => {
+    const fake = await start({ reply: 'hello there' });
+    try {
+      expect(await ask(make(fake.url))).toBe('hello there');
+      expect(fake.requests.length).toBeGreaterThan(0);
+      for (const request of fake.requests) {
+        expect(request.headers['sec-fetch-mode']).toBeUndefined();
+        expect(request.headers['accept-language']).toBeUndefined();
+      }
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+function model(type: 'openai' | 'anthropic' | 'dify', endpoint: string): LlmModelSettings {
+  return { id: `${type}-m`, name: type, type, endpoint, api_key: 'k', model: 'm', timeout_ms: 5000 };
+}

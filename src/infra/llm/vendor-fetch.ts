@@ -14,37 +14,35 @@ import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 // did before. Redirects are not followed: a vendor API answers where it is asked. The SDKs keep
 // their own timeouts and stops: both abort the signal given here, which cancels the request or the
 // body being read, with the signal's reason (an AbortError, which is how the SDKs tell a stop).
-export function vendorFetch(): typeof fetch {
-  return async (input, init) => {
-    const body = init?.body;
-    if (
-      (typeof input !== 'string' && !(input instanceof URL)) ||
-      !(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)
-    )
-      return fetch(input, init);
-    const answer = await request(input, {
-      method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
-      headers: flatHeaders(init?.headers),
-      body: body ?? undefined,
-      signal: init?.signal ?? undefined,
-      dispatcher: sharedAgent,
-    });
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (Array.isArray(value)) for (const one of value) headers.append(name, one);
-      else if (value !== undefined) headers.append(name, value);
-    }
-    // a status that has no body by definition: a Response refuses one
-    if (NO_BODY.has(answer.statusCode)) {
-      await answer.body.dump();
-      return new Response(null, { status: answer.statusCode, headers });
-    }
-    return new Response(Readable.toWeb(answer.body) as ReadableStream<Uint8Array>, {
-      status: answer.statusCode,
-      headers,
-    });
-  };
-}
+export const vendorFetch: typeof fetch = async (input, init) => {
+  const body = init?.body;
+  if (
+    (typeof input !== 'string' && !(input instanceof URL)) ||
+    !(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)
+  )
+    return fetch(input, init);
+  const answer = await request(input, {
+    method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
+    headers: flatHeaders(init?.headers),
+    body: body ?? undefined,
+    signal: init?.signal ?? undefined,
+    dispatcher: sharedAgent,
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const one of value) headers.append(name, one);
+    else if (value !== undefined) headers.append(name, value);
+  }
+  // a status that has no body by definition: a Response refuses one
+  if (NO_BODY.has(answer.statusCode)) {
+    await answer.body.dump();
+    return new Response(null, { status: answer.statusCode, headers });
+  }
+  return new Response(Readable.toWeb(answer.body) as ReadableStream<Uint8Array>, {
+    status: answer.statusCode,
+    headers,
+  });
+};
 
 // one pool of kept-alive connections per origin for every vendor client of the process, as Node's
 // fetch has; through HTTP_PROXY / HTTPS_PROXY (NO_PROXY) when NODE_USE_ENV_PROXY=1, as Node's fetch
