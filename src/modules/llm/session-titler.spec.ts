@@ -30,6 +30,17 @@ describe('cleanTitle', () => {
     expect(title.endsWith('word')).toBe(true);
   });
 
+  it("should read only the first line's beginning, however long the vendor's answer", () => {
+    // what lies past the first TITLE_MAX_CHARS * 4 characters of the line changes nothing (here a
+    // closing mark, which read whole would pair with the opening one)
+    const line = `**${'word '.repeat(100)}`;
+    expect(cleanTitle(`${line}**`)).toBe(cleanTitle(line));
+    // unclosed emphasis marks: read whole, the emphasis pattern is quadratic (0.9 s at 48 KB)
+    const flood = '*a '.repeat(10_000);
+    expect(cleanTitle(flood)).toBe(cleanTitle(flood.slice(0, TITLE_MAX_CHARS * 4)));
+    expect(cleanTitle(`${' '.repeat(100_000)}\n  Trip plans  \n${flood}`)).toBe('Trip plans');
+  });
+
   it('should give one clean line of at most the limit, or nothing, when given any model output', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 400 }), (raw) => {

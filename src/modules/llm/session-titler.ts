@@ -7,6 +7,7 @@ const TITLE_TIMEOUT_MS = 10_000;
 const TITLE_MAX_TOKENS = 24;
 const EXCERPT_CHARS = 1000;
 export const TITLE_MAX_CHARS = 60;
+const TITLE_INPUT_CHARS = TITLE_MAX_CHARS * 4;
 // titles asked for at once by this instance, and how many more may wait (docs/protocol.md, "Session
 // titles"): a title is background work, and many new sessions ending their first exchange together
 // (a burst) would otherwise build as many vendor requests in the same moment as the replies still
@@ -83,7 +84,7 @@ export class SessionTitler {
       else
         for await (const chunk of provider.stream(request)) {
           if (chunk.type === 'delta') text += chunk.text;
-          if (text.length > TITLE_MAX_CHARS * 4) break;
+          if (text.length > TITLE_INPUT_CHARS) break;
         }
     } catch (error) {
       this.logger.warn(
@@ -109,12 +110,14 @@ function excerpt(text: string): string {
 
 // Model output → a one-line title: first non-empty line, no "Title:" label, quotes, markdown or
 // trailing punctuation, at most TITLE_MAX_CHARS (cut at a word). Undefined when nothing is left.
+// Only the first TITLE_INPUT_CHARS of that line are read, whatever the vendor sent (a model or a
+// proxy that ignores max_tokens): the emphasis pattern below is quadratic in its input, and a
+// 48,000-character line held the event loop for 0.9 s.
 export function cleanTitle(raw: string): string | undefined {
-  const line = raw
-    .split(/\r?\n/)
-    .map((candidate) => candidate.trim())
-    .find((candidate) => candidate.length > 0);
-  if (!line) return undefined;
+  const first = raw.search(/\S/);
+  if (first === -1) return undefined;
+  const end = raw.indexOf('\n', first);
+  const line = raw.slice(first, Math.min(end === -1 ? raw.length : end, first + TITLE_INPUT_CHARS)).trim();
   let title = line
     .replace(/^(#+\s*|title\s*:\s*)/i, '')
     // emphasis marks go, marks that are part of a word (__init__, snake_case) stay
@@ -124,9 +127,9 @@ export function cleanTitle(raw: string): string | undefined {
     .replace(/\s+/g, ' ')
     .replace(/\p{Cc}|\p{Cf}/gu, '')
     .trim();
-  if (Array.from(title).length > TITLE_MAX_CHARS) {
-    const points = Array.from(title).slice(0, TITLE_MAX_CHARS);
-    const cut = points.join('');
+  const points = Array.from(title);
+  if (points.length > TITLE_MAX_CHARS) {
+    const cut = points.slice(0, TITLE_MAX_CHARS).join('');
     const space = cut.lastIndexOf(' ');
     title = (space > TITLE_MAX_CHARS / 2 ? cut.slice(0, space) : cut).trim();
   }
