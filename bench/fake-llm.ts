@@ -45,10 +45,14 @@ export function saturationScript(chunks: number): FakeScript {
   return { reply: 'abcd'.repeat(chunks), chunkSize: 4, delayMs: 0 };
 }
 
-// Paced replies whose tokens carry the tag the client put in its message (the last user turn).
+// Paced replies whose tokens carry the tag the client put in its message (the last user turn). As a
+// vendor does, a reply stops at the request's max_completion_tokens (or max_tokens), one chunk here
+// standing for one token: a session's title asks for 24 (until session 20 the fake gave it the 40 of
+// a reply, 600 characters for chatbox to parse and clean where a vendor sends a few words).
 export function pacedScript(chunks: number, delayMs: number): FakeScript {
   return {
-    reply: (request: RecordedRequest) => tokens(lastUserText(request), chunks).join(''),
+    reply: (request: RecordedRequest) =>
+      tokens(lastUserText(request), Math.min(chunks, tokenLimit(request))).join(''),
     chunkSize: tokenWidth(TAG_WIDTH),
     delayMs,
   };
@@ -73,6 +77,11 @@ export function tokenIndex(token: string): number {
 
 function tokenWidth(tagWidth: number): number {
   return tagWidth + 1 + TOKEN_INDEX_WIDTH + 1;
+}
+
+function tokenLimit(request: RecordedRequest): number {
+  const limit = request.body.max_completion_tokens ?? request.body.max_tokens;
+  return typeof limit === 'number' && limit > 0 ? limit : Number.POSITIVE_INFINITY;
 }
 
 function lastUserText(request: RecordedRequest): string {
