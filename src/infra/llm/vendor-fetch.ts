@@ -6,7 +6,8 @@ import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 // every request. Through the OpenAI SDK, against the tests' fake vendor in another process, a title
 // (one completion) cost 0.37–0.61 ms of CPU with Node's fetch and 0.22–0.39 ms with this, a reply of
 // 40 paced chunks 1.19–1.38 and 0.86–1.08 ms (bench/vendor-fetch-cpu.ts, three rounds; end to end in
-// bench/README.md, "Session 19"). Every turn makes one such request, a new session's first two.
+// bench/README.md, "Session 19"; those numbers were undici's `request`, this is a step leaner, see
+// ResponseHandler). Every turn makes one such request, a new session's first two.
 //
 // What it covers is what the SDKs send: a string URL, a method, headers, and a body that is a string
 // or bytes. Anything else (a Request object, a form, a stream, a Blob) goes to Node's fetch, as it
