@@ -3,6 +3,7 @@ import {
   DEFAULT_SESSION_NAME,
   durationAsOf,
   isRestorable,
+  NAME_INPUT_CHARS,
   nameFromFirstMessage,
   needsTouch,
 } from './session-rules';
@@ -107,6 +108,24 @@ describe('nameFromFirstMessage', () => {
         expect(nameFromFirstMessage(content)).toBe(content);
       }),
     );
+  });
+
+  it("should read only a long message's beginning, past its code blocks", () => {
+    // a closing mark far past the words the name takes changes nothing (read whole, it would pair
+    // with the opening one); unpaired marks cost the emphasis pattern time quadratic in what it reads
+    const long = `**${'word '.repeat(NAME_INPUT_CHARS / 4)}`;
+    expect(nameFromFirstMessage(`${long}**`)).toBe(nameFromFirstMessage(long));
+    expect(nameFromFirstMessage('*a '.repeat(10_000))).toBe(
+      nameFromFirstMessage('*a '.repeat(NAME_INPUT_CHARS / 3)),
+    );
+    // code blocks go first, whatever their length; leading blanks do not use up the bound
+    expect(nameFromFirstMessage(`\`\`\`\n${'x'.repeat(5_000)}\n\`\`\`\nDeploy to staging`)).toBe(
+      'Deploy to staging',
+    );
+    expect(nameFromFirstMessage(`${' '.repeat(1_000)}Deploy to staging`)).toBe('Deploy to staging');
+    // a cut through a pair of UTF-16 units leaves no half of it
+    const astral = nameFromFirstMessage(`a${' '.repeat(NAME_INPUT_CHARS - 2)}😀😀😀`);
+    expect(astral).not.toMatch(/[\uD800-\uDFFF](?![\uDC00-\uDFFF])/u);
   });
 
   it('should end with an ellipsis exactly when words were left out', () => {
