@@ -8,6 +8,7 @@ import {
   resolveMimeType,
   sanitizeFileName,
   TextCheck,
+  withoutTrailingDots,
 } from './file-rules';
 
 const ALLOWED = [
@@ -34,6 +35,23 @@ const anyName = fc.oneof(
 );
 
 describe('sanitizeFileName', () => {
+  it('should cut a hostile run of dots to the bound and keep the extension', () => {
+    // the part header of a multipart upload holds a name of up to 16 KiB
+    expect(sanitizeFileName(`a${'.'.repeat(16_000)}x`)).toBe(`a${'.'.repeat(MAX_NAME_CHARS - 3)}.x`);
+    expect(sanitizeFileName(`report${' .'.repeat(8_000)}`)).toBe('report');
+    expect(sanitizeFileName(`${'. '.repeat(8_000)}`)).toBe('file');
+  });
+
+  it('should trim trailing spaces and dots as the pattern /[\\s.]+$/ does, when given any name', () => {
+    const unit = fc.constantFrom('.', ' ', '\t', '\u3000', '\u2028', 'a', 'é', '😀');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 60 }), (raw) => {
+        expect(withoutTrailingDots(raw)).toBe(raw.replace(/[\s.]+$/, ''));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('should return a safe non-empty name when given any string', () => {
     fc.assert(
       fc.property(anyName, (raw) => {

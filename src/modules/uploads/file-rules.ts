@@ -129,7 +129,7 @@ export function sanitizeFileName(raw: string | undefined): string {
   name = name.split(/[\\/]/).pop() ?? '';
   name = name.replace(INVISIBLE, '').replace(/[<>:"|?*]/g, '_');
   name = name.replace(/\s+/g, ' ');
-  name = name.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+  name = withoutTrailingDots(name.replace(/^[\s.]+/, ''));
   if (RESERVED.test(name)) name = `_${name}`;
   const characters = [...name];
   if (characters.length > MAX_NAME_CHARS) {
@@ -137,9 +137,18 @@ export function sanitizeFileName(raw: string | undefined): string {
     const extension = dot > 0 ? [...name.slice(dot)] : [];
     const keep = extension.length > 0 && extension.length <= 16 ? extension : [];
     name = [...characters.slice(0, MAX_NAME_CHARS - keep.length), ...keep].join('');
-    name = name.replace(/[\s.]+$/, '');
+    name = withoutTrailingDots(name);
   }
   return name.length > 0 ? name : 'file';
+}
+
+// Trailing spaces and dots off, in one pass from the end: the pattern /[\s.]+$/ tries every start
+// in a run of dots that does not end the name, and "a" + 16,000 dots + "x" (a multipart part's
+// header holds 16 KiB) held the event loop 190 ms.
+export function withoutTrailingDots(name: string): string {
+  let end = name.length;
+  while (end > 0 && (name[end - 1] === '.' || /\s/.test(name[end - 1]))) end--;
+  return name.slice(0, end);
 }
 
 // The sanitised name with an extension that matches the stored type ("photo.pdf" holding a PNG
