@@ -4,6 +4,7 @@ import { fetchGeneratedFile } from '../../infra/llm/file-fetcher';
 import { LlmEvents } from '../llm/llm-events';
 import type { ModelEntry } from '../llm/llm.registry';
 import { imageUrlsIn } from '../llm/reply-images';
+import { linkWords } from '../../common/markdown-links';
 
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 15_000;
@@ -172,9 +173,7 @@ function trustedHosts(entry: ModelEntry): Set<string> {
 
 // Speech of the reply text: markdown images and links read as their words, capped at the API limit.
 export function speechText(text: string): string {
-  const plain = text
-    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+  const plain = linkWords(text)
     .replace(/[*_`#>]+/g, '')
     .trim();
   if (plain.length <= SPEECH_MAX_CHARS) return plain;

@@ -1,4 +1,6 @@
 // Pure rules about sessions, kept apart so they can be property-tested.
+import { linkWords } from '../../common/markdown-links';
+
 const NAME_MAX_CHARS = 48;
 const NAME_MAX_WORDS = 7;
 export const NAME_INPUT_CHARS = NAME_MAX_CHARS * 20;
@@ -73,10 +75,8 @@ export function nameFromFirstMessage(content: string): string {
   // a pair of UTF-16 units the cut split
   if (/[\uD800-\uDBFF]$/.test(text)) text = text.slice(0, -1);
   const words = withoutEmphasis(
-    text
-      // headings, quotes and list marks at the start of a line; links keep their text
-      .replace(/^[ \t]*(?:#{1,6}|>+|[-*+]|\d+\.)[ \t]+/gm, '')
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1'),
+    // headings, quotes and list marks at the start of a line; links keep their text
+    linkWords(text.replace(/^[ \t]*(?:#{1,6}|>+|[-*+]|\d+\.)[ \t]+/gm, '')),
   )
     .split(/\s+/)
     .filter((word) => word.length > 0);
