@@ -119,7 +119,9 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   // the client drops such a change and does not count it for its change mark)
   changesBeforeMessage: number;
   pageReads: number;
-  pageReadsFailed: number;
+  // attempts to read a room's newest state over REST (its change log, or its pages when the log
+  // cannot answer) that failed and were tried again: an instance killed or the store away meanwhile
+  newestReadsFailed: number;
   // error frames the senders and churners got, by code (the store or Redis away, rate limits), and
   // sockets that closed (`closed`, not counting the test's own cuts) or stayed silent for 10 s
   // (`timeout:<what was awaited>`) before the answer: each of those was tried again
@@ -275,7 +277,7 @@ export class RoomChaos {
     changeFallbacks: 0,
     changesBeforeMessage: 0,
     pageReads: 0,
-    pageReadsFailed: 0,
+    newestReadsFailed: 0,
     ...noRemovals(),
     ...noMutes(),
     errors: {},
@@ -891,7 +893,7 @@ export class RoomChaos {
         if (log.head !== undefined) member.store.thread(roomId).changes.restart(log.head);
         return;
       } catch (error) {
-        this.counts.pageReadsFailed++;
+        this.counts.newestReadsFailed++;
         if (String(error).includes('status 403') || socket.readyState !== WebSocket.OPEN) return;
         await sleep(300);
       } finally {
