@@ -16,6 +16,8 @@ describe('cleanTitle', () => {
     expect(cleanTitle('Title: **Baking Sourdough Bread**')).toBe('Baking Sourdough Bread');
     expect(cleanTitle('\n\n  « Recette de crêpes »  \nmore text')).toBe('Recette de crêpes');
     expect(cleanTitle('## 東京旅行の計画。')).toBe('東京旅行の計画');
+    // the same emphasis rule as a session's name from its first message, strike-through included
+    expect(cleanTitle('~~Draft~~ budget for __Q3__')).toBe('Draft budget for Q3');
   });
 
   it('should return undefined when nothing usable is left', () => {

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConcurrencyLimit } from '../../common/concurrency-limit';
 import { isAbort } from '../../infra/llm/llm-provider';
 import { LlmRegistry } from './llm.registry';
+import { withoutEmphasis } from '../../common/markdown-text';
 
 const TITLE_TIMEOUT_MS = 10_000;
 const TITLE_MAX_TOKENS = 24;
@@ -111,17 +112,15 @@ function excerpt(text: string): string {
 // Model output → a one-line title: first non-empty line, no "Title:" label, quotes, markdown or
 // trailing punctuation, at most TITLE_MAX_CHARS (cut at a word). Undefined when nothing is left.
 // Only the first TITLE_INPUT_CHARS of that line are read, whatever the vendor sent (a model or a
-// proxy that ignores max_tokens): the emphasis pattern below is quadratic in its input, and a
+// proxy that ignores max_tokens): the emphasis pattern is quadratic in its input, and a
 // 48,000-character line held the event loop for 0.9 s.
 export function cleanTitle(raw: string): string | undefined {
   const first = raw.search(/\S/);
   if (first === -1) return undefined;
   const end = raw.indexOf('\n', first);
   const line = raw.slice(first, Math.min(end === -1 ? raw.length : end, first + TITLE_INPUT_CHARS)).trim();
-  let title = line
-    .replace(/^(#+\s*|title\s*:\s*)/i, '')
-    // emphasis marks go, marks that are part of a word (__init__, snake_case) stay
-    .replace(/(?<![\w*`])(\*\*|__|\*|_|`)(?=\S)([^]*?\S)\1(?![\w*`])/g, '$2')
+  // emphasis marks go, marks that are part of a word (__init__, snake_case) stay
+  let title = withoutEmphasis(line.replace(/^(#+\s*|title\s*:\s*)/i, ''))
     .replace(/^["'“”‘’«»「」\s]+|["'“”‘’«»「」\s]+$/g, '')
     .replace(/[.。!！?？:：;；,，\s]+$/u, '')
     .replace(/\s+/g, ' ')

@@ -4,7 +4,7 @@ import { fetchGeneratedFile } from '../../infra/llm/file-fetcher';
 import { LlmEvents } from '../llm/llm-events';
 import type { ModelEntry } from '../llm/llm.registry';
 import { imageUrlsIn } from '../llm/reply-images';
-import { linkWords } from '../../common/markdown-links';
+import { linkWords } from '../../common/markdown-text';
 
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 15_000;

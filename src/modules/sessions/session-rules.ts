@@ -1,5 +1,5 @@
 // Pure rules about sessions, kept apart so they can be property-tested.
-import { linkWords } from '../../common/markdown-links';
+import { linkWords, withoutEmphasis } from '../../common/markdown-text';
 
 const NAME_MAX_CHARS = 48;
 const NAME_MAX_WORDS = 7;
@@ -53,12 +53,6 @@ export function openTurnAfter(message: { type: string; sender: string; content?:
   if (message.type === 'user_message' || message.type === 'voice_message') return seq;
   if (message.type === 'file_upload' && message.content) return seq;
   return undefined;
-}
-
-// Markdown emphasis around text (**x**, __x__, *x*, _x_, `x`, ~~x~~): the marks go, the text stays.
-// A mark that pairs with nothing is text (`__xss`, `snake_case`) and is kept.
-export function withoutEmphasis(text: string): string {
-  return text.replace(/(?<![\w*~`])(\*\*|__|~~|\*|_|`)(?=\S)([^]*?\S)\1(?![\w*~`])/g, '$2');
 }
 
 // An instant name from the first message: its first words, without markdown syntax or line breaks

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { linkWords } from './markdown-links';
+import { linkWords, withoutEmphasis } from './markdown-text';
 
 describe('linkWords', () => {
   it('should read links and images as their words', () => {
@@ -34,5 +34,15 @@ describe('linkWords', () => {
         expect(linkWords(noTarget)).toBe(noTarget);
       }),
     );
+  });
+});
+
+describe('withoutEmphasis', () => {
+  it('should drop paired marks and keep marks that pair with nothing or sit inside words', () => {
+    expect(withoutEmphasis('**bold** __strong__ *it* _em_ `code` ~~gone~~')).toBe(
+      'bold strong it em code gone',
+    );
+    for (const text of ['__xss attempt', 'snake_case and more', '2*3*4'])
+      expect(withoutEmphasis(text)).toBe(text);
   });
 });
