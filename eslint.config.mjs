@@ -4,14 +4,7 @@ import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
-    ignores: [
-      'dist/**',
-      'client/dist/**',
-      'coverage/**',
-      '.tools/**',
-      '.data/**',
-      'node_modules/**',
-    ],
+    ignores: ['dist/**', 'client/dist/**', 'coverage/**', '.tools/**', '.data/**', 'node_modules/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -21,7 +14,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': ['error', { allow: ['warn', 'error'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'class-validator',
+              importNames: ['IsOptional'],
+              message:
+                'IsOptional() lets null through too: use Optional() or OptionalOrNull() from src/common/http/optional-field.',
+            },
+          ],
+        },
+      ],
     },
   },
+  { files: ['src/common/http/optional-field.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'], rules: { 'no-console': 'off' } },
 );

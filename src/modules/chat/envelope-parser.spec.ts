@@ -7,6 +7,7 @@ import { validateSync } from 'class-validator';
 import { ClientEnvelopeDto } from './dto/client-envelope.dto';
 import {
   acceptedFrameBytes,
+  envelopeRulesCompiled,
   invalidField,
   parseClientFrame,
   validateEnvelope,
@@ -247,6 +248,10 @@ describe('parseClientFrame', () => {
 });
 
 describe('validateEnvelope', () => {
+  it('should check every frame with the compiled rules (the DTO uses only decorators they know)', () => {
+    expect(envelopeRulesCompiled).toBe(true);
+  });
+
   it('should never throw and return a known type or a known error code when given anything', () => {
     fc.assert(
       fc.property(fc.anything(), (value) => {

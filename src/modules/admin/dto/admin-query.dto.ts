@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsString, Max, MaxLength, Min } from 'class-validator';
 import { DomainException } from '../../../common/errors/domain.exception';
 import { ErrorCode } from '../../../common/errors/error-code';
+import { Optional } from '../../../common/http/optional-field';
 
 export const SESSION_SORTS = ['start_time', 'duration', 'user_id', 'last_activity'] as const;
 export type SessionSort = (typeof SESSION_SORTS)[number];
@@ -12,48 +13,48 @@ export const MAX_PAGE_SIZE = 100;
 // GET /chat/admin/sessions query (CONTRACT §3), validated by the global ValidationPipe.
 export class AdminSessionsQueryDto {
   @ApiPropertyOptional({ maxLength: 256 })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(256)
   user_id?: string;
   @ApiPropertyOptional({ enum: ['active', 'ended'] })
-  @IsOptional()
+  @Optional()
   @IsIn(['active', 'ended'])
   status?: 'active' | 'ended';
-  @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
-  @ApiPropertyOptional({ enum: BOOLEANS }) @IsOptional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
+  @ApiPropertyOptional({ enum: BOOLEANS }) @Optional() @IsIn(BOOLEANS) admin_assisted?: 'true' | 'false';
+  @ApiPropertyOptional({ enum: BOOLEANS }) @Optional() @IsIn(BOOLEANS) help_requested?: 'true' | 'false';
   @ApiPropertyOptional({
     enum: ['negative', 'positive'],
     description: 'sessions with at least one reply rated down (negative) or up (positive)',
   })
-  @IsOptional()
+  @Optional()
   @IsIn(['negative', 'positive'])
   feedback?: 'negative' | 'positive';
   @ApiPropertyOptional({ format: 'date-time', description: 'start of the period' })
-  @IsOptional()
+  @Optional()
   @IsISO8601({ strict: true })
   from?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'end of the period' })
-  @IsOptional()
+  @Optional()
   @IsISO8601({ strict: true })
   to?: string;
   @ApiPropertyOptional({ enum: SESSION_SORTS, default: 'start_time' })
-  @IsOptional()
+  @Optional()
   @IsIn(SESSION_SORTS)
   sort?: SessionSort;
   @ApiPropertyOptional({ enum: ['asc', 'desc'], default: 'desc' })
-  @IsOptional()
+  @Optional()
   @IsIn(['asc', 'desc'])
   order?: 'asc' | 'desc';
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   @Max(1_000_000)
   page?: number;
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
@@ -64,11 +65,11 @@ export class AdminSessionsQueryDto {
 // GET /chat/admin/metrics query: the period, by default the last 30 days.
 export class AdminMetricsQueryDto {
   @ApiPropertyOptional({ format: 'date-time', description: 'default: 30 days before `to`' })
-  @IsOptional()
+  @Optional()
   @IsISO8601({ strict: true })
   from?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'default: now' })
-  @IsOptional()
+  @Optional()
   @IsISO8601({ strict: true })
   to?: string;
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsString, Length, Matches } from 'class-validator';
+import { Optional } from '../../../common/http/optional-field';
 
 const SHORTCUT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const SHORTCUT_MESSAGE = 'shortcut must be 1-32 lower-case letters, digits, "_" or "-"';
@@ -18,17 +19,17 @@ export class CreateCannedResponseDto {
 // PATCH /chat/admin/canned-responses/:id
 export class UpdateCannedResponseDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 100)
   title?: string;
   @ApiPropertyOptional({ minLength: 1, maxLength: 4000 })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 4000)
   text?: string;
   @ApiPropertyOptional(SHORTCUT_DOC)
-  @IsOptional()
+  @Optional()
   @IsString()
   @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE })
   shortcut?: string;

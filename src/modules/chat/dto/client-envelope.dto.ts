@@ -1,6 +1,7 @@
-import { IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsString, MaxLength, Min } from 'class-validator';
 
 import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from '../../../protocol/frames';
+import { Optional } from '../../../common/http/optional-field';
 
 export { CLIENT_MESSAGE_TYPES, type ClientMessageType };
 
@@ -10,18 +11,18 @@ export class ClientEnvelopeDto {
   @IsIn(CLIENT_MESSAGE_TYPES)
   type!: ClientMessageType;
 
-  @IsOptional() @IsString() @MaxLength(64) session_id?: string;
-  @IsOptional() @IsString() @MaxLength(128) id?: string;
-  @IsOptional() @IsString() @MaxLength(128) client_id?: string;
+  @Optional() @IsString() @MaxLength(64) session_id?: string;
+  @Optional() @IsString() @MaxLength(128) id?: string;
+  @Optional() @IsString() @MaxLength(128) client_id?: string;
   // the length bound per type is checked after validation (it is a setting)
-  @IsOptional() @IsString() content?: string;
-  @IsOptional() @IsString() @MaxLength(16) sender?: string;
-  @IsOptional() @IsString() @MaxLength(64) timestamp?: string;
-  @IsOptional() @IsString() @MaxLength(128) model_id?: string;
-  @IsOptional() @IsString() @MaxLength(128) file_id?: string;
-  @IsOptional() @IsString() @MaxLength(2048) file_url?: string;
-  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
-  @IsOptional() @IsObject() error?: Record<string, unknown>;
-  @IsOptional() @IsInt() @Min(0) seq?: number;
-  @IsOptional() @IsInt() @Min(0) last_seq?: number;
+  @Optional() @IsString() content?: string;
+  @Optional() @IsString() @MaxLength(16) sender?: string;
+  @Optional() @IsString() @MaxLength(64) timestamp?: string;
+  @Optional() @IsString() @MaxLength(128) model_id?: string;
+  @Optional() @IsString() @MaxLength(128) file_id?: string;
+  @Optional() @IsString() @MaxLength(2048) file_url?: string;
+  @Optional() @IsObject() metadata?: Record<string, unknown>;
+  @Optional() @IsObject() error?: Record<string, unknown>;
+  @Optional() @IsInt() @Min(0) seq?: number;
+  @Optional() @IsInt() @Min(0) last_seq?: number;
 }

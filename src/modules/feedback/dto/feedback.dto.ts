@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
+import { Optional } from '../../../common/http/optional-field';
 
 export const FEEDBACK_REASON_MAX = 500;
 
@@ -7,7 +8,7 @@ export const FEEDBACK_REASON_MAX = 500;
 export class FeedbackDto {
   @ApiProperty({ enum: ['up', 'down'] }) @IsIn(['up', 'down']) rating!: 'up' | 'down';
   @ApiPropertyOptional({ maxLength: FEEDBACK_REASON_MAX, description: 'stored encrypted' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(FEEDBACK_REASON_MAX)
   reason?: string;
@@ -21,7 +22,7 @@ export class FeedbackResultDto {
 // POST /chat/sessions/:id/csat: the user rates the takeover that just ended
 export class CsatDto {
   @ApiProperty({ type: 'integer', minimum: 1, maximum: 5 }) @IsInt() @Min(1) @Max(5) rating!: number;
-  @ApiPropertyOptional({ maxLength: 1000 }) @IsOptional() @IsString() @MaxLength(1000) comment?: string;
+  @ApiPropertyOptional({ maxLength: 1000 }) @Optional() @IsString() @MaxLength(1000) comment?: string;
 }
 
 export class CsatResultDto {

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsBoolean, IsIn, IsString, Length, Matches } from 'class-validator';
+import { Optional } from '../../../common/http/optional-field';
 
 export const SESSION_NAME_MAX = 120;
 
@@ -10,7 +11,7 @@ export class SessionUpdateDto {
     maxLength: SESSION_NAME_MAX,
     description: 'the new title: printable text, not only spaces (trimmed)',
   })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, SESSION_NAME_MAX)
   // printable text only: no control characters, not only spaces
@@ -19,7 +20,7 @@ export class SessionUpdateDto {
   name?: string;
 
   @ApiPropertyOptional({ description: 'true archives the session, false brings it back' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   archived?: boolean;
 }
@@ -27,7 +28,7 @@ export class SessionUpdateDto {
 // GET /chat/sessions/:id/export
 export class SessionExportDto {
   @ApiPropertyOptional({ enum: ['md', 'json'], default: 'md' })
-  @IsOptional()
+  @Optional()
   @IsIn(['md', 'json'])
   format?: 'md' | 'json';
 }

@@ -6,13 +6,13 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsOptional,
   IsString,
   Max,
   MaxLength,
   Min,
   MinLength,
 } from 'class-validator';
+import { Optional, OptionalOrNull } from '../../../common/http/optional-field';
 
 const USER_ID_MAX = 256;
 
@@ -20,13 +20,13 @@ const USER_ID_MAX = 256;
 export class CreateRoomDto {
   @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @MinLength(1) @MaxLength(100) name!: string;
   @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
-  @ApiPropertyOptional({ maxLength: 500 }) @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
   @ApiPropertyOptional({
     type: [String],
     maxItems: 100,
     description: 'user ids invited at once (each at most 256 characters)',
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(100)
   @IsString({ each: true })
@@ -37,12 +37,12 @@ export class CreateRoomDto {
 // PATCH /api/v1/chat/rooms/:id (room settings)
 export class UpdateRoomDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(100)
   name?: string;
-  @ApiPropertyOptional({ maxLength: 500 }) @IsOptional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
   @ApiPropertyOptional({
     type: String,
     nullable: true,
@@ -50,7 +50,8 @@ export class UpdateRoomDto {
     description:
       'the model `@ai` asks in the room: a configured model id (GET /api/v1/models), `off`, or null for the default model',
   })
-  @IsOptional()
+  // null: back to the default model
+  @OptionalOrNull()
   @IsString()
   @MaxLength(128)
   ai_model?: string | null;
@@ -80,7 +81,7 @@ export class ModerationDto extends UserRefDto {
     maximum: 365 * 86_400,
     description: 'mutes only; default one hour',
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(1)
   @Max(365 * 86_400)
@@ -90,7 +91,7 @@ export class ModerationDto extends UserRefDto {
 // POST /api/v1/chat/rooms/:id/messages/:messageId/report
 export class ReportDto {
   @ApiPropertyOptional({ maxLength: 1000, description: 'stored encrypted' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(1000)
   reason?: string;
@@ -103,7 +104,7 @@ export class HistoryQueryDto {
     minimum: 1,
     description: 'messages before this seq (default: the newest)',
   })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
@@ -114,13 +115,13 @@ export class HistoryQueryDto {
     description:
       'instead of a page: the messages changed (edited, deleted, reactions) after this change number, as they are now (docs/protocol.md, "Change log"); `limit` counts changes (default 100); not with `before`',
   })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(0)
   changed_after?: number;
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
@@ -131,14 +132,14 @@ export class HistoryQueryDto {
 // admin lists
 export class PageQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   @Max(1_000_000)
   page?: number;
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
-  @IsOptional()
+  @Optional()
   @Type(() => Number)
   @IsInt()
   @Min(1)

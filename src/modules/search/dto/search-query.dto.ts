@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsString, Length, IsOptional } from 'class-validator';
+import { IsString, Length } from 'class-validator';
+import { Optional } from '../../../common/http/optional-field';
 
 // GET /chat/search?q= and GET /chat/admin/search?q=&user_id=
 export class SearchQueryDto {
@@ -11,7 +12,7 @@ export class SearchQueryDto {
 
 export class AdminSearchQueryDto extends SearchQueryDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 256, description: "only this user's sessions" })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 256)
   user_id?: string;
