@@ -15,11 +15,13 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'SCANNER_UNAVAILABLE',
 };
 
-// The error answers of a route, each with the one error body (OpenAPI).
-export function ApiErrors(...statuses: number[]): MethodDecorator & ClassDecorator {
+// The error answers of a route, each with the one error body (OpenAPI); a status with a description
+// of its own where the route's meaning differs from the usual one.
+export function ApiErrors(...statuses: (number | [number, string])[]): MethodDecorator & ClassDecorator {
   return applyDecorators(
-    ...statuses.map((status) =>
-      ApiResponse({ status, description: DESCRIPTIONS[status] ?? 'error', type: ErrorBodyDto }),
-    ),
+    ...statuses.map((entry) => {
+      const [status, description] = typeof entry === 'number' ? [entry, DESCRIPTIONS[entry]] : entry;
+      return ApiResponse({ status, description: description ?? 'error', type: ErrorBodyDto });
+    }),
   );
 }

@@ -30,6 +30,7 @@ export class ChatController {
 
   @Get('sessions')
   @ApiOkResponse({ type: [SessionSummaryDto], description: 'own sessions, most recent activity first' })
+  @ApiErrors(400)
   async list(@CurrentPrincipal() principal: Principal, @Query() query: SessionListDto) {
     return (await this.sessions.listForUser(principal.userId, query.archived === 'true')).map(sessionSummary);
   }

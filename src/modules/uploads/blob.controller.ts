@@ -29,7 +29,7 @@ export class BlobController {
     description: 'a byte range',
     content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
   })
-  @ApiErrors(404)
+  @ApiErrors([403, 'FORBIDDEN: the link is not valid or has expired'], 404)
   async blob(
     @Query() query: Record<string, unknown>,
     @Headers('range') range: string | undefined,

@@ -36,7 +36,7 @@ export class UploadsController {
   @ApiConsumes('multipart/form-data')
   @ApiBody({ type: UploadBodyDto })
   @ApiCreatedResponse({ type: UploadViewDto, description: 'stored and scanned clean' })
-  @ApiErrors(413, 415, 422, 429, 503)
+  @ApiErrors([400, 'INVALID_MESSAGE: not multipart/form-data with one part "file"'], 413, 415, 422, 429, 503)
   @HttpCode(201)
   async upload(
     @CurrentPrincipal() principal: Principal,
