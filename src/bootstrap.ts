@@ -27,12 +27,24 @@ export async function createApp(settings: Settings): Promise<INestApplication> {
   );
 }
 
+// the characters of field names and messages a 400 from the validation pipe carries, at most
+export const VALIDATION_MESSAGE_BUDGET = 1_000;
+
 // Logger, pipes, the WebSocket adapter, security headers, request bodies and the static front
 // ends, on an app however it was made (create it with `bodyParser: false`).
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      // a refusal names what is wrong, not every one of thousands of unknown keys (docs/protocol.md,
+      // "Bad input"): Nest's default budget is a million characters
+      maxErrorMessagesLength: VALIDATION_MESSAGE_BUDGET,
+    }),
+  );
   app.useWebSocketAdapter(new ChatWsAdapter(app));
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VALIDATION_MESSAGE_BUDGET } from '../../src/bootstrap';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 
@@ -144,5 +145,21 @@ describe('null in a field that does not take it (e2e)', () => {
     expect((await call('PATCH', `/api/v1/chat/rooms/${room.id}`, owner, { ai_model: null })).status).toBe(
       200,
     );
+  });
+
+  it('should answer a body of thousands of unknown fields with a short refusal', async () => {
+    const owner = userToken(uniqueUser('nulls-many'));
+    const body = Object.fromEntries(
+      Array.from({ length: 1_500 }, (_, index) => [`unknown_${index}_${'k'.repeat(20)}`, index]),
+    );
+    const answer = await call('POST', '/api/v1/chat/rooms', owner, { name: 'Many', kind: 'public', ...body });
+    expect(answer.status).toBe(400);
+    const { error } = JSON.parse(answer.body) as { error: { code: string; message: string } };
+    expect(error.code).toBe('INVALID_MESSAGE');
+    expect(error.message).toContain('unknown_0_');
+    // the first refusals, and a last part that says more were left out (Nest's words); without the
+    // budget, every key with Nest's words about it (~90 KB)
+    expect(error.message.length).toBeLessThan(VALIDATION_MESSAGE_BUDGET + 400);
+    expect(JSON.stringify(body).length).toBeGreaterThan(50_000);
   });
 });
