@@ -22,6 +22,7 @@ function validate(text: string): { valid: boolean; errors?: unknown } {
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
 interface Operation {
+  parameters?: { in?: string }[];
   requestBody?: { content?: Record<string, { schema?: unknown }> };
   responses?: Record<string, { content?: Record<string, { schema?: unknown }>; headers?: object }>;
 }
