@@ -190,6 +190,24 @@ describe('OpenAPI document', () => {
     expect(missing).toEqual([]);
   });
 
+  it('should close every JSON body to fields its DTO does not declare', () => {
+    const schemas = (document.components?.schemas ?? {}) as Record<
+      string,
+      { additionalProperties?: unknown }
+    >;
+    const open: string[] = [];
+    for (const [path, item] of Object.entries(document.paths))
+      for (const [method, operation] of Object.entries(item as Record<string, Operation>)) {
+        const schema = operation.requestBody?.content?.['application/json']?.schema as
+          { $ref?: string } | undefined;
+        if (!schema) continue;
+        const name = schema.$ref?.split('/').pop();
+        if (name === undefined || schemas[name]?.additionalProperties !== false)
+          open.push(`${method.toUpperCase()} ${path}`);
+      }
+    expect(open).toEqual([]);
+  });
+
   it('should list 403 for a signed link that is not valid', () => {
     expect((document.paths['/chat/blob'].get as Operation).responses?.['403']).toBeDefined();
   });

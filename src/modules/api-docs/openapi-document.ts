@@ -14,7 +14,24 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  return toOpenApi31(SwaggerModule.createDocument(app, config));
+  return closedBodies(toOpenApi31(SwaggerModule.createDocument(app, config)));
+}
+
+// A JSON body with a field its DTO does not declare is refused (the ValidationPipe's
+// forbidNonWhitelisted): the document says so with `additionalProperties: false` on each body's schema.
+export function closedBodies(document: OpenAPIObject): OpenAPIObject {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, Record<string, unknown>>;
+  for (const item of Object.values(document.paths))
+    for (const operation of Object.values(item as Record<string, OperationWithBody>)) {
+      const ref = operation.requestBody?.content?.['application/json']?.schema?.$ref;
+      const schema = ref === undefined ? undefined : schemas[ref.split('/').pop() as string];
+      if (schema?.type === 'object') schema.additionalProperties = false;
+    }
+  return document;
+}
+
+interface OperationWithBody {
+  requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> };
 }
 
 export function toOpenApi31(document: OpenAPIObject): OpenAPIObject {
