@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run fuzz`: the gateway fuzz test at length against the built server on a FerretDB of its own.
+# `npm run fuzz`: the gateway fuzz tests at length (AI chat frames, then room frames on /ws/chat aimed
+# at a real room: half as many) against the built server on a FerretDB of its own.
 # FUZZ_FRAMES (default 100000) hostile frames over 6 sockets; FUZZ_SEED picks another sample.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

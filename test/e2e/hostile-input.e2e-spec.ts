@@ -2,7 +2,10 @@ import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
+import { hostileRoomFrame } from '../fuzz/adversarial';
 import { fuzzServer } from '../fuzz/frame-fuzzer';
+import type { RunningApp } from '../helpers/app';
+import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 const nested = (depth: number, array: boolean): string =>
   array ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
@@ -32,7 +35,11 @@ describe('hostile frames against the server process (e2e)', () => {
 
   beforeAll(async () => {
     server = await startAppProcess(
-      testEnv({ LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]) }),
+      testEnv({
+        LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]),
+        // the room fuzz's frames get past the rate limit to the handlers behind it
+        ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
+      }),
     );
   });
 
@@ -82,6 +89,58 @@ describe('hostile frames against the server process (e2e)', () => {
     await client.nextOfType('connection_status');
     await expectChatWorks(client, 'after-fuzz');
     await client.close();
+    expect(server.output()).not.toContain('Maximum call stack');
+    expect(server.output()).not.toContain('handler_crash');
+  });
+
+  // Room frames on /ws/chat, aimed at a real public room and a real message (each socket a user of
+  // its own: they join it, chat, edit, react, read, open direct messages and ask @ai, with hostile
+  // contents), then the room's stored messages are read back: seqs 1..head, once each.
+  it('should survive FUZZ_FRAMES fuzzed room frames, answer each with at most one error, and keep the room whole', async () => {
+    const app = { httpUrl: `http://127.0.0.1:${server.port}` } as RunningApp;
+    const owner = uniqueUser('fuzz-owner');
+    const ownerToken = userToken(owner);
+    const roomId = await createRoom(app, ownerToken);
+    const first = await roomsSocket(app, ownerToken);
+    await join(first, roomId);
+    const said = await say(first, roomId, 'the message the fuzz aims at', 'aimed');
+    expect(said.type).toBe('ack');
+    const frames = Math.max(1_500, Math.floor(FUZZ_FRAMES / 2));
+    const counts = await fuzzServer({
+      url: () => `ws://127.0.0.1:${server.port}/ws/chat?token=${userToken(uniqueUser('fuzz-room'))}`,
+      total: frames,
+      sockets: 6,
+      seed: Number(process.env.FUZZ_SEED ?? 14),
+      frames: hostileRoomFrame({ roomId, messageId: String(said.message_id), userId: owner }),
+      probe: (id) => JSON.stringify({ type: 'heartbeat', client_id: id }),
+    });
+    console.log(`room fuzz: ${JSON.stringify(counts)}`);
+    expect(server.child.exitCode).toBeNull();
+    expect(counts.sent).toBe(frames);
+    expect(counts.excessErrors).toBe(0);
+    expect(counts.unanswered).toBe(0);
+    expect(counts.errorFrames).toBeGreaterThan(frames / 4);
+    // every message the room stored, newest page first: seqs without a gap or a double
+    const seqs: number[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await api<{ items: RoomFrame[] }>(
+        app,
+        ownerToken,
+        'GET',
+        `/rooms/${roomId}/messages?limit=100${before !== undefined ? `&before=${before}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      if (page.body.items.length === 0) break;
+      seqs.unshift(...page.body.items.map((item) => Number(item.seq)));
+      before = Number(page.body.items[0].seq);
+      if (before <= 1) break;
+    }
+    expect(seqs.length).toBeGreaterThan(1);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, index) => index + 1));
+    // the room and the owner's socket still work
+    expect((await say(first, roomId, 'still here', 'after-fuzz')).type).toBe('ack');
+    await first.close();
     expect(server.output()).not.toContain('Maximum call stack');
     expect(server.output()).not.toContain('handler_crash');
   });

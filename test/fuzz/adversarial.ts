@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { CLIENT_ENVELOPE_FIELDS, CLIENT_MESSAGE_TYPES } from '../../src/protocol/frames';
+import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../../src/protocol/rooms';
 
 // Adversarial frames as an attacker sends them: prototype keys anywhere, deep nesting, huge
 // numbers, wrong types, unicode, nulls, mutated real envelopes. Shared by the unit properties,
@@ -81,3 +82,82 @@ export const hostileFrame: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: deepFrame },
   { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
 );
+
+// What a room fuzz aims at: a public room its sockets may join, a message in it, and a user to open a
+// direct message with.
+export interface RoomTargets {
+  roomId: string;
+  messageId: string;
+  userId: string;
+}
+
+const ROOM_TYPES: readonly string[] = ROOM_CLIENT_TYPES;
+const ROOM_FIELDS: readonly string[] = ROOM_ENVELOPE_FIELDS;
+
+// Room frames as an attacker sends them on /ws/chat: well-formed frames aimed at a real room and a
+// real message with hostile contents (so membership, seq, edits, reactions, reads, direct messages
+// and @ai run on them), real-looking ones with one field hostile, and anything at all.
+export function hostileRoomFrame(targets: RoomTargets): fc.Arbitrary<string> {
+  const roomId = fc.oneof(
+    { weight: 4, arbitrary: fc.constant(targets.roomId) },
+    { weight: 1, arbitrary: fc.constant(`@${targets.userId}`) },
+    { weight: 1, arbitrary: fc.constantFrom('@', '@@', ...NASTY_KEYS) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+  );
+  const messageId = fc.oneof(
+    { weight: 3, arbitrary: fc.constant(targets.messageId) },
+    { weight: 1, arbitrary: fc.constantFrom(...NASTY_KEYS) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+  );
+  const text = fc.oneof(
+    fc.string({ maxLength: 60 }),
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.constantFrom('@ai hello', '👍', '\u0000', ' ', '🏳️‍🌈'.repeat(20), 'x'.repeat(5_000)),
+  );
+  const whole = fc.oneof(fc.integer({ min: 0, max: 1_000 }), fc.constantFrom(0, 2 ** 53 - 1, 2 ** 31));
+  // mostly what the field takes, so most frames get past the parser to the handlers
+  const mostly = <T, U>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) =>
+    fc.oneof({ weight: 6, arbitrary: good }, { weight: 1, arbitrary: bad });
+  const metadata = fc.record(
+    {
+      reply_to: mostly(messageId, fc.integer()),
+      remove: mostly(fc.boolean(), fc.constant('yes')),
+      typing: mostly(fc.boolean(), fc.constant(1)),
+      status: mostly(fc.constantFrom('online', 'away'), fc.constantFrom('offline', 'busy')),
+    },
+    { requiredKeys: [] },
+  );
+  const aimed = fc
+    .record(
+      {
+        type: fc.constantFrom(...ROOM_TYPES),
+        room_id: roomId,
+        message_id: messageId,
+        content: text,
+        seq: whole,
+        last_seq: whole,
+        metadata,
+        client_id: fc.string({ maxLength: 20 }),
+        file_id: mostly(fc.constant(undefined), fc.string({ maxLength: 20 })),
+      },
+      { requiredKeys: ['type', 'room_id', 'message_id', 'content', 'client_id'] },
+    )
+    .map((frame) => JSON.stringify(frame));
+  const mutated = fc
+    .record({
+      type: fc.constantFrom(...ROOM_TYPES),
+      field: fc.oneof(fc.constantFrom(...ROOM_FIELDS), fc.constantFrom(...NASTY_KEYS)),
+      value: adversarialValue,
+      clientId: fc.string({ maxLength: 20 }),
+    })
+    .map(({ type, field, value, clientId }) => {
+      const base = `"type":${JSON.stringify(type)},"room_id":${JSON.stringify(targets.roomId)},"message_id":${JSON.stringify(targets.messageId)},"client_id":${JSON.stringify(clientId)}`;
+      return `{${base},${JSON.stringify(field)}:${value}}`;
+    });
+  return fc.oneof(
+    { weight: 5, arbitrary: aimed },
+    { weight: 3, arbitrary: mutated },
+    { weight: 1, arbitrary: adversarialValue },
+    { weight: 1, arbitrary: deepFrame.map((frame) => frame.replace(/^\{"type":"[^"]*"/, '{"type":"chat"')) },
+  );
+}
