@@ -83,25 +83,13 @@ async function drive(url: string, frames: string[], probe: Probe, counts: FuzzCo
       const answered = new Promise<void>((resolve) => (probeAnswered = resolve));
       socket.send(frames[next++]);
       counts.sent++;
-      if (process.env.FUZZ_DEBUG && counts.sent % 1000 === 0)
-        require('fs').appendFileSync(
-          process.env.FUZZ_DEBUG,
-          `${new Date().toISOString()} sent ${counts.sent}\n`,
-        );
       socket.send(probe(probeId));
       const outcome = await Promise.race([
         answered.then(() => 'answered'),
         closed.then(() => 'closed'),
         delay(5000).then(() => 'late'),
       ]);
-      if (outcome === 'late' && socket.readyState === WebSocket.OPEN) {
-        counts.unanswered++;
-        if (process.env.FUZZ_DEBUG)
-          require('fs').appendFileSync(
-            process.env.FUZZ_DEBUG,
-            `late probe after: ${frames[next - 1].slice(0, 300)}\n`,
-          );
-      }
+      if (outcome === 'late' && socket.readyState === WebSocket.OPEN) counts.unanswered++;
       if (errors > 1) counts.excessErrors++;
     }
     if (socket.readyState !== WebSocket.OPEN) counts.closedByServer++;
