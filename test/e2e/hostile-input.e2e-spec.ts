@@ -81,6 +81,7 @@ describe('hostile frames against the server process (e2e)', () => {
     expect(server.child.exitCode).toBeNull();
     expect(counts.sent).toBe(FUZZ_FRAMES);
     expect(counts.excessErrors).toBe(0);
+    expect(counts.unanswered).toBe(0);
     // most hostile frames are refused; every refusal is an error frame, never a dropped socket
     expect(counts.errorFrames).toBeGreaterThan(FUZZ_FRAMES / 3);
     console.log(`fuzz: ${JSON.stringify(counts)}`);
