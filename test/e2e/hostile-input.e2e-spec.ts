@@ -1,10 +1,10 @@
 import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
-import { uniqueUser, userToken } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
-import { hostileRoomFrame } from '../fuzz/adversarial';
+import { hostileAdminFrame, hostileRoomFrame } from '../fuzz/adversarial';
 import { fuzzServer } from '../fuzz/frame-fuzzer';
-import type { RunningApp } from '../helpers/app';
+import { getJson, type RunningApp, type SessionBody } from '../helpers/app';
 import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 const nested = (depth: number, array: boolean): string =>
@@ -37,8 +37,9 @@ describe('hostile frames against the server process (e2e)', () => {
     server = await startAppProcess(
       testEnv({
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 1 }]),
-        // the room fuzz's frames get past the rate limit to the handlers behind it
+        // the fuzzes' frames get past the rate limits to the handlers behind them
         ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
+        RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
       }),
     );
   });
@@ -143,6 +144,91 @@ describe('hostile frames against the server process (e2e)', () => {
     expect((await say(first, roomId, 'still here', 'after-fuzz')).type).toBe('ack');
     await first.close();
     expect(server.output()).not.toContain('Maximum call stack');
+    expect(server.output()).not.toContain('handler_crash');
+  });
+
+  // Admins' frames aimed at one user's session, from three admins at once (takeovers, releases,
+  // replies, stops, edits, with hostile contents) while the user keeps writing: every message the
+  // user had acked is stored once, and the session's seqs stay 1..n.
+  it('should survive FUZZ_FRAMES fuzzed admin frames aimed at a session while its user writes, and lose nothing acked', async () => {
+    const owner = uniqueUser('fuzz-user');
+    const user = await TestClient.connect(url(owner));
+    const sessionId = String((await user.nextOfType('connection_status')).session_id);
+    const acked = new Set<string>();
+    let writing = true;
+    const writer = (async () => {
+      for (let index = 0; writing; index++) {
+        const clientId = `user-${index}`;
+        user.send({ type: 'user_message', client_id: clientId, content: `message ${index}` });
+        const answer = await user.next(
+          (frame) => frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error'),
+          10_000,
+        );
+        if (answer.type === 'ack') acked.add(clientId);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+    })();
+    const admins = ['Ada', 'Grace', 'Hedy'];
+    const frames = Math.max(1_500, Math.floor(FUZZ_FRAMES / 4));
+    const counts = await fuzzServer({
+      url: (index) =>
+        `ws://127.0.0.1:${server.port}/chat/ws?token=${adminToken(`fuzz-${admins[index % admins.length]}`, admins[index % admins.length])}`,
+      total: frames,
+      sockets: 6,
+      seed: Number(process.env.FUZZ_SEED ?? 15),
+      frames: hostileAdminFrame(sessionId),
+    });
+    writing = false;
+    await writer;
+    console.log(`admin fuzz: ${JSON.stringify(counts)}, user messages acked: ${acked.size}`);
+    expect(server.child.exitCode).toBeNull();
+    expect(counts.sent).toBe(frames);
+    expect(counts.excessErrors).toBe(0);
+    expect(counts.unanswered).toBe(0);
+    expect(acked.size).toBeGreaterThan(5);
+    const stored = await getJson<SessionBody>(
+      `http://127.0.0.1:${server.port}/chat/sessions/${sessionId}`,
+      userToken(owner),
+    );
+    const seqs = stored.messages.map((message) => message.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // the user's own messages (a reply carries the client_id of the message it answers)
+    const mine = stored.messages.filter(
+      (message) => message.type === 'user_message' && message.sender === 'user',
+    );
+    const lost = [...acked].filter((clientId) => !mine.some((message) => message.client_id === clientId));
+    const doubled = mine.length - new Set(mine.map((message) => message.client_id)).size;
+    expect({ lost, doubled }).toEqual({ lost: [], doubled: 0 });
+    // One admin at a time (docs/protocol.md, "Takeover handoff"): in the log a join only after the
+    // last one's leave, an admin's message only from the admin who holds the session, and on the
+    // user's socket no piece of the model's reply between an admin_join and its admin_leave.
+    const wrong: string[] = [];
+    let holder: string | undefined;
+    for (const message of stored.messages) {
+      const name = String(message.metadata?.admin_name);
+      if (message.type === 'admin_join') {
+        if (holder !== undefined)
+          wrong.push(`${message.seq}: ${name} joined while ${holder} held the session`);
+        holder = name;
+      } else if (message.type === 'admin_leave') {
+        if (holder !== name) wrong.push(`${message.seq}: ${name} left while ${holder ?? 'nobody'} held it`);
+        holder = undefined;
+      } else if (message.sender === 'admin' && holder !== name)
+        wrong.push(`${message.seq}: ${name} wrote while ${holder ?? 'nobody'} held the session`);
+    }
+    let assisted: string | undefined;
+    for (const frame of user.frames) {
+      const name = String(frame.metadata?.admin_name);
+      if (frame.type === 'admin_join') assisted = name;
+      else if (frame.type === 'admin_leave' && assisted === name) assisted = undefined;
+      else if (frame.type === 'ai_response' && frame.metadata?.done === false && assisted !== undefined)
+        wrong.push(
+          `the model's delta (reply ${String(frame.id)}, offset ${String(frame.metadata?.offset)}) reached the user while ${assisted} assisted`,
+        );
+    }
+    expect(wrong).toEqual([]);
+    await user.close();
     expect(server.output()).not.toContain('handler_crash');
   });
 });

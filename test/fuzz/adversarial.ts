@@ -161,3 +161,49 @@ export function hostileRoomFrame(targets: RoomTargets): fc.Arbitrary<string> {
     { weight: 1, arbitrary: deepFrame.map((frame) => frame.replace(/^\{"type":"[^"]*"/, '{"type":"chat"')) },
   );
 }
+
+// AI chat frames as a hostile admin sends them, aimed at a real user's session: takeovers and
+// releases from several admins at once, replies, stops, edits and regenerations, with hostile
+// contents and ids (so the lease, the takeover hand-off and the record path run on them).
+export function hostileAdminFrame(sessionId: string): fc.Arbitrary<string> {
+  const text = fc.oneof(
+    fc.string({ maxLength: 60 }),
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.constantFrom(' ', '\u0000', 'x'.repeat(5_000), 'reply from an admin'),
+  );
+  const aimed = fc
+    .record(
+      {
+        type: fc.constantFrom(
+          'admin_join',
+          'admin_join',
+          'admin_leave',
+          'user_message',
+          'user_message',
+          'stop_generation',
+          'typing_indicator',
+          'read',
+          'regenerate',
+          'edit_message',
+          'help_request',
+          'new_session',
+        ),
+        session_id: fc.oneof(
+          { weight: 5, arbitrary: fc.constant(sessionId) },
+          { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+        ),
+        content: text,
+        client_id: fc.string({ maxLength: 20 }),
+        id: fc.string({ maxLength: 20 }),
+        seq: fc.oneof(fc.integer({ min: 0, max: 100 }), fc.constant(2 ** 53 - 1)),
+        metadata: fc.record({ typing: fc.boolean() }, { requiredKeys: [] }),
+      },
+      { requiredKeys: ['type', 'session_id', 'client_id'] },
+    )
+    .map((frame) => JSON.stringify(frame));
+  return fc.oneof(
+    { weight: 6, arbitrary: aimed },
+    { weight: 2, arbitrary: mutatedEnvelope },
+    { weight: 1, arbitrary: adversarialValue },
+  );
+}

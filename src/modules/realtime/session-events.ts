@@ -5,9 +5,11 @@ import { Injectable, Logger } from '@nestjs/common';
 // over the bus and emits them here on each.
 export type SessionEvent =
   // an admin answers from now on: a reply streaming for the session stops
-  | { kind: 'takeover_started'; sessionId: string }
+  | { kind: 'takeover_started'; sessionId: string; epoch?: number }
   // emitted on the one instance that ended the takeover: the AI may answer what is left unanswered
-  | { kind: 'takeover_ended'; sessionId: string };
+  | { kind: 'takeover_ended'; sessionId: string }
+  // emitted on every instance when a takeover ended (before takeover_ended where that is emitted)
+  | { kind: 'takeover_closed'; sessionId: string; epoch?: number };
 
 @Injectable()
 export class SessionEvents {

@@ -51,12 +51,20 @@ export class RecordService {
 
   async record(input: RecordInput): Promise<Recorded> {
     const { sessionId } = input;
+    // before the append reads whether an admin assists: a takeover from now on fences the reply
+    const decidedAt = Date.now();
     const message: NewMessage = { ...input.message, id: randomUUID() };
     // the model is asked while the message is stored, when this instance can tell what it will see;
     // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start")
     const early =
       input.answer && input.owner !== undefined
-        ? this.replies.early({ sessionId, userId: input.owner, clientId: message.client_id, message })
+        ? this.replies.early({
+            sessionId,
+            userId: input.owner,
+            clientId: message.client_id,
+            message,
+            decidedAt,
+          })
         : undefined;
     try {
       // the first message with text names the session in the same write, when this instance knows
@@ -66,14 +74,19 @@ export class RecordService {
         withSession: true,
         nameFrom: input.name ? message.content : undefined,
       });
-      return await this.announce(input, recorded, early);
+      return await this.announce(input, recorded, early, decidedAt);
     } finally {
       // dropped unless the append confirmed it (a failed append, a duplicate, anything thrown)
       early?.cancel();
     }
   }
 
-  private async announce(input: RecordInput, recorded: Recorded, early?: EarlyReply): Promise<Recorded> {
+  private async announce(
+    input: RecordInput,
+    recorded: Recorded,
+    early?: EarlyReply,
+    decidedAt?: number,
+  ): Promise<Recorded> {
     const { sessionId } = input;
     const { message, duplicate, session } = recorded;
     if (input.origin)
@@ -110,6 +123,7 @@ export class RecordService {
         modelId: session.model_id,
         clientId: message.client_id,
         written: session,
+        decidedAt,
       });
     // the first message with text names the session, even after a bare photo (not only message 1):
     // named by the append itself, or else named after the reply is asked for (a store write the

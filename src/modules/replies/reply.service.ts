@@ -27,6 +27,9 @@ export interface Generation {
   finish: () => void;
   // frames of a reply started early, held until its message is confirmed stored (then sent)
   held?: EphemeralFrame[];
+  // when the caller read the session as unassisted (before its store reads): a takeover seen on
+  // this instance since then fences the reply off (docs/protocol.md, "Takeover handoff")
+  decidedAt: number;
 }
 
 // A reply started before its message was stored (docs/protocol.md, "Early start"): `confirm` with
@@ -47,12 +50,20 @@ export interface ReplyRequest {
   written?: WrittenSession;
   // regenerating: the reply group this reply is another alternative of
   alternativeOf?: string;
+  // when the caller began to decide that the model answers (Date.now() before it read the session):
+  // a takeover started on this instance since then stops the reply before anything of it is shown
+  decidedAt?: number;
 }
 
 interface EarlyStart {
   generation: Generation;
   decided: Promise<boolean>;
 }
+
+// takeover fences kept: past this many, those older than FENCE_KEPT_MS (no reply decides that long) go
+const FENCES_KEPT = 10_000;
+const FENCE_KEPT_MS = 60 * 60 * 1000;
+const FENCE_OPEN_MS = 30_000;
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
 // independent of sockets: if every device drops, the reply is still stored and replayed later.
@@ -66,6 +77,9 @@ export class ReplyService {
   private readonly pending = new Map<string, { count: number; release: () => void }>();
   // ends the titles still being asked for when the server stops
   private readonly closing = new AbortController();
+  // the session's latest takeover as this instance heard of it (TakeoverAnswers): when it started,
+  // and when it ended
+  private readonly fences = new Map<string, { epoch?: number; startedAt: number; endedAt?: number }>();
 
   constructor(
     private readonly sessions: SessionsService,
@@ -103,6 +117,7 @@ export class ReplyService {
     userId: string;
     clientId?: string;
     message: NewMessage;
+    decidedAt?: number;
   }): EarlyReply | undefined {
     const { sessionId } = input;
     const snapshot = this.sessions.snapshot(sessionId);
@@ -118,7 +133,7 @@ export class ReplyService {
     };
     let decide!: (go: boolean) => void;
     const decided = new Promise<boolean>((resolve) => (decide = resolve));
-    const generation = this.newGeneration(sessionId, snapshot.model_id, input.clientId);
+    const generation = this.newGeneration(sessionId, snapshot.model_id, input.clientId, input.decidedAt);
     generation.held = [];
     let settled = false;
     const drop = (): void => {
@@ -182,6 +197,44 @@ export class ReplyService {
     });
   }
 
+  // An admin took the session over (on this instance or another): the reply in flight stops, and
+  // every reply decided before now stops at its next frame, before any more of it reaches a device:
+  // one requested while the takeover was being claimed (a turn left unanswered by the admin before,
+  // a message stored just before the claim) or whose frames were already on their way.
+  takeoverStarted(sessionId: string, epoch?: number, now = Date.now()): void {
+    if (this.fences.size >= FENCES_KEPT)
+      for (const [id, fence] of this.fences)
+        if (now - fence.startedAt > FENCE_KEPT_MS) this.fences.delete(id);
+    const fence = this.fences.get(sessionId);
+    // a copy of this takeover's start (the bus hands an instance its own events too) moves nothing
+    if (!(fence && epoch !== undefined && fence.epoch === epoch))
+      this.fences.set(sessionId, { epoch, startedAt: now });
+    this.stop(sessionId, 'stopped');
+  }
+
+  // the end of that takeover: a late copy of an earlier one's end leaves a newer one on
+  takeoverClosed(sessionId: string, epoch?: number, now = Date.now()): void {
+    const fence = this.fences.get(sessionId);
+    if (
+      fence &&
+      fence.endedAt === undefined &&
+      (epoch === undefined || fence.epoch === undefined || fence.epoch <= epoch)
+    )
+      fence.endedAt = now;
+  }
+
+  // Whether the reply may no longer show: it was decided before the session's latest takeover
+  // started, or the takeover is on (a store write under the session lock makes it visible to appends
+  // a little later: a message stored meanwhile was read as unassisted). The second rule lasts
+  // FENCE_OPEN_MS at most, in case the takeover's end never reaches this instance (Redis away): a
+  // takeover's start is visible to every append long before.
+  private fenced(generation: Generation, now = Date.now()): boolean {
+    const fence = this.fences.get(generation.sessionId);
+    if (!fence) return false;
+    if (fence.startedAt >= generation.decidedAt) return true;
+    return fence.endedAt === undefined && now - fence.startedAt < FENCE_OPEN_MS;
+  }
+
   stop(sessionId: string, reason: StopReason = 'stopped'): boolean {
     const generation = this.running.get(sessionId);
     if (!generation) return false;
@@ -201,13 +254,19 @@ export class ReplyService {
     await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
-  private newGeneration(sessionId: string, modelId: string, clientId?: string): Generation {
+  private newGeneration(
+    sessionId: string,
+    modelId: string,
+    clientId?: string,
+    decidedAt = Date.now(),
+  ): Generation {
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
       replyId: randomUUID(),
       clientId,
       modelId,
+      decidedAt,
       text: '',
       controller: new AbortController(),
       done: new Promise<void>((resolve) => (finish = resolve)),
@@ -221,6 +280,11 @@ export class ReplyService {
     this.running.set(generation.sessionId, generation);
     const held = generation.held ?? [];
     generation.held = undefined;
+    // a takeover came while it waited for its message: none of it is shown, none of it is stored
+    if (this.cut(generation)) {
+      generation.text = '';
+      return;
+    }
     for (const frame of held) this.hub.ephemeral(generation.sessionId, frame);
   }
 
@@ -230,13 +294,22 @@ export class ReplyService {
     else this.hub.ephemeral(generation.sessionId, frame);
   }
 
+  // Whether the reply ends here: stopped already, or fenced off by a takeover (and stopped now). A
+  // piece of text read from the vendor after that reaches no device and is not stored: the reply
+  // stored is what the devices were shown.
+  private cut(generation: Generation): boolean {
+    const signal = generation.controller.signal;
+    if (!signal.aborted && this.fenced(generation)) generation.controller.abort('takeover');
+    return signal.aborted;
+  }
+
   // One reply: prompt assembly (ReplyPrompt), the streaming loop (stream), storage (ReplyRecorder).
   private async generate(input: ReplyRequest, early?: EarlyStart): Promise<void> {
     const { sessionId, userId, clientId } = input;
     // a model removed from the settings since the session chose it: answer with the default
     const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
     const entry = this.registry.entry(modelId);
-    const generation = early?.generation ?? this.newGeneration(sessionId, modelId, clientId);
+    const generation = early?.generation ?? this.newGeneration(sessionId, modelId, clientId, input.decidedAt);
     try {
       const assembled = await this.prompt.assemble({ ...input, modelId, exact: early !== undefined }, entry);
       if (!early) this.show(generation);
@@ -333,6 +406,7 @@ export class ReplyService {
       { userId, sessionId },
       {
         onDelta: (text, offset) => {
+          if (this.cut(generation)) return;
           generation.text += text;
           this.emit(generation, {
             type: 'ai_response',

@@ -17,12 +17,15 @@ export class TakeoverAnswers implements OnModuleInit {
 
   onModuleInit(): void {
     this.events.on((event) => {
-      if (event.kind === 'takeover_started') this.replies.stop(event.sessionId, 'stopped');
+      if (event.kind === 'takeover_started') this.replies.takeoverStarted(event.sessionId, event.epoch);
+      else if (event.kind === 'takeover_closed') this.replies.takeoverClosed(event.sessionId, event.epoch);
       else return this.answerPending(event.sessionId);
     });
   }
 
   private async answerPending(sessionId: string): Promise<void> {
+    // a takeover claimed while the session is read fences this answer off (ReplyService)
+    const decidedAt = Date.now();
     const session = await this.sessions.getAny(sessionId);
     if (!session?.is_active || session.assisting_admin_id) return;
     const pending = unansweredUserTurn(await this.sessions.messagesAfter(sessionId, session.user_id, 0));
@@ -32,6 +35,7 @@ export class TakeoverAnswers implements OnModuleInit {
       userId: session.user_id,
       modelId: session.model_id,
       clientId: pending.client_id,
+      decidedAt,
     });
   }
 }

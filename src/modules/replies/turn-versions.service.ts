@@ -27,6 +27,8 @@ export class TurnVersionsService {
   ) {}
 
   async regenerate(connection: Connection, message: ClientMessageOf<'regenerate'>): Promise<void> {
+    // before the session is read: a takeover from then on fences the new reply off (ReplyService)
+    const decidedAt = Date.now();
     const { sessionId, session, current } = await this.read(connection);
     if (session.assisting_admin_id)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'A person is answering this conversation.');
@@ -49,6 +51,7 @@ export class TurnVersionsService {
       modelId,
       clientId: message.client_id,
       alternativeOf: replyGroup(last),
+      decidedAt,
     });
     // counted when requested (acked), whether or not the new reply completes
     this.metrics.regenerations.inc({ model: modelId });

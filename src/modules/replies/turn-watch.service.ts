@@ -63,6 +63,8 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
 
   // Answers the session's open turn if nobody is answering it; stops watching once it is answered.
   async check(sessionId: string, userId: string, now = Date.now()): Promise<void> {
+    // before the session is read: a takeover from then on fences the answer off (ReplyService)
+    const started = Date.now();
     if (this.replies.answering(sessionId)) return;
     const session = await this.sessions.getOwned(sessionId, userId);
     if (!session?.is_active || session.assisting_admin_id || session.open_turn_seq === null) {
@@ -81,6 +83,12 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
       { session_id: sessionId, user_id: userId, event: 'turn_resumed' },
       'answering an orphaned turn',
     );
-    this.replies.request({ sessionId, userId, modelId: session.model_id, clientId: turn.client_id });
+    this.replies.request({
+      sessionId,
+      userId,
+      modelId: session.model_id,
+      clientId: turn.client_id,
+      decidedAt: started,
+    });
   }
 }

@@ -18,7 +18,10 @@ import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
 
-type TakeoverEvent = { kind: 'started'; session: string } | { kind: 'ended'; session: string };
+// `epoch`: which takeover of the session (a late copy of an earlier one's end ends nothing newer).
+// 'ended': admin sockets let go of the session; 'closed': its admin_leave is logged, so a reply of the
+// model may show again (docs/protocol.md, "Takeover handoff").
+type TakeoverEvent = { kind: 'started' | 'ended' | 'closed'; session: string; epoch?: number };
 
 // An admin socket on this instance moved to a session its admin took over.
 export interface Binding {
@@ -67,8 +70,12 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       'takeover started',
     );
     // a reply streaming on any instance stops: the admin answers from here on
-    this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId });
-    this.bus.publish(TOPIC, { kind: 'started', session: claim.sessionId } satisfies TakeoverEvent);
+    this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId, epoch: claim.epoch });
+    this.bus.publish(TOPIC, {
+      kind: 'started',
+      session: claim.sessionId,
+      epoch: claim.epoch,
+    } satisfies TakeoverEvent);
     const responseMs = helpRequestedAt
       ? Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime())
       : undefined;
@@ -85,7 +92,6 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   async finish(claim: Claim, reason: 'released' | 'lapsed'): Promise<void> {
     const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
-    await this.repository.close(claim, end);
     await this.sessions.mirrorTakeoverEnd(claim, end);
     this.metrics?.takeovers.inc({ event: 'ended', reason });
     this.logger.log(
@@ -99,8 +105,24 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       'takeover ended',
     );
     this.unbindSession(claim.sessionId);
-    this.bus.publish(TOPIC, { kind: 'ended', session: claim.sessionId } satisfies TakeoverEvent);
+    this.bus.publish(TOPIC, {
+      kind: 'ended',
+      session: claim.sessionId,
+      epoch: claim.epoch,
+    } satisfies TakeoverEvent);
     await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
+    // closed once its admin_leave is logged: a claim of the session waits for that (TakeoverService),
+    // so the next admin_join follows this admin_leave in the log
+    await this.repository.close(claim, end);
+    // only now may the model's replies show again: a message the user sent once the session was
+    // unassisted in the store but before admin_leave was logged is answered after it (a reply to it
+    // that began meanwhile is cut off before its first piece and answered again below)
+    this.events.emit({ kind: 'takeover_closed', sessionId: claim.sessionId, epoch: claim.epoch });
+    this.bus.publish(TOPIC, {
+      kind: 'closed',
+      session: claim.sessionId,
+      epoch: claim.epoch,
+    } satisfies TakeoverEvent);
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
     this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
@@ -169,8 +191,10 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   }
 
   private onEvent(event: TakeoverEvent): void {
-    if (event.kind === 'started') this.events.emit({ kind: 'takeover_started', sessionId: event.session });
-    else this.unbindSession(event.session);
+    if (event.kind === 'started')
+      this.events.emit({ kind: 'takeover_started', sessionId: event.session, epoch: event.epoch });
+    else if (event.kind === 'ended') this.unbindSession(event.session);
+    else this.events.emit({ kind: 'takeover_closed', sessionId: event.session, epoch: event.epoch });
   }
 
   private unbindSession(sessionId: string): void {

@@ -13,6 +13,8 @@ export interface Claim {
   startedAt: Date;
   leaseUntil: Date;
   ended: boolean;
+  // not closed yet: an ended claim stays open until its admin_leave is logged (TakeoverLeaseService)
+  open?: boolean;
 }
 
 const claimId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}`;
@@ -123,5 +125,6 @@ function toClaim(document: TakeoverClaim, ended: boolean): Claim {
     startedAt: new Date(document.started_at as Date),
     leaseUntil: new Date(document.lease_until as Date),
     ended,
+    open: document.open !== false,
   };
 }

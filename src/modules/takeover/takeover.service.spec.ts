@@ -120,7 +120,7 @@ describe(TakeoverService.name, () => {
       expect.any(Date),
     );
     await new Promise((resolve) => setImmediate(resolve));
-    expect(emitted).toContainEqual({ kind: 'takeover_started', sessionId: 's1' });
+    expect(emitted).toContainEqual({ kind: 'takeover_started', sessionId: 's1', epoch: 1 });
     expect(sessions.mirrorTakeoverStart).toHaveBeenCalled();
     expect(hub.toSession).toHaveBeenCalledWith(
       's1',
@@ -189,6 +189,51 @@ describe(TakeoverService.name, () => {
     );
     repository.latest.mockResolvedValue(claim({ ended: true }));
     expect(await codeOf(service.release('s1', admin('ada')))).toBe(ErrorCode.NOT_FOUND);
+  });
+
+  // found by the admin fuzz (test/e2e/hostile-input.e2e-spec.ts): a release and the next claim a few
+  // milliseconds apart logged the next admin_join before the last admin_leave
+  it('should log admin_leave before it closes the claim, and only then let the next one be logged', async () => {
+    const { service, repository, sessions } = setup(claim());
+    const order: string[] = [];
+    sessions.append.mockImplementation((_id: string, message: Record<string, unknown>) => {
+      order.push(String(message.type));
+      return Promise.resolve({
+        message: { ...message, id: 'm9', seq: 9 },
+        duplicate: false,
+        session: { id: _id, user_id: 'u1', model_id: 'demo', message_count: 0, assisting_admin_id: null },
+      });
+    });
+    repository.close.mockImplementation(() => {
+      order.push('close');
+      return Promise.resolve();
+    });
+    await service.release('s1', admin('ada'));
+    expect(order).toEqual(['admin_leave', 'close']);
+  });
+
+  it('should wait for an ending takeover (ended, not closed) before it claims the next epoch', async () => {
+    const { service, repository } = setup(claim({ ended: true, open: true }));
+    const claimed = service.claim('s1', admin('bob', 'Bob'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(repository.insertClaim).not.toHaveBeenCalled();
+    repository.latest.mockResolvedValue(claim({ ended: true, open: false }));
+    expect((await claimed).admin_id).toBe('bob');
+    expect(repository.insertClaim).toHaveBeenCalledWith(
+      's1',
+      2,
+      expect.objectContaining({ id: 'bob' }),
+      expect.any(Date),
+      expect.any(Date),
+    );
+  });
+
+  it('should claim anyway once an end was left open for ENDING_WAIT_MS (its instance died)', async () => {
+    const { service, repository } = setup(claim({ ended: true, open: true }));
+    expect((await service.claim('s1', admin('bob', 'Bob'))).admin_id).toBe('bob');
+    // it looked again and again before it gave up waiting
+    expect(repository.latest.mock.calls.length).toBeGreaterThan(10);
+    expect(repository.insertClaim).toHaveBeenCalledTimes(1);
   });
 
   it('should refuse an admin message once the lease belongs to someone else, and unbind the socket', async () => {

@@ -22,6 +22,10 @@ export interface TakeoverView {
   started: boolean;
 }
 
+// how long a claim waits for the previous takeover's end to be logged, and how often it looks
+const ENDING_WAIT_MS = 2_000;
+const ENDING_POLL_MS = 20;
+
 export function adminName(principal: Principal): string {
   return principal.name ?? principal.userId;
 }
@@ -47,6 +51,7 @@ export class TakeoverService {
     this.requireAdmin(admin);
     const name = adminName(admin);
     let holder: Claim | null = null;
+    const ending = Date.now() + ENDING_WAIT_MS;
     for (let attempt = 0; attempt < 5; attempt++) {
       const session = await this.sessions.assistanceState(sessionId);
       if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
@@ -60,6 +65,14 @@ export class TakeoverService {
         }
         if (holder.leaseUntil.getTime() >= now.getTime()) throw locked(holder);
         await this.lease.finish(holder, 'lapsed');
+        continue;
+      }
+      // the last takeover is ending (its end stored, its admin_leave not yet logged): this one's
+      // admin_join comes after it in the log, which the devices read in order. Bounded: an end whose
+      // instance died before closing it is waited for ENDING_WAIT_MS at most.
+      if (holder?.ended && holder.open && Date.now() < ending) {
+        await new Promise((resolve) => setTimeout(resolve, ENDING_POLL_MS));
+        attempt--;
         continue;
       }
       const epoch = (holder?.epoch ?? 0) + 1;
