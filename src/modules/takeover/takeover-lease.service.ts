@@ -70,12 +70,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       'takeover started',
     );
     // a reply streaming on any instance stops: the admin answers from here on
-    this.events.emit({ kind: 'takeover_started', sessionId: claim.sessionId, epoch: claim.epoch });
-    this.bus.publish(TOPIC, {
-      kind: 'started',
-      session: claim.sessionId,
-      epoch: claim.epoch,
-    } satisfies TakeoverEvent);
+    this.tell('started', claim);
     const responseMs = helpRequestedAt
       ? Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime())
       : undefined;
@@ -105,11 +100,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       'takeover ended',
     );
     this.unbindSession(claim.sessionId);
-    this.bus.publish(TOPIC, {
-      kind: 'ended',
-      session: claim.sessionId,
-      epoch: claim.epoch,
-    } satisfies TakeoverEvent);
+    this.publish('ended', claim);
     await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
     // closed once its admin_leave is logged: a claim of the session waits for that (TakeoverService),
     // so the next admin_join follows this admin_leave in the log
@@ -117,12 +108,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // only now may the model's replies show again: a message the user sent once the session was
     // unassisted in the store but before admin_leave was logged is answered after it (a reply to it
     // that began meanwhile is cut off before its first piece and answered again below)
-    this.events.emit({ kind: 'takeover_closed', sessionId: claim.sessionId, epoch: claim.epoch });
-    this.bus.publish(TOPIC, {
-      kind: 'closed',
-      session: claim.sessionId,
-      epoch: claim.epoch,
-    } satisfies TakeoverEvent);
+    this.tell('closed', claim);
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
     this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
@@ -170,6 +156,17 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   }
 
   // Stores admin_join / admin_leave in the session log and sends it to every socket of the session.
+  // Told on this instance and to the others, which emit it there (onEvent).
+  private tell(kind: 'started' | 'closed', claim: Claim): void {
+    const event = kind === 'started' ? 'takeover_started' : 'takeover_closed';
+    this.events.emit({ kind: event, sessionId: claim.sessionId, epoch: claim.epoch });
+    this.publish(kind, claim);
+  }
+
+  private publish(kind: TakeoverEvent['kind'], claim: Claim): void {
+    this.bus.publish(TOPIC, { kind, session: claim.sessionId, epoch: claim.epoch } satisfies TakeoverEvent);
+  }
+
   private async event(
     sessionId: string,
     type: 'admin_join' | 'admin_leave',
