@@ -6,7 +6,9 @@ export function roomView(room: RoomRecord) {
   return {
     id: room.id,
     kind: room.kind,
-    name: room.name,
+    // a room renamed to null before REST bodies refused null (docs/protocol.md, "Bad input") reads
+    // as a room without a name: the document says a string, and typed clients decode it as one
+    name: (room.name as string | null) ?? '',
     topic: room.topic,
     owner_id: room.owner_id,
     ...(room.dm_users ? { dm_users: room.dm_users } : {}),
