@@ -697,6 +697,51 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
+  // docs/protocol.md, "Takeover handoff": an admin's message is stored only while the admin's own
+  // takeover is the one mirrored on the session. Its end is mirrored under the session lock the
+  // append holds, so a message checked before a release on another socket (or instance) and
+  // appended after it is refused, never logged after that admin's admin_leave.
+  it("should store an admin's message only while that very takeover is mirrored, whatever this instance's copy says", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, sent('u1'), undefined, { withSession: true });
+    const takeover = { sessionId: session.id, adminId: 'ada', adminName: 'Ada', startedAt: new Date() };
+    await service.mirrorTakeoverStart(takeover);
+    const fromAda = (clientId: string) => ({
+      type: 'user_message' as const,
+      sender: 'admin' as const,
+      client_id: clientId,
+      content: clientId,
+      timestamp: new Date(),
+    });
+    const first = await service.append(session.id, fromAda('a1'), undefined, {
+      withSession: true,
+      takeover,
+    });
+    expect(first).toMatchObject({ duplicate: false, message: { seq: 2 } });
+    // `service` holds the log with Ada assisting; another instance ends the takeover
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
+    await other.mirrorTakeoverEnd(takeover, new Date());
+    const refused = (clientId: string, mirror = takeover) =>
+      service.append(session.id, fromAda(clientId), undefined, { withSession: true, takeover: mirror }).then(
+        () => undefined,
+        (error: unknown) => (error instanceof DomainException ? error.code : error),
+      );
+    expect(await refused('a2')).toBe(ErrorCode.SESSION_LOCKED);
+    // Ada again, in a takeover of her own: a message of the earlier one is still refused
+    const again = { ...takeover, startedAt: new Date(takeover.startedAt.getTime() + 1000) };
+    await other.mirrorTakeoverStart(again);
+    expect(await refused('a3')).toBe(ErrorCode.SESSION_LOCKED);
+    expect(await service.append(session.id, fromAda('a4'), undefined, { takeover: again })).toMatchObject({
+      message: { seq: 3 },
+    });
+    expect((await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.client_id)).toEqual([
+      'u1',
+      'a1',
+      'a4',
+    ]);
+  });
+
   // the append reaches the driver without mongoose's casting: what it stores is the schema's shape
   it('should store only the fields of the schema, typed as the schema types them', async () => {
     const user = uniqueUser();

@@ -403,6 +403,45 @@ describe('store conformance', () => {
       expect(touched.map((document) => document._id).sort()).toEqual(['missing', 'null']);
     });
 
+    // An admin's message is guarded on the takeover mirrored on the session (SessionsRepository.append,
+    // `takeover`): a string field and a date field by equality, to the millisecond, in a bulkWrite
+    // (the shared appends) and in a findOneAndUpdate alike; null and another instant do not match.
+    it('should update where a string and a date equal the filter, to the millisecond, and nowhere else', async () => {
+      const sessions = fresh();
+      const start = new Date('2026-12-04T10:00:00.123Z');
+      await sessions.insertMany([
+        { _id: 'held' as never, assisting_admin_id: 'ada', takeover_started_at: start, n: 0 },
+        { _id: 'ended' as never, assisting_admin_id: null, takeover_started_at: null, n: 0 },
+        {
+          _id: 'later' as never,
+          assisting_admin_id: 'ada',
+          takeover_started_at: new Date(start.getTime() + 1),
+          n: 0,
+        },
+        { _id: 'other' as never, assisting_admin_id: 'bob', takeover_started_at: start, n: 0 },
+      ]);
+      const filter = (id: string): Record<string, unknown> => ({
+        _id: id,
+        assisting_admin_id: 'ada',
+        takeover_started_at: new Date(start.getTime()),
+      });
+      const result = await db.collection(sessions.collectionName).bulkWrite(
+        ['held', 'ended', 'later', 'other'].map((id) => ({
+          updateOne: { filter: filter(id), update: { $inc: { n: 1 } } },
+        })),
+        { ordered: false },
+      );
+      expect(result.modifiedCount).toBe(1);
+      expect(
+        await sessions.findOneAndUpdate(filter('held'), { $inc: { n: 1 } } as never, {
+          returnDocument: 'after',
+        }),
+      ).toMatchObject({ n: 2 });
+      expect(await sessions.findOneAndUpdate(filter('later'), { $inc: { n: 1 } } as never)).toBeNull();
+      const touched = await sessions.find({ n: { $gt: 0 } }).toArray();
+      expect(touched.map((document) => document._id)).toEqual(['held']);
+    });
+
     it('should unset a field and match it with $exists', async () => {
       const sessions = fresh();
       await sessions.insertOne({ _id: 's' as never, reply_due: new Date(0) });

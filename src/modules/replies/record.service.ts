@@ -4,7 +4,13 @@ import type { Audience } from '../realtime/client-hub';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { storedFrame } from '../realtime/frames';
-import type { AppendEffects, MessageRecord, NewMessage, WrittenSession } from '../sessions/session.types';
+import type {
+  AppendEffects,
+  AppendOptions,
+  MessageRecord,
+  NewMessage,
+  WrittenSession,
+} from '../sessions/session.types';
 import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
@@ -25,6 +31,8 @@ export interface RecordInput {
   name?: boolean;
   // the AI answers this message unless an admin assists the session
   answer?: boolean;
+  // an admin's message: stored only within this takeover (AppendOptions.takeover)
+  takeover?: AppendOptions['takeover'];
 }
 
 export interface Recorded {
@@ -73,6 +81,7 @@ export class RecordService {
         owner: input.owner,
         withSession: true,
         nameFrom: input.name ? message.content : undefined,
+        takeover: input.takeover,
       });
       return await this.announce(input, recorded, early, decidedAt);
     } finally {

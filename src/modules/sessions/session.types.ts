@@ -122,6 +122,9 @@ export interface AppendOptions {
   // "One record path", step 4): named by the same command when this instance knows the session is
   // unnamed; the result's `named` says whether it was
   nameFrom?: string;
+  // an admin's message: stored only while this takeover is the one mirrored on the session (its
+  // admin and start), else SESSION_LOCKED (docs/protocol.md, "Takeover handoff")
+  takeover?: Pick<TakeoverMirror, 'adminId' | 'startedAt'>;
 }
 
 // What the repository's append returns of the written document when the service holds no copy of
@@ -141,6 +144,9 @@ export type AppendResult =
   | { status: 'conflict'; currentSeq: number }
   // the append was to name the session, which has a name already: nothing was stored
   | { status: 'named' }
+  // an admin's message, and that admin's takeover is not the one mirrored on the session: nothing
+  // was stored
+  | { status: 'unassisted' }
   | { status: 'full' }
   | { status: 'missing' };
 

@@ -9,6 +9,7 @@ import { Session, type StoredMessage } from './schemas/session.schema';
 import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
 import type {
   AppendEffects,
+  AppendOptions,
   AppendResult,
   AppendReturning,
   CsatRecord,
@@ -322,7 +323,13 @@ export class SessionsRepository implements OnModuleInit {
     maxBytes: number,
     effects: AppendEffects = {},
     // `name`: set it in the same write, on condition the session still has the default name
-    options: { owner?: string; returning?: AppendReturning; name?: string; held?: SessionHead } = {},
+    options: {
+      owner?: string;
+      returning?: AppendReturning;
+      name?: string;
+      held?: SessionHead;
+      takeover?: AppendOptions['takeover'];
+    } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = storedSize(message, content);
@@ -357,6 +364,12 @@ export class SessionsRepository implements OnModuleInit {
     }
     // the owner's, whatever the copy says (another user's message finds no session: 'missing')
     if (options.owner !== undefined) filter.user_id = options.owner;
+    // an admin's message: only within that admin's takeover, whose end is mirrored under the session
+    // lock this append holds (a filter of two scalar fields: store conformance suite)
+    if (options.takeover) {
+      filter.assisting_admin_id = options.takeover.adminId;
+      filter.takeover_started_at = options.takeover.startedAt;
+    }
     // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
     // and the failure is explained as 'named'
     if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
@@ -414,7 +427,7 @@ export class SessionsRepository implements OnModuleInit {
     dedup: string | undefined,
     size: number,
     maxBytes: number,
-    options: { owner?: string; name?: string },
+    options: { owner?: string; name?: string; takeover?: AppendOptions['takeover'] },
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (!found || (options.owner !== undefined && found.user_id !== options.owner))
@@ -424,6 +437,7 @@ export class SessionsRepository implements OnModuleInit {
     if (found.bytes > maxBytes - size) return { status: 'full' };
     if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
       return { status: 'named' };
+    if (options.takeover && !withinTakeover(found, options.takeover)) return { status: 'unassisted' };
     return { status: 'conflict', currentSeq: found.seq };
   }
 
@@ -747,4 +761,15 @@ function snippet(content: string, words: string[]): string {
     .replace(/\s+/g, ' ')
     .trim();
   return `${start > 0 ? '…' : ''}${text}${start + SNIPPET_CHARS < content.length ? '…' : ''}`;
+}
+
+// the session mirrors this very takeover (its admin and its start): an admin's message may be stored
+function withinTakeover(
+  found: Pick<SessionDocument, 'assisting_admin_id' | 'takeover_started_at'>,
+  takeover: NonNullable<AppendOptions['takeover']>,
+): boolean {
+  return (
+    found.assisting_admin_id === takeover.adminId &&
+    found.takeover_started_at?.getTime() === takeover.startedAt.getTime()
+  );
 }

@@ -239,7 +239,11 @@ export class SessionsService {
       // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
       // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")
       const held = this.snapshots.get(sessionId);
-      const current = held?.seq === expected ? held : undefined;
+      // an admin's message is guarded on the takeover, not on a copy that says someone else assists
+      const current =
+        held?.seq === expected && (!options?.takeover || held.assisting_admin_id === options.takeover.adminId)
+          ? held
+          : undefined;
       const heldLog = options?.withSession ? current?.messages : undefined;
       // the name goes with the message when the copy says the session has none; a name given
       // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
@@ -261,6 +265,7 @@ export class SessionsService {
           returning: options?.withSession ? 'session' : 'nothing',
           held: heldLog ? current : undefined,
           name,
+          takeover: options?.takeover,
         },
       );
       switch (result.status) {
@@ -286,6 +291,8 @@ export class SessionsService {
           break;
         case 'duplicate':
           return { message: result.message, duplicate: true };
+        case 'unassisted':
+          throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
         case 'full':
           throw new DomainException(ErrorCode.SESSION_FULL);
         case 'missing':

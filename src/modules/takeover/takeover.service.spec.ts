@@ -259,6 +259,29 @@ describe(TakeoverService.name, () => {
     expect(service.isAssisting(socket)).toBe(false);
   });
 
+  // the holder check passes, then the takeover ends (a release on the admin's other socket) before
+  // the append: the append's own guard refuses it (test/integration/sessions.int-spec.ts)
+  it('should store an admin message only within the takeover it was checked in, and unbind when it ended', async () => {
+    const { service, repository, sessions } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    const held = claim();
+    repository.latest.mockResolvedValueOnce(null).mockResolvedValue(held);
+    await service.join(socket, 's1', 'j');
+    sessions.append.mockRejectedValueOnce(
+      new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.'),
+    );
+    expect(await codeOf(service.adminMessage(socket, { type: 'user_message', content: 'late' }))).toBe(
+      ErrorCode.SESSION_LOCKED,
+    );
+    expect(sessions.append).toHaveBeenLastCalledWith(
+      's1',
+      expect.objectContaining({ sender: 'admin', content: 'late' }),
+      undefined,
+      expect.objectContaining({ takeover: { adminId: 'ada', startedAt: held.startedAt } }),
+    );
+    expect(service.isAssisting(socket)).toBe(false);
+  });
+
   it('should start the lease clock when the admin last socket closes', async () => {
     const { service, repository } = setup(null);
     const socket = { id: 'c1', sessionId: 'own', principal: admin('ada') } as unknown as Connection;

@@ -156,7 +156,10 @@ export class TakeoverService {
     return Boolean(session.assisting_admin_id);
   }
 
-  // An admin's message: only from the lease holder; stored as sender admin, to every device.
+  // An admin's message: only from the lease holder; stored as sender admin, to every device. The
+  // holder check here is early; the one that holds is the append's own, under the session lock the
+  // takeover's end is mirrored under: a release on another socket meanwhile refuses the message, so
+  // no admin message is logged after its admin's admin_leave (docs/protocol.md, "Takeover handoff").
   async adminMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     const binding = this.lease.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
@@ -172,18 +175,25 @@ export class TakeoverService {
       this.lease.unbind(connection.id);
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
     }
-    const { message: stored, duplicate } = await this.records.record({
-      sessionId,
-      origin: connection,
-      message: {
-        type: 'user_message',
-        sender: 'admin',
-        client_id: message.client_id,
-        content: message.content,
-        timestamp: new Date(),
-        metadata: { admin_name: holder.adminName },
-      },
-    });
+    const { message: stored, duplicate } = await this.records
+      .record({
+        sessionId,
+        origin: connection,
+        message: {
+          type: 'user_message',
+          sender: 'admin',
+          client_id: message.client_id,
+          content: message.content,
+          timestamp: new Date(),
+          metadata: { admin_name: holder.adminName },
+        },
+        takeover: { adminId: holder.adminId, startedAt: holder.startedAt },
+      })
+      .catch((error: unknown) => {
+        if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED)
+          this.lease.unbind(connection.id);
+        throw error;
+      });
     if (duplicate) return;
     this.logger.log(
       { event: 'admin_message', admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
