@@ -76,11 +76,14 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       : undefined;
     this.metrics?.takeovers.inc({ event: 'started', reason: '' });
     if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
+    // admin_join first, then the mirror: an admin's message is stored only while the session mirrors
+    // the takeover, so it always follows the admin_join in the log (docs/protocol.md, "Takeover
+    // handoff"). A user's message in between is fenced from the model like any during the takeover.
+    await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
     await this.sessions.mirrorTakeoverStart(
       claim,
       helpRequestedAt && responseMs !== undefined ? { requestedAt: helpRequestedAt, responseMs } : undefined,
     );
-    await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
   }
 
   // Ends the claim once, whichever instance or request gets there first.

@@ -212,6 +212,52 @@ describe(TakeoverService.name, () => {
     expect(order).toEqual(['admin_leave', 'close']);
   });
 
+  // an admin's message is stored only while the session mirrors the takeover (the append's guard):
+  // mirrored only once admin_join is logged and cleared before admin_leave is, so no admin message
+  // lands outside its admin's join and leave in the log (the admin fuzz found one before its join)
+  it('should log admin_join before it mirrors the takeover, and clear the mirror before it logs admin_leave', async () => {
+    const { service, repository, sessions } = setup(null);
+    const order: string[] = [];
+    sessions.append.mockImplementation((_id: string, message: Record<string, unknown>) => {
+      order.push(String(message.type));
+      return Promise.resolve({
+        message: { ...message, id: 'm9', seq: 9 },
+        duplicate: false,
+        session: { id: _id, user_id: 'u1', model_id: 'demo', message_count: 0, assisting_admin_id: null },
+      });
+    });
+    sessions.mirrorTakeoverStart.mockImplementation(() => {
+      order.push('mirror start');
+      return Promise.resolve();
+    });
+    sessions.mirrorTakeoverEnd.mockImplementation(() => {
+      order.push('mirror end');
+      return Promise.resolve();
+    });
+    await service.claim('s1', admin('ada', 'Ada'));
+    repository.latest.mockResolvedValue(claim());
+    await service.release('s1', admin('ada', 'Ada'));
+    expect(order).toEqual(['admin_join', 'mirror start', 'mirror end', 'admin_leave']);
+  });
+
+  // a second socket of the same admin joins while the takeover is being started: it holds the
+  // session, whose mirror is not there yet; its message waits for it instead of being refused
+  it("should wait for the admin's own takeover to be mirrored before storing the admin's message", async () => {
+    const { service, repository, sessions } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    repository.latest.mockResolvedValueOnce(null).mockResolvedValue(claim());
+    await service.join(socket, 's1', 'j');
+    sessions.append.mockRejectedValueOnce(
+      new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.'),
+    );
+    await service.adminMessage(socket, { type: 'user_message', content: 'early', client_id: 'e1' });
+    const calls = sessions.append.mock.calls.filter(
+      ([, message]) => (message as { content?: string }).content === 'early',
+    );
+    expect(calls).toHaveLength(2);
+    expect(service.isAssisting(socket)).toBe(true);
+  });
+
   it('should wait for an ending takeover (ended, not closed) before it claims the next epoch', async () => {
     const { service, repository } = setup(claim({ ended: true, open: true }));
     const claimed = service.claim('s1', admin('bob', 'Bob'));
@@ -267,6 +313,8 @@ describe(TakeoverService.name, () => {
     const held = claim();
     repository.latest.mockResolvedValueOnce(null).mockResolvedValue(held);
     await service.join(socket, 's1', 'j');
+    // checked while held; ended (released on another socket) by the time it is appended
+    repository.latest.mockResolvedValueOnce(held).mockResolvedValue(claim({ ended: true }));
     sessions.append.mockRejectedValueOnce(
       new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.'),
     );
