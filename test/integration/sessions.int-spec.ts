@@ -463,14 +463,19 @@ describe('sessions against FerretDB', () => {
   // and the message is stored once, the session coming back as the store has it
   it.each([
     [
+      // as an instance of an earlier version mirrored a takeover: apart from the log, moving no seq
       'a takeover',
       (id: string) =>
-        module.get(AssistanceRepository).mirrorStart({
-          sessionId: id,
-          adminId: 'admin-1',
-          adminName: 'Ann',
-          startedAt: new Date(),
-        }),
+        model.updateOne(
+          { _id: id },
+          {
+            $set: {
+              assisting_admin_id: 'admin-1',
+              assisting_admin_name: 'Ann',
+              takeover_started_at: new Date(),
+            },
+          },
+        ),
       { assisting_admin_id: 'admin-1' },
     ],
     ['a model', (id: string) => repository.update(id, { model_id: 'gpt' }), { model_id: 'gpt' }],
@@ -697,49 +702,125 @@ describe('sessions against FerretDB', () => {
     ]);
   });
 
-  // docs/protocol.md, "Takeover handoff": an admin's message is stored only while the admin's own
-  // takeover is the one mirrored on the session. Its end is mirrored under the session lock the
-  // append holds, so a message checked before a release on another socket (or instance) and
-  // appended after it is refused, never logged after that admin's admin_leave.
-  it("should store an admin's message only while that very takeover is mirrored, whatever this instance's copy says", async () => {
+  // docs/protocol.md, "Takeover handoff": the session's mirror of who assists changes only with the
+  // log's admin_join (set, when no takeover is mirrored) and admin_leave (cleared, when this one is),
+  // and an admin's message is stored only while the session mirrors that admin's very takeover, so
+  // the log shows one admin at a time and each admin's messages between their own join and leave,
+  // whichever instance writes and whatever copy of the session it holds.
+  it("should log a takeover's join and leave with its mirror, and an admin's message only within it", async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
     await service.append(session.id, sent('u1'), undefined, { withSession: true });
     const takeover = { sessionId: session.id, adminId: 'ada', adminName: 'Ada', startedAt: new Date() };
-    await service.mirrorTakeoverStart(takeover);
+    const event = (type: 'admin_join' | 'admin_leave') => ({
+      type,
+      sender: 'admin' as const,
+      timestamp: new Date(),
+      metadata: { admin_name: 'Ada' },
+    });
     const fromAda = (clientId: string) => ({
       type: 'user_message' as const,
       sender: 'admin' as const,
       client_id: clientId,
       content: clientId,
       timestamp: new Date(),
+      metadata: { admin_name: 'Ada' },
     });
-    const first = await service.append(session.id, fromAda('a1'), undefined, {
-      withSession: true,
-      takeover,
-    });
-    expect(first).toMatchObject({ duplicate: false, message: { seq: 2 } });
-    // `service` holds the log with Ada assisting; another instance ends the takeover
-    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
-    await other.mirrorTakeoverEnd(takeover, new Date());
-    const refused = (clientId: string, mirror = takeover) =>
-      service.append(session.id, fromAda(clientId), undefined, { withSession: true, takeover: mirror }).then(
+    const codeOf = (written: Promise<unknown>) =>
+      written.then(
         () => undefined,
         (error: unknown) => (error instanceof DomainException ? error.code : error),
       );
-    expect(await refused('a2')).toBe(ErrorCode.SESSION_LOCKED);
+    const join = (writer: SessionsService, mirror: typeof takeover) =>
+      writer.append(session.id, event('admin_join'), undefined, {
+        withSession: true,
+        takeover: null,
+        mirror: { start: mirror },
+      });
+    const leave = (writer: SessionsService, mirror: typeof takeover) =>
+      writer.append(session.id, event('admin_leave'), undefined, {
+        withSession: true,
+        takeover: mirror,
+        mirror: { end: mirror, at: new Date(mirror.startedAt.getTime() + 500) },
+      });
+    expect(await join(service, takeover)).toMatchObject({
+      message: { seq: 2 },
+      session: { assisting_admin_id: 'ada' },
+    });
+    // a second join while Ada's takeover is mirrored: refused, whoever asks
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
+    expect(await codeOf(join(other, { ...takeover, adminId: 'bob', adminName: 'Bob' }))).toBe(
+      ErrorCode.SESSION_LOCKED,
+    );
+    expect(
+      await service.append(session.id, fromAda('a1'), undefined, { withSession: true, takeover }),
+    ).toMatchObject({ duplicate: false, message: { seq: 3 } });
+    expect(await service.assistanceState(session.id)).toMatchObject({ takeover });
+    // `service` holds the log with Ada assisting; another instance logs her leave
+    expect(await leave(other, takeover)).toMatchObject({ message: { seq: 4 } });
+    expect(await codeOf(leave(service, takeover))).toBe(ErrorCode.SESSION_LOCKED);
+    const message = (clientId: string, mirror = takeover) =>
+      codeOf(
+        service.append(session.id, fromAda(clientId), undefined, { withSession: true, takeover: mirror }),
+      );
+    expect(await message('a2')).toBe(ErrorCode.SESSION_LOCKED);
     // Ada again, in a takeover of her own: a message of the earlier one is still refused
     const again = { ...takeover, startedAt: new Date(takeover.startedAt.getTime() + 1000) };
-    await other.mirrorTakeoverStart(again);
-    expect(await refused('a3')).toBe(ErrorCode.SESSION_LOCKED);
-    expect(await service.append(session.id, fromAda('a4'), undefined, { takeover: again })).toMatchObject({
-      message: { seq: 3 },
+    await join(other, again);
+    expect(await message('a3')).toBe(ErrorCode.SESSION_LOCKED);
+    expect(await message('a4', again)).toBeUndefined();
+    expect(
+      (await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.client_id ?? stored.type),
+    ).toEqual(['u1', 'admin_join', 'a1', 'admin_leave', 'admin_join', 'a4']);
+    const stored = await model.findById(session.id).lean();
+    expect(stored).toMatchObject({
+      admin_assisted: true,
+      assisting_admin_id: 'ada',
+      assisting_admin_name: 'Ada',
     });
-    expect((await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.client_id)).toEqual([
-      'u1',
-      'a1',
-      'a4',
+    expect(stored?.takeovers).toEqual([
+      {
+        admin_id: 'ada',
+        admin_name: 'Ada',
+        start: takeover.startedAt,
+        end: new Date(takeover.startedAt.getTime() + 500),
+      },
     ]);
+  });
+
+  // a takeover's join and leave are logged whatever the session's size: the mirror goes with them
+  it("should log a takeover's join and leave in a session at its size bound", async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const small = new SessionsService(repository, module.get(AssistanceRepository), {
+      ...settings,
+      maxSessionBytes: 2000,
+    });
+    // filled until a message no longer fits
+    let full: unknown;
+    for (let index = 0; index < 20 && !full; index++)
+      full = await small.append(session.id, sent(`u${index}`, 'x'.repeat(200))).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(full).toMatchObject({ code: ErrorCode.SESSION_FULL });
+    const takeover = { sessionId: session.id, adminId: 'ada', adminName: 'Ada', startedAt: new Date() };
+    const event = (type: 'admin_join' | 'admin_leave') => ({
+      type,
+      sender: 'admin' as const,
+      timestamp: new Date(),
+    });
+    await small.append(session.id, event('admin_join'), undefined, {
+      takeover: null,
+      mirror: { start: takeover },
+    });
+    await small.append(session.id, event('admin_leave'), undefined, {
+      takeover,
+      mirror: { end: takeover, at: new Date() },
+    });
+    expect(
+      (await repository.messagesAfter(session.id, user, 0)).map((stored) => stored.type).slice(-3),
+    ).toEqual(['user_message', 'admin_join', 'admin_leave']);
   });
 
   // the append reaches the driver without mongoose's casting: what it stores is the schema's shape

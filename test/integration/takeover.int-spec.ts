@@ -106,35 +106,6 @@ describe('takeover lease against FerretDB', () => {
     expect((await repository.lapsed(new Date())).some((claim) => claim.sessionId === sessionId)).toBe(false);
   });
 
-  it('should mirror a takeover on the session and keep its record and the admin name after the end', async () => {
-    const sessionId = await newSession();
-    const start = new Date(Date.now() - 5000);
-    await repository.insertClaim(
-      sessionId,
-      1,
-      { id: 'ada', name: 'Ada' },
-      start,
-      new Date(Date.now() + 60_000),
-    );
-    const claim = (await repository.latest(sessionId))!;
-    await assistance.mirrorStart(claim);
-    let session = await sessions.findById(sessionId).lean();
-    expect(session).toMatchObject({
-      admin_assisted: true,
-      assisting_admin_id: 'ada',
-      assisting_admin_name: 'Ada',
-    });
-    const end = new Date();
-    await assistance.mirrorEnd(claim, end);
-    session = await sessions.findById(sessionId).lean();
-    expect(session).toMatchObject({
-      admin_assisted: true,
-      assisting_admin_id: null,
-      assisting_admin_name: 'Ada',
-    });
-    expect(session?.takeovers).toEqual([{ admin_id: 'ada', admin_name: 'Ada', start, end }]);
-  });
-
   it('should time a help request from the first unanswered request to the admin joining', async () => {
     const sessionId = await newSession();
     const first = new Date(Date.now() - 30_000);

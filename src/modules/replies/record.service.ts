@@ -31,8 +31,10 @@ export interface RecordInput {
   name?: boolean;
   // the AI answers this message unless an admin assists the session
   answer?: boolean;
-  // an admin's message: stored only within this takeover (AppendOptions.takeover)
+  // stored only within this takeover, or outside any (AppendOptions.takeover)
   takeover?: AppendOptions['takeover'];
+  // admin_join / admin_leave: the session's mirror of the takeover changes in the same write
+  mirror?: AppendOptions['mirror'];
 }
 
 export interface Recorded {
@@ -82,6 +84,7 @@ export class RecordService {
         withSession: true,
         nameFrom: input.name ? message.content : undefined,
         takeover: input.takeover,
+        mirror: input.mirror,
       });
       return await this.announce(input, recorded, early, decidedAt);
     } finally {

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { Session } from './schemas/session.schema';
-import type { AssistanceState, TakeoverMirror } from './session.types';
+import type { AssistanceState } from './session.types';
 
 // The help and takeover fields of the session document, which the chat path, the session list and
-// the admin filters read. Written only from here (the sessions module owns the collection), always
-// under the session lock (SessionsService).
+// the admin filters read. Written only by the sessions module, always under the session lock
+// (SessionsService): the help fields here, the takeover's mirror with the log's admin_join and
+// admin_leave (SessionsRepository.append, `mirror`).
 @Injectable()
 export class AssistanceRepository {
   constructor(@InjectModel(Session.name) private readonly sessions: Model<Session>) {}
@@ -14,13 +15,27 @@ export class AssistanceRepository {
   // system read: any user's session
   async state(sessionId: string): Promise<AssistanceState | null> {
     const found = await this.sessions
-      .findOne({ _id: sessionId }, { user_id: 1, seq: 1, help_pending: 1, help_requested_at: 1 })
+      .findOne(
+        { _id: sessionId },
+        {
+          user_id: 1,
+          seq: 1,
+          help_pending: 1,
+          help_requested_at: 1,
+          assisting_admin_id: 1,
+          assisting_admin_name: 1,
+          takeover_started_at: 1,
+        },
+      )
       .lean<{
         _id: string;
         user_id: string;
         seq: number;
         help_pending?: boolean;
         help_requested_at?: Date;
+        assisting_admin_id?: string | null;
+        assisting_admin_name?: string | null;
+        takeover_started_at?: Date | null;
       }>();
     if (!found) return null;
     return {
@@ -29,45 +44,16 @@ export class AssistanceRepository {
       seq: found.seq ?? 0,
       help_pending: found.help_pending === true,
       help_requested_at: found.help_requested_at ? new Date(found.help_requested_at) : null,
+      takeover:
+        found.assisting_admin_id && found.takeover_started_at
+          ? {
+              sessionId: found._id,
+              adminId: found.assisting_admin_id,
+              adminName: found.assisting_admin_name ?? found.assisting_admin_id,
+              startedAt: new Date(found.takeover_started_at),
+            }
+          : null,
     };
-  }
-
-  async mirrorStart(takeover: TakeoverMirror): Promise<void> {
-    await this.sessions.updateOne(
-      { _id: takeover.sessionId },
-      {
-        $set: {
-          admin_assisted: true,
-          assisting_admin_id: takeover.adminId,
-          assisting_admin_name: takeover.adminName,
-          takeover_started_at: takeover.startedAt,
-        },
-      },
-    );
-  }
-
-  // Clears the takeover in progress (unless a newer one is already mirrored) and stores its record;
-  // admin_assisted and the admin's name stay.
-  async mirrorEnd(takeover: TakeoverMirror, end: Date): Promise<void> {
-    const record = {
-      admin_id: takeover.adminId,
-      admin_name: takeover.adminName,
-      start: takeover.startedAt,
-      end,
-    };
-    const cleared = await this.sessions.updateOne(
-      {
-        _id: takeover.sessionId,
-        assisting_admin_id: takeover.adminId,
-        takeover_started_at: takeover.startedAt,
-      },
-      {
-        $set: { assisting_admin_id: null, takeover_started_at: null, takeover_lease_until: null },
-        $push: { takeovers: record },
-      },
-    );
-    if (cleared.matchedCount === 0)
-      await this.sessions.updateOne({ _id: takeover.sessionId }, { $push: { takeovers: record } });
   }
 
   // Marks the owner's session help-requested. `pending` (no admin there yet) starts the clock for

@@ -122,9 +122,13 @@ export interface AppendOptions {
   // "One record path", step 4): named by the same command when this instance knows the session is
   // unnamed; the result's `named` says whether it was
   nameFrom?: string;
-  // an admin's message: stored only while this takeover is the one mirrored on the session (its
-  // admin and start), else SESSION_LOCKED (docs/protocol.md, "Takeover handoff")
-  takeover?: Pick<TakeoverMirror, 'adminId' | 'startedAt'>;
+  // stored only while the session mirrors this takeover (its admin and start; null: no takeover),
+  // else SESSION_LOCKED: an admin's message, admin_join (null), admin_leave (docs/protocol.md,
+  // "Takeover handoff")
+  takeover?: Pick<TakeoverMirror, 'adminId' | 'startedAt'> | null;
+  // admin_join sets the session's mirror of the takeover and admin_leave clears it (and stores the
+  // takeover's record), in the append's own write; neither is refused for the session's size
+  mirror?: { start: TakeoverMirror } | { end: TakeoverMirror; at: Date };
 }
 
 // What the repository's append returns of the written document when the service holds no copy of
@@ -157,6 +161,8 @@ export interface AssistanceState {
   seq: number;
   help_pending: boolean;
   help_requested_at: Date | null;
+  // the takeover the session mirrors, if any
+  takeover: TakeoverMirror | null;
 }
 
 // A takeover as the session document mirrors it.

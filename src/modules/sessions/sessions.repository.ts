@@ -329,6 +329,7 @@ export class SessionsRepository implements OnModuleInit {
       name?: string;
       held?: SessionHead;
       takeover?: AppendOptions['takeover'];
+      mirror?: AppendOptions['mirror'];
     } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
@@ -349,10 +350,12 @@ export class SessionsRepository implements OnModuleInit {
       file_id: message.file_id,
       metadata: message.metadata,
     });
+    // a takeover's join and leave are stored whatever the session's size: the mirror goes with them
+    const bound = options.mirror ? Number.MAX_SAFE_INTEGER : maxBytes;
     const filter: Record<string, unknown> = {
       _id: sessionId,
       seq: expectedSeq,
-      bytes: { $lte: maxBytes - size },
+      bytes: { $lte: bound - size },
     };
     const held = options.held;
     if (held) {
@@ -364,9 +367,11 @@ export class SessionsRepository implements OnModuleInit {
     }
     // the owner's, whatever the copy says (another user's message finds no session: 'missing')
     if (options.owner !== undefined) filter.user_id = options.owner;
-    // an admin's message: only within that admin's takeover, whose end is mirrored under the session
-    // lock this append holds (a filter of two scalar fields: store conformance suite)
-    if (options.takeover) {
+    // only within this takeover (an admin's message, admin_leave) or outside any (admin_join), as the
+    // session mirrors it; the mirror changes only with such appends, under the session lock this one
+    // holds (equality on a string and a date, or null: store conformance suite)
+    if (options.takeover === null) filter.assisting_admin_id = null;
+    else if (options.takeover) {
       filter.assisting_admin_id = options.takeover.adminId;
       filter.takeover_started_at = options.takeover.startedAt;
     }
@@ -384,6 +389,7 @@ export class SessionsRepository implements OnModuleInit {
       increments.total_tokens = effects.usage.total_tokens;
     }
     const openTurn = openTurnAfter(message, seq);
+    const mirror = options.mirror;
     const update: Record<string, unknown> = {
       $set: {
         seq,
@@ -393,9 +399,33 @@ export class SessionsRepository implements OnModuleInit {
         ...(options.name !== undefined
           ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
           : {}),
+        ...(mirror && 'start' in mirror
+          ? {
+              admin_assisted: true,
+              assisting_admin_id: mirror.start.adminId,
+              assisting_admin_name: mirror.start.adminName,
+              takeover_started_at: mirror.start.startedAt,
+            }
+          : {}),
+        ...(mirror && 'end' in mirror
+          ? { assisting_admin_id: null, takeover_started_at: null, takeover_lease_until: null }
+          : {}),
       },
       $inc: increments,
-      $push: { messages: stored },
+      $push: {
+        messages: stored,
+        // the takeover's record stays on the session (admin_assisted and the admin's name stay too)
+        ...(mirror && 'end' in mirror
+          ? {
+              takeovers: {
+                admin_id: mirror.end.adminId,
+                admin_name: mirror.end.adminName,
+                start: mirror.end.startedAt,
+                end: mirror.at,
+              },
+            }
+          : {}),
+      },
     };
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
@@ -418,7 +448,7 @@ export class SessionsRepository implements OnModuleInit {
     } else if (await this.plainAppends.load({ sessionId, seq, messageId: message.id, filter, update })) {
       return done(held ? { head: headOf(held, seq, message.timestamp, options.name) } : {});
     }
-    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, maxBytes, options);
+    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, bound, options);
   }
 
   private async explainFailedAppend(
@@ -437,7 +467,8 @@ export class SessionsRepository implements OnModuleInit {
     if (found.bytes > maxBytes - size) return { status: 'full' };
     if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
       return { status: 'named' };
-    if (options.takeover && !withinTakeover(found, options.takeover)) return { status: 'unassisted' };
+    if (options.takeover !== undefined && !withinTakeover(found, options.takeover))
+      return { status: 'unassisted' };
     return { status: 'conflict', currentSeq: found.seq };
   }
 
@@ -764,12 +795,14 @@ function snippet(content: string, words: string[]): string {
 }
 
 // the session mirrors this very takeover (its admin and its start): an admin's message may be stored
+// (null: the session mirrors no takeover)
 function withinTakeover(
   found: Pick<SessionDocument, 'assisting_admin_id' | 'takeover_started_at'>,
-  takeover: NonNullable<AppendOptions['takeover']>,
+  takeover: AppendOptions['takeover'],
 ): boolean {
+  if (takeover === null) return !found.assisting_admin_id;
   return (
-    found.assisting_admin_id === takeover.adminId &&
+    found.assisting_admin_id === takeover?.adminId &&
     found.takeover_started_at?.getTime() === takeover.startedAt.getTime()
   );
 }

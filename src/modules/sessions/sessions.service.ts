@@ -15,7 +15,6 @@ import {
 } from './session-rules';
 import type {
   AssistanceState,
-  TakeoverMirror,
   AppendEffects,
   AppendOptions,
   FeedbackRating,
@@ -239,11 +238,9 @@ export class SessionsService {
       // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
       // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")
       const held = this.snapshots.get(sessionId);
-      // an admin's message is guarded on the takeover, not on a copy that says someone else assists
-      const current =
-        held?.seq === expected && (!options?.takeover || held.assisting_admin_id === options.takeover.adminId)
-          ? held
-          : undefined;
+      // a write guarded on the takeover uses a copy only when it mirrors the same one, and a write
+      // that changes the mirror none (the written session comes back from the store)
+      const current = held?.seq === expected && usableFor(held, options) ? held : undefined;
       const heldLog = options?.withSession ? current?.messages : undefined;
       // the name goes with the message when the copy says the session has none; a name given
       // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
@@ -266,6 +263,7 @@ export class SessionsService {
           held: heldLog ? current : undefined,
           name,
           takeover: options?.takeover,
+          mirror: options?.mirror,
         },
       );
       switch (result.status) {
@@ -519,22 +517,9 @@ export class SessionsService {
     return this.assistance.state(sessionId);
   }
 
-  mirrorTakeoverStart(
-    takeover: TakeoverMirror,
-    help?: { requestedAt: Date; responseMs: number },
-  ): Promise<void> {
-    return this.sessionLock(takeover.sessionId, async () => {
-      this.snapshots.delete(takeover.sessionId);
-      await this.assistance.mirrorStart(takeover);
-      if (help) await this.assistance.answerHelp(takeover.sessionId, help.requestedAt, help.responseMs);
-    });
-  }
-
-  mirrorTakeoverEnd(takeover: TakeoverMirror, end: Date): Promise<void> {
-    return this.sessionLock(takeover.sessionId, () => {
-      this.snapshots.delete(takeover.sessionId);
-      return this.assistance.mirrorEnd(takeover, end);
-    });
+  // An admin joined: the pending help request was answered after `responseMs`.
+  answerHelp(sessionId: string, requestedAt: Date, responseMs: number): Promise<void> {
+    return this.sessionLock(sessionId, () => this.assistance.answerHelp(sessionId, requestedAt, responseMs));
   }
 
   markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
@@ -604,4 +589,12 @@ export class SessionsService {
 // Model ids are settings ("gpt-4.1"); MongoDB field names may not hold '.' or start with '$'.
 function stateKey(modelId: string): string {
   return modelId.replace(/[%.$]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+// The held copy of a session serves an append when it mirrors the takeover the append is guarded on
+// (none, for a user's message) and the append does not change the mirror.
+function usableFor(held: WrittenSession, options?: AppendOptions): boolean {
+  if (options?.mirror) return false;
+  if (options?.takeover === undefined) return true;
+  return (held.assisting_admin_id ?? null) === (options.takeover?.adminId ?? null);
 }

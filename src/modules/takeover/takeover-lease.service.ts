@@ -6,6 +6,8 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatMetrics } from '../metrics/chat-metrics';
@@ -76,21 +78,26 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       : undefined;
     this.metrics?.takeovers.inc({ event: 'started', reason: '' });
     if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
-    // admin_join first, then the mirror: an admin's message is stored only while the session mirrors
-    // the takeover, so it always follows the admin_join in the log (docs/protocol.md, "Takeover
-    // handoff"). A user's message in between is fenced from the model like any during the takeover.
-    await this.event(claim.sessionId, 'admin_join', { admin_name: claim.adminName });
-    await this.sessions.mirrorTakeoverStart(
-      claim,
-      helpRequestedAt && responseMs !== undefined ? { requestedAt: helpRequestedAt, responseMs } : undefined,
-    );
+    await this.logStart(claim);
+    if (helpRequestedAt && responseMs !== undefined)
+      await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
+    // an end stored while the join was being logged found no join to log its leave after
+    const latest = await this.repository.latest(claim.sessionId);
+    if (!latest || latest.epoch !== claim.epoch || latest.ended)
+      await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
+  }
+
+  // The claim this admin holds (a renewal from another socket, a retried join): its admin_join is
+  // logged before the socket speaks there, by whichever request gets there first.
+  async ensureStarted(claim: Claim): Promise<void> {
+    const state = await this.sessions.assistanceState(claim.sessionId);
+    if (!sameTakeover(state?.takeover, claim)) await this.logStart(claim);
   }
 
   // Ends the claim once, whichever instance or request gets there first.
   async finish(claim: Claim, reason: 'released' | 'lapsed'): Promise<void> {
     const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
-    await this.sessions.mirrorTakeoverEnd(claim, end);
     this.metrics?.takeovers.inc({ event: 'ended', reason });
     this.logger.log(
       {
@@ -104,17 +111,27 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     );
     this.unbindSession(claim.sessionId);
     this.publish('ended', claim);
-    await this.event(claim.sessionId, 'admin_leave', { admin_name: claim.adminName, reason });
-    // closed once its admin_leave is logged: a claim of the session waits for that (TakeoverService),
-    // so the next admin_join follows this admin_leave in the log
-    await this.repository.close(claim, end);
-    // only now may the model's replies show again: a message the user sent once the session was
-    // unassisted in the store but before admin_leave was logged is answered after it (a reply to it
-    // that began meanwhile is cut off before its first piece and answered again below)
-    this.tell('closed', claim);
+    await this.complete({ ...claim, ended: true, endedAt: end, endReason: reason }, false);
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
     this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
+  }
+
+  // An ended claim's last steps, by its finisher or, when that instance died between them, by the
+  // next claim of the session or the lapse check (docs/protocol.md, "Takeover handoff"): its
+  // admin_leave is logged with the mirror cleared (once, whoever tries; nothing when its admin_join
+  // never was), then the claim is closed and the model's replies may show again. `answer`: the
+  // replies module answers what no admin did, when this call logged the leave.
+  async complete(claim: Claim, answer: boolean): Promise<void> {
+    const end = claim.endedAt ?? new Date();
+    const logged = await this.logEnd(claim, end, claim.endReason ?? 'lapsed');
+    // closed once its admin_leave is logged: the next claim's admin_join follows it in the log
+    await this.repository.close(claim, end);
+    // only now may the model's replies show again: a message the user sent once the session was
+    // unassisted in the store but before admin_leave was logged is answered after it (a reply to it
+    // that began meanwhile is cut off before its first piece and answered again)
+    this.tell('closed', claim);
+    if (answer && logged) this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
   }
 
   binding(connection: Connection): Binding | undefined {
@@ -170,23 +187,66 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     this.bus.publish(TOPIC, { kind, session: claim.sessionId, epoch: claim.epoch } satisfies TakeoverEvent);
   }
 
-  private async event(
-    sessionId: string,
-    type: 'admin_join' | 'admin_leave',
-    metadata: Record<string, unknown>,
-  ) {
+  // admin_join, logged only while the session mirrors no takeover, and mirrored in the same write.
+  // The session may still mirror an earlier takeover whose instance died after storing its end and
+  // before logging it: its admin_leave is logged first. Throws SESSION_LOCKED when this claim is no
+  // longer the session's latest open one.
+  private async logStart(claim: Claim): Promise<void> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        await this.records.record({
+          sessionId: claim.sessionId,
+          message: {
+            type: 'admin_join',
+            sender: 'admin',
+            timestamp: new Date(),
+            metadata: { admin_name: claim.adminName },
+          },
+          effects: { countsAsMessage: false },
+          takeover: null,
+          mirror: { start: claim },
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof DomainException) || error.code !== ErrorCode.SESSION_LOCKED) throw error;
+      }
+      const state = await this.sessions.assistanceState(claim.sessionId);
+      const mirrored = state?.takeover;
+      // logged already (by another request of this admin, or an attempt whose answer was lost)
+      if (sameTakeover(mirrored, claim)) return;
+      const latest = await this.repository.latest(claim.sessionId);
+      if (!latest || latest.epoch !== claim.epoch || latest.ended) break;
+      // an earlier takeover: this claim was taken after it ended
+      if (mirrored) await this.logEnd(mirrored, new Date(), 'lapsed');
+    }
+    throw new DomainException(ErrorCode.SESSION_LOCKED, 'The session changed hands; please try again.');
+  }
+
+  // admin_leave, logged only while the session mirrors this takeover, with the mirror cleared and the
+  // takeover's record stored in the same write. False when it does not (its join never logged, or
+  // its leave logged already).
+  private async logEnd(
+    takeover: Pick<Claim, 'sessionId' | 'adminId' | 'adminName' | 'startedAt'>,
+    end: Date,
+    reason: string,
+  ): Promise<boolean> {
     try {
       await this.records.record({
-        sessionId,
-        message: { type, sender: 'admin', timestamp: new Date(), metadata },
+        sessionId: takeover.sessionId,
+        message: {
+          type: 'admin_leave',
+          sender: 'admin',
+          timestamp: new Date(),
+          metadata: { admin_name: takeover.adminName, reason },
+        },
         effects: { countsAsMessage: false },
+        takeover,
+        mirror: { end: takeover, at: end },
       });
+      return true;
     } catch (error) {
-      // the takeover itself is stored; a full session only misses the visible event
-      this.logger.warn(
-        { event: 'takeover_event_failed', session_id: sessionId, type, err: String(error) },
-        type,
-      );
+      if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED) return false;
+      throw error;
     }
   }
 
@@ -237,11 +297,25 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         const latest = await this.repository.latest(claim.sessionId);
         if (latest && latest.epoch === claim.epoch && !latest.ended && latest.leaseUntil.getTime() < now)
           await this.finish(latest, 'lapsed');
+        // ended (or followed by a newer claim, which ended it) but never closed: its finisher died
         else if (!latest || latest.epoch !== claim.epoch || latest.ended)
-          await this.repository.close(claim, new Date(now));
+          await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
       }
     } catch (error) {
       this.logger.warn({ event: 'takeover_tick_failed', err: String(error) }, 'takeover renewal failed');
     }
   }
+}
+
+// the session mirrors this very takeover
+function sameTakeover(
+  mirrored: Pick<Claim, 'adminId' | 'startedAt'> | null | undefined,
+  claim: Pick<Claim, 'adminId' | 'startedAt'>,
+): boolean {
+  return (
+    mirrored !== null &&
+    mirrored !== undefined &&
+    mirrored.adminId === claim.adminId &&
+    mirrored.startedAt.getTime() === claim.startedAt.getTime()
+  );
 }

@@ -13,6 +13,9 @@ export interface Claim {
   startedAt: Date;
   leaseUntil: Date;
   ended: boolean;
+  // when and why it ended (read with an ended claim)
+  endedAt?: Date;
+  endReason?: string;
   // not closed yet: an ended claim stays open until its admin_leave is logged (TakeoverLeaseService)
   open?: boolean;
 }
@@ -20,8 +23,8 @@ export interface Claim {
 const claimId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}`;
 const endId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}:end`;
 
-// Takeover leases (takeover_claims). What they mirror onto the session document is written by the
-// sessions module (SessionsService.mirrorTakeoverStart and friends).
+// Takeover leases (takeover_claims). What they mirror onto the session document is written with the
+// log's admin_join and admin_leave (TakeoverLeaseService, AppendOptions.mirror).
 @Injectable()
 export class TakeoverRepository implements OnModuleInit {
   constructor(@InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>) {}
@@ -38,8 +41,15 @@ export class TakeoverRepository implements OnModuleInit {
       .limit(1)
       .lean<TakeoverClaim[]>();
     if (!found) return null;
-    const ended = (await this.claims.exists({ _id: endId(sessionId, found.epoch) })) !== null;
-    return toClaim(found, ended);
+    const end = await this.claims
+      .findOne({ _id: endId(sessionId, found.epoch) }, { ended_at: 1, reason: 1 })
+      .lean<TakeoverClaim>();
+    const claim = toClaim(found, end !== null);
+    if (end) {
+      claim.endedAt = end.ended_at ? new Date(end.ended_at) : undefined;
+      claim.endReason = end.reason ?? undefined;
+    }
+    return claim;
   }
 
   // The compare-and-set: true for exactly one caller per (session, epoch).

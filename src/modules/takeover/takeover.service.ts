@@ -22,11 +22,10 @@ export interface TakeoverView {
   started: boolean;
 }
 
-// how long a claim waits for the previous takeover's end to be logged, and how often it looks
-const ENDING_WAIT_MS = 2_000;
-const ENDING_POLL_MS = 20;
-// how long an admin's message waits for its takeover's start to be mirrored on the session
+// how long an admin's message waits for its takeover's start to be mirrored on the session, and how
+// often it looks
 const STARTING_WAIT_MS = 2_000;
+const STARTING_POLL_MS = 20;
 
 export function adminName(principal: Principal): string {
   return principal.name ?? principal.userId;
@@ -53,7 +52,6 @@ export class TakeoverService {
     this.requireAdmin(admin);
     const name = adminName(admin);
     let holder: Claim | null = null;
-    const ending = Date.now() + ENDING_WAIT_MS;
     for (let attempt = 0; attempt < 5; attempt++) {
       const session = await this.sessions.assistanceState(sessionId);
       if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
@@ -63,20 +61,18 @@ export class TakeoverService {
       if (holder && !holder.ended) {
         if (holder.adminId === admin.userId) {
           await this.repository.renew(holder, leaseUntil);
+          // another request of this admin may still be starting it: its admin_join is logged first
+          await this.lease.ensureStarted(holder);
           return view(holder, leaseUntil, false);
         }
         if (holder.leaseUntil.getTime() >= now.getTime()) throw locked(holder);
         await this.lease.finish(holder, 'lapsed');
         continue;
       }
-      // the last takeover is ending (its end stored, its admin_leave not yet logged): this one's
-      // admin_join comes after it in the log, which the devices read in order. Bounded: an end whose
-      // instance died before closing it is waited for ENDING_WAIT_MS at most.
-      if (holder?.ended && holder.open && Date.now() < ending) {
-        await new Promise((resolve) => setTimeout(resolve, ENDING_POLL_MS));
-        attempt--;
-        continue;
-      }
+      // the last takeover is ending (its end stored, its admin_leave perhaps not logged yet, its
+      // instance perhaps dead): its last steps are taken here too, so this one's admin_join follows
+      // its admin_leave in the log (whoever logs that leave, it is logged once)
+      if (holder?.ended && holder.open) await this.lease.complete(holder, false);
       const epoch = (holder?.epoch ?? 0) + 1;
       if (await this.repository.insertClaim(sessionId, epoch, { id: admin.userId, name }, now, leaseUntil)) {
         const claim: Claim = {
@@ -208,7 +204,7 @@ export class TakeoverService {
           this.lease.unbind(connection.id);
           throw error;
         }
-        await new Promise((resolve) => setTimeout(resolve, ENDING_POLL_MS));
+        await new Promise((resolve) => setTimeout(resolve, STARTING_POLL_MS));
       }
     }
   }
