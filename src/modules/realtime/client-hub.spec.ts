@@ -3,7 +3,7 @@ import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
 import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
 import type { Connection } from './connection';
-import type { ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
+import type { AiDeltaFrame, ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
 
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -380,6 +380,64 @@ describe(`${ClientHub.name} across instances`, () => {
       (call) => (JSON.parse(call[0] as string) as ServerFrame).seq,
     );
     expect(seqs).toEqual([0, 1, 2]);
+  });
+
+  // found by the chaos test's takeovers: a piece of a reply streaming on one instance, sent before
+  // that instance heard of the takeover, reached a user on the other instance after the admin_join
+  // it had been shown there (docs/protocol.md, "Takeover handoff")
+  it('should show a socket no piece of the model reply between the admin_join it was shown and the admin_leave', () => {
+    const { one, two } = pair();
+    const user = connection();
+    two.add(user.connection);
+    two.send(user.connection, status('session-1', 3));
+    const piece = (offset: number): AiDeltaFrame => ({
+      type: 'ai_response',
+      id: 'r1',
+      sender: 'ai',
+      metadata: { delta: 'x', done: false, offset },
+    });
+    const event = (type: 'admin_join' | 'admin_leave', seq: number): StoredEventFrame => ({
+      type,
+      id: `e${seq}`,
+      session_id: 'session-1',
+      seq,
+      sender: 'admin',
+      timestamp: new Date().toISOString(),
+      metadata: { admin_name: 'Ada' },
+    });
+    one.ephemeral('session-1', piece(0));
+    two.toSession('session-1', event('admin_join', 4));
+    one.ephemeral('session-1', piece(1));
+    two.ephemeral('session-1', piece(2));
+    two.toSession('session-1', event('admin_leave', 5));
+    one.ephemeral('session-1', piece(3));
+    const shown = user.socket.send.mock.calls.map(([data]) => {
+      const frame = JSON.parse(data as string) as ServerFrame & { metadata?: { offset?: number } };
+      return frame.type === 'ai_response' ? `piece ${frame.metadata?.offset}` : frame.type;
+    });
+    expect(shown).toEqual(['connection_status', 'piece 0', 'admin_join', 'admin_leave', 'piece 3']);
+  });
+
+  it('should show a socket connecting to an assisted session no piece of the model reply', () => {
+    const { one, two } = pair();
+    const user = connection();
+    two.add(user.connection);
+    const assisted = status('session-1', 3);
+    two.send(user.connection, { ...assisted, metadata: { ...assisted.metadata, assisting_admin: 'Ada' } });
+    const piece: AiDeltaFrame = {
+      type: 'ai_response',
+      id: 'r1',
+      sender: 'ai',
+      metadata: { delta: 'x', done: false, offset: 0 },
+    };
+    one.ephemeral('session-1', piece);
+    // nor the snapshot of a reply in flight a reconnect is sent (ConnectionsService.connect)
+    two.send(user.connection, {
+      ...piece,
+      session_id: 'session-1',
+      metadata: { ...piece.metadata, resumed: true },
+    });
+    expect(user.socket.send).toHaveBeenCalledTimes(1);
   });
 
   it('should reach every device of a user wherever it is connected', () => {

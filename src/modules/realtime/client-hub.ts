@@ -6,7 +6,12 @@ import { InProcessBus } from '../../infra/bus/in-process.bus';
 import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from './connection';
 import { isStoredFrame, SeqOrder } from './delivery-order';
-import type { ConnectionStatusFrame, EphemeralFrame, StoredEventFrame } from '../../protocol/frames';
+import {
+  isDeltaFrame,
+  type ConnectionStatusFrame,
+  type EphemeralFrame,
+  type StoredEventFrame,
+} from '../../protocol/frames';
 import { storedFrame, type ServerFrame } from './frames';
 
 // A client that cannot keep up is closed (1013: try again later) and catches up by replay.
@@ -47,7 +52,9 @@ export class ClientHub implements OnModuleInit {
     @Optional() private readonly log?: SessionsService,
   ) {
     this.order = new SeqOrder<ServerFrame>(
-      (connection, frame) => this.write(connection, this.serialize(frame)),
+      (connection, frame) => {
+        if (shows(connection, frame)) this.write(connection, this.serialize(frame));
+      },
       { fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq) },
       isStoredFrame,
     );
@@ -76,6 +83,7 @@ export class ClientHub implements OnModuleInit {
   move(connection: Connection, sessionId: string, seq?: number): void {
     removeFrom(this.bySession, connection.sessionId, connection);
     connection.sessionId = sessionId;
+    connection.assisted = false;
     addTo(this.bySession, sessionId, connection);
     this.order.reset(connection, seq);
   }
@@ -153,6 +161,7 @@ export class ClientHub implements OnModuleInit {
   // Sends to one local socket. A connection_status frame also sets where the socket stands in its
   // session's log.
   send(connection: Connection, frame: ServerFrame): void {
+    if (frame.type === 'connection_status') connection.assisted = Boolean(frame.metadata.assisting_admin);
     if (frame.type === 'connection_status' && typeof frame.seq === 'number')
       this.order.reset(connection, frame.seq);
     // a frame of the socket's session without its own seq (an error, an ack of a command) carries
@@ -161,7 +170,8 @@ export class ClientHub implements OnModuleInit {
       frame.seq === undefined && frame.session_id !== undefined && frame.session_id === connection.sessionId
         ? { ...frame, seq: this.order.seqOf(connection) ?? 0 }
         : frame;
-    this.write(connection, JSON.stringify(sent));
+    // a reconnect's replay and the reply's snapshot come this way too
+    if (shows(connection, sent)) this.write(connection, JSON.stringify(sent));
   }
 
   // Ends a reconnect's replay: the socket stands at `seq`; frames that queued meanwhile go through
@@ -358,5 +368,16 @@ function removeFrom(map: Map<string, readonly Connection[]>, key: string, connec
       key,
       list.filter((other) => other !== connection),
     );
+  return true;
+}
+
+// The model never talks over an admin, on any socket (docs/protocol.md, "Takeover handoff"): a piece
+// of a reply can still be on its way from an instance that has not heard of the takeover yet (the
+// bus, or an outage of it), while this one has shown the socket the takeover's admin_join. Stored
+// events are delivered to each socket in seq order, so what it was shown last is what it knows.
+function shows(connection: Connection, frame: ServerFrame): boolean {
+  if (frame.type === 'admin_join') connection.assisted = true;
+  else if (frame.type === 'admin_leave') connection.assisted = false;
+  else if (connection.assisted && isDeltaFrame(frame)) return false;
   return true;
 }

@@ -17,4 +17,7 @@ export interface Connection {
   expiryTimer?: NodeJS.Timeout;
   // set when the socket has closed; a connect() still in flight then binds nothing
   closed?: boolean;
+  // the last takeover event this socket was shown is an admin_join (or its connection_status named
+  // an assisting admin): it is shown no piece of the model's reply until an admin_leave
+  assisted?: boolean;
 }

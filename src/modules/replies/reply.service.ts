@@ -92,6 +92,11 @@ export class ReplyService {
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
   ) {}
 
+  // the sessions whose reply is streaming on this instance
+  streaming(): string[] {
+    return [...this.running.keys()];
+  }
+
   // a reply is queued or running for the session on this instance
   answering(sessionId: string): boolean {
     return this.pending.has(sessionId);

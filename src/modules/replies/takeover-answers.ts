@@ -1,4 +1,5 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
+import { BUS, type Bus } from '../../infra/bus/bus';
 import { SessionEvents } from '../realtime/session-events';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService } from './reply.service';
@@ -9,10 +10,13 @@ import { unansweredUserTurn } from './unanswered-turn';
 // went away, or released without a word), which would otherwise wait forever.
 @Injectable()
 export class TakeoverAnswers implements OnModuleInit {
+  private readonly logger = new Logger('replies');
+
   constructor(
     private readonly events: SessionEvents,
     private readonly replies: ReplyService,
     private readonly sessions: SessionsService,
+    @Optional() @Inject(BUS) private readonly bus?: Bus,
   ) {}
 
   onModuleInit(): void {
@@ -21,6 +25,18 @@ export class TakeoverAnswers implements OnModuleInit {
       else if (event.kind === 'takeover_closed') this.replies.takeoverClosed(event.sessionId, event.epoch);
       else return this.answerPending(event.sessionId);
     });
+    // the takeovers' starts this instance missed while the bus was away: a reply streaming here for a
+    // session an admin took over meanwhile stops (docs/protocol.md, "Takeover handoff")
+    this.bus?.onResync(() => void this.stopOverAdmins());
+  }
+
+  async stopOverAdmins(): Promise<void> {
+    for (const sessionId of this.replies.streaming()) {
+      const state = await this.sessions.assistanceState(sessionId).catch(() => null);
+      if (!state?.takeover) continue;
+      this.logger.log({ event: 'reply_fenced_after_resync', session_id: sessionId }, 'reply stopped');
+      this.replies.takeoverStarted(sessionId);
+    }
   }
 
   private async answerPending(sessionId: string): Promise<void> {
