@@ -6,6 +6,7 @@ import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
 import { listening, RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { RoomChaos, type RoomChaosCounts } from './room-chaos';
+import { TakeoverChaos, type TakeoverChaosCounts } from './takeover-chaos';
 import { openSocket } from './sockets';
 
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
@@ -16,7 +17,8 @@ import { openSocket } from './sockets';
 // (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
 // editing and reacting, listening devices resuming with last_seq, churners joining and leaving, an
 // owner kicking and banning listening users; every room's history is read and counted next to the
-// sessions.
+// sessions. Takeovers too (test/chaos/takeover-chaos.ts): admins join, write into and leave a few
+// users' sessions, or drop their sockets and let the lease lapse, while those users write.
 
 export interface ChaosOptions {
   env: Record<string, string>;
@@ -28,6 +30,9 @@ export interface ChaosOptions {
   roomMembers?: number;
   publicRooms?: number;
   roomChurners?: number;
+  // the takeovers half: users whose sessions admins take over, and the admins
+  assistedUsers?: number;
+  admins?: number;
   log?: (line: string) => void;
 }
 
@@ -38,6 +43,7 @@ export interface ChaosCounts {
   seqGaps: number;
   openTurns: number;
   rooms: RoomChaosCounts;
+  takeovers: TakeoverChaosCounts;
   faults: Record<string, number>;
 }
 
@@ -72,6 +78,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     faults,
   });
   await rooms.setup(ports[0]);
+  const takeovers = new TakeoverChaos({
+    users: options.assistedUsers ?? 3,
+    admins: options.admins ?? 3,
+    log,
+    faults,
+  });
   const deadline = Date.now() + options.durationMs;
   let stopping = false;
 
@@ -164,15 +176,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   }
 
   try {
-    await Promise.all([...clients.map(drive), monkey(), rooms.run(ports, deadline)]);
+    await Promise.all([
+      ...clients.map(drive),
+      monkey(),
+      rooms.run(ports, deadline),
+      takeovers.run(ports, deadline),
+    ]);
     stopping = true;
     // every acked turn must end: give the reply leases time to lapse and the turn watch to answer;
-    // meanwhile the rooms are read and every member resumes once more
-    const [counts, roomCounts] = await Promise.all([
+    // meanwhile the rooms are read and every member resumes once more, and the takeovers' leases lapse
+    const [counts, roomCounts, takeoverCounts] = await Promise.all([
       settle(clients, ports[0], 90_000),
       rooms.settle(ports[0], 90_000),
+      takeovers.settle(ports[0], 90_000),
     ]);
-    return { ...counts, rooms: roomCounts, faults };
+    return { ...counts, rooms: roomCounts, takeovers: takeoverCounts, faults };
   } catch (error) {
     // what the running instances logged as errors says why (their output is kept in memory)
     for (const instance of instances)
@@ -181,6 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     throw error;
   } finally {
     rooms.stop();
+    takeovers.stop();
     for (const instance of instances) {
       instance?.child.kill('SIGKILL');
       await instance?.exited;
@@ -203,7 +222,7 @@ async function settle(
   clients: ChatClient[],
   port: number,
   waitMs: number,
-): Promise<Omit<ChaosCounts, 'faults' | 'rooms'>> {
+): Promise<Omit<ChaosCounts, 'faults' | 'rooms' | 'takeovers'>> {
   const deadline = Date.now() + waitMs;
   // every user comes back (an upgrade is refused while the store restarts: try again)
   const sockets = await Promise.all(
@@ -215,7 +234,7 @@ async function settle(
       }
     }),
   );
-  let counts: Omit<ChaosCounts, 'faults' | 'rooms'>;
+  let counts: Omit<ChaosCounts, 'faults' | 'rooms' | 'takeovers'>;
   for (;;) {
     counts = { acked: 0, lost: 0, duplicated: 0, seqGaps: 0, openTurns: 0 };
     let unreadable = 0;

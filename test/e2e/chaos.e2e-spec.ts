@@ -12,15 +12,17 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
       env: testEnv({
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 15 }]),
         SHUTDOWN_GRACE: '1s',
+        // an admin's dropped socket lets the session go within seconds (takeovers half)
+        TAKEOVER_GRACE: '2s',
       }),
       clients: 8,
       durationMs: MINUTES * 60_000,
       faultEveryMs: 5_000,
       log: (line) => process.env.CHAOS_VERBOSE && console.log(line),
     });
-    const { rooms, faults, ...sessions } = counts;
+    const { rooms, takeovers, faults, ...sessions } = counts;
     console.log(
-      `chaos: sessions ${JSON.stringify(sessions)}\nchaos: rooms ${JSON.stringify(rooms)}\nchaos: faults ${JSON.stringify(faults)}`,
+      `chaos: sessions ${JSON.stringify(sessions)}\nchaos: rooms ${JSON.stringify(rooms)}\nchaos: takeovers ${JSON.stringify(takeovers)}\nchaos: faults ${JSON.stringify(faults)}`,
     );
     expect(counts.acked).toBeGreaterThan(0);
     expect(rooms.acked).toBeGreaterThan(0);
@@ -38,6 +40,13 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
     expect(rooms.compared).toBeGreaterThan(0);
     // resumes read the rooms' change logs (changed_after), not every page held
     expect(rooms.changeReads).toBeGreaterThan(0);
+    // the takeovers half did its work: admins joined, wrote, left, and let leases lapse
+    expect(takeovers.userAcked).toBeGreaterThan(0);
+    expect(takeovers.adminAcked).toBeGreaterThan(0);
+    expect(takeovers.joins).toBeGreaterThan(0);
+    expect(takeovers.leaves).toBeGreaterThan(0);
+    expect(takeovers.abandoned).toBeGreaterThan(0);
+    expect(takeovers.locked).toBeGreaterThan(0);
     expect({
       lost: counts.lost,
       duplicated: counts.duplicated,
@@ -70,6 +79,19 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         mutedWrongCode: rooms.mutedWrongCode,
         unmutedRefused: rooms.unmutedRefused,
       },
+      takeovers: {
+        lost: takeovers.lost,
+        duplicated: takeovers.duplicated,
+        adminLost: takeovers.adminLost,
+        adminDuplicated: takeovers.adminDuplicated,
+        seqGaps: takeovers.seqGaps,
+        openTurns: takeovers.openTurns,
+        twoAdmins: takeovers.twoAdmins,
+        strayAdmin: takeovers.strayAdmin,
+        aiOverAdmin: takeovers.aiOverAdmin,
+        heldAtEnd: takeovers.heldAtEnd,
+        misrouted: takeovers.misrouted,
+      },
     }).toEqual({
       lost: 0,
       duplicated: 0,
@@ -101,6 +123,19 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         mutedAccepted: 0,
         mutedWrongCode: 0,
         unmutedRefused: 0,
+      },
+      takeovers: {
+        lost: 0,
+        duplicated: 0,
+        adminLost: 0,
+        adminDuplicated: 0,
+        seqGaps: 0,
+        openTurns: 0,
+        twoAdmins: 0,
+        strayAdmin: 0,
+        aiOverAdmin: 0,
+        heldAtEnd: 0,
+        misrouted: 0,
       },
     });
   });
