@@ -42,6 +42,21 @@ export interface TakeoverChaosCounts {
   heldAtEnd: number;
 }
 
+// the counts that must be 0 after a run
+export const TAKEOVER_FAULTS = [
+  'lost',
+  'duplicated',
+  'adminLost',
+  'adminDuplicated',
+  'misrouted',
+  'seqGaps',
+  'openTurns',
+  'twoAdmins',
+  'strayAdmin',
+  'aiOverAdmin',
+  'heldAtEnd',
+] as const;
+
 export interface TakeoverChaosOptions {
   users: number;
   admins: number;
