@@ -260,6 +260,21 @@ describe('takeover (e2e)', () => {
     ).toBe(200);
     const final = await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
     expect(final.metadata?.stopped).toBe(true);
+    // what it showed is stored before the admin_join, on the device and in the log
+    const shown = client.frames
+      .filter(
+        (frame) => frame.type === 'admin_join' || (frame.type === 'ai_response' && frame.metadata?.done),
+      )
+      .map((frame) => frame.type);
+    expect(shown).toEqual(['ai_response', 'admin_join']);
+    const session = await getJson<SessionBody>(
+      `${server.httpUrl}/chat/sessions/${sessionId}`,
+      adminToken(uniqueUser('reader')),
+    );
+    const logged = session.messages
+      .filter((message) => message.type === 'admin_join' || message.type === 'ai_response')
+      .map((message) => message.type);
+    expect(logged).toEqual(['ai_response', 'admin_join']);
     await client.close();
   });
 

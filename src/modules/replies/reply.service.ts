@@ -61,6 +61,8 @@ interface EarlyStart {
 }
 
 // takeover fences kept: past this many, those older than FENCE_KEPT_MS (no reply decides that long) go
+// how often settled() looks again
+const SETTLE_POLL_MS = 20;
 const FENCES_KEPT = 10_000;
 const FENCE_KEPT_MS = 60 * 60 * 1000;
 const FENCE_OPEN_MS = 30_000;
@@ -91,6 +93,17 @@ export class ReplyService {
     private readonly prompt: ReplyPrompt,
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
   ) {}
+
+  // Resolves once no reply of the session is queued or streaming, here or on another instance (each
+  // holds the session's reply lease until its reply is stored), or after `timeoutMs`: a takeover
+  // logs its admin_join after the replies it cut off are stored (docs/protocol.md, "Takeover handoff").
+  async settled(sessionId: string, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (!this.answering(sessionId) && !(await this.leases.held(sessionId).catch(() => false))) return;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    }
+  }
 
   // the sessions whose reply is streaming on this instance
   streaming(): string[] {

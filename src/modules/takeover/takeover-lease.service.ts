@@ -14,11 +14,14 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { RecordService } from '../replies/record.service';
+import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
+// how long a takeover's start waits for the replies it cut off to be stored
+const REPLIES_SETTLE_MS = 1_500;
 
 // `epoch`: which takeover of the session (a late copy of an earlier one's end ends nothing newer).
 // 'ended': admin sockets let go of the session; 'closed': its admin_leave is logged, so a reply of the
@@ -51,6 +54,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     @Inject(BUS) private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Optional() private readonly metrics?: ChatMetrics,
+    @Optional() private readonly replies?: ReplyService,
   ) {}
 
   onModuleInit(): void {
@@ -78,6 +82,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       : undefined;
     this.metrics?.takeovers.inc({ event: 'started', reason: '' });
     if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
+    // the replies just cut off are stored with what they showed, before the admin_join (bounded: an
+    // instance that never heard of the takeover, or died, is not waited for)
+    await this.replies?.settled(claim.sessionId, REPLIES_SETTLE_MS);
     await this.logStart(claim);
     if (helpRequestedAt && responseMs !== undefined)
       await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
@@ -91,7 +98,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // logged before the socket speaks there, by whichever request gets there first.
   async ensureStarted(claim: Claim): Promise<void> {
     const state = await this.sessions.assistanceState(claim.sessionId);
-    if (!sameTakeover(state?.takeover, claim)) await this.logStart(claim);
+    if (sameTakeover(state?.takeover, claim)) return;
+    await this.replies?.settled(claim.sessionId, REPLIES_SETTLE_MS);
+    await this.logStart(claim);
   }
 
   // Ends the claim once, whichever instance or request gets there first.

@@ -124,7 +124,7 @@ function setup(latest: Claim | null) {
     move: jest.fn(),
     catchUp: jest.fn().mockResolvedValue(undefined),
   };
-  const replies = { request: jest.fn() };
+  const replies = { request: jest.fn(), settled: jest.fn().mockResolvedValue(undefined) };
   const events = new SessionEvents();
   const emitted: SessionEvent[] = [];
   events.on((event) => void emitted.push(event));
@@ -142,6 +142,8 @@ function setup(latest: Claim | null) {
     events,
     new InProcessBus(),
     settings,
+    undefined,
+    replies as unknown as ReplyService,
   );
   const service = new TakeoverService(
     repository as unknown as TakeoverRepository,
@@ -194,6 +196,30 @@ describe(TakeoverService.name, () => {
       undefined,
       undefined,
     );
+  });
+
+  // a reply streaming when the admin takes over is cut off and stored with what was shown: before
+  // the admin_join, not after it (the chaos test's takeovers: 79 replies stored while an admin held
+  // the session in 10 minutes)
+  it('should log admin_join only once the replies the takeover cut off are stored', async () => {
+    const { service, replies, written } = setup(null);
+    let store!: () => void;
+    replies.settled.mockImplementation(
+      () =>
+        new Promise<void>((resolve) => {
+          store = () => {
+            written.push('ai_response');
+            resolve();
+          };
+        }),
+    );
+    const claimed = service.claim('s1', admin('ada', 'Ada'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(written).toEqual([]);
+    store();
+    await claimed;
+    expect(written).toEqual(['ai_response', 'admin_join']);
+    expect(replies.settled).toHaveBeenCalledWith('s1', expect.any(Number));
   });
 
   it('should renew instead of starting again when the admin already holds the session', async () => {
