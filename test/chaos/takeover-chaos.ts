@@ -33,10 +33,12 @@ export interface TakeoverChaosCounts {
   twoAdmins: number;
   // an admin's message logged while that admin did not hold the session
   strayAdmin: number;
-  // a piece of the model's reply that reached a user's socket while an admin assisted
+  // a piece of the model's reply that reached a user's socket between the admin_join it was shown and
+  // the admin_leave
   aiOverAdmin: number;
-  // a reply of the model stored between an admin_join and its admin_leave (a reply cut off by the
-  // takeover is stored with what was shown before it, and may land after the join: counted apart)
+  // a reply of the model logged between an admin_join and its admin_leave: a reply the takeover cut
+  // off is stored with what it showed before the join, unless its store takes longer than the join
+  // waits for it (1.5 s: the store restarting). Counted, not a fault (docs/protocol.md)
   aiStoredWhileAssisted: number;
   // takeovers still held in the log after the run (every lease should have ended)
   heldAtEnd: number;
