@@ -16,6 +16,7 @@ import type { Connection } from '../realtime/connection';
 import { RecordService } from '../replies/record.service';
 import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
+import type { AppendOptions } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
@@ -202,23 +203,8 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // longer the session's latest open one.
   private async logStart(claim: Claim): Promise<void> {
     for (let attempt = 0; attempt < 4; attempt++) {
-      try {
-        await this.records.record({
-          sessionId: claim.sessionId,
-          message: {
-            type: 'admin_join',
-            sender: 'admin',
-            timestamp: new Date(),
-            metadata: { admin_name: claim.adminName },
-          },
-          effects: { countsAsMessage: false },
-          takeover: null,
-          mirror: { start: claim },
-        });
-        return;
-      } catch (error) {
-        if (!(error instanceof DomainException) || error.code !== ErrorCode.SESSION_LOCKED) throw error;
-      }
+      const metadata = { admin_name: claim.adminName };
+      if (await this.logEvent(claim.sessionId, 'admin_join', metadata, null, { start: claim })) return;
       const state = await this.sessions.assistanceState(claim.sessionId);
       const mirrored = state?.takeover;
       // logged already (by another request of this admin, or an attempt whose answer was lost)
@@ -234,23 +220,31 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // admin_leave, logged only while the session mirrors this takeover, with the mirror cleared and the
   // takeover's record stored in the same write. False when it does not (its join never logged, or
   // its leave logged already).
-  private async logEnd(
+  private logEnd(
     takeover: Pick<Claim, 'sessionId' | 'adminId' | 'adminName' | 'startedAt'>,
     end: Date,
     reason: string,
   ): Promise<boolean> {
+    const metadata = { admin_name: takeover.adminName, reason };
+    return this.logEvent(takeover.sessionId, 'admin_leave', metadata, takeover, { end: takeover, at: end });
+  }
+
+  // One of a takeover's events, stored only while the session mirrors `takeover` (null: none) and
+  // changing the mirror in the same write; false when the guard refused it (AppendOptions).
+  private async logEvent(
+    sessionId: string,
+    type: 'admin_join' | 'admin_leave',
+    metadata: Record<string, unknown>,
+    takeover: AppendOptions['takeover'],
+    mirror: AppendOptions['mirror'],
+  ): Promise<boolean> {
     try {
       await this.records.record({
-        sessionId: takeover.sessionId,
-        message: {
-          type: 'admin_leave',
-          sender: 'admin',
-          timestamp: new Date(),
-          metadata: { admin_name: takeover.adminName, reason },
-        },
+        sessionId,
+        message: { type, sender: 'admin', timestamp: new Date(), metadata },
         effects: { countsAsMessage: false },
         takeover,
-        mirror: { end: takeover, at: end },
+        mirror,
       });
       return true;
     } catch (error) {
