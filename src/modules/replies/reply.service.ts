@@ -60,9 +60,9 @@ interface EarlyStart {
   decided: Promise<boolean>;
 }
 
-// takeover fences kept: past this many, those older than FENCE_KEPT_MS (no reply decides that long) go
 // how often settled() looks again
 const SETTLE_POLL_MS = 20;
+// takeover fences kept: past this many, those older than FENCE_KEPT_MS (no reply decides that long) go
 const FENCES_KEPT = 10_000;
 const FENCE_KEPT_MS = 60 * 60 * 1000;
 const FENCE_OPEN_MS = 30_000;

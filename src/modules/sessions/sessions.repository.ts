@@ -323,13 +323,10 @@ export class SessionsRepository implements OnModuleInit {
     maxBytes: number,
     effects: AppendEffects = {},
     // `name`: set it in the same write, on condition the session still has the default name
-    options: {
-      owner?: string;
+    options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & {
       returning?: AppendReturning;
       name?: string;
       held?: SessionHead;
-      takeover?: AppendOptions['takeover'];
-      mirror?: AppendOptions['mirror'];
     } = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
@@ -457,7 +454,7 @@ export class SessionsRepository implements OnModuleInit {
     dedup: string | undefined,
     size: number,
     maxBytes: number,
-    options: { owner?: string; name?: string; takeover?: AppendOptions['takeover'] },
+    options: Pick<AppendOptions, 'owner' | 'takeover'> & { name?: string },
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (!found || (options.owner !== undefined && found.user_id !== options.owner))

@@ -22,11 +22,6 @@ export interface TakeoverView {
   started: boolean;
 }
 
-// how long an admin's message waits for its takeover's start to be mirrored on the session, and how
-// often it looks
-const STARTING_WAIT_MS = 2_000;
-const STARTING_POLL_MS = 20;
-
 export function adminName(principal: Principal): string {
   return principal.name ?? principal.userId;
 }
@@ -156,57 +151,48 @@ export class TakeoverService {
 
   // An admin's message: only from the lease holder; stored as sender admin, to every device. The
   // holder check here is early; the one that holds is the append's own, under the session lock the
-  // takeover's start and end are mirrored under (docs/protocol.md, "Takeover handoff"): the message
-  // lands between its admin's admin_join and admin_leave in the log, or is refused. A takeover still
-  // being started (another socket of this admin claimed it a moment ago) is waited for.
+  // takeover's join and leave are logged under (docs/protocol.md, "Takeover handoff"): the message
+  // lands between its admin's admin_join and admin_leave in the log, or is refused. (A socket is bound
+  // only once its takeover's admin_join is logged: started(), ensureStarted().)
   async adminMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     const binding = this.lease.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
     if (message.session_id !== undefined && message.session_id !== sessionId)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
-    const waitUntil = Date.now() + STARTING_WAIT_MS;
-    for (;;) {
-      const holder = await this.repository.latest(sessionId);
-      if (
-        !holder ||
-        holder.ended ||
-        holder.epoch !== binding.claim.epoch ||
-        holder.adminId !== binding.claim.adminId
-      ) {
-        this.lease.unbind(connection.id);
-        throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
-      }
-      try {
-        const { message: stored, duplicate } = await this.records.record({
-          sessionId,
-          origin: connection,
-          message: {
-            type: 'user_message',
-            sender: 'admin',
-            client_id: message.client_id,
-            content: message.content,
-            timestamp: new Date(),
-            metadata: { admin_name: holder.adminName },
-          },
-          takeover: { adminId: holder.adminId, startedAt: holder.startedAt },
-        });
-        if (!duplicate)
-          this.logger.log(
-            { event: 'admin_message', admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
-            'admin message stored',
-          );
-        return;
-      } catch (error) {
-        if (!(error instanceof DomainException) || error.code !== ErrorCode.SESSION_LOCKED) throw error;
-        // not mirrored: the takeover is starting (the next round finds it held and tries again) or
-        // it ended (the next round finds that and unbinds)
-        if (Date.now() >= waitUntil) {
-          this.lease.unbind(connection.id);
-          throw error;
-        }
-        await new Promise((resolve) => setTimeout(resolve, STARTING_POLL_MS));
-      }
-    }
+    const holder = await this.repository.latest(sessionId);
+    const gone = () => {
+      this.lease.unbind(connection.id);
+      return new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
+    };
+    if (
+      !holder ||
+      holder.ended ||
+      holder.epoch !== binding.claim.epoch ||
+      holder.adminId !== binding.claim.adminId
+    )
+      throw gone();
+    const { message: stored, duplicate } = await this.records
+      .record({
+        sessionId,
+        origin: connection,
+        message: {
+          type: 'user_message',
+          sender: 'admin',
+          client_id: message.client_id,
+          content: message.content,
+          timestamp: new Date(),
+          metadata: { admin_name: holder.adminName },
+        },
+        takeover: { adminId: holder.adminId, startedAt: holder.startedAt },
+      })
+      .catch((error: unknown) => {
+        throw error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED ? gone() : error;
+      });
+    if (duplicate) return;
+    this.logger.log(
+      { event: 'admin_message', admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
+      'admin message stored',
+    );
   }
 
   // The admin's socket closed: its lease starts running out (see TakeoverLeaseService).
