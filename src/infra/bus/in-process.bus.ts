@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Bus, BusHandler, BusHealth } from './bus';
+import { newId } from '../../common/ids';
 
 // Instances that share one InProcessNetwork see each other's messages (tests run two hubs in one
 // process this way); a lone instance has a private network, so publish() reaches nobody.
@@ -24,7 +24,7 @@ export class InProcessNetwork {
 }
 
 export class InProcessBus implements Bus {
-  readonly instanceId = randomUUID();
+  readonly instanceId = newId();
   readonly kind = 'in-process';
   private readonly handlers = new Map<string, BusHandler[]>();
 

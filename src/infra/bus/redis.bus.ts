@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Bus, BusHandler, BusHealth } from './bus';
+import { newId } from '../../common/ids';
 
 const PREFIX = 'chatbox:';
 const RESYNC_TOPIC = '_resync';
@@ -16,7 +16,7 @@ interface Envelope {
 // was missed is stored in MongoDB anyway, so when a connection is back this instance asks every
 // instance (itself included) to resync from the database.
 export class RedisBus implements Bus {
-  readonly instanceId = randomUUID();
+  readonly instanceId = newId();
   readonly kind = 'redis';
   private readonly logger = new Logger('bus');
   private readonly publisher: Redis;

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import Redis, { type RedisOptions } from 'ioredis';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LockUnavailableError, type KeyLock } from './lock';
+import { newId } from '../../common/ids';
 
 const PREFIX = 'chatbox:lock:';
 // after (re)connecting to Redis, writes hold the fallback lock too for this long: another instance
@@ -73,7 +73,7 @@ export class RedisLock implements KeyLock {
     if (this.fallback && this.client.status !== 'ready') return this.fallback.run(key, task);
     return this.local.run(key, async () => {
       const name = PREFIX + key;
-      const token = randomUUID();
+      const token = newId();
       try {
         await this.acquire(name, token);
       } catch (error) {

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { Collection, Connection } from 'mongoose';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LockUnavailableError, type KeyLock } from './lock';
 import { isDuplicateKey } from '../../common/store-errors';
+import { newId } from '../../common/ids';
 
 interface LockDocument {
   _id: string;
@@ -29,7 +29,7 @@ export class StoreLock implements KeyLock {
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     return this.local.run(key, async () => {
-      const token = randomUUID();
+      const token = newId();
       await this.acquire(key, token);
       const renewal = setInterval(
         () => {

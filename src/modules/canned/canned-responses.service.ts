@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { CannedResponsesRepository, type CannedResponseRecord } from './canned-responses.repository';
+import { newId } from '../../common/ids';
 
 // Canned responses CRUD (admins). Shortcuts are unique: checked in code, one write at a time on this
 // instance (two admins creating the same shortcut on two instances at the same moment could both
@@ -22,7 +22,7 @@ export class CannedResponsesService {
     return this.writes.run('canned', async () => {
       await this.shortcutFree(input.shortcut);
       const record: CannedResponseRecord = {
-        id: randomUUID(),
+        id: newId(),
         title: input.title.trim(),
         text: input.text,
         shortcut: input.shortcut,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
@@ -8,6 +7,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SessionsService } from '../sessions/sessions.service';
 import { SessionNote } from './schemas/session-note.schema';
+import { newId } from '../../common/ids';
 
 export const NOTES_CIPHER = Symbol('NOTES_CIPHER');
 
@@ -46,7 +46,7 @@ export class NotesService implements OnModuleInit {
     if (!(await this.sessions.getAny(sessionId)))
       throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     const note: SessionNote = {
-      _id: randomUUID(),
+      _id: newId(),
       session_id: sessionId,
       admin_id: admin.userId,
       admin_name: admin.name,

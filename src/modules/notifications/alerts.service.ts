@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { sessionLink } from './alert-format';
@@ -6,6 +5,7 @@ import { AlertLimiter } from './alert-limiter';
 import type { AlertEvent, NotificationRecord } from './alert.types';
 import { DeliveryService, FIRST_ATTEMPT_MS } from './delivery.service';
 import { NotificationsRepository } from './notifications.repository';
+import { newId } from '../../common/ids';
 
 // The one entry point for internal events admins must hear about: help requests, LLM and database
 // failures, abnormal traffic, crashes. raise() never throws and never blocks the caller for long:
@@ -36,7 +36,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
       const at = event.at ?? new Date();
       const allowed = await this.limiter.allow(event.type, event.sessionId, at);
       const record: NotificationRecord = {
-        id: randomUUID(),
+        id: newId(),
         kind: 'alert',
         type: event.type,
         user_id: event.userId ?? null,
@@ -86,7 +86,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
       if (!(await this.repository.mark(`d:${Math.floor(now.getTime() / interval)}`, 2 * interval, now)))
         return;
       await this.repository.purgeMarks(now);
-      const digestId = randomUUID();
+      const digestId = newId();
       const held = await this.repository.takeSuppressed(digestId, undefined, now);
       if (held.length === 0) return;
       const summary: Record<string, number> = {};

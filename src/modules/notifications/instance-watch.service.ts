@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   type BeforeApplicationShutdown,
@@ -10,6 +9,7 @@ import {
 import { SETTINGS, type Settings } from '../../config/settings';
 import { AlertsService } from './alerts.service';
 import { NotificationsRepository } from './notifications.repository';
+import { newId } from '../../common/ids';
 
 // Two watches that need no outside monitor: MongoDB reachability (database_failure when it stops
 // answering) and crashes: each instance beats in `instances`; one that stopped beating without a
@@ -18,7 +18,7 @@ import { NotificationsRepository } from './notifications.repository';
 @Injectable()
 export class InstanceWatch implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('alerts');
-  private readonly instance = { id: randomUUID(), host: hostname(), pid: process.pid, startedAt: new Date() };
+  private readonly instance = { id: newId(), host: hostname(), pid: process.pid, startedAt: new Date() };
   private timer?: NodeJS.Timeout;
   private databaseDown = false;
   private running?: Promise<void>;

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../../common/auth/principal';
 import type { Connection } from './connection';
+import { newId } from '../../common/ids';
 
 // What both sockets (/chat/ws and /ws/chat) do with a socket besides their frames: the connection
 // record, liveness (frames and pongs), frames handled one at a time in order, the token's expiry,
@@ -22,7 +22,7 @@ export function describe(error: unknown): string {
 // of the process.
 export function openConnection(socket: WebSocket, principal: Principal, logger: Logger): Connection {
   const connection: Connection = {
-    id: randomUUID(),
+    id: newId(),
     socket,
     principal,
     sessionId: '',

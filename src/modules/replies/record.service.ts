@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Audience } from '../realtime/client-hub';
 import { ClientHub } from '../realtime/client-hub';
@@ -14,6 +13,7 @@ import type {
 import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
+import { newId } from '../../common/ids';
 
 export interface RecordInput {
   sessionId: string;
@@ -63,7 +63,7 @@ export class RecordService {
     const { sessionId } = input;
     // before the append reads whether an admin assists: a takeover from now on fences the reply
     const decidedAt = Date.now();
-    const message: NewMessage = { ...input.message, id: randomUUID() };
+    const message: NewMessage = { ...input.message, id: newId() };
     // the model is asked while the message is stored, when this instance can tell what it will see;
     // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start")
     const early =

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -15,6 +14,7 @@ import { ClientHub } from '../realtime/client-hub';
 import type { GeneratedFile } from './reply-attachments';
 import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
+import { newId } from '../../common/ids';
 
 export interface Generation {
   sessionId: string;
@@ -281,7 +281,7 @@ export class ReplyService {
     let finish!: () => void;
     const generation: Generation = {
       sessionId,
-      replyId: randomUUID(),
+      replyId: newId(),
       clientId,
       modelId,
       decidedAt,

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { ROOM_CIPHER } from './room-messages.repository';
 import { Report } from './schemas/room-extras.schema';
+import { newId } from '../../common/ids';
 
 export interface ReportRecord {
   id: string;
@@ -29,7 +29,7 @@ export class ReportsRepository implements OnModuleInit {
   }
 
   async insert(input: Omit<ReportRecord, 'id'>): Promise<ReportRecord> {
-    const id = randomUUID();
+    const id = newId();
     const { reason, ...rest } = input;
     await this.reports.create({
       _id: id,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type BeforeApplicationShutdown,
   Inject,
@@ -32,6 +31,7 @@ import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
 import { isModerator, requireModerator } from './room-rules';
 import type { RoomMessageRecord, RoomRecord } from './room.types';
+import { newId } from '../../common/ids';
 
 const TOPIC = 'rooms-ai';
 // the run's lease is renewed this often while it streams; one not renewed for STALE_MS is a dead
@@ -119,7 +119,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     const now = new Date();
     const run: RoomAiRunRecord = {
       room_id: room.id,
-      reply_id: randomUUID(),
+      reply_id: newId(),
       reply_to: asking.id,
       asker_id: asking.sender_id,
       model: modelId,

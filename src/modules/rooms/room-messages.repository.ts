@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Collection } from 'mongodb';
@@ -9,6 +9,7 @@ import { RoomMessage } from './schemas/room-message.schema';
 import { CLIENT_IDS_KEPT } from './room-rules';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 import { isDuplicateKey } from '../../common/store-errors';
+import { newId } from '../../common/ids';
 
 export const ROOM_CIPHER = Symbol('ROOM_CIPHER');
 // each failed attempt means another writer took that seq first; 64 in a row would take 64 writers
@@ -67,7 +68,7 @@ export class RoomMessagesRepository implements OnModuleInit {
   async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
     const dedupKey =
       input.client_id !== undefined ? `${input.room_id}|${input.sender_id}|${input.client_id}` : undefined;
-    const id = input.id ?? (dedupKey !== undefined ? messageIdOf(dedupKey) : randomUUID());
+    const id = input.id ?? (dedupKey !== undefined ? messageIdOf(dedupKey) : newId());
     let head = this.heads.get(input.room_id);
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
       head ??= await this.headSeq(input.room_id);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -15,6 +14,7 @@ import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
 import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
+import { newId } from '../../common/ids';
 
 const PUBLIC_LIST_LIMIT = 100;
 const DEFAULT_MUTE_MS = 60 * 60 * 1000;
@@ -70,7 +70,7 @@ export class RoomsService implements OnModuleInit {
     input: { name: string; kind: Exclude<RoomKind, 'dm'>; topic?: string; invite?: string[] },
   ): Promise<RoomRecord> {
     const room = {
-      id: randomUUID(),
+      id: newId(),
       kind: input.kind,
       name: input.name,
       topic: input.topic ?? null,

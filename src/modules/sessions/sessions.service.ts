@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -29,6 +28,7 @@ import type {
 } from './session.types';
 import { type NewSession, SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
+import { newId } from '../../common/ids';
 
 // sessions kept with their messages for replies started early (a few MB at most)
 const SNAPSHOTS_KEPT = 256;
@@ -154,7 +154,7 @@ export class SessionsService {
   }
 
   private newSession(userId: string, modelId: string, now: Date, console?: boolean): NewSession {
-    return { id: randomUUID(), userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
+    return { id: newId(), userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
   }
 
   // a session just stored: this instance holds its (empty) log from the start
@@ -188,7 +188,7 @@ export class SessionsService {
         session?: WrittenSession;
         named?: string;
       }> => {
-        const full: NewMessage = { ...message, id: message.id ?? randomUUID() };
+        const full: NewMessage = { ...message, id: message.id ?? newId() };
         const dedup = dedupKey(full);
         const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
         if (previous) return { message: previous, duplicate: true };

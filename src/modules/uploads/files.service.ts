@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
@@ -18,6 +17,7 @@ import { displayName, dispositionFor, normalizeMimeType } from './file-rules';
 import { FilesRepository, type FileRecord } from './files.repository';
 import { parseRange } from './range';
 import { fileUrl, storageKeyFor } from './uploads.service';
+import { newId } from '../../common/ids';
 
 export interface SignedLink {
   url: string;
@@ -151,7 +151,7 @@ export class FilesService implements FileStore {
     mimeType: string;
     data: Buffer;
   }): Promise<StoredFileInfo> {
-    const id = randomUUID();
+    const id = newId();
     const key = storageKeyFor(input.ownerId, id);
     const mimeType = normalizeMimeType(input.mimeType) ?? 'application/octet-stream';
     const name = displayName(input.name, mimeType);

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
@@ -15,6 +15,7 @@ import { LimitCrossed, readMultipartFile, type IncomingFile } from './multipart-
 import { fanout } from './stream-fanout';
 import { UploadMetrics, type UploadResult } from './upload-metrics';
 import { openSource } from './upload-source';
+import { newId } from '../../common/ids';
 
 export const MALWARE_SCANNER = Symbol('MALWARE_SCANNER');
 const RATE_WINDOW_MS = 60_000;
@@ -93,7 +94,7 @@ export class UploadsService implements OnModuleInit {
       file.stream.destroy();
       throw new DomainException(ErrorCode.UNSUPPORTED_FILE_TYPE, this.typeMessage(detected));
     }
-    const id = randomUUID();
+    const id = newId();
     const key = storageKeyFor(ownerId, id);
     const name = displayName(file.fileName, mimeType);
     await this.files.createPending({
