@@ -25,6 +25,19 @@ const CRASHERS: Array<[string, string]> = [
   ['arrays 10,000 deep', `{"type":"typing_indicator","metadata":{"a":${nested(10_000, true)}}}`],
 ];
 
+// Frames that break the WebSocket protocol itself, written on the TCP socket under a client that
+// passed the upgrade: ws reports each as an 'error' on the server's socket and closes it with the
+// code the protocol names. An 'error' nothing listens to would be thrown out of the process.
+const MASK = [0x80, 0, 0, 0, 0];
+const BROKEN_FRAMES: Array<[string, number[], number]> = [
+  ['a text frame of invalid UTF-8', [0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe], 1007],
+  ['a frame with RSV1 and no extension', [0xc1, ...MASK], 1002],
+  ['a reserved opcode', [0x83, ...MASK], 1002],
+  ['a fragmented ping', [0x09, ...MASK], 1002],
+  ['an unmasked frame', [0x81, 0x02, 0x68, 0x69], 1002],
+  ['a length past 2^53 - 1', [0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], 1009],
+];
+
 // `npm run fuzz` runs the fuzz case alone with FUZZ_FRAMES=100000 (or more)
 const FUZZ_FRAMES = Number(process.env.FUZZ_FRAMES ?? 3_000);
 
@@ -68,6 +81,29 @@ describe('hostile frames against the server process (e2e)', () => {
       expect(error.error).toMatchObject({ code: 'INVALID_MESSAGE', recoverable: true });
       await expectChatWorks(client, 'after-attack');
       expect(server.child.exitCode).toBeNull();
+      await client.close();
+    },
+  );
+
+  it.each(BROKEN_FRAMES)(
+    'should close only the socket that sent %s (%#), with its code, on either socket path',
+    async (_, bytes, code) => {
+      for (const path of ['/chat/ws', '/ws/chat']) {
+        const user = uniqueUser();
+        const broken = await TestClient.connect(
+          `ws://127.0.0.1:${server.port}${path}?token=${userToken(user)}`,
+        );
+        await broken.nextOfType('connection_status');
+        // under the client's own framing: ws's private TCP socket
+        (broken.socket as unknown as { _socket: { write(data: Buffer): void } })._socket.write(
+          Buffer.from(bytes),
+        );
+        expect(await broken.closed).toBe(code);
+      }
+      expect(server.child.exitCode).toBeNull();
+      const client = await TestClient.connect(url());
+      await client.nextOfType('connection_status');
+      await expectChatWorks(client, 'after-broken-frame');
       await client.close();
     },
   );

@@ -123,4 +123,27 @@ describe('HttpDrain', () => {
     expect(client.text()).toContain('slow');
     expect(client.text()).toMatch(/connection: close/i);
   });
+
+  it("should leave an upgraded socket to its gateway: the drain's cut passes it by", async () => {
+    // what ws does with an accepted upgrade: the socket is answered 101 and kept
+    const upgraded: Socket[] = [];
+    server.on('upgrade', (_request, socket: Socket) => {
+      upgraded.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    });
+    const client = await raw(port);
+    client.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    await until(() => client.text().includes('101'));
+    // beside it, a connection that the cut does end
+    const partial = await raw(port);
+    partial.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    drain.begin();
+    const closed = closeServer();
+    await partial.closed;
+    await sleep(100);
+    expect(client.socket.destroyed).toBe(false);
+    expect(upgraded[0].destroyed).toBe(false);
+    upgraded[0].destroy();
+    await closed;
+  });
 });

@@ -17,17 +17,30 @@ const LISTENER_POLL_MS = 50;
 // a response is closed; once the listener is closed, a connection with no request being answered
 // is cut (nothing on it was read, let alone acked). Requests being answered are never cut here: the
 // gateways' drain and main.ts's last resort (past SHUTDOWN_GRACE) bound them.
+// A connection upgraded to a WebSocket is its gateway's from then on (the gateway's drain closes
+// it) and is no longer tracked here: a socket open for hours would hold an entry and a listener
+// for nothing (~250 bytes each; bench/README.md, "Session 23").
 export class HttpDrain {
   private draining = false;
   // responses not yet ended, and the connections they are on
   private readonly answering = new Set<ServerResponse>();
   private readonly connections = new Set<Socket>();
   private poll?: NodeJS.Timeout;
+  // one listener for every connection's close (the emitter passes the socket as `this`)
+  private readonly forget: (this: Socket) => void;
 
   constructor(private readonly server: Server) {
+    const connections = this.connections;
+    this.forget = function (this: Socket) {
+      connections.delete(this);
+    };
     server.on('connection', (socket: Socket) => {
-      this.connections.add(socket);
-      socket.once('close', () => this.connections.delete(socket));
+      connections.add(socket);
+      socket.on('close', this.forget);
+    });
+    server.on('upgrade', (_request: IncomingMessage, socket: Socket) => {
+      connections.delete(socket);
+      socket.removeListener('close', this.forget);
     });
     // first, before the app's handler can send its headers
     server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) =>

@@ -1,15 +1,16 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { getConnectionToken } from '@nestjs/mongoose';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { ConnectionStates, type Connection } from 'mongoose';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
-import type { ServerOptions, VerifyClientCallbackAsync, WebSocket } from 'ws';
+import type { ServerOptions, VerifyClientCallbackAsync, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { ChatGateway } from './chat.gateway';
 import { checkUpgrade } from './ws-upgrade';
 import { acceptedFrameBytes } from './envelope-parser';
+import { socketErrorListener } from '../realtime/socket-lifecycle';
 
 // @nestjs/platform-ws with two changes: the upgrade is authenticated by `verifyClient` (Nest guards
 // do not run on connect, nestjs/nest#882), and the gateway reads frames itself, once, instead of
@@ -18,6 +19,7 @@ export class ChatWsAdapter extends WsAdapter {
   private readonly tokens: TokenService;
   private readonly settings: Settings;
   private readonly database: Connection;
+  private readonly socketError = socketErrorListener(new Logger('ws'));
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -47,6 +49,14 @@ export class ChatWsAdapter extends WsAdapter {
     // MESSAGE_TOO_LONG (a pasted document); beyond that ws closes the socket with 1009
     const maxPayload = acceptedFrameBytes(this.settings) * TRANSPORT_LIMIT_FACTOR;
     return super.create(port, { ...options, verifyClient, maxPayload, perMessageDeflate: false });
+  }
+
+  // Nest binds a closure of its own to each socket's 'error', logging a client's broken frame as an
+  // error; one shared listener instead (socketErrorListener), ~100 bytes less per socket.
+  override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('connection', (socket: WebSocket) => socket.on('error', this.socketError));
+    server.on('error', (error) => this.logger.error(error));
+    return server;
   }
 
   override bindMessageHandlers(

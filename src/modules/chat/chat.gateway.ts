@@ -77,7 +77,7 @@ export class ChatGateway
       return;
     }
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-    const connection = openConnection(socket, principal, this.logger);
+    const connection = openConnection(socket, principal);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     const lastSeqText = query.get('last_seq');

@@ -17,10 +17,9 @@ export function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-// A socket that passed the upgrade's token check, as a connection. ws emits 'error' for a broken
-// frame (bad UTF-8, bad opcode) and then closes: without a listener the emitter would throw it out
-// of the process.
-export function openConnection(socket: WebSocket, principal: Principal, logger: Logger): Connection {
+// A socket that passed the upgrade's token check, as a connection (its 'error' listener is bound
+// by the adapter at the upgrade: socketErrorListener).
+export function openConnection(socket: WebSocket, principal: Principal): Connection {
   const connection: Connection = {
     id: newId(),
     socket,
@@ -30,12 +29,19 @@ export function openConnection(socket: WebSocket, principal: Principal, logger: 
     seenAt: Date.now(),
     pending: null,
   };
-  socket.on('error', (error) => logger.debug({ event: 'socket_error', err: describe(error) }));
   socket.on('pong', () => {
     connection.alive = true;
     connection.seenAt = Date.now();
   });
   return connection;
+}
+
+// ws emits 'error' on a socket for a broken frame (bad UTF-8, a bad opcode) and then closes it:
+// without a listener the emitter would throw it out of the process. One function for every socket,
+// bound as soon as ws accepts it (before a gateway sees it, and whether or not the gateway keeps
+// it), logged at debug: it is the client's fault.
+export function socketErrorListener(logger: Logger): (error: Error) => void {
+  return (error) => logger.debug({ event: 'socket_error', err: describe(error) });
 }
 
 // Frames of one socket are handled one at a time, in order, after `start` (the socket's binding);

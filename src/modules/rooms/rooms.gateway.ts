@@ -58,7 +58,7 @@ export class RoomsGateway
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
-    const connection = openConnection(socket, principal, this.logger);
+    const connection = openConnection(socket, principal);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     this.hub.send(connection, {
