@@ -120,6 +120,9 @@ async function chatboxSpec(
       ]),
       ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: String(config.rateLimit),
       HEARTBEAT_INTERVAL: '60s',
+      // the bench measures sockets, not their bounds
+      MAX_SOCKETS_PER_USER: '100000',
+      MAX_SOCKETS: '1000000',
       SHUTDOWN_GRACE: '1s',
       ...extra,
     },

@@ -105,6 +105,9 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
       ]),
       RATE_LIMIT_MESSAGES_PER_SECOND: '100000',
       HEARTBEAT_INTERVAL: '60s',
+      // the earlier profile opens 250 sockets per user; the bench measures sockets, not their bounds
+      MAX_SOCKETS_PER_USER: '100000',
+      MAX_SOCKETS: '1000000',
       SHUTDOWN_GRACE: '1s',
     },
   };

@@ -49,6 +49,9 @@ export interface Settings {
   llmModels: LlmModelSettings[];
   maxSessionBytes: number;
   heartbeatMs: number;
+  // WebSockets one user may hold on this instance, and all users together (docs/protocol.md, "Socket limits")
+  maxSocketsPerUser: number;
+  maxSockets: number;
   maxPayloadBytes: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
@@ -112,6 +115,8 @@ export function loadSettings(env: Env = process.env): Settings {
     ),
     maxSessionBytes: integer(env, 'MAX_SESSION_BYTES', 12 * 1024 * 1024, 1024, 14 * 1024 * 1024),
     heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s', TIMER_MIN_MS, TIMER_MAX_MS),
+    maxSocketsPerUser: integer(env, 'MAX_SOCKETS_PER_USER', 50, 1, 1_000_000),
+    maxSockets: integer(env, 'MAX_SOCKETS', 20_000, 1, 10_000_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s'),

@@ -8,7 +8,8 @@ import type { ServerOptions, VerifyClientCallbackAsync, WebSocket, WebSocketServ
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { ChatGateway } from './chat.gateway';
-import { checkUpgrade } from './ws-upgrade';
+import { checkUpgrade, type AuthenticatedRequest } from './ws-upgrade';
+import { SocketQuota } from '../../common/auth/socket-quota';
 import { acceptedFrameBytes } from './envelope-parser';
 import { socketErrorListener } from '../realtime/socket-lifecycle';
 
@@ -19,6 +20,7 @@ export class ChatWsAdapter extends WsAdapter {
   private readonly tokens: TokenService;
   private readonly settings: Settings;
   private readonly database: Connection;
+  private readonly quota: SocketQuota;
   private readonly socketError = socketErrorListener(new Logger('ws'));
 
   constructor(private readonly app: INestApplicationContext) {
@@ -26,6 +28,7 @@ export class ChatWsAdapter extends WsAdapter {
     this.tokens = app.get(TokenService);
     this.settings = app.get<Settings>(SETTINGS);
     this.database = app.get<Connection>(getConnectionToken());
+    this.quota = app.get(SocketQuota);
   }
 
   override create(port: number, options: ServerOptions & { path?: string } = {}) {
@@ -42,8 +45,10 @@ export class ChatWsAdapter extends WsAdapter {
         // an upgrade request is untrusted input too: whatever it makes throw refuses it, nothing more
         verdict = { ok: false, status: 400, reason: 'Bad Request' };
       }
-      if (verdict.ok) done(true);
-      else done(false, verdict.status, verdict.reason);
+      if (!verdict.ok) return done(false, verdict.status, verdict.reason);
+      const refusal = this.quota.refusal((info.req as AuthenticatedRequest).principal?.userId ?? '');
+      if (refusal) return done(false, refusal.status, refusal.reason);
+      done(true);
     };
     // frames up to TRANSPORT_LIMIT_FACTOR × the accepted size are read and refused with a clear
     // MESSAGE_TOO_LONG (a pasted document); beyond that ws closes the socket with 1009

@@ -29,6 +29,7 @@ import { RoomSocketsService } from '../rooms/room-sockets.service';
 import { isRoomClientFrame } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
+import { SocketQuota } from '../../common/auth/socket-quota';
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHORIZED]: 4401,
@@ -56,6 +57,7 @@ export class ChatGateway
     private readonly metrics: ChatMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly rooms: RoomSocketsService,
+    private readonly quota: SocketQuota,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -78,6 +80,7 @@ export class ChatGateway
     }
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
     const connection = openConnection(socket, principal);
+    this.quota.opened(principal.userId);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     const lastSeqText = query.get('last_seq');
@@ -96,6 +99,7 @@ export class ChatGateway
   handleDisconnect(socket: WebSocket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
+    this.quota.closed(connection.principal.userId);
     // a socket may close while connect() still awaits its session: connect() sees this and binds nothing
     connection.closed = true;
     clearTimeout(connection.expiryTimer);

@@ -22,6 +22,7 @@ import {
 } from '../realtime/socket-lifecycle';
 import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
+import { SocketQuota } from '../../common/auth/socket-quota';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
 const CLOSE_WAIT_MS = 2_000;
@@ -45,6 +46,7 @@ export class RoomsGateway
     private readonly hub: RoomHub,
     private readonly tokens: TokenService,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly quota: SocketQuota,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -59,6 +61,7 @@ export class RoomsGateway
       return;
     }
     const connection = openConnection(socket, principal);
+    this.quota.opened(principal.userId);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     this.hub.send(connection, {
@@ -77,6 +80,7 @@ export class RoomsGateway
   handleDisconnect(socket: WebSocket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
+    this.quota.closed(connection.principal.userId);
     this.connections.delete(socket);
     connection.closed = true;
     clearTimeout(connection.expiryTimer);
