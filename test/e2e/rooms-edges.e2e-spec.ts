@@ -118,6 +118,42 @@ describe('rooms socket edges (e2e)', () => {
     expect(answers.filter((answer) => answer !== 'ack')).toEqual([]);
   });
 
+  // REST writes had no budget: a user could join and leave a public room in a loop, each a system
+  // message to every member, or make rooms and direct messages without end. Each burst below is the
+  // first use of a fresh budget window (the budget is ROOM_RATE_LIMIT_MESSAGES_PER_SECOND, 10 here).
+  it("should bound a user's REST writes with 429 RATE_LIMITED and Retry-After, and let them on after it", async () => {
+    type Answer = { status: number; body: { error?: { code?: string } }; headers: Headers };
+    const owner = userToken(uniqueUser());
+    const spammer = userToken(uniqueUser());
+    const roomId = await createRoom(server, owner);
+    const count = (answers: Answer[], status: number) => answers.filter((a) => a.status === status).length;
+    const joins: Answer[] = await Promise.all(
+      Array.from({ length: 20 }, () => api<Answer['body']>(server, spammer, 'POST', `/rooms/${roomId}/join`)),
+    );
+    expect(count(joins, 200)).toBeLessThanOrEqual(10);
+    expect(count(joins, 429)).toBe(20 - count(joins, 200));
+    const refused = joins.find((answer) => answer.status === 429);
+    expect(refused?.body.error?.code).toBe('RATE_LIMITED');
+    // HTTP says when in seconds (Retry-After)
+    const retryAfter = Number(refused?.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 100));
+    // the same budget bounds making rooms and direct messages
+    const made: Answer[] = await Promise.all(
+      Array.from({ length: 14 }, (_, index) =>
+        index % 2 === 0
+          ? api<Answer['body']>(server, spammer, 'POST', '/rooms', { name: `spam ${index}`, kind: 'public' })
+          : api<Answer['body']>(server, spammer, 'POST', '/dms', { user_id: uniqueUser() }),
+      ),
+    );
+    expect(count(made, 201)).toBeLessThanOrEqual(10);
+    expect(count(made, 429)).toBe(14 - count(made, 201));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await api(server, spammer, 'POST', `/rooms/${roomId}/leave`)).status).toBe(200);
+    // reads are not counted
+    expect((await api(server, spammer, 'GET', '/rooms')).status).toBe(200);
+  });
+
   it('should relay typing to the other members only', async () => {
     const alice = userToken(uniqueUser());
     const bob = userToken(uniqueUser());

@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -45,6 +56,7 @@ import { RoomAiService } from './room-ai.service';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReportsService } from './room-reports.service';
 import { RoomsService, type ModerationAction } from './rooms.service';
+import { RoomWriteRateGuard } from './room-write-rate.guard';
 
 const ACTION_NAMES = ['mute', 'unmute', 'kick', 'ban', 'unban'];
 const ACTIONS: ReadonlySet<string> = new Set(ACTION_NAMES);
@@ -63,6 +75,7 @@ const ApiRoomForbidden = () =>
 @ApiTags('rooms')
 @ApiBearerAuth()
 @ApiErrors(400, 401)
+@UseGuards(RoomWriteRateGuard)
 export class RoomsController {
   constructor(
     private readonly rooms: RoomsService,
@@ -82,6 +95,7 @@ export class RoomsController {
 
   @Post('rooms')
   @ApiCreatedResponse({ type: RoomDto, description: 'the room; its creator is the owner' })
+  @ApiErrors(429)
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateRoomDto) {
     return roomView(await this.rooms.create(principal, body));
   }
@@ -96,7 +110,7 @@ export class RoomsController {
   @Patch('rooms/:id')
   @ApiOkResponse({ type: RoomDto, description: 'room settings (owner, moderators, admins)' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -154,7 +168,7 @@ export class RoomsController {
   @Post('rooms/:id/messages/:messageId/report')
   @ApiCreatedResponse({ type: ReportCreatedDto, description: 'reported; admins are alerted' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(201)
   async report(
     @CurrentPrincipal() principal: Principal,
@@ -182,7 +196,7 @@ export class RoomsController {
   @Post('rooms/:id/join')
   @ApiOkResponse({ type: RoomDto, description: 'a member now (or already)' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(200)
   async join(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     const { room } = await this.rooms.join(principal, id);
@@ -192,7 +206,7 @@ export class RoomsController {
   @Post('rooms/:id/leave')
   @ApiOkResponse({ type: RoomLeftDto, description: 'a direct message cannot be left (400)' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(200)
   async leave(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     await this.rooms.leave(principal, id);
@@ -205,7 +219,7 @@ export class RoomsController {
     description: 'members invite to public rooms; owners and moderators to private ones',
   })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(200)
   async invite(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: UserRefDto) {
     await this.rooms.invite(principal, id, body.user_id);
@@ -215,7 +229,7 @@ export class RoomsController {
   @Post('rooms/:id/moderators')
   @ApiOkResponse({ type: RoomRoleDto, description: 'the owner (or an admin) names or unnames a moderator' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(200)
   async moderator(
     @CurrentPrincipal() principal: Principal,
@@ -230,7 +244,7 @@ export class RoomsController {
   @ApiParam({ name: 'action', enum: ACTION_NAMES })
   @ApiOkResponse({ type: ModerationResultDto, description: 'owners, moderators and admins' })
   @ApiRoomForbidden()
-  @ApiErrors(404)
+  @ApiErrors(404, 429)
   @HttpCode(200)
   async moderate(
     @CurrentPrincipal() principal: Principal,
@@ -249,6 +263,7 @@ export class RoomsController {
     type: RoomDto,
     description: 'the direct-message room of the pair, made on first use',
   })
+  @ApiErrors(429)
   async openDm(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
     return roomView(await this.rooms.openDm(principal, body.user_id));
   }
@@ -262,6 +277,7 @@ export class RoomsController {
   @Post('blocks')
   @ApiOkResponse({ type: BlockResultDto, description: "the user's messages are refused (BLOCKED)" })
   @HttpCode(200)
+  @ApiErrors(429)
   async block(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
     await this.reports.block(principal, body.user_id);
     return { user_id: body.user_id, blocked: true };
@@ -269,6 +285,7 @@ export class RoomsController {
 
   @Delete('blocks/:userId')
   @ApiOkResponse({ type: BlockResultDto })
+  @ApiErrors(429)
   async unblock(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string) {
     await this.reports.unblock(principal, userId);
     return { user_id: userId, blocked: false };
