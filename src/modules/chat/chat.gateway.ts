@@ -23,6 +23,7 @@ import {
   handleInOrder,
   heartbeat,
   openConnection,
+  rawBytes,
 } from '../realtime/socket-lifecycle';
 import { acceptedFrameBytes, validateEnvelope } from './envelope-parser';
 import { RoomSocketsService } from '../rooms/room-sockets.service';
@@ -118,7 +119,7 @@ export class ChatGateway
       this.fail(connection, new DomainException(ErrorCode.INVALID_MESSAGE, 'Frames must be JSON text.'));
       return;
     }
-    if (frameBytes(data) > acceptedFrameBytes(this.settings)) {
+    if (rawBytes(data) > acceptedFrameBytes(this.settings)) {
       this.fail(
         connection,
         new DomainException(ErrorCode.MESSAGE_TOO_LONG, DEFAULT_MESSAGES[ErrorCode.MESSAGE_TOO_LONG]),
@@ -221,9 +222,4 @@ export class ChatGateway
     await this.replies.stopAll('shutdown');
     this.server?.clients.forEach((socket) => socket.terminate());
   }
-}
-
-function frameBytes(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
-  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }

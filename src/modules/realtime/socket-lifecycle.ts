@@ -46,6 +46,10 @@ export function socketErrorListener(logger: Logger): (error: Error) => void {
 
 // Frames of one socket are handled one at a time, in order, after `start` (the socket's binding);
 // the chain never rejects: an error no handler mapped goes to `crashed`, never out of the process.
+// A frame's handling waits for Redis (the rate limit) or the store, so a client can send faster
+// than its frames are handled: past MAX_WAITING_FRAMES frames or MAX_WAITING_BYTES read and not yet
+// handled, the socket is no longer read (ws's pause: TCP's own flow control holds the rest on the
+// client's side) until the handlers are down to half of both (docs/protocol.md, "Frames").
 export function handleInOrder(
   connection: Connection,
   start: Promise<unknown>,
@@ -53,13 +57,43 @@ export function handleInOrder(
   onFrame: (data: RawData, isBinary: boolean, receivedAt: Date) => Promise<void>,
   crashed: (error: unknown) => void,
 ): void {
+  const socket = connection.socket;
   let chain = start.catch(crashed);
-  connection.socket.on('message', (data: RawData, isBinary: boolean) => {
+  let waitingFrames = 0;
+  let waitingBytes = 0;
+  socket.on('message', (data: RawData, isBinary: boolean) => {
     const receivedAt = new Date();
     connection.alive = true;
     connection.seenAt = receivedAt.getTime();
-    chain = chain.then(() => onFrame(data, isBinary, receivedAt)).catch(crashed);
+    const bytes = rawBytes(data);
+    waitingFrames++;
+    waitingBytes += bytes;
+    if ((waitingFrames >= MAX_WAITING_FRAMES || waitingBytes >= MAX_WAITING_BYTES) && !socket.isPaused)
+      socket.pause();
+    chain = chain
+      .then(() => onFrame(data, isBinary, receivedAt))
+      .catch(crashed)
+      .then(() => {
+        waitingFrames--;
+        waitingBytes -= bytes;
+        if (
+          socket.isPaused &&
+          waitingFrames <= MAX_WAITING_FRAMES / 2 &&
+          waitingBytes <= MAX_WAITING_BYTES / 2
+        )
+          socket.resume();
+      });
   });
+}
+
+// frames a socket may have read and not yet handled before it is paused; and their bytes (a frame
+// may be up to 16 × WS_MAX_PAYLOAD_BYTES, read only to be refused MESSAGE_TOO_LONG)
+export const MAX_WAITING_FRAMES = 32;
+export const MAX_WAITING_BYTES = 1024 * 1024;
+
+export function rawBytes(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }
 
 // Last resort for an error that escaped every handler (a bug): logged, and only this socket ends

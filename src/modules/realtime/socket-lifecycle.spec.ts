@@ -1,0 +1,96 @@
+import { EventEmitter } from 'node:events';
+import fc from 'fast-check';
+import type { WebSocket } from 'ws';
+import type { Connection } from './connection';
+import { handleInOrder, MAX_WAITING_BYTES, MAX_WAITING_FRAMES } from './socket-lifecycle';
+
+// ws's socket as handleInOrder uses it: 'message' events, pause and resume
+class FakeSocket extends EventEmitter {
+  isPaused = false;
+  pauses = 0;
+  pause(): void {
+    this.isPaused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.isPaused = false;
+  }
+}
+
+function setUp() {
+  const socket = new FakeSocket();
+  const connection = { socket: socket as unknown as WebSocket, alive: false, seenAt: 0 } as Connection;
+  const handled: string[] = [];
+  const finish: Array<() => void> = [];
+  const crashed: unknown[] = [];
+  handleInOrder(
+    connection,
+    Promise.resolve(),
+    (data) => {
+      handled.push(data.toString());
+      return new Promise<void>((resolve) => finish.push(resolve));
+    },
+    (error) => crashed.push(error),
+  );
+  // lets the chain run what is ready
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  return { socket, handled, finish, crashed, settle };
+}
+
+describe('handleInOrder', () => {
+  it('should stop reading a socket whose frames wait unhandled, and read it again once they are half done', async () => {
+    const { socket, handled, finish, settle } = setUp();
+    for (let index = 0; index < MAX_WAITING_FRAMES - 1; index++)
+      socket.emit('message', Buffer.from(`${index}`), false);
+    expect(socket.isPaused).toBe(false);
+    socket.emit('message', Buffer.from(`${MAX_WAITING_FRAMES - 1}`), false);
+    expect(socket.isPaused).toBe(true);
+    for (let index = 0; index < MAX_WAITING_FRAMES / 2 - 1; index++) {
+      await settle();
+      finish.shift()?.();
+    }
+    await settle();
+    expect(socket.isPaused).toBe(true);
+    finish.shift()?.();
+    await settle();
+    expect(socket.isPaused).toBe(false);
+    expect(handled.slice(0, 5)).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  it('should stop reading on the bytes waiting too (a frame read only to be refused may be large)', () => {
+    const { socket } = setUp();
+    socket.emit('message', Buffer.alloc(MAX_WAITING_BYTES / 2), false);
+    expect(socket.isPaused).toBe(false);
+    socket.emit('message', Buffer.alloc(MAX_WAITING_BYTES / 2), false);
+    expect(socket.isPaused).toBe(true);
+  });
+
+  // any interleaving of arrivals and completions: frames are handled once each, in order; the socket
+  // is paused whenever the bounds are reached and read whenever the handlers are down to half
+  it('should hold its order and its bounds under any interleaving', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.boolean(), { maxLength: 200 }), async (steps) => {
+        const { socket, handled, finish, crashed, settle } = setUp();
+        let sent = 0;
+        let done = 0;
+        for (const arrive of steps) {
+          if (arrive) {
+            // a paused socket is not read: a client's frame waits in TCP
+            if (socket.isPaused) continue;
+            socket.emit('message', Buffer.from(String(sent++)), false);
+          } else if (finish.length > 0) {
+            finish.shift()?.();
+            done++;
+          }
+          await settle();
+          const waiting = sent - done;
+          if (waiting >= MAX_WAITING_FRAMES) expect(socket.isPaused).toBe(true);
+          if (waiting <= MAX_WAITING_FRAMES / 2) expect(socket.isPaused).toBe(false);
+        }
+        expect(handled).toEqual(Array.from({ length: handled.length }, (_, index) => String(index)));
+        expect(crashed).toEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
