@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type WebSocket from 'ws';
 import { userToken } from '../test/helpers/tokens';
 import { closeAll, openMany, userMessage } from './clients';
-import { pacedScript, saturationScript, tag, tokenIndex, type BenchFake } from './fake-llm';
+import { pacedScript, saturationScript, tag, TAG_WIDTH, tokenIndex, type BenchFake } from './fake-llm';
 import { profiled } from './phases';
 import { coresDuring, type ServerProcess } from './server-process';
 import { summarize, type Summary } from './stats';
@@ -57,6 +57,10 @@ export interface BurstResult {
   rounds: number;
   sendToFirstDelta: Summary;
   chunk: Summary;
+  // the chunks the model wrote after its turn's ack reached the client: chatbox holds a reply's
+  // frames until the store has the user's message (docs/protocol.md, "Early start"), so the chunks
+  // written before that wait for the store; these wait for the relay alone
+  chunkAfterAck: Summary;
   // until every reply was complete at its client
   serverCpuPerTurnMs: number;
   // and with the work the turns left behind them (titles, renames, the search index), once the
@@ -307,6 +311,7 @@ async function burstPhase(
     rounds: pooled.length,
     sendToFirstDelta: summarize(pooled.flatMap((item) => item.firstDelta)),
     chunk: summarize(pooled.flatMap((item) => item.chunk)),
+    chunkAfterAck: summarize(pooled.flatMap((item) => item.chunkAfterAck)),
     serverCpuPerTurnMs: total('cpuMs') / turns,
     serverCpuPerTurnSettledMs: total('settledCpuMs') / turns,
     databaseCpuPerTurnMs: total('databaseCpuMs') / turns,
@@ -324,6 +329,7 @@ interface Round {
   turns: number;
   firstDelta: number[];
   chunk: number[];
+  chunkAfterAck: number[];
   cpuMs: number;
   settledCpuMs: number;
   databaseCpuMs: number;
@@ -356,6 +362,8 @@ async function burstRound(
   llm.clock.written.clear();
   llm.clock.active = true;
   const received = new Map<string, number>();
+  // when each socket's ack came, by the tag its reply's chunks carry
+  const acked = new Map<string, number>();
   const firstDelta: number[] = [];
   let errors = 0;
   let unfinished = 0;
@@ -394,7 +402,8 @@ async function burstRound(
                   received.set(frame.metadata.delta, at);
                   if (first) firstDelta.push(at - started);
                   first = false;
-                } else if (frame.type === 'ai_response' && frame.metadata?.done === true) finish();
+                } else if (frame.type === 'ack') acked.set(tag(index, round), at);
+                else if (frame.type === 'ai_response' && frame.metadata?.done === true) finish();
                 else if (frame.type === 'error') {
                   errors++;
                   finish();
@@ -416,18 +425,23 @@ async function burstRound(
   const gcAfter = await server.gcPauses();
   const commands = (await storeCommands(server)) - commandsBefore;
   const chunk: number[] = [];
+  const chunkAfterAck: number[] = [];
   let lost = 0;
   for (const [token, writtenAt] of llm.clock.written) {
     // the title chatbox asks for after a first exchange is not relayed
     if (!TOKEN.test(token)) continue;
     const at = received.get(token);
     if (at === undefined) lost++;
-    else if (tokenIndex(token) > 0) chunk.push(at - writtenAt);
+    else if (tokenIndex(token) > 0) {
+      chunk.push(at - writtenAt);
+      if (writtenAt >= (acked.get(token.slice(0, TAG_WIDTH)) ?? Infinity)) chunkAfterAck.push(at - writtenAt);
+    }
   }
   return {
     turns: count,
     firstDelta,
     chunk,
+    chunkAfterAck,
     cpuMs,
     settledCpuMs,
     databaseCpuMs: measured.cores * measured.result,

@@ -59,6 +59,14 @@ function latencyRows(
     latency(`${label}: send → first delta p50 (ms)`, (b) => b.sendToFirstDelta.p50, 10),
     latency('  send → first delta p99 (ms)', (b) => b.sendToFirstDelta.p99, 50),
     latency('  chunk → client p99 (ms)', (b) => b.chunk.p99, 5, 2),
+    // the chunks written after the turn's ack reached the client: the relay alone (chatbox holds the
+    // earlier ones until the store has the user's message)
+    row(
+      '    of the chunks written after the ack (ms)',
+      cell((b) => b.chunkAfterAck.p99, 2),
+      format(bareBurst.chunkAfterAck.p99, 2),
+      gap((b) => b.chunkAfterAck.p99),
+    ),
   ];
 }
 
