@@ -307,6 +307,33 @@ describe('chat over WebSocket (e2e)', () => {
     await refreshed.closed;
   });
 
+  // auth_refresh was exempt from every budget (so a limited client can still refresh its token): a
+  // client could make the instance check tokens without end, a core's worth from one socket
+  it('should bound auth_refresh with a budget of its own, refusing past it with RATE_LIMITED and keeping the socket', async () => {
+    const user = uniqueUser();
+    const client = await connect(userToken(user));
+    await client.nextOfType('connection_status');
+    const token = userToken(user, { expiresInSeconds: 600 });
+    for (let index = 0; index < 20; index++)
+      client.send({ type: 'auth_refresh', client_id: `r${index}`, content: token });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => client.next((frame) => frame.client_id === `r${index}`)),
+    );
+    // RATE_LIMIT_MESSAGES_PER_SECOND is 5 here
+    expect(answers.filter((frame) => frame.type === 'ack').length).toBe(5);
+    const refused = answers.filter((frame) => frame.type === 'error');
+    expect(refused.length).toBe(15);
+    expect(refused[0].error).toMatchObject({ code: 'RATE_LIMITED', recoverable: true });
+    // the message budget is apart: a message still goes through
+    client.send({ type: 'user_message', client_id: 'm', content: 'hi' });
+    expect((await client.next((frame) => frame.client_id === 'm')).type).toBe('ack');
+    await new Promise((resolve) => setTimeout(resolve, (refused[0].error?.retry_after ?? 1000) + 100));
+    client.send({ type: 'auth_refresh', client_id: 'later', content: token });
+    expect((await client.next((frame) => frame.client_id === 'later')).type).toBe('ack');
+    expect(client.closeCode).toBeUndefined();
+    await client.close();
+  });
+
   it('should open a new session on new_session for every device of the user', async () => {
     const token = userToken(uniqueUser());
     const one = await connect(token);

@@ -188,6 +188,21 @@ describe('rooms socket edges (e2e)', () => {
     expect(refreshed.closeCode).toBeUndefined();
   });
 
+  it('should bound auth_refresh with a budget of its own (RATE_LIMITED past it, the socket kept)', async () => {
+    const user = uniqueUser();
+    const client = await socket(userToken(user));
+    const token = userToken(user, { expiresInSeconds: 600 });
+    for (let index = 0; index < 20; index++)
+      client.send({ type: 'auth_refresh', client_id: `r${index}`, content: token });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => client.next((frame) => frame.client_id === `r${index}`)),
+    );
+    // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND is 10 here
+    expect(answers.filter((frame) => frame.type === 'ack').length).toBe(10);
+    expect(answers.filter((frame) => frame.error?.code === 'RATE_LIMITED').length).toBe(10);
+    expect(client.closeCode).toBeUndefined();
+  });
+
   it('should remove messages older than ROOM_RETENTION in the sweep (FerretDB has no TTL index)', async () => {
     const token = userToken(uniqueUser());
     const roomId = await createRoom(server, token);

@@ -47,9 +47,12 @@ export class ChatService {
 
   async handle(connection: Connection, message: ClientMessage): Promise<void> {
     this.metrics.messagesIn.inc({ type: message.type });
-    // typing indicators have a budget of their own: a fast typist must not use up the messages'
+    // typing indicators have a budget of their own: a fast typist must not use up the messages';
+    // and so has auth_refresh, so that a client over its messages' budget can still refresh its token
+    // (each refresh is a token check: unbudgeted, one socket could keep a core busy with them)
     if (message.type === 'typing_indicator') await this.checkRate(connection, 'ws-typing');
-    else if (message.type !== 'auth_refresh') await this.checkRate(connection, 'ws');
+    else if (message.type === 'auth_refresh') await this.checkRate(connection, 'ws-auth');
+    else await this.checkRate(connection, 'ws');
     // an admin's socket speaks in its own chat or in the session whose lease it holds (it is moved
     // there on admin_join): naming any other session is refused (CONTRACT §4), never rerouted. A
     // user's messages always go to the user's one active session.
@@ -199,7 +202,7 @@ export class ChatService {
     );
   }
 
-  private async checkRate(connection: Connection, bucket: 'ws' | 'ws-typing'): Promise<void> {
+  private async checkRate(connection: Connection, bucket: 'ws' | 'ws-typing' | 'ws-auth'): Promise<void> {
     const limit = this.settings.rateLimitMessagesPerSecond;
     const record = await this.throttler.increment(
       `${bucket}:${connection.principal.userId}`,

@@ -22,6 +22,7 @@ import {
 } from '../realtime/socket-lifecycle';
 import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
+import { RoomMessagesService } from './room-messages.service';
 import { SocketQuota } from '../../common/auth/socket-quota';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
@@ -47,6 +48,7 @@ export class RoomsGateway
     private readonly tokens: TokenService,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly quota: SocketQuota,
+    private readonly messages: RoomMessagesService,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -111,14 +113,19 @@ export class RoomsGateway
         new DomainException(ErrorCode.INVALID_MESSAGE, 'Each frame must be one JSON object.'),
       );
     }
-    if (isAuthRefresh(value)) return this.refresh(connection, value);
+    if (isAuthRefresh(value)) return await this.refresh(connection, value);
     await this.sockets.handle(connection, value, receivedAt);
   }
 
-  // `auth_refresh` with the new token in `content`, as on /chat/ws (CONTRACT §2)
-  private refresh(connection: Connection, frame: { content?: unknown; client_id?: unknown }): void {
+  // `auth_refresh` with the new token in `content`, as on /chat/ws (CONTRACT §2), with a budget of
+  // its own (as there: a token check per frame, unbudgeted, could keep a core busy)
+  private async refresh(
+    connection: Connection,
+    frame: { content?: unknown; client_id?: unknown },
+  ): Promise<void> {
     const clientId = typeof frame.client_id === 'string' ? frame.client_id.slice(0, 128) : undefined;
     try {
+      await this.messages.checkRate(connection.principal.userId, 'room-auth');
       const principal = this.tokens.verify(typeof frame.content === 'string' ? frame.content : undefined);
       if (principal.userId !== connection.principal.userId)
         throw new DomainException(ErrorCode.UNAUTHORIZED, 'The new token is for another user.');
