@@ -22,6 +22,7 @@ import {
   describe,
   handleInOrder,
   heartbeat,
+  closeConnection,
   openConnection,
   rawBytes,
 } from '../realtime/socket-lifecycle';
@@ -80,8 +81,7 @@ export class ChatGateway
       return;
     }
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-    const connection = openConnection(socket, principal);
-    this.quota.opened(principal.userId);
+    const connection = openConnection(socket, principal, this.quota);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     const lastSeqText = query.get('last_seq');
@@ -100,10 +100,8 @@ export class ChatGateway
   handleDisconnect(socket: WebSocket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
-    this.quota.closed(connection.principal.userId);
     // a socket may close while connect() still awaits its session: connect() sees this and binds nothing
-    connection.closed = true;
-    clearTimeout(connection.expiryTimer);
+    closeConnection(connection, this.quota);
     this.lifecycle.disconnect(connection);
     void this.rooms.detach(connection).catch((error: unknown) => this.guard(connection, error));
   }

@@ -7,10 +7,8 @@ import { handleInOrder, MAX_WAITING_BYTES, MAX_WAITING_FRAMES } from './socket-l
 // ws's socket as handleInOrder uses it: 'message' events, pause and resume
 class FakeSocket extends EventEmitter {
   isPaused = false;
-  pauses = 0;
   pause(): void {
     this.isPaused = true;
-    this.pauses++;
   }
   resume(): void {
     this.isPaused = false;

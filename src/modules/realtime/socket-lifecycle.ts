@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../../common/auth/principal';
+import type { SocketQuota } from '../../common/auth/socket-quota';
 import type { Connection } from './connection';
 import { newId } from '../../common/ids';
 
@@ -18,8 +19,9 @@ export function describe(error: unknown): string {
 }
 
 // A socket that passed the upgrade's token check, as a connection (its 'error' listener is bound
-// by the adapter at the upgrade: socketErrorListener).
-export function openConnection(socket: WebSocket, principal: Principal): Connection {
+// by the adapter at the upgrade: socketErrorListener), counted against its user's bound until
+// closeConnection.
+export function openConnection(socket: WebSocket, principal: Principal, quota: SocketQuota): Connection {
   const connection: Connection = {
     id: newId(),
     socket,
@@ -33,7 +35,16 @@ export function openConnection(socket: WebSocket, principal: Principal): Connect
     connection.alive = true;
     connection.seenAt = Date.now();
   });
+  quota.opened(principal.userId);
   return connection;
+}
+
+// A socket closed: a connect() still in flight binds nothing, the expiry timer goes, and the socket
+// no longer counts against its user's bound (auth_refresh keeps the user: the count stays right).
+export function closeConnection(connection: Connection, quota: SocketQuota): void {
+  connection.closed = true;
+  clearTimeout(connection.expiryTimer);
+  quota.closed(connection.principal.userId);
 }
 
 // ws emits 'error' on a socket for a broken frame (bad UTF-8, a bad opcode) and then closes it:

@@ -18,6 +18,7 @@ import {
   closeAfterCrash,
   handleInOrder,
   heartbeat,
+  closeConnection,
   openConnection,
 } from '../realtime/socket-lifecycle';
 import { RoomHub } from './room-hub';
@@ -62,8 +63,7 @@ export class RoomsGateway
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
-    const connection = openConnection(socket, principal);
-    this.quota.opened(principal.userId);
+    const connection = openConnection(socket, principal, this.quota);
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     this.hub.send(connection, {
@@ -82,10 +82,8 @@ export class RoomsGateway
   handleDisconnect(socket: WebSocket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
-    this.quota.closed(connection.principal.userId);
     this.connections.delete(socket);
-    connection.closed = true;
-    clearTimeout(connection.expiryTimer);
+    closeConnection(connection, this.quota);
     void this.sockets
       .detach(connection)
       .catch((error: unknown) => closeAfterCrash(connection, error, this.logger));
