@@ -64,6 +64,12 @@ export class ChatWsAdapter extends WsAdapter {
     return server;
   }
 
+  // each gateway binds its sockets itself (bindSockets in afterInit), not through Nest's per-connection
+  // rxjs Subject and per-socket close closure
+  override bindClientConnect(): void {}
+
+  override bindClientDisconnect(): void {}
+
   override bindMessageHandlers(
     _client: WebSocket,
     _handlers: MessageMappingProperties[],

@@ -1,10 +1,5 @@
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import {
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-  type OnGatewayInit,
-  WebSocketGateway,
-} from '@nestjs/websockets';
+import { type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { toErrorFrame } from '../../protocol/frames';
@@ -17,6 +12,7 @@ import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import {
   armExpiry,
+  bindSockets,
   CLOSE_GOING_AWAY,
   closeAfterCrash,
   describe,
@@ -41,9 +37,7 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
 
 // Transport only: binds sockets, reads frames, maps errors to `error` frames, keeps heartbeats.
 @WebSocketGateway({ path: '/chat/ws' })
-export class ChatGateway
-  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown
-{
+export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ws');
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
@@ -64,6 +58,11 @@ export class ChatGateway
 
   afterInit(server: WebSocketServer): void {
     this.server = server;
+    bindSockets(
+      server,
+      (socket, request) => this.handleConnection(socket, request),
+      (socket) => this.handleDisconnect(socket),
+    );
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
     this.sweeper = setInterval(() => {
       this.lifecycle
@@ -80,7 +79,7 @@ export class ChatGateway
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
-    const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const query = request.query ?? new URL(request.url ?? '/', 'http://localhost').searchParams;
     const connection = openConnection(socket, principal, this.quota);
     this.connections.set(socket, connection);
     this.armExpiry(connection);

@@ -3,7 +3,8 @@ import type { Principal } from '../../common/auth/principal';
 import { extractToken, type TokenService } from '../../common/auth/token.service';
 import { DomainException } from '../../common/errors/domain.exception';
 
-export type AuthenticatedRequest = IncomingMessage & { principal?: Principal };
+// `query`: the request's query, parsed once here for the gateway
+export type AuthenticatedRequest = IncomingMessage & { principal?: Principal; query?: URLSearchParams };
 
 // Decides an upgrade before any socket exists: 403 for a foreign Origin, 401 for a bad token.
 export function checkUpgrade(
@@ -16,6 +17,7 @@ export function checkUpgrade(
     return { ok: false, status: 403, reason: 'Origin not allowed' };
   }
   const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+  request.query = query;
   try {
     request.principal = tokens.verify(extractToken(request.headers.authorization, query));
     return { ok: true };

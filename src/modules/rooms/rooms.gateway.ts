@@ -1,19 +1,14 @@
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import {
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-  type OnGatewayInit,
-  WebSocketGateway,
-} from '@nestjs/websockets';
+import { type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
-import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Connection } from '../realtime/connection';
 import {
   armExpiry,
+  bindSockets,
   CLOSE_GOING_AWAY,
   closeAfterCrash,
   handleInOrder,
@@ -25,6 +20,7 @@ import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
 import { RoomMessagesService } from './room-messages.service';
 import { SocketQuota } from '../../common/auth/socket-quota';
+import type { AuthenticatedRequest } from '../chat/ws-upgrade';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
 const CLOSE_WAIT_MS = 2_000;
@@ -33,9 +29,7 @@ const CLOSE_WAIT_MS = 2_000;
 // same adapter and token check as /chat/ws (a bad token never gets a socket); a token that expires
 // without `auth_refresh` closes it (4401). Transport only: frames go to RoomSocketsService.
 @WebSocketGateway({ path: '/ws/chat' })
-export class RoomsGateway
-  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown
-{
+export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('rooms-ws');
   private readonly connections = new Map<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
@@ -54,10 +48,15 @@ export class RoomsGateway
 
   afterInit(server: WebSocketServer): void {
     this.server = server;
+    bindSockets(
+      server,
+      (socket, request) => this.handleConnection(socket, request),
+      (socket) => this.handleDisconnect(socket),
+    );
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
   }
 
-  handleConnection(socket: WebSocket, request: { principal?: Principal }): void {
+  handleConnection(socket: WebSocket, request: AuthenticatedRequest): void {
     const principal = request.principal;
     if (!principal || this.draining) {
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
