@@ -123,6 +123,7 @@ async function chatboxSpec(
       // the bench measures sockets, not their bounds
       MAX_SOCKETS_PER_USER: '100000',
       MAX_SOCKETS: '1000000',
+      CONNECT_RATE_PER_USER: '1000000',
       SHUTDOWN_GRACE: '1s',
       ...extra,
     },

@@ -108,6 +108,7 @@ async function chatboxSpec(llm: BenchFake, mongoUrl: string, persistence = true)
       // the earlier profile opens 250 sockets per user; the bench measures sockets, not their bounds
       MAX_SOCKETS_PER_USER: '100000',
       MAX_SOCKETS: '1000000',
+      CONNECT_RATE_PER_USER: '1000000',
       SHUTDOWN_GRACE: '1s',
     },
   };

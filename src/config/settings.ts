@@ -52,6 +52,11 @@ export interface Settings {
   // WebSockets one user may hold on this instance, and all users together (docs/protocol.md, "Socket limits")
   maxSocketsPerUser: number;
   maxSockets: number;
+  // connects a second one user may make on this instance, three seconds' worth at once (same section)
+  connectRatePerUser: number;
+  // reads of whole sessions (REST detail and export, a reconnect's replay) running at once on this
+  // instance, one per user (docs/protocol.md, "Whole-session reads")
+  sessionReadsAtOnce: number;
   maxPayloadBytes: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
@@ -117,6 +122,8 @@ export function loadSettings(env: Env = process.env): Settings {
     heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s', TIMER_MIN_MS, TIMER_MAX_MS),
     maxSocketsPerUser: integer(env, 'MAX_SOCKETS_PER_USER', 50, 1, 1_000_000),
     maxSockets: integer(env, 'MAX_SOCKETS', 20_000, 1, 10_000_000),
+    connectRatePerUser: integer(env, 'CONNECT_RATE_PER_USER', 20, 1, 1_000_000),
+    sessionReadsAtOnce: integer(env, 'SESSION_READS_AT_ONCE', 8, 1, 10_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s'),

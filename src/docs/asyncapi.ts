@@ -156,7 +156,8 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
         title: 'The chat socket',
         description:
           'A bad, expired or missing token refuses the upgrade with HTTP 401; an Origin not in ALLOWED_ORIGINS with 403; ' +
-          'a user holding MAX_SOCKETS_PER_USER sockets on the instance with 429, an instance holding MAX_SOCKETS with 503. ' +
+          'a user holding MAX_SOCKETS_PER_USER sockets on the instance with 429, an instance holding MAX_SOCKETS with 503, ' +
+          "a user connecting more than CONNECT_RATE_PER_USER times a second (three seconds' worth at once) with 429 and Retry-After. " +
           'A frame whose type is a room client type (the room_client_* messages) goes to rooms, everything else ' +
           'is the AI chat; ' +
           'room frames come back as on /ws/chat.',

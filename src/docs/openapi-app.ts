@@ -1,5 +1,10 @@
 import { Module, type INestApplication, type Provider, type Type } from '@nestjs/common';
-import { PARAMTYPES_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
+import {
+  GUARDS_METADATA,
+  INTERCEPTORS_METADATA,
+  PARAMTYPES_METADATA,
+  SELF_DECLARED_DEPS_METADATA,
+} from '@nestjs/common/constants';
 import { NestFactory } from '@nestjs/core';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { AdminController } from '../modules/admin/admin.controller';
@@ -37,11 +42,24 @@ export const REST_CONTROLLERS: Type[] = [
   HealthController,
 ];
 
-// The controllers' constructor arguments, each an empty stub: routes and DTOs are read from
-// decorators, so the document needs no database, settings or listening server.
+// The controllers' constructor arguments, and those of the interceptors and guards their routes
+// use, each an empty stub: routes and DTOs are read from decorators, so the document needs no
+// database, settings or listening server.
 function stubProviders(controllers: Type[]): Provider[] {
   const tokens = new Set<unknown>();
-  for (const controller of controllers) {
+  const enhancers = (target: object): Type[] => [
+    ...((Reflect.getMetadata(INTERCEPTORS_METADATA, target) ?? []) as Type[]),
+    ...((Reflect.getMetadata(GUARDS_METADATA, target) ?? []) as Type[]),
+  ];
+  const classes = controllers.flatMap((controller) => [
+    controller,
+    ...enhancers(controller),
+    ...Object.getOwnPropertyNames(controller.prototype).flatMap((name) =>
+      enhancers((controller.prototype as Record<string, object>)[name]),
+    ),
+  ]);
+  for (const controller of classes) {
+    if (typeof controller !== 'function') continue;
     const types = (Reflect.getMetadata(PARAMTYPES_METADATA, controller) ?? []) as unknown[];
     const declared = (Reflect.getMetadata(SELF_DECLARED_DEPS_METADATA, controller) ?? []) as Array<{
       index: number;

@@ -5,13 +5,15 @@ import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 // One token can open sockets without end, each holding memory on the instance, until the process
 // runs out of it: the upgrade refuses a user's socket past MAX_SOCKETS_PER_USER (429) and any past
 // MAX_SOCKETS (503), before a socket exists; both socket paths count together (docs/protocol.md,
-// "Socket limits").
+// "Socket limits"). Connecting and closing in a loop costs the store a read and a write each time:
+// past CONNECT_RATE_PER_USER a second (three seconds' worth at once) a user's upgrade is refused
+// with 429 and a Retry-After.
 describe('socket limits at the upgrade (e2e)', () => {
   let server: RunningApp;
   const open: TestClient[] = [];
 
   beforeAll(async () => {
-    server = await startApp({ MAX_SOCKETS_PER_USER: '3', MAX_SOCKETS: '6' });
+    server = await startApp({ MAX_SOCKETS_PER_USER: '3', MAX_SOCKETS: '6', CONNECT_RATE_PER_USER: '2' });
   });
   afterAll(async () => {
     await Promise.all(open.map((client) => client.close()));
@@ -25,7 +27,7 @@ describe('socket limits at the upgrade (e2e)', () => {
     open.push(client);
     return client;
   }
-  async function refusal(user: string, url = server.wsUrl): Promise<number | undefined> {
+  async function refused(user: string, url = server.wsUrl): Promise<UpgradeRefused | undefined> {
     const error = await TestClient.connect(`${url}?token=${userToken(user)}`).then(
       async (client) => {
         open.push(client);
@@ -33,7 +35,10 @@ describe('socket limits at the upgrade (e2e)', () => {
       },
       (caught: unknown) => caught,
     );
-    return error instanceof UpgradeRefused ? error.status : undefined;
+    return error instanceof UpgradeRefused ? error : undefined;
+  }
+  async function refusal(user: string, url = server.wsUrl): Promise<number | undefined> {
+    return (await refused(user, url))?.status;
   }
 
   it("should refuse a user's socket past MAX_SOCKETS_PER_USER, on either path, and take one again once one closed", async () => {
@@ -52,6 +57,31 @@ describe('socket limits at the upgrade (e2e)', () => {
     let again: number | undefined = 429;
     while (again === 429 && Date.now() < deadline) again = await refusal(user);
     expect(again).toBeUndefined();
+  });
+
+  it('should refuse a user connecting and closing in a loop past CONNECT_RATE_PER_USER, with Retry-After, on either path', async () => {
+    const user = uniqueUser();
+    // three seconds' worth at once (6 at 2 a second), each closed at once: the socket count never binds
+    for (let index = 0; index < 6; index++) {
+      const client = await connect(user, index % 2 === 0 ? server.wsUrl : roomsUrl());
+      await client.close();
+    }
+    const refusedChat = await refused(user);
+    expect(refusedChat?.status).toBe(429);
+    expect(refusedChat?.headers['retry-after']).toBe('1');
+    expect(await refusal(user, roomsUrl())).toBe(429);
+    // another user is not held back by this one
+    await (await connect(uniqueUser())).close();
+    // after the wait it was told, connects are back at the rate: two a second, not a new burst
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    let admitted = 0;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      if ((await refused(user)) !== undefined) break;
+      admitted++;
+      await Promise.all(open.splice(0).map((client) => client.close()));
+    }
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(4);
   });
 
   it('should refuse any socket past MAX_SOCKETS with 503', async () => {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
 import type { Frame } from '../../src/protocol/frames';
 
@@ -47,7 +48,7 @@ export class TestClient {
       const client = new TestClient(socket);
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_request, response) =>
-        reject(new UpgradeRefused(response.statusCode ?? 0)),
+        reject(new UpgradeRefused(response.statusCode ?? 0, response.headers)),
       );
       socket.once('error', reject);
     });
@@ -109,7 +110,10 @@ export class TestClient {
 }
 
 export class UpgradeRefused extends Error {
-  constructor(readonly status: number) {
+  constructor(
+    readonly status: number,
+    readonly headers: IncomingHttpHeaders = {},
+  ) {
     super(`upgrade refused with HTTP ${status}`);
   }
 }

@@ -46,8 +46,14 @@ export class ChatWsAdapter extends WsAdapter {
         verdict = { ok: false, status: 400, reason: 'Bad Request' };
       }
       if (!verdict.ok) return done(false, verdict.status, verdict.reason);
-      const refusal = this.quota.refusal((info.req as AuthenticatedRequest).principal?.userId ?? '');
-      if (refusal) return done(false, refusal.status, refusal.reason);
+      const refusal = this.quota.admit((info.req as AuthenticatedRequest).principal?.userId ?? '');
+      if (refusal)
+        return done(
+          false,
+          refusal.status,
+          refusal.reason,
+          refusal.retryAfterSeconds ? { 'Retry-After': String(refusal.retryAfterSeconds) } : undefined,
+        );
       done(true);
     };
     // frames up to TRANSPORT_LIMIT_FACTOR × the accepted size are read and refused with a clear

@@ -4,12 +4,17 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverService } from '../takeover/takeover.service';
-import { ClientHub } from '../realtime/client-hub';
+import { ClientHub, CLOSE_SLOW_CLIENT, drained } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { isDeltaFrame, type AiDeltaFrame, type ConnectionStatusFrame } from '../../protocol/frames';
 import { storedFrame } from '../realtime/frames';
 import { ReplyService } from '../replies/reply.service';
 import { TurnWatchService } from '../replies/turn-watch.service';
+import { SessionReads } from '../sessions/session-reads';
+
+// a replay waits while its socket holds this much unsent, at most REPLAY_DRAIN_MS each time
+const REPLAY_BUFFERED_BYTES = 1024 * 1024;
+const REPLAY_DRAIN_MS = 10_000;
 
 // A socket's place in the user's one active session: binding on connect (with replay after
 // last_seq and the reply in flight), moving every device to a new session, leaving, and the sweep
@@ -26,6 +31,7 @@ export class ConnectionsService {
     private readonly metrics: ChatMetrics,
     private readonly takeover: TakeoverService,
     private readonly turns: TurnWatchService,
+    private readonly reads: SessionReads,
   ) {}
 
   // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
@@ -47,14 +53,35 @@ export class ConnectionsService {
     const status = this.statusFrame(connection, session, restored);
     if (lastSeq !== undefined) status.seq = Math.min(lastSeq, session.seq);
     this.hub.send(connection, status);
-    const replayed =
-      lastSeq !== undefined ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq) : [];
-    // closed during the replay's read: disconnect() has already taken it out of the hub
-    if (connection.closed) return;
+    let replayedCount = 0;
+    // a replay reads the whole log: it takes one of the instance's places for that, and waits for
+    // one (a user's sockets are bounded already: docs/protocol.md, "Whole-session reads")
+    const release =
+      lastSeq !== undefined ? await this.reads.enter(connection.principal.userId, Infinity) : undefined;
     let maxSeq = lastSeq ?? session.seq;
-    for (const message of replayed) {
-      this.hub.send(connection, storedFrame(session.id, message));
-      maxSeq = Math.max(maxSeq, message.seq);
+    try {
+      // closed while it waited: nothing to read for it
+      if (connection.closed) return;
+      const replayed =
+        release !== undefined
+          ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq ?? 0)
+          : [];
+      // closed during the replay's read: disconnect() has already taken it out of the hub
+      if (connection.closed) return;
+      for (const message of replayed) {
+        // a log larger than the socket's buffer goes as the client reads it (live frames wait in
+        // `pending` meanwhile); a client that does not read it is closed as too slow
+        if (!(await drained(connection, REPLAY_BUFFERED_BYTES, REPLAY_DRAIN_MS))) {
+          connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+          return;
+        }
+        if (connection.closed) return;
+        this.hub.send(connection, storedFrame(session.id, message));
+        maxSeq = Math.max(maxSeq, message.seq);
+      }
+      replayedCount = replayed.length;
+    } finally {
+      release?.();
     }
     const generation = this.replies.inFlight(session.id);
     const snapshot = generation?.text ?? '';
@@ -87,7 +114,7 @@ export class ConnectionsService {
         session_id: session.id,
         event: 'connect',
         restored,
-        replayed: replayed.length,
+        replayed: replayedCount,
       },
       'client connected',
     );

@@ -348,6 +348,27 @@ export function writeData(connection: Connection, data: string | EncodedFrame): 
 
 const TEXT = { binary: false } as const;
 
+const DRAIN_POLL_MS = 5;
+
+// Whether `connection`'s socket came down to at most `below` bytes not yet sent (or closed) within
+// `withinMs`: a writer of many frames at once (a replay) waits here between them rather than
+// buffering them all (past MAX_BUFFERED_BYTES the socket would be closed as too slow); false for a
+// client that did not read them in time.
+export function drained(connection: Connection, below: number, withinMs: number): Promise<boolean> {
+  const socket = connection.socket;
+  const done = (): boolean => socket.readyState !== WebSocket.OPEN || socket.bufferedAmount <= below;
+  if (done()) return Promise.resolve(true);
+  const deadline = Date.now() + withinMs;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (done()) resolve(true);
+      else if (Date.now() >= deadline) resolve(false);
+      else setTimeout(check, DRAIN_POLL_MS);
+    };
+    setTimeout(check, DRAIN_POLL_MS);
+  });
+}
+
 function matches(connection: Connection, filter: Audience | ((c: Connection) => boolean)): boolean {
   if (typeof filter === 'function') return filter(connection);
   return filter === 'admins' ? connection.principal.isAdmin : !connection.principal.isAdmin;

@@ -13,6 +13,7 @@ import { SessionsService } from './sessions.service';
 import { SessionTerms, SessionTermsSchema } from './schemas/session-terms.schema';
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { SessionTermsRepository } from './session-terms.repository';
+import { SessionReads, WholeSessionRead } from './session-reads';
 
 @Module({
   imports: [
@@ -30,6 +31,8 @@ import { SessionTermsRepository } from './session-terms.repository';
     SessionTermsRepository,
     SessionTermsIndexer,
     KeyRotationService,
+    SessionReads,
+    WholeSessionRead,
     {
       provide: CONTENT_CIPHER,
       inject: [SETTINGS],
@@ -43,6 +46,6 @@ import { SessionTermsRepository } from './session-terms.repository';
     },
   ],
   // the repositories stay inside: other modules ask SessionsService (one writer of the collection)
-  exports: [SessionsService],
+  exports: [SessionsService, SessionReads, WholeSessionRead],
 })
 export class SessionsModule {}

@@ -1,0 +1,37 @@
+// A rate with a burst, per key, in one number per key: the generic cell rate algorithm (the token
+// bucket's equivalent, as ATM networks and many rate limiters keep it). `due` is when the key's
+// budget would be whole again; an event is admitted while it is at most `burst - 1` intervals ahead
+// of now, and moves it one interval on. Keys whose budget is whole again are dropped (at most once
+// a second, on a call), so a key costs memory only while it is spending.
+export class CellRate {
+  private readonly due = new Map<string, number>();
+  private readonly interval: number;
+  private readonly tolerance: number;
+  private prunedAt = 0;
+
+  constructor(perSecond: number, burst: number) {
+    this.interval = 1000 / perSecond;
+    this.tolerance = (Math.max(1, burst) - 1) * this.interval;
+  }
+
+  // 0 when the event is admitted (and spent), else the milliseconds until one would be
+  take(key: string, now = Date.now()): number {
+    this.prune(now);
+    const due = Math.max(this.due.get(key) ?? now, now);
+    const wait = due - now - this.tolerance;
+    if (wait > 0) return wait;
+    this.due.set(key, due + this.interval);
+    return 0;
+  }
+
+  // keys held now (spending)
+  get size(): number {
+    return this.due.size;
+  }
+
+  private prune(now: number): void {
+    if (now - this.prunedAt < 1000) return;
+    this.prunedAt = now;
+    for (const [key, due] of this.due) if (due <= now) this.due.delete(key);
+  }
+}

@@ -1,0 +1,47 @@
+import {
+  Inject,
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import type { Observable } from 'rxjs';
+import { SETTINGS, type Settings } from '../../config/settings';
+import type { Principal } from '../../common/auth/principal';
+import { ReadGate } from '../../common/read-gate';
+
+// a user's reads of whole sessions that may wait for a place, beyond the one running
+const PER_USER_WAITING = 4;
+// a response not written by then gives its place up anyway: a client that does not read the body it
+// asked for cannot keep a place
+const HOLD_MAX_MS = 10_000;
+
+// The instance's places for reads of whole sessions (docs/protocol.md, "Whole-session reads"):
+// SESSION_READS_AT_ONCE at once, one per user.
+@Injectable()
+export class SessionReads extends ReadGate {
+  constructor(@Inject(SETTINGS) settings: Pick<Settings, 'sessionReadsAtOnce'>) {
+    super(settings.sessionReadsAtOnce, PER_USER_WAITING);
+  }
+}
+
+// A REST read of a whole session takes a place before it runs and gives it up once its response is
+// written (the body is the read's largest copy) or the connection is gone.
+@Injectable()
+export class WholeSessionRead implements NestInterceptor {
+  constructor(private readonly reads: SessionReads) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const http = context.switchToHttp();
+    const principal = http.getRequest<{ principal?: Principal }>().principal;
+    const response = http.getResponse<Response>();
+    const release = await this.reads.enter(principal?.userId ?? '');
+    const timer = setTimeout(release, HOLD_MAX_MS);
+    response.once('close', () => {
+      clearTimeout(timer);
+      release();
+    });
+    return next.handle();
+  }
+}
