@@ -5,6 +5,8 @@ import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
 import type { Connection } from './connection';
 import type { AiDeltaFrame, ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
+import { ReadGate } from '../../common/read-gate';
+import type { SessionsService } from '../sessions/sessions.service';
 
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
@@ -474,5 +476,54 @@ describe(`${ClientHub.name} across instances`, () => {
       new Date(remote.connection.principal.expiresAt).toISOString(),
     );
     expect(two.hasSession('new')).toBe(true);
+  });
+});
+
+describe('ClientHub after a bus outage', () => {
+  it("should catch its sockets up at most the gate's places at a time, one read per session at a time", async () => {
+    let resync: () => void = () => undefined;
+    const bus = Object.assign(new InProcessBus(), {
+      onResync(handler: () => void) {
+        resync = handler;
+      },
+    });
+    let running = 0;
+    let peak = 0;
+    const reading = new Map<string, number>();
+    let twiceOneSession = false;
+    const waiting: Array<() => void> = [];
+    const log = {
+      storedAfter: async (sessionId: string) => {
+        running++;
+        peak = Math.max(peak, running);
+        reading.set(sessionId, (reading.get(sessionId) ?? 0) + 1);
+        if ((reading.get(sessionId) ?? 0) > 1) twiceOneSession = true;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        reading.set(sessionId, (reading.get(sessionId) ?? 0) - 1);
+        running--;
+        return [];
+      },
+    };
+    const hub = new ClientHub(bus, log as unknown as SessionsService, new ReadGate(3, 0));
+    hub.onModuleInit();
+    // twenty sockets on ten sessions, two each
+    for (let index = 0; index < 20; index++) {
+      const { connection: socket } = connection({ userId: `u${index}`, sessionId: `s${index % 10}` });
+      hub.add(socket);
+      hub.resume(socket, 2, []);
+    }
+    resync();
+    let served = 0;
+    for (let round = 0; round < 100 && served < 20; round++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const next = waiting.shift();
+      if (next) {
+        next();
+        served++;
+      }
+    }
+    expect(served).toBe(20);
+    expect(peak).toBe(3);
+    expect(twiceOneSession).toBe(false);
   });
 });

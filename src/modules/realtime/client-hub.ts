@@ -13,6 +13,8 @@ import {
   type StoredEventFrame,
 } from '../../protocol/frames';
 import { storedFrame, type ServerFrame } from './frames';
+import type { ReadGate } from '../../common/read-gate';
+import { SessionReads } from '../sessions/session-reads';
 
 // A client that cannot keep up is closed (1013: try again later) and catches up by replay.
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -50,6 +52,9 @@ export class ClientHub implements OnModuleInit {
   constructor(
     @Optional() @Inject(BUS) private readonly bus: Bus = new InProcessBus(),
     @Optional() private readonly log?: SessionsService,
+    // a catch-up reads the session's whole log: after a bus outage every socket catches up at once,
+    // so the reads take the instance's places for whole-session reads (one per session at a time)
+    @Optional() @Inject(SessionReads) private readonly reads?: ReadGate,
   ) {
     this.order = new SeqOrder<ServerFrame>(
       (connection, frame) => {
@@ -250,8 +255,13 @@ export class ClientHub implements OnModuleInit {
 
   private async storedAfter(sessionId: string, seq: number): Promise<StoredEventFrame[]> {
     if (!this.log) return [];
-    const messages = await this.log.storedAfter(sessionId, seq);
-    return messages.map((message) => storedFrame(sessionId, message));
+    const release = await this.reads?.enter(`session:${sessionId}`, Infinity);
+    try {
+      const messages = await this.log.storedAfter(sessionId, seq);
+      return messages.map((message) => storedFrame(sessionId, message));
+    } finally {
+      release?.();
+    }
   }
 
   private serialize(frame: ServerFrame): string {
