@@ -63,6 +63,9 @@ describe(httpRefusalOf.name, () => {
     expect(httpRefusalOf(new TypeError('x is undefined'))).toBeUndefined();
     for (const value of [undefined, null, 'entity.too.large', 413, {}])
       expect(httpRefusalOf(value)).toBeUndefined();
+    // fast-check's find (seed -1368205885): a status that is a number but no HTTP status
+    for (const status of [Number.NaN, 404.5])
+      expect(httpRefusalOf({ status, statusCode: {}, expose: true, type: [], code: [] })).toBeUndefined();
   });
 
   it('should either refuse with a 4xx or leave it, whatever is thrown', () => {

@@ -35,7 +35,9 @@ export function httpRefusalOf(error: unknown): HttpRefusal | undefined {
       return refusal(400, 'The request body ended early.');
   }
   const status = typeof fields.status === 'number' ? fields.status : fields.statusCode;
-  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  // a status that is no integer (NaN, 404.5) is no HTTP status
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status >= 500)
+    return undefined;
   // zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR…) from a body that says it is compressed but is not
   if (typeof fields.code === 'string' && fields.code.startsWith('Z_'))
     return refusal(400, 'The request body could not be decompressed.');
