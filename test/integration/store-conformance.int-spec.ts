@@ -48,6 +48,28 @@ describe('store conformance', () => {
       });
     });
 
+    // A search reads the sessions it found one at a time off a cursor (SessionsRepository.search):
+    // sorted, limited, in batches of one document, every later one by getMore.
+    it('should give a sorted, limited find in batches of one, each document once and in order', async () => {
+      const sessions = fresh();
+      await sessions.insertMany(
+        Array.from({ length: 6 }, (_, index) => ({
+          _id: `s${index}` as never,
+          user_id: index === 2 ? 'other' : 'u',
+          last_activity: new Date(1_000 * index),
+          messages: [{ seq: 1, content: 'x'.repeat(1_000) }],
+        })),
+      );
+      const found: string[] = [];
+      for await (const document of sessions
+        .find({ user_id: 'u' }, { projection: { messages: 1, last_activity: 1 } })
+        .sort({ last_activity: -1 })
+        .limit(4)
+        .batchSize(1))
+        found.push(String(document._id));
+      expect(found).toEqual(['s5', 's4', 's3', 's1']);
+    });
+
     // A room message's edit and a reaction land only over an older time and a lower change number
     // (RoomMessagesRepository.edit, ReactionsRepository.set; docs/protocol.md, "Change log"): an
     // updateOne whose filter is an $and of two $or, each matching a field missing or null, or below.

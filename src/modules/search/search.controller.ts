@@ -1,17 +1,21 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Query, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly, CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { SessionsService } from '../sessions/sessions.service';
+import { WholeSessionRead } from '../sessions/session-reads';
 import type { SearchHit } from '../sessions/session.types';
 import { ApiErrors } from '../../common/errors/api-errors.decorator';
 import { AdminSearchQueryDto, SearchQueryDto, SearchResultDto } from './dto/search-query.dto';
 
 // Search by blind index (docs/protocol.md, "Search"): one's own sessions, or every one for admins.
+// A search reads the logs of the sessions it finds: it takes a place for whole-session reads
+// (docs/protocol.md, "Whole-session reads").
 @Controller('chat')
 @ApiTags('search')
 @ApiBearerAuth()
-@ApiErrors(400, 401)
+@ApiErrors(400, 401, 429)
+@UseInterceptors(WholeSessionRead)
 export class SearchController {
   constructor(private readonly sessions: SessionsService) {}
 

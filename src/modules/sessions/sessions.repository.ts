@@ -617,32 +617,41 @@ export class SessionsRepository implements OnModuleInit {
     };
     if (scope.userId !== undefined) filter.user_id = scope.userId;
     if (!scope.includeDeleted) filter.deleted = { $ne: true };
-    const found = await this.sessions
+    // one session at a time off a cursor (each may hold MAX_SESSION_BYTES): a search holds one
+    // session's log and the hits so far, not every session it found at once
+    const found = this.sessions
       .find(filter, { name: 1, user_id: 1, messages: 1, last_activity: 1 })
       .sort({ last_activity: -1 })
       .limit(limit)
-      .lean<SessionDocument[]>();
+      .batchSize(1)
+      .lean<SessionDocument>()
+      .cursor();
     const words = searchWords(query);
-    return found.flatMap((document): SearchHit[] => {
-      const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
-      // the session's newest matching messages, matched on their text as their tokens would be
-      const matching: MessageRecord[] = [];
-      const messages = document.messages ?? [];
-      for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
-        if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
-        const message = this.decrypt(messages[at]);
-        if (textMatches(message.content ?? '', words)) matching.push(message);
-      }
-      if (matching.length === 0) return [base];
-      return matching.map((message) => ({
-        ...base,
-        message_id: message.id,
-        seq: message.seq,
-        sender: message.sender,
-        timestamp: message.timestamp,
-        snippet: snippet(message.content ?? '', words),
-      }));
-    });
+    const hits: SearchHit[] = [];
+    for await (const document of found) hits.push(...this.hitsIn(document as SessionDocument, words));
+    return hits;
+  }
+
+  // a found session's newest messages matching the words (or the session alone: its name matched)
+  private hitsIn(document: SessionDocument, words: string[]): SearchHit[] {
+    const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
+    // the session's newest matching messages, matched on their text as their tokens would be
+    const matching: MessageRecord[] = [];
+    const messages = document.messages ?? [];
+    for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
+      if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
+      const message = this.decrypt(messages[at]);
+      if (textMatches(message.content ?? '', words)) matching.push(message);
+    }
+    if (matching.length === 0) return [base];
+    return matching.map((message) => ({
+      ...base,
+      message_id: message.id,
+      seq: message.seq,
+      sender: message.sender,
+      timestamp: message.timestamp,
+      snippet: snippet(message.content ?? '', words),
+    }));
   }
 
   async reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
