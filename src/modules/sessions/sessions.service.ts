@@ -29,9 +29,12 @@ import type {
 import { type NewSession, SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { newId } from '../../common/ids';
+import { HeldLogs } from './held-logs';
 
-// sessions kept with their messages for replies started early (a few MB at most)
+// sessions kept with their messages for replies started early: at most this many, holding at most
+// this much text (a session may hold up to MAX_SESSION_BYTES)
 const SNAPSHOTS_KEPT = 256;
+const SNAPSHOT_BYTES = 64 * 1024 * 1024;
 const APPEND_ATTEMPTS = 8;
 // the newest sessions whose index holds a query's words, of which the undeleted ones are shown
 const SEARCH_CANDIDATES = 200;
@@ -55,7 +58,7 @@ export class SessionsService {
   // can start while its message is being stored (docs/protocol.md, "Early start"). Kept under the
   // session lock by the appends themselves; another instance's write shows as a seq this copy
   // lacks, which ReplyService checks. Bounded: the least recently written go first.
-  private readonly snapshots = new Map<string, WrittenSession>();
+  private readonly snapshots = new HeldLogs(SNAPSHOTS_KEPT, SNAPSHOT_BYTES);
   // when this instance last set a session's last_activity (an append, a touch, its creation): the
   // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the
   // sessions that still have sockets here
@@ -360,8 +363,6 @@ export class SessionsService {
       };
     if (!next) return;
     this.snapshots.set(sessionId, next);
-    if (this.snapshots.size > SNAPSHOTS_KEPT)
-      this.snapshots.delete(this.snapshots.keys().next().value as string);
   }
 
   // A write of this instance outside the log's seq, made to the copy it holds too (under the session
