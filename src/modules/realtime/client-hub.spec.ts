@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
-import { ClientHub, CLOSE_SLOW_CLIENT } from './client-hub';
+import { ClientHub, CLOSE_SLOW_CLIENT, drained } from './client-hub';
 import type { Connection } from './connection';
 import type { AiDeltaFrame, ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';
@@ -525,5 +525,20 @@ describe('ClientHub after a bus outage', () => {
     expect(served).toBe(20);
     expect(peak).toBe(3);
     expect(twiceOneSession).toBe(false);
+  });
+});
+
+describe('drained', () => {
+  it('should wait until the socket holds at most the bound unsent, or is closed, and give up after the time', async () => {
+    const { connection: draining, socket } = connection({ socket: { bufferedAmount: 5_000 } });
+    setTimeout(() => (socket.bufferedAmount = 100), 20);
+    expect(await drained(draining, 1_000, 1_000)).toBe(true);
+    const { connection: closing, socket: closed } = connection({ socket: { bufferedAmount: 5_000 } });
+    setTimeout(() => (closed.readyState = WebSocket.CLOSED), 20);
+    expect(await drained(closing, 1_000, 1_000)).toBe(true);
+    const { connection: stuck } = connection({ socket: { bufferedAmount: 5_000 } });
+    expect(await drained(stuck, 1_000, 50)).toBe(false);
+    const { connection: empty } = connection();
+    expect(await drained(empty, 0, 0)).toBe(true);
   });
 });

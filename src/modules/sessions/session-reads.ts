@@ -11,8 +11,9 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { ReadGate } from '../../common/read-gate';
 
-// a user's reads of whole sessions that may wait for a place, beyond the one running
-const PER_USER_WAITING = 4;
+// a user's reads of whole sessions that may wait for a place, beyond the one running (a waiting read
+// holds its request, not the session: the bound on memory is the places)
+const PER_USER_WAITING = 32;
 // a response not written by then gives its place up anyway: a client that does not read the body it
 // asked for cannot keep a place
 const HOLD_MAX_MS = 10_000;
