@@ -10,6 +10,8 @@ import type { Observable } from 'rxjs';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { ReadGate } from '../../common/read-gate';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 
 // a user's reads of whole sessions that may wait for a place, beyond the one running (a waiting read
 // holds its request, not the session: the bound on memory is the places)
@@ -37,12 +39,22 @@ export class WholeSessionRead implements NestInterceptor {
     const http = context.switchToHttp();
     const principal = http.getRequest<{ principal?: Principal }>().principal;
     const response = http.getResponse<Response>();
-    const release = await this.reads.enter(principal?.userId ?? '');
-    const timer = setTimeout(release, HOLD_MAX_MS);
+    let closed = false;
+    let release: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    // listened to before the wait: a client gone while its read waited gives the place back at once
     response.once('close', () => {
+      closed = true;
       clearTimeout(timer);
-      release();
+      release?.();
     });
+    release = await this.reads.enter(principal?.userId ?? '');
+    if (closed) {
+      release();
+      // nobody to answer: the read is not made (the answer goes nowhere)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The request was closed before its read.');
+    }
+    timer = setTimeout(release, HOLD_MAX_MS);
     return next.handle();
   }
 }
