@@ -39,22 +39,21 @@ export class WholeSessionRead implements NestInterceptor {
     const http = context.switchToHttp();
     const principal = http.getRequest<{ principal?: Principal }>().principal;
     const response = http.getResponse<Response>();
-    let closed = false;
-    let release: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
     // listened to before the wait: a client gone while its read waited gives the place back at once
+    const place: { closed: boolean; release?: () => void; timer?: NodeJS.Timeout } = { closed: false };
     response.once('close', () => {
-      closed = true;
-      clearTimeout(timer);
-      release?.();
+      place.closed = true;
+      clearTimeout(place.timer);
+      place.release?.();
     });
-    release = await this.reads.enter(principal?.userId ?? '');
-    if (closed) {
+    const release = await this.reads.enter(principal?.userId ?? '');
+    place.release = release;
+    if (place.closed) {
       release();
       // nobody to answer: the read is not made (the answer goes nowhere)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The request was closed before its read.');
     }
-    timer = setTimeout(release, HOLD_MAX_MS);
+    place.timer = setTimeout(release, HOLD_MAX_MS);
     return next.handle();
   }
 }
