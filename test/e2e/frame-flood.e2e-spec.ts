@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testEnv } from '../helpers/env';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { rssOf, startAppProcess, type AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
 const MiB = 1024 * 1024;
 // 60,000 frames of ~4 KiB: ~240 MiB sent as fast as the socket takes them
 const FRAMES = 60_000;
-
-function rssOf(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
 
 // A socket's frames are handled one at a time, in order; each waits for Redis (the rate limit) or
 // the store. A client that sends faster than that had every frame read and queued in the process,

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { testEnv } from '../helpers/env';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { rssOf, startAppProcess, type AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
@@ -10,11 +9,6 @@ const SOCKETS = 30;
 // what forty reads at once may grow the server by: on a827bc5 they grew it by 247 MiB (searches, the
 // first) and 490–566 MiB (REST reads); bounded, by 39–115 MiB
 const GROWTH_BOUND = 160 * MiB;
-
-function rssOf(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
 
 // A session may hold up to MAX_SESSION_BYTES; every read of the whole of it (its REST detail and
 // export, a search that finds it, a reconnect's replay from last_seq) holds it several times over while it runs. One user

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -44,4 +45,10 @@ export async function startAppProcess(env: Record<string, string>, port?: number
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, port: chosen, output: () => output, exited };
+}
+
+// a process's resident memory now (bytes), from /proc
+export function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
 }
