@@ -21,8 +21,9 @@ export function describe(error: unknown): string {
 
 // A gateway's sockets, bound straight to it: `opened` for each accepted socket, `closed` once it
 // has closed. Nest would route each connection through an rxjs Subject to handleConnection and bind
-// a closure of its own per socket for handleDisconnect (~0.035 ms of a 0.8 ms connect, bench/README.md
-// "Session 24"); ChatWsAdapter turns that off and each gateway binds its server here, in afterInit.
+// a closure of its own per socket for handleDisconnect (bench/README.md, "Session 24": RSS per idle
+// socket lower in each A/B pair without them; CPU per connect within the runs' spread);
+// ChatWsAdapter turns that off and each gateway binds its server here, in afterInit.
 export function bindSockets(
   server: WebSocketServer,
   opened: (socket: WebSocket, request: IncomingMessage) => void,
