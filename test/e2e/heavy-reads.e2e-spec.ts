@@ -11,13 +11,13 @@ const SOCKETS = 30;
 const GROWTH_BOUND = 160 * MiB;
 
 // A session may hold up to MAX_SESSION_BYTES; every read of the whole of it (its REST detail and
-// export, a search that finds it, a reconnect's replay from last_seq) holds it several times over while it runs. One user
-// asking for it forty times at once grew the server by ~400 MB: in a pod (512 MiB, where V8's heap is
-// about half of it) the process ran out of heap and died. At most SESSION_READS_AT_ONCE run at once
-// on an instance, one per user, a few more wait, the rest get 429 (docs/protocol.md, "Whole-session
-// reads"). The server runs here with a 256 MB old generation, as in that pod. A replay larger than
-// the socket's buffer was closed as a slow client (1013) before it was sent, at every reconnect; it
-// now goes as the client reads it.
+// export, a search that finds it, a reconnect's replay from last_seq) holds it several times over
+// while it runs. One user asking for it forty times at once grew the server by 250–570 MB, on top of
+// the ~300 MB it held: past a pod's 512 MiB, where the kernel kills the process. At most
+// SESSION_READS_AT_ONCE run at once on an instance, one per user, more wait, the rest get 429
+// (docs/protocol.md, "Whole-session reads"). The server runs here with a 256 MB old generation, as
+// V8 sizes it in that pod. A replay larger than the socket's buffer was closed as a slow client
+// (1013) before it was sent, at every reconnect; it now goes as the client reads it.
 describe('reads of a whole large session, many at once (e2e)', () => {
   jest.setTimeout(300_000);
   let server: AppProcess;
@@ -130,7 +130,7 @@ describe('reads of a whole large session, many at once (e2e)', () => {
     ).toBe(READS);
     expect(read.length).toBeGreaterThanOrEqual(1);
     for (const answer of read) expect(answer.messages).toBe(lastSeq);
-    // forty copies at once grew the server by ~400 MB and it died; one user's reads now run one at a time
+    // forty copies at once grew the server by 490–570 MB; one user's reads now run one at a time
     expect(server.child.exitCode).toBeNull();
     expect(grew).toBeLessThan(GROWTH_BOUND);
   });
