@@ -303,6 +303,26 @@ export class TakeoverChaos {
   async settle(port: number, waitMs: number): Promise<TakeoverChaosCounts> {
     this.stopped = true;
     const deadline = Date.now() + waitMs;
+    // every user comes back, as the sessions' clients do (chaos.ts, settle): a turn whose reply died
+    // with its instance is answered once its user's session is watched again (docs/protocol.md,
+    // "Every acked turn ends"); an upgrade is refused while the store restarts: try again
+    const back = await Promise.all(
+      this.users.map(async (user) => {
+        for (;;) {
+          const socket = await openLine(this.url(port, user.token));
+          if (socket || Date.now() > deadline) return socket;
+          await sleep(200);
+        }
+      }),
+    );
+    try {
+      return await this.count(port, deadline);
+    } finally {
+      for (const socket of back) socket?.terminate();
+    }
+  }
+
+  private async count(port: number, deadline: number): Promise<TakeoverChaosCounts> {
     let counts: TakeoverChaosCounts;
     const problems: string[] = [];
     for (;;) {
@@ -381,6 +401,8 @@ export class TakeoverChaos {
               open = false;
           }
           if (holder !== undefined) counts.heldAtEnd++;
+          // (counted below; named here so that its log is printed with it)
+          if (open) problems.push(`${sessionId}: ${user.name}'s last turn has no answer`);
           // the log of a session with a problem, for the reader of the run's output
           if (problems.length > before)
             problems.push(
