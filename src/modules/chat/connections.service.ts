@@ -57,15 +57,13 @@ export class ConnectionsService {
     // a replay reads the whole log: it takes one of the instance's places for that, and waits for
     // one (a user's sockets are bounded already: docs/protocol.md, "Whole-session reads")
     const release =
-      lastSeq !== undefined ? await this.reads.enter(connection.principal.userId, Infinity) : undefined;
+      lastSeq === undefined ? undefined : await this.reads.enter(connection.principal.userId, Infinity);
     let maxSeq = lastSeq ?? session.seq;
     try {
       // closed while it waited: nothing to read for it
       if (connection.closed) return;
       const replayed =
-        release !== undefined
-          ? await this.sessions.messagesAfter(session.id, session.user_id, lastSeq ?? 0)
-          : [];
+        lastSeq === undefined ? [] : await this.sessions.messagesAfter(session.id, session.user_id, lastSeq);
       // closed during the replay's read: disconnect() has already taken it out of the hub
       if (connection.closed) return;
       for (const message of replayed) {
