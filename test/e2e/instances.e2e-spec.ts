@@ -2,7 +2,8 @@ import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
-import { TestClient, type Frame } from '../helpers/ws-client';
+import { TestClient } from '../helpers/ws-client';
+import { expectEveryEventOnce } from '../helpers/session-frames';
 
 // Several instances: two built servers (dist/main.js) sharing MongoDB and a dedicated Redis. A user's
 // devices and the assisting admin sit on different instances and still see every stored event once
@@ -47,27 +48,6 @@ describe('several instances over Redis (e2e)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  // the seqs of stored events a client received, in arrival order (deltas and ephemeral frames aside)
-  const storedSeqs = (client: TestClient) =>
-    client.frames
-      .filter(
-        (frame: Frame) => frame.id !== undefined && frame.type !== 'ack' && frame.metadata?.done !== false,
-      )
-      .filter((frame: Frame) => frame.type !== 'error' && typeof frame.seq === 'number')
-      .map((frame) => frame.seq as number);
-  const ackedSeqs = (client: TestClient) =>
-    client.frames.filter((frame) => frame.type === 'ack' && frame.id).map((frame) => frame.seq as number);
-  // every seq from..to exactly once: its own messages as acks, the rest as stored frames, in order
-  const expectEveryEventOnce = (client: TestClient, from: number, to: number) => {
-    const stored = storedSeqs(client).filter((seq) => seq >= from && seq <= to);
-    expect(stored).toEqual([...stored].sort((a, b) => a - b));
-    expect(new Set(stored).size).toBe(stored.length);
-    const all = [...stored, ...ackedSeqs(client).filter((seq) => seq >= from && seq <= to)].sort(
-      (a, b) => a - b,
-    );
-    expect(all).toEqual(Array.from({ length: to - from + 1 }, (_, index) => from + index));
-  };
-
   it('should carry a takeover across instances: user devices on both, the admin on the second', async () => {
     const userId = uniqueUser();
     const token = userToken(userId);

@@ -30,6 +30,12 @@ export class RedisServer {
     }
   }
 
+  // SIGSTOP / SIGCONT: Redis frozen with its sockets open (a stuck host, a partition), then back
+  signal(name: 'SIGSTOP' | 'SIGCONT'): void {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(name);
+  }
+
   // SIGKILL: Redis gone at once, as in a crash
   async kill(): Promise<void> {
     const child = this.child;

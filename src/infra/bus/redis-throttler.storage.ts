@@ -2,7 +2,8 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { type ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisConnection } from '../redis/redis-connection';
 
 // Rate-limit counters shared by every instance through Redis (@nest-lab/throttler-storage-redis).
 // While Redis is away the limit falls back to this instance's memory instead of failing every
@@ -13,14 +14,10 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
   private readonly shared: ThrottlerStorageRedisService;
   private readonly fallback = new ThrottlerStorageService();
   private degraded = false;
+  private closing = false;
 
   constructor(url: string) {
-    this.client = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-    });
-    this.client.on('error', () => undefined);
+    this.client = redisConnection(url, 'throttler', {}, () => this.closing);
     this.shared = new ThrottlerStorageRedisService(this.client);
   }
 
@@ -51,6 +48,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
   }
 
   onApplicationShutdown(): void {
+    this.closing = true;
     this.fallback.onApplicationShutdown();
     this.client.disconnect();
   }

@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { Bus, BusHandler, BusHealth } from './bus';
 import { newId } from '../../common/ids';
+import { redisConnection } from '../redis/redis-connection';
 
 const PREFIX = 'chatbox:';
 const RESYNC_TOPIC = '_resync';
@@ -28,21 +30,18 @@ export class RedisBus implements Bus {
   private closing = false;
 
   constructor(url: string, options: RedisOptions = {}) {
-    const common: RedisOptions = {
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-      connectionName: `chatbox-${this.instanceId.slice(0, 8)}`,
-      ...options,
-    };
-    this.publisher = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-    this.subscriber = new Redis(url, { ...common, maxRetriesPerRequest: null });
-    for (const [name, client] of [
-      ['publisher', this.publisher],
-      ['subscriber', this.subscriber],
-    ] as const) {
-      client.on('error', (error: Error) => {
-        if (!this.closing)
-          this.logger.warn({ event: 'redis_error', client: name, err: error.message }, 'redis');
-      });
+    const name = this.instanceId.slice(0, 8);
+    const closing = () => this.closing;
+    this.publisher = redisConnection(url, `${name}-publisher`, options, closing);
+    // subscriptions made while Redis is away wait for it (an offline queue, no command timeout): a
+    // subscription dropped would never be made again
+    this.subscriber = redisConnection(
+      url,
+      `${name}-subscriber`,
+      { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined },
+      closing,
+    );
+    for (const client of [this.publisher, this.subscriber]) {
       client.on('close', () => {
         if (!this.closing) this.missed = true;
       });

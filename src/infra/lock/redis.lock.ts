@@ -1,5 +1,6 @@
-import { Logger } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { redisConnection } from '../redis/redis-connection';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LockUnavailableError, type KeyLock } from './lock';
 import { newId } from '../../common/ids';
@@ -27,7 +28,6 @@ export interface RedisLockOptions {
 // write, which the store's compare-and-set on `seq` then refuses (on MongoDB; see docs/protocol.md).
 export class RedisLock implements KeyLock {
   readonly kind = 'redis';
-  private readonly logger = new Logger('lock');
   private readonly client: Redis;
   private readonly local = new KeyedMutex();
   private closing = false;
@@ -41,20 +41,10 @@ export class RedisLock implements KeyLock {
     private readonly options: RedisLockOptions = { ttlMs: 5_000, waitMs: 10_000 },
     redisOptions: RedisOptions = {},
   ) {
-    this.client = new Redis(url, {
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-      connectionName: 'chatbox-lock',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      ...redisOptions,
-    });
+    this.client = redisConnection(url, 'lock', redisOptions, () => this.closing);
     this.client.on('ready', () => (this.readyAt = Date.now()));
     // Redis lost while ready: keys taken in it before are gone with it, and their holders still run
     this.client.on('close', () => this.noteLoss());
-    this.client.on('error', (error: Error) => {
-      if (!this.closing)
-        this.logger.warn({ event: 'redis_error', client: 'lock', err: error.message }, 'redis');
-    });
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
-import { Logger } from '@nestjs/common';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisConnection } from '../redis/redis-connection';
 
 const PREFIX = 'chatbox:reply:';
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
@@ -41,7 +41,6 @@ export class LocalReplyLeases implements ReplyLeases {
 }
 
 export class RedisReplyLeases implements ReplyLeases {
-  private readonly logger = new Logger('lock');
   private readonly client: Redis;
   private closing = false;
 
@@ -50,16 +49,7 @@ export class RedisReplyLeases implements ReplyLeases {
     private readonly instanceId: string,
     private readonly options: ReplyLeaseOptions = { ttlMs: 10_000 },
   ) {
-    this.client = new Redis(url, {
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-      connectionName: 'chatbox-reply-lease',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-    });
-    this.client.on('error', (error: Error) => {
-      if (!this.closing)
-        this.logger.warn({ event: 'redis_error', client: 'reply_lease', err: error.message }, 'redis');
-    });
+    this.client = redisConnection(url, 'reply-lease', {}, () => this.closing);
   }
 
   hold(sessionId: string): () => void {

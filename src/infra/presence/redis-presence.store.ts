@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisConnection } from '../redis/redis-connection';
 import { combine, type DeviceStatus, type PresenceStore, type UserPresence } from './presence-store';
 
 const PREFIX = 'chatbox:presence:';
@@ -15,12 +16,7 @@ export class RedisPresenceStore implements PresenceStore {
     url: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-    });
-    this.client.on('error', () => undefined);
+    this.client = redisConnection(url, 'presence', {}, () => this.closed);
   }
 
   async touch(userId: string, socketId: string, status: DeviceStatus, now: number): Promise<void> {
