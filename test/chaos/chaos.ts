@@ -12,7 +12,8 @@ import { openSocket } from './sockets';
 // A crashing world for the message pipeline: two instances of the built server behind one Redis on
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
 // resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
-// back; Redis killed and restarted; the store (a FerretDB of its own) stopped and started again.
+// back; Redis killed and restarted, or frozen (SIGSTOP) for up to 4 s with its sockets open; the
+// store (a FerretDB of its own) stopped and started again.
 // Afterwards every session's stored log is read and counted. Rooms go through the same run
 // (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
 // editing and reacting, listening devices resuming with last_seq, churners joining and leaving, an
@@ -69,7 +70,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   const instances: Array<AppProcess | undefined> = [await startAppProcess(env), undefined];
   instances[1] = await startAppProcess(env);
   const ports = instances.map((instance) => instance!.port);
-  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, store: 0, cut: 0 };
+  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, freeze: 0, store: 0, cut: 0 };
   const rooms = new RoomChaos({
     members: options.roomMembers ?? 4,
     publicRooms: options.publicRooms ?? 3,
@@ -148,7 +149,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     while (!stopping && Date.now() < deadline - options.faultEveryMs) {
       await sleep(options.faultEveryMs);
       if (stopping) break;
-      const kind = ['sigkill', 'sigterm', 'redis', 'store'][turn++ % 4];
+      const kind = ['sigkill', 'sigterm', 'redis', 'store', 'freeze'][turn++ % 5];
       faults[kind]++;
       if (kind === 'store') {
         ferret('stop', storeDir);
@@ -157,6 +158,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         await sleep(1000);
         ferret('start', String(storePort), storeDir);
         log('store restarted');
+        continue;
+      }
+      if (kind === 'freeze') {
+        // past the connections' 2 s without an answer, or under it (docs/protocol.md, "Redis that
+        // stops answering")
+        const frozenMs = 500 + Math.floor(Math.random() * 3500);
+        redis.signal('SIGSTOP');
+        await sleep(frozenMs);
+        redis.signal('SIGCONT');
+        log(`redis frozen for ${frozenMs} ms`);
         continue;
       }
       if (kind === 'redis') {
