@@ -13,6 +13,7 @@ import type {
 import { DEFAULT_SESSION_NAME } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService, type EarlyReply } from './reply.service';
+import { TurnWatchService } from './turn-watch.service';
 import { newId } from '../../common/ids';
 
 export interface RecordInput {
@@ -57,6 +58,7 @@ export class RecordService {
     private readonly sessions: SessionsService,
     private readonly hub: ClientHub,
     private readonly replies: ReplyService,
+    private readonly turns: TurnWatchService,
   ) {}
 
   async record(input: RecordInput): Promise<Recorded> {
@@ -87,6 +89,11 @@ export class RecordService {
         mirror: input.mirror,
       });
       return await this.announce(input, recorded, early, decidedAt);
+    } catch (error) {
+      // a failed append may still have been stored: a store that timed out can run the insert once it
+      // answers again. If it did, the turn is answered like one whose reply died (TurnWatchService)
+      this.watchTurn(input);
+      throw error;
     } finally {
       // dropped unless the append confirmed it (a failed append, a duplicate, anything thrown)
       early?.cancel();
@@ -110,7 +117,13 @@ export class RecordService {
         id: message.id,
         ...(input.ackMetadata ? { metadata: input.ackMetadata } : {}),
       });
-    if (duplicate || !session) return recorded;
+    if (duplicate) {
+      // a resend of a stored turn: answered already, being answered (the watch sees its reply lease),
+      // or stored by an append this server had given up on, whose reply nobody asked for
+      this.watchTurn(input);
+      return recorded;
+    }
+    if (!session) return recorded;
     this.logger.log(
       {
         session_id: sessionId,
@@ -153,5 +166,10 @@ export class RecordService {
         content: name,
       });
     return recorded;
+  }
+
+  // docs/protocol.md, "Every acked turn ends"
+  private watchTurn(input: RecordInput): void {
+    if (input.answer && input.owner !== undefined) this.turns.watch(input.sessionId, input.owner);
   }
 }

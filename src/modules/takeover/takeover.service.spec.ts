@@ -6,6 +6,7 @@ import { InProcessBus } from '../../infra/bus/in-process.bus';
 import type { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import { SessionEvents, type SessionEvent } from '../realtime/session-events';
+import { TurnWatchService } from '../replies/turn-watch.service';
 import { RecordService } from '../replies/record.service';
 import type { ReplyService } from '../replies/reply.service';
 import type { AppendOptions } from '../sessions/session.types';
@@ -132,6 +133,7 @@ function setup(latest: Claim | null) {
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
     replies as unknown as ReplyService,
+    { watch: jest.fn() } as unknown as TurnWatchService,
   );
   const settings = { takeoverGraceMs: GRACE } as Settings;
   const lease = new TakeoverLeaseService(

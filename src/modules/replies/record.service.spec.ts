@@ -1,0 +1,70 @@
+import type { ClientHub } from '../realtime/client-hub';
+import type { MessageRecord } from '../sessions/session.types';
+import type { SessionsService } from '../sessions/sessions.service';
+import { RecordService, type RecordInput } from './record.service';
+import type { ReplyService } from './reply.service';
+import type { TurnWatchService } from './turn-watch.service';
+
+describe(RecordService.name, () => {
+  const stored: MessageRecord = {
+    id: 'm1',
+    seq: 3,
+    type: 'user_message',
+    sender: 'user',
+    client_id: 'c1',
+    content: 'hello',
+    timestamp: new Date(),
+  } as MessageRecord;
+
+  const setup = (append: jest.Mock) => {
+    const watch = jest.fn();
+    const hub = { send: jest.fn(), toSession: jest.fn() };
+    const replies = { early: jest.fn().mockReturnValue(undefined), request: jest.fn() };
+    const service = new RecordService(
+      { append } as unknown as SessionsService,
+      hub as unknown as ClientHub,
+      replies as unknown as ReplyService,
+      { watch } as unknown as TurnWatchService,
+    );
+    return { service, watch, hub, replies };
+  };
+  const input = (overrides: Partial<RecordInput> = {}): RecordInput => ({
+    sessionId: 's1',
+    owner: 'u1',
+    answer: true,
+    message: {
+      type: 'user_message',
+      sender: 'user',
+      client_id: 'c1',
+      content: 'hello',
+      timestamp: new Date(),
+    },
+    ...overrides,
+  });
+
+  it('should put the turn under watch when its append fails, which the store may still have run', async () => {
+    const { service, watch } = setup(jest.fn().mockRejectedValue(new Error('store timed out')));
+    await expect(service.record(input())).rejects.toThrow('store timed out');
+    expect(watch).toHaveBeenCalledWith('s1', 'u1');
+  });
+
+  it('should put the turn under watch when a resend finds its message stored, and ask for no reply itself', async () => {
+    const { service, watch, hub, replies } = setup(
+      jest.fn().mockResolvedValue({ message: stored, duplicate: true }),
+    );
+    const recorded = await service.record(input());
+    expect(recorded.duplicate).toBe(true);
+    expect(watch).toHaveBeenCalledWith('s1', 'u1');
+    expect(replies.request).not.toHaveBeenCalled();
+    expect(hub.toSession).not.toHaveBeenCalled();
+  });
+
+  it('should watch nothing for a message the AI does not answer', async () => {
+    const { service, watch } = setup(jest.fn().mockResolvedValue({ message: stored, duplicate: true }));
+    await service.record(input({ answer: false }));
+    await expect(
+      setup(jest.fn().mockRejectedValue(new Error('x'))).service.record(input({ owner: undefined })),
+    ).rejects.toThrow('x');
+    expect(watch).not.toHaveBeenCalled();
+  });
+});

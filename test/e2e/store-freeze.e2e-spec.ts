@@ -1,0 +1,89 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getJson, type SessionBody } from '../helpers/app';
+import { testEnv } from '../helpers/env';
+import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
+
+// A store that stops answering while a message's append is on its way (SIGSTOP: a paused host, a
+// partition): the server gives up on the append and tells the client to retry, yet the store, once
+// awake, still runs the insert it had received. The client's resend of the same client_id then finds
+// the message stored and is acked with it: that turn must still be answered (docs/protocol.md, "Every
+// acked turn ends"). Before, the duplicate's ack was the end of it: no reply, ever, on that socket.
+describe('a store that stops answering during an append (e2e)', () => {
+  let dir: string;
+  let port: number;
+  let server: AppProcess;
+  const ferret = (...args: string[]) => execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
+  const signal = (name: NodeJS.Signals) =>
+    process.kill(Number(readFileSync(join(dir, 'ferretdb.pid'), 'utf8').trim()), name);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'freeze-'));
+    port = await freePort();
+    ferret('start', String(port), dir);
+    server = await startAppProcess(
+      testEnv({
+        MONGODB_URI: `mongodb://127.0.0.1:${port}/freeze`,
+        LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 2 }]),
+      }),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    try {
+      signal('SIGCONT');
+    } catch {
+      // not running
+    }
+    server?.child.kill('SIGTERM');
+    await server?.exited;
+    ferret('stop', dir);
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  const final = (clientId: string) => (frame: Frame) =>
+    frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId;
+
+  it('should answer a resent turn that the store took after the server had given up on it', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/chat/ws?token=${token}`);
+    const status = await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'before', content: 'one' });
+    await client.next(final('before'));
+
+    signal('SIGSTOP');
+    client.send({ type: 'user_message', client_id: 'frozen', content: 'two' });
+    const failed = await client.next((frame) => frame.type === 'error' || frame.type === 'ack', 60_000);
+    signal('SIGCONT');
+    expect(failed.type).toBe('error');
+    expect(failed.error?.recoverable).toBe(true);
+
+    // the client retries as told; the store has the message by then
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    client.send({ type: 'user_message', client_id: 'frozen', content: 'two' });
+    const ack = await client.next((frame) => frame.type === 'ack' && frame.client_id === 'frozen', 15_000);
+    // the reply may come before the resend's ack: the failed append put the turn under watch
+    const deadline = Date.now() + 20_000;
+    while (!client.frames.some(final('frozen')) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const replies = client.frames.filter(final('frozen'));
+    expect(replies).toHaveLength(1);
+    expect(replies[0].seq).toBe((ack.seq as number) + 1);
+
+    const stored = await getJson<SessionBody>(
+      `http://127.0.0.1:${server.port}/chat/sessions/${status.session_id}`,
+      token,
+    );
+    expect(stored.messages.map((message) => [message.seq, message.sender, message.client_id])).toEqual([
+      [1, 'user', 'before'],
+      [2, 'ai', 'before'],
+      [3, 'user', 'frozen'],
+      [4, 'ai', 'frozen'],
+    ]);
+  }, 120_000);
+});
