@@ -1,7 +1,16 @@
 import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
 import { RoomSocketsService } from '../../src/modules/rooms/room-sockets.service';
 import { type RunningApp } from '../helpers/app';
-import { api, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
+import {
+  api,
+  chatsIn,
+  createRoom,
+  join,
+  say,
+  type RoomFrame,
+  TwoInstances,
+  waitUntil,
+} from './rooms.helpers';
 
 // A client's edit or reaction whose socket was cut is sent again (the same client_id); the first
 // copy may still be on its way through an instance that has not found the store again yet (a
@@ -220,4 +229,44 @@ describe('rooms: a late copy of an edit or a reaction (e2e)', () => {
       expect((await stored(roomId, token, messageId)).metadata?.deleted).toBe(true);
     },
   );
+
+  // An instance that stored a message and died before it sent it anywhere (SIGKILL between the
+  // insert and the fan-out; or a store that ran an insert the instance had given up on): the sender
+  // resends on another instance and is acked with the stored copy. The members must get it then,
+  // not only once a later message or their next resume shows the gap (each socket drops a seq it has).
+  it('should send the room a resent message whose first copy was stored and never sent', async () => {
+    const alice = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, alice.token);
+    const reader = await cluster.socket(first, bob.token);
+    const otherReader = await cluster.socket(second, bob.token);
+    const writer = await cluster.socket(second, alice.token);
+    for (const socket of [reader, otherReader, writer]) await join(socket, roomId);
+    await say(writer, roomId, 'before', 'm-before');
+    // the first copy, as the instance that died had stored it
+    await first.app.get(RoomMessagesRepository).append({
+      room_id: roomId,
+      sender_id: alice.id,
+      kind: 'text',
+      content: 'stored, never sent',
+      client_id: 'm-lost',
+    });
+    const ack = await say(writer, roomId, 'stored, never sent', 'm-lost');
+    expect(ack.type).toBe('ack');
+    for (const socket of [reader, otherReader]) {
+      await waitUntil(() => chatsIn(socket, roomId).some((frame) => frame.client_id === 'm-lost'), 5_000);
+      // and once: a second resend changes nothing for a socket that has the seq
+      expect((await say(writer, roomId, 'stored, never sent', 'm-lost')).seq).toBe(ack.seq);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const socket of [reader, otherReader]) {
+      const copies = chatsIn(socket, roomId).filter((frame) => frame.client_id === 'm-lost');
+      expect(copies).toHaveLength(1);
+      expect(copies[0]).toMatchObject({
+        seq: ack.seq,
+        message_id: ack.message_id,
+        content: 'stored, never sent',
+      });
+    }
+  });
 });

@@ -129,8 +129,8 @@ export class RoomMessagesService implements OnModuleInit {
 
   // The one record path for every stored room message, people's and the server's (system messages of
   // joins, leaves and moderation): stored before the ack, acked to the sender's socket (a resend of a
-  // client_id gets the stored copy's ack and nothing else happens), then sent to every other member's
-  // socket on every instance.
+  // client_id gets the stored copy's ack, and the copy is sent again), then sent to every other
+  // member's socket on every instance.
   async record(room: RoomRecord, input: NewRoomMessage, origin?: Connection): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
       this.messages.append(input, room.last_seq),
@@ -144,8 +144,11 @@ export class RoomMessagesService implements OnModuleInit {
     };
     if (message.client_id !== undefined) ack.client_id = message.client_id;
     if (origin) this.hub.send(origin, ack);
-    if (duplicate) return { ack, room, message, duplicate };
+    // a resend's stored copy goes to the room again, as it is now: the first copy's instance may have
+    // died (or the store run its insert late) before anyone was sent it; a socket that has the seq
+    // drops it (docs/protocol.md, "Rooms")
     this.hub.toRoom(room.id, messageFrame(message), origin);
+    if (duplicate) return { ack, room, message, duplicate };
     // the room's activity time (the list sorts by it) at most once a minute: one write fewer per message
     if (
       !room.last_message_at ||
