@@ -1,6 +1,7 @@
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
 
 interface AdminItem {
   id: string;
@@ -38,6 +39,40 @@ describe('takeover (e2e)', () => {
     );
     return list.items.find((item) => item.id === sessionId) as AdminItem;
   };
+
+  // An instance that stored a user's message and died before it sent it on (or a store that ran an
+  // append the instance had given up on): the resend is acked with the stored copy, and the copy goes
+  // out again, so the assisting admin gets it now rather than once a later event shows the gap
+  // (docs/protocol.md, "One record path").
+  it('should bring the admin a resent user message whose first copy was stored and never sent', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const phone = await connect(token);
+    const admin = await connect(adminToken(uniqueUser('admin'), 'Grace Hopper'));
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join-lost' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join-lost');
+    await phone.client.nextOfType('admin_join');
+
+    const message = { type: 'user_message', client_id: 'lost', content: 'stored, never sent' } as const;
+    await server.app
+      .get(SessionsService)
+      .append(phone.sessionId, { ...message, sender: 'user', timestamp: new Date() }, undefined, {
+        owner: userId,
+      });
+    phone.client.send(message);
+    const ack = await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'lost');
+    const atAdmin = await admin.client.next(
+      (frame) => frame.type === 'user_message' && frame.client_id === 'lost',
+      3_000,
+    );
+    expect(atAdmin).toMatchObject({ seq: ack.seq, id: ack.id, content: 'stored, never sent' });
+    // once: a second resend changes nothing for a socket that has the seq
+    phone.client.send(message);
+    await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'lost');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(admin.client.frames.filter((frame) => frame.client_id === 'lost')).toHaveLength(1);
+    await Promise.all([phone.client.close(), admin.client.close()]);
+  });
 
   it('should hand the session to the admin: user messages go to the admin, admin messages to every device', async () => {
     const userId = uniqueUser();

@@ -48,15 +48,21 @@ describe(RecordService.name, () => {
     expect(watch).toHaveBeenCalledWith('s1', 'u1');
   });
 
-  it('should put the turn under watch when a resend finds its message stored, and ask for no reply itself', async () => {
+  it('should send the stored copy again and put the turn under watch when a resend finds its message stored', async () => {
     const { service, watch, hub, replies } = setup(
       jest.fn().mockResolvedValue({ message: stored, duplicate: true }),
     );
     const recorded = await service.record(input());
     expect(recorded.duplicate).toBe(true);
     expect(watch).toHaveBeenCalledWith('s1', 'u1');
+    // the watch asks for a reply when none is running anywhere; the resend itself asks for none
     expect(replies.request).not.toHaveBeenCalled();
-    expect(hub.toSession).not.toHaveBeenCalled();
+    expect(hub.toSession).toHaveBeenCalledWith(
+      's1',
+      expect.objectContaining({ type: 'user_message', seq: 3, id: 'm1', client_id: 'c1' }),
+      undefined,
+      undefined,
+    );
   });
 
   it('should watch nothing for a message the AI does not answer', async () => {

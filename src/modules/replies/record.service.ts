@@ -117,9 +117,14 @@ export class RecordService {
         id: message.id,
         ...(input.ackMetadata ? { metadata: input.ackMetadata } : {}),
       });
+    const frame = storedFrame(sessionId, message);
+    const except = input.echo ? undefined : input.origin;
     if (duplicate) {
-      // a resend of a stored turn: answered already, being answered (the watch sees its reply lease),
-      // or stored by an append this server had given up on, whose reply nobody asked for
+      // A resend of a stored event: its first copy's instance may have died (or the store run an
+      // append this server had given up on) before anyone was sent it or its reply was asked for. The
+      // copy goes out again (a socket that has its seq drops it), and the turn is watched: answered
+      // already, being answered (the watch sees the reply lease), or answered now.
+      this.hub.toSession(sessionId, frame, except, input.audience);
       this.watchTurn(input);
       return recorded;
     }
@@ -134,12 +139,7 @@ export class RecordService {
       },
       'event stored',
     );
-    this.hub.toSession(
-      sessionId,
-      storedFrame(sessionId, message),
-      input.echo ? undefined : input.origin,
-      input.audience,
-    );
+    this.hub.toSession(sessionId, frame, except, input.audience);
     const answered = early?.confirm(session) ?? false;
     if (input.answer && !answered && !session.assisting_admin_id)
       this.replies.request({
