@@ -59,7 +59,28 @@ interface ChatClient {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
-  const log = options.log ?? (() => undefined);
+  // every fault with its time, and every instance's output (the dead ones' too): a session that lost
+  // or doubled a message is explained from them (trace)
+  const faultLog: string[] = [];
+  const outputs: Array<() => string> = [];
+  const log = (line: string) => {
+    faultLog.push(`${new Date().toISOString()} ${line}`);
+    options.log?.(line);
+  };
+  const trace = (sessionId: string): string[] => [
+    ...faultLog.map((line) => `fault ${line}`),
+    ...outputs.flatMap((output, index) =>
+      output()
+        .split('\n')
+        .filter((line) => line.includes(sessionId))
+        .map((line) => `instance start ${index}: ${line.slice(0, 600)}`),
+    ),
+  ];
+  const start = async (port?: number) => {
+    const instance = await startAppProcess(env, port);
+    outputs.push(instance.output);
+    return instance;
+  };
   const redis = await RedisServer.start();
   const storeDir = mkdtempSync(join(tmpdir(), 'chatbox-chaos-'));
   const storePort = await freePort();
@@ -67,8 +88,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     execFileSync('bash', [join(__dirname, '../../scripts/ferretdb.sh'), ...args], { stdio: 'ignore' });
   ferret('start', String(storePort), storeDir);
   const env = { ...options.env, REDIS_URL: redis.url, MONGODB_URI: `mongodb://127.0.0.1:${storePort}/chaos` };
-  const instances: Array<AppProcess | undefined> = [await startAppProcess(env), undefined];
-  instances[1] = await startAppProcess(env);
+  const instances: Array<AppProcess | undefined> = [await start(), undefined];
+  instances[1] = await start();
   const ports = instances.map((instance) => instance!.port);
   const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, freeze: 0, store: 0, cut: 0 };
   const rooms = new RoomChaos({
@@ -151,6 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       if (stopping) break;
       const kind = ['sigkill', 'sigterm', 'redis', 'store', 'freeze'][turn++ % 5];
       faults[kind]++;
+      log(`${kind} begins`);
       if (kind === 'store') {
         ferret('stop', storeDir);
         // gone for good before it starts again on the same files
@@ -181,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       const instance = instances[index]!;
       instance.child.kill(kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
       await instance.exited;
-      instances[index] = await startAppProcess(env, ports[index]);
+      instances[index] = await start(ports[index]);
       log(`instance ${index} ${kind} and back`);
     }
   }
@@ -197,7 +219,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     // every acked turn must end: give the reply leases time to lapse and the turn watch to answer;
     // meanwhile the rooms are read and every member resumes once more, and the takeovers' leases lapse
     const [counts, roomCounts, takeoverCounts] = await Promise.all([
-      settle(clients, ports[0], 90_000),
+      settle(clients, ports[0], 90_000, trace),
       rooms.settle(ports[0], 90_000),
       takeovers.settle(ports[0], 90_000),
     ]);
@@ -233,6 +255,7 @@ async function settle(
   clients: ChatClient[],
   port: number,
   waitMs: number,
+  trace: (sessionId: string) => string[],
 ): Promise<Omit<ChaosCounts, 'faults' | 'rooms' | 'takeovers'>> {
   const deadline = Date.now() + waitMs;
   // every user comes back (an upgrade is refused while the store restarts: try again)
@@ -266,14 +289,21 @@ async function settle(
       for (const message of messages)
         if (message.sender === 'user' && message.client_id)
           stored.set(message.client_id, (stored.get(message.client_id) ?? 0) + 1);
+      let faulty = false;
       for (const clientId of client.acked)
         if (!stored.has(clientId)) {
           counts.lost++;
+          faulty = true;
           console.log(
             `chaos: lost ${clientId} in ${client.sessionId}: ${JSON.stringify(messages.map((m) => [m.seq, m.sender, m.client_id]))}`,
           );
         }
-      for (const copies of stored.values()) if (copies > 1) counts.duplicated += copies - 1;
+      for (const copies of stored.values())
+        if (copies > 1) {
+          counts.duplicated += copies - 1;
+          faulty = true;
+        }
+      if (faulty) console.log(`chaos: trace of ${client.sessionId}:\n${trace(client.sessionId).join('\n')}`);
       messages.forEach((message, index) => {
         if (message.seq !== index + 1) counts.seqGaps++;
       });

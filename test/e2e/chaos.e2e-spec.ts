@@ -15,6 +15,8 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
         SHUTDOWN_GRACE: '1s',
         // an admin's dropped socket lets the session go within seconds (takeovers half)
         TAKEOVER_GRACE: '2s',
+        // each stored event is logged (no text): a lost or doubled message is traced from them
+        LOG_LEVEL: 'info',
       }),
       clients: 8,
       durationMs: MINUTES * 60_000,
