@@ -7,10 +7,12 @@ import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 
 // A Redis that keeps its sockets open and answers nothing (SIGSTOP here; a paused host or a network
-// cut without a reset in production) is a Redis that is away (docs/protocol.md, "Redis that stops
-// answering"): messages are acked and answered through the fallbacks while it is frozen, new sockets
-// connect, readiness says so, and once it answers again the instances share everything again with
-// nothing lost or doubled. Before, every message and every connect waited for Redis to answer.
+// cut without a reset in production) holds nobody for ever (docs/protocol.md, "Redis that stops
+// answering"): every message sent while it is frozen is answered before it is back (an error to
+// retry: the session lock waits for Redis rather than take the store's lock beside instances that
+// still lock in Redis), a new socket is told to come back (1013) or connects, readiness says so, and
+// once Redis answers the resent messages are acked and the instances share everything again, with
+// nothing lost or doubled. Before, every message and every connect waited until Redis answered.
 describe('Redis that stops answering (e2e)', () => {
   // how long Redis stays frozen; everything asked meanwhile must be answered before it is back
   const FROZEN_MS = 20_000;
@@ -52,7 +54,7 @@ describe('Redis that stops answering (e2e)', () => {
   const final = (clientId: string) => (frame: Frame) =>
     frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId;
 
-  it('should ack and answer through the fallbacks while Redis is frozen, and lose nothing once it is back', async () => {
+  it('should answer every message while Redis is frozen, and lose nothing once it is back', async () => {
     const owner = userToken(uniqueUser());
     const phone = await on(first, owner);
     const laptop = await on(second, owner);
@@ -62,27 +64,45 @@ describe('Redis that stops answering (e2e)', () => {
 
     redis.signal('SIGSTOP');
     const thawAt = Date.now() + FROZEN_MS;
+    const left = () => thawAt - Date.now();
     phone.client.send({ type: 'user_message', content: 'while frozen, phone', client_id: 'frozen-1' });
     elsewhere.client.send({ type: 'user_message', content: 'while frozen, other', client_id: 'frozen-2' });
-    const left = () => thawAt - Date.now();
-    const during = await Promise.all([
-      phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'frozen-1', left()),
-      elsewhere.client.next((frame) => frame.type === 'ack' && frame.client_id === 'frozen-2', left()),
-      phone.client.next(final('frozen-1'), left()),
-      elsewhere.client.next(final('frozen-2'), left()),
-      on(first, userToken(uniqueUser()), left()),
+    const answered = (clientId: string) => (frame: Frame) =>
+      frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error');
+    // a new user: connected, or told to come back later; never left waiting
+    const newcomer = async () => {
+      const client = await TestClient.connect(
+        `ws://127.0.0.1:${first.port}/chat/ws?token=${userToken(uniqueUser())}`,
+      );
+      const frame = await client.next((candidate) => candidate.type !== 'ack', left());
+      if (frame.type === 'connection_status') return 'connected';
+      expect(frame.error?.recoverable).toBe(false);
+      expect(await client.closed).toBe(1013);
+      return 'try again';
+    };
+    const [phoneAnswer, otherAnswer, joined] = await Promise.all([
+      phone.client.next(answered('frozen-1'), left()),
+      elsewhere.client.next(answered('frozen-2'), left()),
+      newcomer(),
       until(async () => (await ready(first)) === 503, thawAt),
     ]);
-    expect(during[0].seq).toBe(1);
     expect(Date.now()).toBeLessThan(thawAt);
+    for (const answer of [phoneAnswer, otherAnswer])
+      if (answer.type === 'error') expect(answer.error?.recoverable).toBe(true);
+    expect(['connected', 'try again']).toContain(joined);
 
     redis.signal('SIGCONT');
     await until(
       async () => (await ready(first)) === 200 && (await ready(second)) === 200,
       Date.now() + 15_000,
     );
+    // the clients resend what was not acked (and the acked, which changes nothing)
+    phone.client.send({ type: 'user_message', content: 'while frozen, phone', client_id: 'frozen-1' });
+    elsewhere.client.send({ type: 'user_message', content: 'while frozen, other', client_id: 'frozen-2' });
+    await elsewhere.client.next(final('frozen-2'), 15_000);
+    await phone.client.next(final('frozen-1'), 15_000);
     // the instances share again: the phone's next message reaches the laptop on the other instance,
-    // and the laptop has caught up on what the bus could not carry while Redis was frozen
+    // and the laptop has every event once and in order
     phone.client.send({ type: 'user_message', content: 'after', client_id: 'after-1' });
     await phone.client.next(final('after-1'), 10_000);
     await laptop.client.next(final('after-1'), 10_000);

@@ -101,4 +101,26 @@ describe('RedisLock across a Redis restart (a Redis of its own, FerretDB fallbac
     },
     30_000,
   );
+
+  // A Redis that stops answering (SIGSTOP) while a asks for a key, and answers again before b asks:
+  // a's command times out, but a must not take the store's lock alone, since b, which never saw Redis
+  // go, locks in Redis alone (docs/protocol.md, "Redis that stops answering"). Before, a ran on the
+  // store's lock 5 s after its timeout while b held the key in Redis, both 1.5 s long.
+  it('should not run a holder on the store lock alone beside one in Redis after a pause', async () => {
+    spans.length = 0;
+    const [a, b] = [instance(), instance()];
+    await Promise.all([ready(a), ready(b)]);
+    await sleep(RECOVERY + 100);
+    const key = 'paused';
+    redis.signal('SIGSTOP');
+    const first = a.run(key, task('a', 1_500));
+    // past the command's 2 s: a's request for the key has failed once
+    await sleep(2_500);
+    redis.signal('SIGCONT');
+    await sleep(100);
+    const second = b.run(key, task('b', 1_500));
+    await Promise.all([first, second]);
+    expect(spans.map((span) => span.who).sort()).toEqual(['a', 'b']);
+    expect(overlaps()).toBe(false);
+  }, 30_000);
 });

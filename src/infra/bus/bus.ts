@@ -12,7 +12,8 @@ export interface Bus {
   publishConfirmed(topic: string, payload: unknown): Promise<boolean>;
   subscribe(topic: string, handler: (payload: unknown, from: string) => void): void;
   onResync(handler: () => void): void;
-  health(): BusHealth;
+  // connected and answering (Redis: a PING within `timeoutMs`)
+  health(timeoutMs?: number): Promise<BusHealth>;
   close(): Promise<void>;
 }
 

@@ -52,8 +52,8 @@ export class InProcessBus implements Bus {
     for (const handler of this.handlers.get(topic) ?? []) handler(payload, from);
   }
 
-  health(): BusHealth {
-    return { up: true };
+  health(): Promise<BusHealth> {
+    return Promise.resolve({ up: true });
   }
 
   close(): Promise<void> {

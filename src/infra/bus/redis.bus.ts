@@ -81,11 +81,23 @@ export class RedisBus implements Bus {
     this.resyncHandlers.push(handler);
   }
 
-  health(): BusHealth {
+  // a Redis that keeps the connections open and answers nothing is down too: the PING finds it when
+  // nothing else was sent meanwhile (docs/protocol.md, "Redis that stops answering")
+  async health(timeoutMs = 1_500): Promise<BusHealth> {
     const up = this.publisher.status === 'ready' && this.subscriber.status === 'ready';
-    return up
-      ? { up }
-      : { up, detail: `publisher ${this.publisher.status}, subscriber ${this.subscriber.status}` };
+    if (!up)
+      return { up, detail: `publisher ${this.publisher.status}, subscriber ${this.subscriber.status}` };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const answered = await Promise.race([
+      this.publisher.ping().then(
+        () => true,
+        () => false,
+      ),
+      late,
+    ]);
+    clearTimeout(timer);
+    return answered ? { up } : { up: false, detail: 'no answer to PING' };
   }
 
   // QUIT when connected (pending publishes go out first); otherwise drop the connection at once

@@ -41,7 +41,17 @@ export class RedisLock implements KeyLock {
     private readonly options: RedisLockOptions = { ttlMs: 5_000, waitMs: 10_000 },
     redisOptions: RedisOptions = {},
   ) {
-    this.client = redisConnection(url, 'lock', redisOptions, () => this.closing);
+    // A command with no answer fails (commandTimeout), but the connection is not dropped for it (no
+    // socketTimeout): a loss is a closed connection, which every instance sees when Redis restarts
+    // or dies. A Redis that is only slow or paused may answer the others, which keep locking there
+    // alone; one instance taking the store's lock alone beside them would write beside their
+    // holders (the chaos test lost a message so). Its writers wait for the key (waitMs) instead.
+    this.client = redisConnection(
+      url,
+      'lock',
+      { socketTimeout: undefined, ...redisOptions },
+      () => this.closing,
+    );
     this.client.on('ready', () => (this.readyAt = Date.now()));
     // Redis lost while ready: keys taken in it before are gone with it, and their holders still run
     this.client.on('close', () => this.noteLoss());
@@ -110,8 +120,9 @@ export class RedisLock implements KeyLock {
       try {
         if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return;
       } catch (error) {
-        // Redis went away while waiting: the caller retries on the fallback
-        if (this.fallback) throw error;
+        // Redis went away while waiting: the caller retries on the fallback. A command that timed
+        // out on a connection still up is tried again, until waitMs (see the constructor)
+        if (this.fallback && this.client.status !== 'ready') throw error;
       }
       if (Date.now() - started > this.options.waitMs)
         throw new LockUnavailableError(name, Date.now() - started);

@@ -5,8 +5,8 @@ import Redis, { type RedisOptions } from 'ioredis';
 // answer before it is dropped and made again. Redis answers in well under a millisecond; one that
 // keeps its sockets open and answers nothing (a paused host, a network cut that sends no reset:
 // TCP would retry for ~15 minutes) would otherwise hold every caller until it answers again. With
-// these, such a Redis is a Redis that is away: each caller's fallback takes over (docs/protocol.md,
-// "Redis that stops answering").
+// these, such a Redis is a Redis that is away and each caller's fallback takes over, except the
+// lock's, which keeps its connection (RedisLock; docs/protocol.md, "Redis that stops answering").
 export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
 const logger = new Logger('redis');

@@ -29,6 +29,8 @@ import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 import { SocketQuota } from '../../common/auth/socket-quota';
 
+// RFC 6455 §7.4.1 (IANA registry): try again later
+const CLOSE_TRY_AGAIN = 1013;
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHORIZED]: 4401,
   [ErrorCode.FORBIDDEN]: 4403,
@@ -196,7 +198,13 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       retryAfterMs: exception.details.retryAfterMs,
     });
     this.hub.send(connection, frame);
-    if (!recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
+    // a socket whose session could not be bound for a passing reason (the store or the lock busy)
+    // is closed with 1013, try again later: 1008 would tell its client not to come back
+    if (!recoverable)
+      connection.socket.close(
+        CLOSE_CODES[exception.code] ?? (exception.recoverable ? CLOSE_TRY_AGAIN : 1008),
+        exception.code,
+      );
   }
 
   private beat(): void {

@@ -48,10 +48,10 @@ export class HealthController {
         return this.gateway.draining ? instance.down({ reason: 'draining' }) : instance.up();
       },
       // Redis when REDIS_URL is set: without it this instance misses the others' events
-      () => {
+      async () => {
         const redis = this.indicators.check('redis');
         if (this.bus.kind !== 'redis') return redis.up({ bus: 'in-process' });
-        const health = this.bus.health();
+        const health = await this.bus.health();
         return health.up ? redis.up() : redis.down({ reason: health.detail });
       },
       // clamd when CLAMAV_HOST is set: without it uploads are refused (fail closed)

@@ -380,7 +380,7 @@ describe(RoomHub.name, () => {
       publishConfirmed: () => Promise.resolve(false),
       subscribe: () => undefined,
       onResync: (handler: () => void) => (resync = handler),
-      health: () => ({ up: true }),
+      health: () => Promise.resolve({ up: true }),
       close: () => Promise.resolve(),
     };
     const hub = new RoomHub(bus, repository, participants);
