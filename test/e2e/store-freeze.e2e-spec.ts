@@ -15,6 +15,8 @@ const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
 // awake, still runs the insert it had received. The client's resend of the same client_id then finds
 // the message stored and is acked with it: that turn must still be answered (docs/protocol.md, "Every
 // acked turn ends"). Before, the duplicate's ack was the end of it: no reply, ever, on that socket.
+// And nothing else is written to the session until the store answers again: the write it may still
+// run would interleave with it (FerretDB's unlocked read-modify-write).
 describe('a store that stops answering during an append (e2e)', () => {
   let dir: string;
   let port: number;
@@ -58,10 +60,16 @@ describe('a store that stops answering during an append (e2e)', () => {
 
     signal('SIGSTOP');
     client.send({ type: 'user_message', client_id: 'frozen', content: 'two' });
-    const failed = await client.next((frame) => frame.type === 'error' || frame.type === 'ack', 60_000);
+    // past the driver's 5 s, when it cuts the connections of a store that answers no heartbeat
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    const thawedAt = performance.now();
     signal('SIGCONT');
+    const failed = await client.next((frame) => frame.type === 'error' || frame.type === 'ack', 30_000);
     expect(failed.type).toBe('error');
     expect(failed.error?.recoverable).toBe(true);
+    // the session lock was held until the store answered again, so that nothing else was written to
+    // the session while the append given up on could still land (docs/protocol.md, "A write given up on")
+    expect(client.receivedAt(failed)).toBeGreaterThan(thawedAt);
 
     // the client retries as told; the store has the message by then
     await new Promise((resolve) => setTimeout(resolve, 1_000));

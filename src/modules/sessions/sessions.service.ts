@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { MongoError, MongoServerSelectionError } from 'mongodb';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -36,6 +37,10 @@ import { HeldLogs } from './held-logs';
 const SNAPSHOTS_KEPT = 256;
 const SNAPSHOT_BYTES = 64 * 1024 * 1024;
 const APPEND_ATTEMPTS = 8;
+// after a failed write: how long the session lock waits for the store to answer, and then a moment
+// more for a write the store took before it stopped answering (docs/protocol.md, "A write given up on")
+const SETTLE_WAIT_MS = 10_000;
+const SETTLE_AFTER_MS = 500;
 // the newest sessions whose index holds a query's words, of which the undeleted ones are shown
 const SEARCH_CANDIDATES = 200;
 // client_id keys outlive any resend by far (a resend comes within seconds)
@@ -254,21 +259,21 @@ export class SessionsService {
         naming !== undefined && current?.name === DEFAULT_SESSION_NAME && madeName !== DEFAULT_SESSION_NAME
           ? madeName
           : undefined;
-      const result = await this.repository.append(
-        sessionId,
-        expected,
-        full,
-        this.settings.maxSessionBytes,
-        effects,
-        {
+      const result = await this.repository
+        .append(sessionId, expected, full, this.settings.maxSessionBytes, effects, {
           owner: options?.owner,
           returning: options?.withSession ? 'session' : 'nothing',
           held: heldLog ? current : undefined,
           name,
           takeover: options?.takeover,
           mirror: options?.mirror,
-        },
-      );
+        })
+        .catch(async (error: unknown) => {
+          // a command that never left (no store selected) cannot run later
+          if (error instanceof MongoError && !(error instanceof MongoServerSelectionError))
+            await this.settleAfterFailedWrite(sessionId);
+          throw error;
+        });
       switch (result.status) {
         case 'stored': {
           const session =
@@ -322,6 +327,29 @@ export class SessionsService {
   // instance (FerretDB applies updates as read-modify-write: two writes must never interleave).
   exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
     return this.sessionLock(sessionId, task);
+  }
+
+  // A write the driver gave up on (its connection cut while the store was paused or slow) may still
+  // be run by the store once it answers again, outside any lock; on FerretDB, whose updates are
+  // unlocked read-modify-writes, it would then interleave with the next append and one of the two
+  // would be lost (docs/protocol.md, "A write given up on"). So the lock is held until the store
+  // answers a read of the session, and a moment more; what this instance holds of the session is
+  // dropped (the write may have landed).
+  private async settleAfterFailedWrite(sessionId: string): Promise<void> {
+    this.seqCache.delete(sessionId);
+    this.snapshots.delete(sessionId);
+    const deadline = Date.now() + SETTLE_WAIT_MS;
+    for (;;) {
+      try {
+        await this.repository.seqOf(sessionId);
+        break;
+      } catch (error) {
+        // nothing listens where the store was: its process is gone, and what it held with it
+        if (Date.now() > deadline || refused(error)) return;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_MS));
   }
 
   private async currentSeq(sessionId: string): Promise<number> {
@@ -598,4 +626,9 @@ function usableFor(held: WrittenSession, options?: AppendOptions): boolean {
   if (options?.mirror) return false;
   if (options?.takeover === undefined) return true;
   return (held.assisting_admin_id ?? null) === (options.takeover?.adminId ?? null);
+}
+
+// the store's address refuses connections (its process is not running), as the driver reports it
+function refused(error: unknown): boolean {
+  return error instanceof Error && /ECONNREFUSED/.test(`${error.message} ${String(error.cause ?? '')}`);
 }
