@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
@@ -13,7 +13,7 @@ import { openSocket } from './sockets';
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
 // resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
 // back; Redis killed and restarted, or frozen (SIGSTOP) for up to 4 s with its sockets open; the
-// store (a FerretDB of its own) stopped and started again.
+// store (a FerretDB of its own) stopped and started again, or frozen for up to 8 s.
 // Afterwards every session's stored log is read and counted. Rooms go through the same run
 // (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
 // editing and reacting, listening devices resuming with last_seq, churners joining and leaving, an
@@ -91,7 +91,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   const instances: Array<AppProcess | undefined> = [await start(), undefined];
   instances[1] = await start();
   const ports = instances.map((instance) => instance!.port);
-  const faults: Record<string, number> = { sigkill: 0, sigterm: 0, redis: 0, freeze: 0, store: 0, cut: 0 };
+  const faults: Record<string, number> = {
+    sigkill: 0,
+    sigterm: 0,
+    redis: 0,
+    freeze: 0,
+    store: 0,
+    storeFreeze: 0,
+    cut: 0,
+  };
+  // SIGSTOP / SIGCONT to the store: frozen with its sockets open
+  const storeSignal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(Number(readFileSync(join(storeDir, 'ferretdb.pid'), 'utf8').trim()), name);
+    } catch {
+      // not running
+    }
+  };
   const rooms = new RoomChaos({
     members: options.roomMembers ?? 4,
     publicRooms: options.publicRooms ?? 3,
@@ -166,11 +182,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   }
 
   async function monkey(): Promise<void> {
+    const kinds = ['sigkill', 'sigterm', 'redis', 'store', 'freeze', 'storeFreeze'];
     let turn = 0;
     while (!stopping && Date.now() < deadline - options.faultEveryMs) {
       await sleep(options.faultEveryMs);
       if (stopping) break;
-      const kind = ['sigkill', 'sigterm', 'redis', 'store', 'freeze'][turn++ % 5];
+      const kind = kinds[turn % kinds.length];
+      // the instance faults alternate between the two instances from one round to the next
+      const round = Math.floor(turn / kinds.length);
+      turn++;
       faults[kind]++;
       log(`${kind} begins`);
       if (kind === 'store') {
@@ -180,6 +200,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         await sleep(1000);
         ferret('start', String(storePort), storeDir);
         log('store restarted');
+        continue;
+      }
+      if (kind === 'storeFreeze') {
+        // under and past the driver's 5 s, after which it cuts the store's connections while the
+        // store still holds their commands (docs/protocol.md, "A write given up on")
+        const frozenMs = 500 + Math.floor(Math.random() * 7500);
+        storeSignal('SIGSTOP');
+        await sleep(frozenMs);
+        storeSignal('SIGCONT');
+        log(`store frozen for ${frozenMs} ms`);
         continue;
       }
       if (kind === 'freeze') {
@@ -199,7 +229,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         log('redis restarted');
         continue;
       }
-      const index = turn % 2;
+      const index = round % 2;
       const instance = instances[index]!;
       instance.child.kill(kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
       await instance.exited;
@@ -238,6 +268,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       await instance?.exited;
     }
     await redis.kill();
+    storeSignal('SIGCONT');
     ferret('stop', storeDir);
     rmSync(storeDir, { recursive: true, force: true });
   }
