@@ -121,6 +121,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     admins: options.admins ?? 3,
     log,
     faults,
+    trace,
   });
   const deadline = Date.now() + options.durationMs;
   let stopping = false;

@@ -64,6 +64,8 @@ export interface TakeoverChaosOptions {
   admins: number;
   log: (line: string) => void;
   faults: Record<string, number>;
+  // every instance's lines about a session, beside the faults (printed for a session that lost a message)
+  trace?: (sessionId: string) => string[];
 }
 
 interface Frame {
@@ -325,8 +327,10 @@ export class TakeoverChaos {
   private async count(port: number, deadline: number): Promise<TakeoverChaosCounts> {
     let counts: TakeoverChaosCounts;
     const problems: string[] = [];
+    const traced = new Set<string>();
     for (;;) {
       problems.length = 0;
+      traced.clear();
       // (printed once, after the last round)
       counts = {
         ...this.counts,
@@ -414,6 +418,7 @@ export class TakeoverChaos {
               if (!fromAdmins.has(clientId)) {
                 counts.adminLost++;
                 problems.push(`${sessionId}: ${admin.name}'s acked ${clientId} is not stored`);
+                traced.add(sessionId);
               }
           for (const copies of fromAdmins.values()) if (copies > 1) counts.adminDuplicated += copies - 1;
         }
@@ -421,6 +426,7 @@ export class TakeoverChaos {
           if (!stored.has(clientId)) {
             counts.lost++;
             problems.push(`${user.name}: acked ${clientId} is not stored`);
+            for (const sessionId of user.sessions) traced.add(sessionId);
           }
         for (const copies of stored.values()) if (copies > 1) counts.duplicated += copies - 1;
       }
@@ -432,6 +438,10 @@ export class TakeoverChaos {
     }
     for (const line of [...problems, ...this.misrouted, ...this.overAdmin.slice(0, 20)])
       console.log(`chaos: takeover: ${line}`);
+    for (const sessionId of traced)
+      console.log(
+        `chaos: takeover: trace of ${sessionId}:\n${(this.options.trace?.(sessionId) ?? []).join('\n')}`,
+      );
     return counts;
   }
 

@@ -1,31 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startApp, type RunningApp } from '../helpers/app';
-import { freePort } from '../helpers/process';
+import { StoreServer } from '../helpers/store-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused } from '../helpers/ws-client';
 
-const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
-
 // A FerretDB of its own that the test stops and starts again, under an app started against it.
 describe('a MongoDB outage (e2e)', () => {
-  let dir: string;
-  let port: number;
+  let store: StoreServer;
   let server: RunningApp;
-  const ferret = (...args: string[]) => execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'outage-'));
-    port = await freePort();
-    ferret('start', String(port), dir);
-    server = await startApp({ MONGODB_URI: `mongodb://127.0.0.1:${port}/outage` });
+    store = await StoreServer.start('outage-');
+    server = await startApp({ MONGODB_URI: store.uri('outage') });
   });
   afterAll(async () => {
     await server?.close();
-    ferret('stop', dir);
-    rmSync(dir, { recursive: true, force: true });
+    store?.remove();
   });
 
   const ready = async () => (await fetch(`${server.httpUrl}/chat/readyz`)).status;
@@ -43,7 +32,7 @@ describe('a MongoDB outage (e2e)', () => {
     await before.nextOfType('connection_status');
     await before.close();
 
-    ferret('stop', dir);
+    store.stop();
     await until(async () => (await ready()) === 503, 30_000);
     const started = Date.now();
     const refused = await TestClient.connect(url).then(
@@ -55,7 +44,7 @@ describe('a MongoDB outage (e2e)', () => {
     // no socket left waiting for the driver's server selection
     expect(Date.now() - started).toBeLessThan(1000);
 
-    ferret('start', String(port), dir);
+    store.start();
     await until(async () => (await ready()) === 200, 30_000);
     const after = await TestClient.connect(url);
     expect((await after.nextOfType('connection_status')).metadata?.restored).toBe(true);

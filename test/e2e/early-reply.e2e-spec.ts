@@ -1,51 +1,36 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
-import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
+import { StoreServer } from '../helpers/store-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
-
-const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
 
 // A reply is started while its message is being stored (docs/protocol.md, "Early start"), and
 // shown only once the store has it. The store is a FerretDB of the test's own, paused (SIGSTOP) so
 // the append is provably in flight while the model is asked, and stopped to make the append fail.
 describe('replies started while the message is stored (e2e)', () => {
-  let dir: string;
-  let port: number;
+  let store: StoreServer;
   let fake: OpenAiFake;
   let server: RunningApp;
-  const ferret = (...args: string[]) => execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
-  const signal = (name: NodeJS.Signals) =>
-    process.kill(Number(readFileSync(join(dir, 'ferretdb.pid'), 'utf8').trim()), name);
+  const signal = (name: NodeJS.Signals) => store.signal(name);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'early-'));
-    port = await freePort();
-    ferret('start', String(port), dir);
+    store = await StoreServer.start('early-');
     fake = await startOpenAiFake({ chunkSize: 4, delayMs: 2 });
     server = await startApp({
-      MONGODB_URI: `mongodb://127.0.0.1:${port}/early`,
+      MONGODB_URI: store.uri('early'),
       LLM_PROVIDERS: JSON.stringify([
         { id: 'gpt', name: 'GPT', type: 'openai', endpoint: fake.url, api_key: 'sk-test', model: 'm' },
       ]),
     });
   });
   afterAll(async () => {
-    try {
-      signal('SIGCONT');
-    } catch {
-      // not running
-    }
+    store?.signal('SIGCONT');
     await server?.close();
     await fake?.close();
-    ferret('stop', dir);
-    rmSync(dir, { recursive: true, force: true });
+    store?.remove();
   });
 
   const isReplyFrame = (frame: Frame) => frame.type === 'ai_response' || frame.type === 'loading';
@@ -125,8 +110,8 @@ describe('replies started while the message is stored (e2e)', () => {
     expect(client.frames.some((frame) => isReplyFrame(frame) && frame.client_id === 'f2')).toBe(false);
 
     fake.script = { ...fake.script, delayMs: 2 };
-    ferret('stop', dir);
-    ferret('start', String(port), dir);
+    store.stop();
+    store.start();
     // the resend: stored once, answered once
     const deadline = Date.now() + 30_000;
     let acked: Frame | undefined;

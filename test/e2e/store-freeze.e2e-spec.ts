@@ -1,14 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { getJson, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
-import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess } from '../helpers/process';
+import { StoreServer } from '../helpers/store-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
-
-const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
 
 // A store that stops answering while a message's append is on its way (SIGSTOP: a paused host, a
 // partition): the server gives up on the append and tells the client to retry, yet the store, once
@@ -18,34 +13,23 @@ const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
 // And nothing else is written to the session until the store answers again: the write it may still
 // run would interleave with it (FerretDB's unlocked read-modify-write).
 describe('a store that stops answering during an append (e2e)', () => {
-  let dir: string;
-  let port: number;
+  let store: StoreServer;
   let server: AppProcess;
-  const ferret = (...args: string[]) => execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
-  const signal = (name: NodeJS.Signals) =>
-    process.kill(Number(readFileSync(join(dir, 'ferretdb.pid'), 'utf8').trim()), name);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'freeze-'));
-    port = await freePort();
-    ferret('start', String(port), dir);
+    store = await StoreServer.start('freeze-');
     server = await startAppProcess(
       testEnv({
-        MONGODB_URI: `mongodb://127.0.0.1:${port}/freeze`,
+        MONGODB_URI: store.uri('freeze'),
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 2 }]),
       }),
     );
   }, 60_000);
   afterAll(async () => {
-    try {
-      signal('SIGCONT');
-    } catch {
-      // not running
-    }
+    store?.signal('SIGCONT');
     server?.child.kill('SIGTERM');
     await server?.exited;
-    ferret('stop', dir);
-    rmSync(dir, { recursive: true, force: true });
+    store?.remove();
   }, 30_000);
 
   const final = (clientId: string) => (frame: Frame) =>
@@ -58,12 +42,12 @@ describe('a store that stops answering during an append (e2e)', () => {
     client.send({ type: 'user_message', client_id: 'before', content: 'one' });
     await client.next(final('before'));
 
-    signal('SIGSTOP');
+    store.signal('SIGSTOP');
     client.send({ type: 'user_message', client_id: 'frozen', content: 'two' });
     // past the driver's 5 s, when it cuts the connections of a store that answers no heartbeat
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     const thawedAt = performance.now();
-    signal('SIGCONT');
+    store.signal('SIGCONT');
     const failed = await client.next((frame) => frame.type === 'error' || frame.type === 'ack', 30_000);
     expect(failed.type).toBe('error');
     expect(failed.error?.recoverable).toBe(true);

@@ -120,6 +120,10 @@ export class RecordService {
     const frame = storedFrame(sessionId, message);
     const except = input.echo ? undefined : input.origin;
     if (duplicate) {
+      this.logger.log(
+        { session_id: sessionId, event: 'resend_stored', seq: message.seq, client_id: message.client_id },
+        'resend of a stored event',
+      );
       // A resend of a stored event: its first copy's instance may have died (or the store run an
       // append this server had given up on) before anyone was sent it or its reply was asked for. The
       // copy goes out again (a socket that has its seq drops it), and the turn is watched: answered
@@ -136,6 +140,7 @@ export class RecordService {
         type: message.type,
         sender: message.sender,
         seq: message.seq,
+        client_id: message.client_id,
       },
       'event stored',
     );

@@ -134,6 +134,8 @@ export class ReplyRecorder {
         model: modelId,
         provider: entry.provider.vendor,
         reply_id: outcome.replyId,
+        client_id: clientId,
+        seq: stored.seq,
         event: 'llm_reply',
         response_ms: responseMs,
         first_token_ms: metadata.first_token_ms,

@@ -336,6 +336,10 @@ export class SessionsService {
   // answers a read of the session, and a moment more; what this instance holds of the session is
   // dropped (the write may have landed).
   private async settleAfterFailedWrite(sessionId: string): Promise<void> {
+    this.logger.warn(
+      { session_id: sessionId, event: 'append_failed' },
+      'append failed; waiting for the store',
+    );
     this.seqCache.delete(sessionId);
     this.snapshots.delete(sessionId);
     const deadline = Date.now() + SETTLE_WAIT_MS;

@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './process';
+
+const FERRETDB = join(__dirname, '../../scripts/ferretdb.sh');
+
+// A FerretDB of the test's own (scripts/ferretdb.sh), which it may stop, start again on the same
+// files, or freeze (SIGSTOP) with its sockets open, without touching the shared one in TEST_MONGODB_URL.
+export class StoreServer {
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static async start(prefix = 'store-'): Promise<StoreServer> {
+    const server = new StoreServer(await freePort(), mkdtempSync(join(tmpdir(), prefix)));
+    server.start();
+    return server;
+  }
+
+  uri(database: string): string {
+    return `mongodb://127.0.0.1:${this.port}/${database}`;
+  }
+
+  start(): void {
+    this.run('start', String(this.port), this.dir);
+  }
+
+  stop(): void {
+    this.signal('SIGCONT');
+    this.run('stop', this.dir);
+  }
+
+  signal(name: NodeJS.Signals): void {
+    try {
+      process.kill(Number(readFileSync(join(this.dir, 'ferretdb.pid'), 'utf8').trim()), name);
+    } catch {
+      // not running
+    }
+  }
+
+  // stopped for good, its files removed
+  remove(): void {
+    this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private run(...args: string[]): void {
+    execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
+  }
+}
