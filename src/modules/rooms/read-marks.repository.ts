@@ -1,3 +1,4 @@
+import { pingOf } from '../../common/store-settle';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
@@ -22,14 +23,18 @@ export class ReadMarksRepository {
   // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
   // `_id`: the loser's insert fails, and its update then applies.
   async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    await roomLocked(this.lock, `read:${roomId}|${userId}`, () =>
-      upsertRetried(() =>
-        this.marks.updateOne(
-          { _id: participantId(roomId, userId) },
-          { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
-          { upsert: true },
+    await roomLocked(
+      this.lock,
+      `read:${roomId}|${userId}`,
+      () =>
+        upsertRetried(() =>
+          this.marks.updateOne(
+            { _id: participantId(roomId, userId) },
+            { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
+            { upsert: true },
+          ),
         ),
-      ),
+      pingOf(this.marks),
     );
   }
 

@@ -489,7 +489,7 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return roomLocked(this.lock, key, task);
+    return roomLocked(this.lock, key, task, this.rooms.ping);
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {

@@ -48,7 +48,12 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     const cutoff = new Date(now - this.settings.rooms.retentionMs);
     for (const roomId of await this.messages.roomsBefore(cutoff)) {
       const head = await this.messages.headSeq(roomId);
-      await roomLocked(this.lock, roomDocumentKey(roomId), () => this.rooms.noteSeq(roomId, head));
+      await roomLocked(
+        this.lock,
+        roomDocumentKey(roomId),
+        () => this.rooms.noteSeq(roomId, head),
+        this.rooms.ping,
+      );
       // the change-log entries of the messages going (the room's newest entry stays: numbering)
       await this.changes.expire(roomId, cutoff, now);
     }

@@ -1,3 +1,4 @@
+import { pingOf } from '../../common/store-settle';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Collection } from 'mongodb';
@@ -9,7 +10,12 @@ import { isDuplicateKey } from '../../common/store-errors';
 // chat_rooms: mongoose lives here only; plain records out.
 @Injectable()
 export class RoomsRepository implements OnModuleInit {
-  constructor(@InjectModel(Room.name) private readonly rooms: Model<Room>) {}
+  // the store answers (room-locks.ts)
+  readonly ping: () => Promise<unknown>;
+
+  constructor(@InjectModel(Room.name) private readonly rooms: Model<Room>) {
+    this.ping = pingOf(rooms);
+  }
 
   async onModuleInit(): Promise<void> {
     await this.rooms.createIndexes();

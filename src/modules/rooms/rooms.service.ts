@@ -241,15 +241,21 @@ export class RoomsService implements OnModuleInit {
       case 'mute':
       case 'unmute': {
         const until = action === 'mute' ? new Date(Date.now() + durationMs) : null;
-        await roomLocked(this.lock, memberKey(roomId, userId), () =>
-          this.participants.setMute(roomId, userId, until),
+        await roomLocked(
+          this.lock,
+          memberKey(roomId, userId),
+          () => this.participants.setMute(roomId, userId, until),
+          this.rooms.ping,
         );
         break;
       }
       case 'kick':
       case 'ban': {
-        await roomLocked(this.lock, memberKey(roomId, userId), () =>
-          this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
+        await roomLocked(
+          this.lock,
+          memberKey(roomId, userId),
+          () => this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
+          this.rooms.ping,
         );
         // the user's open sockets are told why the room goes quiet (the room sees it too)
         this.hub.toRoom(roomId, {
@@ -281,8 +287,11 @@ export class RoomsService implements OnModuleInit {
     from: ParticipantState | null,
     to: ParticipantState,
   ): Promise<boolean> {
-    return roomLocked(this.lock, memberKey(roomId, userId), () =>
-      this.participants.move(roomId, userId, from, to),
+    return roomLocked(
+      this.lock,
+      memberKey(roomId, userId),
+      () => this.participants.move(roomId, userId, from, to),
+      this.rooms.ping,
     );
   }
 
@@ -300,8 +309,11 @@ export class RoomsService implements OnModuleInit {
       });
     if (target?.state !== 'member' || target.role === 'owner')
       throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
-    await roomLocked(this.lock, memberKey(roomId, userId), () =>
-      this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
+    await roomLocked(
+      this.lock,
+      memberKey(roomId, userId),
+      () => this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
+      this.rooms.ping,
     );
   }
 
@@ -318,7 +330,12 @@ export class RoomsService implements OnModuleInit {
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     requireModerator(principal, actor);
     if (changes.ai_model !== undefined) this.ai.validateModel(changes.ai_model);
-    await roomLocked(this.lock, roomDocumentKey(roomId), () => this.rooms.update(roomId, changes));
+    await roomLocked(
+      this.lock,
+      roomDocumentKey(roomId),
+      () => this.rooms.update(roomId, changes),
+      this.rooms.ping,
+    );
     if (room.kind === 'public') this.hub.publicRoomsChanged();
     return (await this.rooms.find(roomId)) as RoomRecord;
   }

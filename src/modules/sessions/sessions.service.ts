@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { MongoError, MongoServerSelectionError } from 'mongodb';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -30,6 +29,7 @@ import type {
 import { type NewSession, SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { newId } from '../../common/ids';
+import { settledOnFailure } from '../../common/store-settle';
 import { HeldLogs } from './held-logs';
 
 // sessions kept with their messages for replies started early: at most this many, holding at most
@@ -37,10 +37,6 @@ import { HeldLogs } from './held-logs';
 const SNAPSHOTS_KEPT = 256;
 const SNAPSHOT_BYTES = 64 * 1024 * 1024;
 const APPEND_ATTEMPTS = 8;
-// after a failed write: how long the session lock waits for the store to answer, and then a moment
-// more for a write the store took before it stopped answering (docs/protocol.md, "A write given up on")
-const SETTLE_WAIT_MS = 10_000;
-const SETTLE_AFTER_MS = 500;
 // the newest sessions whose index holds a query's words, of which the undeleted ones are shown
 const SEARCH_CANDIDATES = 200;
 // client_id keys outlive any resend by far (a resend comes within seconds)
@@ -103,8 +99,24 @@ export class SessionsService {
     return this.locked(`user:${userId}`, task);
   }
 
+  // Every write to a session document runs here. One that fails with an error after which the store
+  // may still run it keeps the lock until the store answers again (docs/protocol.md, "A write given
+  // up on"), and what this instance holds of the session is dropped (the write may have landed).
   private sessionLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    return this.locked(`session:${sessionId}`, task);
+    return this.locked(`session:${sessionId}`, () =>
+      settledOnFailure(
+        task,
+        () => this.repository.seqOf(sessionId),
+        () => {
+          this.logger.warn(
+            { session_id: sessionId, event: 'write_failed' },
+            'write failed; waiting for the store',
+          );
+          this.seqCache.delete(sessionId);
+          this.snapshots.delete(sessionId);
+        },
+      ),
+    );
   }
 
   // `console`: an admin's dashboard socket, whose session is no conversation (not in admin figures)
@@ -259,21 +271,21 @@ export class SessionsService {
         naming !== undefined && current?.name === DEFAULT_SESSION_NAME && madeName !== DEFAULT_SESSION_NAME
           ? madeName
           : undefined;
-      const result = await this.repository
-        .append(sessionId, expected, full, this.settings.maxSessionBytes, effects, {
+      const result = await this.repository.append(
+        sessionId,
+        expected,
+        full,
+        this.settings.maxSessionBytes,
+        effects,
+        {
           owner: options?.owner,
           returning: options?.withSession ? 'session' : 'nothing',
           held: heldLog ? current : undefined,
           name,
           takeover: options?.takeover,
           mirror: options?.mirror,
-        })
-        .catch(async (error: unknown) => {
-          // a command that never left (no store selected) cannot run later
-          if (error instanceof MongoError && !(error instanceof MongoServerSelectionError))
-            await this.settleAfterFailedWrite(sessionId);
-          throw error;
-        });
+        },
+      );
       switch (result.status) {
         case 'stored': {
           const session =
@@ -327,33 +339,6 @@ export class SessionsService {
   // instance (FerretDB applies updates as read-modify-write: two writes must never interleave).
   exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
     return this.sessionLock(sessionId, task);
-  }
-
-  // A write the driver gave up on (its connection cut while the store was paused or slow) may still
-  // be run by the store once it answers again, outside any lock; on FerretDB, whose updates are
-  // unlocked read-modify-writes, it would then interleave with the next append and one of the two
-  // would be lost (docs/protocol.md, "A write given up on"). So the lock is held until the store
-  // answers a read of the session, and a moment more; what this instance holds of the session is
-  // dropped (the write may have landed).
-  private async settleAfterFailedWrite(sessionId: string): Promise<void> {
-    this.logger.warn(
-      { session_id: sessionId, event: 'append_failed' },
-      'append failed; waiting for the store',
-    );
-    this.seqCache.delete(sessionId);
-    this.snapshots.delete(sessionId);
-    const deadline = Date.now() + SETTLE_WAIT_MS;
-    for (;;) {
-      try {
-        await this.repository.seqOf(sessionId);
-        break;
-      } catch (error) {
-        // nothing listens where the store was: its process is gone, and what it held with it
-        if (Date.now() > deadline || refused(error)) return;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_MS));
   }
 
   private async currentSeq(sessionId: string): Promise<number> {
@@ -630,9 +615,4 @@ function usableFor(held: WrittenSession, options?: AppendOptions): boolean {
   if (options?.mirror) return false;
   if (options?.takeover === undefined) return true;
   return (held.assisting_admin_id ?? null) === (options.takeover?.adminId ?? null);
-}
-
-// the store's address refuses connections (its process is not running), as the driver reports it
-function refused(error: unknown): boolean {
-  return error instanceof Error && /ECONNREFUSED/.test(`${error.message} ${String(error.cause ?? '')}`);
 }

@@ -1,0 +1,49 @@
+import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import { mayStillRun, settledOnFailure } from './store-settle';
+
+describe('settledOnFailure', () => {
+  it('should return what the task returns and never ping when it succeeds', async () => {
+    const ping = jest.fn();
+    await expect(settledOnFailure(() => Promise.resolve(7), ping)).resolves.toBe(7);
+    expect(ping).not.toHaveBeenCalled();
+  });
+
+  it('should fail only once the store answers again when the driver gave up on the write', async () => {
+    const events: string[] = [];
+    let answers = 0;
+    const ping = jest.fn(async () => {
+      events.push('ping');
+      // the store answers at the third look
+      if (++answers < 3) throw new MongoNetworkError('connection timed out');
+    });
+    const failure = new MongoNetworkError('connection 3 to 127.0.0.1:1 closed');
+    await expect(
+      settledOnFailure(
+        () => Promise.reject(failure),
+        ping,
+        () => events.push('given up'),
+      ),
+    ).rejects.toBe(failure);
+    expect(events).toEqual(['given up', 'ping', 'ping', 'ping']);
+  });
+
+  it('should stop waiting when the store refuses connections: its process took its commands with it', async () => {
+    const ping = jest.fn().mockRejectedValue(new MongoNetworkError('connect ECONNREFUSED 127.0.0.1:1'));
+    await expect(settledOnFailure(() => Promise.reject(new MongoError('x')), ping)).rejects.toThrow('x');
+    expect(ping).toHaveBeenCalledTimes(1);
+  });
+
+  it('should not wait for errors after which nothing can run later', async () => {
+    const ping = jest.fn();
+    const selection = new MongoServerSelectionError('no store', {
+      type: 'Unknown',
+    } as unknown as ConstructorParameters<typeof MongoServerSelectionError>[1]);
+    await expect(settledOnFailure(() => Promise.reject(selection), ping)).rejects.toBe(selection);
+    await expect(
+      settledOnFailure(() => Promise.reject(new Error('refused by a rule')), ping),
+    ).rejects.toThrow();
+    expect(ping).not.toHaveBeenCalled();
+    expect(mayStillRun(new MongoNetworkError('closed'))).toBe(true);
+    expect(mayStillRun(selection)).toBe(false);
+  });
+});

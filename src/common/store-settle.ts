@@ -1,0 +1,67 @@
+import { MongoError, MongoServerSelectionError } from 'mongodb';
+
+// docs/protocol.md, "A write given up on": how long a writer that saw its write fail keeps its lock
+// waiting for the store to answer again, and then a moment more for a write the store took before
+// it stopped answering.
+const SETTLE_WAIT_MS = 10_000;
+const SETTLE_AFTER_MS = 500;
+
+// A store error after which the command may still run: the driver gave up on it (a connection cut
+// while the store was paused or slow). One that never left (no store selected) cannot.
+export function mayStillRun(error: unknown): boolean {
+  return error instanceof MongoError && !(error instanceof MongoServerSelectionError);
+}
+
+// Runs a write under a lock the caller holds; when it fails with such an error, waits (the lock still
+// held) until the store answers `ping` again, at most SETTLE_WAIT_MS, and SETTLE_AFTER_MS more, then
+// fails as it did. On FerretDB, whose updates are unlocked read-modify-writes, the write run late
+// beside the lock's next holder would lose one of the two. Not when the store's address refuses
+// connections: a store process that is gone took its commands with it.
+export async function settledOnFailure<T>(
+  task: () => Promise<T>,
+  ping: () => Promise<unknown>,
+  onGivenUp?: () => void,
+): Promise<T> {
+  try {
+    return await task();
+  } catch (error) {
+    if (mayStillRun(error)) {
+      onGivenUp?.();
+      await untilAnswered(ping);
+    }
+    throw error;
+  }
+}
+
+async function untilAnswered(ping: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + SETTLE_WAIT_MS;
+  for (;;) {
+    try {
+      await ping();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline || refused(error)) return;
+      await sleep(250);
+    }
+  }
+  await sleep(SETTLE_AFTER_MS);
+}
+
+function refused(error: unknown): boolean {
+  return error instanceof Error && /ECONNREFUSED/.test(`${error.message} ${String(error.cause ?? '')}`);
+}
+
+// the store answers at all: a ping through the client a model uses
+export function pingOf(model: {
+  db: { db?: { command(command: object): Promise<unknown> } };
+}): () => Promise<unknown> {
+  return async () => {
+    const db = model.db.db;
+    if (!db) throw new Error('no store connection');
+    return db.command({ ping: 1 });
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
