@@ -1,9 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess } from '../helpers/process';
 import { listening, RedisServer } from '../helpers/redis-server';
+import { StoreServer } from '../helpers/store-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { RoomChaos, type RoomChaosCounts } from './room-chaos';
 import { TakeoverChaos, type TakeoverChaosCounts } from './takeover-chaos';
@@ -82,12 +79,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     return instance;
   };
   const redis = await RedisServer.start();
-  const storeDir = mkdtempSync(join(tmpdir(), 'chatbox-chaos-'));
-  const storePort = await freePort();
-  const ferret = (...args: string[]) =>
-    execFileSync('bash', [join(__dirname, '../../scripts/ferretdb.sh'), ...args], { stdio: 'ignore' });
-  ferret('start', String(storePort), storeDir);
-  const env = { ...options.env, REDIS_URL: redis.url, MONGODB_URI: `mongodb://127.0.0.1:${storePort}/chaos` };
+  const store = await StoreServer.start('chatbox-chaos-');
+  const env = { ...options.env, REDIS_URL: redis.url, MONGODB_URI: store.uri('chaos') };
   const instances: Array<AppProcess | undefined> = [await start(), undefined];
   instances[1] = await start();
   const ports = instances.map((instance) => instance!.port);
@@ -99,14 +92,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     store: 0,
     storeFreeze: 0,
     cut: 0,
-  };
-  // SIGSTOP / SIGCONT to the store: frozen with its sockets open
-  const storeSignal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(Number(readFileSync(join(storeDir, 'ferretdb.pid'), 'utf8').trim()), name);
-    } catch {
-      // not running
-    }
   };
   const rooms = new RoomChaos({
     members: options.roomMembers ?? 4,
@@ -195,11 +180,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       faults[kind]++;
       log(`${kind} begins`);
       if (kind === 'store') {
-        ferret('stop', storeDir);
+        store.stop();
         // gone for good before it starts again on the same files
-        while (await listening(storePort)) await sleep(50);
+        while (await listening(store.port)) await sleep(50);
         await sleep(1000);
-        ferret('start', String(storePort), storeDir);
+        store.start();
         log('store restarted');
         continue;
       }
@@ -207,9 +192,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         // under and past the driver's 5 s, after which it cuts the store's connections while the
         // store still holds their commands (docs/protocol.md, "A write given up on")
         const frozenMs = 500 + Math.floor(Math.random() * 7500);
-        storeSignal('SIGSTOP');
+        store.signal('SIGSTOP');
         await sleep(frozenMs);
-        storeSignal('SIGCONT');
+        store.signal('SIGCONT');
         log(`store frozen for ${frozenMs} ms`);
         continue;
       }
@@ -269,9 +254,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       await instance?.exited;
     }
     await redis.kill();
-    storeSignal('SIGCONT');
-    ferret('stop', storeDir);
-    rmSync(storeDir, { recursive: true, force: true });
+    store.remove();
   }
 }
 
