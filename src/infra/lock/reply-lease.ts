@@ -24,6 +24,9 @@ export interface ReplyLeases {
 
 export const REPLY_LEASES = Symbol('REPLY_LEASES');
 
+// a reply lease's life without renewal: how long a dead instance's reply still reads as running
+export const REPLY_LEASE_TTL_MS = 10_000;
+
 export class LocalReplyLeases implements ReplyLeases {
   hold(): () => void {
     return () => undefined;
@@ -47,7 +50,7 @@ export class RedisReplyLeases implements ReplyLeases {
   constructor(
     url: string,
     private readonly instanceId: string,
-    private readonly options: ReplyLeaseOptions = { ttlMs: 10_000 },
+    private readonly options: ReplyLeaseOptions = { ttlMs: REPLY_LEASE_TTL_MS },
   ) {
     this.client = redisConnection(url, 'reply-lease', {}, () => this.closing);
   }

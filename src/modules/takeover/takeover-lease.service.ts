@@ -10,6 +10,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
+import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
@@ -21,8 +22,11 @@ import { SessionsService } from '../sessions/sessions.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
-// how long a takeover's start waits for the replies it cut off to be stored
-const REPLIES_SETTLE_MS = 1_500;
+// How long a takeover's start waits for the replies it cut off to be stored (docs/protocol.md,
+// "Takeover handoff"): as long as the reply lease of an instance that died mid-reply still reads as
+// held, and a second more. A store restarting holds a reply's store for seconds; 1.5 s let 4 replies
+// of 547 takeovers be logged after their admin_join in a 10-minute chaos run.
+const REPLIES_SETTLE_MS = REPLY_LEASE_TTL_MS + 1_000;
 
 // `epoch`: which takeover of the session (a late copy of an earlier one's end ends nothing newer).
 // 'ended': admin sockets let go of the session; 'closed': its admin_leave is logged, so a reply of the
@@ -85,7 +89,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
     // the replies just cut off are stored with what they showed, before the admin_join (bounded: an
     // instance that never heard of the takeover, or died, is not waited for)
-    await this.replies?.settled(claim.sessionId, REPLIES_SETTLE_MS);
+    await this.repliesSettled(claim);
     await this.logStart(claim);
     if (helpRequestedAt && responseMs !== undefined)
       await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
@@ -100,8 +104,24 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   async ensureStarted(claim: Claim): Promise<void> {
     const state = await this.sessions.assistanceState(claim.sessionId);
     if (sameTakeover(state?.takeover, claim)) return;
-    await this.replies?.settled(claim.sessionId, REPLIES_SETTLE_MS);
+    await this.repliesSettled(claim);
     await this.logStart(claim);
+  }
+
+  // Waits for the replies the takeover cut off to be stored, the claim renewed meanwhile: no socket
+  // renews it before the admin_join is logged, and the wait may outlast TAKEOVER_GRACE.
+  private async repliesSettled(claim: Claim): Promise<void> {
+    if (!this.replies) return;
+    const grace = this.settings.takeoverGraceMs;
+    const renewal = setInterval(
+      () => void this.repository.renew(claim, new Date(Date.now() + grace)).catch(() => undefined),
+      Math.max(100, grace / 4),
+    );
+    try {
+      await this.replies.settled(claim.sessionId, REPLIES_SETTLE_MS);
+    } finally {
+      clearInterval(renewal);
+    }
   }
 
   // Ends the claim once, whichever instance or request gets there first.

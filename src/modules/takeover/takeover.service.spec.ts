@@ -9,6 +9,7 @@ import { SessionEvents, type SessionEvent } from '../realtime/session-events';
 import { TurnWatchService } from '../replies/turn-watch.service';
 import { RecordService } from '../replies/record.service';
 import type { ReplyService } from '../replies/reply.service';
+import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
@@ -36,7 +37,7 @@ function claim(overrides: Partial<Claim> = {}): Claim {
 
 // Fakes of the claims table and of the session's mirror: the latest claim as the writes left it, and
 // appends guarded on the mirror (AppendOptions.takeover) that change it (AppendOptions.mirror).
-function setup(latest: Claim | null) {
+function setup(latest: Claim | null, grace = GRACE) {
   let current: Claim | null = latest;
   const repository = {
     latest: jest.fn().mockImplementation(() => Promise.resolve(current && { ...current })),
@@ -135,7 +136,7 @@ function setup(latest: Claim | null) {
     replies as unknown as ReplyService,
     { watch: jest.fn() } as unknown as TurnWatchService,
   );
-  const settings = { takeoverGraceMs: GRACE } as Settings;
+  const settings = { takeoverGraceMs: grace } as Settings;
   const lease = new TakeoverLeaseService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
@@ -222,6 +223,30 @@ describe(TakeoverService.name, () => {
     await claimed;
     expect(written).toEqual(['ai_response', 'admin_join']);
     expect(replies.settled).toHaveBeenCalledWith('s1', expect.any(Number));
+  });
+
+  // an instance that died mid-reply holds its reply lease until it lapses; a store restarting holds a
+  // reply's store for seconds (1.5 s of waiting let 4 replies of 547 takeovers be logged after the
+  // admin_join in a 10-minute chaos run)
+  it('should wait for the replies it cut off as long as a dead instance can seem to answer, renewing the claim meanwhile', async () => {
+    const grace = 400;
+    const { service, replies, repository, written } = setup(null, grace);
+    replies.settled.mockImplementation(
+      () => new Promise<void>((resolve) => setTimeout(() => (written.push('ai_response'), resolve()), 1_000)),
+    );
+    await service.claim('s1', admin('ada', 'Ada'));
+    expect(written).toEqual(['ai_response', 'admin_join']);
+    expect(replies.settled.mock.calls[0][1]).toBeGreaterThan(REPLY_LEASE_TTL_MS);
+    // its lease ran on past the grace while the join waited: renewed a grace from each renewal
+    expect(repository.renew.mock.calls.length).toBeGreaterThanOrEqual(3);
+    for (const [renewed, until] of repository.renew.mock.calls as Array<[Claim, Date]>) {
+      expect(renewed).toMatchObject({ sessionId: 's1', epoch: 1, adminId: 'ada' });
+      expect(until.getTime()).toBeGreaterThan(Date.now() - 1_000 + grace);
+    }
+    // and not after the join
+    const renewals = repository.renew.mock.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(repository.renew.mock.calls.length).toBe(renewals);
   });
 
   it('should renew instead of starting again when the admin already holds the session', async () => {
