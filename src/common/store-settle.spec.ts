@@ -1,4 +1,11 @@
-import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import {
+  MongoClientClosedError,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 import { mayStillRun, settledOnFailure } from './store-settle';
 
 describe('settledOnFailure', () => {
@@ -31,6 +38,21 @@ describe('settledOnFailure', () => {
     const ping = jest.fn().mockRejectedValue(new MongoNetworkError('connect ECONNREFUSED 127.0.0.1:1'));
     await expect(settledOnFailure(() => Promise.reject(new MongoError('x')), ping)).rejects.toThrow('x');
     expect(ping).toHaveBeenCalledTimes(1);
+  });
+
+  // an instance stopping closes its store client under writes in flight: waiting for a ping through
+  // that client (mongoose buffers it 10 s, then fails) held its locks and its shutdown 13 s
+  it('should not wait when this process closed its own store client', async () => {
+    const ping = jest.fn();
+    const given = jest.fn();
+    for (const closed of [
+      new MongoClientClosedError(),
+      new MongoTopologyClosedError(),
+      new MongoNotConnectedError('Client must be connected before running operations'),
+    ])
+      await expect(settledOnFailure(() => Promise.reject(closed), ping, given)).rejects.toBe(closed);
+    expect(ping).not.toHaveBeenCalled();
+    expect(given).toHaveBeenCalledTimes(3);
   });
 
   it('should not wait for errors after which nothing can run later', async () => {

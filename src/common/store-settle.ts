@@ -1,4 +1,10 @@
-import { MongoError, MongoServerSelectionError } from 'mongodb';
+import {
+  MongoClientClosedError,
+  MongoError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 
 // docs/protocol.md, "A write given up on": how long a writer that saw its write fail keeps its lock
 // waiting for the store to answer again, and then a while more for a write the store took before
@@ -13,6 +19,17 @@ export function mayStillRun(error: unknown): boolean {
   return error instanceof MongoError && !(error instanceof MongoServerSelectionError);
 }
 
+// This process closed its own store client (it is stopping) under the write: no ping through that
+// client can tell when the store is done (mongoose holds one 10 s, then fails), and the process
+// holding the lock is going away.
+function closedHere(error: unknown): boolean {
+  return (
+    error instanceof MongoClientClosedError ||
+    error instanceof MongoTopologyClosedError ||
+    error instanceof MongoNotConnectedError
+  );
+}
+
 // Runs a write under a lock the caller holds; when it fails with such an error, waits (the lock still
 // held) until the store answers `ping` again, at most SETTLE_WAIT_MS, and SETTLE_AFTER_MS more, then
 // fails as it did. On FerretDB, whose updates are unlocked read-modify-writes, the write run late
@@ -21,14 +38,14 @@ export function mayStillRun(error: unknown): boolean {
 export async function settledOnFailure<T>(
   task: () => Promise<T>,
   ping: () => Promise<unknown>,
-  onGivenUp?: () => void,
+  onGivenUp?: (error: unknown) => void,
 ): Promise<T> {
   try {
     return await task();
   } catch (error) {
     if (mayStillRun(error)) {
-      onGivenUp?.();
-      await untilAnswered(ping);
+      onGivenUp?.(error);
+      if (!closedHere(error)) await untilAnswered(ping);
     }
     throw error;
   }

@@ -107,10 +107,10 @@ export class SessionsService {
       settledOnFailure(
         task,
         () => this.repository.seqOf(sessionId),
-        () => {
+        (error) => {
           this.logger.warn(
-            { session_id: sessionId, event: 'write_failed' },
-            'write failed; waiting for the store',
+            { session_id: sessionId, event: 'write_failed', err: String(error) },
+            'write failed; it may still land',
           );
           this.seqCache.delete(sessionId);
           this.snapshots.delete(sessionId);
