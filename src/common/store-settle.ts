@@ -20,8 +20,10 @@ export function mayStillRun(error: unknown): boolean {
 }
 
 // This process closed its own store client (it is stopping) under the write: no ping through that
-// client can tell when the store is done (mongoose holds one 10 s, then fails), and the process
-// holding the lock is going away.
+// client can tell when the store is done (mongoose holds one 10 s, then fails), but the store may
+// still run it: a 10-minute chaos run on cb004c7, which did not wait then, lost an acked message to
+// such a write, run 200 ms later beside the other instance's append. The lock is kept SETTLE_AFTER_MS
+// (or, if the process exits first, until its lease in Redis runs out).
 function closedHere(error: unknown): boolean {
   return (
     error instanceof MongoClientClosedError ||
@@ -45,7 +47,8 @@ export async function settledOnFailure<T>(
   } catch (error) {
     if (mayStillRun(error)) {
       onGivenUp?.(error);
-      if (!closedHere(error)) await untilAnswered(ping);
+      if (closedHere(error)) await sleep(SETTLE_AFTER_MS);
+      else await untilAnswered(ping);
     }
     throw error;
   }
