@@ -79,3 +79,63 @@ describe('a store that stops answering during an append (e2e)', () => {
     ]);
   }, 120_000);
 });
+
+// An instance told to stop (SIGTERM) while a message's append waits on a slow store: its store client
+// closes at the end of the shutdown, and a write cut off by that close may still run in the store,
+// late, beside another instance's append (a 10-minute chaos run lost an acked message that way). The
+// stopping instance now lets the writes under its locks finish first (docs/protocol.md, "A write
+// given up on").
+describe('an instance stopping while an append waits on the store (e2e)', () => {
+  let store: StoreServer;
+
+  beforeAll(async () => {
+    store = await StoreServer.start('freeze-stop-');
+  }, 60_000);
+  afterAll(() => {
+    store?.remove();
+  }, 30_000);
+
+  it('should let the append finish before its store client closes, and store the message once', async () => {
+    const env = testEnv({ MONGODB_URI: store.uri('stop') });
+    const first = await startAppProcess(env);
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`ws://127.0.0.1:${first.port}/chat/ws?token=${token}`);
+    const status = await client.nextOfType('connection_status');
+    client.send({ type: 'user_message', client_id: 'before', content: 'one' });
+    await client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
+
+    store.signal('SIGSTOP');
+    client.send({ type: 'user_message', client_id: 'stopping', content: 'two' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    first.child.kill('SIGTERM');
+    // the store wakes before the driver would give up on it (5 s)
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    store.signal('SIGCONT');
+    expect(await first.exited).toBe(0);
+    // nothing cut off: before, the close interrupted the append ("client was closed")
+    expect(first.output()).not.toContain('write_failed');
+
+    // the client resends where it reconnects; the message is stored once, where it was sent first
+    const second = await startAppProcess(env);
+    try {
+      const again = await TestClient.connect(
+        `ws://127.0.0.1:${second.port}/chat/ws?token=${token}&session_id=${status.session_id as string}`,
+      );
+      await again.nextOfType('connection_status');
+      again.send({ type: 'user_message', client_id: 'stopping', content: 'two' });
+      const ack = await again.next((frame) => frame.type === 'ack' && frame.client_id === 'stopping', 15_000);
+      expect(ack.seq).toBe(3);
+      const stored = await getJson<SessionBody>(
+        `http://127.0.0.1:${second.port}/chat/sessions/${status.session_id as string}`,
+        token,
+      );
+      expect(
+        stored.messages.filter((message) => message.client_id === 'stopping' && message.sender === 'user'),
+      ).toHaveLength(1);
+      await again.close();
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  }, 120_000);
+});

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
+import { CountedLock } from './counted.lock';
 import { InProcessLock } from './in-process.lock';
 import { SESSION_LOCK, type KeyLock } from './lock';
 import { RedisLock } from './redis.lock';
@@ -10,7 +11,7 @@ import { BUS, type Bus } from '../bus/bus';
 import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } from './reply-lease';
 
 // Redis when REDIS_URL is set (several instances; the store's own lock while Redis is away),
-// in-process otherwise.
+// in-process otherwise; counted, so a stopping instance waits for its tasks (lockTasksSettled).
 @Global()
 @Module({
   providers: [
@@ -18,7 +19,9 @@ import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } fr
       provide: SESSION_LOCK,
       inject: [SETTINGS, getConnectionToken()],
       useFactory: (settings: Settings, connection: Connection): KeyLock =>
-        settings.redisUrl ? new RedisLock(settings.redisUrl, new StoreLock(connection)) : new InProcessLock(),
+        new CountedLock(
+          settings.redisUrl ? new RedisLock(settings.redisUrl, new StoreLock(connection)) : new InProcessLock(),
+        ),
     },
     {
       provide: REPLY_LEASES,

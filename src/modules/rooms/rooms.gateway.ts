@@ -20,6 +20,8 @@ import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
 import { RoomMessagesService } from './room-messages.service';
 import { SocketQuota } from '../../common/auth/socket-quota';
+import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { lockTasksSettled } from '../../infra/lock/counted.lock';
 import type { AuthenticatedRequest } from '../chat/ws-upgrade';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
@@ -44,6 +46,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly quota: SocketQuota,
     private readonly messages: RoomMessagesService,
+    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -160,6 +163,8 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     while ((this.server?.clients.size ?? 0) > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
     this.server?.clients.forEach((socket) => socket.terminate());
+    // the writes their last frames started finish before the store client closes
+    await lockTasksSettled(this.lock);
   }
 }
 
