@@ -20,7 +20,9 @@ import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } fr
       inject: [SETTINGS, getConnectionToken()],
       useFactory: (settings: Settings, connection: Connection): KeyLock =>
         new CountedLock(
-          settings.redisUrl ? new RedisLock(settings.redisUrl, new StoreLock(connection)) : new InProcessLock(),
+          settings.redisUrl
+            ? new RedisLock(settings.redisUrl, new StoreLock(connection))
+            : new InProcessLock(),
         ),
     },
     {
