@@ -20,6 +20,7 @@ describe('takeover (e2e)', () => {
       LLM_PROVIDERS: JSON.stringify([
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
         { id: 'slow', name: 'Slow', type: 'demo', delay_ms: 150 },
+        { id: 'late', name: 'Late', type: 'demo', delay_ms: 1_500 },
       ]),
     });
   });
@@ -310,6 +311,39 @@ describe('takeover (e2e)', () => {
       .filter((message) => message.type === 'admin_join' || message.type === 'ai_response')
       .map((message) => message.type);
     expect(logged).toEqual(['ai_response', 'admin_join']);
+    await client.close();
+  });
+
+  // The takeover's start stopped the reply as a user's stop does, which stores an empty reply flagged
+  // stopped to close the turn: logged after the admin_join (the chaos test's takeovers: 4 of 564), and
+  // the turn, closed by it, was never answered once the admin left without a word.
+  it('should store nothing of a reply a takeover stopped before its first piece, and answer the turn after the takeover', async () => {
+    const { client, sessionId } = await connect(userToken(uniqueUser()));
+    client.send({ type: 'model_select', model_id: 'late', client_id: 'm' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'user_message', client_id: 'unheard', content: 'is anyone there?' });
+    await client.next((frame) => frame.type === 'ack' && frame.client_id === 'unheard');
+    const admin = adminToken(uniqueUser('quiet'), 'Quiet Admin');
+    expect((await post(`/chat/admin/sessions/${sessionId}/takeover`, admin)).status).toBe(200);
+    await client.nextOfType('admin_join');
+    expect((await post(`/chat/admin/sessions/${sessionId}/release`, admin)).status).toBe(200);
+    await client.nextOfType('admin_leave');
+    // the model answers the turn nobody answered
+    const piece = await client.next(
+      (frame) =>
+        frame.type === 'ai_response' && frame.client_id === 'unheard' && frame.metadata?.done === false,
+      10_000,
+    );
+    expect(piece.content).not.toBe('');
+    const session = await getJson<SessionBody>(
+      `${server.httpUrl}/chat/sessions/${sessionId}`,
+      adminToken(uniqueUser('reader')),
+    );
+    expect(session.messages.map((message) => message.type)).toEqual([
+      'user_message',
+      'admin_join',
+      'admin_leave',
+    ]);
     await client.close();
   });
 

@@ -227,7 +227,10 @@ export class ReplyService {
     // a copy of this takeover's start (the bus hands an instance its own events too) moves nothing
     if (!(fence && epoch !== undefined && fence.epoch === epoch))
       this.fences.set(sessionId, { epoch, startedAt: now });
-    this.stop(sessionId, 'stopped');
+    // a takeover's stop, not a user's: a reply stopped before its first piece is not stored (a user's
+    // stop stores it empty to close the turn), so the turn stays open for the admin, and for the model
+    // once the takeover ends if nobody answered it
+    this.stop(sessionId, 'takeover');
   }
 
   // the end of that takeover: a late copy of an earlier one's end leaves a newer one on
