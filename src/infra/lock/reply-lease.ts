@@ -2,7 +2,26 @@ import type Redis from 'ioredis';
 import { redisConnection } from '../redis/redis-connection';
 
 const PREFIX = 'chatbox:reply:';
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+// A session's key is a sorted set: each instance answering it, scored by when its hold lapses (the
+// server's clock). One key naming one instance was overwritten by whichever instance wrote last, so
+// one instance letting go deleted the other's hold: a takeover's start then saw no reply streaming
+// and logged its admin_join before that reply was stored (test/integration/reply-leases.int-spec.ts).
+const NOW = `local t = redis.call('time'); local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
+// KEYS[1] the session's key; ARGV[1] the instance, ARGV[2] the ttl (ms)
+const HOLD = `${NOW}
+redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('pexpire', KEYS[1], ARGV[2])
+return 1`;
+const HELD = `${NOW}
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+return redis.call('zcard', KEYS[1])`;
+const CLAIM = `${NOW}
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+if redis.call('zcard', KEYS[1]) > 0 then return 0 end
+redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('pexpire', KEYS[1], ARGV[2])
+return 1`;
 
 export interface ReplyLeaseOptions {
   // how long a reply whose instance died stays claimed (renewed every ttl/3 while it runs)
@@ -57,26 +76,27 @@ export class RedisReplyLeases implements ReplyLeases {
 
   hold(sessionId: string): () => void {
     const key = PREFIX + sessionId;
-    const set = () => this.client.set(key, this.instanceId, 'PX', this.options.ttlMs).catch(() => undefined);
+    const set = () =>
+      this.client.eval(HOLD, 1, key, this.instanceId, this.options.ttlMs).catch(() => undefined);
     void set();
     const renewal = setInterval(() => void set(), Math.floor(this.options.ttlMs / 3));
     renewal.unref();
     return () => {
       clearInterval(renewal);
-      void this.client.eval(RELEASE, 1, key, this.instanceId).catch(() => undefined);
+      void this.client.zrem(key, this.instanceId).catch(() => undefined);
     };
   }
 
   async held(sessionId: string): Promise<boolean> {
     // Redis away: assume held, so no turn is answered twice; the check runs again later
-    return (await this.client.exists(PREFIX + sessionId).catch(() => 1)) === 1;
+    return Number(await this.client.eval(HELD, 1, PREFIX + sessionId).catch(() => 1)) > 0;
   }
 
   async claim(sessionId: string): Promise<boolean> {
     const result = await this.client
-      .set(PREFIX + sessionId, this.instanceId, 'PX', this.options.ttlMs, 'NX')
-      .catch(() => null);
-    return result === 'OK';
+      .eval(CLAIM, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs)
+      .catch(() => 0);
+    return Number(result) === 1;
   }
 
   async close(): Promise<void> {

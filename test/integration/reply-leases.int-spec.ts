@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { RedisReplyLeases } from '../../src/infra/lock/reply-lease';
+
+const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// "Some instance is answering session S" (docs/protocol.md, "Every acked turn ends", "Takeover
+// handoff"), against a real Redis: two instances may answer one session at once (the turn watch of
+// one and the takeover's end on the other), and one letting go must not read as nobody answering.
+describe('reply leases across instances (Redis)', () => {
+  const ttlMs = 300;
+  let a: RedisReplyLeases;
+  let b: RedisReplyLeases;
+
+  beforeAll(() => {
+    a = new RedisReplyLeases(REDIS, 'instance-a', { ttlMs });
+    b = new RedisReplyLeases(REDIS, 'instance-b', { ttlMs });
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('should stay held while another instance still answers, whatever renewed last', async () => {
+    const session = randomUUID();
+    const releaseA = a.hold(session);
+    await sleep(60);
+    const releaseB = b.hold(session);
+    // a renews every 100 ms, b from 160 ms on: at 130 ms a renewed after b's hold, and a single key
+    // then named a alone
+    await sleep(70);
+    releaseA();
+    // before b's next renewal
+    await sleep(5);
+    expect(await a.held(session)).toBe(true);
+    expect(await b.claim(session)).toBe(false);
+    releaseB();
+    await sleep(30);
+    expect(await a.held(session)).toBe(false);
+  });
+
+  it('should let a lease lapse once its instance stops renewing it, and then be claimed once', async () => {
+    const session = randomUUID();
+    expect(await a.held(session)).toBe(false);
+    expect(await a.claim(session)).toBe(true);
+    expect(await a.held(session)).toBe(true);
+    expect(await b.claim(session)).toBe(false);
+    // a claim is not renewed: its instance answers and holds the lease with hold() meanwhile
+    await sleep(ttlMs + 100);
+    expect(await b.held(session)).toBe(false);
+    const claims = await Promise.all([a.claim(session), b.claim(session), a.claim(session)]);
+    expect(claims.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('should keep a held lease past its ttl while the instance renews it', async () => {
+    const session = randomUUID();
+    const release = a.hold(session);
+    await sleep(ttlMs * 3);
+    expect(await b.held(session)).toBe(true);
+    release();
+    await sleep(30);
+    expect(await b.held(session)).toBe(false);
+  });
+});
