@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import { createConnection } from 'mongoose';
 import { InProcessLock } from '../src/infra/lock/in-process.lock';
+import { WriteLock } from '../src/infra/lock/write.lock';
 import { SESSION_LOCK, type KeyLock } from '../src/infra/lock/lock';
 import { RedisLock } from '../src/infra/lock/redis.lock';
 import { StoreLock } from '../src/infra/lock/store.lock';
@@ -26,7 +27,8 @@ function percentile(values: number[], p: number): number {
 
 async function measure(name: string, makeLock: () => KeyLock): Promise<void> {
   const settings = testSettings();
-  const lock = makeLock();
+  // the lock as LockModule provides it in the app
+  const lock = new WriteLock(makeLock(), () => Promise.resolve());
   const module = await Test.createTestingModule({
     imports: [
       ...databaseModules(settings),

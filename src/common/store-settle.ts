@@ -72,14 +72,13 @@ function refused(error: unknown): boolean {
   return error instanceof Error && /ECONNREFUSED/.test(`${error.message} ${String(error.cause ?? '')}`);
 }
 
-// the store answers at all: a ping through the client a model uses
-export function pingOf(model: {
-  db: { db?: { command(command: object): Promise<unknown> } };
+// the store answers at all: a ping through the connection the writes use
+export function pingOf(connection: {
+  db?: { command(command: object): Promise<unknown> };
 }): () => Promise<unknown> {
   return async () => {
-    const db = model.db.db;
-    if (!db) throw new Error('no store connection');
-    return db.command({ ping: 1 });
+    if (!connection.db) throw new Error('no store connection');
+    return connection.db.command({ ping: 1 });
   };
 }
 

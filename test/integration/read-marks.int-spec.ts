@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { createConnection, type Connection } from 'mongoose';
 import { RedisLock } from '../../src/infra/lock/redis.lock';
+import { WriteLock } from '../../src/infra/lock/write.lock';
+import { pingOf } from '../../src/common/store-settle';
 import { ReadMarksRepository } from '../../src/modules/rooms/read-marks.repository';
 import { ReadMark, ReadMarkSchema } from '../../src/modules/rooms/schemas/room-extras.schema';
 import { testSettings } from '../helpers/env';
@@ -13,7 +15,7 @@ const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 // with a duplicate key): the mark must end at the highest seq read, and no read may fail.
 describe('read marks across instances (FerretDB, Redis lock)', () => {
   const connections: Connection[] = [];
-  const locks: RedisLock[] = [];
+  const locks: WriteLock[] = [];
   let repositories: ReadMarksRepository[];
 
   beforeAll(async () => {
@@ -22,7 +24,11 @@ describe('read marks across instances (FerretDB, Redis lock)', () => {
     for (let index = 0; index < 2; index++) {
       const connection = await createConnection(settings.mongodbUri).asPromise();
       connections.push(connection);
-      const lock = new RedisLock(REDIS, undefined, { ttlMs: 5_000, waitMs: 20_000 });
+      // the lock as LockModule provides it in the app
+      const lock = new WriteLock(
+        new RedisLock(REDIS, undefined, { ttlMs: 5_000, waitMs: 20_000 }),
+        pingOf(connection),
+      );
       locks.push(lock);
       repositories.push(new ReadMarksRepository(connection.model(ReadMark.name, ReadMarkSchema), lock));
     }

@@ -4,6 +4,8 @@ import { InProcessLock } from '../../src/infra/lock/in-process.lock';
 import { SESSION_LOCK, type KeyLock } from '../../src/infra/lock/lock';
 import { RedisLock } from '../../src/infra/lock/redis.lock';
 import { StoreLock } from '../../src/infra/lock/store.lock';
+import { WriteLock } from '../../src/infra/lock/write.lock';
+import { pingOf } from '../../src/common/store-settle';
 import { createConnection, type Connection } from 'mongoose';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
@@ -39,9 +41,9 @@ describe.each(['redis', 'store'] as const)('session writes across instances (Fer
     for (let index = 0; index < 2; index++) {
       const connection = await createConnection(settings.mongodbUri).asPromise();
       connections.push(connection);
-      const lock = lockOf(kind, connection);
-      locks.push(lock);
       // the lock as LockModule provides it in the app (global)
+      const lock = new WriteLock(lockOf(kind, connection), pingOf(connection));
+      locks.push(lock);
       const lockModule = {
         module: class LockHolder {},
         global: true,

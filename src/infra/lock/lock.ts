@@ -7,6 +7,7 @@ export interface KeyLock {
   close(): Promise<void>;
 }
 
+// the instance's WriteLock (write.lock.ts) over the deployment's KeyLock (lock.module.ts)
 export const SESSION_LOCK = Symbol('SESSION_LOCK');
 
 export class LockUnavailableError extends Error {

@@ -28,8 +28,8 @@ import { isRoomClientFrame } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
 import type { AuthenticatedRequest } from './ws-upgrade';
 import { SocketQuota } from '../../common/auth/socket-quota';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
-import { lockTasksSettled } from '../../infra/lock/counted.lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 
 // RFC 6455 §7.4.1 (IANA registry): try again later
 const CLOSE_TRY_AGAIN = 1013;
@@ -58,7 +58,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly rooms: RoomSocketsService,
     private readonly quota: SocketQuota,
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -216,7 +216,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
 
   // Graceful shutdown: refuse new sockets, tell clients to reconnect elsewhere (1001), let replies
   // finish within the grace period, then store what is left as interrupted; the writes the sockets'
-  // last frames started finish before the store client closes (lockTasksSettled).
+  // last frames started finish before the store client closes (WriteLock.stopped).
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     clearInterval(this.heartbeat);
@@ -230,6 +230,6 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     await this.replies.drain(this.settings.shutdownGraceMs);
     await this.replies.stopAll('shutdown');
     this.server?.clients.forEach((socket) => socket.terminate());
-    await lockTasksSettled(this.lock);
+    await this.lock.stopped();
   }
 }

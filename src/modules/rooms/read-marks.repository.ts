@@ -1,10 +1,9 @@
-import { pingOf } from '../../common/store-settle';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { upsertRetried } from '../../common/store-errors';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
-import { roomLocked } from './room-locks';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import { ReadMark } from './schemas/room-extras.schema';
 import { participantId } from './room.types';
 
@@ -14,7 +13,7 @@ export class ReadMarksRepository {
   constructor(
     @InjectModel(ReadMark.name) private readonly marks: Model<ReadMark>,
     // a member's marks, one writer at a time on every instance (room-locks.ts)
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   // Only ever moves forward ($max); keyed by `_id`, so no index beyond it is needed. Under the
@@ -23,18 +22,14 @@ export class ReadMarksRepository {
   // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
   // `_id`: the loser's insert fails, and its update then applies.
   async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    await roomLocked(
-      this.lock,
-      `read:${roomId}|${userId}`,
-      () =>
-        upsertRetried(() =>
-          this.marks.updateOne(
-            { _id: participantId(roomId, userId) },
-            { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
-            { upsert: true },
-          ),
+    await this.lock.run(`read:${roomId}|${userId}`, () =>
+      upsertRetried(() =>
+        this.marks.updateOne(
+          { _id: participantId(roomId, userId) },
+          { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
+          { upsert: true },
         ),
-      pingOf(this.marks),
+      ),
     );
   }
 

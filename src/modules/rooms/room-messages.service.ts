@@ -6,7 +6,8 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import type { RoomAckFrame, RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
@@ -15,7 +16,7 @@ import { ReactionsRepository, reactionIdOf } from './reactions.repository';
 import { RoomChangesRepository } from './room-changes.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { messageFrame } from './room-frames';
-import { roomDocumentKey, roomLocked } from './room-locks';
+import { roomDocumentKey } from './room-locks';
 import { RoomHub } from './room-hub';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { requireCanWrite, requireMember, requireModerator } from './room-rules';
@@ -86,7 +87,7 @@ export class RoomMessagesService implements OnModuleInit {
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
     // edits, deletes and reactions of one message are written one at a time on every instance
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   // room members read the files shared in the room
@@ -154,9 +155,9 @@ export class RoomMessagesService implements OnModuleInit {
       !room.last_message_at ||
       message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
     )
-      await this.locked(roomDocumentKey(room.id), () =>
-        this.rooms.noteMessage(room.id, message.seq, message.created_at),
-      ).catch(() => undefined);
+      await this.lock
+        .run(roomDocumentKey(room.id), () => this.rooms.noteMessage(room.id, message.seq, message.created_at))
+        .catch(() => undefined);
     return { ack, room, message, duplicate };
   }
 
@@ -303,7 +304,7 @@ export class RoomMessagesService implements OnModuleInit {
     const numbers = this.changeNumbers(roomId, messageId, message.created_at);
     const outcome = await numbers.settle(
       (take) =>
-        this.locked(`room-message:${messageId}`, () =>
+        this.lock.run(`room-message:${messageId}`, () =>
           this.messages.edit(roomId, messageId, content, at, clientId, take),
         ),
       (done) => done === 'edited',
@@ -337,7 +338,7 @@ export class RoomMessagesService implements OnModuleInit {
     const numbers = this.changeNumbers(roomId, messageId, message.created_at);
     const outcome = await numbers.settle(
       (take) =>
-        this.locked(`room-message:${messageId}`, () =>
+        this.lock.run(`room-message:${messageId}`, () =>
           this.messages.softDelete(roomId, messageId, principal.userId, clientId, new Date(), take),
         ),
       (done) => done === 'deleted',
@@ -378,7 +379,7 @@ export class RoomMessagesService implements OnModuleInit {
     const numbers = this.changeNumbers(roomId, messageId, message.created_at, reactionIdOf(input));
     const applied = await numbers.settle(
       (take) =>
-        this.locked(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
+        this.lock.run(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
           this.reactions.set(input, !remove, at, clientId, take),
         ),
       (done) => done,
@@ -486,10 +487,6 @@ export class RoomMessagesService implements OnModuleInit {
         return { result, change };
       },
     };
-  }
-
-  private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return roomLocked(this.lock, key, task, this.rooms.ping);
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {

@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import { ReactionsRepository } from './reactions.repository';
 import { RoomChangesRepository } from './room-changes.repository';
-import { roomDocumentKey, roomLocked } from './room-locks';
+import { roomDocumentKey } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomsRepository } from './rooms.repository';
 import { roomFileScope } from './room.types';
@@ -28,7 +29,7 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
     // the room's document is written under its lock (room-locks.ts)
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   onModuleInit(): void {
@@ -48,12 +49,7 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     const cutoff = new Date(now - this.settings.rooms.retentionMs);
     for (const roomId of await this.messages.roomsBefore(cutoff)) {
       const head = await this.messages.headSeq(roomId);
-      await roomLocked(
-        this.lock,
-        roomDocumentKey(roomId),
-        () => this.rooms.noteSeq(roomId, head),
-        this.rooms.ping,
-      );
+      await this.lock.run(roomDocumentKey(roomId), () => this.rooms.noteSeq(roomId, head));
       // the change-log entries of the messages going (the room's newest entry stays: numbering)
       await this.changes.expire(roomId, cutoff, now);
     }

@@ -20,8 +20,8 @@ import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
 import { RoomMessagesService } from './room-messages.service';
 import { SocketQuota } from '../../common/auth/socket-quota';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
-import { lockTasksSettled } from '../../infra/lock/counted.lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import type { AuthenticatedRequest } from '../chat/ws-upgrade';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
@@ -46,7 +46,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly quota: SocketQuota,
     private readonly messages: RoomMessagesService,
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -164,7 +164,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
       await new Promise((resolve) => setTimeout(resolve, 50));
     this.server?.clients.forEach((socket) => socket.terminate());
     // the writes their last frames started finish before the store client closes
-    await lockTasksSettled(this.lock);
+    await this.lock.stopped();
   }
 }
 

@@ -1,4 +1,3 @@
-import { pingOf } from '../../common/store-settle';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Collection } from 'mongodb';
@@ -10,12 +9,7 @@ import { isDuplicateKey } from '../../common/store-errors';
 // chat_rooms: mongoose lives here only; plain records out.
 @Injectable()
 export class RoomsRepository implements OnModuleInit {
-  // the store answers (room-locks.ts)
-  readonly ping: () => Promise<unknown>;
-
-  constructor(@InjectModel(Room.name) private readonly rooms: Model<Room>) {
-    this.ping = pingOf(rooms);
-  }
+  constructor(@InjectModel(Room.name) private readonly rooms: Model<Room>) {}
 
   async onModuleInit(): Promise<void> {
     await this.rooms.createIndexes();

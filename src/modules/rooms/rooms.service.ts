@@ -3,13 +3,14 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import { PresenceService } from '../presence/presence.service';
 import { ParticipantsRepository } from './participants.repository';
 import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
-import { roomDocumentKey, roomLocked } from './room-locks';
+import { roomDocumentKey } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
 import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
@@ -46,7 +47,7 @@ export class RoomsService implements OnModuleInit {
     private readonly presence: PresenceService,
     private readonly ai: RoomAiService,
     // writes to one membership, one at a time on every instance (room-locks.ts)
-    @Inject(SESSION_LOCK) private readonly lock: KeyLock,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.publicRooms = new PublicRoomList(settings.rooms.listCacheMs);
@@ -241,21 +242,15 @@ export class RoomsService implements OnModuleInit {
       case 'mute':
       case 'unmute': {
         const until = action === 'mute' ? new Date(Date.now() + durationMs) : null;
-        await roomLocked(
-          this.lock,
-          memberKey(roomId, userId),
-          () => this.participants.setMute(roomId, userId, until),
-          this.rooms.ping,
+        await this.lock.run(memberKey(roomId, userId), () =>
+          this.participants.setMute(roomId, userId, until),
         );
         break;
       }
       case 'kick':
       case 'ban': {
-        await roomLocked(
-          this.lock,
-          memberKey(roomId, userId),
-          () => this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
-          this.rooms.ping,
+        await this.lock.run(memberKey(roomId, userId), () =>
+          this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
         );
         // the user's open sockets are told why the room goes quiet (the room sees it too)
         this.hub.toRoom(roomId, {
@@ -287,12 +282,7 @@ export class RoomsService implements OnModuleInit {
     from: ParticipantState | null,
     to: ParticipantState,
   ): Promise<boolean> {
-    return roomLocked(
-      this.lock,
-      memberKey(roomId, userId),
-      () => this.participants.move(roomId, userId, from, to),
-      this.rooms.ping,
-    );
+    return this.lock.run(memberKey(roomId, userId), () => this.participants.move(roomId, userId, from, to));
   }
 
   async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
@@ -309,11 +299,8 @@ export class RoomsService implements OnModuleInit {
       });
     if (target?.state !== 'member' || target.role === 'owner')
       throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
-    await roomLocked(
-      this.lock,
-      memberKey(roomId, userId),
-      () => this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
-      this.rooms.ping,
+    await this.lock.run(memberKey(roomId, userId), () =>
+      this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
     );
   }
 
@@ -330,12 +317,7 @@ export class RoomsService implements OnModuleInit {
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     requireModerator(principal, actor);
     if (changes.ai_model !== undefined) this.ai.validateModel(changes.ai_model);
-    await roomLocked(
-      this.lock,
-      roomDocumentKey(roomId),
-      () => this.rooms.update(roomId, changes),
-      this.rooms.ping,
-    );
+    await this.lock.run(roomDocumentKey(roomId), () => this.rooms.update(roomId, changes));
     if (room.kind === 'public') this.hub.publicRoomsChanged();
     return (await this.rooms.find(roomId)) as RoomRecord;
   }

@@ -3,7 +3,8 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { InProcessLock } from '../../infra/lock/in-process.lock';
-import { LockUnavailableError, SESSION_LOCK, type KeyLock } from '../../infra/lock/lock';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import { WriteLock } from '../../infra/lock/write.lock';
 import { AssistanceRepository } from './assistance.repository';
 import {
   dedupKey,
@@ -29,7 +30,6 @@ import type {
 import { type NewSession, SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { newId } from '../../common/ids';
-import { settledOnFailure } from '../../common/store-settle';
 import { HeldLogs } from './held-logs';
 
 // sessions kept with their messages for replies started early: at most this many, holding at most
@@ -71,14 +71,16 @@ export class SessionsService {
     @Inject(SETTINGS) private readonly settings: Settings,
     // every write to a session document holds its lock, across all instances (docs/protocol.md,
     // "The store"): FerretDB applies concurrent updates of one document as read-modify-write
-    @Optional() @Inject(SESSION_LOCK) private readonly lock: KeyLock = new InProcessLock(),
+    @Optional()
+    @Inject(SESSION_LOCK)
+    private readonly lock: WriteLock = new WriteLock(new InProcessLock(), () => Promise.resolve()),
     // the search index, written apart from the session after each turn (docs/protocol.md, "Search")
     @Optional() private readonly terms?: SessionTermsIndexer,
   ) {
     this.terms?.attach({
       // the index has a lock of its own: its write (thousands of tokens in a long session) never
       // holds up the session's next append
-      lock: (sessionId, task) => this.locked(`terms:${sessionId}`, task),
+      lock: (sessionId, task) => this.lock.run(`terms:${sessionId}`, task),
       log: async (sessionId, atLeast = 0) => {
         const held = this.snapshots.get(sessionId);
         if (held && held.seq === this.seqCache.get(sessionId) && held.seq >= atLeast) return held;
@@ -87,36 +89,18 @@ export class SessionsService {
     });
   }
 
-  private locked<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return this.lock.run(key, task).catch((error: unknown) => {
-      if (error instanceof LockUnavailableError)
-        throw new DomainException(ErrorCode.INTERNAL, 'The conversation is busy; please retry.');
-      throw error;
-    });
-  }
-
   private userLock<T>(userId: string, task: () => Promise<T>): Promise<T> {
-    return this.locked(`user:${userId}`, task);
+    return this.lock.run(`user:${userId}`, task);
   }
 
   // Every write to a session document runs here. One that fails with an error after which the store
-  // may still run it keeps the lock until the store answers again (docs/protocol.md, "A write given
-  // up on"), and what this instance holds of the session is dropped (the write may have landed).
+  // may still run it keeps the lock until the store answers again (WriteLock; docs/protocol.md, "A
+  // write given up on"), and what this instance holds of the session is dropped (it may have landed).
   private sessionLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    return this.locked(`session:${sessionId}`, () =>
-      settledOnFailure(
-        task,
-        () => this.repository.seqOf(sessionId),
-        (error) => {
-          this.logger.warn(
-            { session_id: sessionId, event: 'write_failed', err: String(error) },
-            'write failed; it may still land',
-          );
-          this.seqCache.delete(sessionId);
-          this.snapshots.delete(sessionId);
-        },
-      ),
-    );
+    return this.lock.run(`session:${sessionId}`, task, () => {
+      this.seqCache.delete(sessionId);
+      this.snapshots.delete(sessionId);
+    });
   }
 
   // `console`: an admin's dashboard socket, whose session is no conversation (not in admin figures)
