@@ -57,6 +57,9 @@ export interface Settings {
   // reads of whole sessions (REST detail and export, a reconnect's replay) running at once on this
   // instance, one per user (docs/protocol.md, "Whole-session reads")
   sessionReadsAtOnce: number;
+  // REST requests of one user running at once on this instance; more wait in line (docs/protocol.md,
+  // "A user's requests at once")
+  requestsAtOncePerUser: number;
   maxPayloadBytes: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
@@ -124,6 +127,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxSockets: integer(env, 'MAX_SOCKETS', 20_000, 1, 10_000_000),
     connectRatePerUser: integer(env, 'CONNECT_RATE_PER_USER', 20, 1, 1_000_000),
     sessionReadsAtOnce: integer(env, 'SESSION_READS_AT_ONCE', 8, 1, 10_000),
+    requestsAtOncePerUser: integer(env, 'REQUESTS_AT_ONCE_PER_USER', 8, 1, 10_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s'),

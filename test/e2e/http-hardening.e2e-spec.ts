@@ -13,6 +13,7 @@ import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
 import { rawUpload, upload } from './uploads.helpers';
+import { UserRequests } from '../../src/common/http/user-requests';
 
 const CLIENT_DIST = join(__dirname, '..', '..', 'client', 'dist');
 const PARENTS = ['https://app.example', 'http://localhost:8080'];
@@ -406,6 +407,52 @@ describe('HTTP hardening (e2e)', () => {
         new Promise((resolve) => setTimeout(() => resolve('still open'), 3000)),
       ]);
       expect(closed).toBe('closed');
+    });
+  });
+
+  // docs/protocol.md, "A user's requests at once": a user firing hundreds of requests at once held as
+  // many store commands in flight (a room list is a dozen) and slowed every other user
+  describe("a user's requests at once", () => {
+    it("should run one user's requests a few at once, keep 64 in line, refuse more with 429 to retry, and answer other users meanwhile", async () => {
+      // one place per user: a stalled upload holds it for as long as the test needs
+      const app = await startApp({ REQUESTS_AT_ONCE_PER_USER: '1', UPLOAD_DIR: uploads });
+      let stalled: ReturnType<typeof rawUpload> | undefined;
+      try {
+        const gate = app.app.get(UserRequests);
+        const appPort = (app.app.getHttpServer().address() as AddressInfo).port;
+        const malloryToken = userToken(uniqueUser());
+        const rooms = (token: string) =>
+          fetch(`${app.httpUrl}/api/v1/chat/rooms`, { headers: authHeaders(token) });
+        stalled = rawUpload(appPort, malloryToken, { fileBytes: 10 * MIB, stallAfter: 64 * 1024 });
+        // cut by the test at the end: no answer comes
+        stalled.response.catch(() => undefined);
+        await stalled.written;
+        while (gate.users === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        // the line takes 64; the ten past it are refused at once, and nothing else answers while
+        // the upload holds the place
+        const answered: Response[] = [];
+        const flood = Array.from({ length: 74 }, () =>
+          rooms(malloryToken).then((answer) => (answered.push(answer), answer)),
+        );
+        while (answered.length < 10) await new Promise((resolve) => setTimeout(resolve, 10));
+        const other = await rooms(userToken(uniqueUser()));
+        expect(other.status).toBe(200);
+        expect(answered).toHaveLength(10);
+        for (const answer of answered) {
+          expect(answer.status).toBe(429);
+          expect(answer.headers.get('retry-after')).toBe('1');
+          expect(await answer.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+        }
+        // the place comes free: the line is answered, in full
+        stalled.abort();
+        const answers = await Promise.all(flood);
+        expect(answers.filter((answer) => answer.status === 200)).toHaveLength(64);
+        expect((await rooms(malloryToken)).status).toBe(200);
+        expect(gate.users).toBe(0);
+      } finally {
+        stalled?.abort();
+        await app.close();
+      }
     });
   });
 });

@@ -59,6 +59,8 @@ export interface RawUpload {
   written: Promise<number>;
   closed: Promise<void>;
   startedAt: number;
+  // the client gives up: the connection is cut
+  abort: () => void;
 }
 
 // A multipart upload over a raw socket whose file part is `fileBytes` long, written in chunks; with
@@ -129,5 +131,5 @@ export function rawUpload(
     }
     return sent;
   })();
-  return { response, written, closed, startedAt };
+  return { response, written, closed, startedAt, abort: () => request.destroy() };
 }

@@ -9,7 +9,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setDescription(
       'REST API of the chatbox service (CONTRACT §3), rooms under /api/v1/chat. The WebSocket ' +
         'protocol at /chat/ws and /ws/chat is in docs/asyncapi.yaml. Every route but health, metrics and signed blobs needs ' +
-        '`Authorization: Bearer <jwt>` signed by the parent app; errors are `{error: {code, message}}`.',
+        '`Authorization: Bearer <jwt>` signed by the parent app; errors are `{error: {code, message}}`. ' +
+        "A user's requests beyond REQUESTS_AT_ONCE_PER_USER running and 64 waiting on an instance are " +
+        'answered 429 RATE_LIMITED with Retry-After (any route).',
     )
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })

@@ -1,0 +1,63 @@
+import {
+  Inject,
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+import { SETTINGS, type Settings } from '../../config/settings';
+import type { Principal } from '../auth/principal';
+import { ConcurrencyLimit } from '../concurrency-limit';
+import { DomainException } from '../errors/domain.exception';
+import { ErrorCode } from '../errors/error-code';
+
+// a user's REST requests that may wait for a place on an instance, beyond those running
+export const REQUESTS_WAITING_PER_USER = 64;
+
+// A user's REST requests on an instance (docs/protocol.md, "A user's requests at once"): at most
+// REQUESTS_AT_ONCE_PER_USER run at once, later ones wait in order, and past
+// REQUESTS_WAITING_PER_USER waiting the next is answered 429 RATE_LIMITED (Retry-After: 1). Every
+// request costs the store something (a room list is a dozen commands): one user firing thousands at
+// once held as many store commands in flight and slowed every other user. Each request is bounded
+// in size already; this bounds how many of them one user runs. Requests without a user (public
+// routes, the probes) pass.
+@Injectable()
+export class UserRequests implements NestInterceptor {
+  private readonly lines = new Map<string, ConcurrencyLimit>();
+
+  constructor(@Inject(SETTINGS) private readonly settings: Pick<Settings, 'requestsAtOncePerUser'>) {}
+
+  // users with a request running or waiting on this instance
+  get users(): number {
+    return this.lines.size;
+  }
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
+    const userId = context.switchToHttp().getRequest<{ principal?: Principal }>().principal?.userId;
+    if (userId === undefined) return next.handle();
+    return from(this.run(userId, () => lastValueFrom(next.handle(), { defaultValue: undefined })));
+  }
+
+  // Runs `task` in the user's line: at once while the user has a place free, after the requests
+  // ahead of it otherwise; refused (RATE_LIMITED) when the line is full.
+  async run<T>(userId: string, task: () => Promise<T>): Promise<T> {
+    let line = this.lines.get(userId);
+    if (!line) {
+      line = new ConcurrencyLimit(this.settings.requestsAtOncePerUser, REQUESTS_WAITING_PER_USER);
+      this.lines.set(userId, line);
+    }
+    try {
+      const done = await line.run(task);
+      if (!done)
+        throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many requests at once; retry shortly.', {
+          retryAfterMs: 1000,
+        });
+      return done.value;
+    } finally {
+      if (line.active === 0 && line.queued === 0 && this.lines.get(userId) === line)
+        this.lines.delete(userId);
+    }
+  }
+}
