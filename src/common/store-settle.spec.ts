@@ -3,6 +3,7 @@ import {
   MongoError,
   MongoNetworkError,
   MongoNotConnectedError,
+  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from 'mongodb';
@@ -69,7 +70,12 @@ describe('settledOnFailure', () => {
       settledOnFailure(() => Promise.reject(new Error('refused by a rule')), ping),
     ).rejects.toThrow();
     expect(ping).not.toHaveBeenCalled();
+    // the store answered: it is done with the command
+    const duplicate = new MongoServerError({ message: 'E11000 duplicate key error', code: 11000 });
+    await expect(settledOnFailure(() => Promise.reject(duplicate), ping)).rejects.toBe(duplicate);
+    expect(ping).not.toHaveBeenCalled();
     expect(mayStillRun(new MongoNetworkError('closed'))).toBe(true);
     expect(mayStillRun(selection)).toBe(false);
+    expect(mayStillRun(duplicate)).toBe(false);
   });
 });

@@ -2,6 +2,7 @@ import {
   MongoClientClosedError,
   MongoError,
   MongoNotConnectedError,
+  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from 'mongodb';
@@ -14,10 +15,19 @@ const SETTLE_WAIT_MS = 10_000;
 const SETTLE_AFTER_MS = 3_000;
 
 // A store error after which the command may still run: the driver gave up on it (a connection cut
-// while the store was paused or slow). One that never left (no store selected) cannot.
+// while the store was paused or slow). One that never left (no store selected) cannot, nor one the
+// store answered (a duplicate key, a time limit: the store is done with it).
 export function mayStillRun(error: unknown): boolean {
-  return error instanceof MongoError && !(error instanceof MongoServerSelectionError);
+  return (
+    error instanceof MongoError &&
+    !(error instanceof MongoServerSelectionError) &&
+    !(error instanceof MongoServerError)
+  );
 }
+
+// the failures waited for already: a lock taken inside another's task (a session's under its user's)
+// waits once, in the inner one; the outer lock, held all along, rethrows at once
+const waitedFor = new WeakSet<object>();
 
 // This process closed its own store client (it is stopping) under the write: no ping through that
 // client can tell when the store is done (mongoose holds one 10 s, then fails), but the store may
@@ -45,10 +55,11 @@ export async function settledOnFailure<T>(
   try {
     return await task();
   } catch (error) {
-    if (mayStillRun(error)) {
+    if (mayStillRun(error) && !waitedFor.has(error as object)) {
       onGivenUp?.(error);
       if (closedHere(error)) await sleep(SETTLE_AFTER_MS);
       else await untilAnswered(ping);
+      waitedFor.add(error as object);
     }
     throw error;
   }

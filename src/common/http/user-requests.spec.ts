@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { of, lastValueFrom } from 'rxjs';
 import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
-import { REQUESTS_WAITING_PER_USER, UserRequests } from './user-requests';
+import { OwnLine, REQUESTS_WAITING_PER_USER, UserRequests } from './user-requests';
 
 function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -24,9 +25,15 @@ function request(log: { running: Map<string, number>; peak: Map<string, number> 
   return { task, end: () => end() };
 }
 
+class Routes {
+  plain(): void {}
+  @OwnLine()
+  wholeSession(): void {}
+}
+
 describe(UserRequests.name, () => {
   it("should run a user's requests a few at once, queue more, refuse past the line, and leave other users alone", async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 2 });
+    const gate = new UserRequests({ requestsAtOncePerUser: 2 }, new Reflector());
     const log = { running: new Map<string, number>(), peak: new Map<string, number>() };
     const flood = Array.from({ length: 2 + REQUESTS_WAITING_PER_USER + 5 }, () => request(log, 'mallory'));
     const answers = flood.map(({ task }) => gate.run('mallory', task).catch((error: unknown) => error));
@@ -54,18 +61,20 @@ describe(UserRequests.name, () => {
   });
 
   it('should give a failed request its place back and fail it as it failed', async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 });
+    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
     await expect(gate.run('u', () => Promise.reject(new Error('store down')))).rejects.toThrow('store down');
     await expect(gate.run('u', () => Promise.resolve(2))).resolves.toBe(2);
     expect(gate.users).toBe(0);
   });
 
   it('should pass requests without a user, and what is not HTTP, straight through', async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 });
+    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
     const context = (type: string, principal?: { userId: string }) =>
       ({
         getType: () => type,
-        switchToHttp: () => ({ getRequest: () => ({ principal }) }),
+        getHandler: () => Routes.prototype.plain,
+        getClass: () => Routes,
+        switchToHttp: () => ({ getRequest: () => ({ principal, socket: { destroyed: false } }) }),
       }) as unknown as ExecutionContext;
     const handler = { handle: () => of('answer') };
     await expect(lastValueFrom(gate.intercept(context('http'), handler))).resolves.toBe('answer');
@@ -99,7 +108,7 @@ describe(UserRequests.name, () => {
           { maxLength: 120 },
         ),
         async (atOnce, steps) => {
-          const gate = new UserRequests({ requestsAtOncePerUser: atOnce });
+          const gate = new UserRequests({ requestsAtOncePerUser: atOnce }, new Reflector());
           const log = { running: new Map<string, number>(), peak: new Map<string, number>() };
           const open: Array<{ end: () => void; userId: string }> = [];
           const answers: Array<Promise<unknown>> = [];
@@ -135,5 +144,50 @@ describe(UserRequests.name, () => {
       ),
       { numRuns: 100 },
     );
+  });
+
+  it('should not run a request whose client left while it waited', async () => {
+    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    let end!: () => void;
+    const first = gate.run('u', () => new Promise<void>((resolve) => (end = resolve)));
+    const task = jest.fn();
+    let left = false;
+    const queued = gate.run('u', task, () => left).catch((error: unknown) => error);
+    left = true;
+    end();
+    await first;
+    const refusal = await queued;
+    expect(refusal).toBeInstanceOf(DomainException);
+    expect((refusal as DomainException).code).toBe(ErrorCode.INVALID_MESSAGE);
+    expect(task).not.toHaveBeenCalled();
+    expect(gate.users).toBe(0);
+  });
+
+  it("should leave routes with a line of their own (whole-session reads) out of the user's line", async () => {
+    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    let end!: () => void;
+    const holding = gate.run('u', () => new Promise<void>((resolve) => (end = resolve)));
+    const context = (handler: () => void) =>
+      ({
+        getType: () => 'http',
+        getHandler: () => handler,
+        getClass: () => Routes,
+        switchToHttp: () => ({
+          getRequest: () => ({ principal: { userId: 'u' }, socket: { destroyed: false } }),
+        }),
+      }) as unknown as ExecutionContext;
+    // the user's one place is taken: a whole-session read runs at once all the same
+    await expect(
+      lastValueFrom(gate.intercept(context(Routes.prototype.wholeSession), { handle: () => of('read') })),
+    ).resolves.toBe('read');
+    let plain = false;
+    const waiting = lastValueFrom(
+      gate.intercept(context(Routes.prototype.plain), { handle: () => of((plain = true)) }),
+    );
+    await flush();
+    expect(plain).toBe(false);
+    end();
+    await holding;
+    await expect(waiting).resolves.toBe(true);
   });
 });

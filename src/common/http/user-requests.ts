@@ -1,10 +1,13 @@
 import {
   Inject,
   Injectable,
+  SetMetadata,
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../auth/principal';
@@ -15,18 +18,27 @@ import { ErrorCode } from '../errors/error-code';
 // a user's REST requests that may wait for a place on an instance, beyond those running
 export const REQUESTS_WAITING_PER_USER = 64;
 
+// Routes with a line of their own per user (whole-session reads: one at a time per user, 32 waiting):
+// a request waiting there would hold a place here too, and eight of them would stop the user's
+// every other request.
+const OWN_LINE = 'chatbox:ownLine';
+export const OwnLine = () => SetMetadata(OWN_LINE, true);
+
 // A user's REST requests on an instance (docs/protocol.md, "A user's requests at once"): at most
 // REQUESTS_AT_ONCE_PER_USER run at once, later ones wait in order, and past
 // REQUESTS_WAITING_PER_USER waiting the next is answered 429 RATE_LIMITED (Retry-After: 1). Every
 // request costs the store something (a room list is a dozen commands): one user firing thousands at
 // once held as many store commands in flight and slowed every other user. Each request is bounded
 // in size already; this bounds how many of them one user runs. Requests without a user (public
-// routes, the probes) pass.
+// routes, the probes) pass. A request whose client left while it waited is not run.
 @Injectable()
 export class UserRequests implements NestInterceptor {
   private readonly lines = new Map<string, ConcurrencyLimit>();
 
-  constructor(@Inject(SETTINGS) private readonly settings: Pick<Settings, 'requestsAtOncePerUser'>) {}
+  constructor(
+    @Inject(SETTINGS) private readonly settings: Pick<Settings, 'requestsAtOncePerUser'>,
+    private readonly reflector: Reflector,
+  ) {}
 
   // users with a request running or waiting on this instance
   get users(): number {
@@ -35,21 +47,35 @@ export class UserRequests implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
-    const userId = context.switchToHttp().getRequest<{ principal?: Principal }>().principal?.userId;
+    const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
+    const userId = request.principal?.userId;
     if (userId === undefined) return next.handle();
-    return from(this.run(userId, () => lastValueFrom(next.handle(), { defaultValue: undefined })));
+    if (this.reflector.getAllAndOverride<boolean>(OWN_LINE, [context.getHandler(), context.getClass()]))
+      return next.handle();
+    return from(
+      this.run(
+        userId,
+        () => lastValueFrom(next.handle(), { defaultValue: undefined }),
+        () => Boolean(request.socket?.destroyed),
+      ),
+    );
   }
 
   // Runs `task` in the user's line: at once while the user has a place free, after the requests
-  // ahead of it otherwise; refused (RATE_LIMITED) when the line is full.
-  async run<T>(userId: string, task: () => Promise<T>): Promise<T> {
+  // ahead of it otherwise; refused (RATE_LIMITED) when the line is full. `gone`: the client left (its
+  // turn comes to nothing: the task is not run).
+  async run<T>(userId: string, task: () => Promise<T>, gone: () => boolean = () => false): Promise<T> {
     let line = this.lines.get(userId);
     if (!line) {
       line = new ConcurrencyLimit(this.settings.requestsAtOncePerUser, REQUESTS_WAITING_PER_USER);
       this.lines.set(userId, line);
     }
     try {
-      const done = await line.run(task);
+      const done = await line.run(() => {
+        if (gone())
+          throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The request was closed before it ran.');
+        return task();
+      });
       if (!done)
         throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many requests at once; retry shortly.', {
           retryAfterMs: 1000,

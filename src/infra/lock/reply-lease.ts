@@ -1,7 +1,9 @@
 import type Redis from 'ioredis';
 import { redisConnection } from '../redis/redis-connection';
 
-const PREFIX = 'chatbox:reply:';
+// `replies`, not the `reply` of the string key it replaced: an instance of the earlier version still
+// running in a rolling deploy never meets a key of the other type (WRONGTYPE) there
+const PREFIX = 'chatbox:replies:';
 
 // A session's key is a sorted set: each instance answering it, scored by when its hold lapses (the
 // server's clock). One key naming one instance was overwritten by whichever instance wrote last, so

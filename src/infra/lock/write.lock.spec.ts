@@ -115,4 +115,25 @@ describe(WriteLock.name, () => {
     expect((refusal as DomainException).code).toBe(ErrorCode.INTERNAL);
     expect(task).not.toHaveBeenCalled();
   });
+
+  // a session's lock taken inside its user's (opening a session): the inner one waits for the store;
+  // the outer, held all along, must not wait (and log) the same failure again
+  it('should wait once for a failure seen by a lock taken inside another', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const ping = jest.fn().mockResolvedValue(undefined);
+    const lock = new WriteLock(new InProcessLock(), ping);
+    const inner = jest.fn();
+    const outer = jest.fn();
+    const failure = new MongoNetworkError('connection 5 to 127.0.0.1:1 timed out');
+    await expect(
+      lock.run('user:u', () => lock.run('session:s', () => Promise.reject(failure), inner), outer),
+    ).rejects.toBe(failure);
+    expect(ping).toHaveBeenCalledTimes(1);
+    expect(inner).toHaveBeenCalledTimes(1);
+    expect(outer).not.toHaveBeenCalled();
+    expect(
+      warn.mock.calls.filter(([line]) => (line as { event?: string }).event === 'write_failed'),
+    ).toHaveLength(1);
+    warn.mockRestore();
+  }, 15_000);
 });

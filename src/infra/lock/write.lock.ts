@@ -62,11 +62,15 @@ export class WriteLock implements KeyLock {
   stopped(timeoutMs = SETTLE_ON_STOP_MS): Promise<boolean> {
     if (this.tasks === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiters.push(() => {
+      const wake = () => {
         clearTimeout(timer);
         resolve(true);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== wake);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(wake);
     });
   }
 

@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Query, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
@@ -8,7 +8,7 @@ import { ApiErrors } from '../../common/errors/api-errors.decorator';
 import { LlmRegistry } from '../llm/llm.registry';
 import { durationAsOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
-import { WholeSessionRead } from '../sessions/session-reads';
+import { WholeSessionReads } from '../sessions/session-reads';
 import { ModelDto, SessionDetailDto, SessionSummaryDto } from './dto/chat-responses.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { sessionDetail, sessionSummary } from './dto/session-views';
@@ -38,7 +38,7 @@ export class ChatController {
 
   // owner or admin; anyone else gets 404, so ids of other users' sessions leak nothing
   @Get('sessions/:id')
-  @UseInterceptors(WholeSessionRead)
+  @WholeSessionReads()
   @ApiOkResponse({ type: SessionDetailDto, description: 'the session with all its messages in order' })
   @ApiErrors(404, 429)
   async detail(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {

@@ -1,15 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Patch,
-  Query,
-  Res,
-  UseInterceptors,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiExtraModels,
@@ -26,7 +15,7 @@ import { SessionExportViewDto, SessionUpdatedDto } from './dto/history-responses
 import { SessionExportDto, SessionUpdateDto } from './dto/session-update.dto';
 import { HistoryService } from './history.service';
 import { toMarkdown } from './session-export';
-import { WholeSessionRead } from '../sessions/session-reads';
+import { WholeSessionReads } from '../sessions/session-reads';
 
 // Export (owner or admin), rename/archive and soft delete (owner) of one session; others get 404.
 @Controller('chat/sessions/:id')
@@ -38,7 +27,7 @@ export class HistoryController {
   constructor(private readonly history: HistoryService) {}
 
   @Get('export')
-  @UseInterceptors(WholeSessionRead)
+  @WholeSessionReads()
   @ApiErrors(429)
   @ApiOkResponse({
     description: 'the conversation as it is now, as a download (Content-Disposition: attachment)',

@@ -1,9 +1,9 @@
-import { Controller, Get, Query, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly, CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { SessionsService } from '../sessions/sessions.service';
-import { WholeSessionRead } from '../sessions/session-reads';
+import { WholeSessionReads } from '../sessions/session-reads';
 import type { SearchHit } from '../sessions/session.types';
 import { ApiErrors } from '../../common/errors/api-errors.decorator';
 import { AdminSearchQueryDto, SearchQueryDto, SearchResultDto } from './dto/search-query.dto';
@@ -15,7 +15,7 @@ import { AdminSearchQueryDto, SearchQueryDto, SearchResultDto } from './dto/sear
 @ApiTags('search')
 @ApiBearerAuth()
 @ApiErrors(400, 401, 429)
-@UseInterceptors(WholeSessionRead)
+@WholeSessionReads()
 export class SearchController {
   constructor(private readonly sessions: SessionsService) {}
 

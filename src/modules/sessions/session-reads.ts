@@ -1,6 +1,8 @@
 import {
+  applyDecorators,
   Inject,
   Injectable,
+  UseInterceptors,
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
@@ -10,6 +12,7 @@ import type { Observable } from 'rxjs';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { ReadGate } from '../../common/read-gate';
+import { OwnLine } from '../../common/http/user-requests';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 
@@ -57,3 +60,7 @@ export class WholeSessionRead implements NestInterceptor {
     return next.handle();
   }
 }
+
+// The routes that read whole sessions: their places here instead of the user's line of requests
+// (src/common/http/user-requests.ts), which a read waiting here would otherwise hold too.
+export const WholeSessionReads = () => applyDecorators(UseInterceptors(WholeSessionRead), OwnLine());
