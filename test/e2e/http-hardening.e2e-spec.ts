@@ -413,6 +413,14 @@ describe('HTTP hardening (e2e)', () => {
   // docs/protocol.md, "A user's requests at once": a user firing hundreds of requests at once held as
   // many store commands in flight (a room list is a dozen) and slowed every other user
   describe("a user's requests at once", () => {
+    // a liveness bound, not a measurement: what is waited for comes at once or never
+    const until = async (check: () => boolean, what: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`not seen within 10 s: ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
     it("should run one user's requests a few at once, keep 64 in line, refuse more with 429 to retry, and answer other users meanwhile", async () => {
       // one place per user: a stalled upload holds it for as long as the test needs
       const app = await startApp({ REQUESTS_AT_ONCE_PER_USER: '1', UPLOAD_DIR: uploads });
@@ -427,14 +435,14 @@ describe('HTTP hardening (e2e)', () => {
         // cut by the test at the end: no answer comes
         stalled.response.catch(() => undefined);
         await stalled.written;
-        while (gate.users === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        await until(() => gate.users === 1, "the stalled upload holds the user's place");
         // the line takes 64; the ten past it are refused at once, and nothing else answers while
         // the upload holds the place
         const answered: Response[] = [];
         const flood = Array.from({ length: 74 }, () =>
           rooms(malloryToken).then((answer) => (answered.push(answer), answer)),
         );
-        while (answered.length < 10) await new Promise((resolve) => setTimeout(resolve, 10));
+        await until(() => answered.length >= 10, 'ten of the 74 refused at once');
         const other = await rooms(userToken(uniqueUser()));
         expect(other.status).toBe(200);
         expect(answered).toHaveLength(10);
