@@ -11,18 +11,20 @@ const PREFIX = 'chatbox:replies:';
 // and logged its admin_join before that reply was stored (test/integration/reply-leases.int-spec.ts).
 const NOW = `local t = redis.call('time'); local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
 // KEYS[1] the session's key; ARGV[1] the instance, ARGV[2] the ttl (ms)
+const ADD = `redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('pexpire', KEYS[1], ARGV[2])`;
+// the holds that lapsed go first
+const PRUNE = `redis.call('zremrangebyscore', KEYS[1], '-inf', now)`;
 const HOLD = `${NOW}
-redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('pexpire', KEYS[1], ARGV[2])
+${ADD}
 return 1`;
 const HELD = `${NOW}
-redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+${PRUNE}
 return redis.call('zcard', KEYS[1])`;
 const CLAIM = `${NOW}
-redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+${PRUNE}
 if redis.call('zcard', KEYS[1]) > 0 then return 0 end
-redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('pexpire', KEYS[1], ARGV[2])
+${ADD}
 return 1`;
 
 export interface ReplyLeaseOptions {
