@@ -1,4 +1,5 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { RoomAiRunsRepository } from '../../src/modules/rooms/room-ai-runs.repository';
 import { type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser } from '../helpers/tokens';
 import type { Frame, TestClient } from '../helpers/ws-client';
@@ -254,6 +255,77 @@ describe('@ai in a room across two instances (e2e)', () => {
       type: 'error',
       error: { code: 'NOT_FOUND', recoverable: true },
     });
+  });
+
+  it('should free the room before the reply is heard to end: a fast client asks again the instant it sees it', async () => {
+    const owner = person();
+    const friend = person();
+    const roomId = await createRoom(first, owner.token);
+    const o = await socket(first, owner.token);
+    const f = await socket(second, friend.token);
+    await join(o, roomId);
+    await join(f, roomId);
+    // a slow store: a run's release takes 300 ms, on both instances
+    const slowed = [first, second].map((app) => {
+      const runs = app.app.get(RoomAiRunsRepository);
+      const release = runs.finish.bind(runs);
+      return jest.spyOn(runs, 'finish').mockImplementation(async (room, reply) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await release(room, reply);
+      });
+    });
+    try {
+      await say(o, roomId, '@ai one', 'fast-1');
+      // the stored reply: asked again at once, from the other instance
+      const one = (await f.next(aiChat(roomId), 10_000)) as RoomFrame;
+      expect(await say(f, roomId, '@ai two', 'fast-2')).toMatchObject({ type: 'ack' });
+      const two = (await f.next(aiChat(roomId, one.message_id), 10_000)) as RoomFrame;
+      // the end of the stream: asked again at once, on the same instance
+      await o.next(
+        (frame) =>
+          (frame as RoomFrame).type === 'ai_stream' &&
+          (frame as RoomFrame).message_id === two.message_id &&
+          (frame as RoomFrame).metadata?.phase === 'end',
+        10_000,
+      );
+      expect(await say(o, roomId, '@ai three', 'fast-3')).toMatchObject({ type: 'ack' });
+      const three = (await o.next(
+        (frame) =>
+          aiChat(roomId)(frame) &&
+          ![one, two].some((seen) => seen.message_id === (frame as RoomFrame).message_id),
+        10_000,
+      )) as RoomFrame;
+      for (const reply of [one, two, three])
+        expect((reply.metadata?.ai as AiInfo | undefined)?.outcome).toBe('complete');
+      // a failed reply's error (recoverable): asked again at once
+      await setModel(first, owner.token, roomId, 'gpt');
+      vendor.reset();
+      vendor.enqueue({ status: 500 });
+      expect(await say(f, roomId, '@ai four', 'fast-4')).toMatchObject({ type: 'ack' });
+      expect(await f.next((frame) => frame.type === 'error', 10_000)).toMatchObject({
+        room_id: roomId,
+        error: { code: 'LLM_UNAVAILABLE', recoverable: true },
+      });
+      expect(await say(f, roomId, '@ai five', 'fast-5')).toMatchObject({ type: 'ack' });
+      const five = (await f.next(
+        (frame) =>
+          aiChat(roomId)(frame) &&
+          (frame as RoomFrame).metadata?.reply_to !== undefined &&
+          (frame.metadata as { ai?: AiInfo }).ai?.outcome === 'complete' &&
+          ![one, two, three].some((seen) => seen.message_id === (frame as RoomFrame).message_id),
+        10_000,
+      )) as RoomFrame;
+      expect((five.metadata?.ai as AiInfo | undefined)?.model).toBe('gpt');
+      const refused = [...o.frames, ...f.frames].filter(
+        (frame) =>
+          frame.type === 'error' &&
+          (frame as RoomFrame).room_id === roomId &&
+          (frame as RoomFrame).error?.code !== 'LLM_UNAVAILABLE',
+      );
+      expect(refused).toEqual([]);
+    } finally {
+      for (const spy of slowed) spy.mockRestore();
+    }
   });
 
   it('should keep the model a room setting: validated, for moderators, and off refuses @ai with AI_OFF', async () => {

@@ -244,14 +244,18 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     } finally {
       clearInterval(renewal);
     }
+    // the room is free before any member hears the reply ended (its stored message, its `end`): a
+    // member who asks again that instant is not refused AI_BUSY (docs/protocol.md, "@ai in a room")
+    let released: Promise<void> | undefined;
+    const release = () => (released ??= this.runs.finish(room.id, run.reply_id).catch(() => undefined));
     try {
-      await this.settle(room, running, entry, prompt, result, origin);
+      await this.settle(room, running, entry, prompt, result, release, origin);
     } finally {
+      await release();
       this.hub.toRoom(room.id, {
         ...frame('end'),
         metadata: { ...frame('end').metadata, outcome: this.outcomeOf(running, result) },
       });
-      await this.runs.finish(room.id, run.reply_id).catch(() => undefined);
     }
   }
 
@@ -288,6 +292,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     entry: ModelEntry,
     prompt: LlmMessage[],
     result: ModelStreamResult,
+    release: () => Promise<void>,
     origin?: Connection,
   ): Promise<void> {
     const { run } = running;
@@ -295,20 +300,21 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     const outcome = this.outcomeOf(running, result);
     const failed = result.failure !== undefined && reason === undefined;
     const caller = { userId: run.asker_id, roomId: room.id };
-    if (failed) {
-      const kind = this.model.failed(entry, caller, result.failure, result.text.length);
-      if (origin && !origin.closed)
-        this.hub.send(
-          origin,
-          toErrorFrame(
-            ErrorCode.LLM_UNAVAILABLE,
-            kind === 'unavailable'
-              ? 'The AI is unavailable right now; please try again.'
-              : 'The AI reply was cut off; please try again.',
-            { recoverable: true, roomId: room.id, retryAfterMs: this.model.retryAfterOf(result.failure) },
-          ),
-        );
-    }
+    // the asker is told of a failure once the room is free again: "try again" is true when heard
+    const kind = failed ? this.model.failed(entry, caller, result.failure, result.text.length) : undefined;
+    const tell = () => {
+      if (kind === undefined || !origin || origin.closed) return;
+      this.hub.send(
+        origin,
+        toErrorFrame(
+          ErrorCode.LLM_UNAVAILABLE,
+          kind === 'unavailable'
+            ? 'The AI is unavailable right now; please try again.'
+            : 'The AI reply was cut off; please try again.',
+          { recoverable: true, roomId: room.id, retryAfterMs: this.model.retryAfterOf(result.failure) },
+        ),
+      );
+    };
     // nothing came from the vendor: nothing billed
     const usage: LlmUsage =
       result.usage ??
@@ -318,7 +324,12 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     const info: RoomAiInfo = { model: run.model, asker_id: run.asker_id, usage, outcome };
     if (reason?.kind === 'stopped') info.stopped_by = reason.by;
     if (failed) info.error = ErrorCode.LLM_UNAVAILABLE;
-    await this.store(room, run, result.text, info);
+    try {
+      await this.store(room, run, result.text, info, release);
+    } finally {
+      await release();
+      tell();
+    }
     this.model.settled(entry, {
       usage,
       responseMs: result.responseMs,
@@ -339,16 +350,27 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
   }
 
   // Stored once whoever stores it (the message by its id, the usage by the reply id).
-  private async store(room: RoomRecord, run: RoomAiRunRecord, text: string, info: RoomAiInfo): Promise<void> {
-    await this.messages.record(room, {
-      id: run.reply_id,
-      room_id: room.id,
-      sender_id: ROOM_AI_SENDER,
-      kind: 'text',
-      content: text.length > 0 ? text : undefined,
-      reply_to: run.reply_to,
-      metadata: { ai: info },
-    });
+  private async store(
+    room: RoomRecord,
+    run: RoomAiRunRecord,
+    text: string,
+    info: RoomAiInfo,
+    release?: () => Promise<void>,
+  ): Promise<void> {
+    await this.messages.record(
+      room,
+      {
+        id: run.reply_id,
+        room_id: room.id,
+        sender_id: ROOM_AI_SENDER,
+        kind: 'text',
+        content: text.length > 0 ? text : undefined,
+        reply_to: run.reply_to,
+        metadata: { ai: info },
+      },
+      undefined,
+      release,
+    );
     await this.usage.record({
       reply_id: run.reply_id,
       room_id: room.id,

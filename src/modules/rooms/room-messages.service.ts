@@ -132,10 +132,18 @@ export class RoomMessagesService implements OnModuleInit {
   // joins, leaves and moderation): stored before the ack, acked to the sender's socket (a resend of a
   // client_id gets the stored copy's ack, and the copy is sent again), then sent to every other
   // member's socket on every instance.
-  async record(room: RoomRecord, input: NewRoomMessage, origin?: Connection): Promise<Recorded> {
+  // `beforeFanOut` runs once the message is stored, before any member hears of it (an @ai reply
+  // frees its room there, so a member who asks the instant the reply arrives is not refused).
+  async record(
+    room: RoomRecord,
+    input: NewRoomMessage,
+    origin?: Connection,
+    beforeFanOut?: () => Promise<void>,
+  ): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
       this.messages.append(input, room.last_seq),
     );
+    if (beforeFanOut) await beforeFanOut();
     const ack: RoomAckFrame = {
       type: 'ack',
       room_id: room.id,
