@@ -1,4 +1,6 @@
-import { startApp, type RunningApp } from '../helpers/app';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
@@ -34,6 +36,68 @@ describe('takeover handoff (e2e)', () => {
       await Promise.all([user.close(), admin.close()]);
     }
   });
+
+  // The takeover's end, a step of it made slower: its read of what no admin answered (the user's new
+  // message is stored, and its reply not yet, when it looks), or its claim's close (the user's reply
+  // asked for before it): either way the user's message sent the instant admin_leave arrives is
+  // answered once, by one reply shown once.
+  it.each([
+    ['the read of the open turn', SessionsService, 'getAny', 50],
+    ["the claim's close", TakeoverRepository, 'close', 300],
+  ] as const)(
+    'should answer once what the user sends the instant admin_leave arrives, with %s slowed',
+    async (_step, type, method, delayMs) => {
+      const target = server.app.get<object>(type) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const original = target[method].bind(target);
+      const slowed = jest.spyOn(target, method).mockImplementation(async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        return original(...args);
+      });
+      try {
+        const token = userToken(uniqueUser());
+        const user = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+        const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+        const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(uniqueUser('admin'))}`);
+        await admin.nextOfType('connection_status');
+        admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+        await user.nextOfType('admin_join');
+        // a turn the admin leaves unanswered
+        user.send({ type: 'user_message', client_id: 'during', content: 'hello?' });
+        await admin.next((frame) => frame.type === 'user_message' && frame.client_id === 'during');
+        user.socket.on('message', (data) => {
+          if (data.toString().includes('"type":"admin_leave"'))
+            user.send({ type: 'user_message', client_id: 'after', content: 'anyone?' });
+        });
+        admin.send({ type: 'admin_leave', session_id: sessionId, client_id: 'leave' });
+        await user.next(
+          (frame) =>
+            frame.type === 'ai_response' && frame.client_id === 'after' && frame.metadata?.done === true,
+          10_000,
+        );
+        // everything that would follow has had time to
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+        const leave = stored.messages.findIndex((message) => message.type === 'admin_leave');
+        const after = stored.messages.slice(leave + 1);
+        expect(after.map((message) => `${message.type}:${message.client_id ?? ''}`)).toEqual([
+          'user_message:after',
+          'ai_response:after',
+        ]);
+        // one reply streamed: none cut off and asked again
+        const replies = new Set(
+          user.frames.filter((frame) => frame.type === 'ai_response').map((frame) => frame.id),
+        );
+        expect(replies.size).toBe(1);
+        const loading = user.frames
+          .filter((frame) => frame.type === 'loading')
+          .map((frame) => frame.metadata?.loading);
+        expect(loading).toEqual([true, false]);
+        await Promise.all([user.close(), admin.close()]);
+      } finally {
+        slowed.mockRestore();
+      }
+    },
+  );
 
   it('should name the target session in an error about another session', async () => {
     const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);

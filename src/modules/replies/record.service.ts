@@ -36,6 +36,9 @@ export interface RecordInput {
   takeover?: AppendOptions['takeover'];
   // admin_join / admin_leave: the session's mirror of the takeover changes in the same write
   mirror?: AppendOptions['mirror'];
+  // once the event is stored (not a resend's stored copy), before any socket hears of it: a
+  // takeover's end lets the model's replies show again there (TakeoverLeaseService.complete)
+  beforeFanOut?: () => void;
 }
 
 export interface Recorded {
@@ -108,6 +111,7 @@ export class RecordService {
   ): Promise<Recorded> {
     const { sessionId } = input;
     const { message, duplicate, session } = recorded;
+    if (!duplicate) input.beforeFanOut?.();
     if (input.origin)
       this.hub.send(input.origin, {
         type: 'ack',

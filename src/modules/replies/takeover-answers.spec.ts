@@ -3,6 +3,7 @@ import { SessionEvents } from '../realtime/session-events';
 import type { SessionsService } from '../sessions/sessions.service';
 import type { ReplyService } from './reply.service';
 import { TakeoverAnswers } from './takeover-answers';
+import type { TurnWatchService } from './turn-watch.service';
 
 // A takeover's start reaches the other instances on the bus; one that was cut off from it missed it.
 describe(TakeoverAnswers.name, () => {
@@ -28,6 +29,7 @@ describe(TakeoverAnswers.name, () => {
       new SessionEvents(),
       replies as unknown as ReplyService,
       sessions as unknown as SessionsService,
+      { watch: jest.fn() } as unknown as TurnWatchService,
       bus,
     );
     answers.onModuleInit();

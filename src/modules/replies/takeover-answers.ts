@@ -3,6 +3,7 @@ import { BUS, type Bus } from '../../infra/bus/bus';
 import { SessionEvents } from '../realtime/session-events';
 import { SessionsService } from '../sessions/sessions.service';
 import { ReplyService } from './reply.service';
+import { TurnWatchService } from './turn-watch.service';
 import { unansweredUserTurn } from './unanswered-turn';
 
 // The AI's side of a takeover, driven by the takeover module's events: it stops when an admin takes
@@ -16,6 +17,7 @@ export class TakeoverAnswers implements OnModuleInit {
     private readonly events: SessionEvents,
     private readonly replies: ReplyService,
     private readonly sessions: SessionsService,
+    private readonly turns: TurnWatchService,
     @Optional() @Inject(BUS) private readonly bus?: Bus,
   ) {}
 
@@ -44,8 +46,17 @@ export class TakeoverAnswers implements OnModuleInit {
     const decidedAt = Date.now();
     const session = await this.sessions.getAny(sessionId);
     if (!session?.is_active || session.assisting_admin_id) return;
-    const pending = unansweredUserTurn(await this.sessions.messagesAfter(sessionId, session.user_id, 0));
+    const log = await this.sessions.messagesAfter(sessionId, session.user_id, 0);
+    const pending = unansweredUserTurn(log);
     if (!pending) return;
+    // a turn stored after the takeover's admin_leave was stored unassisted: its own record path asked
+    // for its reply, which may be streaming now on any instance. Asking again would answer it twice;
+    // it is watched instead, as every acked turn is when its reply may have died (TurnWatchService)
+    const leave = log.findLast((message) => message.type === 'admin_leave');
+    if (leave && pending.seq > leave.seq) {
+      this.turns.watch(sessionId, session.user_id);
+      return;
+    }
     this.replies.request({
       sessionId,
       userId: session.user_id,

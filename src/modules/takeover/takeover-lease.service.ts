@@ -154,13 +154,21 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // replies module answers what no admin did, when this call logged the leave.
   async complete(claim: Claim, answer: boolean): Promise<void> {
     const end = claim.endedAt ?? new Date();
-    const logged = await this.logEnd(claim, end, claim.endReason ?? 'lapsed');
+    // The model's replies may show again once admin_leave is logged (the session unassisted in the
+    // same write) and before any socket hears of it: a message the user sends the instant
+    // admin_leave arrives is answered by its own reply, not cut off as if the admin were still there
+    // (the bus carries this before admin_leave to the other instances). A message stored before
+    // the leave was read as assisted: the replies module answers it after (takeover_ended).
+    let told = false;
+    const open = () => {
+      if (told) return;
+      told = true;
+      this.tell('closed', claim);
+    };
+    const logged = await this.logEnd(claim, end, claim.endReason ?? 'lapsed', open);
     // closed once its admin_leave is logged: the next claim's admin_join follows it in the log
     await this.repository.close(claim, end);
-    // only now may the model's replies show again: a message the user sent once the session was
-    // unassisted in the store but before admin_leave was logged is answered after it (a reply to it
-    // that began meanwhile is cut off before its first piece and answered again)
-    this.tell('closed', claim);
+    open();
     if (answer && logged) this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
   }
 
@@ -244,9 +252,17 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     takeover: Pick<Claim, 'sessionId' | 'adminId' | 'adminName' | 'startedAt'>,
     end: Date,
     reason: string,
+    beforeFanOut?: () => void,
   ): Promise<boolean> {
     const metadata = { admin_name: takeover.adminName, reason };
-    return this.logEvent(takeover.sessionId, 'admin_leave', metadata, takeover, { end: takeover, at: end });
+    return this.logEvent(
+      takeover.sessionId,
+      'admin_leave',
+      metadata,
+      takeover,
+      { end: takeover, at: end },
+      beforeFanOut,
+    );
   }
 
   // One of a takeover's events, stored only while the session mirrors `takeover` (null: none) and
@@ -257,6 +273,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     metadata: Record<string, unknown>,
     takeover: AppendOptions['takeover'],
     mirror: AppendOptions['mirror'],
+    beforeFanOut?: () => void,
   ): Promise<boolean> {
     try {
       await this.records.record({
@@ -265,6 +282,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         effects: { countsAsMessage: false },
         takeover,
         mirror,
+        beforeFanOut,
       });
       return true;
     } catch (error) {
