@@ -1,5 +1,6 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { type Frame, TestClient } from '../helpers/ws-client';
 
@@ -54,6 +55,24 @@ describe('LLM failures (e2e)', () => {
 
   const retrying = (frame: Frame) => frame.type === 'loading' && frame.metadata?.retrying === true;
 
+  // A cut-off reply: its deltas, its stored copy and the "try again" error (sent once the reply is
+  // stored, so after it).
+  async function cutOff(client: TestClient): Promise<{ deltas: string; final: Frame; error: Frame }> {
+    let deltas = '';
+    let final: Frame | undefined;
+    let error: Frame | undefined;
+    while (!error) {
+      const frame = await client.next(
+        (candidate) => candidate.type === 'ai_response' || candidate.type === 'error',
+      );
+      if (frame.type === 'error') error = frame;
+      else if (frame.metadata?.done === true) final = frame;
+      else deltas += String(frame.metadata?.delta);
+    }
+    if (!final) throw new Error(`the error came before the stored reply: ${JSON.stringify(error)}`);
+    return { deltas, final, error };
+  }
+
   it('should retry after a 429, waiting as long as retry-after says and telling the client', async () => {
     fake.enqueue({ status: 429, retryAfter: 0.3 });
     const { client } = await connect();
@@ -82,21 +101,48 @@ describe('LLM failures (e2e)', () => {
     await client.close();
   });
 
+  it('should say "try again" only once the cut-off reply is stored: a regenerate sent the instant it arrives is taken', async () => {
+    // the store takes 300 ms to keep the reply
+    const sessions = server.app.get(SessionsService);
+    const append = sessions.append.bind(sessions);
+    const slowed = jest.spyOn(sessions, 'append').mockImplementation(async (...args) => {
+      if (args[1].type === 'ai_response') await new Promise((resolve) => setTimeout(resolve, 300));
+      return append(...args);
+    });
+    try {
+      fake.enqueue({ reply: 'one two three four five six', cutAfterChunks: 3 });
+      const { client, sessionId, token } = await connect();
+      client.send({ type: 'user_message', client_id: 'c0', content: 'cut me' });
+      // sent from the frame handler, the instant the error arrives
+      client.socket.on('message', (data) => {
+        if (data.toString().includes('"code":"LLM_UNAVAILABLE"'))
+          client.send({ type: 'regenerate', client_id: 'again' });
+      });
+      const { error } = await cutOff(client);
+      expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
+      expect(await client.next((frame) => frame.client_id === 'again')).toMatchObject({ type: 'ack' });
+      const cut = client.frames.find(
+        (frame) => frame.type === 'ai_response' && frame.metadata?.done === true,
+      );
+      expect(cut?.metadata?.interrupted).toBe(true);
+      await client.next(
+        (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.id !== cut?.id,
+        5_000,
+      );
+      const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+      const replies = session.messages.filter((message) => message.type === 'ai_response');
+      expect(replies.map((reply) => reply.metadata?.interrupted ?? false)).toEqual([true, false]);
+      await client.close();
+    } finally {
+      slowed.mockRestore();
+    }
+  });
+
   it('should keep the partial reply flagged interrupted, without a retry, when the connection is cut mid-stream', async () => {
     fake.enqueue({ reply: 'one two three four five six', cutAfterChunks: 3 });
     const { client, sessionId, token } = await connect();
     client.send({ type: 'user_message', client_id: 'c1', content: 'cut me' });
-    let deltas = '';
-    let final: Frame | undefined;
-    let error: Frame | undefined;
-    while (!final || !error) {
-      const frame = await client.next(
-        (candidate) => candidate.type === 'ai_response' || candidate.type === 'error',
-      );
-      if (frame.type === 'error') error = frame;
-      else if (frame.metadata?.done === true) final = frame;
-      else deltas += String(frame.metadata?.delta);
-    }
+    const { deltas, final, error } = await cutOff(client);
     expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
     // what reached the client before the cut, never replayed nor repeated
     expect(deltas.length).toBeGreaterThan(0);
@@ -113,9 +159,8 @@ describe('LLM failures (e2e)', () => {
     fake.enqueue({ reply: 'abcdefghijkl', errorAfterChunks: 2 });
     const { client } = await connect();
     client.send({ type: 'user_message', client_id: 'e1', content: 'error event' });
-    const error = await client.nextOfType('error');
+    const { error, final } = await cutOff(client);
     expect(error.error?.code).toBe('LLM_UNAVAILABLE');
-    const { final } = await client.reply();
     expect(final).toMatchObject({ content: 'abcdef', metadata: { interrupted: true } });
     expect(fake.requests).toHaveLength(1);
     await client.close();
@@ -140,9 +185,8 @@ describe('LLM failures (e2e)', () => {
     fake.enqueue({ reply: 'abcdefghijkl', hangAfterChunks: 2 });
     const { client } = await connect('slow');
     client.send({ type: 'user_message', client_id: 't2', content: 'stall' });
-    const error = await client.nextOfType('error');
+    const { error, final } = await cutOff(client);
     expect(error.error?.code).toBe('LLM_UNAVAILABLE');
-    const { final } = await client.reply();
     expect(final.content).toBe('abcdef');
     expect(final.metadata?.interrupted).toBe(true);
     expect(fake.requests).toHaveLength(1);

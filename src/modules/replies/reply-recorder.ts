@@ -53,19 +53,29 @@ export class ReplyRecorder {
   async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
     const { failure, reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
     const failed = failure !== undefined && !reason;
-    if (failed) {
-      const kind = this.model.failed(entry, { userId, sessionId }, failure, text.length);
-      this.hub.ephemeral(
-        sessionId,
-        toErrorFrame(
-          ErrorCode.LLM_UNAVAILABLE,
-          kind === 'unavailable'
-            ? 'The assistant is unavailable right now; please try again.'
-            : 'The reply was cut off; please try again.',
-          { recoverable: true, clientId, retryAfterMs: this.model.retryAfterOf(failure) },
-        ),
-      );
+    const kind = failed ? this.model.failed(entry, { userId, sessionId }, failure, text.length) : undefined;
+    // "try again" goes out once the cut-off reply is stored (or was not to be), and the caller clears
+    // the reply in the same run of code: a regenerate or edit sent the instant it arrives is taken,
+    // not refused as if the reply were still streaming (docs/protocol.md, "Versions")
+    try {
+      return await this.keep(outcome, failed);
+    } finally {
+      if (kind !== undefined)
+        this.hub.ephemeral(
+          sessionId,
+          toErrorFrame(
+            ErrorCode.LLM_UNAVAILABLE,
+            kind === 'unavailable'
+              ? 'The assistant is unavailable right now; please try again.'
+              : 'The reply was cut off; please try again.',
+            { recoverable: true, clientId, retryAfterMs: this.model.retryAfterOf(failure) },
+          ),
+        );
     }
+  }
+
+  private async keep(outcome: ReplyOutcome, failed: boolean): Promise<MessageRecord | undefined> {
+    const { reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
     // nothing to keep: a failure, or a stop before the first token by anything but the user (a new
     // session, a takeover, a shutdown say so themselves); a user's stop closes the turn with an
     // empty reply flagged stopped, so every client sees it end
