@@ -1,7 +1,9 @@
 import mongoose from 'mongoose';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
-import { TestClient, UpgradeRefused } from '../helpers/ws-client';
+import { ReplyPrompt } from '../../src/modules/replies/reply-prompt';
+import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { type Frame, TestClient, UpgradeRefused } from '../helpers/ws-client';
 
 describe('chat over WebSocket (e2e)', () => {
   let server: RunningApp;
@@ -417,6 +419,67 @@ describe('chat over WebSocket (e2e)', () => {
       await slow.close();
     }
   });
+
+  // A reply asked for after its message is stored (this instance holds no copy of the session) is
+  // queued until its prompt is read: a stop, an edit or a regenerate sent the instant the ack arrives
+  // finds it not yet streaming. It is the reply in flight all the same.
+  it.each(['stop_generation', 'edit_message', 'regenerate'] as const)(
+    'should treat a reply asked for but not yet shown as in flight: %s sent the instant the ack arrives',
+    async (sent) => {
+      const slow = await startApp({
+        LLM_PROVIDERS: JSON.stringify([{ id: 'slow', type: 'demo', delay_ms: 50 }]),
+      });
+      const sessions = slow.app.get(SessionsService);
+      jest.spyOn(sessions, 'snapshot').mockReturnValue(undefined);
+      const prompt = slow.app.get(ReplyPrompt);
+      const assemble = prompt.assemble.bind(prompt);
+      jest.spyOn(prompt, 'assemble').mockImplementation(async (...args) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return assemble(...args);
+      });
+      try {
+        const token = userToken(uniqueUser());
+        const client = await TestClient.connect(`${slow.wsUrl}?token=${token}`);
+        const status = await client.nextOfType('connection_status');
+        client.send({ type: 'user_message', client_id: 'first', content: 'hello' });
+        await client.reply();
+        client.socket.on('message', (data) => {
+          const frame = JSON.parse(data.toString()) as Frame;
+          if (frame.type !== 'ack' || frame.client_id !== 'asked') return;
+          if (sent === 'stop_generation') client.send({ type: 'stop_generation', client_id: 'stop' });
+          else if (sent === 'edit_message')
+            client.send({ type: 'edit_message', id: frame.id, content: 'changed', client_id: 'stop' });
+          else client.send({ type: 'regenerate', client_id: 'stop' });
+        });
+        client.send({ type: 'user_message', client_id: 'asked', content: 'a long answer please' });
+        const answer = await client.next((frame) => frame.client_id === 'stop');
+        const { final } = await client.reply();
+        expect(final.client_id).toBe('asked');
+        if (sent === 'stop_generation') {
+          expect(answer.type).toBe('ack');
+          expect(final).toMatchObject({ content: '', metadata: { stopped: true } });
+        } else {
+          expect(answer).toMatchObject({ type: 'error', error: { code: 'INVALID_MESSAGE' } });
+          expect(final.metadata?.stopped).toBeUndefined();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const session = await getJson<SessionBody>(
+          `${slow.httpUrl}/chat/sessions/${status.session_id}`,
+          token,
+        );
+        // one reply to each turn
+        expect(session.messages.map((message) => `${message.type}:${message.client_id}`)).toEqual([
+          'user_message:first',
+          'ai_response:first',
+          'user_message:asked',
+          'ai_response:asked',
+        ]);
+        await client.close();
+      } finally {
+        await slow.close();
+      }
+    },
+  );
 
   it('should close a client silent past the heartbeat window and one that sends an oversized frame', async () => {
     const strict = await startApp({

@@ -20,7 +20,10 @@ describe('several instances over Redis (e2e)', () => {
       REDIS_URL: redis.url,
       LOG_LEVEL: 'info',
       RATE_LIMIT_MESSAGES_PER_SECOND: '20',
-      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 2 }]),
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'demo', type: 'demo', delay_ms: 2 },
+        { id: 'slow', type: 'demo', delay_ms: 100 },
+      ]),
     });
     [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
   }, 60_000);
@@ -147,6 +150,23 @@ describe('several instances over Redis (e2e)', () => {
     );
     expect(echoed.session_id).toBe(moved.session_id);
     await Promise.all([one.client.close(), two.client.close()]);
+  });
+
+  it("should stop the reply from the user's device on the other instance", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await on(first, token);
+    const laptop = await on(second, token);
+    phone.client.send({ type: 'model_select', model_id: 'slow' });
+    await phone.client.nextOfType('model_select');
+    phone.client.send({ type: 'user_message', client_id: 'long', content: 'a long answer please' });
+    await laptop.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    laptop.client.send({ type: 'stop_generation', client_id: 'stop' });
+    expect(await laptop.client.next((frame) => frame.client_id === 'stop')).toMatchObject({ type: 'ack' });
+    const { final } = await phone.client.reply();
+    expect(final.metadata?.stopped).toBe(true);
+    // stopped long before its ~30 words at 100 ms each
+    expect(final.content?.split(' ').length).toBeLessThan(20);
+    await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 
   it('should report Redis down on readiness and lose no message when it comes back', async () => {

@@ -72,7 +72,7 @@ export class ChatService {
       case 'new_session':
         return this.connections.newSession(connection, message.client_id);
       case 'stop_generation':
-        this.replies.stop(connection.sessionId);
+        this.replies.stopEverywhere(connection.sessionId);
         return this.ack(connection, message);
       case 'auth_refresh':
         return this.authRefresh(connection, message);

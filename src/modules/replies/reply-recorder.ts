@@ -51,7 +51,7 @@ export class ReplyRecorder {
   ) {}
 
   async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
-    const { failure, reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
+    const { failure, reason, entry, userId, sessionId, clientId, text } = outcome;
     const failed = failure !== undefined && !reason;
     const kind = failed ? this.model.failed(entry, { userId, sessionId }, failure, text.length) : undefined;
     // "try again" goes out once the cut-off reply is stored (or was not to be), and the caller clears

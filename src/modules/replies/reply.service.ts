@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
+import { BUS, type Bus } from '../../infra/bus/bus';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
@@ -69,8 +70,15 @@ const FENCE_OPEN_MS = 30_000;
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
 // independent of sockets: if every device drops, the reply is still stored and replayed later.
+// a user's stop sent from a device on another instance than the one streaming the reply
+const TOPIC = 'replies';
+interface ReplyBusMessage {
+  k: 'stop';
+  session: string;
+}
+
 @Injectable()
-export class ReplyService {
+export class ReplyService implements OnModuleInit {
   private readonly logger = new Logger('llm');
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
@@ -82,6 +90,9 @@ export class ReplyService {
   // the session's latest takeover as this instance heard of it (TakeoverAnswers): when it started,
   // and when it ended
   private readonly fences = new Map<string, { epoch?: number; startedAt: number; endedAt?: number }>();
+  // a user's stop that came while the session's reply was asked for and not yet shown (its prompt
+  // still being read): when it came. The next reply shown, if decided before then, is stopped at once
+  private readonly stopsBeforeShown = new Map<string, number>();
 
   constructor(
     private readonly sessions: SessionsService,
@@ -92,7 +103,23 @@ export class ReplyService {
     private readonly recorder: ReplyRecorder,
     private readonly prompt: ReplyPrompt,
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
+    @Optional() @Inject(BUS) private readonly bus?: Bus,
   ) {}
+
+  onModuleInit(): void {
+    this.bus?.subscribe(TOPIC, (payload) => {
+      const message = payload as ReplyBusMessage;
+      if (message.k === 'stop') this.stop(message.session);
+    });
+  }
+
+  // A user's stop (stop_generation): the reply streaming here, or asked for here and not yet shown;
+  // otherwise on whichever instance has it (the user's devices may be on several; docs/protocol.md,
+  // "The reply in flight").
+  stopEverywhere(sessionId: string): void {
+    if (!this.stop(sessionId))
+      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId } satisfies ReplyBusMessage);
+  }
 
   // Resolves once no reply of the session is queued or streaming, here or on another instance (each
   // holds the session's reply lease until its reply is stored), or after `timeoutMs`: a takeover
@@ -209,6 +236,7 @@ export class ReplyService {
         const held = this.pending.get(input.sessionId);
         if (held && --held.count === 0) {
           this.pending.delete(input.sessionId);
+          this.stopsBeforeShown.delete(input.sessionId);
           held.release();
         }
       }
@@ -256,10 +284,15 @@ export class ReplyService {
     return fence.endedAt === undefined && now - fence.startedAt < FENCE_OPEN_MS;
   }
 
-  stop(sessionId: string, reason: StopReason = 'stopped'): boolean {
+  stop(sessionId: string, reason: StopReason = 'stopped', now = Date.now()): boolean {
     const generation = this.running.get(sessionId);
-    if (!generation) return false;
-    generation.controller.abort(reason);
+    if (generation) {
+      generation.controller.abort(reason);
+      return true;
+    }
+    // asked for, not yet shown: a user's stop sent the instant the message was acked stops it too
+    if (reason !== 'stopped' || !this.pending.has(sessionId)) return false;
+    this.stopsBeforeShown.set(sessionId, now);
     return true;
   }
 
@@ -299,9 +332,15 @@ export class ReplyService {
   // The reply becomes visible: it is the session's reply in flight and its held frames go out.
   private show(generation: Generation): void {
     this.running.set(generation.sessionId, generation);
+    const stoppedAt = this.stopsBeforeShown.get(generation.sessionId);
+    if (stoppedAt !== undefined) {
+      this.stopsBeforeShown.delete(generation.sessionId);
+      if (stoppedAt >= generation.decidedAt) generation.controller.abort('stopped');
+    }
     const held = generation.held ?? [];
     generation.held = undefined;
-    // a takeover came while it waited for its message: none of it is shown, none of it is stored
+    // a takeover came while it waited for its message: none of it is shown, none of it is stored (a
+    // user's stop: it is stored empty, flagged stopped, as after a stop before the first token)
     if (this.cut(generation)) {
       generation.text = '';
       return;

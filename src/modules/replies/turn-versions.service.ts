@@ -116,8 +116,10 @@ export class TurnVersionsService {
 
   // a new version while the turn is still being answered would race the reply being streamed (the
   // title asked for after a first reply may still run: a reply queued behind it waits its turn)
+  // streaming, or asked for and not yet shown (its prompt being read): the ack of its message is
+  // out either way
   private notAnswering(sessionId: string): void {
-    if (this.replies.inFlight(sessionId))
+    if (this.replies.answering(sessionId))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Wait for the reply, or stop it first.');
   }
 }
