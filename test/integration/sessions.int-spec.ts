@@ -979,6 +979,30 @@ describe('sessions against FerretDB', () => {
     expect((await repository.findOwned(a.id, user))?.last_activity.getTime()).toBe(left.getTime());
   });
 
+  // what this instance remembers of a session (its seq, its copy, when it wrote it) is kept while the
+  // session has sockets or a reply here: a session ended any other way than by this instance's own
+  // sweep (resumed over, ended by another instance's sweep) left its seq remembered for good
+  it('should forget, at the sweep, the sessions with no socket and no reply here', async () => {
+    const user = uniqueUser();
+    const first = (await service.open(user, undefined, 'demo')).session;
+    await service.append(first.id, sent('f1'));
+    const second = (await service.startNew(user, 'demo')).session;
+    await service.append(second.id, sent('s1'));
+    // the user resumes the first: the second is ended, by nobody's sweep
+    await service.open(user, first.id, 'demo');
+    const replying = (await service.open(uniqueUser(), undefined, 'demo')).session;
+    await service.append(replying.id, sent('r1'));
+    expect(service.lastSeq(second.id)).toBe(1);
+    await service.keepLive([first.id], new Date(), [replying.id]);
+    expect(service.lastSeq(second.id)).toBeUndefined();
+    expect(service.snapshot(second.id)).toBeUndefined();
+    expect(service.lastSeq(first.id)).toBe(1);
+    expect(service.lastSeq(replying.id)).toBe(1);
+    // forgotten is only a read more: the next append reads its seq again
+    await service.open(user, second.id, 'demo');
+    expect((await service.append(second.id, sent('s2'))).message.seq).toBe(2);
+  });
+
   it('should resume an ended session by id, making it the one active session', async () => {
     const user = uniqueUser();
     const old = (await service.open(user, undefined, 'demo')).session;

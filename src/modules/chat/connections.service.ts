@@ -166,7 +166,7 @@ export class ConnectionsService {
 
   // keeps sessions with live sockets from being swept, then ends idle ones
   async sweep(): Promise<void> {
-    await this.sessions.keepLive(this.hub.sessionIds());
+    await this.sessions.keepLive(this.hub.sessionIds(), new Date(), this.replies.answeringHere());
     await this.sessions.sweepIdle();
   }
 }

@@ -53,6 +53,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   async connect(connection: Connection, status: DeviceStatus = 'online'): Promise<void> {
     // already counted: life, but the status its client reported stays
     if (this.local.has(connection.id)) return this.heartbeat(connection);
+    // closed while one of its frames was handled: its disconnect ran already, and nothing would
+    // remove it again (it would count as present until the timeout, and be kept for good)
+    if (connection.closed) return;
     this.local.set(connection.id, { connection, status, stale: false });
     await this.changing(connection.principal.userId, () =>
       this.store.touch(connection.principal.userId, connection.id, status, Date.now()),

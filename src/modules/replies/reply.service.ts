@@ -137,6 +137,11 @@ export class ReplyService implements OnModuleInit {
     return [...this.running.keys()];
   }
 
+  // the sessions with a reply queued or running on this instance
+  answeringHere(): string[] {
+    return [...this.pending.keys()];
+  }
+
   // a reply is queued or running for the session on this instance
   answering(sessionId: string): boolean {
     return this.pending.has(sessionId);

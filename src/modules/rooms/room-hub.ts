@@ -138,7 +138,6 @@ export class RoomHub implements OnModuleInit {
           (found) => new Set(users.filter((userId) => found.get(userId)?.state === 'member')),
           () => new Set(users),
         );
-        const order = this.orderOf(roomId);
         for (const subscription of subscriptions) {
           const connection = subscription.connection;
           // unsubscribed meanwhile, or subscribed again by a join (which checked)
@@ -147,6 +146,8 @@ export class RoomHub implements OnModuleInit {
             this.unsubscribe(connection, roomId);
             continue;
           }
+          // the room's order, had only while it has subscribers (emptied meanwhile: none made)
+          const order = this.orderOf(roomId);
           const pending = subscription.pending ?? [];
           subscription.pending = null;
           for (const frame of pending) order.deliver(connection, frame);
@@ -158,6 +159,8 @@ export class RoomHub implements OnModuleInit {
 
   // Subscribes the socket (already checked as a member); live frames queue until ready().
   subscribe(connection: Connection, roomId: string): void {
+    // a closed socket was dropped (drop) already: nothing would take it out again
+    if (connection.closed) return;
     let subscribers = this.rooms.get(roomId);
     if (!subscribers) this.rooms.set(roomId, (subscribers = new Map()));
     subscribers.set(connection.id, new Subscription(connection));
@@ -190,6 +193,8 @@ export class RoomHub implements OnModuleInit {
       this.orders.delete(roomId);
       clearTimeout(this.sequences.get(roomId)?.timer);
       this.sequences.delete(roomId);
+      // its presence frames' pace: a pending flush forgets it itself
+      if (!this.presenceTimers.has(roomId)) this.presenceSentAt.delete(roomId);
     }
     const rooms = this.ofConnection.get(connection.id);
     rooms?.delete(roomId);
@@ -198,6 +203,7 @@ export class RoomHub implements OnModuleInit {
 
   // the socket hears of changes to its user's rooms from now on (until drop)
   register(connection: Connection): void {
+    if (connection.closed) return;
     const userId = connection.principal.userId;
     let sockets = this.ofUser.get(userId);
     if (!sockets) this.ofUser.set(userId, (sockets = new Set()));

@@ -156,6 +156,9 @@ export class RoomSocketsService {
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
     const userId = connection.principal.userId;
     const { room } = await this.rooms.join(connection.principal, frame.room_id);
+    // closed meanwhile: its close dropped it from the hub already, and a subscription now would
+    // stay for as long as the instance runs (the member stays a member: a join is a membership)
+    if (connection.closed) return;
     this.hub.subscribe(connection, room.id);
     try {
       // where the device's change log starts, read before the history: every change up to it is in

@@ -108,7 +108,10 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
       })
       .catch((error: unknown) => {
         // a lock never taken leaves the session due no more: its next message queues a write again
+        // (an ended one's last messages then wait for its next write, as those of an instance that
+        // died before indexing do; its end is not kept here for good)
         if (!started && this.due.get(sessionId) === undefined) this.due.delete(sessionId);
+        if (!started) this.ended.delete(sessionId);
         // the next write of the session takes these messages too
         this.logger.warn({ event: 'search_index_failed', session_id: sessionId, err: String(error) });
       })

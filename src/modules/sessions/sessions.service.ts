@@ -560,9 +560,19 @@ export class SessionsService {
   // any instance's sweep. One written here within the last sweep interval needs no write for that
   // (needsTouch: it stays used within half the reconnect timeout), so a session in use costs no
   // write per sweep; an idle one is touched as before.
-  async keepLive(live: string[], now = new Date()): Promise<void> {
+  // What this instance remembers of the other sessions (their seq, their copy) goes too, unless a
+  // reply is being made for one here (`busy`): a session ended any other way than by this instance's
+  // sweep (resumed over, or swept by another instance first) was remembered for good. Forgotten is
+  // one read more, at that session's next append.
+  async keepLive(live: string[], now = new Date(), busy: string[] = []): Promise<void> {
     const liveSet = new Set(live);
     for (const id of this.writtenAt.keys()) if (!liveSet.has(id)) this.writtenAt.delete(id);
+    const kept = new Set([...live, ...busy]);
+    for (const id of this.seqCache.keys())
+      if (!kept.has(id)) {
+        this.seqCache.delete(id);
+        this.snapshots.delete(id);
+      }
     const { sweepIntervalMs, reconnectTimeoutMs } = this.settings;
     await this.touch(
       live.filter((id) =>
