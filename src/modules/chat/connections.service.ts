@@ -166,7 +166,10 @@ export class ConnectionsService {
 
   // keeps sessions with live sockets from being swept, then ends idle ones
   async sweep(): Promise<void> {
-    await this.sessions.keepLive(this.hub.sessionIds(), new Date(), this.replies.answeringHere());
+    await this.sessions.keepLive(this.hub.sessionIds(), new Date(), [
+      ...this.replies.answeringHere(),
+      ...this.takeover.ownSessions(),
+    ]);
     await this.sessions.sweepIdle();
   }
 }

@@ -7,7 +7,8 @@ export type SessionEvent =
   // an admin answers from now on: a reply streaming for the session stops
   | { kind: 'takeover_started'; sessionId: string; epoch?: number }
   // emitted on the one instance that ended the takeover: the AI may answer what is left unanswered
-  | { kind: 'takeover_ended'; sessionId: string }
+  // `leaveLogged`: this takeover's admin_leave is in the log (false: its admin_join never was)
+  | { kind: 'takeover_ended'; sessionId: string; leaveLogged: boolean }
   // emitted on every instance when a takeover ended (before takeover_ended where that is emitted)
   | { kind: 'takeover_closed'; sessionId: string; epoch?: number };
 

@@ -31,6 +31,8 @@ export interface Generation {
   // when the caller read the session as unassisted (before its store reads): a takeover seen on
   // this instance since then fences the reply off (docs/protocol.md, "Takeover handoff")
   decidedAt: number;
+  // it became the session's reply in flight (show)
+  shown?: boolean;
 }
 
 // A reply started before its message was stored (docs/protocol.md, "Early start"): `confirm` with
@@ -75,6 +77,8 @@ const TOPIC = 'replies';
 interface ReplyBusMessage {
   k: 'stop';
   session: string;
+  // when the user stopped (a reply decided after it is not stopped)
+  at: number;
 }
 
 @Injectable()
@@ -109,16 +113,19 @@ export class ReplyService implements OnModuleInit {
   onModuleInit(): void {
     this.bus?.subscribe(TOPIC, (payload) => {
       const message = payload as ReplyBusMessage;
-      if (message.k === 'stop') this.stop(message.session);
+      if (message.k === 'stop') this.stop(message.session, 'stopped', message.at);
     });
   }
 
   // A user's stop (stop_generation): the reply streaming here, or asked for here and not yet shown;
   // otherwise on whichever instance has it (the user's devices may be on several; docs/protocol.md,
   // "The reply in flight").
-  stopEverywhere(sessionId: string): void {
-    if (!this.stop(sessionId))
-      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId } satisfies ReplyBusMessage);
+  stopEverywhere(sessionId: string, at = Date.now()): void {
+    const streamingHere = this.running.has(sessionId);
+    this.stop(sessionId, 'stopped', at);
+    // one only asked for here may be behind one streaming on another instance (that one is stopped)
+    if (!streamingHere)
+      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at } satisfies ReplyBusMessage);
   }
 
   // Resolves once no reply of the session is queued or streaming, here or on another instance (each
@@ -337,6 +344,7 @@ export class ReplyService implements OnModuleInit {
   // The reply becomes visible: it is the session's reply in flight and its held frames go out.
   private show(generation: Generation): void {
     this.running.set(generation.sessionId, generation);
+    generation.shown = true;
     const stoppedAt = this.stopsBeforeShown.get(generation.sessionId);
     if (stoppedAt !== undefined) {
       this.stopsBeforeShown.delete(generation.sessionId);
@@ -381,6 +389,10 @@ export class ReplyService implements OnModuleInit {
       await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
     } finally {
       if (this.running.get(sessionId) === generation) this.running.delete(sessionId);
+      // a stop that came for this reply before it was shown, which failed before it was (its prompt
+      // could not be read), is not left for the next turn's reply (an early one dropped is asked
+      // again for the same turn: its stop stands)
+      if (!early && !generation.shown) this.stopsBeforeShown.delete(sessionId);
       generation.finish();
     }
   }

@@ -25,7 +25,7 @@ export class TakeoverAnswers implements OnModuleInit {
     this.events.on((event) => {
       if (event.kind === 'takeover_started') this.replies.takeoverStarted(event.sessionId, event.epoch);
       else if (event.kind === 'takeover_closed') this.replies.takeoverClosed(event.sessionId, event.epoch);
-      else return this.answerPending(event.sessionId);
+      else return this.answerPending(event.sessionId, event.leaveLogged);
     });
     // the takeovers' starts this instance missed while the bus was away: a reply streaming here for a
     // session an admin took over meanwhile stops (docs/protocol.md, "Takeover handoff")
@@ -41,7 +41,7 @@ export class TakeoverAnswers implements OnModuleInit {
     }
   }
 
-  private async answerPending(sessionId: string): Promise<void> {
+  private async answerPending(sessionId: string, leaveLogged: boolean): Promise<void> {
     // a takeover claimed while the session is read fences this answer off (ReplyService)
     const decidedAt = Date.now();
     const session = await this.sessions.getAny(sessionId);
@@ -49,10 +49,12 @@ export class TakeoverAnswers implements OnModuleInit {
     const log = await this.sessions.messagesAfter(sessionId, session.user_id, 0);
     const pending = unansweredUserTurn(log);
     if (!pending) return;
-    // a turn stored after the takeover's admin_leave was stored unassisted: its own record path asked
-    // for its reply, which may be streaming now on any instance. Asking again would answer it twice;
-    // it is watched instead, as every acked turn is when its reply may have died (TurnWatchService)
-    const leave = log.findLast((message) => message.type === 'admin_leave');
+    // a turn stored after this takeover's admin_leave was stored unassisted: its own record path
+    // asked for its reply, which may be streaming now on any instance. Asking again would answer it
+    // twice; it is watched instead, as every acked turn is when its reply may have died
+    // (TurnWatchService). A takeover whose admin_join was never logged has no leave of its own: a turn
+    // stored meanwhile had its reply cut off by the fence, and is answered now.
+    const leave = leaveLogged ? log.findLast((message) => message.type === 'admin_leave') : undefined;
     if (leave && pending.seq > leave.seq) {
       this.turns.watch(sessionId, session.user_id);
       return;

@@ -38,6 +38,8 @@ const TOPIC = 'rooms-ai';
 // instance's, ended by the sweep (or by the next @ai in the room)
 export const AI_RENEW_MS = 5_000;
 export const AI_STALE_MS = 20_000;
+// how long a reply's fan-out waits for its run's release (above)
+const RELEASE_WAIT_MS = 1_000;
 const SWEEP_MS = 10_000;
 const SHUTDOWN_WAIT_MS = 5_000;
 
@@ -246,8 +248,16 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     }
     // the room is free before any member hears the reply ended (its stored message, its `end`): a
     // member who asks again that instant is not refused AI_BUSY (docs/protocol.md, "@ai in a room")
+    // The fan-out waits for the release RELEASE_WAIT_MS at most: a store slow to delete holds the
+    // reply (and the room's messages after it) no longer than that.
     let released: Promise<void> | undefined;
-    const release = () => (released ??= this.runs.finish(room.id, run.reply_id).catch(() => undefined));
+    const release = () => {
+      released ??= this.runs.finish(room.id, run.reply_id).catch(() => undefined);
+      return Promise.race([
+        released,
+        new Promise<void>((resolve) => setTimeout(resolve, RELEASE_WAIT_MS).unref()),
+      ]);
+    };
     try {
       await this.settle(room, running, entry, prompt, result, release, origin);
     } finally {

@@ -64,6 +64,8 @@ export class SessionsService {
   // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the
   // sessions that still have sockets here
   private readonly writtenAt = new Map<string, number>();
+  // the sessions the last sweep found unused here (keepLive)
+  private unused = new Set<string>();
 
   constructor(
     private readonly repository: SessionsRepository,
@@ -560,19 +562,22 @@ export class SessionsService {
   // any instance's sweep. One written here within the last sweep interval needs no write for that
   // (needsTouch: it stays used within half the reconnect timeout), so a session in use costs no
   // write per sweep; an idle one is touched as before.
-  // What this instance remembers of the other sessions (their seq, their copy) goes too, unless a
-  // reply is being made for one here (`busy`): a session ended any other way than by this instance's
-  // sweep (resumed over, or swept by another instance first) was remembered for good. Forgotten is
-  // one read more, at that session's next append.
+  // What this instance remembers of the other sessions (their seq, their copy) goes too, at the second
+  // sweep in a row that finds one with no socket here and nothing else using it (`busy`: a reply
+  // being made, an admin's own session while the admin assists another), so a write that comes just
+  // after (a title) still finds it. A session ended any other way than by this instance's sweep
+  // (resumed over, or swept by another instance first) was remembered for good. Forgotten is one read
+  // more, at that session's next append.
   async keepLive(live: string[], now = new Date(), busy: string[] = []): Promise<void> {
     const liveSet = new Set(live);
     for (const id of this.writtenAt.keys()) if (!liveSet.has(id)) this.writtenAt.delete(id);
     const kept = new Set([...live, ...busy]);
-    for (const id of this.seqCache.keys())
+    for (const id of this.unused)
       if (!kept.has(id)) {
         this.seqCache.delete(id);
         this.snapshots.delete(id);
       }
+    this.unused = new Set([...this.seqCache.keys()].filter((id) => !kept.has(id)));
     const { sweepIntervalMs, reconnectTimeoutMs } = this.settings;
     await this.touch(
       live.filter((id) =>

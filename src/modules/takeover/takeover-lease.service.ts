@@ -141,10 +141,13 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     );
     this.unbindSession(claim.sessionId);
     this.publish('ended', claim);
-    await this.complete({ ...claim, ended: true, endedAt: end, endReason: reason }, false);
+    const leaveLogged = await this.complete(
+      { ...claim, ended: true, endedAt: end, endReason: reason },
+      false,
+    );
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
-    this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
+    this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId, leaveLogged });
   }
 
   // An ended claim's last steps, by its finisher or, when that instance died between them, by the
@@ -152,7 +155,8 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // admin_leave is logged with the mirror cleared (once, whoever tries; nothing when its admin_join
   // never was), then the claim is closed and the model's replies may show again. `answer`: the
   // replies module answers what no admin did, when this call logged the leave.
-  async complete(claim: Claim, answer: boolean): Promise<void> {
+  // true when this call logged the admin_leave.
+  async complete(claim: Claim, answer: boolean): Promise<boolean> {
     const end = claim.endedAt ?? new Date();
     // The model's replies may show again once admin_leave is logged (the session unassisted in the
     // same write) and before any socket hears of it: a message the user sends the instant
@@ -169,7 +173,14 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // closed once its admin_leave is logged: the next claim's admin_join follows it in the log
     await this.repository.close(claim, end);
     open();
-    if (answer && logged) this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId });
+    if (answer && logged)
+      this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId, leaveLogged: true });
+    return logged;
+  }
+
+  // the admins' own sessions while their sockets here assist others (kept remembered: SessionsService.keepLive)
+  ownSessions(): string[] {
+    return [...this.bindings.values()].map((binding) => binding.ownSessionId);
   }
 
   binding(connection: Connection): Binding | undefined {

@@ -196,6 +196,11 @@ export class TakeoverService {
   }
 
   // The admin's socket closed: its lease starts running out (see TakeoverLeaseService).
+  // the admins' own sessions while their sockets here assist others
+  ownSessions(): string[] {
+    return this.lease.ownSessions();
+  }
+
   disconnected(connection: Connection): void {
     this.lease.disconnected(connection);
   }
