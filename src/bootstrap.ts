@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { dirname, join, sep } from 'node:path';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -46,6 +48,13 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     }),
   );
   app.useWebSocketAdapter(new ChatWsAdapter(app));
+  // An upgrade's socket has no 'error' listener until ws takes it (Node drops its own on upgrade), and
+  // Nest's adapter refuses some upgrades before ws sees them (a Host its URL parser rejects): a client
+  // resetting such a socket ended the process with an unhandled 'error' (docs/protocol.md, "Bad
+  // input"). Every upgrade's socket gets one first; ws adds its own when it takes the socket.
+  (app.getHttpServer() as Server).prependListener('upgrade', (_request: unknown, socket: Duplex) =>
+    socket.on('error', () => undefined),
+  );
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');

@@ -17,6 +17,19 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(settings);
+  // A promise whose rejection nothing handles is a bug, logged with what it was; it does not end the
+  // process (Node's default), which would cut every user's socket and reply for one stray path. A
+  // thrown exception nothing caught still ends it: the process's state may be broken then, and the
+  // orchestrator restarts it (docs/protocol.md, "Bad input").
+  process.on('unhandledRejection', (reason: unknown) =>
+    app.get(Logger).error(
+      {
+        event: 'unhandled_rejection',
+        err: reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
+      },
+      'unhandled rejection',
+    ),
+  );
   const server = app.getHttpServer() as Server;
   const http = new HttpDrain(server);
   // SIGTERM/SIGINT: Nest's shutdown hooks run (stop accepting, tell clients, store partial replies,

@@ -47,9 +47,13 @@ export class RedisBus implements Bus {
       });
       client.on('ready', () => this.onReady());
     }
-    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
-      this.receive(channel.toString(), message.toString()),
-    );
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      try {
+        this.receive(channel.toString(), message.toString());
+      } catch (error) {
+        this.logger.error({ event: 'bus_receive_failed', err: String(error) }, 'bus message dropped');
+      }
+    });
     void this.subscriber.subscribe(PREFIX + RESYNC_TOPIC).catch(() => undefined);
   }
 
@@ -58,12 +62,12 @@ export class RedisBus implements Bus {
   }
 
   async publishConfirmed(topic: string, payload: unknown): Promise<boolean> {
-    const message = JSON.stringify({ o: this.instanceId, p: payload } satisfies Envelope);
     if (this.publisher.status !== 'ready') {
       this.missed = true;
       return false;
     }
     try {
+      const message = JSON.stringify({ o: this.instanceId, p: payload } satisfies Envelope);
       await this.publisher.publish(PREFIX + topic, message);
       return true;
     } catch {
@@ -123,6 +127,9 @@ export class RedisBus implements Bus {
     this.runResync();
   }
 
+  // Called from the Redis socket's own 'data' event: a throw here would end the process, so a message
+  // that is not an envelope of ours (anything published on our channels: `null`, a number, another
+  // app's shape) is dropped (docs/protocol.md, "Bad input").
   private receive(channel: string, raw: string): void {
     if (!channel.startsWith(PREFIX)) return;
     let envelope: Envelope;
@@ -131,6 +138,7 @@ export class RedisBus implements Bus {
     } catch {
       return;
     }
+    if (typeof envelope !== 'object' || envelope === null || typeof envelope.o !== 'string') return;
     if (envelope.o === this.instanceId) return;
     const topic = channel.slice(PREFIX.length);
     if (topic === RESYNC_TOPIC) {

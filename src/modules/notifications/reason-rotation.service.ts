@@ -42,7 +42,7 @@ export class ReasonRotationService implements OnApplicationBootstrap, OnModuleDe
       return result;
     } catch (error) {
       this.logger.error(
-        { event: 'key_rotation_failed', error: (error as Error).message },
+        { event: 'key_rotation_failed', error: String(error) },
         'alert reasons not re-encrypted',
       );
       return { rewritten: 0, failed: 1 };

@@ -64,7 +64,7 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
           // an unknown key or a store error: this session keeps its content as it is
           result.failed++;
           this.logger.error(
-            { event: 'key_rotation_failed', session_id: sessionId, error: (error as Error).message },
+            { event: 'key_rotation_failed', session_id: sessionId, error: String(error) },
             'could not re-encrypt a session',
           );
         }
@@ -73,7 +73,7 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
     } catch (error) {
       result.failed++;
       this.logger.error(
-        { event: 'key_rotation_failed', error: (error as Error).message },
+        { event: 'key_rotation_failed', error: String(error) },
         'key rotation stopped',
       );
     }

@@ -58,6 +58,10 @@ export function readMultipartFile<T>(
       reject(error);
     };
     parser.on('file', (field, stream, info) => {
+      // busboy destroys every part's stream with the form's error (a form cut short, a broken part
+      // header): a stream without an 'error' listener then ended the process (docs/protocol.md, "Bad
+      // input"). The form's error reaches the request through the parser's own 'error'.
+      stream.on('error', () => undefined);
       if (field !== 'file' || started) {
         stream.resume();
         return;
