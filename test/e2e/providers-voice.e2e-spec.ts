@@ -249,6 +249,9 @@ describe('voice, speech and AI files (e2e)', () => {
     });
     expect(attachments[1]).toEqual({ kind: 'image', source: 'ai', file_url: untrusted, external: true });
     expect(attachments[2]).toMatchObject({ kind: 'audio', source: 'tts' });
+    // a link in the reply's text on the model's own (private) host is not fetched: a user could have
+    // the model write any path of it (SSRF); only what the vendor sends as its file is
+    expect(openai.requests.filter((request) => request.path === '/chart.png')).toEqual([]);
     await client.close();
   });
 

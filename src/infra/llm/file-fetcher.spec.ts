@@ -19,6 +19,12 @@ describe('isPublicAddress', () => {
       '::ffff:127.0.0.1',
       '::ffff:7f00:1',
       '::ffff:a9fe:a9fe',
+      // IPv4 inside IPv6 other than mapped: compatible, NAT64, 6to4 (to 127.0.0.1, 169.254.169.254)
+      '::127.0.0.1',
+      '64:ff9b::a9fe:a9fe',
+      '2002:7f00:1::1',
+      '198.18.0.1',
+      '192.0.0.170',
       'not-an-ip',
     ])
       expect(isPublicAddress(address)).toBe(false);

@@ -15,10 +15,17 @@ for (const [network, prefix] of [
   ['172.16.0.0', 12],
   ['192.168.0.0', 16],
   ['224.0.0.0', 3],
+  // IETF protocol assignments, benchmarking
+  ['192.0.0.0', 24],
+  ['198.18.0.0', 15],
 ] as const)
   BLOCKED.addSubnet(network, prefix, 'ipv4');
 for (const [network, prefix] of [
-  ['::', 127],
+  // unspecified, loopback and the IPv4-compatible forms (::a.b.c.d)
+  ['::', 96],
+  // NAT64 and 6to4: an IPv4 address inside an IPv6 one
+  ['64:ff9b::', 96],
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],

@@ -8,6 +8,9 @@ import { linkWords } from '../../common/markdown-text';
 
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 15_000;
+// every file of one reply, together: a host that trickles its bytes (a socket idle just under the
+// timeout each time) holds the reply's storage no longer than this
+const FETCH_DEADLINE_MS = 30_000;
 const SPEECH_TIMEOUT_MS = 60_000;
 // OpenAI's speech input limit
 const SPEECH_MAX_CHARS = 4096;
@@ -55,12 +58,19 @@ export class ReplyAttachments {
     const mode = entry.settings.files ?? 'store';
     if (mode !== 'off') {
       const seen = new Set<string>();
+      // What the vendor sent as its files may come from its own endpoint's host (Dify serves them
+      // there); a link in the reply's text is only what the model wrote, which a user can have it
+      // write: fetched from public addresses and the operator's `file_hosts` only, never from the
+      // model's (often private) endpoint (SSRF; README, "Voice and AI files").
       const candidates = [
-        ...input.files,
-        ...imageUrlsIn(input.text).map((url) => ({ url, kind: 'image' })),
-      ].filter((file) => !seen.has(file.url) && seen.add(file.url));
-      for (const file of candidates) {
-        attachments.push(mode === 'store' ? await this.storeOrLink(file, input) : link(file));
+        ...input.files.map((file) => ({ file, fromVendor: true })),
+        ...imageUrlsIn(input.text).map((url) => ({ file: { url, kind: 'image' }, fromVendor: false })),
+      ].filter(({ file }) => !seen.has(file.url) && seen.add(file.url));
+      const deadline = AbortSignal.timeout(FETCH_DEADLINE_MS);
+      for (const { file, fromVendor } of candidates) {
+        attachments.push(
+          mode === 'store' ? await this.storeOrLink(file, input, fromVendor, deadline) : link(file),
+        );
       }
     }
     if (entry.settings.tts && entry.provider.synthesize) {
@@ -73,13 +83,16 @@ export class ReplyAttachments {
   private async storeOrLink(
     file: GeneratedFile,
     input: { entry: ModelEntry; sessionId: string; userId: string },
+    fromVendor: boolean,
+    deadline: AbortSignal,
   ): Promise<Attachment> {
     if (!this.store) return link(file);
     try {
       const fetched = await fetchGeneratedFile(file.url, {
-        trustedHosts: trustedHosts(input.entry),
+        trustedHosts: trustedHosts(input.entry, fromVendor),
         maxBytes: MAX_FILE_BYTES,
         timeoutMs: FETCH_TIMEOUT_MS,
+        signal: deadline,
       });
       if (!STORABLE.test(fetched.mimeType)) return link(file);
       const saved = await this.store.saveGenerated({
@@ -164,10 +177,10 @@ function kindOf(mimeType: string): Attachment['kind'] {
   return 'file';
 }
 
-// The model's own endpoint serves its files (Dify); operators may trust more hosts.
-function trustedHosts(entry: ModelEntry): Set<string> {
+// The model's own endpoint serves the files its vendor sends (Dify); operators may trust more hosts.
+function trustedHosts(entry: ModelEntry, fromVendor: boolean): Set<string> {
   const hosts = new Set(entry.settings.file_hosts ?? []);
-  if (entry.settings.endpoint) hosts.add(new URL(entry.settings.endpoint).host.toLowerCase());
+  if (fromVendor && entry.settings.endpoint) hosts.add(new URL(entry.settings.endpoint).host.toLowerCase());
   return hosts;
 }
 
