@@ -7,6 +7,7 @@ import {
 } from '@nestjs/terminus';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '../../common/auth/auth.decorators';
+import { RecentAnswer } from '../../common/recent-answer';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatGateway } from '../chat/chat.gateway';
 import type { ClamdScanner } from '../../infra/scanner/clamd.scanner';
@@ -14,10 +15,24 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-
 import { MALWARE_SCANNER } from '../uploads/uploads.service';
 import { LivenessDto, ReadinessDto } from './dto/health-responses.dto';
 
+// how long one answer of a dependency serves every readiness request (README, "Deploy (Helm)")
+const READINESS_ANSWER_MS = 1_000;
+
 @Controller('chat')
 @Public()
 @ApiTags('health')
 export class HealthController {
+  // Readiness is public: each dependency is asked at most once a second however many ask it
+  private readonly store = new RecentAnswer(
+    () => this.mongoose.pingCheck('mongodb', { timeout: 1500 }),
+    READINESS_ANSWER_MS,
+  );
+  private readonly scanning = new RecentAnswer(
+    async () => (this.scanner ? this.scanner.ping(1500) : true),
+    READINESS_ANSWER_MS,
+  );
+  private readonly redis = new RecentAnswer(() => this.bus.health(), READINESS_ANSWER_MS);
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly mongoose: MongooseHealthIndicator,
@@ -42,7 +57,7 @@ export class HealthController {
   @HealthCheck()
   ready() {
     return this.health.check([
-      () => this.mongoose.pingCheck('mongodb', { timeout: 1500 }),
+      () => this.store.get(),
       () => {
         const instance = this.indicators.check('instance');
         return this.gateway.draining ? instance.down({ reason: 'draining' }) : instance.up();
@@ -51,14 +66,14 @@ export class HealthController {
       async () => {
         const redis = this.indicators.check('redis');
         if (this.bus.kind !== 'redis') return redis.up({ bus: 'in-process' });
-        const health = await this.bus.health();
+        const health = await this.redis.get();
         return health.up ? redis.up() : redis.down({ reason: health.detail });
       },
       // clamd when CLAMAV_HOST is set: without it uploads are refused (fail closed)
       async () => {
         const clamd = this.indicators.check('clamd');
         if (!this.scanner) return clamd.up({ scanning: 'off' });
-        return (await this.scanner.ping(1500)) ? clamd.up() : clamd.down({ reason: 'no answer' });
+        return (await this.scanning.get()) ? clamd.up() : clamd.down({ reason: 'no answer' });
       },
       // where uploads live: S3 answers HeadBucket (cached a few seconds), or the upload dir is writable
       async () => {
