@@ -86,6 +86,24 @@ describe('notifications against FerretDB', () => {
     expect(results.filter(Boolean)).toHaveLength(3);
   });
 
+  // one user could otherwise spend the whole per-type budget (a help request from each of many new
+  // sessions, or a report of each of many messages), and nobody else's would page the admins
+  it("should keep one user's alerts to one per type per window, leaving the budget to everyone else", async () => {
+    const limiter = (await instance()).get(AlertLimiter);
+    const at = new Date(Date.now() + 3_600_000 * 20);
+    const noisy = [];
+    for (let index = 0; index < 5; index++)
+      noisy.push(await limiter.allow('help_request', `noisy-${index}`, at, 'noisy-user'));
+    expect(noisy).toEqual([true, false, false, false, false]);
+    expect(await limiter.allow('help_request', 'quiet-1', at, 'quiet-user')).toBe(true);
+    // and reports, which name no session
+    const reports = [];
+    for (let index = 0; index < 3; index++)
+      reports.push(await limiter.allow('message_report', undefined, at, 'noisy-user'));
+    expect(reports).toEqual([true, false, false]);
+    expect(await limiter.allow('message_report', undefined, at, 'quiet-user')).toBe(true);
+  });
+
   it('should store alerts with the reason encrypted and give it back in clear', async () => {
     const module = await instance();
     const alerts = module.get(AlertsService);

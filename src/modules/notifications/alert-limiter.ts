@@ -3,9 +3,11 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import type { AlertEventType } from './alert.types';
 import { NotificationsRepository } from './notifications.repository';
 
-// Rate limits per event type (at most N per window) and per session (one per type per window),
-// exact across instances: each allowed alert takes a numbered slot with a unique insert. While
-// MongoDB is away the same rules run on this instance's memory.
+// Rate limits per event type (at most N per window), per session and per user (one per type per
+// session window each), exact across instances: each allowed alert takes a numbered slot with a
+// unique insert. While MongoDB is away the same rules run on this instance's memory. The per-user
+// limit keeps one user from spending the type's whole budget (a help request from each of many new
+// sessions, a report of each of many messages): the rest of theirs go to the digest.
 @Injectable()
 export class AlertLimiter {
   private readonly logger = new Logger('alerts');
@@ -18,12 +20,17 @@ export class AlertLimiter {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  async allow(type: AlertEventType, sessionId: string | undefined, at: Date): Promise<boolean> {
+  async allow(
+    type: AlertEventType,
+    sessionId: string | undefined,
+    at: Date,
+    userId?: string,
+  ): Promise<boolean> {
     const { perType, typeWindowMs, sessionWindowMs } = this.settings.notifications.limits;
-    if (sessionId) {
-      const window = Math.floor(at.getTime() / sessionWindowMs);
-      if (!(await this.take(`s:${type}:${sessionId}:${window}`, sessionWindowMs, at))) return false;
-    }
+    const window = Math.floor(at.getTime() / sessionWindowMs);
+    if (sessionId && !(await this.take(`s:${type}:${sessionId}:${window}`, sessionWindowMs, at)))
+      return false;
+    if (userId && !(await this.take(`u:${type}:${userId}:${window}`, sessionWindowMs, at))) return false;
     const base = `t:${type}:${Math.floor(at.getTime() / typeWindowMs)}`;
     for (let slot = this.hints.get(base) ?? 1; slot <= perType; slot++) {
       if (await this.take(`${base}:${slot}`, typeWindowMs, at)) {

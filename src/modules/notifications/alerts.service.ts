@@ -34,7 +34,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
   async raise(event: AlertEvent): Promise<NotificationRecord | undefined> {
     try {
       const at = event.at ?? new Date();
-      const allowed = await this.limiter.allow(event.type, event.sessionId, at);
+      const allowed = await this.limiter.allow(event.type, event.sessionId, at, event.userId);
       const record: NotificationRecord = {
         id: newId(),
         kind: 'alert',
