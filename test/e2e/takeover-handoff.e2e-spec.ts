@@ -99,6 +99,34 @@ describe('takeover handoff (e2e)', () => {
     },
   );
 
+  // A parent app demotes an admin: the refreshed token has no admin role. The socket's admin powers
+  // (its takeover among them) must not outlive the role, so the socket is closed to connect again.
+  it("should close an admin's socket whose auth_refresh drops the admin role, on both sockets' paths", async () => {
+    const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
+    const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+    const adminId = uniqueUser('admin');
+    const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(adminId)}`);
+    await admin.nextOfType('connection_status');
+    admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+    await admin.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    admin.send({ type: 'auth_refresh', content: userToken(adminId), client_id: 'demoted' });
+    expect(await admin.nextOfType('error')).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect(await admin.closed).toBe(4401);
+    // the rooms socket too
+    const rooms = await TestClient.connect(
+      `${server.httpUrl.replace('http', 'ws')}/ws/chat?token=${adminToken(adminId)}`,
+    );
+    await rooms.nextOfType('connection_status');
+    rooms.send({ type: 'auth_refresh', content: userToken(adminId), client_id: 'demoted' });
+    expect(await rooms.closed).toBe(4401);
+    // a refresh that keeps the role is taken as before
+    const again = await TestClient.connect(`${server.wsUrl}?token=${adminToken(adminId)}`);
+    await again.nextOfType('connection_status');
+    again.send({ type: 'auth_refresh', content: adminToken(adminId), client_id: 'same' });
+    expect(await again.next((frame) => frame.client_id === 'same')).toMatchObject({ type: 'ack' });
+    await Promise.all([user.close(), again.close()]);
+  });
+
   it('should name the target session in an error about another session', async () => {
     const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
     const sessionId = (await user.nextOfType('connection_status')).session_id as string;

@@ -191,6 +191,14 @@ export class ChatService {
     if (principal.userId !== connection.principal.userId) {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'The new token is for another user.');
     }
+    // a role taken away (or given) takes effect at once: the socket closes, and the client connects
+    // again with the new token; an admin's takeover then lapses as after any close (its powers do
+    // not outlive the role)
+    if (principal.isAdmin !== connection.principal.isAdmin)
+      throw new DomainException(
+        ErrorCode.UNAUTHORIZED,
+        'The new token changes your role; connect again with it.',
+      );
     connection.principal = principal;
     this.hub.send(
       connection,

@@ -129,6 +129,12 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
       const principal = this.tokens.verify(typeof frame.content === 'string' ? frame.content : undefined);
       if (principal.userId !== connection.principal.userId)
         throw new DomainException(ErrorCode.UNAUTHORIZED, 'The new token is for another user.');
+      // a role taken away or given closes the socket, as on /chat/ws (ChatService.authRefresh)
+      if (principal.isAdmin !== connection.principal.isAdmin)
+        throw new DomainException(
+          ErrorCode.UNAUTHORIZED,
+          'The new token changes your role; connect again with it.',
+        );
       connection.principal = principal;
       this.armExpiry(connection);
       this.hub.send(connection, {
