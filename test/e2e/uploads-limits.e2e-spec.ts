@@ -38,6 +38,23 @@ describe('upload quotas (e2e)', () => {
     expect(filesUnder(dir)).toHaveLength(4);
   });
 
+  // each upload's room in the quota is taken before its bytes come: uploads at once used to see the
+  // same room left, and together overshot the quota by as many files as ran at once
+  it('should keep uploads sent at once within the quota', async () => {
+    const token = userToken(uniqueUser());
+    const results = await Promise.all(
+      Array.from({ length: 4 }, (_, index) =>
+        upload(server.httpUrl, token, JPEG, `${index}.jpg`, 'image/jpeg'),
+      ),
+    );
+    const stored = results.filter((result) => result.status === 201);
+    // 2 × 512 bytes fit in 1200; a third would not
+    expect(stored.length).toBeLessThanOrEqual(2);
+    expect(stored.length).toBeGreaterThanOrEqual(1);
+    for (const refused of results.filter((result) => result.status !== 201))
+      expect(refused).toMatchObject({ status: 413, body: { error: { code: 'QUOTA_EXCEEDED' } } });
+  });
+
   it('should refuse the uploads past the per-minute rate with RATE_LIMITED and Retry-After', async () => {
     const token = userToken(uniqueUser());
     for (let index = 0; index < 4; index++)

@@ -41,6 +41,9 @@ export class FilesRepository implements OnModuleInit {
     storageKey: string;
     source: 'upload' | 'generated';
     attached?: boolean;
+    // the bytes it may take: a pending upload counts for its owner's quota with them until it is
+    // ready with its real size (usedBytes)
+    reserved?: number;
     now: Date;
   }): Promise<void> {
     await this.files.create({
@@ -48,7 +51,7 @@ export class FilesRepository implements OnModuleInit {
       owner_id: input.ownerId,
       session_id: input.sessionId,
       name: input.name,
-      size: 0,
+      size: input.reserved ?? 0,
       mime_type: input.mimeType,
       storage_key: input.storageKey,
       status: 'pending',

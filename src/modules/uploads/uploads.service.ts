@@ -16,6 +16,8 @@ import { fanout } from './stream-fanout';
 import { UploadMetrics, type UploadResult } from './upload-metrics';
 import { openSource } from './upload-source';
 import { newId } from '../../common/ids';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 
 export const MALWARE_SCANNER = Symbol('MALWARE_SCANNER');
 const RATE_WINDOW_MS = 60_000;
@@ -53,6 +55,7 @@ export class UploadsService implements OnModuleInit {
     private readonly metrics: UploadMetrics,
     @Inject(ThrottlerStorage) private readonly throttler: ThrottlerStorage,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   onModuleInit(): void {
@@ -97,15 +100,25 @@ export class UploadsService implements OnModuleInit {
     const id = newId();
     const key = storageKeyFor(ownerId, id);
     const name = displayName(file.fileName, mimeType);
-    await this.files.createPending({
-      id,
-      ownerId,
-      sessionId: null,
-      name,
-      mimeType,
-      storageKey: key,
-      source: 'upload',
-      now: new Date(),
+    // The upload's room in the quota is taken before its bytes come, under the user's lock (on every
+    // instance): uploads at once each saw the same room left and together overshot the quota
+    // (README, "Uploads"). The room is what is left now, at most the request's limit.
+    const room = await this.lock.run(`uploads:${ownerId}`, async () => {
+      const left = await this.limitFor(ownerId);
+      const bytes = Math.min(left.bytes, limit.bytes);
+      if (bytes <= 0) throw this.tooLarge(left);
+      await this.files.createPending({
+        id,
+        ownerId,
+        sessionId: null,
+        name,
+        mimeType,
+        storageKey: key,
+        source: 'upload',
+        reserved: bytes,
+        now: new Date(),
+      });
+      return { bytes };
     });
     try {
       const verdict = await this.streamOut(source.body(isTextType(mimeType)), key, mimeType);
@@ -118,7 +131,7 @@ export class UploadsService implements OnModuleInit {
         );
         throw new DomainException(ErrorCode.FILE_REJECTED, 'The file was rejected: it contains malware.');
       }
-      if (source.bytes > limit.bytes) throw new LimitCrossed(limit.bytes);
+      if (source.bytes > room.bytes) throw new LimitCrossed(room.bytes);
       await this.files.markReady(id, { size: source.bytes, scanned: this.scanner !== null });
     } catch (error) {
       await this.discard(id, key);
