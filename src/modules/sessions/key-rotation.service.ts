@@ -72,10 +72,7 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
       }
     } catch (error) {
       result.failed++;
-      this.logger.error(
-        { event: 'key_rotation_failed', error: String(error) },
-        'key rotation stopped',
-      );
+      this.logger.error({ event: 'key_rotation_failed', error: String(error) }, 'key rotation stopped');
     }
     this.logger.log(
       { event: 'key_rotation_done', ...result, stopped: this.stopped },
