@@ -70,8 +70,6 @@ const FENCES_KEPT = 10_000;
 const FENCE_KEPT_MS = 60 * 60 * 1000;
 const FENCE_OPEN_MS = 30_000;
 
-// Streams an LLM reply to every device of the session and stores it once complete. Generation is
-// independent of sockets: if every device drops, the reply is still stored and replayed later.
 // a user's stop sent from a device on another instance than the one streaming the reply
 const TOPIC = 'replies';
 interface ReplyBusMessage {
@@ -81,6 +79,8 @@ interface ReplyBusMessage {
   at: number;
 }
 
+// Streams an LLM reply to every device of the session and stores it once complete. Generation is
+// independent of sockets: if every device drops, the reply is still stored and replayed later.
 @Injectable()
 export class ReplyService implements OnModuleInit {
   private readonly logger = new Logger('llm');
