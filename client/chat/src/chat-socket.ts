@@ -10,8 +10,18 @@ export type LinkState =
   | { kind: 'signed_out' };
 
 // Messages that must reach the server once: kept until their ack, resent after a reconnect with the
-// same client_id (the server stores a client_id once). `chat` is a room message.
-const RESENT_TYPES = new Set(['user_message', 'file_upload', 'voice_message', 'help_request', 'chat']);
+// same client_id (the server stores a client_id once). `chat` is a room message. An edit and a reply
+// choice are stored events too (one per client_id); a regenerate is not, so it is not resent (a
+// second one would answer the turn again).
+const RESENT_TYPES = new Set([
+  'user_message',
+  'file_upload',
+  'voice_message',
+  'help_request',
+  'edit_message',
+  'reply_select',
+  'chat',
+]);
 
 // Room frames share this socket (docs/protocol.md, "Rooms"); the rooms view listens here while open.
 export interface RoomLink {
@@ -114,8 +124,11 @@ export class ChatSocket {
     this.unacked.delete(clientId);
   }
 
+  // Another AI chat session is shown: what the one left had not sent yet is dropped (it would land in
+  // the new one). The rooms' unsent messages stay: they name their room, whatever session is shown.
   clearUnacked(): void {
-    this.unacked.clear();
+    for (const [clientId, frame] of this.unacked)
+      if (typeof frame.room_id !== 'string') this.unacked.delete(clientId);
   }
 
   stop(): void {
