@@ -140,7 +140,10 @@ export class ChatClient {
   retry(message: ChatMessage): void {
     if (!message.clientId) return;
     message.failed = undefined;
-    this.socket.send({ type: message.type, client_id: message.clientId, content: message.content });
+    // as it was first sent (a file's id, an edit's target); rebuilt from the screen only when that is
+    // no longer kept
+    if (!this.socket.retry(message.clientId))
+      this.socket.send({ type: message.type, client_id: message.clientId, content: message.content });
     this.changed();
   }
 

@@ -77,6 +77,24 @@ describe(ChatSocket.name, () => {
     expect(first.sent.map((frame) => frame.client_id)).toEqual(['room-1']);
   });
 
+  it("should send a refused message again as it was first sent, on the user's Retry", () => {
+    const { socket, first } = open();
+    connected(first);
+    const upload = { type: 'file_upload', client_id: 'file-1', content: '', metadata: { file_id: 'f-9' } };
+    socket.send(upload);
+    first.frame({
+      type: 'error',
+      client_id: 'file-1',
+      error: { code: 'RATE_LIMITED', message: 'slow down' },
+    });
+    expect(socket.pendingCount).toBe(0);
+    expect(socket.retry('file-1')).toBe(true);
+    expect(first.sent.at(-1)).toEqual(upload);
+    // kept again until its ack, and not kept twice for a Retry
+    expect(socket.pendingCount).toBe(1);
+    expect(socket.retry('file-1')).toBe(false);
+  });
+
   it('should send an edit and a reply choice again after a reconnect until they are acked', () => {
     const { socket, first } = open();
     connected(first);

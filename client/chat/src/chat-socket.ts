@@ -23,6 +23,8 @@ const RESENT_TYPES = new Set([
   'chat',
 ]);
 
+const REFUSED_KEPT = 100;
+
 // Room frames share this socket (docs/protocol.md, "Rooms"); the rooms view listens here while open.
 export interface RoomLink {
   onFrame(frame: Record<string, unknown>): void;
@@ -49,6 +51,9 @@ export class ChatSocket {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private unacked = new Map<string, Record<string, unknown>>();
+  // what the server refused (the newest REFUSED_KEPT), for the user's Retry: sent again as it was
+  // (a file's id, an edit's target), not rebuilt from what the screen shows
+  private refused = new Map<string, Record<string, unknown>>();
   private stopped = false;
   private opened = false;
   state: LinkState = { kind: 'connecting' };
@@ -124,6 +129,23 @@ export class ChatSocket {
     this.unacked.delete(clientId);
   }
 
+  // The user's Retry of a refused message: the frame as it was first sent; false when it is not kept.
+  retry(clientId: string): boolean {
+    const frame = this.refused.get(clientId);
+    if (!frame) return false;
+    this.refused.delete(clientId);
+    this.send(frame);
+    return true;
+  }
+
+  private refuse(clientId: string): void {
+    const frame = this.unacked.get(clientId);
+    this.unacked.delete(clientId);
+    if (!frame) return;
+    this.refused.set(clientId, frame);
+    if (this.refused.size > REFUSED_KEPT) this.refused.delete(this.refused.keys().next().value as string);
+  }
+
   // Another AI chat session is shown: what the one left had not sent yet is dropped (it would land in
   // the new one). The rooms' unsent messages stay: they name their room, whatever session is shown.
   clearUnacked(): void {
@@ -149,7 +171,7 @@ export class ChatSocket {
     }
     if (frame.type === 'ack' && frame.client_id) this.unacked.delete(frame.client_id);
     if (frame.type === 'error' && frame.client_id && frame.error && frame.error.code !== 'INTERNAL')
-      this.unacked.delete(frame.client_id); // refused for good: resending would fail the same way
+      this.refuse(frame.client_id); // refused for good: resending would fail the same way
     this.options.onFrame(frame);
   }
 
@@ -157,7 +179,7 @@ export class ChatSocket {
     const clientId = typeof frame.client_id === 'string' ? frame.client_id : undefined;
     if (clientId && frame.type === 'ack') this.unacked.delete(clientId);
     if (clientId && frame.type === 'error' && isRecord(frame.error) && frame.error.code !== 'INTERNAL')
-      this.unacked.delete(clientId);
+      this.refuse(clientId);
     this.rooms?.onFrame(frame);
   }
 
