@@ -95,6 +95,17 @@ describe(ChatSocket.name, () => {
     expect(socket.retry('file-1')).toBe(false);
   });
 
+  it('should close a socket still connecting when it connects again', () => {
+    const { socket, first } = open();
+    // "Retry now" before the first socket opened
+    socket.connect();
+    expect(FakeWebSocket.all).toHaveLength(2);
+    expect(first.readyState).toBe(3);
+    // the closed one's close does not count as the link's
+    connected(FakeWebSocket.all[1]);
+    expect(socket.state.kind).toBe('connected');
+  });
+
   it('should send an edit and a reply choice again after a reconnect until they are acked', () => {
     const { socket, first } = open();
     connected(first);

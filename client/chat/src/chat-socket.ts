@@ -75,6 +75,11 @@ export class ChatSocket {
     clearTimeout(this.timer);
     const token = this.options.token();
     if (!token) return;
+    // one socket at a time: a connect while one is still connecting (Retry now, the `online` event)
+    // left that one open, counted against the user's sockets and keeping them present
+    const old = this.socket;
+    this.socket = null;
+    old?.close(1000);
     if (!navigator.onLine) return this.setState({ kind: 'offline' });
     const params = new URLSearchParams({ token });
     const resume = this.options.resumeFrom();
