@@ -1,3 +1,4 @@
+import { ReplyService } from '../../src/modules/replies/reply.service';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
@@ -125,6 +126,45 @@ describe('takeover handoff (e2e)', () => {
     again.send({ type: 'auth_refresh', content: adminToken(adminId), client_id: 'same' });
     expect(await again.next((frame) => frame.client_id === 'same')).toMatchObject({ type: 'ack' });
     await Promise.all([user.close(), again.close()]);
+  });
+
+  // The takeover waits for the replies it cut off to be stored before it logs admin_join, but only so
+  // long (Redis away, a frozen store): a reply whose store write came after the join was stored over
+  // the admin (seen once in the chaos test: aiStoredWhileAssisted 1). The store itself refuses it now.
+  it('should never store a reply of the model after admin_join, however late its write comes', async () => {
+    const sessions = server.app.get(SessionsService);
+    const replies = server.app.get(ReplyService);
+    const append = sessions.append.bind(sessions);
+    const slowed = jest.spyOn(sessions, 'append').mockImplementation(async (...args) => {
+      if (args[1].type === 'ai_response') await new Promise((resolve) => setTimeout(resolve, 600));
+      return append(...args);
+    });
+    // the takeover's wait for the replies ran out at once
+    const settled = jest.spyOn(replies, 'settled').mockResolvedValue(undefined);
+    try {
+      const token = userToken(uniqueUser());
+      const user = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+      const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+      user.send({ type: 'user_message', client_id: 'late', content: 'hello' });
+      // the reply streamed whole, and is being stored
+      await user.next((frame) => frame.type === 'loading' && frame.metadata?.loading === true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const admin = adminToken(uniqueUser('admin'));
+      const claimed = await fetch(`${server.httpUrl}/chat/admin/sessions/${sessionId}/takeover`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      expect(claimed.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+      const join = stored.messages.findIndex((message) => message.type === 'admin_join');
+      expect(join).toBeGreaterThan(0);
+      expect(stored.messages.slice(join).filter((message) => message.type === 'ai_response')).toEqual([]);
+      await user.close();
+    } finally {
+      slowed.mockRestore();
+      settled.mockRestore();
+    }
   });
 
   it('should name the target session in an error about another session', async () => {

@@ -117,6 +117,11 @@ export class ReplyRecorder {
           response_ms: reason === 'stopped' && text.length === 0 ? undefined : responseMs,
           countsAsMessage: true,
         },
+        // stored only while no admin assists the session: the takeover waits for the replies it cut
+        // off before it logs admin_join, but only so long (Redis away, a frozen store); a write that
+        // comes after the join is refused (SESSION_LOCKED), never stored over the admin
+        // (docs/protocol.md, "Takeover handoff")
+        { takeover: null },
       ));
     } catch (error) {
       this.logger.error(
