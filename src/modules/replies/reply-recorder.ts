@@ -124,6 +124,15 @@ export class ReplyRecorder {
         { takeover: null },
       ));
     } catch (error) {
+      // an admin took the session over before this write came: the turn is the admin's, and nobody
+      // is told of a failure (the takeover cut the reply off; it is not stored over the admin)
+      if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED) {
+        this.logger.log(
+          { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_for_takeover' },
+          'reply not stored: an admin assists the session',
+        );
+        return undefined;
+      }
       this.logger.error(
         {
           session_id: sessionId,
