@@ -100,6 +100,84 @@ describe('takeover handoff (e2e)', () => {
     },
   );
 
+  // Another instance hears the takeover's end over the bus a little after the user does (the user's
+  // other device, or a message typed as admin_leave arrived): there the takeover still fences replies
+  // when the user's new message is stored after admin_leave. The log the append returns says the
+  // takeover is over, so the message is answered by its own reply, not cut off and answered by the
+  // turn watch GRACE_MS (3 s) later. Here the end never reaches the replies module at all.
+  it("should answer a message stored after admin_leave at once, on an instance that has not yet heard the takeover's end", async () => {
+    const replies = server.app.get(ReplyService);
+    const unheard = jest.spyOn(replies, 'takeoverClosed').mockImplementation(() => undefined);
+    try {
+      const token = userToken(uniqueUser());
+      const user = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+      const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+      const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(uniqueUser('admin'))}`);
+      await admin.nextOfType('connection_status');
+      admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+      await user.nextOfType('admin_join');
+      admin.send({ type: 'admin_leave', session_id: sessionId, client_id: 'leave' });
+      await user.nextOfType('admin_leave');
+      user.send({ type: 'user_message', client_id: 'after', content: 'still there?' });
+      // well within GRACE_MS: the turn watch cannot have answered it yet
+      const done = await user.next(
+        (frame) =>
+          frame.type === 'ai_response' && frame.client_id === 'after' && frame.metadata?.done === true,
+        2_500,
+      );
+      expect(done.content).toEqual(expect.any(String));
+      expect(unheard).toHaveBeenCalled();
+      await Promise.all([user.close(), admin.close()]);
+    } finally {
+      unheard.mockRestore();
+    }
+  });
+
+  // The same rule must not open the fence of a takeover whose admin_join is not logged yet: then the
+  // log's last word of a takeover is an earlier one's admin_leave, and a message stored meanwhile is
+  // the admin's to answer (the claim waits for the replies it cut off before it logs its join).
+  it("should not answer a message stored while a second takeover's join is pending, after the first one's leave", async () => {
+    const replies = server.app.get(ReplyService);
+    const token = userToken(uniqueUser());
+    const user = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+    const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(uniqueUser('admin'))}`);
+    await admin.nextOfType('connection_status');
+    admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join-1' });
+    await user.nextOfType('admin_join');
+    admin.send({ type: 'admin_leave', session_id: sessionId, client_id: 'leave-1' });
+    await user.nextOfType('admin_leave');
+    const settled = replies.settled.bind(replies);
+    const waiting = jest.spyOn(replies, 'settled').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      return settled(...args);
+    });
+    try {
+      const claimed = fetch(`${server.httpUrl}/chat/admin/sessions/${sessionId}/takeover`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken(uniqueUser('admin'))}` },
+      });
+      // the claim is made (its start told to the replies module) and its join is not logged yet
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      user.send({ type: 'user_message', client_id: 'between', content: 'hello?' });
+      await user.next((frame) => frame.type === 'ack' && frame.client_id === 'between');
+      expect((await claimed).status).toBe(200);
+      await user.nextOfType('admin_join');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(user.frames.filter((frame) => frame.type === 'ai_response')).toEqual([]);
+      const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+      expect(stored.messages.map((message) => message.type)).toEqual([
+        'admin_join',
+        'admin_leave',
+        'user_message',
+        'admin_join',
+      ]);
+      await Promise.all([user.close(), admin.close()]);
+    } finally {
+      waiting.mockRestore();
+    }
+  });
+
   // A parent app demotes an admin: the refreshed token has no admin role. The socket's admin powers
   // (its takeover among them) must not outlive the role, so the socket is closed to connect again.
   it("should close an admin's socket whose auth_refresh drops the admin role, on both sockets' paths", async () => {

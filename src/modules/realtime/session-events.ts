@@ -5,7 +5,8 @@ import { Injectable, Logger } from '@nestjs/common';
 // over the bus and emits them here on each.
 export type SessionEvent =
   // an admin answers from now on: a reply streaming for the session stops
-  | { kind: 'takeover_started'; sessionId: string; epoch?: number }
+  // `startedAt`: the takeover's start (ms), which its admin_leave names (metadata.started_at)
+  | { kind: 'takeover_started'; sessionId: string; epoch?: number; startedAt?: number }
   // emitted on the one instance that ended the takeover: the AI may answer what is left unanswered
   // `leaveLogged`: this takeover's admin_leave is in the log (false: its admin_join never was)
   | { kind: 'takeover_ended'; sessionId: string; leaveLogged: boolean }

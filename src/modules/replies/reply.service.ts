@@ -93,7 +93,11 @@ export class ReplyService implements OnModuleInit {
   private readonly closing = new AbortController();
   // the session's latest takeover as this instance heard of it (TakeoverAnswers): when it started,
   // and when it ended
-  private readonly fences = new Map<string, { epoch?: number; startedAt: number; endedAt?: number }>();
+  // (`takeoverStart`: the takeover's own start, as its admin_leave names it)
+  private readonly fences = new Map<
+    string,
+    { epoch?: number; takeoverStart?: number; startedAt: number; endedAt?: number }
+  >();
   // a user's stop that came while the session's reply was asked for and not yet shown (its prompt
   // still being read): when it came. The next reply shown, if decided before then, is stopped at once
   private readonly stopsBeforeShown = new Map<string, number>();
@@ -164,6 +168,7 @@ export class ReplyService implements OnModuleInit {
 
   // Replies run one at a time per session, in the order their messages were stored.
   request(input: ReplyRequest): void {
+    if (input.written) this.endedInLog(input.written);
     this.run(input);
   }
 
@@ -205,6 +210,7 @@ export class ReplyService implements OnModuleInit {
     return {
       confirm: (stored) => {
         if (settled) return false;
+        this.endedInLog(stored);
         // the model saw exactly this history: nothing was stored in between (any instance), the
         // model is the same and no admin took the session over meanwhile
         if (stored.seq !== seq || stored.model_id !== snapshot.model_id || stored.assisting_admin_id) {
@@ -259,14 +265,14 @@ export class ReplyService implements OnModuleInit {
   // every reply decided before now stops at its next frame, before any more of it reaches a device:
   // one requested while the takeover was being claimed (a turn left unanswered by the admin before,
   // a message stored just before the claim) or whose frames were already on their way.
-  takeoverStarted(sessionId: string, epoch?: number, now = Date.now()): void {
+  takeoverStarted(sessionId: string, epoch?: number, takeoverStart?: number, now = Date.now()): void {
     if (this.fences.size >= FENCES_KEPT)
       for (const [id, fence] of this.fences)
         if (now - fence.startedAt > FENCE_KEPT_MS) this.fences.delete(id);
     const fence = this.fences.get(sessionId);
     // a copy of this takeover's start (the bus hands an instance its own events too) moves nothing
     if (!(fence && epoch !== undefined && fence.epoch === epoch))
-      this.fences.set(sessionId, { epoch, startedAt: now });
+      this.fences.set(sessionId, { epoch, takeoverStart, startedAt: now });
     // a takeover's stop, not a user's: a reply stopped before its first piece is not stored (a user's
     // stop stores it empty to close the turn), so the turn stays open for the admin, and for the model
     // once the takeover ends if nobody answered it
@@ -282,6 +288,22 @@ export class ReplyService implements OnModuleInit {
       (epoch === undefined || fence.epoch === undefined || fence.epoch <= epoch)
     )
       fence.endedAt = now;
+  }
+
+  // The session as a write left it says the takeover fenced here has ended: its admin_leave is the
+  // log's last word of a takeover (stored before this write, under the session lock), and nobody
+  // assists. On this instance the bus's word of that end may still be on its way; a message stored
+  // after the leave is answered by its own reply, not cut off and answered by the turn watch seconds
+  // later (docs/protocol.md, "Takeover handoff"). A leave of an earlier takeover opens nothing.
+  private endedInLog(written: WrittenSession, now = Date.now()): void {
+    const fence = this.fences.get(written.id);
+    if (!fence || fence.endedAt !== undefined || fence.takeoverStart === undefined) return;
+    if (written.assisting_admin_id) return;
+    const last = written.messages.findLast(
+      (message) => message.type === 'admin_join' || message.type === 'admin_leave',
+    );
+    const startedAt = last?.type === 'admin_leave' ? last.metadata?.started_at : undefined;
+    if (typeof startedAt === 'string' && Date.parse(startedAt) === fence.takeoverStart) fence.endedAt = now;
   }
 
   // Whether the reply may no longer show: it was decided before the session's latest takeover

@@ -23,7 +23,8 @@ export class TakeoverAnswers implements OnModuleInit {
 
   onModuleInit(): void {
     this.events.on((event) => {
-      if (event.kind === 'takeover_started') this.replies.takeoverStarted(event.sessionId, event.epoch);
+      if (event.kind === 'takeover_started')
+        this.replies.takeoverStarted(event.sessionId, event.epoch, event.startedAt);
       else if (event.kind === 'takeover_closed') this.replies.takeoverClosed(event.sessionId, event.epoch);
       else return this.answerPending(event.sessionId, event.leaveLogged);
     });

@@ -30,8 +30,14 @@ const REPLIES_SETTLE_MS = REPLY_LEASE_TTL_MS + 1_000;
 
 // `epoch`: which takeover of the session (a late copy of an earlier one's end ends nothing newer).
 // 'ended': admin sockets let go of the session; 'closed': its admin_leave is logged, so a reply of the
-// model may show again (docs/protocol.md, "Takeover handoff").
-type TakeoverEvent = { kind: 'started' | 'ended' | 'closed'; session: string; epoch?: number };
+// model may show again (docs/protocol.md, "Takeover handoff"). `started_at`: the takeover's start (ms),
+// which its admin_leave names too (metadata.started_at).
+type TakeoverEvent = {
+  kind: 'started' | 'ended' | 'closed';
+  session: string;
+  epoch?: number;
+  started_at?: number;
+};
 
 // An admin socket on this instance moved to a session its admin took over.
 export interface Binding {
@@ -227,13 +233,20 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   // Stores admin_join / admin_leave in the session log and sends it to every socket of the session.
   // Told on this instance and to the others, which emit it there (onEvent).
   private tell(kind: 'started' | 'closed', claim: Claim): void {
-    const event = kind === 'started' ? 'takeover_started' : 'takeover_closed';
-    this.events.emit({ kind: event, sessionId: claim.sessionId, epoch: claim.epoch });
+    const { sessionId, epoch } = claim;
+    if (kind === 'started')
+      this.events.emit({ kind: 'takeover_started', sessionId, epoch, startedAt: claim.startedAt.getTime() });
+    else this.events.emit({ kind: 'takeover_closed', sessionId, epoch });
     this.publish(kind, claim);
   }
 
   private publish(kind: TakeoverEvent['kind'], claim: Claim): void {
-    this.bus.publish(TOPIC, { kind, session: claim.sessionId, epoch: claim.epoch } satisfies TakeoverEvent);
+    this.bus.publish(TOPIC, {
+      kind,
+      session: claim.sessionId,
+      epoch: claim.epoch,
+      started_at: claim.startedAt.getTime(),
+    } satisfies TakeoverEvent);
   }
 
   // admin_join, logged only while the session mirrors no takeover, and mirrored in the same write.
@@ -265,7 +278,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     reason: string,
     beforeFanOut?: () => void,
   ): Promise<boolean> {
-    const metadata = { admin_name: takeover.adminName, reason };
+    // the takeover it ends, by its start: an instance that has not yet heard of the end over the bus
+    // knows from the log that it has come (ReplyService.endedInLog)
+    const metadata = { admin_name: takeover.adminName, reason, started_at: takeover.startedAt.toISOString() };
     return this.logEvent(
       takeover.sessionId,
       'admin_leave',
@@ -304,7 +319,12 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
 
   private onEvent(event: TakeoverEvent): void {
     if (event.kind === 'started')
-      this.events.emit({ kind: 'takeover_started', sessionId: event.session, epoch: event.epoch });
+      this.events.emit({
+        kind: 'takeover_started',
+        sessionId: event.session,
+        epoch: event.epoch,
+        startedAt: typeof event.started_at === 'number' ? event.started_at : undefined,
+      });
     else if (event.kind === 'ended') this.unbindSession(event.session);
     else this.events.emit({ kind: 'takeover_closed', sessionId: event.session, epoch: event.epoch });
   }

@@ -182,7 +182,12 @@ describe(TakeoverService.name, () => {
       expect.any(Date),
     );
     await new Promise((resolve) => setImmediate(resolve));
-    expect(emitted).toContainEqual({ kind: 'takeover_started', sessionId: 's1', epoch: 1 });
+    expect(emitted).toContainEqual({
+      kind: 'takeover_started',
+      sessionId: 's1',
+      epoch: 1,
+      startedAt: expect.any(Number),
+    });
     // logged only while no takeover is mirrored, and mirrored in the same write
     expect(sessions.append).toHaveBeenCalledWith(
       's1',
@@ -270,7 +275,11 @@ describe(TakeoverService.name, () => {
     // its leave clears the mirror and stores its record, at the lease's end
     expect(sessions.append).toHaveBeenCalledWith(
       's1',
-      expect.objectContaining({ type: 'admin_leave', metadata: { admin_name: 'Ada', reason: 'lapsed' } }),
+      expect.objectContaining({
+        type: 'admin_leave',
+        // the takeover it ends, by its start (ReplyService.endedInLog)
+        metadata: { admin_name: 'Ada', reason: 'lapsed', started_at: lapsed.startedAt.toISOString() },
+      }),
       { countsAsMessage: false },
       expect.objectContaining({
         takeover: expect.objectContaining({ epoch: 1 }),
