@@ -53,6 +53,11 @@ describe('fetchGeneratedFile', () => {
       if (request.url === '/big') {
         response.writeHead(200, { 'content-type': 'image/png' });
         response.end(Buffer.alloc(2048));
+      } else if (request.url === '/trickle') {
+        // a byte every 50 ms: never idle as long as the socket timeout
+        response.writeHead(200, { 'content-type': 'image/png' });
+        const timer = setInterval(() => response.write('x'), 50);
+        response.on('close', () => clearInterval(timer));
       } else if (request.url === '/redirect') {
         response.writeHead(302, { location: 'http://169.254.169.254/' }).end();
       } else {
@@ -73,6 +78,15 @@ describe('fetchGeneratedFile', () => {
   it('should download from a trusted host with its type and a safe name', async () => {
     const file = await fetchGeneratedFile(`http://${host}/files/a%20chart.png?sign=1`, options([host]));
     expect(file).toEqual({ data: Buffer.from('png-bytes'), mimeType: 'image/png', name: 'a chart.png' });
+  });
+
+  // the deadline of all of one reply's files (ReplyAttachments): a host that trickles its bytes
+  // passes every idle timeout, and held the reply's storage until the size limit
+  it('should give up on a host that trickles its bytes when the deadline passes', async () => {
+    // without the deadline this waits for the size limit (about 50 s at this pace), past the test's timeout
+    await expect(
+      fetchGeneratedFile(`http://${host}/trickle`, { ...options([host]), signal: AbortSignal.timeout(300) }),
+    ).rejects.toThrow();
   });
 
   it('should refuse private addresses of untrusted hosts, redirects, big files and other schemes', async () => {
