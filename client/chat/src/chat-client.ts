@@ -6,6 +6,7 @@ import { ChatStore, isStoredEvent, type ChatMessage } from './chat-store';
 import { TokenBridge } from './token-bridge';
 import { versionRoot } from '../../../src/protocol/thread';
 import { uploadFile, type UploadedFile } from './uploads';
+import { toUnsentEntry, UnsentQueue, unsentKey, type UnsentEntry, type UnsentOwner } from './unsent-queue';
 
 export const DEFAULT_MAX_LENGTH = 4096;
 // ask the parent for a new token this long before the current one expires
@@ -48,11 +49,15 @@ export class ChatClient {
   private listeners = new Set<() => void>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private lastResync = 0;
+  private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private wantSession: string | null = null;
   // the parent's open/close (SDK): replies that arrive while closed count as unread
   private open = true;
   private unread = 0;
   private helpClientId: string | undefined;
+  private readonly unsent = new UnsentQueue();
+  // the unsent queue read back from storage last (user and session): none is written before it is read
+  private restoredKey: string | null = null;
   private view: Omit<ChatView, 'messages' | 'link' | 'token' | 'sessionId'> = {
     sessionName: 'Chat',
     models: [],
@@ -85,6 +90,7 @@ export class ChatClient {
         this.wantSession = null;
         this.store.reset(null);
       },
+      onUnsentChange: () => this.saveUnsent(),
     });
     this.bridge.onToken((token) => this.useToken(token));
     this.bridge.onCommand((command) => {
@@ -351,10 +357,12 @@ export class ChatClient {
       }
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
-    if (isStoredEvent(frame) && (frame.seq ?? 0) > this.store.lastSeq + 1) this.resync();
-    if (!this.open && isNewAnswer(frame, this.store.lastSeq)) this.setUnread(this.unread + 1);
+    if (!this.open && isNewAnswer(frame, this.store.lastSeq) && !this.store.holds(frame.seq ?? 0))
+      this.setUnread(this.unread + 1);
     if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
     this.store.apply(frame);
+    // a stored event came past a missing one: replayed from the resume point, which stays below it
+    if (isStoredEvent(frame) && this.store.hasGap) this.resync();
     // read receipt: an admin's message shown on a visible page
     if (
       frame.type === 'user_message' &&
@@ -392,9 +400,44 @@ export class ChatClient {
       // its history is fetched by reconnecting with last_seq=0: the server replays it in order
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }
+    this.restoreUnsent();
     this.scheduleRefresh(metaString(frame, 'token_expires_at'));
     this.bridge.post({ type: 'chatbox:connected', session_id: sessionId });
     this.changed();
+  }
+
+  // ---- unsent messages across a reload (unsent-queue.ts) ----
+
+  private unsentOwner(): UnsentOwner | null {
+    const userId = tokenClaims(this.token ?? '').sub;
+    const sessionId = this.store.sessionId;
+    return userId && sessionId ? { userId, sessionId } : null;
+  }
+
+  // What this tab had not sent to the session now shown, before a reload: shown pending again, and
+  // sent by the socket right after this connection_status with its own client_id, so a copy the
+  // server stored already is acked, not stored twice.
+  private restoreUnsent(): void {
+    const owner = this.unsentOwner();
+    if (!owner || unsentKey(owner) === this.restoredKey) return;
+    this.restoredKey = unsentKey(owner);
+    for (const { frame, message } of this.unsent.load(owner)) {
+      if (this.socket.holds(frame.client_id) || this.store.knows(frame.client_id)) continue;
+      this.store.addPending({ ...message, clientId: frame.client_id });
+      this.socket.keep({ ...frame });
+    }
+    this.saveUnsent();
+  }
+
+  private saveUnsent(): void {
+    const owner = this.unsentOwner();
+    // another user's or session's queue is read back (or found empty) before this one replaces it
+    if (!owner || unsentKey(owner) !== this.restoredKey) return;
+    const entries = this.socket.unsent.flatMap((frame): UnsentEntry[] => {
+      const entry = toUnsentEntry(frame, this.store.pendingMessage(String(frame.client_id)));
+      return entry ? [entry] : [];
+    });
+    this.unsent.save(owner, entries);
   }
 
   private setUnread(count: number): void {
@@ -416,7 +459,16 @@ export class ChatClient {
   }
 
   private resync(): void {
-    if (Date.now() - this.lastResync < GAP_RESYNC_MIN_INTERVAL_MS) return;
+    clearTimeout(this.resyncTimer);
+    const wait = this.lastResync + GAP_RESYNC_MIN_INTERVAL_MS - Date.now();
+    // one resync at a time: a gap still open once the wait is over is filled then (a reconnect
+    // meanwhile replays from the resume point anyway)
+    if (wait > 0) {
+      this.resyncTimer = setTimeout(() => {
+        if (this.store.hasGap && this.socket.state.kind === 'connected') this.resync();
+      }, wait);
+      return;
+    }
     this.lastResync = Date.now();
     this.socket.restart();
   }
@@ -425,8 +477,16 @@ export class ChatClient {
 
   private useToken(token: string): void {
     const first = this.token === null;
+    // another user signed in on this page (a shared device): nothing of the last one's thread or
+    // unsent messages may reach the new one's session (an auth_refresh of another user is refused)
+    const switched = !first && tokenClaims(token).sub !== tokenClaims(this.token ?? '').sub;
     this.token = token;
-    if (first || this.socket.state.kind === 'signed_out') {
+    if (switched) {
+      this.wantSession = null;
+      this.store.reset(null);
+      this.socket.clearUnacked();
+    }
+    if (first || switched || this.socket.state.kind === 'signed_out') {
       this.view.notice = null;
       this.socket.restart();
     } else if (this.socket.state.kind === 'connected') {

@@ -15,6 +15,8 @@ class FakeWebSocket {
   }
 
   send(data: string): void {
+    // as a browser's: InvalidStateError while CONNECTING
+    if (this.readyState === 0) throw new Error('InvalidStateError');
     this.sent.push(JSON.parse(data) as Record<string, unknown>);
   }
 
@@ -104,6 +106,82 @@ describe(ChatSocket.name, () => {
     // the closed one's close does not count as the link's
     connected(FakeWebSocket.all[1]);
     expect(socket.state.kind).toBe('connected');
+  });
+
+  // a JWT whose payload the client reads (exp in seconds); the signature is the server's business
+  const jwt = (sub: string, expInSeconds: number) =>
+    `e30.${Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + expInSeconds })).toString('base64url')}.c2ln`;
+  const withTokens = (first: string) => {
+    const link = { token: first, unauthorized: 0 };
+    const socket = new ChatSocket({
+      token: () => link.token,
+      resumeFrom: () => null,
+      onFrame: () => undefined,
+      onState: () => undefined,
+      onUnauthorized: () => link.unauthorized++,
+      onSessionGone: () => undefined,
+    });
+    socket.connect();
+    connected(FakeWebSocket.all.at(-1) as FakeWebSocket);
+    return { socket, link };
+  };
+  const tokenOf = (ws: FakeWebSocket) => new URL(ws.url).searchParams.get('token');
+
+  it('should reconnect with the newer token it holds when the server refuses the one the socket used (4401)', () => {
+    const old = jwt('u1', 5);
+    const newer = jwt('u1', 3600);
+    const { socket, link } = withTokens(old);
+    // the parent pushed a new token (an auth_refresh with it may be on its way)
+    link.token = newer;
+    (FakeWebSocket.all.at(-1) as FakeWebSocket).close(4401);
+    expect(link.unauthorized).toBe(0);
+    expect(FakeWebSocket.all).toHaveLength(2);
+    expect(tokenOf(FakeWebSocket.all[1])).toBe(newer);
+    expect(socket.state.kind).not.toBe('signed_out');
+  });
+
+  it('should ask for a new token when the token refused (4401) is the one in hand, or the one in hand has expired', () => {
+    const token = jwt('u1', 3600);
+    const refused = withTokens(token);
+    (FakeWebSocket.all.at(-1) as FakeWebSocket).close(4401);
+    expect(refused.link.unauthorized).toBe(1);
+    expect(refused.socket.state.kind).toBe('signed_out');
+    expect(FakeWebSocket.all).toHaveLength(1);
+
+    FakeWebSocket.all = [];
+    const expired = withTokens(token);
+    expired.link.token = jwt('u1', -60);
+    (FakeWebSocket.all.at(-1) as FakeWebSocket).close(4401);
+    expect(expired.link.unauthorized).toBe(1);
+    expect(FakeWebSocket.all).toHaveLength(1);
+  });
+
+  it('should send nothing on a socket that a connection_status handler replaced, and resend on the next one', () => {
+    let restartOnce = true;
+    const socket: ChatSocket = new ChatSocket({
+      token: () => 'token',
+      resumeFrom: () => null,
+      // the page's first status names a session with history: the client connects again to replay it
+      onFrame: (frame) => {
+        if (frame.type === 'connection_status' && restartOnce) {
+          restartOnce = false;
+          socket.restart();
+        }
+      },
+      onState: () => undefined,
+      onUnauthorized: () => undefined,
+      onSessionGone: () => undefined,
+    });
+    socket.send({ type: 'user_message', content: 'typed early', client_id: 'early-1' });
+    socket.connect();
+    const first = FakeWebSocket.all.at(-1) as FakeWebSocket;
+    connected(first);
+    const second = FakeWebSocket.all.at(-1) as FakeWebSocket;
+    expect(second).not.toBe(first);
+    // a browser's WebSocket throws on send while CONNECTING
+    expect(second.sent).toEqual([]);
+    connected(second);
+    expect(second.sent.map((frame) => frame.client_id)).toEqual(['early-1']);
   });
 
   it('should send an edit and a reply choice again after a reconnect until they are acked', () => {

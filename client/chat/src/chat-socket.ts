@@ -42,6 +42,8 @@ export interface ChatSocketOptions {
   onUnauthorized(): void;
   // 4404: the session asked for is not this user's (or no longer exists)
   onSessionGone(): void;
+  // the AI chat's unsent frames changed (one queued, acked, refused or dropped)
+  onUnsentChange?(): void;
 }
 
 // One WebSocket to /chat/ws that survives drops: exponential backoff, replay from last_seq,
@@ -56,6 +58,8 @@ export class ChatSocket {
   private refused = new Map<string, Record<string, unknown>>();
   private stopped = false;
   private opened = false;
+  // the token the current socket connected with: a 4401 refuses that one, not a newer one held since
+  private usedToken: string | null = null;
   state: LinkState = { kind: 'connecting' };
   rooms: RoomLink | null = null;
 
@@ -82,6 +86,7 @@ export class ChatSocket {
     old?.close(1000);
     if (!navigator.onLine) return this.setState({ kind: 'offline' });
     const params = new URLSearchParams({ token });
+    this.usedToken = token;
     const resume = this.options.resumeFrom();
     if (resume) {
       params.set('session_id', resume.sessionId);
@@ -122,16 +127,32 @@ export class ChatSocket {
   }
 
   send(frame: Record<string, unknown>): boolean {
-    const clientId = frame.client_id;
-    if (typeof clientId === 'string' && RESENT_TYPES.has(String(frame.type)))
-      this.unacked.set(clientId, frame);
+    this.keep(frame);
     if (this.socket?.readyState !== WebSocket.OPEN || this.state.kind !== 'connected') return false;
     this.socket.send(JSON.stringify(frame));
     return true;
   }
 
+  // Kept until its ack and sent on the next connection_status, as every unacked frame (a frame
+  // restored after a reload: docs/protocol.md, "Resends").
+  keep(frame: Record<string, unknown>): void {
+    const clientId = frame.client_id;
+    if (typeof clientId !== 'string' || !RESENT_TYPES.has(String(frame.type))) return;
+    this.unacked.set(clientId, frame);
+    this.unsentChanged(frame);
+  }
+
+  holds(clientId: string): boolean {
+    return this.unacked.has(clientId);
+  }
+
+  // The AI chat's frames not acked yet, oldest first (the rooms' name their room: not these).
+  get unsent(): Array<Record<string, unknown>> {
+    return [...this.unacked.values()].filter((frame) => typeof frame.room_id !== 'string');
+  }
+
   forget(clientId: string): void {
-    this.unacked.delete(clientId);
+    this.acked(clientId);
   }
 
   // The user's Retry of a refused message: the frame as it was first sent; false when it is not kept.
@@ -145,7 +166,7 @@ export class ChatSocket {
 
   private refuse(clientId: string): void {
     const frame = this.unacked.get(clientId);
-    this.unacked.delete(clientId);
+    this.acked(clientId);
     if (!frame) return;
     this.refused.set(clientId, frame);
     if (this.refused.size > REFUSED_KEPT) this.refused.delete(this.refused.keys().next().value as string);
@@ -156,6 +177,16 @@ export class ChatSocket {
   clearUnacked(): void {
     for (const [clientId, frame] of this.unacked)
       if (typeof frame.room_id !== 'string') this.unacked.delete(clientId);
+    this.options.onUnsentChange?.();
+  }
+
+  private acked(clientId: string): void {
+    const frame = this.unacked.get(clientId);
+    if (frame && this.unacked.delete(clientId)) this.unsentChanged(frame);
+  }
+
+  private unsentChanged(frame: Record<string, unknown>): void {
+    if (typeof frame.room_id !== 'string') this.options.onUnsentChange?.();
   }
 
   stop(): void {
@@ -166,15 +197,19 @@ export class ChatSocket {
 
   private receive(frame: Frame): void {
     if (frame.type === 'connection_status') {
+      const socket = this.socket;
       this.attempt = 0;
       this.setState({ kind: 'connected' });
       this.options.onFrame(frame);
+      // the handler connected again (another session, its history to replay): the next socket's
+      // status resends; this one is closed, and the new one still connecting (send would throw)
+      if (this.socket !== socket) return;
       // what the server never acked goes again; the same client_id is stored once
-      for (const pending of this.unacked.values()) this.socket?.send(JSON.stringify(pending));
+      for (const pending of this.unacked.values()) socket?.send(JSON.stringify(pending));
       this.rooms?.onConnected();
       return;
     }
-    if (frame.type === 'ack' && frame.client_id) this.unacked.delete(frame.client_id);
+    if (frame.type === 'ack' && frame.client_id) this.acked(frame.client_id);
     if (frame.type === 'error' && frame.client_id && frame.error && frame.error.code !== 'INTERNAL')
       this.refuse(frame.client_id); // refused for good: resending would fail the same way
     this.options.onFrame(frame);
@@ -182,7 +217,7 @@ export class ChatSocket {
 
   private receiveRoom(frame: Record<string, unknown>): void {
     const clientId = typeof frame.client_id === 'string' ? frame.client_id : undefined;
-    if (clientId && frame.type === 'ack') this.unacked.delete(clientId);
+    if (clientId && frame.type === 'ack') this.acked(clientId);
     if (clientId && frame.type === 'error' && isRecord(frame.error) && frame.error.code !== 'INTERNAL')
       this.refuse(clientId);
     this.rooms?.onFrame(frame);
@@ -190,6 +225,13 @@ export class ChatSocket {
 
   private closed(code: number, opened: boolean): void {
     if (this.stopped) return;
+    // the token refused is the one this socket used: a newer one held since (the parent's push, an
+    // auth_refresh not answered yet, a role change's) connects now; the parent is asked only for a
+    // new one when the token in hand is the one refused, or has expired
+    if (code === 4401 && this.options.token() !== this.usedToken && !this.tokenExpired()) {
+      this.attempt = 0;
+      return this.connect();
+    }
     if (code === 4401 || code === 4403) {
       this.setState({ kind: 'signed_out' });
       this.options.onUnauthorized();

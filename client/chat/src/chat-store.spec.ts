@@ -153,6 +153,158 @@ describe(ChatStore.name, () => {
   });
 });
 
+describe(`${ChatStore.name} resume point`, () => {
+  const stored = (seq: number): Frame => ({
+    type: 'user_message',
+    session_id: SESSION,
+    seq,
+    id: `m${seq}`,
+    sender: 'user',
+    content: `message ${seq}`,
+  });
+
+  it('should resume after the contiguous seqs it holds, not after a seq that came past a gap', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    for (const seq of [1, 2, 4]) store.apply(stored(seq));
+    // seq 3 never came: a reconnect from 4 would skip it for good
+    expect(store.lastSeq).toBe(2);
+    expect(store.hasGap).toBe(true);
+    store.apply(stored(3));
+    expect(store.lastSeq).toBe(4);
+    expect(store.hasGap).toBe(false);
+  });
+
+  it("should not move past a gap when the user's own ack overtakes another device's message", () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(stored(1));
+    store.addPending({ type: 'user_message', sender: 'user', content: 'mine', clientId: 'c' });
+    store.ack('c', 'mine', 3);
+    expect(store.lastSeq).toBe(1);
+    store.apply(stored(2));
+    expect(store.lastSeq).toBe(3);
+  });
+
+  it('should hold every seq up to its resume point, whatever order the seqs come in', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 30 }), { maxLength: 30 }), (seqs) => {
+        const store = new ChatStore();
+        store.reset(SESSION);
+        for (const seq of seqs) store.apply(stored(seq));
+        const held = new Set(seqs);
+        for (let seq = 1; seq <= store.lastSeq; seq++) expect(held.has(seq)).toBe(true);
+        expect(held.has(store.lastSeq + 1)).toBe(false);
+      }),
+    );
+  });
+});
+
+describe(`${ChatStore.name} replies cut off by an instance that died`, () => {
+  const question: Frame = {
+    type: 'user_message',
+    session_id: SESSION,
+    seq: 1,
+    id: 'q',
+    sender: 'user',
+    content: 'why?',
+  };
+  const delta = (id: string, text: string, offset: number, seq = 1): Frame => ({
+    type: 'ai_response',
+    session_id: SESSION,
+    seq,
+    id,
+    sender: 'ai',
+    metadata: { delta: text, offset, done: false },
+  });
+  const final = (
+    id: string,
+    seq: number,
+    content: string,
+    metadata: Record<string, unknown> = {},
+  ): Frame => ({
+    type: 'ai_response',
+    session_id: SESSION,
+    seq,
+    id,
+    sender: 'ai',
+    content,
+    metadata: { done: true, ...metadata },
+  });
+  const shown = (store: ChatStore) =>
+    store.messages.map((message) => [message.id, message.content, message.streaming]);
+
+  it('should drop a half-streamed reply once the turn is answered again under a new id', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(question);
+    store.apply(delta('r1', 'Because ', 0));
+    // its instance was killed; after the reconnect the turn is answered again (docs/protocol.md,
+    // "Every acked turn ends"), as a new reply
+    store.apply(delta('r2', 'Well, ', 0));
+    expect(shown(store)).toEqual([
+      ['q', 'why?', false],
+      ['r2', 'Well, ', true],
+    ]);
+    // a piece of the dead reply still on its way does not bring it back
+    store.apply(delta('r1', 'the sky', 8));
+    store.apply(final('r2', 2, 'Well, because.'));
+    expect(shown(store)).toEqual([
+      ['q', 'why?', false],
+      ['r2', 'Well, because.', false],
+    ]);
+    expect(store.streaming).toBeUndefined();
+  });
+
+  it('should drop it when the answer stored meanwhile comes with the replay', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(question);
+    store.apply(delta('r1', 'Because ', 0));
+    store.apply(final('r2', 2, 'Well, because.'));
+    expect(shown(store)).toEqual([
+      ['q', 'why?', false],
+      ['r2', 'Well, because.', false],
+    ]);
+  });
+
+  it('should keep streaming a regenerated reply when the reply it replaces is replayed', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(question);
+    // the turn's first reply is stored at seq 2; its alternative streams after it
+    store.apply(delta('r2', 'Other', 0, 2));
+    store.apply(final('r1', 2, 'First.'));
+    store.apply(delta('r2', ' answer', 5, 2));
+    expect(store.streaming).toMatchObject({ id: 'r2', content: 'Other answer' });
+  });
+
+  it('should take the stored copy of a reply the client had given up on', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(question);
+    store.apply(delta('r1', 'Because ', 0));
+    store.apply(delta('r2', 'Well', 0));
+    // two instances answered at once after all: the first reply's stored copy is shown
+    store.apply(final('r1', 2, 'Because.'));
+    expect(store.messages.find((message) => message.id === 'r1')).toMatchObject({
+      content: 'Because.',
+      streaming: false,
+      seq: 2,
+    });
+  });
+
+  it('should end a cut-off reply when an admin takes the session over', () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply(question);
+    store.apply(delta('r1', 'Because ', 0));
+    store.apply({ type: 'admin_join', session_id: SESSION, seq: 2, id: 'j', sender: 'admin', metadata: {} });
+    expect(store.streaming).toBeUndefined();
+    expect(store.messages.map((message) => message.id)).toEqual(['q', 'j']);
+  });
+});
+
 describe('parseAttachments', () => {
   it('should read stored files and external links, and ignore the rest', () => {
     expect(

@@ -1,4 +1,4 @@
-import { isRecord, metaNumber, metaString, type Frame } from '../../shared/protocol';
+import { isRecord, metaNumber, metaString, SeqPrefix, type Frame } from '../../shared/protocol';
 import { buildThread, replyGroup, versionRoot } from '../../../src/protocol/thread';
 
 export type Sender = 'user' | 'ai' | 'admin' | 'system';
@@ -62,15 +62,37 @@ export class ChatStore {
   private byKey = new Map<string, ChatMessage>();
   private pendingKeys = new Map<string, string>();
   private order: string[] = [];
+  // the seqs held: the resume point is the top of their gapless prefix (docs/protocol.md, "Resume
+  // point", as a room's), never merely the highest seen, so a reconnect replays what a gap lacks
+  private seqs = new SeqPrefix<true>(0);
+  // replies streaming: the session's last stored seq their latest piece carried
+  private streamedAt = new Map<string, number>();
+  // replies cut off by an instance that died: pieces of theirs still on the way are dropped
+  private dead = new Set<string>();
   sessionId: string | null = null;
-  lastSeq = 0;
 
   reset(sessionId: string | null): void {
     this.byKey.clear();
     this.pendingKeys.clear();
     this.order = [];
     this.sessionId = sessionId;
-    this.lastSeq = 0;
+    this.seqs.restart(0);
+    this.streamedAt.clear();
+    this.dead.clear();
+  }
+
+  // the last_seq to resume from: every stored event up to it is held
+  get lastSeq(): number {
+    return this.seqs.point;
+  }
+
+  // a stored event is missing below one held
+  get hasGap(): boolean {
+    return this.seqs.heldCount > 0;
+  }
+
+  holds(seq: number): boolean {
+    return this.seqs.has(seq);
   }
 
   get messages(): ChatMessage[] {
@@ -120,8 +142,21 @@ export class ChatStore {
     if (id) message.id = id;
     if (seq !== undefined) {
       message.seq = seq;
-      this.lastSeq = Math.max(this.lastSeq, seq);
+      this.seqs.add(seq, true);
     }
+  }
+
+  // the message a client_id names while it waits for its ack
+  pendingMessage(clientId: string): ChatMessage | undefined {
+    const key = this.pendingKeys.get(clientId);
+    return key ? this.byKey.get(key) : undefined;
+  }
+
+  // a message with this client_id is shown already (pending, or stored and replayed)
+  knows(clientId: string): boolean {
+    return (
+      this.pendingKeys.has(clientId) || [...this.byKey.values()].some((entry) => entry.clientId === clientId)
+    );
   }
 
   fail(clientId: string, code: string): void {
@@ -132,8 +167,9 @@ export class ChatStore {
 
   // Applies a server frame of this session. Returns true when the thread changed.
   apply(frame: Frame): boolean {
+    if (frame.type === 'ai_response' || frame.type === 'admin_join') this.dropCutOff(frame);
     if (frame.type === 'ai_response' && frame.metadata?.done === false) return this.delta(frame);
-    if (isStoredEvent(frame)) this.lastSeq = Math.max(this.lastSeq, frame.seq ?? 0);
+    if (isStoredEvent(frame)) this.seqs.add(frame.seq ?? 0, true);
     if (!SHOWN.has(frame.type)) return false;
     const sender = asSender(frame.sender, frame.type);
     const key =
@@ -205,10 +241,29 @@ export class ChatStore {
     if (message) this.put({ ...message, metadata: { ...message.metadata, feedback: rating } });
   }
 
+  // A reply whose instance was killed is never stored: its turn is answered again under a new id
+  // (docs/protocol.md, "Every acked turn ends"), and no reply streams past an `admin_join`
+  // ("Takeover handoff"). So another reply streaming, or one (or a join) stored after the cut-off
+  // reply's last piece, shows it dead: it leaves the thread, as it left the log. Its stored copy, if
+  // it was alive after all (two instances answering at once), is still taken.
+  private dropCutOff(frame: Frame): void {
+    // the stored copy of one given up on: two were answering at once, this says nothing of the other
+    if (frame.id !== undefined && this.dead.has(frame.id)) return;
+    const streamingNow = frame.type === 'ai_response' && frame.metadata?.done === false;
+    for (const [id, seq] of this.streamedAt) {
+      if (id === frame.id || !(streamingNow || (frame.seq ?? 0) > seq)) continue;
+      this.streamedAt.delete(id);
+      this.dead.add(id);
+      this.remove(`ai:${id}`);
+    }
+  }
+
   private delta(frame: Frame): boolean {
     const key = `ai:${frame.id}`;
     const previous = this.byKey.get(key);
     if (previous && !previous.streaming) return false; // the final text is already here
+    if (frame.id !== undefined && this.dead.has(frame.id)) return false;
+    if (frame.id !== undefined) this.streamedAt.set(frame.id, frame.seq ?? 0);
     const delta = metaString(frame, 'delta') ?? '';
     const offset = metaNumber(frame, 'offset');
     const text = previous?.content ?? '';
@@ -232,6 +287,13 @@ export class ChatStore {
   private put(message: ChatMessage): void {
     if (!this.byKey.has(message.key)) this.order.push(message.key);
     this.byKey.set(message.key, message);
+    if (message.type === 'ai_response' && !message.streaming && message.id)
+      this.streamedAt.delete(message.id);
+  }
+
+  private remove(key: string): void {
+    if (!this.byKey.delete(key)) return;
+    this.order = this.order.filter((entry) => entry !== key);
   }
 }
 
