@@ -75,10 +75,10 @@ function RoomEntry({ rooms, room }: { rooms: RoomsClient; room: RoomSummary }) {
         <span class="meta">
           {room.kind === 'dm' ? 'Direct message' : room.kind === 'private' ? 'Private' : 'Public'}
         </span>
-        {thread.unread > 0 && (
+        {thread.unread.count > 0 && (
           <span class="badge unread" data-testid="unread">
-            {thread.unread}
-            {thread.unreadMore && '+'}
+            {thread.unread.count}
+            {thread.unread.more && '+'}
             <span class="sr"> unread</span>
           </span>
         )}

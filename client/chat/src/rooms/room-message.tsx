@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { deliveryOf } from './delivery';
 import type { RoomMessage } from './room-store';
 import type { RoomsClient } from './rooms-client';
 
@@ -32,6 +33,7 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
   if (message.deleted) classes.push('deleted');
   const canAct = !message.deleted && !message.pending && message.messageId !== undefined;
   const reactions = Object.entries(message.reactions);
+  const delivery = deliveryOf(message, mine, seen);
   return (
     <article
       class={classes.join(' ')}
@@ -78,15 +80,21 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
           ))}
         </div>
       )}
-      {(mine || message.opPending) && (
-        <p class="note" data-testid="delivery">
-          {message.failed
-            ? 'Not sent'
-            : message.pending || message.opPending
-              ? 'Sending…'
-              : seen
-                ? 'Seen'
-                : 'Sent'}
+      {delivery && (
+        <p class={delivery.retry ? 'note error' : 'note'} data-testid="delivery">
+          {delivery.text}
+          {delivery.retry && message.clientId && (
+            <>
+              {' '}
+              <button
+                type="button"
+                class="link"
+                onClick={() => message.clientId && rooms.retry(message.clientId)}
+              >
+                Retry
+              </button>
+            </>
+          )}
         </p>
       )}
       {reported && <p class="note">Reported to the admins</p>}

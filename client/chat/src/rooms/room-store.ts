@@ -1,6 +1,7 @@
 import { isRecord, type RoomClientFrame, type RoomMessageFrame } from '../../../shared/protocol';
 import { ChangeMark } from './change-mark';
 import { ResumePoint } from './resume-point';
+import { UnreadCount } from './unread-count';
 
 export interface RoomMessage {
   // message_id once stored; `pending:<client_id>` before the ack
@@ -69,6 +70,8 @@ export interface PendingOp {
   frame: RoomClientFrame;
   // sent on the socket of this connection (false: waits for the room's join on the next one)
   sent: boolean;
+  // refused over the budget: sent again after its retry_after
+  held?: boolean;
 }
 
 export interface RoomThread {
@@ -90,9 +93,8 @@ export interface RoomThread {
   online: Set<string>;
   typing: Map<string, number>;
   readBy: Map<string, number>;
-  unread: number;
-  // more than `unread` (the server counted the first 100 messages after the read mark)
-  unreadMore: boolean;
+  // the unread badge, counted as the server counts it (unread-count.ts)
+  unread: UnreadCount;
   aiStreams: Map<string, AiStream>;
   // this user's operations not acked yet, by client_id, in the order they were made
   ops: Map<string, PendingOp>;
@@ -127,8 +129,7 @@ export class RoomStore {
         online: new Set(),
         typing: new Map(),
         readBy: new Map(),
-        unread: 0,
-        unreadMore: false,
+        unread: new UnreadCount(),
         aiStreams: new Map(),
         ops: new Map(),
         changesDuringRead: null,
@@ -251,6 +252,14 @@ export class RoomStore {
     const key = thread?.pendingKeys.get(clientId);
     const message = key ? thread?.byKey.get(key) : undefined;
     if (message) message.failed = code;
+  }
+
+  // The user's Retry: the message is on its way again.
+  clearFailure(roomId: string, clientId: string): void {
+    const thread = this.threads.get(roomId);
+    const key = thread?.pendingKeys.get(clientId);
+    const message = key ? thread?.byKey.get(key) : undefined;
+    if (message) message.failed = undefined;
   }
 
   // A stored message (live, replayed or from a history page). Returns true when it is new.

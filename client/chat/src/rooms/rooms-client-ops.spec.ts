@@ -175,6 +175,55 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
     expect(ops()).toHaveLength(1);
   });
 
+  describe('over the budget (RATE_LIMITED)', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+    const overBudget = (rooms: RoomsClient, frame: Record<string, unknown>, retryAfter: number) =>
+      rooms.onFrame({
+        type: 'error',
+        room_id: ROOM,
+        client_id: frame.client_id,
+        error: { code: 'RATE_LIMITED', message: 'slow down', recoverable: true, retry_after: retryAfter },
+      });
+
+    it('should send an op again after retry_after with its client_id, shown meanwhile, without a notice', () => {
+      const { rooms, ops, ack } = setting();
+      rooms.edit('m1', 'fixed');
+      const [edit] = ops();
+      overBudget(rooms, edit, 700);
+      expect(message(rooms, 'm1')).toMatchObject({ content: 'fixed', opPending: true });
+      expect(rooms.notice).toBeNull();
+      jest.advanceTimersByTime(699);
+      expect(ops()).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      expect(ops()).toEqual([edit, edit]);
+      ack(edit);
+      expect(message(rooms, 'm1')).toMatchObject({ content: 'fixed' });
+      expect(rooms.store.ops(ROOM)).toEqual([]);
+    });
+
+    it('should not send an op again over a later one of the user on the same message or reaction', () => {
+      const { rooms, ops, ack } = setting();
+      rooms.edit('m1', 'first');
+      rooms.react('m2', '👍');
+      const [first, give] = ops();
+      overBudget(rooms, first, 500);
+      overBudget(rooms, give, 500);
+      // made after the refusals, and applied before their retry_after: they stand
+      rooms.edit('m1', 'second');
+      rooms.react('m2', '👍');
+      const [, , second, takeBack] = ops();
+      expect(takeBack).toMatchObject({ metadata: { remove: true } });
+      ack(second);
+      ack(takeBack);
+      jest.advanceTimersByTime(1_000);
+      expect(ops()).toHaveLength(4);
+      expect(rooms.store.ops(ROOM)).toEqual([]);
+      expect(message(rooms, 'm1')).toMatchObject({ content: 'second' });
+      expect(message(rooms, 'm2')?.reactions).toEqual({});
+    });
+  });
+
   it('should not send the ops of a room the user was removed from', () => {
     const { rooms, cut, reconnect, ops } = setting();
     cut();
@@ -185,15 +234,19 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
     expect(message(rooms, 'm2')?.reactions).toEqual({});
   });
 
-  // Random runs of operations, acks, errors, cuts and reconnects against a server that applies a
-  // client_id once (docs/protocol.md, "Rooms"): from the client's view every op is settled exactly
-  // once, only its first client_id ever goes, never after its ack, and only after its room's join
-  // answered on that connection; in the end the client shows what the server holds.
+  // Random runs of operations, acks, errors (refused for good, or over the budget: sent again after
+  // retry_after unless a newer op on the same thing was made), time, cuts and reconnects against a
+  // server that applies a client_id once (docs/protocol.md, "Rooms"): from the client's view every op
+  // is settled at most once, only its first client_id ever goes, never after it settled, and only
+  // after its room's join answered on that connection; in the end the client shows what the server
+  // holds.
   it('should settle every op once, resend only its own client_id, never after the ack (property)', () => {
+    jest.useFakeTimers();
     type Step =
       | { kind: 'edit'; message: 'm1' | 'm2'; text: string }
       | { kind: 'react'; message: 'm1' | 'm2'; emoji: string }
-      | { kind: 'answer'; error: boolean }
+      | { kind: 'answer'; error: 'no' | 'refused' | 'over' }
+      | { kind: 'time' }
       | { kind: 'cut'; applied: number }
       | { kind: 'reconnect' }
       | { kind: 'joined' };
@@ -208,13 +261,18 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
         message: fc.constantFrom('m1' as const, 'm2' as const),
         emoji: fc.constantFrom('👍', '❤️'),
       }),
-      fc.record({ kind: fc.constant('answer' as const), error: fc.boolean() }),
+      fc.record({
+        kind: fc.constant('answer' as const),
+        error: fc.constantFrom('no' as const, 'no' as const, 'refused' as const, 'over' as const),
+      }),
+      fc.constant({ kind: 'time' as const }),
       fc.record({ kind: fc.constant('cut' as const), applied: fc.nat(4) }),
       fc.constant({ kind: 'reconnect' as const }),
       fc.constant({ kind: 'joined' as const }),
     );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        jest.clearAllTimers();
         const { rooms, socket, wire, cut, reconnect } = setting();
         let made = 0;
         // the server: applied client_ids, the text of m1, the reactions; what the socket carries
@@ -224,6 +282,7 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
         let inFlight: Array<Record<string, unknown>> = [];
         let read = 0;
         const settled = new Map<string, number>();
+        const overBudget = new Set<string>();
         const firstFrame = new Map<string, string>();
         let joinedOnThisSocket = true;
         // reads what went on the wire since the last look, checking every op frame
@@ -254,17 +313,23 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
             server.reactions.set(key, users);
           }
         };
-        const answer = (frame: Record<string, unknown>, error: boolean) => {
+        const answer = (frame: Record<string, unknown>, error: 'no' | 'refused' | 'over') => {
           const clientId = String(frame.client_id);
           const known = rooms.store.ops(ROOM).some((op) => op.clientId === clientId);
-          if (known) settled.set(clientId, (settled.get(clientId) ?? 0) + 1);
+          const refused = error !== 'no' && !applied.has(clientId);
+          // over the budget is not settled: the op is kept (and sent again, unless made obsolete)
+          if (refused && error === 'over') overBudget.add(clientId);
+          else if (known) settled.set(clientId, (settled.get(clientId) ?? 0) + 1);
           // an error leaves the store as it was (a copy of an applied one is acked, never refused)
-          if (error && !applied.has(clientId))
+          if (refused)
             rooms.onFrame({
               type: 'error',
               room_id: ROOM,
               client_id: clientId,
-              error: { code: 'RATE_LIMITED', message: 'slow down', recoverable: true },
+              error:
+                error === 'over'
+                  ? { code: 'RATE_LIMITED', message: 'slow down', recoverable: true, retry_after: 300 }
+                  : { code: 'NOT_FOUND', message: 'refused', recoverable: true },
             });
           else {
             apply(frame);
@@ -277,6 +342,7 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
           if (next.kind === 'edit' || next.kind === 'react') made++;
           drain();
           if (next.kind === 'answer' && inFlight.length > 0) answer(inFlight.shift()!, next.error);
+          if (next.kind === 'time') jest.advanceTimersByTime(300);
           if (next.kind === 'cut' && socket.state.kind === 'connected') {
             // the first frames on the dying socket reached the server, the rest not; no answer comes back
             inFlight.slice(0, next.applied).forEach(apply);
@@ -298,10 +364,15 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
           joinedOnThisSocket = true;
           rooms.onFrame(joinAnswer(2));
         }
-        for (drain(); inFlight.length > 0; drain()) answer(inFlight.shift()!, false);
+        // and the budget: what waits for its retry_after goes (or is dropped, made obsolete)
+        for (drain(); inFlight.length > 0 || jest.getTimerCount() > 0; drain())
+          if (inFlight.length > 0) answer(inFlight.shift()!, 'no');
+          else jest.advanceTimersByTime(300);
         expect(rooms.store.ops(ROOM)).toEqual([]);
         expect(firstFrame.size).toBe(made);
-        for (const clientId of firstFrame.keys()) expect(settled.get(clientId)).toBe(1);
+        for (const clientId of firstFrame.keys())
+          if (overBudget.has(clientId)) expect(settled.get(clientId) ?? 0).toBeLessThanOrEqual(1);
+          else expect(settled.get(clientId)).toBe(1);
         expect(message(rooms, 'm1')?.content).toBe(server.text);
         for (const id of ['m1', 'm2'])
           for (const emoji of ['👍', '❤️'])
@@ -311,5 +382,6 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
       }),
       { numRuns: 300 },
     );
+    jest.useRealTimers();
   });
 });

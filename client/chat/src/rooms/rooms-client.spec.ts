@@ -14,6 +14,7 @@ function fakeSocket() {
       sent.push(frame);
       return true;
     },
+    forget: () => undefined,
   };
   return { socket: socket as unknown as ChatSocket, sent };
 }
@@ -93,14 +94,15 @@ describe(RoomsClient.name, () => {
     const { rooms, sent } = joinedClient();
     rooms.onFrame(chat(3));
     rooms.onFrame(chat(4, 'alice'));
-    expect(rooms.store.thread(ROOM).unread).toBe(1);
+    expect(rooms.store.thread(ROOM).unread.count).toBe(1);
     rooms.setVisible(true);
     rooms.open(ROOM);
-    expect(rooms.store.thread(ROOM).unread).toBe(0);
+    expect(rooms.store.thread(ROOM).unread.count).toBe(0);
     expect(sent.filter((frame) => frame.type === 'read').at(-1)).toEqual({
       type: 'read',
       room_id: ROOM,
       seq: 4,
+      client_id: expect.stringMatching(/^read:/),
     });
     rooms.setVisible(false);
   });
@@ -298,7 +300,7 @@ describe(RoomsClient.name, () => {
       expect(rooms.store.thread(ROOM).resume.point).toBe(4);
       expect(rooms.rooms[0].last_message_at).toBe('2026-01-01T00:00:04.000Z');
       // both missed live: both unread, and the list is not read again for a room it has
-      expect(rooms.store.thread(ROOM).unread).toBe(2);
+      expect(rooms.store.thread(ROOM).unread.count).toBe(2);
       expect(refresh).not.toHaveBeenCalled();
     });
 

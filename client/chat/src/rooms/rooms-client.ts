@@ -14,6 +14,8 @@ import { applyChangeFrame, asMessageFrame, frameFields, RoomStore, type PendingO
 import { oldestHeld, refreshHeld } from './held-refresh';
 import { HISTORY_PAGE_MAX } from './resume-point';
 import { readChanges } from './change-read';
+import { RoomOutbox, type OutgoingMessage } from './room-outbox';
+import { ReadMarks } from './read-marks';
 import { roomsApi, type RoomSummary } from './rooms-api';
 
 export type { RoomSummary };
@@ -29,9 +31,8 @@ const PAGE_SIZE = 50;
 // changes to the user's own rooms are pushed (rooms_changed); the list is also read again this
 // often while the Rooms tab is shown, for a push lost while the server's bus was away
 const LIST_REFRESH_MS = 60_000;
-// joins, leaves, reads and heartbeats share a per-user budget on the server (ROOM_RATE_LIMIT_...):
-// read marks go at most this often, the newest one last
-const READ_MIN_INTERVAL_MS = 1_000;
+// a RATE_LIMITED without retry_after is tried again after this
+const RETRY_AFTER_DEFAULT_MS = 1_000;
 // a gap in a room's seqs still open this long while connected is read from the REST history
 // (docs/protocol.md, "Resume point"); a read that fails is tried again later (backoff)
 const GAP_FILL_MS = 2_000;
@@ -54,8 +55,12 @@ export class RoomsClient implements RoomLink {
   private typingSentAt = 0;
   private visible = false;
   private listTimer: ReturnType<typeof setInterval> | undefined;
-  private readSentAt = 0;
-  private readTimer: ReturnType<typeof setTimeout> | undefined;
+  // this user's read marks until the server answers them (read-marks.ts)
+  private readonly reads = new ReadMarks({
+    send: (roomId, seq, clientId) => this.send({ type: 'read', room_id: roomId, seq, client_id: clientId }),
+    ready: (roomId) => this.live.has(roomId) && this.socket.state.kind === 'connected',
+    newClientId,
+  });
   // per room: a gap being watched (timer), being read, and the reads that failed in a row
   private gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private gapReads = new Set<string>();
@@ -67,6 +72,18 @@ export class RoomsClient implements RoomLink {
   private refreshing = new Set<string>();
   // counts the socket's connections: a retry of a read meant for an earlier one is not made
   private connection = 0;
+  // per room: this user's messages not acked yet, one on the wire at a time (room-outbox.ts)
+  private outboxes = new Map<string, RoomOutbox>();
+  // messages refused for good, by client_id, until the user's Retry
+  private refusedSends = new Map<string, { roomId: string; message: OutgoingMessage }>();
+  // rooms this device left: the leave's client_id, and once acked, how many room lists were asked
+  // for before that; a list asked for earlier may still name the room as the user's
+  private leaving = new Map<string, { clientId: string; listsBefore?: number }>();
+  private listsAsked = 0;
+  // ops in the order made (per client_id), and the newest made on each thing an op changes
+  // (opTargets): an op held over the budget is not sent again over a newer one on the same thing
+  private opsMade = new Map<string, number>();
+  private newestOps = new Map<string, number>();
 
   constructor(
     private readonly socket: ChatSocket,
@@ -78,9 +95,11 @@ export class RoomsClient implements RoomLink {
     socket.rooms = this;
     // presence: away while the page is hidden (every device of the user counts, server side)
     if (typeof document !== 'undefined')
-      document.addEventListener('visibilitychange', () =>
-        this.send({ type: 'heartbeat', metadata: { status: pageHidden() ? 'away' : 'online' } }),
-      );
+      document.addEventListener('visibilitychange', () => {
+        this.send({ type: 'heartbeat', metadata: { status: pageHidden() ? 'away' : 'online' } });
+        // the open room shown again: what came while the page was hidden is read now
+        if (this.openId && this.seen(this.openId)) this.open(this.openId);
+      });
   }
 
   subscribe(listener: () => void): () => void {
@@ -103,16 +122,23 @@ export class RoomsClient implements RoomLink {
   // ---- list ----
 
   async refresh(): Promise<void> {
-    const list = await this.api((token) => roomsApi.list(token));
-    if (!list) return;
+    const asked = ++this.listsAsked;
+    const answer = await this.api((token) => roomsApi.list(token));
+    if (!answer) return;
+    // a room left here since this list was read is not the user's (joined again, it would be)
+    const list = answer.map((room) =>
+      room.membership === 'member' && this.leftSince(room.id, asked)
+        ? { ...room, membership: 'left' as const, role: null }
+        : room,
+    );
     this.rooms = list;
     this.listLoaded = true;
     for (const room of list) {
       const thread = this.store.thread(room.id);
       // the server's count until this socket has seen the room live
       if (!thread.joined) {
-        thread.unread = room.unread_count;
-        thread.unreadMore = room.unread_more === true;
+        thread.unread.listed(room.unread_count, room.unread_more === true);
+        if (this.seen(room.id)) thread.unread.clear();
       }
       if (room.membership === 'member' && !this.wanted.has(room.id)) this.join(room.id);
     }
@@ -149,7 +175,14 @@ export class RoomsClient implements RoomLink {
   }
 
   async leave(roomId: string): Promise<void> {
-    this.send({ type: 'leave', room_id: roomId, client_id: newClientId() });
+    const clientId = newClientId();
+    this.send({ type: 'leave', room_id: roomId, client_id: clientId });
+    this.leaving.set(roomId, { clientId });
+    this.rooms = this.rooms.map((room) =>
+      room.id === roomId ? { ...room, membership: 'left' as const, role: null } : room,
+    );
+    this.dropSends(roomId, null);
+    this.reads.forget(roomId);
     this.wanted.delete(roomId);
     this.live.delete(roomId);
     this.refreshDue.delete(roomId);
@@ -163,8 +196,7 @@ export class RoomsClient implements RoomLink {
     this.openId = roomId;
     if (roomId) {
       const thread = this.store.thread(roomId);
-      thread.unread = 0;
-      thread.unreadMore = false;
+      thread.unread.clear();
       this.markRead();
     }
     this.changed();
@@ -172,7 +204,7 @@ export class RoomsClient implements RoomLink {
 
   // unread messages of every room, for the tab
   unreadTotal(): number {
-    return this.rooms.reduce((sum, room) => sum + this.store.thread(room.id).unread, 0);
+    return this.rooms.reduce((sum, room) => sum + this.store.thread(room.id).unread.count, 0);
   }
 
   dismissNotice(): void {
@@ -188,15 +220,90 @@ export class RoomsClient implements RoomLink {
     if (!roomId || !content) return;
     const clientId = newClientId();
     this.store.addPending(roomId, { clientId, userId: this.userId, content, replyTo });
-    this.send({
+    const frame: RoomClientFrame = {
       type: 'chat',
       room_id: roomId,
       client_id: clientId,
       content,
       ...(replyTo ? { metadata: { reply_to: replyTo } } : {}),
-    });
+    };
+    this.outbox(roomId).add({ clientId, frame });
+    this.sendNext(roomId);
     this.typingSentAt = 0;
     this.changed();
+  }
+
+  // The user's Retry of a message refused for good: sent again as first made (same client_id, so
+  // the server stores it once), after the room's messages written before the Retry.
+  retry(clientId: string): void {
+    const refused = this.refusedSends.get(clientId);
+    if (!refused) return;
+    this.refusedSends.delete(clientId);
+    this.store.clearFailure(refused.roomId, clientId);
+    this.outbox(refused.roomId).add(refused.message);
+    this.sendNext(refused.roomId);
+    this.changed();
+  }
+
+  private outbox(roomId: string): RoomOutbox {
+    let outbox = this.outboxes.get(roomId);
+    if (!outbox) {
+      outbox = new RoomOutbox();
+      this.outboxes.set(roomId, outbox);
+    }
+    return outbox;
+  }
+
+  // Hands the room's next message to the socket, which keeps it until its ack or error (and sends
+  // it again after a reconnect); the one after it waits for that answer.
+  private sendNext(roomId: string): void {
+    const next = this.outboxes.get(roomId)?.next();
+    if (next) this.socket.send(next.frame as unknown as Record<string, unknown>);
+  }
+
+  // A message of the room refused: RATE_LIMITED goes again after retry_after, still ahead of the
+  // later ones (docs/protocol.md, "Rooms": refusals are recoverable); anything else fails, shown
+  // with Retry, and (`goOn`: still in the room) the next one goes. False when it is not a queued
+  // message, or it failed.
+  private sendRefused(
+    roomId: string,
+    clientId: string,
+    code: string,
+    error: Record<string, unknown>,
+    goOn: boolean,
+  ): boolean {
+    const outbox = this.outboxes.get(roomId);
+    if (!outbox?.has(clientId)) return false;
+    if (code === 'RATE_LIMITED' && error.recoverable !== false && outbox.hold(clientId)) {
+      setTimeout(() => {
+        outbox.release(clientId);
+        if (this.outboxes.get(roomId) === outbox) this.sendNext(roomId);
+      }, retryAfterOf(error));
+      return true;
+    }
+    const message = outbox.remove(clientId);
+    if (message) this.refusedSends.set(clientId, { roomId, message });
+    // only the user's Retry sends it again (the socket keeps an INTERNAL one for its next connection,
+    // where it would land after messages written later)
+    this.socket.forget(clientId);
+    if (goOn) this.sendNext(roomId);
+    return false;
+  }
+
+  // The user is out of the room (left, kicked, banned): nothing of theirs is sent there any more,
+  // nor again after a reconnect. `code`: shown on the messages that were waiting (null: dropped).
+  private dropSends(roomId: string, code: string | null): void {
+    const outbox = this.outboxes.get(roomId);
+    this.outboxes.delete(roomId);
+    for (const message of outbox?.messages ?? []) {
+      this.socket.forget(message.clientId);
+      if (code === null) continue;
+      this.refusedSends.set(message.clientId, { roomId, message });
+      this.store.fail(roomId, message.clientId, code);
+    }
+    if (code === null)
+      for (const [clientId, refused] of this.refusedSends)
+        if (refused.roomId === roomId) this.refusedSends.delete(clientId);
   }
 
   edit(messageId: string, content: string): void {
@@ -231,6 +338,9 @@ export class RoomsClient implements RoomLink {
         : kind === 'delete'
           ? { type: 'delete', ...base }
           : { type: 'react', ...base, content, ...(remove ? { metadata: { remove: true } } : {}) };
+    const made = this.opsMade.size + 1;
+    this.opsMade.set(clientId, made);
+    this.newestOps.set(opTargets(roomId, kind, messageId, content).made, made);
     this.store.addOp(roomId, {
       clientId,
       userId: this.userId,
@@ -250,7 +360,25 @@ export class RoomsClient implements RoomLink {
   private sendOps(roomId: string): void {
     if (!this.live.has(roomId) || this.socket.state.kind !== 'connected') return;
     for (const op of this.store.ops(roomId))
-      if (!op.sent) op.sent = this.socket.send(op.frame as unknown as Record<string, unknown>);
+      if (!op.sent && !op.held) op.sent = this.socket.send(op.frame as unknown as Record<string, unknown>);
+  }
+
+  // An op refused over the budget (RATE_LIMITED, docs/protocol.md "Rooms"): shown still, and sent
+  // again after retry_after with its client_id, unless the user made a newer op on the same message
+  // or reaction meanwhile (the later to arrive stands on the server: this one would undo it).
+  private holdOp(roomId: string, op: PendingOp, retryAfter: number): void {
+    op.sent = false;
+    op.held = true;
+    setTimeout(() => {
+      op.held = false;
+      const made = this.opsMade.get(op.clientId) ?? 0;
+      const newer = opTargets(roomId, op.kind, op.messageId, op.content).undone.some(
+        (target) => (this.newestOps.get(target) ?? 0) > made,
+      );
+      if (newer) this.store.dropOp(roomId, op.clientId);
+      else this.sendOps(roomId);
+      this.changed();
+    }, retryAfter);
   }
 
   async report(messageId: string, reason: string): Promise<boolean> {
@@ -273,24 +401,21 @@ export class RoomsClient implements RoomLink {
     this.send({ type: 'typing', room_id: this.openId, metadata: { typing } });
   }
 
+  // The room is on screen: open, the Rooms tab shown, the page visible.
+  private seen(roomId: string): boolean {
+    return roomId === this.openId && this.visible && !pageHidden();
+  }
+
+  // The open room is read through its resume point (docs/protocol.md, "Resume point": read marks
+  // carry it).
   markRead(): void {
     const roomId = this.openId;
     if (!roomId) return;
     const thread = this.store.thread(roomId);
     const seq = thread.resume.point;
-    if (!thread.joined || seq === 0) return;
-    if ((thread.readBy.get(this.userId) ?? 0) >= seq) return;
-    const wait = this.readSentAt + READ_MIN_INTERVAL_MS - Date.now();
-    if (wait > 0) {
-      this.readTimer ??= setTimeout(() => {
-        this.readTimer = undefined;
-        this.markRead();
-      }, wait);
-      return;
-    }
-    this.readSentAt = Date.now();
-    thread.readBy.set(this.userId, seq);
-    this.send({ type: 'read', room_id: roomId, seq });
+    if (!thread.joined || seq === 0 || seq <= thread.unread.readMark) return;
+    thread.unread.read(seq);
+    this.reads.mark(roomId, seq);
   }
 
   async loadOlder(): Promise<void> {
@@ -318,6 +443,8 @@ export class RoomsClient implements RoomLink {
     // what was sent on the old socket and not acked goes again after the room's join answers
     this.live.clear();
     this.connection++;
+    // read marks the old socket carried without an answer go again once their room is joined
+    this.reads.reconnected();
     for (const roomId of this.store.roomIds) for (const op of this.store.ops(roomId)) op.sent = false;
     for (const roomId of this.wanted) {
       // held from an earlier connection: what changed meanwhile is read once the join answers
@@ -328,14 +455,28 @@ export class RoomsClient implements RoomLink {
 
   onFrame(frame: Record<string, unknown>): void {
     const { roomId, userId, messageId, metadata } = frameFields(frame);
+    const left = this.leaving.get(roomId);
+    if (left && frame.type !== 'rooms_changed') {
+      // the server took the leave: lists read from now on know it
+      if (frame.client_id === left.clientId) left.listsBefore = this.listsAsked;
+      // what the room sent before the server took the leave: the room is gone from here (a refused
+      // leave is told)
+      const refused = frame.type === 'error' && frame.client_id === left.clientId;
+      if (!this.wanted.has(roomId) && !refused) return;
+    }
     switch (frame.type) {
       case 'chat':
         this.onMessage(frame);
         this.watchGap(roomId);
         break;
       case 'ack':
+        // a read mark's: the server holds it
+        if (typeof frame.client_id === 'string' && this.reads.acked(frame.client_id)) break;
         // an edit's, delete's or reaction's: settled (once; a repeat is unknown by then)
         if (typeof frame.client_id === 'string' && this.store.ackOp(roomId, frame.client_id)) break;
+        // a message's: the room's next one goes
+        if (typeof frame.client_id === 'string' && this.outboxes.get(roomId)?.acked(frame.client_id))
+          this.sendNext(roomId);
         if (typeof frame.client_id === 'string' && messageId) {
           this.store.ack(
             roomId,
@@ -357,6 +498,8 @@ export class RoomsClient implements RoomLink {
           this.live.delete(roomId);
           Object.assign(this.store.thread(roomId), { joined: false, out: true });
           this.store.thread(roomId).ops.clear();
+          this.dropSends(roomId, metadata.reason === 'banned' ? 'BANNED' : 'NOT_A_MEMBER');
+          this.reads.forget(roomId);
           if (metadata.reason === 'kicked' || metadata.reason === 'banned')
             this.notify(metadata.reason === 'banned' ? 'BANNED' : 'KICKED');
           void this.refresh();
@@ -379,7 +522,13 @@ export class RoomsClient implements RoomLink {
           this.store.setTyping(roomId, userId, metadata.typing === true, Date.now() + TYPING_SHOWN_MS);
         break;
       case 'read':
-        if (typeof frame.seq === 'number') this.store.thread(roomId).readBy.set(userId, frame.seq);
+        // a direct message's read marks: the other side's, and this user's on any device (every
+        // device's badge drops by what was read); marks only move forward
+        if (typeof frame.seq === 'number') {
+          const readBy = this.store.thread(roomId).readBy;
+          readBy.set(userId, Math.max(frame.seq, readBy.get(userId) ?? 0));
+          if (userId === this.userId) this.store.thread(roomId).unread.read(frame.seq);
+        }
         break;
       case 'ai_stream':
         if (messageId && typeof metadata.phase === 'string')
@@ -413,8 +562,8 @@ export class RoomsClient implements RoomLink {
     const fresh = this.store.applyMessage(frame);
     this.store.setTyping(frame.room_id, frame.user_id, false, 0);
     if (!fresh || !thread.joined || frame.user_id === this.userId || frame.metadata.kind !== 'text') return;
-    if (frame.room_id === this.openId && this.visible && !pageHidden()) this.markRead();
-    else thread.unread += 1;
+    if (this.seen(frame.room_id)) this.markRead();
+    else thread.unread.message(frame.seq);
     const room = this.rooms.find((entry) => entry.id === frame.room_id);
     // a direct message from someone new: the list learns of the room
     if (!room) {
@@ -450,7 +599,13 @@ export class RoomsClient implements RoomLink {
     // (a read still on its way from an earlier connection reads again when it ends)
     if (!first && !this.refreshing.has(roomId) && this.refreshDue.delete(roomId))
       void this.refreshNewest(roomId);
-    if (roomId === this.openId && this.visible) this.markRead();
+    // the history a first join sent is the room list's to count; what follows it is counted here
+    if (first) thread.unread.joinedAt(seq ?? thread.resume.point);
+    if (this.seen(roomId)) {
+      thread.unread.clear();
+      this.markRead();
+    }
+    this.reads.flush();
     // a public room just joined is now the user's: the list shows it as such
     if (first && !this.rooms.some((room) => room.id === roomId && room.membership === 'member'))
       void this.refresh();
@@ -470,29 +625,40 @@ export class RoomsClient implements RoomLink {
   private onError(roomId: string, frame: Record<string, unknown>): void {
     const error = isRecord(frame.error) ? frame.error : {};
     const code = typeof error.code === 'string' ? error.code : 'INTERNAL';
-    // an op refused: dropped (the message shows what the server holds), the notice says why
-    if (typeof frame.client_id === 'string' && this.store.dropOp(roomId, frame.client_id))
-      return this.notify(code);
-    if (typeof frame.client_id === 'string' && roomId) this.store.fail(roomId, frame.client_id, code);
-    // not (or no longer) in the room: stop joining it after every reconnect; the open room stays on
-    // screen with what it showed (and what the user was writing)
     const clientId = typeof frame.client_id === 'string' ? frame.client_id : '';
     const refusedJoin = clientId.startsWith('join:');
+    // not (or no longer) in the room
+    const out = code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin);
+    // an op over the budget goes again; refused otherwise: dropped (the message shows what the
+    // server holds), the notice says why
+    const op = this.store.ops(roomId).find((pending) => pending.clientId === clientId);
+    if (op && code === 'RATE_LIMITED' && error.recoverable !== false)
+      return this.holdOp(roomId, op, retryAfterOf(error));
+    if (clientId && this.store.dropOp(roomId, clientId)) return this.notify(code);
+    // a read mark over the budget goes again after retry_after; refused otherwise, the room's
+    // handling below says why
+    if (this.reads.refused(clientId, code, retryAfterOf(error)) && code === 'RATE_LIMITED') return;
+    // a message over the budget goes again by itself: nothing to show
+    if (clientId && this.sendRefused(roomId, clientId, code, error, !out)) return;
+    if (clientId && roomId) this.store.fail(roomId, clientId, code);
     if (code === 'RATE_LIMITED' && roomId && refusedJoin) {
       // many rooms joined at once after a reconnect: the rest follow when the budget allows
-      const retryAfter = typeof error.retry_after === 'number' ? error.retry_after : 1000;
-      setTimeout(() => this.wanted.has(roomId) && this.sendJoin(roomId), retryAfter);
+      setTimeout(() => this.wanted.has(roomId) && this.sendJoin(roomId), retryAfterOf(error));
       return;
     }
-    // a read mark, typing or heartbeat over the budget: the next one says the same, nothing to show
+    // typing or a heartbeat over the budget: the next one says the same, nothing to show
     if (code === 'RATE_LIMITED' && !clientId) return;
-    if (roomId && (code === 'BANNED' || code === 'NOT_A_MEMBER' || (code === 'NOT_FOUND' && refusedJoin))) {
+    // stop joining it after every reconnect; the open room stays on screen with what it showed (and
+    // what the user was writing)
+    if (roomId && out) {
       this.wanted.delete(roomId);
       this.live.delete(roomId);
       const thread = this.store.thread(roomId);
       Object.assign(thread, { joined: false, out: true });
       // never sent again: not in the room
       thread.ops.clear();
+      this.dropSends(roomId, code);
+      this.reads.forget(roomId);
       if (roomId !== this.openId && thread.byKey.size === 0) this.store.forget(roomId);
     }
     this.notify(code);
@@ -521,7 +687,18 @@ export class RoomsClient implements RoomLink {
     this.changed();
   }
 
+  // Was the room left here after the room list asked for as `asked` was read by the server?
+  private leftSince(roomId: string, asked: number): boolean {
+    const left = this.leaving.get(roomId);
+    if (!left) return false;
+    if (left.listsBefore === undefined || asked <= left.listsBefore) return true;
+    // read after the server took the leave: the list is the truth from now on
+    this.leaving.delete(roomId);
+    return false;
+  }
+
   private join(roomId: string): void {
+    this.leaving.delete(roomId);
     this.wanted.add(roomId);
     this.sendJoin(roomId);
   }
@@ -717,6 +894,32 @@ export class RoomsClient implements RoomLink {
   private changed(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+// What an op changes, as keys of RoomsClient.newestOps: `made`, the key of this op; `undone`, the
+// keys of the ops made later that it must not undo. An edit changes the message's text, a reaction
+// one emoji of the user's; a delete ends both (nothing made after it is undone by it).
+function opTargets(
+  roomId: string,
+  kind: PendingOp['kind'],
+  messageId: string,
+  emoji: string,
+): { made: string; undone: string[] } {
+  const message = `${roomId}\u0000${messageId}`;
+  const deleted = `${message}\u0000delete`;
+  if (kind === 'edit') return { made: `${message}\u0000text`, undone: [`${message}\u0000text`, deleted] };
+  if (kind === 'react') {
+    const reaction = `${message}\u0000react\u0000${emoji}`;
+    return { made: reaction, undone: [reaction, deleted] };
+  }
+  return { made: deleted, undone: [] };
+}
+
+// an error's retry_after (ms; docs/protocol.md, "Rooms"), or a second when it names none
+function retryAfterOf(error: Record<string, unknown>): number {
+  return typeof error.retry_after === 'number' && error.retry_after >= 0
+    ? error.retry_after
+    : RETRY_AFTER_DEFAULT_MS;
 }
 
 function pageHidden(): boolean {
