@@ -422,13 +422,14 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
   },
   join: {
     summary:
-      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed where a first join's change log starts for GET /rooms/:id/messages?changed_after= (the room's newest change number, or below a change that may still be being written).",
+      "The socket is in the room after the replay: seq is where it stands, metadata.online who is online, metadata.replayed how many messages came before it, metadata.changed where a first join's change log starts for GET /rooms/:id/messages?changed_after= (the room's newest change number, or below a change that may still be being written), metadata.read_seq the member's read mark (what the user read on any device; 0: nothing).",
     required: ['room_id', 'user_id', 'seq'],
     optional: ['client_id'],
     metadata: {
       online: { type: 'array', items: { type: 'string' } },
       replayed: { type: 'integer', minimum: 0 },
       changed: { type: 'integer', minimum: 0 },
+      read_seq: { type: 'integer', minimum: 0 },
     },
     metadataRequired: ['online', 'replayed'],
     example: {
@@ -437,7 +438,7 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
       user_id: 'u-1',
       seq: 18,
       client_id: 'c-2',
-      metadata: { online: ['u-1', 'u-2'], replayed: 1, changed: 4 },
+      metadata: { online: ['u-1', 'u-2'], replayed: 1, changed: 4, read_seq: 17 },
     },
   },
   leave: {

@@ -175,7 +175,8 @@ export interface RoomJoinedFrame {
   // changed: on a first join, where the device's change log starts (docs/protocol.md, "Change log"):
   // the room's newest change number, or below a change that may still be being written; what it was
   // sent reflects every change up to it
-  metadata: { online: string[]; replayed: number; changed?: number };
+  // read_seq: the member's read mark (0: nothing read), as every device of the user set it
+  metadata: { online: string[]; replayed: number; changed?: number; read_seq?: number };
 }
 export interface RoomLeftFrame {
   type: 'leave';

@@ -412,6 +412,29 @@ describe('rooms socket edges (e2e)', () => {
     expect((await api(server, bobToken, 'DELETE', `/blocks/${alice}`)).status).toBe(200);
     expect((await api<{ user_ids: string[] }>(server, bobToken, 'GET', '/blocks')).body.user_ids).toEqual([]);
   });
+  // What a member read on one device is read on all: a device that joins (or resumes) after it hears
+  // the read mark in the join answer, so its badge does not count what it replays of it.
+  it("should tell a joining device the member's read mark (metadata.read_seq)", async () => {
+    const alice = uniqueUser('alice');
+    const bob = uniqueUser('bob');
+    const aliceToken = userToken(alice);
+    const roomId = await createRoom(server, aliceToken);
+    const b = await roomsSocket(server, userToken(bob));
+    await join(b, roomId);
+    const phone = await roomsSocket(server, aliceToken);
+    expect((await join(phone, roomId)).metadata?.read_seq).toBe(0);
+    const first = await say(b, roomId, 'one', 'one');
+    await say(b, roomId, 'two', 'two');
+    phone.send({ type: 'read', room_id: roomId, seq: first.seq, client_id: 'read-on-phone' });
+    await phone.next((frame) => frame.client_id === 'read-on-phone');
+    // the laptop resumes from the start: bob's join and both messages are replayed, the first of
+    // them read already
+    const laptop = await roomsSocket(server, aliceToken);
+    const joined = await join(laptop, roomId, 0);
+    expect(joined.metadata).toMatchObject({ replayed: 3, read_seq: first.seq });
+    for (const client of [b, phone, laptop]) client.socket.terminate();
+  });
+
   it('should share an uploaded file in a room: members download it, others get 404', async () => {
     const alice = userToken(uniqueUser());
     const bob = userToken(uniqueUser());

@@ -289,6 +289,11 @@ export class RoomMessagesService implements OnModuleInit {
     return this.messages.headSeq(roomId);
   }
 
+  // the member's read mark (0: nothing read)
+  async readMark(roomId: string, userId: string): Promise<number> {
+    return (await this.readMarks.of([roomId], userId)).get(roomId) ?? 0;
+  }
+
   // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
   // edits the later to reach the server stands, and a copy of one applied already (its client_id
   // again) changes nothing: an earlier edit that lands last (a copy resent after a cut socket, its

@@ -164,9 +164,12 @@ export class RoomSocketsService {
       // where the device's change log starts, read before the history: every change up to it is in
       // what is sent (a change that may still be being written is above it; docs/protocol.md,
       // "Change log")
-      const [head, changed] = await Promise.all([
+      // and the member's read mark: what the user read on another device is not unread on this one
+      // (docs/protocol.md, "Rooms: the client")
+      const [head, changed, readSeq] = await Promise.all([
         this.messages.headSeq(room.id),
         this.messages.changeStart(room.id),
+        this.messages.readMark(room.id, userId),
       ]);
       const replay = await this.messages.replay(room.id, frame.last_seq);
       // everything read was stored before this check: a member now was a member then
@@ -183,7 +186,7 @@ export class RoomSocketsService {
         user_id: userId,
         seq,
         ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
-        metadata: { online, replayed: replay.length, changed },
+        metadata: { online, replayed: replay.length, changed, read_seq: readSeq },
       });
       this.hub.ready(connection, room.id, seq);
     } catch (error) {

@@ -116,6 +116,17 @@ describe('RoomsClient: unread counts as the server counts them (issue 14)', () =
     expect(rooms.unreadTotal()).toBe(1);
   });
 
+  // a public room: no read frame tells this device what the user read on another one; the resume's
+  // join answer does (metadata.read_seq), after the replay it covers
+  it('should drop what the join answer says the user read elsewhere (metadata.read_seq)', () => {
+    const { rooms } = setting();
+    rooms.onConnected();
+    for (const seq of [3, 4, 5]) rooms.onFrame(chat(seq, 'bob', OTHER));
+    expect(rooms.unreadTotal()).toBe(3);
+    rooms.onFrame({ ...joinAnswer(5, OTHER), metadata: { online: [], replayed: 3, read_seq: 4 } });
+    expect(rooms.unreadTotal()).toBe(1);
+  });
+
   it('should keep the open room read when the room list counted it before its join answered', async () => {
     jest.spyOn(roomsApi, 'list').mockResolvedValue([summary(ROOM, 3, 'public')]);
     const { chatSocket } = fakeSocket();

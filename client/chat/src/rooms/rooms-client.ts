@@ -601,6 +601,8 @@ export class RoomsClient implements RoomLink {
       void this.refreshNewest(roomId);
     // the history a first join sent is the room list's to count; what follows it is counted here
     if (first) thread.unread.joinedAt(seq ?? thread.resume.point);
+    // what the user read on any device (the member's read mark): the replay before it is not unread
+    if (typeof metadata.read_seq === 'number') thread.unread.read(metadata.read_seq);
     if (this.seen(roomId)) {
       thread.unread.clear();
       this.markRead();
