@@ -1,6 +1,6 @@
 import { NotificationsRepository } from '../../src/modules/notifications/notifications.repository';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
-import { uniqueUser, userToken } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { SmtpSink } from '../fakes/smtp-sink';
 import { TwilioFake } from '../fakes/twilio-fake';
@@ -108,6 +108,39 @@ describe('help requests and admin alerts (e2e)', () => {
     });
     expect(stored.sent.sort()).toEqual(['email', 'sms']);
     await Promise.all([client.close(), other.close()]);
+  });
+
+  // help_requested and assisting_admin_name stay once set (the session's history); the dashboard
+  // tells what is waiting and who assists now by help_pending and takeover_in_progress.
+  it('should say whether a help request still waits and whether an admin assists now', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = (await client.nextOfType('connection_status')).session_id as string;
+    const admin = adminToken(uniqueUser('admin'));
+    type State = { help_requested: boolean; help_pending: boolean; takeover_in_progress: boolean };
+    const state = async () => {
+      const detail = await getJson<State>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+      const page = await getJson<{ items: Array<State & { id: string }> }>(
+        `${server.httpUrl}/chat/admin/sessions?help_requested=true&limit=100`,
+        admin,
+      );
+      const row = page.items.find((item) => item.id === sessionId);
+      const pick = (value?: State) =>
+        value && [value.help_requested, value.help_pending, value.takeover_in_progress];
+      return { detail: pick(detail), row: pick(row) };
+    };
+    client.send({ type: 'help_request', client_id: 'help' });
+    await client.next((frame) => frame.type === 'ack' && frame.client_id === 'help');
+    expect(await state()).toEqual({ detail: [true, true, false], row: [true, true, false] });
+    const adminSocket = await TestClient.connect(`${server.wsUrl}?token=${admin}`);
+    await adminSocket.nextOfType('connection_status');
+    adminSocket.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+    await client.nextOfType('admin_join');
+    expect(await state()).toEqual({ detail: [true, false, true], row: [true, false, true] });
+    adminSocket.send({ type: 'admin_leave', session_id: sessionId, client_id: 'leave' });
+    await client.nextOfType('admin_leave');
+    expect(await state()).toEqual({ detail: [true, false, false], row: [true, false, false] });
+    await Promise.all([client.close(), adminSocket.close()]);
   });
 
   it('should hold a repeated request of the same session back and send it in the next digest', async () => {

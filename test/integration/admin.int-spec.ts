@@ -239,4 +239,21 @@ describe('admin queries against FerretDB', () => {
     expect(metrics.avg_concurrent).toBeCloseTo(86 / 60, 3);
     expect(metrics.avg_concurrent).toBeCloseTo(expected.avg, 3);
   });
+
+  // The dashboard's charts: the figures per slice of the period from one read (it made one call per
+  // slice, thirteen reads of every session of the period per refresh). Each slice says what a call
+  // for that slice alone says.
+  it('should give per-slice metrics equal to a call for each slice', async () => {
+    const from = new Date(T0 - 20 * MINUTE);
+    const to = new Date(T0 + 70 * MINUTE);
+    const sliced = await service.metrics(from, to, now, { buckets: 6 });
+    expect(sliced.total_sessions).toBe((await service.metrics(from, to, now)).total_sessions);
+    expect(sliced.buckets).toHaveLength(6);
+    for (const [index, bucket] of (sliced.buckets ?? []).entries()) {
+      const sliceFrom = new Date(from.getTime() + (index * (to.getTime() - from.getTime())) / 6);
+      const sliceTo = new Date(from.getTime() + ((index + 1) * (to.getTime() - from.getTime())) / 6);
+      expect(bucket).toEqual(await service.metrics(sliceFrom, sliceTo, now));
+    }
+    expect((sliced.buckets ?? []).reduce((sum, bucket) => sum + bucket.total_sessions, 0)).toBeGreaterThan(0);
+  });
 });

@@ -2,7 +2,7 @@ import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly } from '../../common/auth/auth.decorators';
 import { ApiErrors } from '../../common/errors/api-errors.decorator';
-import { AdminMetricsDto, AdminSessionPageDto } from './dto/admin-responses.dto';
+import { AdminMetricsPageDto, AdminSessionPageDto } from './dto/admin-responses.dto';
 import { AdminService } from './admin.service';
 import {
   AdminMetricsQueryDto,
@@ -35,11 +35,11 @@ export class AdminController {
 
   @Get('metrics')
   @ApiOkResponse({
-    type: AdminMetricsDto,
-    description: 'exact numbers over the period (default: the last 30 days)',
+    type: AdminMetricsPageDto,
+    description: 'exact numbers over the period (default: the last 30 days), and per slice with `buckets`',
   })
   metrics(@Query() query: AdminMetricsQueryDto) {
     const { from, to } = toMetricsPeriod(query);
-    return this.admin.metrics(from, to);
+    return this.admin.metrics(from, to, new Date(), { buckets: query.buckets });
   }
 }

@@ -31,6 +31,7 @@ export interface AdminSessionRow {
   max_response_ms: number;
   help_requested: boolean;
   help_requested_at: Date | null;
+  help_pending?: boolean;
   admin_assisted: boolean;
   assisting_admin_id: string | null;
   assisting_admin_name: string | null;
@@ -130,6 +131,7 @@ const ROW_FIELDS = {
   max_response_ms: 1,
   help_requested: 1,
   help_requested_at: 1,
+  help_pending: 1,
   admin_assisted: 1,
   assisting_admin_id: 1,
   assisting_admin_name: 1,

@@ -42,6 +42,8 @@ export interface SessionRecord {
   max_response_ms: number;
   help_requested: boolean;
   help_requested_at: Date | null;
+  // a help request no admin has answered yet (help_requested stays true for good)
+  help_pending?: boolean;
   admin_assisted: boolean;
   assisting_admin_id: string | null;
   assisting_admin_name: string | null;

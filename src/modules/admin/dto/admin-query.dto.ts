@@ -63,6 +63,9 @@ export class AdminSessionsQueryDto {
 }
 
 // GET /chat/admin/metrics query: the period, by default the last 30 days.
+// the dashboard's charts slice a period in 12
+export const MAX_METRICS_BUCKETS = 48;
+
 export class AdminMetricsQueryDto {
   @ApiPropertyOptional({ format: 'date-time', description: 'default: 30 days before `to`' })
   @Optional()
@@ -72,6 +75,18 @@ export class AdminMetricsQueryDto {
   @Optional()
   @IsISO8601({ strict: true })
   to?: string;
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_METRICS_BUCKETS,
+    description: 'also the same figures for this many equal slices of the period (`buckets`), from one read',
+  })
+  @Optional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_METRICS_BUCKETS)
+  buckets?: number;
 }
 
 export interface SessionFilter {

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 // OpenAPI shapes of the admin API's answers (AdminService builds them).
 export class TakeoverRecordDto {
@@ -28,6 +28,7 @@ export class AdminSessionItemDto {
   @ApiProperty() admin_assisted!: boolean;
   @ApiProperty({ type: String, nullable: true }) assisting_admin_name!: string | null;
   @ApiProperty() takeover_in_progress!: boolean;
+  @ApiProperty({ description: 'a help request no admin has answered yet' }) help_pending!: boolean;
   @ApiProperty({ description: 'replies rated up' }) feedback_up!: number;
   @ApiProperty({ description: 'replies rated down' }) feedback_down!: number;
   @ApiProperty() archived!: boolean;
@@ -95,4 +96,15 @@ export class AdminMetricsDto {
     description: 'AI replies of the sessions of the period, per model',
   })
   models!: ModelMetricsDto[];
+}
+
+// one slice of the period: the same figures, as a call for [from, to] alone answers them
+export class AdminMetricsBucketDto extends AdminMetricsDto {}
+
+export class AdminMetricsPageDto extends AdminMetricsDto {
+  @ApiPropertyOptional({
+    type: [AdminMetricsBucketDto],
+    description: 'with `buckets=N`: the figures of N equal consecutive slices of the period',
+  })
+  buckets?: AdminMetricsBucketDto[];
 }

@@ -17,7 +17,9 @@ export class SessionSummaryDto {
   @ApiProperty() message_count!: number;
   @ApiProperty() admin_assisted!: boolean;
   @ApiPropertyOptional({ type: String, nullable: true }) assisting_admin_name?: string | null;
+  @ApiProperty({ description: 'an admin assists the session now' }) takeover_in_progress!: boolean;
   @ApiProperty() help_requested!: boolean;
+  @ApiProperty({ description: 'a help request no admin has answered yet' }) help_pending!: boolean;
   @ApiProperty() is_active!: boolean;
   @ApiProperty({ description: 'replies rated up' }) feedback_up!: number;
   @ApiProperty({ description: 'replies rated down' }) feedback_down!: number;

@@ -11,7 +11,11 @@ export function sessionSummary(session: SessionRecord) {
     message_count: session.message_count,
     admin_assisted: session.admin_assisted,
     assisting_admin_name: session.assisting_admin_name,
+    // assisting_admin_name stays once the takeover ended (admin_assisted's admin): this says whether
+    // an admin assists now; help_pending, whether a help request waits for one
+    takeover_in_progress: session.assisting_admin_id != null,
     help_requested: session.help_requested,
+    help_pending: session.help_pending === true,
     is_active: session.is_active,
     feedback_up: session.feedback_up ?? 0,
     feedback_down: session.feedback_down ?? 0,
