@@ -39,6 +39,8 @@ function whole(name: string, fallback: number): number {
 }
 
 const SESSIONS = whole('BENCH_ADMIN_SESSIONS', 100_000);
+// messages per session (0: none, as before session 29; the metrics read each message's type)
+const MESSAGES = whole('BENCH_ADMIN_MESSAGES', 0);
 // FerretDB scans for every query but an _id lookup: at 100k sessions a run takes minutes, hence few runs
 const RUNS = whole('BENCH_ADMIN_RUNS', 3);
 const WARMUP = whole('BENCH_ADMIN_WARMUP', 0);
@@ -64,6 +66,13 @@ async function time(run: () => Promise<unknown>): Promise<{ p50: number; p95: nu
   samples.sort((a, b) => a - b);
   const at = (p: number) => samples[Math.min(samples.length - 1, Math.ceil((p / 100) * samples.length) - 1)];
   return { p50: at(50), p95: at(95), max: samples[samples.length - 1] };
+}
+
+// the period and each twelfth of it, as the dashboard asked for them before buckets=12
+function twelfths(period: { from: Date; to: Date }): Array<{ from: Date; to: Date }> {
+  const span = period.to.getTime() - period.from.getTime();
+  const edge = (index: number) => new Date(period.from.getTime() + (span * index) / 12);
+  return [period, ...Array.from({ length: 12 }, (_, index) => ({ from: edge(index), to: edge(index + 1) }))];
 }
 
 function freePort(): Promise<number> {
@@ -168,11 +177,11 @@ async function main(): Promise<void> {
       execFileSync('bash', [join(ROOT, 'scripts', 'ferretdb.sh'), 'stop', dir], { stdio: 'inherit' });
     baseUrl = `mongodb://127.0.0.1:${port}`;
   }
-  const uri = `${baseUrl.replace(/\/+$/, '')}/bench_admin`;
+  const uri = `${baseUrl.replace(/\/+$/, '')}/bench_admin${MESSAGES > 0 ? `_m${MESSAGES}` : ''}`;
   const client = await MongoClient.connect(uri);
   const db = client.db();
   const now = Date.now();
-  await seedSessions(db.collection<Document & { _id: string }>('sessions'), SESSIONS, now, log);
+  await seedSessions(db.collection<Document & { _id: string }>('sessions'), SESSIONS, now, log, MESSAGES);
 
   const settings = testSettings({ MONGODB_URI: uri });
   const module = await Test.createTestingModule({
@@ -274,17 +283,35 @@ async function main(): Promise<void> {
       service: () => admin.metrics(month.from, month.to),
       raw: () => rawMetrics(db, month.from, month.to, new Date()),
     },
+    // the dashboard's metrics panel, one refresh: since session 29 one call with buckets=12; before,
+    // thirteen calls at once (the period and each twelfth of it)
+    {
+      name: 'dashboard refresh, 30 days: one call, buckets=12',
+      service: () => admin.metrics(month.from, month.to, new Date(), { buckets: 12 }),
+      raw: () => rawMetrics(db, month.from, month.to, new Date()),
+    },
+    {
+      name: 'dashboard refresh, 30 days: 13 calls at once (before session 29)',
+      service: () => Promise.all(twelfths(month).map((slice) => admin.metrics(slice.from, slice.to))),
+      raw: () =>
+        Promise.all(twelfths(month).map((slice) => rawMetrics(db, slice.from, slice.to, new Date()))),
+    },
   ];
 
   const rows: string[] = [
-    `Admin API over ${SESSIONS.toLocaleString('en-US')} sessions (FerretDB 1.24, SQLite), ${RUNS} runs each, ms`,
+    `Admin API over ${SESSIONS.toLocaleString('en-US')} sessions of ${MESSAGES} messages (FerretDB 1.24, SQLite), ${RUNS} runs each, ms; RSS: this process's peak growth while the service ran`,
     '',
-    '| query | p50 | p95 | max | raw DB p50 | raw DB p95 | p95 target | verdict |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| query | p50 | p95 | max | RSS peak MB | raw DB p50 | raw DB p95 | p95 target | verdict |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   const plans: string[] = ['', 'Plans of the list pages:'];
   for (const item of cases) {
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
     const service = await time(item.service);
+    clearInterval(sampler);
     const raw = await time(item.raw);
     const verdict =
       service.p95 <= TARGET_P95_MS
@@ -293,7 +320,7 @@ async function main(): Promise<void> {
           ? 'missed: the database alone is over'
           : 'missed';
     rows.push(
-      `| ${item.name} | ${service.p50.toFixed(1)} | ${service.p95.toFixed(1)} | ${service.max.toFixed(1)} | ${raw.p50.toFixed(1)} | ${raw.p95.toFixed(1)} | ${TARGET_P95_MS} | ${verdict} |`,
+      `| ${item.name} | ${service.p50.toFixed(1)} | ${service.p95.toFixed(1)} | ${service.max.toFixed(1)} | ${((rssPeak - rssBefore) / 1048576).toFixed(0)} | ${raw.p50.toFixed(1)} | ${raw.p95.toFixed(1)} | ${TARGET_P95_MS} | ${verdict} |`,
     );
     log(rows[rows.length - 1]);
     if (item.filter !== undefined || item.sort !== undefined)

@@ -1,6 +1,7 @@
 import type { Collection, Document } from 'mongodb';
 
-// 100k realistic session documents (no messages: the admin queries never read them), spread over
+// 100k realistic session documents (no messages unless asked for: the list never reads them, the
+// metrics read their type, model and feedback), spread over
 // 60 days, 2000 users, durations around 10 minutes, 1 % still active, 5 % admin-assisted, 8 % with a
 // help request. Deterministic (seeded), so runs compare.
 export const SEED_DAYS = 60;
@@ -21,11 +22,30 @@ export function userIdOf(index: number): string {
   return `bench-user-${String(index).padStart(5, '0')}`;
 }
 
+// A session's log of `count` messages, user and AI in turn, ~300 characters each (the metrics read
+// their type, model and feedback; FerretDB decodes every document whole whatever the projection).
+function messagesOf(count: number, start: number, next: () => number): Document[] {
+  return Array.from({ length: count }, (_, index) => {
+    const ai = index % 2 === 1;
+    return {
+      id: `m-${index}`,
+      seq: index + 1,
+      type: ai ? 'ai_response' : 'user_message',
+      sender: ai ? 'ai' : 'user',
+      content: 'x'.repeat(300),
+      timestamp: new Date(start + index * 30_000),
+      ...(ai ? { model_id: 'demo' } : {}),
+      metadata: ai ? { response_ms: 1200, ...(next() < 0.1 ? { feedback: 'up' } : {}) } : {},
+    };
+  });
+}
+
 export async function seedSessions(
   collection: Collection<Document & { _id: string }>,
   count: number,
   now: number,
   log: (line: string) => void,
+  messagesPerSession = 0,
 ): Promise<void> {
   const existing = await collection.estimatedDocumentCount();
   if (existing >= count) {
@@ -79,7 +99,7 @@ export async function seedSessions(
         assisting_admin_name: assisted ? 'Bench Admin' : null,
         takeovers: [],
         provider_state: {},
-        messages: [],
+        messages: messagesOf(messagesPerSession, start, next),
       });
     }
     await collection.insertMany(documents, { ordered: false });
