@@ -17,6 +17,10 @@ export interface AdminSession {
   admin_assisted: boolean;
   assisting_admin_name?: string | null;
   help_requested: boolean;
+  // help requested and not answered by an admin yet (absent from older servers)
+  help_pending?: boolean;
+  // an admin assists now; assisting_admin_name may outlive the takeover (absent from older servers)
+  takeover_in_progress?: boolean;
   is_active: boolean;
   feedback_up?: number;
   feedback_down?: number;
@@ -136,8 +140,18 @@ export function listSessions(token: string, query: SessionQuery): Promise<Page<A
   });
 }
 
-export function metrics(token: string, from: Date, to: Date): Promise<Metrics> {
-  return apiJson('admin/metrics', token, { query: { from: from.toISOString(), to: to.toISOString() } });
+// the same figures for one of `buckets` equal consecutive slices of [from, to]
+export type MetricsSlice = Metrics & { from: string; to: string };
+export type MetricsAnswer = Metrics & { buckets?: MetricsSlice[] };
+
+export function metrics(token: string, from: Date, to: Date, buckets?: number): Promise<MetricsAnswer> {
+  return apiJson('admin/metrics', token, {
+    query: {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      buckets: buckets === undefined ? undefined : String(buckets),
+    },
+  });
 }
 
 export function sessionDetail(token: string, id: string): Promise<SessionDetail> {

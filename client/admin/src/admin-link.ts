@@ -2,28 +2,41 @@ import type { Frame } from '../../shared/protocol';
 import { newClientId } from '../../chat/src/chat-client';
 import { ChatSocket, type LinkState } from '../../chat/src/chat-socket';
 
-const REQUEST_TIMEOUT_MS = 10_000;
+// The server may take ~11 s to ack admin_join (it waits for cut-off AI replies to be stored before
+// logging the join): wait well past that, and a later ack still counts (see `handle`).
+export const JOIN_TIMEOUT_MS = 20_000;
+// CONTRACT §4 TAKEOVER_GRACE default: a link down longer than this has lost its lease, and joining
+// again on reconnect would take the session anew behind the admin's back
+export const LEASE_GRACE_MS = 60_000;
+// errors that leave a held session held: the frame was not handled, or was refused for itself
+const KEEPS_HOLD = new Set(['RATE_LIMITED', 'MESSAGE_TOO_LONG', 'INVALID_MESSAGE', 'INTERNAL']);
+
+interface Held {
+  sessionId: string;
+  // the join's ack seq: an admin_leave at or before it (a replayed, earlier takeover's) ends nothing
+  seq?: number;
+}
 
 // The admin's own WebSocket: admin_join/admin_leave and the admin's messages go through it, and
-// frames of the sessions the admin assists come back on it.
+// frames of the session the admin assists come back on it. The server binds one socket to one
+// session at a time (a join elsewhere releases the first), so the link holds at most one.
 export class AdminLink {
   readonly socket: ChatSocket;
   private listeners = new Set<(frame: Frame) => void>();
   private stateListeners = new Set<(state: LinkState) => void>();
-  private joined = new Set<string>();
+  private heldListeners = new Set<(sessionId: string | null) => void>();
+  private held: Held | null = null;
+  // admin_join/admin_leave sent on this socket and not answered yet, by client_id
+  private commands = new Map<string, { type: 'admin_join' | 'admin_leave'; sessionId: string }>();
+  private downSince: number | null = null;
 
-  constructor(private readonly token: string) {
+  constructor(private token: string) {
     this.socket = new ChatSocket({
       token: () => this.token,
       resumeFrom: () => null,
-      onFrame: (frame) => {
-        // after a reconnect the server needs to hear again which sessions this admin holds
-        if (frame.type === 'connection_status')
-          for (const sessionId of this.joined)
-            this.socket.send({ type: 'admin_join', session_id: sessionId });
-        for (const listener of this.listeners) listener(frame);
-      },
+      onFrame: (frame) => this.handle(frame),
       onState: (state) => {
+        if (state.kind !== 'connected') this.downSince ??= Date.now();
         for (const listener of this.stateListeners) listener(state);
       },
       onUnauthorized: () => undefined,
@@ -42,35 +55,36 @@ export class AdminLink {
     return () => this.stateListeners.delete(listener);
   }
 
+  // which session this link holds changed (joined, left, lost)
+  onHeld(listener: (sessionId: string | null) => void): () => void {
+    this.heldListeners.add(listener);
+    return () => this.heldListeners.delete(listener);
+  }
+
+  holds(sessionId: string): boolean {
+    return this.held?.sessionId === sessionId;
+  }
+
+  // A fresh token: the open socket adopts it (keeping its takeover); a closed one connects with it.
+  renew(token: string): void {
+    if (token === this.token) return;
+    this.token = token;
+    if (this.socket.state.kind === 'connected')
+      this.socket.send({ type: 'auth_refresh', content: token, client_id: newClientId() });
+    else this.socket.restart();
+  }
+
   // admin_join claims the session (CONTRACT §4) and binds this socket to it; resolves on its ack
-  async join(sessionId: string): Promise<Frame> {
-    const ack = await this.request({ type: 'admin_join', session_id: sessionId });
-    this.joined.add(sessionId);
-    return ack;
+  join(sessionId: string): Promise<Frame> {
+    // the server releases the session held before it takes this one
+    if (this.held && this.held.sessionId !== sessionId) this.setHeld(null);
+    return this.request('admin_join', sessionId);
   }
 
   async leave(sessionId: string): Promise<void> {
-    this.joined.delete(sessionId);
-    await this.request({ type: 'admin_leave', session_id: sessionId });
-  }
-
-  // A command answered by an ack or an error carrying its client_id.
-  private request(frame: Record<string, unknown>): Promise<Frame> {
-    const clientId = newClientId();
-    return new Promise((resolve, reject) => {
-      const done = (settle: () => void) => {
-        clearTimeout(timer);
-        unsubscribe();
-        settle();
-      };
-      const timer = setTimeout(() => done(() => reject(new Error('NETWORK'))), REQUEST_TIMEOUT_MS);
-      const unsubscribe = this.onFrame((reply) => {
-        if (reply.client_id !== clientId) return;
-        if (reply.type === 'ack') done(() => resolve(reply));
-        if (reply.type === 'error') done(() => reject(new Error(reply.error?.code ?? 'INTERNAL')));
-      });
-      if (!this.socket.send({ ...frame, client_id: clientId })) done(() => reject(new Error('NETWORK')));
-    });
+    // never taken again on a reconnect, even if the ack is lost
+    if (this.holds(sessionId)) this.setHeld(null);
+    await this.request('admin_leave', sessionId);
   }
 
   say(sessionId: string, content: string, clientId: string): void {
@@ -79,5 +93,69 @@ export class AdminLink {
 
   typing(sessionId: string, typing: boolean): void {
     this.socket.send({ type: 'typing_indicator', session_id: sessionId, metadata: { typing } });
+  }
+
+  private handle(frame: Frame): void {
+    if (frame.type === 'connection_status') this.resumeHold();
+    const command = frame.client_id ? this.commands.get(frame.client_id) : undefined;
+    if (command && frame.client_id && (frame.type === 'ack' || frame.type === 'error')) {
+      this.commands.delete(frame.client_id);
+      // a join's ack makes the session held even after its request timed out: the admin asked for it
+      if (frame.type === 'ack' && command.type === 'admin_join')
+        this.setHeld({ sessionId: command.sessionId, seq: frame.seq });
+      else if (frame.type === 'ack' || !KEEPS_HOLD.has(frame.error?.code ?? 'INTERNAL'))
+        this.drop(command.sessionId);
+    } else if (this.held && frame.session_id === this.held.sessionId) {
+      const ended =
+        frame.type === 'admin_leave' && (frame.seq === undefined || frame.seq > (this.held.seq ?? -1));
+      const refused = frame.type === 'error' && !KEEPS_HOLD.has(frame.error?.code ?? 'INTERNAL');
+      if (ended || refused) this.setHeld(null);
+    }
+    for (const listener of this.listeners) listener(frame);
+  }
+
+  // A new socket: answers to the old one's commands will not come; the server needs to hear again
+  // which session this admin holds, unless the link was down long enough for the lease to lapse.
+  private resumeHold(): void {
+    this.commands.clear();
+    const downFor = this.downSince === null ? 0 : Date.now() - this.downSince;
+    this.downSince = null;
+    if (!this.held) return;
+    if (downFor > LEASE_GRACE_MS) return this.setHeld(null);
+    void this.request('admin_join', this.held.sessionId).catch(() => undefined);
+  }
+
+  private drop(sessionId: string): void {
+    if (this.holds(sessionId)) this.setHeld(null);
+  }
+
+  private setHeld(held: Held | null): void {
+    const before = this.held?.sessionId ?? null;
+    this.held = held;
+    if ((held?.sessionId ?? null) !== before)
+      for (const listener of this.heldListeners) listener(held?.sessionId ?? null);
+  }
+
+  // A command answered by an ack or an error carrying its client_id.
+  private request(type: 'admin_join' | 'admin_leave', sessionId: string): Promise<Frame> {
+    const clientId = newClientId();
+    this.commands.set(clientId, { type, sessionId });
+    return new Promise((resolve, reject) => {
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        unsubscribe();
+        settle();
+      };
+      const timer = setTimeout(() => done(() => reject(new Error('TIMEOUT'))), JOIN_TIMEOUT_MS);
+      const unsubscribe = this.onFrame((reply) => {
+        if (reply.client_id !== clientId) return;
+        if (reply.type === 'ack') done(() => resolve(reply));
+        if (reply.type === 'error') done(() => reject(new Error(reply.error?.code ?? 'INTERNAL')));
+      });
+      if (!this.socket.send({ type, session_id: sessionId, client_id: clientId })) {
+        this.commands.delete(clientId);
+        done(() => reject(new Error('NETWORK')));
+      }
+    });
   }
 }

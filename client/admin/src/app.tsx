@@ -5,6 +5,7 @@ import { listSessions, sessionDetail, type AdminSession, type SessionQuery } fro
 import { AdminSearch, type AdminSearchHit } from './admin-search';
 import { CannedPanel } from './canned-panel';
 import { AdminLink } from './admin-link';
+import { watchAddressToken, watchExpiry } from './admin-token';
 import { MetricsPanel } from './metrics-panel';
 import { RoomsSection } from './rooms-section';
 import { SessionPanel } from './session-panel';
@@ -22,7 +23,10 @@ const INITIAL_QUERY: SessionQuery = {
   limit: 20,
 };
 
-export function App({ token }: { token: string | null }) {
+export function App({ token: first }: { token: string | null }) {
+  // a fresh token pasted into this tab's address replaces an expired one, without a reload
+  const [token, setToken] = useState(first);
+  useEffect(() => watchAddressToken(window, setToken), []);
   const [access, setAccess] = useState<Access>({ kind: 'checking' });
   useEffect(() => {
     if (!token) return setAccess({ kind: 'refused', code: 'UNAUTHORIZED' });
@@ -58,7 +62,14 @@ function Refusal({ code }: { code: string }) {
 function Dashboard({ token }: { token: string }) {
   const claims = useMemo(() => tokenClaims(token), [token]);
   const adminName = claims.name ?? claims.sub ?? 'Admin';
-  const link = useMemo(() => new AdminLink(token), [token]);
+  // one link for the page: a fresh token renews it, keeping the session it holds
+  const [link] = useState(() => new AdminLink(token));
+  const [expired, setExpired] = useState(false);
+  useEffect(() => {
+    setExpired(false);
+    link.renew(token);
+    return watchExpiry(token, () => setExpired(true));
+  }, [link, token]);
   const [query, setQuery] = useState<SessionQuery>(INITIAL_QUERY);
   const [intervalMs, setIntervalMs] = useState(5000);
   const [tick, setTick] = useState(0);
@@ -76,6 +87,8 @@ function Dashboard({ token }: { token: string }) {
   };
   const [linkState, setLinkState] = useState(link.socket.state.kind);
   const [section, setSection] = useState<'sessions' | 'rooms'>('sessions');
+  // the token expired, or the server closed the link for it: nothing can be sent until a fresh one
+  const signedOut = expired || linkState === 'signed_out';
 
   useEffect(() => {
     const unsubscribe = link.onState((state) => setLinkState(state.kind));
@@ -130,6 +143,12 @@ function Dashboard({ token }: { token: string }) {
         </button>
         <span class="who">{adminName}</span>
       </header>
+      {signedOut && (
+        <p class="note error signed-out" role="alert" data-testid="signed-out">
+          Your admin sign-in has expired. Sign in again: open this dashboard with a fresh token
+          (/admin/#token=…) in this tab. Replies are paused until then.
+        </p>
+      )}
       {section === 'rooms' && <RoomsSection token={token} refreshKey={tick} />}
       <div class={open ? 'layout with-panel' : 'layout'} hidden={section !== 'sessions'}>
         <div class="main-column">
@@ -156,6 +175,7 @@ function Dashboard({ token }: { token: string }) {
             session={open}
             link={link}
             refreshKey={tick}
+            signedOut={signedOut}
             focusSeq={focusSeq}
             onClose={() => setOpen(null)}
             onChanged={() => setTick((value) => value + 1)}

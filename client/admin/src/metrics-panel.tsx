@@ -1,9 +1,10 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { milliseconds } from '../../shared/format';
 import { metrics, type Metrics } from './admin-api';
 import { TimeChart } from './charts';
+import { loadMetrics, SingleFlight, type MetricsView } from './metrics-loader';
 
 const PERIODS = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 } as const;
 type Period = keyof typeof PERIODS;
@@ -15,38 +16,31 @@ interface Buckets {
 }
 
 // Totals for the chosen period, and the same metrics per twelfth of it for the charts (one
-// /chat/admin/metrics call per bucket: the contract's endpoint is all the server needs to offer).
+// /chat/admin/metrics call with buckets=12; metrics-loader.ts).
 export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey: number }) {
   const [period, setPeriod] = useState<Period>('24h');
   const [total, setTotal] = useState<Metrics | null>(null);
   const [buckets, setBuckets] = useState<Buckets>({ labels: [], values: [] });
   const [error, setError] = useState<string | null>(null);
 
+  const flight = useMemo(() => new SingleFlight<MetricsView>(), []);
+  useEffect(() => () => flight.cancel(), [flight]);
   useEffect(() => {
-    let live = true;
     const to = new Date();
     const span = PERIODS[period];
     const from = new Date(to.getTime() - span);
-    const edges = Array.from(
-      { length: BUCKETS + 1 },
-      (_, index) => new Date(from.getTime() + (span * index) / BUCKETS),
-    );
-    Promise.all([
-      metrics(token, from, to),
-      ...edges.slice(0, -1).map((start, index) => metrics(token, start, edges[index + 1])),
-    ]).then(
-      ([whole, ...parts]) => {
-        if (!live) return;
-        setTotal(whole);
-        setBuckets({ labels: edges.slice(1).map((edge) => label(edge, span)), values: parts });
+    // a tick while this period's load runs is skipped; another period drops it
+    flight.run(
+      `${period} ${token}`,
+      () => loadMetrics((start, end, count) => metrics(token, start, end, count), from, to, BUCKETS),
+      (view) => {
+        setTotal(view.total);
+        setBuckets({ labels: view.ends.map((end) => label(end, span)), values: view.slices });
         setError(null);
       },
-      (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
+      (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
     );
-    return () => {
-      live = false;
-    };
-  }, [token, period, refreshKey]);
+  }, [token, period, refreshKey, flight]);
 
   const series = (pick: (value: Metrics) => number) => buckets.values.map((value) => round(pick(value)));
   return (

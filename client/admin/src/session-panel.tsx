@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
-import type { Frame } from '../../shared/protocol';
+import { metaString, type Frame } from '../../shared/protocol';
 import { newClientId } from '../../chat/src/chat-client';
-import { ChatStore } from '../../chat/src/chat-store';
+import { ChatStore, type ChatMessage } from '../../chat/src/chat-store';
 import { MessageList } from '../../chat/src/components/message-list';
 import {
   addSessionNote,
@@ -16,6 +16,9 @@ import {
   type StoredMessage,
 } from './admin-api';
 import type { AdminLink } from './admin-link';
+import { applyPanelFrame } from './panel-frames';
+import { assistingAdmin, needsHelp } from './session-flags';
+import { TypingSignal } from './typing-signal';
 
 interface Props {
   token: string;
@@ -23,6 +26,8 @@ interface Props {
   session: AdminSession;
   link: AdminLink;
   refreshKey: number;
+  // the dashboard's token expired: nothing can be sent until a fresh one comes
+  signedOut: boolean;
   // a search hit's message, scrolled to once shown
   focusSeq?: number;
   onClose(): void;
@@ -30,6 +35,11 @@ interface Props {
 }
 
 const TRANSCRIPT_LABELS = { user: 'User', ai: 'Assistant', admin: 'Admin', system: '' };
+// the panel's own cases; the rest as everywhere else
+const PANEL_TEXTS: Record<string, string> = {
+  TIMEOUT: 'The server has not answered yet. The takeover may still go through.',
+};
+const panelErrorText = (code: string) => PANEL_TEXTS[code] ?? errorText(code);
 
 // One session's live transcript; take over → chat as admin over the WebSocket → release.
 export function SessionPanel({
@@ -38,17 +48,21 @@ export function SessionPanel({
   session,
   link,
   refreshKey,
+  signedOut,
   focusSeq,
   onClose,
   onChanged,
 }: Props) {
   const store = useMemo(() => new ChatStore(), [session.id]);
   const [, redraw] = useReducer((count: number) => count + 1, 0);
-  const [holding, setHolding] = useState(false);
+  // reopening the panel of the session the link holds shows the reply box at once
+  const [holding, setHolding] = useState(() => link.holds(session.id));
   const [error, setError] = useState<string | null>(null);
   const [text, setText] = useState('');
   const [userTyping, setUserTyping] = useState(false);
-  const [assistedBy, setAssistedBy] = useState<string | null>(session.assisting_admin_name ?? null);
+  const [flags, setFlags] = useState<AdminSession>(session);
+  const [assistedBy, setAssistedBy] = useState<string | null>(assistingAdmin(session));
+  const typing = useMemo(() => new TypingSignal((on) => link.typing(session.id, on)), [link, session.id]);
   const [canned, setCanned] = useState<CannedResponse[]>([]);
   const [notes, setNotes] = useState<SessionNote[]>([]);
   const [note, setNote] = useState('');
@@ -82,7 +96,8 @@ export function SessionPanel({
         if (!live) return;
         store.sessionId = session.id;
         for (const message of detail.messages) store.apply(frameOf(session.id, message));
-        setAssistedBy(detail.assisting_admin_name ?? null);
+        setFlags(detail);
+        setAssistedBy(assistingAdmin(detail));
         redraw(0);
       },
       (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
@@ -95,28 +110,37 @@ export function SessionPanel({
   useEffect(
     () =>
       link.onFrame((frame: Frame) => {
-        if (frame.session_id !== session.id) return;
-        if (frame.type === 'typing_indicator')
-          setUserTyping(frame.sender === 'user' && frame.metadata?.typing === true);
-        if (frame.type === 'error') setError(frame.error?.code ?? 'INTERNAL');
-        if (frame.type === 'admin_leave') setHolding(false);
-        if (frame.type === 'read' && frame.id) {
-          store.markSeen(frame.id, String(frame.metadata?.seen_at ?? ''));
-          redraw(0);
-        }
-        if (frame.type === 'ack' && frame.client_id) store.ack(frame.client_id, frame.id, frame.seq);
-        store.sessionId = session.id;
-        if (store.apply(frame) || frame.type === 'ack') redraw(0);
+        const update = applyPanelFrame(store, session.id, frame);
+        if (update.userTyping !== undefined) setUserTyping(update.userTyping);
+        if (update.error) setError(update.error);
+        // a message got through: the "sending too quickly" notice is over
+        if (update.sent) setError((shown) => (shown === 'RATE_LIMITED' ? null : shown));
+        if (update.redraw) redraw(0);
       }),
     [link, session.id, store],
   );
+  // the link says whether this session is held: a join's ack (a late one too), an admin_leave
+  // (released elsewhere, the lease lapsed), a refusal
+  useEffect(
+    () =>
+      link.onHeld(() => {
+        const held = link.holds(session.id);
+        setHolding(held);
+        if (held) setError((shown) => (shown === 'TIMEOUT' ? null : shown));
+        setAssistedBy((name) => (held ? (name ?? adminName) : null));
+      }),
+    [link, session.id, adminName],
+  );
+  useEffect(() => {
+    if (!holding || signedOut) typing.stop();
+  }, [holding, signedOut, typing]);
+  useEffect(() => () => typing.stop(), [typing]);
 
   const takeOver = async () => {
     setError(null);
     try {
       const ack = await link.join(session.id);
-      setHolding(true);
-      setAssistedBy(typeof ack.metadata?.admin_name === 'string' ? ack.metadata.admin_name : adminName);
+      setAssistedBy(metaString(ack, 'admin_name') ?? adminName);
       onChanged();
     } catch (failure) {
       setError(failure instanceof Error ? failure.message : 'INTERNAL');
@@ -124,9 +148,9 @@ export function SessionPanel({
   };
   const giveBack = async () => {
     setError(null);
+    typing.stop();
     try {
       await link.leave(session.id);
-      setHolding(false);
       setAssistedBy(null);
       onChanged();
     } catch (failure) {
@@ -135,7 +159,8 @@ export function SessionPanel({
   };
   const send = () => {
     const content = text.trim();
-    if (!content) return;
+    if (!content || signedOut) return;
+    typing.stop();
     const clientId = newClientId();
     store.addPending({
       type: 'user_message',
@@ -146,6 +171,13 @@ export function SessionPanel({
     });
     link.say(session.id, content, clientId);
     setText('');
+    redraw(0);
+  };
+  // a refused message (sent too quickly, say) goes again with its client_id, as first sent
+  const retry = (message: ChatMessage) => {
+    if (!message.clientId || !holding || signedOut) return;
+    message.failed = undefined;
+    if (!link.socket.retry(message.clientId)) link.say(session.id, message.content, message.clientId);
     redraw(0);
   };
 
@@ -159,12 +191,12 @@ export function SessionPanel({
       </div>
       <p class="session-meta">
         {session.user_id} · {session.is_active ? 'active' : 'ended'}
-        {session.help_requested && <span class="badge help">Help requested</span>}
+        {needsHelp(flags) && <span class="badge help">Help requested</span>}
         {assistedBy && <span class="badge assisted">Assisted by {assistedBy}</span>}
       </p>
       {error && (
         <p class="note error" role="alert">
-          {errorText(error)}
+          {panelErrorText(error)}
         </p>
       )}
       <MessageList
@@ -176,9 +208,10 @@ export function SessionPanel({
         focusSeq={focusSeq}
         labels={TRANSCRIPT_LABELS}
         token={token}
-        onRetry={() => undefined}
+        onRetry={retry}
       />
       <div class="takeover">
+        {signedOut && <p class="note">Sign in again to reply or take over.</p>}
         {holding ? (
           <>
             {offered.length > 0 && (
@@ -204,9 +237,11 @@ export function SessionPanel({
                 aria-label="Reply as admin"
                 placeholder="Reply to the user… (Enter sends, Shift+Enter for a new line)"
                 value={text}
+                disabled={signedOut}
                 onInput={(event) => {
-                  setText((event.currentTarget as HTMLTextAreaElement).value);
-                  link.typing(session.id, true);
+                  const value = (event.currentTarget as HTMLTextAreaElement).value;
+                  setText(value);
+                  typing.input(value);
                 }}
                 onKeyDown={(event) => {
                   if ((event.key === 'Tab' || event.key === 'Enter') && offered.length > 0) {
@@ -220,11 +255,11 @@ export function SessionPanel({
                   }
                 }}
               />
-              <button type="submit" class="button primary">
+              <button type="submit" class="button primary" disabled={signedOut}>
                 Send
               </button>
             </form>
-            <button type="button" class="button" onClick={() => void giveBack()}>
+            <button type="button" class="button" onClick={() => void giveBack()} disabled={signedOut}>
               Release
             </button>
           </>
@@ -233,7 +268,7 @@ export function SessionPanel({
             type="button"
             class="button primary"
             onClick={() => void takeOver()}
-            disabled={!session.is_active}
+            disabled={!session.is_active || signedOut}
           >
             Take over
           </button>

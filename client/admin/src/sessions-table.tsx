@@ -3,6 +3,7 @@ import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { dateTime, duration } from '../../shared/format';
 import { listSessions, type AdminSession, type Page, type SessionQuery, type SortField } from './admin-api';
+import { assistingAdmin, needsHelp } from './session-flags';
 
 interface Props {
   token: string;
@@ -82,7 +83,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
   const set = (patch: Partial<SessionQuery>) => onQuery({ ...query, page: 1, ...patch });
   const text = (event: Event) => (event.currentTarget as HTMLInputElement | HTMLSelectElement).value;
   const pages = page ? Math.max(1, Math.ceil(page.total / page.limit)) : 1;
-  const helpCount = page?.items.filter((item) => item.help_requested).length ?? 0;
+  const helpCount = page?.items.filter(needsHelp).length ?? 0;
 
   return (
     <section class="panel" aria-labelledby="sessions-title">
@@ -177,10 +178,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
             {page?.items.map((session) => (
               <tr
                 key={session.id}
-                class={[
-                  session.help_requested ? 'help' : '',
-                  session.id === selectedId ? 'selected' : '',
-                ].join(' ')}
+                class={`${needsHelp(session) ? 'help' : ''} ${session.id === selectedId ? 'selected' : ''}`}
                 data-session-id={session.id}
               >
                 <td>
@@ -199,16 +197,14 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
                   </button>
                 </td>
                 <td class="state">
-                  {session.help_requested && <span class="badge help">Help requested</span>}
+                  {needsHelp(session) && <span class="badge help">Help requested</span>}
                   {(session.feedback_down ?? 0) > 0 && (
                     <span class="badge negative" title="Replies rated down">
                       👎 {session.feedback_down}
                     </span>
                   )}
-                  {session.assisting_admin_name && (
-                    <span class="badge assisted">{session.assisting_admin_name}</span>
-                  )}
-                  {!session.assisting_admin_name && session.admin_assisted && (
+                  {assistingAdmin(session) && <span class="badge assisted">{assistingAdmin(session)}</span>}
+                  {!assistingAdmin(session) && session.admin_assisted && (
                     <span class="badge assisted">Assisted</span>
                   )}
                   <span class={session.is_active ? 'badge active' : 'badge'}>

@@ -4,6 +4,7 @@ import { errorText } from '../../../shared/errors';
 import type { Attachment, ChatMessage, Sender } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { signedFileUrl } from '../uploads';
+import { openSigned } from './open-file';
 
 interface Props {
   messages: ChatMessage[];
@@ -443,11 +444,7 @@ function FileLink({ url, token, name }: { url: string; token: string | null; nam
   const open = (event: Event) => {
     event.preventDefault();
     if (!token) return;
-    const tab = window.open('', '_blank', 'noopener');
-    signedFileUrl(url, token).then(
-      (signed) => (tab ? (tab.location.href = signed) : window.location.assign(signed)),
-      () => tab?.close(),
-    );
+    openSigned(window, () => signedFileUrl(url, token));
   };
   return (
     <a href={url} onClick={open}>
