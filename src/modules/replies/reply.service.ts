@@ -394,6 +394,10 @@ export class ReplyService implements OnModuleInit {
   // stored is what the devices were shown.
   private cut(generation: Generation): boolean {
     const signal = generation.controller.signal;
+    // a reply started early is judged when it is shown (show), on the session its message's write
+    // returned: a piece read before that write answered saw a fence the log may already have opened
+    // (endedInLog), and cut it off for good (a loaded store: the e2e's message after admin_leave)
+    if (generation.held) return signal.aborted;
     if (!signal.aborted && this.fenced(generation)) generation.controller.abort('takeover');
     return signal.aborted;
   }
