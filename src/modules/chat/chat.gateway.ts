@@ -149,12 +149,18 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       this.fail(connection, new DomainException(parsed.code, parsed.message), parsed.client_id);
       return;
     }
+    // an error about another session (an admin's join or leave) names that session, and so does one
+    // answering an admin's message: the session it was for, taken before it is handled (a takeover
+    // ending meanwhile moves the socket back to the admin's own session, and the dashboard drops an
+    // error of another session: docs/protocol.md, "Takeover handoff")
+    const about =
+      parsed.message.type.startsWith('admin_') || connection.principal.isAdmin
+        ? (parsed.message.session_id ?? connection.sessionId)
+        : undefined;
     try {
       await this.chat.handle(connection, parsed.message);
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
     } catch (error) {
-      // an error about another session (an admin's join or leave) names that session
-      const about = parsed.message.type.startsWith('admin_') ? parsed.message.session_id : undefined;
       this.fail(connection, error, parsed.message.client_id, false, about);
     }
   }

@@ -20,6 +20,8 @@ export class AssistanceRepository {
         {
           user_id: 1,
           seq: 1,
+          is_active: 1,
+          console: 1,
           help_pending: 1,
           help_requested_at: 1,
           assisting_admin_id: 1,
@@ -31,6 +33,8 @@ export class AssistanceRepository {
         _id: string;
         user_id: string;
         seq: number;
+        is_active?: boolean;
+        console?: boolean;
         help_pending?: boolean;
         help_requested_at?: Date;
         assisting_admin_id?: string | null;
@@ -42,6 +46,8 @@ export class AssistanceRepository {
       session_id: found._id,
       user_id: found.user_id,
       seq: found.seq ?? 0,
+      is_active: found.is_active === true,
+      console: found.console === true,
       help_pending: found.help_pending === true,
       help_requested_at: found.help_requested_at ? new Date(found.help_requested_at) : null,
       takeover:

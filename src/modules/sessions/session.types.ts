@@ -161,6 +161,9 @@ export interface AssistanceState {
   session_id: string;
   user_id: string;
   seq: number;
+  // ended sessions and admins' console sessions are not taken over (docs/protocol.md, "Takeover handoff")
+  is_active: boolean;
+  console: boolean;
   help_pending: boolean;
   help_requested_at: Date | null;
   // the takeover the session mirrors, if any

@@ -372,6 +372,9 @@ export class SessionsRepository implements OnModuleInit {
       filter.assisting_admin_id = options.takeover.adminId;
       filter.takeover_started_at = options.takeover.startedAt;
     }
+    // admin_join only into a live session: one that ended while it was being claimed is not taken
+    // over ('missing'; docs/protocol.md, "Takeover handoff")
+    if (options.mirror && 'start' in options.mirror) filter.is_active = true;
     // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
     // and the failure is explained as 'named'
     if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
@@ -454,11 +457,12 @@ export class SessionsRepository implements OnModuleInit {
     dedup: string | undefined,
     size: number,
     maxBytes: number,
-    options: Pick<AppendOptions, 'owner' | 'takeover'> & { name?: string },
+    options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & { name?: string },
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (!found || (options.owner !== undefined && found.user_id !== options.owner))
       return { status: 'missing' };
+    if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: this.decrypt(previous) };
     if (found.bytes > maxBytes - size) return { status: 'full' };

@@ -19,6 +19,7 @@ import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
 import type { AppendOptions } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
+import { LeaveNoticeService } from './leave-notice.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
@@ -44,7 +45,13 @@ export interface Binding {
   connection: Connection;
   claim: Claim;
   ownSessionId: string;
+  // where the socket joined the session's log
+  fromSeq: number;
 }
+
+// released: by its admin (REST or admin_leave); lapsed: no socket renewed it; session_ended: the
+// session ended before its admin_join was logged
+export type EndReason = 'released' | 'lapsed' | 'session_ended';
 
 // The life of a takeover lease once claimed (CONTRACT §4): an instance renews it while the admin has
 // a socket bound to the session there; once it has run TAKEOVER_GRACE without one, any instance ends
@@ -64,6 +71,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     private readonly events: SessionEvents,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly notices: LeaveNoticeService,
     @Optional() private readonly metrics?: ChatMetrics,
     @Optional() private readonly replies?: ReplyService,
   ) {}
@@ -96,7 +104,17 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // the replies just cut off are stored with what they showed, before the admin_join (bounded: an
     // instance that never heard of the takeover, or died, is not waited for)
     await this.repliesSettled(claim);
-    await this.logStart(claim);
+    try {
+      await this.logStart(claim);
+    } catch (error) {
+      // the session ended while it was being claimed (the join is logged only into a live session):
+      // the claim ends here, with no admin_join to leave (docs/protocol.md, "Takeover handoff")
+      if (error instanceof DomainException && error.code === ErrorCode.NOT_FOUND) {
+        await this.finish(claim, 'session_ended');
+        throw new DomainException(ErrorCode.NOT_FOUND, 'This session has ended.');
+      }
+      throw error;
+    }
     if (helpRequestedAt && responseMs !== undefined)
       await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
     // an end stored while the join was being logged found no join to log its leave after
@@ -130,8 +148,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  // Ends the claim once, whichever instance or request gets there first.
-  async finish(claim: Claim, reason: 'released' | 'lapsed'): Promise<void> {
+  // Ends the claim once, whichever instance or request gets there first. `leaverId`: the socket whose
+  // admin_leave ends it (its ack answers it; the takeover's other sockets are shown admin_leave).
+  async finish(claim: Claim, reason: EndReason, leaverId?: string): Promise<void> {
     const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
     this.metrics?.takeovers.inc({ event: 'ended', reason });
@@ -145,7 +164,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       },
       'takeover ended',
     );
-    this.unbindSession(claim.sessionId);
+    this.unbindSession(claim.sessionId, leaverId);
     this.publish('ended', claim);
     const leaveLogged = await this.complete(
       { ...claim, ended: true, endedAt: end, endReason: reason },
@@ -200,18 +219,31 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       this.expireFrom(claim);
       return;
     }
-    this.bindings.set(connection.id, { connection, claim, ownSessionId: connection.sessionId });
+    this.bindings.set(connection.id, {
+      connection,
+      claim,
+      ownSessionId: connection.sessionId,
+      fromSeq: seq ?? 0,
+    });
     this.hub.move(connection, claim.sessionId, seq);
   }
 
-  // Takes the socket back to the admin's own session.
-  unbind(connectionId: string): void {
+  // Takes the socket back to the admin's own session (its own admin_leave: the ack answers it).
+  unbind(connectionId: string): Binding | undefined {
     const binding = this.bindings.get(connectionId);
-    if (!binding) return;
+    if (!binding) return undefined;
     this.bindings.delete(connectionId);
     const { connection } = binding;
     if (connection.sessionId === binding.claim.sessionId)
       this.hub.move(connection, binding.ownSessionId, this.sessions.lastSeq(binding.ownSessionId));
+    return binding;
+  }
+
+  // The socket's takeover ended other than by its own admin_leave: back in the admin's own session,
+  // it no longer gets the session's frames, so it is shown the takeover's admin_leave (LeaveNoticeService).
+  letGo(connectionId: string): void {
+    const binding = this.unbind(connectionId);
+    if (binding) this.notices.show(binding.connection, binding.claim, binding.fromSeq);
   }
 
   // The admin's socket closed: the lease now runs out TAKEOVER_GRACE from here unless another
@@ -329,8 +361,12 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     else this.events.emit({ kind: 'takeover_closed', sessionId: event.session, epoch: event.epoch });
   }
 
-  private unbindSession(sessionId: string): void {
-    for (const [id, binding] of this.bindings) if (binding.claim.sessionId === sessionId) this.unbind(id);
+  private unbindSession(sessionId: string, leaverId?: string): void {
+    for (const [id, binding] of this.bindings) {
+      if (binding.claim.sessionId !== sessionId) continue;
+      if (id === leaverId) this.unbind(id);
+      else this.letGo(id);
+    }
   }
 
   private boundHere(claim: Claim): boolean {
@@ -361,7 +397,8 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         // a grace from the admin's last sign of life, not from now: a vanished admin's lease ends
         // at most TAKEOVER_GRACE plus one tick after its last pong
         const until = new Date(connection.seenAt + this.settings.takeoverGraceMs);
-        if (!(await this.repository.renew(binding.claim, until))) this.unbind(id);
+        // ended elsewhere, and its end not heard here (Redis away)
+        if (!(await this.repository.renew(binding.claim, until))) this.letGo(id);
       }
       const now = Date.now();
       for (const claim of await this.repository.lapsed(new Date(now))) {

@@ -4,6 +4,7 @@ import { RealtimeModule } from '../realtime/realtime.module';
 import { RepliesModule } from '../replies/replies.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { HelpService } from './help.service';
+import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import { TakeoverController } from './takeover.controller';
 import { TakeoverRepository } from './takeover.repository';
@@ -21,7 +22,7 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
     RepliesModule,
   ],
   controllers: [TakeoverController],
-  providers: [TakeoverRepository, TakeoverLeaseService, TakeoverService, HelpService],
+  providers: [TakeoverRepository, TakeoverLeaseService, LeaveNoticeService, TakeoverService, HelpService],
   exports: [TakeoverService, HelpService],
 })
 export class TakeoverModule {}

@@ -12,6 +12,7 @@ import type { ReplyService } from '../replies/reply.service';
 import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
+import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
@@ -76,8 +77,11 @@ function setup(latest: Claim | null, grace = GRACE) {
     renew: jest.fn().mockResolvedValue(true),
   };
   let seq = 4;
-  // the types of the appends that were stored (a refused one is not)
+  // the types of the appends that were stored (a refused one is not), and the log they made
   const written: string[] = [];
+  const log: Array<Record<string, unknown>> = [];
+  // the session's state: an ended one takes no admin_join (the append's guard)
+  const state = { is_active: true, console: false };
   let mirrored: { adminId: string; startedAt: Date } | null = latest && !latest.ended ? latest : null;
   const same = (a: { adminId: string; startedAt: Date } | null | undefined, b: typeof a) =>
     (a ?? null) === (b ?? null) ||
@@ -91,8 +95,11 @@ function setup(latest: Claim | null, grace = GRACE) {
             return Promise.reject(
               new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.'),
             );
+          if (options.mirror && 'start' in options.mirror && !state.is_active)
+            return Promise.reject(new DomainException(ErrorCode.NOT_FOUND, 'Session not found.'));
           if (options.mirror) mirrored = 'start' in options.mirror ? options.mirror.start : null;
           written.push(String(message.type));
+          log.push({ ...message, id: `m${seq + 1}`, seq: seq + 1 });
           return Promise.resolve({
             message: { ...message, id: `m${++seq}`, seq },
             duplicate: false,
@@ -111,6 +118,7 @@ function setup(latest: Claim | null, grace = GRACE) {
         session_id: 's1',
         user_id: 'u1',
         seq: 4,
+        ...state,
         help_pending: false,
         help_requested_at: null,
         takeover: mirrored && { sessionId: 's1', adminName: 'someone', ...mirrored },
@@ -119,6 +127,11 @@ function setup(latest: Claim | null, grace = GRACE) {
     answerHelp: jest.fn().mockResolvedValue(undefined),
     exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
     lastSeq: jest.fn().mockReturnValue(0),
+    storedAfter: jest
+      .fn()
+      .mockImplementation((_id: string, after: number) =>
+        Promise.resolve(log.filter((message) => (message.seq as number) > after)),
+      ),
   };
   const hub = {
     toSession: jest.fn(),
@@ -137,6 +150,12 @@ function setup(latest: Claim | null, grace = GRACE) {
     { watch: jest.fn() } as unknown as TurnWatchService,
   );
   const settings = { takeoverGraceMs: grace } as Settings;
+  const notices = new LeaveNoticeService(
+    sessions as unknown as SessionsService,
+    hub as unknown as ClientHub,
+    events,
+  );
+  notices.onModuleInit();
   const lease = new TakeoverLeaseService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
@@ -145,6 +164,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     events,
     new InProcessBus(),
     settings,
+    notices,
     undefined,
     replies as unknown as ReplyService,
   );
@@ -156,7 +176,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     records,
     settings,
   );
-  return { service, repository, sessions, hub, replies, emitted, written };
+  return { service, repository, sessions, hub, replies, emitted, written, state };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined> {
@@ -461,6 +481,75 @@ describe(TakeoverService.name, () => {
       expect.objectContaining({ takeover: { adminId: 'ada', startedAt: held.startedAt } }),
     );
     expect(service.isAssisting(socket)).toBe(false);
+  });
+
+  // an ended session's takeover was logged where no user reads and counted as assisted; an admin's
+  // console is no conversation
+  it.each([
+    ['an ended session', { is_active: false, console: false }],
+    ["an admin's console", { is_active: true, console: true }],
+  ])('should refuse with NOT_FOUND a takeover of %s, claiming nothing', async (_, found) => {
+    const { service, repository, state, written } = setup(null);
+    Object.assign(state, found);
+    expect(await codeOf(service.claim('s1', admin('ada', 'Ada')))).toBe(ErrorCode.NOT_FOUND);
+    expect(repository.insertClaim).not.toHaveBeenCalled();
+    expect(written).toEqual([]);
+  });
+
+  it('should end the claim, logging nothing, when the session ends before its admin_join is logged', async () => {
+    const { service, repository, replies, state, written } = setup(null);
+    // the session ends while the claim waits for the replies it cut off
+    replies.settled.mockImplementation(() => {
+      state.is_active = false;
+      return Promise.resolve();
+    });
+    await expect(service.claim('s1', admin('ada', 'Ada'))).rejects.toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+      message: 'This session has ended.',
+    });
+    expect(repository.insertEnd).toHaveBeenCalledWith(
+      expect.objectContaining({ epoch: 1 }),
+      expect.any(Date),
+      'session_ended',
+    );
+    expect((await repository.latest('s1'))?.ended).toBe(true);
+    expect(written).toEqual([]);
+  });
+
+  // a socket let go of its takeover before the admin_leave is logged never saw it: its dashboard kept
+  // the session and showed its next message "Sending…" for good
+  it('should show the stored admin_leave to the sockets a release let go, and not to the socket that left', async () => {
+    const { service, hub } = setup(null);
+    const socket = (id: string) =>
+      ({ id, sessionId: `own-${id}`, principal: admin('ada', 'Ada') }) as unknown as Connection;
+    const [leaver, other, rest] = [socket('c1'), socket('c2'), socket('c3')];
+    hub.move.mockImplementation((connection: Connection, sessionId: string) => {
+      connection.sessionId = sessionId;
+    });
+    for (const connection of [leaver, other]) await service.join(connection, 's1');
+    await service.leave(leaver, 's1', 'leave');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const leaves = (connection: Connection) =>
+      hub.send.mock.calls.filter(
+        ([to, frame]) => to === connection && (frame as { type: string }).type === 'admin_leave',
+      );
+    expect(leaves(leaver)).toEqual([]);
+    expect(leaves(other)).toEqual([
+      [
+        other,
+        expect.objectContaining({
+          session_id: 's1',
+          seq: expect.any(Number),
+          metadata: expect.objectContaining({ reason: 'released' }),
+        }),
+      ],
+    ]);
+    // a release over REST lets every bound socket go
+    await service.join(rest, 's1');
+    await service.release('s1', admin('ada', 'Ada'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(leaves(rest)).toHaveLength(1);
+    expect(leaves(other)).toHaveLength(1);
   });
 
   it('should start the lease clock when the admin last socket closes', async () => {

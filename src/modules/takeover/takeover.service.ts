@@ -42,14 +42,19 @@ export class TakeoverService {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder.
+  // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder;
+  // NOT_FOUND when there is no conversation to take over.
   async claim(sessionId: string, admin: Principal): Promise<TakeoverView> {
     this.requireAdmin(admin);
     const name = adminName(admin);
     let holder: Claim | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
       const session = await this.sessions.assistanceState(sessionId);
-      if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+      // an admin's console is no conversation, and an ended session has no user to assist: its
+      // takeover was logged where nobody reads and counted as assisted (docs/protocol.md, "Takeover
+      // handoff"; a session ending meanwhile is caught where the admin_join is logged)
+      if (!session || session.console) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+      if (!session.is_active) throw new DomainException(ErrorCode.NOT_FOUND, 'This session has ended.');
       const now = new Date();
       const leaseUntil = new Date(now.getTime() + this.settings.takeoverGraceMs);
       holder = await this.repository.latest(sessionId);
@@ -87,13 +92,13 @@ export class TakeoverService {
     throw locked(holder);
   }
 
-  // Ends this admin's takeover (REST release, WS admin_leave).
-  async release(sessionId: string, admin: Principal): Promise<void> {
+  // Ends this admin's takeover (REST release, WS admin_leave from `leaver`).
+  async release(sessionId: string, admin: Principal, leaver?: Connection): Promise<void> {
     this.requireAdmin(admin);
     const holder = await this.repository.latest(sessionId);
     if (!holder || holder.ended) throw new DomainException(ErrorCode.NOT_FOUND, 'No takeover in progress.');
     if (holder.adminId !== admin.userId) throw locked(holder);
-    await this.lease.finish(holder, 'released');
+    await this.lease.finish(holder, 'released', leaver?.id);
   }
 
   // WS admin_join: claim, then bind this socket to the session so it sees the user's messages.
@@ -127,10 +132,11 @@ export class TakeoverService {
     });
   }
 
-  // WS admin_leave: ends the takeover and takes the socket back to the admin's own session.
+  // WS admin_leave: ends the takeover and takes the socket back to the admin's own session; the ack
+  // answers this socket, the admin's other sockets there are shown admin_leave.
   async leave(connection: Connection, sessionId: string, clientId?: string): Promise<void> {
-    await this.release(sessionId, connection.principal);
-    this.lease.unbind(connection.id);
+    await this.release(sessionId, connection.principal, connection);
+    if (this.lease.binding(connection)?.claim.sessionId === sessionId) this.lease.unbind(connection.id);
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
@@ -160,8 +166,9 @@ export class TakeoverService {
     if (message.session_id !== undefined && message.session_id !== sessionId)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const holder = await this.repository.latest(sessionId);
+    // ended elsewhere, not heard here yet: the socket is let go as when it is (shown admin_leave)
     const gone = () => {
-      this.lease.unbind(connection.id);
+      this.lease.letGo(connection.id);
       return new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
     };
     if (

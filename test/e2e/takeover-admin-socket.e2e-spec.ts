@@ -1,0 +1,267 @@
+import { ReplyService } from '../../src/modules/replies/reply.service';
+import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
+import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+interface AdminItem {
+  id: string;
+  admin_assisted: boolean;
+}
+
+const connectTo = async (app: RunningApp, token: string) => {
+  const client = await TestClient.connect(`${app.wsUrl}?token=${token}`);
+  const status = await client.nextOfType('connection_status');
+  return { client, sessionId: status.session_id as string };
+};
+
+const postTo = (app: RunningApp, path: string, token: string) =>
+  fetch(`${app.httpUrl}${path}`, { method: 'POST', headers: authHeaders(token) });
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The frames of `sessionId` a client got after its frame `after` (an index in client.frames).
+const framesOf = (client: TestClient, sessionId: string, after = -1): Frame[] =>
+  client.frames.filter((frame, index) => index > after && frame.session_id === sessionId);
+
+// The admin's socket when its takeover ends other than by its own admin_leave (a REST release, the
+// lease lapsing, on this instance or another), and takeovers of sessions that are no conversation
+// to take over (docs/protocol.md, "Takeover handoff").
+describe('takeover: the admin socket (e2e)', () => {
+  let server: RunningApp;
+
+  beforeAll(async () => {
+    server = await startApp({ RATE_LIMIT_MESSAGES_PER_SECOND: '50', TAKEOVER_GRACE: '1s' });
+  });
+  afterAll(() => server.close());
+
+  const connect = (token: string) => connectTo(server, token);
+  const post = (path: string, token: string) => postTo(server, path, token);
+
+  // Each bound admin socket is shown the takeover's admin_leave, as the user is, and then nothing
+  // more of the session; an admin message sent after it is refused naming the session it was for.
+  async function expectShownLeave(
+    admins: TestClient[],
+    user: TestClient,
+    sessionId: string,
+    reason: string,
+  ): Promise<void> {
+    const left = await user.nextOfType('admin_leave', 5_000);
+    expect(left.metadata).toMatchObject({ reason });
+    for (const admin of admins) {
+      const shown = await admin.next((frame) => frame.type === 'admin_leave', 5_000);
+      expect(shown).toMatchObject({
+        session_id: sessionId,
+        seq: left.seq,
+        id: left.id,
+        metadata: { reason, admin_name: left.metadata?.admin_name },
+      });
+    }
+    const mark = admins.map((admin) => admin.frames.length - 1);
+    user.send({ type: 'user_message', client_id: 'after-end', content: 'are you still there?' });
+    await user.next((frame) => frame.type === 'ack' && frame.client_id === 'after-end');
+    admins[0].send({ type: 'user_message', session_id: sessionId, client_id: 'late', content: 'hello?' });
+    const refused = await admins[0].next((frame) => frame.type === 'error');
+    expect(refused).toMatchObject({
+      session_id: sessionId,
+      client_id: 'late',
+      error: { code: 'SESSION_LOCKED', recoverable: true },
+    });
+    await pause(300);
+    admins.forEach((admin, index) => {
+      // once, and nothing of the session after it but the refusal
+      expect(admin.frames.filter((frame) => frame.type === 'admin_leave')).toHaveLength(1);
+      expect(framesOf(admin, sessionId, mark[index]).map((frame) => frame.type)).toEqual(
+        index === 0 ? ['error'] : [],
+      );
+    });
+  }
+
+  it("should show every admin socket bound to a takeover released over REST its admin_leave, and name the session in the refusal of the admin's next message", async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const token = adminToken(uniqueUser('admin'), 'Rest Release');
+    const tabs = [await connect(token), await connect(token)];
+    for (const [index, tab] of tabs.entries()) {
+      tab.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: `join-${index}` });
+      await tab.client.next((frame) => frame.type === 'ack' && frame.client_id === `join-${index}`);
+    }
+    await user.client.nextOfType('admin_join');
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, token)).status).toBe(200);
+    await expectShownLeave(
+      tabs.map((tab) => tab.client),
+      user.client,
+      user.sessionId,
+      'released',
+    );
+    for (const client of [user, ...tabs]) await client.client.close();
+  });
+
+  it("should show admin_leave to the admin's other socket, and not to the socket that sent admin_leave", async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const token = adminToken(uniqueUser('admin'), 'Two Tabs');
+    const [leaver, other] = [await connect(token), await connect(token)];
+    for (const tab of [leaver, other]) {
+      tab.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+      await tab.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    }
+    leaver.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave' });
+    await leaver.client.next((frame) => frame.type === 'ack' && frame.client_id === 'leave');
+    const left = await user.client.nextOfType('admin_leave');
+    expect(await other.client.nextOfType('admin_leave')).toMatchObject({ seq: left.seq, id: left.id });
+    await pause(300);
+    // the ack answers the socket that left
+    expect(leaver.client.frames.filter((frame) => frame.type === 'admin_leave')).toEqual([]);
+    expect(other.client.frames.filter((frame) => frame.type === 'admin_leave')).toHaveLength(1);
+    for (const client of [user, leaver, other]) await client.client.close();
+  });
+
+  it('should show a live admin socket the admin_leave of its takeover when the lease lapses under it', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const admin = await connect(adminToken(uniqueUser('admin'), 'Lapsed Lease'));
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await user.client.nextOfType('admin_join');
+    // the renewals stop reaching the store (a slow store, an instance cut off from it): the lease
+    // lapses while the admin's socket is open
+    const repository = server.app.get(TakeoverRepository);
+    const lost = jest.spyOn(repository, 'renew').mockResolvedValue(true);
+    try {
+      await expectShownLeave([admin.client], user.client, user.sessionId, 'lapsed');
+    } finally {
+      lost.mockRestore();
+    }
+    for (const client of [user, admin]) await client.client.close();
+  });
+
+  it('should refuse with 404 a takeover of an ended session, over REST and WS, logging nothing there', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const user = await connect(token);
+    user.client.send({ type: 'user_message', client_id: 'u1', content: 'hello' });
+    await user.client.reply();
+    user.client.send({ type: 'new_session', client_id: 'new' });
+    await user.client.next((frame) => frame.type === 'ack' && frame.client_id === 'new');
+    const ended = user.sessionId;
+    const admin = adminToken(uniqueUser('admin'), 'Too Late');
+
+    const refused = await post(`/chat/admin/sessions/${ended}/takeover`, admin);
+    expect(refused.status).toBe(404);
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('NOT_FOUND');
+    const socket = await connect(admin);
+    socket.client.send({ type: 'admin_join', session_id: ended, client_id: 'join-ended' });
+    expect(await socket.client.nextOfType('error')).toMatchObject({
+      session_id: ended,
+      client_id: 'join-ended',
+      error: { code: 'NOT_FOUND', recoverable: true },
+    });
+
+    const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${ended}`, token);
+    expect(stored.is_active).toBe(false);
+    expect(stored.messages.map((message) => message.type)).toEqual(['user_message', 'ai_response']);
+    const list = await getJson<{ items: AdminItem[] }>(
+      `${server.httpUrl}/chat/admin/sessions?user_id=${userId}`,
+      admin,
+    );
+    expect(list.items.find((item) => item.id === ended)?.admin_assisted).toBe(false);
+    await Promise.all([user.client.close(), socket.client.close()]);
+  });
+
+  it("should refuse with 404 a takeover of another admin's console session, over REST and WS", async () => {
+    const owner = await connect(adminToken(uniqueUser('admin'), 'Console Owner'));
+    const other = adminToken(uniqueUser('admin'), 'Intruder');
+    const refused = await post(`/chat/admin/sessions/${owner.sessionId}/takeover`, other);
+    expect(refused.status).toBe(404);
+    const socket = await connect(other);
+    socket.client.send({ type: 'admin_join', session_id: owner.sessionId, client_id: 'join-console' });
+    expect(await socket.client.nextOfType('error')).toMatchObject({
+      session_id: owner.sessionId,
+      client_id: 'join-console',
+      error: { code: 'NOT_FOUND' },
+    });
+    await pause(200);
+    expect(owner.client.frames.filter((frame) => frame.type === 'admin_join')).toEqual([]);
+    await Promise.all([owner.client.close(), socket.client.close()]);
+  });
+
+  // The session ends (the user starts a new chat) after the claim is stored and before its admin_join
+  // is logged (the claim waits for the replies it cut off): no takeover is left on the ended session.
+  it('should leave no takeover on a session that ends while it is being taken over', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId);
+    const user = await connect(token);
+    const replies = server.app.get(ReplyService);
+    const settled = replies.settled.bind(replies);
+    const waiting = jest.spyOn(replies, 'settled').mockImplementation(async (...args) => {
+      await pause(600);
+      return settled(...args);
+    });
+    try {
+      const admin = adminToken(uniqueUser('admin'), 'Racing');
+      const claimed = post(`/chat/admin/sessions/${user.sessionId}/takeover`, admin);
+      await pause(200);
+      user.client.send({ type: 'new_session', client_id: 'new' });
+      await user.client.next((frame) => frame.type === 'ack' && frame.client_id === 'new');
+      const answer = await claimed;
+      expect(answer.status).toBe(404);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    } finally {
+      waiting.mockRestore();
+    }
+    const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${user.sessionId}`, token);
+    expect(stored.messages.filter((message) => message.type.startsWith('admin_'))).toEqual([]);
+    const latest = await server.app.get(TakeoverRepository).latest(user.sessionId);
+    expect(latest?.ended).toBe(true);
+    const list = await getJson<{ items: AdminItem[] }>(
+      `${server.httpUrl}/chat/admin/sessions?user_id=${userId}`,
+      adminToken(uniqueUser('reader')),
+    );
+    expect(list.items.find((item) => item.id === user.sessionId)?.admin_assisted).toBe(false);
+    await user.client.close();
+  });
+});
+
+// The admin's socket on one instance, the release on the other: the end reaches it over the bus.
+describe('takeover: the admin socket across instances (e2e)', () => {
+  let first: RunningApp;
+  let second: RunningApp;
+
+  beforeAll(async () => {
+    const shared = {
+      MONGODB_URI: mongoUri(),
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    };
+    first = await startApp(shared);
+    second = await startApp(shared);
+  });
+  afterAll(async () => {
+    await first.close();
+    await second.close();
+  });
+
+  it('should show the admin socket on one instance the admin_leave of a release on the other', async () => {
+    const user = await connectTo(second, userToken(uniqueUser()));
+    const token = adminToken(uniqueUser('admin'), 'Far Away');
+    const admin = await connectTo(first, token);
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await user.client.nextOfType('admin_join');
+    expect((await postTo(second, `/chat/admin/sessions/${user.sessionId}/release`, token)).status).toBe(200);
+    const left = await user.client.nextOfType('admin_leave');
+    expect(await admin.client.nextOfType('admin_leave')).toMatchObject({
+      session_id: user.sessionId,
+      seq: left.seq,
+      id: left.id,
+    });
+    admin.client.send({ type: 'user_message', session_id: user.sessionId, client_id: 'late', content: 'hi' });
+    expect(await admin.client.nextOfType('error')).toMatchObject({
+      session_id: user.sessionId,
+      client_id: 'late',
+      error: { code: 'SESSION_LOCKED' },
+    });
+    await pause(300);
+    expect(admin.client.frames.filter((frame) => frame.type === 'admin_leave')).toHaveLength(1);
+    await Promise.all([user.client.close(), admin.client.close()]);
+  });
+});
