@@ -200,10 +200,11 @@ describe('rough edges (browser)', () => {
       const row = page.locator('.sessions-table tbody tr').first();
       await row.locator('button.open').click();
       // the panel open beside the table: the narrowest the table gets at 1280 px
+      // measured before the takeover answers the request (help_pending: its badge then goes)
       const badge = row.getByText('Help requested');
+      const box = await badge.boundingBox();
       await page.locator('.session-panel').getByRole('button', { name: 'Take over' }).click();
       await page.getByPlaceholder(/Reply to the user/).waitFor();
-      const box = await badge.boundingBox();
       expect(box).not.toBeNull();
       expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(1280);
       // the sessions table's scroll box (the metrics panel's tables have their own)
