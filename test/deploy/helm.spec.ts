@@ -114,6 +114,7 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
           'ConfigMap',
           'Deployment',
           'Ingress',
+          'Ingress',
           'PodDisruptionBudget',
           'Secret',
           'Service',
@@ -137,7 +138,9 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     });
 
     it('should set ingress-nginx up for WebSocket and streaming, with the body limit of UPLOAD_MAX_BYTES', () => {
-      const ingress = only(manifests, 'Ingress');
+      const ingress = manifests.find(
+        (manifest) => manifest.kind === 'Ingress' && manifest.metadata.name === 'chat-chatbox',
+      ) as Manifest;
       const annotations = ingress.metadata.annotations as Record<string, string>;
       const heartbeatSeconds = 30; // HEARTBEAT_INTERVAL default: nginx must outlast the gap between pings
       for (const name of ['proxy-read-timeout', 'proxy-send-timeout'])
@@ -157,6 +160,31 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
       expect(ingress.spec.tls).toEqual([{ hosts: ['chat.example.com'], secretName: 'chatbox-tls' }]);
       const paths = ingress.spec.rules[0].http.paths.map((path: { path: string }) => path.path);
       expect(paths).toEqual(['/chat', '/admin']); // /metrics stays inside the cluster
+    });
+
+    // ingress-nginx's access log writes the whole request line: the browser's token on /chat/ws and a
+    // signed link's signature on /chat/blob would be in the controller's logs (the app redacts both)
+    it('should serve the URLs that carry a secret in their query without the access log', () => {
+      const ingresses = manifests.filter((manifest) => manifest.kind === 'Ingress');
+      const quiet = ingresses.find((manifest) => manifest.metadata.name === 'chat-chatbox-quiet') as Manifest;
+      const main = ingresses.find((manifest) => manifest.metadata.name === 'chat-chatbox') as Manifest;
+      const annotations = quiet.metadata.annotations as Record<string, string>;
+      expect(annotations['nginx.ingress.kubernetes.io/enable-access-log']).toBe('false');
+      expect(main.metadata.annotations['nginx.ingress.kubernetes.io/enable-access-log']).toBeUndefined();
+      // the same WebSocket and streaming set-up as the rest
+      for (const [name, value] of Object.entries(main.metadata.annotations as Record<string, string>))
+        expect(annotations[name]).toBe(value);
+      expect(
+        quiet.spec.rules[0].http.paths.map((path: { path: string; pathType: string }) => [
+          path.path,
+          path.pathType,
+        ]),
+      ).toEqual([
+        ['/chat/ws', 'Exact'],
+        ['/chat/blob', 'Prefix'],
+      ]);
+      expect(quiet.spec.rules[0].host).toBe(main.spec.rules[0].host);
+      expect(quiet.spec.tls).toEqual(main.spec.tls);
     });
 
     it('should keep credentials out of the ConfigMap, by name and by value, and put them in the Secret', () => {
