@@ -4,6 +4,8 @@ import { ChatClient } from './chat-client';
 class FakeWebSocket {
   static readonly OPEN = 1;
   static all: FakeWebSocket[] = [];
+  // tokens the fake server refuses: their upgrade fails (a browser sees 1006, never an open)
+  static refused = new Set<string>();
   readyState = 0;
   sent: Array<Record<string, unknown>> = [];
   onopen: (() => void) | null = null;
@@ -12,6 +14,7 @@ class FakeWebSocket {
 
   constructor(readonly url: string) {
     FakeWebSocket.all.push(this);
+    if (FakeWebSocket.refused.has(this.params.get('token') ?? '')) setTimeout(() => this.close(1006), 10);
   }
 
   get params(): URLSearchParams {
@@ -62,9 +65,20 @@ class MemoryStorage {
 }
 
 const globals = globalThis as unknown as Record<string, unknown>;
+const jwtOf = (claims: Record<string, unknown>) =>
+  `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
 const jwt = (sub: string, expInSeconds = 3600) =>
-  `e30.${Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + expInSeconds })).toString('base64url')}.c2ln`;
+  jwtOf({ sub, exp: Math.floor(Date.now() / 1000) + expInSeconds });
 const latest = () => FakeWebSocket.all.at(-1) as FakeWebSocket;
+const answer = (seq: number, sessionId = 's1') => ({
+  type: 'ai_response',
+  session_id: sessionId,
+  seq,
+  id: `r${seq}`,
+  sender: 'ai',
+  content: `reply ${seq}`,
+  metadata: { done: true },
+});
 const stored = (seq: number, sessionId = 's1') => ({
   type: 'user_message',
   session_id: sessionId,
@@ -78,15 +92,48 @@ const stored = (seq: number, sessionId = 's1') => ({
 describe(ChatClient.name, () => {
   let storage: MemoryStorage;
   // the embedding app: the chat posts to it, and it posts tokens to the chat
-  const parent = { postMessage: () => undefined };
+  let posted: Array<Record<string, unknown>> = [];
+  // how the parent answers a token request (after 100 ms, as a getToken would), when set
+  let parentToken: ((reason: unknown) => string) | null = null;
+  const parent = {
+    postMessage: (message: Record<string, unknown>) => {
+      posted.push(message);
+      const answerWith = parentToken;
+      if (message.type === 'chatbox:token_request' && answerWith)
+        setTimeout(() => parentAnswers(answerWith(message.reason)), 100);
+    },
+  };
+  const postedOf = (type: string) => posted.filter((message) => message.type === type);
   let messageListeners: Array<(event: unknown) => void> = [];
   const parentSends = (data: unknown) => {
     for (const listener of messageListeners)
       listener({ source: parent, origin: 'https://parent.example', data });
   };
+  // the parent's token; the server acks an auth_refresh with it
+  const parentAnswers = (token: string) => {
+    parentSends({ type: 'chatbox:token', token });
+    const refresh = latest().sent.at(-1);
+    if (refresh?.type === 'auth_refresh' && refresh.content === token) {
+      const exp = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp as number;
+      latest().frame({
+        type: 'ack',
+        session_id: 's1',
+        client_id: refresh.client_id,
+        metadata: { token_expires_at: new Date(exp * 1000).toISOString() },
+      });
+    }
+  };
   const clients: ChatClient[] = [];
   beforeEach(() => {
     FakeWebSocket.all = [];
+    FakeWebSocket.refused = new Set();
+    posted = [];
+    parentToken = null;
+    // GET /chat/models: 401 for a token the fake server refuses
+    globals.fetch = async (_url: unknown, init: { headers: Record<string, string> }) => {
+      const refused = FakeWebSocket.refused.has(init.headers.authorization.replace('Bearer ', ''));
+      return { ok: !refused, status: refused ? 401 : 200, json: async () => (refused ? {} : []) };
+    };
     storage = new MemoryStorage();
     messageListeners = [];
     const win: Record<string, unknown> = {
@@ -112,6 +159,7 @@ describe(ChatClient.name, () => {
     delete globals.document;
     delete globals.navigator;
     delete globals.WebSocket;
+    delete globals.fetch;
   });
 
   // a page: its client started with `token`, connected to `sessionId` whose log holds `seq` events
@@ -243,6 +291,166 @@ describe(ChatClient.name, () => {
       const client = page(jwt('u1'), 's1');
       client.sendText('hello');
       expect(latest().sent.at(-1)).toMatchObject({ type: 'user_message', content: 'hello' });
+    });
+  });
+  describe('token refresh (device clock)', () => {
+    it("should ask for a new token from the token's own lifetime when the device clock runs 15 min ahead", async () => {
+      jest.useFakeTimers();
+      // the issuer's clock is 15 min behind the device's; the token lives 10 min
+      const issuedAt = Math.floor(Date.now() / 1000) - 15 * 60;
+      page(jwtOf({ sub: 'u1', iat: issuedAt, exp: issuedAt + 600 }));
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(postedOf('chatbox:token_request')).toEqual([]);
+      // one minute before its 10 min are up, counted from its arrival
+      await jest.advanceTimersByTimeAsync(9 * 60_000 - 5_000);
+      expect(postedOf('chatbox:token_request')).toMatchObject([{ reason: 'expiring' }]);
+    });
+
+    it('should not ask sooner than a few seconds away, and less often each time the same expiry comes back', async () => {
+      jest.useFakeTimers();
+      // no iat, 3 s left on the device clock; the parent hands back its cached token each time
+      const token = jwt('u1', 3);
+      page(token);
+      parentToken = () => token;
+      await jest.advanceTimersByTimeAsync(4_000);
+      expect(postedOf('chatbox:token_request')).toEqual([]);
+      await jest.advanceTimersByTimeAsync(56_000);
+      const asks = postedOf('chatbox:token_request').length;
+      expect(asks).toBeGreaterThan(0);
+      expect(asks).toBeLessThanOrEqual(4);
+    });
+  });
+
+  describe('token refused, not expired (bad signature)', () => {
+    it('should say signed_out and ask the parent when the upgrade never opened and the token is refused over HTTP', async () => {
+      jest.useFakeTimers();
+      const bad = jwt('u1', 3600);
+      FakeWebSocket.refused.add(bad);
+      const client = new ChatClient(bad);
+      clients.push(client);
+      client.start();
+      await jest.advanceTimersByTimeAsync(10);
+      expect(client.snapshot.link.kind).toBe('signed_out');
+      expect(posted.map((message) => message.type)).toEqual([
+        'chatbox:ready',
+        'chatbox:signed_out',
+        'chatbox:token_request',
+      ]);
+      expect(postedOf('chatbox:token_request')).toMatchObject([{ reason: 'expired' }]);
+      // never again with the refused token
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeWebSocket.all).toHaveLength(1);
+    });
+
+    it("should go on with the token it had when the parent's new one is refused, without a loop", async () => {
+      jest.useFakeTimers();
+      const good = jwt('u1', 3600);
+      const bad = jwt('u1', 7200);
+      FakeWebSocket.refused.add(bad);
+      page(good);
+      parentSends({ type: 'chatbox:token', token: bad });
+      const refresh = latest().sent.at(-1) as Record<string, unknown>;
+      expect(refresh).toMatchObject({ type: 'auth_refresh', content: bad });
+      latest().frame({
+        type: 'error',
+        session_id: 's1',
+        client_id: refresh.client_id,
+        error: { code: 'UNAUTHORIZED', message: 'x', recoverable: false },
+      });
+      latest().close(4401);
+      // the new token is tried once (a role change is refused so too, and is good) …
+      expect(latest().params.get('token')).toBe(bad);
+      await jest.advanceTimersByTimeAsync(10);
+      // … refused: the one before still holds
+      expect(latest().params.get('token')).toBe(good);
+      latest().status('s1', 0);
+      expect(postedOf('chatbox:signed_out')).toEqual([]);
+      // the parent handing the refused one again changes nothing
+      const sockets = FakeWebSocket.all.length;
+      parentSends({ type: 'chatbox:token', token: bad });
+      expect(latest().sent.filter((frame) => frame.type === 'auth_refresh')).toEqual([]);
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeWebSocket.all).toHaveLength(sockets);
+    });
+  });
+
+  describe('token expired on arrival', () => {
+    it('should try an expired token once, then ask less and less often and report TOKEN_EXPIRED', async () => {
+      jest.useFakeTimers();
+      const expired = jwt('u1', -600);
+      FakeWebSocket.refused.add(expired);
+      parentToken = () => expired;
+      const client = new ChatClient(null);
+      clients.push(client);
+      client.start();
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(FakeWebSocket.all.filter((ws) => ws.params.get('token') === expired)).toHaveLength(1);
+      const asks = postedOf('chatbox:token_request').length;
+      expect(asks).toBeGreaterThan(2);
+      expect(asks).toBeLessThanOrEqual(9);
+      expect(postedOf('chatbox:error')).toMatchObject([{ code: 'TOKEN_EXPIRED', recoverable: true }]);
+      expect(postedOf('chatbox:signed_out')).toHaveLength(1);
+    });
+  });
+
+  describe('embedding (unread, connected, read receipts, session)', () => {
+    it('should count no history as unread in a chat mounted closed, and say connected once per connection', () => {
+      const client = new ChatClient(jwt('u1'));
+      clients.push(client);
+      client.start();
+      parentSends({ type: 'chatbox:close' });
+      latest().status('s1', 2);
+      // its history, replayed on a second socket
+      latest().status('s1', 2);
+      latest().frame(answer(1));
+      latest().frame(answer(2));
+      expect(postedOf('chatbox:unread')).toEqual([]);
+      expect(postedOf('chatbox:connected')).toEqual([
+        { source: 'chatbox', type: 'chatbox:connected', session_id: 's1' },
+      ]);
+      latest().frame(answer(3));
+      expect(postedOf('chatbox:unread')).toMatchObject([{ count: 1 }]);
+      // a real reconnect says it again
+      latest().close(1006);
+      client.socket.reconnectNow();
+      latest().status('s1', 3);
+      expect(postedOf('chatbox:connected')).toHaveLength(2);
+    });
+
+    it('should hold back read receipts while the chat is closed, and send them on open', () => {
+      page(jwt('u1'));
+      parentSends({ type: 'chatbox:close' });
+      latest().frame({
+        type: 'user_message',
+        session_id: 's1',
+        seq: 1,
+        id: 'a1',
+        sender: 'admin',
+        content: 'hi',
+      });
+      expect(latest().sent.filter((frame) => frame.type === 'read')).toEqual([]);
+      parentSends({ type: 'chatbox:open' });
+      expect(latest().sent.filter((frame) => frame.type === 'read')).toMatchObject([{ id: 'a1' }]);
+    });
+
+    it("should open the session named by ?session_id= (the SDK's sessionId), and ignore one that is not an id", () => {
+      const location = (globals.window as { location: { search: string } }).location;
+      location.search = '?session_id=s7';
+      const client = new ChatClient(jwt('u1'));
+      clients.push(client);
+      client.start();
+      expect(latest().params.get('session_id')).toBe('s7');
+      expect(latest().params.get('last_seq')).toBe('0');
+      // its history is replayed on this socket: no second connection
+      latest().status('s7', 3);
+      expect(FakeWebSocket.all).toHaveLength(1);
+      client.socket.stop();
+
+      location.search = '?session_id=..%2Fx';
+      const other = new ChatClient(jwt('u1'));
+      clients.push(other);
+      other.start();
+      expect(latest().params.has('session_id')).toBe(false);
     });
   });
 });

@@ -3,14 +3,17 @@ import { errorText } from '../../shared/errors';
 import { metaString, parseModels, type Frame, type ModelInfo } from '../../shared/protocol';
 import { ChatSocket, type LinkState } from './chat-socket';
 import { ChatStore, isStoredEvent, type ChatMessage } from './chat-store';
-import { TokenBridge } from './token-bridge';
+import { backoffDelay } from './backoff';
+import { refreshDelay, tokenExpiry } from './token-clock';
+import { sessionIdFromLocation, TokenBridge } from './token-bridge';
 import { versionRoot } from '../../../src/protocol/thread';
 import { uploadFile, type UploadedFile } from './uploads';
 import { toUnsentEntry, UnsentQueue, unsentKey, type UnsentEntry, type UnsentOwner } from './unsent-queue';
 
 export const DEFAULT_MAX_LENGTH = 4096;
-// ask the parent for a new token this long before the current one expires
-const REFRESH_BEFORE_MS = 60_000;
+// asks for a token, while none in hand works, before the parent is told with an error
+export const TOKEN_ASKS_BEFORE_ERROR = 5;
+const REFUSED_TOKENS_KEPT = 8;
 const GAP_RESYNC_MIN_INTERVAL_MS = 5_000;
 const CSAT_ASK_WITHIN_MS = 10 * 60_000;
 
@@ -46,14 +49,32 @@ export class ChatClient {
   readonly socket: ChatSocket;
   readonly bridge = new TokenBridge();
   private token: string | null;
+  private tokenArrivedAt = Date.now();
+  // the token before the parent's last one, while that one is untried: kept if the new one is refused
+  private previousToken: { token: string; arrivedAt: number } | null = null;
+  // tokens the server refused: handed again (a parent's cache), they are not tried again
+  private refusedTokens: string[] = [];
   private listeners = new Set<() => void>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  // the token the refresh timer is for, and the `expiring` asks in a row that got a short one back
+  private refreshFor: string | null = null;
+  private shortRefreshes = 0;
+  // `expired` asks while no token works (askForToken)
+  private askTimer: ReturnType<typeof setTimeout> | undefined;
+  private tokenAsks = 0;
+  private nextAskAt = 0;
+  // the session `chatbox:connected` was posted for on this connection (undefined: none yet)
+  private announced: string | null | undefined;
   private lastResync = 0;
   private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private wantSession: string | null = null;
   // the parent's open/close (SDK): replies that arrive while closed count as unread
   private open = true;
   private unread = 0;
+  // the session's seq at the page's first connection_status to it: what is at or below it is history
+  private unreadFloor: { sessionId: string | null; seq: number } = { sessionId: null, seq: 0 };
+  // admin messages shown while the chat was closed or hidden: their read receipts wait
+  private unseen: string[] = [];
   private helpClientId: string | undefined;
   private readonly unsent = new UnsentQueue();
   // the unsent queue read back from storage last (user and session): none is written before it is read
@@ -83,21 +104,31 @@ export class ChatClient {
       onState: (state) => {
         // a reply that was loading will show up on replay; the dots would only mislead meanwhile
         if (state.kind !== 'connected') this.view.loading = false;
+        // a real drop: the next connection_status is a reconnection the parent hears of
+        if (state.kind !== 'connected' && state.kind !== 'connecting') this.announced = undefined;
         this.changed();
       },
-      onUnauthorized: () => this.bridge.request('expired'),
+      onUnauthorized: (refused) => this.onRefused(refused),
       onSessionGone: () => {
         this.wantSession = null;
         this.store.reset(null);
       },
       onUnsentChange: () => this.saveUnsent(),
     });
+    // the SDK's `sessionId` (?session_id=): opened instead of the active one (4404 falls back to it)
+    const initialSession = sessionIdFromLocation(window.location);
+    if (initialSession) {
+      this.wantSession = initialSession;
+      this.store.reset(initialSession);
+    }
     this.bridge.onToken((token) => this.useToken(token));
     this.bridge.onCommand((command) => {
       if (command.type === 'chatbox:set_session') return this.openSession(command.session_id);
       this.open = command.type === 'chatbox:open';
       if (this.open && this.unread > 0) this.setUnread(0);
+      this.sendReceipts();
     });
+    document.addEventListener('visibilitychange', () => this.sendReceipts());
   }
 
   start(): void {
@@ -322,7 +353,11 @@ export class ChatClient {
           this.helpClientId = undefined;
           this.bridge.post({ type: 'chatbox:help_requested', session_id: this.store.sessionId });
         }
-        this.scheduleRefresh(metaString(frame, 'token_expires_at'));
+        // an auth_refresh's ack: the server took the new token
+        if (metaString(frame, 'token_expires_at')) {
+          this.previousToken = null;
+          this.scheduleRefresh();
+        }
         break;
       case 'loading':
         this.view.loading = frame.metadata?.loading === true;
@@ -357,22 +392,35 @@ export class ChatClient {
       }
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
-    if (!this.open && isNewAnswer(frame, this.store.lastSeq) && !this.store.holds(frame.seq ?? 0))
+    // history (replayed at mount, or after another session was opened) is not unread
+    const seen = Math.max(this.store.lastSeq, this.unreadFloor.seq);
+    if (!this.open && isNewAnswer(frame, seen) && !this.store.holds(frame.seq ?? 0))
       this.setUnread(this.unread + 1);
     if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
     this.store.apply(frame);
     // a stored event came past a missing one: replayed from the resume point, which stays below it
     if (isStoredEvent(frame) && this.store.hasGap) this.resync();
-    // read receipt: an admin's message shown on a visible page
+    // read receipt: an admin's message shown in an open chat on a visible page
     if (
       frame.type === 'user_message' &&
       frame.sender === 'admin' &&
       frame.id &&
       frame.metadata?.seen_at === undefined &&
-      document.visibilityState === 'visible'
-    )
-      this.socket.send({ type: 'read', id: frame.id, client_id: newClientId() });
+      !this.unseen.includes(frame.id)
+    ) {
+      this.unseen.push(frame.id);
+      this.sendReceipts();
+    }
     this.changed();
+  }
+
+  // A closed chat is display:none in the parent, and its page still says `visible`: both must hold.
+  private sendReceipts(): void {
+    if (!this.open || document.visibilityState !== 'visible') return;
+    // not sent (the link is down): the replay shows the message again, unseen
+    this.unseen = this.unseen.filter(
+      (id) => !this.socket.send({ type: 'read', id, client_id: newClientId() }),
+    );
   }
 
   private onStatus(frame: Frame): void {
@@ -387,6 +435,15 @@ export class ChatClient {
     this.view.helpRequested = metadata.help_requested === true;
     this.view.loading = false;
     this.wantSession = null;
+    // the token works: no more asks, and the one before it is not needed
+    clearTimeout(this.askTimer);
+    this.tokenAsks = 0;
+    this.nextAskAt = 0;
+    this.previousToken = null;
+    if (sessionId !== this.unreadFloor.sessionId) {
+      this.unreadFloor = { sessionId, seq: frame.seq ?? 0 };
+      this.unseen = [];
+    }
     if (sessionId !== this.store.sessionId) {
       if (this.store.sessionId === null) {
         // the page's first session: what was typed before the socket connected stays pending and is
@@ -401,8 +458,12 @@ export class ChatClient {
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }
     this.restoreUnsent();
-    this.scheduleRefresh(metaString(frame, 'token_expires_at'));
-    this.bridge.post({ type: 'chatbox:connected', session_id: sessionId });
+    this.scheduleRefresh();
+    // once per connection and session: not again for the socket that replays its history, or a resync
+    if (this.announced !== sessionId) {
+      this.announced = sessionId;
+      this.bridge.post({ type: 'chatbox:connected', session_id: sessionId });
+    }
     this.changed();
   }
 
@@ -476,11 +537,20 @@ export class ChatClient {
   // ---- token ----
 
   private useToken(token: string): void {
+    // refused by the server already (a parent's cached or badly signed token): not tried again; the
+    // parent is asked again, less and less often (askForToken)
+    if (this.refusedTokens.includes(token)) return;
+    // the one in hand, handed again (a parent's cache): the next ask waits longer
+    if (token === this.token && this.socket.state.kind !== 'signed_out') return this.scheduleRefresh();
+    clearTimeout(this.askTimer);
     const first = this.token === null;
     // another user signed in on this page (a shared device): nothing of the last one's thread or
     // unsent messages may reach the new one's session (an auth_refresh of another user is refused)
     const switched = !first && tokenClaims(token).sub !== tokenClaims(this.token ?? '').sub;
+    this.previousToken =
+      first || switched || !this.token ? null : { token: this.token, arrivedAt: this.tokenArrivedAt };
     this.token = token;
+    this.tokenArrivedAt = Date.now();
     if (switched) {
       this.wantSession = null;
       this.store.reset(null);
@@ -495,19 +565,67 @@ export class ChatClient {
     this.changed();
   }
 
-  private scheduleRefresh(expiresAtIso: string | undefined): void {
-    const expiresAt = expiresAtIso
-      ? Date.parse(expiresAtIso)
-      : (tokenClaims(this.token ?? '').exp ?? 0) * 1000;
-    if (!expiresAt || Number.isNaN(expiresAt)) return;
+  // The server refused the token the socket used (4401/4403, or a refused upgrade).
+  private onRefused(refused: string | null): void {
     clearTimeout(this.refreshTimer);
-    const lifetime = expiresAt - Date.now();
-    // a short-lived token is refreshed when a fifth of its life is left
-    const lead = Math.min(REFRESH_BEFORE_MS, Math.max(1000, lifetime / 5));
-    this.refreshTimer = setTimeout(
-      () => this.bridge.request('expiring', new Date(expiresAt).toISOString()),
-      Math.max(0, lifetime - lead),
-    );
+    this.refreshFor = null;
+    if (refused) this.refusedTokens = [...this.refusedTokens.slice(1 - REFUSED_TOKENS_KEPT), refused];
+    const isRefused = (token: string) => this.refusedTokens.includes(token);
+    // the parent's new token was refused (a bad signature) while the one before may still hold: that
+    // one goes on, and is dropped in turn if refused too
+    const previous = this.previousToken;
+    this.previousToken = null;
+    if (this.token && isRefused(this.token) && previous && !isRefused(previous.token)) {
+      this.token = previous.token;
+      this.tokenArrivedAt = previous.arrivedAt;
+    }
+    if (this.token && !isRefused(this.token)) return this.socket.restart();
+    this.bridge.post({ type: 'chatbox:signed_out' });
+    this.askForToken();
+  }
+
+  // Asks the parent for a token while none in hand works: at once, then 1, 2, 4 … 30 s after the
+  // last ask, so a parent that hands back an expired token from its cache, a refused one or none is
+  // not asked in a loop; after TOKEN_ASKS_BEFORE_ERROR asks it is told so with an error, once.
+  private askForToken(): void {
+    clearTimeout(this.askTimer);
+    const wait = this.nextAskAt - Date.now();
+    if (wait > 0) {
+      this.askTimer = setTimeout(() => this.askForToken(), wait);
+      return;
+    }
+    this.tokenAsks++;
+    this.nextAskAt = Date.now() + backoffDelay(this.tokenAsks - 1);
+    if (this.tokenAsks === TOKEN_ASKS_BEFORE_ERROR) {
+      this.bridge.post({
+        type: 'chatbox:error',
+        code: 'TOKEN_EXPIRED',
+        message: 'The app has no valid sign-in token for the chat.',
+        recoverable: true,
+      });
+      this.notify('UNAUTHORIZED');
+    }
+    this.bridge.request('expired');
+    // nothing usable comes back (no answer, or a token refused already): asked again then
+    this.askTimer = setTimeout(() => this.askForToken(), this.nextAskAt - Date.now());
+  }
+
+  // Asks for the next token before this one runs out, on the token's own clock (token-clock.ts):
+  // one timer per token, so acks meanwhile do not push it back.
+  private scheduleRefresh(): void {
+    const token = this.token;
+    if (!token || token === this.refreshFor) return;
+    const expiry = tokenExpiry(token, this.tokenArrivedAt);
+    if (!expiry) return;
+    clearTimeout(this.refreshTimer);
+    const { wait, short } = refreshDelay(expiry, Date.now(), this.shortRefreshes);
+    if (!short) this.shortRefreshes = 0;
+    this.refreshFor = token;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshFor = null;
+      if (short) this.shortRefreshes++;
+      this.bridge.request('expiring', new Date(expiry.exp * 1000).toISOString());
+    }, wait);
   }
 
   private notify(code: string): void {

@@ -45,6 +45,8 @@ describe(ChatSocket.name, () => {
     globals.WebSocket = FakeWebSocket;
   });
   afterEach(() => {
+    jest.useRealTimers();
+    delete globals.fetch;
     delete globals.window;
     delete globals.navigator;
     delete globals.WebSocket;
@@ -112,13 +114,16 @@ describe(ChatSocket.name, () => {
   const jwt = (sub: string, expInSeconds: number) =>
     `e30.${Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + expInSeconds })).toString('base64url')}.c2ln`;
   const withTokens = (first: string) => {
-    const link = { token: first, unauthorized: 0 };
+    const link = { token: first, unauthorized: 0, refused: [] as Array<string | null> };
     const socket = new ChatSocket({
       token: () => link.token,
       resumeFrom: () => null,
       onFrame: () => undefined,
       onState: () => undefined,
-      onUnauthorized: () => link.unauthorized++,
+      onUnauthorized: (refused: string | null) => {
+        link.unauthorized++;
+        link.refused.push(refused);
+      },
       onSessionGone: () => undefined,
     });
     socket.connect();
@@ -140,20 +145,56 @@ describe(ChatSocket.name, () => {
     expect(socket.state.kind).not.toBe('signed_out');
   });
 
-  it('should ask for a new token when the token refused (4401) is the one in hand, or the one in hand has expired', () => {
+  it('should ask for a new token when the token refused (4401) is the one in hand', () => {
     const token = jwt('u1', 3600);
     const refused = withTokens(token);
     (FakeWebSocket.all.at(-1) as FakeWebSocket).close(4401);
     expect(refused.link.unauthorized).toBe(1);
+    expect(refused.link.refused).toEqual([token]);
     expect(refused.socket.state.kind).toBe('signed_out');
     expect(FakeWebSocket.all).toHaveLength(1);
+  });
 
-    FakeWebSocket.all = [];
-    const expired = withTokens(token);
-    expired.link.token = jwt('u1', -60);
-    (FakeWebSocket.all.at(-1) as FakeWebSocket).close(4401);
-    expect(expired.link.unauthorized).toBe(1);
-    expect(FakeWebSocket.all).toHaveLength(1);
+  // GET /chat/models answers `status` (or fails, for a network error)
+  const serverAnswers = (status: number | 'network') => {
+    globals.fetch = jest.fn(async () => {
+      if (status === 'network') throw new TypeError('Failed to fetch');
+      return { ok: status < 400, status, json: async () => ({}) };
+    });
+  };
+
+  it('should check the token over HTTP when an upgrade never opened, and go signed_out on 401 instead of reconnecting', async () => {
+    jest.useFakeTimers();
+    serverAnswers(401);
+    // not expired on the device clock: refused for its signature, or a clock ahead of the server's
+    const token = jwt('u1', 3600);
+    const { socket, link } = withTokens(token);
+    const before = FakeWebSocket.all.length;
+    socket.restart();
+    // a refused upgrade (HTTP 401): browsers say 1006, without an open
+    (FakeWebSocket.all.at(-1) as FakeWebSocket).close(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(socket.state.kind).toBe('signed_out');
+    expect(link.refused).toEqual([token]);
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(FakeWebSocket.all).toHaveLength(before + 1);
+  });
+
+  it('should reconnect with backoff when the check does not refuse the token (a network drop, a server down)', async () => {
+    jest.useFakeTimers();
+    for (const answer of ['network', 200, 503] as const) {
+      serverAnswers(answer);
+      FakeWebSocket.all = [];
+      const { socket, link } = withTokens(jwt('u1', -60));
+      socket.restart();
+      (FakeWebSocket.all.at(-1) as FakeWebSocket).close(1006);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(socket.state.kind).toBe('reconnecting');
+      await jest.advanceTimersByTimeAsync(1_500);
+      expect(FakeWebSocket.all).toHaveLength(3);
+      expect(link.unauthorized).toBe(0);
+      socket.stop();
+    }
   });
 
   it('should send nothing on a socket that a connection_status handler replaced, and resend on the next one', () => {

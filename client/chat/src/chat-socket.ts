@@ -1,4 +1,4 @@
-import { tokenClaims, wsUrl } from '../../shared/api';
+import { ApiError, apiJson, wsUrl } from '../../shared/api';
 import { isRecord, parseJson, toFrame, type Frame } from '../../shared/protocol';
 import { backoffDelay } from './backoff';
 
@@ -38,8 +38,9 @@ export interface ChatSocketOptions {
   resumeFrom(): { sessionId: string; lastSeq: number } | null;
   onFrame(frame: Frame): void;
   onState(state: LinkState): void;
-  // the close said the token is no longer good (4401) or the upgrade was refused
-  onUnauthorized(): void;
+  // the close said the token is no longer good (4401) or the upgrade was refused: `refused` is the
+  // token the socket used
+  onUnauthorized(refused: string | null): void;
   // 4404: the session asked for is not this user's (or no longer exists)
   onSessionGone(): void;
   // the AI chat's unsent frames changed (one queued, acked, refused or dropped)
@@ -226,34 +227,44 @@ export class ChatSocket {
   private closed(code: number, opened: boolean): void {
     if (this.stopped) return;
     // the token refused is the one this socket used: a newer one held since (the parent's push, an
-    // auth_refresh not answered yet, a role change's) connects now; the parent is asked only for a
-    // new one when the token in hand is the one refused, or has expired
-    if (code === 4401 && this.options.token() !== this.usedToken && !this.tokenExpired()) {
+    // auth_refresh not answered yet, a role change's) is tried once, whatever the device's clock says
+    // of it (the server decides); the parent is asked only when the token in hand is the one refused
+    if (code === 4401 && this.options.token() !== this.usedToken) {
       this.attempt = 0;
       return this.connect();
     }
-    if (code === 4401 || code === 4403) {
-      this.setState({ kind: 'signed_out' });
-      this.options.onUnauthorized();
-      return;
-    }
+    if (code === 4401 || code === 4403) return this.signOut(this.usedToken);
     if (code === 4404) this.options.onSessionGone();
-    // a refused upgrade (no open) with an expired token will not heal by waiting
-    if (!opened && this.tokenExpired()) {
-      this.setState({ kind: 'signed_out' });
-      this.options.onUnauthorized();
-      return;
-    }
     if (!navigator.onLine) return this.setState({ kind: 'offline' });
     const delay = backoffDelay(this.attempt++);
     this.setState({ kind: 'reconnecting', retryAt: Date.now() + delay });
     this.timer = setTimeout(() => this.connect(), delay);
+    // a refused upgrade (HTTP 401: bad signature, expired) reaches the page as 1006 without an open,
+    // as a network drop does: one authenticated GET tells them apart
+    if (!opened && this.usedToken) this.checkToken(this.usedToken);
   }
 
-  private tokenExpired(): boolean {
-    const token = this.options.token();
-    const exp = token ? tokenClaims(token).exp : 0;
-    return exp !== undefined && exp * 1000 <= Date.now();
+  private checkToken(token: string): void {
+    void apiJson('models', token).then(
+      () => undefined,
+      (error: unknown) => {
+        const refused = error instanceof ApiError && error.status === 401;
+        // still retrying with that token: it will not heal by waiting
+        if (!refused || this.stopped || this.state.kind !== 'reconnecting') return;
+        if (this.usedToken !== token || this.options.token() !== token) return;
+        // the retry already under way (with the same token) goes too
+        clearTimeout(this.timer);
+        const retrying = this.socket;
+        this.socket = null;
+        retrying?.close(1000);
+        this.signOut(token);
+      },
+    );
+  }
+
+  private signOut(token: string | null): void {
+    this.setState({ kind: 'signed_out' });
+    this.options.onUnauthorized(token);
   }
 
   private setState(state: LinkState): void {

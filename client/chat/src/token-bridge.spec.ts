@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { commandFromMessage, isJwtShaped, tokenFromLocation, tokenFromMessage } from './token-bridge';
+import {
+  commandFromMessage,
+  isJwtShaped,
+  sessionIdFromLocation,
+  TokenBridge,
+  tokenFromLocation,
+  tokenFromMessage,
+} from './token-bridge';
 
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
 
@@ -53,5 +60,78 @@ describe('commands from the parent app', () => {
       'x'.repeat(2000),
     ])
       expect(commandFromMessage(data)).toBeNull();
+  });
+});
+
+describe('the session asked for in the address (the SDK\u2019s sessionId)', () => {
+  it('should read ?session_id= when it is an id', () => {
+    expect(sessionIdFromLocation({ search: '?parent_origin=x&session_id=a1-b2', hash: '' })).toBe('a1-b2');
+    expect(sessionIdFromLocation({ search: '?session_id=..%2Fx', hash: '' })).toBeNull();
+    expect(sessionIdFromLocation({ search: '', hash: '' })).toBeNull();
+  });
+});
+
+describe(TokenBridge.name, () => {
+  // a chat in an iframe: its parent posts to it from `origin`
+  const framed = (
+    search: string,
+    postMessage: (message: unknown, target: string) => void = () => undefined,
+  ) => {
+    const listeners: Array<(event: unknown) => void> = [];
+    const parent = { postMessage: jest.fn(postMessage) };
+    const win = {
+      location: { search, hash: '' },
+      parent,
+      addEventListener: (_type: string, listener: (event: unknown) => void) => listeners.push(listener),
+      document: { addEventListener: () => undefined },
+    };
+    const bridge = new TokenBridge(win as unknown as Window);
+    const tokens: string[] = [];
+    bridge.onToken((token) => tokens.push(token));
+    const send = (origin: string, data: unknown) => {
+      for (const listener of listeners) listener({ source: parent, origin, data });
+    };
+    return { bridge, parent, tokens, send };
+  };
+
+  it('should read parent_origin as an origin: a trailing slash and upper case still match', () => {
+    const { bridge, parent, tokens, send } = framed(
+      `?parent_origin=${encodeURIComponent('HTTPS://App.Example/')}`,
+    );
+    send('https://app.example', { type: 'chatbox:token', token: JWT });
+    expect(tokens).toEqual([JWT]);
+    bridge.post({ type: 'chatbox:ready' });
+    expect(parent.postMessage).toHaveBeenCalledWith(
+      { source: 'chatbox', type: 'chatbox:ready' },
+      'https://app.example',
+    );
+  });
+
+  it('should take tokens only from the parent_origin given, and address it only', () => {
+    const { bridge, parent, tokens, send } = framed('?parent_origin=https%3A%2F%2Fapp.example');
+    send('https://evil.example', { type: 'chatbox:token', token: JWT });
+    expect(tokens).toEqual([]);
+    bridge.request('expired');
+    expect(parent.postMessage.mock.calls.map(([, target]) => target)).toEqual(['https://app.example']);
+  });
+
+  it('should treat parent_origin=null or one that is no origin as not set, and never throw from post', () => {
+    for (const value of ['null', 'not a url', 'capacitor%3A%2F%2Flocalhost']) {
+      const { bridge, parent, tokens, send } = framed(`?parent_origin=${value}`, (_message, target) => {
+        // as a browser's postMessage with a target that is no origin
+        if (target !== '*' && !/^https?:\/\//.test(target)) throw new SyntaxError('Invalid target origin');
+      });
+      expect(() => bridge.post({ type: 'chatbox:ready' })).not.toThrow();
+      expect(parent.postMessage.mock.calls.at(-1)?.[1]).toBe('*');
+      send('null', { type: 'chatbox:token', token: JWT });
+      expect(tokens).toEqual([JWT]);
+    }
+  });
+
+  it('should never throw from post, even when the parent refuses the message', () => {
+    const { bridge } = framed('', () => {
+      throw new Error('DataCloneError');
+    });
+    expect(() => bridge.post({ type: 'chatbox:ready' })).not.toThrow();
   });
 });

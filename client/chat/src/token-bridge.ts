@@ -60,6 +60,30 @@ export function commandFromMessage(data: unknown): HostCommand | null {
   return null;
 }
 
+// The session the chat opens first (the SDK's `sessionId`: ?session_id=), when it is an id.
+export function sessionIdFromLocation(location: { hash: string; search: string }): string | null {
+  const sessionId = locationParam(location, 'session_id');
+  return sessionId !== null && SESSION_ID_SHAPE.test(sessionId) ? sessionId : null;
+}
+
+function locationParam(location: { hash: string; search: string }, name: string): string | null {
+  return (
+    new URLSearchParams(location.search).get(name) ?? new URLSearchParams(location.hash.slice(1)).get(name)
+  );
+}
+
+// parent_origin as an origin (`HTTPS://App/` is https://app); null for `null` (an opaque origin:
+// about:blank, sandboxed, file:, capacitor:) or anything that is no http(s) origin: not pinned.
+function originOf(value: string | null): string | null {
+  if (!value) return null;
+  try {
+    const origin = new URL(value).origin;
+    return /^https?:\/\//.test(origin) ? origin : null;
+  } catch {
+    return null;
+  }
+}
+
 export function tokenFromLocation(location: { hash: string; search: string }): string | null {
   for (const part of [location.hash.slice(1), location.search.slice(1)]) {
     const token = new URLSearchParams(part).get('token');
@@ -114,9 +138,7 @@ export class TokenBridge {
 
   constructor(private readonly win: Window & { ReactNativeWebView?: NativeBridge } = window) {
     // ?parent_origin= pins which origin may hand us tokens (and receives our requests)
-    const params = new URLSearchParams(win.location.search);
-    this.parentOrigin =
-      params.get('parent_origin') ?? new URLSearchParams(win.location.hash.slice(1)).get('parent_origin');
+    this.parentOrigin = originOf(locationParam(win.location, 'parent_origin'));
     const onMessage = (event: Event) => this.onMessage(event as MessageEvent);
     win.addEventListener('message', onMessage);
     // React Native's WebView.postMessage dispatches on document in some versions
@@ -137,9 +159,19 @@ export class TokenBridge {
 
   post(message: Record<string, unknown>): void {
     const full = { source: 'chatbox', ...message };
-    if (this.win.ReactNativeWebView) this.win.ReactNativeWebView.postMessage(JSON.stringify(full));
-    // a request carries no secret, so '*' is safe when no parent origin was pinned
-    if (this.win.parent !== this.win) this.win.parent.postMessage(full, this.parentOrigin ?? '*');
+    // a host that cannot take the message must not stop the chat (start() posts before connecting)
+    try {
+      if (this.win.ReactNativeWebView) this.win.ReactNativeWebView.postMessage(JSON.stringify(full));
+    } catch {
+      // the native side is gone
+    }
+    try {
+      // a request carries no secret, so '*' is safe when no parent origin was pinned; a pinned one is
+      // the only address
+      if (this.win.parent !== this.win) this.win.parent.postMessage(full, this.parentOrigin ?? '*');
+    } catch {
+      // the parent refused it (a detached frame)
+    }
   }
 
   request(reason: TokenRequestReason, expiresAt?: string): void {

@@ -75,15 +75,19 @@ export interface LegacyMountOptions {
 
 type Handler = (detail: unknown) => void;
 
+// `pageOrigin`: the page's own origin (window.origin), which differs from its address's in a
+// sandboxed iframe ('null') or an about:blank one (its opener's).
 export function chatUrlOf(
   where: { baseUrl?: string; chatUrl?: string },
-  parentOrigin: string,
+  pageUrl: string,
   sessionId?: string,
+  pageOrigin: string = new URL(pageUrl).origin,
 ): URL {
-  const url = new URL((where.chatUrl ?? where.baseUrl) as string, parentOrigin);
+  const url = new URL((where.chatUrl ?? where.baseUrl) as string, pageUrl);
   if (!where.chatUrl) url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/`;
-  // the chat only accepts tokens (and commands) from this page's origin
-  url.searchParams.set('parent_origin', new URL(parentOrigin).origin);
+  // the chat only accepts tokens (and commands) from this page's origin; an opaque one ('null':
+  // sandboxed, file:, capacitor:) names no page, and the chat could not address it: left out
+  if (/^https?:\/\//.test(pageOrigin)) url.searchParams.set('parent_origin', pageOrigin);
   if (sessionId) url.searchParams.set('session_id', sessionId);
   return url;
 }
@@ -95,7 +99,7 @@ export function mount(target: HTMLElement | LegacyMountOptions, maybeOptions?: M
   const [element, options] = [target, maybeOptions];
   if (!options || !(options.baseUrl || options.chatUrl) || typeof options.getToken !== 'function')
     throw new Error('ChatboxEmbed.mount(element, { baseUrl, getToken }) needs both');
-  const url = chatUrlOf(options, window.location.href, options.sessionId);
+  const url = chatUrlOf(options, window.location.href, options.sessionId, window.origin);
   const chatOrigin = url.origin;
   const handlers = new Map<string, Set<Handler>>();
   const emit = (event: ChatboxEventName, detail: unknown) => {
