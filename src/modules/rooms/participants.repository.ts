@@ -62,19 +62,21 @@ export class ParticipantsRepository implements OnModuleInit {
   // Sets the state only if it is still `from` when the write lands (null: no document yet); false when
   // it changed meanwhile. A join, leave or invitation checks the membership and then writes it: a kick
   // or ban landing in between, on any instance, is not written over (docs/protocol.md, "Rooms, direct
-  // messages, moderation"). A compare on the state, or a unique insert of the `_id`.
+  // messages, moderation"). A compare on the state, or a unique insert of the `_id`. `role`, when
+  // given, is set with the state (a moderator who leaves or comes back is a member again).
   async move(
     roomId: string,
     userId: string,
     from: ParticipantState | null,
     to: ParticipantState,
+    role?: ParticipantRole,
     now = new Date(),
   ): Promise<boolean> {
     const _id = participantId(roomId, userId);
     if (from !== null) {
       const result = await this.participants.updateOne(
         { _id, state: from },
-        { $set: { state: to, updated_at: now } },
+        { $set: { state: to, ...(role !== undefined ? { role } : {}), updated_at: now } },
       );
       return result.matchedCount === 1;
     }
@@ -83,7 +85,7 @@ export class ParticipantsRepository implements OnModuleInit {
         _id,
         room_id: roomId,
         user_id: userId,
-        role: 'member',
+        role: role ?? 'member',
         state: to,
         muted_until: null,
         updated_at: now,
@@ -114,6 +116,20 @@ export class ParticipantsRepository implements OnModuleInit {
       .find({ user_id: userId, state: { $in: states } })
       .lean<Participant[]>();
     return found.map((participant) => toRecord(participant) as ParticipantRecord);
+  }
+
+  // a user's open invitations, the newest first (a room list shows at most `limit` of them)
+  async invitationsOf(userId: string, limit: number): Promise<ParticipantRecord[]> {
+    const found = await this.participants
+      .find({ user_id: userId, state: 'invited' })
+      .sort({ updated_at: -1, _id: 1 })
+      .limit(limit)
+      .lean<Participant[]>();
+    return found.map((participant) => toRecord(participant) as ParticipantRecord);
+  }
+
+  async countInvited(userId: string): Promise<number> {
+    return this.participants.countDocuments({ user_id: userId, state: 'invited' });
   }
 
   async ofRoom(roomId: string, states: ParticipantState[], limit = 1000): Promise<ParticipantRecord[]> {

@@ -19,6 +19,8 @@ export function messageFrame(
   if (message.client_id !== undefined) frame.client_id = message.client_id;
   if (message.deleted_at) {
     frame.metadata.deleted = true;
+    // its file went with it (a message deleted before deletes took the file still names it)
+    delete frame.metadata.file;
     return frame;
   }
   if (message.content !== undefined) frame.content = message.content;

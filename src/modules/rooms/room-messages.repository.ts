@@ -320,11 +320,12 @@ export class RoomMessagesRepository implements OnModuleInit {
     return (await this.find(roomId, messageId))?.deleted_at === null ? 'superseded' : 'gone';
   }
 
-  // Soft delete: the message keeps its place (seq, sender, time) and loses its text and history. A
-  // copy of the delete that removed it (the same user and client_id: a resend after a cut socket) is
-  // 'repeat'; any other delete of a deleted message, 'gone'. The caller holds the message's lock.
-  // `take`: as for edit (with it, the message is read first, so no number is taken for a delete that
-  // finds it deleted already).
+  // Soft delete: the message keeps its place (seq, sender, time) and loses its text, history and
+  // file (`file_id` and `metadata.file`: the caller discards the file). A copy of the delete that
+  // removed it (the same user and client_id: a resend after a cut socket) is 'repeat'; any other
+  // delete of a deleted message, 'gone'. The caller holds the message's lock. The message is read
+  // first (its metadata, written only at insert), so `take` (as for edit) takes no number for a
+  // delete that finds it deleted already.
   async softDelete(
     roomId: string,
     messageId: string,
@@ -334,17 +335,23 @@ export class RoomMessagesRepository implements OnModuleInit {
     take?: () => Promise<number>,
   ): Promise<DeleteOutcome> {
     const set: Record<string, unknown> = { deleted_at: now, deleted_by: by };
+    const unset: Record<string, ''> = { content: '', edits: '', file_id: '' };
     if (clientId !== undefined) set.delete_client_id = clientId;
-    const live =
-      !take ||
-      (await this.messages
-        .findOne({ _id: messageId, room_id: roomId, deleted_at: null }, { _id: 1 })
-        .lean()) !== null;
+    const live = await this.messages
+      .findOne({ _id: messageId, room_id: roomId, deleted_at: null }, { metadata: 1 })
+      .lean<Pick<RoomMessage, 'metadata'>>();
+    if (live?.metadata?.file !== undefined) {
+      // the whole field written again (no dotted path: one semantics fewer to trust the store with)
+      const rest = { ...live.metadata };
+      delete rest.file;
+      if (Object.keys(rest).length > 0) set.metadata = rest;
+      else unset.metadata = '';
+    }
     if (live && take) set.change = await take();
     const result = live
       ? await this.messages.updateOne(
           { _id: messageId, room_id: roomId, deleted_at: null },
-          { $set: set, $unset: { content: '', edits: '' } },
+          { $set: set, $unset: unset },
         )
       : { matchedCount: 0 };
     if (result.matchedCount === 1) return 'deleted';

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
@@ -73,6 +73,7 @@ export class RoomMessagesService implements OnModuleInit {
   // this instance's writers to one room take turns: they would only collide on the same seq; other
   // instances' writers are sorted out by the unique index
   private readonly appends = new KeyedMutex();
+  private readonly logger = new Logger('rooms');
 
   constructor(
     private readonly rooms: RoomsRepository,
@@ -366,6 +367,23 @@ export class RoomMessagesService implements OnModuleInit {
       user_id: principal.userId,
       ...(outcome.change !== undefined ? { metadata: { change: outcome.change } } : {}),
     });
+    if (message.file_id !== undefined) await this.discardFile(roomId, message.file_id);
+  }
+
+  // A deleted message's file goes with it, as with retention (docs/protocol.md, "Rooms, direct
+  // messages, moderation"): bytes and record, so no member reads it any more (its link: 404), unless
+  // another message of the room still carries it or it is also attached elsewhere (`shared`). The
+  // delete stands either way: a failure here is logged and leaves the file to the operator.
+  private async discardFile(roomId: string, fileId: string): Promise<void> {
+    try {
+      if ((await this.messages.filesInUse(roomId, [fileId])).has(fileId)) return;
+      await this.files.discard([fileId], roomFileScope(roomId));
+    } catch (error) {
+      this.logger.warn(
+        { event: 'room_file_discard_failed', room_id: roomId, file_id: fileId, err: String(error) },
+        "a deleted message's file was not discarded",
+      );
+    }
   }
 
   // A reaction added or taken back. Of two operations of one user on one emoji of a message the later

@@ -6,6 +6,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { PresenceService } from '../presence/presence.service';
+import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
@@ -13,7 +14,13 @@ import { RoomHub } from './room-hub';
 import { roomDocumentKey } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
-import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
+import type {
+  ParticipantRecord,
+  ParticipantRole,
+  ParticipantState,
+  RoomKind,
+  RoomRecord,
+} from './room.types';
 import { RoomsRepository } from './rooms.repository';
 import { newId } from '../../common/ids';
 
@@ -21,6 +28,10 @@ const PUBLIC_LIST_LIMIT = 100;
 const DEFAULT_MUTE_MS = 60 * 60 * 1000;
 // a membership written over a state that changed meanwhile is checked again, this many times in all
 const MOVE_ATTEMPTS = 5;
+// open invitations a user may have at once: past them an invitation is refused (or, made with a
+// room, skipped), so nobody fills another's room list (docs/protocol.md, "Rooms, direct messages,
+// moderation"); the list shows at most this many
+export const MAX_OPEN_INVITATIONS = 50;
 
 export type ModerationAction = 'mute' | 'unmute' | 'kick' | 'ban' | 'unban';
 
@@ -42,6 +53,7 @@ export class RoomsService implements OnModuleInit {
   constructor(
     private readonly rooms: RoomsRepository,
     private readonly participants: ParticipantsRepository,
+    private readonly blocks: BlocksRepository,
     private readonly messages: RoomMessagesService,
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
@@ -83,6 +95,10 @@ export class RoomsService implements OnModuleInit {
     await this.participants.put(room.id, principal.userId, { state: 'member', role: 'owner' });
     for (const userId of new Set(input.invite ?? []))
       if (userId !== principal.userId) {
+        // one who blocked the creator, or has too many open invitations, is left out (silently: the
+        // room is made for the others)
+        if (await this.blocks.isBlocked(userId, principal.userId)) continue;
+        if ((await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS) continue;
         await this.participants.put(room.id, userId, { state: 'invited' });
         this.hub.toUser(userId, { type: 'rooms_changed', room_id: room.id, metadata: { reason: 'invited' } });
       }
@@ -119,7 +135,12 @@ export class RoomsService implements OnModuleInit {
 
   // Public rooms anyone may see, and every room the user is in or invited to, with unread counts.
   async listFor(principal: Principal): Promise<RoomSummary[]> {
-    const mine = await this.participants.ofUser(principal.userId, ['member', 'invited']);
+    // invitations are bounded (others make them): the newest MAX_OPEN_INVITATIONS
+    const [memberships, invitations] = await Promise.all([
+      this.participants.ofUser(principal.userId, ['member']),
+      this.participants.invitationsOf(principal.userId, MAX_OPEN_INVITATIONS),
+    ]);
+    const mine = [...memberships, ...invitations];
     const byRoom = new Map(mine.map((participant) => [participant.room_id, participant]));
     const memberRooms = mine
       .filter((participant) => participant.state === 'member')
@@ -176,7 +197,15 @@ export class RoomsService implements OnModuleInit {
       if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
       if (room.kind !== 'public' && participant?.state !== 'invited')
         throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
-      if (await this.move(roomId, principal.userId, participant?.state ?? null, 'member')) {
+      if (
+        await this.move(
+          roomId,
+          principal.userId,
+          participant?.state ?? null,
+          'member',
+          roleOnMove(participant),
+        )
+      ) {
         await this.messages.system(room, principal.userId, 'joined');
         return { room, joined: true };
       }
@@ -184,16 +213,28 @@ export class RoomsService implements OnModuleInit {
     }
   }
 
+  // A member leaves; an invited user declines the invitation the same way (it leaves their list; they
+  // never joined, so nothing is said in the room).
   async leave(principal: Principal, roomId: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const { room } = await this.messages.memberOf(roomId, principal.userId);
-      if (room.kind === 'dm')
+      const [room, participant] = await Promise.all([
+        this.rooms.find(roomId),
+        this.participants.find(roomId, principal.userId),
+      ]);
+      if (canSee(room, participant) && participant?.state === 'invited') {
+        if (await this.move(roomId, principal.userId, 'invited', 'left')) return;
+        if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
+        continue;
+      }
+      requireMember(room, participant);
+      const left = room as RoomRecord;
+      if (left.kind === 'dm')
         throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
-      if (await this.move(roomId, principal.userId, 'member', 'left')) {
+      if (await this.move(roomId, principal.userId, 'member', 'left', roleOnMove(participant))) {
         // the user's own choice: an instance the revoke misses reads memberships again when the bus
         // is back (RoomHub's resync)
         void this.hub.revoke(roomId, principal.userId);
-        await this.messages.system(room, principal.userId, 'left');
+        await this.messages.system(left, principal.userId, 'left');
         return;
       }
       if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
@@ -210,8 +251,17 @@ export class RoomsService implements OnModuleInit {
     if (!principal.isAdmin) requireMember(room, participant);
     if (!room || room.kind === 'dm') throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     if (room.kind === 'private') requireModerator(principal, participant);
+    if (target?.state === 'member' || target?.state === 'banned') return;
+    // the invitee blocked the inviter: skipped, answered as if made, as a block is not told
+    if (await this.blocks.isBlocked(userId, principal.userId)) return;
+    if (target?.state !== 'invited' && (await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS)
+      throw new DomainException(
+        ErrorCode.FORBIDDEN,
+        'This user has too many open invitations; they must accept or decline some first.',
+        { recoverable: true },
+      );
     // written over the state checked only: a ban in between stands
-    for (let attempt = 1, state = target?.state ?? null; ; attempt++) {
+    for (let attempt = 1, state: ParticipantState | null = target?.state ?? null; ; attempt++) {
       if (state === 'member' || state === 'banned') return;
       if (await this.move(roomId, userId, state, 'invited')) break;
       if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
@@ -249,8 +299,13 @@ export class RoomsService implements OnModuleInit {
       }
       case 'kick':
       case 'ban': {
+        // a moderator (or an owner an admin removed) loses the role for good: back in, they are a
+        // member until named again (docs/protocol.md, "Rooms, direct messages, moderation")
         await this.lock.run(memberKey(roomId, userId), () =>
-          this.participants.put(roomId, userId, { state: action === 'kick' ? 'kicked' : 'banned' }),
+          this.participants.put(roomId, userId, {
+            state: action === 'kick' ? 'kicked' : 'banned',
+            role: 'member',
+          }),
         );
         // the user's open sockets are told why the room goes quiet (the room sees it too)
         this.hub.toRoom(roomId, {
@@ -281,8 +336,11 @@ export class RoomsService implements OnModuleInit {
     userId: string,
     from: ParticipantState | null,
     to: ParticipantState,
+    role?: ParticipantRole,
   ): Promise<boolean> {
-    return this.lock.run(memberKey(roomId, userId), () => this.participants.move(roomId, userId, from, to));
+    return this.lock.run(memberKey(roomId, userId), () =>
+      this.participants.move(roomId, userId, from, to, role),
+    );
   }
 
   async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
@@ -346,6 +404,14 @@ export class RoomsService implements OnModuleInit {
 // the membership kept changing under a join, leave or invitation (other devices, moderators): try again
 function membershipBusy(): DomainException {
   return new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
+}
+
+// A join or leave keeps the owner's role and makes anyone else a member: moderators are named for the
+// time they stay (named again by the owner after they come back), and one kicked or banned before
+// kicks and bans took the role comes back a member too. An owner's role is taken only by a kick or
+// ban, which changes the state too: the move's compare on the state catches a read gone stale.
+function roleOnMove(participant: ParticipantRecord | null): ParticipantRole | undefined {
+  return participant?.role === 'owner' ? undefined : 'member';
 }
 
 function memberKey(roomId: string, userId: string): string {

@@ -7,6 +7,7 @@ import {
   IsIn,
   IsInt,
   IsString,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -15,10 +16,19 @@ import {
 import { Optional, OptionalOrNull } from '../../../common/http/optional-field';
 
 const USER_ID_MAX = 256;
+// a room's name, as a session's (history/dto/session-update.dto.ts): printable text, not only spaces
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const PRINTABLE_NAME = /^(?=.*\S)[^\u0000-\u001f\u007f]+$/;
+const PRINTABLE_NAME_MESSAGE = 'name must be printable text';
 
 // POST /api/v1/chat/rooms
 export class CreateRoomDto {
-  @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @MinLength(1) @MaxLength(100) name!: string;
+  @ApiProperty({ minLength: 1, maxLength: 100 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE })
+  name!: string;
   @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
   @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
   @ApiPropertyOptional({
@@ -41,6 +51,7 @@ export class UpdateRoomDto {
   @IsString()
   @MinLength(1)
   @MaxLength(100)
+  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE })
   name?: string;
   @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
   @ApiPropertyOptional({
