@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { dirname, join, sep } from 'node:path';
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { Logger as NestLogger, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
@@ -9,7 +9,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
-import { securityHeaders } from './common/http/security-headers';
+import { openFramingWarning, securityHeaders } from './common/http/security-headers';
 import { SETTINGS, type Settings } from './config/settings';
 import { API_DOCUMENT, type ApiDocument } from './modules/api-docs/api-document';
 import { buildOpenApiDocument } from './modules/api-docs/openapi-document';
@@ -59,6 +59,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');
   app.use(securityHeaders(app.get<Settings>(SETTINGS), join(client, 'chat')));
+  const framing = openFramingWarning(app.get<Settings>(SETTINGS).allowedOrigins);
+  if (framing) new NestLogger('http').warn({ event: 'framing_open' }, framing);
   // /chat and /admin are the pages too (a parent app may link them without the slash; the query,
   // which may carry the token, is kept)
   app.use((request: Request, response: Response, next: NextFunction) => {

@@ -33,7 +33,10 @@ const REDIS_URL = 'redis://:redis-pass-41b2@redis:6379';
 
 // rendered Kubernetes objects, read loosely: the assertions say what matters
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Manifest = Record<string, any> & { kind: string; metadata: { annotations?: Record<string, string> } };
+type Manifest = Record<string, any> & {
+  kind: string;
+  metadata: { name?: string; annotations?: Record<string, string> };
+};
 
 function findHelm(): { bin?: string; reason?: string } {
   const fromService = process.env.HELM_BIN;
@@ -170,9 +173,9 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
       const main = ingresses.find((manifest) => manifest.metadata.name === 'chat-chatbox') as Manifest;
       const annotations = quiet.metadata.annotations as Record<string, string>;
       expect(annotations['nginx.ingress.kubernetes.io/enable-access-log']).toBe('false');
-      expect(main.metadata.annotations['nginx.ingress.kubernetes.io/enable-access-log']).toBeUndefined();
+      expect(main.metadata.annotations?.['nginx.ingress.kubernetes.io/enable-access-log']).toBeUndefined();
       // the same WebSocket and streaming set-up as the rest
-      for (const [name, value] of Object.entries(main.metadata.annotations as Record<string, string>))
+      for (const [name, value] of Object.entries(main.metadata.annotations ?? {}))
         expect(annotations[name]).toBe(value);
       expect(
         quiet.spec.rules[0].http.paths.map((path: { path: string; pathType: string }) => [

@@ -7,6 +7,7 @@ import type { S3Settings } from '../../config/uploads.settings';
 import {
   chatFrameAncestors,
   fileSources,
+  openFramingWarning,
   pageDirectives,
   policyFor,
   securityHeaders,
@@ -62,6 +63,14 @@ describe('security headers', () => {
       ]);
       expect(chatFrameAncestors([])).toBeUndefined();
       expect(chatFrameAncestors(['https://a.example', '*'])).toBeUndefined();
+    });
+  });
+
+  describe(openFramingWarning.name, () => {
+    it('should warn while any page may frame the chat, and not once the parent apps are named', () => {
+      expect(openFramingWarning([])).toContain('ALLOWED_ORIGINS');
+      expect(openFramingWarning(['https://a.example', '*'])).toContain('ALLOWED_ORIGINS');
+      expect(openFramingWarning(['https://a.example'])).toBeUndefined();
     });
   });
 

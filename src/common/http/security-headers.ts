@@ -27,6 +27,14 @@ export function chatFrameAncestors(allowedOrigins: string[]): string[] | undefin
   return allowedOrigins.length === 0 || allowedOrigins.includes('*') ? undefined : allowedOrigins;
 }
 
+// Said at boot when any page may frame the chat: such a page can hand the chat its own token, and
+// the user then chats in the page's account without knowing it (login CSRF). The default keeps
+// embedding working out of the box; production should name its parent apps (README, "Settings").
+export function openFramingWarning(allowedOrigins: string[]): string | undefined {
+  if (chatFrameAncestors(allowedOrigins) !== undefined) return undefined;
+  return "ALLOWED_ORIGINS is empty or *: any site may frame /chat/ and sign its user in with its own token; set it to the parent apps' origins";
+}
+
 // The two single-page apps: no inline script, no plugins, no <base>. Preact sets styles through
 // the CSSOM, which style-src does not govern, and the build emits no inline <style>.
 export function pageDirectives(settings: Settings, frameAncestors: string[] | undefined) {
