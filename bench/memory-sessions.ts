@@ -119,11 +119,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(this.sessions.get(sessionId)?.record.seq);
   }
 
-  listForUser(userId: string, limit = 100, _archived = false): Promise<SessionRecord[]> {
+  listForUser(userId: string, page: { limit: number }): Promise<SessionRecord[]> {
     const mine = [...this.sessions.values()]
       .filter((entry) => entry.record.user_id === userId)
       .sort((a, b) => b.record.last_activity.getTime() - a.record.last_activity.getTime());
-    return Promise.resolve(mine.slice(0, limit).map((entry) => ({ ...entry.record })));
+    return Promise.resolve(mine.slice(0, page.limit).map((entry) => ({ ...entry.record })));
   }
 
   messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
@@ -146,7 +146,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     options: { owner?: string; returning?: AppendReturning; name?: string; held?: SessionHead } = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
-    if (!entry || (options.owner !== undefined && entry.record.user_id !== options.owner))
+    if (
+      !entry ||
+      (options.owner !== undefined &&
+        (entry.record.user_id !== options.owner || entry.record.deleted === true))
+    )
       return Promise.resolve({ status: 'missing' });
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     const size = storedSize(message, content);

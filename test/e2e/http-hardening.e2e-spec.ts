@@ -5,10 +5,10 @@ import { createServer as createHttpsServer, request as httpsRequest, type Server
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { Logger } from '@nestjs/common';
 import type { Express } from 'express';
-import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { authHeaders, getJson, startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
@@ -376,6 +376,144 @@ describe('HTTP hardening (e2e)', () => {
           'INVALID_MESSAGE',
         ]);
       }
+    });
+
+    // a user's own session and room, to change with bodies that must change nothing
+    const sessionAndRoom = async () => {
+      const token = userToken(uniqueUser());
+      const user = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+      const sessionId = String((await user.nextOfType('connection_status')).session_id);
+      await user.close();
+      const room = await fetch(`${server.httpUrl}/api/v1/chat/rooms`, {
+        method: 'POST',
+        headers: { ...authHeaders(token), ...json },
+        body: JSON.stringify({ name: 'Plans', kind: 'private' }),
+      });
+      expect(room.status).toBe(201);
+      const roomId = ((await room.json()) as { id: string }).id;
+      const patch = (path: string, headers: Record<string, string>, body: Buffer | string) =>
+        rawRequest(port, {
+          method: 'PATCH',
+          path,
+          headers: { ...headers, ...authHeaders(token) },
+          body: Buffer.from(body),
+        });
+      const names = async () => {
+        const sessions = await getJson<Array<{ id: string; name: string }>>(
+          `${server.httpUrl}/chat/sessions`,
+          token,
+        );
+        const rooms = await getJson<Array<{ id: string; name: string }>>(
+          `${server.httpUrl}/api/v1/chat/rooms`,
+          token,
+        );
+        return [
+          sessions.find((session) => session.id === sessionId)?.name,
+          rooms.find((candidate) => candidate.id === roomId)?.name,
+        ];
+      };
+      return {
+        sessionPath: `/chat/sessions/${sessionId}`,
+        roomPath: `/api/v1/chat/rooms/${roomId}`,
+        patch,
+        names,
+      };
+    };
+
+    // a body the JSON parser skipped reached its route as none: a PATCH sent as text/plain answered
+    // 200 and changed nothing (docs/protocol.md, "Bad input")
+    it('should refuse a body that is not JSON with 415, and a change of nothing with 400', async () => {
+      const { sessionPath, roomPath, patch, names } = await sessionAndRoom();
+      const multipart = '--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--b--\r\n';
+      for (const path of [sessionPath, roomPath])
+        for (const [type, body] of [
+          ['text/plain', '{"name":"x"}'],
+          ['application/x-www-form-urlencoded', 'name=x'],
+          ['multipart/form-data; boundary=b', multipart],
+          [undefined, '{"name":"x"}'],
+        ]) {
+          const answer = await patch(path, type ? { 'content-type': type } : {}, body as string);
+          expect([path, type, answer.status, errorOf(answer)]).toEqual([
+            path,
+            type,
+            415,
+            { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the request body as application/json.' },
+          ]);
+        }
+      // no body, or no field: the session's PATCH says what is missing
+      for (const [headers, body] of [
+        [{ 'content-type': 'text/plain' }, ''],
+        [{}, ''],
+        [json, '{}'],
+      ] as const) {
+        const answer = await patch(sessionPath, headers, body);
+        expect([body, answer.status, errorOf(answer).code]).toEqual([body, 400, 'INVALID_MESSAGE']);
+      }
+      expect(await names()).toEqual(['New chat', 'Plans']);
+      // JSON still renames
+      expect((await patch(sessionPath, json, '{"name":"Trip"}')).status).toBe(200);
+      expect((await names())[0]).toBe('Trip');
+    });
+
+    // body-parser decoded invalid UTF-8 as U+FFFD, and the name was stored so
+    it('should refuse a JSON body that is not valid UTF-8 with 400, storing nothing', async () => {
+      const { sessionPath, roomPath, patch, names } = await sessionAndRoom();
+      for (const invalid of [[0xe9], [0xc3], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xff]])
+        for (const path of [sessionPath, roomPath]) {
+          const body = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from(invalid), Buffer.from('"}')]);
+          const answer = await patch(path, json, body);
+          expect([path, invalid, answer.status, errorOf(answer)]).toEqual([
+            path,
+            invalid,
+            400,
+            { code: 'INVALID_MESSAGE', message: 'The request body is not valid UTF-8.' },
+          ]);
+        }
+      expect(await names()).toEqual(['New chat', 'Plans']);
+      expect((await patch(sessionPath, json, Buffer.from('{"name":"café ☕"}'))).status).toBe(200);
+      expect((await names())[0]).toBe('café ☕');
+    });
+
+    // zlib's own texts ("Unknown frame descriptor", "Decompression failed") went out as the message
+    it('should take every encoding it names, and say in its own words when a body does not decompress', async () => {
+      const { sessionPath, patch, names } = await sessionAndRoom();
+      const compress: Record<string, (data: Buffer) => Buffer> = {
+        gzip: gzipSync,
+        deflate: deflateSync,
+        br: brotliCompressSync,
+        zstd: zstdCompressSync,
+      };
+      for (const [encoding, packed] of Object.entries(compress)) {
+        const body = Buffer.from(JSON.stringify({ name: `by ${encoding}` }));
+        const broken = await patch(sessionPath, { ...json, 'content-encoding': encoding }, body);
+        expect([encoding, broken.status, errorOf(broken)]).toEqual([
+          encoding,
+          400,
+          { code: 'INVALID_MESSAGE', message: 'The request body could not be decompressed.' },
+        ]);
+        const truncated = await patch(
+          sessionPath,
+          { ...json, 'content-encoding': encoding },
+          packed(body).subarray(0, 6),
+        );
+        expect([encoding, truncated.status, errorOf(truncated).message]).toEqual([
+          encoding,
+          400,
+          'The request body could not be decompressed.',
+        ]);
+        expect(
+          (await patch(sessionPath, { ...json, 'content-encoding': encoding }, packed(body))).status,
+        ).toBe(200);
+        expect((await names())[0]).toBe(`by ${encoding}`);
+      }
+      const unknown = await patch(sessionPath, { ...json, 'content-encoding': 'compress' }, '{}');
+      expect([unknown.status, errorOf(unknown)]).toEqual([
+        415,
+        {
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: 'This Content-Encoding is not accepted; send identity, gzip, deflate, br or zstd.',
+        },
+      ]);
     });
 
     it('should still take over a session, with or without a small JSON body, and take uploads', async () => {

@@ -90,6 +90,52 @@ describe('session library (e2e)', () => {
     await client.close();
   });
 
+  // CONTRACT §3: a file is read by its owner or the admin assisting its session. Before, an export
+  // signed its links for any admin who read the session (and for its deleted sessions too).
+  it('should sign export links only for a reader GET /chat/files serves, and give others the stable URL', async () => {
+    const token = userToken(uniqueUser());
+    const { client, sessionId, fileId } = await conversation(token);
+    const stable = `/chat/files/${fileId}`;
+    const attachmentFor = async (reader: string) => {
+      const answer = await call('GET', `/chat/sessions/${sessionId}/export?format=json`, reader);
+      expect(answer.status).toBe(200);
+      const body = (await answer.json()) as { messages: Array<{ attachment?: { url: string } }> };
+      return body.messages[0].attachment as { url: string; expires_at?: string };
+    };
+    const opens = async (url: string, reader?: string) =>
+      (
+        await fetch(new URL(url, server.httpUrl), {
+          headers: reader ? authHeaders(reader) : {},
+          redirect: 'manual',
+        })
+      ).status;
+
+    const bystander = adminToken(uniqueUser('admin'));
+    const unsigned = await attachmentFor(bystander);
+    expect(unsigned).toEqual({ name: 'cat [1].png', url: stable });
+    expect(await opens(stable, bystander)).toBe(404);
+    expect(await opens(stable, token)).toBe(302);
+    const markdown = await (await call('GET', `/chat/sessions/${sessionId}/export`, bystander)).text();
+    expect(markdown).toContain(`Attachment: [cat \\[1\\].png](<${stable}>)\n`);
+    expect(markdown).not.toContain('signature=');
+
+    // the admin assisting the session gets signed links, as from GET /chat/files
+    const assisting = adminToken(uniqueUser('admin'), 'Ada');
+    expect((await call('POST', `/chat/admin/sessions/${sessionId}/takeover`, assisting)).status).toBe(200);
+    const signed = await attachmentFor(assisting);
+    expect(signed.url).toContain('/chat/blob?');
+    expect(await opens(signed.url)).toBe(200);
+    expect(await opens(stable, assisting)).toBe(302);
+
+    // once its user deleted the session, no admin reads its files
+    await client.close();
+    expect((await call('DELETE', `/chat/sessions/${sessionId}`, token)).status).toBe(204);
+    for (const reader of [assisting, bystander]) {
+      expect((await attachmentFor(reader)).url).toBe(stable);
+      expect(await opens(stable, reader)).toBe(404);
+    }
+  });
+
   it('should rename and archive a session, validated, and tell the devices about the new name', async () => {
     const token = userToken(uniqueUser());
     const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
@@ -131,6 +177,58 @@ describe('session library (e2e)', () => {
     expect(after.map((session) => session.id)).not.toContain(sessionId);
   });
 
+  // the list stopped at 100 sessions, with no way to the rest
+  it('should page the session list by a cursor in a Link header, the default answer unchanged', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    await client.nextOfType('connection_status');
+    for (let index = 0; index < 4; index++) {
+      client.send({ type: 'new_session', client_id: `n${index}` });
+      await client.next((frame) => frame.type === 'ack' && frame.client_id === `n${index}`);
+    }
+    await client.close();
+    const all = await call('GET', '/chat/sessions', token);
+    expect(all.headers.get('link')).toBeNull();
+    const everyId = ((await all.json()) as Summary[]).map((session) => session.id);
+    expect(everyId).toHaveLength(5);
+
+    const pages: string[][] = [];
+    let next: string | undefined = '/chat/sessions?limit=2';
+    while (next) {
+      const answer = await call('GET', next, token);
+      expect(answer.status).toBe(200);
+      pages.push(((await answer.json()) as Summary[]).map((session) => session.id));
+      const link = answer.headers.get('link');
+      next = link ? /^<([^>]+)>; rel="next"$/.exec(link)?.[1] : undefined;
+      if (link) expect(next).toMatch(/^\/chat\/sessions\?limit=2&before=/);
+    }
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
+    expect(pages.flat()).toEqual(everyId);
+    // a full last page says there may be more; the page after it is empty
+    const four = await call('GET', '/chat/sessions?limit=4', token);
+    const after = /^<([^>]+)>/.exec(four.headers.get('link') ?? '')?.[1] as string;
+    const rest = (await (await call('GET', after.replace('limit=4', 'limit=1'), token)).json()) as Summary[];
+    expect(rest.map((session) => session.id)).toEqual([everyId[4]]);
+    // archived sessions page the same way, the filter kept in the link
+    expect((await call('PATCH', `/chat/sessions/${everyId[0]}`, token, { archived: true })).status).toBe(200);
+    expect((await call('PATCH', `/chat/sessions/${everyId[1]}`, token, { archived: true })).status).toBe(200);
+    const archived = await call('GET', '/chat/sessions?archived=true&limit=1', token);
+    expect(((await archived.json()) as Summary[]).map((session) => session.id)).toEqual([everyId[0]]);
+    expect(archived.headers.get('link')).toMatch(
+      /^<\/chat\/sessions\?archived=true&limit=1&before=[^>]+>; rel="next"$/,
+    );
+    for (const bad of [
+      'limit=0',
+      'limit=101',
+      'limit=x',
+      'before=x',
+      'before=1.',
+      'before=',
+      'before=99.a b',
+    ])
+      expect([bad, (await call('GET', `/chat/sessions?${bad}`, token)).status]).toEqual([bad, 400]);
+  });
+
   it('should hide a deleted session from its user everywhere and keep it for admins', async () => {
     const user = uniqueUser();
     const token = userToken(user);
@@ -167,5 +265,42 @@ describe('session library (e2e)', () => {
       admin,
     );
     expect(page.items.find((item) => item.id === sessionId)?.deleted_at).toEqual(expect.any(String));
+  });
+
+  // docs/protocol.md, "Session library": before, a socket open on the deleted session went on storing
+  // there (acked, answered) what its user could no longer see
+  it('should move every device of a deleted session to a new one, and store nothing more in it', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = String((await phone.nextOfType('connection_status')).session_id);
+    const laptop = await TestClient.connect(`${server.wsUrl}?token=${token}&session_id=${sessionId}`);
+    await laptop.nextOfType('connection_status');
+    phone.send({ type: 'user_message', client_id: 'e1', content: 'before delete' });
+    await phone.reply();
+
+    expect((await call('DELETE', `/chat/sessions/${sessionId}`, token)).status).toBe(204);
+    const moved = await Promise.all(
+      [phone, laptop].map((device) =>
+        device.next((frame) => frame.type === 'connection_status' && frame.session_id !== sessionId),
+      ),
+    );
+    const newId = moved[0].session_id;
+    expect(moved[1].session_id).toBe(newId);
+    expect(moved[0]).toMatchObject({ seq: 0, metadata: { restored: false } });
+
+    phone.send({ type: 'user_message', client_id: 'e2', content: 'after delete' });
+    expect(await phone.next((frame) => frame.type === 'ack' && frame.client_id === 'e2')).toMatchObject({
+      session_id: newId,
+      seq: 1,
+    });
+    await phone.reply();
+    const listed = await getJson<Summary[]>(`${server.httpUrl}/chat/sessions`, token);
+    expect(listed.map((session) => session.id)).toEqual([newId]);
+    const deleted = await getJson<{ messages: Array<{ client_id?: string }> }>(
+      `${server.httpUrl}/chat/sessions/${sessionId}`,
+      admin,
+    );
+    expect(deleted.messages.map((message) => message.client_id)).toEqual(['e1', 'e1']);
+    await Promise.all([phone.close(), laptop.close()]);
   });
 });

@@ -102,6 +102,19 @@ describe('uploads on local disk with clamd (e2e)', () => {
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get('content-range')).toBe(`bytes 0-7/${PNG.length}`);
     expect(Buffer.from(await ranged.arrayBuffer()).equals(PNG.subarray(0, 8))).toBe(true);
+    // a range past the end is 416 with the size (RFC 9110 §15.5.17), not a 400
+    for (const range of [
+      `bytes=${PNG.length}-`,
+      `bytes=${PNG.length + 100}-${PNG.length + 200}`,
+      'bytes=-0',
+    ]) {
+      const unsatisfiable = await fetch(`${server.httpUrl}${location}`, { headers: { range } });
+      expect([range, unsatisfiable.status]).toEqual([range, 416]);
+      expect(unsatisfiable.headers.get('content-range')).toBe(`bytes */${PNG.length}`);
+      expect(await unsatisfiable.json()).toEqual({
+        error: { code: 'INVALID_MESSAGE', message: 'The requested range is not satisfiable.' },
+      });
+    }
 
     const json = await fetch(`${server.httpUrl}/chat/files/${body.file_id}?redirect=false`, {
       headers: authHeaders(token),

@@ -221,6 +221,104 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
     );
   }, 120_000);
 
+  // An owner's append is guarded on `deleted: {$ne: true}` (SessionsRepository.append): in the shared
+  // bulkWrite and in findOneAndUpdate alike it must match a session whose flag is false or missing
+  // (sessions stored before the field) and never one deleted.
+  it("should update where a top-level boolean's $ne: true matches false or missing, not true", async () => {
+    const guarded = db.collection<{ _id: string; deleted?: boolean; n: number }>(
+      `deleted_${randomBytes(4).toString('hex')}`,
+    );
+    await guarded.insertMany([
+      { _id: 'kept', deleted: false, n: 0 },
+      { _id: 'older', n: 0 },
+      { _id: 'deleted', deleted: true, n: 0 },
+    ]);
+    const filter = (id: string) => ({ _id: id, deleted: { $ne: true } });
+    const result = await guarded.bulkWrite(
+      ['kept', 'older', 'deleted'].map((id) => ({
+        updateOne: { filter: filter(id), update: { $inc: { n: 1 } } },
+      })),
+      { ordered: false },
+    );
+    expect(result.modifiedCount).toBe(2);
+    expect(await guarded.findOneAndUpdate(filter('older'), { $inc: { n: 1 } })).toMatchObject({ n: 1 });
+    expect(await guarded.findOneAndUpdate(filter('deleted'), { $inc: { n: 1 } })).toBeNull();
+    expect(await guarded.find({}).sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 'deleted', deleted: true, n: 0 },
+      { _id: 'kept', deleted: false, n: 1 },
+      { _id: 'older', n: 2 },
+    ]);
+  });
+
+  // A user's session list is paged by a cursor (SessionsRepository.listForUser): after the page's last
+  // session, in the order last_activity desc then _id desc, by a $or of a date $lt and a date
+  // equality with an _id $lt. Many sessions share a last_activity here, so the _id order decides.
+  it("should page a user's sessions by the (last_activity, _id) cursor as MongoDB does, ties included", async () => {
+    type Listed = {
+      _id: string;
+      user_id: string;
+      last_activity: Date;
+      deleted?: boolean;
+      archived?: boolean;
+    };
+    const listed = db.collection<Listed>(`listed_${randomBytes(4).toString('hex')}`);
+    for (const [keys, options] of SessionSchema.indexes())
+      await listed.createIndex(keys as IndexSpecification, options as Record<string, unknown>);
+    const all = fc
+      .sample(
+        fc.array(
+          fc.record({
+            user: fc.integer({ min: 0, max: 1 }),
+            at: fc.integer({ min: 0, max: 5 }),
+            deleted: fc.constantFrom(true, false, undefined),
+            archived: fc.constantFrom(true, false, undefined),
+          }),
+          { minLength: 40, maxLength: 40 },
+        ),
+        { numRuns: 1, seed: 23 },
+      )[0]
+      .map((row, index): Listed => {
+        const document: Listed = {
+          _id: `l${String((index * 7) % 40).padStart(2, '0')}`,
+          user_id: `user-${row.user}`,
+          last_activity: new Date(BASE + row.at * DAY),
+        };
+        if (row.deleted !== undefined) document.deleted = row.deleted;
+        if (row.archived !== undefined) document.archived = row.archived;
+        return document;
+      });
+    await listed.insertMany(all);
+    const newestFirst = (a: Listed, b: Listed) =>
+      b.last_activity.getTime() - a.last_activity.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 7 }), fc.boolean(), async (limit, archived) => {
+        const base = { user_id: 'user-0', deleted: { $ne: true }, archived: archived ? true : { $ne: true } };
+        const expected = all
+          .filter(
+            (row) => row.user_id === 'user-0' && row.deleted !== true && (row.archived === true) === archived,
+          )
+          .sort(newestFirst)
+          .map((row) => row._id);
+        const paged: string[] = [];
+        let before: Listed | undefined;
+        for (;;) {
+          const filter: Record<string, unknown> = { ...base };
+          if (before)
+            filter.$or = [
+              { last_activity: { $lt: before.last_activity } },
+              { last_activity: before.last_activity, _id: { $lt: before._id } },
+            ];
+          const page = await listed.find(filter).sort({ last_activity: -1, _id: -1 }).limit(limit).toArray();
+          paged.push(...page.map((row) => row._id));
+          if (page.length < limit) break;
+          before = page[page.length - 1];
+        }
+        expect(paged).toEqual(expected);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
   it('should answer the admin list, its count and the sweep in SQL on FerretDB, on the indexes', async () => {
     if (!ferret) return;
     const explain = async (command: Record<string, unknown>) =>

@@ -63,7 +63,15 @@ describe('sessions against FerretDB', () => {
     const explained = await model.db.db!.command({
       explain: {
         find: model.collection.collectionName,
-        filter: { _id: session.id, seq: 0, bytes: { $lte: 1000 }, 'messages.dedup': { $ne: 'user:c' } },
+        // an owner's append, as SessionsRepository.append guards it (the owner, not deleted)
+        filter: {
+          _id: session.id,
+          seq: 0,
+          bytes: { $lte: 1000 },
+          user_id: session.user_id,
+          deleted: { $ne: true },
+          'messages.dedup': { $ne: 'user:c' },
+        },
       },
     });
     expect(explained.filterPushdown).toBe(true);
@@ -246,6 +254,37 @@ describe('sessions against FerretDB', () => {
       service.append(session.id, message('intruder'), undefined, { owner: uniqueUser(), withSession: true }),
     ).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     expect(await repository.messagesAfter(session.id, user, 0)).toHaveLength(2);
+  });
+
+  // docs/protocol.md, "Session library": a session its owner deleted takes no more of their messages,
+  // whether this instance held its log (the delete on another instance: the append's filter refuses
+  // it, with no read before) or not; the delete's own instance forgets the seq, so it reads once
+  it('should store nothing its owner sends to a deleted session, whatever this instance holds of it', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
+    await service.append(session.id, sent('before'), undefined, { owner: user });
+    expect(await other.softDelete(session.id, user)).toEqual({ ended: true });
+    // `service` still holds the log at seq 1: the one command is the refused write (and its reason)
+    const commands = await commandsOf(() =>
+      expect(
+        service.append(session.id, sent('held'), undefined, { owner: user, withSession: true }),
+      ).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND }),
+    );
+    expect(commands[0]).toBe('update');
+    await expect(service.append(session.id, sent('plain'), undefined, { owner: user })).rejects.toMatchObject(
+      {
+        code: ErrorCode.NOT_FOUND,
+      },
+    );
+    await expect(other.append(session.id, sent('deleter'), undefined, { owner: user })).rejects.toMatchObject(
+      {
+        code: ErrorCode.NOT_FOUND,
+      },
+    );
+    const stored = await repository.findAnyWithMessages(session.id);
+    expect(stored?.messages.map((message) => message.client_id)).toEqual(['before']);
+    expect(stored).toMatchObject({ seq: 1, message_count: 1 });
   });
 
   // with the log held (this instance wrote last) the head comes from the copy, proven by the write's

@@ -1,4 +1,4 @@
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import { ErrorCode, httpStatusOf } from '../errors/error-code';
 import { httpRefusalOf } from './http-errors';
@@ -26,19 +26,47 @@ describe(httpRefusalOf.name, () => {
     }
   });
 
-  it('should answer a body that is not what its Content-Encoding says with 400', () => {
-    let zlibError: Error | undefined;
-    try {
-      gunzipSync(Buffer.from('not gzip'));
-    } catch (error) {
-      zlibError = error as Error;
+  // before, only zlib's Z_* codes were known: zstd's and brotli's errors went out with their own
+  // texts ("Unknown frame descriptor", "Decompression failed")
+  it('should answer a body that is not what its Content-Encoding says with 400, in our words, for every encoding', () => {
+    const notCompressed = Buffer.from('{"this":"is not compressed"}');
+    const decompressors: Array<[string, (data: Buffer) => Buffer]> = [
+      ['gzip', gunzipSync],
+      ['deflate', inflateSync],
+      ['br', brotliDecompressSync],
+      ['zstd', zstdDecompressSync],
+      ['truncated gzip', (data) => gunzipSync(gzipSync(data).subarray(0, 12))],
+    ];
+    for (const [name, decompress] of decompressors) {
+      let zlibError: Error | undefined;
+      try {
+        decompress(notCompressed);
+      } catch (error) {
+        zlibError = error as Error;
+      }
+      // body-parser gives the zlib error a 400 before passing it on
+      const refusal = httpRefusalOf(
+        Object.assign(zlibError!, { status: 400, statusCode: 400, expose: true }),
+      );
+      expect([name, refusal]).toEqual([
+        name,
+        {
+          status: 400,
+          code: ErrorCode.INVALID_MESSAGE,
+          message: 'The request body could not be decompressed.',
+        },
+      ]);
     }
-    // body-parser gives the zlib error a 400 before passing it on
-    const refusal = httpRefusalOf(Object.assign(zlibError!, { status: 400, statusCode: 400, expose: true }));
-    expect(refusal).toEqual({
+  });
+
+  it('should name every encoding it takes when it refuses one, zstd included, and refuse invalid UTF-8', () => {
+    expect(httpRefusalOf(httpError(415, { type: 'encoding.unsupported' }))?.message).toBe(
+      'This Content-Encoding is not accepted; send identity, gzip, deflate, br or zstd.',
+    );
+    expect(httpRefusalOf(httpError(400, { type: 'entity.utf8.invalid' }))).toEqual({
       status: 400,
       code: ErrorCode.INVALID_MESSAGE,
-      message: 'The request body could not be decompressed.',
+      message: 'The request body is not valid UTF-8.',
     });
   });
 

@@ -133,18 +133,46 @@ describe('requestBodyPipeline', () => {
     expect(reached).toEqual([{ body: undefined, streamed: 0 }]);
   });
 
-  it('should parse JSON for a valid token and leave other bodies to the route', async () => {
+  it('should parse JSON for a valid token and leave the upload route its own body', async () => {
     expect((await post({ ...JSON_TYPE, ...GOOD }, '{"a":[1,{"b":null}]}')).status).toBe(200);
-    // uploads read their multipart body themselves
+    expect((await post({ 'content-type': 'Application/JSON; charset=UTF-8', ...GOOD }, '[2]')).status).toBe(
+      200,
+    );
+    // uploads read their multipart body themselves (and refuse what is not multipart)
     const multipart = await post(
       { ...GOOD, 'content-type': 'multipart/form-data; boundary=x' },
       'x'.repeat(100_000),
+      { path: '/chat/uploads' },
     );
     expect(multipart.status).toBe(200);
     expect(reached).toEqual([
       { body: { a: [1, { b: null }] }, streamed: 0 },
+      { body: [2], streamed: 0 },
       { body: undefined, streamed: 100_000 },
     ]);
+  });
+
+  // a body the JSON parser skipped reached the route as no body at all: a PATCH sent as text/plain
+  // answered 200 and changed nothing
+  it('should refuse a body of any other type than JSON with 415, on every route but the upload', async () => {
+    const types = [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/merge-patch+json',
+      'application/jsonx',
+    ];
+    for (const type of types) {
+      const answer = await post({ ...GOOD, 'content-type': type }, '{"name":"x"}');
+      expect([type, answer.status, errorOf(answer).code]).toEqual([type, 415, 'UNSUPPORTED_MEDIA_TYPE']);
+      expect(errorOf(answer).message).toBe('Send the request body as application/json.');
+    }
+    const untyped = await post(GOOD, '{"name":"x"}');
+    expect([untyped.status, errorOf(untyped).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    // no body: nothing to refuse (the route's validation says what is missing)
+    expect((await post({ ...GOOD, 'content-type': 'text/plain' }, '')).status).toBe(200);
+    expect(reached).toEqual([{ body: undefined, streamed: 0 }]);
+    expect(passedOn).toEqual([]);
   });
 
   it('should answer bad JSON bodies with 4xx JSON errors and pass nothing on', async () => {
@@ -158,6 +186,9 @@ describe('requestBodyPipeline', () => {
       ['unknown charset', { 'content-type': 'application/json; charset=utf-99' }, '{}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['broken', JSON_TYPE, '{"a":', 400, 'INVALID_MESSAGE'],
       ['a string', JSON_TYPE, '"text"', 400, 'INVALID_MESSAGE'],
+      ['invalid UTF-8', JSON_TYPE, Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]), 400, 'INVALID_MESSAGE'],
+      ['a lone surrogate', JSON_TYPE, Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d]), 400, 'INVALID_MESSAGE'],
+      ['UTF-16', { 'content-type': 'application/json; charset=utf-16le' }, Buffer.from('{}', 'utf16le'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['constructor', JSON_TYPE, '{"constructor":{"prototype":{}}}', 400, 'INVALID_MESSAGE'],
       ['__proto__', JSON_TYPE, '[{"__proto__":{"x":1}}]', 400, 'INVALID_MESSAGE'],
       ['deep', JSON_TYPE, '['.repeat(10_000) + ']'.repeat(10_000), 400, 'INVALID_MESSAGE'],
@@ -172,6 +203,9 @@ describe('requestBodyPipeline', () => {
     );
     expect(reached).toEqual([]);
     expect(passedOn).toEqual([]);
+    // valid UTF-8 of every length is taken as it is
+    expect((await post({ ...JSON_TYPE, ...GOOD }, Buffer.from('{"name":"é ☕ 𝄞"}'))).status).toBe(200);
+    expect(reached).toEqual([{ body: { name: 'é ☕ 𝄞' }, streamed: 0 }]);
   });
 
   it('should pass errors that are not about the body on', async () => {

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { json, type ErrorRequestHandler, type RequestHandler } from 'express';
 import { extractToken, type TokenService } from '../auth/token.service';
 import { DomainException } from '../errors/domain.exception';
@@ -38,6 +39,37 @@ export function refuseBodyWithoutToken(tokens: TokenService): RequestHandler {
   };
 }
 
+// The routes that read their own body (the multipart upload, POST /chat/uploads); every other
+// route's body is JSON
+const OWN_BODY_ROUTES = /^\/chat\/uploads\/?$/;
+
+// (b) A body of any other type than JSON (text/plain, a form, none named) was skipped by the parser,
+// and its route ran as if there were none: a PATCH answered 200 and changed nothing. It is refused
+// with 415 before it is read, except on the routes that read their own (docs/protocol.md, "Bad input").
+export const refuseOtherBodyTypes: RequestHandler = (request, response, next) => {
+  if (!hasBody(request) || request.is('application/json')) return next();
+  if (request.method === 'POST' && OWN_BODY_ROUTES.test(request.path)) return next();
+  const declared = Number(request.headers['content-length']);
+  if (!(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+  sendError(response, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send the request body as application/json.');
+};
+
+// The JSON parser's `verify`, on the body's bytes (decompressed) before they are decoded: JSON is
+// UTF-8 (RFC 8259 §8.1), checked strictly. The parser's own decoding turned invalid bytes into
+// U+FFFD, and a session was renamed "caf\uFFFD" from "caf\xE9". Other charsets it takes (UTF-16,
+// UTF-32) are refused as any other charset is (415).
+export function strictUtf8(
+  _request: IncomingMessage,
+  _response: ServerResponse,
+  body: Buffer,
+  charset: string,
+): void {
+  if (charset !== 'utf-8')
+    throw Object.assign(new Error('charset'), { status: 415, type: 'charset.unsupported' });
+  if (!isUtf8(body))
+    throw Object.assign(new Error('invalid UTF-8'), { status: 400, type: 'entity.utf8.invalid' });
+}
+
 // (c) Parsed JSON goes through the same check as WebSocket frames before class-transformer (the
 // ValidationPipe) can walk it: no __proto__/constructor/prototype keys, bounded depth and size.
 export const refuseUntrustedJson: RequestHandler = (request, response, next) => {
@@ -57,11 +89,13 @@ export const answerBodyErrors: ErrorRequestHandler = (error, _request, response,
 };
 
 // The app is created with `bodyParser: false`; this is its body handling, in order: token check,
-// JSON parsing (strict: an object or array), the untrusted-JSON check, and the parser's errors.
+// type check, JSON parsing (strict: an object or array, of valid UTF-8), the untrusted-JSON check,
+// and the parser's errors.
 export function requestBodyPipeline(tokens: TokenService): Array<RequestHandler | ErrorRequestHandler> {
   return [
     refuseBodyWithoutToken(tokens),
-    json({ limit: JSON_BODY_LIMIT_BYTES, strict: true }),
+    refuseOtherBodyTypes,
+    json({ limit: JSON_BODY_LIMIT_BYTES, strict: true, verify: strictUtf8 }),
     refuseUntrustedJson,
     answerBodyErrors,
   ];

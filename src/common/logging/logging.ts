@@ -4,12 +4,15 @@ import type { Params } from 'nestjs-pino';
 // Tokens never reach a log line: the Authorization header is redacted and `token` query values are
 // cut from every logged URL, as are the signatures of signed file URLs (/chat/blob, S3 presigned),
 // in a request's URL and in a redirect's Location alike: with one, anyone reading the log could
-// fetch the file until the link expires. Message text is never logged at info level.
+// fetch the file until the link expires. Message text is never logged at info level, and neither is
+// what users write into a URL: a search's words (`q`, GET /chat/search and /chat/admin/search, the
+// only text query of docs/openapi.json) and a file's name (`name` of a /chat/blob link, S3's
+// `response-content-disposition`), which were logged as they were ("q=banana", "name=medical.txt").
+const REDACTED_QUERY =
+  /([?&](?:token|access_token|signature|x-amz-signature|x-amz-security-token|q|name|response-content-disposition)=)[^&#]*/gi;
+
 export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(
-    /([?&](?:token|access_token|signature|x-amz-signature|x-amz-security-token)=)[^&#]*/gi,
-    '$1[REDACTED]',
-  );
+  return url?.replace(REDACTED_QUERY, '$1[REDACTED]');
 }
 
 // pino-http hands a response serializer its standard form ({statusCode, headers}), not the response

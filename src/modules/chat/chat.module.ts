@@ -17,6 +17,7 @@ import { VoiceService } from './voice.service';
   imports: [SessionsModule, LlmModule, RealtimeModule, RepliesModule, TakeoverModule, RoomsModule],
   controllers: [ChatController],
   providers: [ChatGateway, ChatService, ConnectionsService, VoiceService],
-  exports: [ChatGateway],
+  // ConnectionsService: the history module moves a deleted session's devices to a new one
+  exports: [ChatGateway, ConnectionsService],
 })
 export class ChatModule {}

@@ -144,19 +144,39 @@ export class ConnectionsService {
     this.moveUserTo(connection, session, false);
   }
 
+  // The user deleted the session their devices are in (docs/protocol.md, "Session library"): its
+  // reply stops and every device, on every instance, moves to a new session, as after new_session.
+  // A message a device sends there before it hears of the move is refused NOT_FOUND by its append.
+  async sessionDeleted(userId: string, sessionId: string): Promise<void> {
+    this.replies.stopEverywhere(sessionId);
+    const { session } = await this.sessions.startNew(userId, this.registry.defaultModelId);
+    this.sessions.remember(session);
+    this.sessions.forget(sessionId);
+    // the hub gives each socket its own token expiry
+    this.hub.moveDevices(userId, this.sessionStatus(session, false, 0));
+  }
+
   // Every device of the user, on every instance, follows the user's one active session.
   private moveUserTo(origin: Connection, session: SessionRecord, skipOrigin: boolean): void {
     this.hub.moveUser(origin, (connection) => this.statusFrame(connection, session, false), skipOrigin);
   }
 
   statusFrame(connection: Connection, session: SessionRecord, restored: boolean): ConnectionStatusFrame {
+    return this.sessionStatus(session, restored, connection.principal.expiresAt);
+  }
+
+  private sessionStatus(
+    session: SessionRecord,
+    restored: boolean,
+    tokenExpiresAt: number,
+  ): ConnectionStatusFrame {
     const metadata: ConnectionStatusFrame['metadata'] = {
       status: 'connected',
       restored,
       models: this.registry.models,
       model_id: session.model_id,
       name: session.name,
-      token_expires_at: new Date(connection.principal.expiresAt).toISOString(),
+      token_expires_at: new Date(tokenExpiresAt).toISOString(),
     };
     // the name stays on the session after a takeover; the lease holder marks one in progress
     if (session.assisting_admin_id && session.assisting_admin_name)

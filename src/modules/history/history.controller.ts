@@ -56,6 +56,10 @@ export class HistoryController {
 
   @Patch()
   @ApiOkResponse({ type: SessionUpdatedDto, description: 'what changed (owner only)' })
+  @ApiErrors(
+    [400, 'INVALID_MESSAGE: a bad field, or neither name nor archived'],
+    [415, 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json'],
+  )
   update(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: SessionUpdateDto) {
     return this.history.update(id, principal.userId, body);
   }
@@ -64,6 +68,6 @@ export class HistoryController {
   @ApiNoContentResponse({ description: 'soft deleted (owner only)' })
   @HttpCode(204)
   delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
-    return this.history.delete(id, principal.userId);
+    return this.history.delete(id, principal);
   }
 }

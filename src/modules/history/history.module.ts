@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ChatModule } from '../chat/chat.module';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { UploadsModule } from '../uploads/uploads.module';
@@ -7,7 +8,7 @@ import { HistoryService } from './history.service';
 
 // A user's sessions as a library: export, rename, archive, soft delete (the sessions module writes).
 @Module({
-  imports: [SessionsModule, RealtimeModule, UploadsModule],
+  imports: [SessionsModule, RealtimeModule, UploadsModule, ChatModule],
   controllers: [HistoryController],
   providers: [HistoryService],
 })

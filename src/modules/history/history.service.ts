@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { ConnectionsService } from '../chat/connections.service';
 import { ClientHub } from '../realtime/client-hub';
 import { SessionsService } from '../sessions/sessions.service';
 import { FilesService } from '../uploads/files.service';
@@ -14,16 +15,17 @@ export class HistoryService {
     private readonly sessions: SessionsService,
     private readonly files: FilesService,
     private readonly hub: ClientHub,
+    private readonly connections: ConnectionsService,
   ) {}
 
   async export(sessionId: string, reader: Principal): Promise<SessionExport> {
     const session = await this.sessions.withMessages(sessionId, reader);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-    // links signed now, for this export only (never stored)
+    // links signed now, for this export only (never stored), for a reader who may open the file
     const links = new Map<string, ExportLink>();
     for (const message of exportedMessages(session)) {
       if (!message.file_id || links.has(message.file_id)) continue;
-      const link = await this.files.exportLink(message.file_id, session);
+      const link = await this.files.exportLink(message.file_id, session, reader);
       const file = message.metadata?.file as { name?: unknown } | undefined;
       if (link)
         links.set(message.file_id, { name: typeof file?.name === 'string' ? file.name : 'file', ...link });
@@ -32,6 +34,9 @@ export class HistoryService {
   }
 
   async update(sessionId: string, userId: string, changes: { name?: string; archived?: boolean }) {
+    // a change of nothing (`{}`, or no body) is a client's mistake, not a 200 that did nothing
+    if (changes.name === undefined && changes.archived === undefined)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Give name or archived (or both).');
     const name = changes.name?.trim();
     const updated = await this.sessions.updateOwned(sessionId, userId, {
       ...(name !== undefined ? { name } : {}),
@@ -46,8 +51,11 @@ export class HistoryService {
     };
   }
 
-  async delete(sessionId: string, userId: string): Promise<void> {
-    if (!(await this.sessions.softDelete(sessionId, userId)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+  async delete(sessionId: string, owner: Principal): Promise<void> {
+    const deleted = await this.sessions.softDelete(sessionId, owner.userId);
+    if (!deleted) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    // the user's devices were in it: they move to a new session (docs/protocol.md, "Session library");
+    // an admin's sockets are never moved (their session is a console: the next connect opens one)
+    if (deleted.ended && !owner.isAdmin) await this.connections.sessionDeleted(owner.userId, sessionId);
   }
 }

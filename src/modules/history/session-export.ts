@@ -1,10 +1,11 @@
 import { buildThread } from '../../protocol/thread';
 import type { MessageRecord, SessionWithMessages } from '../sessions/session.types';
 
+// `expires_at`: when a signed link expires; without it the link is the stable /chat/files/:id
 export interface ExportLink {
   name: string;
   url: string;
-  expires_at: string;
+  expires_at?: string;
 }
 
 // What a session export holds: the conversation as it reads now (latest versions, chosen replies),
@@ -93,7 +94,8 @@ export function toMarkdown(data: SessionExport): string {
     if (message.content) lines.push(message.content, '');
     if (message.attachment)
       lines.push(
-        `Attachment: [${escapeLinkText(message.attachment.name)}](<${message.attachment.url}>) (link expires ${message.attachment.expires_at})`,
+        `Attachment: [${escapeLinkText(message.attachment.name)}](<${message.attachment.url}>)` +
+          (message.attachment.expires_at ? ` (link expires ${message.attachment.expires_at})` : ''),
         '',
       );
   }

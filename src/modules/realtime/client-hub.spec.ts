@@ -477,6 +477,30 @@ describe(`${ClientHub.name} across instances`, () => {
     );
     expect(two.hasSession('new')).toBe(true);
   });
+
+  it("should move every device of a user, here and on the other instance, with no socket as origin, admins' aside", () => {
+    const { one, two } = pair();
+    const here = connection({ sessionId: 'deleted' });
+    const there = connection({ sessionId: 'deleted' });
+    const console = connection({ sessionId: 'console' });
+    console.connection.principal = { ...console.connection.principal, isAdmin: true };
+    one.add(here.connection);
+    one.add(console.connection);
+    two.add(there.connection);
+
+    one.moveDevices('user-1', status('new', 0));
+
+    expect([here.connection.sessionId, there.connection.sessionId]).toEqual(['new', 'new']);
+    expect(console.connection.sessionId).toBe('console');
+    for (const device of [here, there]) {
+      const sent = JSON.parse(device.socket.send.mock.calls[0][0] as string) as ConnectionStatusFrame;
+      expect(sent.metadata.token_expires_at).toBe(
+        new Date(device.connection.principal.expiresAt).toISOString(),
+      );
+    }
+    expect(one.hasSession('deleted')).toBe(false);
+    expect(two.hasSession('new')).toBe(true);
+  });
 });
 
 describe('ClientHub after a bus outage', () => {

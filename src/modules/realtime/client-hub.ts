@@ -163,6 +163,15 @@ export class ClientHub implements OnModuleInit {
     this.bus.publish(TOPIC, { k: 'move', user: origin.principal.userId, frame: build(origin), except });
   }
 
+  // Every device of the user, on every instance, to `status`'s session, each with its own token
+  // expiry: moved by the server, with no socket of theirs as origin (the session they were in was
+  // deleted: docs/protocol.md, "Session library"). Admin sockets stay where they are.
+  moveDevices(userId: string, status: ConnectionStatusFrame): void {
+    const move: HubMessage = { k: 'move', user: userId, frame: status };
+    this.receive(move);
+    this.bus.publish(TOPIC, move);
+  }
+
   // Sends to one local socket. A connection_status frame also sets where the socket stands in its
   // session's log.
   send(connection: Connection, frame: ServerFrame): void {

@@ -107,3 +107,21 @@ export function dedupKey(message: { client_id?: string; sender: string }): strin
 function isFromClient(sender: string): boolean {
   return sender === 'user' || sender === 'admin';
 }
+
+// Where a page of a user's session list ends (GET /chat/sessions?before=): the last session's
+// last_activity (ms) and id, the list's order, as text "<ms>.<id>". Opaque to clients.
+export interface SessionCursor {
+  lastActivity: Date;
+  id: string;
+}
+
+export const SESSION_CURSOR = /^(\d{1,15})\.([0-9A-Za-z-]{1,64})$/;
+
+export function sessionCursor(session: { id: string; last_activity: Date }): string {
+  return `${session.last_activity.getTime()}.${session.id}`;
+}
+
+export function parseSessionCursor(text: string): SessionCursor | undefined {
+  const match = SESSION_CURSOR.exec(text);
+  return match ? { lastActivity: new Date(Number(match[1])), id: match[2] } : undefined;
+}

@@ -6,7 +6,13 @@ import { BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { CurrentSessionsRepository } from './current-sessions.repository';
 import { Session, type StoredMessage } from './schemas/session.schema';
-import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
+import {
+  dedupKey,
+  DEFAULT_SESSION_NAME,
+  openTurnAfter,
+  type SessionCursor,
+  storedSize,
+} from './session-rules';
 import type {
   AppendEffects,
   AppendOptions,
@@ -276,15 +282,28 @@ export class SessionsRepository implements OnModuleInit {
   }
 
   // the user's sessions, deleted ones never, archived ones only when asked for (scalar $ne filters:
-  // their FerretDB behaviour is checked by test/e2e/session-library.e2e-spec.ts)
-  async listForUser(userId: string, limit = 100, archived = false): Promise<SessionRecord[]> {
+  // their FerretDB behaviour is checked by test/e2e/session-library.e2e-spec.ts), newest activity
+  // first and by id among equals, from after `before` (a page's last session) when given (the
+  // cursor's $or: store conformance suite)
+  async listForUser(
+    userId: string,
+    page: { limit: number; archived: boolean; before?: SessionCursor },
+  ): Promise<SessionRecord[]> {
+    const filter: Record<string, unknown> = {
+      user_id: userId,
+      deleted: { $ne: true },
+      archived: page.archived ? true : { $ne: true },
+    };
+    const before = page.before;
+    if (before)
+      filter.$or = [
+        { last_activity: { $lt: before.lastActivity } },
+        { last_activity: before.lastActivity, _id: { $lt: before.id } },
+      ];
     const found = await this.sessions
-      .find(
-        { user_id: userId, deleted: { $ne: true }, archived: archived ? true : { $ne: true } },
-        WITHOUT_MESSAGES,
-      )
-      .sort({ last_activity: -1 })
-      .limit(limit)
+      .find(filter, WITHOUT_MESSAGES)
+      .sort({ last_activity: -1, _id: -1 })
+      .limit(page.limit)
       .lean<SessionDocument[]>();
     return found.map((document) => this.toRecord(document));
   }
@@ -362,8 +381,13 @@ export class SessionsRepository implements OnModuleInit {
       filter.assisting_admin_id = held.assisting_admin_id ?? null;
       filter.name = held.name;
     }
-    // the owner's, whatever the copy says (another user's message finds no session: 'missing')
-    if (options.owner !== undefined) filter.user_id = options.owner;
+    // the owner's, whatever the copy says (another user's message finds no session: 'missing'), and
+    // not deleted by them: a device still bound to it, on any instance, stores nothing there
+    // (docs/protocol.md, "Session library"; top-level `$ne: true`: store conformance suite)
+    if (options.owner !== undefined) {
+      filter.user_id = options.owner;
+      filter.deleted = { $ne: true };
+    }
     // only within this takeover (an admin's message, admin_leave) or outside any (admin_join), as the
     // session mirrors it; the mirror changes only with such appends, under the session lock this one
     // holds (equality on a string and a date, or null: store conformance suite)
@@ -460,7 +484,10 @@ export class SessionsRepository implements OnModuleInit {
     options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & { name?: string },
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
-    if (!found || (options.owner !== undefined && found.user_id !== options.owner))
+    if (
+      !found ||
+      (options.owner !== undefined && (found.user_id !== options.owner || found.deleted === true))
+    )
       return { status: 'missing' };
     if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;

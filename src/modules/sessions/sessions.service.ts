@@ -12,6 +12,7 @@ import {
   isRestorable,
   nameFromFirstMessage,
   needsTouch,
+  type SessionCursor,
 } from './session-rules';
 import type {
   AssistanceState,
@@ -39,6 +40,8 @@ const SNAPSHOT_BYTES = 64 * 1024 * 1024;
 const APPEND_ATTEMPTS = 8;
 // the newest sessions whose index holds a query's words, of which the undeleted ones are shown
 const SEARCH_CANDIDATES = 200;
+// sessions per page of a user's list (GET /chat/sessions), and its default
+export const LIST_PAGE = 100;
 // client_id keys outlive any resend by far (a resend comes within seconds)
 
 export interface OpenedSession {
@@ -444,10 +447,11 @@ export class SessionsService {
   }
 
   // Soft delete: ended if active, then hidden from its user everywhere; admins still see it.
-  async softDelete(sessionId: string, userId: string): Promise<boolean> {
+  // undefined: not theirs (or deleted already); `ended`: it was their active session.
+  async softDelete(sessionId: string, userId: string): Promise<{ ended: boolean } | undefined> {
     return this.userLock(userId, async () => {
       const session = await this.repository.findOwned(sessionId, userId);
-      if (!session) return false;
+      if (!session) return undefined;
       if (session.is_active) await this.end(sessionId, new Date());
       await this.sessionLock(sessionId, () =>
         this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
@@ -457,7 +461,7 @@ export class SessionsService {
         { user_id: userId, session_id: sessionId, event: 'session_deleted' },
         'session deleted',
       );
-      return true;
+      return { ended: session.is_active };
     });
   }
 
@@ -532,9 +536,17 @@ export class SessionsService {
     );
   }
 
-  // the owner's sessions (newest first) and one session with its messages, for the REST API
-  listForUser(userId: string, archived = false): Promise<SessionRecord[]> {
-    return this.repository.listForUser(userId, undefined, archived);
+  // the owner's sessions (newest first; a page of LIST_PAGE at most unless asked for fewer, after
+  // `before`) and one session with its messages, for the REST API
+  listForUser(
+    userId: string,
+    page: { archived?: boolean; limit?: number; before?: SessionCursor } = {},
+  ): Promise<SessionRecord[]> {
+    return this.repository.listForUser(userId, {
+      limit: Math.min(page.limit ?? LIST_PAGE, LIST_PAGE),
+      archived: page.archived ?? false,
+      before: page.before,
+    });
   }
 
   withMessages(

@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { Public } from '../../common/auth/auth.decorators';
 import { ApiErrors } from '../../common/errors/api-errors.decorator';
 import { FilesService } from './files.service';
+import { RangeNotSatisfiable } from './range';
 
 // Local-disk storage only: serves a file to whoever holds an unexpired, untampered signed URL.
 @Controller('chat/blob')
@@ -29,13 +30,20 @@ export class BlobController {
     description: 'a byte range',
     content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
   })
-  @ApiErrors([403, 'FORBIDDEN: the link is not valid or has expired'], 404)
+  @ApiErrors([403, 'FORBIDDEN: the link is not valid or has expired'], 404, [
+    416,
+    'INVALID_MESSAGE: the range starts past the end (Content-Range: bytes */size)',
+  ])
   async blob(
     @Query() query: Record<string, unknown>,
     @Headers('range') range: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ): Promise<StreamableFile> {
-    const blob = await this.files.openSignedBlob(query, range);
+    const blob = await this.files.openSignedBlob(query, range).catch((error: unknown) => {
+      // where the file ends, for the client's next range (RFC 9110 §14.4)
+      if (error instanceof RangeNotSatisfiable) response.setHeader('Content-Range', `bytes */${error.size}`);
+      throw error;
+    });
     response.status(blob.status);
     response.set({
       ...blob.headers,

@@ -15,7 +15,7 @@ import {
 import { SessionsService } from '../sessions/sessions.service';
 import { displayName, dispositionFor, normalizeMimeType } from './file-rules';
 import { FilesRepository, type FileRecord } from './files.repository';
-import { parseRange } from './range';
+import { parseRange, RangeNotSatisfiable } from './range';
 import { fileUrl, storageKeyFor } from './uploads.service';
 import { newId } from '../../common/ids';
 
@@ -63,13 +63,20 @@ export class FilesService implements FileStore {
   }
 
   // A session export's link to one of its files (the reader may read the session: checked by the
-  // caller); a file of another session or user is left out (undefined).
+  // caller); a file of another session or user is left out (undefined). It is signed only for a
+  // reader GET /chat/files/:id serves (CONTRACT §3: the owner, or the admin assisting the session,
+  // not deleted: as `readable`); any other reader (an admin reading the session) gets that stable
+  // URL, which answers by the same rule (docs/protocol.md, "Session library").
   async exportLink(
     fileId: string,
-    session: { id: string; user_id: string },
-  ): Promise<SignedLink | undefined> {
+    session: { id: string; user_id: string; assisting_admin_id: string | null; deleted?: boolean },
+    reader: Principal,
+  ): Promise<SignedLink | { url: string } | undefined> {
     const file = await this.files.findOwned(fileId, session.user_id);
     if (!file || file.session_id !== session.id) return undefined;
+    const assisting =
+      reader.isAdmin && session.deleted !== true && session.assisting_admin_id === reader.userId;
+    if (reader.userId !== file.owner_id && !assisting) return { url: fileUrl(file.id) };
     const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
     const url = await this.storage.signedUrl(file.storage_key, {
       ttlSeconds,
@@ -125,8 +132,7 @@ export class FilesService implements FileStore {
     try {
       const size = await this.storage.size(blob.key);
       const range = parseRange(rangeHeader, size);
-      if (range === 'unsatisfiable')
-        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The requested range is not satisfiable.');
+      if (range === 'unsatisfiable') throw new RangeNotSatisfiable(size);
       const stream = await this.storage.open(blob.key, range);
       const headers: Record<string, string> = {
         'Content-Type': blob.contentType,

@@ -1,3 +1,5 @@
+import { HttpException } from '@nestjs/common';
+
 // One HTTP byte range (RFC 9110 §14.1.2), enough for audio/video players that seek: "bytes=a-b",
 // "bytes=a-" and "bytes=-n". Several ranges, other units or garbage → the whole file (undefined).
 export function parseRange(
@@ -18,4 +20,12 @@ export function parseRange(
   if (start >= size) return 'unsatisfiable';
   if (end < start) return undefined;
   return { start, end };
+}
+
+// 416 for a range past the end (RFC 9110 §15.5.17), with the size for its Content-Range; it was a
+// 400, which tells a player its request was malformed rather than where the file ends
+export class RangeNotSatisfiable extends HttpException {
+  constructor(readonly size: number) {
+    super({ message: 'The requested range is not satisfiable.' }, 416);
+  }
 }

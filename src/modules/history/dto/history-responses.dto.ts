@@ -3,8 +3,16 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 // OpenAPI shapes of the history routes' answers (session-export.ts, HistoryService.update).
 export class ExportLinkDto {
   @ApiProperty({ example: 'invoice.pdf' }) name!: string;
-  @ApiProperty({ description: 'signed for this export only' }) url!: string;
-  @ApiProperty({ format: 'date-time' }) expires_at!: string;
+  @ApiProperty({
+    description:
+      'signed for this export only, for the owner or the assisting admin; for any other reader the stable /chat/files/:file_id link (same access rule)',
+  })
+  url!: string;
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'when the signed link expires (signed links only)',
+  })
+  expires_at?: string;
 }
 
 export class ExportedMessageDto {
