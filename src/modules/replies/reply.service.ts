@@ -211,6 +211,14 @@ export class ReplyService implements OnModuleInit {
       confirm: (stored) => {
         if (settled) return false;
         this.endedInLog(stored);
+        // cut off by a takeover's fence while it waited for its message (a piece came before the
+        // write answered): dropped, and the caller asks again on the session as written, which may
+        // show the fence's takeover over (endedInLog; the e2e's message after admin_leave on a
+        // loaded store). Cut pieces end the model call at once: a fenced reply holds no queue.
+        if (generation.controller.signal.aborted) {
+          drop();
+          return false;
+        }
         // the model saw exactly this history: nothing was stored in between (any instance), the
         // model is the same and no admin took the session over meanwhile
         if (stored.seq !== seq || stored.model_id !== snapshot.model_id || stored.assisting_admin_id) {
@@ -394,10 +402,6 @@ export class ReplyService implements OnModuleInit {
   // stored is what the devices were shown.
   private cut(generation: Generation): boolean {
     const signal = generation.controller.signal;
-    // a reply started early is judged when it is shown (show), on the session its message's write
-    // returned: a piece read before that write answered saw a fence the log may already have opened
-    // (endedInLog), and cut it off for good (a loaded store: the e2e's message after admin_leave)
-    if (generation.held) return signal.aborted;
     if (!signal.aborted && this.fenced(generation)) generation.controller.abort('takeover');
     return signal.aborted;
   }
