@@ -321,6 +321,20 @@ describe(ChatClient.name, () => {
     });
   });
 
+  describe('token refresh (short-lived tokens)', () => {
+    // a parent that mints a new 6 s token on each request (the embed browser test's) is asked before
+    // each one runs out, not less and less often as if it handed back a cached one
+    it('should ask before each new short-lived token runs out', async () => {
+      jest.useFakeTimers();
+      page(jwt('u1', 6));
+      parentToken = () => jwt('u1', 6);
+      await jest.advanceTimersByTimeAsync(16_000);
+      const asks = postedOf('chatbox:token_request');
+      expect(asks.length).toBeGreaterThanOrEqual(3);
+      expect(asks.every((ask) => (ask as { reason?: string }).reason === 'expiring')).toBe(true);
+    });
+  });
+
   describe('token refused, not expired (bad signature)', () => {
     it('should say signed_out and ask the parent when the upgrade never opened and the token is refused over HTTP', async () => {
       jest.useFakeTimers();

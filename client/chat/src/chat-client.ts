@@ -59,6 +59,8 @@ export class ChatClient {
   // the token the refresh timer is for, and the `expiring` asks in a row that got a short one back
   private refreshFor: string | null = null;
   private shortRefreshes = 0;
+  // the `exp` of the token the last refresh asked to replace
+  private refreshedExp: number | undefined;
   // `expired` asks while no token works (askForToken)
   private askTimer: ReturnType<typeof setTimeout> | undefined;
   private tokenAsks = 0;
@@ -618,11 +620,15 @@ export class ChatClient {
     const expiry = tokenExpiry(token, this.tokenArrivedAt);
     if (!expiry) return;
     clearTimeout(this.refreshTimer);
+    // a parent that hands a new short-lived token each time is asked on each one's own clock; only
+    // one that hands back a token expiring no later than the last (a cached one) is asked less often
+    if (this.refreshedExp === undefined || expiry.exp > this.refreshedExp) this.shortRefreshes = 0;
     const { wait, short } = refreshDelay(expiry, Date.now(), this.shortRefreshes);
     if (!short) this.shortRefreshes = 0;
     this.refreshFor = token;
     this.refreshTimer = setTimeout(() => {
       this.refreshFor = null;
+      this.refreshedExp = expiry.exp;
       if (short) this.shortRefreshes++;
       this.bridge.request('expiring', new Date(expiry.exp * 1000).toISOString());
     }, wait);
