@@ -21,19 +21,28 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 // A JSON body with a field its DTO does not declare is refused (the ValidationPipe's
 // forbidNonWhitelisted): the document says so with `additionalProperties: false` on each body's schema.
+// And a body sent as anything but JSON is refused 415 (docs/protocol.md, "Bad input"): each route
+// that takes a JSON body says so too.
 export function closedBodies(document: OpenAPIObject): OpenAPIObject {
   const schemas = (document.components?.schemas ?? {}) as Record<string, Record<string, unknown>>;
   for (const item of Object.values(document.paths))
     for (const operation of Object.values(item as Record<string, OperationWithBody>)) {
-      const ref = operation.requestBody?.content?.['application/json']?.schema?.$ref;
+      const json = operation.requestBody?.content?.['application/json'];
+      const ref = json?.schema?.$ref;
       const schema = ref === undefined ? undefined : schemas[ref.split('/').pop() as string];
       if (schema?.type === 'object') schema.additionalProperties = false;
+      if (json && operation.responses && !operation.responses['415'])
+        operation.responses['415'] = {
+          description: 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBodyDto' } } },
+        };
     }
   return document;
 }
 
 interface OperationWithBody {
   requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> };
+  responses?: Record<string, unknown>;
 }
 
 export function toOpenApi31(document: OpenAPIObject): OpenAPIObject {
