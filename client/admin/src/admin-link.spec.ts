@@ -1,5 +1,5 @@
 import { AdminLink, JOIN_TIMEOUT_MS, LEASE_GRACE_MS } from './admin-link';
-import { FakeWebSocket, installFakeBrowser, removeFakeBrowser } from './testing/fake-web-socket';
+import { FakeWebSocket, installFakeBrowser, removeFakeBrowser } from '../../shared/testing/fake-web-socket';
 
 const TOKEN = 'e30.e30.c2ln';
 

@@ -1,49 +1,5 @@
 import { ChatClient } from './chat-client';
-
-// A WebSocket the test drives by hand: what the client sends is recorded, frames are fed in.
-class FakeWebSocket {
-  static readonly OPEN = 1;
-  static all: FakeWebSocket[] = [];
-  // tokens the fake server refuses: their upgrade fails (a browser sees 1006, never an open)
-  static refused = new Set<string>();
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: string }) => void) | null = null;
-  onclose: ((event: { code: number }) => void) | null = null;
-
-  constructor(readonly url: string) {
-    FakeWebSocket.all.push(this);
-    if (FakeWebSocket.refused.has(this.params.get('token') ?? '')) setTimeout(() => this.close(1006), 10);
-  }
-
-  get params(): URLSearchParams {
-    return new URL(this.url).searchParams;
-  }
-
-  send(data: string): void {
-    // as a browser's: InvalidStateError while CONNECTING
-    if (this.readyState === 0) throw new Error('InvalidStateError');
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-
-  close(code = 1000): void {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-
-  frame(value: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(value) });
-  }
-
-  // opens and sends the server's first frame: where the socket stands in the session
-  status(sessionId: string, seq: number): void {
-    this.readyState = FakeWebSocket.OPEN;
-    this.onopen?.();
-    this.frame({ type: 'connection_status', session_id: sessionId, seq, metadata: { status: 'connected' } });
-  }
-}
+import { FakeWebSocket } from '../../shared/testing/fake-web-socket';
 
 class MemoryStorage {
   items = new Map<string, string>();

@@ -1,39 +1,5 @@
 import { ChatSocket } from './chat-socket';
-
-// A WebSocket the test drives by hand: what the client sends is recorded, frames are fed in.
-class FakeWebSocket {
-  static readonly OPEN = 1;
-  static all: FakeWebSocket[] = [];
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: string }) => void) | null = null;
-  onclose: ((event: { code: number }) => void) | null = null;
-
-  constructor(readonly url: string) {
-    FakeWebSocket.all.push(this);
-  }
-
-  send(data: string): void {
-    // as a browser's: InvalidStateError while CONNECTING
-    if (this.readyState === 0) throw new Error('InvalidStateError');
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-
-  close(code = 1000): void {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-
-  open(): void {
-    this.readyState = FakeWebSocket.OPEN;
-    this.onopen?.();
-  }
-
-  frame(value: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(value) });
-  }
-}
+import { FakeWebSocket } from '../../shared/testing/fake-web-socket';
 
 const globals = globalThis as unknown as Record<string, unknown>;
 

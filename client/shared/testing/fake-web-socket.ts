@@ -1,7 +1,9 @@
-// A WebSocket the admin specs drive by hand: what the client sends is recorded, frames are fed in.
+// A WebSocket the client specs drive by hand: what the client sends is recorded, frames are fed in.
 export class FakeWebSocket {
   static readonly OPEN = 1;
   static all: FakeWebSocket[] = [];
+  // tokens the fake server refuses: their upgrade fails (a browser sees 1006, never an open)
+  static refused = new Set<string>();
   readyState = 0;
   sent: Array<Record<string, unknown>> = [];
   onopen: (() => void) | null = null;
@@ -10,26 +12,43 @@ export class FakeWebSocket {
 
   constructor(readonly url: string) {
     FakeWebSocket.all.push(this);
+    if (FakeWebSocket.refused.has(this.params.get('token') ?? '')) setTimeout(() => this.close(1006), 10);
   }
 
   static get last(): FakeWebSocket {
     return FakeWebSocket.all[FakeWebSocket.all.length - 1];
   }
 
+  get params(): URLSearchParams {
+    return new URL(this.url).searchParams;
+  }
+
   send(data: string): void {
+    // as a browser's: InvalidStateError while CONNECTING
     if (this.readyState === 0) throw new Error('InvalidStateError');
     this.sent.push(JSON.parse(data) as Record<string, unknown>);
   }
 
   close(code = 1000): void {
+    if (this.readyState === 3) return;
     this.readyState = 3;
     this.onclose?.({ code });
   }
 
-  // opens and says connection_status, as the server's first frame
-  connect(): void {
+  open(): void {
     this.readyState = FakeWebSocket.OPEN;
     this.onopen?.();
+  }
+
+  // opens and sends the server's first frame: where the socket stands in the session
+  status(sessionId: string, seq: number): void {
+    this.open();
+    this.frame({ type: 'connection_status', session_id: sessionId, seq, metadata: { status: 'connected' } });
+  }
+
+  // opens and says connection_status in an admin's console session
+  connect(): void {
+    this.open();
     this.frame({ type: 'connection_status', session_id: 'console', seq: 0 });
   }
 
@@ -45,9 +64,9 @@ export class FakeWebSocket {
 const globals = globalThis as unknown as Record<string, unknown>;
 
 // window, navigator and WebSocket as ChatSocket needs them, in jest's node environment
-export function installFakeBrowser(): void {
+export function installFakeBrowser(href = 'https://app.example/admin/'): void {
   FakeWebSocket.all = [];
-  globals.window = { addEventListener: () => undefined, location: { href: 'https://app.example/admin/' } };
+  globals.window = { addEventListener: () => undefined, location: { href } };
   globals.navigator = { onLine: true };
   globals.WebSocket = FakeWebSocket;
 }
