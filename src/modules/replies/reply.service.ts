@@ -217,7 +217,9 @@ export class ReplyService implements OnModuleInit {
         // loaded store). Cut pieces end the model call at once: a fenced reply holds no queue.
         if (generation.controller.signal.aborted) {
           drop();
-          return false;
+          // still fenced: nothing was shown, and the turn is the admin's (no second request, which
+          // would hold the session's replies while the takeover waits for them to settle)
+          return this.fenced(generation);
         }
         // the model saw exactly this history: nothing was stored in between (any instance), the
         // model is the same and no admin took the session over meanwhile
