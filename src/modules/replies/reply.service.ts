@@ -212,13 +212,12 @@ export class ReplyService implements OnModuleInit {
         if (settled) return false;
         this.endedInLog(stored);
         // cut off by a takeover's fence while it waited for its message (a piece came before the
-        // write answered): dropped, and the caller asks again on the session as written, which may
-        // show the fence's takeover over (endedInLog; the e2e's message after admin_leave on a
-        // loaded store). Cut pieces end the model call at once: a fenced reply holds no queue.
+        // write answered): dropped unseen. The caller asks again (false) only when the session as
+        // written shows that takeover over (endedInLog: the message after admin_leave on a loaded
+        // store); still fenced, the turn is the admin's, and a second request would hold the
+        // session's replies while the takeover waits for them to settle
         if (generation.controller.signal.aborted) {
           drop();
-          // still fenced: nothing was shown, and the turn is the admin's (no second request, which
-          // would hold the session's replies while the takeover waits for them to settle)
           return this.fenced(generation);
         }
         // the model saw exactly this history: nothing was stored in between (any instance), the
