@@ -39,6 +39,27 @@ describe('reply leases across instances (Redis)', () => {
     expect(await a.held(session)).toBe(false);
   });
 
+  // a takeover's start waits for the replies other instances still store; its own instance's
+  // queued replies are its own to judge (ReplyService.settled)
+  it("should tell another instance's hold from this instance's own", async () => {
+    const session = randomUUID();
+    const releaseA = a.hold(session);
+    await sleep(20);
+    expect(await a.held(session)).toBe(true);
+    expect(await a.heldElsewhere(session)).toBe(false);
+    expect(await b.heldElsewhere(session)).toBe(true);
+    const releaseB = b.hold(session);
+    await sleep(20);
+    expect(await a.heldElsewhere(session)).toBe(true);
+    releaseA();
+    await sleep(20);
+    expect(await b.heldElsewhere(session)).toBe(false);
+    expect(await a.heldElsewhere(session)).toBe(true);
+    releaseB();
+    await sleep(20);
+    expect(await a.heldElsewhere(session)).toBe(false);
+  });
+
   it('should let a lease lapse once its instance stops renewing it, and then be claimed once', async () => {
     const session = randomUUID();
     expect(await a.held(session)).toBe(false);

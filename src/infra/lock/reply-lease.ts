@@ -21,6 +21,12 @@ return 1`;
 const HELD = `${NOW}
 ${PRUNE}
 return redis.call('zcard', KEYS[1])`;
+// ARGV[1] this instance: the holds of the others
+const HELD_ELSEWHERE = `${NOW}
+${PRUNE}
+local held = redis.call('zcard', KEYS[1])
+if redis.call('zscore', KEYS[1], ARGV[1]) then held = held - 1 end
+return held`;
 const CLAIM = `${NOW}
 ${PRUNE}
 if redis.call('zcard', KEYS[1]) > 0 then return 0 end
@@ -40,6 +46,8 @@ export interface ReplyLeases {
   hold(sessionId: string): () => void;
   // true when some instance holds the session's reply lease
   held(sessionId: string): Promise<boolean>;
+  // true when an instance other than this one holds it
+  heldElsewhere(sessionId: string): Promise<boolean>;
   // takes a lapsed lease for this instance; false when another instance holds it
   claim(sessionId: string): Promise<boolean>;
   close(): Promise<void>;
@@ -56,6 +64,10 @@ export class LocalReplyLeases implements ReplyLeases {
   }
 
   held(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  heldElsewhere(): Promise<boolean> {
     return Promise.resolve(false);
   }
 
@@ -94,6 +106,14 @@ export class RedisReplyLeases implements ReplyLeases {
   async held(sessionId: string): Promise<boolean> {
     // Redis away: assume held, so no turn is answered twice; the check runs again later
     return Number(await this.client.eval(HELD, 1, PREFIX + sessionId).catch(() => 1)) > 0;
+  }
+
+  async heldElsewhere(sessionId: string): Promise<boolean> {
+    // Redis away: assume held, as held() does
+    const held = await this.client
+      .eval(HELD_ELSEWHERE, 1, PREFIX + sessionId, this.instanceId)
+      .catch(() => 1);
+    return Number(held) > 0;
   }
 
   async claim(sessionId: string): Promise<boolean> {

@@ -132,13 +132,18 @@ export class ReplyService implements OnModuleInit {
       this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at } satisfies ReplyBusMessage);
   }
 
-  // Resolves once no reply of the session is queued or streaming, here or on another instance (each
-  // holds the session's reply lease until its reply is stored), or after `timeoutMs`: a takeover
-  // logs its admin_join after the replies it cut off are stored (docs/protocol.md, "Takeover handoff").
+  // Resolves once no reply of the session shown here is still being stored, and no other instance
+  // holds the session's reply lease (each holds it until its replies are stored), or after
+  // `timeoutMs`: a takeover logs its admin_join after the replies it cut off are stored
+  // (docs/protocol.md, "Takeover handoff"). Replies only queued here are not waited for: the
+  // takeover's fence stops each before its first piece shows, and such a reply stores nothing
+  // (ReplyRecorder). Waiting for them too let a user who kept writing hold the join back for the
+  // whole wait (the admin fuzz counted probes unanswered for 5 s).
   async settled(sessionId: string, timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (!this.answering(sessionId) && !(await this.leases.held(sessionId).catch(() => false))) return;
+      const elsewhere = await this.leases.heldElsewhere(sessionId).catch(() => false);
+      if (!this.running.has(sessionId) && !elsewhere) return;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
   }
