@@ -8,6 +8,7 @@ import { TestClient, type Frame } from '../helpers/ws-client';
 interface AdminItem {
   id: string;
   admin_assisted: boolean;
+  takeover_in_progress?: boolean;
 }
 
 const connectTo = async (app: RunningApp, token: string) => {
@@ -133,6 +134,64 @@ describe('takeover: the admin socket (e2e)', () => {
     }
     for (const client of [user, admin]) await client.client.close();
   });
+
+  // The user leaves the conversation an admin assists (a new chat, or deletes it): the takeover ends
+  // with it (reason session_ended), so the admin is not left writing into a session no device of
+  // the user shows, each message acked as if the user could read it.
+  it.each(['new_session', 'delete'])(
+    'should end the takeover of a session its user leaves by %s, showing the admin its admin_leave',
+    async (how) => {
+      const userId = uniqueUser();
+      const token = userToken(userId);
+      const user = await connect(token);
+      const adminTokenValue = adminToken(uniqueUser('admin'), 'Left Behind');
+      const admin = await connect(adminTokenValue);
+      admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+      await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+      await user.client.nextOfType('admin_join');
+      if (how === 'new_session') {
+        user.client.send({ type: 'new_session', client_id: 'new' });
+        await user.client.next((frame) => frame.type === 'ack' && frame.client_id === 'new');
+      } else {
+        const deleted = await fetch(`${server.httpUrl}/chat/sessions/${user.sessionId}`, {
+          method: 'DELETE',
+          headers: authHeaders(token),
+        });
+        expect(deleted.status).toBe(204);
+      }
+      const shown = await admin.client.next((frame) => frame.type === 'admin_leave', 5_000);
+      expect(shown).toMatchObject({ session_id: user.sessionId, metadata: { reason: 'session_ended' } });
+      admin.client.send({
+        type: 'user_message',
+        session_id: user.sessionId,
+        client_id: 'late',
+        content: 'hello?',
+      });
+      expect(await admin.client.next((frame) => frame.type === 'error')).toMatchObject({
+        session_id: user.sessionId,
+        client_id: 'late',
+        error: { code: 'SESSION_LOCKED' },
+      });
+      const latest = await server.app.get(TakeoverRepository).latest(user.sessionId);
+      expect(latest?.ended).toBe(true);
+      const list = await getJson<{ items: AdminItem[] }>(
+        `${server.httpUrl}/chat/admin/sessions?user_id=${userId}`,
+        adminTokenValue,
+      );
+      // assisted once, and no takeover in progress now
+      expect(list.items.find((item) => item.id === user.sessionId)).toMatchObject({
+        admin_assisted: true,
+        takeover_in_progress: false,
+      });
+      // the log of the session left: the takeover's join and leave, and no admin message after it
+      const log = await getJson<SessionBody>(
+        `${server.httpUrl}/chat/sessions/${user.sessionId}`,
+        adminTokenValue,
+      );
+      expect(log.messages.map((message) => message.type)).toEqual(['admin_join', 'admin_leave']);
+      await Promise.all([user.client.close(), admin.client.close()]);
+    },
+  );
 
   it('should refuse with 404 a takeover of an ended session, over REST and WS, logging nothing there', async () => {
     const userId = uniqueUser();

@@ -67,6 +67,8 @@ export class SessionsService {
   // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the
   // sessions that still have sockets here
   private readonly writtenAt = new Map<string, number>();
+  // told of every session this instance ends (the takeover module ends a takeover of it)
+  private readonly endedHandlers: Array<(sessionId: string) => void> = [];
   // the sessions the last sweep found unused here (keepLive)
   private unused = new Set<string>();
 
@@ -314,14 +316,22 @@ export class SessionsService {
     throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
   }
 
-  private end(sessionId: string, endTime?: Date): Promise<boolean> {
-    return this.sessionLock(sessionId, async () => {
+  // `handler` hears of each session ended here (a new chat, a delete, another resumed, idle), after
+  // the write; it must not throw
+  onEnded(handler: (sessionId: string) => void): void {
+    this.endedHandlers.push(handler);
+  }
+
+  private async end(sessionId: string, endTime?: Date): Promise<boolean> {
+    const ended = await this.sessionLock(sessionId, async () => {
       const seq = await this.repository.end(sessionId, endTime);
       // an ended session's index is made whole: messages an instance stored and died before
       // indexing are indexed here, if no later message did it (docs/protocol.md, "Search")
       if (seq !== undefined) this.terms?.settle(sessionId, seq);
       return seq !== undefined;
     });
+    if (ended) for (const handler of this.endedHandlers) handler(sessionId);
+    return ended;
   }
 
   // Runs a write to the session document under the session lock, after and before appends on every

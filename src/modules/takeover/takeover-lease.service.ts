@@ -50,7 +50,7 @@ export interface Binding {
 }
 
 // released: by its admin (REST or admin_leave); lapsed: no socket renewed it; session_ended: the
-// session ended before its admin_join was logged
+// session ended (before its admin_join was logged, or after: its user left it)
 export type EndReason = 'released' | 'lapsed' | 'session_ended';
 
 // The life of a takeover lease once claimed (CONTRACT §4): an instance renews it while the admin has
@@ -78,6 +78,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.onEvent(payload as TakeoverEvent));
+    this.sessions.onEnded((sessionId) => void this.sessionEnded(sessionId));
     // renewals and lapse checks a few times per grace period
     const every = Math.max(200, Math.min(this.settings.takeoverGraceMs / 4, 10_000));
     this.timer = setInterval(() => void this.tick(), every);
@@ -173,6 +174,23 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
     this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId, leaveLogged });
+  }
+
+  // The session ended (its user started a new chat, deleted it, resumed another one): a takeover of
+  // it ends too (session_ended), and the admin is shown its admin_leave, instead of writing on into a
+  // conversation no device of the user shows (docs/protocol.md, "Takeover handoff"). A claim whose
+  // admin_join is not logged yet ends here as well; its join is refused (the session is not live).
+  private async sessionEnded(sessionId: string): Promise<void> {
+    try {
+      const latest = await this.repository.latest(sessionId);
+      if (latest && !latest.ended) await this.finish(latest, 'session_ended');
+    } catch (error) {
+      // the lapse check ends it once its admin's sockets stop renewing it
+      this.logger.warn(
+        { event: 'takeover_end_failed', session_id: sessionId, err: String(error) },
+        'could not end the takeover of an ended session',
+      );
+    }
   }
 
   // An ended claim's last steps, by its finisher or, when that instance died between them, by the
