@@ -22,11 +22,17 @@ export class ApiError extends Error {
   }
 }
 
-// GET/POST JSON (a `body` is sent as JSON) with the bearer token; failures become ApiError with the server's code.
+// GET/POST JSON (a `body` is sent as JSON) with the bearer token; failures become ApiError with the
+// server's code (ABORTED: the caller's `signal` ended the request).
 export async function apiJson<T>(
   path: string,
   token: string,
-  init: { method?: string; query?: Record<string, string | undefined>; body?: unknown } = {},
+  init: {
+    method?: string;
+    query?: Record<string, string | undefined>;
+    body?: unknown;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<T> {
   const url = new URL(path, apiBase());
   for (const [key, value] of Object.entries(init.query ?? {}))
@@ -41,11 +47,13 @@ export async function apiJson<T>(
         ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      ...(init.signal ? { signal: init.signal } : {}),
     });
   } catch {
-    throw new ApiError('NETWORK', 0);
+    throw new ApiError(init.signal?.aborted ? 'ABORTED' : 'NETWORK', 0);
   }
   const body: unknown = await response.json().catch(() => undefined);
+  if (init.signal?.aborted) throw new ApiError('ABORTED', 0);
   if (!response.ok) throw new ApiError(errorCodeOf(body) ?? codeOfStatus(response.status), response.status);
   return body as T;
 }

@@ -144,8 +144,15 @@ export function listSessions(token: string, query: SessionQuery): Promise<Page<A
 export type MetricsSlice = Metrics & { from: string; to: string };
 export type MetricsAnswer = Metrics & { buckets?: MetricsSlice[] };
 
-export function metrics(token: string, from: Date, to: Date, buckets?: number): Promise<MetricsAnswer> {
+export function metrics(
+  token: string,
+  from: Date,
+  to: Date,
+  buckets?: number,
+  signal?: AbortSignal,
+): Promise<MetricsAnswer> {
   return apiJson('admin/metrics', token, {
+    signal,
     query: {
       from: from.toISOString(),
       to: to.toISOString(),

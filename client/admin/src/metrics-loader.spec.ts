@@ -98,4 +98,40 @@ describe(SingleFlight.name, () => {
     await flush();
     expect(done).not.toHaveBeenCalled();
   });
+
+  // the request itself ends: a slow server's answer no longer holds one of the browser's few
+  // connections to it after the period changed or the panel went away
+  it('should abort the signal of a load dropped by a period change or an unmount, and only that one', async () => {
+    const flight = new SingleFlight<number>();
+    const signals: AbortSignal[] = [];
+    const load = (signal: AbortSignal) => {
+      signals.push(signal);
+      return deferred().promise;
+    };
+    flight.run('24h', load, jest.fn(), jest.fn());
+    flight.run('24h', load, jest.fn(), jest.fn());
+    expect(signals).toHaveLength(1);
+    expect(signals[0].aborted).toBe(false);
+    flight.run('7d', load, jest.fn(), jest.fn());
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, false]);
+    flight.cancel();
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, true]);
+  });
+
+  it('should not report the failure of a load it aborted', async () => {
+    const flight = new SingleFlight<number>();
+    const failed = jest.fn();
+    flight.run(
+      '24h',
+      (signal) =>
+        new Promise<number>((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
+      jest.fn(),
+      failed,
+    );
+    flight.cancel();
+    await flush();
+    expect(failed).not.toHaveBeenCalled();
+  });
 });

@@ -39,22 +39,22 @@ function dateOr(iso: string | undefined, fallback: Date): Date {
 
 // One load at a time. A refresh asked for while the same load runs is skipped (a slow server
 // otherwise got a new batch every tick on top of the last); another key (the period changed) or a
-// cancel (unmount) drops the running one: its late answer is ignored. (The shared fetch helper takes
-// no AbortSignal, so the request itself runs to its end.)
+// cancel (unmount) drops the running one: its signal aborts the request (it no longer holds one of
+// the browser's few connections to the server), and a late answer or failure is ignored.
 export class SingleFlight<T> {
-  private running: { key: string; dropped: boolean } | null = null;
+  private running: { key: string; dropped: boolean; controller: AbortController } | null = null;
 
   run(
     key: string,
-    load: () => Promise<T>,
+    load: (signal: AbortSignal) => Promise<T>,
     done: (value: T) => void,
     failed: (error: unknown) => void,
   ): boolean {
     if (this.running?.key === key) return false;
     this.cancel();
-    const run = { key, dropped: false };
+    const run = { key, dropped: false, controller: new AbortController() };
     this.running = run;
-    load()
+    load(run.controller.signal)
       .then(
         (value) => run.dropped || done(value),
         (error: unknown) => run.dropped || failed(error),
@@ -66,7 +66,10 @@ export class SingleFlight<T> {
   }
 
   cancel(): void {
-    if (this.running) this.running.dropped = true;
+    if (this.running) {
+      this.running.dropped = true;
+      this.running.controller.abort();
+    }
     this.running = null;
   }
 }

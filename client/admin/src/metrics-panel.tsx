@@ -32,7 +32,8 @@ export function MetricsPanel({ token, refreshKey }: { token: string; refreshKey:
     // a tick while this period's load runs is skipped; another period drops it
     flight.run(
       `${period} ${token}`,
-      () => loadMetrics((start, end, count) => metrics(token, start, end, count), from, to, BUCKETS),
+      (signal) =>
+        loadMetrics((start, end, count) => metrics(token, start, end, count, signal), from, to, BUCKETS),
       (view) => {
         setTotal(view.total);
         setBuckets({ labels: view.ends.map((end) => label(end, span)), values: view.slices });
