@@ -201,4 +201,25 @@ describe('rooms authorization (e2e)', () => {
     expect(renamed.status).toBe(200);
     expect(renamed.body.name).toBe('Café ☕ — team');
   });
+
+  // a change of nothing is a client's mistake, as for PATCH /chat/sessions/:id, not a 200 that did nothing
+  it('should refuse a room PATCH that changes nothing with 400, and leave the room as it was', async () => {
+    const alice = person('alice');
+    const roomId = await createRoom(server, alice.token);
+    for (const body of [{}, { unknown: 'field' }]) {
+      const refused = await api<{ error: { code: string } }>(
+        server,
+        alice.token,
+        'PATCH',
+        `/rooms/${roomId}`,
+        body,
+      );
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('INVALID_MESSAGE');
+    }
+    const topic = await api<{ topic: string }>(server, alice.token, 'PATCH', `/rooms/${roomId}`, {
+      topic: '',
+    });
+    expect(topic.status).toBe(200);
+  });
 });

@@ -110,7 +110,7 @@ export class RoomsController {
   @Patch('rooms/:id')
   @ApiOkResponse({ type: RoomDto, description: 'room settings (owner, moderators, admins)' })
   @ApiRoomForbidden()
-  @ApiErrors(404, 429)
+  @ApiErrors([400, 'INVALID_MESSAGE: a bad field, or none of name, topic, ai_model'], 404, 429)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,

@@ -367,6 +367,9 @@ export class RoomsService implements OnModuleInit {
     roomId: string,
     changes: { name?: string; topic?: string; ai_model?: string | null },
   ) {
+    // a change of nothing is a client's mistake, as for a session's PATCH, not a 200 that did nothing
+    if (changes.name === undefined && changes.topic === undefined && changes.ai_model === undefined)
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Give name, topic or ai_model.');
     const [room, actor] = await Promise.all([
       this.rooms.find(roomId),
       this.participants.find(roomId, principal.userId),
