@@ -72,7 +72,7 @@ export const CLIENT_FRAME_DOCS: { [T in ClientMessageType]: FrameDoc } = {
   },
   admin_join: {
     summary:
-      'Admins only: take over the session (409-like SESSION_LOCKED error when another admin holds it).',
+      'Admins only: take over the session (409-like SESSION_LOCKED error when another admin holds it). metadata.resume true (a dashboard socket come back): only the takeover this admin holds now; one that ended meanwhile is refused NOT_FOUND and its admin_leave shown, never started anew.',
     required: ['session_id'],
     example: { type: 'admin_join', session_id: SESSION },
   },

@@ -193,6 +193,58 @@ describe('takeover: the admin socket (e2e)', () => {
     },
   );
 
+  // The dashboard's socket dropped and came back: it asks to resume the takeover it held. When that
+  // takeover ended meanwhile (released elsewhere), the resume is refused and the socket is shown the
+  // takeover's admin_leave; the session is not taken anew behind the admin's back.
+  it('should refuse to resume a takeover that ended while the admin was away, showing its admin_leave, and take nothing', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const token = adminToken(uniqueUser('admin'), 'Came Back');
+    const first = await connect(token);
+    first.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    const joinAck = await first.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await user.client.nextOfType('admin_join');
+    await first.client.close();
+    expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, token)).status).toBe(200);
+    const left = await user.client.nextOfType('admin_leave');
+    const again = await connect(token);
+    again.client.send({
+      type: 'admin_join',
+      session_id: user.sessionId,
+      client_id: 'resume',
+      metadata: { resume: true },
+    });
+    expect(await again.client.next((frame) => frame.client_id === 'resume')).toMatchObject({
+      type: 'error',
+      session_id: user.sessionId,
+      error: { code: 'NOT_FOUND' },
+    });
+    expect(await again.client.next((frame) => frame.type === 'admin_leave', 5_000)).toMatchObject({
+      session_id: user.sessionId,
+      seq: left.seq,
+    });
+    expect(Number(left.seq)).toBeGreaterThan(Number(joinAck.seq));
+    await pause(300);
+    const latest = await server.app.get(TakeoverRepository).latest(user.sessionId);
+    expect(latest).toMatchObject({ epoch: 1, ended: true });
+    expect(user.client.frames.filter((frame) => frame.type === 'admin_join')).toHaveLength(1);
+    // still held: a resume re-binds the socket, as a plain join of the holder does
+    const other = await connect(userToken(uniqueUser()));
+    const third = await connect(token);
+    third.client.send({ type: 'admin_join', session_id: other.sessionId, client_id: 'join-2' });
+    await third.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join-2');
+    const fourth = await connect(token);
+    fourth.client.send({
+      type: 'admin_join',
+      session_id: other.sessionId,
+      client_id: 'resume-2',
+      metadata: { resume: true },
+    });
+    expect(await fourth.client.next((frame) => frame.client_id === 'resume-2')).toMatchObject({
+      type: 'ack',
+    });
+    for (const client of [user, again, other, third, fourth]) await client.client.close();
+  });
+
   it('should refuse with 404 a takeover of an ended session, over REST and WS, logging nothing there', async () => {
     const userId = uniqueUser();
     const token = userToken(userId);

@@ -89,6 +89,23 @@ describe(AdminLink.name, () => {
     expect(link.holds('s1')).toBe(true);
   });
 
+  // the takeover may have ended while the link was down (released elsewhere, the user left): the
+  // server then refuses the resume instead of starting a new takeover behind the admin's back
+  it('should ask on reconnect only to resume the takeover it holds, never to take the session anew', async () => {
+    const link = connectedLink();
+    await joined(link, 's1', 7);
+    expect(reconnect(link)).toEqual(['s1']);
+    const [resume] = FakeWebSocket.last.sentOf('admin_join');
+    expect(resume.metadata).toEqual({ resume: true });
+    answer('s1', { type: 'error', error: { code: 'NOT_FOUND', message: 'Your takeover has ended.' } });
+    expect(link.holds('s1')).toBe(false);
+    // a join the admin asks for is a plain one
+    const pending = link.join('s2');
+    expect(FakeWebSocket.last.sentOf('admin_join').at(-1)?.metadata).toBeUndefined();
+    answer('s2', { type: 'ack', seq: 1 });
+    await pending;
+  });
+
   it('should drop the session when joining it again after a reconnect is refused', async () => {
     const link = connectedLink();
     await joined(link, 's1');

@@ -122,7 +122,8 @@ export class AdminLink {
     this.downSince = null;
     if (!this.held) return;
     if (downFor > LEASE_GRACE_MS) return this.setHeld(null);
-    void this.request('admin_join', this.held.sessionId).catch(() => undefined);
+    // only the takeover held: one that ended meanwhile is refused, never taken anew
+    void this.request('admin_join', this.held.sessionId, { resume: true }).catch(() => undefined);
   }
 
   private drop(sessionId: string): void {
@@ -137,7 +138,11 @@ export class AdminLink {
   }
 
   // A command answered by an ack or an error carrying its client_id.
-  private request(type: 'admin_join' | 'admin_leave', sessionId: string): Promise<Frame> {
+  private request(
+    type: 'admin_join' | 'admin_leave',
+    sessionId: string,
+    metadata?: Record<string, unknown>,
+  ): Promise<Frame> {
     const clientId = newClientId();
     this.commands.set(clientId, { type, sessionId });
     return new Promise((resolve, reject) => {
@@ -152,7 +157,8 @@ export class AdminLink {
         if (reply.type === 'ack') done(() => resolve(reply));
         if (reply.type === 'error') done(() => reject(new Error(reply.error?.code ?? 'INTERNAL')));
       });
-      if (!this.socket.send({ type, session_id: sessionId, client_id: clientId })) {
+      const frame = { type, session_id: sessionId, client_id: clientId, ...(metadata ? { metadata } : {}) };
+      if (!this.socket.send(frame)) {
         this.commands.delete(clientId);
         done(() => reject(new Error('NETWORK')));
       }

@@ -79,7 +79,12 @@ export class ChatService {
       case 'help_request':
         return this.help.request(connection, message);
       case 'admin_join':
-        return this.takeover.join(connection, message.session_id, message.client_id);
+        return this.takeover.join(
+          connection,
+          message.session_id,
+          message.client_id,
+          message.metadata?.resume === true,
+        );
       case 'admin_leave':
         return this.takeover.leave(connection, message.session_id, message.client_id);
       case 'typing_indicator':

@@ -175,6 +175,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     hub as unknown as ClientHub,
     records,
     settings,
+    notices,
   );
   return { service, repository, sessions, hub, replies, emitted, written, state };
 }

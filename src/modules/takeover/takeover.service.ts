@@ -9,6 +9,7 @@ import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
+import { LeaveNoticeService } from './leave-notice.service';
 import { type Binding, TakeoverLeaseService } from './takeover-lease.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
@@ -40,6 +41,7 @@ export class TakeoverService {
     private readonly hub: ClientHub,
     private readonly records: RecordService,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly notices: LeaveNoticeService,
   ) {}
 
   // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder;
@@ -102,7 +104,11 @@ export class TakeoverService {
   }
 
   // WS admin_join: claim, then bind this socket to the session so it sees the user's messages.
-  async join(connection: Connection, sessionId: string, clientId?: string): Promise<void> {
+  // `resume` (metadata.resume, a dashboard's socket come back): only the takeover this admin holds
+  // now; one that ended meanwhile is not started anew behind the admin's back (docs/protocol.md,
+  // "Takeover handoff").
+  async join(connection: Connection, sessionId: string, clientId?: string, resume = false): Promise<void> {
+    if (resume) await this.resumable(connection, sessionId);
     const current = this.lease.binding(connection);
     if (current && current.claim.sessionId !== sessionId)
       await this.leave(connection, current.claim.sessionId);
@@ -130,6 +136,17 @@ export class TakeoverService {
         user_id: session?.user_id,
       },
     });
+  }
+
+  // A resume of a takeover that is not this admin's open one is refused: NOT_FOUND when it ended (the
+  // socket is shown its admin_leave, which it missed while away), SESSION_LOCKED when another admin
+  // holds the session now.
+  private async resumable(connection: Connection, sessionId: string): Promise<void> {
+    const holder = await this.repository.latest(sessionId);
+    if (holder && !holder.ended && holder.adminId === connection.principal.userId) return;
+    if (holder && !holder.ended) throw locked(holder);
+    if (holder && holder.adminId === connection.principal.userId) this.notices.show(connection, holder, 0);
+    throw new DomainException(ErrorCode.NOT_FOUND, 'Your takeover of this session has ended.');
   }
 
   // WS admin_leave: ends the takeover and takes the socket back to the admin's own session; the ack
