@@ -1,0 +1,155 @@
+import { errorText } from '../../shared/errors';
+import { metaString, parseModels, type Frame } from '../../shared/protocol';
+import type { ChatSocket } from './chat-socket';
+import { isStoredEvent, type ChatStore } from './chat-store';
+import type { ChatViewState } from './chat-view';
+import type { EmbedState } from './embed-state';
+import type { SessionResume } from './session-resume';
+import type { TokenBridge } from './token-bridge';
+import type { TokenKeeper } from './token-keeper';
+import type { UnsentSync } from './unsent-sync';
+
+const CSAT_ASK_WITHIN_MS = 10 * 60_000;
+
+export interface FrameDispatchParts {
+  view: ChatViewState;
+  store: ChatStore;
+  socket: ChatSocket;
+  bridge: TokenBridge;
+  tokens: TokenKeeper;
+  resume: SessionResume;
+  unsent: UnsentSync;
+  embed: EmbedState;
+  notify(code: string): void;
+  changed(): void;
+}
+
+// What the server sends, applied: to the view, the thread (ChatStore), the token, and the parent.
+export class FrameDispatch {
+  // the help_request whose ack the parent hears of (chatbox:help_requested)
+  helpClientId: string | undefined;
+  private readonly view: ChatViewState;
+  private readonly store: ChatStore;
+  private readonly socket: ChatSocket;
+  private readonly bridge: TokenBridge;
+  private readonly tokens: TokenKeeper;
+  private readonly resume: SessionResume;
+  private readonly unsent: UnsentSync;
+  private readonly embed: EmbedState;
+  private readonly notify: (code: string) => void;
+  private readonly changed: () => void;
+
+  constructor(parts: FrameDispatchParts) {
+    this.view = parts.view;
+    this.store = parts.store;
+    this.socket = parts.socket;
+    this.bridge = parts.bridge;
+    this.tokens = parts.tokens;
+    this.resume = parts.resume;
+    this.unsent = parts.unsent;
+    this.embed = parts.embed;
+    this.notify = (code) => parts.notify(code);
+    this.changed = () => parts.changed();
+  }
+
+  onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case 'connection_status':
+        return this.onStatus(frame);
+      case 'ack':
+        if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
+        if (frame.client_id && frame.client_id === this.helpClientId) {
+          this.helpClientId = undefined;
+          this.bridge.post({ type: 'chatbox:help_requested', session_id: this.store.sessionId });
+        }
+        // an auth_refresh's ack: the server took the new token
+        if (metaString(frame, 'token_expires_at')) this.tokens.refreshTaken();
+        break;
+      case 'loading':
+        this.view.loading = frame.metadata?.loading === true;
+        break;
+      case 'session_renamed':
+        this.view.sessionName = frame.content ?? this.view.sessionName;
+        break;
+      case 'model_select':
+        this.view.modelId = frame.model_id ?? this.view.modelId;
+        break;
+      case 'typing_indicator':
+        this.view.adminTyping = frame.sender === 'admin' && frame.metadata?.typing === true;
+        break;
+      case 'admin_join':
+        this.view.assistingAdmin = metaString(frame, 'admin_name') ?? 'an admin';
+        this.view.helpRequested = false;
+        break;
+      case 'admin_leave':
+        this.view.assistingAdmin = undefined;
+        this.view.adminTyping = false;
+        // a takeover that ended a moment ago (not one replayed from long before) asks for a rating
+        if (Date.now() - Date.parse(frame.timestamp ?? '') < CSAT_ASK_WITHIN_MS)
+          this.view.csat = { adminName: metaString(frame, 'admin_name') ?? 'the admin' };
+        break;
+      case 'error':
+        this.onError(frame);
+        break;
+      case 'feedback': {
+        const rating = metaString(frame, 'feedback');
+        if (frame.id && (rating === 'up' || rating === 'down')) this.store.rate(frame.id, rating);
+        return this.changed();
+      }
+    }
+    if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
+    this.embed.countUnread(frame);
+    if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
+    this.store.apply(frame);
+    // a stored event came past a missing one: replayed from the resume point, which stays below it
+    if (isStoredEvent(frame) && this.store.hasGap) this.resume.resync();
+    this.embed.queueReceipt(frame);
+    this.changed();
+  }
+
+  private onStatus(frame: Frame): void {
+    const sessionId = frame.session_id ?? null;
+    const metadata = frame.metadata ?? {};
+    this.view.models = parseModels(metadata.models);
+    this.view.modelId = typeof metadata.model_id === 'string' ? metadata.model_id : undefined;
+    this.view.assistingAdmin =
+      typeof metadata.assisting_admin === 'string' ? metadata.assisting_admin : undefined;
+    this.view.sessionName = typeof metadata.name === 'string' ? metadata.name : 'Chat';
+    if (typeof metadata.max_message_length === 'number') this.view.maxLength = metadata.max_message_length;
+    this.view.helpRequested = metadata.help_requested === true;
+    this.view.loading = false;
+    this.resume.wantSession = null;
+    this.tokens.tokenWorks();
+    this.embed.statusFor(sessionId, frame.seq ?? 0);
+    if (sessionId !== this.store.sessionId) {
+      if (this.store.sessionId === null) {
+        // the page's first session: what was typed before the socket connected stays pending and is
+        // sent now (it was dropped before, issue 15)
+        this.store.sessionId = sessionId;
+      } else {
+        // another session than the one shown (new chat, another device moved us)
+        this.store.reset(sessionId);
+        this.socket.clearUnacked();
+      }
+      // its history is fetched by reconnecting with last_seq=0: the server replays it in order
+      if ((frame.seq ?? 0) > 0) this.socket.restart();
+    }
+    this.unsent.restoreUnsent();
+    this.tokens.scheduleRefresh();
+    this.embed.announce(sessionId);
+    this.changed();
+  }
+
+  private onError(frame: Frame): void {
+    const code = frame.error?.code ?? 'INTERNAL';
+    this.bridge.post({
+      type: 'chatbox:error',
+      code,
+      message: errorText(code),
+      recoverable: frame.error?.recoverable !== false,
+    });
+    if (frame.client_id) this.store.fail(frame.client_id, code);
+    if (code === 'UNKNOWN_MODEL') this.view.modelId = this.view.models[0]?.id;
+    this.notify(code);
+  }
+}
