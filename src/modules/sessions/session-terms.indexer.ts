@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { BlindIndex } from '../../common/crypto/blind-index';
 import type { MessageRecord, WrittenSession } from './session.types';
-import { BLIND_INDEX, SEARCHABLE } from './sessions.repository';
+import { BLIND_INDEX } from './sessions.repository';
+import { SEARCHABLE } from './session-search';
 import { SessionTermsRepository } from './session-terms.repository';
 
 // a message that does not end a turn (a question the model has not answered yet, a human's reply)

@@ -1,0 +1,228 @@
+import type { Model } from 'mongoose';
+import type { BlindIndex } from '../../common/crypto/blind-index';
+import type { ContentCipher } from '../../common/crypto/content-cipher';
+import type { Session, StoredMessage } from './schemas/session.schema';
+import type { SessionBatches } from './session-batches';
+import { decrypt, type SessionDocument, WITHOUT_INDEX, withMessages } from './session-documents';
+import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
+import type {
+  AppendEffects,
+  AppendOptions,
+  AppendResult,
+  AppendReturning,
+  NewMessage,
+  SessionHead,
+  SessionWithMessages,
+} from './session.types';
+
+// what an append is told beside its message (SessionsRepository.append)
+export type AppendWriteOptions = Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & {
+  returning?: AppendReturning;
+  // set it in the same write, on condition the session still has the default name
+  name?: string;
+  held?: SessionHead;
+};
+
+// The guarded append to a session's log, and the outcome of one that was not stored.
+export class SessionAppender {
+  constructor(
+    private readonly sessions: Model<Session>,
+    private readonly batches: SessionBatches,
+    private readonly cipher: ContentCipher,
+    private readonly index: BlindIndex,
+  ) {}
+
+  // Compare-and-set on `seq`: the message gets seq+1 only if nobody else stored one meanwhile, and
+  // only once per client_id. Counters move in the same write, so a stored reply and its stats agree.
+  // What comes back of the session (docs/protocol.md, "Coalesced writes"):
+  // - `held`, the head as this instance holds it at expectedSeq: the write is also guarded on the
+  //   fields a reply relies on (owner, model, assisting admin, name), so a stored append proves the
+  //   copy right and the head is the copy's, at the new seq and time (and name, if it gave one). It
+  //   goes in a shared bulk. A guard
+  //   that fails (a write elsewhere that moved no seq) is explained as a conflict at expectedSeq;
+  // - `returning: 'session'`: the document as written, in one findAndModify (the log is not held).
+  async append(
+    sessionId: string,
+    expectedSeq: number,
+    message: NewMessage,
+    maxBytes: number,
+    effects: AppendEffects = {},
+    options: AppendWriteOptions = {},
+  ): Promise<AppendResult> {
+    const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
+    const size = storedSize(message, content);
+    const seq = expectedSeq + 1;
+    const dedup = dedupKey(message);
+    // the schema's fields, named one by one: the append goes to the driver without mongoose's casting
+    const stored = stripUndefined<StoredMessage>({
+      id: message.id,
+      seq,
+      type: message.type,
+      sender: message.sender,
+      client_id: message.client_id,
+      dedup,
+      content,
+      timestamp: message.timestamp,
+      model_id: message.model_id,
+      file_id: message.file_id,
+      metadata: message.metadata,
+    });
+    // a takeover's join and leave are stored whatever the session's size: the mirror goes with them
+    const bound = options.mirror ? Number.MAX_SAFE_INTEGER : maxBytes;
+    const filter: Record<string, unknown> = {
+      _id: sessionId,
+      seq: expectedSeq,
+      bytes: { $lte: bound - size },
+    };
+    const held = options.held;
+    if (held) {
+      // equality on each (null matches null or a missing field alike: store conformance suite)
+      filter.user_id = held.user_id;
+      filter.model_id = held.model_id;
+      filter.assisting_admin_id = held.assisting_admin_id ?? null;
+      filter.name = held.name;
+    }
+    // the owner's, whatever the copy says (another user's message finds no session: 'missing'), and
+    // not deleted by them: a device still bound to it, on any instance, stores nothing there
+    // (docs/protocol.md, "Session library"; top-level `$ne: true`: store conformance suite)
+    if (options.owner !== undefined) {
+      filter.user_id = options.owner;
+      filter.deleted = { $ne: true };
+    }
+    // only within this takeover (an admin's message, admin_leave) or outside any (admin_join), as the
+    // session mirrors it; the mirror changes only with such appends, under the session lock this one
+    // holds (equality on a string and a date, or null: store conformance suite)
+    if (options.takeover === null) filter.assisting_admin_id = null;
+    else if (options.takeover) {
+      filter.assisting_admin_id = options.takeover.adminId;
+      filter.takeover_started_at = options.takeover.startedAt;
+    }
+    // admin_join only into a live session: one that ended while it was being claimed is not taken
+    // over ('missing'; docs/protocol.md, "Takeover handoff")
+    if (options.mirror && 'start' in options.mirror) filter.is_active = true;
+    // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
+    // and the failure is explained as 'named'
+    if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
+    // MongoDB's guard against a second copy; on FerretDB it matches anyway, and the check that holds
+    // there is SessionsService.append's, under the session lock
+    if (dedup) filter['messages.dedup'] = { $ne: dedup };
+    const increments: Record<string, number> = { bytes: size };
+    if (effects.countsAsMessage !== false) increments.message_count = 1;
+    if (effects.usage) {
+      increments.prompt_tokens = effects.usage.prompt_tokens;
+      increments.completion_tokens = effects.usage.completion_tokens;
+      increments.total_tokens = effects.usage.total_tokens;
+    }
+    const openTurn = openTurnAfter(message, seq);
+    const mirror = options.mirror;
+    const update: Record<string, unknown> = {
+      $set: {
+        seq,
+        last_activity: message.timestamp,
+        ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
+        ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
+        ...(options.name !== undefined
+          ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
+          : {}),
+        ...(mirror && 'start' in mirror
+          ? {
+              admin_assisted: true,
+              assisting_admin_id: mirror.start.adminId,
+              assisting_admin_name: mirror.start.adminName,
+              takeover_started_at: mirror.start.startedAt,
+            }
+          : {}),
+        ...(mirror && 'end' in mirror
+          ? { assisting_admin_id: null, takeover_started_at: null, takeover_lease_until: null }
+          : {}),
+      },
+      $inc: increments,
+      $push: {
+        messages: stored,
+        // the takeover's record stays on the session (admin_assisted and the admin's name stay too)
+        ...(mirror && 'end' in mirror
+          ? {
+              takeovers: {
+                admin_id: mirror.end.adminId,
+                admin_name: mirror.end.adminName,
+                start: mirror.end.startedAt,
+                end: mirror.at,
+              },
+            }
+          : {}),
+      },
+    };
+    if (effects.response_ms !== undefined) {
+      increments.response_count = 1;
+      increments.response_ms_total = effects.response_ms;
+      update.$max = { max_response_ms: effects.response_ms };
+    }
+    const done = (extra: { head?: SessionHead; session?: SessionWithMessages }): AppendResult => ({
+      status: 'stored',
+      message: { ...message, seq },
+      named: options.name,
+      ...extra,
+    });
+    // The hottest write (two per turn) goes to the driver directly: mongoose's casting of the filter,
+    // the update and the reply cost more Node CPU than the rest of the append (bench/README.md).
+    if (options.returning === 'session' && !held) {
+      const written = (await this.sessions.collection.findOneAndUpdate(filter, update, {
+        returnDocument: 'after',
+      })) as SessionDocument | null;
+      if (written) return done({ session: withMessages(written, this.cipher) });
+    } else if (
+      await this.batches.plainAppends.load({ sessionId, seq, messageId: message.id, filter, update })
+    ) {
+      return done(held ? { head: headOf(held, seq, message.timestamp, options.name) } : {});
+    }
+    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, bound, options);
+  }
+
+  private async explainFailedAppend(
+    sessionId: string,
+    expectedSeq: number,
+    dedup: string | undefined,
+    size: number,
+    maxBytes: number,
+    options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & { name?: string },
+  ): Promise<AppendResult> {
+    const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
+    if (
+      !found ||
+      (options.owner !== undefined && (found.user_id !== options.owner || found.deleted === true))
+    )
+      return { status: 'missing' };
+    if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
+    const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
+    if (previous) return { status: 'duplicate', message: decrypt(previous, this.cipher) };
+    if (found.bytes > maxBytes - size) return { status: 'full' };
+    if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
+      return { status: 'named' };
+    if (options.takeover !== undefined && !withinTakeover(found, options.takeover))
+      return { status: 'unassisted' };
+    return { status: 'conflict', currentSeq: found.seq };
+  }
+}
+
+// the head the copy had, after an append (its seq and time, and the name it gave)
+function headOf(held: SessionHead, seq: number, at: Date, named?: string): SessionHead {
+  const { id, user_id, name, model_id, assisting_admin_id } = held;
+  return { id, user_id, name: named ?? name, model_id, seq, assisting_admin_id, last_activity: at };
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}
+
+// the session mirrors this very takeover (its admin and its start): an admin's message may be stored
+// (null: the session mirrors no takeover)
+function withinTakeover(
+  found: Pick<SessionDocument, 'assisting_admin_id' | 'takeover_started_at'>,
+  takeover: AppendOptions['takeover'],
+): boolean {
+  if (takeover === null) return !found.assisting_admin_id;
+  return (
+    found.assisting_admin_id === takeover?.adminId &&
+    found.takeover_started_at?.getTime() === takeover.startedAt.getTime()
+  );
+}

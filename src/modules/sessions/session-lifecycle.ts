@@ -1,0 +1,55 @@
+import type { Model } from 'mongoose';
+import type { CurrentSessionsRepository } from './current-sessions.repository';
+import type { Session } from './schemas/session.schema';
+import type { SessionDocument } from './session-documents';
+
+// A session's life after it is created: its activity, its end (by the user or the idle sweep) and
+// its return as the user's active session.
+export class SessionLifecycle {
+  constructor(
+    private readonly sessions: Model<Session>,
+    private readonly current: CurrentSessionsRepository,
+  ) {}
+
+  async reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
+    await this.sessions.updateOne(
+      { _id: sessionId },
+      { $set: { is_active: true, end_time: null, duration_ms: null, last_activity: now } },
+    );
+    await this.current.set(userId, sessionId, now);
+  }
+
+  // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
+  // The ended session's seq, undefined when it was not active.
+  async end(sessionId: string, endTime?: Date): Promise<number | undefined> {
+    const found = await this.sessions
+      .findOne({ _id: sessionId, is_active: true }, { start_time: 1, last_activity: 1, seq: 1 })
+      .lean<SessionDocument>();
+    if (!found) return undefined;
+    const end = endTime ?? found.last_activity;
+    const result = await this.sessions.updateOne(
+      { _id: sessionId, is_active: true },
+      {
+        $set: {
+          is_active: false,
+          end_time: end,
+          duration_ms: Math.max(0, end.getTime() - new Date(found.start_time).getTime()),
+        },
+      },
+    );
+    return result.modifiedCount === 1 ? found.seq : undefined;
+  }
+
+  // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session).
+  async touch(sessionId: string, now: Date): Promise<void> {
+    await this.sessions.updateOne({ _id: sessionId, is_active: true }, { $set: { last_activity: now } });
+  }
+
+  async findIdle(idleSince: Date, limit = 500): Promise<string[]> {
+    const found = await this.sessions
+      .find({ is_active: true, last_activity: { $lt: idleSince } }, { _id: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: string }>>();
+    return found.map((document) => document._id);
+  }
+}

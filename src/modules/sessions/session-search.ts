@@ -1,0 +1,127 @@
+import type { Model } from 'mongoose';
+import { type BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
+import type { ContentCipher } from '../../common/crypto/content-cipher';
+import type { Session } from './schemas/session.schema';
+import { decrypt, type SessionDocument, toRecord, WITHOUT_MESSAGES } from './session-documents';
+import type { SessionCursor } from './session-rules';
+import type { MessageRecord, SearchHit, SessionRecord } from './session.types';
+
+// the message types whose text is searchable
+export const SEARCHABLE: ReadonlySet<string> = new Set([
+  'user_message',
+  'voice_message',
+  'file_upload',
+  'ai_response',
+]);
+const HITS_PER_SESSION = 3;
+const SNIPPET_CHARS = 140;
+
+// The session library's lists: a user's sessions page by page, and the sessions a search finds.
+export class SessionSearch {
+  constructor(
+    private readonly sessions: Model<Session>,
+    private readonly cipher: ContentCipher,
+    private readonly index: BlindIndex,
+  ) {}
+
+  // the user's sessions, deleted ones never, archived ones only when asked for (scalar $ne filters:
+  // their FerretDB behaviour is checked by test/e2e/session-library.e2e-spec.ts), newest activity
+  // first and by id among equals, from after `before` (a page's last session) when given (the
+  // cursor's $or: store conformance suite)
+  async listForUser(
+    userId: string,
+    page: { limit: number; archived: boolean; before?: SessionCursor },
+  ): Promise<SessionRecord[]> {
+    const filter: Record<string, unknown> = {
+      user_id: userId,
+      deleted: { $ne: true },
+      archived: page.archived ? true : { $ne: true },
+    };
+    const before = page.before;
+    if (before)
+      filter.$or = [
+        { last_activity: { $lt: before.lastActivity } },
+        { last_activity: before.lastActivity, _id: { $lt: before.id } },
+      ];
+    const found = await this.sessions
+      .find(filter, WITHOUT_MESSAGES)
+      .sort({ last_activity: -1, _id: -1 })
+      .limit(page.limit)
+      .lean<SessionDocument[]>();
+    return found.map((document) => toRecord(document));
+  }
+
+  // Sessions whose messages (or name) hold every word of the query, newest activity first: one
+  // user's or every user's, deleted ones only for admins. The match is on blind-index tokens; the
+  // snippet is decrypted here, for the reader, and never stored.
+  // `indexed`: the sessions whose messages' tokens (session_terms) hold every word; sessions written
+  // before session_terms still carry their own (`search_tokens`) and are found by them.
+  async search(
+    query: string,
+    scope: { userId?: string; includeDeleted: boolean },
+    indexed: string[],
+    limit = 20,
+  ): Promise<SearchHit[]> {
+    const tokens = this.index.queryTokens(query);
+    if (tokens.length === 0) return [];
+    const filter: Record<string, unknown> = {
+      $or: [
+        ...(indexed.length > 0 ? [{ _id: { $in: indexed } }] : []),
+        { search_tokens: { $all: tokens } },
+        { title_tokens: { $all: tokens } },
+      ],
+    };
+    if (scope.userId !== undefined) filter.user_id = scope.userId;
+    if (!scope.includeDeleted) filter.deleted = { $ne: true };
+    // one session at a time off a cursor (each may hold MAX_SESSION_BYTES): a search holds one
+    // session's log and the hits so far, not every session it found at once
+    const found = this.sessions
+      .find(filter, { name: 1, user_id: 1, messages: 1, last_activity: 1 })
+      .sort({ last_activity: -1 })
+      .limit(limit)
+      .batchSize(1)
+      .lean<SessionDocument>()
+      .cursor();
+    const words = searchWords(query);
+    const hits: SearchHit[] = [];
+    for await (const document of found) hits.push(...this.hitsIn(document as SessionDocument, words));
+    return hits;
+  }
+
+  // a found session's newest messages matching the words (or the session alone: its name matched)
+  private hitsIn(document: SessionDocument, words: string[]): SearchHit[] {
+    const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
+    // the session's newest matching messages, matched on their text as their tokens would be
+    const matching: MessageRecord[] = [];
+    const messages = document.messages ?? [];
+    for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
+      if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
+      const message = decrypt(messages[at], this.cipher);
+      if (textMatches(message.content ?? '', words)) matching.push(message);
+    }
+    if (matching.length === 0) return [base];
+    return matching.map((message) => ({
+      ...base,
+      message_id: message.id,
+      seq: message.seq,
+      sender: message.sender,
+      timestamp: message.timestamp,
+      snippet: snippet(message.content ?? '', words),
+    }));
+  }
+}
+
+// The text around the first query word found (case-insensitively), for a result list.
+function snippet(content: string, words: string[]): string {
+  const lower = content.toLowerCase();
+  const at = Math.max(
+    0,
+    Math.min(...words.map((word) => lower.indexOf(word)).filter((index) => index >= 0), Infinity),
+  );
+  const start = Number.isFinite(at) ? Math.max(0, at - SNIPPET_CHARS / 3) : 0;
+  const text = content
+    .slice(start, start + SNIPPET_CHARS)
+    .replace(/\s+/g, ' ')
+    .trim();
+  return `${start > 0 ? '…' : ''}${text}${start + SNIPPET_CHARS < content.length ? '…' : ''}`;
+}
