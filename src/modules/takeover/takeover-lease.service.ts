@@ -329,7 +329,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     beforeFanOut?: () => void,
   ): Promise<boolean> {
     // the takeover it ends, by its start: an instance that has not yet heard of the end over the bus
-    // knows from the log that it has come (ReplyService.endedInLog)
+    // knows from the log that it has come (ReplyFences.endedInLog)
     const metadata = { admin_name: takeover.adminName, reason, started_at: takeover.startedAt.toISOString() };
     return this.logEvent(
       takeover.sessionId,

@@ -298,7 +298,7 @@ describe(TakeoverService.name, () => {
       's1',
       expect.objectContaining({
         type: 'admin_leave',
-        // the takeover it ends, by its start (ReplyService.endedInLog)
+        // the takeover it ends, by its start (ReplyFences.endedInLog)
         metadata: { admin_name: 'Ada', reason: 'lapsed', started_at: lapsed.startedAt.toISOString() },
       }),
       { countsAsMessage: false },

@@ -1,0 +1,57 @@
+import { newId } from '../../common/ids';
+import type { EphemeralFrame } from '../../protocol/frames';
+import type { WrittenSession } from '../sessions/session.types';
+
+export interface Generation {
+  sessionId: string;
+  replyId: string;
+  clientId?: string;
+  modelId: string;
+  text: string;
+  controller: AbortController;
+  done: Promise<void>;
+  finish: () => void;
+  // frames of a reply started early, held until its message is confirmed stored (then sent)
+  held?: EphemeralFrame[];
+  // when the caller read the session as unassisted (before its store reads): a takeover seen on
+  // this instance since then fences the reply off (docs/protocol.md, "Takeover handoff")
+  decidedAt: number;
+  // it became the session's reply in flight (show)
+  shown?: boolean;
+}
+
+// What a reply is asked for.
+export interface ReplyRequest {
+  sessionId: string;
+  userId: string;
+  modelId: string;
+  clientId?: string;
+  // the session as the message asking for this reply left it, when the caller has it
+  written?: WrittenSession;
+  // regenerating: the reply group this reply is another alternative of
+  alternativeOf?: string;
+  // when the caller began to decide that the model answers (Date.now() before it read the session):
+  // a takeover started on this instance since then stops the reply before anything of it is shown
+  decidedAt?: number;
+}
+
+export function newGeneration(
+  sessionId: string,
+  modelId: string,
+  clientId?: string,
+  decidedAt = Date.now(),
+): Generation {
+  let finish!: () => void;
+  const generation: Generation = {
+    sessionId,
+    replyId: newId(),
+    clientId,
+    modelId,
+    decidedAt,
+    text: '',
+    controller: new AbortController(),
+    done: new Promise<void>((resolve) => (finish = resolve)),
+    finish: () => finish(),
+  };
+  return generation;
+}

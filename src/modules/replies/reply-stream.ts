@@ -1,0 +1,106 @@
+import { Logger } from '@nestjs/common';
+import type { LlmUsage } from '../../infra/llm/llm-provider';
+import type { EphemeralFrame } from '../../protocol/frames';
+import type { ModelEntry } from '../llm/llm.registry';
+import type { ModelStream } from '../llm/model-stream';
+import type { SessionsService } from '../sessions/sessions.service';
+import type { GeneratedFile } from './reply-attachments';
+import type { ReplyFences } from './reply-fences';
+import type { Generation } from './reply-generation';
+import type { AssembledPrompt } from './reply-prompt';
+
+// What the streaming loop leaves for the recorder.
+export interface StreamedReply {
+  usage?: LlmUsage;
+  files: GeneratedFile[];
+  responseMs: number;
+  firstTokenMs?: number;
+  failure: unknown;
+}
+
+export class ReplyStreamer {
+  private readonly logger = new Logger('llm');
+
+  constructor(
+    private readonly model: ModelStream,
+    private readonly sessions: SessionsService,
+    private readonly fences: ReplyFences,
+    // a frame of the reply: held while the reply waits for its message to be stored (ReplyService)
+    private readonly emit: (generation: Generation, frame: EphemeralFrame) => void,
+  ) {}
+
+  // The streaming loop (ModelStream, shared with `@ai` in rooms): deltas to every device as they
+  // come, vendor state and files kept for the recorder. Never throws: a failure is returned for the
+  // recorder to report.
+  async stream(
+    generation: Generation,
+    entry: ModelEntry,
+    userId: string,
+    assembled: AssembledPrompt,
+  ): Promise<StreamedReply> {
+    const { sessionId, clientId, modelId } = generation;
+    const files: GeneratedFile[] = [];
+    let stateWrite: Promise<unknown> | undefined;
+    const result = await this.model.run(
+      entry,
+      {
+        messages: assembled.messages,
+        signal: generation.controller.signal,
+        userId,
+        providerState: assembled.providerState,
+        since: assembled.since,
+      },
+      { userId, sessionId },
+      {
+        onDelta: (text, offset) => {
+          if (this.fences.cut(generation)) return;
+          generation.text += text;
+          this.emit(generation, {
+            type: 'ai_response',
+            id: generation.replyId,
+            client_id: clientId,
+            sender: 'ai',
+            model_id: modelId,
+            metadata: { delta: text, offset, done: false },
+          });
+        },
+        onRetry: ({ attempt, attempts, delayMs }) =>
+          this.emit(generation, {
+            type: 'loading',
+            client_id: clientId,
+            metadata: {
+              loading: true,
+              retrying: true,
+              attempt: attempt + 1,
+              max_attempts: attempts,
+              retry_in_ms: delayMs,
+            },
+          }),
+        onState: (providerState) => {
+          // off the token path; awaited before the reply is stored, so the next turn reads it
+          stateWrite = this.sessions
+            .setProviderState(sessionId, userId, modelId, providerState)
+            .catch((error: unknown) =>
+              this.logger.warn(
+                {
+                  session_id: sessionId,
+                  reply_id: generation.replyId,
+                  event: 'provider_state_failed',
+                  err: describe(error),
+                },
+                'state lost',
+              ),
+            );
+        },
+        onFile: (file) => files.push(file),
+      },
+    );
+    await stateWrite;
+    const { usage, responseMs, firstTokenMs, failure } = result;
+    return { usage, files, responseMs, firstTokenMs, failure };
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

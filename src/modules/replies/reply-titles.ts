@@ -1,0 +1,51 @@
+import { Logger } from '@nestjs/common';
+import type { SessionTitler } from '../llm/session-titler';
+import type { ClientHub } from '../realtime/client-hub';
+import type { SessionsService } from '../sessions/sessions.service';
+
+// A better name than the heuristic one, asked of the model in the background once the first
+// exchange is complete (docs/protocol.md, "Session titles").
+export class ReplyTitles {
+  private readonly logger = new Logger('llm');
+  // ends the titles still being asked for when the server stops
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly titler: SessionTitler,
+    private readonly sessions: SessionsService,
+    private readonly hub: ClientHub,
+  ) {}
+
+  close(): void {
+    this.closing.abort();
+  }
+
+  async retitle(
+    sessionId: string,
+    userId: string,
+    modelId: string,
+    userText: string,
+    replyText: string,
+  ): Promise<void> {
+    try {
+      const name = await this.titler.title({
+        modelId,
+        userId,
+        userText,
+        replyText,
+        signal: this.closing.signal,
+      });
+      if (!name || !(await this.sessions.retitle(sessionId, userId, name))) return;
+      this.hub.ephemeral(sessionId, { type: 'session_renamed', content: name });
+    } catch (error) {
+      this.logger.warn(
+        { session_id: sessionId, event: 'title_failed', err: describe(error) },
+        'title failed',
+      );
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
