@@ -1,0 +1,175 @@
+import type { Settings } from '../../config/settings';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { newId } from '../../common/ids';
+import type { SessionCopies } from './session-copies';
+import { dedupKey, DEFAULT_SESSION_NAME, nameFromFirstMessage } from './session-rules';
+import type {
+  AppendEffects,
+  AppendOptions,
+  MessageRecord,
+  NewMessage,
+  WrittenSession,
+} from './session.types';
+import type { SessionsRepository } from './sessions.repository';
+import type { SessionTermsIndexer } from './session-terms.indexer';
+
+const APPEND_ATTEMPTS = 8;
+
+// The ordered, exactly-once message log of a session (SessionsService.append): each append whole
+// under the service's session lock, against the copies the service holds.
+export class SessionLog {
+  constructor(
+    private readonly repository: SessionsRepository,
+    private readonly settings: Pick<Settings, 'maxSessionBytes'>,
+    private readonly copies: SessionCopies,
+    private readonly sessionLock: <T>(sessionId: string, task: () => Promise<T>) => Promise<T>,
+    private readonly terms?: SessionTermsIndexer,
+  ) {}
+
+  // Stores one event of the session log. Same client_id twice → the first stored message, once,
+  // whichever instance each copy reached. With `withSession`, a stored message comes back with its
+  // session as written (messages included).
+  append(
+    sessionId: string,
+    message: Omit<NewMessage, 'id'> & { id?: string },
+    effects?: AppendEffects,
+    options?: AppendOptions,
+  ) {
+    return this.sessionLock(
+      sessionId,
+      async (): Promise<{
+        message: MessageRecord;
+        duplicate: boolean;
+        session?: WrittenSession;
+        named?: string;
+      }> => {
+        const full: NewMessage = { ...message, id: message.id ?? newId() };
+        const dedup = dedupKey(full);
+        const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
+        if (previous) return { message: previous, duplicate: true };
+        return this.appendLocked(sessionId, full, effects, options);
+      },
+    );
+  }
+
+  // The message a client already sent with this client_id, looked up in the session's log in code
+  // (FerretDB's array filters cannot: store conformance suite). Under the session lock only appends
+  // move seq, so the log this instance holds is the store's when its seq is the one the next append
+  // expects: then no command is needed. Otherwise the log is read once and held from then on. A copy
+  // that turns out old shows at the append, whose compare-and-set fails and whose failure is
+  // explained from the stored log (a resend found there is a duplicate): docs/protocol.md, "The store".
+  private async sentBefore(
+    sessionId: string,
+    dedup: string,
+    owner?: string,
+  ): Promise<MessageRecord | undefined> {
+    let log = this.copies.snapshots.get(sessionId);
+    if (!log || log.seq !== this.copies.seqCache.get(sessionId)) {
+      const read =
+        owner !== undefined
+          ? await this.repository.findOwnedWithMessages(sessionId, owner)
+          : await this.repository.findAnyWithMessages(sessionId);
+      // not this owner's (or gone): the append says so
+      if (!read) return undefined;
+      log = read;
+      this.copies.seqCache.set(sessionId, read.seq);
+      this.copies.keepSnapshot(sessionId, undefined, read);
+    }
+    return log.messages.find((stored) => dedupKey(stored) === dedup);
+  }
+
+  private async appendLocked(
+    sessionId: string,
+    full: NewMessage,
+    effects?: AppendEffects,
+    options?: AppendOptions,
+  ): Promise<{ message: MessageRecord; duplicate: boolean; session?: WrittenSession; named?: string }> {
+    let expected = this.copies.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+    // the name is made once, and only for a session this instance holds with the default name
+    let naming = options?.nameFrom;
+    let madeName: string | undefined;
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      // the log up to `expected` is held here (only appends move seq, and this instance made the
+      // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
+      // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")
+      const held = this.copies.snapshots.get(sessionId);
+      // a write guarded on the takeover uses a copy only when it mirrors the same one, and a write
+      // that changes the mirror none (the written session comes back from the store)
+      const current = held?.seq === expected && usableFor(held, options) ? held : undefined;
+      const heldLog = options?.withSession ? current?.messages : undefined;
+      // the name goes with the message when the copy says the session has none; a name given
+      // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
+      if (naming !== undefined && current?.name === DEFAULT_SESSION_NAME)
+        madeName ??= nameFromFirstMessage(naming);
+      // a text of markdown marks alone gives no name
+      const name =
+        naming !== undefined && current?.name === DEFAULT_SESSION_NAME && madeName !== DEFAULT_SESSION_NAME
+          ? madeName
+          : undefined;
+      const result = await this.repository.append(
+        sessionId,
+        expected,
+        full,
+        this.settings.maxSessionBytes,
+        effects,
+        {
+          owner: options?.owner,
+          returning: options?.withSession ? 'session' : 'nothing',
+          held: heldLog ? current : undefined,
+          name,
+          takeover: options?.takeover,
+          mirror: options?.mirror,
+        },
+      );
+      switch (result.status) {
+        case 'stored': {
+          const session =
+            result.head && heldLog
+              ? { ...result.head, messages: [...heldLog, result.message] }
+              : result.session;
+          this.copies.seqCache.set(sessionId, result.message.seq);
+          this.copies.writtenAt.set(sessionId, full.timestamp.getTime());
+          this.copies.keepSnapshot(sessionId, result.message, session);
+          this.terms?.stored(sessionId, result.message);
+          // a copy extended here (no session came back) still has the default name
+          const kept = this.copies.snapshots.get(sessionId);
+          if (result.named !== undefined && kept && kept.name !== result.named)
+            this.copies.snapshots.set(sessionId, { ...kept, name: result.named });
+          return { message: result.message, duplicate: false, session, named: result.named };
+        }
+        case 'named':
+          // the copy's name is not the store's any more
+          this.copies.snapshots.delete(sessionId);
+          naming = undefined;
+          break;
+        case 'duplicate':
+          return { message: result.message, duplicate: true };
+        case 'unassisted':
+          throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
+        case 'full':
+          throw new DomainException(ErrorCode.SESSION_FULL);
+        case 'missing':
+          throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+        case 'conflict':
+          // at the same seq, the copy's guard failed (a takeover, a model or a name set elsewhere):
+          // the next attempt reads the session as it is
+          if (result.currentSeq === expected) this.copies.snapshots.delete(sessionId);
+          expected = result.currentSeq;
+      }
+    }
+    throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
+  }
+
+  private async currentSeq(sessionId: string): Promise<number> {
+    return (await this.repository.seqOf(sessionId)) ?? 0;
+  }
+}
+
+// The held copy of a session serves an append when it mirrors the takeover the append is guarded on
+// (none, for a user's message) and the append does not change the mirror.
+function usableFor(held: WrittenSession, options?: AppendOptions): boolean {
+  if (options?.mirror) return false;
+  if (options?.takeover === undefined) return true;
+  return (held.assisting_admin_id ?? null) === (options.takeover?.adminId ?? null);
+}
