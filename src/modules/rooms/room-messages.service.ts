@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
@@ -12,14 +12,17 @@ import type { RoomAckFrame, RoomChangesPage, RoomMessageFrame } from '../../prot
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
-import { ReactionsRepository, reactionIdOf } from './reactions.repository';
+import { ReactionsRepository } from './reactions.repository';
 import { RoomChangesRepository } from './room-changes.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { messageFrame } from './room-frames';
 import { roomDocumentKey } from './room-locks';
 import { RoomHub } from './room-hub';
+import { RoomMessageChanges } from './room-message-changes';
+import { RoomMessageReads } from './room-message-reads';
 import { RoomMessagesRepository } from './room-messages.repository';
-import { requireCanWrite, requireMember, requireModerator } from './room-rules';
+import { RoomReadMarks, type Unread } from './room-read-marks';
+import { requireCanWrite, requireMember } from './room-rules';
 import {
   ROOM_FILE_SCOPE,
   roomFileScope,
@@ -30,24 +33,10 @@ import {
 } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 
-export const HISTORY_ON_JOIN = 100;
-export const HISTORY_PAGE_MAX = 100;
-// change-log entries per read (GET /rooms/:id/messages?changed_after=)
-export const CHANGES_PAGE_MAX = 100;
-// a change-log entry whose change its document does not carry yet is taken as settled (its writer
-// died between taking the number and writing the change) once it is this old (docs/protocol.md,
-// "Change log")
-export const CHANGE_SETTLE_MS = 30_000;
+export { CHANGE_SETTLE_MS, CHANGES_PAGE_MAX, HISTORY_ON_JOIN, HISTORY_PAGE_MAX } from './room-message-reads';
+export { UNREAD_WINDOW, type Unread } from './room-read-marks';
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
-// how many messages after a member's read mark an unread count looks at
-export const UNREAD_WINDOW = 100;
-
-export interface Unread {
-  count: number;
-  // more messages follow the counted window: the count is a lower bound
-  more: boolean;
-}
 
 // A message through the record path: its ack, the stored message, and whether it was stored before
 // (a resend of its client_id: nothing else happened).
@@ -68,19 +57,24 @@ export interface SendInput {
 
 // What happens to room messages: the one record path (store → ack → fan-out, MSG-002, PERSIST-001),
 // history reads behind the membership check, edits, soft deletes, reactions and read marks.
+// The record path, typing and the checks (membership, rate, blocks) are here; the rest is delegated:
+// history and change-log reads (room-message-reads), edits, deletes and reactions
+// (room-message-changes), read marks and unread counts (room-read-marks).
 @Injectable()
 export class RoomMessagesService implements OnModuleInit {
   // this instance's writers to one room take turns: they would only collide on the same seq; other
   // instances' writers are sorted out by the unique index
   private readonly appends = new KeyedMutex();
-  private readonly logger = new Logger('rooms');
+  private readonly reads: RoomMessageReads;
+  private readonly messageChanges: RoomMessageChanges;
+  private readonly marks: RoomReadMarks;
 
   constructor(
     private readonly rooms: RoomsRepository,
     private readonly participants: ParticipantsRepository,
     private readonly messages: RoomMessagesRepository,
-    private readonly reactions: ReactionsRepository,
-    private readonly changes: RoomChangesRepository,
+    reactions: ReactionsRepository,
+    changes: RoomChangesRepository,
     private readonly readMarks: ReadMarksRepository,
     private readonly blocks: BlocksRepository,
     private readonly hub: RoomHub,
@@ -89,7 +83,23 @@ export class RoomMessagesService implements OnModuleInit {
     @Inject(FILE_STORE) private readonly files: FileStore,
     // edits, deletes and reactions of one message are written one at a time on every instance
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
-  ) {}
+  ) {
+    const memberOf = (roomId: string, userId: string) => this.memberOf(roomId, userId);
+    this.reads = new RoomMessageReads(messages, reactions, changes, memberOf);
+    this.messageChanges = new RoomMessageChanges(
+      rooms,
+      participants,
+      messages,
+      reactions,
+      changes,
+      hub,
+      files,
+      lock,
+      (userId) => this.checkRate(userId),
+      memberOf,
+    );
+    this.marks = new RoomReadMarks(readMarks, messages, hub, memberOf);
+  }
 
   // room members read the files shared in the room
   onModuleInit(): void {
@@ -181,99 +191,25 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // The newest `limit` messages before `before` (all when undefined), oldest first (PERSIST-002).
-  // Members only, and admins: a reported message is read where it was written (moderation).
-  async history(principal: Principal, roomId: string, before: number | undefined, limit: number) {
-    // the page is read beside the membership check, and returned only once the check passed
-    const [, page] = await Promise.all([
-      principal.isAdmin ? undefined : this.memberOf(roomId, principal.userId),
-      this.messages.before(roomId, before, Math.min(limit, HISTORY_PAGE_MAX)),
-    ]);
-    return this.withReactions(page);
+  // Members only, and admins (RoomMessageReads.history).
+  history(...args: Parameters<RoomMessageReads['history']>): Promise<RoomMessageFrame[]> {
+    return this.reads.history(...args);
   }
 
-  // The messages changed after change number `after` (an edit, a delete, a reaction added or taken
-  // back; docs/protocol.md, "Change log"), each once, as they are now (oldest first), read behind the
-  // membership check as history is: a reconnecting device asks for these instead of reading again
-  // every page it holds. One page of up to `limit` log entries: `changed_through` is where the next
-  // read starts, `more` that one is due (`settling`: after a moment, an entry's change still being
-  // written); `reset`: the number is not one this log can answer from (the device reads its pages
-  // again). The store commands: the membership (two, beside the log read), the log, the messages and
-  // their reactions: the same however many messages the device holds.
-  async changedAfter(
-    principal: Principal,
-    roomId: string,
-    after: number,
-    limit = CHANGES_PAGE_MAX,
-    now = Date.now(),
-  ): Promise<RoomChangesPage> {
-    const [, entries] = await Promise.all([
-      principal.isAdmin ? undefined : this.memberOf(roomId, principal.userId),
-      this.changes.after(roomId, after, Math.min(limit, CHANGES_PAGE_MAX)),
-    ]);
-    if (entries.length === 0) {
-      const head = await this.changes.head(roomId);
-      return after > head
-        ? { items: [], changed_through: head, more: false, reset: true }
-        : { items: [], changed_through: after, more: false };
-    }
-    const ids = [...new Set(entries.map((entry) => entry.message_id))];
-    const [messages, reactions] = await Promise.all([
-      this.messages.some(roomId, ids),
-      this.reactions.stateOf(ids),
-    ]);
-    const byId = new Map(messages.map((message) => [message.id, message]));
-    const changed = new Set<string>();
-    let through = after;
-    let settling = false;
-    for (const entry of entries) {
-      const message = byId.get(entry.message_id);
-      const carried =
-        entry.reaction_id !== undefined ? reactions.changes.get(entry.reaction_id) : message?.change;
-      const done = carried !== undefined && carried >= entry.n;
-      // gone (retention), abandoned, written, or its writer long gone
-      if (!(message === undefined || entry.void || done || now - entry.at.getTime() > CHANGE_SETTLE_MS)) {
-        // still being written: its frame follows, or the next read has it
-        settling = true;
-        continue;
-      }
-      if (!settling) through = entry.n;
-      if (message !== undefined && (!entry.void || carried === entry.n)) changed.add(message.id);
-    }
-    const items = [...changed]
-      .map((id) => byId.get(id) as RoomMessageRecord)
-      .sort((a, b) => a.seq - b.seq)
-      .map((message) => {
-        // the numbers what it holds carries: a device applies a change of them only over an older one
-        const frame = messageFrame(message, reactions.byMessage.get(message.id));
-        if (message.change !== undefined) frame.metadata.change = message.change;
-        const numbers = reactions.changesByMessage.get(message.id);
-        if (numbers && !message.deleted_at) frame.metadata.reaction_changes = numbers;
-        return frame;
-      });
-    const full = entries.length === Math.min(limit, CHANGES_PAGE_MAX);
-    return {
-      items,
-      changed_through: through,
-      more: settling || full,
-      ...(settling ? { settling: true } : {}),
-    };
+  // The messages changed after change number `after`, behind the membership check
+  // (RoomMessageReads.changedAfter; docs/protocol.md, "Change log").
+  changedAfter(...args: Parameters<RoomMessageReads['changedAfter']>): Promise<RoomChangesPage> {
+    return this.reads.changedAfter(...args);
   }
 
-  // Where a first join starts the device's change log (docs/protocol.md, "Change log"): the room's
-  // head, or below a change of the last CHANGE_SETTLE_MS, which may still be being written (its
-  // frame, which may be lost, would then be its only way to the device): the device's first read
-  // names those again. Read before the join's history.
-  changeStart(roomId: string, now = Date.now()): Promise<number> {
-    return this.changes.start(roomId, new Date(now - CHANGE_SETTLE_MS));
+  // where a first join starts the device's change log (RoomMessageReads.changeStart)
+  changeStart(...args: Parameters<RoomMessageReads['changeStart']>): Promise<number> {
+    return this.reads.changeStart(...args);
   }
 
   // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
-  async replay(roomId: string, lastSeq: number | undefined): Promise<RoomMessageFrame[]> {
-    const messages =
-      lastSeq === undefined
-        ? await this.messages.before(roomId, undefined, HISTORY_ON_JOIN)
-        : await this.messages.after(roomId, lastSeq, 10_000);
-    return this.withReactions(messages);
+  replay(...args: Parameters<RoomMessageReads['replay']>): Promise<RoomMessageFrame[]> {
+    return this.reads.replay(...args);
   }
 
   // The room's newest `limit` messages up to `seq`, oldest first: what the AI is asked with (the
@@ -291,148 +227,28 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // the member's read mark (0: nothing read)
-  async readMark(roomId: string, userId: string): Promise<number> {
-    return (await this.readMarks.of([roomId], userId)).get(roomId) ?? 0;
+  readMark(...args: Parameters<RoomReadMarks['readMark']>): Promise<number> {
+    return this.marks.readMark(...args);
   }
 
-  // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
-  // edits the later to reach the server stands, and a copy of one applied already (its client_id
-  // again) changes nothing: an earlier edit that lands last (a copy resent after a cut socket, its
-  // first instance late) is acked and changes nothing (docs/protocol.md, "Rooms").
-  async edit(
-    principal: Principal,
-    roomId: string,
-    messageId: string,
-    content: string,
-    clientId?: string,
-    at = new Date(),
-  ): Promise<void> {
-    await this.checkRate(principal.userId);
-    const { participant } = await this.memberOf(roomId, principal.userId);
-    requireCanWrite(participant);
-    const message = await this.requireMessage(roomId, messageId);
-    if (message.sender_id !== principal.userId || message.kind !== 'text')
-      throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
-        recoverable: true,
-      });
-    const numbers = this.changeNumbers(roomId, messageId, message.created_at);
-    const outcome = await numbers.settle(
-      (take) =>
-        this.lock.run(`room-message:${messageId}`, () =>
-          this.messages.edit(roomId, messageId, content, at, clientId, take),
-        ),
-      (done) => done === 'edited',
-    );
-    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (outcome.result === 'superseded') return;
-    this.hub.toRoom(roomId, {
-      type: 'edit',
-      room_id: roomId,
-      message_id: messageId,
-      seq: message.seq,
-      user_id: principal.userId,
-      content,
-      metadata: { edited_at: at.toISOString(), ...changeOf(outcome.change) },
-    });
+  // only the sender edits; the later edit to reach the server stands (RoomMessageChanges.edit)
+  edit(...args: Parameters<RoomMessageChanges['edit']>): Promise<void> {
+    return this.messageChanges.edit(...args);
   }
 
-  // The sender, the room's owner and moderators, and admins delete; the message stays, without text.
-  // A copy of a delete applied already (its client_id again, from the same user: a resend after a cut
-  // socket) is acked and sends nothing (docs/protocol.md, "Rooms").
-  async delete(principal: Principal, roomId: string, messageId: string, clientId?: string): Promise<void> {
-    await this.checkRate(principal.userId);
-    const participant = await this.participants.find(roomId, principal.userId);
-    const room = await this.rooms.find(roomId);
-    if (!principal.isAdmin) requireMember(room, participant);
-    else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    // a deleted message too: the copy of a delete is told apart under the lock
-    const message = await this.messages.find(roomId, messageId);
-    if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (message.sender_id !== principal.userId) requireModerator(principal, participant);
-    const numbers = this.changeNumbers(roomId, messageId, message.created_at);
-    const outcome = await numbers.settle(
-      (take) =>
-        this.lock.run(`room-message:${messageId}`, () =>
-          this.messages.softDelete(roomId, messageId, principal.userId, clientId, new Date(), take),
-        ),
-      (done) => done === 'deleted',
-    );
-    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (outcome.result === 'repeat') return;
-    this.hub.toRoom(roomId, {
-      type: 'delete',
-      room_id: roomId,
-      message_id: messageId,
-      seq: message.seq,
-      user_id: principal.userId,
-      ...(outcome.change !== undefined ? { metadata: { change: outcome.change } } : {}),
-    });
-    if (message.file_id !== undefined) await this.discardFile(roomId, message.file_id);
+  // the sender, the room's owner and moderators, and admins delete (RoomMessageChanges.delete)
+  delete(...args: Parameters<RoomMessageChanges['delete']>): Promise<void> {
+    return this.messageChanges.delete(...args);
   }
 
-  // A deleted message's file goes with it, as with retention (docs/protocol.md, "Rooms, direct
-  // messages, moderation"): bytes and record, so no member reads it any more (its link: 404), unless
-  // another message of the room still carries it or it is also attached elsewhere (`shared`). The
-  // delete stands either way: a failure here is logged and leaves the file to the operator.
-  private async discardFile(roomId: string, fileId: string): Promise<void> {
-    try {
-      if ((await this.messages.filesInUse(roomId, [fileId])).has(fileId)) return;
-      await this.files.discard([fileId], roomFileScope(roomId));
-    } catch (error) {
-      this.logger.warn(
-        { event: 'room_file_discard_failed', room_id: roomId, file_id: fileId, err: String(error) },
-        "a deleted message's file was not discarded",
-      );
-    }
+  // a reaction added or taken back; the later to reach the server stands (RoomMessageChanges.react)
+  react(...args: Parameters<RoomMessageChanges['react']>): Promise<void> {
+    return this.messageChanges.react(...args);
   }
 
-  // A reaction added or taken back. Of two operations of one user on one emoji of a message the later
-  // to reach the server stands, and a copy of one applied already changes nothing, as with edits.
-  async react(
-    principal: Principal,
-    roomId: string,
-    messageId: string,
-    emoji: string,
-    remove: boolean,
-    clientId?: string,
-    at = new Date(),
-  ) {
-    await this.checkRate(principal.userId);
-    await this.memberOf(roomId, principal.userId);
-    const message = await this.requireMessage(roomId, messageId);
-    const input = {
-      room_id: roomId,
-      message_id: messageId,
-      user_id: principal.userId,
-      emoji,
-      message_at: message.created_at,
-    };
-    const numbers = this.changeNumbers(roomId, messageId, message.created_at, reactionIdOf(input));
-    const applied = await numbers.settle(
-      (take) =>
-        this.lock.run(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
-          this.reactions.set(input, !remove, at, clientId, take),
-        ),
-      (done) => done,
-    );
-    if (!applied.result) return;
-    this.hub.toRoom(roomId, {
-      type: 'react',
-      room_id: roomId,
-      message_id: messageId,
-      seq: message.seq,
-      user_id: principal.userId,
-      content: emoji,
-      metadata: { removed: remove, ...changeOf(applied.change) },
-    });
-  }
-
-  // The member has read up to `seq`; in a direct message the other side sees it (a read receipt).
-  async read(principal: Principal, roomId: string, seq: number): Promise<void> {
-    const { room } = await this.memberOf(roomId, principal.userId);
-    await this.readMarks.mark(roomId, principal.userId, seq);
-    if (room.kind === 'dm')
-      this.hub.toRoom(roomId, { type: 'read', room_id: roomId, user_id: principal.userId, seq });
+  // the member has read up to `seq`; in a direct message the other side sees it (RoomReadMarks.read)
+  read(...args: Parameters<RoomReadMarks['read']>): Promise<void> {
+    return this.marks.read(...args);
   }
 
   async typing(principal: Principal, roomId: string, typing: boolean, origin: Connection): Promise<void> {
@@ -446,27 +262,10 @@ export class RoomMessagesService implements OnModuleInit {
     );
   }
 
-  // Unread messages per room: others' text messages after the member's read mark, counted over the
-  // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
-  // Every room's window counted in one store command (RoomMessagesRepository.unreadOf). `rooms`: the
-  // rooms as read (their `last_seq` spares the look past a window behind it); `marks`: the user's
-  // read marks, when read already.
-  async unread(
-    userId: string,
-    roomIds: string[],
-    rooms?: ReadonlyMap<string, RoomRecord>,
-    marks?: ReadonlyMap<string, number>,
-  ): Promise<Map<string, Unread>> {
-    const read = marks ?? (await this.readMarks.of(roomIds, userId));
-    return this.messages.unreadOf(
-      roomIds.map((roomId) => ({
-        roomId,
-        after: read.get(roomId) ?? 0,
-        stored: rooms?.get(roomId)?.last_seq,
-      })),
-      userId,
-      UNREAD_WINDOW,
-    );
+  // unread messages per room after the member's read marks, every room's window counted in one store
+  // command (RoomReadMarks.unread)
+  unread(...args: Parameters<RoomReadMarks['unread']>): Promise<Map<string, Unread>> {
+    return this.marks.unread(...args);
   }
 
   // the user's read marks of these rooms (a room list reads them beside the rooms)
@@ -486,51 +285,6 @@ export class RoomMessagesService implements OnModuleInit {
     return { room: room as RoomRecord, participant };
   }
 
-  // The change numbers one change takes (docs/protocol.md, "Change log"): `settle` runs the write with
-  // `take` (called when the write is to happen: a number from the room's log, stored with it) and
-  // keeps the last number taken when `applied` says the change happened; every other number taken
-  // (a write that changed nothing, a retried insert, a failure) is abandoned, so readers pass over it.
-  private changeNumbers(roomId: string, messageId: string, messageAt: Date, reactionId?: string) {
-    const taken: number[] = [];
-    const take = async (): Promise<number> => {
-      const n = await this.changes.take(roomId, messageId, messageAt, reactionId);
-      taken.push(n);
-      return n;
-    };
-    const abandon = (keep?: number) =>
-      Promise.all(taken.filter((n) => n !== keep).map((n) => this.changes.abandon(roomId, n))).catch(
-        () => undefined,
-      );
-    return {
-      settle: async <T>(
-        write: (take: () => Promise<number>) => Promise<T>,
-        applied: (result: T) => boolean,
-      ): Promise<{ result: T; change?: number }> => {
-        let result: T;
-        try {
-          result = await write(take);
-        } catch (error) {
-          await abandon();
-          throw error;
-        }
-        const change = applied(result) ? taken.at(-1) : undefined;
-        await abandon(change);
-        return { result, change };
-      },
-    };
-  }
-
-  private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {
-    const message = await this.messages.find(roomId, messageId);
-    if (!message || message.deleted_at) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    return message;
-  }
-
-  private async withReactions(messages: RoomMessageRecord[]): Promise<RoomMessageFrame[]> {
-    const reactions = await this.reactions.forMessages(messages.map((message) => message.id));
-    return messages.map((message) => messageFrame(message, reactions.get(message.id)));
-  }
-
   private async checkNotBlocked(room: RoomRecord, senderId: string): Promise<void> {
     const other = room.dm_users?.find((userId) => userId !== senderId);
     if (other !== undefined && (await this.blocks.isBlocked(other, senderId)))
@@ -546,9 +300,4 @@ export class RoomMessagesService implements OnModuleInit {
         retryAfterMs: Math.max(100, record.timeToExpire * 1000),
       });
   }
-}
-
-// a change frame's number, when the change took one
-function changeOf(change: number | undefined): { change?: number } {
-  return change !== undefined ? { change } : {};
 }

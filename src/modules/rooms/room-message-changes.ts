@@ -1,0 +1,177 @@
+import { Logger } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { FileStore } from '../../infra/files/file-store';
+import type { WriteLock } from '../../infra/lock/write.lock';
+import type { ParticipantsRepository } from './participants.repository';
+import { reactionIdOf, type ReactionsRepository } from './reactions.repository';
+import { changeNumbers, changeOf } from './room-change-numbers';
+import type { RoomChangesRepository } from './room-changes.repository';
+import type { RoomHub } from './room-hub';
+import type { RoomMessagesRepository } from './room-messages.repository';
+import { requireCanWrite, requireMember, requireModerator } from './room-rules';
+import { roomFileScope, type ParticipantRecord, type RoomMessageRecord, type RoomRecord } from './room.types';
+import type { RoomsRepository } from './rooms.repository';
+
+// The changes to stored room messages (RoomMessagesService.edit, delete, react): each written under
+// the message's lock with a number from the room's change log, then sent to the room.
+export class RoomMessageChanges {
+  private readonly logger = new Logger('rooms');
+
+  constructor(
+    private readonly rooms: RoomsRepository,
+    private readonly participants: ParticipantsRepository,
+    private readonly messages: RoomMessagesRepository,
+    private readonly reactions: ReactionsRepository,
+    private readonly changes: RoomChangesRepository,
+    private readonly hub: RoomHub,
+    private readonly files: FileStore,
+    // edits, deletes and reactions of one message are written one at a time on every instance
+    private readonly lock: WriteLock,
+    // the rate limit and the membership check (RoomMessagesService.checkRate, memberOf)
+    private readonly checkRate: (userId: string) => Promise<void>,
+    private readonly memberOf: (
+      roomId: string,
+      userId: string,
+    ) => Promise<{ room: RoomRecord; participant: ParticipantRecord }>,
+  ) {}
+
+  // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
+  // edits the later to reach the server stands, and a copy of one applied already (its client_id
+  // again) changes nothing: an earlier edit that lands last (a copy resent after a cut socket, its
+  // first instance late) is acked and changes nothing (docs/protocol.md, "Rooms").
+  async edit(
+    principal: Principal,
+    roomId: string,
+    messageId: string,
+    content: string,
+    clientId?: string,
+    at = new Date(),
+  ): Promise<void> {
+    await this.checkRate(principal.userId);
+    const { participant } = await this.memberOf(roomId, principal.userId);
+    requireCanWrite(participant);
+    const message = await this.requireMessage(roomId, messageId);
+    if (message.sender_id !== principal.userId || message.kind !== 'text')
+      throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
+        recoverable: true,
+      });
+    const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at);
+    const outcome = await numbers.settle(
+      (take) =>
+        this.lock.run(`room-message:${messageId}`, () =>
+          this.messages.edit(roomId, messageId, content, at, clientId, take),
+        ),
+      (done) => done === 'edited',
+    );
+    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome.result === 'superseded') return;
+    this.hub.toRoom(roomId, {
+      type: 'edit',
+      room_id: roomId,
+      message_id: messageId,
+      seq: message.seq,
+      user_id: principal.userId,
+      content,
+      metadata: { edited_at: at.toISOString(), ...changeOf(outcome.change) },
+    });
+  }
+
+  // The sender, the room's owner and moderators, and admins delete; the message stays, without text.
+  // A copy of a delete applied already (its client_id again, from the same user: a resend after a cut
+  // socket) is acked and sends nothing (docs/protocol.md, "Rooms").
+  async delete(principal: Principal, roomId: string, messageId: string, clientId?: string): Promise<void> {
+    await this.checkRate(principal.userId);
+    const participant = await this.participants.find(roomId, principal.userId);
+    const room = await this.rooms.find(roomId);
+    if (!principal.isAdmin) requireMember(room, participant);
+    else if (!room) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    // a deleted message too: the copy of a delete is told apart under the lock
+    const message = await this.messages.find(roomId, messageId);
+    if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (message.sender_id !== principal.userId) requireModerator(principal, participant);
+    const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at);
+    const outcome = await numbers.settle(
+      (take) =>
+        this.lock.run(`room-message:${messageId}`, () =>
+          this.messages.softDelete(roomId, messageId, principal.userId, clientId, new Date(), take),
+        ),
+      (done) => done === 'deleted',
+    );
+    if (outcome.result === 'gone') throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    if (outcome.result === 'repeat') return;
+    this.hub.toRoom(roomId, {
+      type: 'delete',
+      room_id: roomId,
+      message_id: messageId,
+      seq: message.seq,
+      user_id: principal.userId,
+      ...(outcome.change !== undefined ? { metadata: { change: outcome.change } } : {}),
+    });
+    if (message.file_id !== undefined) await this.discardFile(roomId, message.file_id);
+  }
+
+  // A deleted message's file goes with it, as with retention (docs/protocol.md, "Rooms, direct
+  // messages, moderation"): bytes and record, so no member reads it any more (its link: 404), unless
+  // another message of the room still carries it or it is also attached elsewhere (`shared`). The
+  // delete stands either way: a failure here is logged and leaves the file to the operator.
+  private async discardFile(roomId: string, fileId: string): Promise<void> {
+    try {
+      if ((await this.messages.filesInUse(roomId, [fileId])).has(fileId)) return;
+      await this.files.discard([fileId], roomFileScope(roomId));
+    } catch (error) {
+      this.logger.warn(
+        { event: 'room_file_discard_failed', room_id: roomId, file_id: fileId, err: String(error) },
+        "a deleted message's file was not discarded",
+      );
+    }
+  }
+
+  // A reaction added or taken back. Of two operations of one user on one emoji of a message the later
+  // to reach the server stands, and a copy of one applied already changes nothing, as with edits.
+  async react(
+    principal: Principal,
+    roomId: string,
+    messageId: string,
+    emoji: string,
+    remove: boolean,
+    clientId?: string,
+    at = new Date(),
+  ) {
+    await this.checkRate(principal.userId);
+    await this.memberOf(roomId, principal.userId);
+    const message = await this.requireMessage(roomId, messageId);
+    const input = {
+      room_id: roomId,
+      message_id: messageId,
+      user_id: principal.userId,
+      emoji,
+      message_at: message.created_at,
+    };
+    const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at, reactionIdOf(input));
+    const applied = await numbers.settle(
+      (take) =>
+        this.lock.run(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
+          this.reactions.set(input, !remove, at, clientId, take),
+        ),
+      (done) => done,
+    );
+    if (!applied.result) return;
+    this.hub.toRoom(roomId, {
+      type: 'react',
+      room_id: roomId,
+      message_id: messageId,
+      seq: message.seq,
+      user_id: principal.userId,
+      content: emoji,
+      metadata: { removed: remove, ...changeOf(applied.change) },
+    });
+  }
+
+  private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {
+    const message = await this.messages.find(roomId, messageId);
+    if (!message || message.deleted_at) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
+    return message;
+  }
+}

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import type { ContentCipher } from '../../common/crypto/content-cipher';
+import type { RoomMessage } from './schemas/room-message.schema';
+import type { RoomMessageRecord } from './room.types';
+
+// The stored message documents of chat_messages and the records RoomMessagesRepository returns of them.
+
+// The record of a message just stored: its content is the text given (decrypting what was just
+// encrypted would cost a decipher per message for the same string).
+export function storedRecord(
+  cipher: ContentCipher,
+  document: RoomMessage,
+  content: string | undefined,
+): RoomMessageRecord {
+  const record = toRecord(cipher, { ...document, content: undefined });
+  if (content !== undefined) record.content = content;
+  return record;
+}
+
+export function toRecord(cipher: ContentCipher, message: RoomMessage): RoomMessageRecord {
+  const record: RoomMessageRecord = {
+    id: message._id,
+    room_id: message.room_id,
+    seq: message.seq,
+    sender_id: message.sender_id,
+    kind: message.kind === 'system' ? 'system' : 'text',
+    created_at: message.created_at,
+    edited_at: message.edited_at ?? null,
+    deleted_at: message.deleted_at ?? null,
+  };
+  if (message.client_id !== undefined) record.client_id = message.client_id;
+  if (message.content !== undefined && !message.deleted_at) record.content = cipher.decrypt(message.content);
+  if (message.file_id !== undefined) record.file_id = message.file_id;
+  if (message.reply_to !== undefined) record.reply_to = message.reply_to;
+  if (message.metadata !== undefined) record.metadata = message.metadata;
+  if (typeof message.change === 'number') record.change = message.change;
+  return record;
+}
+
+// A message sent with a client_id has an id derived from (room, sender, client_id): a resend finds the
+// stored copy by `_id`, the one lookup every store does without scanning.
+export function messageIdOf(dedupKey: string): string {
+  return createHash('sha256').update(dedupKey).digest('base64url').slice(0, 32);
+}
+
+// What mongoose's `minimize` (on by default) makes of a Mixed path such as `metadata` when a document
+// is saved: undefined values and empty objects are dropped at every depth, an object left empty is
+// not stored at all; objects directly inside arrays are kept even when empty. Other values are kept
+// as they are.
+export function minimized(value: unknown, inArray = false): unknown {
+  if (Array.isArray(value)) return value.map((item) => minimized(item, true));
+  if (typeof value !== 'object' || value === null) return value;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const result: Record<string, unknown> = {};
+  let kept = false;
+  for (const [key, item] of Object.entries(value)) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
+    const copy = minimized(item);
+    if (copy === undefined) continue;
+    result[key] = copy;
+    kept = true;
+  }
+  return kept || inArray ? result : undefined;
+}

@@ -1,0 +1,61 @@
+import type { Principal } from '../../common/auth/principal';
+import type { ReadMarksRepository } from './read-marks.repository';
+import type { RoomHub } from './room-hub';
+import type { RoomMessagesRepository } from './room-messages.repository';
+import type { RoomRecord } from './room.types';
+
+// how many messages after a member's read mark an unread count looks at
+export const UNREAD_WINDOW = 100;
+
+export interface Unread {
+  count: number;
+  // more messages follow the counted window: the count is a lower bound
+  more: boolean;
+}
+
+// Members' read marks and the unread counts after them (RoomMessagesService.readMark, read, unread).
+export class RoomReadMarks {
+  constructor(
+    private readonly readMarks: ReadMarksRepository,
+    private readonly messages: RoomMessagesRepository,
+    private readonly hub: RoomHub,
+    // the membership check (RoomMessagesService.memberOf)
+    private readonly memberOf: (roomId: string, userId: string) => Promise<{ room: RoomRecord }>,
+  ) {}
+
+  // the member's read mark (0: nothing read)
+  async readMark(roomId: string, userId: string): Promise<number> {
+    return (await this.readMarks.of([roomId], userId)).get(roomId) ?? 0;
+  }
+
+  // The member has read up to `seq`; in a direct message the other side sees it (a read receipt).
+  async read(principal: Principal, roomId: string, seq: number): Promise<void> {
+    const { room } = await this.memberOf(roomId, principal.userId);
+    await this.readMarks.mark(roomId, principal.userId, seq);
+    if (room.kind === 'dm')
+      this.hub.toRoom(roomId, { type: 'read', room_id: roomId, user_id: principal.userId, seq });
+  }
+
+  // Unread messages per room: others' text messages after the member's read mark, counted over the
+  // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
+  // Every room's window counted in one store command (RoomMessagesRepository.unreadOf). `rooms`: the
+  // rooms as read (their `last_seq` spares the look past a window behind it); `marks`: the user's
+  // read marks, when read already.
+  async unread(
+    userId: string,
+    roomIds: string[],
+    rooms?: ReadonlyMap<string, RoomRecord>,
+    marks?: ReadonlyMap<string, number>,
+  ): Promise<Map<string, Unread>> {
+    const read = marks ?? (await this.readMarks.of(roomIds, userId));
+    return this.messages.unreadOf(
+      roomIds.map((roomId) => ({
+        roomId,
+        after: read.get(roomId) ?? 0,
+        stored: rooms?.get(roomId)?.last_seq,
+      })),
+      userId,
+      UNREAD_WINDOW,
+    );
+  }
+}
