@@ -104,7 +104,7 @@ export class SessionAppender {
     // and the failure is explained as 'named'
     if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
     // MongoDB's guard against a second copy; on FerretDB it matches anyway, and the check that holds
-    // there is SessionsService.append's, under the session lock
+    // there is SessionLog.sentBefore, under the session lock
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
     const increments: Record<string, number> = { bytes: size };
     if (effects.countsAsMessage !== false) increments.message_count = 1;

@@ -16,7 +16,7 @@ export class SessionCopies {
   // The newest sessions as this instance's own appends left them, messages included, so a reply
   // can start while its message is being stored (docs/protocol.md, "Early start"). Kept under the
   // session lock by the appends themselves; another instance's write shows as a seq this copy
-  // lacks, which ReplyService checks. Bounded: the least recently written go first.
+  // lacks, which the early reply checks at confirm (early-reply.ts). Bounded: the least recently written go first.
   readonly snapshots = new HeldLogs(SNAPSHOTS_KEPT, SNAPSHOT_BYTES);
   // when this instance last set a session's last_activity (an append, a touch, its creation): the
   // sweep skips sessions written recently enough (needsTouch); pruned by every sweep to the

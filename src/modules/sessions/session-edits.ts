@@ -34,7 +34,7 @@ export class SessionEdits {
   // Writes to one session document go through the session's queue, as appends do: FerretDB 1.24
   // (SQLite) applies concurrent updates of one document as read-modify-write and loses all but one.
   // writes outside the log's seq drop the session's snapshot: a reply started early never relies
-  // on a copy older than them (ReplyService checks model and takeover on the stored session too)
+  // on a copy older than them (EarlyReplies checks model and takeover on the stored session too)
   setModel(sessionId: string, modelId: string): Promise<void> {
     this.copies.snapshots.delete(sessionId);
     return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));

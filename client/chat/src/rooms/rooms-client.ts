@@ -28,7 +28,7 @@ export class RoomsClient implements RoomLink {
   openId: string | null = null;
   notice: RoomsNotice | null = null;
   listLoaded = false;
-  presence = new Map<string, PresenceStatus>();
+  readonly presence = new Map<string, PresenceStatus>();
   private listeners = new Set<() => void>();
   private typingSentAt = 0;
   private visible = false;
