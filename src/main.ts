@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './bootstrap';
 import { HttpDrain } from './common/http/http-drain';
+import { describeError } from './common/logging/logging';
 import { loadSettings, SettingsError } from './config/settings';
 
 async function main(): Promise<void> {
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     app.get(Logger).error(
       {
         event: 'unhandled_rejection',
-        err: reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
+        err: describeError(reason),
       },
       'unhandled rejection',
     ),
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error('chatbox: shutdown failed', error);
+        // an error's fields may hold documents or a URI with its password: name and message only
+        console.error(`chatbox: shutdown failed: ${describeError(error)}`);
         process.exit(1);
       },
     );
@@ -64,4 +66,9 @@ async function main(): Promise<void> {
   await app.listen(settings.port, settings.host);
 }
 
-void main();
+// Node would print the whole error, fields and all: a MongoDB driver's error quotes the URI with its
+// password. Its name and message only, credentials masked.
+main().catch((error: unknown) => {
+  console.error(`chatbox: failed to start: ${describeError(error)}`);
+  process.exit(1);
+});

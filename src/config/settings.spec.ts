@@ -211,6 +211,29 @@ describe('loadSettings', () => {
     ).toBe('mongodb+srv://u:p@cluster.example/chatbox');
   });
 
+  // only the scheme was checked: the driver's parse error, which quotes the whole URI with its
+  // password, was then logged ten times as Nest started (@nestjs/mongoose's retries)
+  it('should throw naming MONGODB_URI, without its value, when the driver could not parse it', () => {
+    for (const uri of [
+      'mongodb://chatbox:hunter2@/chatbox',
+      'mongodb://chatbox:hunter2@db:99999/chatbox',
+      'mongodb+srv://chatbox:hunter2@cluster.example:27017/chatbox',
+      'mongodb://chatbox:hunter2@db/chatbox?tls=maybe',
+      'mongodb://chatbox:hunter2@db/chatbox?authMechanism=NONE',
+    ]) {
+      const error = settingsError(validEnv({ MONGODB_URI: uri }));
+      expect(error.setting).toBe('MONGODB_URI');
+      expect(error.message).not.toContain('hunter2');
+      expect(error.message).not.toContain('chatbox:');
+    }
+    for (const uri of [
+      'mongodb://chatbox:p%40ss@db1:27017,db2:27017/chatbox?replicaSet=rs0&authSource=admin',
+      'mongodb+srv://u:p@cluster.example/chatbox?retryWrites=true&w=majority',
+      'mongodb://localhost/chatbox',
+    ])
+      expect(loadSettings(validEnv({ MONGODB_URI: uri })).mongodbUri).toBe(uri);
+  });
+
   it('should read LOG_LEVEL as a pino level and throw naming it when it is not one', () => {
     expect(loadSettings(validEnv()).logLevel).toBe('info');
     expect(loadSettings(validEnv({ LOG_LEVEL: 'Debug' })).logLevel).toBe('debug');

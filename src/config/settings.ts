@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { mongo } from 'mongoose';
 import {
   duration,
   encryptionKey,
@@ -141,11 +142,21 @@ export function loadSettings(env: Env = process.env): Settings {
   };
 }
 
-// The driver refuses anything else, but only when it connects, after Nest has started
+// The driver checks the URI only when it connects, after Nest has started, and its parse error
+// quotes the whole URI with its password (logged at each of @nestjs/mongoose's retries). Its own
+// parser checks it here, opening no connection; the refusal never quotes the value.
 function mongodbUri(env: Env): string {
   const uri = required(env, 'MONGODB_URI');
   if (!/^mongodb(\+srv)?:\/\//.test(uri))
     throw new SettingsError('MONGODB_URI', 'must start with mongodb:// or mongodb+srv://');
+  try {
+    new mongo.MongoClient(uri);
+  } catch {
+    throw new SettingsError(
+      'MONGODB_URI',
+      'the MongoDB driver cannot parse it (check its hosts and ports, that its user and password are percent-encoded, and its options)',
+    );
+  }
   return uri;
 }
 

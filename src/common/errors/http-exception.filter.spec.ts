@@ -1,5 +1,11 @@
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import type { ArgumentsHost } from '@nestjs/common';
-import { BadRequestException, HttpException, Logger } from '@nestjs/common';
+import { BadRequestException, Controller, Get, HttpException, Logger, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger, LoggerModule } from 'nestjs-pino';
+import type { Options } from 'pino-http';
+import { loggerParams } from '../logging/logging';
 import { DomainException } from './domain.exception';
 import { codeForHttpStatus, ErrorCode, httpStatusOf } from './error-code';
 import { HttpExceptionFilter } from './http-exception.filter';
@@ -87,5 +93,58 @@ describe(codeForHttpStatus.name, () => {
     expect(codeForHttpStatus(418)).toBe(ErrorCode.INVALID_MESSAGE);
     expect(codeForHttpStatus(500)).toBe(ErrorCode.INTERNAL);
     expect(codeForHttpStatus(302)).toBe(ErrorCode.INTERNAL);
+  });
+});
+
+// A Mongo duplicate-key error as the driver throws it: the documents ride along in its fields
+function duplicateKey(): Error {
+  return Object.assign(new Error('E11000 duplicate key error collection: chatbox.users'), {
+    name: 'MongoServerError',
+    code: 11000,
+    keyValue: { email: 'private-person@example.com' },
+    writeErrors: [{ op: { text: 'private message text' } }],
+    cause: Object.assign(new Error('private cause'), { $metadata: { requestId: 'private-request' } }),
+  });
+}
+
+@Controller()
+class FailingController {
+  @Get('fail')
+  fail(): never {
+    throw duplicateKey();
+  }
+}
+
+describe(`${HttpExceptionFilter.name} log`, () => {
+  // the filter logged `{ err: exception }`, which pino's error serializer wrote out field by field
+  it("should log an unhandled error's type, message and stack only, through the app's logger", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    @Module({
+      imports: [LoggerModule.forRoot({ pinoHttp: [loggerParams('info').pinoHttp as Options, sink] })],
+      controllers: [FailingController],
+    })
+    class FailingModule {}
+    const app = await NestFactory.create(FailingModule, { bufferLogs: true });
+    app.useLogger(app.get(PinoLogger));
+    app.useGlobalFilters(new HttpExceptionFilter());
+    await app.listen(0, '127.0.0.1');
+    try {
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      const response = await fetch(`http://127.0.0.1:${port}/fail`);
+      expect(response.status).toBe(500);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      await app.close();
+    }
+    const unhandled = lines.map((line) => JSON.parse(line)).find((line) => line.msg === 'unhandled error');
+    expect(Object.keys(unhandled.err).sort()).toEqual(['message', 'stack', 'type']);
+    expect(unhandled.err.message).toBe('E11000 duplicate key error collection: chatbox.users');
+    expect(lines.join('')).not.toContain('private');
   });
 });

@@ -35,6 +35,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     } else if (refusal) {
       ({ status, code, message } = refusal);
     } else {
+      // the logger's err serializer keeps its type, message and stack only, never the documents or
+      // request a driver's or SDK's error carries (src/common/logging/logging.ts)
       this.logger.error({ err: exception }, 'unhandled error');
     }
     response.status(status).json({ error: { code, message } });

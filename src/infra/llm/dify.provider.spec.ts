@@ -306,3 +306,57 @@ describe(`${DifyProvider.name} images`, () => {
     await fake.waitForAbort();
   });
 });
+
+describe(`${DifyProvider.name} transcribe`, () => {
+  const audio = {
+    data: Buffer.from([1, 2, 3]),
+    mimeType: 'audio/webm',
+    fileName: 'voice.webm',
+    userId: 'u1',
+  };
+
+  // a server standing in for Dify (or a proxy in front of it) that answers 200 with `body`
+  async function answering(body: string, contentType = 'text/html') {
+    const server = createServer((incoming, outgoing) => {
+      incoming.resume();
+      incoming.on('end', () => outgoing.writeHead(200, { 'content-type': contentType }).end(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const provider = new DifyProvider({
+      id: 'dify',
+      name: 'Dify',
+      type: 'dify',
+      endpoint: `http://127.0.0.1:${port}/v1`,
+      api_key: 'k',
+    });
+    return { provider, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+
+  it('should read the transcript of a JSON answer, and fail as no transcript on JSON without one', async () => {
+    const dify = await answering('{"text": " hello there "}', 'application/json');
+    const empty = await answering('null', 'application/json');
+    try {
+      expect(await dify.provider.transcribe(audio)).toBe('hello there');
+      await expect(empty.provider.transcribe(audio)).rejects.toMatchObject({
+        name: 'LlmProviderError',
+        message: 'dify: no transcript',
+      });
+    } finally {
+      await Promise.all([dify.close(), empty.close()]);
+    }
+  });
+
+  // response.json()'s SyntaxError quotes the body, and its message was logged
+  it('should fail with a fixed message, quoting nothing of the body, when a 200 answer is not JSON', async () => {
+    const dify = await answering('<html>private words the user said</html>');
+    try {
+      const error = await dify.provider.transcribe(audio).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(LlmProviderError);
+      expect(error).toMatchObject({ retryable: true, message: 'dify transcription: unreadable answer' });
+      expect(String(error)).not.toContain('private');
+    } finally {
+      await dify.close();
+    }
+  });
+});

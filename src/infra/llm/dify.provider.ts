@@ -151,9 +151,19 @@ export class DifyProvider implements LlmProvider {
     form.append('file', new Blob([new Uint8Array(audio.data)], { type: audio.mimeType }), audio.fileName);
     form.append('user', audio.userId);
     const response = await this.post('/audio-to-text', form, audio.signal);
-    const result = (await response.json()) as { text?: unknown };
-    if (typeof result.text !== 'string') throw new LlmProviderError('dify: no transcript', false);
-    return result.text.trim();
+    let result: unknown;
+    try {
+      result = await response.json();
+    } catch (error) {
+      // an abort stays an abort; a body that is not JSON (a proxy's page) makes a SyntaxError quoting
+      // it, which the caller would log
+      if (audio.signal?.aborted) throw error;
+      throw new LlmProviderError('dify transcription: unreadable answer', true);
+    }
+    const text =
+      typeof result === 'object' && result !== null ? (result as { text?: unknown }).text : undefined;
+    if (typeof text !== 'string') throw new LlmProviderError('dify: no transcript', false);
+    return text.trim();
   }
 
   // Headers must arrive within the timeout; the body's pace is watched by the caller. Errors name

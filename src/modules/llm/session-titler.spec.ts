@@ -1,5 +1,6 @@
+import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
-import type { LlmProvider, LlmRequest } from '../../infra/llm/llm-provider';
+import { type LlmProvider, LlmProviderError, type LlmRequest } from '../../infra/llm/llm-provider';
 import type { LlmRegistry } from './llm.registry';
 import {
   cleanTitle,
@@ -108,6 +109,26 @@ describe('SessionTitler', () => {
     new Promise<string>((_resolve, reject) =>
       request.signal.addEventListener('abort', () => reject(request.signal.reason as Error)),
     );
+
+  // an SDK's SyntaxError for a body that is not JSON quotes the body, and its message was logged
+  it("should log an unexpected error's name only, and a provider error's own message", async () => {
+    const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const unreadable = new SyntaxError(
+        'Unexpected token \'<\', "<html>private words"... is not valid JSON',
+      );
+      expect(await titler({ complete: () => Promise.reject(unreadable) }).title(input)).toBeUndefined();
+      const refused = new LlmProviderError('openai: HTTP 503', true);
+      expect(await titler({ complete: () => Promise.reject(refused) }).title(input)).toBeUndefined();
+      expect(warned.mock.calls.map(([fields]) => (fields as { err: unknown }).err)).toEqual([
+        'SyntaxError',
+        'openai: HTTP 503',
+      ]);
+      expect(JSON.stringify(warned.mock.calls)).not.toContain('private');
+    } finally {
+      warned.mockRestore();
+    }
+  });
 
   it('should give up (no title) when the model does not answer in time', async () => {
     expect(await titler({ complete: hanging }, 20).title(input)).toBeUndefined();

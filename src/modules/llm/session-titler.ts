@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConcurrencyLimit } from '../../common/concurrency-limit';
-import { isAbort } from '../../infra/llm/llm-provider';
+import { isAbort, LlmProviderError } from '../../infra/llm/llm-provider';
 import { LlmRegistry } from './llm.registry';
 import { withoutEmphasis } from '../../common/markdown-text';
 
@@ -92,7 +92,7 @@ export class SessionTitler {
         {
           event: 'title_failed',
           model: input.modelId,
-          err: isAbort(error) ? 'timeout' : error instanceof Error ? error.message : 'failure',
+          err: failureOf(error),
         },
         'session title failed',
       );
@@ -103,6 +103,14 @@ export class SessionTitler {
     }
     return cleanTitle(text);
   }
+}
+
+// A provider error's message is ours and fixed ("openai: HTTP 503"); any other error's may quote
+// what the vendor sent (a SyntaxError quotes a body that is not JSON): its name only
+function failureOf(error: unknown): string {
+  if (isAbort(error)) return 'timeout';
+  if (error instanceof LlmProviderError) return error.message;
+  return error instanceof Error ? error.name : 'failure';
 }
 
 function excerpt(text: string): string {
