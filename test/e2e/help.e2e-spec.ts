@@ -143,11 +143,21 @@ describe('help requests and admin alerts (e2e)', () => {
     await Promise.all([client.close(), adminSocket.close()]);
   });
 
+  // A repeat while the first still waits alerts nobody (docs/protocol.md, "Help requests";
+  // test/e2e/help-lifecycle.e2e-spec.ts); one after an admin answered the first waits anew, and its
+  // alert is held back by the session's limit.
   it('should hold a repeated request of the same session back and send it in the next digest', async () => {
     const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
     const sessionId = (await client.nextOfType('connection_status')).session_id as string;
     client.send({ type: 'help_request', client_id: 'first' });
     await smtp.next((mail) => mail.text.includes(`Session: ${sessionId}`));
+    const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(uniqueUser('admin'))}`);
+    await admin.nextOfType('connection_status');
+    admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+    await client.nextOfType('admin_join');
+    admin.send({ type: 'admin_leave', session_id: sessionId, client_id: 'leave' });
+    await client.nextOfType('admin_leave');
+    await admin.close();
     const mailsBefore = smtp.mails.length;
     client.send({ type: 'help_request', client_id: 'second', content: 'still waiting' });
     await client.next((frame) => frame.type === 'ack' && frame.client_id === 'second');

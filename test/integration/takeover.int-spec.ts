@@ -109,9 +109,13 @@ describe('takeover lease against FerretDB', () => {
   it('should time a help request from the first unanswered request to the admin joining', async () => {
     const sessionId = await newSession();
     const first = new Date(Date.now() - 30_000);
-    await assistance.markHelpRequested(sessionId, 'u1', first, true);
-    await assistance.markHelpRequested(sessionId, 'u1', new Date(Date.now() - 10_000), true);
-    await assistance.markHelpRequested(sessionId, 'someone-else', new Date(), true);
+    await assistance.markHelpRequested(sessionId, 'u1', { seq: 1, clientId: 'a', at: first });
+    await assistance.markHelpRequested(sessionId, 'u1', {
+      seq: 2,
+      clientId: 'b',
+      at: new Date(Date.now() - 10_000),
+    });
+    await assistance.markHelpRequested(sessionId, 'someone-else', { seq: 3, at: new Date() });
     expect(await assistance.state(sessionId)).toMatchObject({
       help_pending: true,
       help_requested_at: first,
@@ -126,5 +130,86 @@ describe('takeover lease against FerretDB', () => {
       help_response_ms_total: 30_000,
       help_response_ms_max: 30_000,
     });
+  });
+
+  // docs/protocol.md, "Help requests": the guard on help_request_seq is an equality with null on a
+  // document older than the field (written here without it), then with a number
+  it('should take a help request once, alert for the one that starts the wait, and note a resend', async () => {
+    const sessionId = randomUUID();
+    const now = new Date();
+    await sessions.collection.insertOne({
+      _id: sessionId as never,
+      user_id: 'u1',
+      is_active: true,
+      start_time: now,
+      last_activity: now,
+      help_requested: false,
+    });
+    const first = { seq: 1, clientId: 'first', at: now };
+    expect(await assistance.markHelpRequested(sessionId, 'u1', first)).toEqual({
+      taken: true,
+      alert: true,
+      outcome: 'notified',
+    });
+    // the same request again (a resend, on any instance): nothing more
+    expect(await assistance.markHelpRequested(sessionId, 'u1', first)).toEqual({
+      taken: false,
+      alert: false,
+      outcome: 'notified',
+    });
+    // another while the first waits (from another device at the same moment): no second alert
+    expect(
+      await assistance.markHelpRequested(sessionId, 'u1', { seq: 3, clientId: 'other', at: new Date() }),
+    ).toEqual({ taken: true, alert: false, outcome: 'notified' });
+    expect(await assistance.state(sessionId)).toMatchObject({
+      help_pending: true,
+      help_requested_at: now,
+      help_client_id: 'other',
+    });
+    expect(await assistance.markHelpRequested(sessionId, 'u1', first)).toMatchObject({ taken: false });
+  });
+
+  it('should let a help request answered under a takeover wait once that takeover lapses', async () => {
+    const sessionId = await newSession();
+    const startedAt = new Date(Date.now() - 5_000);
+    await sessions.updateOne(
+      { _id: sessionId },
+      { $set: { assisting_admin_id: 'ada', assisting_admin_name: 'Ada', takeover_started_at: startedAt } },
+    );
+    expect(
+      await assistance.markHelpRequested(sessionId, 'u1', { seq: 2, clientId: 'h', at: new Date() }),
+    ).toEqual({
+      taken: true,
+      alert: false,
+      outcome: 'assisted',
+    });
+    expect(await assistance.state(sessionId)).toMatchObject({ help_pending: false });
+    // its admin_leave clears the mirror; another takeover's lapse is not this one's
+    await sessions.updateOne(
+      { _id: sessionId },
+      { $set: { assisting_admin_id: null, assisting_admin_name: null, takeover_started_at: null } },
+    );
+    const lapsedAt = new Date();
+    expect(
+      await assistance.helpAfterLapse(sessionId, new Date(startedAt.getTime() + 1), lapsedAt),
+    ).toBeNull();
+    expect(await assistance.helpAfterLapse(sessionId, startedAt, lapsedAt)).toEqual({ userId: 'u1', seq: 2 });
+    expect(await assistance.state(sessionId)).toMatchObject({
+      help_pending: true,
+      help_requested_at: lapsedAt,
+    });
+    // once, whoever ends the takeover
+    expect(await assistance.helpAfterLapse(sessionId, startedAt, new Date())).toBeNull();
+  });
+
+  it('should not let a help request wait in an ended session', async () => {
+    const sessionId = await newSession();
+    await sessions.updateOne({ _id: sessionId }, { $set: { is_active: false } });
+    expect(await assistance.markHelpRequested(sessionId, 'u1', { seq: 1, at: new Date() })).toEqual({
+      taken: true,
+      alert: false,
+      outcome: 'ended',
+    });
+    expect(await assistance.state(sessionId)).toMatchObject({ help_pending: false });
   });
 });

@@ -235,7 +235,8 @@ export function adminItem(row: AdminSessionRow, now: Date) {
     help_requested: row.help_requested ?? false,
     help_requested_at: row.help_requested_at ? new Date(row.help_requested_at).toISOString() : null,
     // help_requested stays true once asked; this is whether a request still waits for an admin
-    help_pending: row.help_pending === true,
+    // (an admin assisting answers it, as soon as the takeover shows: chat/dto/session-views.ts)
+    help_pending: row.help_pending === true && row.assisting_admin_id == null,
     admin_assisted: row.admin_assisted ?? false,
     assisting_admin_name: row.assisting_admin_name ?? null,
     takeover_in_progress: row.assisting_admin_id != null,

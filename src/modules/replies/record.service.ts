@@ -23,6 +23,9 @@ export interface RecordInput {
   origin?: Connection;
   echo?: boolean;
   ackMetadata?: Record<string, unknown>;
+  // the caller acks (RecordService.ack) once its own steps after the store are done: what a client
+  // reads after the ack already shows them (a help request's flags)
+  deferAck?: boolean;
   // the session must be this user's
   owner?: string;
   effects?: AppendEffects;
@@ -103,6 +106,23 @@ export class RecordService {
     }
   }
 
+  // The ack of a stored event to the socket that sent it.
+  ack(
+    origin: Connection,
+    sessionId: string,
+    message: MessageRecord,
+    metadata?: Record<string, unknown>,
+  ): void {
+    this.hub.send(origin, {
+      type: 'ack',
+      session_id: sessionId,
+      seq: message.seq,
+      client_id: message.client_id,
+      id: message.id,
+      ...(metadata ? { metadata } : {}),
+    });
+  }
+
   private async announce(
     input: RecordInput,
     recorded: Recorded,
@@ -112,15 +132,7 @@ export class RecordService {
     const { sessionId } = input;
     const { message, duplicate, session } = recorded;
     if (!duplicate) input.beforeFanOut?.();
-    if (input.origin)
-      this.hub.send(input.origin, {
-        type: 'ack',
-        session_id: sessionId,
-        seq: message.seq,
-        client_id: message.client_id,
-        id: message.id,
-        ...(input.ackMetadata ? { metadata: input.ackMetadata } : {}),
-      });
+    if (input.origin && !input.deferAck) this.ack(input.origin, sessionId, message, input.ackMetadata);
     const frame = storedFrame(sessionId, message);
     const except = input.echo ? undefined : input.origin;
     if (duplicate) {

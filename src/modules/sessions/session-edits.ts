@@ -4,6 +4,9 @@ import type {
   AssistanceState,
   FeedbackRating,
   FeedbackResult,
+  HelpAfterLapse,
+  HelpMark,
+  HelpRequestMark,
   SessionHead,
   SessionRecord,
 } from './session.types';
@@ -128,10 +131,12 @@ export class SessionEdits {
     return this.sessionLock(sessionId, () => this.assistance.answerHelp(sessionId, requestedAt, responseMs));
   }
 
-  markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
-    return this.sessionLock(sessionId, () =>
-      this.assistance.markHelpRequested(sessionId, userId, at, pending),
-    );
+  markHelpRequested(sessionId: string, userId: string, request: HelpRequestMark): Promise<HelpMark> {
+    return this.sessionLock(sessionId, () => this.assistance.markHelpRequested(sessionId, userId, request));
+  }
+
+  helpAfterLapse(sessionId: string, startedAt: Date, at: Date): Promise<HelpAfterLapse | null> {
+    return this.sessionLock(sessionId, () => this.assistance.helpAfterLapse(sessionId, startedAt, at));
   }
 }
 

@@ -20,6 +20,8 @@ export class SessionLifecycle {
   }
 
   // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
+  // A help request waiting in it waits no more: nobody can join an ended session, and the dashboard
+  // showed it "Help requested" for good (docs/protocol.md, "Help requests"). help_requested stays.
   // The ended session's seq, undefined when it was not active.
   async end(sessionId: string, endTime?: Date): Promise<number | undefined> {
     const found = await this.sessions
@@ -32,6 +34,7 @@ export class SessionLifecycle {
       {
         $set: {
           is_active: false,
+          help_pending: false,
           end_time: end,
           duration_ms: Math.max(0, end.getTime() - new Date(found.start_time).getTime()),
         },

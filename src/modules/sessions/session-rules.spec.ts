@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  dedupKey,
   DEFAULT_SESSION_NAME,
   durationAsOf,
   isRestorable,
@@ -221,5 +222,20 @@ describe('needsTouch', () => {
 
   it('should touch at every sweep when the sweep interval is a large part of the reconnect timeout', () => {
     expect(needsTouch(NOW.getTime() - 1, NOW.getTime(), 5 * 60_000, 10 * 60_000)).toBe(true);
+  });
+});
+
+describe('dedupKey', () => {
+  it('should key what a client sent, and the system answer to a help request, by sender and client_id', () => {
+    expect(dedupKey({ sender: 'user', client_id: 'c1' })).toBe('user:c1');
+    expect(dedupKey({ sender: 'admin', client_id: 'c1' })).toBe('admin:c1');
+    // a resend of a help request answers it again without storing the answer twice
+    expect(dedupKey({ sender: 'system', client_id: 'c1' })).toBe('system:c1');
+  });
+
+  it('should key no reply (replies echo the client_id of what caused them) and nothing without client_id', () => {
+    expect(dedupKey({ sender: 'ai', client_id: 'c1' })).toBeUndefined();
+    expect(dedupKey({ sender: 'user' })).toBeUndefined();
+    expect(dedupKey({ sender: 'system', client_id: '' })).toBeUndefined();
   });
 });

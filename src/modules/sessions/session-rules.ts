@@ -98,14 +98,16 @@ export function storedSize(
 }
 
 // Only messages a client sent are deduplicated; replies echo the client_id of what caused them.
+// And so is the system's answer to a help request, the one system message a client_id causes: a
+// resend of the request answers it again without storing it twice (docs/protocol.md, "Help requests").
 export function dedupKey(message: { client_id?: string; sender: string }): string | undefined {
-  return message.client_id && isFromClient(message.sender)
+  return message.client_id && isDeduplicated(message.sender)
     ? `${message.sender}:${message.client_id}`
     : undefined;
 }
 
-function isFromClient(sender: string): boolean {
-  return sender === 'user' || sender === 'admin';
+function isDeduplicated(sender: string): boolean {
+  return sender === 'user' || sender === 'admin' || sender === 'system';
 }
 
 // Where a page of a user's session list ends (GET /chat/sessions?before=): the last session's

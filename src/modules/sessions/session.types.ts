@@ -166,8 +166,33 @@ export interface AssistanceState {
   console: boolean;
   help_pending: boolean;
   help_requested_at: Date | null;
+  // the client_id of the last help request whose steps were taken (a resend of it is no repeat)
+  help_client_id: string | null;
   // the takeover the session mirrors, if any
   takeover: TakeoverMirror | null;
+}
+
+// A help request as stored in the log, for the session's help fields (HelpService).
+export interface HelpRequestMark {
+  seq: number;
+  clientId?: string;
+  at: Date;
+}
+
+// What a help request's mark found (docs/protocol.md, "Help requests"). `taken`: this call took the
+// request's steps (false for a resend of one already taken); `alert`: it started the wait for an
+// admin, so the admins are to be alerted (once per request, whoever resends it); `outcome`: what the
+// user is answered: notified (admins were, or are being, told), assisted (an admin is there), ended.
+export interface HelpMark {
+  taken: boolean;
+  alert: boolean;
+  outcome: 'notified' | 'assisted' | 'ended';
+}
+
+// A help request answered while a takeover was mirrored, waiting now that the takeover lapsed.
+export interface HelpAfterLapse {
+  userId: string;
+  seq: number;
 }
 
 // A takeover as the session document mirrors it.

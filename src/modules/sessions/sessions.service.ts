@@ -13,6 +13,9 @@ import type {
   AppendOptions,
   FeedbackRating,
   FeedbackResult,
+  HelpAfterLapse,
+  HelpMark,
+  HelpRequestMark,
   MessageRecord,
   SearchHit,
   NewMessage,
@@ -332,8 +335,13 @@ export class SessionsService {
     return this.edits.answerHelp(sessionId, requestedAt, responseMs);
   }
 
-  markHelpRequested(sessionId: string, userId: string, at: Date, pending: boolean): Promise<void> {
-    return this.edits.markHelpRequested(sessionId, userId, at, pending);
+  // docs/protocol.md, "Help requests" (AssistanceRepository)
+  markHelpRequested(sessionId: string, userId: string, request: HelpRequestMark): Promise<HelpMark> {
+    return this.edits.markHelpRequested(sessionId, userId, request);
+  }
+
+  helpAfterLapse(sessionId: string, startedAt: Date, at: Date): Promise<HelpAfterLapse | null> {
+    return this.edits.helpAfterLapse(sessionId, startedAt, at);
   }
 
   // the owner's sessions (newest first; a page of LIST_PAGE at most unless asked for fewer, after

@@ -19,6 +19,7 @@ import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
 import type { AppendOptions } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
+import { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
@@ -74,6 +75,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     private readonly notices: LeaveNoticeService,
     @Optional() private readonly metrics?: ChatMetrics,
     @Optional() private readonly replies?: ReplyService,
+    @Optional() private readonly help?: HelpService,
   ) {}
 
   onModuleInit(): void {
@@ -174,6 +176,20 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
     this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId, leaveLogged });
+    // a help request answered "already in this chat" by a takeover whose admin had gone waits now,
+    // and the admins are alerted (docs/protocol.md, "Help requests")
+    if (reason === 'lapsed') await this.helpAfterLapse(claim);
+  }
+
+  private async helpAfterLapse(claim: Claim): Promise<void> {
+    try {
+      await this.help?.takeoverLapsed(claim);
+    } catch (error) {
+      this.logger.warn(
+        { event: 'help_after_lapse_failed', session_id: claim.sessionId, err: String(error) },
+        'could not tell whether a help request waits after the lapse',
+      );
+    }
   }
 
   // The session ended (its user started a new chat, deleted it, resumed another one): a takeover of

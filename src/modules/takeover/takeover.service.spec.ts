@@ -12,6 +12,7 @@ import type { ReplyService } from '../replies/reply.service';
 import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
+import type { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
@@ -156,6 +157,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     events,
   );
   notices.onModuleInit();
+  const help = { takeoverLapsed: jest.fn().mockResolvedValue(undefined) };
   const lease = new TakeoverLeaseService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
@@ -167,6 +169,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     notices,
     undefined,
     replies as unknown as ReplyService,
+    help as unknown as HelpService,
   );
   const service = new TakeoverService(
     repository as unknown as TakeoverRepository,
@@ -177,7 +180,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     settings,
     notices,
   );
-  return { service, repository, sessions, hub, replies, emitted, written, state };
+  return { service, repository, sessions, hub, replies, emitted, written, state, help };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined> {
@@ -314,6 +317,21 @@ describe(TakeoverService.name, () => {
       expect.any(Date),
       expect.any(Date),
     );
+  });
+
+  // docs/protocol.md, "Help requests": a help request answered "already in this chat" by a takeover
+  // whose admin had gone waits once it lapses; one its admin released was theirs to answer
+  it('should tell the help service of a lapse, and not of a release', async () => {
+    const lapsed = claim({ leaseUntil: new Date(Date.now() - 1) });
+    const ended = setup(lapsed);
+    await ended.service.claim('s1', admin('bob', 'Bob'));
+    expect(ended.help.takeoverLapsed).toHaveBeenCalledTimes(1);
+    expect(ended.help.takeoverLapsed).toHaveBeenCalledWith(
+      expect.objectContaining({ epoch: 1, startedAt: lapsed.startedAt }),
+    );
+    const released = setup(claim());
+    await released.service.release('s1', admin('ada'));
+    expect(released.help.takeoverLapsed).not.toHaveBeenCalled();
   });
 
   it('should say SESSION_LOCKED when another admin won the same epoch meanwhile', async () => {

@@ -15,7 +15,9 @@ export function sessionSummary(session: SessionRecord) {
     // an admin assists now; help_pending, whether a help request waits for one
     takeover_in_progress: session.assisting_admin_id != null,
     help_requested: session.help_requested,
-    help_pending: session.help_pending === true,
+    // an admin assisting answers it: true only until the takeover shows, not until the join's
+    // bookkeeping (TakeoverLeaseService.started → answerHelp) lands a moment after admin_join
+    help_pending: session.help_pending === true && session.assisting_admin_id == null,
     is_active: session.is_active,
     feedback_up: session.feedback_up ?? 0,
     feedback_down: session.feedback_down ?? 0,

@@ -89,6 +89,12 @@ export class Session {
   @Prop({ type: Date, default: null }) takeover_lease_until!: Date | null;
   // a help request no admin has joined yet; answered ones feed the help → join response time
   @Prop({ default: false }) help_pending!: boolean;
+  // the last help request whose steps were taken (its seq and client_id): a resend of it takes none
+  // again, and one while help waits is told apart from a repeat (docs/protocol.md, "Help requests")
+  @Prop({ type: Number, default: null }) help_request_seq!: number | null;
+  @Prop({ type: String, default: null }) help_client_id!: string | null;
+  // that request came while this takeover (its start) was mirrored: it waits if the takeover lapses
+  @Prop({ type: Date, default: null }) help_takeover_started_at!: Date | null;
   @Prop({ default: 0 }) help_response_count!: number;
   @Prop({ default: 0 }) help_response_ms_total!: number;
   @Prop({ default: 0 }) help_response_ms_max!: number;
