@@ -85,7 +85,9 @@ describe('loadNotificationSettings', () => {
     expect(settings.sms).toBeUndefined();
     expect(settings.rules).toEqual(DEFAULT_ALERT_RULES);
     expect(settings.limits).toEqual({ perType: 10, typeWindowMs: 600_000, sessionWindowMs: 300_000 });
-    expect(settings.retry).toEqual({ attempts: 6, baseMs: 5000, maxMs: 600_000 });
+    // retried until a day has passed, at most 5 minutes apart (docs/protocol.md, "Alert limits and
+    // digests"): six attempts from 5 s were over within minutes, and an outage that long lost alerts
+    expect(settings.retry).toEqual({ attempts: 6, baseMs: 5000, maxMs: 300_000, forMs: 86_400_000 });
     expect(settings.digestIntervalMs).toBe(600_000);
   });
 
@@ -109,6 +111,11 @@ describe('loadNotificationSettings', () => {
     });
   });
 
+  it('should read how long failed alerts are retried, none meaning the attempts alone decide', () => {
+    expect(loadNotificationSettings({ ALERT_RETRY_FOR: '2h' }).retry.forMs).toBe(7_200_000);
+    expect(loadNotificationSettings({ ALERT_RETRY_FOR: '0' }).retry).toMatchObject({ attempts: 6, forMs: 0 });
+  });
+
   it('should name the setting when a value is missing or wrong', () => {
     expect(rejected({ SMTP_URL: 'http://mail.example.com' }).setting).toBe('SMTP_URL');
     expect(rejected({ SMTP_URL: 'not a url' }).setting).toBe('SMTP_URL');
@@ -123,6 +130,8 @@ describe('loadNotificationSettings', () => {
     expect(rejected({ ...SMS, TWILIO_API_URL: 'ftp://x' }).setting).toBe('TWILIO_API_URL');
     expect(rejected({ ALERT_LIMIT_PER_TYPE: '0' }).setting).toBe('ALERT_LIMIT_PER_TYPE');
     expect(rejected({ ALERT_RETRY_BASE: 'soon' }).setting).toBe('ALERT_RETRY_BASE');
+    expect(rejected({ ALERT_RETRY_FOR: 'a while' }).setting).toBe('ALERT_RETRY_FOR');
+    expect(rejected({ ALERT_RETRY_FOR: '31d' }).setting).toBe('ALERT_RETRY_FOR');
     for (const name of ['ALERT_DIGEST_INTERVAL', 'TRAFFIC_CHECK_INTERVAL', 'HEALTH_WATCH_INTERVAL']) {
       expect(rejected({ [name]: '0' }).setting).toBe(name);
       expect(rejected({ [name]: '25d' }).setting).toBe(name);

@@ -59,7 +59,10 @@ export interface NotificationSettings {
   // at most `perType` alerts of one type per `typeWindowMs`; the rest go to the digest
   limits: { perType: number; typeWindowMs: number; sessionWindowMs: number };
   digestIntervalMs: number;
-  retry: { attempts: number; baseMs: number; maxMs: number };
+  // failed channels are retried (backoff from baseMs, capped at maxMs) until the alert has had
+  // `attempts` attempts and is `forMs` old; then it is failed (docs/protocol.md, "Alert limits and
+  // digests")
+  retry: { attempts: number; baseMs: number; maxMs: number; forMs: number };
   // abnormal traffic: rate-limit rejections or errors per minute above these raise an alert
   traffic: { rateLimitedPerMinute: number; errorsPerMinute: number; checkIntervalMs: number };
   // instance heartbeats and MongoDB pings; an instance silent for 3 intervals crashed
@@ -171,7 +174,8 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
     retry: {
       attempts: integer(env, 'ALERT_RETRY_ATTEMPTS', 6, 1, 100),
       baseMs: duration(env, 'ALERT_RETRY_BASE', '5s'),
-      maxMs: duration(env, 'ALERT_RETRY_MAX', '10m'),
+      maxMs: duration(env, 'ALERT_RETRY_MAX', '5m'),
+      forMs: duration(env, 'ALERT_RETRY_FOR', '24h', 0, 30 * 86_400_000),
     },
     traffic: {
       rateLimitedPerMinute: integer(env, 'ABNORMAL_RATE_LIMITED_PER_MINUTE', 120, 1),

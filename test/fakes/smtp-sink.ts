@@ -9,12 +9,27 @@ export interface ReceivedMail {
   raw: string;
 }
 
+export interface SmtpFailure {
+  responseCode: number;
+  message: string;
+}
+
+const BUSY: SmtpFailure = { responseCode: 451, message: 'mailbox busy, try again later' };
+
 // A real SMTP listener (npm smtp-server) on loopback that keeps what it receives. failNext(n) answers
-// the next n messages with a temporary failure (451), as a busy relay would.
+// the next n messages with a temporary failure (451 by default), as a busy relay would; failFor(ms)
+// every message until then (an outage). delayNext(ms) holds the answer to the next message that
+// long, as a slow relay would: a mail counts as received when its 250 goes out; one whose client
+// hung up first is counted in `abandoned` instead.
 export class SmtpSink {
   readonly mails: ReceivedMail[] = [];
   rejected = 0;
+  abandoned = 0;
   private failures = 0;
+  private failure: SmtpFailure = BUSY;
+  private failingUntil = 0;
+  private delay = 0;
+  private readonly closed = new Set<string>();
   private waiters: Array<() => void> = [];
   private server!: SMTPServer;
   port = 0;
@@ -29,27 +44,40 @@ export class SmtpSink {
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      onClose: (session) => {
+        sink.closed.add(session.id);
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
-          if (sink.failures > 0) {
-            sink.failures--;
-            sink.rejected++;
-            const error = new Error('mailbox busy, try again later') as Error & { responseCode: number };
-            error.responseCode = 451;
-            callback(error);
-            return;
-          }
-          const raw = Buffer.concat(chunks).toString('utf8');
-          sink.mails.push({
-            ...parseMail(raw),
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: session.envelope.rcptTo.map((recipient) => recipient.address),
-            raw,
-          });
-          sink.waiters.splice(0).forEach((wake) => wake());
-          callback();
+          const answer = () => {
+            if (sink.failures > 0 || Date.now() < sink.failingUntil) {
+              if (sink.failures > 0) sink.failures--;
+              sink.rejected++;
+              const error = new Error(sink.failure.message) as Error & { responseCode: number };
+              error.responseCode = sink.failure.responseCode;
+              callback(error);
+              return;
+            }
+            if (sink.closed.has(session.id)) {
+              sink.abandoned++;
+              return;
+            }
+            const raw = Buffer.concat(chunks).toString('utf8');
+            sink.mails.push({
+              ...parseMail(raw),
+              from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+              to: session.envelope.rcptTo.map((recipient) => recipient.address),
+              raw,
+            });
+            sink.waiters.splice(0).forEach((wake) => wake());
+            callback();
+          };
+          const delay = sink.delay;
+          sink.delay = 0;
+          if (delay > 0) setTimeout(answer, delay);
+          else answer();
         });
       },
     });
@@ -58,8 +86,18 @@ export class SmtpSink {
     return sink;
   }
 
-  failNext(count: number): void {
+  failNext(count: number, failure: SmtpFailure = BUSY): void {
     this.failures = count;
+    this.failure = failure;
+  }
+
+  failFor(ms: number, failure: SmtpFailure = BUSY): void {
+    this.failingUntil = Date.now() + ms;
+    this.failure = failure;
+  }
+
+  delayNext(ms: number): void {
+    this.delay = ms;
   }
 
   async next(match: (mail: ReceivedMail) => boolean, timeoutMs = 10_000): Promise<ReceivedMail> {

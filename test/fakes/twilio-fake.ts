@@ -2,6 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+export interface TwilioError {
+  status: number;
+  code: number;
+  message: string;
+}
+
 export interface ReceivedSms {
   accountSid: string;
   // HTTP Basic credentials the SDK sent
@@ -13,11 +19,13 @@ export interface ReceivedSms {
 // A local HTTP server answering like Twilio's Messages API
 // (POST /2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded, Basic auth, 201 + JSON
 // message resource; errors as Twilio's {code, message, more_info, status}). failNext(n) answers the
-// next n requests with 503.
+// next n requests with 503; failTo(number, n, error) the next n requests to that `To` number with
+// the error given (Twilio's own, naming the number, by default).
 export class TwilioFake {
   readonly messages: ReceivedSms[] = [];
   rejected = 0;
   private failures = 0;
+  private readonly failuresTo = new Map<string, { count: number; error: TwilioError }>();
   private server!: Server;
   private waiters: Array<() => void> = [];
   url = '';
@@ -32,6 +40,23 @@ export class TwilioFake {
 
   failNext(count: number): void {
     this.failures = count;
+  }
+
+  failTo(to: string, count: number, error?: Partial<TwilioError>): void {
+    this.failuresTo.set(to, {
+      count,
+      error: {
+        status: 400,
+        code: 21211,
+        message: `The 'To' number ${to} is not a valid phone number.`,
+        ...error,
+      },
+    });
+  }
+
+  // the SMS each number received
+  to(number: string): ReceivedSms[] {
+    return this.messages.filter((message) => message.form.To === number);
   }
 
   async waitFor(count: number, timeoutMs = 10_000): Promise<ReceivedSms[]> {
@@ -93,6 +118,16 @@ export class TwilioFake {
       return;
     }
     const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString()));
+    const failTo = this.failuresTo.get(form.To);
+    if (failTo && failTo.count > 0) {
+      failTo.count--;
+      this.rejected++;
+      reply(failTo.error.status, {
+        ...failTo.error,
+        more_info: `https://www.twilio.com/docs/errors/${failTo.error.code}`,
+      });
+      return;
+    }
     this.messages.push({ accountSid: match[1], username, password, form });
     this.waiters.splice(0).forEach((wake) => wake());
     const now = new Date().toUTCString();

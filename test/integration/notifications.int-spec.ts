@@ -21,6 +21,10 @@ import {
 } from '../../src/modules/notifications/schemas/notification.schema';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
+import { MailSender } from '../../src/infra/mail/mail.sender';
+import { SMS_SENDER } from '../../src/infra/sms/sms';
+import type { NotificationRecord } from '../../src/modules/notifications/alert.types';
+import { DELIVERY_TIMING, type DeliveryTiming } from '../../src/modules/notifications/delivery-schedule';
 
 // The notifications collection, its unique marks and the crash watch against FerretDB. Two
 // service graphs on one database stand for two instances.
@@ -28,10 +32,18 @@ describe('notifications against FerretDB', () => {
   let settings: Settings;
   const modules: TestingModule[] = [];
 
-  async function instance(): Promise<TestingModule> {
+  // `channels`: stand-ins for the mail and SMS senders, and the attempts' timing (short windows)
+  async function instance(
+    channels: {
+      mail?: Partial<MailSender>;
+      sms?: { recipients: string[]; send(to: string, body: string): Promise<void> };
+      timing?: DeliveryTiming;
+      settings?: Settings;
+    } = {},
+  ): Promise<TestingModule> {
     const module = await Test.createTestingModule({
       imports: [
-        ...databaseModules(settings),
+        ...databaseModules(channels.settings ?? settings),
         MongooseModule.forFeature([
           { name: Notification.name, schema: NotificationSchema },
           { name: NotificationMark.name, schema: NotificationMarkSchema },
@@ -48,6 +60,9 @@ describe('notifications against FerretDB', () => {
         DeliveryService,
         AlertsService,
         InstanceWatch,
+        ...(channels.mail ? [{ provide: MailSender, useValue: channels.mail }] : []),
+        ...(channels.sms ? [{ provide: SMS_SENDER, useValue: channels.sms }] : []),
+        ...(channels.timing ? [{ provide: DELIVERY_TIMING, useValue: channels.timing }] : []),
       ],
     }).compile();
     // no timers: the test drives check() itself
@@ -202,6 +217,122 @@ describe('notifications against FerretDB', () => {
     expect(held).toBe(true);
     expect(await two.get(AlertsService).digest(now)).toBeUndefined();
     expect(await one.get(AlertsService).digest(now)).toBeUndefined();
+  });
+
+  describe('one attempt at a time (docs/protocol.md, "Alert limits and digests")', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const PHONES = ['+15550002222', '+15550003333'];
+
+    function pendingAlert(id: string): NotificationRecord {
+      return {
+        id,
+        kind: 'alert',
+        type: 'help_request',
+        user_id: 'u',
+        session_id: `session-${id}`,
+        affected_users: 1,
+        details: null,
+        reason: null,
+        link: null,
+        at: new Date(),
+        channels: ['email'],
+        sent: [],
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: new Date(Date.now() - 1000),
+        last_error: null,
+        digest_id: null,
+        summary: null,
+      };
+    }
+
+    // An instance's copy read before another instance attempted the alert (a tick works through
+    // the due alerts it read one after another) sent what the other had sent already.
+    it('should send nothing again from a stale copy of an alert another instance attempted', async () => {
+      const mail = { send: jest.fn().mockResolvedValue(undefined) };
+      const timing = { windowMs: 300, sendLimitMs: 100 };
+      const [one, two] = [await instance({ mail, timing }), await instance({ mail, timing })];
+      const id = `stale-${Date.now()}`;
+      await one.get(NotificationsRepository).insert(pendingAlert(id));
+      const stale = (await two.get(NotificationsRepository).due(new Date())).find(
+        (record) => record.id === id,
+      );
+      expect(stale).toBeDefined();
+      const sends = () =>
+        mail.send.mock.calls.filter(([sent]: Array<{ subject: string }>) => sent.subject.includes(id));
+      await one.get(DeliveryService).tick();
+      expect(sends()).toHaveLength(1);
+      // in the same attempt window the claim is taken; in a later one the alert has moved on
+      await two.get(DeliveryService).attempt(structuredClone(stale as NotificationRecord));
+      await sleep(400);
+      await two.get(DeliveryService).attempt(structuredClone(stale as NotificationRecord));
+      expect(sends()).toHaveLength(1);
+      const [stored] = await one.get(NotificationsRepository).find({ sessionId: `session-${id}` });
+      expect(stored).toMatchObject({ status: 'sent', attempts: 1, sent: ['email'] });
+    });
+
+    // The first attempt took no claim and could run past the time others wait for it: another
+    // instance then retried the alert while the first still sent, and both sent the same SMS.
+    it('should send each recipient once while a slow first attempt and another instance race', async () => {
+      const sessionId = `race-first-${Date.now()}`;
+      const received: string[] = [];
+      const slow = (to: string, text: string) =>
+        sleep(250).then(() => void (text.includes(sessionId) && received.push(to)));
+      const mail = { send: jest.fn((sent: { text: string }) => slow('email', sent.text)) };
+      const sms = { recipients: PHONES, send: jest.fn((to: string, body: string) => slow(to, body)) };
+      const timing = { windowMs: 600, sendLimitMs: 300 };
+      const fast = testSettings({ ALERT_RETRY_BASE: '20ms', ALERT_RETRY_MAX: '50ms' });
+      const [one, two] = [
+        await instance({ mail, sms, timing, settings: fast }),
+        await instance({ mail, sms, timing, settings: fast }),
+      ];
+      let done = false;
+      const loop = async (module: TestingModule) => {
+        while (!done) {
+          await module.get(DeliveryService).tick();
+          await sleep(20);
+        }
+      };
+      const loops = [loop(one), loop(two)];
+      let stored: NotificationRecord | undefined;
+      try {
+        const raised = await one
+          .get(AlertsService)
+          .raise({ type: 'help_request', sessionId, userId: 'racer' });
+        expect(raised?.channels).toEqual(['email', 'sms']);
+        const deadline = Date.now() + 10_000;
+        do {
+          await sleep(50);
+          [stored] = await one.get(NotificationsRepository).find({ sessionId });
+        } while (stored?.status === 'pending' && Date.now() < deadline);
+      } finally {
+        // every attempt under way ends before the count
+        done = true;
+        await Promise.all(loops);
+      }
+      expect(stored?.status).toBe('sent');
+      expect(received.sort()).toEqual(['email', ...PHONES].sort());
+      expect(stored?.sent_to?.sort()).toEqual(PHONES.map((phone) => `sms:${phone}`).sort());
+    });
+
+    // Why the attempts must not overlap: FerretDB applies $addToSet as an unlocked read-modify-write,
+    // so two attempts adding what each sent to one alert at once lose entries there (MongoDB keeps
+    // them). One attempt at a time (a unique claim per attempt window) is what keeps the list whole.
+    it('loses concurrent $addToSet to one alert on FerretDB, keeps them all on MongoDB', async () => {
+      const module = await instance();
+      const model = module.get<Model<Notification>>(getModelToken(Notification.name));
+      const build = (await model.db.db!.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
+      const id = `add-to-set-${Date.now()}`;
+      await module.get(NotificationsRepository).insert(pendingAlert(id));
+      await Promise.all(
+        Array.from({ length: 30 }, (_, index) =>
+          module.get(NotificationsRepository).addSent(id, { sent_to: [`sms:+1555000${1000 + index}`] }),
+        ),
+      );
+      const kept = (await module.get(NotificationsRepository).get(id))?.sent_to?.length ?? 0;
+      if (build.ferretdbVersion !== undefined) expect(kept).toBeLessThan(30);
+      else expect(kept).toBe(30);
+    });
   });
 
   it('should report an instance that stopped beating without shutting down once, from either survivor', async () => {

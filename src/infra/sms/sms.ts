@@ -6,7 +6,8 @@ export const SMS_SENDER = Symbol('SMS_SENDER');
 
 export interface Sms {
   readonly recipients: string[];
-  send(body: string): Promise<void>;
+  // one message to one of the recipients; fails with codes only, never the vendor's text
+  send(to: string, body: string): Promise<void>;
 }
 
 export async function createSmsSender(settings: SmsSettings): Promise<Sms> {

@@ -1,10 +1,14 @@
 import fc from 'fast-check';
-import { backoffMs, oneLine, sessionLink, smsOf, subjectOf, textOf } from './alert-format';
+import { backoffMs, gsmSeptets, oneLine, sessionLink, smsOf, subjectOf, textOf } from './alert-format';
 import type { NotificationRecord } from './alert.types';
 import { ALERT_EVENT_TYPES } from '../../config/notifications.settings';
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// bidi controls (U+202E turns "user-1<RLO>gnp.exe" into "user-1exe.png"), zero-width characters
+const FORMAT = /\p{Cf}/u;
+// GSM 03.38, the 7-bit SMS alphabet: the basic set and the extension table (escape + one character)
+const GSM_7 = /^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&'()*+,\-./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\[~\]|€]*$/;
 
 const record = fc.record({
   type: fc.constantFrom(...ALERT_EVENT_TYPES),
@@ -56,6 +60,66 @@ describe('alert format', () => {
         const sms = smsOf(item);
         expect(sms).not.toMatch(CONTROL);
         expect(sms.length).toBeLessThanOrEqual(320);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  // ' · ' and '…' are not GSM-7: one of them made every alert SMS UCS-2 (70 characters a part, not
+  // 160, so three times the cost), and a user id could bring any character in.
+  it('should make SMS GSM-7 only and free of format characters, whatever the input', () => {
+    fc.assert(
+      fc.property(
+        record,
+        fc.constantFrom('·', '…', '\u202e', '\u200b', '\ufeff', '😀', '’', '`'),
+        (input, odd) => {
+          const sms = smsOf(
+            alert({ ...input, user: input.user === null ? null : `${odd}${input.user}${odd}` }),
+          );
+          expect(sms).toMatch(GSM_7);
+          expect(sms).not.toMatch(FORMAT);
+          expect(gsmSeptets(sms)).toBeLessThanOrEqual(306);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should keep the SMS of an alert with a usual link within one part of 160 GSM-7 characters', () => {
+    fc.assert(
+      fc.property(record, fc.uuid(), (input, sessionId) => {
+        const sms = smsOf(alert({ ...input, session: sessionId }));
+        expect(gsmSeptets(sms)).toBeLessThanOrEqual(160);
+        expect(sms).toContain(`https://chat.example.com/admin/?session=${sessionId}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should separate the parts of an SMS with GSM-7 characters and keep plain user ids whole', () => {
+    const sms = smsOf(
+      alert({
+        type: 'help_request',
+        user: 'user-42',
+        session: 's1',
+        details: null,
+        reason: null,
+        affected: 1,
+      }),
+    );
+    expect(sms).toBe('chatbox: Help requested - user user-42 - https://chat.example.com/admin/?session=s1');
+  });
+
+  it('should leave no format character in subjects or email text, whatever the input', () => {
+    fc.assert(
+      fc.property(record, (input) => {
+        const item = alert({
+          ...input,
+          user: input.user === null ? null : `\u202e${input.user}`,
+          session: input.session === null ? null : `\u2066${input.session}`,
+        });
+        expect(subjectOf(item)).not.toMatch(FORMAT);
+        expect(textOf(item)).not.toMatch(FORMAT);
       }),
       { numRuns: 500 },
     );

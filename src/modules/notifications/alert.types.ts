@@ -29,7 +29,11 @@ export interface NotificationRecord {
   link: string | null;
   at: Date;
   channels: AlertChannel[];
+  // channels done: every recipient reached
   sent: AlertChannel[];
+  // recipients reached on channels that send to each on its own (`sms:+15550001111`); email is one
+  // message to all ADMIN_EMAILS, so `email` in `sent` stands for it. Absent on alerts stored before.
+  sent_to?: string[];
   status: NotificationStatus;
   attempts: number;
   next_attempt_at: Date | null;

@@ -5,6 +5,8 @@ import type { Sms } from '../../infra/sms/sms';
 import { AlertLimiter } from './alert-limiter';
 import type { NotificationRecord } from './alert.types';
 import { AlertsService } from './alerts.service';
+import type { AlertMetrics } from './alert-metrics';
+import type { DeliveryTiming } from './delivery-schedule';
 import { DeliveryService } from './delivery.service';
 import type { NotificationsRepository } from './notifications.repository';
 
@@ -24,8 +26,28 @@ class MemoryRepository {
   }
   saveDelivery(record: NotificationRecord) {
     this.check();
-    this.records.set(record.id, structuredClone(record));
+    const stored = this.records.get(record.id);
+    const kept = stored ? { sent: stored.sent, sent_to: stored.sent_to ?? [] } : { sent: [], sent_to: [] };
+    this.records.set(record.id, {
+      ...structuredClone(record),
+      sent: [...new Set([...kept.sent, ...record.sent])],
+      sent_to: [...new Set([...kept.sent_to, ...(record.sent_to ?? [])])],
+    });
     return Promise.resolve();
+  }
+  addSent(id: string, sent: { sent?: NotificationRecord['sent']; sent_to?: string[] }) {
+    this.check();
+    const stored = this.records.get(id);
+    if (stored) {
+      stored.sent = [...new Set([...stored.sent, ...(sent.sent ?? [])])];
+      stored.sent_to = [...new Set([...(stored.sent_to ?? []), ...(sent.sent_to ?? [])])];
+    }
+    return Promise.resolve();
+  }
+  get(id: string) {
+    this.check();
+    const stored = this.records.get(id);
+    return Promise.resolve(stored ? structuredClone(stored) : null);
   }
   mark(key: string) {
     this.check();
@@ -62,14 +84,41 @@ function settingsWith(env: Record<string, string> = {}): Settings {
 }
 
 function build(
-  options: { env?: Record<string, string>; mail?: Partial<MailSender>; sms?: Partial<Sms> } = {},
+  options: {
+    env?: Record<string, string>;
+    mail?: Partial<MailSender>;
+    sms?: Partial<Sms>;
+    timing?: DeliveryTiming;
+  } = {},
 ) {
   const repository = new MemoryRepository();
   const settings = settingsWith(options.env);
   const repo = repository as unknown as NotificationsRepository;
-  const delivery = new DeliveryService(repo, settings, options.mail as MailSender, options.sms as Sms);
+  const metrics = { failed: jest.fn() };
+  const delivery = new DeliveryService(
+    repo,
+    settings,
+    options.mail as MailSender,
+    options.sms as Sms,
+    metrics as unknown as AlertMetrics,
+    options.timing,
+  );
   const alerts = new AlertsService(new AlertLimiter(repo, settings), delivery, repo, settings);
-  return { repository, delivery, alerts };
+  return { repository, delivery, alerts, metrics };
+}
+
+// Runs the retry loop (as the timer would) until the alert is no longer pending.
+async function settle(
+  { delivery, repository }: ReturnType<typeof build>,
+  id: string,
+  rounds = 10,
+  pauseMs = 60,
+): Promise<NotificationRecord | undefined> {
+  for (let round = 0; round < rounds && repository.records.get(id)?.status === 'pending'; round++) {
+    await sleep(pauseMs);
+    await delivery.tick();
+  }
+  return repository.records.get(id);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,10 +164,11 @@ describe(AlertsService.name, () => {
     expect(await alerts.digest(new Date(Date.now() + 600_000 * 2))).toBeUndefined();
   });
 
+  // ALERT_RETRY_FOR 0: no time window, the attempts alone decide
   it('should retry a failing channel with backoff, keep what was sent, and give up after the attempts', async () => {
     const mail = { send: jest.fn().mockRejectedValue(new Error('451 busy')) };
-    const sms = { send: jest.fn().mockResolvedValue(undefined) };
-    const { alerts, delivery, repository } = build({ mail, sms });
+    const sms = { recipients: ['+15550002222'], send: jest.fn().mockResolvedValue(undefined) };
+    const { alerts, delivery, repository } = build({ mail, sms, env: { ALERT_RETRY_FOR: '0ms' } });
     const record = (await alerts.raise({
       type: 'help_request',
       sessionId: 's',
@@ -132,6 +182,80 @@ describe(AlertsService.name, () => {
     }
     expect(repository.records.get(record.id)).toMatchObject({ status: 'failed', attempts: 3, sent: ['sms'] });
     expect(mail.send).toHaveBeenCalledTimes(3);
+    expect(sms.send).toHaveBeenCalledTimes(1);
+  });
+
+  // Six attempts from a 5 s base were over in minutes: an SMTP or Twilio outage of a few minutes
+  // dropped the alert for good.
+  it('should go on retrying past ALERT_RETRY_ATTEMPTS until ALERT_RETRY_FOR is over, then give up and count it', async () => {
+    const mail = { send: jest.fn().mockRejectedValue(new Error('451 busy')) };
+    const built = build({
+      mail,
+      env: { ALERT_RETRY_ATTEMPTS: '2', ALERT_RETRY_MAX: '20ms', ALERT_RETRY_FOR: '800ms' },
+    });
+    const record = (await built.alerts.raise({ type: 'llm_failure', sessionId: 's' })) as NotificationRecord;
+    expect(record.channels).toEqual(['email']);
+    await sleep(200);
+    await built.delivery.tick();
+    expect(built.repository.records.get(record.id)?.status).toBe('pending');
+    expect(built.metrics.failed).not.toHaveBeenCalled();
+    const settled = await settle(built, record.id, 60, 30);
+    expect(settled?.status).toBe('failed');
+    expect(Date.now() - record.at.getTime()).toBeGreaterThanOrEqual(800);
+    expect(settled?.attempts).toBeGreaterThan(2);
+    expect(built.metrics.failed).toHaveBeenCalledTimes(1);
+    expect(built.metrics.failed).toHaveBeenCalledWith('llm_failure');
+  });
+
+  it('should deliver once the channel is back within ALERT_RETRY_FOR, however many attempts it took', async () => {
+    let failures = 6;
+    const mail = {
+      send: jest.fn(() => (failures-- > 0 ? Promise.reject(new Error('451 busy')) : Promise.resolve())),
+    };
+    const built = build({ mail, env: { ALERT_RETRY_ATTEMPTS: '2', ALERT_RETRY_MAX: '20ms' } });
+    const record = (await built.alerts.raise({ type: 'llm_failure', sessionId: 's' })) as NotificationRecord;
+    const settled = await settle(built, record.id, 40, 30);
+    expect(settled).toMatchObject({ status: 'sent', attempts: 7, last_error: null });
+    expect(built.metrics.failed).not.toHaveBeenCalled();
+  });
+
+  // The loop over the admin phones stopped at the first that failed and the whole channel was
+  // retried: the phones before it got the same SMS on every retry.
+  it('should send each admin phone its SMS once when another phone fails first', async () => {
+    let failures = 2;
+    const sms = {
+      recipients: ['+15550002222', '+15550003333', '+15550004444'],
+      send: jest.fn((to: string) =>
+        to === '+15550003333' && failures-- > 0
+          ? Promise.reject(new Error('twilio 503 20503'))
+          : Promise.resolve(),
+      ),
+    };
+    const built = build({ sms, env: { ALERT_RULES: 'crash:sms' } });
+    const record = (await built.alerts.raise({ type: 'crash', details: 'x' })) as NotificationRecord;
+    expect(record).toMatchObject({ status: 'pending', sent: [], last_error: 'sms 2 of 3: twilio 503 20503' });
+    const settled = await settle(built, record.id);
+    expect(settled).toMatchObject({ status: 'sent', sent: ['sms'], attempts: 3 });
+    expect(settled?.sent_to?.sort()).toEqual(['sms:+15550002222', 'sms:+15550003333', 'sms:+15550004444']);
+    const calls = sms.send.mock.calls.map(([to]) => to);
+    expect(calls.filter((to) => to === '+15550002222')).toHaveLength(1);
+    expect(calls.filter((to) => to === '+15550004444')).toHaveLength(1);
+    expect(calls.filter((to) => to === '+15550003333')).toHaveLength(3);
+  });
+
+  // A send that started near the end of its attempt's window could still run when the next window
+  // opened and another instance took the alert: each would send what the other had not recorded.
+  it('should start no send once its attempt window is about to end, and leave it to the next attempt', async () => {
+    const mail = { send: jest.fn(() => sleep(500).then(() => undefined)) };
+    const sms = { recipients: ['+15550002222'], send: jest.fn().mockResolvedValue(undefined) };
+    const built = build({ mail, sms, timing: { windowMs: 1000, sendLimitMs: 600 } });
+    const record = (await built.alerts.raise({ type: 'crash', details: 'x' })) as NotificationRecord;
+    expect(record).toMatchObject({ status: 'pending', sent: ['email'], attempts: 1 });
+    expect(record.last_error).toBe('sms: not started, the attempt window was ending');
+    expect(sms.send).not.toHaveBeenCalled();
+    const settled = await settle(built, record.id);
+    expect(settled).toMatchObject({ status: 'sent', sent: ['email', 'sms'], attempts: 2 });
+    expect(mail.send).toHaveBeenCalledTimes(1);
     expect(sms.send).toHaveBeenCalledTimes(1);
   });
 

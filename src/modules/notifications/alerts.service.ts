@@ -3,7 +3,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { sessionLink } from './alert-format';
 import { AlertLimiter } from './alert-limiter';
 import type { AlertEvent, NotificationRecord } from './alert.types';
-import { DeliveryService, FIRST_ATTEMPT_MS } from './delivery.service';
+import { DeliveryService } from './delivery.service';
 import { NotificationsRepository } from './notifications.repository';
 import { newId } from '../../common/ids';
 
@@ -50,7 +50,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
         sent: [],
         status: allowed ? 'pending' : 'suppressed',
         attempts: 0,
-        next_attempt_at: allowed ? new Date(Date.now() + FIRST_ATTEMPT_MS) : null,
+        next_attempt_at: allowed ? this.delivery.firstAttemptEnds() : null,
         last_error: null,
         digest_id: null,
         summary: null,
@@ -113,7 +113,7 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
         sent: [],
         status: 'pending',
         attempts: 0,
-        next_attempt_at: new Date(Date.now() + FIRST_ATTEMPT_MS),
+        next_attempt_at: this.delivery.firstAttemptEnds(),
         last_error: null,
         digest_id: null,
         summary,

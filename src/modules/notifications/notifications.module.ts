@@ -3,9 +3,10 @@ import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { MailSender } from '../../infra/mail/mail.sender';
+import { MailSender, mailerOptions } from '../../infra/mail/mail.sender';
 import { createSmsSender, SMS_SENDER } from '../../infra/sms/sms';
 import { AlertLimiter } from './alert-limiter';
+import { ALERT_METRIC_PROVIDERS, AlertMetrics } from './alert-metrics';
 import { AlertsService } from './alerts.service';
 import { DeliveryService } from './delivery.service';
 import { InstanceWatch } from './instance-watch.service';
@@ -33,11 +34,8 @@ import { TrafficWatch } from './traffic-watch.service';
     ]),
     MailerModule.forRootAsync({
       inject: [SETTINGS],
-      useFactory: (settings: Settings) => ({
-        // without SMTP_URL the mailer is never used; jsonTransport keeps it inert
-        transport: settings.notifications.mail?.smtpUrl ?? { jsonTransport: true },
-        sendTimeout: 20_000,
-      }),
+      // without SMTP_URL the mailer is never used; jsonTransport keeps it inert
+      useFactory: (settings: Settings) => mailerOptions(settings.notifications.mail),
     }),
   ],
   providers: [
@@ -60,6 +58,8 @@ import { TrafficWatch } from './traffic-watch.service';
       useFactory: (settings: Settings) =>
         settings.notifications.sms ? createSmsSender(settings.notifications.sms) : null,
     },
+    ...ALERT_METRIC_PROVIDERS,
+    AlertMetrics,
     NotificationsRepository,
     AlertLimiter,
     DeliveryService,

@@ -68,20 +68,41 @@ export class NotificationsRepository implements OnModuleInit {
     return result;
   }
 
-  // Writes the delivery state back (the rest of a stored alert never changes).
+  // Writes the delivery state back (the rest of a stored alert never changes). What was sent is
+  // added, never replaced. On FerretDB $addToSet is an unlocked read-modify-write like $set: what
+  // keeps the lists whole there is that one attempt at a time writes them (DeliveryService's claims,
+  // docs/protocol.md "Alert limits and digests").
   async saveDelivery(record: NotificationRecord): Promise<void> {
     await this.notifications.updateOne(
       { _id: record.id },
       {
         $set: {
-          sent: record.sent,
           status: record.status,
           attempts: record.attempts,
           next_attempt_at: record.next_attempt_at,
           last_error: record.last_error,
         },
+        ...this.added(record),
       },
     );
+  }
+
+  // Records one send as soon as it is done, so the next attempt skips it whatever becomes of this one.
+  async addSent(id: string, sent: Pick<NotificationRecord, 'sent_to'> & { sent?: string[] }): Promise<void> {
+    const added = this.added({ sent: sent.sent ?? [], sent_to: sent.sent_to });
+    if (added.$addToSet) await this.notifications.updateOne({ _id: id }, added);
+  }
+
+  private added(record: { sent: string[]; sent_to?: string[] }) {
+    const lists: Record<string, { $each: string[] }> = {};
+    if (record.sent.length > 0) lists.sent = { $each: record.sent };
+    if (record.sent_to && record.sent_to.length > 0) lists.sent_to = { $each: record.sent_to };
+    return Object.keys(lists).length > 0 ? { $addToSet: lists } : {};
+  }
+
+  async get(id: string): Promise<NotificationRecord | null> {
+    const found = await this.notifications.findOne({ _id: id }).lean<NotificationDocument>();
+    return found ? this.toRecord(found) : null;
   }
 
   async due(now: Date, limit = 20): Promise<NotificationRecord[]> {
@@ -181,6 +202,7 @@ export class NotificationsRepository implements OnModuleInit {
       status: rest.status as NotificationRecord['status'],
       channels: rest.channels as NotificationRecord['channels'],
       sent: rest.sent as NotificationRecord['sent'],
+      sent_to: rest.sent_to ?? [],
       at: new Date(rest.at),
       next_attempt_at: rest.next_attempt_at ? new Date(rest.next_attempt_at) : null,
       reason: reason ? this.cipher.decrypt(reason) : null,

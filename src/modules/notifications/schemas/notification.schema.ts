@@ -17,6 +17,7 @@ export class Notification {
   @Prop({ required: true }) at!: Date;
   @Prop({ type: [String], default: [] }) channels!: string[];
   @Prop({ type: [String], default: [] }) sent!: string[];
+  @Prop({ type: [String], default: [] }) sent_to!: string[];
   @Prop({ required: true }) status!: string;
   @Prop({ default: 0 }) attempts!: number;
   @Prop({ type: Date, default: null }) next_attempt_at!: Date | null;
