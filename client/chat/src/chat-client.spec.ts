@@ -132,6 +132,29 @@ describe(ChatClient.name, () => {
     return client;
   };
 
+  // A help request while one waits is acked `already_requested`, with the socket's seq and no id
+  // (nothing stored): the bubble shown at once goes, and that seq is not taken as its own.
+  describe('help requests', () => {
+    it('should drop the bubble of a help request the server says was requested already', () => {
+      const client = page(jwt('u1'), 's1', 2);
+      client.requestHelp('again');
+      const sent = latest().sentOf('help_request').at(-1) as { client_id: string };
+      expect(client.snapshot.messages.some((message) => message.clientId === sent.client_id)).toBe(true);
+      latest().frame({
+        type: 'ack',
+        session_id: 's1',
+        seq: 2,
+        client_id: sent.client_id,
+        metadata: { help_requested: true, already_requested: true },
+      });
+      expect(client.snapshot.messages.some((message) => message.clientId === sent.client_id)).toBe(false);
+      expect(client.snapshot.helpRequested).toBe(true);
+      // seq 2 is still the stored event's, and the next one follows it without a resync
+      latest().frame(stored(3));
+      expect(client.snapshot.messages.map((message) => message.seq)).toEqual([1, 2, 3]);
+    });
+  });
+
   describe('resume point', () => {
     it('should resume from the last seq before a gap, also when the resync itself is cut', () => {
       page(jwt('u1'));

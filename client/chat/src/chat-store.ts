@@ -146,6 +146,15 @@ export class ChatStore {
     }
   }
 
+  // A pending message the server stored nothing for (a help request while one waits: its ack says
+  // already_requested and carries the socket's seq, not one of its own): it goes.
+  discard(clientId: string): void {
+    const key = this.pendingKeys.get(clientId);
+    if (!key) return;
+    this.pendingKeys.delete(clientId);
+    this.remove(key);
+  }
+
   // the message a client_id names while it waits for its ack
   pendingMessage(clientId: string): ChatMessage | undefined {
     const key = this.pendingKeys.get(clientId);

@@ -57,7 +57,10 @@ export class FrameDispatch {
       case 'connection_status':
         return this.onStatus(frame);
       case 'ack':
-        if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
+        // help was asked for already: nothing was stored, the ack's seq is the socket's
+        if (frame.client_id && frame.metadata?.already_requested === true)
+          this.store.discard(frame.client_id);
+        else if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
         if (frame.client_id && frame.client_id === this.helpClientId) {
           this.helpClientId = undefined;
           this.bridge.post({ type: 'chatbox:help_requested', session_id: this.store.sessionId });
