@@ -51,23 +51,64 @@ function isUploaded(body: unknown): body is UploadedFile {
 
 // Our files sit behind the bearer token, which an <img> or <audio> cannot send: ask
 // GET /chat/files/:id?redirect=false for a freshly signed URL (made now, short-lived) and use that.
+// A link is reused for REUSE_MS at most, and never within SIGN_MARGIN_MS of its expires_at: with a
+// SIGNED_URL_TTL under the reuse window, a cached link was handed out after it expired (403).
 const cache = new Map<string, { url: Promise<string>; until: number }>();
 const REUSE_MS = 30_000;
+const SIGN_MARGIN_MS = 5_000;
 
-export function signedFileUrl(url: string, token: string): Promise<string> {
+export function signedFileUrl(
+  url: string,
+  token: string,
+  options: { fresh?: boolean } = {},
+): Promise<string> {
   const cached = cache.get(url);
-  if (cached && cached.until > Date.now()) return cached.url;
+  if (!options.fresh && cached && cached.until > Date.now()) return cached.url;
   const target = new URL(url, apiBase());
   target.searchParams.set('redirect', 'false');
-  const signed = fetch(target, {
+  const entry = { url: Promise.resolve(''), until: Date.now() + REUSE_MS };
+  entry.url = fetch(target, {
     headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
   }).then(async (response) => {
     const body: unknown = await response.json().catch(() => undefined);
     if (!response.ok || !isRecord(body) || typeof body.url !== 'string')
       throw new Error(codeOfStatus(response.status));
+    const expires = typeof body.expires_at === 'string' ? Date.parse(body.expires_at) : NaN;
+    if (Number.isFinite(expires)) entry.until = Math.min(entry.until, expires - SIGN_MARGIN_MS);
     return new URL(body.url, apiBase()).toString();
   });
-  signed.catch(() => cache.delete(url));
-  cache.set(url, { url: signed, until: Date.now() + REUSE_MS });
-  return signed;
+  entry.url.catch(() => cache.get(url) === entry && cache.delete(url));
+  cache.set(url, entry);
+  return entry.url;
+}
+
+// A player's signed source (docs/protocol.md, "Uploads and files"). An <audio> signs its URL once;
+// after SIGNED_URL_TTL a play or a seek asks with the expired link (403) and the element errors. It
+// is re-signed then, once per failure: a fresh link that fails before it played anything is not
+// re-signed again (a file that is gone would loop).
+export class SignedMediaSource {
+  private retried = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly show: (signed: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.show(await signedFileUrl(this.url, this.token));
+  }
+
+  // the element loaded from its link: a later failure is a new one
+  played(): void {
+    this.retried = false;
+  }
+
+  // the element errored: true when a fresh link was shown
+  async failed(): Promise<boolean> {
+    if (this.retried) return false;
+    this.retried = true;
+    this.show(await signedFileUrl(this.url, this.token, { fresh: true }));
+    return true;
+  }
 }

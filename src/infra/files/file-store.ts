@@ -18,6 +18,8 @@ export interface FileStore {
     mimeType: string;
     data: Buffer;
   }): Promise<StoredFileInfo>;
+  // an uploaded or generated file of this owner, without its bytes (check type and size first)
+  info(fileId: string, ownerId: string): Promise<StoredFileInfo>;
   // an uploaded or generated file of this owner, with its bytes (for transcription or LLM context)
   read(fileId: string, ownerId: string): Promise<{ info: StoredFileInfo; data: Buffer }>;
   // binds an uploaded file to a message of the session (file_upload, voice_message): attached files

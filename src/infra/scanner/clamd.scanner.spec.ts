@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { ClamdScanner, parseClamdReply, ScannerUnavailable } from './clamd.scanner';
+import {
+  ClamdScanner,
+  parseClamdReply,
+  ScanInputStalled,
+  ScannerUnavailable,
+  ScanSizeLimit,
+} from './clamd.scanner';
 
 // A loopback stand-in for clamd that decodes INSTREAM framing and answers as told.
 function fakeClamd(answer: (command: string, data: Buffer, socket: Socket) => void): Promise<Server> {
@@ -91,7 +97,7 @@ describe(ClamdScanner.name, () => {
     expect(await scanner.ping()).toBe(true);
   });
 
-  it('should fail closed when clamd answers an error mid-stream', async () => {
+  it('should call the size limit clamd answers mid-stream a size limit, not the scanner being down', async () => {
     const scanner = await start(() => undefined);
     servers[0].removeAllListeners('connection');
     servers[0].on('connection', (socket: Socket) => {
@@ -103,7 +109,11 @@ describe(ClamdScanner.name, () => {
         this.push(Buffer.alloc(64 * 1024));
       },
     });
-    await expect(scanner.scan(endless)).rejects.toBeInstanceOf(ScannerUnavailable);
+    // still a refusal (fail closed), but the file's size, not clamd being down (docs/protocol.md,
+    // "Uploads and files")
+    const refused = scanner.scan(endless);
+    await expect(refused).rejects.toBeInstanceOf(ScanSizeLimit);
+    await expect(refused).rejects.not.toBeInstanceOf(ScannerUnavailable);
   });
 
   it('should fail closed when clamd is not listening or hangs up without a verdict', async () => {
@@ -121,5 +131,86 @@ describe(ClamdScanner.name, () => {
     servers.push(server);
     const slow = new ClamdScanner('127.0.0.1', portOf(server), 300);
     await expect(slow.scan(Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(ScannerUnavailable);
+  });
+
+  // docs/protocol.md, "Uploads and files": CLAMAV_TIMEOUT bounds clamd, not the uploader
+  it('should not time out while it waits for the upload, however long the pause', async () => {
+    const server = await fakeClamd((_command, data, socket) => socket.end(`stream: OK\0`));
+    servers.push(server);
+    const scanner = new ClamdScanner('127.0.0.1', portOf(server), 200);
+    async function* paused() {
+      yield Buffer.from('first part ');
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      yield Buffer.from('second part');
+    }
+    expect(await scanner.scan(Readable.from(paused()))).toEqual({ clean: true });
+  });
+
+  it('should time out once the last chunk is sent and clamd gives no verdict', async () => {
+    const server = await fakeClamd(() => undefined);
+    servers.push(server);
+    const scanner = new ClamdScanner('127.0.0.1', portOf(server), 200);
+    async function* paused() {
+      yield Buffer.from('a');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      yield Buffer.from('b');
+    }
+    const started = performance.now();
+    const failed = scanner.scan(Readable.from(paused()));
+    await expect(failed).rejects.toBeInstanceOf(ScannerUnavailable);
+    await expect(failed).rejects.toThrow('timeout');
+    // the timer ran from the terminator (after the 500 ms pause), not from the connection
+    expect(performance.now() - started).toBeGreaterThanOrEqual(650);
+  });
+
+  it('should time out when clamd stops reading the stream', async () => {
+    const held: Socket[] = [];
+    const server = createServer((socket) => {
+      held.push(socket);
+      socket.pause();
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const scanner = new ClamdScanner('127.0.0.1', portOf(server), 300);
+    const endless = new Readable({
+      read() {
+        this.push(Buffer.alloc(64 * 1024));
+      },
+    });
+    await expect(scanner.scan(endless)).rejects.toThrow(ScannerUnavailable);
+    // a paused socket never reads the client's FIN: close it for the server to close
+    for (const socket of held) socket.destroy();
+  });
+
+  it("should blame the upload, not clamd, when clamd's own read timeout ends the stream", async () => {
+    const server = await fakeClamd(() => undefined);
+    servers.push(server);
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => {
+      socket.once('data', () => setTimeout(() => socket.end('COMMAND READ TIMED OUT\n'), 100));
+      socket.on('error', () => undefined);
+    });
+    const scanner = new ClamdScanner('127.0.0.1', portOf(server), 5000);
+    async function* stalled() {
+      yield Buffer.from('a');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      yield Buffer.from('b');
+    }
+    const failed = scanner.scan(Readable.from(stalled()));
+    await expect(failed).rejects.toBeInstanceOf(ScanInputStalled);
+    await expect(failed).rejects.not.toBeInstanceOf(ScannerUnavailable);
+  });
+
+  it("should pass on the upload's own failure as it is, not as clamd being down", async () => {
+    const server = await fakeClamd(() => undefined);
+    servers.push(server);
+    const scanner = new ClamdScanner('127.0.0.1', portOf(server), 2000);
+    const disk = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    async function* failing() {
+      yield Buffer.from('a');
+      throw disk;
+    }
+    await expect(scanner.scan(Readable.from(failing()))).rejects.toBe(disk);
   });
 });

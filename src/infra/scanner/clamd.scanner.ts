@@ -10,6 +10,22 @@ export class ScannerUnavailable extends Error {
   }
 }
 
+// clamd refused the stream as longer than its StreamMaxLength: the file is too large for the scanner,
+// clamd itself is fine (docs/protocol.md, "Uploads and files").
+export class ScanSizeLimit extends Error {
+  constructor(reason: string) {
+    super(`malware scanner refused the stream: ${reason}`);
+  }
+}
+
+// clamd waited longer than its own ReadTimeout for the next bytes: the upload paused (or its other
+// consumer held it), clamd itself is fine (docs/protocol.md, "Uploads and files").
+export class ScanInputStalled extends Error {
+  constructor(reason: string) {
+    super(`malware scanner gave up waiting for the upload: ${reason}`);
+  }
+}
+
 // clamd frames INSTREAM data in chunks with a 4-byte big-endian length; keep chunks modest.
 const MAX_CHUNK_BYTES = 64 * 1024;
 const MAX_REPLY_BYTES = 4096;
@@ -46,18 +62,40 @@ export class ClamdScanner {
     }
   }
 
+  // CLAMAV_TIMEOUT bounds clamd only: connecting, taking our bytes, and the verdict once the last
+  // chunk (the zero-length terminator) is sent. While we wait for the uploader's next bytes the timer
+  // is off: a pause of the upload is not clamd being down, and counting it as scanner_down paged
+  // on-call (docs/protocol.md, "Uploads and files").
   async scan(body: Readable): Promise<ScanVerdict> {
     const socket = await this.open(this.timeoutMs);
     const reply = readReply(socket);
     // clamd answers early (and closes) on errors such as its size limit: stop sending then
     let answered = false;
-    void reply.then(
-      () => (answered = true),
-      () => (answered = true),
-    );
+    let onAnswer: (() => void) | undefined;
+    const hearAnswer = () => {
+      answered = true;
+      onAnswer?.();
+    };
+    void reply.then(hearAnswer, hearAnswer);
+    const upload = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    // The upload's next bytes, or the end once clamd answered meanwhile (its own ReadTimeout). Not a
+    // Promise.race against one long-lived promise: each race stays subscribed to it with its chunk
+    // until it settles, and a 200 MiB upload was held whole in memory.
+    const nextBytes = () =>
+      new Promise<IteratorResult<Buffer>>((resolve, reject) => {
+        if (answered) return resolve({ done: true, value: undefined });
+        onAnswer = () => resolve({ done: true, value: undefined });
+        upload.next().then(resolve, reject);
+      }).finally(() => (onAnswer = undefined));
     try {
       await write(socket, Buffer.from('zINSTREAM\0'));
-      for await (const data of body as AsyncIterable<Buffer>) {
+      for (;;) {
+        socket.setTimeout(0);
+        // the upload's own failure (cut off, its storage failed first) is passed on as it is
+        const next = await nextBytes();
+        socket.setTimeout(this.timeoutMs);
+        if (next.done || answered) break;
+        const data = next.value;
         for (let offset = 0; offset < data.length && !answered; offset += MAX_CHUNK_BYTES) {
           const chunk = data.subarray(offset, offset + MAX_CHUNK_BYTES);
           const header = Buffer.alloc(4);
@@ -69,16 +107,15 @@ export class ClamdScanner {
           socket.uncork();
           await flushed;
         }
-        if (answered) break;
       }
       if (!answered) await write(socket, Buffer.alloc(4));
-      const verdict = parseClamdReply(await reply);
-      if ('error' in verdict) throw new ScannerUnavailable(verdict.error);
-      return verdict;
+      return verdictOf(await reply);
     } catch (error) {
-      if (error instanceof ScannerUnavailable) throw error;
-      throw new ScannerUnavailable(error instanceof Error ? error.message : String(error));
+      // once clamd has answered, its answer explains a write that failed after it
+      throw (answered && (await errorIn(reply))) || error;
     } finally {
+      // stops reading the upload when clamd gave up early (the copy then stops too)
+      void upload.return?.().catch(() => undefined);
       socket.destroy();
     }
   }
@@ -93,6 +130,25 @@ export class ClamdScanner {
       });
       socket.once('error', (error) => reject(new ScannerUnavailable(error.message)));
     });
+  }
+}
+
+// clamd's reply as a verdict, or the error that explains it
+function verdictOf(reply: string): ScanVerdict {
+  const verdict = parseClamdReply(reply);
+  if (!('error' in verdict)) return verdict;
+  if (/size limit exceeded/i.test(verdict.error)) throw new ScanSizeLimit(verdict.error);
+  if (/READ TIMED OUT/i.test(verdict.error)) throw new ScanInputStalled(verdict.error);
+  throw new ScannerUnavailable(verdict.error);
+}
+
+// the error clamd's reply stands for, if any
+async function errorIn(reply: Promise<string>): Promise<Error | undefined> {
+  try {
+    verdictOf(await reply);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : undefined;
   }
 }
 

@@ -17,6 +17,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../../config/uploads.settings';
 import {
   contentDisposition,
+  servedContentType,
   type SignedUrlOptions,
   type StorageDriver,
   type StorageHealth,
@@ -170,7 +171,7 @@ export class S3Storage implements StorageDriver {
       new GetObjectCommand({
         Bucket: this.bucket,
         Key: key,
-        ResponseContentType: options.contentType,
+        ResponseContentType: servedContentType(options.contentType),
         ResponseContentDisposition: contentDisposition(options.disposition, options.fileName),
       }),
       { expiresIn: Math.max(1, Math.round(options.ttlSeconds)) },

@@ -38,6 +38,15 @@ export class StorageObjectMissing extends Error {
   }
 }
 
+// The Content-Type a file is served with: text names its charset, else browsers guess it (windows-1252
+// for "café" in most locales). Uploaded text is kept only as valid UTF-8 (file-rules.ts, TextCheck);
+// docs/protocol.md, "Uploads and files".
+export function servedContentType(mimeType: string): string {
+  return mimeType.startsWith('text/') && !/;\s*charset=/i.test(mimeType)
+    ? `${mimeType}; charset=utf-8`
+    : mimeType;
+}
+
 // RFC 6266 Content-Disposition with an ASCII fallback and the UTF-8 name.
 export function contentDisposition(disposition: 'inline' | 'attachment', fileName: string): string {
   const ascii = fileName.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');

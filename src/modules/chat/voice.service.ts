@@ -12,6 +12,8 @@ import { RecordService } from '../replies/record.service';
 
 // audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
 const AUDIO = /^(audio\/[\w.+-]+|video\/webm|application\/ogg)$/;
+// the largest recording transcribed: OpenAI's transcriptions take 25 MB at most (Dify's less)
+export const MAX_VOICE_BYTES = 25 * 1000 * 1000;
 
 // `voice_message` (CONTRACT §2): an uploaded audio file is transcribed by the session's model
 // (OpenAI transcriptions, Dify audio-to-text), stored with its transcript, shown to every device of
@@ -40,9 +42,17 @@ export class VoiceService {
     const { provider, settings } = this.registry.entry(modelId);
     if (!provider.transcribe)
       throw new DomainException(ErrorCode.FILE_REJECTED, 'This model cannot take voice messages.');
-    const { info, data } = await this.files.read(fileId, userId);
-    if (!AUDIO.test(info.mime_type))
+    // Type and size from the record, before a byte is read: the file_id of a large file that is not
+    // audio was read whole into memory, and only then refused (docs/protocol.md, "Uploads and files").
+    const found = await this.files.info(fileId, userId);
+    if (!AUDIO.test(found.mime_type))
       throw new DomainException(ErrorCode.FILE_REJECTED, 'A voice message must be an audio file.');
+    if (found.size > MAX_VOICE_BYTES)
+      throw new DomainException(
+        ErrorCode.FILE_TOO_LARGE,
+        `A voice message may be ${MAX_VOICE_BYTES / 1000 / 1000} MB at most.`,
+      );
+    const { info, data } = await this.files.read(fileId, userId);
     let transcript: string;
     const started = performance.now();
     try {

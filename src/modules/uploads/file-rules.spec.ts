@@ -280,10 +280,11 @@ describe('TextCheck', () => {
 });
 
 describe('dispositionFor', () => {
-  it('should render images, audio, PDF and plain text in place and download the rest', () => {
+  it('should render images, audio and plain text in place and download the rest, PDF too', () => {
     expect(dispositionFor('image/png')).toBe('inline');
     expect(dispositionFor('audio/webm')).toBe('inline');
-    expect(dispositionFor('application/pdf')).toBe('inline');
+    // Chrome's PDF viewer does not run in /chat/blob's sandboxed document
+    expect(dispositionFor('application/pdf')).toBe('attachment');
     expect(dispositionFor('text/plain')).toBe('inline');
     expect(dispositionFor('text/html')).toBe('attachment');
     expect(dispositionFor('image/svg+xml')).toBe('attachment');

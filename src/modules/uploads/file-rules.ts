@@ -35,9 +35,11 @@ const EXTENSIONS: Record<string, string[]> = {
   'video/mp4': ['mp4', 'm4v'],
 };
 
-// Types a browser may render in place; everything else downloads (and is sandboxed either way).
-const INLINE_TYPES =
-  /^(image\/(png|jpeg|gif|webp)|audio\/[a-z0-9.+-]+|video\/(webm|mp4|ogg)|application\/pdf|text\/plain)$/;
+// Types a browser may render in place; everything else downloads (and is sandboxed either way). Not
+// PDF: Chrome does not run its PDF viewer in a sandboxed document (/chat/blob's CSP `sandbox`), so
+// one shown inline was a blocked page; as a download it opens in the browser's viewer or the
+// system's (docs/protocol.md, "Uploads and files").
+const INLINE_TYPES = /^(image\/(png|jpeg|gif|webp)|audio\/[a-z0-9.+-]+|video\/(webm|mp4|ogg)|text\/plain)$/;
 
 export function normalizeMimeType(declared: string | undefined): string | undefined {
   const type = declared?.split(';')[0].trim().toLowerCase();

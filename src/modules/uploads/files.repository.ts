@@ -60,12 +60,24 @@ export class FilesRepository implements OnModuleInit {
       attached: input.attached ?? false,
       attached_at: input.attached ? input.now : null,
       created_at: input.now,
+      alive_at: input.now,
     });
   }
 
-  // The upload is complete (stored and, when scanning is on, clean): it becomes readable.
-  async markReady(id: string, changes: { size: number; scanned: boolean }): Promise<void> {
-    await this.files.updateOne({ _id: id, status: 'pending' }, { $set: { ...changes, status: 'ready' } });
+  // The upload is complete (stored and, when scanning is on, clean): it becomes readable. false when
+  // the pending record is gone (the cleanup swept it): the caller discards the bytes.
+  async markReady(id: string, changes: { size: number; scanned: boolean }): Promise<boolean> {
+    const result = await this.files.updateOne(
+      { _id: id, status: 'pending' },
+      { $set: { ...changes, status: 'ready' } },
+    );
+    return result.matchedCount === 1;
+  }
+
+  // A pending upload still streams (the cleanup spares it); false when its record is gone.
+  async touchPending(id: string, now: Date): Promise<boolean> {
+    const result = await this.files.updateOne({ _id: id, status: 'pending' }, { $set: { alive_at: now } });
+    return result.matchedCount === 1;
   }
 
   async remove(id: string): Promise<void> {
@@ -120,13 +132,17 @@ export class FilesRepository implements OnModuleInit {
     return found.map(toRecord);
   }
 
-  // system read for the cleanup: unattached uploads and never-finished ones past their age
+  // System read for the cleanup: ready uploads never attached, past their age, and pending ones no
+  // upload touched since `pendingBefore` (cut off by a crash). A pending upload is judged by its last
+  // touch, never its age: a long upload's record was swept while its bytes still came.
   async findExpired(unattachedBefore: Date, pendingBefore: Date, limit = 200): Promise<FileRecord[]> {
     const found = await this.files
       .find({
         $or: [
-          { attached: false, created_at: { $lt: unattachedBefore } },
-          { status: 'pending', created_at: { $lt: pendingBefore } },
+          { status: 'ready', attached: false, created_at: { $lt: unattachedBefore } },
+          { status: 'pending', alive_at: { $lt: pendingBefore } },
+          // records written before alive_at existed
+          { status: 'pending', alive_at: null, created_at: { $lt: pendingBefore } },
         ],
       })
       .limit(limit)

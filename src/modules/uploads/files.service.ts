@@ -8,6 +8,7 @@ import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
 import { InvalidSignature, LocalDiskStorage } from '../../infra/storage/local-disk.storage';
 import {
   contentDisposition,
+  servedContentType,
   STORAGE_DRIVER,
   StorageObjectMissing,
   type StorageDriver,
@@ -135,7 +136,7 @@ export class FilesService implements FileStore {
       if (range === 'unsatisfiable') throw new RangeNotSatisfiable(size);
       const stream = await this.storage.open(blob.key, range);
       const headers: Record<string, string> = {
-        'Content-Type': blob.contentType,
+        'Content-Type': servedContentType(blob.contentType),
         'Content-Disposition': contentDisposition(blob.disposition, blob.fileName),
         'Accept-Ranges': 'bytes',
         'Content-Length': String(range ? range.end - range.start + 1 : size),
@@ -181,6 +182,13 @@ export class FilesService implements FileStore {
       throw error;
     }
     return { file_id: id, name, size: input.data.length, mime_type: mimeType };
+  }
+
+  // FileStore: one of the owner's files, without reading its bytes.
+  async info(fileId: string, ownerId: string): Promise<StoredFileInfo> {
+    const file = await this.files.findOwned(fileId, ownerId);
+    if (!file) throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    return infoOf(file);
   }
 
   // FileStore: the bytes of one of the owner's files (transcription, LLM context); bounded by its size.

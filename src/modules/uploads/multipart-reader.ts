@@ -18,6 +18,15 @@ export class LimitCrossed extends Error {
   }
 }
 
+// File parts a form may have besides `file` (a thumbnail, a preview): busboy counts every file part
+// against `files`, and with 1 a form whose first file part was another field's got 400 "file
+// missing" (docs/protocol.md, "Uploads and files").
+export const MAX_FILE_PARTS = 5;
+// No byte of the body for this long while we wait for it: the uploader stalled. The server has no
+// whole-request timeout (src/bootstrap.ts), so an upload takes as long as its bytes keep coming;
+// nginx's client_body_timeout is 60 s too, and clamd's ReadTimeout (120 s by default) must be longer.
+export const UPLOAD_IDLE_MS = 60_000;
+
 // Streams the multipart field `file` of a request to `handle` (other parts are skipped). The size
 // limit is enforced by busboy as bytes arrive; on crossing it the request is unpiped and paused, so
 // the rest of the body is never read (the caller answers 413 and closes the connection).
@@ -25,6 +34,7 @@ export function readMultipartFile<T>(
   request: IncomingMessage,
   limit: number,
   handle: (file: IncomingFile) => Promise<T>,
+  idleMs = UPLOAD_IDLE_MS,
 ): Promise<T> {
   let parser: busboy.Busboy;
   try {
@@ -33,7 +43,14 @@ export function readMultipartFile<T>(
       // browsers send file names as raw UTF-8
       defParamCharset: 'utf8',
       // busboy reports its limit when the count reaches it: limit + 1 lets exactly `limit` bytes through
-      limits: { files: 1, fileSize: limit + 1, fields: 10, fieldSize: 4096, parts: 20, headerPairs: 50 },
+      limits: {
+        files: MAX_FILE_PARTS,
+        fileSize: limit + 1,
+        fields: 10,
+        fieldSize: 4096,
+        parts: 20,
+        headerPairs: 50,
+      },
     });
   } catch {
     return Promise.reject(
@@ -47,7 +64,13 @@ export function readMultipartFile<T>(
     let started = false;
     let settled = false;
     let current: Readable | undefined;
+    let idle: NodeJS.Timeout | undefined;
+    const stopWatching = () => {
+      clearTimeout(idle);
+      request.off('data', onData);
+    };
     const stopReading = () => {
+      stopWatching();
       request.unpipe(parser);
       request.pause();
     };
@@ -57,6 +80,21 @@ export function readMultipartFile<T>(
       stopReading();
       reject(error);
     };
+    const onIdle = () => {
+      // paused by us (storage or clamd slower than the uploader): not the uploader's stall
+      if (request.isPaused()) return (idle = setTimeout(onIdle, idleMs));
+      const stalled = new DomainException(
+        ErrorCode.INVALID_MESSAGE,
+        `The upload stalled: no data for ${idleMs < 1000 ? `${idleMs} ms` : `${Math.round(idleMs / 1000)} s`}.`,
+      );
+      current?.destroy(stalled);
+      fail(stalled);
+    };
+    // an extra listener: the pipe below keeps the request flowing, this only sees the bytes pass
+    const onData = () => idle?.refresh();
+    request.on('data', onData);
+    request.once('end', stopWatching);
+    idle = setTimeout(onIdle, idleMs);
     parser.on('file', (field, stream, info) => {
       // busboy destroys every part's stream with the form's error (a form cut short, a broken part
       // header): a stream without an 'error' listener then ended the process (docs/protocol.md, "Bad
@@ -75,6 +113,7 @@ export function readMultipartFile<T>(
       handle({ fileName: info.filename, declaredType: info.mimeType, stream }).then(
         (value) => {
           settled = true;
+          stopWatching();
           resolve(value);
         },
         (error: unknown) => fail(error),
@@ -89,6 +128,7 @@ export function readMultipartFile<T>(
     );
     // a client that goes away mid-upload: busboy would wait for more bytes forever
     request.on('close', () => {
+      stopWatching();
       if (request.complete) return;
       const cutOff = new DomainException(ErrorCode.INVALID_MESSAGE, 'The upload was cut off.');
       current?.destroy(cutOff);

@@ -4,8 +4,12 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-
 import { FilesRepository } from './files.repository';
 import { UploadMetrics } from './upload-metrics';
 
-// An upload still streaming after this long was cut off by a crash: its object may be half-written.
+// A pending upload's record is touched this often while its bytes stream (uploads.service.ts)...
+export const PENDING_HEARTBEAT_MS = 60_000;
+// ...so one untouched for this long (min(1h, UPLOAD_UNATTACHED_TTL), at least five beats) was cut off
+// by a crash: its object may be half-written (docs/protocol.md, "Uploads and files").
 const PENDING_GRACE_MS = 60 * 60 * 1000;
+const PENDING_GRACE_MIN_MS = 5 * PENDING_HEARTBEAT_MS;
 
 // Deletes uploads never attached to a message after UPLOAD_UNATTACHED_TTL (a day), and uploads that
 // never finished. Every instance may run it: deletes are idempotent.
@@ -45,7 +49,8 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
   private async sweep(now: Date): Promise<number> {
     const unattachedBefore = new Date(now.getTime() - this.settings.uploads.unattachedTtlMs);
     const pendingBefore = new Date(
-      now.getTime() - Math.min(PENDING_GRACE_MS, this.settings.uploads.unattachedTtlMs),
+      now.getTime() -
+        Math.max(PENDING_GRACE_MIN_MS, Math.min(PENDING_GRACE_MS, this.settings.uploads.unattachedTtlMs)),
     );
     let deleted = 0;
     for (;;) {

@@ -7,13 +7,18 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { ClamdScanner, ScannerUnavailable, type ScanVerdict } from '../../infra/scanner/clamd.scanner';
+import {
+  ClamdScanner,
+  ScanInputStalled,
+  ScannerUnavailable,
+  ScanSizeLimit,
+} from '../../infra/scanner/clamd.scanner';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { displayName, looksLikeText, resolveMimeType, isTextType } from './file-rules';
 import { FilesRepository } from './files.repository';
 import { LimitCrossed, readMultipartFile, type IncomingFile } from './multipart-reader';
-import { fanout } from './stream-fanout';
 import { UploadMetrics, type UploadResult } from './upload-metrics';
+import { keepPendingAlive, recordGone, streamOut } from './upload-pipeline';
 import { openSource } from './upload-source';
 import { newId } from '../../common/ids';
 import { SESSION_LOCK } from '../../infra/lock/lock';
@@ -120,8 +125,16 @@ export class UploadsService implements OnModuleInit {
       });
       return { bytes };
     });
+    const alive = keepPendingAlive(this.files, id, this.logger, ownerId);
     try {
-      const verdict = await this.streamOut(source.body(isTextType(mimeType)), key, mimeType);
+      const verdict = await streamOut({
+        body: source.body(isTextType(mimeType)),
+        key,
+        mimeType,
+        storage: this.storage,
+        scanner: this.scanner,
+        stop: alive.gone,
+      });
       if (!verdict.clean) {
         // the object is deleted below, like every upload that is not kept
         this.metrics.count('infected');
@@ -132,10 +145,17 @@ export class UploadsService implements OnModuleInit {
         throw new DomainException(ErrorCode.FILE_REJECTED, 'The file was rejected: it contains malware.');
       }
       if (source.bytes > room.bytes) throw new LimitCrossed(room.bytes);
-      await this.files.markReady(id, { size: source.bytes, scanned: this.scanner !== null });
+      // the cleanup may have swept the record meanwhile: a 201 then named a file that 404s forever,
+      // whose bytes stayed in storage outside every quota
+      if (!(await this.files.markReady(id, { size: source.bytes, scanned: this.scanner !== null }))) {
+        this.logger.warn({ event: 'upload_record_gone', user_id: ownerId, file_id: id }, 'upload dropped');
+        throw recordGone();
+      }
     } catch (error) {
       await this.discard(id, key);
       throw error;
+    } finally {
+      alive.stop();
     }
     this.metrics.count('stored', source.bytes);
     this.logger.log(
@@ -143,26 +163,6 @@ export class UploadsService implements OnModuleInit {
       'upload stored',
     );
     return { file_id: id, file_url: fileUrl(id), name, size: source.bytes, mime_type: mimeType };
-  }
-
-  // One pass over the bytes: to storage and to clamd at once, at the pace of the slower.
-  private async streamOut(body: AsyncIterable<Buffer>, key: string, mimeType: string): Promise<ScanVerdict> {
-    const copy = fanout(body, this.scanner ? 2 : 1);
-    const consumerFailed = (error: unknown) => {
-      copy.abort(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    };
-    const storing = this.storage.put(key, copy.branches[0], mimeType).catch(consumerFailed);
-    const scanning: Promise<ScanVerdict> = this.scanner
-      ? this.scanner.scan(copy.branches[1]).catch(consumerFailed)
-      : Promise.resolve({ clean: true });
-    const [copied, stored, scanned] = await Promise.allSettled([copy.done, storing, scanning]);
-    // the source's own failure (limit crossed, not text, cut off) explains whatever followed it
-    if (copied.status === 'rejected' && isSourceFailure(copied.reason)) throw copied.reason;
-    if (scanned.status === 'rejected') throw scanned.reason;
-    if (stored.status === 'rejected') throw stored.reason;
-    if (copied.status === 'rejected') throw copied.reason;
-    return scanned.value;
   }
 
   private async discard(id: string, key: string): Promise<void> {
@@ -230,6 +230,23 @@ export class UploadsService implements OnModuleInit {
         bytes: error.limit,
         byQuota: error.limit < this.settings.uploads.maxBytes,
       });
+    } else if (error instanceof ScanSizeLimit) {
+      // clamd's StreamMaxLength should be at least UPLOAD_MAX_BYTES (docs/operations.md, CLAMAV_HOST)
+      this.logger.warn(
+        { event: 'scanner_size_limit', user_id: userId, err: error.message },
+        "upload past clamd's StreamMaxLength",
+      );
+      exception = new DomainException(
+        ErrorCode.FILE_TOO_LARGE,
+        'The file is larger than the malware scanner accepts.',
+      );
+    } else if (error instanceof ScanInputStalled) {
+      // clamd stopped waiting for bytes that did not come: the upload paused past clamd's ReadTimeout
+      this.logger.warn({ event: 'upload_stalled', user_id: userId, err: error.message }, 'upload stalled');
+      exception = new DomainException(
+        ErrorCode.INVALID_MESSAGE,
+        'The upload paused too long and was dropped; please send the file again.',
+      );
     } else if (error instanceof ScannerUnavailable) {
       this.logger.error(
         { event: 'scanner_unavailable', user_id: userId, err: error.message },
@@ -262,10 +279,6 @@ export class UploadsService implements OnModuleInit {
     this.metrics.count(result);
     return exception;
   }
-}
-
-function isSourceFailure(reason: unknown): boolean {
-  return reason instanceof LimitCrossed || reason instanceof DomainException;
 }
 
 export function formatBytes(bytes: number): string {

@@ -3,7 +3,7 @@ import { bytes, clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
 import type { Attachment, ChatMessage, Sender } from '../chat-store';
 import { renderMarkdown } from '../markdown';
-import { signedFileUrl } from '../uploads';
+import { SignedMediaSource, signedFileUrl } from '../uploads';
 import { openSigned } from './open-file';
 
 interface Props {
@@ -425,13 +425,56 @@ function Thumbnail({ url, token, name }: { url: string; token: string | null; na
   );
 }
 
+// A player's link expires (SIGNED_URL_TTL) while the page stays open: a play or a seek then fails
+// (403) and the element errors. It gets a fresh link, once per failure, and goes on where it was.
+function useSignedMedia(url: string, token: string | null) {
+  const [signed, setSigned] = useState<string | null>(null);
+  const media = useRef<SignedMediaSource | null>(null);
+  // where the player was when its link failed, to go on from there with the fresh one
+  const resume = useRef<{ at: number; playing: boolean } | null>(null);
+  useEffect(() => {
+    if (!token) return;
+    let live = true;
+    const source = new SignedMediaSource(url, token, (value) => live && setSigned(value));
+    media.current = source;
+    source.start().catch(() => live && setSigned(null));
+    return () => {
+      live = false;
+      media.current = null;
+    };
+  }, [url, token]);
+  const onError = (event: Event) => {
+    const element = event.currentTarget as HTMLMediaElement;
+    resume.current = { at: element.currentTime, playing: !element.paused };
+    media.current?.failed().catch(() => undefined);
+  };
+  const onLoadedMetadata = (event: Event) => {
+    const element = event.currentTarget as HTMLMediaElement;
+    media.current?.played();
+    const where = resume.current;
+    resume.current = null;
+    if (!where) return;
+    element.currentTime = where.at;
+    if (where.playing) element.play().catch(() => undefined);
+  };
+  return { signed, onError, onLoadedMetadata };
+}
+
 function AudioFile({ url, token, label }: { url: string; token: string | null; label: string }) {
-  const source = useSignedUrl(url, token);
+  const { signed: source, onError, onLoadedMetadata } = useSignedMedia(url, token);
   return (
     <div class="audio">
       <span class="audio-label">{label}</span>
       {source ? (
-        <audio class="player" controls preload="metadata" src={source} aria-label={label} />
+        <audio
+          class="player"
+          controls
+          preload="metadata"
+          src={source}
+          aria-label={label}
+          onError={onError}
+          onLoadedMetadata={onLoadedMetadata}
+        />
       ) : (
         <span class="note">Loading audio…</span>
       )}

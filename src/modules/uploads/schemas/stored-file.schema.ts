@@ -21,8 +21,11 @@ export class StoredFile {
   @Prop({ default: false }) shared!: boolean;
   @Prop({ type: Date, default: null }) attached_at!: Date | null;
   @Prop({ required: true }) created_at!: Date;
+  // a pending upload's last sign of life (its bytes still come); the cleanup goes by it
+  @Prop({ type: Date, default: null }) alive_at!: Date | null;
 }
 export const StoredFileSchema = SchemaFactory.createForClass(StoredFile);
 StoredFileSchema.index({ owner_id: 1, created_at: -1 });
-// the cleanup's query: unattached or never-finished files by age
+// the cleanup's queries: unattached files by age, never-finished uploads by their last sign of life
 StoredFileSchema.index({ attached: 1, created_at: 1 });
+StoredFileSchema.index({ status: 1, alive_at: 1 });
