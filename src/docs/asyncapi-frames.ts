@@ -46,7 +46,8 @@ export const CLIENT_FRAME_DOCS: { [T in ClientMessageType]: FrameDoc } = {
     example: { type: 'model_select', model_id: 'claude' },
   },
   help_request: {
-    summary: 'Asks for a human: the session is marked help-requested and admins are alerted.',
+    summary:
+      "Asks for a human: the session is marked help-requested and admins are alerted, once per request (a resend with the same client_id takes no step twice). While help waits, another request stores nothing: its ack says metadata.already_requested (no id; seq is the socket's). The answer is a stored system_message with metadata.help: notified, assisted (an admin is in the chat) or ended.",
     optional: ['client_id', 'content'],
     example: { type: 'help_request', client_id: 'c-4', content: 'I need a person' },
   },

@@ -36,7 +36,15 @@ export class UploadsController {
   @ApiConsumes('multipart/form-data')
   @ApiBody({ type: UploadBodyDto })
   @ApiCreatedResponse({ type: UploadViewDto, description: 'stored and scanned clean' })
-  @ApiErrors([400, 'INVALID_MESSAGE: not multipart/form-data with one part "file"'], 413, 415, 422, 429, 503)
+  @ApiErrors(
+    [400, 'INVALID_MESSAGE: not multipart/form-data with a part "file", or no byte came for 60 s'],
+    413,
+    415,
+    422,
+    429,
+    [500, 'INTERNAL: storage failed, or the upload took too long and was dropped (send it again)'],
+    503,
+  )
   @HttpCode(201)
   async upload(
     @CurrentPrincipal() principal: Principal,
