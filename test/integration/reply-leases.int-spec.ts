@@ -12,9 +12,12 @@ describe('reply leases across instances (Redis)', () => {
   let a: RedisReplyLeases;
   let b: RedisReplyLeases;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     a = new RedisReplyLeases(REDIS, 'instance-a', { ttlMs });
     b = new RedisReplyLeases(REDIS, 'instance-b', { ttlMs });
+    // both connected before the timed steps: a hold is sent without waiting, and one still waiting
+    // for its connection (CI, under load) landed after the step that reads it
+    await Promise.all([a.held(randomUUID()), b.held(randomUUID())]);
   });
   afterAll(async () => {
     await a.close();
