@@ -180,6 +180,31 @@ describe('admin tools (browser)', () => {
     }
   });
 
+  // an alert's email or SMS links to /admin/?session=<id>: the dashboard opened on the list, and the
+  // admin had to find the session among the others
+  it("should open the session an alert's link names", async () => {
+    const admin = adminToken(uniqueUser('admin'));
+    const chat = await newPage(browser, DESKTOP);
+    const dash = await newPage(browser, DESKTOP);
+    const token = userToken(uniqueUser());
+    try {
+      await chat.page.goto(chatUrl(server.httpUrl, token));
+      await chat.page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = chat.page.getByLabel('Message', { exact: true });
+      await input.fill('Where is my order to Tromsø?');
+      await input.press('Enter');
+      await chat.page.locator('.msg.ai:not(.streaming)').waitFor();
+      const list = await fetch(`${server.httpUrl}/chat/sessions`, { headers: authHeaders(token) });
+      const id = ((await list.json()) as Array<{ id: string }>)[0]?.id;
+      expect(id).toBeDefined();
+      await dash.page.goto(`${server.httpUrl}/admin/?session=${id}#token=${admin}`);
+      await dash.page.locator('.session-panel .msg.user', { hasText: 'Tromsø' }).waitFor();
+    } finally {
+      await chat.context.close();
+      await dash.context.close();
+    }
+  });
+
   it('should add and delete canned responses in the dashboard', async () => {
     const admin = adminToken(uniqueUser('admin'));
     const dash = await newPage(browser, DESKTOP);

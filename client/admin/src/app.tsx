@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, tokenClaims } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { listSessions, sessionDetail, type AdminSession, type SessionQuery } from './admin-api';
+import { sessionFromAddress } from './address-session';
 import { AdminSearch, type AdminSearchHit } from './admin-search';
 import { CannedPanel } from './canned-panel';
 import { AdminLink } from './admin-link';
@@ -85,6 +86,11 @@ function Dashboard({ token }: { token: string }) {
       () => undefined,
     );
   };
+  // an alert's link (?session=<id>) opens that session; the list stays behind it
+  useEffect(() => {
+    const named = sessionFromAddress(window.location.search);
+    if (named) sessionDetail(token, named).then(setOpen, () => undefined);
+  }, []);
   const [linkState, setLinkState] = useState(link.socket.state.kind);
   const [section, setSection] = useState<'sessions' | 'rooms'>('sessions');
   // the token expired, or the server closed the link for it: nothing can be sent until a fresh one
