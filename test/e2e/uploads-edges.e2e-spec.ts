@@ -15,16 +15,15 @@ import { createApp, limitRequestTimes } from '../../src/bootstrap';
 import { STORAGE_DRIVER, type StorageDriver } from '../../src/infra/storage/storage-driver';
 import { StoredFile } from '../../src/modules/uploads/schemas/stored-file.schema';
 import { UploadsCleanup } from '../../src/modules/uploads/uploads-cleanup';
-import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { startApp, type RunningApp } from '../helpers/app';
 import { testSettings } from '../helpers/env';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { PDF, PNG } from './uploads.fixtures';
-import { fileLink, filesUnder } from './uploads.helpers';
+import { BOUNDARY, fileLink, filesUnder, upload, uploadRequest } from './uploads.helpers';
 
 const CLAMAV_HOST = process.env.TEST_CLAMAV_HOST;
 const CLAMAV_PORT = process.env.TEST_CLAMAV_PORT;
 const KIB = 1024;
-const BOUNDARY = '----chatbox-edges-boundary';
 
 // One step of a hand-written upload: bytes to send, or a pause in milliseconds.
 type Step = Buffer | number;
@@ -62,17 +61,7 @@ function steppedUpload(
   ];
   const length = all.reduce<number>((sum, step) => sum + (typeof step === 'number' ? 0 : step.length), 0);
   const started = performance.now();
-  const request = httpRequest({
-    host: '127.0.0.1',
-    port,
-    method: 'POST',
-    path: '/chat/uploads',
-    headers: {
-      ...authHeaders(token),
-      'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
-      'content-length': String(length),
-    },
-  });
+  const request = uploadRequest(port, token, length);
   const response = new Promise<{ status: number; body: string; ms: number }>((resolve, reject) => {
     request.on('response', (message: IncomingMessage) => {
       let body = '';
@@ -256,15 +245,7 @@ describe('upload edges on local disk with clamd (e2e)', () => {
 
   it('should send a PDF as a download, keep the sandbox, and name the charset of text', async () => {
     const token = userToken(uniqueUser());
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(PDF)], { type: 'application/pdf' }), 'report.pdf');
-    const stored = (await (
-      await fetch(`${server.httpUrl}/chat/uploads`, {
-        method: 'POST',
-        headers: authHeaders(token),
-        body: form,
-      })
-    ).json()) as { file_id: string };
+    const stored = (await upload(server.httpUrl, token, PDF, 'report.pdf', 'application/pdf')).body;
     const location = (await fileLink(server.httpUrl, token, stored.file_id)).headers.get(
       'location',
     ) as string;
@@ -323,15 +304,7 @@ describe('upload edges on S3 (MinIO) (e2e)', () => {
   it('should serve text with its charset and a PDF as a download', async () => {
     const token = userToken(uniqueUser());
     const download = async (data: Buffer, name: string, type: string) => {
-      const form = new FormData();
-      form.append('file', new Blob([new Uint8Array(data)], { type }), name);
-      const stored = (await (
-        await fetch(`${server.httpUrl}/chat/uploads`, {
-          method: 'POST',
-          headers: authHeaders(token),
-          body: form,
-        })
-      ).json()) as { file_id: string };
+      const stored = (await upload(server.httpUrl, token, data, name, type)).body;
       const location = (await fileLink(server.httpUrl, token, stored.file_id)).headers.get(
         'location',
       ) as string;

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { authHeaders } from '../helpers/app';
@@ -51,7 +51,7 @@ export function filesUnder(root: string): string[] {
   return found;
 }
 
-const BOUNDARY = '----chatbox-test-boundary';
+export const BOUNDARY = '----chatbox-test-boundary';
 
 export interface RawUpload {
   response: Promise<{ status: number; body: string; atMs: number }>;
@@ -61,6 +61,22 @@ export interface RawUpload {
   startedAt: number;
   // the client gives up: the connection is cut
   abort: () => void;
+}
+
+// POST /chat/uploads as a raw request of multipart/form-data (BOUNDARY) of `length` bytes, written
+// by the caller as it likes (chunks, pauses, a stall).
+export function uploadRequest(port: number, token: string, length: number): ClientRequest {
+  return httpRequest({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/chat/uploads',
+    headers: {
+      ...authHeaders(token),
+      'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+      'content-length': String(length),
+    },
+  });
 }
 
 // A multipart upload over a raw socket whose file part is `fileBytes` long, written in chunks; with
@@ -78,17 +94,7 @@ export function rawUpload(
   const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
   const length = options.contentLength ?? head.length + options.fileBytes + tail.length;
   const startedAt = performance.now();
-  const request = httpRequest({
-    host: '127.0.0.1',
-    port,
-    method: 'POST',
-    path: '/chat/uploads',
-    headers: {
-      ...authHeaders(token),
-      'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
-      'content-length': String(length),
-    },
-  });
+  const request = uploadRequest(port, token, length);
   const closed = new Promise<void>((resolve) => request.on('close', () => resolve()));
   request.on('error', () => undefined);
   const response = new Promise<{ status: number; body: string; atMs: number }>((resolve, reject) => {

@@ -9,7 +9,7 @@ import type { Params } from 'nestjs-pino';
 // search's words (`q`, GET /chat/search and /chat/admin/search, the only text query of
 // docs/openapi.json) and a file's name (`name` of a /chat/blob link, S3's
 // `response-content-disposition`), which were logged as they were ("q=banana", "name=medical.txt").
-const REDACTED_PARAMETERS = new Set([
+export const REDACTED_PARAMETERS: ReadonlySet<string> = new Set([
   'token',
   'access_token',
   'signature',
