@@ -242,16 +242,17 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve();
   }
 
-  end(sessionId: string, endTime?: Date): Promise<number | undefined> {
+  end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
     const record = this.sessions.get(sessionId)?.record;
     if (!record?.is_active) return Promise.resolve(undefined);
     const end = endTime ?? record.last_activity;
     Object.assign(record, {
       is_active: false,
+      help_pending: false,
       end_time: end,
       duration_ms: Math.max(0, end.getTime() - record.start_time.getTime()),
     });
-    return Promise.resolve(record.seq);
+    return Promise.resolve({ seq: record.seq, assisted: record.assisting_admin_id != null });
   }
 
   touch(sessionId: string, now: Date): Promise<void> {

@@ -22,10 +22,13 @@ export class SessionLifecycle {
   // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
   // A help request waiting in it waits no more: nobody can join an ended session, and the dashboard
   // showed it "Help requested" for good (docs/protocol.md, "Help requests"). help_requested stays.
-  // The ended session's seq, undefined when it was not active.
-  async end(sessionId: string, endTime?: Date): Promise<number | undefined> {
+  // The ended session's seq and whether it mirrored a takeover, undefined when it was not active.
+  async end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
     const found = await this.sessions
-      .findOne({ _id: sessionId, is_active: true }, { start_time: 1, last_activity: 1, seq: 1 })
+      .findOne(
+        { _id: sessionId, is_active: true },
+        { start_time: 1, last_activity: 1, seq: 1, assisting_admin_id: 1 },
+      )
       .lean<SessionDocument>();
     if (!found) return undefined;
     const end = endTime ?? found.last_activity;
@@ -40,7 +43,9 @@ export class SessionLifecycle {
         },
       },
     );
-    return result.modifiedCount === 1 ? found.seq : undefined;
+    return result.modifiedCount === 1
+      ? { seq: found.seq, assisted: found.assisting_admin_id != null }
+      : undefined;
   }
 
   // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session).

@@ -261,7 +261,7 @@ export class SessionsRepository implements OnModuleInit {
     return this.lifecycle.reactivate(sessionId, userId, now);
   }
 
-  end(sessionId: string, endTime?: Date): Promise<number | undefined> {
+  end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
     return this.lifecycle.end(sessionId, endTime);
   }
 

@@ -53,7 +53,7 @@ export class SessionsService {
   private readonly logger = new Logger('sessions');
   // the seq cache, the snapshots and writtenAt: what this instance holds of sessions
   private readonly copies = new SessionCopies();
-  // told of every session this instance ends (the takeover module ends a takeover of it)
+  // told of the sessions this instance ends under a takeover (the takeover module ends it)
   private readonly endedHandlers: Array<(sessionId: string) => void> = [];
   private readonly messageLog: SessionLog;
   private readonly edits: SessionEdits;
@@ -190,22 +190,23 @@ export class SessionsService {
     return this.messageLog.append(sessionId, message, effects, options);
   }
 
-  // `handler` hears of each session ended here (a new chat, a delete, another resumed, idle), after
-  // the write; it must not throw
+  // `handler` hears of each session ended here (a new chat, a delete, another resumed, idle) that
+  // mirrored a takeover when it ended, after the write; it must not throw. A claim whose admin_join
+  // was not logged yet needs no word: its join is refused in an ended session (the append's guard)
   onEnded(handler: (sessionId: string) => void): void {
     this.endedHandlers.push(handler);
   }
 
   private async end(sessionId: string, endTime?: Date): Promise<boolean> {
     const ended = await this.sessionLock(sessionId, async () => {
-      const seq = await this.repository.end(sessionId, endTime);
+      const result = await this.repository.end(sessionId, endTime);
       // an ended session's index is made whole: messages an instance stored and died before
       // indexing are indexed here, if no later message did it (docs/protocol.md, "Search")
-      if (seq !== undefined) this.terms?.settle(sessionId, seq);
-      return seq !== undefined;
+      if (result) this.terms?.settle(sessionId, result.seq);
+      return result;
     });
-    if (ended) for (const handler of this.endedHandlers) handler(sessionId);
-    return ended;
+    if (ended?.assisted) for (const handler of this.endedHandlers) handler(sessionId);
+    return ended !== undefined;
   }
 
   // Runs a write to the session document under the session lock, after and before appends on every

@@ -194,8 +194,9 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
 
   // The session ended (its user started a new chat, deleted it, resumed another one): a takeover of
   // it ends too (session_ended), and the admin is shown its admin_leave, instead of writing on into a
-  // conversation no device of the user shows (docs/protocol.md, "Takeover handoff"). A claim whose
-  // admin_join is not logged yet ends here as well; its join is refused (the session is not live).
+  // conversation no device of the user shows (docs/protocol.md, "Takeover handoff"). Told only of
+  // sessions that mirrored a takeover: a claim whose admin_join is not logged yet ends in started(),
+  // its join refused in the ended session.
   private async sessionEnded(sessionId: string): Promise<void> {
     try {
       const latest = await this.repository.latest(sessionId);
