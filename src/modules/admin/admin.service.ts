@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { durationAsOf } from '../sessions/session-rules';
+import { durationAsOf, helpWaiting } from '../sessions/session-rules';
 import { ConcurrencyLimit } from '../../common/concurrency-limit';
 import { AdminRepository, type AdminSessionRow, type PeriodRow } from './admin.repository';
 import { concurrency } from './concurrency';
@@ -235,8 +235,7 @@ export function adminItem(row: AdminSessionRow, now: Date) {
     help_requested: row.help_requested ?? false,
     help_requested_at: row.help_requested_at ? new Date(row.help_requested_at).toISOString() : null,
     // help_requested stays true once asked; this is whether a request still waits for an admin
-    // (an admin assisting answers it, as soon as the takeover shows: chat/dto/session-views.ts)
-    help_pending: row.help_pending === true && row.assisting_admin_id == null,
+    help_pending: helpWaiting(row),
     admin_assisted: row.admin_assisted ?? false,
     assisting_admin_name: row.assisting_admin_name ?? null,
     takeover_in_progress: row.assisting_admin_id != null,

@@ -127,3 +127,12 @@ export function parseSessionCursor(text: string): SessionCursor | undefined {
   const match = SESSION_CURSOR.exec(text);
   return match ? { lastActivity: new Date(Number(match[1])), id: match[2] } : undefined;
 }
+
+// A help request waits for an admin: asked and not answered, and no takeover shows (an admin
+// assisting answers it at once, before the join's bookkeeping clears help_pending a moment later).
+export function helpWaiting(session: {
+  help_pending?: boolean;
+  assisting_admin_id?: string | null;
+}): boolean {
+  return session.help_pending === true && session.assisting_admin_id == null;
+}

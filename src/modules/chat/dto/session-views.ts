@@ -1,3 +1,4 @@
+import { helpWaiting } from '../../sessions/session-rules';
 import type { MessageRecord, SessionRecord, SessionWithMessages } from '../../sessions/session.types';
 
 // HTTP shapes of CONTRACT §3 (snake_case).
@@ -15,9 +16,7 @@ export function sessionSummary(session: SessionRecord) {
     // an admin assists now; help_pending, whether a help request waits for one
     takeover_in_progress: session.assisting_admin_id != null,
     help_requested: session.help_requested,
-    // an admin assisting answers it: true only until the takeover shows, not until the join's
-    // bookkeeping (TakeoverLeaseService.started → answerHelp) lands a moment after admin_join
-    help_pending: session.help_pending === true && session.assisting_admin_id == null,
+    help_pending: helpWaiting(session),
     is_active: session.is_active,
     feedback_up: session.feedback_up ?? 0,
     feedback_down: session.feedback_down ?? 0,
