@@ -169,6 +169,45 @@ describe('several instances over Redis (e2e)', () => {
     await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 
+  // The admin's instance logs admin_join once no reply of the session shown anywhere is still being
+  // stored. The user's instance held its reply lease for every reply asked for there, queued ones
+  // too: a user writing on there through the wait (each message stored before the join asking for a
+  // reply, each cut by the takeover before its first piece) held the join back for the whole 11 s.
+  it("should not hold an admin's join back while the user writes on another instance", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await on(first, token);
+    phone.client.send({ type: 'model_select', model_id: 'slow' });
+    await phone.client.nextOfType('model_select');
+    phone.client.send({ type: 'user_message', client_id: 'w0', content: 'a long answer please' });
+    await phone.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    const admin = await on(second, adminToken(uniqueUser('admin')));
+    let joined = false;
+    let sent = 1;
+    const writing = (async () => {
+      while (!joined && sent < 200) {
+        phone.client.send({ type: 'user_message', client_id: `w${sent++}`, content: 'still there?' });
+        await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+    })();
+    const asked = Date.now();
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'admin_join', 15_000);
+    const waitedMs = Date.now() - asked;
+    joined = true;
+    await writing;
+    // well inside the fuzz's 5 s for an answer (it waited the whole 11 s)
+    expect(waitedMs).toBeLessThan(5_000);
+    // the model said nothing after the join, and every message the user sent is stored once
+    const stored = await fetch(`http://127.0.0.1:${first.port}/chat/sessions/${phone.sessionId}`, {
+      headers: { authorization: `Bearer ${token}` },
+    }).then((response) => response.json() as Promise<{ messages: { type: string; client_id?: string }[] }>);
+    const types = stored.messages.map((message) => message.type);
+    expect(types.slice(types.indexOf('admin_join')).includes('ai_response')).toBe(false);
+    const users = stored.messages.filter((message) => message.type === 'user_message');
+    expect(new Set(users.map((message) => message.client_id)).size).toBe(users.length);
+    await Promise.all([phone.client.close(), admin.client.close()]);
+  });
+
   it('should report Redis down on readiness and lose no message when it comes back', async () => {
     const token = userToken(uniqueUser());
     const one = await on(first, token);

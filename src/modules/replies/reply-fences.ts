@@ -67,6 +67,13 @@ export class ReplyFences {
     return fence.endedAt === undefined && now - fence.startedAt < FENCE_OPEN_MS;
   }
 
+  // Whether a takeover of the session is on as this instance heard it: a reply asked for now would be
+  // cut before its first piece (the second rule of fenced())
+  on(sessionId: string, now = Date.now()): boolean {
+    const fence = this.fences.get(sessionId);
+    return fence !== undefined && fence.endedAt === undefined && now - fence.startedAt < FENCE_OPEN_MS;
+  }
+
   // Whether the reply ends here: stopped already, or fenced off by a takeover (and stopped now). A
   // piece of text read from the vendor after that reaches no device and is not stored: the reply
   // stored is what the devices were shown.

@@ -45,8 +45,8 @@ export class ReplyService implements OnModuleInit {
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
-  // held while there are any
-  private readonly pending = new Map<string, { count: number; release: () => void }>();
+  // while it is held (syncLease)
+  private readonly pending = new Map<string, { count: number; release?: () => void }>();
   private readonly fences = new ReplyFences();
   private readonly stopsBeforeShown = new StopsBeforeShown();
   private readonly titles: ReplyTitles;
@@ -94,7 +94,7 @@ export class ReplyService implements OnModuleInit {
   }
 
   // Resolves once no reply of the session shown here is still being stored, and no other instance
-  // holds the session's reply lease (each holds it until its replies are stored), or after
+  // holds the session's reply lease (each holds it while it may still show or store one: syncLease), or after
   // `timeoutMs`: a takeover logs its admin_join after the replies it cut off are stored
   // (docs/protocol.md, "Takeover handoff"). Replies only queued here are not waited for: the
   // takeover's fence stops each before its first piece shows, and such a reply stores nothing
@@ -104,7 +104,7 @@ export class ReplyService implements OnModuleInit {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       const elsewhere = await this.leases.heldElsewhere(sessionId).catch(() => false);
-      if (!this.running.has(sessionId) && !elsewhere) return;
+      if (!this.storing(sessionId) && !elsewhere) return;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
   }
@@ -148,7 +148,8 @@ export class ReplyService implements OnModuleInit {
     // held from the request on: another instance's turn check sees this turn is being answered
     const held = this.pending.get(input.sessionId);
     if (held) held.count++;
-    else this.pending.set(input.sessionId, { count: 1, release: this.leases.hold(input.sessionId) });
+    else this.pending.set(input.sessionId, { count: 1 });
+    this.syncLease(input.sessionId);
     void this.queue.run(input.sessionId, async () => {
       try {
         await this.generate(input, early);
@@ -171,8 +172,8 @@ export class ReplyService implements OnModuleInit {
         if (held && --held.count === 0) {
           this.pending.delete(input.sessionId);
           this.stopsBeforeShown.delete(input.sessionId);
-          held.release();
-        }
+          held.release?.();
+        } else this.syncLease(input.sessionId);
       }
     });
   }
@@ -187,11 +188,30 @@ export class ReplyService implements OnModuleInit {
     // stop stores it empty to close the turn), so the turn stays open for the admin, and for the model
     // once the takeover ends if nobody answered it
     this.stop(sessionId, 'takeover');
+    this.syncLease(sessionId);
   }
 
   // the end of that takeover: a late copy of an earlier one's end leaves a newer one on
   takeoverClosed(sessionId: string, epoch?: number, now = Date.now()): void {
     this.fences.takeoverClosed(sessionId, epoch, now);
+    this.syncLease(sessionId);
+  }
+
+  // The reply lease says "this instance may still show or store a reply of the session": held while
+  // replies are asked for here, except while a takeover is on and none is shown here. Each reply then
+  // queued is cut before its first piece and stores nothing, so another instance's takeover need not
+  // wait for it (docs/protocol.md, "Takeover handoff"). Holding it then let a user writing on this
+  // instance hold another instance's admin_join back for the whole wait: each message stored before
+  // the join asked for a reply here, and the queue never emptied.
+  private syncLease(sessionId: string): void {
+    const held = this.pending.get(sessionId);
+    if (!held) return;
+    const needed = this.storing(sessionId) || !this.fences.on(sessionId);
+    if (needed && !held.release) held.release = this.leases.hold(sessionId);
+    else if (!needed && held.release) {
+      held.release();
+      held.release = undefined;
+    }
   }
 
   stop(sessionId: string, reason: StopReason = 'stopped', now = Date.now()): boolean {
@@ -218,6 +238,16 @@ export class ReplyService implements OnModuleInit {
     await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
+  // A reply of the session shown here may still be stored: one a takeover cut before its first piece
+  // stores nothing (ReplyRecorder). Each reply queued behind a takeover is shown and cut at once, one
+  // after the other: counting those kept the lease held nearly all the time while a user wrote on.
+  private storing(sessionId: string): boolean {
+    const generation = this.running.get(sessionId);
+    if (!generation) return false;
+    const signal = generation.controller.signal;
+    return !(signal.aborted && signal.reason === 'takeover' && generation.text === '');
+  }
+
   // The reply becomes visible: it is the session's reply in flight and its held frames go out.
   private show(generation: Generation): void {
     this.running.set(generation.sessionId, generation);
@@ -231,6 +261,7 @@ export class ReplyService implements OnModuleInit {
       generation.text = '';
       return;
     }
+    this.syncLease(generation.sessionId);
     for (const frame of held) this.hub.ephemeral(generation.sessionId, frame);
   }
 
