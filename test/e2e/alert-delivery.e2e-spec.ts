@@ -87,7 +87,7 @@ describe('alert delivery (e2e)', () => {
     expect(smsOf(PHONE_ONE, sessionId)).toHaveLength(1);
     expect(smsOf(PHONE_TWO, sessionId)).toHaveLength(1);
     expect(record.sent.sort()).toEqual(['email', 'sms']);
-    expect(record.sent_to?.sort()).toEqual([`sms:${PHONE_ONE}`, `sms:${PHONE_TWO}`]);
+    expect(record.sent_to?.sort()).toEqual([`email:${ADMIN_EMAIL}`, `sms:${PHONE_ONE}`, `sms:${PHONE_TWO}`]);
     await client.close();
   });
 
@@ -115,7 +115,7 @@ describe('alert delivery (e2e)', () => {
       expect(record.status).toBe('failed');
       expect(record.next_attempt_at).toBeNull();
       expect(Date.now() - record.at.getTime()).toBeGreaterThanOrEqual(4000);
-      expect(record.last_error).toBe('email: smtp EMESSAGE 451');
+      expect(record.last_error).toBe('email 1 of 1: smtp EMESSAGE 451');
       expect(await failedCount()).toBe(failedBefore + 1);
       await client.close();
     } finally {
@@ -143,7 +143,7 @@ describe('alert delivery (e2e)', () => {
     try {
       const { sessionId, client } = await helpRequest();
       const record = await alertOf(sessionId, (candidate) => candidate.attempts >= 2);
-      expect(record.last_error).toBe('email: smtp EMESSAGE 550; sms 2 of 2: twilio 400 21211');
+      expect(record.last_error).toBe('email 1 of 1: smtp EMESSAGE 550; sms 2 of 2: twilio 400 21211');
       const everything = JSON.stringify([record, logged]);
       expect(everything).toContain('alert_retry');
       for (const secret of [PHONE_TWO, ADMIN_EMAIL, 'not a valid', 'no such user'])

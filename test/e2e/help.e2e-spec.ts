@@ -2,7 +2,7 @@ import { NotificationsRepository } from '../../src/modules/notifications/notific
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
-import { SmtpSink } from '../fakes/smtp-sink';
+import { type ReceivedMail, SmtpSink } from '../fakes/smtp-sink';
 import { TwilioFake } from '../fakes/twilio-fake';
 
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
@@ -37,6 +37,15 @@ describe('help requests and admin alerts (e2e)', () => {
   });
 
   const notifications = () => server.app.get(NotificationsRepository);
+  // email goes to each admin address on its own: the first of the matching mails, once both are in
+  const toBothAdmins = async (match: (mail: ReceivedMail) => boolean, timeoutMs?: number) => {
+    const [first] = await Promise.all(
+      ['ops@example.com', 'lead@example.com'].map((admin) =>
+        smtp.next((mail) => match(mail) && mail.to.includes(admin), timeoutMs),
+      ),
+    );
+    return first;
+  };
 
   it('should store the request, answer the user, mark the session and alert admins by email and SMS', async () => {
     const userId = uniqueUser();
@@ -55,8 +64,13 @@ describe('help requests and admin alerts (e2e)', () => {
     const echoed = await other.nextOfType('help_request');
     expect(echoed).toMatchObject({ content: 'My invoice is wrong', seq: 1, sender: 'user' });
 
-    const mail = await smtp.next((candidate) => candidate.text.includes(sessionId));
-    expect(mail.to.sort()).toEqual(['lead@example.com', 'ops@example.com']);
+    // one message per admin address, each with its own envelope
+    const mail = await toBothAdmins((candidate) => candidate.text.includes(sessionId));
+    const mails = smtp.mails.filter((candidate) => candidate.text.includes(sessionId));
+    expect(mails.map((candidate) => candidate.to).sort()).toEqual([
+      ['lead@example.com'],
+      ['ops@example.com'],
+    ]);
     expect(mail.from).toBe('chatbox@alerts.example');
     expect(mail.subject).toBe(`[chatbox] Help requested (session ${sessionId})`);
     const link = `https://chat.example.com/admin/?session=${sessionId}`;
@@ -150,7 +164,7 @@ describe('help requests and admin alerts (e2e)', () => {
     const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
     const sessionId = (await client.nextOfType('connection_status')).session_id as string;
     client.send({ type: 'help_request', client_id: 'first' });
-    await smtp.next((mail) => mail.text.includes(`Session: ${sessionId}`));
+    await toBothAdmins((mail) => mail.text.includes(`Session: ${sessionId}`));
     const admin = await TestClient.connect(`${server.wsUrl}?token=${adminToken(uniqueUser('admin'))}`);
     await admin.nextOfType('connection_status');
     admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
@@ -161,7 +175,7 @@ describe('help requests and admin alerts (e2e)', () => {
     const mailsBefore = smtp.mails.length;
     client.send({ type: 'help_request', client_id: 'second', content: 'still waiting' });
     await client.next((frame) => frame.type === 'ack' && frame.client_id === 'second');
-    const digest = await smtp.next(
+    const digest = await toBothAdmins(
       (mail) => mail.subject.startsWith('[chatbox] Alert digest') && mail.text.includes(sessionId),
     );
     expect(digest.text).toContain('help_request: 1');
@@ -174,15 +188,16 @@ describe('help requests and admin alerts (e2e)', () => {
   });
 
   it('should keep the alert stored and retry with backoff while SMTP and Twilio fail', async () => {
-    smtp.failNext(2);
+    // two attempts' messages to the two admin addresses
+    smtp.failNext(4);
     twilio.failNext(1);
     const rejectedBefore = { smtp: smtp.rejected, twilio: twilio.rejected };
     const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
     const sessionId = (await client.nextOfType('connection_status')).session_id as string;
     client.send({ type: 'help_request', client_id: 'h' });
-    const mail = await smtp.next((candidate) => candidate.text.includes(`Session: ${sessionId}`), 15_000);
+    const mail = await toBothAdmins((candidate) => candidate.text.includes(`Session: ${sessionId}`), 15_000);
     expect(mail.subject).toContain('Help requested');
-    expect(smtp.rejected - rejectedBefore.smtp).toBe(2);
+    expect(smtp.rejected - rejectedBefore.smtp).toBe(4);
     expect(twilio.rejected - rejectedBefore.twilio).toBe(1);
     const deadline = Date.now() + 5000;
     let stored = (await notifications().find({ sessionId }))[0];

@@ -21,8 +21,8 @@ import {
 } from '../../src/modules/notifications/schemas/notification.schema';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
-import { MailSender } from '../../src/infra/mail/mail.sender';
 import { SMS_SENDER } from '../../src/infra/sms/sms';
+import { ADMIN_MAIL, type AdminMail } from '../../src/modules/notifications/admin-mail';
 import type { NotificationRecord } from '../../src/modules/notifications/alert.types';
 import { DELIVERY_TIMING, type DeliveryTiming } from '../../src/modules/notifications/delivery-schedule';
 
@@ -35,7 +35,7 @@ describe('notifications against FerretDB', () => {
   // `channels`: stand-ins for the mail and SMS senders, and the attempts' timing (short windows)
   async function instance(
     channels: {
-      mail?: Partial<MailSender>;
+      mail?: Partial<AdminMail>;
       sms?: { recipients: string[]; send(to: string, body: string): Promise<void> };
       timing?: DeliveryTiming;
       settings?: Settings;
@@ -60,7 +60,7 @@ describe('notifications against FerretDB', () => {
         DeliveryService,
         AlertsService,
         InstanceWatch,
-        ...(channels.mail ? [{ provide: MailSender, useValue: channels.mail }] : []),
+        ...(channels.mail ? [{ provide: ADMIN_MAIL, useValue: channels.mail }] : []),
         ...(channels.sms ? [{ provide: SMS_SENDER, useValue: channels.sms }] : []),
         ...(channels.timing ? [{ provide: DELIVERY_TIMING, useValue: channels.timing }] : []),
       ],
@@ -222,6 +222,7 @@ describe('notifications against FerretDB', () => {
   describe('one attempt at a time (docs/protocol.md, "Alert limits and digests")', () => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const PHONES = ['+15550002222', '+15550003333'];
+    const OPS = 'ops@example.com';
 
     function pendingAlert(id: string): NotificationRecord {
       return {
@@ -249,7 +250,7 @@ describe('notifications against FerretDB', () => {
     // An instance's copy read before another instance attempted the alert (a tick works through
     // the due alerts it read one after another) sent what the other had sent already.
     it('should send nothing again from a stale copy of an alert another instance attempted', async () => {
-      const mail = { send: jest.fn().mockResolvedValue(undefined) };
+      const mail = { recipients: [OPS], send: jest.fn().mockResolvedValue(undefined) };
       const timing = { windowMs: 300, sendLimitMs: 100 };
       const [one, two] = [await instance({ mail, timing }), await instance({ mail, timing })];
       const id = `stale-${Date.now()}`;
@@ -259,7 +260,7 @@ describe('notifications against FerretDB', () => {
       );
       expect(stale).toBeDefined();
       const sends = () =>
-        mail.send.mock.calls.filter(([sent]: Array<{ subject: string }>) => sent.subject.includes(id));
+        mail.send.mock.calls.filter(([, sent]: [string, { subject: string }]) => sent.subject.includes(id));
       await one.get(DeliveryService).tick();
       expect(sends()).toHaveLength(1);
       // in the same attempt window the claim is taken; in a later one the alert has moved on
@@ -278,7 +279,10 @@ describe('notifications against FerretDB', () => {
       const received: string[] = [];
       const slow = (to: string, text: string) =>
         sleep(250).then(() => void (text.includes(sessionId) && received.push(to)));
-      const mail = { send: jest.fn((sent: { text: string }) => slow('email', sent.text)) };
+      const mail = {
+        recipients: [OPS],
+        send: jest.fn((to: string, sent: { text: string }) => slow(to, sent.text)),
+      };
       const sms = { recipients: PHONES, send: jest.fn((to: string, body: string) => slow(to, body)) };
       const timing = { windowMs: 600, sendLimitMs: 300 };
       const fast = testSettings({ ALERT_RETRY_BASE: '20ms', ALERT_RETRY_MAX: '50ms' });
@@ -311,8 +315,10 @@ describe('notifications against FerretDB', () => {
         await Promise.all(loops);
       }
       expect(stored?.status).toBe('sent');
-      expect(received.sort()).toEqual(['email', ...PHONES].sort());
-      expect(stored?.sent_to?.sort()).toEqual(PHONES.map((phone) => `sms:${phone}`).sort());
+      expect(received.sort()).toEqual([OPS, ...PHONES].sort());
+      expect(stored?.sent_to?.sort()).toEqual(
+        [`email:${OPS}`, ...PHONES.map((phone) => `sms:${phone}`)].sort(),
+      );
     });
 
     // Why the attempts must not overlap: FerretDB applies $addToSet as an unlocked read-modify-write,

@@ -31,8 +31,9 @@ export interface NotificationRecord {
   channels: AlertChannel[];
   // channels done: every recipient reached
   sent: AlertChannel[];
-  // recipients reached on channels that send to each on its own (`sms:+15550001111`); email is one
-  // message to all ADMIN_EMAILS, so `email` in `sent` stands for it. Absent on alerts stored before.
+  // admins reached, each sent on their own (`email:ops@example.com`, `sms:+15550001111`); a channel
+  // joins `sent` once all its admins are. Absent on alerts stored before; on those stored before
+  // email went per address, `email` in `sent` stands for all of ADMIN_EMAILS.
   sent_to?: string[];
   status: NotificationStatus;
   attempts: number;

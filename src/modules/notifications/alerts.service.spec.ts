@@ -1,7 +1,7 @@
 import { loadNotificationSettings } from '../../config/notifications.settings';
 import type { Settings } from '../../config/settings';
-import type { MailSender } from '../../infra/mail/mail.sender';
 import type { Sms } from '../../infra/sms/sms';
+import type { AdminMail } from './admin-mail';
 import { AlertLimiter } from './alert-limiter';
 import type { NotificationRecord } from './alert.types';
 import { AlertsService } from './alerts.service';
@@ -86,7 +86,7 @@ function settingsWith(env: Record<string, string> = {}): Settings {
 function build(
   options: {
     env?: Record<string, string>;
-    mail?: Partial<MailSender>;
+    mail?: Partial<AdminMail>;
     sms?: Partial<Sms>;
     timing?: DeliveryTiming;
   } = {},
@@ -98,7 +98,7 @@ function build(
   const delivery = new DeliveryService(
     repo,
     settings,
-    options.mail as MailSender,
+    options.mail as AdminMail,
     options.sms as Sms,
     metrics as unknown as AlertMetrics,
     options.timing,
@@ -122,6 +122,7 @@ async function settle(
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const OPS = 'ops@example.com';
 
 describe(AlertsService.name, () => {
   it('should send to the log channel when neither email nor SMS is configured', async () => {
@@ -132,7 +133,7 @@ describe(AlertsService.name, () => {
   });
 
   it('should send to the channels of the rule that are configured', async () => {
-    const mail = { send: jest.fn().mockResolvedValue(undefined) };
+    const mail = { recipients: [OPS], send: jest.fn().mockResolvedValue(undefined) };
     const { alerts } = build({ mail, env: { ALERT_RULES: 'llm_failure:email,sms' } });
     const record = await alerts.raise({
       type: 'llm_failure',
@@ -141,7 +142,7 @@ describe(AlertsService.name, () => {
       details: 'timeout',
     });
     expect(record?.channels).toEqual(['email']);
-    expect(mail.send).toHaveBeenCalledWith({
+    expect(mail.send).toHaveBeenCalledWith(OPS, {
       subject: '[chatbox] LLM failure (session s1)',
       text: expect.stringContaining('Link: https://chat.example.com/admin/?session=s1'),
     });
@@ -166,7 +167,7 @@ describe(AlertsService.name, () => {
 
   // ALERT_RETRY_FOR 0: no time window, the attempts alone decide
   it('should retry a failing channel with backoff, keep what was sent, and give up after the attempts', async () => {
-    const mail = { send: jest.fn().mockRejectedValue(new Error('451 busy')) };
+    const mail = { recipients: [OPS], send: jest.fn().mockRejectedValue(new Error('451 busy')) };
     const sms = { recipients: ['+15550002222'], send: jest.fn().mockResolvedValue(undefined) };
     const { alerts, delivery, repository } = build({ mail, sms, env: { ALERT_RETRY_FOR: '0ms' } });
     const record = (await alerts.raise({
@@ -188,7 +189,7 @@ describe(AlertsService.name, () => {
   // Six attempts from a 5 s base were over in minutes: an SMTP or Twilio outage of a few minutes
   // dropped the alert for good.
   it('should go on retrying past ALERT_RETRY_ATTEMPTS until ALERT_RETRY_FOR is over, then give up and count it', async () => {
-    const mail = { send: jest.fn().mockRejectedValue(new Error('451 busy')) };
+    const mail = { recipients: [OPS], send: jest.fn().mockRejectedValue(new Error('451 busy')) };
     const built = build({
       mail,
       env: { ALERT_RETRY_ATTEMPTS: '2', ALERT_RETRY_MAX: '20ms', ALERT_RETRY_FOR: '800ms' },
@@ -210,6 +211,7 @@ describe(AlertsService.name, () => {
   it('should deliver once the channel is back within ALERT_RETRY_FOR, however many attempts it took', async () => {
     let failures = 6;
     const mail = {
+      recipients: [OPS],
       send: jest.fn(() => (failures-- > 0 ? Promise.reject(new Error('451 busy')) : Promise.resolve())),
     };
     const built = build({ mail, env: { ALERT_RETRY_ATTEMPTS: '2', ALERT_RETRY_MAX: '20ms' } });
@@ -220,33 +222,54 @@ describe(AlertsService.name, () => {
   });
 
   // The loop over the admin phones stopped at the first that failed and the whole channel was
-  // retried: the phones before it got the same SMS on every retry.
-  it('should send each admin phone its SMS once when another phone fails first', async () => {
-    let failures = 2;
-    const sms = {
-      recipients: ['+15550002222', '+15550003333', '+15550004444'],
-      send: jest.fn((to: string) =>
-        to === '+15550003333' && failures-- > 0
-          ? Promise.reject(new Error('twilio 503 20503'))
-          : Promise.resolve(),
-      ),
-    };
-    const built = build({ sms, env: { ALERT_RULES: 'crash:sms' } });
-    const record = (await built.alerts.raise({ type: 'crash', details: 'x' })) as NotificationRecord;
-    expect(record).toMatchObject({ status: 'pending', sent: [], last_error: 'sms 2 of 3: twilio 503 20503' });
-    const settled = await settle(built, record.id);
-    expect(settled).toMatchObject({ status: 'sent', sent: ['sms'], attempts: 3 });
-    expect(settled?.sent_to?.sort()).toEqual(['sms:+15550002222', 'sms:+15550003333', 'sms:+15550004444']);
-    const calls = sms.send.mock.calls.map(([to]) => to);
-    expect(calls.filter((to) => to === '+15550002222')).toHaveLength(1);
-    expect(calls.filter((to) => to === '+15550004444')).toHaveLength(1);
-    expect(calls.filter((to) => to === '+15550003333')).toHaveLength(3);
-  });
+  // retried: the phones before it got the same SMS on every retry. Email was one message to every
+  // admin address: one the relay refused was never retried, or a retry sent everyone a copy more.
+  it.each([
+    {
+      channel: 'email' as const,
+      admins: ['a@example.com', 'b@example.com', 'c@example.com'],
+      error: 'smtp EENVELOPE 550',
+    },
+    {
+      channel: 'sms' as const,
+      admins: ['+15550002222', '+15550003333', '+15550004444'],
+      error: 'twilio 503 20503',
+    },
+  ])(
+    'should send each admin their $channel once when another admin fails first',
+    async ({ channel, admins, error }) => {
+      let failures = 2;
+      const sender = {
+        recipients: admins,
+        send: jest.fn((to: string) =>
+          to === admins[1] && failures-- > 0 ? Promise.reject(new Error(error)) : Promise.resolve(),
+        ),
+      };
+      const built = build({
+        [channel === 'email' ? 'mail' : 'sms']: sender,
+        env: { ALERT_RULES: `crash:${channel}` },
+      });
+      const record = (await built.alerts.raise({ type: 'crash', details: 'x' })) as NotificationRecord;
+      expect(record).toMatchObject({
+        status: 'pending',
+        sent: [],
+        last_error: `${channel} 2 of 3: ${error}`,
+      });
+      expect(record.sent_to?.sort()).toEqual([`${channel}:${admins[0]}`, `${channel}:${admins[2]}`]);
+      const settled = await settle(built, record.id);
+      expect(settled).toMatchObject({ status: 'sent', sent: [channel], attempts: 3 });
+      expect(settled?.sent_to?.sort()).toEqual(admins.map((to) => `${channel}:${to}`).sort());
+      const calls = sender.send.mock.calls.map(([to]) => to);
+      expect(calls.filter((to) => to === admins[0])).toHaveLength(1);
+      expect(calls.filter((to) => to === admins[2])).toHaveLength(1);
+      expect(calls.filter((to) => to === admins[1])).toHaveLength(3);
+    },
+  );
 
   // A send that started near the end of its attempt's window could still run when the next window
   // opened and another instance took the alert: each would send what the other had not recorded.
   it('should start no send once its attempt window is about to end, and leave it to the next attempt', async () => {
-    const mail = { send: jest.fn(() => sleep(500).then(() => undefined)) };
+    const mail = { recipients: [OPS], send: jest.fn(() => sleep(500).then(() => undefined)) };
     const sms = { recipients: ['+15550002222'], send: jest.fn().mockResolvedValue(undefined) };
     const built = build({ mail, sms, timing: { windowMs: 1000, sendLimitMs: 600 } });
     const record = (await built.alerts.raise({ type: 'crash', details: 'x' })) as NotificationRecord;

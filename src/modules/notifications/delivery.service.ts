@@ -7,8 +7,8 @@ import {
   Optional,
 } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { MailSender } from '../../infra/mail/mail.sender';
 import { SMS_SENDER, type Sms } from '../../infra/sms/sms';
+import { ADMIN_MAIL, type AdminMail } from './admin-mail';
 import { smsOf, subjectOf, textOf } from './alert-format';
 import { AlertMetrics } from './alert-metrics';
 import { alertBootWarnings } from './alert-warnings';
@@ -21,10 +21,16 @@ import {
   settleAttempt,
 } from './delivery-schedule';
 import { NotificationsRepository } from './notifications.repository';
+import {
+  failure,
+  NOT_STARTED,
+  type RecipientChannel,
+  type RecordSent,
+  sendToEach,
+} from './recipient-delivery';
 
 // a claim is only asked for during its own window; it is kept a while longer for stragglers
 const CLAIM_TTL_MS = 3_600_000;
-const NOT_STARTED = 'not started, the attempt window was ending';
 
 // Sends stored alerts through their channels and retries what failed, with backoff, until the alert
 // has had ALERT_RETRY_ATTEMPTS attempts and is ALERT_RETRY_FOR old. One attempt at a time: each is
@@ -41,7 +47,7 @@ export class DeliveryService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly repository: NotificationsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
-    @Optional() private readonly mail?: MailSender,
+    @Optional() @Inject(ADMIN_MAIL) private readonly mail?: AdminMail,
     @Optional() @Inject(SMS_SENDER) private readonly sms?: Sms,
     @Optional() private readonly metrics?: AlertMetrics,
     @Optional() @Inject(DELIVERY_TIMING) timing?: DeliveryTiming,
@@ -112,12 +118,12 @@ export class DeliveryService implements OnModuleInit, OnModuleDestroy {
       }
     }
     const errors: string[] = [];
-    const done = (sent: { sent?: AlertChannel[]; sent_to?: string[] }) =>
-      stored ? this.recordSent(record, sent) : Promise.resolve();
+    const done: RecordSent = (sent) => (stored ? this.recordSent(record, sent) : Promise.resolve());
     for (const channel of record.channels) {
       if (record.sent.includes(channel)) continue;
-      if (channel === 'sms' && this.sms) {
-        await this.sendSms(this.sms, record, deadline, errors, done);
+      const each = this.toEach(channel, record);
+      if (each) {
+        await sendToEach(each, record, deadline, errors, done);
         continue;
       }
       if (Date.now() >= deadline) {
@@ -186,45 +192,21 @@ export class DeliveryService implements OnModuleInit, OnModuleDestroy {
     return deadline;
   }
 
-  // One SMS per admin phone not yet reached, each recorded as soon as it went out: a phone that
-  // fails leaves the others alone, and the retry sends to it only.
-  private async sendSms(
-    sms: Sms,
-    record: NotificationRecord,
-    deadline: number,
-    errors: string[],
-    done: (sent: { sent?: AlertChannel[]; sent_to?: string[] }) => Promise<void>,
-  ): Promise<void> {
-    const recipients = sms.recipients;
-    const body = smsOf(record);
-    record.sent_to ??= [];
-    for (const [index, to] of recipients.entries()) {
-      const key = `sms:${to}`;
-      if (record.sent_to.includes(key)) continue;
-      if (Date.now() >= deadline) {
-        errors.push(`sms: ${NOT_STARTED}`);
-        return;
-      }
-      try {
-        await sms.send(to, body);
-      } catch (error) {
-        // the phone by its place in ADMIN_PHONES: logs and the store carry no phone number
-        errors.push(`sms ${index + 1} of ${recipients.length}: ${failure(error)}`);
-        continue;
-      }
-      record.sent_to.push(key);
-      await done({ sent_to: [key] });
+  // Email and SMS go to each admin on its own (sendToEach), with the message of this alert.
+  private toEach(channel: AlertChannel, record: NotificationRecord): RecipientChannel | undefined {
+    const { mail, sms } = this;
+    if (channel === 'email' && mail) {
+      const message = { subject: subjectOf(record), text: textOf(record) };
+      return { channel, recipients: mail.recipients, send: (to) => mail.send(to, message) };
     }
-    if (recipients.every((to) => record.sent_to?.includes(`sms:${to}`))) {
-      record.sent.push('sms');
-      await done({ sent: ['sms'] });
+    if (channel === 'sms' && sms) {
+      const body = smsOf(record);
+      return { channel, recipients: sms.recipients, send: (to) => sms.send(to, body) };
     }
+    return undefined;
   }
 
-  private async recordSent(
-    record: NotificationRecord,
-    sent: { sent?: AlertChannel[]; sent_to?: string[] },
-  ): Promise<void> {
+  private async recordSent(record: NotificationRecord, sent: Parameters<RecordSent>[0]): Promise<void> {
     await this.repository.addSent(record.id, sent).catch((error: unknown) => {
       // the save at the end of the attempt adds it again
       this.logger.warn(
@@ -253,13 +235,12 @@ export class DeliveryService implements OnModuleInit, OnModuleDestroy {
     } else this.logger.warn(fields, 'alert delivery failed');
   }
 
+  // The log, or a channel no longer configured (email and SMS otherwise go by toEach).
   private async sendVia(channel: AlertChannel, record: NotificationRecord): Promise<void> {
     switch (channel) {
       case 'email':
-        if (!this.mail) throw new Error('email is not configured');
-        return this.mail.send({ subject: subjectOf(record), text: textOf(record) });
       case 'sms':
-        throw new Error('sms is not configured');
+        throw new Error(`${channel} is not configured`);
       case 'log':
         // never the user's reason text: logs carry ids, links and error details only
         this.logger.warn(
@@ -285,10 +266,4 @@ function describe(error: unknown): string {
   return error instanceof Error
     ? `${error.name}: ${error.message}`.slice(0, 300)
     : String(error).slice(0, 300);
-}
-
-// A channel's failure. The senders fail with codes only (MailSender, SmsSender), never the vendor's
-// text, which may name an admin's address or phone: their message is safe to log and store.
-function failure(error: unknown): string {
-  return error instanceof Error ? error.message.slice(0, 300) : String(error).slice(0, 300);
 }

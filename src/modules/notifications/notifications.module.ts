@@ -3,8 +3,9 @@ import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { MailSender, mailerOptions } from '../../infra/mail/mail.sender';
+import { mailerOptions } from '../../infra/mail/mail.sender';
 import { createSmsSender, SMS_SENDER } from '../../infra/sms/sms';
+import { ADMIN_MAIL, AdminMailSender } from './admin-mail';
 import { AlertLimiter } from './alert-limiter';
 import { ALERT_METRIC_PROVIDERS, AlertMetrics } from './alert-metrics';
 import { AlertsService } from './alerts.service';
@@ -47,10 +48,11 @@ import { TrafficWatch } from './traffic-watch.service';
         new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
     },
     {
-      provide: MailSender,
+      // one message per admin address (docs/protocol.md, "Alert limits and digests")
+      provide: ADMIN_MAIL,
       inject: [SETTINGS, MailerService],
       useFactory: (settings: Settings, mailer: MailerService) =>
-        settings.notifications.mail ? new MailSender(mailer, settings.notifications.mail) : null,
+        settings.notifications.mail ? new AdminMailSender(mailer, settings.notifications.mail) : null,
     },
     {
       provide: SMS_SENDER,
