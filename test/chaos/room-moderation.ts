@@ -15,8 +15,8 @@ import { errorCode, onFrames, openLine, pick, restCall, roomUrl, sleep } from '.
 //   kick (a private room needs a new invitation), BANNED after a ban.
 // Afterwards (the rooms' histories read), per victim, K = the seq of the first system message of
 // its removal. The removal revokes the victim's subscriptions on every instance before that message
-// is stored (RoomsService.moderate), so every message stored after it (seq > K) was stored after the
-// revoke: none may reach any socket of the victim, at any time. Messages with a seq below K may
+// is stored (RoomMembershipService.moderate), so every message stored after it (seq > K) was stored
+// after the revoke: none may reach any socket of the victim, at any time. Messages with a seq below K may
 // still reach a socket after the ack (stored before the removal, on their way): counted apart
 // (`inFlight`), not a fault. The ack itself is no bound: a message stored between K and the ack's
 // arrival is past the revoke already.

@@ -1,7 +1,7 @@
 import { PresenceService } from '../../src/modules/presence/presence.service';
 import { RoomHub } from '../../src/modules/rooms/room-hub';
 import { RoomMessagesService } from '../../src/modules/rooms/room-messages.service';
-import { RoomsService } from '../../src/modules/rooms/rooms.service';
+import { RoomMembershipService } from '../../src/modules/rooms/room-membership.service';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { createRoom, join, roomsSocket, say } from './rooms.helpers';
@@ -54,7 +54,7 @@ describe('rooms: a socket closed mid-frame (e2e)', () => {
     const speaker = await roomsSocket(server, owner.token);
     await join(speaker, roomId);
     const before = held();
-    slowAfter(server.app.get(RoomsService), 'join');
+    slowAfter(server.app.get(RoomMembershipService), 'join');
     const leaving = await roomsSocket(server, userToken(uniqueUser()));
     leaving.send({ type: 'join', room_id: roomId, client_id: 'j' });
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -78,7 +78,8 @@ describe('rooms: a socket closed mid-frame (e2e)', () => {
     await join(only, roomId);
     // the joiner's own presence went out to the room, and set its pace
     await only.next((frame) => frame.type === 'presence', 3_000);
-    const paced = (hub as unknown as { presenceSentAt: Map<string, number> }).presenceSentAt;
+    const paced = (hub as unknown as { presencePace: { presenceSentAt: Map<string, number> } }).presencePace
+      .presenceSentAt;
     expect(paced.has(roomId)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await only.close();

@@ -1,6 +1,6 @@
 import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
 import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
-import { RoomsService } from '../../src/modules/rooms/rooms.service';
+import { RoomMembershipService } from '../../src/modules/rooms/room-membership.service';
 import { type RunningApp } from '../helpers/app';
 import { api, chatsIn, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
 
@@ -77,7 +77,7 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
         expect((await api(second, user.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200),
       ),
     );
-    const [one, two] = [first.app.get(RoomsService), second.app.get(RoomsService)];
+    const [one, two] = [first.app.get(RoomMembershipService), second.app.get(RoomMembershipService)];
     await Promise.all(
       users.flatMap((user, index) => [
         index % 2 === 0

@@ -15,6 +15,11 @@ export function dmRoomId(userA: string, userB: string): string {
 // copy that comes again (a resend after a cut socket) when its first instance handles it late.
 export const CLIENT_IDS_KEPT = 20;
 
+// open invitations a user may have at once: past them an invitation is refused (or, made with a
+// room, skipped), so nobody fills another's room list (docs/protocol.md, "Rooms, direct messages,
+// moderation"); the list shows at most this many
+export const MAX_OPEN_INVITATIONS = 50;
+
 export function isModerator(participant: ParticipantRecord | null): boolean {
   return (
     participant?.state === 'member' && (participant.role === 'owner' || participant.role === 'moderator')

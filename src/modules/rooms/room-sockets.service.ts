@@ -10,6 +10,7 @@ import type { Connection } from '../realtime/connection';
 import { RoomAiService } from './room-ai.service';
 import { validateRoomFrame } from './room-frame-parser';
 import { RoomHub } from './room-hub';
+import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomsService } from './rooms.service';
 
@@ -29,6 +30,7 @@ export class RoomSocketsService {
 
   constructor(
     private readonly rooms: RoomsService,
+    private readonly membership: RoomMembershipService,
     private readonly messages: RoomMessagesService,
     private readonly ai: RoomAiService,
     private readonly hub: RoomHub,
@@ -110,7 +112,7 @@ export class RoomSocketsService {
       case 'join':
         return this.join(connection, frame);
       case 'leave':
-        await this.rooms.leave(principal, frame.room_id);
+        await this.membership.leave(principal, frame.room_id);
         this.hub.unsubscribe(connection, frame.room_id);
         return this.ack(connection, frame);
       case 'edit':
@@ -155,7 +157,7 @@ export class RoomSocketsService {
   // socket stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
     const userId = connection.principal.userId;
-    const { room } = await this.rooms.join(connection.principal, frame.room_id);
+    const { room } = await this.membership.join(connection.principal, frame.room_id);
     // closed meanwhile: its close dropped it from the hub already, and a subscription now would
     // stay for as long as the instance runs (the member stays a member: a join is a membership)
     if (connection.closed) return;

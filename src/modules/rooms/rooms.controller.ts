@@ -53,9 +53,10 @@ import {
 } from './dto/room-responses.dto';
 import { roomSummaryView, roomView } from './dto/room-views';
 import { RoomAiService } from './room-ai.service';
+import { RoomMembershipService, type ModerationAction } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReportsService } from './room-reports.service';
-import { RoomsService, type ModerationAction } from './rooms.service';
+import { RoomsService } from './rooms.service';
 import { RoomWriteRateGuard } from './room-write-rate.guard';
 
 const ACTION_NAMES = ['mute', 'unmute', 'kick', 'ban', 'unban'];
@@ -79,6 +80,7 @@ const ApiRoomForbidden = () =>
 export class RoomsController {
   constructor(
     private readonly rooms: RoomsService,
+    private readonly membership: RoomMembershipService,
     private readonly messages: RoomMessagesService,
     private readonly reports: RoomReportsService,
     private readonly ai: RoomAiService,
@@ -199,7 +201,7 @@ export class RoomsController {
   @ApiErrors(404, 429)
   @HttpCode(200)
   async join(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
-    const { room } = await this.rooms.join(principal, id);
+    const { room } = await this.membership.join(principal, id);
     return roomView(room);
   }
 
@@ -209,7 +211,7 @@ export class RoomsController {
   @ApiErrors(404, 429)
   @HttpCode(200)
   async leave(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
-    await this.rooms.leave(principal, id);
+    await this.membership.leave(principal, id);
     return { room_id: id, left: true };
   }
 
@@ -222,7 +224,7 @@ export class RoomsController {
   @ApiErrors(404, 429)
   @HttpCode(200)
   async invite(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: UserRefDto) {
-    await this.rooms.invite(principal, id, body.user_id);
+    await this.membership.invite(principal, id, body.user_id);
     return { room_id: id, user_id: body.user_id, invited: true };
   }
 
@@ -236,7 +238,7 @@ export class RoomsController {
     @Param('id') id: string,
     @Body() body: ModeratorDto,
   ) {
-    await this.rooms.setRole(principal, id, body.user_id, body.moderator);
+    await this.membership.setRole(principal, id, body.user_id, body.moderator);
     return { room_id: id, user_id: body.user_id, role: body.moderator ? 'moderator' : 'member' };
   }
 
@@ -254,7 +256,7 @@ export class RoomsController {
   ) {
     if (!ACTIONS.has(action)) throw new DomainException(ErrorCode.NOT_FOUND, 'Unknown moderation action.');
     const duration = body.duration_seconds !== undefined ? body.duration_seconds * 1000 : undefined;
-    await this.rooms.moderate(principal, id, action as ModerationAction, body.user_id, duration);
+    await this.membership.moderate(principal, id, action as ModerationAction, body.user_id, duration);
     return { room_id: id, user_id: body.user_id, action };
   }
 

@@ -4,6 +4,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { LlmModule } from '../llm/llm.module';
 import { PresenceModule } from '../presence/presence.module';
+import { RoomAiReplyService } from './room-ai-reply.service';
 import { RoomAiRunsRepository } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
 import { RoomAiService } from './room-ai.service';
@@ -14,6 +15,7 @@ import { ReactionsRepository } from './reactions.repository';
 import { ReadMarksRepository } from './read-marks.repository';
 import { ReportsRepository } from './reports.repository';
 import { RoomHub } from './room-hub';
+import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesRepository, ROOM_CIPHER } from './room-messages.repository';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReportsService } from './room-reports.service';
@@ -78,10 +80,12 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomHub,
     RoomMessagesService,
     RoomsService,
+    RoomMembershipService,
     RoomReportsService,
     RoomRetentionService,
     RoomAiRunsRepository,
     RoomAiUsageRepository,
+    RoomAiReplyService,
     RoomAiService,
     RoomSocketsService,
     RoomsGateway,

@@ -13,27 +13,12 @@ import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { roomDocumentKey } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
-import { canSee, dmRoomId, requireMember, requireModerator } from './room-rules';
-import type {
-  ParticipantRecord,
-  ParticipantRole,
-  ParticipantState,
-  RoomKind,
-  RoomRecord,
-} from './room.types';
+import { canSee, dmRoomId, MAX_OPEN_INVITATIONS, requireModerator } from './room-rules';
+import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 import { newId } from '../../common/ids';
 
 const PUBLIC_LIST_LIMIT = 100;
-const DEFAULT_MUTE_MS = 60 * 60 * 1000;
-// a membership written over a state that changed meanwhile is checked again, this many times in all
-const MOVE_ATTEMPTS = 5;
-// open invitations a user may have at once: past them an invitation is refused (or, made with a
-// room, skipped), so nobody fills another's room list (docs/protocol.md, "Rooms, direct messages,
-// moderation"); the list shows at most this many
-export const MAX_OPEN_INVITATIONS = 50;
-
-export type ModerationAction = 'mute' | 'unmute' | 'kick' | 'ban' | 'unban';
 
 export interface RoomSummary {
   room: RoomRecord;
@@ -43,8 +28,8 @@ export interface RoomSummary {
 
 const NONE_UNREAD: Unread = { count: 0, more: false };
 
-// Rooms and who belongs to them (ROOM-001..005): create, list, join, leave, invite, direct messages
-// and moderation. Every change of membership writes a system message through the one record path.
+// Rooms (ROOM-001..005): create, list and read them, direct messages, settings, and their members
+// with presence. Who belongs to them (join, leave, invite, moderation) is RoomMembershipService's.
 @Injectable()
 export class RoomsService implements OnModuleInit {
   // the newest public rooms, shared by this instance's room lists (public-room-list.ts)
@@ -58,7 +43,7 @@ export class RoomsService implements OnModuleInit {
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
     private readonly ai: RoomAiService,
-    // writes to one membership, one at a time on every instance (room-locks.ts)
+    // writes to the room's own document, one at a time on every instance (room-locks.ts)
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
     @Inject(SETTINGS) settings: Settings,
   ) {
@@ -183,185 +168,6 @@ export class RoomsService implements OnModuleInit {
     return { room, participant, unread };
   }
 
-  // Public rooms: anyone not banned; private rooms: the invited; direct messages: their two users.
-  // true when the user was not a member before (a system message says so). The membership is written
-  // only over the state that was checked: a kick or ban in between is checked again.
-  async join(principal: Principal, roomId: string): Promise<{ room: RoomRecord; joined: boolean }> {
-    for (let attempt = 1; ; attempt++) {
-      const [room, participant] = await Promise.all([
-        this.rooms.find(roomId),
-        this.participants.find(roomId, principal.userId),
-      ]);
-      if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-      if (participant?.state === 'member') return { room, joined: false };
-      if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
-      if (room.kind !== 'public' && participant?.state !== 'invited')
-        throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
-      if (
-        await this.move(
-          roomId,
-          principal.userId,
-          participant?.state ?? null,
-          'member',
-          roleOnMove(participant),
-        )
-      ) {
-        await this.messages.system(room, principal.userId, 'joined');
-        return { room, joined: true };
-      }
-      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
-    }
-  }
-
-  // A member leaves; an invited user declines the invitation the same way (it leaves their list; they
-  // never joined, so nothing is said in the room).
-  async leave(principal: Principal, roomId: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const [room, participant] = await Promise.all([
-        this.rooms.find(roomId),
-        this.participants.find(roomId, principal.userId),
-      ]);
-      if (canSee(room, participant) && participant?.state === 'invited') {
-        if (await this.move(roomId, principal.userId, 'invited', 'left')) return;
-        if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
-        continue;
-      }
-      requireMember(room, participant);
-      const left = room as RoomRecord;
-      if (left.kind === 'dm')
-        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message cannot be left.');
-      if (await this.move(roomId, principal.userId, 'member', 'left', roleOnMove(participant))) {
-        // the user's own choice: an instance the revoke misses reads memberships again when the bus
-        // is back (RoomHub's resync)
-        void this.hub.revoke(roomId, principal.userId);
-        await this.messages.system(left, principal.userId, 'left');
-        return;
-      }
-      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
-    }
-  }
-
-  // Members invite to public rooms; owners and moderators (and admins) to private ones.
-  async invite(principal: Principal, roomId: string, userId: string): Promise<void> {
-    const [room, participant, target] = await Promise.all([
-      this.rooms.find(roomId),
-      this.participants.find(roomId, principal.userId),
-      this.participants.find(roomId, userId),
-    ]);
-    if (!principal.isAdmin) requireMember(room, participant);
-    if (!room || room.kind === 'dm') throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (room.kind === 'private') requireModerator(principal, participant);
-    if (target?.state === 'member' || target?.state === 'banned') return;
-    // the invitee blocked the inviter: skipped, answered as if made, as a block is not told
-    if (await this.blocks.isBlocked(userId, principal.userId)) return;
-    if (target?.state !== 'invited' && (await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS)
-      throw new DomainException(
-        ErrorCode.FORBIDDEN,
-        'This user has too many open invitations; they must accept or decline some first.',
-        { recoverable: true },
-      );
-    // written over the state checked only: a ban in between stands
-    for (let attempt = 1, state: ParticipantState | null = target?.state ?? null; ; attempt++) {
-      if (state === 'member' || state === 'banned') return;
-      if (await this.move(roomId, userId, state, 'invited')) break;
-      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
-      state = (await this.participants.find(roomId, userId))?.state ?? null;
-    }
-    this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'invited' } });
-  }
-
-  async moderate(
-    principal: Principal,
-    roomId: string,
-    action: ModerationAction,
-    userId: string,
-    durationMs = DEFAULT_MUTE_MS,
-  ): Promise<void> {
-    const [room, actor, target] = await Promise.all([
-      this.rooms.find(roomId),
-      this.participants.find(roomId, principal.userId),
-      this.participants.find(roomId, userId),
-    ]);
-    if (!room || (!principal.isAdmin && !canSee(room, actor)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    requireModerator(principal, actor);
-    if (target?.role === 'owner' && !principal.isAdmin)
-      throw new DomainException(ErrorCode.FORBIDDEN, 'The owner cannot be moderated.', { recoverable: true });
-    if (!target && action !== 'ban') throw new DomainException(ErrorCode.NOT_FOUND, 'No such participant.');
-    switch (action) {
-      case 'mute':
-      case 'unmute': {
-        const until = action === 'mute' ? new Date(Date.now() + durationMs) : null;
-        await this.lock.run(memberKey(roomId, userId), () =>
-          this.participants.setMute(roomId, userId, until),
-        );
-        break;
-      }
-      case 'kick':
-      case 'ban': {
-        // a moderator (or an owner an admin removed) loses the role for good: back in, they are a
-        // member until named again (docs/protocol.md, "Rooms, direct messages, moderation")
-        await this.lock.run(memberKey(roomId, userId), () =>
-          this.participants.put(roomId, userId, {
-            state: action === 'kick' ? 'kicked' : 'banned',
-            role: 'member',
-          }),
-        );
-        // the user's open sockets are told why the room goes quiet (the room sees it too)
-        this.hub.toRoom(roomId, {
-          type: 'leave',
-          room_id: roomId,
-          user_id: userId,
-          metadata: { reason: action === 'kick' ? 'kicked' : 'banned' },
-        });
-        // what the room says next no longer reaches the user, on any instance
-        const told = await this.hub.revoke(roomId, userId);
-        this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'removed' } });
-        // acked only once the other instances could be told (the user is out of the store already:
-        // no read, write or join passes; the moderator sends it again)
-        if (!told)
-          throw new DomainException(ErrorCode.INTERNAL, 'The other instances could not be told; try again.');
-        break;
-      }
-      case 'unban':
-        if (target?.state !== 'banned' || !(await this.move(roomId, userId, 'banned', 'left'))) return;
-        break;
-    }
-    await this.messages.system(room, principal.userId, action, userId);
-  }
-
-  // A membership written over the state checked (ParticipantsRepository.move), under its lock.
-  private move(
-    roomId: string,
-    userId: string,
-    from: ParticipantState | null,
-    to: ParticipantState,
-    role?: ParticipantRole,
-  ): Promise<boolean> {
-    return this.lock.run(memberKey(roomId, userId), () =>
-      this.participants.move(roomId, userId, from, to, role),
-    );
-  }
-
-  async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
-    const [room, actor, target] = await Promise.all([
-      this.rooms.find(roomId),
-      this.participants.find(roomId, principal.userId),
-      this.participants.find(roomId, userId),
-    ]);
-    if (!room || (!principal.isAdmin && !canSee(room, actor)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (!principal.isAdmin && actor?.role !== 'owner')
-      throw new DomainException(ErrorCode.FORBIDDEN, 'Only the owner names moderators.', {
-        recoverable: true,
-      });
-    if (target?.state !== 'member' || target.role === 'owner')
-      throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
-    await this.lock.run(memberKey(roomId, userId), () =>
-      this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
-    );
-  }
-
   async updateSettings(
     principal: Principal,
     roomId: string,
@@ -402,21 +208,4 @@ export class RoomsService implements OnModuleInit {
   adminList(skip: number, limit: number) {
     return this.rooms.listAll(skip, limit);
   }
-}
-
-// the membership kept changing under a join, leave or invitation (other devices, moderators): try again
-function membershipBusy(): DomainException {
-  return new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
-}
-
-// A join or leave keeps the owner's role and makes anyone else a member: moderators are named for the
-// time they stay (named again by the owner after they come back), and one kicked or banned before
-// kicks and bans took the role comes back a member too. An owner's role is taken only by a kick or
-// ban, which changes the state too: the move's compare on the state catches a read gone stale.
-function roleOnMove(participant: ParticipantRecord | null): ParticipantRole | undefined {
-  return participant?.role === 'owner' ? undefined : 'member';
-}
-
-function memberKey(roomId: string, userId: string): string {
-  return `room-member:${roomId}|${userId}`;
 }

@@ -1,0 +1,255 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { LlmMessage, LlmUsage } from '../../infra/llm/llm-provider';
+import { estimateUsage } from '../../infra/llm/tokens';
+import { toErrorFrame } from '../../protocol/frames';
+import {
+  ROOM_AI_SENDER,
+  type AiStreamFrame,
+  type RoomAiInfo,
+  type RoomAiOutcome,
+} from '../../protocol/rooms';
+import { ContextWindow } from '../llm/context-window';
+import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
+import { ModelStream, type ModelStreamResult } from '../llm/model-stream';
+import type { Connection } from '../realtime/connection';
+import { AI_HISTORY_MESSAGES, roomAiInstructions, roomAiPrompt } from './room-ai-prompt';
+import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
+import { RoomAiUsageRepository } from './room-ai-usage.repository';
+import { RoomHub } from './room-hub';
+import { RoomMessagesService } from './room-messages.service';
+import type { RoomMessageRecord, RoomRecord } from './room.types';
+
+// the run's lease is renewed this often while it streams; one not renewed for STALE_MS is a dead
+// instance's, ended by RoomAiService's sweep (or by the next @ai in the room)
+export const AI_RENEW_MS = 5_000;
+export const AI_STALE_MS = 20_000;
+// how long a reply's fan-out waits for its run's release (above)
+const RELEASE_WAIT_MS = 1_000;
+
+export type StopReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' };
+
+export interface Running {
+  run: RoomAiRunRecord;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+// One `@ai` reply, once RoomAiService has taken the room's run (docs/protocol.md, "@ai in a room"):
+// the model asked with the room's recent history, the reply streamed to the room (ai_stream frames
+// through RoomHub), then stored once through the one record path and billed to the room.
+@Injectable()
+export class RoomAiReplyService {
+  private readonly logger = new Logger('rooms-ai');
+
+  constructor(
+    private readonly messages: RoomMessagesService,
+    private readonly hub: RoomHub,
+    private readonly runs: RoomAiRunsRepository,
+    private readonly usage: RoomAiUsageRepository,
+    private readonly registry: LlmRegistry,
+    private readonly model: ModelStream,
+    private readonly context: ContextWindow,
+  ) {}
+
+  // The reply from its `start` to its `end`; the caller keeps `running` until it returns.
+  async stream(
+    room: RoomRecord,
+    asking: RoomMessageRecord,
+    running: Running,
+    origin?: Connection,
+  ): Promise<void> {
+    const { run, controller } = running;
+    const entry = this.registry.entry(run.model);
+    const frame = (phase: AiStreamFrame['metadata']['phase']): AiStreamFrame => ({
+      type: 'ai_stream',
+      room_id: room.id,
+      message_id: run.reply_id,
+      user_id: ROOM_AI_SENDER,
+      metadata: { phase, reply_to: run.reply_to, asker_id: run.asker_id, model: run.model },
+    });
+    const renewal = setInterval(
+      () => void this.runs.renew(room.id, run.reply_id).catch(() => undefined),
+      AI_RENEW_MS,
+    );
+    renewal.unref();
+    this.logger.log(
+      {
+        room_id: room.id,
+        reply_id: run.reply_id,
+        user_id: run.asker_id,
+        model: run.model,
+        event: 'room_ai_request',
+      },
+      'room ai request',
+    );
+    this.hub.toRoom(room.id, frame('start'));
+    let prompt: LlmMessage[] = [];
+    let result: ModelStreamResult;
+    try {
+      prompt = await this.prompt(room, asking, entry);
+      result = await this.model.run(
+        entry,
+        // the room's history goes whole each time: no vendor-side conversation is kept
+        { messages: prompt, signal: controller.signal, userId: run.asker_id, detached: true },
+        { userId: run.asker_id, roomId: room.id },
+        {
+          onDelta: (text, offset) => {
+            const delta = frame('delta');
+            delta.content = text;
+            delta.metadata.offset = offset;
+            this.hub.toRoom(room.id, delta);
+          },
+        },
+      );
+    } catch (error) {
+      result = { text: '', responseMs: 0, failure: error };
+    } finally {
+      clearInterval(renewal);
+    }
+    // the room is free before any member hears the reply ended (its stored message, its `end`): a
+    // member who asks again that instant is not refused AI_BUSY (docs/protocol.md, "@ai in a room")
+    // The fan-out waits for the release RELEASE_WAIT_MS at most: a store slow to delete holds the
+    // reply (and the room's messages after it) no longer than that.
+    let released: Promise<void> | undefined;
+    const release = () => {
+      released ??= this.runs.finish(room.id, run.reply_id).catch(() => undefined);
+      return Promise.race([
+        released,
+        new Promise<void>((resolve) => setTimeout(resolve, RELEASE_WAIT_MS).unref()),
+      ]);
+    };
+    try {
+      await this.settle(room, running, entry, prompt, result, release, origin);
+    } finally {
+      await release();
+      this.hub.toRoom(room.id, {
+        ...frame('end'),
+        metadata: { ...frame('end').metadata, outcome: this.outcomeOf(running, result) },
+      });
+    }
+  }
+
+  // The room's recent history (up to the asking message), fitted to the model's context, after a
+  // system turn saying where the model speaks.
+  private async prompt(
+    room: RoomRecord,
+    asking: RoomMessageRecord,
+    entry: ModelEntry,
+  ): Promise<LlmMessage[]> {
+    const history = await this.messages.recent(room.id, asking.seq, AI_HISTORY_MESSAGES);
+    const instructions = roomAiInstructions(room.name);
+    const fitted = this.context.fit(roomAiPrompt(history), {
+      contextTokens: entry.settings.context_tokens,
+      maxTokens: entry.settings.max_tokens,
+      systemPrompt: [entry.settings.system_prompt, instructions].filter(Boolean).join('\n\n'),
+    });
+    return [{ role: 'system', content: instructions }, ...fitted];
+  }
+
+  private outcomeOf(running: Running, result: ModelStreamResult): RoomAiOutcome {
+    const reason = running.controller.signal.reason as StopReason | undefined;
+    if (reason?.kind === 'stopped') return 'stopped';
+    if (reason?.kind === 'shutdown') return 'interrupted';
+    if (result.failure !== undefined) return result.text.length > 0 ? 'interrupted' : 'failed';
+    return 'complete';
+  }
+
+  // The end of a reply: the asker told of a model failure, the reply stored once (its text so far,
+  // or an empty marker) through the record path, its usage billed to the room.
+  private async settle(
+    room: RoomRecord,
+    running: Running,
+    entry: ModelEntry,
+    prompt: LlmMessage[],
+    result: ModelStreamResult,
+    release: () => Promise<void>,
+    origin?: Connection,
+  ): Promise<void> {
+    const { run } = running;
+    const reason = running.controller.signal.reason as StopReason | undefined;
+    const outcome = this.outcomeOf(running, result);
+    const failed = result.failure !== undefined && reason === undefined;
+    const caller = { userId: run.asker_id, roomId: room.id };
+    // the asker is told of a failure once the room is free again: "try again" is true when heard
+    const kind = failed ? this.model.failed(entry, caller, result.failure, result.text.length) : undefined;
+    const tell = () => {
+      if (kind === undefined || !origin || origin.closed) return;
+      this.hub.send(
+        origin,
+        toErrorFrame(
+          ErrorCode.LLM_UNAVAILABLE,
+          kind === 'unavailable'
+            ? 'The AI is unavailable right now; please try again.'
+            : 'The AI reply was cut off; please try again.',
+          { recoverable: true, roomId: room.id, retryAfterMs: this.model.retryAfterOf(result.failure) },
+        ),
+      );
+    };
+    // nothing came from the vendor: nothing billed
+    const usage: LlmUsage =
+      result.usage ??
+      (failed && result.text.length === 0
+        ? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+        : estimateUsage(prompt, result.text));
+    const info: RoomAiInfo = { model: run.model, asker_id: run.asker_id, usage, outcome };
+    if (reason?.kind === 'stopped') info.stopped_by = reason.by;
+    if (failed) info.error = ErrorCode.LLM_UNAVAILABLE;
+    try {
+      await this.store(room, run, result.text, info, release);
+    } finally {
+      await release();
+      tell();
+    }
+    this.model.settled(entry, {
+      usage,
+      responseMs: result.responseMs,
+      outcome: failed ? undefined : reason ? 'stopped' : 'ok',
+    });
+    this.logger.log(
+      {
+        room_id: room.id,
+        reply_id: run.reply_id,
+        model: run.model,
+        event: 'room_ai_reply',
+        outcome,
+        tokens: usage.total_tokens,
+        response_ms: result.responseMs,
+      },
+      'room ai reply stored',
+    );
+  }
+
+  // Stored once whoever stores it (the message by its id, the usage by the reply id).
+  async store(
+    room: RoomRecord,
+    run: RoomAiRunRecord,
+    text: string,
+    info: RoomAiInfo,
+    release?: () => Promise<void>,
+  ): Promise<void> {
+    await this.messages.record(
+      room,
+      {
+        id: run.reply_id,
+        room_id: room.id,
+        sender_id: ROOM_AI_SENDER,
+        kind: 'text',
+        content: text.length > 0 ? text : undefined,
+        reply_to: run.reply_to,
+        metadata: { ai: info },
+      },
+      undefined,
+      release,
+    );
+    await this.usage.record({
+      reply_id: run.reply_id,
+      room_id: room.id,
+      model: run.model,
+      asker_id: run.asker_id,
+      outcome: info.outcome,
+      ...info.usage,
+      at: new Date(),
+    });
+  }
+}

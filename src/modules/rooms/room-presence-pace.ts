@@ -1,0 +1,50 @@
+import type { PresenceStatus } from '../../protocol/rooms';
+import type { RoomFanOut } from './room-fan-out';
+
+// at most one presence frame per room per second reaches a socket (PRESENCE-004)
+export const PRESENCE_COALESCE_MS = 1000;
+
+// Presence changes of the members of this instance's rooms, folded into at most one `presence` frame
+// per room per second (PRESENCE-004); RoomHub constructs it and tells it every change.
+export class RoomPresencePace {
+  private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
+  private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly presenceSentAt = new Map<string, number>();
+
+  constructor(
+    // RoomHub's subscriptions by room: a room nobody here is in gets no frame
+    private readonly rooms: ReadonlyMap<string, unknown>,
+    private readonly fanOut: RoomFanOut,
+  ) {}
+
+  // a member's presence in the room changed (here or on another instance): in its next frame
+  note(roomId: string, userId: string, status: PresenceStatus): void {
+    if (!this.rooms.has(roomId)) return;
+    let pending = this.presencePending.get(roomId);
+    if (!pending) this.presencePending.set(roomId, (pending = new Map()));
+    pending.set(userId, status);
+    if (this.presenceTimers.has(roomId)) return;
+    const wait = Math.max(0, (this.presenceSentAt.get(roomId) ?? 0) + PRESENCE_COALESCE_MS - Date.now());
+    const timer = setTimeout(() => this.flushPresence(roomId), wait);
+    timer.unref();
+    this.presenceTimers.set(roomId, timer);
+  }
+
+  private flushPresence(roomId: string): void {
+    this.presenceTimers.delete(roomId);
+    const pending = this.presencePending.get(roomId);
+    this.presencePending.delete(roomId);
+    if (!pending || pending.size === 0) return;
+    this.presenceSentAt.set(roomId, Date.now());
+    const users = [...pending].map(([user_id, status]) => ({ user_id, status }));
+    this.fanOut.deliver(roomId, { type: 'presence', room_id: roomId, metadata: { users } });
+    // forget rooms nobody here listens to any more
+    if (!this.rooms.has(roomId)) this.presenceSentAt.delete(roomId);
+  }
+
+  // nobody here is in the room any more: its presence frames' pace goes (a pending flush forgets it
+  // itself)
+  forgetRoom(roomId: string): void {
+    if (!this.presenceTimers.has(roomId)) this.presenceSentAt.delete(roomId);
+  }
+}
