@@ -49,12 +49,14 @@ describe('files repository against FerretDB', () => {
     expect(await files.findAnyReady(id)).toMatchObject({ owner_id: owner });
   });
 
-  it('should sum the bytes a user keeps in uploads, not in files the AI made', async () => {
+  // files the AI brought a user are kept with their sessions: their quota too (docs/protocol.md,
+  // "Uploads and files")
+  it('should sum the bytes a user keeps in uploads and in files the AI made for them', async () => {
     const owner = uniqueUser();
     for (const size of [100, 250])
       await files.markReady(await create(owner, new Date()), { size, scanned: false });
     await files.markReady(await create(owner, new Date(), 'generated'), { size: 5000, scanned: false });
-    expect(await files.usedBytes(owner)).toBe(350);
+    expect(await files.usedBytes(owner)).toBe(5350);
     expect(await files.usedBytes(uniqueUser())).toBe(0);
   });
 

@@ -11,6 +11,10 @@ export interface StoredFileInfo {
 
 export interface FileStore {
   // files the AI produced (speech, generated images): stored like uploads, owned by the session's user
+  // and counted in their quota. Checked as uploads are (type by content, clamd, quota): a file that
+  // fails is refused with the upload's code (UNSUPPORTED_FILE_TYPE, FILE_REJECTED, QUOTA_EXCEEDED,
+  // FILE_TOO_LARGE, SCANNER_UNAVAILABLE) and nothing of it is kept (docs/protocol.md, "Uploads and
+  // files").
   saveGenerated(input: {
     ownerId: string;
     sessionId: string;

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { redactUrl } from '../../common/logging/logging';
 import { InvalidSignature, LOCAL_BLOB_PATH, LocalDiskStorage } from './local-disk.storage';
 import { StorageObjectMissing } from './storage-driver';
@@ -69,6 +69,53 @@ describe(LocalDiskStorage.name, () => {
     });
     await expect(storage.put('files/abc/f2', failing, 'x/y')).rejects.toThrow('client went away');
     expect(readdirSync(join(root, 'files/abc'))).toEqual([]);
+  });
+
+  // a file at `key` under the root, last written `ageMs` ago
+  function leftover(key: string, ageMs: number): string {
+    const path = join(root, key);
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, 'half');
+    const at = new Date(Date.now() - ageMs);
+    utimesSync(path, at, at);
+    return path;
+  }
+
+  it('should remove the parts a crash left once untouched long enough, and nothing else', async () => {
+    const hour = 3_600_000;
+    const object = leftover('files/abc/f1', 3 * hour);
+    const crashed = leftover('files/abc/f1.part-0123456789ab', 2 * hour);
+    const elsewhere = leftover('files/def/f2.part-aaaaaaaaaaaa', 5 * hour);
+    const recent = leftover('files/abc/f3.part-bbbbbbbbbbbb', hour / 2);
+    const lookalike = leftover('files/abc/notes.part-1', 2 * hour);
+    expect(await storage.sweepParts(new Date(Date.now() - hour))).toBe(2);
+    expect([object, crashed, elsewhere, recent, lookalike].map((path) => existsSync(path))).toEqual([
+      true,
+      false,
+      false,
+      true,
+      true,
+    ]);
+    // nothing stored yet: nothing to sweep
+    expect(await new LocalDiskStorage(join(root, 'none'), randomBytes(32)).sweepParts(new Date())).toBe(0);
+  });
+
+  it('should never remove a part it is writing, however long since its last byte', async () => {
+    const body = new PassThrough();
+    const storing = storage.put('files/abc/slow', body, 'x/y');
+    body.write(Buffer.alloc(1000, 1));
+    let parts: string[] = [];
+    while (parts.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      parts = existsSync(join(root, 'files/abc')) ? readdirSync(join(root, 'files/abc')) : [];
+    }
+    expect(parts).toEqual([expect.stringMatching(/^slow\.part-[0-9a-f]{12}$/)]);
+    const old = new Date(Date.now() - 24 * 3_600_000);
+    utimesSync(join(root, 'files/abc', parts[0]), old, old);
+    expect(await storage.sweepParts(new Date())).toBe(0);
+    body.end(Buffer.alloc(1000, 2));
+    expect(await storing).toEqual({ size: 2000 });
+    expect(readdirSync(join(root, 'files/abc'))).toEqual(['slow']);
   });
 
   it('should refuse keys that could leave the root', async () => {

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { access, mkdir, opendir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -14,6 +14,9 @@ import {
 // Where the app serves signed local files (see BlobController).
 export const LOCAL_BLOB_PATH = '/chat/blob';
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*(\/[A-Za-z0-9][A-Za-z0-9_.-]*)*$/;
+// `<object>.part-<12 hex>`: where put writes before the rename. No object is named so: keys are
+// `files/<hash>/<id>`, and ids have no dot.
+const PART_NAME = /\.part-[0-9a-f]{12}$/;
 
 export interface SignedBlob {
   key: string;
@@ -33,6 +36,8 @@ export class InvalidSignature extends Error {
 export class LocalDiskStorage implements StorageDriver {
   readonly kind = 'local';
   private readonly root: string;
+  // parts this process is writing: never swept, however long since their last byte
+  private readonly writing = new Set<string>();
 
   constructor(
     root: string,
@@ -49,14 +54,33 @@ export class LocalDiskStorage implements StorageDriver {
     const partial = `${path}.part-${randomBytes(6).toString('hex')}`;
     let size = 0;
     body.on('data', (chunk: Buffer) => (size += chunk.length));
+    this.writing.add(partial);
     try {
       await pipeline(body, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
       await rename(partial, path);
     } catch (error) {
       await rm(partial, { force: true });
       throw error;
+    } finally {
+      this.writing.delete(partial);
     }
     return { size };
+  }
+
+  // Removes the parts a crash left (a process ended between its first byte and the rename), those
+  // last written before `untouchedBefore`; never one this process is writing. Another instance on a
+  // shared volume is spared by the age: a part being written is touched every minute or so
+  // (docs/protocol.md, "Uploads and files"). Returns how many were removed.
+  async sweepParts(untouchedBefore: Date): Promise<number> {
+    let removed = 0;
+    for await (const path of partsUnder(this.root)) {
+      if (this.writing.has(path)) continue;
+      const found = await stat(path).catch(() => undefined);
+      if (!found?.isFile() || found.mtimeMs >= untouchedBefore.getTime()) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async get(key: string): Promise<Readable> {
@@ -164,6 +188,22 @@ export class LocalDiskStorage implements StorageDriver {
     const path = resolve(this.root, key);
     if (!path.startsWith(this.root + sep)) throw new Error('invalid storage key');
     return path;
+  }
+}
+
+// Every part under `directory`, walked one directory at a time (never the whole tree in memory).
+async function* partsUnder(directory: string): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await opendir(directory);
+  } catch {
+    // gone meanwhile, or nothing stored yet
+    return;
+  }
+  for await (const entry of entries) {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) yield* partsUnder(path);
+    else if (entry.isFile() && PART_NAME.test(entry.name)) yield path;
   }
 }
 

@@ -28,6 +28,9 @@ export interface StorageDriver {
   signedUrl(key: string, options: SignedUrlOptions): Promise<string>;
   // cheap and bounded in time: readiness probes call it every few seconds on every instance
   health(): Promise<StorageHealth>;
+  // a driver whose writes can outlive a crash as pieces (local disk's `.part-*` files) removes those
+  // last written before `untouchedBefore`, never one being written; returns how many
+  sweepParts?(untouchedBefore: Date): Promise<number>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');

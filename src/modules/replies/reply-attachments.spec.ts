@@ -1,5 +1,12 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import { speechText } from './reply-attachments';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import type { FileStore } from '../../infra/files/file-store';
+import { LlmEvents } from '../llm/llm-events';
+import type { ModelEntry } from '../llm/llm.registry';
+import { ReplyAttachments, speechText } from './reply-attachments';
 
 describe('speechText', () => {
   it('should read markdown images and links as their words', () => {
@@ -21,5 +28,72 @@ describe('speechText', () => {
         expect(speechText(text).length).toBeLessThanOrEqual(4096);
       }),
     );
+  });
+});
+
+describe(ReplyAttachments.name, () => {
+  let server: Server;
+  let host: string;
+
+  beforeAll(async () => {
+    server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'image/png' });
+      response.end(Buffer.from('not really a png'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  // a model with speech whose files the store refuses with `error`
+  function collect(error: Error) {
+    const events = new LlmEvents();
+    const failures: string[] = [];
+    events.onFailure((event) => failures.push(event.kind));
+    const store = {
+      saveGenerated: () => Promise.reject(error),
+      urlOf: (id: string) => `/chat/files/${id}`,
+    } as unknown as FileStore;
+    const entry = {
+      settings: { id: 'gpt', tts: { voice: 'nova' }, file_hosts: [host] },
+      provider: {
+        vendor: 'openai',
+        synthesize: () => Promise.resolve({ data: Buffer.from('ID3'), mimeType: 'audio/mpeg' }),
+      },
+    } as unknown as ModelEntry;
+    const url = `http://${host}/chart.png`;
+    const attachments = new ReplyAttachments(events, store).collect({
+      entry,
+      sessionId: 's-1',
+      userId: 'u-1',
+      text: `![chart](${url})`,
+      files: [],
+    });
+    return { attachments, failures, url };
+  }
+
+  it.each([
+    [ErrorCode.FILE_REJECTED, 'infected'],
+    [ErrorCode.UNSUPPORTED_FILE_TYPE, 'type'],
+    [ErrorCode.QUOTA_EXCEEDED, 'quota'],
+    [ErrorCode.FILE_TOO_LARGE, 'too_large'],
+    [ErrorCode.SCANNER_UNAVAILABLE, 'scanner_down'],
+  ])(
+    'should drop a file and the speech, marked, when the store refuses them with %s',
+    async (code, reason) => {
+      const { attachments, failures } = collect(new DomainException(code));
+      expect(await attachments).toEqual([
+        { kind: 'image', source: 'ai', dropped: reason },
+        { kind: 'audio', source: 'tts', dropped: reason },
+      ]);
+      // not the model's failure: no llm_failure alert
+      expect(failures).toEqual([]);
+    },
+  );
+
+  it("should offer the vendor's link, and no speech, when storing fails otherwise", async () => {
+    const { attachments, failures, url } = collect(new Error('disk full'));
+    expect(await attachments).toEqual([{ kind: 'image', source: 'ai', file_url: url, external: true }]);
+    expect(failures).toEqual(['file_failed', 'speech_failed']);
   });
 });

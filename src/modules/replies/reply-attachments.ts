@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { FILE_STORE, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
 import { fetchGeneratedFile } from '../../infra/llm/file-fetcher';
 import { LlmEvents } from '../llm/llm-events';
@@ -23,8 +25,11 @@ export interface GeneratedFile {
 }
 
 // What `metadata.attachments` lists: a stored file (file_id; file_url is our stable redirect,
-// signed when read) or an external link the model or vendor gave.
-export interface Attachment {
+// signed when read), an external link the model or vendor gave, or a file dropped by the uploads'
+// checks (no file_url: neither kept nor linked).
+export type Attachment = KeptAttachment | DroppedAttachment;
+
+export interface KeptAttachment {
   kind: 'audio' | 'image' | 'file';
   source: 'tts' | 'ai';
   file_url: string;
@@ -34,6 +39,25 @@ export interface Attachment {
   size?: number;
   external?: boolean;
 }
+
+// Why a file the reply brought was dropped: what refused it (docs/protocol.md, "Uploads and files").
+export type DropReason = 'infected' | 'type' | 'quota' | 'too_large' | 'scanner_down';
+
+export interface DroppedAttachment {
+  kind: 'audio' | 'image' | 'file';
+  source: 'tts' | 'ai';
+  dropped: DropReason;
+}
+
+// the uploads' refusals (FileStore.saveGenerated) that drop a file; any other failure is not the
+// file's fault, and a vendor's file is then still offered as its link
+const DROP_REASONS: Partial<Record<ErrorCode, DropReason>> = {
+  [ErrorCode.FILE_REJECTED]: 'infected',
+  [ErrorCode.UNSUPPORTED_FILE_TYPE]: 'type',
+  [ErrorCode.QUOTA_EXCEEDED]: 'quota',
+  [ErrorCode.FILE_TOO_LARGE]: 'too_large',
+  [ErrorCode.SCANNER_UNAVAILABLE]: 'scanner_down',
+};
 
 // The extras of a finished reply: files the AI produced (stored or linked, per the model's
 // `files` mode) and, for models with `tts`, the reply as speech.
@@ -104,6 +128,10 @@ export class ReplyAttachments {
       });
       return stored(saved, 'ai', this.store.urlOf(saved.file_id));
     } catch (error) {
+      // refused by the uploads' checks: neither kept nor linked (malware, a type that is not what it
+      // says, the owner's quota, no scanner to vouch for it); the reply is kept all the same
+      const dropped = this.dropped(error, input, link(file).kind, 'ai');
+      if (dropped) return dropped;
       this.failed('file_failed', input, error);
       // the reply still offers the file, as the vendor's link
       return link(file);
@@ -132,9 +160,33 @@ export class ReplyAttachments {
       });
       return stored(saved, 'tts', store.urlOf(saved.file_id));
     } catch (error) {
+      const dropped = this.dropped(error, input, 'audio', 'tts');
+      if (dropped) return dropped;
       this.failed('speech_failed', input, error);
       return undefined;
     }
+  }
+
+  private dropped(
+    error: unknown,
+    input: { entry: ModelEntry; sessionId: string; userId: string },
+    kind: DroppedAttachment['kind'],
+    source: DroppedAttachment['source'],
+  ): DroppedAttachment | undefined {
+    const reason = error instanceof DomainException ? DROP_REASONS[error.code] : undefined;
+    if (!reason) return undefined;
+    this.logger.warn(
+      {
+        event: 'ai_file_dropped',
+        reason,
+        source,
+        model_id: input.entry.settings.id,
+        user_id: input.userId,
+        session_id: input.sessionId,
+      },
+      'file of a reply dropped',
+    );
+    return { kind, source, dropped: reason };
   }
 
   private failed(
@@ -153,7 +205,7 @@ export class ReplyAttachments {
   }
 }
 
-function stored(info: StoredFileInfo, source: 'tts' | 'ai', fileUrl: string): Attachment {
+function stored(info: StoredFileInfo, source: 'tts' | 'ai', fileUrl: string): KeptAttachment {
   return {
     kind: kindOf(info.mime_type),
     source,
@@ -166,12 +218,12 @@ function stored(info: StoredFileInfo, source: 'tts' | 'ai', fileUrl: string): At
   };
 }
 
-function link(file: GeneratedFile): Attachment {
+function link(file: GeneratedFile): KeptAttachment {
   const kind = file.kind === 'image' || file.kind === 'audio' ? file.kind : 'file';
   return { kind, source: 'ai', file_url: file.url, external: true };
 }
 
-function kindOf(mimeType: string): Attachment['kind'] {
+function kindOf(mimeType: string): KeptAttachment['kind'] {
   if (mimeType.startsWith('image/')) return 'image';
   if (mimeType.startsWith('audio/')) return 'audio';
   return 'file';

@@ -5,7 +5,7 @@ import type { ContextMessage } from '../llm/context-window';
 import type { MessageRecord } from '../sessions/session.types';
 import { isTextType } from './file-rules';
 import { FilesService } from './files.service';
-import { formatBytes } from './uploads.service';
+import { formatBytes } from './file-intake.service';
 
 // How much of a text document the model sees (the context window trims further), for how many of
 // the newest documents, and how many documents' text stay cached between replies.

@@ -162,6 +162,19 @@ describe('resolveMimeType', () => {
     expect(resolve('audio/mpeg', 'audio/mp3')).toBe('audio/mpeg');
   });
 
+  // file-type names FLAC audio/x-flac; OpenAI speech with `format: flac` is labelled audio/flac, the
+  // type an operator lists to allow it
+  it('should know FLAC by the type it is allowed as', () => {
+    const allowed = [...ALLOWED, 'audio/flac'];
+    expect(
+      resolveMimeType({ detected: 'audio/x-flac', isText: false, declared: 'audio/flac', allowed }),
+    ).toBe('audio/flac');
+    expect(resolveMimeType({ detected: 'audio/x-flac', isText: false, declared: undefined, allowed })).toBe(
+      'audio/flac',
+    );
+    expect(displayName('reply.flac', 'audio/flac')).toBe('reply.flac');
+  });
+
   it('should accept text as text/plain unless a more precise text type is declared and allowed', () => {
     const allowed = [...ALLOWED, 'text/markdown'];
     expect(resolveMimeType({ detected: undefined, isText: true, declared: undefined, allowed })).toBe(

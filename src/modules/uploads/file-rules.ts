@@ -13,6 +13,8 @@ const ALIASES: Record<string, string[]> = {
   'audio/x-m4a': ['audio/mp4', 'audio/x-m4a', 'audio/m4a'],
   'video/mp4': ['video/mp4', 'audio/mp4'],
   'audio/mpeg': ['audio/mpeg', 'audio/mp3'],
+  // audio/flac is the registered type (and OpenAI speech's label); file-type names it x-flac
+  'audio/x-flac': ['audio/flac', 'audio/x-flac'],
 };
 
 // Extensions a name may keep for a type; the first is used when the name's own does not fit.
@@ -33,6 +35,7 @@ const EXTENSIONS: Record<string, string[]> = {
   'audio/wav': ['wav'],
   'audio/mp4': ['m4a', 'mp4'],
   'video/mp4': ['mp4', 'm4v'],
+  'audio/flac': ['flac'],
 };
 
 // Types a browser may render in place; everything else downloads (and is sandboxed either way). Not

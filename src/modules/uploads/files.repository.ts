@@ -97,11 +97,12 @@ export class FilesRepository implements OnModuleInit {
     return found ? toRecord(found) : null;
   }
 
-  // Bytes a user's uploads keep in storage (pending ones count: they may finish); files the AI
-  // made for the user (speech, images) are not the user's quota.
+  // Bytes a user's files keep in storage (pending ones count: they may finish): uploads and the files
+  // AI replies brought them (speech, images), which are kept with their sessions (docs/protocol.md,
+  // "Uploads and files").
   async usedBytes(ownerId: string): Promise<number> {
     const [row] = await this.files.aggregate<{ total: number }>([
-      { $match: { owner_id: ownerId, source: 'upload' } },
+      { $match: { owner_id: ownerId } },
       { $group: { _id: null, total: { $sum: '$size' } } },
     ]);
     return row?.total ?? 0;

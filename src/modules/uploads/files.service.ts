@@ -14,11 +14,10 @@ import {
   type StorageDriver,
 } from '../../infra/storage/storage-driver';
 import { SessionsService } from '../sessions/sessions.service';
-import { displayName, dispositionFor, normalizeMimeType } from './file-rules';
+import { dispositionFor } from './file-rules';
+import { FileIntake, fileUrl } from './file-intake.service';
 import { FilesRepository, type FileRecord } from './files.repository';
 import { parseRange, RangeNotSatisfiable } from './range';
-import { fileUrl, storageKeyFor } from './uploads.service';
-import { newId } from '../../common/ids';
 
 export interface SignedLink {
   url: string;
@@ -43,6 +42,7 @@ export class FilesService implements FileStore {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly sessions: SessionsService,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly intake: FileIntake,
   ) {}
 
   // GET /chat/files/:id — owner, or the admin assisting the file's session; anyone else gets 404.
@@ -150,7 +150,10 @@ export class FilesService implements FileStore {
     }
   }
 
-  // FileStore: files the AI produced; kept (attached) with the session, outside the upload quota.
+  // FileStore: a file the AI produced (speech, an image it sent), kept with the session. It takes the
+  // uploads' one path: type by content against UPLOAD_ALLOWED_TYPES, clamd, the owner's quota; a file
+  // that fails them is refused with the upload's code, nothing of it stored (docs/protocol.md,
+  // "Uploads and files").
   async saveGenerated(input: {
     ownerId: string;
     sessionId: string;
@@ -158,30 +161,22 @@ export class FilesService implements FileStore {
     mimeType: string;
     data: Buffer;
   }): Promise<StoredFileInfo> {
-    const id = newId();
-    const key = storageKeyFor(input.ownerId, id);
-    const mimeType = normalizeMimeType(input.mimeType) ?? 'application/octet-stream';
-    const name = displayName(input.name, mimeType);
-    await this.files.createPending({
-      id,
-      ownerId: input.ownerId,
-      sessionId: input.sessionId,
-      name,
-      mimeType,
-      storageKey: key,
-      source: 'generated',
-      attached: true,
-      now: new Date(),
-    });
     try {
-      await this.storage.put(key, Readable.from([input.data]), mimeType);
-      await this.files.markReady(id, { size: input.data.length, scanned: false });
+      await this.intake.ensureScanner();
+      const kept = await this.intake.keep({
+        ownerId: input.ownerId,
+        source: 'generated',
+        sessionId: input.sessionId,
+        fileName: input.name,
+        declaredType: input.mimeType,
+        stream: Readable.from([input.data]),
+        limit: { bytes: this.settings.uploads.maxBytes, byQuota: false },
+        size: input.data.length,
+      });
+      return { file_id: kept.file_id, name: kept.name, size: kept.size, mime_type: kept.mime_type };
     } catch (error) {
-      await this.storage.delete(key).catch(() => undefined);
-      await this.files.remove(id);
-      throw error;
+      throw this.intake.explain(input.ownerId, error);
     }
-    return { file_id: id, name, size: input.data.length, mime_type: mimeType };
   }
 
   // FileStore: one of the owner's files, without reading its bytes.

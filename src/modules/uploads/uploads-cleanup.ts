@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { SETTINGS, type Settings } from '../../config/settings';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { FilesRepository } from './files.repository';
+import { UPLOAD_IDLE_MS } from './multipart-reader';
 import { UploadMetrics } from './upload-metrics';
 
 // A pending upload's record is touched this often while its bytes stream (uploads.service.ts)...
@@ -10,9 +11,15 @@ export const PENDING_HEARTBEAT_MS = 60_000;
 // by a crash: its object may be half-written (docs/protocol.md, "Uploads and files").
 const PENDING_GRACE_MS = 60 * 60 * 1000;
 const PENDING_GRACE_MIN_MS = 5 * PENDING_HEARTBEAT_MS;
+// A part storage is writing gets bytes at least every UPLOAD_IDLE_MS (the uploader's stall ends it)
+// or CLAMAV_TIMEOUT (clamd slower than the uploader holds both copies): one untouched for an hour,
+// and for five of the longer of those, was cut off by a crash (docs/protocol.md, "Uploads and files").
+const PART_GRACE_MS = 60 * 60 * 1000;
+const PART_GRACE_PAUSES = 5;
 
-// Deletes uploads never attached to a message after UPLOAD_UNATTACHED_TTL (a day), and uploads that
-// never finished. Every instance may run it: deletes are idempotent.
+// Deletes uploads never attached to a message after UPLOAD_UNATTACHED_TTL (a day), uploads that
+// never finished, and the parts of writes a crash cut off (local disk). Every instance may run it:
+// deletes are idempotent.
 @Injectable()
 export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('uploads');
@@ -42,6 +49,11 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
         this.logger.error({ event: 'upload_cleanup_failed', err: String(error) }, 'upload cleanup failed');
         return 0;
       })
+      // the disk needs no store: its parts are swept whatever the records' sweep did
+      .then(async (deleted) => {
+        await this.sweepParts(now);
+        return deleted;
+      })
       .finally(() => (this.running = undefined));
     return this.running;
   }
@@ -68,5 +80,19 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
       this.logger.log({ event: 'uploads_cleaned', count: deleted }, 'unattached uploads deleted');
     }
     return deleted;
+  }
+
+  // The `.part-*` files a crash left on local disk; a write cut off otherwise removes its own.
+  private async sweepParts(now: Date): Promise<void> {
+    if (!this.storage.sweepParts) return;
+    const pause = Math.max(UPLOAD_IDLE_MS, this.settings.uploads.clamav?.timeoutMs ?? 0);
+    const untouchedBefore = new Date(now.getTime() - Math.max(PART_GRACE_MS, PART_GRACE_PAUSES * pause));
+    try {
+      const removed = await this.storage.sweepParts(untouchedBefore);
+      if (removed > 0)
+        this.logger.log({ event: 'upload_parts_removed', count: removed }, 'parts of cut-off writes removed');
+    } catch (error) {
+      this.logger.error({ event: 'upload_parts_sweep_failed', err: String(error) }, 'part sweep failed');
+    }
   }
 }

@@ -11,13 +11,14 @@ import { SessionsModule } from '../sessions/sessions.module';
 import { AttachmentsService } from './attachments.service';
 import { BlobController } from './blob.controller';
 import { FileContextService } from './file-context.service';
+import { FileIntake, MALWARE_SCANNER } from './file-intake.service';
 import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
 import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
 import { UploadsCleanup } from './uploads-cleanup';
 import { UploadsController } from './uploads.controller';
-import { MALWARE_SCANNER, UploadsService } from './uploads.service';
+import { UploadsService } from './uploads.service';
 
 // S3 when S3_BUCKET is set, else local disk; local URLs are signed with a key derived from
 // ENCRYPTION_KEY, so every instance of a deployment signs and verifies alike.
@@ -48,6 +49,7 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     ...UPLOAD_METRIC_PROVIDERS,
     UploadMetrics,
     FilesRepository,
+    FileIntake,
     UploadsService,
     FilesService,
     AttachmentsService,
