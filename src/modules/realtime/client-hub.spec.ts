@@ -1,7 +1,8 @@
 import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
-import { ClientHub, CLOSE_SLOW_CLIENT, drained } from './client-hub';
+import { ClientHub } from './client-hub';
+import { CLOSE_SLOW_CLIENT, drained } from './write-data';
 import type { Connection } from './connection';
 import type { AiDeltaFrame, ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
 import type { ServerFrame } from './frames';

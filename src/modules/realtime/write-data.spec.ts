@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import * as ws from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from './connection';
-import { EncodedFrame, writeData } from './client-hub';
+import { EncodedFrame, writeData } from './write-data';
 
 // Frames written to one socket in one go (a reply's held frames shown at once, a catch-up) leave
 // in one write of the TCP socket, in order; a frame written alone still leaves at once.

@@ -1,6 +1,6 @@
 import type { RoomServerFrame } from '../../protocol/rooms';
 import { SeqPrefix } from '../../protocol/seq-prefix';
-import { EncodedFrame, writeData } from '../realtime/client-hub';
+import { EncodedFrame, writeData } from '../realtime/write-data';
 import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
 import { isStoredRoomFrame, messageFrame } from './room-frames';

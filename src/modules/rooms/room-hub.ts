@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import type { PresenceStatus, RoomServerFrame, RoomsChangedFrame } from '../../protocol/rooms';
-import { EncodedFrame, writeData } from '../realtime/client-hub';
+import { EncodedFrame, writeData } from '../realtime/write-data';
 import type { Connection } from '../realtime/connection';
 import type { ServerFrame } from '../realtime/frames';
 import { ParticipantsRepository } from './participants.repository';

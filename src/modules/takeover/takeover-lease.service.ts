@@ -12,15 +12,12 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import { ChatMetrics } from '../metrics/chat-metrics';
-import { ClientHub } from '../realtime/client-hub';
-import type { Connection } from '../realtime/connection';
-import { RecordService } from '../replies/record.service';
 import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
-import type { AppendOptions } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { HelpService } from './help.service';
-import { LeaveNoticeService } from './leave-notice.service';
+import { TakeoverBindingsService } from './takeover-bindings.service';
+import { sameTakeover, TakeoverLogService } from './takeover-log.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
@@ -41,15 +38,6 @@ type TakeoverEvent = {
   started_at?: number;
 };
 
-// An admin socket on this instance moved to a session its admin took over.
-export interface Binding {
-  connection: Connection;
-  claim: Claim;
-  ownSessionId: string;
-  // where the socket joined the session's log
-  fromSeq: number;
-}
-
 // released: by its admin (REST or admin_leave); lapsed: no socket renewed it; session_ended: the
 // session ended (before its admin_join was logged, or after: its user left it)
 export type EndReason = 'released' | 'lapsed' | 'session_ended';
@@ -61,18 +49,16 @@ export type EndReason = 'released' | 'lapsed' | 'session_ended';
 @Injectable()
 export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('takeover');
-  private readonly bindings = new Map<string, Binding>();
   private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly repository: TakeoverRepository,
     private readonly sessions: SessionsService,
-    private readonly hub: ClientHub,
-    private readonly records: RecordService,
+    private readonly bindings: TakeoverBindingsService,
+    private readonly takeoverLog: TakeoverLogService,
     private readonly events: SessionEvents,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
-    private readonly notices: LeaveNoticeService,
     @Optional() private readonly metrics?: ChatMetrics,
     @Optional() private readonly replies?: ReplyService,
     @Optional() private readonly help?: HelpService,
@@ -108,7 +94,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     // instance that never heard of the takeover, or died, is not waited for)
     await this.repliesSettled(claim);
     try {
-      await this.logStart(claim);
+      await this.takeoverLog.logStart(claim);
     } catch (error) {
       // the session ended while it was being claimed (the join is logged only into a live session):
       // the claim ends here, with no admin_join to leave (docs/protocol.md, "Takeover handoff")
@@ -132,7 +118,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     const state = await this.sessions.assistanceState(claim.sessionId);
     if (sameTakeover(state?.takeover, claim)) return;
     await this.repliesSettled(claim);
-    await this.logStart(claim);
+    await this.takeoverLog.logStart(claim);
   }
 
   // Waits for the replies the takeover cut off to be stored, the claim renewed meanwhile: no socket
@@ -167,7 +153,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       },
       'takeover ended',
     );
-    this.unbindSession(claim.sessionId, leaverId);
+    this.bindings.unbindSession(claim.sessionId, leaverId);
     this.publish('ended', claim);
     const leaveLogged = await this.complete(
       { ...claim, ended: true, endedAt: end, endReason: reason },
@@ -229,72 +215,13 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       told = true;
       this.tell('closed', claim);
     };
-    const logged = await this.logEnd(claim, end, claim.endReason ?? 'lapsed', open);
+    const logged = await this.takeoverLog.logEnd(claim, end, claim.endReason ?? 'lapsed', open);
     // closed once its admin_leave is logged: the next claim's admin_join follows it in the log
     await this.repository.close(claim, end);
     open();
     if (answer && logged)
       this.events.emit({ kind: 'takeover_ended', sessionId: claim.sessionId, leaveLogged: true });
     return logged;
-  }
-
-  // the admins' own sessions while their sockets here assist others (kept remembered: SessionsService.keepLive)
-  ownSessions(): string[] {
-    return [...this.bindings.values()].map((binding) => binding.ownSessionId);
-  }
-
-  binding(connection: Connection): Binding | undefined {
-    return this.bindings.get(connection.id);
-  }
-
-  // Moves the socket to the session it now assists; its renewals keep the lease alive.
-  bind(connection: Connection, claim: Claim, seq: number | undefined): void {
-    // closed while the join was being decided: its lease runs out as after any other close
-    if (connection.closed) {
-      this.expireFrom(claim);
-      return;
-    }
-    this.bindings.set(connection.id, {
-      connection,
-      claim,
-      ownSessionId: connection.sessionId,
-      fromSeq: seq ?? 0,
-    });
-    this.hub.move(connection, claim.sessionId, seq);
-  }
-
-  // Takes the socket back to the admin's own session (its own admin_leave: the ack answers it).
-  unbind(connectionId: string): Binding | undefined {
-    const binding = this.bindings.get(connectionId);
-    if (!binding) return undefined;
-    this.bindings.delete(connectionId);
-    const { connection } = binding;
-    if (connection.sessionId === binding.claim.sessionId)
-      this.hub.move(connection, binding.ownSessionId, this.sessions.lastSeq(binding.ownSessionId));
-    return binding;
-  }
-
-  // The socket's takeover ended other than by its own admin_leave: back in the admin's own session,
-  // it no longer gets the session's frames, so it is shown the takeover's admin_leave (LeaveNoticeService).
-  letGo(connectionId: string): void {
-    const binding = this.unbind(connectionId);
-    if (binding) this.notices.show(binding.connection, binding.claim, binding.fromSeq);
-  }
-
-  // The admin's socket closed: the lease now runs out TAKEOVER_GRACE from here unless another
-  // socket of the admin (here or on another instance) keeps renewing it.
-  disconnected(connection: Connection): void {
-    const binding = this.bindings.get(connection.id);
-    if (!binding) return;
-    this.bindings.delete(connection.id);
-    this.expireFrom(binding.claim);
-  }
-
-  // No socket of the admin here any more: the lease runs TAKEOVER_GRACE from now, then lapses.
-  private expireFrom(claim: Claim): void {
-    if (this.boundHere(claim)) return;
-    const until = new Date(Date.now() + this.settings.takeoverGraceMs);
-    void this.repository.renew(claim, until).catch(() => undefined);
   }
 
   // Stores admin_join / admin_leave in the session log and sends it to every socket of the session.
@@ -316,74 +243,6 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     } satisfies TakeoverEvent);
   }
 
-  // admin_join, logged only while the session mirrors no takeover, and mirrored in the same write.
-  // The session may still mirror an earlier takeover whose instance died after storing its end and
-  // before logging it: its admin_leave is logged first. Throws SESSION_LOCKED when this claim is no
-  // longer the session's latest open one.
-  private async logStart(claim: Claim): Promise<void> {
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const metadata = { admin_name: claim.adminName };
-      if (await this.logEvent(claim.sessionId, 'admin_join', metadata, null, { start: claim })) return;
-      const state = await this.sessions.assistanceState(claim.sessionId);
-      const mirrored = state?.takeover;
-      // logged already (by another request of this admin, or an attempt whose answer was lost)
-      if (sameTakeover(mirrored, claim)) return;
-      const latest = await this.repository.latest(claim.sessionId);
-      if (!latest || latest.epoch !== claim.epoch || latest.ended) break;
-      // an earlier takeover: this claim was taken after it ended
-      if (mirrored) await this.logEnd(mirrored, new Date(), 'lapsed');
-    }
-    throw new DomainException(ErrorCode.SESSION_LOCKED, 'The session changed hands; please try again.');
-  }
-
-  // admin_leave, logged only while the session mirrors this takeover, with the mirror cleared and the
-  // takeover's record stored in the same write. False when it does not (its join never logged, or
-  // its leave logged already).
-  private logEnd(
-    takeover: Pick<Claim, 'sessionId' | 'adminId' | 'adminName' | 'startedAt'>,
-    end: Date,
-    reason: string,
-    beforeFanOut?: () => void,
-  ): Promise<boolean> {
-    // the takeover it ends, by its start: an instance that has not yet heard of the end over the bus
-    // knows from the log that it has come (ReplyFences.endedInLog)
-    const metadata = { admin_name: takeover.adminName, reason, started_at: takeover.startedAt.toISOString() };
-    return this.logEvent(
-      takeover.sessionId,
-      'admin_leave',
-      metadata,
-      takeover,
-      { end: takeover, at: end },
-      beforeFanOut,
-    );
-  }
-
-  // One of a takeover's events, stored only while the session mirrors `takeover` (null: none) and
-  // changing the mirror in the same write; false when the guard refused it (AppendOptions).
-  private async logEvent(
-    sessionId: string,
-    type: 'admin_join' | 'admin_leave',
-    metadata: Record<string, unknown>,
-    takeover: AppendOptions['takeover'],
-    mirror: AppendOptions['mirror'],
-    beforeFanOut?: () => void,
-  ): Promise<boolean> {
-    try {
-      await this.records.record({
-        sessionId,
-        message: { type, sender: 'admin', timestamp: new Date(), metadata },
-        effects: { countsAsMessage: false },
-        takeover,
-        mirror,
-        beforeFanOut,
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED) return false;
-      throw error;
-    }
-  }
-
   private onEvent(event: TakeoverEvent): void {
     if (event.kind === 'started')
       this.events.emit({
@@ -392,35 +251,21 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         epoch: event.epoch,
         startedAt: typeof event.started_at === 'number' ? event.started_at : undefined,
       });
-    else if (event.kind === 'ended') this.unbindSession(event.session);
+    else if (event.kind === 'ended') this.bindings.unbindSession(event.session);
     else this.events.emit({ kind: 'takeover_closed', sessionId: event.session, epoch: event.epoch });
-  }
-
-  private unbindSession(sessionId: string, leaverId?: string): void {
-    for (const [id, binding] of this.bindings) {
-      if (binding.claim.sessionId !== sessionId) continue;
-      if (id === leaverId) this.unbind(id);
-      else this.letGo(id);
-    }
-  }
-
-  private boundHere(claim: Claim): boolean {
-    for (const binding of this.bindings.values())
-      if (binding.claim.sessionId === claim.sessionId && binding.claim.epoch === claim.epoch) return true;
-    return false;
   }
 
   // Renews the leases of admins connected here; ends leases that lapsed anywhere.
   private async tick(): Promise<void> {
     try {
       const renewed = new Set<string>();
-      for (const [id, binding] of [...this.bindings]) {
+      for (const [id, binding] of this.bindings.all()) {
         const { connection } = binding;
         // a socket that showed no life for a whole grace (its admin's machine vanished without a
         // close) renews nothing: it is ended, and the lease lapses as after a close
         if (Date.now() - connection.seenAt > this.settings.takeoverGraceMs) {
           this.logger.log({ event: 'admin_socket_silent', admin_id: binding.claim.adminId }, 'admin silent');
-          this.bindings.delete(id);
+          this.bindings.drop(id);
           connection.socket.terminate();
           continue;
         }
@@ -433,7 +278,7 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         // at most TAKEOVER_GRACE plus one tick after its last pong
         const until = new Date(connection.seenAt + this.settings.takeoverGraceMs);
         // ended elsewhere, and its end not heard here (Redis away)
-        if (!(await this.repository.renew(binding.claim, until))) this.letGo(id);
+        if (!(await this.repository.renew(binding.claim, until))) this.bindings.letGo(id);
       }
       const now = Date.now();
       for (const claim of await this.repository.lapsed(new Date(now))) {
@@ -449,17 +294,4 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       this.logger.warn({ event: 'takeover_tick_failed', err: String(error) }, 'takeover renewal failed');
     }
   }
-}
-
-// the session mirrors this very takeover
-function sameTakeover(
-  mirrored: Pick<Claim, 'adminId' | 'startedAt'> | null | undefined,
-  claim: Pick<Claim, 'adminId' | 'startedAt'>,
-): boolean {
-  return (
-    mirrored !== null &&
-    mirrored !== undefined &&
-    mirrored.adminId === claim.adminId &&
-    mirrored.startedAt.getTime() === claim.startedAt.getTime()
-  );
 }

@@ -5,7 +5,9 @@ import { RepliesModule } from '../replies/replies.module';
 import { SessionsModule } from '../sessions/sessions.module';
 import { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
+import { TakeoverBindingsService } from './takeover-bindings.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
+import { TakeoverLogService } from './takeover-log.service';
 import { TakeoverController } from './takeover.controller';
 import { TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
@@ -22,7 +24,15 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
     RepliesModule,
   ],
   controllers: [TakeoverController],
-  providers: [TakeoverRepository, TakeoverLeaseService, LeaveNoticeService, TakeoverService, HelpService],
+  providers: [
+    TakeoverRepository,
+    TakeoverBindingsService,
+    TakeoverLogService,
+    TakeoverLeaseService,
+    LeaveNoticeService,
+    TakeoverService,
+    HelpService,
+  ],
   exports: [TakeoverService, HelpService],
 })
 export class TakeoverModule {}

@@ -14,7 +14,9 @@ import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
 import type { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
+import { TakeoverBindingsService } from './takeover-bindings.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
+import { TakeoverLogService } from './takeover-log.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
 
@@ -158,15 +160,26 @@ function setup(latest: Claim | null, grace = GRACE) {
   );
   notices.onModuleInit();
   const help = { takeoverLapsed: jest.fn().mockResolvedValue(undefined) };
-  const lease = new TakeoverLeaseService(
+  const bindings = new TakeoverBindingsService(
     repository as unknown as TakeoverRepository,
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
+    settings,
+    notices,
+  );
+  const takeoverLog = new TakeoverLogService(
     records,
+    sessions as unknown as SessionsService,
+    repository as unknown as TakeoverRepository,
+  );
+  const lease = new TakeoverLeaseService(
+    repository as unknown as TakeoverRepository,
+    sessions as unknown as SessionsService,
+    bindings,
+    takeoverLog,
     events,
     new InProcessBus(),
     settings,
-    notices,
     undefined,
     replies as unknown as ReplyService,
     help as unknown as HelpService,
@@ -174,6 +187,7 @@ function setup(latest: Claim | null, grace = GRACE) {
   const service = new TakeoverService(
     repository as unknown as TakeoverRepository,
     lease,
+    bindings,
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
     records,

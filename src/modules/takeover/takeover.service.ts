@@ -10,7 +10,8 @@ import type { ClientMessageOf } from '../../protocol/frames';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { LeaveNoticeService } from './leave-notice.service';
-import { type Binding, TakeoverLeaseService } from './takeover-lease.service';
+import { type Binding, TakeoverBindingsService } from './takeover-bindings.service';
+import { TakeoverLeaseService } from './takeover-lease.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 export interface TakeoverView {
@@ -37,6 +38,7 @@ export class TakeoverService {
   constructor(
     private readonly repository: TakeoverRepository,
     private readonly lease: TakeoverLeaseService,
+    private readonly bindings: TakeoverBindingsService,
     private readonly sessions: SessionsService,
     private readonly hub: ClientHub,
     private readonly records: RecordService,
@@ -109,7 +111,7 @@ export class TakeoverService {
   // "Takeover handoff").
   async join(connection: Connection, sessionId: string, clientId?: string, resume = false): Promise<void> {
     if (resume) await this.resumable(connection, sessionId);
-    const current = this.lease.binding(connection);
+    const current = this.bindings.binding(connection);
     if (current && current.claim.sessionId !== sessionId)
       await this.leave(connection, current.claim.sessionId);
     // where the log stood before this admin_join: the socket is bound there and caught up from
@@ -121,8 +123,8 @@ export class TakeoverService {
       this.sessions.assistanceState(sessionId),
     ]);
     if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
-    if (!this.lease.binding(connection)) {
-      this.lease.bind(connection, claim, before?.seq ?? 0);
+    if (!this.bindings.binding(connection)) {
+      this.bindings.bind(connection, claim, before?.seq ?? 0);
       void this.hub.catchUp(connection);
     }
     this.hub.send(connection, {
@@ -153,7 +155,7 @@ export class TakeoverService {
   // answers this socket, the admin's other sockets there are shown admin_leave.
   async leave(connection: Connection, sessionId: string, clientId?: string): Promise<void> {
     await this.release(sessionId, connection.principal, connection);
-    if (this.lease.binding(connection)?.claim.sessionId === sessionId) this.lease.unbind(connection.id);
+    if (this.bindings.binding(connection)?.claim.sessionId === sessionId) this.bindings.unbind(connection.id);
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
@@ -164,7 +166,7 @@ export class TakeoverService {
 
   // The socket is bound to a session this admin took over: its messages go there as sender admin.
   isAssisting(connection: Connection): boolean {
-    return this.lease.binding(connection) !== undefined;
+    return this.bindings.binding(connection) !== undefined;
   }
 
   // While an admin assists, the user's messages go to the admin, not to the LLM.
@@ -178,14 +180,14 @@ export class TakeoverService {
   // lands between its admin's admin_join and admin_leave in the log, or is refused. (A socket is bound
   // only once its takeover's admin_join is logged: started(), ensureStarted().)
   async adminMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
-    const binding = this.lease.binding(connection) as Binding;
+    const binding = this.bindings.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
     if (message.session_id !== undefined && message.session_id !== sessionId)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const holder = await this.repository.latest(sessionId);
     // ended elsewhere, not heard here yet: the socket is let go as when it is (shown admin_leave)
     const gone = () => {
-      this.lease.letGo(connection.id);
+      this.bindings.letGo(connection.id);
       return new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
     };
     if (
@@ -219,14 +221,14 @@ export class TakeoverService {
     );
   }
 
-  // The admin's socket closed: its lease starts running out (see TakeoverLeaseService).
+  // The admin's socket closed: its lease starts running out (see TakeoverBindingsService).
   // the admins' own sessions while their sockets here assist others
   ownSessions(): string[] {
-    return this.lease.ownSessions();
+    return this.bindings.ownSessions();
   }
 
   disconnected(connection: Connection): void {
-    this.lease.disconnected(connection);
+    this.bindings.disconnected(connection);
   }
 
   private requireAdmin(principal: Principal): void {
