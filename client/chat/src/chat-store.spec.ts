@@ -306,6 +306,18 @@ describe(`${ChatStore.name} replies cut off by an instance that died`, () => {
 });
 
 describe('parseAttachments', () => {
+  it('should keep a file the server dropped as why, without a link', () => {
+    expect(
+      parseAttachments([
+        { kind: 'image', source: 'ai', dropped: 'infected' },
+        { kind: 'audio', source: 'tts', dropped: 'quota' },
+      ]),
+    ).toEqual([
+      { dropped: 'infected', source: 'ai', mimeType: 'image/*' },
+      { dropped: 'quota', source: 'tts', mimeType: 'audio/*' },
+    ]);
+  });
+
   it('should read stored files and external links, and ignore the rest', () => {
     expect(
       parseAttachments([

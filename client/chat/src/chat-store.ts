@@ -13,6 +13,8 @@ export interface Attachment {
   external?: boolean;
   // 'tts' for the spoken version of an AI reply
   source?: string;
+  // a file of the reply the server did not keep (docs/protocol.md, "Uploads and files"): why
+  dropped?: string;
 }
 
 export interface ChatMessage {
@@ -335,21 +337,24 @@ function stringOf(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-// metadata.attachments: objects {kind, source, file_url, name, mime_type, size, external} or bare URLs
+// metadata.attachments: objects {kind, source, file_url, name, mime_type, size, external}, files the
+// server did not keep {kind, source, dropped}, or bare URLs
 export function parseAttachments(value: unknown): Attachment[] | undefined {
   if (!Array.isArray(value)) return undefined;
   const list = value.flatMap((entry: unknown): Attachment[] => {
     if (typeof entry === 'string') return [{ url: entry, external: !entry.startsWith('/') }];
-    if (!isRecord(entry) || typeof entry.file_url !== 'string') return [];
+    if (!isRecord(entry)) return [];
     const kind = stringOf(entry.kind);
+    // refused by the uploads' checks: no link, only why
+    if (typeof entry.dropped === 'string' && entry.file_url === undefined)
+      return [{ dropped: entry.dropped, source: stringOf(entry.source), mimeType: kindType(kind) }];
+    if (typeof entry.file_url !== 'string') return [];
     return [
       {
         url: entry.file_url,
         fileId: stringOf(entry.file_id),
         name: stringOf(entry.name),
-        mimeType:
-          stringOf(entry.mime_type) ??
-          (kind === 'audio' ? 'audio/*' : kind === 'image' ? 'image/*' : undefined),
+        mimeType: stringOf(entry.mime_type) ?? kindType(kind),
         size: typeof entry.size === 'number' ? entry.size : undefined,
         external: entry.external === true,
         source: stringOf(entry.source),
@@ -357,6 +362,10 @@ export function parseAttachments(value: unknown): Attachment[] | undefined {
     ];
   });
   return list.length > 0 ? list : undefined;
+}
+
+function kindType(kind: string | undefined): string | undefined {
+  return kind === 'audio' ? 'audio/*' : kind === 'image' ? 'image/*' : undefined;
 }
 
 function asSender(sender: string | undefined, type: string): Sender {

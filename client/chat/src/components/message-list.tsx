@@ -4,6 +4,7 @@ import { errorText } from '../../../shared/errors';
 import type { Attachment, ChatMessage, Sender } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { SignedMediaSource, signedFileUrl } from '../uploads';
+import { droppedText } from './dropped-file';
 import { openSigned } from './open-file';
 
 interface Props {
@@ -180,8 +181,8 @@ function MessageItem({
           </p>
         ))
       )}
-      {message.attachments?.map((attachment) => (
-        <AttachmentView key={attachment.url} attachment={attachment} token={token} />
+      {message.attachments?.map((attachment, index) => (
+        <AttachmentView key={attachment.url ?? `dropped-${index}`} attachment={attachment} token={token} />
       ))}
       {actions && !message.pending && !message.streaming && editing === null && (
         <MessageActions
@@ -367,6 +368,7 @@ function kindOf(attachment: Attachment): 'image' | 'audio' | 'video' | 'pdf' | '
 const TYPE_ICONS = { image: '🖼️', audio: '🎵', video: '🎞️', pdf: '📕', file: '📄' };
 
 function AttachmentView({ attachment, token }: { attachment: Attachment; token: string | null }) {
+  if (attachment.dropped) return <p class="note">{droppedText(attachment.dropped, attachment.source)}</p>;
   const kind = kindOf(attachment);
   const name = attachment.source === 'tts' ? 'Spoken reply' : (attachment.name ?? 'attachment');
   // a vendor's link is opened in a new tab, never fetched or embedded here
