@@ -169,6 +169,36 @@ describe('several instances over Redis (e2e)', () => {
     await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 
+  // A socket that resumes a session mid-reply on the other instance is shown the reply's text so
+  // far, then its live pieces (CONTRACT §2): it was shown only the pieces from then on.
+  it('should show a device resuming mid-reply on the other instance the text so far, then the rest, each piece once', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await on(first, token);
+    phone.client.send({ type: 'model_select', model_id: 'slow' });
+    await phone.client.nextOfType('model_select');
+    phone.client.send({ type: 'user_message', client_id: 'slowly', content: 'tell me slowly' });
+    const ack = await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'slowly');
+    // a few pieces streamed on the first instance
+    for (let piece = 0; piece < 4; piece++)
+      await phone.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    const laptop = await on(second, token, `&session_id=${phone.sessionId}&last_seq=${String(ack.seq)}`);
+    const first_ = await laptop.client.next((frame) => frame.type === 'ai_response');
+    expect(first_.metadata).toMatchObject({ offset: 0, done: false, resumed: true });
+    expect(String(first_.metadata?.delta).length).toBeGreaterThan(0);
+    // the pieces after it continue where it ended: none missed, none twice
+    let text = String(first_.metadata?.delta);
+    for (;;) {
+      const frame = await laptop.client.next((candidate) => candidate.type === 'ai_response', 10_000);
+      if (frame.metadata?.done === true) {
+        expect(frame.content).toBe(text);
+        break;
+      }
+      expect(frame.metadata?.offset).toBe(text.length);
+      text += String(frame.metadata?.delta);
+    }
+    await Promise.all([phone.client.close(), laptop.client.close()]);
+  });
+
   // The admin's instance logs admin_join once no reply of the session shown anywhere is still being
   // stored. The user's instance held its reply lease for every reply asked for there, queued ones
   // too: a user writing on there through the wait (each message stored before the join asking for a

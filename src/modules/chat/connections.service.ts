@@ -16,6 +16,8 @@ import { SessionReads } from '../sessions/session-reads';
 // a replay waits while its socket holds this much unsent, at most REPLAY_DRAIN_MS each time
 const REPLAY_BUFFERED_BYTES = 1024 * 1024;
 const REPLAY_DRAIN_MS = 10_000;
+// how long a resume waits for the instance streaming the session's reply to send its text so far
+const SNAPSHOT_WAIT_MS = 500;
 
 // A socket's place in the user's one active session: binding on connect (with replay after
 // last_seq and the reply in flight), moving every device to a new session, leaving, and the sweep
@@ -82,7 +84,12 @@ export class ConnectionsService {
     } finally {
       release?.();
     }
-    const generation = this.replies.inFlight(session.id);
+    // the reply in flight, streaming here or on another instance: its text so far, then its live
+    // pieces (docs/protocol.md, "Resume")
+    const local = this.replies.inFlight(session.id);
+    const generation =
+      local ?? (restored ? await this.replies.textElsewhere(session.id, SNAPSHOT_WAIT_MS) : undefined);
+    if (connection.closed) return;
     const snapshot = generation?.text ?? '';
     if (generation && snapshot.length > 0) {
       this.hub.send(connection, {

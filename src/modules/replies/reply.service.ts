@@ -16,6 +16,7 @@ import { ReplyFences } from './reply-fences';
 import { newGeneration, type Generation, type ReplyRequest } from './reply-generation';
 import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
+import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
 import { StopsBeforeShown } from './reply-stops';
 import { ReplyStreamer } from './reply-stream';
 import { ReplyTitles } from './reply-titles';
@@ -52,6 +53,7 @@ export class ReplyService implements OnModuleInit {
   private readonly titles: ReplyTitles;
   private readonly streamer: ReplyStreamer;
   private readonly earlyReplies: EarlyReplies;
+  private readonly snapshots: ReplySnapshots;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -73,12 +75,18 @@ export class ReplyService implements OnModuleInit {
       run: (input, early) => this.run(input, early),
       show: (generation) => this.show(generation),
     });
+    this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
+      answering: this.pending.has(sessionId),
+      shown: this.running.get(sessionId),
+    }));
   }
 
   onModuleInit(): void {
-    this.bus?.subscribe(TOPIC, (payload) => {
+    this.bus?.subscribe(TOPIC, (payload, from) => {
+      if (typeof payload !== 'object' || payload === null) return;
       const message = payload as ReplyBusMessage;
       if (message.k === 'stop') this.stop(message.session, 'stopped', message.at);
+      else this.snapshots.receive(payload as Record<string, unknown>, from);
     });
   }
 
@@ -126,6 +134,11 @@ export class ReplyService implements OnModuleInit {
 
   inFlight(sessionId: string): Generation | undefined {
     return this.running.get(sessionId);
+  }
+
+  // The session's reply streaming on another instance, as it is now (ReplySnapshots)
+  textElsewhere(sessionId: string, timeoutMs: number): Promise<ReplySnapshot | undefined> {
+    return this.snapshots.elsewhere(sessionId, timeoutMs);
   }
 
   get activeCount(): number {
