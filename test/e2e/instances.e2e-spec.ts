@@ -169,6 +169,44 @@ describe('several instances over Redis (e2e)', () => {
     await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 
+  // Every frame of a session carries seq, and on one socket it never goes back (CONTRACT §2): acks
+  // and typing indicators made on the instance that had not stored the latest event carried the seq
+  // before it.
+  it('should never send a socket a session frame with a seq below what it was shown, whichever instance made it', async () => {
+    const phone = await on(first, userToken(uniqueUser()));
+    const admin = await on(second, adminToken(uniqueUser('admin')));
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await phone.client.nextOfType('admin_join');
+    phone.client.send({ type: 'user_message', client_id: 'u1', content: 'hi admin' });
+    await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'u1');
+    await admin.client.next((frame) => frame.type === 'user_message' && frame.client_id === 'u1');
+    admin.client.send({
+      type: 'typing_indicator',
+      session_id: phone.sessionId,
+      metadata: { typing: true },
+      client_id: 't1',
+    });
+    await phone.client.nextOfType('typing_indicator');
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 't1');
+    phone.client.send({ type: 'typing_indicator', metadata: { typing: true }, client_id: 't2' });
+    await admin.client.nextOfType('typing_indicator');
+    await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 't2');
+    for (const socket of [phone.client, admin.client]) {
+      const seqs = socket.frames
+        .filter((frame) => frame.session_id === phone.sessionId && typeof frame.seq === 'number')
+        .map((frame) => `${frame.type}:${String(frame.seq)}`);
+      const backwards = seqs.filter((entry, index) => {
+        const seq = Number(entry.split(':')[1]);
+        return seqs.slice(0, index).some((earlier) => Number(earlier.split(':')[1]) > seq);
+      });
+      expect({ seqs, backwards }).toEqual({ seqs, backwards: [] });
+    }
+    admin.client.send({ type: 'admin_leave', session_id: phone.sessionId, client_id: 'leave' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'leave');
+    await Promise.all([phone.client.close(), admin.client.close()]);
+  });
+
   // A socket that resumes a session mid-reply on the other instance is shown the reply's text so
   // far, then its live pieces (CONTRACT §2): it was shown only the pieces from then on.
   it('should show a device resuming mid-reply on the other instance the text so far, then the rest, each piece once', async () => {

@@ -55,7 +55,7 @@ export class ClientHub implements OnModuleInit {
   ) {
     this.order = new SeqOrder<ServerFrame>(
       (connection, frame) => {
-        if (shows(connection, frame)) writeData(connection, this.serialize(frame));
+        if (shows(connection, frame)) writeData(connection, this.serialize(this.standing(connection, frame)));
       },
       { fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq) },
       isStoredFrame,
@@ -175,12 +175,7 @@ export class ClientHub implements OnModuleInit {
     if (frame.type === 'connection_status') connection.assisted = Boolean(frame.metadata.assisting_admin);
     if (frame.type === 'connection_status' && typeof frame.seq === 'number')
       this.order.reset(connection, frame.seq);
-    // a frame of the socket's session without its own seq (an error, an ack of a command) carries
-    // where the socket stands in the session's log (CONTRACT §2: every session frame has seq)
-    const sent =
-      frame.seq === undefined && frame.session_id !== undefined && frame.session_id === connection.sessionId
-        ? { ...frame, seq: this.order.seqOf(connection) ?? 0 }
-        : frame;
+    const sent = this.standing(connection, frame);
     // a reconnect's replay and the reply's snapshot come this way too
     if (shows(connection, sent)) writeData(connection, JSON.stringify(sent));
   }
@@ -268,6 +263,22 @@ export class ClientHub implements OnModuleInit {
     } finally {
       release?.();
     }
+  }
+
+  // A frame of the socket's session that is not a stored event (an error, an ack of a command, a piece
+  // of a reply, a typing indicator) carries where the socket stands in the session's log, never less (CONTRACT §2:
+  // every session frame has seq, and it never goes back). One made on another instance, or stamped
+  // from this instance's last seq of the session, may be behind what the socket was shown: its seq
+  // went back (docs/protocol.md, "Frames"). The same object otherwise: serialized once for all.
+  private standing(connection: Connection, frame: ServerFrame): ServerFrame {
+    if (frame.session_id === undefined || frame.session_id !== connection.sessionId) return frame;
+    // a stored event, and the ack of one (its id and seq name the stored copy: a resend's ack is the
+    // first copy's), keep their own seq
+    if (frame.type === 'connection_status' || isStoredFrame(frame)) return frame;
+    if (frame.type === 'ack' && frame.id !== undefined && frame.seq !== undefined) return frame;
+    const at = this.order.seqOf(connection);
+    if (frame.seq === undefined) return { ...frame, seq: at ?? 0 };
+    return at !== undefined && frame.seq < at ? { ...frame, seq: at } : frame;
   }
 
   private serialize(frame: ServerFrame): string {
