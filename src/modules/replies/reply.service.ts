@@ -13,6 +13,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { EarlyReplies, type EarlyReply, type EarlyRequest, type EarlyStart } from './early-reply';
 import { ReplyFences } from './reply-fences';
+import { ReplyHolds } from './reply-holds';
 import { newGeneration, type Generation, type ReplyRequest } from './reply-generation';
 import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
@@ -46,8 +47,7 @@ export class ReplyService implements OnModuleInit {
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
-  // while it is held (syncLease)
-  private readonly pending = new Map<string, { count: number; release?: () => void }>();
+  private readonly holds: ReplyHolds;
   private readonly fences = new ReplyFences();
   private readonly stopsBeforeShown = new StopsBeforeShown();
   private readonly titles: ReplyTitles;
@@ -67,16 +67,20 @@ export class ReplyService implements OnModuleInit {
     @Optional() @Inject(BUS) private readonly bus?: Bus,
   ) {
     this.titles = new ReplyTitles(titler, sessions, hub);
+    this.holds = new ReplyHolds(
+      this.leases,
+      (sessionId) => this.storing(sessionId) || !this.fences.on(sessionId),
+    );
     this.streamer = new ReplyStreamer(model, sessions, this.fences, (generation, frame) =>
       this.emit(generation, frame),
     );
     this.earlyReplies = new EarlyReplies(sessions, registry, this.fences, {
-      answering: (sessionId) => this.pending.has(sessionId),
+      answering: (sessionId) => this.holds.has(sessionId),
       run: (input, early) => this.run(input, early),
       show: (generation) => this.show(generation),
     });
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
-      answering: this.pending.has(sessionId),
+      answering: this.holds.has(sessionId),
       shown: this.running.get(sessionId),
     }));
   }
@@ -102,7 +106,7 @@ export class ReplyService implements OnModuleInit {
   }
 
   // Resolves once no reply of the session shown here is still being stored, and no other instance
-  // holds the session's reply lease (each holds it while it may still show or store one: syncLease), or after
+  // holds the session's reply lease (each holds it while it may still show or store one: ReplyHolds), or after
   // `timeoutMs`: a takeover logs its admin_join after the replies it cut off are stored
   // (docs/protocol.md, "Takeover handoff"). Replies only queued here are not waited for: the
   // takeover's fence stops each before its first piece shows, and such a reply stores nothing
@@ -124,12 +128,12 @@ export class ReplyService implements OnModuleInit {
 
   // the sessions with a reply queued or running on this instance
   answeringHere(): string[] {
-    return [...this.pending.keys()];
+    return this.holds.sessions();
   }
 
   // a reply is queued or running for the session on this instance
   answering(sessionId: string): boolean {
-    return this.pending.has(sessionId);
+    return this.holds.has(sessionId);
   }
 
   inFlight(sessionId: string): Generation | undefined {
@@ -158,11 +162,7 @@ export class ReplyService implements OnModuleInit {
   }
 
   private run(input: ReplyRequest, early?: EarlyStart): void {
-    // held from the request on: another instance's turn check sees this turn is being answered
-    const held = this.pending.get(input.sessionId);
-    if (held) held.count++;
-    else this.pending.set(input.sessionId, { count: 1 });
-    this.syncLease(input.sessionId);
+    this.holds.add(input.sessionId);
     void this.queue.run(input.sessionId, async () => {
       try {
         await this.generate(input, early);
@@ -181,12 +181,7 @@ export class ReplyService implements OnModuleInit {
           }),
         );
       } finally {
-        const held = this.pending.get(input.sessionId);
-        if (held && --held.count === 0) {
-          this.pending.delete(input.sessionId);
-          this.stopsBeforeShown.delete(input.sessionId);
-          held.release?.();
-        } else this.syncLease(input.sessionId);
+        if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
       }
     });
   }
@@ -201,30 +196,13 @@ export class ReplyService implements OnModuleInit {
     // stop stores it empty to close the turn), so the turn stays open for the admin, and for the model
     // once the takeover ends if nobody answered it
     this.stop(sessionId, 'takeover');
-    this.syncLease(sessionId);
+    this.holds.sync(sessionId);
   }
 
   // the end of that takeover: a late copy of an earlier one's end leaves a newer one on
   takeoverClosed(sessionId: string, epoch?: number, now = Date.now()): void {
     this.fences.takeoverClosed(sessionId, epoch, now);
-    this.syncLease(sessionId);
-  }
-
-  // The reply lease says "this instance may still show or store a reply of the session": held while
-  // replies are asked for here, except while a takeover is on and none is shown here. Each reply then
-  // queued is cut before its first piece and stores nothing, so another instance's takeover need not
-  // wait for it (docs/protocol.md, "Takeover handoff"). Holding it then let a user writing on this
-  // instance hold another instance's admin_join back for the whole wait: each message stored before
-  // the join asked for a reply here, and the queue never emptied.
-  private syncLease(sessionId: string): void {
-    const held = this.pending.get(sessionId);
-    if (!held) return;
-    const needed = this.storing(sessionId) || !this.fences.on(sessionId);
-    if (needed && !held.release) held.release = this.leases.hold(sessionId);
-    else if (!needed && held.release) {
-      held.release();
-      held.release = undefined;
-    }
+    this.holds.sync(sessionId);
   }
 
   stop(sessionId: string, reason: StopReason = 'stopped', now = Date.now()): boolean {
@@ -234,7 +212,7 @@ export class ReplyService implements OnModuleInit {
       return true;
     }
     // asked for, not yet shown: a user's stop sent the instant the message was acked stops it too
-    if (reason !== 'stopped' || !this.pending.has(sessionId)) return false;
+    if (reason !== 'stopped' || !this.holds.has(sessionId)) return false;
     this.stopsBeforeShown.set(sessionId, now);
     return true;
   }
@@ -274,7 +252,7 @@ export class ReplyService implements OnModuleInit {
       generation.text = '';
       return;
     }
-    this.syncLease(generation.sessionId);
+    this.holds.sync(generation.sessionId);
     for (const frame of held) this.hub.ephemeral(generation.sessionId, frame);
   }
 

@@ -1,0 +1,59 @@
+import type { ReplyLeases } from '../../infra/lock/reply-lease';
+
+// The replies asked for on this instance, per session (queued or running), and the session's reply
+// lease (reply-lease.ts), which says "this instance may still show or store a reply of the session":
+// held while replies are asked for here, except while a takeover is on and none is shown here
+// (`needed`). Each reply then queued is cut before its first piece and stores nothing, so another
+// instance's takeover need not wait for it (docs/protocol.md, "Takeover handoff"). Holding it then
+// let a user writing on this instance hold another instance's admin_join back for the whole wait:
+// each message stored before the join asked for a reply here, and the queue never emptied.
+export class ReplyHolds {
+  private readonly pending = new Map<string, { count: number; release?: () => void }>();
+
+  constructor(
+    private readonly leases: ReplyLeases,
+    private readonly needed: (sessionId: string) => boolean,
+  ) {}
+
+  has(sessionId: string): boolean {
+    return this.pending.has(sessionId);
+  }
+
+  sessions(): string[] {
+    return [...this.pending.keys()];
+  }
+
+  // a reply is asked for: held from the request on, so another instance's turn check sees this turn
+  // is being answered
+  add(sessionId: string): void {
+    const held = this.pending.get(sessionId);
+    if (held) held.count++;
+    else this.pending.set(sessionId, { count: 1 });
+    this.sync(sessionId);
+  }
+
+  // a reply asked for here ended (stored, dropped or failed): true when it was the session's last
+  done(sessionId: string): boolean {
+    const held = this.pending.get(sessionId);
+    if (!held) return false;
+    if (--held.count > 0) {
+      this.sync(sessionId);
+      return false;
+    }
+    this.pending.delete(sessionId);
+    held.release?.();
+    return true;
+  }
+
+  // the lease held or let go as `needed` says now (a takeover began or ended, a reply showed)
+  sync(sessionId: string): void {
+    const held = this.pending.get(sessionId);
+    if (!held) return;
+    const needed = this.needed(sessionId);
+    if (needed && !held.release) held.release = this.leases.hold(sessionId);
+    else if (!needed && held.release) {
+      held.release();
+      held.release = undefined;
+    }
+  }
+}
