@@ -7,6 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { ADMIN_AREA, adminArea } from './common/auth/admin-area.middleware';
 import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
 import { openFramingWarning, securityHeaders } from './common/http/security-headers';
@@ -97,6 +98,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     const query = request.originalUrl.slice(request.path.length);
     response.redirect(301, `${request.path}/${query}`);
   });
+  // the admin API's prefix: 401/403 before routing, pages and bodies (src/common/auth/admin-area.middleware.ts)
+  app.use(ADMIN_AREA, adminArea(app.get(TokenService)));
   for (const name of ['chat', 'admin'])
     app.useStaticAssets(join(client, name), {
       prefix: `/${name}/`,

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { duration, SettingsError, TIMER_MAX_MS, TIMER_MIN_MS, url } from './env-readers';
+import { isIP } from 'node:net';
+import { duration, host, SettingsError, TIMER_MAX_MS, TIMER_MIN_MS, url } from './env-readers';
 
 describe(duration.name, () => {
   it('should return the fallback when the setting is unset', () => {
@@ -60,5 +61,46 @@ describe(url.name, () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe(host.name, () => {
+  it('should accept every IP address and host name as given', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain()), (text) => {
+        expect(host({ X_HOST: text }, 'X_HOST')).toBe(text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should return an IP address or a host name or throw a SettingsError naming the setting when given any string', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.domain().map((name) => `${name}:80`),
+        ),
+        (text) => {
+          try {
+            const value = host({ X_HOST: text }, 'X_HOST', 'localhost') as string;
+            if (isIP(value) === 0) expect(value).toMatch(/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SettingsError);
+            expect((error as SettingsError).setting).toBe('X_HOST');
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('should name the setting and say why when a value is not a host', () => {
+    expect(host({}, 'X_HOST')).toBeUndefined();
+    expect(host({}, 'X_HOST', '0.0.0.0')).toBe('0.0.0.0');
+    expect(() => host({ X_HOST: '[::1]' }, 'X_HOST')).toThrow(/Invalid setting X_HOST: .*without brackets/);
+    expect(() => host({ X_HOST: 'db:5432' }, 'X_HOST')).toThrow(/Invalid setting X_HOST: /);
+    expect(() => host({ X_HOST: 'a..b' }, 'X_HOST')).toThrow(/Invalid setting X_HOST: /);
+    expect(() => host({ X_HOST: `${'a'.repeat(64)}.example` }, 'X_HOST')).toThrow(/Invalid setting X_HOST: /);
   });
 });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseDuration } from './duration';
 
 // Small typed readers over the environment, shared by every settings section.
@@ -16,7 +17,7 @@ export type Env = Record<string, string | undefined>;
 // is made from these (src/docs/settings-table.ts), so its defaults and ranges are the code's.
 export interface SettingSpec {
   name: string;
-  kind: 'text' | 'required' | 'integer' | 'duration' | 'list' | 'url' | 'choice' | 'key';
+  kind: 'text' | 'required' | 'integer' | 'duration' | 'list' | 'url' | 'choice' | 'key' | 'host';
   fallback?: string;
   range?: string;
 }
@@ -146,4 +147,31 @@ export function url(env: Env, name: string, fallback: string): string {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     throw new SettingsError(name, `must be an http(s) URL, got "${raw}"`);
   return raw.replace(/\/+$/, '');
+}
+
+// A host name as resolvers take it: dot-separated labels of letters, digits, - and _ (container
+// names have them), at most 63 characters each and 253 in all, an optional final dot
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+export function isHost(value: string): boolean {
+  return isIP(value) !== 0 || HOST_NAME.test(value);
+}
+
+// An address to listen on or connect to (HOST, CLAMAV_HOST): an IP address or a host name. Anything
+// else failed only when used, after boot, with getaddrinfo's error and no setting's name.
+export function host(env: Env, name: string, fallback?: string): string | undefined {
+  describeSetting({ name, kind: 'host', fallback, range: 'IP address or host name' });
+  const raw = text(env, name, fallback);
+  if (raw === undefined || isHost(raw)) return raw;
+  const bracketed = /^\[(.*)\]$/.exec(raw);
+  if (bracketed && isIP(bracketed[1]) === 6)
+    throw new SettingsError(
+      name,
+      `must be an IP address or a host name; write an IPv6 address without brackets`,
+    );
+  throw new SettingsError(
+    name,
+    `must be an IP address or a host name (no scheme, port or path), got "${raw}"`,
+  );
 }

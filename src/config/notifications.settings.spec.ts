@@ -1,10 +1,13 @@
 import fc from 'fast-check';
+import addressparser from 'nodemailer/lib/addressparser';
 import {
   ALERT_CHANNELS,
   ALERT_EVENT_TYPES,
   DEFAULT_ALERT_RULES,
   loadNotificationSettings,
   parseAlertRules,
+  parseMailFrom,
+  parseSmsSender,
 } from './notifications.settings';
 import { SettingsError } from './env-readers';
 
@@ -139,5 +142,130 @@ describe('loadNotificationSettings', () => {
     expect(rejected({ ALERT_LIMIT_WINDOW: '0s' }).setting).toBe('ALERT_LIMIT_WINDOW');
     expect(rejected({ ALERT_SESSION_WINDOW: '0ms' }).setting).toBe('ALERT_SESSION_WINDOW');
     expect(rejected({ ALERT_RULES: 'crash:fax' }).setting).toBe('ALERT_RULES');
+  });
+
+  // nodemailer took "not-an-address" as a name with no address: help alerts went out with the
+  // envelope MAIL FROM:<> and no From header. Checked whenever set, as with TWILIO_API_URL.
+  it('should read MAIL_FROM as an address, bare or with a name, and throw naming it otherwise', () => {
+    const mail = { SMTP_URL: 'smtp://mail.example.com', ADMIN_EMAILS: 'ops@example.com' };
+    for (const from of ['not-an-address', 'Chatbox', 'a@', '@example.com', 'Chatbox <not-an-address>'])
+      for (const env of [{}, mail]) expect(rejected({ ...env, MAIL_FROM: from }).setting).toBe('MAIL_FROM');
+    expect(rejected({ ...mail, MAIL_FROM: 'a@example.com, b@example.com' }).setting).toBe('MAIL_FROM');
+    expect(rejected({ ...mail, MAIL_FROM: 'Chatbox <a@example.com> trailing' }).setting).toBe('MAIL_FROM');
+    for (const from of [
+      'alerts@example.com',
+      'Chatbox <alerts@example.com>',
+      '"Chatbox, alerts" <a@example.com>',
+      'Équipe Chatbox <a@example.com>',
+      '<a@example.com>',
+    ])
+      expect(loadNotificationSettings({ ...mail, MAIL_FROM: from }).mail?.from).toBe(from);
+    expect(loadNotificationSettings(mail).mail?.from).toBe('chatbox@localhost');
+  });
+
+  // it was checked only with SMS on, so a typo waited, unseen, for the day SMS was turned on
+  it('should throw naming TWILIO_API_URL when it is not an http(s) URL, with or without SMS', () => {
+    for (const env of [{}, SMS]) {
+      expect(rejected({ ...env, TWILIO_API_URL: 'not-a-url' }).setting).toBe('TWILIO_API_URL');
+      expect(rejected({ ...env, TWILIO_API_URL: 'ftp://proxy.example' }).setting).toBe('TWILIO_API_URL');
+    }
+    const error = rejected({ TWILIO_API_URL: 'https://user:hunter2@proxy.example?x=1' });
+    expect(error.setting).toBe('TWILIO_API_URL');
+    expect(error.message).not.toContain('hunter2');
+    expect(loadNotificationSettings({ TWILIO_API_URL: 'http://127.0.0.1:9999/twilio/' }).sms).toBeUndefined();
+  });
+
+  // Twilio refuses every message from a sender it cannot send from (error 21212)
+  it('should throw naming TWILIO_FROM when Twilio could not send from it', () => {
+    for (const from of ['12', '555-1234', '+0123456', 'Chatbox Alerts!', 'TwelveLetter', '123456789'])
+      expect(rejected({ ...SMS, TWILIO_FROM: from }).setting).toBe('TWILIO_FROM');
+    for (const from of ['+15550001111', '12345', 'Chatbox', 'Chat Box 24', 'whatsapp:+15550001111'])
+      expect(loadNotificationSettings({ ...SMS, TWILIO_FROM: from }).sms?.from).toBe(from);
+  });
+
+  it('should throw naming SMTP_URL, without its password, when it names no host', () => {
+    for (const url of ['smtp://', 'smtps://user:hunter2@', 'smtp://user:hunter2@:587']) {
+      const error = rejected({ SMTP_URL: url, ADMIN_EMAILS: 'ops@example.com' });
+      expect(error.setting).toBe('SMTP_URL');
+      expect(error.message).not.toContain('hunter2');
+    }
+  });
+});
+
+describe('parseMailFrom', () => {
+  const atom = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,12}$/);
+  const label = fc.stringMatching(/^[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?$/);
+  const address = fc
+    .tuple(fc.array(atom, { minLength: 1, maxLength: 3 }), fc.array(label, { minLength: 1, maxLength: 3 }))
+    .map(([local, domain]) => `${local.join('.')}@${domain.join('.')}`);
+  const name = fc.oneof(
+    fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9 .'-]{0,20}$/).map((text) => text.trim()),
+    fc
+      .string({ unit: 'grapheme', minLength: 1, maxLength: 20 })
+      .filter((text) => !/["\\\p{Cc}]/u.test(text))
+      .map((text) => `"${text}"`),
+  );
+
+  // nodemailer's own parser is the judge: what it makes of the value is the envelope's sender
+  it('should accept a bare or named address and mean the address nodemailer reads from it', () => {
+    fc.assert(
+      fc.property(address, fc.option(name, { nil: undefined }), (mailbox, display) => {
+        const raw = display ? `${display} <${mailbox}>` : mailbox;
+        expect(parseMailFrom(raw)).toBe(raw);
+        const parsed = addressparser(raw);
+        expect(parsed).toHaveLength(1);
+        expect(parsed[0]).toMatchObject({ address: mailbox });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should either accept one address nodemailer reads as such or throw a SettingsError naming MAIL_FROM', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          address,
+          address.map((text) => `x <${text}> y`),
+        ),
+        (raw) => {
+          try {
+            const from = parseMailFrom(raw);
+            const parsed = addressparser(from);
+            expect(parsed).toHaveLength(1);
+            expect((parsed[0] as { address?: string }).address).toMatch(/^[^\s@]+@[^\s@]+$/);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SettingsError);
+            expect((error as SettingsError).setting).toBe('MAIL_FROM');
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('parseSmsSender', () => {
+  it('should either return the sender or throw a SettingsError naming TWILIO_FROM, whatever the text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 24 }), (raw) => {
+        try {
+          const from = parseSmsSender(raw);
+          expect(from).toMatch(/^(\+[1-9]\d{5,14}|\d{3,8}|[A-Za-z0-9 ]{1,11}|[a-z]+:[^\s/]\S*)$/);
+        } catch (error) {
+          expect(error).toBeInstanceOf(SettingsError);
+          expect((error as SettingsError).setting).toBe('TWILIO_FROM');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should accept every E.164 number', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[1-9]\d{5,14}$/), (digits) => {
+        expect(parseSmsSender(`+${digits}`)).toBe(`+${digits}`);
+      }),
+    );
   });
 });

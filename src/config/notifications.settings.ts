@@ -1,4 +1,5 @@
 import {
+  describeSetting,
   duration,
   type Env,
   integer,
@@ -98,6 +99,7 @@ export function parseAlertRules(raw: string | undefined, name = 'ALERT_RULES'): 
 }
 
 function smtpUrl(env: Env): string | undefined {
+  describeSetting({ name: 'SMTP_URL', kind: 'url', range: 'smtp:// or smtps:// URL' });
   const raw = text(env, 'SMTP_URL');
   if (raw === undefined) return undefined;
   let parsed: URL;
@@ -108,18 +110,27 @@ function smtpUrl(env: Env): string | undefined {
   }
   if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:')
     throw new SettingsError('SMTP_URL', 'must start with smtp:// or smtps://');
+  // nodemailer would try localhost instead
+  if (parsed.hostname === '') throw new SettingsError('SMTP_URL', "must name the relay's host");
   return raw;
 }
 
-function optionalUrl(env: Env, name: string): string | undefined {
+// A base URL the SDK's request paths are appended to: no query or fragment, which would swallow
+// them. Not quoted when refused: a proxy's URL may carry its credentials.
+function optionalBaseUrl(env: Env, name: string): string | undefined {
+  describeSetting({ name, kind: 'url', range: 'http(s) URL, no query' });
   const raw = text(env, name);
   if (raw === undefined) return undefined;
+  let parsed: URL;
   try {
-    const parsed = new URL(raw);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+    parsed = new URL(raw);
   } catch {
-    throw new SettingsError(name, `must be an http(s) URL, got "${raw}"`);
+    throw new SettingsError(name, 'must be an http(s) URL');
   }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new SettingsError(name, 'must be an http(s) URL');
+  if (parsed.search !== '' || parsed.hash !== '')
+    throw new SettingsError(name, 'must be an http(s) URL without a query or fragment');
   return raw.replace(/\/+$/, '');
 }
 
@@ -132,6 +143,47 @@ function requiredWhen(env: Env, name: string, feature: string): string {
 const EMAIL_PATTERN = /^[^\s@,;<>]+@[^\s@,;<>]+$/;
 const PHONE_PATTERN = /^\+[1-9]\d{5,14}$/;
 
+// The sender of alert mail: local@domain, or Name <local@domain> with the name bare or "quoted".
+// nodemailer reads almost anything as an address list: "not-an-address" became a name with no
+// address, and alerts went out with the envelope MAIL FROM:<> and no From header. The local part is
+// RFC 5322's dot-atom, the domain host-name labels (localhost included: the default).
+const MAILBOX =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+// a bare name: no character that means something in an address list; a quoted one: no quote or
+// backslash inside; neither with control characters (a line break would start a header)
+const BARE_NAME = /^[^\p{Cc}"<>()[\]\\,;:@]+$/u;
+const QUOTED_NAME = /^"[^\p{Cc}"\\]*"$/u;
+
+export function parseMailFrom(raw: string | undefined, name = 'MAIL_FROM'): string {
+  describeSetting({ name, kind: 'text', fallback: 'chatbox@localhost', range: 'a@b or Name <a@b>' });
+  const value = raw?.trim() || 'chatbox@localhost';
+  const named = /^(.*?)\s*<([^<>]*)>$/.exec(value);
+  const mailbox = named ? named[2] : value;
+  const display = named?.[1].trim() ?? '';
+  const nameOk = display === '' || BARE_NAME.test(display) || QUOTED_NAME.test(display);
+  if (!MAILBOX.test(mailbox) || !nameOk)
+    throw new SettingsError(
+      name,
+      'must be an address such as chatbox@example.com or Chatbox <chatbox@example.com>',
+    );
+  return value;
+}
+
+// What Twilio sends SMS from: an E.164 number, a short code, an alphanumeric sender ID (up to 11
+// letters, digits and spaces, not only digits) or a channel address (whatsapp:+15550001111).
+// Anything else failed every message (Twilio error 21212).
+const SMS_SENDERS = [PHONE_PATTERN, /^\d{3,8}$/, /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/, /^[a-z]+:[^\s/]\S*$/];
+
+export function parseSmsSender(raw: string, name = 'TWILIO_FROM'): string {
+  describeSetting({ name, kind: 'text', range: 'E.164, short code, sender ID or channel:address' });
+  if (!SMS_SENDERS.some((pattern) => pattern.test(raw)))
+    throw new SettingsError(
+      name,
+      `must be an E.164 number (+15550001111), a short code, an alphanumeric sender ID or a channel address, got "${raw}"`,
+    );
+  return raw;
+}
+
 function recipients(env: Env, name: string, feature: string, pattern: RegExp, kind: string): string[] {
   const values = list(env, name, '');
   if (values.length === 0) throw new SettingsError(name, `is required when ${feature} is set`);
@@ -142,10 +194,13 @@ function recipients(env: Env, name: string, feature: string, pattern: RegExp, ki
 
 export function loadNotificationSettings(env: Env): NotificationSettings {
   const smtp = smtpUrl(env);
+  // checked whenever set, as TWILIO_API_URL is: a bad one would wait, unseen, until its channel is on
+  const mailFrom = parseMailFrom(text(env, 'MAIL_FROM'));
+  const twilioApiUrl = optionalBaseUrl(env, 'TWILIO_API_URL');
   const mail: MailSettings | undefined = smtp
     ? {
         smtpUrl: smtp,
-        from: text(env, 'MAIL_FROM', 'chatbox@localhost') as string,
+        from: mailFrom,
         to: recipients(env, 'ADMIN_EMAILS', 'SMTP_URL', EMAIL_PATTERN, 'an email address'),
       }
     : undefined;
@@ -156,9 +211,9 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
     ? {
         accountSid,
         authToken: requiredWhen(env, 'TWILIO_AUTH_TOKEN', 'TWILIO_ACCOUNT_SID'),
-        from: requiredWhen(env, 'TWILIO_FROM', 'TWILIO_ACCOUNT_SID'),
+        from: parseSmsSender(requiredWhen(env, 'TWILIO_FROM', 'TWILIO_ACCOUNT_SID')),
         to: recipients(env, 'ADMIN_PHONES', 'TWILIO_ACCOUNT_SID', PHONE_PATTERN, 'an E.164 phone number'),
-        apiUrl: optionalUrl(env, 'TWILIO_API_URL'),
+        apiUrl: twilioApiUrl,
       }
     : undefined;
   return {

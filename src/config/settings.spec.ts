@@ -281,6 +281,85 @@ describe('loadSettings', () => {
     );
   });
 
+  // ioredis takes almost any string: "notaurl" became a host name and "http://…" the path of a Unix
+  // socket, both failing only as a loop of connection errors after boot, and a bad port or escape
+  // threw from Nest's startup without naming the setting (docs/protocol.md, "Settings")
+  it('should throw naming REDIS_URL, without its password, when ioredis could not connect with it', () => {
+    for (const url of [
+      'http://127.0.0.1:6379',
+      'notaurl',
+      '127.0.0.1:6379',
+      '//127.0.0.1:6379',
+      'redis://127.0.0.1:notaport',
+      'redis://:hunter2@127.0.0.1:notaport',
+      'redis://:hunter2@127.0.0.1:0',
+      'redis://:hunter2@127.0.0.1:6379/zero',
+      'redis://:hunter2%zz@127.0.0.1:6379',
+      'redis://:hunter2@/0',
+      'redis+sentinel://:hunter2@sentinel:26379/mymaster',
+      'unix:///var/run/redis.sock',
+    ]) {
+      const error = settingsError(validEnv({ REDIS_URL: url }));
+      expect(error.setting).toBe('REDIS_URL');
+      expect(error.message).not.toContain('hunter2');
+      expect(error.message).not.toContain(url);
+    }
+    for (const url of [
+      'redis://127.0.0.1:6379',
+      'redis://redis',
+      'rediss://chatbox:p%40ss@redis.example:6380/2',
+      'redis://:hunter2@[::1]:6379/0?family=6',
+      '/var/run/redis/redis.sock',
+    ])
+      expect(loadSettings(validEnv({ REDIS_URL: url })).redisUrl).toBe(url);
+  });
+
+  // "," is a list of no roles: nobody could ever be an admin
+  it('should throw naming JWT_ADMIN_ROLES when it names no role', () => {
+    expectRejected(validEnv({ JWT_ADMIN_ROLES: ',' }), 'JWT_ADMIN_ROLES');
+    expectRejected(validEnv({ JWT_ADMIN_ROLES: ' , ,' }), 'JWT_ADMIN_ROLES');
+    expect(loadSettings(validEnv({ JWT_ADMIN_ROLES: 'ops,' })).jwt.adminRoles).toEqual(['ops']);
+  });
+
+  // a PEM Node cannot read stopped Nest's startup with a crypto error that named no setting; a key
+  // RS256 and ES256 cannot use (Ed25519, an EC key on another curve) refused every token
+  it('should throw naming JWT_PUBLIC_KEY when Node cannot read it or RS256 and ES256 cannot use it', () => {
+    const pem = (key: ReturnType<typeof generateKeyPairSync>['publicKey']) =>
+      key.export({ type: 'spki', format: 'pem' }).toString();
+    for (const key of [
+      '-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----',
+      pem(generateKeyPairSync('ed25519').publicKey),
+      pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey),
+      pem(generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey),
+    ])
+      expectRejected(validEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: key }), 'JWT_PUBLIC_KEY');
+    const rsa = pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    for (const key of [rsa, PEM])
+      expect(loadSettings(validEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: key })).jwt.publicKey).toBe(
+        key.trim(),
+      );
+  });
+
+  // the listen call failed after Nest had started, with getaddrinfo's error and no setting's name
+  it('should throw naming HOST when it is neither an IP address nor a host name', () => {
+    expectRejected(validEnv({ HOST: 'not a host!' }), 'HOST');
+    expectRejected(validEnv({ HOST: '[::1]' }), 'HOST');
+    expectRejected(validEnv({ HOST: 'http://0.0.0.0' }), 'HOST');
+    for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'chatbox-0.chatbox.default.svc'])
+      expect(loadSettings(validEnv({ HOST: host })).host).toBe(host);
+  });
+
+  // both drive timers: past 2^31-1 ms Node fires them after 1 ms (SHUTDOWN_GRACE cut every
+  // connection at once; TAKEOVER_GRACE renewed a lease in a loop)
+  it('should throw naming SHUTDOWN_GRACE or TAKEOVER_GRACE when it is longer than 24 days', () => {
+    for (const name of ['SHUTDOWN_GRACE', 'TAKEOVER_GRACE']) {
+      expectRejected(validEnv({ [name]: '25d' }), name);
+      expect(settingsError(validEnv({ [name]: '30d' })).message).toContain('between 0ms and 24d');
+    }
+    expect(loadSettings(validEnv({ SHUTDOWN_GRACE: '24d' })).shutdownGraceMs).toBe(24 * 86_400_000);
+    expect(loadSettings(validEnv({ TAKEOVER_GRACE: '0' })).takeoverGraceMs).toBe(0);
+  });
+
   describe('LLM_PROVIDERS', () => {
     it('should throw naming LLM_PROVIDERS when it is not JSON', () => {
       expectRejected(validEnv({ LLM_PROVIDERS: '[{id:"x"}' }), 'LLM_PROVIDERS');

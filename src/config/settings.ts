@@ -1,9 +1,11 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mongo } from 'mongoose';
 import {
   duration,
   encryptionKey,
   type Env,
+  host,
   integer,
   list,
   required,
@@ -14,6 +16,7 @@ import {
   url,
 } from './env-readers';
 import { type LlmModelSettings, parseLlmModels } from './llm.settings';
+import { parseRedisUrl } from './redis.settings';
 import { loadNotificationSettings, type NotificationSettings } from './notifications.settings';
 import {
   type ApiDocsMode,
@@ -87,9 +90,8 @@ export function loadSettings(env: Env = process.env): Settings {
       'set one of JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both',
     );
   if (secret && secret.length < 32) throw new SettingsError('JWT_SECRET', 'must be at least 32 characters');
-  const publicKey = publicKeyFile?.replace(/\\n/g, '\n');
-  if (publicKey && !publicKey.includes('-----BEGIN'))
-    throw new SettingsError('JWT_PUBLIC_KEY', 'must be a PEM public key');
+  const publicKey =
+    publicKeyFile === undefined ? undefined : jwtPublicKey(publicKeyFile.replace(/\\n/g, '\n'));
 
   const modelsFile = text(env, 'LLM_PROVIDERS_FILE');
   let modelsRaw = text(env, 'LLM_PROVIDERS');
@@ -104,9 +106,9 @@ export function loadSettings(env: Env = process.env): Settings {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   return {
     port,
-    host: text(env, 'HOST', '0.0.0.0') as string,
+    host: host(env, 'HOST', '0.0.0.0') as string,
     mongodbUri: mongodbUri(env),
-    jwt: { secret, publicKey, adminRoles: list(env, 'JWT_ADMIN_ROLES', 'admin,chat_admin') },
+    jwt: { secret, publicKey, adminRoles: adminRoles(env) },
     allowedOrigins: parseAllowedOrigins(text(env, 'ALLOWED_ORIGINS')),
     reconnectTimeoutMs: duration(env, 'RECONNECT_TIMEOUT', '15m'),
     maxMessageLength: integer(env, 'MAX_MESSAGE_LENGTH', 4096, 1, 1_000_000),
@@ -117,7 +119,7 @@ export function loadSettings(env: Env = process.env): Settings {
         encryptionKey('ENCRYPTION_KEY_PREVIOUS', key),
       ),
     },
-    redisUrl: text(env, 'REDIS_URL'),
+    redisUrl: parseRedisUrl(text(env, 'REDIS_URL')),
     llmModels: parseLlmModels(
       modelsRaw ?? DEMO_MODELS,
       text(env, 'LLM_PROVIDERS') ? 'LLM_PROVIDERS' : modelsFile ? 'LLM_PROVIDERS_FILE' : 'LLM_PROVIDERS',
@@ -131,8 +133,10 @@ export function loadSettings(env: Env = process.env): Settings {
     requestsAtOncePerUser: integer(env, 'REQUESTS_AT_ONCE_PER_USER', 8, 1, 10_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
-    shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s'),
-    takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s'),
+    // both drive timers (the last connections' cut, the lease renewals), which Node fires after 1 ms
+    // past 2^31-1 ms
+    shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0, TIMER_MAX_MS),
+    takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 0, TIMER_MAX_MS),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
     apiDocs: parseApiDocs(text(env, 'API_DOCS')),
@@ -140,6 +144,37 @@ export function loadSettings(env: Env = process.env): Settings {
     notifications: loadNotificationSettings(env),
     rooms: loadRoomSettings(env),
   };
+}
+
+// "," is a list of no roles: nobody could ever be an admin
+function adminRoles(env: Env): string[] {
+  const roles = list(env, 'JWT_ADMIN_ROLES', 'admin,chat_admin');
+  if (roles.length === 0)
+    throw new SettingsError(
+      'JWT_ADMIN_ROLES',
+      'must name at least one role (a comma list: admin,chat_admin)',
+    );
+  return roles;
+}
+
+// The key TokenService verifies with, read here as it will be: a PEM Node cannot read stopped Nest's
+// startup with a crypto error naming no setting, and a key neither RS256 nor ES256 can use (Ed25519,
+// RSA-PSS, an EC key on a curve other than P-256) refused every token.
+function jwtPublicKey(pem: string): string {
+  if (!pem.includes('-----BEGIN')) throw new SettingsError('JWT_PUBLIC_KEY', 'must be a PEM public key');
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new SettingsError('JWT_PUBLIC_KEY', 'is not a PEM key Node can read');
+  }
+  const type = key.asymmetricKeyType;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (type === 'rsa' || (type === 'ec' && curve === 'prime256v1')) return pem;
+  throw new SettingsError(
+    'JWT_PUBLIC_KEY',
+    `must be an RSA key (RS256) or an EC key on P-256 (ES256), got ${type === 'ec' ? `an EC key on ${curve}` : `a key of type ${type}`}`,
+  );
 }
 
 // The driver checks the URI only when it connects, after Nest has started, and its parse error

@@ -134,6 +134,19 @@ describe('loadUploadSettings', () => {
     expect(rejected({ SIGNED_URL_TTL: '8d' })).toBe('SIGNED_URL_TTL');
     expect(rejected({ UPLOAD_QUOTA_BYTES: '-1' })).toBe('UPLOAD_QUOTA_BYTES');
   });
+
+  // the AWS SDK refuses a region that is not a host name label on every request ("Region not
+  // accepted"), and clamd at a host that cannot be one is a scanner that is always down
+  it('should throw naming S3_REGION or CLAMAV_HOST when no request could ever reach it', () => {
+    for (const region of ['eu_west', 'eu west 1', '-eu', 'eu.west', 'a'.repeat(64)])
+      expect(rejected({ S3_BUCKET: 'b-1', S3_REGION: region })).toBe('S3_REGION');
+    for (const region of ['eu-west-1', 'garage', 'US-EAST-1'])
+      expect(loadUploadSettings({ S3_BUCKET: 'b-1', S3_REGION: region }).s3?.region).toBe(region);
+    for (const host of ['bad host!', 'clamd:3310', 'tcp://clamd', '[::1]'])
+      expect(rejected({ CLAMAV_HOST: host })).toBe('CLAMAV_HOST');
+    for (const host of ['clamd', '10.0.0.5', '::1', 'clamav.security.svc.cluster.local'])
+      expect(loadUploadSettings({ CLAMAV_HOST: host }).clamav?.host).toBe(host);
+  });
 });
 
 describe('parseAllowedTypes', () => {

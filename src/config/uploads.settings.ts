@@ -1,4 +1,14 @@
-import { duration, type Env, integer, SettingsError, text, TIMER_MAX_MS, TIMER_MIN_MS } from './env-readers';
+import {
+  describeSetting,
+  duration,
+  type Env,
+  host as hostSetting,
+  integer,
+  SettingsError,
+  text,
+  TIMER_MAX_MS,
+  TIMER_MIN_MS,
+} from './env-readers';
 
 // Uploads section: storage driver (S3 or local disk), limits, quotas, signed URLs, clamd.
 export interface S3Settings {
@@ -96,10 +106,15 @@ function loadS3(env: Env): S3Settings | undefined {
       'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together',
     );
   }
+  describeSetting({ name: 'S3_REGION', kind: 'text', range: 'region name (letters, digits, -)' });
+  const region = text(env, 'S3_REGION', 'us-east-1') as string;
+  // the AWS SDK refuses any other on every request ("Region not accepted"), custom endpoints too
+  if (!/^(?!-)[A-Za-z0-9-]{1,63}$/.test(region) || region.endsWith('-'))
+    throw new SettingsError('S3_REGION', `must be a region name such as us-east-1, got "${region}"`);
   return {
     bucket,
     endpoint: endpoint?.replace(/\/+$/, ''),
-    region: text(env, 'S3_REGION', 'us-east-1') as string,
+    region,
     accessKeyId,
     secretAccessKey,
     // S3-compatible servers (MinIO, Ceph…) usually want path-style URLs; AWS wants virtual-hosted
@@ -108,7 +123,7 @@ function loadS3(env: Env): S3Settings | undefined {
 }
 
 export function loadUploadSettings(env: Env): UploadSettings {
-  const host = text(env, 'CLAMAV_HOST');
+  const host = hostSetting(env, 'CLAMAV_HOST');
   const signedUrlTtlMs = duration(env, 'SIGNED_URL_TTL', '5m');
   // S3 presigned URLs allow 1 second to 7 days
   if (signedUrlTtlMs < 1000 || signedUrlTtlMs > 7 * 86_400_000)

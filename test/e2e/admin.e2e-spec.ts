@@ -42,6 +42,49 @@ describe('admin API (e2e)', () => {
     }
   });
 
+  // Paths under /chat/admin with no route answered 404 to anyone (CONTRACT §3: non-admins get 403
+  // on /chat/admin/*): the whole prefix is checked before routing, so only an admin learns what is
+  // routed there, and a non-admin's body is never read
+  it('should answer 401 without a token and 403 to a non-admin on every path under /chat/admin, routed or not', async () => {
+    const user = userToken(uniqueUser());
+    const request = (method: string, path: string, token?: string, body?: string) =>
+      fetch(`${server.httpUrl}${path}`, {
+        method,
+        headers: { ...(token ? authHeaders(token) : {}), ...(body ? { 'content-type': 'text/plain' } : {}) },
+        body,
+      });
+    const errorCode = async (response: Response) =>
+      ((await response.json()) as { error: { code: string } }).error.code;
+    const unrouted: Array<[string, string]> = [
+      ['GET', '/chat/admin'],
+      ['GET', '/chat/admin/'],
+      ['GET', '/chat/admin/nonexistent'],
+      ['PUT', '/chat/admin/sessions'],
+      ['DELETE', '/chat/admin/metrics'],
+      ['POST', '/chat/admin/no/such/route?x=1'],
+      ['GET', '/Chat/Admin/nonexistent'],
+      ['OPTIONS', '/chat/admin/sessions'],
+    ];
+    for (const [method, path] of [...unrouted, ['GET', '/chat/admin/sessions'] as [string, string]]) {
+      const anonymous = await request(method, path);
+      expect([method, path, anonymous.status]).toEqual([method, path, 401]);
+      expect(await errorCode(anonymous)).toBe('UNAUTHORIZED');
+      const forbidden = await request(method, path, user);
+      expect([method, path, forbidden.status]).toEqual([method, path, 403]);
+      expect(await errorCode(forbidden)).toBe('FORBIDDEN');
+      // answered as the API answers, security headers included
+      expect(forbidden.headers.get('x-frame-options')).toBe('DENY');
+      expect((await request('HEAD', path, user)).status).toBe(403);
+    }
+    for (const [method, path] of unrouted.filter(([verb]) => verb !== 'OPTIONS'))
+      expect([method, path, (await request(method, path, admin)).status]).toEqual([method, path, 404]);
+    // refused before its body is read: a type no route takes is 403, not 415
+    const withBody = await request('POST', '/chat/admin/canned-responses', user, 'x'.repeat(100));
+    expect(withBody.status).toBe(403);
+    // the prefix is the path segment, not a string prefix
+    expect((await request('GET', '/chat/administrators', user)).status).toBe(404);
+  });
+
   it('should refuse bad queries with 400 and a message naming the problem', async () => {
     for (const [query, fragment] of [
       ['sort=name', 'sort'],

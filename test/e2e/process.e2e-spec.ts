@@ -1,5 +1,5 @@
 import { testEnv } from '../helpers/env';
-import { startAppProcess } from '../helpers/process';
+import { bootRefusal, startAppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 
@@ -83,5 +83,27 @@ describe('server process (e2e)', () => {
     await expect(startAppProcess({ ...testEnv(), LOG_LEVEL: 'loud' })).rejects.toThrow(
       /Invalid setting LOG_LEVEL/,
     );
+  });
+
+  // each of these booted (ioredis retrying "notaurl" as a host and "http://…" as a socket path,
+  // SMS off so TWILIO_API_URL unread, nodemailer taking "not-an-address" as a name) or failed with
+  // an error naming no setting; a refusal exits 78 (EX_CONFIG) and never quotes REDIS_URL's password
+  it.each([
+    ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }],
+    ['REDIS_URL', { REDIS_URL: 'notaurl' }],
+    ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:notaport' }],
+    ['REDIS_URL', { REDIS_URL: 'redis://:hunter2-secret@127.0.0.1:notaport' }],
+    ['TWILIO_API_URL', { TWILIO_API_URL: 'not-a-url' }],
+    [
+      'MAIL_FROM',
+      { SMTP_URL: 'smtp://127.0.0.1:25', ADMIN_EMAILS: 'ops@example.com', MAIL_FROM: 'not-an-address' },
+    ],
+    ['JWT_ADMIN_ROLES', { JWT_ADMIN_ROLES: ',' }],
+    ['HOST', { HOST: 'not a host!' }],
+  ])('should exit 78 naming %s when it cannot work', async (name, env) => {
+    const { code, output } = await bootRefusal(testEnv(env));
+    expect(output).toContain(`chatbox: Invalid setting ${name}: `);
+    expect(output).not.toContain('hunter2');
+    expect(code).toBe(78);
   });
 });

@@ -47,6 +47,26 @@ export async function startAppProcess(env: Record<string, string>, port?: number
   return { child, port: chosen, output: () => output, exited };
 }
 
+// The built server started with settings it must refuse: its exit code and output once it has
+// exited, or null and the output when it was still running at the deadline (then it is killed).
+export async function bootRefusal(
+  env: Record<string, string>,
+  deadlineMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '../../dist/main.js')], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(await freePort()), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (data: Buffer) => (output += data.toString()));
+  child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, output };
+}
+
 // a process's resident memory now (bytes), from /proc
 export function rssOf(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

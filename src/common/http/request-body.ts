@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { json, type ErrorRequestHandler, type RequestHandler } from 'express';
+import { json, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { extractToken, type TokenService } from '../auth/token.service';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode, httpStatusOf } from '../errors/error-code';
@@ -21,6 +21,14 @@ export function hasBody(request: IncomingMessage): boolean {
   return Number.isFinite(length) && length > 0;
 }
 
+// A refusal sent before the request's body is read: a body past DROP_LIMIT_BYTES, or of unknown
+// length, ends the connection rather than being read to its end.
+export function refuseUnread(request: Request, response: Response, refusal: DomainException): void {
+  const declared = Number(request.headers['content-length']);
+  if (hasBody(request) && !(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+  sendError(response, httpStatusOf(refusal.code), refusal.code, refusal.message);
+}
+
 // (a) Every route that takes a body needs a token (the @Public() ones — health, metrics, blob —
 // take none), so a caller without a valid one is refused before a byte of the body is read or
 // parsed; the AuthGuard, which runs only after parsing, still decides per route (roles, public).
@@ -31,9 +39,7 @@ export function refuseBodyWithoutToken(tokens: TokenService): RequestHandler {
       tokens.verify(extractToken(request.headers.authorization, undefined));
     } catch (error) {
       if (!(error instanceof DomainException)) return next(error);
-      const declared = Number(request.headers['content-length']);
-      if (!(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
-      return sendError(response, httpStatusOf(error.code), error.code, error.message);
+      return refuseUnread(request, response, error);
     }
     next();
   };
