@@ -1,12 +1,8 @@
 import { CLIENT_MESSAGE_TYPES, ENVELOPE_STRING_FIELDS } from '../protocol/frames';
 import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../protocol/rooms';
-import {
-  CLIENT_FRAME_DOCS,
-  type FrameDoc,
-  ROOM_CLIENT_FRAME_DOCS,
-  ROOM_SERVER_FRAME_DOCS,
-  SERVER_FRAME_DOCS,
-} from './asyncapi-frames';
+import { CLIENT_FRAME_DOCS, type FrameDoc, SERVER_FRAME_DOCS } from './asyncapi-frames';
+import { ROOM_CLIENT_FRAME_DOCS } from './asyncapi-room-client-frames';
+import { ROOM_SERVER_FRAME_DOCS } from './asyncapi-room-server-frames';
 
 // docs/asyncapi.yaml: the WebSocket protocol (CONTRACT §2) as AsyncAPI 3, from the protocol
 // modules' types and the descriptions in asyncapi-frames.ts. From the server's side: it receives
@@ -25,14 +21,24 @@ const FIELD_SCHEMAS: Record<string, object> = {
 // The room envelope (ROOM_ENVELOPE_FIELDS), and file_url, which only the server sends.
 const ROOM_FIELD_SCHEMAS: Record<string, object> = {
   ...Object.fromEntries(ROOM_ENVELOPE_FIELDS.map((field) => [field, { type: 'string' }])),
-  timestamp: { type: 'string', format: 'date-time' },
-  user_id: { type: 'string', description: 'the user the frame is about (the sender of a message)' },
+  timestamp: {
+    type: 'string',
+    format: 'date-time',
+    description:
+      'when the server made the frame (a stored message: when it was stored); ignored in a client frame',
+  },
+  user_id: {
+    type: 'string',
+    description:
+      'the user a server frame is about: a message’s sender, who acted, whose presence, whose frame an ack or error answers; ignored in a client frame',
+  },
   room_id: { type: 'string', description: 'the room; `@<user_id>` in chat or join: the direct message' },
   seq: { type: 'integer', minimum: 0, description: 'per-room order of stored messages' },
   last_seq: { type: 'integer', minimum: 0, description: 'replay every message after it first' },
   client_id: { type: 'string', description: 'chosen by the client; echoed on the ack' },
   file_url: { type: 'string', description: 'stable /chat/files/:file_id link (members only)' },
   metadata: { type: 'object', additionalProperties: true },
+  error: { $ref: '#/components/schemas/FrameError' },
 };
 
 function payload(type: string, doc: FrameDoc, fields = FIELD_SCHEMAS): object {
@@ -104,11 +110,11 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
       ...roomServerKeys.filter((key) => !ONLY_ON_ROOM_SOCKET.has(key)),
     ],
   };
-  // /ws/chat: the room frames, and auth_refresh (answered by a room ack) as on /chat/ws
-  // errors are the shared error frame, naming the room in room_id
+  // /ws/chat: the room frames, and auth_refresh (answered by a room ack) as on /chat/ws; its errors
+  // are room errors (the shared error frame in the room envelope)
   const rooms = {
     client: [messageKey('client', 'auth_refresh'), ...roomClientKeys],
-    server: [...roomServerKeys, messageKey('server', 'error')],
+    server: roomServerKeys,
   };
   const operationMessages = (channel: 'chat' | 'rooms', keys: string[]) =>
     keys.map((key) => ({ $ref: `#/channels/${channel}/messages/${key}` }));
@@ -174,7 +180,8 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
           'Rooms and direct messages only (docs/protocol.md, "Rooms"), authenticated as /chat/ws. The first frame is ' +
           'connection_status; the socket closes with 4401 when the token expires unless auth_refresh replaced it. ' +
           'A frame with an unknown key or a wrong type gets a recoverable error (INVALID_MESSAGE); room errors ' +
-          '(NOT_A_MEMBER, BANNED, MUTED, BLOCKED, NOT_FOUND, FORBIDDEN, RATE_LIMITED, …) name the room in room_id.',
+          '(NOT_A_MEMBER, BANNED, MUTED, BLOCKED, NOT_FOUND, FORBIDDEN, RATE_LIMITED, …) name the room in room_id. ' +
+          'Every server frame carries timestamp (when the server made it), and user_id where it is about a user.',
         messages: references([...rooms.client, ...rooms.server]),
         bindings: wsQuery({}),
       },

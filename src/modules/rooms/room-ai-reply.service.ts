@@ -2,7 +2,6 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { LlmMessage, LlmUsage } from '../../infra/llm/llm-provider';
 import { estimateUsage } from '../../infra/llm/tokens';
-import { toErrorFrame } from '../../protocol/frames';
 import {
   ROOM_AI_SENDER,
   type AiStreamFrame,
@@ -16,6 +15,7 @@ import type { Connection } from '../realtime/connection';
 import { AI_HISTORY_MESSAGES, roomAiInstructions, roomAiPrompt } from './room-ai-prompt';
 import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
+import { roomErrorFrame } from './room-frames';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
 import type { RoomMessageRecord, RoomRecord } from './room.types';
@@ -66,6 +66,7 @@ export class RoomAiReplyService {
       room_id: room.id,
       message_id: run.reply_id,
       user_id: ROOM_AI_SENDER,
+      timestamp: new Date().toISOString(),
       metadata: { phase, reply_to: run.reply_to, asker_id: run.asker_id, model: run.model },
     });
     const renewal = setInterval(
@@ -177,7 +178,8 @@ export class RoomAiReplyService {
       if (kind === undefined || !origin || origin.closed) return;
       this.hub.send(
         origin,
-        toErrorFrame(
+        roomErrorFrame(
+          origin.principal.userId,
           ErrorCode.LLM_UNAVAILABLE,
           kind === 'unavailable'
             ? 'The AI is unavailable right now; please try again.'

@@ -190,6 +190,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
       room_id: room.id,
       message_id: run.reply_id,
       user_id: ROOM_AI_SENDER,
+      timestamp: new Date().toISOString(),
       metadata: {
         phase: 'end',
         reply_to: run.reply_to,

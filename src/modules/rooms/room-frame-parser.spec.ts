@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { ErrorCode } from '../../common/errors/error-code';
+import { isReactionEmoji } from '../../protocol/reaction-emoji';
 import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../../protocol/rooms';
 import { validateRoomFrame } from './room-frame-parser';
 
@@ -85,6 +86,8 @@ describe('validateRoomFrame', () => {
       { type: 'join' },
       { type: 'edit', room_id: 'r', content: 'x' },
       { type: 'react', room_id: 'r', message_id: 'm', content: 'x'.repeat(40) },
+      { type: 'react', room_id: 'r', message_id: 'm', content: 'visit spam.example now' },
+      { type: 'react', room_id: 'r', message_id: 'm', content: '👍👍' },
       { type: 'react', room_id: 'r', message_id: 'm', content: '👍', metadata: { remove: 'yes' } },
       { type: 'typing', room_id: 'r' },
       { type: 'read', room_id: 'r' },
@@ -136,6 +139,25 @@ describe('validateRoomFrame', () => {
           else expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_MESSAGE });
         },
       ),
+    );
+  });
+
+  it('should accept a reaction exactly when its content is one emoji, keeping its fields as sent', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'grapheme', maxLength: 3 }),
+          fc.constantFrom('👍', '❤️', '😂', '🇺🇸', '1️⃣', '👨‍👩‍👧‍👦', 'ok', '👍 ', 'a'.repeat(32)),
+        ),
+        fc.boolean(),
+        (content, remove) => {
+          const frame = { type: 'react', room_id: 'r', message_id: 'm', content, metadata: { remove } };
+          const result = validateRoomFrame(frame, MAX);
+          if (isReactionEmoji(content)) expect(result).toEqual({ ok: true, frame });
+          else expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_MESSAGE });
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });

@@ -1,6 +1,7 @@
 import { ErrorCode } from '../../common/errors/error-code';
 import { codePointLength } from '../../common/code-points';
 import { untrustedJsonProblem } from '../../common/untrusted-json';
+import { isReactionEmoji } from '../../protocol/reaction-emoji';
 import { isRoomClientType, ROOM_ENVELOPE_FIELDS, type RoomClientFrame } from '../../protocol/rooms';
 
 export type RoomParseResult =
@@ -9,7 +10,6 @@ export type RoomParseResult =
 
 const FIELDS: ReadonlySet<string> = new Set(ROOM_ENVELOPE_FIELDS);
 const ID_MAX = 128;
-const EMOJI_MAX = 32;
 const STRING_FIELDS = ['timestamp', 'user_id', 'room_id', 'message_id', 'content', 'client_id', 'file_id'];
 const NEEDS_ROOM = new Set(['chat', 'join', 'leave', 'edit', 'delete', 'react', 'typing', 'read', 'ai_stop']);
 const NEEDS_MESSAGE = new Set(['edit', 'delete', 'react', 'ai_stop']);
@@ -74,8 +74,9 @@ export function validateRoomFrame(data: unknown, maxMessageLength: number): Room
       break;
     }
     case 'react':
-      if (!content || content.trim().length === 0 || codePointLength(content, EMOJI_MAX) > EMOJI_MAX)
-        return fail(ErrorCode.INVALID_MESSAGE, 'Field "content" must be an emoji.');
+      // one emoji, nothing else: no words in front of the room by way of a reaction
+      if (!content || !isReactionEmoji(content))
+        return fail(ErrorCode.INVALID_MESSAGE, 'Field "content" must be one emoji.');
       if (meta.remove !== undefined && typeof meta.remove !== 'boolean')
         return fail(ErrorCode.INVALID_MESSAGE, 'Field "metadata.remove" must be true or false.');
       break;

@@ -1,4 +1,5 @@
-import type { RoomMessageFrame, RoomServerFrame } from '../../protocol/rooms';
+import { toErrorFrame } from '../../protocol/frames';
+import type { RoomErrorFrame, RoomMessageFrame, RoomServerFrame } from '../../protocol/rooms';
 import type { RoomMessageRecord } from './room.types';
 
 // A stored room message as clients see it: a deleted one keeps its place (seq, sender, time) and
@@ -33,6 +34,12 @@ export function messageFrame(
   if (message.edited_at) frame.metadata.edited_at = message.edited_at.toISOString();
   if (reactions && Object.keys(reactions).length > 0) frame.metadata.reactions = reactions;
   return frame;
+}
+
+// A refusal of a user's room frame: the one error frame (toErrorFrame) in the room envelope, naming
+// the user whose frame it answers and when it was made.
+export function roomErrorFrame(userId: string, ...error: Parameters<typeof toErrorFrame>): RoomErrorFrame {
+  return { ...toErrorFrame(...error), user_id: userId, timestamp: new Date().toISOString() };
 }
 
 // Stored messages carry their own seq and are delivered once and in order (SeqOrder); every other

@@ -86,6 +86,7 @@ function reaction(roomId: string): Extract<RoomServerFrame, { type: 'react' }> {
     message_id: 'm2',
     seq: 2,
     user_id: 'someone',
+    timestamp: new Date(0).toISOString(),
     content: '👍',
     metadata: { removed: false, change: 1 },
   };
@@ -197,6 +198,7 @@ describe(RoomHub.name, () => {
       message_id: 'm2',
       seq: 2,
       user_id: 'someone',
+      timestamp: new Date(0).toISOString(),
       content: 'edited',
       metadata: { edited_at: new Date(0).toISOString() },
     };
@@ -206,6 +208,7 @@ describe(RoomHub.name, () => {
       message_id: 'm2',
       seq: 2,
       user_id: 'someone',
+      timestamp: new Date(0).toISOString(),
     };
     one.toRoom('r1', edit);
     two.toRoom('r1', remove);
@@ -260,6 +263,7 @@ describe(RoomHub.name, () => {
       message_id: 'm2',
       seq: 2,
       user_id: 'x',
+      timestamp: new Date(0).toISOString(),
       content: 'edited',
       metadata: { edited_at: new Date(0).toISOString(), change: 2 },
     };
@@ -342,7 +346,7 @@ describe(RoomHub.name, () => {
     expect(two.isSubscribed(stays.connection, 'r1')).toBe(false);
   });
 
-  it('should fold presence changes into at most one frame per room per second', async () => {
+  it('should fold presence changes into at most one frame per room per second, naming whose came last', async () => {
     jest.useFakeTimers();
     const [one, two] = pair();
     const watcher = connection();
@@ -361,9 +365,12 @@ describe(RoomHub.name, () => {
     expect(frames[0]).toEqual({
       type: 'presence',
       room_id: 'r1',
+      user_id: 'a',
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       metadata: { users: [{ user_id: 'a', status: 'online' }] },
     });
     expect(frames[1]).toMatchObject({
+      user_id: 'b',
       metadata: {
         users: [
           { user_id: 'b', status: 'offline' },

@@ -3,7 +3,6 @@ import { BUS, type Bus } from '../../infra/bus/bus';
 import type { PresenceStatus, RoomServerFrame, RoomsChangedFrame } from '../../protocol/rooms';
 import { EncodedFrame, writeData } from '../realtime/write-data';
 import type { Connection } from '../realtime/connection';
-import type { ServerFrame } from '../realtime/frames';
 import { ParticipantsRepository } from './participants.repository';
 import { RoomFanOut, Subscription } from './room-fan-out';
 import { RoomMessagesRepository } from './room-messages.repository';
@@ -165,8 +164,16 @@ export class RoomHub implements OnModuleInit {
     if (sockets?.size === 0) this.ofUser.delete(userId);
   }
 
-  // Every socket of the user, joined to the room or not, on every instance.
-  toUser(userId: string, frame: RoomsChangedFrame): void {
+  // Every socket of the user, joined to the room or not, on every instance: their own list of rooms
+  // changed (`rooms_changed`).
+  toUser(userId: string, roomId: string, reason: RoomsChangedFrame['metadata']['reason']): void {
+    const frame: RoomsChangedFrame = {
+      type: 'rooms_changed',
+      user_id: userId,
+      room_id: roomId,
+      timestamp: new Date().toISOString(),
+      metadata: { reason },
+    };
     this.userLocal(userId, frame);
     this.bus.publish(TOPIC, { k: 'user', user: userId, frame } satisfies RoomBusMessage);
   }
@@ -195,7 +202,7 @@ export class RoomHub implements OnModuleInit {
     this.bus.publish(TOPIC, { k: 'presence', room: roomId, user: userId, status } satisfies RoomBusMessage);
   }
 
-  send(connection: Connection, frame: RoomServerFrame | ServerFrame): void {
+  send(connection: Connection, frame: RoomServerFrame): void {
     writeData(connection, JSON.stringify(frame));
   }
 

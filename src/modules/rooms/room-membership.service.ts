@@ -116,7 +116,7 @@ export class RoomMembershipService {
       if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
       state = (await this.participants.find(roomId, userId))?.state ?? null;
     }
-    this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'invited' } });
+    this.hub.toUser(userId, roomId, 'invited');
   }
 
   async moderate(
@@ -161,11 +161,12 @@ export class RoomMembershipService {
           type: 'leave',
           room_id: roomId,
           user_id: userId,
+          timestamp: new Date().toISOString(),
           metadata: { reason: action === 'kick' ? 'kicked' : 'banned' },
         });
         // what the room says next no longer reaches the user, on any instance
         const told = await this.hub.revoke(roomId, userId);
-        this.hub.toUser(userId, { type: 'rooms_changed', room_id: roomId, metadata: { reason: 'removed' } });
+        this.hub.toUser(userId, roomId, 'removed');
         // acked only once the other instances could be told (the user is out of the store already:
         // no read, write or join passes; the moderator sends it again)
         if (!told)

@@ -35,9 +35,12 @@ export class RoomMessageChanges {
       roomId: string,
       userId: string,
     ) => Promise<{ room: RoomRecord; participant: ParticipantRecord }>,
+    // in a direct message, BLOCKED when the other user blocked the writer (room-rules requireNotBlocked)
+    private readonly checkNotBlocked: (room: RoomRecord, userId: string) => Promise<void>,
   ) {}
 
-  // Only the sender edits; the text before is kept in the message's history (edited_at shown). Of two
+  // Only the sender edits, as they may write (not muted; in a direct message, not blocked by the other
+  // side); the text before is kept in the message's history (edited_at shown). Of two
   // edits the later to reach the server stands, and a copy of one applied already (its client_id
   // again) changes nothing: an earlier edit that lands last (a copy resent after a cut socket, its
   // first instance late) is acked and changes nothing (docs/protocol.md, "Rooms").
@@ -50,8 +53,9 @@ export class RoomMessageChanges {
     at = new Date(),
   ): Promise<void> {
     await this.checkRate(principal.userId);
-    const { participant } = await this.memberOf(roomId, principal.userId);
+    const { room, participant } = await this.memberOf(roomId, principal.userId);
     requireCanWrite(participant);
+    await this.checkNotBlocked(room, principal.userId);
     const message = await this.requireMessage(roomId, messageId);
     if (message.sender_id !== principal.userId || message.kind !== 'text')
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
@@ -73,6 +77,7 @@ export class RoomMessageChanges {
       message_id: messageId,
       seq: message.seq,
       user_id: principal.userId,
+      timestamp: new Date().toISOString(),
       content,
       metadata: { edited_at: at.toISOString(), ...changeOf(outcome.change) },
     });
@@ -107,6 +112,7 @@ export class RoomMessageChanges {
       message_id: messageId,
       seq: message.seq,
       user_id: principal.userId,
+      timestamp: new Date().toISOString(),
       ...(outcome.change !== undefined ? { metadata: { change: outcome.change } } : {}),
     });
     if (message.file_id !== undefined) await this.discardFile(roomId, message.file_id);
@@ -128,8 +134,10 @@ export class RoomMessageChanges {
     }
   }
 
-  // A reaction added or taken back. Of two operations of one user on one emoji of a message the later
-  // to reach the server stands, and a copy of one applied already changes nothing, as with edits.
+  // A reaction added or taken back. Adding one is refused as a message is (MUTED; BLOCKED in a direct
+  // message whose other side blocked the user); taking one's own back stays open, as deleting one's
+  // own message does. Of two operations of one user on one emoji of a message the later to reach the
+  // server stands, and a copy of one applied already changes nothing, as with edits.
   async react(
     principal: Principal,
     roomId: string,
@@ -140,7 +148,11 @@ export class RoomMessageChanges {
     at = new Date(),
   ) {
     await this.checkRate(principal.userId);
-    await this.memberOf(roomId, principal.userId);
+    const { room, participant } = await this.memberOf(roomId, principal.userId);
+    if (!remove) {
+      requireCanWrite(participant);
+      await this.checkNotBlocked(room, principal.userId);
+    }
     const message = await this.requireMessage(roomId, messageId);
     const input = {
       room_id: roomId,
@@ -164,6 +176,7 @@ export class RoomMessageChanges {
       message_id: messageId,
       seq: message.seq,
       user_id: principal.userId,
+      timestamp: new Date().toISOString(),
       content: emoji,
       metadata: { removed: remove, ...changeOf(applied.change) },
     });

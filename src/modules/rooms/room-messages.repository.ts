@@ -202,6 +202,20 @@ export class RoomMessagesRepository implements OnModuleInit {
     return this.retention.deleteOlderThan(cutoff);
   }
 
+  // `seq`, or the room's newest seq when `seq` lies past it: how far a read mark may reach. What this
+  // instance knows of the head (its own inserts, the messages the bus brought) and `floor` (the room's
+  // last_seq, a seq it handed out: retention may have removed the message since) are lower bounds of
+  // it, so the store is read only for a seq past both; the head read is remembered (the bus keeps it
+  // going), so the next reads of the room need none.
+  async readableUpTo(roomId: string, seq: number, floor = 0): Promise<number> {
+    const held = this.heads.get(roomId) ?? 0;
+    const known = Math.max(floor, held);
+    if (seq <= known) return seq;
+    const head = await this.headSeq(roomId);
+    if (head > held) this.remember(roomId, head);
+    return Math.min(seq, Math.max(known, head));
+  }
+
   // A message of the room stored elsewhere (another instance's, seen on the bus): the next append here
   // starts past it instead of colliding with it.
   noteStored(roomId: string, seq: number): void {

@@ -22,7 +22,7 @@ import { RoomMessageChanges } from './room-message-changes';
 import { RoomMessageReads } from './room-message-reads';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomReadMarks, type Unread } from './room-read-marks';
-import { requireCanWrite, requireMember } from './room-rules';
+import { requireCanWrite, requireMember, requireNotBlocked } from './room-rules';
 import {
   ROOM_FILE_SCOPE,
   roomFileScope,
@@ -97,6 +97,7 @@ export class RoomMessagesService implements OnModuleInit {
       lock,
       (userId) => this.checkRate(userId),
       memberOf,
+      (room, userId) => requireNotBlocked(blocks, room, userId),
     );
     this.marks = new RoomReadMarks(readMarks, messages, hub, memberOf);
   }
@@ -113,7 +114,7 @@ export class RoomMessagesService implements OnModuleInit {
     await this.checkRate(principal.userId);
     const { room, participant } = await this.memberOf(input.roomId, principal.userId);
     requireCanWrite(participant);
-    if (room.kind === 'dm') await this.checkNotBlocked(room, principal.userId);
+    await requireNotBlocked(this.blocks, room, principal.userId);
     if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
     // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
@@ -157,6 +158,7 @@ export class RoomMessagesService implements OnModuleInit {
     if (beforeFanOut) await beforeFanOut();
     const ack: RoomAckFrame = {
       type: 'ack',
+      user_id: message.sender_id,
       room_id: room.id,
       message_id: message.id,
       seq: message.seq,
@@ -257,7 +259,13 @@ export class RoomMessagesService implements OnModuleInit {
     await this.checkRate(principal.userId, 'room-typing');
     this.hub.toRoom(
       roomId,
-      { type: 'typing', room_id: roomId, user_id: principal.userId, metadata: { typing } },
+      {
+        type: 'typing',
+        room_id: roomId,
+        user_id: principal.userId,
+        timestamp: new Date().toISOString(),
+        metadata: { typing },
+      },
       origin,
     );
   }
@@ -283,12 +291,6 @@ export class RoomMessagesService implements OnModuleInit {
     ]);
     requireMember(room, participant);
     return { room: room as RoomRecord, participant };
-  }
-
-  private async checkNotBlocked(room: RoomRecord, senderId: string): Promise<void> {
-    const other = room.dm_users?.find((userId) => userId !== senderId);
-    if (other !== undefined && (await this.blocks.isBlocked(other, senderId)))
-      throw new DomainException(ErrorCode.BLOCKED);
   }
 
   // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND per user and bucket, counted on every instance together (Redis)

@@ -7,7 +7,11 @@ export const PRESENCE_COALESCE_MS = 1000;
 // Presence changes of the members of this instance's rooms, folded into at most one `presence` frame
 // per room per second (PRESENCE-004); RoomHub constructs it and tells it every change.
 export class RoomPresencePace {
-  private readonly presencePending = new Map<string, Map<string, PresenceStatus>>();
+  // per room: each member's newest status, and whose change came last (the frame's user_id)
+  private readonly presencePending = new Map<
+    string,
+    { users: Map<string, PresenceStatus>; newest: string }
+  >();
   private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
   private readonly presenceSentAt = new Map<string, number>();
 
@@ -21,8 +25,9 @@ export class RoomPresencePace {
   note(roomId: string, userId: string, status: PresenceStatus): void {
     if (!this.rooms.has(roomId)) return;
     let pending = this.presencePending.get(roomId);
-    if (!pending) this.presencePending.set(roomId, (pending = new Map()));
-    pending.set(userId, status);
+    if (!pending) this.presencePending.set(roomId, (pending = { users: new Map(), newest: userId }));
+    pending.users.set(userId, status);
+    pending.newest = userId;
     if (this.presenceTimers.has(roomId)) return;
     const wait = Math.max(0, (this.presenceSentAt.get(roomId) ?? 0) + PRESENCE_COALESCE_MS - Date.now());
     const timer = setTimeout(() => this.flushPresence(roomId), wait);
@@ -34,10 +39,16 @@ export class RoomPresencePace {
     this.presenceTimers.delete(roomId);
     const pending = this.presencePending.get(roomId);
     this.presencePending.delete(roomId);
-    if (!pending || pending.size === 0) return;
+    if (!pending || pending.users.size === 0) return;
     this.presenceSentAt.set(roomId, Date.now());
-    const users = [...pending].map(([user_id, status]) => ({ user_id, status }));
-    this.fanOut.deliver(roomId, { type: 'presence', room_id: roomId, metadata: { users } });
+    const users = [...pending.users].map(([user_id, status]) => ({ user_id, status }));
+    this.fanOut.deliver(roomId, {
+      type: 'presence',
+      room_id: roomId,
+      user_id: pending.newest,
+      timestamp: new Date().toISOString(),
+      metadata: { users },
+    });
     // forget rooms nobody here listens to any more
     if (!this.rooms.has(roomId)) this.presenceSentAt.delete(roomId);
   }

@@ -28,12 +28,21 @@ export class RoomReadMarks {
     return (await this.readMarks.of([roomId], userId)).get(roomId) ?? 0;
   }
 
-  // The member has read up to `seq`; in a direct message the other side sees it (a read receipt).
+  // The member has read up to `seq`, held at the room's newest message: a mark past it would hide
+  // every later message from the unread count, and tell the other side of a direct message that
+  // messages not yet written were read. In a direct message the other side sees it (a read receipt).
   async read(principal: Principal, roomId: string, seq: number): Promise<void> {
     const { room } = await this.memberOf(roomId, principal.userId);
-    await this.readMarks.mark(roomId, principal.userId, seq);
+    const upTo = await this.messages.readableUpTo(roomId, seq, room.last_seq);
+    await this.readMarks.mark(roomId, principal.userId, upTo);
     if (room.kind === 'dm')
-      this.hub.toRoom(roomId, { type: 'read', room_id: roomId, user_id: principal.userId, seq });
+      this.hub.toRoom(roomId, {
+        type: 'read',
+        room_id: roomId,
+        user_id: principal.userId,
+        timestamp: new Date().toISOString(),
+        seq: upTo,
+      });
   }
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the

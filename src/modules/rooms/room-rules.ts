@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Principal } from '../../common/auth/principal';
+import type { BlocksRepository } from './blocks.repository';
 import type { ParticipantRecord, RoomRecord } from './room.types';
 
 // The one room of two users, whoever opens it first: its id is derived from the pair, so two first
@@ -47,6 +48,19 @@ export function requireCanWrite(participant: ParticipantRecord, now = new Date()
     throw new DomainException(ErrorCode.MUTED, 'You are muted in this room.', {
       retryAfterMs: participant.muted_until.getTime() - now.getTime(),
     });
+}
+
+// In a direct message: BLOCKED when the other user blocked the writer (their messages, edits and
+// reactions). Nothing to check in any other room.
+export async function requireNotBlocked(
+  blocks: Pick<BlocksRepository, 'isBlocked'>,
+  room: RoomRecord,
+  writerId: string,
+): Promise<void> {
+  if (room.kind !== 'dm') return;
+  const other = room.dm_users?.find((userId) => userId !== writerId);
+  if (other !== undefined && (await blocks.isBlocked(other, writerId)))
+    throw new DomainException(ErrorCode.BLOCKED);
 }
 
 // Room owners and moderators moderate their room; chatbox admins moderate every room (ROOM-005).

@@ -2,13 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
-import { toErrorFrame } from '../../protocol/frames';
 import { mentionsAi, type JoinClientFrame, type RoomClientFrame } from '../../protocol/rooms';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { PresenceService } from '../presence/presence.service';
 import type { Connection } from '../realtime/connection';
 import { RoomAiService } from './room-ai.service';
 import { validateRoomFrame } from './room-frame-parser';
+import { roomErrorFrame } from './room-frames';
 import { RoomHub } from './room-hub';
 import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
@@ -186,6 +186,7 @@ export class RoomSocketsService {
         type: 'join',
         room_id: room.id,
         user_id: userId,
+        timestamp: new Date().toISOString(),
         seq,
         ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
         metadata: { online, replayed: replay.length, changed, read_seq: readSeq },
@@ -200,6 +201,8 @@ export class RoomSocketsService {
   private ack(connection: Connection, frame: RoomClientFrame, messageId?: string): void {
     this.hub.send(connection, {
       type: 'ack',
+      user_id: connection.principal.userId,
+      timestamp: new Date().toISOString(),
       ...('room_id' in frame ? { room_id: frame.room_id } : {}),
       ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
       ...(messageId !== undefined ? { message_id: messageId } : {}),
@@ -219,7 +222,7 @@ export class RoomSocketsService {
     this.metrics.errors.inc({ code: exception.code });
     this.hub.send(
       connection,
-      toErrorFrame(exception.code, exception.message, {
+      roomErrorFrame(connection.principal.userId, exception.code, exception.message, {
         recoverable: exception.recoverable,
         clientId,
         roomId,

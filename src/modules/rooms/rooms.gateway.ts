@@ -71,6 +71,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     this.hub.send(connection, {
       type: 'connection_status',
       user_id: principal.userId,
+      timestamp: new Date().toISOString(),
       metadata: { status: 'connected', token_expires_at: new Date(principal.expiresAt).toISOString() },
     });
     handleInOrder(
@@ -139,6 +140,8 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
       this.armExpiry(connection);
       this.hub.send(connection, {
         type: 'ack',
+        user_id: principal.userId,
+        timestamp: new Date().toISOString(),
         ...(clientId !== undefined ? { client_id: clientId } : {}),
         metadata: { token_expires_at: new Date(principal.expiresAt).toISOString() },
       });

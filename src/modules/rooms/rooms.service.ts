@@ -85,12 +85,14 @@ export class RoomsService implements OnModuleInit {
         if (await this.blocks.isBlocked(userId, principal.userId)) continue;
         if ((await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS) continue;
         await this.participants.put(room.id, userId, { state: 'invited' });
-        this.hub.toUser(userId, { type: 'rooms_changed', room_id: room.id, metadata: { reason: 'invited' } });
+        this.hub.toUser(userId, room.id, 'invited');
       }
     return (await this.rooms.find(room.id)) as RoomRecord;
   }
 
-  // The direct-message room of the pair, made on first use; both users are members (ROOM-003).
+  // The direct-message room of the pair, made on first use; both users are members (ROOM-003). Not
+  // made when the other user blocked this one (BLOCKED, as their messages are): it would land in the
+  // blocker's list all the same. One made before the block stays theirs (its history readable).
   async openDm(principal: Principal, otherUserId: string): Promise<RoomRecord> {
     if (otherUserId === principal.userId)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message needs another user.');
@@ -99,6 +101,8 @@ export class RoomsService implements OnModuleInit {
     // a room found before its creator (the other user, on another instance) has put the members is
     // not ready yet: this side puts them too
     if (existing && (await this.participants.find(id, principal.userId))) return existing;
+    if (await this.blocks.isBlocked(otherUserId, principal.userId))
+      throw new DomainException(ErrorCode.BLOCKED);
     const users = [principal.userId, otherUserId].sort();
     // two first uses at once (on two instances) insert one room; both then put the same two members
     // (keyed upserts), so whichever returns first can write at once
@@ -114,7 +118,7 @@ export class RoomsService implements OnModuleInit {
       });
     for (const userId of users) await this.participants.put(id, userId, { state: 'member', role: 'member' });
     // the other side's room list gains it (both sides, when both opened it at once)
-    this.hub.toUser(otherUserId, { type: 'rooms_changed', room_id: id, metadata: { reason: 'dm' } });
+    this.hub.toUser(otherUserId, id, 'dm');
     return (await this.rooms.find(id)) as RoomRecord;
   }
 
@@ -153,12 +157,17 @@ export class RoomsService implements OnModuleInit {
       }));
   }
 
+  // One room as the list shows it: a public room to anyone; a private room or direct message to its
+  // members, the invited (their list shows it) and admins. One who left or was removed gets NOT_FOUND,
+  // as one never asked in does: its name, topic and settings (renamed since, perhaps) are not theirs.
   async get(principal: Principal, roomId: string): Promise<RoomSummary> {
     const [room, participant] = await Promise.all([
       this.rooms.find(roomId),
       this.participants.find(roomId, principal.userId),
     ]);
-    if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+    const current = participant?.state === 'member' || participant?.state === 'invited';
+    if (!room || (room.kind !== 'public' && !current && !principal.isAdmin))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     const unread =
       participant?.state === 'member'
         ? ((

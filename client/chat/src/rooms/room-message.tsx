@@ -1,9 +1,8 @@
 import { useState } from 'preact/hooks';
 import { deliveryOf } from './delivery';
+import { REACTION_PICKER } from './reaction-picker';
 import type { RoomMessage } from './room-store';
 import type { RoomsClient } from './rooms-client';
-
-const EMOJIS = ['👍', '❤️', '😂'];
 
 interface ItemProps {
   rooms: RoomsClient;
@@ -110,7 +109,7 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       )}
       {canAct && tools && message.messageId && (
         <div class="tools" role="toolbar" aria-label="Message actions">
-          {EMOJIS.map((emoji) => (
+          {REACTION_PICKER.map((emoji) => (
             <button
               key={emoji}
               type="button"

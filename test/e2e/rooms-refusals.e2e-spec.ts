@@ -1,0 +1,192 @@
+import type { RunningApp } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import type { TestClient } from '../helpers/ws-client';
+import { api, createRoom, join, say, TwoInstances, type RoomFrame } from './rooms.helpers';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// What a blocked, muted or departed user may no longer do, and a read mark that runs ahead of the
+// room, as a client sees it on two instances (black-box audit of the rooms: findings 1 to 4).
+describe('rooms: refusals (e2e, two instances)', () => {
+  jest.setTimeout(60_000);
+  let cluster: TwoInstances;
+  let first: RunningApp;
+  let second: RunningApp;
+
+  beforeAll(async () => {
+    cluster = await TwoInstances.start();
+    ({ first, second } = cluster);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  const person = () => cluster.person();
+  const socket = (app: RunningApp, token: string) => cluster.socket(app, token);
+  // a frame sent with a client_id, and its answer (ack or error)
+  let sent = 0;
+  const answer = async (client: TestClient, frame: Record<string, unknown>): Promise<RoomFrame> => {
+    const clientId = `q-${++sent}`;
+    client.send({ ...frame, client_id: clientId });
+    return (await client.next(
+      (candidate) =>
+        candidate.client_id === clientId && (candidate.type === 'ack' || candidate.type === 'error'),
+    )) as RoomFrame;
+  };
+  const dmsOf = async (app: RunningApp, token: string) =>
+    (await api<Array<{ id: string; kind: string }>>(app, token, 'GET', '/rooms')).body.filter(
+      (room) => room.kind === 'dm',
+    );
+
+  it('should open no direct message with a user who blocked the opener, by chat @user or POST /dms', async () => {
+    const alice = person();
+    const bob = person();
+    const b = await socket(second, bob.token);
+    const a = await socket(first, alice.token);
+    expect((await api(second, bob.token, 'POST', '/blocks', { user_id: alice.id })).status).toBe(200);
+    const refused = await answer(a, { type: 'chat', room_id: `@${bob.id}`, content: 'hi' });
+    expect(refused.error?.code).toBe('BLOCKED');
+    const joined = await answer(a, { type: 'join', room_id: `@${bob.id}` });
+    expect(joined.error?.code).toBe('BLOCKED');
+    const opened = await api<{ error: { code: string } }>(first, alice.token, 'POST', '/dms', {
+      user_id: bob.id,
+    });
+    expect({ status: opened.status, code: opened.body.error?.code }).toEqual({
+      status: 403,
+      code: 'BLOCKED',
+    });
+    await pause(400);
+    expect(b.frames.filter((frame) => frame.type === 'rooms_changed')).toEqual([]);
+    expect(await dmsOf(second, bob.token)).toEqual([]);
+    expect(await dmsOf(first, alice.token)).toEqual([]);
+    // the one who blocked may still open it
+    expect((await api(second, bob.token, 'POST', '/dms', { user_id: alice.id })).status).toBe(201);
+  });
+
+  it("should refuse a blocked user's edits and reactions in a direct message, and send the other side nothing", async () => {
+    const alice = person();
+    const bob = person();
+    const a = await socket(first, alice.token);
+    const b = await socket(second, bob.token);
+    const hello = await say(a, `@${bob.id}`, 'hello', 'dm-1');
+    const dm = hello.room_id as string;
+    await join(a, dm);
+    await join(b, dm);
+    const reply = await say(b, dm, 'go away', 'dm-2');
+    expect((await api(second, bob.token, 'POST', '/blocks', { user_id: alice.id })).status).toBe(200);
+    const heard = b.frames.length;
+    const edit = { type: 'edit', room_id: dm, message_id: hello.message_id, content: 'new words' };
+    expect((await answer(a, edit)).error).toMatchObject({ code: 'BLOCKED', recoverable: true });
+    const react = { type: 'react', room_id: dm, message_id: reply.message_id, content: '👍' };
+    expect((await answer(a, react)).error).toMatchObject({ code: 'BLOCKED', recoverable: true });
+    await pause(400);
+    expect(b.frames.slice(heard).filter((frame) => (frame as RoomFrame).user_id === alice.id)).toEqual([]);
+    const history = await api<{ items: RoomFrame[] }>(second, bob.token, 'GET', `/rooms/${dm}/messages`);
+    expect(history.body.items.map((item) => [item.content, item.metadata?.reactions])).toEqual([
+      ['hello', undefined],
+      ['go away', undefined],
+    ]);
+    // unblocked, both go through again
+    expect((await api(second, bob.token, 'DELETE', `/blocks/${alice.id}`)).status).toBe(200);
+    expect((await answer(a, edit)).type).toBe('ack');
+    expect((await answer(a, react)).type).toBe('ack');
+  });
+
+  it('should take only one emoji as a reaction, and refuse a muted member MUTED with retry_after', async () => {
+    const owner = person();
+    const member = person();
+    const roomId = await createRoom(first, owner.token);
+    const o = await socket(first, owner.token);
+    const m = await socket(second, member.token);
+    await join(o, roomId);
+    await join(m, roomId);
+    const posted = await say(o, roomId, 'hello', 'p-1');
+    const react = (content: string, remove = false) =>
+      answer(m, {
+        type: 'react',
+        room_id: roomId,
+        message_id: posted.message_id,
+        content,
+        ...(remove ? { metadata: { remove: true } } : {}),
+      });
+    for (const text of ['aaaaaaaa', 'visit spam.example now', '👍👍', ' 👍', '👍 ok', '1', '🇺'])
+      expect({ text, code: (await react(text)).error?.code }).toEqual({ text, code: 'INVALID_MESSAGE' });
+    for (const emoji of ['👍', '❤️', '👨‍👩‍👧‍👦', '🇺🇸', '1️⃣', '👍🏽', '🏴󠁧󠁢󠁳󠁣󠁴󠁿'])
+      expect({ emoji, type: (await react(emoji)).type }).toEqual({ emoji, type: 'ack' });
+    expect(
+      (await api(first, owner.token, 'POST', `/rooms/${roomId}/moderation/mute`, { user_id: member.id }))
+        .status,
+    ).toBe(200);
+    const heard = o.frames.length;
+    const muted = await react('🎉');
+    expect(muted.error).toMatchObject({ code: 'MUTED', recoverable: true });
+    expect(muted.error?.retry_after).toBeGreaterThan(3_500_000);
+    // taking one's own reaction back stays open, as deleting one's own message does
+    expect((await react('👍', true)).type).toBe('ack');
+    await pause(300);
+    expect(
+      o.frames
+        .slice(heard)
+        .filter((frame) => frame.type === 'react')
+        .map((frame) => [frame.content, frame.metadata?.removed]),
+    ).toEqual([['👍', true]]);
+  });
+
+  it("should show a private room's details to its members and admins only, never to one who left or was kicked", async () => {
+    const owner = person();
+    const kicked = person();
+    const left = person();
+    const never = person();
+    const roomId = await createRoom(first, owner.token, 'private', [kicked.id, left.id]);
+    const read = (app: RunningApp, token: string) =>
+      api<{ name?: string; error?: { code: string } }>(app, token, 'GET', `/rooms/${roomId}`);
+    // an invitation shows the room (as the list does)
+    expect((await read(second, kicked.token)).status).toBe(200);
+    expect((await api(second, kicked.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200);
+    expect((await api(second, left.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200);
+    expect((await read(second, kicked.token)).status).toBe(200);
+    expect(
+      (await api(first, owner.token, 'POST', `/rooms/${roomId}/moderation/kick`, { user_id: kicked.id }))
+        .status,
+    ).toBe(200);
+    expect((await api(second, left.token, 'POST', `/rooms/${roomId}/leave`)).status).toBe(200);
+    await api(first, owner.token, 'PATCH', `/rooms/${roomId}`, { name: 'Layoffs', topic: 'who goes' });
+    for (const [who, token] of [
+      ['kicked', kicked.token],
+      ['left', left.token],
+      ['never', never.token],
+    ]) {
+      const got = await read(second, token);
+      expect({ who, status: got.status, body: got.body }).toEqual({
+        who,
+        status: 404,
+        body: { error: expect.objectContaining({ code: 'NOT_FOUND' }) },
+      });
+    }
+    expect((await read(first, owner.token)).body.name).toBe('Layoffs');
+    const admin = userToken(uniqueUser('admin'), { roles: ['chat_admin'] });
+    expect((await read(second, admin)).body.name).toBe('Layoffs');
+  });
+
+  it("should hold a read mark at the room's newest message, in the mark, the receipt and the unread count", async () => {
+    const alice = person();
+    const bob = person();
+    const a = await socket(first, alice.token);
+    const b = await socket(second, bob.token);
+    const first1 = await say(a, `@${bob.id}`, 'dm 1', 'r-1');
+    const dm = first1.room_id as string;
+    await join(a, dm);
+    await join(b, dm);
+    expect((await answer(b, { type: 'read', room_id: dm, seq: 999_999 })).type).toBe('ack');
+    const receipt = await a.next((frame) => frame.type === 'read' && (frame as RoomFrame).user_id === bob.id);
+    expect(receipt.seq).toBe(first1.seq);
+    for (let index = 0; index < 3; index++) await say(a, dm, `after the read ${index}`, `r-after-${index}`);
+    const listed = await api<Array<{ id: string; unread_count: number }>>(second, bob.token, 'GET', '/rooms');
+    expect(listed.body.find((room) => room.id === dm)?.unread_count).toBe(3);
+    const again = await socket(first, bob.token);
+    expect((await join(again, dm)).metadata?.read_seq).toBe(first1.seq);
+    // a mark within the room moves as before
+    expect((await answer(b, { type: 'read', room_id: dm, seq: 3 })).type).toBe('ack');
+    expect((await a.next((frame) => frame.type === 'read' && frame.seq === 3)).seq).toBe(3);
+  });
+});
