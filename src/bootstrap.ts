@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { dirname, join, sep } from 'node:path';
 import { Logger as NestLogger, ValidationPipe, type INestApplication } from '@nestjs/common';
@@ -10,6 +10,7 @@ import { AppModule } from './app.module';
 import { ADMIN_AREA, adminArea } from './common/auth/admin-area.middleware';
 import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
+import { guardRequests } from './common/http/request-gate';
 import { openFramingWarning, securityHeaders } from './common/http/security-headers';
 import { SETTINGS, type Settings } from './config/settings';
 import { API_DOCUMENT, type ApiDocument } from './modules/api-docs/api-document';
@@ -32,34 +33,6 @@ export async function createApp(settings: Settings): Promise<INestApplication> {
 
 // the characters of field names and messages a 400 from the validation pipe carries, at most
 export const VALIDATION_MESSAGE_BUDGET = 1_000;
-
-// Node's default server.requestTimeout: the time a request other than an upload has to arrive whole
-export const REQUEST_DEADLINE_MS = 300_000;
-const UPLOAD_ROUTE = /^\/chat\/uploads\/?(\?|$)/;
-const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
-
-// Node's server.requestTimeout (300 s) cuts every request still arriving after it, however steadily
-// its bytes come: a 25 MiB upload slower than ~87 KB/s (nginx passes uploads unbuffered) was cut at
-// 300 s. A timeout derived from UPLOAD_MAX_BYTES would still cut a slower link, so there is none for
-// uploads: one is cut only when its bytes stop (UPLOAD_IDLE_MS, src/modules/uploads/multipart-
-// reader.ts). Every other request keeps Node's 300 s to arrive whole, by our own timer (Node's cannot
-// spare one route), and headersTimeout (60 s) still bounds every request's headers (docs/protocol.md,
-// "Uploads and files").
-export function limitRequestTimes(server: Server, deadlineMs = REQUEST_DEADLINE_MS): void {
-  server.requestTimeout = 0;
-  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
-    if (request.method === 'POST' && UPLOAD_ROUTE.test(request.url ?? '')) return;
-    const timer = setTimeout(() => {
-      if (request.complete) return;
-      // as Node answers its own request timeout
-      const socket = request.socket;
-      if (socket.writable && !response.headersSent) socket.write(REQUEST_TIMEOUT_RESPONSE);
-      socket.destroy();
-    }, deadlineMs);
-    timer.unref();
-    response.once('close', () => clearTimeout(timer));
-  });
-}
 
 // Logger, pipes, the WebSocket adapter, security headers, request bodies and the static front
 // ends, on an app however it was made (create it with `bodyParser: false`).
@@ -84,7 +57,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   (app.getHttpServer() as Server).prependListener('upgrade', (_request: unknown, socket: Duplex) =>
     socket.on('error', () => undefined),
   );
-  limitRequestTimes(app.getHttpServer() as Server);
+  // pipelining and request deadlines (src/common/http/request-gate.ts): after Express's listener
+  guardRequests(app.getHttpServer() as Server);
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');

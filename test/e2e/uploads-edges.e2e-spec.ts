@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { createApp, limitRequestTimes } from '../../src/bootstrap';
+import { createApp } from '../../src/bootstrap';
+import { guardRequests } from '../../src/common/http/request-gate';
 import { STORAGE_DRIVER, type StorageDriver } from '../../src/infra/storage/storage-driver';
 import { StoredFile } from '../../src/modules/uploads/schemas/stored-file.schema';
 import { UploadsCleanup } from '../../src/modules/uploads/uploads-cleanup';
@@ -433,7 +434,7 @@ describe('request timeouts of the HTTP server (e2e)', () => {
       request.resume();
       request.on('end', () => response.end('read'));
     });
-    limitRequestTimes(http, 500);
+    guardRequests(http, { deadlineMs: 500 });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const port = (http.address() as AddressInfo).port;
     const slowPost = (path: string) =>

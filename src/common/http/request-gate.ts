@@ -1,0 +1,81 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+// Node's default server.requestTimeout: the time a request other than an upload has to arrive whole
+export const REQUEST_DEADLINE_MS = 300_000;
+// requests one connection may have in flight (pipelined: sent before the answers to earlier ones)
+export const MAX_REQUESTS_IN_FLIGHT = 16;
+const UPLOAD_ROUTE = /^\/chat\/uploads\/?(\?|$)/;
+const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+
+type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
+
+export interface RequestGateOptions {
+  deadlineMs?: number;
+  maxInFlight?: number;
+}
+
+// Every HTTP request passes here before the app sees it (docs/protocol.md, "Bad input"). Install it
+// after the app's own 'request' listener (Nest adds Express's when it makes the server): it takes
+// that listener's place and calls it for each request it lets through.
+//
+// Pipelining: Node stops reading a connection only once the answers it holds back for it pass the
+// socket's buffer, and the app answers asynchronously: a client that sent 60,000 pipelined requests
+// and read nothing had all of them parsed and dispatched at once (2.4 GB of heap held for minutes;
+// in a 512 MiB pod, the process died). Past MAX_REQUESTS_IN_FLIGHT unanswered requests on one
+// connection, the connection is closed and what it sent beyond is never dispatched. No browser or
+// proxy pipelines that deep (nginx never pipelines to its upstreams).
+//
+// Deadlines: Node's server.requestTimeout (300 s) cuts every request still arriving after it, however
+// steadily its bytes come: a 25 MiB upload slower than ~87 KB/s (nginx passes uploads unbuffered) was
+// cut at 300 s. A timeout derived from UPLOAD_MAX_BYTES would still cut a slower link, so there is
+// none for uploads: one is cut only when its bytes stop (UPLOAD_IDLE_MS, src/modules/uploads/
+// multipart-reader.ts). Every other request keeps Node's 300 s to arrive whole, by this timer (Node's
+// cannot spare one route), and headersTimeout (60 s) still bounds every request's headers
+// (docs/protocol.md, "Uploads and files"). The timer ends with the request's answer or its
+// connection, so a request whose answer never went out holds nothing past its connection.
+export function guardRequests(server: Server, options: RequestGateOptions = {}): void {
+  const deadlineMs = options.deadlineMs ?? REQUEST_DEADLINE_MS;
+  const maxInFlight = options.maxInFlight ?? MAX_REQUESTS_IN_FLIGHT;
+  server.requestTimeout = 0;
+  const listeners = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  // per connection, the ends of its requests in flight; its close ends them all (one listener each)
+  const inFlight = new WeakMap<Socket, Set<() => void>>();
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    // the rest of what a closed connection had sent, parsed from the same read
+    if (socket.destroyed) return;
+    let pending = inFlight.get(socket);
+    if (!pending) {
+      const ends = (pending = new Set());
+      inFlight.set(socket, ends);
+      socket.once('close', () => {
+        for (const end of [...ends]) end();
+      });
+    }
+    if (pending.size >= maxInFlight) {
+      socket.destroy();
+      return;
+    }
+    const upload = request.method === 'POST' && UPLOAD_ROUTE.test(request.url ?? '');
+    const timer = upload
+      ? undefined
+      : setTimeout(() => {
+          if (request.complete) return;
+          // as Node answers its own request timeout
+          if (socket.writable && !response.headersSent) socket.write(REQUEST_TIMEOUT_RESPONSE);
+          socket.destroy();
+        }, deadlineMs);
+    timer?.unref();
+    const ends = pending;
+    const end = () => {
+      clearTimeout(timer);
+      ends.delete(end);
+      response.off('close', end);
+    };
+    ends.add(end);
+    response.once('close', end);
+    for (const listener of listeners) listener.call(server, request, response);
+  });
+}
