@@ -59,7 +59,14 @@ export class ChatWsAdapter extends WsAdapter {
     // frames up to TRANSPORT_LIMIT_FACTOR × the accepted size are read and refused with a clear
     // MESSAGE_TOO_LONG (a pasted document); beyond that ws closes the socket with 1009
     const maxPayload = acceptedFrameBytes(this.settings) * TRANSPORT_LIMIT_FACTOR;
-    return super.create(port, { ...options, verifyClient, maxPayload, perMessageDeflate: false });
+    // pings are answered by the socket's own listener, only while the client reads (socket-lifecycle.ts)
+    return super.create(port, {
+      ...options,
+      verifyClient,
+      maxPayload,
+      perMessageDeflate: false,
+      autoPong: false,
+    });
   }
 
   // Nest binds a closure of its own to each socket's 'error', logging a client's broken frame as an

@@ -56,8 +56,21 @@ export function openConnection(socket: WebSocket, principal: Principal, quota: S
     connection.alive = true;
     connection.seenAt = Date.now();
   });
+  socket.on('ping', answerPing);
   quota.opened(principal.userId);
   return connection;
+}
+
+// what a socket may have waiting to be sent and still be answered a ping
+export const MAX_PONG_BACKLOG_BYTES = 64 * 1024;
+
+// A client's ping is answered while the client reads what it is sent (the servers are made with ws's
+// autoPong off: ChatWsAdapter). ws answered every ping: a client that pinged and read nothing had a
+// pong queued in memory for each, without bound (3,000,000 pings of 131 bytes: +877 MB; found by a
+// black-box attacker audit; docs/protocol.md, "Socket limits"). One function for every socket, as
+// onClose: ws calls it with the socket as `this`.
+function answerPing(this: WebSocket, data: Buffer): void {
+  if (this.readyState === this.OPEN && this.bufferedAmount <= MAX_PONG_BACKLOG_BYTES) this.pong(data);
 }
 
 // A socket closed: a connect() still in flight binds nothing, the expiry timer goes, and the socket
