@@ -125,6 +125,15 @@ describe(TokenService.name, () => {
       },
       fc.record({ kind: fc.constant('missing' as const), offset: fc.constant(0) }),
       fc.record({ kind: fc.constant('garbage' as const), offset: fc.constant(0) }),
+      // past what a date can hold (the clock's limit, year 275760): signed, but no instant
+      fc.record({
+        kind: fc.constant('beyond' as const),
+        offset: fc.oneof(
+          fc.constant(1e13),
+          fc.constant(9e15),
+          fc.double({ min: 8_640_000_000_001, max: 1e300, noNaN: true }),
+        ),
+      }),
     );
     const notBefore = fc.oneof(
       fc.record({ kind: fc.constant('absent' as const), offset: fc.constant(0) }),
@@ -167,6 +176,7 @@ describe(TokenService.name, () => {
             if (sub !== undefined) claims.sub = sub;
             if (exp.kind === 'past' || exp.kind === 'future') claims.exp = now + exp.offset;
             if (exp.kind === 'garbage') claims.exp = 'tomorrow';
+            if (exp.kind === 'beyond') claims.exp = exp.offset;
             if (nbf.kind !== 'absent') claims.nbf = now + nbf.offset;
             if (roleClaim !== undefined) claims.roles = roleClaim;
             if (nameClaim !== undefined) claims.name = nameClaim;

@@ -51,6 +51,10 @@ export class TokenService {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no subject.');
     }
     if (typeof exp !== 'number') throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no expiry.');
+    // an expiry past what a date can hold (signed, but no instant): every expiry check and timer of
+    // the socket threw on it (INTERNAL, and a close the client retried for ever)
+    if (!Number.isFinite(new Date(exp * 1000).getTime()))
+      throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token expiry is out of range.');
     const roleList = Array.isArray(roles)
       ? roles.filter((role): role is string => typeof role === 'string')
       : [];
