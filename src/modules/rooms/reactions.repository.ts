@@ -3,7 +3,11 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { CLIENT_IDS_KEPT } from './room-rules';
 import { Reaction } from './schemas/room-extras.schema';
+import { compositeKey, plainKey } from '../../common/composite-key';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { isDuplicateKey } from '../../common/store-errors';
+import { summarizeReactions, type ReactionState, type ReactionSummary } from './reaction-summaries';
 
 export type ReactionKey = Pick<Reaction, 'room_id' | 'message_id' | 'user_id' | 'emoji' | 'message_at'>;
 
@@ -24,17 +28,22 @@ export class ReactionsRepository implements OnModuleInit {
   // 1.24's compare-and-set is not atomic.
   // `take` (the room's change log, docs/protocol.md "Change log"): called once the operation is to be
   // written, its number stored on the reaction in the same write; a number taken for a write that
-  // then changed nothing is the caller's to abandon.
+  // then changed nothing is the caller's to abandon. `_id`: the document's (idOf, which the change
+  // log names too).
   async set(
     input: ReactionKey,
     on: boolean,
     at: Date,
     clientId?: string,
     take?: () => Promise<number>,
+    _id = reactionIdOf(input),
   ): Promise<boolean> {
-    const _id = reactionIdOf(input);
     for (let attempt = 0; attempt < 2; attempt++) {
       const current = await this.reactions.findOne({ _id }).lean<Reaction>();
+      // another reaction's document under this id: one stored before keys were escaped, whose plain
+      // id is this reaction's escaped one (its emoji holds `|`); never written over
+      if (current && (current.user_id !== input.user_id || current.emoji !== input.emoji))
+        throw new DomainException(ErrorCode.INVALID_MESSAGE, 'This reaction cannot be stored.');
       if (!current) {
         try {
           await this.reactions.create({
@@ -76,38 +85,34 @@ export class ReactionsRepository implements OnModuleInit {
   }
 
   // emoji → user ids, per message
-  async forMessages(messageIds: string[]): Promise<Map<string, Record<string, string[]>>> {
+  async forMessages(messageIds: string[]): Promise<Map<string, ReactionSummary>> {
     return (await this.stateOf(messageIds)).byMessage;
   }
 
   // emoji → user ids per message, and the change number each reaction of them carries (by reaction
-  // id, and per message emoji → user id → number, taken-back ones too): one read
-  async stateOf(messageIds: string[]): Promise<{
-    byMessage: Map<string, Record<string, string[]>>;
-    changes: Map<string, number>;
-    changesByMessage: Map<string, Record<string, Record<string, number>>>;
-  }> {
-    const byMessage = new Map<string, Record<string, string[]>>();
-    const changes = new Map<string, number>();
-    const changesByMessage = new Map<string, Record<string, Record<string, number>>>();
-    if (messageIds.length === 0) return { byMessage, changes, changesByMessage };
+  // id, and per message emoji → user id → number, taken-back ones too): one read (summarizeReactions:
+  // whatever strings the stored reactions carry)
+  async stateOf(messageIds: string[]): Promise<ReactionState> {
+    if (messageIds.length === 0) return summarizeReactions([]);
     const found = await this.reactions
       .find({ message_id: { $in: messageIds } })
       .sort({ _id: 1 })
       .lean<Reaction[]>();
-    for (const reaction of found) {
-      if (typeof reaction.change === 'number') {
-        changes.set(reaction._id, reaction.change);
-        const numbers = changesByMessage.get(reaction.message_id) ?? {};
-        (numbers[reaction.emoji] ??= {})[reaction.user_id] = reaction.change;
-        changesByMessage.set(reaction.message_id, numbers);
-      }
-      if (reaction.removed) continue;
-      const emojis = byMessage.get(reaction.message_id) ?? {};
-      (emojis[reaction.emoji] ??= []).push(reaction.user_id);
-      byMessage.set(reaction.message_id, emojis);
-    }
-    return { byMessage, changes, changesByMessage };
+    return summarizeReactions(found);
+  }
+
+  // The `_id` of the reaction's document: reactionIdOf, or for a reaction stored before keys were
+  // escaped (its user id holds `|` or `\`: the two differ) the plain id it was stored under, when a
+  // document of this very reaction is there (its fields, not only its id: a plain id may name
+  // another reaction). One read, for those users only.
+  async idOf(key: ReactionKey): Promise<string> {
+    const id = reactionIdOf(key);
+    const plain = plainKey([key.message_id, key.user_id, key.emoji]);
+    if (plain === id) return id;
+    const stored = await this.reactions
+      .findOne({ _id: plain, message_id: key.message_id, user_id: key.user_id, emoji: key.emoji }, { _id: 1 })
+      .lean<Pick<Reaction, '_id'>>();
+    return stored ? plain : id;
   }
 
   async deleteOlderThan(cutoff: Date): Promise<void> {
@@ -115,7 +120,9 @@ export class ReactionsRepository implements OnModuleInit {
   }
 }
 
-// a reaction's `_id`: one document per (message, user, emoji)
+// a reaction's `_id`: one document per (message, user, emoji), its parts escaped (compositeKey), so
+// user `u|x` reacting 🎉 and user `u` reacting `x|🎉` (a reaction stored before they had to be one
+// emoji) are two documents
 export function reactionIdOf(key: Pick<Reaction, 'message_id' | 'user_id' | 'emoji'>): string {
-  return `${key.message_id}|${key.user_id}|${key.emoji}`;
+  return compositeKey([key.message_id, key.user_id, key.emoji]);
 }

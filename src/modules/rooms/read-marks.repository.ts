@@ -22,7 +22,7 @@ export class ReadMarksRepository {
   // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
   // `_id`: the loser's insert fails, and its update then applies.
   async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    await this.lock.run(`read:${roomId}|${userId}`, () =>
+    await this.lock.run(`read:${participantId(roomId, userId)}`, () =>
       upsertRetried(() =>
         this.marks.updateOne(
           { _id: participantId(roomId, userId) },

@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { RoomChange } from './schemas/room-change.schema';
+import { compositeKey } from '../../common/composite-key';
 import { isDuplicateKey } from '../../common/store-errors';
 
 // each failed attempt means another writer took that number first (as for a message's seq)
@@ -49,7 +50,7 @@ export class RoomChangesRepository implements OnModuleInit {
       head ??= await this.head(roomId);
       const n = head + 1;
       const document: RoomChange = {
-        _id: `${roomId}|${n}`,
+        _id: changeId(roomId, n),
         room_id: roomId,
         n,
         message_id: messageId,
@@ -73,7 +74,7 @@ export class RoomChangesRepository implements OnModuleInit {
   // The change did not happen (superseded, a copy of one applied, gone meanwhile): readers pass over
   // it at once. Only the writer that took the number writes its entry.
   async abandon(roomId: string, n: number): Promise<void> {
-    await this.changes.updateOne({ _id: `${roomId}|${n}` }, { $set: { void: true } });
+    await this.changes.updateOne({ _id: changeId(roomId, n) }, { $set: { void: true } });
   }
 
   // the room's highest change number (0: none yet)
@@ -139,4 +140,9 @@ export class RoomChangesRepository implements OnModuleInit {
     this.heads.set(roomId, { n, at: Date.now() });
     if (this.heads.size > HEADS_KEPT) this.heads.delete(this.heads.keys().next().value as string);
   }
+}
+
+// an entry's `_id`, `room|n` (compositeKey; the plain join, as a room id holds neither `|` nor `\`)
+function changeId(roomId: string, n: number): string {
+  return compositeKey([roomId, String(n)]);
 }

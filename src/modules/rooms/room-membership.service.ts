@@ -9,7 +9,13 @@ import { ParticipantsRepository } from './participants.repository';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
 import { canSee, MAX_OPEN_INVITATIONS, requireMember, requireModerator } from './room-rules';
-import type { ParticipantRecord, ParticipantRole, ParticipantState, RoomRecord } from './room.types';
+import {
+  participantId,
+  type ParticipantRecord,
+  type ParticipantRole,
+  type ParticipantState,
+  type RoomRecord,
+} from './room.types';
 import { RoomsRepository } from './rooms.repository';
 
 const DEFAULT_MUTE_MS = 60 * 60 * 1000;
@@ -227,5 +233,5 @@ function roleOnMove(participant: ParticipantRecord | null): ParticipantRole | un
 }
 
 function memberKey(roomId: string, userId: string): string {
-  return `room-member:${roomId}|${userId}`;
+  return `room-member:${participantId(roomId, userId)}`;
 }

@@ -5,7 +5,7 @@ import { ErrorCode } from '../../common/errors/error-code';
 import type { FileStore } from '../../infra/files/file-store';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { ParticipantsRepository } from './participants.repository';
-import { reactionIdOf, type ReactionsRepository } from './reactions.repository';
+import type { ReactionsRepository } from './reactions.repository';
 import { changeNumbers, changeOf } from './room-change-numbers';
 import type { RoomChangesRepository } from './room-changes.repository';
 import type { RoomHub } from './room-hub';
@@ -161,11 +161,12 @@ export class RoomMessageChanges {
       emoji,
       message_at: message.created_at,
     };
-    const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at, reactionIdOf(input));
+    const reactionId = await this.reactions.idOf(input);
+    const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at, reactionId);
     const applied = await numbers.settle(
       (take) =>
-        this.lock.run(`room-reaction:${messageId}|${principal.userId}|${emoji}`, () =>
-          this.reactions.set(input, !remove, at, clientId, take),
+        this.lock.run(`room-reaction:${reactionId}`, () =>
+          this.reactions.set(input, !remove, at, clientId, take, reactionId),
         ),
       (done) => done,
     );

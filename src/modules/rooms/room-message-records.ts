@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { compositeKey } from '../../common/composite-key';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { RoomMessage } from './schemas/room-message.schema';
-import type { RoomMessageRecord } from './room.types';
+import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 
 // The stored message documents of chat_messages and the records RoomMessagesRepository returns of them.
 
@@ -41,6 +42,25 @@ export function toRecord(cipher: ContentCipher, message: RoomMessage): RoomMessa
 // stored copy by `_id`, the one lookup every store does without scanning.
 export function messageIdOf(dedupKey: string): string {
   return createHash('sha256').update(dedupKey).digest('base64url').slice(0, 32);
+}
+
+// `room|sender|client_id`, escaped (compositeKey): sender `u` with client_id `x|1` and sender `u|x`
+// with client_id `1` were one key, and the second message was acked as a resend of the first and
+// never stored. A key whose sender holds neither `|` nor `\` is the plain join it always was.
+export function dedupKeyOf(roomId: string, senderId: string, clientId: string): string {
+  return compositeKey([roomId, senderId, clientId]);
+}
+
+// the stored message is the one this sender sent with this client_id in this room
+export function sentAs(
+  stored: Pick<RoomMessage, 'room_id' | 'sender_id' | 'client_id'>,
+  input: Pick<NewRoomMessage, 'room_id' | 'sender_id' | 'client_id'>,
+): boolean {
+  return (
+    stored.room_id === input.room_id &&
+    stored.sender_id === input.sender_id &&
+    stored.client_id === input.client_id
+  );
 }
 
 // What mongoose's `minimize` (on by default) makes of a Mixed path such as `metadata` when a document

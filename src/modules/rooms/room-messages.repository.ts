@@ -6,10 +6,13 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { RoomMessage } from './schemas/room-message.schema';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
+import { plainKey } from '../../common/composite-key';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { isDuplicateKey } from '../../common/store-errors';
 import { newId } from '../../common/ids';
 import { RoomMessageEdits, type DeleteOutcome, type EditOutcome } from './room-message-edits';
-import { messageIdOf, minimized, storedRecord, toRecord } from './room-message-records';
+import { dedupKeyOf, messageIdOf, minimized, sentAs, storedRecord, toRecord } from './room-message-records';
 import { RoomMessageRetention } from './room-message-retention';
 import { RoomMessageUnread, type UnreadWindow } from './room-message-unread';
 
@@ -65,10 +68,18 @@ export class RoomMessagesRepository implements OnModuleInit {
   // (store conformance suite), with no counter document (FerretDB 1.24 loses concurrent $inc). The
   // head is remembered per room, so the usual append is one insert: reading it costs a scan of the
   // collection on FerretDB, which pushes down only `_id` filters.
+  // A resend is known by its key alone (dedupKeyOf: room, sender, client_id, escaped), and the
+  // stored copy found under it is checked to be the sender's (sentAs): a key stored before keys were
+  // escaped may name another sender's message, which is never given back as this one's.
   async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
     const dedupKey =
-      input.client_id !== undefined ? `${input.room_id}|${input.sender_id}|${input.client_id}` : undefined;
+      input.client_id !== undefined ? dedupKeyOf(input.room_id, input.sender_id, input.client_id) : undefined;
+    const derived = input.id === undefined && dedupKey !== undefined;
     const id = input.id ?? (dedupKey !== undefined ? messageIdOf(dedupKey) : newId());
+    if (derived) {
+      const earlier = await this.sentUnderPlainKey(input, dedupKey);
+      if (earlier) return { message: toRecord(this.cipher, earlier), duplicate: true };
+    }
     let head = this.heads.get(input.room_id);
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
       head ??= await this.headSeq(input.room_id);
@@ -104,11 +115,33 @@ export class RoomMessagesRepository implements OnModuleInit {
       this.conflicts++;
       if (dedupKey !== undefined || input.id !== undefined) {
         const stored = await this.messages.findOne({ _id: id }).lean<RoomMessage>();
+        if (stored && derived && !sentAs(stored, input))
+          throw new DomainException(
+            ErrorCode.INVALID_MESSAGE,
+            'This client_id cannot be used in this room; send the message with another.',
+          );
         if (stored) return { message: toRecord(this.cipher, stored), duplicate: true };
       }
       head = undefined;
     }
     throw new Error('no free seq after many attempts');
+  }
+
+  // A message sent before keys were escaped by a sender whose id holds `|` or `\` (the two keys
+  // differ; a rolling deploy's other version still writes so) was stored under the plain key's id: a
+  // resend of it is that message. Found with its fields, as a plain key may name another sender's
+  // message. One read, for those senders only.
+  private async sentUnderPlainKey(input: NewRoomMessage, dedupKey: string): Promise<RoomMessage | null> {
+    const plain = plainKey([input.room_id, input.sender_id, input.client_id as string]);
+    if (plain === dedupKey) return null;
+    return this.messages
+      .findOne({
+        _id: messageIdOf(plain),
+        room_id: input.room_id,
+        sender_id: input.sender_id,
+        client_id: input.client_id,
+      })
+      .lean<RoomMessage>();
   }
 
   async headSeq(roomId: string): Promise<number> {

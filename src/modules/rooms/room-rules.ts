@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { compositeKey, plainKey } from '../../common/composite-key';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Principal } from '../../common/auth/principal';
@@ -6,10 +7,36 @@ import type { BlocksRepository } from './blocks.repository';
 import type { ParticipantRecord, RoomRecord } from './room.types';
 
 // The one room of two users, whoever opens it first: its id is derived from the pair, so two first
-// messages racing on two instances insert the same `_id` and the store keeps one (ROOM-003).
+// messages racing on two instances insert the same `_id` and the store keeps one (ROOM-003). The
+// pair is joined with NUL, escaped (compositeKey): plainly joined, ("a\0b", "c") and ("a", "b\0c")
+// were one room, and the second pair was let into the first pair's. A pair whose first id (in sort
+// order) holds neither NUL nor `\` has the id it always had; plainDmRoomId is the one the others
+// had before (RoomsService.openDm still finds their room there).
 export function dmRoomId(userA: string, userB: string): string {
-  const [first, second] = [userA, userB].sort();
-  return `dm_${createHash('sha256').update(`${first}\u0000${second}`).digest('base64url').slice(0, 32)}`;
+  return dmIdOf(compositeKey([...pairOf(userA, userB)], '\u0000'));
+}
+
+export function plainDmRoomId(userA: string, userB: string): string {
+  return dmIdOf(plainKey([...pairOf(userA, userB)], '\u0000'));
+}
+
+// the room's members are exactly this pair
+export function isDmOf(room: Pick<RoomRecord, 'kind' | 'dm_users'>, userA: string, userB: string): boolean {
+  const [first, second] = pairOf(userA, userB);
+  return (
+    room.kind === 'dm' &&
+    room.dm_users?.length === 2 &&
+    room.dm_users[0] === first &&
+    room.dm_users[1] === second
+  );
+}
+
+function pairOf(userA: string, userB: string): [string, string] {
+  return userA < userB ? [userA, userB] : [userB, userA];
+}
+
+function dmIdOf(key: string): string {
+  return `dm_${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
 }
 
 // The client_ids of a message's newest edits, and of a reaction's newest operations, kept to know a

@@ -1,3 +1,4 @@
+import { compositeKey } from '../../common/composite-key';
 import type { RoomMessageKind } from '../../protocol/rooms';
 import type { ParticipantRole, ParticipantState } from './schemas/participant.schema';
 import type { RoomKind } from './schemas/room.schema';
@@ -58,7 +59,9 @@ export interface NewRoomMessage {
   metadata?: Record<string, unknown>;
 }
 
-export const participantId = (roomId: string, userId: string): string => `${roomId}|${userId}`;
+// `room|user` (compositeKey): a room id (a UUID, or `dm_` and base64url) holds neither `|` nor `\`,
+// so this is the plain join it always was, whatever the user id holds
+export const participantId = (roomId: string, userId: string): string => compositeKey([roomId, userId]);
 
 // files shared in a room are attached under `room:<id>` (FILE_STORE scopes)
 export const ROOM_FILE_SCOPE = 'room';

@@ -13,7 +13,14 @@ import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { roomDocumentKey } from './room-locks';
 import { RoomMessagesService, type Unread } from './room-messages.service';
-import { canSee, dmRoomId, MAX_OPEN_INVITATIONS, requireModerator } from './room-rules';
+import {
+  canSee,
+  dmRoomId,
+  isDmOf,
+  MAX_OPEN_INVITATIONS,
+  plainDmRoomId,
+  requireModerator,
+} from './room-rules';
 import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 import { newId } from '../../common/ids';
@@ -94,10 +101,9 @@ export class RoomsService implements OnModuleInit {
   // made when the other user blocked this one (BLOCKED, as their messages are): it would land in the
   // blocker's list all the same. One made before the block stays theirs (its history readable).
   async openDm(principal: Principal, otherUserId: string): Promise<RoomRecord> {
-    if (otherUserId === principal.userId)
+    if (otherUserId === '' || otherUserId === principal.userId)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'A direct message needs another user.');
-    const id = dmRoomId(principal.userId, otherUserId);
-    const existing = await this.rooms.find(id);
+    const { id, existing } = await this.dmOf(principal.userId, otherUserId);
     // a room found before its creator (the other user, on another instance) has put the members is
     // not ready yet: this side puts them too
     if (existing && (await this.participants.find(id, principal.userId))) return existing;
@@ -120,6 +126,23 @@ export class RoomsService implements OnModuleInit {
     // the other side's room list gains it (both sides, when both opened it at once)
     this.hub.toUser(otherUserId, id, 'dm');
     return (await this.rooms.find(id)) as RoomRecord;
+  }
+
+  // The pair's room id (dmRoomId) and the room there, if any. A pair that had another id before ids
+  // were escaped (plainDmRoomId: an id holds NUL or `\`) keeps its room there. A room there of
+  // another pair (one stored under a plain id that is this pair's escaped one) is never taken as
+  // this pair's: refused.
+  private async dmOf(userA: string, userB: string): Promise<{ id: string; existing: RoomRecord | null }> {
+    const id = dmRoomId(userA, userB);
+    const plain = plainDmRoomId(userA, userB);
+    if (plain !== id) {
+      const before = await this.rooms.find(plain);
+      if (before && isDmOf(before, userA, userB)) return { id: plain, existing: before };
+    }
+    const existing = await this.rooms.find(id);
+    if (existing && !(existing.dm_users === undefined || isDmOf(existing, userA, userB)))
+      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'This direct message cannot be opened.');
+    return { id, existing };
   }
 
   // Public rooms anyone may see, and every room the user is in or invited to, with unread counts.

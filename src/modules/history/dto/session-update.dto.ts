@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsString, Length, Matches } from 'class-validator';
+import { IsBoolean, IsIn, IsString, Length } from 'class-validator';
+import { IsDisplayName } from '../../../common/display-text';
 import { Optional } from '../../../common/http/optional-field';
 
 export const SESSION_NAME_MAX = 120;
@@ -14,9 +15,8 @@ export class SessionUpdateDto {
   @Optional()
   @IsString()
   @Length(1, SESSION_NAME_MAX)
-  // printable text only: no control characters, not only spaces
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  @Matches(/^(?=.*\S)[^\u0000-\u001f\u007f]+$/, { message: 'name must be printable text' })
+  // printable, no bidi controls, shows something, whole Unicode (the rule of a room's name too)
+  @IsDisplayName()
   name?: string;
 
   @ApiPropertyOptional({ description: 'true archives the session, false brings it back' })

@@ -7,19 +7,15 @@ import {
   IsIn,
   IsInt,
   IsString,
-  Matches,
   Max,
   MaxLength,
   Min,
   MinLength,
 } from 'class-validator';
+import { IsDisplayName, IsWholeText } from '../../../common/display-text';
 import { Optional, OptionalOrNull } from '../../../common/http/optional-field';
 
 const USER_ID_MAX = 256;
-// a room's name, as a session's (history/dto/session-update.dto.ts): printable text, not only spaces
-// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-const PRINTABLE_NAME = /^(?=.*\S)[^\u0000-\u001f\u007f]+$/;
-const PRINTABLE_NAME_MESSAGE = 'name must be printable text';
 
 // POST /api/v1/chat/rooms
 export class CreateRoomDto {
@@ -27,10 +23,16 @@ export class CreateRoomDto {
   @IsString()
   @MinLength(1)
   @MaxLength(100)
-  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE })
+  // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
+  @IsDisplayName()
   name!: string;
   @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
-  @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({ maxLength: 500 })
+  @Optional()
+  @IsString()
+  @MaxLength(500)
+  @IsWholeText()
+  topic?: string;
   @ApiPropertyOptional({
     type: [String],
     maxItems: 100,
@@ -51,9 +53,15 @@ export class UpdateRoomDto {
   @IsString()
   @MinLength(1)
   @MaxLength(100)
-  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE })
+  // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
+  @IsDisplayName()
   name?: string;
-  @ApiPropertyOptional({ maxLength: 500 }) @Optional() @IsString() @MaxLength(500) topic?: string;
+  @ApiPropertyOptional({ maxLength: 500 })
+  @Optional()
+  @IsString()
+  @MaxLength(500)
+  @IsWholeText()
+  topic?: string;
   @ApiPropertyOptional({
     type: String,
     nullable: true,

@@ -20,7 +20,8 @@ export class RoomMessage {
   @Prop({ required: true }) seq!: number;
   @Prop({ required: true }) sender_id!: string;
   @Prop({ required: true }) kind!: string;
-  // `${room}|${sender}|${client_id}`, or `${room}|#${_id}` for a message without client_id
+  // `${room}|${sender}|${client_id}` (dedupKeyOf: `|` and `\` escaped in the sender), or
+  // `${room}|#${_id}` for a message without client_id
   @Prop({ required: true }) dedup_key!: string;
   @Prop() client_id?: string;
   @Prop() content?: string;

@@ -1,0 +1,68 @@
+import { ValidateBy, type ValidationOptions } from 'class-validator';
+
+// Text stored as sent and shown to people: the one rule of a name others see (a room's name, an AI
+// session's title; docs/protocol.md, "REST"), and the one of any such text, that it is whole Unicode.
+//
+// - A lone surrogate (half of a UTF-16 pair, which JSON's `\uD800` escape makes) cannot be stored as
+//   it is: the store's UTF-8 would put U+FFFD in its place, so what was acked is not what is read.
+//   Refused, saying so.
+// - A name is printable (no C0 or C1 control character, no DEL), holds no bidirectional control
+//   (U+202A–U+202E embeddings and overrides, U+2066–U+2069 isolates: `pay\u202Egnp.exe` reads as
+//   `payexe.png`, and an unclosed one reorders whatever is shown after it), and shows something:
+//   not empty once white space and default-ignorable characters (U+200B–U+200D, U+2060, U+FEFF,
+//   U+3164 and the rest of Unicode's list) are taken out. Inside a name that shows something they
+//   stay: an emoji sequence and Persian need their joiners.
+
+// a high surrogate not followed by a low one, or a low one without a high one before it (code units)
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const CONTROL = /[\u0000-\u001F\u007F-\u009F]/;
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
+const INVISIBLE = /[\p{White_Space}\p{Default_Ignorable_Code_Point}]/gu;
+
+// what is wrong with `text` as stored text, if anything
+export function wholeTextProblem(text: string): string | undefined {
+  return LONE_SURROGATE.test(text)
+    ? 'must be well-formed Unicode (a lone surrogate is half a character)'
+    : undefined;
+}
+
+// what is wrong with `text` as a name people see, if anything
+export function displayNameProblem(text: string): string | undefined {
+  const whole = wholeTextProblem(text);
+  if (whole !== undefined) return whole;
+  if (CONTROL.test(text)) return 'must be printable text (no control characters)';
+  if (BIDI_CONTROL.test(text))
+    return 'must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)';
+  if (text.replace(INVISIBLE, '').length === 0)
+    return 'must be printable text (not only spaces or invisible characters)';
+  return undefined;
+}
+
+// The decorators of DTO fields: a string breaking the rule is refused naming the field and what is
+// wrong (400 INVALID_MESSAGE); anything but a string is left to IsString.
+export function IsDisplayName(options?: ValidationOptions): PropertyDecorator {
+  return textRule('isDisplayName', displayNameProblem, options);
+}
+
+export function IsWholeText(options?: ValidationOptions): PropertyDecorator {
+  return textRule('isWholeText', wholeTextProblem, options);
+}
+
+function textRule(
+  name: string,
+  problem: (text: string) => string | undefined,
+  options?: ValidationOptions,
+): PropertyDecorator {
+  return ValidateBy(
+    {
+      name,
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || problem(value) === undefined,
+        defaultMessage: (args) =>
+          `${args?.property ?? 'value'} ${typeof args?.value === 'string' ? problem(args.value) : 'must be a string'}`,
+      },
+    },
+    options,
+  );
+}
