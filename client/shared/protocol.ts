@@ -20,6 +20,8 @@ export type {
 } from '../../src/protocol/rooms';
 // where a reader stands in a stream of seqs: the server's delivery order and a room's resume point
 export { SeqPrefix, type SeqGap } from '../../src/protocol/seq-prefix';
+// what a reaction may be: one emoji (the server refuses anything else)
+export { isReactionEmoji } from '../../src/protocol/reaction-emoji';
 
 export interface ModelInfo {
   id: string;

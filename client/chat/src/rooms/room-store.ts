@@ -1,4 +1,9 @@
-import { isRecord, type RoomClientFrame, type RoomMessageFrame } from '../../../shared/protocol';
+import {
+  isReactionEmoji,
+  isRecord,
+  type RoomClientFrame,
+  type RoomMessageFrame,
+} from '../../../shared/protocol';
 import { ChangeMark } from './change-mark';
 import { ResumePoint } from './resume-point';
 import { UnreadCount } from './unread-count';
@@ -344,6 +349,7 @@ export class RoomStore {
       roomId,
       messageId,
       (message) => {
+        if (!isReactionEmoji(emoji)) return {};
         const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
         if (!removed) users.push(userId);
         const reactions = { ...message.reactions };
@@ -452,6 +458,8 @@ function applyOp(message: RoomMessage, op: PendingOp, editedAt: string): Partial
     case 'delete':
       return { content: '', deleted: true, reactions: {} };
     case 'react': {
+      // a reaction is one emoji: a name like __proto__ never becomes a key (a store's old data)
+      if (!isReactionEmoji(op.content)) return {};
       const users = (message.reactions[op.content] ?? []).filter((id) => id !== op.userId);
       if (!op.remove) users.push(op.userId);
       const reactions = { ...message.reactions };
@@ -511,7 +519,8 @@ function parseReactions(value: unknown): Record<string, string[]> {
   if (!isRecord(value)) return {};
   const reactions: Record<string, string[]> = {};
   for (const [emoji, users] of Object.entries(value))
-    if (Array.isArray(users)) {
+    // one emoji each: a stored name like __proto__ or constructor is left out, never made a key
+    if (Array.isArray(users) && isReactionEmoji(emoji)) {
       const ids = users.filter((id): id is string => typeof id === 'string');
       if (ids.length > 0) reactions[emoji] = ids;
     }
