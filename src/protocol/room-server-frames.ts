@@ -1,7 +1,7 @@
 // The rooms protocol's server → client frames (docs/protocol.md, "Rooms"), typed once for the server
 // and the front ends; rooms.ts exports them too. Plain TypeScript: nothing here may import Node or Nest.
 import type { FrameError } from './frames';
-import type { PresenceStatus, ROOM_AI_SENDER, RoomMessageKind } from './rooms';
+import type { PresenceStatus, ROOM_AI_SENDER, RoomMessageKind } from './room-basics';
 
 // What every room server frame carries besides its type: when the server made it (ISO-8601). Part
 // of the one frame a fan-out serializes for all its sockets, so every socket (on every instance)

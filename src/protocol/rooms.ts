@@ -36,10 +36,7 @@ export const ROOM_ENVELOPE_FIELDS = [
   'file_id',
 ] as const;
 
-// The message kinds a room stores: what people write, and what the server writes (joins, leaves,
-// moderation actions).
-export type RoomMessageKind = 'text' | 'system';
-export type PresenceStatus = 'online' | 'away' | 'offline';
+export { ROOM_AI_SENDER, type PresenceStatus, type RoomMessageKind } from './room-basics';
 
 // Error codes of room frames besides the shared ones (INVALID_MESSAGE, MESSAGE_TOO_LONG,
 // RATE_LIMITED, NOT_FOUND, FORBIDDEN, UNAUTHORIZED, INTERNAL).
@@ -47,9 +44,6 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 // room already (one at a time per room; ask again once it ended).
 export const ROOM_ERROR_CODES = ['NOT_A_MEMBER', 'BANNED', 'MUTED', 'BLOCKED', 'AI_OFF', 'AI_BUSY'] as const;
 
-// The sender id of the AI's messages in a room. A label only: the AI's messages are told apart by
-// `metadata.ai`, which no client can set.
-export const ROOM_AI_SENDER = 'ai';
 // room setting ai_model: this value turns `@ai` off in the room; null (unset) is the deployment's
 // default model (the first of LLM_PROVIDERS)
 export const ROOM_AI_OFF = 'off';
