@@ -145,6 +145,36 @@ describe('takeover (e2e)', () => {
     for (const client of [phone, laptop, admin, reconnect]) await client.client.close();
   });
 
+  // Every admin sends as `admin`: two admins taking one session in turn, each counting its client_ids
+  // from 1, had the second one's message acked as the first one's and never stored or shown.
+  it("should store and show a second admin's message whose client_id the first admin used", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connect(token);
+    for (const [name, text] of [
+      ['Ada', 'from Ada'],
+      ['Grace', 'from Grace'],
+    ]) {
+      const admin = await connect(adminToken(uniqueUser('admin'), name));
+      admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join' });
+      await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+      await phone.client.next((frame) => frame.type === 'admin_join' && frame.metadata?.admin_name === name);
+      admin.client.send({ type: 'user_message', client_id: 'c1', content: text });
+      await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'c1');
+      const shown = await phone.client.next((frame) => frame.client_id === 'c1' && frame.content === text);
+      expect(shown).toMatchObject({ type: 'user_message', sender: 'admin' });
+      admin.client.send({ type: 'admin_leave', session_id: phone.sessionId, client_id: 'leave' });
+      await phone.client.next((frame) => frame.type === 'admin_leave' && frame.metadata?.admin_name === name);
+      await admin.client.close();
+    }
+    const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${phone.sessionId}`, token);
+    expect(
+      stored.messages
+        .filter((message) => message.sender === 'admin' && message.client_id === 'c1')
+        .map((m) => m.content),
+    ).toEqual(['from Ada', 'from Grace']);
+    await phone.client.close();
+  });
+
   it('should answer a second admin with SESSION_LOCKED naming the holder, and non-admins with 403', async () => {
     const user = await connect(userToken(uniqueUser()));
     const first = adminToken(uniqueUser('admin'), 'Ada');

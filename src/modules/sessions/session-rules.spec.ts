@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  adminKeyOf,
   dedupKey,
   DEFAULT_SESSION_NAME,
   durationAsOf,
@@ -231,6 +232,24 @@ describe('dedupKey', () => {
     expect(dedupKey({ sender: 'admin', client_id: 'c1' })).toBe('admin:c1');
     // a resend of a help request answers it again without storing the answer twice
     expect(dedupKey({ sender: 'system', client_id: 'c1' })).toBe('system:c1');
+  });
+
+  // two admins taking one session in turn, each counting client_ids from 1
+  it("should key an admin's message by its admin: two admins' same client_id are two messages", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        (a, b, id) => {
+          fc.pre(a !== b);
+          const of = (admin: string) =>
+            dedupKey({ sender: 'admin', client_id: id, metadata: { admin_key: adminKeyOf(admin) } });
+          expect(of(a)).not.toBe(of(b));
+          expect(of(a)).toBe(of(a));
+        },
+      ),
+    );
   });
 
   it('should key no reply (replies echo the client_id of what caused them) and nothing without client_id', () => {

@@ -1,4 +1,5 @@
 // Pure rules about sessions, kept apart so they can be property-tested.
+import { createHash } from 'node:crypto';
 import { linkWords, withoutEmphasis } from '../../common/markdown-text';
 
 const NAME_MAX_CHARS = 48;
@@ -100,10 +101,24 @@ export function storedSize(
 // Only messages a client sent are deduplicated; replies echo the client_id of what caused them.
 // And so is the system's answer to a help request, the one system message a client_id causes: a
 // resend of the request answers it again without storing it twice (docs/protocol.md, "Help requests").
-export function dedupKey(message: { client_id?: string; sender: string }): string | undefined {
-  return message.client_id && isDeduplicated(message.sender)
-    ? `${message.sender}:${message.client_id}`
-    : undefined;
+// An admin's message is its admin's (`metadata.admin_key`, takeover.service.ts): every admin sends as
+// `admin`, and two admins taking one session in turn, each counting client_ids from 1, had the second
+// one's message acked as the first one's and never stored. One stored before the key came has none.
+export function dedupKey(message: {
+  client_id?: string;
+  sender: string;
+  metadata?: Record<string, unknown>;
+}): string | undefined {
+  if (!message.client_id || !isDeduplicated(message.sender)) return undefined;
+  const admin = message.sender === 'admin' ? message.metadata?.admin_key : undefined;
+  return typeof admin === 'string'
+    ? `admin:${admin}:${message.client_id}`
+    : `${message.sender}:${message.client_id}`;
+}
+
+// The key an admin's messages carry: the admin's id, hashed (the user's devices see it)
+export function adminKeyOf(adminId: string): string {
+  return createHash('sha256').update(adminId).digest('base64url').slice(0, 16);
 }
 
 function isDeduplicated(sender: string): boolean {

@@ -8,6 +8,7 @@ import { RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
 import type { SessionRecord } from '../sessions/session.types';
+import { adminKeyOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { type Binding, TakeoverBindingsService } from './takeover-bindings.service';
@@ -207,7 +208,8 @@ export class TakeoverService {
           client_id: message.client_id,
           content: message.content,
           timestamp: new Date(),
-          metadata: { admin_name: holder.adminName },
+          // admin_key: the resend of this admin's message is this admin's (session-rules.ts, dedupKey)
+          metadata: { admin_name: holder.adminName, admin_key: adminKeyOf(holder.adminId) },
         },
         takeover: { adminId: holder.adminId, startedAt: holder.startedAt },
       })
