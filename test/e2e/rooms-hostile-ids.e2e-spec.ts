@@ -4,7 +4,7 @@ import type { RunningApp } from '../helpers/app';
 import { userToken } from '../helpers/tokens';
 import { dmRoomId, plainDmRoomId } from '../../src/modules/rooms/room-rules';
 import type { TestClient } from '../helpers/ws-client';
-import { api, createRoom, join, say, TwoInstances, type RoomFrame } from './rooms.helpers';
+import { api, createRoom, join, say, TwoInstances, withTwoInstances, type RoomFrame } from './rooms.helpers';
 
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
 
@@ -18,12 +18,9 @@ describe('rooms: hostile ids and stored names (e2e, two instances)', () => {
   let first: RunningApp;
   let second: RunningApp;
 
-  beforeAll(async () => {
-    cluster = await TwoInstances.start();
-    ({ first, second } = cluster);
-  });
-  afterAll(async () => {
-    await cluster?.close();
+  withTwoInstances((started) => {
+    cluster = started;
+    ({ first, second } = started);
   });
 
   const person = (id = cluster.person().id) => ({ id, token: userToken(id) });

@@ -1,7 +1,7 @@
 import type { RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import type { TestClient } from '../helpers/ws-client';
-import { api, createRoom, join, say, TwoInstances, type RoomFrame } from './rooms.helpers';
+import { api, createRoom, join, say, TwoInstances, withTwoInstances, type RoomFrame } from './rooms.helpers';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,12 +13,9 @@ describe('rooms: refusals (e2e, two instances)', () => {
   let first: RunningApp;
   let second: RunningApp;
 
-  beforeAll(async () => {
-    cluster = await TwoInstances.start();
-    ({ first, second } = cluster);
-  });
-  afterAll(async () => {
-    await cluster?.close();
+  withTwoInstances((started) => {
+    cluster = started;
+    ({ first, second } = started);
   });
 
   const person = () => cluster.person();

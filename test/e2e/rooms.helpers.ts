@@ -135,3 +135,16 @@ export class TwoInstances {
     await this.second.close();
   }
 }
+
+// Two instances for the enclosing describe: started before its tests (`use` receives them), closed
+// after them.
+export function withTwoInstances(use: (cluster: TwoInstances) => void, env?: Record<string, string>): void {
+  let cluster: TwoInstances | undefined;
+  beforeAll(async () => {
+    cluster = await TwoInstances.start(env);
+    use(cluster);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+}
