@@ -109,4 +109,24 @@ describe('inputs that stopped the process (e2e)', () => {
     }
     await stillServing();
   });
+
+  it('should answer an upgrade to a path no socket listens on with 404, not a reset, and still upgrade the real ones', async () => {
+    const upgrade = (path: string) =>
+      raw(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+    for (const path of ['/chat/ws/', '/ws/chat/', '/chat/wsx', '/ws', '/chat/ws%2F', '/']) {
+      const { socket, answer } = await upgrade(`${path}?token=${userToken(uniqueUser())}`);
+      expect((await answer).split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+      socket.destroy();
+    }
+    // the two real paths still reach the token check (no token: 401)
+    for (const path of ['/chat/ws', '/ws/chat']) {
+      const { socket, answer } = await upgrade(path);
+      expect((await answer).split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
+      socket.destroy();
+    }
+    await stillServing();
+  });
 });

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { getConnectionToken } from '@nestjs/mongoose';
 import { WsAdapter } from '@nestjs/platform-ws';
@@ -12,6 +13,7 @@ import { checkUpgrade, type AuthenticatedRequest } from './ws-upgrade';
 import { SocketQuota } from '../../common/auth/socket-quota';
 import { acceptedFrameBytes } from './envelope-parser';
 import { socketErrorListener } from '../realtime/socket-lifecycle';
+import { routeUpgrade } from './upgrade-routes';
 
 // @nestjs/platform-ws with two changes: the upgrade is authenticated by `verifyClient` (Nest guards
 // do not run on connect, nestjs/nest#882), and the gateway reads frames itself, once, instead of
@@ -67,6 +69,21 @@ export class ChatWsAdapter extends WsAdapter {
       perMessageDeflate: false,
       autoPong: false,
     });
+  }
+
+  // Nest's own upgrade listener destroyed a request for a path no gateway listens on without an
+  // answer, and answered a Host it could not parse with a status line holding the error's text;
+  // routeUpgrade answers both with an HTTP status (404, 400).
+  protected override ensureHttpServerExists(
+    port: number,
+    httpServer: Server = createServer(),
+  ): Server | undefined {
+    if (this.httpServersRegistry.has(port)) return undefined;
+    this.httpServersRegistry.set(port, httpServer);
+    httpServer.on('upgrade', (request, socket, head: Buffer) =>
+      routeUpgrade((this.wsServersRegistry.get(port) ?? []) as WebSocketServer[], request, socket, head),
+    );
+    return httpServer;
   }
 
   // Nest binds a closure of its own to each socket's 'error', logging a client's broken frame as an
