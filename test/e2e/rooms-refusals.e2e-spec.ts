@@ -76,6 +76,9 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect((await answer(a, edit)).error).toMatchObject({ code: 'BLOCKED', recoverable: true });
     const react = { type: 'react', room_id: dm, message_id: reply.message_id, content: '👍' };
     expect((await answer(a, react)).error).toMatchObject({ code: 'BLOCKED', recoverable: true });
+    // nor does the blocked user's typing reach the other side
+    const typing = { type: 'typing', room_id: dm, metadata: { typing: true } };
+    expect((await answer(a, typing)).error).toMatchObject({ code: 'BLOCKED', recoverable: true });
     await pause(400);
     expect(b.frames.slice(heard).filter((frame) => (frame as RoomFrame).user_id === alice.id)).toEqual([]);
     const history = await api<{ items: RoomFrame[] }>(second, bob.token, 'GET', `/rooms/${dm}/messages`);
@@ -87,6 +90,8 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect((await api(second, bob.token, 'DELETE', `/blocks/${alice.id}`)).status).toBe(200);
     expect((await answer(a, edit)).type).toBe('ack');
     expect((await answer(a, react)).type).toBe('ack');
+    a.send(typing);
+    expect(((await b.next((frame) => frame.type === 'typing')) as RoomFrame).user_id).toBe(alice.id);
   });
 
   it('should take only one emoji as a reaction, and refuse a muted member MUTED with retry_after', async () => {

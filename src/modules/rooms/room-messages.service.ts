@@ -22,7 +22,7 @@ import { RoomMessageChanges } from './room-message-changes';
 import { RoomMessageReads } from './room-message-reads';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomReadMarks, type Unread } from './room-read-marks';
-import { requireCanWrite, requireMember, requireNotBlocked } from './room-rules';
+import { isDmRoomId, requireCanWrite, requireMember, requireNotBlocked } from './room-rules';
 import {
   ROOM_FILE_SCOPE,
   roomFileScope,
@@ -257,6 +257,12 @@ export class RoomMessagesService implements OnModuleInit {
     if (!this.hub.isSubscribed(origin, roomId))
       throw new DomainException(ErrorCode.NOT_A_MEMBER, 'Join the room first.');
     await this.checkRate(principal.userId, 'room-typing');
+    // in a direct message whose other side blocked the typist, nothing reaches them (BLOCKED, as
+    // a message would be); the one store read is paid by direct messages' typing alone
+    if (isDmRoomId(roomId)) {
+      const room = await this.rooms.find(roomId);
+      if (room) await requireNotBlocked(this.blocks, room, principal.userId);
+    }
     this.hub.toRoom(
       roomId,
       {

@@ -35,6 +35,11 @@ function pairOf(userA: string, userB: string): [string, string] {
   return userA < userB ? [userA, userB] : [userB, userA];
 }
 
+// a direct message's room id, as dmRoomId makes it (no other room's id starts so: rooms get newId())
+export function isDmRoomId(roomId: string): boolean {
+  return roomId.startsWith('dm_');
+}
+
 function dmIdOf(key: string): string {
   return `dm_${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
 }
