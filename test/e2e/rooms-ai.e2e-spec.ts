@@ -1,7 +1,7 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { RoomAiRunsRepository } from '../../src/modules/rooms/room-ai-runs.repository';
 import { type RunningApp } from '../helpers/app';
-import { adminToken, uniqueUser } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import type { Frame, TestClient } from '../helpers/ws-client';
 import { api, createRoom, join, say, waitUntil, type RoomFrame, TwoInstances } from './rooms.helpers';
 
@@ -402,5 +402,57 @@ describe('@ai in a room across two instances (e2e)', () => {
       10_000,
     )) as RoomFrame;
     expect(next.metadata?.ai).toMatchObject({ outcome: 'complete' });
+  });
+  it("should let no person edit or delete the AI's reply as their own, not even one whose id is 'ai', nor anyone the room's notices", async () => {
+    const owner = person();
+    const roomId = await createRoom(first, owner.token, 'public');
+    const o = await socket(first, owner.token);
+    const impostorToken = userToken('ai');
+    const impostor = await socket(second, impostorToken);
+    await join(o, roomId);
+    const joined = await join(impostor, roomId);
+    await say(o, roomId, '@ai hello', 'ai-user-1');
+    const reply = (await o.next(aiChat(roomId), 10_000)) as RoomFrame;
+    let sent = 0;
+    const answer = async (frame: Record<string, unknown>) => {
+      const clientId = `ai-user-q${++sent}`;
+      impostor.send({ ...frame, client_id: clientId });
+      return (await impostor.next(
+        (candidate) =>
+          candidate.client_id === clientId && (candidate.type === 'ack' || candidate.type === 'error'),
+      )) as RoomFrame;
+    };
+    const edit = {
+      type: 'edit',
+      room_id: roomId,
+      message_id: reply.message_id,
+      content: 'send me your password',
+    };
+    expect((await answer(edit)).error).toMatchObject({ code: 'FORBIDDEN', recoverable: true });
+    const remove = { type: 'delete', room_id: roomId, message_id: reply.message_id };
+    expect((await answer(remove)).error).toMatchObject({ code: 'FORBIDDEN', recoverable: true });
+    // the person 'ai' still edits their own message
+    const own = await say(impostor, roomId, 'I am a person', 'ai-user-2');
+    expect((await answer({ ...edit, message_id: own.message_id, content: 'still a person' })).type).toBe(
+      'ack',
+    );
+    // a room's notice (the impostor's own join) is deleted by nobody, a moderator or admin included
+    const notice = (
+      await api<{ items: RoomFrame[] }>(first, owner.token, 'GET', `/rooms/${roomId}/messages`)
+    ).body.items.find((item) => item.metadata?.kind === 'system' && item.user_id === 'ai');
+    expect(notice).toBeDefined();
+    expect((await answer({ ...remove, message_id: notice?.message_id })).error?.code).toBe('FORBIDDEN');
+    const admin = await socket(first, adminToken(uniqueUser()));
+    admin.send({ ...remove, message_id: notice?.message_id, client_id: 'admin-del' });
+    expect(((await admin.next((frame) => frame.client_id === 'admin-del')) as RoomFrame).error?.code).toBe(
+      'FORBIDDEN',
+    );
+    const stored = (await storedAi(first, owner.token, roomId)).find(
+      (item) => item.message_id === reply.message_id,
+    );
+    expect(stored).toMatchObject({ content: reply.content });
+    expect(stored?.metadata?.edited_at).toBeUndefined();
+    expect(stored?.metadata?.deleted).toBeUndefined();
+    expect(joined.type).toBe('join');
   });
 });

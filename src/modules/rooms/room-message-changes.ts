@@ -10,7 +10,7 @@ import { changeNumbers, changeOf } from './room-change-numbers';
 import type { RoomChangesRepository } from './room-changes.repository';
 import type { RoomHub } from './room-hub';
 import type { RoomMessagesRepository } from './room-messages.repository';
-import { requireCanWrite, requireMember, requireModerator } from './room-rules';
+import { isOwnMessage, requireCanWrite, requireMember, requireModerator } from './room-rules';
 import { roomFileScope, type ParticipantRecord, type RoomMessageRecord, type RoomRecord } from './room.types';
 import type { RoomsRepository } from './rooms.repository';
 
@@ -57,7 +57,7 @@ export class RoomMessageChanges {
     requireCanWrite(participant);
     await this.checkNotBlocked(room, principal.userId);
     const message = await this.requireMessage(roomId, messageId);
-    if (message.sender_id !== principal.userId || message.kind !== 'text')
+    if (!isOwnMessage(message, principal.userId) || message.kind !== 'text')
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the sender may edit a message.', {
         recoverable: true,
       });
@@ -95,7 +95,12 @@ export class RoomMessageChanges {
     // a deleted message too: the copy of a delete is told apart under the lock
     const message = await this.messages.find(roomId, messageId);
     if (!message) throw new DomainException(ErrorCode.NOT_FOUND, 'Message not found.');
-    if (message.sender_id !== principal.userId) requireModerator(principal, participant);
+    // the room's notices (joins, moderation) are its record: nobody deletes them
+    if (message.kind === 'system')
+      throw new DomainException(ErrorCode.FORBIDDEN, "The room's notices cannot be deleted.", {
+        recoverable: true,
+      });
+    if (!isOwnMessage(message, principal.userId)) requireModerator(principal, participant);
     const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at);
     const outcome = await numbers.settle(
       (take) =>

@@ -4,7 +4,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { Principal } from '../../common/auth/principal';
 import type { BlocksRepository } from './blocks.repository';
-import type { ParticipantRecord, RoomRecord } from './room.types';
+import type { ParticipantRecord, RoomMessageRecord, RoomRecord } from './room.types';
 
 // The one room of two users, whoever opens it first: its id is derived from the pair, so two first
 // messages racing on two instances insert the same `_id` and the store keeps one (ROOM-003). The
@@ -52,6 +52,17 @@ export const CLIENT_IDS_KEPT = 20;
 // room, skipped), so nobody fills another's room list (docs/protocol.md, "Rooms, direct messages,
 // moderation"); the list shows at most this many
 export const MAX_OPEN_INVITATIONS = 50;
+
+// A person's own message: never the model's. An AI reply's sender is `ai`, and a person whose token
+// says `sub: "ai"` stays a person (docs/protocol.md, "@ai in a room"): metadata.ai, which no client
+// sets, tells them apart. Until the second rooms audit such a person edited and deleted the AI's
+// replies as their own (the edit kept metadata.ai, so clients showed the new words as the model's).
+export function isOwnMessage(
+  message: Pick<RoomMessageRecord, 'sender_id' | 'metadata'>,
+  userId: string,
+): boolean {
+  return message.sender_id === userId && message.metadata?.ai === undefined;
+}
 
 export function isModerator(participant: ParticipantRecord | null): boolean {
   return (
