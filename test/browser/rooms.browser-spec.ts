@@ -682,6 +682,163 @@ describe('rooms (browser)', () => {
     expect(await bob.page.locator('.room-thread [data-seq]').count()).toBe(152);
   });
 
+  // issue 14, per-user block (docs/protocol.md, "Rooms, direct messages, moderation"): in a shared
+  // room a blocked user's messages are collapsed (each may be shown) and their typing is not shown
+  it('should collapse the messages of a user blocked in a shared room, show one on demand, and show them plain once unblocked', async () => {
+    const alice = await person();
+    const bob = await person();
+    const name = `blocks ${uniqueUser('r')}`;
+    await createRoom(alice.page, name);
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.getByRole('button', { name: `Join ${name}` }).click();
+    await joined(bob.page, name);
+    await send(bob.page, 'before the block');
+    const before = message(alice.page, 'before the block');
+    await before.waitFor();
+    // alice's own message offers no Block
+    await send(alice.page, 'mine');
+    await message(alice.page, 'mine').and(alice.page.locator('[data-state=sent]')).waitFor();
+    expect(
+      await (await actions(message(alice.page, 'mine'))).getByRole('button', { name: 'Block' }).count(),
+    ).toBe(0);
+
+    // Block, beside Report, asks first; Cancel leaves everything as it was
+    const tools = await actions(before);
+    await tools.getByRole('button', { name: 'Report' }).waitFor();
+    await tools.getByRole('button', { name: 'Block', exact: true }).click();
+    const confirm = alice.page.getByRole('group', { name: `Block ${bob.id}?` });
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    expect(await alice.page.locator('.room-thread [data-blocked]').count()).toBe(0);
+    await tools.getByRole('button', { name: 'Block', exact: true }).click();
+    await confirm.getByRole('button', { name: 'Block', exact: true }).click();
+    const collapsed = alice.page.locator('.room-thread article[data-blocked=true]', {
+      hasText: 'Message from a user you blocked',
+    });
+    await collapsed.waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('before the block');
+    await until(async () => {
+      const blocks = await api<{ user_ids: string[] }>(server, alice.token, 'GET', '/blocks');
+      return blocks.body.user_ids.includes(bob.id);
+    });
+
+    // bob goes on: his typing does not show, his next message comes collapsed
+    await bob.page.getByLabel('Room message').pressSequentially('typing while blocked');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await alice.page.locator('.typing-line').textContent()).toBe('');
+    await bob.page.getByLabel('Room message').fill('after the block');
+    await bob.page.getByLabel('Room message').press('Enter');
+    await message(bob.page, 'after the block').and(bob.page.locator('[data-state=sent]')).waitFor();
+    await waitUntil(
+      alice.page,
+      `document.querySelectorAll('.room-thread article[data-blocked=true]').length === 2`,
+    );
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('after the block');
+    await screenshot(alice.page, 'rooms-blocked-collapsed');
+
+    // Show reveals that one message (and Hide folds it again); the other stays collapsed
+    const newest = alice.page.locator('.room-thread article[data-blocked=true]').last();
+    await newest.getByRole('button', { name: 'Show' }).click();
+    const revealed = message(alice.page, 'after the block');
+    await revealed.locator('.text', { hasText: 'after the block' }).waitFor();
+    expect(await revealed.getAttribute('data-blocked')).toBe('true');
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('before the block');
+    expect(await collapsed.count()).toBe(1);
+    await revealed.getByRole('button', { name: 'Hide' }).click();
+    await waitUntil(alice.page, `document.querySelectorAll('.room-thread article.blocked').length === 2`);
+
+    // the room list's Blocked users names bob; Unblock there shows his messages plain again
+    await alice.page.getByRole('button', { name: /^Blocked users/ }).click();
+    const list = alice.page.getByRole('list', { name: 'Blocked users' });
+    await list.locator('li', { hasText: bob.id }).waitFor();
+    await list.getByRole('button', { name: `Unblock ${bob.id}` }).click();
+    await alice.page.getByText('You have not blocked anyone.').waitFor();
+    await message(alice.page, 'after the block').locator('.text').waitFor();
+    await message(alice.page, 'before the block').locator('.text').waitFor();
+    expect(await alice.page.locator('.room-thread [data-blocked]').count()).toBe(0);
+    await until(async () => {
+      const blocks = await api<{ user_ids: string[] }>(server, alice.token, 'GET', '/blocks');
+      return blocks.body.user_ids.length === 0;
+    });
+    await send(bob.page, 'after the unblock');
+    await message(alice.page, 'after the unblock').waitFor();
+    expect(await message(alice.page, 'after the unblock').getAttribute('data-blocked')).toBeNull();
+
+    // blocked again from a reload: the blocks are read when the view starts
+    await (
+      await actions(message(alice.page, 'after the unblock'))
+    )
+      .getByRole('button', { name: 'Block', exact: true })
+      .click();
+    await confirm.getByRole('button', { name: 'Block', exact: true }).click();
+    await until(async () => {
+      const blocks = await api<{ user_ids: string[] }>(server, alice.token, 'GET', '/blocks');
+      return blocks.body.user_ids.includes(bob.id);
+    });
+    await alice.page.reload();
+    await alice.page.getByRole('tab', { name: 'Rooms' }).click();
+    await alice.page.locator('.room-list button[data-room-id]', { hasText: name }).click();
+    await waitUntil(
+      alice.page,
+      `document.querySelectorAll('.room-thread article[data-blocked=true]').length === 3`,
+    );
+  });
+
+  it('should let a user block from a direct message head, say so in the composer, and refuse the other side BLOCKED', async () => {
+    const alice = await person();
+    const bob = await person();
+    await alice.page.getByLabel('Message a user (user id)').fill(bob.id);
+    await alice.page.getByRole('button', { name: 'Open', exact: true }).click();
+    await joined(alice.page, bob.id);
+    await send(alice.page, 'hi bob');
+    await message(alice.page, 'hi bob').and(alice.page.locator('[data-state=sent]')).waitFor();
+    await bob.page.getByRole('tab', { name: 'AI chat' }).click();
+    await bob.page.getByRole('tab', { name: 'Rooms' }).click();
+    await bob.page.locator('.room-list button[data-room-id^="dm_"]', { hasText: alice.id }).click();
+    await message(bob.page, 'hi bob').waitFor();
+
+    const head = alice.page.locator('.room-thread .sessions-head');
+    await head.getByRole('button', { name: 'Block', exact: true }).click();
+    await alice.page
+      .getByRole('group', { name: `Block ${bob.id}?` })
+      .getByRole('button', { name: 'Block', exact: true })
+      .click();
+    const bar = alice.page.locator('.composer.blocked-bar');
+    await bar.getByText(`You blocked ${bob.id}.`).waitFor();
+    expect(await alice.page.getByLabel('Room message').count()).toBe(0);
+    await head.getByRole('button', { name: 'Unblock' }).waitFor();
+    await alice.page
+      .locator('.room-list button[data-room-id^="dm_"]', { hasText: bob.id })
+      .locator('.badge', { hasText: 'Blocked' })
+      .waitFor();
+    await until(async () => {
+      const blocks = await api<{ user_ids: string[] }>(server, alice.token, 'GET', '/blocks');
+      return blocks.body.user_ids.includes(bob.id);
+    });
+    await screenshot(alice.page, 'rooms-dm-blocked');
+
+    // bob's message is refused BLOCKED: not sent, said why, and the notice
+    await send(bob.page, 'are you there?');
+    const refused = message(bob.page, 'are you there?');
+    await refused.and(bob.page.locator('[data-state=failed]')).waitFor();
+    expect(await refused.getByTestId('delivery').textContent()).toContain(
+      'This person does not accept your messages.',
+    );
+    await bob.page.locator('.rooms .notice[data-code=BLOCKED]').waitFor();
+    expect(await alice.page.locator('.room-thread').textContent()).not.toContain('are you there?');
+
+    // Unblock in the composer's place: the composer is back, and bob's Retry lands
+    await bar.getByRole('button', { name: 'Unblock' }).click();
+    await alice.page.getByLabel('Room message').waitFor();
+    await until(async () => {
+      const blocks = await api<{ user_ids: string[] }>(server, alice.token, 'GET', '/blocks');
+      return blocks.body.user_ids.length === 0;
+    });
+    await refused.getByRole('button', { name: 'Retry' }).click();
+    await message(alice.page, 'are you there?').waitFor();
+  });
+
   it('should open a direct message by user id, count it unread for the other, and show when it was seen', async () => {
     const alice = await person();
     const bob = await person();

@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
 import type { PresenceStatus } from '../../../shared/protocol';
+import { BlockedUsers } from './block-controls';
 import type { RoomsClient, RoomSummary } from './rooms-client';
 
-// The user's rooms and direct messages (unread counts, presence dots), the public rooms to join, and
-// the forms that create a room or open a direct message.
+// The user's rooms and direct messages (unread counts, presence dots), the public rooms to join, the
+// forms that create a room or open a direct message, and the users this user blocked.
 export function RoomList({ rooms }: { rooms: RoomsClient }) {
   const mine = rooms.rooms.filter((room) => room.kind !== 'dm' && room.membership === 'member');
   const dms = rooms.rooms.filter((room) => room.kind === 'dm');
@@ -50,6 +51,7 @@ export function RoomList({ rooms }: { rooms: RoomsClient }) {
         </>
       )}
       <CreateForm rooms={rooms} />
+      <BlockedUsers rooms={rooms} />
     </nav>
   );
 }
@@ -75,6 +77,7 @@ function RoomEntry({ rooms, room }: { rooms: RoomsClient; room: RoomSummary }) {
         <span class="meta">
           {room.kind === 'dm' ? 'Direct message' : room.kind === 'private' ? 'Private' : 'Public'}
         </span>
+        {blockedDm(rooms, room) && <span class="badge">Blocked</span>}
         {thread.unread.count > 0 && (
           <span class="badge unread" data-testid="unread">
             {thread.unread.count}
@@ -159,6 +162,12 @@ export function roomName(room: RoomSummary | null, me: string): string {
   if (!room) return 'Room';
   if (room.kind === 'dm') return room.dm_users?.find((id) => id !== me) ?? room.name;
   return room.name;
+}
+
+// a direct message with a user this user blocked
+function blockedDm(rooms: RoomsClient, room: RoomSummary): boolean {
+  const other = room.kind === 'dm' ? room.dm_users?.find((id) => id !== rooms.userId) : undefined;
+  return !!other && rooms.store.blocks.has(other);
 }
 
 // A direct message shows the other person's presence; a room is online when anyone else in it is.

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { BlockConfirm, BlockError, BlockToggle } from './block-controls';
 import { deliveryOf } from './delivery';
 import { REACTION_PICKER } from './reaction-picker';
 import type { RoomMessage } from './room-store';
@@ -8,16 +9,22 @@ interface ItemProps {
   rooms: RoomsClient;
   message: RoomMessage;
   seen: boolean;
+  // a room of several people (not a direct message): a blocked user's messages are collapsed
+  shared: boolean;
   onReply(): void;
   onEdit(): void;
 }
 
 // One message: sender, time, edited mark, the message replied to, text (or deleted), reactions,
-// delivery state for one's own (and for this user's edit, delete or reaction until acked), and its actions (react, reply, edit, delete, report).
-export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemProps) {
+// delivery state for one's own (and for this user's edit, delete or reaction until acked), and its
+// actions (react, reply, edit, delete, report, block). A blocked user's message in a shared room
+// is collapsed until the user shows it.
+export function RoomMessageItem({ rooms, message, seen, shared, onReply, onEdit }: ItemProps) {
   const [tools, setTools] = useState(false);
   const [reporting, setReporting] = useState(false);
   const [reported, setReported] = useState(false);
+  const [confirmingBlock, setConfirmingBlock] = useState(false);
+  const [revealed, setRevealed] = useState(false);
   if (message.kind === 'system')
     return (
       <p class="event" data-message-id={message.messageId} data-seq={message.seq}>
@@ -25,7 +32,26 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       </p>
     );
   const mine = message.userId === rooms.userId;
+  // another person (the AI is not blocked: its replies are the room's)
+  const blockable = !mine && !message.ai;
+  const hidden = shared && blockable && rooms.store.blocks.has(message.userId);
+  if (hidden && !revealed)
+    return (
+      <article
+        class="msg ai blocked"
+        data-message-id={message.messageId}
+        data-seq={message.seq}
+        data-blocked="true"
+      >
+        <p class="text blocked-text">Message from a user you blocked</p>
+        <button type="button" class="link" aria-expanded="false" onClick={() => setRevealed(true)}>
+          Show
+        </button>
+      </article>
+    );
   const quoted = message.replyTo ? rooms.store.find(rooms.openId ?? '', message.replyTo) : undefined;
+  const quotedHidden =
+    !!quoted && shared && quoted.userId !== rooms.userId && rooms.store.blocks.has(quoted.userId);
   const classes = ['msg', mine ? 'user' : 'ai'];
   // a message not acked yet, or one with an edit, delete or reaction of this user not acked yet
   if (message.pending || message.opPending) classes.push('pending');
@@ -41,17 +67,29 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
       data-seq={message.seq}
       data-state={message.failed ? 'failed' : message.pending ? 'pending' : 'sent'}
       data-op-state={message.opPending ? 'pending' : undefined}
+      data-blocked={hidden ? 'true' : undefined}
     >
       <header>
         <span class="who">{message.ai ? 'AI' : mine ? 'You' : message.userId}</span>
         {message.ai && <span class="meta">{message.ai.model}</span>}
         {message.timestamp && <time>{new Date(message.timestamp).toLocaleTimeString()}</time>}
         {message.editedAt && !message.deleted && <span class="edited">(edited)</span>}
+        {hidden && (
+          <button type="button" class="link" aria-expanded="true" onClick={() => setRevealed(false)}>
+            Hide
+          </button>
+        )}
       </header>
       {quoted && (
         <blockquote class="reply-quote">
-          <span class="who">{quoted.userId === rooms.userId ? 'You' : quoted.userId}</span>:{' '}
-          {quoted.deleted ? 'deleted message' : quoted.content.slice(0, 80)}
+          {quotedHidden ? (
+            'Message from a user you blocked'
+          ) : (
+            <>
+              <span class="who">{quoted.userId === rooms.userId ? 'You' : quoted.userId}</span>:{' '}
+              {quoted.deleted ? 'deleted message' : quoted.content.slice(0, 80)}
+            </>
+          )}
         </blockquote>
       )}
       {message.deleted ? (
@@ -142,7 +180,28 @@ export function RoomMessageItem({ rooms, message, seen, onReply, onEdit }: ItemP
               Report
             </button>
           )}
+          {blockable && (
+            <BlockToggle
+              rooms={rooms}
+              userId={message.userId}
+              confirming={confirmingBlock}
+              onBlock={() => setConfirmingBlock(!confirmingBlock)}
+            />
+          )}
         </div>
+      )}
+      {canAct && tools && blockable && <BlockError rooms={rooms} userId={message.userId} />}
+      {confirmingBlock && blockable && !rooms.store.blocks.has(message.userId) && (
+        <BlockConfirm
+          userId={message.userId}
+          onConfirm={() => {
+            rooms.block(message.userId);
+            setConfirmingBlock(false);
+            setTools(false);
+            setRevealed(false);
+          }}
+          onCancel={() => setConfirmingBlock(false)}
+        />
       )}
       {reporting && message.messageId && (
         <ReportForm

@@ -2,6 +2,7 @@ import type { PresenceStatus, RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket } from '../chat-socket';
 import { ReadMarks } from './read-marks';
+import { RoomBlocks } from './room-blocks';
 import { RoomHistory } from './room-history';
 import { RoomFrames } from './room-frames';
 import { RoomMembership } from './room-membership';
@@ -26,7 +27,8 @@ export interface RoomsHost {
   markRead(): void;
   // reads the room list again
   refresh(): void;
-  notify(code: string): void;
+  // `what`: what failed, said before the code's text
+  notify(code: string, what?: string): void;
   changed(): void;
 }
 
@@ -42,6 +44,8 @@ export interface RoomParts {
   readonly history: RoomHistory;
   // what the socket brings (room-frames.ts)
   readonly frames: RoomFrames;
+  // the user's blocks, read and written over REST (room-blocks.ts)
+  readonly blocks: RoomBlocks;
 }
 
 // RoomsClient's parts, wired to each other and to the client.
@@ -67,5 +71,11 @@ export function roomParts(host: RoomsHost): RoomParts {
     changed,
   });
   const frames: RoomFrames = new RoomFrames({ ...host, membership, reads, sends, ops, history });
-  return { membership, reads, sends, ops, history, frames };
+  const blocks = new RoomBlocks({
+    blocks: store.blocks,
+    token: () => host.token(),
+    notify: (code, what) => host.notify(code, what),
+    changed,
+  });
+  return { membership, reads, sends, ops, history, frames, blocks };
 }

@@ -4,6 +4,7 @@ import {
   type RoomClientFrame,
   type RoomMessageFrame,
 } from '../../../shared/protocol';
+import { BlockList } from './block-list';
 import { ChangeMark } from './change-mark';
 import { ResumePoint } from './resume-point';
 import { UnreadCount } from './unread-count';
@@ -118,6 +119,9 @@ export interface RoomThread {
 // once, keyed by message_id, ordered by seq.
 export class RoomStore {
   private threads = new Map<string, RoomThread>();
+  // the users this user blocked (block-list.ts): their messages in shared rooms are shown collapsed,
+  // their typing not at all
+  readonly blocks = new BlockList();
 
   thread(roomId: string): RoomThread {
     let thread = this.threads.get(roomId);
@@ -436,10 +440,13 @@ export class RoomStore {
     else thread.typing.delete(userId);
   }
 
+  // who is typing, blocked users left out
   typingUsers(roomId: string, now: number): string[] {
     const thread = this.threads.get(roomId);
     if (!thread) return [];
-    return [...thread.typing.entries()].filter(([, until]) => until > now).map(([userId]) => userId);
+    return [...thread.typing.entries()]
+      .filter(([userId, until]) => until > now && !this.blocks.has(userId))
+      .map(([userId]) => userId);
   }
 
   // The oldest stored seq held: the cursor of the next page when the server gave none yet.

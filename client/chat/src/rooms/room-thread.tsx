@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Icon } from '../components/icons';
+import { BlockConfirm, BlockedComposer, BlockError, BlockToggle } from './block-controls';
 import { InviteForm, RoomComposer } from './room-composer';
 import { roomName } from './room-list';
 import { RoomMessageItem } from './room-message';
@@ -20,6 +21,7 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
   const [editing, setEditing] = useState<RoomMessage | null>(null);
   const list = useRef<HTMLDivElement>(null);
   const [inviting, setInviting] = useState(false);
+  const [confirmingBlock, setConfirmingBlock] = useState(false);
   const canInvite = !!room && room.kind !== 'dm' && (room.kind === 'public' || room.role !== 'member');
   const last = messages[messages.length - 1]?.key;
   const streams = rooms.store.aiStreams(roomId);
@@ -33,6 +35,10 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
   const name = roomName(room, rooms.userId);
   const others = [...thread.readBy.entries()].filter(([id]) => id !== rooms.userId);
   const seenUpTo = room?.kind === 'dm' ? Math.max(0, ...others.map(([, seq]) => seq)) : 0;
+  // a direct message (known by its id until the list says): the other person, whom the head blocks
+  const dm = room ? room.kind === 'dm' : roomId.startsWith('dm_');
+  const other = dm ? room?.dm_users?.find((id) => id !== rooms.userId) : undefined;
+  const otherBlocked = !!other && rooms.store.blocks.has(other);
   return (
     <section class="room-thread" aria-label={`Room ${name}`}>
       <div class="sessions-head">
@@ -59,7 +65,27 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
             Leave
           </button>
         )}
+        {other && (
+          <BlockToggle
+            rooms={rooms}
+            userId={other}
+            className="button"
+            confirming={confirmingBlock}
+            onBlock={() => setConfirmingBlock(!confirmingBlock)}
+          />
+        )}
       </div>
+      {other && confirmingBlock && !otherBlocked && (
+        <BlockConfirm
+          userId={other}
+          onConfirm={() => {
+            rooms.block(other);
+            setConfirmingBlock(false);
+          }}
+          onCancel={() => setConfirmingBlock(false)}
+        />
+      )}
+      {other && !otherBlocked && <BlockError rooms={rooms} userId={other} />}
       {inviting && canInvite && <InviteForm rooms={rooms} roomId={roomId} />}
       {moderates && room && <AiModelSetting rooms={rooms} room={room} />}
       <div class="thread" ref={list} role="log" aria-live="polite" aria-label={`Messages in ${name}`}>
@@ -77,6 +103,7 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
             rooms={rooms}
             message={message}
             seen={message.userId === rooms.userId && (message.seq ?? Infinity) <= seenUpTo}
+            shared={!dm}
             onReply={() => {
               setEditing(null);
               setReplyTo(message);
@@ -125,16 +152,20 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
       <p class="typing-line" aria-live="polite">
         {typing.length > 0 && `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…`}
       </p>
-      <RoomComposer
-        key={`${roomId}:${editing?.key ?? ''}`}
-        rooms={rooms}
-        replyTo={replyTo}
-        editing={editing}
-        onDone={() => {
-          setReplyTo(null);
-          setEditing(null);
-        }}
-      />
+      {other && otherBlocked ? (
+        <BlockedComposer rooms={rooms} userId={other} />
+      ) : (
+        <RoomComposer
+          key={`${roomId}:${editing?.key ?? ''}`}
+          rooms={rooms}
+          replyTo={replyTo}
+          editing={editing}
+          onDone={() => {
+            setReplyTo(null);
+            setEditing(null);
+          }}
+        />
+      )}
     </section>
   );
 }

@@ -49,6 +49,12 @@ export const roomsApi = {
         body: reason ? { reason } : {},
       },
     ),
+  // the users this user blocked (`user_ids`, checked by the caller), and a block or unblock
+  blocks: (token: string) => apiJson<{ user_ids?: unknown } | undefined>(`${BASE}/blocks`, token),
+  block: (token: string, userId: string) =>
+    apiJson<unknown>(`${BASE}/blocks`, token, { method: 'POST', body: { user_id: userId } }),
+  unblock: (token: string, userId: string) =>
+    apiJson<unknown>(`${BASE}/blocks/${encodeURIComponent(userId)}`, token, { method: 'DELETE' }),
   history: (token: string, roomId: string, before: number, limit: number) =>
     apiJson<HistoryPage>(`${room(roomId)}/messages`, token, {
       query: { before: String(before), limit: String(limit) },

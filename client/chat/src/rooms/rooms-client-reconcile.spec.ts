@@ -342,8 +342,8 @@ describe('RoomsClient: changes made while away, read again after a reconnect (is
     (globalThis as { window?: unknown }).window = { location: { href: 'http://chat.test/chat/' } };
     reads.length = 0;
     globalThis.fetch = ((url: URL | string) => {
-      // the room list (read on a first join) answers nothing here
-      if (new URL(String(url)).pathname.endsWith('/rooms')) return new Promise(() => undefined);
+      // the room list (read on a first join) and the blocks (read on a reconnect) answer nothing here
+      if (/\/(rooms|blocks)$/.test(new URL(String(url)).pathname)) return new Promise(() => undefined);
       reads.push(String(url));
       return server!.restRead(String(url));
     }) as typeof globalThis.fetch;

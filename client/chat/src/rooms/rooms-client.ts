@@ -55,7 +55,7 @@ export class RoomsClient implements RoomLink {
       seen: (roomId) => this.seen(roomId),
       markRead: () => this.markRead(),
       refresh: () => void this.refresh(),
-      notify: (code) => this.notify(code),
+      notify: (code, what) => this.notify(code, what),
       changed: () => this.changed(),
     });
     // presence: away while the page is hidden (every device of the user counts, server side)
@@ -81,6 +81,8 @@ export class RoomsClient implements RoomLink {
       if (this.socket.state.kind === 'connected') void this.refresh();
     }, LIST_REFRESH_MS);
     void this.refresh();
+    // the Rooms view starts: the user's blocks as the server holds them now (another device's too)
+    void this.parts.blocks.load();
     if (this.openId) this.open(this.openId);
   }
 
@@ -90,6 +92,8 @@ export class RoomsClient implements RoomLink {
     const { membership } = this.parts;
     const asked = membership.listAsked();
     const answer = await this.api((token) => roomsApi.list(token));
+    // blocks that could not be read (or a block whose answer was lost) are read again with the list
+    this.parts.blocks.retry();
     if (!answer) return;
     const list = membership.asRead(answer, asked);
     this.rooms = list;
@@ -212,6 +216,20 @@ export class RoomsClient implements RoomLink {
     return (await this.api((token) => roomsApi.report(token, roomId, messageId, reason.trim()))) !== null;
   }
 
+  // The user's Block (asked to confirm first, by the view) and Unblock of another user (room-blocks.ts).
+  block(userId: string): void {
+    if (userId && userId !== this.userId) this.parts.blocks.set(userId, true);
+  }
+
+  unblock(userId: string): void {
+    if (userId) this.parts.blocks.set(userId, false);
+  }
+
+  // The blocks read again (the Blocked users list's Retry): a failure is told again.
+  loadBlocks(): Promise<void> {
+    return this.parts.blocks.load('always');
+  }
+
   async invite(roomId: string, userId: string): Promise<boolean> {
     return (await this.api((token) => roomsApi.invite(token, roomId, userId))) !== null;
   }
@@ -251,6 +269,8 @@ export class RoomsClient implements RoomLink {
 
   onConnected(): void {
     this.parts.frames.onConnected();
+    // blocked or unblocked on another device while this one was away
+    void this.parts.blocks.load();
   }
 
   onFrame(frame: Record<string, unknown>): void {
@@ -296,8 +316,9 @@ export class RoomsClient implements RoomLink {
     }
   }
 
-  private notify(code: string): void {
-    this.notice = { code, text: errorText(code) };
+  // `what`: what failed, said before why (the code's text)
+  private notify(code: string, what?: string): void {
+    this.notice = { code, text: what ? `${what} ${errorText(code)}` : errorText(code) };
     this.changed();
   }
 
