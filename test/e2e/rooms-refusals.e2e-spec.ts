@@ -191,4 +191,36 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect((await answer(b, { type: 'read', room_id: dm, seq: 3 })).type).toBe('ack');
     expect((await a.next((frame) => frame.type === 'read' && frame.seq === 3)).seq).toBe(3);
   });
+
+  it('should send no read receipt for a read behind the mark, nor across a block either way', async () => {
+    const alice = person();
+    const bob = person();
+    const a = await socket(first, alice.token);
+    const b = await socket(second, bob.token);
+    const hello = await say(a, `@${bob.id}`, 'one', 'rb-1');
+    const dm = hello.room_id as string;
+    await join(a, dm);
+    await join(b, dm);
+    await say(a, dm, 'two', 'rb-2');
+    await say(a, dm, 'three', 'rb-3');
+    const receipts = () =>
+      a.frames.filter((frame) => frame.type === 'read' && (frame as RoomFrame).user_id === bob.id);
+    expect((await answer(b, { type: 'read', room_id: dm, seq: 3 })).type).toBe('ack');
+    await a.next((frame) => frame.type === 'read' && frame.seq === 3);
+    // an older device reads up to 1: acked, the mark stays at 3, alice is told nothing lower
+    expect((await answer(b, { type: 'read', room_id: dm, seq: 1 })).type).toBe('ack');
+    await pause(400);
+    expect(receipts().map((frame) => frame.seq)).toEqual([3]);
+    const again = await socket(first, bob.token);
+    expect((await join(again, dm)).metadata?.read_seq).toBe(3);
+    // bob blocks alice: alice's reads reach bob no more, nor bob's reads alice
+    expect((await api(second, bob.token, 'POST', '/blocks', { user_id: alice.id })).status).toBe(200);
+    const bobHeard = b.frames.length;
+    expect((await answer(a, { type: 'read', room_id: dm, seq: 3 })).type).toBe('ack');
+    await say(b, dm, 'four', 'rb-4');
+    expect((await answer(b, { type: 'read', room_id: dm, seq: 4 })).type).toBe('ack');
+    await pause(400);
+    expect(b.frames.slice(bobHeard).filter((frame) => frame.type === 'read')).toEqual([]);
+    expect(receipts().map((frame) => frame.seq)).toEqual([3]);
+  });
 });

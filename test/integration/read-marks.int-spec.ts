@@ -52,9 +52,19 @@ describe('read marks across instances (FerretDB, Redis lock)', () => {
         ),
         async (marks) => {
           const room = `room-${run++}-${Date.now()}`;
-          await Promise.all(marks.map(({ instance, seq }) => repositories[instance].mark(room, 'u1', seq)));
+          const answers = await Promise.all(
+            marks.map(({ instance, seq }) => repositories[instance].mark(room, 'u1', seq)),
+          );
           const stored = await repositories[0].of([room], 'u1');
-          expect(stored.get(room)).toBe(Math.max(...marks.map((mark) => mark.seq)));
+          const highest = Math.max(...marks.map((mark) => mark.seq));
+          expect(stored.get(room)).toBe(highest);
+          // each write answers the mark as it stood after it: at least its own seq, never past the highest
+          answers.forEach((answer, index) => {
+            expect(answer).toBeGreaterThanOrEqual(marks[index].seq);
+            expect(answer).toBeLessThanOrEqual(highest);
+          });
+          // a read behind the mark answers the mark
+          expect(await repositories[1].mark(room, 'u1', 1)).toBe(highest);
         },
       ),
       { numRuns: 25 },

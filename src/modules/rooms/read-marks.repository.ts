@@ -21,16 +21,21 @@ export class ReadMarksRepository {
   // one on FerretDB, which applies `$max` as an unlocked read-modify-write. Two upserts of a missing
   // mark that race anyway (a lock lost with its instance; MongoDB's own upsert race) meet on the
   // `_id`: the loser's insert fails, and its update then applies.
-  async mark(roomId: string, userId: string, seq: number): Promise<void> {
-    await this.lock.run(`read:${participantId(roomId, userId)}`, () =>
+  // Answers the mark as it stands after the write: `seq`, or a higher one read before.
+  async mark(roomId: string, userId: string, seq: number): Promise<number> {
+    const stored = await this.lock.run(`read:${participantId(roomId, userId)}`, () =>
       upsertRetried(() =>
-        this.marks.updateOne(
-          { _id: participantId(roomId, userId) },
-          { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
-          { upsert: true },
-        ),
+        this.marks
+          .findOneAndUpdate(
+            { _id: participantId(roomId, userId) },
+            { $max: { seq }, $setOnInsert: { room_id: roomId, user_id: userId } },
+            // no projection: FerretDB 1.24's findAndModify refuses `fields` (the mark is small)
+            { upsert: true, new: true },
+          )
+          .lean<{ seq: number }>(),
       ),
     );
+    return Math.max(stored?.seq ?? seq, seq);
   }
 
   async of(roomIds: string[], userId: string): Promise<Map<string, number>> {

@@ -99,7 +99,7 @@ export class RoomMessagesService implements OnModuleInit {
       memberOf,
       (room, userId) => requireNotBlocked(blocks, room, userId),
     );
-    this.marks = new RoomReadMarks(readMarks, messages, hub, memberOf);
+    this.marks = new RoomReadMarks(readMarks, messages, hub, memberOf, blocks);
   }
 
   // room members read the files shared in the room

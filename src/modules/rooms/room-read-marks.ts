@@ -1,4 +1,5 @@
 import type { Principal } from '../../common/auth/principal';
+import type { BlocksRepository } from './blocks.repository';
 import type { ReadMarksRepository } from './read-marks.repository';
 import type { RoomHub } from './room-hub';
 import type { RoomMessagesRepository } from './room-messages.repository';
@@ -21,6 +22,7 @@ export class RoomReadMarks {
     private readonly hub: RoomHub,
     // the membership check (RoomMessagesService.memberOf)
     private readonly memberOf: (roomId: string, userId: string) => Promise<{ room: RoomRecord }>,
+    private readonly blocks: Pick<BlocksRepository, 'isBlocked'>,
   ) {}
 
   // the member's read mark (0: nothing read)
@@ -30,19 +32,32 @@ export class RoomReadMarks {
 
   // The member has read up to `seq`, held at the room's newest message: a mark past it would hide
   // every later message from the unread count, and tell the other side of a direct message that
-  // messages not yet written were read. In a direct message the other side sees it (a read receipt).
+  // messages not yet written were read. In a direct message the other side sees it (a read receipt)
+  // when the mark moved there: a read behind the mark (an older device) keeps the mark and sends
+  // nothing (it sent the lower seq, which told the other side less had been read), and no receipt
+  // crosses a block either way (docs/protocol.md, "Rooms, direct messages, moderation").
   async read(principal: Principal, roomId: string, seq: number): Promise<void> {
     const { room } = await this.memberOf(roomId, principal.userId);
     const upTo = await this.messages.readableUpTo(roomId, seq, room.last_seq);
-    await this.readMarks.mark(roomId, principal.userId, upTo);
-    if (room.kind === 'dm')
-      this.hub.toRoom(roomId, {
-        type: 'read',
-        room_id: roomId,
-        user_id: principal.userId,
-        timestamp: new Date().toISOString(),
-        seq: upTo,
-      });
+    const mark = await this.readMarks.mark(roomId, principal.userId, upTo);
+    if (room.kind !== 'dm' || mark > upTo || (await this.blockedBetween(room, principal.userId))) return;
+    this.hub.toRoom(roomId, {
+      type: 'read',
+      room_id: roomId,
+      user_id: principal.userId,
+      timestamp: new Date().toISOString(),
+      seq: upTo,
+    });
+  }
+
+  private async blockedBetween(room: RoomRecord, userId: string): Promise<boolean> {
+    const other = room.dm_users?.find((candidate) => candidate !== userId);
+    if (other === undefined) return false;
+    const [theirs, mine] = await Promise.all([
+      this.blocks.isBlocked(other, userId),
+      this.blocks.isBlocked(userId, other),
+    ]);
+    return theirs || mine;
   }
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the
