@@ -132,6 +132,11 @@ describe('rooms: refusals (e2e, two instances)', () => {
         .filter((frame) => frame.type === 'react')
         .map((frame) => [frame.content, frame.metadata?.removed]),
     ).toEqual([['👍', true]]);
+    // nor is a muted member shown typing to the room
+    const typing = await answer(m, { type: 'typing', room_id: roomId, metadata: { typing: true } });
+    expect(typing.error).toMatchObject({ code: 'MUTED', recoverable: true });
+    await pause(300);
+    expect(o.frames.slice(heard).filter((frame) => frame.type === 'typing')).toEqual([]);
   });
 
   it("should show a private room's details to its members and admins only, never to one who left or was kicked", async () => {

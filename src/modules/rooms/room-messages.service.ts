@@ -257,12 +257,14 @@ export class RoomMessagesService implements OnModuleInit {
     if (!this.hub.isSubscribed(origin, roomId))
       throw new DomainException(ErrorCode.NOT_A_MEMBER, 'Join the room first.');
     await this.checkRate(principal.userId, 'room-typing');
-    // in a direct message whose other side blocked the typist, nothing reaches them (BLOCKED, as
-    // a message would be); the one store read is paid by direct messages' typing alone
-    if (isDmRoomId(roomId)) {
-      const room = await this.rooms.find(roomId);
-      if (room) await requireNotBlocked(this.blocks, room, principal.userId);
-    }
+    // one who may not write is not shown typing: a muted member (MUTED), and in a direct message
+    // one the other side blocked (BLOCKED), as their message would be refused
+    const [participant, room] = await Promise.all([
+      this.participants.find(roomId, principal.userId),
+      isDmRoomId(roomId) ? this.rooms.find(roomId) : null,
+    ]);
+    if (participant) requireCanWrite(participant);
+    if (room) await requireNotBlocked(this.blocks, room, principal.userId);
     this.hub.toRoom(
       roomId,
       {
