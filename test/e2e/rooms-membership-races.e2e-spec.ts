@@ -119,6 +119,57 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     await refused(bob.token, roomId, 'NOT_A_MEMBER');
   });
 
+  it('should refuse, not store after the kick notice, a message whose membership was checked before the kick', async () => {
+    const owner = cluster.person();
+    const bob = cluster.person();
+    const roomId = await createRoom(first, owner.token, 'private', [bob.id]);
+    const o = await cluster.socket(second, owner.token);
+    await join(o, roomId);
+    const b = await cluster.socket(first, bob.token);
+    await join(b, roomId);
+    const posted = await say(o, roomId, 'reply to this', 'k-1');
+    // the first instance holds the message's next step after its membership check (the read of the
+    // message it replies to) while the kick lands on the second
+    const messages = first.app.get(RoomMessagesRepository);
+    const find = messages.find.bind(messages);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held: () => void = () => undefined;
+    const heldPromise = new Promise<void>((resolve) => (held = resolve));
+    messages.find = async (room, id) => {
+      if (id !== posted.message_id) return find(room, id);
+      messages.find = find;
+      held();
+      await gate;
+      return find(room, id);
+    };
+    b.send({
+      type: 'chat',
+      room_id: roomId,
+      content: 'said after the kick',
+      client_id: 'late',
+      metadata: { reply_to: posted.message_id },
+    });
+    await heldPromise;
+    await moderate(owner.token, roomId, 'kick', bob.id);
+    release();
+    const answer = (await b.next(
+      (frame) => frame.client_id === 'late' && (frame.type === 'ack' || frame.type === 'error'),
+      10_000,
+    )) as RoomFrame;
+    expect(answer.error?.code).toBe('NOT_A_MEMBER');
+    const history = await api<{ items: RoomFrame[] }>(
+      second,
+      owner.token,
+      'GET',
+      `/rooms/${roomId}/messages`,
+    );
+    expect(
+      history.body.items.filter((item) => item.user_id === bob.id && item.metadata?.kind === 'text'),
+    ).toEqual([]);
+    expect(chatsIn(o, roomId).filter((frame) => frame.content === 'said after the kick')).toEqual([]);
+  });
+
   it('should keep a user banned when their leave checked before the ban and writes after it', async () => {
     const owner = cluster.person();
     const bob = cluster.person();

@@ -71,7 +71,14 @@ export class RoomMessagesRepository implements OnModuleInit {
   // A resend is known by its key alone (dedupKeyOf: room, sender, client_id, escaped), and the
   // stored copy found under it is checked to be the sender's (sentAs): a key stored before keys were
   // escaped may name another sender's message, which is never given back as this one's.
-  async append(input: NewRoomMessage, floor = 0, now = new Date()): Promise<Appended> {
+  // `beforeAttempt` runs before each insert attempt (0 first, then after each lost seq): the caller's
+  // checks of the writer, again (RoomMessagesService.send).
+  async append(
+    input: NewRoomMessage,
+    floor = 0,
+    now = new Date(),
+    beforeAttempt?: (attempt: number) => Promise<void>,
+  ): Promise<Appended> {
     const dedupKey =
       input.client_id !== undefined ? dedupKeyOf(input.room_id, input.sender_id, input.client_id) : undefined;
     const derived = input.id === undefined && dedupKey !== undefined;
@@ -82,6 +89,7 @@ export class RoomMessagesRepository implements OnModuleInit {
     }
     let head = this.heads.get(input.room_id);
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
+      if (beforeAttempt) await beforeAttempt(attempt);
       head ??= await this.headSeq(input.room_id);
       const seq = Math.max(head, floor) + 1;
       const document: RoomMessage = {

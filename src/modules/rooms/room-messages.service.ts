@@ -37,6 +37,9 @@ export { CHANGE_SETTLE_MS, CHANGES_PAGE_MAX, HISTORY_ON_JOIN, HISTORY_PAGE_MAX }
 export { UNREAD_WINDOW, type Unread } from './room-read-marks';
 const RATE_WINDOW_MS = 1000;
 const NOTE_EVERY_MS = 60_000;
+// a message whose membership check is older than this when its turn to be stored comes (it waited
+// behind the room's other appends here) is checked again; a fresh check is not repeated
+const RECHECK_AFTER_MS = 10;
 
 // A message through the record path: its ack, the stored message, and whether it was stored before
 // (a resend of its client_id: nothing else happened).
@@ -115,6 +118,7 @@ export class RoomMessagesService implements OnModuleInit {
     const { room, participant } = await this.memberOf(input.roomId, principal.userId);
     requireCanWrite(participant);
     await requireNotBlocked(this.blocks, room, principal.userId);
+    const checkedAt = Date.now();
     if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
     // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
@@ -137,6 +141,17 @@ export class RoomMessagesService implements OnModuleInit {
           : undefined,
       },
       origin,
+      undefined,
+      // the membership again before an insert attempt when the message waited for its turn (the
+      // room's appends here go one at a time) or lost its seq to another message (a kick's notice,
+      // maybe): a kick, ban or mute written meanwhile stands, and the message is refused rather than
+      // stored after its notice (docs/protocol.md, "Rooms, direct messages, moderation")
+      async (attempt) => {
+        if (attempt === 0 && Date.now() - checkedAt < RECHECK_AFTER_MS) return;
+        const again = await this.participants.find(room.id, principal.userId);
+        requireMember(room, again);
+        requireCanWrite(again);
+      },
     );
   }
 
@@ -151,9 +166,10 @@ export class RoomMessagesService implements OnModuleInit {
     input: NewRoomMessage,
     origin?: Connection,
     beforeFanOut?: () => Promise<void>,
+    beforeAttempt?: (attempt: number) => Promise<void>,
   ): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
-      this.messages.append(input, room.last_seq),
+      this.messages.append(input, room.last_seq, new Date(), beforeAttempt),
     );
     if (beforeFanOut) await beforeFanOut();
     const ack: RoomAckFrame = {
