@@ -18,19 +18,18 @@ const pictograph = fc
 const skinTone = fc
   .integer({ min: 0x1f3fb, max: 0x1f3ff })
   .map((codePoint) => String.fromCodePoint(codePoint));
-// a pictograph with a skin tone or the emoji presentation selector, or a subdivision flag's tags
+// a pictograph with a skin tone or the emoji presentation selector
 const element = fc
-  .tuple(
-    pictograph,
-    fc.oneof(fc.constant(''), fc.constant(VS16), skinTone),
-    fc.oneof(
-      { weight: 4, arbitrary: fc.constant('') },
-      fc
-        .array(fc.integer({ min: 0xe0061, max: 0xe007a }), { minLength: 2, maxLength: 5 })
-        .map((tags) => `${String.fromCodePoint(...tags)}\u{E007F}`),
-    ),
-  )
+  .tuple(pictograph, fc.oneof(fc.constant(''), fc.constant(VS16), skinTone))
   .map((parts) => parts.join(''));
+// tag letters (a–z) as a subdivision flag spells them
+const tags = (letters: string) =>
+  String.fromCodePoint(...[...letters].map((letter) => 0xe0000 + letter.charCodeAt(0)));
+const BLACK_FLAG = '\u{1F3F4}';
+const RGI_SUBDIVISIONS = ['gbeng', 'gbsct', 'gbwls'];
+const subdivisionFlag = fc
+  .constantFrom(...RGI_SUBDIVISIONS)
+  .map((code) => `${BLACK_FLAG}${tags(code)}\u{E007F}`);
 const zwjSequence = fc.array(element, { minLength: 1, maxLength: 4 }).map((parts) => parts.join(ZWJ));
 const flag = fc
   .tuple(fc.integer({ min: 0x1f1e6, max: 0x1f1ff }), fc.integer({ min: 0x1f1e6, max: 0x1f1ff }))
@@ -38,7 +37,9 @@ const flag = fc
 const keycap = fc
   .tuple(fc.constantFrom(...'0123456789#*'), fc.constantFrom('', VS16))
   .map(([key, selector]) => `${key}${selector}\u20E3`);
-const emoji = fc.oneof(zwjSequence, flag, keycap).filter((text) => text.length <= REACTION_MAX_LENGTH);
+const emoji = fc
+  .oneof(zwjSequence, flag, keycap, subdivisionFlag)
+  .filter((text) => text.length <= REACTION_MAX_LENGTH);
 // what is never an emoji, alone or inside one (punctuation that is pictographic, ‼ 〰 〽, aside)
 const notEmoji = fc.oneof(
   fc.stringMatching(/^[\p{L}\p{N}\p{P}\p{Z}\p{Cc}]$/u).filter((text) => !PICTOGRAPHIC.test(text)),
@@ -51,6 +52,18 @@ describe(isReactionEmoji.name, () => {
       fc.property(emoji, (text) => expect(isReactionEmoji(text)).toBe(true)),
       { numRuns: 2000 },
     );
+  });
+
+  it('should refuse tag letters other than the three subdivision flags: they spell invisible text', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z]{1,12}$/).filter((code) => !RGI_SUBDIVISIONS.includes(code)),
+        fc.oneof(fc.constant(BLACK_FLAG), pictograph),
+        (code, base) => expect(isReactionEmoji(`${base}${tags(code)}\u{E007F}`)).toBe(false),
+      ),
+      { numRuns: 2000 },
+    );
+    for (const code of RGI_SUBDIVISIONS) expect(isReactionEmoji(`👍${tags(code)}\u{E007F}`)).toBe(false);
   });
 
   it('should accept the emoji people send most, ZWJ families and subdivision flags included', () => {

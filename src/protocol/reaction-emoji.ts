@@ -6,13 +6,16 @@
 // with skin tones, a subdivision flag) take 15; past this nothing is segmented
 export const REACTION_MAX_LENGTH = 32;
 
-// One pictograph: with a skin tone or the emoji presentation selector, and a tag sequence (the
-// subdivision flags: 🏴 then tag letters then the cancel tag).
-const PICTOGRAPH = String.raw`\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\uFE0F)?(?:[\u{E0020}-\u{E007E}]+\u{E007F})?`;
+// One pictograph, with a skin tone or the emoji presentation selector.
+const PICTOGRAPH = String.raw`\p{Extended_Pictographic}(?:\p{Emoji_Modifier}|\uFE0F)?`;
+// The subdivision flags Unicode recommends (RGI): 🏴 then the tag letters of gbeng, gbsct or gbwls,
+// then the cancel tag. Any tag letters were taken until the attacker audit: they spell invisible
+// ASCII, so a reaction carried words after all, and one user made thousands of distinct reactions.
+const SUBDIVISION_FLAG = String.raw`\u{1F3F4}\u{E0067}\u{E0062}(?:\u{E0065}\u{E006E}\u{E0067}|\u{E0073}\u{E0063}\u{E0074}|\u{E0077}\u{E006C}\u{E0073})\u{E007F}`;
 // An emoji as UTS #51 builds them: a keycap (0-9 # * with the keycap mark), a flag (two regional
-// indicators), or pictographs joined by zero-width joiners (families, professions, 🏳️‍🌈).
+// indicators), a subdivision flag, or pictographs joined by zero-width joiners (families, professions, 🏳️‍🌈).
 const EMOJI = new RegExp(
-  String.raw`^(?:[0-9#*]\uFE0F?\u20E3|\p{Regional_Indicator}{2}|${PICTOGRAPH}(?:\u200D${PICTOGRAPH})*)$`,
+  String.raw`^(?:[0-9#*]\uFE0F?\u20E3|\p{Regional_Indicator}{2}|${SUBDIVISION_FLAG}|${PICTOGRAPH}(?:\u200D${PICTOGRAPH})*)$`,
   'u',
 );
 

@@ -13,10 +13,14 @@ describe('rooms: refusals (e2e, two instances)', () => {
   let first: RunningApp;
   let second: RunningApp;
 
-  withTwoInstances((started) => {
-    cluster = started;
-    ({ first, second } = started);
-  });
+  // a budget of messages a second above what the reactions' bound takes to reach (no rate test here)
+  withTwoInstances(
+    (started) => {
+      cluster = started;
+      ({ first, second } = started);
+    },
+    { ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '100' },
+  );
 
   const person = () => cluster.person();
   const socket = (app: RunningApp, token: string) => cluster.socket(app, token);
@@ -137,6 +141,43 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect(typing.error).toMatchObject({ code: 'MUTED', recoverable: true });
     await pause(300);
     expect(o.frames.slice(heard).filter((frame) => frame.type === 'typing')).toEqual([]);
+  });
+
+  it('should hold one user to 20 reactions on a message, the same emoji again and a taken-back one aside', async () => {
+    const owner = person();
+    const member = person();
+    const roomId = await createRoom(first, owner.token);
+    const o = await socket(first, owner.token);
+    const m = await socket(second, member.token);
+    await join(o, roomId);
+    await join(m, roomId);
+    const posted = await say(o, roomId, 'react to me', 'cap-1');
+    const react = (content: string, remove = false) =>
+      answer(m, {
+        type: 'react',
+        room_id: roomId,
+        message_id: posted.message_id,
+        content,
+        ...(remove ? { metadata: { remove: true } } : {}),
+      });
+    const emoji = [...'😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙🥲😚🙂🤗🤩'];
+    for (const one of emoji.slice(0, 20))
+      expect({ one, type: (await react(one)).type }).toEqual({ one, type: 'ack' });
+    const refused = await react(emoji[20]);
+    expect(refused.error).toMatchObject({ code: 'INVALID_MESSAGE', recoverable: true });
+    expect(refused.error?.message).toContain('20');
+    // the same emoji again is no new one; a taken-back one frees a place
+    expect((await react(emoji[0])).type).toBe('ack');
+    expect((await react(emoji[1], true)).type).toBe('ack');
+    expect((await react(emoji[20])).type).toBe('ack');
+    // tag letters beyond the three subdivision flags spell invisible text: refused
+    const tags = (letters: string) =>
+      String.fromCodePoint(...[...letters].map((letter) => 0xe0000 + letter.charCodeAt(0)));
+    expect((await react(`\u{1F3F4}${tags('hello')}\u{E007F}`)).error?.code).toBe('INVALID_MESSAGE');
+    const history = await api<{ items: RoomFrame[] }>(first, owner.token, 'GET', `/rooms/${roomId}/messages`);
+    const reactions = history.body.items.find((item) => item.message_id === posted.message_id)?.metadata
+      ?.reactions as Record<string, string[]>;
+    expect(Object.keys(reactions).sort()).toEqual([...emoji.slice(0, 1), ...emoji.slice(2, 21)].sort());
   });
 
   it("should show a private room's details to its members and admins only, never to one who left or was kicked", async () => {

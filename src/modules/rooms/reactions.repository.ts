@@ -115,6 +115,15 @@ export class ReactionsRepository implements OnModuleInit {
     return stored ? plain : id;
   }
 
+  // The user's reactions standing on the message (not taken back), up to `limit` of their emoji.
+  async standingOf(messageId: string, userId: string, limit: number): Promise<string[]> {
+    const found = await this.reactions
+      .find({ message_id: messageId, user_id: userId, removed: { $ne: true } }, { emoji: 1 })
+      .limit(limit)
+      .lean<Array<Pick<Reaction, 'emoji'>>>();
+    return found.map((reaction) => reaction.emoji);
+  }
+
   async deleteOlderThan(cutoff: Date): Promise<void> {
     await this.reactions.deleteMany({ message_at: { $lt: cutoff } });
   }

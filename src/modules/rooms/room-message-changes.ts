@@ -14,6 +14,9 @@ import { isOwnMessage, requireCanWrite, requireMember, requireModerator } from '
 import { roomFileScope, type ParticipantRecord, type RoomMessageRecord, type RoomRecord } from './room.types';
 import type { RoomsRepository } from './rooms.repository';
 
+// reactions one user may have standing on one message (the same emoji again is no new one)
+export const MAX_REACTIONS_PER_USER = 20;
+
 // The changes to stored room messages (RoomMessagesService.edit, delete, react): each written under
 // the message's lock with a number from the room's change log, then sent to the room.
 export class RoomMessageChanges {
@@ -159,6 +162,16 @@ export class RoomMessageChanges {
       await this.checkNotBlocked(room, principal.userId);
     }
     const message = await this.requireMessage(roomId, messageId);
+    if (!remove) {
+      // a bound per user and message: one user's thousands of reactions made every read of the
+      // message heavy for everyone (attacker audit; docs/protocol.md, "Rooms")
+      const standing = await this.reactions.standingOf(messageId, principal.userId, MAX_REACTIONS_PER_USER);
+      if (standing.length >= MAX_REACTIONS_PER_USER && !standing.includes(emoji))
+        throw new DomainException(
+          ErrorCode.INVALID_MESSAGE,
+          `At most ${MAX_REACTIONS_PER_USER} reactions per message; take one back first.`,
+        );
+    }
     const input = {
       room_id: roomId,
       message_id: messageId,
