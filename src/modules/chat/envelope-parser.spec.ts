@@ -139,12 +139,31 @@ describe('parseClientFrame', () => {
     );
   });
 
-  it('should count a lone high surrogate followed by a letter as two characters', () => {
-    const result = parseClientFrame(
-      JSON.stringify({ type: 'user_message', content: '\ud800a'.repeat(3) }),
-      5,
+  // a lone surrogate was counted as a character and acked, then stored as U+FFFD (attacker audit)
+  it('should refuse text holding a lone surrogate anywhere in the frame, saying so', () => {
+    for (const frame of [
+      { type: 'user_message', content: 'A\ud800B' },
+      { type: 'user_message', content: 'ok', client_id: '\udc00' },
+      { type: 'user_message', content: 'ok', metadata: { note: ['x', 'y\ud83d'] } },
+      { type: 'user_message', content: 'ok', metadata: { ['k\ud800']: 1 } },
+    ])
+      expect(parseClientFrame(JSON.stringify(frame), MAX)).toMatchObject({
+        ok: false,
+        code: ErrorCode.INVALID_MESSAGE,
+        message: expect.stringContaining('surrogate'),
+      });
+  });
+
+  it("should take a message's content exactly when it is whole Unicode", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 50 }), (text) => {
+        const content = `x${text}`;
+        const whole = !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(content);
+        const result = parseClientFrame(JSON.stringify({ type: 'user_message', content }), MAX);
+        expect(result.ok).toBe(whole);
+      }),
+      { numRuns: 2_000 },
     );
-    expect(result).toMatchObject({ ok: false, code: ErrorCode.MESSAGE_TOO_LONG });
   });
 
   it('should reject null field values with INVALID_MESSAGE instead of throwing', () => {
