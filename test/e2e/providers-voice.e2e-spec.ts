@@ -211,6 +211,35 @@ describe('voice, speech and AI files (e2e)', () => {
     await client.close();
   });
 
+  it('should answer a resend of a stored voice message with the stored copy, transcribing nothing again', async () => {
+    const { client, token, sessionId } = await connect('gpt-plain');
+    const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');
+    const transcriptions = () =>
+      openai.requests.filter((request) => request.path.endsWith('/audio/transcriptions')).length;
+    const answerTo = (clientId: string) =>
+      client.next(
+        (frame) => frame.client_id === clientId && (frame.type === 'ack' || frame.type === 'error'),
+      );
+    client.send({ type: 'voice_message', client_id: 'r1', file_id: fileId });
+    const ack = await answerTo('r1');
+    expect(ack.type).toBe('ack');
+    await client.reply();
+    expect(transcriptions()).toBe(1);
+    // the vendor fails now: the resend is the stored message all the same
+    openai.enqueue({ status: 500 });
+    client.send({ type: 'voice_message', client_id: 'r1', file_id: fileId });
+    expect(await answerTo('r1')).toMatchObject({ type: 'ack', id: ack.id, seq: ack.seq });
+    // and so with a model that cannot transcribe
+    client.send({ type: 'model_select', model_id: 'demo' });
+    await client.nextOfType('model_select');
+    client.send({ type: 'voice_message', client_id: 'r1', file_id: fileId });
+    expect(await answerTo('r1')).toMatchObject({ type: 'ack', id: ack.id, seq: ack.seq });
+    expect(transcriptions()).toBe(1);
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.filter((message) => message.type === 'voice_message')).toHaveLength(1);
+    await client.close();
+  });
+
   it('should not have the AI answer a voice message when a takeover starts during its transcription', async () => {
     const { client, token, sessionId } = await connect('gpt-plain');
     const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');

@@ -9,6 +9,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
 import { RecordService } from '../replies/record.service';
+import type { MessageRecord, NewMessage } from '../sessions/session.types';
 
 // audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
 const AUDIO = /^(audio\/[\w.+-]+|video\/webm|application\/ogg)$/;
@@ -38,6 +39,26 @@ export class VoiceService {
     if (!this.files) throw new DomainException(ErrorCode.NOT_IMPLEMENTED, 'Voice messages need uploads.');
     const session = await this.sessions.getOwned(sessionId, userId);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    // a resend of a stored voice message (its client_id again, after a cut socket) is answered with
+    // the stored copy before anything else: it was transcribed (and billed) again, and a model
+    // without transcription or a failing vendor now refused a message that was stored
+    // (docs/protocol.md, "Resends")
+    const resent =
+      message.client_id !== undefined
+        ? await this.sessions.sent(sessionId, { client_id: message.client_id, sender: 'user' }, userId)
+        : undefined;
+    if (resent) {
+      await this.records.record({
+        sessionId,
+        origin: connection,
+        echo: true,
+        owner: userId,
+        message: withoutStoredFields(resent),
+        name: true,
+        answer: true,
+      });
+      return;
+    }
     const modelId = this.registry.has(session.model_id) ? session.model_id : this.registry.defaultModelId;
     const { provider, settings } = this.registry.entry(modelId);
     if (!provider.transcribe)
@@ -111,4 +132,10 @@ export class VoiceService {
         'voice message stored',
       );
   }
+}
+
+// a stored event as a message to record again (its resend): the store gives it back as it was
+function withoutStoredFields(stored: MessageRecord): Omit<NewMessage, 'id'> {
+  const { id: _id, seq: _seq, ...message } = stored;
+  return message;
 }

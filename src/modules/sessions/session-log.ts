@@ -53,6 +53,18 @@ export class SessionLog {
     );
   }
 
+  // The event already stored under this message's client_id, if any (a resend), found as an append
+  // finds it: a caller with costly work before its append (a voice message's transcription) asks first.
+  sent(
+    sessionId: string,
+    message: { client_id?: string; sender: string; metadata?: Record<string, unknown> },
+    owner?: string,
+  ): Promise<MessageRecord | undefined> {
+    const dedup = dedupKey(message);
+    if (!dedup) return Promise.resolve(undefined);
+    return this.sessionLock(sessionId, () => this.sentBefore(sessionId, dedup, owner));
+  }
+
   // The message a client already sent with this client_id, looked up in the session's log in code
   // (FerretDB's array filters cannot: store conformance suite). Under the session lock only appends
   // move seq, so the log this instance holds is the store's when its seq is the one the next append

@@ -190,6 +190,11 @@ export class SessionsService {
     return this.messageLog.append(sessionId, message, effects, options);
   }
 
+  // the event already stored under this client_id (SessionLog.sent)
+  sent(...args: Parameters<SessionLog['sent']>): Promise<MessageRecord | undefined> {
+    return this.messageLog.sent(...args);
+  }
+
   // `handler` hears of each session ended here (a new chat, a delete, another resumed, idle) that
   // mirrored a takeover when it ended, after the write; it must not throw. A claim whose admin_join
   // was not logged yet needs no word: its join is refused in an ended session (the append's guard)
