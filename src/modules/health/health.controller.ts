@@ -1,4 +1,5 @@
-import { Controller, Get, Inject, Optional } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
+import type { Response } from 'express';
 import {
   HealthCheck,
   HealthCheckService,
@@ -50,12 +51,25 @@ export class HealthController {
   }
 
   // 503 when MongoDB does not answer, a configured dependency (Redis, clamd, the file store) is
-  // unreachable, or the instance is draining for shutdown
+  // unreachable, or the instance is draining for shutdown: with the same body as 200 (`status`,
+  // `details` naming what is down), not the error envelope (docs/operations.md)
   @Get('readyz')
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down, or draining' })
   @HealthCheck()
-  ready() {
+  async ready(@Res({ passthrough: true }) response: Response) {
+    try {
+      return await this.check();
+    } catch (error) {
+      // terminus throws its readiness body as a 503; the app's exception filter would make it
+      // {error: {code, message}} and hide which dependency is down
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      response.status(503);
+      return error.getResponse();
+    }
+  }
+
+  private check() {
     return this.health.check([
       () => this.store.get(),
       () => {
