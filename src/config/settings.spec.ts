@@ -354,10 +354,23 @@ describe('loadSettings', () => {
   it('should throw naming SHUTDOWN_GRACE or TAKEOVER_GRACE when it is longer than 24 days', () => {
     for (const name of ['SHUTDOWN_GRACE', 'TAKEOVER_GRACE']) {
       expectRejected(validEnv({ [name]: '25d' }), name);
-      expect(settingsError(validEnv({ [name]: '30d' })).message).toContain('between 0ms and 24d');
+      expect(settingsError(validEnv({ [name]: '30d' })).message).toMatch(/between (0ms|1s) and 24d/);
     }
     expect(loadSettings(validEnv({ SHUTDOWN_GRACE: '24d' })).shutdownGraceMs).toBe(24 * 86_400_000);
-    expect(loadSettings(validEnv({ TAKEOVER_GRACE: '0' })).takeoverGraceMs).toBe(0);
+  });
+
+  // a setting of 0 booted and broke what it times (contract audit): a takeover lapsed the instant it
+  // was taken, no session could resume, an upload was swept before it could be sent
+  it('should throw naming TAKEOVER_GRACE, RECONNECT_TIMEOUT or UPLOAD_UNATTACHED_TTL when it is 0', () => {
+    for (const [name, least] of [
+      ['TAKEOVER_GRACE', '1s'],
+      ['RECONNECT_TIMEOUT', '1s'],
+      ['UPLOAD_UNATTACHED_TTL', '1m'],
+    ]) {
+      for (const value of ['0', '0s', '0ms', '999ms']) expectRejected(validEnv({ [name]: value }), name);
+      expect(() => loadSettings(validEnv({ [name]: least }))).not.toThrow();
+    }
+    expect(loadSettings(validEnv({ TAKEOVER_GRACE: '1s' })).takeoverGraceMs).toBe(1_000);
   });
 
   describe('LLM_PROVIDERS', () => {

@@ -110,7 +110,8 @@ export function loadSettings(env: Env = process.env): Settings {
     mongodbUri: mongodbUri(env),
     jwt: { secret, publicKey, adminRoles: adminRoles(env) },
     allowedOrigins: parseAllowedOrigins(text(env, 'ALLOWED_ORIGINS')),
-    reconnectTimeoutMs: duration(env, 'RECONNECT_TIMEOUT', '15m'),
+    // 0 would end every session at its socket's close: nothing could resume
+    reconnectTimeoutMs: duration(env, 'RECONNECT_TIMEOUT', '15m', 1_000),
     maxMessageLength: integer(env, 'MAX_MESSAGE_LENGTH', 4096, 1, 1_000_000),
     rateLimitMessagesPerSecond: integer(env, 'RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
     encryption: {
@@ -136,7 +137,8 @@ export function loadSettings(env: Env = process.env): Settings {
     // both drive timers (the last connections' cut, the lease renewals), which Node fires after 1 ms
     // past 2^31-1 ms
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0, TIMER_MAX_MS),
-    takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 0, TIMER_MAX_MS),
+    // at least a second: with 0 a takeover lapsed the instant it was taken (contract audit)
+    takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 1_000, TIMER_MAX_MS),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
     apiDocs: parseApiDocs(text(env, 'API_DOCS')),

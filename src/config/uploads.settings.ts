@@ -144,7 +144,8 @@ export function loadUploadSettings(env: Env): UploadSettings {
           },
     ratePerMinute: integer(env, 'UPLOAD_RATE_PER_MINUTE', 20, 1, 100_000),
     quotaBytes: integer(env, 'UPLOAD_QUOTA_BYTES', 1024 * 1024 * 1024, 1),
-    unattachedTtlMs: duration(env, 'UPLOAD_UNATTACHED_TTL', '24h'),
+    // at least a minute: with 0 an upload was swept before a client could send it
+    unattachedTtlMs: duration(env, 'UPLOAD_UNATTACHED_TTL', '24h', 60_000),
     cleanupIntervalMs: duration(env, 'UPLOAD_CLEANUP_INTERVAL', '1h', TIMER_MIN_MS, TIMER_MAX_MS),
   };
 }
