@@ -5,11 +5,33 @@
 export type DeviceStatus = 'online' | 'away';
 export type UserPresence = 'online' | 'away' | 'offline';
 
+// What the rooms were told of a user last. `version` grows with every announcement of the user, on
+// every instance: of two announcements the higher is the later one, whichever arrives first.
+export interface PresenceAnnouncement {
+  status: UserPresence;
+  version: number;
+}
+
+// Every change is one atomic step of the store: the socket's entry written or removed, the user's
+// status after it computed, and, when that differs from the status last announced, the new one
+// recorded as announced and returned with the next version, for the caller to announce; null when the
+// last announcement still holds. Read before and after as separate steps, a socket closing on one
+// instance while another opened on a second could leave "offline" announced last for a user who is
+// online (docs/protocol.md, "Presence").
 export interface PresenceStore {
-  touch(userId: string, socketId: string, status: DeviceStatus, now: number): Promise<void>;
-  remove(userId: string, socketId: string): Promise<void>;
+  // `seenAt`: when the socket last showed life (its entry counts until seenAt + timeout)
+  touch(
+    userId: string,
+    socketId: string,
+    status: DeviceStatus,
+    seenAt: number,
+    now: number,
+  ): Promise<PresenceAnnouncement | null>;
+  remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null>;
   // every user asked for, offline when nothing recent is known
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>>;
+  // the user's last announcement (offline, version 0, when there was none)
+  announced(userId: string): Promise<PresenceAnnouncement>;
   close(): Promise<void>;
 }
 
@@ -17,7 +39,7 @@ export const PRESENCE_STORE = Symbol('PRESENCE_STORE');
 
 // any device online → online; only away devices → away; none → offline
 export function combine(
-  entries: Array<{ status: DeviceStatus; seenAt: number }>,
+  entries: Iterable<{ status: DeviceStatus; seenAt: number }>,
   since: number,
 ): UserPresence {
   let result: UserPresence = 'offline';
@@ -29,36 +51,68 @@ export function combine(
   return result;
 }
 
-// One instance: a map in the process.
+interface UserEntry {
+  devices: Map<string, { status: DeviceStatus; seenAt: number }>;
+  announced: PresenceAnnouncement;
+}
+
+const NONE: PresenceAnnouncement = { status: 'offline', version: 0 };
+
+// One instance: a map in the process. Each call runs to its end before another starts (no await
+// inside), which makes each change atomic here.
 export class InProcessPresenceStore implements PresenceStore {
-  private readonly users = new Map<string, Map<string, { status: DeviceStatus; seenAt: number }>>();
+  private readonly users = new Map<string, UserEntry>();
+  private version = 0;
 
   constructor(private readonly timeoutMs: number) {}
 
-  touch(userId: string, socketId: string, status: DeviceStatus, now: number): Promise<void> {
-    let devices = this.users.get(userId);
-    if (!devices) this.users.set(userId, (devices = new Map()));
-    devices.set(socketId, { status, seenAt: now });
-    return Promise.resolve();
+  touch(
+    userId: string,
+    socketId: string,
+    status: DeviceStatus,
+    seenAt: number,
+    now: number,
+  ): Promise<PresenceAnnouncement | null> {
+    let user = this.users.get(userId);
+    if (!user) this.users.set(userId, (user = { devices: new Map(), announced: NONE }));
+    user.devices.set(socketId, { status, seenAt });
+    return Promise.resolve(this.settle(userId, user, now));
   }
 
-  remove(userId: string, socketId: string): Promise<void> {
-    const devices = this.users.get(userId);
-    devices?.delete(socketId);
-    if (devices?.size === 0) this.users.delete(userId);
-    return Promise.resolve();
+  remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null> {
+    const user = this.users.get(userId);
+    if (!user) return Promise.resolve(null);
+    user.devices.delete(socketId);
+    return Promise.resolve(this.settle(userId, user, now));
   }
 
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>> {
     const since = now - this.timeoutMs;
     return Promise.resolve(
       new Map(
-        userIds.map((userId) => [userId, combine([...(this.users.get(userId)?.values() ?? [])], since)]),
+        userIds.map((userId) => [userId, combine(this.users.get(userId)?.devices.values() ?? [], since)]),
       ),
     );
   }
 
+  announced(userId: string): Promise<PresenceAnnouncement> {
+    return Promise.resolve({ ...(this.users.get(userId)?.announced ?? NONE) });
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  // the user's status now against the one announced last; a user with no sockets, announced offline,
+  // is forgotten
+  private settle(userId: string, user: UserEntry, now: number): PresenceAnnouncement | null {
+    const status = combine(user.devices.values(), now - this.timeoutMs);
+    let change: PresenceAnnouncement | null = null;
+    if (status !== user.announced.status) {
+      user.announced = { status, version: ++this.version };
+      change = { ...user.announced };
+    }
+    if (user.devices.size === 0 && user.announced.status === 'offline') this.users.delete(userId);
+    return change;
   }
 }

@@ -1,37 +1,127 @@
 import type Redis from 'ioredis';
 import { redisConnection } from '../redis/redis-connection';
-import { combine, type DeviceStatus, type PresenceStore, type UserPresence } from './presence-store';
+import {
+  combine,
+  type DeviceStatus,
+  type PresenceAnnouncement,
+  type PresenceStore,
+  type UserPresence,
+} from './presence-store';
 
 const PREFIX = 'chatbox:presence:';
+// the user's last announcement, in the user's hash beside the sockets' fields (socket ids never start
+// with `~`); an instance of the earlier version reads them as entries that showed life at 0: none
+const ANNOUNCED = '~status';
+const VERSION = '~version';
 
-// Several instances: a Redis hash per user, one field per socket (`status:lastSeenMs`). The key
-// expires two timeouts after its last touch, so a user whose every instance died leaves nothing.
-// While Redis is away the calls fail and the caller reports nothing (presence is best effort; the
-// messages themselves never depend on it).
+// One change of a user's presence, atomic (a script runs alone in Redis): the socket's field written
+// or deleted, the user's status computed from the fields that showed life within the timeout, and,
+// when it differs from the one announced last, recorded as announced with the next version: above the
+// last one and never below Redis's clock in microseconds, so a version stays above every earlier one
+// of the user even after the key expired. Returns {status, version}, or nil when nothing changed.
+// KEYS[1] the user's hash; ARGV: 'touch' or 'remove', the socket, `status:seenAt` (touch), now (ms),
+// the timeout (ms), the key's life (ms)
+const CHANGE = `
+local key = KEYS[1]
+if ARGV[1] == 'touch' then
+  redis.call('hset', key, ARGV[2], ARGV[3])
+  redis.call('pexpire', key, ARGV[6])
+else
+  redis.call('hdel', key, ARGV[2])
+end
+local since = tonumber(ARGV[4]) - tonumber(ARGV[5])
+local status = 'offline'
+local fields = redis.call('hgetall', key)
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 1) ~= '~' then
+    local value = fields[i + 1]
+    local colon = string.find(value, ':', 1, true)
+    local seenAt = colon and tonumber(string.sub(value, colon + 1)) or 0
+    if colon and seenAt >= since then
+      if string.sub(value, 1, colon - 1) == 'away' then
+        if status == 'offline' then status = 'away' end
+      else
+        status = 'online'
+      end
+    end
+  end
+end
+local announced = redis.call('hget', key, '${ANNOUNCED}') or 'offline'
+if announced == status then return nil end
+local time = redis.call('time')
+local version = math.max((tonumber(redis.call('hget', key, '${VERSION}')) or 0) + 1,
+  tonumber(time[1]) * 1000000 + tonumber(time[2]))
+local versionText = string.format('%.0f', version)
+redis.call('hset', key, '${ANNOUNCED}', status, '${VERSION}', versionText)
+return {status, versionText}
+`;
+
+type ChangeReply = [string, string] | null;
+interface PresenceRedis extends Redis {
+  presenceChange(
+    key: string,
+    operation: 'touch' | 'remove',
+    socketId: string,
+    value: string,
+    now: number,
+    timeoutMs: number,
+    lifeMs: number,
+  ): Promise<ChangeReply>;
+}
+
+// Several instances: a Redis hash per user, one field per socket (`status:lastSeenMs`) and the user's
+// last announcement. The key expires two timeouts after its last touch, so a user whose every instance
+// died leaves nothing. While Redis is away the calls fail and the caller reports nothing (presence is
+// best effort; the messages themselves never depend on it).
 export class RedisPresenceStore implements PresenceStore {
-  private readonly client: Redis;
+  private readonly client: PresenceRedis;
   private closed = false;
 
   constructor(
     url: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = redisConnection(url, 'presence', {}, () => this.closed);
+    const client = redisConnection(url, 'presence', {}, () => this.closed);
+    // EVALSHA, the script sent again when Redis does not know it (a restart)
+    client.defineCommand('presenceChange', { numberOfKeys: 1, lua: CHANGE });
+    this.client = client as PresenceRedis;
   }
 
-  async touch(userId: string, socketId: string, status: DeviceStatus, now: number): Promise<void> {
-    if (this.closed) return;
-    await this.client
-      .multi()
-      .hset(PREFIX + userId, socketId, `${status}:${now}`)
-      .pexpire(PREFIX + userId, this.timeoutMs * 2)
-      .exec();
+  async touch(
+    userId: string,
+    socketId: string,
+    status: DeviceStatus,
+    seenAt: number,
+    now: number,
+  ): Promise<PresenceAnnouncement | null> {
+    if (this.closed) return null;
+    return announcement(
+      await this.client.presenceChange(
+        PREFIX + userId,
+        'touch',
+        socketId,
+        `${status}:${seenAt}`,
+        now,
+        this.timeoutMs,
+        this.timeoutMs * 2,
+      ),
+    );
   }
 
-  async remove(userId: string, socketId: string): Promise<void> {
+  async remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null> {
     // shutting down: the other instances stop counting this one's sockets after the timeout
-    if (this.closed) return;
-    await this.client.hdel(PREFIX + userId, socketId);
+    if (this.closed) return null;
+    return announcement(
+      await this.client.presenceChange(
+        PREFIX + userId,
+        'remove',
+        socketId,
+        '',
+        now,
+        this.timeoutMs,
+        this.timeoutMs * 2,
+      ),
+    );
   }
 
   async statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>> {
@@ -44,10 +134,20 @@ export class RedisPresenceStore implements PresenceStore {
     const since = now - this.timeoutMs;
     userIds.forEach((userId, index) => {
       const [error, fields] = replies[index] ?? [];
-      const entries = error ? [] : Object.values((fields ?? {}) as Record<string, string>).map(parseEntry);
+      const entries = error
+        ? []
+        : Object.entries((fields ?? {}) as Record<string, string>)
+            .filter(([field]) => !field.startsWith('~'))
+            .map(([, value]) => parseEntry(value));
       result.set(userId, combine(entries, since));
     });
     return result;
+  }
+
+  async announced(userId: string): Promise<PresenceAnnouncement> {
+    if (this.closed) return { status: 'offline', version: 0 };
+    const [status, version] = await this.client.hmget(PREFIX + userId, ANNOUNCED, VERSION);
+    return { status: parseStatus(status ?? 'offline'), version: Number(version) || 0 };
   }
 
   async close(): Promise<void> {
@@ -55,6 +155,14 @@ export class RedisPresenceStore implements PresenceStore {
     this.client.disconnect();
     return Promise.resolve();
   }
+}
+
+function announcement(reply: ChangeReply): PresenceAnnouncement | null {
+  return reply ? { status: parseStatus(reply[0]), version: Number(reply[1]) } : null;
+}
+
+function parseStatus(value: string): UserPresence {
+  return value === 'online' || value === 'away' ? value : 'offline';
 }
 
 function parseEntry(value: string): { status: DeviceStatus; seenAt: number } {

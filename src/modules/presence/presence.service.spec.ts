@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import type { Settings } from '../../config/settings';
 import { combine, InProcessPresenceStore } from '../../infra/presence/presence-store';
 import type { Connection } from '../realtime/connection';
-import { PresenceService, type PresenceChange } from './presence.service';
+import { PRESENCE_SWEEP_MS, PresenceService, type PresenceChange } from './presence.service';
 
 const TIMEOUT = 3000;
 let nextId = 0;
@@ -41,14 +41,14 @@ describe(PresenceService.name, () => {
     const laptop = connection('u');
     await service.connect(phone);
     await service.connect(laptop);
-    expect(changes).toEqual([{ userId: 'u', status: 'online' }]);
+    expect(changes).toEqual([{ userId: 'u', status: 'online', version: 1 }]);
     await service.heartbeat(phone, 'away');
     expect(changes).toHaveLength(1);
     await service.heartbeat(laptop, 'away');
-    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'away' });
+    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'away', version: 2 });
     await service.disconnect(phone);
     await service.disconnect(laptop);
-    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'offline' });
+    expect(changes.at(-1)).toEqual({ userId: 'u', status: 'offline', version: 3 });
     expect((await service.statusOf(['u'])).get('u')).toBe('offline');
   });
 
@@ -64,7 +64,7 @@ describe(PresenceService.name, () => {
     for (let i = 0; i < 5; i++) await own.connect(talker);
     await own.heartbeat(talker);
     expect(touch).toHaveBeenCalledTimes(1);
-    // the socket keeps showing life (the gateways set seenAt): refresh() touches it, never offline
+    // the socket keeps showing life (the gateways set seenAt): sweep() touches it, never offline
     for (let second = 0; second < 3 * (TIMEOUT / 1000); second++) {
       talker.seenAt = Date.now();
       await jest.advanceTimersByTimeAsync(1000);
@@ -77,10 +77,10 @@ describe(PresenceService.name, () => {
     own.onModuleDestroy();
   });
 
-  // refresh() walks a copy of the sockets and awaits each touch: one that closed meanwhile must not be
+  // sweep() walks a copy of the sockets and awaits each touch: one that closed meanwhile must not be
   // touched back into the store (its user stayed away or online until the timeout: a flake of the
   // two-instance rooms e2e under CI load)
-  it('should not bring back a socket that closed while a refresh was under way', async () => {
+  it('should not bring back a socket that closed while a sweep was under way', async () => {
     const store = new InProcessPresenceStore(TIMEOUT);
     const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
     own.onModuleInit();
@@ -90,16 +90,18 @@ describe(PresenceService.name, () => {
     await own.connect(second);
     const touch = store.touch.bind(store);
     let closing: Promise<void> | undefined;
-    jest.spyOn(store, 'touch').mockImplementation(async (userId, connectionId, status, now) => {
-      // the second socket closes while the refresh touches the first
+    jest.spyOn(store, 'touch').mockImplementation(async (userId, connectionId, status, seenAt, now) => {
+      // the second socket closes while the sweep touches the first
       if (connectionId === first.id && closing === undefined) {
         closing = own.disconnect(second);
         await closing;
       }
-      return touch(userId, connectionId, status, now);
+      return touch(userId, connectionId, status, seenAt, now);
     });
+    // life since the sockets' entries were written, a third of the timeout ago: the sweep writes them
+    await jest.advanceTimersByTimeAsync(TIMEOUT / 3);
     first.seenAt = second.seenAt = Date.now();
-    await jest.advanceTimersByTimeAsync(TIMEOUT / 3 + 10);
+    await jest.advanceTimersByTimeAsync(PRESENCE_SWEEP_MS + 10);
     expect(closing).toBeDefined();
     await own.disconnect(first);
     expect((await own.statusOf(['z'])).get('z')).toBe('offline');
@@ -113,11 +115,38 @@ describe(PresenceService.name, () => {
     await jest.advanceTimersByTimeAsync(TIMEOUT / 3 + 10);
     expect(quiet.socket.ping).toHaveBeenCalled();
     await jest.advanceTimersByTimeAsync(TIMEOUT);
-    expect(changes.at(-1)).toEqual({ userId: 'q', status: 'offline' });
+    expect(changes.at(-1)).toMatchObject({ userId: 'q', status: 'offline' });
     // life again (a pong or a frame, then a heartbeat): back online
     quiet.seenAt = Date.now();
     await service.heartbeat(quiet);
-    expect(changes.at(-1)).toEqual({ userId: 'q', status: 'online' });
+    expect(changes.at(-1)).toMatchObject({ userId: 'q', status: 'online' });
+  });
+
+  // PRESENCE-003, "offline after 30 s without a heartbeat": the silence was checked every third of the
+  // timeout and the store's entry was stamped when it was touched, not when the socket last showed
+  // life, so a silent socket read online for up to 40 s (black-box audit of the rooms, t17)
+  it('should make a silent socket offline a sweep after the timeout, for every instance reading the store', async () => {
+    const timeout = 30_000;
+    const store = new InProcessPresenceStore(timeout);
+    const settings = { rooms: { presenceTimeoutMs: timeout } } as Settings;
+    const own = new PresenceService(store, settings);
+    // another instance: it only reads the shared store
+    const other = new PresenceService(store, settings);
+    const told: PresenceChange[] = [];
+    own.onChange((change) => told.push(change));
+    own.onModuleInit();
+    const silent = connection('s');
+    await own.connect(silent);
+    const quietSince = silent.seenAt;
+    await jest.advanceTimersByTimeAsync(timeout - 100);
+    expect((await other.statusOf(['s'])).get('s')).toBe('online');
+    expect(told.at(-1)?.status).toBe('online');
+    // the store's entry ages out with the silence itself, the sweep tells the rooms within its tick
+    jest.setSystemTime(quietSince + timeout + 1);
+    expect((await other.statusOf(['s'])).get('s')).toBe('offline');
+    await jest.advanceTimersByTimeAsync(PRESENCE_SWEEP_MS);
+    expect(told.at(-1)?.status).toBe('offline');
+    own.onModuleDestroy();
   });
 
   it('should combine device entries, ignoring the ones older than the window', () => {

@@ -3,6 +3,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import {
   PRESENCE_STORE,
   type DeviceStatus,
+  type PresenceAnnouncement,
   type PresenceStore,
   type UserPresence,
 } from '../../infra/presence/presence-store';
@@ -12,21 +13,37 @@ export type { UserPresence };
 export interface PresenceChange {
   userId: string;
   status: UserPresence;
+  // the store's number for this announcement: of two, the higher is the later (RoomPresencePace)
+  version: number;
+}
+
+// How often, at most, the sockets' silence is checked (a tenth of PRESENCE_TIMEOUT when that is
+// less): a socket silent past the timeout is announced offline within this much of it.
+export const PRESENCE_SWEEP_MS = 250;
+
+interface LocalSocket {
+  connection: Connection;
+  status: DeviceStatus;
+  // silent past the timeout: removed from the store until it shows life again
+  stale: boolean;
+  // the `seenAt` the store holds for it: its entry counts until that plus the timeout
+  storedSeenAt: number;
+  pingedAt: number;
 }
 
 // Online, away or offline per user, all devices counted, on every instance (PRESENCE-001..004):
 // a socket counts while it shows life (a frame or a pong) within PRESENCE_TIMEOUT; the last socket
-// closing, or going silent that long, makes its user offline. Changes seen on this instance are told
-// to the listeners (the rooms module pushes them to the rooms' members); presence knows no rooms.
+// closing, or going silent that long, makes its user offline. Each change is one atomic step of the
+// store, which says whether the user's status now differs from the one announced last; this
+// instance then tells the listeners (the rooms module pushes it to the rooms' members), numbered so
+// that every instance keeps the newest (docs/protocol.md, "Presence"). Presence knows no rooms.
 @Injectable()
 export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('presence');
-  private readonly local = new Map<
-    string,
-    { connection: Connection; status: DeviceStatus; stale: boolean }
-  >();
+  private readonly local = new Map<string, LocalSocket>();
   private readonly listeners: Array<(change: PresenceChange) => void> = [];
   private timer?: NodeJS.Timeout;
+  private sweeping = false;
 
   constructor(
     @Inject(PRESENCE_STORE) private readonly store: PresenceStore,
@@ -34,10 +51,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    // a third of the timeout: a live socket is refreshed well before others would count it gone
     this.timer = setInterval(
-      () => void this.refresh(),
-      Math.max(250, this.settings.rooms.presenceTimeoutMs / 3),
+      () => void this.sweep(),
+      Math.min(PRESENCE_SWEEP_MS, this.settings.rooms.presenceTimeoutMs / 10),
     );
     this.timer.unref();
   }
@@ -56,10 +72,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     // closed while one of its frames was handled: its disconnect ran already, and nothing would
     // remove it again (it would count as present until the timeout, and be kept for good)
     if (connection.closed) return;
-    this.local.set(connection.id, { connection, status, stale: false });
-    await this.changing(connection.principal.userId, () =>
-      this.store.touch(connection.principal.userId, connection.id, status, Date.now()),
-    );
+    const entry = { connection, status, stale: false, storedSeenAt: connection.seenAt, pingedAt: 0 };
+    this.local.set(connection.id, entry);
+    await this.write(entry);
   }
 
   async heartbeat(connection: Connection, status?: DeviceStatus): Promise<void> {
@@ -69,19 +84,16 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     entry.status = status ?? entry.status;
     entry.stale = false;
     // Unchanged: nothing to write. The socket's life is its `seenAt` (set by the gateways for every
-    // frame and pong), which refresh() turns into a touch of the store every third of the timeout:
-    // a room message costs no presence write (bench:rooms' fan-out sends 50+ a second).
+    // frame and pong), which sweep() writes to the store once the stored one is a third of the
+    // timeout old: a room message costs no presence write (bench:rooms' fan-out sends 50+ a second).
     if (!changed) return;
-    await this.changing(connection.principal.userId, () =>
-      this.store.touch(connection.principal.userId, connection.id, entry.status, Date.now()),
-    );
+    await this.write(entry);
   }
 
   async disconnect(connection: Connection): Promise<void> {
     if (!this.local.delete(connection.id)) return;
-    await this.changing(connection.principal.userId, () =>
-      this.store.remove(connection.principal.userId, connection.id),
-    );
+    const userId = connection.principal.userId;
+    await this.announce(userId, () => this.store.remove(userId, connection.id, Date.now()));
   }
 
   async statusOf(userIds: string[]): Promise<Map<string, UserPresence>> {
@@ -93,13 +105,70 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  // Runs a change of the store and tells the listeners when the user's presence changed with it.
-  private async changing(userId: string, change: () => Promise<void>): Promise<void> {
+  // what the rooms were told of the user last, for a room that was not told (a join); null while the
+  // store is away
+  async announced(userId: string): Promise<PresenceAnnouncement | null> {
     try {
-      const before = (await this.store.statusOf([userId], Date.now())).get(userId);
-      await change();
-      const after = (await this.store.statusOf([userId], Date.now())).get(userId) ?? 'offline';
-      if (before !== after) this.emit({ userId, status: after });
+      return await this.store.announced(userId);
+    } catch (error) {
+      this.unavailable(error);
+      return null;
+    }
+  }
+
+  // Every tick: a socket silent past the timeout stops counting (its user offline when it was the
+  // last); a live one whose stored life is a third of the timeout old is written again, which also
+  // announces a status that changed without a change of ours (another instance's entries aged out). A
+  // socket silent for a third of the timeout is pinged, every third, so a client that sends no
+  // `heartbeat` stays present by its pongs (both gateways count a pong as life).
+  async sweep(): Promise<void> {
+    // a slow store: the next tick waits for this one instead of writing the same sockets again
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const timeout = this.settings.rooms.presenceTimeoutMs;
+      for (const entry of [...this.local.values()]) {
+        const { connection } = entry;
+        // closed while an earlier socket of this walk was being written: its removal stands (a write
+        // now would count it again until the timeout)
+        if (this.local.get(connection.id) !== entry) continue;
+        const now = Date.now();
+        if (
+          now - Math.max(connection.seenAt, entry.pingedAt) > timeout / 3 &&
+          connection.socket.readyState === connection.socket.OPEN
+        ) {
+          connection.socket.ping();
+          entry.pingedAt = now;
+        }
+        if (now - connection.seenAt > timeout) {
+          if (entry.stale) continue;
+          entry.stale = true;
+          const userId = connection.principal.userId;
+          await this.announce(userId, () => this.store.remove(userId, connection.id, now));
+        } else if (entry.stale) await this.heartbeat(connection);
+        else if (connection.seenAt > entry.storedSeenAt && now - entry.storedSeenAt > timeout / 3)
+          await this.write(entry);
+      }
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  // the socket's entry written: its status and when it last showed life
+  private write(entry: LocalSocket): Promise<void> {
+    const { connection } = entry;
+    const userId = connection.principal.userId;
+    entry.storedSeenAt = connection.seenAt;
+    return this.announce(userId, () =>
+      this.store.touch(userId, connection.id, entry.status, connection.seenAt, Date.now()),
+    );
+  }
+
+  // One change of the store; what it says changed is told to the listeners.
+  private async announce(userId: string, change: () => Promise<PresenceAnnouncement | null>): Promise<void> {
+    try {
+      const announcement = await change();
+      if (announcement) this.emit({ userId, ...announcement });
     } catch (error) {
       this.unavailable(error);
     }
@@ -107,36 +176,6 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   private unavailable(error: unknown): void {
     this.logger.warn({ event: 'presence_unavailable', err: String(error) }, 'presence store unavailable');
-  }
-
-  // Live sockets are touched again; a socket silent past the timeout stops counting. A socket silent
-  // for a third of it is pinged, so a client that sends no `heartbeat` stays present by its pongs
-  // (both gateways count a pong as life).
-  private async refresh(): Promise<void> {
-    const now = Date.now();
-    const timeout = this.settings.rooms.presenceTimeoutMs;
-    for (const entry of [...this.local.values()]) {
-      const { connection } = entry;
-      // closed while an earlier socket of this walk was being touched: its removal stands (a touch
-      // now would count it again until the timeout)
-      if (this.local.get(connection.id) !== entry) continue;
-      const silent = now - connection.seenAt;
-      if (silent > timeout / 3 && connection.socket.readyState === connection.socket.OPEN)
-        connection.socket.ping();
-      if (silent > timeout) {
-        if (entry.stale) continue;
-        entry.stale = true;
-        await this.changing(connection.principal.userId, () =>
-          this.store.remove(connection.principal.userId, connection.id),
-        );
-        continue;
-      }
-      if (entry.stale) await this.heartbeat(connection);
-      else
-        await this.store
-          .touch(connection.principal.userId, connection.id, entry.status, now)
-          .catch(() => undefined);
-    }
   }
 
   private emit(change: PresenceChange): void {

@@ -352,11 +352,11 @@ describe(RoomHub.name, () => {
     const watcher = connection();
     two.subscribe(watcher.connection, 'r1');
     two.ready(watcher.connection, 'r1', 0);
-    one.presence('r1', 'a', 'online');
+    one.presence('r1', 'a', 'online', 1);
     await jest.advanceTimersByTimeAsync(0);
-    one.presence('r1', 'b', 'online');
-    two.presence('r1', 'a', 'away');
-    one.presence('r1', 'b', 'offline');
+    one.presence('r1', 'b', 'online', 2);
+    two.presence('r1', 'a', 'away', 3);
+    one.presence('r1', 'b', 'offline', 4);
     await jest.advanceTimersByTimeAsync(PRESENCE_COALESCE_MS - 10);
     expect(watcher.sent()).toHaveLength(1);
     await jest.advanceTimersByTimeAsync(20);
@@ -379,6 +379,37 @@ describe(RoomHub.name, () => {
       },
     });
   });
+
+  // Each instance announces what it changed, numbered by the presence store (docs/protocol.md,
+  // "Presence"): the membership read and the bus between a change and its note take their own time, so
+  // an older announcement can come after a newer one; it must not undo it (black-box audit, t3)
+  it("should keep a member's newest announced status when an older announcement comes after it", async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watchers = [connection(), connection()];
+    for (const [index, hub] of [one, two].entries()) {
+      hub.subscribe(watchers[index].connection, 'r1');
+      hub.ready(watchers[index].connection, 'r1', 0);
+    }
+    // the user's socket on `two` opened (version 8) after the one on `one` closed (version 7)
+    two.presence('r1', 'mover', 'online', 8);
+    one.presence('r1', 'mover', 'offline', 7);
+    await jest.advanceTimersByTimeAsync(PRESENCE_COALESCE_MS * 2);
+    for (const watcher of watchers)
+      expect(watcher.sent().at(-1)).toMatchObject({
+        type: 'presence',
+        metadata: { users: [{ user_id: 'mover', status: 'online' }] },
+      });
+    // a later change still counts, and the same announcement again (a join) is no older
+    one.presence('r1', 'mover', 'away', 9);
+    two.presence('r1', 'mover', 'away', 9);
+    await jest.advanceTimersByTimeAsync(PRESENCE_COALESCE_MS * 2);
+    for (const watcher of watchers)
+      expect(watcher.sent().at(-1)).toMatchObject({
+        metadata: { users: [{ user_id: 'mover', status: 'away' }] },
+      });
+  });
+
   // a bus that lost touch with the others: nothing goes out, resync() says it is back
   function awayBus(): { hub: RoomHub; resync: () => void } {
     let resync: () => void = () => undefined;

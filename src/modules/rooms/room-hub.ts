@@ -14,7 +14,7 @@ type RoomBusMessage =
   | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
   | { k: 'revoke'; room: string; user: string }
   | { k: 'user'; user: string; frame: RoomsChangedFrame }
-  | { k: 'presence'; room: string; user: string; status: PresenceStatus }
+  | { k: 'presence'; room: string; user: string; status: PresenceStatus; v?: number }
   | { k: 'public_rooms' };
 
 // Frames to the sockets that joined a room, on every instance (the bus: Redis pub/sub with
@@ -196,10 +196,17 @@ export class RoomHub implements OnModuleInit {
     } satisfies RoomBusMessage);
   }
 
-  // A member's presence changed: told to the room's sockets, coalesced per room (PRESENCE-004).
-  presence(roomId: string, userId: string, status: PresenceStatus): void {
-    this.presencePace.note(roomId, userId, status);
-    this.bus.publish(TOPIC, { k: 'presence', room: roomId, user: userId, status } satisfies RoomBusMessage);
+  // A member's presence changed: told to the room's sockets, coalesced per room (PRESENCE-004); the
+  // presence store's version of the announcement keeps the newest where they cross.
+  presence(roomId: string, userId: string, status: PresenceStatus, version: number): void {
+    this.presencePace.note(roomId, userId, status, version);
+    this.bus.publish(TOPIC, {
+      k: 'presence',
+      room: roomId,
+      user: userId,
+      status,
+      v: version,
+    } satisfies RoomBusMessage);
   }
 
   send(connection: Connection, frame: RoomServerFrame): void {
@@ -213,7 +220,7 @@ export class RoomHub implements OnModuleInit {
       case 'revoke':
         return this.revokeLocal(message.room, message.user);
       case 'presence':
-        return this.presencePace.note(message.room, message.user, message.status);
+        return this.presencePace.note(message.room, message.user, message.status, message.v);
       case 'user':
         return this.userLocal(message.user, message.frame);
       case 'public_rooms':

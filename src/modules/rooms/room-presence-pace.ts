@@ -14,6 +14,10 @@ export class RoomPresencePace {
   >();
   private readonly presenceTimers = new Map<string, NodeJS.Timeout>();
   private readonly presenceSentAt = new Map<string, number>();
+  // per room: the newest announcement's version noted of each member. The instances' announcements
+  // come through a membership read and the bus, each taking its own time: an older one that comes
+  // after a newer one is dropped, so every instance ends with the newest (docs/protocol.md, "Presence")
+  private readonly versions = new Map<string, Map<string, number>>();
 
   constructor(
     // RoomHub's subscriptions by room: a room nobody here is in gets no frame
@@ -21,9 +25,17 @@ export class RoomPresencePace {
     private readonly fanOut: RoomFanOut,
   ) {}
 
-  // a member's presence in the room changed (here or on another instance): in its next frame
-  note(roomId: string, userId: string, status: PresenceStatus): void {
+  // A member's presence in the room changed (here or on another instance): in its next frame, unless
+  // a newer announcement of the member was noted already. No version: an instance of the earlier
+  // release (a rolling deploy), taken as it comes.
+  note(roomId: string, userId: string, status: PresenceStatus, version?: number): void {
     if (!this.rooms.has(roomId)) return;
+    if (version !== undefined) {
+      let known = this.versions.get(roomId);
+      if (!known) this.versions.set(roomId, (known = new Map()));
+      if (version < (known.get(userId) ?? 0)) return;
+      known.set(userId, version);
+    }
     let pending = this.presencePending.get(roomId);
     if (!pending) this.presencePending.set(roomId, (pending = { users: new Map(), newest: userId }));
     pending.users.set(userId, status);
@@ -53,9 +65,10 @@ export class RoomPresencePace {
     if (!this.rooms.has(roomId)) this.presenceSentAt.delete(roomId);
   }
 
-  // nobody here is in the room any more: its presence frames' pace goes (a pending flush forgets it
-  // itself)
+  // nobody here is in the room any more: its presence frames' pace and versions go (a pending flush
+  // forgets the pace itself)
   forgetRoom(roomId: string): void {
+    this.versions.delete(roomId);
     if (!this.presenceTimers.has(roomId)) this.presenceSentAt.delete(roomId);
   }
 }

@@ -176,9 +176,10 @@ export class RoomSocketsService {
       const replay = await this.messages.replay(room.id, frame.last_seq);
       // everything read was stored before this check: a member now was a member then
       await this.messages.memberOf(room.id, userId);
-      // the others see the newcomer's presence (their earlier changes went to rooms they were not in)
-      const presence = (await this.presence.statusOf([userId])).get(userId) ?? 'online';
-      this.hub.presence(room.id, userId, presence);
+      // the others see the newcomer's presence (their earlier changes went to rooms they were not in):
+      // its last announcement, numbered as it was, so it cannot undo a newer one
+      const announced = await this.presence.announced(userId);
+      if (announced) this.hub.presence(room.id, userId, announced.status, announced.version);
       for (const message of replay) this.hub.send(connection, message);
       const seq = replay.length > 0 ? replay[replay.length - 1].seq : Math.min(frame.last_seq ?? head, head);
       const online = await this.rooms.onlineMembers(room.id);

@@ -60,11 +60,11 @@ export class RoomsService implements OnModuleInit {
   // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
   onModuleInit(): void {
     this.hub.onPublicRoomsChanged(() => this.publicRooms.invalidate());
-    this.presence.onChange(({ userId, status }) => {
+    this.presence.onChange(({ userId, status, version }) => {
       void this.participants
         .ofUser(userId, ['member'])
         .then((memberships) =>
-          memberships.forEach((member) => this.hub.presence(member.room_id, userId, status)),
+          memberships.forEach((member) => this.hub.presence(member.room_id, userId, status, version)),
         )
         .catch(() => undefined);
     });

@@ -1,0 +1,126 @@
+import type { RunningApp } from '../helpers/app';
+import { TestClient, type Frame } from '../helpers/ws-client';
+import { api, createRoom, join, TwoInstances, withTwoInstances } from './rooms.helpers';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// longer than a presence frame's coalescing (1 s) and a presence sweep's tick: every change is out
+const SETTLE_MS = 2_500;
+const TIMEOUT_MS = 3_000;
+
+// The status a room was last told of each user, as one watcher received it.
+function lastPresence(watcher: TestClient, roomId: string): Map<string, string> {
+  const last = new Map<string, string>();
+  for (const frame of watcher.frames as Array<Frame & { room_id?: string }>)
+    if (frame.type === 'presence' && frame.room_id === roomId)
+      for (const user of frame.metadata?.users as Array<{ user_id: string; status: string }>)
+        last.set(user.user_id, user.status);
+  return last;
+}
+
+// Presence across instances (docs/protocol.md, "Presence"; black-box audit of the rooms, t3/t3b and
+// t17): a user's old socket closing on one instance while their new one opens on the other must leave
+// the rooms told "online", and a silent socket goes offline at PRESENCE_TIMEOUT, not a sweep later.
+describe('rooms presence across two instances (e2e)', () => {
+  jest.setTimeout(120_000);
+  let cluster: TwoInstances;
+  let first: RunningApp;
+  let second: RunningApp;
+
+  withTwoInstances(
+    (started) => {
+      cluster = started;
+      ({ first, second } = started);
+    },
+    { PRESENCE_TIMEOUT: '3s' },
+  );
+
+  // The closing instance used to read the user's status before and after its removal, the opening
+  // one before and after its write: "offline" from the one, nothing from the other, and the room kept
+  // "offline" for good. Several users move at once, several times: each move is a race of its own.
+  it('should leave the room told "online" after every move of a user from one instance to the other', async () => {
+    const owner = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    const watchers = [await cluster.socket(first, owner.token), await cluster.socket(second, owner.token)];
+    for (const watcher of watchers) await join(watcher, roomId);
+    const movers = Array.from({ length: 16 }, () => cluster.person());
+    const sockets = await Promise.all(movers.map((mover) => cluster.socket(first, mover.token)));
+    for (const socket of sockets) await join(socket, roomId);
+    const wrong: string[] = [];
+    const check = async (round: number, expected: string) => {
+      await pause(SETTLE_MS);
+      for (const [index, watcher] of watchers.entries()) {
+        const last = lastPresence(watcher, roomId);
+        for (const mover of movers)
+          if (last.get(mover.id) !== expected)
+            wrong.push(
+              `round ${round}, watcher ${index}: mover ${movers.indexOf(mover)} ${last.get(mover.id)}`,
+            );
+      }
+      const participants = await api<Array<{ user_id: string; presence: string }>>(
+        second,
+        owner.token,
+        'GET',
+        `/rooms/${roomId}/participants`,
+      );
+      for (const mover of movers)
+        if (participants.body.find((member) => member.user_id === mover.id)?.presence !== expected)
+          wrong.push(`round ${round}, participants: ${mover.id}`);
+    };
+    await check(0, 'online');
+    for (let round = 1; round <= 6; round++) {
+      const to = round % 2 === 1 ? second : first;
+      // the old socket's close and the new one's upgrade (the audit's move), a few milliseconds
+      // apart, each mover by another offset: the race's window is that narrow
+      await Promise.all(
+        sockets.map(async (old, index) => {
+          const offset = index - 4;
+          if (offset < 0) {
+            const opening = cluster.socket(to, movers[index].token);
+            await pause(-offset);
+            void old.close();
+            sockets[index] = await opening;
+          } else {
+            void old.close();
+            await pause(offset);
+            sockets[index] = await cluster.socket(to, movers[index].token);
+          }
+        }),
+      );
+      await check(round, 'online');
+    }
+    // and the last socket of each closing: told "offline"
+    await Promise.all(sockets.map((socket) => socket.close()));
+    await check(7, 'offline');
+    expect(wrong).toEqual([]);
+  });
+
+  // PRESENCE-003: offline after PRESENCE_TIMEOUT without a heartbeat (or a pong); it took up to a third
+  // of the timeout more (the check ran every third of it), 40 s of silence for the default 30 s
+  it('should tell the room "offline" within a presence sweep of PRESENCE_TIMEOUT of silence', async () => {
+    const owner = cluster.person();
+    const silentUser = cluster.person();
+    const roomId = await createRoom(first, owner.token);
+    const watcher = await cluster.socket(first, owner.token);
+    await join(watcher, roomId);
+    const silent = cluster.track(
+      await TestClient.connect(`${second.httpUrl.replace('http', 'ws')}/ws/chat?token=${silentUser.token}`, {
+        autoPong: false,
+      }),
+    );
+    await silent.nextOfType('connection_status');
+    await join(silent, roomId);
+    // its last life is the join (the server saw it before this ack came back)
+    const quietSince = Date.now();
+    const isOffline = (frame: Frame) =>
+      frame.type === 'presence' &&
+      (frame.metadata?.users as Array<{ user_id: string; status: string }>).some(
+        (user) => user.user_id === silentUser.id && user.status === 'offline',
+      );
+    const offline = await watcher.next(isOffline, TIMEOUT_MS + 5_000);
+    const after = Date.now() - quietSince;
+    expect(offline).toBeDefined();
+    expect(after).toBeGreaterThanOrEqual(TIMEOUT_MS - 100);
+    // a sweep's tick (a tenth of the timeout here) and the frame's way, with room for a loaded machine
+    expect(after).toBeLessThan(TIMEOUT_MS + 750);
+  });
+});
