@@ -157,7 +157,7 @@ const QUOTED_NAME = /^"[^\p{Cc}"\\]*"$/u;
 export function parseMailFrom(raw: string | undefined, name = 'MAIL_FROM'): string {
   describeSetting({ name, kind: 'text', fallback: 'chatbox@localhost', range: 'a@b or Name <a@b>' });
   const value = raw?.trim() || 'chatbox@localhost';
-  const named = /^(.*?)\s*<([^<>]*)>$/.exec(value);
+  const named = /^(.*?)\s*<([^<>]*)>$/s.exec(value);
   const mailbox = named ? named[2] : value;
   const display = named?.[1].trim() ?? '';
   const nameOk = display === '' || BARE_NAME.test(display) || QUOTED_NAME.test(display);
