@@ -48,6 +48,7 @@ describe('loadUploadSettings', () => {
       accessKeyId: 'id',
       secretAccessKey: 'secret',
       forcePathStyle: true,
+      timeoutMs: 10_000,
     });
     expect(settings.maxBytes).toBe(1024);
     expect(settings.allowedTypes).toEqual(['image/png', 'text/plain']);
@@ -67,6 +68,13 @@ describe('loadUploadSettings', () => {
       loadUploadSettings({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://minio:9000', S3_FORCE_PATH_STYLE: 'no' }).s3
         ?.forcePathStyle,
     ).toBe(false);
+  });
+
+  it('should read S3_TIMEOUT as a duration between 1s and 10m', () => {
+    expect(loadUploadSettings({ S3_BUCKET: 'b-1', S3_TIMEOUT: '2500ms' }).s3?.timeoutMs).toBe(2500);
+    expect(loadUploadSettings({ S3_BUCKET: 'b-1', S3_TIMEOUT: '10m' }).s3?.timeoutMs).toBe(600_000);
+    for (const raw of ['999ms', '11m', '0', 'soon', '-5s'])
+      expect(rejected({ S3_BUCKET: 'b-1', S3_TIMEOUT: raw })).toBe('S3_TIMEOUT');
   });
 
   it('should throw naming S3_BUCKET when an S3 endpoint or S3 credentials are set without it', () => {

@@ -18,6 +18,9 @@ export interface S3Settings {
   accessKeyId?: string;
   secretAccessKey?: string;
   forcePathStyle: boolean;
+  // no byte to or from S3 for this long (or no connection in it) fails the request; the SDK tries
+  // it three times in all
+  timeoutMs: number;
 }
 
 export interface UploadSettings {
@@ -68,6 +71,9 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 // Without S3_BUCKET uploads go to local disk: an endpoint or credentials then mean S3 was intended
 // and the bucket forgotten. (S3_REGION and S3_FORCE_PATH_STYLE are only defaults; left alone.)
 const S3_ONLY = ['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const;
+// below a second an S3 that is merely busy fails uploads; above 10 minutes a stalled one holds them
+const S3_TIMEOUT_MIN_MS = 1000;
+const S3_TIMEOUT_MAX_MS = 10 * 60_000;
 
 function loadS3(env: Env): S3Settings | undefined {
   const bucket = text(env, 'S3_BUCKET');
@@ -119,6 +125,8 @@ function loadS3(env: Env): S3Settings | undefined {
     secretAccessKey,
     // S3-compatible servers (MinIO, Ceph…) usually want path-style URLs; AWS wants virtual-hosted
     forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    // an idle time, not a total: a large part on a slow link keeps going while its bytes move
+    timeoutMs: duration(env, 'S3_TIMEOUT', '10s', S3_TIMEOUT_MIN_MS, S3_TIMEOUT_MAX_MS),
   };
 }
 

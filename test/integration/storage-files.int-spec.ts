@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { MongooseModule } from '@nestjs/mongoose';
+import { getModelToken, MongooseModule } from '@nestjs/mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
+import type { Model } from 'mongoose';
 import { FilesRepository } from '../../src/modules/uploads/files.repository';
+import {
+  FileAttachment,
+  FileAttachmentSchema,
+} from '../../src/modules/uploads/schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from '../../src/modules/uploads/schemas/stored-file.schema';
 import { mongoUri } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
@@ -15,7 +20,10 @@ describe('files repository against FerretDB', () => {
     module = await Test.createTestingModule({
       imports: [
         MongooseModule.forRoot(mongoUri()),
-        MongooseModule.forFeature([{ name: StoredFile.name, schema: StoredFileSchema }]),
+        MongooseModule.forFeature([
+          { name: StoredFile.name, schema: StoredFileSchema },
+          { name: FileAttachment.name, schema: FileAttachmentSchema },
+        ]),
       ],
       providers: [FilesRepository],
     }).compile();
@@ -60,7 +68,7 @@ describe('files repository against FerretDB', () => {
     expect(await files.usedBytes(uniqueUser())).toBe(0);
   });
 
-  it('should bind a file to the session of its first message and keep it there', async () => {
+  it('should keep the first session and record every session and room the file is sent in', async () => {
     const owner = uniqueUser();
     const id = await create(owner, new Date());
     expect(await files.markAttached(id, owner, 's-1', new Date())).toBe(false);
@@ -68,7 +76,90 @@ describe('files repository against FerretDB', () => {
     expect(await files.markAttached(id, uniqueUser(), 's-1', new Date())).toBe(false);
     expect(await files.markAttached(id, owner, 's-1', new Date())).toBe(true);
     expect(await files.markAttached(id, owner, 's-2', new Date())).toBe(true);
+    expect(await files.markAttached(id, owner, 'room:r-1', new Date())).toBe(true);
+    expect(await files.markAttached(id, owner, 's-2', new Date())).toBe(true);
     expect(await files.findOwned(id, owner)).toMatchObject({ attached: true, session_id: 's-1' });
+    expect((await files.scopesOf(id)).sort()).toEqual(['room:r-1', 's-1', 's-2']);
+    expect(await files.isAttachedTo(id, owner, 's-2')).toBe(true);
+    expect(await files.isAttachedTo(id, owner, 's-3')).toBe(false);
+    expect(await files.isAttachedTo(id, uniqueUser(), 's-2')).toBe(false);
+    // a file no longer there is attached nowhere
+    await files.remove(id);
+    expect(await files.scopesOf(id)).toEqual([]);
+    expect(await files.isAttachedTo(id, owner, 's-1')).toBe(false);
+  });
+
+  // FerretDB 1.24 applies an update as an unlocked read-modify-write: a list on the file written by
+  // several sessions at once would keep one (docs/protocol.md, "Uploads and files")
+  it('should record every scope when many attach one file at once', async () => {
+    const owner = uniqueUser();
+    const id = await create(owner, new Date());
+    await files.markReady(id, { size: 1, scanned: false });
+    const scopes = Array.from({ length: 12 }, (_, index) =>
+      index % 3 === 0 ? `room:r-${index}` : `s-${index}`,
+    );
+    const results = await Promise.all(
+      [...scopes, ...scopes].map((scope) => files.markAttached(id, owner, scope, new Date())),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect((await files.scopesOf(id)).sort()).toEqual([...scopes].sort());
+  });
+
+  it('should find for a discard only the files attached under that scope alone', async () => {
+    const owner = uniqueUser();
+    const ready = async () => {
+      const id = await create(owner, new Date());
+      await files.markReady(id, { size: 1, scanned: false });
+      return id;
+    };
+    const roomOnly = await ready();
+    const roomThenSession = await ready();
+    const sessionThenRoom = await ready();
+    const other = await ready();
+    await files.markAttached(roomOnly, owner, 'room:r', new Date());
+    await files.markAttached(roomThenSession, owner, 'room:r', new Date());
+    await files.markAttached(roomThenSession, owner, 's-1', new Date());
+    await files.markAttached(sessionThenRoom, owner, 's-1', new Date());
+    await files.markAttached(sessionThenRoom, owner, 'room:r', new Date());
+    await files.markAttached(other, owner, 'room:q', new Date());
+    const found = await files.findAttachedOnlyTo(
+      [roomOnly, roomThenSession, sessionThenRoom, other],
+      'room:r',
+    );
+    expect(found.map((file) => file.id)).toEqual([roomOnly]);
+  });
+
+  // records attached before the attachment records existed: their first scope only
+  it('should count the first scope of a record from before the attachment records', async () => {
+    const owner = uniqueUser();
+    const id = await create(owner, new Date());
+    await files.markReady(id, { size: 1, scanned: false });
+    const model = module.get<Model<StoredFile>>(getModelToken(StoredFile.name));
+    await model.updateOne({ _id: id }, { $set: { attached: true, session_id: 'room:old' } });
+    expect(await files.scopesOf(id)).toEqual(['room:old']);
+    expect(await files.isAttachedTo(id, owner, 'room:old')).toBe(true);
+    expect((await files.findAttachedOnlyTo([id], 'room:old')).map((file) => file.id)).toEqual([id]);
+    await model.updateOne({ _id: id }, { $set: { shared: true } });
+    expect(await files.findAttachedOnlyTo([id], 'room:old')).toEqual([]);
+  });
+
+  it('should give back the bytes a pending upload reserved', async () => {
+    const owner = uniqueUser();
+    const id = randomUUID();
+    await files.createPending({
+      id,
+      ownerId: owner,
+      sessionId: null,
+      name: 'a.png',
+      mimeType: 'image/png',
+      storageKey: `files/x/${id}`,
+      source: 'upload',
+      reserved: 5000,
+      now: new Date(),
+    });
+    expect(await files.usedBytes(owner)).toBe(5000);
+    await files.releasePending(id);
+    expect(await files.usedBytes(owner)).toBe(0);
   });
 
   it('should find unattached uploads past their age and uploads that never finished', async () => {

@@ -65,6 +65,7 @@ describe('S3 storage against MinIO', () => {
       accessKeyId,
       secretAccessKey,
       forcePathStyle: true,
+      timeoutMs: 10_000,
     };
     storage = new S3Storage(settings);
     await storage.ensureBucket();

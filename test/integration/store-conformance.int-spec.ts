@@ -29,6 +29,39 @@ describe('store conformance', () => {
     db.collection<Record<string, unknown>>(`c_${randomBytes(4).toString('hex')}`);
 
   describe('what the repositories rely on', () => {
+    // Where a file was attached (FilesRepository.markAttached, FileAttachment): one document per pair,
+    // its `_id` the pair, written by an upsert of $setOnInsert; attaching at once under one scope
+    // leaves one document, and a loser's duplicate-key error (11000) is taken as attached. Read back by
+    // $in on one scalar field with $ne on another (never `a.b` $ne on an array: FerretDB matches it
+    // wrongly).
+    it('should keep one document for concurrent upserts of one _id, and match $in with a scalar $ne', async () => {
+      const attachments = fresh();
+      const upsert = (scope: string) =>
+        attachments
+          .updateOne(
+            { _id: JSON.stringify(['f1', scope]) as never },
+            { $setOnInsert: { file_id: 'f1', scope } },
+            { upsert: true },
+          )
+          .then(
+            () => 'written',
+            (error: { code?: number }) => (error.code === 11000 ? 'duplicate' : `failed ${error.code}`),
+          );
+      const outcomes = await Promise.all(
+        [...Array(6).keys()].map((index) => upsert(index < 3 ? 's1' : 'room:r')),
+      );
+      expect(outcomes.every((outcome) => outcome === 'written' || outcome === 'duplicate')).toBe(true);
+      await attachments.insertOne({ _id: JSON.stringify(['f2', 's1']) as never, file_id: 'f2', scope: 's1' });
+      expect(await attachments.countDocuments({ file_id: 'f1' })).toBe(2);
+      const elsewhere = await attachments
+        .find({ file_id: { $in: ['f1', 'f2', 'f3'] }, scope: { $ne: 's1' } })
+        .toArray();
+      expect(elsewhere.map((document) => [document.file_id, document.scope])).toEqual([['f1', 'room:r']]);
+      expect(
+        await attachments.countDocuments({ _id: JSON.stringify(['f1', 's1']) as never, file_id: 'f1' }),
+      ).toBe(1);
+    });
+
     it('should find by exact _id with a projection that leaves out the messages', async () => {
       const sessions = fresh();
       await sessions.insertOne({

@@ -12,7 +12,7 @@ const DESCRIPTIONS: Record<number, string> = {
   415: 'UNSUPPORTED_FILE_TYPE (judged by content)',
   422: 'FILE_REJECTED: malware found',
   429: 'RATE_LIMITED',
-  503: 'SCANNER_UNAVAILABLE',
+  503: 'SCANNER_UNAVAILABLE or STORAGE_UNAVAILABLE',
 };
 
 // The error answers of a route, each with the one error body (OpenAPI); a status with a description

@@ -15,6 +15,9 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
   SCANNER_UNAVAILABLE = 'SCANNER_UNAVAILABLE',
+  // file storage (S3) did not answer in S3_TIMEOUT: the upload is not kept (docs/protocol.md,
+  // "Uploads and files")
+  STORAGE_UNAVAILABLE = 'STORAGE_UNAVAILABLE',
   SESSION_LOCKED = 'SESSION_LOCKED',
   SESSION_FULL = 'SESSION_FULL',
   NOT_FOUND = 'NOT_FOUND',
@@ -46,6 +49,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 'The request body is not in an accepted format.',
   [ErrorCode.QUOTA_EXCEEDED]: 'Your upload storage is full.',
   [ErrorCode.SCANNER_UNAVAILABLE]: 'Uploads are unavailable right now; please try again later.',
+  [ErrorCode.STORAGE_UNAVAILABLE]: 'File storage is unavailable right now; please try again later.',
   [ErrorCode.SESSION_LOCKED]: 'Another admin is assisting this session.',
   [ErrorCode.SESSION_FULL]: 'This conversation has reached its maximum size; please start a new chat.',
   [ErrorCode.NOT_FOUND]: 'Not found.',
@@ -88,6 +92,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.QUOTA_EXCEEDED:
       return 413;
     case ErrorCode.SCANNER_UNAVAILABLE:
+    case ErrorCode.STORAGE_UNAVAILABLE:
       return 503;
     case ErrorCode.SESSION_LOCKED:
       return 409;

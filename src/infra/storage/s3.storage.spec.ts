@@ -1,15 +1,22 @@
-import { S3Storage } from './s3.storage';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { isUnavailable, S3Storage } from './s3.storage';
+import { StorageUnavailable } from './storage-driver';
+
+const settings = {
+  bucket: 'chatbox',
+  endpoint: 'http://127.0.0.1:9',
+  region: 'us-east-1',
+  accessKeyId: 'id',
+  secretAccessKey: 'secret',
+  forcePathStyle: true,
+  timeoutMs: 10_000,
+};
 
 // Presigning is computed locally: no S3 needed.
 describe(S3Storage.name, () => {
-  const storage = new S3Storage({
-    bucket: 'chatbox',
-    endpoint: 'http://127.0.0.1:9',
-    region: 'us-east-1',
-    accessKeyId: 'id',
-    secretAccessKey: 'secret',
-    forcePathStyle: true,
-  });
+  const storage = new S3Storage(settings);
   const signed = async (contentType: string) =>
     new URL(
       await storage.signedUrl('files/abc/1', {
@@ -35,4 +42,84 @@ describe(S3Storage.name, () => {
     );
     expect(query.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it('should take timeouts, refused connections and 5xx as the store being unavailable, not a 403', () => {
+    expect(isUnavailable(Object.assign(new Error('idle'), { name: 'TimeoutError' }))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isUnavailable({ name: 'SlowDown', $metadata: { httpStatusCode: 503 } })).toBe(true);
+    expect(isUnavailable({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })).toBe(false);
+    expect(isUnavailable({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } })).toBe(false);
+    expect(isUnavailable(new Error('other'))).toBe(false);
+    expect(isUnavailable(undefined)).toBe(false);
+  });
+
+  // docs/protocol.md, "Uploads and files": an S3 that accepted connections and sent nothing back held
+  // every request for ever (the SDK has no timeout by default)
+  describe('against an S3 that accepts connections and never answers', () => {
+    let silent: Server;
+    const sockets = new Set<Socket>();
+    let stalled: S3Storage;
+
+    beforeAll(async () => {
+      silent = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+        socket.resume();
+      });
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const { port } = silent.address() as AddressInfo;
+      stalled = new S3Storage({ ...settings, endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000 });
+    });
+    afterAll(async () => {
+      stalled.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+
+    it('should fail a put, a get, a delete and an exists with StorageUnavailable within the attempts', async () => {
+      const started = performance.now();
+      const outcomes = await Promise.allSettled([
+        stalled.put('files/a/1', Readable.from([Buffer.from('hello world')]), 'text/plain'),
+        stalled.get('files/a/1'),
+        stalled.delete('files/a/1'),
+        stalled.exists('files/a/1'),
+      ]);
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected');
+        expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailable);
+      }
+      // three attempts of one second each and the SDK's backoff between them
+      expect(performance.now() - started).toBeLessThan(8000);
+    }, 15_000);
+  });
+
+  // The timeout is the socket's idle time: a body that keeps coming, slower than the timeout in all,
+  // is read whole (a large part on a slow link is never cut).
+  it('should read a body that takes longer than the timeout while its bytes keep coming', async () => {
+    const server: HttpServer = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        response.write('0123456789');
+        if (++sent === 8) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 300);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const slow = new S3Storage({ ...settings, endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000 });
+    try {
+      const started = performance.now();
+      const chunks: Buffer[] = [];
+      for await (const chunk of (await slow.get('files/a/1')) as AsyncIterable<Buffer>) chunks.push(chunk);
+      expect(Buffer.concat(chunks).toString()).toBe('0123456789'.repeat(8));
+      expect(performance.now() - started).toBeGreaterThan(2000);
+    } finally {
+      slow.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 15_000);
 });

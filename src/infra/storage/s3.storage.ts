@@ -22,6 +22,7 @@ import {
   type StorageDriver,
   type StorageHealth,
   StorageObjectMissing,
+  StorageUnavailable,
 } from './storage-driver';
 
 // 8 MiB parts (S3's minimum is 5 MiB): a stream of unknown length goes up part by part, so at most
@@ -37,6 +38,7 @@ export class S3Storage implements StorageDriver {
   readonly kind = 's3';
   private readonly client: S3Client;
   private readonly bucket: string;
+  private readonly timeoutMs: number;
   private lastHealth?: { at: number; result: Promise<StorageHealth> };
 
   constructor(
@@ -44,6 +46,7 @@ export class S3Storage implements StorageDriver {
     private readonly now: () => number = Date.now,
   ) {
     this.bucket = settings.bucket;
+    this.timeoutMs = settings.timeoutMs;
     this.client = new S3Client({
       region: settings.region,
       endpoint: settings.endpoint,
@@ -55,15 +58,22 @@ export class S3Storage implements StorageDriver {
       // only the checksums S3 requires: several S3-compatible servers reject the newer defaults
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK waits for ever by default: an S3 that accepted the connection and then sent nothing
+      // (MinIO stopped, a stuck proxy) held an upload, its quota and its connection for minutes
+      // (docs/protocol.md, "Uploads and files"). `socketTimeout` is the socket's idle time, not the
+      // request's total (the SDK's `requestTimeout`): a large part on a slow link is never cut
+      // while its bytes move. Each of the SDK's three attempts gets both.
+      requestHandler: { connectionTimeout: settings.timeoutMs, socketTimeout: settings.timeoutMs },
     });
   }
 
   // Creates the bucket when it does not exist (dev and tests; production buckets exist already).
   async ensureBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
-    } catch {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      await this.guard(this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+    } catch (error) {
+      if (error instanceof StorageUnavailable) throw error;
+      await this.guard(this.client.send(new CreateBucketCommand({ Bucket: this.bucket })));
     }
   }
 
@@ -75,20 +85,24 @@ export class S3Storage implements StorageDriver {
     let size = 0;
     const sendPart = async (data: Buffer): Promise<void> => {
       uploadId ??= (
-        await this.client.send(
-          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+        await this.guard(
+          this.client.send(
+            new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+          ),
         )
       ).UploadId;
       const partNumber = parts.length + 1;
-      const { ETag } = await this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: data,
-          ContentLength: data.length,
-        }),
+      const { ETag } = await this.guard(
+        this.client.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: data,
+            ContentLength: data.length,
+          }),
+        ),
       );
       parts.push({ ETag, PartNumber: partNumber });
     };
@@ -108,32 +122,39 @@ export class S3Storage implements StorageDriver {
       }
       const last = Buffer.concat(pending);
       if (uploadId === undefined) {
-        await this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: last,
-            ContentLength: last.length,
-            ContentType: contentType,
-          }),
+        await this.guard(
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: last,
+              ContentLength: last.length,
+              ContentType: contentType,
+            }),
+          ),
         );
         return { size };
       }
       if (last.length > 0) await sendPart(last);
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts },
-        }),
+      await this.guard(
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        ),
       );
       return { size };
     } catch (error) {
       if (uploadId !== undefined) {
-        await this.client
+        const abort = this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
           .catch(() => undefined);
+        // an S3 that does not answer would hold the upload's answer for three more timeouts: the
+        // abort goes on alone (a bucket lifecycle rule ends what it cannot, docs/operations.md)
+        if (!(error instanceof StorageUnavailable)) await abort;
       }
       throw error;
     }
@@ -141,7 +162,9 @@ export class S3Storage implements StorageDriver {
 
   async get(key: string): Promise<Readable> {
     try {
-      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const { Body } = await this.guard(
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
       if (!(Body instanceof Readable)) throw new StorageObjectMissing(key);
       return Body;
     } catch (error) {
@@ -151,12 +174,12 @@ export class S3Storage implements StorageDriver {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    await this.guard(this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 
   async exists(key: string): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.guard(this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return true;
     } catch (error) {
       if (isMissing(error)) return false;
@@ -195,13 +218,48 @@ export class S3Storage implements StorageDriver {
       });
       return { up: true };
     } catch (error) {
-      return { up: false, detail: describeFailure(error) };
+      return { up: false, detail: describeFailure(error, HEALTH_TIMEOUT_MS) };
     }
   }
 
   destroy(): void {
     this.client.destroy();
   }
+
+  // Every request but the readiness probe: a store that does not answer is StorageUnavailable.
+  private async guard<Output>(request: Promise<Output>): Promise<Output> {
+    try {
+      return await request;
+    } catch (error) {
+      throw isUnavailable(error) ? new StorageUnavailable(describeFailure(error, this.timeoutMs)) : error;
+    }
+  }
+}
+
+// Network errors the SDK passes on as they are (Node's codes), its own socket and connection
+// timeouts, and a 5xx S3 still answered after the retries: the store is not taking requests.
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+export function isUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, $metadata } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (name === 'TimeoutError') return true;
+  if (code !== undefined && NETWORK_CODES.has(code)) return true;
+  const status = $metadata?.httpStatusCode;
+  return status !== undefined && status >= 500;
 }
 
 function isMissing(error: unknown): boolean {
@@ -212,14 +270,14 @@ function isMissing(error: unknown): boolean {
 
 // Why a request failed, for readiness output: a status or an error code, never a message (which
 // may quote request details).
-function describeFailure(error: unknown): string {
+function describeFailure(error: unknown, timeoutMs: number): string {
   if (typeof error !== 'object' || error === null) return 'error';
   const { name, code, $metadata } = error as {
     name?: string;
     code?: string;
     $metadata?: { httpStatusCode?: number };
   };
-  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${HEALTH_TIMEOUT_MS} ms`;
+  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs} ms`;
   if ($metadata?.httpStatusCode) return `HTTP ${$metadata.httpStatusCode}`;
   if (code) return code;
   // the SDK wraps errors it does not recognise as Error instances into a message naming them

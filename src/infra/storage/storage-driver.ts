@@ -35,6 +35,14 @@ export interface StorageDriver {
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
 
+// The store did not answer (no connection, no byte for its timeout, a 5xx after the retries): the
+// caller answers 503 STORAGE_UNAVAILABLE, not 500, and does not wait on it further.
+export class StorageUnavailable extends Error {
+  constructor(readonly detail: string) {
+    super(`file storage unavailable: ${detail}`);
+  }
+}
+
 export class StorageObjectMissing extends Error {
   constructor(key: string) {
     super(`no object at ${key}`);

@@ -14,7 +14,7 @@ import {
 } from '../../infra/scanner/clamd.scanner';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
-import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
+import { STORAGE_DRIVER, StorageUnavailable, type StorageDriver } from '../../infra/storage/storage-driver';
 import { displayName, isTextType, looksLikeText, resolveMimeType } from './file-rules';
 import { FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
@@ -146,7 +146,8 @@ export class FileIntake {
         throw recordGone();
       }
     } catch (error) {
-      await this.discard(id, key);
+      if (error instanceof StorageUnavailable) await this.discardLater(id, key, ownerId);
+      else await this.discard(id, key);
       throw error;
     } finally {
       alive.stop();
@@ -217,6 +218,13 @@ export class FileIntake {
         'The upload paused too long and was dropped; please send the file again.',
       );
     }
+    if (error instanceof StorageUnavailable) {
+      this.logger.error(
+        { event: 'storage_unavailable', user_id: ownerId, err: error.detail },
+        'file storage not answering',
+      );
+      return new DomainException(ErrorCode.STORAGE_UNAVAILABLE);
+    }
     if (error instanceof ScannerUnavailable) {
       this.logger.error(
         { event: 'scanner_unavailable', user_id: ownerId, err: error.message },
@@ -238,6 +246,24 @@ export class FileIntake {
         ),
       );
     await this.files.remove(id);
+  }
+
+  // Storage did not answer: deleting the object now would hold the answer for as long again. The
+  // reservation is given back at once (the record stays `pending`, of no size), the delete goes on
+  // alone, and when it fails too the cleanup deletes the object, then the record, once the record is
+  // untouched long enough (docs/protocol.md, "Uploads and files").
+  private async discardLater(id: string, key: string, ownerId: string): Promise<void> {
+    await this.files.releasePending(id);
+    // object first: a record without an object is harmless, an object without a record is a leak
+    void this.storage
+      .delete(key)
+      .then(() => this.files.remove(id))
+      .catch((error: unknown) =>
+        this.logger.warn(
+          { event: 'upload_discard_deferred', user_id: ownerId, file_id: id, err: String(error) },
+          'object not deleted yet; the cleanup will',
+        ),
+      );
   }
 
   private typeMessage(detected: string | undefined): string {

@@ -1,6 +1,8 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { isDuplicateKey } from '../../common/store-errors';
+import { FileAttachment, fileAttachmentKey } from './schemas/file-attachment.schema';
 import { StoredFile } from './schemas/stored-file.schema';
 
 // Plain file record (never a mongoose document).
@@ -26,10 +28,14 @@ type FileDocument = StoredFile;
 // admin access and cleanup is named as such.
 @Injectable()
 export class FilesRepository implements OnModuleInit {
-  constructor(@InjectModel(StoredFile.name) private readonly files: Model<StoredFile>) {}
+  constructor(
+    @InjectModel(StoredFile.name) private readonly files: Model<StoredFile>,
+    @InjectModel(FileAttachment.name) private readonly attachments: Model<FileAttachment>,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     await this.files.createIndexes();
+    await this.attachments.createIndexes();
   }
 
   async createPending(input: {
@@ -80,8 +86,16 @@ export class FilesRepository implements OnModuleInit {
     return result.matchedCount === 1;
   }
 
+  // A pending upload that will not be kept gives back the bytes it reserved in its owner's quota; the
+  // record stays for the cleanup when its object could not be deleted yet.
+  async releasePending(id: string): Promise<void> {
+    await this.files.updateOne({ _id: id, status: 'pending' }, { $set: { size: 0 } });
+  }
+
+  // the record, then where it was attached (records of a file that is gone are never read)
   async remove(id: string): Promise<void> {
     await this.files.deleteOne({ _id: id });
+    await this.attachments.deleteMany({ file_id: id });
   }
 
   async findOwned(id: string, ownerId: string): Promise<FileRecord | null> {
@@ -108,29 +122,77 @@ export class FilesRepository implements OnModuleInit {
     return row?.total ?? 0;
   }
 
-  // Attaching marks the file as part of a message (the cleanup keeps it) and binds it to the session
-  // of its first message (whose assisting admin may then read it).
-  async markAttached(id: string, ownerId: string, sessionId: string, now: Date): Promise<boolean> {
+  // Attaching marks the file as part of a message (the cleanup keeps it) and records the session or
+  // room (`scope`) whose message shows it: each such session's assisting admin, and each such room's
+  // members, may read it, and each session's export links it. `session_id` stays the first scope
+  // (records from before the attachment records have that one only); `shared` marks a file attached
+  // under more than one. The attachment is its own document (FileAttachment): no list on the file is
+  // rewritten, so two scopes attaching at once on FerretDB both stay (docs/protocol.md, "Uploads and
+  // files"). false when the file is not this owner's ready file.
+  async markAttached(id: string, ownerId: string, scope: string, now: Date): Promise<boolean> {
+    const file = await this.files
+      .findOne({ _id: id, owner_id: ownerId, status: 'ready' }, { session_id: 1 })
+      .lean<Pick<FileDocument, '_id' | 'session_id'>>();
+    if (!file) return false;
+    try {
+      await this.attachments.updateOne(
+        { _id: fileAttachmentKey(id, scope) },
+        { $setOnInsert: { file_id: id, scope, owner_id: ownerId, attached_at: now } },
+        { upsert: true },
+      );
+    } catch (error) {
+      // attached under this scope at the same moment by another message: the one record stands
+      if (!isDuplicateKey(error)) throw error;
+    }
     const first = await this.files.updateOne(
       { _id: id, owner_id: ownerId, status: 'ready', attached: false },
-      { $set: { attached: true, attached_at: now, session_id: sessionId } },
+      { $set: { attached: true, attached_at: now, session_id: scope } },
     );
-    if (first.matchedCount === 1) return true;
-    // attached before: under another session or room it is shared from now on
-    await this.files.updateOne(
-      { _id: id, owner_id: ownerId, status: 'ready', session_id: { $ne: sessionId } },
-      { $set: { shared: true } },
-    );
+    if (first.matchedCount === 0 && file.session_id !== scope)
+      await this.files.updateOne({ _id: id, owner_id: ownerId, status: 'ready' }, { $set: { shared: true } });
+    // a discard may have removed it meanwhile
     return (await this.files.countDocuments({ _id: id, owner_id: ownerId, status: 'ready' })) === 1;
   }
 
-  // the files among `ids` attached under `scope` alone (never shared elsewhere)
+  // Every session or room (`room:<id>`) a message of which shows the file: its attachment records,
+  // and the first scope of a record from before them.
+  async scopesOf(id: string): Promise<string[]> {
+    const file = await this.files
+      .findOne({ _id: id }, { session_id: 1 })
+      .lean<Pick<FileDocument, 'session_id'>>();
+    const found = await this.attachments.find({ file_id: id }, { scope: 1 }).lean<FileAttachment[]>();
+    const scopes = new Set(found.map((attachment) => attachment.scope));
+    if (file?.session_id) scopes.add(file.session_id);
+    return [...scopes];
+  }
+
+  // Whether a message under `scope` shows the file (an export links it then).
+  async isAttachedTo(id: string, ownerId: string, scope: string): Promise<boolean> {
+    const file = await this.files
+      .findOne({ _id: id, owner_id: ownerId, status: 'ready' }, { session_id: 1 })
+      .lean<Pick<FileDocument, 'session_id'>>();
+    if (!file) return false;
+    if (file.session_id === scope) return true;
+    return (await this.attachments.countDocuments({ _id: fileAttachmentKey(id, scope), file_id: id })) === 1;
+  }
+
+  // the files among `ids` attached under `scope` alone (never under another session or room)
   async findAttachedOnlyTo(ids: string[], scope: string): Promise<FileRecord[]> {
     if (ids.length === 0) return [];
-    const found = await this.files
-      .find({ _id: { $in: ids }, session_id: scope, shared: { $ne: true } })
-      .lean<FileDocument[]>();
-    return found.map(toRecord);
+    const found = await this.files.find({ _id: { $in: ids }, shared: { $ne: true } }).lean<FileDocument[]>();
+    const attachments = await this.attachments
+      .find({ file_id: { $in: ids } }, { file_id: 1, scope: 1 })
+      .lean<FileAttachment[]>();
+    // a file attached here and nowhere else: `shared` may have been lost to a concurrent update on
+    // FerretDB, the attachment records are not
+    const here = new Set<string>();
+    const elsewhere = new Set<string>();
+    for (const attachment of attachments)
+      (attachment.scope === scope ? here : elsewhere).add(attachment.file_id);
+    return found
+      .filter((file) => !elsewhere.has(file._id))
+      .filter((file) => file.session_id === scope || here.has(file._id))
+      .map(toRecord);
   }
 
   // System read for the cleanup: ready uploads never attached, past their age, and pending ones no

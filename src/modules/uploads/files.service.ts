@@ -11,6 +11,7 @@ import {
   servedContentType,
   STORAGE_DRIVER,
   StorageObjectMissing,
+  StorageUnavailable,
   type StorageDriver,
 } from '../../infra/storage/storage-driver';
 import { SessionsService } from '../sessions/sessions.service';
@@ -64,7 +65,7 @@ export class FilesService implements FileStore {
   }
 
   // A session export's link to one of its files (the reader may read the session: checked by the
-  // caller); a file of another session or user is left out (undefined). It is signed only for a
+  // caller); a file no message of this session shows, or another user's, is left out (undefined). It is signed only for a
   // reader GET /chat/files/:id serves (CONTRACT §3: the owner, or the admin assisting the session,
   // not deleted: as `readable`); any other reader (an admin reading the session) gets that stable
   // URL, which answers by the same rule (docs/protocol.md, "Session library").
@@ -74,7 +75,8 @@ export class FilesService implements FileStore {
     reader: Principal,
   ): Promise<SignedLink | { url: string } | undefined> {
     const file = await this.files.findOwned(fileId, session.user_id);
-    if (!file || file.session_id !== session.id) return undefined;
+    // any session the file was sent in, not only its first (docs/protocol.md, "Uploads and files")
+    if (!file || !(await this.files.isAttachedTo(file.id, session.user_id, session.id))) return undefined;
     const assisting =
       reader.isAdmin && session.deleted !== true && session.assisting_admin_id === reader.userId;
     if (reader.userId !== file.owner_id && !assisting) return { url: fileUrl(file.id) };
@@ -88,29 +90,31 @@ export class FilesService implements FileStore {
     return { url, expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
   }
 
+  // The owner; the members of a room whose message shows the file; the admin assisting a session
+  // whose message shows it. Every session and room the file was sent in counts, not only its first:
+  // a file sent again in a later session was a 404 for the admin assisting that one
+  // (docs/protocol.md, "Uploads and files").
   private async readable(principal: Principal, fileId: string): Promise<FileRecord> {
     const own = await this.files.findOwned(fileId, principal.userId);
     if (own) return own;
-    const shared = await this.sharedWith(principal, fileId);
-    if (shared) return shared;
-    if (principal.isAdmin) {
-      const file = await this.files.findAnyReady(fileId);
-      if (file?.session_id) {
-        const session = await this.sessions.getOwned(file.session_id, file.owner_id);
-        if (session?.assisting_admin_id === principal.userId) return file;
-      }
+    const file = await this.files.findAnyReady(fileId);
+    if (file) {
+      for (const scope of await this.files.scopesOf(file.id))
+        if (await this.mayRead(principal, file, scope)) return file;
     }
     throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
   }
 
-  // a file attached under a scope another module registered readers for (a room's members)
-  private async sharedWith(principal: Principal, fileId: string): Promise<FileRecord | undefined> {
-    const file = await this.files.findAnyReady(fileId);
-    const separator = file?.session_id?.indexOf(':') ?? -1;
-    if (!file?.session_id || separator < 0) return undefined;
-    const check = this.readers.get(file.session_id.slice(0, separator));
-    if (check && (await check(principal, file.session_id.slice(separator + 1)))) return file;
-    return undefined;
+  // a scope another module registered readers for (a room's members), else a session of the owner's
+  private async mayRead(principal: Principal, file: FileRecord, scope: string): Promise<boolean> {
+    const separator = scope.indexOf(':');
+    if (separator >= 0) {
+      const check = this.readers.get(scope.slice(0, separator));
+      return check !== undefined && (await check(principal, scope.slice(separator + 1)));
+    }
+    if (!principal.isAdmin) return false;
+    const session = await this.sessions.getOwned(scope, file.owner_id);
+    return session !== null && session.assisting_admin_id === principal.userId;
   }
 
   // GET /chat/blob — local disk only: the signature is the authorisation (no token needed).
@@ -214,6 +218,7 @@ export class FilesService implements FileStore {
     } catch (error) {
       if (error instanceof StorageObjectMissing)
         throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+      if (error instanceof StorageUnavailable) throw new DomainException(ErrorCode.STORAGE_UNAVAILABLE);
       throw error;
     }
     return { info: infoOf(file), data: Buffer.concat(chunks, length) };

@@ -5,14 +5,15 @@ import type { Counter } from 'prom-client';
 export const UPLOAD_METRIC_PROVIDERS = [
   makeCounterProvider({
     name: 'chatbox_uploads_total',
-    help: 'Upload attempts by outcome (stored, too_large, type, infected, scanner_down, quota, error)',
+    help: 'Upload attempts by outcome (stored, too_large, type, infected, scanner_down, storage_down, quota, error)',
     labelNames: ['result'],
   }),
   makeCounterProvider({ name: 'chatbox_upload_bytes_total', help: 'Bytes of uploads stored' }),
   makeCounterProvider({ name: 'chatbox_files_deleted_total', help: 'Files deleted by the cleanup' }),
 ];
 
-export type UploadResult = 'stored' | 'too_large' | 'type' | 'infected' | 'scanner_down' | 'quota' | 'error';
+export type UploadResult =
+  'stored' | 'too_large' | 'type' | 'infected' | 'scanner_down' | 'storage_down' | 'quota' | 'error';
 
 @Injectable()
 export class UploadMetrics {

@@ -14,6 +14,7 @@ import { FileContextService } from './file-context.service';
 import { FileIntake, MALWARE_SCANNER } from './file-intake.service';
 import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
+import { FileAttachment, FileAttachmentSchema } from './schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
 import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
 import { UploadsCleanup } from './uploads-cleanup';
@@ -43,7 +44,13 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
 // Uploads, downloads and the FILE_STORE port (global: chat and LLM code read and store files).
 @Global()
 @Module({
-  imports: [MongooseModule.forFeature([{ name: StoredFile.name, schema: StoredFileSchema }]), SessionsModule],
+  imports: [
+    MongooseModule.forFeature([
+      { name: StoredFile.name, schema: StoredFileSchema },
+      { name: FileAttachment.name, schema: FileAttachmentSchema },
+    ]),
+    SessionsModule,
+  ],
   controllers: [UploadsController, BlobController],
   providers: [
     ...UPLOAD_METRIC_PROVIDERS,

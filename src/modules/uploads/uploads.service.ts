@@ -97,6 +97,8 @@ function resultOf(exception: DomainException): UploadResult {
       return 'type';
     case ErrorCode.SCANNER_UNAVAILABLE:
       return 'scanner_down';
+    case ErrorCode.STORAGE_UNAVAILABLE:
+      return 'storage_down';
     case ErrorCode.FILE_REJECTED:
       return 'infected';
     default:
