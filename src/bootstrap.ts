@@ -12,6 +12,7 @@ import { TokenService } from './common/auth/token.service';
 import { requestBodyPipeline } from './common/http/request-body';
 import { guardRequests } from './common/http/request-gate';
 import { openFramingWarning, securityHeaders } from './common/http/security-headers';
+import { UserRequests } from './common/http/user-requests';
 import { SETTINGS, type Settings } from './config/settings';
 import { API_DOCUMENT, type ApiDocument } from './modules/api-docs/api-document';
 import { buildOpenApiDocument } from './modules/api-docs/openapi-document';
@@ -95,7 +96,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       index: false,
       redirect: false,
     });
-  // after the pages, which read no body: bodies of API requests
-  for (const layer of requestBodyPipeline(app.get(TokenService))) app.use(layer);
+  // after the pages, which read no body: bodies of API requests, each read once its user's line has
+  // a place for it (src/common/http/user-requests.ts)
+  for (const layer of requestBodyPipeline(app.get(TokenService), app.get(UserRequests))) app.use(layer);
   return app;
 }

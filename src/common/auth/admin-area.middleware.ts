@@ -2,7 +2,8 @@ import type { RequestHandler } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
 import { refuseUnread } from '../http/request-body';
-import { extractToken, type TokenService } from './token.service';
+import { principalOf } from '../http/request-principal';
+import type { TokenService } from './token.service';
 
 // Everything under it is for admins (CONTRACT §3).
 export const ADMIN_AREA = '/chat/admin';
@@ -15,8 +16,8 @@ export const ADMIN_AREA = '/chat/admin';
 export function adminArea(tokens: TokenService): RequestHandler {
   return (request, response, next) => {
     try {
-      // only the Authorization header, as the AuthGuard reads it on HTTP
-      const principal = tokens.verify(extractToken(request.headers.authorization, undefined));
+      // the verdict the AuthGuard gets too (the token is verified once per request)
+      const principal = principalOf(tokens, request);
       if (!principal.isAdmin) throw new DomainException(ErrorCode.FORBIDDEN);
     } catch (error) {
       if (!(error instanceof DomainException)) return next(error);

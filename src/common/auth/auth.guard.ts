@@ -3,9 +3,10 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
+import { principalOf } from '../http/request-principal';
 import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators';
 import type { Principal } from './principal';
-import { extractToken, TokenService } from './token.service';
+import { TokenService } from './token.service';
 
 // Global HTTP guard: a valid token everywhere unless @Public(); @AdminOnly() needs an admin role.
 @Injectable()
@@ -19,8 +20,8 @@ export class AuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
-    // only the Authorization header on HTTP: a query token would end up in access logs and referrers
-    const principal = this.tokens.verify(extractToken(request.headers.authorization, undefined));
+    // verified once per request: the middleware before the body may have asked already
+    const principal = principalOf(this.tokens, request);
     request.principal = principal;
     const role = this.reflector.getAllAndOverride<string | undefined>(REQUIRED_ROLE, targets);
     if (role === 'admin' && !principal.isAdmin) throw new DomainException(ErrorCode.FORBIDDEN);

@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express, { type ErrorRequestHandler } from 'express';
+import { Reflector } from '@nestjs/core';
 import type { TokenService } from '../auth/token.service';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
@@ -12,6 +13,7 @@ import {
   JSON_BODY_LIMIT_BYTES,
   requestBodyPipeline,
 } from './request-body';
+import { UserRequests } from './user-requests';
 
 // Accepts the bearer token "good" only, as TokenService.verify would.
 const tokens = {
@@ -40,7 +42,8 @@ describe('requestBodyPipeline', () => {
 
   beforeAll(async () => {
     const app = express();
-    for (const layer of requestBodyPipeline(tokens)) app.use(layer);
+    const requests = new UserRequests({ requestsAtOncePerUser: 8 }, new Reflector());
+    for (const layer of requestBodyPipeline(tokens, requests)) app.use(layer);
     app.post('/thrower', () => {
       throw new Error('route bug');
     });

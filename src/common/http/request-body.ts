@@ -1,11 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { json, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
-import { extractToken, type TokenService } from '../auth/token.service';
+import type { TokenService } from '../auth/token.service';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode, httpStatusOf } from '../errors/error-code';
 import { untrustedJsonProblem } from '../untrusted-json';
 import { httpRefusalOf, sendError } from './http-errors';
+import { principalOf } from './request-principal';
+import type { UserRequests } from './user-requests';
 
 // No route takes more than a few fields of JSON (uploads are multipart and read by their own
 // route); WS frames have their own limit (WS_MAX_PAYLOAD_BYTES)
@@ -26,6 +28,9 @@ export function hasBody(request: IncomingMessage): boolean {
 export function refuseUnread(request: Request, response: Response, refusal: DomainException): void {
   const declared = Number(request.headers['content-length']);
   if (hasBody(request) && !(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+  // as Nest's filter says it (src/common/errors/http-exception.filter.ts)
+  if (refusal.details.retryAfterMs !== undefined)
+    response.setHeader('Retry-After', Math.ceil(refusal.details.retryAfterMs / 1000));
   sendError(response, httpStatusOf(refusal.code), refusal.code, refusal.message);
 }
 
@@ -36,7 +41,7 @@ export function refuseBodyWithoutToken(tokens: TokenService): RequestHandler {
   return (request, response, next) => {
     if (!hasBody(request)) return next();
     try {
-      tokens.verify(extractToken(request.headers.authorization, undefined));
+      principalOf(tokens, request);
     } catch (error) {
       if (!(error instanceof DomainException)) return next(error);
       return refuseUnread(request, response, error);
@@ -60,6 +65,27 @@ export const refuseOtherBodyTypes: RequestHandler = (request, response, next) =>
   sendError(response, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send the request body as application/json.');
 };
 
+// (c) A user's request with a body waits for its place in the user's line (docs/protocol.md, "A
+// user's requests at once") before a byte of the body is read, and past the line's bound is refused
+// 429 unread. The line was an interceptor, after the parser: one token's 8,000 connections, each
+// sending 65,535 of a 65,536-byte body, held every body for the 300 s request deadline (+500 MB of
+// external memory, no answer). Now a user's bodies in memory are bounded by the line's places, and
+// a body that does not arrive whole within the request deadline (30 s) is cut with 408
+// (src/common/http/request-gate.ts). Runs after (a): the token is valid here.
+export function awaitUserPlace(tokens: TokenService, requests: UserRequests): RequestHandler {
+  return (request, response, next) => {
+    if (!hasBody(request)) return next();
+    requests.enter(principalOf(tokens, request).userId, request, response).then(
+      () => next(),
+      (error: unknown) => {
+        if (!(error instanceof DomainException)) return next(error);
+        // a client that left while it waited: nobody to answer
+        if (!request.socket.destroyed && !response.headersSent) refuseUnread(request, response, error);
+      },
+    );
+  };
+}
+
 // The JSON parser's `verify`, on the body's bytes (decompressed) before they are decoded: JSON is
 // UTF-8 (RFC 8259 §8.1), checked strictly. The parser's own decoding turned invalid bytes into
 // U+FFFD, and a session was renamed "caf\uFFFD" from "caf\xE9". Other charsets it takes (UTF-16,
@@ -76,7 +102,7 @@ export function strictUtf8(
     throw Object.assign(new Error('invalid UTF-8'), { status: 400, type: 'entity.utf8.invalid' });
 }
 
-// (c) Parsed JSON goes through the same check as WebSocket frames before class-transformer (the
+// (d) Parsed JSON goes through the same check as WebSocket frames before class-transformer (the
 // ValidationPipe) can walk it: no __proto__/constructor/prototype keys, bounded depth and size.
 export const refuseUntrustedJson: RequestHandler = (request, response, next) => {
   const body: unknown = request.body;
@@ -95,12 +121,16 @@ export const answerBodyErrors: ErrorRequestHandler = (error, _request, response,
 };
 
 // The app is created with `bodyParser: false`; this is its body handling, in order: token check,
-// type check, JSON parsing (strict: an object or array, of valid UTF-8), the untrusted-JSON check,
-// and the parser's errors.
-export function requestBodyPipeline(tokens: TokenService): Array<RequestHandler | ErrorRequestHandler> {
+// type check, the user's place, JSON parsing (strict: an object or array, of valid UTF-8), the
+// untrusted-JSON check, and the parser's errors.
+export function requestBodyPipeline(
+  tokens: TokenService,
+  requests: UserRequests,
+): Array<RequestHandler | ErrorRequestHandler> {
   return [
     refuseBodyWithoutToken(tokens),
     refuseOtherBodyTypes,
+    awaitUserPlace(tokens, requests),
     json({ limit: JSON_BODY_LIMIT_BYTES, strict: true, verify: strictUtf8 }),
     refuseUntrustedJson,
     answerBodyErrors,

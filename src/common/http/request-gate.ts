@@ -1,8 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-// Node's default server.requestTimeout: the time a request other than an upload has to arrive whole
-export const REQUEST_DEADLINE_MS = 300_000;
+// The time a request other than an upload has to arrive whole, from its headers (Node's default
+// server.requestTimeout, 300 s, until a user's partial bodies held the user's line that long). Only
+// a body can take that long, and no such body is over 64 KiB (JSON_BODY_LIMIT_BYTES): ~2.2 KB/s.
+export const REQUEST_DEADLINE_MS = 30_000;
 // requests one connection may have in flight (pipelined: sent before the answers to earlier ones)
 export const MAX_REQUESTS_IN_FLIGHT = 16;
 const UPLOAD_ROUTE = /^\/chat\/uploads\/?(\?|$)/;
@@ -30,10 +32,15 @@ export interface RequestGateOptions {
 // steadily its bytes come: a 25 MiB upload slower than ~87 KB/s (nginx passes uploads unbuffered) was
 // cut at 300 s. A timeout derived from UPLOAD_MAX_BYTES would still cut a slower link, so there is
 // none for uploads: one is cut only when its bytes stop (UPLOAD_IDLE_MS, src/modules/uploads/
-// multipart-reader.ts). Every other request keeps Node's 300 s to arrive whole, by this timer (Node's
-// cannot spare one route), and headersTimeout (60 s) still bounds every request's headers
-// (docs/protocol.md, "Uploads and files"). The timer ends with the request's answer or its
-// connection, so a request whose answer never went out holds nothing past its connection.
+// multipart-reader.ts). Every other request has REQUEST_DEADLINE_MS (30 s) to arrive whole, by this
+// timer (Node's cannot spare one route), and headersTimeout (60 s) still bounds every request's
+// headers (docs/protocol.md, "Uploads and files"). A body takes its user's place before it is read
+// (src/common/http/request-body.ts), so a body sent slowly holds that place: 300 s was long enough
+// for one token's partial bodies to hold the user's line for five minutes (docs/protocol.md, "A
+// user's requests at once"). A waiting body's bytes arrive all the same (Node reads a request's first
+// 64 KiB and more whether the app asks or not), so a whole body does not miss the deadline by
+// waiting. The timer ends with the request's answer or its connection, so a request whose answer
+// never went out holds nothing past its connection.
 export function guardRequests(server: Server, options: RequestGateOptions = {}): void {
   const deadlineMs = options.deadlineMs ?? REQUEST_DEADLINE_MS;
   const maxInFlight = options.maxInFlight ?? MAX_REQUESTS_IN_FLIGHT;

@@ -7,8 +7,9 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
-import { from, lastValueFrom, type Observable } from 'rxjs';
+import { finalize, from, lastValueFrom, type Observable } from 'rxjs';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../auth/principal';
 import { ConcurrencyLimit } from '../concurrency-limit';
@@ -31,9 +32,18 @@ export const OwnLine = () => SetMetadata(OWN_LINE, true);
 // once held as many store commands in flight and slowed every other user. Each request is bounded
 // in size already; this bounds how many of them one user runs. Requests without a user (public
 // routes, the probes) pass. A request whose client left while it waited is not run.
+//
+// A request with a body takes its place before the body is read (`enter`, from the middleware in
+// src/common/http/request-body.ts): the JSON parser, ahead of every interceptor, read 8,000 partial
+// bodies of one token at once (+500 MB) before this line saw one of them. It keeps that place until
+// its handler is done, or until its answer is written or its connection gone when no handler runs
+// (the parser refused it, no route). A request without one takes its place here, once routed, so the
+// whole-session reads (known only by their route) keep their own line.
 @Injectable()
 export class UserRequests implements NestInterceptor {
   private readonly lines = new Map<string, ConcurrencyLimit>();
+  // requests that took their place before their body: how each gives it back
+  private readonly entered = new WeakMap<IncomingMessage, () => void>();
 
   constructor(
     @Inject(SETTINGS) private readonly settings: Pick<Settings, 'requestsAtOncePerUser'>,
@@ -48,10 +58,20 @@ export class UserRequests implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
+    const ownLine = this.reflector.getAllAndOverride<boolean>(OWN_LINE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    // in line since before its body: its place is given back once its handler is done (an answer
+    // queued behind an earlier one on a pipelined connection holds no place: that earlier request may
+    // be one waiting for it), or at once for a route with a line of its own
+    const release = this.entered.get(request);
+    if (release) {
+      if (ownLine) release();
+      return next.handle().pipe(finalize(release));
+    }
     const userId = request.principal?.userId;
-    if (userId === undefined) return next.handle();
-    if (this.reflector.getAllAndOverride<boolean>(OWN_LINE, [context.getHandler(), context.getClass()]))
-      return next.handle();
+    if (userId === undefined || ownLine) return next.handle();
     return from(
       this.run(
         userId,
@@ -59,6 +79,28 @@ export class UserRequests implements NestInterceptor {
         () => Boolean(request.socket?.destroyed),
       ),
     );
+  }
+
+  // Takes a place in the user's line for a request whose body is not read yet: resolves once it has
+  // one, which it keeps until its handler is done (intercept) or its response is closed (written, or
+  // its connection gone). Rejects RATE_LIMITED when the line is full, and INVALID_MESSAGE when the
+  // client left while it waited.
+  enter(userId: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    return new Promise<void>((admitted, refused) => {
+      const hold = () =>
+        new Promise<void>((done) => {
+          const release = () => {
+            if (this.entered.get(request) !== release) return;
+            this.entered.delete(request);
+            response.off('close', release);
+            done();
+          };
+          this.entered.set(request, release);
+          response.once('close', release);
+          admitted();
+        });
+      this.run(userId, hold, () => request.socket.destroyed).catch(refused);
+    });
   }
 
   // Runs `task` in the user's line: at once while the user has a place free, after the requests
