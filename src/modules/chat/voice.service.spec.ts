@@ -30,6 +30,8 @@ function fakeStore(files: StoredFileInfo[]) {
 function voiceService(store: FileStore, transcribe = jest.fn().mockResolvedValue('hello')) {
   const sessions = {
     getOwned: () => Promise.resolve({ id: 's-1', model_id: 'm' }),
+    // no resend: nothing stored under the frame's client_id
+    sent: () => Promise.resolve(undefined),
   } as unknown as SessionsService;
   const registry = {
     has: () => true,
