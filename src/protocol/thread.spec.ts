@@ -4,6 +4,9 @@ import { buildThread, type LogEntry } from './thread';
 type Op =
   | { kind: 'say' }
   | { kind: 'answer' }
+  // a reply to the oldest turn still unanswered, naming it (a fast client's turns are all stored
+  // before their replies)
+  | { kind: 'answerOldest' }
   | { kind: 'regen' }
   | { kind: 'edit' }
   | { kind: 'select'; turn: number; pick: number };
@@ -26,6 +29,13 @@ function simulate(ops: Op[]): { log: LogEntry[]; expected: string[] } {
       log.push({ id: reply, type: 'ai_response' });
       last.replies.push(reply);
       last.chosen = 0;
+    } else if (op.kind === 'answerOldest') {
+      const turn = turns.find((candidate) => candidate.replies.length === 0);
+      if (!turn) continue;
+      const reply = id();
+      log.push({ id: reply, type: 'ai_response', metadata: { reply_to: turn.user } });
+      turn.replies.push(reply);
+      turn.chosen = 0;
     } else if (op.kind === 'regen' && last && last.replies.length > 0) {
       const reply = id();
       log.push({ id: reply, type: 'ai_response', metadata: { alternative_of: last.replies[0] } });
@@ -52,6 +62,7 @@ function simulate(ops: Op[]): { log: LogEntry[]; expected: string[] } {
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.constant({ kind: 'say' as const }),
   fc.constant({ kind: 'answer' as const }),
+  fc.constant({ kind: 'answerOldest' as const }),
   fc.constant({ kind: 'regen' as const }),
   fc.constant({ kind: 'edit' as const }),
   fc.record({ kind: fc.constant('select' as const), turn: fc.nat(20), pick: fc.nat(20) }),
@@ -89,6 +100,17 @@ describe(buildThread.name, () => {
       { id: 'c', type: 'admin_join' },
     ];
     expect(buildThread(log).current).toEqual(log);
+  });
+
+  it('should read each reply right after the turn it names, when the turns were stored first', () => {
+    const log = [
+      { id: 'u1', type: 'user_message' },
+      { id: 'u2', type: 'user_message' },
+      { id: 'u3', type: 'user_message' },
+      { id: 'r1', type: 'ai_response', metadata: { reply_to: 'u1' } },
+      { id: 'r2', type: 'ai_response', metadata: { reply_to: 'u2' } },
+    ];
+    expect(buildThread(log).current.map((entry) => entry.id)).toEqual(['u1', 'r1', 'u2', 'r2', 'u3']);
   });
 
   it('should ignore a selection of a reply that does not exist', () => {

@@ -3,7 +3,11 @@
 //   everything after it (the answers to the old text);
 // - a regenerated reply (`metadata.alternative_of` = the first reply's id) is an alternative of the
 //   same turn: the newest one is shown, unless a `reply_select` event (`metadata.reply_id`) chose
-//   another since.
+//   another since;
+// - a reply names the turn it answers (`metadata.reply_to` = the user message's id) and reads right
+//   after it, before any later turn: a fast client's m1, m2, m3 are stored before their replies,
+//   and the log reads m1 m2 m3 r1 r2 r3 (docs/protocol.md, "Every acked turn ends"). A reply
+//   stored before the field came, or whose turn is not in the thread, reads where it was stored.
 // Server (the history sent to the model) and client (what the thread shows) both use this. Plain
 // TypeScript: nothing here may import Node or Nest.
 
@@ -27,6 +31,19 @@ export function versionRoot(message: LogEntry): string {
 export function replyGroup(message: LogEntry): string {
   const value = message.metadata?.alternative_of;
   return typeof value === 'string' ? value : message.id;
+}
+
+// The user message a reply answers (stored on replies since 2026-12-06).
+export function replyTo(message: LogEntry): string | undefined {
+  const value = message.type === 'ai_response' ? message.metadata?.reply_to : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+// A user's turn: what a reply answers and what a reply never reads past.
+export function isTurn(message: LogEntry): boolean {
+  return (
+    message.type === 'user_message' || message.type === 'voice_message' || message.type === 'file_upload'
+  );
 }
 
 export interface Thread<T extends LogEntry> {
@@ -76,6 +93,15 @@ export function buildThread<T extends LogEntry>(log: readonly T[]): Thread<T> {
         current.some((entry) => entry.type === 'ai_response' && replyGroup(entry) === group)
       )
         continue;
+      const turn = replyTo(message);
+      const at = turn === undefined ? -1 : current.findIndex((entry) => entry.id === turn);
+      if (at >= 0) {
+        const later = current.findIndex((entry, index) => index > at && isTurn(entry));
+        if (later >= 0) {
+          current.splice(later, 0, message);
+          continue;
+        }
+      }
     }
     current.push(message);
   }

@@ -40,6 +40,11 @@ export interface ChaosCounts {
   duplicated: number;
   seqGaps: number;
   openTurns: number;
+  // acked user turns without a reply of their own (one tagged with their client_id), and replies
+  // whose pieces a socket saw interleaved with another reply's (docs/protocol.md, "Every acked turn
+  // ends"; both found by a black-box audit with pipelined turns)
+  unansweredTurns: number;
+  interleaved: number;
   rooms: RoomChaosCounts;
   takeovers: TakeoverChaosCounts;
   faults: Record<string, number>;
@@ -48,6 +53,8 @@ export interface ChaosCounts {
 interface ChatClient {
   user: string;
   token: string;
+  // replies seen interleaved on this client's sockets
+  interleaved?: number;
   sessionId?: string;
   acked: Set<string>;
   next: number;
@@ -129,6 +136,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       }
       const clientId = unacked ?? `${client.user}-${client.next++}`;
       unacked = clientId;
+      // a fast client now and then sends its next turn the instant this one is acked
+      const pipelined = Math.random() < 0.3 ? `${client.user}-${client.next++}` : undefined;
+      const replies: string[] = [];
       const outcome = await new Promise<'acked' | 'replied' | 'gone'>((resolve) => {
         let acked = false;
         const finish = (result: 'acked' | 'replied' | 'gone') => {
@@ -138,10 +148,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         socket.on('message', (data) => {
           const frame = JSON.parse(data.toString()) as {
             type: string;
+            id?: string;
             client_id?: string;
             session_id?: string;
             metadata?: { done?: boolean };
           };
+          // a reply's pieces after another reply's, when that one's came before it too: interleaved
+          if (frame.type === 'ai_response' && frame.metadata?.done === false && frame.id) {
+            if (frame.id !== replies.at(-1) && replies.includes(frame.id))
+              client.interleaved = (client.interleaved ?? 0) + 1;
+            if (frame.id !== replies.at(-1)) replies.push(frame.id);
+          }
           if (frame.type === 'connection_status') {
             client.sessionId = frame.session_id;
             socket.send(
@@ -155,7 +172,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
             acked = true;
             client.acked.add(clientId);
             unacked = undefined;
-          } else if (frame.type === 'ai_response' && frame.metadata?.done && acked) {
+            if (pipelined)
+              socket.send(
+                JSON.stringify({ type: 'user_message', client_id: pipelined, content: `chaos ${pipelined}` }),
+              );
+          } else if (frame.type === 'ack' && pipelined && frame.client_id === pipelined) {
+            // never sent again when unacked: a turn acked is what must end
+            client.acked.add(pipelined);
+          } else if (
+            frame.type === 'ai_response' &&
+            frame.metadata?.done &&
+            acked &&
+            frame.client_id === (pipelined ?? clientId)
+          ) {
             finish('replied');
           }
         });
@@ -263,6 +292,7 @@ interface StoredMessage {
   type: string;
   sender: string;
   client_id?: string;
+  content?: string;
 }
 
 // Reconnects every client (so its session is watched) and reads its log until no turn is open.
@@ -285,7 +315,15 @@ async function settle(
   );
   let counts: Omit<ChaosCounts, 'faults' | 'rooms' | 'takeovers'>;
   for (;;) {
-    counts = { acked: 0, lost: 0, duplicated: 0, seqGaps: 0, openTurns: 0 };
+    counts = {
+      acked: 0,
+      lost: 0,
+      duplicated: 0,
+      seqGaps: 0,
+      openTurns: 0,
+      unansweredTurns: 0,
+      interleaved: clients.reduce((sum, client) => sum + (client.interleaved ?? 0), 0),
+    };
     let unreadable = 0;
     for (const client of clients) {
       counts.acked += client.acked.size;
@@ -326,9 +364,25 @@ async function settle(
         .reverse()
         .find((message) => message.sender === 'user' || message.type === 'ai_response');
       if (last?.sender === 'user') counts.openTurns++;
+      // each acked turn has a reply of its own: tagged with its client_id, answering its text (the
+      // demo model quotes the turn it answers)
+      for (const clientId of client.acked) {
+        // (a reply cut short by a shutdown may end before the quote: it quotes no other turn)
+        const own = messages.some(
+          (message) =>
+            message.type === 'ai_response' &&
+            message.client_id === clientId &&
+            (!(message.content ?? '').includes('"chaos ') ||
+              (message.content ?? '').includes(`"chaos ${clientId}"`)),
+        );
+        if (!own && stored.has(clientId)) {
+          counts.unansweredTurns++;
+          console.log(`chaos: ${clientId} has no reply of its own in ${client.sessionId}`);
+        }
+      }
     }
     if (unreadable > 0 && Date.now() > deadline) throw new Error(`${unreadable} sessions could not be read`);
-    if ((counts.openTurns === 0 && unreadable === 0) || Date.now() > deadline) break;
+    if ((counts.openTurns + counts.unansweredTurns === 0 && unreadable === 0) || Date.now() > deadline) break;
     await sleep(1000);
   }
   for (const socket of sockets) socket?.terminate();

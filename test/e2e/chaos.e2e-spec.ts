@@ -55,6 +55,8 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
       duplicated: counts.duplicated,
       seqGaps: counts.seqGaps,
       openTurns: counts.openTurns,
+      unansweredTurns: counts.unansweredTurns,
+      interleaved: counts.interleaved,
       rooms: {
         lost: rooms.lost,
         duplicated: rooms.duplicated,
@@ -88,6 +90,8 @@ describe('chaos: two instances, Redis, FerretDB, kills, restarts of both and cut
       duplicated: 0,
       seqGaps: 0,
       openTurns: 0,
+      unansweredTurns: 0,
+      interleaved: 0,
       rooms: {
         lost: 0,
         duplicated: 0,

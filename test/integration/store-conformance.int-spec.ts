@@ -228,6 +228,28 @@ describe('store conformance', () => {
       });
     });
 
+    // A reply raises its session's answered_turn_seq (SessionAppend, session-rules.ts turnHeadAfter):
+    // a missing or null field takes the value, a larger one stays, beside a $max of another field.
+    it('should $max a missing, a null and a larger field as MongoDB does, two fields at once', async () => {
+      const sessions = fresh();
+      await sessions.insertMany([
+        { _id: 'missing' as never, max: 1 },
+        { _id: 'null' as never, max: 1, answered: null },
+        { _id: 'larger' as never, max: 1, answered: 7 },
+      ]);
+      for (const id of ['missing', 'null', 'larger'])
+        await sessions.updateOne({ _id: id as never }, {
+          $set: { seq: 1 },
+          $max: { max: 3, answered: 4 },
+        } as never);
+      const stored = await sessions.find({}).sort({ _id: 1 }).toArray();
+      expect(stored.map((document) => [document._id, document.max, document.answered])).toEqual([
+        ['larger', 3, 7],
+        ['missing', 3, 4],
+        ['null', 3, 4],
+      ]);
+    });
+
     // A message's search tokens join its session's set of them (SessionsRepository.append). FerretDB's
     // build looks strings up in a set there (update-addtoset-set.patch): the answer must stay
     // MongoDB's, for strings, other scalars of the same look ('1' and 1), documents, and values

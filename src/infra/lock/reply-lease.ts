@@ -50,6 +50,9 @@ export interface ReplyLeases {
   heldElsewhere(sessionId: string): Promise<boolean>;
   // takes a lapsed lease for this instance; false when another instance holds it
   claim(sessionId: string): Promise<boolean>;
+  // true when another instance holds it; false when that cannot be told (Redis away): a reply then
+  // runs rather than waits (docs/protocol.md, "Every acked turn ends", one at a time)
+  answeringElsewhere(sessionId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -73,6 +76,10 @@ export class LocalReplyLeases implements ReplyLeases {
 
   claim(): Promise<boolean> {
     return Promise.resolve(true);
+  }
+
+  answeringElsewhere(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   async close(): Promise<void> {}
@@ -113,6 +120,13 @@ export class RedisReplyLeases implements ReplyLeases {
     const held = await this.client
       .eval(HELD_ELSEWHERE, 1, PREFIX + sessionId, this.instanceId)
       .catch(() => 1);
+    return Number(held) > 0;
+  }
+
+  async answeringElsewhere(sessionId: string): Promise<boolean> {
+    const held = await this.client
+      .eval(HELD_ELSEWHERE, 1, PREFIX + sessionId, this.instanceId)
+      .catch(() => 0);
     return Number(held) > 0;
   }
 

@@ -12,6 +12,7 @@ import { storedFrame } from '../realtime/frames';
 import { ReplyService } from '../replies/reply.service';
 import { TurnWatchService } from '../replies/turn-watch.service';
 import { SessionReads } from '../sessions/session-reads';
+import { hasOpenTurn } from '../sessions/session-rules';
 
 // a replay waits while its socket holds this much unsent, at most REPLAY_DRAIN_MS each time
 const REPLAY_BUFFERED_BYTES = 1024 * 1024;
@@ -57,6 +58,8 @@ export class ConnectionsService {
     if (lastSeq !== undefined) status.seq = Math.min(lastSeq, session.seq);
     this.hub.send(connection, status);
     let replayedCount = 0;
+    // the ids the replay carried: a reply among them is stored, never shown again as in flight
+    const replayedIds = new Set<string>();
     // a replay reads the whole log: it takes one of the instance's places for that, and waits for
     // one (a user's sockets are bounded already: docs/protocol.md, "Whole-session reads")
     const release =
@@ -78,6 +81,7 @@ export class ConnectionsService {
         }
         if (connection.closed) return;
         this.hub.send(connection, storedFrame(session.id, message));
+        replayedIds.add(message.id);
         maxSeq = Math.max(maxSeq, message.seq);
       }
       replayedCount = replayed.length;
@@ -90,7 +94,11 @@ export class ConnectionsService {
     const generation =
       local ?? (restored ? await this.replies.textElsewhere(session.id, SNAPSHOT_WAIT_MS) : undefined);
     if (connection.closed) return;
-    const snapshot = generation?.text ?? '';
+    // a reply is still the session's reply in flight while its stored copy is being sent: one the
+    // replay carried is not shown again as a delta, nor are its pieces that waited in `pending` (an
+    // audit saw the stored reply, then its whole text as a resumed delta: 2 of 80 resumes)
+    const storedAlready = generation !== undefined && replayedIds.has(generation.replyId);
+    const snapshot = storedAlready ? '' : (generation?.text ?? '');
     if (generation && snapshot.length > 0) {
       this.hub.send(connection, {
         type: 'ai_response',
@@ -106,12 +114,16 @@ export class ConnectionsService {
     // flush what arrived meanwhile, minus what the replay (up to maxSeq) or the snapshot covered
     const pending = connection.pending.filter(
       (frame) =>
-        !(isDeltaFrame(frame) && frame.id === generation?.replyId && deltaEnd(frame) <= snapshot.length),
+        !(
+          isDeltaFrame(frame) &&
+          frame.id === generation?.replyId &&
+          (storedAlready || deltaEnd(frame) <= snapshot.length)
+        ),
     );
     this.hub.resume(connection, maxSeq, pending);
     // a turn whose instance died mid-reply is answered again once its reply lease lapses (the head
     // says whether a question is open: no read of the messages when none is)
-    if (restored && !connection.principal.isAdmin && session.open_turn_seq !== null)
+    if (restored && !connection.principal.isAdmin && hasOpenTurn(session))
       this.turns.watch(session.id, session.user_id);
     this.metrics.connections.set(this.hub.count);
     this.logger.log(

@@ -1,5 +1,5 @@
 import type { LlmRegistry } from '../llm/llm.registry';
-import type { NewMessage, WrittenSession } from '../sessions/session.types';
+import type { MessageRecord, NewMessage, WrittenSession } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
 import type { ReplyFences } from './reply-fences';
 import { newGeneration, type Generation, type ReplyRequest } from './reply-generation';
@@ -30,6 +30,8 @@ export interface EarlyRequest {
 export interface ReplyQueue {
   // a reply is queued or running for the session on this instance
   answering(sessionId: string): boolean;
+  // the log holds a turn still to be answered before a new one (an instance died with it queued)
+  orphans(sessionId: string, messages: MessageRecord[]): boolean;
   run(input: ReplyRequest, early: EarlyStart): void;
   // the reply becomes visible
   show(generation: Generation): void;
@@ -50,6 +52,8 @@ export class EarlyReplies {
     const snapshot = this.sessions.snapshot(sessionId);
     if (!snapshot || snapshot.user_id !== input.userId || snapshot.assisting_admin_id) return undefined;
     if (this.queue.answering(sessionId) || !this.registry.has(snapshot.model_id)) return undefined;
+    // an earlier turn still open is answered first, in order (ReplyService): not this one early
+    if (this.queue.orphans(sessionId, snapshot.messages)) return undefined;
     // a stateful vendor's conversation state is written beside the log, outside its seq
     if (this.registry.entry(snapshot.model_id).provider.stateful) return undefined;
     const seq = snapshot.seq + 1;
@@ -69,7 +73,14 @@ export class EarlyReplies {
       decide(false);
     };
     this.queue.run(
-      { sessionId, userId: input.userId, modelId: snapshot.model_id, clientId: input.clientId, written },
+      {
+        sessionId,
+        userId: input.userId,
+        modelId: snapshot.model_id,
+        clientId: input.clientId,
+        written,
+        turnSeq: seq,
+      },
       { generation, decided },
     );
     return {

@@ -169,6 +169,7 @@ export class RecordService {
         modelId: session.model_id,
         clientId: message.client_id,
         written: session,
+        turnSeq: message.seq,
         decidedAt,
       });
     // the first message with text names the session, even after a bare photo (not only message 1):

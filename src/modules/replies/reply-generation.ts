@@ -1,6 +1,6 @@
 import { newId } from '../../common/ids';
 import type { EphemeralFrame } from '../../protocol/frames';
-import type { WrittenSession } from '../sessions/session.types';
+import type { MessageRecord, WrittenSession } from '../sessions/session.types';
 
 export interface Generation {
   sessionId: string;
@@ -30,6 +30,11 @@ export interface ReplyRequest {
   written?: WrittenSession;
   // regenerating: the reply group this reply is another alternative of
   alternativeOf?: string;
+  // the seq of the user's message it answers: the prompt reads nothing the user stored after it
+  // (ReplyPrompt); unset for a regeneration, which answers the turn of `alternativeOf`
+  turnSeq?: number;
+  // the session's log as read just before (ReplyPrompt reads it again when unset)
+  log?: MessageRecord[];
   // when the caller began to decide that the model answers (Date.now() before it read the session):
   // a takeover started on this instance since then stops the reply before anything of it is shown
   decidedAt?: number;

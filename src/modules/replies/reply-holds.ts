@@ -9,6 +9,9 @@ import type { ReplyLeases } from '../../infra/lock/reply-lease';
 // each message stored before the join asked for a reply here, and the queue never emptied.
 export class ReplyHolds {
   private readonly pending = new Map<string, { count: number; release?: () => void }>();
+  // sessions whose next reply here waits for another instance's (ReplyTurns.inTurn): not held
+  // meanwhile, or two instances each waiting for the other would wait for ever
+  private readonly waiting = new Set<string>();
 
   constructor(
     private readonly leases: ReplyLeases,
@@ -45,11 +48,22 @@ export class ReplyHolds {
     return true;
   }
 
+  // the next reply here waits for another instance's: the lease is let go until `resume`
+  pause(sessionId: string): void {
+    this.waiting.add(sessionId);
+    this.sync(sessionId);
+  }
+
+  resume(sessionId: string): void {
+    this.waiting.delete(sessionId);
+    this.sync(sessionId);
+  }
+
   // the lease held or let go as `needed` says now (a takeover began or ended, a reply showed)
   sync(sessionId: string): void {
     const held = this.pending.get(sessionId);
     if (!held) return;
-    const needed = this.needed(sessionId);
+    const needed = !this.waiting.has(sessionId) && this.needed(sessionId);
     if (needed && !held.release) held.release = this.leases.hold(sessionId);
     else if (!needed && held.release) {
       held.release();

@@ -1,5 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
-import { buildThread, replyGroup } from '../../protocol/thread';
+import { buildThread, isTurn, replyGroup, replyTo } from '../../protocol/thread';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
 import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import type { ModelEntry } from '../llm/llm.registry';
@@ -14,11 +14,15 @@ export interface ReplyPromptInput {
   modelId: string;
   // the session as the message asking for this reply left it, when the caller has it
   written?: WrittenSession;
+  // the log as the caller read it just now (the session's replies are serialized, so it is current)
+  log?: MessageRecord[];
   // `written` is the session as the reply must see it even though this instance has not stored
   // it yet (a reply started early, confirmed against the stored session before it is shown)
   exact?: boolean;
   // regenerating: the reply group answered again (left out of the prompt)
   alternativeOf?: string;
+  // the seq of the user's message this reply answers: nothing stored after it from the user is read
+  turnSeq?: number;
 }
 
 export interface AssembledPrompt {
@@ -30,6 +34,10 @@ export interface AssembledPrompt {
   // a stateful vendor's own conversation (Dify), and the first turn it has not seen
   providerState?: Record<string, unknown>;
   since?: number;
+  // the user's message the reply answers (stored as its `metadata.reply_to`; its seq moves the head's
+  // answered_turn_seq)
+  turnId?: string;
+  turnSeq?: number;
 }
 
 // What a reply is asked from: the session's history (with its files) fitted to the model's context,
@@ -49,16 +57,9 @@ export class ReplyPrompt {
     // stored something since (a reply queued behind another); then it is read again
     const written =
       input.exact || input.written?.seq === this.sessions.lastSeq(sessionId) ? input.written : undefined;
-    const log = written?.messages ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
-    // the conversation as it reads now: the latest version of each turn, the chosen reply
-    const events = buildThread(log).current.filter(
-      (message) =>
-        !(
-          input.alternativeOf &&
-          message.type === 'ai_response' &&
-          replyGroup(message) === input.alternativeOf
-        ),
-    );
+    const log = written?.messages ?? input.log ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
+    const events = upToTurn(buildThread(ownTurnLog(log, input.turnSeq)).current, input.alternativeOf);
+    const turn = events.findLast(isTurn);
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
       : events;
@@ -75,6 +76,34 @@ export class ReplyPrompt {
     const since = providerState
       ? Math.max(0, firstUnseen(prompt, history, modelId) - (prompt.length - messages.length))
       : undefined;
-    return { history, prompt, messages, providerState, since };
+    return { history, prompt, messages, providerState, since, turnId: turn?.id, turnSeq: turn?.seq };
   }
+}
+
+// The log as the reply to the turn stored at `turnSeq` must read it (docs/protocol.md, "Every acked
+// turn ends"): the user's turns stored after it, and any reply naming one, are left out. A fast
+// client's m2 is queued behind m1's reply, and asked after m3 is stored: read as it was then, the
+// conversation ended with m3, and the reply tagged m2 answered m3 (the chaos audit: m3 answered
+// twice, m2 never).
+export function ownTurnLog(log: MessageRecord[], turnSeq: number | undefined): MessageRecord[] {
+  if (turnSeq === undefined) return log;
+  const later = new Set(
+    log.filter((message) => isTurn(message) && message.seq > turnSeq).map((message) => message.id),
+  );
+  if (later.size === 0) return log;
+  return log.filter((message) => {
+    if (later.has(message.id)) return false;
+    const turn = replyTo(message);
+    return turn === undefined || !later.has(turn);
+  });
+}
+
+// The conversation up to the turn answered: for a regenerated reply, everything before the reply it
+// replaces (which is left out, and any turn after it); otherwise the conversation as it reads now.
+export function upToTurn(current: MessageRecord[], alternativeOf: string | undefined): MessageRecord[] {
+  if (!alternativeOf) return current;
+  const at = current.findIndex(
+    (message) => message.type === 'ai_response' && replyGroup(message) === alternativeOf,
+  );
+  return at >= 0 ? current.slice(0, at) : current;
 }

@@ -34,6 +34,9 @@ export interface ReplyOutcome {
   reason?: StopReason;
   // a regenerated reply: the first reply of its turn
   alternativeOf?: string;
+  // the user's message it answers (thread.ts reads the reply right after it), and its seq
+  replyTo?: string;
+  turnSeq?: number;
 }
 
 // The end of a reply: the error the client sees when the LLM failed, the stored message (once,
@@ -86,6 +89,7 @@ export class ReplyRecorder {
     if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
     if (reason === 'shutdown' || failed) metadata.interrupted = true;
     if (outcome.alternativeOf) metadata.alternative_of = outcome.alternativeOf;
+    if (outcome.replyTo) metadata.reply_to = outcome.replyTo;
     // extras only for a complete reply: speech of a cut-off answer would mislead
     if (!failed && !reason) {
       const attachments = await this.attachments.collect({
@@ -116,6 +120,7 @@ export class ReplyRecorder {
           usage,
           response_ms: reason === 'stopped' && text.length === 0 ? undefined : responseMs,
           countsAsMessage: true,
+          answersTurn: outcome.replyTo === undefined ? undefined : outcome.turnSeq,
         },
         // stored only while no admin assists the session: the takeover waits for the replies it cut
         // off before it logs admin_join, but only so long (Redis away, a frozen store); a write that

@@ -110,6 +110,7 @@ describe('ReplyService reply lease across instances', () => {
         heldElsewhere: (session) =>
           Promise.resolve([...holders(session)].some((holder) => holder !== instance)),
         claim: () => Promise.resolve(true),
+        answeringElsewhere: () => Promise.resolve(false),
         close: () => Promise.resolve(),
       };
     }

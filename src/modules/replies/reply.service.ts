@@ -21,6 +21,7 @@ import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
 import { StopsBeforeShown } from './reply-stops';
 import { ReplyStreamer } from './reply-stream';
 import { ReplyTitles } from './reply-titles';
+import { ReplyTurns } from './reply-turns';
 
 export type { EarlyReply } from './early-reply';
 export type { Generation, ReplyRequest } from './reply-generation';
@@ -54,6 +55,8 @@ export class ReplyService implements OnModuleInit {
   private readonly streamer: ReplyStreamer;
   private readonly earlyReplies: EarlyReplies;
   private readonly snapshots: ReplySnapshots;
+  // turn order across instances, and the turns whose reply failed here
+  private readonly turns: ReplyTurns;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -71,11 +74,13 @@ export class ReplyService implements OnModuleInit {
       this.leases,
       (sessionId) => this.storing(sessionId) || !this.fences.on(sessionId),
     );
+    this.turns = new ReplyTurns(sessions, this.leases, this.holds);
     this.streamer = new ReplyStreamer(model, sessions, this.fences, (generation, frame) =>
       this.emit(generation, frame),
     );
     this.earlyReplies = new EarlyReplies(sessions, registry, this.fences, {
       answering: (sessionId) => this.holds.has(sessionId),
+      orphans: (sessionId, messages) => this.turns.orphans(sessionId, messages),
       run: (input, early) => this.run(input, early),
       show: (generation) => this.show(generation),
     });
@@ -161,29 +166,54 @@ export class ReplyService implements OnModuleInit {
     return this.earlyReplies.start(input);
   }
 
+  // A request for a turn answers the turns before it still open first, after any other instance's
+  // reply of the session (ReplyTurns; docs/protocol.md, "Every acked turn ends").
   private run(input: ReplyRequest, early?: EarlyStart): void {
     this.holds.add(input.sessionId);
     void this.queue.run(input.sessionId, async () => {
       try {
-        await this.generate(input, early);
-      } catch (error) {
-        if (early && !(await early.decided)) return;
-        this.logger.error(
-          { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
-          'reply failed',
-        );
-        const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-        this.hub.ephemeral(
-          input.sessionId,
-          toErrorFrame(code, 'The reply could not be generated.', {
-            recoverable: true,
-            clientId: input.clientId,
-          }),
-        );
+        if (early) {
+          // another instance answers the session: dropped unseen (the record path asks again, and
+          // that request waits its turn)
+          if (!early.generation.shown && (await this.leases.answeringElsewhere(input.sessionId)))
+            early.generation.controller.abort('cancelled');
+          await this.attempt(input, early);
+          return;
+        }
+        const turns = await this.turns.inTurn(input).catch((error: unknown) => {
+          this.report(input, error);
+          return [];
+        });
+        for (const turn of turns) await this.attempt(turn);
       } finally {
         if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
       }
     });
+  }
+
+  private async attempt(input: ReplyRequest, early?: EarlyStart): Promise<void> {
+    try {
+      await this.generate(input, early);
+    } catch (error) {
+      if (early && !(await early.decided)) return;
+      this.report(input, error);
+    }
+  }
+
+  // a reply that could not be generated: the user's devices are told (its turn stays open)
+  private report(input: ReplyRequest, error: unknown): void {
+    this.logger.error(
+      { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
+      'reply failed',
+    );
+    const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
+    this.hub.ephemeral(
+      input.sessionId,
+      toErrorFrame(code, 'The reply could not be generated.', {
+        recoverable: true,
+        clientId: input.clientId,
+      }),
+    );
   }
 
   // An admin took the session over (on this instance or another): the reply in flight stops, and
@@ -321,6 +351,8 @@ export class ReplyService implements OnModuleInit {
         entry,
         prompt: assembled.messages,
         alternativeOf,
+        replyTo: assembled.turnId,
+        turnSeq: assembled.turnSeq,
         ...streamed,
         reason,
       });
@@ -332,6 +364,8 @@ export class ReplyService implements OnModuleInit {
     // the first exchange is complete: ask the model for a better name than the heuristic one, in
     // the background (docs/protocol.md, "Session titles"): the session's next reply, queued behind
     // this one, never waits for the title (it waited up to the title's 10 s before)
+    if (!stored && streamed.failure !== undefined && !reason && assembled.turnSeq !== undefined)
+      this.turns.failed(sessionId, assembled.turnSeq);
     const first = !assembled.history.some((message) => message.type === 'ai_response');
     if (stored && !streamed.failure && !reason && first && !alternativeOf) {
       const userText = assembled.prompt.at(-1)?.content ?? '';

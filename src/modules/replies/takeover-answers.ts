@@ -65,6 +65,7 @@ export class TakeoverAnswers implements OnModuleInit {
       userId: session.user_id,
       modelId: session.model_id,
       clientId: pending.client_id,
+      turnSeq: pending.seq,
       decidedAt,
     });
   }

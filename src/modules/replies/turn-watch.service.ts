@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { Optional } from '@nestjs/common';
+import { hasOpenTurn } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { unansweredUserTurn } from './unanswered-turn';
 import { ReplyService } from './reply.service';
@@ -12,8 +13,10 @@ const GRACE_MS = 3_000;
 
 // Every acked turn ends (docs/protocol.md, "Every acked turn ends"): when the instance streaming a
 // reply dies, its users reconnect elsewhere; the session they resume is watched here until its
-// newest user turn has an answer. A turn whose reply lease has lapsed (no instance answering) is
-// claimed and answered again. Unless an admin assists: then the turn is the admin's.
+// user turns all have an answer. When the session's reply lease has lapsed (no instance answering),
+// it is claimed and its newest open turn asked for: every open turn before it is answered first, in
+// order (ReplyTurns; before 2026-12-06 only the newest was, and the others never). Unless an admin
+// assists: then the turn is the admin's.
 @Injectable()
 export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('chat');
@@ -67,7 +70,7 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
     const started = Date.now();
     if (this.replies.answering(sessionId)) return;
     const session = await this.sessions.getOwned(sessionId, userId);
-    if (!session?.is_active || session.assisting_admin_id || session.open_turn_seq === null) {
+    if (!session?.is_active || session.assisting_admin_id || !hasOpenTurn(session)) {
       this.watched.delete(sessionId);
       return;
     }
@@ -88,6 +91,7 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
       userId,
       modelId: session.model_id,
       clientId: turn.client_id,
+      turnSeq: turn.seq,
       decidedAt: started,
     });
   }

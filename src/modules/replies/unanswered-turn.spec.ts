@@ -1,16 +1,23 @@
 import fc from 'fast-check';
 import { STORED_EVENT_TYPES } from '../../protocol/frames';
-import { openTurnAfter } from '../sessions/session-rules';
+import { hasOpenTurn, openTurnAfter, turnHeadAfter, type TurnHead } from '../sessions/session-rules';
 import type { MessageRecord } from '../sessions/session.types';
-import { unansweredUserTurn } from './unanswered-turn';
+import { unansweredUserTurn, unansweredUserTurns } from './unanswered-turn';
 
+// numbered as stored, in log order (the same objects)
+const inOrder = (history: MessageRecord[]): MessageRecord[] => {
+  history.forEach((message, index) => (message.seq = index + 1));
+  return history;
+};
+let stored = 0;
 const record = (
   type: MessageRecord['type'],
   sender: MessageRecord['sender'],
   content?: string,
 ): MessageRecord => ({
   id: `${type}-${sender}-${Math.random()}`,
-  seq: 0,
+  // in log order, as stored
+  seq: ++stored,
   type,
   sender,
   content,
@@ -20,7 +27,7 @@ const record = (
 describe(unansweredUserTurn.name, () => {
   it('should find the question the admin left unanswered, past takeover and help events', () => {
     const question = record('user_message', 'user', 'anyone there?');
-    const history = [
+    const history = inOrder([
       record('user_message', 'user', 'hi'),
       record('ai_response', 'ai', 'hello'),
       record('help_request', 'user'),
@@ -28,7 +35,7 @@ describe(unansweredUserTurn.name, () => {
       question,
       record('file_upload', 'user'),
       record('admin_leave', 'admin'),
-    ];
+    ]);
     expect(unansweredUserTurn(history)).toBe(question);
   });
 
@@ -96,6 +103,66 @@ describe(unansweredUserTurn.name, () => {
           expect(head).toBe(unansweredUserTurn(history)?.seq ?? null);
         },
       ),
+    );
+  });
+
+  // a session's log with replies that name their turn, in any order (a fast client's turns stored
+  // before their replies; a turn whose reply failed; a reply stored after a later turn's)
+  const event = fc.record({
+    kind: fc.constantFrom('turn', 'bare', 'reply', 'reply', 'legacy', 'admin', 'notice'),
+    pick: fc.nat(20),
+  });
+  const logOf = (events: Array<{ kind: string; pick: number }>) => {
+    const history: MessageRecord[] = [];
+    const answers = new Map<MessageRecord, number>();
+    for (const { kind, pick } of events) {
+      const turns = history.filter((message) => typeof openTurnAfter(message, message.seq) === 'number');
+      if (kind === 'turn') history.push(record('user_message', 'user', 'q'));
+      else if (kind === 'bare') history.push(record('file_upload', 'user'));
+      else if (kind === 'legacy') history.push(record('ai_response', 'ai', 'a'));
+      else if (kind === 'admin') history.push(record('user_message', 'admin', 'a'));
+      else if (kind === 'notice') history.push(record('help_request', 'user'));
+      else if (turns.length > 0) {
+        const turn = turns[pick % turns.length];
+        const reply = { ...record('ai_response', 'ai', 'a'), metadata: { reply_to: turn.id } };
+        history.push(reply);
+        answers.set(reply, history.indexOf(turn));
+      }
+    }
+    inOrder(history);
+    return { history, answers: (message: MessageRecord) => answers.get(message) };
+  };
+
+  it('should find every turn that no reply naming it or a later turn, no admin and no older reply answered', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+        const { history, answers } = logOf(events);
+        const expected = history.filter((turn, index) => {
+          if (typeof openTurnAfter(turn, turn.seq) !== 'number') return false;
+          return !history.slice(index + 1).some((later) => {
+            const named = answers(later);
+            if (named !== undefined) return named >= index;
+            return later.type === 'ai_response' || (later.type === 'user_message' && later.sender !== 'user');
+          });
+        });
+        expect(unansweredUserTurns(history)).toEqual(expected);
+      }),
+    );
+  });
+
+  it("should agree with the session head's turn fields, kept append by append", () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+        const { history, answers } = logOf(events);
+        let head: TurnHead = { open_turn_seq: null, answered_turn_seq: null };
+        for (const message of history) {
+          const named = answers(message);
+          head = turnHeadAfter(head, message, message.seq, named === undefined ? undefined : named + 1);
+        }
+        const open = unansweredUserTurns(history);
+        expect(hasOpenTurn(head)).toBe(open.length > 0);
+        if (open.length > 0) expect(head.open_turn_seq).toBe(open.at(-1)?.seq);
+      }),
     );
   });
 });

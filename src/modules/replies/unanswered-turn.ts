@@ -1,15 +1,31 @@
+import { replyTo } from '../../protocol/thread';
 import { openTurnAfter } from '../sessions/session-rules';
 import type { MessageRecord } from '../sessions/session.types';
 
-// The user's newest turn when nothing answered it (no admin message or AI reply after it); takeover
-// and help events in between do not count (the rule is the one the session head keeps,
-// `open_turn_seq`: sessions/session-rules.ts).
-export function unansweredUserTurn(history: MessageRecord[]): MessageRecord | undefined {
-  for (let index = history.length - 1; index >= 0; index--) {
-    const message = history[index];
-    const effect = openTurnAfter(message, message.seq);
-    if (effect === null) return undefined;
-    if (effect !== undefined) return message;
+// Every user turn no reply or admin answered, oldest first (docs/protocol.md, "Every acked turn
+// ends"). A reply that names its turn (`metadata.reply_to`) answers it and every turn before it (one
+// whose reply failed and stored nothing is over once a later one is answered); an admin's message, or
+// a reply stored before replies named their turn, answers every turn before it. Takeover and help
+// events do not count. The session head keeps the same rule (session-rules.ts, hasOpenTurn). Until
+// 2026-12-06 only the newest open turn was ever answered again: a fast client's m1 and m2, whose
+// replies were queued on an instance that died, never got one (the chaos audit).
+export function unansweredUserTurns(history: MessageRecord[]): MessageRecord[] {
+  const seqOf = new Map<string, number>();
+  let answeredUpTo = 0;
+  for (const message of history) {
+    seqOf.set(message.id, message.seq);
+    const named = replyTo(message);
+    const answers = named === undefined ? undefined : seqOf.get(named);
+    if (openTurnAfter(message, message.seq, answers) === null)
+      answeredUpTo = Math.max(answeredUpTo, message.seq);
+    else if (answers !== undefined) answeredUpTo = Math.max(answeredUpTo, answers);
   }
-  return undefined;
+  return history.filter(
+    (message) => message.seq > answeredUpTo && typeof openTurnAfter(message, message.seq) === 'number',
+  );
+}
+
+// The user's newest turn when nothing answered it.
+export function unansweredUserTurn(history: MessageRecord[]): MessageRecord | undefined {
+  return unansweredUserTurns(history).at(-1);
 }

@@ -113,7 +113,7 @@ export class SessionAppender {
       increments.completion_tokens = effects.usage.completion_tokens;
       increments.total_tokens = effects.usage.total_tokens;
     }
-    const openTurn = openTurnAfter(message, seq);
+    const openTurn = openTurnAfter(message, seq, effects.answersTurn);
     const mirror = options.mirror;
     const update: Record<string, unknown> = {
       $set: {
@@ -152,11 +152,15 @@ export class SessionAppender {
           : {}),
       },
     };
+    const maxima: Record<string, number> = {};
     if (effects.response_ms !== undefined) {
       increments.response_count = 1;
       increments.response_ms_total = effects.response_ms;
-      update.$max = { max_response_ms: effects.response_ms };
+      maxima.max_response_ms = effects.response_ms;
     }
+    // only ever raised (a missing field takes the value: store conformance suite)
+    if (effects.answersTurn !== undefined) maxima.answered_turn_seq = effects.answersTurn;
+    if (Object.keys(maxima).length > 0) update.$max = maxima;
     const done = (extra: { head?: SessionHead; session?: SessionWithMessages }): AppendResult => ({
       status: 'stored',
       message: { ...message, seq },

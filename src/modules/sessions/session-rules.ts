@@ -44,16 +44,54 @@ export function durationAsOf(
   return session.is_active ? Math.max(0, now.getTime() - new Date(session.start_time).getTime()) : null;
 }
 
-// What a stored event does to the session's open turn (docs/protocol.md, "Every acked turn ends"):
-// a user's question opens one (its seq), an AI reply or an admin's message answers it (null), any
-// other event leaves it as it was (undefined). A bare file upload asks nothing; a caption does.
-export function openTurnAfter(message: { type: string; sender: string; content?: string }, seq: number) {
-  if (message.type === 'ai_response') return null;
+// What a stored event does to the session's newest open turn (docs/protocol.md, "Every acked turn
+// ends"): a user's question opens one (its seq), an admin's message or a reply that names no turn (one
+// stored before replies named theirs) answers every turn before it (null), any other event leaves it
+// as it was (undefined). A bare file upload asks nothing; a caption does. A reply that names its turn
+// (`answers`, the turn's seq) moves `answered_turn_seq` instead (turnHeadAfter): the turns after the
+// one it answers stay open (a fast client's m2 and m3, when m1's reply is stored).
+export function openTurnAfter(
+  message: { type: string; sender: string; content?: string },
+  seq: number,
+  answers?: number,
+) {
+  if (message.type === 'ai_response') return answers === undefined ? null : undefined;
   if (message.type === 'user_message' && message.sender !== 'user') return null;
   if (message.sender !== 'user') return undefined;
   if (message.type === 'user_message' || message.type === 'voice_message') return seq;
   if (message.type === 'file_upload' && message.content) return seq;
   return undefined;
+}
+
+// The session head's turn fields: the newest open user turn (`open_turn_seq`) and the newest turn a
+// reply named (`answered_turn_seq`, only ever raised: a reply answers its turn and every turn before
+// it). Some acked turn is still without its reply exactly when the first is past the second.
+export interface TurnHead {
+  open_turn_seq?: number | null;
+  answered_turn_seq?: number | null;
+}
+
+export function hasOpenTurn(head: TurnHead): boolean {
+  const open = head.open_turn_seq;
+  return open !== null && open !== undefined && open > (head.answered_turn_seq ?? 0);
+}
+
+// The head after one more stored event (the repository's append writes the same: `$set` of
+// open_turn_seq, `$max` of answered_turn_seq).
+export function turnHeadAfter(
+  head: TurnHead,
+  message: { type: string; sender: string; content?: string },
+  seq: number,
+  answers?: number,
+): TurnHead {
+  const open = openTurnAfter(message, seq, answers);
+  return {
+    open_turn_seq: open === undefined ? (head.open_turn_seq ?? null) : open,
+    answered_turn_seq:
+      answers === undefined
+        ? (head.answered_turn_seq ?? null)
+        : Math.max(head.answered_turn_seq ?? 0, answers),
+  };
 }
 
 // An instant name from the first message: its first words, without markdown syntax or line breaks

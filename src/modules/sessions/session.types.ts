@@ -33,6 +33,8 @@ export interface SessionRecord {
   // the user's unanswered question (its seq), null when none; undefined when not known (a document
   // older than the field): see session-rules.ts openTurnAfter
   open_turn_seq?: number | null;
+  // the newest user turn a reply named (its seq): turns up to it are answered (hasOpenTurn)
+  answered_turn_seq?: number | null;
   bytes: number;
   prompt_tokens: number;
   completion_tokens: number;
@@ -111,6 +113,8 @@ export interface AppendEffects {
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   response_ms?: number;
   countsAsMessage?: boolean;
+  // a reply: the seq of the user's turn it answers (the head's answered_turn_seq, session-rules.ts)
+  answersTurn?: number;
 }
 
 export type NewMessage = Omit<MessageRecord, 'seq'>;

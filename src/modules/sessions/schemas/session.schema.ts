@@ -69,6 +69,7 @@ export class Session {
   // the seq of the user's question nothing has answered yet, null when none (kept by each append);
   // undefined in documents written before the field existed: read the messages then
   @Prop({ type: Number, default: null }) open_turn_seq!: number | null;
+  @Prop({ type: Number, default: null }) answered_turn_seq!: number | null;
   // running size of stored messages, bounded by MAX_SESSION_BYTES (MongoDB's 16 MB document limit)
   @Prop({ default: 0 }) bytes!: number;
   @Prop({ default: 0 }) prompt_tokens!: number;

@@ -1,0 +1,115 @@
+import type { ReplyLeases } from '../../infra/lock/reply-lease';
+import type { MessageRecord, WrittenSession } from '../sessions/session.types';
+import type { SessionsService } from '../sessions/sessions.service';
+import { ReplyHolds } from './reply-holds';
+import { ReplyTurns } from './reply-turns';
+
+const turn = (seq: number, clientId: string): MessageRecord => ({
+  id: `u${seq}`,
+  seq,
+  type: 'user_message',
+  sender: 'user',
+  client_id: clientId,
+  content: clientId,
+  timestamp: new Date(0),
+});
+const reply = (seq: number, to: MessageRecord): MessageRecord => ({
+  id: `a${seq}`,
+  seq,
+  type: 'ai_response',
+  sender: 'ai',
+  client_id: to.client_id,
+  content: 'a',
+  timestamp: new Date(0),
+  metadata: { reply_to: to.id },
+});
+
+describe(ReplyTurns.name, () => {
+  // Redis's view of the session's lease: the instances holding it
+  let holders: Set<string>;
+  let log: MessageRecord[];
+  let turns: ReplyTurns;
+  let holds: ReplyHolds;
+
+  beforeEach(() => {
+    holders = new Set();
+    log = [];
+    const leases = {
+      hold: () => {
+        holders.add('here');
+        return () => holders.delete('here');
+      },
+      answeringElsewhere: () => Promise.resolve([...holders].some((holder) => holder !== 'here')),
+      claim: () => {
+        if (holders.size > 0) return Promise.resolve(false);
+        holders.add('here');
+        return Promise.resolve(true);
+      },
+    } as unknown as ReplyLeases;
+    const sessions = {
+      lastSeq: () => log.length,
+      messagesAfter: () => Promise.resolve([...log]),
+    } as unknown as SessionsService;
+    holds = new ReplyHolds(leases, () => true);
+    turns = new ReplyTurns(sessions, leases, holds);
+  });
+
+  const request = (seq: number, written?: WrittenSession) => ({
+    sessionId: 's',
+    userId: 'u',
+    modelId: 'm',
+    clientId: log.find((message) => message.seq === seq)?.client_id,
+    turnSeq: seq,
+    written,
+  });
+
+  it('should answer the open turns before its own first, in order, each with its client_id', async () => {
+    const [m1, m2, m3] = [turn(1, 'm1'), turn(2, 'm2'), turn(3, 'm3')];
+    log.push(m1, m2, m3);
+    const planned = await turns.inTurn(request(3));
+    expect(planned.map((entry) => [entry.turnSeq, entry.clientId])).toEqual([
+      [1, 'm1'],
+      [2, 'm2'],
+      [3, 'm3'],
+    ]);
+  });
+
+  it('should answer nothing when its turn was answered meanwhile, and skip a turn that failed here', async () => {
+    const [m1, m2, m3] = [turn(1, 'm1'), turn(2, 'm2'), turn(3, 'm3')];
+    log.push(m1, m2, m3, reply(4, m2));
+    expect(await turns.inTurn(request(2))).toEqual([]);
+    log.push(turn(5, 'm5'), turn(6, 'm6'));
+    turns.failed('s', 5);
+    // m3 is still open (m2's reply answers m1 and m2 only); m5 failed here
+    expect((await turns.inTurn(request(6))).map((entry) => entry.turnSeq)).toEqual([3, 6]);
+    expect(turns.orphans('s', log.slice(0, 5))).toBe(true);
+    turns.failed('s', 3);
+    expect(turns.orphans('s', log.slice(0, 5))).toBe(false);
+  });
+
+  it('should not answer again a turn an admin left unanswered once the user wrote after the takeover', async () => {
+    const during = turn(2, 'during');
+    log.push(
+      { ...turn(1, 'x'), type: 'admin_join', sender: 'admin', content: undefined },
+      during,
+      { ...turn(3, 'y'), type: 'admin_leave', sender: 'admin', content: undefined },
+      turn(4, 'after'),
+    );
+    expect((await turns.inTurn(request(4))).map((entry) => entry.clientId)).toEqual(['after']);
+  });
+
+  it('should wait while another instance holds the lease, not holding it meanwhile, then take it', async () => {
+    log.push(turn(1, 'm1'), turn(2, 'm2'));
+    holders.add('there');
+    holds.add('s');
+    const planned = turns.inTurn(request(2));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    // waiting: only the other instance holds it
+    expect([...holders]).toEqual(['there']);
+    // the other instance stores m1's reply and lets go
+    log.push(reply(3, log[0]));
+    holders.delete('there');
+    expect((await planned).map((entry) => entry.turnSeq)).toEqual([2]);
+    expect([...holders]).toEqual(['here']);
+  });
+});

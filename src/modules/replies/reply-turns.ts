@@ -1,0 +1,101 @@
+import type { ReplyLeases } from '../../infra/lock/reply-lease';
+import type { MessageRecord } from '../sessions/session.types';
+import type { SessionsService } from '../sessions/sessions.service';
+import type { ReplyRequest } from './reply-generation';
+import type { ReplyHolds } from './reply-holds';
+import { unansweredUserTurns } from './unanswered-turn';
+
+// a reply waiting for another instance's reply of the session: how often it tries to take the lease,
+// and how long at most (a dead instance's lapses within REPLY_LEASE_TTL_MS)
+const TURN_POLL_MS = 50;
+const TURN_WAIT_MS = 120_000;
+// sessions whose failed turns this instance remembers, the least recently failed going first
+const FAILED_TURNS_KEPT = 1_000;
+
+// Each acked turn its own reply, in turn order, one reply of a session at a time across instances
+// (docs/protocol.md, "Every acked turn ends"). Until 2026-12-06 an instance answered its own turns
+// only: a turn sent on instance B while A streamed the previous reply streamed beside it, interleaved
+// on the user's devices, and the turns whose replies were queued on a dead instance were never
+// answered (a black-box chaos audit).
+export class ReplyTurns {
+  // per session, the turns whose reply failed here and stored nothing: not answered again before a
+  // later turn (the user was told to try again; a later reply closes them)
+  private readonly failedTurns = new Map<string, Set<number>>();
+
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly leases: ReplyLeases,
+    private readonly holds: ReplyHolds,
+  ) {}
+
+  // The replies a request for turn T stands for, in turn order, once no other instance answers the
+  // session: every turn before T still open (and not failed here) first, then T; T not at all when
+  // it was answered meanwhile.
+  async inTurn(input: ReplyRequest): Promise<ReplyRequest[]> {
+    const { sessionId, userId, turnSeq } = input;
+    const waited = await this.awaitOthers(sessionId);
+    if (turnSeq === undefined) return [input];
+    const current =
+      !waited && input.written !== undefined && input.written.seq === this.sessions.lastSeq(sessionId);
+    const log = current ? input.written!.messages : await this.sessions.messagesAfter(sessionId, userId, 0);
+    const open = unansweredUserTurns(log).filter((turn) => turn.seq <= turnSeq);
+    if (!open.some((turn) => turn.seq === turnSeq)) return [];
+    const turns: ReplyRequest[] = this.owed(sessionId, log, open)
+      .filter((turn) => turn.seq < turnSeq)
+      .map((turn) => ({
+        sessionId,
+        userId,
+        modelId: input.modelId,
+        clientId: turn.client_id,
+        turnSeq: turn.seq,
+        decidedAt: input.decidedAt,
+      }));
+    turns.push(input);
+    // the log read here is the prompt's for the first of them (the next ones read theirs again)
+    if (!current) turns[0] = { ...turns[0], log };
+    return turns;
+  }
+
+  // the log holds a turn to answer before a new one: no early start for that one (EarlyReplies)
+  orphans(sessionId: string, messages: MessageRecord[]): boolean {
+    return this.owed(sessionId, messages, unansweredUserTurns(messages)).length > 0;
+  }
+
+  // The open turns the model still owes an answer: not one whose reply failed here, and not one from
+  // before the last takeover event: a turn left unanswered by an admin is answered when the takeover
+  // ends only while it is the newest (TakeoverAnswers); once the user wrote again, the new turn is.
+  private owed(sessionId: string, log: MessageRecord[], open: MessageRecord[]): MessageRecord[] {
+    const failed = this.failedTurns.get(sessionId);
+    const takeover =
+      log.findLast((message) => message.type === 'admin_join' || message.type === 'admin_leave')?.seq ?? 0;
+    return open.filter((turn) => turn.seq > takeover && !failed?.has(turn.seq));
+  }
+
+  // a reply failed here and stored nothing
+  failed(sessionId: string, turnSeq: number): void {
+    const turns = this.failedTurns.get(sessionId) ?? new Set<number>();
+    this.failedTurns.delete(sessionId);
+    this.failedTurns.set(sessionId, turns.add(turnSeq));
+    const oldest = this.failedTurns.keys().next().value;
+    if (this.failedTurns.size > FAILED_TURNS_KEPT && oldest !== undefined) this.failedTurns.delete(oldest);
+  }
+
+  // Waits while another instance holds the session's reply lease, not holding it meanwhile (two
+  // instances each waiting for the other would wait for ever), then takes it with the atomic claim:
+  // true when it waited (the session may have changed meanwhile).
+  private async awaitOthers(sessionId: string): Promise<boolean> {
+    if (!(await this.leases.answeringElsewhere(sessionId))) return false;
+    this.holds.pause(sessionId);
+    try {
+      const until = Date.now() + TURN_WAIT_MS;
+      while (Date.now() < until && !(await this.leases.claim(sessionId))) {
+        // Redis away, or nobody but this instance: go on
+        if (!(await this.leases.answeringElsewhere(sessionId))) break;
+        await new Promise((resolve) => setTimeout(resolve, TURN_POLL_MS));
+      }
+    } finally {
+      this.holds.resume(sessionId);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,219 @@
+import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { testEnv } from '../helpers/env';
+import { startAppProcess, type AppProcess } from '../helpers/process';
+import { RedisServer } from '../helpers/redis-server';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { ReplyRecorder } from '../../src/modules/replies/reply-recorder';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+// Each acked turn ends with its own reply (docs/protocol.md, "Every acked turn ends"), found by a
+// black-box chaos audit: a fast client's replies queued behind one another answered the wrong turn.
+describe('turns sent faster than they are answered (e2e)', () => {
+  let fake: OpenAiFake;
+  let server: RunningApp;
+
+  beforeAll(async () => {
+    // slow enough that m2 and m3 are stored while m1's reply streams
+    fake = await startOpenAiFake({ chunkSize: 4, delayMs: 20 });
+    server = await startApp({
+      LLM_PROVIDERS: JSON.stringify([
+        { id: 'gpt', name: 'GPT', type: 'openai', endpoint: fake.url, api_key: 'sk-test', model: 'm' },
+      ]),
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await fake?.close();
+  });
+
+  const isFinal = (clientId: string) => (frame: Frame) =>
+    frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId;
+
+  it('should answer each turn from the conversation up to that turn, when each is sent on the previous ack', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const status = await client.nextOfType('connection_status');
+    const before = fake.requests.length;
+    const questions = ['what is two plus two', 'and the capital of France', 'thanks, bye'];
+    for (const [index, content] of questions.entries()) {
+      client.send({ type: 'user_message', client_id: `t${index + 1}`, content });
+      await client.next((frame) => frame.type === 'ack' && frame.client_id === `t${index + 1}`);
+    }
+    const finals: Frame[] = [];
+    for (const index of [1, 2, 3]) finals.push(await client.next(isFinal(`t${index}`), 15_000));
+    // the reply tagged with each turn's client_id answers that turn (it said "thanks, bye" twice)
+    expect(finals.map((frame) => frame.content)).toEqual(questions.map((question) => `Echo: ${question}`));
+    // each prompt: the earlier turns with their replies, then its own turn; never a later one
+    const prompts = fake.requests
+      .slice(before)
+      .map((request) => (request.body as { messages: Array<{ content: string }> }).messages)
+      .filter((messages) => !messages.some((message) => /title/i.test(message.content)))
+      .map((messages) => messages.map((message) => message.content));
+    expect(prompts).toContainEqual([questions[0]]);
+    expect(prompts).toContainEqual([questions[0], `Echo: ${questions[0]}`, questions[1]]);
+    expect(prompts).toContainEqual([
+      questions[0],
+      `Echo: ${questions[0]}`,
+      questions[1],
+      `Echo: ${questions[1]}`,
+      questions[2],
+    ]);
+    // stored in the order answered, each naming its turn
+    const session = await getJson<SessionBody>(
+      `${server.httpUrl}/chat/sessions/${String(status.session_id)}`,
+      token,
+    );
+    const turns = session.messages.filter((message) => message.type === 'user_message');
+    for (const [index, turn] of turns.entries()) {
+      const reply = session.messages.find(
+        (message) => message.type === 'ai_response' && message.metadata?.reply_to === turn.id,
+      );
+      expect(reply?.content).toBe(`Echo: ${questions[index]}`);
+      expect(reply?.client_id).toBe(`t${index + 1}`);
+    }
+    await client.close();
+  });
+
+  it('should not show a reply the replay carried again as a resumed delta, while it is being stored', async () => {
+    const token = userToken(uniqueUser());
+    const first = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const status = await first.nextOfType('connection_status');
+    // the reply's stored copy goes out, and the reply stays in flight until this gate opens (the
+    // window between the store and the end of the reply, widened)
+    const recorder = server.app.get(ReplyRecorder);
+    const record = recorder.record.bind(recorder);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let stored!: () => void;
+    const wasStored = new Promise<void>((resolve) => (stored = resolve));
+    const spy = jest.spyOn(recorder, 'record').mockImplementation(async (outcome) => {
+      const message = await record(outcome);
+      stored();
+      await gate;
+      return message;
+    });
+    try {
+      first.send({ type: 'user_message', client_id: 's1', content: 'hello there' });
+      const ack = await first.next((frame) => frame.type === 'ack' && frame.client_id === 's1');
+      await wasStored;
+      const second = await TestClient.connect(
+        `${server.wsUrl}?token=${token}&session_id=${String(status.session_id)}&last_seq=${String(ack.seq)}`,
+      );
+      const { final } = await second.reply();
+      expect(final.content).toBe('Echo: hello there');
+      open();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // the stored copy only: no delta of it (the whole text again, `resumed`) before or after
+      const ofReply = second.frames.filter((frame) => frame.type === 'ai_response' && frame.id === final.id);
+      expect(ofReply).toEqual([final]);
+      await second.close();
+    } finally {
+      open();
+      spy.mockRestore();
+    }
+    await first.close();
+  });
+});
+
+// Two instances on one Redis: a session's replies run one at a time across instances, in turn
+// order, and the turns whose replies a dead instance had queued are all answered on the instance its
+// user comes back to (docs/protocol.md, "Every acked turn ends").
+describe('turns of one session on two instances (e2e)', () => {
+  jest.setTimeout(90_000);
+  let redis: RedisServer;
+  let first: AppProcess;
+  let second: AppProcess;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    // ~1.5 s per reply: the next turns are stored while it streams
+    env = testEnv({
+      REDIS_URL: redis.url,
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 30 }]),
+    });
+    [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
+  }, 60_000);
+  afterAll(async () => {
+    for (const server of [first, second]) {
+      server?.child.kill('SIGTERM');
+      await server?.exited;
+    }
+    await redis?.kill();
+  }, 30_000);
+
+  const connect = async (server: AppProcess, token: string, query = '') => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/chat/ws?token=${token}${query}`);
+    const status = await client.nextOfType('connection_status');
+    return { client, sessionId: String(status.session_id) };
+  };
+  const stored = (server: AppProcess, token: string, sessionId: string) =>
+    getJson<SessionBody>(`http://127.0.0.1:${server.port}/chat/sessions/${sessionId}`, token);
+  const piece = (frame: Frame) => frame.type === 'ai_response' && frame.metadata?.done === false;
+
+  it('should stream a turn sent on the other instance only after the reply in flight, never interleaved', async () => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    const there = await connect(second, token, `&session_id=${here.sessionId}&last_seq=0`);
+    here.client.send({ type: 'user_message', client_id: 'i1', content: 'first question' });
+    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 'i1');
+    await here.client.next(piece, 10_000);
+    there.client.send({ type: 'user_message', client_id: 'i2', content: 'second question' });
+    for (const clientId of ['i1', 'i2'])
+      await here.client.next(
+        (frame) =>
+          frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId,
+        20_000,
+      );
+    // every piece of i1's reply before the first of i2's, on both devices
+    for (const device of [here.client, there.client]) {
+      const order = device.frames.filter(piece).map((frame) => frame.client_id);
+      expect(order.filter((clientId, index) => index > 0 && clientId !== order[index - 1])).toHaveLength(
+        order[0] === 'i2' ? 0 : 1,
+      );
+    }
+    const session = await stored(first, token, here.sessionId);
+    expect(session.messages.map((message) => `${message.type}/${String(message.client_id)}`)).toEqual([
+      'user_message/i1',
+      'user_message/i2',
+      'ai_response/i1',
+      'ai_response/i2',
+    ]);
+    expect(session.messages[3].content).toContain('second question');
+    await Promise.all([here.client.close(), there.client.close()]);
+  });
+
+  it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    for (const clientId of ['k1', 'k2', 'k3']) {
+      here.client.send({ type: 'user_message', client_id: clientId, content: `question ${clientId}` });
+      await here.client.next((frame) => frame.type === 'ack' && frame.client_id === clientId);
+    }
+    await here.client.next(piece, 10_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const seen = Math.max(
+      ...here.client.frames.map((frame) => (typeof frame.seq === 'number' ? frame.seq : 0)),
+    );
+    const there = await connect(second, token, `&session_id=${here.sessionId}&last_seq=${seen}`);
+    // the user comes back and says more before the dead instance's reply lease lapsed
+    there.client.send({ type: 'user_message', client_id: 'k4', content: 'question k4' });
+    await there.client.next((frame) => frame.type === 'ack' && frame.client_id === 'k4');
+    const deadline = Date.now() + 45_000;
+    let replies: SessionBody['messages'] = [];
+    while (Date.now() < deadline) {
+      const session = await stored(second, token, here.sessionId);
+      replies = session.messages.filter((message) => message.type === 'ai_response');
+      if (replies.length >= 4) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(replies.map((reply) => reply.client_id)).toEqual(['k1', 'k2', 'k3', 'k4']);
+    for (const reply of replies) expect(reply.content).toContain(`question ${String(reply.client_id)}`);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await stored(second, token, here.sessionId)).messages).toHaveLength(8);
+    first = await startAppProcess(env);
+    await there.client.close();
+  });
+});
