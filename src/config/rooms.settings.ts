@@ -2,7 +2,8 @@ import { duration, type Env, integer, TIMER_MAX_MS, TIMER_MIN_MS } from './env-r
 
 // Rooms, direct messages and presence (docs/protocol.md, "Rooms").
 export interface RoomSettings {
-  // messages older than this are removed (a TTL index on MongoDB and a sweep, which FerretDB needs)
+  // messages older than this are removed (a TTL index on MongoDB and a sweep, which FerretDB needs),
+  // and reports this long after they were made (with the reported text they keep)
   retentionMs: number;
   // how often the retention sweep runs
   sweepIntervalMs: number;

@@ -566,6 +566,12 @@ describe('rooms (browser)', () => {
       expect(await page.locator('.room-thread').textContent()).not.toContain('something rude');
     }
     await dashboard.locator('[data-testid=room-messages] li', { hasText: 'deleted' }).waitFor();
+    // the report still shows what was reported (docs/protocol.md, "Reports")
+    await dashboard
+      .locator('[data-testid=reports] tr', { hasText: alice.id })
+      .getByTestId('reported-text')
+      .filter({ hasText: 'something rude' })
+      .waitFor();
 
     // muted from the members list: bob's next message is refused with MUTED; unmuted, it goes
     const members = dashboard.getByTestId('members');
@@ -597,6 +603,34 @@ describe('rooms (browser)', () => {
     await bob.page.getByRole('button', { name: `Join ${name}` }).click();
     await send(bob.page, 'back again');
     await message(alice.page, 'back again').waitFor();
+  });
+
+  it('should find a public room by a search in Browse public rooms, join it and open it from there', async () => {
+    const alice = await person();
+    const tag = uniqueUser('find');
+    const name = `Quiet ${tag} corner`;
+    const made = await api<{ id: string }>(server, alice.token, 'POST', '/rooms', { name, kind: 'public' });
+    expect(made.status).toBe(201);
+    const bob = await person();
+    await bob.page.getByRole('button', { name: 'Browse public rooms' }).click();
+    await bob.page.getByLabel('Find a public room by name').fill(`quiet ${tag}`.toUpperCase());
+    const found = bob.page.getByTestId('public-rooms').locator('li');
+    // the search's page replaces the first page (every public room) a moment after typing
+    await until(
+      async () => (await found.count()) === 1 && (await found.textContent())?.includes(name) === true,
+    );
+    await screenshot(bob.page, 'rooms-find-public');
+    await found.getByRole('button', { name: `Join found room ${name}` }).click();
+    await joined(bob.page, name);
+    // joined: the list has it among the user's rooms, and the finder offers to open it
+    await bob.page
+      .getByRole('list', { name: 'Your rooms' })
+      .locator(`[data-room-id="${made.body.id}"]`)
+      .waitFor({ state: 'attached' });
+    await found.getByRole('button', { name: `Open found room ${name}` }).waitFor();
+    // nothing found says so
+    await bob.page.getByLabel('Find a public room by name').fill(`${tag} nowhere`);
+    await bob.page.getByText('No public room has that in its name.').waitFor();
   });
 
   it('should show the newest 100 messages on join and page back to the first, each once', async () => {

@@ -425,4 +425,35 @@ describe('room message seq against FerretDB (property)', () => {
       { numRuns: 60 },
     );
   });
+
+  // RoomsService.withActivity's read: each room's newest message time from a seq handed out up, on the
+  // other instance (which knows no head of these rooms), whatever the floor and gaps retention left
+  it("should give each room's newest message time from any floor up, gaps from retention included", async () => {
+    const model = modules[0].get<Model<RoomMessage>>(getModelToken(RoomMessage.name));
+    const rooms = [0, 1, 2].map(() => `room-${randomBytes(6).toString('hex')}`);
+    const times = new Map<string, Date>();
+    for (const [index, roomId] of rooms.entries())
+      for (let seq = 1; seq <= 6 + index; seq++) {
+        const { message } = await repositories[0].append(
+          { room_id: roomId, sender_id: 'u', kind: 'text', content: `m${seq}` },
+          0,
+          new Date(Date.UTC(2026, 0, 1, 0, index, seq)),
+        );
+        times.set(roomId, message.created_at);
+      }
+    const newest = (floors: number[]) =>
+      repositories[1].newestTimes(rooms.map((roomId, index) => ({ roomId, floor: floors[index] })));
+    for (const floors of [
+      [0, 0, 0],
+      [1, 3, 8],
+      [6, 7, 8],
+    ])
+      expect(await newest(floors)).toEqual(new Map(rooms.map((roomId) => [roomId, times.get(roomId)])));
+    // retention took messages past a floor (a gap the count reads as a lower head): still the newest
+    await model.deleteMany({ room_id: rooms[0], seq: { $in: [3, 4] } });
+    expect((await newest([2, 1, 1])).get(rooms[0])).toEqual(times.get(rooms[0]));
+    // nothing from the floor up: left out
+    await model.deleteMany({ room_id: rooms[1] });
+    expect((await newest([2, 1, 1])).has(rooms[1])).toBe(false);
+  });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { MongoClient, type Collection, type Db } from 'mongodb';
+import { containsPattern, nameKey } from '../../src/modules/rooms/public-room-search';
 import { mongoUri } from '../helpers/env';
 
 // Every store semantic the rooms repositories rely on (src/modules/rooms/*.repository.ts), checked
@@ -951,5 +952,191 @@ describe('rooms store conformance', () => {
     expect(result.deletedCount).toBe(2);
     const left = await changes.find({}).sort({ _id: 1 }).toArray();
     expect(left.map((doc) => doc._id)).toEqual(['r|2', 'r|3', 'r|5', 's|1']);
+  });
+
+  // RoomsRepository.publicByName (GET /rooms/public): public rooms by (name_key, _id), a page after a
+  // cursor as a $or of `name_key > k` and `name_key = k, _id > id`, a search as a literal $regex
+  // (containsPattern) on the key. Paging must give every matching room once, in the order the store
+  // sorts by (MongoDB and FerretDB both compare strings as UTF-8 bytes: astral characters after
+  // U+E000..U+FFFF, unlike JavaScript's UTF-16 order), whatever the names hold.
+  it('should page public rooms by name key and id after a $or cursor, searched by a literal $regex (property)', async () => {
+    const names = fc.array(fc.constantFrom(...'ab .*+?^$()[]{}|\\/-ÄäßＱ日🙂\uFF5E'.split(/(?:)/u)), {
+      minLength: 0,
+      maxLength: 6,
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            name: names.map((parts) => parts.join('')),
+            kind: fc.constantFrom('public', 'public', 'private'),
+          }),
+          {
+            maxLength: 14,
+          },
+        ),
+        names.map((parts) => parts.join('')),
+        fc.integer({ min: 1, max: 4 }),
+        async (rooms, query, limit) => {
+          const collection = fresh();
+          await collection.createIndex({ kind: 1, name_key: 1, _id: 1 });
+          if (rooms.length > 0)
+            await collection.insertMany(
+              rooms.map(({ name, kind }, index) => ({
+                _id: `r${String(index).padStart(2, '0')}` as never,
+                kind,
+                name,
+                name_key: nameKey(name),
+              })),
+            );
+          const pattern = containsPattern(query);
+          const base: Record<string, unknown> = { kind: 'public' };
+          if (pattern !== '') base.name_key = { $regex: pattern };
+          const paged: Array<Record<string, unknown>> = [];
+          for (
+            let after: { key: string; id: string } | undefined, pages = 0;
+            pages <= rooms.length + 1;
+            pages++
+          ) {
+            const filter = after
+              ? {
+                  ...base,
+                  $or: [{ name_key: { $gt: after.key } }, { name_key: after.key, _id: { $gt: after.id } }],
+                }
+              : base;
+            const page = await collection
+              .find(filter)
+              .sort({ name_key: 1, _id: 1 })
+              .limit(limit + 1)
+              .toArray();
+            paged.push(...page.slice(0, limit));
+            if (page.length <= limit) break;
+            const last = page[limit - 1];
+            after = { key: last.name_key as string, id: last._id as unknown as string };
+          }
+          const byBytes = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+            Buffer.compare(Buffer.from(a.name_key as string), Buffer.from(b.name_key as string)) ||
+            Buffer.compare(Buffer.from(String(a._id)), Buffer.from(String(b._id)));
+          const expected = (await collection.find({}).toArray())
+            .filter((room) => room.kind === 'public' && (room.name_key as string).includes(nameKey(query)))
+            .sort(byBytes)
+            .map((room) => room._id);
+          expect(paged.map((room) => room._id)).toEqual(expected);
+          await collection.drop();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  // PublicRoomsService's start: the public rooms without a name_key, and a write of it only where it
+  // is still missing (a rename may have written it meanwhile)
+  it('should find documents missing a field with $exists: false, and update only those', async () => {
+    const rooms = fresh();
+    await rooms.insertMany([
+      { _id: 'a' as never, kind: 'public', name: 'Old' },
+      { _id: 'b' as never, kind: 'public', name: 'New', name_key: 'new' },
+      { _id: 'c' as never, kind: 'private', name: 'Hidden' },
+      { _id: 'd' as never, kind: 'public', name: 'Renamed', name_key: 'renamed' },
+    ]);
+    const missing = await rooms
+      .find({ kind: 'public', name_key: { $exists: false } }, { projection: { name: 1 } })
+      .toArray();
+    expect(missing).toEqual([{ _id: 'a', name: 'Old' }]);
+    await rooms.updateOne({ _id: 'a' as never, name_key: { $exists: false } }, { $set: { name_key: 'old' } });
+    const skipped = await rooms.updateOne(
+      { _id: 'd' as never, name_key: { $exists: false } },
+      { $set: { name_key: 'stale' } },
+    );
+    expect(skipped.matchedCount).toBe(0);
+    expect((await rooms.find({}).sort({ _id: 1 }).toArray()).map((room) => room.name_key)).toEqual([
+      'old',
+      'new',
+      undefined,
+      'renamed',
+    ]);
+  });
+
+  // ParticipantsRepository.adminAsLastSeen: a user's membership with the newest admin_at, documents
+  // without one last (descending order puts a missing field after every date)
+  it("should give a user's document with the newest date first, missing dates last, by a limit of one", async () => {
+    const participants = fresh();
+    await participants.createIndex({ user_id: 1, state: 1 });
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+    await participants.insertMany([
+      { _id: 'r1|u' as never, user_id: 'u', state: 'member' },
+      { _id: 'r2|u' as never, user_id: 'u', state: 'left', admin: true, admin_at: at(1) },
+      { _id: 'r3|u' as never, user_id: 'u', state: 'banned', admin: false, admin_at: at(5) },
+      { _id: 'r4|u' as never, user_id: 'u', state: 'member' },
+      { _id: 'r1|v' as never, user_id: 'v', state: 'member', admin: true, admin_at: at(9) },
+      { _id: 'r2|w' as never, user_id: 'w', state: 'member' },
+    ]);
+    const newest = async (userId: string) =>
+      (
+        await participants
+          .find({ user_id: userId }, { projection: { admin: 1, admin_at: 1 } })
+          .sort({ admin_at: -1, _id: 1 })
+          .limit(1)
+          .toArray()
+      )[0];
+    expect(await newest('u')).toEqual({ _id: 'r3|u', admin: false, admin_at: at(5) });
+    expect(await newest('v')).toEqual({ _id: 'r1|v', admin: true, admin_at: at(9) });
+    expect(await newest('w')).toEqual({ _id: 'r2|w' });
+    expect(await newest('nobody')).toBeUndefined();
+  });
+
+  // RoomMessageUnread.newestTimes: the messages from a seq up counted per room in one aggregate of a
+  // $or of (room_id, seq >= n) terms (the unread windows' shape, $gte instead of a closed range), and
+  // the heads read in one find of such terms, only the room and the time projected
+  it('should count and read a $or of room seq ranges from a seq up, projecting the room and time without _id', async () => {
+    const messages = fresh();
+    await messages.createIndex({ room_id: 1, seq: 1 }, { unique: true });
+    const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second));
+    await messages.insertMany(
+      ['a', 'b', 'c'].flatMap((room, roomIndex) =>
+        Array.from({ length: 12 }, (_, index) => ({
+          _id: `${room}${index + 1}` as never,
+          room_id: room,
+          seq: index + 1,
+          created_at: at(roomIndex * 20 + index),
+          content: 'x',
+        })),
+      ),
+    );
+    const found = await messages
+      .find(
+        {
+          $or: [
+            { room_id: 'a', seq: { $gte: 11 } },
+            { room_id: 'b', seq: { $gte: 12 } },
+            { room_id: 'z', seq: { $gte: 1 } },
+          ],
+        },
+        { projection: { _id: 0, room_id: 1, created_at: 1 } },
+      )
+      .toArray();
+    const counted = await messages
+      .aggregate<{ _id: string; n: number }>([
+        {
+          $match: {
+            $or: [
+              { room_id: 'a', seq: { $gte: 1 } },
+              { room_id: 'b', seq: { $gte: 12 } },
+              { room_id: 'c', seq: { $gte: 5 } },
+              { room_id: 'z', seq: { $gte: 1 } },
+            ],
+          },
+        },
+        { $group: { _id: '$room_id', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    expect(Object.fromEntries(counted.map(({ _id, n }) => [_id, n]))).toEqual({ a: 12, b: 1, c: 8 });
+    expect(found.sort((x, y) => (x.created_at as Date).getTime() - (y.created_at as Date).getTime())).toEqual(
+      [
+        { room_id: 'a', created_at: at(10) },
+        { room_id: 'a', created_at: at(11) },
+        { room_id: 'b', created_at: at(31) },
+      ],
+    );
   });
 });

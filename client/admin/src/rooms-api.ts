@@ -24,6 +24,15 @@ export interface RoomReport {
   reporter_id: string;
   sender_id: string;
   reason?: string;
+  // the reported message as it was when reported; null for reports made before that was kept
+  reported: {
+    seq: number;
+    sent_at: string;
+    edited_at?: string;
+    deleted?: boolean;
+    content?: string;
+    file_name?: string;
+  } | null;
   at: string;
 }
 

@@ -3,6 +3,7 @@ import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { dateTime } from '../../shared/format';
 import type { RoomMessageFrame } from '../../shared/protocol';
+import { ReportedText } from './reported-text';
 import {
   deleteMessage,
   listReports,
@@ -65,6 +66,7 @@ export function RoomsSection({ token, refreshKey }: Props) {
                   <th>When</th>
                   <th>Room</th>
                   <th>Sender</th>
+                  <th>Reported text</th>
                   <th>Reported by</th>
                   <th>Reason</th>
                   <th>Actions</th>
@@ -73,7 +75,7 @@ export function RoomsSection({ token, refreshKey }: Props) {
               <tbody>
                 {reports?.length === 0 && (
                   <tr>
-                    <td colSpan={6} class="empty">
+                    <td colSpan={7} class="empty">
                       No reports.
                     </td>
                   </tr>
@@ -91,6 +93,9 @@ export function RoomsSection({ token, refreshKey }: Props) {
                       </button>
                     </td>
                     <td>{report.sender_id}</td>
+                    <td>
+                      <ReportedText report={report} />
+                    </td>
                     <td>{report.reporter_id}</td>
                     <td>{report.reason ?? ''}</td>
                     <td class="actions">

@@ -35,16 +35,27 @@ export class ParticipantsRepository implements OnModuleInit {
     return new Map(found.map((participant) => [participant.user_id, toRecord(participant)!]));
   }
 
+  // One user's memberships of several rooms, by room (one read of their `_id`s).
+  async ofUserIn(userId: string, roomIds: string[]): Promise<Map<string, ParticipantRecord>> {
+    if (roomIds.length === 0) return new Map();
+    const found = await this.participants
+      .find({ _id: { $in: roomIds.map((roomId) => participantId(roomId, userId)) } })
+      .lean<Participant[]>();
+    return new Map(found.map((participant) => [participant.room_id, toRecord(participant)!]));
+  }
+
   // Sets the state (and the role when given), creating the document when missing. Keyed by `_id`, so
   // two instances upserting the same member make one document.
   async put(
     roomId: string,
     userId: string,
-    changes: { state: ParticipantState; role?: ParticipantRole; muted_until?: Date | null },
+    changes: { state: ParticipantState; role?: ParticipantRole; muted_until?: Date | null; admin?: boolean },
     now = new Date(),
   ): Promise<void> {
     const set: Record<string, unknown> = { ...changes, updated_at: now };
     if (set.role === undefined) delete set.role;
+    if (set.admin === undefined) delete set.admin;
+    else set.admin_at = now;
     // a field may not be in both $set and $setOnInsert
     const defaults: Record<string, unknown> = { role: 'member', muted_until: null };
     const onInsert: Record<string, unknown> = { room_id: roomId, user_id: userId };
@@ -63,20 +74,23 @@ export class ParticipantsRepository implements OnModuleInit {
   // it changed meanwhile. A join, leave or invitation checks the membership and then writes it: a kick
   // or ban landing in between, on any instance, is not written over (docs/protocol.md, "Rooms, direct
   // messages, moderation"). A compare on the state, or a unique insert of the `_id`. `role`, when
-  // given, is set with the state (a moderator who leaves or comes back is a member again).
+  // given, is set with the state (a moderator who leaves or comes back is a member again); `admin`,
+  // when given, is what the user's own token said (a join).
   async move(
     roomId: string,
     userId: string,
     from: ParticipantState | null,
     to: ParticipantState,
     role?: ParticipantRole,
+    admin?: boolean,
     now = new Date(),
   ): Promise<boolean> {
     const _id = participantId(roomId, userId);
+    const seen = admin !== undefined ? { admin, admin_at: now } : {};
     if (from !== null) {
       const result = await this.participants.updateOne(
         { _id, state: from },
-        { $set: { state: to, ...(role !== undefined ? { role } : {}), updated_at: now } },
+        { $set: { state: to, ...(role !== undefined ? { role } : {}), ...seen, updated_at: now } },
       );
       return result.matchedCount === 1;
     }
@@ -88,6 +102,7 @@ export class ParticipantsRepository implements OnModuleInit {
         role: role ?? 'member',
         state: to,
         muted_until: null,
+        ...seen,
         updated_at: now,
       });
       return true;
@@ -102,6 +117,28 @@ export class ParticipantsRepository implements OnModuleInit {
       { _id: participantId(roomId, userId) },
       { $set: { muted_until: until, updated_at: new Date() } },
     );
+  }
+
+  // what the user's own token says now, written when a join finds them a member already with
+  // another word of it (the caller holds the membership's lock)
+  async setAdmin(roomId: string, userId: string, admin: boolean, now = new Date()): Promise<void> {
+    await this.participants.updateOne(
+      { _id: participantId(roomId, userId) },
+      { $set: { admin, admin_at: now, updated_at: now } },
+    );
+  }
+
+  // Whether the user is a chatbox admin as rooms last saw them: what their token said the last time
+  // they wrote a membership of their own, in any room (the newest `admin_at`; documents without it
+  // sort last). False for a user never seen so, or never in a room. A moderation reads it to spare
+  // admins the room's owner and moderators (room-rules moderationRefusal).
+  async adminAsLastSeen(userId: string): Promise<boolean> {
+    const [newest] = await this.participants
+      .find({ user_id: userId }, { admin: 1, admin_at: 1 })
+      .sort({ admin_at: -1, _id: 1 })
+      .limit(1)
+      .lean<Array<Pick<Participant, 'admin' | 'admin_at'>>>();
+    return newest?.admin_at !== undefined && newest.admin === true;
   }
 
   async setRole(roomId: string, userId: string, role: ParticipantRole): Promise<void> {
@@ -154,5 +191,6 @@ function toRecord(participant: Participant | null): ParticipantRecord | null {
     role: participant.role,
     state: participant.state,
     muted_until: participant.muted_until ?? null,
+    ...(participant.admin !== undefined ? { admin: participant.admin } : {}),
   };
 }

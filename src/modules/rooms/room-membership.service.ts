@@ -8,7 +8,15 @@ import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
-import { canSee, MAX_OPEN_INVITATIONS, requireMember, requireModerator } from './room-rules';
+import {
+  actorRank,
+  canSee,
+  MAX_OPEN_INVITATIONS,
+  requireMayModerate,
+  requireMember,
+  requireModerator,
+  targetRank,
+} from './room-rules';
 import {
   participantId,
   type ParticipantRecord,
@@ -48,7 +56,14 @@ export class RoomMembershipService {
         this.participants.find(roomId, principal.userId),
       ]);
       if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-      if (participant?.state === 'member') return { room, joined: false };
+      if (participant?.state === 'member') {
+        // what the user's token says of them, kept up to date for moderation (room-rules targetRank)
+        if (participant.admin !== principal.isAdmin)
+          await this.lock.run(memberKey(roomId, principal.userId), () =>
+            this.participants.setAdmin(roomId, principal.userId, principal.isAdmin),
+          );
+        return { room, joined: false };
+      }
       if (participant?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
       if (room.kind !== 'public' && participant?.state !== 'invited')
         throw new DomainException(ErrorCode.NOT_A_MEMBER, 'This room is by invitation only.');
@@ -59,6 +74,7 @@ export class RoomMembershipService {
           participant?.state ?? null,
           'member',
           roleOnMove(participant),
+          principal.isAdmin,
         )
       ) {
         await this.messages.system(room, principal.userId, 'joined');
@@ -140,8 +156,8 @@ export class RoomMembershipService {
     if (!room || (!principal.isAdmin && !canSee(room, actor)))
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
     requireModerator(principal, actor);
-    if (target?.role === 'owner' && !principal.isAdmin)
-      throw new DomainException(ErrorCode.FORBIDDEN, 'The owner cannot be moderated.', { recoverable: true });
+    // nobody themself; moderators members only, the owner moderators too, admins anyone else
+    await this.requireOutranks(principal, actor, userId, target);
     if (!target && action !== 'ban') throw new DomainException(ErrorCode.NOT_FOUND, 'No such participant.');
     switch (action) {
       case 'mute':
@@ -193,10 +209,25 @@ export class RoomMembershipService {
     from: ParticipantState | null,
     to: ParticipantState,
     role?: ParticipantRole,
+    admin?: boolean,
   ): Promise<boolean> {
     return this.lock.run(memberKey(roomId, userId), () =>
-      this.participants.move(roomId, userId, from, to, role),
+      this.participants.move(roomId, userId, from, to, role, admin),
     );
+  }
+
+  // FORBIDDEN unless the actor may act on the user (room-rules moderationRefusal). Whether the user
+  // is an admin is read only when it matters: the actor is the room's owner or a moderator.
+  private async requireOutranks(
+    principal: Principal,
+    actor: ParticipantRecord | null,
+    userId: string,
+    target: ParticipantRecord | null,
+  ): Promise<void> {
+    const rank = actorRank(principal, actor);
+    const admin =
+      rank !== 'admin' && userId !== principal.userId && (await this.participants.adminAsLastSeen(userId));
+    requireMayModerate({ userId: principal.userId, rank }, { userId, rank: targetRank(target, admin) });
   }
 
   async setRole(principal: Principal, roomId: string, userId: string, moderator: boolean): Promise<void> {
@@ -207,12 +238,19 @@ export class RoomMembershipService {
     ]);
     if (!room || (!principal.isAdmin && !canSee(room, actor)))
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    if (!principal.isAdmin && actor?.role !== 'owner')
+    const rank = actorRank(principal, actor);
+    if (rank !== 'owner' && rank !== 'admin')
       throw new DomainException(ErrorCode.FORBIDDEN, 'Only the owner names moderators.', {
+        recoverable: true,
+      });
+    if (userId === principal.userId)
+      throw new DomainException(ErrorCode.FORBIDDEN, 'You cannot change your own role.', {
         recoverable: true,
       });
     if (target?.state !== 'member' || target.role === 'owner')
       throw new DomainException(ErrorCode.NOT_FOUND, 'No such member.');
+    // the ranks of moderation: the owner names and unnames moderators among members, never an admin
+    await this.requireOutranks(principal, actor, userId, target);
     await this.lock.run(memberKey(roomId, userId), () =>
       this.participants.setRole(roomId, userId, moderator ? 'moderator' : 'member'),
     );

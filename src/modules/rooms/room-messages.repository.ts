@@ -160,6 +160,16 @@ export class RoomMessagesRepository implements OnModuleInit {
     return head?.seq ?? 0;
   }
 
+  // The time of each room's newest message (RoomMessageUnread.newestTimes), looked for from the
+  // room's noted last_seq up, or from the head this instance knows when that is higher (its own
+  // inserts, the bus's messages): both are seqs handed out, lower bounds of the head. Rooms with no
+  // message from there on (retention removed it) are left out: their noted time stands.
+  newestTimes(rooms: ReadonlyArray<{ roomId: string; floor: number }>): Promise<Map<string, Date>> {
+    return this.unread.newestTimes(
+      rooms.map(({ roomId, floor }) => ({ roomId, floor: Math.max(floor, this.heads.get(roomId) ?? 0) })),
+    );
+  }
+
   // the messages of `ids` in the room (any order), with the change number each carries
   async some(roomId: string, ids: string[]): Promise<RoomMessageRecord[]> {
     if (ids.length === 0) return [];

@@ -187,7 +187,9 @@ export class RoomMessagesService implements OnModuleInit {
     // drops it (docs/protocol.md, "Rooms")
     this.hub.toRoom(room.id, messageFrame(message), origin);
     if (duplicate) return { ack, room, message, duplicate };
-    // the room's activity time (the list sorts by it) at most once a minute: one write fewer per message
+    // the room's activity time and seq at most once a minute: one write (and lock) fewer per message.
+    // A room list reads the newest message from the noted seq up (RoomsService.withActivity), so its
+    // order and times are exact all the same (docs/protocol.md, GET /rooms)
     if (
       !room.last_message_at ||
       message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS

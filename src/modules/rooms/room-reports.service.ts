@@ -6,7 +6,8 @@ import { AlertsService } from '../notifications/alerts.service';
 import { BlocksRepository } from './blocks.repository';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService } from './room-messages.service';
-import { ReportsRepository, type ReportRecord } from './reports.repository';
+import { ReportsRepository, type ReportedRecord, type ReportRecord } from './reports.repository';
+import type { RoomMessageRecord } from './room.types';
 
 // What a person does about another: report a message to the admins (through the alert channels,
 // email and SMS by default) and block a user (their direct messages are refused).
@@ -35,10 +36,11 @@ export class RoomReportsService {
       reporter_id: principal.userId,
       sender_id: message.sender_id,
       reason: reason?.trim() || undefined,
+      reported: reportedOf(message),
       at: new Date(),
     });
     // ids only in details; the reporter's words go as the reason (never logged); the message text
-    // stays in the room for the admins to read there
+    // is kept with the report, encrypted, for the admins (GET /admin/reports)
     void this.alerts.raise({
       type: 'message_report',
       userId: principal.userId,
@@ -67,4 +69,19 @@ export class RoomReportsService {
   blocked(principal: Principal): Promise<string[]> {
     return this.blocks.blockedBy(principal.userId);
   }
+}
+
+// The reported message as it reads now, kept with the report: its author may edit or delete it before
+// an admin looks, and the report would otherwise keep only its id (rooms audit, t22). A message
+// deleted already keeps no text to take.
+export function reportedOf(message: RoomMessageRecord): ReportedRecord {
+  const file = message.metadata?.file as { name?: unknown } | undefined;
+  return {
+    seq: message.seq,
+    sent_at: message.created_at,
+    ...(message.edited_at ? { edited_at: message.edited_at } : {}),
+    ...(message.deleted_at ? { deleted: true } : {}),
+    ...(message.content !== undefined ? { content: message.content } : {}),
+    ...(!message.deleted_at && typeof file?.name === 'string' ? { file_name: file.name } : {}),
+  };
 }

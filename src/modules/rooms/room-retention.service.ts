@@ -4,6 +4,7 @@ import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { ReactionsRepository } from './reactions.repository';
+import { ReportsRepository } from './reports.repository';
 import { RoomChangesRepository } from './room-changes.repository';
 import { roomDocumentKey } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
@@ -15,7 +16,8 @@ import { roomFileScope } from './room.types';
 // on every store. It is the workaround for FerretDB 1.24, which has no TTL indexes (store conformance
 // suite); on MongoDB a TTL index a day past the retention backs it up. Before removing a room's
 // messages it notes the room's highest seq, so numbering goes on from there even when nothing is
-// left. Every instance sweeps; the writes are idempotent.
+// left. Reports go ROOM_RETENTION after they were made, with the message text they keep. Every
+// instance sweeps; the writes are idempotent.
 @Injectable()
 export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('rooms');
@@ -26,6 +28,7 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     private readonly reactions: ReactionsRepository,
     private readonly changes: RoomChangesRepository,
     private readonly rooms: RoomsRepository,
+    private readonly reports: ReportsRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
     // the room's document is written under its lock (room-locks.ts)
@@ -56,6 +59,9 @@ export class RoomRetentionService implements OnModuleInit, OnModuleDestroy {
     const files = await this.messages.filesBefore(cutoff);
     const removed = await this.messages.deleteOlderThan(cutoff);
     await this.reactions.deleteOlderThan(cutoff);
+    // a report keeps the reported message's text (docs/protocol.md, "Reports"): no longer than this
+    const reports = await this.reports.deleteOlderThan(cutoff);
+    if (reports > 0) this.logger.log({ event: 'room_reports_expired', count: reports }, 'retention sweep');
     // a file goes with the last message of the room that shared it, unless it is shared elsewhere
     for (const [roomId, fileIds] of files) {
       const inUse = await this.messages.filesInUse(roomId, fileIds);

@@ -118,3 +118,52 @@ export function requireModerator(principal: Principal, participant: ParticipantR
       },
     );
 }
+
+// Who outranks whom in a room (ROOM-005): a plain member, a moderator, the owner, a chatbox admin.
+export type RoomRank = 'member' | 'moderator' | 'owner' | 'admin';
+const RANK_ORDER: Record<RoomRank, number> = { member: 0, moderator: 1, owner: 2, admin: 3 };
+
+// The actor's rank: an admin in every room; the owner or a moderator while a member; else a member.
+export function actorRank(
+  principal: Pick<Principal, 'isAdmin'>,
+  participant: ParticipantRecord | null,
+): RoomRank {
+  if (principal.isAdmin) return 'admin';
+  return isModerator(participant) ? (participant as ParticipantRecord).role : 'member';
+}
+
+// The target's rank: an admin when their token said so the last time they joined or made a room,
+// anywhere (ParticipantsRepository.adminAsLastSeen); else their role in the room, whatever their
+// state (an owner who left is the owner still).
+export function targetRank(participant: ParticipantRecord | null, admin: boolean): RoomRank {
+  if (admin) return 'admin';
+  return participant?.role ?? 'member';
+}
+
+// Why `actor` may not moderate `target` (mute, unmute, kick, ban, unban, naming a moderator), or null:
+// nobody acts on themself (a moderator lifting the mute an admin set on them: rooms audit, t15); a
+// moderator acts on plain members, the owner on moderators and members, admins on anyone but
+// themselves; a room's owner and moderators never on an admin (docs/protocol.md, "Rooms, direct
+// messages, moderation").
+export function moderationRefusal(
+  actor: { userId: string; rank: RoomRank },
+  target: { userId: string; rank: RoomRank },
+): string | null {
+  if (actor.userId === target.userId) return 'You cannot moderate yourself.';
+  if (actor.rank === 'member') return 'Only the room owner, its moderators and admins may do that.';
+  if (actor.rank === 'admin') return null;
+  if (target.rank === 'admin') return "A chatbox admin cannot be moderated by a room's owner or moderators.";
+  if (target.rank === 'owner') return 'The owner cannot be moderated.';
+  if (RANK_ORDER[actor.rank] <= RANK_ORDER[target.rank])
+    return 'Moderators moderate members only; the owner or an admin moderates a moderator.';
+  return null;
+}
+
+// FORBIDDEN (recoverable: the socket stays open) unless `actor` may moderate `target`.
+export function requireMayModerate(
+  actor: { userId: string; rank: RoomRank },
+  target: { userId: string; rank: RoomRank },
+): void {
+  const refusal = moderationRefusal(actor, target);
+  if (refusal !== null) throw new DomainException(ErrorCode.FORBIDDEN, refusal, { recoverable: true });
+}

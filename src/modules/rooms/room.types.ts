@@ -26,6 +26,8 @@ export interface ParticipantRecord {
   role: ParticipantRole;
   state: ParticipantState;
   muted_until: Date | null;
+  // the user's token named an admin when they last wrote this membership themself (absent: unknown)
+  admin?: boolean;
 }
 
 export interface RoomMessageRecord {

@@ -51,7 +51,7 @@ import {
   RoomRoleDto,
   RoomSummaryDto,
 } from './dto/room-responses.dto';
-import { roomSummaryView, roomView } from './dto/room-views';
+import { reportView, roomSummaryView, roomView } from './dto/room-views';
 import { RoomAiService } from './room-ai.service';
 import { RoomMembershipService, type ModerationAction } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
@@ -313,7 +313,7 @@ export class RoomsController {
     const limit = query.limit ?? 50;
     const { items, total } = await this.reports.list((page - 1) * limit, limit);
     return {
-      items: items.map((report) => ({ ...report, at: report.at.toISOString() })),
+      items: items.map(reportView),
       total,
       page,
       limit,

@@ -4,6 +4,8 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { LlmModule } from '../llm/llm.module';
 import { PresenceModule } from '../presence/presence.module';
+import { PublicRoomsController } from './public-rooms.controller';
+import { PublicRoomsService } from './public-rooms.service';
 import { RoomAiReplyService } from './room-ai-reply.service';
 import { RoomAiRunsRepository } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
@@ -61,7 +63,8 @@ import { Room, RoomSchema } from './schemas/room.schema';
       { name: Report.name, schema: ReportSchema },
     ]),
   ],
-  controllers: [RoomsController],
+  // PublicRoomsController first: its `rooms/public` before RoomsController's `rooms/:id`
+  controllers: [PublicRoomsController, RoomsController],
   providers: [
     {
       provide: ROOM_CIPHER,
@@ -80,6 +83,7 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomHub,
     RoomMessagesService,
     RoomsService,
+    PublicRoomsService,
     RoomMembershipService,
     RoomReportsService,
     RoomRetentionService,

@@ -5,6 +5,7 @@ import type { Model } from 'mongoose';
 import { Room } from './schemas/room.schema';
 import type { RoomKind, RoomRecord } from './room.types';
 import { isDuplicateKey } from '../../common/store-errors';
+import { containsPattern, nameKey, type PublicRoomCursor } from './public-room-search';
 
 // chat_rooms: mongoose lives here only; plain records out.
 @Injectable()
@@ -19,7 +20,13 @@ export class RoomsRepository implements OnModuleInit {
   async insert(room: Omit<RoomRecord, 'last_seq' | 'last_message_at' | 'ai_model'>): Promise<boolean> {
     const { id, ...rest } = room;
     try {
-      await this.rooms.create({ _id: id, ...rest, last_seq: 0, last_message_at: null });
+      await this.rooms.create({
+        _id: id,
+        ...rest,
+        name_key: nameKey(rest.name),
+        last_seq: 0,
+        last_message_at: null,
+      });
       return true;
     } catch (error) {
       if (isDuplicateKey(error)) return false;
@@ -48,6 +55,46 @@ export class RoomsRepository implements OnModuleInit {
     return found.map((room) => toRecord(room) as RoomRecord);
   }
 
+  // A page of public rooms by name (`name_key`, then `_id`: a total order) after `after`, those whose
+  // key holds `query` (public-room-search.ts), one more than `limit` to tell whether more follow. On
+  // the (kind, name_key, _id) index: a range of it per page, the search tested on its keys.
+  async publicByName(
+    query: string,
+    after: PublicRoomCursor | undefined,
+    limit: number,
+  ): Promise<Array<{ room: RoomRecord; key: string }>> {
+    const pattern = containsPattern(query);
+    const filter: Record<string, unknown> = { kind: 'public' };
+    if (pattern !== '') filter.name_key = { $regex: pattern };
+    if (after)
+      filter.$or = [{ name_key: { $gt: after.key } }, { name_key: after.key, _id: { $gt: after.id } }];
+    const found = await this.rooms
+      .find(filter)
+      .sort({ name_key: 1, _id: 1 })
+      .limit(limit + 1)
+      .lean<Room[]>();
+    return found.map((room) => ({ room: toRecord(room) as RoomRecord, key: room.name_key ?? '' }));
+  }
+
+  // public rooms made before `name_key` was written, a page at a time
+  async publicWithoutKey(limit: number): Promise<Array<{ id: string; name: string }>> {
+    // a room renamed to null before REST bodies refused null has no name (room-views.ts)
+    const found = await this.rooms
+      .find({ kind: 'public', name_key: { $exists: false } }, { name: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: string; name: string | null }>>();
+    return found.map((room) => ({ id: room._id, name: room.name ?? '' }));
+  }
+
+  // the key of a room made before it was written, unless it has one meanwhile (a rename wrote it);
+  // the caller holds the room document's lock
+  async writeKey(roomId: string, name: string): Promise<void> {
+    await this.rooms.updateOne(
+      { _id: roomId, name_key: { $exists: false } },
+      { $set: { name_key: nameKey(name) } },
+    );
+  }
+
   // admin listing: every room, newest first
   async listAll(skip: number, limit: number): Promise<{ items: RoomRecord[]; total: number }> {
     const [found, total] = await Promise.all([
@@ -61,7 +108,8 @@ export class RoomsRepository implements OnModuleInit {
     roomId: string,
     changes: { name?: string; topic?: string | null; ai_model?: string | null },
   ): Promise<void> {
-    await this.rooms.updateOne({ _id: roomId }, { $set: changes });
+    const key = changes.name !== undefined ? { name_key: nameKey(changes.name) } : {};
+    await this.rooms.updateOne({ _id: roomId }, { $set: { ...changes, ...key } });
   }
 
   // The list's sort key, and the seq numbering resumes from once retention has removed every message

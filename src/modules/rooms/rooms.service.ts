@@ -12,6 +12,7 @@ import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { roomDocumentKey } from './room-locks';
+import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import {
   canSee,
@@ -47,6 +48,8 @@ export class RoomsService implements OnModuleInit {
     private readonly participants: ParticipantsRepository,
     private readonly blocks: BlocksRepository,
     private readonly messages: RoomMessagesService,
+    // the rooms' newest message times (withActivity)
+    private readonly stored: RoomMessagesRepository,
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
     private readonly ai: RoomAiService,
@@ -84,7 +87,11 @@ export class RoomsService implements OnModuleInit {
     };
     await this.rooms.insert(room);
     if (room.kind === 'public') this.hub.publicRoomsChanged();
-    await this.participants.put(room.id, principal.userId, { state: 'member', role: 'owner' });
+    await this.participants.put(room.id, principal.userId, {
+      state: 'member',
+      role: 'owner',
+      admin: principal.isAdmin,
+    });
     for (const userId of new Set(input.invite ?? []))
       if (userId !== principal.userId) {
         // one who blocked the creator, or has too many open invitations, is left out (silently: the
@@ -122,7 +129,13 @@ export class RoomsService implements OnModuleInit {
         dm_users: users,
         created_at: new Date(),
       });
-    for (const userId of users) await this.participants.put(id, userId, { state: 'member', role: 'member' });
+    // what the opener's token says of them is known (room-rules targetRank); the other's is not
+    for (const userId of users)
+      await this.participants.put(id, userId, {
+        state: 'member',
+        role: 'member',
+        ...(userId === principal.userId ? { admin: principal.isAdmin } : {}),
+      });
     // the other side's room list gains it (both sides, when both opened it at once)
     this.hub.toUser(otherUserId, id, 'dm');
     return (await this.rooms.find(id)) as RoomRecord;
@@ -159,17 +172,23 @@ export class RoomsService implements OnModuleInit {
       .map((each) => each.room_id);
     // the rooms and the read marks side by side, then one count per room (and a look past its
     // window only when the room's last_seq does not lie past it)
-    const [own, open, marks] = await Promise.all([
+    const [read, open, marks] = await Promise.all([
       this.rooms.findMany([...byRoom.keys()]),
-      this.publicRooms.get(() => this.rooms.listByKind('public', PUBLIC_LIST_LIMIT)),
+      // shared for ROOM_LIST_CACHE, with their newest message times as of the read
+      this.publicRooms.get(async () =>
+        this.withActivity(await this.rooms.listByKind('public', PUBLIC_LIST_LIMIT)),
+      ),
       this.messages.readMarksOf(principal.userId, memberRooms),
     ]);
-    const unread = await this.messages.unread(
-      principal.userId,
-      memberRooms,
-      new Map(own.map((room) => [room.id, room])),
-      marks,
-    );
+    const [own, unread] = await Promise.all([
+      this.withActivity(read),
+      this.messages.unread(
+        principal.userId,
+        memberRooms,
+        new Map(read.map((room) => [room.id, room])),
+        marks,
+      ),
+    ]);
     const rooms = new Map([...open, ...own].map((room) => [room.id, room]));
     return [...rooms.values()]
       .sort((a, b) => (b.last_message_at?.getTime() ?? 0) - (a.last_message_at?.getTime() ?? 0))
@@ -191,13 +210,32 @@ export class RoomsService implements OnModuleInit {
     const current = participant?.state === 'member' || participant?.state === 'invited';
     if (!room || (room.kind !== 'public' && !current && !principal.isAdmin))
       throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
-    const unread =
+    const [[active], unread] = await Promise.all([
+      this.withActivity([room]),
       participant?.state === 'member'
-        ? ((
-            await this.messages.unread(principal.userId, [roomId], new Map([[roomId, room as RoomRecord]]))
-          ).get(roomId) ?? NONE_UNREAD)
-        : NONE_UNREAD;
-    return { room, participant, unread };
+        ? this.messages
+            .unread(principal.userId, [roomId], new Map([[roomId, room]]))
+            .then((counts) => counts.get(roomId) ?? NONE_UNREAD)
+        : NONE_UNREAD,
+    ]);
+    return { room: active, participant, unread };
+  }
+
+  // The rooms with their real last activity: the noted `last_message_at` is written at most once a
+  // minute (a write fewer per message), so the newest message's time after it is read beside them
+  // (RoomMessagesRepository.newestTimes: from the noted seq up, usually one message a room). A list
+  // ordered by it is ordered by what was said last (docs/protocol.md, "REST", GET /rooms).
+  private async withActivity(rooms: RoomRecord[]): Promise<RoomRecord[]> {
+    if (rooms.length === 0) return rooms;
+    const newest = await this.stored.newestTimes(
+      rooms.map((room) => ({ roomId: room.id, floor: room.last_seq })),
+    );
+    return rooms.map((room) => {
+      const at = newest.get(room.id);
+      return at && (!room.last_message_at || at > room.last_message_at)
+        ? { ...room, last_message_at: at }
+        : room;
+    });
   }
 
   async updateSettings(

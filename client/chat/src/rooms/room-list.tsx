@@ -1,11 +1,13 @@
 import { useState } from 'preact/hooks';
 import type { PresenceStatus } from '../../../shared/protocol';
 import { BlockedUsers } from './block-controls';
+import { PublicRoomFinder } from './public-room-finder';
 import type { RoomsClient, RoomSummary } from './rooms-client';
 
-// The user's rooms and direct messages (unread counts, presence dots), the public rooms to join, the
+// The user's rooms and direct messages (unread counts, presence dots), the public rooms to join (the
+// most active ones, and every other one through the finder, given the token to read them with), the
 // forms that create a room or open a direct message, and the users this user blocked.
-export function RoomList({ rooms }: { rooms: RoomsClient }) {
+export function RoomList({ rooms, token }: { rooms: RoomsClient; token?: () => string | null }) {
   const mine = rooms.rooms.filter((room) => room.kind !== 'dm' && room.membership === 'member');
   const dms = rooms.rooms.filter((room) => room.kind === 'dm');
   const invited = rooms.rooms.filter((room) => room.membership === 'invited');
@@ -50,6 +52,7 @@ export function RoomList({ rooms }: { rooms: RoomsClient }) {
           </ul>
         </>
       )}
+      {token && <PublicRoomFinder rooms={rooms} token={token} />}
       <CreateForm rooms={rooms} />
       <BlockedUsers rooms={rooms} />
     </nav>

@@ -22,6 +22,22 @@ export interface RoomSummary {
   ai_model?: string | null;
 }
 
+// A public room as GET /rooms/public lists it (docs/protocol.md, "Finding public rooms").
+export interface PublicRoom {
+  id: string;
+  kind: 'public';
+  name: string;
+  topic?: string | null;
+  membership: RoomSummary['membership'];
+}
+
+export interface PublicRoomPage {
+  // by name
+  items: PublicRoom[];
+  // the next page's cursor; null on the last page
+  next_cursor: string | null;
+}
+
 export interface HistoryPage {
   // stored messages, oldest first (checked one by one by the store)
   items: unknown[];
@@ -32,6 +48,12 @@ const room = (roomId: string) => `${BASE}/rooms/${encodeURIComponent(roomId)}`;
 
 export const roomsApi = {
   list: (token: string) => apiJson<RoomSummary[]>(`${BASE}/rooms`, token),
+  // every public room by name, `q` finding those whose name holds it; `cursor` from the page before
+  publicRooms: (token: string, q: string, cursor: string | null, signal?: AbortSignal) =>
+    apiJson<PublicRoomPage>(`${BASE}/rooms/public`, token, {
+      query: { q: q.trim() || undefined, cursor: cursor ?? undefined, limit: '20' },
+      ...(signal ? { signal } : {}),
+    }),
   create: (token: string, name: string, kind: 'public' | 'private') =>
     apiJson<RoomSummary>(`${BASE}/rooms`, token, { method: 'POST', body: { name, kind } }),
   openDm: (token: string, userId: string) =>

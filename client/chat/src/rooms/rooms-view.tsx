@@ -75,7 +75,7 @@ export function RoomsView({ chat }: { chat: ChatClient }) {
           </button>
         </div>
       )}
-      <RoomList rooms={rooms} />
+      <RoomList rooms={rooms} token={() => chat.currentToken} />
       {rooms.openId && <RoomThreadView rooms={rooms} roomId={rooms.openId} room={open} />}
     </div>
   );

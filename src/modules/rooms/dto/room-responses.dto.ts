@@ -139,6 +139,18 @@ export class AdminRoomPageDto {
   @ApiProperty() limit!: number;
 }
 
+export class ReportedMessageDto {
+  @ApiProperty() seq!: number;
+  @ApiProperty({ format: 'date-time', description: 'when it was sent' }) sent_at!: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'edited before it was reported' })
+  edited_at?: string;
+  @ApiPropertyOptional({ enum: [true], description: 'deleted before it was reported: no text kept' })
+  deleted?: boolean;
+  @ApiPropertyOptional({ description: 'its text when reported (stored encrypted)' }) content?: string;
+  @ApiPropertyOptional({ description: "its file's name when reported (stored encrypted)" })
+  file_name?: string;
+}
+
 export class RoomReportDto {
   @ApiProperty() id!: string;
   @ApiProperty() room_id!: string;
@@ -146,6 +158,13 @@ export class RoomReportDto {
   @ApiProperty() reporter_id!: string;
   @ApiProperty({ description: 'who wrote the reported message' }) sender_id!: string;
   @ApiPropertyOptional({ description: 'decrypted' }) reason?: string;
+  @ApiProperty({
+    type: ReportedMessageDto,
+    nullable: true,
+    description:
+      'the reported message as it was when reported, whatever its author did to it since; null for reports made before this was kept',
+  })
+  reported!: ReportedMessageDto | null;
   @ApiProperty({ format: 'date-time' }) at!: string;
 }
 

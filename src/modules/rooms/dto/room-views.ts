@@ -1,5 +1,6 @@
 import type { RoomSummary } from '../rooms.service';
-import type { RoomRecord } from '../room.types';
+import type { ReportRecord } from '../reports.repository';
+import type { ParticipantRecord, RoomRecord } from '../room.types';
 
 // REST shapes (snake_case), built in one place.
 export function roomView(room: RoomRecord) {
@@ -18,6 +19,17 @@ export function roomView(room: RoomRecord) {
   };
 }
 
+// a public room as GET /rooms/public lists it: the room and the user's membership of it
+export function publicRoomView({
+  room,
+  participant,
+}: {
+  room: RoomRecord;
+  participant: ParticipantRecord | null;
+}) {
+  return { ...roomView(room), membership: participant?.state ?? null };
+}
+
 export function roomSummaryView({ room, participant, unread }: RoomSummary) {
   return {
     ...roomView(room),
@@ -25,5 +37,21 @@ export function roomSummaryView({ room, participant, unread }: RoomSummary) {
     role: participant?.state === 'member' ? participant.role : null,
     unread_count: unread.count,
     unread_more: unread.more,
+  };
+}
+
+// a report as admins read it: the reported message as it was when reported (null for reports made
+// before that was kept)
+export function reportView({ reported, at, ...report }: ReportRecord) {
+  return {
+    ...report,
+    reported: reported
+      ? {
+          ...reported,
+          sent_at: reported.sent_at.toISOString(),
+          ...(reported.edited_at ? { edited_at: reported.edited_at.toISOString() } : {}),
+        }
+      : null,
+    at: at.toISOString(),
   };
 }

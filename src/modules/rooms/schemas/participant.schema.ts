@@ -15,6 +15,12 @@ export class Participant {
   @Prop({ required: true }) state!: ParticipantState;
   @Prop({ type: Date, default: null }) muted_until!: Date | null;
   @Prop({ required: true }) updated_at!: Date;
+  // whether the user's token named a chatbox admin when they last wrote their own membership here
+  // (made the room, joined, opened the direct message), and when: the newest of a user's documents
+  // is what rooms know of them (ParticipantsRepository.adminAsLastSeen). Absent on documents written
+  // before, or only by others (an invitation, a ban).
+  @Prop({ type: Boolean }) admin?: boolean;
+  @Prop({ type: Date }) admin_at?: Date;
 }
 export const ParticipantSchema = SchemaFactory.createForClass(Participant);
 // a user's rooms; a room's members

@@ -48,7 +48,21 @@ export class Block {
 export const BlockSchema = SchemaFactory.createForClass(Block);
 BlockSchema.index({ blocker_id: 1 });
 
-// A message reported to the admins.
+// What a report keeps of the reported message, as it was when reported: its author may edit or
+// delete it before an admin looks (docs/protocol.md, "Reports"). Text and file name encrypted.
+@Schema({ _id: false, versionKey: false })
+export class ReportedMessage {
+  @Prop({ required: true }) seq!: number;
+  @Prop({ required: true }) sent_at!: Date;
+  @Prop({ type: Date }) edited_at?: Date;
+  // deleted before it was reported: no text is left to keep
+  @Prop({ type: Boolean }) deleted?: boolean;
+  @Prop() content?: string;
+  @Prop() file_name?: string;
+}
+export const ReportedMessageSchema = SchemaFactory.createForClass(ReportedMessage);
+
+// A message reported to the admins, kept for ROOM_RETENTION after the report (the retention sweep).
 @Schema({ collection: 'chat_reports', versionKey: false })
 export class Report {
   @Prop({ type: String, required: true }) _id!: string;
@@ -58,6 +72,8 @@ export class Report {
   @Prop({ required: true }) sender_id!: string;
   // the reporter's own words (encrypted)
   @Prop() reason?: string;
+  // absent on reports made before it was kept
+  @Prop({ type: ReportedMessageSchema }) reported?: ReportedMessage;
   @Prop({ required: true }) at!: Date;
 }
 export const ReportSchema = SchemaFactory.createForClass(Report);
