@@ -1,9 +1,10 @@
 import type { RoomServerFrame } from '../../protocol/rooms';
 import { SeqPrefix } from '../../protocol/seq-prefix';
-import { EncodedFrame, writeData } from '../realtime/write-data';
+import { CLOSE_SLOW_CLIENT, EncodedFrame, writeData } from '../realtime/write-data';
 import type { Connection } from '../realtime/connection';
 import { SeqOrder } from '../realtime/delivery-order';
 import { isStoredRoomFrame, messageFrame } from './room-frames';
+import { HeldFrames } from './room-held-frames';
 import type { RoomMessagesRepository } from './room-messages.repository';
 import type { RoomMessageRecord } from './room.types';
 
@@ -47,11 +48,16 @@ interface RoomSequence {
 // keeps (from ready on): the fan-out's usual step (takeNext) reads and writes the one object it
 // holds for the socket anyway, without a lookup and without following a pointer (SeqOrder.reset).
 export class Subscription extends SeqPrefix<RoomServerFrame | null> {
-  // while a join replays history, live frames wait here so nothing is missed or doubled
-  pending: RoomServerFrame[] | null = [];
+  // while a join replays history, live frames wait here so nothing is missed or doubled (bounded:
+  // room-held-frames.ts)
+  pending: HeldFrames | null;
 
-  constructor(readonly connection: Connection) {
+  constructor(
+    readonly connection: Connection,
+    pending = new HeldFrames(),
+  ) {
     super(0);
+    this.pending = pending;
   }
 }
 
@@ -179,10 +185,17 @@ export class RoomFanOut {
     const data = stored ? this.serialize(frame) : undefined;
     for (const subscription of subscribers.values()) {
       if (subscription === except) order.skip(subscription.connection, frame);
-      else if (subscription.pending) subscription.pending.push(frame);
+      else if (subscription.pending) this.hold(subscription, subscription.pending, frame);
       else if (data !== undefined && subscription.takeNext(seq)) writeData(subscription.connection, data);
       else order.deliver(subscription.connection, frame);
     }
+  }
+
+  // a socket whose join replays history: the frame waits; one that lets too much wait is too slow for
+  // its room (docs/protocol.md, "Join replays")
+  private hold(subscription: Subscription, pending: HeldFrames, frame: RoomServerFrame): void {
+    if (!pending.add(frame))
+      subscription.connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
   }
 
   // the socket left the room: its place in the room's order goes

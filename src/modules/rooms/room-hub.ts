@@ -5,6 +5,7 @@ import { EncodedFrame, writeData } from '../realtime/write-data';
 import type { Connection } from '../realtime/connection';
 import { ParticipantsRepository } from './participants.repository';
 import { RoomFanOut, Subscription } from './room-fan-out';
+import { HeldFrames } from './room-held-frames';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomPresencePace } from './room-presence-pace';
 
@@ -76,7 +77,7 @@ export class RoomHub implements OnModuleInit {
     for (const [roomId, subscribers] of this.rooms)
       for (const subscription of subscribers.values()) {
         if (subscription.pending) continue;
-        subscription.pending = [];
+        subscription.pending = new HeldFrames();
         held.set(roomId, [...(held.get(roomId) ?? []), subscription]);
       }
     await Promise.all(
@@ -96,7 +97,7 @@ export class RoomHub implements OnModuleInit {
           }
           // the room's order, had only while it has subscribers (emptied meanwhile: none made)
           const order = this.fanOut.orderOf(roomId);
-          const pending = subscription.pending ?? [];
+          const pending = subscription.pending?.frames ?? [];
           subscription.pending = null;
           for (const frame of pending) order.deliver(connection, frame);
           void order.catchUp(connection);
@@ -105,23 +106,32 @@ export class RoomHub implements OnModuleInit {
     );
   }
 
-  // Subscribes the socket (already checked as a member); live frames queue until ready().
-  subscribe(connection: Connection, roomId: string): void {
+  // Subscribes the socket (already checked as a member); live frames queue in `held` until ready().
+  // The subscription, or undefined for a closed socket.
+  subscribe(connection: Connection, roomId: string, held?: HeldFrames): Subscription | undefined {
     // a closed socket was dropped (drop) already: nothing would take it out again
-    if (connection.closed) return;
+    if (connection.closed) return undefined;
     let subscribers = this.rooms.get(roomId);
     if (!subscribers) this.rooms.set(roomId, (subscribers = new Map()));
-    subscribers.set(connection.id, new Subscription(connection));
+    const subscription = new Subscription(connection, held);
+    subscribers.set(connection.id, subscription);
     let rooms = this.ofConnection.get(connection.id);
     if (!rooms) this.ofConnection.set(connection.id, (rooms = new Set()));
     rooms.add(roomId);
+    return subscription;
+  }
+
+  // the socket's subscription to the room is still `subscription` (not left, revoked, closed, nor
+  // made again by another join)
+  holds(subscription: Subscription, roomId: string): boolean {
+    return this.rooms.get(roomId)?.get(subscription.connection.id) === subscription;
   }
 
   // The join's replay is done: the socket stands at `seq`; what queued meanwhile goes out in order.
   ready(connection: Connection, roomId: string, seq: number): void {
     const subscription = this.rooms.get(roomId)?.get(connection.id);
     if (!subscription) return;
-    const pending = subscription.pending ?? [];
+    const pending = subscription.pending?.frames ?? [];
     subscription.pending = null;
     const order = this.fanOut.orderOf(roomId);
     order.reset(connection, seq, subscription);
@@ -132,8 +142,10 @@ export class RoomHub implements OnModuleInit {
     return this.rooms.get(roomId)?.has(connection.id) ?? false;
   }
 
-  unsubscribe(connection: Connection, roomId: string): void {
+  // `only`: unless the socket's subscription is another one by now (a later join's)
+  unsubscribe(connection: Connection, roomId: string, only?: Subscription): void {
     const subscribers = this.rooms.get(roomId);
+    if (only && subscribers?.get(connection.id) !== only) return;
     if (!subscribers?.delete(connection.id)) return;
     this.fanOut.forget(connection, roomId);
     if (subscribers.size === 0) {

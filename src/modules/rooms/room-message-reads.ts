@@ -7,6 +7,8 @@ import type { RoomMessagesRepository } from './room-messages.repository';
 import type { RoomMessageRecord } from './room.types';
 
 export const HISTORY_ON_JOIN = 100;
+// messages to a page of a join's replay after last_seq (room-replays.ts)
+export const REPLAY_PAGE = 100;
 export const HISTORY_PAGE_MAX = 100;
 // change-log entries per read (GET /rooms/:id/messages?changed_after=)
 export const CHANGES_PAGE_MAX = 100;
@@ -113,12 +115,19 @@ export class RoomMessageReads {
     return this.changes.start(roomId, new Date(now - CHANGE_SETTLE_MS));
   }
 
-  // What a socket missed after `lastSeq` (a resume), or the newest messages on a first join.
-  async replay(roomId: string, lastSeq: number | undefined): Promise<RoomMessageFrame[]> {
+  // A page of what a socket missed after `lastSeq` (a resume: up to `limit` messages, the next page
+  // read after the last of them), or the newest messages on a first join. Read a page at a time as
+  // the socket takes them (room-replays.ts): the whole of a room after last_seq read at once held
+  // every message of it, decrypted and framed (docs/protocol.md, "Join replays").
+  async replay(
+    roomId: string,
+    lastSeq: number | undefined,
+    limit = REPLAY_PAGE,
+  ): Promise<RoomMessageFrame[]> {
     const messages =
       lastSeq === undefined
         ? await this.messages.before(roomId, undefined, HISTORY_ON_JOIN)
-        : await this.messages.after(roomId, lastSeq, 10_000);
+        : await this.messages.after(roomId, lastSeq, Math.min(limit, REPLAY_PAGE));
     return this.withReactions(messages);
   }
 

@@ -12,6 +12,7 @@ import { roomErrorFrame } from './room-frames';
 import { RoomHub } from './room-hub';
 import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
+import { RoomReplays } from './room-replays';
 import { RoomsService } from './rooms.service';
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
@@ -35,6 +36,7 @@ export class RoomSocketsService {
     private readonly ai: RoomAiService,
     private readonly hub: RoomHub,
     private readonly presence: PresenceService,
+    private readonly replays: RoomReplays,
     private readonly metrics: ChatMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
@@ -150,18 +152,22 @@ export class RoomSocketsService {
     }
   }
 
-  // Membership checked, then: subscribed (live frames wait), the history read (the newest 100, or
-  // everything after last_seq on a resume) and the membership read again, so a kick or ban that
-  // landed meanwhile (before the subscription, or before the read) refuses the join and nothing
-  // stored after it is replayed; then the history sent in seq order, the `join` frame with where the
-  // socket stands, then live (nothing missed or doubled: SeqOrder in RoomHub).
+  // Membership checked, then: subscribed (live frames wait), the history read and sent in pages (the
+  // newest 100, or everything after last_seq on a resume, a page at a time as the socket takes it:
+  // room-replays.ts), the membership read again after each page's read, so a kick or ban that landed
+  // meanwhile (before the subscription, or before the read) refuses the join and nothing stored after
+  // it is replayed; then the `join` frame with where the socket stands, then live (nothing missed or
+  // doubled: SeqOrder in RoomHub). A replay stopped midway sends no `join`: the socket closed (or was
+  // closed as too slow) or joined the room again, or its subscription was revoked (then the join is
+  // refused: stopped()).
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
     const userId = connection.principal.userId;
     const { room } = await this.membership.join(connection.principal, frame.room_id);
-    // closed meanwhile: its close dropped it from the hub already, and a subscription now would
-    // stay for as long as the instance runs (the member stays a member: a join is a membership)
-    if (connection.closed) return;
-    this.hub.subscribe(connection, room.id);
+    // closed meanwhile (no subscription): its close dropped it from the hub already, and a
+    // subscription now would stay for as long as the instance runs (the member stays a member: a join
+    // is a membership)
+    const subscription = this.hub.subscribe(connection, room.id, this.replays.held());
+    if (!subscription) return;
     try {
       // where the device's change log starts, read before the history: every change up to it is in
       // what is sent (a change that may still be being written is above it; docs/protocol.md,
@@ -173,16 +179,24 @@ export class RoomSocketsService {
         this.messages.changeStart(room.id),
         this.messages.readMark(room.id, userId),
       ]);
-      const replay = await this.messages.replay(room.id, frame.last_seq);
-      // everything read was stored before this check: a member now was a member then
-      await this.messages.memberOf(room.id, userId);
+      // where the room's numbering stands: its newest message, or its last_seq once retention removed
+      // every message (the head is then 0, and a socket standing there waited for a gap read before
+      // its first new message; docs/protocol.md, "Join replays")
+      const start = Math.max(head, room.last_seq);
+      const replayed = await this.replays.run(
+        subscription,
+        room.id,
+        frame.last_seq === undefined ? undefined : Math.min(frame.last_seq, start),
+        start,
+      );
+      if (!replayed) return await this.stopped(connection, room.id);
       // the others see the newcomer's presence (their earlier changes went to rooms they were not in):
       // its last announcement, numbered as it was, so it cannot undo a newer one
       const announced = await this.presence.announced(userId);
       if (announced) this.hub.presence(room.id, userId, announced.status, announced.version);
-      for (const message of replay) this.hub.send(connection, message);
-      const seq = replay.length > 0 ? replay[replay.length - 1].seq : Math.min(frame.last_seq ?? head, head);
+      const seq = replayed.point;
       const online = await this.rooms.onlineMembers(room.id);
+      if (!this.hub.holds(subscription, room.id)) return await this.stopped(connection, room.id);
       this.hub.send(connection, {
         type: 'join',
         room_id: room.id,
@@ -190,13 +204,21 @@ export class RoomSocketsService {
         timestamp: new Date().toISOString(),
         seq,
         ...(frame.client_id !== undefined ? { client_id: frame.client_id } : {}),
-        metadata: { online, replayed: replay.length, changed, read_seq: readSeq },
+        metadata: { online, replayed: replayed.count, changed, read_seq: readSeq },
       });
       this.hub.ready(connection, room.id, seq);
     } catch (error) {
-      this.hub.unsubscribe(connection, room.id);
+      this.hub.unsubscribe(connection, room.id, subscription);
       throw error;
     }
+  }
+
+  // A join that stopped before its answer: a socket that closed, or joined the room again (that join
+  // answers), gets nothing; one whose subscription was revoked meanwhile (a kick or ban) is refused
+  // as its membership now stands.
+  private async stopped(connection: Connection, roomId: string): Promise<void> {
+    if (connection.closed || this.hub.isSubscribed(connection, roomId)) return;
+    await this.messages.memberOf(roomId, connection.principal.userId);
   }
 
   private ack(connection: Connection, frame: RoomClientFrame, messageId?: string): void {

@@ -20,6 +20,7 @@ import { RoomHub } from './room-hub';
 import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesRepository, ROOM_CIPHER } from './room-messages.repository';
 import { RoomMessagesService } from './room-messages.service';
+import { RoomReplays } from './room-replays';
 import { RoomReportsService } from './room-reports.service';
 import { RoomRetentionService } from './room-retention.service';
 import { RoomSocketsService } from './room-sockets.service';
@@ -91,6 +92,7 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomAiUsageRepository,
     RoomAiReplyService,
     RoomAiService,
+    RoomReplays,
     RoomSocketsService,
     RoomsGateway,
   ],
