@@ -34,6 +34,27 @@ describe('rooms: refusals (e2e, two instances)', () => {
         candidate.client_id === clientId && (candidate.type === 'ack' || candidate.type === 'error'),
     )) as RoomFrame;
   };
+  // a room of two on two instances, the owner's message posted, and the member's reaction to it
+  // (added, or taken back with `remove`) as the server answers it
+  const reactionRoom = async (text: string, clientId: string) => {
+    const owner = person();
+    const member = person();
+    const roomId = await createRoom(first, owner.token);
+    const o = await socket(first, owner.token);
+    const m = await socket(second, member.token);
+    await join(o, roomId);
+    await join(m, roomId);
+    const posted = await say(o, roomId, text, clientId);
+    const react = (content: string, remove = false) =>
+      answer(m, {
+        type: 'react',
+        room_id: roomId,
+        message_id: posted.message_id,
+        content,
+        ...(remove ? { metadata: { remove: true } } : {}),
+      });
+    return { owner, member, roomId, o, m, posted, react };
+  };
   const dmsOf = async (app: RunningApp, token: string) =>
     (await api<Array<{ id: string; kind: string }>>(app, token, 'GET', '/rooms')).body.filter(
       (room) => room.kind === 'dm',
@@ -99,22 +120,7 @@ describe('rooms: refusals (e2e, two instances)', () => {
   });
 
   it('should take only one emoji as a reaction, and refuse a muted member MUTED with retry_after', async () => {
-    const owner = person();
-    const member = person();
-    const roomId = await createRoom(first, owner.token);
-    const o = await socket(first, owner.token);
-    const m = await socket(second, member.token);
-    await join(o, roomId);
-    await join(m, roomId);
-    const posted = await say(o, roomId, 'hello', 'p-1');
-    const react = (content: string, remove = false) =>
-      answer(m, {
-        type: 'react',
-        room_id: roomId,
-        message_id: posted.message_id,
-        content,
-        ...(remove ? { metadata: { remove: true } } : {}),
-      });
+    const { owner, member, roomId, o, m, react } = await reactionRoom('hello', 'p-1');
     for (const text of ['aaaaaaaa', 'visit spam.example now', '👍👍', ' 👍', '👍 ok', '1', '🇺'])
       expect({ text, code: (await react(text)).error?.code }).toEqual({ text, code: 'INVALID_MESSAGE' });
     for (const emoji of ['👍', '❤️', '👨‍👩‍👧‍👦', '🇺🇸', '1️⃣', '👍🏽', '🏴󠁧󠁢󠁳󠁣󠁴󠁿'])
@@ -144,22 +150,7 @@ describe('rooms: refusals (e2e, two instances)', () => {
   });
 
   it('should hold one user to 20 reactions on a message, the same emoji again and a taken-back one aside', async () => {
-    const owner = person();
-    const member = person();
-    const roomId = await createRoom(first, owner.token);
-    const o = await socket(first, owner.token);
-    const m = await socket(second, member.token);
-    await join(o, roomId);
-    await join(m, roomId);
-    const posted = await say(o, roomId, 'react to me', 'cap-1');
-    const react = (content: string, remove = false) =>
-      answer(m, {
-        type: 'react',
-        room_id: roomId,
-        message_id: posted.message_id,
-        content,
-        ...(remove ? { metadata: { remove: true } } : {}),
-      });
+    const { owner, roomId, posted, react } = await reactionRoom('react to me', 'cap-1');
     const emoji = [...'😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙🥲😚🙂🤗🤩'];
     for (const one of emoji.slice(0, 20))
       expect({ one, type: (await react(one)).type }).toEqual({ one, type: 'ack' });
