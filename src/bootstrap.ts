@@ -59,7 +59,9 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
     socket.on('error', () => undefined),
   );
   // pipelining and request deadlines (src/common/http/request-gate.ts): after Express's listener
-  guardRequests(app.getHttpServer() as Server);
+  guardRequests(app.getHttpServer() as Server, {
+    deadlineMs: app.get<Settings>(SETTINGS).requestBodyTimeoutMs,
+  });
   // static front ends built by `npm run build` into client/dist (CONTRACT §6); express.static falls
   // through to the API on a miss, so /chat/ws and /chat/sessions keep working under the same prefix
   const client = join(__dirname, '..', 'client', 'dist');

@@ -366,11 +366,13 @@ describe('loadSettings', () => {
       ['TAKEOVER_GRACE', '1s'],
       ['RECONNECT_TIMEOUT', '1s'],
       ['UPLOAD_UNATTACHED_TTL', '1m'],
+      ['REQUEST_BODY_TIMEOUT', '1s'],
     ]) {
       for (const value of ['0', '0s', '0ms', '999ms']) expectRejected(validEnv({ [name]: value }), name);
       expect(() => loadSettings(validEnv({ [name]: least }))).not.toThrow();
     }
     expect(loadSettings(validEnv({ TAKEOVER_GRACE: '1s' })).takeoverGraceMs).toBe(1_000);
+    expect(loadSettings(validEnv({})).requestBodyTimeoutMs).toBe(30_000);
   });
 
   describe('LLM_PROVIDERS', () => {

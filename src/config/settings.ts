@@ -67,6 +67,7 @@ export interface Settings {
   maxPayloadBytes: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  requestBodyTimeoutMs: number;
   takeoverGraceMs: number;
   publicBaseUrl: string;
   logLevel: LogLevel;
@@ -137,6 +138,8 @@ export function loadSettings(env: Env = process.env): Settings {
     // both drive timers (the last connections' cut, the lease renewals), which Node fires after 1 ms
     // past 2^31-1 ms
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0, TIMER_MAX_MS),
+    // the time a request other than an upload has to arrive whole (src/common/http/request-gate.ts)
+    requestBodyTimeoutMs: duration(env, 'REQUEST_BODY_TIMEOUT', '30s', 1_000, TIMER_MAX_MS),
     // at least a second: with 0 a takeover lapsed the instant it was taken (contract audit)
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 1_000, TIMER_MAX_MS),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),

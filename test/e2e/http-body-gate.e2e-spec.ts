@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REQUEST_DEADLINE_MS } from '../../src/common/http/request-gate';
 import { REQUESTS_WAITING_PER_USER } from '../../src/common/http/user-requests';
 import { testEnv } from '../helpers/env';
 import { rssOf, startAppProcess, type AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
+
+// the request deadline the server under test runs with (REQUEST_BODY_TIMEOUT; 30 s by default)
+const REQUEST_DEADLINE_MS = 5_000;
 
 const MiB = 1024 * 1024;
 // REQUESTS_AT_ONCE_PER_USER's default
@@ -47,7 +49,9 @@ describe("a user's partial request bodies, many at once (e2e)", () => {
         "const gc = require('node:vm').runInNewContext('gc');\n" +
         "process.on('SIGUSR2', () => gc());\n",
     );
-    server = await startAppProcess(testEnv({ NODE_OPTIONS: `--require ${collect}` }));
+    server = await startAppProcess(
+      testEnv({ NODE_OPTIONS: `--require ${collect}`, REQUEST_BODY_TIMEOUT: `${REQUEST_DEADLINE_MS}ms` }),
+    );
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
