@@ -1,30 +1,9 @@
 import type { RoomServerFrame } from '../../protocol/rooms';
+import { chatFrame as chat, editFrame } from '../../../test/helpers/room-frames';
 import { HeldFrames } from './room-held-frames';
 
-function chat(seq: number): RoomServerFrame {
-  return {
-    type: 'chat',
-    room_id: 'r1',
-    message_id: `m${seq}`,
-    seq,
-    user_id: 'someone',
-    timestamp: new Date(0).toISOString(),
-    metadata: { kind: 'text' },
-  };
-}
-
-function edit(seq: number): RoomServerFrame {
-  return {
-    type: 'edit',
-    room_id: 'r1',
-    message_id: `m${seq}`,
-    seq,
-    user_id: 'someone',
-    timestamp: new Date(0).toISOString(),
-    content: 'edited',
-    metadata: { edited_at: new Date(0).toISOString(), change: seq },
-  };
-}
+// edits carry their change number here
+const edit = (seq: number) => editFrame(seq, seq);
 
 function typing(userId = 'someone', on = true): RoomServerFrame {
   return {

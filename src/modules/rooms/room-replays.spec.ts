@@ -1,39 +1,15 @@
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import type { RoomMessageFrame, RoomServerFrame } from '../../protocol/rooms';
+import type { RoomServerFrame } from '../../protocol/rooms';
 import { SeqPrefix } from '../../protocol/seq-prefix';
 import type { Connection } from '../realtime/connection';
 import { Subscription } from './room-fan-out';
+import { chatFrame as chat, editFrame as edit } from '../../../test/helpers/room-frames';
 import { HeldFrames } from './room-held-frames';
 import type { RoomHub } from './room-hub';
 import { REPLAY_PAGE } from './room-message-reads';
 import type { RoomMessagesService } from './room-messages.service';
 import { replayPages, replayPageSize, RoomReplays, type ReplaySteps } from './room-replays';
-
-function chat(seq: number): RoomMessageFrame {
-  return {
-    type: 'chat',
-    room_id: 'r1',
-    message_id: `m${seq}`,
-    seq,
-    user_id: 'someone',
-    timestamp: new Date(0).toISOString(),
-    metadata: { kind: 'text' },
-  };
-}
-
-function edit(seq: number): RoomServerFrame {
-  return {
-    type: 'edit',
-    room_id: 'r1',
-    message_id: `m${seq}`,
-    seq,
-    user_id: 'someone',
-    timestamp: new Date(0).toISOString(),
-    content: 'edited',
-    metadata: { edited_at: new Date(0).toISOString() },
-  };
-}
 
 // Steps over a room holding `seqs`, recording what the replay did; each step can be overridden.
 function fakeSteps(seqs: number[], overrides: Partial<ReplaySteps> = {}) {
