@@ -62,6 +62,12 @@ export class BlocksRepository implements OnModuleInit {
     return (await this.blocks.countDocuments(this.filterOf(blockerId, blockedId))) > 0;
   }
 
+  // a block between the two, whichever blocked the other: one command
+  async isBlockedEitherWay(userA: string, userB: string): Promise<boolean> {
+    const either = { $or: [this.filterOf(userA, userB), this.filterOf(userB, userA)] };
+    return (await this.blocks.countDocuments(either)) > 0;
+  }
+
   async blockedBy(blockerId: string): Promise<string[]> {
     const found = await this.blocks.find({ blocker_id: blockerId }).sort({ at: 1 }).lean<Block[]>();
     // once each (a pair blocked under both ids, by both versions of a rolling deploy)

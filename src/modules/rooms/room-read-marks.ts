@@ -22,7 +22,7 @@ export class RoomReadMarks {
     private readonly hub: RoomHub,
     // the membership check (RoomMessagesService.memberOf)
     private readonly memberOf: (roomId: string, userId: string) => Promise<{ room: RoomRecord }>,
-    private readonly blocks: Pick<BlocksRepository, 'isBlocked'>,
+    private readonly blocks: Pick<BlocksRepository, 'isBlockedEitherWay'>,
   ) {}
 
   // the member's read mark (0: nothing read)
@@ -40,7 +40,9 @@ export class RoomReadMarks {
     const { room } = await this.memberOf(roomId, principal.userId);
     const upTo = await this.messages.readableUpTo(roomId, seq, room.last_seq);
     const mark = await this.readMarks.mark(roomId, principal.userId, upTo);
-    if (room.kind !== 'dm' || mark > upTo || (await this.blockedBetween(room, principal.userId))) return;
+    if (room.kind !== 'dm' || mark > upTo) return;
+    const other = room.dm_users?.find((candidate) => candidate !== principal.userId);
+    if (other !== undefined && (await this.blocks.isBlockedEitherWay(principal.userId, other))) return;
     this.hub.toRoom(roomId, {
       type: 'read',
       room_id: roomId,
@@ -48,16 +50,6 @@ export class RoomReadMarks {
       timestamp: new Date().toISOString(),
       seq: upTo,
     });
-  }
-
-  private async blockedBetween(room: RoomRecord, userId: string): Promise<boolean> {
-    const other = room.dm_users?.find((candidate) => candidate !== userId);
-    if (other === undefined) return false;
-    const [theirs, mine] = await Promise.all([
-      this.blocks.isBlocked(other, userId),
-      this.blocks.isBlocked(userId, other),
-    ]);
-    return theirs || mine;
   }
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the
