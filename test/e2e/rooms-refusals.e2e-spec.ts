@@ -260,4 +260,33 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect(b.frames.slice(bobHeard).filter((frame) => frame.type === 'read')).toEqual([]);
     expect(receipts().map((frame) => frame.seq)).toEqual([3]);
   });
+
+  it("should leave a blocked user's messages out of the unread counts, in the list and the room's own", async () => {
+    const owner = person();
+    const reader = person();
+    const pest = person();
+    const roomId = await createRoom(first, owner.token);
+    const o = await socket(first, owner.token);
+    const r = await socket(second, reader.token);
+    const p = await socket(first, pest.token);
+    for (const client of [o, r, p]) await join(client, roomId);
+    expect((await api(second, reader.token, 'POST', '/blocks', { user_id: pest.id })).status).toBe(200);
+    await say(o, roomId, 'from the owner', 'ub-1');
+    for (let index = 0; index < 3; index++) await say(p, roomId, `noise ${index}`, `ub-p-${index}`);
+    await say(o, roomId, 'from the owner again', 'ub-2');
+    type Listed = { id: string; unread_count: number; unread_more?: boolean };
+    const counted = async () => ({
+      listed: (await api<Listed[]>(first, reader.token, 'GET', '/rooms')).body.find(
+        (room) => room.id === roomId,
+      )?.unread_count,
+      own: (await api<Listed>(second, reader.token, 'GET', `/rooms/${roomId}`)).body.unread_count,
+    });
+    expect(await counted()).toEqual({ listed: 2, own: 2 });
+    // the owner, who blocked no one, counts all five
+    const ownerListed = await api<Listed[]>(second, owner.token, 'GET', '/rooms');
+    expect(ownerListed.body.find((room) => room.id === roomId)?.unread_count).toBe(3);
+    // unblocked, the pest's messages count again
+    expect((await api(second, reader.token, 'DELETE', `/blocks/${pest.id}`)).status).toBe(200);
+    expect(await counted()).toEqual({ listed: 5, own: 5 });
+  });
 });

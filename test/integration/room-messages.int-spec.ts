@@ -41,7 +41,7 @@ describe('room message seq against FerretDB (property)', () => {
   });
   // one room's unread window, through the list's path (RoomMessagesRepository.unreadOf)
   const unreadAfter = async (roomId: string, mark: number, window: number, stored?: number) =>
-    (await repositories[0].unreadOf([{ roomId, after: mark, stored }], 'me', window)).get(roomId);
+    (await repositories[0].unreadOf([{ roomId, after: mark, stored }], ['me'], window)).get(roomId);
 
   it('should number concurrent appends from two instances 1..n, storing each client_id once', async () => {
     await fc.assert(
@@ -298,7 +298,7 @@ describe('room message seq against FerretDB (property)', () => {
             stored: kept.get(roomId)!.length === 0 ? 0 : drawn[index].stored,
           }));
           clear();
-          const unread = await repositories[0].unreadOf(windows, 'me', window);
+          const unread = await repositories[0].unreadOf(windows, ['me'], window);
           let alone = 0;
           for (const { roomId, after, stored } of windows) {
             const expected = expectedOf(kept.get(roomId)!, after, window);
@@ -333,7 +333,7 @@ describe('room message seq against FerretDB (property)', () => {
       { roomId: `room-mixed-${tag}`, after: 0, stored: 30 },
       { roomId: `room-retained-${tag}`, after: 12, stored: 30 },
     ];
-    expect(await repositories[0].unreadOf(behind, 'me', 10)).toEqual(
+    expect(await repositories[0].unreadOf(behind, ['me'], 10)).toEqual(
       new Map(behind.map(({ roomId, after }) => [roomId, expectedOf(kept.get(roomId)!, after, 10)])),
     );
     expect(storeCommands()).toBe(1);
@@ -344,7 +344,7 @@ describe('room message seq against FerretDB (property)', () => {
       after: 30,
       stored: kept.get(roomId)!.length ? 30 : 0,
     }));
-    expect(await repositories[0].unreadOf(caughtUp, 'me', 10)).toEqual(
+    expect(await repositories[0].unreadOf(caughtUp, ['me'], 10)).toEqual(
       new Map(roomIds.map((roomId) => [roomId, { count: 0, more: false }])),
     );
     expect(storeCommands()).toBe(2);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { containsPattern, nameKey } from '../../src/modules/rooms/public-room-search';
+import { countedOf } from '../../src/modules/rooms/room-message-unread';
 import { mongoUri } from '../helpers/env';
 
 // Every store semantic the rooms repositories rely on (src/modules/rooms/*.repository.ts), checked
@@ -350,6 +351,67 @@ describe('rooms store conformance', () => {
     } finally {
       await groupsDb.dropDatabase();
     }
+  });
+
+  // An unread count leaves out the reader's own messages and those of users the reader blocked
+  // (countedOf: a `$ne` for the reader alone, a `$nin` with blocks), beside the windows' `$or`, in the
+  // aggregate and in a count: MongoDB's semantics written out here over drawn messages and blocks.
+  // FerretDB's build counts the `$ne` form in SQL (above); the `$nin` form is left to its handler,
+  // which must answer the same.
+  it("should count others' text in room windows leaving out the reader and whom they blocked (property)", async () => {
+    const messages = fresh();
+    await messages.createIndex({ room_id: 1, seq: 1 }, { unique: true });
+    await messages.createIndex({ room_id: 1, seq: 1, kind: 1, sender_id: 1 });
+    const senders = ['me', 'a', 'b', 'c'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            room_id: fc.constantFrom('r0', 'r1'),
+            sender_id: fc.constantFrom(...senders),
+            kind: fc.constantFrom('text', 'system'),
+          }),
+          { maxLength: 30 },
+        ),
+        fc.array(fc.constantFrom(...senders), { maxLength: 4 }),
+        fc.integer({ min: 0, max: 20 }),
+        async (drawn, blocked, after) => {
+          const seqs = new Map<string, number>();
+          const stored = drawn.map((message) => {
+            const seq = (seqs.get(message.room_id) ?? 0) + 1;
+            seqs.set(message.room_id, seq);
+            return { ...message, seq };
+          });
+          await messages.deleteMany({});
+          if (stored.length > 0) await messages.insertMany(stored.map((message) => ({ ...message })));
+          const except = ['me', ...blocked];
+          const filter = {
+            $or: ['r0', 'r1'].map((room) => ({ room_id: room, seq: { $gt: after, $lte: after + 10 } })),
+            ...countedOf(except),
+          };
+          const expected = new Map<string, number>();
+          for (const message of stored)
+            if (
+              message.seq > after &&
+              message.seq <= after + 10 &&
+              message.kind === 'text' &&
+              !except.includes(message.sender_id)
+            )
+              expected.set(message.room_id, (expected.get(message.room_id) ?? 0) + 1);
+          const groups = await messages
+            .aggregate<{ _id: string; n: number }>([
+              { $match: filter },
+              { $group: { _id: '$room_id', n: { $sum: 1 } } },
+            ])
+            .toArray();
+          expect(groups.map(({ _id, n }) => [_id, n]).sort()).toEqual([...expected.entries()].sort());
+          expect(await messages.countDocuments(filter)).toBe(
+            [...expected.values()].reduce((sum, n) => sum + n, 0),
+          );
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   // The public room list and the admin's list of rooms: newest activity first (a room without any

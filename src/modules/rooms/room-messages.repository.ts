@@ -203,10 +203,10 @@ export class RoomMessagesRepository implements OnModuleInit {
   // (RoomMessageUnread.unreadOf).
   unreadOf(
     windows: readonly UnreadWindow[],
-    exceptSender: string,
+    exceptSenders: readonly string[],
     window: number,
   ): Promise<Map<string, { count: number; more: boolean }>> {
-    return this.unread.unreadOf(windows, exceptSender, window);
+    return this.unread.unreadOf(windows, exceptSenders, window);
   }
 
   // the later edit to reach the server stands; the caller holds the message's lock (RoomMessageEdits.edit)

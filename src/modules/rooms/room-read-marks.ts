@@ -22,7 +22,7 @@ export class RoomReadMarks {
     private readonly hub: RoomHub,
     // the membership check (RoomMessagesService.memberOf)
     private readonly memberOf: (roomId: string, userId: string) => Promise<{ room: RoomRecord }>,
-    private readonly blocks: Pick<BlocksRepository, 'isBlockedEitherWay'>,
+    private readonly blocks: Pick<BlocksRepository, 'isBlockedEitherWay' | 'blockedBy'>,
   ) {}
 
   // the member's read mark (0: nothing read)
@@ -53,24 +53,28 @@ export class RoomReadMarks {
   }
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the
-  // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms").
-  // Every room's window counted in one store command (RoomMessagesRepository.unreadOf). `rooms`: the
-  // rooms as read (their `last_seq` spares the look past a window behind it); `marks`: the user's
-  // read marks, when read already.
+  // first UNREAD_WINDOW messages after it (`more`: others follow; docs/protocol.md, "Rooms"), the
+  // messages of users the member blocked left out (their client shows them collapsed, not as news).
+  // Every room's window counted in one store command (RoomMessagesRepository.unreadOf), the member's
+  // blocks read beside the marks. `rooms`: the rooms as read (their `last_seq` spares the look past a
+  // window behind it); `marks`: the user's read marks, when read already.
   async unread(
     userId: string,
     roomIds: string[],
     rooms?: ReadonlyMap<string, RoomRecord>,
     marks?: ReadonlyMap<string, number>,
   ): Promise<Map<string, Unread>> {
-    const read = marks ?? (await this.readMarks.of(roomIds, userId));
+    const [read, blocked] = await Promise.all([
+      marks ?? this.readMarks.of(roomIds, userId),
+      roomIds.length > 0 ? this.blocks.blockedBy(userId) : [],
+    ]);
     return this.messages.unreadOf(
       roomIds.map((roomId) => ({
         roomId,
         after: read.get(roomId) ?? 0,
         stored: rooms?.get(roomId)?.last_seq,
       })),
-      userId,
+      [userId, ...blocked],
       UNREAD_WINDOW,
     );
   }

@@ -140,7 +140,8 @@ export class RoomFrames {
     store.setTyping(frame.room_id, frame.user_id, false, 0);
     if (!fresh || !thread.joined || frame.user_id === userId || frame.metadata.kind !== 'text') return;
     if (this.link.seen(frame.room_id)) this.link.markRead();
-    else thread.unread.message(frame.seq);
+    // a blocked user's message is shown collapsed, not counted: the server's count leaves it out too
+    else if (!store.blocks.has(frame.user_id)) thread.unread.message(frame.seq);
     const room = this.link.rooms().find((entry) => entry.id === frame.room_id);
     // a direct message from someone new: the list learns of the room
     if (!room) {

@@ -92,6 +92,16 @@ describe('RoomsClient: unread counts as the server counts them (issue 14)', () =
     expect(rooms.unreadTotal()).toBe(2);
   });
 
+  it("should not count a blocked user's messages, as the server leaves them out of its count", () => {
+    const { rooms } = setting();
+    jest.spyOn(roomsApi, 'block').mockReturnValue(new Promise(() => undefined));
+    rooms.block('carol');
+    rooms.onFrame(chat(3, 'carol', OTHER));
+    rooms.onFrame(chat(4, 'bob', OTHER));
+    rooms.onFrame(chat(5, 'carol', OTHER));
+    expect(rooms.unreadTotal()).toBe(1);
+  });
+
   it("should drop what the user read on another device of a direct message (the room's read frame)", () => {
     const { rooms } = setting();
     for (const seq of [3, 4, 5]) rooms.onFrame(chat(seq));
