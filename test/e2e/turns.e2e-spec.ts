@@ -184,6 +184,43 @@ describe('turns of one session on two instances (e2e)', () => {
     await Promise.all([here.client.close(), there.client.close()]);
   });
 
+  // A device on each instance, turns alternately, each 120 ms after the previous ack while replies
+  // stream: the requests of one instance queue behind its wait for the other's reply, which answers
+  // their turns meanwhile (the third black-box audit: four of eight turns answered twice, 4 of 4 runs)
+  it('should answer each turn once when two devices on two instances write in turn while replies stream', async () => {
+    const token = userToken(uniqueUser());
+    const a = await connect(first, token);
+    const b = await connect(second, token, `&session_id=${a.sessionId}&last_seq=0`);
+    const sent: string[] = [];
+    for (let round = 0; round < 4; round++)
+      for (const [device, tag] of [
+        [a.client, 'a'],
+        [b.client, 'b'],
+      ] as const) {
+        const clientId = `${tag}${round}`;
+        device.send({ type: 'user_message', client_id: clientId, content: `question ${clientId}` });
+        await device.next((frame) => frame.type === 'ack' && frame.client_id === clientId);
+        sent.push(clientId);
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+    const deadline = Date.now() + 60_000;
+    let session = await stored(first, token, a.sessionId);
+    while (Date.now() < deadline) {
+      const replies = session.messages.filter((message) => message.type === 'ai_response');
+      if (replies.some((reply) => reply.client_id === 'b3')) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      session = await stored(first, token, a.sessionId);
+    }
+    // a second copy would follow within a reply's time
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    session = await stored(second, token, a.sessionId);
+    const answered = session.messages
+      .filter((message) => message.type === 'ai_response')
+      .map((reply) => String(reply.client_id));
+    expect(answered).toEqual(sent);
+    await Promise.all([a.client.close(), b.client.close()]);
+  });
+
   it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {
     const token = userToken(uniqueUser());
     const here = await connect(first, token);

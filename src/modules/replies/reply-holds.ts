@@ -8,7 +8,9 @@ import type { ReplyLeases } from '../../infra/lock/reply-lease';
 // let a user writing on this instance hold another instance's admin_join back for the whole wait:
 // each message stored before the join asked for a reply here, and the queue never emptied.
 export class ReplyHolds {
-  private readonly pending = new Map<string, { count: number; release?: () => void }>();
+  // per session: the replies asked for, the lease's release while held, and how many waits for
+  // another instance's reply ended here since the first of them (`waitsEnded`)
+  private readonly pending = new Map<string, { count: number; waits: number; release?: () => void }>();
   // sessions whose next reply here waits for another instance's (ReplyTurns.inTurn): not held
   // meanwhile, or two instances each waiting for the other would wait for ever
   private readonly waiting = new Set<string>();
@@ -31,7 +33,7 @@ export class ReplyHolds {
   add(sessionId: string): void {
     const held = this.pending.get(sessionId);
     if (held) held.count++;
-    else this.pending.set(sessionId, { count: 1 });
+    else this.pending.set(sessionId, { count: 1, waits: 0 });
     this.sync(sessionId);
   }
 
@@ -56,7 +58,17 @@ export class ReplyHolds {
 
   resume(sessionId: string): void {
     this.waiting.delete(sessionId);
+    const held = this.pending.get(sessionId);
+    if (held) held.waits++;
     this.sync(sessionId);
+  }
+
+  // How many waits for another instance's reply of the session ended here while replies of it were
+  // asked for (0 when none is): a request that sees this number change between being asked for and
+  // its turn check was queued behind such a wait, and the other instance may have stored replies
+  // since the log it carries was written (ReplyTurns.inTurn).
+  waitsEnded(sessionId: string): number {
+    return this.pending.get(sessionId)?.waits ?? 0;
   }
 
   // the lease held or let go as `needed` says now (a takeover began or ended, a reply showed)

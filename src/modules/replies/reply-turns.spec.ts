@@ -30,10 +30,13 @@ describe(ReplyTurns.name, () => {
   let log: MessageRecord[];
   let turns: ReplyTurns;
   let holds: ReplyHolds;
+  // this instance's last seq of the session (its own writes); undefined: the log's length
+  let cachedSeq: number | undefined;
 
   beforeEach(() => {
     holders = new Set();
     log = [];
+    cachedSeq = undefined;
     const leases = {
       hold: () => {
         holders.add('here');
@@ -47,7 +50,7 @@ describe(ReplyTurns.name, () => {
       },
     } as unknown as ReplyLeases;
     const sessions = {
-      lastSeq: () => log.length,
+      lastSeq: () => cachedSeq ?? log.length,
       messagesAfter: () => Promise.resolve([...log]),
     } as unknown as SessionsService;
     holds = new ReplyHolds(leases, () => true);
@@ -111,5 +114,29 @@ describe(ReplyTurns.name, () => {
     holders.delete('there');
     expect((await planned).map((entry) => entry.turnSeq)).toEqual([2]);
     expect([...holders]).toEqual(['here']);
+  });
+
+  it('should read the store for a turn queued behind a wait: the other instance answered turns meanwhile', async () => {
+    const [m1, m2] = [turn(1, 'm1'), turn(2, 'm2')];
+    log.push(m1);
+    holders.add('there');
+    // m1's request waits for the other instance's reply
+    holds.add('s');
+    const first = turns.inTurn(request(1), holds.waitsEnded('s'));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // m2 is stored here (its append's log: m1 and m2 open), and asked for behind m1's request
+    log.push(m2);
+    cachedSeq = 2;
+    const written = { id: 's', seq: 2, messages: [m1, m2] } as unknown as WrittenSession;
+    holds.add('s');
+    const waitsBefore = holds.waitsEnded('s');
+    // the other instance answers m1 and m2 (a later turn of its own) and lets go; this instance's
+    // last seq still says 2
+    log.push(reply(3, m1), reply(4, m2));
+    holders.delete('there');
+    expect(await first).toEqual([]);
+    holds.done('s');
+    // nothing holds the lease now: m2's request did not wait itself, but its log is stale
+    expect(await turns.inTurn(request(2, written), waitsBefore)).toEqual([]);
   });
 });

@@ -30,10 +30,19 @@ export class ReplyTurns {
 
   // The replies a request for turn T stands for, in turn order, once no other instance answers the
   // session: every turn before T still open (and not failed here) first, then T; T not at all when
-  // it was answered meanwhile.
-  async inTurn(input: ReplyRequest): Promise<ReplyRequest[]> {
+  // it was answered meanwhile. `waitsBefore`: ReplyHolds.waitsEnded when the request was asked for.
+  // The log the request carries (its append's) is the session's only while no other instance can
+  // have written since: not when this request waited, nor when it was queued behind one of this
+  // instance's requests that waited. The other instance answered turns meanwhile, and this
+  // instance's last seq (its own writes) does not show that: until the third black-box audit a user
+  // writing from two devices on two instances had four of eight turns answered twice (the log
+  // carried showed them open; test/e2e/turns.e2e-spec.ts). The store's log is read then.
+  async inTurn(
+    input: ReplyRequest,
+    waitsBefore = this.holds.waitsEnded(input.sessionId),
+  ): Promise<ReplyRequest[]> {
     const { sessionId, userId, turnSeq } = input;
-    const waited = await this.awaitOthers(sessionId);
+    const waited = (await this.awaitOthers(sessionId)) || this.holds.waitsEnded(sessionId) !== waitsBefore;
     if (turnSeq === undefined) return [input];
     const current =
       !waited && input.written !== undefined && input.written.seq === this.sessions.lastSeq(sessionId);

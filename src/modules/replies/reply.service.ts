@@ -170,6 +170,8 @@ export class ReplyService implements OnModuleInit {
   // reply of the session (ReplyTurns; docs/protocol.md, "Every acked turn ends").
   private run(input: ReplyRequest, early?: EarlyStart): void {
     this.holds.add(input.sessionId);
+    // waits for other instances' replies ended before this request (ReplyTurns.inTurn)
+    const waitsBefore = this.holds.waitsEnded(input.sessionId);
     void this.queue.run(input.sessionId, async () => {
       try {
         if (early) {
@@ -180,7 +182,7 @@ export class ReplyService implements OnModuleInit {
           await this.attempt(input, early);
           return;
         }
-        const turns = await this.turns.inTurn(input).catch((error: unknown) => {
+        const turns = await this.turns.inTurn(input, waitsBefore).catch((error: unknown) => {
           this.report(input, error);
           return [];
         });
