@@ -4,7 +4,7 @@ import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { StoreServer } from '../helpers/store-server';
-import { uniqueUser, userToken } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 
 // A reply is started while its message is being stored (docs/protocol.md, "Early start"), and
@@ -205,5 +205,33 @@ describe('a reply started early on a stale copy of the session (e2e)', () => {
     for (const client of [here, there]) expect(client.frames.filter(isThree)).toHaveLength(1);
     await here.close();
     await there.close();
+  });
+
+  // The user's instance holds the session as its last write left it (no admin); the admin takes it
+  // over on the other instance. The user's message during the takeover is the admin's: no request
+  // of it may reach the vendor, early or not (the third black-box audit: asked early and cancelled,
+  // 3 of 3 rounds; docs/protocol.md, "Early start").
+  it('should not ask the model early about a message sent while an admin on the other instance assists', async () => {
+    const token = userToken(uniqueUser());
+    const user = await TestClient.connect(`ws://127.0.0.1:${first.port}/chat/ws?token=${token}`);
+    const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+    user.send({ type: 'user_message', client_id: 't1', content: 'hello bot' });
+    await user.reply();
+    // the title's request too, before the count
+    await user.nextOfType('session_renamed');
+    const admin = await TestClient.connect(
+      `ws://127.0.0.1:${second.port}/chat/ws?token=${adminToken(uniqueUser('admin'))}`,
+    );
+    await admin.nextOfType('connection_status');
+    admin.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+    await user.nextOfType('admin_join');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = fake.requests.length;
+    user.send({ type: 'user_message', client_id: 't2', content: 'for the human only' });
+    await user.next((frame) => frame.type === 'ack' && frame.client_id === 't2');
+    await admin.next((frame) => frame.type === 'user_message' && frame.client_id === 't2');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(fake.requests.slice(before)).toEqual([]);
+    await Promise.all([user.close(), admin.close()]);
   });
 });

@@ -51,6 +51,10 @@ export class EarlyReplies {
     const { sessionId } = input;
     const snapshot = this.sessions.snapshot(sessionId);
     if (!snapshot || snapshot.user_id !== input.userId || snapshot.assisting_admin_id) return undefined;
+    // A takeover this instance heard of over the bus: the copy, as this instance last wrote it, does
+    // not show one another instance logged. The message is the admin's: no vendor may see it. Until
+    // the third black-box audit it was asked early and cancelled once stored (3 of 3 rounds).
+    if (this.fences.on(sessionId)) return undefined;
     if (this.queue.answering(sessionId) || !this.registry.has(snapshot.model_id)) return undefined;
     // an earlier turn still open is answered first, in order (ReplyService): not this one early
     if (this.queue.orphans(sessionId, snapshot.messages)) return undefined;
