@@ -83,6 +83,32 @@ describe('parseLlmModels', () => {
     expect(parseLlmModels('[{"id":"d","type":"dify","api_key":"k","vision":false}]')[0].vision).toBe(false);
   });
 
+  it('should leave documents off unless a model says so, and refuse them for Dify', () => {
+    const [plain, demo, gpt, claude] = parseLlmModels(
+      JSON.stringify([
+        { id: 'vision', type: 'openai', model: 'gpt-4o-mini', vision: true },
+        { id: 'demo', type: 'demo', documents: true },
+        { id: 'gpt', type: 'openai', model: 'gpt-4o-mini', documents: true },
+        { id: 'claude', type: 'anthropic', model: 'claude', api_key: 'k', documents: false },
+      ]),
+    );
+    // vision does not bring PDFs along: an OpenAI-compatible server may read images and not files
+    expect(plain.documents).toBeUndefined();
+    expect(demo.documents).toBe(true);
+    expect(gpt.documents).toBe(true);
+    expect(claude.documents).toBe(false);
+    expect(rejection([{ id: 'g', type: 'openai', model: 'm', documents: 'yes' }]).setting).toBe(
+      'LLM_PROVIDERS[0].documents',
+    );
+    // Dify's app decides what it reads; a PDF goes to it as a note
+    const dify = rejection([{ id: 'd', type: 'dify', api_key: 'k', documents: true }]);
+    expect(dify.setting).toBe('LLM_PROVIDERS[0].documents');
+    expect(dify.message).toContain('dify');
+    expect(parseLlmModels('[{"id":"d","type":"dify","api_key":"k","documents":false}]')[0].documents).toBe(
+      false,
+    );
+  });
+
   it('should require an api_key when the vendor cannot answer without one', () => {
     expect(rejection([{ id: 'c', type: 'anthropic', model: 'claude' }]).setting).toBe(
       'LLM_PROVIDERS[0].api_key',

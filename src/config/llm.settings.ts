@@ -51,6 +51,9 @@ export interface LlmModelSettings {
   file_hosts?: string[];
   // the model takes images: uploaded pictures are sent as images, not named in a note (default false)
   vision?: boolean;
+  // the model reads PDFs: uploaded PDFs are sent as documents, not named in a note (default false;
+  // apart from vision, since an OpenAI-compatible server may read images and refuse file parts)
+  documents?: boolean;
 }
 
 type Fields = Record<string, unknown>;
@@ -184,7 +187,11 @@ function parseModel(entry: EntryReader, where: string): LlmModelSettings {
     files: entry.oneOf('files', FILE_MODES),
     file_hosts: entry.strings('file_hosts')?.map((host) => host.toLowerCase()),
     vision: entry.boolean('vision'),
+    documents: entry.boolean('documents'),
   };
+  // a Dify app decides itself which files it reads; a PDF goes to it as a note
+  if (settings.documents && type === 'dify')
+    throw new SettingsError(`${where}.documents`, 'is not supported for "dify" models');
   if (settings.max_tokens !== undefined && settings.context_tokens !== undefined) {
     if (settings.max_tokens >= settings.context_tokens)
       throw new SettingsError(`${where}.max_tokens`, 'must be smaller than context_tokens');

@@ -1,11 +1,14 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
-import type { ImageBlockParam, TextBlockParam } from '@anthropic-ai/sdk/resources/messages';
+import type {
+  DocumentBlockParam,
+  ImageBlockParam,
+  TextBlockParam,
+} from '@anthropic-ai/sdk/resources/messages';
 import type { LlmModelSettings } from '../../config/llm.settings';
 import {
   isAbort,
   isRetryableStatus,
   type LlmChunk,
-  type LlmImage,
   type LlmMessage,
   type LlmProvider,
   LlmProviderError,
@@ -105,11 +108,12 @@ export class AnthropicProvider implements LlmProvider {
   }
 }
 
-export type AnthropicBlock = TextBlockParam | ImageBlockParam;
+export type AnthropicBlock = TextBlockParam | ImageBlockParam | DocumentBlockParam;
 
 export interface AnthropicTurn {
   role: 'user' | 'assistant';
-  // a plain string, or blocks when the turn carries images (each message's images, then its text)
+  // a plain string, or blocks when the turn carries images or PDFs (each message's images and PDFs,
+  // then its text)
   content: string | AnthropicBlock[];
 }
 
@@ -126,14 +130,14 @@ export function toAnthropicTurns(
       systems.push(message.content);
       continue;
     }
-    const images = message.role === 'user' ? (message.images ?? []) : [];
-    if (message.content.trim() === '' && images.length === 0) continue;
+    const attached = message.role === 'user' ? attachmentsOf(message) : [];
+    if (message.content.trim() === '' && attached.length === 0) continue;
     const last = messages.at(-1);
-    if (last && last.role === message.role) last.content = merged(last.content, message.content, images);
+    if (last && last.role === message.role) last.content = merged(last.content, message.content, attached);
     else if (messages.length > 0 || message.role === 'user')
       messages.push({
         role: message.role,
-        content: images.length > 0 ? blocksOf(message.content, images) : message.content,
+        content: attached.length > 0 ? blocksOf(message.content, attached) : message.content,
       });
   }
   return { system: systems.length > 0 ? systems.join('\n\n') : undefined, messages };
@@ -142,21 +146,31 @@ export function toAnthropicTurns(
 function merged(
   content: AnthropicTurn['content'],
   text: string,
-  images: LlmImage[],
+  attached: AnthropicBlock[],
 ): AnthropicTurn['content'] {
-  if (typeof content === 'string' && images.length === 0) return `${content}\n\n${text}`;
+  if (typeof content === 'string' && attached.length === 0) return `${content}\n\n${text}`;
   const earlier: AnthropicBlock[] = typeof content === 'string' ? [{ type: 'text', text: content }] : content;
-  return [...earlier, ...blocksOf(text, images)];
+  return [...earlier, ...blocksOf(text, attached)];
 }
 
-// Image blocks before the text they belong to, as Anthropic recommends; no empty text block (refused).
-function blocksOf(text: string, images: LlmImage[]): AnthropicBlock[] {
-  const blocks: AnthropicBlock[] = images.map((image) => ({
-    type: 'image',
-    source: { type: 'base64', media_type: image.mimeType, data: image.data.toString('base64') },
-  }));
-  if (text.trim() !== '') blocks.push({ type: 'text', text });
-  return blocks;
+// A message's images and PDFs as base64 image and document blocks.
+function attachmentsOf(message: LlmMessage): AnthropicBlock[] {
+  return [
+    ...(message.images ?? []).map((image): ImageBlockParam => ({
+      type: 'image',
+      source: { type: 'base64', media_type: image.mimeType, data: image.data.toString('base64') },
+    })),
+    ...(message.documents ?? []).map((document): DocumentBlockParam => ({
+      type: 'document',
+      source: { type: 'base64', media_type: document.mimeType, data: document.data.toString('base64') },
+    })),
+  ];
+}
+
+// Image and document blocks before the text they belong to, as Anthropic recommends; no empty text
+// block (refused).
+function blocksOf(text: string, attached: AnthropicBlock[]): AnthropicBlock[] {
+  return text.trim() === '' ? attached : [...attached, { type: 'text', text }];
 }
 
 function fromAnthropicError(error: unknown): unknown {

@@ -32,12 +32,20 @@ export function demoReply(request: Pick<LlmRequest, 'messages'>): string {
   const users = request.messages.filter((message) => message.role === 'user');
   const last = users.at(-1)?.content.trim() ?? '';
   const quoted = last.length > 200 ? `${last.slice(0, 200)}…` : last;
-  // the demo cannot look at pictures; it only counts the ones it was given
-  const images = users.at(-1)?.images?.length ?? 0;
-  const shown = images > 0 ? ` with ${images} image${images === 1 ? '' : 's'}` : '';
+  // the demo cannot look at pictures or PDFs; it only counts the ones it was given
+  const newest = users.at(-1);
+  const given = [
+    counted(newest?.images?.length ?? 0, 'image'),
+    counted(newest?.documents?.length ?? 0, 'document'),
+  ].filter((part) => part !== '');
+  const shown = given.length > 0 ? ` with ${given.join(' and ')}` : '';
   return (
     `This is the offline demo model. You said: "${quoted}"${shown}. ` +
     `That is message ${users.length} of this conversation. ` +
     'Configure LLM_PROVIDERS to talk to a real model.'
   );
+}
+
+function counted(count: number, noun: string): string {
+  return count === 0 ? '' : `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -4,6 +4,8 @@ export interface LlmMessage {
   content: string;
   // pictures the user attached to this turn, for models with `vision`; each provider encodes them
   images?: LlmImage[];
+  // PDFs the user attached to this turn, for models with `documents`; each provider encodes them
+  documents?: LlmDocument[];
 }
 
 // The image types every vision vendor accepts (OpenAI and Anthropic alike).
@@ -18,6 +20,16 @@ export const LLM_IMAGE_TYPES: readonly LlmImageType[] = [
 export interface LlmImage {
   mimeType: LlmImageType;
   data: Buffer;
+}
+
+// A PDF: the document type OpenAI and Anthropic both read (its text and a picture of each page).
+export interface LlmDocument {
+  mimeType: 'application/pdf';
+  // the name it was uploaded under (OpenAI wants a file name with the bytes)
+  name: string;
+  data: Buffer;
+  // what the vendors charge by and limit (docs/protocol.md, "Uploads and files")
+  pages: number;
 }
 
 export interface LlmUsage {

@@ -100,19 +100,29 @@ export class OpenAiProvider implements LlmProvider {
   }
 }
 
-// Chat-completions messages: a user turn with images becomes content parts (its text, then each
-// image as a base64 data URL); every other turn stays a plain string.
+// Chat-completions messages: a user turn with images or PDFs becomes content parts (its text, then
+// each image as a base64 data URL, then each PDF as a file part: its name and a base64 data URL);
+// every other turn stays a plain string.
 export function toOpenAiMessages(history: LlmMessage[], system?: string): ChatCompletionMessageParam[] {
   const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }] : [];
   for (const message of history) {
-    if (message.role === 'user' && message.images?.length) {
+    const images = message.images ?? [];
+    const documents = message.documents ?? [];
+    if (message.role === 'user' && (images.length > 0 || documents.length > 0)) {
       messages.push({
         role: 'user',
         content: [
           { type: 'text', text: message.content },
-          ...message.images.map((image) => ({
+          ...images.map((image) => ({
             type: 'image_url' as const,
             image_url: { url: `data:${image.mimeType};base64,${image.data.toString('base64')}` },
+          })),
+          ...documents.map((document) => ({
+            type: 'file' as const,
+            file: {
+              filename: document.name,
+              file_data: `data:${document.mimeType};base64,${document.data.toString('base64')}`,
+            },
           })),
         ],
       });

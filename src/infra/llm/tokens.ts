@@ -64,13 +64,19 @@ export const MESSAGE_OVERHEAD_TOKENS = 4;
 // for 768 × 2048; 765 for the usual 1024 × 1024). The bound, not the typical 765: a history that
 // under-counts its images overflows the model's context, one that over-counts only drops older turns.
 export const IMAGE_TOKENS = 1_600;
+// What one page of an attached PDF costs, at most: both vendors read its text and a picture of it,
+// and Anthropic puts a page at 1,500 to 3,000 tokens by how dense its text is. The bound, as for images.
+export const DOCUMENT_PAGE_TOKENS = 3_000;
 
 export function countMessageTokens(message: LlmMessage): number {
-  return countTokens(message.content) + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
+  return countTokens(message.content) + MESSAGE_OVERHEAD_TOKENS + attachmentTokens(message);
 }
 
-export function imageTokens(message: LlmMessage): number {
-  return (message.images?.length ?? 0) * IMAGE_TOKENS;
+// The images and PDF pages of a message, counted apart from its text.
+export function attachmentTokens(message: LlmMessage): number {
+  let pages = 0;
+  for (const document of message.documents ?? []) pages += document.pages;
+  return (message.images?.length ?? 0) * IMAGE_TOKENS + pages * DOCUMENT_PAGE_TOKENS;
 }
 
 export function estimateUsage(prompt: LlmMessage[], reply: string): LlmUsage {

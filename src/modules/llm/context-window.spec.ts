@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
-import { countMessageTokens, countTokens, estimateUsage, IMAGE_TOKENS } from '../../infra/llm/tokens';
+import {
+  countMessageTokens,
+  countTokens,
+  DOCUMENT_PAGE_TOKENS,
+  estimateUsage,
+  IMAGE_TOKENS,
+} from '../../infra/llm/tokens';
 import { ContextWindow, type ContextMessage } from './context-window';
 
 const message = fc.record({
@@ -115,6 +121,27 @@ describe(ContextWindow.name, () => {
       { role: 'user', content: 'an older question' },
       { role: 'assistant', content: 'an older answer' },
       { role: 'user', content: history[2].content, images: [image] },
+    ]);
+  });
+
+  it('should count each PDF page at DOCUMENT_PAGE_TOKENS on top of its text, and keep the PDFs of a turn it keeps', () => {
+    const plain: LlmMessage = { role: 'user', content: 'read these' };
+    const document = (pages: number) => ({
+      mimeType: 'application/pdf' as const,
+      name: 'a.pdf',
+      data: Buffer.alloc(10),
+      pages,
+    });
+    const withDocuments: LlmMessage = { ...plain, documents: [document(3), document(2)] };
+    expect(countMessageTokens(withDocuments)).toBe(countMessageTokens(plain) + 5 * DOCUMENT_PAGE_TOKENS);
+    const history: ContextMessage[] = [
+      { role: 'user', content: 'an older question', key: 'm1' },
+      { ...withDocuments, key: 'm2:document' },
+    ];
+    // the pages count on the fast path too: room for the PDFs, not for the turn before them
+    const budget = { contextTokens: countMessageTokens(withDocuments) + 100 + 3, maxTokens: 100 };
+    expect(new ContextWindow().fit(history, budget)).toEqual([
+      { role: 'user', content: 'read these', documents: withDocuments.documents },
     ]);
   });
 

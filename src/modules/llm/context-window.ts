@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { LlmMessage } from '../../infra/llm/llm-provider';
 import {
+  attachmentTokens,
   countMessageTokens,
   countTokens,
-  imageTokens,
   MESSAGE_OVERHEAD_TOKENS,
 } from '../../infra/llm/tokens';
 
@@ -12,7 +12,7 @@ export const DEFAULT_REPLY_RESERVE_TOKENS = 1024;
 const CACHE_LIMIT = 20_000;
 
 // A history message; `key` (the stored message id) lets its token count be computed once, images
-// included (a turn's images are part of what the key names, see FileContextService).
+// and PDFs included (a turn's attachments are part of what the key names, see FileContextService).
 export interface ContextMessage extends LlmMessage {
   key?: string;
   // the vendor's own count of the content (a reply's completion_tokens): no need to tokenize it
@@ -40,7 +40,7 @@ export class ContextWindow {
     // fast path: a byte-level BPE token is at least one UTF-8 byte, so bytes bound the tokens
     let bytes = 0;
     for (const message of history)
-      bytes += Buffer.byteLength(message.content) + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
+      bytes += Buffer.byteLength(message.content) + MESSAGE_OVERHEAD_TOKENS + attachmentTokens(message);
     if (bytes <= available) return history.map(plain);
     const kept: LlmMessage[] = [];
     let used = 0;
@@ -55,7 +55,8 @@ export class ContextWindow {
   }
 
   private tokensOf(message: ContextMessage): number {
-    if (message.tokens !== undefined) return message.tokens + MESSAGE_OVERHEAD_TOKENS + imageTokens(message);
+    if (message.tokens !== undefined)
+      return message.tokens + MESSAGE_OVERHEAD_TOKENS + attachmentTokens(message);
     if (message.key === undefined) return countMessageTokens(message);
     const known = this.cache.get(message.key);
     if (known !== undefined) return known;
@@ -67,7 +68,8 @@ export class ContextWindow {
 }
 
 function plain(message: ContextMessage): LlmMessage {
-  return message.images?.length
-    ? { role: message.role, content: message.content, images: message.images }
-    : { role: message.role, content: message.content };
+  const kept: LlmMessage = { role: message.role, content: message.content };
+  if (message.images?.length) kept.images = message.images;
+  if (message.documents?.length) kept.documents = message.documents;
+  return kept;
 }

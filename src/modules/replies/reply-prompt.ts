@@ -5,7 +5,7 @@ import { ContextWindow, type ContextMessage } from '../llm/context-window';
 import type { ModelEntry } from '../llm/llm.registry';
 import type { MessageRecord, WrittenSession } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
-import { FileContextService, withImages } from '../uploads/file-context.service';
+import { FileContextService, withAttachments } from '../uploads/file-context.service';
 import { firstUnseen, toContextMessages } from './reply-context';
 
 export interface ReplyPromptInput {
@@ -61,9 +61,12 @@ export class ReplyPrompt {
     const events = upToTurn(buildThread(ownTurnLog(log, input.turnSeq)).current, input.alternativeOf);
     const turn = events.findLast(isTurn);
     const history = this.fileContext
-      ? await this.fileContext.withFileContext(events, userId, { vision: entry.settings.vision })
+      ? await this.fileContext.withFileContext(events, userId, {
+          vision: entry.settings.vision,
+          documents: entry.settings.documents,
+        })
       : events;
-    const prompt = withImages(toContextMessages(history), history);
+    const prompt = withAttachments(toContextMessages(history), history);
     const messages = this.context.fit(prompt, {
       contextTokens: entry.settings.context_tokens,
       maxTokens: entry.settings.max_tokens,

@@ -1,12 +1,16 @@
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { MessageRecord } from '../sessions/session.types';
+import { pdf } from '../../../test/helpers/pdf';
 import {
   FileContextService,
+  MAX_DOCUMENT_BYTES,
+  MAX_DOCUMENT_PAGES,
+  MAX_DOCUMENTS,
   MAX_IMAGE_BYTES,
   MAX_IMAGES,
   MAX_TEXT_CHARS,
-  withImages,
+  withAttachments,
 } from './file-context.service';
 import type { FilesService } from './files.service';
 
@@ -31,15 +35,15 @@ function fileMessage(
 
 describe(FileContextService.name, () => {
   const texts: Record<string, string> = {};
-  // stored images by file id: bytes, the record's type and its owner
-  const images: Record<string, { data: Buffer; mimeType: string; owner: string }> = {};
+  // stored images and PDFs by file id: bytes, the record's type and its owner
+  const stored: Record<string, { data: Buffer; mimeType: string; owner: string }> = {};
   const reads: string[] = [];
   const readLimits: number[] = [];
   const files = {
     readPrefix: async (fileId: string, ownerId: string, maxBytes: number) => {
       reads.push(fileId);
       readLimits.push(maxBytes);
-      const image = images[fileId];
+      const image = stored[fileId];
       if (image) {
         if (image.owner !== ownerId) throw new DomainException(ErrorCode.NOT_FOUND);
         if (image.mimeType === 'broken') throw new Error('storage down');
@@ -109,7 +113,7 @@ describe(FileContextService.name, () => {
 
   it('should attach the image bytes for a vision model, read through FilesService as the owner', async () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 7, 7]);
-    images['file-v1'] = { data: png, mimeType: 'image/png', owner: 'u' };
+    stored['file-v1'] = { data: png, mimeType: 'image/png', owner: 'u' };
     const history = [fileMessage('v1', 'cat.png', 'image/png', 'what is this?')];
     const [turn] = await service.withFileContext(history, 'u', { vision: true });
     expect(turn).toMatchObject({
@@ -130,7 +134,7 @@ describe(FileContextService.name, () => {
 
   it('should send only the newest images, and name the older ones', async () => {
     const history = Array.from({ length: MAX_IMAGES + 2 }, (_, index) => {
-      images[`file-n${index}`] = { data: Buffer.from([index]), mimeType: 'image/jpeg', owner: 'u' };
+      stored[`file-n${index}`] = { data: Buffer.from([index]), mimeType: 'image/jpeg', owner: 'u' };
       return fileMessage(`n${index}`, `p${index}.jpg`, 'image/jpeg');
     });
     const turns = await service.withFileContext(history, 'u', { vision: true });
@@ -140,10 +144,10 @@ describe(FileContextService.name, () => {
   });
 
   it('should name an image that is too large, gone, foreign or unreadable instead of sending it', async () => {
-    images['file-big'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 1), mimeType: 'image/png', owner: 'u' };
-    images['file-lying'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 5), mimeType: 'image/png', owner: 'u' };
-    images['file-other'] = { data: Buffer.from([1]), mimeType: 'image/png', owner: 'someone else' };
-    images['file-broken'] = { data: Buffer.from([1]), mimeType: 'broken', owner: 'u' };
+    stored['file-big'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 1), mimeType: 'image/png', owner: 'u' };
+    stored['file-lying'] = { data: Buffer.alloc(MAX_IMAGE_BYTES + 5), mimeType: 'image/png', owner: 'u' };
+    stored['file-other'] = { data: Buffer.from([1]), mimeType: 'image/png', owner: 'someone else' };
+    stored['file-broken'] = { data: Buffer.from([1]), mimeType: 'broken', owner: 'u' };
     const turns = await service.withFileContext(
       [
         fileMessage('big', 'big.png', 'image/png', undefined, MAX_IMAGE_BYTES + 1),
@@ -176,27 +180,103 @@ describe(FileContextService.name, () => {
     expect(reads).toEqual([]);
   });
 
-  it('should put the images on the context messages of their turns', () => {
+  it('should attach a PDF for a model that reads documents, read through FilesService as the owner', async () => {
+    const invoice = pdf({ pages: 2 });
+    stored['file-d1'] = { data: invoice, mimeType: 'application/pdf', owner: 'u' };
+    const history = [fileMessage('d1', 'invoice.pdf', 'application/pdf', 'What is the total?')];
+    const [turn] = await service.withFileContext(history, 'u', { documents: true });
+    expect(turn).toMatchObject({
+      type: 'user_message',
+      content: '[The user attached the document "invoice.pdf" (application/pdf, 2 KiB).]\nWhat is the total?',
+      documents: [{ mimeType: 'application/pdf', name: 'invoice.pdf', data: invoice, pages: 2 }],
+    });
+    expect(turn.images).toBeUndefined();
+    expect(readLimits).toEqual([MAX_DOCUMENT_BYTES + 1]);
+    // a model without `documents` gets today's note and nothing is read, vision or not
+    for (const options of [{}, { vision: true }]) {
+      reads.length = 0;
+      const [note] = await service.withFileContext(history, 'u', options);
+      expect(note.documents).toBeUndefined();
+      expect(note.content).toBe(
+        '[The user attached the file "invoice.pdf" (application/pdf, 2 KiB).]\nWhat is the total?',
+      );
+      expect(reads).toEqual([]);
+      // the two forms are counted apart by the context window
+      expect(note.id).not.toBe(turn.id);
+    }
+  });
+
+  it('should send only the newest PDFs, and name the older ones', async () => {
+    const history = Array.from({ length: MAX_DOCUMENTS + 1 }, (_, index) => {
+      stored[`file-o${index}`] = { data: pdf({ pages: 1 }), mimeType: 'application/pdf', owner: 'u' };
+      return fileMessage(`o${index}`, `r${index}.pdf`, 'application/pdf');
+    });
+    const turns = await service.withFileContext(history, 'u', { documents: true, vision: true });
+    expect(turns.map((turn) => turn.documents?.length ?? 0)).toEqual([0, ...Array(MAX_DOCUMENTS).fill(1)]);
+    expect(turns[0].content).toContain(`only the ${MAX_DOCUMENTS} newest PDFs are shown to you`);
+    expect(reads).not.toContain('file-o0');
+  });
+
+  it('should name a PDF that is too large, too long, encrypted, gone, foreign or not a PDF instead of sending it', async () => {
+    stored['file-pbig'] = { data: pdf(), mimeType: 'application/pdf', owner: 'u' };
+    stored['file-plying'] = {
+      data: pdf({ padding: MAX_DOCUMENT_BYTES }),
+      mimeType: 'application/pdf',
+      owner: 'u',
+    };
+    stored['file-plong'] = {
+      data: pdf({ pages: MAX_DOCUMENT_PAGES + 1, compressed: true }),
+      mimeType: 'application/pdf',
+      owner: 'u',
+    };
+    stored['file-plocked'] = { data: pdf({ encrypted: true }), mimeType: 'application/pdf', owner: 'u' };
+    stored['file-pother'] = { data: pdf(), mimeType: 'application/pdf', owner: 'someone else' };
+    stored['file-ptype'] = { data: pdf(), mimeType: 'text/plain', owner: 'u' };
+    const names = ['pbig', 'plying', 'plong', 'plocked', 'pother', 'ptype', 'pgone'];
+    const turns: Awaited<ReturnType<FileContextService['withFileContext']>> = [];
+    // one at a time: each is the newest, so none is left out for being older
+    for (const name of names) {
+      const size = name === 'pbig' ? MAX_DOCUMENT_BYTES + 1 : 2048;
+      const history = [fileMessage(name, `${name}.pdf`, 'application/pdf', 'read it', size)];
+      turns.push(...(await service.withFileContext(history, 'u', { documents: true })));
+    }
+    expect(turns.every((turn) => turn.documents === undefined)).toBe(true);
+    expect(turns.map((turn) => turn.content)).toEqual([
+      `[The user attached the document "pbig.pdf" (application/pdf, 3 MiB); it is too large to show you (over 3 MiB).]\nread it`,
+      `[The user attached the document "plying.pdf" (application/pdf, 2 KiB); it is too large to show you (over 3 MiB).]\nread it`,
+      `[The user attached the document "plong.pdf" (application/pdf, 2 KiB); it is too long to show you (over ${MAX_DOCUMENT_PAGES} pages).]\nread it`,
+      '[The user attached the document "plocked.pdf" (application/pdf, 2 KiB); it cannot be shown to you (encrypted or unreadable).]\nread it',
+      '[The user attached the document "pother.pdf" (application/pdf, 2 KiB); it is no longer available.]\nread it',
+      '[The user attached the document "ptype.pdf" (application/pdf, 2 KiB); it is no longer available.]\nread it',
+      '[The user attached the document "pgone.pdf" (application/pdf, 2 KiB); it is no longer available.]\nread it',
+    ]);
+    // the size on the message alone decides: a too-large PDF is not even read
+    expect(reads).not.toContain('file-pbig');
+  });
+
+  it('should put the images and PDFs on the context messages of their turns', () => {
     const image = { mimeType: 'image/gif' as const, data: Buffer.from('GIF89a') };
+    const document = { mimeType: 'application/pdf' as const, name: 'a.pdf', data: pdf(), pages: 1 };
     const prompt = [
       { role: 'user' as const, content: 'a', key: 'm1' },
       { role: 'user' as const, content: 'b', key: 'm2:image' },
       { role: 'user' as const, content: 'c' },
+      { role: 'user' as const, content: 'd', key: 'm3:document' },
     ];
     const records: MessageRecord[] = [];
-    expect(withImages(prompt, records)).toBe(prompt);
+    expect(withAttachments(prompt, records)).toBe(prompt);
+    const at = { seq: 2, type: 'user_message' as const, sender: 'user' as const, timestamp: new Date() };
     const history = [
-      { id: 'm1', seq: 1, type: 'user_message' as const, sender: 'user' as const, timestamp: new Date() },
-      {
-        id: 'm2:image',
-        seq: 2,
-        type: 'user_message' as const,
-        sender: 'user' as const,
-        timestamp: new Date(),
-        images: [image],
-      },
+      { ...at, id: 'm1' },
+      { ...at, id: 'm2:image', images: [image] },
+      { ...at, id: 'm3:document', documents: [document] },
     ];
-    expect(withImages(prompt, history)).toEqual([prompt[0], { ...prompt[1], images: [image] }, prompt[2]]);
+    expect(withAttachments(prompt, history)).toEqual([
+      prompt[0],
+      { ...prompt[1], images: [image] },
+      prompt[2],
+      { ...prompt[3], documents: [document] },
+    ]);
   });
 
   it('should leave other messages untouched', async () => {

@@ -1,11 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
-import { LLM_IMAGE_TYPES, type LlmImage, type LlmImageType } from '../../infra/llm/llm-provider';
+import {
+  LLM_IMAGE_TYPES,
+  type LlmDocument,
+  type LlmImage,
+  type LlmImageType,
+} from '../../infra/llm/llm-provider';
 import type { ContextMessage } from '../llm/context-window';
 import type { MessageRecord } from '../sessions/session.types';
 import { isTextType } from './file-rules';
 import { FilesService } from './files.service';
 import { formatBytes } from './file-intake.service';
+import { countPdfPages } from './pdf-pages';
 
 // How much of a text document the model sees (the context window trims further), for how many of
 // the newest documents, and how many documents' text stay cached between replies.
@@ -17,6 +23,14 @@ const CACHE_ENTRIES = 200;
 // carries them anyway, and a cache would pin megabytes per active user.
 export const MAX_IMAGES = 4;
 export const MAX_IMAGE_BYTES = (5 * 1024 * 1024 * 3) / 4;
+// PDFs a model with `documents` reads: the newest two, each at most 3 MiB and 50 pages, because both
+// vendors take 100 pages a request, and Anthropic 32 MB a request (4 images and 2 PDFs in base64 are
+// 28 MiB); a PDF past them is a note, never a refused turn (docs/protocol.md, "Uploads and files").
+// Not cached either.
+export const MAX_DOCUMENTS = 2;
+export const MAX_DOCUMENT_BYTES = 3 * 1024 * 1024;
+export const MAX_DOCUMENT_PAGES = 50;
+const PDF = 'application/pdf';
 
 interface FileMetadata {
   name: string;
@@ -27,21 +41,32 @@ interface FileMetadata {
 export interface FileContextOptions {
   // the model takes images (`vision` in its settings): attach them instead of naming them
   vision?: boolean;
+  // the model reads PDFs (`documents` in its settings): attach them instead of naming them
+  documents?: boolean;
 }
 
-// A history record as context: a file upload becomes a user turn, with the images a vision model sees.
-export type ContextRecord = MessageRecord & { images?: LlmImage[] };
+// A history record as context: a file upload becomes a user turn, with the images and PDFs the
+// model sees.
+export type ContextRecord = MessageRecord & { images?: LlmImage[]; documents?: LlmDocument[] };
 
 // How a file upload reaches the model; part of the turn's id, which keys the token-count cache, so
 // the note and the image of one upload (another model, an image now too old) are counted apart.
-type Form = 'text' | 'gone' | 'note' | 'image' | 'large' | 'older';
+type Form = 'text' | 'gone' | 'note' | 'image' | 'document' | 'large' | 'long' | 'unreadable' | 'older';
 
 type ImageRead = LlmImage | 'large' | 'gone';
+type DocumentRead = LlmDocument | 'large' | 'long' | 'unreadable' | 'gone';
+
+interface Turn {
+  content: string;
+  form: Form;
+  image?: LlmImage;
+  document?: LlmDocument;
+}
 
 // Turns `file_upload` messages into context the model can use: text documents by their text (a
-// bounded excerpt), images as images for vision models, other files (and images for other models)
-// by a note naming them, each with the caption. Returned as user turns, so the reply flow treats
-// them like typed messages.
+// bounded excerpt), images as images for vision models, PDFs as PDFs for models with `documents`,
+// other files (and images and PDFs for other models) by a note naming them, each with the caption.
+// Returned as user turns, so the reply flow treats them like typed messages.
 @Injectable()
 export class FileContextService {
   private readonly logger = new Logger('uploads');
@@ -56,14 +81,14 @@ export class FileContextService {
   ): Promise<ContextRecord[]> {
     const withText = newest(history, (type) => isTextType(type), MAX_TEXT_FILES);
     const withImage = options.vision ? newest(history, isImageType, MAX_IMAGES) : new Set<string>();
-    // read in parallel: up to MAX_IMAGES storage reads per reply
-    const images = new Map(
-      await Promise.all(
-        history
-          .filter((message) => withImage.has(message.id))
-          .map(async (message) => [message.id, await this.imageOf(message, ownerId)] as const),
-      ),
-    );
+    const withDocument = options.documents
+      ? newest(history, (type) => type === PDF, MAX_DOCUMENTS)
+      : new Set<string>();
+    // read in parallel: up to MAX_IMAGES + MAX_DOCUMENTS storage reads per reply
+    const [images, documents] = await Promise.all([
+      readAll(history, withImage, (message) => this.imageOf(message, ownerId)),
+      readAll(history, withDocument, (message) => this.documentOf(message, ownerId)),
+    ]);
     const result: ContextRecord[] = [];
     for (const message of history) {
       if (message.type !== 'file_upload') {
@@ -74,6 +99,8 @@ export class FileContextService {
         text: withText.has(message.id),
         vision: options.vision === true,
         image: images.get(message.id),
+        documents: options.documents === true,
+        document: documents.get(message.id),
       });
       result.push({
         ...message,
@@ -81,6 +108,7 @@ export class FileContextService {
         type: 'user_message',
         content: turn.content,
         ...(turn.image ? { images: [turn.image] } : {}),
+        ...(turn.document ? { documents: [turn.document] } : {}),
       });
     }
     return result;
@@ -89,49 +117,47 @@ export class FileContextService {
   private async contextOf(
     message: MessageRecord,
     ownerId: string,
-    include: { text: boolean; vision: boolean; image: ImageRead | undefined },
-  ): Promise<{ content: string; form: Form; image?: LlmImage }> {
+    include: {
+      text: boolean;
+      vision: boolean;
+      image: ImageRead | undefined;
+      documents: boolean;
+      document: DocumentRead | undefined;
+    },
+  ): Promise<Turn> {
     const file = metadataOf(message);
     const caption = message.content?.trim();
     if (!file || !message.file_id) return { content: caption ?? '[The user attached a file.]', form: 'note' };
     const what = `"${file.name}" (${file.mime_type}, ${formatBytes(file.size)})`;
     const withCaption = (body: string) => (caption ? `${body}\n${caption}` : body);
+    const note = (kind: string, form: Form, why: string): Turn => ({
+      content: withCaption(`[The user attached the ${kind} ${what}; ${why}.]`),
+      form,
+    });
     if (include.text) {
       const text = await this.textOf(message.file_id, ownerId);
-      return text === undefined
-        ? {
-            content: withCaption(`[The user attached the document ${what}; it is no longer available.]`),
-            form: 'gone',
-          }
-        : {
-            content: withCaption(
-              `[The user attached the document ${what}. Its text${text.length >= MAX_TEXT_CHARS ? ' (beginning)' : ''}:]\n${text}`,
-            ),
-            form: 'text',
-          };
+      if (text === undefined) return note('document', 'gone', 'it is no longer available');
+      const part = text.length >= MAX_TEXT_CHARS ? ' (beginning)' : '';
+      return {
+        content: withCaption(`[The user attached the document ${what}. Its text${part}:]\n${text}`),
+        form: 'text',
+      };
     }
     if (include.vision && isImageType(file.mime_type)) {
       const image = include.image;
       if (image === undefined)
-        return {
-          content: withCaption(
-            `[The user attached the image ${what}; only the ${MAX_IMAGES} newest images are shown to you.]`,
-          ),
-          form: 'older',
-        };
-      if (image === 'gone')
-        return {
-          content: withCaption(`[The user attached the image ${what}; it is no longer available.]`),
-          form: 'gone',
-        };
-      if (image === 'large')
-        return {
-          content: withCaption(
-            `[The user attached the image ${what}; it is too large to show you (over ${formatBytes(MAX_IMAGE_BYTES)}).]`,
-          ),
-          form: 'large',
-        };
+        return note('image', 'older', `only the ${MAX_IMAGES} newest images are shown to you`);
+      if (typeof image === 'string') return note('image', image, whyNot(image, MAX_IMAGE_BYTES));
       return { content: withCaption(`[The user attached the image ${what}.]`), form: 'image', image };
+    }
+    if (include.documents && file.mime_type === PDF) {
+      const document = include.document;
+      if (document === undefined)
+        return note('document', 'older', `only the ${MAX_DOCUMENTS} newest PDFs are shown to you`);
+      if (typeof document === 'string')
+        return note('document', document, whyNot(document, MAX_DOCUMENT_BYTES));
+      const content = withCaption(`[The user attached the document ${what}.]`);
+      return { content, form: 'document', document };
     }
     if (file.mime_type.startsWith('image/'))
       return {
@@ -176,6 +202,27 @@ export class FileContextService {
     }
   }
 
+  // The owner's PDF through FilesService (owner-checked), never more than MAX_DOCUMENT_BYTES + 1 read,
+  // with its pages counted: one the vendors would refuse (too long, encrypted) is named instead.
+  private async documentOf(message: MessageRecord, ownerId: string): Promise<DocumentRead> {
+    const file = metadataOf(message);
+    if (!file || !message.file_id) return 'gone';
+    if (file.size > MAX_DOCUMENT_BYTES) return 'large';
+    try {
+      const { info, data } = await this.files.readPrefix(message.file_id, ownerId, MAX_DOCUMENT_BYTES + 1);
+      if (data.length > MAX_DOCUMENT_BYTES) return 'large';
+      // the stored record's type, set from the file's magic bytes at upload
+      if (info.mime_type !== PDF) return 'gone';
+      const pages = await countPdfPages(data);
+      if (pages === undefined) return 'unreadable';
+      if (pages > MAX_DOCUMENT_PAGES) return 'long';
+      return { mimeType: PDF, name: file.name, data, pages };
+    } catch (error) {
+      this.unreadable(message.file_id, error);
+      return 'gone';
+    }
+  }
+
   private unreadable(fileId: string, error: unknown): void {
     if (!(error instanceof DomainException))
       this.logger.warn(
@@ -185,16 +232,47 @@ export class FileContextService {
   }
 }
 
-// The images of history records (see withFileContext) put on their context messages, matched by id:
-// the context mapping keeps text only.
-export function withImages(prompt: ContextMessage[], history: ContextRecord[]): ContextMessage[] {
-  const images = new Map<string, LlmImage[]>();
-  for (const record of history) if (record.images?.length) images.set(record.id, record.images);
-  if (images.size === 0) return prompt;
+// The images and PDFs of history records (see withFileContext) put on their context messages,
+// matched by id: the context mapping keeps text only.
+export function withAttachments(prompt: ContextMessage[], history: ContextRecord[]): ContextMessage[] {
+  const attached = new Map<string, Pick<ContextRecord, 'images' | 'documents'>>();
+  for (const { id, images, documents } of history)
+    if (images?.length || documents?.length)
+      attached.set(id, {
+        ...(images?.length ? { images } : {}),
+        ...(documents?.length ? { documents } : {}),
+      });
+  if (attached.size === 0) return prompt;
   return prompt.map((message) => {
-    const attached = message.key === undefined ? undefined : images.get(message.key);
-    return attached ? { ...message, images: attached } : message;
+    const found = message.key === undefined ? undefined : attached.get(message.key);
+    return found ? { ...message, ...found } : message;
   });
+}
+
+// What `read` gives for each message of `history` whose id is in `ids`, read side by side.
+async function readAll<T>(
+  history: MessageRecord[],
+  ids: Set<string>,
+  read: (message: MessageRecord) => Promise<T>,
+): Promise<Map<string, T>> {
+  const chosen = history.filter((message) => ids.has(message.id));
+  return new Map(
+    await Promise.all(chosen.map(async (message) => [message.id, await read(message)] as const)),
+  );
+}
+
+// Why an image or PDF the model would take is named instead of sent.
+function whyNot(read: 'large' | 'long' | 'unreadable' | 'gone', maxBytes: number): string {
+  switch (read) {
+    case 'large':
+      return `it is too large to show you (over ${formatBytes(maxBytes)})`;
+    case 'long':
+      return `it is too long to show you (over ${MAX_DOCUMENT_PAGES} pages)`;
+    case 'unreadable':
+      return 'it cannot be shown to you (encrypted or unreadable)';
+    case 'gone':
+      return 'it is no longer available';
+  }
 }
 
 function isImageType(mimeType: string): mimeType is LlmImageType {
