@@ -107,6 +107,64 @@ describe('admin dashboard (browser)', () => {
     }
   }, 60_000);
 
+  // Two takeovers in turn (browser audit t3, t10): each admin message keeps the name of the admin who
+  // wrote it, on the user's page and in the dashboard, and the user sees the second admin typing.
+  it("should name each admin's messages by their own admin, and show the admin typing", async () => {
+    const user = uniqueUser('twoadmins');
+    const chat = await newPage(browser, PHONE);
+    const alice = await newPage(browser, DESKTOP);
+    const bob = await newPage(browser, DESKTOP);
+    // an admin's dashboard: take over the user's session, write, and (for Alice) release it
+    const takeOver = async (dashboard: Page, name: string) => {
+      await dashboard.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'), name)}`);
+      await dashboard.locator(`tr:has-text("${user}") button.open`).click();
+      const panel = dashboard.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('button', { name: 'Release' }).waitFor();
+      return panel;
+    };
+    try {
+      const page = chat.page;
+      await page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await say(page, 'I need a person');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+
+      const alicePanel = await takeOver(alice.page, 'Alice Admin');
+      await alicePanel.getByLabel('Reply as admin').fill('Hello, this is Alice.');
+      await alicePanel.getByLabel('Reply as admin').press('Enter');
+      await page.locator('.msg.admin', { hasText: 'this is Alice' }).waitFor();
+      await alicePanel.getByRole('button', { name: 'Release' }).click();
+      await page.locator('.event', { hasText: 'Alice Admin left the conversation' }).waitFor();
+
+      const bobPanel = await takeOver(bob.page, 'Bob Admin');
+      await page.getByTestId('assisted-by').filter({ hasText: 'Assisted by Bob Admin' }).waitFor();
+      // Bob types: the user sees it until his message comes
+      await bobPanel.getByLabel('Reply as admin').fill('Hi, Bob here now.');
+      await page.locator('.typing', { hasText: 'Bob Admin is typing…' }).waitFor();
+      await bobPanel.getByLabel('Reply as admin').press('Enter');
+      await page.locator('.msg.admin', { hasText: 'Bob here' }).waitFor();
+      await bobPanel.locator('.msg.admin', { hasText: 'Bob here' }).waitFor();
+      expect(await page.locator('.typing').count()).toBe(0);
+
+      const labels = (root: Page | ReturnType<Page['locator']>) =>
+        root
+          .locator('.msg.admin')
+          .evaluateAll((nodes) =>
+            nodes.map(
+              (node) =>
+                `${node.querySelector('.who')?.textContent}: ${node.querySelector('.md')?.textContent?.trim()}`,
+            ),
+          );
+      const expected = ['Alice Admin: Hello, this is Alice.', 'Bob Admin: Hi, Bob here now.'];
+      expect(await labels(page)).toEqual(expected);
+      expect(await labels(bobPanel)).toEqual(expected);
+    } finally {
+      await chat.context.close();
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }, 60_000);
+
   it('should page and sort the sessions table as the API does', async () => {
     // twelve users with one session each, opened the way clients open them
     const prefix = uniqueUser('pager');

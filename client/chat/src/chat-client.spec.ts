@@ -155,6 +155,52 @@ describe(ChatClient.name, () => {
     });
   });
 
+  // A takeover: the admin's typing shows until their message is stored, they stop, or they leave.
+  describe('admin typing', () => {
+    const typing = (value: boolean) => ({
+      type: 'typing_indicator',
+      session_id: 's1',
+      sender: 'admin',
+      metadata: { typing: value },
+    });
+    it("should show the admin typing until the admin's message comes, stops typing or leaves", () => {
+      const client = page(jwt('u1'), 's1', 1);
+      latest().frame({
+        type: 'admin_join',
+        session_id: 's1',
+        seq: 2,
+        id: 'j2',
+        sender: 'admin',
+        metadata: { admin_name: 'Ada' },
+      });
+      latest().frame(typing(true));
+      expect(client.snapshot.adminTyping).toBe(true);
+      latest().frame({
+        type: 'user_message',
+        session_id: 's1',
+        seq: 3,
+        id: 'a3',
+        sender: 'admin',
+        content: 'hi',
+      });
+      expect(client.snapshot.adminTyping).toBe(false);
+      latest().frame(typing(true));
+      expect(client.snapshot.adminTyping).toBe(true);
+      latest().frame(typing(false));
+      expect(client.snapshot.adminTyping).toBe(false);
+      latest().frame(typing(true));
+      latest().frame({
+        type: 'admin_leave',
+        session_id: 's1',
+        seq: 4,
+        id: 'l4',
+        sender: 'admin',
+        metadata: { admin_name: 'Ada' },
+      });
+      expect(client.snapshot.adminTyping).toBe(false);
+    });
+  });
+
   describe('resume point', () => {
     it('should resume from the last seq before a gap, also when the resync itself is cut', () => {
       page(jwt('u1'));

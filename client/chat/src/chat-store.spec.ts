@@ -349,6 +349,35 @@ describe('parseAttachments', () => {
     ]);
     expect(parseAttachments('x')).toBeUndefined();
   });
+
+  it('should take a path that leaves the server (//host, /\\host) for an external link, never our file', () => {
+    const parsed = parseAttachments([
+      '//evil.example/x.png',
+      '/\\evil.example/x.png',
+      { kind: 'image', file_url: '//evil.example/y.png' },
+      '/chat/files/c',
+    ]);
+    expect(parsed?.map((attachment) => [attachment.url, attachment.external])).toEqual([
+      ['//evil.example/x.png', true],
+      ['/\\evil.example/x.png', true],
+      ['//evil.example/y.png', true],
+      ['/chat/files/c', false],
+    ]);
+  });
+
+  it('should leave out a file whose URL is no web link (a vendor sent javascript: or data:)', () => {
+    expect(
+      parseAttachments([
+        { kind: 'image', source: 'ai', file_url: 'javascript:window.top.x=1', external: true },
+        { kind: 'image', source: 'ai', file_url: ' JaVaScRiPt:alert(1)', external: true },
+        { kind: 'file', source: 'ai', file_url: 'data:text/html,<script>alert(1)</script>' },
+        'vbscript:msgbox(1)',
+        { kind: 'image', source: 'ai', file_url: 'HTTPS://vendor.example/x.png', external: true },
+        'http://vendor.example/y.pdf',
+      ])?.map((attachment) => attachment.url),
+    ).toEqual(['HTTPS://vendor.example/x.png', 'http://vendor.example/y.pdf']);
+    expect(parseAttachments(['javascript:alert(1)'])).toBeUndefined();
+  });
 });
 
 describe(isNewAnswer.name, () => {

@@ -102,7 +102,9 @@ export class FrameDispatch {
     }
     if (frame.session_id && frame.session_id !== this.store.sessionId) return this.changed();
     this.embed.countUnread(frame);
-    if (frame.type === 'admin_leave' || frame.sender === 'admin') this.view.adminTyping = false;
+    // the admin's message came (or they left): their typing ends; their typing_indicator is no message
+    if (frame.type === 'admin_leave' || (frame.sender === 'admin' && isStoredEvent(frame)))
+      this.view.adminTyping = false;
     this.store.apply(frame);
     // a stored event came past a missing one: replayed from the resume point, which stays below it
     if (isStoredEvent(frame) && this.store.hasGap) this.resume.resync();

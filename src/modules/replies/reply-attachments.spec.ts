@@ -91,6 +91,37 @@ describe(ReplyAttachments.name, () => {
     },
   );
 
+  it.each(['store', 'link'] as const)(
+    "should keep only the vendor's http(s) files, never a javascript: or data: URL (files: %s)",
+    async (files) => {
+      const store = {
+        saveGenerated: () => Promise.reject(new Error('disk full')),
+        urlOf: (id: string) => `/chat/files/${id}`,
+      } as unknown as FileStore;
+      const entry = {
+        settings: { id: 'dify', files, endpoint: 'http://127.0.0.1:1/v1' },
+        provider: { vendor: 'dify' },
+      } as unknown as ModelEntry;
+      const attachments = await new ReplyAttachments(new LlmEvents(), store).collect({
+        entry,
+        sessionId: 's-1',
+        userId: 'u-1',
+        text: 'files',
+        files: [
+          { url: 'javascript:window.top.x=1', kind: 'image' },
+          { url: ' JaVaScRiPt:alert(1)', kind: 'image' },
+          { url: 'data:text/html,<script>alert(1)</script>', kind: 'image' },
+          { url: 'vbscript:msgbox(1)' },
+          { url: 'not a url' },
+          { url: 'https://127.0.0.1:1/files/a.pdf' },
+        ],
+      });
+      expect(attachments).toEqual([
+        { kind: 'file', source: 'ai', file_url: 'https://127.0.0.1:1/files/a.pdf', external: true },
+      ]);
+    },
+  );
+
   it("should offer the vendor's link, and no speech, when storing fails otherwise", async () => {
     const { attachments, failures, url } = collect(new Error('disk full'));
     expect(await attachments).toEqual([{ kind: 'image', source: 'ai', file_url: url, external: true }]);

@@ -89,7 +89,9 @@ export class ReplyAttachments {
       const candidates = [
         ...input.files.map((file) => ({ file, fromVendor: true })),
         ...imageUrlsIn(input.text).map((url) => ({ file: { url, kind: 'image' }, fromVendor: false })),
-      ].filter(({ file }) => !seen.has(file.url) && seen.add(file.url));
+      ]
+        .filter(({ file }) => this.isWebLink(file, input))
+        .filter(({ file }) => !seen.has(file.url) && seen.add(file.url));
       const deadline = AbortSignal.timeout(FETCH_DEADLINE_MS);
       for (const { file, fromVendor } of candidates) {
         attachments.push(
@@ -102,6 +104,23 @@ export class ReplyAttachments {
       if (speech) attachments.push(speech);
     }
     return attachments;
+  }
+
+  // A file is an http(s) URL, fetched or offered as a link: a vendor's javascript: or data: URL (a
+  // Dify message_file carries any `url`) was stored as a link both clients showed as an <a href>.
+  private isWebLink(file: GeneratedFile, input: { entry: ModelEntry; sessionId: string }): boolean {
+    const protocol = schemeOf(file.url);
+    if (protocol === 'http:' || protocol === 'https:') return true;
+    this.logger.warn(
+      {
+        event: 'ai_file_refused',
+        scheme: protocol ?? null,
+        model_id: input.entry.settings.id,
+        session_id: input.sessionId,
+      },
+      'file of a reply that is no web link dropped',
+    );
+    return false;
   }
 
   private async storeOrLink(
@@ -221,6 +240,14 @@ function stored(info: StoredFileInfo, source: 'tts' | 'ai', fileUrl: string): Ke
 function link(file: GeneratedFile): KeptAttachment {
   const kind = file.kind === 'image' || file.kind === 'audio' ? file.kind : 'file';
   return { kind, source: 'ai', file_url: file.url, external: true };
+}
+
+function schemeOf(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
 }
 
 function kindOf(mimeType: string): KeptAttachment['kind'] {

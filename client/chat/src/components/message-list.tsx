@@ -1,9 +1,10 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { bytes, clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
-import type { Attachment, ChatMessage, Sender } from '../chat-store';
+import type { Attachment, ChatMessage } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { SignedMediaSource, signedFileUrl } from '../uploads';
+import { authorLabel, type Labels } from './author-label';
 import { droppedText } from './dropped-file';
 import { openSigned } from './open-file';
 
@@ -29,8 +30,6 @@ export interface TurnActions {
   edit(message: ChatMessage, text: string): void;
   feedback?(message: ChatMessage, rating: 'up' | 'down'): void;
 }
-
-type Labels = Record<Sender, string>;
 
 export function MessageList(props: Props) {
   const { messages, loading, adminTyping, assistingAdmin, token, onRetry } = props;
@@ -133,7 +132,7 @@ function MessageItem({
       </p>
     );
   const rich = message.sender !== 'user';
-  const label = message.sender === 'admin' ? (assistingAdmin ?? labels.admin) : labels[message.sender];
+  const label = authorLabel(message, labels, assistingAdmin);
   const classes = ['msg', message.sender];
   if (message.pending) classes.push('pending');
   if (message.streaming) classes.push('streaming');

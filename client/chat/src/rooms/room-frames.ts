@@ -159,7 +159,7 @@ export class RoomFrames {
     seq: number | undefined,
     metadata: Record<string, unknown>,
   ): void {
-    const { store, membership, presence } = this.link;
+    const { store, membership } = this.link;
     if (userId && userId !== this.link.userId) return;
     const thread = store.thread(roomId);
     // the socket stands at `seq`: what it was sent first is the history the resume point starts from
@@ -171,7 +171,7 @@ export class RoomFrames {
     thread.out = false;
     if (Array.isArray(metadata.online)) {
       thread.online = new Set(metadata.online.filter((id): id is string => typeof id === 'string'));
-      for (const id of thread.online) if (!presence.has(id)) presence.set(id, 'online');
+      this.joinPresence(roomId, thread.online);
     }
     membership.live.add(roomId);
     this.link.ops.sendOps(roomId);
@@ -188,6 +188,20 @@ export class RoomFrames {
     // a public room just joined is now the user's: the list shows it as such
     if (first && !this.link.rooms().some((room) => room.id === roomId && room.membership === 'member'))
       this.link.refresh();
+  }
+
+  // The join's answer is the presence of the room's members when it was read: what this device
+  // heard before (a socket cut loses the presence frames of the outage) gives way to it. The map is
+  // per user, fed by every room: a user listed is not offline wherever they were seen; one missing
+  // is offline only when known to be a member (a direct message's other side), not merely gone from
+  // this room while still present in another.
+  private joinPresence(roomId: string, online: Set<string>): void {
+    const { presence, userId } = this.link;
+    // `online` lists every member not offline: an away one stays away
+    for (const id of online) if (presence.get(id) !== 'away') presence.set(id, 'online');
+    const room = this.link.rooms().find((entry) => entry.id === roomId);
+    if (room?.kind !== 'dm') return;
+    for (const id of room.dm_users ?? []) if (id !== userId && !online.has(id)) presence.set(id, 'offline');
   }
 
   private onPresence(roomId: string, metadata: Record<string, unknown>): void {

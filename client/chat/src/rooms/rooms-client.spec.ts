@@ -206,6 +206,79 @@ describe(RoomsClient.name, () => {
     expect(sent.at(-1)).toMatchObject({ type: 'react', metadata: { remove: true } });
   });
 
+  // The join's `online` is the room's presence when it answers: a direct message's other side is
+  // offline when missing from it, whatever this device heard before its socket was cut.
+  describe('presence on a rejoin', () => {
+    const DM = 'dm-1';
+    const dmWith = (other: string) => ({
+      id: DM,
+      kind: 'dm' as const,
+      name: '',
+      owner_id: 'alice',
+      dm_users: ['alice', other],
+      last_message_at: null,
+      membership: 'member' as const,
+      role: 'member' as const,
+      unread_count: 0,
+    });
+    const joinAnswer = (roomId: string, seq: number, online: string[]) => ({
+      type: 'join',
+      room_id: roomId,
+      user_id: 'alice',
+      seq,
+      metadata: { online, replayed: 0 },
+    });
+    const withDm = (other: string, online: string[]) => {
+      const joined = joinedClient();
+      joined.rooms.rooms = [dmWith(other)];
+      joined.rooms.joinRoom(DM);
+      joined.rooms.onFrame(joinAnswer(DM, 0, online));
+      return joined;
+    };
+
+    it('should show the other side of a direct message offline when the rejoin does not list them', () => {
+      const { rooms } = withDm('carol', ['carol']);
+      expect(rooms.presence.get('carol')).toBe('online');
+      // the socket was cut; carol left meanwhile (the offline frame went to the old socket)
+      rooms.onConnected();
+      rooms.onFrame(joinAnswer(DM, 0, []));
+      expect(rooms.presence.get('carol')).toBe('offline');
+    });
+
+    it('should show the other side of a direct message online when the rejoin lists them', () => {
+      const { rooms } = withDm('carol', []);
+      rooms.onFrame({
+        type: 'presence',
+        room_id: DM,
+        user_id: 'carol',
+        metadata: { users: [{ user_id: 'carol', status: 'offline' }] },
+      });
+      rooms.onConnected();
+      rooms.onFrame(joinAnswer(DM, 0, ['carol']));
+      expect(rooms.presence.get('carol')).toBe('online');
+      // away is not offline: the join does not tell them apart, so a known away stays
+      rooms.onFrame({
+        type: 'presence',
+        room_id: DM,
+        user_id: 'carol',
+        metadata: { users: [{ user_id: 'carol', status: 'away' }] },
+      });
+      rooms.onConnected();
+      rooms.onFrame(joinAnswer(DM, 0, ['carol']));
+      expect(rooms.presence.get('carol')).toBe('away');
+    });
+
+    it("should leave a user's presence learned in a direct message to it when a room's join does not list them", () => {
+      // bob is online in the DM; he left the room ROOM meanwhile, so its join lists nobody
+      const { rooms } = withDm('bob', ['bob']);
+      rooms.onConnected();
+      rooms.onFrame(joinAnswer(DM, 0, ['bob']));
+      rooms.onFrame(joinAnswer(ROOM, 2, []));
+      expect(rooms.presence.get('bob')).toBe('online');
+      expect([...rooms.store.thread(ROOM).online]).toEqual([]);
+    });
+  });
+
   describe('resume point and gaps (issue 14)', () => {
     const lastSeqOnReconnect = (rooms: RoomsClient, sent: Array<Record<string, unknown>>) => {
       sent.length = 0;
