@@ -367,12 +367,21 @@ describe('loadSettings', () => {
       ['RECONNECT_TIMEOUT', '1s'],
       ['UPLOAD_UNATTACHED_TTL', '1m'],
       ['REQUEST_BODY_TIMEOUT', '1s'],
+      ['LLM_REPLY_TIMEOUT', '1s'],
     ]) {
       for (const value of ['0', '0s', '0ms', '999ms']) expectRejected(validEnv({ [name]: value }), name);
       expect(() => loadSettings(validEnv({ [name]: least }))).not.toThrow();
     }
     expect(loadSettings(validEnv({ TAKEOVER_GRACE: '1s' })).takeoverGraceMs).toBe(1_000);
     expect(loadSettings(validEnv({})).requestBodyTimeoutMs).toBe(30_000);
+  });
+
+  // a vendor stream that never ended held its session's reply, and every turn after it, for ever
+  it('should bound one reply by LLM_REPLY_TIMEOUT, 5 minutes unless set, at most 24 days', () => {
+    expect(loadSettings(validEnv({})).llmReplyTimeoutMs).toBe(300_000);
+    expect(loadSettings(validEnv({ LLM_REPLY_TIMEOUT: '90s' })).llmReplyTimeoutMs).toBe(90_000);
+    expectRejected(validEnv({ LLM_REPLY_TIMEOUT: '25d' }), 'LLM_REPLY_TIMEOUT');
+    expectRejected(validEnv({ LLM_REPLY_TIMEOUT: 'soon' }), 'LLM_REPLY_TIMEOUT');
   });
 
   describe('LLM_PROVIDERS', () => {

@@ -51,6 +51,9 @@ export interface Settings {
   encryption: { key: Buffer; previousKeys: Buffer[] };
   redisUrl?: string;
   llmModels: LlmModelSettings[];
+  // the longest one reply may take, every attempt included (docs/protocol.md, "Vendor streams end
+  // with the vendor's end")
+  llmReplyTimeoutMs: number;
   maxSessionBytes: number;
   heartbeatMs: number;
   // WebSockets one user may hold on this instance, and all users together (docs/protocol.md, "Socket limits")
@@ -126,6 +129,8 @@ export function loadSettings(env: Env = process.env): Settings {
       modelsRaw ?? DEMO_MODELS,
       text(env, 'LLM_PROVIDERS') ? 'LLM_PROVIDERS' : modelsFile ? 'LLM_PROVIDERS_FILE' : 'LLM_PROVIDERS',
     ),
+    // a timer: past 24 days Node fires it at once; under a second no reply could be answered
+    llmReplyTimeoutMs: duration(env, 'LLM_REPLY_TIMEOUT', '5m', 1_000, TIMER_MAX_MS),
     maxSessionBytes: integer(env, 'MAX_SESSION_BYTES', 12 * 1024 * 1024, 1024, 14 * 1024 * 1024),
     heartbeatMs: duration(env, 'HEARTBEAT_INTERVAL', '30s', TIMER_MIN_MS, TIMER_MAX_MS),
     maxSocketsPerUser: integer(env, 'MAX_SOCKETS_PER_USER', 50, 1, 1_000_000),

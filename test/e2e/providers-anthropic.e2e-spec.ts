@@ -228,6 +228,24 @@ describe('Anthropic provider and model switching (e2e)', () => {
     await client.close();
   });
 
+  // a stream whose body ended cleanly without message_stop was stored as a complete reply
+  // (docs/protocol.md, "Vendor streams end with the vendor's end")
+  it('should store the partial reply flagged interrupted when the stream ends without message_stop', async () => {
+    claude.enqueue({ reply: 'partial answer here', endAfterChunks: 2 });
+    const { client, sessionId, token } = await connect();
+    client.send({ type: 'user_message', client_id: 'e2', content: 'end early' });
+    const error = await client.nextOfType('error');
+    expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
+    const final = client.frames.find(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true,
+    );
+    expect(final).toMatchObject({ content: 'partia', metadata: { interrupted: true } });
+    expect(chatCalls(claude)).toHaveLength(1);
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.at(-1)).toMatchObject({ content: 'partia', metadata: { interrupted: true } });
+    await client.close();
+  });
+
   it('should abort the upstream request on stop_generation and new_session', async () => {
     for (const command of ['stop_generation', 'new_session']) {
       claude.enqueue({ reply: 'word '.repeat(200), chunkSize: 5, delayMs: 20 });

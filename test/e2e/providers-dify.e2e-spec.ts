@@ -187,6 +187,39 @@ describe('Dify provider (e2e)', () => {
     await client.close();
   });
 
+  // output moderation: message_replace's answer replaces the reply (Dify's API); it was ignored, and
+  // the flagged text stored and shown (docs/protocol.md, "Vendor streams end with the vendor's end")
+  it('should end the reply with the answer of message_replace, shown and stored in place of the text it replaces', async () => {
+    dify.enqueue({ reply: 'FLAGGED CONTENT', replaceWith: 'Sorry, I cannot help with that.' });
+    const { client, sessionId, token } = await connect();
+    client.send({ type: 'user_message', client_id: 'mr', content: 'say something bad' });
+    const { final, deltas } = await client.reply();
+    // the pieces showed the flagged text; the final frame's content is the reply
+    expect(deltas).toBe('FLAGGED CONTENT');
+    expect(final.content).toBe('Sorry, I cannot help with that.');
+    expect(final.metadata?.interrupted).toBeUndefined();
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.at(-1)).toMatchObject({
+      type: 'ai_response',
+      content: 'Sorry, I cannot help with that.',
+    });
+    await client.close();
+  });
+
+  // SSE lines may end in a lone CR: the last one (message_end's) was never read, and a whole reply was
+  // flagged interrupted with "try again"
+  it('should answer whole, with no error, when the stream ends its lines with a lone CR', async () => {
+    dify.enqueue({ reply: 'line é end', eol: '\r', splitWrites: true });
+    const { client } = await connect();
+    client.send({ type: 'user_message', client_id: 'cr', content: 'cr' });
+    const { final } = await client.reply();
+    expect(final.content).toBe('line é end');
+    expect(final.metadata?.interrupted).toBeUndefined();
+    await client.next((frame) => frame.type === 'loading' && frame.metadata?.loading === false);
+    expect(client.frames.some((frame) => frame.type === 'error')).toBe(false);
+    await client.close();
+  });
+
   it('should honour a 429 retry-after, then answer', async () => {
     dify.enqueue({ status: 429, retryAfter: 0.2 });
     const { client } = await connect();

@@ -33,7 +33,11 @@ describe('LLM failures (e2e)', () => {
         model('gpt'),
         model('slow', { timeout_ms: 300, retry_attempts: 2 }),
         model('fragile', { breaker_failures: 2, breaker_cooldown_ms: 60_000, retry_attempts: 1 }),
+        // the streams cut short below: their failures are not the other tests' circuit's
+        model('ends', { breaker_failures: 100 }),
       ]),
+      // every reply here takes well under a second but the endless one below
+      LLM_REPLY_TIMEOUT: '2s',
     });
   });
   afterAll(async () => {
@@ -163,6 +167,81 @@ describe('LLM failures (e2e)', () => {
     expect(error.error?.code).toBe('LLM_UNAVAILABLE');
     expect(final).toMatchObject({ content: 'abcdef', metadata: { interrupted: true } });
     expect(fake.requests).toHaveLength(1);
+    await client.close();
+  });
+
+  // Vendor streams end with the vendor's end (docs/protocol.md): a stream whose body ended cleanly
+  // without a finish_reason (a proxy, a vendor restarting) was stored as a complete reply
+  it('should keep the text so far flagged interrupted, and say "try again", when the stream ends without finish_reason', async () => {
+    fake.enqueue({ reply: 'abcdefghijkl', endAfterChunks: 2 });
+    const { client, sessionId, token } = await connect('ends');
+    client.send({ type: 'user_message', client_id: 'f1', content: 'no finish' });
+    const { error, final, deltas } = await cutOff(client);
+    expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
+    expect(final).toMatchObject({ content: 'abcdef', metadata: { interrupted: true } });
+    expect(deltas).toBe('abcdef');
+    expect(fake.requests).toHaveLength(1);
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.at(-1)).toMatchObject({ content: 'abcdef', metadata: { interrupted: true } });
+    await client.close();
+  });
+
+  // a 200 with no event at all, or a gateway's JSON error where the stream should be, was stored as
+  // an empty successful ai_response
+  it('should retry a 200 that carries no event, then send LLM_UNAVAILABLE and store nothing', async () => {
+    fake.enqueue({ endAfterChunks: 0 }, { endAfterChunks: 0 }, { endAfterChunks: 0 });
+    const { client, sessionId, token } = await connect('ends');
+    client.send({ type: 'user_message', client_id: 'f2', content: 'nothing comes' });
+    await client.next(retrying);
+    const error = await client.nextOfType('error');
+    expect(error).toMatchObject({ client_id: 'f2', error: { code: 'LLM_UNAVAILABLE', recoverable: true } });
+    expect(fake.requests).toHaveLength(3);
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.filter((message) => message.type === 'ai_response')).toEqual([]);
+    await client.close();
+  });
+
+  it('should send LLM_UNAVAILABLE without retrying, and store nothing, when the reply ends properly with no text', async () => {
+    fake.enqueue({ reply: '' });
+    const { client, sessionId, token } = await connect('ends');
+    client.send({ type: 'user_message', client_id: 'f3', content: 'say nothing' });
+    const error = await client.nextOfType('error');
+    expect(error).toMatchObject({ client_id: 'f3', error: { code: 'LLM_UNAVAILABLE', recoverable: true } });
+    expect(client.frames.some(retrying)).toBe(false);
+    expect(fake.requests).toHaveLength(1);
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.filter((message) => message.type === 'ai_response')).toEqual([]);
+    await client.close();
+  });
+
+  // a vendor that never stopped (a piece every 100 ms) held the session's reply, and the turns after
+  // it, until the user stopped it
+  it('should end a reply at LLM_REPLY_TIMEOUT, keep its text flagged interrupted, and answer the next turn', async () => {
+    fake.enqueue({ reply: 'x'.repeat(1_000), chunkSize: 1, delayMs: 100 });
+    const { client, sessionId, token } = await connect('ends');
+    const started = Date.now();
+    client.send({ type: 'user_message', client_id: 'l1', content: 'go on for ever' });
+    await client.next((frame) => frame.type === 'ai_response');
+    client.send({ type: 'user_message', client_id: 'l2', content: 'and then?' });
+    const { error, final } = await cutOff(client);
+    expect(error.error).toMatchObject({ code: 'LLM_UNAVAILABLE', recoverable: true });
+    expect(final.client_id).toBe('l1');
+    expect(final.metadata?.interrupted).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const next = await client.next(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true,
+      5_000,
+    );
+    expect(next).toMatchObject({ client_id: 'l2', content: 'Echo: and then?' });
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    const replies = session.messages.filter((message) => message.type === 'ai_response');
+    expect(
+      replies.map((reply) => [(reply.content ?? '').length > 0, reply.metadata?.interrupted ?? false]),
+    ).toEqual([
+      [true, true],
+      [true, false],
+    ]);
     await client.close();
   });
 

@@ -29,6 +29,11 @@ export interface DifyScript extends FakeScript {
   escapeNonAscii?: boolean;
   /** Text returned by /audio-to-text (default: `Transcript of <file name> (<n> bytes)`). */
   transcript?: string;
+  /**
+   * Output moderation: a `message_replace` event with this answer after the content, before
+   * `message_end` (Dify: its answer replaces all the reply's text so far).
+   */
+  replaceWith?: string;
 }
 
 /** What the app sent to /chat-messages. */
@@ -176,7 +181,19 @@ async function chatMessages(call: Call): Promise<void> {
       text: p,
       frame: frame({ event: 'message', ...ids, id: messageId, answer: p }),
     })),
-    tail: [frame({ event: 'message_end', ...ids, id: messageId, metadata, files: null })],
+    tail: [
+      ...(call.script.replaceWith === undefined
+        ? []
+        : [
+            frame({
+              event: 'message_replace',
+              ...ids,
+              answer: call.script.replaceWith,
+              reason: 'output_moderation',
+            }),
+          ]),
+      frame({ event: 'message_end', ...ids, id: messageId, metadata, files: null }),
+    ],
     errorFrame: frame({ event: 'error', ...ids, ...errorFields(500, call) }),
   });
 }

@@ -143,6 +143,14 @@ export interface FakeScript {
   errorAfterChunks?: number;
   /** Destroy the socket after this many content deltas (no terminator, truncated chunked body). */
   cutAfterChunks?: number;
+  /**
+   * End the response cleanly after this many content deltas, without the vendor's end frames (no
+   * finish chunk or `[DONE]`, no `message_stop`, no `message_end`): whole to HTTP, cut short to the
+   * vendor's format. 0 sends the head frames only.
+   */
+  endAfterChunks?: number;
+  /** The line ending every frame is written with instead of LF (SSE allows CRLF and a lone CR too). */
+  eol?: '\r\n' | '\r';
   /** Never answer; hold the connection until the client gives up. */
   hang?: boolean;
   /** Stall after this many content deltas until the client gives up. */
@@ -328,7 +336,9 @@ export class FakeCall<S extends FakeScript> {
   /** Writes one frame as raw bytes, in two writes when `splitWrites` is on. */
   async write(frame: string | Buffer): Promise<void> {
     if (this.closed) return;
-    const buf = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
+    const { eol } = this.script;
+    const text = typeof frame === 'string' && eol ? frame.replace(/\n/g, eol) : frame;
+    const buf = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     if (!this.script.splitWrites || buf.length < 2) {
       this.res.write(buf);
       return;
@@ -356,10 +366,14 @@ export class FakeCall<S extends FakeScript> {
     this.onFirstChunk(at);
   }
 
-  /** Applies errorAfterChunks / cutAfterChunks / hangAfterChunks; true when the stream must stop. */
+  /** Applies errorAfterChunks / cutAfterChunks / endAfterChunks / hangAfterChunks; true when the stream must stop. */
   private async interrupt(sent: number, plan: StreamPlan): Promise<boolean> {
-    const { errorAfterChunks, cutAfterChunks, hangAfterChunks } = this.script;
+    const { errorAfterChunks, cutAfterChunks, endAfterChunks, hangAfterChunks } = this.script;
     if (this.closed) return true;
+    if (endAfterChunks === sent) {
+      this.end();
+      return true;
+    }
     if (errorAfterChunks === sent) {
       await this.write(plan.errorFrame);
       this.end();

@@ -61,6 +61,18 @@ describe(ChatStore.name, () => {
     expect(store.lastSeq).toBe(2);
   });
 
+  // Dify's output moderation replaces a reply whose pieces were shown: the final frame carries the
+  // replacement, shorter than what was shown (docs/protocol.md, "Vendor streams end with the vendor's end")
+  it("should end a reply with the final frame's text when it differs from the pieces shown", () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    const frames = conversation(1);
+    for (const frame of frames.slice(0, 4)) store.apply(frame);
+    expect(store.messages.at(-1)?.content).toBe('answer number 0');
+    store.apply({ ...frames[4], content: 'Sorry.' });
+    expect(store.messages.at(-1)).toMatchObject({ content: 'Sorry.', streaming: false });
+  });
+
   it('should show every message once and in seq order however frames are repeated (replay, resend)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.nat(), { maxLength: 30 }), (turns, repeats) => {

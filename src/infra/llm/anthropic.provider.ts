@@ -17,6 +17,7 @@ import {
 } from './llm-provider';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
+import { SILENT_SDK } from './sdk-logging';
 import { vendorFetch } from './vendor-fetch';
 
 // The Messages API requires max_tokens; this is the cap when the model sets none.
@@ -39,6 +40,7 @@ export class AnthropicProvider implements LlmProvider {
       timeout: timeoutMs,
       maxRetries: 0,
       fetch: vendorFetch,
+      ...SILENT_SDK,
     });
     const tts = model.tts;
     if (tts) {
@@ -76,6 +78,9 @@ export class AnthropicProvider implements LlmProvider {
     let input = 0;
     let output = 0;
     let sawUsage = false;
+    // the vendor's end is message_stop: a stream without it was cut off, however cleanly its body
+    // ended (docs/protocol.md, "Vendor streams end with the vendor's end")
+    let stopped = false;
     try {
       const stream = await this.client.messages.create(
         { ...this.body(request), stream: true },
@@ -95,11 +100,14 @@ export class AnthropicProvider implements LlmProvider {
         } else if (event.type === 'message_delta') {
           output = event.usage.output_tokens;
           if (typeof event.usage.input_tokens === 'number') input = event.usage.input_tokens;
-        }
+        } else if (event.type === 'message_stop') stopped = true;
       }
     } catch (error) {
       throw fromAnthropicError(error);
     }
+    // the SDK ends quietly when the request is aborted (a stop, a timeout): no vendor failure
+    if (!stopped && !request.signal.aborted)
+      throw new LlmProviderError('anthropic: stream ended without message_stop', true);
     if (sawUsage)
       yield {
         type: 'usage',
@@ -175,6 +183,8 @@ function blocksOf(text: string, attached: AnthropicBlock[]): AnthropicBlock[] {
 
 function fromAnthropicError(error: unknown): unknown {
   if (isAbort(error)) return error;
+  // an event that is not JSON: V8's message quotes it (model output)
+  if (error instanceof SyntaxError) return new LlmProviderError('anthropic: unreadable answer', true);
   if (error instanceof APIConnectionTimeoutError) return new LlmProviderError('anthropic: timeout', true);
   if (error instanceof APIConnectionError) return new LlmProviderError('anthropic: connection failed', true);
   if (error instanceof APIError) {

@@ -360,3 +360,48 @@ describe(`${DifyProvider.name} transcribe`, () => {
     }
   });
 });
+
+describe(`${DifyProvider.name} stream`, () => {
+  let fake: DifyFake;
+
+  beforeAll(async () => {
+    fake = await startDifyFake();
+  });
+  afterAll(() => fake.close());
+  beforeEach(() => fake.reset());
+
+  const stream = () =>
+    new DifyProvider({ id: 'dify', name: 'Dify', type: 'dify', endpoint: fake.url, api_key: 'k' }).stream({
+      messages: [{ role: 'user', content: 'hi' }],
+      signal: new AbortController().signal,
+      userId: 'u-1',
+    });
+
+  async function drain(chunks: AsyncIterable<LlmChunk>): Promise<LlmChunk[]> {
+    const all: LlmChunk[] = [];
+    for await (const chunk of chunks) all.push(chunk);
+    return all;
+  }
+
+  // output moderation: message_replace's answer replaces all the reply's text so far (Dify's API)
+  it('should yield a replace chunk with the answer of message_replace, after the text it replaces', async () => {
+    fake.enqueue({ reply: 'FLAGGED CONTENT', replaceWith: 'Sorry, I cannot help with that.' });
+    const chunks = await drain(stream());
+    const kinds = chunks.map((chunk) => chunk.type);
+    expect(kinds.lastIndexOf('delta')).toBeLessThan(kinds.indexOf('replace'));
+    expect(chunks).toContainEqual({ type: 'replace', text: 'Sorry, I cannot help with that.' });
+    expect(chunks.filter((chunk) => chunk.type === 'replace')).toHaveLength(1);
+  });
+
+  // SSE lines may end in CRLF or a lone CR: the last CR (message_end's blank line) was held back as
+  // the possible first half of a CRLF and never read, so a whole reply failed as cut off
+  it('should read the reply to its message_end whatever the line endings, one byte at a time included', async () => {
+    for (const eol of ['\r\n', '\r'] as const)
+      for (const splitWrites of [false, true]) {
+        fake.enqueue({ reply: 'line é end', eol, splitWrites });
+        const chunks = await drain(stream());
+        expect(chunks.map((chunk) => (chunk.type === 'delta' ? chunk.text : '')).join('')).toBe('line é end');
+        expect(chunks.some((chunk) => chunk.type === 'usage')).toBe(true);
+      }
+  });
+});

@@ -104,6 +104,10 @@ export class DifyProvider implements LlmProvider {
           case 'agent_message':
             if (event.answer) yield { type: 'delta', text: event.answer };
             break;
+          case 'message_replace':
+            // output moderation: its answer replaces all the reply's text so far (Dify's API)
+            if (typeof event.answer === 'string') yield { type: 'replace', text: event.answer };
+            break;
           case 'message_file':
             if (event.url && (event.belongs_to ?? 'assistant') === 'assistant')
               yield { type: 'file', url: this.absolute(event.url), kind: event.type };

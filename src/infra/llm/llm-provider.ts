@@ -57,6 +57,8 @@ export interface LlmRequest {
 
 export type LlmChunk =
   | { type: 'delta'; text: string }
+  // the whole reply so far is this text instead (Dify's output moderation: message_replace)
+  | { type: 'replace'; text: string }
   | { type: 'usage'; usage: LlmUsage }
   | { type: 'state'; providerState: Record<string, unknown> }
   // a file the AI produced (Dify message_file); `url` is absolute

@@ -5,6 +5,8 @@ import { isAbort, isRetryableStatus, LlmProviderError, parseRetryAfter } from '.
 // The message names the vendor and status only: vendor bodies may echo user text or key prefixes.
 export function fromOpenAiError(error: unknown, vendor = 'openai'): unknown {
   if (isAbort(error)) return error;
+  // an event or body that is not JSON (a SyntaxError's message may quote it)
+  if (error instanceof SyntaxError) return new LlmProviderError(`${vendor}: unreadable answer`, true);
   if (error instanceof APIConnectionTimeoutError) return new LlmProviderError(`${vendor}: timeout`, true);
   if (error instanceof APIConnectionError) return new LlmProviderError(`${vendor}: connection failed`, true);
   if (error instanceof APIError) {

@@ -2,6 +2,7 @@ import OpenAI, { toFile } from 'openai';
 import type { SpeechFormat, SpeechSettings } from '../../config/llm.settings';
 import type { AudioInput } from './llm-provider';
 import { fromOpenAiError } from './openai-errors';
+import { SILENT_SDK } from './sdk-logging';
 
 const MIME_TYPES: Record<SpeechFormat, string> = {
   mp3: 'audio/mpeg',
@@ -21,6 +22,7 @@ export class OpenAiAudio {
       baseURL: options.endpoint,
       timeout: options.timeoutMs,
       maxRetries: 0,
+      ...SILENT_SDK,
     });
   }
 

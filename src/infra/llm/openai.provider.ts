@@ -1,9 +1,17 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { LlmModelSettings } from '../../config/llm.settings';
-import type { AudioInput, LlmChunk, LlmMessage, LlmProvider, LlmRequest } from './llm-provider';
+import {
+  type AudioInput,
+  type LlmChunk,
+  type LlmMessage,
+  type LlmProvider,
+  LlmProviderError,
+  type LlmRequest,
+} from './llm-provider';
 import { fromOpenAiError } from './openai-errors';
 import { OpenAiAudio } from './openai-speech';
+import { SILENT_SDK } from './sdk-logging';
 import { vendorFetch } from './vendor-fetch';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -27,6 +35,7 @@ export class OpenAiProvider implements LlmProvider {
       // retries belong to the chat flow, which knows whether a token already reached the user
       maxRetries: 0,
       fetch: vendorFetch,
+      ...SILENT_SDK,
     });
     this.audio = new OpenAiAudio({ endpoint: model.endpoint, apiKey: model.api_key, timeoutMs });
     const tts = model.tts;
@@ -56,10 +65,15 @@ export class OpenAiProvider implements LlmProvider {
     } catch (error) {
       throw fromOpenAiError(error);
     }
+    // the vendor's end is a choice's finish_reason: a stream without one was cut off, however
+    // cleanly its body ended (docs/protocol.md, "Vendor streams end with the vendor's end")
+    let finished = false;
     try {
       for await (const chunk of stream) {
-        const text = chunk.choices[0]?.delta?.content;
+        const choice = chunk.choices?.[0];
+        const text = choice?.delta?.content;
         if (text) yield { type: 'delta', text };
+        if (choice?.finish_reason) finished = true;
         if (chunk.usage) {
           yield {
             type: 'usage',
@@ -74,6 +88,9 @@ export class OpenAiProvider implements LlmProvider {
     } catch (error) {
       throw fromOpenAiError(error);
     }
+    // the SDK ends quietly when the request is aborted (a stop, a timeout): no vendor failure
+    if (!finished && !request.signal.aborted)
+      throw new LlmProviderError('openai: stream ended without finish_reason', true);
   }
 
   async complete(request: LlmRequest): Promise<string> {

@@ -29,7 +29,9 @@ describe('readSseEvents', () => {
     ]);
   });
 
-  it('should yield the same events however the bytes are cut, multi-byte characters included', async () => {
+  // every line ending SSE allows (LF, CRLF, a lone CR), the last event's included: a stream ending
+  // in a lone CR lost its last event (Dify's message_end) until the parser was flushed at the end
+  it('should yield the same events however the bytes are cut, multi-byte characters and any line ending included', async () => {
     const payload = fc
       .string({ unit: 'grapheme', maxLength: 30 })
       .map((text) => text.replace(/[\r\n]/g, ' '));
@@ -37,13 +39,19 @@ describe('readSseEvents', () => {
       fc.asyncProperty(
         fc.array(payload, { minLength: 1, maxLength: 6 }),
         fc.array(fc.nat(400)),
-        async (datas, cuts) => {
-          const bytes = Buffer.from(datas.map((data) => `data: ${data}\r\n\r\n`).join(''), 'utf8');
+        fc.constantFrom('\n', '\r\n', '\r'),
+        async (datas, cuts, eol) => {
+          const bytes = Buffer.from(datas.map((data) => `data: ${data}${eol}${eol}`).join(''), 'utf8');
           const whole = await read(bytes);
           expect(whole.map((event) => event.data)).toEqual(datas);
           expect(await read(bytes, cuts)).toEqual(whole);
         },
       ),
     );
+  });
+
+  it('should drop a last event no blank line ends, whatever its line ending', async () => {
+    for (const tail of ['data: two', 'data: two\n', 'data: two\r', 'data: two\r\n'])
+      expect((await read(Buffer.from(`data: one\r\r${tail}`))).map((event) => event.data)).toEqual(['one']);
   });
 });

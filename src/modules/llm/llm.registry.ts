@@ -46,6 +46,7 @@ export class LlmRegistry implements OnModuleInit {
           baseMs: model.retry_base_ms ?? DEFAULT_RETRY_BASE_MS,
           maxDelayMs: MAX_RETRY_DELAY_MS,
           idleTimeoutMs: model.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+          replyTimeoutMs: settings.llmReplyTimeoutMs,
         },
         breaker: new CircuitBreaker(
           model.breaker_failures ?? DEFAULT_BREAKER_FAILURES,

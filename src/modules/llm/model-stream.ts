@@ -21,6 +21,8 @@ export interface ModelCaller {
 export interface ModelStreamHooks {
   // a piece of the reply, and where it goes in the text so far
   onDelta(text: string, offset: number): void;
+  // the whole reply so far is this text instead (Dify's output moderation); later pieces go after it
+  onReplace?(text: string): void;
   // an attempt failed before the first token and another follows after delayMs
   onRetry?(info: { attempt: number; attempts: number; delayMs: number }): void;
   // a stateful vendor's conversation state (Dify)
@@ -34,7 +36,8 @@ export interface ModelStreamResult {
   usage?: LlmUsage;
   responseMs: number;
   firstTokenMs?: number;
-  // why the stream broke (undefined when it ended, or was aborted by its signal)
+  // why the reply failed: the stream broke, or ended with nothing in it (undefined when it ended with
+  // a reply, or was aborted by its signal)
   failure: unknown;
 }
 
@@ -63,22 +66,30 @@ export class ModelStream {
     let firstTokenMs: number | undefined;
     let usage: LlmUsage | undefined;
     let text = '';
+    let files = 0;
     let failure: unknown;
+    const firstToken = (): void => {
+      if (firstTokenMs !== undefined) return;
+      firstTokenMs = performance.now() - started;
+      this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
+    };
     const onChunk = (chunk: LlmChunk): void => {
       if (chunk.type === 'delta') {
         if (chunk.text.length === 0) return;
-        if (firstTokenMs === undefined) {
-          firstTokenMs = performance.now() - started;
-          this.metrics.llmFirstToken.observe(labels, firstTokenMs / 1000);
-        }
+        firstToken();
         const offset = text.length;
         text += chunk.text;
         hooks.onDelta(chunk.text, offset);
+      } else if (chunk.type === 'replace') {
+        if (chunk.text.length > 0) firstToken();
+        text = chunk.text;
+        hooks.onReplace?.(chunk.text);
       } else if (chunk.type === 'usage') {
         usage = chunk.usage;
       } else if (chunk.type === 'state') {
         hooks.onState?.(chunk.providerState);
       } else {
+        files++;
         hooks.onFile?.({ url: chunk.url, kind: chunk.kind });
       }
     };
@@ -96,6 +107,12 @@ export class ModelStream {
         },
       });
       this.metrics.llmCircuitOpen.set(labels, 0);
+      // a reply that ended as the vendor ends one, with nothing in it (a content filter, a refusal
+      // that says nothing), is no answer: the user is told to try again, as when nothing came, and
+      // the vendor is not asked again, nor blamed (docs/protocol.md, "Vendor streams end with the
+      // vendor's end"). One the user stopped before its first word is theirs to end.
+      if (text.length === 0 && files === 0 && !request.signal.aborted)
+        failure = new LlmProviderError(`${entry.provider.vendor}: empty reply`, false);
     } catch (error) {
       failure = error;
     }

@@ -197,6 +197,55 @@ describe('resilientStream', () => {
     expect(opened).toEqual([false, true]);
   });
 
+  // a vendor that never stops (a piece every 20 ms, for ever) held the session's reply, and every
+  // turn after it, until the user stopped it (black-box audit): the reply's time is bounded
+  it('should end a reply that goes on past replyTimeoutMs, keeping its text, not retried nor blamed on the provider', async () => {
+    const endless: Step = async function* (request) {
+      while (!request.signal.aborted) {
+        yield { type: 'delta', text: '.' };
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const provider = scripted(endless, answer('never asked'));
+    const breaker = new CircuitBreaker(1, 1000);
+    const failures: unknown[] = [];
+    let text = '';
+    const started = Date.now();
+    const error: unknown = await resilientStream(
+      provider,
+      request(),
+      { ...policy, replyTimeoutMs: 200 },
+      breaker,
+      (chunk) => {
+        if (chunk.type === 'delta') text += chunk.text;
+      },
+      { onFailure: (info) => failures.push(info) },
+    ).catch((caught: unknown) => caught);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(error).toBeInstanceOf(LlmProviderError);
+    expect(error).toMatchObject({ retryable: false, message: 'test: reply longer than the reply timeout' });
+    expect(text.length).toBeGreaterThan(3);
+    expect(provider.calls).toHaveLength(1);
+    expect(provider.calls[0].signal.aborted).toBe(true);
+    expect(failures).toHaveLength(1);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('should count the attempts and the pauses between them against one replyTimeoutMs', async () => {
+    const provider = scripted(hang, hang, hang);
+    const started = Date.now();
+    const error: unknown = await collect(
+      provider,
+      request(),
+      { ...policy, idleTimeoutMs: 80, baseMs: 1, replyTimeoutMs: 150 },
+      new CircuitBreaker(10, 1000),
+    ).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ message: 'test: reply longer than the reply timeout' });
+    expect(Date.now() - started).toBeLessThan(400);
+    expect(provider.calls).toHaveLength(2);
+  });
+
   it('should pause between 0 and base·2^(attempt-1), capped, when given any attempt and base', () => {
     fc.assert(
       fc.property(

@@ -15,6 +15,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   // no chunk for this long (the first included) fails the attempt
   idleTimeoutMs: number;
+  // the longest a reply may take, every attempt and pause included (LLM_REPLY_TIMEOUT); unset, none
+  replyTimeoutMs?: number;
 }
 
 export interface StreamObserver {
@@ -33,6 +35,7 @@ export class CircuitOpenError extends LlmProviderError {
 }
 
 const TIMEOUT = Symbol('idle-timeout');
+const REPLY_TIMEOUT = Symbol('reply-timeout');
 
 // Full jitter: a random pause in [0, base·2^(attempt-1)], so clients hit by the same outage spread out.
 export function backoffMs(attempt: number, baseMs: number, maxDelayMs: number, random = Math.random): number {
@@ -41,7 +44,9 @@ export function backoffMs(attempt: number, baseMs: number, maxDelayMs: number, r
 }
 
 // A provider stream with retries before the first token (backoff + jitter, honouring retry-after),
-// an idle timeout on every attempt, and a circuit breaker. After the first token nothing is ever
+// an idle timeout on every attempt, a bound on the whole reply's time (a vendor that never stops
+// held its session's reply, and every turn after it, until the user stopped it: docs/protocol.md,
+// "Vendor streams end with the vendor's end"), and a circuit breaker. After the first token nothing is ever
 // replayed: the failure goes to the caller, who keeps the partial text. Each chunk is handed to
 // `onChunk` as it comes (no async generator of its own: one layer fewer of promises and iterator
 // results per chunk; it did not move the CPU per turn, bench/README.md, "Session 19"). Resolves
@@ -55,6 +60,7 @@ export async function resilientStream(
   onChunk: (chunk: LlmChunk) => void,
   observer: StreamObserver = {},
 ): Promise<void> {
+  const deadline = policy.replyTimeoutMs === undefined ? undefined : Date.now() + policy.replyTimeoutMs;
   for (let attempt = 1; ; attempt++) {
     const wait = breaker.acquire();
     if (wait > 0) throw new CircuitOpenError(wait);
@@ -63,13 +69,18 @@ export async function resilientStream(
     request.signal.addEventListener('abort', forward, { once: true });
     // one timer per attempt, restarted by refresh() (no timer object per token) when a chunk comes
     const timer = setTimeout(() => attemptController.abort(TIMEOUT), policy.idleTimeoutMs);
+    // and one for what is left of the reply's time, never restarted
+    const replyTimer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => attemptController.abort(REPLY_TIMEOUT), Math.max(0, deadline - Date.now()));
     let started = false;
     let settled = false;
     let consumerFailed = false;
     try {
       for await (const chunk of provider.stream({ ...request, signal: attemptController.signal })) {
         timer.refresh();
-        if (chunk.type === 'delta' && chunk.text.length > 0) started = true;
+        if ((chunk.type === 'delta' || chunk.type === 'replace') && chunk.text.length > 0) started = true;
         try {
           onChunk(chunk);
         } catch (error) {
@@ -77,7 +88,8 @@ export async function resilientStream(
           throw error;
         }
       }
-      // the SDKs end a stream quietly when its signal aborts: a user stop, or our idle timeout
+      // the SDKs end a stream quietly when its signal aborts: a user stop, or one of our timeouts
+      // (named below, by the abort's reason)
       if (request.signal.aborted) return;
       if (attemptController.signal.aborted) throw new LlmProviderError('aborted by timeout', true);
       settled = true;
@@ -85,7 +97,7 @@ export async function resilientStream(
       return;
     } catch (caught) {
       if (request.signal.aborted || consumerFailed) throw caught;
-      const error = asProviderError(caught, attemptController.signal.reason === TIMEOUT, provider.vendor);
+      const error = asProviderError(caught, attemptController.signal.reason, provider.vendor);
       settled = true;
       // only failures that say "the provider is down" count; a refused request (400) does not
       let opened = false;
@@ -95,10 +107,13 @@ export async function resilientStream(
       if (started || !error.retryable || attempt >= policy.attempts) throw error;
       if (error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxDelayMs) throw error;
       const delayMs = error.retryAfterMs ?? backoffMs(attempt, policy.baseMs, policy.maxDelayMs);
+      // the pause would end past the reply's time: give up now
+      if (deadline !== undefined && Date.now() + delayMs >= deadline) throw error;
       observer.onRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
       await sleep(delayMs, undefined, { signal: request.signal });
     } finally {
       clearTimeout(timer);
+      clearTimeout(replyTimer);
       request.signal.removeEventListener('abort', forward);
       // the consumer failed or the user aborted: close the vendor connection, free the trial
       if (!settled) {
@@ -109,8 +124,13 @@ export async function resilientStream(
   }
 }
 
-function asProviderError(error: unknown, timedOut: boolean, vendor: string): LlmProviderError {
-  if (timedOut) return new LlmProviderError(`${vendor}: no data within the timeout`, true);
+// `abortReason`: why the attempt's signal aborted, when one of our timers did it
+function asProviderError(error: unknown, abortReason: unknown, vendor: string): LlmProviderError {
+  if (abortReason === TIMEOUT) return new LlmProviderError(`${vendor}: no data within the timeout`, true);
+  // not the vendor being down (a model that loops, a reply longer than allowed): the breaker does not
+  // count it, and no time is left to retry in
+  if (abortReason === REPLY_TIMEOUT)
+    return new LlmProviderError(`${vendor}: reply longer than the reply timeout`, false);
   if (error instanceof LlmProviderError) return error;
   // a vendor aborting on its own (not us) is a lost connection
   if (isAbort(error)) return new LlmProviderError(`${vendor}: connection aborted`, true);

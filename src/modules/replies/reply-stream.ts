@@ -55,14 +55,19 @@ export class ReplyStreamer {
         onDelta: (text, offset) => {
           if (this.fences.cut(generation)) return;
           generation.text += text;
-          this.emit(generation, {
-            type: 'ai_response',
-            id: generation.replyId,
-            client_id: clientId,
-            sender: 'ai',
-            model_id: modelId,
-            metadata: { delta: text, offset, done: false },
-          });
+          this.piece(generation, text, offset);
+        },
+        // Dify's output moderation replaced the reply: the replacement is the text stored, shown to a
+        // device that resumes, and after which later pieces go. A replacement that only adds to the
+        // text shown goes out as a piece; any other is shown by the reply's final frame, whose
+        // `content` clients take over the pieces (no piece takes text back; docs/protocol.md,
+        // "Vendor streams end with the vendor's end")
+        onReplace: (text) => {
+          if (this.fences.cut(generation)) return;
+          const shown = generation.text;
+          generation.text = text;
+          if (text.length > shown.length && text.startsWith(shown))
+            this.piece(generation, text.slice(shown.length), shown.length);
         },
         onRetry: ({ attempt, attempts, delayMs }) =>
           this.emit(generation, {
@@ -98,6 +103,18 @@ export class ReplyStreamer {
     await stateWrite;
     const { usage, responseMs, firstTokenMs, failure } = result;
     return { usage, files, responseMs, firstTokenMs, failure };
+  }
+
+  // a piece of the reply to every device: its text and where it goes
+  private piece(generation: Generation, text: string, offset: number): void {
+    this.emit(generation, {
+      type: 'ai_response',
+      id: generation.replyId,
+      client_id: generation.clientId,
+      sender: 'ai',
+      model_id: generation.modelId,
+      metadata: { delta: text, offset, done: false },
+    });
   }
 }
 

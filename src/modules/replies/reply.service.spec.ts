@@ -226,3 +226,60 @@ describe('ReplyService reply lease across instances', () => {
     expect(shared.holders.get('s')?.size ?? 0).toBe(0);
   });
 });
+
+// Dify's output moderation replaces the whole reply (message_replace): the replacement is what is
+// stored and what a device resuming mid-reply is shown (docs/protocol.md, "Vendor streams end with
+// the vendor's end"); the devices that showed the pieces take the final frame's content.
+describe('ReplyService replaced reply', () => {
+  it('should store the replacement and show it as the text so far, sending as a piece only what it adds', async () => {
+    const replaced = gate();
+    const resumed = gate();
+    const shown: Array<{ type: string; metadata?: Record<string, unknown> }> = [];
+    const hub = { ephemeral: jest.fn((_: string, frame: (typeof shown)[number]) => shown.push(frame)) };
+    const model = {
+      run: jest.fn(async (_: ModelEntry, __: LlmRequest, ___: unknown, hooks: ModelStreamHooks) => {
+        hooks.onDelta('FLAGGED ', 0);
+        hooks.onDelta('CONTENT', 8);
+        hooks.onReplace?.('Sorry.');
+        replaced.open();
+        await resumed.opened;
+        hooks.onDelta(' Ask again.', 6);
+        hooks.onReplace?.('Sorry. Ask again. Please.');
+        return { text: 'Sorry. Ask again. Please.', responseMs: 1, failure: undefined };
+      }),
+    };
+    const recorded: string[] = [];
+    const recorder = {
+      record: jest.fn(async (outcome: { text: string }) => {
+        recorded.push(outcome.text);
+        return undefined;
+      }),
+    };
+    const entry = { provider: { stateful: false } } as unknown as ModelEntry;
+    const replies = new ReplyService(
+      { lastSeq: () => 0 } as unknown as SessionsService,
+      { has: () => true, entry: () => entry, defaultModelId: 'demo' } as unknown as LlmRegistry,
+      hub as unknown as ClientHub,
+      model as unknown as ModelStream,
+      {} as SessionTitler,
+      recorder as unknown as ReplyRecorder,
+      { assemble: async () => ({ messages: [], history: [], prompt: [] }) } as unknown as ReplyPrompt,
+    );
+    replies.request({ sessionId: 's', userId: 'u', modelId: 'demo', clientId: 'one' });
+    await replaced.opened;
+    // what a socket resuming now is shown (ConnectionsService reads the reply in flight)
+    expect(replies.inFlight('s')?.text).toBe('Sorry.');
+    resumed.open();
+    while (replies.answering('s')) await tick();
+    expect(recorded).toEqual(['Sorry. Ask again. Please.']);
+    const pieces = shown
+      .filter((frame) => frame.type === 'ai_response')
+      .map((frame) => [frame.metadata?.delta, frame.metadata?.offset]);
+    expect(pieces).toEqual([
+      ['FLAGGED ', 0],
+      ['CONTENT', 8],
+      [' Ask again.', 6],
+      [' Please.', 17],
+    ]);
+  });
+});
