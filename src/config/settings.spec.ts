@@ -367,6 +367,7 @@ describe('loadSettings', () => {
       ['RECONNECT_TIMEOUT', '1s'],
       ['UPLOAD_UNATTACHED_TTL', '1m'],
       ['REQUEST_BODY_TIMEOUT', '1s'],
+      ['RESPONSE_IDLE_TIMEOUT', '1s'],
       ['LLM_REPLY_TIMEOUT', '1s'],
     ]) {
       for (const value of ['0', '0s', '0ms', '999ms']) expectRejected(validEnv({ [name]: value }), name);
@@ -374,6 +375,7 @@ describe('loadSettings', () => {
     }
     expect(loadSettings(validEnv({ TAKEOVER_GRACE: '1s' })).takeoverGraceMs).toBe(1_000);
     expect(loadSettings(validEnv({})).requestBodyTimeoutMs).toBe(30_000);
+    expect(loadSettings(validEnv({})).responseIdleTimeoutMs).toBe(60_000);
   });
 
   // a vendor stream that never ended held its session's reply, and every turn after it, for ever

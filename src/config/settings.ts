@@ -71,6 +71,7 @@ export interface Settings {
   sweepIntervalMs: number;
   shutdownGraceMs: number;
   requestBodyTimeoutMs: number;
+  responseIdleTimeoutMs: number;
   takeoverGraceMs: number;
   publicBaseUrl: string;
   logLevel: LogLevel;
@@ -145,6 +146,9 @@ export function loadSettings(env: Env = process.env): Settings {
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0, TIMER_MAX_MS),
     // the time a request other than an upload has to arrive whole (src/common/http/request-gate.ts)
     requestBodyTimeoutMs: duration(env, 'REQUEST_BODY_TIMEOUT', '30s', 1_000, TIMER_MAX_MS),
+    // how long an answer's client may take none of it before its connection is closed, as nginx's
+    // send_timeout (src/common/http/response-written.ts)
+    responseIdleTimeoutMs: duration(env, 'RESPONSE_IDLE_TIMEOUT', '60s', 1_000, TIMER_MAX_MS),
     // at least a second: with 0 a takeover lapsed the instant it was taken (contract audit)
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 1_000, TIMER_MAX_MS),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),

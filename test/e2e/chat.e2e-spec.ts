@@ -492,6 +492,20 @@ describe('chat over WebSocket (e2e)', () => {
       const silent = await TestClient.connect(url, { autoPong: false });
       await silent.nextOfType('connection_status');
       expect(await silent.closed).toBe(1006);
+      // one that keeps sending but answers no ping (it reads nothing: its pong would come after all it
+      // was sent) is closed too; frames of its own kept it open while its unsent frames grew to 4 MiB
+      // (third black-box audit, docs/protocol.md "Socket limits")
+      const talking = await TestClient.connect(url, { autoPong: false });
+      await talking.nextOfType('connection_status');
+      const chatter = setInterval(
+        () => talking.send({ type: 'typing_indicator', metadata: { typing: true } }),
+        30,
+      );
+      try {
+        expect(await talking.closed).toBe(1006);
+      } finally {
+        clearInterval(chatter);
+      }
 
       const answering = await TestClient.connect(url);
       await answering.nextOfType('connection_status');

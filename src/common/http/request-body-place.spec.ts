@@ -41,7 +41,7 @@ describe(awaitUserPlace.name, () => {
   let sent: Sent[];
 
   beforeAll(async () => {
-    requests = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    requests = new UserRequests({ requestsAtOncePerUser: 1, responseIdleTimeoutMs: 30_000 }, new Reflector());
     const app = express();
     for (const layer of requestBodyPipeline(tokens, requests)) app.use(layer);
     app.get('/free', (_request, response) => void response.json({ free: true }));

@@ -42,7 +42,10 @@ describe('requestBodyPipeline', () => {
 
   beforeAll(async () => {
     const app = express();
-    const requests = new UserRequests({ requestsAtOncePerUser: 8 }, new Reflector());
+    const requests = new UserRequests(
+      { requestsAtOncePerUser: 8, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     for (const layer of requestBodyPipeline(tokens, requests)) app.use(layer);
     app.post('/thrower', () => {
       throw new Error('route bug');

@@ -33,7 +33,10 @@ class Routes {
 
 describe(UserRequests.name, () => {
   it("should run a user's requests a few at once, queue more, refuse past the line, and leave other users alone", async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 2 }, new Reflector());
+    const gate = new UserRequests(
+      { requestsAtOncePerUser: 2, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     const log = { running: new Map<string, number>(), peak: new Map<string, number>() };
     const flood = Array.from({ length: 2 + REQUESTS_WAITING_PER_USER + 5 }, () => request(log, 'mallory'));
     const answers = flood.map(({ task }) => gate.run('mallory', task).catch((error: unknown) => error));
@@ -61,20 +64,30 @@ describe(UserRequests.name, () => {
   });
 
   it('should give a failed request its place back and fail it as it failed', async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    const gate = new UserRequests(
+      { requestsAtOncePerUser: 1, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     await expect(gate.run('u', () => Promise.reject(new Error('store down')))).rejects.toThrow('store down');
     await expect(gate.run('u', () => Promise.resolve(2))).resolves.toBe(2);
     expect(gate.users).toBe(0);
   });
 
   it('should pass requests without a user, and what is not HTTP, straight through', async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    const gate = new UserRequests(
+      { requestsAtOncePerUser: 1, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     const context = (type: string, principal?: { userId: string }) =>
       ({
         getType: () => type,
         getHandler: () => Routes.prototype.plain,
         getClass: () => Routes,
-        switchToHttp: () => ({ getRequest: () => ({ principal, socket: { destroyed: false } }) }),
+        switchToHttp: () => ({
+          getRequest: () => ({ principal, socket: { destroyed: false } }),
+          // written at once: the place goes back with it
+          getResponse: () => ({ writableFinished: true }),
+        }),
       }) as unknown as ExecutionContext;
     const handler = { handle: () => of('answer') };
     await expect(lastValueFrom(gate.intercept(context('http'), handler))).resolves.toBe('answer');
@@ -90,6 +103,8 @@ describe(UserRequests.name, () => {
         defaultValue: 'none',
       }),
     ).resolves.toBeUndefined();
+    // the place goes back once the answer is written, after it is handed to Nest
+    await flush();
     expect(gate.users).toBe(0);
   });
 
@@ -108,7 +123,10 @@ describe(UserRequests.name, () => {
           { maxLength: 120 },
         ),
         async (atOnce, steps) => {
-          const gate = new UserRequests({ requestsAtOncePerUser: atOnce }, new Reflector());
+          const gate = new UserRequests(
+            { requestsAtOncePerUser: atOnce, responseIdleTimeoutMs: 30_000 },
+            new Reflector(),
+          );
           const log = { running: new Map<string, number>(), peak: new Map<string, number>() };
           const open: Array<{ end: () => void; userId: string }> = [];
           const answers: Array<Promise<unknown>> = [];
@@ -147,7 +165,10 @@ describe(UserRequests.name, () => {
   });
 
   it('should not run a request whose client left while it waited', async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    const gate = new UserRequests(
+      { requestsAtOncePerUser: 1, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     let end!: () => void;
     const first = gate.run('u', () => new Promise<void>((resolve) => (end = resolve)));
     const task = jest.fn();
@@ -164,7 +185,10 @@ describe(UserRequests.name, () => {
   });
 
   it("should leave routes with a line of their own (whole-session reads) out of the user's line", async () => {
-    const gate = new UserRequests({ requestsAtOncePerUser: 1 }, new Reflector());
+    const gate = new UserRequests(
+      { requestsAtOncePerUser: 1, responseIdleTimeoutMs: 30_000 },
+      new Reflector(),
+    );
     let end!: () => void;
     const holding = gate.run('u', () => new Promise<void>((resolve) => (end = resolve)));
     const context = (handler: () => void) =>
@@ -174,6 +198,7 @@ describe(UserRequests.name, () => {
         getClass: () => Routes,
         switchToHttp: () => ({
           getRequest: () => ({ principal: { userId: 'u' }, socket: { destroyed: false } }),
+          getResponse: () => ({ writableFinished: true }),
         }),
       }) as unknown as ExecutionContext;
     // the user's one place is taken: a whole-session read runs at once all the same

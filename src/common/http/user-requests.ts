@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
 import { finalize, from, lastValueFrom, type Observable } from 'rxjs';
 import { SETTINGS, type Settings } from '../../config/settings';
+import { whenWritten } from './response-written';
 import type { Principal } from '../auth/principal';
 import { ConcurrencyLimit } from '../concurrency-limit';
 import { DomainException } from '../errors/domain.exception';
@@ -35,10 +36,13 @@ export const OwnLine = () => SetMetadata(OWN_LINE, true);
 //
 // A request with a body takes its place before the body is read (`enter`, from the middleware in
 // src/common/http/request-body.ts): the JSON parser, ahead of every interceptor, read 8,000 partial
-// bodies of one token at once (+500 MB) before this line saw one of them. It keeps that place until
-// its handler is done, or until its answer is written or its connection gone when no handler runs
-// (the parser refused it, no route). A request without one takes its place here, once routed, so the
-// whole-session reads (known only by their route) keep their own line.
+// bodies of one token at once (+500 MB) before this line saw one of them. A request without one
+// takes its place here, once routed, so the whole-session reads (known only by their route) keep
+// their own line. Either keeps its place until its answer is written or its connection gone
+// (whenWritten; RESPONSE_IDLE_TIMEOUT closes a connection whose client reads none of its answer):
+// an answer not yet written is memory of this process. Until the third black-box audit the place
+// went back when the handler was done, and one user's pipelined reads of long room pages left
+// unread held 300–520 MB of answers (RSS 188 → 895 MB in 43 s) for as long as the connections stayed.
 @Injectable()
 export class UserRequests implements NestInterceptor {
   private readonly lines = new Map<string, ConcurrencyLimit>();
@@ -46,7 +50,8 @@ export class UserRequests implements NestInterceptor {
   private readonly entered = new WeakMap<IncomingMessage, () => void>();
 
   constructor(
-    @Inject(SETTINGS) private readonly settings: Pick<Settings, 'requestsAtOncePerUser'>,
+    @Inject(SETTINGS)
+    private readonly settings: Pick<Settings, 'requestsAtOncePerUser' | 'responseIdleTimeoutMs'>,
     private readonly reflector: Reflector,
   ) {}
 
@@ -62,23 +67,37 @@ export class UserRequests implements NestInterceptor {
       context.getHandler(),
       context.getClass(),
     ]);
-    // in line since before its body: its place is given back once its handler is done (an answer
-    // queued behind an earlier one on a pipelined connection holds no place: that earlier request may
-    // be one waiting for it), or at once for a route with a line of its own
+    const response = context.switchToHttp().getResponse<ServerResponse>();
+    // in line since before its body: its place is given back once its answer is written, or at once
+    // for a route with a line of its own
     const release = this.entered.get(request);
     if (release) {
       if (ownLine) release();
-      return next.handle().pipe(finalize(release));
+      return next.handle().pipe(finalize(() => void this.written(response).then(release)));
     }
     const userId = request.principal?.userId;
     if (userId === undefined || ownLine) return next.handle();
     return from(
-      this.run(
-        userId,
-        () => lastValueFrom(next.handle(), { defaultValue: undefined }),
-        () => Boolean(request.socket?.destroyed),
-      ),
+      new Promise<unknown>((answer, fail) => {
+        this.run(
+          userId,
+          async () => {
+            try {
+              answer(await lastValueFrom(next.handle(), { defaultValue: undefined }));
+            } catch (error) {
+              fail(error);
+            }
+            // the answer (or its error) is written after this: the place is held until then
+            await this.written(response);
+          },
+          () => Boolean(request.socket?.destroyed),
+        ).catch(fail);
+      }),
     );
+  }
+
+  private written(response: ServerResponse): Promise<void> {
+    return whenWritten(response, this.settings.responseIdleTimeoutMs);
   }
 
   // Takes a place in the user's line for a request whose body is not read yet: resolves once it has

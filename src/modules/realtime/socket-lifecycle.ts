@@ -108,7 +108,7 @@ export function handleInOrder(
   let waitingBytes = 0;
   socket.on('message', (data: RawData, isBinary: boolean) => {
     const receivedAt = new Date();
-    connection.alive = true;
+    // seen, but not alive: only a pong tells the client reads what it is sent (heartbeat)
     connection.seenAt = receivedAt.getTime();
     const bytes = rawBytes(data);
     waitingFrames++;
@@ -174,7 +174,11 @@ export function armExpiry(
 }
 
 // One heartbeat: a socket that answered no ping since the last one is ended, the others pinged,
-// and expiry timers armed for tokens that now run out within two heartbeats.
+// and expiry timers armed for tokens that now run out within two heartbeats. Only a pong counts: it
+// comes after everything the socket was sent before the ping, so a client that reads nothing answers
+// none, whatever it sends. Until the third black-box audit any frame of the client's counted too: a
+// socket sending a typing indicator every 5 s and reading nothing stayed open while its unsent frames
+// grew towards write-data's 4 MiB (49 such sockets of one user: 137 MB after 180 s).
 export function heartbeat(
   connections: Iterable<Connection>,
   heartbeatMs: number,
