@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 import { InProcessBus, InProcessNetwork } from '../../infra/bus/in-process.bus';
 import type { Principal } from '../../common/auth/principal';
-import { ClientHub } from './client-hub';
+import { ClientHub, MAX_PENDING_FRAMES } from './client-hub';
 import { CLOSE_SLOW_CLIENT, drained } from './write-data';
 import type { Connection } from './connection';
 import type { AiDeltaFrame, ConnectionStatusFrame, StoredEventFrame } from '../../protocol/frames';
@@ -132,6 +132,18 @@ describe(ClientHub.name, () => {
       expect(replaying.socket.send).not.toHaveBeenCalled();
       expect(pending).toEqual([FRAME]);
       expect(live.socket.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should close a replaying socket as too slow once it holds MAX_PENDING_FRAMES, holding no more', () => {
+      const pending: ServerFrame[] = [];
+      const replaying = connection({ pending });
+      hub.add(replaying.connection);
+      for (let index = 0; index < MAX_PENDING_FRAMES; index++) hub.toSession('session-1', FRAME);
+      expect(replaying.socket.close).not.toHaveBeenCalled();
+      for (let index = 0; index < 5; index++) hub.toSession('session-1', FRAME);
+      expect(replaying.socket.close).toHaveBeenCalledTimes(1);
+      expect(replaying.socket.close).toHaveBeenCalledWith(1013, expect.any(String));
+      expect(pending.length).toBe(MAX_PENDING_FRAMES + 1);
     });
 
     it('should do nothing when the session has no connections', () => {

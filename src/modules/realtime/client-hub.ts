@@ -14,7 +14,14 @@ import { storedFrame, type ServerFrame } from './frames';
 import type { ReadGate } from '../../common/read-gate';
 import { SessionReads } from '../sessions/session-reads';
 import { addTo, removeFrom } from './connection-lists';
-import { writeData } from './write-data';
+import { CLOSE_SLOW_CLIENT, writeData } from './write-data';
+
+// Live frames a socket may have held for it while its replay waits or runs (a frame each, deltas
+// included): past it the socket is closed as too slow (1013) and its client resumes from its last
+// seq. The replay waits for one of the instance's places for whole-session reads, behind other
+// users' large replays, and every frame of the session meanwhile was held without bound (a reply's
+// deltas are ~1,000 frames; found reading the code in the third black-box audit).
+export const MAX_PENDING_FRAMES = 10_000;
 
 const TOPIC = 'hub';
 
@@ -206,7 +213,7 @@ export class ClientHub implements OnModuleInit {
       }
       if (filter && !matches(connection, filter)) continue;
       if (connection.pending) {
-        connection.pending.push(frame);
+        hold(connection, connection.pending, frame);
         continue;
       }
       this.order.deliver(connection, frame);
@@ -216,7 +223,7 @@ export class ClientHub implements OnModuleInit {
   private localUser(userId: string, frame: ServerFrame, exceptId?: string): void {
     for (const connection of this.ofUser(userId)) {
       if (connection.id === exceptId) continue;
-      if (connection.pending) connection.pending.push(frame);
+      if (connection.pending) hold(connection, connection.pending, frame);
       else this.send(connection, frame);
     }
   }
@@ -304,4 +311,14 @@ function shows(connection: Connection, frame: ServerFrame): boolean {
   else if (frame.type === 'admin_leave') connection.assisted = false;
   else if (connection.assisted && isDeltaFrame(frame)) return false;
   return true;
+}
+
+// A live frame held for a socket whose replay is not done (MAX_PENDING_FRAMES)
+function hold(connection: Connection, pending: ServerFrame[], frame: ServerFrame): void {
+  if (pending.length < MAX_PENDING_FRAMES) pending.push(frame);
+  else if (pending.length === MAX_PENDING_FRAMES) {
+    // one more marks it closed: nothing else is held for it
+    pending.push(frame);
+    connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+  }
 }
