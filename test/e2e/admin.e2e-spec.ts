@@ -7,6 +7,7 @@ interface Page {
   total: number;
   page: number;
   limit: number;
+  as_of?: string;
 }
 
 // The admin API over HTTP (CONTRACT §3): role checks, query validation, and figures that follow
@@ -95,6 +96,7 @@ describe('admin API (e2e)', () => {
       ['admin_assisted=yes', 'admin_assisted'],
       ['from=yesterday', 'from'],
       ['from=2024-02-01T00:00:00Z&to=2024-01-01T00:00:00Z', 'from'],
+      ['as_of=now', 'as_of'],
       ['colour=blue', 'colour'],
     ]) {
       const response = await get(`/chat/admin/sessions?${query}`, admin);
@@ -171,6 +173,53 @@ describe('admin API (e2e)', () => {
     expect((await json<Record<string, number>>('/chat/admin/metrics')).total_sessions).toBe(1);
     await client.close();
   });
+  // Pages read one after the other while new sessions arrive: each page after the first is read as of
+  // the first one's read (`as_of`), so nothing shifts and every session shows once, whatever the sort
+  // (docs/protocol.md, "Admin list pages"). Paged by skip alone, two sessions arriving before each
+  // page showed items again (found by the admin audit).
+  it.each([
+    ['start_time', 'desc'],
+    ['last_activity', 'desc'],
+    ['user_id', 'asc'],
+    ['duration', 'desc'],
+  ])(
+    'should show every session once when paging by %s %s as of the first page while sessions arrive',
+    async (sort, order) => {
+      const users = Array.from({ length: 7 }, () => uniqueUser('paged'));
+      for (const userId of users) {
+        const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(userId)}`);
+        await client.nextOfType('connection_status');
+        await client.close();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const query = `sort=${sort}&order=${order}&limit=3`;
+      const first = await json<Page>(`/chat/admin/sessions?${query}&page=1`);
+      expect(first.as_of).toEqual(expect.any(String));
+      const seen = first.items.map((item) => item.id);
+      for (let page = 2; seen.length < first.total; page++) {
+        // two new users arrive between the pages
+        for (let arrival = 0; arrival < 2; arrival++) {
+          const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser('late'))}`);
+          await client.nextOfType('connection_status');
+          await client.close();
+        }
+        const next = await json<Page>(
+          `/chat/admin/sessions?${query}&page=${page}&as_of=${encodeURIComponent(String(first.as_of))}`,
+        );
+        expect(next).toMatchObject({ total: first.total, page, limit: 3, as_of: first.as_of });
+        expect(next.items.length).toBeGreaterThan(0);
+        seen.push(...next.items.map((item) => item.id));
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen).toHaveLength(first.total);
+      const listed = await json<Page>(`/chat/admin/sessions?limit=100`);
+      // the sessions of this test's first users are among them; the late ones are not
+      const byUser = new Map(listed.items.map((item) => [item.user_id, item.id]));
+      for (const userId of users) expect(seen).toContain(byUser.get(userId));
+      expect(listed.total).toBeGreaterThan(first.total);
+    },
+  );
+
   // one "duration as of now" for both endpoints: an active session's live duration
   it('should report the same live duration in the admin list and in GET /chat/sessions/:id', async () => {
     const userId = uniqueUser();

@@ -1,3 +1,4 @@
+import { getJson, type MessageBody, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
@@ -166,6 +167,36 @@ describe('several instances over Redis (e2e)', () => {
     expect(final.metadata?.stopped).toBe(true);
     // stopped long before its ~30 words at 100 ms each
     expect(final.content?.split(' ').length).toBeLessThan(20);
+    await Promise.all([phone.client.close(), laptop.client.close()]);
+  });
+
+  // new_session stops the reply of the session it ends wherever that reply streams, as
+  // stop_generation does (docs/protocol.md, "The reply in flight"). Until the audit it stopped only a
+  // reply streaming on the instance of the device that sent it: one on the other instance ran to its
+  // end and was stored complete.
+  it("should stop the reply streaming on the other instance when new_session comes from the user's device here", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await on(first, token);
+    const laptop = await on(second, token);
+    phone.client.send({ type: 'model_select', model_id: 'slow' });
+    await phone.client.nextOfType('model_select');
+    phone.client.send({ type: 'user_message', client_id: 'long', content: 'a long answer please' });
+    await laptop.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    laptop.client.send({ type: 'new_session', client_id: 'fresh' });
+    await laptop.client.next((frame) => frame.type === 'ack' && frame.client_id === 'fresh');
+    let replies: MessageBody[] = [];
+    await waitUntil(async () => {
+      const session = await getJson<SessionBody>(
+        `http://127.0.0.1:${first.port}/chat/sessions/${phone.sessionId}`,
+        token,
+      );
+      replies = session.messages.filter((message) => message.type === 'ai_response');
+      return replies.length > 0;
+    });
+    expect(replies).toHaveLength(1);
+    expect(replies[0].metadata?.stopped).toBe(true);
+    // stopped long before its ~30 words at 100 ms each
+    expect(replies[0].content?.split(' ').length).toBeLessThan(20);
     await Promise.all([phone.client.close(), laptop.client.close()]);
   });
 

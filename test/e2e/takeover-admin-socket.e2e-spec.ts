@@ -279,6 +279,35 @@ describe('takeover: the admin socket (e2e)', () => {
     await Promise.all([user.client.close(), socket.client.close()]);
   });
 
+  // An admin who chats as a user (the chat page's New chat) or whose dashboard sends new_session gets
+  // a console session again, as on connect: no conversation in the admin list or figures
+  // (docs/protocol.md, "Rough edges fixed"). Until the admin audit the new one was not flagged.
+  it("should keep the session of an admin's new_session out of the admin list and figures", async () => {
+    const adminId = uniqueUser('admin');
+    const token = adminToken(adminId, 'New Chat Admin');
+    const figures = async () => {
+      const list = await getJson<{ items: AdminItem[]; total: number }>(
+        `${server.httpUrl}/chat/admin/sessions?user_id=${adminId}`,
+        token,
+      );
+      const metrics = await getJson<{ total_sessions: number; active_sessions: number }>(
+        `${server.httpUrl}/chat/admin/metrics`,
+        token,
+      );
+      return { listed: list.total, total: metrics.total_sessions, active: metrics.active_sessions };
+    };
+    const dashboard = await connect(token);
+    const before = await figures();
+    dashboard.client.send({ type: 'new_session', client_id: 'new' });
+    const ack = await dashboard.client.next((frame) => frame.type === 'ack' && frame.client_id === 'new');
+    expect(ack.session_id).not.toBe(dashboard.sessionId);
+    expect(await figures()).toEqual({ ...before, listed: 0 });
+    // nor can another admin take it over
+    const other = adminToken(uniqueUser('admin'), 'Intruder');
+    expect((await post(`/chat/admin/sessions/${String(ack.session_id)}/takeover`, other)).status).toBe(404);
+    await dashboard.client.close();
+  });
+
   it("should refuse with 404 a takeover of another admin's console session, over REST and WS", async () => {
     const owner = await connect(adminToken(uniqueUser('admin'), 'Console Owner'));
     const other = adminToken(uniqueUser('admin'), 'Intruder');
@@ -349,6 +378,51 @@ describe('takeover: the admin socket across instances (e2e)', () => {
   afterAll(async () => {
     await first.close();
     await second.close();
+  });
+
+  // new_session on an admin socket bound to a takeover: the socket speaks in the user's session, whose
+  // user must keep reaching the admin. It is refused, the takeover goes on; after admin_leave the
+  // socket may start a chat of its own (docs/protocol.md, "Takeover handoff"). Until the admin audit
+  // the socket was moved to a new session of the admin's while the takeover stayed on, renewed by
+  // that socket: the user's messages reached no admin and no AI.
+  it('should refuse new_session on an admin socket bound to a takeover, and keep the user talking to the admin', async () => {
+    const user = await connectTo(second, userToken(uniqueUser()));
+    const adminId = uniqueUser('admin');
+    const token = adminToken(adminId, 'Stays Put');
+    const admin = await connectTo(first, token);
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await user.client.nextOfType('admin_join');
+    admin.client.send({ type: 'new_session', client_id: 'new' });
+    expect(await admin.client.next((frame) => frame.client_id === 'new')).toMatchObject({
+      type: 'error',
+      session_id: user.sessionId,
+      error: { code: 'SESSION_LOCKED', recoverable: true },
+    });
+    expect(admin.client.frames.filter((frame) => frame.type === 'connection_status')).toHaveLength(1);
+    // the user's message reaches the admin, the admin's reaches the user
+    user.client.send({ type: 'user_message', client_id: 'still-there', content: 'are you there?' });
+    expect(
+      await admin.client.next((frame) => frame.type === 'user_message' && frame.client_id === 'still-there'),
+    ).toMatchObject({ session_id: user.sessionId, sender: 'user' });
+    admin.client.send({ type: 'user_message', client_id: 'yes', content: 'still here' });
+    expect(
+      await user.client.next((frame) => frame.type === 'user_message' && frame.client_id === 'yes'),
+    ).toMatchObject({ sender: 'admin' });
+    // once the admin has left, a chat of its own, no conversation in the admin list
+    admin.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'leave');
+    await user.client.nextOfType('admin_leave');
+    admin.client.send({ type: 'new_session', client_id: 'new-after' });
+    const ack = await admin.client.next((frame) => frame.client_id === 'new-after');
+    expect(ack.type).toBe('ack');
+    expect([user.sessionId, admin.sessionId]).not.toContain(ack.session_id);
+    const list = await getJson<{ total: number }>(
+      `${second.httpUrl}/chat/admin/sessions?user_id=${adminId}`,
+      token,
+    );
+    expect(list.total).toBe(0);
+    await Promise.all([user.client.close(), admin.client.close()]);
   });
 
   it('should show the admin socket on one instance the admin_leave of a release on the other', async () => {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,17 @@ export class StoreServer {
     this.run('stop', this.dir);
   }
 
+  // stop() and start() without blocking this process meanwhile: an app running in it keeps its
+  // timers and sockets going (stop() alone may wait 5 s for FerretDB to go)
+  async stopAsync(): Promise<void> {
+    this.signal('SIGCONT');
+    await this.runAsync('stop', this.dir);
+  }
+
+  async startAsync(): Promise<void> {
+    await this.runAsync('start', String(this.port), this.dir);
+  }
+
   signal(name: NodeJS.Signals): void {
     try {
       process.kill(Number(readFileSync(join(this.dir, 'ferretdb.pid'), 'utf8').trim()), name);
@@ -49,5 +60,11 @@ export class StoreServer {
 
   private run(...args: string[]): void {
     execFileSync('bash', [FERRETDB, ...args], { stdio: 'ignore' });
+  }
+
+  private runAsync(...args: string[]): Promise<void> {
+    return new Promise((resolve, reject) =>
+      execFile('bash', [FERRETDB, ...args], (error) => (error ? reject(error) : resolve())),
+    );
   }
 }

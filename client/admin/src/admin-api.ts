@@ -126,9 +126,14 @@ export interface SessionQuery {
   order: 'asc' | 'desc';
   page: number;
   limit: number;
+  // the pages after the first are read as of the first one (session-pages.ts)
+  as_of?: string;
 }
 
-export function listSessions(token: string, query: SessionQuery): Promise<Page<AdminSession>> {
+// `as_of`: the time the list was read as of (servers before the admin audit send none)
+export type SessionPage = Page<AdminSession> & { as_of?: string };
+
+export function listSessions(token: string, query: SessionQuery): Promise<SessionPage> {
   return apiJson('admin/sessions', token, {
     query: {
       ...query,

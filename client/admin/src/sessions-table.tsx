@@ -2,7 +2,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { dateTime, duration } from '../../shared/format';
-import { listSessions, type AdminSession, type Page, type SessionQuery, type SortField } from './admin-api';
+import {
+  listSessions,
+  type AdminSession,
+  type SessionPage,
+  type SessionQuery,
+  type SortField,
+} from './admin-api';
+import { pageQuery } from './session-pages';
 import { assistingAdmin, needsHelp } from './session-flags';
 
 interface Props {
@@ -63,7 +70,7 @@ const CHOICES: Array<{
 
 // Every user's sessions (CONTRACT §3 /chat/admin/sessions): filters, sorting, pages; reloads itself.
 export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, onOpen }: Props) {
-  const [page, setPage] = useState<Page<AdminSession> | null>(null);
+  const [page, setPage] = useState<SessionPage | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
@@ -80,7 +87,8 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
     };
   }, [token, query, refreshKey]);
 
-  const set = (patch: Partial<SessionQuery>) => onQuery({ ...query, page: 1, ...patch });
+  // a filter, a sort or a page size reads the list fresh from its first page
+  const set = (patch: Partial<SessionQuery>) => onQuery({ ...query, page: 1, as_of: undefined, ...patch });
   const text = (event: Event) => (event.currentTarget as HTMLInputElement | HTMLSelectElement).value;
   const pages = page ? Math.max(1, Math.ceil(page.total / page.limit)) : 1;
   const helpCount = page?.items.filter(needsHelp).length ?? 0;
@@ -241,7 +249,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
           type="button"
           class="button"
           disabled={query.page <= 1}
-          onClick={() => onQuery({ ...query, page: query.page - 1 })}
+          onClick={() => onQuery(pageQuery(query, query.page - 1, page))}
         >
           Previous
         </button>
@@ -252,7 +260,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
           type="button"
           class="button"
           disabled={query.page >= pages}
-          onClick={() => onQuery({ ...query, page: query.page + 1 })}
+          onClick={() => onQuery(pageQuery(query, query.page + 1, page))}
         >
           Next
         </button>

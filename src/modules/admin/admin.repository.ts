@@ -304,11 +304,19 @@ function toMongoFilter(filter: SessionFilter): FilterQuery<Session> {
   if (filter.helpRequested !== undefined) query.help_requested = filter.helpRequested;
   if (filter.feedback === 'negative') query.feedback_down = { $gt: 0 };
   if (filter.feedback === 'positive') query.feedback_up = { $gt: 0 };
-  if (filter.from || filter.to) {
+  // a list read as of a time leaves out what started after it, as `to` does
+  const to = earliest(filter.to, filter.asOf);
+  if (filter.from || to) {
     const range: Record<string, Date> = {};
     if (filter.from) range.$gte = filter.from;
-    if (filter.to) range.$lte = filter.to;
+    if (to) range.$lte = to;
     query.start_time = range;
   }
   return query;
+}
+
+function earliest(...dates: Array<Date | undefined>): Date | undefined {
+  let found: Date | undefined;
+  for (const date of dates) if (date && (!found || date < found)) found = date;
+  return found;
 }

@@ -123,6 +123,33 @@ describe(AdminService.name, () => {
     );
   });
 
+  // docs/protocol.md, "Admin list pages"
+  it('should read a list as of `as_of` (never later than now), durations too, and answer the time it was read as of', async () => {
+    const filters: SessionFilter[] = [];
+    const repository = {
+      list: (query: { filter: SessionFilter }) => {
+        filters.push(query.filter);
+        return Promise.resolve({
+          rows: [sessionRow({ start_time: new Date(NOW.getTime() - 10 * MINUTE) })],
+          total: 1,
+        });
+      },
+    };
+    const service = new AdminService(repository as unknown as AdminRepository);
+    const first = await service.list(toListQuery({ page: 1, limit: 5 }), NOW);
+    expect(first).toMatchObject({ as_of: NOW.toISOString(), items: [{ duration_ms: 10 * MINUTE }] });
+    expect(filters[0].asOf).toBeUndefined();
+    const earlier = new Date(NOW.getTime() - 4 * MINUTE);
+    const later = new Date(NOW.getTime() + 5 * MINUTE);
+    const second = await service.list(toListQuery({ page: 2, limit: 5, as_of: earlier.toISOString() }), NOW);
+    expect(second).toMatchObject({ as_of: earlier.toISOString(), items: [{ duration_ms: 6 * MINUTE }] });
+    expect(filters[1].asOf).toEqual(earlier);
+    // a time still to come is now
+    const future = await service.list(toListQuery({ page: 2, limit: 5, as_of: later.toISOString() }), NOW);
+    expect(future.as_of).toBe(NOW.toISOString());
+    expect(filters[2].asOf).toEqual(NOW);
+  });
+
   it('should refuse a page deeper than the rows it may hold when both sources are large', async () => {
     const huge = MAX_DURATION_ROWS_HELD + 1;
     const repository = fakeRepository([], { stored: huge, live: huge });

@@ -20,10 +20,23 @@ export class AdminService {
 
   constructor(private readonly repository: AdminRepository) {}
 
+  // `as_of`: the time the list is read as of, given (never later than now) or now; the next pages
+  // pass it back, and are read as of the same time (docs/protocol.md, "Admin list pages")
   async list(query: SessionListQuery, now = new Date()) {
+    const given = query.filter.asOf;
+    const asOf = given && given < now ? given : now;
+    const pinned = given ? { ...query, filter: { ...query.filter, asOf } } : query;
     const { rows, total } =
-      query.sort === 'duration' ? await this.listByDuration(query, now) : await this.repository.list(query);
-    return { items: rows.map((row) => adminItem(row, now)), total, page: query.page, limit: query.limit };
+      query.sort === 'duration'
+        ? await this.listByDuration(pinned, asOf)
+        : await this.repository.list(pinned);
+    return {
+      items: rows.map((row) => adminItem(row, asOf)),
+      total,
+      page: query.page,
+      limit: query.limit,
+      as_of: asOf.toISOString(),
+    };
   }
 
   // No single index orders sessions by their duration as of now: ended ones have a stored duration_ms,

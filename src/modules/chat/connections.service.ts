@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import type { SessionRecord } from '../sessions/session.types';
@@ -152,11 +154,23 @@ export class ConnectionsService {
   }
 
   async newSession(connection: Connection, clientId?: string): Promise<void> {
+    // an admin's socket bound to a takeover is in the user's session, where the user's messages reach
+    // the admin through it: moved away, it left the user talking to nobody while it renewed the lease.
+    // The admin leaves first (docs/protocol.md, "Takeover handoff")
+    if (this.takeover.isAssisting(connection))
+      throw new DomainException(
+        ErrorCode.SESSION_LOCKED,
+        'You are assisting this session: leave it (admin_leave) before starting a new chat.',
+      );
     const previous = connection.sessionId;
-    this.replies.stop(previous, 'new_session');
+    // the reply of the session left stops wherever it streams, stored as a new_session's stop
+    // (docs/protocol.md, "The reply in flight")
+    this.replies.stopEverywhere(previous, Date.now(), 'new_session');
+    // an admin's new chat is a console session, as the one its socket connected with
     const { session } = await this.sessions.startNew(
       connection.principal.userId,
       this.registry.defaultModelId,
+      { console: connection.principal.isAdmin },
     );
     this.sessions.remember(session);
     this.sessions.forget(previous);

@@ -31,11 +31,15 @@ const SETTLE_POLL_MS = 20;
 
 // a user's stop sent from a device on another instance than the one streaming the reply
 const TOPIC = 'replies';
+// the stops a user's device sends: stop_generation, and new_session ending the session
+export type UserStopReason = Extract<StopReason, 'stopped' | 'new_session'>;
 interface ReplyBusMessage {
   k: 'stop';
   session: string;
   // when the user stopped (a reply decided after it is not stopped)
   at: number;
+  // absent from an instance before the admin audit: a stop_generation
+  reason?: UserStopReason;
 }
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
@@ -94,20 +98,22 @@ export class ReplyService implements OnModuleInit {
     this.bus?.subscribe(TOPIC, (payload, from) => {
       if (typeof payload !== 'object' || payload === null) return;
       const message = payload as ReplyBusMessage;
-      if (message.k === 'stop') this.stop(message.session, 'stopped', message.at);
+      if (message.k === 'stop')
+        this.stop(message.session, message.reason === 'new_session' ? 'new_session' : 'stopped', message.at);
       else this.snapshots.receive(payload as Record<string, unknown>, from);
     });
   }
 
-  // A user's stop (stop_generation): the reply streaming here, or asked for here and not yet shown;
-  // otherwise on whichever instance has it (the user's devices may be on several; docs/protocol.md,
-  // "The reply in flight").
-  stopEverywhere(sessionId: string, at = Date.now()): void {
+  // A user's stop (stop_generation, or new_session ending the session): the reply streaming here, or
+  // (stop_generation) asked for here and not yet shown; otherwise on whichever instance has it (the
+  // user's devices may be on several; docs/protocol.md, "The reply in flight"). `reason` is what the
+  // reply is stored with, as when it streams here (ReplyRecorder).
+  stopEverywhere(sessionId: string, at = Date.now(), reason: UserStopReason = 'stopped'): void {
     const streamingHere = this.running.has(sessionId);
-    this.stop(sessionId, 'stopped', at);
+    this.stop(sessionId, reason, at);
     // one only asked for here may be behind one streaming on another instance (that one is stopped)
     if (!streamingHere)
-      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at } satisfies ReplyBusMessage);
+      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at, reason } satisfies ReplyBusMessage);
   }
 
   // Resolves once no reply of the session shown here is still being stored, and no other instance

@@ -143,12 +143,14 @@ export class SessionsService {
     });
   }
 
-  startNew(userId: string, modelId: string): Promise<OpenedSession> {
+  // `console`: as for open(); an admin's new chat is no conversation either (docs/protocol.md, "Rough
+  // edges fixed")
+  startNew(userId: string, modelId: string, options: { console?: boolean } = {}): Promise<OpenedSession> {
     return this.userLock(userId, async () => {
       const now = new Date();
       const active = await this.repository.findActiveForUser(userId);
       if (active) await this.end(active.id, now);
-      const session = await this.create(userId, modelId, now);
+      const session = await this.create(userId, modelId, now, options.console);
       return { session, restored: false, replaced: active?.id };
     });
   }

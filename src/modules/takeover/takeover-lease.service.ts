@@ -16,11 +16,18 @@ import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
 import { SessionsService } from '../sessions/sessions.service';
 import { HelpService } from './help.service';
+import { LapseJudge } from './lapse-judge';
 import { TakeoverBindingsService } from './takeover-bindings.service';
 import { sameTakeover, TakeoverLogService } from './takeover-log.service';
 import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
+
+// renewals and lapse checks a few times per grace period
+function renewalPeriod(graceMs: number): number {
+  return Math.max(200, Math.min(graceMs / 4, 10_000));
+}
+
 // How long a takeover's start waits for the replies it cut off to be stored (docs/protocol.md,
 // "Takeover handoff"): as long as the reply lease of an instance that died mid-reply still reads as
 // held, and a second more. A store restarting holds a reply's store for seconds; 1.5 s let 4 replies
@@ -44,12 +51,15 @@ export type EndReason = 'released' | 'lapsed' | 'session_ended';
 
 // The life of a takeover lease once claimed (CONTRACT §4): an instance renews it while the admin has
 // a socket bound to the session there; once it has run TAKEOVER_GRACE without one, any instance ends
-// it. Start and end are stored session events, seen by every device of the user on every instance;
-// the session document mirrors who assists for the chat path and the admin list.
+// it (not before the store has answered long enough after an outage for it to be renewed: LapseJudge).
+// Start and end are stored session events, seen by every device of the user on every instance; the
+// session document mirrors who assists for the chat path and the admin list.
 @Injectable()
 export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('takeover');
   private timer?: NodeJS.Timeout;
+  // whether a lease that ran out in the store has lapsed: not while the store was away (LapseJudge)
+  readonly judge: LapseJudge;
 
   constructor(
     private readonly repository: TakeoverRepository,
@@ -62,14 +72,17 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     @Optional() private readonly metrics?: ChatMetrics,
     @Optional() private readonly replies?: ReplyService,
     @Optional() private readonly help?: HelpService,
-  ) {}
+  ) {
+    this.judge = new LapseJudge({
+      graceMs: settings.takeoverGraceMs,
+      renewalMs: renewalPeriod(settings.takeoverGraceMs),
+    });
+  }
 
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.onEvent(payload as TakeoverEvent));
     this.sessions.onEnded((sessionId) => void this.sessionEnded(sessionId));
-    // renewals and lapse checks a few times per grace period
-    const every = Math.max(200, Math.min(this.settings.takeoverGraceMs / 4, 10_000));
-    this.timer = setInterval(() => void this.tick(), every);
+    this.timer = setInterval(() => void this.tick(), renewalPeriod(this.settings.takeoverGraceMs));
     this.timer.unref();
   }
 
@@ -278,17 +291,20 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
         // at most TAKEOVER_GRACE plus one tick after its last pong
         const until = new Date(connection.seenAt + this.settings.takeoverGraceMs);
         // ended elsewhere, and its end not heard here (Redis away)
-        if (!(await this.repository.renew(binding.claim, until))) this.bindings.letGo(id);
+        if (!(await this.judge.timed(() => this.repository.renew(binding.claim, until))))
+          this.bindings.letGo(id);
       }
-      const now = Date.now();
-      for (const claim of await this.repository.lapsed(new Date(now))) {
+      const now = new Date();
+      for (const claim of await this.judge.timed(() => this.repository.lapsed(now))) {
         // the claim row may be stale (a renewal elsewhere); judge by the latest read
-        const latest = await this.repository.latest(claim.sessionId);
-        if (latest && latest.epoch === claim.epoch && !latest.ended && latest.leaseUntil.getTime() < now)
-          await this.finish(latest, 'lapsed');
+        const latest = await this.judge.timed(() => this.repository.latest(claim.sessionId));
+        if (latest && latest.epoch === claim.epoch && !latest.ended) {
+          // run out in the store: lapsed unless the store was away too lately for its holder to have
+          // renewed it since (LapseJudge)
+          if (this.judge.lapsed(latest.leaseUntil)) await this.finish(latest, 'lapsed');
+        }
         // ended (or followed by a newer claim, which ended it) but never closed: its finisher died
-        else if (!latest || latest.epoch !== claim.epoch || latest.ended)
-          await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
+        else await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
       }
     } catch (error) {
       this.logger.warn({ event: 'takeover_tick_failed', err: String(error) }, 'takeover renewal failed');

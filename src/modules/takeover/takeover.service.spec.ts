@@ -15,6 +15,7 @@ import type { SessionsService } from '../sessions/sessions.service';
 import type { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverBindingsService } from './takeover-bindings.service';
+import { LapseJudge } from './lapse-judge';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import { TakeoverLogService } from './takeover-log.service';
 import type { Claim, TakeoverRepository } from './takeover.repository';
@@ -184,6 +185,11 @@ function setup(latest: Claim | null, grace = GRACE) {
     replies as unknown as ReplyService,
     help as unknown as HelpService,
   );
+  // a store that has answered since long before: lapses are judged at once (LapseJudge's own spec
+  // has the wait after an outage and after a start)
+  Object.defineProperty(lease, 'judge', {
+    value: new LapseJudge({ graceMs: grace, renewalMs: grace / 4 }, Date.now, Number.NEGATIVE_INFINITY),
+  });
   const service = new TakeoverService(
     repository as unknown as TakeoverRepository,
     lease,

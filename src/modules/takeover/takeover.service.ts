@@ -54,7 +54,12 @@ export class TakeoverService {
     const name = adminName(admin);
     let holder: Claim | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const session = await this.sessions.assistanceState(sessionId);
+      // timed: whether the holder's lease lapsed rests on these reads (LapseJudge)
+      const read = await this.lease.judge.timed(async () => {
+        const state = await this.sessions.assistanceState(sessionId);
+        return { session: state, latest: await this.repository.latest(sessionId) };
+      });
+      const session = read.session;
       // an admin's console is no conversation, and an ended session has no user to assist: its
       // takeover was logged where nobody reads and counted as assisted (docs/protocol.md, "Takeover
       // handoff"; a session ending meanwhile is caught where the admin_join is logged)
@@ -62,7 +67,7 @@ export class TakeoverService {
       if (!session.is_active) throw new DomainException(ErrorCode.NOT_FOUND, 'This session has ended.');
       const now = new Date();
       const leaseUntil = new Date(now.getTime() + this.settings.takeoverGraceMs);
-      holder = await this.repository.latest(sessionId);
+      holder = read.latest;
       if (holder && !holder.ended) {
         if (holder.adminId === admin.userId) {
           await this.repository.renew(holder, leaseUntil);
@@ -70,7 +75,8 @@ export class TakeoverService {
           await this.lease.ensureStarted(holder);
           return view(holder, leaseUntil, false);
         }
-        if (holder.leaseUntil.getTime() >= now.getTime()) throw locked(holder);
+        // run out in the store, and nobody has renewed it since the store was last away
+        if (!this.lease.judge.lapsed(holder.leaseUntil)) throw locked(holder);
         await this.lease.finish(holder, 'lapsed');
         continue;
       }

@@ -38,6 +38,14 @@ export class AdminSessionsQueryDto {
   @Optional()
   @IsISO8601({ strict: true })
   to?: string;
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description:
+      'the list as it was at this time, for the pages after the first (pass back the `as_of` of the first page): sessions that started after it are left out and durations are as of it, so sessions arriving between page reads shift nothing',
+  })
+  @Optional()
+  @IsISO8601({ strict: true })
+  as_of?: string;
   @ApiPropertyOptional({ enum: SESSION_SORTS, default: 'start_time' })
   @Optional()
   @IsIn(SESSION_SORTS)
@@ -97,6 +105,8 @@ export interface SessionFilter {
   feedback?: 'negative' | 'positive';
   from?: Date;
   to?: Date;
+  // a list read as of this time: sessions that started after it are left out
+  asOf?: Date;
 }
 
 export interface SessionListQuery {
@@ -112,6 +122,9 @@ const DAY_MS = 86_400_000;
 // The validated DTO as the repository takes it; from must not be after to.
 export function toListQuery(dto: AdminSessionsQueryDto): SessionListQuery {
   const { from, to } = period(dto.from, dto.to, false);
+  const asOf = dto.as_of === undefined ? undefined : new Date(dto.as_of);
+  if (asOf && Number.isNaN(asOf.getTime()))
+    throw new DomainException(ErrorCode.INVALID_MESSAGE, '"as_of" is not a valid date.');
   return {
     filter: {
       userId: dto.user_id,
@@ -121,6 +134,7 @@ export function toListQuery(dto: AdminSessionsQueryDto): SessionListQuery {
       feedback: dto.feedback,
       from,
       to,
+      asOf,
     },
     sort: dto.sort ?? 'start_time',
     order: dto.order ?? 'desc',

@@ -47,6 +47,12 @@ export class AdminSessionPageDto {
   @ApiProperty() total!: number;
   @ApiProperty() page!: number;
   @ApiProperty() limit!: number;
+  @ApiProperty({
+    format: 'date-time',
+    description:
+      'the time the list was read as of (the `as_of` asked for, or now): pass it back as `as_of` with the next pages',
+  })
+  as_of!: string;
 }
 
 export class CsatByAdminDto {
