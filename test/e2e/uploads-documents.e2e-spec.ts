@@ -6,9 +6,8 @@ import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import type { RecordedRequest } from '../fakes/sse';
 import { startApp, type RunningApp } from '../helpers/app';
 import { pdf } from '../helpers/pdf';
-import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
-import { upload } from './uploads.helpers';
+import { connectWithModel, selectModel, upload } from './uploads.helpers';
 
 interface Part {
   type: string;
@@ -66,19 +65,8 @@ describe('uploaded PDFs for models that read documents (e2e)', () => {
     claude.reset();
   });
 
-  async function connect(modelId: string) {
-    const token = userToken(uniqueUser());
-    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
-    await client.nextOfType('connection_status');
-    // the first model is the default
-    if (modelId !== 'gpt-documents') await select(client, modelId);
-    return { client, token };
-  }
-
-  async function select(client: TestClient, modelId: string): Promise<void> {
-    client.send({ type: 'model_select', model_id: modelId });
-    await client.nextOfType('model_select');
-  }
+  // the first model is the default
+  const connect = (modelId: string) => connectWithModel(server, modelId, 'gpt-documents');
 
   async function sendPdf(client: TestClient, token: string, data: Buffer, name: string, caption: string) {
     const uploaded = await upload(server.httpUrl, token, data, name, 'application/pdf');
@@ -148,7 +136,7 @@ describe('uploaded PDFs for models that read documents (e2e)', () => {
       expect(request.rawBody.toString('utf8')).not.toContain(base64);
 
       // the same session, now with a model that reads documents: the earlier upload goes as a PDF
-      await select(client, reads);
+      await selectModel(client, reads);
       client.send({ type: 'user_message', client_id: 'now', content: 'and now?' });
       await client.reply();
       expect(fake.requests.at(-1)?.rawBody.toString('utf8')).toContain(base64);

@@ -6,10 +6,9 @@ import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import type { RecordedRequest } from '../fakes/sse';
 import { startApp, type RunningApp } from '../helpers/app';
-import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { png } from './png.helpers';
-import { upload } from './uploads.helpers';
+import { connectWithModel, selectModel, upload } from './uploads.helpers';
 
 interface OpenAiPart {
   type: string;
@@ -92,19 +91,8 @@ describe('uploaded images for vision models (e2e)', () => {
     dify.reset();
   });
 
-  async function connect(modelId: string) {
-    const token = userToken(uniqueUser());
-    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
-    await client.nextOfType('connection_status');
-    // the first model is the default
-    if (modelId !== 'gpt-vision') await select(client, modelId);
-    return { client, token };
-  }
-
-  async function select(client: TestClient, modelId: string): Promise<void> {
-    client.send({ type: 'model_select', model_id: modelId });
-    await client.nextOfType('model_select');
-  }
+  // the first model is the default
+  const connect = (modelId: string) => connectWithModel(server, modelId, 'gpt-vision');
 
   // a caption asks about the file, so it is answered; an image alone is only stored
   async function sendImage(client: TestClient, token: string, data: Buffer, name: string, caption?: string) {
@@ -179,7 +167,7 @@ describe('uploaded images for vision models (e2e)', () => {
       expect(raw).not.toContain('"type":"image"');
 
       // the same session, now with a vision model: the earlier upload goes as an image
-      await select(client, `${model}-vision`);
+      await selectModel(client, `${model}-vision`);
       client.send({ type: 'user_message', client_id: 'now', content: 'and now?' });
       await client.reply();
       expect(fake.requests.at(-1)?.rawBody.toString('utf8')).toContain(base64);

@@ -1,7 +1,9 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { authHeaders } from '../helpers/app';
+import { authHeaders, type RunningApp } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
 
 export interface UploadBody {
   file_id: string;
@@ -138,4 +140,23 @@ export function rawUpload(
     return sent;
   })();
   return { response, written, closed, startedAt, abort: () => request.destroy() };
+}
+
+// A new user's socket on `server`, its session on `modelId` (chosen unless it is `defaultModelId`,
+// the first model configured): the files-as-context specs ask one model after another.
+export async function connectWithModel(
+  server: RunningApp,
+  modelId: string,
+  defaultModelId: string,
+): Promise<{ client: TestClient; token: string }> {
+  const token = userToken(uniqueUser());
+  const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+  await client.nextOfType('connection_status');
+  if (modelId !== defaultModelId) await selectModel(client, modelId);
+  return { client, token };
+}
+
+export async function selectModel(client: TestClient, modelId: string): Promise<void> {
+  client.send({ type: 'model_select', model_id: modelId });
+  await client.nextOfType('model_select');
 }
