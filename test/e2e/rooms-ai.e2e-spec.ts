@@ -403,6 +403,35 @@ describe('@ai in a room across two instances (e2e)', () => {
     )) as RoomFrame;
     expect(next.metadata?.ai).toMatchObject({ outcome: 'complete' });
   });
+  // a member kicked while their question is answered hears nothing more of the room, its failure
+  // included (the second rooms audit: the asker's socket got LLM_UNAVAILABLE naming the room)
+  it('should not tell an asker kicked during the reply that it failed', async () => {
+    const owner = person();
+    const asker = person();
+    const roomId = await createRoom(first, owner.token);
+    await setModel(first, owner.token, roomId, 'gpt');
+    const o = await socket(first, owner.token);
+    const a = await socket(second, asker.token);
+    await join(o, roomId);
+    await join(a, roomId);
+    vendor.reset();
+    // a few pieces, slowly, then the stream is cut
+    vendor.enqueue({ reply: 'one two three four five six', chunkSize: 4, delayMs: 150, cutAfterChunks: 4 });
+    await say(a, roomId, '@ai count for me', 'k1');
+    await o.next((frame) => frame.type === 'ai_stream' && frame.metadata?.phase === 'delta', 10_000);
+    expect(
+      (await api(first, owner.token, 'POST', `/rooms/${roomId}/moderation/kick`, { user_id: asker.id }))
+        .status,
+    ).toBe(200);
+    // the reply ends for the room (its marker stored), failed
+    const marker = (await o.next(aiChat(roomId), 10_000)) as RoomFrame;
+    expect(marker.metadata?.ai).toMatchObject({ outcome: 'interrupted' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(
+      a.frames.filter((frame) => frame.type === 'error' && (frame as RoomFrame).room_id === roomId),
+    ).toEqual([]);
+  });
+
   it("should let no person edit or delete the AI's reply as their own, not even one whose id is 'ai', nor anyone the room's notices", async () => {
     const owner = person();
     const roomId = await createRoom(first, owner.token, 'public');

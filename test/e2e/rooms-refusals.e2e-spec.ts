@@ -250,14 +250,22 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect(receipts().map((frame) => frame.seq)).toEqual([3]);
     const again = await socket(first, bob.token);
     expect((await join(again, dm)).metadata?.read_seq).toBe(3);
-    // bob blocks alice: alice's reads reach bob no more, nor bob's reads alice
+    // bob blocks alice: alice's reads reach bob no more, nor bob's reads alice; bob's own other
+    // device still hears bob's read (its mark moves: the second rooms audit found it did not)
     expect((await api(second, bob.token, 'POST', '/blocks', { user_id: alice.id })).status).toBe(200);
     const bobHeard = b.frames.length;
     expect((await answer(a, { type: 'read', room_id: dm, seq: 3 })).type).toBe('ack');
     await say(b, dm, 'four', 'rb-4');
     expect((await answer(b, { type: 'read', room_id: dm, seq: 4 })).type).toBe('ack');
+    expect(
+      (await again.next((frame) => frame.type === 'read' && (frame as RoomFrame).user_id === bob.id)).seq,
+    ).toBe(4);
     await pause(400);
-    expect(b.frames.slice(bobHeard).filter((frame) => frame.type === 'read')).toEqual([]);
+    expect(
+      b.frames
+        .slice(bobHeard)
+        .filter((frame) => frame.type === 'read' && (frame as RoomFrame).user_id !== bob.id),
+    ).toEqual([]);
     expect(receipts().map((frame) => frame.seq)).toEqual([3]);
   });
 
@@ -288,5 +296,42 @@ describe('rooms: refusals (e2e, two instances)', () => {
     // unblocked, the pest's messages count again
     expect((await api(second, reader.token, 'DELETE', `/blocks/${pest.id}`)).status).toBe(200);
     expect(await counted()).toEqual({ listed: 5, own: 5 });
+  });
+
+  // A kick is not a ban, and a pair has one room: opening it again (POST /dms, chat or join to
+  // @user) brings the kicked user back; a banned one is refused BANNED until unbanned (the second
+  // rooms audit: a kick, or a ban lifted, shut the user out of the pair's conversation for good)
+  it('should let a user kicked from a direct message, or unbanned, open it again, and keep a banned one out', async () => {
+    const alice = person();
+    const bob = person();
+    const admin = userToken(uniqueUser('admin'), { roles: ['chat_admin'] });
+    const b = await socket(second, bob.token);
+    const hello = await say(b, `@${alice.id}`, 'hello', 'dk-1');
+    const dm = hello.room_id as string;
+    const moderate = (action: string) =>
+      api(first, admin, 'POST', `/rooms/${dm}/moderation/${action}`, { user_id: alice.id });
+    const reopen = () => api<{ id: string }>(first, alice.token, 'POST', '/dms', { user_id: bob.id });
+    const listed = async () => (await dmsOf(first, alice.token)).map((room) => room.id);
+    expect((await moderate('kick')).status).toBe(200);
+    expect(await listed()).toEqual([]);
+    expect((await reopen()).body.id).toBe(dm);
+    expect(await listed()).toEqual([dm]);
+    const a = await socket(first, alice.token);
+    await join(a, dm);
+    await say(b, dm, 'welcome back', 'dk-2');
+    expect((await a.next((frame) => frame.type === 'chat' && frame.client_id === 'dk-2')).content).toBe(
+      'welcome back',
+    );
+    // banned: refused, over REST and on the socket, until unbanned
+    expect((await moderate('ban')).status).toBe(200);
+    const refused = await reopen();
+    expect(refused.status).toBe(403);
+    expect(JSON.stringify(refused.body)).toContain('BANNED');
+    expect((await answer(a, { type: 'chat', room_id: `@${bob.id}`, content: 'let me in' })).error?.code).toBe(
+      'BANNED',
+    );
+    expect((await moderate('unban')).status).toBe(200);
+    expect((await answer(a, { type: 'chat', room_id: `@${bob.id}`, content: 'back' })).type).toBe('ack');
+    expect(await listed()).toEqual([dm]);
   });
 });

@@ -174,8 +174,15 @@ export class RoomAiReplyService {
     const caller = { userId: run.asker_id, roomId: room.id };
     // the asker is told of a failure once the room is free again: "try again" is true when heard
     const kind = failed ? this.model.failed(entry, caller, result.failure, result.text.length) : undefined;
-    const tell = () => {
+    // only to a member: an asker kicked or gone meanwhile hears nothing more of the room (until the
+    // second rooms audit fix the error named the room after the kick)
+    const tell = async () => {
       if (kind === undefined || !origin || origin.closed) return;
+      const member = await this.messages.memberOf(room.id, origin.principal.userId).then(
+        () => true,
+        () => false,
+      );
+      if (!member || origin.closed) return;
       this.hub.send(
         origin,
         roomErrorFrame(
@@ -201,7 +208,7 @@ export class RoomAiReplyService {
       await this.store(room, run, result.text, info, release);
     } finally {
       await release();
-      tell();
+      await tell();
     }
     this.model.settled(entry, {
       usage,

@@ -14,7 +14,7 @@ const TOPIC = 'rooms';
 type RoomBusMessage =
   | { k: 'frame'; room: string; frame: RoomServerFrame; except?: string }
   | { k: 'revoke'; room: string; user: string }
-  | { k: 'user'; user: string; frame: RoomsChangedFrame }
+  | { k: 'user'; user: string; frame: RoomServerFrame }
   | { k: 'presence'; room: string; user: string; status: PresenceStatus; v?: number }
   | { k: 'public_rooms' };
 
@@ -186,6 +186,12 @@ export class RoomHub implements OnModuleInit {
       timestamp: new Date().toISOString(),
       metadata: { reason },
     };
+    this.toUserSockets(userId, frame);
+  }
+
+  // A frame for every socket of the user, joined to its room or not, on every instance (the user's own
+  // `read` in a direct message across a block: RoomReadMarks.read).
+  toUserSockets(userId: string, frame: RoomServerFrame): void {
     this.userLocal(userId, frame);
     this.bus.publish(TOPIC, { k: 'user', user: userId, frame } satisfies RoomBusMessage);
   }
@@ -240,7 +246,7 @@ export class RoomHub implements OnModuleInit {
     }
   }
 
-  private userLocal(userId: string, frame: RoomsChangedFrame): void {
+  private userLocal(userId: string, frame: RoomServerFrame): void {
     const sockets = this.ofUser.get(userId);
     if (!sockets) return;
     const data = new EncodedFrame(JSON.stringify(frame));

@@ -35,21 +35,26 @@ export class RoomReadMarks {
   // messages not yet written were read. In a direct message the other side sees it (a read receipt)
   // when the mark moved there: a read behind the mark (an older device) keeps the mark and sends
   // nothing (it sent the lower seq, which told the other side less had been read), and no receipt
-  // crosses a block either way (docs/protocol.md, "Rooms, direct messages, moderation").
+  // crosses a block either way (docs/protocol.md, "Rooms, direct messages, moderation"): the reader's
+  // own devices still get it.
   async read(principal: Principal, roomId: string, seq: number): Promise<void> {
     const { room } = await this.memberOf(roomId, principal.userId);
     const upTo = await this.messages.readableUpTo(roomId, seq, room.last_seq);
     const mark = await this.readMarks.mark(roomId, principal.userId, upTo);
     if (room.kind !== 'dm' || mark > upTo) return;
     const other = room.dm_users?.find((candidate) => candidate !== principal.userId);
-    if (other !== undefined && (await this.blocks.isBlockedEitherWay(principal.userId, other))) return;
-    this.hub.toRoom(roomId, {
-      type: 'read',
+    const receipt = {
+      type: 'read' as const,
       room_id: roomId,
       user_id: principal.userId,
       timestamp: new Date().toISOString(),
       seq: upTo,
-    });
+    };
+    // across a block, to the reader's own devices only: their read mark moves on each (until the
+    // second rooms audit fix they got nothing either)
+    if (other !== undefined && (await this.blocks.isBlockedEitherWay(principal.userId, other)))
+      this.hub.toUserSockets(principal.userId, receipt);
+    else this.hub.toRoom(roomId, receipt);
   }
 
   // Unread messages per room: others' text messages after the member's read mark, counted over the

@@ -113,7 +113,25 @@ export class RoomsService implements OnModuleInit {
     const { id, existing } = await this.dmOf(principal.userId, otherUserId);
     // a room found before its creator (the other user, on another instance) has put the members is
     // not ready yet: this side puts them too
-    if (existing && (await this.participants.find(id, principal.userId))) return existing;
+    const mine = existing ? await this.participants.find(id, principal.userId) : null;
+    if (existing && mine?.state === 'member') return existing;
+    // Kicked from it, or gone: opening it again brings the opener back (a kick is not a ban, and the
+    // pair has no other room); banned, they stay out until unbanned. Until the second rooms audit
+    // fix a kick, or a ban lifted, shut the user out of the pair's conversation for good: every
+    // open answered the room without them, and a direct message takes no invitation
+    // (docs/protocol.md, "Moderation").
+    if (mine?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
+    if (existing && mine) {
+      if (await this.blocks.isBlocked(otherUserId, principal.userId))
+        throw new DomainException(ErrorCode.BLOCKED);
+      await this.participants.put(id, principal.userId, {
+        state: 'member',
+        role: 'member',
+        admin: principal.isAdmin,
+      });
+      this.hub.toUser(principal.userId, id, 'dm');
+      return existing;
+    }
     if (await this.blocks.isBlocked(otherUserId, principal.userId))
       throw new DomainException(ErrorCode.BLOCKED);
     const users = [principal.userId, otherUserId].sort();
