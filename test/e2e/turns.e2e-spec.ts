@@ -221,6 +221,52 @@ describe('turns of one session on two instances (e2e)', () => {
     await Promise.all([a.client.close(), b.client.close()]);
   });
 
+  // The other instance's reply stored, and its lease let go, between this instance's append of a
+  // turn and its lease check: nothing to wait for, and this instance's copy (its own last write) does
+  // not show that reply. Each round: b on the second instance and its reply (the second holds the
+  // session as it wrote it), a on the first, and while a's reply streams c on the second (the second
+  // chaos audit of session 33: every a answered twice, 6 of 6 rounds)
+  it("should not answer again a turn the other instance answered between this one's append and its lease check", async () => {
+    const token = userToken(uniqueUser());
+    const a = await connect(first, token);
+    const b = await connect(second, token, `&session_id=${a.sessionId}&last_seq=0`);
+    const acked = (client: TestClient, clientId: string) =>
+      client.next((frame) => frame.type === 'ack' && frame.client_id === clientId);
+    const replied = (client: TestClient, clientId: string) =>
+      client.next(
+        (frame) =>
+          frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId,
+        20_000,
+      );
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    for (let round = 0; round < 3; round++) {
+      b.client.send({ type: 'user_message', client_id: `b${round}`, content: `question b${round}` });
+      await acked(b.client, `b${round}`);
+      await replied(b.client, `b${round}`);
+      await pause(300);
+      a.client.send({ type: 'user_message', client_id: `a${round}`, content: `question a${round}` });
+      await acked(a.client, `a${round}`);
+      await pause(500 + round * 300);
+      b.client.send({ type: 'user_message', client_id: `c${round}`, content: `question c${round}` });
+      await acked(b.client, `c${round}`);
+      await replied(b.client, `c${round}`);
+      await pause(300);
+    }
+    // a second copy would follow within a reply's time
+    await pause(3_000);
+    const session = await stored(first, token, a.sessionId);
+    const turns = session.messages.filter((message) => message.type === 'user_message');
+    const repliesTo = (id: string) =>
+      session.messages.filter(
+        (message) =>
+          message.type === 'ai_response' && (message.metadata as { reply_to?: string })?.reply_to === id,
+      ).length;
+    expect(turns.map((turn) => `${String(turn.client_id)}:${repliesTo(turn.id as string)}`)).toEqual(
+      turns.map((turn) => `${String(turn.client_id)}:1`),
+    );
+    await Promise.all([a.client.close(), b.client.close()]);
+  });
+
   it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {
     const token = userToken(uniqueUser());
     const here = await connect(first, token);

@@ -43,6 +43,8 @@ export interface ReplyLeaseOptions {
 // (docs/protocol.md, "Every acked turn ends"). In-process (one instance) nothing else can answer,
 // so the only holder to ask is the local ReplyService.
 export interface ReplyLeases {
+  // other instances may answer the session (the lease is Redis's, not this process's)
+  readonly shared: boolean;
   hold(sessionId: string): () => void;
   // true when some instance holds the session's reply lease
   held(sessionId: string): Promise<boolean>;
@@ -62,6 +64,8 @@ export const REPLY_LEASES = Symbol('REPLY_LEASES');
 export const REPLY_LEASE_TTL_MS = 10_000;
 
 export class LocalReplyLeases implements ReplyLeases {
+  readonly shared = false;
+
   hold(): () => void {
     return () => undefined;
   }
@@ -86,6 +90,7 @@ export class LocalReplyLeases implements ReplyLeases {
 }
 
 export class RedisReplyLeases implements ReplyLeases {
+  readonly shared = true;
   private readonly client: Redis;
   private closing = false;
 

@@ -139,4 +139,32 @@ describe(ReplyTurns.name, () => {
     // nothing holds the lease now: m2's request did not wait itself, but its log is stale
     expect(await turns.inTurn(request(2, written), waitsBefore)).toEqual([]);
   });
+
+  it("should read the store when, with other instances, its seq moved past the request's append (nothing to wait for)", async () => {
+    const [m1, m2] = [turn(1, 'm1'), turn(2, 'm2')];
+    const shared = {
+      shared: true,
+      hold: () => () => undefined,
+      answeringElsewhere: () => Promise.resolve(false),
+      claim: () => Promise.resolve(true),
+    } as unknown as ReplyLeases;
+    // m2's append wrote seq 2 here; the other instance stored both replies since and let its lease go
+    log.push(m1, m2, reply(3, m1), reply(4, m2));
+    const sessions = {
+      lastSeq: () => 2,
+      storedSeq: () => Promise.resolve(log.length),
+      messagesAfter: () => Promise.resolve([...log]),
+    } as unknown as SessionsService;
+    const here = new ReplyTurns(sessions, shared, new ReplyHolds(shared, () => true));
+    const written = { id: 's', seq: 2, messages: [m1, m2] } as unknown as WrittenSession;
+    expect(await here.inTurn(request(2, written))).toEqual([]);
+    // one instance (no shared lease): the append's log is the session's, no read
+    const alone = new ReplyTurns(
+      { ...sessions, storedSeq: () => Promise.reject(new Error('not read')) } as unknown as SessionsService,
+      { ...shared, shared: false } as ReplyLeases,
+      holds,
+    );
+    log.length = 2;
+    expect((await alone.inTurn(request(2, written))).map((entry) => entry.turnSeq)).toEqual([1, 2]);
+  });
 });

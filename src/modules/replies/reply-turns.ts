@@ -45,7 +45,10 @@ export class ReplyTurns {
     const waited = (await this.awaitOthers(sessionId)) || this.holds.waitsEnded(sessionId) !== waitsBefore;
     if (turnSeq === undefined) return [input];
     const current =
-      !waited && input.written !== undefined && input.written.seq === this.sessions.lastSeq(sessionId);
+      !waited &&
+      input.written !== undefined &&
+      input.written.seq === this.sessions.lastSeq(sessionId) &&
+      (await this.unwrittenElsewhere(sessionId, input.written.seq));
     const log = current ? input.written!.messages : await this.sessions.messagesAfter(sessionId, userId, 0);
     const open = unansweredUserTurns(log).filter((turn) => turn.seq <= turnSeq);
     if (!open.some((turn) => turn.seq === turnSeq)) return [];
@@ -63,6 +66,17 @@ export class ReplyTurns {
     // the log read here is the prompt's for the first of them (the next ones read theirs again)
     if (!current) turns[0] = { ...turns[0], log };
     return turns;
+  }
+
+  // Whether the store's seq is still the one the request's append wrote. With other instances (a
+  // shared lease) one may have stored a reply since without this request waiting for it: its reply
+  // stored and its lease let go between this append and the lease check. Until the second chaos
+  // audit of session 33 such a turn was answered again from the append's log, where it was open
+  // (every a of "b, then a on the other instance, then c here while a's reply streams": 6 of 6
+  // rounds). One small read per turn with other instances, none with one.
+  private async unwrittenElsewhere(sessionId: string, seq: number): Promise<boolean> {
+    if (!this.leases.shared) return true;
+    return (await this.sessions.storedSeq(sessionId).catch(() => undefined)) === seq;
   }
 
   // the log holds a turn to answer before a new one: no early start for that one (EarlyReplies)

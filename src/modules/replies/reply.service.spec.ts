@@ -102,6 +102,7 @@ describe('ReplyService reply lease across instances', () => {
         return set;
       };
       return {
+        shared: true,
         hold: (session) => {
           holders(session).add(instance);
           return () => holders(session).delete(instance);

@@ -252,6 +252,11 @@ export class SessionsService {
     return this.repository.messagesAfterAny(sessionId, afterSeq);
   }
 
+  // the session's seq as the store has it now (one small read; undefined: no such session)
+  storedSeq(sessionId: string): Promise<number | undefined> {
+    return this.repository.seqOf(sessionId);
+  }
+
   messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
     return this.repository.messagesAfter(sessionId, userId, afterSeq);
   }
