@@ -196,16 +196,20 @@ describe('needsTouch', () => {
           const sorted = [...writes].sort((a, b) => a - b);
           let lastActivity = 0;
           let touches = 0;
+          // the longest a session went unused, at any sweep, before and after it (one expect for all
+          // of them: one per sweep made this the slowest unit test, 40 s)
+          let longest = 0;
           for (let at = sweepMs; at <= 3 * 60 * 60_000; at += sweepMs) {
             while (sorted.length > 0 && sorted[0] <= at) lastActivity = sorted.shift()!;
             // the worst moment: right before this sweep
-            expect(at - lastActivity).toBeLessThanOrEqual(bound);
+            longest = Math.max(longest, at - lastActivity);
             if (needsTouch(lastActivity, at, sweepMs, reconnectMs)) {
               lastActivity = at;
               touches++;
             }
-            expect(at - lastActivity).toBeLessThanOrEqual(bound);
+            longest = Math.max(longest, at - lastActivity);
           }
+          expect(longest).toBeLessThanOrEqual(bound);
           // never more touches than one per sweep (what the sweep did before)
           expect(touches).toBeLessThanOrEqual(Math.floor((3 * 60 * 60_000) / sweepMs));
         },
