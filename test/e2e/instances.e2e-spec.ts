@@ -153,7 +153,9 @@ describe('several instances over Redis (e2e)', () => {
     await Promise.all([one.client.close(), two.client.close()]);
   });
 
-  it("should stop the reply from the user's device on the other instance", async () => {
+  // a user's phone on the first instance, its laptop on the second, and a slow reply to the phone's
+  // question streaming on the first, seen on the laptop
+  const streamingOnFirst = async () => {
     const token = userToken(uniqueUser());
     const phone = await on(first, token);
     const laptop = await on(second, token);
@@ -161,6 +163,11 @@ describe('several instances over Redis (e2e)', () => {
     await phone.client.nextOfType('model_select');
     phone.client.send({ type: 'user_message', client_id: 'long', content: 'a long answer please' });
     await laptop.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    return { token, phone, laptop };
+  };
+
+  it("should stop the reply from the user's device on the other instance", async () => {
+    const { phone, laptop } = await streamingOnFirst();
     laptop.client.send({ type: 'stop_generation', client_id: 'stop' });
     expect(await laptop.client.next((frame) => frame.client_id === 'stop')).toMatchObject({ type: 'ack' });
     const { final } = await phone.client.reply();
@@ -175,13 +182,7 @@ describe('several instances over Redis (e2e)', () => {
   // reply streaming on the instance of the device that sent it: one on the other instance ran to its
   // end and was stored complete.
   it("should stop the reply streaming on the other instance when new_session comes from the user's device here", async () => {
-    const token = userToken(uniqueUser());
-    const phone = await on(first, token);
-    const laptop = await on(second, token);
-    phone.client.send({ type: 'model_select', model_id: 'slow' });
-    await phone.client.nextOfType('model_select');
-    phone.client.send({ type: 'user_message', client_id: 'long', content: 'a long answer please' });
-    await laptop.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === false);
+    const { token, phone, laptop } = await streamingOnFirst();
     laptop.client.send({ type: 'new_session', client_id: 'fresh' });
     await laptop.client.next((frame) => frame.type === 'ack' && frame.client_id === 'fresh');
     let replies: MessageBody[] = [];
