@@ -72,8 +72,9 @@ export class UserRequests implements NestInterceptor {
     // for a route with a line of its own
     const release = this.entered.get(request);
     if (release) {
-      if (ownLine) release();
-      return next.handle().pipe(finalize(() => void this.written(response).then(release)));
+      if (!ownLine) return next.handle().pipe(finalize(() => void this.written(response).then(release)));
+      release();
+      return next.handle();
     }
     const userId = request.principal?.userId;
     if (userId === undefined || ownLine) return next.handle();
@@ -101,8 +102,8 @@ export class UserRequests implements NestInterceptor {
   }
 
   // Takes a place in the user's line for a request whose body is not read yet: resolves once it has
-  // one, which it keeps until its handler is done (intercept) or its response is closed (written, or
-  // its connection gone). Rejects RATE_LIMITED when the line is full, and INVALID_MESSAGE when the
+  // one, which it keeps until its answer is written (intercept) or its response is closed (its
+  // connection gone, or answered with no handler run). Rejects RATE_LIMITED when the line is full, and INVALID_MESSAGE when the
   // client left while it waited.
   enter(userId: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     return new Promise<void>((admitted, refused) => {
