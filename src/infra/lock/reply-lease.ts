@@ -36,6 +36,8 @@ return 1`;
 export interface ReplyLeaseOptions {
   // how long a reply whose instance died stays claimed (renewed every ttl/3 while it runs)
   ttlMs: number;
+  // Redis away or not answering: how long a reply waits for it before running anyway (ttlMs)
+  awayRunMs?: number;
 }
 
 // "This instance is answering session S": held from the moment a reply is requested until it is
@@ -52,8 +54,9 @@ export interface ReplyLeases {
   heldElsewhere(sessionId: string): Promise<boolean>;
   // takes a lapsed lease for this instance; false when another instance holds it
   claim(sessionId: string): Promise<boolean>;
-  // true when another instance holds it; false when that cannot be told (Redis away): a reply then
-  // runs rather than waits (docs/protocol.md, "Every acked turn ends", one at a time)
+  // true when another instance holds it, or may (Redis away, or back from a loss while the holders
+  // hold again); false once Redis has been away for longer than awayRunMs: a reply then runs rather
+  // than waits (docs/protocol.md, "Every acked turn ends", one at a time)
   answeringElsewhere(sessionId: string): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -89,10 +92,21 @@ export class LocalReplyLeases implements ReplyLeases {
   async close(): Promise<void> {}
 }
 
+// Redis restarted, it holds no lease: every holder holds again on reconnecting (and renews every
+// ttl/3 anyway), and until then the sessions they answer read as answered by nobody. A turn watch on
+// another instance then answered a turn whose reply was streaming, both replies interleaved on the
+// user's devices (the CI chaos run of session 33; test/e2e/turns-redis-faults.e2e-spec.ts). So for
+// ttl/3 after reconnecting from a loss, every session reads as held by another instance.
 export class RedisReplyLeases implements ReplyLeases {
   readonly shared = true;
   private readonly client: Redis;
   private closing = false;
+  // this instance's holds (session → how many), held again after a loss
+  private readonly holding = new Map<string, number>();
+  private readyAt = 0;
+  private lostAt = 0;
+  // since when Redis has been away or failing (unset while it answers)
+  private awaySince?: number = Date.now();
 
   constructor(
     url: string,
@@ -100,46 +114,89 @@ export class RedisReplyLeases implements ReplyLeases {
     private readonly options: ReplyLeaseOptions = { ttlMs: REPLY_LEASE_TTL_MS },
   ) {
     this.client = redisConnection(url, 'reply-lease', {}, () => this.closing);
+    this.client.on('ready', () => {
+      this.readyAt = Date.now();
+      this.awaySince = undefined;
+      if (this.lostAt > 0) for (const sessionId of this.holding.keys()) void this.set(sessionId);
+    });
+    this.client.on('close', () => {
+      if (this.closing) return;
+      this.awaySince ??= Date.now();
+      if (this.readyAt > this.lostAt) this.lostAt = Date.now();
+    });
+  }
+
+  private set(sessionId: string): Promise<unknown> {
+    return this.client
+      .eval(HOLD, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs)
+      .catch(() => undefined);
+  }
+
+  // back from a loss, within the time the holders take to hold again
+  private recovering(): boolean {
+    return (
+      this.lostAt > 0 && this.readyAt > this.lostAt && Date.now() - this.readyAt < this.options.ttlMs / 3
+    );
+  }
+
+  // a Redis command's answer, or `failed` when Redis is away or did not answer
+  private async ask(script: string, sessionId: string, ...args: Array<string | number>): Promise<number> {
+    try {
+      const answer = Number(await this.client.eval(script, 1, PREFIX + sessionId, ...args));
+      this.awaySince = undefined;
+      return answer;
+    } catch {
+      this.awaySince ??= Date.now();
+      return Number.NaN;
+    }
   }
 
   hold(sessionId: string): () => void {
-    const key = PREFIX + sessionId;
-    const set = () =>
-      this.client.eval(HOLD, 1, key, this.instanceId, this.options.ttlMs).catch(() => undefined);
-    void set();
-    const renewal = setInterval(() => void set(), Math.floor(this.options.ttlMs / 3));
+    this.holding.set(sessionId, (this.holding.get(sessionId) ?? 0) + 1);
+    void this.set(sessionId);
+    const renewal = setInterval(() => void this.set(sessionId), Math.floor(this.options.ttlMs / 3));
     renewal.unref();
+    let released = false;
     return () => {
+      if (released) return;
+      released = true;
       clearInterval(renewal);
-      void this.client.zrem(key, this.instanceId).catch(() => undefined);
+      const left = (this.holding.get(sessionId) ?? 1) - 1;
+      if (left > 0) {
+        this.holding.set(sessionId, left);
+        return;
+      }
+      this.holding.delete(sessionId);
+      void this.client.zrem(PREFIX + sessionId, this.instanceId).catch(() => undefined);
     };
   }
 
   async held(sessionId: string): Promise<boolean> {
-    // Redis away: assume held, so no turn is answered twice; the check runs again later
-    return Number(await this.client.eval(HELD, 1, PREFIX + sessionId).catch(() => 1)) > 0;
+    // Redis away or recovering: assume held, so no turn is answered twice; the check runs again later
+    if (this.recovering()) return true;
+    const held = await this.ask(HELD, sessionId);
+    return Number.isNaN(held) || held > 0;
   }
 
   async heldElsewhere(sessionId: string): Promise<boolean> {
-    // Redis away: assume held, as held() does
-    const held = await this.client
-      .eval(HELD_ELSEWHERE, 1, PREFIX + sessionId, this.instanceId)
-      .catch(() => 1);
-    return Number(held) > 0;
+    // as held()
+    if (this.recovering()) return true;
+    const held = await this.ask(HELD_ELSEWHERE, sessionId, this.instanceId);
+    return Number.isNaN(held) || held > 0;
   }
 
   async answeringElsewhere(sessionId: string): Promise<boolean> {
-    const held = await this.client
-      .eval(HELD_ELSEWHERE, 1, PREFIX + sessionId, this.instanceId)
-      .catch(() => 0);
-    return Number(held) > 0;
+    if (this.recovering()) return true;
+    const held = await this.ask(HELD_ELSEWHERE, sessionId, this.instanceId);
+    if (!Number.isNaN(held)) return held > 0;
+    // away: wait for it, up to awayRunMs
+    const awayMs = Date.now() - (this.awaySince ?? Date.now());
+    return awayMs < (this.options.awayRunMs ?? this.options.ttlMs);
   }
 
   async claim(sessionId: string): Promise<boolean> {
-    const result = await this.client
-      .eval(CLAIM, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs)
-      .catch(() => 0);
-    return Number(result) === 1;
+    if (this.recovering()) return false;
+    return (await this.ask(CLAIM, sessionId, this.instanceId, this.options.ttlMs)) === 1;
   }
 
   async close(): Promise<void> {
