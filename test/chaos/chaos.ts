@@ -53,8 +53,9 @@ export interface ChaosCounts {
 interface ChatClient {
   user: string;
   token: string;
-  // replies seen interleaved on this client's sockets
+  // replies seen interleaved on this client's sockets, and when (their trace is printed at the end)
   interleaved?: number;
+  interleavings?: string[];
   sessionId?: string;
   acked: Set<string>;
   next: number;
@@ -155,8 +156,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
           };
           // a reply's pieces after another reply's, when that one's came before it too: interleaved
           if (frame.type === 'ai_response' && frame.metadata?.done === false && frame.id) {
-            if (frame.id !== replies.at(-1) && replies.includes(frame.id))
+            if (frame.id !== replies.at(-1) && replies.includes(frame.id)) {
               client.interleaved = (client.interleaved ?? 0) + 1;
+              (client.interleavings ??= []).push(
+                `${new Date().toISOString()} port ${port} replies ${replies.join(' ')} then ${frame.id} again`,
+              );
+            }
             if (frame.id !== replies.at(-1)) replies.push(frame.id);
           }
           if (frame.type === 'connection_status') {
@@ -386,5 +391,10 @@ async function settle(
     await sleep(1000);
   }
   for (const socket of sockets) socket?.terminate();
+  for (const client of clients)
+    if (client.interleaved && client.sessionId)
+      console.log(
+        `chaos: interleaved in ${client.sessionId}: ${(client.interleavings ?? []).join('; ')}\n${trace(client.sessionId).join('\n')}`,
+      );
   return counts;
 }
