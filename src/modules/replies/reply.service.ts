@@ -1,21 +1,19 @@
-import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
-import { DomainException } from '../../common/errors/domain.exception';
-import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
-import { toErrorFrame, type EphemeralFrame } from '../../protocol/frames';
-import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
+import type { EphemeralFrame } from '../../protocol/frames';
+import { LlmRegistry } from '../llm/llm.registry';
 import { ModelStream } from '../llm/model-stream';
 import { SessionTitler } from '../llm/session-titler';
-import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { EarlyReplies, type EarlyReply, type EarlyRequest, type EarlyStart } from './early-reply';
+import { ReplyAttempts } from './reply-attempts';
 import { ReplyFences } from './reply-fences';
 import { ReplyHolds } from './reply-holds';
-import { newGeneration, type Generation, type ReplyRequest } from './reply-generation';
-import { ReplyPrompt, type AssembledPrompt } from './reply-prompt';
+import type { Generation, ReplyRequest } from './reply-generation';
+import { ReplyPrompt } from './reply-prompt';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
 import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
 import { StopsBeforeShown } from './reply-stops';
@@ -44,11 +42,11 @@ interface ReplyBusMessage {
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
 // independent of sockets: if every device drops, the reply is still stored and replayed later.
-// Takeover fences (ReplyFences), early starts (EarlyReplies), the streaming loop (ReplyStreamer)
-// and titles (ReplyTitles) are its own classes; the per-session queue and visibility stay here.
+// Takeover fences (ReplyFences), early starts (EarlyReplies), the streaming loop (ReplyStreamer),
+// titles (ReplyTitles) and each reply's attempt (ReplyAttempts) are their own classes; the
+// per-session queue and visibility stay here.
 @Injectable()
 export class ReplyService implements OnModuleInit {
-  private readonly logger = new Logger('llm');
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
@@ -61,6 +59,8 @@ export class ReplyService implements OnModuleInit {
   private readonly snapshots: ReplySnapshots;
   // turn order across instances, and the turns whose reply failed here
   private readonly turns: ReplyTurns;
+  // one reply: prompt, stream, storage, title (or its failure reported)
+  private readonly attempts: ReplyAttempts;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -88,6 +88,17 @@ export class ReplyService implements OnModuleInit {
       run: (input, early) => this.run(input, early),
       show: (generation) => this.show(generation),
     });
+    this.attempts = new ReplyAttempts(
+      registry,
+      hub,
+      { prompt, streamer: this.streamer, recorder, titles: this.titles, turns: this.turns },
+      {
+        running: this.running,
+        stopsBeforeShown: this.stopsBeforeShown,
+        show: (generation) => this.show(generation),
+        emit: (generation, frame) => this.emit(generation, frame),
+      },
+    );
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
       answering: this.holds.has(sessionId),
       shown: this.running.get(sessionId),
@@ -185,43 +196,18 @@ export class ReplyService implements OnModuleInit {
           // that request waits its turn)
           if (!early.generation.shown && (await this.leases.answeringElsewhere(input.sessionId)))
             early.generation.controller.abort('cancelled');
-          await this.attempt(input, early);
+          await this.attempts.attempt(input, early);
           return;
         }
         const turns = await this.turns.inTurn(input, waitsBefore).catch((error: unknown) => {
-          this.report(input, error);
+          this.attempts.report(input, error);
           return [];
         });
-        for (const turn of turns) await this.attempt(turn);
+        for (const turn of turns) await this.attempts.attempt(turn);
       } finally {
         if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
       }
     });
-  }
-
-  private async attempt(input: ReplyRequest, early?: EarlyStart): Promise<void> {
-    try {
-      await this.generate(input, early);
-    } catch (error) {
-      if (early && !(await early.decided)) return;
-      this.report(input, error);
-    }
-  }
-
-  // a reply that could not be generated: the user's devices are told (its turn stays open)
-  private report(input: ReplyRequest, error: unknown): void {
-    this.logger.error(
-      { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
-      'reply failed',
-    );
-    const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
-    this.hub.ephemeral(
-      input.sessionId,
-      toErrorFrame(code, 'The reply could not be generated.', {
-        recoverable: true,
-        clientId: input.clientId,
-      }),
-    );
   }
 
   // An admin took the session over (on this instance or another): the reply in flight stops, and
@@ -299,89 +285,4 @@ export class ReplyService implements OnModuleInit {
     if (generation.held) generation.held.push(frame);
     else this.hub.ephemeral(generation.sessionId, frame);
   }
-
-  // One reply: prompt assembly (ReplyPrompt), the streaming loop (ReplyStreamer), storage (ReplyRecorder).
-  private async generate(input: ReplyRequest, early?: EarlyStart): Promise<void> {
-    const { sessionId, userId, clientId } = input;
-    // a model removed from the settings since the session chose it: answer with the default
-    const modelId = this.registry.has(input.modelId) ? input.modelId : this.registry.defaultModelId;
-    const entry = this.registry.entry(modelId);
-    const generation = early?.generation ?? newGeneration(sessionId, modelId, clientId, input.decidedAt);
-    try {
-      const assembled = await this.prompt.assemble({ ...input, modelId, exact: early !== undefined }, entry);
-      if (!early) this.show(generation);
-      await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
-    } finally {
-      if (this.running.get(sessionId) === generation) this.running.delete(sessionId);
-      // a stop that came for this reply before it was shown, which failed before it was (its prompt
-      // could not be read), is not left for the next turn's reply (an early one dropped is asked
-      // again for the same turn: its stop stands)
-      if (!early && !generation.shown) this.stopsBeforeShown.delete(sessionId);
-      generation.finish();
-    }
-  }
-
-  private async answer(
-    generation: Generation,
-    entry: ModelEntry,
-    userId: string,
-    assembled: AssembledPrompt,
-    alternativeOf: string | undefined,
-    early?: EarlyStart,
-  ): Promise<void> {
-    const { sessionId, clientId, modelId } = generation;
-    this.logger.log(
-      {
-        user_id: userId,
-        session_id: sessionId,
-        model: modelId,
-        reply_id: generation.replyId,
-        event: 'llm_request',
-        early: early !== undefined,
-      },
-      'llm request',
-    );
-    this.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: true } });
-    const streamed = await this.streamer.stream(generation, entry, userId, assembled);
-    // a reply started early is stored only once its message is (and was shown only then)
-    if (early && !(await early.decided)) return;
-    const signal = generation.controller.signal;
-    const reason = signal.aborted ? (signal.reason as StopReason) : undefined;
-    let stored: MessageRecord | undefined;
-    try {
-      stored = await this.recorder.record({
-        sessionId,
-        replyId: generation.replyId,
-        clientId,
-        modelId,
-        text: generation.text,
-        userId,
-        entry,
-        prompt: assembled.messages,
-        alternativeOf,
-        replyTo: assembled.turnId,
-        turnSeq: assembled.turnSeq,
-        ...streamed,
-        reason,
-      });
-    } finally {
-      this.running.delete(sessionId);
-      this.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: false } });
-      generation.finish();
-    }
-    // the first exchange is complete: ask the model for a better name than the heuristic one, in
-    // the background (docs/protocol.md, "Session titles"): the session's next reply, queued behind
-    // this one, never waits for the title (it waited up to the title's 10 s before)
-    if (!stored && streamed.failure !== undefined && !reason && assembled.turnSeq !== undefined)
-      this.turns.failed(sessionId, assembled.turnSeq);
-    const first = !assembled.history.some((message) => message.type === 'ai_response');
-    if (stored && !streamed.failure && !reason && first && !alternativeOf) {
-      const userText = assembled.prompt.at(-1)?.content ?? '';
-      void this.titles.retitle(sessionId, userId, modelId, userText, generation.text);
-    }
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { DomainException } from '../../common/errors/domain.exception';
-import { ErrorCode } from '../../common/errors/error-code';
 import { InProcessLock } from '../../infra/lock/in-process.lock';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import { WriteLock } from '../../infra/lock/write.lock';
+import { ActiveSessions, type OpenedSession } from './active-sessions';
 import { AssistanceRepository } from './assistance.repository';
-import { DEFAULT_SESSION_NAME, isRestorable, type SessionCursor } from './session-rules';
+import type { SessionCursor } from './session-rules';
 import type {
   AssistanceState,
   AppendEffects,
@@ -24,9 +23,8 @@ import type {
   WrittenSession,
   SessionHead,
 } from './session.types';
-import { type NewSession, SessionsRepository } from './sessions.repository';
+import { SessionsRepository } from './sessions.repository';
 import { SessionTermsIndexer } from './session-terms.indexer';
-import { newId } from '../../common/ids';
 import { SessionCopies } from './session-copies';
 import { SessionEdits } from './session-edits';
 import { SessionLog } from './session-log';
@@ -38,23 +36,18 @@ const SEARCH_CANDIDATES = 200;
 export const LIST_PAGE = 100;
 // client_id keys outlive any resend by far (a resend comes within seconds)
 
-export interface OpenedSession {
-  session: SessionRecord;
-  restored: boolean;
-  // the session this user had active before, when opening ended it
-  replaced?: string;
-}
+export type { OpenedSession } from './active-sessions';
 
-// Session lifecycle (open, restore, new, end) and the ordered, exactly-once message log. The log's
-// appends (SessionLog), the writes outside its seq (SessionEdits) and the idle sweep (SessionSweep)
-// live beside it, each run under this service's locks and against the copies it holds (SessionCopies).
+// Session lifecycle (open, restore, new, end) and the ordered, exactly-once message log. The user's
+// active session (ActiveSessions), the log's appends (SessionLog), the writes outside its seq
+// (SessionEdits) and the idle sweep (SessionSweep) live beside it, each run under this service's
+// locks and against the copies it holds (SessionCopies).
 @Injectable()
 export class SessionsService {
   private readonly logger = new Logger('sessions');
   // the seq cache, the snapshots and writtenAt: what this instance holds of sessions
   private readonly copies = new SessionCopies();
-  // told of the sessions this instance ends under a takeover (the takeover module ends it)
-  private readonly endedHandlers: Array<(sessionId: string) => void> = [];
+  private readonly active: ActiveSessions;
   private readonly messageLog: SessionLog;
   private readonly edits: SessionEdits;
   private readonly sweep: SessionSweep;
@@ -72,6 +65,14 @@ export class SessionsService {
     @Optional() private readonly terms?: SessionTermsIndexer,
   ) {
     const sessionLock = <T>(sessionId: string, task: () => Promise<T>) => this.sessionLock(sessionId, task);
+    this.active = new ActiveSessions(
+      repository,
+      settings,
+      this.copies,
+      { user: (userId, task) => this.lock.run(`user:${userId}`, task), session: sessionLock },
+      this.logger,
+      terms,
+    );
     this.messageLog = new SessionLog(repository, settings, this.copies, sessionLock, terms);
     this.edits = new SessionEdits(repository, assistance, this.copies, sessionLock);
     this.sweep = new SessionSweep(
@@ -79,7 +80,7 @@ export class SessionsService {
       settings,
       this.copies,
       sessionLock,
-      (sessionId) => this.end(sessionId),
+      (sessionId) => this.active.end(sessionId),
       this.logger,
     );
     this.terms?.attach({
@@ -94,10 +95,6 @@ export class SessionsService {
     });
   }
 
-  private userLock<T>(userId: string, task: () => Promise<T>): Promise<T> {
-    return this.lock.run(`user:${userId}`, task);
-  }
-
   // Every write to a session document runs here. One that fails with an error after which the store
   // may still run it keeps the lock until the store answers again (WriteLock; docs/protocol.md, "A
   // write given up on"), and what this instance holds of the session is dropped (it may have landed).
@@ -108,78 +105,13 @@ export class SessionsService {
     });
   }
 
-  // `console`: an admin's dashboard socket, whose session is no conversation (not in admin figures)
-  open(
-    userId: string,
-    requestedSessionId: string | undefined,
-    defaultModelId: string,
-    options: { console?: boolean } = {},
-  ): Promise<OpenedSession> {
-    return this.userLock(userId, async () => {
-      const now = new Date();
-      if (requestedSessionId) {
-        const requested = await this.repository.findOwned(requestedSessionId, userId);
-        if (!requested) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-        if (requested.is_active) return { session: requested, restored: true };
-        // resuming an ended session makes it the user's one active session again
-        const active = await this.repository.findActiveForUser(userId);
-        if (active) await this.end(active.id, now);
-        await this.sessionLock(requested.id, () => this.repository.reactivate(requested.id, userId, now));
-        return {
-          session: { ...requested, is_active: true, end_time: null, duration_ms: null },
-          restored: true,
-          replaced: active?.id,
-        };
-      }
-      // a new user's first session is made in the command that finds they have none
-      const first = this.newSession(userId, defaultModelId, now, options.console);
-      const { active, created } = await this.repository.activeOrFirst(first);
-      if (created) return { session: this.created(created), restored: false };
-      if (active && isRestorable(active, now, this.settings.reconnectTimeoutMs))
-        return { session: active, restored: true };
-      if (active) await this.end(active.id);
-      const session = await this.create(userId, defaultModelId, now, options.console);
-      return { session, restored: false, replaced: active?.id };
-    });
+  // the user's one active session: open, new, end, delete (ActiveSessions)
+  open(...args: Parameters<ActiveSessions['open']>): Promise<OpenedSession> {
+    return this.active.open(...args);
   }
 
-  // `console`: as for open(); an admin's new chat is no conversation either (docs/protocol.md, "Rough
-  // edges fixed")
-  startNew(userId: string, modelId: string, options: { console?: boolean } = {}): Promise<OpenedSession> {
-    return this.userLock(userId, async () => {
-      const now = new Date();
-      const active = await this.repository.findActiveForUser(userId);
-      if (active) await this.end(active.id, now);
-      const session = await this.create(userId, modelId, now, options.console);
-      return { session, restored: false, replaced: active?.id };
-    });
-  }
-
-  private async create(
-    userId: string,
-    modelId: string,
-    now: Date,
-    console?: boolean,
-  ): Promise<SessionRecord> {
-    return this.created(await this.repository.create(this.newSession(userId, modelId, now, console)));
-  }
-
-  private newSession(userId: string, modelId: string, now: Date, console?: boolean): NewSession {
-    return { id: newId(), userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
-  }
-
-  // a session just stored: this instance holds its (empty) log from the start
-  private created(session: SessionRecord): SessionRecord {
-    this.copies.seqCache.set(session.id, 0);
-    this.copies.writtenAt.set(session.id, session.start_time.getTime());
-    // a new session has no index yet: its first index write needs no read
-    this.terms?.known(session.id, 0);
-    this.copies.keepSnapshot(session.id, undefined, { ...session, messages: [] });
-    this.logger.log(
-      { user_id: session.user_id, session_id: session.id, event: 'session_created' },
-      'session created',
-    );
-    return session;
+  startNew(...args: Parameters<ActiveSessions['startNew']>): Promise<OpenedSession> {
+    return this.active.startNew(...args);
   }
 
   // Stores one event of the session log, exactly once (SessionLog.append).
@@ -197,23 +129,9 @@ export class SessionsService {
     return this.messageLog.sent(...args);
   }
 
-  // `handler` hears of each session ended here (a new chat, a delete, another resumed, idle) that
-  // mirrored a takeover when it ended, after the write; it must not throw. A claim whose admin_join
-  // was not logged yet needs no word: its join is refused in an ended session (the append's guard)
+  // hears of each session ended here that mirrored a takeover (ActiveSessions.onEnded)
   onEnded(handler: (sessionId: string) => void): void {
-    this.endedHandlers.push(handler);
-  }
-
-  private async end(sessionId: string, endTime?: Date): Promise<boolean> {
-    const ended = await this.sessionLock(sessionId, async () => {
-      const result = await this.repository.end(sessionId, endTime);
-      // an ended session's index is made whole: messages an instance stored and died before
-      // indexing are indexed here, if no later message did it (docs/protocol.md, "Search")
-      if (result) this.terms?.settle(sessionId, result.seq);
-      return result;
-    });
-    if (ended?.assisted) for (const handler of this.endedHandlers) handler(sessionId);
-    return ended !== undefined;
+    this.active.onEnded(handler);
   }
 
   // Runs a write to the session document under the session lock, after and before appends on every
@@ -288,23 +206,9 @@ export class SessionsService {
     return this.edits.updateOwned(sessionId, userId, changes);
   }
 
-  // Soft delete: ended if active, then hidden from its user everywhere; admins still see it.
-  // undefined: not theirs (or deleted already); `ended`: it was their active session.
-  async softDelete(sessionId: string, userId: string): Promise<{ ended: boolean } | undefined> {
-    return this.userLock(userId, async () => {
-      const session = await this.repository.findOwned(sessionId, userId);
-      if (!session) return undefined;
-      if (session.is_active) await this.end(sessionId, new Date());
-      await this.sessionLock(sessionId, () =>
-        this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
-      );
-      this.copies.seqCache.delete(sessionId);
-      this.logger.log(
-        { user_id: userId, session_id: sessionId, event: 'session_deleted' },
-        'session deleted',
-      );
-      return { ended: session.is_active };
-    });
+  // Soft delete: ended if active, then hidden from its user everywhere (ActiveSessions.softDelete).
+  softDelete(sessionId: string, userId: string): Promise<{ ended: boolean } | undefined> {
+    return this.active.softDelete(sessionId, userId);
   }
 
   // Search by blind index: a user's own sessions, or for an admin every session (or one user's).
