@@ -116,6 +116,28 @@ describe(ReplyTurns.name, () => {
     expect([...holders]).toEqual(['here']);
   });
 
+  // a reply may stream for minutes (LLM_REPLY_TIMEOUT, 5 min by default), and the other instance
+  // may have turns queued behind it: until session 34 a request ran after 120 s of waiting, beside
+  // the reply still streaming there
+  it('should keep waiting while the other instance holds the lease for many minutes', async () => {
+    jest.useFakeTimers();
+    try {
+      log.push(turn(1, 'm1'), turn(2, 'm2'));
+      holders.add('there');
+      holds.add('s');
+      let settled = false;
+      const planned = turns.inTurn(request(2)).finally(() => (settled = true));
+      await jest.advanceTimersByTimeAsync(20 * 60_000);
+      expect({ settled, holders: [...holders] }).toEqual({ settled: false, holders: ['there'] });
+      log.push(reply(3, log[0]));
+      holders.delete('there');
+      await jest.advanceTimersByTimeAsync(100);
+      expect((await planned).map((entry) => entry.turnSeq)).toEqual([2]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('should read the store for a turn queued behind a wait: the other instance answered turns meanwhile', async () => {
     const [m1, m2] = [turn(1, 'm1'), turn(2, 'm2')];
     log.push(m1);

@@ -5,10 +5,12 @@ import type { ReplyRequest } from './reply-generation';
 import type { ReplyHolds } from './reply-holds';
 import { unansweredUserTurns } from './unanswered-turn';
 
-// a reply waiting for another instance's reply of the session: how often it tries to take the lease,
-// and how long at most (a dead instance's lapses within REPLY_LEASE_TTL_MS)
+// a reply waiting for another instance's reply of the session: how often it tries to take the lease.
+// It waits as long as the other holds it, without a bound of its own: a live holder renews only
+// while it answers (each reply bounded by LLM_REPLY_TIMEOUT, each store write by its timeout), a dead
+// one's lapses within REPLY_LEASE_TTL_MS. Until session 34 it ran after 120 s, beside a reply that
+// streamed longer (reply-turns.spec.ts).
 const TURN_POLL_MS = 50;
-const TURN_WAIT_MS = 120_000;
 // sessions whose failed turns this instance remembers, the least recently failed going first
 const FAILED_TURNS_KEPT = 1_000;
 
@@ -110,8 +112,7 @@ export class ReplyTurns {
     if (!(await this.leases.answeringElsewhere(sessionId))) return false;
     this.holds.pause(sessionId);
     try {
-      const until = Date.now() + TURN_WAIT_MS;
-      while (Date.now() < until && !(await this.leases.claim(sessionId))) {
+      while (!(await this.leases.claim(sessionId))) {
         // Redis away, or nobody but this instance: go on
         if (!(await this.leases.answeringElsewhere(sessionId))) break;
         await new Promise((resolve) => setTimeout(resolve, TURN_POLL_MS));
