@@ -393,6 +393,57 @@ describe(`${DifyProvider.name} stream`, () => {
     expect(chunks.filter((chunk) => chunk.type === 'replace')).toHaveLength(1);
   });
 
+  // Closing the connection does not stop a Dify task, only its stop call does, which needs the
+  // task's id from the first event: a stop before it let the task run on (DifyTask)
+  it('should end at once when stopped before Dify answers, and still stop the task once its first event names it', async () => {
+    fake.enqueue({ initialDelayMs: 300, reply: 'word '.repeat(40), chunkSize: 5, delayMs: 20 });
+    const controller = new AbortController();
+    const chunks = new DifyProvider({
+      id: 'dify',
+      name: 'Dify',
+      type: 'dify',
+      endpoint: fake.url,
+      api_key: 'k',
+    }).stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal, userId: 'u-1' });
+    const pending = drain(chunks).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await fake.waitForRequests(1);
+    const stoppedAt = Date.now();
+    controller.abort('stopped');
+    const error = await pending;
+    expect({ abort: isAbort(error), prompt: Date.now() - stoppedAt < 200 }).toEqual({
+      abort: true,
+      prompt: true,
+    });
+    expect(fake.stoppedTasks).toHaveLength(0);
+    // the stop call, then the connection closed
+    await fake.waitForRequests(2);
+    expect(fake.stoppedTasks).toHaveLength(1);
+    await fake.waitForAbort(1);
+  });
+
+  it('should stop the task when the caller stops and leaves the stream without asking for more', async () => {
+    fake.enqueue({ reply: 'word '.repeat(40), chunkSize: 5, delayMs: 20 });
+    const controller = new AbortController();
+    const chunks = new DifyProvider({
+      id: 'dify',
+      name: 'Dify',
+      type: 'dify',
+      endpoint: fake.url,
+      api_key: 'k',
+    }).stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal, userId: 'u-1' });
+    for await (const chunk of chunks)
+      if (chunk.type === 'delta') {
+        controller.abort('stopped');
+        break;
+      }
+    await fake.waitForRequests(2);
+    expect(fake.stoppedTasks).toHaveLength(1);
+    await fake.waitForAbort(1);
+  });
+
   // SSE lines may end in CRLF or a lone CR: the last CR (message_end's blank line) was held back as
   // the possible first half of a CRLF and never read, so a whole reply failed as cut off
   it('should read the reply to its message_end whatever the line endings, one byte at a time included', async () => {

@@ -14,7 +14,7 @@ import {
 import { imagesToSend, uploadImages } from './dify-files';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
-import { readSseEvents } from './sse-events';
+import { abortError, DifyTask } from './dify-task';
 import { vendorFetch } from './vendor-fetch';
 
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
@@ -84,17 +84,25 @@ export class DifyProvider implements LlmProvider {
       user: request.userId,
       ...(files.length > 0 ? { files } : {}),
     };
-    const response = await this.post('/chat-messages', JSON.stringify(body), request.signal, {
-      contentType: 'application/json',
-    });
-    let taskId: string | undefined;
+    // the request on a signal of its own: a stop still learns the task to stop it (DifyTask)
+    const connection = new AbortController();
+    const task = new DifyTask(
+      connection,
+      request.signal,
+      (taskId) => this.stopTask(taskId, request.userId),
+      taskOf,
+    );
     let stateSent = conversationId;
     let ended = false;
     try {
-      for await (const message of readSseEvents(response.body as ReadableStream<Uint8Array>)) {
+      const response = await task.response(
+        this.post('/chat-messages', JSON.stringify(body), connection.signal, {
+          contentType: 'application/json',
+        }),
+      );
+      for await (const message of task.events(response)) {
         const event = parseEvent(message.data);
         if (!event) continue;
-        taskId ??= event.task_id;
         if (!request.detached && event.conversation_id && event.conversation_id !== stateSent) {
           stateSent = event.conversation_id;
           yield { type: 'state', providerState: { conversation_id: event.conversation_id } };
@@ -140,12 +148,10 @@ export class DifyProvider implements LlmProvider {
         }
       }
     } catch (error) {
-      if (isAbort(error) || request.signal.aborted) {
-        if (taskId) this.stopTask(taskId, request.userId);
-        throw error;
-      }
-      if (error instanceof LlmProviderError) throw error;
+      if (isAbort(error) || request.signal.aborted || error instanceof LlmProviderError) throw error;
       throw new LlmProviderError('dify: connection lost', true);
+    } finally {
+      task.close();
     }
     if (!ended) throw new LlmProviderError('dify: stream ended without message_end', true);
   }
@@ -211,7 +217,8 @@ export class DifyProvider implements LlmProvider {
     return response;
   }
 
-  // Closing the connection does not stop a Dify task (it keeps generating and billing): ask it to.
+  // Closing the connection does not stop a Dify task (it keeps generating and billing): ask it to
+  // (DifyTask learns its id when stopped before the first event).
   private stopTask(taskId: string, userId: string): void {
     void vendorFetch(`${this.base}/chat-messages/${encodeURIComponent(taskId)}/stop`, {
       method: 'POST',
@@ -241,10 +248,14 @@ export function parseEvent(data: string): DifyEvent | undefined {
     : undefined;
 }
 
-function abortError(): Error {
-  const error = new Error('aborted');
-  error.name = 'AbortError';
-  return error;
+// an event's task id, for stopping it; nothing from data that is not a JSON object
+function taskOf(data: string): string | undefined {
+  try {
+    const taskId = parseEvent(data)?.task_id;
+    return typeof taskId === 'string' && taskId !== '' ? taskId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // Dify keeps a conversation's history itself and takes only the newest message; turns of our session
