@@ -21,6 +21,7 @@ describe('rooms across a Redis outage (e2e)', () => {
   afterAll(async () => {
     await first?.close();
     await second?.close();
+    redis?.signal('SIGCONT');
     await redis?.kill();
   });
 
@@ -88,4 +89,38 @@ describe('rooms across a Redis outage (e2e)', () => {
     expect(chatsIn(b, roomId).filter((frame) => (frame.seq as number) > banSeq)).toEqual([]);
     for (const socket of [o, b, c]) socket.socket.terminate();
   });
+
+  // A member's last socket closes while Redis is away (killed, or frozen: the presence store fails
+  // either way): the removal is owed and paid once Redis answers, and a room's socket on the other
+  // instance, connected all along, ends with the member offline (docs/protocol.md, "Presence"). Until
+  // the Redis audit of session 34 it showed them online for good, 6 of 6 rounds.
+  it.each(['kill', 'freeze'] as const)(
+    'should end with a member offline on the other instance when their socket closed while Redis was away (%s)',
+    async (fault) => {
+      const watcher = userToken(uniqueUser());
+      const memberId = uniqueUser();
+      const member = userToken(memberId);
+      const roomId = await createRoom(first, watcher);
+      const w = await roomsSocket(first, watcher);
+      await join(w, roomId);
+      const m = await roomsSocket(second, member);
+      await join(m, roomId);
+      const last = () =>
+        w.frames
+          .filter((frame) => frame.type === 'presence' && frame.room_id === roomId)
+          .flatMap((frame) => (frame.metadata as { users: Array<{ user_id: string; status: string }> }).users)
+          .filter((user) => user.user_id === memberId)
+          .at(-1)?.status;
+      await waitUntil(() => last() === 'online', 10_000);
+      if (fault === 'kill') await redis.kill();
+      else redis.signal('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      m.socket.terminate();
+      await new Promise((resolve) => setTimeout(resolve, fault === 'kill' ? 800 : 2_500));
+      if (fault === 'kill') await redis.restart();
+      else redis.signal('SIGCONT');
+      await waitUntil(() => last() === 'offline', 15_000);
+      w.socket.terminate();
+    },
+  );
 });

@@ -127,12 +127,34 @@ describe(RedisPresenceStore.name, () => {
     expect(announcement).toMatchObject({ status: 'online' });
   });
 
+  // a removal retried after Redis was away (PresenceService's owed removals): Redis restarted and
+  // forgot the user, and the status is announced all the same, above every earlier version, in a key
+  // that still expires
+  it('should announce a forced removal on a forgotten user, with a newer version, in a key that expires', async () => {
+    const user = randomUUID();
+    const online = await first.touch(user, 's', 'online', Date.now(), Date.now());
+    await redis.kill();
+    await redis.restart();
+    expect(await retrying(() => first.remove(user, 's', Date.now()))).toBeNull();
+    const forced = await first.remove(user, 's', Date.now(), true);
+    expect(forced?.status).toBe('offline');
+    expect(forced!.version).toBeGreaterThan(online!.version);
+    const probe = new (await import('ioredis')).default(redis.url);
+    try {
+      const ttl = await probe.pttl(`chatbox:presence:${user}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(2 * TIMEOUT);
+    } finally {
+      probe.disconnect();
+    }
+  });
+
   // rule 20: the Redis script and the in-process store (one instance, no Redis) agree on every
   // sequence of changes: the same statuses, and an announcement exactly when the other makes one
   it('should agree with the in-process store on any sequence of changes', async () => {
     type Step =
       | { kind: 'touch'; socket: number; status: DeviceStatus; seenBack: number; advance: number }
-      | { kind: 'remove'; socket: number; advance: number };
+      | { kind: 'remove'; socket: number; advance: number; announce: boolean };
     const step: fc.Arbitrary<Step> = fc.oneof(
       fc.record({
         kind: fc.constant('touch' as const),
@@ -145,6 +167,8 @@ describe(RedisPresenceStore.name, () => {
         kind: fc.constant('remove' as const),
         socket: fc.nat({ max: 3 }),
         advance: fc.constantFrom(0, 1, TIMEOUT / 2),
+        // a removal retried after Redis was away
+        announce: fc.boolean(),
       }),
     );
     await fc.assert(
@@ -162,7 +186,9 @@ describe(RedisPresenceStore.name, () => {
                     store.touch(user, `s${item.socket}`, item.status, now - item.seenBack, now),
                   ),
                 )
-              : await Promise.all([first, local].map((store) => store.remove(user, `s${item.socket}`, now)));
+              : await Promise.all(
+                  [first, local].map((store) => store.remove(user, `s${item.socket}`, now, item.announce)),
+                );
           expect(shared?.status).toBe(alone?.status);
           if (shared) {
             expect(shared.version).toBeGreaterThan(lastVersion);

@@ -27,7 +27,15 @@ export interface PresenceStore {
     seenAt: number,
     now: number,
   ): Promise<PresenceAnnouncement | null>;
-  remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null>;
+  // `announce`: the status after it is announced even when it is the one recorded as announced last
+  // (a removal retried after Redis was away: that announcement may never have reached anyone, or
+  // Redis restarted and forgot it)
+  remove(
+    userId: string,
+    socketId: string,
+    now: number,
+    announce?: boolean,
+  ): Promise<PresenceAnnouncement | null>;
   // every user asked for, offline when nothing recent is known
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>>;
   // the user's last announcement (offline, version 0, when there was none)
@@ -79,11 +87,17 @@ export class InProcessPresenceStore implements PresenceStore {
     return Promise.resolve(this.settle(userId, user, now));
   }
 
-  remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null> {
-    const user = this.users.get(userId);
-    if (!user) return Promise.resolve(null);
+  remove(
+    userId: string,
+    socketId: string,
+    now: number,
+    announce = false,
+  ): Promise<PresenceAnnouncement | null> {
+    let user = this.users.get(userId);
+    if (!user && !announce) return Promise.resolve(null);
+    if (!user) this.users.set(userId, (user = { devices: new Map(), announced: NONE }));
     user.devices.delete(socketId);
-    return Promise.resolve(this.settle(userId, user, now));
+    return Promise.resolve(this.settle(userId, user, now, announce));
   }
 
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>> {
@@ -105,10 +119,15 @@ export class InProcessPresenceStore implements PresenceStore {
 
   // the user's status now against the one announced last; a user with no sockets, announced offline,
   // is forgotten
-  private settle(userId: string, user: UserEntry, now: number): PresenceAnnouncement | null {
+  private settle(
+    userId: string,
+    user: UserEntry,
+    now: number,
+    announce = false,
+  ): PresenceAnnouncement | null {
     const status = combine(user.devices.values(), now - this.timeoutMs);
     let change: PresenceAnnouncement | null = null;
-    if (status !== user.announced.status) {
+    if (status !== user.announced.status || announce) {
       user.announced = { status, version: ++this.version };
       change = { ...user.announced };
     }

@@ -20,7 +20,7 @@ const VERSION = '~version';
 // last one and never below Redis's clock in microseconds, so a version stays above every earlier one
 // of the user even after the key expired. Returns {status, version}, or nil when nothing changed.
 // KEYS[1] the user's hash; ARGV: 'touch' or 'remove', the socket, `status:seenAt` (touch), now (ms),
-// the timeout (ms), the key's life (ms)
+// the timeout (ms), the key's life (ms), '1' to announce the status even when unchanged
 const CHANGE = `
 local key = KEYS[1]
 if ARGV[1] == 'touch' then
@@ -47,12 +47,14 @@ for i = 1, #fields, 2 do
   end
 end
 local announced = redis.call('hget', key, '${ANNOUNCED}') or 'offline'
-if announced == status then return nil end
+if announced == status and ARGV[7] ~= '1' then return nil end
 local time = redis.call('time')
 local version = math.max((tonumber(redis.call('hget', key, '${VERSION}')) or 0) + 1,
   tonumber(time[1]) * 1000000 + tonumber(time[2]))
 local versionText = string.format('%.0f', version)
 redis.call('hset', key, '${ANNOUNCED}', status, '${VERSION}', versionText)
+-- a forced announcement may have made the key (Redis restarted): it expires as any
+if redis.call('pttl', key) < 0 then redis.call('pexpire', key, ARGV[6]) end
 return {status, versionText}
 `;
 
@@ -66,6 +68,7 @@ interface PresenceRedis extends Redis {
     now: number,
     timeoutMs: number,
     lifeMs: number,
+    announce: '0' | '1',
   ): Promise<ChangeReply>;
 }
 
@@ -104,11 +107,17 @@ export class RedisPresenceStore implements PresenceStore {
         now,
         this.timeoutMs,
         this.timeoutMs * 2,
+        '0',
       ),
     );
   }
 
-  async remove(userId: string, socketId: string, now: number): Promise<PresenceAnnouncement | null> {
+  async remove(
+    userId: string,
+    socketId: string,
+    now: number,
+    announce = false,
+  ): Promise<PresenceAnnouncement | null> {
     // shutting down: the other instances stop counting this one's sockets after the timeout
     if (this.closed) return null;
     return announcement(
@@ -120,6 +129,7 @@ export class RedisPresenceStore implements PresenceStore {
         now,
         this.timeoutMs,
         this.timeoutMs * 2,
+        announce ? '1' : '0',
       ),
     );
   }

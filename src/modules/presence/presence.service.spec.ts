@@ -52,6 +52,35 @@ describe(PresenceService.name, () => {
     expect((await service.statusOf(['u'])).get('u')).toBe('offline');
   });
 
+  // the store away when the socket closed: the removal is owed and paid once it answers, with an
+  // announcement even if the store says nothing changed (Redis restarted and forgot the last one)
+  it('should announce a user offline once the store answers again, when their last socket closed while it was away', async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    const seen: PresenceChange[] = [];
+    own.onChange((change) => seen.push(change));
+    own.onModuleInit();
+    try {
+      const phone = connection('p');
+      await own.connect(phone);
+      expect(seen.map((change) => change.status)).toEqual(['online']);
+      const remove = jest.spyOn(store, 'remove').mockRejectedValue(new Error('redis away'));
+      await own.disconnect(phone);
+      await jest.advanceTimersByTimeAsync(3 * PRESENCE_SWEEP_MS);
+      expect(seen.map((change) => change.status)).toEqual(['online']);
+      // back, and empty (a restart): the removal changes nothing there, and is announced all the same
+      remove.mockRestore();
+      await store.remove('p', phone.id, Date.now());
+      await jest.advanceTimersByTimeAsync(PRESENCE_SWEEP_MS);
+      expect(seen.map((change) => change.status)).toEqual(['online', 'offline']);
+      // paid once
+      await jest.advanceTimersByTimeAsync(3 * PRESENCE_SWEEP_MS);
+      expect(seen).toHaveLength(2);
+    } finally {
+      own.onModuleDestroy();
+    }
+  });
+
   it('should write nothing for a frame of a counted socket, and keep it online by its life alone', async () => {
     const store = new InProcessPresenceStore(TIMEOUT);
     const touch = jest.spyOn(store, 'touch');

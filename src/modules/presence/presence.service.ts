@@ -17,6 +17,10 @@ export interface PresenceChange {
   version: number;
 }
 
+// removals owed to the store while it was away, at most (the oldest go: their entries age out, only
+// their announcement is lost)
+const OWED_KEPT = 10_000;
+
 // How often, at most, the sockets' silence is checked (a tenth of PRESENCE_TIMEOUT when that is
 // less): a socket silent past the timeout is announced offline within this much of it.
 export const PRESENCE_SWEEP_MS = 250;
@@ -42,6 +46,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('presence');
   private readonly local = new Map<string, LocalSocket>();
   private readonly listeners: Array<(change: PresenceChange) => void> = [];
+  // socket → its user: sockets gone (closed, or silent past the timeout) whose removal failed, the
+  // store away. Retried every tick until the store answers, each announcing its user's status then:
+  // until the Redis audit of session 34 nothing did, and a user whose socket closed while Redis was
+  // away (killed, or frozen for 2.5 s) stayed online for good on the rooms' live sockets, 6 of 6
+  private readonly owed = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private sweeping = false;
 
@@ -92,8 +101,19 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   async disconnect(connection: Connection): Promise<void> {
     if (!this.local.delete(connection.id)) return;
-    const userId = connection.principal.userId;
-    await this.announce(userId, () => this.store.remove(userId, connection.id, Date.now()));
+    await this.remove(connection.principal.userId, connection.id, Date.now());
+  }
+
+  // the socket's entry removed; owed while the store is away, and announced when paid (the
+  // announcement made then may be lost with Redis, or the key with a restart)
+  private async remove(userId: string, socketId: string, now: number, owed = false): Promise<void> {
+    // a retry while the store is still away is not logged again (one a tick)
+    const paid = await this.announce(userId, () => this.store.remove(userId, socketId, now, owed), owed);
+    if (paid) this.owed.delete(socketId);
+    else if (!owed) {
+      this.owed.set(socketId, userId);
+      if (this.owed.size > OWED_KEPT) this.owed.delete(this.owed.keys().next().value as string);
+    }
   }
 
   async statusOf(userIds: string[]): Promise<Map<string, UserPresence>> {
@@ -126,6 +146,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
+      for (const [socketId, userId] of [...this.owed]) {
+        await this.remove(userId, socketId, Date.now(), true);
+        // still away: the others wait for the next tick
+        if (this.owed.has(socketId)) break;
+      }
       const timeout = this.settings.rooms.presenceTimeoutMs;
       for (const entry of [...this.local.values()]) {
         const { connection } = entry;
@@ -143,8 +168,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         if (now - connection.seenAt > timeout) {
           if (entry.stale) continue;
           entry.stale = true;
-          const userId = connection.principal.userId;
-          await this.announce(userId, () => this.store.remove(userId, connection.id, now));
+          await this.remove(connection.principal.userId, connection.id, now);
         } else if (entry.stale) await this.heartbeat(connection);
         else if (connection.seenAt > entry.storedSeenAt && now - entry.storedSeenAt > timeout / 3)
           await this.write(entry);
@@ -155,22 +179,29 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   // the socket's entry written: its status and when it last showed life
-  private write(entry: LocalSocket): Promise<void> {
+  private async write(entry: LocalSocket): Promise<void> {
     const { connection } = entry;
     const userId = connection.principal.userId;
     entry.storedSeenAt = connection.seenAt;
-    return this.announce(userId, () =>
+    await this.announce(userId, () =>
       this.store.touch(userId, connection.id, entry.status, connection.seenAt, Date.now()),
     );
   }
 
-  // One change of the store; what it says changed is told to the listeners.
-  private async announce(userId: string, change: () => Promise<PresenceAnnouncement | null>): Promise<void> {
+  // One change of the store; what it says changed is told to the listeners. False when the store
+  // failed.
+  private async announce(
+    userId: string,
+    change: () => Promise<PresenceAnnouncement | null>,
+    quiet = false,
+  ): Promise<boolean> {
     try {
       const announcement = await change();
       if (announcement) this.emit({ userId, ...announcement });
+      return true;
     } catch (error) {
-      this.unavailable(error);
+      if (!quiet) this.unavailable(error);
+      return false;
     }
   }
 

@@ -30,6 +30,8 @@ export class RoomHub implements OnModuleInit {
   // every attached rooms socket by user: frames about the user's own rooms (rooms_changed)
   private readonly ofUser = new Map<string, Set<Connection>>();
   private readonly publicRoomsListeners: Array<() => void> = [];
+  // told once a resync has read the memberships again (RoomPresence)
+  private readonly resyncedListeners: Array<() => void> = [];
   // the rooms' frames put in order and written to the sockets here (room-fan-out.ts)
   private readonly fanOut: RoomFanOut;
   // presence frames, at most one per room per second (room-presence-pace.ts)
@@ -49,8 +51,19 @@ export class RoomHub implements OnModuleInit {
     this.bus.onResync(() => {
       // what changed while the bus was away never came: every copy of the public rooms goes
       this.publicRoomsLocal();
-      void this.resync();
+      void this.resync().finally(() => {
+        for (const listener of this.resyncedListeners) listener();
+      });
     });
+  }
+
+  onResynced(listener: () => void): void {
+    this.resyncedListeners.push(listener);
+  }
+
+  // the rooms with a socket subscribed here
+  roomsHere(): string[] {
+    return [...this.rooms.keys()];
   }
 
   // A public room was created or renamed: every instance's copy of the public rooms (RoomsService's
@@ -225,6 +238,12 @@ export class RoomHub implements OnModuleInit {
       status,
       v: version,
     } satisfies RoomBusMessage);
+  }
+
+  // A member's last announcement, read again after the bus was away: told to this instance's
+  // sockets of the room only when newer than the one noted here (each instance reads its own).
+  presenceRefreshed(roomId: string, userId: string, status: PresenceStatus, version: number): void {
+    this.presencePace.note(roomId, userId, status, version, true);
   }
 
   send(connection: Connection, frame: RoomServerFrame): void {

@@ -27,13 +27,15 @@ export class RoomPresencePace {
 
   // A member's presence in the room changed (here or on another instance): in its next frame, unless
   // a newer announcement of the member was noted already. No version: an instance of the earlier
-  // release (a rolling deploy), taken as it comes.
-  note(roomId: string, userId: string, status: PresenceStatus, version?: number): void {
+  // release (a rolling deploy), taken as it comes. `onlyNewer`: a refresh after an outage, dropped
+  // when this announcement was noted already.
+  note(roomId: string, userId: string, status: PresenceStatus, version?: number, onlyNewer = false): void {
     if (!this.rooms.has(roomId)) return;
     if (version !== undefined) {
       let known = this.versions.get(roomId);
       if (!known) this.versions.set(roomId, (known = new Map()));
-      if (version < (known.get(userId) ?? 0)) return;
+      const noted = known.get(userId) ?? 0;
+      if (version < noted || (onlyNewer && version === noted)) return;
       known.set(userId, version);
     }
     let pending = this.presencePending.get(roomId);

@@ -11,6 +11,7 @@ import { ParticipantsRepository } from './participants.repository';
 import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
+import { RoomPresence } from './room-presence';
 import { roomDocumentKey } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService, type Unread } from './room-messages.service';
@@ -42,6 +43,8 @@ const NONE_UNREAD: Unread = { count: 0, more: false };
 export class RoomsService implements OnModuleInit {
   // the newest public rooms, shared by this instance's room lists (public-room-list.ts)
   private readonly publicRooms: PublicRoomList<RoomRecord[]>;
+  // the members' presence, told to the rooms (room-presence.ts)
+  private readonly roomPresence: RoomPresence;
 
   constructor(
     private readonly rooms: RoomsRepository,
@@ -58,19 +61,13 @@ export class RoomsService implements OnModuleInit {
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.publicRooms = new PublicRoomList(settings.rooms.listCacheMs);
+    this.roomPresence = new RoomPresence(presence, participants, hub);
   }
 
-  // presence changes of this instance's users go to their rooms (presence itself knows no rooms)
+  // presence changes of this instance's users go to their rooms (RoomPresence)
   onModuleInit(): void {
     this.hub.onPublicRoomsChanged(() => this.publicRooms.invalidate());
-    this.presence.onChange(({ userId, status, version }) => {
-      void this.participants
-        .ofUser(userId, ['member'])
-        .then((memberships) =>
-          memberships.forEach((member) => this.hub.presence(member.room_id, userId, status, version)),
-        )
-        .catch(() => undefined);
-    });
+    this.roomPresence.start();
   }
 
   async create(
@@ -285,12 +282,8 @@ export class RoomsService implements OnModuleInit {
     return members.map((member) => ({ ...member, presence: presence.get(member.user_id) ?? 'offline' }));
   }
 
-  async onlineMembers(roomId: string): Promise<string[]> {
-    const members = await this.participants.ofRoom(roomId, ['member']);
-    const presence = await this.presence.statusOf(members.map((member) => member.user_id));
-    return members
-      .filter((member) => presence.get(member.user_id) !== 'offline')
-      .map((member) => member.user_id);
+  onlineMembers(roomId: string): Promise<string[]> {
+    return this.roomPresence.onlineMembers(roomId);
   }
 
   adminList(skip: number, limit: number) {
