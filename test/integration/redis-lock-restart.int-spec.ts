@@ -123,4 +123,31 @@ describe('RedisLock across a Redis restart (a Redis of its own, FerretDB fallbac
     expect(spans.map((span) => span.who).sort()).toEqual(['a', 'b']);
     expect(overlaps()).toBe(false);
   }, 30_000);
+
+  // Each request for the key that timed out while Redis was frozen still runs when it wakes: the
+  // first takes the key with this writer's own token, and the later ones find it taken. The writer
+  // waited out the key's life as if another held it, and failed once that passed its wait (the Redis
+  // audit of session 34: a reply written after a 6 s freeze was refused, "Busy here", 3 of 3).
+  it('should take the key its own timed-out request took once Redis answers again', async () => {
+    spans.length = 0;
+    // the production wait (10 s) with a key's life past what is left of it after the freeze
+    const lock = new RedisLock(redis.url, new StoreLock(connection, { ttlMs: TTL, waitMs: 10_000 }), {
+      ttlMs: 6_000,
+      waitMs: 10_000,
+      recoveryMs: RECOVERY,
+    });
+    locks.push(lock);
+    await ready(lock);
+    await sleep(RECOVERY + 100);
+    redis.signal('SIGSTOP');
+    const started = Date.now();
+    const run = lock.run('frozen-own', task('a', 10));
+    await sleep(5_000);
+    redis.signal('SIGCONT');
+    await run;
+    expect({ ran: spans.map((span) => span.who), soon: Date.now() - started < 8_000 }).toEqual({
+      ran: ['a'],
+      soon: true,
+    });
+  }, 30_000);
 });

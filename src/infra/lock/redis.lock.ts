@@ -116,13 +116,20 @@ export class RedisLock implements KeyLock {
   private async acquire(name: string, token: string): Promise<void> {
     const started = Date.now();
     let pause = 2;
+    // a request that timed out may still run when Redis answers again, taking the key with this
+    // token: the later ones then find it taken, by this writer. Until the Redis audit of session 34
+    // the writer waited out the key's life as if another held it and failed past waitMs (a reply
+    // stored after a 6 s freeze was refused "Busy here", 3 of 3 rounds)
+    let unanswered = false;
     for (;;) {
       try {
         if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return;
+        if (unanswered && (await this.client.get(name)) === token) return;
       } catch (error) {
         // Redis went away while waiting: the caller retries on the fallback. A command that timed
         // out on a connection still up is tried again, until waitMs (see the constructor)
         if (this.fallback && this.client.status !== 'ready') throw error;
+        unanswered = true;
       }
       if (Date.now() - started > this.options.waitMs)
         throw new LockUnavailableError(name, Date.now() - started);
