@@ -33,12 +33,19 @@ export class RedisBus implements Bus {
     const name = this.instanceId.slice(0, 8);
     const closing = () => this.closing;
     this.publisher = redisConnection(url, `${name}-publisher`, options, closing);
-    // subscriptions made while Redis is away wait for it (an offline queue, no command timeout): a
-    // subscription dropped would never be made again
+    // subscriptions made while Redis is away wait for it (an offline queue, no command timeout, sent
+    // again on a new connection when the old one dropped before answering): a subscription dropped
+    // would never be made again
     this.subscriber = redisConnection(
       url,
       `${name}-subscriber`,
-      { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined },
+      {
+        ...options,
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+        autoResendUnfulfilledCommands: true,
+      },
       closing,
     );
     for (const client of [this.publisher, this.subscriber]) {

@@ -13,8 +13,12 @@ const logger = new Logger('redis');
 
 // Every Redis connection chatbox makes, with the same failure behaviour: reconnect at most a second
 // apart, fail a command at once while not connected (no offline queue) or after its timeout, and
-// drop a connection that owes answers past it (ioredis `socketTimeout`). `closing()` tells the
-// warning's listener that a close is the app's own.
+// drop a connection that owes answers past it (ioredis `socketTimeout`). A command the dropped
+// connection owed an answer to has failed for its caller already, and may still run when Redis
+// reads its old socket: it is not sent again on the new one (`autoResendUnfulfilledCommands`; sent
+// again, a publish ran twice after a freeze: test/integration/redis-bus-freeze.int-spec.ts).
+// Subscriptions are made again all the same (`autoResubscribe`). `closing()` tells the warning's
+// listener that a close is the app's own.
 export function redisConnection(
   url: string,
   name: string,
@@ -28,6 +32,7 @@ export function redisConnection(
     maxRetriesPerRequest: 1,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     socketTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    autoResendUnfulfilledCommands: false,
     ...options,
   });
   client.on('error', (error: Error) => {
