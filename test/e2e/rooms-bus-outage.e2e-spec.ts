@@ -106,7 +106,7 @@ describe('rooms across a Redis outage (e2e)', () => {
       const m = await roomsSocket(second, member);
       await join(m, roomId);
       const last = () =>
-        w.frames
+        (w.frames as RoomFrame[])
           .filter((frame) => frame.type === 'presence' && frame.room_id === roomId)
           .flatMap((frame) => (frame.metadata as { users: Array<{ user_id: string; status: string }> }).users)
           .filter((user) => user.user_id === memberId)

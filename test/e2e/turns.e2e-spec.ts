@@ -267,6 +267,36 @@ describe('turns of one session on two instances (e2e)', () => {
     await Promise.all([a.client.close(), b.client.close()]);
   });
 
+  // stop_generation stops the reply in flight, wherever it streams, and not the turn queued behind
+  // it on the stopping device's instance (docs/protocol.md, "The reply in flight"). Until the races
+  // audit of session 34 a stop from the instance holding the queued turn stopped both, 6 of 6 rounds
+  // (with both devices on one instance only the streaming one stopped)
+  it('should stop only the reply streaming on the other instance, not the turn queued behind it here', async () => {
+    const token = userToken(uniqueUser());
+    const a = await connect(first, token);
+    const b = await connect(second, token, `&session_id=${a.sessionId}&last_seq=0`);
+    a.client.send({ type: 'user_message', client_id: 'q1', content: 'first question' });
+    await a.client.next((frame) => frame.type === 'ack' && frame.client_id === 'q1');
+    await b.client.next((frame) => piece(frame) && frame.client_id === 'q1', 10_000);
+    b.client.send({ type: 'user_message', client_id: 'q2', content: 'second question' });
+    await b.client.next((frame) => frame.type === 'ack' && frame.client_id === 'q2');
+    b.client.send({ type: 'stop_generation', client_id: 'stop-q1' });
+    await b.client.next((frame) => frame.type === 'ack' && frame.client_id === 'stop-q1');
+    const final = (clientId: string) =>
+      b.client.next(
+        (frame) =>
+          frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId,
+        20_000,
+      );
+    const [q1, q2] = [await final('q1'), await final('q2')];
+    expect({ q1: q1.metadata?.stopped === true, q2: q2.metadata?.stopped === true }).toEqual({
+      q1: true,
+      q2: false,
+    });
+    expect(q2.content).toContain('second question');
+    await Promise.all([a.client.close(), b.client.close()]);
+  });
+
   it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {
     const token = userToken(uniqueUser());
     const here = await connect(first, token);

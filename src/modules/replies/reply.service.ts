@@ -122,7 +122,8 @@ export class ReplyService implements OnModuleInit {
   stopEverywhere(sessionId: string, at = Date.now(), reason: UserStopReason = 'stopped'): void {
     const streamingHere = this.running.has(sessionId);
     this.stop(sessionId, reason, at);
-    // one only asked for here may be behind one streaming on another instance (that one is stopped)
+    // one only asked for here may be behind one streaming on another instance: that one is stopped,
+    // and this one not (stop())
     if (!streamingHere)
       this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at, reason } satisfies ReplyBusMessage);
   }
@@ -237,8 +238,23 @@ export class ReplyService implements OnModuleInit {
     }
     // asked for, not yet shown: a user's stop sent the instant the message was acked stops it too
     if (reason !== 'stopped' || !this.holds.has(sessionId)) return false;
-    this.stopsBeforeShown.set(sessionId, now);
+    void this.stopQueued(sessionId, now);
     return true;
+  }
+
+  // The reply asked for here and not yet shown is the one in flight only while no other instance
+  // answers the session: otherwise it waits behind that one, which is the stop's. Until the races
+  // audit of session 34 a stop from a device on the instance of a queued turn stopped both the reply
+  // streaming elsewhere and the queued one, 6 of 6 (turns.e2e-spec.ts).
+  private async stopQueued(sessionId: string, at: number): Promise<void> {
+    if (await this.leases.answeringElsewhere(sessionId)) return;
+    // shown while that was asked: stopped if decided before the stop, as the stop would have
+    const shown = this.running.get(sessionId);
+    if (shown) {
+      if (shown.decidedAt <= at) shown.controller.abort('stopped');
+      return;
+    }
+    if (this.holds.has(sessionId)) this.stopsBeforeShown.set(sessionId, at);
   }
 
   async stopAll(reason: StopReason): Promise<void> {
