@@ -177,6 +177,39 @@ describe('session library (e2e)', () => {
     expect(after.map((session) => session.id)).not.toContain(sessionId);
   });
 
+  // Same client_id, same message, applied once (CONTRACT: resends), new_session included: the races
+  // audit of session 34 resent one after a cut, resuming the old session first, and the user had
+  // three sessions, 10 of 10 (docs/protocol.md, "Session library")
+  it('should open one session for a new_session resent with its client_id, after resuming the old one too', async () => {
+    const token = userToken(uniqueUser());
+    const first = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const old = String((await first.nextOfType('connection_status')).session_id);
+    first.send({ type: 'new_session', client_id: 'ns-1' });
+    const ack = await first.next((frame) => frame.type === 'ack' && frame.client_id === 'ns-1');
+    const made = String(ack.session_id);
+    expect(made).not.toBe(old);
+    // again on the same socket: the same session, nothing new
+    first.send({ type: 'new_session', client_id: 'ns-1' });
+    const again = await first.next(
+      (frame) => frame.type === 'ack' && frame.client_id === 'ns-1' && frame !== ack,
+    );
+    expect(again.session_id).toBe(made);
+    await first.close();
+    // the client did not see its ack: it resumes where it was, and sends it again
+    const second = await TestClient.connect(`${server.wsUrl}?token=${token}&session_id=${old}&last_seq=0`);
+    await second.nextOfType('connection_status');
+    second.send({ type: 'new_session', client_id: 'ns-1' });
+    const resent = await second.next((frame) => frame.type === 'ack' && frame.client_id === 'ns-1');
+    expect(resent.session_id).toBe(made);
+    await second.close();
+    const sessions = (await (await call('GET', '/chat/sessions', token)).json()) as Array<{
+      id: string;
+      is_active: boolean;
+    }>;
+    expect(sessions.map((session) => session.id).sort()).toEqual([old, made].sort());
+    expect(sessions.filter((session) => session.is_active).map((session) => session.id)).toEqual([made]);
+  });
+
   // the list stopped at 100 sessions, with no way to the rest
   it('should page the session list by a cursor in a Link header, the default answer unchanged', async () => {
     const token = userToken(uniqueUser());

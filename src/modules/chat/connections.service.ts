@@ -163,17 +163,20 @@ export class ConnectionsService {
         'You are assisting this session: leave it (admin_leave) before starting a new chat.',
       );
     const previous = connection.sessionId;
-    // the reply of the session left stops wherever it streams, stored as a new_session's stop
-    // (docs/protocol.md, "The reply in flight")
-    this.replies.stopEverywhere(previous, Date.now(), 'new_session');
-    // an admin's new chat is a console session, as the one its socket connected with
+    // an admin's new chat is a console session, as the one its socket connected with; a resend
+    // (its client_id) gets the session the first made
     const { session } = await this.sessions.startNew(
       connection.principal.userId,
       this.registry.defaultModelId,
-      { console: connection.principal.isAdmin },
+      { console: connection.principal.isAdmin, clientId },
     );
     this.sessions.remember(session);
-    this.sessions.forget(previous);
+    if (session.id !== previous) {
+      // the reply of the session left stops wherever it streams, stored as a new_session's stop
+      // (docs/protocol.md, "The reply in flight")
+      this.replies.stopEverywhere(previous, Date.now(), 'new_session');
+      this.sessions.forget(previous);
+    }
     this.hub.send(connection, { type: 'ack', client_id: clientId, session_id: session.id, seq: session.seq });
     this.moveUserTo(connection, session, false);
   }

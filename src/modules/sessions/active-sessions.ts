@@ -2,7 +2,8 @@ import type { Logger } from '@nestjs/common';
 import type { Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { newId } from '../../common/ids';
+import { derivedId, newId } from '../../common/ids';
+import { isDuplicateKey } from '../../common/store-errors';
 import type { SessionCopies } from './session-copies';
 import { DEFAULT_SESSION_NAME, isRestorable } from './session-rules';
 import type { SessionTermsIndexer } from './session-terms.indexer';
@@ -45,16 +46,7 @@ export class ActiveSessions {
       if (requestedSessionId) {
         const requested = await this.repository.findOwned(requestedSessionId, userId);
         if (!requested) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-        if (requested.is_active) return { session: requested, restored: true };
-        // resuming an ended session makes it the user's one active session again
-        const active = await this.repository.findActiveForUser(userId);
-        if (active) await this.end(active.id, now);
-        await this.locks.session(requested.id, () => this.repository.reactivate(requested.id, userId, now));
-        return {
-          session: { ...requested, is_active: true, end_time: null, duration_ms: null },
-          restored: true,
-          replaced: active?.id,
-        };
+        return this.resume(userId, requested, now);
       }
       // a new user's first session is made in the command that finds they have none
       const first = this.newSession(userId, defaultModelId, now, options.console);
@@ -68,14 +60,40 @@ export class ActiveSessions {
     });
   }
 
+  // resuming an ended session makes it the user's one active session again (under the user's lock)
+  private async resume(userId: string, requested: SessionRecord, now: Date): Promise<OpenedSession> {
+    if (requested.is_active) return { session: requested, restored: true };
+    const active = await this.repository.findActiveForUser(userId);
+    if (active) await this.end(active.id, now);
+    await this.locks.session(requested.id, () => this.repository.reactivate(requested.id, userId, now));
+    return {
+      session: { ...requested, is_active: true, end_time: null, duration_ms: null },
+      restored: true,
+      replaced: active?.id,
+    };
+  }
+
   // `console`: as for open(); an admin's new chat is no conversation either (docs/protocol.md, "Rough
-  // edges fixed")
-  startNew(userId: string, modelId: string, options: { console?: boolean } = {}): Promise<OpenedSession> {
+  // edges fixed"). `clientId`: the new_session command's. Its session is named by it (derivedId), so
+  // a resend finds the one the first made, by `_id`, and the user is back in it: until the races
+  // audit of session 34 each resend made another (three sessions for one new_session, 10 of 10).
+  startNew(
+    userId: string,
+    modelId: string,
+    options: { console?: boolean; clientId?: string } = {},
+  ): Promise<OpenedSession> {
     return this.locks.user(userId, async () => {
       const now = new Date();
+      const id = options.clientId ? derivedId('new_session', userId, options.clientId) : newId();
+      const made = options.clientId ? await this.repository.findOwned(id, userId) : null;
+      if (made) return this.resume(userId, made, now);
       const active = await this.repository.findActiveForUser(userId);
       if (active) await this.end(active.id, now);
-      const session = await this.create(userId, modelId, now, options.console);
+      const session = await this.create(userId, modelId, now, options.console, id).catch((error: unknown) => {
+        // the id is taken by one the user deleted since: a new chat all the same
+        if (!isDuplicateKey(error)) throw error;
+        return this.create(userId, modelId, now, options.console);
+      });
       return { session, restored: false, replaced: active?.id };
     });
   }
@@ -85,12 +103,19 @@ export class ActiveSessions {
     modelId: string,
     now: Date,
     console?: boolean,
+    id = newId(),
   ): Promise<SessionRecord> {
-    return this.created(await this.repository.create(this.newSession(userId, modelId, now, console)));
+    return this.created(await this.repository.create(this.newSession(userId, modelId, now, console, id)));
   }
 
-  private newSession(userId: string, modelId: string, now: Date, console?: boolean): NewSession {
-    return { id: newId(), userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
+  private newSession(
+    userId: string,
+    modelId: string,
+    now: Date,
+    console?: boolean,
+    id = newId(),
+  ): NewSession {
+    return { id, userId, name: DEFAULT_SESSION_NAME, modelId, now, console };
   }
 
   // a session just stored: this instance holds its (empty) log from the start
