@@ -94,6 +94,32 @@ describe(S3Storage.name, () => {
     }, 15_000);
   });
 
+  // docs/protocol.md, "Uploads and files": an S3 that sent the headers and part of the body, then
+  // nothing, failed the read with the SDK's TimeoutError (INTERNAL for the client) rather than
+  // StorageUnavailable: `get` resolves when the headers arrive, the body fails later.
+  it('should fail the read of a body that stops coming with StorageUnavailable', async () => {
+    const server: HttpServer = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+      response.write('0123456789');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const silent = new S3Storage({ ...settings, endpoint: `http://127.0.0.1:${port}`, timeoutMs: 500 });
+    try {
+      const chunks: Buffer[] = [];
+      const read = (async () => {
+        for await (const chunk of (await silent.get('files/a/1')) as AsyncIterable<Buffer>)
+          chunks.push(chunk);
+      })();
+      await expect(read).rejects.toBeInstanceOf(StorageUnavailable);
+      expect(Buffer.concat(chunks).toString()).toBe('0123456789');
+    } finally {
+      silent.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 15_000);
+
   // The timeout is the socket's idle time: a body that keeps coming, slower than the timeout in all,
   // is read whole (a large part on a slow link is never cut).
   it('should read a body that takes longer than the timeout while its bytes keep coming', async () => {

@@ -166,7 +166,7 @@ export class S3Storage implements StorageDriver {
         this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })),
       );
       if (!(Body instanceof Readable)) throw new StorageObjectMissing(key);
-      return Body;
+      return this.guardBody(Body);
     } catch (error) {
       if (isMissing(error)) throw new StorageObjectMissing(key);
       throw error;
@@ -224,6 +224,23 @@ export class S3Storage implements StorageDriver {
 
   destroy(): void {
     this.client.destroy();
+  }
+
+  // `get` resolves once the headers came: a store that goes silent or drops the connection in the
+  // middle of the body fails the read later, classified as a request's failure is. A silent MinIO
+  // gave INTERNAL instead of STORAGE_UNAVAILABLE there (docs/protocol.md, "Uploads and files").
+  private guardBody(body: Readable): Readable {
+    const timeoutMs = this.timeoutMs;
+    return Readable.from(
+      (async function* () {
+        try {
+          yield* body as AsyncIterable<Buffer>;
+        } catch (error) {
+          throw isUnavailable(error) ? new StorageUnavailable(describeFailure(error, timeoutMs)) : error;
+        }
+      })(),
+      { objectMode: false },
+    );
   }
 
   // Every request but the readiness probe: a store that does not answer is StorageUnavailable.

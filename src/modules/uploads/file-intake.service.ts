@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { fromBuffer } from 'file-type';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { newId } from '../../common/ids';
@@ -16,6 +15,7 @@ import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { STORAGE_DRIVER, StorageUnavailable, type StorageDriver } from '../../infra/storage/storage-driver';
 import { displayName, isTextType, looksLikeText, resolveMimeType } from './file-rules';
+import { sniffedType } from './sniffed-type';
 import { FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
 import { keepPendingAlive, recordGone, streamOut } from './upload-pipeline';
@@ -78,7 +78,7 @@ export class FileIntake {
     const { ownerId, limit } = input;
     const source = await openSource(input.stream);
     if (source.head.length === 0) throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The file is empty.');
-    const detected = (await fromBuffer(source.head))?.mime;
+    const detected = await sniffedType(source.head);
     const mimeType = resolveMimeType({
       detected,
       isText: detected === undefined && looksLikeText(source.head),

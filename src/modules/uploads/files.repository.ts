@@ -5,6 +5,13 @@ import { isDuplicateKey } from '../../common/store-errors';
 import { FileAttachment, fileAttachmentKey } from './schemas/file-attachment.schema';
 import { StoredFile } from './schemas/stored-file.schema';
 
+// `deleting`: a sweep or a discard took it to delete its object; never read or attached again.
+export type FileStatus = 'pending' | 'ready' | 'deleting';
+
+// The lock a file's attaching and deleting take (SESSION_LOCK, on every instance): a file is never
+// both attached to a message and deleted (docs/protocol.md, "Uploads and files").
+export const fileLockKey = (id: string): string => `file:${id}`;
+
 // Plain file record (never a mongoose document).
 export interface FileRecord {
   id: string;
@@ -14,12 +21,14 @@ export interface FileRecord {
   size: number;
   mime_type: string;
   storage_key: string;
-  status: 'pending' | 'ready';
+  status: FileStatus;
   source: 'upload' | 'generated';
   scanned: boolean;
   attached: boolean;
   attached_at: Date | null;
   created_at: Date;
+  // a pending upload's last sign of life (null on records from before it)
+  alive_at?: Date | null;
 }
 
 type FileDocument = StoredFile;
@@ -90,6 +99,21 @@ export class FilesRepository implements OnModuleInit {
   // record stays for the cleanup when its object could not be deleted yet.
   async releasePending(id: string): Promise<void> {
     await this.files.updateOne({ _id: id, status: 'pending' }, { $set: { size: 0 } });
+  }
+
+  // Under the file's lock (fileLockKey), before its object is deleted: no attach takes it from now
+  // on, even when the delete fails and the record stays for the next sweep.
+  async markDeleting(id: string): Promise<void> {
+    await this.files.updateOne({ _id: id }, { $set: { status: 'deleting' } });
+  }
+
+  // System read for the cleanup, under the file's lock: the record as it is now, and whether any
+  // message shows it (an attachment record: the `attached` flag alone may be lost on FerretDB).
+  async findForSweep(id: string): Promise<{ file: FileRecord; shown: boolean } | null> {
+    const found = await this.files.findOne({ _id: id }).lean<FileDocument>();
+    if (!found) return null;
+    const shown = (await this.attachments.countDocuments({ file_id: id })) > 0;
+    return { file: toRecord(found), shown };
   }
 
   // the record, then where it was attached (records of a file that is gone are never read)
@@ -195,8 +219,8 @@ export class FilesRepository implements OnModuleInit {
       .map(toRecord);
   }
 
-  // System read for the cleanup: ready uploads never attached, past their age, and pending ones no
-  // upload touched since `pendingBefore` (cut off by a crash). A pending upload is judged by its last
+  // System read for the cleanup: ready uploads never attached, past their age, pending ones no
+  // upload touched since `pendingBefore` (cut off by a crash), and ones whose delete failed. A pending upload is judged by its last
   // touch, never its age: a long upload's record was swept while its bytes still came.
   async findExpired(unattachedBefore: Date, pendingBefore: Date, limit = 200): Promise<FileRecord[]> {
     const found = await this.files
@@ -206,6 +230,8 @@ export class FilesRepository implements OnModuleInit {
           { status: 'pending', alive_at: { $lt: pendingBefore } },
           // records written before alive_at existed
           { status: 'pending', alive_at: null, created_at: { $lt: pendingBefore } },
+          // a delete that failed: retried
+          { status: 'deleting' },
         ],
       })
       .limit(limit)

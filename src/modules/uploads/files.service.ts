@@ -5,6 +5,8 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
 import { InvalidSignature, LocalDiskStorage } from '../../infra/storage/local-disk.storage';
 import {
   contentDisposition,
@@ -17,7 +19,7 @@ import {
 import { SessionsService } from '../sessions/sessions.service';
 import { dispositionFor } from './file-rules';
 import { FileIntake, fileUrl } from './file-intake.service';
-import { FilesRepository, type FileRecord } from './files.repository';
+import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
 import { parseRange, RangeNotSatisfiable } from './range';
 
 export interface SignedLink {
@@ -44,6 +46,7 @@ export class FilesService implements FileStore {
     private readonly sessions: SessionsService,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly intake: FileIntake,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   // GET /chat/files/:id — owner, or the admin assisting the file's session; anyone else gets 404.
@@ -224,21 +227,36 @@ export class FilesService implements FileStore {
     return { info: infoOf(file), data: Buffer.concat(chunks, length) };
   }
 
-  async attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo> {
-    const file = await this.files.findOwned(fileId, ownerId);
-    if (!file || !(await this.files.markAttached(fileId, ownerId, sessionId, new Date())))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
-    return infoOf(file);
+  // Under the file's lock, which the cleanup sweep and `discard` take to delete it: a file being
+  // deleted waits, then is refused (NOT_FOUND: upload it again; nothing is acked). The sweep deleted a
+  // file a message was acked with meanwhile (docs/protocol.md, "Uploads and files").
+  attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo> {
+    return this.lock.run(fileLockKey(fileId), async () => {
+      const file = await this.files.findOwned(fileId, ownerId);
+      if (!file || !(await this.files.markAttached(fileId, ownerId, sessionId, new Date())))
+        throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
+      return infoOf(file);
+    });
   }
 
+  // The files among `fileIds` no other session or room shows, each judged again under its lock: one
+  // attached elsewhere meanwhile is kept.
   async discard(fileIds: string[], scope: string): Promise<number> {
-    const files = await this.files.findAttachedOnlyTo(fileIds, scope);
-    for (const file of files) {
-      // object first: a record without an object is harmless, an object without a record is a leak
-      await this.storage.delete(file.storage_key);
-      await this.files.remove(file.id);
+    let discarded = 0;
+    for (const candidate of await this.files.findAttachedOnlyTo(fileIds, scope)) {
+      const id = candidate.id;
+      const gone = await this.lock.run(fileLockKey(id), async () => {
+        const [file] = await this.files.findAttachedOnlyTo([id], scope);
+        if (!file) return false;
+        await this.files.markDeleting(id);
+        // object first: a record without an object is harmless, an object without a record is a leak
+        await this.storage.delete(file.storage_key);
+        await this.files.remove(id);
+        return true;
+      });
+      if (gone) discarded++;
     }
-    return files.length;
+    return discarded;
   }
 
   urlOf(fileId: string): string {

@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Settings } from '../../config/settings';
+import { InProcessLock } from '../../infra/lock/in-process.lock';
+import { WriteLock } from '../../infra/lock/write.lock';
 import { LocalDiskStorage } from '../../infra/storage/local-disk.storage';
 import type { FilesRepository } from './files.repository';
 import type { UploadMetrics } from './upload-metrics';
@@ -28,7 +30,13 @@ describe(UploadsCleanup.name, () => {
       },
     } as unknown as Settings;
     const storage = new LocalDiskStorage(root, randomBytes(32));
-    return new UploadsCleanup(files, storage, {} as UploadMetrics, settings);
+    return new UploadsCleanup(
+      files,
+      storage,
+      {} as UploadMetrics,
+      settings,
+      new WriteLock(new InProcessLock(), async () => undefined),
+    );
   }
 
   // a part of an object under the root, last written `ageMs` before `now`

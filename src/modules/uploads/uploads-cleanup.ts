@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
-import { FilesRepository } from './files.repository';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
+import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
 import { UPLOAD_IDLE_MS } from './multipart-reader';
 import { UploadMetrics } from './upload-metrics';
 
@@ -31,6 +33,7 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly metrics: UploadMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
   ) {}
 
   onModuleInit(): void {
@@ -67,19 +70,33 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
     let deleted = 0;
     for (;;) {
       const expired = await this.files.findExpired(unattachedBefore, pendingBefore);
-      if (expired.length === 0) break;
-      for (const file of expired) {
-        // object first: a record without an object is harmless, an object without a record is a leak
-        await this.storage.delete(file.storage_key);
-        await this.files.remove(file.id);
-        deleted++;
-      }
+      let batch = 0;
+      for (const file of expired) if (await this.sweepOne(file.id, unattachedBefore, pendingBefore)) batch++;
+      deleted += batch;
+      // none of them is to go any more (attached, finished meanwhile): the next run sees them again
+      if (batch === 0) break;
     }
     if (deleted > 0) {
       this.metrics.deleted.inc(deleted);
       this.logger.log({ event: 'uploads_cleaned', count: deleted }, 'unattached uploads deleted');
     }
     return deleted;
+  }
+
+  // One file, under its lock (the attach takes it too), judged again on its record as it is now: a
+  // file sent in a message after the batch was read is kept. The sweep deleted such a file while the
+  // message was acked (GET /chat/files/:id 404 for good; docs/protocol.md, "Uploads and files").
+  private sweepOne(id: string, unattachedBefore: Date, pendingBefore: Date): Promise<boolean> {
+    return this.lock.run(fileLockKey(id), async () => {
+      const found = await this.files.findForSweep(id);
+      if (!found || !stillExpired(found.file, found.shown, unattachedBefore, pendingBefore)) return false;
+      // no attach takes it from here, even if the delete below fails (the next run retries it)
+      await this.files.markDeleting(id);
+      // object first: a record without an object is harmless, an object without a record is a leak
+      await this.storage.delete(found.file.storage_key);
+      await this.files.remove(id);
+      return true;
+    });
   }
 
   // The `.part-*` files a crash left on local disk; a write cut off otherwise removes its own.
@@ -95,4 +112,16 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
       this.logger.error({ event: 'upload_parts_sweep_failed', err: String(error) }, 'part sweep failed');
     }
   }
+}
+
+// findExpired's rule, on one record read under the file's lock (docs/protocol.md, "Uploads and files")
+function stillExpired(
+  file: FileRecord,
+  shown: boolean,
+  unattachedBefore: Date,
+  pendingBefore: Date,
+): boolean {
+  if (file.status === 'deleting') return true;
+  if (file.status === 'ready') return !file.attached && !shown && file.created_at < unattachedBefore;
+  return new Date(file.alive_at ?? file.created_at) < pendingBefore;
 }

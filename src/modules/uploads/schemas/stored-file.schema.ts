@@ -2,7 +2,7 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 // One record per uploaded or generated file. The bytes live in storage under `storage_key`
 // (never derived from the user's file name); `status` is `pending` while the upload streams and is
-// scanned, `ready` once it may be read. Signed URLs are never stored.
+// scanned, `ready` once it may be read, `deleting` once the cleanup or a discard is deleting it. Signed URLs are never stored.
 @Schema({ collection: 'files', versionKey: false })
 export class StoredFile {
   @Prop({ type: String, required: true }) _id!: string;
@@ -12,7 +12,7 @@ export class StoredFile {
   @Prop({ required: true, default: 0 }) size!: number;
   @Prop({ required: true }) mime_type!: string;
   @Prop({ required: true }) storage_key!: string;
-  @Prop({ required: true }) status!: 'pending' | 'ready';
+  @Prop({ required: true }) status!: 'pending' | 'ready' | 'deleting';
   @Prop({ required: true }) source!: 'upload' | 'generated';
   // true once clamd passed it; false when scanning is off or for generated files
   @Prop({ default: false }) scanned!: boolean;
