@@ -39,6 +39,9 @@ export interface RecordInput {
   takeover?: AppendOptions['takeover'];
   // admin_join / admin_leave: the session's mirror of the takeover changes in the same write
   mirror?: AppendOptions['mirror'];
+  // a rule the log must meet when this event is appended to it, under the session lock
+  // (AppendOptions.precondition): it throws to refuse the event
+  precondition?: AppendOptions['precondition'];
   // once the event is stored (not a resend's stored copy), before any socket hears of it: a
   // takeover's end lets the model's replies show again there (TakeoverLeaseService.complete)
   beforeFanOut?: () => void;
@@ -93,6 +96,7 @@ export class RecordService {
         nameFrom: input.name ? message.content : undefined,
         takeover: input.takeover,
         mirror: input.mirror,
+        precondition: input.precondition,
       });
       return await this.announce(input, recorded, early, decidedAt);
     } catch (error) {

@@ -14,6 +14,7 @@ import { ReplyFences } from './reply-fences';
 import { ReplyHolds } from './reply-holds';
 import type { Generation, ReplyRequest } from './reply-generation';
 import { ReplyPrompt } from './reply-prompt';
+import { RegenerationsInFlight } from './regenerations';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
 import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
 import { StopsBeforeShown } from './reply-stops';
@@ -53,6 +54,7 @@ export class ReplyService implements OnModuleInit {
   private readonly holds: ReplyHolds;
   private readonly fences = new ReplyFences();
   private readonly stopsBeforeShown = new StopsBeforeShown();
+  private readonly regenerations = new RegenerationsInFlight();
   private readonly titles: ReplyTitles;
   private readonly streamer: ReplyStreamer;
   private readonly earlyReplies: EarlyReplies;
@@ -159,6 +161,11 @@ export class ReplyService implements OnModuleInit {
     return this.holds.has(sessionId);
   }
 
+  // a regenerate with this client_id was asked for here and is not over (queued, streaming, storing)
+  regenerating(sessionId: string, clientId: string): boolean {
+    return this.regenerations.has(sessionId, clientId);
+  }
+
   inFlight(sessionId: string): Generation | undefined {
     return this.running.get(sessionId);
   }
@@ -188,6 +195,8 @@ export class ReplyService implements OnModuleInit {
   // reply of the session (ReplyTurns; docs/protocol.md, "Every acked turn ends").
   private run(input: ReplyRequest, early?: EarlyStart): void {
     this.holds.add(input.sessionId);
+    const regeneration = input.alternativeOf !== undefined ? input.clientId : undefined;
+    if (regeneration !== undefined) this.regenerations.add(input.sessionId, regeneration);
     // waits for other instances' replies ended before this request (ReplyTurns.inTurn)
     const waitsBefore = this.holds.waitsEnded(input.sessionId);
     void this.queue.run(input.sessionId, async () => {
@@ -206,6 +215,7 @@ export class ReplyService implements OnModuleInit {
         });
         for (const turn of turns) await this.attempts.attempt(turn);
       } finally {
+        if (regeneration !== undefined) this.regenerations.delete(input.sessionId, regeneration);
         if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
       }
     });

@@ -7,9 +7,10 @@ import { LlmRegistry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
-import type { MessageRecord } from '../sessions/session.types';
+import type { MessageRecord, NewMessage } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { RecordService } from './record.service';
+import { storedRegeneration } from './regenerations';
 import { ReplyService } from './reply.service';
 
 // Versions of the newest turn (docs/protocol.md, "Versions"): regenerate the last reply (an
@@ -29,7 +30,35 @@ export class TurnVersionsService {
   async regenerate(connection: Connection, message: ClientMessageOf<'regenerate'>): Promise<void> {
     // before the session is read: a takeover from then on fences the new reply off (ReplyService)
     const decidedAt = Date.now();
-    const { sessionId, session, current } = await this.read(connection);
+    // a resend (same client_id) of a regenerate still running here is that one: acked again, not
+    // refused as a reply in flight (docs/protocol.md, "Versions"). Asked before the log is read: one
+    // that ends meanwhile is in the log read next
+    if (
+      message.client_id !== undefined &&
+      this.replies.regenerating(connection.sessionId, message.client_id)
+    ) {
+      const seq = this.sessions.lastSeq(connection.sessionId);
+      this.hub.send(connection, {
+        type: 'ack',
+        session_id: connection.sessionId,
+        seq,
+        client_id: message.client_id,
+      });
+      return;
+    }
+    const { sessionId, session, log, current } = await this.read(connection);
+    // a resend of one stored (here or on another instance): the stored reply's ack, nothing asked
+    const stored = storedRegeneration(log, message.client_id);
+    if (stored) {
+      this.hub.send(connection, {
+        type: 'ack',
+        session_id: sessionId,
+        seq: stored.seq,
+        client_id: message.client_id,
+        id: stored.id,
+      });
+      return;
+    }
     if (session.assisting_admin_id)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'A person is answering this conversation.');
     this.notAnswering(sessionId);
@@ -45,6 +74,8 @@ export class TurnVersionsService {
       seq: session.seq,
       client_id: message.client_id,
     });
+    // a copy of it that reached another instance meanwhile is answered once: the request reads the
+    // log again once no other instance answers the session (ReplyTurns)
     this.replies.request({
       sessionId,
       userId: session.user_id,
@@ -58,30 +89,37 @@ export class TurnVersionsService {
   }
 
   async edit(connection: Connection, message: ClientMessageOf<'edit_message'>): Promise<void> {
-    const { sessionId, current } = await this.read(connection);
-    this.notAnswering(sessionId);
-    const lastTyped = current.findLast((event) => event.type === 'user_message' && event.sender === 'user');
-    const target = current.find((event) => event.id === message.id);
-    if (
-      !lastTyped ||
-      !target ||
-      target.type !== 'user_message' ||
-      versionRoot(target) !== versionRoot(lastTyped)
-    )
-      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Only your last message can be edited.');
+    const sessionId = connection.sessionId;
+    const owner = connection.principal.userId;
+    const edit: Omit<NewMessage, 'id'> = {
+      type: 'user_message',
+      sender: 'user',
+      client_id: message.client_id,
+      content: message.content,
+      timestamp: new Date(),
+    };
+    // a resend (same client_id) of an edit already stored gets the stored copy's ack, whatever the
+    // conversation is now (the append finds it: RecordService); until the races audit it was checked
+    // against the conversation first and refused INVALID_MESSAGE (docs/protocol.md, "Versions")
+    const resent = await this.sessions.sent(sessionId, edit, owner);
+    if (!resent) {
+      this.notAnswering(sessionId);
+      const { current } = await this.read(connection);
+      edit.metadata = { edit_of: editTarget(current, message.id) };
+    }
+    const root = edit.metadata?.edit_of;
     await this.records.record({
       sessionId,
       origin: connection,
-      owner: connection.principal.userId,
-      message: {
-        type: 'user_message',
-        sender: 'user',
-        client_id: message.client_id,
-        content: message.content,
-        timestamp: new Date(),
-        metadata: { edit_of: versionRoot(lastTyped) },
-      },
+      owner,
+      message: edit,
       answer: true,
+      // still the user's last typed message on the log this very append extends (under the session
+      // lock): checked only on the read above, an edit racing a message stored on another instance
+      // was stored after it, and that message left the conversation (docs/protocol.md, "Versions")
+      precondition: (log) => {
+        if (editTarget(buildThread(log).current, message.id) !== root) throw notLast();
+      },
     });
   }
 
@@ -122,6 +160,25 @@ export class TurnVersionsService {
     if (this.replies.answering(sessionId))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Wait for the reply, or stop it first.');
   }
+}
+
+// The first version of the message an edit replaces: `id` must be the user's last typed message
+// (or a version of it) in the conversation as it reads now (`current`).
+function editTarget(current: MessageRecord[], id: string): string {
+  const lastTyped = current.findLast((event) => event.type === 'user_message' && event.sender === 'user');
+  const target = current.find((event) => event.id === id);
+  if (
+    !lastTyped ||
+    !target ||
+    target.type !== 'user_message' ||
+    versionRoot(target) !== versionRoot(lastTyped)
+  )
+    throw notLast();
+  return versionRoot(lastTyped);
+}
+
+function notLast(): DomainException {
+  return new DomainException(ErrorCode.INVALID_MESSAGE, 'Only your last message can be edited.');
 }
 
 // The newest event that is part of a turn (a user's message or a reply), skipping notices.

@@ -76,19 +76,27 @@ export class SessionLog {
     dedup: string,
     owner?: string,
   ): Promise<MessageRecord | undefined> {
-    let log = this.copies.snapshots.get(sessionId);
-    if (!log || log.seq !== this.copies.seqCache.get(sessionId)) {
-      const read =
-        owner !== undefined
-          ? await this.repository.findOwnedWithMessages(sessionId, owner)
-          : await this.repository.findAnyWithMessages(sessionId);
-      // not this owner's (or gone): the append says so
-      if (!read) return undefined;
-      log = read;
-      this.copies.seqCache.set(sessionId, read.seq);
-      this.copies.keepSnapshot(sessionId, undefined, read);
-    }
-    return log.messages.find((stored) => dedupKey(stored) === dedup);
+    // not this owner's (or gone): the append says so
+    const log = await this.logAt(sessionId, this.copies.seqCache.get(sessionId), owner);
+    return log?.messages.find((stored) => dedupKey(stored) === dedup);
+  }
+
+  // The log this instance holds when its seq is `expected`, else the store's, read once and held.
+  private async logAt(
+    sessionId: string,
+    expected: number | undefined,
+    owner?: string,
+  ): Promise<WrittenSession | undefined> {
+    const held = this.copies.snapshots.get(sessionId);
+    if (held && held.seq === expected) return held;
+    const read =
+      owner !== undefined
+        ? await this.repository.findOwnedWithMessages(sessionId, owner)
+        : await this.repository.findAnyWithMessages(sessionId);
+    if (!read) return undefined;
+    this.copies.seqCache.set(sessionId, read.seq);
+    this.copies.keepSnapshot(sessionId, undefined, read);
+    return read;
   }
 
   private async appendLocked(
@@ -102,6 +110,14 @@ export class SessionLog {
     let naming = options?.nameFrom;
     let madeName: string | undefined;
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      // the caller's rule on the log this very write extends (docs/protocol.md, "Versions"): a copy
+      // that turns out old fails the compare-and-set, and the next attempt asks again on the store's
+      if (options?.precondition) {
+        const log = await this.logAt(sessionId, expected, options.owner);
+        if (!log) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+        expected = log.seq;
+        options.precondition(log.messages);
+      }
       // the log up to `expected` is held here (only appends move seq, and this instance made the
       // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
       // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")

@@ -135,6 +135,10 @@ export interface AppendOptions {
   // admin_join sets the session's mirror of the takeover and admin_leave clears it (and stores the
   // takeover's record), in the append's own write; neither is refused for the session's size
   mirror?: { start: TakeoverMirror } | { end: TakeoverMirror; at: Date };
+  // a rule the log this append extends must meet, checked under the session lock on that very log
+  // (re-checked when the append's compare-and-set finds the log moved); it throws to refuse the
+  // append, and nothing is stored (an edit of the user's last message: docs/protocol.md, "Versions")
+  precondition?: (log: MessageRecord[]) => void;
 }
 
 // What the repository's append returns of the written document when the service holds no copy of

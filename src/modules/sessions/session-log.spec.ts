@@ -1,0 +1,71 @@
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
+import { SessionCopies } from './session-copies';
+import { SessionLog } from './session-log';
+import type { AppendResult, MessageRecord, SessionWithMessages } from './session.types';
+import type { SessionsRepository } from './sessions.repository';
+
+// AppendOptions.precondition: checked on the log the append extends, under the session lock. A copy
+// this instance holds that another instance's append made old fails the compare-and-set, and the
+// rule is asked again on the store's log (docs/protocol.md, "Versions": an edit of m1 racing m2).
+describe('SessionLog precondition', () => {
+  const message = (seq: number, id: string): MessageRecord => ({
+    id,
+    seq,
+    type: 'user_message',
+    sender: 'user',
+    client_id: id,
+    content: id,
+    timestamp: new Date(),
+  });
+  const session = (messages: MessageRecord[]): SessionWithMessages =>
+    ({
+      id: 's',
+      user_id: 'u',
+      name: 'x',
+      model_id: 'm',
+      seq: messages.length,
+      assisting_admin_id: null,
+      last_activity: new Date(),
+      messages,
+    }) as unknown as SessionWithMessages;
+
+  it('should refuse the append when the log moved on another instance since the copy held here', async () => {
+    const copies = new SessionCopies();
+    // this instance's copy: m1 and its reply; the store has m2 too (another instance's append)
+    const held = session([message(1, 'm1'), { ...message(2, 'r1'), type: 'ai_response', sender: 'ai' }]);
+    const stored = session([...held.messages, message(3, 'm2')]);
+    copies.seqCache.set('s', 2);
+    copies.snapshots.set('s', held);
+    const appended: number[] = [];
+    const repository = {
+      append: jest.fn(async (_id: string, expected: number): Promise<AppendResult> => {
+        appended.push(expected);
+        return { status: 'conflict', currentSeq: 3 };
+      }),
+      findOwnedWithMessages: jest.fn(async () => stored),
+      seqOf: jest.fn(async () => 3),
+    } as unknown as SessionsRepository;
+    const log = new SessionLog(repository, { maxSessionBytes: 1e9 }, copies, (_id, task) => task());
+    const seen: string[][] = [];
+    const append = log.append(
+      's',
+      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit', timestamp: new Date() },
+      undefined,
+      {
+        owner: 'u',
+        precondition: (messages) => {
+          seen.push(messages.map((event) => event.id));
+          if (messages.at(-1)?.id !== 'r1') throw new DomainException(ErrorCode.INVALID_MESSAGE, 'moved');
+        },
+      },
+    );
+    await expect(append).rejects.toThrow('moved');
+    // asked on the copy (its append failed the compare-and-set), then on the store's log: refused
+    expect(seen).toEqual([
+      ['m1', 'r1'],
+      ['m1', 'r1', 'm2'],
+    ]);
+    expect(appended).toEqual([2]);
+  });
+});

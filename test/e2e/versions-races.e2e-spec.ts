@@ -1,0 +1,209 @@
+import { buildThread } from '../../src/protocol/thread';
+import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
+import { RedisServer } from '../helpers/redis-server';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient, type Frame } from '../helpers/ws-client';
+
+// Versions of a turn (docs/protocol.md, "Versions") racing a new message on the other instance, and
+// resent with the same client_id after a cut, on one user's session served by two instances sharing
+// Redis and the store (found by a black-box audit of races).
+describe('versions of a turn across instances and resends (e2e)', () => {
+  jest.setTimeout(180_000);
+  let redis: RedisServer;
+  let fake: OpenAiFake;
+  let first: RunningApp;
+  let second: RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    fake = await startOpenAiFake({ chunkSize: 4, delayMs: 5 });
+    const shared = {
+      MONGODB_URI: mongoUri(),
+      REDIS_URL: redis.url,
+      LLM_PROVIDERS: JSON.stringify([
+        {
+          id: 'gpt',
+          name: 'GPT',
+          type: 'openai',
+          endpoint: fake.url,
+          api_key: 'sk-test',
+          model: 'gpt-test',
+          titles: false,
+        },
+      ]),
+    };
+    first = await startApp(shared);
+    second = await startApp(shared);
+  });
+  afterAll(async () => {
+    await first?.close();
+    await second?.close();
+    await fake?.close();
+    await redis?.kill();
+  });
+
+  const connect = async (app: RunningApp, token: string, query: Record<string, string> = {}) => {
+    const params = new URLSearchParams({ token, ...query });
+    const client = await TestClient.connect(`${app.wsUrl}?${params.toString()}`);
+    const status = await client.nextOfType('connection_status');
+    return { client, sessionId: String(status.session_id) };
+  };
+  // the ack of a client message, or the error that refused it
+  const answerTo = (client: TestClient, clientId: string, timeoutMs = 10_000) =>
+    client.next(
+      (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId,
+      timeoutMs,
+    );
+  const doneOf = (client: TestClient, clientId: string) =>
+    client.next(
+      (frame) =>
+        frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId,
+      10_000,
+    );
+  const detail = (token: string, sessionId: string) =>
+    getJson<SessionBody>(`${first.httpUrl}/chat/sessions/${sessionId}`, token);
+  // the log once every typed turn has a reply and nothing has been stored for `quietMs`
+  const settled = async (token: string, sessionId: string, quietMs = 800) => {
+    let last = -1;
+    let since = Date.now();
+    for (const until = Date.now() + 20_000; Date.now() < until;) {
+      const session = await detail(token, sessionId);
+      const seq = session.messages.at(-1)?.seq ?? 0;
+      if (seq !== last) [last, since] = [seq, Date.now()];
+      else if (Date.now() - since >= quietMs) return session;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('the session did not settle');
+  };
+  const lastSeqOf = (client: TestClient) =>
+    client.frames.reduce(
+      (max, frame: Frame) => (typeof frame.seq === 'number' ? Math.max(max, frame.seq) : max),
+      0,
+    );
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const completions = () =>
+    fake.requests.filter((request) => request.path.endsWith('/chat/completions')).length;
+
+  // protocol.md: edit_message takes the user's last typed message only. An edit of m1 reaching one
+  // instance while m2 is stored on the other was stored after m2 (8 of 10 rounds), and m2 left the
+  // conversation as it reads now.
+  it('should never store an edit after a newer message sent on the other instance at nearly the same time', async () => {
+    for (let round = 0; round < 10; round++) {
+      const token = userToken(uniqueUser());
+      const { client: a, sessionId } = await connect(first, token);
+      const { client: b } = await connect(second, token, { session_id: sessionId });
+      a.send({ type: 'user_message', client_id: 'm1', content: `one ${round}` });
+      const m1 = await answerTo(a, 'm1');
+      await doneOf(a, 'm1');
+      await doneOf(b, 'm1');
+      await sleep(100);
+      a.send({ type: 'user_message', client_id: 'm2', content: `two ${round}` });
+      await sleep(round % 5);
+      b.send({ type: 'edit_message', client_id: 'v', id: String(m1.id), content: `one edited ${round}` });
+      const m2Answer = await answerTo(a, 'm2');
+      const editAnswer = await answerTo(b, 'v');
+      expect(m2Answer.type).toBe('ack');
+      const session = await settled(token, sessionId);
+      const stored = (clientId: string) =>
+        session.messages.find((message) => message.type === 'user_message' && message.client_id === clientId);
+      if (editAnswer.type === 'ack') {
+        // taken only as the last typed message when stored: before m2
+        expect(stored('v')!.seq).toBeLessThan(stored('m2')!.seq);
+      } else {
+        expect(editAnswer.error?.code).toBe('INVALID_MESSAGE');
+        expect(stored('v')).toBeUndefined();
+      }
+      // nothing acked is hidden from the conversation as it reads now
+      const thread = buildThread(session.messages).current.map((message) => message.content);
+      expect(thread).toContain(`two ${round}`);
+      if (editAnswer.type === 'ack') expect(thread).toContain(`one edited ${round}`);
+      await a.close();
+      await b.close();
+    }
+  });
+
+  // protocol.md, "Resends": a regenerate resent with its client_id after a cut was answered again
+  // (two alternatives tagged with it, the vendor asked twice: 8 of 8 on the other instance, 5 of 5
+  // on the same one after the first finished), or refused INVALID_MESSAGE while the first streamed.
+  it.each([
+    ['the other instance', true, false],
+    ['the same instance, once the first is done', false, true],
+    ['the same instance, while the first streams', false, false],
+  ])('should regenerate once when a regenerate is resent on %s', async (_name, other, waitDone) => {
+    for (let round = 0; round < 4; round++) {
+      const token = userToken(uniqueUser());
+      const { client: a, sessionId } = await connect(first, token);
+      a.send({ type: 'user_message', client_id: 'm0', content: `zero ${round}` });
+      await answerTo(a, 'm0');
+      await doneOf(a, 'm0');
+      await sleep(100);
+      const before = completions();
+      // slow enough that the same instance still streams it when the resend comes
+      if (!waitDone && !other) fake.enqueue({ delayMs: 100 });
+      a.send({ type: 'regenerate', client_id: 'X' });
+      await sleep((round * 13) % 41);
+      a.socket.terminate();
+      await a.closed;
+      if (waitDone) {
+        for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+          const session = await detail(token, sessionId);
+          if (session.messages.some((message) => message.client_id === 'X')) break;
+        }
+      }
+      const { client: b } = await connect(other ? second : first, token, {
+        session_id: sessionId,
+        last_seq: String(lastSeqOf(a)),
+      });
+      b.send({ type: 'regenerate', client_id: 'X' });
+      const answer = await answerTo(b, 'X');
+      expect(answer).toMatchObject({ type: 'ack', client_id: 'X' });
+      const session = await settled(token, sessionId, 1500);
+      const regenerated = session.messages.filter(
+        (message) =>
+          message.type === 'ai_response' && message.client_id === 'X' && message.metadata?.alternative_of,
+      );
+      expect(regenerated).toHaveLength(1);
+      expect(completions() - before).toBe(1);
+      await b.close();
+    }
+  });
+
+  // protocol.md, "Resends": an edit resent after a cut, once stored and answered, was refused
+  // INVALID_MESSAGE "Only your last message can be edited." instead of acked.
+  it.each([
+    ['the other instance', true],
+    ['the same instance', false],
+  ])('should ack a resent edit already stored with its stored copy, on %s', async (_name, other) => {
+    for (let round = 0; round < 3; round++) {
+      const token = userToken(uniqueUser());
+      const { client: a, sessionId } = await connect(first, token);
+      a.send({ type: 'user_message', client_id: 'm0', content: `zero ${round}` });
+      const m0 = await answerTo(a, 'm0');
+      await doneOf(a, 'm0');
+      a.send({ type: 'edit_message', client_id: 'X', id: String(m0.id), content: `edited ${round}` });
+      await sleep((round * 13) % 41);
+      a.socket.terminate();
+      await a.closed;
+      for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+        const session = await detail(token, sessionId);
+        if (session.messages.some((message) => message.type === 'ai_response' && message.client_id === 'X'))
+          break;
+      }
+      const { client: b } = await connect(other ? second : first, token, {
+        session_id: sessionId,
+        last_seq: String(lastSeqOf(a)),
+      });
+      b.send({ type: 'edit_message', client_id: 'X', id: String(m0.id), content: `edited ${round}` });
+      const answer = await answerTo(b, 'X');
+      const session = await settled(token, sessionId);
+      const edits = session.messages.filter(
+        (message) => message.type === 'user_message' && message.client_id === 'X',
+      );
+      expect(edits).toHaveLength(1);
+      expect(answer).toMatchObject({ type: 'ack', client_id: 'X', id: edits[0].id });
+      await b.close();
+    }
+  });
+});
