@@ -17,6 +17,11 @@ export class ReadGate {
   constructor(
     private readonly atOnce: number,
     private readonly perUserWaiting: number,
+    // what a user past `perUserWaiting` is told
+    private readonly refusal = {
+      message: 'Too many reads of whole conversations at once; retry shortly.',
+      retryAfterMs: 1000,
+    },
   ) {
     if (!(atOnce >= 1) || !(perUserWaiting >= 0)) throw new RangeError('atOnce ≥ 1 and perUserWaiting ≥ 0');
   }
@@ -38,13 +43,9 @@ export class ReadGate {
     if (user.running === 0 && this.running < this.atOnce) return Promise.resolve(this.start(userId, user));
     if (user.waiting >= maxWaiting)
       return Promise.reject(
-        new DomainException(
-          ErrorCode.RATE_LIMITED,
-          'Too many reads of whole conversations at once; retry shortly.',
-          {
-            retryAfterMs: 1000,
-          },
-        ),
+        new DomainException(ErrorCode.RATE_LIMITED, this.refusal.message, {
+          retryAfterMs: this.refusal.retryAfterMs,
+        }),
       );
     user.waiting++;
     this.users.set(userId, user);

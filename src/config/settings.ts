@@ -67,6 +67,9 @@ export interface Settings {
   // REST requests of one user running at once on this instance; more wait in line (docs/protocol.md,
   // "A user's requests at once")
   requestsAtOncePerUser: number;
+  // voice messages being transcribed at once on this instance, one per user; each holds its file
+  // several times over (docs/protocol.md, "Uploads and files")
+  voiceTranscriptionsMax: number;
   maxPayloadBytes: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
@@ -139,6 +142,7 @@ export function loadSettings(env: Env = process.env): Settings {
     connectRatePerUser: integer(env, 'CONNECT_RATE_PER_USER', 20, 1, 1_000_000),
     sessionReadsAtOnce: integer(env, 'SESSION_READS_AT_ONCE', 8, 1, 10_000),
     requestsAtOncePerUser: integer(env, 'REQUESTS_AT_ONCE_PER_USER', 8, 1, 10_000),
+    voiceTranscriptionsMax: integer(env, 'VOICE_TRANSCRIPTIONS_MAX', 2, 1, 1_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
     // both drive timers (the last connections' cut, the lease renewals), which Node fires after 1 ms

@@ -423,6 +423,9 @@ export class FakeServer<S extends FakeScript> {
   readonly requests: RecordedRequest[] = [];
   /** performance.now() of each response's first non-empty content delta, in write order. */
   readonly firstChunkAt: number[] = [];
+  /** Requests of each path received whole and not yet answered, and the most there were at once. */
+  readonly open = new Map<string, number>();
+  readonly mostOpen = new Map<string, number>();
   private readonly queue: Partial<S>[] = [];
   private readonly changes = new EventEmitter();
   private abortedCount = 0;
@@ -470,6 +473,8 @@ export class FakeServer<S extends FakeScript> {
     this.firstChunkAt.length = 0;
     this.queue.length = 0;
     this.abortedCount = 0;
+    this.open.clear();
+    this.mostOpen.clear();
   }
 
   async listen(): Promise<this> {
@@ -545,6 +550,10 @@ export class FakeServer<S extends FakeScript> {
       this.changes.emit('change');
     });
     this.requests.push(record);
+    const open = (this.open.get(record.path) ?? 0) + 1;
+    this.open.set(record.path, open);
+    this.mostOpen.set(record.path, Math.max(open, this.mostOpen.get(record.path) ?? 0));
+    res.once('close', () => this.open.set(record.path, (this.open.get(record.path) ?? 1) - 1));
     this.changes.emit('change');
 
     await call.sleep(script.initialDelayMs ?? 0);

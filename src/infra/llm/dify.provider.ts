@@ -158,7 +158,12 @@ export class DifyProvider implements LlmProvider {
 
   async transcribe(audio: AudioInput): Promise<string> {
     const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(audio.data)], { type: audio.mimeType }), audio.fileName);
+    // the Blob copies the bytes once; a Uint8Array copy of them first was one more
+    form.append(
+      'file',
+      new Blob([audio.data as Uint8Array<ArrayBuffer>], { type: audio.mimeType }),
+      audio.fileName,
+    );
     form.append('user', audio.userId);
     const response = await this.post('/audio-to-text', form, audio.signal);
     let result: unknown;

@@ -18,6 +18,7 @@ import {
   describe,
   handleInOrder,
   heartbeat,
+  isAuthRefreshFrame,
   closeConnection,
   openConnection,
   rawBytes,
@@ -98,6 +99,8 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
         .catch((error: unknown) => this.fail(connection, error, undefined, true)),
       (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
       (error) => this.guard(connection, error),
+      // a refresh is not held behind a slow frame (docs/protocol.md, "Frames")
+      isAuthRefreshFrame,
     );
   }
 

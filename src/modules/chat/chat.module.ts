@@ -9,6 +9,7 @@ import { ChatController } from './chat.controller';
 import { ChatGateway } from './chat.gateway';
 import { ChatService } from './chat.service';
 import { ConnectionsService } from './connections.service';
+import { TranscriptionPlaces } from './transcription-places';
 import { VoiceService } from './voice.service';
 
 // The WebSocket edge and what each client message does; replies, the record path, the hub and
@@ -16,7 +17,7 @@ import { VoiceService } from './voice.service';
 @Module({
   imports: [SessionsModule, LlmModule, RealtimeModule, RepliesModule, TakeoverModule, RoomsModule],
   controllers: [ChatController],
-  providers: [ChatGateway, ChatService, ConnectionsService, VoiceService],
+  providers: [ChatGateway, ChatService, ConnectionsService, VoiceService, TranscriptionPlaces],
   // ConnectionsService: the history module moves a deleted session's devices to a new one
   exports: [ChatGateway, ConnectionsService],
 })

@@ -6,6 +6,7 @@ import type { LlmRegistry } from '../llm/llm.registry';
 import type { Connection } from '../realtime/connection';
 import type { RecordService } from '../replies/record.service';
 import type { SessionsService } from '../sessions/sessions.service';
+import { TranscriptionPlaces } from './transcription-places';
 import { MAX_VOICE_BYTES, VoiceService } from './voice.service';
 
 // A file store whose files are only records: reading the bytes of one is what the checks must avoid.
@@ -27,29 +28,70 @@ function fakeStore(files: StoredFileInfo[]) {
   return { store, reads };
 }
 
-function voiceService(store: FileStore, transcribe = jest.fn().mockResolvedValue('hello')) {
+function voiceService(
+  store: FileStore,
+  transcribe = jest.fn().mockResolvedValue('hello'),
+  // what the store holds under each client_id (none: no resend)
+  stored = new Map<string, unknown>(),
+) {
   const sessions = {
     getOwned: () => Promise.resolve({ id: 's-1', model_id: 'm' }),
-    // no resend: nothing stored under the frame's client_id
-    sent: () => Promise.resolve(undefined),
+    sent: (_sessionId: string, key: { client_id: string }) => Promise.resolve(stored.get(key.client_id)),
   } as unknown as SessionsService;
   const registry = {
     has: () => true,
     defaultModelId: 'm',
     entry: () => ({ provider: { vendor: 'openai', transcribe }, settings: {} }),
   } as unknown as LlmRegistry;
-  const records = {
-    record: jest.fn().mockResolvedValue({ message: { seq: 1 }, duplicate: false }),
-  } as unknown as RecordService;
+  const record = jest.fn((options: { message: { client_id?: string } }) => {
+    const duplicate = stored.has(options.message.client_id ?? '');
+    stored.set(options.message.client_id ?? '', { ...options.message, id: 'e', seq: 1 });
+    return Promise.resolve({ message: { seq: 1 }, duplicate });
+  });
+  const records = { record } as unknown as RecordService;
   const events = { failure: jest.fn() } as unknown as LlmEvents;
-  return { service: new VoiceService(sessions, registry, records, events, store), transcribe };
+  const places = new TranscriptionPlaces({ voiceTranscriptionsMax: 2 });
+  return {
+    service: new VoiceService(sessions, registry, records, events, places, store),
+    transcribe,
+    record,
+  };
 }
+
+// a transcription that answers when the test says, counting those at the vendor at once
+function slowVendor() {
+  const waiting: Array<() => void> = [];
+  const counts = { open: 0, most: 0 };
+  const transcribe = jest.fn(async () => {
+    counts.open++;
+    counts.most = Math.max(counts.most, counts.open);
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    counts.open--;
+    return 'hello';
+  });
+  // answers every transcription at the vendor now, and lets the ones they let in arrive
+  const answerAll = async () => {
+    for (let round = 0; round < 20; round++) {
+      waiting.splice(0).forEach((answer) => answer());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { transcribe, counts, answerAll };
+}
+
+const flush = async () => {
+  for (let round = 0; round < 10; round++) await new Promise((resolve) => setImmediate(resolve));
+};
 
 const connection = {
   sessionId: 's-1',
   principal: { userId: 'u-1', isAdmin: false },
 } as unknown as Connection;
-const voice = (fileId: string) => ({ type: 'voice_message' as const, client_id: 'c-1', file_id: fileId });
+const voice = (fileId: string, clientId = 'c-1') => ({
+  type: 'voice_message' as const,
+  client_id: clientId,
+  file_id: fileId,
+});
 
 describe(VoiceService.name, () => {
   const pdf: StoredFileInfo = {
@@ -93,5 +135,76 @@ describe(VoiceService.name, () => {
     await service.handle(connection, voice('note'));
     expect(reads).toEqual(['note']);
     expect(transcribe).toHaveBeenCalledWith(expect.objectContaining({ mimeType: 'audio/webm' }));
+  });
+
+  // docs/protocol.md, "Uploads and files": a user's transcriptions one at a time, the file read only
+  // once a place is taken; two more wait, the next is refused RATE_LIMITED and nothing is lost
+  it("should read and transcribe one of a user's voice messages at a time, two more waiting and the rest refused", async () => {
+    const { store, reads } = fakeStore([note]);
+    const vendor = slowVendor();
+    const { service, record } = voiceService(store, vendor.transcribe);
+    const outcomes = ['a', 'b', 'c', 'd', 'e'].map((clientId) =>
+      service.handle(connection, voice('note', clientId)).then(
+        () => 'stored',
+        (error: DomainException) => error.code,
+      ),
+    );
+    await flush();
+    expect(reads).toHaveLength(1);
+    expect(vendor.counts.open).toBe(1);
+    await vendor.answerAll();
+    expect(await Promise.all(outcomes)).toEqual([
+      'stored',
+      'stored',
+      'stored',
+      ErrorCode.RATE_LIMITED,
+      ErrorCode.RATE_LIMITED,
+    ]);
+    expect(vendor.counts.most).toBe(1);
+    // refused before anything was read or stored: sent again, they are
+    const again = ['d', 'e'].map((clientId) => service.handle(connection, voice('note', clientId)));
+    await flush();
+    await vendor.answerAll();
+    await Promise.all(again);
+    expect(vendor.counts.most).toBe(1);
+    expect(reads).toHaveLength(5);
+    expect(record.mock.calls.map(([options]) => options.message.client_id)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+    ]);
+  });
+
+  it('should have other users transcribed at once up to the bound of the instance', async () => {
+    const { store } = fakeStore([note]);
+    const vendor = slowVendor();
+    const { service } = voiceService(store, vendor.transcribe);
+    const of = (userId: string) => ({ ...connection, principal: { userId, isAdmin: false } }) as Connection;
+    const handled = ['u-1', 'u-2', 'u-3'].map((userId) => service.handle(of(userId), voice('note')));
+    await flush();
+    expect(vendor.counts.open).toBe(2);
+    await vendor.answerAll();
+    await Promise.all(handled);
+    expect(vendor.counts.most).toBe(2);
+    expect(vendor.transcribe).toHaveBeenCalledTimes(3);
+  });
+
+  // docs/protocol.md, "Resends": a resend while the first copy is at the vendor waits for it
+  it('should answer a resend sent while its first copy is transcribed from that copy, transcribing once', async () => {
+    const { store } = fakeStore([note]);
+    const vendor = slowVendor();
+    const { service, record } = voiceService(store, vendor.transcribe);
+    const first = service.handle(connection, voice('note', 'same'));
+    await flush();
+    const resend = service.handle(connection, voice('note', 'same'));
+    await flush();
+    await vendor.answerAll();
+    await Promise.all([first, resend]);
+    expect(vendor.transcribe).toHaveBeenCalledTimes(1);
+    // the resend is recorded from the stored copy (its duplicate: acked, stored once)
+    expect(record).toHaveBeenCalledTimes(2);
+    expect(record.mock.calls[1][0].message).toMatchObject({ client_id: 'same', content: 'hello' });
   });
 });

@@ -10,6 +10,9 @@ import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
 import { RecordService } from '../replies/record.service';
 import type { MessageRecord, NewMessage } from '../sessions/session.types';
+import type { LlmProvider } from '../../infra/llm/llm-provider';
+import type { StoredFileInfo } from '../../infra/files/file-store';
+import { TranscriptionPlaces } from './transcription-places';
 
 // audio/* plus the containers browsers record voice in (MediaRecorder gives video/webm at times)
 const AUDIO = /^(audio\/[\w.+-]+|video\/webm|application\/ogg)$/;
@@ -23,16 +26,40 @@ export const MAX_VOICE_BYTES = 25 * 1000 * 1000;
 @Injectable()
 export class VoiceService {
   private readonly logger = new Logger('chat');
+  // the voice messages being handled on this instance, by user, session and client_id: settled
+  // (never rejected) once each is done
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(
     private readonly sessions: SessionsService,
     private readonly registry: LlmRegistry,
     private readonly records: RecordService,
     private readonly events: LlmEvents,
+    private readonly places: TranscriptionPlaces,
     @Optional() @Inject(FILE_STORE) private readonly files?: FileStore,
   ) {}
 
   async handle(connection: Connection, message: ClientMessageOf<'voice_message'>): Promise<void> {
+    if (message.client_id === undefined) return this.handleOnce(connection, message);
+    const key = `${connection.principal.userId}\n${connection.sessionId}\n${message.client_id}`;
+    // a resend while its first copy is still being handled here (a cut socket, the vendor slow)
+    // waits for it and is then answered as any resend, from the stored copy: it was transcribed
+    // (and billed) a second time (docs/protocol.md, "Resends")
+    for (let first = this.inFlight.get(key); first; first = this.inFlight.get(key)) await first;
+    const run = this.handleOnce(connection, message);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.set(key, settled);
+    try {
+      await run;
+    } finally {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+    }
+  }
+
+  private async handleOnce(connection: Connection, message: ClientMessageOf<'voice_message'>): Promise<void> {
     const sessionId = connection.sessionId;
     const { userId } = connection.principal;
     const fileId = message.file_id;
@@ -73,31 +100,36 @@ export class VoiceService {
         ErrorCode.FILE_TOO_LARGE,
         `A voice message may be ${MAX_VOICE_BYTES / 1000 / 1000} MB at most.`,
       );
-    const { info, data } = await this.files.read(fileId, userId);
-    let transcript: string;
-    const started = performance.now();
+    // a place before a byte is read: each transcription holds the recording several times over
+    // while the vendor works (docs/protocol.md, "Uploads and files")
+    const release = await this.places.enter(userId);
+    let heard: Heard;
     try {
-      transcript = await provider.transcribe({
-        data,
-        mimeType: info.mime_type,
-        fileName: info.name,
+      heard = await readAndTranscribe(
+        this.files,
+        provider.transcribe.bind(provider),
+        fileId,
         userId,
-        signal: AbortSignal.timeout(settings.timeout_ms ?? DEFAULT_TIMEOUT_MS),
-      });
+        settings.timeout_ms,
+      );
     } catch (error) {
+      if (!(error instanceof TranscriptionFailed)) throw error;
       this.events.failure({
         kind: 'transcription_failed',
         modelId,
         vendor: provider.vendor,
         userId,
         sessionId,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : 'failure',
+        error: error.description,
       });
       throw new DomainException(
         ErrorCode.LLM_UNAVAILABLE,
         'The voice message could not be transcribed; please try again.',
       );
+    } finally {
+      release();
     }
+    const { transcript, info } = heard;
     if (transcript.length === 0)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'No speech was recognised in the recording.');
     await this.files.attach(fileId, userId, sessionId);
@@ -120,7 +152,7 @@ export class VoiceService {
         timestamp: new Date(),
         metadata: {
           file: { name: info.name, size: info.size, mime_type: info.mime_type },
-          transcription_ms: Math.round(performance.now() - started),
+          transcription_ms: heard.transcriptionMs,
         },
       },
       name: true,
@@ -131,6 +163,43 @@ export class VoiceService {
         { user_id: userId, session_id: sessionId, event: 'voice_message', seq: stored.seq },
         'voice message stored',
       );
+  }
+}
+
+interface Heard {
+  transcript: string;
+  info: StoredFileInfo;
+  transcriptionMs: number;
+}
+
+// the vendor's failure, told apart from the store's (which keep their own codes)
+class TranscriptionFailed extends Error {
+  constructor(readonly description: string) {
+    super(description);
+  }
+}
+
+// The file's bytes live only in here: nothing holds them once the vendor answered.
+async function readAndTranscribe(
+  files: FileStore,
+  transcribe: NonNullable<LlmProvider['transcribe']>,
+  fileId: string,
+  userId: string,
+  timeoutMs: number | undefined,
+): Promise<Heard> {
+  const { info, data } = await files.read(fileId, userId);
+  const started = performance.now();
+  try {
+    const transcript = await transcribe({
+      data,
+      mimeType: info.mime_type,
+      fileName: info.name,
+      userId,
+      signal: AbortSignal.timeout(timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    });
+    return { transcript, info, transcriptionMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    throw new TranscriptionFailed(error instanceof Error ? `${error.name}: ${error.message}` : 'failure');
   }
 }
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import type { WebSocket } from 'ws';
 import type { Connection } from './connection';
-import { handleInOrder, MAX_WAITING_BYTES, MAX_WAITING_FRAMES } from './socket-lifecycle';
+import { handleInOrder, isAuthRefreshFrame, MAX_WAITING_BYTES, MAX_WAITING_FRAMES } from './socket-lifecycle';
 
 // ws's socket as handleInOrder uses it: 'message' events, pause and resume
 class FakeSocket extends EventEmitter {
@@ -29,6 +29,7 @@ function setUp() {
       return new Promise<void>((resolve) => finish.push(resolve));
     },
     (error) => crashed.push(error),
+    isAuthRefreshFrame,
   );
   // lets the chain run what is ready
   const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -36,6 +37,26 @@ function setUp() {
 }
 
 describe('handleInOrder', () => {
+  // docs/protocol.md, "Frames": a voice message waiting for its transcription held a refresh sent in
+  // time, and the socket was closed "Token expired."
+  it('should handle an auth_refresh at once while an earlier frame is still being handled', async () => {
+    const { socket, handled, finish, settle } = setUp();
+    const refresh = (content: string) => JSON.stringify({ type: 'auth_refresh', content });
+    socket.emit('message', Buffer.from('{"type":"voice_message"}'), false);
+    socket.emit('message', Buffer.from('{"type":"user_message","content":"\\"auth_refresh\\""}'), false);
+    socket.emit('message', Buffer.from(refresh('t1')), false);
+    socket.emit('message', Buffer.from(refresh('t2')), false);
+    await settle();
+    expect(handled).toEqual(['{"type":"voice_message"}', refresh('t1')]);
+    // refreshes in order among themselves; the conversation's frames in theirs
+    finish.pop()?.();
+    await settle();
+    expect(handled.slice(2)).toEqual([refresh('t2')]);
+    finish.shift()?.();
+    await settle();
+    expect(handled[3]).toContain('user_message');
+  });
+
   it('should stop reading a socket whose frames wait unhandled, and read it again once they are half done', async () => {
     const { socket, handled, finish, settle } = setUp();
     for (let index = 0; index < MAX_WAITING_FRAMES - 1; index++)

@@ -95,15 +95,21 @@ export function socketErrorListener(logger: Logger): (error: Error) => void {
 // than its frames are handled: past MAX_WAITING_FRAMES frames or MAX_WAITING_BYTES read and not yet
 // handled, the socket is no longer read (ws's pause: TCP's own flow control holds the rest on the
 // client's side) until the handlers are down to half of both (docs/protocol.md, "Frames").
+// Frames `aside` picks (auth_refresh: it has no place in the conversation) go on a chain of their
+// own, in order among themselves, and are not held behind a slow one of the others (a voice message
+// waits for its transcription: a refresh sent in time waited behind it and the socket was closed
+// "Token expired."). They count towards the same bounds.
 export function handleInOrder(
   connection: Connection,
   start: Promise<unknown>,
   // `receivedAt`: when the frame was read off the socket (a frame may wait behind the others)
   onFrame: (data: RawData, isBinary: boolean, receivedAt: Date) => Promise<void>,
   crashed: (error: unknown) => void,
+  aside: (data: RawData, isBinary: boolean) => boolean = () => false,
 ): void {
   const socket = connection.socket;
   let chain = start.catch(crashed);
+  let asideChain = chain;
   let waitingFrames = 0;
   let waitingBytes = 0;
   socket.on('message', (data: RawData, isBinary: boolean) => {
@@ -115,21 +121,42 @@ export function handleInOrder(
     waitingBytes += bytes;
     if ((waitingFrames >= MAX_WAITING_FRAMES || waitingBytes >= MAX_WAITING_BYTES) && !socket.isPaused)
       socket.pause();
-    chain = chain
-      .then(() => onFrame(data, isBinary, receivedAt))
-      .catch(crashed)
-      .then(() => {
-        waitingFrames--;
-        waitingBytes -= bytes;
-        if (
-          socket.isPaused &&
-          waitingFrames <= MAX_WAITING_FRAMES / 2 &&
-          waitingBytes <= MAX_WAITING_BYTES / 2
-        )
-          socket.resume();
-      });
+    const handled = () => {
+      waitingFrames--;
+      waitingBytes -= bytes;
+      if (socket.isPaused && waitingFrames <= MAX_WAITING_FRAMES / 2 && waitingBytes <= MAX_WAITING_BYTES / 2)
+        socket.resume();
+    };
+    if (aside(data, isBinary))
+      asideChain = asideChain
+        .then(() => onFrame(data, isBinary, receivedAt))
+        .catch(crashed)
+        .then(handled);
+    else
+      chain = chain
+        .then(() => onFrame(data, isBinary, receivedAt))
+        .catch(crashed)
+        .then(handled);
   });
 }
+
+// An `auth_refresh` (handleInOrder's `aside`), told without parsing every frame: only a text frame
+// that names the type is parsed here, and it is parsed again by its handler. One larger than
+// ASIDE_MAX_BYTES (a token is a few KB) or spelled otherwise (escaped) is handled in order.
+export function isAuthRefreshFrame(data: RawData, isBinary: boolean): boolean {
+  if (isBinary || !Buffer.isBuffer(data) || data.length > ASIDE_MAX_BYTES || !data.includes('"auth_refresh"'))
+    return false;
+  try {
+    const value: unknown = JSON.parse(data.toString());
+    return (
+      typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'auth_refresh'
+    );
+  } catch {
+    return false;
+  }
+}
+
+const ASIDE_MAX_BYTES = 16 * 1024;
 
 // frames a socket may have read and not yet handled before it is paused; and their bytes (a frame
 // may be up to 16 × WS_MAX_PAYLOAD_BYTES, read only to be refused MESSAGE_TOO_LONG)

@@ -13,6 +13,7 @@ import {
   closeAfterCrash,
   handleInOrder,
   heartbeat,
+  isAuthRefreshFrame,
   closeConnection,
   openConnection,
 } from '../realtime/socket-lifecycle';
@@ -79,6 +80,8 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
       this.sockets.attach(connection),
       (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
       (error) => closeAfterCrash(connection, error, this.logger),
+      // a refresh is not held behind a slow frame (docs/protocol.md, "Frames")
+      isAuthRefreshFrame,
     );
   }
 
