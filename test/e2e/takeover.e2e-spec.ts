@@ -206,6 +206,9 @@ describe('takeover (e2e)', () => {
     const sneaky = await connect(plain);
     sneaky.client.send({ type: 'admin_join', session_id: user.sessionId });
     expect((await sneaky.client.nextOfType('error')).error?.code).toBe('FORBIDDEN');
+    // a resume too, whatever it would say of the session (it was NOT_FOUND)
+    sneaky.client.send({ type: 'admin_join', session_id: user.sessionId, metadata: { resume: true } });
+    expect((await sneaky.client.nextOfType('error')).error?.code).toBe('FORBIDDEN');
     expect((await post(`/chat/admin/sessions/missing-session/takeover`, first)).status).toBe(404);
 
     expect((await post(`/chat/admin/sessions/${user.sessionId}/release`, first)).status).toBe(200);

@@ -155,6 +155,28 @@ describe('voice messages during a slow transcription (e2e)', () => {
     await client.close();
   });
 
+  // a refused refresh closes the socket in its place: the frames sent before it are handled first
+  // (the fixes audit of session 34: closed at once, a typed message sent before it never handled)
+  it('should handle the frames sent before a refused auth_refresh, then close the socket', async () => {
+    const user = uniqueUser();
+    const fileId = await uploadWav(userToken(user));
+    const { client } = await connect(userToken(user));
+    openai.enqueue({ transcriptDelayMs: 1500 });
+    client.send({ type: 'voice_message', client_id: 'v1', file_id: fileId });
+    await transcribing();
+    client.send({ type: 'user_message', client_id: 'm1', content: 'typed before the refresh' });
+    client.send({ type: 'auth_refresh', client_id: 'r1', content: userToken(uniqueUser()) });
+    client.send({ type: 'user_message', client_id: 'm2', content: 'typed after the refresh' });
+    const refused = await answerTo(client, 'r1', 10_000);
+    expect(refused.error?.code).toBe('UNAUTHORIZED');
+    const answered = client.frames
+      .filter((frame: Frame) => frame.type === 'ack' || frame.type === 'error')
+      .map((frame: Frame) => `${frame.type}/${String(frame.client_id)}`);
+    expect(answered).toEqual(['ack/v1', 'ack/m1', 'error/r1']);
+    await client.closed;
+    expect(client.closeCode).toBe(4401);
+  });
+
   // the audit: a resend (same client_id) after a cut socket, the first still at the vendor, was
   // transcribed (billed) twice
   it('should not transcribe again a voice message resent while its first copy is being transcribed', async () => {

@@ -97,7 +97,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       this.lifecycle
         .connect(connection, query.get('session_id') ?? undefined, lastSeq)
         .catch((error: unknown) => this.fail(connection, error, undefined, true)),
-      (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
+      (data, isBinary, receivedAt, inOrder) => this.onFrame(connection, data, isBinary, receivedAt, inOrder),
       (error) => this.guard(connection, error),
       // a refresh is not held behind a slow frame (docs/protocol.md, "Frames")
       isAuthRefreshFrame,
@@ -118,6 +118,8 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     data: RawData,
     isBinary: boolean,
     receivedAt: Date,
+    // a frame handled aside (auth_refresh): its refusal in its place among the others
+    inOrder: (task: () => unknown) => void = (task) => task(),
   ): Promise<void> {
     if (connection.socket.readyState !== connection.socket.OPEN || !connection.sessionId) return;
     if (isBinary) {
@@ -149,7 +151,9 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     }
     const parsed = validateEnvelope(value, this.settings.maxMessageLength);
     if (!parsed.ok) {
-      this.fail(connection, new DomainException(parsed.code, parsed.message), parsed.client_id);
+      inOrder(() =>
+        this.fail(connection, new DomainException(parsed.code, parsed.message), parsed.client_id),
+      );
       return;
     }
     // an error about another session (an admin's join or leave) names that session, and so does one
@@ -164,7 +168,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       await this.chat.handle(connection, parsed.message);
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
     } catch (error) {
-      this.fail(connection, error, parsed.message.client_id, false, about);
+      inOrder(() => this.fail(connection, error, parsed.message.client_id, false, about));
     }
   }
 

@@ -57,6 +57,45 @@ describe('handleInOrder', () => {
     expect(handled[3]).toContain('user_message');
   });
 
+  // a refused refresh closes the socket: in its place, after the frames sent before it (the fixes
+  // audit of session 34: it closed ahead of them, and they were never handled)
+  it("should run what an aside frame's handler leaves in order after the frames before it, before those after", async () => {
+    const socket = new FakeSocket();
+    const connection = { socket: socket as unknown as WebSocket, alive: false, seenAt: 0 } as Connection;
+    const events: string[] = [];
+    const slow: Array<() => void> = [];
+    handleInOrder(
+      connection,
+      Promise.resolve(),
+      async (data, _binary, _at, inOrder) => {
+        const text = data.toString();
+        events.push(`handled ${text}`);
+        if (text.includes('auth_refresh')) inOrder?.(() => events.push('refused'));
+        else if (text.includes('voice')) await new Promise<void>((resolve) => slow.push(resolve));
+      },
+      () => undefined,
+      isAuthRefreshFrame,
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    socket.emit('message', Buffer.from('{"type":"voice_message"}'), false);
+    socket.emit('message', Buffer.from('{"type":"user_message","client_id":"m1"}'), false);
+    socket.emit('message', Buffer.from('{"type":"auth_refresh","content":"bad"}'), false);
+    socket.emit('message', Buffer.from('{"type":"user_message","client_id":"m2"}'), false);
+    await settle();
+    // handled at once, its refusal left for its place
+    expect(events).toEqual([
+      'handled {"type":"voice_message"}',
+      'handled {"type":"auth_refresh","content":"bad"}',
+    ]);
+    slow.shift()?.();
+    await settle();
+    expect(events.slice(2)).toEqual([
+      'handled {"type":"user_message","client_id":"m1"}',
+      'refused',
+      'handled {"type":"user_message","client_id":"m2"}',
+    ]);
+  });
+
   it('should stop reading a socket whose frames wait unhandled, and read it again once they are half done', async () => {
     const { socket, handled, finish, settle } = setUp();
     for (let index = 0; index < MAX_WAITING_FRAMES - 1; index++)

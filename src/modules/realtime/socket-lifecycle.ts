@@ -98,12 +98,21 @@ export function socketErrorListener(logger: Logger): (error: Error) => void {
 // Frames `aside` picks (auth_refresh: it has no place in the conversation) go on a chain of their
 // own, in order among themselves, and are not held behind a slow one of the others (a voice message
 // waits for its transcription: a refresh sent in time waited behind it and the socket was closed
-// "Token expired."). They count towards the same bounds.
+// "Token expired."). They count towards the same bounds. What such a frame's handler hands to
+// `inOrder` (a refusal's error and close) runs in the frame's place among the others: a refused
+// refresh closed the socket ahead of the frames sent before it, which were then never handled (the
+// fixes audit of session 34; socket-lifecycle.spec.ts).
 export function handleInOrder(
   connection: Connection,
   start: Promise<unknown>,
-  // `receivedAt`: when the frame was read off the socket (a frame may wait behind the others)
-  onFrame: (data: RawData, isBinary: boolean, receivedAt: Date) => Promise<void>,
+  // `receivedAt`: when the frame was read off the socket (a frame may wait behind the others);
+  // `inOrder`: given for a frame handled aside
+  onFrame: (
+    data: RawData,
+    isBinary: boolean,
+    receivedAt: Date,
+    inOrder?: (task: () => unknown) => void,
+  ) => Promise<void>,
   crashed: (error: unknown) => void,
   aside: (data: RawData, isBinary: boolean) => boolean = () => false,
 ): void {
@@ -127,12 +136,20 @@ export function handleInOrder(
       if (socket.isPaused && waitingFrames <= MAX_WAITING_FRAMES / 2 && waitingBytes <= MAX_WAITING_BYTES / 2)
         socket.resume();
     };
-    if (aside(data, isBinary))
+    if (aside(data, isBinary)) {
+      // its place among the others: what its handler leaves to run in order, once it is done
+      let place!: (task?: () => unknown) => void;
+      const left = new Promise<(() => unknown) | undefined>((resolve) => (place = resolve));
       asideChain = asideChain
-        .then(() => onFrame(data, isBinary, receivedAt))
+        .then(() => onFrame(data, isBinary, receivedAt, (task) => place(task)))
+        .catch(crashed)
+        .then(() => place());
+      chain = chain
+        .then(() => left)
+        .then((task) => task?.())
         .catch(crashed)
         .then(handled);
-    else
+    } else
       chain = chain
         .then(() => onFrame(data, isBinary, receivedAt))
         .catch(crashed)

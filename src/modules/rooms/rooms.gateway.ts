@@ -78,7 +78,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     handleInOrder(
       connection,
       this.sockets.attach(connection),
-      (data, isBinary, receivedAt) => this.onFrame(connection, data, isBinary, receivedAt),
+      (data, isBinary, receivedAt, inOrder) => this.onFrame(connection, data, isBinary, receivedAt, inOrder),
       (error) => closeAfterCrash(connection, error, this.logger),
       // a refresh is not held behind a slow frame (docs/protocol.md, "Frames")
       isAuthRefreshFrame,
@@ -100,6 +100,8 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     data: RawData,
     isBinary: boolean,
     receivedAt: Date,
+    // a frame handled aside (auth_refresh): its refusal in its place among the others
+    inOrder: (task: () => unknown) => void = (task) => task(),
   ): Promise<void> {
     if (connection.closed) return;
     if (isBinary)
@@ -117,7 +119,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
         new DomainException(ErrorCode.INVALID_MESSAGE, 'Each frame must be one JSON object.'),
       );
     }
-    if (isAuthRefresh(value)) return await this.refresh(connection, value);
+    if (isAuthRefresh(value)) return await this.refresh(connection, value, inOrder);
     await this.sockets.handle(connection, value, receivedAt);
   }
 
@@ -126,6 +128,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
   private async refresh(
     connection: Connection,
     frame: { content?: unknown; client_id?: unknown },
+    inOrder: (task: () => unknown) => void,
   ): Promise<void> {
     const clientId = typeof frame.client_id === 'string' ? frame.client_id.slice(0, 128) : undefined;
     try {
@@ -149,7 +152,7 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
         metadata: { token_expires_at: new Date(principal.expiresAt).toISOString() },
       });
     } catch (error) {
-      this.sockets.fail(connection, error, clientId);
+      inOrder(() => this.sockets.fail(connection, error, clientId));
     }
   }
 

@@ -117,6 +117,9 @@ export class TakeoverService {
   // now; one that ended meanwhile is not started anew behind the admin's back (docs/protocol.md,
   // "Takeover handoff").
   async join(connection: Connection, sessionId: string, clientId?: string, resume = false): Promise<void> {
+    // an admin's frame first (FORBIDDEN), whatever a resume would say of the session (the admin
+    // audit of session 34: a non-admin's resume was told NOT_FOUND)
+    this.requireAdmin(connection.principal);
     if (resume) await this.resumable(connection, sessionId);
     const current = this.bindings.binding(connection);
     if (current && current.claim.sessionId !== sessionId)
