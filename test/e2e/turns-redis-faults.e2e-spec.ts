@@ -3,7 +3,7 @@ import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
-import { TestClient, type Frame } from '../helpers/ws-client';
+import { sessionSocket, TestClient, type Frame } from '../helpers/ws-client';
 
 // A session's replies run one at a time across instances (docs/protocol.md, "Every acked turn
 // ends") while Redis, where the reply lease lives, freezes or restarts beside a reply in flight. The
@@ -34,11 +34,7 @@ describe('turns of one session on two instances while Redis freezes or restarts 
     await redis?.kill();
   }, 30_000);
 
-  const connect = async (server: AppProcess, token: string, query = '') => {
-    const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/chat/ws?token=${token}${query}`);
-    const status = await client.nextOfType('connection_status');
-    return { client, sessionId: String(status.session_id) };
-  };
+  const connect = (server: AppProcess, token: string, query = '') => sessionSocket(server.port, token, query);
   const piece = (frame: Frame) => frame.type === 'ai_response' && frame.metadata?.done === false;
   const done = (clientId: string) => (frame: Frame) =>
     frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId;

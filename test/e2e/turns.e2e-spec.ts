@@ -5,7 +5,7 @@ import { startAppProcess, type AppProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { ReplyRecorder } from '../../src/modules/replies/reply-recorder';
-import { TestClient, type Frame } from '../helpers/ws-client';
+import { sessionSocket, TestClient, type Frame } from '../helpers/ws-client';
 
 // Each acked turn ends with its own reply (docs/protocol.md, "Every acked turn ends"), found by a
 // black-box chaos audit: a fast client's replies queued behind one another answered the wrong turn.
@@ -143,11 +143,7 @@ describe('turns of one session on two instances (e2e)', () => {
     await redis?.kill();
   }, 30_000);
 
-  const connect = async (server: AppProcess, token: string, query = '') => {
-    const client = await TestClient.connect(`ws://127.0.0.1:${server.port}/chat/ws?token=${token}${query}`);
-    const status = await client.nextOfType('connection_status');
-    return { client, sessionId: String(status.session_id) };
-  };
+  const connect = (server: AppProcess, token: string, query = '') => sessionSocket(server.port, token, query);
   const stored = (server: AppProcess, token: string, sessionId: string) =>
     getJson<SessionBody>(`http://127.0.0.1:${server.port}/chat/sessions/${sessionId}`, token);
   const piece = (frame: Frame) => frame.type === 'ai_response' && frame.metadata?.done === false;

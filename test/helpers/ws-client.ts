@@ -117,3 +117,14 @@ export class UpgradeRefused extends Error {
     super(`upgrade refused with HTTP ${status}`);
   }
 }
+
+// A /chat/ws socket of an instance on `port`, once it is told its session (`query`: `&session_id=…`)
+export async function sessionSocket(
+  port: number,
+  token: string,
+  query = '',
+): Promise<{ client: TestClient; sessionId: string }> {
+  const client = await TestClient.connect(`ws://127.0.0.1:${port}/chat/ws?token=${token}${query}`);
+  const status = await client.nextOfType('connection_status');
+  return { client, sessionId: String(status.session_id) };
+}

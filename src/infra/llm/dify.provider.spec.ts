@@ -370,10 +370,10 @@ describe(`${DifyProvider.name} stream`, () => {
   afterAll(() => fake.close());
   beforeEach(() => fake.reset());
 
-  const stream = () =>
+  const stream = (signal = new AbortController().signal) =>
     new DifyProvider({ id: 'dify', name: 'Dify', type: 'dify', endpoint: fake.url, api_key: 'k' }).stream({
       messages: [{ role: 'user', content: 'hi' }],
-      signal: new AbortController().signal,
+      signal,
       userId: 'u-1',
     });
 
@@ -398,13 +398,7 @@ describe(`${DifyProvider.name} stream`, () => {
   it('should end at once when stopped before Dify answers, and still stop the task once its first event names it', async () => {
     fake.enqueue({ initialDelayMs: 300, reply: 'word '.repeat(40), chunkSize: 5, delayMs: 20 });
     const controller = new AbortController();
-    const chunks = new DifyProvider({
-      id: 'dify',
-      name: 'Dify',
-      type: 'dify',
-      endpoint: fake.url,
-      api_key: 'k',
-    }).stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal, userId: 'u-1' });
+    const chunks = stream(controller.signal);
     const pending = drain(chunks).then(
       () => undefined,
       (error: unknown) => error,
@@ -427,13 +421,7 @@ describe(`${DifyProvider.name} stream`, () => {
   it('should stop the task when the caller stops and leaves the stream without asking for more', async () => {
     fake.enqueue({ reply: 'word '.repeat(40), chunkSize: 5, delayMs: 20 });
     const controller = new AbortController();
-    const chunks = new DifyProvider({
-      id: 'dify',
-      name: 'Dify',
-      type: 'dify',
-      endpoint: fake.url,
-      api_key: 'k',
-    }).stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal, userId: 'u-1' });
+    const chunks = stream(controller.signal);
     for await (const chunk of chunks)
       if (chunk.type === 'delta') {
         controller.abort('stopped');
