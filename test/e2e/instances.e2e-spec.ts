@@ -1,6 +1,6 @@
 import { getJson, type MessageBody, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess, stopInstances } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
@@ -30,11 +30,7 @@ describe('several instances over Redis (e2e)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const server of [first, second]) {
-      server?.child.kill('SIGTERM');
-      await server?.exited;
-    }
-    await redis?.kill();
+    await stopInstances([first, second], redis);
   }, 30_000);
 
   const on = async (server: AppProcess, token: string, query = '') => {

@@ -1,6 +1,6 @@
 import { getJson, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess, stopInstances } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { expectEveryEventOnce } from '../helpers/session-frames';
 import { uniqueUser, userToken } from '../helpers/tokens';
@@ -30,12 +30,7 @@ describe('Redis that stops answering (e2e)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    redis?.signal('SIGCONT');
-    for (const server of [first, second]) {
-      server?.child.kill('SIGTERM');
-      await server?.exited;
-    }
-    await redis?.kill();
+    await stopInstances([first, second], redis);
   }, 30_000);
 
   const on = async (server: AppProcess, token: string, timeoutMs = 5_000) => {

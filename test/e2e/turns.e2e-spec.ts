@@ -1,7 +1,7 @@
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
-import { startAppProcess, type AppProcess } from '../helpers/process';
+import { startAppProcess, type AppProcess, stopInstances } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { ReplyRecorder } from '../../src/modules/replies/reply-recorder';
@@ -136,11 +136,7 @@ describe('turns of one session on two instances (e2e)', () => {
     [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
   }, 60_000);
   afterAll(async () => {
-    for (const server of [first, second]) {
-      server?.child.kill('SIGTERM');
-      await server?.exited;
-    }
-    await redis?.kill();
+    await stopInstances([first, second], redis);
   }, 30_000);
 
   const connect = (server: AppProcess, token: string, query = '') => sessionSocket(server.port, token, query);

@@ -72,3 +72,17 @@ export function rssOf(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
 }
+
+// The instances stopped (SIGTERM, each waited for), then their Redis of their own, woken first if a
+// test left it frozen
+export async function stopInstances(
+  servers: Array<AppProcess | undefined>,
+  redis?: { signal(name: 'SIGCONT'): void; kill(): Promise<void> },
+): Promise<void> {
+  redis?.signal('SIGCONT');
+  for (const server of servers) {
+    server?.child.kill('SIGTERM');
+    await server?.exited;
+  }
+  await redis?.kill();
+}
