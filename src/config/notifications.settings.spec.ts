@@ -119,6 +119,15 @@ describe('loadNotificationSettings', () => {
     expect(loadNotificationSettings({ ALERT_RETRY_FOR: '0' }).retry).toMatchObject({ attempts: 6, forMs: 0 });
   });
 
+  // settled alerts keep reasons (a help request's text): removed after ALERT_RETENTION (docs/protocol.md,
+  // "Alert limits and digests")
+  it('should read how long settled alerts are kept, 90 days unless set', () => {
+    expect(loadNotificationSettings({}).retentionMs).toBe(90 * 86_400_000);
+    expect(loadNotificationSettings({ ALERT_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000);
+    expect(rejected({ ALERT_RETENTION: 'forever' }).setting).toBe('ALERT_RETENTION');
+    expect(rejected({ ALERT_RETENTION: '10ms' }).setting).toBe('ALERT_RETENTION');
+  });
+
   it('should name the setting when a value is missing or wrong', () => {
     expect(rejected({ SMTP_URL: 'http://mail.example.com' }).setting).toBe('SMTP_URL');
     expect(rejected({ SMTP_URL: 'not a url' }).setting).toBe('SMTP_URL');

@@ -64,6 +64,9 @@ export interface NotificationSettings {
   // `attempts` attempts and is `forMs` old; then it is failed (docs/protocol.md, "Alert limits and
   // digests")
   retry: { attempts: number; baseMs: number; maxMs: number; forMs: number };
+  // settled alerts and digests older than this are removed, with the reasons they keep (a help
+  // request's text); a message report's alert goes sooner with its report, ROOM_RETENTION
+  retentionMs: number;
   // abnormal traffic: rate-limit rejections or errors per minute above these raise an alert
   traffic: { rateLimitedPerMinute: number; errorsPerMinute: number; checkIntervalMs: number };
   // instance heartbeats and MongoDB pings; an instance silent for 3 intervals crashed
@@ -232,6 +235,7 @@ export function loadNotificationSettings(env: Env): NotificationSettings {
       maxMs: duration(env, 'ALERT_RETRY_MAX', '5m'),
       forMs: duration(env, 'ALERT_RETRY_FOR', '24h', 0, 30 * 86_400_000),
     },
+    retentionMs: duration(env, 'ALERT_RETENTION', '90d', 1000),
     traffic: {
       rateLimitedPerMinute: integer(env, 'ABNORMAL_RATE_LIMITED_PER_MINUTE', 120, 1),
       errorsPerMinute: integer(env, 'ABNORMAL_ERRORS_PER_MINUTE', 60, 1),

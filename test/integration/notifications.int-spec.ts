@@ -4,6 +4,7 @@ import type { Model } from 'mongoose';
 import { ContentCipher } from '../../src/common/crypto/content-cipher';
 import { type Settings } from '../../src/config/settings';
 import { AlertLimiter } from '../../src/modules/notifications/alert-limiter';
+import { AlertRetentionService } from '../../src/modules/notifications/alert-retention.service';
 import { AlertsService } from '../../src/modules/notifications/alerts.service';
 import { DeliveryService } from '../../src/modules/notifications/delivery.service';
 import { InstanceWatch } from '../../src/modules/notifications/instance-watch.service';
@@ -339,6 +340,81 @@ describe('notifications against FerretDB', () => {
       if (build.ferretdbVersion !== undefined) expect(kept).toBeLessThan(30);
       else expect(kept).toBe(30);
     });
+  });
+
+  // Retention (docs/protocol.md, "Alert limits and digests"): a settled alert goes with its reason; one
+  // still owed a send or a digest is never touched, so delivery stays once per recipient and each held
+  // alert lands in one digest.
+  it('should remove settled alerts made before the cutoff, and leave those still to be delivered', async () => {
+    const module = await instance();
+    const repository = module.get(NotificationsRepository);
+    const before = new Date('2001-01-01T00:00:00Z');
+    const old = new Date('2000-06-01T00:00:00Z');
+    const alert = (id: string, changes: Partial<NotificationRecord>): NotificationRecord => ({
+      id,
+      kind: 'alert',
+      type: 'message_report',
+      user_id: 'reporter',
+      session_id: null,
+      affected_users: 1,
+      details: 'room r, message m',
+      reason: 'the reporter said this',
+      link: null,
+      at: old,
+      channels: ['log'],
+      sent: [],
+      status: 'sent',
+      attempts: 1,
+      next_attempt_at: null,
+      last_error: null,
+      digest_id: null,
+      summary: null,
+      ...changes,
+    });
+    const records = [
+      alert('ret-sent', {}),
+      alert('ret-failed', { status: 'failed' }),
+      alert('ret-pending', { status: 'pending', next_attempt_at: new Date() }),
+      alert('ret-suppressed', { status: 'suppressed' }),
+      // in a digest stored already; in one being made (its claim still on); in one that died long ago
+      alert('ret-digested', { status: 'digested', digest_id: 'ret-digest' }),
+      alert('ret-claimed', { status: 'digested', digest_id: 'ret-digest-in-making' }),
+      alert('ret-orphan', { status: 'digested', digest_id: 'ret-digest-lost' }),
+      alert('ret-new', { at: new Date('2001-06-01T00:00:00Z') }),
+      alert('ret-help', { type: 'help_request', session_id: 's-ret' }),
+      alert('ret-digest', { kind: 'digest', type: 'digest', reason: null, summary: { message_report: 3 } }),
+    ];
+    for (const record of records) await repository.insert(record);
+    expect(await repository.mark('dg:ret-claimed', 3_600_000)).toBe(true);
+    const left = async () =>
+      (await Promise.all(records.map(async ({ id }) => ((await repository.get(id)) ? id : undefined))))
+        .filter((id) => id !== undefined)
+        .sort();
+
+    // a message report's alert goes with its report: that type only
+    expect(await repository.removeSettled(before, 'message_report')).toBe(4);
+    expect(await left()).toEqual(
+      ['ret-claimed', 'ret-digest', 'ret-help', 'ret-new', 'ret-pending', 'ret-suppressed'].sort(),
+    );
+    // ALERT_RETENTION: every type, digests included
+    expect(await repository.removeSettled(before)).toBe(2);
+    expect(await left()).toEqual(['ret-claimed', 'ret-new', 'ret-pending', 'ret-suppressed'].sort());
+  });
+
+  it('should sweep alerts older than ALERT_RETENTION, a help request with its reason included', async () => {
+    const module = await instance({ settings: testSettings({ ALERT_RETENTION: '30d' }) });
+    const record = await module
+      .get(AlertsService)
+      .raise({ type: 'help_request', userId: 'u-ret', sessionId: 's-ret-help', reason: 'my words' });
+    expect(record?.status).toBe('sent');
+    const sweeper = new AlertRetentionService(
+      module.get(NotificationsRepository),
+      testSettings({ ALERT_RETENTION: '30d' }),
+    );
+    await sweeper.sweep(Date.now() + 29 * 86_400_000);
+    expect(await module.get(NotificationsRepository).get(record!.id)).not.toBeNull();
+    await sweeper.sweep(Date.now() + 31 * 86_400_000);
+    expect(await module.get(NotificationsRepository).get(record!.id)).toBeNull();
   });
 
   it('should report an instance that stopped beating without shutting down once, from either survivor', async () => {

@@ -143,6 +143,42 @@ describe('files repository against FerretDB', () => {
     expect(await files.findAttachedOnlyTo([id], 'room:old')).toEqual([]);
   });
 
+  // a room's last message with the file gone while another scope still shows it (docs/protocol.md,
+  // "Rooms, direct messages, moderation"): the room is no longer named, first scope or not
+  it('should take a detached scope off the file, and find it for a discard from its last scope', async () => {
+    const owner = uniqueUser();
+    const id = await create(owner, new Date());
+    await files.markReady(id, { size: 1, scanned: false });
+    for (const scope of ['room:a', 's-1', 'room:b'])
+      expect(await files.markAttached(id, owner, scope, new Date())).toBe(true);
+    expect(await files.findAttachedOnlyTo([id], 'room:b')).toEqual([]);
+    await files.detach(id, 'room:b');
+    expect((await files.scopesOf(id)).sort()).toEqual(['room:a', 's-1']);
+    // the first scope: the next one that shows the file takes its place
+    await files.detach(id, 'room:a');
+    expect(await files.scopesOf(id)).toEqual(['s-1']);
+    expect(await files.isAttachedTo(id, owner, 'room:a')).toBe(false);
+    expect(await files.findOwned(id, owner)).toMatchObject({ session_id: 's-1', shared: true });
+    // `shared` was for the scopes gone: the last one alone shows it now
+    expect((await files.findAttachedOnlyTo([id], 's-1')).map((file) => file.id)).toEqual([id]);
+  });
+
+  // shared before the attachment records: other scopes, not named, may show it; never deleted
+  it('should keep a file shared before the attachment records when its first scope is detached', async () => {
+    const owner = uniqueUser();
+    const id = await create(owner, new Date());
+    await files.markReady(id, { size: 1, scanned: false });
+    const model = module.get<Model<StoredFile>>(getModelToken(StoredFile.name));
+    await model.updateOne({ _id: id }, { $set: { attached: true, session_id: 'room:old', shared: true } });
+    await files.markAttached(id, owner, 'room:new', new Date());
+    await files.detach(id, 'room:old');
+    expect(await files.scopesOf(id)).toEqual(['room:new']);
+    expect(await files.findAttachedOnlyTo([id], 'room:new')).toEqual([]);
+    await files.detach(id, 'room:new');
+    expect(await files.scopesOf(id)).toEqual([]);
+    expect(await files.findOwned(id, owner)).toMatchObject({ id, attached: true });
+  });
+
   it('should give back the bytes a pending upload reserved', async () => {
     const owner = uniqueUser();
     const id = randomUUID();

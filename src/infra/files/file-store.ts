@@ -29,14 +29,28 @@ export interface FileStore {
   // binds an uploaded file to a message of the session (file_upload, voice_message): attached files
   // are kept, files never attached are deleted after a day. Unknown or foreign file → NOT_FOUND.
   attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo>;
+  // attach, then `store` the message that shows the file, both under the file's lock: a `discard`
+  // of the same scope waits for that message and sees it (a room's send beside a delete)
+  attachWhile<T>(
+    fileId: string,
+    ownerId: string,
+    scope: string,
+    store: (file: StoredFileInfo) => Promise<T>,
+  ): Promise<T>;
   // Who else may read the files attached under `scope` (attach's sessionId is then `${scope}:${id}`):
   // a module that attaches files to something other than a session (rooms) says who may read them,
   // so uploads never has to import it (no module cycle).
   allowReaders(scope: string, check: (principal: Principal, scopeId: string) => Promise<boolean>): void;
-  // The messages under `scope` that held these files are gone (a room's retention): the files
-  // attached under that scope alone are deleted, bytes first; files shared elsewhere stay. Returns
-  // how many were deleted.
-  discard(fileIds: string[], scope: string): Promise<number>;
+  // Messages under `scope` that held these files are gone (a room message deleted, or removed by
+  // retention). `shown` tells which of them a message of the scope still shows (asked again under
+  // each file's lock); of the others, the files attached under that scope alone are deleted, bytes
+  // first, and files attached elsewhere too stay for those, taken off `scope` (docs/protocol.md,
+  // "Rooms, direct messages, moderation"). Returns how many were deleted.
+  discard(
+    fileIds: string[],
+    scope: string,
+    shown: (fileIds: string[]) => Promise<Set<string>>,
+  ): Promise<number>;
   // the stable app URL of a file (/chat/files/:id, redirects to a fresh signed URL when read):
   // store this in messages, never a signed URL
   urlOf(fileId: string): string;

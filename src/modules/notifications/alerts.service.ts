@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { SETTINGS, type Settings } from '../../config/settings';
 import { sessionLink } from './alert-format';
 import { AlertLimiter } from './alert-limiter';
-import type { AlertEvent, NotificationRecord } from './alert.types';
+import type { AlertEvent, AlertEventType, NotificationRecord } from './alert.types';
 import { DeliveryService } from './delivery.service';
 import { NotificationsRepository } from './notifications.repository';
 import { newId } from '../../common/ids';
@@ -76,6 +76,13 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
       );
       return undefined;
     }
+  }
+
+  // Alerts of `type` made before `before`, reason included, once settled (NotificationsRepository
+  // .removeSettled): a message report's alert goes with its report, which ROOM_RETENTION removes
+  // (docs/protocol.md, "Reports"). The number removed.
+  expire(type: AlertEventType, before: Date): Promise<number> {
+    return this.repository.removeSettled(before, type);
   }
 
   // Sends one digest of every alert the limits held back since the last one. One instance per

@@ -7,6 +7,7 @@ import { mailerOptions } from '../../infra/mail/mail.sender';
 import { createSmsSender, SMS_SENDER } from '../../infra/sms/sms';
 import { ADMIN_MAIL, AdminMailSender } from './admin-mail';
 import { AlertLimiter } from './alert-limiter';
+import { AlertRetentionService } from './alert-retention.service';
 import { ALERT_METRIC_PROVIDERS, AlertMetrics } from './alert-metrics';
 import { AlertsService } from './alerts.service';
 import { DeliveryService } from './delivery.service';
@@ -66,6 +67,7 @@ import { TrafficWatch } from './traffic-watch.service';
     AlertLimiter,
     DeliveryService,
     AlertsService,
+    AlertRetentionService,
     TrafficWatch,
     InstanceWatch,
   ],

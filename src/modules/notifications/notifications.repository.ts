@@ -4,7 +4,7 @@ import type { Collection, Document } from 'mongodb';
 import type { Model } from 'mongoose';
 import { insertEach } from '../../common/coalescing-loader';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
-import type { NotificationRecord } from './alert.types';
+import type { AlertEventType, NotificationRecord } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
 import { isDuplicateKey } from '../../common/store-errors';
 
@@ -154,6 +154,53 @@ export class NotificationsRepository implements OnModuleInit {
       .limit(limit)
       .lean<NotificationDocument[]>();
     return found.map((document) => this.toRecord(document));
+  }
+
+  // Retention (ALERT_RETENTION; a message report's alert with its report, ROOM_RETENTION): alerts made
+  // before `before` that are settled go, reason included. Sent and failed ones are never written
+  // again; a digested one once its digest is stored (it read its alerts before) or its claim has
+  // expired (a digest that died). Pending and suppressed ones are left to their delivery and digest,
+  // to a later sweep: a delete beside a send could lose what `sent_to` recorded, and a held alert
+  // would miss its digest (docs/protocol.md, "Alert limits and digests"). Without `type`, digests
+  // too. The number removed.
+  async removeSettled(before: Date, type?: AlertEventType, now = new Date()): Promise<number> {
+    const filter = { at: { $lt: before }, ...(type ? { type } : { kind: 'alert' }) };
+    let removed = (await this.notifications.deleteMany({ ...filter, status: { $in: ['sent', 'failed'] } }))
+      .deletedCount;
+    for (;;) {
+      const digested = await this.notifications
+        .find({ ...filter, status: 'digested' }, { _id: 1, digest_id: 1 })
+        .limit(500)
+        .lean<Array<{ _id: string; digest_id: string | null }>>();
+      if (digested.length === 0) break;
+      const digests = [...new Set(digested.map((alert) => alert.digest_id ?? ''))];
+      const stored = await this.notifications
+        .find({ _id: { $in: digests } }, { _id: 1 })
+        .lean<Array<{ _id: string }>>();
+      const claimed = await this.marks
+        .find(
+          { _id: { $in: digested.map((alert) => `dg:${alert._id}`) }, expires_at: { $gte: now } },
+          { _id: 1 },
+        )
+        .lean<Array<{ _id: string }>>();
+      const done = new Set(stored.map((digest) => digest._id));
+      const held = new Set(claimed.map((mark) => mark._id));
+      const ids = digested
+        .filter((alert) => done.has(alert.digest_id ?? '') || !held.has(`dg:${alert._id}`))
+        .map((alert) => alert._id);
+      if (ids.length > 0)
+        removed += (await this.notifications.deleteMany({ _id: { $in: ids } })).deletedCount;
+      if (ids.length < digested.length || digested.length < 500) break;
+    }
+    if (!type)
+      removed += (
+        await this.notifications.deleteMany({
+          kind: 'digest',
+          at: { $lt: before },
+          status: { $in: ['sent', 'failed'] },
+        })
+      ).deletedCount;
+    return removed;
   }
 
   // True for exactly one caller per key (across instances): an insert on a unique _id. It lasts

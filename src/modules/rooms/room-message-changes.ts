@@ -128,12 +128,14 @@ export class RoomMessageChanges {
 
   // A deleted message's file goes with it, as with retention (docs/protocol.md, "Rooms, direct
   // messages, moderation"): bytes and record, so no member reads it any more (its link: 404), unless
-  // another message of the room still carries it or it is also attached elsewhere (`shared`). The
-  // delete stands either way: a failure here is logged and leaves the file to the operator.
+  // another message of the room still carries it; one also attached elsewhere (an AI session, another
+  // room) stays there only, taken off this room. The delete stands either way: a failure here is
+  // logged and leaves the file to the operator.
   private async discardFile(roomId: string, fileId: string): Promise<void> {
     try {
-      if ((await this.messages.filesInUse(roomId, [fileId])).has(fileId)) return;
-      await this.files.discard([fileId], roomFileScope(roomId));
+      await this.files.discard([fileId], roomFileScope(roomId), (fileIds) =>
+        this.messages.filesInUse(roomId, fileIds),
+      );
     } catch (error) {
       this.logger.warn(
         { event: 'room_file_discard_failed', room_id: roomId, file_id: fileId, err: String(error) },

@@ -5,7 +5,7 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KeyedMutex } from '../../common/keyed-mutex';
-import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import { FILE_STORE, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { RoomAckFrame, RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
@@ -121,38 +121,40 @@ export class RoomMessagesService implements OnModuleInit {
     const checkedAt = Date.now();
     if (input.replyTo !== undefined && !(await this.messages.find(room.id, input.replyTo)))
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'The message replied to is not in this room.');
-    // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE)
-    const file =
-      input.fileId !== undefined
-        ? await this.files.attach(input.fileId, principal.userId, roomFileScope(room.id))
-        : undefined;
-    return this.record(
-      room,
-      {
-        room_id: room.id,
-        sender_id: principal.userId,
-        kind: 'text',
-        content: input.content?.trim() ? input.content : undefined,
-        client_id: input.clientId,
-        reply_to: input.replyTo,
-        file_id: file?.file_id,
-        metadata: file
-          ? { file: { name: file.name, size: file.size, mime_type: file.mime_type } }
-          : undefined,
-      },
-      origin,
-      undefined,
-      // the membership again before an insert attempt when the message waited for its turn (the
-      // room's appends here go one at a time) or lost its seq to another message (a kick's notice,
-      // maybe): a kick, ban or mute written meanwhile stands, and the message is refused rather than
-      // stored after its notice (docs/protocol.md, "Rooms, direct messages, moderation")
-      async (attempt) => {
-        if (attempt === 0 && Date.now() - checkedAt < RECHECK_AFTER_MS) return;
-        const again = await this.participants.find(room.id, principal.userId);
-        requireMember(room, again);
-        requireCanWrite(again);
-      },
-    );
+    // an upload of the sender's, kept from now on and readable by the room's members (FILE_STORE);
+    // the message is stored under the file's lock, so a delete of another message with the file,
+    // judging meanwhile whether the room still shows it, sees this one (FileStore.attachWhile)
+    const store = (file?: StoredFileInfo) =>
+      this.record(
+        room,
+        {
+          room_id: room.id,
+          sender_id: principal.userId,
+          kind: 'text',
+          content: input.content?.trim() ? input.content : undefined,
+          client_id: input.clientId,
+          reply_to: input.replyTo,
+          file_id: file?.file_id,
+          metadata: file
+            ? { file: { name: file.name, size: file.size, mime_type: file.mime_type } }
+            : undefined,
+        },
+        origin,
+        undefined,
+        // the membership again before an insert attempt when the message waited for its turn (the
+        // room's appends here go one at a time) or lost its seq to another message (a kick's notice,
+        // maybe): a kick, ban or mute written meanwhile stands, and the message is refused rather than
+        // stored after its notice (docs/protocol.md, "Rooms, direct messages, moderation")
+        async (attempt) => {
+          if (attempt === 0 && Date.now() - checkedAt < RECHECK_AFTER_MS) return;
+          const again = await this.participants.find(room.id, principal.userId);
+          requireMember(room, again);
+          requireCanWrite(again);
+        },
+      );
+    return input.fileId === undefined
+      ? store()
+      : this.files.attachWhile(input.fileId, principal.userId, roomFileScope(room.id), store);
   }
 
   // The one record path for every stored room message, people's and the server's (system messages of

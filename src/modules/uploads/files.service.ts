@@ -231,23 +231,50 @@ export class FilesService implements FileStore {
   // deleted waits, then is refused (NOT_FOUND: upload it again; nothing is acked). The sweep deleted a
   // file a message was acked with meanwhile (docs/protocol.md, "Uploads and files").
   attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo> {
+    return this.attachWhile(fileId, ownerId, sessionId, (file) => Promise.resolve(file));
+  }
+
+  // `attach`, then `store` (the message that shows the file) still under the file's lock: a `discard`
+  // judging whether `scope` still shows the file waits for that message, and sees it. A room delete
+  // that judged while a send of the same file was between its attach and its store took the file
+  // off the room (or deleted it) under the new message (docs/protocol.md, "Rooms, direct messages,
+  // moderation").
+  attachWhile<T>(
+    fileId: string,
+    ownerId: string,
+    scope: string,
+    store: (file: StoredFileInfo) => Promise<T>,
+  ): Promise<T> {
     return this.lock.run(fileLockKey(fileId), async () => {
       const file = await this.files.findOwned(fileId, ownerId);
-      if (!file || !(await this.files.markAttached(fileId, ownerId, sessionId, new Date())))
+      if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
         throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
-      return infoOf(file);
+      return store(infoOf(file));
     });
   }
 
-  // The files among `fileIds` no other session or room shows, each judged again under its lock: one
-  // attached elsewhere meanwhile is kept.
-  async discard(fileIds: string[], scope: string): Promise<number> {
+  // `scope` lost messages that showed these files. Each file `shown` says no message of the scope
+  // still shows is judged under its lock (`shown` asked again there): attached under `scope` alone,
+  // it is deleted, bytes first; attached elsewhere too, it is kept for those and taken off `scope`
+  // (its attachment record goes), so a room's members no longer read it. Until the privacy audit fix
+  // the record stayed: the members read a file taken off their room for good.
+  async discard(
+    fileIds: string[],
+    scope: string,
+    shown: (fileIds: string[]) => Promise<Set<string>>,
+  ): Promise<number> {
+    const ids = [...new Set(fileIds)];
+    if (ids.length === 0) return 0;
+    const inUse = await shown(ids);
     let discarded = 0;
-    for (const candidate of await this.files.findAttachedOnlyTo(fileIds, scope)) {
-      const id = candidate.id;
+    for (const id of ids.filter((fileId) => !inUse.has(fileId))) {
       const gone = await this.lock.run(fileLockKey(id), async () => {
+        if ((await shown([id])).has(id)) return false;
         const [file] = await this.files.findAttachedOnlyTo([id], scope);
-        if (!file) return false;
+        if (!file) {
+          await this.files.detach(id, scope);
+          return false;
+        }
         await this.files.markDeleting(id);
         // object first: a record without an object is harmless, an object without a record is a leak
         await this.storage.delete(file.storage_key);
