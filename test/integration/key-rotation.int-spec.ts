@@ -98,6 +98,47 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
     expect(await read(fresh)).toEqual(['already new', undefined]);
   });
 
+  // File names are encrypted like content since the privacy audit fix (docs/protocol.md, "Uploads
+  // and files"): the pass rewrites them too, or a session holding a file became unreadable once the
+  // old key was dropped.
+  it('should re-encrypt old-key file names, a message counted once with its caption', async () => {
+    const before = await start({ ENCRYPTION_KEY: oldKey });
+    const service = before.get(SessionsService);
+    const { session } = await service.open(uniqueUser(), undefined, 'demo');
+    const file = (name: string) => ({ file: { name, size: 3, mime_type: 'image/png' } });
+    for (const [index, caption] of ['my scan', undefined].entries())
+      await service.append(session.id, {
+        type: 'file_upload',
+        sender: 'user',
+        client_id: `f${index}`,
+        content: caption,
+        file_id: `file-${index}`,
+        timestamp: new Date(),
+        metadata: file(`result-${index}.png`),
+      });
+    await before.close();
+
+    const rotating = await start({ ENCRYPTION_KEY: newKey, ENCRYPTION_KEY_PREVIOUS: oldKey });
+    const rotation = rotating.get(KeyRotationService);
+    expect(await rotation.run(0)).toEqual({ sessions: 1, messages: 2, failed: 0 });
+    const model = rotating.get<Model<Session>>(getModelToken(Session.name));
+    const raw = await model.findById(session.id).lean();
+    const newId = keyIdOf(Buffer.from(newKey, 'base64'));
+    for (const message of raw?.messages ?? []) {
+      const stored = message.metadata?.file as Record<string, unknown>;
+      expect(String(stored.encrypted_name).startsWith(`${newId}.`)).toBe(true);
+      expect(stored.name).toBeUndefined();
+    }
+    await rotating.close();
+
+    const after = await start({ ENCRYPTION_KEY: newKey });
+    const read = await after.get(SessionsRepository).findAnyWithMessages(session.id);
+    expect(read?.messages.map((message) => [message.content, message.metadata])).toEqual([
+      ['my scan', file('result-0.png')],
+      [undefined, file('result-1.png')],
+    ]);
+  });
+
   it('should count a session whose key is not listed as failed and go on', async () => {
     const lost = randomBytes(32).toString('base64');
     const before = await start({ ENCRYPTION_KEY: lost });

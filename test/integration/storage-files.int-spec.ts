@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { getModelToken, MongooseModule } from '@nestjs/mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { Model } from 'mongoose';
-import { FilesRepository } from '../../src/modules/uploads/files.repository';
+import { ContentCipher } from '../../src/common/crypto/content-cipher';
+import { FILES_CIPHER, FilesRepository } from '../../src/modules/uploads/files.repository';
 import {
   FileAttachment,
   FileAttachmentSchema,
@@ -25,7 +26,7 @@ describe('files repository against FerretDB', () => {
           { name: FileAttachment.name, schema: FileAttachmentSchema },
         ]),
       ],
-      providers: [FilesRepository],
+      providers: [FilesRepository, { provide: FILES_CIPHER, useValue: new ContentCipher(randomBytes(32)) }],
     }).compile();
     await module.init();
     files = module.get(FilesRepository);

@@ -1,19 +1,21 @@
 import { createHash } from 'node:crypto';
 import { compositeKey } from '../../common/composite-key';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
+import { withFileName } from '../../common/crypto/file-names';
 import type { RoomMessage } from './schemas/room-message.schema';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 
 // The stored message documents of chat_messages and the records RoomMessagesRepository returns of them.
 
-// The record of a message just stored: its content is the text given (decrypting what was just
-// encrypted would cost a decipher per message for the same string).
+// The record of a message just stored: its content and metadata are the ones given (decrypting what
+// was just encrypted would cost a decipher per message for the same string).
 export function storedRecord(
   cipher: ContentCipher,
   document: RoomMessage,
   content: string | undefined,
+  metadata: Record<string, unknown> | undefined,
 ): RoomMessageRecord {
-  const record = toRecord(cipher, { ...document, content: undefined });
+  const record = toRecord(cipher, { ...document, content: undefined, metadata });
   if (content !== undefined) record.content = content;
   return record;
 }
@@ -33,7 +35,8 @@ export function toRecord(cipher: ContentCipher, message: RoomMessage): RoomMessa
   if (message.content !== undefined && !message.deleted_at) record.content = cipher.decrypt(message.content);
   if (message.file_id !== undefined) record.file_id = message.file_id;
   if (message.reply_to !== undefined) record.reply_to = message.reply_to;
-  if (message.metadata !== undefined) record.metadata = message.metadata;
+  // the file's name, encrypted since the privacy audit fix (a plain one is from before)
+  if (message.metadata !== undefined) record.metadata = withFileName(message.metadata, cipher);
   if (typeof message.change === 'number') record.change = message.change;
   return record;
 }

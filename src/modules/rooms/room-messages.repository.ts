@@ -4,6 +4,7 @@ import type { Collection } from 'mongodb';
 import type { Model } from 'mongoose';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { withEncryptedFileName } from '../../common/crypto/file-names';
 import { RoomMessage } from './schemas/room-message.schema';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 import { plainKey } from '../../common/composite-key';
@@ -108,15 +109,17 @@ export class RoomMessagesRepository implements OnModuleInit {
       if (input.content !== undefined) document.content = this.cipher.encrypt(input.content);
       if (input.file_id !== undefined) document.file_id = input.file_id;
       if (input.reply_to !== undefined) document.reply_to = input.reply_to;
-      const metadata = input.metadata !== undefined ? minimized(input.metadata) : undefined;
-      if (metadata !== undefined) document.metadata = metadata as Record<string, unknown>;
+      const metadata = (input.metadata !== undefined ? minimized(input.metadata) : undefined) as
+        Record<string, unknown> | undefined;
+      // a shared file's name is encrypted like content (docs/protocol.md, "Rooms", Store)
+      if (metadata !== undefined) document.metadata = withEncryptedFileName(metadata, this.cipher);
       try {
         // The hottest write of rooms goes to the driver directly, the schema's fields named one by one
         // above: mongoose's document, casting and save hooks cost more Node CPU than the insert
         // (bench/README.md, "Rooms"). The store holds what create() stored (room-messages.int-spec).
         await (this.messages.collection as unknown as Collection<RoomMessage>).insertOne(document);
         this.remember(input.room_id, seq);
-        return { message: storedRecord(this.cipher, document, input.content), duplicate: false };
+        return { message: storedRecord(this.cipher, document, input.content, metadata), duplicate: false };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }

@@ -11,9 +11,10 @@ import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 
 // After ENCRYPTION_KEY rotates (the old key moved to ENCRYPTION_KEY_PREVIOUS), every instance
-// re-encrypts stored message content with the new key in the background, one session at a time
-// under its lock; a second instance doing the same finds nothing left to do. When a pass ends with
-// no failures the old keys are no longer needed by the sessions (docs/operations.md).
+// re-encrypts stored message content and file names with the new key in the background, one session
+// at a time under its lock; a second instance doing the same finds nothing left to do. When a pass
+// ends with no failures the old keys are no longer needed by the messages' content and file names
+// (feedback reasons and CSAT comments are not rewritten: docs/operations.md).
 const START_DELAY_MS = 5_000;
 // between sessions: the pass yields to live traffic
 const PAUSE_MS = 20;

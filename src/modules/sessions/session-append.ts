@@ -1,6 +1,7 @@
 import type { Model } from 'mongoose';
 import type { BlindIndex } from '../../common/crypto/blind-index';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
+import { withEncryptedFileName } from '../../common/crypto/file-names';
 import type { Session, StoredMessage } from './schemas/session.schema';
 import type { SessionBatches } from './session-batches';
 import { decrypt, type SessionDocument, WITHOUT_INDEX, withMessages } from './session-documents';
@@ -50,7 +51,9 @@ export class SessionAppender {
     options: AppendWriteOptions = {},
   ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
-    const size = storedSize(message, content);
+    // a file's name is encrypted like content (docs/protocol.md, "Uploads and files")
+    const metadata = withEncryptedFileName(message.metadata, this.cipher);
+    const size = storedSize({ metadata }, content);
     const seq = expectedSeq + 1;
     const dedup = dedupKey(message);
     // the schema's fields, named one by one: the append goes to the driver without mongoose's casting
@@ -65,7 +68,7 @@ export class SessionAppender {
       timestamp: message.timestamp,
       model_id: message.model_id,
       file_id: message.file_id,
-      metadata: message.metadata,
+      metadata,
     });
     // a takeover's join and leave are stored whatever the session's size: the mirror goes with them
     const bound = options.mirror ? Number.MAX_SAFE_INTEGER : maxBytes;

@@ -1,5 +1,6 @@
 import type { Model } from 'mongoose';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
+import { withFileName } from '../../common/crypto/file-names';
 import type { Session, StoredMessage } from './schemas/session.schema';
 import type { MessageRecord, SessionRecord, SessionWithMessages } from './session.types';
 
@@ -75,6 +76,8 @@ export function decrypt(stored: StoredMessage, cipher: ContentCipher): MessageRe
   const { dedup: _dedup, search: _search, feedback_reason, ...message } = stored;
   return {
     ...message,
+    // the file's name, encrypted since the privacy audit fix (a plain one is from before)
+    ...(message.metadata ? { metadata: withFileName(message.metadata, cipher) } : {}),
     ...(feedback_reason ? { feedback_reason: cipher.decrypt(feedback_reason) } : {}),
     timestamp: new Date(message.timestamp),
     content:

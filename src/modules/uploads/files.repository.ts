@@ -1,7 +1,10 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { nameOf } from '../../common/crypto/file-names';
 import { isDuplicateKey } from '../../common/store-errors';
+import { FileNameReencryption } from './file-name-reencryption';
 import { FileAttachment, fileAttachmentKey } from './schemas/file-attachment.schema';
 import { StoredFile } from './schemas/stored-file.schema';
 
@@ -12,7 +15,10 @@ export type FileStatus = 'pending' | 'ready' | 'deleting';
 // both attached to a message and deleted (docs/protocol.md, "Uploads and files").
 export const fileLockKey = (id: string): string => `file:${id}`;
 
-// Plain file record (never a mongoose document).
+// the files' own cipher (ENCRYPTION_KEY and the previous keys): names are encrypted like content
+export const FILES_CIPHER = Symbol('FILES_CIPHER');
+
+// Plain file record (never a mongoose document); `name` decrypted.
 export interface FileRecord {
   id: string;
   owner_id: string;
@@ -31,16 +37,27 @@ export interface FileRecord {
   alive_at?: Date | null;
 }
 
+// What the cleanup and discards read of a file: the record without its name, which they never show
+// (and never decrypt: a name under a key no longer listed stops no delete).
+export type BareFileRecord = Omit<FileRecord, 'name'>;
+
 type FileDocument = StoredFile;
 
 // Mongoose lives here only. Reads of a user's files take the owner id; the one system read used by
-// admin access and cleanup is named as such.
+// admin access and cleanup is named as such. The user's file name is stored encrypted
+// (`encrypted_name`); records from before the privacy audit fix hold a plain `name`, read as it is
+// (docs/protocol.md, "Uploads and files").
 @Injectable()
 export class FilesRepository implements OnModuleInit {
+  private readonly reencryption: FileNameReencryption;
+
   constructor(
     @InjectModel(StoredFile.name) private readonly files: Model<StoredFile>,
     @InjectModel(FileAttachment.name) private readonly attachments: Model<FileAttachment>,
-  ) {}
+    @Inject(FILES_CIPHER) private readonly cipher: ContentCipher,
+  ) {
+    this.reencryption = new FileNameReencryption(files, cipher);
+  }
 
   async onModuleInit(): Promise<void> {
     await this.files.createIndexes();
@@ -65,7 +82,7 @@ export class FilesRepository implements OnModuleInit {
       _id: input.id,
       owner_id: input.ownerId,
       session_id: input.sessionId,
-      name: input.name,
+      encrypted_name: this.cipher.encrypt(input.name),
       size: input.reserved ?? 0,
       mime_type: input.mimeType,
       storage_key: input.storageKey,
@@ -109,11 +126,11 @@ export class FilesRepository implements OnModuleInit {
 
   // System read for the cleanup, under the file's lock: the record as it is now, and whether any
   // message shows it (an attachment record: the `attached` flag alone may be lost on FerretDB).
-  async findForSweep(id: string): Promise<{ file: FileRecord; shown: boolean } | null> {
+  async findForSweep(id: string): Promise<{ file: BareFileRecord; shown: boolean } | null> {
     const found = await this.files.findOne({ _id: id }).lean<FileDocument>();
     if (!found) return null;
     const shown = (await this.attachments.countDocuments({ file_id: id })) > 0;
-    return { file: toRecord(found), shown };
+    return { file: bareRecord(found), shown };
   }
 
   // the record, then where it was attached (records of a file that is gone are never read)
@@ -126,13 +143,13 @@ export class FilesRepository implements OnModuleInit {
     const found = await this.files
       .findOne({ _id: id, owner_id: ownerId, status: 'ready' })
       .lean<FileDocument>();
-    return found ? toRecord(found) : null;
+    return found ? this.toRecord(found) : null;
   }
 
   // system read: the caller checks access (an assisting admin) itself
   async findAnyReady(id: string): Promise<FileRecord | null> {
     const found = await this.files.findOne({ _id: id, status: 'ready' }).lean<FileDocument>();
-    return found ? toRecord(found) : null;
+    return found ? this.toRecord(found) : null;
   }
 
   // Bytes a user's files keep in storage (pending ones count: they may finish): uploads and the files
@@ -204,7 +221,7 @@ export class FilesRepository implements OnModuleInit {
   // The files among `ids` attached under `scope` alone (never under another session or room), judged
   // by the attachment records. `shared` counts only for a record from before them, whose `session_id`
   // has no record: it says that other scopes, unknown, show the file too, and it is kept (`detach`).
-  async findAttachedOnlyTo(ids: string[], scope: string): Promise<FileRecord[]> {
+  async findAttachedOnlyTo(ids: string[], scope: string): Promise<BareFileRecord[]> {
     if (ids.length === 0) return [];
     const found = await this.files.find({ _id: { $in: ids } }).lean<FileDocument[]>();
     const recorded = await this.recordedScopes(ids);
@@ -217,7 +234,7 @@ export class FilesRepository implements OnModuleInit {
         const named = file.session_id !== null && scopes.has(file.session_id);
         return file.shared !== true || named;
       })
-      .map(toRecord);
+      .map(bareRecord);
   }
 
   // Under the file's lock: `scope` no longer shows the file (its last message there is gone) while
@@ -255,7 +272,7 @@ export class FilesRepository implements OnModuleInit {
   // System read for the cleanup: ready uploads never attached, past their age, pending ones no
   // upload touched since `pendingBefore` (cut off by a crash), and ones whose delete failed. A pending upload is judged by its last
   // touch, never its age: a long upload's record was swept while its bytes still came.
-  async findExpired(unattachedBefore: Date, pendingBefore: Date, limit = 200): Promise<FileRecord[]> {
+  async findExpired(unattachedBefore: Date, pendingBefore: Date, limit = 200): Promise<BareFileRecord[]> {
     const found = await this.files
       .find({
         $or: [
@@ -269,11 +286,25 @@ export class FilesRepository implements OnModuleInit {
       })
       .limit(limit)
       .lean<FileDocument[]>();
-    return found.map(toRecord);
+    return found.map(bareRecord);
+  }
+
+  // Key rotation (FileNameRotationService): the ready files whose name another key than the current
+  // one encrypted, and the rewrite of one, under its lock.
+  filesWithOldNames(): AsyncGenerator<string> {
+    return this.reencryption.filesWithOldNames();
+  }
+
+  reencryptName(id: string): Promise<boolean> {
+    return this.reencryption.reencrypt(id);
+  }
+
+  private toRecord(document: FileDocument): FileRecord {
+    return { ...bareRecord(document), name: nameOf(document, this.cipher) };
   }
 }
 
-function toRecord(document: FileDocument): FileRecord {
-  const { _id, ...rest } = document;
+function bareRecord(document: FileDocument): BareFileRecord {
+  const { _id, name: _name, encrypted_name: _encrypted, ...rest } = document;
   return { ...rest, id: _id, created_at: new Date(rest.created_at) };
 }

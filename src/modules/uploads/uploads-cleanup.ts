@@ -3,7 +3,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
-import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
+import { fileLockKey, FilesRepository, type BareFileRecord } from './files.repository';
 import { UPLOAD_IDLE_MS } from './multipart-reader';
 import { UploadMetrics } from './upload-metrics';
 
@@ -116,7 +116,7 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
 
 // findExpired's rule, on one record read under the file's lock (docs/protocol.md, "Uploads and files")
 function stillExpired(
-  file: FileRecord,
+  file: BareFileRecord,
   shown: boolean,
   unattachedBefore: Date,
   pendingBefore: Date,

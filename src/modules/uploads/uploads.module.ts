@@ -2,6 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Global, Logger, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { ContentCipher } from '../../common/crypto/content-cipher';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { FILE_STORE } from '../../infra/files/file-store';
 import { ClamdScanner } from '../../infra/scanner/clamd.scanner';
@@ -12,7 +13,8 @@ import { AttachmentsService } from './attachments.service';
 import { BlobController } from './blob.controller';
 import { FileContextService } from './file-context.service';
 import { FileIntake, MALWARE_SCANNER } from './file-intake.service';
-import { FilesRepository } from './files.repository';
+import { FileNameRotationService } from './file-name-rotation.service';
+import { FILES_CIPHER, FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { FileAttachment, FileAttachmentSchema } from './schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
@@ -56,6 +58,13 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     ...UPLOAD_METRIC_PROVIDERS,
     UploadMetrics,
     FilesRepository,
+    FileNameRotationService,
+    {
+      provide: FILES_CIPHER,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) =>
+        new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
+    },
     FileIntake,
     UploadsService,
     FilesService,

@@ -2,7 +2,8 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { STORED_EVENT_TYPES, type Sender, type StoredEventType } from '../../../protocol/frames';
 
 // One document per session holding its messages and its metadata (seed requirement 4.4).
-// `content` is AES-256-GCM ciphertext (see ContentCipher); everything else is plain for queries.
+// `content` and `metadata.file.encrypted_name` are AES-256-GCM ciphertext (see ContentCipher);
+// everything else is plain for queries (docs/protocol.md, "Uploads and files").
 @Schema({ _id: false, versionKey: false })
 export class StoredMessage {
   @Prop({ required: true }) id!: string;

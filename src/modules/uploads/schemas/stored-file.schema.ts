@@ -8,7 +8,10 @@ export class StoredFile {
   @Prop({ type: String, required: true }) _id!: string;
   @Prop({ required: true }) owner_id!: string;
   @Prop({ type: String, default: null }) session_id!: string | null;
-  @Prop({ required: true }) name!: string;
+  // the user's file name, encrypted like message content (docs/protocol.md, "Uploads and files")
+  @Prop() encrypted_name?: string;
+  // the plain name of a record written before the privacy audit fix (read as it is)
+  @Prop() name?: string;
   @Prop({ required: true, default: 0 }) size!: number;
   @Prop({ required: true }) mime_type!: string;
   @Prop({ required: true }) storage_key!: string;

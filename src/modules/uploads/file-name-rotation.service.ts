@@ -1,0 +1,73 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { SESSION_LOCK } from '../../infra/lock/lock';
+import type { WriteLock } from '../../infra/lock/write.lock';
+import { fileLockKey, FilesRepository } from './files.repository';
+
+const START_DELAY_MS = 5_000;
+// an upload pending at a pass is ready (or swept) within minutes: a later pass gets it
+const REPEAT_MS = 3_600_000;
+// between files: the pass yields to live traffic
+const PAUSE_MS = 5;
+
+// The files' encrypted names after an ENCRYPTION_KEY rotation, as KeyRotationService does for
+// sessions: rewritten with the new key in the background, each under its file's lock, at start and
+// then hourly while ENCRYPTION_KEY_PREVIOUS is set (docs/operations.md, "Rotating ENCRYPTION_KEY").
+@Injectable()
+export class FileNameRotationService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('key-rotation');
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly files: FilesRepository,
+    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.settings.encryption.previousKeys.length === 0) return;
+    this.timers.push(setTimeout(() => void this.run(), START_DELAY_MS).unref());
+    this.timers.push(setInterval(() => void this.run(), REPEAT_MS).unref());
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+  }
+
+  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
+    const result = { rewritten: 0, failed: 0 };
+    try {
+      for await (const id of this.files.filesWithOldNames()) {
+        if (this.stopped) break;
+        try {
+          if (await this.lock.run(fileLockKey(id), () => this.files.reencryptName(id))) result.rewritten++;
+        } catch (error) {
+          // an unknown key or a store error: this file keeps its name as it is
+          result.failed++;
+          this.logger.error(
+            { event: 'key_rotation_failed', file_id: id, error: String(error) },
+            'could not re-encrypt a file name',
+          );
+        }
+        if (pauseMs > 0) await sleep(pauseMs);
+      }
+    } catch (error) {
+      result.failed++;
+      this.logger.error(
+        { event: 'key_rotation_failed', error: String(error) },
+        'file names not re-encrypted',
+      );
+    }
+    this.logger.log({ event: 'key_rotation_files_done', ...result }, 'file names re-encrypted');
+    return result;
+  }
+}
