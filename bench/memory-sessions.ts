@@ -242,9 +242,14 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve();
   }
 
-  end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
+  end(
+    sessionId: string,
+    endTime?: Date,
+    idleBefore?: Date,
+  ): Promise<{ seq: number; assisted: boolean } | undefined> {
     const record = this.sessions.get(sessionId)?.record;
     if (!record?.is_active) return Promise.resolve(undefined);
+    if (idleBefore && record.last_activity >= idleBefore) return Promise.resolve(undefined);
     const end = endTime ?? record.last_activity;
     Object.assign(record, {
       is_active: false,
@@ -255,10 +260,10 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve({ seq: record.seq, assisted: record.assisting_admin_id != null });
   }
 
-  touch(sessionId: string, now: Date): Promise<void> {
+  touch(sessionId: string, now: Date): Promise<boolean> {
     const record = this.sessions.get(sessionId)?.record;
     if (record?.is_active) record.last_activity = now;
-    return Promise.resolve();
+    return Promise.resolve(record?.is_active === true);
   }
 
   findIdle(idleSince: Date, limit = 500): Promise<string[]> {

@@ -1,3 +1,4 @@
+import { decode } from 'jsonwebtoken';
 import { getJson, type SessionBody } from '../helpers/app';
 import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess, stopInstances } from '../helpers/process';
@@ -111,4 +112,35 @@ describe('Redis that stops answering (e2e)', () => {
     expect(userMessages.map((message) => message.client_id)).toEqual(['frozen-1', 'after-1']);
     expect(stored.messages.map((message) => message.seq)).toEqual([1, 2, 3, 4]);
   }, 90_000);
+
+  // Found by a black-box timers audit: a refresh sent 993 ms before the token's expiry waited for its
+  // rate check in the frozen Redis (2 s), the expiry timer fired meanwhile, and the socket got
+  // "Token expired." and 4401. A refresh received before the expiry decides the socket's fate
+  // (docs/protocol.md, "Frames").
+  it('should take an auth_refresh sent a second before expiry while Redis is frozen', async () => {
+    const userId = uniqueUser();
+    const token = userToken(userId, { expiresInSeconds: 4 });
+    const expiresAt = (decode(token) as { exp: number }).exp;
+    const { client } = await on(first, token);
+    while (Date.now() < expiresAt * 1000 - 1000) await new Promise((resolve) => setTimeout(resolve, 20));
+    redis.signal('SIGSTOP');
+    try {
+      client.send({ type: 'auth_refresh', content: userToken(userId), client_id: 'refresh' });
+      const answer = await client.next(
+        (frame) => frame.client_id === 'refresh' || frame.type === 'error',
+        FROZEN_MS,
+      );
+      expect(answer.error).toBeUndefined();
+      expect(answer).toMatchObject({ type: 'ack', client_id: 'refresh' });
+      // well past the old token's expiry, and the socket is open
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(client.closeCode).toBeUndefined();
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    client.send({ type: 'user_message', content: 'after the refresh', client_id: 'r1' });
+    await client.next(final('r1'), 15_000);
+    expect(client.closeCode).toBeUndefined();
+    await client.close();
+  }, 60_000);
 });

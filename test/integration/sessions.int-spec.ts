@@ -990,6 +990,26 @@ describe('sessions against FerretDB', () => {
     expect(swept?.end_time?.getTime()).toBe(lastActivity.getTime());
   });
 
+  // The sweep finds idle sessions, then ends each under its lock: one touched in between (another
+  // instance's keep-alive) is still in use and stays active (docs/protocol.md, "Idle sessions"); the
+  // keep-alive tells which of its live sessions it found ended
+  it('should not end a session touched after the sweep found it idle, and tell the keep-alive of one ended', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const idleSince = new Date(Date.now() + 1000);
+    expect(await repository.findIdle(idleSince, 10_000)).toContain(session.id);
+    await service.touch([session.id], new Date(idleSince.getTime() + 1));
+    expect(await repository.end(session.id, undefined, idleSince)).toBeUndefined();
+    expect((await repository.findOwned(session.id, user))?.is_active).toBe(true);
+
+    const other = (await service.open(uniqueUser(), undefined, 'demo')).session;
+    expect(await repository.end(other.id, new Date())).toBeDefined();
+    expect(await service.touch([session.id, other.id])).toEqual([other.id]);
+    // a keep-alive writes (and so finds ended) only what this instance has not written lately
+    for (const id of [session.id, other.id]) service.forget(id);
+    expect(await service.keepLive([session.id, other.id])).toEqual([other.id]);
+  });
+
   // the sweep keeps sessions with sockets here from looking idle; one this instance wrote within the
   // last sweep interval (settings: 60 s of a 15 min reconnect timeout) needs no write for that
   it('should keep live only the sessions this instance has not written within a sweep interval', async () => {

@@ -27,6 +27,7 @@ import { acceptedFrameBytes, validateEnvelope } from './envelope-parser';
 import { RoomSocketsService } from '../rooms/room-sockets.service';
 import { isRoomClientFrame } from '../../protocol/rooms';
 import { ReplyService } from '../replies/reply.service';
+import { keepAliveMs } from '../sessions/session-rules';
 import type { AuthenticatedRequest } from './ws-upgrade';
 import { SocketQuota } from '../../common/auth/socket-quota';
 import { SESSION_LOCK } from '../../infra/lock/lock';
@@ -47,6 +48,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
   private sweeper?: NodeJS.Timeout;
+  private keeper?: NodeJS.Timeout;
   private server?: WebSocketServer;
   draining = false;
 
@@ -77,6 +79,17 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
           this.logger.error({ event: 'sweep_failed', err: String(error) }, 'sweep failed'),
         );
     }, this.settings.sweepIntervalMs);
+    // sessions with sockets here are kept from looking idle at each sweep, and between sweeps when
+    // RECONNECT_TIMEOUT is short beside the sweep interval (docs/protocol.md, "Idle sessions")
+    const keepAlive = keepAliveMs(this.settings);
+    if (keepAlive < this.settings.sweepIntervalMs)
+      this.keeper = setInterval(() => {
+        this.lifecycle
+          .keepAlive()
+          .catch((error: unknown) =>
+            this.logger.error({ event: 'keep_alive_failed', err: String(error) }, 'keep-alive failed'),
+          );
+      }, keepAlive);
   }
 
   handleConnection(socket: WebSocket, request: AuthenticatedRequest): void {
@@ -234,6 +247,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     this.draining = true;
     clearInterval(this.heartbeat);
     clearInterval(this.sweeper);
+    clearInterval(this.keeper);
     for (const connection of this.hub.all())
       connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
     this.logger.log(

@@ -28,6 +28,7 @@ const SNAPSHOT_WAIT_MS = 500;
 @Injectable()
 export class ConnectionsService {
   private readonly logger = new Logger('chat');
+  private keeping = false;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -223,11 +224,50 @@ export class ConnectionsService {
 
   // keeps sessions with live sockets from being swept, then ends idle ones
   async sweep(): Promise<void> {
-    await this.sessions.keepLive(this.hub.sessionIds(), new Date(), [
+    const ended = await this.sessions.keepLive(this.hub.sessionIds(), new Date(), [
       ...this.replies.answeringHere(),
       ...this.takeover.ownSessions(),
     ]);
+    await this.rebind(ended);
     await this.sessions.sweepIdle();
+  }
+
+  // Between sweeps, every keepAliveMs (a quarter of RECONNECT_TIMEOUT at most): keeps the sessions
+  // with live sockets from looking idle to any instance's sweep (docs/protocol.md, "Idle sessions")
+  async keepAlive(): Promise<void> {
+    // one at a time: a store slower than the period would pile up touches of the same sessions
+    if (this.keeping) return;
+    this.keeping = true;
+    try {
+      await this.rebind(await this.sessions.touchLive(this.hub.sessionIds()));
+    } finally {
+      this.keeping = false;
+    }
+  }
+
+  // Sessions with sockets here that the keep-alive found ended: a user's devices bound to one go
+  // where their own reconnect would take them (SessionsService.keepFor), the session brought back or
+  // the user's active one. An admin assisting it is not its user: the takeover's end moves the admin.
+  private async rebind(sessionIds: string[]): Promise<void> {
+    for (const sessionId of sessionIds) {
+      const device = this.hub
+        .ofSession(sessionId)
+        .find((connection) => !this.takeover.isAssisting(connection));
+      if (!device) continue;
+      const userId = device.principal.userId;
+      const session = await this.sessions.keepFor(userId, sessionId).catch((error: unknown) => {
+        this.logger.warn({ event: 'keep_failed', session_id: sessionId, err: String(error) }, 'keep failed');
+        return undefined;
+      });
+      if (!session) continue;
+      this.sessions.remember(session);
+      if (session.id === sessionId) continue;
+      // the user's active session is another one: this instance's devices still bound to the ended
+      // one follow it, as after a new chat on another device (each instance moves its own)
+      for (const connection of this.hub.ofSession(sessionId))
+        if (connection.principal.userId === userId && !connection.principal.isAdmin)
+          this.hub.moveTo(connection, this.statusFrame(connection, session, true));
+    }
   }
 }
 

@@ -123,6 +123,11 @@ export class ClientHub implements OnModuleInit {
     return this.byUser.get(userId) ?? [];
   }
 
+  // this instance's sockets bound to the session (a frozen list, as ofUser)
+  ofSession(sessionId: string): readonly Connection[] {
+    return this.bySession.get(sessionId) ?? [];
+  }
+
   hasSession(sessionId: string): boolean {
     return this.bySession.has(sessionId);
   }
@@ -228,7 +233,8 @@ export class ClientHub implements OnModuleInit {
     }
   }
 
-  private moveTo(connection: Connection, status: ConnectionStatusFrame): void {
+  // Binds one local socket to `status`'s session, and tells it
+  moveTo(connection: Connection, status: ConnectionStatusFrame): void {
     const sessionId = status.session_id;
     if (connection.sessionId !== sessionId) this.move(connection, sessionId, status.seq);
     this.send(connection, status);

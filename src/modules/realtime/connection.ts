@@ -15,6 +15,10 @@ export interface Connection {
   // while a reconnect replays history, live frames wait here so nothing is missed or doubled
   pending: ServerFrame[] | null;
   expiryTimer?: NodeJS.Timeout;
+  // auth_refresh frames received before the token expired and still being handled, and the expiry
+  // that came meanwhile: it waits for them (socket-lifecycle.ts, armExpiry)
+  refreshing?: number;
+  expiryHeld?: (connection: Connection) => void;
   // set when the socket has closed; a connect() still in flight then binds nothing
   closed?: boolean;
   // the last takeover event this socket was shown is an admin_join (or its connection_status named

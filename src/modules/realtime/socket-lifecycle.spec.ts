@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import type { WebSocket } from 'ws';
 import type { Connection } from './connection';
-import { handleInOrder, isAuthRefreshFrame, MAX_WAITING_BYTES, MAX_WAITING_FRAMES } from './socket-lifecycle';
+import {
+  armExpiry,
+  handleInOrder,
+  isAuthRefreshFrame,
+  MAX_WAITING_BYTES,
+  MAX_WAITING_FRAMES,
+  REFRESH_WAIT_MS,
+} from './socket-lifecycle';
 
 // ws's socket as handleInOrder uses it: 'message' events, pause and resume
 class FakeSocket extends EventEmitter {
@@ -15,9 +22,19 @@ class FakeSocket extends EventEmitter {
   }
 }
 
+// a socket's connection, its token expiring at `expiresAt`
+function connectionOf(socket: FakeSocket, expiresAt = Number.MAX_SAFE_INTEGER): Connection {
+  return {
+    socket: socket as unknown as WebSocket,
+    alive: false,
+    seenAt: 0,
+    principal: { userId: 'u', isAdmin: false, expiresAt },
+  } as Connection;
+}
+
 function setUp() {
   const socket = new FakeSocket();
-  const connection = { socket: socket as unknown as WebSocket, alive: false, seenAt: 0 } as Connection;
+  const connection = connectionOf(socket);
   const handled: string[] = [];
   const finish: Array<() => void> = [];
   const crashed: unknown[] = [];
@@ -61,7 +78,7 @@ describe('handleInOrder', () => {
   // audit of session 34: it closed ahead of them, and they were never handled)
   it("should run what an aside frame's handler leaves in order after the frames before it, before those after", async () => {
     const socket = new FakeSocket();
-    const connection = { socket: socket as unknown as WebSocket, alive: false, seenAt: 0 } as Connection;
+    const connection = connectionOf(socket);
     const events: string[] = [];
     const slow: Array<() => void> = [];
     handleInOrder(
@@ -150,5 +167,85 @@ describe('handleInOrder', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+// docs/protocol.md, "Frames": a refresh sent 993 ms before the token's expiry waited for its rate
+// check in a frozen Redis (2 s), the expiry fired meanwhile, and the socket was closed "Token
+// expired." (timers audit). A refresh received in time decides.
+describe('armExpiry with a refresh being handled', () => {
+  const refresh = Buffer.from('{"type":"auth_refresh","content":"t"}');
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  // a connection whose token expires in `inMs`, its refreshes handled by `handle`
+  function expiring(inMs: number, handle: (connection: Connection) => Promise<void>) {
+    const socket = new FakeSocket();
+    const connection = connectionOf(socket, Date.now() + inMs);
+    const expired: number[] = [];
+    const onExpired = () => expired.push(Date.now());
+    handleInOrder(
+      connection,
+      Promise.resolve(),
+      () => handle(connection),
+      () => undefined,
+      isAuthRefreshFrame,
+    );
+    armExpiry(connection, 60_000, onExpired);
+    return { socket, connection, expired, onExpired };
+  }
+
+  it('should wait for a refresh received before the expiry, and go on with the token it takes', async () => {
+    let take!: () => void;
+    const { socket, expired, onExpired } = expiring(20, (connection) => {
+      return new Promise<void>((resolve) => {
+        take = () => {
+          connection.principal = { ...connection.principal, expiresAt: Date.now() + 3_600_000 };
+          armExpiry(connection, 60_000, onExpired);
+          resolve();
+        };
+      });
+    });
+    socket.emit('message', refresh, false);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(expired).toEqual([]);
+    take();
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(expired).toEqual([]);
+  });
+
+  it('should end the socket once a refresh received in time is refused, not before', async () => {
+    let refuse!: () => void;
+    const { socket, expired } = expiring(20, () => new Promise<void>((resolve) => (refuse = resolve)));
+    socket.emit('message', refresh, false);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(expired).toEqual([]);
+    refuse();
+    await settle();
+    expect(expired).toHaveLength(1);
+  });
+
+  it('should not wait for a refresh received after the expiry', async () => {
+    const { socket, connection, expired } = expiring(20, () => new Promise<void>(() => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(expired).toHaveLength(1);
+    socket.emit('message', refresh, false);
+    await settle();
+    expect(connection.refreshing ?? 0).toBe(0);
+  });
+
+  it('should wait REFRESH_WAIT_MS at most for a refresh that never ends', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      const { socket, expired } = expiring(20, () => new Promise<void>(() => undefined));
+      socket.emit('message', refresh, false);
+      await settle();
+      jest.advanceTimersByTime(20 + REFRESH_WAIT_MS - 1);
+      expect(expired).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(expired).toHaveLength(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

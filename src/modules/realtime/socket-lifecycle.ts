@@ -78,6 +78,7 @@ function answerPing(this: WebSocket, data: Buffer): void {
 export function closeConnection(connection: Connection, quota: SocketQuota): void {
   connection.closed = true;
   clearTimeout(connection.expiryTimer);
+  connection.expiryHeld = undefined;
   quota.closed(connection.principal.userId);
 }
 
@@ -140,10 +141,16 @@ export function handleInOrder(
       // its place among the others: what its handler leaves to run in order, once it is done
       let place!: (task?: () => unknown) => void;
       const left = new Promise<(() => unknown) | undefined>((resolve) => (place = resolve));
+      // a refresh received before the token expired holds the expiry until it is handled (armExpiry)
+      const inTime = receivedAt.getTime() < connection.principal.expiresAt;
+      if (inTime) connection.refreshing = (connection.refreshing ?? 0) + 1;
       asideChain = asideChain
         .then(() => onFrame(data, isBinary, receivedAt, (task) => place(task)))
         .catch(crashed)
-        .then(() => place());
+        .then(() => {
+          if (inTime) refreshHandled(connection);
+          place();
+        });
       chain = chain
         .then(() => left)
         .then((task) => task?.())
@@ -202,7 +209,7 @@ export function closeAfterCrash(connection: Connection, error: unknown, logger: 
 // A token that expires without auth_refresh ends the connection (`expired`). The timer is armed
 // only once the expiry is two heartbeats away or less (`heartbeat` arms the others in time): an
 // idle socket with a long-lived token holds no timer (~370 bytes each, measured, since their
-// durations all differ).
+// durations all differ). A refresh taken re-arms it for the new token.
 export function armExpiry(
   connection: Connection,
   heartbeatMs: number,
@@ -211,11 +218,42 @@ export function armExpiry(
 ): void {
   clearTimeout(connection.expiryTimer);
   connection.expiryTimer = undefined;
+  connection.expiryHeld = undefined;
   const remaining = Math.max(0, connection.principal.expiresAt - now);
   if (remaining > 2 * heartbeatMs) return;
-  connection.expiryTimer = setTimeout(() => expired(connection), Math.min(remaining, MAX_TIMER_MS));
+  connection.expiryTimer = setTimeout(() => expire(connection, expired), Math.min(remaining, MAX_TIMER_MS));
   connection.expiryTimer.unref();
 }
+
+// The token ran out. A refresh received before that and still being handled decides instead
+// (docs/protocol.md, "Frames"): taken, it re-arms the expiry for its token; refused, the expiry ends
+// the socket once it is handled (refreshHandled), and REFRESH_WAIT_MS after the expiry at the
+// latest. Its rate check waits for Redis: frozen, for the 2 s of its commandTimeout, and a refresh
+// sent 993 ms before the expiry was lost, the socket closed "Token expired." (timers audit).
+function expire(connection: Connection, expired: (connection: Connection) => void): void {
+  connection.expiryTimer = undefined;
+  if (!connection.refreshing) return expired(connection);
+  connection.expiryHeld = expired;
+  connection.expiryTimer = setTimeout(() => {
+    connection.expiryHeld = undefined;
+    expired(connection);
+  }, REFRESH_WAIT_MS);
+  connection.expiryTimer.unref();
+}
+
+function refreshHandled(connection: Connection): void {
+  connection.refreshing = (connection.refreshing ?? 1) - 1;
+  const expired = connection.expiryHeld;
+  if (connection.refreshing > 0 || !expired) return;
+  clearTimeout(connection.expiryTimer);
+  connection.expiryTimer = undefined;
+  connection.expiryHeld = undefined;
+  expired(connection);
+}
+
+// how long past its token's expiry a socket waits for a refresh received in time (a Redis that
+// answers nothing holds its rate check 2 s, then the check falls back to this instance's memory)
+export const REFRESH_WAIT_MS = 10_000;
 
 // One heartbeat: a socket that answered no ping since the last one is ended, the others pinged,
 // and expiry timers armed for tokens that now run out within two heartbeats. Only a pong counts: it

@@ -73,6 +73,27 @@ export class ActiveSessions {
     };
   }
 
+  // A session a device of the user is still bound to, found ended (a tool, a store restore, an
+  // instance stalled past the keep-alive: docs/protocol.md, "Idle sessions"): the device goes where
+  // its own reconnect (with this session_id) would take it, under the user's lock. The user's active
+  // session when there is another (one active session per user: the device follows it); else this
+  // one, made active again (resume). Undefined when there is nothing to do: it is active again, or no
+  // longer the user's (deleted: the delete moved the devices).
+  keepFor(userId: string, sessionId: string): Promise<SessionRecord | undefined> {
+    return this.locks.user(userId, async () => {
+      const active = await this.repository.findActiveForUser(userId);
+      if (active) return active.id === sessionId ? undefined : active;
+      const ended = await this.repository.findOwned(sessionId, userId);
+      if (!ended) return undefined;
+      const { session } = await this.resume(userId, ended, new Date());
+      this.logger.log(
+        { user_id: userId, session_id: sessionId, event: 'session_kept' },
+        'ended session brought back for its connected device',
+      );
+      return session;
+    });
+  }
+
   // `console`: as for open(); an admin's new chat is no conversation either (docs/protocol.md, "Rough
   // edges fixed"). `clientId`: the new_session command's. Its session is named by it (derivedId), so
   // a resend finds the one the first made, by `_id`, and the user is back in it: until the races
@@ -139,9 +160,10 @@ export class ActiveSessions {
     this.endedHandlers.push(handler);
   }
 
-  async end(sessionId: string, endTime?: Date): Promise<boolean> {
+  // `idleBefore`: the idle sweep's end, only of a session still unused since then (SessionLifecycle.end)
+  async end(sessionId: string, endTime?: Date, idleBefore?: Date): Promise<boolean> {
     const ended = await this.locks.session(sessionId, async () => {
-      const result = await this.repository.end(sessionId, endTime);
+      const result = await this.repository.end(sessionId, endTime, idleBefore);
       // an ended session's index is made whole: messages an instance stored and died before
       // indexing are indexed here, if no later message did it (docs/protocol.md, "Search")
       if (result) this.terms?.settle(sessionId, result.seq);

@@ -23,10 +23,17 @@ export class SessionLifecycle {
   // A help request waiting in it waits no more: nobody can join an ended session, and the dashboard
   // showed it "Help requested" for good (docs/protocol.md, "Help requests"). help_requested stays.
   // The ended session's seq and whether it mirrored a takeover, undefined when it was not active.
-  async end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
+  // `idleBefore` (the idle sweep's): only when it is still unused since then. The sweep found it idle
+  // a moment before; a keep-alive touch or a message since (under the session lock the caller holds,
+  // as every write to it) keeps it (docs/protocol.md, "Idle sessions").
+  async end(
+    sessionId: string,
+    endTime?: Date,
+    idleBefore?: Date,
+  ): Promise<{ seq: number; assisted: boolean } | undefined> {
     const found = await this.sessions
       .findOne(
-        { _id: sessionId, is_active: true },
+        { _id: sessionId, is_active: true, ...(idleBefore ? { last_activity: { $lt: idleBefore } } : {}) },
         { start_time: 1, last_activity: 1, seq: 1, assisting_admin_id: 1 },
       )
       .lean<SessionDocument>();
@@ -48,9 +55,14 @@ export class SessionLifecycle {
       : undefined;
   }
 
-  // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session).
-  async touch(sessionId: string, now: Date): Promise<void> {
-    await this.sessions.updateOne({ _id: sessionId, is_active: true }, { $set: { last_activity: now } });
+  // One session by its exact `_id` (FerretDB reads `_id: {$in}` by scanning every session). False:
+  // it is not active (ended, or gone).
+  async touch(sessionId: string, now: Date): Promise<boolean> {
+    const result = await this.sessions.updateOne(
+      { _id: sessionId, is_active: true },
+      { $set: { last_activity: now } },
+    );
+    return result.matchedCount === 1;
   }
 
   async findIdle(idleSince: Date, limit = 500): Promise<string[]> {

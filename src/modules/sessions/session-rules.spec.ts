@@ -7,6 +7,7 @@ import {
   isRestorable,
   NAME_INPUT_CHARS,
   nameFromFirstMessage,
+  keepAliveMs,
   needsTouch,
 } from './session-rules';
 
@@ -184,38 +185,48 @@ describe('durationAsOf', () => {
 });
 
 describe('needsTouch', () => {
-  it('should keep every live session used within half the reconnect timeout (or a sweep interval), touching less', () => {
+  // any valid pair of settings (timers audit: SESSION_SWEEP_INTERVAL 3 s with RECONNECT_TIMEOUT 2 s
+  // left a live session 3 s untouched, and another instance's sweep ended it)
+  it('should keep every live session used within half the reconnect timeout, whatever the sweep interval, touching less', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1_000, max: 10 * 60_000 }),
+        fc.integer({ min: 1, max: 60 * 60_000 }),
         fc.integer({ min: 1_000, max: 60 * 60_000 }),
         // times (ms from the start) at which the session is written by its own turns
         fc.array(fc.integer({ min: 0, max: 3 * 60 * 60_000 }), { maxLength: 40 }),
         (sweepMs, reconnectMs, writes) => {
-          const bound = Math.max(sweepMs, reconnectMs / 2);
+          const period = keepAliveMs({ sweepIntervalMs: sweepMs, reconnectTimeoutMs: reconnectMs });
+          expect(period).toBeLessThanOrEqual(sweepMs);
+          const end = Math.min(3 * 60 * 60_000, period * 20_000);
           const sorted = [...writes].sort((a, b) => a - b);
           let lastActivity = 0;
           let touches = 0;
-          // the longest a session went unused, at any sweep, before and after it (one expect for all
-          // of them: one per sweep made this the slowest unit test, 40 s)
+          // the longest a session went unused, at any keep-alive, before and after it (one expect for
+          // all of them: one per keep-alive made this the slowest unit test, 40 s)
           let longest = 0;
-          for (let at = sweepMs; at <= 3 * 60 * 60_000; at += sweepMs) {
+          for (let at = period; at <= end; at += period) {
             while (sorted.length > 0 && sorted[0] <= at) lastActivity = sorted.shift()!;
-            // the worst moment: right before this sweep
+            // the worst moment: right before this keep-alive
             longest = Math.max(longest, at - lastActivity);
-            if (needsTouch(lastActivity, at, sweepMs, reconnectMs)) {
+            if (needsTouch(lastActivity, at, period, reconnectMs)) {
               lastActivity = at;
               touches++;
             }
             longest = Math.max(longest, at - lastActivity);
           }
-          expect(longest).toBeLessThanOrEqual(bound);
-          // never more touches than one per sweep (what the sweep did before)
-          expect(touches).toBeLessThanOrEqual(Math.floor((3 * 60 * 60_000) / sweepMs));
+          expect(longest).toBeLessThanOrEqual(reconnectMs / 2);
+          // never more touches than one per keep-alive
+          expect(touches).toBeLessThanOrEqual(Math.floor(end / period));
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('should keep alive at each sweep with the default settings, and more often for a short reconnect timeout', () => {
+    expect(keepAliveMs({ sweepIntervalMs: 60_000, reconnectTimeoutMs: 15 * 60_000 })).toBe(60_000);
+    expect(keepAliveMs({ sweepIntervalMs: 3_000, reconnectTimeoutMs: 2_000 })).toBe(500);
+    expect(keepAliveMs({ sweepIntervalMs: 100, reconnectTimeoutMs: 2_000 })).toBe(100);
   });
 
   it('should skip a session written within the last sweep interval, with the default settings', () => {

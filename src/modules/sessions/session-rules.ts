@@ -18,19 +18,28 @@ export function isRestorable(
   return session.is_active && now.getTime() - session.last_activity.getTime() <= reconnectTimeoutMs;
 }
 
-// Whether the sweep must touch a session with live sockets (last_activity = now) so that it never
-// looks idle to any instance's sweep: not when it was written (a turn, a touch) within the last
-// sweep interval, as long as that keeps it used within half the reconnect timeout at all times
-// (written within `skip`, touched at the next sweep at the latest: skip + sweep ≤ timeout / 2);
-// otherwise at every sweep, as always. `lastWrite` is unknown (undefined) for a session this
-// instance has not written.
+// How often an instance keeps the sessions with sockets there from looking idle (docs/protocol.md,
+// "Idle sessions"): at each sweep, and more often when the reconnect timeout asks for it. It was the
+// sweep interval alone, and with RECONNECT_TIMEOUT 2 s and SESSION_SWEEP_INTERVAL 3 s a session
+// went 3 s untouched: another instance's sweep ended it while its user was connected (timers audit).
+// At most a quarter of the timeout, so that a session is never older than half of it (needsTouch).
+export function keepAliveMs(settings: { sweepIntervalMs: number; reconnectTimeoutMs: number }): number {
+  return Math.min(settings.sweepIntervalMs, settings.reconnectTimeoutMs / 4);
+}
+
+// Whether the keep-alive must touch a session with live sockets (last_activity = now) so that it
+// never looks idle to any instance's sweep: not when it was written (a turn, a touch) within the last
+// keep-alive period, as long as that keeps it used within half the reconnect timeout at all times
+// (written within `skip`, touched at the next keep-alive at the latest: skip + period ≤ timeout / 2);
+// otherwise at every keep-alive. `lastWrite` is unknown (undefined) for a session this instance has
+// not written. `periodMs` is keepAliveMs (at most a quarter of the timeout: skip is the period).
 export function needsTouch(
   lastWrite: number | undefined,
   now: number,
-  sweepMs: number,
+  periodMs: number,
   reconnectTimeoutMs: number,
 ): boolean {
-  const skip = Math.max(0, Math.min(sweepMs, reconnectTimeoutMs / 2 - sweepMs));
+  const skip = Math.max(0, Math.min(periodMs, reconnectTimeoutMs / 2 - periodMs));
   return lastWrite === undefined || now - lastWrite >= skip;
 }
 

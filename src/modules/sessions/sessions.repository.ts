@@ -261,11 +261,15 @@ export class SessionsRepository implements OnModuleInit {
     return this.lifecycle.reactivate(sessionId, userId, now);
   }
 
-  end(sessionId: string, endTime?: Date): Promise<{ seq: number; assisted: boolean } | undefined> {
-    return this.lifecycle.end(sessionId, endTime);
+  end(
+    sessionId: string,
+    endTime?: Date,
+    idleBefore?: Date,
+  ): Promise<{ seq: number; assisted: boolean } | undefined> {
+    return this.lifecycle.end(sessionId, endTime, idleBefore);
   }
 
-  touch(sessionId: string, now: Date): Promise<void> {
+  touch(sessionId: string, now: Date): Promise<boolean> {
     return this.lifecycle.touch(sessionId, now);
   }
 

@@ -80,7 +80,7 @@ export class SessionsService {
       settings,
       this.copies,
       sessionLock,
-      (sessionId) => this.active.end(sessionId),
+      (sessionId, idleBefore) => this.active.end(sessionId, undefined, idleBefore),
       this.logger,
     );
     this.terms?.attach({
@@ -283,13 +283,23 @@ export class SessionsService {
       : this.repository.findOwnedWithMessages(sessionId, reader.userId);
   }
 
-  // the idle sweep and its keep-live bookkeeping (SessionSweep)
-  touch(sessionIds: string[], now?: Date): Promise<void> {
+  // the idle sweep and its keep-live bookkeeping (SessionSweep); each keep-alive gives the ids of the
+  // live sessions it found ended
+  touch(sessionIds: string[], now?: Date): Promise<string[]> {
     return this.sweep.touch(sessionIds, now);
   }
 
-  keepLive(live: string[], now?: Date, busy?: string[]): Promise<void> {
+  keepLive(live: string[], now?: Date, busy?: string[]): Promise<string[]> {
     return this.sweep.keepLive(live, now, busy);
+  }
+
+  touchLive(live: string[], now?: Date): Promise<string[]> {
+    return this.sweep.touchLive(live, now);
+  }
+
+  // a session its user's device is bound to, found ended: where the device goes (ActiveSessions.keepFor)
+  keepFor(userId: string, sessionId: string): Promise<SessionRecord | undefined> {
+    return this.active.keepFor(userId, sessionId);
   }
 
   sweepIdle(now?: Date): Promise<string[]> {
