@@ -68,7 +68,7 @@ describe('AsyncAPI document', () => {
   const written = readFileSync(join(DOCS_DIR, 'asyncapi.yaml'), 'utf8');
   const document = parse(written) as {
     components: { messages: Record<string, Message> };
-    channels: Record<string, { messages: Record<string, unknown> }>;
+    channels: Record<string, { messages: Record<string, unknown>; description: string }>;
   };
 
   it('should be valid AsyncAPI 3 for the official parser', async () => {
@@ -148,6 +148,20 @@ describe('AsyncAPI document', () => {
         expect([type, result.ok]).toEqual([type, true]);
       }
     }
+  });
+
+  // a client must know the drain to get through it (docs/protocol.md, "Shutdown"): until the deploy
+  // audit neither channel said what 1001 or an upgrade's 503 mean, nor what to do then
+  it('should describe the drain on both sockets: 1001, 503 at the upgrade, and how to come back', () => {
+    for (const name of ['chat', 'rooms']) {
+      const { description } = document.channels[name];
+      expect(description).toContain('1001');
+      expect(description).toContain('server shutting down');
+      expect(description).toMatch(/503/);
+      expect(description).toContain('client_id');
+      expect(description).toContain('last_seq');
+    }
+    expect(document.channels.chat.description).toContain('session_id');
   });
 
   it('should match the generator (run `npm run docs` after changing the protocol)', () => {

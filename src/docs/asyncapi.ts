@@ -118,6 +118,13 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
   };
   const operationMessages = (channel: 'chat' | 'rooms', keys: string[]) =>
     keys.map((key) => ({ $ref: `#/channels/${channel}/messages/${key}` }));
+  // docs/protocol.md, "Shutdown": what a client of either socket meets when an instance drains
+  const drain = (resume: string) =>
+    'While an instance drains for shutdown (SIGTERM) it closes every socket with 1001 and the reason ' +
+    '"server shutting down", and refuses upgrades with HTTP 503 (as one holding MAX_SOCKETS, or without ' +
+    'MongoDB) until it exits; a load balancer should try another instance on that 503. The client ' +
+    `connects again with backoff (it reaches another instance), ${resume}, then sends again every ` +
+    'message not acked, each with its own client_id (stored once, on whatever instance).';
   const wsQuery = (properties: Record<string, object>) => ({
     ws: {
       method: 'GET',
@@ -166,7 +173,10 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
           "a user connecting more than CONNECT_RATE_PER_USER times a second (three seconds' worth at once) with 429 and Retry-After. " +
           'A frame whose type is a room client type (the room_client_* messages) goes to rooms, everything else ' +
           'is the AI chat; ' +
-          'room frames come back as on /ws/chat.',
+          'room frames come back as on /ws/chat. ' +
+          drain(
+            'with ?session_id=…&last_seq=… of its session (the events after last_seq are replayed) and joining its rooms again with their last_seq',
+          ),
         messages: references([...chat.client, ...chat.server]),
         bindings: wsQuery({
           session_id: { type: 'string', description: "resume this session of the user's" },
@@ -181,7 +191,8 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
           'connection_status; the socket closes with 4401 when the token expires unless auth_refresh replaced it. ' +
           'A frame with an unknown key or a wrong type gets a recoverable error (INVALID_MESSAGE); room errors ' +
           '(NOT_A_MEMBER, BANNED, MUTED, BLOCKED, NOT_FOUND, FORBIDDEN, RATE_LIMITED, …) name the room in room_id. ' +
-          'Every server frame carries timestamp (when the server made it), and user_id where it is about a user.',
+          'Every server frame carries timestamp (when the server made it), and user_id where it is about a user. ' +
+          drain('joining its rooms again with their last_seq (the messages after it are replayed)'),
         messages: references([...rooms.client, ...rooms.server]),
         bindings: wsQuery({}),
       },

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseDuration } from '../../src/config/duration';
+import { servedPaths } from '../helpers/served-paths';
 
 // helm/chatbox rendered by a real helm (built from source by scripts/tools/helm.sh; `npm test` gets
 // it from scripts/services/helm.sh as HELM_BIN) and read back as YAML.
@@ -162,7 +163,8 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
       expect(ingress.spec.ingressClassName).toBe('nginx');
       expect(ingress.spec.tls).toEqual([{ hosts: ['chat.example.com'], secretName: 'chatbox-tls' }]);
       const paths = ingress.spec.rules[0].http.paths.map((path: { path: string }) => path.path);
-      expect(paths).toEqual(['/chat', '/admin']); // /metrics stays inside the cluster
+      // the rooms REST API beside the chat's (issue 14); /metrics stays inside the cluster
+      expect(paths).toEqual(['/chat', '/admin', '/api/v1/chat']);
     });
 
     // ingress-nginx's access log writes the whole request line: the browser's token on /chat/ws and a
@@ -173,6 +175,8 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
       const main = ingresses.find((manifest) => manifest.metadata.name === 'chat-chatbox') as Manifest;
       const annotations = quiet.metadata.annotations as Record<string, string>;
       expect(annotations['nginx.ingress.kubernetes.io/enable-access-log']).toBe('false');
+      // an instance refusing a socket with 503 (MAX_SOCKETS, its store away) sends the client to another
+      expect(annotations['nginx.ingress.kubernetes.io/proxy-next-upstream']).toBe('error timeout http_503');
       expect(main.metadata.annotations?.['nginx.ingress.kubernetes.io/enable-access-log']).toBeUndefined();
       // the same WebSocket and streaming set-up as the rest
       for (const [name, value] of Object.entries(main.metadata.annotations ?? {}))
@@ -184,10 +188,41 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
         ]),
       ).toEqual([
         ['/chat/ws', 'Exact'],
+        ['/ws/chat', 'Exact'],
         ['/chat/blob', 'Prefix'],
       ]);
       expect(quiet.spec.rules[0].host).toBe(main.spec.rules[0].host);
       expect(quiet.spec.tls).toEqual(main.spec.tls);
+    });
+
+    // Every path the app serves (read from its controllers and gateways) reaches it. Until the deploy
+    // audit the rooms REST API (/api/v1/chat, which the web chat and the dashboard call) and the rooms
+    // socket (/ws/chat) of issue 14 were not routed at all; /metrics never is (docs/operations.md).
+    it('should route every path the app serves, its sockets without the access log, and never /metrics', () => {
+      const rules = manifests
+        .filter((manifest) => manifest.kind === 'Ingress')
+        .flatMap((ingress) =>
+          ingress.spec.rules[0].http.paths.map((rule: { path: string; pathType: string }) => ({
+            ingress: ingress.metadata.name as string,
+            ...rule,
+          })),
+        );
+      // ingress-nginx: Exact is the path itself, Prefix whole segments; the longest rule wins
+      const routeOf = (path: string) =>
+        rules
+          .filter((rule) =>
+            rule.pathType === 'Exact'
+              ? path === rule.path
+              : path === rule.path || path.startsWith(`${rule.path}/`),
+          )
+          .sort((a, b) => b.path.length - a.path.length)[0];
+      const served = servedPaths();
+      expect(served.sockets).toEqual(['/chat/ws', '/ws/chat']);
+      expect(served.http).toEqual(expect.arrayContaining(['/api/v1/chat/rooms', '/chat/readyz']));
+      expect(served.http.filter((path) => !routeOf(path))).toEqual([]);
+      for (const socket of served.sockets) expect(routeOf(socket)?.ingress).toBe('chat-chatbox-quiet');
+      expect(served.internal).toEqual(['/metrics']);
+      for (const path of served.internal) expect(routeOf(path)).toBeUndefined();
     });
 
     it('should keep credentials out of the ConfigMap, by name and by value, and put them in the Secret', () => {
@@ -285,6 +320,20 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     expect(only(manifests, 'Secret').stringData.REDIS_URL).toBe(REDIS_URL);
     expect(JSON.stringify(only(manifests, 'ConfigMap'))).not.toContain('redis-pass');
     expect(only(manifests, 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
+  });
+
+  // Two instances on one store without Redis each watch turns with leases of their own: a rolling
+  // update's surge pod, beside the old one still draining, answered a turn that one was finishing
+  // (deploy audit, `m1, ai(m1), ai(m1)`). Without Redis the pod is replaced, never doubled.
+  it('should replace the pod (Recreate) without Redis and roll with a surge pod only with Redis', () => {
+    const strategy = (values: object) => only(render(values), 'Deployment').spec.strategy;
+    expect(strategy(withSecrets())).toEqual({ type: 'Recreate' });
+    // a Secret of the operator's may hold REDIS_URL, but the chart cannot see into it
+    expect(strategy({ secrets: { existingSecret: 'chatbox-prod' } })).toEqual({ type: 'Recreate' });
+    const rolling = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+    expect(strategy(withSecrets({ secrets: { values: { REDIS_URL } } }))).toEqual(rolling);
+    expect(strategy(withSecrets({ redis: { existingSecret: 'redis-auth' } }))).toEqual(rolling);
+    expect(strategy(withSecrets({ replicaCount: 3, secrets: { values: { REDIS_URL } } }))).toEqual(rolling);
   });
 
   it('should fail the render when replicaCount is 3 and no Redis is given', () => {

@@ -1,145 +1,17 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { testEnv, testSettings } from '../helpers/env';
-import { freePort, startAppProcess } from '../helpers/process';
+import { DEPLOY_CONF, get, makeCertificate, NGINX_BIN, send, startNginx, type Nginx } from '../helpers/nginx';
+import { startAppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
 
-const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
-const DEPLOY_CONF = join(__dirname, '../../deploy/nginx/chatbox.conf');
 const MIB = 1024 * 1024;
 const DELAY_MS = 50;
-
-// A fresh self-signed certificate for 127.0.0.1; clients trust exactly it (`ca`), nothing is skipped.
-function makeCertificate(dir: string): Buffer {
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=chatbox-test',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' }); // prettier-ignore
-  return readFileSync(join(dir, 'cert.pem'));
-}
-
-// deploy/nginx/chatbox.conf itself, with only ports, certificate, log paths and instances swapped,
-// inside an http {} with Debian's nginx.conf defaults (where production includes it from conf.d).
-function testConfig(dir: string, ports: { https: number; http: number }, instances: number[]): string {
-  let conf = readFileSync(DEPLOY_CONF, 'utf8');
-  const swap = (pattern: RegExp, replacement: string | (() => string)) => {
-    if (conf.search(pattern) < 0) throw new Error(`deploy/nginx/chatbox.conf has no ${String(pattern)}`);
-    conf = conf.replace(pattern, replacement as string);
-  };
-  swap(/^\s*listen \[::\]:.*$/gm, '');
-  swap(/listen 80;/, `listen 127.0.0.1:${ports.http};`);
-  swap(/listen 443 ssl http2;/, `listen 127.0.0.1:${ports.https} ssl http2;`);
-  swap(/ssl_certificate \S+;/, `ssl_certificate ${dir}/cert.pem;`);
-  swap(/ssl_certificate_key \S+;/, `ssl_certificate_key ${dir}/key.pem;`);
-  swap(/\/var\/log\/nginx\//g, `${dir}/`);
-  let first = true;
-  const servers = instances.map((port) => `    server 127.0.0.1:${port};`).join('\n');
-  swap(/^ {4}server \S+:\d+[^;]*;$/gm, () => (first ? ((first = false), servers) : ''));
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => `${name}_temp_path ${dir}/tmp/${name};`)
-    .join(' ');
-  return `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 256; }
-http {
-  sendfile on; tcp_nopush on; types_hash_max_size 2048;
-  include /etc/nginx/mime.types; default_type application/octet-stream;
-  gzip on;
-  ${temp}
-${conf}
-}
-`;
-}
-
-interface Nginx {
-  port: number;
-  redirectPort: number;
-  dir: string;
-  stop(): Promise<void>;
-}
-
-// nginx as a child process (daemon off) on free loopback ports, everything it writes under its dir.
-async function startNginx(instances: number[], ca: Buffer, certDir: string): Promise<Nginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
-  // when run as root its workers drop to an unprivileged user that must reach the temp paths
-  chmodSync(dir, 0o755);
-  for (const name of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
-    mkdirSync(join(dir, 'tmp', name), { recursive: true, mode: 0o777 });
-  for (const file of ['cert.pem', 'key.pem'])
-    writeFileSync(join(dir, file), readFileSync(join(certDir, file)));
-  const ports = { https: await freePort(), http: await freePort() };
-  writeFileSync(join(dir, 'nginx.conf'), testConfig(dir, ports, instances));
-  const args = ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'];
-  const child: ChildProcess = spawn(NGINX_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${output}`);
-    const answer = await get(`https://127.0.0.1:${ports.https}/chat/healthz`, ca).catch(() => undefined);
-    if (answer?.status === 200) break;
-    if (Date.now() > deadline) throw new Error(`nginx did not become ready: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    port: ports.https,
-    redirectPort: ports.http,
-    dir,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  return send(url, ca, { method: 'GET', headers });
-}
-
-function send(
-  url: string,
-  ca: Buffer,
-  options: { method: string; headers: Record<string, string>; body?: Buffer },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(
-      url,
-      { method: options.method, headers: options.headers, ca },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(options.body);
-  });
-}
 
 function multipart(data: Buffer, name: string, type: string): { body: Buffer; contentType: string } {
   const boundary = '----chatbox-tls-boundary';
@@ -378,6 +250,32 @@ describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
     const upstream = block(conf, 'upstream chatbox');
     expect(directive(upstream, 'server').length).toBeGreaterThanOrEqual(2);
     expect(directive(conf, 'listen')).toEqual(expect.arrayContaining(['443 ssl http2']));
+  });
+
+  // The deploy audit: /ws/chat (rooms) went through `location /` without its Upgrade headers (404),
+  // and a draining instance's 503 reached the client (docs/protocol.md, "Shutdown").
+  it('should proxy both sockets alike, each tried on the next instance on a 503, and retry no other 503', () => {
+    const conf = readFileSync(DEPLOY_CONF, 'utf8');
+    const chat = block(conf, 'location = /chat/ws');
+    const rooms = block(conf, 'location = /ws/chat');
+    const directives = (text: string) =>
+      [...text.slice(text.indexOf('{') + 1).matchAll(/^\s*([a-z_]+)\s+([^;]+);/gm)]
+        .map((match) => `${match[1]} ${match[2]}`)
+        .sort();
+    expect(directives(rooms)).toEqual(directives(chat));
+    expect(directive(chat, 'proxy_next_upstream')).toEqual(['error timeout http_503']);
+    // a socket's 503s count towards max_fails in an upstream of their own: instances all refusing
+    // sockets (MongoDB away) leave the pages and the REST API their upstream
+    const [socketUpstream] = directive(chat, 'proxy_pass');
+    const rest = block(conf, 'location /');
+    const [restUpstream] = directive(rest, 'proxy_pass');
+    expect(socketUpstream).not.toBe(restUpstream);
+    const servers = (pass: string) =>
+      directive(block(conf, `upstream ${pass.replace('http://', '')}`), 'server');
+    expect(servers(socketUpstream)).toEqual(servers(restUpstream));
+    // REST keeps nginx's default (error timeout): no 503 retried, never a non-idempotent request
+    expect(conf.replace(/#.*$/gm, '')).not.toMatch(/non_idempotent/);
+    expect(directive(rest, 'proxy_next_upstream')).toEqual([]);
   });
 });
 

@@ -103,6 +103,15 @@ S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY SMTP_URL TWILIO_ACCOUNT_SID TWILIO_AUTH_TO
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the chart is given Redis (secrets.values.REDIS_URL or redis.existingSecret), else
+empty: a Secret of the operator's (secrets.existingSecret) may hold REDIS_URL, but the chart cannot
+see into it. */}}
+{{- define "chatbox.hasRedis" -}}
+{{- if or (get (.Values.secrets.values | default dict) "REDIS_URL") .Values.redis.existingSecret -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{/* Checks that fail the render with a message naming the value to set. */}}
 {{- define "chatbox.validate" -}}
 {{- $known := splitList " " (include "chatbox.knownSettings" . | replace "\n" " ") -}}
@@ -135,7 +144,7 @@ S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY SMTP_URL TWILIO_ACCOUNT_SID TWILIO_AUTH_TO
 {{- fail "set one of secrets.values.JWT_SECRET (HS256) or config.JWT_PUBLIC_KEY (RS256/ES256), not both: the app refuses both at boot" -}}
 {{- end -}}
 {{- if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled -}}
-{{- if not (or (get $values "REDIS_URL") .Values.redis.existingSecret) -}}
+{{- if not (include "chatbox.hasRedis" .) -}}
 {{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs Redis, the bus between instances: set secrets.values.REDIS_URL or redis.existingSecret" -}}
 {{- end -}}
 {{- end -}}
