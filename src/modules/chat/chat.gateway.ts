@@ -240,9 +240,11 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     heartbeat(this.hub.all(), this.settings.heartbeatMs, this.expired);
   }
 
-  // Graceful shutdown: refuse new sockets, tell clients to reconnect elsewhere (1001), let replies
-  // finish within the grace period, then store what is left as interrupted; the writes the sockets'
-  // last frames started finish before the store client closes (WriteLock.stopped).
+  // Graceful shutdown (docs/protocol.md, "Graceful shutdown"): refuse new sockets, tell clients to
+  // reconnect elsewhere (1001), let the replies running finish within the grace period (none starts
+  // from SIGTERM on: a queued one is left, its turn answered where the user comes back: ReplyDrain),
+  // then store what is left as interrupted; every reply's task and the writes the sockets' last
+  // frames started finish before the store client closes (WriteLock.stopped).
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     clearInterval(this.heartbeat);

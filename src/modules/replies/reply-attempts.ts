@@ -23,6 +23,8 @@ export interface ShownReplies {
   show(generation: Generation): void;
   // a frame of the reply: held while the reply waits for its message to be stored
   emit(generation: Generation, frame: EphemeralFrame): void;
+  // the instance is stopping: a reply not shown yet is not started (ReplyDrain)
+  leaving(input: ReplyRequest): boolean;
 }
 
 // The parts one reply is made of (ReplyService builds them).
@@ -84,6 +86,8 @@ export class ReplyAttempts {
         { ...input, modelId, exact: early !== undefined },
         entry,
       );
+      // SIGTERM came while its prompt was read: nothing of it shown, its turn left
+      if (!early && this.shown.leaving(input)) return;
       if (!early) this.shown.show(generation);
       await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
     } finally {

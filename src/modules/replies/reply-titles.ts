@@ -9,6 +9,8 @@ export class ReplyTitles {
   private readonly logger = new Logger('llm');
   // ends the titles still being asked for when the server stops
   private readonly closing = new AbortController();
+  // the titles being asked for or stored
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(
     private readonly titler: SessionTitler,
@@ -16,11 +18,28 @@ export class ReplyTitles {
     private readonly hub: ClientHub,
   ) {}
 
-  close(): void {
+  // The server stops: the titles being asked for end, and this resolves once none is left that may
+  // still write the session (the store client closes after the shutdown hooks)
+  async close(): Promise<void> {
     this.closing.abort();
+    await Promise.all(this.pending);
   }
 
-  async retitle(
+  retitle(
+    sessionId: string,
+    userId: string,
+    modelId: string,
+    userText: string,
+    replyText: string,
+  ): Promise<void> {
+    const pending = this.ask(sessionId, userId, modelId, userText, replyText).finally(() =>
+      this.pending.delete(pending),
+    );
+    this.pending.add(pending);
+    return pending;
+  }
+
+  private async ask(
     sessionId: string,
     userId: string,
     modelId: string,

@@ -29,6 +29,9 @@ export class ReplyTurns {
     private readonly sessions: SessionsService,
     private readonly leases: ReplyLeases,
     private readonly holds: ReplyHolds,
+    // the instance is stopping: a wait for another instance's reply ends (the turns it would answer
+    // are left: ReplyDrain)
+    private readonly stopping: () => boolean = () => false,
   ) {}
 
   // The replies a request for turn T stands for, in turn order, once no other instance answers the
@@ -123,7 +126,7 @@ export class ReplyTurns {
     if (!(await this.leases.answeringElsewhere(sessionId))) return false;
     this.holds.pause(sessionId);
     try {
-      while (!(await this.leases.claim(sessionId))) {
+      while (!this.stopping() && !(await this.leases.claim(sessionId))) {
         // Redis away, or nobody but this instance: go on
         if (!(await this.leases.answeringElsewhere(sessionId))) break;
         await new Promise((resolve) => setTimeout(resolve, TURN_POLL_MS));

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
 import { KeyedMutex } from '../../common/keyed-mutex';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
@@ -10,6 +10,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { EarlyReplies, type EarlyReply, type EarlyRequest, type EarlyStart } from './early-reply';
 import { ReplyAttempts } from './reply-attempts';
+import { ReplyDrain } from './reply-drain';
 import { ReplyFences } from './reply-fences';
 import { ReplyHolds } from './reply-holds';
 import type { Generation, ReplyRequest } from './reply-generation';
@@ -47,7 +48,7 @@ interface ReplyBusMessage {
 // titles (ReplyTitles) and each reply's attempt (ReplyAttempts) are their own classes; the
 // per-session queue and visibility stay here.
 @Injectable()
-export class ReplyService implements OnModuleInit {
+export class ReplyService implements OnModuleInit, OnModuleDestroy {
   private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
@@ -63,6 +64,8 @@ export class ReplyService implements OnModuleInit {
   private readonly turns: ReplyTurns;
   // one reply: prompt, stream, storage, title (or its failure reported)
   private readonly attempts: ReplyAttempts;
+  // a graceful stop: no reply starts from SIGTERM on, those shown run within the grace
+  private readonly drained: ReplyDrain;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -76,11 +79,12 @@ export class ReplyService implements OnModuleInit {
     @Optional() @Inject(BUS) private readonly bus?: Bus,
   ) {
     this.titles = new ReplyTitles(titler, sessions, hub);
+    this.drained = new ReplyDrain(hub);
     this.holds = new ReplyHolds(
       this.leases,
       (sessionId) => this.storing(sessionId) || !this.fences.on(sessionId),
     );
-    this.turns = new ReplyTurns(sessions, this.leases, this.holds);
+    this.turns = new ReplyTurns(sessions, this.leases, this.holds, () => this.draining);
     this.streamer = new ReplyStreamer(model, sessions, this.fences, (generation, frame) =>
       this.emit(generation, frame),
     );
@@ -99,6 +103,7 @@ export class ReplyService implements OnModuleInit {
         stopsBeforeShown: this.stopsBeforeShown,
         show: (generation) => this.show(generation),
         emit: (generation, frame) => this.emit(generation, frame),
+        leaving: (input) => this.drained.leaving(input),
       },
     );
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
@@ -115,6 +120,17 @@ export class ReplyService implements OnModuleInit {
         this.stop(message.session, message.reason === 'new_session' ? 'new_session' : 'stopped', message.at);
       else this.snapshots.receive(payload as Record<string, unknown>, from);
     });
+  }
+
+  // SIGTERM: Nest calls every onModuleDestroy before any shutdown hook, so from here on no reply
+  // starts (ReplyDrain), while the gateways' hooks close the sockets and wait (ChatGateway)
+  onModuleDestroy(): void {
+    this.drained.begin();
+  }
+
+  // the instance is stopping: no reply starts here any more
+  get draining(): boolean {
+    return this.drained.draining;
   }
 
   // A user's stop (stop_generation, or new_session ending the session): the reply streaming here, or
@@ -188,18 +204,21 @@ export class ReplyService implements OnModuleInit {
   // Starts the model on a user's turn while its message is being stored, when this instance holds
   // the session as last written and nothing else is answering it; the caller confirms or cancels.
   early(input: EarlyRequest): EarlyReply | undefined {
-    return this.earlyReplies.start(input);
+    return this.draining ? undefined : this.earlyReplies.start(input);
   }
 
   // A request for a turn answers the turns before it still open first, after any other instance's
   // reply of the session (ReplyTurns; docs/protocol.md, "Every acked turn ends").
   private run(input: ReplyRequest, early?: EarlyStart): void {
+    // stopping: not started here, its turn left for the instance the user comes back to (ReplyDrain;
+    // an early one started before SIGTERM is running, and runs within the grace)
+    if (!early && this.drained.leaving(input)) return;
     this.holds.add(input.sessionId);
     const regeneration = input.alternativeOf !== undefined ? input.clientId : undefined;
     if (regeneration !== undefined) this.regenerations.add(input.sessionId, regeneration);
     // waits for other instances' replies ended before this request (ReplyTurns.inTurn)
     const waitsBefore = this.holds.waitsEnded(input.sessionId);
-    void this.queue.run(input.sessionId, async () => {
+    const task = this.queue.run(input.sessionId, async () => {
       try {
         if (early) {
           // another instance answers the session: dropped unseen (the record path asks again, and
@@ -209,16 +228,23 @@ export class ReplyService implements OnModuleInit {
           await this.attempts.attempt(input, early);
           return;
         }
+        // queued behind a reply that was running at SIGTERM: its turn is left, and the lease let go
+        // with its hold below (no longer left to lapse once the instance had exited)
+        if (this.drained.leaving(input)) return;
         const turns = await this.turns.inTurn(input, waitsBefore).catch((error: unknown) => {
           this.attempts.report(input, error);
           return [];
         });
-        for (const turn of turns) await this.attempts.attempt(turn);
+        for (const turn of turns) {
+          if (this.drained.leaving(turn)) break;
+          await this.attempts.attempt(turn);
+        }
       } finally {
         if (regeneration !== undefined) this.regenerations.delete(input.sessionId, regeneration);
         if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
       }
     });
+    this.drained.track(task, early?.generation);
   }
 
   // An admin took the session over (on this instance or another): the reply in flight stops, and
@@ -267,16 +293,23 @@ export class ReplyService implements OnModuleInit {
     if (this.holds.has(sessionId)) this.stopsBeforeShown.set(sessionId, at);
   }
 
+  // The end of the grace: every reply still running (shown, or started early) is cut, stored as
+  // `reason` says, and every task of the queue and every title is over before this resolves: the
+  // store client closes after the shutdown hooks, and nothing of a reply may read or write it then
+  // (docs/protocol.md, "Graceful shutdown").
   async stopAll(reason: StopReason): Promise<void> {
-    this.titles.close();
-    const all = [...this.running.values()];
+    this.drained.begin();
+    const titles = this.titles.close();
+    const all = [...this.running.values(), ...this.drained.unshown()];
     for (const generation of all) generation.controller.abort(reason);
-    await Promise.all(all.map((generation) => generation.done));
+    await Promise.all([...all.map((generation) => generation.done), titles, this.drained.settled()]);
   }
 
+  // SIGTERM: no reply starts from now on; resolves once the replies running have ended (the ones
+  // queued behind them end at once, left), or after `timeoutMs`
   async drain(timeoutMs: number): Promise<void> {
-    const all = [...this.running.values()].map((generation) => generation.done);
-    await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    this.drained.begin();
+    await this.drained.settled(timeoutMs);
   }
 
   // A reply of the session shown here may still be stored: one a takeover cut before its first piece

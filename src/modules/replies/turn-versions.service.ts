@@ -11,6 +11,7 @@ import type { MessageRecord, NewMessage } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { RecordService } from './record.service';
 import { storedRegeneration } from './regenerations';
+import { STOPPING_MESSAGE } from './reply-drain';
 import { ReplyService } from './reply.service';
 
 // Versions of the newest turn (docs/protocol.md, "Versions"): regenerate the last reply (an
@@ -68,6 +69,10 @@ export class TurnVersionsService {
     const modelId = message.model_id ?? session.model_id;
     if (!this.registry.has(modelId))
       throw new DomainException(ErrorCode.UNKNOWN_MODEL, `Unknown model "${modelId}".`);
+    // the instance is stopping: no reply starts here, and a regenerate is not sent again by its
+    // client once acked (docs/protocol.md, "Graceful shutdown")
+    if (this.replies.draining)
+      throw new DomainException(ErrorCode.LLM_UNAVAILABLE, STOPPING_MESSAGE, { recoverable: true });
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,

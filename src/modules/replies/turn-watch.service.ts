@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
 import { Optional } from '@nestjs/common';
 import { hasOpenTurn } from '../sessions/session-rules';
@@ -10,6 +17,9 @@ import { ReplyService } from './reply.service';
 // instance may take it over (its own instance sets the reply lease within milliseconds of the ack)
 const CHECK_EVERY_MS = 2_000;
 const GRACE_MS = 3_000;
+// how long a stopping instance waits for the round of checks under way (a store that does not answer
+// would hold it for the driver's timeouts)
+const STOP_WAIT_MS = 5_000;
 
 // Every acked turn ends (docs/protocol.md, "Every acked turn ends"): when the instance streaming a
 // reply dies, its users reconnect elsewhere; the session they resume is watched here until its
@@ -18,12 +28,13 @@ const GRACE_MS = 3_000;
 // order (ReplyTurns; before 2026-12-06 only the newest was, and the others never). Unless an admin
 // assists: then the turn is the admin's.
 @Injectable()
-export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
+export class TurnWatchService implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger('chat');
   // session → its user
   private readonly watched = new Map<string, string>();
   private timer?: NodeJS.Timeout;
-  private checking = false;
+  // the round of checks under way
+  private checking?: Promise<void>;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -40,6 +51,12 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.timer);
   }
 
+  // the round under way reads the store: over before the store client closes
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.checking) return;
+    await Promise.race([this.checking, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+  }
+
   watch(sessionId: string, userId: string): void {
     this.watched.set(sessionId, userId);
   }
@@ -48,19 +65,21 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
     return this.watched.size;
   }
 
-  async checkAll(now = Date.now()): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      for (const [sessionId, userId] of [...this.watched])
-        await this.check(sessionId, userId, now).catch((error: unknown) =>
-          this.logger.warn(
-            { session_id: sessionId, event: 'turn_check_failed', err: String(error) },
-            'turn check',
-          ),
-        );
-    } finally {
-      this.checking = false;
+  checkAll(now = Date.now()): Promise<void> {
+    this.checking ??= this.checkEach(now).finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private async checkEach(now: number): Promise<void> {
+    for (const [sessionId, userId] of [...this.watched]) {
+      // stopping: the turns are left to the instance the user comes back to (ReplyDrain)
+      if (this.replies.draining) return;
+      await this.check(sessionId, userId, now).catch((error: unknown) =>
+        this.logger.warn(
+          { session_id: sessionId, event: 'turn_check_failed', err: String(error) },
+          'turn check',
+        ),
+      );
     }
   }
 
@@ -81,6 +100,9 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy {
     }
     if (now - new Date(turn.timestamp).getTime() < GRACE_MS || (await this.leases.held(sessionId))) return;
     if (this.replies.answering(sessionId) || !(await this.leases.claim(sessionId))) return;
+    // the instance began to stop meanwhile: the claim is let go at once (a hold's release takes this
+    // instance's entry out), not left to lapse, and the turn left (ReplyDrain)
+    if (this.replies.draining) return this.leases.hold(sessionId)();
     this.watched.delete(sessionId);
     this.logger.log(
       { session_id: sessionId, user_id: userId, event: 'turn_resumed' },

@@ -10,6 +10,7 @@ import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { BUS, type Bus } from '../../infra/bus/bus';
+import { SETTINGS, type Settings } from '../../config/settings';
 import { ROOM_AI_OFF, ROOM_AI_SENDER } from '../../protocol/rooms';
 import { LlmRegistry } from '../llm/llm.registry';
 import type { Connection } from '../realtime/connection';
@@ -24,7 +25,10 @@ import { newId } from '../../common/ids';
 
 const TOPIC = 'rooms-ai';
 const SWEEP_MS = 10_000;
+// how long the replies cut at the end of the grace have to be stored
 const SHUTDOWN_WAIT_MS = 5_000;
+// what an @ai asked of a stopping instance is told (its message is stored and acked)
+const STOPPING_MESSAGE = 'The server is restarting; please ask again.';
 
 type AiBusMessage = { k: 'stop'; room: string; reply: string; by: string };
 
@@ -40,6 +44,9 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
   // replies streaming on this instance, by reply id
   private readonly running = new Map<string, Running>();
   private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  // set at SIGTERM: when the replies streaming here are cut
+  private drainUntil?: number;
 
   constructor(
     private readonly messages: RoomMessagesService,
@@ -49,6 +56,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     private readonly registry: LlmRegistry,
     private readonly replies: RoomAiReplyService,
     @Inject(BUS) private readonly bus: Bus,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
   onModuleInit(): void {
@@ -56,23 +64,42 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
       const message = payload as AiBusMessage;
       if (message.k === 'stop') this.abort(message.reply, { kind: 'stopped', by: message.by });
     });
-    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(
+      () => (this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined))),
+      SWEEP_MS,
+    );
     this.sweepTimer.unref();
   }
 
+  // SIGTERM (Nest calls every onModuleDestroy before any shutdown hook): no reply starts here from
+  // now on, and the grace of those streaming is counted from now
   onModuleDestroy(): void {
     clearInterval(this.sweepTimer);
+    this.drainUntil = Date.now() + this.settings.shutdownGraceMs;
   }
 
-  // Server stopping: every reply streaming here is cut, stored as interrupted, and its run released.
+  // Server stopping (docs/protocol.md, "Graceful shutdown"): the replies streaming here run until
+  // SHUTDOWN_GRACE is over, as chat replies do (their drain, whose hook runs before this one, counts
+  // in it); those still streaming then are cut, stored as interrupted, and their runs released. Until
+  // the deploy audit they were all cut at once: an @ai reply ended `interrupted` 46 ms after SIGTERM.
   async beforeApplicationShutdown(): Promise<void> {
-    const all = [...this.running.keys()];
-    for (const replyId of all) this.abort(replyId, { kind: 'shutdown' });
-    const done = all.map((replyId) => this.running.get(replyId)?.done);
-    await Promise.race([
-      Promise.all(done),
-      new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref()),
-    ]);
+    const until = this.drainUntil ?? Date.now() + this.settings.shutdownGraceMs;
+    await this.settled(until - Date.now());
+    for (const replyId of [...this.running.keys()]) this.abort(replyId, { kind: 'shutdown' });
+    await this.settled(SHUTDOWN_WAIT_MS);
+    // a sweep under way reads and writes the store: over before the store client closes
+    if (this.sweeping)
+      await Promise.race([
+        this.sweeping,
+        new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref()),
+      ]);
+  }
+
+  // every reply streaming here ended, or `timeoutMs` passed
+  private async settled(timeoutMs: number): Promise<void> {
+    const done = [...this.running.values()].map((running) => running.done);
+    if (done.length === 0 || timeoutMs <= 0) return;
+    await Promise.race([Promise.all(done), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
   // The model `@ai` asks in the room: its setting, the default model when unset or no longer
@@ -93,6 +120,10 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
   async ask(room: RoomRecord, asking: RoomMessageRecord, origin?: Connection): Promise<void> {
     const modelId = this.modelOf(room);
     if (modelId === undefined) throw new DomainException(ErrorCode.AI_OFF);
+    // stopping: no reply starts here (it would be cut at the end of the grace); the asker is told to
+    // ask again (its socket is told to reconnect elsewhere: RoomsGateway)
+    if (this.drainUntil !== undefined)
+      throw new DomainException(ErrorCode.LLM_UNAVAILABLE, STOPPING_MESSAGE, { recoverable: true });
     const now = new Date();
     const run: RoomAiRunRecord = {
       room_id: room.id,

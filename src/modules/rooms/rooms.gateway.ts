@@ -1,4 +1,4 @@
-import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import { type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
@@ -32,7 +32,7 @@ const CLOSE_WAIT_MS = 2_000;
 // same adapter and token check as /chat/ws (a bad token never gets a socket); a token that expires
 // without `auth_refresh` closes it (4401). Transport only: frames go to RoomSocketsService.
 @WebSocketGateway({ path: '/ws/chat' })
-export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
+export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger('rooms-ws');
   private readonly connections = new Map<WebSocket, Connection>();
   private heartbeat?: NodeJS.Timeout;
@@ -167,13 +167,20 @@ export class RoomsGateway implements OnGatewayInit, BeforeApplicationShutdown {
     heartbeat(this.connections.values(), this.settings.heartbeatMs, this.expired);
   }
 
-  // Every socket is told to go elsewhere (1001); one that has not closed within CLOSE_WAIT_MS is cut:
-  // an open socket would hold the HTTP server's close, and with it the process, forever.
-  async beforeApplicationShutdown(): Promise<void> {
+  // SIGTERM (Nest calls every onModuleDestroy before any shutdown hook): every socket is told to go
+  // elsewhere (1001) at once. In the shutdown hook it was told only after the chat replies' drain
+  // (ChatGateway's hook runs first), up to SHUTDOWN_GRACE later, and a member could ask @ai of an
+  // instance that no longer starts replies (docs/protocol.md, "Graceful shutdown").
+  onModuleDestroy(): void {
     this.draining = true;
     clearInterval(this.heartbeat);
     for (const connection of this.connections.values())
       connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  // One that has not closed within CLOSE_WAIT_MS is cut: an open socket would hold the HTTP server's
+  // close, and with it the process, forever.
+  async beforeApplicationShutdown(): Promise<void> {
     const deadline = Date.now() + CLOSE_WAIT_MS;
     while ((this.server?.clients.size ?? 0) > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
