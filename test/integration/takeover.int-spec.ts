@@ -106,6 +106,80 @@ describe('takeover lease against FerretDB', () => {
     expect((await repository.lapsed(new Date())).some((claim) => claim.sessionId === sessionId)).toBe(false);
   });
 
+  // docs/protocol.md, "Takeover handoff": a renewal and a lapse of a lease that ran out decide it by
+  // one unique insert. Until the timers audit the renewal looked for the end and then wrote the
+  // lease, two steps a lapse could come between: the resume was acked and the takeover ended.
+  it('should let either the renewal or the lapse of a run-out lease win, never both, however they interleave', async () => {
+    const claims = module.get<Model<TakeoverClaim>>(getModelToken(TakeoverClaim.name));
+    const outcomes = { renewed: 0, lapsed: 0 };
+    for (let round = 0; round < 40; round++) {
+      const sessionId = await newSession();
+      const ranOut = new Date(Date.now() - 100);
+      await repository.insertClaim(
+        sessionId,
+        1,
+        { id: 'ada', name: 'Ada' },
+        new Date(Date.now() - 5_000),
+        ranOut,
+      );
+      const held = (await repository.latest(sessionId))!;
+      const until = new Date(Date.now() + 60_000);
+      // the lapse check's steps (TakeoverLeaseService.lapse): decided, then ended; started 0–9 ms
+      // after the renewal, so each comes first in some rounds
+      const lapse = async () => {
+        await new Promise((resolve) => setTimeout(resolve, round % 10));
+        if (!(await repository.decideLapse(held, held.leaseUntil))) return false;
+        await repository.insertEnd(held, held.leaseUntil, 'lapsed');
+        return true;
+      };
+      const [renewed, lapsed] = await Promise.all([repository.renew(held, until), lapse()]);
+      expect([renewed, lapsed]).toContain(true);
+      expect(renewed && lapsed).toBe(false);
+      const after = await repository.latest(sessionId);
+      expect(after?.ended).toBe(lapsed);
+      if (renewed) expect(after?.leaseUntil.getTime()).toBe(until.getTime());
+      outcomes[renewed ? 'renewed' : 'lapsed']++;
+      // closed, its verdicts go with it
+      await repository.close(after!, new Date());
+      expect(await claims.countDocuments({ session_id: sessionId, kind: 'lease' })).toBe(0);
+    }
+    console.log('renewal against lapse, 40 rounds:', JSON.stringify(outcomes));
+  });
+
+  // A renewal that decided a lease and died before writing it: the lease reads the old one a grace
+  // later, and is decided again, so it still lapses.
+  it('should lapse a lease whose renewal decided it and never wrote it, once a grace has passed', async () => {
+    const claims = module.get<Model<TakeoverClaim>>(getModelToken(TakeoverClaim.name));
+    const grace = testSettings().takeoverGraceMs;
+    for (const [ageMs, lapses] of [
+      [grace + 1_000, true],
+      [grace / 4, false],
+    ] as const) {
+      const sessionId = await newSession();
+      const ranOut = new Date(Date.now() - 100);
+      await repository.insertClaim(
+        sessionId,
+        1,
+        { id: 'ada', name: 'Ada' },
+        new Date(Date.now() - 5_000),
+        ranOut,
+      );
+      const held = (await repository.latest(sessionId))!;
+      await claims.create({
+        _id: `${sessionId}:1:lease:${ranOut.getTime()}:0`,
+        session_id: sessionId,
+        epoch: 1,
+        kind: 'lease',
+        lease_until: ranOut,
+        verdict: 'renewed',
+        decided_at: new Date(Date.now() - ageMs),
+      });
+      expect(await repository.decideLapse(held, held.leaseUntil)).toBe(lapses);
+      // a renewal after it follows the verdict
+      expect(await repository.renew(held, new Date(Date.now() + 60_000))).toBe(!lapses);
+    }
+  });
+
   it('should time a help request from the first unanswered request to the admin joining', async () => {
     const sessionId = await newSession();
     const first = new Date(Date.now() - 30_000);

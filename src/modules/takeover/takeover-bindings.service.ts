@@ -16,7 +16,7 @@ export interface Binding {
 }
 
 // The admin sockets on this instance bound to the sessions their admins took over (CONTRACT §4,
-// docs/protocol.md, "Takeover handoff"): while one is bound, TakeoverLeaseService renews its lease;
+// docs/protocol.md, "Takeover handoff"): while one is bound, TakeoverRenewalsService renews its lease;
 // once none is, the lease runs out TAKEOVER_GRACE later.
 @Injectable()
 export class TakeoverBindingsService {

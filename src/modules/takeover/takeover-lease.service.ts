@@ -1,11 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  Optional,
-  type OnModuleDestroy,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
@@ -23,8 +16,8 @@ import { type Claim, TakeoverRepository } from './takeover.repository';
 
 const TOPIC = 'takeover';
 
-// renewals and lapse checks a few times per grace period
-function renewalPeriod(graceMs: number): number {
+// renewals and lapse checks a few times per grace period (TakeoverRenewalsService)
+export function renewalPeriod(graceMs: number): number {
   return Math.max(200, Math.min(graceMs / 4, 10_000));
 }
 
@@ -50,14 +43,14 @@ type TakeoverEvent = {
 export type EndReason = 'released' | 'lapsed' | 'session_ended';
 
 // The life of a takeover lease once claimed (CONTRACT §4): an instance renews it while the admin has
-// a socket bound to the session there; once it has run TAKEOVER_GRACE without one, any instance ends
-// it (not before the store has answered long enough after an outage for it to be renewed: LapseJudge).
+// a socket bound to the session there (TakeoverRenewalsService); once it has run TAKEOVER_GRACE
+// without one, any instance ends it (not before the store has answered long enough after an outage
+// for it to be renewed: LapseJudge).
 // Start and end are stored session events, seen by every device of the user on every instance; the
 // session document mirrors who assists for the chat path and the admin list.
 @Injectable()
-export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
+export class TakeoverLeaseService implements OnModuleInit {
   private readonly logger = new Logger('takeover');
-  private timer?: NodeJS.Timeout;
   // whether a lease that ran out in the store has lapsed: not while the store was away (LapseJudge)
   readonly judge: LapseJudge;
 
@@ -82,12 +75,6 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     this.bus.subscribe(TOPIC, (payload) => this.onEvent(payload as TakeoverEvent));
     this.sessions.onEnded((sessionId) => void this.sessionEnded(sessionId));
-    this.timer = setInterval(() => void this.tick(), renewalPeriod(this.settings.takeoverGraceMs));
-    this.timer.unref();
-  }
-
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
   }
 
   // The claim is stored: the admin answers from here on, and every device of the user sees it.
@@ -148,6 +135,23 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
     } finally {
       clearInterval(renewal);
     }
+  }
+
+  // A lease that ran out lapses, unless a renewal that read it decided it first
+  // (TakeoverRepository.decideLapse): true when it lapsed (ended here, or being ended elsewhere).
+  async lapse(claim: Claim): Promise<boolean> {
+    if (!(await this.repository.decideLapse(claim, claim.leaseUntil))) return false;
+    await this.finish(claim, 'lapsed');
+    return true;
+  }
+
+  // Continues this admin's takeover to `until` (a resume, the holder's own claim), that epoch only;
+  // false when it ended or lapsed. One that ran out in the store has lapsed (no socket of its admin
+  // in the session for a grace: docs/protocol.md, "Takeover handoff") and lapses here,
+  // unless the store was away too lately to tell (LapseJudge) or a renewal decided it first.
+  async extend(claim: Claim, until: Date): Promise<boolean> {
+    if (this.judge.lapsed(claim.leaseUntil) && (await this.lapse(claim))) return false;
+    return this.repository.renew(claim, until);
   }
 
   // Ends the claim once, whichever instance or request gets there first. `leaverId`: the socket whose
@@ -266,48 +270,5 @@ export class TakeoverLeaseService implements OnModuleInit, OnModuleDestroy {
       });
     else if (event.kind === 'ended') this.bindings.unbindSession(event.session);
     else this.events.emit({ kind: 'takeover_closed', sessionId: event.session, epoch: event.epoch });
-  }
-
-  // Renews the leases of admins connected here; ends leases that lapsed anywhere.
-  private async tick(): Promise<void> {
-    try {
-      const renewed = new Set<string>();
-      for (const [id, binding] of this.bindings.all()) {
-        const { connection } = binding;
-        // a socket that showed no life for a whole grace (its admin's machine vanished without a
-        // close) renews nothing: it is ended, and the lease lapses as after a close
-        if (Date.now() - connection.seenAt > this.settings.takeoverGraceMs) {
-          this.logger.log({ event: 'admin_socket_silent', admin_id: binding.claim.adminId }, 'admin silent');
-          this.bindings.drop(id);
-          connection.socket.terminate();
-          continue;
-        }
-        // asks for a pong, so a live admin's seenAt stays fresh between its frames
-        connection.socket.ping();
-        const key = `${binding.claim.sessionId}:${binding.claim.epoch}`;
-        if (renewed.has(key)) continue;
-        renewed.add(key);
-        // a grace from the admin's last sign of life, not from now: a vanished admin's lease ends
-        // at most TAKEOVER_GRACE plus one tick after its last pong
-        const until = new Date(connection.seenAt + this.settings.takeoverGraceMs);
-        // ended elsewhere, and its end not heard here (Redis away)
-        if (!(await this.judge.timed(() => this.repository.renew(binding.claim, until))))
-          this.bindings.letGo(id);
-      }
-      const now = new Date();
-      for (const claim of await this.judge.timed(() => this.repository.lapsed(now))) {
-        // the claim row may be stale (a renewal elsewhere); judge by the latest read
-        const latest = await this.judge.timed(() => this.repository.latest(claim.sessionId));
-        if (latest && latest.epoch === claim.epoch && !latest.ended) {
-          // run out in the store: lapsed unless the store was away too lately for its holder to have
-          // renewed it since (LapseJudge)
-          if (this.judge.lapsed(latest.leaseUntil)) await this.finish(latest, 'lapsed');
-        }
-        // ended (or followed by a newer claim, which ended it) but never closed: its finisher died
-        else await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
-      }
-    } catch (error) {
-      this.logger.warn({ event: 'takeover_tick_failed', err: String(error) }, 'takeover renewal failed');
-    }
   }
 }

@@ -8,6 +8,7 @@ import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverBindingsService } from './takeover-bindings.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
 import { TakeoverLogService } from './takeover-log.service';
+import { TakeoverRenewalsService } from './takeover-renewals.service';
 import { TakeoverController } from './takeover.controller';
 import { TakeoverRepository } from './takeover.repository';
 import { TakeoverService } from './takeover.service';
@@ -29,6 +30,7 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
     TakeoverBindingsService,
     TakeoverLogService,
     TakeoverLeaseService,
+    TakeoverRenewalsService,
     LeaveNoticeService,
     TakeoverService,
     HelpService,

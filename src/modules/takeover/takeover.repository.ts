@@ -1,8 +1,9 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { TakeoverClaim } from './schemas/takeover-claim.schema';
 import { isDuplicateKey } from '../../common/store-errors';
+import { SETTINGS, type Settings } from '../../config/settings';
 
 // One takeover of a session: epoch n is the session's n-th takeover.
 export interface Claim {
@@ -22,12 +23,23 @@ export interface Claim {
 
 const claimId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}`;
 const endId = (sessionId: string, epoch: number) => `${sessionId}:${epoch}:end`;
+const leaseId = (sessionId: string, epoch: number, until: Date, round: number) =>
+  `${sessionId}:${epoch}:lease:${until.getTime()}:${round}`;
 
 // Takeover leases (takeover_claims). What they mirror onto the session document is written with the
 // log's admin_join and admin_leave (TakeoverLeaseService, AppendOptions.mirror).
 @Injectable()
 export class TakeoverRepository implements OnModuleInit {
-  constructor(@InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>) {}
+  // a renewal writes the lease it decided at once; one whose lease still reads the old one a grace
+  // later died halfway (decideFrom)
+  private readonly staleMs: number;
+
+  constructor(
+    @InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>,
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.staleMs = settings.takeoverGraceMs;
+  }
 
   async onModuleInit(): Promise<void> {
     await this.claims.createIndexes();
@@ -75,14 +87,71 @@ export class TakeoverRepository implements OnModuleInit {
     );
   }
 
-  // Extends the holder's lease; false once the claim has ended or belongs to someone else.
+  // Extends the holder's lease to `leaseUntil` (never shortens it); false once the claim has ended,
+  // belongs to someone else, or the lease it read was judged lapsed. A renewal and a lapse decide
+  // the lease they read by a unique insert (decideFrom) before either writes, so a renewal that
+  // answers true is never followed by a lapse of the lease it read. Before, the end was looked for
+  // and the lease written in two steps: a lapse between them ended a takeover just renewed
+  // (docs/protocol.md, "Takeover handoff").
   async renew(claim: Pick<Claim, 'sessionId' | 'epoch' | 'adminId'>, leaseUntil: Date): Promise<boolean> {
-    if (await this.claims.exists({ _id: endId(claim.sessionId, claim.epoch) })) return false;
-    const result = await this.claims.updateOne(
-      { _id: claimId(claim.sessionId, claim.epoch), admin_id: claim.adminId },
-      { $set: { lease_until: leaseUntil } },
-    );
-    return result.matchedCount === 1;
+    const id = claimId(claim.sessionId, claim.epoch);
+    const [found, ended] = await Promise.all([
+      this.claims.findOne({ _id: id, admin_id: claim.adminId }, { lease_until: 1 }).lean<TakeoverClaim>(),
+      this.claims.exists({ _id: endId(claim.sessionId, claim.epoch) }),
+    ]);
+    if (!found || ended) return false;
+    const current = new Date(found.lease_until as Date);
+    // it runs that long already: a lapse comes after it, if at all
+    if (leaseUntil.getTime() <= current.getTime()) return true;
+    const started = Date.now();
+    const round = await this.decideFrom(claim, current, 'renewed', 0);
+    if (round === undefined) return false;
+    await this.claims.updateOne({ _id: id, admin_id: claim.adminId }, { $set: { lease_until: leaseUntil } });
+    // slow enough to have been taken for dead (decideFrom): decided again, against that lapse
+    if (Date.now() - started > this.staleMs / 2)
+      return (await this.decideFrom(claim, current, 'renewed', round + 1)) !== undefined;
+    return true;
+  }
+
+  // Whether the lease that ran until `until` is decided lapsed (by this call or another): a lapse
+  // check read it run out. False when a renewal that read it decided it first.
+  async decideLapse(claim: Pick<Claim, 'sessionId' | 'epoch'>, until: Date): Promise<boolean> {
+    return (await this.decideFrom(claim, until, 'lapsed', 0)) !== undefined;
+  }
+
+  // A lease is decided once per round: renewed (a renewal read it and writes a later one) or lapsed
+  // (a lapse check read it run out), the round's first verdict standing. A renewal that never wrote
+  // (died between the two: the lease still reads `until` a grace after its verdict) is taken for
+  // dead and the next round decides, so the lease still runs out. The round decided as asked.
+  private async decideFrom(
+    claim: Pick<Claim, 'sessionId' | 'epoch'>,
+    until: Date,
+    verdict: 'renewed' | 'lapsed',
+    from: number,
+  ): Promise<number | undefined> {
+    for (let round = from; ; round++) {
+      const id = leaseId(claim.sessionId, claim.epoch, until, round);
+      const fields = { session_id: claim.sessionId, epoch: claim.epoch, kind: 'lease', lease_until: until };
+      if (await inserted(this.claims.create({ _id: id, ...fields, verdict, decided_at: new Date() })))
+        return round;
+      const found = await this.claims
+        .findOne({ _id: id }, { verdict: 1, decided_at: 1 })
+        .lean<TakeoverClaim>();
+      // gone with the claim's close: it has ended
+      if (!found) return verdict === 'lapsed' ? round : undefined;
+      const dead =
+        found.verdict === 'renewed' &&
+        Date.now() - new Date(found.decided_at as Date).getTime() > this.staleMs &&
+        (await this.stillUntil(claim, until));
+      if (!dead) return found.verdict === verdict ? round : undefined;
+    }
+  }
+
+  private async stillUntil(claim: Pick<Claim, 'sessionId' | 'epoch'>, until: Date): Promise<boolean> {
+    const found = await this.claims
+      .findOne({ _id: claimId(claim.sessionId, claim.epoch) }, { lease_until: 1 })
+      .lean<TakeoverClaim>();
+    return found !== null && new Date(found.lease_until as Date).getTime() === until.getTime();
   }
 
   // True for exactly one caller: the one that ends the claim and records it.
@@ -104,6 +173,8 @@ export class TakeoverRepository implements OnModuleInit {
       { _id: claimId(claim.sessionId, claim.epoch) },
       { $set: { open: false, ended_at: end } },
     );
+    // its leases' verdicts decide nothing more: a renewal finds the end first
+    await this.claims.deleteMany({ session_id: claim.sessionId, epoch: claim.epoch, kind: 'lease' });
   }
 
   // Claims not yet closed whose lease ran out.

@@ -79,6 +79,8 @@ function setup(latest: Claim | null, grace = GRACE) {
       return Promise.resolve();
     }),
     renew: jest.fn().mockResolvedValue(true),
+    // no renewal decided the run-out lease first: its lapse stands
+    decideLapse: jest.fn().mockResolvedValue(true),
   };
   let seq = 4;
   // the types of the appends that were stored (a refused one is not), and the log they made
@@ -303,6 +305,65 @@ describe(TakeoverService.name, () => {
     expect((await service.claim('s1', admin('ada', 'Ada'))).started).toBe(false);
     expect(repository.renew).toHaveBeenCalled();
     expect(repository.insertClaim).not.toHaveBeenCalled();
+  });
+
+  // docs/protocol.md, "Takeover handoff": a resume continues that very takeover or nothing
+  it('should refuse a resume NOT_FOUND, claiming nothing, when its takeover ended or lapsed as it was renewed', async () => {
+    const { service, repository } = setup(claim());
+    // the renewal lost to a lapse (or found the end): the takeover is over
+    repository.renew.mockResolvedValue(false);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    expect(await codeOf(service.join(socket, 's1', 'r', true))).toBe(ErrorCode.NOT_FOUND);
+    expect(repository.insertClaim).not.toHaveBeenCalled();
+    expect(service.isAssisting(socket)).toBe(false);
+  });
+
+  it('should resume the held epoch while its lease runs, and lapse it, not renew it, once it ran out', async () => {
+    const socket = (id: string) =>
+      ({ id, sessionId: 'own', principal: admin('ada', 'Ada') }) as unknown as Connection;
+    const running = setup(claim());
+    await running.service.join(socket('c1'), 's1', 'r', true);
+    expect(running.repository.renew).toHaveBeenCalledWith(
+      expect.objectContaining({ epoch: 1 }),
+      expect.any(Date),
+    );
+    expect(running.repository.insertEnd).not.toHaveBeenCalled();
+    expect(running.repository.insertClaim).not.toHaveBeenCalled();
+    expect(running.service.isAssisting(socket('c1'))).toBe(true);
+
+    // no socket of its admin was in the session for a grace: it lapsed, whoever ends it
+    const ranOut = claim({ leaseUntil: new Date(Date.now() - 100) });
+    const lapsed = setup(ranOut);
+    expect(await codeOf(lapsed.service.join(socket('c2'), 's1', 'r', true))).toBe(ErrorCode.NOT_FOUND);
+    expect(lapsed.repository.insertEnd).toHaveBeenCalledWith(ranOut, ranOut.leaseUntil, 'lapsed');
+    expect(lapsed.repository.renew).not.toHaveBeenCalled();
+    expect(lapsed.repository.insertClaim).not.toHaveBeenCalled();
+  });
+
+  it("should take the session anew on the holder's own claim once its lease ran out, not ack the lapsed one", async () => {
+    const ranOut = claim({ leaseUntil: new Date(Date.now() - 100) });
+    const { service, repository } = setup(ranOut);
+    const view = await service.claim('s1', admin('ada', 'Ada'));
+    expect(view.started).toBe(true);
+    expect(repository.insertEnd).toHaveBeenCalledWith(ranOut, ranOut.leaseUntil, 'lapsed');
+    expect(repository.insertClaim).toHaveBeenCalledWith(
+      's1',
+      2,
+      { id: 'ada', name: 'Ada' },
+      expect.any(Date),
+      expect.any(Date),
+    );
+  });
+
+  it('should not end a run-out lease a renewal decided first', async () => {
+    const { service, repository } = setup(claim({ leaseUntil: new Date(Date.now() - 100) }));
+    // renewed meanwhile: the next read finds it running
+    repository.decideLapse.mockImplementation(() => {
+      repository.latest.mockResolvedValue(claim());
+      return Promise.resolve(false);
+    });
+    await expect(service.claim('s1', admin('bob', 'Bob'))).rejects.toThrow('Ada is assisting this session.');
+    expect(repository.insertEnd).not.toHaveBeenCalled();
   });
 
   it('should answer SESSION_LOCKED naming the holder when another admin holds a live lease', async () => {

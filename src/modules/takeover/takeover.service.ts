@@ -30,8 +30,9 @@ export function adminName(principal: Principal): string {
 }
 
 // Human takeover (CONTRACT §4). The claim is an atomic compare-and-set in the database (an insert
-// keyed by session and epoch, see TakeoverClaim) held as a lease; TakeoverLeaseService starts,
-// renews and ends it. Here: who may claim or release, and routing an admin socket's messages.
+// keyed by session and epoch, see TakeoverClaim) held as a lease; TakeoverLeaseService starts and
+// ends it, TakeoverRenewalsService renews it. Here: who may claim or release, and routing an admin
+// socket's messages.
 @Injectable()
 export class TakeoverService {
   private readonly logger = new Logger('takeover');
@@ -70,14 +71,17 @@ export class TakeoverService {
       holder = read.latest;
       if (holder && !holder.ended) {
         if (holder.adminId === admin.userId) {
-          await this.repository.renew(holder, leaseUntil);
+          // ended or lapsed meanwhile: the next round reads it (and takes the session anew). Until the
+          // timers audit the renewal's answer was not looked at, and a lapsed takeover was acked.
+          if (!(await this.lease.extend(holder, leaseUntil))) continue;
           // another request of this admin may still be starting it: its admin_join is logged first
           await this.lease.ensureStarted(holder);
           return view(holder, leaseUntil, false);
         }
-        // run out in the store, and nobody has renewed it since the store was last away
+        // run out in the store, and nobody has renewed it since the store was last away (nor since
+        // this read: a renewal decides it first, and the next round reads it)
         if (!this.lease.judge.lapsed(holder.leaseUntil)) throw locked(holder);
-        await this.lease.finish(holder, 'lapsed');
+        await this.lease.lapse(holder);
         continue;
       }
       // the last takeover is ending (its end stored, its admin_leave perhaps not logged yet, its
@@ -114,20 +118,22 @@ export class TakeoverService {
 
   // WS admin_join: claim, then bind this socket to the session so it sees the user's messages.
   // `resume` (metadata.resume, a dashboard's socket come back): only the takeover this admin holds
-  // now; one that ended meanwhile is not started anew behind the admin's back (docs/protocol.md,
-  // "Takeover handoff").
+  // now, that very epoch; one that ended meanwhile is not started anew behind the admin's back
+  // (docs/protocol.md, "Takeover handoff").
   async join(connection: Connection, sessionId: string, clientId?: string, resume = false): Promise<void> {
     // an admin's frame first (FORBIDDEN), whatever a resume would say of the session (the admin
     // audit of session 34: a non-admin's resume was told NOT_FOUND)
     this.requireAdmin(connection.principal);
-    if (resume) await this.resumable(connection, sessionId);
+    const held = resume ? await this.resumable(connection, sessionId) : undefined;
     const current = this.bindings.binding(connection);
     if (current && current.claim.sessionId !== sessionId)
       await this.leave(connection, current.claim.sessionId);
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
     const before = await this.sessions.assistanceState(sessionId);
-    const claimed = await this.claim(sessionId, connection.principal);
+    const claimed = held
+      ? await this.continueHeld(connection, held)
+      : await this.claim(sessionId, connection.principal);
     const [claim, session] = await Promise.all([
       this.repository.latest(sessionId),
       this.sessions.assistanceState(sessionId),
@@ -153,12 +159,27 @@ export class TakeoverService {
   // A resume of a takeover that is not this admin's open one is refused: NOT_FOUND when it ended (the
   // socket is shown its admin_leave, which it missed while away), SESSION_LOCKED when another admin
   // holds the session now.
-  private async resumable(connection: Connection, sessionId: string): Promise<void> {
+  private async resumable(connection: Connection, sessionId: string): Promise<Claim> {
     const holder = await this.repository.latest(sessionId);
-    if (holder && !holder.ended && holder.adminId === connection.principal.userId) return;
+    if (holder && !holder.ended && holder.adminId === connection.principal.userId) return holder;
     if (holder && !holder.ended) throw locked(holder);
+    throw this.ended(connection, holder);
+  }
+
+  // A resume continues the takeover it found, that epoch or none: never a claim, which takes the
+  // session anew once that one has ended. Until the timers audit a lapse between the check above and
+  // the claim had the user shown a second admin_join, and a lapse during the renewal acked a takeover
+  // that was over (docs/protocol.md, "Takeover handoff").
+  private async continueHeld(connection: Connection, held: Claim): Promise<TakeoverView> {
+    const leaseUntil = new Date(Date.now() + this.settings.takeoverGraceMs);
+    if (!(await this.lease.extend(held, leaseUntil))) throw this.ended(connection, held);
+    await this.lease.ensureStarted(held);
+    return view(held, leaseUntil, false);
+  }
+
+  private ended(connection: Connection, holder: Claim | null): DomainException {
     if (holder && holder.adminId === connection.principal.userId) this.notices.show(connection, holder, 0);
-    throw new DomainException(ErrorCode.NOT_FOUND, 'Your takeover of this session has ended.');
+    return new DomainException(ErrorCode.NOT_FOUND, 'Your takeover of this session has ended.');
   }
 
   // WS admin_leave: ends the takeover and takes the socket back to the admin's own session; the ack
