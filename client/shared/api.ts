@@ -32,6 +32,8 @@ export async function apiJson<T>(
     query?: Record<string, string | undefined>;
     body?: unknown;
     signal?: AbortSignal;
+    // the answer's headers (a list's `Link` to its next page), before its body is read
+    onHeaders?: (headers: Headers) => void;
   } = {},
 ): Promise<T> {
   const url = new URL(path, apiBase());
@@ -52,6 +54,7 @@ export async function apiJson<T>(
   } catch {
     throw new ApiError(init.signal?.aborted ? 'ABORTED' : 'NETWORK', 0);
   }
+  if (response.ok) init.onHeaders?.(response.headers);
   const body: unknown = await response.json().catch(() => undefined);
   if (init.signal?.aborted) throw new ApiError('ABORTED', 0);
   if (!response.ok) throw new ApiError(errorCodeOf(body) ?? codeOfStatus(response.status), response.status);

@@ -23,6 +23,9 @@ const TEXTS: Record<string, string> = {
   AI_OFF: 'The AI is turned off in this room.',
   AI_BUSY: 'The AI is still answering here. Ask again when it is done.',
   NETWORK: 'No connection. Please check your network.',
+  // not an error: a notice of the chat's own (chat-client.ts openSession)
+  UNSENT_KEPT:
+    'A message you wrote in the conversation you left has not been sent yet. It will be sent when you open that conversation again.',
   INTERNAL: 'Something went wrong. Please try again.',
 };
 

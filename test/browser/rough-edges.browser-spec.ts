@@ -77,6 +77,31 @@ describe('rough edges (browser)', () => {
     }
   });
 
+  // client audit t18: a failed upload threw away the picked file and its caption
+  it('should keep a file whose upload failed, with its caption, and send it once on Retry', async () => {
+    const { context, page } = await openChat();
+    try {
+      await page.route('**/chat/uploads', (route) => route.abort('internetdisconnected'));
+      await page
+        .getByTestId('file-input')
+        .setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: PNG });
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('please check the total');
+      await input.press('Enter');
+      const kept = page.locator('.msg.user', { hasText: 'please check the total' });
+      await kept.getByRole('button', { name: 'Retry' }).waitFor();
+      await kept.locator('.file-name', { hasText: 'receipt.png' }).waitFor();
+      await page.unroute('**/chat/uploads');
+      await kept.getByRole('button', { name: 'Retry' }).click();
+      await replied(page, 1);
+      await kept.locator('.file-name a', { hasText: 'receipt.png' }).waitFor();
+      expect(await page.locator('.msg.user').count()).toBe(1);
+      expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('should name a chat that started with a bare photo from the first text after it', async () => {
     const { context, page } = await openChat();
     try {

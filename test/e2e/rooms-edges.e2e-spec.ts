@@ -435,6 +435,43 @@ describe('rooms socket edges (e2e)', () => {
     for (const client of [b, phone, laptop]) client.socket.terminate();
   });
 
+  // A room read on one device is read on the user's others at once: their badges drop (client audit
+  // t7: until then only a direct message sent `read`, and a second tab kept the badge of a group
+  // room). The other members hear nothing of it: read receipts are a direct message's.
+  it("should send a group room's read mark to the reader's other sockets only, and list it (read_seq)", async () => {
+    const alice = uniqueUser('alice');
+    const bob = uniqueUser('bob');
+    const aliceToken = userToken(alice);
+    const roomId = await createRoom(server, aliceToken);
+    const b = await socket(userToken(bob));
+    const phone = await socket(aliceToken);
+    const laptop = await socket(aliceToken);
+    for (const client of [b, phone, laptop]) await join(client, roomId);
+    await say(b, roomId, 'one', 'g-one');
+    const second = await say(b, roomId, 'two', 'g-two');
+    phone.send({ type: 'read', room_id: roomId, seq: second.seq, client_id: 'g-read' });
+    await phone.next((frame) => frame.client_id === 'g-read');
+    const receipt = (await laptop.next((frame) => frame.type === 'read')) as RoomFrame;
+    expect(receipt).toMatchObject({ room_id: roomId, user_id: alice, seq: second.seq });
+    // a read behind the mark (an older device) moves nothing and tells nobody
+    phone.send({ type: 'read', room_id: roomId, seq: 1, client_id: 'g-read-old' });
+    await phone.next((frame) => frame.client_id === 'g-read-old');
+    // the list says where the member's mark stands, for a device that missed the push
+    const listed = (
+      await api<Array<{ id: string; unread_count: number; read_seq?: number }>>(
+        server,
+        aliceToken,
+        'GET',
+        '/rooms',
+      )
+    ).body.find((room) => room.id === roomId);
+    expect(listed).toMatchObject({ unread_count: 0, read_seq: second.seq });
+    await say(b, roomId, 'three', 'g-three');
+    await laptop.next((frame) => frame.type === 'chat' && frame.client_id === 'g-three');
+    expect(laptop.frames.filter((frame) => frame.type === 'read')).toHaveLength(1);
+    expect(b.frames.filter((frame) => frame.type === 'read')).toHaveLength(0);
+  });
+
   it('should share an uploaded file in a room: members download it, others get 404', async () => {
     const alice = userToken(uniqueUser());
     const bob = userToken(uniqueUser());

@@ -18,6 +18,7 @@ import {
 import type { AdminLink } from './admin-link';
 import { applyPanelFrame } from './panel-frames';
 import { assistingAdmin, needsHelp } from './session-flags';
+import { TranscriptReads } from './transcript-reads';
 import { TypingSignal } from './typing-signal';
 
 interface Props {
@@ -88,24 +89,32 @@ export function SessionPanel({
     );
   };
 
-  // the stored transcript (polled while someone else holds the session; live frames add to it)
+  // the stored transcript (polled while someone else holds the session, read again at once when the
+  // link is back; live frames add to it): transcript-reads.ts
+  const reads = useMemo(
+    () =>
+      new TranscriptReads(
+        () => sessionDetail(token, session.id),
+        (detail) => {
+          store.sessionId = session.id;
+          for (const message of detail.messages) store.apply(frameOf(session.id, message));
+          setFlags(detail);
+          setAssistedBy(assistingAdmin(detail));
+        },
+        () => redraw(0),
+      ),
+    [token, session.id, store],
+  );
   useEffect(() => {
-    let live = true;
-    sessionDetail(token, session.id).then(
-      (detail) => {
-        if (!live) return;
-        store.sessionId = session.id;
-        for (const message of detail.messages) store.apply(frameOf(session.id, message));
-        setFlags(detail);
-        setAssistedBy(assistingAdmin(detail));
-        redraw(0);
-      },
-      (failure: unknown) => live && setError(failure instanceof ApiError ? failure.code : 'INTERNAL'),
-    );
+    void reads.run();
+  }, [reads, refreshKey]);
+  useEffect(() => {
+    const unfollow = reads.follow(link);
     return () => {
-      live = false;
+      unfollow();
+      reads.stop();
     };
-  }, [token, session.id, refreshKey, store]);
+  }, [reads, link]);
 
   useEffect(
     () =>
@@ -194,9 +203,9 @@ export function SessionPanel({
         {needsHelp(flags) && <span class="badge help">Help requested</span>}
         {assistedBy && <span class="badge assisted">Assisted by {assistedBy}</span>}
       </p>
-      {error && (
+      {(error ?? reads.failure) && (
         <p class="note error" role="alert">
-          {panelErrorText(error)}
+          {panelErrorText(error ?? reads.failure ?? 'INTERNAL')}
         </p>
       )}
       <MessageList

@@ -97,6 +97,7 @@ export function App({ client }: { client: ChatClient }) {
         <SessionList
           token={view.token}
           currentId={view.sessionId}
+          owed={client.owedSessions}
           onBack={() => setScreen('chat')}
           onOpen={(id, seq) => {
             client.openSession(id, seq);

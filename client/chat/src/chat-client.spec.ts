@@ -318,6 +318,191 @@ describe(ChatClient.name, () => {
       expect(latest().sent.at(-1)).toMatchObject({ type: 'user_message', content: 'hello' });
     });
   });
+  // The client audit's t16: a message still "Sending…" was dropped when the user opened another
+  // conversation (or the parent's chatbox:set_session did). The server stores a user's message in the
+  // session the socket is in, whatever session_id it names (docs/protocol.md, "Frames"), so it stays
+  // owed to the conversation it was typed in and goes there, with its client_id, once that
+  // conversation is open again.
+  describe('another conversation opened with messages unsent', () => {
+    const userMessages = () => latest().sentOf('user_message');
+    const backTo = (client: ChatClient, sessionId: string, seq: number) => {
+      client.openSession(sessionId);
+      expect(latest().params.get('session_id')).toBe(sessionId);
+      latest().status(sessionId, 0);
+      for (let at = 1; at <= seq; at++) latest().frame(stored(at, sessionId));
+    };
+
+    it('should keep the message for its conversation, say so, and send it there once it is open again', () => {
+      const client = page(jwt('u1'), 's1', 2);
+      latest().close(1006);
+      client.sendText('typed while the link is down');
+      const pending = client.snapshot.messages.at(-1);
+      expect(pending).toMatchObject({ content: 'typed while the link is down', pending: true });
+      client.openSession('s0');
+      expect(client.snapshot.notice?.code).toBe('UNSENT_KEPT');
+      expect(client.owedSessions).toEqual(new Set(['s1']));
+      latest().status('s0', 0);
+      // not sent to the conversation opened, nor shown there
+      expect(userMessages()).toEqual([]);
+      expect(client.snapshot.messages).toEqual([]);
+      backTo(client, 's1', 2);
+      const resent = userMessages();
+      expect(resent).toEqual([
+        expect.objectContaining({ content: 'typed while the link is down', client_id: pending?.clientId }),
+      ]);
+      expect(client.snapshot.messages.at(-1)).toMatchObject({
+        content: 'typed while the link is down',
+        pending: true,
+      });
+      latest().frame({ type: 'ack', session_id: 's1', client_id: pending?.clientId, id: 'm3', seq: 3 });
+      expect(client.snapshot.messages.at(-1)).toMatchObject({ pending: false, seq: 3 });
+      // acked: never sent again
+      backTo(client, 's0', 0);
+      backTo(client, 's1', 3);
+      expect(userMessages()).toEqual([]);
+    });
+
+    it('should keep it across a switch when the browser refuses storage too (chatbox:set_session)', () => {
+      Object.defineProperty(globals.window, 'sessionStorage', {
+        get: () => {
+          throw new Error('SecurityError');
+        },
+      });
+      const client = page(jwt('u1'), 's1', 2);
+      latest().close(1006);
+      client.sendText('still owed');
+      parentSends({ type: 'chatbox:set_session', session_id: 's0' });
+      latest().status('s0', 0);
+      expect(userMessages()).toEqual([]);
+      backTo(client, 's1', 2);
+      expect(userMessages().map((frame) => frame.content)).toEqual(['still owed']);
+    });
+
+    it('should keep it for its conversation when another device moves this one to a new chat', () => {
+      const client = page(jwt('u1'), 's1', 2);
+      client.sendText('sent, no ack yet');
+      // another device's new_session: every device of the user follows it
+      latest().frame({ type: 'connection_status', session_id: 's2', seq: 0, metadata: {} });
+      expect(client.snapshot.sessionId).toBe('s2');
+      expect(client.snapshot.notice?.code).toBe('UNSENT_KEPT');
+      backTo(client, 's1', 2);
+      expect(userMessages().map((frame) => frame.content)).toEqual(['sent, no ack yet']);
+    });
+
+    it('should not send it again to its conversation once the server acked it after a move', () => {
+      const client = page(jwt('u1'), 's1', 2);
+      client.sendText('handled after the move');
+      const sent = latest().sentOf('user_message')[0];
+      latest().frame({ type: 'connection_status', session_id: 's2', seq: 0, metadata: {} });
+      // the server handled it once the socket was in s2: stored there
+      latest().frame({ type: 'ack', session_id: 's2', client_id: sent.client_id, id: 'x1', seq: 1 });
+      expect(client.owedSessions).toEqual(new Set());
+      backTo(client, 's1', 2);
+      expect(userMessages()).toEqual([]);
+    });
+  });
+
+  // The client audit's t18: a failed upload threw away the picked file, its caption and a recorded
+  // voice message (only a notice said so). They stay in the thread, "Not sent" with a Retry, as a
+  // refused text message does, and the Retry uploads the same file again.
+  describe('uploads that fail', () => {
+    class FakeUpload {
+      static all: FakeUpload[] = [];
+      upload: { onprogress: ((event: unknown) => void) | null } = { onprogress: null };
+      onload: (() => void) | null = null;
+      onerror: (() => void) | null = null;
+      status = 0;
+      response: unknown = null;
+      responseType = '';
+      sent: FormData | null = null;
+      constructor() {
+        FakeUpload.all.push(this);
+      }
+      open(): void {}
+      setRequestHeader(): void {}
+      send(form: FormData): void {
+        this.sent = form;
+      }
+      fail(): void {
+        this.onerror?.();
+      }
+      succeed(body: Record<string, unknown>): void {
+        this.status = 201;
+        this.response = body;
+        this.onload?.();
+      }
+    }
+    beforeEach(() => {
+      FakeUpload.all = [];
+      globals.XMLHttpRequest = FakeUpload;
+    });
+    afterEach(() => delete globals.XMLHttpRequest);
+    const stored = (name: string) => ({
+      file_id: 'f1',
+      file_url: '/chat/files/f1',
+      name,
+      size: 19,
+      mime_type: 'text/plain',
+    });
+
+    it('should keep a failed file with its caption, and send it with the same client_id on Retry', async () => {
+      const client = page(jwt('u1'), 's1');
+      const file = new File(['order 1234, 3 items'], 'receipt.txt', { type: 'text/plain' });
+      const sending = client.sendFile(file, 'file_upload', 'here is my receipt');
+      FakeUpload.all[0].fail();
+      await sending;
+      expect(client.snapshot.notice?.code).toBe('NETWORK');
+      const failed = client.snapshot.messages.at(-1);
+      expect(failed).toMatchObject({
+        type: 'file_upload',
+        content: 'here is my receipt',
+        failed: 'NETWORK',
+        attachment: { name: 'receipt.txt', size: 19 },
+      });
+      expect(latest().sentOf('file_upload')).toEqual([]);
+      client.retry(failed!);
+      expect(FakeUpload.all[1].sent?.get('file')).toBeInstanceOf(File);
+      // uploading again: "Sending…", no second Retry meanwhile
+      expect(client.snapshot.messages.at(-1)).toMatchObject({ pending: true });
+      expect(client.snapshot.messages.at(-1)?.failed).toBeUndefined();
+      FakeUpload.all[1].succeed(stored('receipt.txt'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(latest().sentOf('file_upload')).toEqual([
+        { type: 'file_upload', client_id: failed?.clientId, file_id: 'f1', content: 'here is my receipt' },
+      ]);
+      const shown = client.snapshot.messages.filter((message) => message.type === 'file_upload');
+      expect(shown).toEqual([
+        expect.objectContaining({ pending: true, attachment: expect.objectContaining({ fileId: 'f1' }) }),
+      ]);
+      expect(shown[0].failed).toBeUndefined();
+    });
+
+    it('should keep a failed voice message, also across a switch to another conversation and back', async () => {
+      const client = page(jwt('u1'), 's1');
+      const sending = client.sendFile(new File(['ogg'], 'voice.ogg', { type: 'audio/ogg' }), 'voice_message');
+      FakeUpload.all[0].fail();
+      await sending;
+      expect(client.snapshot.messages.at(-1)).toMatchObject({ type: 'voice_message', failed: 'NETWORK' });
+      client.openSession('s0');
+      latest().status('s0', 0);
+      expect(client.snapshot.messages).toEqual([]);
+      client.openSession('s1');
+      latest().status('s1', 0);
+      const kept = client.snapshot.messages.at(-1);
+      expect(kept).toMatchObject({
+        type: 'voice_message',
+        failed: 'NETWORK',
+        attachment: { name: 'voice.ogg' },
+      });
+      client.retry(kept!);
+      FakeUpload.all[1].succeed(stored('voice.ogg'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(latest().sentOf('voice_message')).toEqual([
+        { type: 'voice_message', client_id: kept?.clientId, file_id: 'f1' },
+      ]);
+    });
+  });
+
   describe('token refresh (device clock)', () => {
     it("should ask for a new token from the token's own lifetime when the device clock runs 15 min ahead", async () => {
       jest.useFakeTimers();

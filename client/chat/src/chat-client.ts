@@ -5,13 +5,13 @@ import { ChatStore, type ChatMessage } from './chat-store';
 import { initialView, type ChatView, type ChatViewState } from './chat-view';
 import { newClientId } from './client-id';
 import { EmbedState } from './embed-state';
+import { FileSends } from './file-sends';
 import { FrameDispatch } from './frame-dispatch';
 import { SessionResume } from './session-resume';
 import { sessionIdFromLocation, TokenBridge } from './token-bridge';
 import { TokenKeeper } from './token-keeper';
 import { UnsentSync } from './unsent-sync';
 import { versionRoot } from '../../../src/protocol/thread';
-import { uploadFile, type UploadedFile } from './uploads';
 
 export { DEFAULT_MAX_LENGTH, type ChatView, type Notice } from './chat-view';
 export { newClientId } from './client-id';
@@ -30,6 +30,7 @@ export class ChatClient {
   private readonly unsentSync: UnsentSync;
   private readonly embed: EmbedState;
   private readonly frames: FrameDispatch;
+  private readonly files: FileSends;
   private listeners = new Set<() => void>();
   private readonly view: ChatViewState = initialView();
 
@@ -67,6 +68,15 @@ export class ChatClient {
     this.resume = new SessionResume(this.store, this.socket);
     this.unsentSync = new UnsentSync(() => this.token, this.store, this.socket);
     this.embed = new EmbedState(this.store, this.socket, this.bridge);
+    this.files = new FileSends({
+      token: () => this.token,
+      view: this.view,
+      store: this.store,
+      socket: this.socket,
+      owe: (sessionId, frame, message) => this.unsentSync.owe(sessionId, frame, message),
+      notify: (code) => this.notify(code),
+      changed: () => this.changed(),
+    });
     this.frames = new FrameDispatch({
       view: this.view,
       store: this.store,
@@ -75,6 +85,7 @@ export class ChatClient {
       tokens: this.tokens,
       resume: this.resume,
       unsent: this.unsentSync,
+      files: this.files,
       embed: this.embed,
       notify: (code) => this.notify(code),
       changed: () => this.changed(),
@@ -142,6 +153,8 @@ export class ChatClient {
 
   retry(message: ChatMessage): void {
     if (!message.clientId) return;
+    // a file whose upload failed is uploaded again
+    if (this.files.retry(message)) return this.changed();
     message.failed = undefined;
     // as it was first sent (a file's id, an edit's target); rebuilt from the screen only when that is
     // no longer kept
@@ -256,12 +269,20 @@ export class ChatClient {
     this.view.focusSeq = focusSeq;
     if (sessionId === this.store.sessionId) return this.changed();
     this.resume.wantSession = sessionId;
-    this.store.reset(sessionId);
-    this.socket.clearUnacked();
+    // what the session left had not sent stays owed to it, sent once it is open again (client audit
+    // t16: it was dropped, with nothing said)
+    const owed = this.unsentSync.switchTo(sessionId);
+    this.files.shown();
     this.view.assistingAdmin = undefined;
     this.view.loading = false;
+    if (owed > 0) this.notify('UNSENT_KEPT');
     this.changed();
     this.socket.restart();
+  }
+
+  // sessions with messages not sent yet (owed to them until they are opened again)
+  get owedSessions(): ReadonlySet<string> {
+    return new Set([...this.unsentSync.owedSessions(), ...this.files.sessions]);
   }
 
   dismissNotice(): void {
@@ -269,42 +290,9 @@ export class ChatClient {
     this.changed();
   }
 
-  // Uploads a file (progress shown), then sends it as a file or voice message.
-  async sendFile(file: File, kind: 'file_upload' | 'voice_message', caption = ''): Promise<void> {
-    if (!this.token) return;
-    this.view.upload = { name: file.name, progress: 0 };
-    this.changed();
-    let uploaded: UploadedFile;
-    try {
-      uploaded = await uploadFile(file, this.token, (progress) => {
-        this.view.upload = { name: file.name, progress };
-        this.changed();
-      });
-    } catch (error) {
-      this.view.upload = null;
-      this.notify(error instanceof Error ? error.message : 'INTERNAL');
-      return;
-    }
-    this.view.upload = null;
-    const clientId = newClientId();
-    this.store.addPending({
-      type: kind,
-      sender: 'user',
-      content: caption,
-      clientId,
-      timestamp: new Date().toISOString(),
-      attachment: {
-        fileId: uploaded.file_id,
-        url: uploaded.file_url,
-        name: uploaded.name,
-        mimeType: uploaded.mime_type,
-        size: uploaded.size,
-      },
-    });
-    const frame: Record<string, unknown> = { type: kind, client_id: clientId, file_id: uploaded.file_id };
-    if (caption) frame.content = caption;
-    this.socket.send(frame);
-    this.changed();
+  // Uploads a file (progress shown), then sends it as a file or voice message (file-sends.ts).
+  sendFile(file: File, kind: 'file_upload' | 'voice_message', caption = ''): Promise<void> {
+    return this.files.send(file, kind, caption);
   }
 
   private notify(code: string): void {

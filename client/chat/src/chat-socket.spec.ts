@@ -1,4 +1,5 @@
 import { ChatSocket } from './chat-socket';
+import { IDLE_PROBE_AFTER_MS, PROBE_TIMEOUT_MS, SEND_PROBE_AFTER_MS } from './link-liveness';
 import { FakeWebSocket } from '../../shared/testing/fake-web-socket';
 
 const globals = globalThis as unknown as Record<string, unknown>;
@@ -41,8 +42,9 @@ describe(ChatSocket.name, () => {
     // sent while the socket is still connecting: kept for the connection
     expect(socket.send({ type: 'chat', room_id: 'r1', content: 'hi room', client_id: 'room-1' })).toBe(false);
     expect(socket.send({ type: 'user_message', content: 'hi ai', client_id: 'ai-1' })).toBe(false);
-    // the user opens another conversation: the AI chat's unsent turn belonged to the one left
-    socket.clearUnacked();
+    // the user opens another conversation: the AI chat's unsent turn belongs to the one left, and is
+    // handed over to be kept for it
+    expect(socket.takeUnsent().map((frame) => frame.client_id)).toEqual(['ai-1']);
     connected(first);
     expect(first.sent.map((frame) => frame.client_id)).toEqual(['room-1']);
   });
@@ -189,6 +191,92 @@ describe(ChatSocket.name, () => {
     expect(second.sent).toEqual([]);
     connected(second);
     expect(second.sent.map((frame) => frame.client_id)).toEqual(['early-1']);
+  });
+
+  // The client audit's t3: a link gone silent without a close (a wifi hand-over, a NAT that forgot
+  // it) showed "Connected" and "Sending…" for ever, though the server had closed its end. Browsers
+  // see no WebSocket pings, and the server sends nothing while idle: the client asks (an
+  // auth_refresh with the token in hand, answered at once, beside the conversation's frames) when a
+  // sent frame got no answer for a few seconds, or nothing came for a while.
+  describe('liveness', () => {
+    const probes = (ws: FakeWebSocket) => ws.sentOf('auth_refresh');
+
+    it('should close a link that answers neither a message nor the probe, and resend the message on a new one', () => {
+      jest.useFakeTimers();
+      const { socket, first } = open();
+      connected(first);
+      first.silent = true;
+      socket.send({ type: 'user_message', content: 'into the void', client_id: 'ai-1' });
+      jest.advanceTimersByTime(SEND_PROBE_AFTER_MS - 1);
+      expect(probes(first)).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(probes(first)).toEqual([expect.objectContaining({ content: 'token' })]);
+      jest.advanceTimersByTime(PROBE_TIMEOUT_MS - 1);
+      expect(socket.state.kind).toBe('connected');
+      jest.advanceTimersByTime(1);
+      expect(first.readyState).toBe(3);
+      expect(socket.state.kind).toBe('reconnecting');
+      jest.advanceTimersByTime(1_500);
+      const second = FakeWebSocket.all.at(-1) as FakeWebSocket;
+      expect(second).not.toBe(first);
+      connected(second);
+      expect(second.sentOf('user_message')).toEqual([expect.objectContaining({ client_id: 'ai-1' })]);
+    });
+
+    it("should keep a link that answers the probe (a slow reply), and hand the probe's answer to nobody", () => {
+      jest.useFakeTimers();
+      const seen: string[] = [];
+      const socket = new ChatSocket({
+        token: () => 'token',
+        resumeFrom: () => null,
+        onFrame: (frame) => seen.push(frame.type),
+        onState: () => undefined,
+        onUnauthorized: () => undefined,
+        onSessionGone: () => undefined,
+      });
+      socket.connect();
+      const first = FakeWebSocket.all.at(-1) as FakeWebSocket;
+      connected(first);
+      // answered by hand below
+      first.silent = true;
+      socket.send({ type: 'voice_message', file_id: 'f1', client_id: 'voice-1' });
+      jest.advanceTimersByTime(SEND_PROBE_AFTER_MS);
+      const probe = probes(first)[0];
+      first.frame({ type: 'ack', client_id: probe.client_id, metadata: { token_expires_at: 'x' } });
+      // the transcription takes long: the link is asked again now and then, and answers
+      for (let waited = 0; waited < 60_000; waited += 1_000) {
+        jest.advanceTimersByTime(1_000);
+        const asked = probes(first).at(-1);
+        if (asked && asked !== probe)
+          first.frame({
+            type: 'error',
+            client_id: asked.client_id,
+            error: { code: 'RATE_LIMITED', message: 'slow' },
+          });
+      }
+      expect(FakeWebSocket.all).toHaveLength(1);
+      expect(socket.state.kind).toBe('connected');
+      expect(seen).toEqual(['connection_status']);
+      socket.stop();
+    });
+
+    it('should ask an idle link after a while, and close it when it does not answer', () => {
+      jest.useFakeTimers();
+      const { socket, first } = open();
+      connected(first);
+      first.silent = true;
+      jest.advanceTimersByTime(IDLE_PROBE_AFTER_MS - 1);
+      expect(probes(first)).toEqual([]);
+      // frames coming keep it from asking
+      first.frame({ type: 'typing_indicator', sender: 'admin', metadata: { typing: true } });
+      jest.advanceTimersByTime(IDLE_PROBE_AFTER_MS - 1);
+      expect(probes(first)).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(probes(first)).toHaveLength(1);
+      jest.advanceTimersByTime(PROBE_TIMEOUT_MS);
+      expect(socket.state.kind).toBe('reconnecting');
+      socket.stop();
+    });
   });
 
   it('should send an edit and a reply choice again after a reconnect until they are acked', () => {

@@ -1,6 +1,7 @@
 import { ApiError, apiJson, wsUrl } from '../../shared/api';
 import { isRecord, parseJson, toFrame, type Frame } from '../../shared/protocol';
 import { backoffDelay } from './backoff';
+import { LinkLiveness, PROBE_PREFIX } from './link-liveness';
 
 export type LinkState =
   | { kind: 'connecting' }
@@ -63,6 +64,21 @@ export class ChatSocket {
   private usedToken: string | null = null;
   state: LinkState = { kind: 'connecting' };
   rooms: RoomLink | null = null;
+  // a link gone silent without a close is noticed, closed and connected again (link-liveness.ts)
+  private readonly liveness = new LinkLiveness({
+    probe: (clientId) => {
+      const token = this.options.token();
+      // WebSocket.OPEN: the socket this probe is for is still the open one
+      if (token && this.socket?.readyState === 1)
+        this.socket.send(JSON.stringify({ type: 'auth_refresh', content: token, client_id: clientId }));
+    },
+    dead: () => {
+      const silent = this.socket;
+      this.socket = null;
+      silent?.close(1000);
+      this.closed(1006, true);
+    },
+  });
 
   constructor(private readonly options: ChatSocketOptions) {
     window.addEventListener('online', () => this.reconnectNow());
@@ -78,6 +94,8 @@ export class ChatSocket {
 
   connect(): void {
     clearTimeout(this.timer);
+    // watched again from the new socket's connection_status
+    this.liveness.stop();
     const token = this.options.token();
     if (!token) return;
     // one socket at a time: a connect while one is still connecting (Retry now, the `online` event)
@@ -100,6 +118,7 @@ export class ChatSocket {
     socket.onopen = () => (this.opened = true);
     socket.onmessage = (event: MessageEvent) => {
       if (socket !== this.socket || typeof event.data !== 'string') return;
+      this.liveness.heard();
       const value = parseJson(event.data);
       if (isRoomFrame(value)) return this.receiveRoom(value);
       const frame = toFrame(value);
@@ -131,6 +150,7 @@ export class ChatSocket {
     this.keep(frame);
     if (this.socket?.readyState !== WebSocket.OPEN || this.state.kind !== 'connected') return false;
     this.socket.send(JSON.stringify(frame));
+    if (typeof frame.client_id === 'string') this.liveness.sent();
     return true;
   }
 
@@ -173,8 +193,22 @@ export class ChatSocket {
     if (this.refused.size > REFUSED_KEPT) this.refused.delete(this.refused.keys().next().value as string);
   }
 
-  // Another AI chat session is shown: what the one left had not sent yet is dropped (it would land in
-  // the new one). The rooms' unsent messages stay: they name their room, whatever session is shown.
+  // Another AI chat session is shown: what the one left had not sent yet (unacked, or refused and
+  // kept for a Retry) is taken out, since it would land in the new one; the caller keeps it owed to
+  // the session left (unsent-sync.ts). The rooms' unsent messages stay: they name their room,
+  // whatever session is shown.
+  takeUnsent(): Array<Record<string, unknown>> {
+    const taken: Array<Record<string, unknown>> = [];
+    for (const kept of [this.refused, this.unacked])
+      for (const [clientId, frame] of kept)
+        if (typeof frame.room_id !== 'string') {
+          kept.delete(clientId);
+          taken.push(frame);
+        }
+    return taken;
+  }
+
+  // Another user signed in on this page: the AI chat's unsent messages of the last one are dropped.
   clearUnacked(): void {
     for (const [clientId, frame] of this.unacked)
       if (typeof frame.room_id !== 'string') this.unacked.delete(clientId);
@@ -192,14 +226,18 @@ export class ChatSocket {
 
   stop(): void {
     this.stopped = true;
+    this.liveness.stop();
     clearTimeout(this.timer);
     this.socket?.close(1000);
   }
 
   private receive(frame: Frame): void {
+    // the answer to a liveness probe: the socket's own business
+    if (frame.client_id?.startsWith(PROBE_PREFIX)) return;
     if (frame.type === 'connection_status') {
       const socket = this.socket;
       this.attempt = 0;
+      this.liveness.start();
       this.setState({ kind: 'connected' });
       this.options.onFrame(frame);
       // the handler connected again (another session, its history to replay): the next socket's
@@ -207,6 +245,7 @@ export class ChatSocket {
       if (this.socket !== socket) return;
       // what the server never acked goes again; the same client_id is stored once
       for (const pending of this.unacked.values()) socket?.send(JSON.stringify(pending));
+      if (this.unacked.size > 0) this.liveness.sent();
       this.rooms?.onConnected();
       return;
     }
@@ -225,6 +264,7 @@ export class ChatSocket {
   }
 
   private closed(code: number, opened: boolean): void {
+    this.liveness.stop();
     if (this.stopped) return;
     // the token refused is the one this socket used: a newer one held since (the parent's push, an
     // auth_refresh not answered yet, a role change's) is tried once, whatever the device's clock says

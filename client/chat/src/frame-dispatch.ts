@@ -4,6 +4,7 @@ import type { ChatSocket } from './chat-socket';
 import { isStoredEvent, type ChatStore } from './chat-store';
 import type { ChatViewState } from './chat-view';
 import type { EmbedState } from './embed-state';
+import type { FileSends } from './file-sends';
 import type { SessionResume } from './session-resume';
 import type { TokenBridge } from './token-bridge';
 import type { TokenKeeper } from './token-keeper';
@@ -19,6 +20,7 @@ export interface FrameDispatchParts {
   tokens: TokenKeeper;
   resume: SessionResume;
   unsent: UnsentSync;
+  files: FileSends;
   embed: EmbedState;
   notify(code: string): void;
   changed(): void;
@@ -35,6 +37,7 @@ export class FrameDispatch {
   private readonly tokens: TokenKeeper;
   private readonly resume: SessionResume;
   private readonly unsent: UnsentSync;
+  private readonly files: FileSends;
   private readonly embed: EmbedState;
   private readonly notify: (code: string) => void;
   private readonly changed: () => void;
@@ -47,6 +50,7 @@ export class FrameDispatch {
     this.tokens = parts.tokens;
     this.resume = parts.resume;
     this.unsent = parts.unsent;
+    this.files = parts.files;
     this.embed = parts.embed;
     this.notify = (code) => parts.notify(code);
     this.changed = () => parts.changed();
@@ -61,6 +65,7 @@ export class FrameDispatch {
         if (frame.client_id && frame.metadata?.already_requested === true)
           this.store.discard(frame.client_id);
         else if (frame.client_id) this.store.ack(frame.client_id, frame.id, frame.seq);
+        if (frame.client_id) this.unsent.settled(frame.client_id);
         if (frame.client_id && frame.client_id === this.helpClientId) {
           this.helpClientId = undefined;
           this.bridge.post({ type: 'chatbox:help_requested', session_id: this.store.sessionId });
@@ -132,14 +137,15 @@ export class FrameDispatch {
         // sent now (it was dropped before, issue 15)
         this.store.sessionId = sessionId;
       } else {
-        // another session than the one shown (new chat, another device moved us)
-        this.store.reset(sessionId);
-        this.socket.clearUnacked();
+        // another session than the one shown (new chat, another device moved us): what the one left
+        // had not sent stays owed to it (unsent-sync.ts)
+        if (this.unsent.switchTo(sessionId) > 0) this.notify('UNSENT_KEPT');
       }
       // its history is fetched by reconnecting with last_seq=0: the server replays it in order
       if ((frame.seq ?? 0) > 0) this.socket.restart();
     }
     this.unsent.restoreUnsent();
+    this.files.shown();
     this.tokens.scheduleRefresh();
     this.embed.announce(sessionId);
     this.changed();

@@ -143,20 +143,50 @@ describe('parseUnsent', () => {
 });
 
 describe(UnsentQueue.name, () => {
-  it("should keep one queue per tab: saving the shown session's drops every other one", () => {
+  // a queue per session of the user: those of sessions left are owed to them until they are shown
+  // again (client audit t16: a switch of session dropped them)
+  it("should keep a queue per session of the user, and drop another user's", () => {
     const storage = new MemoryStorage();
     const queue = new UnsentQueue(() => storage as unknown as Storage);
-    queue.save({ userId: 'u1', sessionId: 'old' }, [typed('a')]);
-    queue.save({ userId: 'u2', sessionId: 's9' }, [typed('b')]);
+    const left = { userId: 'u1', sessionId: 'old' };
+    queue.save(left, [typed('a')]);
     storage.setItem('chatbox:token', 'kept');
     queue.save(OWNER, [typed('c')]);
-    expect([...storage.items.keys()].sort()).toEqual(['chatbox:token', unsentKey(OWNER)].sort());
-    expect(queue.load(OWNER).map((e) => e.frame.client_id)).toEqual(['c']);
+    expect([...storage.items.keys()].sort()).toEqual(
+      ['chatbox:token', unsentKey(left), unsentKey(OWNER)].sort(),
+    );
+    expect(queue.owed('u1')).toEqual(new Set(['old', 's1']));
+    expect(queue.load(left).map((e) => e.frame.client_id)).toEqual(['a']);
     queue.save(OWNER, []);
-    expect([...storage.items.keys()]).toEqual(['chatbox:token']);
+    expect(queue.owed('u1')).toEqual(new Set(['old']));
+    // a reload: read back from storage alone
+    expect(new UnsentQueue(() => storage as unknown as Storage).load(left)).toHaveLength(1);
+    // another user signs in: nothing of u1's is kept, nor ever sent for u2
+    queue.save({ userId: 'u2', sessionId: 's9' }, [typed('b')]);
+    expect([...storage.items.keys()].sort()).toEqual(
+      ['chatbox:token', unsentKey({ userId: 'u2', sessionId: 's9' })].sort(),
+    );
+    expect(queue.load(left)).toEqual([]);
+    expect(queue.owed('u1')).toEqual(new Set());
   });
 
-  it('should work without storage when the browser refuses it', () => {
+  it("should keep the user's queues within the storage cap together, the one saved last first", () => {
+    const storage = new MemoryStorage();
+    const queue = new UnsentQueue(() => storage as unknown as Storage);
+    const big = (id: string) => typed(id, 'x'.repeat(UNSENT_MAX_CHARS / 2 - 500));
+    const older = { userId: 'u1', sessionId: 'older' };
+    queue.save(older, [big('a')]);
+    queue.save(OWNER, [big('b'), big('c')]);
+    // the shown session's queue is stored (as much of it as fits); the older one no longer fits beside it
+    expect(storage.getItem(unsentKey(OWNER))).not.toBeNull();
+    expect(storage.getItem(unsentKey(older))).toBeNull();
+    const total = [...storage.items.values()].reduce((sum, value) => sum + value.length, 0);
+    expect(total).toBeLessThanOrEqual(UNSENT_MAX_CHARS);
+    // the page still holds it, and sends it when that session is shown
+    expect(queue.load(older).map((e) => e.frame.client_id)).toEqual(['a']);
+  });
+
+  it('should keep the queues in memory when the browser refuses storage', () => {
     const refusing = {
       get length(): number {
         throw new Error('SecurityError');
@@ -176,7 +206,9 @@ describe(UnsentQueue.name, () => {
     ]) {
       const queue = new UnsentQueue(storage);
       expect(() => queue.save(OWNER, [typed('a')])).not.toThrow();
-      expect(queue.load(OWNER)).toEqual([]);
+      expect(queue.load(OWNER).map((e) => e.frame.client_id)).toEqual(['a']);
+      expect(queue.owed('u1')).toEqual(new Set(['s1']));
+      expect(new UnsentQueue(storage).load(OWNER)).toEqual([]);
     }
   });
 });

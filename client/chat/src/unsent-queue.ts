@@ -3,9 +3,12 @@ import { isRecord, parseJson } from '../../shared/protocol';
 // The AI chat's unsent messages, kept in the tab's sessionStorage so a reload sends them again
 // with the same client_id: the server stores each client_id once, whenever the copy comes
 // (docs/protocol.md, "Guarantees", "Resends"). sessionStorage, not localStorage: it dies with the
-// tab and is not shared with the user's other tabs, each of which resends its own. One queue per tab,
-// of the user (the token's subject) and session shown, as the socket holds it: a switch of session
-// drops it, in memory and here. The rooms keep their own unsent operations.
+// tab and is not shared with the user's other tabs, each of which resends its own. One queue per
+// session of the user (the token's subject): the shown one's as the socket holds it, and those of
+// sessions left with messages unsent, owed to them until they are shown again (a user's message goes
+// to the session its socket is in: it cannot be sent to another from here). Until the client audit
+// (t16) a switch of session dropped them. Another user's queues are dropped. The rooms keep their own
+// unsent operations.
 
 export const UNSENT_MAX_ENTRIES = 50;
 // what one tab may keep here (sessionStorage holds about 5 MB per origin, the token among it)
@@ -149,12 +152,17 @@ export function serializeUnsent(owner: UnsentOwner, entries: readonly UnsentEntr
   }
 }
 
-// The queue in sessionStorage. A browser may refuse storage (privacy modes, a sandboxed frame: even
-// reading `window.sessionStorage` can throw) or run out of room: the chat then works as without it.
+// The queues, in memory and mirrored in sessionStorage. A browser may refuse storage (privacy modes,
+// a sandboxed frame: even reading `window.sessionStorage` can throw) or run out of room: the queues
+// then live as long as the page.
 export class UnsentQueue {
+  private readonly memory = new Map<string, UnsentEntry[]>();
+
   constructor(private readonly storage: () => Storage = () => window.sessionStorage) {}
 
   load(owner: UnsentOwner): UnsentEntry[] {
+    const kept = this.memory.get(unsentKey(owner));
+    if (kept) return [...kept];
     try {
       return parseUnsent(this.storage().getItem(unsentKey(owner)), owner);
     } catch {
@@ -162,21 +170,70 @@ export class UnsentQueue {
     }
   }
 
-  // The shown session's queue replaces any other this tab kept (another session's, another user's).
+  // `owner`'s queue, replacing what was kept for it; another user's queues go.
   save(owner: UnsentOwner, entries: readonly UnsentEntry[]): void {
+    const key = unsentKey(owner);
+    const mine = userPrefix(owner.userId);
+    for (const name of this.memory.keys()) if (!name.startsWith(mine)) this.memory.delete(name);
+    if (entries.length === 0) this.memory.delete(key);
+    else this.memory.set(key, [...entries]);
     try {
       const storage = this.storage();
-      const key = unsentKey(owner);
-      const others: string[] = [];
-      for (let index = 0; index < storage.length; index++) {
-        const name = storage.key(index);
-        if (name !== null && name !== key && name.startsWith(PREFIX)) others.push(name);
+      const others = storedKeys(storage).filter((name) => name !== key);
+      for (const name of others) if (!name.startsWith(mine)) storage.removeItem(name);
+      if (entries.length === 0) return storage.removeItem(key);
+      const stored = serializeUnsent(owner, entries);
+      storage.setItem(key, stored);
+      // the user's queues together stay within the cap: another session's goes first (kept in memory)
+      let total = stored.length;
+      for (const name of others.filter((other) => other.startsWith(mine))) {
+        const size = storage.getItem(name)?.length ?? 0;
+        if (total + size <= UNSENT_MAX_CHARS) total += size;
+        else storage.removeItem(name);
       }
-      for (const name of others) storage.removeItem(name);
-      if (entries.length === 0) storage.removeItem(key);
-      else storage.setItem(key, serializeUnsent(owner, entries));
     } catch {
       // no storage: a reload loses what was not sent, as before
     }
   }
+
+  // `owner`'s queue without `clientId` (a message the server answered).
+  forget(owner: UnsentOwner, clientId: string): void {
+    const entries = this.load(owner);
+    const left = entries.filter((entry) => entry.frame.client_id !== clientId);
+    if (left.length < entries.length) this.save(owner, left);
+  }
+
+  // The sessions of `userId` that have messages owed to them.
+  owed(userId: string): Set<string> {
+    const mine = userPrefix(userId);
+    const names = [...this.memory.keys()];
+    try {
+      names.push(...storedKeys(this.storage()));
+    } catch {
+      // memory only
+    }
+    const sessions = new Set<string>();
+    for (const name of names) {
+      if (!name.startsWith(mine)) continue;
+      try {
+        sessions.add(decodeURIComponent(name.slice(mine.length)));
+      } catch {
+        // not a key this page wrote
+      }
+    }
+    return sessions;
+  }
+}
+
+function userPrefix(userId: string): string {
+  return `${PREFIX}${encodeURIComponent(userId)}:`;
+}
+
+function storedKeys(storage: Storage): string[] {
+  const names: string[] = [];
+  for (let index = 0; index < storage.length; index++) {
+    const name = storage.key(index);
+    if (name !== null && name.startsWith(PREFIX)) names.push(name);
+  }
+  return names;
 }

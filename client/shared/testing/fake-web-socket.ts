@@ -5,6 +5,8 @@ export class FakeWebSocket {
   // tokens the fake server refuses: their upgrade fails (a browser sees 1006, never an open)
   static refused = new Set<string>();
   readyState = 0;
+  // the link went silent both ways without a close (nothing answers the liveness probes)
+  silent = false;
   sent: Array<Record<string, unknown>> = [];
   onopen: (() => void) | null = null;
   onmessage: ((event: { data: string }) => void) | null = null;
@@ -26,7 +28,11 @@ export class FakeWebSocket {
   send(data: string): void {
     // as a browser's: InvalidStateError while CONNECTING
     if (this.readyState === 0) throw new Error('InvalidStateError');
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+    const frame = JSON.parse(data) as Record<string, unknown>;
+    this.sent.push(frame);
+    // a live server answers the client's liveness probe at once (link-liveness.ts); a silent link not
+    if (!this.silent && frame.type === 'auth_refresh' && String(frame.client_id).startsWith('probe:'))
+      this.frame({ type: 'ack', client_id: frame.client_id });
   }
 
   close(code = 1000): void {

@@ -203,7 +203,7 @@ export class RoomHub implements OnModuleInit {
   }
 
   // A frame for every socket of the user, joined to its room or not, on every instance (the user's own
-  // `read` in a direct message across a block: RoomReadMarks.read).
+  // `read` in a group room, or in a direct message across a block: RoomReadMarks.read).
   toUserSockets(userId: string, frame: RoomServerFrame): void {
     this.userLocal(userId, frame);
     this.bus.publish(TOPIC, { k: 'user', user: userId, frame } satisfies RoomBusMessage);

@@ -32,17 +32,16 @@ export class RoomReadMarks {
 
   // The member has read up to `seq`, held at the room's newest message: a mark past it would hide
   // every later message from the unread count, and tell the other side of a direct message that
-  // messages not yet written were read. In a direct message the other side sees it (a read receipt)
-  // when the mark moved there: a read behind the mark (an older device) keeps the mark and sends
-  // nothing (it sent the lower seq, which told the other side less had been read), and no receipt
-  // crosses a block either way (docs/protocol.md, "Rooms, direct messages, moderation"): the reader's
-  // own devices still get it.
+  // messages not yet written were read. When the mark moved, the reader's own devices hear it in
+  // every room (each one's badge drops), and in a direct message the other side too (a read
+  // receipt): a read behind the mark (an older device) keeps the mark and sends nothing (it sent the
+  // lower seq, which told the other side less had been read), and no receipt crosses a block either
+  // way (docs/protocol.md, "Rooms, direct messages, moderation").
   async read(principal: Principal, roomId: string, seq: number): Promise<void> {
     const { room } = await this.memberOf(roomId, principal.userId);
     const upTo = await this.messages.readableUpTo(roomId, seq, room.last_seq);
     const mark = await this.readMarks.mark(roomId, principal.userId, upTo);
-    if (room.kind !== 'dm' || mark > upTo) return;
-    const other = room.dm_users?.find((candidate) => candidate !== principal.userId);
+    if (mark > upTo) return;
     const receipt = {
       type: 'read' as const,
       room_id: roomId,
@@ -50,6 +49,10 @@ export class RoomReadMarks {
       timestamp: new Date().toISOString(),
       seq: upTo,
     };
+    // a group room's read marks are the reader's own: until the client audit (t7) they went nowhere,
+    // and the user's other tab kept the badge of a room read on the first
+    if (room.kind !== 'dm') return this.hub.toUserSockets(principal.userId, receipt);
+    const other = room.dm_users?.find((candidate) => candidate !== principal.userId);
     // across a block, to the reader's own devices only: their read mark moves on each (until the
     // second rooms audit fix they got nothing either)
     if (other !== undefined && (await this.blocks.isBlockedEitherWay(principal.userId, other)))

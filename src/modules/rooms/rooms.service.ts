@@ -33,6 +33,8 @@ export interface RoomSummary {
   room: RoomRecord;
   participant: ParticipantRecord | null;
   unread: Unread;
+  // the member's read mark, where the list read it (a device that missed a `read` catches up)
+  readSeq?: number;
 }
 
 const NONE_UNREAD: Unread = { count: 0, more: false };
@@ -211,6 +213,7 @@ export class RoomsService implements OnModuleInit {
         room,
         participant: byRoom.get(room.id) ?? null,
         unread: unread.get(room.id) ?? NONE_UNREAD,
+        readSeq: marks.get(room.id) ?? 0,
       }));
   }
 

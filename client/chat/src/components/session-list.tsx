@@ -2,20 +2,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { apiBase, apiJson, ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
 import { dateTime } from '../../../shared/format';
+import { activity, loadSessionPage, mergeSessionPage, type SessionSummary } from '../session-pages';
 import { Icon } from './icons';
 
-export interface SessionSummary {
-  id: string;
-  name: string;
-  last_message_at: string | null;
-  start_time?: string;
-  message_count: number;
-  admin_assisted: boolean;
-  assisting_admin_name?: string | null;
-  help_requested?: boolean;
-  is_active: boolean;
-  archived?: boolean;
-}
+export type { SessionSummary };
 
 interface SearchHit {
   session_id: string;
@@ -28,15 +18,21 @@ interface SearchHit {
 interface Props {
   token: string;
   currentId: string | null;
+  // sessions with messages not sent yet, owed to them until they are opened again
+  owed: ReadonlySet<string>;
   // `seq`: a search hit opens the session at that message
   onOpen(id: string, seq?: number): void;
   onNew(): void;
   onBack(): void;
 }
 
-// The user's sessions, most recent activity first (the server's order; sorted again to be sure).
-export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) {
+// The user's sessions, most recent activity first (the server's order; sorted again to be sure), a
+// page at a time: "Show more" reads the next (session-pages.ts).
+export function SessionList({ token, currentId, owed, onOpen, onNew, onBack }: Props) {
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
+  // the next page's cursor (null: none), and whether it is being read
+  const [next, setNext] = useState<string | null>(null);
+  const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [archived, setArchived] = useState(false);
   const [version, setVersion] = useState(0);
@@ -59,11 +55,26 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
   }, [token, query]);
   const fail = (failure: unknown) => setError(failure instanceof ApiError ? failure.code : 'INTERNAL');
   useEffect(() => {
-    apiJson<SessionSummary[]>('sessions', token, { query: { archived: archived ? 'true' : undefined } }).then(
-      (list) => setSessions([...list].sort((a, b) => activity(b) - activity(a))),
-      fail,
-    );
+    let live = true;
+    loadSessionPage(token, archived).then((page) => {
+      if (!live) return;
+      setSessions([...page.items].sort((a, b) => activity(b) - activity(a)));
+      setNext(page.next);
+    }, fail);
+    return () => {
+      live = false;
+    };
   }, [token, archived, version]);
+  const showMore = () => {
+    if (!next || loadingMore) return;
+    setLoadingMore(true);
+    loadSessionPage(token, archived, next)
+      .then((page) => {
+        setSessions((shown) => mergeSessionPage(shown ?? [], page.items));
+        setNext(page.next);
+      }, fail)
+      .finally(() => setLoadingMore(false));
+  };
   // rename, archive, delete: then the list is read again
   const change = (session: SessionSummary, method: 'PATCH' | 'DELETE', body?: unknown) =>
     apiJson(`sessions/${encodeURIComponent(session.id)}`, token, { method, body }).then(
@@ -139,6 +150,7 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
                 {session.message_count} {session.message_count === 1 ? 'message' : 'messages'}
               </span>
               <span class="badges">
+                {owed.has(session.id) && <span class="badge unsent">Unsent</span>}
                 {session.admin_assisted && <span class="badge assisted">Admin assisted</span>}
                 {session.is_active && <span class="badge active">Active</span>}
               </span>
@@ -175,6 +187,11 @@ export function SessionList({ token, currentId, onOpen, onNew, onBack }: Props) 
           </li>
         ))}
       </ul>
+      {next && (
+        <button type="button" class="button more" onClick={showMore} disabled={loadingMore}>
+          {loadingMore ? 'Loading…' : 'Show more'}
+        </button>
+      )}
     </section>
   );
 }
@@ -190,8 +207,4 @@ async function download(session: SessionSummary, token: string, format: 'md' | '
   link.download = `${session.name.replace(/[^\w -]+/g, '').trim() || 'chat'}.${format}`;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-}
-
-function activity(session: SessionSummary): number {
-  return Date.parse(session.last_message_at ?? session.start_time ?? '') || 0;
 }

@@ -46,7 +46,7 @@ export function RoomThreadView({ rooms, roomId, room }: Props) {
           <Icon name="back" />
           <span class="sr">Back to rooms</span>
         </button>
-        <h2>{name}</h2>
+        <h2 title={name}>{name}</h2>
         <span class="meta" data-testid="online-count">
           {thread.online.size} online
         </span>

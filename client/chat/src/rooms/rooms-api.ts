@@ -18,6 +18,8 @@ export interface RoomSummary {
   unread_count: number;
   // more messages follow the 100 the server counted: unread_count is a lower bound
   unread_more?: boolean;
+  // members: the user's read mark in the room (the seq read up to, on any device)
+  read_seq?: number;
   // the model `@ai` asks: a model id, `off`, or null for the default model
   ai_model?: string | null;
 }

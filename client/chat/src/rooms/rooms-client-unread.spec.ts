@@ -137,6 +137,41 @@ describe('RoomsClient: unread counts as the server counts them (issue 14)', () =
     expect(rooms.unreadTotal()).toBe(1);
   });
 
+  // the client audit's t7: a group room read on the first tab kept its badge on the second. The
+  // server now tells the reader's other sockets (`read`); the room list, read every minute, says
+  // where the member's mark stands (read_seq) for a push lost meanwhile
+  it('should drop what the user read on another device of a group room (read frame, then the list)', async () => {
+    const { rooms } = setting();
+    for (const seq of [3, 4, 5]) rooms.onFrame(chat(seq, 'bob', OTHER));
+    expect(rooms.unreadTotal()).toBe(3);
+    rooms.onFrame({ type: 'read', room_id: OTHER, user_id: 'alice', seq: 3 });
+    expect(rooms.unreadTotal()).toBe(2);
+    // the push of the next read was lost: the list, read again, has it
+    jest
+      .spyOn(roomsApi, 'list')
+      .mockResolvedValue([summary(ROOM, 0), { ...summary(OTHER, 1, 'public'), read_seq: 4 }]);
+    await rooms.refresh();
+    expect(rooms.unreadTotal()).toBe(1);
+    // a list with the mark this device knows already takes nothing back, nor counts twice
+    rooms.onFrame(chat(6, 'bob', OTHER));
+    await rooms.refresh();
+    expect(rooms.unreadTotal()).toBe(2);
+  });
+
+  it("should bound the pre-join count by the list's once the list shows a newer read mark", async () => {
+    jest.spyOn(roomsApi, 'list').mockResolvedValue([{ ...summary(ROOM, 5, 'public'), read_seq: 0 }]);
+    const { chatSocket } = fakeSocket();
+    const rooms = new RoomsClient(chatSocket, () => 'token', 'alice');
+    await rooms.refresh();
+    rooms.onFrame(joinAnswer(10));
+    rooms.onFrame(chat(11));
+    expect(rooms.unreadTotal()).toBe(6);
+    // read up to 8 on another device: of the five before the join, two remain; 11 still counts
+    jest.spyOn(roomsApi, 'list').mockResolvedValue([{ ...summary(ROOM, 3, 'public'), read_seq: 8 }]);
+    await rooms.refresh();
+    expect(rooms.unreadTotal()).toBe(3);
+  });
+
   it('should keep the open room read when the room list counted it before its join answered', async () => {
     jest.spyOn(roomsApi, 'list').mockResolvedValue([summary(ROOM, 3, 'public')]);
     const { chatSocket } = fakeSocket();

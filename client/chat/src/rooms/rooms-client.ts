@@ -91,6 +91,8 @@ export class RoomsClient implements RoomLink {
   async refresh(): Promise<void> {
     const { membership } = this.parts;
     const asked = membership.listAsked();
+    // what each joined room had counted when the list was asked for: the server counted it too
+    const asOf = new Map([...membership.wanted].map((id) => [id, this.store.thread(id).unread.newest]));
     const answer = await this.api((token) => roomsApi.list(token));
     // blocks that could not be read (or a block whose answer was lost) are read again with the list
     this.parts.blocks.retry();
@@ -100,11 +102,11 @@ export class RoomsClient implements RoomLink {
     this.listLoaded = true;
     for (const room of list) {
       const thread = this.store.thread(room.id);
-      // the server's count until this socket has seen the room live
-      if (!thread.joined) {
-        thread.unread.listed(room.unread_count, room.unread_more === true);
-        if (this.seen(room.id)) thread.unread.clear();
-      }
+      // the server's count until this socket has seen the room live; then only what the user read on
+      // another device since (its `read` lost on the way: unread-count.ts)
+      if (!thread.joined) thread.unread.listed(room.unread_count, room.unread_more === true);
+      else thread.unread.relisted(room.unread_count, room.read_seq, asOf.get(room.id) ?? 0);
+      if (!thread.joined && this.seen(room.id)) thread.unread.clear();
       if (room.membership === 'member' && !membership.wanted.has(room.id)) membership.join(room.id);
     }
     membership.listed(list);

@@ -21,6 +21,26 @@ describe(UnreadCount.name, () => {
     expect(unread.count).toBe(0);
   });
 
+  it("should take a newer read mark from the list while joined, bounding the pre-join count by the list's", () => {
+    const unread = new UnreadCount();
+    unread.listed(5, true);
+    unread.joinedAt(10);
+    unread.message(11);
+    const asOf = unread.newest;
+    // came while the list was read: the server's count may not hold it
+    unread.message(12);
+    expect(unread.count).toBe(7);
+    // the same mark as known, or an older one: nothing changes
+    unread.relisted(0, 0, asOf);
+    expect(unread.count).toBe(7);
+    // read up to 8 elsewhere: the server counts 9, 10 and 11 (3), so two from before the join remain
+    unread.relisted(3, 8, asOf);
+    expect([unread.count, unread.more]).toEqual([4, true]);
+    // read past the join elsewhere: only what came after it and after the mark
+    unread.relisted(1, 11, unread.newest);
+    expect([unread.count, unread.more]).toEqual([1, false]);
+  });
+
   // Against a model: after the first join, the count is the number of distinct seqs received above
   // the join's seq and above every read mark given so far, not read since, plus the list's count
   // until a read reaches the join's seq or the room is seen; nothing counts twice, whatever the order

@@ -39,6 +39,11 @@ export class RoomSummaryDto extends RoomDto {
   unread_count!: number;
   @ApiProperty({ description: 'more messages follow the 100 counted: unread_count is a lower bound' })
   unread_more!: boolean;
+  @ApiProperty({
+    required: false,
+    description: "GET /rooms, members only: the user's read mark in the room (the seq read up to; 0: none)",
+  })
+  read_seq?: number;
 }
 
 export class RoomMessageDto {

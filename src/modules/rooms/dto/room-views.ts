@@ -30,13 +30,16 @@ export function publicRoomView({
   return { ...roomView(room), membership: participant?.state ?? null };
 }
 
-export function roomSummaryView({ room, participant, unread }: RoomSummary) {
+export function roomSummaryView({ room, participant, unread, readSeq }: RoomSummary) {
+  const member = participant?.state === 'member';
   return {
     ...roomView(room),
     membership: participant?.state ?? null,
-    role: participant?.state === 'member' ? participant.role : null,
+    role: member ? participant.role : null,
     unread_count: unread.count,
     unread_more: unread.more,
+    // GET /rooms, members only (0: nothing read)
+    ...(member && readSeq !== undefined ? { read_seq: readSeq } : {}),
   };
 }
 
