@@ -125,6 +125,85 @@ describe('versions of a turn across instances and resends (e2e)', () => {
     }
   });
 
+  // protocol.md, "Versions": an edit is refused while a reply of the session is being made on any
+  // instance. From a device on the other instance the edit of m1 was acked while
+  // m1's reply streamed, and that reply was stored after the edit: two replies in the edited turn
+  // (log m1, e1, ai(m1), ai(e1); 3 of 3 rounds in the library audit).
+  it("should refuse an edit from the other instance while the turn's reply, or its regeneration, streams there", async () => {
+    const streaming = (client: TestClient, clientId: string) =>
+      client.next(
+        (frame) =>
+          frame.type === 'ai_response' && frame.metadata?.done === false && frame.client_id === clientId,
+        10_000,
+      );
+    const slow = { reply: 'one two three four five six seven eight nine ten eleven', delayMs: 40 };
+    for (let round = 0; round < 2; round++) {
+      const token = userToken(uniqueUser());
+      const { client: a, sessionId } = await connect(first, token);
+      const { client: b } = await connect(second, token, { session_id: sessionId });
+      fake.enqueue(slow);
+      a.send({ type: 'user_message', client_id: 'm1', content: `what is two plus two ${round}` });
+      const m1 = await answerTo(a, 'm1');
+      await streaming(b, 'm1');
+      b.send({ type: 'edit_message', client_id: 'e1', id: String(m1.id), content: `three ${round}` });
+      expect(await answerTo(b, 'e1')).toMatchObject({ type: 'error', error: { code: 'INVALID_MESSAGE' } });
+      await doneOf(a, 'm1');
+      // a regeneration streaming on the first instance: the same rule
+      fake.enqueue(slow);
+      a.send({ type: 'regenerate', client_id: 'g1' });
+      expect(await answerTo(a, 'g1')).toMatchObject({ type: 'ack' });
+      await streaming(b, 'g1');
+      b.send({ type: 'edit_message', client_id: 'e2', id: String(m1.id), content: `four ${round}` });
+      expect(await answerTo(b, 'e2')).toMatchObject({ type: 'error', error: { code: 'INVALID_MESSAGE' } });
+      await doneOf(a, 'g1');
+      const session = await settled(token, sessionId);
+      expect(session.messages.map((message) => `${message.type}:${message.client_id}`)).toEqual([
+        'user_message:m1',
+        'ai_response:m1',
+        'ai_response:g1',
+      ]);
+      expect(buildThread(session.messages).current.map((message) => message.client_id)).toEqual(['m1', 'g1']);
+      await a.close();
+      await b.close();
+    }
+  });
+
+  // protocol.md, "Versions": the last message, stored by the other instance, was refused "Only your
+  // last message can be edited." on the instance whose copy of the log it was not in (4 of 4 in the
+  // library audit): the rule was asked on that copy before the compare-and-set could show it old.
+  it('should take an edit of the last message when it was stored by the other instance', async () => {
+    for (let round = 0; round < 2; round++) {
+      const token = userToken(uniqueUser());
+      const { client: a, sessionId } = await connect(first, token);
+      const { client: b } = await connect(second, token, { session_id: sessionId });
+      a.send({ type: 'user_message', client_id: 'm1', content: `one ${round}` });
+      await answerTo(a, 'm1');
+      await doneOf(b, 'm1');
+      b.send({ type: 'user_message', client_id: 'm2', content: `two ${round}` });
+      const m2 = await answerTo(b, 'm2');
+      await doneOf(a, 'm2');
+      await sleep(100);
+      a.send({ type: 'edit_message', client_id: 'e2', id: String(m2.id), content: `two edited ${round}` });
+      expect(await answerTo(a, 'e2')).toMatchObject({ type: 'ack', client_id: 'e2' });
+      await doneOf(a, 'e2');
+      const session = await settled(token, sessionId);
+      expect(buildThread(session.messages).current.map((message) => message.content)).toEqual([
+        `one ${round}`,
+        `Echo: one ${round}`,
+        `two edited ${round}`,
+        `Echo: two edited ${round}`,
+      ]);
+      // and its resend, from the instance whose copy stops before it: the stored copy's ack
+      const stored = session.messages.find(
+        (message) => message.client_id === 'e2' && message.type === 'user_message',
+      );
+      b.send({ type: 'edit_message', client_id: 'e2', id: String(m2.id), content: `two edited ${round}` });
+      expect(await answerTo(b, 'e2')).toMatchObject({ type: 'ack', id: stored?.id });
+      await a.close();
+      await b.close();
+    }
+  });
+
   // protocol.md, "Resends": a regenerate resent with its client_id after a cut was answered again
   // (two alternatives tagged with it, the vendor asked twice: 8 of 8 on the other instance, 5 of 5
   // on the same one after the first finished), or refused INVALID_MESSAGE while the first streamed.

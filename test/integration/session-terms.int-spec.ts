@@ -6,6 +6,7 @@ import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
+import { SessionTermsRepository } from '../../src/modules/sessions/session-terms.repository';
 import { commandsDuring, databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
@@ -147,5 +148,35 @@ describe('session_terms: the search index written after each turn', () => {
     expect(await terms(session.id)).toMatchObject({ indexed_seq: 6 });
     for (const word of ['narwhal', 'okapi', 'tapir'])
       expect(await found(b.service, user, word)).toEqual([session.id]);
+  });
+
+  // protocol.md, "Search": the instance that made a session took the index to stand at 0 (none yet)
+  // and wrote from there with an upsert; once the other instance had made the session's index, that
+  // upsert failed E11000 (a duplicate _id), was only logged, and the position stayed 0: none of its
+  // later messages was ever found (~100 search_index_failed in the library audit). A duplicate key is
+  // now a position gone stale: read where the index stands, and write from there.
+  it("should index the creating instance's messages when the other instance made the session's index first", async () => {
+    const [a, b] = instances;
+    const user = uniqueUser();
+    const { session } = await a.service.open(user, undefined, 'demo');
+    await b.service.append(session.id, message('user_message', 'Aardvark burrows'));
+    await b.service.append(session.id, message('ai_response', 'Deep ones'));
+    await b.indexer.flush();
+    await a.service.append(session.id, message('user_message', 'Pangolin scales'));
+    await a.service.append(session.id, message('ai_response', 'Keratin armour'));
+    await a.indexer.flush();
+    expect(await terms(session.id)).toMatchObject({ indexed_seq: 4 });
+    expect(await found(b.service, user, 'pangolin')).toEqual([session.id]);
+    expect(await found(a.service, user, 'armour')).toEqual([session.id]);
+    // a write from 0 where an index is, alone or in a bulk with others: "not written", not a failure
+    const repository = a.module.get(SessionTermsRepository);
+    const fromZero = (sessionId: string) =>
+      repository.add({ sessionId, userId: user, from: 0, to: 9, tokens: [], lastActivity: new Date() });
+    const { session: other } = await b.service.open(uniqueUser(), undefined, 'demo');
+    await b.service.append(other.id, message('ai_response', 'Dugong'));
+    await b.indexer.flush();
+    await expect(fromZero(session.id)).resolves.toBe(false);
+    await expect(Promise.all([fromZero(session.id), fromZero(other.id)])).resolves.toEqual([false, false]);
+    expect(await terms(session.id)).toMatchObject({ indexed_seq: 4 });
   });
 });

@@ -76,9 +76,11 @@ export class RecordService {
     const decidedAt = Date.now();
     const message: NewMessage = { ...input.message, id: newId() };
     // the model is asked while the message is stored, when this instance can tell what it will see;
-    // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start")
+    // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start").
+    // Not for an event with a rule (an edit): the rule may refuse it, and asks whether a reply of the
+    // session is in flight, which its own early one would be
     const early =
-      input.answer && input.owner !== undefined
+      input.answer && input.owner !== undefined && !input.precondition
         ? this.replies.early({
             sessionId,
             userId: input.owner,

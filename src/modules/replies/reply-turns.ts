@@ -11,7 +11,7 @@ import { unansweredUserTurns } from './unanswered-turn';
 // while it answers (each reply bounded by LLM_REPLY_TIMEOUT, each store write by its timeout), a dead
 // one's lapses within REPLY_LEASE_TTL_MS. Until session 34 it ran after 120 s, beside a reply that
 // streamed longer (reply-turns.spec.ts).
-const TURN_POLL_MS = 50;
+export const TURN_POLL_MS = 50;
 // sessions whose failed turns this instance remembers, the least recently failed going first
 const FAILED_TURNS_KEPT = 1_000;
 

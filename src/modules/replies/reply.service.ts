@@ -177,6 +177,19 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     return this.holds.has(sessionId);
   }
 
+  // other instances may answer the session's turns (the reply lease is Redis's)
+  get shared(): boolean {
+    return this.leases.shared;
+  }
+
+  // A reply of the session is queued or running here, or another instance holds its lease (or may:
+  // Redis away, as a reply waiting its turn reads it): a new version of the turn is refused then
+  // (docs/protocol.md, "Versions"; reply-in-flight.ts).
+  async answeringAnywhere(sessionId: string): Promise<boolean> {
+    if (this.holds.has(sessionId)) return true;
+    return this.leases.shared && (await this.leases.answeringElsewhere(sessionId));
+  }
+
   // a regenerate with this client_id was asked for here and is not over (queued, streaming, storing)
   regenerating(sessionId: string, clientId: string): boolean {
     return this.regenerations.has(sessionId, clientId);

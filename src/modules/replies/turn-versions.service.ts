@@ -12,6 +12,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { RecordService } from './record.service';
 import { storedRegeneration } from './regenerations';
 import { STOPPING_MESSAGE } from './reply-drain';
+import { notAnswered, replyInFlight } from './reply-in-flight';
 import { ReplyService } from './reply.service';
 
 // Versions of the newest turn (docs/protocol.md, "Versions"): regenerate the last reply (an
@@ -62,7 +63,11 @@ export class TurnVersionsService {
     }
     if (session.assisting_admin_id)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'A person is answering this conversation.');
-    this.notAnswering(sessionId);
+    // this instance's replies only (docs/protocol.md, "Versions"): a reply in flight on another
+    // instance shows in the log (the newest turn without its reply), unless it is a regeneration;
+    // this one then runs after it, in turn, as another alternative, and a resend of that one is acked
+    // and asks nothing (ReplyTurns), which the reply lease would refuse. An edit asks every instance
+    if (this.replies.answering(sessionId)) throw replyInFlight();
     const last = lastTurnEvent(current);
     if (!last || last.type !== 'ai_response')
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'There is no reply to regenerate.');
@@ -106,11 +111,14 @@ export class TurnVersionsService {
     // a resend (same client_id) of an edit already stored gets the stored copy's ack, whatever the
     // conversation is now (the append finds it: RecordService); until the races audit it was checked
     // against the conversation first and refused INVALID_MESSAGE (docs/protocol.md, "Versions")
-    const resent = await this.sessions.sent(sessionId, edit, owner);
+    let resent = await this.sessions.sent(sessionId, edit, owner);
     if (!resent) {
-      this.notAnswering(sessionId);
-      const { current } = await this.read(connection);
-      edit.metadata = { edit_of: editTarget(current, message.id) };
+      // asked early, outside the lock: most refusals cost no lock and no read
+      if (this.replies.answering(sessionId)) throw replyInFlight();
+      const { log, current } = await this.read(connection);
+      // stored by another instance since the copy `sent` looked in (the append finds it too)
+      resent = log.find((event) => event.sender === 'user' && event.client_id === edit.client_id);
+      if (!resent) edit.metadata = { edit_of: editTarget(current, message.id) };
     }
     const root = edit.metadata?.edit_of;
     await this.records.record({
@@ -119,12 +127,20 @@ export class TurnVersionsService {
       owner,
       message: edit,
       answer: true,
-      // still the user's last typed message on the log this very append extends (under the session
-      // lock): checked only on the read above, an edit racing a message stored on another instance
-      // was stored after it, and that message left the conversation (docs/protocol.md, "Versions")
-      precondition: (log) => {
-        if (editTarget(buildThread(log).current, message.id) !== root) throw notLast();
-      },
+      // under the session lock, on the log this very append extends (docs/protocol.md, "Versions"):
+      // - still the user's last typed message: checked only on the read above, an edit racing a
+      //   message stored on another instance was stored after it, and that message left the
+      //   conversation;
+      // - no reply of the session being made on any instance, nor about to be (reply-in-flight.ts):
+      //   until the library audit only this instance's were asked about, and an edit from the other
+      //   instance's device was stored while the turn's reply streamed, which was stored after it
+      // (a resend is found stored by the append, before any rule)
+      precondition: resent
+        ? undefined
+        : async (log) => {
+            if (editTarget(buildThread(log).current, message.id) !== root) throw notLast();
+            await notAnswered(sessionId, log, this.replies);
+          },
     });
   }
 
@@ -155,15 +171,6 @@ export class TurnVersionsService {
     });
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     return { sessionId, session, log: session.messages, current: buildThread(session.messages).current };
-  }
-
-  // a new version while the turn is still being answered would race the reply being streamed (the
-  // title asked for after a first reply may still run: a reply queued behind it waits its turn)
-  // streaming, or asked for and not yet shown (its prompt being read): the ack of its message is
-  // out either way
-  private notAnswering(sessionId: string): void {
-    if (this.replies.answering(sessionId))
-      throw new DomainException(ErrorCode.INVALID_MESSAGE, 'Wait for the reply, or stop it first.');
   }
 }
 

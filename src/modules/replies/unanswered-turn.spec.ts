@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { STORED_EVENT_TYPES } from '../../protocol/frames';
+import { buildThread, versionRoot } from '../../protocol/thread';
 import { hasOpenTurn, openTurnAfter, turnHeadAfter, type TurnHead } from '../sessions/session-rules';
 import type { MessageRecord } from '../sessions/session.types';
 import { unansweredUserTurn, unansweredUserTurns } from './unanswered-turn';
@@ -114,7 +115,7 @@ describe(unansweredUserTurn.name, () => {
   });
   const logOf = (events: Array<{ kind: string; pick: number }>) => {
     const history: MessageRecord[] = [];
-    const answers = new Map<MessageRecord, number>();
+    const answers = new Map<MessageRecord, MessageRecord>();
     for (const { kind, pick } of events) {
       const turns = history.filter((message) => typeof openTurnAfter(message, message.seq) === 'number');
       if (kind === 'turn') history.push(record('user_message', 'user', 'q'));
@@ -126,11 +127,16 @@ describe(unansweredUserTurn.name, () => {
         const turn = turns[pick % turns.length];
         const reply = { ...record('ai_response', 'ai', 'a'), metadata: { reply_to: turn.id } };
         history.push(reply);
-        answers.set(reply, history.indexOf(turn));
+        answers.set(reply, turn);
       }
     }
     inOrder(history);
-    return { history, answers: (message: MessageRecord) => answers.get(message) };
+    // the named turn's index in the log as it is then (edits may be put in later)
+    const answered = (message: MessageRecord) => {
+      const turn = answers.get(message);
+      return turn === undefined ? undefined : history.indexOf(turn);
+    };
+    return { history, answers: answered };
   };
 
   it('should find every turn that no reply naming it or a later turn, no admin and no older reply answered', () => {
@@ -152,8 +158,19 @@ describe(unansweredUserTurn.name, () => {
 
   it("should agree with the session head's turn fields, kept append by append", () => {
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+      fc.property(fc.array(event, { maxLength: 40 }), fc.array(fc.nat(40)), (events, edits) => {
         const { history, answers } = logOf(events);
+        // and edits of the last typed message: the turns they replace are no longer owed
+        for (const at of edits.filter((at) => at < history.length).sort((x, y) => y - x)) {
+          const last = buildThread(history.slice(0, at))
+            .current.filter((message) => message.type === 'user_message' && message.sender === 'user')
+            .at(-1);
+          if (last) {
+            const edit = record('user_message', 'user', 'edited');
+            history.splice(at, 0, { ...edit, metadata: { edit_of: versionRoot(last) } });
+          }
+        }
+        inOrder(history);
         let head: TurnHead = { open_turn_seq: null, answered_turn_seq: null };
         for (const message of history) {
           const named = answers(message);
@@ -164,5 +181,22 @@ describe(unansweredUserTurn.name, () => {
         if (open.length > 0) expect(head.open_turn_seq).toBe(open.at(-1)?.seq);
       }),
     );
+  });
+
+  // protocol.md, "Versions": an edit replaces the version it edits and what followed it. A reply to
+  // that version, asked for after the edit (its request waited for another instance's reply, or the
+  // turn's reply had failed there), was stored under the edited turn beside the edit's own: two
+  // replies in the turn (the library audit).
+  it('should owe no answer to a turn an edit replaced, only to the edit', () => {
+    const first = record('user_message', 'user', 'q1');
+    const reply = { ...record('ai_response', 'ai', 'a1'), metadata: { reply_to: first.id } };
+    const asked = record('user_message', 'user', 'q2');
+    const voice = record('voice_message', 'user', 'v');
+    const edit = { ...record('user_message', 'user', 'q2 again'), metadata: { edit_of: asked.id } };
+    const again = { ...record('user_message', 'user', 'q2 third'), metadata: { edit_of: asked.id } };
+    expect(unansweredUserTurns(inOrder([first, reply, asked, voice, edit]))).toEqual([edit]);
+    expect(unansweredUserTurns(inOrder([first, reply, asked, edit, again]))).toEqual([again]);
+    // an older turn the edit did not replace is still owed
+    expect(unansweredUserTurns(inOrder([first, asked, edit]))).toEqual([first, edit]);
   });
 });

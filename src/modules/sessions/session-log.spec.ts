@@ -68,4 +68,62 @@ describe('SessionLog precondition', () => {
     ]);
     expect(appended).toEqual([2]);
   });
+
+  // A rule refused on the copy this instance holds is asked again on the store's log: the copy's seq
+  // is this instance's own last one, and another instance may have appended since. Until the library
+  // audit the refusal stood: the edit of the last message, stored by the other instance, was refused
+  // "Only your last message can be edited." (4 of 4).
+  it("should ask a rule the held copy refuses again on the store's log before refusing", async () => {
+    const copies = new SessionCopies();
+    const held = session([message(1, 'm1'), { ...message(2, 'r1'), type: 'ai_response', sender: 'ai' }]);
+    const stored = session([...held.messages, message(3, 'm2')]);
+    copies.seqCache.set('s', 2);
+    copies.snapshots.set('s', held);
+    const appended: number[] = [];
+    const repository = {
+      append: jest.fn(async (_id: string, expected: number, full: MessageRecord): Promise<AppendResult> => {
+        appended.push(expected);
+        return { status: 'stored', message: { ...full, seq: expected + 1 } } as AppendResult;
+      }),
+      findOwnedWithMessages: jest.fn(async () => stored),
+      seqOf: jest.fn(async () => 3),
+    } as unknown as SessionsRepository;
+    const log = new SessionLog(repository, { maxSessionBytes: 1e9 }, copies, (_id, task) => task());
+    const seen: string[][] = [];
+    const rule = (messages: MessageRecord[]) => {
+      seen.push(messages.map((event) => event.id));
+      if (messages.at(-1)?.id !== 'm2') throw new DomainException(ErrorCode.INVALID_MESSAGE, 'not last');
+    };
+    const result = await log.append(
+      's',
+      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit', timestamp: new Date() },
+      undefined,
+      { owner: 'u', precondition: rule },
+    );
+    expect(result.message.seq).toBe(4);
+    expect(seen).toEqual([
+      ['m1', 'r1'],
+      ['m1', 'r1', 'm2'],
+    ]);
+    expect(appended).toEqual([3]);
+    // the store's own log refuses for good: asked once, nothing stored
+    copies.seqCache.delete('s');
+    copies.snapshots.delete('s');
+    seen.length = 0;
+    const refused = log.append(
+      's',
+      { type: 'user_message', sender: 'user', client_id: 'w', content: 'edit', timestamp: new Date() },
+      undefined,
+      {
+        owner: 'u',
+        precondition: (messages) => {
+          seen.push(messages.map((event) => event.id));
+          throw new DomainException(ErrorCode.INVALID_MESSAGE, 'refused');
+        },
+      },
+    );
+    await expect(refused).rejects.toThrow('refused');
+    expect(seen).toEqual([['m1', 'r1', 'm2']]);
+    expect(appended).toEqual([3]);
+  });
 });

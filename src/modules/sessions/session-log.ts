@@ -89,6 +89,11 @@ export class SessionLog {
   ): Promise<WrittenSession | undefined> {
     const held = this.copies.snapshots.get(sessionId);
     if (held && held.seq === expected) return held;
+    return this.storedLog(sessionId, owner);
+  }
+
+  // The store's log, read now (under the session lock: exact until this append) and held.
+  private async storedLog(sessionId: string, owner?: string): Promise<WrittenSession | undefined> {
     const read =
       owner !== undefined
         ? await this.repository.findOwnedWithMessages(sessionId, owner)
@@ -97,6 +102,33 @@ export class SessionLog {
     this.copies.seqCache.set(sessionId, read.seq);
     this.copies.keepSnapshot(sessionId, undefined, read);
     return read;
+  }
+
+  // The caller's rule on the log this write extends (docs/protocol.md, "Versions"): the seq it is to
+  // extend. The copy held here is this instance's last write, and another instance may have appended
+  // since: a copy that passes and is old fails the compare-and-set (and the next attempt asks again),
+  // but a refusal on it is asked again on the store's log before it stands. Until the library audit
+  // it stood: the last message, stored by the other instance, could not be edited here (4 of 4).
+  private async checked(
+    sessionId: string,
+    expected: number | undefined,
+    rule: NonNullable<AppendOptions['precondition']>,
+    owner?: string,
+  ): Promise<number> {
+    const held = this.copies.snapshots.get(sessionId);
+    const log = await this.logAt(sessionId, expected, owner);
+    if (!log) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+    try {
+      await rule(log.messages);
+      return log.seq;
+    } catch (error) {
+      if (log !== held) throw error;
+      const stored = await this.storedLog(sessionId, owner);
+      if (!stored) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+      if (stored.seq === log.seq) throw error;
+      await rule(stored.messages);
+      return stored.seq;
+    }
   }
 
   private async appendLocked(
@@ -110,14 +142,9 @@ export class SessionLog {
     let naming = options?.nameFrom;
     let madeName: string | undefined;
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
-      // the caller's rule on the log this very write extends (docs/protocol.md, "Versions"): a copy
-      // that turns out old fails the compare-and-set, and the next attempt asks again on the store's
-      if (options?.precondition) {
-        const log = await this.logAt(sessionId, expected, options.owner);
-        if (!log) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-        expected = log.seq;
-        options.precondition(log.messages);
-      }
+      // the caller's rule on the log this very write extends (checked)
+      if (options?.precondition)
+        expected = await this.checked(sessionId, expected, options.precondition, options.owner);
       // the log up to `expected` is held here (only appends move seq, and this instance made the
       // last one): the write is guarded on the copy's head and goes in a shared bulk, and the
       // session as written is the copy plus this message (docs/protocol.md, "Coalesced writes")

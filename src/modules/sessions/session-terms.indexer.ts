@@ -113,6 +113,9 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
         // died before indexing do; its end is not kept here for good)
         if (!started && this.due.get(sessionId) === undefined) this.due.delete(sessionId);
         if (!started) this.ended.delete(sessionId);
+        // where the index stands is read again by the next write: a position kept after a failure
+        // may be the wrong one it failed on (docs/protocol.md, "Search")
+        else this.positions.delete(sessionId);
         // the next write of the session takes these messages too
         this.logger.warn({ event: 'search_index_failed', session_id: sessionId, err: String(error) });
       })

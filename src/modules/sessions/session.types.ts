@@ -137,8 +137,9 @@ export interface AppendOptions {
   mirror?: { start: TakeoverMirror } | { end: TakeoverMirror; at: Date };
   // a rule the log this append extends must meet, checked under the session lock on that very log
   // (re-checked when the append's compare-and-set finds the log moved); it throws to refuse the
-  // append, and nothing is stored (an edit of the user's last message: docs/protocol.md, "Versions")
-  precondition?: (log: MessageRecord[]) => void;
+  // append, and nothing is stored (an edit of the user's last message: docs/protocol.md, "Versions").
+  // A refusal on the copy this instance holds is asked again on the store's log (SessionLog.checked)
+  precondition?: (log: MessageRecord[]) => void | Promise<void>;
 }
 
 // What the repository's append returns of the written document when the service holds no copy of
