@@ -3,7 +3,13 @@
 // would be on its way to MongoDB). Never used by the product; see chatbox-memory.ts.
 import { Inject } from '@nestjs/common';
 import type { ContentCipher } from '../src/common/crypto/content-cipher';
-import { DEFAULT_SESSION_NAME, dedupKey, storedSize } from '../src/modules/sessions/session-rules';
+import {
+  boundedBySessionSize,
+  DEFAULT_SESSION_NAME,
+  dedupKey,
+  STORE_SESSION_BYTES,
+  storedSize,
+} from '../src/modules/sessions/session-rules';
 import {
   CONTENT_CIPHER,
   type NewSession,
@@ -146,10 +152,11 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     options: { owner?: string; returning?: AppendReturning; name?: string; held?: SessionHead } = {},
   ): Promise<AppendResult> {
     const entry = this.sessions.get(sessionId);
+    // a deleted session takes no append, whoever writes (the store's append: SessionAppender)
     if (
       !entry ||
-      (options.owner !== undefined &&
-        (entry.record.user_id !== options.owner || entry.record.deleted === true))
+      entry.record.deleted === true ||
+      (options.owner !== undefined && entry.record.user_id !== options.owner)
     )
       return Promise.resolve({ status: 'missing' });
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
@@ -168,7 +175,9 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
         (options.name === undefined && held.name !== record.name))
     )
       return Promise.resolve({ status: 'conflict', currentSeq: record.seq });
-    if (record.bytes > maxBytes - size) return Promise.resolve({ status: 'full' });
+    // a reply is held to the store's bound only (the store's append also cuts it to fit there)
+    const bound = boundedBySessionSize(message) ? maxBytes : STORE_SESSION_BYTES;
+    if (record.bytes > bound - size) return Promise.resolve({ status: 'full' });
     if (options.name !== undefined && record.name !== DEFAULT_SESSION_NAME)
       return Promise.resolve({ status: 'named' });
     if (options.name !== undefined) record.name = options.name;
@@ -206,6 +215,12 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       return Promise.resolve(false);
     record.name = name;
     return Promise.resolve(true);
+  }
+
+  setModel(sessionId: string, modelId: string): Promise<void> {
+    const record = this.sessions.get(sessionId)?.record;
+    if (record && !record.deleted) record.model_id = modelId;
+    return Promise.resolve();
   }
 
   update(

@@ -191,6 +191,8 @@ export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
       attachments: { type: 'array', items: { type: 'object' } },
       stopped: { type: 'boolean' },
       interrupted: { type: 'boolean' },
+      // stored cut at the store's bound of a session (docs/protocol.md, "Every acked turn ends")
+      truncated: { type: 'boolean' },
       resumed: { type: 'boolean' },
     },
     metadataRequired: ['done'],

@@ -78,4 +78,26 @@ describe('CSAT after a takeover (e2e)', () => {
     });
     await client.close();
   });
+
+  // docs/protocol.md, "Session library": a deleted session is gone for its user; the audit's CSAT
+  // of a takeover in one after DELETE was 200 and stored
+  it('should refuse a rating of a takeover in a session its user deleted', async () => {
+    const adminId = uniqueUser('admin');
+    const admin = adminToken(adminId, 'Dora Deleted');
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = String((await client.nextOfType('connection_status')).session_id);
+    expect((await post(`/chat/admin/sessions/${sessionId}/takeover`, admin)).status).toBe(200);
+    expect((await post(`/chat/admin/sessions/${sessionId}/release`, admin)).status).toBe(200);
+    await client.nextOfType('admin_leave');
+    await client.close();
+    const deleted = await fetch(`${server.httpUrl}/chat/sessions/${sessionId}`, {
+      method: 'DELETE',
+      headers: authHeaders(token),
+    });
+    expect(deleted.status).toBe(204);
+    expect((await post(`/chat/sessions/${sessionId}/csat`, token, { rating: 1 })).status).toBe(404);
+    const prometheus = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(prometheus).not.toContain(`chatbox_csat_total{admin="${adminId}"`);
+  });
 });

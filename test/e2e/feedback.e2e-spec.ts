@@ -103,4 +103,38 @@ describe('feedback on replies (e2e)', () => {
     expect(bad.status).toBe(400);
     await client.close();
   });
+
+  // docs/protocol.md, "Session library": a deleted session is gone for its user. The audit rated a
+  // reply of one after DELETE: 200, the rating and its encrypted reason stored, feedback_down up, and
+  // the session listed in the admin's ?feedback=negative
+  it('should refuse a rating on a session its user deleted, and store or count nothing', async () => {
+    const user = uniqueUser();
+    const token = userToken(user);
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = String((await client.nextOfType('connection_status')).session_id);
+    client.send({ type: 'user_message', client_id: 'u1', content: 'rate me later' });
+    const reply = (await client.reply()).final;
+    await client.close();
+    const downBefore = await metric('down');
+    const deleted = await fetch(`${server.httpUrl}/chat/sessions/${sessionId}`, {
+      method: 'DELETE',
+      headers: authHeaders(token),
+    });
+    expect(deleted.status).toBe(204);
+    const rated = await rate(token, sessionId, String(reply.id), { rating: 'down', reason: 'secret reason' });
+    expect(rated.status).toBe(404);
+    expect(await metric('down')).toBe(downBefore);
+    const detail = await getJson<SessionBody & { feedback_down?: number }>(
+      `${server.httpUrl}/chat/sessions/${sessionId}`,
+      admin,
+    );
+    expect(detail.feedback_down ?? 0).toBe(0);
+    const stored = detail.messages.find((message) => message.id === reply.id);
+    expect([stored?.metadata?.feedback, stored?.feedback_reason]).toEqual([undefined, undefined]);
+    const negative = await getJson<{ total: number }>(
+      `${server.httpUrl}/chat/admin/sessions?feedback=negative&user_id=${user}`,
+      admin,
+    );
+    expect(negative.total).toBe(0);
+  });
 });

@@ -3,7 +3,7 @@ import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers
 import { testEnv } from '../helpers/env';
 import { startAppProcess, type AppProcess, stopInstances } from '../helpers/process';
 import { RedisServer } from '../helpers/redis-server';
-import { uniqueUser, userToken } from '../helpers/tokens';
+import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ReplyRecorder } from '../../src/modules/replies/reply-recorder';
 import { sessionSocket, TestClient, type Frame } from '../helpers/ws-client';
 
@@ -287,6 +287,39 @@ describe('turns of one session on two instances (e2e)', () => {
     });
     expect(q2.content).toContain('second question');
     await Promise.all([a.client.close(), b.client.close()]);
+  });
+
+  // docs/protocol.md, "Session library": a deleted session gets no more model calls and no more
+  // writes, on any instance. The audit: m1, m2 back to back, DELETE while m1's reply streams: 204,
+  // m1's reply stored stopped and ~1 s later m2's whole reply stored in the deleted session (4 of 4;
+  // 18 of 18 in a wider sweep), the DELETE reaching either instance
+  it('should answer nothing more of a session deleted on the other instance while a turn is queued', async () => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    for (const clientId of ['d1', 'd2']) {
+      here.client.send({ type: 'user_message', client_id: clientId, content: `secret ${clientId}` });
+      await here.client.next((frame) => frame.type === 'ack' && frame.client_id === clientId);
+    }
+    await here.client.next((frame) => piece(frame) && frame.client_id === 'd1', 10_000);
+    const deleted = await fetch(`http://127.0.0.1:${second.port}/chat/sessions/${here.sessionId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(deleted.status).toBe(204);
+    await here.client.next(
+      (frame) => frame.type === 'connection_status' && frame.session_id !== here.sessionId,
+    );
+    // d2's reply (~1 s) would be stored by now
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const session = await getJson<SessionBody>(
+      `http://127.0.0.1:${second.port}/chat/sessions/${here.sessionId}`,
+      adminToken(uniqueUser('admin')),
+    );
+    expect(session.messages.map((message) => `${message.type}/${String(message.client_id)}`)).toEqual([
+      'user_message/d1',
+      'user_message/d2',
+    ]);
+    await here.client.close();
   });
 
   it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {

@@ -182,11 +182,14 @@ export class ConnectionsService {
     this.moveUserTo(connection, session, false);
   }
 
-  // The user deleted the session their devices are in (docs/protocol.md, "Session library"): its
-  // reply stops and every device, on every instance, moves to a new session, as after new_session.
-  // A message a device sends there before it hears of the move is refused NOT_FOUND by its append.
-  async sessionDeleted(userId: string, sessionId: string): Promise<void> {
-    this.replies.stopEverywhere(sessionId);
+  // The user deleted a session (docs/protocol.md, "Session library"): on every instance its reply
+  // stops and no turn of it queued is asked of the model (nothing more is stored there: its appends
+  // are refused). When it was the one their devices are in (`active`), every device, on every
+  // instance, moves to a new session, as after new_session. A message a device sends there before it
+  // hears of the move is refused NOT_FOUND by its append.
+  async sessionDeleted(userId: string, sessionId: string, active: boolean): Promise<void> {
+    this.replies.sessionDeleted(sessionId);
+    if (!active) return;
     const { session } = await this.sessions.startNew(userId, this.registry.defaultModelId);
     this.sessions.remember(session);
     this.sessions.forget(sessionId);

@@ -54,8 +54,9 @@ export class HistoryService {
   async delete(sessionId: string, owner: Principal): Promise<void> {
     const deleted = await this.sessions.softDelete(sessionId, owner.userId);
     if (!deleted) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
-    // the user's devices were in it: they move to a new session (docs/protocol.md, "Session library");
-    // an admin's sockets are never moved (their session is a console: the next connect opens one)
-    if (deleted.ended && !owner.isAdmin) await this.connections.sessionDeleted(owner.userId, sessionId);
+    // nothing more of it is answered, on any instance; the user's devices were in it: they move to a
+    // new session (docs/protocol.md, "Session library"); an admin's sockets are never moved (their
+    // session is a console: the next connect opens one)
+    await this.connections.sessionDeleted(owner.userId, sessionId, deleted.ended && !owner.isAdmin);
   }
 }

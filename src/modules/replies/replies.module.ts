@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { SessionsModule } from '../sessions/sessions.module';
+import { DeletedSessions } from './deleted-sessions';
 import { RecordService } from './record.service';
 import { ReplyAttachments } from './reply-attachments';
 import { ReplyPrompt } from './reply-prompt';
@@ -15,6 +16,7 @@ import { TurnWatchService } from './turn-watch.service';
 @Module({
   imports: [SessionsModule, LlmModule, RealtimeModule],
   providers: [
+    DeletedSessions,
     RecordService,
     ReplyService,
     ReplyPrompt,

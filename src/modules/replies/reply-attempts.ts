@@ -25,6 +25,8 @@ export interface ShownReplies {
   emit(generation: Generation, frame: EphemeralFrame): void;
   // the instance is stopping: a reply not shown yet is not started (ReplyDrain)
   leaving(input: ReplyRequest): boolean;
+  // the user deleted the session (DeletedSessions)
+  gone(sessionId: string): boolean;
 }
 
 // The parts one reply is made of (ReplyService builds them).
@@ -88,6 +90,10 @@ export class ReplyAttempts {
       );
       // SIGTERM came while its prompt was read: nothing of it shown, its turn left
       if (!early && this.shown.leaving(input)) return;
+      // deleted while its prompt was read (the owner's read of a deleted session finds no turn): no
+      // vendor sees any of it (docs/protocol.md, "Session library")
+      const noTurn = input.turnSeq !== undefined && assembled.turnSeq === undefined;
+      if (!early && (this.shown.gone(sessionId) || noTurn)) return;
       if (!early) this.shown.show(generation);
       await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
     } finally {

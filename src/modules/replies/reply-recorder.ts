@@ -1,5 +1,5 @@
 import { toErrorFrame } from '../../protocol/frames';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { LlmUsage } from '../../infra/llm/llm-provider';
@@ -12,9 +12,11 @@ import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { storedFrame } from '../realtime/frames';
+import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
 
-export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover';
+// 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library")
+export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover' | 'deleted';
 
 // How one generation ended, as the reply service saw it.
 export interface ReplyOutcome {
@@ -51,6 +53,7 @@ export class ReplyRecorder {
     private readonly metrics: ChatMetrics,
     private readonly model: ModelStream,
     private readonly attachments: ReplyAttachments,
+    @Optional() private readonly deleted: DeletedSessions = new DeletedSessions(),
   ) {}
 
   async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
@@ -79,10 +82,14 @@ export class ReplyRecorder {
 
   private async keep(outcome: ReplyOutcome, failed: boolean): Promise<MessageRecord | undefined> {
     const { reason, responseMs, entry, userId, sessionId, modelId, clientId, text } = outcome;
-    // nothing to keep: a failure, or a stop before the first token by anything but the user (a new
-    // session, a takeover, a shutdown say so themselves); a user's stop closes the turn with an
-    // empty reply flagged stopped, so every client sees it end
-    if (text.length === 0 && (failed || (reason !== undefined && reason !== 'stopped'))) return undefined;
+    // nothing to keep: a failure, a stop before the first token by a takeover or a shutdown (the
+    // turn stays open for the admin, or for the instance its user comes back to), or a session its
+    // user deleted. A user's stop_generation or new_session closes the turn with what was shown,
+    // an empty reply flagged stopped when nothing was: every acked turn ends with a stored reply
+    // (docs/protocol.md, "The reply in flight"). Until the library audit a new_session before the
+    // first piece stored nothing, and the turn was answered when the user came back to it (6 of 6).
+    if (reason === 'deleted') return undefined;
+    if (text.length === 0 && (failed || (reason !== undefined && !userStop(reason)))) return undefined;
     const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
     const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
     if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
@@ -118,7 +125,7 @@ export class ReplyRecorder {
         // a reply stopped before its first token has no response time to count
         {
           usage,
-          response_ms: reason === 'stopped' && text.length === 0 ? undefined : responseMs,
+          response_ms: userStop(reason) && text.length === 0 ? undefined : responseMs,
           countsAsMessage: true,
           answersTurn: outcome.replyTo === undefined ? undefined : outcome.turnSeq,
         },
@@ -135,6 +142,17 @@ export class ReplyRecorder {
         this.logger.log(
           { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_for_takeover' },
           'reply not stored: an admin assists the session',
+        );
+        return undefined;
+      }
+      // the session is gone (its user deleted it, on any instance): nothing is stored there, and
+      // nobody is told (the user's devices moved to a new session); no turn of it is asked for here
+      // any more (DeletedSessions)
+      if (error instanceof DomainException && error.code === ErrorCode.NOT_FOUND) {
+        this.deleted.add(sessionId);
+        this.logger.log(
+          { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_for_deleted' },
+          'reply not stored: the session is gone',
         );
         return undefined;
       }
@@ -176,6 +194,11 @@ export class ReplyRecorder {
     this.hub.toSession(sessionId, storedFrame(sessionId, stored));
     return stored;
   }
+}
+
+// a stop the user asked for: it closes the turn with what was shown (empty when nothing was)
+function userStop(reason: StopReason | undefined): boolean {
+  return reason === 'stopped' || reason === 'new_session';
 }
 
 function describe(error: unknown): string {

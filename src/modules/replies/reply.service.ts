@@ -9,6 +9,7 @@ import { SessionTitler } from '../llm/session-titler';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { EarlyReplies, type EarlyReply, type EarlyRequest, type EarlyStart } from './early-reply';
+import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttempts } from './reply-attempts';
 import { ReplyDrain } from './reply-drain';
 import { ReplyFences } from './reply-fences';
@@ -38,8 +39,9 @@ interface ReplyBusMessage {
   session: string;
   // when the user stopped (a reply decided after it is not stopped)
   at: number;
-  // absent from an instance before the admin audit: a stop_generation
-  reason?: UserStopReason;
+  // absent from an instance before the admin audit: a stop_generation; 'deleted': the user deleted
+  // the session (an instance before the library audit takes it for a stop_generation)
+  reason?: UserStopReason | 'deleted';
 }
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
@@ -77,6 +79,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     private readonly prompt: ReplyPrompt,
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
     @Optional() @Inject(BUS) private readonly bus?: Bus,
+    @Optional() private readonly deleted: DeletedSessions = new DeletedSessions(),
   ) {
     this.titles = new ReplyTitles(titler, sessions, hub);
     this.drained = new ReplyDrain(hub);
@@ -104,6 +107,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
         show: (generation) => this.show(generation),
         emit: (generation, frame) => this.emit(generation, frame),
         leaving: (input) => this.drained.leaving(input),
+        gone: (sessionId) => this.deleted.has(sessionId),
       },
     );
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
@@ -116,7 +120,8 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     this.bus?.subscribe(TOPIC, (payload, from) => {
       if (typeof payload !== 'object' || payload === null) return;
       const message = payload as ReplyBusMessage;
-      if (message.k === 'stop')
+      if (message.k === 'stop' && message.reason === 'deleted') this.gone(message.session);
+      else if (message.k === 'stop')
         this.stop(message.session, message.reason === 'new_session' ? 'new_session' : 'stopped', message.at);
       else this.snapshots.receive(payload as Record<string, unknown>, from);
     });
@@ -144,6 +149,27 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     // and this one not (stop())
     if (!streamingHere)
       this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at, reason } satisfies ReplyBusMessage);
+  }
+
+  // The user deleted the session (docs/protocol.md, "Session library"): on every instance, its reply
+  // in flight stops and is not stored, and no turn of it queued there is asked of the model. Until
+  // the library audit only the streaming reply stopped (stored, flagged stopped) and the turn queued
+  // behind it was sent to the vendor and its whole reply stored in the deleted session (4 of 4).
+  sessionDeleted(sessionId: string, at = Date.now()): void {
+    this.gone(sessionId);
+    this.bus?.publish(TOPIC, {
+      k: 'stop',
+      session: sessionId,
+      at,
+      reason: 'deleted',
+    } satisfies ReplyBusMessage);
+  }
+
+  private gone(sessionId: string): void {
+    this.deleted.add(sessionId);
+    this.running.get(sessionId)?.controller.abort('deleted');
+    // no copy of it kept here either (no early start from one)
+    this.sessions.forget(sessionId);
   }
 
   // Resolves once no reply of the session shown here is still being stored, and no other instance
@@ -217,7 +243,8 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   // Starts the model on a user's turn while its message is being stored, when this instance holds
   // the session as last written and nothing else is answering it; the caller confirms or cancels.
   early(input: EarlyRequest): EarlyReply | undefined {
-    return this.draining ? undefined : this.earlyReplies.start(input);
+    if (this.draining || this.deleted.has(input.sessionId)) return undefined;
+    return this.earlyReplies.start(input);
   }
 
   // A request for a turn answers the turns before it still open first, after any other instance's
@@ -244,13 +271,15 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
         // queued behind a reply that was running at SIGTERM: its turn is left, and the lease let go
         // with its hold below (no longer left to lapse once the instance had exited)
         if (this.drained.leaving(input)) return;
+        // a session deleted while this waited in the queue: nothing more of it is asked
+        if (this.deleted.has(input.sessionId)) return;
         const turns = await this.turns.inTurn(input, waitsBefore).catch((error: unknown) => {
           this.attempts.report(input, error);
           return [];
         });
         for (const turn of turns) {
           if (this.drained.leaving(turn)) break;
-          await this.attempts.attempt(turn);
+          if (!this.deleted.has(turn.sessionId)) await this.attempts.attempt(turn);
         }
       } finally {
         if (regeneration !== undefined) this.regenerations.delete(input.sessionId, regeneration);
@@ -285,9 +314,10 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
       generation.controller.abort(reason);
       return true;
     }
-    // asked for, not yet shown: a user's stop sent the instant the message was acked stops it too
-    if (reason !== 'stopped' || !this.holds.has(sessionId)) return false;
-    void this.stopQueued(sessionId, now);
+    // asked for, not yet shown: a user's stop (stop_generation, new_session) sent the instant the
+    // message was acked stops it too
+    if ((reason !== 'stopped' && reason !== 'new_session') || !this.holds.has(sessionId)) return false;
+    void this.stopQueued(sessionId, now, reason);
     return true;
   }
 
@@ -295,15 +325,15 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   // answers the session: otherwise it waits behind that one, which is the stop's. Until the races
   // audit of session 34 a stop from a device on the instance of a queued turn stopped both the reply
   // streaming elsewhere and the queued one, 6 of 6 (turns.e2e-spec.ts).
-  private async stopQueued(sessionId: string, at: number): Promise<void> {
+  private async stopQueued(sessionId: string, at: number, reason: UserStopReason): Promise<void> {
     if (await this.leases.answeringElsewhere(sessionId)) return;
     // shown while that was asked: stopped if decided before the stop, as the stop would have
     const shown = this.running.get(sessionId);
     if (shown) {
-      if (shown.decidedAt <= at) shown.controller.abort('stopped');
+      if (shown.decidedAt <= at) shown.controller.abort(reason);
       return;
     }
-    if (this.holds.has(sessionId)) this.stopsBeforeShown.set(sessionId, at);
+    if (this.holds.has(sessionId)) this.stopsBeforeShown.set(sessionId, at, reason);
   }
 
   // The end of the grace: every reply still running (shown, or started early) is cut, stored as

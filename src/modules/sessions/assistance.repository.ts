@@ -75,7 +75,9 @@ export class AssistanceRepository {
   // The guard on help_request_seq (equality, null matching a missing field: store conformance suite)
   // makes the take one caller's even if the lock was lost meanwhile.
   async markHelpRequested(sessionId: string, userId: string, request: HelpRequestMark): Promise<HelpMark> {
-    const owned = { _id: sessionId, user_id: userId };
+    // the owner's, not deleted by them (docs/protocol.md, "Session library"; top-level `$ne: true`:
+    // store conformance suite)
+    const owned = { _id: sessionId, user_id: userId, deleted: { $ne: true } };
     const found = await this.sessions
       .findOne(owned, {
         is_active: 1,

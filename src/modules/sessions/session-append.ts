@@ -5,7 +5,15 @@ import { withEncryptedFileName } from '../../common/crypto/file-names';
 import type { Session, StoredMessage } from './schemas/session.schema';
 import type { SessionBatches } from './session-batches';
 import { decrypt, type SessionDocument, WITHOUT_INDEX, withMessages } from './session-documents';
-import { dedupKey, DEFAULT_SESSION_NAME, openTurnAfter, storedSize } from './session-rules';
+import {
+  boundedBySessionSize,
+  dedupKey,
+  DEFAULT_SESSION_NAME,
+  fittedText,
+  openTurnAfter,
+  STORE_SESSION_BYTES,
+  storedSize,
+} from './session-rules';
 import type {
   AppendEffects,
   AppendOptions,
@@ -50,6 +58,35 @@ export class SessionAppender {
     effects: AppendEffects = {},
     options: AppendWriteOptions = {},
   ): Promise<AppendResult> {
+    const result = await this.write(sessionId, expectedSeq, message, maxBytes, effects, options);
+    if (result.status !== 'full' || boundedBySessionSize(message) || options.mirror) return result;
+    // a reply past the store's bound: what fits of it, flagged truncated (docs/protocol.md, "Every
+    // acked turn ends"); the devices were shown it whole
+    const fitted = await this.fitted(sessionId, message);
+    return fitted ? this.write(sessionId, expectedSeq, fitted, maxBytes, effects, options) : result;
+  }
+
+  // The message cut to what the session's room under STORE_SESSION_BYTES holds, if anything does.
+  private async fitted(sessionId: string, message: NewMessage): Promise<NewMessage | undefined> {
+    const found = await this.sessions.findOne({ _id: sessionId }, { bytes: 1 }).lean<{ bytes: number }>();
+    if (!found) return undefined;
+    const metadata = withEncryptedFileName({ ...message.metadata, truncated: true }, this.cipher);
+    const content = fittedText(message.content ?? '', STORE_SESSION_BYTES - found.bytes, (text) =>
+      storedSize({ metadata }, this.cipher.encrypt(text)),
+    );
+    if (content === undefined) return undefined;
+    return { ...message, content, metadata: { ...message.metadata, truncated: true } };
+  }
+
+  // One guarded write of the append (append).
+  private async write(
+    sessionId: string,
+    expectedSeq: number,
+    message: NewMessage,
+    maxBytes: number,
+    effects: AppendEffects,
+    options: AppendWriteOptions,
+  ): Promise<AppendResult> {
     const content = message.content === undefined ? undefined : this.cipher.encrypt(message.content);
     // a file's name is encrypted like content (docs/protocol.md, "Uploads and files")
     const metadata = withEncryptedFileName(message.metadata, this.cipher);
@@ -70,13 +107,23 @@ export class SessionAppender {
       file_id: message.file_id,
       metadata,
     });
-    // a takeover's join and leave are stored whatever the session's size: the mirror goes with them
-    const bound = options.mirror ? Number.MAX_SAFE_INTEGER : maxBytes;
+    // a takeover's join and leave are stored whatever the session's size: the mirror goes with them;
+    // a reply or a system event only within the store's bound (boundedBySessionSize)
+    const bound = options.mirror
+      ? Number.MAX_SAFE_INTEGER
+      : boundedBySessionSize(message)
+        ? maxBytes
+        : STORE_SESSION_BYTES;
     const filter: Record<string, unknown> = {
       _id: sessionId,
       seq: expectedSeq,
       bytes: { $lte: bound - size },
     };
+    // a deleted session takes nothing more, whoever writes (a reply queued when it was deleted, on any
+    // instance, included), in the same write, under the session lock the delete's write holds too;
+    // only a takeover's end still closes its record there (docs/protocol.md, "Session library";
+    // top-level `$ne: true`: store conformance suite)
+    if (!endsTakeover(options)) filter.deleted = { $ne: true };
     const held = options.held;
     if (held) {
       // equality on each (null matches null or a missing field alike: store conformance suite)
@@ -85,13 +132,8 @@ export class SessionAppender {
       filter.assisting_admin_id = held.assisting_admin_id ?? null;
       filter.name = held.name;
     }
-    // the owner's, whatever the copy says (another user's message finds no session: 'missing'), and
-    // not deleted by them: a device still bound to it, on any instance, stores nothing there
-    // (docs/protocol.md, "Session library"; top-level `$ne: true`: store conformance suite)
-    if (options.owner !== undefined) {
-      filter.user_id = options.owner;
-      filter.deleted = { $ne: true };
-    }
+    // the owner's, whatever the copy says (another user's message finds no session: 'missing')
+    if (options.owner !== undefined) filter.user_id = options.owner;
     // only within this takeover (an admin's message, admin_leave) or outside any (admin_join), as the
     // session mirrors it; the mirror changes only with such appends, under the session lock this one
     // holds (equality on a string and a date, or null: store conformance suite)
@@ -196,7 +238,8 @@ export class SessionAppender {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (
       !found ||
-      (options.owner !== undefined && (found.user_id !== options.owner || found.deleted === true))
+      (options.owner !== undefined && found.user_id !== options.owner) ||
+      (found.deleted === true && !endsTakeover(options))
     )
       return { status: 'missing' };
     if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
@@ -209,6 +252,11 @@ export class SessionAppender {
       return { status: 'unassisted' };
     return { status: 'conflict', currentSeq: found.seq };
   }
+}
+
+// a takeover's admin_leave, which clears the session's mirror of it and stores its record
+function endsTakeover(options: Pick<AppendOptions, 'mirror'>): boolean {
+  return options.mirror !== undefined && 'end' in options.mirror;
 }
 
 // the head the copy had, after an append (its seq and time, and the name it gave)

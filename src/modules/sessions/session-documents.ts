@@ -10,6 +10,9 @@ import type { MessageRecord, SessionRecord, SessionWithMessages } from './sessio
 // the blind index (search_tokens) is only ever queried, never read back
 export const WITHOUT_INDEX = { search_tokens: 0 } as const;
 export const WITHOUT_MESSAGES = { messages: 0, search_tokens: 0 } as const;
+// what ownedBy reads: a projection without `deleted` made a deleted session its owner's (until the
+// library audit a rating and a CSAT were stored in one after DELETE: docs/protocol.md, "Session library")
+export const OWNER = { user_id: 1, deleted: 1 } as const;
 
 export type SessionDocument = Omit<Session, 'messages'> & { messages?: StoredMessage[] };
 

@@ -40,7 +40,7 @@ export class SessionEdits {
   // on a copy older than them (EarlyReplies checks model and takeover on the stored session too)
   setModel(sessionId: string, modelId: string): Promise<void> {
     this.copies.snapshots.delete(sessionId);
-    return this.sessionLock(sessionId, () => this.repository.update(sessionId, { model_id: modelId }));
+    return this.sessionLock(sessionId, () => this.repository.setModel(sessionId, modelId));
   }
 
   // A user's rating of a reply in their session; undefined when there is no such reply.

@@ -1,7 +1,7 @@
 import type { Model } from 'mongoose';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { Session } from './schemas/session.schema';
-import { ownedBy, type SessionDocument } from './session-documents';
+import { OWNER, ownedBy, type SessionDocument } from './session-documents';
 import type { CsatRecord, FeedbackRating, FeedbackResult } from './session.types';
 
 // What the owner gives back on their session: a rating of a reply, a read receipt of an admin's
@@ -23,7 +23,7 @@ export class SessionFeedback {
   ): Promise<FeedbackResult | undefined> {
     const found = ownedBy(
       await this.sessions
-        .findOne({ _id: sessionId }, { messages: 1, user_id: 1, feedback_up: 1, feedback_down: 1 })
+        .findOne({ _id: sessionId }, { ...OWNER, messages: 1, feedback_up: 1, feedback_down: 1 })
         .lean<SessionDocument>(),
       userId,
     );
@@ -50,7 +50,7 @@ export class SessionFeedback {
   // session lock. The time it was first seen, or undefined when there is no such admin message.
   async markSeen(sessionId: string, userId: string, messageId: string, now: Date): Promise<Date | undefined> {
     const found = ownedBy(
-      await this.sessions.findOne({ _id: sessionId }, { user_id: 1, messages: 1 }).lean<SessionDocument>(),
+      await this.sessions.findOne({ _id: sessionId }, { ...OWNER, messages: 1 }).lean<SessionDocument>(),
       userId,
     );
     const index = found?.messages?.findIndex((stored) => stored.id === messageId) ?? -1;
@@ -76,7 +76,7 @@ export class SessionFeedback {
   ): Promise<CsatRecord | undefined> {
     const found = ownedBy(
       await this.sessions
-        .findOne({ _id: sessionId }, { user_id: 1, takeovers: 1, csat: 1 })
+        .findOne({ _id: sessionId }, { ...OWNER, takeovers: 1, csat: 1 })
         .lean<SessionDocument>(),
       userId,
     );

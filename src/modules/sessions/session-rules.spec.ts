@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   adminKeyOf,
+  boundedBySessionSize,
   dedupKey,
   DEFAULT_SESSION_NAME,
   durationAsOf,
@@ -9,6 +10,7 @@ import {
   nameFromFirstMessage,
   keepAliveMs,
   needsTouch,
+  fittedText,
 } from './session-rules';
 
 const TIMEOUT = 15 * 60 * 1000;
@@ -271,5 +273,44 @@ describe('dedupKey', () => {
     expect(dedupKey({ sender: 'ai', client_id: 'c1' })).toBeUndefined();
     expect(dedupKey({ sender: 'user' })).toBeUndefined();
     expect(dedupKey({ sender: 'system', client_id: '' })).toBeUndefined();
+  });
+});
+
+// docs/protocol.md, "Every acked turn ends": what a user or an admin sends is held to
+// MAX_SESSION_BYTES, the reply of a turn acked before only to the store's bound, cut to fit there
+describe('boundedBySessionSize', () => {
+  it('should hold what users and admins send to MAX_SESSION_BYTES, and not replies or system events', () => {
+    expect(['user', 'admin', 'ai', 'system'].map((sender) => boundedBySessionSize({ sender }))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    // a regenerated reply: its turn was answered already
+    expect(boundedBySessionSize({ sender: 'ai', metadata: { alternative_of: 'r1' } })).toBe(true);
+  });
+});
+
+describe('fittedText', () => {
+  const utf8 = (text: string) => 10 + Buffer.byteLength(text);
+
+  it('should keep the longest start that fits, never half a surrogate pair', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.nat(300), (text, room) => {
+        const cut = fittedText(text, room, utf8);
+        if (room < 10) return expect(cut).toBeUndefined();
+        expect(text.startsWith(cut!)).toBe(true);
+        expect(utf8(cut!)).toBeLessThanOrEqual(room);
+        expect(/[\uD800-\uDBFF]$/.test(cut!)).toBe(false);
+        // one more code point would not fit
+        const next = [...text.slice(cut!.length)][0];
+        if (next !== undefined) expect(utf8(cut! + next)).toBeGreaterThan(room);
+      }),
+    );
+  });
+
+  it('should cut before an emoji that does not fit whole', () => {
+    expect(fittedText('ab🙂c', 10 + 2 + 3, utf8)).toBe('ab');
+    expect(fittedText('ab🙂c', 10 + 2 + 4, utf8)).toBe('ab🙂');
   });
 });

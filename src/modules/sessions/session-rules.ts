@@ -135,6 +135,45 @@ export function nameFromFirstMessage(content: string): string {
   return truncated ? `${name}…` : name;
 }
 
+// The bound every append is held to, a reply's included: the store's limit of one document is
+// 16 MiB, and 1 MiB of it is left to the session's other fields and to what the per-message estimate
+// misses (MAX_SESSION_BYTES is at most 14 MiB). docs/protocol.md, "Every acked turn ends".
+export const STORE_SESSION_BYTES = 15 * 1024 * 1024;
+
+// MAX_SESSION_BYTES bounds what a user or an admin sends: refused SESSION_FULL before its ack, nothing
+// acked is lost. A reply (and a system event) answers a turn acked before: held to STORE_SESSION_BYTES
+// only, it is always stored (cut to fit there: fittedText). Until the library audit the reply of a
+// message that fit was refused SESSION_FULL after streaming whole, and the acked turn never answered.
+// A regenerated reply answers a turn answered already: it is held to MAX_SESSION_BYTES as before (a
+// user regenerating at will would otherwise grow the session to the store's bound).
+export function boundedBySessionSize(message: {
+  sender: string;
+  metadata?: Record<string, unknown>;
+}): boolean {
+  return (
+    message.sender === 'user' || message.sender === 'admin' || message.metadata?.alternative_of !== undefined
+  );
+}
+
+// The longest start of `text` (never half a surrogate pair) whose stored size (`sizeOf`, monotone in
+// the length) is at most `room`; undefined when not even the empty text fits.
+export function fittedText(text: string, room: number, sizeOf: (text: string) => number): string | undefined {
+  if (sizeOf('') > room) return undefined;
+  let low = 0;
+  let high = text.length;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (sizeOf(cutAt(text, middle)) <= room) low = middle;
+    else high = middle - 1;
+  }
+  return cutAt(text, low);
+}
+
+function cutAt(text: string, length: number): string {
+  const code = text.charCodeAt(length - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? length - 1 : length);
+}
+
 // What a stored message counts against the session's byte bound (content as stored, i.e. encrypted).
 export function storedSize(
   message: { metadata?: Record<string, unknown> },

@@ -11,6 +11,7 @@ import {
   decrypt,
   type NewSession,
   NewSessionDocuments,
+  OWNER,
   ownedBy,
   type SessionDocument,
   toRecord,
@@ -148,9 +149,9 @@ export class SessionsRepository implements OnModuleInit {
   // array filters cannot be trusted for it (store conformance suite).
   async findByDedup(sessionId: string, dedup: string, owner?: string): Promise<MessageRecord | undefined> {
     const found = await this.sessions
-      .findOne({ _id: sessionId }, { messages: 1, user_id: 1 })
+      .findOne({ _id: sessionId }, { ...OWNER, messages: 1 })
       .lean<SessionDocument>();
-    if (!found || (owner !== undefined && found.user_id !== owner)) return undefined;
+    if (!found || (owner !== undefined && !ownedBy(found, owner))) return undefined;
     const previous = found.messages?.find((stored) => stored.dedup === dedup);
     return previous ? decrypt(previous, this.cipher) : undefined;
   }
@@ -169,7 +170,7 @@ export class SessionsRepository implements OnModuleInit {
 
   async messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
     const found = ownedBy(
-      await this.sessions.findOne({ _id: sessionId }, { messages: 1, user_id: 1 }).lean<SessionDocument>(),
+      await this.sessions.findOne({ _id: sessionId }, { ...OWNER, messages: 1 }).lean<SessionDocument>(),
       userId,
     );
     return (found?.messages ?? [])
@@ -235,6 +236,15 @@ export class SessionsRepository implements OnModuleInit {
     // to the driver directly, as the append: the fields are typed here, and mongoose's casting of the
     // update cost more Node CPU than the command itself (a rename per new session: the model's title)
     await this.batches.updates.load({ filter: { _id: sessionId }, update: { $set: set } });
+  }
+
+  // The session's model, written unless its user deleted it (a device still bound to it before it
+  // hears of the move writes nothing there: docs/protocol.md, "Session library")
+  async setModel(sessionId: string, modelId: string): Promise<void> {
+    await this.batches.updates.load({
+      filter: { _id: sessionId, deleted: { $ne: true } },
+      update: { $set: { model_id: modelId } },
+    });
   }
 
   // A model's title, unless the owner named the session (or it is gone for them): one write whose
