@@ -5,10 +5,10 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { RotationPasses } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { NotificationsRepository } from './notifications.repository';
 
-const START_DELAY_MS = 5_000;
 // alerts still pending at a pass are settled within ALERT_RETRY_MAX × attempts: a later pass gets them
 const REPEAT_MS = 3_600_000;
 
@@ -18,7 +18,7 @@ const REPEAT_MS = 3_600_000;
 @Injectable()
 export class ReasonRotationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('key-rotation');
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly passes = new RotationPasses();
 
   constructor(
     private readonly repository: NotificationsRepository,
@@ -26,13 +26,11 @@ export class ReasonRotationService implements OnApplicationBootstrap, OnModuleDe
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.settings.encryption.previousKeys.length === 0) return;
-    this.timers.push(setTimeout(() => void this.run(), START_DELAY_MS).unref());
-    this.timers.push(setInterval(() => void this.run(), REPEAT_MS).unref());
+    this.passes.start(this.settings, () => this.run(), REPEAT_MS);
   }
 
   onModuleDestroy(): void {
-    for (const timer of this.timers) clearTimeout(timer);
+    this.passes.stop();
   }
 
   async run(): Promise<{ rewritten: number; failed: number }> {

@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { RotationPasses } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
@@ -15,7 +16,6 @@ import { SessionsService } from './sessions.service';
 // at a time under its lock; a second instance doing the same finds nothing left to do. When a pass
 // ends with no failures the old keys are no longer needed by the messages' content and file names
 // (feedback reasons and CSAT comments are not rewritten: docs/operations.md).
-const START_DELAY_MS = 5_000;
 // between sessions: the pass yields to live traffic
 const PAUSE_MS = 20;
 
@@ -28,8 +28,7 @@ export interface RotationResult {
 @Injectable()
 export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('key-rotation');
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly passes = new RotationPasses();
 
   constructor(
     private readonly repository: SessionsRepository,
@@ -38,14 +37,11 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.settings.encryption.previousKeys.length === 0) return;
-    this.timer = setTimeout(() => void this.run(), START_DELAY_MS);
-    this.timer.unref();
+    this.passes.start(this.settings, () => this.run());
   }
 
   onModuleDestroy(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.passes.stop();
   }
 
   async run(pauseMs = PAUSE_MS): Promise<RotationResult> {
@@ -53,7 +49,7 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
     this.logger.log({ event: 'key_rotation_started' }, 're-encrypting content written with previous keys');
     try {
       for await (const sessionId of this.repository.sessionsWithOldKeys()) {
-        if (this.stopped) break;
+        if (this.passes.stopped) break;
         try {
           // every writer holds the lock, so a changed session is rare: one more try, then a failure
           const rewrite = () =>
@@ -76,8 +72,8 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
       this.logger.error({ event: 'key_rotation_failed', error: String(error) }, 'key rotation stopped');
     }
     this.logger.log(
-      { event: 'key_rotation_done', ...result, stopped: this.stopped },
-      result.failed === 0 && !this.stopped
+      { event: 'key_rotation_done', ...result, stopped: this.passes.stopped },
+      result.failed === 0 && !this.passes.stopped
         ? 'sessions re-encrypted with ENCRYPTION_KEY'
         : 'key rotation incomplete: it runs again at the next start',
     );

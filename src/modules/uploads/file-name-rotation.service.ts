@@ -6,12 +6,12 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
+import { RotationPasses } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { fileLockKey, FilesRepository } from './files.repository';
 
-const START_DELAY_MS = 5_000;
 // an upload pending at a pass is ready (or swept) within minutes: a later pass gets it
 const REPEAT_MS = 3_600_000;
 // between files: the pass yields to live traffic
@@ -23,8 +23,7 @@ const PAUSE_MS = 5;
 @Injectable()
 export class FileNameRotationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('key-rotation');
-  private readonly timers: NodeJS.Timeout[] = [];
-  private stopped = false;
+  private readonly passes = new RotationPasses();
 
   constructor(
     private readonly files: FilesRepository,
@@ -33,21 +32,18 @@ export class FileNameRotationService implements OnApplicationBootstrap, OnModule
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.settings.encryption.previousKeys.length === 0) return;
-    this.timers.push(setTimeout(() => void this.run(), START_DELAY_MS).unref());
-    this.timers.push(setInterval(() => void this.run(), REPEAT_MS).unref());
+    this.passes.start(this.settings, () => this.run(), REPEAT_MS);
   }
 
   onModuleDestroy(): void {
-    this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    this.passes.stop();
   }
 
   async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
     const result = { rewritten: 0, failed: 0 };
     try {
       for await (const id of this.files.filesWithOldNames()) {
-        if (this.stopped) break;
+        if (this.passes.stopped) break;
         try {
           if (await this.lock.run(fileLockKey(id), () => this.files.reencryptName(id))) result.rewritten++;
         } catch (error) {
