@@ -47,8 +47,8 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
   // the bench stores nothing under old keys
   async *sessionsWithOldKeys(): AsyncGenerator<string> {}
 
-  reencrypt(): Promise<number | null> {
-    return Promise.resolve(0);
+  reencrypt(): Promise<{ messages: number; rewritten: boolean } | null> {
+    return Promise.resolve({ messages: 0, rewritten: false });
   }
 
   create(input: NewSession): Promise<SessionRecord> {

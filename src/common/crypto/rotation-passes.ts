@@ -3,9 +3,9 @@ import type { Settings } from '../../config/settings';
 const START_DELAY_MS = 5_000;
 
 // When the passes that rewrite with the new key what older ENCRYPTION_KEYs wrote run (sessions, file
-// names, alert reasons): only while ENCRYPTION_KEY_PREVIOUS is set, first a few seconds after start,
-// then every `repeatMs` when given (docs/operations.md, "Rotating ENCRYPTION_KEY"). `stopped` tells a
-// pass under way to end at its next item.
+// names, alert reasons, session notes, reports, room messages): only while ENCRYPTION_KEY_PREVIOUS
+// is set, first a few seconds after start, then every `repeatMs` when given (docs/operations.md,
+// "Rotating ENCRYPTION_KEY"). `stopped` tells a pass under way to end at its next item.
 export class RotationPasses {
   stopped = false;
   private readonly timers: NodeJS.Timeout[] = [];

@@ -4,6 +4,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { SessionsModule } from '../sessions/sessions.module';
 import { NotesController } from './notes.controller';
+import { NoteRotationService } from './note-rotation.service';
 import { NOTES_CIPHER, NotesService } from './notes.service';
 import { SessionNote, SessionNoteSchema } from './schemas/session-note.schema';
 
@@ -16,6 +17,7 @@ import { SessionNote, SessionNoteSchema } from './schemas/session-note.schema';
   controllers: [NotesController],
   providers: [
     NotesService,
+    NoteRotationService,
     {
       provide: NOTES_CIPHER,
       inject: [SETTINGS],

@@ -73,6 +73,38 @@ export class ReportsRepository implements OnModuleInit {
     return (await this.reports.deleteMany({ at: { $lt: cutoff } })).deletedCount;
   }
 
+  // Key rotation (ReportRotationService): each report holding a reason, or a reported text or file
+  // name, written with another key than the current one, with those fields ([path, stored value]);
+  // one pass over the collection (a cursor: no sort or skip for the store).
+  async *withOldKeys(): AsyncGenerator<{ id: string; stale: Array<[string, string]> }> {
+    const cursor = this.reports
+      .find({}, { _id: 1, reason: 1, reported: 1 })
+      .lean<Array<Pick<Report, '_id' | 'reason' | 'reported'>>>()
+      .cursor({ batchSize: 100 });
+    for await (const report of cursor) {
+      const fields: Array<[string, string | undefined]> = [
+        ['reason', report.reason],
+        ['reported.content', report.reported?.content],
+        ['reported.file_name', report.reported?.file_name],
+      ];
+      const stale = fields.filter(
+        (field): field is [string, string] =>
+          typeof field[1] === 'string' && !this.cipher.isCurrent(field[1]),
+      );
+      if (stale.length > 0) yield { id: report._id, stale };
+    }
+  }
+
+  // Rewrites those fields with the current key. No lock: a report is inserted once and after that
+  // only deleted (retention), never updated, so a `$set` whose filter holds each old ciphertext loses
+  // no change even as FerretDB's unlocked read-modify-write (docs/protocol.md, "The store"); a
+  // report deleted meanwhile is not written back (an update, no upsert). Whether it was written.
+  async reencrypt(id: string, stale: Array<[string, string]>): Promise<boolean> {
+    const filter = Object.fromEntries([['_id', id], ...stale]);
+    const set = Object.fromEntries(stale.map(([path, stored]) => [path, this.cipher.reencrypt(stored)]));
+    return (await this.reports.updateOne(filter, { $set: set })).matchedCount === 1;
+  }
+
   private sealed(reported: ReportedRecord): ReportedMessage {
     const { content, file_name: fileName, ...rest } = reported;
     return {

@@ -7,3 +7,8 @@
 export function roomDocumentKey(roomId: string): string {
   return `room:${roomId}`;
 }
+
+// One room message: its edits and deletes (room-message-changes.ts) and key rotation's rewrite of it.
+export function roomMessageKey(messageId: string): string {
+  return `room-message:${messageId}`;
+}

@@ -10,6 +10,7 @@ import { changeNumbers, changeOf } from './room-change-numbers';
 import type { RoomChangesRepository } from './room-changes.repository';
 import type { RoomHub } from './room-hub';
 import type { RoomMessagesRepository } from './room-messages.repository';
+import { roomMessageKey } from './room-locks';
 import { isOwnMessage, requireCanWrite, requireMember, requireModerator } from './room-rules';
 import { roomFileScope, type ParticipantRecord, type RoomMessageRecord, type RoomRecord } from './room.types';
 import type { RoomsRepository } from './rooms.repository';
@@ -67,7 +68,7 @@ export class RoomMessageChanges {
     const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at);
     const outcome = await numbers.settle(
       (take) =>
-        this.lock.run(`room-message:${messageId}`, () =>
+        this.lock.run(roomMessageKey(messageId), () =>
           this.messages.edit(roomId, messageId, content, at, clientId, take),
         ),
       (done) => done === 'edited',
@@ -107,7 +108,7 @@ export class RoomMessageChanges {
     const numbers = changeNumbers(this.changes, roomId, messageId, message.created_at);
     const outcome = await numbers.settle(
       (take) =>
-        this.lock.run(`room-message:${messageId}`, () =>
+        this.lock.run(roomMessageKey(messageId), () =>
           this.messages.softDelete(roomId, messageId, principal.userId, clientId, new Date(), take),
         ),
       (done) => done === 'deleted',

@@ -14,6 +14,7 @@ import { isDuplicateKey } from '../../common/store-errors';
 import { newId } from '../../common/ids';
 import { RoomMessageEdits, type DeleteOutcome, type EditOutcome } from './room-message-edits';
 import { dedupKeyOf, messageIdOf, minimized, sentAs, storedRecord, toRecord } from './room-message-records';
+import { RoomMessageReencryption } from './room-message-reencryption';
 import { RoomMessageRetention } from './room-message-retention';
 import { RoomMessageUnread, type UnreadWindow } from './room-message-unread';
 
@@ -36,7 +37,7 @@ export interface Appended {
 // Mongoose lives here only (here and in the helpers below, which only this class constructs). The
 // append, its heads and the reads of messages are here; the rest is delegated by responsibility: the
 // records (room-message-records), unread counts (room-message-unread), edits and soft deletes
-// (room-message-edits), retention (room-message-retention).
+// (room-message-edits), retention (room-message-retention), key rotation (room-message-reencryption).
 @Injectable()
 export class RoomMessagesRepository implements OnModuleInit {
   // the last seq this instance stored per room; a stale one (another instance wrote since) costs one
@@ -47,6 +48,7 @@ export class RoomMessagesRepository implements OnModuleInit {
   private readonly unread: RoomMessageUnread;
   private readonly edits: RoomMessageEdits;
   private readonly retention: RoomMessageRetention;
+  private readonly reencryption: RoomMessageReencryption;
 
   constructor(
     @InjectModel(RoomMessage.name) private readonly messages: Model<RoomMessage>,
@@ -56,6 +58,7 @@ export class RoomMessagesRepository implements OnModuleInit {
     this.unread = new RoomMessageUnread(messages);
     this.edits = new RoomMessageEdits(messages, cipher, (roomId, messageId) => this.find(roomId, messageId));
     this.retention = new RoomMessageRetention(messages, this.settings);
+    this.reencryption = new RoomMessageReencryption(messages, cipher);
   }
 
   async onModuleInit(): Promise<void> {
@@ -235,6 +238,16 @@ export class RoomMessagesRepository implements OnModuleInit {
     take?: () => Promise<number>,
   ): Promise<DeleteOutcome> {
     return this.edits.softDelete(roomId, messageId, by, clientId, now, take);
+  }
+
+  // key rotation (room-message-reencryption): the messages holding fields written with an older key,
+  // and the rewrite of one under its lock
+  messagesWithOldKeys(): AsyncGenerator<string> {
+    return this.reencryption.withOldKeys();
+  }
+
+  reencrypt(messageId: string): Promise<boolean> {
+    return this.reencryption.reencrypt(messageId);
   }
 
   // rooms with messages older than `cutoff`

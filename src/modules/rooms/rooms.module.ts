@@ -15,9 +15,11 @@ import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
 import { ReadMarksRepository } from './read-marks.repository';
+import { ReportRotationService } from './report-rotation.service';
 import { ReportsRepository } from './reports.repository';
 import { RoomHub } from './room-hub';
 import { RoomMembershipService } from './room-membership.service';
+import { RoomMessageRotationService } from './room-message-rotation.service';
 import { RoomMessagesRepository, ROOM_CIPHER } from './room-messages.repository';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReplays } from './room-replays';
@@ -88,6 +90,9 @@ import { Room, RoomSchema } from './schemas/room.schema';
     RoomMembershipService,
     RoomReportsService,
     RoomRetentionService,
+    // the rooms' share of an ENCRYPTION_KEY rotation (docs/operations.md)
+    ReportRotationService,
+    RoomMessageRotationService,
     RoomAiRunsRepository,
     RoomAiUsageRepository,
     RoomAiReplyService,

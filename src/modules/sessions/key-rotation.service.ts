@@ -12,10 +12,11 @@ import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 
 // After ENCRYPTION_KEY rotates (the old key moved to ENCRYPTION_KEY_PREVIOUS), every instance
-// re-encrypts stored message content and file names with the new key in the background, one session
-// at a time under its lock; a second instance doing the same finds nothing left to do. When a pass
-// ends with no failures the old keys are no longer needed by the messages' content and file names
-// (feedback reasons and CSAT comments are not rewritten: docs/operations.md).
+// re-encrypts stored message content, file names, feedback reasons and CSAT comments with the new key
+// in the background, one session at a time under its lock; a second instance doing the same finds
+// nothing left to do. When a pass ends with no failures the old keys are no longer needed by the
+// sessions (the other collections have passes of their own: docs/operations.md, "Rotating
+// ENCRYPTION_KEY").
 // between sessions: the pass yields to live traffic
 const PAUSE_MS = 20;
 
@@ -54,9 +55,11 @@ export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestr
           // every writer holds the lock, so a changed session is rare: one more try, then a failure
           const rewrite = () =>
             this.sessions.exclusive(sessionId, () => this.repository.reencrypt(sessionId));
-          const count = (await rewrite()) ?? (await rewrite());
-          if (count === null) throw new Error('the session kept changing');
-          if (count > 0) [result.sessions, result.messages] = [result.sessions + 1, result.messages + count];
+          const done = (await rewrite()) ?? (await rewrite());
+          if (done === null) throw new Error('the session kept changing');
+          // a session whose only old-key fields were CSAT comments counts with no message
+          if (done.rewritten)
+            [result.sessions, result.messages] = [result.sessions + 1, result.messages + done.messages];
         } catch (error) {
           // an unknown key or a store error: this session keeps its content as it is
           result.failed++;

@@ -244,7 +244,7 @@ export class SessionAppender {
       return { status: 'missing' };
     if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
-    if (previous) return { status: 'duplicate', message: decrypt(previous, this.cipher) };
+    if (previous) return { status: 'duplicate', message: decrypt(previous, this.cipher, sessionId) };
     if (found.bytes > maxBytes - size) return { status: 'full' };
     if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
       return { status: 'named' };

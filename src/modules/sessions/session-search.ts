@@ -96,7 +96,7 @@ export class SessionSearch {
     const messages = document.messages ?? [];
     for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
       if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
-      const message = decrypt(messages[at], this.cipher);
+      const message = decrypt(messages[at], this.cipher, document._id);
       if (textMatches(message.content ?? '', words)) matching.push(message);
     }
     if (matching.length === 0) return [base];

@@ -153,7 +153,7 @@ export class SessionsRepository implements OnModuleInit {
       .lean<SessionDocument>();
     if (!found || (owner !== undefined && !ownedBy(found, owner))) return undefined;
     const previous = found.messages?.find((stored) => stored.dedup === dedup);
-    return previous ? decrypt(previous, this.cipher) : undefined;
+    return previous ? decrypt(previous, this.cipher, sessionId) : undefined;
   }
 
   async seqOf(sessionId: string): Promise<number | undefined> {
@@ -175,7 +175,7 @@ export class SessionsRepository implements OnModuleInit {
     );
     return (found?.messages ?? [])
       .filter((message) => message.seq > afterSeq)
-      .map((message) => decrypt(message, this.cipher));
+      .map((message) => decrypt(message, this.cipher, sessionId));
   }
 
   // system read (the client hub catching sockets up after a bus outage): any user's session
@@ -183,7 +183,7 @@ export class SessionsRepository implements OnModuleInit {
     const found = await this.sessions.findOne({ _id: sessionId }, { messages: 1 }).lean<SessionDocument>();
     return (found?.messages ?? [])
       .filter((message) => message.seq > afterSeq)
-      .map((message) => decrypt(message, this.cipher));
+      .map((message) => decrypt(message, this.cipher, sessionId));
   }
 
   // the guarded append and what came of it (session-append.ts)
@@ -291,7 +291,7 @@ export class SessionsRepository implements OnModuleInit {
     return this.reencryption.sessionsWithOldKeys();
   }
 
-  reencrypt(sessionId: string): Promise<number | null> {
+  reencrypt(sessionId: string): Promise<{ messages: number; rewritten: boolean } | null> {
     return this.reencryption.reencrypt(sessionId);
   }
 

@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { ContentCipher } from '../../common/crypto/content-cipher';
+import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { SETTINGS, type Settings } from '../../config/settings';
+import { NOTES_CIPHER } from './notes.service';
+import { SessionNote } from './schemas/session-note.schema';
+
+// between notes: the pass yields to live traffic
+const PAUSE_MS = 5;
+
+// The notes' text after an ENCRYPTION_KEY rotation, as KeyRotationService does for sessions:
+// rewritten with the new key in the background, once at start while ENCRYPTION_KEY_PREVIOUS is set
+// (docs/operations.md, "Rotating ENCRYPTION_KEY").
+// No lock: a note is written once (NotesService.add) and never updated, so a `$set` of `text` whose
+// filter holds the old ciphertext cannot lose a change, even as FerretDB's unlocked
+// read-modify-write (docs/protocol.md, "The store"); two instances' passes both write a ciphertext of
+// the same text, either readable.
+@Injectable()
+export class NoteRotationService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('key-rotation');
+  private readonly passes = new RotationPasses();
+
+  constructor(
+    @InjectModel(SessionNote.name) private readonly notes: Model<SessionNote>,
+    @Inject(NOTES_CIPHER) private readonly cipher: ContentCipher,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.passes.start(this.settings, () => this.run());
+  }
+
+  onModuleDestroy(): void {
+    this.passes.stop();
+  }
+
+  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
+    const result = { rewritten: 0, failed: 0 };
+    try {
+      const cursor = this.notes
+        .find({}, { _id: 1, text: 1 })
+        .lean<Array<Pick<SessionNote, '_id' | 'text'>>>()
+        .cursor({ batchSize: 100 });
+      for await (const note of cursor) {
+        if (this.passes.stopped) break;
+        if (typeof note.text !== 'string' || this.cipher.isCurrent(note.text)) continue;
+        try {
+          const text = this.cipher.reencrypt(note.text);
+          await this.notes.updateOne({ _id: note._id, text: note.text }, { $set: { text } });
+          result.rewritten++;
+        } catch (error) {
+          // an unknown key or a store error: this note keeps its text as it is
+          result.failed++;
+          this.logger.error(
+            { event: 'key_rotation_failed', note_id: note._id, error: String(error) },
+            'could not re-encrypt a session note',
+          );
+        }
+        if (pauseMs > 0) await sleep(pauseMs);
+      }
+    } catch (error) {
+      result.failed++;
+      this.logger.error(
+        { event: 'key_rotation_failed', error: String(error) },
+        'session notes not re-encrypted',
+      );
+    }
+    this.logger.log(
+      { event: 'key_rotation_notes_done', ...result, stopped: this.passes.stopped },
+      'session notes re-encrypted',
+    );
+    return result;
+  }
+}
