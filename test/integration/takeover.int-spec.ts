@@ -180,6 +180,48 @@ describe('takeover lease against FerretDB', () => {
     }
   });
 
+  // The fixes audit: a resume's store stalled 4.5 s after its verdict; meanwhile another instance
+  // took the renewal for dead, lapsed the claim and closed it (its verdicts deleted). The renewal's
+  // write then went through: it must answer false, and leave no verdict behind.
+  it('should not renew a claim that lapsed and closed while the renewal stalled after its verdict', async () => {
+    const claims = module.get<Model<TakeoverClaim>>(getModelToken(TakeoverClaim.name));
+    const grace = testSettings().takeoverGraceMs;
+    const sessionId = await newSession();
+    const ranOut = new Date(Date.now() - 100);
+    await repository.insertClaim(
+      sessionId,
+      1,
+      { id: 'ada', name: 'Ada' },
+      new Date(Date.now() - 5_000),
+      ranOut,
+    );
+    const held = (await repository.latest(sessionId))!;
+    const write = claims.updateOne.bind(claims);
+    const stalled = jest.spyOn(claims, 'updateOne').mockImplementationOnce(((
+      ...args: Parameters<typeof write>
+    ) =>
+      (async () => {
+        // a grace has passed for the other instance: the renewal's verdict reads as dead
+        await claims.updateOne(
+          { _id: `${sessionId}:1:lease:${ranOut.getTime()}:0` },
+          { $set: { decided_at: new Date(Date.now() - grace - 1_000) } },
+        );
+        expect(await repository.decideLapse(held, held.leaseUntil)).toBe(true);
+        await repository.insertEnd(held, held.leaseUntil, 'lapsed');
+        await repository.close(held, new Date());
+        return write(...args);
+      })()) as unknown as typeof claims.updateOne);
+    try {
+      expect(await repository.renew(held, new Date(Date.now() + 60_000))).toBe(false);
+    } finally {
+      stalled.mockRestore();
+    }
+    expect((await repository.latest(sessionId))?.ended).toBe(true);
+    // a verdict decided after the close goes too
+    expect(await repository.decideLapse(held, held.leaseUntil)).toBe(true);
+    expect(await claims.countDocuments({ session_id: sessionId, kind: 'lease' })).toBe(0);
+  });
+
   it('should time a help request from the first unanswered request to the admin joining', async () => {
     const sessionId = await newSession();
     const first = new Date(Date.now() - 30_000);

@@ -106,7 +106,11 @@ export class TakeoverLeaseService implements OnModuleInit {
     }
     if (helpRequestedAt && responseMs !== undefined)
       await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
-    // an end stored while the join was being logged found no join to log its leave after
+    await this.leaveIfEnded(claim);
+  }
+
+  // an end stored while the join was being logged found no join to log its leave after
+  private async leaveIfEnded(claim: Claim): Promise<void> {
     const latest = await this.repository.latest(claim.sessionId);
     if (!latest || latest.epoch !== claim.epoch || latest.ended)
       await this.complete(latest?.epoch === claim.epoch ? latest : { ...claim, ended: true }, true);
@@ -119,6 +123,7 @@ export class TakeoverLeaseService implements OnModuleInit {
     if (sameTakeover(state?.takeover, claim)) return;
     await this.repliesSettled(claim);
     await this.takeoverLog.logStart(claim);
+    await this.leaveIfEnded(claim);
   }
 
   // Waits for the replies the takeover cut off to be stored, the claim renewed meanwhile: no socket

@@ -139,6 +139,8 @@ export class TakeoverService {
       this.sessions.assistanceState(sessionId),
     ]);
     if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
+    // ended while it was being continued (a lapse elsewhere): never acked
+    if (claim.ended) throw this.ended(connection, claim);
     if (!this.bindings.binding(connection)) {
       this.bindings.bind(connection, claim, before?.seq ?? 0);
       void this.hub.catchUp(connection);
