@@ -34,18 +34,19 @@ for svc in "${services[@]}"; do
   bash "$svc" up "$DATA/$name" >"$DATA/$name.env" 2>"$DATA/$name.log" &
   pids+=("$!")
 done
+# the checks and the build need no service: they run while the services start
+echo "== lint [${SECONDS}s]"; npm run --silent lint
+echo "== typecheck [${SECONDS}s]"; npm run --silent typecheck
+echo "== build [${SECONDS}s]"; npm run --silent build
 failed=0
 for index in "${!services[@]}"; do
   name="$(basename "${services[$index]}" .sh)"
   if wait "${pids[$index]}"; then status=ok; else status=FAILED; failed=1; fi
-  echo "== service $name: $status"
+  echo "== service $name: $status [${SECONDS}s]"
   sed "s/^/   [$name] /" "$DATA/$name.log"
 done
 [ "$failed" -eq 0 ] || { echo "a test service did not start; see its log above" >&2; exit 1; }
 for svc in "${services[@]}"; do eval "$(cat "$DATA/$(basename "$svc" .sh).env")"; done
 
-echo "== lint"; npm run --silent lint
-echo "== typecheck"; npm run --silent typecheck
-echo "== build"; npm run --silent build
-echo "== unit, integration, e2e (coverage)"
+echo "== unit, integration, e2e (coverage) [${SECONDS}s]"
 npx jest --coverage --forceExit "$@"
