@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -9,7 +8,7 @@ import {
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { NOTES_CIPHER } from './notes.service';
 import { SessionNote } from './schemas/session-note.schema';
@@ -43,41 +42,28 @@ export class NoteRotationService implements OnApplicationBootstrap, OnModuleDest
     this.passes.stop();
   }
 
-  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
-    const result = { rewritten: 0, failed: 0 };
-    try {
-      const cursor = this.notes
-        .find({}, { _id: 1, text: 1 })
-        .lean<Array<Pick<SessionNote, '_id' | 'text'>>>()
-        .cursor({ batchSize: 100 });
-      for await (const note of cursor) {
-        if (this.passes.stopped) break;
-        if (typeof note.text !== 'string' || this.cipher.isCurrent(note.text)) continue;
-        try {
-          const text = this.cipher.reencrypt(note.text);
-          await this.notes.updateOne({ _id: note._id, text: note.text }, { $set: { text } });
-          result.rewritten++;
-        } catch (error) {
-          // an unknown key or a store error: this note keeps its text as it is
-          result.failed++;
-          this.logger.error(
-            { event: 'key_rotation_failed', note_id: note._id, error: String(error) },
-            'could not re-encrypt a session note',
-          );
-        }
-        if (pauseMs > 0) await sleep(pauseMs);
-      }
-    } catch (error) {
-      result.failed++;
-      this.logger.error(
-        { event: 'key_rotation_failed', error: String(error) },
-        'session notes not re-encrypted',
-      );
-    }
-    this.logger.log(
-      { event: 'key_rotation_notes_done', ...result, stopped: this.passes.stopped },
-      'session notes re-encrypted',
+  run(pauseMs = PAUSE_MS): Promise<RotationCount> {
+    return this.passes.rewriteEach(
+      this.logger,
+      { what: 'session notes', idField: 'note_id', doneEvent: 'key_rotation_notes_done' },
+      this.withOldKeys(),
+      (note) => String(note._id),
+      async (note) => {
+        const text = this.cipher.reencrypt(note.text);
+        await this.notes.updateOne({ _id: note._id, text: note.text }, { $set: { text } });
+        return true;
+      },
+      pauseMs,
     );
-    return result;
+  }
+
+  private async *withOldKeys(): AsyncGenerator<{ _id: unknown; text: string }> {
+    const notes = this.notes
+      .find({}, { _id: 1, text: 1 })
+      .lean<Array<Pick<SessionNote, '_id' | 'text'>>>()
+      .cursor({ batchSize: 100 });
+    for await (const note of notes)
+      if (typeof note.text === 'string' && !this.cipher.isCurrent(note.text))
+        yield { _id: note._id, text: note.text };
   }
 }

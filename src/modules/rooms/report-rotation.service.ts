@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -6,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ReportsRepository } from './reports.repository';
 
@@ -35,31 +34,14 @@ export class ReportRotationService implements OnApplicationBootstrap, OnModuleDe
     this.passes.stop();
   }
 
-  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
-    const result = { rewritten: 0, failed: 0 };
-    try {
-      for await (const { id, stale } of this.reports.withOldKeys()) {
-        if (this.passes.stopped) break;
-        try {
-          if (await this.reports.reencrypt(id, stale)) result.rewritten++;
-        } catch (error) {
-          // an unknown key or a store error: this report keeps its fields as they are
-          result.failed++;
-          this.logger.error(
-            { event: 'key_rotation_failed', report_id: id, error: String(error) },
-            'could not re-encrypt a report',
-          );
-        }
-        if (pauseMs > 0) await sleep(pauseMs);
-      }
-    } catch (error) {
-      result.failed++;
-      this.logger.error({ event: 'key_rotation_failed', error: String(error) }, 'reports not re-encrypted');
-    }
-    this.logger.log(
-      { event: 'key_rotation_reports_done', ...result, stopped: this.passes.stopped },
-      'reports re-encrypted',
+  run(pauseMs = PAUSE_MS): Promise<RotationCount> {
+    return this.passes.rewriteEach(
+      this.logger,
+      { what: 'reports', idField: 'report_id', doneEvent: 'key_rotation_reports_done' },
+      this.reports.withOldKeys(),
+      ({ id }) => id,
+      ({ id, stale }) => this.reports.reencrypt(id, stale),
+      pauseMs,
     );
-    return result;
   }
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -6,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
@@ -40,34 +39,14 @@ export class RoomMessageRotationService implements OnApplicationBootstrap, OnMod
     this.passes.stop();
   }
 
-  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
-    const result = { rewritten: 0, failed: 0 };
-    try {
-      for await (const id of this.messages.messagesWithOldKeys()) {
-        if (this.passes.stopped) break;
-        try {
-          if (await this.lock.run(roomMessageKey(id), () => this.messages.reencrypt(id))) result.rewritten++;
-        } catch (error) {
-          // an unknown key, a lock not had in time or a store error: this message stays as it is
-          result.failed++;
-          this.logger.error(
-            { event: 'key_rotation_failed', message_id: id, error: String(error) },
-            'could not re-encrypt a room message',
-          );
-        }
-        if (pauseMs > 0) await sleep(pauseMs);
-      }
-    } catch (error) {
-      result.failed++;
-      this.logger.error(
-        { event: 'key_rotation_failed', error: String(error) },
-        'room messages not re-encrypted',
-      );
-    }
-    this.logger.log(
-      { event: 'key_rotation_room_messages_done', ...result, stopped: this.passes.stopped },
-      'room messages re-encrypted',
+  run(pauseMs = PAUSE_MS): Promise<RotationCount> {
+    return this.passes.rewriteEach(
+      this.logger,
+      { what: 'room messages', idField: 'message_id', doneEvent: 'key_rotation_room_messages_done' },
+      this.messages.messagesWithOldKeys(),
+      (id) => id,
+      (id) => this.lock.run(roomMessageKey(id), () => this.messages.reencrypt(id)),
+      pauseMs,
     );
-    return result;
   }
 }

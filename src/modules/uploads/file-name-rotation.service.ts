@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -6,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
@@ -39,31 +38,14 @@ export class FileNameRotationService implements OnApplicationBootstrap, OnModule
     this.passes.stop();
   }
 
-  async run(pauseMs = PAUSE_MS): Promise<{ rewritten: number; failed: number }> {
-    const result = { rewritten: 0, failed: 0 };
-    try {
-      for await (const id of this.files.filesWithOldNames()) {
-        if (this.passes.stopped) break;
-        try {
-          if (await this.lock.run(fileLockKey(id), () => this.files.reencryptName(id))) result.rewritten++;
-        } catch (error) {
-          // an unknown key or a store error: this file keeps its name as it is
-          result.failed++;
-          this.logger.error(
-            { event: 'key_rotation_failed', file_id: id, error: String(error) },
-            'could not re-encrypt a file name',
-          );
-        }
-        if (pauseMs > 0) await sleep(pauseMs);
-      }
-    } catch (error) {
-      result.failed++;
-      this.logger.error(
-        { event: 'key_rotation_failed', error: String(error) },
-        'file names not re-encrypted',
-      );
-    }
-    this.logger.log({ event: 'key_rotation_files_done', ...result }, 'file names re-encrypted');
-    return result;
+  run(pauseMs = PAUSE_MS): Promise<RotationCount> {
+    return this.passes.rewriteEach(
+      this.logger,
+      { what: 'file names', idField: 'file_id', doneEvent: 'key_rotation_files_done' },
+      this.files.filesWithOldNames(),
+      (id) => id,
+      (id) => this.lock.run(fileLockKey(id), () => this.files.reencryptName(id)),
+      pauseMs,
+    );
   }
 }
