@@ -4,7 +4,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import type { Model } from 'mongoose';
 import { Session, SessionSchema } from '../../src/modules/sessions/schemas/session.schema';
 import { TakeoverClaim, TakeoverClaimSchema } from '../../src/modules/takeover/schemas/takeover-claim.schema';
-import { TakeoverRepository } from '../../src/modules/takeover/takeover.repository';
+import { TakeoverRepository, type Claim } from '../../src/modules/takeover/takeover.repository';
 import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
 import { databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
@@ -49,6 +49,20 @@ describe('takeover lease against FerretDB', () => {
       last_activity: now,
     });
     return id;
+  }
+
+  // Ada's takeover (epoch 1) of a new session, its lease run out 100 ms ago
+  async function ranOutClaim(): Promise<{ sessionId: string; ranOut: Date; held: Claim }> {
+    const sessionId = await newSession();
+    const ranOut = new Date(Date.now() - 100);
+    await repository.insertClaim(
+      sessionId,
+      1,
+      { id: 'ada', name: 'Ada' },
+      new Date(Date.now() - 5_000),
+      ranOut,
+    );
+    return { sessionId, ranOut, held: (await repository.latest(sessionId))! };
   }
 
   it('should let exactly one of 30 concurrent claims of an epoch succeed', async () => {
@@ -113,16 +127,7 @@ describe('takeover lease against FerretDB', () => {
     const claims = module.get<Model<TakeoverClaim>>(getModelToken(TakeoverClaim.name));
     const outcomes = { renewed: 0, lapsed: 0 };
     for (let round = 0; round < 40; round++) {
-      const sessionId = await newSession();
-      const ranOut = new Date(Date.now() - 100);
-      await repository.insertClaim(
-        sessionId,
-        1,
-        { id: 'ada', name: 'Ada' },
-        new Date(Date.now() - 5_000),
-        ranOut,
-      );
-      const held = (await repository.latest(sessionId))!;
+      const { sessionId, held } = await ranOutClaim();
       const until = new Date(Date.now() + 60_000);
       // the lapse check's steps (TakeoverLeaseService.lapse): decided, then ended; started 0–9 ms
       // after the renewal, so each comes first in some rounds
@@ -155,16 +160,7 @@ describe('takeover lease against FerretDB', () => {
       [grace + 1_000, true],
       [grace / 4, false],
     ] as const) {
-      const sessionId = await newSession();
-      const ranOut = new Date(Date.now() - 100);
-      await repository.insertClaim(
-        sessionId,
-        1,
-        { id: 'ada', name: 'Ada' },
-        new Date(Date.now() - 5_000),
-        ranOut,
-      );
-      const held = (await repository.latest(sessionId))!;
+      const { sessionId, ranOut, held } = await ranOutClaim();
       await claims.create({
         _id: `${sessionId}:1:lease:${ranOut.getTime()}:0`,
         session_id: sessionId,
@@ -186,16 +182,7 @@ describe('takeover lease against FerretDB', () => {
   it('should not renew a claim that lapsed and closed while the renewal stalled after its verdict', async () => {
     const claims = module.get<Model<TakeoverClaim>>(getModelToken(TakeoverClaim.name));
     const grace = testSettings().takeoverGraceMs;
-    const sessionId = await newSession();
-    const ranOut = new Date(Date.now() - 100);
-    await repository.insertClaim(
-      sessionId,
-      1,
-      { id: 'ada', name: 'Ada' },
-      new Date(Date.now() - 5_000),
-      ranOut,
-    );
-    const held = (await repository.latest(sessionId))!;
+    const { sessionId, ranOut, held } = await ranOutClaim();
     const write = claims.updateOne.bind(claims);
     const stalled = jest.spyOn(claims, 'updateOne').mockImplementationOnce(((
       ...args: Parameters<typeof write>
