@@ -22,6 +22,9 @@ describe('a store that stops answering during an append (e2e)', () => {
       testEnv({
         MONGODB_URI: store.uri('freeze'),
         LLM_PROVIDERS: JSON.stringify([{ id: 'demo', type: 'demo', delay_ms: 2 }]),
+        // a beat a second: the second test's socket waits three of them (the first test's client
+        // reads everything as it comes, and sends one frame at a time)
+        HEARTBEAT_INTERVAL: '1s',
       }),
     );
   }, 60_000);
@@ -78,6 +81,34 @@ describe('a store that stops answering during an append (e2e)', () => {
       [4, 'ai', 'frozen'],
     ]);
   }, 120_000);
+
+  // docs/protocol.md, "Frames": past 32 frames waiting for a frozen store the socket is no longer
+  // read, so the pong to the next ping waits in TCP behind the client's frames. The next beat ended
+  // the socket as dead (1006) and the client's unanswered frames with it.
+  it('should keep a socket whose frames wait for the store, and answer every one', async () => {
+    const client = await TestClient.connect(
+      `ws://127.0.0.1:${server.port}/chat/ws?token=${userToken(uniqueUser())}`,
+    );
+    await client.nextOfType('connection_status');
+    store.signal('SIGSTOP');
+    const FRAMES = 40;
+    for (let index = 0; index < FRAMES; index++)
+      client.send({ type: 'user_message', client_id: `held-${index}`, content: `message ${index}` });
+    // three beats; the store wakes before the driver would give up on it (5 s)
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    store.signal('SIGCONT');
+    const answered = () =>
+      client.frames.filter(
+        (frame) =>
+          (frame.type === 'ack' || frame.type === 'error') && String(frame.client_id).startsWith('held-'),
+      ).length;
+    const deadline = Date.now() + 30_000;
+    while (answered() < FRAMES && client.closeCode === undefined && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.closeCode).toBeUndefined();
+    expect(answered()).toBe(FRAMES);
+    await client.close();
+  }, 60_000);
 });
 
 // An instance told to stop (SIGTERM) while a message's append waits on a slow store: its store client

@@ -19,6 +19,9 @@ export interface Connection {
   // that came meanwhile: it waits for them (socket-lifecycle.ts, armExpiry)
   refreshing?: number;
   expiryHeld?: (connection: Connection) => void;
+  // this server stopped reading the socket (its frames wait: handleInOrder) since its last ping, so
+  // a pong may be waiting unread (heartbeat)
+  readHeld?: boolean;
   // set when the socket has closed; a connect() still in flight then binds nothing
   closed?: boolean;
   // the last takeover event this socket was shown is an admin_join (or its connection_status named

@@ -5,6 +5,7 @@ import type { Connection } from './connection';
 import {
   armExpiry,
   handleInOrder,
+  heartbeat,
   isAuthRefreshFrame,
   MAX_WAITING_BYTES,
   MAX_WAITING_FRAMES,
@@ -14,6 +15,14 @@ import {
 // ws's socket as handleInOrder uses it: 'message' events, pause and resume
 class FakeSocket extends EventEmitter {
   isPaused = false;
+  pings = 0;
+  terminated = false;
+  ping(): void {
+    this.pings++;
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
   pause(): void {
     this.isPaused = true;
   }
@@ -50,7 +59,7 @@ function setUp() {
   );
   // lets the chain run what is ready
   const settle = () => new Promise((resolve) => setImmediate(resolve));
-  return { socket, handled, finish, crashed, settle };
+  return { socket, connection, handled, finish, crashed, settle };
 }
 
 describe('handleInOrder', () => {
@@ -247,5 +256,64 @@ describe('armExpiry with a refresh being handled', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+});
+
+// docs/protocol.md, "Frames": a socket this server stopped reading (its client sent faster than its
+// frames were handled) cannot have its pong read either; it was ended as dead by the next beat. The
+// flood e2e test lost its socket so when the machine was loaded (the frames were handled slower than
+// a heartbeat apart), and a client whose 32 frames waited for a frozen store was ended the same way.
+describe('heartbeat with a socket this server stopped reading', () => {
+  const HEARTBEAT_MS = 1_000;
+  const noExpiry = () => undefined;
+
+  it('should not end a socket whose pong may wait behind its frames, and end it once it is read and silent', async () => {
+    const { socket, connection, finish, settle } = setUp();
+    connection.alive = true;
+    // the beat pings it; its client sends a flood and the socket is paused: the pong waits in TCP
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.pings).toBe(1);
+    for (let index = 0; index < MAX_WAITING_FRAMES; index++)
+      socket.emit('message', Buffer.from(`${index}`), false);
+    expect(socket.isPaused).toBe(true);
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.terminated).toBe(false);
+    // still paused at the next beat: still waiting
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.terminated).toBe(false);
+    // read again: its pong, if it sent one, comes before the next beat
+    await settle();
+    while (finish.length > 0) {
+      finish.shift()?.();
+      await settle();
+    }
+    expect(socket.isPaused).toBe(false);
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.terminated).toBe(false);
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.terminated).toBe(true);
+  });
+
+  it('should mark the connection whenever handleInOrder stops reading its socket', () => {
+    const socket = new FakeSocket();
+    const connection = connectionOf(socket);
+    handleInOrder(
+      connection,
+      Promise.resolve(),
+      () => new Promise<void>(() => undefined),
+      () => undefined,
+    );
+    for (let index = 0; index < MAX_WAITING_FRAMES; index++)
+      socket.emit('message', Buffer.from(`${index}`), false);
+    expect(connection.readHeld).toBe(true);
+  });
+
+  it('should still end a socket that was read all along and answered no ping', () => {
+    const socket = new FakeSocket();
+    const connection = connectionOf(socket);
+    connection.alive = true;
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    heartbeat([connection], HEARTBEAT_MS, noExpiry);
+    expect(socket.terminated).toBe(true);
   });
 });

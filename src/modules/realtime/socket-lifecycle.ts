@@ -129,8 +129,11 @@ export function handleInOrder(
     const bytes = rawBytes(data);
     waitingFrames++;
     waitingBytes += bytes;
-    if ((waitingFrames >= MAX_WAITING_FRAMES || waitingBytes >= MAX_WAITING_BYTES) && !socket.isPaused)
+    if ((waitingFrames >= MAX_WAITING_FRAMES || waitingBytes >= MAX_WAITING_BYTES) && !socket.isPaused) {
       socket.pause();
+      // its pong is not read either until it is read again (heartbeat)
+      connection.readHeld = true;
+    }
     const handled = () => {
       waitingFrames--;
       waitingBytes -= bytes;
@@ -261,6 +264,11 @@ export const REFRESH_WAIT_MS = 10_000;
 // none, whatever it sends. Until the third black-box audit any frame of the client's counted too: a
 // socket sending a typing indicator every 5 s and reading nothing stayed open while its unsent frames
 // grew towards write-data's 4 MiB (49 such sockets of one user: 137 MB after 180 s).
+// A socket this server stopped reading since its ping (handleInOrder's pause: its frames came faster
+// than they were handled) may have its pong waiting in TCP behind them: it is not ended until a beat
+// finds it read all along since the one before. Such a client was ended as dead when its frames were
+// handled slower than a heartbeat apart (a loaded machine, a frozen store). It costs no memory: what
+// it sends waits in TCP, what it is sent is bounded by write-data.
 export function heartbeat(
   connections: Iterable<Connection>,
   heartbeatMs: number,
@@ -269,10 +277,12 @@ export function heartbeat(
   const now = Date.now();
   for (const connection of connections) {
     if (!connection.alive) {
-      connection.socket.terminate();
+      if (connection.readHeld) connection.readHeld = connection.socket.isPaused;
+      else connection.socket.terminate();
       continue;
     }
     connection.alive = false;
+    connection.readHeld = connection.socket.isPaused;
     connection.socket.ping();
     if (!connection.expiryTimer) armExpiry(connection, heartbeatMs, expired, now);
   }
