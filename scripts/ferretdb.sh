@@ -61,6 +61,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
 
+source "$ROOT/scripts/tool-cache.sh"
 TOOLS="$ROOT/scripts/tools/ferretdb"
 # one binary per module and patch set: checkouts with other patches (worktrees sharing .tools) keep theirs
 STAMP="$(cat "$TOOLS"/go.sum "$TOOLS"/*.patch | sha256sum | cut -c1-16)"
@@ -69,6 +70,7 @@ BIN="$ROOT/.tools/bin/ferretdb-$STAMP"
 install() {
   [ -x "$BIN" ] && return 0
   mkdir -p "$ROOT/.tools/bin"
+  from_cache "$(basename "$BIN")" "$BIN" && return 0
   echo "[ferretdb] building FerretDB v1.24.2 (first run only, ~2 min)" >&2
   # Vendored build in a scratch copy: FerretDB's version package panics unless it embeds a
   # build/version/version.txt, which release builds generate and the module does not carry.
@@ -93,6 +95,7 @@ install() {
     mv -f "$BIN.new" "$BIN"
   )
   rm -rf "$work"
+  to_cache "$BIN" "$(basename "$BIN")"
 }
 
 start() {

@@ -8,15 +8,23 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/scripts/services/lib.sh"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
-BIN="$ROOT/.tools/bin/minio"
+source "$ROOT/scripts/tool-cache.sh"
+BIN="$ROOT/.tools/bin/minio-$MINIO_VERSION"
 ACCESS_KEY="chatbox-test"
 SECRET_KEY="chatbox-test-secret-key"
 
 install() {
   [ -x "$BIN" ] && return 0
   mkdir -p "$ROOT/.tools/bin"
+  from_cache "$(basename "$BIN")" "$BIN" && return 0
   echo "[minio] building MinIO $MINIO_VERSION with go install (first run only, ~6 min)" >&2
-  GOBIN="$ROOT/.tools/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION" >&2
+  # built aside and moved in: an interrupted build never leaves a broken binary
+  local work
+  work="$(mktemp -d)"
+  GOBIN="$work" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION" >&2
+  mv -f "$work/minio" "$BIN"
+  rm -rf "$work"
+  to_cache "$BIN" "$(basename "$BIN")"
 }
 
 up() {

@@ -16,7 +16,16 @@ BIN="$ROOT/.tools/bin/helm"
 STAMP="$BIN.version"
 STAMP_TEXT="$HELM_VERSION k8s 1.$K8S_MINOR"
 
+source "$ROOT/scripts/tool-cache.sh"
+CACHED="helm-$HELM_VERSION-k8s1.$K8S_MINOR"
+
 if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$STAMP_TEXT" ]; then
+  echo "$BIN"
+  exit 0
+fi
+mkdir -p "$ROOT/.tools/bin"
+if from_cache "$CACHED" "$BIN"; then
+  echo "$STAMP_TEXT" >"$STAMP"
   echo "$BIN"
   exit 0
 fi
@@ -36,5 +45,6 @@ GOBIN="$work" GOFLAGS=-buildvcs=false go install \
   "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
 mv "$work/helm" "$BIN"
 echo "$STAMP_TEXT" >"$STAMP"
+to_cache "$BIN" "$CACHED"
 echo "[helm] built in $((SECONDS - started)) s" >&2
 echo "$BIN"
