@@ -125,6 +125,10 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve(this.sessions.get(sessionId)?.record.seq);
   }
 
+  bytesOf(sessionId: string): Promise<number | undefined> {
+    return Promise.resolve(this.sessions.get(sessionId)?.record.bytes);
+  }
+
   listForUser(userId: string, page: { limit: number }): Promise<SessionRecord[]> {
     const mine = [...this.sessions.values()]
       .filter((entry) => entry.record.user_id === userId)

@@ -101,6 +101,32 @@ describe('session bounds against FerretDB', () => {
     });
   });
 
+  // A regenerated reply was held to MAX_SESSION_BYTES at its store write: refused SESSION_FULL once
+  // streamed whole. The regenerate is held to it before the model is asked (TurnVersionsService);
+  // its reply is stored like any reply, cut at the store's bound
+  it('should store a regenerated reply past MAX_SESSION_BYTES, cut at the store bound, flagged truncated', async () => {
+    const user = uniqueUser();
+    const { session } = await small.open(user, undefined, 'demo');
+    await small.append(session.id, question('q1', 'hello'), undefined, { owner: user });
+    const first = await small.append(session.id, reply('short'), { answersTurn: 1 });
+    const alternative = (content: string) => ({
+      ...reply(content),
+      client_id: 'r1',
+      metadata: { alternative_of: first.message.id },
+    });
+    const stored = await small.append(session.id, alternative('y'.repeat(2500)));
+    expect(stored.message).toMatchObject({ seq: 3, content: 'y'.repeat(2500) });
+    expect(stored.message.metadata?.truncated).toBeUndefined();
+    expect((await repository.findOwned(session.id, user))!.bytes).toBeGreaterThan(2000);
+    await model.updateOne({ _id: session.id }, { $set: { bytes: STORE_SESSION_BYTES - 3_000 } });
+    const text = 'z'.repeat(6_000);
+    const cut = await small.append(session.id, { ...alternative(text), client_id: 'r2' });
+    expect(cut.message.metadata).toMatchObject({ truncated: true, alternative_of: first.message.id });
+    expect(text.startsWith(cut.message.content ?? '')).toBe(true);
+    expect(cut.message.content!.length).toBeGreaterThan(1_000);
+    expect((await repository.findOwned(session.id, user))!.bytes).toBeLessThanOrEqual(STORE_SESSION_BYTES);
+  });
+
   // the audit: the queued turn's reply stored in the deleted session after DELETE answered 204
   it('should refuse every append to a deleted session but its takeover end', async () => {
     const user = uniqueUser();

@@ -63,6 +63,12 @@ export class TurnVersionsService {
     }
     if (session.assisting_admin_id)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'A person is answering this conversation.');
+    // what the user adds, held to MAX_SESSION_BYTES before the model is asked: its reply, once
+    // streamed, is stored like any reply. Until then it was held to the bound at its store write,
+    // refused SESSION_FULL after streaming whole (docs/protocol.md, "Every acked turn ends"). Asked
+    // before the rules below, which then run with no wait up to the request (a second regenerate
+    // finds this one in flight)
+    if (await this.sessions.atSizeBound(sessionId)) throw new DomainException(ErrorCode.SESSION_FULL);
     // this instance's replies only (docs/protocol.md, "Versions"): a reply in flight on another
     // instance shows in the log (the newest turn without its reply), unless it is a regeneration;
     // this one then runs after it, in turn, as another alternative, and a resend of that one is acked

@@ -286,8 +286,13 @@ describe('boundedBySessionSize', () => {
       false,
       false,
     ]);
-    // a regenerated reply: its turn was answered already
-    expect(boundedBySessionSize({ sender: 'ai', metadata: { alternative_of: 'r1' } })).toBe(true);
+    // a regenerated reply: the regenerate was held to the bound before the model was asked
+    // (TurnVersionsService), its reply only to the store's
+    const regenerated = { sender: 'ai', metadata: { alternative_of: 'r1' } };
+    expect(boundedBySessionSize(regenerated)).toBe(false);
+    // a user's choice of an alternative is what the user adds
+    const chosen = { sender: 'user', metadata: { alternative_of: 'r1' } };
+    expect(boundedBySessionSize(chosen)).toBe(true);
   });
 });
 

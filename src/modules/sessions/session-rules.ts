@@ -144,15 +144,11 @@ export const STORE_SESSION_BYTES = 15 * 1024 * 1024;
 // acked is lost. A reply (and a system event) answers a turn acked before: held to STORE_SESSION_BYTES
 // only, it is always stored (cut to fit there: fittedText). Until the library audit the reply of a
 // message that fit was refused SESSION_FULL after streaming whole, and the acked turn never answered.
-// A regenerated reply answers a turn answered already: it is held to MAX_SESSION_BYTES as before (a
-// user regenerating at will would otherwise grow the session to the store's bound).
-export function boundedBySessionSize(message: {
-  sender: string;
-  metadata?: Record<string, unknown>;
-}): boolean {
-  return (
-    message.sender === 'user' || message.sender === 'admin' || message.metadata?.alternative_of !== undefined
-  );
+// A regenerated reply too: the regenerate is held to MAX_SESSION_BYTES before the model is asked
+// (SessionsService.atSizeBound), so regenerating at will stops at the bound; until then its reply was
+// held to it at its store write, refused once streamed whole (docs/protocol.md, "Every acked turn ends").
+export function boundedBySessionSize(message: { sender: string }): boolean {
+  return message.sender === 'user' || message.sender === 'admin';
 }
 
 // The longest start of `text` (never half a surrogate pair) whose stored size (`sizeOf`, monotone in

@@ -161,6 +161,12 @@ export class SessionsRepository implements OnModuleInit {
     return found?.seq;
   }
 
+  // the size the session's appends are checked on (its `bytes` counter)
+  async bytesOf(sessionId: string): Promise<number | undefined> {
+    const found = await this.sessions.findOne({ _id: sessionId }, { bytes: 1 }).lean<{ bytes: number }>();
+    return found?.bytes;
+  }
+
   listForUser(
     userId: string,
     page: { limit: number; archived: boolean; before?: SessionCursor },

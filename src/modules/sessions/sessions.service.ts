@@ -175,6 +175,17 @@ export class SessionsService {
     return this.repository.seqOf(sessionId);
   }
 
+  // Whether the session has no room left under MAX_SESSION_BYTES, for a request that stores nothing
+  // of the user's before the model is asked (a regenerate: docs/protocol.md, "Every acked turn
+  // ends"). Read from the store under the session lock, as an append's own check is made: the same
+  // on every instance, whichever stored the last message, and after any write given up on landed.
+  atSizeBound(sessionId: string): Promise<boolean> {
+    return this.sessionLock(sessionId, async () => {
+      const bytes = await this.repository.bytesOf(sessionId);
+      return bytes !== undefined && bytes >= this.settings.maxSessionBytes;
+    });
+  }
+
   messagesAfter(sessionId: string, userId: string, afterSeq: number): Promise<MessageRecord[]> {
     return this.repository.messagesAfter(sessionId, userId, afterSeq);
   }
