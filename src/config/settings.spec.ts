@@ -386,6 +386,44 @@ describe('loadSettings', () => {
     expectRejected(validEnv({ LLM_REPLY_TIMEOUT: 'soon' }), 'LLM_REPLY_TIMEOUT');
   });
 
+  // a deleted session stays readable by admins this long, then is purged with what it holds
+  // (docs/protocol.md, "Session library"); as ALERT_RETENTION and ROOM_RETENTION, at least a second
+  it('should keep deleted sessions DELETED_SESSION_RETENTION, 30 days unless set, at least a second', () => {
+    expect(loadSettings(validEnv({})).deletedSessionRetentionMs).toBe(30 * 86_400_000);
+    expect(loadSettings(validEnv({ DELETED_SESSION_RETENTION: '7d' })).deletedSessionRetentionMs).toBe(
+      7 * 86_400_000,
+    );
+    expect(loadSettings(validEnv({ DELETED_SESSION_RETENTION: '1s' })).deletedSessionRetentionMs).toBe(1_000);
+    for (const value of ['forever', '0', '999ms', '-1d'])
+      expectRejected(validEnv({ DELETED_SESSION_RETENTION: value }), 'DELETED_SESSION_RETENTION');
+  });
+
+  it('should return a retention of at least a second or throw naming DELETED_SESSION_RETENTION for any string', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc
+            .tuple(fc.nat(100_000), fc.constantFrom('ms', 's', 'm', 'h', 'd', ''))
+            .map(([n, u]) => `${n}${u}`),
+        ),
+        (raw) => {
+          try {
+            const retention = loadSettings(
+              validEnv({ DELETED_SESSION_RETENTION: raw }),
+            ).deletedSessionRetentionMs;
+            expect(Number.isSafeInteger(retention)).toBe(true);
+            expect(retention).toBeGreaterThanOrEqual(1_000);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SettingsError);
+            expect((error as SettingsError).setting).toBe('DELETED_SESSION_RETENTION');
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   describe('LLM_PROVIDERS', () => {
     it('should throw naming LLM_PROVIDERS when it is not JSON', () => {
       expectRejected(validEnv({ LLM_PROVIDERS: '[{id:"x"}' }), 'LLM_PROVIDERS');

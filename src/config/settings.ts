@@ -72,6 +72,9 @@ export interface Settings {
   voiceTranscriptionsMax: number;
   maxPayloadBytes: number;
   sweepIntervalMs: number;
+  // a session its user deleted stays readable by admins this long, then is purged with what it holds
+  // (docs/protocol.md, "Session library")
+  deletedSessionRetentionMs: number;
   shutdownGraceMs: number;
   requestBodyTimeoutMs: number;
   responseIdleTimeoutMs: number;
@@ -145,6 +148,8 @@ export function loadSettings(env: Env = process.env): Settings {
     voiceTranscriptionsMax: integer(env, 'VOICE_TRANSCRIPTIONS_MAX', 2, 1, 1_000),
     maxPayloadBytes: integer(env, 'WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     sweepIntervalMs: duration(env, 'SESSION_SWEEP_INTERVAL', '60s', TIMER_MIN_MS, TIMER_MAX_MS),
+    // as ALERT_RETENTION and ROOM_RETENTION: a date's distance, no timer (the sweep runs at most hourly)
+    deletedSessionRetentionMs: duration(env, 'DELETED_SESSION_RETENTION', '30d', 1000),
     // both drive timers (the last connections' cut, the lease renewals), which Node fires after 1 ms
     // past 2^31-1 ms
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0, TIMER_MAX_MS),

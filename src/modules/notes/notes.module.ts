@@ -25,5 +25,7 @@ import { SessionNote, SessionNoteSchema } from './schemas/session-note.schema';
         new ContentCipher(settings.encryption.key, settings.encryption.previousKeys),
     },
   ],
+  // the purge of deleted sessions removes their notes
+  exports: [NotesService],
 })
 export class NotesModule {}

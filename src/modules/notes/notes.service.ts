@@ -42,9 +42,10 @@ export class NotesService implements OnModuleInit {
     return found.map((note) => this.view(note));
   }
 
+  // Under the session's lock, which the purge of a deleted session holds while it removes the
+  // session's notes and then the session (SessionRemoval): a note comes before, and goes with them,
+  // or after, and finds no session. Checked and inserted beside the purge, it outlived its session.
   async add(sessionId: string, admin: Principal, text: string): Promise<NoteView> {
-    if (!(await this.sessions.getAny(sessionId)))
-      throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     const note: SessionNote = {
       _id: newId(),
       session_id: sessionId,
@@ -53,8 +54,17 @@ export class NotesService implements OnModuleInit {
       text: this.cipher.encrypt(text),
       created_at: new Date(),
     };
-    await this.notes.create(note);
+    await this.sessions.exclusive(sessionId, async () => {
+      if (!(await this.sessions.getAny(sessionId)))
+        throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
+      await this.notes.create(note);
+    });
     return this.view(note);
+  }
+
+  // a purged session's notes (SessionPurgeService, under the session's lock)
+  async removeOf(sessionId: string): Promise<void> {
+    await this.notes.deleteMany({ session_id: sessionId });
   }
 
   private view(note: SessionNote): NoteView {

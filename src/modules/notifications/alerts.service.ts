@@ -85,6 +85,12 @@ export class AlertsService implements OnModuleInit, OnModuleDestroy {
     return this.repository.removeSettled(before, type);
   }
 
+  // A purged session's alerts, once settled (NotificationsRepository.removeSettledOf): they name the
+  // session and keep its user's help text (docs/protocol.md, "Session library").
+  forgetSession(sessionId: string): Promise<number> {
+    return this.repository.removeSettledOf(sessionId);
+  }
+
   // Sends one digest of every alert the limits held back since the last one. One instance per
   // interval does it (a unique mark); a suppressed alert lands in exactly one digest.
   async digest(now = new Date()): Promise<NotificationRecord | undefined> {

@@ -164,7 +164,28 @@ export class NotificationsRepository implements OnModuleInit {
   // would miss its digest (docs/protocol.md, "Alert limits and digests"). Without `type`, digests
   // too. The number removed.
   async removeSettled(before: Date, type?: AlertEventType, now = new Date()): Promise<number> {
-    const filter = { at: { $lt: before }, ...(type ? { type } : { kind: 'alert' }) };
+    let removed = await this.removeSettledWhere(
+      { at: { $lt: before }, ...(type ? { type } : { kind: 'alert' }) },
+      now,
+    );
+    if (!type)
+      removed += (
+        await this.notifications.deleteMany({
+          kind: 'digest',
+          at: { $lt: before },
+          status: { $in: ['sent', 'failed'] },
+        })
+      ).deletedCount;
+    return removed;
+  }
+
+  // A purged session's alerts, by the same rule: the settled ones go now, reasons included (a help
+  // request's text); one still pending or held for a digest goes at ALERT_RETENTION, after its send.
+  removeSettledOf(sessionId: string, now = new Date()): Promise<number> {
+    return this.removeSettledWhere({ session_id: sessionId, kind: 'alert' }, now);
+  }
+
+  private async removeSettledWhere(filter: Record<string, unknown>, now: Date): Promise<number> {
     let removed = (await this.notifications.deleteMany({ ...filter, status: { $in: ['sent', 'failed'] } }))
       .deletedCount;
     for (;;) {
@@ -192,14 +213,6 @@ export class NotificationsRepository implements OnModuleInit {
         removed += (await this.notifications.deleteMany({ _id: { $in: ids } })).deletedCount;
       if (ids.length < digested.length || digested.length < 500) break;
     }
-    if (!type)
-      removed += (
-        await this.notifications.deleteMany({
-          kind: 'digest',
-          at: { $lt: before },
-          status: { $in: ['sent', 'failed'] },
-        })
-      ).deletedCount;
     return removed;
   }
 

@@ -85,6 +85,19 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     await this.flush();
   }
 
+  // Runs `task` under the index's lock, as the index's writes do: the purge of a deleted session
+  // removes its index and the session so (SessionRemoval), and a write that waited reads no session
+  // and makes no index again. What this instance remembers of the session's index goes.
+  exclusive<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
+    const locked = async () => {
+      const result = await task();
+      this.positions.delete(sessionId);
+      this.ended.delete(sessionId);
+      return result;
+    };
+    return this.source ? this.source.lock(sessionId, locked) : locked();
+  }
+
   // The sessions (ids) whose messages hold every word of the query, newest activity first.
   async matching(query: string, userId: string | undefined, limit: number): Promise<string[]> {
     const tokens = this.index.queryTokens(query);

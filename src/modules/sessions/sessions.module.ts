@@ -14,6 +14,7 @@ import { SessionTerms, SessionTermsSchema } from './schemas/session-terms.schema
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { SessionTermsRepository } from './session-terms.repository';
 import { SessionReads, WholeSessionRead } from './session-reads';
+import { SessionRemoval } from './session-removal';
 
 @Module({
   imports: [
@@ -33,6 +34,7 @@ import { SessionReads, WholeSessionRead } from './session-reads';
     KeyRotationService,
     SessionReads,
     WholeSessionRead,
+    SessionRemoval,
     {
       provide: CONTENT_CIPHER,
       inject: [SETTINGS],
@@ -45,7 +47,8 @@ import { SessionReads, WholeSessionRead } from './session-reads';
       useFactory: (settings: Settings) => new BlindIndex(settings.encryption.key),
     },
   ],
-  // the repositories stay inside: other modules ask SessionsService (one writer of the collection)
-  exports: [SessionsService, SessionReads, WholeSessionRead],
+  // the repositories stay inside: other modules ask SessionsService (one writer of the collection),
+  // and the purge of deleted sessions SessionRemoval
+  exports: [SessionsService, SessionReads, WholeSessionRead, SessionRemoval],
 })
 export class SessionsModule {}

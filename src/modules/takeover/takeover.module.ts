@@ -35,6 +35,7 @@ import { TakeoverClaim, TakeoverClaimSchema } from './schemas/takeover-claim.sch
     TakeoverService,
     HelpService,
   ],
-  exports: [TakeoverService, HelpService],
+  // TakeoverRepository: the purge of deleted sessions removes their takeover records
+  exports: [TakeoverService, HelpService, TakeoverRepository],
 })
 export class TakeoverModule {}

@@ -188,6 +188,12 @@ export class TakeoverRepository implements OnModuleInit {
     await this.claims.deleteMany({ session_id: claim.sessionId, epoch: claim.epoch, kind: 'lease' });
   }
 
+  // Every record of a purged session's takeovers: claims, ends, verdicts (SessionPurgeService). A
+  // deleted session has ended, and only an active one is taken over: none is written after this.
+  async removeOf(sessionId: string): Promise<void> {
+    await this.claims.deleteMany({ session_id: sessionId });
+  }
+
   // Claims not yet closed whose lease ran out.
   async lapsed(now: Date, limit = 100): Promise<Claim[]> {
     const found = await this.claims

@@ -19,6 +19,7 @@ import { FilesService } from './files.service';
 import { FileAttachment, FileAttachmentSchema } from './schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
 import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
+import { SessionFiles } from './session-files';
 import { UploadsCleanup } from './uploads-cleanup';
 import { UploadsController } from './uploads.controller';
 import { UploadsService } from './uploads.service';
@@ -71,6 +72,7 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     AttachmentsService,
     FileContextService,
     UploadsCleanup,
+    SessionFiles,
     { provide: STORAGE_DRIVER, inject: [SETTINGS], useFactory: createStorage },
     {
       provide: MALWARE_SCANNER,
@@ -89,6 +91,8 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     AttachmentsService,
     FileContextService,
     FilesService,
+    // the purge of deleted sessions finds their files
+    SessionFiles,
   ],
 })
 export class UploadsModule {}

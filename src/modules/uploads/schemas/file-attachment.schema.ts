@@ -16,6 +16,8 @@ export class FileAttachment {
 }
 export const FileAttachmentSchema = SchemaFactory.createForClass(FileAttachment);
 FileAttachmentSchema.index({ file_id: 1, scope: 1 });
+// a purged session's records (SessionFiles.heldBy)
+FileAttachmentSchema.index({ scope: 1 });
 
 export function fileAttachmentKey(fileId: string, scope: string): string {
   return JSON.stringify([fileId, scope]);

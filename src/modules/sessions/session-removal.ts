@@ -1,0 +1,72 @@
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { Session } from './schemas/session.schema';
+import { SessionTerms } from './schemas/session-terms.schema';
+import { SessionTermsIndexer } from './session-terms.indexer';
+import { SessionsService } from './sessions.service';
+
+// The sessions' side of the purge of deleted sessions (SessionPurgeService; docs/protocol.md,
+// "Session library"): which are due, and the removal of one, its search index and its document, under
+// the session's lock (every write to the document holds it) and the index's (every index write does).
+@Injectable()
+export class SessionRemoval implements OnModuleInit {
+  private readonly logger = new Logger('sessions');
+
+  constructor(
+    @InjectModel(Session.name) private readonly sessions: Model<Session>,
+    @InjectModel(SessionTerms.name) private readonly terms: Model<SessionTerms>,
+    private readonly service: SessionsService,
+    private readonly index: SessionTermsIndexer,
+  ) {}
+
+  // MongoDB: a partial index of the deleted sessions alone (none of a live session's writes touch it).
+  // FerretDB 1.24 has no partial indexes (NotImplemented), and pushes no filter on `deleted` down to
+  // SQLite: no index could serve the sweep there, and a plain one would cost every append (each of a
+  // row's index expressions is evaluated again), so it scans, reading two fields of each session
+  // (test/integration/sessions-store-conformance.int-spec.ts).
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.sessions.collection.createIndex(
+        { deleted_at: 1 },
+        { name: 'deleted_at_purge', partialFilterExpression: { deleted: true } },
+      );
+    } catch (error) {
+      this.logger.log(
+        { event: 'purge_index_unavailable', err: String(error) },
+        'no partial index on this store; the purge of deleted sessions scans them',
+      );
+    }
+  }
+
+  // Sessions deleted before `cutoff`, at most `limit`. The projection names a field: on FerretDB a
+  // find projecting `_id` alone decodes each whole session it scans, messages included.
+  async expired(cutoff: Date, limit: number): Promise<string[]> {
+    const found = await this.sessions
+      .find({ deleted: true, deleted_at: { $lt: cutoff } }, { deleted_at: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: string }>>();
+    return found.map((document) => document._id);
+  }
+
+  // Removes the session when it is still deleted before `cutoff`: first what `dependents` removes
+  // (records elsewhere tied to it), then its search index, then its document, all under its lock (a
+  // note's insert waits on it and then finds no session) and the last two under the index's lock too
+  // (an index write waiting then reads no session, and makes no index again). The document goes last:
+  // a purge cut off before leaves it deleted and due, and the next sweep does it all again (each
+  // step is idempotent). True when this call removed the document (another instance may have).
+  remove(sessionId: string, cutoff: Date, dependents: () => Promise<void>): Promise<boolean> {
+    return this.service.exclusive(sessionId, async () => {
+      const due = await this.sessions.exists({ _id: sessionId, deleted: true, deleted_at: { $lt: cutoff } });
+      if (!due) return false;
+      await dependents();
+      return this.index.exclusive(sessionId, async () => {
+        await this.terms.deleteOne({ _id: sessionId });
+        const removed = await this.sessions.deleteOne({ _id: sessionId, deleted: true });
+        // the copy this instance may hold of its log goes before an index write can read it
+        this.service.forget(sessionId);
+        return removed.deletedCount === 1;
+      });
+    });
+  }
+}
