@@ -35,19 +35,7 @@ export class TurnVersionsService {
     // a resend (same client_id) of a regenerate still running here is that one: acked again, not
     // refused as a reply in flight (docs/protocol.md, "Versions"). Asked before the log is read: one
     // that ends meanwhile is in the log read next
-    if (
-      message.client_id !== undefined &&
-      this.replies.regenerating(connection.sessionId, message.client_id)
-    ) {
-      const seq = this.sessions.lastSeq(connection.sessionId);
-      this.hub.send(connection, {
-        type: 'ack',
-        session_id: connection.sessionId,
-        seq,
-        client_id: message.client_id,
-      });
-      return;
-    }
+    if (this.ackedRunning(connection, message.client_id)) return;
     const { sessionId, session, log, current } = await this.read(connection);
     // a resend of one stored (here or on another instance): the stored reply's ack, nothing asked
     const stored = storedRegeneration(log, message.client_id);
@@ -69,6 +57,9 @@ export class TurnVersionsService {
     // before the rules below, which then run with no wait up to the request (a second regenerate
     // finds this one in flight)
     if (await this.sessions.atSizeBound(sessionId)) throw new DomainException(ErrorCode.SESSION_FULL);
+    // the first copy of a resend may have been asked for while this one waited (a device cut 0–40 ms
+    // after sending it, the resend from its next socket: versions-races.e2e-spec.ts)
+    if (this.ackedRunning(connection, message.client_id)) return;
     // this instance's replies only (docs/protocol.md, "Versions"): a reply in flight on another
     // instance shows in the log (the newest turn without its reply), unless it is a regeneration;
     // this one then runs after it, in turn, as another alternative, and a resend of that one is acked
@@ -102,6 +93,19 @@ export class TurnVersionsService {
     });
     // counted when requested (acked), whether or not the new reply completes
     this.metrics.regenerations.inc({ model: modelId });
+  }
+
+  // A resend (same client_id) of a regenerate running here is that one: acked again, not refused as
+  // a reply in flight (docs/protocol.md, "Versions")
+  private ackedRunning(connection: Connection, clientId: string | undefined): boolean {
+    if (clientId === undefined || !this.replies.regenerating(connection.sessionId, clientId)) return false;
+    this.hub.send(connection, {
+      type: 'ack',
+      session_id: connection.sessionId,
+      seq: this.sessions.lastSeq(connection.sessionId),
+      client_id: clientId,
+    });
+    return true;
   }
 
   async edit(connection: Connection, message: ClientMessageOf<'edit_message'>): Promise<void> {
