@@ -3,6 +3,10 @@ import { RedisReplyLeases } from '../../src/infra/lock/reply-lease';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const until = async (check: () => Promise<boolean>): Promise<void> => {
+  for (const deadline = Date.now() + 5_000; !(await check()); await sleep(10))
+    if (Date.now() > deadline) throw new Error('not seen within 5 s');
+};
 
 // "Some instance is answering session S" (docs/protocol.md, "Every acked turn ends", "Takeover
 // handoff"), against a real Redis: two instances may answer one session at once (the turn watch of
@@ -25,21 +29,30 @@ describe('reply leases across instances (Redis)', () => {
   });
 
   it('should stay held while another instance still answers, whatever renewed last', async () => {
-    const session = randomUUID();
-    const releaseA = a.hold(session);
-    await sleep(60);
-    const releaseB = b.hold(session);
-    // a renews every 100 ms, b from 160 ms on: at 130 ms a renewed after b's hold, and a single key
-    // then named a alone
-    await sleep(70);
-    releaseA();
-    // before b's next renewal
-    await sleep(5);
-    expect(await a.held(session)).toBe(true);
-    expect(await b.claim(session)).toBe(false);
-    releaseB();
-    await sleep(30);
-    expect(await a.held(session)).toBe(false);
+    // leases of their own with a longer ttl, and each step waits for what it needs to have landed
+    // (with fixed 60/70 ms steps on a 300 ms ttl, a loaded CI machine landed b's hold late)
+    const slowTtl = 1_500;
+    const slowA = new RedisReplyLeases(REDIS, 'instance-a', { ttlMs: slowTtl });
+    const slowB = new RedisReplyLeases(REDIS, 'instance-b', { ttlMs: slowTtl });
+    try {
+      const session = randomUUID();
+      const releaseA = slowA.hold(session);
+      await until(() => slowB.heldElsewhere(session));
+      const releaseB = slowB.hold(session);
+      await until(() => slowA.heldElsewhere(session));
+      // a renews every ttl/3: once at least after b's hold, and a single key then named a alone
+      await sleep(slowTtl / 3 + 100);
+      releaseA();
+      await sleep(5);
+      expect(await slowA.held(session)).toBe(true);
+      expect(await slowB.claim(session)).toBe(false);
+      releaseB();
+      await sleep(30);
+      expect(await slowA.held(session)).toBe(false);
+    } finally {
+      await slowA.close();
+      await slowB.close();
+    }
   });
 
   // a takeover's start waits for the replies other instances still store; its own instance's
