@@ -1,5 +1,7 @@
 import WebSocket from 'ws';
-import { applyChangeFrame, asMessageFrame, RoomStore } from '../../client/chat/src/rooms/room-store';
+import { applyChangeFrame } from '../../client/chat/src/rooms/change-frames';
+import { asMessageFrame } from '../../client/chat/src/rooms/message-parse';
+import { RoomStore } from '../../client/chat/src/rooms/room-store';
 import { oldestHeld, refreshHeld } from '../../client/chat/src/rooms/held-refresh';
 import { readChanges, type ChangesPage } from '../../client/chat/src/rooms/change-read';
 import { dmRoomId } from '../../src/modules/rooms/room-rules';
@@ -89,7 +91,7 @@ export interface RoomChaosCounts extends ModerationCounts, MuteCounts {
   deletedWrong: number;
   deleteLost: number;
   // what the members' listening devices show, the frames applied as the client does
-  // (client/chat/src/rooms/room-store.ts: an `edit` of a deleted message, or a `delete` of one not
+  // (client/chat/src/rooms/change-frames.ts: an `edit` of a deleted message, or a `delete` of one not
   // held, is dropped): a message shown with text again after the device got its `delete`
   deletedResurrected: number;
   // `edit` frames a device got after it held the message as deleted (dropped by the client)

@@ -1,62 +1,14 @@
-import { isRecord, metaNumber, metaString, SeqPrefix, type Frame } from '../../shared/protocol';
+import { metaNumber, metaString, SeqPrefix, type Frame } from '../../shared/protocol';
 import { buildThread, replyGroup, versionRoot } from '../../../src/protocol/thread';
+import type { ChatMessage } from './chat-message';
+import { frameMessage, isStoredEvent, keyOf, SHOWN } from './frame-message';
 
-export type Sender = 'user' | 'ai' | 'admin' | 'system';
-
-export interface Attachment {
-  fileId?: string;
-  url?: string;
-  name?: string;
-  mimeType?: string;
-  size?: number;
-  // a vendor's link rather than our stored file: opened, never fetched with the token
-  external?: boolean;
-  // 'tts' for the spoken version of an AI reply
-  source?: string;
-  // a file of the reply the server did not keep (docs/protocol.md, "Uploads and files"): why
-  dropped?: string;
-}
-
-export interface ChatMessage {
-  key: string;
-  type: string;
-  sender: Sender;
-  content: string;
-  id?: string;
-  clientId?: string;
-  seq?: number;
-  timestamp?: string;
-  modelId?: string;
-  pending?: boolean;
-  failed?: string;
-  streaming?: boolean;
-  stopped?: boolean;
-  interrupted?: boolean;
-  attachment?: Attachment;
-  transcript?: string;
-  // files of an AI reply (metadata.attachments), its spoken version among them
-  attachments?: Attachment[];
-  // edit_of, alternative_of, reply_id (docs/protocol.md, "Versions")
-  metadata?: Record<string, unknown>;
-  // a reply with alternatives: which one this is (0-based) and all their ids, oldest first
-  alternatives?: { index: number; ids: string[] };
-  // an edited message: the texts of every version, oldest first (this one is the last)
-  versions?: string[];
-}
-
-// Event types stored in the session log that the thread shows.
-const SHOWN = new Set([
-  'user_message',
-  'file_upload',
-  'voice_message',
-  'ai_response',
-  'admin_join',
-  'admin_leave',
-  'help_request',
-  'system_message',
-  // not shown itself: it chooses which alternative reply is
-  'reply_select',
-]);
+// the thread's messages (chat-message.ts), how a stored frame reads as one (frame-message.ts) and the
+// files of a reply (message-attachments.ts) are their own modules; the rest of the client imports
+// them from here
+export type { Attachment, ChatMessage, Sender } from './chat-message';
+export { isStoredEvent } from './frame-message';
+export { parseAttachments } from './message-attachments';
 
 // The thread of one session, built from frames that may arrive twice (replay after a reconnect,
 // echo from another device, resend): each message is kept once, ordered by seq.
@@ -182,61 +134,11 @@ export class ChatStore {
     if (frame.type === 'ai_response' && frame.metadata?.done === false) return this.delta(frame);
     if (isStoredEvent(frame)) this.seqs.add(frame.seq ?? 0, true);
     if (!SHOWN.has(frame.type)) return false;
-    const sender = asSender(frame.sender, frame.type);
     const key =
       frame.type === 'ai_response'
         ? `ai:${frame.id ?? frame.seq}`
         : keyOf(frame.type, frame.client_id, frame);
-    const previous = this.byKey.get(key);
-    const message: ChatMessage = {
-      ...previous,
-      key,
-      type: frame.type,
-      sender,
-      content: frame.content ?? previous?.content ?? '',
-      id: frame.id ?? previous?.id,
-      clientId: frame.client_id ?? previous?.clientId,
-      seq: frame.seq ?? previous?.seq,
-      timestamp: frame.timestamp ?? previous?.timestamp,
-      modelId: frame.model_id ?? previous?.modelId,
-      pending: false,
-      failed: undefined,
-      streaming: false,
-      metadata: frame.metadata ?? previous?.metadata,
-    };
-    if (frame.type === 'ai_response') {
-      message.stopped = frame.metadata?.stopped === true;
-      message.interrupted = frame.metadata?.interrupted === true;
-      message.attachments = parseAttachments(frame.metadata?.attachments);
-    }
-    if (frame.type === 'file_upload' || frame.type === 'voice_message') {
-      const file = frame.metadata?.file;
-      const info = isRecord(file) ? file : {};
-      message.attachment = {
-        fileId: frame.file_id ?? previous?.attachment?.fileId,
-        url: frame.file_url ?? previous?.attachment?.url,
-        name: stringOf(info.name) ?? previous?.attachment?.name,
-        mimeType: stringOf(info.mime_type) ?? previous?.attachment?.mimeType,
-        size: typeof info.size === 'number' ? info.size : previous?.attachment?.size,
-      };
-    }
-    if (frame.type === 'voice_message') {
-      // a voice message's content is its transcript: shown once, as the transcript
-      message.transcript = metaString(frame, 'transcript') ?? frame.content;
-      message.content = '';
-    }
-    if (frame.type === 'admin_join' || frame.type === 'admin_leave') {
-      const name = metaString(frame, 'admin_name') ?? 'An admin';
-      message.content =
-        frame.type === 'admin_join' ? `${name} joined the conversation` : `${name} left the conversation`;
-      message.sender = 'system';
-    }
-    if (frame.type === 'help_request') {
-      message.content = frame.content ? `Help requested: ${frame.content}` : 'Help requested';
-      message.sender = 'system';
-    }
-    if (frame.type === 'system_message') message.sender = 'system';
-    this.put(message);
+    this.put(frameMessage(frame, key, this.byKey.get(key)));
     return true;
   }
 
@@ -306,89 +208,4 @@ export class ChatStore {
     if (!this.byKey.delete(key)) return;
     this.order = this.order.filter((entry) => entry !== key);
   }
-}
-
-const EPHEMERAL = new Set([
-  'ack',
-  'error',
-  'loading',
-  'typing_indicator',
-  'connection_status',
-  'session_renamed',
-  'model_select',
-  'feedback',
-  'read',
-]);
-
-// An event of the session log (it has its own seq), as opposed to acks, deltas and notices.
-export function isStoredEvent(frame: Frame): boolean {
-  if (frame.id === undefined || frame.seq === undefined || EPHEMERAL.has(frame.type)) return false;
-  return !(frame.type === 'ai_response' && frame.metadata?.done === false);
-}
-
-// What a client sent is known by its client_id before it has an id; the type keeps apart the
-// message and what the server answers with the same client_id (a help request's system_message).
-function keyOf(type: string, clientId: string | undefined, frame: Frame | undefined): string {
-  if (clientId) return `${type}:c:${clientId}`;
-  return `id:${frame?.id ?? `seq-${frame?.seq}`}`;
-}
-
-function stringOf(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-// metadata.attachments: objects {kind, source, file_url, name, mime_type, size, external}, files the
-// server did not keep {kind, source, dropped}, or bare URLs
-export function parseAttachments(value: unknown): Attachment[] | undefined {
-  if (!Array.isArray(value)) return undefined;
-  const list = value.flatMap((entry: unknown): Attachment[] => {
-    if (typeof entry === 'string')
-      return isWebLink(entry) ? [{ url: entry, external: !isOwnPath(entry) }] : [];
-    if (!isRecord(entry)) return [];
-    const kind = stringOf(entry.kind);
-    // refused by the uploads' checks: no link, only why
-    if (typeof entry.dropped === 'string' && entry.file_url === undefined)
-      return [{ dropped: entry.dropped, source: stringOf(entry.source), mimeType: kindType(kind) }];
-    if (typeof entry.file_url !== 'string' || !isWebLink(entry.file_url)) return [];
-    return [
-      {
-        url: entry.file_url,
-        fileId: stringOf(entry.file_id),
-        name: stringOf(entry.name),
-        mimeType: stringOf(entry.mime_type) ?? kindType(kind),
-        size: typeof entry.size === 'number' ? entry.size : undefined,
-        // a link to another host is never read with the user's token, whatever the entry says
-        external: entry.external === true || !isOwnPath(entry.file_url),
-        source: stringOf(entry.source),
-      },
-    ];
-  });
-  return list.length > 0 ? list : undefined;
-}
-
-// A file is shown as a link only when it is one to a web page: our files' paths (relative, resolved
-// as the page resolves them) and a vendor's http(s) links. A vendor's javascript: or data: URL (a
-// Dify message_file) is no file of the reply: never an <a href>, whatever the CSP would stop.
-function isWebLink(url: string): boolean {
-  try {
-    const { protocol } = new URL(url, 'http://page.invalid/');
-    return protocol === 'http:' || protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
-// A path of this server (`/chat/files/…`), whose file is read with the user's token: one slash and
-// a path, never `//host/…` or `/\\host/…`, which a browser resolves to another host.
-function isOwnPath(url: string): boolean {
-  return url.startsWith('/') && new URL(url, 'http://page.invalid/').host === 'page.invalid';
-}
-
-function kindType(kind: string | undefined): string | undefined {
-  return kind === 'audio' ? 'audio/*' : kind === 'image' ? 'image/*' : undefined;
-}
-
-function asSender(sender: string | undefined, type: string): Sender {
-  if (sender === 'user' || sender === 'ai' || sender === 'admin' || sender === 'system') return sender;
-  return type === 'ai_response' ? 'ai' : 'user';
 }

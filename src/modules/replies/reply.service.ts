@@ -1,14 +1,12 @@
 import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { BUS, type Bus } from '../../infra/bus/bus';
-import { KeyedMutex } from '../../common/keyed-mutex';
 import { LocalReplyLeases, REPLY_LEASES, type ReplyLeases } from '../../infra/lock/reply-lease';
-import type { EphemeralFrame } from '../../protocol/frames';
 import { LlmRegistry } from '../llm/llm.registry';
 import { ModelStream } from '../llm/model-stream';
 import { SessionTitler } from '../llm/session-titler';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
-import { EarlyReplies, type EarlyReply, type EarlyRequest, type EarlyStart } from './early-reply';
+import { EarlyReplies, type EarlyReply, type EarlyRequest } from './early-reply';
 import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttempts } from './reply-attempts';
 import { ReplyDrain } from './reply-drain';
@@ -16,42 +14,36 @@ import { ReplyFences } from './reply-fences';
 import { ReplyHolds } from './reply-holds';
 import type { Generation, ReplyRequest } from './reply-generation';
 import { ReplyPrompt } from './reply-prompt';
+import { ReplySessionQueue } from './reply-queue';
 import { RegenerationsInFlight } from './regenerations';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
 import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
 import { StopsBeforeShown } from './reply-stops';
+import { ReplyStopper, type UserStopReason } from './reply-stopper';
 import { ReplyStreamer } from './reply-stream';
 import { ReplyTitles } from './reply-titles';
 import { ReplyTurns } from './reply-turns';
+import { ReplyVisibility } from './reply-visibility';
 
 export type { EarlyReply } from './early-reply';
 export type { Generation, ReplyRequest } from './reply-generation';
+export type { UserStopReason } from './reply-stopper';
 
 // how often settled() looks again
 const SETTLE_POLL_MS = 20;
 
 // a user's stop sent from a device on another instance than the one streaming the reply
+// (ReplyStopper), and the snapshots of a reply streaming (ReplySnapshots)
 const TOPIC = 'replies';
-// the stops a user's device sends: stop_generation, and new_session ending the session
-export type UserStopReason = Extract<StopReason, 'stopped' | 'new_session'>;
-interface ReplyBusMessage {
-  k: 'stop';
-  session: string;
-  // when the user stopped (a reply decided after it is not stopped)
-  at: number;
-  // absent from an instance before the admin audit: a stop_generation; 'deleted': the user deleted
-  // the session (an instance before the library audit takes it for a stop_generation)
-  reason?: UserStopReason | 'deleted';
-}
 
 // Streams an LLM reply to every device of the session and stores it once complete. Generation is
 // independent of sockets: if every device drops, the reply is still stored and replayed later.
 // Takeover fences (ReplyFences), early starts (EarlyReplies), the streaming loop (ReplyStreamer),
-// titles (ReplyTitles) and each reply's attempt (ReplyAttempts) are their own classes; the
-// per-session queue and visibility stay here.
+// titles (ReplyTitles), each reply's attempt (ReplyAttempts), the per-session queue
+// (ReplySessionQueue), the stops (ReplyStopper) and what is shown (ReplyVisibility) are their own
+// classes; this one wires them and answers for the replies of this instance.
 @Injectable()
 export class ReplyService implements OnModuleInit, OnModuleDestroy {
-  private readonly queue = new KeyedMutex();
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
   private readonly holds: ReplyHolds;
@@ -68,6 +60,10 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   private readonly attempts: ReplyAttempts;
   // a graceful stop: no reply starts from SIGTERM on, those shown run within the grace
   private readonly drained: ReplyDrain;
+  // a reply shown here: the session's reply in flight, its frames going out
+  private readonly visible: ReplyVisibility;
+  private readonly queue: ReplySessionQueue;
+  private readonly stopper: ReplyStopper;
 
   constructor(
     private readonly sessions: SessionsService,
@@ -83,19 +79,22 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   ) {
     this.titles = new ReplyTitles(titler, sessions, hub);
     this.drained = new ReplyDrain(hub);
+    this.visible = new ReplyVisibility(hub, this.fences, this.running, this.stopsBeforeShown, (sessionId) =>
+      this.holds.sync(sessionId),
+    );
     this.holds = new ReplyHolds(
       this.leases,
-      (sessionId) => this.storing(sessionId) || !this.fences.on(sessionId),
+      (sessionId) => this.visible.storing(sessionId) || !this.fences.on(sessionId),
     );
     this.turns = new ReplyTurns(sessions, this.leases, this.holds, () => this.draining);
     this.streamer = new ReplyStreamer(model, sessions, this.fences, (generation, frame) =>
-      this.emit(generation, frame),
+      this.visible.emit(generation, frame),
     );
     this.earlyReplies = new EarlyReplies(sessions, registry, this.fences, {
       answering: (sessionId) => this.holds.has(sessionId),
       orphans: (sessionId, messages) => this.turns.orphans(sessionId, messages),
-      run: (input, early) => this.run(input, early),
-      show: (generation) => this.show(generation),
+      run: (input, early) => this.queue.run(input, early),
+      show: (generation) => this.visible.show(generation),
     });
     this.attempts = new ReplyAttempts(
       registry,
@@ -104,12 +103,24 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
       {
         running: this.running,
         stopsBeforeShown: this.stopsBeforeShown,
-        show: (generation) => this.show(generation),
-        emit: (generation, frame) => this.emit(generation, frame),
+        show: (generation) => this.visible.show(generation),
+        emit: (generation, frame) => this.visible.emit(generation, frame),
         leaving: (input) => this.drained.leaving(input),
         gone: (sessionId) => this.deleted.has(sessionId),
       },
     );
+    // what the queue and the stops act on, shared with the rest of the service
+    const here = {
+      running: this.running,
+      holds: this.holds,
+      regenerations: this.regenerations,
+      stopsBeforeShown: this.stopsBeforeShown,
+      drained: this.drained,
+      deleted: this.deleted,
+      titles: this.titles,
+    };
+    this.queue = new ReplySessionQueue(this.leases, this.turns, this.attempts, here);
+    this.stopper = new ReplyStopper(TOPIC, bus, this.leases, sessions, here);
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
       answering: this.holds.has(sessionId),
       shown: this.running.get(sessionId),
@@ -119,11 +130,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     this.bus?.subscribe(TOPIC, (payload, from) => {
       if (typeof payload !== 'object' || payload === null) return;
-      const message = payload as ReplyBusMessage;
-      if (message.k === 'stop' && message.reason === 'deleted') this.gone(message.session);
-      else if (message.k === 'stop')
-        this.stop(message.session, message.reason === 'new_session' ? 'new_session' : 'stopped', message.at);
-      else this.snapshots.receive(payload as Record<string, unknown>, from);
+      if (!this.stopper.receive(payload)) this.snapshots.receive(payload as Record<string, unknown>, from);
     });
   }
 
@@ -138,38 +145,16 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     return this.drained.draining;
   }
 
-  // A user's stop (stop_generation, or new_session ending the session): the reply streaming here, or
-  // (stop_generation) asked for here and not yet shown; otherwise on whichever instance has it (the
-  // user's devices may be on several; docs/protocol.md, "The reply in flight"). `reason` is what the
-  // reply is stored with, as when it streams here (ReplyRecorder).
+  // A user's stop, here and on whichever instance has the reply (ReplyStopper.stopEverywhere;
+  // docs/protocol.md, "The reply in flight").
   stopEverywhere(sessionId: string, at = Date.now(), reason: UserStopReason = 'stopped'): void {
-    const streamingHere = this.running.has(sessionId);
-    this.stop(sessionId, reason, at);
-    // one only asked for here may be behind one streaming on another instance: that one is stopped,
-    // and this one not (stop())
-    if (!streamingHere)
-      this.bus?.publish(TOPIC, { k: 'stop', session: sessionId, at, reason } satisfies ReplyBusMessage);
+    this.stopper.stopEverywhere(sessionId, at, reason);
   }
 
-  // The user deleted the session (docs/protocol.md, "Session library"): on every instance, its reply
-  // in flight stops and is not stored, and no turn of it queued there is asked of the model. Until
-  // the library audit only the streaming reply stopped (stored, flagged stopped) and the turn queued
-  // behind it was sent to the vendor and its whole reply stored in the deleted session (4 of 4).
+  // The user deleted the session: its replies stop on every instance, none of its turns is asked of
+  // the model (ReplyStopper.sessionDeleted; docs/protocol.md, "Session library").
   sessionDeleted(sessionId: string, at = Date.now()): void {
-    this.gone(sessionId);
-    this.bus?.publish(TOPIC, {
-      k: 'stop',
-      session: sessionId,
-      at,
-      reason: 'deleted',
-    } satisfies ReplyBusMessage);
-  }
-
-  private gone(sessionId: string): void {
-    this.deleted.add(sessionId);
-    this.running.get(sessionId)?.controller.abort('deleted');
-    // no copy of it kept here either (no early start from one)
-    this.sessions.forget(sessionId);
+    this.stopper.sessionDeleted(sessionId, at);
   }
 
   // Resolves once no reply of the session shown here is still being stored, and no other instance
@@ -183,7 +168,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       const elsewhere = await this.leases.heldElsewhere(sessionId).catch(() => false);
-      if (!this.storing(sessionId) && !elsewhere) return;
+      if (!this.visible.storing(sessionId) && !elsewhere) return;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
   }
@@ -237,7 +222,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   // Replies run one at a time per session, in the order their messages were stored.
   request(input: ReplyRequest): void {
     if (input.written) this.fences.endedInLog(input.written);
-    this.run(input);
+    this.queue.run(input);
   }
 
   // Starts the model on a user's turn while its message is being stored, when this instance holds
@@ -245,48 +230,6 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   early(input: EarlyRequest): EarlyReply | undefined {
     if (this.draining || this.deleted.has(input.sessionId)) return undefined;
     return this.earlyReplies.start(input);
-  }
-
-  // A request for a turn answers the turns before it still open first, after any other instance's
-  // reply of the session (ReplyTurns; docs/protocol.md, "Every acked turn ends").
-  private run(input: ReplyRequest, early?: EarlyStart): void {
-    // stopping: not started here, its turn left for the instance the user comes back to (ReplyDrain;
-    // an early one started before SIGTERM is running, and runs within the grace)
-    if (!early && this.drained.leaving(input)) return;
-    this.holds.add(input.sessionId);
-    const regeneration = input.alternativeOf !== undefined ? input.clientId : undefined;
-    if (regeneration !== undefined) this.regenerations.add(input.sessionId, regeneration);
-    // waits for other instances' replies ended before this request (ReplyTurns.inTurn)
-    const waitsBefore = this.holds.waitsEnded(input.sessionId);
-    const task = this.queue.run(input.sessionId, async () => {
-      try {
-        if (early) {
-          // another instance answers the session: dropped unseen (the record path asks again, and
-          // that request waits its turn)
-          if (!early.generation.shown && (await this.leases.answeringElsewhere(input.sessionId)))
-            early.generation.controller.abort('cancelled');
-          await this.attempts.attempt(input, early);
-          return;
-        }
-        // queued behind a reply that was running at SIGTERM: its turn is left, and the lease let go
-        // with its hold below (no longer left to lapse once the instance had exited)
-        if (this.drained.leaving(input)) return;
-        // a session deleted while this waited in the queue: nothing more of it is asked
-        if (this.deleted.has(input.sessionId)) return;
-        const turns = await this.turns.inTurn(input, waitsBefore).catch((error: unknown) => {
-          this.attempts.report(input, error);
-          return [];
-        });
-        for (const turn of turns) {
-          if (this.drained.leaving(turn)) break;
-          if (!this.deleted.has(turn.sessionId)) await this.attempts.attempt(turn);
-        }
-      } finally {
-        if (regeneration !== undefined) this.regenerations.delete(input.sessionId, regeneration);
-        if (this.holds.done(input.sessionId)) this.stopsBeforeShown.delete(input.sessionId);
-      }
-    });
-    this.drained.track(task, early?.generation);
   }
 
   // An admin took the session over (on this instance or another): the reply in flight stops, and
@@ -308,44 +251,17 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     this.holds.sync(sessionId);
   }
 
+  // a user's stop or a takeover's: the reply in flight here, or one asked for here and not yet shown
+  // (ReplyStopper.stop)
   stop(sessionId: string, reason: StopReason = 'stopped', now = Date.now()): boolean {
-    const generation = this.running.get(sessionId);
-    if (generation) {
-      generation.controller.abort(reason);
-      return true;
-    }
-    // asked for, not yet shown: a user's stop (stop_generation, new_session) sent the instant the
-    // message was acked stops it too
-    if ((reason !== 'stopped' && reason !== 'new_session') || !this.holds.has(sessionId)) return false;
-    void this.stopQueued(sessionId, now, reason);
-    return true;
+    return this.stopper.stop(sessionId, reason, now);
   }
 
-  // The reply asked for here and not yet shown is the one in flight only while no other instance
-  // answers the session: otherwise it waits behind that one, which is the stop's. Until the races
-  // audit of session 34 a stop from a device on the instance of a queued turn stopped both the reply
-  // streaming elsewhere and the queued one, 6 of 6 (turns.e2e-spec.ts).
-  private async stopQueued(sessionId: string, at: number, reason: UserStopReason): Promise<void> {
-    if (await this.leases.answeringElsewhere(sessionId)) return;
-    // shown while that was asked: stopped if decided before the stop, as the stop would have
-    const shown = this.running.get(sessionId);
-    if (shown) {
-      if (shown.decidedAt <= at) shown.controller.abort(reason);
-      return;
-    }
-    if (this.holds.has(sessionId)) this.stopsBeforeShown.set(sessionId, at, reason);
-  }
-
-  // The end of the grace: every reply still running (shown, or started early) is cut, stored as
-  // `reason` says, and every task of the queue and every title is over before this resolves: the
-  // store client closes after the shutdown hooks, and nothing of a reply may read or write it then
-  // (docs/protocol.md, "Graceful shutdown").
-  async stopAll(reason: StopReason): Promise<void> {
-    this.drained.begin();
-    const titles = this.titles.close();
-    const all = [...this.running.values(), ...this.drained.unshown()];
-    for (const generation of all) generation.controller.abort(reason);
-    await Promise.all([...all.map((generation) => generation.done), titles, this.drained.settled()]);
+  // The end of the grace: every reply still running is cut and stored as `reason` says, and every
+  // task of the queue and every title is over before this resolves (ReplyStopper.stopAll;
+  // docs/protocol.md, "Graceful shutdown").
+  stopAll(reason: StopReason): Promise<void> {
+    return this.stopper.stopAll(reason);
   }
 
   // SIGTERM: no reply starts from now on; resolves once the replies running have ended (the ones
@@ -353,38 +269,5 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   async drain(timeoutMs: number): Promise<void> {
     this.drained.begin();
     await this.drained.settled(timeoutMs);
-  }
-
-  // A reply of the session shown here may still be stored: one a takeover cut before its first piece
-  // stores nothing (ReplyRecorder). Each reply queued behind a takeover is shown and cut at once, one
-  // after the other: counting those kept the lease held nearly all the time while a user wrote on.
-  private storing(sessionId: string): boolean {
-    const generation = this.running.get(sessionId);
-    if (!generation) return false;
-    const signal = generation.controller.signal;
-    return !(signal.aborted && signal.reason === 'takeover' && generation.text === '');
-  }
-
-  // The reply becomes visible: it is the session's reply in flight and its held frames go out.
-  private show(generation: Generation): void {
-    this.running.set(generation.sessionId, generation);
-    generation.shown = true;
-    this.stopsBeforeShown.apply(generation);
-    const held = generation.held ?? [];
-    generation.held = undefined;
-    // a takeover came while it waited for its message: none of it is shown, none of it is stored (a
-    // user's stop: it is stored empty, flagged stopped, as after a stop before the first token)
-    if (this.fences.cut(generation)) {
-      generation.text = '';
-      return;
-    }
-    this.holds.sync(generation.sessionId);
-    for (const frame of held) this.hub.ephemeral(generation.sessionId, frame);
-  }
-
-  // A frame of the reply: held while the reply waits for its message to be stored.
-  private emit(generation: Generation, frame: EphemeralFrame): void {
-    if (generation.held) generation.held.push(frame);
-    else this.hub.ephemeral(generation.sessionId, frame);
   }
 }

@@ -1,5 +1,6 @@
+import { applyChangeFrame } from './change-frames';
 import { HISTORY_PAGE_MAX } from './resume-point';
-import { applyChangeFrame, type RoomStore } from './room-store';
+import type { RoomStore } from './room-store';
 
 // GET /rooms/:id/messages?changed_after= (docs/protocol.md, "Change log"), checked field by field
 // (applyChangeFrame)

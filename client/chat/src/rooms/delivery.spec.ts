@@ -1,6 +1,6 @@
 import { errorText } from '../../../shared/errors';
 import { deliveryOf } from './delivery';
-import type { RoomMessage } from './room-store';
+import type { RoomMessage } from './thread-state';
 
 const message = (overrides: Partial<RoomMessage> = {}): RoomMessage => ({
   key: 'pending:c1',

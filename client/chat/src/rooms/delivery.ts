@@ -1,5 +1,5 @@
 import { errorText } from '../../../shared/errors';
-import type { RoomMessage } from './room-store';
+import type { RoomMessage } from './thread-state';
 
 export interface Delivery {
   text: string;

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Icon } from '../components/icons';
-import type { RoomMessage } from './room-store';
 import type { RoomsClient } from './rooms-client';
+import type { RoomMessage } from './thread-state';
 
 // Owners and moderators invite to a private room; any member to a public one.
 export function InviteForm({ rooms, roomId }: { rooms: RoomsClient; roomId: string }) {

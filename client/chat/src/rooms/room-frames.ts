@@ -1,7 +1,8 @@
 import { isRecord, type PresenceStatus, type RoomMessageFrame } from '../../../shared/protocol';
-import type { RoomHistory } from './room-history';
+import { applyChangeFrame } from './change-frames';
+import { asMessageFrame, frameFields } from './message-parse';
 import { onRoomError, type RoomErrorLink } from './room-errors';
-import { applyChangeFrame, asMessageFrame, frameFields } from './room-store';
+import type { RoomHistory } from './room-history';
 import type { RoomSummary } from './rooms-api';
 
 const TYPING_SHOWN_MS = 6_000;

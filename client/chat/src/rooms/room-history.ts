@@ -3,9 +3,10 @@ import type { RoomMessageFrame } from '../../../shared/protocol';
 import { backoffDelay } from '../backoff';
 import { readChanges } from './change-read';
 import { oldestHeld, refreshHeld } from './held-refresh';
+import { asMessageFrame } from './message-parse';
 import { HISTORY_PAGE_MAX } from './resume-point';
 import type { RoomMembership } from './room-membership';
-import { asMessageFrame, type RoomStore } from './room-store';
+import type { RoomStore } from './room-store';
 import { roomsApi } from './rooms-api';
 
 // "Load older messages" reads this many

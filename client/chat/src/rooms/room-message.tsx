@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { BlockConfirm, BlockError, BlockToggle } from './block-controls';
 import { deliveryOf } from './delivery';
 import { REACTION_PICKER } from './reaction-picker';
-import type { RoomMessage } from './room-store';
 import type { RoomsClient } from './rooms-client';
+import type { RoomMessage } from './thread-state';
 
 interface ItemProps {
   rooms: RoomsClient;

@@ -1,7 +1,8 @@
 import type { RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket } from '../chat-socket';
-import type { PendingOp, RoomStore } from './room-store';
+import type { RoomStore } from './room-store';
+import type { PendingOp } from './thread-state';
 
 export interface RoomOpsLink {
   readonly socket: ChatSocket;

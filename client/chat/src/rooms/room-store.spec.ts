@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import type { RoomMessageFrame } from '../../../shared/protocol';
-import { applyChangeFrame, asMessageFrame, RoomStore } from './room-store';
+import { applyChangeFrame } from './change-frames';
+import { asMessageFrame } from './message-parse';
+import { RoomStore } from './room-store';
 
 const ROOM = 'room-1';
 

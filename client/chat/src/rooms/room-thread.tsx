@@ -4,8 +4,8 @@ import { BlockConfirm, BlockedComposer, BlockError, BlockToggle } from './block-
 import { InviteForm, RoomComposer } from './room-composer';
 import { roomName } from './room-list';
 import { RoomMessageItem } from './room-message';
-import type { RoomMessage } from './room-store';
 import type { RoomsClient, RoomSummary } from './rooms-client';
+import type { RoomMessage } from './thread-state';
 
 interface Props {
   rooms: RoomsClient;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { ChatSocket, LinkState } from '../chat-socket';
-import type { RoomMessage } from './room-store';
 import { RoomsClient } from './rooms-client';
+import type { RoomMessage } from './thread-state';
 
 // Changes to messages a device already holds, made while it was away (issue 14): after a reconnect
 // the client reads the room's newest page again and shows what the server holds now

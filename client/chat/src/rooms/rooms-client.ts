@@ -3,9 +3,10 @@ import { errorText } from '../../../shared/errors';
 import type { ModelInfo, PresenceStatus, RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
-import { RoomStore, type PendingOp } from './room-store';
 import { roomParts, type RoomParts } from './room-parts';
+import { RoomStore } from './room-store';
 import { roomsApi, type RoomSummary } from './rooms-api';
+import type { PendingOp } from './thread-state';
 
 export type { RoomSummary };
 
