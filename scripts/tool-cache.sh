@@ -27,3 +27,10 @@ to_cache() {
   { cp -a "$1" "$tmp" && mv -fT "$tmp" "$TOOL_CACHE/$2"; } 2>/dev/null || rm -rf "$tmp"
   return 0
 }
+
+# keep_newest GLOB N: only the N newest cached entries matching GLOB stay (installed packages are
+# ~600 MB a lock file)
+keep_newest() {
+  [ "$TOOL_CACHE" != off ] && [ -d "$TOOL_CACHE" ] || return 0
+  (cd "$TOOL_CACHE" && ls -1dt -- $1 2>/dev/null | tail -n +"$(($2 + 1))" | xargs -r rm -rf --) || true
+}

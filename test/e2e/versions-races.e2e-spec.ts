@@ -1,9 +1,8 @@
 import { buildThread } from '../../src/protocol/thread';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
-import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
-import { mongoUri } from '../helpers/env';
-import { RedisServer } from '../helpers/redis-server';
+import type { OpenAiFake } from '../fakes/openai-fake';
+import { getJson, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import { answerTo, connectTo, startTwoInstances, type TwoInstances } from '../helpers/two-instances';
 import { TestClient, type Frame } from '../helpers/ws-client';
 
 // Versions of a turn (docs/protocol.md, "Versions") racing a new message on the other instance, and
@@ -11,51 +10,18 @@ import { TestClient, type Frame } from '../helpers/ws-client';
 // Redis and the store (found by a black-box audit of races).
 describe('versions of a turn across instances and resends (e2e)', () => {
   jest.setTimeout(180_000);
-  let redis: RedisServer;
+  let instances: TwoInstances;
   let fake: OpenAiFake;
   let first: RunningApp;
   let second: RunningApp;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    fake = await startOpenAiFake({ chunkSize: 4, delayMs: 5 });
-    const shared = {
-      MONGODB_URI: mongoUri(),
-      REDIS_URL: redis.url,
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: fake.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-        },
-      ]),
-    };
-    first = await startApp(shared);
-    second = await startApp(shared);
+    instances = await startTwoInstances({ chunkSize: 4, delayMs: 5 });
+    ({ fake, first, second } = instances);
   });
-  afterAll(async () => {
-    await first?.close();
-    await second?.close();
-    await fake?.close();
-    await redis?.kill();
-  });
+  afterAll(() => instances?.close());
 
-  const connect = async (app: RunningApp, token: string, query: Record<string, string> = {}) => {
-    const params = new URLSearchParams({ token, ...query });
-    const client = await TestClient.connect(`${app.wsUrl}?${params.toString()}`);
-    const status = await client.nextOfType('connection_status');
-    return { client, sessionId: String(status.session_id) };
-  };
-  // the ack of a client message, or the error that refused it
-  const answerTo = (client: TestClient, clientId: string, timeoutMs = 10_000) =>
-    client.next(
-      (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId,
-      timeoutMs,
-    );
+  const connect = connectTo;
   const doneOf = (client: TestClient, clientId: string) =>
     client.next(
       (frame) =>

@@ -1,8 +1,7 @@
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
-import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
-import { mongoUri } from '../helpers/env';
-import { RedisServer } from '../helpers/redis-server';
+import type { OpenAiFake } from '../fakes/openai-fake';
+import { getJson, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import { answerTo, connectTo, startTwoInstances, type TwoInstances } from '../helpers/two-instances';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 
@@ -16,49 +15,21 @@ const MAX_SESSION_BYTES = 2048;
 // that did not store the session's last message.
 describe('versions of a turn at the session size bound (e2e)', () => {
   jest.setTimeout(120_000);
-  let redis: RedisServer;
+  let instances: TwoInstances;
   let fake: OpenAiFake;
   let first: RunningApp;
   let second: RunningApp;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    fake = await startOpenAiFake({ chunkSize: 64, delayMs: 1 });
-    const shared = {
-      MONGODB_URI: mongoUri(),
-      REDIS_URL: redis.url,
-      MAX_SESSION_BYTES: String(MAX_SESSION_BYTES),
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: fake.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-        },
-      ]),
-    };
-    first = await startApp(shared);
-    second = await startApp(shared);
+    instances = await startTwoInstances(
+      { chunkSize: 64, delayMs: 1 },
+      { MAX_SESSION_BYTES: String(MAX_SESSION_BYTES) },
+    );
+    ({ fake, first, second } = instances);
   });
-  afterAll(async () => {
-    await first?.close();
-    await second?.close();
-    await fake?.close();
-    await redis?.kill();
-  });
+  afterAll(() => instances?.close());
 
-  const connect = async (app: RunningApp, token: string, query: Record<string, string> = {}) => {
-    const params = new URLSearchParams({ token, ...query });
-    const client = await TestClient.connect(`${app.wsUrl}?${params.toString()}`);
-    const status = await client.nextOfType('connection_status');
-    return { client, sessionId: String(status.session_id) };
-  };
-  // the ack of a client message, or the error that refused it
-  const answerTo = (client: TestClient, clientId: string) =>
-    client.next((frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId);
+  const connect = connectTo;
   // the reply's stored copy, or the error that ended it
   const doneOf = (client: TestClient, clientId: string) =>
     client.next(
