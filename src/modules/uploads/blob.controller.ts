@@ -30,10 +30,14 @@ export class BlobController {
     description: 'a byte range',
     content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
   })
-  @ApiErrors([403, 'FORBIDDEN: the link is not valid or has expired'], 404, [
-    416,
-    'INVALID_MESSAGE: the range starts past the end (Content-Range: bytes */size)',
-  ])
+  @ApiErrors(
+    [403, 'FORBIDDEN: the link is not valid or has expired'],
+    404,
+    [413, 'FILE_TOO_LARGE: stored unscanned, and larger than the scanner takes'],
+    [416, 'INVALID_MESSAGE: the range starts past the end (Content-Range: bytes */size)'],
+    [422, 'FILE_REJECTED: stored unscanned, and malware was found in it now'],
+    [503, 'SCANNER_UNAVAILABLE or STORAGE_UNAVAILABLE: it could not be scanned now'],
+  )
   async blob(
     @Query() query: Record<string, unknown>,
     @Headers('range') range: string | undefined,

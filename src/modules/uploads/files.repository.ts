@@ -106,6 +106,18 @@ export class FilesRepository implements OnModuleInit {
     return result.matchedCount === 1;
   }
 
+  // Scanned clean after it was stored (LateScan), under the file's lock.
+  async markScanned(id: string): Promise<void> {
+    await this.files.updateOne({ _id: id, status: 'ready' }, { $set: { scanned: true } });
+  }
+
+  // System read for the signed-link route: the record of a storage key (storageKeyFor ends in the id).
+  async findByStorageKey(key: string): Promise<BareFileRecord | null> {
+    const id = key.slice(key.lastIndexOf('/') + 1);
+    const found = await this.files.findOne({ _id: id, storage_key: key }).lean<FileDocument>();
+    return found ? bareRecord(found) : null;
+  }
+
   // A pending upload still streams (the cleanup spares it); false when its record is gone.
   async touchPending(id: string, now: Date): Promise<boolean> {
     const result = await this.files.updateOne({ _id: id, status: 'pending' }, { $set: { alive_at: now } });

@@ -20,6 +20,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { dispositionFor } from './file-rules';
 import { FileIntake, fileUrl } from './file-intake.service';
 import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
+import { LateScan } from './late-scan';
 import { parseRange, RangeNotSatisfiable } from './range';
 
 export interface SignedLink {
@@ -47,11 +48,14 @@ export class FilesService implements FileStore {
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly intake: FileIntake,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    private readonly lateScan: LateScan,
   ) {}
 
   // GET /chat/files/:id — owner, or the admin assisting the file's session; anyone else gets 404.
   async signedLink(principal: Principal, fileId: string): Promise<SignedLink> {
     const file = await this.readable(principal, fileId);
+    // stored while scanning was off: scanned before it is served (docs/protocol.md, "Uploads and files")
+    await this.lateScan.ensureClean(file);
     const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
     const url = await this.storage.signedUrl(file.storage_key, {
       ttlSeconds,
@@ -82,7 +86,9 @@ export class FilesService implements FileStore {
     if (!file || !(await this.files.isAttachedTo(file.id, session.user_id, session.id))) return undefined;
     const assisting =
       reader.isAdmin && session.deleted !== true && session.assisting_admin_id === reader.userId;
-    if (reader.userId !== file.owner_id && !assisting) return { url: fileUrl(file.id) };
+    // not yet scanned: the stable URL, which scans it first (docs/protocol.md, "Uploads and files")
+    if ((reader.userId !== file.owner_id && !assisting) || this.lateScan.pending(file))
+      return { url: fileUrl(file.id) };
     const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
     const url = await this.storage.signedUrl(file.storage_key, {
       ttlSeconds,
@@ -137,6 +143,7 @@ export class FilesService implements FileStore {
         );
       throw error;
     }
+    await this.lateScan.ensureCleanKey(blob.key);
     try {
       const size = await this.storage.size(blob.key);
       const range = parseRange(rangeHeader, size);

@@ -75,7 +75,13 @@ export class UploadsController {
     headers: { Location: { description: 'the signed URL', schema: { type: 'string' } } },
   })
   @ApiOkResponse({ type: SignedLinkDto, description: 'with ?redirect=false' })
-  @ApiErrors(404)
+  // a file stored while scanning was off is scanned first once a scanner is set (LateScan)
+  @ApiErrors(
+    404,
+    [413, 'FILE_TOO_LARGE: stored unscanned, and larger than the scanner takes'],
+    [422, 'FILE_REJECTED: stored unscanned, and malware was found in it now'],
+    [503, 'SCANNER_UNAVAILABLE or STORAGE_UNAVAILABLE: it could not be scanned now'],
+  )
   async file(
     @CurrentPrincipal() principal: Principal,
     @Param('file_id') fileId: string,

@@ -16,6 +16,7 @@ import { FileIntake, MALWARE_SCANNER } from './file-intake.service';
 import { FileNameRotationService } from './file-name-rotation.service';
 import { FILES_CIPHER, FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
+import { LateScan } from './late-scan';
 import { FileAttachment, FileAttachmentSchema } from './schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
 import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
@@ -69,6 +70,7 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     FileIntake,
     UploadsService,
     FilesService,
+    LateScan,
     AttachmentsService,
     FileContextService,
     UploadsCleanup,

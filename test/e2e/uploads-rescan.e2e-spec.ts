@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getModelToken } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import { StoredFile } from '../../src/modules/uploads/schemas/stored-file.schema';
+import { startApp, type RunningApp } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { EICAR } from './uploads.fixtures';
+import { fileLink, filesUnder, upload } from './uploads.helpers';
+
+const CLAMAV_HOST = process.env.TEST_CLAMAV_HOST;
+const CLAMAV_PORT = process.env.TEST_CLAMAV_PORT;
+
+// A loopback port nothing listens on (clamd down).
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// Files stored while scanning was off (no CLAMAV_HOST) are scanned before they are served once a
+// scanner is configured (docs/protocol.md, "Uploads and files").
+describe('files stored unscanned, served after scanning is turned on (e2e)', () => {
+  let dir: string;
+  let database: string;
+  let server: RunningApp | undefined;
+
+  beforeAll(() => {
+    if (!CLAMAV_HOST || !CLAMAV_PORT)
+      throw new Error('TEST_CLAMAV_HOST/PORT unset: start clamd with scripts/services/clamav.sh up DIR');
+    dir = mkdtempSync(join(tmpdir(), 'uploads-rescan-'));
+    database = mongoUri();
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // the same store and storage each time; a scanner or not
+  const start = async (scanner?: { host: string; port: string }) => {
+    server = await startApp({
+      UPLOAD_DIR: dir,
+      MONGODB_URI: database,
+      ...(scanner ? { CLAMAV_HOST: scanner.host, CLAMAV_PORT: scanner.port } : {}),
+    });
+    return server;
+  };
+  const restart = async (scanner?: { host: string; port: string }) => {
+    await server?.close();
+    server = undefined;
+    return start(scanner);
+  };
+  const record = (app: RunningApp, id: string) =>
+    app.app.get<Model<StoredFile>>(getModelToken(StoredFile.name)).findOne({ _id: id }).lean<StoredFile>();
+
+  it('should refuse an EICAR file stored unscanned for good and serve a clean one once scanned', async () => {
+    const token = userToken(uniqueUser());
+    const off = await start();
+    const eicar = await upload(off.httpUrl, token, EICAR, 'eicar.txt', 'text/plain');
+    const clean = await upload(
+      off.httpUrl,
+      token,
+      Buffer.from('just some notes\n'),
+      'notes.txt',
+      'text/plain',
+    );
+    expect([eicar.status, clean.status]).toEqual([201, 201]);
+    expect((await record(off, eicar.body.file_id))?.scanned).toBe(false);
+    // a link signed while scanning was off, still within its TTL after the restart
+    const oldLink = (await fileLink(off.httpUrl, token, eicar.body.file_id)).headers.get('location')!;
+    const eicarKey = (await record(off, eicar.body.file_id))!.storage_key;
+
+    const on = await restart({ host: CLAMAV_HOST!, port: CLAMAV_PORT! });
+    const link = await fileLink(on.httpUrl, token, eicar.body.file_id);
+    expect(link.status).toBe(422);
+    expect(link.headers.get('location')).toBeNull();
+    expect(((await link.json()) as { error: unknown }).error).toEqual({
+      code: 'FILE_REJECTED',
+      message: 'The file was rejected: it contains malware.',
+    });
+    // refused for good: no link, the old link serves nothing, the bytes are gone
+    expect((await fetch(`${on.httpUrl}${oldLink}`)).status).toBe(404);
+    expect((await fileLink(on.httpUrl, token, eicar.body.file_id)).status).toBe(404);
+    expect(filesUnder(dir).some((path) => path.endsWith(eicarKey.split('/').pop()!))).toBe(false);
+
+    const cleanLink = await fileLink(on.httpUrl, token, clean.body.file_id);
+    expect(cleanLink.status).toBe(302);
+    const served = await fetch(`${on.httpUrl}${cleanLink.headers.get('location')}`);
+    expect(served.status).toBe(200);
+    expect(await served.text()).toBe('just some notes\n');
+    expect((await record(on, clean.body.file_id))?.scanned).toBe(true);
+  });
+
+  it('should answer 503 SCANNER_UNAVAILABLE for an unscanned file while clamd is down, and serve nothing', async () => {
+    const token = userToken(uniqueUser());
+    const off = await start();
+    const clean = await upload(off.httpUrl, token, Buffer.from('more notes\n'), 'more.txt', 'text/plain');
+    expect(clean.status).toBe(201);
+    const oldLink = (await fileLink(off.httpUrl, token, clean.body.file_id)).headers.get('location')!;
+
+    const down = await restart({ host: '127.0.0.1', port: String(await deadPort()) });
+    const link = await fileLink(down.httpUrl, token, clean.body.file_id);
+    expect(link.status).toBe(503);
+    expect(((await link.json()) as { error: { code: string } }).error.code).toBe('SCANNER_UNAVAILABLE');
+    expect((await fetch(`${down.httpUrl}${oldLink}`)).status).toBe(503);
+    expect((await record(down, clean.body.file_id))?.scanned).toBe(false);
+
+    // once clamd answers again, the file is scanned and served
+    const on = await restart({ host: CLAMAV_HOST!, port: CLAMAV_PORT! });
+    const served = await fetch(`${on.httpUrl}${oldLink}`);
+    expect([served.status, await served.text()]).toEqual([200, 'more notes\n']);
+    expect((await record(on, clean.body.file_id))?.scanned).toBe(true);
+  });
+});
