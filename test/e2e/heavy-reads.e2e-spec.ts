@@ -7,8 +7,11 @@ const MiB = 1024 * 1024;
 const READS = 40;
 const SOCKETS = 30;
 // what forty reads at once may grow the server by: on a827bc5 they grew it by 247 MiB (searches, the
-// first) and 490–566 MiB (REST reads); bounded, by 39–115 MiB
+// first) and 490–566 MiB (REST reads); bounded, by 39–115 MiB on a quiet machine
 const GROWTH_BOUND = 160 * MiB;
+// REST reads answer the whole session as JSON: on a CI machine busy with two other suites (the GC's
+// marking threads starved) bounded ones grew it by 172 MiB; unbounded, 490–566 MiB
+const REST_GROWTH_BOUND = 240 * MiB;
 
 // A session may hold up to MAX_SESSION_BYTES; every read of the whole of it (its REST detail and
 // export, a search that finds it, a reconnect's replay from last_seq) holds it several times over
@@ -132,7 +135,7 @@ describe('reads of a whole large session, many at once (e2e)', () => {
     for (const answer of read) expect(answer.messages).toBe(lastSeq);
     // forty copies at once grew the server by 490–570 MB; one user's reads now run one at a time
     expect(server.child.exitCode).toBeNull();
-    expect(grew).toBeLessThan(GROWTH_BOUND);
+    expect(grew).toBeLessThan(REST_GROWTH_BOUND);
   });
 
   it('should replay the whole session to thirty sockets of the user at once, each in full', async () => {
