@@ -42,22 +42,39 @@ describe('files stored unscanned, served after scanning is turned on (e2e)', () 
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  // the same store and storage each time; a scanner or not
-  const start = async (scanner?: { host: string; port: string }) => {
+  // the same store and storage each time; a scanner or not, the uploads cleanup (and its late-scan
+  // sweep) at its default hour or as often as `cleanupEvery`
+  const start = async (scanner?: { host: string; port: string }, cleanupEvery?: string) => {
     server = await startApp({
       UPLOAD_DIR: dir,
       MONGODB_URI: database,
       ...(scanner ? { CLAMAV_HOST: scanner.host, CLAMAV_PORT: scanner.port } : {}),
+      ...(cleanupEvery ? { UPLOAD_CLEANUP_INTERVAL: cleanupEvery } : {}),
     });
     return server;
   };
-  const restart = async (scanner?: { host: string; port: string }) => {
+  const restart = async (scanner?: { host: string; port: string }, cleanupEvery?: string) => {
     await server?.close();
     server = undefined;
-    return start(scanner);
+    return start(scanner, cleanupEvery);
   };
   const record = (app: RunningApp, id: string) =>
     app.app.get<Model<StoredFile>>(getModelToken(StoredFile.name)).findOne({ _id: id }).lean<StoredFile>();
+  // the process's late scans of a verdict so far (the counters outlive an in-process restart)
+  const lateScans = async (app: RunningApp, verdict: string) => {
+    const metrics = await (await fetch(`${app.httpUrl}/metrics`)).text();
+    const found = new RegExp(`^chatbox_late_scans_total\\{verdict="${verdict}"\\} (\\d+)$`, 'm').exec(
+      metrics,
+    );
+    return Number(found?.[1] ?? 0);
+  };
+  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 
   it('should refuse an EICAR file stored unscanned for good and serve a clean one once scanned', async () => {
     const token = userToken(uniqueUser());
@@ -116,5 +133,55 @@ describe('files stored unscanned, served after scanning is turned on (e2e)', () 
     const served = await fetch(`${on.httpUrl}${oldLink}`);
     expect([served.status, await served.text()]).toEqual([200, 'more notes\n']);
     expect((await record(on, clean.body.file_id))?.scanned).toBe(true);
+  });
+
+  it('should scan files stored unscanned in the background once a scanner is set, with no download', async () => {
+    const token = userToken(uniqueUser());
+    const off = await start();
+    const eicar = await upload(off.httpUrl, token, EICAR, 'eicar.txt', 'text/plain');
+    const clean = await upload(off.httpUrl, token, Buffer.from('swept notes\n'), 'swept.txt', 'text/plain');
+    expect([eicar.status, clean.status]).toEqual([201, 201]);
+    const eicarKey = (await record(off, eicar.body.file_id))!.storage_key;
+    const before = { clean: await lateScans(off, 'clean'), infected: await lateScans(off, 'infected') };
+
+    // nobody asks for either file: the uploads cleanup's sweep scans them
+    const on = await restart({ host: CLAMAV_HOST!, port: CLAMAV_PORT! }, '200ms');
+    await until(
+      async () =>
+        (await record(on, eicar.body.file_id)) === null &&
+        (await record(on, clean.body.file_id))?.scanned === true,
+      'the sweep to delete the EICAR file and mark the clean one scanned',
+    );
+    expect(filesUnder(dir).some((path) => path.endsWith(eicarKey.split('/').pop()!))).toBe(false);
+    expect(await lateScans(on, 'infected')).toBeGreaterThan(before.infected);
+    expect(await lateScans(on, 'clean')).toBeGreaterThan(before.clean);
+    expect((await fileLink(on.httpUrl, token, eicar.body.file_id)).status).toBe(404);
+    const cleanLink = await fileLink(on.httpUrl, token, clean.body.file_id);
+    expect(cleanLink.status).toBe(302);
+    const served = await fetch(`${on.httpUrl}${cleanLink.headers.get('location')}`);
+    expect([served.status, await served.text()]).toEqual([200, 'swept notes\n']);
+  });
+
+  it('should leave files stored unscanned untouched while clamd is down, trying again each run', async () => {
+    const token = userToken(uniqueUser());
+    const off = await start();
+    const eicar = await upload(off.httpUrl, token, EICAR, 'eicar.txt', 'text/plain');
+    const clean = await upload(off.httpUrl, token, Buffer.from('kept notes\n'), 'kept.txt', 'text/plain');
+    expect([eicar.status, clean.status]).toEqual([201, 201]);
+    const down = await lateScans(off, 'scanner_down');
+
+    const on = await restart({ host: '127.0.0.1', port: String(await deadPort()) }, '200ms');
+    // two runs at least, each stopped by clamd
+    await until(
+      async () => (await lateScans(on, 'scanner_down')) >= down + 2,
+      'two sweeps to find clamd down',
+    );
+    for (const id of [eicar.body.file_id, clean.body.file_id])
+      expect(await record(on, id)).toMatchObject({ status: 'ready', scanned: false });
+    for (const id of [eicar.body.file_id, clean.body.file_id]) {
+      const link = await fileLink(on.httpUrl, token, id);
+      expect(link.status).toBe(503);
+      expect(((await link.json()) as { error: { code: string } }).error.code).toBe('SCANNER_UNAVAILABLE');
+    }
   });
 });

@@ -20,8 +20,9 @@ import { FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
 import { keepPendingAlive, recordGone, streamOut } from './upload-pipeline';
 import { openSource } from './upload-source';
+import { MALWARE_SCANNER } from './malware-scanner';
 
-export const MALWARE_SCANNER = Symbol('MALWARE_SCANNER');
+export { MALWARE_SCANNER };
 
 export interface UploadView {
   file_id: string;

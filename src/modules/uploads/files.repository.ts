@@ -111,6 +111,23 @@ export class FilesRepository implements OnModuleInit {
     await this.files.updateOne({ _id: id, status: 'ready' }, { $set: { scanned: true } });
   }
 
+  // System read for the late-scan sweep: ready files never scanned, oldest first (ties by id), after
+  // the last one a run took (`after`) when given. The index (status, scanned, created_at, _id) serves it.
+  async findUnscanned(limit: number, after?: { created_at: Date; id: string }): Promise<BareFileRecord[]> {
+    const later = after && {
+      $or: [
+        { created_at: { $gt: after.created_at } },
+        { created_at: after.created_at, _id: { $gt: after.id } },
+      ],
+    };
+    const found = await this.files
+      .find({ status: 'ready', scanned: false, ...later })
+      .sort({ created_at: 1, _id: 1 })
+      .limit(limit)
+      .lean<FileDocument[]>();
+    return found.map(bareRecord);
+  }
+
   // System read for the signed-link route: the record of a storage key (storageKeyFor ends in the id).
   async findByStorageKey(key: string): Promise<BareFileRecord | null> {
     const id = key.slice(key.lastIndexOf('/') + 1);

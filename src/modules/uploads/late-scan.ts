@@ -11,13 +11,15 @@ import {
   StorageUnavailable,
   type StorageDriver,
 } from '../../infra/storage/storage-driver';
-import { MALWARE_SCANNER } from './file-intake.service';
+import { MALWARE_SCANNER } from './malware-scanner';
 import { fileLockKey, FilesRepository, type BareFileRecord } from './files.repository';
+import { UploadMetrics } from './upload-metrics';
 
 // Files stored while scanning was off (`scanned: false`) are scanned before they are served once a
 // scanner is configured: they were served as clean forever (docs/protocol.md, "Uploads and files").
 // Clean: marked scanned, served. Infected: refused like an infected upload (FILE_REJECTED) and
-// deleted. clamd down: 503, never served unscanned.
+// deleted. clamd down: 503, never served unscanned. The uploads cleanup's sweep (LateScanSweep) takes
+// the same path ahead of any download.
 @Injectable()
 export class LateScan {
   private readonly logger = new Logger('uploads');
@@ -29,7 +31,13 @@ export class LateScan {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @Inject(MALWARE_SCANNER) private readonly scanner: ClamdScanner | null,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    private readonly metrics: UploadMetrics,
   ) {}
+
+  // Whether a scanner is configured (without one, nothing is scanned late).
+  get active(): boolean {
+    return this.scanner !== null;
+  }
 
   // Whether `file` must be scanned before it is served.
   pending(file: Pick<BareFileRecord, 'scanned'>): boolean {
@@ -59,6 +67,7 @@ export class LateScan {
 
   private async scan(file: BareFileRecord): Promise<void> {
     const verdict = await this.verdictOf(file);
+    this.metrics.lateScan(verdict.clean ? 'clean' : 'infected');
     // under the file's lock (attach and discard take it): FerretDB loses one of two updates of one
     // document at once (docs/protocol.md, "Uploads and files")
     await this.lock.run(fileLockKey(file.id), async () => {
@@ -101,14 +110,22 @@ export class LateScan {
       body = await this.storage.get(file.storage_key);
       return await this.scanner!.scan(body);
     } catch (error) {
-      if (error instanceof StorageObjectMissing)
+      if (error instanceof StorageObjectMissing) {
+        this.metrics.lateScan('missing');
         throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
-      if (error instanceof StorageUnavailable) throw new DomainException(ErrorCode.STORAGE_UNAVAILABLE);
-      if (error instanceof ScanSizeLimit)
+      }
+      if (error instanceof StorageUnavailable) {
+        this.metrics.lateScan('storage_down');
+        throw new DomainException(ErrorCode.STORAGE_UNAVAILABLE);
+      }
+      if (error instanceof ScanSizeLimit) {
+        this.metrics.lateScan('too_large');
         throw new DomainException(
           ErrorCode.FILE_TOO_LARGE,
           'The file is larger than the malware scanner accepts.',
         );
+      }
+      this.metrics.lateScan('scanner_down');
       this.logger.error(
         { event: 'scanner_unavailable', file_id: file.id, err: String(error) },
         'scanner down: stored file not served',

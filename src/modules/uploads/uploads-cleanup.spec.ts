@@ -7,6 +7,7 @@ import { InProcessLock } from '../../infra/lock/in-process.lock';
 import { WriteLock } from '../../infra/lock/write.lock';
 import { LocalDiskStorage } from '../../infra/storage/local-disk.storage';
 import type { FilesRepository } from './files.repository';
+import type { LateScanSweep } from './late-scan-sweep';
 import type { UploadMetrics } from './upload-metrics';
 import { UploadsCleanup } from './uploads-cleanup';
 
@@ -36,6 +37,7 @@ describe(UploadsCleanup.name, () => {
       {} as UploadMetrics,
       settings,
       new WriteLock(new InProcessLock(), async () => undefined),
+      { run: async () => undefined, stop: () => undefined } as unknown as LateScanSweep,
     );
   }
 

@@ -4,6 +4,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { fileLockKey, FilesRepository, type BareFileRecord } from './files.repository';
+import { LateScanSweep } from './late-scan-sweep';
 import { UPLOAD_IDLE_MS } from './multipart-reader';
 import { UploadMetrics } from './upload-metrics';
 
@@ -20,8 +21,9 @@ const PART_GRACE_MS = 60 * 60 * 1000;
 const PART_GRACE_PAUSES = 5;
 
 // Deletes uploads never attached to a message after UPLOAD_UNATTACHED_TTL (a day), uploads that
-// never finished, and the parts of writes a crash cut off (local disk). Every instance may run it:
-// deletes are idempotent.
+// never finished, and the parts of writes a crash cut off (local disk); then scans a batch of the
+// files stored while scanning was off (LateScanSweep). Every instance may run it: deletes are
+// idempotent.
 @Injectable()
 export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('uploads');
@@ -34,6 +36,7 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
     private readonly metrics: UploadMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    private readonly lateScans: LateScanSweep,
   ) {}
 
   onModuleInit(): void {
@@ -43,6 +46,7 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    this.lateScans.stop();
     await this.running;
   }
 
@@ -52,9 +56,11 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
         this.logger.error({ event: 'upload_cleanup_failed', err: String(error) }, 'upload cleanup failed');
         return 0;
       })
-      // the disk needs no store: its parts are swept whatever the records' sweep did
+      // the disk needs no store: its parts are swept whatever the records' sweep did; the late scans
+      // come last, so no file the sweep deletes is scanned first
       .then(async (deleted) => {
         await this.sweepParts(now);
+        await this.lateScans.run();
         return deleted;
       })
       .finally(() => (this.running = undefined));

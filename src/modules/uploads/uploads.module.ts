@@ -17,6 +17,7 @@ import { FileNameRotationService } from './file-name-rotation.service';
 import { FILES_CIPHER, FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { LateScan } from './late-scan';
+import { LateScanSweep } from './late-scan-sweep';
 import { FileAttachment, FileAttachmentSchema } from './schemas/file-attachment.schema';
 import { StoredFile, StoredFileSchema } from './schemas/stored-file.schema';
 import { UPLOAD_METRIC_PROVIDERS, UploadMetrics } from './upload-metrics';
@@ -71,6 +72,7 @@ async function createStorage(settings: Settings): Promise<StorageDriver> {
     UploadsService,
     FilesService,
     LateScan,
+    LateScanSweep,
     AttachmentsService,
     FileContextService,
     UploadsCleanup,

@@ -32,5 +32,8 @@ StoredFileSchema.index({ owner_id: 1, created_at: -1 });
 // the cleanup's queries: unattached files by age, never-finished uploads by their last sign of life
 StoredFileSchema.index({ attached: 1, created_at: 1 });
 StoredFileSchema.index({ status: 1, alive_at: 1 });
+// the late-scan sweep's: ready files never scanned in its order, so a batch reads only itself
+// (FilesRepository.findUnscanned)
+StoredFileSchema.index({ status: 1, scanned: 1, created_at: 1, _id: 1 });
 // the files a purged session is the first scope of (SessionFiles.heldBy)
 StoredFileSchema.index({ session_id: 1 });
