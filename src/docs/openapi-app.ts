@@ -16,7 +16,9 @@ import { HealthController } from '../modules/health/health.controller';
 import { HistoryController } from '../modules/history/history.controller';
 import { MetricsController } from '../modules/metrics/metrics.module';
 import { NotesController } from '../modules/notes/notes.controller';
+import { BlocksController } from '../modules/rooms/blocks.controller';
 import { PublicRoomsController } from '../modules/rooms/public-rooms.controller';
+import { RoomsAdminController } from '../modules/rooms/rooms-admin.controller';
 import { RoomsController } from '../modules/rooms/rooms.controller';
 import { SearchController } from '../modules/search/search.controller';
 import { TakeoverController } from '../modules/takeover/takeover.controller';
@@ -26,7 +28,7 @@ import { UploadsController } from '../modules/uploads/uploads.controller';
 // Every REST controller of the app, in the order AppModule registers them. The e2e suite checks the
 // real app's document equals the one made from this list, so a controller left out fails there.
 // The api-docs controllers are left out on purpose (@ApiExcludeController: they exist by API_DOCS).
-// PublicRoomsController, RoomsController and TakeoverController come in through ChatModule's imports.
+// The rooms controllers and TakeoverController come in through ChatModule's imports.
 export const REST_CONTROLLERS: Type[] = [
   MetricsController,
   UploadsController,
@@ -35,6 +37,8 @@ export const REST_CONTROLLERS: Type[] = [
   TakeoverController,
   PublicRoomsController,
   RoomsController,
+  BlocksController,
+  RoomsAdminController,
   AdminController,
   FeedbackController,
   HistoryController,

@@ -1,7 +1,8 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { isUnavailable, S3Storage } from './s3.storage';
+import { isUnavailable } from './s3-errors';
+import { S3Storage } from './s3.storage';
 import { StorageUnavailable } from './storage-driver';
 
 const settings = {

@@ -4,29 +4,26 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { KeyedMutex } from '../../common/keyed-mutex';
 import { FILE_STORE, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
-import type { RoomAckFrame, RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
+import type { RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
 import type { Connection } from '../realtime/connection';
 import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
 import { RoomChangesRepository } from './room-changes.repository';
 import { ReadMarksRepository } from './read-marks.repository';
-import { messageFrame } from './room-frames';
-import { roomDocumentKey } from './room-locks';
 import { RoomHub } from './room-hub';
 import { RoomMessageChanges } from './room-message-changes';
 import { RoomMessageReads } from './room-message-reads';
+import { RoomMessageRecorder, type Recorded } from './room-message-recorder';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomReadMarks, type Unread } from './room-read-marks';
 import { isDmRoomId, requireCanWrite, requireMember, requireNotBlocked } from './room-rules';
 import {
   ROOM_FILE_SCOPE,
   roomFileScope,
-  type NewRoomMessage,
   type ParticipantRecord,
   type RoomMessageRecord,
   type RoomRecord,
@@ -36,19 +33,9 @@ import { RoomsRepository } from './rooms.repository';
 export { CHANGE_SETTLE_MS, CHANGES_PAGE_MAX, HISTORY_ON_JOIN, HISTORY_PAGE_MAX } from './room-message-reads';
 export { UNREAD_WINDOW, type Unread } from './room-read-marks';
 const RATE_WINDOW_MS = 1000;
-const NOTE_EVERY_MS = 60_000;
 // a message whose membership check is older than this when its turn to be stored comes (it waited
 // behind the room's other appends here) is checked again; a fresh check is not repeated
 const RECHECK_AFTER_MS = 10;
-
-// A message through the record path: its ack, the stored message, and whether it was stored before
-// (a resend of its client_id: nothing else happened).
-export interface Recorded {
-  ack: RoomAckFrame;
-  room: RoomRecord;
-  message: RoomMessageRecord;
-  duplicate: boolean;
-}
 
 export interface SendInput {
   roomId: string;
@@ -60,14 +47,12 @@ export interface SendInput {
 
 // What happens to room messages: the one record path (store → ack → fan-out, MSG-002, PERSIST-001),
 // history reads behind the membership check, edits, soft deletes, reactions and read marks.
-// The record path, typing and the checks (membership, rate, blocks) are here; the rest is delegated:
-// history and change-log reads (room-message-reads), edits, deletes and reactions
-// (room-message-changes), read marks and unread counts (room-read-marks).
+// Sends, typing and the checks (membership, rate, blocks) are here; the rest is delegated: the record
+// path (room-message-recorder), history and change-log reads (room-message-reads), edits, deletes and
+// reactions (room-message-changes), read marks and unread counts (room-read-marks).
 @Injectable()
 export class RoomMessagesService implements OnModuleInit {
-  // this instance's writers to one room take turns: they would only collide on the same seq; other
-  // instances' writers are sorted out by the unique index
-  private readonly appends = new KeyedMutex();
+  private readonly recorder: RoomMessageRecorder;
   private readonly reads: RoomMessageReads;
   private readonly messageChanges: RoomMessageChanges;
   private readonly marks: RoomReadMarks;
@@ -85,8 +70,9 @@ export class RoomMessagesService implements OnModuleInit {
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(FILE_STORE) private readonly files: FileStore,
     // edits, deletes and reactions of one message are written one at a time on every instance
-    @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    @Inject(SESSION_LOCK) lock: WriteLock,
   ) {
+    this.recorder = new RoomMessageRecorder(rooms, messages, hub, lock);
     const memberOf = (roomId: string, userId: string) => this.memberOf(roomId, userId);
     this.reads = new RoomMessageReads(messages, reactions, changes, memberOf);
     this.messageChanges = new RoomMessageChanges(
@@ -157,49 +143,10 @@ export class RoomMessagesService implements OnModuleInit {
       : this.files.attachWhile(input.fileId, principal.userId, roomFileScope(room.id), store);
   }
 
-  // The one record path for every stored room message, people's and the server's (system messages of
-  // joins, leaves and moderation): stored before the ack, acked to the sender's socket (a resend of a
-  // client_id gets the stored copy's ack, and the copy is sent again), then sent to every other
-  // member's socket on every instance.
-  // `beforeFanOut` runs once the message is stored, before any member hears of it (an @ai reply
-  // frees its room there, so a member who asks the instant the reply arrives is not refused).
-  async record(
-    room: RoomRecord,
-    input: NewRoomMessage,
-    origin?: Connection,
-    beforeFanOut?: () => Promise<void>,
-    beforeAttempt?: (attempt: number) => Promise<void>,
-  ): Promise<Recorded> {
-    const { message, duplicate } = await this.appends.run(room.id, () =>
-      this.messages.append(input, room.last_seq, new Date(), beforeAttempt),
-    );
-    if (beforeFanOut) await beforeFanOut();
-    const ack: RoomAckFrame = {
-      type: 'ack',
-      user_id: message.sender_id,
-      room_id: room.id,
-      message_id: message.id,
-      seq: message.seq,
-      timestamp: message.created_at.toISOString(),
-    };
-    if (message.client_id !== undefined) ack.client_id = message.client_id;
-    if (origin) this.hub.send(origin, ack);
-    // a resend's stored copy goes to the room again, as it is now: the first copy's instance may have
-    // died (or the store run its insert late) before anyone was sent it; a socket that has the seq
-    // drops it (docs/protocol.md, "Rooms")
-    this.hub.toRoom(room.id, messageFrame(message), origin);
-    if (duplicate) return { ack, room, message, duplicate };
-    // the room's activity time and seq at most once a minute: one write (and lock) fewer per message.
-    // A room list reads the newest message from the noted seq up (RoomsService.withActivity), so its
-    // order and times are exact all the same (docs/protocol.md, GET /rooms)
-    if (
-      !room.last_message_at ||
-      message.created_at.getTime() - room.last_message_at.getTime() >= NOTE_EVERY_MS
-    )
-      await this.lock
-        .run(roomDocumentKey(room.id), () => this.rooms.noteMessage(room.id, message.seq, message.created_at))
-        .catch(() => undefined);
-    return { ack, room, message, duplicate };
+  // The one record path for every stored room message, people's and the server's: stored, acked to
+  // the sender's socket, then sent to the room (RoomMessageRecorder.record).
+  record(...args: Parameters<RoomMessageRecorder['record']>): Promise<Recorded> {
+    return this.recorder.record(...args);
   }
 
   async system(room: RoomRecord, actorId: string, action: string, target?: string): Promise<void> {

@@ -18,7 +18,7 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { AdminOnly, CurrentPrincipal } from '../../common/auth/auth.decorators';
+import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -29,16 +29,11 @@ import {
   HistoryQueryDto,
   ModerationDto,
   ModeratorDto,
-  PageQueryDto,
   ReportDto,
   UpdateRoomDto,
   UserRefDto,
 } from './dto/rooms.dto';
 import {
-  AdminReportPageDto,
-  AdminRoomPageDto,
-  BlockListDto,
-  BlockResultDto,
   MessageDeletedDto,
   ModerationResultDto,
   ParticipantDto,
@@ -51,7 +46,7 @@ import {
   RoomRoleDto,
   RoomSummaryDto,
 } from './dto/room-responses.dto';
-import { reportView, roomSummaryView, roomView } from './dto/room-views';
+import { roomSummaryView, roomView } from './dto/room-views';
 import { RoomAiService } from './room-ai.service';
 import { RoomMembershipService, type ModerationAction } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
@@ -71,7 +66,8 @@ const ApiRoomForbidden = () =>
   });
 
 // Rooms over HTTP (docs/protocol.md, "Rooms"): Bearer JWT (the global guard), snake_case, validated
-// bodies; membership is checked by the services before every read.
+// bodies; membership is checked by the services before every read. A user's blocks are in
+// BlocksController, admins' lists in RoomsAdminController.
 @Controller('api/v1/chat')
 @ApiTags('rooms')
 @ApiBearerAuth()
@@ -268,55 +264,5 @@ export class RoomsController {
   @ApiErrors(429)
   async openDm(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
     return roomView(await this.rooms.openDm(principal, body.user_id));
-  }
-
-  @Get('blocks')
-  @ApiOkResponse({ type: BlockListDto })
-  async blocks(@CurrentPrincipal() principal: Principal) {
-    return { user_ids: await this.reports.blocked(principal) };
-  }
-
-  @Post('blocks')
-  @ApiOkResponse({ type: BlockResultDto, description: "the user's messages are refused (BLOCKED)" })
-  @HttpCode(200)
-  @ApiErrors(429)
-  async block(@CurrentPrincipal() principal: Principal, @Body() body: UserRefDto) {
-    await this.reports.block(principal, body.user_id);
-    return { user_id: body.user_id, blocked: true };
-  }
-
-  @Delete('blocks/:userId')
-  @ApiOkResponse({ type: BlockResultDto })
-  @ApiErrors(429)
-  async unblock(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string) {
-    await this.reports.unblock(principal, userId);
-    return { user_id: userId, blocked: false };
-  }
-
-  @Get('admin/rooms')
-  @ApiOkResponse({ type: AdminRoomPageDto, description: 'every room, paged' })
-  @ApiErrors(403)
-  @AdminOnly()
-  async adminRooms(@Query() query: PageQueryDto) {
-    const page = query.page ?? 1;
-    const limit = query.limit ?? 50;
-    const { items, total } = await this.rooms.adminList((page - 1) * limit, limit);
-    return { items: items.map(roomView), total, page, limit };
-  }
-
-  @Get('admin/reports')
-  @ApiOkResponse({ type: AdminReportPageDto, description: 'reported messages, newest first, paged' })
-  @ApiErrors(403)
-  @AdminOnly()
-  async adminReports(@Query() query: PageQueryDto) {
-    const page = query.page ?? 1;
-    const limit = query.limit ?? 50;
-    const { items, total } = await this.reports.list((page - 1) * limit, limit);
-    return {
-      items: items.map(reportView),
-      total,
-      page,
-      limit,
-    };
   }
 }

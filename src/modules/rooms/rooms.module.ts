@@ -11,6 +11,7 @@ import { RoomAiRunsRepository } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
 import { RoomAiService } from './room-ai.service';
 import { RoomAiRun, RoomAiRunSchema, RoomAiUsage, RoomAiUsageSchema } from './schemas/room-ai.schema';
+import { BlocksController } from './blocks.controller';
 import { BlocksRepository } from './blocks.repository';
 import { ParticipantsRepository } from './participants.repository';
 import { ReactionsRepository } from './reactions.repository';
@@ -26,6 +27,7 @@ import { RoomReplays } from './room-replays';
 import { RoomReportsService } from './room-reports.service';
 import { RoomRetentionService } from './room-retention.service';
 import { RoomSocketsService } from './room-sockets.service';
+import { RoomsAdminController } from './rooms-admin.controller';
 import { RoomsController } from './rooms.controller';
 import { RoomsGateway } from './rooms.gateway';
 import { RoomsRepository } from './rooms.repository';
@@ -67,7 +69,7 @@ import { Room, RoomSchema } from './schemas/room.schema';
     ]),
   ],
   // PublicRoomsController first: its `rooms/public` before RoomsController's `rooms/:id`
-  controllers: [PublicRoomsController, RoomsController],
+  controllers: [PublicRoomsController, RoomsController, BlocksController, RoomsAdminController],
   providers: [
     {
       provide: ROOM_CIPHER,

@@ -23,6 +23,7 @@ import { SessionFeedback } from './session-feedback';
 import { SessionLifecycle } from './session-lifecycle';
 import { SessionReencryption } from './session-reencryption';
 import { SessionSearch } from './session-search';
+import { SessionUpdates } from './session-updates';
 import type { SessionCursor } from './session-rules';
 import type {
   AppendEffects,
@@ -49,7 +50,7 @@ export type { NewSession } from './session-documents';
 // documents and their records (session-documents), the coalesced commands (session-batches), the
 // append (session-append), the library's lists (session-search), the owner's feedback
 // (session-feedback), the session's end and return (session-lifecycle), key rotation
-// (session-reencryption).
+// (session-reencryption), writes of its fields (session-updates).
 @Injectable()
 export class SessionsRepository implements OnModuleInit {
   private readonly documents: NewSessionDocuments;
@@ -59,12 +60,13 @@ export class SessionsRepository implements OnModuleInit {
   private readonly feedback: SessionFeedback;
   private readonly lifecycle: SessionLifecycle;
   private readonly reencryption: SessionReencryption;
+  private readonly updates: SessionUpdates;
 
   constructor(
     @InjectModel(Session.name) private readonly sessions: Model<Session>,
     private readonly current: CurrentSessionsRepository,
     @Inject(CONTENT_CIPHER) private readonly cipher: ContentCipher,
-    @Inject(BLIND_INDEX) private readonly index: BlindIndex,
+    @Inject(BLIND_INDEX) index: BlindIndex,
   ) {
     this.documents = new NewSessionDocuments(sessions);
     this.batches = new SessionBatches(sessions);
@@ -73,6 +75,7 @@ export class SessionsRepository implements OnModuleInit {
     this.feedback = new SessionFeedback(sessions, cipher);
     this.lifecycle = new SessionLifecycle(sessions, current);
     this.reencryption = new SessionReencryption(sessions, cipher);
+    this.updates = new SessionUpdates(this.batches, index);
   }
 
   async onModuleInit(): Promise<void> {
@@ -228,40 +231,19 @@ export class SessionsRepository implements OnModuleInit {
     return this.feedback.rateTakeover(sessionId, userId, rating, comment, now);
   }
 
-  async update(
-    sessionId: string,
-    changes: Partial<
-      Pick<
-        Session,
-        'name' | 'named_by_user' | 'model_id' | 'provider_state' | 'archived' | 'deleted' | 'deleted_at'
-      >
-    >,
-  ): Promise<void> {
-    const set: Record<string, unknown> = { ...changes };
-    if (changes.name !== undefined) set.title_tokens = this.index.tokensOf(changes.name);
-    // to the driver directly, as the append: the fields are typed here, and mongoose's casting of the
-    // update cost more Node CPU than the command itself (a rename per new session: the model's title)
-    await this.batches.updates.load({ filter: { _id: sessionId }, update: { $set: set } });
+  // the session's fields, coalesced (SessionUpdates.update)
+  update(...args: Parameters<SessionUpdates['update']>): Promise<void> {
+    return this.updates.update(...args);
   }
 
-  // The session's model, written unless its user deleted it (a device still bound to it before it
-  // hears of the move writes nothing there: docs/protocol.md, "Session library")
-  async setModel(sessionId: string, modelId: string): Promise<void> {
-    await this.batches.updates.load({
-      filter: { _id: sessionId, deleted: { $ne: true } },
-      update: { $set: { model_id: modelId } },
-    });
+  // unless its user deleted it (SessionUpdates.setModel)
+  setModel(sessionId: string, modelId: string): Promise<void> {
+    return this.updates.setModel(sessionId, modelId);
   }
 
-  // A model's title, unless the owner named the session (or it is gone for them): one write whose
-  // filter is the check, coalesced as renames are (docs/protocol.md, "Session titles"). true: renamed.
+  // a model's title, unless the owner named the session; true: renamed (SessionUpdates.retitle)
   retitle(sessionId: string, userId: string, name: string): Promise<boolean> {
-    return this.batches.titles.load({
-      sessionId,
-      name,
-      filter: { _id: sessionId, user_id: userId, named_by_user: { $ne: true }, deleted: { $ne: true } },
-      update: { $set: { name, title_tokens: this.index.tokensOf(name) } },
-    });
+    return this.updates.retitle(sessionId, userId, name);
   }
 
   search(

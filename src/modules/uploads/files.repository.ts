@@ -3,13 +3,13 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { nameOf } from '../../common/crypto/file-names';
-import { isDuplicateKey } from '../../common/store-errors';
+import { FileAttachments } from './file-attachments';
 import { FileNameReencryption } from './file-name-reencryption';
-import { FileAttachment, fileAttachmentKey } from './schemas/file-attachment.schema';
+import { bareRecord, type BareFileRecord, type FileDocument, type FileRecord } from './file-records';
+import { FileAttachment } from './schemas/file-attachment.schema';
 import { StoredFile } from './schemas/stored-file.schema';
 
-// `deleting`: a sweep or a discard took it to delete its object; never read or attached again.
-export type FileStatus = 'pending' | 'ready' | 'deleting';
+export type { BareFileRecord, FileRecord, FileStatus } from './file-records';
 
 // The lock a file's attaching and deleting take (SESSION_LOCK, on every instance): a file is never
 // both attached to a message and deleted (docs/protocol.md, "Uploads and files").
@@ -18,37 +18,14 @@ export const fileLockKey = (id: string): string => `file:${id}`;
 // the files' own cipher (ENCRYPTION_KEY and the previous keys): names are encrypted like content
 export const FILES_CIPHER = Symbol('FILES_CIPHER');
 
-// Plain file record (never a mongoose document); `name` decrypted.
-export interface FileRecord {
-  id: string;
-  owner_id: string;
-  session_id: string | null;
-  name: string;
-  size: number;
-  mime_type: string;
-  storage_key: string;
-  status: FileStatus;
-  source: 'upload' | 'generated';
-  scanned: boolean;
-  attached: boolean;
-  attached_at: Date | null;
-  created_at: Date;
-  // a pending upload's last sign of life (null on records from before it)
-  alive_at?: Date | null;
-}
-
-// What the cleanup and discards read of a file: the record without its name, which they never show
-// (and never decrypt: a name under a key no longer listed stops no delete).
-export type BareFileRecord = Omit<FileRecord, 'name'>;
-
-type FileDocument = StoredFile;
-
 // Mongoose lives here only. Reads of a user's files take the owner id; the one system read used by
 // admin access and cleanup is named as such. The user's file name is stored encrypted
 // (`encrypted_name`); records from before the privacy audit fix hold a plain `name`, read as it is
-// (docs/protocol.md, "Uploads and files").
+// (docs/protocol.md, "Uploads and files"). Where a file is shown (file-attachments) and key rotation
+// (file-name-reencryption) are delegated to helpers only this class constructs.
 @Injectable()
 export class FilesRepository implements OnModuleInit {
+  private readonly attached: FileAttachments;
   private readonly reencryption: FileNameReencryption;
 
   constructor(
@@ -56,6 +33,7 @@ export class FilesRepository implements OnModuleInit {
     @InjectModel(FileAttachment.name) private readonly attachments: Model<FileAttachment>,
     @Inject(FILES_CIPHER) private readonly cipher: ContentCipher,
   ) {
+    this.attached = new FileAttachments(files, attachments);
     this.reencryption = new FileNameReencryption(files, cipher);
   }
 
@@ -192,110 +170,27 @@ export class FilesRepository implements OnModuleInit {
     return row?.total ?? 0;
   }
 
-  // Attaching marks the file as part of a message (the cleanup keeps it) and records the session or
-  // room (`scope`) whose message shows it: each such session's assisting admin, and each such room's
-  // members, may read it, and each session's export links it. `session_id` stays the first scope
-  // (records from before the attachment records have that one only) until `detach` takes it off;
-  // `shared` marks a file attached under more than one. The attachment is its own document
-  // (FileAttachment): no list on the file is rewritten, so two scopes attaching at once on FerretDB
-  // both stay (docs/protocol.md, "Uploads and files"). false when the file is not this owner's ready
-  // file.
-  async markAttached(id: string, ownerId: string, scope: string, now: Date): Promise<boolean> {
-    const file = await this.files
-      .findOne({ _id: id, owner_id: ownerId, status: 'ready' }, { session_id: 1 })
-      .lean<Pick<FileDocument, '_id' | 'session_id'>>();
-    if (!file) return false;
-    try {
-      await this.attachments.updateOne(
-        { _id: fileAttachmentKey(id, scope) },
-        { $setOnInsert: { file_id: id, scope, owner_id: ownerId, attached_at: now } },
-        { upsert: true },
-      );
-    } catch (error) {
-      // attached under this scope at the same moment by another message: the one record stands
-      if (!isDuplicateKey(error)) throw error;
-    }
-    const first = await this.files.updateOne(
-      { _id: id, owner_id: ownerId, status: 'ready', attached: false },
-      { $set: { attached: true, attached_at: now, session_id: scope } },
-    );
-    if (first.matchedCount === 0 && file.session_id !== scope)
-      await this.files.updateOne({ _id: id, owner_id: ownerId, status: 'ready' }, { $set: { shared: true } });
-    // a discard may have removed it meanwhile
-    return (await this.files.countDocuments({ _id: id, owner_id: ownerId, status: 'ready' })) === 1;
+  // the file shown under `scope` from now on (FileAttachments.markAttached); false when it is not this
+  // owner's ready file
+  markAttached(id: string, ownerId: string, scope: string, now: Date): Promise<boolean> {
+    return this.attached.markAttached(id, ownerId, scope, now);
   }
 
-  // Every session or room (`room:<id>`) a message of which shows the file: its attachment records,
-  // and the first scope of a record from before them.
-  async scopesOf(id: string): Promise<string[]> {
-    const file = await this.files
-      .findOne({ _id: id }, { session_id: 1 })
-      .lean<Pick<FileDocument, 'session_id'>>();
-    const found = await this.attachments.find({ file_id: id }, { scope: 1 }).lean<FileAttachment[]>();
-    const scopes = new Set(found.map((attachment) => attachment.scope));
-    if (file?.session_id) scopes.add(file.session_id);
-    return [...scopes];
+  scopesOf(id: string): Promise<string[]> {
+    return this.attached.scopesOf(id);
   }
 
-  // Whether a message under `scope` shows the file (an export links it then).
-  async isAttachedTo(id: string, ownerId: string, scope: string): Promise<boolean> {
-    const file = await this.files
-      .findOne({ _id: id, owner_id: ownerId, status: 'ready' }, { session_id: 1 })
-      .lean<Pick<FileDocument, 'session_id'>>();
-    if (!file) return false;
-    if (file.session_id === scope) return true;
-    return (await this.attachments.countDocuments({ _id: fileAttachmentKey(id, scope), file_id: id })) === 1;
+  isAttachedTo(id: string, ownerId: string, scope: string): Promise<boolean> {
+    return this.attached.isAttachedTo(id, ownerId, scope);
   }
 
-  // The files among `ids` attached under `scope` alone (never under another session or room), judged
-  // by the attachment records. `shared` counts only for a record from before them, whose `session_id`
-  // has no record: it says that other scopes, unknown, show the file too, and it is kept (`detach`).
-  async findAttachedOnlyTo(ids: string[], scope: string): Promise<BareFileRecord[]> {
-    if (ids.length === 0) return [];
-    const found = await this.files.find({ _id: { $in: ids } }).lean<FileDocument[]>();
-    const recorded = await this.recordedScopes(ids);
-    return found
-      .filter((file) => {
-        const scopes = recorded.get(file._id) ?? new Set<string>();
-        if ([...scopes].some((other) => other !== scope)) return false;
-        if (file.session_id !== scope && !(file.session_id === null && scopes.has(scope))) return false;
-        // shared before the attachment records: scopes it does not name show it too
-        const named = file.session_id !== null && scopes.has(file.session_id);
-        return file.shared !== true || named;
-      })
-      .map(bareRecord);
+  findAttachedOnlyTo(ids: string[], scope: string): Promise<BareFileRecord[]> {
+    return this.attached.findAttachedOnlyTo(ids, scope);
   }
 
-  // Under the file's lock: `scope` no longer shows the file (its last message there is gone) while
-  // another session or room still does (findAttachedOnlyTo found it shared). Its attachment record
-  // goes, and so does its place as the first scope (`session_id`), handed to a scope that still shows
-  // it, so neither `scopesOf` nor `isAttachedTo` names it any more: the room's members lost the file
-  // (docs/protocol.md, "Rooms, direct messages, moderation"). A record from before the attachment
-  // records, shared with scopes it does not name, keeps no first scope (null): still never deleted.
-  async detach(id: string, scope: string): Promise<void> {
-    const file = await this.files
-      .findOne({ _id: id }, { session_id: 1, shared: 1 })
-      .lean<Pick<FileDocument, '_id' | 'session_id' | 'shared'>>();
-    const removed = await this.attachments.deleteOne({ _id: fileAttachmentKey(id, scope) });
-    if (!file || file.session_id !== scope) return;
-    const unknown = removed.deletedCount === 0 && file.shared === true;
-    const next = unknown
-      ? null
-      : await this.attachments
-          .findOne({ file_id: id }, { scope: 1 })
-          .sort({ attached_at: 1 })
-          .lean<Pick<FileAttachment, 'scope'>>();
-    await this.files.updateOne({ _id: id }, { $set: { session_id: next?.scope ?? null } });
-  }
-
-  private async recordedScopes(ids: string[]): Promise<Map<string, Set<string>>> {
-    const attachments = await this.attachments
-      .find({ file_id: { $in: ids } }, { file_id: 1, scope: 1 })
-      .lean<FileAttachment[]>();
-    const byFile = new Map<string, Set<string>>();
-    for (const { file_id: fileId, scope } of attachments)
-      byFile.set(fileId, (byFile.get(fileId) ?? new Set<string>()).add(scope));
-    return byFile;
+  // under the file's lock: `scope` no longer shows the file (FileAttachments.detach)
+  detach(id: string, scope: string): Promise<void> {
+    return this.attached.detach(id, scope);
   }
 
   // System read for the cleanup: ready uploads never attached, past their age, pending ones no
@@ -331,9 +226,4 @@ export class FilesRepository implements OnModuleInit {
   private toRecord(document: FileDocument): FileRecord {
     return { ...bareRecord(document), name: nameOf(document, this.cipher) };
   }
-}
-
-function bareRecord(document: FileDocument): BareFileRecord {
-  const { _id, name: _name, encrypted_name: _encrypted, ...rest } = document;
-  return { ...rest, id: _id, created_at: new Date(rest.created_at) };
 }

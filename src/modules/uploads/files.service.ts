@@ -7,10 +7,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
-import { InvalidSignature, LocalDiskStorage } from '../../infra/storage/local-disk.storage';
 import {
-  contentDisposition,
-  servedContentType,
   STORAGE_DRIVER,
   StorageObjectMissing,
   StorageUnavailable,
@@ -21,17 +18,11 @@ import { dispositionFor } from './file-rules';
 import { FileIntake, fileUrl } from './file-intake.service';
 import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
 import { LateScan } from './late-scan';
-import { parseRange, RangeNotSatisfiable } from './range';
+import { openSignedBlob, type BlobResponse } from './signed-blob';
 
 export interface SignedLink {
   url: string;
   expires_at: string;
-}
-
-export interface BlobResponse {
-  stream: Readable;
-  status: 200 | 206;
-  headers: Record<string, string>;
 }
 
 // Who may read which file, signed URLs made at read time, and the FileStore port for chat and LLM
@@ -126,42 +117,9 @@ export class FilesService implements FileStore {
     return session !== null && session.assisting_admin_id === principal.userId;
   }
 
-  // GET /chat/blob — local disk only: the signature is the authorisation (no token needed).
-  async openSignedBlob(
-    query: Record<string, unknown>,
-    rangeHeader: string | undefined,
-  ): Promise<BlobResponse> {
-    if (!(this.storage instanceof LocalDiskStorage)) throw new DomainException(ErrorCode.NOT_FOUND);
-    let blob;
-    try {
-      blob = this.storage.verify(query);
-    } catch (error) {
-      if (error instanceof InvalidSignature)
-        throw new DomainException(
-          ErrorCode.FORBIDDEN,
-          error.reason === 'expired' ? 'This link has expired.' : 'This link is not valid.',
-        );
-      throw error;
-    }
-    await this.lateScan.ensureCleanKey(blob.key);
-    try {
-      const size = await this.storage.size(blob.key);
-      const range = parseRange(rangeHeader, size);
-      if (range === 'unsatisfiable') throw new RangeNotSatisfiable(size);
-      const stream = await this.storage.open(blob.key, range);
-      const headers: Record<string, string> = {
-        'Content-Type': servedContentType(blob.contentType),
-        'Content-Disposition': contentDisposition(blob.disposition, blob.fileName),
-        'Accept-Ranges': 'bytes',
-        'Content-Length': String(range ? range.end - range.start + 1 : size),
-      };
-      if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
-      return { stream, status: range ? 206 : 200, headers };
-    } catch (error) {
-      if (error instanceof StorageObjectMissing)
-        throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
-      throw error;
-    }
+  // GET /chat/blob, local disk only (signed-blob.ts)
+  openSignedBlob(query: Record<string, unknown>, rangeHeader: string | undefined): Promise<BlobResponse> {
+    return openSignedBlob(this.storage, this.lateScan, query, rangeHeader);
   }
 
   // FileStore: a file the AI produced (speech, an image it sent), kept with the session. It takes the
