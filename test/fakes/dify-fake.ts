@@ -1,5 +1,5 @@
 // Dify service API fake: POST /v1/chat-messages (blocking and streaming), /v1/chat-messages/:task_id/stop,
-// /v1/audio-to-text and /v1/files/upload. Dify serialises with Python's json.dumps, so payloads use `", "`/`": "` separators and
+// /v1/audio-to-text and /v1/files/upload, DELETE /v1/conversations/:conversation_id. Dify serialises with Python's json.dumps, so payloads use `", "`/`": "` separators and
 // \uXXXX escapes for non-ASCII; this fake does the same unless `escapeNonAscii: false`.
 import { randomUUID } from 'node:crypto';
 import {
@@ -34,6 +34,11 @@ export interface DifyScript extends FakeScript {
    * `message_end` (Dify: its answer replaces all the reply's text so far).
    */
   replaceWith?: string;
+  /**
+   * What DELETE /conversations/:id answers when it deletes: 204 and no body (newer Dify, the
+   * default) or 200 `{"result": "success"}` (older).
+   */
+  deleteStatus?: 200 | 204;
 }
 
 /** What the app sent to /chat-messages. */
@@ -45,6 +50,15 @@ export interface DifyChatCall {
   responseMode?: string;
   inputs: unknown;
   files: unknown;
+}
+
+/** A DELETE /conversations/:id request, and whether the fake deleted a conversation for it. */
+export interface DifyConversationDelete {
+  conversationId: string;
+  user?: string;
+  authorization?: string;
+  /** false: refused (a scripted status), or no conversation of that id and user (404, as Dify). */
+  deleted: boolean;
 }
 
 /** What the app sent to /files/upload (the multipart body, parsed) and the id the fake answered. */
@@ -63,6 +77,10 @@ export interface DifyFake extends FakeServer<DifyScript> {
   readonly uploads: DifyUpload[];
   /** Every /chat-messages/:task_id/stop request's task id. */
   readonly stoppedTasks: string[];
+  /** Every DELETE /conversations/:id request, in order. */
+  readonly conversationDeletes: DifyConversationDelete[];
+  /** The conversations /chat-messages made or continued and no DELETE removed: id → user. */
+  readonly conversations: ReadonlyMap<string, string | undefined>;
 }
 
 type Call = FakeCall<DifyScript>;
@@ -127,13 +145,15 @@ function usageObject(promptTokens: number, completionTokens: number): Record<str
   };
 }
 
-async function chatMessages(call: Call): Promise<void> {
+async function chatMessages(call: Call, conversations: Map<string, string | undefined>): Promise<void> {
   const body = call.record.body;
   const query = asString(body.query) ?? '';
   const text = call.replyText(`Echo: ${query}`);
   const pieces = call.pieces(text);
   const { promptTokens, completionTokens } = call.usage(query, pieces);
   const conversationId = call.script.conversationId ?? (asString(body.conversation_id) || randomUUID());
+  // Dify keeps each conversation for the end user (`user`) it began with
+  if (!conversations.has(conversationId)) conversations.set(conversationId, asString(body.user));
   const messageId = randomUUID();
   const taskId = randomUUID();
   const createdAt = Math.floor(Date.now() / 1000);
@@ -202,6 +222,27 @@ async function stop(call: Call): Promise<void> {
   call.send(200, dumps(call, { result: 'success' }), 'application/json');
 }
 
+// Dify deletes a conversation only for its own end user (`user` in the JSON body); another's, or
+// one it does not have, is 404 "Conversation Not Exists."
+async function deleteConversation(
+  call: Call,
+  conversations: Map<string, string | undefined>,
+  deleted: WeakSet<RecordedRequest>,
+): Promise<void> {
+  const conversationId = decodeURIComponent(CONVERSATION_PATH.exec(call.record.path)?.[1] ?? '');
+  const user = asString(call.record.body.user);
+  if (!conversations.has(conversationId) || conversations.get(conversationId) !== user)
+    return call.sendError(404);
+  conversations.delete(conversationId);
+  deleted.add(call.record);
+  if ((call.script.deleteStatus ?? 204) === 204) {
+    call.res.writeHead(204, call.headers());
+    call.end();
+    return;
+  }
+  call.send(200, dumps(call, { result: 'success' }), 'application/json');
+}
+
 async function audioToText(call: Call): Promise<void> {
   const file = call.record.form?.files.file;
   if (!file) {
@@ -258,18 +299,27 @@ async function filesUpload(call: Call, ids: WeakMap<RecordedRequest, string>): P
 }
 
 const STOP_PATH = /^\/v1\/chat-messages\/([^/]+)\/stop$/;
+const CONVERSATION_PATH = /^\/v1\/conversations\/([^/]+)$/;
 
 /** Starts the Dify fake on 127.0.0.1 (random port); `script` sets the default behaviour. */
 export async function startDifyFake(script: DifyScript = {}): Promise<DifyFake> {
   // upload ids by request, so `uploads` follows reset() like every other recorded request
   const uploadIds = new WeakMap<RecordedRequest, string>();
+  // the conversations it holds (kept across reset(), as a server's are), and the deletes that removed one
+  const conversations = new Map<string, string | undefined>();
+  const deleted = new WeakSet<RecordedRequest>();
   const server = new FakeServer<DifyScript>(
     {
       routes: [
-        { method: 'POST', path: '/v1/chat-messages', handle: chatMessages },
+        { method: 'POST', path: '/v1/chat-messages', handle: (call) => chatMessages(call, conversations) },
         { method: 'POST', path: STOP_PATH, handle: stop },
         { method: 'POST', path: '/v1/audio-to-text', handle: audioToText },
         { method: 'POST', path: '/v1/files/upload', handle: (call) => filesUpload(call, uploadIds) },
+        {
+          method: 'DELETE',
+          path: CONVERSATION_PATH,
+          handle: (call) => deleteConversation(call, conversations, deleted),
+        },
       ],
       errorBody: (status, call) => ({ body: dumps(call, errorFields(status, call)) }),
     },
@@ -304,5 +354,17 @@ export async function startDifyFake(script: DifyScript = {}): Promise<DifyFake> 
     stoppedTasks: {
       get: (): string[] => server.requests.flatMap((r) => STOP_PATH.exec(r.path)?.[1] ?? []),
     },
+    conversationDeletes: {
+      get: (): DifyConversationDelete[] =>
+        server.requests
+          .filter((r) => r.method === 'DELETE' && CONVERSATION_PATH.test(r.path))
+          .map((r) => ({
+            conversationId: decodeURIComponent(CONVERSATION_PATH.exec(r.path)?.[1] ?? ''),
+            user: asString(r.body.user),
+            authorization: asString(r.headers.authorization),
+            deleted: deleted.has(r),
+          })),
+    },
+    conversations: { get: (): ReadonlyMap<string, string | undefined> => conversations },
   }) as DifyFake;
 }

@@ -595,6 +595,43 @@ describe('Dify fake', () => {
     expect(fake.requests[fake.requests.length - 1].form?.fields.user).toBe('visitor-3');
   });
 
+  it('deletes a conversation for its own user only: 204 (or 200 when scripted), 404 once gone or for another', async () => {
+    const remove = (conversationId: string, user: string) =>
+      fetch(`${fake.url}/conversations/${conversationId}`, {
+        method: 'DELETE',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer app-test' },
+        body: JSON.stringify({ user }),
+      });
+    const conversationOf = async (user: string) =>
+      String(dataOf((await chat({ query: 'q', conversation_id: '', user })).events)[0].conversation_id);
+    const mine = await conversationOf('visitor-1');
+    const older = await conversationOf('visitor-1');
+    expect(fake.conversations.get(mine)).toBe('visitor-1');
+
+    expect((await remove(mine, 'visitor-2')).status).toBe(404);
+    const gone = await remove(mine, 'visitor-1');
+    expect([gone.status, await gone.text()]).toEqual([204, '']);
+    expect((await remove(mine, 'visitor-1')).status).toBe(404);
+    fake.script = { deleteStatus: 200 };
+    expect(await (await remove(older, 'visitor-1')).json()).toEqual({ result: 'success' });
+    const theirs = await conversationOf('visitor-3');
+    fake.enqueue({ status: 503 });
+    expect((await remove(theirs, 'visitor-3')).status).toBe(503);
+
+    expect(fake.conversationDeletes.map(({ user, deleted }) => [user, deleted])).toEqual([
+      ['visitor-2', false],
+      ['visitor-1', true],
+      ['visitor-1', false],
+      ['visitor-1', true],
+      ['visitor-3', false],
+    ]);
+    expect(fake.conversationDeletes[1]).toMatchObject({
+      conversationId: mine,
+      authorization: 'Bearer app-test',
+    });
+    expect(fake.conversations.has(mine)).toBe(false);
+  });
+
   it('observes a client abort and hangs on request', async () => {
     fake.script = { delayMs: 30 };
     const ac = new AbortController();

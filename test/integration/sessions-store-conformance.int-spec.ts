@@ -321,11 +321,19 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
 
   // The purge of deleted sessions (SessionRemoval, docs/protocol.md "Session library") reads
   // `deleted: true, deleted_at: {$lt: cutoff}`, `_id` only and a batch at a time, and reads it again
-  // by `_id` under the session's lock before it removes one. Sessions stored before the fields have
-  // neither, live ones `false` and null: none of them may match, nor one deleted at the cutoff. It
-  // finds a session's files by `$in` of session ids, on fields null in most documents.
+  // by `_id` under the session's lock before it removes one, with its owner and provider state (the
+  // conversations at vendors it deletes; keys escaped, '%2E' for '.'). Sessions stored before the
+  // fields have neither, live ones `false` and null: none of them may match, nor one deleted at the
+  // cutoff. It finds a session's files by `$in` of session ids, on fields null in most documents.
   it('should find deleted sessions past a cutoff, and records by $in of ids, as MongoDB does', async () => {
-    type Purgeable = { _id: string; deleted?: boolean; deleted_at?: Date | null; scope?: string | null };
+    type Purgeable = {
+      _id: string;
+      deleted?: boolean;
+      deleted_at?: Date | null;
+      scope?: string | null;
+      user_id: string;
+      provider_state?: Record<string, { conversation_id: string }>;
+    };
     const purgeable = db.collection<Purgeable>(`purge_${randomBytes(4).toString('hex')}`);
     for (const [keys, options] of SessionSchema.indexes())
       await purgeable.createIndex(keys as IndexSpecification, options as Record<string, unknown>);
@@ -342,7 +350,12 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
         { numRuns: 1, seed: 31 },
       )[0]
       .map((row, index): Purgeable => {
-        const document: Purgeable = { _id: `p${String(index).padStart(2, '0')}` };
+        const document: Purgeable = { _id: `p${String(index).padStart(2, '0')}`, user_id: `u${index}` };
+        if (index % 2 === 1)
+          document.provider_state = {
+            dify: { conversation_id: `c${index}` },
+            ...(index % 4 === 3 ? { 'dify%2Ev2': { conversation_id: `d${index}` } } : {}),
+          };
         if (row.deleted !== undefined) document.deleted = row.deleted;
         if (row.at !== undefined)
           document.deleted_at = row.at === null ? null : new Date(BASE + row.at * DAY);
@@ -367,7 +380,14 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
           expect(found.length).toBe(Math.min(limit, expected.length));
           expect(found.filter((id) => !expected.includes(id))).toEqual([]);
           const one = all[(day + 1) * 3];
-          expect((await purgeable.findOne({ _id: one._id, ...filter })) !== null).toBe(due(one, cutoff));
+          const read = await purgeable.findOne(
+            { _id: one._id, ...filter },
+            { projection: { user_id: 1, provider_state: 1 } },
+          );
+          const { _id, user_id, provider_state } = one;
+          expect(read).toEqual(
+            due(one, cutoff) ? { _id, user_id, ...(provider_state ? { provider_state } : {}) } : null,
+          );
           const ids = scopes.map((n) => `s${n}`);
           const inScopes = await purgeable
             .find({ scope: { $in: ids } })

@@ -15,10 +15,14 @@ import { imagesToSend, uploadImages } from './dify-files';
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
 import { abortError, DifyTask } from './dify-task';
+import { deleteConversation } from './dify-conversations';
 import { vendorFetch } from './vendor-fetch';
 
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
 const STOP_TIMEOUT_MS = 5000;
+// a purged session's conversation is deleted under the session's lock (SessionRemoval): at most this
+// long, or the model's timeout_ms when shorter, then the next sweep asks again
+const FORGET_TIMEOUT_MS = 10_000;
 
 interface DifyEvent {
   event?: string;
@@ -74,7 +78,7 @@ export class DifyProvider implements LlmProvider {
     const images = request.detached ? [] : imagesToSend(request.messages, from, last);
     // failures here are pre-first-token failures like the chat request's own (retried when retryable)
     const files = await uploadImages(images, request.userId, request.signal, (form, signal) =>
-      this.post('/files/upload', form, signal, { label: 'dify image upload' }),
+      this.send('/files/upload', form, signal, { label: 'dify image upload' }),
     );
     const body: Record<string, unknown> = {
       inputs: {},
@@ -96,7 +100,7 @@ export class DifyProvider implements LlmProvider {
     let ended = false;
     try {
       const response = await task.response(
-        this.post('/chat-messages', JSON.stringify(body), connection.signal, {
+        this.send('/chat-messages', JSON.stringify(body), connection.signal, {
           contentType: 'application/json',
         }),
       );
@@ -165,7 +169,7 @@ export class DifyProvider implements LlmProvider {
       audio.fileName,
     );
     form.append('user', audio.userId);
-    const response = await this.post('/audio-to-text', form, audio.signal);
+    const response = await this.send('/audio-to-text', form, audio.signal);
     let result: unknown;
     try {
       result = await response.json();
@@ -181,22 +185,50 @@ export class DifyProvider implements LlmProvider {
     return text.trim();
   }
 
+  // A purged session's conversation (docs/protocol.md, "Session library"): a 5xx, a 429, no answer
+  // in time or none at all fail retryably, for the next sweep; a refused key (401, 403) does not heal
+  // by asking again, and fails not retryably.
+  forget(state: Record<string, unknown>, userId: string): Promise<void> {
+    return deleteConversation(state, userId, (path, body, accepted) =>
+      this.send(path, body, undefined, {
+        method: 'DELETE',
+        contentType: 'application/json',
+        label: 'dify conversation delete',
+        timeoutMs: Math.min(this.timeoutMs, FORGET_TIMEOUT_MS),
+        accepted,
+      }),
+    );
+  }
+
   // Headers must arrive within the timeout; the body's pace is watched by the caller. Errors name
-  // the status only (never the key or Dify's message, which may quote the prompt), after `label`.
-  private async post(
+  // the status only (never the key or Dify's message, which may quote the prompt), after `label`;
+  // a status in `accepted` answers as a 2xx does.
+  private async send(
     path: string,
     body: string | FormData,
     signal: AbortSignal | undefined,
-    { contentType, label = 'dify' }: { contentType?: string; label?: string } = {},
+    {
+      method = 'POST',
+      contentType,
+      label = 'dify',
+      timeoutMs = this.timeoutMs,
+      accepted = [],
+    }: {
+      method?: 'POST' | 'DELETE';
+      contentType?: string;
+      label?: string;
+      timeoutMs?: number;
+      accepted?: readonly number[];
+    } = {},
   ): Promise<Response> {
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
     const signals = signal ? [signal, timeout.signal] : [timeout.signal];
     let response: Response;
     try {
       // the vendors' transport (a file upload's form goes on through Node's fetch)
       response = await vendorFetch(`${this.base}${path}`, {
-        method: 'POST',
+        method,
         headers: {
           authorization: `Bearer ${this.model.api_key ?? ''}`,
           ...(contentType ? { 'content-type': contentType } : {}),
@@ -211,7 +243,7 @@ export class DifyProvider implements LlmProvider {
     } finally {
       clearTimeout(timer);
     }
-    if (!response.ok) {
+    if (!response.ok && !accepted.includes(response.status)) {
       await response.body?.cancel().catch(() => undefined);
       throw new LlmProviderError(
         `${label}: HTTP ${response.status}`,

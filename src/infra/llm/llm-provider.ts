@@ -86,6 +86,12 @@ export interface LlmProvider {
   transcribe?(audio: AudioInput): Promise<string>;
   // text to speech for models configured with `tts`; absent when unsupported
   synthesize?(text: string, signal?: AbortSignal): Promise<{ data: Buffer; mimeType: string }>;
+  // deletes the conversation the vendor keeps for `state` (a purged session's; docs/protocol.md,
+  // "Session library"), resolving once it is gone, or was never there; an LlmProviderError that is
+  // retryable when another try may succeed. Dify alone keeps one: OpenAI's chat completions,
+  // Anthropic's Messages API and the demo are sent the conversation with every turn and keep none
+  // that could be deleted, so they have no forget
+  forget?(state: Record<string, unknown>, userId: string): Promise<void>;
 }
 
 // A vendor failure the chat flow can reason about: may it be retried, and when.

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { InjectMetric, makeCounterProvider } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { SETTINGS, type Settings } from '../../config/settings';
+import { VendorConversations } from '../llm/vendor-conversations';
 import { NotesService } from '../notes/notes.service';
 import { AlertsService } from '../notifications/alerts.service';
 import { SessionRemoval } from '../sessions/session-removal';
@@ -25,11 +26,12 @@ export const SESSION_PURGE_METRIC_PROVIDERS = [
 // they hold: until then nothing ever removed one (docs/protocol.md, "Session library"). A session's
 // files go first, each under its lock: one no other session or room shows is deleted, bytes first
 // (its owner's quota with its record); one shown elsewhere too stays for those, taken off the
-// session. Then, under the session's lock: its notes, its takeover records, its settled alerts, its
-// search index and last its document (its messages, feedback and CSAT are in it), so a purge cut off
-// anywhere leaves the session deleted and due, and the next sweep finishes it. Every instance
-// sweeps; each step is idempotent (two instances purging one session remove nothing more), and
-// each instance takes its batch in an order of its own, so that two rarely work on one session.
+// session. Then, under the session's lock: its conversations at vendors (Dify's), its notes, its
+// takeover records, its settled alerts, its search index and last its document (its messages,
+// feedback and CSAT are in it), so a purge cut off anywhere (a vendor down included) leaves the
+// session deleted and due, and the next sweep finishes it. Every instance sweeps; each step is
+// idempotent (two instances purging one session remove nothing more), and each instance takes its
+// batch in an order of its own, so that two rarely work on one session.
 @Injectable()
 export class SessionPurgeService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('sessions');
@@ -43,6 +45,7 @@ export class SessionPurgeService implements OnModuleInit, OnApplicationShutdown 
     private readonly notes: NotesService,
     private readonly takeovers: TakeoverRepository,
     private readonly alerts: AlertsService,
+    private readonly conversations: VendorConversations,
     @Inject(SETTINGS) private readonly settings: Settings,
     @InjectMetric('chatbox_sessions_purged_total') private readonly purged: Counter<string>,
   ) {}
@@ -96,7 +99,9 @@ export class SessionPurgeService implements OnModuleInit, OnApplicationShutdown 
     try {
       // no message of the session shows any of them any more: none is stored in a deleted session
       await this.files.discard(fileIds, sessionId, () => Promise.resolve(new Set<string>()));
-      return await this.removal.remove(sessionId, cutoff, async () => {
+      return await this.removal.remove(sessionId, cutoff, async (session) => {
+        // first: a vendor that cannot be reached leaves the session whole for the next sweep
+        await this.conversations.removeOf(session);
         await this.notes.removeOf(sessionId);
         await this.takeovers.removeOf(sessionId);
         await this.alerts.forgetSession(sessionId);

@@ -141,6 +141,11 @@ export class SessionEdits {
 }
 
 // Model ids are settings ("gpt-4.1"); MongoDB field names may not hold '.' or start with '$'.
-function stateKey(modelId: string): string {
+export function stateKey(modelId: string): string {
   return modelId.replace(/[%.$]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+// The model id a provider_state key was kept under (every '%' of a model id is escaped too).
+export function modelOfStateKey(key: string): string {
+  return key.replace(/%([0-9A-F]{2})/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }

@@ -3,6 +3,8 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { Session } from './schemas/session.schema';
 import { SessionTerms } from './schemas/session-terms.schema';
+import { modelOfStateKey } from './session-edits';
+import type { PurgedSession } from './session.types';
 import { SessionTermsIndexer } from './session-terms.indexer';
 import { SessionsService } from './sessions.service';
 
@@ -50,16 +52,30 @@ export class SessionRemoval implements OnModuleInit {
   }
 
   // Removes the session when it is still deleted before `cutoff`: first what `dependents` removes
-  // (records elsewhere tied to it), then its search index, then its document, all under its lock (a
-  // note's insert waits on it and then finds no session) and the last two under the index's lock too
-  // (an index write waiting then reads no session, and makes no index again). The document goes last:
-  // a purge cut off before leaves it deleted and due, and the next sweep does it all again (each
-  // step is idempotent). True when this call removed the document (another instance may have).
-  remove(sessionId: string, cutoff: Date, dependents: () => Promise<void>): Promise<boolean> {
+  // (records elsewhere tied to it, and its conversations at vendors, from its owner and provider
+  // state), then its search index, then its document, all under its lock (a note's insert waits on it
+  // and then finds no session) and the last two under the index's lock too (an index write waiting
+  // then reads no session, and makes no index again). The document goes last: a purge cut off before
+  // leaves it deleted and due, and the next sweep does it all again (each step is idempotent). True
+  // when this call removed the document (another instance may have).
+  remove(
+    sessionId: string,
+    cutoff: Date,
+    dependents: (session: PurgedSession) => Promise<void>,
+  ): Promise<boolean> {
     return this.service.exclusive(sessionId, async () => {
-      const due = await this.sessions.exists({ _id: sessionId, deleted: true, deleted_at: { $lt: cutoff } });
+      const due = await this.sessions
+        .findOne(
+          { _id: sessionId, deleted: true, deleted_at: { $lt: cutoff } },
+          { user_id: 1, provider_state: 1 },
+        )
+        .lean<{ user_id: string; provider_state?: Record<string, unknown> | null }>();
       if (!due) return false;
-      await dependents();
+      await dependents({
+        id: sessionId,
+        userId: due.user_id,
+        providerStates: providerStates(due.provider_state ?? {}),
+      });
       return this.index.exclusive(sessionId, async () => {
         await this.terms.deleteOne({ _id: sessionId });
         const removed = await this.sessions.deleteOne({ _id: sessionId, deleted: true });
@@ -69,4 +85,13 @@ export class SessionRemoval implements OnModuleInit {
       });
     });
   }
+}
+
+// provider_state's entries by model id, those that hold state (setProviderState writes objects)
+function providerStates(stored: Record<string, unknown>): Map<string, Record<string, unknown>> {
+  const states = new Map<string, Record<string, unknown>>();
+  for (const [key, state] of Object.entries(stored))
+    if (typeof state === 'object' && state !== null && !Array.isArray(state))
+      states.set(modelOfStateKey(key), state as Record<string, unknown>);
+  return states;
 }

@@ -211,3 +211,11 @@ export interface TakeoverMirror {
   adminName: string;
   startedAt: Date;
 }
+
+// A deleted session being purged, as what its dependents remove reads it (SessionRemoval.remove).
+export interface PurgedSession {
+  id: string;
+  userId: string;
+  // vendor-side state by model id (Dify's conversation_id), as setProviderState kept it
+  providerStates: Map<string, Record<string, unknown>>;
+}
