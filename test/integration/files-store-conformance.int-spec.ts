@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { MongoClient, type Collection, type Db, type Filter, type IndexSpecification } from 'mongodb';
+import type { Collection, Filter, IndexSpecification } from 'mongodb';
 import { StoredFileSchema } from '../../src/modules/uploads/schemas/stored-file.schema';
-import { mongoUri } from '../helpers/env';
+import { storeDatabase } from '../helpers/store-db';
 
 // The late-scan sweep's read (FilesRepository.findUnscanned, src/modules/uploads/late-scan-sweep.ts)
 // checked against the store in use with the files collection's own indexes: ready files never
@@ -53,24 +53,10 @@ const rowsArbitrary = fc.uniqueArray(
 );
 
 describe('files store conformance', () => {
-  let client: MongoClient;
-  let db: Db;
-  let ferret: boolean;
-
-  beforeAll(async () => {
-    client = await new MongoClient(mongoUri(`files_conf_${randomBytes(4).toString('hex')}`)).connect();
-    db = client.db();
-    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
-    ferret = build.ferretdbVersion !== undefined;
-  });
-
-  afterAll(async () => {
-    await db.dropDatabase();
-    await client.close();
-  });
+  const store = storeDatabase('files_conf');
 
   async function filesCollection(rows: Row[]): Promise<Collection<Row>> {
-    const files = db.collection<Row>(`files_${randomBytes(4).toString('hex')}`);
+    const files = store.db.collection<Row>(`files_${randomBytes(4).toString('hex')}`);
     for (const [keys, options] of StoredFileSchema.indexes())
       await files.createIndex(keys as IndexSpecification, options as Record<string, unknown>);
     if (rows.length > 0) await files.insertMany(rows);
@@ -135,7 +121,7 @@ describe('files store conformance', () => {
       (index) => index.name === 'status_1_scanned_1_created_at_1__id_1',
     );
     expect(built?.key).toEqual({ status: 1, scanned: 1, created_at: 1, _id: 1 });
-    if (ferret) return;
+    if (store.ferret) return;
     for (const after of [undefined, { created_at: new Date(BASE + 10 * 60_000), id: 'f10' }]) {
       const explained = await files.find(unscannedAfter(after)).sort(ORDER).limit(5).explain();
       const plan = JSON.stringify(explained.queryPlanner.winningPlan);

@@ -1,18 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import {
-  BSON,
-  Binary,
-  Double,
-  Int32,
-  Long,
-  MongoClient,
-  ObjectId,
-  type Collection,
-  type Db,
-  type Document,
-} from 'mongodb';
-import { mongoUri } from '../helpers/env';
+import { BSON, Binary, Double, Int32, Long, ObjectId, type Collection, type Document } from 'mongodb';
+import { storeDatabase } from '../helpers/store-db';
 
 // The store's codec: every value chatbox writes comes back as it went in, byte for byte as BSON
 // (types, key order, values). FerretDB stores each document as JSON text and decodes it in Go
@@ -22,23 +11,10 @@ import { mongoUri } from '../helpers/env';
 // consistent with itself (a codec that stops escaping <, > and & finds its own documents):
 // scripts/ferretdb-codec-cross.sh reads one build's data with another (test/tools/codec-cross.ts).
 describe('store codec', () => {
-  let client: MongoClient;
-  let db: Db;
-  let ferret: boolean;
+  const store = storeDatabase('codec');
 
-  beforeAll(async () => {
-    client = await new MongoClient(mongoUri(`codec_${randomBytes(4).toString('hex')}`)).connect();
-    db = client.db();
-    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
-    ferret = build.ferretdbVersion !== undefined;
-  });
-
-  afterAll(async () => {
-    await db.dropDatabase();
-    await client.close();
-  });
-
-  const fresh = (): Collection<Document> => db.collection<Document>(`c_${randomBytes(4).toString('hex')}`);
+  const fresh = (): Collection<Document> =>
+    store.db.collection<Document>(`c_${randomBytes(4).toString('hex')}`);
 
   // the document as the store returns it, as raw BSON, against the document as the driver sent it
   async function expectStoredAsSent(collection: Collection<Document>, doc: Document): Promise<void> {
@@ -113,7 +89,7 @@ describe('store codec', () => {
     await collection.insertOne({ _id: 'negative-zero' as never, d: new Double(-0), x: new Double(-0.5) });
     await expectStoredAsSent(collection, {
       _id: 'negative-zero',
-      d: new Double(ferret ? 0 : -0),
+      d: new Double(store.ferret ? 0 : -0),
       x: new Double(-0.5),
     });
   });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { MongoClient, type Collection, type Db } from 'mongodb';
+import { MongoClient, type Collection } from 'mongodb';
 import { mongoUri } from '../helpers/env';
+import { storeDatabase } from '../helpers/store-db';
 
 // Every MongoDB semantic chatbox's repositories rely on, checked against the store in use
 // (FerretDB 1.24 in tests and the embedded default; a real MongoDB with TEST_MONGODB_URL pointing at
@@ -9,24 +10,10 @@ import { mongoUri } from '../helpers/env';
 // (docs/protocol.md, "The store"): a FerretDB that fixes the difference fails here, and the
 // workaround can then go.
 describe('store conformance', () => {
-  let client: MongoClient;
-  let db: Db;
-  let ferret: boolean;
-
-  beforeAll(async () => {
-    client = await new MongoClient(mongoUri(`conf_${randomBytes(4).toString('hex')}`)).connect();
-    db = client.db();
-    const build = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
-    ferret = build.ferretdbVersion !== undefined;
-  });
-
-  afterAll(async () => {
-    await db.dropDatabase();
-    await client.close();
-  });
+  const store = storeDatabase('conf');
 
   const fresh = (): Collection<Record<string, unknown>> =>
-    db.collection<Record<string, unknown>>(`c_${randomBytes(4).toString('hex')}`);
+    store.db.collection<Record<string, unknown>>(`c_${randomBytes(4).toString('hex')}`);
 
   describe('what the repositories rely on', () => {
     // Where a file was attached (FilesRepository.markAttached, FileAttachment): one document per pair,
@@ -411,7 +398,7 @@ describe('store conformance', () => {
     it('should answer a bulkWrite of 150 updateOne, and the store goes on answering', async () => {
       const docs = fresh();
       await docs.insertMany(Array.from({ length: 150 }, (_, index) => ({ _id: `d${index}` as never, v: 0 })));
-      const timed = new MongoClient(mongoUri(db.databaseName), { socketTimeoutMS: 10_000 });
+      const timed = new MongoClient(mongoUri(store.db.databaseName), { socketTimeoutMS: 10_000 });
       try {
         const result = await timed
           .db()
@@ -466,7 +453,7 @@ describe('store conformance', () => {
         { _id: 'other-model' as never, model_id: 'x', assisting_admin_id: null, n: 0 },
         { _id: 'empty' as never, model_id: 'm', assisting_admin_id: '', n: 0 },
       ]);
-      const result = await db.collection(sessions.collectionName).bulkWrite(
+      const result = await store.db.collection(sessions.collectionName).bulkWrite(
         ['null', 'missing', 'assisted', 'other-model', 'empty'].map((id) => ({
           updateOne: {
             filter: { _id: id as never, model_id: 'm', assisting_admin_id: null },
@@ -502,7 +489,7 @@ describe('store conformance', () => {
         assisting_admin_id: 'ada',
         takeover_started_at: new Date(start.getTime()),
       });
-      const result = await db.collection(sessions.collectionName).bulkWrite(
+      const result = await store.db.collection(sessions.collectionName).bulkWrite(
         ['held', 'ended', 'later', 'other'].map((id) => ({
           updateOne: { filter: filter(id), update: { $inc: { n: 1 } } },
         })),
@@ -538,7 +525,7 @@ describe('store conformance', () => {
         _id: 's' as never,
         'messages.dedup': { $ne: 'user:k' },
       });
-      expect(matched).toBe(ferret ? 1 : 0);
+      expect(matched).toBe(store.ferret ? 1 : 0);
     });
 
     // Workaround: every write to a session document runs under the session lock (SessionLock: Redis
@@ -548,7 +535,7 @@ describe('store conformance', () => {
       const sessions = fresh();
       await sessions.insertOne({ _id: 's' as never, messages: [] });
       const clients = await Promise.all(
-        Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+        Array.from({ length: 4 }, () => new MongoClient(mongoUri(store.db.databaseName)).connect()),
       );
       try {
         await Promise.all(
@@ -563,7 +550,7 @@ describe('store conformance', () => {
         await Promise.all(clients.map((each) => each.close()));
       }
       const kept = ((await sessions.findOne({ _id: 's' as never }))?.messages as unknown[]).length;
-      if (ferret) expect(kept).toBeLessThan(50);
+      if (store.ferret) expect(kept).toBeLessThan(50);
       else expect(kept).toBe(50);
     });
 
@@ -577,7 +564,7 @@ describe('store conformance', () => {
         { $set: { seq: 2 }, $push: { messages: { seq: 2 } } } as never,
         { returnDocument: 'after', projection: { messages: 0, search_tokens: 0 } },
       );
-      if (ferret) await expect(update).rejects.toThrow(/not implemented/);
+      if (store.ferret) await expect(update).rejects.toThrow(/not implemented/);
       else await expect(update).resolves.toEqual({ _id: 's', seq: 2 });
       const whole = await sessions.findOneAndUpdate({ _id: 's' as never }, { $set: { seq: 3 } } as never, {
         returnDocument: 'after',
@@ -589,7 +576,7 @@ describe('store conformance', () => {
     it('refuses TTL indexes on FerretDB', async () => {
       const keys = fresh();
       const created = keys.createIndex({ at: 1 }, { expireAfterSeconds: 60 });
-      if (ferret) await expect(created).rejects.toThrow(/expireAfterSeconds/);
+      if (store.ferret) await expect(created).rejects.toThrow(/expireAfterSeconds/);
       else await expect(created).resolves.toBe('at_1');
     });
 
@@ -599,11 +586,11 @@ describe('store conformance', () => {
     it('lets several concurrent compare-and-set updates all succeed on FerretDB', async () => {
       const sessions = fresh();
       const clients = await Promise.all(
-        Array.from({ length: 4 }, () => new MongoClient(mongoUri(db.databaseName)).connect()),
+        Array.from({ length: 4 }, () => new MongoClient(mongoUri(store.db.databaseName)).connect()),
       );
       const rounds: number[] = [];
       try {
-        for (let round = 0; round < 5 && !(ferret && rounds.some((won) => won > 1)); round++) {
+        for (let round = 0; round < 5 && !(store.ferret && rounds.some((won) => won > 1)); round++) {
           await sessions.deleteMany({});
           await sessions.insertOne({ _id: 's' as never, seq: 0 });
           let succeeded = 0;
@@ -622,7 +609,7 @@ describe('store conformance', () => {
       } finally {
         await Promise.all(clients.map((each) => each.close()));
       }
-      if (ferret) expect(Math.max(...rounds)).toBeGreaterThan(1);
+      if (store.ferret) expect(Math.max(...rounds)).toBeGreaterThan(1);
       else expect(rounds).toEqual([1, 1, 1, 1, 1]);
     });
   });
