@@ -55,9 +55,12 @@ export interface ReplyLeases {
   // takes a lapsed lease for this instance; false when another instance holds it
   claim(sessionId: string): Promise<boolean>;
   // true when another instance holds it, or may (Redis away, or back from a loss while the holders
-  // hold again); false once Redis has been away for longer than awayRunMs: a reply then runs rather
-  // than waits (docs/protocol.md, "Every acked turn ends", one at a time)
-  answeringElsewhere(sessionId: string): Promise<boolean>;
+  // hold again); false once Redis has been away for longer than awayRunMs (never with
+  // `waitForRedis`): a reply of the user's own action here then runs for its own turn rather than
+  // waits (docs/protocol.md, "Every acked turn ends", one at a time)
+  answeringElsewhere(sessionId: string, waitForRedis?: boolean): Promise<boolean>;
+  // Redis away or not answering (the last command failed): the leases cannot be read
+  readonly away: boolean;
   close(): Promise<void>;
 }
 
@@ -88,6 +91,8 @@ export class LocalReplyLeases implements ReplyLeases {
   answeringElsewhere(): Promise<boolean> {
     return Promise.resolve(false);
   }
+
+  readonly away = false;
 
   async close(): Promise<void> {}
 }
@@ -191,11 +196,16 @@ export class RedisReplyLeases implements ReplyLeases {
     return Number.isNaN(held) || held > 0;
   }
 
-  async answeringElsewhere(sessionId: string): Promise<boolean> {
+  get away(): boolean {
+    return this.awaySince !== undefined;
+  }
+
+  async answeringElsewhere(sessionId: string, waitForRedis = false): Promise<boolean> {
     if (this.recovering()) return true;
     const held = await this.ask(HELD_ELSEWHERE, sessionId, this.instanceId);
     if (!Number.isNaN(held)) return held > 0;
     // away: wait for it, up to awayRunMs
+    if (waitForRedis) return true;
     const awayMs = Date.now() - (this.awaySince ?? Date.now());
     return awayMs < (this.options.awayRunMs ?? this.options.ttlMs);
   }

@@ -177,6 +177,7 @@ export class RecordService {
         written: session,
         turnSeq: message.seq,
         decidedAt,
+        askedHere: true,
       });
     // the first message with text names the session, even after a bare photo (not only message 1):
     // named by the append itself, or else named after the reply is asked for (a store write the

@@ -20,6 +20,7 @@ describe('ReplyService drain', () => {
     const holders = new Set<string>();
     const leases: ReplyLeases = {
       shared: true,
+      away: false,
       hold: () => {
         const token = Math.random().toString(36);
         holders.add(token);

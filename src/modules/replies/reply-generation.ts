@@ -35,6 +35,10 @@ export interface ReplyRequest {
   turnSeq?: number;
   // the session's log as read just before (ReplyPrompt reads it again when unset)
   log?: MessageRecord[];
+  // the user's own action on this instance: the turn its record path just stored (a message, an
+  // edit) or a regenerate asked here. Only such a request runs on the fallback of a Redis away past
+  // 10 s, and then for its own turn alone (ReplyTurns.inTurn); a turn watch's waits for Redis
+  askedHere?: boolean;
   // when the caller began to decide that the model answers (Date.now() before it read the session):
   // a takeover started on this instance since then stops the reply before anything of it is shown
   decidedAt?: number;

@@ -189,4 +189,65 @@ describe(ReplyTurns.name, () => {
     log.length = 2;
     expect((await alone.inTurn(request(2, written))).map((entry) => entry.turnSeq)).toEqual([1, 2]);
   });
+  // Redis away past 10 s (docs/protocol.md, "Every acked turn ends", one at a time): until the Redis
+  // away audit a request of the other device's turn answered the turn streaming on the first
+  // instance again (test/e2e/turns-redis-away.e2e-spec.ts)
+  describe('with Redis away past the wait', () => {
+    let away: boolean;
+    let here: ReplyTurns;
+
+    beforeEach(() => {
+      away = true;
+      const leases = {
+        get away() {
+          return away;
+        },
+        hold: () => () => undefined,
+        answeringElsewhere: (_session: string, waitForRedis = false) =>
+          Promise.resolve(away ? waitForRedis : [...holders].some((holder) => holder !== 'here')),
+        claim: () => Promise.resolve(!away && holders.size === 0),
+      } as unknown as ReplyLeases;
+      const sessions = {
+        lastSeq: () => log.length,
+        storedSeq: () => Promise.resolve(log.length),
+        messagesAfter: () => Promise.resolve([...log]),
+      } as unknown as SessionsService;
+      here = new ReplyTurns(sessions, leases, new ReplyHolds(leases, () => true));
+    });
+
+    const settledAfter = async (planned: Promise<unknown>, ms: number) => {
+      let settled = false;
+      void planned.finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return settled;
+    };
+
+    it('should answer its own turn at once when it was asked here and no turn before it is open', async () => {
+      const m1 = turn(1, 'm1');
+      log.push(m1, reply(2, m1), turn(3, 'm3'));
+      const planned = await here.inTurn({ ...request(3), askedHere: true });
+      expect(planned.map((entry) => entry.turnSeq)).toEqual([3]);
+    });
+
+    it('should wait for Redis, not answer a turn before its own, when that turn is open', async () => {
+      log.push(turn(1, 'm1'), turn(2, 'm2'));
+      const planned = here.inTurn({ ...request(2), askedHere: true });
+      expect(await settledAfter(planned, 150)).toBe(false);
+      // Redis back: the other instance still streams m1's reply, then stores it and lets go
+      holders.add('there');
+      away = false;
+      expect(await settledAfter(planned, 150)).toBe(false);
+      log.push(reply(3, log[0]));
+      holders.delete('there');
+      expect((await planned).map((entry) => entry.turnSeq)).toEqual([2]);
+    });
+
+    it("should wait for Redis for a turn it was not asked here (a turn watch's)", async () => {
+      log.push(turn(1, 'm1'));
+      const planned = here.inTurn(request(1));
+      expect(await settledAfter(planned, 150)).toBe(false);
+      away = false;
+      expect((await planned).map((entry) => entry.turnSeq)).toEqual([1]);
+    });
+  });
 });

@@ -48,7 +48,8 @@ export class ReplyTurns {
     waitsBefore = this.holds.waitsEnded(input.sessionId),
   ): Promise<ReplyRequest[]> {
     const { sessionId, userId, turnSeq } = input;
-    const waited = (await this.awaitOthers(sessionId)) || this.holds.waitsEnded(sessionId) !== waitsBefore;
+    const wait = await this.awaitOthers(sessionId, input.askedHere !== true);
+    const waited = wait !== 'free' || this.holds.waitsEnded(sessionId) !== waitsBefore;
     if (input.alternativeOf !== undefined && input.clientId !== undefined) return this.regeneration(input);
     if (turnSeq === undefined) return [input];
     const current =
@@ -59,16 +60,20 @@ export class ReplyTurns {
     const log = current ? input.written!.messages : await this.sessions.messagesAfter(sessionId, userId, 0);
     const open = unansweredUserTurns(log).filter((turn) => turn.seq <= turnSeq);
     if (!open.some((turn) => turn.seq === turnSeq)) return [];
-    const turns: ReplyRequest[] = this.owed(sessionId, log, open)
-      .filter((turn) => turn.seq < turnSeq)
-      .map((turn) => ({
-        sessionId,
-        userId,
-        modelId: input.modelId,
-        clientId: turn.client_id,
-        turnSeq: turn.seq,
-        decidedAt: input.decidedAt,
-      }));
+    const earlier = this.owed(sessionId, log, open).filter((turn) => turn.seq < turnSeq);
+    // Redis away past 10 s, and a turn before this one open: its reply may be streaming on the
+    // instance that stored it, and this request would answer it again. This one waits for Redis like
+    // a turn watch's, then reads the leases and the store again (docs/protocol.md, "Every acked turn
+    // ends", one at a time; test/e2e/turns-redis-away.e2e-spec.ts)
+    if (wait === 'away' && earlier.length > 0) return this.inTurn({ ...input, askedHere: false }, -1);
+    const turns: ReplyRequest[] = earlier.map((turn) => ({
+      sessionId,
+      userId,
+      modelId: input.modelId,
+      clientId: turn.client_id,
+      turnSeq: turn.seq,
+      decidedAt: input.decidedAt,
+    }));
     turns.push(input);
     // the log read here is the prompt's for the first of them (the next ones read theirs again)
     if (!current) turns[0] = { ...turns[0], log };
@@ -121,19 +126,22 @@ export class ReplyTurns {
 
   // Waits while another instance holds the session's reply lease, not holding it meanwhile (two
   // instances each waiting for the other would wait for ever), then takes it with the atomic claim:
-  // true when it waited (the session may have changed meanwhile).
-  private async awaitOthers(sessionId: string): Promise<boolean> {
-    if (!(await this.leases.answeringElsewhere(sessionId))) return false;
+  // `waited` when it waited (the session may have changed meanwhile), `away` when it goes on because
+  // Redis has been away past 10 s (only when not `waitForRedis`).
+  private async awaitOthers(sessionId: string, waitForRedis: boolean): Promise<'free' | 'waited' | 'away'> {
+    const goOn = () => (this.leases.away ? 'away' : 'waited');
+    if (!(await this.leases.answeringElsewhere(sessionId, waitForRedis)))
+      return this.leases.away ? 'away' : 'free';
     this.holds.pause(sessionId);
     try {
       while (!this.stopping() && !(await this.leases.claim(sessionId))) {
         // Redis away, or nobody but this instance: go on
-        if (!(await this.leases.answeringElsewhere(sessionId))) break;
+        if (!(await this.leases.answeringElsewhere(sessionId, waitForRedis))) return goOn();
         await new Promise((resolve) => setTimeout(resolve, TURN_POLL_MS));
       }
     } finally {
       this.holds.resume(sessionId);
     }
-    return true;
+    return 'waited';
   }
 }

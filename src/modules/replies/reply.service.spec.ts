@@ -103,6 +103,7 @@ describe('ReplyService reply lease across instances', () => {
       };
       return {
         shared: true,
+        away: false,
         hold: (session) => {
           holders(session).add(instance);
           return () => holders(session).delete(instance);

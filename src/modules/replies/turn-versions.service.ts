@@ -90,6 +90,7 @@ export class TurnVersionsService {
       clientId: message.client_id,
       alternativeOf: replyGroup(last),
       decidedAt,
+      askedHere: true,
     });
     // counted when requested (acked), whether or not the new reply completes
     this.metrics.regenerations.inc({ model: modelId });

@@ -1,0 +1,114 @@
+import { getJson, type SessionBody } from '../helpers/app';
+import { uniqueUser, userToken } from '../helpers/tokens';
+import { connectTo, startTwoInstances, type TwoInstances } from '../helpers/two-instances';
+import type { Frame, TestClient } from '../helpers/ws-client';
+
+// Each acked turn answered once while Redis, where the reply lease lives, is gone for longer than a
+// reply waits for it (10 s: docs/protocol.md, "Every acked turn ends", one at a time). A stopped
+// Redis closes every connection, so writes go through the store's lock and are acked; a reply then
+// runs for its own turn only, and a turn before it open (streaming on the other instance) waits for
+// Redis. Before, the second device's turn answered the first device's turn again, 3 of 3 runs.
+describe('turns of one session on two instances while Redis is away (e2e)', () => {
+  jest.setTimeout(120_000);
+  let instances: TwoInstances;
+
+  beforeAll(async () => {
+    // a long question: ~120 pieces of 60 ms, a reply of ~7 s
+    instances = await startTwoInstances(
+      {},
+      { LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 60 }]) },
+    );
+  }, 60_000);
+  afterAll(() => instances?.close());
+  const ready = async () => {
+    for (const app of [instances.first, instances.second])
+      while ((await fetch(`${app.httpUrl}/chat/readyz`)).status !== 200)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  // both instances back on Redis (the previous test stopped it) before the devices connect
+  beforeEach(ready, 30_000);
+  afterEach(async () => {
+    await instances.redis.kill();
+    await instances.redis.restart();
+  });
+
+  const long = 'a '.repeat(100);
+  const piece = (clientId: string) => (frame: Frame) =>
+    frame.type === 'ai_response' && frame.metadata?.done === false && frame.client_id === clientId;
+  const done = (clientId: string) => (frame: Frame) =>
+    frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId;
+  const acked = (clientId: string) => (frame: Frame) => frame.type === 'ack' && frame.client_id === clientId;
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // the stored replies of each user turn (by `metadata.reply_to`), once nothing was stored for 5 s
+  // (the turn watch checks every 2 s, a second reply would start within it)
+  const repliesPerTurn = async (token: string, sessionId: string): Promise<Record<string, number>> => {
+    let last = -1;
+    let since = Date.now();
+    let session!: SessionBody;
+    while (Date.now() - since < 5_000) {
+      session = await getJson<SessionBody>(`${instances.first.httpUrl}/chat/sessions/${sessionId}`, token);
+      const seq = session.messages.at(-1)?.seq ?? 0;
+      if (seq !== last) [last, since] = [seq, Date.now()];
+      await pause(200);
+    }
+    const turnOf = new Map(
+      session.messages
+        .filter((message) => message.type === 'user_message')
+        .map((message) => [message.id, String(message.client_id)]),
+    );
+    const counts = Object.fromEntries([...turnOf.values()].map((clientId) => [clientId, 0]));
+    for (const message of session.messages.filter((message) => message.type === 'ai_response')) {
+      const turn = turnOf.get(String(message.metadata?.reply_to));
+      if (turn !== undefined) counts[turn]++;
+    }
+    return counts;
+  };
+
+  const twoDevices = async (token: string) => {
+    const phone = await connectTo(instances.first, token);
+    const laptop = await connectTo(instances.second, token, { session_id: phone.sessionId, last_seq: '0' });
+    expect(laptop.sessionId).toBe(phone.sessionId);
+    return { phone, laptop, sessionId: phone.sessionId };
+  };
+  const closeAll = (...clients: TestClient[]) => Promise.all(clients.map((client) => client.close()));
+
+  // The second device resumes on the other instance while the first's turn is open: that instance
+  // watches the turn, and must leave it to the first, which answers it after 10 s without Redis.
+  it('should answer a turn once when a device resumes on the other instance while Redis is away', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connectTo(instances.first, token);
+    await instances.redis.kill();
+    phone.client.send({ type: 'user_message', client_id: 'w1', content: long });
+    await phone.client.next(acked('w1'), 15_000);
+    const laptop = await connectTo(instances.second, token, {
+      session_id: phone.sessionId,
+      last_seq: '0',
+    });
+    await phone.client.next(piece('w1'), 30_000);
+    await phone.client.next(done('w1'), 30_000);
+    await instances.redis.restart();
+    expect(await repliesPerTurn(token, phone.sessionId)).toEqual({ w1: 1 });
+    await closeAll(phone.client, laptop.client);
+  });
+
+  // While the first instance streams the first device's turn (run after 10 s without Redis), the
+  // second device sends a turn on the other instance: that request answers its own turn, not the
+  // one streaming on the first.
+  it('should answer each turn once when the other device writes while a reply streams and Redis is away', async () => {
+    const token = userToken(uniqueUser());
+    const { phone, laptop, sessionId } = await twoDevices(token);
+    await instances.redis.kill();
+    phone.client.send({ type: 'user_message', client_id: 'w1', content: long });
+    await phone.client.next(acked('w1'), 15_000);
+    await phone.client.next(piece('w1'), 30_000);
+    laptop.client.send({ type: 'user_message', client_id: 'w2', content: 'and another' });
+    await laptop.client.next(acked('w2'), 15_000);
+    await phone.client.next(done('w1'), 30_000);
+    // the second turn's reply may wait for Redis
+    await instances.redis.restart();
+    await laptop.client.next(done('w2'), 60_000);
+    expect(await repliesPerTurn(token, sessionId)).toEqual({ w1: 1, w2: 1 });
+    await closeAll(phone.client, laptop.client);
+  });
+});
