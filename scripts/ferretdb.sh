@@ -109,13 +109,29 @@ start() {
   # list's 38 -> 33, 35 -> 32, 56 -> 35 ms (bench/README.md, "Session 11"), for a larger Go heap
   GOGC="${FERRETDB_GOGC:-400}" "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --state-dir="$dir" \
     --listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
-  echo $! >"$dir/ferretdb.pid"
+  local pid=$!
+  echo "$pid" >"$dir/ferretdb.pid"
   for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if listening "$port" "$pid"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "[ferretdb] did not start; see $dir/ferretdb.log" >&2
+  echo "[ferretdb] did not start on port $port; see $dir/ferretdb.log" >&2
   return 1
+}
+
+# Whether FerretDB `pid` listens on `port`. A connect alone was answered by whatever listened there:
+# a port another test's server took between its choice and this start, while this FerretDB died on
+# the bind, so a test froze (SIGSTOP) a dead process and its app went on writing to the other store
+# (a CI run's early-reply test). `ss` names the listener's process; without it, a connect and a
+# living process.
+listening() {
+  local port="$1" pid="$2"
+  if command -v ss >/dev/null 2>&1; then
+    ss -ltnpH "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && sleep 0.2 && kill -0 "$pid" 2>/dev/null
+  fi
 }
 
 # Stopped means gone: after SIGTERM FerretDB closes its listener at once but keeps serving the

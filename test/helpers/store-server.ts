@@ -14,10 +14,19 @@ export class StoreServer {
     readonly dir: string,
   ) {}
 
+  // scripts/ferretdb.sh fails when another process took the chosen port before FerretDB bound it
+  // (tests in other workers choose ports too): another port then
   static async start(prefix = 'store-'): Promise<StoreServer> {
-    const server = new StoreServer(await freePort(), mkdtempSync(join(tmpdir(), prefix)));
-    server.start();
-    return server;
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    for (let attempt = 1; ; attempt++) {
+      const server = new StoreServer(await freePort(), dir);
+      try {
+        server.start();
+        return server;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
   }
 
   uri(database: string): string {
