@@ -64,7 +64,8 @@ export class ReplyTurns {
     // Redis away past 10 s, and a turn before this one open: its reply may be streaming on the
     // instance that stored it, and this request would answer it again. This one waits for Redis like
     // a turn watch's, then reads the leases and the store again (docs/protocol.md, "Every acked turn
-    // ends", one at a time; test/e2e/turns-redis-away.e2e-spec.ts)
+    // ends", one at a time; test/e2e/turns-redis-away.e2e-spec.ts). Its count of waits (-1) matches
+    // none, so it reads the log from the store whatever the wait was
     if (wait === 'away' && earlier.length > 0) return this.inTurn({ ...input, askedHere: false }, -1);
     const turns: ReplyRequest[] = earlier.map((turn) => ({
       sessionId,
