@@ -111,4 +111,43 @@ describe('turns of one session on two instances while Redis is away (e2e)', () =
     expect(await repliesPerTurn(token, sessionId)).toEqual({ w1: 1, w2: 1 });
     await closeAll(phone.client, laptop.client);
   });
+
+  // A regenerate is stored only with its reply, so neither instance sees the other's copy in the log
+  // while it runs. The phone's regenerate, cut, is sent again from the laptop on the other instance
+  // while Redis is away: both copies are acked, and each ran after 10 s without Redis. Before, the
+  // stored alternatives with its client_id were 2 in 3 of 3 runs.
+  it('should answer a regenerate once when its resend reaches the other instance while Redis is away', async () => {
+    const token = userToken(uniqueUser());
+    const { phone, laptop, sessionId } = await twoDevices(token);
+    phone.client.send({ type: 'user_message', client_id: 'w1', content: 'hello' });
+    await phone.client.next(done('w1'), 30_000);
+    await instances.redis.kill();
+    phone.client.send({ type: 'regenerate', client_id: 'r1' });
+    await phone.client.next(acked('r1'), 15_000);
+    laptop.client.send({ type: 'regenerate', client_id: 'r1' });
+    await laptop.client.next(acked('r1'), 15_000);
+    // both copies waited out the 10 s a reply waits for Redis, then some
+    await pause(14_000);
+    await instances.redis.restart();
+    const alternatives = async () => {
+      const session = await getJson<SessionBody>(
+        `${instances.first.httpUrl}/chat/sessions/${sessionId}`,
+        token,
+      );
+      return session.messages.filter(
+        (message) => message.type === 'ai_response' && message.client_id === 'r1',
+      ).length;
+    };
+    // stored once, and nothing more for 5 s (a second copy would be streaming by then)
+    let count = 0;
+    let since = Date.now();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (count === 0 || Date.now() - since < 5_000)) {
+      const now = await alternatives();
+      if (now !== count) [count, since] = [now, Date.now()];
+      await pause(200);
+    }
+    expect(count).toBe(1);
+    await closeAll(phone.client, laptop.client);
+  });
 });

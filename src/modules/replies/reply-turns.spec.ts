@@ -249,5 +249,18 @@ describe(ReplyTurns.name, () => {
       away = false;
       expect((await planned).map((entry) => entry.turnSeq)).toEqual([1]);
     });
+
+    // a regenerate is stored only with its reply: a copy sent again to the other instance runs there
+    // unseen, so this one waits for Redis, then finds that copy's reply and asks nothing
+    it('should wait for Redis for a regenerate asked here, then stand down for the copy stored elsewhere', async () => {
+      const m1 = turn(1, 'm1');
+      log.push(m1, reply(2, m1));
+      const regenerate = { sessionId: 's', userId: 'u', modelId: 'm', clientId: 'r1', alternativeOf: 'a2' };
+      const planned = here.inTurn({ ...regenerate, askedHere: true });
+      expect(await settledAfter(planned, 150)).toBe(false);
+      log.push({ ...reply(3, m1), client_id: 'r1', metadata: { reply_to: m1.id, alternative_of: 'a2' } });
+      away = false;
+      expect(await planned).toEqual([]);
+    });
   });
 });

@@ -50,7 +50,14 @@ export class ReplyTurns {
     const { sessionId, userId, turnSeq } = input;
     const wait = await this.awaitOthers(sessionId, input.askedHere !== true);
     const waited = wait !== 'free' || this.holds.waitsEnded(sessionId) !== waitsBefore;
-    if (input.alternativeOf !== undefined && input.clientId !== undefined) return this.regeneration(input);
+    if (input.alternativeOf !== undefined && input.clientId !== undefined) {
+      // Redis away past 10 s: a copy of this regenerate sent again to another instance may be
+      // running there unseen (it is stored only with its reply), so it waits for Redis like a turn
+      // watch's request, and the lease then runs the copies one after the other: the second finds
+      // the first's reply (test/e2e/turns-redis-away.e2e-spec.ts)
+      if (wait === 'away') return this.inTurn({ ...input, askedHere: false }, -1);
+      return this.regeneration(input);
+    }
     if (turnSeq === undefined) return [input];
     const current =
       !waited &&
