@@ -11,6 +11,7 @@ import { HttpExceptionFilter } from './common/errors/http-exception.filter';
 import { loggerParams } from './common/logging/logging';
 import { BusModule } from './infra/bus/bus.module';
 import { LockModule } from './infra/lock/lock.module';
+import { CellRateStorage } from './infra/bus/cell-rate.storage';
 import { RedisThrottlerStorage } from './infra/bus/redis-throttler.storage';
 import { AdminModule } from './modules/admin/admin.module';
 import { ApiDocsModule } from './modules/api-docs/api-docs.module';
@@ -47,10 +48,11 @@ export class AppModule {
         SettingsModule.of(settings),
         LoggerModule.forRoot(loggerParams(settings.logLevel)),
         MongooseModule.forRoot(settings.mongodbUri, STORE_CLIENT_OPTIONS),
-        // with REDIS_URL, rate limits are counted in Redis so they hold across instances
+        // the per-user budgets as cell rates (docs/protocol.md, "Rate limits"); with REDIS_URL
+        // counted in Redis, so they hold across instances
         ThrottlerModule.forRoot({
           throttlers: [],
-          storage: settings.redisUrl ? new RedisThrottlerStorage(settings.redisUrl) : undefined,
+          storage: settings.redisUrl ? new RedisThrottlerStorage(settings.redisUrl) : new CellRateStorage(),
         }),
         StoreModule,
         BusModule,

@@ -17,11 +17,9 @@ export class CellRate {
   // 0 when the event is admitted (and spent), else the milliseconds until one would be
   take(key: string, now = Date.now()): number {
     this.prune(now);
-    const due = Math.max(this.due.get(key) ?? now, now);
-    const wait = due - now - this.tolerance;
-    if (wait > 0) return wait;
-    this.due.set(key, due + this.interval);
-    return 0;
+    const spent = spendCell(this.due.get(key), now, this.interval, this.tolerance);
+    if (spent.wait === 0) this.due.set(key, spent.due);
+    return spent.wait;
   }
 
   // keys held now (spending)
@@ -34,4 +32,20 @@ export class CellRate {
     this.prunedAt = now;
     for (const [key, due] of this.due) if (due <= now) this.due.delete(key);
   }
+}
+
+// One event against a key whose budget is whole again at `due` (undefined: whole now): admitted
+// (`wait` 0) while `due` is at most `tolerance` ahead of now, and `due` moves one `interval` on;
+// else `wait` is the milliseconds until it would be, and `due` stays. The same steps run in Redis for
+// the budgets shared by instances (src/infra/bus/redis-throttler.storage.ts).
+export function spendCell(
+  due: number | undefined,
+  now: number,
+  interval: number,
+  tolerance: number,
+): { wait: number; due: number } {
+  const from = Math.max(due ?? now, now);
+  const wait = from - now - tolerance;
+  if (wait > 0) return { wait, due: from };
+  return { wait: 0, due: from + interval };
 }

@@ -1,50 +1,74 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { type ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
-import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
-import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import type { ThrottlerStorage } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 import { redisConnection } from '../redis/redis-connection';
+import { CellRateStorage, cellOf, recordOf, type RateRecord } from './cell-rate.storage';
 
-// refusals remembered at once, at most (a window is a second or so: they age out fast)
+// refusals remembered at once, at most (each for a fraction of a second: they age out fast)
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-// Rate-limit counters shared by every instance through Redis (@nest-lab/throttler-storage-redis).
-// While Redis is away the limit falls back to this instance's memory instead of failing every
-// message: the limit then holds per instance until Redis is back.
-// A key refused stays refused until its window ends (counts only grow within a window, on every
-// instance), so the rest of that window is refused here without asking Redis: a client flooding
-// its socket cost one Redis round trip per frame, each waited for in order (docs/protocol.md, "Rate
-// limits"). The window's end comes from Redis in milliseconds (the library rounds it up to seconds).
+// The cell rate's step (src/common/cell-rate.ts, spendCell) on Redis's clock, one key per budget:
+// when the budget is whole again, in ms. Answers the wait (0: admitted) and how far ahead of now the
+// budget stands, as text (Redis would cut a Lua number to an integer).
+const SPEND_CELL = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local due = tonumber(redis.call('GET', KEYS[1])) or now
+if due < now then due = now end
+local wait = due - now - tolerance
+if wait > 0 then return {tostring(wait), tostring(due - now)} end
+due = due + interval
+redis.call('SET', KEYS[1], string.format('%.3f', due), 'PX', math.ceil(due - now))
+return {'0', tostring(due - now)}
+`;
+
+type CellClient = Redis & {
+  spendCell(key: string, interval: number, tolerance: number): Promise<[string, string]>;
+};
+
+// Rate budgets shared by every instance through Redis: a cell rate per key (cell-rate.storage.ts),
+// one script call per event. While Redis is away the budgets fall back to this instance's memory
+// instead of failing every message: they then hold per instance until Redis is back.
+// A key refused stays refused until its wait is over (the budget only moves on, on every instance),
+// so until then this instance refuses it without asking Redis: a client flooding its socket cost one
+// Redis round trip per frame, each waited for in order (docs/protocol.md, "Rate limits").
 export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
   private readonly logger = new Logger('throttler');
-  private readonly client: Redis;
-  private readonly shared: ThrottlerStorageRedisService;
-  private readonly fallback = new ThrottlerStorageService();
+  private readonly client: CellClient;
+  private readonly fallback = new CellRateStorage();
   private degraded = false;
   private closing = false;
-  // key and throttler → the refusal and when its window ends (Date.now() ms)
-  private readonly refused = new Map<string, { record: ThrottlerStorageRecord; until: number }>();
+  // key and throttler → the refusal and when its wait ends (Date.now() ms)
+  private readonly refused = new Map<string, { record: RateRecord; until: number }>();
 
   constructor(url: string) {
-    this.client = redisConnection(url, 'throttler', {}, () => this.closing);
-    this.shared = new ThrottlerStorageRedisService(this.client);
+    this.client = redisConnection(url, 'throttler', {}, () => this.closing) as CellClient;
+    this.client.defineCommand('spendCell', { numberOfKeys: 1, lua: SPEND_CELL });
   }
 
   async increment(
     key: string,
     ttl: number,
     limit: number,
-    blockDuration: number,
+    _blockDuration: number,
     throttlerName: string,
-  ): Promise<ThrottlerStorageRecord> {
-    // no block duration = blocked until the window ends (the throttler guard's own default); the
-    // Redis script would otherwise send PX 0, or unblock and reset the count a moment later
-    const block = blockDuration > 0 ? blockDuration : ttl;
-    const known = this.refusedNow(`${throttlerName}:${key}`);
+  ): Promise<RateRecord> {
+    const name = `${throttlerName}:${key}`;
+    const known = this.refusedNow(name);
     if (known) return known;
+    const { interval, tolerance } = cellOf(ttl, limit);
+    // read before the command: a refusal's end is never placed later than Redis's
+    const asked = Date.now();
     try {
-      const record = await this.shared.increment(key, ttl, limit, block, throttlerName);
-      if (record.totalHits > limit) await this.remember(key, throttlerName, record);
+      const [wait, ahead] = await this.client.spendCell(
+        `{${key}:${throttlerName}}:cell`,
+        interval,
+        tolerance,
+      );
+      const record = recordOf(limit, interval, Number(ahead), Number(wait));
+      if (record.isBlocked) this.remember(name, record, asked + Number(wait));
       if (this.degraded) {
         this.degraded = false;
         this.logger.log({ event: 'throttler_redis_back' }, 'rate limits shared again');
@@ -55,12 +79,12 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
         this.degraded = true;
         this.logger.warn({ event: 'throttler_redis_down' }, 'redis unavailable; rate limits per instance');
       }
-      return this.fallback.increment(key, ttl, limit, blockDuration, throttlerName);
+      return this.fallback.spend(name, ttl, limit, Date.now());
     }
   }
 
-  // a refusal of this key whose window has not ended, as Redis would answer it (seconds rounded up)
-  private refusedNow(name: string): ThrottlerStorageRecord | undefined {
+  // a refusal of this key whose wait has not ended, with the wait left
+  private refusedNow(name: string): RateRecord | undefined {
     const entry = this.refused.get(name);
     if (!entry) return undefined;
     const left = entry.until - Date.now();
@@ -69,19 +93,13 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
       return undefined;
     }
     const seconds = Math.ceil(left / 1000);
-    return { ...entry.record, isBlocked: true, timeToExpire: seconds, timeToBlockExpire: seconds };
+    return { ...entry.record, timeToBlockExpire: seconds, retryAfterMs: Math.ceil(left) };
   }
 
-  // the window's end in milliseconds (PTTL of the library's key: `{key:name}:hits`); one more
-  // command per refused window, not per refused frame
-  private async remember(key: string, throttlerName: string, record: ThrottlerStorageRecord): Promise<void> {
-    // read before the command: the end is never placed later than Redis's
-    const asked = Date.now();
-    const left = await this.client.pttl(`{${key}:${throttlerName}}:hits`);
-    if (left <= 0) return;
+  private remember(name: string, record: RateRecord, until: number): void {
     if (this.refused.size >= MAX_REMEMBERED_REFUSALS) this.forgetEnded();
     if (this.refused.size >= MAX_REMEMBERED_REFUSALS) return;
-    this.refused.set(`${throttlerName}:${key}`, { record, until: asked + left });
+    this.refused.set(name, { record, until });
   }
 
   private forgetEnded(): void {
@@ -91,7 +109,6 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
 
   onApplicationShutdown(): void {
     this.closing = true;
-    this.fallback.onApplicationShutdown();
     this.client.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
+import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -226,7 +227,7 @@ export class ChatService {
     );
     if (record.totalHits > limit) {
       throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
-        retryAfterMs: Math.max(100, record.timeToExpire * 1000),
+        retryAfterMs: Math.max(100, retryAfterMsOf(record)),
       });
     }
   }

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
+import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -274,7 +275,7 @@ export class RoomMessagesService implements OnModuleInit {
     const record = await this.throttler.increment(`${bucket}:${userId}`, RATE_WINDOW_MS, limit, 0, bucket);
     if (record.totalHits > limit)
       throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
-        retryAfterMs: Math.max(100, record.timeToExpire * 1000),
+        retryAfterMs: Math.max(100, retryAfterMsOf(record)),
       });
   }
 }

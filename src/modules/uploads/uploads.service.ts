@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
+import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -75,7 +76,7 @@ export class UploadsService implements OnModuleInit {
         ErrorCode.RATE_LIMITED,
         `At most ${limit} uploads a minute; try again shortly.`,
         {
-          retryAfterMs: Math.max(1000, record.timeToExpire * 1000),
+          retryAfterMs: Math.max(1000, retryAfterMsOf(record)),
         },
       );
     }

@@ -1,0 +1,70 @@
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import { spendCell } from '../../common/cell-rate';
+
+// A budget's answer: the throttler's record, and when a refused event would be admitted (ms).
+export interface RateRecord extends ThrottlerStorageRecord {
+  retryAfterMs: number;
+}
+
+// When a refused event would be admitted, in ms: the storages below say it exactly; another
+// storage's record says it in whole seconds.
+export function retryAfterMsOf(record: ThrottlerStorageRecord): number {
+  return 'retryAfterMs' in record && typeof record.retryAfterMs === 'number'
+    ? record.retryAfterMs
+    : record.timeToExpire * 1000;
+}
+
+// `limit` events per `ttl` ms as a cell rate (docs/protocol.md, "Rate limits"): a burst of `limit`
+// at once, then one every `ttl / limit` ms. Until session 38 it was the throttler's fixed window,
+// which refused a client pacing at two thirds of the limit whenever the network or a loaded machine
+// bunched its frames (3 of 30 in one CI run), and acked twice the limit within a few ms across a
+// window's end (19 of 20 messages within 154 ms in the timers audit).
+export function cellOf(ttl: number, limit: number): { interval: number; tolerance: number } {
+  const interval = ttl / Math.max(1, limit);
+  return { interval, tolerance: ttl - interval };
+}
+
+// The record the throttler's callers read: `totalHits` past `limit` when refused, else the events
+// the budget holds now (at most `limit`); `timeToExpire` when the budget is whole again (seconds,
+// rounded up, as the throttler's storages say it).
+export function recordOf(limit: number, interval: number, ahead: number, wait: number): RateRecord {
+  const seconds = Math.ceil(ahead / 1000);
+  return {
+    totalHits: wait > 0 ? limit + 1 : Math.min(limit, Math.ceil(ahead / interval - 1e-9)),
+    timeToExpire: seconds,
+    isBlocked: wait > 0,
+    timeToBlockExpire: wait > 0 ? Math.ceil(wait / 1000) : 0,
+    retryAfterMs: Math.ceil(wait),
+  };
+}
+
+// This instance's budgets, in memory: without Redis, and while Redis is away. A key is dropped once
+// its budget is whole again (checked at most once a second), so it costs memory only while spending.
+export class CellRateStorage implements ThrottlerStorage {
+  private readonly due = new Map<string, number>();
+  private prunedAt = 0;
+
+  increment(key: string, ttl: number, limit: number, _block: number, name: string): Promise<RateRecord> {
+    return Promise.resolve(this.spend(`${name}:${key}`, ttl, limit, Date.now()));
+  }
+
+  spend(key: string, ttl: number, limit: number, now: number): RateRecord {
+    this.prune(now);
+    const { interval, tolerance } = cellOf(ttl, limit);
+    const spent = spendCell(this.due.get(key), now, interval, tolerance);
+    this.due.set(key, spent.due);
+    return recordOf(limit, interval, spent.due - now, spent.wait);
+  }
+
+  // keys held now (spending)
+  get size(): number {
+    return this.due.size;
+  }
+
+  private prune(now: number): void {
+    if (now - this.prunedAt < 1000) return;
+    this.prunedAt = now;
+    for (const [key, due] of this.due) if (due <= now) this.due.delete(key);
+  }
+}
