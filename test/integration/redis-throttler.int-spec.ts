@@ -65,6 +65,29 @@ describe('RedisThrottlerStorage (Redis)', () => {
     expect((await storage.increment(key, 3_000, 10, 0, 'ws')).totalHits).toBeLessThanOrEqual(10);
   });
 
+  // Redis away: each instance keeps a budget of the same kind in memory, and shares it again once
+  // Redis is back (the key Redis kept is where the budget stands then)
+  it('should keep the budget in memory while Redis is away, and go back to Redis after', async () => {
+    await redis.kill();
+    try {
+      const key = `away-${Date.now()}`;
+      const records = [];
+      for (let index = 0; index < 12; index++)
+        records.push(await storage.increment(key, 60_000, 10, 0, 'ws'));
+      expect(records.map((record) => record.isBlocked)).toEqual([...Array(10).fill(false), true, true]);
+      expect(records[10].retryAfterMs).toBeGreaterThan(5_000);
+    } finally {
+      await redis.restart();
+    }
+    const before = await evals();
+    const key = `back-${Date.now()}`;
+    for (let attempt = 0; (await evals()) === before && attempt < 100; attempt++) {
+      await storage.increment(key, 60_000, 10, 0, 'ws');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await evals()).toBeGreaterThan(before);
+  });
+
   it("should refuse on another instance's counts too (the limit is shared)", async () => {
     const other = await connected();
     try {

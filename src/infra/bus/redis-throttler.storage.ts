@@ -9,8 +9,10 @@ const MAX_REMEMBERED_REFUSALS = 10_000;
 
 // The cell rate's step (src/common/cell-rate.ts, spendCell) on Redis's clock, one key per budget:
 // when the budget is whole again, in ms. Answers the wait (0: admitted) and how far ahead of now the
-// budget stands, as text (Redis would cut a Lua number to an integer).
+// budget stands, as text (Redis would cut a Lua number to an integer). TIME before a write needs
+// effects replication, the default since Redis 5 (replicate_commands asks for it before that).
 const SPEND_CELL = `
+redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local interval = tonumber(ARGV[1])
