@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { type DifyFake, pythonJsonDumps, startDifyFake } from '../../../test/fakes/dify-fake';
 import type { LlmModelSettings } from '../../config/llm.settings';
 import { isAbort, type LlmChunk, type LlmMessage, LlmProviderError, type LlmRequest } from './llm-provider';
-import { DifyProvider, parseEvent, withEarlierTurns } from './dify.provider';
+import { parseEvent, withEarlierTurns } from './dify-events';
+import { DifyProvider } from './dify.provider';
 
 describe('parseEvent (Dify SSE data)', () => {
   it('should read Python json.dumps payloads with \\uXXXX escapes', () => {

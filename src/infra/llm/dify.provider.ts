@@ -4,11 +4,9 @@ import {
   isAbort,
   isRetryableStatus,
   type LlmChunk,
-  type LlmMessage,
   type LlmProvider,
   LlmProviderError,
   type LlmRequest,
-  type LlmUsage,
   parseRetryAfter,
 } from './llm-provider';
 import { imagesToSend, uploadImages } from './dify-files';
@@ -16,6 +14,7 @@ import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
 import { abortError, DifyTask } from './dify-task';
 import { deleteConversation } from './dify-conversations';
+import { parseEvent, taskOf, withEarlierTurns } from './dify-events';
 import { vendorFetch } from './vendor-fetch';
 
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
@@ -23,19 +22,6 @@ const STOP_TIMEOUT_MS = 5000;
 // a purged session's conversation is deleted under the session's lock (SessionRemoval): at most this
 // long, or the model's timeout_ms when shorter, then the next sweep asks again
 const FORGET_TIMEOUT_MS = 10_000;
-
-interface DifyEvent {
-  event?: string;
-  answer?: string;
-  conversation_id?: string;
-  task_id?: string;
-  url?: string;
-  type?: string;
-  belongs_to?: string;
-  metadata?: { usage?: Partial<LlmUsage> };
-  status?: number;
-  code?: string;
-}
 
 // Dify's chat-messages API in streaming mode (SSE). Dify keeps the conversation itself: we send the
 // newest user message, the turns it missed as a transcript, and its conversation_id, kept on our
@@ -271,38 +257,4 @@ export class DifyProvider implements LlmProvider {
   private absolute(url: string): string {
     return new URL(url, `${new URL(this.base).origin}/`).toString();
   }
-}
-
-export function parseEvent(data: string): DifyEvent | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    throw new LlmProviderError('dify: malformed event', true);
-  }
-  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-    ? (parsed as DifyEvent)
-    : undefined;
-}
-
-// an event's task id, for stopping it; nothing from data that is not a JSON object
-function taskOf(data: string): string | undefined {
-  try {
-    const taskId = parseEvent(data)?.task_id;
-    return typeof taskId === 'string' && taskId !== '' ? taskId : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-// Dify keeps a conversation's history itself and takes only the newest message; turns of our session
-// it did not see (before its conversation began, or since its newest answer: another model's, an
-// admin's), already fitted to the model's context budget, lead the query as a transcript.
-export function withEarlierTurns(earlier: LlmMessage[], newest: string): string {
-  const turns = earlier.filter((message) => message.role !== 'system' && message.content.trim() !== '');
-  if (turns.length === 0) return newest;
-  const transcript = turns
-    .map((message) => `${message.role === 'user' ? 'User' : 'Assistant'}: ${message.content}`)
-    .join('\n');
-  return `Earlier in this conversation:\n${transcript}\n\nThe user now says:\n${newest}`;
 }
