@@ -18,6 +18,14 @@ describe('rooms across a Redis outage (e2e)', () => {
     first = await startApp(shared);
     second = await startApp(shared);
   });
+  // each test starts with both instances on Redis again (the one before restarted it): readiness is
+  // 503 until their bus is back. A join on a loaded machine waited out its 5 s while the Redis clients
+  // reconnected (one CI run)
+  beforeEach(async () => {
+    for (const app of [first, second])
+      while ((await fetch(`${app.httpUrl}/chat/readyz`)).status !== 200)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+  }, 30_000);
   afterAll(async () => {
     await first?.close();
     await second?.close();
