@@ -65,9 +65,17 @@ describe('turns of one session on two instances while Redis is away (e2e)', () =
     return counts;
   };
 
+  // a connect right after the test before restarted Redis waits for the store and for Redis clients
+  // still reconnecting: on a loaded CI run one took more than 5 s
+  const CONNECT_MS = 20_000;
   const twoDevices = async (token: string) => {
-    const phone = await connectTo(instances.first, token);
-    const laptop = await connectTo(instances.second, token, { session_id: phone.sessionId, last_seq: '0' });
+    const phone = await connectTo(instances.first, token, {}, CONNECT_MS);
+    const laptop = await connectTo(
+      instances.second,
+      token,
+      { session_id: phone.sessionId, last_seq: '0' },
+      CONNECT_MS,
+    );
     expect(laptop.sessionId).toBe(phone.sessionId);
     return { phone, laptop, sessionId: phone.sessionId };
   };
@@ -77,14 +85,16 @@ describe('turns of one session on two instances while Redis is away (e2e)', () =
   // watches the turn, and must leave it to the first, which answers it after 10 s without Redis.
   it('should answer a turn once when a device resumes on the other instance while Redis is away', async () => {
     const token = userToken(uniqueUser());
-    const phone = await connectTo(instances.first, token);
+    const phone = await connectTo(instances.first, token, {}, CONNECT_MS);
     await instances.redis.kill();
     phone.client.send({ type: 'user_message', client_id: 'w1', content: long });
     await phone.client.next(acked('w1'), 15_000);
-    const laptop = await connectTo(instances.second, token, {
-      session_id: phone.sessionId,
-      last_seq: '0',
-    });
+    const laptop = await connectTo(
+      instances.second,
+      token,
+      { session_id: phone.sessionId, last_seq: '0' },
+      CONNECT_MS,
+    );
     await phone.client.next(piece('w1'), 30_000);
     await phone.client.next(done('w1'), 30_000);
     await instances.redis.restart();

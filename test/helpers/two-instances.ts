@@ -58,10 +58,11 @@ export async function connectTo(
   app: RunningApp,
   token: string,
   query: Record<string, string> = {},
+  timeoutMs = 5_000,
 ): Promise<{ client: TestClient; sessionId: string }> {
   const params = new URLSearchParams({ token, ...query });
   const client = await TestClient.connect(`${app.wsUrl}?${params.toString()}`);
-  const status = await client.nextOfType('connection_status');
+  const status = await client.nextOfType('connection_status', timeoutMs);
   return { client, sessionId: String(status.session_id) };
 }
 
