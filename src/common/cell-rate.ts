@@ -4,10 +4,9 @@
 // of now, and moves it one interval on. Keys whose budget is whole again are dropped (at most once
 // a second, on a call), so a key costs memory only while it is spending.
 export class CellRate {
-  private readonly due = new Map<string, number>();
+  private readonly due = new DueTimes();
   private readonly interval: number;
   private readonly tolerance: number;
-  private prunedAt = 0;
 
   constructor(perSecond: number, burst: number) {
     this.interval = 1000 / perSecond;
@@ -16,13 +15,32 @@ export class CellRate {
 
   // 0 when the event is admitted (and spent), else the milliseconds until one would be
   take(key: string, now = Date.now()): number {
-    this.prune(now);
-    const spent = spendCell(this.due.get(key), now, this.interval, this.tolerance);
+    const spent = spendCell(this.due.get(key, now), now, this.interval, this.tolerance);
     if (spent.wait === 0) this.due.set(key, spent.due);
     return spent.wait;
   }
 
   // keys held now (spending)
+  get size(): number {
+    return this.due.size;
+  }
+}
+
+// When each key's budget is whole again. A key is dropped once it is (checked at most once a second,
+// on a read), so it costs memory only while spending.
+export class DueTimes {
+  private readonly due = new Map<string, number>();
+  private prunedAt = 0;
+
+  get(key: string, now: number): number | undefined {
+    this.prune(now);
+    return this.due.get(key);
+  }
+
+  set(key: string, due: number): void {
+    this.due.set(key, due);
+  }
+
   get size(): number {
     return this.due.size;
   }

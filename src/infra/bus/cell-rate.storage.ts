@@ -1,6 +1,6 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
-import { spendCell } from '../../common/cell-rate';
+import { DueTimes, spendCell } from '../../common/cell-rate';
 
 // A budget's answer: the throttler's record, and when a refused event would be admitted (ms).
 export interface RateRecord extends ThrottlerStorageRecord {
@@ -39,20 +39,17 @@ export function recordOf(limit: number, interval: number, ahead: number, wait: n
   };
 }
 
-// This instance's budgets, in memory: without Redis, and while Redis is away. A key is dropped once
-// its budget is whole again (checked at most once a second), so it costs memory only while spending.
+// This instance's budgets, in memory: without Redis, and while Redis is away.
 export class CellRateStorage implements ThrottlerStorage {
-  private readonly due = new Map<string, number>();
-  private prunedAt = 0;
+  private readonly due = new DueTimes();
 
   increment(key: string, ttl: number, limit: number, _block: number, name: string): Promise<RateRecord> {
     return Promise.resolve(this.spend(`${name}:${key}`, ttl, limit, Date.now()));
   }
 
   spend(key: string, ttl: number, limit: number, now: number): RateRecord {
-    this.prune(now);
     const { interval, tolerance } = cellOf(ttl, limit);
-    const spent = spendCell(this.due.get(key), now, interval, tolerance);
+    const spent = spendCell(this.due.get(key, now), now, interval, tolerance);
     this.due.set(key, spent.due);
     return recordOf(limit, interval, spent.due - now, spent.wait);
   }
@@ -60,11 +57,5 @@ export class CellRateStorage implements ThrottlerStorage {
   // keys held now (spending)
   get size(): number {
     return this.due.size;
-  }
-
-  private prune(now: number): void {
-    if (now - this.prunedAt < 1000) return;
-    this.prunedAt = now;
-    for (const [key, due] of this.due) if (due <= now) this.due.delete(key);
   }
 }
