@@ -160,4 +160,36 @@ describe('turns of one session on two instances while Redis is away (e2e)', () =
     expect(count).toBe(1);
     await closeAll(phone.client, laptop.client);
   });
+
+  // Past the 10 s a reply waits for Redis, a regenerate (which never runs without Redis) was acked
+  // and then waited for Redis without bound: an instance that died meanwhile left it acked and never
+  // answered, and its client does not send it again. It is refused LLM_UNAVAILABLE (recoverable)
+  // instead, and the same regenerate sent once Redis is back is acked and answered once.
+  it('should refuse a regenerate while Redis has been away past the wait, and take it once Redis is back', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connectTo(instances.first, token, {}, CONNECT_MS);
+    phone.client.send({ type: 'user_message', client_id: 'w1', content: 'hello' });
+    await phone.client.next(done('w1'), 30_000);
+    await instances.redis.kill();
+    await pause(11_000);
+    phone.client.send({ type: 'regenerate', client_id: 'r1' });
+    const answer = await phone.client.next(
+      (frame) => acked('r1')(frame) || (frame.type === 'error' && frame.client_id === 'r1'),
+      15_000,
+    );
+    expect(answer).toMatchObject({ type: 'error', error: { code: 'LLM_UNAVAILABLE', recoverable: true } });
+    await instances.redis.restart();
+    await ready();
+    phone.client.send({ type: 'regenerate', client_id: 'r1' });
+    await phone.client.next(acked('r1'), 15_000);
+    await phone.client.next(done('r1'), 30_000);
+    const session = await getJson<SessionBody>(
+      `${instances.first.httpUrl}/chat/sessions/${phone.sessionId}`,
+      token,
+    );
+    expect(
+      session.messages.filter((message) => message.type === 'ai_response' && message.client_id === 'r1'),
+    ).toHaveLength(1);
+    await closeAll(phone.client);
+  });
 });

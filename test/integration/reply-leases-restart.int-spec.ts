@@ -77,14 +77,18 @@ describe('reply leases across a Redis restart and freeze (a Redis of its own)', 
     try {
       // each read waits out the command timeout (2 s): the first one failed, the wait begins
       expect(await b.answeringElsewhere(session)).toBe(true);
+      expect({ away: b.away, outage: b.outage }).toEqual({ away: true, outage: false });
       const started = Date.now();
       let answer = true;
       while (answer && Date.now() - started < 8_000) answer = await b.answeringElsewhere(session);
       expect(answer).toBe(false);
+      // what never runs without Redis is refused from now on (a regenerate)
+      expect(b.outage).toBe(true);
     } finally {
       redis.signal('SIGCONT');
     }
     await until(async () => !(await b.held(session)));
+    expect({ away: b.away, outage: b.outage }).toEqual({ away: false, outage: false });
   });
 
   it('should hold a session held twice by one instance until both let go', async () => {

@@ -61,6 +61,9 @@ export interface ReplyLeases {
   answeringElsewhere(sessionId: string, waitForRedis?: boolean): Promise<boolean>;
   // Redis away or not answering (the last command failed): the leases cannot be read
   readonly away: boolean;
+  // away for longer than awayRunMs: what never runs without Redis (a regenerate) would wait for it
+  // without bound, so it is refused rather than acked (docs/protocol.md, "Versions")
+  readonly outage: boolean;
   close(): Promise<void>;
 }
 
@@ -93,6 +96,7 @@ export class LocalReplyLeases implements ReplyLeases {
   }
 
   readonly away = false;
+  readonly outage = false;
 
   async close(): Promise<void> {}
 }
@@ -200,14 +204,20 @@ export class RedisReplyLeases implements ReplyLeases {
     return this.awaySince !== undefined;
   }
 
+  get outage(): boolean {
+    return this.awaySince !== undefined && Date.now() - this.awaySince >= this.awayRunMs;
+  }
+
+  private get awayRunMs(): number {
+    return this.options.awayRunMs ?? this.options.ttlMs;
+  }
+
   async answeringElsewhere(sessionId: string, waitForRedis = false): Promise<boolean> {
     if (this.recovering()) return true;
     const held = await this.ask(HELD_ELSEWHERE, sessionId, this.instanceId);
     if (!Number.isNaN(held)) return held > 0;
     // away: wait for it, up to awayRunMs
-    if (waitForRedis) return true;
-    const awayMs = Date.now() - (this.awaySince ?? Date.now());
-    return awayMs < (this.options.awayRunMs ?? this.options.ttlMs);
+    return waitForRedis || !this.outage;
   }
 
   async claim(sessionId: string): Promise<boolean> {

@@ -21,6 +21,7 @@ describe('ReplyService drain', () => {
     const leases: ReplyLeases = {
       shared: true,
       away: false,
+      outage: false,
       hold: () => {
         const token = Math.random().toString(36);
         holders.add(token);

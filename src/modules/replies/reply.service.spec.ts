@@ -104,6 +104,7 @@ describe('ReplyService reply lease across instances', () => {
       return {
         shared: true,
         away: false,
+        outage: false,
         hold: (session) => {
           holders(session).add(instance);
           return () => holders(session).delete(instance);

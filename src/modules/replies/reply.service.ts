@@ -145,6 +145,11 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
     return this.drained.draining;
   }
 
+  // Redis, where the reply lease lives, away past the time a reply waits for it
+  get leasesOut(): boolean {
+    return this.leases.outage;
+  }
+
   // A user's stop, here and on whichever instance has the reply (ReplyStopper.stopEverywhere;
   // docs/protocol.md, "The reply in flight").
   stopEverywhere(sessionId: string, at = Date.now(), reason: UserStopReason = 'stopped'): void {

@@ -15,6 +15,8 @@ import { STOPPING_MESSAGE } from './reply-drain';
 import { notAnswered, replyInFlight } from './reply-in-flight';
 import { ReplyService } from './reply.service';
 
+const REDIS_AWAY_MESSAGE = 'Regenerating is unavailable for a moment; please try again shortly.';
+
 // Versions of the newest turn (docs/protocol.md, "Versions"): regenerate the last reply (an
 // alternative of the same turn), edit the last message (a new version, answered again), choose
 // which alternative the conversation goes on from. The log only grows: nothing is overwritten.
@@ -75,6 +77,12 @@ export class TurnVersionsService {
     // client once acked (docs/protocol.md, "Graceful shutdown")
     if (this.replies.draining)
       throw new DomainException(ErrorCode.LLM_UNAVAILABLE, STOPPING_MESSAGE, { recoverable: true });
+    // Redis away past the 10 s a reply waits for it: a regenerate never runs without Redis (a copy
+    // of it may run on another instance unseen: ReplyTurns), so acked now it would wait for Redis
+    // without bound, and be left acked and unanswered if this instance died meanwhile
+    // (docs/protocol.md, "Versions"; test/e2e/turns-redis-away.e2e-spec.ts)
+    if (this.replies.leasesOut)
+      throw new DomainException(ErrorCode.LLM_UNAVAILABLE, REDIS_AWAY_MESSAGE, { recoverable: true });
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
