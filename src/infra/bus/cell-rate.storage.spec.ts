@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { CellRateStorage, retryAfterMsOf } from './cell-rate.storage';
+import { ErrorCode } from '../../common/errors/error-code';
+import { CellRateStorage, retryAfterMsOf, spendBudget } from './cell-rate.storage';
 
 describe(CellRateStorage.name, () => {
   it('should admit `limit` at once, then one every ttl / limit ms, and say when exactly', () => {
@@ -76,6 +77,32 @@ describe(CellRateStorage.name, () => {
     expect(storage.size).toBe(2);
     storage.spend('c', 1_000, 10, 1_500);
     expect(storage.size).toBe(1);
+  });
+
+  it('should refuse a budget spent past its limit RATE_LIMITED with the wait, never under its least', async () => {
+    const storage = new CellRateStorage();
+    const budget = {
+      bucket: 'ws',
+      userId: 'u',
+      limit: 2,
+      windowMs: 1_000,
+      minRetryMs: 100,
+      message: 'Slow down.',
+    };
+    await spendBudget(storage, budget);
+    await spendBudget(storage, budget);
+    await expect(spendBudget(storage, budget)).rejects.toMatchObject({
+      code: ErrorCode.RATE_LIMITED,
+      message: 'Slow down.',
+      details: { retryAfterMs: expect.any(Number) },
+    });
+    const waits = await spendBudget(storage, { ...budget, minRetryMs: 5_000 }).catch(
+      (error: { details: { retryAfterMs: number } }) => error.details.retryAfterMs,
+    );
+    expect(waits).toBe(5_000);
+    // another user's budget and another bucket's are their own
+    await expect(spendBudget(storage, { ...budget, userId: 'v' })).resolves.toBeUndefined();
+    await expect(spendBudget(storage, { ...budget, bucket: 'ws-typing' })).resolves.toBeUndefined();
   });
 
   it("should read another storage's wait from its seconds", () => {

@@ -1,6 +1,8 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
 import { DueTimes, spendCell } from '../../common/cell-rate';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 
 // A budget's answer: the throttler's record, and when a refused event would be admitted (ms).
 export interface RateRecord extends ThrottlerStorageRecord {
@@ -13,6 +15,29 @@ export function retryAfterMsOf(record: ThrottlerStorageRecord): number {
   return 'retryAfterMs' in record && typeof record.retryAfterMs === 'number'
     ? record.retryAfterMs
     : record.timeToExpire * 1000;
+}
+
+// One event of a user's budget: `limit` per `windowMs` on every instance together (the storage is
+// Redis's when set), refused RATE_LIMITED with the wait until it would be admitted, at least
+// `minRetryMs` (docs/protocol.md, "Rate limits"). Every per-user budget (socket frames, room messages
+// and REST writes, uploads) is spent here.
+export interface Budget {
+  // the budget's name; the key is the name and the user
+  bucket: string;
+  userId: string;
+  limit: number;
+  windowMs: number;
+  minRetryMs: number;
+  message: string;
+}
+
+export async function spendBudget(storage: ThrottlerStorage, budget: Budget): Promise<void> {
+  const { bucket, limit } = budget;
+  const record = await storage.increment(`${bucket}:${budget.userId}`, budget.windowMs, limit, 0, bucket);
+  if (record.totalHits > limit)
+    throw new DomainException(ErrorCode.RATE_LIMITED, budget.message, {
+      retryAfterMs: Math.max(budget.minRetryMs, retryAfterMsOf(record)),
+    });
 }
 
 // `limit` events per `ttl` ms as a cell rate (docs/protocol.md, "Rate limits"): a burst of `limit`

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
-import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
+import { spendBudget } from '../../infra/bus/cell-rate.storage';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -216,20 +216,15 @@ export class ChatService {
     );
   }
 
-  private async checkRate(connection: Connection, bucket: 'ws' | 'ws-typing' | 'ws-auth'): Promise<void> {
-    const limit = this.settings.rateLimitMessagesPerSecond;
-    const record = await this.throttler.increment(
-      `${bucket}:${connection.principal.userId}`,
-      RATE_WINDOW_MS,
-      limit,
-      0,
+  private checkRate(connection: Connection, bucket: 'ws' | 'ws-typing' | 'ws-auth'): Promise<void> {
+    return spendBudget(this.throttler, {
       bucket,
-    );
-    if (record.totalHits > limit) {
-      throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
-        retryAfterMs: Math.max(100, retryAfterMsOf(record)),
-      });
-    }
+      userId: connection.principal.userId,
+      limit: this.settings.rateLimitMessagesPerSecond,
+      windowMs: RATE_WINDOW_MS,
+      minRetryMs: 100,
+      message: 'Too many messages; slow down.',
+    });
   }
 
   // a command that stores nothing is acked without an id

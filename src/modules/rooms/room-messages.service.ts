@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
-import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
+import { spendBudget } from '../../infra/bus/cell-rate.storage';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
@@ -270,12 +270,14 @@ export class RoomMessagesService implements OnModuleInit {
   }
 
   // ROOM_RATE_LIMIT_MESSAGES_PER_SECOND per user and bucket, counted on every instance together (Redis)
-  async checkRate(userId: string, bucket = 'room'): Promise<void> {
-    const limit = this.settings.rooms.messagesPerSecond;
-    const record = await this.throttler.increment(`${bucket}:${userId}`, RATE_WINDOW_MS, limit, 0, bucket);
-    if (record.totalHits > limit)
-      throw new DomainException(ErrorCode.RATE_LIMITED, 'Too many messages; slow down.', {
-        retryAfterMs: Math.max(100, retryAfterMsOf(record)),
-      });
+  checkRate(userId: string, bucket = 'room'): Promise<void> {
+    return spendBudget(this.throttler, {
+      bucket,
+      userId,
+      limit: this.settings.rooms.messagesPerSecond,
+      windowMs: RATE_WINDOW_MS,
+      minRetryMs: 100,
+      message: 'Too many messages; slow down.',
+    });
   }
 }

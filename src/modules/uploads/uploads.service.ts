@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
-import { retryAfterMsOf } from '../../infra/bus/cell-rate.storage';
+import { spendBudget } from '../../infra/bus/cell-rate.storage';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -70,16 +70,14 @@ export class UploadsService implements OnModuleInit {
 
   private async checkQuotas(userId: string): Promise<ByteLimit> {
     const limit = this.settings.uploads.ratePerMinute;
-    const record = await this.throttler.increment(`upload:${userId}`, RATE_WINDOW_MS, limit, 0, 'upload');
-    if (record.totalHits > limit) {
-      throw new DomainException(
-        ErrorCode.RATE_LIMITED,
-        `At most ${limit} uploads a minute; try again shortly.`,
-        {
-          retryAfterMs: Math.max(1000, retryAfterMsOf(record)),
-        },
-      );
-    }
+    await spendBudget(this.throttler, {
+      bucket: 'upload',
+      userId,
+      limit,
+      windowMs: RATE_WINDOW_MS,
+      minRetryMs: 1000,
+      message: `At most ${limit} uploads a minute; try again shortly.`,
+    });
     const quota = await this.intake.limitFor(userId);
     if (quota.bytes <= 0) throw this.intake.tooLarge(quota);
     return quota;
