@@ -15,6 +15,8 @@ import { prose } from './prose';
 
 export interface RealisticConfig {
   idleConnections: number;
+  // the idle sockets' memory is read again this long after, still without a forced GC
+  idleQuietSeconds: number;
   connectConcurrency: number;
   // users starting a turn at the same instant, one burst per entry
   burstUsers: number[];
@@ -43,6 +45,11 @@ export interface IdleResult {
   rssPerConnectionNoGc: number;
   // of it, V8's young generation growing back after the forced GC before the phase (per process)
   youngPerConnectionNoGc: number;
+  // the same, after the sockets sat idle for `quietSeconds` more (what a pod of idle sockets holds
+  // once V8's own memory reducer has had its chance), still without a forced GC
+  rssPerConnectionQuiet: number;
+  youngPerConnectionQuiet: number;
+  quietSeconds: number;
   heapPerConnection: number;
   storeCommandsPerConnect: number;
   // CPU per connect of the server and of its store (0 without a store process), while the sockets open
@@ -171,6 +178,9 @@ async function warmOnly(
     rssPerConnectionGc: 0,
     rssPerConnectionNoGc: 0,
     youngPerConnectionNoGc: 0,
+    rssPerConnectionQuiet: 0,
+    youngPerConnectionQuiet: 0,
+    quietSeconds: 0,
     heapPerConnection: 0,
     storeCommandsPerConnect: 0,
     serverCpuPerConnectMs: 0,
@@ -223,6 +233,8 @@ async function idlePhase(
   const commands = (await storeCommands(server)) - commandsBefore;
   const noGc = await server.memoryNow();
   const rssNoGc = noGc.rssBytes;
+  await new Promise((resolve) => setTimeout(resolve, config.idleQuietSeconds * 1000));
+  const quiet = await server.memoryNow();
   const after = await server.memoryAfterGc();
   await heapSnapshot(server, 'idle-after');
   await closeAll(opened.sockets);
@@ -235,6 +247,9 @@ async function idlePhase(
     rssPerConnectionGc: (after.rssBytes - before.rssBytes) / live,
     rssPerConnectionNoGc: (rssNoGc - rssBefore) / live,
     youngPerConnectionNoGc: (noGc.youngResidentBytes - before.youngResidentBytes) / live,
+    rssPerConnectionQuiet: (quiet.rssBytes - rssBefore) / live,
+    youngPerConnectionQuiet: (quiet.youngResidentBytes - before.youngResidentBytes) / live,
+    quietSeconds: config.idleQuietSeconds,
     heapPerConnection:
       (after.heapUsedBytes + after.externalBytes - before.heapUsedBytes - before.externalBytes) / live,
     storeCommandsPerConnect: commands / live,

@@ -109,6 +109,20 @@ export function realisticRows(chatbox: RealisticResults, bare: RealisticResults)
         b.rssPerConnectionNoGc - b.youngPerConnectionNoGc,
       ),
     ),
+    // the sockets idle a while longer: V8's memory reducer gives the young generation back by itself
+    // when the process allocates little (it did in the realistic phase, not after the rooms' joins)
+    row(
+      `  RSS without forced GC, ${c.quietSeconds} s later (KiB)`,
+      kib(c.rssPerConnectionQuiet),
+      kib(b.rssPerConnectionQuiet),
+      ratio(c.rssPerConnectionQuiet, b.rssPerConnectionQuiet),
+    ),
+    row(
+      "    of it V8's young generation (KiB)",
+      kib(c.youngPerConnectionQuiet),
+      kib(b.youngPerConnectionQuiet),
+      ratio(c.youngPerConnectionQuiet, b.youngPerConnectionQuiet),
+    ),
     row(
       '  V8 heap + external after GC (KiB)',
       kib(c.heapPerConnection),

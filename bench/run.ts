@@ -52,6 +52,7 @@ const WORKLOAD = process.env.BENCH_WORKLOAD === 'devices' ? 'devices' : 'realist
 
 const realistic: RealisticConfig = {
   idleConnections: whole('BENCH_IDLE_CONNECTIONS', 3000),
+  idleQuietSeconds: whole('BENCH_IDLE_QUIET_SECONDS', 20),
   connectConcurrency: 200,
   burstUsers: list('BENCH_BURST_USERS', [50, 200]),
   burstRounds: whole('BENCH_BURST_ROUNDS', 3),
