@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { StoredFile } from '../../src/modules/uploads/schemas/stored-file.schema';
+import { startOpenAiFake } from '../fakes/openai-fake';
 import { startApp, type RunningApp } from '../helpers/app';
 import { mongoUri } from '../helpers/env';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
 import { EICAR } from './uploads.fixtures';
 import { fileLink, filesUnder, upload } from './uploads.helpers';
 
@@ -44,19 +46,28 @@ describe('files stored unscanned, served after scanning is turned on (e2e)', () 
 
   // the same store and storage each time; a scanner or not, the uploads cleanup (and its late-scan
   // sweep) at its default hour or as often as `cleanupEvery`
-  const start = async (scanner?: { host: string; port: string }, cleanupEvery?: string) => {
+  const start = async (
+    scanner?: { host: string; port: string },
+    cleanupEvery?: string,
+    env: Record<string, string> = {},
+  ) => {
     server = await startApp({
       UPLOAD_DIR: dir,
       MONGODB_URI: database,
       ...(scanner ? { CLAMAV_HOST: scanner.host, CLAMAV_PORT: scanner.port } : {}),
       ...(cleanupEvery ? { UPLOAD_CLEANUP_INTERVAL: cleanupEvery } : {}),
+      ...env,
     });
     return server;
   };
-  const restart = async (scanner?: { host: string; port: string }, cleanupEvery?: string) => {
+  const restart = async (
+    scanner?: { host: string; port: string },
+    cleanupEvery?: string,
+    env: Record<string, string> = {},
+  ) => {
     await server?.close();
     server = undefined;
-    return start(scanner, cleanupEvery);
+    return start(scanner, cleanupEvery, env);
   };
   const record = (app: RunningApp, id: string) =>
     app.app.get<Model<StoredFile>>(getModelToken(StoredFile.name)).findOne({ _id: id }).lean<StoredFile>();
@@ -160,6 +171,74 @@ describe('files stored unscanned, served after scanning is turned on (e2e)', () 
     expect(cleanLink.status).toBe(302);
     const served = await fetch(`${on.httpUrl}${cleanLink.headers.get('location')}`);
     expect([served.status, await served.text()]).toEqual([200, 'swept notes\n']);
+  });
+
+  // A file's text read as a model's context is read by the server, not served to a client: until
+  // session 39 a file stored unscanned went to the model whole, malware or not, until the sweep (an
+  // hour apart by default) reached it. Now it is scanned first, as a download is.
+  it('should scan a file stored unscanned before its text goes to a model, and give the model none of an infected one', async () => {
+    const openai = await startOpenAiFake({ chunkSize: 8 });
+    try {
+      const model = {
+        type: 'openai',
+        endpoint: openai.url,
+        api_key: 'sk-test',
+        model: 'gpt-test',
+        titles: false,
+      };
+      const env = { LLM_PROVIDERS: JSON.stringify([{ ...model, id: 'gpt', name: 'GPT' }]) };
+      const token = userToken(uniqueUser());
+      const off = await start(undefined, undefined, env);
+      const eicar = await upload(off.httpUrl, token, EICAR, 'eicar.txt', 'text/plain');
+      const clean = await upload(
+        off.httpUrl,
+        token,
+        Buffer.from('context notes\n'),
+        'context.txt',
+        'text/plain',
+      );
+      expect([eicar.status, clean.status]).toEqual([201, 201]);
+
+      const on = await restart({ host: CLAMAV_HOST!, port: CLAMAV_PORT! }, undefined, env);
+      const client = await TestClient.connect(`${on.wsUrl}?token=${token}`);
+      try {
+        await client.nextOfType('connection_status');
+        const lastUserText = () => {
+          const messages = (openai.requests.at(-1)?.body.messages ?? []) as Array<{
+            role: string;
+            content: unknown;
+          }>;
+          return JSON.stringify(messages.filter((message) => message.role === 'user'));
+        };
+        client.send({
+          type: 'file_upload',
+          client_id: 'f1',
+          file_id: eicar.body.file_id,
+          content: 'read this',
+        });
+        await client.nextOfType('ack');
+        await client.reply();
+        expect(lastUserText()).not.toContain('EICAR-STANDARD-ANTIVIRUS-TEST-FILE');
+        expect(lastUserText()).toContain('it is no longer available');
+        // refused for good, as on a download
+        expect(await record(on, eicar.body.file_id)).toBeNull();
+
+        client.send({
+          type: 'file_upload',
+          client_id: 'f2',
+          file_id: clean.body.file_id,
+          content: 'and this',
+        });
+        await client.nextOfType('ack');
+        await client.reply();
+        expect(lastUserText()).toContain('context notes');
+        expect((await record(on, clean.body.file_id))?.scanned).toBe(true);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await openai.close();
+    }
   });
 
   it('should leave files stored unscanned untouched while clamd is down, trying again each run', async () => {

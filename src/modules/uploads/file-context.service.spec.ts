@@ -33,6 +33,13 @@ function fileMessage(
   };
 }
 
+// stored files whose read is refused so (their late scan, their storage)
+const REFUSED: Record<string, ErrorCode> = {
+  infected: ErrorCode.FILE_REJECTED,
+  'scanner-down': ErrorCode.SCANNER_UNAVAILABLE,
+  'storage-down': ErrorCode.STORAGE_UNAVAILABLE,
+};
+
 describe(FileContextService.name, () => {
   const texts: Record<string, string> = {};
   // stored images and PDFs by file id: bytes, the record's type and its owner
@@ -47,6 +54,7 @@ describe(FileContextService.name, () => {
       if (image) {
         if (image.owner !== ownerId) throw new DomainException(ErrorCode.NOT_FOUND);
         if (image.mimeType === 'broken') throw new Error('storage down');
+        if (image.mimeType in REFUSED) throw new DomainException(REFUSED[image.mimeType]);
         return { info: { mime_type: image.mimeType }, data: image.data.subarray(0, maxBytes) };
       }
       if (!(fileId in texts)) throw new DomainException(ErrorCode.NOT_FOUND);
@@ -58,6 +66,26 @@ describe(FileContextService.name, () => {
   beforeEach(() => {
     reads.length = 0;
     readLimits.length = 0;
+  });
+
+  it('should name a file refused by its late scan as gone, and one that cannot be scanned or read now as such', async () => {
+    for (const kind of Object.keys(REFUSED))
+      stored[`file-${kind}`] = { data: Buffer.from('text'), mimeType: kind, owner: 'u' };
+    const turns = await service.withFileContext(
+      Object.keys(REFUSED).map((kind) => fileMessage(kind, `${kind}.txt`, 'text/plain')),
+      'u',
+    );
+    expect(turns.map((turn) => turn.content)).toEqual([
+      '[The user attached the document "infected.txt" (text/plain, 2 KiB); it is no longer available.]',
+      '[The user attached the document "scanner-down.txt" (text/plain, 2 KiB); it cannot be read right now.]',
+      '[The user attached the document "storage-down.txt" (text/plain, 2 KiB); it cannot be read right now.]',
+    ]);
+    // nothing of them is kept: the next reply reads them again
+    expect(turns.map((turn) => turn.id)).toEqual([
+      'infected:gone',
+      'scanner-down:unavailable',
+      'storage-down:unavailable',
+    ]);
   });
 
   it('should give the model a text document by its text, with the caption', async () => {
@@ -163,7 +191,8 @@ describe(FileContextService.name, () => {
     expect(turns[0].content).toContain('it is too large to show you');
     expect(turns[1].content).toContain('it is too large to show you');
     expect(turns[2].content).toContain('it is no longer available');
-    expect(turns[3].content).toContain('it is no longer available');
+    // a read that failed otherwise (storage down) is not a file gone
+    expect(turns[3].content).toContain('it cannot be read right now');
     // the size on the message alone decides: a too-large image is not even read
     expect(reads).not.toContain('file-big');
   });

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import {
   LLM_IMAGE_TYPES,
   type LlmDocument,
@@ -51,10 +52,13 @@ export type ContextRecord = MessageRecord & { images?: LlmImage[]; documents?: L
 
 // How a file upload reaches the model; part of the turn's id, which keys the token-count cache, so
 // the note and the image of one upload (another model, an image now too old) are counted apart.
-type Form = 'text' | 'gone' | 'note' | 'image' | 'document' | 'large' | 'long' | 'unreadable' | 'older';
+type Form =
+  'text' | 'gone' | 'unavailable' | 'note' | 'image' | 'document' | 'large' | 'long' | 'unreadable' | 'older';
 
-type ImageRead = LlmImage | 'large' | 'gone';
-type DocumentRead = LlmDocument | 'large' | 'long' | 'unreadable' | 'gone';
+// a file that could not be read: gone for good, or not now (storage or the malware scanner away)
+type Unread = 'gone' | 'unavailable';
+type ImageRead = LlmImage | 'large' | Unread;
+type DocumentRead = LlmDocument | 'large' | 'long' | 'unreadable' | Unread;
 
 interface Turn {
   content: string;
@@ -135,8 +139,9 @@ export class FileContextService {
       form,
     });
     if (include.text) {
-      const text = await this.textOf(message.file_id, ownerId);
-      if (text === undefined) return note('document', 'gone', 'it is no longer available');
+      const read = await this.textOf(message.file_id, ownerId);
+      if (typeof read === 'string') return note('document', read, whyNot(read, 0));
+      const { text } = read;
       const part = text.length >= MAX_TEXT_CHARS ? ' (beginning)' : '';
       return {
         content: withCaption(`[The user attached the document ${what}. Its text${part}:]\n${text}`),
@@ -167,21 +172,20 @@ export class FileContextService {
     return { content: withCaption(`[The user attached the file ${what}.]`), form: 'note' };
   }
 
-  private async textOf(fileId: string, ownerId: string): Promise<string | undefined> {
+  private async textOf(fileId: string, ownerId: string): Promise<{ text: string } | Unread> {
     // keyed by owner too: a cached text is only ever served to whoever could read the file
     const key = `${ownerId}\n${fileId}`;
     const cached = this.texts.get(key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return { text: cached };
     try {
       // 4 bytes per character at most: enough bytes for MAX_TEXT_CHARS characters
       const { data } = await this.files.readPrefix(fileId, ownerId, MAX_TEXT_CHARS * 4);
       const text = data.toString('utf8').slice(0, MAX_TEXT_CHARS);
       if (this.texts.size >= CACHE_ENTRIES) this.texts.delete(this.texts.keys().next().value as string);
       this.texts.set(key, text);
-      return text;
+      return { text };
     } catch (error) {
-      this.unreadable(fileId, error);
-      return undefined;
+      return this.unreadable(fileId, error);
     }
   }
 
@@ -197,8 +201,7 @@ export class FileContextService {
       if (!isImageType(info.mime_type)) return 'gone';
       return { mimeType: info.mime_type, data };
     } catch (error) {
-      this.unreadable(message.file_id, error);
-      return 'gone';
+      return this.unreadable(message.file_id, error);
     }
   }
 
@@ -218,17 +221,23 @@ export class FileContextService {
       if (pages > MAX_DOCUMENT_PAGES) return 'long';
       return { mimeType: PDF, name: file.name, data, pages };
     } catch (error) {
-      this.unreadable(message.file_id, error);
-      return 'gone';
+      return this.unreadable(message.file_id, error);
     }
   }
 
-  private unreadable(fileId: string, error: unknown): void {
-    if (!(error instanceof DomainException))
+  // Gone (deleted, infected: FILE_REJECTED by its late scan), or not readable now: its storage or
+  // the malware scanner away (a file stored unscanned is scanned before it is read: FilesService)
+  private unreadable(fileId: string, error: unknown): Unread {
+    if (!(error instanceof DomainException)) {
       this.logger.warn(
         { event: 'file_context_failed', file_id: fileId, err: String(error) },
         'file unreadable',
       );
+      return 'unavailable';
+    }
+    return error.code === ErrorCode.STORAGE_UNAVAILABLE || error.code === ErrorCode.SCANNER_UNAVAILABLE
+      ? 'unavailable'
+      : 'gone';
   }
 }
 
@@ -262,7 +271,7 @@ async function readAll<T>(
 }
 
 // Why an image or PDF the model would take is named instead of sent.
-function whyNot(read: 'large' | 'long' | 'unreadable' | 'gone', maxBytes: number): string {
+function whyNot(read: 'large' | 'long' | 'unreadable' | Unread, maxBytes: number): string {
   switch (read) {
     case 'large':
       return `it is too large to show you (over ${formatBytes(maxBytes)})`;
@@ -272,6 +281,8 @@ function whyNot(read: 'large' | 'long' | 'unreadable' | 'gone', maxBytes: number
       return 'it cannot be shown to you (encrypted or unreadable)';
     case 'gone':
       return 'it is no longer available';
+    case 'unavailable':
+      return 'it cannot be read right now';
   }
 }
 

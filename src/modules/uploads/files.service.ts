@@ -171,6 +171,10 @@ export class FilesService implements FileStore {
   ): Promise<{ info: StoredFileInfo; data: Buffer }> {
     const file = await this.files.findOwned(fileId, ownerId);
     if (!file) throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    // read by the server, not served, but read all the same (a model's context, a transcription):
+    // one stored while scanning was off is scanned first, as a download is (docs/protocol.md,
+    // "Uploads and files"); until session 39 its text went to the model before the sweep reached it
+    await this.lateScan.ensureClean(file);
     // one buffer of the record's size, each chunk copied in as it comes: the chunks and then their
     // concatenation held the file twice at the end of the read (a voice message's 24 MB WAV)
     const data = Buffer.allocUnsafe(Math.min(file.size, maxBytes));
