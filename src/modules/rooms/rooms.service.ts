@@ -12,7 +12,7 @@ import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
 import { RoomPresence } from './room-presence';
-import { roomDocumentKey } from './room-locks';
+import { invitationsKey, memberKey, roomDocumentKey } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import {
@@ -23,11 +23,13 @@ import {
   plainDmRoomId,
   requireModerator,
 } from './room-rules';
-import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
+import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 import { newId } from '../../common/ids';
 
 const PUBLIC_LIST_LIMIT = 100;
+// a membership written over a state that changed meanwhile is checked again, this many times in all
+const DM_ENTER_ATTEMPTS = 5;
 
 export interface RoomSummary {
   room: RoomRecord;
@@ -96,9 +98,14 @@ export class RoomsService implements OnModuleInit {
         // one who blocked the creator, or has too many open invitations, is left out (silently: the
         // room is made for the others)
         if (await this.blocks.isBlocked(userId, principal.userId)) continue;
-        if ((await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS) continue;
-        await this.participants.put(room.id, userId, { state: 'invited' });
-        this.hub.toUser(userId, room.id, 'invited');
+        // counted and written under the invitee's invitations lock, as an invitation to a room made
+        // before (RoomMembershipService.invite)
+        const invited = await this.lock.run(invitationsKey(userId), async () => {
+          if ((await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS) return false;
+          await this.participants.put(room.id, userId, { state: 'invited' });
+          return true;
+        });
+        if (invited) this.hub.toUser(userId, room.id, 'invited');
       }
     return (await this.rooms.find(room.id)) as RoomRecord;
   }
@@ -120,22 +127,11 @@ export class RoomsService implements OnModuleInit {
     // open answered the room without them, and a direct message takes no invitation
     // (docs/protocol.md, "Moderation").
     if (mine?.state === 'banned') throw new DomainException(ErrorCode.BANNED);
-    if (existing && mine) {
-      if (await this.blocks.isBlocked(otherUserId, principal.userId))
-        throw new DomainException(ErrorCode.BLOCKED);
-      await this.participants.put(id, principal.userId, {
-        state: 'member',
-        role: 'member',
-        admin: principal.isAdmin,
-      });
-      this.hub.toUser(principal.userId, id, 'dm');
-      return existing;
-    }
     if (await this.blocks.isBlocked(otherUserId, principal.userId))
       throw new DomainException(ErrorCode.BLOCKED);
     const users = [principal.userId, otherUserId].sort();
-    // two first uses at once (on two instances) insert one room; both then put the same two members
-    // (keyed upserts), so whichever returns first can write at once
+    // two first uses at once (on two instances) insert one room; both then make the two members
+    // (one unique insert each), so whichever returns first can write at once
     if (!existing)
       await this.rooms.insert({
         id,
@@ -146,16 +142,38 @@ export class RoomsService implements OnModuleInit {
         dm_users: users,
         created_at: new Date(),
       });
-    // what the opener's token says of them is known (room-rules targetRank); the other's is not
-    for (const userId of users)
-      await this.participants.put(id, userId, {
-        state: 'member',
-        role: 'member',
-        ...(userId === principal.userId ? { admin: principal.isAdmin } : {}),
-      });
+    await this.enterDm(id, principal, mine?.state ?? null);
+    // the other user a member unless they have a membership already: one kicked or banned stays so
+    await this.lock.run(memberKey(id, otherUserId), () =>
+      this.participants.move(id, otherUserId, null, 'member', 'member'),
+    );
+    if (existing && mine) {
+      this.hub.toUser(principal.userId, id, 'dm');
+      return existing;
+    }
     // the other side's room list gains it (both sides, when both opened it at once)
     this.hub.toUser(otherUserId, id, 'dm');
     return (await this.rooms.find(id)) as RoomRecord;
+  }
+
+  // The opener a member of the pair's room, written over the state checked only, under the
+  // membership's lock, as a join is (RoomMembershipService): a ban that lands in between, on any
+  // instance, stands and is answered BANNED. Until a rooms audit the write was unconditional, and a
+  // user kicked from the pair's room who opened it again while an admin banned them was a member
+  // after the acked ban (14–22 of 80 rounds). What the opener's token says of them is known (room-rules
+  // targetRank); the other's is not.
+  private async enterDm(roomId: string, principal: Principal, from: ParticipantState | null): Promise<void> {
+    for (let attempt = 1, state = from; ; attempt++) {
+      if (state === 'member') return;
+      if (state === 'banned') throw new DomainException(ErrorCode.BANNED);
+      const moved = await this.lock.run(memberKey(roomId, principal.userId), () =>
+        this.participants.move(roomId, principal.userId, state, 'member', 'member', principal.isAdmin),
+      );
+      if (moved) return;
+      if (attempt === DM_ENTER_ATTEMPTS)
+        throw new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
+      state = (await this.participants.find(roomId, principal.userId))?.state ?? null;
+    }
   }
 
   // The pair's room id (dmRoomId) and the room there, if any. A pair that had another id before ids
