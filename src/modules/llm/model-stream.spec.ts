@@ -116,4 +116,19 @@ describe(ModelStream.name, () => {
     expect(result.failure).toBeUndefined();
     expect(result.text).toBe('');
   });
+
+  // an SDK given an aborted signal may send the request all the same (the vendor bills it): a reply
+  // stopped or cut off by a takeover before it was asked never reaches the provider
+  it('should not ask the provider for a reply stopped before it was asked', async () => {
+    const provider = answering([{ type: 'delta', text: 'never' }]);
+    const controller = new AbortController();
+    controller.abort('takeover');
+    const { result, deltas } = await run(provider, controller);
+    expect({ calls: provider.calls, deltas, text: result.text, failure: result.failure }).toEqual({
+      calls: 0,
+      deltas: [],
+      text: '',
+      failure: undefined,
+    });
+  });
 });

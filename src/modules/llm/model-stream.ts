@@ -61,6 +61,8 @@ export class ModelStream {
     caller: ModelCaller,
     hooks: ModelStreamHooks,
   ): Promise<ModelStreamResult> {
+    // stopped before it was asked (a user's stop, a takeover): no vendor sees it, nor bills it
+    if (request.signal.aborted) return { text: '', responseMs: 0, failure: undefined };
     const labels = labelsOf(entry);
     const started = performance.now();
     let firstTokenMs: number | undefined;

@@ -95,6 +95,12 @@ export class ReplyAttempts {
       const noTurn = input.turnSeq !== undefined && assembled.turnSeq === undefined;
       if (!early && (this.shown.gone(sessionId) || noTurn)) return;
       if (!early) this.shown.show(generation);
+      // cut by a takeover as it was shown (queued behind the reply the admin's join cut off): nothing
+      // of it goes out, not even its loading frame, the model is not asked, nothing is stored, and its
+      // turn stays open for the admin. Until a chat audit in session 39 it went on: every socket of
+      // the session was shown `loading` after `admin_join` and the vendor was asked all the same (16
+      // of 36 rounds with the admin on the other instance; test/e2e/takeover-queued-turn.e2e-spec.ts)
+      if (cutByTakeover(generation)) return;
       await this.answer(generation, entry, userId, assembled, input.alternativeOf, early);
     } finally {
       if (this.shown.running.get(sessionId) === generation) this.shown.running.delete(sessionId);
@@ -165,6 +171,11 @@ export class ReplyAttempts {
       void this.parts.titles.retitle(sessionId, userId, modelId, userText, generation.text);
     }
   }
+}
+
+function cutByTakeover(generation: Generation): boolean {
+  const signal = generation.controller.signal;
+  return signal.aborted && signal.reason === 'takeover' && generation.text === '';
 }
 
 function describe(error: unknown): string {

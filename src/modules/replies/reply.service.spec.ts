@@ -82,7 +82,12 @@ describe('ReplyService.settled', () => {
     secondPrompt.open();
     while (replies.answering('s')) await tick();
     expect(shown.filter((frame) => (frame as { type: string }).type === 'ai_response')).toHaveLength(1);
-    expect(recorded).toBe(2);
+    // the fenced one went no further: not asked of the model, nothing of it shown (not even its
+    // loading frame) nor handed to the recorder (session 39; until then it was asked and recorded as
+    // nothing, and its loading frames went out after the admin's join)
+    expect(model.run).toHaveBeenCalledTimes(1);
+    expect(shown.filter((frame) => (frame as { client_id?: string }).client_id === 'two')).toEqual([]);
+    expect(recorded).toBe(1);
   });
 });
 
