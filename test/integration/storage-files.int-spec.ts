@@ -164,6 +164,24 @@ describe('files repository against FerretDB', () => {
     expect((await files.findAttachedOnlyTo([id], 's-1')).map((file) => file.id)).toEqual([id]);
   });
 
+  // an attachment whose message was not stored after all (a resend answered with the message stored
+  // before): the scope goes, and a file left shown nowhere is an unattached upload again
+  it('should take an attachment back, and make a file shown nowhere else an unattached upload again', async () => {
+    const owner = uniqueUser();
+    const alone = await create(owner, new Date());
+    const elsewhere = await create(owner, new Date());
+    for (const id of [alone, elsewhere]) await files.markReady(id, { size: 1, scanned: true });
+    expect(await files.markAttached(elsewhere, owner, 's-1', new Date())).toBe(true);
+    for (const id of [alone, elsewhere])
+      expect(await files.markAttached(id, owner, 'room:r', new Date())).toBe(true);
+    for (const id of [alone, elsewhere]) await files.release(id, 'room:r');
+    expect(await files.scopesOf(alone)).toEqual([]);
+    expect(await files.findOwned(alone, owner)).toMatchObject({ attached: false, session_id: null });
+    expect(await files.isAttachedTo(alone, owner, 'room:r')).toBe(false);
+    expect(await files.scopesOf(elsewhere)).toEqual(['s-1']);
+    expect(await files.findOwned(elsewhere, owner)).toMatchObject({ attached: true, session_id: 's-1' });
+  });
+
   // shared before the attachment records: other scopes, not named, may show it; never deleted
   it('should keep a file shared before the attachment records when its first scope is detached', async () => {
     const owner = uniqueUser();

@@ -30,12 +30,14 @@ export interface FileStore {
   // are kept, files never attached are deleted after a day. Unknown or foreign file → NOT_FOUND.
   attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo>;
   // attach, then `store` the message that shows the file, both under the file's lock: a `discard`
-  // of the same scope waits for that message and sees it (a room's send beside a delete)
+  // of the same scope waits for that message and sees it (a room's send beside a delete). `shown`:
+  // whether a message of the scope shows the file after `store` (no: the attachment is taken back)
   attachWhile<T>(
     fileId: string,
     ownerId: string,
     scope: string,
     store: (file: StoredFileInfo) => Promise<T>,
+    shown?: () => Promise<boolean>,
   ): Promise<T>;
   // Who else may read the files attached under `scope` (attach's sessionId is then `${scope}:${id}`):
   // a module that attaches files to something other than a session (rooms) says who may read them,

@@ -127,22 +127,22 @@ export class RoomMembershipService {
     if (await this.blocks.isBlocked(userId, principal.userId)) return;
     // counted and written under the invitee's invitations lock: inviters at once on any instance
     // each counted the others' invitations out (55–60 open of 50 in a rooms audit)
+    // The state is read again under it, and the count skipped only while this room invites the
+    // user: an invitation again whose first the user declined meanwhile is a new one (51–54 of 50
+    // with re-invitations, declines and new invitations at once, in a bounds audit)
     const invited = await this.lock.run(invitationsKey(userId), async () => {
-      if (
-        target?.state !== 'invited' &&
-        (await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS
-      )
-        throw new DomainException(
-          ErrorCode.FORBIDDEN,
-          'This user has too many open invitations; they must accept or decline some first.',
-          { recoverable: true },
-        );
-      // written over the state checked only: a ban in between stands
-      for (let attempt = 1, state: ParticipantState | null = target?.state ?? null; ; attempt++) {
+      for (let attempt = 1; ; attempt++) {
+        const state = (await this.participants.find(roomId, userId))?.state ?? null;
         if (state === 'member' || state === 'banned') return false;
+        if (state !== 'invited' && (await this.participants.countInvited(userId)) >= MAX_OPEN_INVITATIONS)
+          throw new DomainException(
+            ErrorCode.FORBIDDEN,
+            'This user has too many open invitations; they must accept or decline some first.',
+            { recoverable: true },
+          );
+        // written over the state checked only: a ban or a decline in between is read again
         if (await this.move(roomId, userId, state, 'invited')) return true;
         if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
-        state = (await this.participants.find(roomId, userId))?.state ?? null;
       }
     });
     if (invited) this.hub.toUser(userId, roomId, 'invited');

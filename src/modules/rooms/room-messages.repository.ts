@@ -141,6 +141,13 @@ export class RoomMessagesRepository implements OnModuleInit {
     throw new Error('no free seq after many attempts');
   }
 
+  // Whether the sender's message with this client_id is stored in the room (deleted or not): a resend
+  // of it is answered with that one, and stores nothing (append). One read by `_id`.
+  async sentBefore(roomId: string, senderId: string, clientId: string): Promise<boolean> {
+    const id = messageIdOf(dedupKeyOf(roomId, senderId, clientId));
+    return (await this.messages.countDocuments({ _id: id, room_id: roomId, sender_id: senderId })) === 1;
+  }
+
   // A message sent before keys were escaped by a sender whose id holds `|` or `\` (the two keys
   // differ; a rolling deploy's other version still writes so) was stored under the plain key's id: a
   // resend of it is that message. Found with its fields, as a plain key may name another sender's

@@ -139,9 +139,20 @@ export class RoomMessagesService implements OnModuleInit {
           requireCanWrite(again);
         },
       );
-    return input.fileId === undefined
-      ? store()
-      : this.files.attachWhile(input.fileId, principal.userId, roomFileScope(room.id), store);
+    // A resend of a message stored before is answered with that one (append): a file it names is not
+    // attached to the room. One attached for a message that then stores nothing (a copy sent at once,
+    // a refusal at its store) is taken back (FileStore.attachWhile). Until a rooms audit in session
+    // 39 a resend naming another upload of the sender's made it readable by every member for good.
+    const fileId = input.fileId;
+    if (fileId === undefined) return store();
+    if (
+      input.clientId !== undefined &&
+      (await this.messages.sentBefore(room.id, principal.userId, input.clientId))
+    )
+      return store();
+    return this.files.attachWhile(fileId, principal.userId, roomFileScope(room.id), store, async () =>
+      (await this.messages.filesInUse(room.id, [fileId])).has(fileId),
+    );
   }
 
   // The one record path for every stored room message, people's and the server's: stored, acked to

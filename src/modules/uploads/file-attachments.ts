@@ -117,4 +117,17 @@ export class FileAttachments {
       byFile.set(fileId, (byFile.get(fileId) ?? new Set<string>()).add(scope));
     return byFile;
   }
+
+  // Under the file's lock: an attachment made for a message that was not stored after all (a resend
+  // of one stored, a send refused at its store: FilesService.attachWhile) is taken back. A file then
+  // shown nowhere is an unattached upload again, which the cleanup removes in its time.
+  async release(id: string, scope: string): Promise<void> {
+    await this.detach(id, scope);
+    const file = await this.files
+      .findOne({ _id: id }, { session_id: 1, shared: 1 })
+      .lean<Pick<FileDocument, 'session_id' | 'shared'>>();
+    if (!file || (file.session_id ?? null) !== null || file.shared === true) return;
+    if ((await this.attachments.countDocuments({ file_id: id })) > 0) return;
+    await this.files.updateOne({ _id: id, session_id: null }, { $set: { attached: false } });
+  }
 }

@@ -193,6 +193,11 @@ export class FilesRepository implements OnModuleInit {
     return this.attached.detach(id, scope);
   }
 
+  // under the file's lock: an attachment whose message was not stored (FileAttachments.release)
+  release(id: string, scope: string): Promise<void> {
+    return this.attached.release(id, scope);
+  }
+
   // System read for the cleanup: ready uploads never attached, past their age, pending ones no
   // upload touched since `pendingBefore` (cut off by a crash), and ones whose delete failed. A pending upload is judged by its last
   // touch, never its age: a long upload's record was swept while its bytes still came.

@@ -208,17 +208,34 @@ export class FilesService implements FileStore {
   // that judged while a send of the same file was between its attach and its store took the file
   // off the room (or deleted it) under the new message (docs/protocol.md, "Rooms, direct messages,
   // moderation").
+  // `shown`, when given, says whether a message of `scope` shows the file once `store` is done: one
+  // that stored nothing (a resend of a message stored before, answered with that one; a send refused
+  // at its store) takes the attachment back (FilesRepository.release). Until a rooms audit in session
+  // 39 it stayed: a resend's client_id with another upload of the sender's made that file readable
+  // by every member of the room, and no delete or retention ever took it off (3 of 3 runs).
   attachWhile<T>(
     fileId: string,
     ownerId: string,
     scope: string,
     store: (file: StoredFileInfo) => Promise<T>,
+    shown?: () => Promise<boolean>,
   ): Promise<T> {
     return this.lock.run(fileLockKey(fileId), async () => {
       const file = await this.files.findOwned(fileId, ownerId);
       if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
         throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
-      return store(infoOf(file));
+      const release = async () => {
+        if (shown && !(await shown())) await this.files.release(fileId, scope);
+      };
+      let result: T;
+      try {
+        result = await store(infoOf(file));
+      } catch (error) {
+        await release().catch(() => undefined);
+        throw error;
+      }
+      await release();
+      return result;
     });
   }
 

@@ -64,7 +64,9 @@ export function reactToMessage(
     thread,
     messageId,
     (message) => {
-      if (!isReactionEmoji(emoji)) return {};
+      // a deleted message has no reactions: one that comes after its delete (made on another
+      // instance as the delete landed, or reordered between instances) is not shown on it
+      if (message.deleted || !isReactionEmoji(emoji)) return {};
       const users = (message.reactions[emoji] ?? []).filter((id) => id !== userId);
       if (!removed) users.push(userId);
       const reactions = { ...message.reactions };

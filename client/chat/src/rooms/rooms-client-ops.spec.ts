@@ -137,6 +137,16 @@ describe('RoomsClient: edits, deletes and reactions until acked (issue 14)', () 
     expect(message(rooms, 'm2')).toMatchObject({ deleted: true, opPending: true });
   });
 
+  it('should show no reaction on a deleted message, whenever its frame comes', () => {
+    const { rooms } = setting();
+    const change = (type: string, extra: Record<string, unknown>) =>
+      rooms.onFrame({ type, room_id: ROOM, message_id: 'm2', seq: 2, user_id: 'bob', ...extra });
+    change('delete', { metadata: { change: 1 } });
+    change('react', { content: '👍', metadata: { removed: false, change: 2 } });
+    expect(message(rooms, 'm2')?.deleted).toBe(true);
+    expect(message(rooms, 'm2')?.reactions).toEqual({});
+  });
+
   it('should keep what was acked when the frame telling the room was lost with the socket', () => {
     const { rooms, cut, reconnect, ops, ack } = setting();
     rooms.edit('m1', 'fixed');
