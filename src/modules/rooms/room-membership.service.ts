@@ -125,11 +125,10 @@ export class RoomMembershipService {
     if (target?.state === 'member' || target?.state === 'banned') return;
     // the invitee blocked the inviter: skipped, answered as if made, as a block is not told
     if (await this.blocks.isBlocked(userId, principal.userId)) return;
-    // counted and written under the invitee's invitations lock: inviters at once on any instance
-    // each counted the others' invitations out (55–60 open of 50 in a rooms audit)
-    // The state is read again under it, and the count skipped only while this room invites the
-    // user: an invitation again whose first the user declined meanwhile is a new one (51–54 of 50
-    // with re-invitations, declines and new invitations at once, in a bounds audit)
+    // Counted and written under the invitee's invitations lock: inviters at once on any instance
+    // each counted the others' invitations out (55–60 open of 50 in a rooms audit). The state is read
+    // again under it, and the count skipped only while this room invites the user: an invitation
+    // again whose first the user declined meanwhile is a new one (51–54 of 50 in a bounds audit).
     const invited = await this.lock.run(invitationsKey(userId), async () => {
       for (let attempt = 1; ; attempt++) {
         const state = (await this.participants.find(roomId, userId))?.state ?? null;
