@@ -103,22 +103,25 @@ export class ChatService {
         return this.ack(connection, message);
       case 'file_upload': {
         // the file is checked and attached by the uploads module; the event takes the record path
-        const prepared = await this.attachments.prepare({
-          sessionId: connection.sessionId,
-          userId: connection.principal.userId,
-          fileId: message.file_id,
-          clientId: message.client_id,
-          caption: message.content,
-        });
         // a caption asks about the file: answered like a typed message, unless an admin assists
-        await this.records.record({
-          sessionId: connection.sessionId,
-          origin: connection,
-          owner: connection.principal.userId,
-          message: prepared,
-          answer: prepared.content !== undefined,
-          name: prepared.content !== undefined,
-        });
+        await this.attachments.record(
+          {
+            sessionId: connection.sessionId,
+            userId: connection.principal.userId,
+            fileId: message.file_id,
+            clientId: message.client_id,
+            caption: message.content,
+          },
+          (prepared) =>
+            this.records.record({
+              sessionId: connection.sessionId,
+              origin: connection,
+              owner: connection.principal.userId,
+              message: prepared,
+              answer: prepared.content !== undefined,
+              name: prepared.content !== undefined,
+            }),
+        );
         return;
       }
       case 'voice_message':

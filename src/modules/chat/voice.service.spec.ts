@@ -24,6 +24,12 @@ function fakeStore(files: StoredFileInfo[]) {
       return Promise.resolve({ info: find(fileId), data: Buffer.alloc(16) });
     },
     attach: (fileId: string) => Promise.resolve(find(fileId)),
+    attachWhile: <T>(
+      fileId: string,
+      _owner: string,
+      _scope: string,
+      store: (file: StoredFileInfo) => Promise<T>,
+    ) => store(find(fileId)),
   } as unknown as FileStore;
   return { store, reads };
 }
@@ -37,6 +43,7 @@ function voiceService(
   const sessions = {
     getOwned: () => Promise.resolve({ id: 's-1', model_id: 'm' }),
     sent: (_sessionId: string, key: { client_id: string }) => Promise.resolve(stored.get(key.client_id)),
+    shows: () => Promise.resolve(true),
   } as unknown as SessionsService;
   const registry = {
     has: () => true,

@@ -132,32 +132,43 @@ export class VoiceService {
     const { transcript, info } = heard;
     if (transcript.length === 0)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'No speech was recognised in the recording.');
-    await this.files.attach(fileId, userId, sessionId);
     // the transcript is the message's content, so it is encrypted at rest like typed text; frames
     // and history show it as metadata.transcript too
     // decided on the session as this write leaves it: a takeover that started during the
     // transcription is seen, and the admin answers (docs/protocol.md, "One record path")
-    const { message: stored, duplicate } = await this.records.record({
+    // recorded under the file's lock, the file attached first: a voice message that stores nothing (a
+    // copy sent at once on the other instance, a refusal such as SESSION_FULL) takes the attachment
+    // back unless another message of the session shows the recording (FileStore.attachWhile). Until
+    // a files audit in session 39 it stayed, readable by the admin assisting the session
+    const files = this.files;
+    const { message: stored, duplicate } = await files.attachWhile(
+      fileId,
+      userId,
       sessionId,
-      // every device, the sender's included: it learns the transcript this way
-      origin: connection,
-      echo: true,
-      owner: userId,
-      message: {
-        type: 'voice_message',
-        sender: 'user',
-        client_id: message.client_id,
-        content: transcript,
-        file_id: fileId,
-        timestamp: new Date(),
-        metadata: {
-          file: { name: info.name, size: info.size, mime_type: info.mime_type },
-          transcription_ms: heard.transcriptionMs,
-        },
-      },
-      name: true,
-      answer: true,
-    });
+      () =>
+        this.records.record({
+          sessionId,
+          // every device, the sender's included: it learns the transcript this way
+          origin: connection,
+          echo: true,
+          owner: userId,
+          message: {
+            type: 'voice_message',
+            sender: 'user',
+            client_id: message.client_id,
+            content: transcript,
+            file_id: fileId,
+            timestamp: new Date(),
+            metadata: {
+              file: { name: info.name, size: info.size, mime_type: info.mime_type },
+              transcription_ms: heard.transcriptionMs,
+            },
+          },
+          name: true,
+          answer: true,
+        }),
+      () => this.sessions.shows(sessionId, fileId, userId),
+    );
     if (!duplicate)
       this.logger.log(
         { user_id: userId, session_id: sessionId, event: 'voice_message', seq: stored.seq },

@@ -65,6 +65,15 @@ export class SessionLog {
     return this.sessionLock(sessionId, () => this.sentBefore(sessionId, dedup, owner));
   }
 
+  // Whether a stored message of the session shows the file (a file upload, a voice message): an
+  // attachment made for a message that stored nothing is taken back (FileStore.attachWhile).
+  shows(sessionId: string, fileId: string, owner?: string): Promise<boolean> {
+    return this.sessionLock(sessionId, async () => {
+      const log = await this.logAt(sessionId, this.copies.seqCache.get(sessionId), owner);
+      return log?.messages.some((stored) => stored.file_id === fileId) ?? false;
+    });
+  }
+
   // The message a client already sent with this client_id, looked up in the session's log in code
   // (FerretDB's array filters cannot: store conformance suite). Under the session lock only appends
   // move seq, so the log this instance holds is the store's when its seq is the one the next append

@@ -129,6 +129,10 @@ export class SessionsService {
     return this.messageLog.sent(...args);
   }
 
+  shows(...args: Parameters<SessionLog['shows']>): Promise<boolean> {
+    return this.messageLog.shows(...args);
+  }
+
   // hears of each session ended here that mirrored a takeover (ActiveSessions.onEnded)
   onEnded(handler: (sessionId: string) => void): void {
     this.active.onEnded(handler);
