@@ -30,7 +30,6 @@ describe('a voice resend on the other instance naming another recording (e2e)', 
   });
 
   const transcriptions = () => two.fake.requests.filter((r) => r.path === TRANSCRIPTIONS).length;
-  const completions = () => two.fake.requests.filter((r) => r.path.endsWith('/chat/completions')).length;
   const transcribing = async () => {
     while (transcriptions() === 0) await sleep(20);
   };
