@@ -88,19 +88,28 @@ export class SessionSearch {
     return hits;
   }
 
-  // a found session's newest messages matching the words (or the session alone: its name matched)
+  // A found session's newest messages matching the words (or the session alone: its name matched).
+  // The index holds a session's words together, so the words may be spread over several messages,
+  // none holding them all: then its newest messages holding any of them. Until a library audit in
+  // session 39 such a hit came without a message, which says the name matched when it did not
+  // (test/e2e/search.e2e-spec.ts, "spread over messages").
   private hitsIn(document: SessionDocument, words: string[]): SearchHit[] {
     const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
     // the session's newest matching messages, matched on their text as their tokens would be
     const matching: MessageRecord[] = [];
+    const partly: MessageRecord[] = [];
     const messages = document.messages ?? [];
     for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
       if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
       const message = decrypt(messages[at], this.cipher, document._id);
-      if (textMatches(message.content ?? '', words)) matching.push(message);
+      const content = message.content ?? '';
+      if (textMatches(content, words)) matching.push(message);
+      else if (partly.length < HITS_PER_SESSION && words.some((word) => textMatches(content, [word])))
+        partly.push(message);
     }
-    if (matching.length === 0) return [base];
-    return matching.map((message) => ({
+    if (matching.length === 0 && (partly.length === 0 || textMatches(document.name ?? '', words)))
+      return [base];
+    return (matching.length > 0 ? matching : partly).map((message) => ({
       ...base,
       message_id: message.id,
       seq: message.seq,
