@@ -104,8 +104,20 @@ export class TakeoverLeaseService implements OnModuleInit {
       }
       throw error;
     }
-    if (helpRequestedAt && responseMs !== undefined)
-      await this.sessions.answerHelp(claim.sessionId, helpRequestedAt, responseMs);
+    // The request as it stands once the join is logged (with the session's takeover mirror, in one
+    // write): one marked while the claim was made read no takeover yet and is pending, and this join
+    // answers it too; any marked later sees the takeover. Until a help audit in session 39 only the
+    // claim's first read counted: such a request stayed pending after the admin answered and left,
+    // listed as waiting for help (10–13 of 16 rounds; test/e2e/help-join-race.e2e-spec.ts).
+    const after = await this.sessions.assistanceState(claim.sessionId).catch(() => null);
+    const pendingAt =
+      after?.help_pending && after.help_requested_at ? after.help_requested_at : helpRequestedAt;
+    if (pendingAt) {
+      const answeredMs = Math.max(0, claim.startedAt.getTime() - pendingAt.getTime());
+      if (pendingAt.getTime() !== helpRequestedAt?.getTime())
+        this.metrics?.helpResponse.observe(answeredMs / 1000);
+      await this.sessions.answerHelp(claim.sessionId, pendingAt, answeredMs);
+    }
     await this.leaveIfEnded(claim);
   }
 
