@@ -1,5 +1,5 @@
 import { NotificationsRepository } from '../../src/modules/notifications/notifications.repository';
-import { authHeaders, getJson, type SessionBody } from '../helpers/app';
+import { getJson, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { answerTo, connectTo, startTwoInstances, type TwoInstances } from '../helpers/two-instances';
 import { SmtpSink } from '../fakes/smtp-sink';
