@@ -112,6 +112,28 @@ export class RoomMembershipService {
     }
   }
 
+  // A direct message opened (RoomsService.openDm): the opener a member, written as a join is, over
+  // the state checked only, so a ban that lands in between, on any instance, stands (BANNED); the
+  // other user a member only when they have no membership at all (one kicked or banned stays so).
+  // Until a rooms audit in session 39 both were unconditional upserts: a kicked user opening the
+  // pair's room again while an admin banned them was a member after the acked ban (14–22 of 80
+  // rounds; test/e2e/rooms-dm-reopen-ban.e2e-spec.ts). What the opener's token says of them is known
+  // (room-rules targetRank); the other's is not.
+  async enterDm(
+    principal: Principal,
+    roomId: string,
+    otherUserId: string,
+    from: ParticipantState | null,
+  ): Promise<void> {
+    for (let attempt = 1, state = from; state !== 'member'; attempt++) {
+      if (state === 'banned') throw new DomainException(ErrorCode.BANNED);
+      if (await this.move(roomId, principal.userId, state, 'member', 'member', principal.isAdmin)) break;
+      if (attempt === MOVE_ATTEMPTS) throw membershipBusy();
+      state = (await this.participants.find(roomId, principal.userId))?.state ?? null;
+    }
+    await this.move(roomId, otherUserId, null, 'member', 'member');
+  }
+
   // Members invite to public rooms; owners and moderators (and admins) to private ones.
   async invite(principal: Principal, roomId: string, userId: string): Promise<void> {
     const [room, participant, target] = await Promise.all([

@@ -11,8 +11,9 @@ import { ParticipantsRepository } from './participants.repository';
 import { PublicRoomList } from './public-room-list';
 import { RoomAiService } from './room-ai.service';
 import { RoomHub } from './room-hub';
+import { RoomMembershipService } from './room-membership.service';
 import { RoomPresence } from './room-presence';
-import { invitationsKey, memberKey, roomDocumentKey } from './room-locks';
+import { invitationsKey, roomDocumentKey } from './room-locks';
 import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService, type Unread } from './room-messages.service';
 import {
@@ -23,13 +24,11 @@ import {
   plainDmRoomId,
   requireModerator,
 } from './room-rules';
-import type { ParticipantRecord, ParticipantState, RoomKind, RoomRecord } from './room.types';
+import type { ParticipantRecord, RoomKind, RoomRecord } from './room.types';
 import { RoomsRepository } from './rooms.repository';
 import { newId } from '../../common/ids';
 
 const PUBLIC_LIST_LIMIT = 100;
-// a membership written over a state that changed meanwhile is checked again, this many times in all
-const DM_ENTER_ATTEMPTS = 5;
 
 export interface RoomSummary {
   room: RoomRecord;
@@ -58,6 +57,8 @@ export class RoomsService implements OnModuleInit {
     // the rooms' newest message times (withActivity)
     private readonly stored: RoomMessagesRepository,
     private readonly hub: RoomHub,
+    // who belongs to the pair's room when a direct message is opened (its membership writes)
+    private readonly membership: RoomMembershipService,
     private readonly presence: PresenceService,
     private readonly ai: RoomAiService,
     // writes to the room's own document, one at a time on every instance (room-locks.ts)
@@ -142,11 +143,7 @@ export class RoomsService implements OnModuleInit {
         dm_users: users,
         created_at: new Date(),
       });
-    await this.enterDm(id, principal, mine?.state ?? null);
-    // the other user a member unless they have a membership already: one kicked or banned stays so
-    await this.lock.run(memberKey(id, otherUserId), () =>
-      this.participants.move(id, otherUserId, null, 'member', 'member'),
-    );
+    await this.membership.enterDm(principal, id, otherUserId, mine?.state ?? null);
     if (existing && mine) {
       this.hub.toUser(principal.userId, id, 'dm');
       return existing;
@@ -154,26 +151,6 @@ export class RoomsService implements OnModuleInit {
     // the other side's room list gains it (both sides, when both opened it at once)
     this.hub.toUser(otherUserId, id, 'dm');
     return (await this.rooms.find(id)) as RoomRecord;
-  }
-
-  // The opener a member of the pair's room, written over the state checked only, under the
-  // membership's lock, as a join is (RoomMembershipService): a ban that lands in between, on any
-  // instance, stands and is answered BANNED. Until a rooms audit the write was unconditional, and a
-  // user kicked from the pair's room who opened it again while an admin banned them was a member
-  // after the acked ban (14–22 of 80 rounds). What the opener's token says of them is known (room-rules
-  // targetRank); the other's is not.
-  private async enterDm(roomId: string, principal: Principal, from: ParticipantState | null): Promise<void> {
-    for (let attempt = 1, state = from; ; attempt++) {
-      if (state === 'member') return;
-      if (state === 'banned') throw new DomainException(ErrorCode.BANNED);
-      const moved = await this.lock.run(memberKey(roomId, principal.userId), () =>
-        this.participants.move(roomId, principal.userId, state, 'member', 'member', principal.isAdmin),
-      );
-      if (moved) return;
-      if (attempt === DM_ENTER_ATTEMPTS)
-        throw new DomainException(ErrorCode.INTERNAL, 'Membership changed meanwhile; try again.');
-      state = (await this.participants.find(roomId, principal.userId))?.state ?? null;
-    }
   }
 
   // The pair's room id (dmRoomId) and the room there, if any. A pair that had another id before ids
