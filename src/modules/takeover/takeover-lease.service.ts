@@ -85,11 +85,7 @@ export class TakeoverLeaseService implements OnModuleInit {
     );
     // a reply streaming on any instance stops: the admin answers from here on
     this.tell('started', claim);
-    const responseMs = helpRequestedAt
-      ? Math.max(0, claim.startedAt.getTime() - helpRequestedAt.getTime())
-      : undefined;
     this.metrics?.takeovers.inc({ event: 'started', reason: '' });
-    if (responseMs !== undefined) this.metrics?.helpResponse.observe(responseMs / 1000);
     // the replies just cut off are stored with what they showed, before the admin_join (bounded: an
     // instance that never heard of the takeover, or died, is not waited for)
     await this.repliesSettled(claim);
@@ -108,15 +104,15 @@ export class TakeoverLeaseService implements OnModuleInit {
     // write): one marked while the claim was made read no takeover yet and is pending, and this join
     // answers it too; any marked later sees the takeover. Until a help audit in session 39 only the
     // claim's first read counted: such a request stayed pending after the admin answered and left,
-    // listed as waiting for help (10–13 of 16 rounds; test/e2e/help-join-race.e2e-spec.ts).
-    const after = await this.sessions.assistanceState(claim.sessionId).catch(() => null);
+    // listed as waiting for help (10–13 of 16 rounds; test/e2e/help-join-race.e2e-spec.ts). The
+    // claim's read stands in only when this one fails.
+    const after = await this.sessions.assistanceState(claim.sessionId).catch(() => undefined);
     const pendingAt =
-      after?.help_pending && after.help_requested_at ? after.help_requested_at : helpRequestedAt;
+      after === undefined ? helpRequestedAt : after?.help_pending ? after.help_requested_at : null;
     if (pendingAt) {
-      const answeredMs = Math.max(0, claim.startedAt.getTime() - pendingAt.getTime());
-      if (pendingAt.getTime() !== helpRequestedAt?.getTime())
-        this.metrics?.helpResponse.observe(answeredMs / 1000);
-      await this.sessions.answerHelp(claim.sessionId, pendingAt, answeredMs);
+      const responseMs = Math.max(0, claim.startedAt.getTime() - pendingAt.getTime());
+      this.metrics?.helpResponse.observe(responseMs / 1000);
+      await this.sessions.answerHelp(claim.sessionId, pendingAt, responseMs);
     }
     await this.leaveIfEnded(claim);
   }
