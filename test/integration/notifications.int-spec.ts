@@ -252,21 +252,25 @@ describe('notifications against FerretDB', () => {
     // the due alerts it read one after another) sent what the other had sent already.
     it('should send nothing again from a stale copy of an alert another instance attempted', async () => {
       const mail = { recipients: [OPS], send: jest.fn().mockResolvedValue(undefined) };
-      const timing = { windowMs: 300, sendLimitMs: 100 };
+      // a window long enough for a loaded machine's reads: an attempt in a window's last
+      // sendLimitMs is left for the next window, so a 300 ms window sent nothing from a tick that
+      // came 200 ms late (CI of session 39)
+      const timing = { windowMs: 1000, sendLimitMs: 100 };
       const [one, two] = [await instance({ mail, timing }), await instance({ mail, timing })];
       const id = `stale-${Date.now()}`;
-      await one.get(NotificationsRepository).insert(pendingAlert(id));
-      const stale = (await two.get(NotificationsRepository).due(new Date())).find(
-        (record) => record.id === id,
-      );
+      await one.get(NotificationsRepository).insert({ ...pendingAlert(id), next_attempt_at: new Date() });
+      const read = async (module: TestingModule) =>
+        (await module.get(NotificationsRepository).due(new Date())).find((record) => record.id === id);
+      const [stale, current] = [await read(two), await read(one)];
       expect(stale).toBeDefined();
       const sends = () =>
         mail.send.mock.calls.filter(([, sent]: [string, { subject: string }]) => sent.subject.includes(id));
-      await one.get(DeliveryService).tick();
+      // an attempt, not a tick: a tick the instance's own timer runs already makes this one a no-op
+      await one.get(DeliveryService).attempt(current as NotificationRecord);
       expect(sends()).toHaveLength(1);
       // in the same attempt window the claim is taken; in a later one the alert has moved on
       await two.get(DeliveryService).attempt(structuredClone(stale as NotificationRecord));
-      await sleep(400);
+      await sleep(1100);
       await two.get(DeliveryService).attempt(structuredClone(stale as NotificationRecord));
       expect(sends()).toHaveLength(1);
       const [stored] = await one.get(NotificationsRepository).find({ sessionId: `session-${id}` });
