@@ -23,6 +23,11 @@ describe('a client flooding its socket (e2e)', () => {
       testEnv({
         REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
         HEARTBEAT_INTERVAL: '1s',
+        // one message a second stored, the rest refused RATE_LIMITED: each one stored holds the
+        // frames behind it for a store write (and its reply's), so at 10 a second a store slower
+        // than 100 ms a write (a loaded CI run) left the flood no time for the refusals, and the
+        // run never ended (session 40's CI: the 180 s timeout, against 8–17 s before)
+        RATE_LIMIT_MESSAGES_PER_SECOND: '1',
       }),
     );
   });
