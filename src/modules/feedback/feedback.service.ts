@@ -39,7 +39,8 @@ export class FeedbackService {
   async rateTakeover(userId: string, sessionId: string, rating: number, comment?: string) {
     const stored = await this.sessions.rateTakeover(sessionId, userId, rating, comment?.trim() || undefined);
     if (!stored) throw new DomainException(ErrorCode.NOT_FOUND, 'No ended assistance to rate.');
-    this.metrics.csat.inc({ admin: stored.admin_id, rating: String(rating) });
+    // a changed rating counts once more; the same rating again counts nothing (as rate() above)
+    if (stored.previous !== rating) this.metrics.csat.inc({ admin: stored.admin_id, rating: String(rating) });
     this.logger.log({ session_id: sessionId, event: 'csat', admin_id: stored.admin_id, rating }, 'csat');
     return {
       session_id: sessionId,

@@ -75,7 +75,7 @@ export const METRIC_PROVIDERS = [
   }),
   makeCounterProvider({
     name: 'chatbox_csat_total',
-    help: 'Ratings (1-5) users gave a takeover when it ended, by admin',
+    help: 'Ratings (1-5) users gave a takeover when it ended, by admin (a changed rating counts again)',
     labelNames: ['admin', 'rating'],
   }),
   makeCounterProvider({

@@ -2,7 +2,7 @@ import type { Model } from 'mongoose';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { Session } from './schemas/session.schema';
 import { OWNER, ownedBy, type SessionDocument } from './session-documents';
-import type { CsatRecord, FeedbackRating, FeedbackResult } from './session.types';
+import type { CsatRecord, CsatResult, FeedbackRating, FeedbackResult } from './session.types';
 
 // What the owner gives back on their session: a rating of a reply, a read receipt of an admin's
 // message, a rating of a takeover. Each is written under the session lock its caller holds.
@@ -73,7 +73,7 @@ export class SessionFeedback {
     rating: number,
     comment: string | undefined,
     now: Date,
-  ): Promise<CsatRecord | undefined> {
+  ): Promise<CsatResult | undefined> {
     const found = ownedBy(
       await this.sessions
         .findOne({ _id: sessionId }, { ...OWNER, takeovers: 1, csat: 1 })
@@ -91,10 +91,11 @@ export class SessionFeedback {
       at: now,
     };
     const stored = { ...record, ...(comment ? { comment: this.cipher.encrypt(comment) } : {}) };
-    const csat = (found.csat ?? []).filter(
-      (entry) => new Date(entry.takeover_start).getTime() !== start.getTime(),
-    );
+    const same = (entry: { takeover_start: Date }) =>
+      new Date(entry.takeover_start).getTime() === start.getTime();
+    const previous = (found.csat ?? []).find(same)?.rating;
+    const csat = (found.csat ?? []).filter((entry) => !same(entry));
     await this.sessions.updateOne({ _id: sessionId }, { $set: { csat: [...csat, stored] } });
-    return { ...record, ...(comment ? { comment } : {}) };
+    return { ...record, ...(comment ? { comment } : {}), ...(previous === undefined ? {} : { previous }) };
   }
 }

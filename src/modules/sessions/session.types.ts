@@ -73,6 +73,12 @@ export interface CsatRecord {
   at: Date;
 }
 
+// A rating as stored, and the one it replaced for the same takeover (for the counter: a changed
+// rating counts once more, the same rating again counts nothing, as a reply's feedback does).
+export interface CsatResult extends CsatRecord {
+  previous?: number;
+}
+
 // One search result: a session, and the message that matched (absent when only the name did).
 export interface SearchHit {
   session_id: string;

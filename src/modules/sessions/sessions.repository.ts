@@ -28,7 +28,7 @@ import type { SessionCursor } from './session-rules';
 import type {
   AppendEffects,
   AppendResult,
-  CsatRecord,
+  CsatResult,
   FeedbackRating,
   FeedbackResult,
   MessageRecord,
@@ -227,7 +227,7 @@ export class SessionsRepository implements OnModuleInit {
     rating: number,
     comment: string | undefined,
     now: Date,
-  ): Promise<CsatRecord | undefined> {
+  ): Promise<CsatResult | undefined> {
     return this.feedback.rateTakeover(sessionId, userId, rating, comment, now);
   }
 
