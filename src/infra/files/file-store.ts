@@ -31,13 +31,15 @@ export interface FileStore {
   attach(fileId: string, ownerId: string, sessionId: string): Promise<StoredFileInfo>;
   // attach, then `store` the message that shows the file, both under the file's lock: a `discard`
   // of the same scope waits for that message and sees it (a room's send beside a delete). `shown`:
-  // whether a message of the scope shows the file after `store` (no: the attachment is taken back)
+  // whether a message of the scope shows the file after `store` (no: the attachment is taken back),
+  // given what `store` returned (undefined when it threw): a message it stored just now with the
+  // file says so without a read (`showsStored`)
   attachWhile<T>(
     fileId: string,
     ownerId: string,
     scope: string,
     store: (file: StoredFileInfo) => Promise<T>,
-    shown?: () => Promise<boolean>,
+    shown?: (stored: T | undefined) => Promise<boolean>,
   ): Promise<T>;
   // Who else may read the files attached under `scope` (attach's sessionId is then `${scope}:${id}`):
   // a module that attaches files to something other than a session (rooms) says who may read them,
@@ -59,3 +61,15 @@ export interface FileStore {
 }
 
 export const FILE_STORE = Symbol('FILE_STORE');
+
+// What a record path returns: the message, and whether it was one stored before (a resend's answer).
+export interface StoredMessage {
+  message: { file_id?: string | null };
+  duplicate: boolean;
+}
+
+// A message stored just now (not a resend's answer) that shows the file: its scope shows the file,
+// and `attachWhile`'s `shown` needs no read of the store to say so.
+export function showsStored(stored: StoredMessage | undefined, fileId: string): boolean {
+  return stored !== undefined && !stored.duplicate && stored.message.file_id === fileId;
+}

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { FILE_STORE, type FileStore } from '../../infra/files/file-store';
+import { FILE_STORE, showsStored, type FileStore } from '../../infra/files/file-store';
 import { DEFAULT_TIMEOUT_MS } from '../../infra/llm/openai.provider';
 import { LlmEvents } from '../llm/llm-events';
 import { LlmRegistry } from '../llm/llm.registry';
@@ -167,7 +167,7 @@ export class VoiceService {
           name: true,
           answer: true,
         }),
-      () => this.sessions.shows(sessionId, fileId, userId),
+      async (recorded) => showsStored(recorded, fileId) || this.sessions.shows(sessionId, fileId, userId),
     );
     if (!duplicate)
       this.logger.log(

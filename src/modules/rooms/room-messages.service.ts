@@ -5,7 +5,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import type { Principal } from '../../common/auth/principal';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
-import { FILE_STORE, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
+import { FILE_STORE, showsStored, type FileStore, type StoredFileInfo } from '../../infra/files/file-store';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { RoomChangesPage, RoomMessageFrame } from '../../protocol/rooms';
@@ -150,8 +150,13 @@ export class RoomMessagesService implements OnModuleInit {
       (await this.messages.sentBefore(room.id, principal.userId, input.clientId))
     )
       return store();
-    return this.files.attachWhile(fileId, principal.userId, roomFileScope(room.id), store, async () =>
-      (await this.messages.filesInUse(room.id, [fileId])).has(fileId),
+    return this.files.attachWhile(
+      fileId,
+      principal.userId,
+      roomFileScope(room.id),
+      store,
+      async (stored) =>
+        showsStored(stored, fileId) || (await this.messages.filesInUse(room.id, [fileId])).has(fileId),
     );
   }
 

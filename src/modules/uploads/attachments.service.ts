@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { showsStored, type StoredMessage } from '../../infra/files/file-store';
 import type { NewMessage } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { FilesService } from './files.service';
@@ -19,7 +20,7 @@ export class AttachmentsService {
     private readonly files: FilesService,
   ) {}
 
-  async record<T>(
+  async record<T extends StoredMessage>(
     input: {
       sessionId: string;
       userId: string;
@@ -47,7 +48,8 @@ export class AttachmentsService {
           // the stable app URL only: signed URLs are made when the file is read
           metadata: { file: { name: file.name, size: file.size, mime_type: file.mime_type } },
         }),
-      () => this.sessions.shows(input.sessionId, input.fileId, input.userId),
+      async (stored) =>
+        showsStored(stored, input.fileId) || this.sessions.shows(input.sessionId, input.fileId, input.userId),
     );
   }
 }

@@ -3,6 +3,7 @@ import { ErrorCode } from '../../common/errors/error-code';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { Settings } from '../../config/settings';
 import type { SessionsService } from '../sessions/sessions.service';
+import { showsStored } from '../../infra/files/file-store';
 import type { FileIntake } from './file-intake.service';
 import type { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
@@ -46,6 +47,25 @@ describe(FilesService.name, () => {
       ),
     ).resolves.toBe('stored');
     expect(released).toEqual([]);
+  });
+
+  it('should ask `shown` with what the store returned, and with nothing when it threw', async () => {
+    const { service } = setting();
+    const shown = jest.fn().mockResolvedValue(true);
+    await service.attachWhile('f', 'u', 'room:r', () => Promise.resolve('stored'), shown);
+    await expect(
+      service.attachWhile('f', 'u', 'room:r', () => Promise.reject(new Error('refused')), shown),
+    ).rejects.toThrow('refused');
+    expect(shown.mock.calls).toEqual([['stored'], [undefined]]);
+  });
+
+  it('should tell a message stored just now with the file from a resend or another file (showsStored)', () => {
+    const message = { file_id: 'f' };
+    expect(showsStored({ message, duplicate: false }, 'f')).toBe(true);
+    expect(showsStored({ message, duplicate: true }, 'f')).toBe(false);
+    expect(showsStored({ message, duplicate: false }, 'g')).toBe(false);
+    expect(showsStored({ message: {}, duplicate: false }, 'f')).toBe(false);
+    expect(showsStored(undefined, 'f')).toBe(false);
   });
 
   it('should take the attachment back when no message shows the file, or the store refused it', async () => {

@@ -218,23 +218,23 @@ export class FilesService implements FileStore {
     ownerId: string,
     scope: string,
     store: (file: StoredFileInfo) => Promise<T>,
-    shown?: () => Promise<boolean>,
+    shown?: (stored: T | undefined) => Promise<boolean>,
   ): Promise<T> {
     return this.lock.run(fileLockKey(fileId), async () => {
       const file = await this.files.findOwned(fileId, ownerId);
       if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
         throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
-      const release = async () => {
-        if (shown && !(await shown())) await this.files.release(fileId, scope);
+      const release = async (stored: T | undefined) => {
+        if (shown && !(await shown(stored))) await this.files.release(fileId, scope);
       };
       let result: T;
       try {
         result = await store(infoOf(file));
       } catch (error) {
-        await release().catch(() => undefined);
+        await release(undefined).catch(() => undefined);
         throw error;
       }
-      await release();
+      await release(result);
       return result;
     });
   }
