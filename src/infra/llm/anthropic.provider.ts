@@ -18,7 +18,7 @@ import {
 import { DEFAULT_TIMEOUT_MS } from './openai.provider';
 import { OpenAiAudio } from './openai-speech';
 import { SILENT_SDK } from './sdk-logging';
-import { vendorFetch } from './vendor-fetch';
+import { onDataInit, vendorFetch } from './vendor-fetch';
 
 // The Messages API requires max_tokens; this is the cap when the model sets none.
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 1024;
@@ -84,7 +84,8 @@ export class AnthropicProvider implements LlmProvider {
     try {
       const stream = await this.client.messages.create(
         { ...this.body(request), stream: true },
-        { signal: request.signal },
+        // the SDK drops the vendor's ping events: the bytes say it is alive (LlmRequest.onData)
+        { signal: request.signal, fetchOptions: onDataInit(request.onData) },
       );
       for await (const event of stream) {
         if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {

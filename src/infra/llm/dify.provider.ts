@@ -15,7 +15,7 @@ import { OpenAiAudio } from './openai-speech';
 import { abortError, DifyTask } from './dify-task';
 import { deleteConversation } from './dify-conversations';
 import { parseEvent, taskOf, withEarlierTurns } from './dify-events';
-import { vendorFetch } from './vendor-fetch';
+import { onDataInit, vendorFetch } from './vendor-fetch';
 
 const DEFAULT_ENDPOINT = 'https://api.dify.ai/v1';
 const STOP_TIMEOUT_MS = 5000;
@@ -88,6 +88,8 @@ export class DifyProvider implements LlmProvider {
       const response = await task.response(
         this.send('/chat-messages', JSON.stringify(body), connection.signal, {
           contentType: 'application/json',
+          // its `ping` events while a workflow or agent works are life too (LlmRequest.onData)
+          onData: request.onData,
         }),
       );
       for await (const message of task.events(response)) {
@@ -199,12 +201,14 @@ export class DifyProvider implements LlmProvider {
       label = 'dify',
       timeoutMs = this.timeoutMs,
       accepted = [],
+      onData,
     }: {
       method?: 'POST' | 'DELETE';
       contentType?: string;
       label?: string;
       timeoutMs?: number;
       accepted?: readonly number[];
+      onData?: () => void;
     } = {},
   ): Promise<Response> {
     const timeout = new AbortController();
@@ -221,6 +225,7 @@ export class DifyProvider implements LlmProvider {
         },
         body,
         signal: AbortSignal.any(signals),
+        ...onDataInit(onData),
       });
     } catch {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : abortError();

@@ -53,6 +53,10 @@ export interface LlmRequest {
   maxTokens?: number;
   // a one-off request outside the conversation: no vendor-side state is read or created
   detached?: boolean;
+  // called on every piece of the vendor's answer that arrives, whatever it holds: a keep-alive
+  // ping, which the SDKs drop before a provider sees it, is life too (resilientStream's idle
+  // timeout; vendor-fetch.ts, ON_DATA)
+  onData?: () => void;
 }
 
 export type LlmChunk =

@@ -12,7 +12,7 @@ import {
 import { fromOpenAiError } from './openai-errors';
 import { OpenAiAudio } from './openai-speech';
 import { SILENT_SDK } from './sdk-logging';
-import { vendorFetch } from './vendor-fetch';
+import { onDataInit, vendorFetch } from './vendor-fetch';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_TRANSCRIPTION_MODEL = 'whisper-1';
@@ -60,7 +60,8 @@ export class OpenAiProvider implements LlmProvider {
           max_completion_tokens: request.maxTokens ?? this.model.max_tokens,
           user: request.userId,
         },
-        { signal: request.signal },
+        // any bytes, an SSE comment a proxy keeps the line open with included (LlmRequest.onData)
+        { signal: request.signal, fetchOptions: onDataInit(request.onData) },
       );
     } catch (error) {
       throw fromOpenAiError(error);

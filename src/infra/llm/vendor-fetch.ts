@@ -14,6 +14,16 @@ import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 // did before. Redirects are not followed: a vendor API answers where it is asked. The SDKs keep
 // their own timeouts and stops: both abort the signal given here, which cancels the request or the
 // body being read, with the signal's reason (an AbortError, which is how the SDKs tell a stop).
+// A request whose init carries ON_DATA has it called on every piece of its answer's body as it
+// arrives (LlmRequest.onData): the SDKs take `fetchOptions` per request and hand them to this fetch
+// as they are, a symbol-keyed property included (a spread copies it). Through Node's fetch (the
+// cases above it does not cover) it is not called.
+export const ON_DATA = Symbol('chatbox.vendorFetch.onData');
+// (typed as no property at all: it is one no fetch type names, and it fits every `fetchOptions`)
+export function onDataInit(onData: (() => void) | undefined): Record<never, never> {
+  return onData ? { [ON_DATA]: onData } : {};
+}
+
 export const vendorFetch: typeof fetch = (input, init) => {
   const body = init?.body;
   if (
@@ -33,7 +43,12 @@ export const vendorFetch: typeof fetch = (input, init) => {
         headers: flatHeaders(init?.headers),
         body: body ?? undefined,
       },
-      new ResponseHandler(resolve, reject, signal),
+      new ResponseHandler(
+        resolve,
+        reject,
+        signal,
+        (init as { [ON_DATA]?: () => void } | undefined)?.[ON_DATA],
+      ),
     );
   });
 };
@@ -53,6 +68,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (response: Response) => void,
     private readonly reject: (error: unknown) => void,
     private readonly signal: AbortSignal | undefined,
+    private readonly arrived?: () => void,
   ) {
     signal?.addEventListener('abort', this.stop, { once: true });
   }
@@ -108,6 +124,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     // the parser resumed hands an empty piece, which must not count against the stream's room (it
     // would pause the parser again on every resume, and it would never move on)
     if (this.ended || this.body === undefined || chunk.length === 0) return;
+    this.arrived?.();
     this.body.enqueue(chunk);
     if ((this.body.desiredSize ?? 0) <= 0) controller.pause();
   }

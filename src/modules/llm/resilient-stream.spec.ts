@@ -164,6 +164,81 @@ describe('resilientStream', () => {
     expect(provider.calls[0].signal.aborted).toBe(true);
   });
 
+  // a vendor pinging while it thinks (Anthropic's and Dify's ping events, which the SDKs drop) is
+  // alive: the bytes it sends restart the idle timer (a vendors audit in session 40)
+  it('should keep an attempt whose vendor sends bytes without text past the idle timeout', async () => {
+    const pinging: Step = async function* (request) {
+      for (let ping = 0; ping < 8; ping++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        request.onData?.();
+      }
+      yield { type: 'delta', text: 'thought it through' };
+    };
+    const provider = scripted(pinging);
+    const text = await collect(
+      provider,
+      request(),
+      { ...policy, idleTimeoutMs: 60 },
+      new CircuitBreaker(10, 1000),
+    );
+    expect(text).toBe('thought it through');
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  // Dify makes and names the conversation before its error event: the retry continues it, and the
+  // consumer learns it once (a vendors audit in session 40: a second conversation, the first orphaned)
+  it('should send the vendor state an attempt learned with the next attempt', async () => {
+    const named: Step = async function* () {
+      yield { type: 'state', providerState: { conversation_id: 'c1' } };
+      throw new LlmProviderError('error event', true);
+    };
+    const provider = scripted(named, answer('hello'));
+    const chunks: LlmChunk[] = [];
+    await resilientStream(
+      provider,
+      { ...request(), providerState: { other: 1 } },
+      policy,
+      new CircuitBreaker(10, 1000),
+      (chunk) => chunks.push(chunk),
+    );
+    expect(provider.calls.map((call) => call.providerState)).toEqual([
+      { other: 1 },
+      { other: 1, conversation_id: 'c1' },
+    ]);
+    expect(chunks).toEqual([
+      { type: 'state', providerState: { conversation_id: 'c1' } },
+      { type: 'delta', text: 'hello' },
+    ]);
+  });
+
+  // a failed attempt's files go with it; a kept attempt's come before its first token, or at its end
+  it("should hand on only the kept attempt's files", async () => {
+    const file = (url: string): LlmChunk => ({ type: 'file', url });
+    const failing: Step = async function* () {
+      yield file('first');
+      throw new LlmProviderError('error event', true);
+    };
+    const kept: Step = async function* () {
+      yield file('second');
+      yield { type: 'delta', text: 'here' };
+      yield file('third');
+    };
+    const bare: Step = async function* () {
+      yield file('only');
+    };
+    const provider = scripted(failing, kept, bare);
+    const run = async () => {
+      const chunks: LlmChunk[] = [];
+      await resilientStream(provider, request(), policy, new CircuitBreaker(10, 1000), (chunk) =>
+        chunks.push(chunk),
+      );
+      return chunks;
+    };
+    expect(await run()).toEqual([file('second'), { type: 'delta', text: 'here' }, file('third')]);
+    // an answer of files alone hands them on at its end
+    expect(await run()).toEqual([file('only')]);
+  });
+
   it('should pass a user abort through without retrying or blaming the provider', async () => {
     const controller = new AbortController();
     const provider = scripted(hang);

@@ -61,6 +61,11 @@ export async function resilientStream(
   observer: StreamObserver = {},
 ): Promise<void> {
   const deadline = policy.replyTimeoutMs === undefined ? undefined : Date.now() + policy.replyTimeoutMs;
+  // vendor state an attempt learned (Dify's conversation, made and named before its error event)
+  // goes on to the next attempt: until a vendors audit in session 40 a retried first turn made a
+  // second conversation, the session kept only its id, and the first, holding the user's words,
+  // was never deleted by the purge (test/e2e/dify-retry.e2e-spec.ts)
+  let providerState = request.providerState;
   for (let attempt = 1; ; attempt++) {
     const wait = breaker.acquire();
     if (wait > 0) throw new CircuitOpenError(wait);
@@ -77,21 +82,51 @@ export async function resilientStream(
     let started = false;
     let settled = false;
     let consumerFailed = false;
+    // files an attempt announced before its first token wait for it (or for its end): a retried
+    // attempt's go with it. Until a vendors audit in session 40 they stayed, two files for one
+    // answer, and an empty retried answer counted as a reply because of one (dify-retry.e2e-spec.ts)
+    let held: LlmChunk[] = [];
+    const deliver = (chunk: LlmChunk): void => {
+      try {
+        onChunk(chunk);
+      } catch (error) {
+        consumerFailed = true;
+        throw error;
+      }
+    };
+    const release = (): void => {
+      const files = held;
+      held = [];
+      for (const file of files) deliver(file);
+    };
     try {
-      for await (const chunk of provider.stream({ ...request, signal: attemptController.signal })) {
+      const attemptRequest: LlmRequest = {
+        ...request,
+        providerState,
+        signal: attemptController.signal,
+        // any bytes from the vendor, a keep-alive ping too, restart the idle timer: until a vendors
+        // audit in session 40 only text did, and a vendor pinging while it thought was dropped as
+        // dead, asked again (billed again) and the user told LLM_UNAVAILABLE (vendor-keepalive.e2e-spec.ts)
+        onData: () => timer.refresh(),
+      };
+      for await (const chunk of provider.stream(attemptRequest)) {
         timer.refresh();
-        if ((chunk.type === 'delta' || chunk.type === 'replace') && chunk.text.length > 0) started = true;
-        try {
-          onChunk(chunk);
-        } catch (error) {
-          consumerFailed = true;
-          throw error;
+        if (chunk.type === 'state') providerState = { ...providerState, ...chunk.providerState };
+        if (!started && chunk.type === 'file') {
+          held.push(chunk);
+          continue;
         }
+        if ((chunk.type === 'delta' || chunk.type === 'replace') && chunk.text.length > 0 && !started) {
+          started = true;
+          release();
+        }
+        deliver(chunk);
       }
       // the SDKs end a stream quietly when its signal aborts: a user stop, or one of our timeouts
       // (named below, by the abort's reason)
       if (request.signal.aborted) return;
       if (attemptController.signal.aborted) throw new LlmProviderError('aborted by timeout', true);
+      release();
       settled = true;
       breaker.success();
       return;
