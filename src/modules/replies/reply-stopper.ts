@@ -91,6 +91,12 @@ export class ReplyStopper {
   stop(sessionId: string, reason: StopReason, now: number): boolean {
     const generation = this.replies.running.get(sessionId);
     if (generation) {
+      // a user's stop ends the reply in flight when it was sent, not one decided after it: a stop
+      // from a device on another instance may come late (a slow bus), when that reply ended on its
+      // own and the next turn's streams. Until a vendors audit in session 40 it cut that one
+      // (6 of 6 rounds; test/e2e/stop-late-bus.e2e-spec.ts)
+      const user = reason === 'stopped' || reason === 'new_session';
+      if (user && generation.decidedAt > now) return false;
       generation.controller.abort(reason);
       return true;
     }
