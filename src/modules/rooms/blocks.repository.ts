@@ -68,6 +68,16 @@ export class BlocksRepository implements OnModuleInit {
     return (await this.blocks.countDocuments(either)) > 0;
   }
 
+  // the users this one blocked or was blocked by: one command, on the two ids' indexes
+  async counterparts(userId: string): Promise<string[]> {
+    const found = await this.blocks
+      .find({ $or: [{ blocker_id: userId }, { blocked_id: userId }] }, { blocker_id: 1, blocked_id: 1 })
+      .lean<Block[]>();
+    return [
+      ...new Set(found.map((block) => (block.blocker_id === userId ? block.blocked_id : block.blocker_id))),
+    ];
+  }
+
   async blockedBy(blockerId: string): Promise<string[]> {
     const found = await this.blocks.find({ blocker_id: blockerId }).sort({ at: 1 }).lean<Block[]>();
     // once each (a pair blocked under both ids, by both versions of a rolling deploy)

@@ -4,6 +4,7 @@ import type { RoomFanOut } from './room-fan-out';
 import type { RoomHub } from './room-hub';
 import { RoomPresence } from './room-presence';
 import { RoomPresencePace } from './room-presence-pace';
+import { dmRoomId } from './room-rules';
 
 describe(RoomPresence.name, () => {
   // after the bus was away, each member's last announcement is read again and told to the hub: one
@@ -26,13 +27,54 @@ describe(RoomPresence.name, () => {
       announced: (userId: string) =>
         Promise.resolve(userId === 'x' ? { status: 'offline', version: 7 } : null),
     } as unknown as PresenceService;
-    new RoomPresence(presence, participants, hub).start();
+    const blocks = {
+      counterparts: () => Promise.resolve([]),
+      isBlockedEitherWay: () => Promise.resolve(false),
+    };
+    new RoomPresence(presence, participants, hub, blocks).start();
     resynced();
     await new Promise((resolve) => setImmediate(resolve));
     expect(refreshed).toEqual([
       ['r1', 'x', 'offline', 7],
       ['r2', 'x', 'offline', 7],
     ]);
+  });
+
+  // a direct message across a block, either way: neither side's presence goes there (a presence
+  // audit in session 40); the user's other rooms still hear it
+  it('should tell no presence change to a direct message across a block, and show the other side offline there', async () => {
+    let changed: (change: { userId: string; status: string; version: number }) => void = () => undefined;
+    const told: unknown[] = [];
+    const hub = {
+      onResynced: () => undefined,
+      presence: (...args: unknown[]) => told.push(args),
+    } as unknown as RoomHub;
+    const blockedDm = dmRoomId('a', 'b');
+    const openDm = dmRoomId('a', 'c');
+    const participants = {
+      ofUser: () => Promise.resolve([{ room_id: 'group' }, { room_id: blockedDm }, { room_id: openDm }]),
+      ofRoom: () => Promise.resolve([{ user_id: 'a' }, { user_id: 'b' }]),
+    } as unknown as ParticipantsRepository;
+    const presence = {
+      onChange: (listener: typeof changed) => (changed = listener),
+      statusOf: (ids: string[]) => Promise.resolve(new Map(ids.map((id) => [id, 'online']))),
+    } as unknown as PresenceService;
+    // b blocked a (or a blocked b: counterparts is either way)
+    const blocks = {
+      counterparts: (userId: string) => Promise.resolve(userId === 'a' ? ['b'] : ['a']),
+      isBlockedEitherWay: () => Promise.resolve(true),
+    };
+    const rooms = new RoomPresence(presence, participants, hub, blocks);
+    rooms.start();
+    changed({ userId: 'a', status: 'online', version: 3 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toEqual([
+      ['group', 'a', 'online', 3],
+      [openDm, 'a', 'online', 3],
+    ]);
+    expect(await rooms.onlineMembers(blockedDm, 'b')).toEqual(['b']);
+    expect(await rooms.onlineMembers(blockedDm)).toEqual(['a', 'b']);
+    expect(await rooms.onlineMembers('group', 'b')).toEqual(['a', 'b']);
   });
 });
 

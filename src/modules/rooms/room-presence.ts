@@ -1,6 +1,9 @@
+import type { PresenceStatus } from '../../protocol/rooms';
 import type { PresenceService } from '../presence/presence.service';
+import type { BlocksRepository } from './blocks.repository';
 import type { ParticipantsRepository } from './participants.repository';
 import type { RoomHub } from './room-hub';
+import { dmRoomId, isDmRoomId, plainDmRoomId } from './room-rules';
 
 // Presence in rooms (PRESENCE-001..004): presence itself knows no rooms, so each change of this
 // instance's users goes to their rooms here, and the members' statuses are read for a join. After
@@ -9,37 +12,80 @@ import type { RoomHub } from './room-hub';
 // subscription was down never reached it (only the newer pass, by the store's versions). Until the
 // Redis audit of session 34 a member whose socket closed during an outage stayed online for good on
 // the other instance's sockets (docs/protocol.md, "Presence").
+// No presence crosses a block in a direct message, either way, as no read receipt does: until a
+// presence audit in session 40 the blocked user watched the blocker come and go there (live frames,
+// the join's `metadata.online`, the participants read; test/e2e/rooms-presence-blocks.e2e-spec.ts).
 export class RoomPresence {
   constructor(
     private readonly presence: PresenceService,
     private readonly participants: ParticipantsRepository,
     private readonly hub: RoomHub,
+    private readonly blocks: Pick<BlocksRepository, 'counterparts' | 'isBlockedEitherWay'>,
   ) {}
 
   start(): void {
     this.presence.onChange(({ userId, status, version }) => {
       void this.participants
         .ofUser(userId, ['member'])
-        .then((memberships) =>
-          memberships.forEach((member) => this.hub.presence(member.room_id, userId, status, version)),
-        )
+        .then(async (memberships) => {
+          const hidden = await this.hiddenDms(
+            userId,
+            memberships.map((member) => member.room_id),
+          );
+          for (const { room_id: roomId } of memberships)
+            if (!hidden.has(roomId)) this.hub.presence(roomId, userId, status, version);
+        })
         .catch(() => undefined);
     });
     this.hub.onResynced(() => void this.refresh());
   }
 
-  async onlineMembers(roomId: string): Promise<string[]> {
+  // A member who joined: the room's others see their last announcement, numbered as it was, so it
+  // cannot undo a newer one (unless the room is a direct message across a block).
+  async joined(roomId: string, userId: string): Promise<void> {
+    const announced = await this.presence.announced(userId);
+    if (!announced || (await this.hiddenDms(userId, [roomId])).has(roomId)) return;
+    this.hub.presence(roomId, userId, announced.status, announced.version);
+  }
+
+  // The members' presence as `viewerId` may see it: in a direct message across a block the other
+  // side is offline to them.
+  async statusesFor(
+    roomId: string,
+    memberIds: string[],
+    viewerId?: string,
+  ): Promise<Map<string, PresenceStatus>> {
+    const presence = await this.presence.statusOf(memberIds);
+    if (viewerId !== undefined && (await this.hiddenDms(viewerId, [roomId])).has(roomId))
+      for (const memberId of memberIds) if (memberId !== viewerId) presence.set(memberId, 'offline');
+    return presence;
+  }
+
+  async onlineMembers(roomId: string, viewerId?: string): Promise<string[]> {
     const members = await this.participants.ofRoom(roomId, ['member']);
-    const presence = await this.presence.statusOf(members.map((member) => member.user_id));
-    return members
-      .filter((member) => presence.get(member.user_id) !== 'offline')
-      .map((member) => member.user_id);
+    const ids = members.map((member) => member.user_id);
+    const presence = await this.statusesFor(roomId, ids, viewerId);
+    return ids.filter((id) => (presence.get(id) ?? 'offline') !== 'offline');
+  }
+
+  // Of `roomIds`, the direct messages of `userId` with someone they blocked or were blocked by (read
+  // only when there is a direct message among them): the pair's room ids, both forms (room-rules.ts).
+  private async hiddenDms(userId: string, roomIds: string[]): Promise<Set<string>> {
+    if (!roomIds.some(isDmRoomId)) return new Set();
+    const across = await this.blocks.counterparts(userId);
+    return new Set(across.flatMap((other) => [dmRoomId(userId, other), plainDmRoomId(userId, other)]));
   }
 
   // every room served here, one after another (a rare step: after an outage)
   private async refresh(): Promise<void> {
     for (const roomId of this.hub.roomsHere()) {
       const members = await this.participants.ofRoom(roomId, ['member']).catch(() => []);
+      if (
+        isDmRoomId(roomId) &&
+        members.length === 2 &&
+        (await this.blocks.isBlockedEitherWay(members[0].user_id, members[1].user_id).catch(() => true))
+      )
+        continue;
       await Promise.all(
         members.map(async ({ user_id: userId }) => {
           const announced = await this.presence.announced(userId);

@@ -192,10 +192,9 @@ export class RoomSocketsService {
       if (!replayed) return await this.stopped(connection, room.id);
       // the others see the newcomer's presence (their earlier changes went to rooms they were not in):
       // its last announcement, numbered as it was, so it cannot undo a newer one
-      const announced = await this.presence.announced(userId);
-      if (announced) this.hub.presence(room.id, userId, announced.status, announced.version);
+      await this.rooms.announceJoined(room.id, userId);
       const seq = replayed.point;
-      const online = await this.rooms.onlineMembers(room.id);
+      const online = await this.rooms.onlineMembers(room.id, userId);
       if (!this.hub.holds(subscription, room.id)) return await this.stopped(connection, room.id);
       this.hub.send(connection, {
         type: 'join',

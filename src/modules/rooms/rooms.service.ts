@@ -66,7 +66,7 @@ export class RoomsService implements OnModuleInit {
     @Inject(SETTINGS) settings: Settings,
   ) {
     this.publicRooms = new PublicRoomList(settings.rooms.listCacheMs);
-    this.roomPresence = new RoomPresence(presence, participants, hub);
+    this.roomPresence = new RoomPresence(presence, participants, hub, blocks);
   }
 
   // presence changes of this instance's users go to their rooms (RoomPresence)
@@ -276,12 +276,22 @@ export class RoomsService implements OnModuleInit {
   async participantsOf(principal: Principal, roomId: string) {
     if (!principal.isAdmin) await this.messages.memberOf(roomId, principal.userId);
     const members = await this.participants.ofRoom(roomId, ['member']);
-    const presence = await this.presence.statusOf(members.map((member) => member.user_id));
+    const presence = await this.roomPresence.statusesFor(
+      roomId,
+      members.map((member) => member.user_id),
+      principal.isAdmin ? undefined : principal.userId,
+    );
     return members.map((member) => ({ ...member, presence: presence.get(member.user_id) ?? 'offline' }));
   }
 
-  onlineMembers(roomId: string): Promise<string[]> {
-    return this.roomPresence.onlineMembers(roomId);
+  // the online members as `viewerId` may see them (RoomPresence.onlineMembers)
+  onlineMembers(roomId: string, viewerId?: string): Promise<string[]> {
+    return this.roomPresence.onlineMembers(roomId, viewerId);
+  }
+
+  // a member joined a room on a socket: the others see their presence (RoomPresence.joined)
+  announceJoined(roomId: string, userId: string): Promise<void> {
+    return this.roomPresence.joined(roomId, userId);
   }
 
   adminList(skip: number, limit: number) {

@@ -47,6 +47,8 @@ export class Block {
 }
 export const BlockSchema = SchemaFactory.createForClass(Block);
 BlockSchema.index({ blocker_id: 1 });
+// who blocked a user (BlocksRepository.counterparts: presence does not cross a block)
+BlockSchema.index({ blocked_id: 1 });
 
 // What a report keeps of the reported message, as it was when reported: its author may edit or
 // delete it before an admin looks (docs/protocol.md, "Reports"). Text and file name encrypted.
