@@ -308,6 +308,42 @@ describe('heartbeat with a socket this server stopped reading', () => {
     expect(connection.readHeld).toBe(true);
   });
 
+  // an auth audit in session 40: a socket held paused and silent was never armed, and was served
+  // past its token's expiry
+  it('should arm the expiry of a socket it stopped reading that answered no ping', () => {
+    jest.useFakeTimers();
+    try {
+      const socket = new FakeSocket();
+      const connection = connectionOf(socket, Date.now() + 1_500);
+      connection.readHeld = true;
+      socket.isPaused = true;
+      const expired: Connection[] = [];
+      heartbeat([connection], HEARTBEAT_MS, (ended) => expired.push(ended));
+      expect(socket.terminated).toBe(false);
+      jest.advanceTimersByTime(1_500);
+      expect(expired).toEqual([connection]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('should not handle a frame read once the token ran out, unless a refresh sent in time is being handled', async () => {
+    const { socket, connection, handled, finish, settle } = setUp();
+    connection.principal.expiresAt = Date.now() - 1;
+    socket.emit('message', Buffer.from('late'), false);
+    await settle();
+    expect(handled).toEqual([]);
+    // a refresh still counts, and so does a frame while one received in time is handled
+    socket.emit('message', Buffer.from('{"type":"auth_refresh","token":"t"}'), false);
+    connection.refreshing = 1;
+    socket.emit('message', Buffer.from('waits for the refresh'), false);
+    await settle();
+    // its place comes once the refresh is handled
+    finish.shift()?.();
+    for (let turn = 0; turn < 5; turn++) await settle();
+    expect(handled).toEqual(['{"type":"auth_refresh","token":"t"}', 'waits for the refresh']);
+  });
+
   it('should still end a socket that was read all along and answered no ping', () => {
     const socket = new FakeSocket();
     const connection = connectionOf(socket);

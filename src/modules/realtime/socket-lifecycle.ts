@@ -124,6 +124,15 @@ export function handleInOrder(
   let waitingBytes = 0;
   socket.on('message', (data: RawData, isBinary: boolean) => {
     const receivedAt = new Date();
+    // a frame read once the token ran out, with no refresh sent in time still being handled, is
+    // not handled: the expiry's close (4401) follows, and the client sends it again on a socket
+    // with a new token (nothing of it was acked). Its timer may fire late behind a busy event loop.
+    if (
+      receivedAt.getTime() >= connection.principal.expiresAt &&
+      !connection.refreshing &&
+      !aside(data, isBinary)
+    )
+      return;
     // seen, but not alive: only a pong tells the client reads what it is sent (heartbeat)
     connection.seenAt = receivedAt.getTime();
     const bytes = rawBytes(data);
@@ -276,6 +285,11 @@ export function heartbeat(
 ): void {
   const now = Date.now();
   for (const connection of connections) {
+    // every socket's token runs out in time, answering or not: until an auth audit in session 40
+    // this came after the liveness check, so a client that kept its socket's reading held (a
+    // backlog of frames) and answered no ping was never armed, and went on being served past its
+    // token's expiry (13,000–14,000 frames acked in the 10 s after it; auth-expiry-busy.e2e-spec.ts)
+    if (!connection.expiryTimer) armExpiry(connection, heartbeatMs, expired, now);
     if (!connection.alive) {
       if (connection.readHeld) connection.readHeld = connection.socket.isPaused;
       else connection.socket.terminate();
@@ -284,6 +298,5 @@ export function heartbeat(
     connection.alive = false;
     connection.readHeld = connection.socket.isPaused;
     connection.socket.ping();
-    if (!connection.expiryTimer) armExpiry(connection, heartbeatMs, expired, now);
   }
 }
