@@ -7,6 +7,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
+import { adminKeyOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { ConnectionsService } from './connections.service';
@@ -57,14 +58,21 @@ export class ChatService {
     // an admin's socket speaks in its own chat or in the session whose lease it holds (it is moved
     // there on admin_join): naming any other session is refused (CONTRACT §4), never rerouted. A
     // user's messages always go to the user's one active session.
-    if (
-      connection.principal.isAdmin &&
-      message.type !== 'admin_join' &&
-      message.type !== 'admin_leave' &&
-      message.session_id !== undefined &&
-      message.session_id !== connection.sessionId
-    )
-      throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
+    if (connection.principal.isAdmin) {
+      // a session named, joined or a new chat: the socket says where it writes from now on
+      if (message.session_id !== undefined || message.type === 'new_session' || message.type === 'admin_join')
+        connection.endedTakeover = undefined;
+      if (
+        message.type !== 'admin_join' &&
+        message.type !== 'admin_leave' &&
+        message.session_id !== undefined &&
+        message.session_id !== connection.sessionId
+      ) {
+        if (message.type === 'user_message' && (await this.ackStoredAdminMessage(connection, message)))
+          return;
+        throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
+      }
+    }
     switch (message.type) {
       case 'user_message':
         return this.userMessage(connection, message);
@@ -141,6 +149,15 @@ export class ChatService {
   private async userMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
+    // its takeover ended elsewhere as it wrote (a release in another tab, a lapse): a message naming
+    // no session was meant for the user, not for the admin's own chat. Until an admin audit in
+    // session 40 it was stored there, acked, and the model answered it (5–9 of 20 rounds;
+    // test/e2e/takeover-admin-edges.e2e-spec.ts)
+    if (connection.endedTakeover !== undefined)
+      throw new DomainException(
+        ErrorCode.SESSION_LOCKED,
+        'Your takeover of that session ended; the message was not sent.',
+      );
     // stored only in the user's own session, which comes back as written: whether an admin assists
     // is decided on it (the admin answers then, and already got the message)
     await this.records.record({
@@ -231,6 +248,25 @@ export class ChatService {
   }
 
   // a command that stores nothing is acked without an id
+  // A resend of a message this admin stored in the session it names, its takeover over since (a
+  // dashboard that lost the ack resends from its next socket): the stored copy's ack, as any resend
+  // gets (docs/protocol.md, "Guarantees"). Until an admin audit in session 40 it was refused
+  // SESSION_LOCKED, and the dashboard showed a message the user had as not sent. false: none stored.
+  private async ackStoredAdminMessage(
+    connection: Connection,
+    message: ClientMessageOf<'user_message'>,
+  ): Promise<boolean> {
+    const sessionId = message.session_id as string;
+    const stored = await this.sessions.sent(sessionId, {
+      client_id: message.client_id,
+      sender: 'admin',
+      metadata: { admin_key: adminKeyOf(connection.principal.userId) },
+    });
+    if (!stored) return false;
+    this.records.ack(connection, sessionId, stored);
+    return true;
+  }
+
   private ack(connection: Connection, message: ClientMessage): void {
     this.hub.send(
       connection,

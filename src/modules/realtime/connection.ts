@@ -27,4 +27,8 @@ export interface Connection {
   // the last takeover event this socket was shown is an admin_join (or its connection_status named
   // an assisting admin): it is shown no piece of the model's reply until an admin_leave
   assisted?: boolean;
+  // an admin's socket whose takeover of this session ended other than by its own admin_leave (a
+  // release elsewhere, a lapse): a user_message naming no session is refused until the socket names
+  // one, joins one or starts a new chat (ChatService), since it may have been written for the user
+  endedTakeover?: string;
 }

@@ -81,7 +81,9 @@ export class TakeoverBindingsService {
   // it no longer gets the session's frames, so it is shown the takeover's admin_leave (LeaveNoticeService).
   letGo(connectionId: string): void {
     const binding = this.unbind(connectionId);
-    if (binding) this.notices.show(binding.connection, binding.claim, binding.fromSeq);
+    if (!binding) return;
+    binding.connection.endedTakeover = binding.claim.sessionId;
+    this.notices.show(binding.connection, binding.claim, binding.fromSeq);
   }
 
   // The admin's socket closed: the lease now runs out TAKEOVER_GRACE from here unless another

@@ -125,15 +125,19 @@ export class TakeoverService {
     // audit of session 34: a non-admin's resume was told NOT_FOUND)
     this.requireAdmin(connection.principal);
     const held = resume ? await this.resumable(connection, sessionId) : undefined;
-    const current = this.bindings.binding(connection);
-    if (current && current.claim.sessionId !== sessionId)
-      await this.leave(connection, current.claim.sessionId);
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
     const before = await this.sessions.assistanceState(sessionId);
     const claimed = held
       ? await this.continueHeld(connection, held)
       : await this.claim(sessionId, connection.principal);
+    // the session this socket assisted is let go once the new one is this admin's, not before: until
+    // an admin audit in session 40 a join refused SESSION_LOCKED (another admin held it) had ended
+    // the admin's takeover already, the user was shown admin_leave and the model answered them
+    // (4 of 4 runs; test/e2e/takeover-join-refused.e2e-spec.ts)
+    const current = this.bindings.binding(connection);
+    if (current && current.claim.sessionId !== sessionId)
+      await this.leave(connection, current.claim.sessionId);
     const [claim, session] = await Promise.all([
       this.repository.latest(sessionId),
       this.sessions.assistanceState(sessionId),
