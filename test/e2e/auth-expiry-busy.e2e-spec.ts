@@ -97,8 +97,6 @@ describe('a busy socket at its token expiry (e2e)', () => {
       { type: 'user_message', client_id: 'after-expiry', content: 'sent 2 s after my token expired' },
       2_000,
     );
-    // eslint-disable-next-line no-console
-    console.log('chat/ws', JSON.stringify(result));
     // a message sent 2 s after the token expired is neither stored nor acked
     expect(result.afterExpiryAcked).toBe(false);
     expect(result.actedOnAfterExpiry).toBe(0);
@@ -134,8 +132,6 @@ describe('a busy socket at its token expiry (e2e)', () => {
       },
       1_000,
     );
-    // eslint-disable-next-line no-console
-    console.log('ws/chat', JSON.stringify(result));
     // a message sent 2 s after the token expired is neither stored nor acked
     expect(result.afterExpiryAcked).toBe(false);
     expect(result.actedOnAfterExpiry).toBe(0);

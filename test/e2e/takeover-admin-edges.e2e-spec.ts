@@ -1,7 +1,6 @@
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { answerTo, connectTo, startTwoInstances, type TwoInstances } from '../helpers/two-instances';
 import type { RunningApp } from '../helpers/app';
-import type { Frame } from '../helpers/ws-client';
 
 interface Stored {
   seq: number;
