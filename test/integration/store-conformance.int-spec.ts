@@ -49,6 +49,37 @@ describe('store conformance', () => {
       ).toBe(1);
     });
 
+    // The admin list as of a time (AdminRepository, toMongoFilter): active then = still active, or
+    // ended after it; ended then = ended by it. Also the blocks of a user either way
+    // (BlocksRepository.counterparts): $or of two equalities on two fields.
+    it('should match $or of an equality and a $gt on dates, beside a range on another field', async () => {
+      const sessions = fresh();
+      const at = (ms: number) => new Date(1_800_000_000_000 + ms);
+      await sessions.insertMany([
+        { _id: 'open' as never, is_active: true, end_time: null, start_time: at(0) },
+        { _id: 'ended-after' as never, is_active: false, end_time: at(500), start_time: at(0) },
+        { _id: 'ended-before' as never, is_active: false, end_time: at(50), start_time: at(0) },
+        { _id: 'started-after' as never, is_active: true, end_time: null, start_time: at(300) },
+      ]);
+      const asOf = at(100);
+      const ids = async (filter: Record<string, unknown>) =>
+        (await sessions.find(filter).sort({ _id: 1 }).toArray()).map((document) => document._id);
+      expect(
+        await ids({ $or: [{ is_active: true }, { end_time: { $gt: asOf } }], start_time: { $lte: asOf } }),
+      ).toEqual(['ended-after', 'open']);
+      expect(await ids({ is_active: false, end_time: { $lte: asOf }, start_time: { $lte: asOf } })).toEqual([
+        'ended-before',
+      ]);
+      const blocks = fresh();
+      await blocks.insertMany([
+        { blocker_id: 'a', blocked_id: 'b' },
+        { blocker_id: 'c', blocked_id: 'a' },
+        { blocker_id: 'c', blocked_id: 'd' },
+      ]);
+      const either = await blocks.find({ $or: [{ blocker_id: 'a' }, { blocked_id: 'a' }] }).toArray();
+      expect(either.map((block) => `${block.blocker_id}>${block.blocked_id}`).sort()).toEqual(['a>b', 'c>a']);
+    });
+
     it('should find by exact _id with a projection that leaves out the messages', async () => {
       const sessions = fresh();
       await sessions.insertOne({
