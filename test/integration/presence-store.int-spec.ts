@@ -154,7 +154,9 @@ describe(RedisPresenceStore.name, () => {
   it('should agree with the in-process store on any sequence of changes', async () => {
     type Step =
       | { kind: 'touch'; socket: number; status: DeviceStatus; seenBack: number; advance: number }
-      | { kind: 'remove'; socket: number; advance: number; announce: boolean };
+      | { kind: 'remove'; socket: number; advance: number; announce: boolean }
+      // no socket changed: a settle after entries aged out (PresenceService.settleDue)
+      | { kind: 'settle'; advance: number };
     const step: fc.Arbitrary<Step> = fc.oneof(
       fc.record({
         kind: fc.constant('touch' as const),
@@ -169,6 +171,10 @@ describe(RedisPresenceStore.name, () => {
         advance: fc.constantFrom(0, 1, TIMEOUT / 2),
         // a removal retried after Redis was away
         announce: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant('settle' as const),
+        advance: fc.constantFrom(0, 1, TIMEOUT / 2, TIMEOUT + 1),
       }),
     );
     await fc.assert(
@@ -186,9 +192,11 @@ describe(RedisPresenceStore.name, () => {
                     store.touch(user, `s${item.socket}`, item.status, now - item.seenBack, now),
                   ),
                 )
-              : await Promise.all(
-                  [first, local].map((store) => store.remove(user, `s${item.socket}`, now, item.announce)),
-                );
+              : item.kind === 'remove'
+                ? await Promise.all(
+                    [first, local].map((store) => store.remove(user, `s${item.socket}`, now, item.announce)),
+                  )
+                : await Promise.all([first, local].map((store) => store.settle(user, now)));
           expect(shared?.status).toBe(alone?.status);
           if (shared) {
             expect(shared.version).toBeGreaterThan(lastVersion);

@@ -36,6 +36,9 @@ export interface PresenceStore {
     now: number,
     announce?: boolean,
   ): Promise<PresenceAnnouncement | null>;
+  // no socket changed: the user's status now against the one announced last (entries of an
+  // instance that died age out without anyone removing them)
+  settle(userId: string, now: number): Promise<PresenceAnnouncement | null>;
   // every user asked for, offline when nothing recent is known
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>>;
   // the user's last announcement (offline, version 0, when there was none)
@@ -84,7 +87,7 @@ export class InProcessPresenceStore implements PresenceStore {
     let user = this.users.get(userId);
     if (!user) this.users.set(userId, (user = { devices: new Map(), announced: NONE }));
     user.devices.set(socketId, { status, seenAt });
-    return Promise.resolve(this.settle(userId, user, now));
+    return Promise.resolve(this.judge(userId, user, now));
   }
 
   remove(
@@ -97,7 +100,12 @@ export class InProcessPresenceStore implements PresenceStore {
     if (!user && !announce) return Promise.resolve(null);
     if (!user) this.users.set(userId, (user = { devices: new Map(), announced: NONE }));
     user.devices.delete(socketId);
-    return Promise.resolve(this.settle(userId, user, now, announce));
+    return Promise.resolve(this.judge(userId, user, now, announce));
+  }
+
+  settle(userId: string, now: number): Promise<PresenceAnnouncement | null> {
+    const user = this.users.get(userId);
+    return Promise.resolve(user ? this.judge(userId, user, now) : null);
   }
 
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>> {
@@ -119,7 +127,7 @@ export class InProcessPresenceStore implements PresenceStore {
 
   // the user's status now against the one announced last; a user with no sockets, announced offline,
   // is forgotten
-  private settle(
+  private judge(
     userId: string,
     user: UserEntry,
     now: number,

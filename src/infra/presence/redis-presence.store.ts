@@ -112,6 +112,11 @@ export class RedisPresenceStore implements PresenceStore {
     );
   }
 
+  // a removal of a field no socket has ('~' fields are the user's own, and `~settle` is none of them)
+  settle(userId: string, now: number): Promise<PresenceAnnouncement | null> {
+    return this.remove(userId, '~settle', now);
+  }
+
   async remove(
     userId: string,
     socketId: string,

@@ -76,6 +76,7 @@ function scheduledStore(store: PresenceStore, s: fc.Scheduler): PresenceStore {
   return {
     touch: (...args) => later('store.touch', () => store.touch(...args)),
     remove: (...args) => later('store.remove', () => store.remove(...args)),
+    settle: (...args) => later('store.settle', () => store.settle(...args)),
     statusOf: (...args) => later('store.statusOf', () => store.statusOf(...args)),
     announced: (...args) => later('store.announced', () => store.announced(...args)),
     close: () => store.close(),

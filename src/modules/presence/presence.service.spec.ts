@@ -178,6 +178,51 @@ describe(PresenceService.name, () => {
     own.onModuleDestroy();
   });
 
+  // A presence audit in session 40: an instance that died leaves its socket's entry to age out. The
+  // user came back on a live instance and left again before it did: that removal changed nothing
+  // (the dead socket still counted), and nobody announced the offline that followed, for good.
+  it("should announce a user offline once a dead instance's socket ages out after their last socket here closed", async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    const seen: PresenceChange[] = [];
+    own.onChange((change) => seen.push(change));
+    own.onModuleInit();
+    try {
+      // the instance that died wrote its socket last just now, and announced the user online
+      expect(await store.touch('g', 'dead-instance-socket', 'online', Date.now(), Date.now())).toMatchObject({
+        status: 'online',
+      });
+      const back = connection('g');
+      await own.connect(back);
+      await jest.advanceTimersByTimeAsync(TIMEOUT / 3);
+      await own.disconnect(back);
+      // the dead socket still counts: nothing changed yet
+      expect(seen).toEqual([]);
+      await jest.advanceTimersByTimeAsync(TIMEOUT + 2 * PRESENCE_SWEEP_MS);
+      expect(seen.map((change) => change.status)).toEqual(['offline']);
+      expect(await store.announced('g')).toMatchObject({ status: 'offline' });
+      // once: nothing more after it
+      await jest.advanceTimersByTimeAsync(TIMEOUT);
+      expect(seen).toHaveLength(1);
+    } finally {
+      own.onModuleDestroy();
+    }
+  });
+
+  // a user still on a live socket elsewhere after a removal here: the settle finds them online
+  it('should announce nothing when the sockets that kept the user present are alive', async () => {
+    const phone = connection('k');
+    const laptop = connection('k');
+    await service.connect(phone);
+    await service.connect(laptop);
+    await service.disconnect(phone);
+    for (let beat = 0; beat < 6; beat++) {
+      laptop.seenAt = Date.now();
+      await jest.advanceTimersByTimeAsync(TIMEOUT / 3);
+    }
+    expect(changes.map((change) => change.status)).toEqual(['online']);
+  });
+
   it('should combine device entries, ignoring the ones older than the window', () => {
     expect(combine([], 0)).toBe('offline');
     expect(combine([{ status: 'away', seenAt: 5 }], 0)).toBe('away');

@@ -51,6 +51,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   // until the Redis audit of session 34 nothing did, and a user whose socket closed while Redis was
   // away (killed, or frozen for 2.5 s) stayed online for good on the rooms' live sockets, 6 of 6
   private readonly owed = new Map<string, string>();
+  // user → when their status is settled again: a removal that left them present may have left only
+  // entries of an instance that died, which age out with nobody to announce it (settleDue)
+  private readonly unsettled = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private sweeping = false;
 
@@ -108,7 +111,15 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   // announcement made then may be lost with Redis, or the key with a restart)
   private async remove(userId: string, socketId: string, now: number, owed = false): Promise<void> {
     // a retry while the store is still away is not logged again (one a tick)
-    const paid = await this.announce(userId, () => this.store.remove(userId, socketId, now, owed), owed);
+    let change: PresenceAnnouncement | null = null;
+    const paid = await this.announce(
+      userId,
+      async () => (change = await this.store.remove(userId, socketId, now, owed)),
+      owed,
+    );
+    // still present after it (another socket counts): settled again once every entry that counted
+    // then has aged out or been written again
+    if (paid && change === null) this.settleLater(userId, now);
     if (paid) this.owed.delete(socketId);
     else if (!owed) {
       this.owed.set(socketId, userId);
@@ -151,6 +162,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         // still away: the others wait for the next tick
         if (this.owed.has(socketId)) break;
       }
+      await this.settleDue();
       const timeout = this.settings.rooms.presenceTimeoutMs;
       for (const entry of [...this.local.values()]) {
         const { connection } = entry;
@@ -175,6 +187,29 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       }
     } finally {
       this.sweeping = false;
+    }
+  }
+
+  // A user whose removal left them present was kept so by other sockets: on live instances they are
+  // written again within a third of the timeout, but those of an instance that died (SIGKILL, a node
+  // lost) age out with nobody writing, and no frame said so. Until a presence audit in session 40 a
+  // user whose instance died, who came back on another and left again before the dead socket aged
+  // out, stayed online in their rooms for good (presence.service.spec.ts). One timeout after the
+  // removal, every entry that counted then has aged out or been written again: the status is
+  // settled then, and announced when it changed.
+  private settleLater(userId: string, now: number): void {
+    this.unsettled.delete(userId);
+    this.unsettled.set(userId, now + this.settings.rooms.presenceTimeoutMs + PRESENCE_SWEEP_MS);
+    if (this.unsettled.size > OWED_KEPT) this.unsettled.delete(this.unsettled.keys().next().value as string);
+  }
+
+  private async settleDue(): Promise<void> {
+    const now = Date.now();
+    // in the order they were set, so the first not due ends the walk
+    for (const [userId, due] of [...this.unsettled]) {
+      if (due > now) break;
+      if (!(await this.announce(userId, () => this.store.settle(userId, now)))) return;
+      if (this.unsettled.get(userId) === due) this.unsettled.delete(userId);
     }
   }
 
