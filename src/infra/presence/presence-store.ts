@@ -127,12 +127,7 @@ export class InProcessPresenceStore implements PresenceStore {
 
   // the user's status now against the one announced last; a user with no sockets, announced offline,
   // is forgotten
-  private judge(
-    userId: string,
-    user: UserEntry,
-    now: number,
-    announce = false,
-  ): PresenceAnnouncement | null {
+  private judge(userId: string, user: UserEntry, now: number, announce = false): PresenceAnnouncement | null {
     const status = combine(user.devices.values(), now - this.timeoutMs);
     let change: PresenceAnnouncement | null = null;
     if (status !== user.announced.status || announce) {
