@@ -111,6 +111,20 @@ describe('search (e2e)', () => {
     expect((await search(token, 'kiwi mango')).map((hit) => hit.message_id)).toEqual([undefined]);
   });
 
+  // Found by a library audit in session 40 (3 of 3 runs): only a message's first 400 distinct words
+  // were indexed, so a word at the end of a pasted text (or of a long reply) was never found
+  it('should find a word at the end of a long message, at that message', async () => {
+    const token = userToken(uniqueUser());
+    const filler = Array.from({ length: 450 }, (_, index) => `w${index.toString(36)}x`).join(' ');
+    const text = `${filler} Zanzibarlighthouse`;
+    expect(text.length).toBeLessThan(4096);
+    const id = await chat(token, [text]);
+    const hits = await search(token, 'zanzibarlighthouse');
+    expect(hits).toEqual(
+      expect.arrayContaining([expect.objectContaining({ session_id: id, message_id: expect.any(String) })]),
+    );
+  });
+
   it('should store no plaintext of the words in the session document or its index', async () => {
     const token = userToken(uniqueUser());
     const secret = 'Quetzalcoatlus supercalifragilistic';

@@ -9,10 +9,14 @@ import { createHmac, hkdfSync } from 'node:crypto';
 export const MIN_PREFIX = 2;
 export const INDEXED_CHARS = 12;
 const TOKEN_BYTES = 9;
-// at most this many distinct words of one text are indexed (a bound on the document's size)
-const MAX_WORDS = 400;
+// At most this many distinct words of one text are indexed (a bound on the terms document's size
+// and on a write's work): a user message (4,096 characters) never has more, nor a reply of ~5,000
+// words. Until a library audit in session 40 it was 400, and a word past a pasted document's or a
+// long reply's 400th distinct word was never found (docs/protocol.md, "Search").
+export const MAX_WORDS = 2_000;
 
-export function searchWords(text: string): string[] {
+// `max`: the distinct words kept, the first ones (none dropped for a match on plaintext)
+export function searchWords(text: string, max = MAX_WORDS): string[] {
   const folded = text
     .normalize('NFKC')
     .toLowerCase()
@@ -21,7 +25,7 @@ export function searchWords(text: string): string[] {
     .normalize('NFD')
     .replace(/\p{M}+/gu, '');
   const words = folded.match(/[\p{L}\p{N}]+/gu) ?? [];
-  return [...new Set(words.filter((word) => [...word].length >= MIN_PREFIX))].slice(0, MAX_WORDS);
+  return [...new Set(words.filter((word) => [...word].length >= MIN_PREFIX))].slice(0, max);
 }
 
 // words and prefixes whose tokens are remembered (each): a reply of 150 words has ~900 prefixes, most
@@ -84,7 +88,7 @@ export class BlindIndex {
 // "Search").
 export function textMatches(text: string, queryWords: string[]): boolean {
   if (queryWords.length === 0) return false;
-  const words = searchWords(text).map(cut);
+  const words = searchWords(text, Number.POSITIVE_INFINITY).map(cut);
   return queryWords.every((query) => {
     const wanted = cut(query);
     return words.some((word) => word.startsWith(wanted));
