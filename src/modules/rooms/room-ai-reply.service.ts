@@ -33,6 +33,9 @@ export interface Running {
   run: RoomAiRunRecord;
   controller: AbortController;
   done: Promise<void>;
+  // the model's part is over (its store and `end` under way): a stop then changes nothing, and is
+  // answered NOT_FOUND as one after the end is (RoomAiService.stop)
+  finished?: boolean;
 }
 
 // One `@ai` reply, once RoomAiService has taken the room's run (docs/protocol.md, "@ai in a room"):
@@ -108,6 +111,13 @@ export class RoomAiReplyService {
     } finally {
       clearInterval(renewal);
     }
+    // how it ended, decided once, for the stored reply, its bill and the room's `end` alike: until a
+    // rooms audit in session 40 a stop that came as the model finished was acked, and the room was
+    // told `stopped` while the reply was stored and billed `complete` (4–12 of 16 rounds;
+    // test/e2e/rooms-ai-stop-end.e2e-spec.ts)
+    running.finished = true;
+    const reason = running.controller.signal.reason as StopReason | undefined;
+    const outcome = this.outcomeOf(reason, result);
     // the room is free before any member hears the reply ended (its stored message, its `end`): a
     // member who asks again that instant is not refused AI_BUSY (docs/protocol.md, "@ai in a room")
     // The fan-out waits for the release RELEASE_WAIT_MS at most: a store slow to delete holds the
@@ -121,12 +131,12 @@ export class RoomAiReplyService {
       ]);
     };
     try {
-      await this.settle(room, running, entry, prompt, result, release, origin);
+      await this.settle(room, running, entry, prompt, result, { reason, outcome }, release, origin);
     } finally {
       await release();
       this.hub.toRoom(room.id, {
         ...frame('end'),
-        metadata: { ...frame('end').metadata, outcome: this.outcomeOf(running, result) },
+        metadata: { ...frame('end').metadata, outcome },
       });
     }
   }
@@ -148,8 +158,7 @@ export class RoomAiReplyService {
     return [{ role: 'system', content: instructions }, ...fitted];
   }
 
-  private outcomeOf(running: Running, result: ModelStreamResult): RoomAiOutcome {
-    const reason = running.controller.signal.reason as StopReason | undefined;
+  private outcomeOf(reason: StopReason | undefined, result: ModelStreamResult): RoomAiOutcome {
     if (reason?.kind === 'stopped') return 'stopped';
     if (reason?.kind === 'shutdown') return 'interrupted';
     if (result.failure !== undefined) return result.text.length > 0 ? 'interrupted' : 'failed';
@@ -164,12 +173,11 @@ export class RoomAiReplyService {
     entry: ModelEntry,
     prompt: LlmMessage[],
     result: ModelStreamResult,
+    { reason, outcome }: { reason: StopReason | undefined; outcome: RoomAiOutcome },
     release: () => Promise<void>,
     origin?: Connection,
   ): Promise<void> {
     const { run } = running;
-    const reason = running.controller.signal.reason as StopReason | undefined;
-    const outcome = this.outcomeOf(running, result);
     const failed = result.failure !== undefined && reason === undefined;
     const caller = { userId: run.asker_id, roomId: room.id };
     // the asker is told of a failure once the room is free again: "try again" is true when heard

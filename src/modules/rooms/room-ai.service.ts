@@ -177,6 +177,10 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
         "Only the asker, the room's owner and moderators, and admins may stop the AI.",
         { recoverable: true },
       );
+    // here, its model done already: it ends as it is, and the stop is not acked (RoomAiReplyService).
+    // On another instance the stop goes there, and one that comes too late changes nothing either.
+    if (this.running.get(replyId)?.finished)
+      throw new DomainException(ErrorCode.NOT_FOUND, 'That AI reply is not streaming (it may have ended).');
     const reason: AiBusMessage = { k: 'stop', room: roomId, reply: replyId, by: principal.userId };
     if (!this.abort(replyId, { kind: 'stopped', by: principal.userId })) this.bus.publish(TOPIC, reason);
   }
@@ -195,7 +199,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
   private abort(replyId: string, reason: StopReason): boolean {
     const running = this.running.get(replyId);
     if (!running) return false;
-    running.controller.abort(reason);
+    if (!running.finished) running.controller.abort(reason);
     return true;
   }
 
