@@ -13,6 +13,8 @@ describe('chat client (browser)', () => {
       LLM_PROVIDERS: JSON.stringify([
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 40 },
         { id: 'fast', name: 'Fast demo', type: 'demo', delay_ms: 5 },
+        // a reply still streaming when Stop shows (Send holds its place 400 ms after a send)
+        { id: 'slow', name: 'Slow demo', type: 'demo', delay_ms: 150 },
       ]),
     });
     browser = await launchBrowser();
@@ -57,7 +59,7 @@ describe('chat client (browser)', () => {
       await page.goto(url);
       const model = page.getByLabel('Model');
       await model.waitFor();
-      expect(await model.locator('option').allTextContents()).toEqual(['Demo', 'Fast demo']);
+      expect(await model.locator('option').allTextContents()).toEqual(['Demo', 'Fast demo', 'Slow demo']);
       await model.selectOption('fast');
       await send(page, 'Which model is this?');
       await page.locator('.msg.ai[data-model="fast"]:not(.streaming)').waitFor();
@@ -115,10 +117,46 @@ describe('chat client (browser)', () => {
     }
   });
 
+  // Found by a client audit in session 40 (6 of 6 each way): Send, Stop and Record share one place, so
+  // the second click of a double click on Send landed on what replaced it: Record (the microphone on)
+  // before the reply started, Stop (the reply just asked for stopped) once it streamed
+  it('should take a double click on Send, fast or at a human pace, as one send', async () => {
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser('double'))));
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('clicked twice');
+      await page.getByRole('button', { name: 'Send' }).dblclick();
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      await input.fill('clicked twice, slowly');
+      const box = (await page.getByRole('button', { name: 'Send' }).boundingBox())!;
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await page.waitForTimeout(250);
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await page.locator('.msg.ai:not(.streaming)').nth(1).waitFor();
+      expect({
+        recording: await page.getByRole('button', { name: 'Discard' }).count(),
+        stopped: await page.locator('.msg.ai .note', { hasText: 'Stopped' }).count(),
+        sent: await page.locator('.msg.user .text').allTextContents(),
+      }).toEqual({ recording: 0, stopped: 0, sent: ['clicked twice', 'clicked twice, slowly'] });
+      // past the guard, Stop stops
+      await input.fill('stop this one');
+      await input.press('Enter');
+      await page.locator('.msg.ai.streaming').waitFor();
+      await page.waitForTimeout(700);
+      await page.getByRole('button', { name: 'Stop generating' }).click();
+      await page.locator('.msg.ai .note', { hasText: 'Stopped' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
   it('should stop a reply on request and keep the part so far, flagged', async () => {
     const { context, page } = await newPage(browser, DESKTOP);
     try {
       await page.goto(chatUrl(server.httpUrl, userToken(uniqueUser())));
+      await page.getByLabel('Model').selectOption('slow');
       await send(page, 'Tell me a long story');
       await page.locator('.msg.ai.streaming').waitFor();
       await page.getByRole('button', { name: 'Stop generating' }).click();

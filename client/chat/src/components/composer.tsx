@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Icon } from './icons';
 import { VoiceRecorder } from './voice-recorder';
 
@@ -16,6 +16,11 @@ interface Props {
 }
 
 const COUNTER_FROM = 0.8;
+// Send, Stop and Record share one place: Send stays there, disabled, this long after a send, so the
+// second click of a double click lands on it and not on the button that takes its place. Until a
+// client audit in session 40 a double click on Send turned the microphone on, or stopped the reply
+// just asked for (6 of 6 each way).
+const SEND_GUARD_MS = 400;
 const coarsePointer = typeof matchMedia === 'function' && matchMedia('(pointer: coarse)').matches;
 
 export function Composer(props: Props) {
@@ -24,6 +29,12 @@ export function Composer(props: Props) {
   const [attached, setAttached] = useState<File | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const [justSent, setJustSent] = useState(false);
+  useEffect(() => {
+    if (!justSent) return;
+    const timer = setTimeout(() => setJustSent(false), SEND_GUARD_MS);
+    return () => clearTimeout(timer);
+  }, [justSent]);
   const length = [...text].length;
   const over = length > props.maxLength;
 
@@ -31,6 +42,7 @@ export function Composer(props: Props) {
     if ((!text.trim() && !attached) || over || props.disabled) return;
     if (attached) props.onFile(attached, text.trim());
     else props.onSend(text);
+    setJustSent(true);
     setText('');
     setAttached(null);
     props.onTyping(false);
@@ -118,7 +130,12 @@ export function Composer(props: Props) {
           onKeyDown={onKeyDown}
           aria-invalid={over}
         />
-        {props.generating ? (
+        {justSent ? (
+          <button type="button" class="icon-button primary" disabled title="Send">
+            <Icon name="send" />
+            <span class="sr">Send</span>
+          </button>
+        ) : props.generating ? (
           <button type="button" class="icon-button stop" onClick={props.onStop} title="Stop generating">
             <Icon name="stop" />
             <span class="sr">Stop generating</span>
