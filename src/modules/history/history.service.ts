@@ -6,7 +6,13 @@ import { ConnectionsService } from '../chat/connections.service';
 import { ClientHub } from '../realtime/client-hub';
 import { SessionsService } from '../sessions/sessions.service';
 import { FilesService } from '../uploads/files.service';
-import { toExport, exportedMessages, type ExportLink, type SessionExport } from './session-export';
+import {
+  broughtFiles,
+  toExport,
+  exportedMessages,
+  type ExportLink,
+  type SessionExport,
+} from './session-export';
 
 // A user's library of sessions (issue 15): export (owner or admin), rename, archive, soft delete.
 @Injectable()
@@ -23,12 +29,19 @@ export class HistoryService {
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
     // links signed now, for this export only (never stored), for a reader who may open the file
     const links = new Map<string, ExportLink>();
+    // the message's own file, and those a reply brought and the server kept (until a library audit
+    // in session 40 the export left these out: a reply's image was only the vendor's link, which
+    // expires; test/e2e/history-export.e2e-spec.ts)
+    const add = async (fileId: string, name: unknown) => {
+      if (links.has(fileId)) return;
+      const link = await this.files.exportLink(fileId, session, reader);
+      if (link) links.set(fileId, { name: typeof name === 'string' ? name : 'file', ...link });
+    };
     for (const message of exportedMessages(session)) {
-      if (!message.file_id || links.has(message.file_id)) continue;
-      const link = await this.files.exportLink(message.file_id, session, reader);
-      const file = message.metadata?.file as { name?: unknown } | undefined;
-      if (link)
-        links.set(message.file_id, { name: typeof file?.name === 'string' ? file.name : 'file', ...link });
+      if (message.file_id)
+        await add(message.file_id, (message.metadata?.file as { name?: unknown } | undefined)?.name);
+      for (const file of broughtFiles(message))
+        if (file.file_id) await add(file.file_id, file.name ?? file.kind);
     }
     return toExport(session, links, new Date());
   }

@@ -26,6 +26,9 @@ export interface SessionExport {
     content?: string;
     model_id?: string;
     attachment?: ExportLink;
+    // the files a reply brought (metadata.attachments): a kept one's link as `attachment`'s, a
+    // vendor's link as it was given; dropped ones are not listed
+    attachments?: ExportLink[];
     edited?: boolean;
   }>;
 }
@@ -40,6 +43,21 @@ const SHOWN = new Set([
   'help_request',
   'system_message',
 ]);
+
+// The files a message brought besides its own (a reply's images, speech, vendor files), as listed
+// in `metadata.attachments`: kept ones (file_id) and external links; dropped ones have no file_url.
+export function broughtFiles(
+  message: MessageRecord,
+): Array<{ file_id?: string; file_url: string; name?: string; kind?: string }> {
+  const listed = message.metadata?.attachments;
+  if (!Array.isArray(listed)) return [];
+  return listed.filter(
+    (entry): entry is { file_id?: string; file_url: string; name?: string; kind?: string } =>
+      typeof entry === 'object' &&
+      entry !== null &&
+      typeof (entry as { file_url?: unknown }).file_url === 'string',
+  );
+}
 
 export function exportedMessages(session: SessionWithMessages): MessageRecord[] {
   return buildThread(session.messages).current.filter((message) => SHOWN.has(message.type));
@@ -66,9 +84,24 @@ export function toExport(
       ...(message.content !== undefined ? { content: message.content } : {}),
       ...(message.model_id !== undefined ? { model_id: message.model_id } : {}),
       ...(message.file_id && links.has(message.file_id) ? { attachment: links.get(message.file_id) } : {}),
+      ...withAttachments(message, links),
       ...(message.metadata?.edit_of ? { edited: true } : {}),
     })),
   };
+}
+
+function withAttachments(
+  message: MessageRecord,
+  links: Map<string, ExportLink>,
+): { attachments?: ExportLink[] } {
+  const attachments: ExportLink[] = [];
+  for (const file of broughtFiles(message)) {
+    if (file.file_id !== undefined) {
+      const link = links.get(file.file_id);
+      if (link) attachments.push(link);
+    } else attachments.push({ name: file.name ?? file.kind ?? 'file', url: file.file_url });
+  }
+  return attachments.length > 0 ? { attachments } : {};
 }
 
 const WHO: Record<string, string> = { user: 'You', ai: 'Assistant', admin: 'Admin', system: 'System' };
@@ -92,12 +125,13 @@ export function toMarkdown(data: SessionExport): string {
     if (message.type === 'admin_join' || message.type === 'admin_leave')
       lines.push(`_${message.type === 'admin_join' ? 'An admin joined' : 'The admin left'}_`, '');
     if (message.content) lines.push(message.content, '');
-    if (message.attachment)
-      lines.push(
-        `Attachment: [${escapeLinkText(message.attachment.name)}](<${message.attachment.url}>)` +
-          (message.attachment.expires_at ? ` (link expires ${message.attachment.expires_at})` : ''),
-        '',
-      );
+    for (const attachment of [message.attachment, ...(message.attachments ?? [])])
+      if (attachment)
+        lines.push(
+          `Attachment: [${escapeLinkText(attachment.name)}](<${attachment.url}>)` +
+            (attachment.expires_at ? ` (link expires ${attachment.expires_at})` : ''),
+          '',
+        );
   }
   return lines.join('\n');
 }

@@ -23,6 +23,11 @@ export class ExportedMessageDto {
   @ApiPropertyOptional() content?: string;
   @ApiPropertyOptional() model_id?: string;
   @ApiPropertyOptional({ type: ExportLinkDto }) attachment?: ExportLinkDto;
+  @ApiPropertyOptional({
+    type: [ExportLinkDto],
+    description: "files a reply brought: a kept one's link, or the vendor's link as given",
+  })
+  attachments?: ExportLinkDto[];
   @ApiPropertyOptional({ description: 'a later version of an edited message' }) edited?: boolean;
 }
 
