@@ -45,6 +45,19 @@ describe('chat client (browser)', () => {
       expect(await page.locator('.msg.user').count()).toBe(1);
       expect(await page.locator('.msg.user .text').textContent()).toContain('<img src=x');
       expect(await page.evaluate('typeof window.pwned')).toBe('undefined');
+      // a link into this app with a sign-in token is its text only (login CSRF; a client audit in
+      // session 40), another link stays a link
+      await input.fill(
+        `See [sign in](${server.httpUrl}/chat/#token=someone.elses.token), [here](#token=x) and [docs](https://example.com/?token=x)`,
+      );
+      await input.press('Enter');
+      const second = page.locator('.msg.ai:not(.streaming)').nth(1);
+      await second.waitFor();
+      expect(await second.locator('a', { hasText: 'sign in' }).getAttribute('href')).toBeNull();
+      expect(await second.locator('a', { hasText: 'here' }).getAttribute('href')).toBeNull();
+      expect(await second.locator('a', { hasText: 'docs' }).getAttribute('href')).toBe(
+        'https://example.com/?token=x',
+      );
       expect(await page.locator('.thread img').count()).toBe(0);
       await screenshot(page, 'chat-desktop');
     } finally {

@@ -44,8 +44,24 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   if (node.tagName === 'A') {
     node.setAttribute('target', '_blank');
     node.setAttribute('rel', 'noopener noreferrer nofollow');
+    if (signsIn(node.getAttribute('href'))) node.removeAttribute('href');
   }
 });
+
+// A link to this app that carries a sign-in token (#token= or ?token=, as the page reads it:
+// token-bridge.ts) would open it signed in as whoever's token it is: an AI reply (or a room
+// message) could sign the reader in to an attacker's account, where what they type next is the
+// attacker's to read. Such a link is shown as its text only (a client audit in session 40).
+function signsIn(href: string | null): boolean {
+  if (!href) return false;
+  try {
+    const url = new URL(href, location.href);
+    if (url.origin !== location.origin) return false;
+    return url.searchParams.has('token') || new URLSearchParams(url.hash.slice(1)).has('token');
+  } catch {
+    return false;
+  }
+}
 
 export function renderMarkdown(text: string): string {
   const html = marked.parse(text) as string;
