@@ -16,8 +16,8 @@ interface Props {
 }
 
 const COUNTER_FROM = 0.8;
-// Send, Stop and Record share one place: Send stays there, disabled, this long after a send, so the
-// second click of a double click lands on it and not on the button that takes its place. Until a
+// Send, Stop and Record share one place: Send stays there, disabled (named Sent), this long after a
+// send, so the second click of a double click lands on it and not on the button that takes its place. Until a
 // client audit in session 40 a double click on Send turned the microphone on, or stopped the reply
 // just asked for (6 of 6 each way).
 const SEND_GUARD_MS = 400;
@@ -131,9 +131,9 @@ export function Composer(props: Props) {
           aria-invalid={over}
         />
         {justSent ? (
-          <button type="button" class="icon-button primary" disabled title="Send">
+          <button type="button" class="icon-button primary" disabled title="Sent">
             <Icon name="send" />
-            <span class="sr">Send</span>
+            <span class="sr">Sent</span>
           </button>
         ) : props.generating ? (
           <button type="button" class="icon-button stop" onClick={props.onStop} title="Stop generating">
