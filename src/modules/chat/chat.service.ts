@@ -247,7 +247,6 @@ export class ChatService {
     });
   }
 
-  // a command that stores nothing is acked without an id
   // A resend of a message this admin stored in the session it names, its takeover over since (a
   // dashboard that lost the ack resends from its next socket): the stored copy's ack, as any resend
   // gets (docs/protocol.md, "Guarantees"). Until an admin audit in session 40 it was refused
@@ -267,6 +266,7 @@ export class ChatService {
     return true;
   }
 
+  // a command that stores nothing is acked without an id
   private ack(connection: Connection, message: ClientMessage): void {
     this.hub.send(
       connection,
