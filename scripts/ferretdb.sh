@@ -102,7 +102,13 @@ start() {
   local port="$1" dir="$2"
   install
   mkdir -p "$dir"
-  if [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then return 0; fi
+  # Already running here: ready when it is this port's listener. Another port's (a start that timed
+  # out on a loaded machine left it running, and its retry chose another port) is stopped first: a
+  # CI run's early-reply test froze that one while its app wrote to whatever answered the new port.
+  if [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then
+    if listening "$port" "$(cat "$dir/ferretdb.pid")"; then return 0; fi
+    stop "$dir"
+  fi
   # GOGC=400 (FERRETDB_GOGC overrides): FerretDB allocates a decoded copy of every document it reads,
   # and Go's collector was ~15% of its CPU under bench:rooms' history reads (perf); with 400, three
   # back-to-back pairs of that phase had history p95 86 -> 57, 87 -> 76, 113 -> 88 ms and the room
@@ -111,11 +117,14 @@ start() {
     --listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn >"$dir/ferretdb.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/ferretdb.pid"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if listening "$port" "$pid"; then return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
+  # not left running: a retry on another port would find it alive and take it for its own
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/ferretdb.pid"
   echo "[ferretdb] did not start on port $port; see $dir/ferretdb.log" >&2
   return 1
 }
