@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { ClientHub } from '../../src/modules/realtime/client-hub';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
 
 // Per-connection state must return to zero whatever the order of opens, early closes,
 // terminations during the upgrade, frames and refreshes (an early close used to leave the socket in
@@ -64,6 +65,19 @@ describe('connection bookkeeping (e2e)', () => {
       });
     });
   }
+
+  // Found by the edge black-box audit in session 41 (4 of 4 runs): the gauge operators scale on
+  // (docs/operations.md) counted /chat/ws's sockets only
+  it('should count the rooms sockets (/ws/chat) in chatbox_ws_connections, and uncount them once closed', async () => {
+    const before = await gauge();
+    const user = uniqueUser();
+    const roomsUrl = `${running.wsUrl.replace('/chat/ws', '/ws/chat')}?token=${userToken(user)}`;
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(roomsUrl)));
+    await Promise.all(sockets.map((client) => client.nextOfType('connection_status')));
+    expect((await gauge()) - before).toBe(5);
+    await Promise.all(sockets.map((client) => client.close()));
+    expect(await settled()).toEqual({ hub: 0, sessions: 0, gauge: 0 });
+  });
 
   it('should return the gauge, the hub and its sessions to zero after 3,000 sockets closed right after the upgrade', async () => {
     const user = uniqueUser();

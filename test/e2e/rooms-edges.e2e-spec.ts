@@ -225,6 +225,29 @@ describe('rooms socket edges (e2e)', () => {
     expect(client.closeCode).toBeUndefined();
   });
 
+  // Found by the edge black-box audit in session 41 (4 of 4 runs, each variant): a refresh was taken
+  // before the checks every other frame gets (docs/protocol.md, "Input limits"), and acked
+  it('should refuse an auth_refresh with a prototype key, deep nesting or a field of its own (INVALID_MESSAGE)', async () => {
+    const user = uniqueUser();
+    const client = await socket(userToken(user));
+    const token = userToken(user, { expiresInSeconds: 600 });
+    const frames = [
+      `{"type":"auth_refresh","client_id":"p1","content":"${token}","__proto__":{"x":1}}`,
+      `{"type":"auth_refresh","client_id":"p2","content":"${token}","constructor":{"prototype":{}}}`,
+      `{"type":"auth_refresh","client_id":"p3","content":"${token}","metadata":${'['.repeat(40)}${']'.repeat(40)}}`,
+      `{"type":"auth_refresh","client_id":"p4","content":"${token}","bogus_field":1}`,
+    ];
+    for (const [index, frame] of frames.entries()) {
+      client.socket.send(frame);
+      const answer = await client.next((candidate) => candidate.client_id === `p${index + 1}`);
+      expect(answer).toMatchObject({ type: 'error', error: { code: 'INVALID_MESSAGE', recoverable: true } });
+    }
+    // the socket stays, and a well-formed refresh is still taken
+    client.send({ type: 'auth_refresh', client_id: 'ok', content: token });
+    expect((await client.next((frame) => frame.client_id === 'ok')).type).toBe('ack');
+    expect(client.closeCode).toBeUndefined();
+  });
+
   it('should remove messages older than ROOM_RETENTION in the sweep (FerretDB has no TTL index)', async () => {
     const token = userToken(uniqueUser());
     const roomId = await createRoom(server, token);

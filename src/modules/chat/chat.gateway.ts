@@ -100,6 +100,8 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     }
     const query = request.query ?? new URL(request.url ?? '/', 'http://localhost').searchParams;
     const connection = openConnection(socket, principal, this.quota);
+    // both paths' sockets (docs/operations.md): until the edge audit /ws/chat's were left out
+    this.metrics.connections.set(this.quota.count());
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     const lastSeqText = query.get('last_seq');
@@ -122,6 +124,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     if (!connection) return;
     // a socket may close while connect() still awaits its session: connect() sees this and binds nothing
     closeConnection(connection, this.quota);
+    this.metrics.connections.set(this.quota.count());
     this.lifecycle.disconnect(connection);
     void this.rooms.detach(connection).catch((error: unknown) => this.guard(connection, error));
   }

@@ -2,7 +2,6 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
-import { ChatMetrics } from '../metrics/chat-metrics';
 import type { SessionRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { TakeoverService } from '../takeover/takeover.service';
@@ -35,7 +34,6 @@ export class ConnectionsService {
     private readonly replies: ReplyService,
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
-    private readonly metrics: ChatMetrics,
     private readonly takeover: TakeoverService,
     private readonly turns: TurnWatchService,
     private readonly reads: SessionReads,
@@ -128,7 +126,6 @@ export class ConnectionsService {
     // says whether a question is open: no read of the messages when none is)
     if (restored && !connection.principal.isAdmin && hasOpenTurn(session))
       this.turns.watch(session.id, session.user_id);
-    this.metrics.connections.set(this.hub.count);
     this.logger.log(
       {
         user_id: connection.principal.userId,
@@ -144,7 +141,6 @@ export class ConnectionsService {
   disconnect(connection: Connection): void {
     if (!this.hub.remove(connection)) return;
     this.takeover.disconnected(connection);
-    this.metrics.connections.set(this.hub.count);
     // the reconnect window counts from the moment the last device left
     if (!this.hub.hasSession(connection.sessionId))
       void this.sessions.touch([connection.sessionId]).catch(() => undefined);

@@ -5,6 +5,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { TokenService } from '../../common/auth/token.service';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { untrustedJsonProblem } from '../../common/untrusted-json';
 import type { Connection } from '../realtime/connection';
 import {
   armExpiry,
@@ -20,6 +21,7 @@ import {
 import { RoomHub } from './room-hub';
 import { RoomSocketsService } from './room-sockets.service';
 import { RoomMessagesService } from './room-messages.service';
+import { ChatMetrics } from '../metrics/chat-metrics';
 import { SocketQuota } from '../../common/auth/socket-quota';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
@@ -48,6 +50,7 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
     private readonly quota: SocketQuota,
     private readonly messages: RoomMessagesService,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
+    private readonly metrics: ChatMetrics,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -67,6 +70,8 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
       return;
     }
     const connection = openConnection(socket, principal, this.quota);
+    // counted with /chat/ws's (ChatGateway)
+    this.metrics.connections.set(this.quota.count());
     this.connections.set(socket, connection);
     this.armExpiry(connection);
     this.hub.send(connection, {
@@ -90,6 +95,7 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
     if (!connection) return;
     this.connections.delete(socket);
     closeConnection(connection, this.quota);
+    this.metrics.connections.set(this.quota.count());
     void this.sockets
       .detach(connection)
       .catch((error: unknown) => closeAfterCrash(connection, error, this.logger));
@@ -119,7 +125,18 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
         new DomainException(ErrorCode.INVALID_MESSAGE, 'Each frame must be one JSON object.'),
       );
     }
-    if (isAuthRefresh(value)) return await this.refresh(connection, value, inOrder);
+    if (isAuthRefresh(value)) {
+      // checked as every other frame is (docs/protocol.md, "Input limits"): until the edge audit a
+      // refresh with a `__proto__` key, nesting 40 deep or a key of its own was taken and acked
+      const problem = refreshProblem(value);
+      if (problem !== undefined)
+        return this.sockets.fail(
+          connection,
+          new DomainException(ErrorCode.INVALID_MESSAGE, problem),
+          typeof value.client_id === 'string' ? value.client_id.slice(0, 128) : undefined,
+        );
+      return await this.refresh(connection, value, inOrder);
+    }
     await this.sockets.handle(connection, value, receivedAt);
   }
 
@@ -192,4 +209,15 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
 
 function isAuthRefresh(value: unknown): value is { content?: unknown; client_id?: unknown } {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'auth_refresh';
+}
+
+const REFRESH_FIELDS: ReadonlySet<string> = new Set(['type', 'content', 'client_id']);
+
+// Why a refresh frame may not be used: prototype keys, depth and size as any frame, then only the
+// fields a refresh has (docs/protocol.md, "Rooms", "Sockets")
+export function refreshProblem(value: object): string | undefined {
+  const problem = untrustedJsonProblem(value);
+  if (problem !== undefined) return problem;
+  const other = Object.keys(value).find((key) => !REFRESH_FIELDS.has(key));
+  return other === undefined ? undefined : `Field "${other.slice(0, 40)}" is not allowed.`;
 }
