@@ -159,6 +159,32 @@ describe('voice, speech and AI files (e2e)', () => {
     await client.close();
   });
 
+  // Found by the uploads black-box audit in session 41: a stop after the text had streamed waited
+  // for the whole speech (3 s there; up to SPEECH_TIMEOUT_MS), and the reply was stored with it, not
+  // flagged stopped
+  it('should end the speech of a reply at a stop_generation, and store the text flagged stopped', async () => {
+    const { client, token, sessionId } = await connect('gpt');
+    const aborted = openai.aborted;
+    // the completion at once, the speech (the second request) only after 20 s
+    openai.enqueue({}, { initialDelayMs: 20_000 });
+    client.send({ type: 'user_message', client_id: 's1', content: 'say it aloud' });
+    await client.next((frame) => frame.type === 'ack' && frame.client_id === 's1');
+    await openai.waitForRequests(2, 5000);
+    expect(openai.requests[1].path).toMatch(/\/audio\/speech$/);
+    client.send({ type: 'stop_generation' });
+    await openai.waitForAbort(aborted + 1, 5000);
+    const { final } = await client.reply(5000);
+    expect(final.content).toBe('Echo: say it aloud');
+    expect(final.metadata?.stopped).toBe(true);
+    expect(final.metadata?.attachments).toBeUndefined();
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    const stored = session.messages.filter((message) => message.type === 'ai_response');
+    expect(stored).toHaveLength(1);
+    expect(stored[0].metadata).toMatchObject({ stopped: true });
+    expect(stored[0].metadata?.attachments).toBeUndefined();
+    await client.close();
+  });
+
   it('should transcribe with Dify audio-to-text for a Dify model and send the transcript as the query', async () => {
     const { client, token } = await connect('dify');
     const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');

@@ -76,6 +76,8 @@ export class ReplyAttachments {
     userId: string;
     text: string;
     files: GeneratedFile[];
+    // the reply's: a stop ends the fetches and the speech (what was fetched before stays)
+    signal?: AbortSignal;
   }): Promise<Attachment[]> {
     const { entry } = input;
     const attachments: Attachment[] = [];
@@ -92,14 +94,14 @@ export class ReplyAttachments {
       ]
         .filter(({ file }) => this.isWebLink(file, input))
         .filter(({ file }) => !seen.has(file.url) && seen.add(file.url));
-      const deadline = AbortSignal.timeout(FETCH_DEADLINE_MS);
+      const deadline = withStop(AbortSignal.timeout(FETCH_DEADLINE_MS), input.signal);
       for (const { file, fromVendor } of candidates) {
         attachments.push(
           mode === 'store' ? await this.storeOrLink(file, input, fromVendor, deadline) : link(file),
         );
       }
     }
-    if (entry.settings.tts && entry.provider.synthesize) {
+    if (entry.settings.tts && entry.provider.synthesize && !input.signal?.aborted) {
       const speech = await this.speak(input);
       if (speech) attachments.push(speech);
     }
@@ -162,13 +164,14 @@ export class ReplyAttachments {
     sessionId: string;
     userId: string;
     text: string;
+    signal?: AbortSignal;
   }): Promise<Attachment | undefined> {
     const store = this.store;
     if (!store) return undefined;
     try {
       const audio = await (
         input.entry.provider.synthesize as NonNullable<typeof input.entry.provider.synthesize>
-      )(speechText(input.text), AbortSignal.timeout(SPEECH_TIMEOUT_MS));
+      )(speechText(input.text), withStop(AbortSignal.timeout(SPEECH_TIMEOUT_MS), input.signal));
       const extension = audio.mimeType.split('/')[1]?.replace('mpeg', 'mp3') ?? 'audio';
       const saved = await store.saveGenerated({
         ownerId: input.userId,
@@ -179,6 +182,8 @@ export class ReplyAttachments {
       });
       return stored(saved, 'tts', store.urlOf(saved.file_id));
     } catch (error) {
+      // stopped by its user (or a takeover, a shutdown): no failure
+      if (input.signal?.aborted) return undefined;
       const dropped = this.dropped(error, input, 'audio', 'tts');
       if (dropped) return dropped;
       this.failed('speech_failed', input, error);
@@ -272,4 +277,8 @@ export function speechText(text: string): string {
   const cut = plain.slice(0, SPEECH_MAX_CHARS);
   const sentence = Math.max(cut.lastIndexOf('. '), cut.lastIndexOf('\n'));
   return sentence > SPEECH_MAX_CHARS / 2 ? cut.slice(0, sentence + 1) : cut;
+}
+
+function withStop(deadline: AbortSignal, stop: AbortSignal | undefined): AbortSignal {
+  return stop ? AbortSignal.any([deadline, stop]) : deadline;
 }

@@ -154,6 +154,7 @@ export class ReplyAttempts {
         turnSeq: assembled.turnSeq,
         ...streamed,
         reason,
+        signal,
       });
     } finally {
       this.shown.running.delete(sessionId);

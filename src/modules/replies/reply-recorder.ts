@@ -34,6 +34,8 @@ export interface ReplyOutcome {
   firstTokenMs?: number;
   failure: unknown;
   reason?: StopReason;
+  // the reply's own (aborted with a StopReason): a stop while its extras are made ends them
+  signal?: AbortSignal;
   // a regenerated reply: the first reply of its turn
   alternativeOf?: string;
   // the user's message it answers (thread.ts reads the reply right after it), and its seq
@@ -93,8 +95,12 @@ export class ReplyRecorder {
     const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
     const metadata: Record<string, unknown> = { usage, response_ms: responseMs };
     if (outcome.firstTokenMs !== undefined) metadata.first_token_ms = Math.round(outcome.firstTokenMs);
-    if (reason === 'stopped' || reason === 'new_session' || reason === 'takeover') metadata.stopped = true;
-    if (reason === 'shutdown' || failed) metadata.interrupted = true;
+    const flag = (cut: StopReason | undefined): void => {
+      if (cut === 'stopped' || cut === 'new_session' || cut === 'takeover') metadata.stopped = true;
+      if (cut === 'shutdown') metadata.interrupted = true;
+    };
+    flag(reason);
+    if (failed) metadata.interrupted = true;
     if (outcome.alternativeOf) metadata.alternative_of = outcome.alternativeOf;
     if (outcome.replyTo) metadata.reply_to = outcome.replyTo;
     // extras only for a complete reply: speech of a cut-off answer would mislead
@@ -105,8 +111,14 @@ export class ReplyRecorder {
         userId,
         text,
         files: outcome.files,
+        signal: outcome.signal,
       });
       if (attachments.length > 0) metadata.attachments = attachments;
+      // stopped while its speech was made (the text had all streamed): the speech was cut off, the
+      // text is stored without it and flagged as the stop says. Until the uploads audit of session
+      // 41 a stop then waited for the whole speech (3 s in the audit, up to SPEECH_TIMEOUT_MS), and
+      // the reply was stored with it as if no stop came
+      if (outcome.signal?.aborted) flag(outcome.signal.reason as StopReason);
     }
     let stored: MessageRecord;
     try {
