@@ -209,4 +209,43 @@ describe('embedding (browser)', () => {
       await context.close();
     }
   });
+
+  // Found by the embed black-box audit in session 41 (3 of 3 runs): the app had opened the webview
+  // with Alice's token in the address; Bob signs in and the app loads the chat for him without a
+  // token. The chat signed in with the token kept from Alice's address and never asked the app.
+  it("should ask the host again when it loads the chat anew, not sign in with the last address's token", async () => {
+    const { context, page } = await newPage(browser, PHONE);
+    await context.addInitScript({
+      content: `window.nativeInbox = [];
+        window.ReactNativeWebView = { postMessage: (message) => window.nativeInbox.push(message) };`,
+    });
+    try {
+      await page.goto(`${server.httpUrl}/chat/#token=${userToken(uniqueUser('alice'))}`);
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('for alice only');
+      await input.press('Enter');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      // a reload of the page is still Alice's
+      await page.reload();
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      await page.getByText('for alice only').first().waitFor();
+      // the app loads the chat for Bob
+      await page.goto(`${server.httpUrl}/chat/`);
+      await page.getByText('Waiting for sign-in…').waitFor();
+      const inbox = ((await page.evaluate('window.nativeInbox')) as string[]).map(
+        (message) => JSON.parse(message) as Record<string, unknown>,
+      );
+      expect(inbox).toContainEqual({ source: 'chatbox', type: 'chatbox:token_request', reason: 'initial' });
+      expect(await page.getByText('for alice only').count()).toBe(0);
+      const bob = userToken(uniqueUser('bob'));
+      await page.evaluate(
+        `window.postMessage(${JSON.stringify(JSON.stringify({ type: 'chatbox:token', token: bob }))}, '*')`,
+      );
+      await page.locator('[data-testid=status][data-state=connected]').waitFor();
+      expect(await page.getByText('for alice only').count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
 });

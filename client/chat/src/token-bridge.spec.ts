@@ -3,6 +3,7 @@ import {
   commandFromMessage,
   isJwtShaped,
   sessionIdFromLocation,
+  takeTokenFromLocation,
   TokenBridge,
   tokenFromLocation,
   tokenFromMessage,
@@ -68,6 +69,70 @@ describe('the session asked for in the address (the SDK\u2019s sessionId)', () =
     expect(sessionIdFromLocation({ search: '?parent_origin=x&session_id=a1-b2', hash: '' })).toBe('a1-b2');
     expect(sessionIdFromLocation({ search: '?session_id=..%2Fx', hash: '' })).toBeNull();
     expect(sessionIdFromLocation({ search: '', hash: '' })).toBeNull();
+  });
+});
+
+// The token the address brought is kept for a reload of the page only (embed audit, session 41: a
+// webview loaded for another user signed in with the token kept from the first one's address).
+describe('the token kept for a reload', () => {
+  const page = (hash: string, navigation: string | undefined, stored = new Map<string, string>()) => {
+    const win = {
+      location: { href: `https://chat.example/chat/${hash}`, hash, search: '' },
+      history: { state: null, replaceState: () => undefined },
+      sessionStorage: {
+        getItem: (key: string) => stored.get(key) ?? null,
+        setItem: (key: string, value: string) => void stored.set(key, value),
+        removeItem: (key: string) => void stored.delete(key),
+      },
+      performance: {
+        getEntriesByType: (type: string) =>
+          type === 'navigation' && navigation ? [{ type: navigation }] : [],
+      },
+    };
+    return { win: win as never, stored };
+  };
+
+  it('should sign a reload in with the kept token', () => {
+    const { win, stored } = page(`#token=${JWT}`, 'navigate');
+    expect(takeTokenFromLocation(win)).toBe(JWT);
+    expect(takeTokenFromLocation(page('', 'reload', stored).win)).toBe(JWT);
+  });
+
+  it('should forget it and take none on any other visit, or where the visit is unknown', () => {
+    fc.assert(
+      fc.property(
+        fc.option(fc.constantFrom('navigate', 'back_forward', 'prerender', 'other'), { nil: undefined }),
+        (navigation) => {
+          const { win, stored } = page(`#token=${JWT}`, 'navigate');
+          takeTokenFromLocation(win);
+          expect(takeTokenFromLocation(page('', navigation, stored).win)).toBeNull();
+          expect(stored.size).toBe(0);
+          // and a reload after it asks the host too
+          expect(takeTokenFromLocation(page('', 'reload', stored).win)).toBeNull();
+        },
+      ),
+    );
+  });
+
+  it('should forget it once the host hands a token over', () => {
+    const stored = new Map([['chatbox:token', JWT]]);
+    const listeners: Array<(event: unknown) => void> = [];
+    const parent = { postMessage: () => undefined };
+    const win = {
+      location: { search: '', hash: '' },
+      parent,
+      sessionStorage: { removeItem: (key: string) => void stored.delete(key) },
+      addEventListener: (_type: string, listener: (event: unknown) => void) => listeners.push(listener),
+      document: { addEventListener: () => undefined },
+    };
+    new TokenBridge(win as unknown as Window);
+    for (const listener of listeners)
+      listener({
+        source: parent,
+        origin: 'https://app.example',
+        data: { type: 'chatbox:token', token: JWT },
+      });
+    expect(stored.size).toBe(0);
   });
 });
 

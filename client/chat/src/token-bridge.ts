@@ -96,13 +96,21 @@ const STORED_TOKEN = 'chatbox:token';
 
 // Reads the token from the address, then takes it out of the address bar (history, bookmarks and
 // screen shares never show it); other parameters (parent_origin) stay. The tab keeps it in
-// sessionStorage so a reload still signs in (a stale one is refused and a new one asked for).
+// sessionStorage so a reload of the page still signs in (a stale one is refused and a new one asked
+// for). Only a reload: a new visit of the address without a token is the host's to sign in (a
+// token_request). Until the embed audit of session 41 a webview that had opened the chat with
+// Alice's token and then loaded it for Bob signed Bob in as Alice without asking the app, and showed
+// him her conversation (3 of 3 runs).
 export function takeTokenFromLocation(
-  win: Pick<Window, 'location' | 'history' | 'sessionStorage'>,
+  win: Pick<Window, 'location' | 'history' | 'sessionStorage'> & { performance?: NavigationTimes },
 ): string | null {
   const token = tokenFromLocation(win.location);
   if (token === null) {
     const stored = readStored(win);
+    if (!reloaded(win)) {
+      forgetStoredToken(win);
+      return null;
+    }
     return isJwtShaped(stored) ? stored : null;
   }
   try {
@@ -117,6 +125,27 @@ export function takeTokenFromLocation(
   url.hash = hash.toString();
   win.history.replaceState(win.history.state, '', url.toString());
   return token;
+}
+
+type NavigationTimes = Pick<Performance, 'getEntriesByType'>;
+
+// Whether this document came from a reload of the page (Navigation Timing); false where unknown.
+function reloaded(win: { performance?: NavigationTimes }): boolean {
+  try {
+    const [entry] = win.performance?.getEntriesByType('navigation') ?? [];
+    return (entry as { type?: string } | undefined)?.type === 'reload';
+  } catch {
+    return false;
+  }
+}
+
+// The kept token is dropped once the host hands one over: a later reload asks the host again.
+export function forgetStoredToken(win: Pick<Window, 'sessionStorage'>): void {
+  try {
+    win.sessionStorage.removeItem(STORED_TOKEN);
+  } catch {
+    // storage refused: nothing kept
+  }
 }
 
 function readStored(win: Pick<Window, 'sessionStorage'>): string | null {
@@ -186,7 +215,11 @@ export class TokenBridge {
     if (!fromNative && !fromParent) return;
     if (this.parentOrigin && !fromNative && event.origin !== this.parentOrigin) return;
     const token = tokenFromMessage(event.data);
-    if (token) for (const listener of this.listeners) listener(token);
+    if (token) {
+      // the host's token stands from now on, not one the address brought (takeTokenFromLocation)
+      forgetStoredToken(this.win);
+      for (const listener of this.listeners) listener(token);
+    }
     const command = token ? null : commandFromMessage(event.data);
     if (command) for (const listener of this.commandListeners) listener(command);
   }
