@@ -109,6 +109,43 @@ describe('a store that stops answering during an append (e2e)', () => {
     expect(answered()).toBe(FRAMES);
     await client.close();
   }, 60_000);
+
+  // Found by the embed black-box audit in session 41 (3 of 3 runs): readyz stayed 200 for about
+  // 5.5 s of a frozen store, until the driver's own monitor gave up: the check sent no command
+  it('should say not ready because the store did not answer its ping, stay live, and be ready once it answers', async () => {
+    const probe = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      return {
+        status: response.status,
+        body: (await response.json()) as { details?: Record<string, unknown> },
+      };
+    };
+    expect((await probe('/chat/readyz')).status).toBe(200);
+    store.signal('SIGSTOP');
+    try {
+      let first: Awaited<ReturnType<typeof probe>> | undefined;
+      const deadline = Date.now() + 15_000;
+      while (!first && Date.now() < deadline) {
+        const ready = await probe('/chat/readyz');
+        if (ready.status === 503) first = ready;
+        else await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // not ready for the ping's silence, before the driver gave the store up
+      expect(first?.body.details?.mongodb).toMatchObject({
+        status: 'down',
+        reason: expect.stringMatching(/ping/),
+      });
+      expect((await probe('/chat/healthz')).status).toBe(200);
+    } finally {
+      store.signal('SIGCONT');
+    }
+    const deadline = Date.now() + 30_000;
+    while ((await probe('/chat/readyz')).status !== 200 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await probe('/chat/readyz')).status).toBe(200);
+  }, 60_000);
 });
 
 // An instance told to stop (SIGTERM) while a message's append waits on a slow store: its store client
