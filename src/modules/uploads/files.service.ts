@@ -213,13 +213,22 @@ export class FilesService implements FileStore {
   // at its store) takes the attachment back (FilesRepository.release). Until a rooms audit in session
   // 39 it stayed: a resend's client_id with another upload of the sender's made that file readable
   // by every member of the room, and no delete or retention ever took it off (3 of 3 runs).
-  attachWhile<T>(
+  async attachWhile<T>(
     fileId: string,
     ownerId: string,
     scope: string,
     store: (file: StoredFileInfo) => Promise<T>,
     shown?: (stored: T | undefined) => Promise<boolean>,
   ): Promise<T> {
+    // A file stored while scanning was off is scanned before a message may show it, as before it is
+    // served or read (docs/protocol.md, "Uploads and files"), outside the file's lock (the scan's
+    // verdict takes it). Until the room files audit of session 41 an EICAR file uploaded with
+    // scanning off and sent into a room after a restart with it on was acked and fanned out: every
+    // member was offered a link the first download found infected (5 of 5 runs).
+    if (this.lateScan.active) {
+      const unscanned = await this.files.findOwned(fileId, ownerId);
+      if (unscanned) await this.lateScan.ensureClean(unscanned);
+    }
     return this.lock.run(fileLockKey(fileId), async () => {
       const file = await this.files.findOwned(fileId, ownerId);
       if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
