@@ -15,7 +15,7 @@ done
 source scripts/ensure-node.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 if [ ! -f dist/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/main.js -print -quit)" ]; then
-  npx nest build
+  npm run --silent build:server
 fi
 DATA="$(mktemp -d)"
 trap 'for s in ferretdb redis; do bash scripts/services/$s.sh down "$DATA/$s" >/dev/null 2>&1 || true; done; rm -rf "$DATA"' EXIT

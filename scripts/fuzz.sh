@@ -8,7 +8,7 @@ cd "$ROOT"
 source scripts/ensure-node.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 if [ ! -f dist/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/main.js -print -quit)" ]; then
-  npx nest build
+  npm run --silent build:server
 fi
 DATA="$(mktemp -d)"
 trap 'bash scripts/services/ferretdb.sh down "$DATA/ferretdb" >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
