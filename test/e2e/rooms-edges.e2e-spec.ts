@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import fc from 'fast-check';
+import { MongoClient, type Document } from 'mongodb';
+import { SETTINGS, type Settings } from '../../src/config/settings';
 import { ROOM_CLIENT_TYPES, ROOM_ENVELOPE_FIELDS } from '../../src/protocol/rooms';
 import { startApp, type RunningApp } from '../helpers/app';
 import { unsignedToken, uniqueUser, userToken } from '../helpers/tokens';
@@ -387,6 +389,58 @@ describe('rooms socket edges (e2e)', () => {
     const rooms = await api<{ total: number }>(server, admin, 'GET', '/admin/rooms');
     expect(rooms.body.total).toBeGreaterThan(0);
   });
+  // Found by the quota black-box audit in session 41 (40 reports of one message by one member: 40
+  // stored, 40 alerts, admin list total 40; 3 of 3 runs). A repeat of a report (the same reporter and
+  // message) gets the first report's id and stores and alerts nothing (docs/protocol.md, "Reports").
+  it('should keep one report and raise one alert for one member reporting one message again and again', async () => {
+    const author = userToken(uniqueUser());
+    const member = uniqueUser();
+    const roomId = await createRoom(server, author);
+    const client = await socket(author);
+    await join(client, roomId);
+    const { message_id: messageId } = await say(client, roomId, 'disliked text', 'again');
+    expect((await api(server, userToken(member), 'POST', `/rooms/${roomId}/join`)).status).toBeLessThan(300);
+    const made: Array<{ status: number; body: { report_id: string } }> = [];
+    // ten (ROOM_RATE_LIMIT_MESSAGES_PER_SECOND here), eight at once as the audit sent them
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next++ < 10)
+          made.push(
+            await api<{ report_id: string }>(
+              server,
+              userToken(member),
+              'POST',
+              `/rooms/${roomId}/messages/${messageId}/report`,
+              { reason: `spam ${next}` },
+            ),
+          );
+      }),
+    );
+    expect(made.map((answer) => answer.status)).toEqual(Array(10).fill(201));
+    expect(new Set(made.map((answer) => answer.body.report_id)).size).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the alert is raised unawaited
+    const mongo = await MongoClient.connect(server.app.get<Settings>(SETTINGS).mongodbUri);
+    try {
+      const stored = (collection: string, filter: Document) =>
+        mongo.db().collection(collection).countDocuments(filter);
+      expect(await stored('chat_reports', { reporter_id: member, message_id: messageId })).toBe(1);
+      expect(await stored('notifications', { type: 'message_report', user_id: member })).toBe(1);
+    } finally {
+      await mongo.close();
+    }
+    const admin = userToken(uniqueUser('admin'), { roles: ['chat_admin'] });
+    const listed = await api<{ items: Array<{ id: string; reporter_id: string }> }>(
+      server,
+      admin,
+      'GET',
+      '/admin/reports?limit=100',
+    );
+    expect(listed.body.items.filter((item) => item.reporter_id === member).map((item) => item.id)).toEqual([
+      made[0].body.report_id,
+    ]);
+  });
+
   it('should thread replies, count unread per room, and let owners name moderators and change settings', async () => {
     const alice = uniqueUser();
     const bob = uniqueUser();

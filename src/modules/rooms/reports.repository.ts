@@ -4,7 +4,8 @@ import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { ROOM_CIPHER } from './room-messages.repository';
 import { Report, type ReportedMessage } from './schemas/room-extras.schema';
-import { newId } from '../../common/ids';
+import { compositeKey } from '../../common/composite-key';
+import { isDuplicateKey } from '../../common/store-errors';
 
 // the reported message as it was when reported (decrypted)
 export interface ReportedRecord {
@@ -41,16 +42,28 @@ export class ReportsRepository implements OnModuleInit {
     await this.reports.createIndexes();
   }
 
-  async insert(input: Omit<ReportRecord, 'id'>): Promise<ReportRecord> {
-    const id = newId();
+  // One report per reporter and message (docs/protocol.md, "Reports"): its `_id` is reportIdOf, so a
+  // repeat fails on the unique `_id` (also when the copies race, on FerretDB too) and gets the report
+  // stored first, `created` false: the caller raises no alert for it. A report deleted between the
+  // refused insert and the read (the retention sweep) is made again.
+  async insert(input: Omit<ReportRecord, 'id'>): Promise<{ report: ReportRecord; created: boolean }> {
+    const id = reportIdOf(input.room_id, input.message_id, input.reporter_id);
     const { reason, reported, ...rest } = input;
-    await this.reports.create({
-      _id: id,
-      ...rest,
-      ...(reason ? { reason: this.cipher.encrypt(reason) } : {}),
-      ...(reported ? { reported: this.sealed(reported) } : {}),
-    });
-    return { id, ...input };
+    for (;;) {
+      try {
+        await this.reports.create({
+          _id: id,
+          ...rest,
+          ...(reason ? { reason: this.cipher.encrypt(reason) } : {}),
+          ...(reported ? { reported: this.sealed(reported) } : {}),
+        });
+        return { report: { id, ...input }, created: true };
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      const stored = await this.reports.findById(id).lean<Report>();
+      if (stored) return { report: this.toRecord(stored), created: false };
+    }
   }
 
   async list(skip: number, limit: number): Promise<{ items: ReportRecord[]; total: number }> {
@@ -58,13 +71,16 @@ export class ReportsRepository implements OnModuleInit {
       this.reports.find({}).sort({ at: -1, _id: 1 }).skip(skip).limit(limit).lean<Report[]>(),
       this.reports.countDocuments({}),
     ]);
-    const items = found.map(({ _id, reason, reported, ...rest }) => ({
+    return { items: found.map((report) => this.toRecord(report)), total };
+  }
+
+  private toRecord({ _id, reason, reported, ...rest }: Report): ReportRecord {
+    return {
       id: _id,
       ...rest,
       ...(reason ? { reason: this.cipher.decrypt(reason) } : {}),
       reported: reported ? this.opened(reported) : null,
-    }));
-    return { items, total };
+    };
   }
 
   // Reports made before `cutoff` go, with the message text they keep (the retention sweep,
@@ -125,4 +141,10 @@ export class ReportsRepository implements OnModuleInit {
       ...(fileName !== undefined ? { file_name: this.cipher.decrypt(fileName) } : {}),
     };
   }
+}
+
+// A report's `_id`: one per (room, message, reporter), its parts escaped (compositeKey; a user id may
+// hold `|`). Reports stored before it keep the random ids they were given.
+export function reportIdOf(roomId: string, messageId: string, reporterId: string): string {
+  return compositeKey([roomId, messageId, reporterId]);
 }

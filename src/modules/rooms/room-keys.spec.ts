@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { reactionIdOf } from './reactions.repository';
 import { dedupKeyOf } from './room-message-records';
+import { reportIdOf } from './reports.repository';
 import { dmRoomId, plainDmRoomId } from './room-rules';
 import { participantId } from './room.types';
 
@@ -41,6 +42,18 @@ describe('room keys', () => {
         const a = reactionIdOf({ message_id: message, user_id: userA, emoji: emojiA });
         const b = reactionIdOf({ message_id: message, user_id: userB, emoji: emojiB });
         expect(a === b).toBe(userA === userB && emojiA === emojiB);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  // one report per (room, message, reporter): a repeat finds the first on its `_id`, and no two
+  // reporters (or messages) share one
+  it('should give each (room, message, reporter) its own report id (property)', () => {
+    fc.assert(
+      fc.property(roomId, id, id, id, id, (room, messageA, reporterA, messageB, reporterB) => {
+        const same = messageA === messageB && reporterA === reporterB;
+        expect(reportIdOf(room, messageA, reporterA) === reportIdOf(room, messageB, reporterB)).toBe(same);
       }),
       { numRuns: 3000 },
     );
