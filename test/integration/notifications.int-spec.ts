@@ -1,5 +1,6 @@
 import { getModelToken, MongooseModule } from '@nestjs/mongoose';
 import { Test, type TestingModule } from '@nestjs/testing';
+import type { Collection } from 'mongodb';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../src/common/crypto/content-cipher';
 import { type Settings } from '../../src/config/settings';
@@ -201,6 +202,56 @@ describe('notifications against FerretDB', () => {
       .map((record) => record.id)
       .filter((id) => id.startsWith('held-race-'));
     expect(ids.sort()).toEqual(sessions.map((sessionId) => `held-${sessionId}`).sort());
+  });
+
+  // Found by the quota black-box audit in session 41 (one user's 1,100 held report alerts, older than
+  // another user's held one: the digest took 1,000 of the first user's and left the other's held).
+  // A digest takes of one type and user at most a twentieth of its 1,000 while others' alerts wait,
+  // and fills what room is left with the rest, oldest first (docs/protocol.md, "Alert limits and
+  // digests").
+  it("should not let one user's held alerts keep another's out of the digest", async () => {
+    const module = await instance();
+    const start = Date.now() - 3_600_000 * 30;
+    const held = (id: string, userId: string, at: number) => ({
+      _id: id,
+      kind: 'alert',
+      type: 'message_report',
+      user_id: userId,
+      session_id: null,
+      affected_users: 1,
+      details: null,
+      reason: null,
+      link: null,
+      at: new Date(at),
+      channels: ['log'],
+      sent: [],
+      status: 'suppressed',
+      attempts: 0,
+      next_attempt_at: null,
+      last_error: null,
+      digest_id: null,
+      summary: null,
+    });
+    const notifications = module.get<Model<Notification>>(getModelToken(Notification.name))
+      .collection as unknown as Collection<{ _id: string }>;
+    await notifications.insertMany(
+      Array.from({ length: 1_100 }, (_, index) => held(`flood-${index}`, 'flooder', start + index)),
+    );
+    await notifications.insertOne(held('quiet-one', 'quiet-user', start + 60_000));
+    const taken = (await module.get(NotificationsRepository).takeSuppressed('digest-fair')).map(
+      (record) => record.id,
+    );
+    expect(taken).toContain('quiet-one');
+    // the room left goes to the flooder's, oldest first: a digest as full as before
+    expect(taken).toHaveLength(1_000);
+    const flood = taken.filter((id) => id.startsWith('flood-'));
+    expect(flood.length).toBeGreaterThan(900);
+    expect(flood).toContain('flood-0');
+    // the rest wait for the next digest
+    const next = (await module.get(NotificationsRepository).takeSuppressed('digest-fair-2')).map(
+      (record) => record.id,
+    );
+    expect(next.filter((id) => id.startsWith('flood-')).length + flood.length).toBe(1_100);
   });
 
   // A digest's mark expires on the digest's own clock: a mark timed by the wall clock was older than

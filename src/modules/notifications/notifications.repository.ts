@@ -121,11 +121,7 @@ export class NotificationsRepository implements OnModuleInit {
   // read-modify-write (both updates "succeed"). A digest that dies between its claims and its update
   // leaves those alerts held until the claims expire (CLAIM_MS) and a later digest takes them.
   async takeSuppressed(digestId: string, limit = 1000, now = new Date()): Promise<NotificationRecord[]> {
-    const waiting = await this.notifications
-      .find({ status: 'suppressed', digest_id: null }, { _id: 1 })
-      .sort({ at: 1 })
-      .limit(limit)
-      .lean<Array<{ _id: string }>>();
+    const waiting = (await this.heldFairly(limit)).map((_id) => ({ _id }));
     if (waiting.length === 0) return [];
     const expires = new Date(now.getTime() + CLAIM_MS);
     const claims = await insertEach(
@@ -141,6 +137,45 @@ export class NotificationsRepository implements OnModuleInit {
     );
     const taken = await this.notifications.find({ digest_id: digestId }).lean<NotificationDocument[]>();
     return taken.map((document) => this.toRecord(document));
+  }
+
+  // The held alerts a digest takes, oldest first, at most `limit`, and of one type and user at most a
+  // twentieth of them while other alerts wait; what room is left then goes to the rest, oldest first
+  // (docs/protocol.md, "Alert limits and digests"). Until the quota audit of session 41 the digest
+  // took the oldest 1,000 whoever's they were: one user who held more than that in one digest interval
+  // (a report of each of many messages, a help request from each of many sessions; the limits let
+  // them hold 6,000) kept everyone else's held alerts out of every digest while it went on. Each
+  // query below leaves out the alerts taken and the (type, user) pairs at their share: one that
+  // comes back full without taking `limit` filled another pair's share, so there are at most 21.
+  private async heldFairly(limit: number): Promise<string[]> {
+    const share = Math.max(1, Math.floor(limit / 20));
+    const held = { status: 'suppressed', digest_id: null };
+    const pairOf = { _id: 1, type: 1, user_id: 1 };
+    const taken: string[] = [];
+    const counts = new Map<string, number>();
+    const full: Array<{ type: string; user_id: string | null }> = [];
+    const oldest = (filter: Record<string, unknown>, count: number) =>
+      this.notifications
+        .find({ ...held, ...(taken.length > 0 ? { _id: { $nin: [...taken] } } : {}), ...filter }, pairOf)
+        .sort({ at: 1, _id: 1 })
+        .limit(count)
+        .lean<Array<{ _id: string; type: string; user_id: string | null }>>();
+    for (;;) {
+      const wanted = limit - taken.length;
+      const found = await oldest(full.length > 0 ? { $nor: full } : {}, wanted);
+      for (const alert of found) {
+        const pair = JSON.stringify([alert.type, alert.user_id ?? null]);
+        const count = counts.get(pair) ?? 0;
+        if (count >= share) continue;
+        taken.push(alert._id);
+        counts.set(pair, count + 1);
+        if (count + 1 === share) full.push({ type: alert.type, user_id: alert.user_id ?? null });
+      }
+      if (found.length < wanted || taken.length >= limit) break;
+    }
+    if (taken.length < limit && full.length > 0)
+      taken.push(...(await oldest({}, limit - taken.length)).map((alert) => alert._id));
+    return taken;
   }
 
   async find(filter: { type?: string; sessionId?: string; kind?: string }, limit = 100) {
