@@ -30,6 +30,24 @@ import { DELIVERY_TIMING, type DeliveryTiming } from '../../src/modules/notifica
 
 // The notifications collection, its unique marks and the crash watch against FerretDB. Two
 // service graphs on one database stand for two instances.
+
+// The stored fields of an alert held for the digest, at `at`
+function heldAlert(at: Date) {
+  return {
+    details: null,
+    reason: null,
+    link: null,
+    at,
+    channels: ['log' as const],
+    sent: [],
+    status: 'suppressed' as const,
+    attempts: 0,
+    next_attempt_at: null,
+    last_error: null,
+    digest_id: null,
+    summary: null,
+  };
+}
 describe('notifications against FerretDB', () => {
   let settings: Settings;
   const modules: TestingModule[] = [];
@@ -177,18 +195,7 @@ describe('notifications against FerretDB', () => {
           user_id: null,
           session_id: sessionId,
           affected_users: 0,
-          details: null,
-          reason: null,
-          link: null,
-          at: new Date(),
-          channels: ['log'],
-          sent: [],
-          status: 'suppressed',
-          attempts: 0,
-          next_attempt_at: null,
-          last_error: null,
-          digest_id: null,
-          summary: null,
+          ...heldAlert(new Date()),
         }),
       ),
     );
@@ -219,18 +226,7 @@ describe('notifications against FerretDB', () => {
       user_id: userId,
       session_id: null,
       affected_users: 1,
-      details: null,
-      reason: null,
-      link: null,
-      at: new Date(at),
-      channels: ['log'],
-      sent: [],
-      status: 'suppressed',
-      attempts: 0,
-      next_attempt_at: null,
-      last_error: null,
-      digest_id: null,
-      summary: null,
+      ...heldAlert(new Date(at)),
     });
     const notifications = module.get<Model<Notification>>(getModelToken(Notification.name))
       .collection as unknown as Collection<{ _id: string }>;
