@@ -103,4 +103,53 @@ describe('rooms: an edit or a reaction of a member kicked or muted meanwhile (e2
       restore();
     }
   });
+
+  // Found by the DMs black-box audit in session 41 (its messages: 10 of 10 rounds; edits and reactions
+  // share the gap). In a direct message the check before the write read the membership and the mute
+  // again, not the block: an edit or a reaction checked before the other side's block was written
+  // after it, acked, and sent to the blocker live.
+  it("should refuse a direct message's edit and reaction checked before the other side's block", async () => {
+    const alice = cluster.person();
+    const bob = cluster.person();
+    const a = await cluster.socket(second, alice.token);
+    const hello = await say(a, `@${bob.id}`, 'hello', 'dm-1');
+    const dm = String(hello.room_id);
+    const b = await cluster.socket(first, bob.token);
+    await join(b, dm);
+    const a2 = await cluster.socket(second, alice.token);
+    const messageId = String(hello.message_id);
+    const restore = slowReadsOf(messageId);
+    try {
+      a.send({
+        type: 'edit',
+        room_id: dm,
+        message_id: messageId,
+        content: 'after the block',
+        client_id: 'e1',
+      });
+      // from another socket: one socket's frames are handled one at a time
+      a2.send({ type: 'react', room_id: dm, message_id: messageId, content: '💩', client_id: 'r1' });
+      await sleep(100);
+      expect((await api(first, bob.token, 'POST', '/blocks', { user_id: alice.id })).status).toBe(200);
+      const heard = b.frames.length;
+      const answers = await Promise.all(
+        [a, a2].map(async (client, index) => {
+          const id = index === 0 ? 'e1' : 'r1';
+          const answer = (await client.next((frame) => frame.client_id === id, 5_000)) as RoomFrame;
+          return answer.error?.code ?? answer.type;
+        }),
+      );
+      await sleep(500);
+      const stored = (
+        await api<{ items: RoomFrame[] }>(first, bob.token, 'GET', `/rooms/${dm}/messages`)
+      ).body.items.find((item) => item.message_id === messageId);
+      expect({
+        answers,
+        stored: [stored?.content, stored?.metadata?.reactions],
+        heard: (b.frames.slice(heard) as RoomFrame[]).filter((frame) => frame.user_id === alice.id).length,
+      }).toEqual({ answers: ['BLOCKED', 'BLOCKED'], stored: ['hello', undefined], heard: 0 });
+    } finally {
+      restore();
+    }
+  });
 });

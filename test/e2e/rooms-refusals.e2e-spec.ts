@@ -119,6 +119,67 @@ describe('rooms: refusals (e2e, two instances)', () => {
     expect(((await b.next((frame) => frame.type === 'typing')) as RoomFrame).user_id).toBe(alice.id);
   });
 
+  // Found by the DMs black-box audit in session 41 (10 of 10 rounds, 8-12 messages a round). A message
+  // of the blocked user checked before the block, then queued behind the room's other appends, was
+  // stored after the block's 200 and reached the blocker live (up to 344 ms after it): the check
+  // before the insert read the membership and the mute again, not the block (docs/protocol.md, "Rooms,
+  // direct messages, moderation").
+  it("should store and send the blocker no message of the blocked user's after the block's answer", async () => {
+    const perSocket = 8;
+    const late: unknown[] = [];
+    for (let round = 0; round < 3; round++) {
+      const alice = person();
+      const bob = person();
+      const roomId = (await api<{ id: string }>(first, bob.token, 'POST', '/dms', { user_id: alice.id })).body
+        .id;
+      const b = await socket(second, bob.token);
+      await join(b, roomId);
+      const senders = await Promise.all(
+        Array.from({ length: 16 }, (_, index) => socket(index % 2 === 0 ? first : second, alice.token)),
+      );
+      // bob blocks the instant alice's first message reaches him
+      let answeredAt = Number.POSITIVE_INFINITY;
+      const blocked = b
+        .next((frame) => frame.type === 'chat' && (frame as RoomFrame).user_id === alice.id, 10_000)
+        .then(async () => {
+          const response = await api(second, bob.token, 'POST', '/blocks', { user_id: alice.id });
+          answeredAt = Date.now();
+          expect(response.status).toBe(200);
+        });
+      senders.forEach((client, s) => {
+        for (let index = 0; index < perSocket; index++)
+          client.send({
+            type: 'chat',
+            room_id: roomId,
+            content: `m ${s}-${index}`,
+            client_id: `c-${s}-${index}`,
+          });
+      });
+      await blocked;
+      const answers = await Promise.all(
+        senders.flatMap((client, s) =>
+          Array.from({ length: perSocket }, (_, index) =>
+            client.next(
+              (frame) =>
+                frame.client_id === `c-${s}-${index}` && (frame.type === 'ack' || frame.type === 'error'),
+              20_000,
+            ),
+          ),
+        ),
+      );
+      await pause(300);
+      const after = (frame: { timestamp?: unknown }) => Date.parse(String(frame.timestamp)) > answeredAt;
+      const stored = answers.filter((frame) => frame.type === 'ack' && after(frame)).length;
+      const heard = (b.frames as RoomFrame[]).filter(
+        (frame) => frame.type === 'chat' && frame.user_id === alice.id && after(frame),
+      ).length;
+      if (stored > 0 || heard > 0) late.push({ round, stored, heard });
+      for (const client of senders) client.socket.terminate();
+      b.socket.terminate();
+    }
+    expect(late).toEqual([]);
+  });
+
   it('should take only one emoji as a reaction, and refuse a muted member MUTED with retry_after', async () => {
     const { owner, member, roomId, o, m, react } = await reactionRoom('hello', 'p-1');
     for (const text of ['aaaaaaaa', 'visit spam.example now', '👍👍', ' 👍', '👍 ok', '1', '🇺'])

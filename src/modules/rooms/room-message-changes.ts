@@ -232,11 +232,14 @@ export class RoomMessageChanges {
   // refused rather than stored and sent after the room's notice of it. Until a rooms audit in session
   // 40 an edit or a reaction checked before a kick or a mute was written after it, acked, and sent to
   // the room after the `leave` (3 of 3 runs with the message's read held 400 ms;
-  // test/e2e/rooms-changes-kicked.e2e-spec.ts).
+  // test/e2e/rooms-changes-kicked.e2e-spec.ts). In a direct message the block is read again too: until
+  // the DMs audit of session 41 an edit or a reaction checked before the other side's block was
+  // written after it and reached the blocker live.
   private async stillWrites(room: RoomRecord, userId: string): Promise<void> {
     const participant = await this.participants.find(room.id, userId);
     requireMember(room, participant);
     requireCanWrite(participant);
+    await this.checkNotBlocked(room, userId);
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<RoomMessageRecord> {
