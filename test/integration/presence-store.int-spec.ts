@@ -155,8 +155,9 @@ describe(RedisPresenceStore.name, () => {
     type Step =
       | { kind: 'touch'; socket: number; status: DeviceStatus; seenBack: number; advance: number }
       | { kind: 'remove'; socket: number; advance: number; announce: boolean }
-      // no socket changed: a settle after entries aged out (PresenceService.settleDue)
-      | { kind: 'settle'; advance: number };
+      // no socket changed: a settle after entries aged out (PresenceService.settleDue), or one that
+      // announces (PresenceService.announceAgain, a block lifted)
+      | { kind: 'settle'; advance: number; announce: boolean };
     const step: fc.Arbitrary<Step> = fc.oneof(
       fc.record({
         kind: fc.constant('touch' as const),
@@ -175,6 +176,7 @@ describe(RedisPresenceStore.name, () => {
       fc.record({
         kind: fc.constant('settle' as const),
         advance: fc.constantFrom(0, 1, TIMEOUT / 2, TIMEOUT + 1),
+        announce: fc.boolean(),
       }),
     );
     await fc.assert(
@@ -196,7 +198,7 @@ describe(RedisPresenceStore.name, () => {
                 ? await Promise.all(
                     [first, local].map((store) => store.remove(user, `s${item.socket}`, now, item.announce)),
                   )
-                : await Promise.all([first, local].map((store) => store.settle(user, now)));
+                : await Promise.all([first, local].map((store) => store.settle(user, now, item.announce)));
           expect(shared?.status).toBe(alone?.status);
           if (shared) {
             expect(shared.version).toBeGreaterThan(lastVersion);

@@ -37,8 +37,10 @@ export interface PresenceStore {
     announce?: boolean,
   ): Promise<PresenceAnnouncement | null>;
   // no socket changed: the user's status now against the one announced last (entries of an
-  // instance that died age out without anyone removing them)
-  settle(userId: string, now: number): Promise<PresenceAnnouncement | null>;
+  // instance that died age out without anyone removing them). `announce`: announced even when it is
+  // the one announced last, with the next version (a room that could not be told the user's changes,
+  // a direct message across a block, is told when the block is lifted)
+  settle(userId: string, now: number, announce?: boolean): Promise<PresenceAnnouncement | null>;
   // every user asked for, offline when nothing recent is known
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>>;
   // the user's last announcement (offline, version 0, when there was none)
@@ -103,9 +105,11 @@ export class InProcessPresenceStore implements PresenceStore {
     return Promise.resolve(this.judge(userId, user, now, announce));
   }
 
-  settle(userId: string, now: number): Promise<PresenceAnnouncement | null> {
-    const user = this.users.get(userId);
-    return Promise.resolve(user ? this.judge(userId, user, now) : null);
+  settle(userId: string, now: number, announce = false): Promise<PresenceAnnouncement | null> {
+    let user = this.users.get(userId);
+    if (!user && !announce) return Promise.resolve(null);
+    if (!user) this.users.set(userId, (user = { devices: new Map(), announced: NONE }));
+    return Promise.resolve(this.judge(userId, user, now, announce));
   }
 
   statusOf(userIds: string[], now: number): Promise<Map<string, UserPresence>> {

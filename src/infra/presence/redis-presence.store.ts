@@ -113,8 +113,8 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   // a removal of a field no socket has ('~' fields are the user's own, and `~settle` is none of them)
-  settle(userId: string, now: number): Promise<PresenceAnnouncement | null> {
-    return this.remove(userId, '~settle', now);
+  settle(userId: string, now: number, announce = false): Promise<PresenceAnnouncement | null> {
+    return this.remove(userId, '~settle', now, announce);
   }
 
   async remove(

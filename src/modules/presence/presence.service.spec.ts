@@ -52,6 +52,20 @@ describe(PresenceService.name, () => {
     expect((await service.statusOf(['u'])).get('u')).toBe('offline');
   });
 
+  // announced again with a new version, the status unchanged (a block lifted: RoomPresence.unblocked),
+  // a user with no socket (offline) too
+  it('should announce a user again with a newer version when asked, whatever changed', async () => {
+    const phone = connection('u');
+    await service.connect(phone);
+    await service.announceAgain('u');
+    await service.announceAgain('gone');
+    expect(changes).toEqual([
+      { userId: 'u', status: 'online', version: 1 },
+      { userId: 'u', status: 'online', version: 2 },
+      { userId: 'gone', status: 'offline', version: 3 },
+    ]);
+  });
+
   // the store away when the socket closed: the removal is owed and paid once it answers, with an
   // announcement even if the store says nothing changed (Redis restarted and forgot the last one)
   it('should announce a user offline once the store answers again, when their last socket closed while it was away', async () => {

@@ -136,6 +136,14 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
+  // The user's status now, announced again with a new version (above every earlier one, so no room
+  // keeps an older status over it) to every room of theirs that may hear it: one that could not hear
+  // their changes (a direct message across a block) settles on the truth when the block is lifted.
+  // Nothing when the store is away.
+  async announceAgain(userId: string): Promise<void> {
+    await this.announce(userId, () => this.store.settle(userId, Date.now(), true));
+  }
+
   // what the rooms were told of the user last, for a room that was not told (a join); null while the
   // store is away
   async announced(userId: string): Promise<PresenceAnnouncement | null> {

@@ -240,6 +240,11 @@ export class RoomHub implements OnModuleInit {
     } satisfies RoomBusMessage);
   }
 
+  // How a direct message's presence frames are checked as they go out (RoomPresencePace.screen).
+  screenPresence(shown: (roomId: string, userId: string) => Promise<boolean>): void {
+    this.presencePace.screen(shown);
+  }
+
   // A member's last announcement, read again after the bus was away: told to this instance's
   // sockets of the room only when newer than the one noted here (each instance reads its own).
   presenceRefreshed(roomId: string, userId: string, status: PresenceStatus, version: number): void {

@@ -1,5 +1,6 @@
-import type { PresenceStatus } from '../../protocol/rooms';
+import type { PresenceStatus, RoomServerFrame } from '../../protocol/rooms';
 import type { RoomFanOut } from './room-fan-out';
+import { isDmRoomId } from './room-rules';
 
 // at most one presence frame per room per second reaches a socket (PRESENCE-004)
 export const PRESENCE_COALESCE_MS = 1000;
@@ -18,6 +19,13 @@ export class RoomPresencePace {
   // come through a membership read and the bus, each taking its own time: an older one that comes
   // after a newer one is dropped, so every instance ends with the newest (docs/protocol.md, "Presence")
   private readonly versions = new Map<string, Map<string, number>>();
+  // Whether a direct message may be told of the user's presence now (not across a block, either way:
+  // RoomPresence), asked again when the frame goes out. A change is checked when it is noted too, but
+  // it may wait up to a second here: until the DMs audit of session 41 one noted just before a block
+  // went out after the block's 200 (6 of 6 rounds; test/e2e/rooms-presence-blocks.e2e-spec.ts).
+  private shown?: (roomId: string, userId: string) => Promise<boolean>;
+  // per direct message: its frame being checked, so the room's frames still go out in order
+  private readonly screening = new Map<string, Promise<void>>();
 
   constructor(
     // RoomHub's subscriptions by room: a room nobody here is in gets no frame
@@ -49,6 +57,11 @@ export class RoomPresencePace {
     this.presenceTimers.set(roomId, timer);
   }
 
+  // RoomPresence's check of a direct message's frames as they go out
+  screen(shown: (roomId: string, userId: string) => Promise<boolean>): void {
+    this.shown = shown;
+  }
+
   private flushPresence(roomId: string): void {
     this.presenceTimers.delete(roomId);
     const pending = this.presencePending.get(roomId);
@@ -56,15 +69,31 @@ export class RoomPresencePace {
     if (!pending || pending.users.size === 0) return;
     this.presenceSentAt.set(roomId, Date.now());
     const users = [...pending.users].map(([user_id, status]) => ({ user_id, status }));
-    this.fanOut.deliver(roomId, {
+    const frame: RoomServerFrame = {
       type: 'presence',
       room_id: roomId,
       user_id: pending.newest,
       timestamp: new Date().toISOString(),
       metadata: { users },
-    });
+    };
     // forget rooms nobody here listens to any more
     if (!this.rooms.has(roomId)) this.presenceSentAt.delete(roomId);
+    const shown = this.shown;
+    if (!shown || !isDmRoomId(roomId)) return this.fanOut.deliver(roomId, frame);
+    // a direct message: sent only when no block stands between the pair now (a block is either way,
+    // so one member's blocks tell it); dropped when that cannot be read, as a change is when noted
+    const screened = (this.screening.get(roomId) ?? Promise.resolve())
+      .then(() => shown(roomId, pending.newest))
+      .then(
+        (show) => {
+          if (show) this.fanOut.deliver(roomId, frame);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.screening.get(roomId) === screened) this.screening.delete(roomId);
+      });
+    this.screening.set(roomId, screened);
   }
 
   // nobody here is in the room any more: its presence frames' pace and versions go (a pending flush

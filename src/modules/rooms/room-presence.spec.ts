@@ -14,6 +14,7 @@ describe(RoomPresence.name, () => {
     const refreshed: unknown[] = [];
     const hub = {
       onResynced: (listener: () => void) => (resynced = listener),
+      screenPresence: () => undefined,
       roomsHere: () => ['r1', 'r2'],
       presenceRefreshed: (...args: unknown[]) => refreshed.push(args),
     } as unknown as RoomHub;
@@ -44,9 +45,11 @@ describe(RoomPresence.name, () => {
   // audit in session 40); the user's other rooms still hear it
   it('should tell no presence change to a direct message across a block, and show the other side offline there', async () => {
     let changed: (change: { userId: string; status: string; version: number }) => void = () => undefined;
+    let shown: (roomId: string, userId: string) => Promise<boolean> = () => Promise.resolve(true);
     const told: unknown[] = [];
     const hub = {
       onResynced: () => undefined,
+      screenPresence: (check: typeof shown) => (shown = check),
       presence: (...args: unknown[]) => told.push(args),
     } as unknown as RoomHub;
     const blockedDm = dmRoomId('a', 'b');
@@ -75,6 +78,29 @@ describe(RoomPresence.name, () => {
     expect(await rooms.onlineMembers(blockedDm, 'b')).toEqual(['b']);
     expect(await rooms.onlineMembers(blockedDm)).toEqual(['a', 'b']);
     expect(await rooms.onlineMembers('group', 'b')).toEqual(['a', 'b']);
+    // and the frames of a change noted before the block are held back when they go out (the pace)
+    expect([await shown(blockedDm, 'a'), await shown(blockedDm, 'b'), await shown(openDm, 'a')]).toEqual([
+      false,
+      false,
+      true,
+    ]);
+  });
+
+  // a block lifted: both users' status is announced again, with new versions (the DMs audit of
+  // session 41: neither side's live socket learnt the other's changes made while hidden)
+  it('should announce both users again once a block between them is lifted', async () => {
+    const again: string[] = [];
+    const hub = { onResynced: () => undefined, screenPresence: () => undefined } as unknown as RoomHub;
+    const presence = {
+      onChange: () => undefined,
+      announceAgain: (userId: string) => Promise.resolve(void again.push(userId)),
+    } as unknown as PresenceService;
+    const blocks = {
+      counterparts: () => Promise.resolve([]),
+      isBlockedEitherWay: () => Promise.resolve(false),
+    };
+    await new RoomPresence(presence, {} as ParticipantsRepository, hub, blocks).unblocked('a', 'b');
+    expect(again.sort()).toEqual(['a', 'b']);
   });
 });
 
@@ -100,5 +126,60 @@ describe(RoomPresencePace.name, () => {
     pace.note('r', 'x', 'offline', 6, true);
     await jest.advanceTimersByTimeAsync(1_000);
     expect(users()).toEqual([[{ user_id: 'x', status: 'online' }], [{ user_id: 'x', status: 'offline' }]]);
+  });
+
+  // A direct message's frame is checked again as it goes out: a change noted before a block and held
+  // by the pace went to the blocked user after the block's 200 (the DMs audit of session 41). Other
+  // rooms are not checked; a direct message's frames still go out in order, one whose check failed
+  // is dropped.
+  it("should check a direct message's frame as it goes out, keep the room's order, and leave other rooms alone", async () => {
+    const frames: Array<{ room: string; users: unknown }> = [];
+    const fanOut = {
+      deliver: (room: string, frame: { metadata: { users: unknown } }) =>
+        frames.push({ room, users: frame.metadata.users }),
+    } as unknown as RoomFanOut;
+    const dm = dmRoomId('a', 'b');
+    const pace = new RoomPresencePace(
+      new Map([
+        ['group', {}],
+        [dm, {}],
+      ]),
+      fanOut,
+    );
+    let blocked = false;
+    const asked: string[] = [];
+    // the first check is slow: the next frame of the room waits for it
+    let slow = true;
+    pace.screen(async (roomId, userId) => {
+      asked.push(`${roomId === dm ? 'dm' : roomId}:${userId}`);
+      if (slow) {
+        slow = false;
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+      }
+      if (blocked === null) throw new Error('store away');
+      return !blocked;
+    });
+    pace.note(dm, 'a', 'online', 1);
+    pace.note('group', 'a', 'online', 1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    // the room's next frame goes out now, behind the first one's check
+    pace.note(dm, 'a', 'away', 2);
+    await jest.advanceTimersByTimeAsync(100);
+    expect(frames).toEqual([{ room: 'group', users: [{ user_id: 'a', status: 'online' }] }]);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(frames.slice(1)).toEqual([
+      { room: dm, users: [{ user_id: 'a', status: 'online' }] },
+      { room: dm, users: [{ user_id: 'a', status: 'away' }] },
+    ]);
+    // noted before the block, out after it: dropped
+    pace.note(dm, 'b', 'online', 3);
+    blocked = true;
+    await jest.advanceTimersByTimeAsync(1_000);
+    // the check cannot be read: dropped too, as a change is when noted
+    blocked = null as unknown as boolean;
+    pace.note(dm, 'b', 'away', 4);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(frames).toHaveLength(3);
+    expect(asked).toEqual(['dm:a', 'dm:a', 'dm:b', 'dm:b']);
   });
 });

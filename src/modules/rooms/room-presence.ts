@@ -38,6 +38,8 @@ export class RoomPresence {
         .catch(() => undefined);
     });
     this.hub.onResynced(() => void this.refresh());
+    // checked again as the room's frame goes out: a block may have come since the change was noted
+    this.hub.screenPresence(async (roomId, userId) => !(await this.hiddenDms(userId, [roomId])).has(roomId));
   }
 
   // A member who joined: the room's others see their last announcement, numbered as it was, so it
@@ -46,6 +48,17 @@ export class RoomPresence {
     const announced = await this.presence.announced(userId);
     if (!announced || (await this.hiddenDms(userId, [roomId])).has(roomId)) return;
     this.hub.presence(roomId, userId, announced.status, announced.version);
+  }
+
+  // A block between the two was lifted (their direct message exists): both users' status now is
+  // announced again, with versions above any the room was told, so both sides' sockets settle on the
+  // truth (docs/protocol.md, "Presence"). The changes made while the block hid them never went to the
+  // room: until the DMs audit of session 41 each side's live socket kept the last status it was told
+  // before the block (offline for one who came online meanwhile, online for one who left), while the
+  // participants read said otherwise, for good (3 of 3 rounds each way). Still hidden (the other side
+  // blocked them too): nothing goes there (start).
+  async unblocked(userA: string, userB: string): Promise<void> {
+    await Promise.all([userA, userB].map((userId) => this.presence.announceAgain(userId)));
   }
 
   // The members' presence as `viewerId` may see it: in a direct message across a block the other

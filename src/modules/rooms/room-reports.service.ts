@@ -8,6 +8,7 @@ import { RoomMessagesRepository } from './room-messages.repository';
 import { RoomMessagesService } from './room-messages.service';
 import { ReportsRepository, type ReportedRecord, type ReportRecord } from './reports.repository';
 import type { RoomMessageRecord } from './room.types';
+import { RoomsService } from './rooms.service';
 
 // What a person does about another: report a message to the admins (through the alert channels,
 // email and SMS by default) and block a user (their direct messages are refused).
@@ -19,6 +20,8 @@ export class RoomReportsService {
     private readonly reports: ReportsRepository,
     private readonly blocks: BlocksRepository,
     private readonly alerts: AlertsService,
+    // the pair's direct message hears both users' status once a block is lifted
+    private readonly rooms: RoomsService,
   ) {}
 
   async report(
@@ -67,8 +70,11 @@ export class RoomReportsService {
     await this.blocks.block(principal.userId, userId);
   }
 
-  unblock(principal: Principal, userId: string): Promise<void> {
-    return this.blocks.unblock(principal.userId, userId);
+  // The block goes, and the pair's direct message is told both users' status now: what either did
+  // while the block hid them never reached it (RoomsService.unblocked).
+  async unblock(principal: Principal, userId: string): Promise<void> {
+    await this.blocks.unblock(principal.userId, userId);
+    if (userId !== principal.userId) await this.rooms.unblocked(principal.userId, userId);
   }
 
   blocked(principal: Principal): Promise<string[]> {

@@ -289,6 +289,13 @@ export class RoomsService implements OnModuleInit {
     return this.roomPresence.onlineMembers(roomId, viewerId);
   }
 
+  // A block between the pair was lifted: their direct message, if they have one, is told both users'
+  // status now (RoomPresence.unblocked). Best effort: the unblock stands whatever the store says.
+  async unblocked(userA: string, userB: string): Promise<void> {
+    const dm = await this.dmOf(userA, userB).catch(() => null);
+    if (dm?.existing) await this.roomPresence.unblocked(userA, userB);
+  }
+
   // a member joined a room on a socket: the others see their presence (RoomPresence.joined)
   announceJoined(roomId: string, userId: string): Promise<void> {
     return this.roomPresence.joined(roomId, userId);
