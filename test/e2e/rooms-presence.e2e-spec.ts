@@ -1,3 +1,4 @@
+import { BUS, type Bus } from '../../src/infra/bus/bus';
 import type { RunningApp } from '../helpers/app';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { api, createRoom, join, TwoInstances, withTwoInstances } from './rooms.helpers';
@@ -125,5 +126,48 @@ describe('rooms presence across two instances (e2e)', () => {
     expect(offlineAt - joinSentAt).toBeGreaterThanOrEqual(TIMEOUT_MS - 100);
     // a sweep's tick (a tenth of the timeout here) and the frame's way, with room for a loaded machine
     expect(offlineAt - joinAckedAt).toBeLessThan(TIMEOUT_MS + 750);
+  });
+
+  // Found by the quota black-box audit in session 41 (3 of 3 runs): each change went to the bus once
+  // per room of the user; a member of 3,000 rooms changing status ten times a second (the room
+  // frames' budget) made 120,000-280,000 Redis commands in 6-9 s and slowed everyone's chat ~50x.
+  // Now a user's changes cost one bus message at once, then at most one a second with the newest.
+  it("should cost one bus message per second of a user's changes, however many rooms they are in", async () => {
+    const busy = cluster.person();
+    const watcherUser = cluster.person();
+    const roomIds: string[] = [];
+    for (let index = 0; index < 40; index++) roomIds.push(await createRoom(first, busy.token));
+    const bus = first.app.get<Bus>(BUS);
+    const publish = jest.spyOn(bus, 'publish');
+    try {
+      const socket = await cluster.socket(first, busy.token);
+      // a watcher of the last room (public), on the other instance
+      expect((await api(second, watcherUser.token, 'POST', `/rooms/${roomIds[39]}/join`)).status).toBe(200);
+      const watcher = await cluster.socket(second, watcherUser.token);
+      await join(watcher, roomIds[39]);
+      await pause(SETTLE_MS);
+      publish.mockClear();
+      const statuses = Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? 'away' : 'online'));
+      for (const status of statuses) {
+        socket.send({ type: 'heartbeat', metadata: { status } });
+        await pause(100);
+      }
+      await pause(SETTLE_MS);
+      const ofBusy = publish.mock.calls.filter(([topic, message]) => {
+        const payload = message as { k?: string; user?: string };
+        return (
+          topic === 'rooms' &&
+          (payload.k === 'presence' || payload.k === 'presences') &&
+          payload.user === busy.id
+        );
+      });
+      // 2 s of changes: one at once, then one a second (a loaded machine may add one)
+      expect(ofBusy.length).toBeGreaterThanOrEqual(2);
+      expect(ofBusy.length).toBeLessThanOrEqual(5);
+      // and the room ends told the last status
+      expect(lastPresence(watcher, roomIds[39]).get(busy.id)).toBe('online');
+    } finally {
+      publish.mockRestore();
+    }
   });
 });

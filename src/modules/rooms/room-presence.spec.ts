@@ -2,7 +2,7 @@ import type { PresenceService } from '../presence/presence.service';
 import type { ParticipantsRepository } from './participants.repository';
 import type { RoomFanOut } from './room-fan-out';
 import type { RoomHub } from './room-hub';
-import { RoomPresence } from './room-presence';
+import { RoomPresence, USER_PRESENCE_MS } from './room-presence';
 import { RoomPresencePace } from './room-presence-pace';
 import { dmRoomId } from './room-rules';
 
@@ -50,7 +50,7 @@ describe(RoomPresence.name, () => {
     const hub = {
       onResynced: () => undefined,
       screenPresence: (check: typeof shown) => (shown = check),
-      presence: (...args: unknown[]) => told.push(args),
+      presenceInRooms: (...args: unknown[]) => told.push(args),
     } as unknown as RoomHub;
     const blockedDm = dmRoomId('a', 'b');
     const openDm = dmRoomId('a', 'c');
@@ -71,10 +71,7 @@ describe(RoomPresence.name, () => {
     rooms.start();
     changed({ userId: 'a', status: 'online', version: 3 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(told).toEqual([
-      ['group', 'a', 'online', 3],
-      [openDm, 'a', 'online', 3],
-    ]);
+    expect(told).toEqual([[['group', openDm], 'a', 'online', 3]]);
     expect(await rooms.onlineMembers(blockedDm, 'b')).toEqual(['b']);
     expect(await rooms.onlineMembers(blockedDm)).toEqual(['a', 'b']);
     expect(await rooms.onlineMembers('group', 'b')).toEqual(['a', 'b']);
@@ -84,6 +81,58 @@ describe(RoomPresence.name, () => {
       false,
       true,
     ]);
+  });
+
+  // one user's changes cost one membership read and one hub call at once, then at most one per
+  // USER_PRESENCE_MS with the newest change, however often they change and however many rooms they
+  // are in (the quota audit of session 41: a member of 3,000 rooms changing ten times a second)
+  it("should send a user's first change at once, then the newest at most once per USER_PRESENCE_MS", async () => {
+    jest.useFakeTimers();
+    try {
+      let changed: (change: { userId: string; status: string; version: number }) => void = () => undefined;
+      const told: unknown[] = [];
+      let reads = 0;
+      const hub = {
+        onResynced: () => undefined,
+        screenPresence: () => undefined,
+        presenceInRooms: (...args: unknown[]) => told.push(args),
+      } as unknown as RoomHub;
+      const participants = {
+        ofUser: () => {
+          reads++;
+          return Promise.resolve([{ room_id: 'r1' }, { room_id: 'r2' }]);
+        },
+      } as unknown as ParticipantsRepository;
+      const presence = {
+        onChange: (listener: typeof changed) => (changed = listener),
+      } as unknown as PresenceService;
+      const blocks = {
+        counterparts: () => Promise.resolve([]),
+        isBlockedEitherWay: () => Promise.resolve(false),
+      };
+      new RoomPresence(presence, participants, hub, blocks).start();
+      const settle = () => jest.advanceTimersByTimeAsync(0);
+      changed({ userId: 'a', status: 'away', version: 1 });
+      await settle();
+      expect(told).toEqual([[['r1', 'r2'], 'a', 'away', 1]]);
+      for (let version = 2; version <= 20; version++)
+        changed({ userId: 'a', status: version % 2 === 0 ? 'online' : 'away', version });
+      // another user is not held up by the first
+      changed({ userId: 'b', status: 'online', version: 5 });
+      await settle();
+      expect(told).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(USER_PRESENCE_MS);
+      expect(told.slice(2)).toEqual([[['r1', 'r2'], 'a', 'online', 20]]);
+      expect(reads).toBe(3);
+      // quiet for a while: the next change goes at once again
+      await jest.advanceTimersByTimeAsync(USER_PRESENCE_MS * 2);
+      changed({ userId: 'a', status: 'away', version: 21 });
+      await settle();
+      expect(told.at(-1)).toEqual([['r1', 'r2'], 'a', 'away', 21]);
+      expect(told).toHaveLength(4);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   // a block lifted: both users' status is announced again, with new versions (the DMs audit of

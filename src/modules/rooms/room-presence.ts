@@ -1,9 +1,14 @@
 import type { PresenceStatus } from '../../protocol/rooms';
-import type { PresenceService } from '../presence/presence.service';
+import type { PresenceChange, PresenceService } from '../presence/presence.service';
 import type { BlocksRepository } from './blocks.repository';
 import type { ParticipantsRepository } from './participants.repository';
 import type { RoomHub } from './room-hub';
 import { dmRoomId, isDmRoomId, plainDmRoomId } from './room-rules';
+import { PRESENCE_COALESCE_MS } from './room-presence-pace';
+
+// how often one user's changes are read and sent to their rooms, at most (a room's frames are paced
+// as often: PRESENCE_COALESCE_MS)
+export const USER_PRESENCE_MS = PRESENCE_COALESCE_MS;
 
 // Presence in rooms (PRESENCE-001..004): presence itself knows no rooms, so each change of this
 // instance's users goes to their rooms here, and the members' statuses are read for a join. After
@@ -16,6 +21,9 @@ import { dmRoomId, isDmRoomId, plainDmRoomId } from './room-rules';
 // presence audit in session 40 the blocked user watched the blocker come and go there (live frames,
 // the join's `metadata.online`, the participants read; test/e2e/rooms-presence-blocks.e2e-spec.ts).
 export class RoomPresence {
+  // users whose change went out less than USER_PRESENCE_MS ago, with the newest change since
+  private readonly announcing = new Map<string, { latest?: PresenceChange }>();
+
   constructor(
     private readonly presence: PresenceService,
     private readonly participants: ParticipantsRepository,
@@ -24,22 +32,48 @@ export class RoomPresence {
   ) {}
 
   start(): void {
-    this.presence.onChange(({ userId, status, version }) => {
-      void this.participants
-        .ofUser(userId, ['member'])
-        .then(async (memberships) => {
-          const hidden = await this.hiddenDms(
-            userId,
-            memberships.map((member) => member.room_id),
-          );
-          for (const { room_id: roomId } of memberships)
-            if (!hidden.has(roomId)) this.hub.presence(roomId, userId, status, version);
-        })
-        .catch(() => undefined);
-    });
+    this.presence.onChange((change) => this.changed(change));
     this.hub.onResynced(() => void this.refresh());
     // checked again as the room's frame goes out: a block may have come since the change was noted
     this.hub.screenPresence(async (roomId, userId) => !(await this.hiddenDms(userId, [roomId])).has(roomId));
+  }
+
+  // A user's change goes to their rooms at once, then at most once per USER_PRESENCE_MS with the
+  // newest status while they change again: each time, one read of their memberships and one bus
+  // message for all the rooms (RoomHub.presenceInRooms). Each room's frames keep their own pace
+  // (PRESENCE-004), so what a room sees is the same; what one user's changes cost is bounded, however
+  // many rooms they are in (docs/protocol.md, "Presence").
+  private changed(change: PresenceChange): void {
+    const waiting = this.announcing.get(change.userId);
+    if (waiting) {
+      waiting.latest = change;
+      return;
+    }
+    this.announcing.set(change.userId, {});
+    void this.announce(change);
+  }
+
+  private async announce({ userId, status, version }: PresenceChange): Promise<void> {
+    try {
+      const memberships = await this.participants.ofUser(userId, ['member']);
+      const roomIds = memberships.map((member) => member.room_id);
+      const hidden = await this.hiddenDms(userId, roomIds);
+      this.hub.presenceInRooms(
+        roomIds.filter((roomId) => !hidden.has(roomId)),
+        userId,
+        status,
+        version,
+      );
+    } catch {
+      // the store or the blocks unreadable: this change is not shown (a newer one may be)
+    } finally {
+      const timer = setTimeout(() => {
+        const next = this.announcing.get(userId)?.latest;
+        this.announcing.delete(userId);
+        if (next) this.changed(next);
+      }, USER_PRESENCE_MS);
+      timer.unref();
+    }
   }
 
   // A member who joined: the room's others see their last announcement, numbered as it was, so it
