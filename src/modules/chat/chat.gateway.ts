@@ -103,6 +103,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     // both paths' sockets (docs/operations.md): until the edge audit /ws/chat's were left out
     this.metrics.connections.set(this.quota.count());
     this.connections.set(socket, connection);
+    this.rooms.register(connection);
     this.armExpiry(connection);
     const lastSeqText = query.get('last_seq');
     const lastSeq = lastSeqText !== null && /^\d{1,15}$/.test(lastSeqText) ? Number(lastSeqText) : undefined;

@@ -49,13 +49,27 @@ export class RoomMembershipService {
   // Public rooms: anyone not banned; private rooms: the invited; direct messages: their two users.
   // true when the user was not a member before (a system message says so). The membership is written
   // only over the state that was checked: a kick or ban in between is checked again.
-  async join(principal: Principal, roomId: string): Promise<{ room: RoomRecord; joined: boolean }> {
+  // `resume`: a socket joining a room again that it was in (a join with `last_seq`) continues a
+  // membership and never starts one: a user kicked, or who left on another device, meanwhile is
+  // refused NOT_A_MEMBER, and joins again only by choice (a join without `last_seq`, REST). Until the
+  // rooms client audit of session 41 a page offline during its user's kick joined them back into the
+  // public room by itself on reconnect, and their next message was stored (3 of 3 runs).
+  async join(
+    principal: Principal,
+    roomId: string,
+    options: { resume?: boolean } = {},
+  ): Promise<{ room: RoomRecord; joined: boolean }> {
     for (let attempt = 1; ; attempt++) {
       const [room, participant] = await Promise.all([
         this.rooms.find(roomId),
         this.participants.find(roomId, principal.userId),
       ]);
       if (!canSee(room, participant)) throw new DomainException(ErrorCode.NOT_FOUND, 'Room not found.');
+      if (options.resume && (participant?.state === 'kicked' || participant?.state === 'left'))
+        throw new DomainException(
+          ErrorCode.NOT_A_MEMBER,
+          participant.state === 'kicked' ? 'You were removed from this room.' : 'You left this room.',
+        );
       if (participant?.state === 'member') {
         // what the user's token says of them, kept up to date for moderation (room-rules targetRank)
         if (participant.admin !== principal.isAdmin)

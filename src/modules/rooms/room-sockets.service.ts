@@ -42,6 +42,15 @@ export class RoomSocketsService {
   ) {}
 
   // the socket counts for its user's presence from now on
+  // A /chat/ws socket hears of its user's rooms changing (`rooms_changed`: a direct message opened
+  // with them, an invitation) from its upgrade, as a /ws/chat socket does, before any room frame of
+  // its own; it counts for presence only from its first room frame (attach). Until the rooms client
+  // audit of session 41 a page whose user had no rooms yet sent none, and a direct message or an
+  // invitation to them showed in their list only at its next minute's refresh (3 of 3 runs).
+  register(connection: Connection): void {
+    this.hub.register(connection);
+  }
+
   async attach(connection: Connection): Promise<void> {
     this.hub.register(connection);
     await this.presence.connect(connection);
@@ -162,7 +171,9 @@ export class RoomSocketsService {
   // refused: stopped()).
   private async join(connection: Connection, frame: JoinClientFrame): Promise<void> {
     const userId = connection.principal.userId;
-    const { room } = await this.membership.join(connection.principal, frame.room_id);
+    const { room } = await this.membership.join(connection.principal, frame.room_id, {
+      resume: frame.last_seq !== undefined,
+    });
     // closed meanwhile (no subscription): its close dropped it from the hub already, and a
     // subscription now would stay for as long as the instance runs (the member stays a member: a join
     // is a membership)
