@@ -10,6 +10,10 @@ module.exports = {
   // alone against 491 s with two; with today's 316 suites, 783 s with two and 644–716 s with three
   // (quiet fresh clones)
   maxWorkers: 3,
+  // a worker past this after a suite is replaced by a fresh one: each suite's app and modules are
+  // left for the collector, but what stays reachable (timers, listeners, the coverage counters) grew
+  // each worker to 2.2-2.7 GB by the end of session 41's CI run, and every full collection marks it
+  workerIdleMemoryLimit: '1GB',
   // longest suites first, on a fresh clone too (test/sequencer.js)
   testSequencer: '<rootDir>/test/sequencer.js',
   collectCoverageFrom: ['src/**/*.ts', '!src/**/*.spec.ts', '!src/main.ts'],
