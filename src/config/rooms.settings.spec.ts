@@ -7,6 +7,7 @@ describe(loadRoomSettings.name, () => {
       retentionMs: 90 * 86_400_000,
       sweepIntervalMs: 3_600_000,
       messagesPerSecond: 10,
+      maxOwnedRooms: 200,
       presenceTimeoutMs: 30_000,
       listCacheMs: 1000,
     });
@@ -18,6 +19,7 @@ describe(loadRoomSettings.name, () => {
         ROOM_RETENTION: '30d',
         ROOM_SWEEP_INTERVAL: '5m',
         ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '3',
+        ROOM_MAX_OWNED: '7',
         PRESENCE_TIMEOUT: '45s',
         ROOM_LIST_CACHE: '0',
       }),
@@ -25,6 +27,7 @@ describe(loadRoomSettings.name, () => {
       retentionMs: 30 * 86_400_000,
       sweepIntervalMs: 300_000,
       messagesPerSecond: 3,
+      maxOwnedRooms: 7,
       presenceTimeoutMs: 45_000,
       listCacheMs: 0,
     });
@@ -35,6 +38,7 @@ describe(loadRoomSettings.name, () => {
     ['ROOM_RETENTION', '10ms'],
     ['ROOM_SWEEP_INTERVAL', '0'],
     ['ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', '0'],
+    ['ROOM_MAX_OWNED', '0'],
     ['PRESENCE_TIMEOUT', '1ms'],
     ['ROOM_LIST_CACHE', '2m'],
   ])('should stop boot naming %s when it is %s', (name, value) => {

@@ -9,6 +9,8 @@ export interface RoomSettings {
   sweepIntervalMs: number;
   // room messages (chat, edit, delete, react) per user per second, on every instance together
   messagesPerSecond: number;
+  // rooms one user may have made (public and private; direct messages are not counted)
+  maxOwnedRooms: number;
   // a socket that shows no life (a frame or a pong) for this long no longer counts as present
   presenceTimeoutMs: number;
   // the newest public rooms in a room list may be this old (0: read for every list); a room created
@@ -21,6 +23,7 @@ export function loadRoomSettings(env: Env): RoomSettings {
     retentionMs: duration(env, 'ROOM_RETENTION', '90d', 1000),
     sweepIntervalMs: duration(env, 'ROOM_SWEEP_INTERVAL', '1h', TIMER_MIN_MS, TIMER_MAX_MS),
     messagesPerSecond: integer(env, 'ROOM_RATE_LIMIT_MESSAGES_PER_SECOND', 10, 1, 100_000),
+    maxOwnedRooms: integer(env, 'ROOM_MAX_OWNED', 200, 1, 1_000_000),
     presenceTimeoutMs: duration(env, 'PRESENCE_TIMEOUT', '30s', 1000, TIMER_MAX_MS),
     listCacheMs: duration(env, 'ROOM_LIST_CACHE', '1s', 0, 60_000),
   };

@@ -33,3 +33,9 @@ export function invitationsKey(userId: string): string {
 export function reactionsOfKey(messageId: string, userId: string): string {
   return `room-reactions:${compositeKey([messageId, userId])}`;
 }
+
+// The rooms one user made, counted against ROOM_MAX_OWNED and then one more made under it: creates
+// at once from several sockets or instances would each count the others out.
+export function ownedRoomsKey(userId: string): string {
+  return `room-owned:${userId}`;
+}

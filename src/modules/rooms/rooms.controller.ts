@@ -93,7 +93,7 @@ export class RoomsController {
 
   @Post('rooms')
   @ApiCreatedResponse({ type: RoomDto, description: 'the room; its creator is the owner' })
-  @ApiErrors(429)
+  @ApiErrors(429, [403, 'FORBIDDEN: the user made ROOM_MAX_OWNED rooms already'])
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateRoomDto) {
     return roomView(await this.rooms.create(principal, body));
   }

@@ -36,6 +36,11 @@ export class RoomsRepository implements OnModuleInit {
 
   // Read for every room message sent: by `_id` through the driver, what mongoose's lean() gave
   // without its query building and casting (bench/README.md, "Rooms").
+  // the public and private rooms `userId` made (direct messages are no one's to make)
+  countOwned(userId: string): Promise<number> {
+    return this.rooms.countDocuments({ owner_id: userId, kind: { $in: ['public', 'private'] } });
+  }
+
   async find(roomId: string): Promise<RoomRecord | null> {
     return toRecord(await (this.rooms.collection as unknown as Collection<Room>).findOne({ _id: roomId }));
   }

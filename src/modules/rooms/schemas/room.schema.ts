@@ -33,3 +33,5 @@ RoomSchema.index({ kind: 1, last_message_at: -1 });
 RoomSchema.index({ kind: 1, name_key: 1, _id: 1 });
 // the admin list, newest first
 RoomSchema.index({ created_at: -1 });
+// the rooms one user made, counted against ROOM_MAX_OWNED (RoomsService.create)
+RoomSchema.index({ owner_id: 1, kind: 1 });
