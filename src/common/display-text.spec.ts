@@ -3,7 +3,7 @@ import { validateSync } from 'class-validator';
 import fc from 'fast-check';
 import { SessionUpdateDto } from '../modules/history/dto/session-update.dto';
 import { CreateRoomDto, UpdateRoomDto } from '../modules/rooms/dto/rooms.dto';
-import { displayNameProblem, wholeTextProblem } from './display-text';
+import { displayNameProblem, sliceWhole, wholeTextProblem, withoutControls } from './display-text';
 
 const INVISIBLE = [
   '\u200B',
@@ -98,5 +98,31 @@ describe('names of rooms and AI sessions', () => {
     expect(refusal(plainToInstance(UpdateRoomDto, { topic: 'x\uDBFF' }))).toEqual({
       isWholeText: expect.stringMatching(/^topic .*surrogate/),
     });
+  });
+});
+
+describe('cuts and names', () => {
+  it('should cut a well-formed text at a whole character, one unit short at most', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 60 }),
+        fc.integer({ min: -5, max: 80 }),
+        (text, end) => {
+          const cut = sliceWhole(text, end);
+          expect(text.startsWith(cut)).toBe(true);
+          expect(cut.length).toBeGreaterThanOrEqual(Math.min(Math.max(end, 0), text.length) - 1);
+          expect(wholeTextProblem(cut)).toBeUndefined();
+        },
+      ),
+    );
+  });
+
+  it('should leave no control or bidirectional control character in a name', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+        // eslint-disable-next-line no-control-regex -- control characters are what must be gone
+        expect(withoutControls(text)).not.toMatch(/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/);
+      }),
+    );
   });
 });

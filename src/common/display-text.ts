@@ -18,6 +18,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
 const CONTROL = /[\u0000-\u001F\u007F-\u009F]/;
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is taken out
+const CONTROLS_GLOBAL = /[\u0000-\u001F\u007F-\u009F]/g;
+const BIDI_GLOBAL = /[\u202A-\u202E\u2066-\u2069]/g;
 const INVISIBLE = /[\p{White_Space}\p{Default_Ignorable_Code_Point}]/gu;
 
 // what is wrong with `text` as stored text, if anything
@@ -65,4 +68,18 @@ function textRule(
     },
     options,
   );
+}
+
+// The first `end` UTF-16 units of `text`, less the half of a pair the cut would split: what is cut
+// for a preview, an excerpt or an alert stays whole Unicode (a vendor may refuse half a character,
+// a mail shows it as U+FFFD).
+export function sliceWhole(text: string, end: number): string {
+  const cut = text.slice(0, Math.max(0, Math.floor(end)));
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+// `text` without the control and bidirectional control characters a name may not hold
+// (displayNameProblem)
+export function withoutControls(text: string): string {
+  return text.replace(CONTROLS_GLOBAL, '').replace(BIDI_GLOBAL, '');
 }

@@ -341,6 +341,11 @@ describe('validateEnvelope', () => {
   });
 });
 
+// JSON with every character past ASCII escaped (as json.dumps with ensure_ascii, its default)
+function asciiJson(json: string): string {
+  return json.replace(/[\u007f-\uffff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 describe(acceptedFrameBytes.name, () => {
   it('should take any message of MAX_MESSAGE_LENGTH characters with its envelope, whatever the characters', () => {
     fc.assert(
@@ -358,9 +363,12 @@ describe(acceptedFrameBytes.name, () => {
         (maxMessageLength, make, clientId) => {
           const content = [...make(maxMessageLength)].slice(0, maxMessageLength).join('');
           const frame = JSON.stringify({ type: 'user_message', client_id: clientId, content });
-          expect(Buffer.byteLength(frame)).toBeLessThanOrEqual(
-            acceptedFrameBytes({ maxPayloadBytes: 1024, maxMessageLength }),
-          );
+          const bound = acceptedFrameBytes({ maxPayloadBytes: 1024, maxMessageLength });
+          expect(Buffer.byteLength(frame)).toBeLessThanOrEqual(bound);
+          // and written as Python's json.dumps writes it by default: every character past ASCII as
+          // \uXXXX, one past U+FFFF as two (the text-limits audit of session 41: 6,000 emoji so were
+          // refused MESSAGE_TOO_LONG at MAX_MESSAGE_LENGTH=6000)
+          expect(Buffer.byteLength(asciiJson(frame))).toBeLessThanOrEqual(bound);
         },
       ),
     );

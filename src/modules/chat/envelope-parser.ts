@@ -149,9 +149,11 @@ export function validateEnvelope(data: unknown, maxMessageLength: number): Parse
   return { ok: true, message: message as unknown as ClientMessage };
 }
 
-// The largest frame the gateway parses: room for the longest allowed message as JSON (at most 6
-// bytes a code point: a control character or a lone surrogate is written \u0001) plus the envelope,
-// and never below WS_MAX_PAYLOAD_BYTES.
+// The largest frame the gateway parses: room for the longest allowed message as JSON (at most 12
+// bytes a code point: one past U+FFFF written as two escapes, \ud83d\ude00, as Python's json.dumps
+// writes every one by default) plus the envelope, and never below WS_MAX_PAYLOAD_BYTES. Until the
+// text-limits audit of session 41 it allowed 6: with MAX_MESSAGE_LENGTH=6000, 6,000 emoji written so
+// were refused MESSAGE_TOO_LONG on /chat/ws and acked on /ws/chat.
 export function acceptedFrameBytes(settings: { maxPayloadBytes: number; maxMessageLength: number }): number {
-  return Math.max(settings.maxPayloadBytes, settings.maxMessageLength * 6 + 4096);
+  return Math.max(settings.maxPayloadBytes, settings.maxMessageLength * 12 + 4096);
 }

@@ -1,3 +1,4 @@
+import { wholeTextProblem } from '../../common/display-text';
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
 import { type LlmProvider, LlmProviderError, type LlmRequest } from '../../infra/llm/llm-provider';
@@ -92,6 +93,22 @@ describe('SessionTitler', () => {
       detached: true,
     });
     expect(requests[0].messages[0].content).toContain('User: Plans for Zürich');
+  });
+
+  // the text-limits audit of session 41: the excerpt's cut split a pair, and the vendor was sent
+  // half a character
+  it('should cut the first exchange for the prompt at whole characters', async () => {
+    const requests: LlmRequest[] = [];
+    await titler({
+      complete: (request) => {
+        requests.push(request);
+        return Promise.resolve('Emoji');
+      },
+    }).title({ ...input, userText: `a${'😀'.repeat(600)}`, replyText: `b${'🎉'.repeat(600)}` });
+    const prompt = requests[0].messages[0].content;
+    expect(prompt).toContain('😀…');
+    expect(prompt).toContain('🎉…');
+    expect(wholeTextProblem(prompt)).toBeUndefined();
   });
 
   it('should read the title from the stream of a provider that only streams', async () => {

@@ -1,3 +1,4 @@
+import { sliceWhole } from '../../common/display-text';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConcurrencyLimit } from '../../common/concurrency-limit';
 import { isAbort, LlmProviderError } from '../../infra/llm/llm-provider';
@@ -113,8 +114,10 @@ function failureOf(error: unknown): string {
   return error instanceof Error ? error.name : 'failure';
 }
 
+// at a whole character: until the text-limits audit of session 41 a first message of emoji sent
+// the vendor half of one (a vendor that refuses malformed text would leave the session untitled)
 function excerpt(text: string): string {
-  return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS)}…` : text;
+  return text.length > EXCERPT_CHARS ? `${sliceWhole(text, EXCERPT_CHARS)}…` : text;
 }
 
 // Model output → a one-line title: first non-empty line, no "Title:" label, quotes, markdown or

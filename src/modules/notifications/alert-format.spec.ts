@@ -163,6 +163,9 @@ describe('alert format', () => {
   it('should cut long values with an ellipsis', () => {
     expect(oneLine('x'.repeat(600))).toHaveLength(500);
     expect(oneLine('a\r\nb\tc')).toBe('a b c');
+    // at a whole character (the text-limits audit of session 41: U+FFFD in the admin's mail)
+    expect(oneLine('😀'.repeat(600))).toBe(`${'😀'.repeat(249)}…`);
+    expect(oneLine(`a${'😀'.repeat(600)}`)).toBe(`a${'😀'.repeat(249)}…`);
   });
 });
 

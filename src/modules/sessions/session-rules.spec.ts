@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { displayNameProblem } from '../../common/display-text';
 import {
   adminKeyOf,
   boundedBySessionSize,
@@ -72,9 +73,18 @@ describe('nameFromFirstMessage', () => {
         expect(characters(name)).toBeLessThanOrEqual(49);
         expect(name).not.toMatch(/[\r\n\u2028\u2029]/);
         expect(name.trim()).toBe(name);
+        // a name PATCH would take (the text-limits audit of session 41)
+        expect(displayNameProblem(name)).toBeUndefined();
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('should take control and bidirectional control characters out, and name nothing visible by default', () => {
+    expect(nameFromFirstMessage('pay\u202Egnp.exe please')).toBe('paygnp.exe please');
+    expect(nameFromFirstMessage('hello\u0000world')).toBe('helloworld');
+    expect(nameFromFirstMessage('\u200B\u200B\u200B')).toBe(DEFAULT_SESSION_NAME);
+    expect(nameFromFirstMessage('\u2066\u202E')).toBe(DEFAULT_SESSION_NAME);
   });
 
   it('should return the default name when the message is blank or only markdown', () => {

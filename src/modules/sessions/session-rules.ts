@@ -1,5 +1,6 @@
 // Pure rules about sessions, kept apart so they can be property-tested.
 import { createHash } from 'node:crypto';
+import { displayNameProblem, sliceWhole, withoutControls } from '../../common/display-text';
 import { linkWords, withoutEmphasis } from '../../common/markdown-text';
 
 const NAME_MAX_CHARS = 48;
@@ -110,17 +111,17 @@ export function turnHeadAfter(
 // message of 4,096 unpaired marks cost 6 ms of the event loop, a 30,000-character one 0.3 s (at this
 // bound, ~0.4 ms; a bold first paragraph up to it still loses its marks).
 export function nameFromFirstMessage(content: string): string {
-  let text = content
-    .replace(/```[\s\S]*?```/g, ' ')
-    .trimStart()
-    .slice(0, NAME_INPUT_CHARS);
-  // a pair of UTF-16 units the cut split
-  if (/[\uD800-\uDBFF]$/.test(text)) text = text.slice(0, -1);
+  // control and bidirectional control characters out: the name follows a title's rule (a name
+  // PATCH would take: displayNameProblem). Until the text-limits audit of session 41 a first message
+  // `pay\u202Egnp.exe please` named the session so that it read reversed, and one of zero-width
+  // spaces named it with nothing visible.
+  const text = sliceWhole(content.replace(/```[\s\S]*?```/g, ' ').trimStart(), NAME_INPUT_CHARS);
   const words = withoutEmphasis(
     // headings, quotes and list marks at the start of a line; links keep their text
     linkWords(text.replace(/^[ \t]*(?:#{1,6}|>+|[-*+]|\d+\.)[ \t]+/gm, '')),
   )
     .split(/\s+/)
+    .map(withoutControls)
     .filter((word) => word.length > 0);
   // nothing but markdown marks: no name to take
   if (!words.some((word) => /[^#*_`>~[\]()|]/u.test(word))) return DEFAULT_SESSION_NAME;
@@ -132,7 +133,9 @@ export function nameFromFirstMessage(content: string): string {
   }
   if (!name) name = [...words[0]].slice(0, NAME_MAX_CHARS - 1).join('');
   const truncated = name.length < words.join(' ').length;
-  return truncated ? `${name}…` : name;
+  const named = truncated ? `${name}…` : name;
+  // nothing visible (zero-width characters only): the default name
+  return displayNameProblem(named) === undefined ? named : DEFAULT_SESSION_NAME;
 }
 
 // The bound every append is held to, a reply's included: the store's limit of one document is
