@@ -125,6 +125,42 @@ describe('search (e2e)', () => {
     );
   });
 
+  // Found by the text-limits black-box audit in session 41 (3 faults, each 3 of 3 runs): a snippet was
+  // cut in UTF-16 units from a fractional start, so it began or ended on half an emoji; and the match
+  // was looked for in the lower-cased text (Turkish İ is two units there) or, for an accent-folded
+  // word, not found at all, so the snippet missed the word it matched (docs/protocol.md, "Search")
+  describe('snippets of text at the limits', () => {
+    const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const question = (hits: Hit[]) => hits.find((hit) => hit.seq === 1)?.snippet;
+
+    it('should never hold half a character', async () => {
+      const token = userToken(uniqueUser());
+      // the word at an even UTF-16 offset: a start 46⅔ units before it falls inside an emoji
+      await chat(token, [`${'😀'.repeat(60)}  zanzibar ${'🎉'.repeat(80)}`]);
+      const snippets = (await search(token, 'zanzibar')).flatMap((hit) => hit.snippet ?? []);
+      expect(snippets.length).toBeGreaterThan(0);
+      expect(snippets.filter((snippet) => LONE.test(snippet))).toEqual([]);
+      expect(question(await search(token, 'zanzibar'))).toContain('zanzibar');
+    });
+
+    it('should show the word it matched in Turkish capitals', async () => {
+      const token = userToken(uniqueUser());
+      // İ lower-cases to two UTF-16 units (i + U+0307)
+      await chat(token, [`${'DİKKAT İSTANBUL İZMİR İNEGÖL '.repeat(12)}zanzibar feneri nerede`]);
+      expect(question(await search(token, 'zanzibar'))).toContain('zanzibar');
+    });
+
+    it('should show an accented word it matched, searched with or without the accent', async () => {
+      const token = userToken(uniqueUser());
+      const french = 'Nous avons longuement parlé du voyage et des billets de train. '
+        .repeat(7)
+        .slice(0, 400);
+      await chat(token, [`${french} Rendez-vous au café de la gare à midi.`]);
+      expect(question(await search(token, 'café'))).toContain('café de la gare');
+      expect(question(await search(token, 'cafe'))).toContain('café de la gare');
+    });
+  });
+
   it('should store no plaintext of the words in the session document or its index', async () => {
     const token = userToken(uniqueUser());
     const secret = 'Quetzalcoatlus supercalifragilistic';

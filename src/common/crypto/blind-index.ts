@@ -17,15 +17,51 @@ export const MAX_WORDS = 2_000;
 
 // `max`: the distinct words kept, the first ones (none dropped for a match on plaintext)
 export function searchWords(text: string, max = MAX_WORDS): string[] {
-  const folded = text
-    .normalize('NFKC')
-    .toLowerCase()
-    // the one common letter whose upper case is two letters
-    .replace(/ß/g, 'ss')
-    .normalize('NFD')
-    .replace(/\p{M}+/gu, '');
-  const words = folded.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words = fold(text).match(/[\p{L}\p{N}]+/gu) ?? [];
   return [...new Set(words.filter((word) => [...word].length >= MIN_PREFIX))].slice(0, max);
+}
+
+// A text as the index reads it: NFKC, case and accents folded.
+function fold(text: string): string {
+  return (
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      // the one common letter whose upper case is two letters
+      .replace(/ß/g, 'ss')
+      .normalize('NFD')
+      .replace(/\p{M}+/gu, '')
+  );
+}
+
+// A text folded as the index folds it, one code point at a time, with where each folded UTF-16 unit
+// came from in the text (`from[i]`: the offset of the code point that folded unit i comes from;
+// `from[folded.length]` is text.length), so that a word found in the folded text can be shown in the
+// text as written: folding changes lengths (İ is two units lower-cased, é loses its accent, ﬁ is two
+// letters). Code point by code point gives the whole text's folding but for the one fold that
+// depends on its neighbours, a capital sigma's (σ, or ς at the end of a word), which is made in the
+// sigma's context (a mark that NFKC composes onto its letter is removed all the same).
+export function foldWithOffsets(text: string): { folded: string; from: number[] } {
+  let folded = '';
+  const from: number[] = [];
+  let offset = 0;
+  for (const character of text) {
+    // (ASCII folds to its lower case: most text, in a third of the time)
+    let piece = character < '\u0080' ? character.toLowerCase() : fold(character);
+    if (piece === 'σ' && character.normalize('NFKC') === 'Σ') piece = sigma(text, offset, character.length);
+    folded += piece;
+    for (let unit = 0; unit < piece.length; unit++) from.push(offset);
+    offset += character.length;
+  }
+  from.push(offset);
+  return { folded, from };
+}
+
+// the lower case of the capital sigma at `offset` (σ, or ς ending a word), read in the text around it
+function sigma(text: string, offset: number, length: number): string {
+  const before = text.slice(Math.max(0, offset - 32), offset).normalize('NFKC');
+  const after = text.slice(offset + length, offset + length + 32).normalize('NFKC');
+  return `${before}Σ${after}`.toLowerCase()[before.toLowerCase().length];
 }
 
 // words and prefixes whose tokens are remembered (each): a reply of 150 words has ~900 prefixes, most
@@ -95,7 +131,7 @@ export function textMatches(text: string, queryWords: string[]): boolean {
   });
 }
 
-function cut(word: string): string {
+export function cut(word: string): string {
   return [...word].slice(0, INDEXED_CHARS).join('');
 }
 

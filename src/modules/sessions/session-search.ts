@@ -1,5 +1,11 @@
 import type { Model } from 'mongoose';
-import { type BlindIndex, searchWords, textMatches } from '../../common/crypto/blind-index';
+import {
+  type BlindIndex,
+  cut,
+  foldWithOffsets,
+  searchWords,
+  textMatches,
+} from '../../common/crypto/blind-index';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import type { Session } from './schemas/session.schema';
 import { decrypt, type SessionDocument, toRecord, WITHOUT_MESSAGES } from './session-documents';
@@ -120,17 +126,46 @@ export class SessionSearch {
   }
 }
 
-// The text around the first query word found (case-insensitively), for a result list.
-function snippet(content: string, words: string[]): string {
-  const lower = content.toLowerCase();
-  const at = Math.max(
-    0,
-    Math.min(...words.map((word) => lower.indexOf(word)).filter((index) => index >= 0), Infinity),
-  );
-  const start = Number.isFinite(at) ? Math.max(0, at - SNIPPET_CHARS / 3) : 0;
-  const text = content
-    .slice(start, start + SNIPPET_CHARS)
-    .replace(/\s+/g, ' ')
-    .trim();
-  return `${start > 0 ? '…' : ''}${text}${start + SNIPPET_CHARS < content.length ? '…' : ''}`;
+// The text around the first query word found, for a result list (docs/protocol.md, "Search"): the
+// word is found as the index matches it (folded: case, accents, NFKC; at the start of a word when it
+// is, cut to INDEXED_CHARS), in the text folded code point by code point, whose offsets map back to
+// the text as written; the snippet is cut there, never inside a surrogate pair. Until the
+// text-limits audit of session 41 the word was looked for in the text only lower-cased, so Turkish
+// capitals (İ is two units lower-cased) put the snippet past it and an accent-folded word (café →
+// cafe) was not found at all (the snippet was the text's start); and the cut was made in UTF-16
+// units from a fractional start, so a snippet could begin or end on half an emoji (3 of 3 runs each).
+export function snippet(content: string, words: string[]): string {
+  const at = firstMatch(content, words) ?? 0;
+  const start = whole(content, Math.max(0, at - Math.floor(SNIPPET_CHARS / 3)));
+  const end = whole(content, Math.min(content.length, start + SNIPPET_CHARS));
+  const text = content.slice(start, end).replace(/\s+/g, ' ').trim();
+  return `${start > 0 ? '…' : ''}${text}${end < content.length ? '…' : ''}`;
+}
+
+// the offset in `content` of the first match of any query word: at the start of a word of the text
+// (as textMatches matches), or anywhere when there is none such (undefined: none at all)
+function firstMatch(content: string, words: string[]): number | undefined {
+  const { folded, from } = foldWithOffsets(content);
+  let first: number | undefined;
+  let anywhere: number | undefined;
+  for (const word of words) {
+    const wanted = cut(word);
+    if (wanted.length === 0) continue;
+    for (let at = folded.indexOf(wanted); at >= 0; at = folded.indexOf(wanted, at + 1)) {
+      anywhere = Math.min(anywhere ?? at, at);
+      if (!/[\p{L}\p{N}]$/u.test(folded.slice(Math.max(0, at - 2), at))) {
+        first = Math.min(first ?? at, at);
+        break;
+      }
+    }
+  }
+  const at = first ?? anywhere;
+  return at === undefined ? undefined : from[at];
+}
+
+// an offset moved back off the middle of a surrogate pair
+function whole(content: string, offset: number): number {
+  const unit = content.charCodeAt(offset);
+  const before = content.charCodeAt(offset - 1);
+  return unit >= 0xdc00 && unit <= 0xdfff && before >= 0xd800 && before <= 0xdbff ? offset - 1 : offset;
 }
