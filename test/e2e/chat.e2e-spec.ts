@@ -522,8 +522,9 @@ describe('chat over WebSocket (e2e)', () => {
       expect(
         (await answering.next((frame) => frame.type === 'ack' && frame.client_id === 'fine')).id,
       ).toBeDefined();
-      // far past it (16 × the accepted size): the transport's own limit closes with 1009
-      answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(80_000) }));
+      // far past it (16 × the accepted size, 5,296 bytes here: 12 a character and the envelope's):
+      // the transport's own limit closes with 1009
+      answering.socket.send(JSON.stringify({ type: 'user_message', content: 'x'.repeat(120_000) }));
       expect(await answering.closed).toBe(1009);
 
       // a token expiring many heartbeats after connect: the heartbeat arms its timer in time
