@@ -114,7 +114,7 @@ export class RoomAiReplyService {
     // how it ended, decided once, for the stored reply, its bill and the room's `end` alike: until a
     // rooms audit in session 40 a stop that came as the model finished was acked, and the room was
     // told `stopped` while the reply was stored and billed `complete` (4–12 of 16 rounds;
-    // test/e2e/rooms-ai-stop-end.e2e-spec.ts)
+    // test/e2e/rooms-ai.e2e-spec.ts)
     running.finished = true;
     const reason = running.controller.signal.reason as StopReason | undefined;
     const outcome = this.outcomeOf(reason, result);
