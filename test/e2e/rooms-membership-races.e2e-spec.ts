@@ -2,7 +2,16 @@ import { ParticipantsRepository } from '../../src/modules/rooms/participants.rep
 import { RoomMessagesRepository } from '../../src/modules/rooms/room-messages.repository';
 import { RoomMembershipService } from '../../src/modules/rooms/room-membership.service';
 import { type RunningApp } from '../helpers/app';
-import { api, chatsIn, createRoom, join, say, type RoomFrame, TwoInstances } from './rooms.helpers';
+import {
+  api,
+  chatsIn,
+  createRoom,
+  join,
+  say,
+  type RoomFrame,
+  TwoInstances,
+  holdNextRead,
+} from './rooms.helpers';
 
 // A join, a leave or an invitation checks the user's membership, then writes it. A kick or a ban on
 // another instance that lands in between (the first instance slow to find a restarted store, say)
@@ -19,26 +28,6 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     ({ first, second } = cluster);
   });
   afterAll(() => cluster?.close());
-
-  // The first instance's next read of `userId`'s membership of the room is made, and then held
-  // until `release()`: what it read is stale by then. `held` resolves once it is held.
-  function holdNextRead(roomId: string, userId: string): { held: Promise<void>; release: () => void } {
-    const repository = first.app.get(ParticipantsRepository);
-    const find = repository.find.bind(repository);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held: () => void = () => undefined;
-    const heldPromise = new Promise<void>((resolve) => (held = resolve));
-    repository.find = async (room, user) => {
-      if (room !== roomId || user !== userId) return find(room, user);
-      repository.find = find;
-      const read = await find(room, user);
-      held();
-      await gate;
-      return read;
-    };
-    return { held: heldPromise, release };
-  }
 
   const moderate = async (token: string, roomId: string, action: string, userId: string) =>
     expect(
@@ -97,7 +86,7 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     const owner = cluster.person();
     const bob = cluster.person();
     const roomId = await createRoom(first, owner.token);
-    const hold = holdNextRead(roomId, bob.id);
+    const hold = holdNextRead(first, roomId, bob.id);
     const { answer } = await joinOnFirst(bob.token, roomId);
     await hold.held;
     await moderate(owner.token, roomId, 'ban', bob.id);
@@ -110,7 +99,7 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     const owner = cluster.person();
     const bob = cluster.person();
     const roomId = await createRoom(first, owner.token, 'private', [bob.id]);
-    const hold = holdNextRead(roomId, bob.id);
+    const hold = holdNextRead(first, roomId, bob.id);
     const { answer } = await joinOnFirst(bob.token, roomId);
     await hold.held;
     await moderate(owner.token, roomId, 'kick', bob.id);
@@ -175,7 +164,7 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     const bob = cluster.person();
     const roomId = await createRoom(first, owner.token);
     await join(await cluster.socket(second, bob.token), roomId);
-    const hold = holdNextRead(roomId, bob.id);
+    const hold = holdNextRead(first, roomId, bob.id);
     const leaving = api(first, bob.token, 'POST', `/rooms/${roomId}/leave`);
     await hold.held;
     await moderate(owner.token, roomId, 'ban', bob.id);
@@ -195,7 +184,7 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
       moderator: true,
     });
     expect(named.status).toBe(200);
-    const hold = holdNextRead(roomId, bob.id);
+    const hold = holdNextRead(first, roomId, bob.id);
     const inviting = api(first, moderator.token, 'POST', `/rooms/${roomId}/invite`, { user_id: bob.id });
     await hold.held;
     await moderate(owner.token, roomId, 'ban', bob.id);

@@ -1,7 +1,6 @@
-import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
 import { type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser } from '../helpers/tokens';
-import { api, createRoom, TwoInstances } from './rooms.helpers';
+import { api, createRoom, TwoInstances, holdNextRead } from './rooms.helpers';
 
 // Found by a rooms audit in session 40. Room moderation as two moderators on two instances drive it:
 // a ban must stand whatever other moderation of the same user lands with or after it (a kick after a
@@ -25,15 +24,14 @@ describe('rooms: moderation of one user by two moderators (e2e, two instances)',
       user_id: userId,
     });
 
-  // Deterministic: a ban, then a kick of the banned user (a second moderator acting on a stale
-  // member list). The kick is acked, overwrites `banned` with `kicked`, and a kick in a public room
-  // is no ban: the banned user joins again and writes.
-  it('should keep a banned user banned when a moderator then kicks them', async () => {
+  // A public room of a new owner, a moderator the owner named, and one more member (both joined on
+  // the second instance)
+  async function roomWithModerator() {
     const owner = cluster.person();
     const mod = cluster.person();
-    const troll = cluster.person();
+    const member = cluster.person();
     const roomId = await createRoom(first, owner.token, 'public');
-    for (const user of [mod, troll])
+    for (const user of [mod, member])
       expect((await api(second, user.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200);
     expect(
       (
@@ -43,6 +41,14 @@ describe('rooms: moderation of one user by two moderators (e2e, two instances)',
         })
       ).status,
     ).toBe(200);
+    return { owner, mod, member, roomId };
+  }
+
+  // Deterministic: a ban, then a kick of the banned user (a second moderator acting on a stale
+  // member list). The kick is acked, overwrites `banned` with `kicked`, and a kick in a public room
+  // is no ban: the banned user joins again and writes.
+  it('should keep a banned user banned when a moderator then kicks them', async () => {
+    const { owner, mod, member: troll, roomId } = await roomWithModerator();
 
     expect((await moderate(first, owner.token, roomId, 'ban', troll.id)).status).toBe(200);
     // the ban stands: the troll is refused
@@ -102,47 +108,14 @@ describe('rooms: moderation of one user by two moderators (e2e, two instances)',
     );
   });
 
-  // The first instance's next read of `userId`'s membership of the room is made, then held until
-  // release(): what it read is stale by then (as rooms-membership-races.e2e-spec.ts does).
-  function holdNextRead(roomId: string, userId: string): { held: Promise<void>; release: () => void } {
-    const repository = first.app.get(ParticipantsRepository);
-    const find = repository.find.bind(repository);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held: () => void = () => undefined;
-    const heldPromise = new Promise<void>((resolve) => (held = resolve));
-    repository.find = async (room, user) => {
-      if (room !== roomId || user !== userId) return find(room, user);
-      repository.find = find;
-      const read = await find(room, user);
-      held();
-      await gate;
-      return read;
-    };
-    return { held: heldPromise, release };
-  }
-
   // A moderator's kick checks their role, then writes. The owner unnames them (or bans them) on the
   // other instance in between, and is answered 200 first: the former moderator's kick still lands
   // after it, acked. A join checked before a ban is refused for the same reason
   // (docs/protocol.md, "Rooms, direct messages, moderation"); a moderation is not.
   for (const demotion of ['unname', 'ban'] as const)
     it(`should refuse a kick by a moderator the owner ${demotion === 'ban' ? 'banned' : 'unnamed'} before the kick was written`, async () => {
-      const owner = cluster.person();
-      const mod = cluster.person();
-      const member = cluster.person();
-      const roomId = await createRoom(first, owner.token, 'public');
-      for (const user of [mod, member])
-        expect((await api(second, user.token, 'POST', `/rooms/${roomId}/join`)).status).toBe(200);
-      expect(
-        (
-          await api(first, owner.token, 'POST', `/rooms/${roomId}/moderators`, {
-            user_id: mod.id,
-            moderator: true,
-          })
-        ).status,
-      ).toBe(200);
-      const hold = holdNextRead(roomId, mod.id);
+      const { owner, mod, member, roomId } = await roomWithModerator();
+      const hold = holdNextRead(first, roomId, mod.id);
       const kick = moderate(first, mod.token, roomId, 'kick', member.id);
       await hold.held;
       const demoted =

@@ -1,3 +1,4 @@
+import { ParticipantsRepository } from '../../src/modules/rooms/participants.repository';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { mongoUri } from '../helpers/env';
 import { uniqueUser, userToken } from '../helpers/tokens';
@@ -147,4 +148,28 @@ export function withTwoInstances(use: (cluster: TwoInstances) => void, env?: Rec
   afterAll(async () => {
     await cluster?.close();
   });
+}
+
+// `app`'s next read of `userId`'s membership of the room is made, then held until `release()`: what
+// it read is stale by then (a check that a write in between makes old). `held` resolves once it is.
+export function holdNextRead(
+  app: RunningApp,
+  roomId: string,
+  userId: string,
+): { held: Promise<void>; release: () => void } {
+  const repository = app.app.get(ParticipantsRepository);
+  const find = repository.find.bind(repository);
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held: () => void = () => undefined;
+  const heldPromise = new Promise<void>((resolve) => (held = resolve));
+  repository.find = async (room, user) => {
+    if (room !== roomId || user !== userId) return find(room, user);
+    repository.find = find;
+    const read = await find(room, user);
+    held();
+    await gate;
+    return read;
+  };
+  return { held: heldPromise, release };
 }
