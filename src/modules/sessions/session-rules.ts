@@ -162,15 +162,10 @@ export function fittedText(text: string, room: number, sizeOf: (text: string) =>
   let high = text.length;
   while (low < high) {
     const middle = Math.ceil((low + high) / 2);
-    if (sizeOf(cutAt(text, middle)) <= room) low = middle;
+    if (sizeOf(sliceWhole(text, middle)) <= room) low = middle;
     else high = middle - 1;
   }
-  return cutAt(text, low);
-}
-
-function cutAt(text: string, length: number): string {
-  const code = text.charCodeAt(length - 1);
-  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? length - 1 : length);
+  return sliceWhole(text, low);
 }
 
 // What a stored message counts against the session's byte bound (content as stored, i.e. encrypted).

@@ -12,10 +12,11 @@ import type { LateScan } from './late-scan';
 // attachWhile: a file attached for a message that then stores nothing is taken back (a rooms audit
 // in session 39: a resend naming another upload made it readable by the room's members)
 describe(FilesService.name, () => {
-  function setting() {
+  function setting(lateScan: Partial<LateScan> = { pending: () => false }) {
     const released: string[] = [];
     const repository = {
-      findOwned: (id: string) => Promise.resolve({ id, name: 'a.png', size: 1, mime_type: 'image/png' }),
+      findOwned: (id: string) =>
+        Promise.resolve({ id, name: 'a.png', size: 1, mime_type: 'image/png', scanned: scannedIds.has(id) }),
       markAttached: () => Promise.resolve(true),
       release: (id: string, scope: string) => {
         released.push(`${id}@${scope}`);
@@ -30,10 +31,35 @@ describe(FilesService.name, () => {
       {} as Settings,
       {} as FileIntake,
       lock,
-      {} as LateScan,
+      lateScan as LateScan,
     );
     return { service, released };
   }
+  const scannedIds = new Set<string>();
+
+  // the room files audit of session 41: a file stored while scanning was off is scanned (outside
+  // its lock) before a message shows it, then read again; one the scan refuses attaches nothing
+  it('should scan a file stored unscanned before it is attached, and attach nothing the scan refuses', async () => {
+    const scans: string[] = [];
+    const lateScan = {
+      pending: (file: { scanned: boolean }) => !file.scanned,
+      ensureClean: (file: { id: string }) => {
+        scans.push(file.id);
+        if (file.id === 'bad') return Promise.reject(new DomainException(ErrorCode.FILE_REJECTED));
+        scannedIds.add(file.id);
+        return Promise.resolve();
+      },
+    } as unknown as Partial<LateScan>;
+    const { service } = setting(lateScan);
+    const stored: string[] = [];
+    const store = (file: { file_id: string }) => Promise.resolve(void stored.push(file.file_id));
+    await service.attachWhile('late', 'u', 'room', store);
+    await expect(service.attachWhile('bad', 'u', 'room', store)).rejects.toMatchObject({
+      code: ErrorCode.FILE_REJECTED,
+    });
+    expect(scans).toEqual(['late', 'bad']);
+    expect(stored).toEqual(['late']);
+  });
 
   it('should keep the attachment when a message of the scope shows the file after the store', async () => {
     const { service, released } = setting();

@@ -221,31 +221,34 @@ export class FilesService implements FileStore {
     shown?: (stored: T | undefined) => Promise<boolean>,
   ): Promise<T> {
     // A file stored while scanning was off is scanned before a message may show it, as before it is
-    // served or read (docs/protocol.md, "Uploads and files"), outside the file's lock (the scan's
-    // verdict takes it). Until the room files audit of session 41 an EICAR file uploaded with
-    // scanning off and sent into a room after a restart with it on was acked and fanned out: every
-    // member was offered a link the first download found infected (5 of 5 runs).
-    if (this.lateScan.active) {
-      const unscanned = await this.files.findOwned(fileId, ownerId);
-      if (unscanned) await this.lateScan.ensureClean(unscanned);
+    // served or read (docs/protocol.md, "Uploads and files"): read under the file's lock, it is let
+    // go, scanned (the verdict takes the lock) and read again. Until the room files audit of session
+    // 41 an EICAR file uploaded with scanning off and sent into a room after a restart with it on was
+    // acked and fanned out: every member was offered a link the first download found infected (5 of
+    // 5 runs).
+    for (;;) {
+      const attached = await this.lock.run(fileLockKey(fileId), async (): Promise<Attached<T>> => {
+        const file = await this.files.findOwned(fileId, ownerId);
+        if (file && this.lateScan.pending(file)) return { kind: 'unscanned', file };
+        if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
+          throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
+        const release = async (stored: T | undefined) => {
+          if (shown && !(await shown(stored))) await this.files.release(fileId, scope);
+        };
+        let result: T;
+        try {
+          result = await store(infoOf(file));
+        } catch (error) {
+          await release(undefined).catch(() => undefined);
+          throw error;
+        }
+        await release(result);
+        return { kind: 'attached', result };
+      });
+      if (attached.kind === 'attached') return attached.result;
+      // clean: marked scanned, and the next read attaches it; infected or unscannable: thrown
+      await this.lateScan.ensureClean(attached.file);
     }
-    return this.lock.run(fileLockKey(fileId), async () => {
-      const file = await this.files.findOwned(fileId, ownerId);
-      if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
-        throw new DomainException(ErrorCode.NOT_FOUND, 'File not found; upload it first.');
-      const release = async (stored: T | undefined) => {
-        if (shown && !(await shown(stored))) await this.files.release(fileId, scope);
-      };
-      let result: T;
-      try {
-        result = await store(infoOf(file));
-      } catch (error) {
-        await release(undefined).catch(() => undefined);
-        throw error;
-      }
-      await release(result);
-      return result;
-    });
   }
 
   // `scope` lost messages that showed these files. Each file `shown` says no message of the scope
@@ -289,3 +292,6 @@ export class FilesService implements FileStore {
 function infoOf(file: FileRecord): StoredFileInfo {
   return { file_id: file.id, name: file.name, size: file.size, mime_type: file.mime_type };
 }
+
+// what one look at a file under its lock did: attached it, or found it still to be scanned
+type Attached<T> = { kind: 'attached'; result: T } | { kind: 'unscanned'; file: FileRecord };
