@@ -144,7 +144,7 @@ interface Frame {
   user_id?: string;
   content?: string;
   metadata?: { deleted?: boolean; changed?: number };
-  error?: { code: string; retry_after?: number };
+  error?: { code: string; retry_after?: number; message?: string };
 }
 
 interface StoredRoomMessage extends StoredChanges {
@@ -652,6 +652,10 @@ export class RoomChaos {
         if (frame.type === 'error') {
           const code = frame.error?.code ?? 'unknown';
           this.note(code);
+          // Which operation drew it and the server's words: a code alone does not say where it came
+          // from (INTERNAL has several origins: a lock not had in time, a store write that failed).
+          if (code === 'INTERNAL' || code === 'NOT_A_MEMBER')
+            this.note(`${code} on ${options.what}: ${frame.error?.message ?? ''}`);
           return finish({ acked: false, retryAfterMs: frame.error?.retry_after, code });
         }
         if (frame.type === 'join') return finish({ acked: true });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Settings } from '../../config/settings';
 
 const START_DELAY_MS = 5_000;
@@ -70,4 +70,27 @@ export class RotationPasses {
     logger.log({ event: labels.doneEvent, ...result, stopped: this.stopped }, `${labels.what} re-encrypted`);
     return result;
   }
+}
+
+// One collection's key-rotation service (sessions, file names, alert reasons, notes, reports, room
+// messages): its passes start with the app, while ENCRYPTION_KEY_PREVIOUS is set, and again every
+// `repeatMs` when given, and stop with it. `run` is one pass.
+export abstract class KeyRotationPass implements OnApplicationBootstrap, OnModuleDestroy {
+  protected readonly logger = new Logger('key-rotation');
+  protected readonly passes = new RotationPasses();
+
+  protected constructor(
+    private readonly settings: Pick<Settings, 'encryption'>,
+    private readonly repeatMs?: number,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.passes.start(this.settings, () => this.run(), this.repeatMs);
+  }
+
+  onModuleDestroy(): void {
+    this.passes.stop();
+  }
+
+  abstract run(): Promise<unknown>;
 }

@@ -1,14 +1,8 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
-import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
+import { KeyRotationPass, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { NOTES_CIPHER } from './notes.service';
 import { SessionNote } from './schemas/session-note.schema';
@@ -24,22 +18,13 @@ const PAUSE_MS = 5;
 // read-modify-write (docs/protocol.md, "The store"); two instances' passes both write a ciphertext of
 // the same text, either readable.
 @Injectable()
-export class NoteRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class NoteRotationService extends KeyRotationPass {
   constructor(
     @InjectModel(SessionNote.name) private readonly notes: Model<SessionNote>,
     @Inject(NOTES_CIPHER) private readonly cipher: ContentCipher,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run());
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings);
   }
 
   run(pauseMs = PAUSE_MS): Promise<RotationCount> {

@@ -1,11 +1,5 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRotationPass } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { NotificationsRepository } from './notifications.repository';
 
@@ -16,21 +10,12 @@ const REPEAT_MS = 3_600_000;
 // sessions: rewritten with the new key in the background, at start and then hourly while
 // ENCRYPTION_KEY_PREVIOUS is set.
 @Injectable()
-export class ReasonRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class ReasonRotationService extends KeyRotationPass {
   constructor(
     private readonly repository: NotificationsRepository,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run(), REPEAT_MS);
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings, REPEAT_MS);
   }
 
   async run(): Promise<{ rewritten: number; failed: number }> {

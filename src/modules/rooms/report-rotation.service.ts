@@ -1,11 +1,5 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
-import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRotationPass, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ReportsRepository } from './reports.repository';
 
@@ -17,21 +11,12 @@ const PAUSE_MS = 5;
 // while ENCRYPTION_KEY_PREVIOUS is set (docs/operations.md, "Rotating ENCRYPTION_KEY"). Why no lock:
 // ReportsRepository.reencrypt.
 @Injectable()
-export class ReportRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class ReportRotationService extends KeyRotationPass {
   constructor(
     private readonly reports: ReportsRepository,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run());
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings);
   }
 
   run(pauseMs = PAUSE_MS): Promise<RotationCount> {

@@ -1,11 +1,5 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
-import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRotationPass, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
@@ -21,22 +15,13 @@ const PAUSE_MS = 5;
 // so an edit landing between the pass's read and write would otherwise be written over), once at
 // start while ENCRYPTION_KEY_PREVIOUS is set (docs/operations.md, "Rotating ENCRYPTION_KEY").
 @Injectable()
-export class RoomMessageRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class RoomMessageRotationService extends KeyRotationPass {
   constructor(
     private readonly messages: RoomMessagesRepository,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run());
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings);
   }
 
   run(pauseMs = PAUSE_MS): Promise<RotationCount> {

@@ -1,12 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
-import { RotationPasses } from '../../common/crypto/rotation-passes';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRotationPass } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
@@ -27,22 +21,13 @@ export interface RotationResult {
 }
 
 @Injectable()
-export class KeyRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class KeyRotationService extends KeyRotationPass {
   constructor(
     private readonly repository: SessionsRepository,
     private readonly sessions: SessionsService,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run());
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings);
   }
 
   async run(pauseMs = PAUSE_MS): Promise<RotationResult> {

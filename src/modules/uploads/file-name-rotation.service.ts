@@ -1,11 +1,5 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
-import { RotationPasses, type RotationCount } from '../../common/crypto/rotation-passes';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRotationPass, type RotationCount } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
@@ -20,22 +14,13 @@ const PAUSE_MS = 5;
 // sessions: rewritten with the new key in the background, each under its file's lock, at start and
 // then hourly while ENCRYPTION_KEY_PREVIOUS is set (docs/operations.md, "Rotating ENCRYPTION_KEY").
 @Injectable()
-export class FileNameRotationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('key-rotation');
-  private readonly passes = new RotationPasses();
-
+export class FileNameRotationService extends KeyRotationPass {
   constructor(
     private readonly files: FilesRepository,
     @Inject(SESSION_LOCK) private readonly lock: WriteLock,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.passes.start(this.settings, () => this.run(), REPEAT_MS);
-  }
-
-  onModuleDestroy(): void {
-    this.passes.stop();
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    super(settings, REPEAT_MS);
   }
 
   run(pauseMs = PAUSE_MS): Promise<RotationCount> {
