@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { startApp, type RunningApp } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { chatUrl, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
@@ -26,16 +26,7 @@ describe('uploads and voice (browser)', () => {
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-          tts: { voice: 'nova', format: 'wav' },
-        },
+        gptModel(openai, { tts: { voice: 'nova', format: 'wav' } }),
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
       ]),
     });

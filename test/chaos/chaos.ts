@@ -63,6 +63,20 @@ interface ChatClient {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// What the instances (the dead ones' too) logged as an unexpected error, counted by its cause: an
+// INTERNAL a client got says only "something went wrong", these say what (a store or Redis fault
+// the chaos made, or a fault of ours).
+function unexpectedErrors(outputs: Array<() => string>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const output of outputs)
+    for (const line of output().split('\n')) {
+      if (!line.includes('"unexpected error"')) continue;
+      const cause = /"err":"((?:[^"\\]|\\.){0,160})/.exec(line)?.[1] ?? line.slice(0, 160);
+      counts[cause] = (counts[cause] ?? 0) + 1;
+    }
+  return counts;
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   // every fault with its time, and every instance's output (the dead ones' too): a session that lost
   // or doubled a message is explained from them (trace)
@@ -273,6 +287,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       rooms.settle(ports[0], 90_000),
       takeovers.settle(ports[0], 90_000),
     ]);
+    console.log(`chaos: unexpected errors ${JSON.stringify(unexpectedErrors(outputs))}`);
     return { ...counts, rooms: roomCounts, takeovers: takeoverCounts, faults };
   } catch (error) {
     // what the running instances logged as errors says why (their output is kept in memory)

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
@@ -39,18 +39,7 @@ describe('session export of a reply with a file it brought (e2e)', () => {
     filesHost = `127.0.0.1:${(files.address() as AddressInfo).port}`;
     server = await startApp({
       UPLOAD_DIR: dir,
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-          file_hosts: [filesHost],
-        },
-      ]),
+      LLM_PROVIDERS: JSON.stringify([gptModel(openai, { file_hosts: [filesHost] })]),
     });
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
@@ -51,24 +51,11 @@ describe('voice, speech and AI files (e2e)', () => {
     });
     await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
     filesHost = `127.0.0.1:${(files.address() as AddressInfo).port}`;
-    const openAiModel = {
-      type: 'openai',
-      endpoint: openai.url,
-      api_key: 'sk-test',
-      model: 'gpt-test',
-      titles: false,
-    };
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       LLM_PROVIDERS: JSON.stringify([
-        {
-          ...openAiModel,
-          id: 'gpt',
-          name: 'GPT',
-          tts: { voice: 'nova', format: 'wav' },
-          file_hosts: [filesHost],
-        },
-        { ...openAiModel, id: 'gpt-plain', name: 'GPT plain' },
+        gptModel(openai, { tts: { voice: 'nova', format: 'wav' }, file_hosts: [filesHost] }),
+        gptModel(openai, { id: 'gpt-plain', name: 'GPT plain' }),
         {
           id: 'dify',
           name: 'Dify',

@@ -1,4 +1,4 @@
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { RoomAiRunsRepository } from '../../src/modules/rooms/room-ai-runs.repository';
 import { type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
@@ -34,17 +34,7 @@ describe('@ai in a room across two instances (e2e)', () => {
       { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
       // about 30 words at 150 ms each: long enough to stop mid-stream
       { id: 'slow', name: 'Slow', type: 'demo', delay_ms: 150 },
-      {
-        id: 'gpt',
-        name: 'GPT',
-        type: 'openai',
-        endpoint: vendor.url,
-        api_key: 'sk-test',
-        model: 'gpt-test',
-        titles: false,
-        retry_attempts: 1,
-        retry_base_ms: 10,
-      },
+      gptModel(vendor, { retry_attempts: 1, retry_base_ms: 10 }),
     ];
     cluster = await TwoInstances.start({ LLM_PROVIDERS: JSON.stringify(models) });
     ({ first, second } = cluster);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
@@ -22,17 +22,7 @@ describe('a refused file_upload / voice_message leaves its file private (e2e)', 
     server = await startApp({
       UPLOAD_DIR: dir,
       MAX_SESSION_BYTES: '1024',
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-        },
-      ]),
+      LLM_PROVIDERS: JSON.stringify([gptModel(openai)]),
     });
   });
   afterAll(async () => {

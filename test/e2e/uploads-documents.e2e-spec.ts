@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { claudeModel, startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import type { RecordedRequest } from '../fakes/sse';
 import { startApp, type RunningApp } from '../helpers/app';
 import { pdf } from '../helpers/pdf';
@@ -30,27 +30,18 @@ describe('uploaded PDFs for models that read documents (e2e)', () => {
   beforeAll(async () => {
     openai = await startOpenAiFake({ chunkSize: 8 });
     claude = await startAnthropicFake({ chunkSize: 8 });
-    const gpt = {
-      type: 'openai',
-      endpoint: openai.url,
-      api_key: 'sk-test',
-      model: 'gpt-test',
-      titles: false,
-    };
-    const anthropic = {
-      type: 'anthropic',
-      endpoint: claude.baseURL,
-      api_key: 'sk-ant-test',
-      model: 'claude-test',
-      titles: false,
-    };
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       LLM_PROVIDERS: JSON.stringify([
-        { ...gpt, id: 'gpt-documents', name: 'GPT documents', documents: true },
-        { ...gpt, id: 'gpt-vision', name: 'GPT vision', vision: true },
-        { ...anthropic, id: 'claude-documents', name: 'Claude documents', documents: true, vision: true },
-        { ...anthropic, id: 'claude', name: 'Claude' },
+        gptModel(openai, { id: 'gpt-documents', name: 'GPT documents', documents: true }),
+        gptModel(openai, { id: 'gpt-vision', name: 'GPT vision', vision: true }),
+        claudeModel(claude, {
+          id: 'claude-documents',
+          name: 'Claude documents',
+          documents: true,
+          vision: true,
+        }),
+        claudeModel(claude),
       ]),
     });
   });

@@ -8,7 +8,7 @@ import {
 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
@@ -51,18 +51,7 @@ describe('files an AI reply brings (e2e)', () => {
       UPLOAD_QUOTA_BYTES: String(QUOTA),
       CLAMAV_HOST,
       CLAMAV_PORT,
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-          file_hosts: [filesHost],
-        },
-      ]),
+      LLM_PROVIDERS: JSON.stringify([gptModel(openai, { file_hosts: [filesHost] })]),
     });
   });
   afterAll(async () => {
@@ -157,17 +146,10 @@ describe('files an AI reply brings while clamd is down (e2e)', () => {
       CLAMAV_HOST: '127.0.0.1',
       CLAMAV_PORT: String((silent.address() as AddressInfo).port),
       LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
+        gptModel(openai, {
           tts: { voice: 'nova', format: 'mp3' },
           file_hosts: [`127.0.0.1:${(files.address() as AddressInfo).port}`],
-        },
+        }),
       ]),
     });
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { getModelToken } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { StoredFile } from '../../src/modules/uploads/schemas/stored-file.schema';
-import { startOpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake } from '../fakes/openai-fake';
 import { startApp, type RunningApp } from '../helpers/app';
 import { mongoUri } from '../helpers/env';
 import { uniqueUser, userToken } from '../helpers/tokens';
@@ -227,14 +227,7 @@ describe('files stored unscanned, served after scanning is turned on (e2e)', () 
   it('should scan a file stored unscanned before its text goes to a model, and give the model none of an infected one', async () => {
     const openai = await startOpenAiFake({ chunkSize: 8 });
     try {
-      const model = {
-        type: 'openai',
-        endpoint: openai.url,
-        api_key: 'sk-test',
-        model: 'gpt-test',
-        titles: false,
-      };
-      const env = { LLM_PROVIDERS: JSON.stringify([{ ...model, id: 'gpt', name: 'GPT' }]) };
+      const env = { LLM_PROVIDERS: JSON.stringify([gptModel(openai)]) };
       const token = userToken(uniqueUser());
       const off = await start(undefined, undefined, env);
       const eicar = await upload(off.httpUrl, token, EICAR, 'eicar.txt', 'text/plain');

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
+import { claudeModel, startAnthropicFake, type AnthropicFake } from '../fakes/anthropic-fake';
 import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import type { RecordedRequest } from '../fakes/sse';
 import { startApp, type RunningApp } from '../helpers/app';
 import { TestClient } from '../helpers/ws-client';
@@ -44,20 +44,6 @@ describe('uploaded images for vision models (e2e)', () => {
     openai = await startOpenAiFake({ chunkSize: 8 });
     claude = await startAnthropicFake({ chunkSize: 8 });
     dify = await startDifyFake({ chunkSize: 8 });
-    const gpt = {
-      type: 'openai',
-      endpoint: openai.url,
-      api_key: 'sk-test',
-      model: 'gpt-test',
-      titles: false,
-    };
-    const anthropic = {
-      type: 'anthropic',
-      endpoint: claude.baseURL,
-      api_key: 'sk-ant-test',
-      model: 'claude-test',
-      titles: false,
-    };
     const difyApp = {
       type: 'dify',
       endpoint: dify.url,
@@ -69,10 +55,10 @@ describe('uploaded images for vision models (e2e)', () => {
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       LLM_PROVIDERS: JSON.stringify([
-        { ...gpt, id: 'gpt-vision', name: 'GPT vision', vision: true },
-        { ...gpt, id: 'gpt', name: 'GPT' },
-        { ...anthropic, id: 'claude-vision', name: 'Claude vision', vision: true },
-        { ...anthropic, id: 'claude', name: 'Claude' },
+        gptModel(openai, { id: 'gpt-vision', name: 'GPT vision', vision: true }),
+        gptModel(openai),
+        claudeModel(claude, { id: 'claude-vision', name: 'Claude vision', vision: true }),
+        claudeModel(claude),
         { ...difyApp, id: 'dify-vision', name: 'Dify vision', vision: true },
         { ...difyApp, id: 'dify', name: 'Dify' },
       ]),

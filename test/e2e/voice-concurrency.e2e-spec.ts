@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
@@ -24,17 +24,7 @@ describe('voice messages during a slow transcription (e2e)', () => {
     server = await startApp({
       UPLOAD_DIR: uploadDir,
       VOICE_TRANSCRIPTIONS_MAX: '2',
-      LLM_PROVIDERS: JSON.stringify([
-        {
-          id: 'gpt',
-          name: 'GPT',
-          type: 'openai',
-          endpoint: openai.url,
-          api_key: 'sk-test',
-          model: 'gpt-test',
-          titles: false,
-        },
-      ]),
+      LLM_PROVIDERS: JSON.stringify([gptModel(openai)]),
     });
   });
   afterAll(async () => {

@@ -115,6 +115,23 @@ async function messages(call: Call): Promise<void> {
   });
 }
 
+/** The LLM_PROVIDERS entry of a Claude model this fake serves, as gptModel: `extra` adds or overrides. */
+export function claudeModel(
+  fake: { baseURL: string },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    id: 'claude',
+    name: 'Claude',
+    type: 'anthropic',
+    endpoint: fake.baseURL,
+    api_key: 'sk-ant-test',
+    model: 'claude-test',
+    titles: false,
+    ...extra,
+  };
+}
+
 /** Starts the Anthropic fake on 127.0.0.1 (random port); `script` sets the default behaviour. */
 export async function startAnthropicFake(script: AnthropicScript = {}): Promise<AnthropicFake> {
   const server = new FakeServer<AnthropicScript>(

@@ -242,6 +242,26 @@ async function speech(call: Call): Promise<void> {
   else call.send(200, silentMp3(), 'audio/mpeg');
 }
 
+/**
+ * The LLM_PROVIDERS entry of a GPT model this fake serves: `gpt`, named GPT, no titles (a test's
+ * vendor calls are then its turns' alone); `extra` adds fields or overrides these.
+ */
+export function gptModel(
+  fake: { url: string },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    id: 'gpt',
+    name: 'GPT',
+    type: 'openai',
+    endpoint: fake.url,
+    api_key: 'sk-test',
+    model: 'gpt-test',
+    titles: false,
+    ...extra,
+  };
+}
+
 /** Starts the OpenAI fake on 127.0.0.1 (random port); `script` sets the default behaviour. */
 export function startOpenAiFake(script: OpenAiScript = {}): Promise<OpenAiFake> {
   const routes = [

@@ -1,4 +1,4 @@
-import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { startApp, type RunningApp } from './app';
 import { mongoUri } from './env';
 import { RedisServer } from './redis-server';
@@ -24,17 +24,7 @@ export async function startTwoInstances(
   const shared = {
     MONGODB_URI: mongoUri(),
     REDIS_URL: redis.url,
-    LLM_PROVIDERS: JSON.stringify([
-      {
-        id: 'gpt',
-        name: 'GPT',
-        type: 'openai',
-        endpoint: fake.url,
-        api_key: 'sk-test',
-        model: 'gpt-test',
-        titles: false,
-      },
-    ]),
+    LLM_PROVIDERS: JSON.stringify([gptModel(fake)]),
     ...env,
   };
   const first = await startApp(shared);
