@@ -3,12 +3,19 @@ import { Writable } from 'node:stream';
 import type { ArgumentsHost } from '@nestjs/common';
 import { BadRequestException, Controller, Get, HttpException, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { MongoServerSelectionError } from 'mongodb';
 import { Logger as PinoLogger, LoggerModule } from 'nestjs-pino';
 import type { Options } from 'pino-http';
 import { loggerParams } from '../logging/logging';
 import { DomainException } from './domain.exception';
 import { codeForHttpStatus, ErrorCode, httpStatusOf } from './error-code';
 import { HttpExceptionFilter } from './http-exception.filter';
+import { STORE_AWAY_MESSAGE } from './store-outage';
+
+// the driver's server selection timing out, with the topology it found (no server to talk to)
+function selectionTimeout(message: string): MongoServerSelectionError {
+  return new MongoServerSelectionError(message, { error: null } as never);
+}
 
 // The filter's answer to one exception, and whether it logged an unhandled error.
 function answer(exception: unknown) {
@@ -60,6 +67,15 @@ describe(HttpExceptionFilter.name, () => {
       expose: true,
     });
     expect(answer(charset)).toMatchObject({ status: 415, logged: false });
+  });
+
+  it('should answer a store that does not answer with 503, INTERNAL and a Retry-After, not as an unhandled error', () => {
+    expect(answer(selectionTimeout('Server selection timed out after 5000 ms'))).toEqual({
+      status: 503,
+      body: { error: { code: 'INTERNAL', message: STORE_AWAY_MESSAGE } },
+      headers: { 'Retry-After': 2 },
+      logged: false,
+    });
   });
 
   it('should keep domain codes, HTTP exceptions and the 500 for anything else', () => {

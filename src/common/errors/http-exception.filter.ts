@@ -1,8 +1,10 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { httpRefusalOf } from '../http/http-errors';
+import { describeError } from './describe-error';
 import { DomainException } from './domain.exception';
 import { codeForHttpStatus, DEFAULT_MESSAGES, ErrorCode, httpStatusOf } from './error-code';
+import { isStoreOutage, STORE_AWAY_MESSAGE, STORE_RETRY_AFTER_MS } from './store-outage';
 
 // HTTP transport: domain codes → status + {error:{code,message}}; never leaks internals.
 @Catch()
@@ -34,6 +36,13 @@ export class HttpExceptionFilter implements ExceptionFilter {
           : exception.message;
     } else if (refusal) {
       ({ status, code, message } = refusal);
+    } else if (isStoreOutage(exception)) {
+      // the store away for a moment: 503 and when to come back, as the readiness probe says it
+      // (docs/protocol.md, "A store away for a moment")
+      this.logger.warn({ event: 'store_unavailable', err: describeError(exception) }, 'store did not answer');
+      status = 503;
+      message = STORE_AWAY_MESSAGE;
+      response.setHeader('Retry-After', Math.ceil(STORE_RETRY_AFTER_MS / 1000));
     } else {
       // the logger's err serializer keeps its type, message and stack only, never the documents or
       // request a driver's or SDK's error carries (src/common/logging/logging.ts)

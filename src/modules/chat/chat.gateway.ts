@@ -4,6 +4,7 @@ import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { toErrorFrame } from '../../protocol/frames';
 import { DomainException } from '../../common/errors/domain.exception';
+import { unexpectedError } from '../../common/errors/store-outage';
 import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ChatService } from './chat.service';
@@ -15,7 +16,6 @@ import {
   bindSockets,
   CLOSE_GOING_AWAY,
   closeAfterCrash,
-  describe,
   handleInOrder,
   heartbeat,
   isAuthRefreshFrame,
@@ -207,21 +207,13 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     fatal = false,
     sessionId = connection.sessionId,
   ): void {
-    let exception: DomainException;
-    if (error instanceof DomainException) {
-      exception = error;
-    } else {
-      this.logger.error(
-        {
-          user_id: connection.principal.userId,
-          session_id: connection.sessionId,
-          event: 'error',
-          err: describe(error),
-        },
-        'unexpected error',
-      );
-      exception = new DomainException(ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]);
-    }
+    const exception =
+      error instanceof DomainException
+        ? error
+        : unexpectedError(error, this.logger, {
+            user_id: connection.principal.userId,
+            session_id: connection.sessionId,
+          });
     const recoverable = exception.recoverable && !fatal;
     this.metrics.errors.inc({ code: exception.code });
     const frame = toErrorFrame(exception.code, exception.message, {

@@ -10,6 +10,7 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import { LlmEvents } from './llm-events';
 import type { ModelEntry } from './llm.registry';
 import { CircuitOpenError, resilientStream } from './resilient-stream';
+import { describeError } from '../../common/errors/describe-error';
 
 // Who a model call answers: an AI session's user, or a room's asker (for failure events and alerts).
 export interface ModelCaller {
@@ -128,7 +129,7 @@ export class ModelStream {
     this.metrics.llmRequests.inc({ ...labelsOf(entry), outcome: kind });
     this.metrics.errors.inc({ code: ErrorCode.LLM_UNAVAILABLE });
     if (!(failure instanceof CircuitOpenError))
-      this.events.failure({ ...this.about(entry, caller), kind, error: describe(failure) });
+      this.events.failure({ ...this.about(entry, caller), kind, error: describeError(failure) });
     return kind;
   }
 
@@ -155,8 +156,4 @@ export class ModelStream {
 
 export function labelsOf(entry: ModelEntry): { provider: string; model: string } {
   return { provider: entry.provider.vendor, model: entry.settings.id };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

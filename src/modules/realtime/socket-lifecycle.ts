@@ -5,6 +5,7 @@ import type { Principal } from '../../common/auth/principal';
 import type { SocketQuota } from '../../common/auth/socket-quota';
 import type { Connection } from './connection';
 import { newId } from '../../common/ids';
+import { describeError } from '../../common/errors/describe-error';
 
 // What both sockets (/chat/ws and /ws/chat) do with a socket besides their frames: the connection
 // record, liveness (frames and pongs), frames handled one at a time in order, the token's expiry,
@@ -14,10 +15,6 @@ export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_INTERNAL_ERROR = 1011;
 // setTimeout's ceiling (~24.8 days)
 const MAX_TIMER_MS = 2_147_483_647;
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
 
 // A gateway's sockets, bound straight to it: `opened` for each accepted socket, `closed` once it
 // has closed. Nest would route each connection through an rxjs Subject to handleConnection and bind
@@ -87,7 +84,7 @@ export function closeConnection(connection: Connection, quota: SocketQuota): voi
 // bound as soon as ws accepts it (before a gateway sees it, and whether or not the gateway keeps
 // it), logged at debug: it is the client's fault.
 export function socketErrorListener(logger: Logger): (error: Error) => void {
-  return (error) => logger.debug({ event: 'socket_error', err: describe(error) });
+  return (error) => logger.debug({ event: 'socket_error', err: describeError(error) });
 }
 
 // Frames of one socket are handled one at a time, in order, after `start` (the socket's binding);
@@ -208,7 +205,7 @@ export function rawBytes(data: RawData): number {
 // (1011), so its client reconnects and resumes; every other socket and the process go on.
 export function closeAfterCrash(connection: Connection, error: unknown, logger: Logger): void {
   logger.error(
-    { user_id: connection.principal.userId, event: 'handler_crash', err: describe(error) },
+    { user_id: connection.principal.userId, event: 'handler_crash', err: describeError(error) },
     'a socket handler threw; closing that socket',
   );
   try {

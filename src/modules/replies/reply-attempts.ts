@@ -13,6 +13,7 @@ import type { StopsBeforeShown } from './reply-stops';
 import type { ReplyStreamer } from './reply-stream';
 import type { ReplyTitles } from './reply-titles';
 import type { ReplyTurns } from './reply-turns';
+import { describeError } from '../../common/errors/describe-error';
 
 // What an attempt needs of the replies shown on this instance (ReplyService).
 export interface ShownReplies {
@@ -63,7 +64,7 @@ export class ReplyAttempts {
   // a reply that could not be generated: the user's devices are told (its turn stays open)
   report(input: ReplyRequest, error: unknown): void {
     this.logger.error(
-      { session_id: input.sessionId, event: 'reply_failed', err: describe(error) },
+      { session_id: input.sessionId, event: 'reply_failed', err: describeError(error) },
       'reply failed',
     );
     const code = error instanceof DomainException ? error.code : ErrorCode.INTERNAL;
@@ -177,8 +178,4 @@ export class ReplyAttempts {
 function cutByTakeover(generation: Generation): boolean {
   const signal = generation.controller.signal;
   return signal.aborted && signal.reason === 'takeover' && generation.text === '';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

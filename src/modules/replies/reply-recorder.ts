@@ -14,6 +14,7 @@ import { ClientHub } from '../realtime/client-hub';
 import { storedFrame } from '../realtime/frames';
 import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
+import { describeError } from '../../common/errors/describe-error';
 
 // 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library")
 export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover' | 'deleted';
@@ -173,7 +174,7 @@ export class ReplyRecorder {
           session_id: sessionId,
           reply_id: outcome.replyId,
           event: 'reply_store_failed',
-          err: describe(error),
+          err: describeError(error),
         },
         'could not store reply',
       );
@@ -211,8 +212,4 @@ export class ReplyRecorder {
 // a stop the user asked for: it closes the turn with what was shown (empty when nothing was)
 function userStop(reason: StopReason | undefined): boolean {
   return reason === 'stopped' || reason === 'new_session';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -8,6 +8,7 @@ import type { GeneratedFile } from './reply-attachments';
 import type { ReplyFences } from './reply-fences';
 import type { Generation } from './reply-generation';
 import type { AssembledPrompt } from './reply-prompt';
+import { describeError } from '../../common/errors/describe-error';
 
 // What the streaming loop leaves for the recorder.
 export interface StreamedReply {
@@ -91,7 +92,7 @@ export class ReplyStreamer {
                   session_id: sessionId,
                   reply_id: generation.replyId,
                   event: 'provider_state_failed',
-                  err: describe(error),
+                  err: describeError(error),
                 },
                 'state lost',
               ),
@@ -116,8 +117,4 @@ export class ReplyStreamer {
       metadata: { delta: text, offset, done: false },
     });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { SessionTitler } from '../llm/session-titler';
 import type { ClientHub } from '../realtime/client-hub';
 import type { SessionsService } from '../sessions/sessions.service';
+import { describeError } from '../../common/errors/describe-error';
 
 // A better name than the heuristic one, asked of the model in the background once the first
 // exchange is complete (docs/protocol.md, "Session titles").
@@ -58,13 +59,9 @@ export class ReplyTitles {
       this.hub.ephemeral(sessionId, { type: 'session_renamed', content: name });
     } catch (error) {
       this.logger.warn(
-        { session_id: sessionId, event: 'title_failed', err: describe(error) },
+        { session_id: sessionId, event: 'title_failed', err: describeError(error) },
         'title failed',
       );
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -22,6 +22,7 @@ import { RoomMessagesService } from './room-messages.service';
 import { isModerator, requireModerator } from './room-rules';
 import type { RoomMessageRecord, RoomRecord } from './room.types';
 import { newId } from '../../common/ids';
+import { describeError } from '../../common/errors/describe-error';
 
 const TOPIC = 'rooms-ai';
 const SWEEP_MS = 10_000;
@@ -153,7 +154,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
       .stream(room, asking, running, origin)
       .catch((error: unknown) =>
         this.logger.error(
-          { room_id: room.id, reply_id: run.reply_id, event: 'room_ai_failed', err: describe(error) },
+          { room_id: room.id, reply_id: run.reply_id, event: 'room_ai_failed', err: describeError(error) },
           'room ai reply failed',
         ),
       )
@@ -242,11 +243,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
       const stale = await this.runs.stale(new Date(Date.now() - AI_STALE_MS));
       for (const run of stale) await this.endStale(run);
     } catch (error) {
-      this.logger.warn({ event: 'room_ai_sweep_failed', err: describe(error) }, 'room ai sweep failed');
+      this.logger.warn({ event: 'room_ai_sweep_failed', err: describeError(error) }, 'room ai sweep failed');
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
-import { DEFAULT_MESSAGES, ErrorCode } from '../../common/errors/error-code';
+import { unexpectedError } from '../../common/errors/store-outage';
+import { ErrorCode } from '../../common/errors/error-code';
 import { mentionsAi, type JoinClientFrame, type RoomClientFrame } from '../../protocol/rooms';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { PresenceService } from '../presence/presence.service';
@@ -243,15 +244,10 @@ export class RoomSocketsService {
   }
 
   fail(connection: Connection, error: unknown, clientId?: string, roomId?: string): void {
-    let exception: DomainException;
-    if (error instanceof DomainException) exception = error;
-    else {
-      this.logger.error(
-        { user_id: connection.principal.userId, room_id: roomId, event: 'error', err: describe(error) },
-        'unexpected error',
-      );
-      exception = new DomainException(ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]);
-    }
+    const exception =
+      error instanceof DomainException
+        ? error
+        : unexpectedError(error, this.logger, { user_id: connection.principal.userId, room_id: roomId });
     this.metrics.errors.inc({ code: exception.code });
     this.hub.send(
       connection,
@@ -264,8 +260,4 @@ export class RoomSocketsService {
     );
     if (!exception.recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
