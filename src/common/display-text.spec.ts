@@ -3,7 +3,7 @@ import { validateSync } from 'class-validator';
 import fc from 'fast-check';
 import { SessionUpdateDto } from '../modules/history/dto/session-update.dto';
 import { CreateRoomDto, UpdateRoomDto } from '../modules/rooms/dto/rooms.dto';
-import { displayNameProblem, sliceWhole, wholeTextProblem, withoutControls } from './display-text';
+import { displayNameProblem, sliceWhole, wholeText, wholeTextProblem, withoutControls } from './display-text';
 
 const INVISIBLE = [
   '\u200B',
@@ -68,6 +68,20 @@ describe('display text rules', () => {
         expect(wholeTextProblem(text) === undefined).toBe(survivesUtf8(text)),
       ),
     );
+  });
+
+  // a vendor's transcript (docs/protocol.md, "Uploads and files"): made whole, as the store keeps it
+  it('should make any text whole Unicode as a UTF-8 store reads it back, leaving whole text as it is (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 16 }), (text) => {
+        const made = wholeText(text);
+        expect(wholeTextProblem(made)).toBeUndefined();
+        expect(made).toBe(Buffer.from(text, 'utf8').toString('utf8'));
+        expect(made).toBe((text as unknown as { toWellFormed(): string }).toWellFormed());
+      }),
+    );
+    fc.assert(fc.property(whole, (text) => expect(wholeText(text)).toBe(text)));
+    expect(wholeText('pay A\uD800B now')).toBe('pay A\uFFFDB now');
   });
 
   it('should refuse control characters, C0, DEL and C1', () => {

@@ -15,6 +15,7 @@ import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 // a high surrogate not followed by a low one, or a low one without a high one before it (code units)
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
 const CONTROL = /[\u0000-\u001F\u007F-\u009F]/;
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
@@ -76,6 +77,13 @@ function textRule(
 export function sliceWhole(text: string, end: number): string {
   const cut = text.slice(0, Math.max(0, Math.floor(end)));
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+// `text` as whole Unicode: each lone surrogate replaced by U+FFFD, as the store's UTF-8 would
+// (String.prototype.toWellFormed, which ES2023's lib does not type). Text the server did not take
+// from a frame (a vendor's transcript) is made so, not refused: every frame then shows what is stored.
+export function wholeText(text: string): string {
+  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
 }
 
 // `text` without the control and bidirectional control characters a name may not hold

@@ -224,6 +224,51 @@ describe('voice, speech and AI files (e2e)', () => {
     await client.close();
   });
 
+  // Found by the speech black-box audit in session 42 (3 of 3): a transcription's 429 with
+  // `retry-after: 120` reached the client as LLM_UNAVAILABLE with no retry_after, where the same
+  // answer to a typed message's reply gives retry_after 120000
+  it("should pass the transcription vendor's retry-after on as the error's retry_after, OpenAI and Dify", async () => {
+    const { client, token, sessionId } = await connect('gpt-plain');
+    const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');
+    openai.enqueue({ status: 429, retryAfter: 120 });
+    client.send({ type: 'voice_message', client_id: 'r1', file_id: fileId });
+    expect((await client.nextOfType('error')).error).toMatchObject({
+      code: 'LLM_UNAVAILABLE',
+      recoverable: true,
+      retry_after: 120_000,
+    });
+    client.send({ type: 'model_select', model_id: 'dify' });
+    await client.nextOfType('model_select');
+    dify.enqueue({ status: 429, retryAfter: 30 });
+    client.send({ type: 'voice_message', client_id: 'r2', file_id: fileId });
+    expect((await client.nextOfType('error')).error).toMatchObject({
+      code: 'LLM_UNAVAILABLE',
+      recoverable: true,
+      retry_after: 30_000,
+    });
+    expect(
+      (await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token)).messages,
+    ).toHaveLength(0);
+    await client.close();
+  });
+
+  // Found by the speech black-box audit in session 42 (3 of 3): a transcript holding a lone
+  // surrogate (JSON's `\ud800`) was echoed to the sender as it came and stored as U+FFFD
+  it('should show the sender the transcript as it is stored when the vendor sends a lone surrogate', async () => {
+    const { client, token, sessionId } = await connect('gpt-plain');
+    const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');
+    openai.enqueue({ transcript: 'pay A\uD800B now' });
+    client.send({ type: 'voice_message', client_id: 'u1', file_id: fileId });
+    const echoed = await client.nextOfType('voice_message');
+    expect(echoed.content).toBe('pay A\uFFFDB now');
+    expect(echoed.metadata?.transcript).toBe('pay A\uFFFDB now');
+    await client.reply();
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    const stored = session.messages.find((message) => message.type === 'voice_message');
+    expect(stored?.content).toBe(echoed.content);
+    await client.close();
+  });
+
   it('should answer a resend of a stored voice message with the stored copy, transcribing nothing again', async () => {
     const { client, token, sessionId } = await connect('gpt-plain');
     const fileId = await upload(token, silentWav(), 'voice.wav', 'audio/wav');

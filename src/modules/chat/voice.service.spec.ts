@@ -1,6 +1,7 @@
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
+import { LlmProviderError } from '../../infra/llm/llm-provider';
 import type { LlmEvents } from '../llm/llm-events';
 import type { LlmRegistry } from '../llm/llm.registry';
 import type { Connection } from '../realtime/connection';
@@ -134,6 +135,35 @@ describe(VoiceService.name, () => {
       code: ErrorCode.FILE_TOO_LARGE,
     });
     expect(reads).toEqual([]);
+  });
+
+  // Found by the speech black-box audit in session 42: the vendor's retry-after was dropped
+  it("should refuse a failed transcription LLM_UNAVAILABLE with the vendor's retry-after, storing nothing", async () => {
+    const { store } = fakeStore([note]);
+    const failing = jest.fn().mockRejectedValue(new LlmProviderError('openai: HTTP 429', true, 120_000));
+    const { service, record } = voiceService(store, failing);
+    await expect(service.handle(connection, voice('note'))).rejects.toMatchObject({
+      code: ErrorCode.LLM_UNAVAILABLE,
+      details: { retryAfterMs: 120_000 },
+    });
+    const broken = jest.fn().mockRejectedValue(new Error('socket hang up'));
+    await expect(voiceService(store, broken).service.handle(connection, voice('note'))).rejects.toMatchObject(
+      {
+        code: ErrorCode.LLM_UNAVAILABLE,
+        details: { retryAfterMs: undefined },
+      },
+    );
+    expect(record).not.toHaveBeenCalled();
+  });
+
+  // Found by the speech black-box audit in session 42: shown with a lone surrogate, stored with U+FFFD
+  it('should record a transcript holding a lone surrogate as the store keeps it, U+FFFD in its place', async () => {
+    const { store } = fakeStore([note]);
+    const { service, record } = voiceService(store, jest.fn().mockResolvedValue('pay A\uD800B now'));
+    await service.handle(connection, voice('note'));
+    expect(record).toHaveBeenCalledWith(
+      expect.objectContaining({ message: expect.objectContaining({ content: 'pay A\uFFFDB now' }) }),
+    );
   });
 
   it('should read and transcribe a voice note', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { wholeText } from '../../common/display-text';
 import { FILE_STORE, showsStored, type FileStore } from '../../infra/files/file-store';
 import { DEFAULT_TIMEOUT_MS } from '../../infra/llm/openai.provider';
 import { LlmEvents } from '../llm/llm-events';
@@ -10,7 +11,7 @@ import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
 import { RecordService } from '../replies/record.service';
 import type { MessageRecord, NewMessage } from '../sessions/session.types';
-import type { LlmProvider } from '../../infra/llm/llm-provider';
+import { LlmProviderError, type LlmProvider } from '../../infra/llm/llm-provider';
 import type { StoredFileInfo } from '../../infra/files/file-store';
 import { TranscriptionPlaces } from './transcription-places';
 
@@ -122,14 +123,23 @@ export class VoiceService {
         sessionId,
         error: error.description,
       });
+      // the vendor's retry-after goes on as the error's retry_after, as a reply's does
+      // (docs/protocol.md, "Uploads and files"). Until the speech audit of session 42 a 429 with
+      // `retry-after: 120` came as "please try again" with none, for OpenAI and Dify alike (3 of 3)
       throw new DomainException(
         ErrorCode.LLM_UNAVAILABLE,
         'The voice message could not be transcribed; please try again.',
+        { retryAfterMs: error.retryAfterMs },
       );
     } finally {
       release();
     }
-    const { transcript, info } = heard;
+    const { info } = heard;
+    // whole Unicode before anything shows it: a lone surrogate (JSON's `\ud800` in the vendor's
+    // answer) is stored as U+FFFD, so every frame carries U+FFFD in its place too (docs/protocol.md,
+    // "Uploads and files"). Until the speech audit of session 42 the sender was shown the transcript
+    // as it came and read another back (3 of 3)
+    const transcript = wholeText(heard.transcript);
     if (transcript.length === 0)
       throw new DomainException(ErrorCode.INVALID_MESSAGE, 'No speech was recognised in the recording.');
     // the transcript is the message's content, so it is encrypted at rest like typed text; frames
@@ -185,7 +195,11 @@ interface Heard {
 
 // the vendor's failure, told apart from the store's (which keep their own codes)
 class TranscriptionFailed extends Error {
-  constructor(readonly description: string) {
+  constructor(
+    readonly description: string,
+    // how long the vendor asked us to wait (its retry-after), when it said
+    readonly retryAfterMs?: number,
+  ) {
     super(description);
   }
 }
@@ -210,7 +224,10 @@ async function readAndTranscribe(
     });
     return { transcript, info, transcriptionMs: Math.round(performance.now() - started) };
   } catch (error) {
-    throw new TranscriptionFailed(error instanceof Error ? `${error.name}: ${error.message}` : 'failure');
+    throw new TranscriptionFailed(
+      error instanceof Error ? `${error.name}: ${error.message}` : 'failure',
+      error instanceof LlmProviderError ? error.retryAfterMs : undefined,
+    );
   }
 }
 
