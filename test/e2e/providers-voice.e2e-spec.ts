@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDifyFake, type DifyFake } from '../fakes/dify-fake';
-import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
+import { gptModel, startOpenAiFake, type OpenAiFake, type OpenAiScript } from '../fakes/openai-fake';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
+import { filesUnder } from './uploads.helpers';
 
 // A short silent 16-bit mono WAV: what a browser recording looks like to the upload type sniffing.
 function silentWav(samples = 800): Buffer {
@@ -266,6 +267,44 @@ describe('voice, speech and AI files (e2e)', () => {
     const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
     const stored = session.messages.find((message) => message.type === 'voice_message');
     expect(stored?.content).toBe(echoed.content);
+    await client.close();
+  });
+
+  // Found by the speech black-box audit in session 42 (3 of 3): a 200 from /audio/speech whose
+  // body was not audio (a page labelled audio, a JSON error body) was kept as the reply's speech,
+  // `{kind: file, source: tts, name: reply.txt, mime_type: text/plain}`, in the user's files and quota
+  it('should keep no speech that is not audio, and store and deliver the reply whole', async () => {
+    const { client, token, sessionId } = await connect('gpt');
+    const before = filesUnder(uploadDir).length;
+    const cases: Array<[string, Partial<OpenAiScript>, unknown]> = [
+      // labelled audio: stored by its content, which is text, so dropped as uploads drop it
+      [
+        'page as audio',
+        { speechAudio: Buffer.from('<html><body>gateway says hi</body></html>') },
+        [{ kind: 'audio', source: 'tts', dropped: 'type' }],
+      ],
+      // labelled JSON: no speech at all
+      [
+        'json 200',
+        { speechAudio: Buffer.from('{"error":{"message":"nope"}}'), speechType: 'application/json' },
+        undefined,
+      ],
+    ];
+    for (const [name, speech, attachments] of cases) {
+      // the completion, then the speech
+      openai.enqueue({}, speech);
+      client.send({ type: 'user_message', client_id: name, content: 'say it aloud' });
+      const { final } = await client.reply();
+      expect({ name, content: final.content, attachments: final.metadata?.attachments }).toEqual({
+        name,
+        content: 'Echo: say it aloud',
+        attachments,
+      });
+    }
+    const session = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${sessionId}`, token);
+    expect(session.messages.filter((message) => message.type === 'ai_response')).toHaveLength(2);
+    // nothing of either kept in the user's files
+    expect(filesUnder(uploadDir).length).toBe(before);
     await client.close();
   });
 

@@ -12,6 +12,8 @@ export interface OpenAiScript extends FakeScript {
   transcriptDelayMs?: number;
   /** Bytes returned by /audio/speech (default: a short silent MP3, or WAV/PCM when asked for). */
   speechAudio?: Buffer;
+  /** Content-Type /audio/speech answers with (default: the format's): a proxy's page or error body. */
+  speechType?: string;
 }
 
 export type OpenAiFake = FakeServer<OpenAiScript>;
@@ -236,7 +238,11 @@ function silentMp3(): Buffer {
 async function speech(call: Call): Promise<void> {
   const format = asString(call.record.body.response_format) ?? 'mp3';
   if (call.script.speechAudio) {
-    call.send(200, call.script.speechAudio, format === 'wav' ? 'audio/wav' : 'audio/mpeg');
+    call.send(
+      200,
+      call.script.speechAudio,
+      call.script.speechType ?? (format === 'wav' ? 'audio/wav' : 'audio/mpeg'),
+    );
   } else if (format === 'wav') call.send(200, silentWav(), 'audio/wav');
   else if (format === 'pcm') call.send(200, silentPcm(), 'audio/pcm');
   else call.send(200, silentMp3(), 'audio/mpeg');

@@ -14,13 +14,15 @@ export interface FileStore {
   // and counted in their quota. Checked as uploads are (type by content, clamd, quota): a file that
   // fails is refused with the upload's code (UNSUPPORTED_FILE_TYPE, FILE_REJECTED, QUOTA_EXCEEDED,
   // FILE_TOO_LARGE, SCANNER_UNAVAILABLE) and nothing of it is kept (docs/protocol.md, "Uploads and
-  // files").
+  // files"). `only`: the types it may be kept as, of those allowed (speech: audio); a file whose
+  // content is another type is refused UNSUPPORTED_FILE_TYPE
   saveGenerated(input: {
     ownerId: string;
     sessionId: string;
     name: string;
     mimeType: string;
     data: Buffer;
+    only?: RegExp;
   }): Promise<StoredFileInfo>;
   // an uploaded or generated file of this owner, without its bytes (check type and size first)
   info(fileId: string, ownerId: string): Promise<StoredFileInfo>;

@@ -1,6 +1,6 @@
 import OpenAI, { toFile } from 'openai';
 import type { SpeechFormat, SpeechSettings } from '../../config/llm.settings';
-import type { AudioInput } from './llm-provider';
+import { LlmProviderError, type AudioInput } from './llm-provider';
 import { fromOpenAiError } from './openai-errors';
 import { SILENT_SDK } from './sdk-logging';
 
@@ -36,6 +36,13 @@ export class OpenAiAudio {
         { model: speech.model, voice: speech.voice, input: text, response_format: speech.format },
         { signal },
       );
+      // a 200 that is not audio (a JSON error body, a proxy's page) is a failure, not the speech: the
+      // reply then has none. Until the speech audit of session 42 it was kept as the speech (3 of 3)
+      const type = response.headers.get('content-type')?.split(';')[0].trim().toLowerCase();
+      if (type && !type.startsWith('audio/') && type !== 'application/octet-stream') {
+        await response.body?.cancel().catch(() => undefined);
+        throw new LlmProviderError(`openai speech: answer is ${type}, not audio`, true);
+      }
       return { data: Buffer.from(await response.arrayBuffer()), mimeType: MIME_TYPES[speech.format] };
     } catch (error) {
       throw fromOpenAiError(error);

@@ -122,6 +122,38 @@ describe(ReplyAttachments.name, () => {
     },
   );
 
+  // Found by the speech black-box audit in session 42: a proxy's page labelled audio was kept as the
+  // speech (text/plain, in the user's files and quota)
+  it('should have the speech kept only as audio, and drop it as `type` when its bytes are not', async () => {
+    const asked: Array<RegExp | undefined> = [];
+    const store = {
+      saveGenerated: (input: { only?: RegExp }) => {
+        asked.push(input.only);
+        return Promise.reject(new DomainException(ErrorCode.UNSUPPORTED_FILE_TYPE));
+      },
+      urlOf: (id: string) => `/chat/files/${id}`,
+    } as unknown as FileStore;
+    const entry = {
+      settings: { id: 'gpt', tts: { voice: 'nova' } },
+      provider: {
+        vendor: 'openai',
+        synthesize: () => Promise.resolve({ data: Buffer.from('<html>hi</html>'), mimeType: 'audio/mpeg' }),
+      },
+    } as unknown as ModelEntry;
+    const attachments = await new ReplyAttachments(new LlmEvents(), store).collect({
+      entry,
+      sessionId: 's-1',
+      userId: 'u-1',
+      text: 'hello',
+      files: [],
+    });
+    expect(attachments).toEqual([{ kind: 'audio', source: 'tts', dropped: 'type' }]);
+    expect(asked).toHaveLength(1);
+    for (const type of ['audio/mpeg', 'audio/wav', 'audio/ogg']) expect(asked[0]?.test(type)).toBe(true);
+    for (const type of ['text/plain', 'application/json', 'image/png'])
+      expect(asked[0]?.test(type)).toBe(false);
+  });
+
   it("should offer the vendor's link, and no speech, when storing fails otherwise", async () => {
     const { attachments, failures, url } = collect(new Error('disk full'));
     expect(await attachments).toEqual([{ kind: 'image', source: 'ai', file_url: url, external: true }]);

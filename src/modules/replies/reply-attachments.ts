@@ -18,6 +18,8 @@ const SPEECH_TIMEOUT_MS = 60_000;
 const SPEECH_MAX_CHARS = 4096;
 // what we copy into our storage; anything else stays a link (never serve vendor HTML as ours)
 const STORABLE = /^(image\/(png|jpeg|gif|webp)|audio\/[\w.+-]+|application\/pdf|text\/(plain|csv))$/;
+// what a reply's speech may be kept as: its content must be audio, whatever the vendor labelled it
+const SPEECH_TYPES = /^audio\//;
 
 export interface GeneratedFile {
   url: string;
@@ -179,6 +181,11 @@ export class ReplyAttachments {
         name: `reply.${extension}`,
         mimeType: audio.mimeType,
         data: audio.data,
+        // bytes that are not audio (a proxy's page labelled audio/mpeg) are dropped as `type`, never
+        // kept as the speech (docs/protocol.md, "Uploads and files"). Until the speech audit of
+        // session 42 they were, as `{kind: file, name: reply.txt, mime_type: text/plain}`, in the
+        // user's files and quota (3 of 3)
+        only: SPEECH_TYPES,
       });
       return stored(saved, 'tts', store.urlOf(saved.file_id));
     } catch (error) {

@@ -58,6 +58,8 @@ export interface IntakeInput {
   limit: ByteLimit;
   // known before the bytes come (a generated file): more than the room left is refused unstored
   size?: number;
+  // the types of UPLOAD_ALLOWED_TYPES it may be stored as (a reply's speech: audio only)
+  only?: RegExp;
 }
 
 // The one way a file's bytes come into storage, an upload's or a file an AI reply brings: type by
@@ -84,7 +86,9 @@ export class FileIntake {
       detected,
       isText: detected === undefined && looksLikeText(source.head),
       declared: input.declaredType,
-      allowed: this.settings.uploads.allowedTypes,
+      allowed: input.only
+        ? this.settings.uploads.allowedTypes.filter((type) => input.only?.test(type))
+        : this.settings.uploads.allowedTypes,
     });
     if (!mimeType) {
       input.stream.destroy();

@@ -132,6 +132,7 @@ export class FilesService implements FileStore {
     name: string;
     mimeType: string;
     data: Buffer;
+    only?: RegExp;
   }): Promise<StoredFileInfo> {
     try {
       await this.intake.ensureScanner();
@@ -144,6 +145,7 @@ export class FilesService implements FileStore {
         stream: Readable.from([input.data]),
         limit: { bytes: this.settings.uploads.maxBytes, byQuota: false },
         size: input.data.length,
+        only: input.only,
       });
       return { file_id: kept.file_id, name: kept.name, size: kept.size, mime_type: kept.mime_type };
     } catch (error) {
