@@ -35,6 +35,31 @@ describe('chat over WebSocket (e2e)', () => {
       ).toBe(401);
     });
 
+    // Found by the text-limits black-box audit (round 2) in session 42 (3 of 3 runs): the store's UTF-8
+    // writes U+FFFD for a lone surrogate, in documents and queries alike, so the subjects `…\uD800`
+    // and `…\uDFFF` were one user: the second listed the first's session and its name (its first
+    // message).
+    it('should refuse with 401 a token whose subject is not whole Unicode, on both sockets, REST and admin tokens', async () => {
+      const base = uniqueUser('sub');
+      const first = userToken(`${base}\uD800`);
+      const second = userToken(`${base}\uDFFF`);
+      const rooms = server.wsUrl.replace('/chat/ws', '/ws/chat');
+      expect(await refusal(connect(first))).toBe(401);
+      expect(await refusal(TestClient.connect(`${rooms}?token=${second}`))).toBe(401);
+      for (const [path, token] of [
+        ['/chat/sessions', second],
+        ['/chat/admin/sessions', adminToken(`${base}\uDFFF`)],
+      ] as const) {
+        const response = await fetch(`${server.httpUrl}${path}`, { headers: authHeaders(token) });
+        const body = (await response.json()) as { error?: { code: string; message: string } };
+        expect({ path, status: response.status, error: body.error }).toEqual({
+          path,
+          status: 401,
+          error: { code: 'UNAUTHORIZED', message: 'Token subject is not valid Unicode.' },
+        });
+      }
+    });
+
     it('should refuse with 403 when the browser Origin is not allowed', async () => {
       const token = userToken(uniqueUser());
       const status = await refusal(

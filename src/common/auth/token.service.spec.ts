@@ -2,6 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import fc from 'fast-check';
 import { createHmac, generateKeyPairSync, sign as signData, type KeyObject } from 'node:crypto';
 import type { Settings } from '../../config/settings';
+import { wholeTextProblem } from '../display-text';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
 import type { Principal } from './principal';
@@ -110,6 +111,11 @@ describe(TokenService.name, () => {
       fc.constant(undefined),
       fc.constant(''),
       { arbitrary: fc.string({ minLength: 1, maxLength: 64 }), weight: 4 },
+      // any code point, and text holding half a pair
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 64 }),
+      fc
+        .tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\uD800', '\uDFFF', '\uD83D'))
+        .map(([text, half]) => `${text}${half}`),
       fc.integer(),
       fc.constant(null),
     );
@@ -185,6 +191,7 @@ describe(TokenService.name, () => {
               choice === 'right' &&
               typeof sub === 'string' &&
               sub.length > 0 &&
+              wholeTextProblem(sub) === undefined &&
               exp.kind === 'future' &&
               nbf.kind !== 'future';
             const result = outcome(service, makeToken(claims, signerFor(choice)));
@@ -222,6 +229,18 @@ describe(TokenService.name, () => {
         isAdmin: false,
         expiresAt: exp * 1000,
       });
+    });
+
+    // the store writes U+FFFD for a lone surrogate: `x\uD800` and `x\uDFFF` would be one user there
+    it('should throw UNAUTHORIZED saying so when sub is not whole Unicode, and take a whole pair', () => {
+      for (const sub of ['user\uD800', 'user\uDFFF', '\uDE00user', 'a\uD83D\uD83Db']) {
+        expect(() => service.verify(makeToken(validClaims({ sub }), signerFor('right')))).toThrow(
+          'Token subject is not valid Unicode.',
+        );
+      }
+      expect(service.verify(makeToken(validClaims({ sub: 'user😀' }), signerFor('right'))).userId).toBe(
+        'user😀',
+      );
     });
 
     it('should mark the principal as admin when roles contain a configured admin role', () => {
