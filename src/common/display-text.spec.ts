@@ -3,7 +3,15 @@ import { validateSync } from 'class-validator';
 import fc from 'fast-check';
 import { SessionUpdateDto } from '../modules/history/dto/session-update.dto';
 import { CreateRoomDto, UpdateRoomDto } from '../modules/rooms/dto/rooms.dto';
-import { displayNameProblem, sliceWhole, wholeText, wholeTextProblem, withoutControls } from './display-text';
+import {
+  displayNameProblem,
+  SHOWN_NAME_MAX,
+  shownName,
+  sliceWhole,
+  wholeText,
+  wholeTextProblem,
+  withoutControls,
+} from './display-text';
 
 const INVISIBLE = [
   '\u200B',
@@ -138,5 +146,73 @@ describe('cuts and names', () => {
         expect(withoutControls(text)).not.toMatch(/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/);
       }),
     );
+  });
+});
+
+// an admin's `name` claim, cleaned rather than refused (TokenService)
+describe('shown names', () => {
+  // any code point, lone surrogates, controls and bidi controls, long enough to be cut
+  const anyText = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 260 }),
+    fc.string({
+      unit: fc.oneof(
+        fc.constantFrom(...BIDI, ...INVISIBLE, '\u0000', '\u001b', '\u007F', '\u0085', '😀', 'a'),
+        highSurrogate,
+        lowSurrogate,
+      ),
+      maxLength: 260,
+    }),
+  );
+
+  it('should give a name people may see, at most SHOWN_NAME_MAX units, or none (property)', () => {
+    fc.assert(
+      fc.property(anyText, (text) => {
+        const name = shownName(text);
+        if (name === undefined) return;
+        expect(displayNameProblem(name)).toBeUndefined();
+        expect(wholeTextProblem(name)).toBeUndefined();
+        expect(survivesUtf8(name)).toBe(true);
+        expect(name.length).toBeLessThanOrEqual(SHOWN_NAME_MAX);
+        expect([...name].length).toBeLessThanOrEqual(SHOWN_NAME_MAX);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should be idempotent, and keep a name that holds to the rule and fits as it is (property)', () => {
+    fc.assert(
+      fc.property(anyText, (text) => {
+        const name = shownName(text);
+        expect(name === undefined ? undefined : shownName(name)).toBe(name);
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), (text) => {
+        if (displayNameProblem(text) === undefined && text.length <= SHOWN_NAME_MAX)
+          expect(shownName(text)).toBe(text);
+      }),
+    );
+  });
+
+  it('should give none when nothing visible remains (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom(...BIDI, ...INVISIBLE, '\u0000', '\u001b', '\u009F'),
+          maxLength: 20,
+        }),
+        fc.option(highSurrogate, { nil: '' }),
+        (text, half) => {
+          expect(shownName(`${text}${half}`)).toBeUndefined();
+        },
+      ),
+    );
+  });
+
+  it('should cut at a whole character', () => {
+    expect(shownName(`${'a'.repeat(199)}😀 Support`)).toBe('a'.repeat(199));
+    expect(shownName(`${'a'.repeat(198)}😀 Support`)).toBe(`${'a'.repeat(198)}😀`);
+    expect(shownName('Ada\uD800')).toBe('Ada');
   });
 });

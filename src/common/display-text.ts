@@ -91,3 +91,19 @@ export function wholeText(text: string): string {
 export function withoutControls(text: string): string {
   return text.replace(CONTROLS_GLOBAL, '').replace(BIDI_GLOBAL, '');
 }
+
+// The longest name shown for a person the server does not name itself (an admin's, from the token's
+// `name` claim), in UTF-16 units
+export const SHOWN_NAME_MAX = 200;
+
+// A name from elsewhere (an admin's `name` claim: the parent app's, not refused but cleaned) made to
+// hold to the rule of a name people see (displayNameProblem): its control and bidirectional control
+// characters and lone surrogates taken out, cut to SHOWN_NAME_MAX at a whole character. Undefined
+// when nothing visible remains. Until the text-limits audit of session 42 the claim was cut with
+// slice(0, 200) and kept as it came: the user's live admin_join ended in half an emoji or `Ada\uD800`
+// where the stored copy read U+FFFD, and a right-to-left override, an ANSI escape or a NUL reached
+// the user and every other admin (4 of 4 runs).
+export function shownName(text: string): string | undefined {
+  const cut = sliceWhole(withoutControls(text).replace(LONE_SURROGATES, ''), SHOWN_NAME_MAX);
+  return cut.replace(INVISIBLE, '').length === 0 ? undefined : cut;
+}

@@ -219,6 +219,91 @@ describe('takeover (e2e)', () => {
     for (const client of [user, bob, sneaky]) await client.client.close();
   });
 
+  // Found by the text-limits black-box audit (round 2) in session 42 (4 of 4 runs): the admin's name
+  // (the JWT's `name`) was cut at 200 UTF-16 units inside an emoji, kept a lone surrogate and any
+  // control or bidi control character. The user's live admin_join and the takeover's answer held
+  // `\ud83d` or `Ada\ud800` where the stored copy (SESSION_LOCKED, connection_status, the session
+  // list) read U+FFFD; a right-to-left override, an ANSI escape or a NUL reached the user and every
+  // other admin (docs/protocol.md, "Tokens").
+  describe("an admin's display name as others see it", () => {
+    const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+    const CONTROL_OR_BIDI = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+
+    // a user with a conversation, an admin named `name` who takes it over, and what everyone is shown
+    async function takeoverSeenBy(name: string) {
+      const userId = uniqueUser();
+      const user = await connect(userToken(userId));
+      user.client.send({ type: 'user_message', client_id: 'hi', content: 'hello, anyone there?' });
+      await user.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true);
+      const taken = await post(
+        `/chat/admin/sessions/${user.sessionId}/takeover`,
+        adminToken(uniqueUser('ada'), name),
+      );
+      const takeover = (await taken.json()) as { admin_name: string };
+      const join = await user.client.nextOfType('admin_join');
+      const refused = await post(
+        `/chat/admin/sessions/${user.sessionId}/takeover`,
+        adminToken(uniqueUser('bob'), 'Bob'),
+      );
+      const refusal = (await refused.json()) as { error: { message: string } };
+      const list = await getJson<Array<{ id: string; assisting_admin_name: string | null }>>(
+        `${server.httpUrl}/chat/sessions`,
+        userToken(userId),
+      );
+      await user.client.close();
+      const again = await TestClient.connect(
+        `${server.wsUrl}?token=${userToken(userId)}&session_id=${user.sessionId}`,
+      );
+      const status = await again.nextOfType('connection_status');
+      await again.close();
+      return {
+        status: taken.status,
+        takeover: takeover.admin_name,
+        live: String(join.metadata?.admin_name),
+        refusal: refusal.error.message,
+        listed: list.find((item) => item.id === user.sessionId)?.assisting_admin_name ?? null,
+        onReconnect: String(status.metadata?.assisting_admin),
+      };
+    }
+
+    it('should cut a long admin name at a whole character, the same live, in the answer and stored', async () => {
+      const seen = await takeoverSeenBy(`${'a'.repeat(199)}😀 Support`);
+      expect(seen).toEqual({
+        status: 200,
+        takeover: 'a'.repeat(199),
+        live: 'a'.repeat(199),
+        refusal: expect.stringContaining('a'.repeat(199)) as unknown,
+        listed: 'a'.repeat(199),
+        onReconnect: 'a'.repeat(199),
+      });
+      expect(seen.refusal).not.toMatch(/\uFFFD/);
+    });
+
+    it('should show one admin name live and after a reconnect when the name claim holds a lone surrogate', async () => {
+      const seen = await takeoverSeenBy('Ada\uD800');
+      expect([seen.live, LONE.test(seen.takeover)]).toEqual(['Ada', false]);
+      expect([seen.onReconnect, seen.listed]).toEqual([seen.live, seen.live]);
+    });
+
+    it('should show no control or bidi control character of an admin name to the user or other admins', async () => {
+      const names = ['Ada \u202Eevil.exe', 'Ada\u001b[2J', 'Ada\u0000Root', '\u202E\u0000'];
+      const seen = await Promise.all(names.map(takeoverSeenBy));
+      const shown = seen.map((one) =>
+        [one.live, one.takeover, one.refusal, one.listed ?? '', one.onReconnect].some((text) =>
+          CONTROL_OR_BIDI.test(text),
+        ),
+      );
+      expect(shown).toEqual(names.map(() => false));
+      expect(seen.map((one) => one.live)).toEqual([
+        'Ada evil.exe',
+        'Ada[2J',
+        'AdaRoot',
+        expect.stringMatching(/^ada-/) as unknown,
+      ]);
+    });
+  });
+
   it('should refuse with SESSION_LOCKED, storing nothing, an admin message naming a session the admin does not hold', async () => {
     const userId = uniqueUser();
     const user = await connect(userToken(userId));

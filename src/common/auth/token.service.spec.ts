@@ -2,7 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import fc from 'fast-check';
 import { createHmac, generateKeyPairSync, sign as signData, type KeyObject } from 'node:crypto';
 import type { Settings } from '../../config/settings';
-import { wholeTextProblem } from '../display-text';
+import { shownName, wholeTextProblem } from '../display-text';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
 import type { Principal } from './principal';
@@ -160,7 +160,10 @@ describe(TokenService.name, () => {
       fc.constant(null),
       fc.dictionary(fc.string(), fc.string()),
     );
-    const name = fc.option(fc.string({ maxLength: 60 }), { nil: undefined });
+    const name = fc.option(
+      fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 260 })),
+      { nil: undefined },
+    );
     const signing = fc.oneof(
       { arbitrary: fc.constant<SigningChoice>('right'), weight: 4 },
       fc.constantFrom<SigningChoice>('wrong-secret', 'none', 'hs384', 'rs256'),
@@ -207,7 +210,7 @@ describe(TokenService.name, () => {
             expect(result).toEqual({
               userId: sub,
               roles: expectedRoles,
-              name: nameClaim ? nameClaim : undefined,
+              name: nameClaim !== undefined ? shownName(nameClaim) : undefined,
               isAdmin: expectedRoles.some((role) => ADMIN_ROLES.includes(role)),
               expiresAt: (claims.exp as number) * 1000,
             });
@@ -241,6 +244,18 @@ describe(TokenService.name, () => {
       expect(service.verify(makeToken(validClaims({ sub: 'user😀' }), signerFor('right'))).userId).toBe(
         'user😀',
       );
+    });
+
+    // the name is shown to the user and other admins (docs/protocol.md, "Tokens")
+    it('should clean the name claim: whole characters, no control or bidi control, at most 200 units', () => {
+      const nameOf = (name: string) =>
+        service.verify(makeToken(validClaims({ name }), signerFor('right'))).name;
+      expect(nameOf(`${'a'.repeat(199)}😀 Support`)).toBe('a'.repeat(199));
+      expect(nameOf('Ada\uD800')).toBe('Ada');
+      expect(nameOf('Ada \u202Eevil.exe')).toBe('Ada evil.exe');
+      expect(nameOf('Ada\u001b[2J\u0000')).toBe('Ada[2J');
+      expect(nameOf('\u202E \u200B\u0000')).toBeUndefined();
+      expect(nameOf('')).toBeUndefined();
     });
 
     it('should mark the principal as admin when roles contain a configured admin role', () => {

@@ -3,13 +3,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { Algorithm } from 'jsonwebtoken';
 import { SETTINGS, type Settings } from '../../config/settings';
-import { wholeTextProblem } from '../display-text';
+import { shownName, wholeTextProblem } from '../display-text';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
 import type { Principal } from './principal';
 
 // The single token check for HTTP and WebSocket: signature with the configured algorithms only
-// (never `none`), `exp` required, `nbf` honoured, `sub` required and whole Unicode
+// (never `none`), `exp` required, `nbf` honoured, `sub` required and whole Unicode, `name` cleaned
 // (docs/protocol.md, "Tokens").
 @Injectable()
 export class TokenService {
@@ -68,7 +68,9 @@ export class TokenService {
     return {
       userId: sub,
       roles: roleList,
-      name: typeof name === 'string' && name.length > 0 ? name.slice(0, 200) : undefined,
+      // shown to the user and to other admins as the admin's name: held to the rule of a name people
+      // see (shownName), none when nothing visible remains
+      name: typeof name === 'string' ? shownName(name) : undefined,
       isAdmin: roleList.some((role) => this.adminRoles.has(role)),
       expiresAt: exp * 1000,
     };

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal';
+import { shownName } from '../../common/display-text';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
@@ -25,8 +26,11 @@ export interface TakeoverView {
   started: boolean;
 }
 
+// The name the user and other admins are shown (docs/protocol.md, "Tokens"): the token's `name`
+// as TokenService cleaned it, else the user id held to the same rule, else "Admin" (an id showing
+// nothing).
 export function adminName(principal: Principal): string {
-  return principal.name ?? principal.userId;
+  return principal.name ?? shownName(principal.userId) ?? 'Admin';
 }
 
 // Human takeover (CONTRACT §4). The claim is an atomic compare-and-set in the database (an insert
