@@ -24,6 +24,12 @@ export default tseslint.config(
               message:
                 'IsOptional() lets null through too: use Optional() or OptionalOrNull() from src/common/http/optional-field.',
             },
+            {
+              name: 'class-validator',
+              importNames: ['Length', 'MaxLength', 'MinLength'],
+              message:
+                'validator.js isLength counts "✔️" as one character, the sockets and JSON Schema as two: use CodePointLength() or MaxCodePoints() from src/common/text-length.',
+            },
           ],
         },
       ],

@@ -1,8 +1,11 @@
-// Counts code points (what a person sees as characters, near enough), stopping early once past the
-// limit: a long string costs no more than the limit. Used by both WebSocket parsers.
+// Counts code points (what a person sees as characters, near enough; a lone surrogate is one, as the
+// string iterator counts it), stopping early once past the limit: a long string costs no more than
+// the limit, and past it the answer is `limit + 1`. Used by both WebSocket parsers and by the REST
+// bodies' length rules (CodePointLength in text-length.ts).
 export function codePointLength(text: string, limit: number): number {
-  // code points never outnumber UTF-16 units
-  if (text.length <= limit) return text.length;
+  // Until the text-limits audit of session 42 a text of at most `limit` UTF-16 units answered its
+  // units (code points never outnumber them): right for "past the limit?", but not a count, and a
+  // lower bound read it as one ("👍" was 2).
   let count = 0;
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index);

@@ -208,6 +208,50 @@ describe('OpenAPI document', () => {
     expect(open).toEqual([]);
   });
 
+  // Every length a request's text is held to is published, as JSON Schema counts it: in code points,
+  // which is what the server counts too (CodePointLength; docs/protocol.md, "Text cut or named"). A
+  // string with no bound, enum, pattern or format is one a client cannot size.
+  it('should publish a bound for every string a request body or query parameter takes', () => {
+    type Schema = {
+      type?: unknown;
+      maxLength?: number;
+      enum?: unknown;
+      pattern?: string;
+      format?: string;
+      items?: Schema;
+    };
+    const schemas = (document.components?.schemas ?? {}) as Record<
+      string,
+      { properties?: Record<string, Schema> }
+    >;
+    // an opaque cursor, checked against SESSION_CURSOR
+    const checkedElsewhere = new Set(['GET /chat/sessions before']);
+    const unbounded: string[] = [];
+    const check = (name: string, schema: Schema | undefined) => {
+      if (schema?.type === 'array') return check(`${name}[]`, schema.items);
+      const text =
+        schema?.type === 'string' || (Array.isArray(schema?.type) && schema.type.includes('string'));
+      if (text && schema?.maxLength === undefined && !schema?.enum && !schema?.pattern && !schema?.format)
+        if (!checkedElsewhere.has(name)) unbounded.push(name);
+    };
+    for (const [path, item] of Object.entries(document.paths))
+      for (const [method, operation] of Object.entries(item as Record<string, Operation>)) {
+        const route = `${method.toUpperCase()} ${path}`;
+        for (const parameter of (operation.parameters ?? []) as {
+          in?: string;
+          name?: string;
+          schema?: Schema;
+        }[])
+          if (parameter.in === 'query') check(`${route} ${parameter.name}`, parameter.schema);
+        const reference = (operation.requestBody?.content?.['application/json']?.schema as { $ref?: string })
+          ?.$ref;
+        const body = reference === undefined ? undefined : schemas[reference.split('/').pop() as string];
+        for (const [field, schema] of Object.entries(body?.properties ?? {}))
+          check(`${route} ${field}`, schema);
+      }
+    expect(unbounded).toEqual([]);
+  });
+
   it('should list 403 for a signed link that is not valid', () => {
     expect((document.paths['/chat/blob'].get as Operation).responses?.['403']).toBeDefined();
   });

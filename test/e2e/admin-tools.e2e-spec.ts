@@ -61,6 +61,43 @@ describe('admin tools (e2e)', () => {
     ).toBe(404);
   });
 
+  // Found by the text-limits black-box audit in session 42 (3 of 3): the DTO counted "✔️" as one
+  // character (validator.js isLength), the socket counts code points. 3,900 letters and 100 "✔️" were
+  // stored as 4,000 and the assisting admin who sent them got MESSAGE_TOO_LONG (4,100 code points at
+  // the default MAX_MESSAGE_LENGTH of 4,096). Any canned response stored can be sent as it is.
+  it('should store only canned responses an assisting admin can send, counting code points as the socket does', async () => {
+    const ada = adminToken(uniqueUser('ada'), 'Ada');
+    const canned = (text: string) =>
+      call('POST', '/chat/admin/canned-responses', ada, {
+        title: 'Checklist',
+        text,
+        shortcut: `check-${Math.random().toString(36).slice(2, 8)}`,
+      });
+    const tooLong = `${'Thanks for waiting. '.repeat(195)}${'✔️'.repeat(100)}`;
+    const refused = await canned(tooLong);
+    const fits = `${'Thanks for waiting. '.repeat(190)}${'✔️'.repeat(100)}`;
+    const created = await canned(fits);
+    const stored = (await created.json()) as { text?: string };
+
+    const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser('user'))}`);
+    const sessionId = String((await user.nextOfType('connection_status')).session_id);
+    const helper = await TestClient.connect(`${server.wsUrl}?token=${ada}`);
+    await helper.nextOfType('connection_status');
+    helper.send({ type: 'admin_join', session_id: sessionId, client_id: 'join' });
+    await helper.next((frame) => frame.client_id === 'join' && frame.type === 'ack');
+    helper.send({ type: 'user_message', client_id: 'canned', content: stored.text ?? fits });
+    const answer = await helper.next(
+      (frame) => frame.client_id === 'canned' && (frame.type === 'ack' || frame.type === 'error'),
+    );
+    await Promise.all([user.close(), helper.close()]);
+    expect({
+      refused: refused.status,
+      code_points: [[...tooLong].length, [...fits].length],
+      stored: created.status,
+      send: answer.type,
+    }).toEqual({ refused: 400, code_points: [4100, 4000], stored: 201, send: 'ack' });
+  });
+
   it('should keep internal notes for admins only: never on the user socket, detail or export', async () => {
     const token = userToken(uniqueUser());
     const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);

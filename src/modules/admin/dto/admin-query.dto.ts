@@ -1,9 +1,10 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsString, Max, Min } from 'class-validator';
 import { DomainException } from '../../../common/errors/domain.exception';
 import { ErrorCode } from '../../../common/errors/error-code';
 import { Optional } from '../../../common/http/optional-field';
+import { MaxCodePoints } from '../../../common/text-length';
 
 export const SESSION_SORTS = ['start_time', 'duration', 'user_id', 'last_activity'] as const;
 export type SessionSort = (typeof SESSION_SORTS)[number];
@@ -12,10 +13,10 @@ export const MAX_PAGE_SIZE = 100;
 
 // GET /chat/admin/sessions query (CONTRACT §3), validated by the global ValidationPipe.
 export class AdminSessionsQueryDto {
-  @ApiPropertyOptional({ maxLength: 256 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @MaxLength(256)
+  @MaxCodePoints(256)
   user_id?: string;
   @ApiPropertyOptional({ enum: ['active', 'ended'] })
   @Optional()

@@ -1,6 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsString, Length, Matches } from 'class-validator';
+import { IsString, Matches } from 'class-validator';
 import { Optional } from '../../../common/http/optional-field';
+import { CodePointLength } from '../../../common/text-length';
+
+// a canned response is sent as a message: it fits the default MAX_MESSAGE_LENGTH (4,096)
+export const CANNED_TEXT_MAX = 4000;
 
 const SHORTCUT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const SHORTCUT_MESSAGE = 'shortcut must be 1-32 lower-case letters, digits, "_" or "-"';
@@ -8,8 +12,8 @@ const SHORTCUT_DOC = { pattern: SHORTCUT.source, description: 'typed after / in 
 
 // POST /chat/admin/canned-responses
 export class CreateCannedResponseDto {
-  @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @Length(1, 100) title!: string;
-  @ApiProperty({ minLength: 1, maxLength: 4000 }) @IsString() @Length(1, 4000) text!: string;
+  @ApiProperty() @IsString() @CodePointLength(1, 100) title!: string;
+  @ApiProperty() @IsString() @CodePointLength(1, CANNED_TEXT_MAX) text!: string;
   @ApiProperty(SHORTCUT_DOC)
   @IsString()
   @Matches(SHORTCUT, { message: SHORTCUT_MESSAGE })
@@ -18,15 +22,15 @@ export class CreateCannedResponseDto {
 
 // PATCH /chat/admin/canned-responses/:id
 export class UpdateCannedResponseDto {
-  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @Length(1, 100)
+  @CodePointLength(1, 100)
   title?: string;
-  @ApiPropertyOptional({ minLength: 1, maxLength: 4000 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @Length(1, 4000)
+  @CodePointLength(1, CANNED_TEXT_MAX)
   text?: string;
   @ApiPropertyOptional(SHORTCUT_DOC)
   @Optional()

@@ -1,16 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsString, Max, Min } from 'class-validator';
 import { Optional } from '../../../common/http/optional-field';
+import { MaxCodePoints } from '../../../common/text-length';
 
 export const FEEDBACK_REASON_MAX = 500;
 
 // PUT /chat/sessions/:id/messages/:messageId/feedback
 export class FeedbackDto {
   @ApiProperty({ enum: ['up', 'down'] }) @IsIn(['up', 'down']) rating!: 'up' | 'down';
-  @ApiPropertyOptional({ maxLength: FEEDBACK_REASON_MAX, description: 'stored encrypted' })
+  @ApiPropertyOptional({ description: 'stored encrypted' })
   @Optional()
   @IsString()
-  @MaxLength(FEEDBACK_REASON_MAX)
+  @MaxCodePoints(FEEDBACK_REASON_MAX)
   reason?: string;
 }
 
@@ -22,7 +23,7 @@ export class FeedbackResultDto {
 // POST /chat/sessions/:id/csat: the user rates the takeover that just ended
 export class CsatDto {
   @ApiProperty({ type: 'integer', minimum: 1, maximum: 5 }) @IsInt() @Min(1) @Max(5) rating!: number;
-  @ApiPropertyOptional({ maxLength: 1000 }) @Optional() @IsString() @MaxLength(1000) comment?: string;
+  @ApiPropertyOptional() @Optional() @IsString() @MaxCodePoints(1000) comment?: string;
 }
 
 export class CsatResultDto {

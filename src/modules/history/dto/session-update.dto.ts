@@ -1,20 +1,19 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsString, Length } from 'class-validator';
+import { IsBoolean, IsIn, IsString } from 'class-validator';
 import { IsDisplayName } from '../../../common/display-text';
 import { Optional } from '../../../common/http/optional-field';
+import { CodePointLength } from '../../../common/text-length';
 
 export const SESSION_NAME_MAX = 120;
 
 // PATCH /chat/sessions/:id: rename and/or archive (unarchive) one of one's sessions
 export class SessionUpdateDto {
   @ApiPropertyOptional({
-    minLength: 1,
-    maxLength: SESSION_NAME_MAX,
     description: 'the new title: printable text, not only spaces (trimmed)',
   })
   @Optional()
   @IsString()
-  @Length(1, SESSION_NAME_MAX)
+  @CodePointLength(1, SESSION_NAME_MAX)
   // printable, no bidi controls, shows something, whole Unicode (the rule of a room's name too)
   @IsDisplayName()
   name?: string;

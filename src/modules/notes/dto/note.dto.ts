@@ -1,9 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, Length } from 'class-validator';
+import { IsString } from 'class-validator';
+import { CodePointLength } from '../../../common/text-length';
 
 // POST /chat/admin/sessions/:id/notes
 export class CreateNoteDto {
-  @ApiProperty({ minLength: 1, maxLength: 4000 }) @IsString() @Length(1, 4000) text!: string;
+  @ApiProperty() @IsString() @CodePointLength(1, 4000) text!: string;
 }
 
 // NotesService's NoteView

@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { IsWholeText } from '../../../common/display-text';
 import { Optional } from '../../../common/http/optional-field';
+import { MaxCodePoints } from '../../../common/text-length';
 import {
   PUBLIC_CURSOR,
   PUBLIC_CURSOR_MAX,
@@ -17,12 +18,11 @@ import { RoomDto } from './room-responses.dto';
 // name holds `q` (docs/protocol.md, "Finding public rooms").
 export class PublicRoomsQueryDto {
   @ApiPropertyOptional({
-    maxLength: PUBLIC_QUERY_MAX,
     description: 'rooms whose name holds this text, in any case (compatibility-normalized); empty: all',
   })
   @Optional()
   @IsString()
-  @MaxLength(PUBLIC_QUERY_MAX)
+  @MaxCodePoints(PUBLIC_QUERY_MAX)
   @IsWholeText()
   // a name holds none (IsDisplayName), and MongoDB refuses a NUL in a pattern (a 500, not "none")
   @Matches(PUBLIC_QUERY_TEXT, { message: 'q must be printable text (no control characters)' })

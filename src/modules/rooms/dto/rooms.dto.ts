@@ -1,87 +1,74 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  IsArray,
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-} from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Max, Min } from 'class-validator';
 import { IsDisplayName, IsWholeText } from '../../../common/display-text';
 import { Optional, OptionalOrNull } from '../../../common/http/optional-field';
+import { CodePointLength, MaxCodePoints } from '../../../common/text-length';
 
 const USER_ID_MAX = 256;
 
 // POST /api/v1/chat/rooms
 export class CreateRoomDto {
-  @ApiProperty({ minLength: 1, maxLength: 100 })
+  @ApiProperty()
   @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @CodePointLength(1, 100)
   // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
   @IsDisplayName()
   name!: string;
   @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
-  @ApiPropertyOptional({ maxLength: 500 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @MaxLength(500)
+  @MaxCodePoints(500)
   @IsWholeText()
   topic?: string;
   @ApiPropertyOptional({
-    type: [String],
+    type: 'array',
+    items: { type: 'string', maxLength: USER_ID_MAX },
     maxItems: 100,
-    description: 'user ids invited at once (each at most 256 characters)',
+    description: 'user ids invited at once',
   })
   @Optional()
   @IsArray()
   @ArrayMaxSize(100)
   @IsString({ each: true })
-  @MaxLength(USER_ID_MAX, { each: true })
+  @MaxCodePoints(USER_ID_MAX, { each: true })
   invite?: string[];
 }
 
 // PATCH /api/v1/chat/rooms/:id (room settings)
 export class UpdateRoomDto {
-  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @CodePointLength(1, 100)
   // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
   @IsDisplayName()
   name?: string;
-  @ApiPropertyOptional({ maxLength: 500 })
+  @ApiPropertyOptional()
   @Optional()
   @IsString()
-  @MaxLength(500)
+  @MaxCodePoints(500)
   @IsWholeText()
   topic?: string;
   @ApiPropertyOptional({
     type: String,
     nullable: true,
-    maxLength: 128,
     description:
       'the model `@ai` asks in the room: a configured model id (GET /api/v1/models), `off`, or null for the default model',
   })
   // null: back to the default model
   @OptionalOrNull()
   @IsString()
-  @MaxLength(128)
+  @MaxCodePoints(128)
   ai_model?: string | null;
 }
 
 // POST /api/v1/chat/dms, invite, block, moderators
 export class UserRefDto {
-  @ApiProperty({ minLength: 1, maxLength: USER_ID_MAX })
+  @ApiProperty()
   @IsString()
-  @MinLength(1)
-  @MaxLength(USER_ID_MAX)
+  @CodePointLength(1, USER_ID_MAX)
   user_id!: string;
 }
 
@@ -109,10 +96,10 @@ export class ModerationDto extends UserRefDto {
 
 // POST /api/v1/chat/rooms/:id/messages/:messageId/report
 export class ReportDto {
-  @ApiPropertyOptional({ maxLength: 1000, description: 'stored encrypted' })
+  @ApiPropertyOptional({ description: 'stored encrypted' })
   @Optional()
   @IsString()
-  @MaxLength(1000)
+  @MaxCodePoints(1000)
   reason?: string;
 }
 

@@ -1,20 +1,21 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsString, Length } from 'class-validator';
+import { IsString } from 'class-validator';
 import { Optional } from '../../../common/http/optional-field';
+import { CodePointLength } from '../../../common/text-length';
 
 // GET /chat/search?q= and GET /chat/admin/search?q=&user_id=
 export class SearchQueryDto {
-  @ApiProperty({ minLength: 1, maxLength: 200, description: 'the words to find' })
+  @ApiProperty({ description: 'the words to find' })
   @IsString()
-  @Length(1, 200)
+  @CodePointLength(1, 200)
   q!: string;
 }
 
 export class AdminSearchQueryDto extends SearchQueryDto {
-  @ApiPropertyOptional({ minLength: 1, maxLength: 256, description: "only this user's sessions" })
+  @ApiPropertyOptional({ description: "only this user's sessions" })
   @Optional()
   @IsString()
-  @Length(1, 256)
+  @CodePointLength(1, 256)
   user_id?: string;
 }
 
