@@ -3,7 +3,8 @@ import { IsString, Matches } from 'class-validator';
 import { Optional } from '../../../common/http/optional-field';
 import { CodePointLength } from '../../../common/text-length';
 
-// a canned response is sent as a message: it fits the default MAX_MESSAGE_LENGTH (4,096)
+// A canned response is sent as a message: MAX_MESSAGE_LENGTH (default 4,096) bounds it as well, when
+// set lower (CannedResponsesService).
 export const CANNED_TEXT_MAX = 4000;
 
 const SHORTCUT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
