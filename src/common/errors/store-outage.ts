@@ -14,7 +14,7 @@ import { DEFAULT_MESSAGES, ErrorCode } from './error-code';
 // every second (src/infra/store/client-options.ts)
 export const STORE_RETRY_AFTER_MS = 2_000;
 
-export const STORE_AWAY_MESSAGE = 'Our message store did not answer; nothing was saved. Please retry.';
+export const STORE_AWAY_MESSAGE = 'Our message store did not answer; please try again in a moment.';
 
 // A store that does not answer for a moment: restarting, frozen, cut off by the network, or the
 // driver reconnecting to it (the watchdog's close and connect). The driver's network errors (its
