@@ -147,6 +147,16 @@ describe('session library (e2e)', () => {
     expect(renamed.status).toBe(200);
     expect(await renamed.json()).toEqual({ id: sessionId, name: 'Trip plans' });
     await client.next((frame: Frame) => frame.type === 'session_renamed' && frame.content === 'Trip plans');
+    // Found by the text-limits black-box audit in session 42 (1 of 1): the length was checked before
+    // the trim, so 120 letters between two spaces were 400 though a name is 1–120 characters trimmed
+    const spaced = await call('PATCH', `/chat/sessions/${sessionId}`, token, {
+      name: ` ${'é'.repeat(120)} `,
+    });
+    expect(spaced.status).toBe(200);
+    expect(await spaced.json()).toEqual({ id: sessionId, name: 'é'.repeat(120) });
+    expect((await call('PATCH', `/chat/sessions/${sessionId}`, token, { name: 'Trip plans' })).status).toBe(
+      200,
+    );
     for (const bad of [
       { name: '' },
       { name: '   ' },
