@@ -127,9 +127,13 @@ export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
       model_id: { type: 'string' },
       name: { type: 'string' },
       token_expires_at: { type: 'string', format: 'date-time' },
+      max_message_length: {
+        type: 'integer',
+        description: 'MAX_MESSAGE_LENGTH: the longest message, in code points',
+      },
       assisting_admin: { type: 'string' },
     },
-    metadataRequired: ['status', 'restored', 'models', 'model_id', 'token_expires_at'],
+    metadataRequired: ['status', 'restored', 'models', 'model_id', 'token_expires_at', 'max_message_length'],
     example: {
       type: 'connection_status',
       session_id: SESSION,
@@ -141,6 +145,7 @@ export const SERVER_FRAME_DOCS: { [T in ServerFrameType]: FrameDoc } = {
         model_id: 'demo',
         name: 'Shipping question',
         token_expires_at: AT,
+        max_message_length: 4096,
       },
     },
   },

@@ -12,13 +12,17 @@ export const ROOM_SERVER_FRAME_DOCS: { [T in RoomServerFrame['type']]: FrameDoc 
     metadata: {
       status: { const: 'connected' },
       token_expires_at: { type: 'string', format: 'date-time' },
+      max_message_length: {
+        type: 'integer',
+        description: 'MAX_MESSAGE_LENGTH: the longest message, in code points',
+      },
     },
-    metadataRequired: ['status', 'token_expires_at'],
+    metadataRequired: ['status', 'token_expires_at', 'max_message_length'],
     example: {
       type: 'connection_status',
       user_id: 'u-1',
       timestamp: AT,
-      metadata: { status: 'connected', token_expires_at: AT },
+      metadata: { status: 'connected', token_expires_at: AT, max_message_length: 4096 },
     },
   },
   chat: {

@@ -145,6 +145,8 @@ export interface ConnectionStatusFrame extends SessionFrame {
     model_id: string;
     name: string;
     token_expires_at: string;
+    // MAX_MESSAGE_LENGTH, in code points
+    max_message_length: number;
     assisting_admin?: string;
   } & Record<string, unknown>;
 }

@@ -194,7 +194,8 @@ export interface AiStreamFrame extends ServerFields {
 export interface RoomConnectedFrame extends ServerFields {
   type: 'connection_status';
   user_id: string;
-  metadata: { status: 'connected'; token_expires_at: string };
+  // max_message_length: MAX_MESSAGE_LENGTH, in code points
+  metadata: { status: 'connected'; token_expires_at: string; max_message_length: number };
 }
 export type RoomServerFrame =
   | RoomConnectedFrame

@@ -253,6 +253,18 @@ describe('chat over WebSocket (e2e)', () => {
     await client.close();
   });
 
+  // Found by the text-limits black-box audit in session 42 (every connect): the chat client reads
+  // metadata.max_message_length to count its composer, its edit box and a room's, but no
+  // connection_status carried it, so with MAX_MESSAGE_LENGTH=100 the client let 4,096 through and the
+  // server refused them MESSAGE_TOO_LONG after they were shown sent.
+  it('should tell each socket the longest message it takes (connection_status.metadata.max_message_length)', async () => {
+    const client = await connect(userToken(uniqueUser()));
+    expect((await client.nextOfType('connection_status')).metadata).toMatchObject({
+      max_message_length: 100,
+    });
+    await client.close();
+  });
+
   it('should answer bad input with clear recoverable errors and keep the socket open', async () => {
     const client = await connect(userToken(uniqueUser()));
     await client.nextOfType('connection_status');

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { SETTINGS, type Settings } from '../../config/settings';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { LlmRegistry } from '../llm/llm.registry';
@@ -37,6 +38,7 @@ export class ConnectionsService {
     private readonly takeover: TakeoverService,
     private readonly turns: TurnWatchService,
     private readonly reads: SessionReads,
+    @Inject(SETTINGS) private readonly settings: Pick<Settings, 'maxMessageLength'>,
   ) {}
 
   // Binds a new socket to its session, replays what it missed after last_seq, then goes live.
@@ -214,6 +216,10 @@ export class ConnectionsService {
       model_id: session.model_id,
       name: session.name,
       token_expires_at: new Date(tokenExpiresAt).toISOString(),
+      // the client counts its composer and edit boxes against it (docs/protocol.md, "Text cut or
+      // named"); until the text-limits audit of session 42 no frame carried it, and a client showed
+      // 4,096 where MAX_MESSAGE_LENGTH was 100, then had the message refused MESSAGE_TOO_LONG
+      max_message_length: this.settings.maxMessageLength,
     };
     // the name stays on the session after a takeover; the lease holder marks one in progress
     if (session.assisting_admin_id && session.assisting_admin_name)

@@ -66,6 +66,7 @@ function status(sessionId: string, seq: number, tokenExpiresAt = 't'): Connectio
       model_id: 'demo',
       name: 'New chat',
       token_expires_at: tokenExpiresAt,
+      max_message_length: 4096,
     },
   };
 }

@@ -78,7 +78,12 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
       type: 'connection_status',
       user_id: principal.userId,
       timestamp: new Date().toISOString(),
-      metadata: { status: 'connected', token_expires_at: new Date(principal.expiresAt).toISOString() },
+      metadata: {
+        status: 'connected',
+        token_expires_at: new Date(principal.expiresAt).toISOString(),
+        // as on /chat/ws (ConnectionsService): what the client counts a message against
+        max_message_length: this.settings.maxMessageLength,
+      },
     });
     handleInOrder(
       connection,
