@@ -605,6 +605,44 @@ describe('rooms (browser)', () => {
     await message(alice.page, 'back again').waitFor();
   });
 
+  // Found by the text-limits black-box audit in session 42 (1 of 1 each): the room name and search
+  // inputs held 100 UTF-16 units (50 emoji where the server takes 100 characters), and a message or
+  // an edit over MAX_MESSAGE_LENGTH was sent, then refused MESSAGE_TOO_LONG. They count code points now.
+  it('should count a room name, a search and a message in code points and send none over its limit', async () => {
+    const alice = await person();
+    const nameInput = alice.page.getByLabel('New room');
+    // 101 letters: held (the input's own cap is 200 UTF-16 units), counted, not sent
+    await nameInput.fill('x'.repeat(101));
+    expect(await nameInput.inputValue()).toBe('x'.repeat(101));
+    await alice.page.getByRole('button', { name: 'Create' }).click();
+    expect(await alice.page.locator('.room-form .counter.over').textContent()).toContain('101 / 100');
+    await createRoom(alice.page, '🌿'.repeat(100));
+
+    const input = alice.page.getByLabel('Room message');
+    await input.fill('🌿'.repeat(4097));
+    await input.press('Enter');
+    expect(await alice.page.locator('.composer .counter.over').textContent()).toContain('4097 / 4096');
+    expect(await input.inputValue()).toBe('🌿'.repeat(4097));
+    await send(alice.page, 'fits');
+    const mine = message(alice.page, 'fits');
+    await mine.and(alice.page.locator('[data-state=sent]')).waitFor();
+    // the edit box is the composer: the same check
+    await (await actions(mine)).getByRole('button', { name: 'Edit' }).click();
+    await input.fill('x'.repeat(4097));
+    await input.press('Enter');
+    expect(await alice.page.locator('.composer .counter.over').textContent()).toContain('4097 / 4096');
+    expect(await alice.page.getByRole('button', { name: 'Save edit' }).isDisabled()).toBe(true);
+    expect(await message(alice.page, 'xxxx').count()).toBe(0);
+
+    await alice.page.getByRole('button', { name: 'Back to rooms' }).click();
+    await alice.page.getByRole('button', { name: 'Browse public rooms' }).click();
+    const search = alice.page.getByLabel('Find a public room by name');
+    await search.fill('🌿'.repeat(100));
+    expect(await search.inputValue()).toBe('🌿'.repeat(100));
+    const found = alice.page.getByTestId('public-rooms').locator('li', { hasText: '🌿'.repeat(100) });
+    await found.first().waitFor();
+  });
+
   it('should find a public room by a search in Browse public rooms, join it and open it from there', async () => {
     const alice = await person();
     const tag = uniqueUser('find');

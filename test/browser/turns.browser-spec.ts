@@ -10,6 +10,8 @@ describe('turn actions (browser)', () => {
 
   beforeAll(async () => {
     server = await startApp({
+      // short enough to write past in a test (the edit box's check)
+      MAX_MESSAGE_LENGTH: '200',
       LLM_PROVIDERS: JSON.stringify([
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 2 },
         { id: 'fast', name: 'Fast demo', type: 'demo', delay_ms: 1 },
@@ -72,6 +74,33 @@ describe('turn actions (browser)', () => {
       await versions.getByText('edited 2/2').waitFor();
       await versions.getByRole('button', { name: 'Earlier version' }).click();
       await page.locator('.msg.user .text', { hasText: 'A typo here' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  // Found by the text-limits black-box audit in session 42 (1 of 1): the edit box had no check, so an
+  // edit over MAX_MESSAGE_LENGTH was sent, refused MESSAGE_TOO_LONG and shown failed, and its Retry
+  // could never succeed. It counts code points now, against the limit the server names on connect.
+  it('should count an edit in code points against the server limit and refuse to send one over it', async () => {
+    const { context, page } = await open();
+    try {
+      await send(page, 'Short');
+      await settled(page);
+      await page.getByRole('button', { name: 'Edit' }).click();
+      const box = page.getByLabel('Edit message');
+      await box.fill('x'.repeat(201));
+      const note = page.locator('form.edit .counter.over');
+      await note.waitFor({ timeout: 5_000 });
+      expect(await note.textContent()).toContain('201 / 200');
+      expect(await page.getByRole('button', { name: 'Send', exact: true }).isDisabled()).toBe(true);
+      await box.press('Enter');
+      // 200 emoji are 200 characters (400 UTF-16 units): taken, and answered
+      await box.fill('😀'.repeat(200));
+      expect(await page.locator('form.edit .counter:not(.over)').textContent()).toBe('200 / 200');
+      await page.getByRole('button', { name: 'Send', exact: true }).click();
+      await page.getByTestId('versions').getByText('edited 2/2').waitFor();
+      expect(await page.locator('.msg .note.error').count()).toBe(0);
     } finally {
       await context.close();
     }

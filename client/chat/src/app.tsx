@@ -122,6 +122,7 @@ export function App({ client }: { client: ChatClient }) {
               regenerate: () => client.regenerate(),
               selectReply: (id) => client.selectReply(id),
               edit: (message, text) => client.edit(message, text),
+              maxLength: view.maxLength,
               feedback: (message, rating) => client.feedback(message, rating),
             }}
           />

@@ -155,6 +155,34 @@ describe(ChatClient.name, () => {
     });
   });
 
+  // Found by the text-limits black-box audit in session 42 (1 of 1): an edit was sent whatever its
+  // length, refused MESSAGE_TOO_LONG and shown failed, and its Retry sent the same text again, for
+  // ever. Counted in code points, against the limit the server names on connect, as a new message is.
+  describe('message length', () => {
+    it('should send no edit longer than max_message_length code points, and say why', () => {
+      const client = page(jwt('u1'), 's1', 1);
+      latest().frame({
+        type: 'connection_status',
+        session_id: 's1',
+        seq: 1,
+        metadata: { status: 'connected', max_message_length: 10 },
+      });
+      const [typed] = client.snapshot.messages;
+      const edits = () => latest().sentOf('edit_message').length;
+      // ten emoji are ten characters (twenty UTF-16 units): taken
+      client.edit(typed, '😀'.repeat(10));
+      expect(edits()).toBe(1);
+      client.edit(typed, 'x'.repeat(11));
+      client.sendText('😀'.repeat(11));
+      expect({
+        edits: edits(),
+        messages: latest().sentOf('user_message').length,
+        notice: client.snapshot.notice?.code,
+        shown: client.snapshot.messages.some((message) => message.content === 'x'.repeat(11)),
+      }).toEqual({ edits: 1, messages: 0, notice: 'MESSAGE_TOO_LONG', shown: false });
+    });
+  });
+
   // A takeover: the admin's typing shows until their message is stored, they stop, or they leave.
   describe('admin typing', () => {
     const typing = (value: boolean) => ({

@@ -1,5 +1,6 @@
 import { ApiError, apiJson } from '../../shared/api';
 import { errorText } from '../../shared/errors';
+import { codePoints } from '../../shared/text-length';
 import { ChatSocket } from './chat-socket';
 import { ChatStore, type ChatMessage } from './chat-store';
 import { initialView, type ChatView, type ChatViewState } from './chat-view';
@@ -138,7 +139,7 @@ export class ChatClient {
   sendText(text: string): void {
     const content = text.trim();
     if (!content) return;
-    if ([...content].length > this.view.maxLength) return this.notify('MESSAGE_TOO_LONG');
+    if (codePoints(content) > this.view.maxLength) return this.notify('MESSAGE_TOO_LONG');
     const clientId = newClientId();
     this.store.addPending({
       type: 'user_message',
@@ -188,6 +189,9 @@ export class ChatClient {
   edit(message: ChatMessage, text: string): void {
     const content = text.trim();
     if (!content || !message.id || content === message.content) return;
+    // as a new message (sendText): until the text-limits audit of session 42 an edit over the limit
+    // was sent, refused MESSAGE_TOO_LONG and shown failed, and its Retry could never succeed
+    if (codePoints(content) > this.view.maxLength) return this.notify('MESSAGE_TOO_LONG');
     const clientId = newClientId();
     this.store.addPending({
       type: 'user_message',

@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { codePoints } from '../../../shared/text-length';
 import { Icon } from './icons';
+import { LengthNote } from './length-note';
 import { VoiceRecorder } from './voice-recorder';
 
 interface Props {
@@ -15,7 +17,6 @@ interface Props {
   onTyping(typing: boolean): void;
 }
 
-const COUNTER_FROM = 0.8;
 // Send, Stop and Record share one place: Send stays there, disabled (named Sent), this long after a
 // send, so the second click of a double click lands on it and not on the button that takes its place. Until a
 // client audit in session 40 a double click on Send turned the microphone on, or stopped the reply
@@ -35,7 +36,8 @@ export function Composer(props: Props) {
     const timer = setTimeout(() => setJustSent(false), SEND_GUARD_MS);
     return () => clearTimeout(timer);
   }, [justSent]);
-  const length = [...text].length;
+  // what is sent: the text trimmed (ChatClient.sendText)
+  const length = codePoints(text.trim());
   const over = length > props.maxLength;
 
   const send = () => {
@@ -158,11 +160,7 @@ export function Composer(props: Props) {
           </button>
         )}
       </div>
-      {length >= props.maxLength * COUNTER_FROM && (
-        <p class={over ? 'counter over' : 'counter'} aria-live="polite">
-          {length} / {props.maxLength}
-        </p>
-      )}
+      <LengthNote length={length} max={props.maxLength} />
     </form>
   );
 }

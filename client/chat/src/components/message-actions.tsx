@@ -4,6 +4,8 @@ export interface TurnActions {
   regenerate(): void;
   selectReply(replyId: string): void;
   edit(message: ChatMessage, text: string): void;
+  // the longest message, in code points: the edit box counts against it as the composer does
+  maxLength: number;
   feedback?(message: ChatMessage, rating: 'up' | 'down'): void;
 }
 

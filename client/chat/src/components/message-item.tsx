@@ -1,10 +1,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
+import { codePoints } from '../../../shared/text-length';
 import type { ChatMessage } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { AttachmentView } from './attachment-view';
 import { authorLabel, type Labels } from './author-label';
+import { LengthNote } from './length-note';
 import { MessageActions, type TurnActions } from './message-actions';
 
 export function MessageItem({
@@ -37,6 +39,9 @@ export function MessageItem({
         {message.content} <time>{clockTime(message.timestamp)}</time>
       </p>
     );
+  // the edit sent is trimmed (ChatClient.edit), and refused over the limit as a new message is
+  const editLength = editing === null ? 0 : codePoints(editing.trim());
+  const editOver = actions !== undefined && editLength > actions.maxLength;
   const rich = message.sender !== 'user';
   const label = authorLabel(message, labels, assistingAdmin);
   const classes = ['msg', message.sender];
@@ -62,6 +67,7 @@ export function MessageItem({
           class="edit"
           onSubmit={(event) => {
             event.preventDefault();
+            if (editOver) return;
             actions.edit(message, editing);
             setEditing(null);
           }}
@@ -69,12 +75,16 @@ export function MessageItem({
           <textarea
             aria-label="Edit message"
             value={editing}
+            aria-invalid={editOver}
             onInput={(event) => setEditing((event.currentTarget as HTMLTextAreaElement).value)}
           />
-          <button type="submit">Send</button>
+          <button type="submit" disabled={editOver}>
+            Send
+          </button>
           <button type="button" class="link" onClick={() => setEditing(null)}>
             Cancel
           </button>
+          <LengthNote length={editLength} max={actions.maxLength} />
         </form>
       ) : (
         message.content &&

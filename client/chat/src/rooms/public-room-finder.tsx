@@ -1,11 +1,15 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
+import { codePoints, unitCap } from '../../../shared/text-length';
+import { LengthNote } from '../components/length-note';
 import { roomsApi, type PublicRoom } from './rooms-api';
 import type { RoomsClient } from './rooms-client';
 
 // a search is read this long after the last key typed
 const SEARCH_DELAY_MS = 250;
+// the longest `q`, in code points as the server counts (PUBLIC_QUERY_MAX)
+const QUERY_MAX = 100;
 
 // Every public room, found by name (GET /rooms/public; docs/protocol.md, "Finding public rooms"): the
 // room list shows the 100 most active ones only. Closed until asked for, so nothing is read before
@@ -62,8 +66,11 @@ function Finder({
     }
   };
 
+  // sent trimmed (roomsApi.publicRooms); a longer one is not sent (the server would refuse it 400)
+  const length = codePoints(query.trim());
   // the first page at once, and a search a moment after the last key typed
   useEffect(() => {
+    if (length > QUERY_MAX) return;
     const timer = setTimeout(() => void read(query, null), query.trim() ? SEARCH_DELAY_MS : 0);
     return () => clearTimeout(timer);
   }, [query]);
@@ -79,7 +86,8 @@ function Finder({
             id="rooms-find-query"
             type="search"
             value={query}
-            maxLength={100}
+            maxLength={unitCap(QUERY_MAX)}
+            aria-invalid={length > QUERY_MAX}
             autocomplete="off"
             onInput={(event) => setQuery((event.currentTarget as HTMLInputElement).value)}
           />
@@ -87,6 +95,7 @@ function Finder({
             Close
           </button>
         </div>
+        <LengthNote length={length} max={QUERY_MAX} />
       </form>
       {status === 'done' && found.length === 0 && (
         <p class="empty">{query.trim() ? 'No public room has that in its name.' : 'No public rooms yet.'}</p>

@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { codePoints } from '../../../shared/text-length';
 import { Icon } from '../components/icons';
+import { LengthNote } from '../components/length-note';
 import type { RoomsClient } from './rooms-client';
 import type { RoomMessage } from './thread-state';
 
@@ -54,8 +56,11 @@ export function RoomComposer({ rooms, replyTo, editing, onDone }: ComposerProps)
   useEffect(() => {
     if (replyTo || editing) input.current?.focus();
   }, [replyTo, editing]);
+  // a message or an edit is sent trimmed, and not at all over the limit (RoomsClient.tooLong)
+  const length = codePoints(text.trim());
+  const over = length > rooms.maxLength();
   const submit = () => {
-    if (!text.trim()) return;
+    if (!text.trim() || over) return;
     if (editing?.messageId) rooms.edit(editing.messageId, text);
     else rooms.sendText(text, replyTo?.messageId);
     rooms.typing(false);
@@ -95,6 +100,7 @@ export function RoomComposer({ rooms, replyTo, editing, onDone }: ComposerProps)
             setText(value);
             rooms.typing(value.length > 0);
           }}
+          aria-invalid={over}
           onBlur={() => rooms.typing(false)}
           onKeyDown={(event) => {
             if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
@@ -104,11 +110,17 @@ export function RoomComposer({ rooms, replyTo, editing, onDone }: ComposerProps)
             if (event.key === 'Escape' && (replyTo || editing)) onDone();
           }}
         />
-        <button type="submit" class="icon-button primary" title={editing ? 'Save edit' : 'Send'}>
+        <button
+          type="submit"
+          class="icon-button primary"
+          title={editing ? 'Save edit' : 'Send'}
+          disabled={over}
+        >
           <Icon name="send" />
           <span class="sr">{editing ? 'Save edit' : 'Send'}</span>
         </button>
       </div>
+      <LengthNote length={length} max={rooms.maxLength()} />
     </form>
   );
 }

@@ -1,5 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { PresenceStatus } from '../../../shared/protocol';
+import { codePoints, unitCap } from '../../../shared/text-length';
+import { LengthNote } from '../components/length-note';
 import { BlockedUsers } from './block-controls';
 import { PublicRoomFinder } from './public-room-finder';
 import type { RoomsClient, RoomSummary } from './rooms-client';
@@ -121,15 +123,19 @@ function DmForm({ rooms }: { rooms: RoomsClient }) {
   );
 }
 
+// a room's name: 1–100 characters (code points, as the server counts: CreateRoomDto)
+const ROOM_NAME_MAX = 100;
+
 function CreateForm({ rooms }: { rooms: RoomsClient }) {
   const [name, setName] = useState('');
   const [kind, setKind] = useState<'public' | 'private'>('public');
+  const length = codePoints(name.trim());
   return (
     <form
       class="room-form"
       onSubmit={(event) => {
         event.preventDefault();
-        if (!name.trim()) return;
+        if (!name.trim() || length > ROOM_NAME_MAX) return;
         void rooms.create(name.trim(), kind);
         setName('');
       }}
@@ -139,7 +145,8 @@ function CreateForm({ rooms }: { rooms: RoomsClient }) {
         <input
           id="room-name"
           value={name}
-          maxLength={100}
+          maxLength={unitCap(ROOM_NAME_MAX)}
+          aria-invalid={length > ROOM_NAME_MAX}
           autocomplete="off"
           onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
         />
@@ -157,6 +164,7 @@ function CreateForm({ rooms }: { rooms: RoomsClient }) {
           Create
         </button>
       </div>
+      <LengthNote length={length} max={ROOM_NAME_MAX} />
     </form>
   );
 }

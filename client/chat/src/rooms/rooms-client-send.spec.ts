@@ -37,9 +37,15 @@ function fakeSocket() {
   return { socket, chatSocket: socket as unknown as ChatSocket, wire, cut, reconnect, answer };
 }
 
-function joined() {
+function joined(maxLength = 4096) {
   const fake = fakeSocket();
-  const rooms = new RoomsClient(fake.chatSocket, () => 'token', 'alice');
+  const rooms = new RoomsClient(
+    fake.chatSocket,
+    () => 'token',
+    'alice',
+    () => [],
+    () => maxLength,
+  );
   rooms.joinRoom(ROOM);
   rooms.onFrame({ type: 'join', room_id: ROOM, user_id: 'alice', seq: 0, metadata: { online: [] } });
   fake.wire.length = 0;
@@ -80,6 +86,27 @@ describe('RoomsClient: sending room messages (refusals recoverable)', () => {
   afterEach(() => {
     jest.useRealTimers();
     jest.restoreAllMocks();
+  });
+
+  // Found by the text-limits black-box audit in session 42 (1 of 1): a room message or edit was sent
+  // whatever its length and refused MESSAGE_TOO_LONG; counted now in code points, as the server does,
+  // against the limit it names on connect.
+  it('should send no message or edit longer than the limit, and say why', () => {
+    const { rooms, wire, chats, ack } = joined(10);
+    rooms.open(ROOM);
+    // ten emoji are ten characters (twenty UTF-16 units): taken
+    rooms.sendText('😀'.repeat(10));
+    ack(chats()[0].client_id);
+    const stored = `stored-${String(chats()[0].client_id)}`;
+    rooms.edit(stored, '😀'.repeat(11));
+    rooms.sendText('x'.repeat(11));
+    rooms.edit(stored, '😀'.repeat(9));
+    expect({
+      chats: chats().length,
+      edits: wire.filter((frame) => frame.type === 'edit').map((frame) => frame.content),
+      notice: rooms.notice?.code,
+      shown: shown(rooms, 'x'.repeat(11)),
+    }).toEqual({ chats: 1, edits: ['😀'.repeat(9)], notice: 'MESSAGE_TOO_LONG', shown: undefined });
   });
 
   it('should send a message refused RATE_LIMITED again after retry_after, with its client_id, before the next one', () => {

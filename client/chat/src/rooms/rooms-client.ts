@@ -1,8 +1,10 @@
 import { ApiError } from '../../../shared/api';
 import { errorText } from '../../../shared/errors';
+import { codePoints } from '../../../shared/text-length';
 import type { ModelInfo, PresenceStatus, RoomClientFrame } from '../../../shared/protocol';
 import { newClientId } from '../chat-client';
 import type { ChatSocket, RoomLink } from '../chat-socket';
+import { DEFAULT_MAX_LENGTH } from '../chat-view';
 import { roomParts, type RoomParts } from './room-parts';
 import { RoomStore } from './room-store';
 import { roomsApi, type RoomSummary } from './rooms-api';
@@ -42,6 +44,8 @@ export class RoomsClient implements RoomLink {
     readonly userId: string,
     // the models the deployment offers (the room setting `ai_model` chooses among them)
     readonly models: () => ModelInfo[] = () => [],
+    // the longest message, in code points (MAX_MESSAGE_LENGTH, named by the chat's connection_status)
+    readonly maxLength: () => number = () => DEFAULT_MAX_LENGTH,
   ) {
     socket.rooms = this;
     this.parts = roomParts({
@@ -176,7 +180,7 @@ export class RoomsClient implements RoomLink {
   sendText(text: string, replyTo?: string): void {
     const roomId = this.openId;
     const content = text.trim();
-    if (!roomId || !content) return;
+    if (!roomId || !content || this.tooLong(content)) return;
     this.parts.sends.write(roomId, content, replyTo);
     this.typingSentAt = 0;
     this.changed();
@@ -189,8 +193,16 @@ export class RoomsClient implements RoomLink {
 
   edit(messageId: string, content: string): void {
     const text = content.trim();
-    if (!text) return;
+    if (!text || this.tooLong(text)) return;
     this.operate('edit', messageId, text, false);
+  }
+
+  // Over the limit, a message or an edit is not sent, and the notice says why: until the text-limits
+  // audit of session 42 both were sent, refused MESSAGE_TOO_LONG, and a Retry could never succeed.
+  private tooLong(text: string): boolean {
+    if (codePoints(text) <= this.maxLength()) return false;
+    this.notify('MESSAGE_TOO_LONG');
+    return true;
   }
 
   remove(messageId: string): void {

@@ -20,6 +20,7 @@ export function roomsClientFor(chat: ChatClient): RoomsClient {
       () => chat.currentToken,
       userId,
       () => chat.snapshot.models,
+      () => chat.snapshot.maxLength,
     );
     clients.set(chat, rooms);
   }
