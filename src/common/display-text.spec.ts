@@ -115,6 +115,19 @@ describe('names of rooms and AI sessions', () => {
       expect(refusal(dto)).toEqual({ isDisplayName: expect.stringMatching(/^name /) });
   });
 
+  it('should trim a room name and a session title before counting them, as a session title was', () => {
+    const name = ` ${'é'.repeat(100)} `;
+    for (const dto of [
+      plainToInstance(CreateRoomDto, { name, kind: 'public' }),
+      plainToInstance(UpdateRoomDto, { name }),
+      plainToInstance(SessionUpdateDto, { name }),
+    ]) {
+      expect(refusal(dto)).toBeUndefined();
+      expect((dto as { name: string }).name).toBe('é'.repeat(100));
+    }
+    expect(refusal(plainToInstance(CreateRoomDto, { name: '   ', kind: 'public' }))).toBeDefined();
+  });
+
   it('should take a room topic of many lines, but not half a character', () => {
     expect(refusal(plainToInstance(UpdateRoomDto, { topic: 'line 1\nline 2 \u200B' }))).toBeUndefined();
     expect(refusal(plainToInstance(UpdateRoomDto, { topic: 'x\uDBFF' }))).toEqual({

@@ -1,3 +1,4 @@
+import { Transform } from 'class-transformer';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 // Text stored as sent and shown to people: the one rule of a name others see (a room's name, an AI
@@ -47,6 +48,12 @@ export function displayNameProblem(text: string): string | undefined {
 // wrong (400 INVALID_MESSAGE); anything but a string is left to IsString.
 export function IsDisplayName(options?: ValidationOptions): PropertyDecorator {
   return textRule('isDisplayName', displayNameProblem, options);
+}
+
+// A name's white space at either end is not part of it: taken out before the name is counted and
+// checked (a room's name, a session's title; docs/protocol.md, "Text cut or named").
+export function Trimmed(): PropertyDecorator {
+  return Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));
 }
 
 export function IsWholeText(options?: ValidationOptions): PropertyDecorator {

@@ -1,7 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsString } from 'class-validator';
-import { IsDisplayName } from '../../../common/display-text';
+import { IsDisplayName, Trimmed } from '../../../common/display-text';
 import { Optional } from '../../../common/http/optional-field';
 import { CodePointLength } from '../../../common/text-length';
 
@@ -15,7 +14,7 @@ export class SessionUpdateDto {
   @Optional()
   // trimmed before it is counted, as docs/protocol.md says ("Session library"): until the text-limits
   // audit of session 42 the spaces counted, and 120 letters between two spaces were 400 (1 of 1)
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Trimmed()
   @IsString()
   @CodePointLength(1, SESSION_NAME_MAX)
   // printable, no bidi controls, shows something, whole Unicode (the rule of a room's name too)

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Max, Min } from 'class-validator';
-import { IsDisplayName, IsWholeText } from '../../../common/display-text';
+import { IsDisplayName, IsWholeText, Trimmed } from '../../../common/display-text';
 import { Optional, OptionalOrNull } from '../../../common/http/optional-field';
 import { CodePointLength, MaxCodePoints } from '../../../common/text-length';
 
@@ -10,9 +10,11 @@ const USER_ID_MAX = 256;
 // POST /api/v1/chat/rooms
 export class CreateRoomDto {
   @ApiProperty()
+  @Trimmed()
   @IsString()
   @CodePointLength(1, 100)
-  // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
+  // a room's name, as a session's title: trimmed, printable, no bidi controls, shows something, whole
+  // Unicode
   @IsDisplayName()
   name!: string;
   @ApiProperty({ enum: ['public', 'private'] }) @IsIn(['public', 'private']) kind!: 'public' | 'private';
@@ -40,9 +42,11 @@ export class CreateRoomDto {
 export class UpdateRoomDto {
   @ApiPropertyOptional()
   @Optional()
+  @Trimmed()
   @IsString()
   @CodePointLength(1, 100)
-  // a room's name, as a session's title: printable, no bidi controls, shows something, whole Unicode
+  // a room's name, as a session's title: trimmed, printable, no bidi controls, shows something, whole
+  // Unicode
   @IsDisplayName()
   name?: string;
   @ApiPropertyOptional()
