@@ -314,8 +314,10 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     expect(error).toContain('must exceed preStopSleepSeconds + SHUTDOWN_GRACE');
   });
 
-  it('should render 3 replicas with Redis when REDIS_URL is in the secrets', () => {
-    const manifests = render(withSecrets({ replicaCount: 3, secrets: { values: { REDIS_URL } } }));
+  it('should render 3 replicas with Redis and S3 when REDIS_URL is in the secrets', () => {
+    const manifests = render(
+      withSecrets({ replicaCount: 3, secrets: { values: { REDIS_URL } }, config: { S3_BUCKET: 'files' } }),
+    );
     expect(only(manifests, 'Deployment').spec.replicas).toBe(3);
     expect(only(manifests, 'Secret').stringData.REDIS_URL).toBe(REDIS_URL);
     expect(JSON.stringify(only(manifests, 'ConfigMap'))).not.toContain('redis-pass');
@@ -333,7 +335,15 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     const rolling = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
     expect(strategy(withSecrets({ secrets: { values: { REDIS_URL } } }))).toEqual(rolling);
     expect(strategy(withSecrets({ redis: { existingSecret: 'redis-auth' } }))).toEqual(rolling);
-    expect(strategy(withSecrets({ replicaCount: 3, secrets: { values: { REDIS_URL } } }))).toEqual(rolling);
+    expect(
+      strategy(
+        withSecrets({
+          replicaCount: 3,
+          secrets: { values: { REDIS_URL } },
+          uploads: { existingClaim: 'rwx' },
+        }),
+      ),
+    ).toEqual(rolling);
   });
 
   it('should fail the render when replicaCount is 3 and no Redis is given', () => {
@@ -343,12 +353,36 @@ describeHelm(`helm/chatbox chart${helm.bin ? '' : ` (skipped: ${helm.reason})`}`
     expect(error).toContain('secrets.values.REDIS_URL or redis.existingSecret');
   });
 
+  // Found by the deployment-edge black-box audit in session 42 (replicaCount 2 and autoscaling both
+  // rendered with the default uploads): an emptyDir per pod as UPLOAD_DIR, so a file was stored on
+  // the pod that took the upload and its signed link was 404 on every other pod.
+  it('should refuse several replicas whose uploads would each stay on a pod of their own (no S3, no shared claim)', () => {
+    const redis = { secrets: { values: { REDIS_URL } } };
+    for (const scale of [{ replicaCount: 2 }, { autoscaling: { enabled: true } }]) {
+      const error = renderError(withSecrets({ ...scale, ...redis }));
+      expect(error).toContain(
+        'needs uploads every pod can read: set config.S3_BUCKET, or uploads.existingClaim',
+      );
+    }
+    const volumes = (values: object) =>
+      only(render(withSecrets({ replicaCount: 2, ...redis, ...values })), 'Deployment').spec.template.spec
+        .volumes;
+    expect(volumes({ config: { S3_BUCKET: 'files' } })).toBeDefined();
+    expect(volumes({ uploads: { existingClaim: 'rwx' } })).toContainEqual({
+      name: 'uploads',
+      persistentVolumeClaim: { claimName: 'rwx' },
+    });
+    // one replica keeps the default emptyDir
+    expect(only(render(withSecrets(redis)), 'Deployment').spec.replicas).toBe(1);
+  });
+
   it('should fail when autoscaling without Redis, and autoscale with REDIS_URL from an existing Secret', () => {
     expect(renderError(withSecrets({ autoscaling: { enabled: true } }))).toContain('needs Redis');
     const manifests = render(
       withSecrets({
         autoscaling: { enabled: true },
         redis: { existingSecret: 'redis-auth', existingSecretKey: 'url' },
+        config: { S3_BUCKET: 'files' },
       }),
     );
     expect(only(manifests, 'Deployment').spec.replicas).toBeUndefined(); // the HPA owns it

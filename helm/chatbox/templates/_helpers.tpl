@@ -147,6 +147,12 @@ true
 {{- if not (include "chatbox.hasRedis" .) -}}
 {{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs Redis, the bus between instances: set secrets.values.REDIS_URL or redis.existingSecret" -}}
 {{- end -}}
+{{- /* Each pod's default UPLOAD_DIR is an emptyDir of its own: a file stays on the pod that took
+the upload, and its signed link is 404 on every other pod. Until the deployment-edge audit of
+session 42 several replicas were rendered that way (docs/operations.md, "Scaling"). */ -}}
+{{- if not (or .Values.config.S3_BUCKET .Values.uploads.existingClaim) -}}
+{{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs uploads every pod can read: set config.S3_BUCKET, or uploads.existingClaim (a ReadWriteMany volume)" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled (not .Values.ingress.host) -}}
 {{- fail "ingress.host is required when ingress.enabled" -}}
