@@ -6,6 +6,12 @@ export function apiBase(): URL {
   return new URL('../chat/', window.location.href);
 }
 
+// The socket's token goes in the subprotocols, never the URL (`?token=` still works, but a proxy's
+// error log writes the URL's query: docs/protocol.md, "Sockets"). The server selects `chatbox`.
+export function socketProtocols(token: string): string[] {
+  return ['chatbox', `bearer.${token}`];
+}
+
 export function wsUrl(params: URLSearchParams): string {
   const url = new URL('ws', apiBase());
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';

@@ -159,6 +159,7 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
           'Behind TLS (deploy/nginx); the app itself listens on ws:// at PORT. Two sockets: /chat/ws and /ws/chat.',
         security: [
           { $ref: '#/components/securitySchemes/bearer' },
+          { $ref: '#/components/securitySchemes/subprotocolToken' },
           { $ref: '#/components/securitySchemes/queryToken' },
         ],
       },
@@ -247,11 +248,19 @@ export function buildAsyncApiDocument(version = '1'): Record<string, unknown> {
       },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Authorization header' },
+        subprotocolToken: {
+          type: 'httpApiKey',
+          name: 'Sec-WebSocket-Protocol',
+          in: 'header',
+          description:
+            "`chatbox, bearer.<jwt>` (browsers: new WebSocket(url, ['chatbox', 'bearer.' + jwt])); the server selects `chatbox`",
+        },
         queryToken: {
           type: 'httpApiKey',
           name: 'token',
           in: 'query',
-          description: '?token=<jwt> (browsers, webviews)',
+          description:
+            '?token=<jwt> (webviews; lands in proxies’ error logs, so browsers use the subprotocol)',
         },
       },
     },

@@ -539,12 +539,15 @@ describe('HTTP hardening (e2e)', () => {
       const anonymous = rawUpload(port, '', { fileBytes: 10 * MIB, stallAfter: 64 * 1024 });
       const refused = await anonymous.response;
       expect([refused.status, JSON.parse(refused.body).error.code]).toEqual([401, 'UNAUTHORIZED']);
-      // and the connection is closed rather than the 10 MiB read and dropped
+      // answered before the rest is sent, and the connection kept for the rest to be read and dropped
+      // (up to 32 MiB and 30 s): closed on it, a proxy still sending answered 502 instead (the
+      // deployment-edge audit of session 42; docs/protocol.md, "A user's requests at once")
       const closed = await Promise.race([
         anonymous.closed.then(() => 'closed'),
-        new Promise((resolve) => setTimeout(() => resolve('still open'), 3000)),
+        new Promise((resolve) => setTimeout(() => resolve('still open'), 1000)),
       ]);
-      expect(closed).toBe('closed');
+      expect(closed).toBe('still open');
+      anonymous.abort();
     });
   });
 

@@ -1,11 +1,22 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect as http2Connect } from 'node:http2';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { testEnv, testSettings } from '../helpers/env';
-import { DEPLOY_CONF, get, makeCertificate, NGINX_BIN, send, startNginx, type Nginx } from '../helpers/nginx';
-import { startAppProcess } from '../helpers/process';
+import {
+  DEPLOY_CONF,
+  get,
+  makeCertificate,
+  NGINX_BIN,
+  send,
+  startNginx,
+  type Answer,
+  type Nginx,
+} from '../helpers/nginx';
+import { freePort, startAppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, UpgradeRefused, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
@@ -20,6 +31,46 @@ function multipart(data: Buffer, name: string, type: string): { body: Buffer; co
     body: Buffer.concat([Buffer.from(head), data, Buffer.from(`\r\n--${boundary}--\r\n`)]),
     contentType: `multipart/form-data; boundary=${boundary}`,
   };
+}
+
+// one request over an HTTP/2 session, as a browser sends it after ALPN picked h2
+function h2(
+  session: ClientHttp2Session,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': method, ':path': path, ...headers });
+    let status = 0;
+    let answerHeaders: Answer['headers'] = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (received) => {
+      status = Number(received[':status']);
+      answerHeaders = received as Answer['headers'];
+    });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const done = () => resolve({ status, headers: answerHeaders, body: Buffer.concat(chunks) });
+    stream.on('end', done);
+    stream.on('error', (error) => (status ? done() : reject(error)));
+    stream.end(body);
+  });
+}
+
+// `401 UNAUTHORIZED`, `502 <nginx's page title>`, or how the request ended without an answer
+function outcome(pending: Promise<Answer>): Promise<string> {
+  return pending.then(
+    (answer) => {
+      const text = answer.body.toString();
+      try {
+        return `${answer.status} ${(JSON.parse(text) as { error: { code: string } }).error.code}`;
+      } catch {
+        return `${answer.status} ${/<title>([^<]*)</.exec(text)?.[1] ?? text.slice(0, 40)}`;
+      }
+    },
+    (error: Error) => `no answer (${error.message})`,
+  );
 }
 
 async function refusal(promise: Promise<TestClient>): Promise<number> {
@@ -152,6 +203,38 @@ describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
     expect(text).not.toContain('token=');
   });
 
+  // Found by the deployment-edge black-box audit in session 42 (4 of 4 socket tokens in nginx's
+  // error log while an instance was down): nginx writes the request line, query and all, with every
+  // upstream error, so `?token=` reached a log. Browsers send the token as a subprotocol now
+  // (docs/protocol.md, "Auth"), which no nginx log writes.
+  it('should keep a token sent as a subprotocol out of every nginx log while an instance is down, on both sockets', async () => {
+    const down = await startNginx([await freePort(), Number(new URL(server.httpUrl).port)], ca, certDir);
+    try {
+      const tokens: string[] = [];
+      for (const path of ['/chat/ws', '/ws/chat', '/chat/ws', '/ws/chat']) {
+        const token = userToken(uniqueUser());
+        tokens.push(token);
+        const client = await TestClient.connect(`wss://127.0.0.1:${down.port}${path}`, {
+          ca,
+          protocols: ['chatbox', `bearer.${token}`],
+        });
+        // the server selects `chatbox`, never echoes the token (browsers fail a socket without one)
+        expect(client.socket.protocol).toBe('chatbox');
+        expect((await client.nextOfType('connection_status')).metadata?.status).toBe('connected');
+        await client.close();
+      }
+      const logs = readdirSync(down.dir)
+        .filter((name) => name.endsWith('.log'))
+        .map((name) => readFileSync(join(down.dir, name), 'utf8'))
+        .join('\n');
+      // the instance that is down was tried, and the error written
+      expect(logs).toMatch(/connect\(\) failed/);
+      expect(tokens.filter((token) => logs.includes(token))).toEqual([]);
+    } finally {
+      await down.stop();
+    }
+  });
+
   it('should answer /chat/models over HTTP/2 and /chat/readyz over HTTPS, redirect HTTP and hide /metrics', async () => {
     const session = http2Connect(base, { ca });
     try {
@@ -216,6 +299,79 @@ describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
     expect(JSON.parse(over.body.toString())).toMatchObject({ error: { code: 'FILE_TOO_LARGE' } });
   });
 
+  // Found by the deployment-edge black-box audit in session 42 (3 of 3 uploads past the limit, and
+  // 15 of 26 refused uploads, answered 502; 12 tokenless 20 MiB uploads left nginx "no live
+  // upstreams": 502 for every user for 10 s). The app closed a refused body's connection unread, and
+  // nginx, still sending it (proxy_request_buffering off), answered 502 and counted the instance down.
+  it('should answer uploads the app refuses before reading them with its 413 or 401, never 502, and keep every instance', async () => {
+    // the instance twice: nginx counts failures per entry, and takes each out on its own
+    const port = Number(new URL(server.httpUrl).port);
+    const pair = await startNginx([port, port], ca, certDir);
+    const front = `https://127.0.0.1:${pair.port}`;
+    const session = http2Connect(front, { ca });
+    try {
+      const over = multipart(
+        Buffer.alloc(testSettings().uploads.maxBytes + 600 * 1024, 'a'),
+        'big.txt',
+        'text/plain',
+      );
+      const large = multipart(Buffer.alloc(20 * MIB, 'a'), 'big.txt', 'text/plain');
+      const answers: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        const headers = { ...authHeaders(userToken(uniqueUser())), 'content-type': over.contentType };
+        answers.push(
+          await outcome(send(`${front}/chat/uploads`, ca, { method: 'POST', headers, body: over.body })),
+        );
+        answers.push(await outcome(h2(session, 'POST', '/chat/uploads', headers, over.body)));
+        const anonymous = { authorization: 'Bearer x', 'content-type': large.contentType };
+        answers.push(
+          await outcome(
+            send(`${front}/chat/uploads`, ca, { method: 'POST', headers: anonymous, body: large.body }),
+          ),
+        );
+      }
+      expect(answers).toEqual(
+        Array.from({ length: 3 }, () => [
+          '413 FILE_TOO_LARGE',
+          '413 FILE_TOO_LARGE',
+          '401 UNAUTHORIZED',
+        ]).flat(),
+      );
+      // everyone else is still served
+      const models = await get(`${front}/chat/models`, ca, authHeaders(userToken(uniqueUser())));
+      expect(models.status).toBe(200);
+      expect(readFileSync(join(pair.dir, 'chatbox.error.log'), 'utf8')).not.toContain('no live upstreams');
+    } finally {
+      session.close();
+      await pair.stop();
+    }
+  });
+
+  // Found by the deployment-edge black-box audit in session 42 (1 to 6 of 90 POSTs answered 502, in 4
+  // of 4 runs): nginx keeps an idle connection to the app for its upstream keepalive_timeout (60 s),
+  // and Node closed it after 5 s; a POST nginx sent on it as it closed got 502 (never retried).
+  it('should keep an idle keep-alive connection open for longer than nginx keeps it', async () => {
+    const conf = readFileSync(DEPLOY_CONF, 'utf8');
+    const [kept = '60s'] = directive(block(conf, 'upstream chatbox'), 'keepalive_timeout');
+    const http = server.app.getHttpServer() as Server;
+    expect(http.keepAliveTimeout).toBeGreaterThan(seconds(kept) * 1000);
+    // and a connection idle past Node's default (5 s, +1 s) still takes the next request
+    const socket = netConnect(Number(new URL(server.httpUrl).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.on('close', () => (closed = true));
+    const request = 'GET /chat/healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    socket.write(request);
+    await new Promise((resolve) => setTimeout(resolve, 7_500));
+    expect(closed).toBe(false);
+    socket.write(request);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    socket.destroy();
+    expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+  });
+
   it('should hold the production values: upgrade headers, timeouts past the heartbeat, no buffering, body size, several instances', () => {
     const conf = readFileSync(DEPLOY_CONF, 'utf8');
     const settings = testSettings();
@@ -247,6 +403,16 @@ describe('TLS and WSS through Debian nginx, as in production (e2e)', () => {
     expect(bytes).toBeGreaterThanOrEqual(settings.uploads.maxBytes);
     expect(bytes).toBeLessThanOrEqual(settings.uploads.maxBytes + 2 * MIB);
     expect(directive(uploads, 'proxy_request_buffering')).toEqual(['off']);
+    // an upload refused by the app never counts an instance failed: its own upstream, the same hosts
+    const [uploadsPass] = directive(uploads, 'proxy_pass');
+    const hosts = (pass: string) =>
+      directive(block(conf, `upstream ${pass.replace('http://', '')}`), 'server').map(
+        (line) => line.split(' ')[0],
+      );
+    expect(directive(block(conf, `upstream ${uploadsPass.replace('http://', '')}`), 'server')).toEqual(
+      hosts(uploadsPass).map((host) => `${host} max_fails=0`),
+    );
+    expect(hosts(uploadsPass)).toEqual(hosts(directive(block(conf, 'location /'), 'proxy_pass')[0]));
     const upstream = block(conf, 'upstream chatbox');
     expect(directive(upstream, 'server').length).toBeGreaterThanOrEqual(2);
     expect(directive(conf, 'listen')).toEqual(expect.arrayContaining(['443 ssl http2']));

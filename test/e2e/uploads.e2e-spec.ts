@@ -255,7 +255,7 @@ describe('uploads on local disk with clamd (e2e)', () => {
     }
   });
 
-  it('should refuse one byte over the limit as it arrives, without reading the rest', async () => {
+  it('should refuse one byte over the limit as it arrives, reading the rest only to drop it', async () => {
     const token = userToken(uniqueUser());
     // exactly the limit is fine
     const exact = rawUpload(port, token, { fileBytes: LIMIT });
@@ -265,7 +265,8 @@ describe('uploads on local disk with clamd (e2e)', () => {
     const refused = await over.response;
     expect(refused.status).toBe(413);
     expect(JSON.parse(refused.body).error.code).toBe('FILE_TOO_LARGE');
-    await over.closed;
+    // its connection stays for the rest to be read and dropped (up to 32 MiB and 30 s)
+    over.abort();
     // a body announced far past the limit is refused before any of it is read
     const announced = rawUpload(port, token, {
       fileBytes: 0,
@@ -273,15 +274,16 @@ describe('uploads on local disk with clamd (e2e)', () => {
       contentLength: 500 * 1024 * 1024,
     });
     expect((await announced.response).status).toBe(413);
-    // a client that keeps sending is cut off: it could not write the 50 MiB it meant to
+    // a client that keeps sending is answered long before it is done; the rest is read only to be
+    // dropped (up to REFUSED_BODY_DRAIN_BYTES, then the connection is closed: request-body.spec.ts).
+    // Until the deployment-edge audit of session 42 the connection was closed at once, and a proxy
+    // streaming the upload answered 502 instead of the 413 (test/e2e/tls-nginx.e2e-spec.ts)
     const eager = rawUpload(port, token, { fileBytes: 50 * 1024 * 1024 });
     expect((await eager.response).status).toBe(413);
-    await eager.closed;
+    eager.abort();
     const written = await eager.written;
-    console.log(
-      `413 after ${LIMIT + 1} of 50 MiB; the client managed to write ${written} bytes before the close`,
-    );
-    expect(written).toBeLessThan(20 * 1024 * 1024);
+    console.log(`413 after ${LIMIT + 1} of 50 MiB; the client had written ${written} bytes`);
+    expect(written).toBeLessThan(50 * 1024 * 1024);
   });
 
   it('should refuse the EICAR test file with 422 and keep nothing of it', async () => {

@@ -37,10 +37,12 @@ export class TestClient {
   static connect(
     url: string,
     // `ca`: trust this certificate for wss:// (never rejectUnauthorized: false)
-    options: { headers?: Record<string, string>; autoPong?: boolean; ca?: Buffer } = {},
+    // `protocols`: offered in Sec-WebSocket-Protocol, as a browser's `new WebSocket(url, protocols)`
+    // (the upgrade fails unless the server selects one of them)
+    options: { headers?: Record<string, string>; autoPong?: boolean; ca?: Buffer; protocols?: string[] } = {},
   ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, {
+      const socket = new WebSocket(url, options.protocols ?? [], {
         headers: options.headers,
         autoPong: options.autoPong ?? true,
         ca: options.ca,

@@ -168,6 +168,7 @@ describe(AdminLink.name, () => {
     const before = FakeWebSocket.all.length;
     link.renew('e30.eyJiIjoyfQ.c2ln');
     expect(FakeWebSocket.all.length).toBe(before + 1);
-    expect(FakeWebSocket.last.url).toContain('token=e30.eyJiIjoyfQ.c2ln');
+    expect(FakeWebSocket.last.protocols).toEqual(['chatbox', 'bearer.e30.eyJiIjoyfQ.c2ln']);
+    expect(FakeWebSocket.last.url).not.toContain('token=');
   });
 });

@@ -273,7 +273,7 @@ describe(ChatClient.name, () => {
       expect(latest().sent.at(-1)).toMatchObject({ type: 'auth_refresh', content: newer });
       latest().close(4401);
       expect(request).not.toHaveBeenCalled();
-      expect(latest().params.get('token')).toBe(newer);
+      expect(latest().token).toBe(newer);
     });
 
     it("should drop the last user's thread and unsent messages when the parent signs in another user", () => {
@@ -281,7 +281,7 @@ describe(ChatClient.name, () => {
       client.sendText('by u1');
       parentSends({ type: 'chatbox:token', token: jwt('u2') });
       // a fresh connection as the new user, to the new user's own session
-      expect(latest().params.get('token')).toBe(jwt('u2'));
+      expect(latest().token).toBe(jwt('u2'));
       expect(latest().params.has('session_id')).toBe(false);
       latest().status('s9', 0);
       expect(latest().sent).toEqual([]);
@@ -621,10 +621,10 @@ describe(ChatClient.name, () => {
       });
       latest().close(4401);
       // the new token is tried once (a role change is refused so too, and is good) …
-      expect(latest().params.get('token')).toBe(bad);
+      expect(latest().token).toBe(bad);
       await jest.advanceTimersByTimeAsync(10);
       // … refused: the one before still holds
-      expect(latest().params.get('token')).toBe(good);
+      expect(latest().token).toBe(good);
       latest().status('s1', 0);
       expect(postedOf('chatbox:signed_out')).toEqual([]);
       // the parent handing the refused one again changes nothing
@@ -646,7 +646,7 @@ describe(ChatClient.name, () => {
       clients.push(client);
       client.start();
       await jest.advanceTimersByTimeAsync(60_000);
-      expect(FakeWebSocket.all.filter((ws) => ws.params.get('token') === expired)).toHaveLength(1);
+      expect(FakeWebSocket.all.filter((ws) => ws.token === expired)).toHaveLength(1);
       const asks = postedOf('chatbox:token_request').length;
       expect(asks).toBeGreaterThan(2);
       expect(asks).toBeLessThanOrEqual(9);

@@ -98,7 +98,16 @@ describe(ChatSocket.name, () => {
     connected(FakeWebSocket.all.at(-1) as FakeWebSocket);
     return { socket, link };
   };
-  const tokenOf = (ws: FakeWebSocket) => new URL(ws.url).searchParams.get('token');
+  const tokenOf = (ws: FakeWebSocket) => ws.token;
+
+  // the deployment-edge audit of session 42: `?token=` in the URL landed in nginx's error log
+  it('should offer its token as a subprotocol beside chatbox, never in the URL', () => {
+    const token = jwt('u1', 3600);
+    withTokens(token);
+    const ws = FakeWebSocket.all.at(-1) as FakeWebSocket;
+    expect(ws.protocols).toEqual(['chatbox', `bearer.${token}`]);
+    expect(ws.url).not.toContain('token');
+  });
 
   it('should reconnect with the newer token it holds when the server refuses the one the socket used (4401)', () => {
     const old = jwt('u1', 5);

@@ -12,9 +12,18 @@ export class FakeWebSocket {
   onmessage: ((event: { data: string }) => void) | null = null;
   onclose: ((event: { code: number }) => void) | null = null;
 
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols: string[] = [],
+  ) {
     FakeWebSocket.all.push(this);
-    if (FakeWebSocket.refused.has(this.params.get('token') ?? '')) setTimeout(() => this.close(1006), 10);
+    if (FakeWebSocket.refused.has(this.token ?? '')) setTimeout(() => this.close(1006), 10);
+  }
+
+  // the token the socket offered, as the server reads it: a `bearer.` subprotocol, else `?token=`
+  get token(): string | null {
+    const offered = this.protocols.find((protocol) => protocol.startsWith('bearer.'));
+    return offered ? offered.slice('bearer.'.length) : this.params.get('token');
   }
 
   static get last(): FakeWebSocket {

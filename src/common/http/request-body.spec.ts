@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express, { type ErrorRequestHandler } from 'express';
 import { Reflector } from '@nestjs/core';
@@ -8,9 +8,9 @@ import { DomainException } from '../errors/domain.exception';
 import { ErrorCode } from '../errors/error-code';
 import {
   answerBodyErrors,
-  DROP_LIMIT_BYTES,
   hasBody,
   JSON_BODY_LIMIT_BYTES,
+  REFUSED_BODY_DRAIN_BYTES,
   requestBodyPipeline,
 } from './request-body';
 import { UserRequests } from './user-requests';
@@ -123,14 +123,62 @@ describe('requestBodyPipeline', () => {
       const answer = await post({ ...JSON_TYPE, ...headers }, '{"a":1}');
       expect([answer.status, errorOf(answer).code]).toEqual([401, 'UNAUTHORIZED']);
     }
-    // the body never arrives, the answer does; a small rest is left to Node to drop (keep-alive),
-    // a large one closes the connection
-    const small = await post(JSON_TYPE, '{"a":', { contentLength: 1000 });
-    expect([small.status, small.headers.connection]).toEqual([401, 'keep-alive']);
-    const large = await post(JSON_TYPE, '{"a":', { contentLength: DROP_LIMIT_BYTES + 1 });
-    expect([large.status, large.headers.connection]).toEqual([401, 'close']);
+    // the body never arrives, the answer does, and the connection stays for the rest to be dropped
+    for (const contentLength of [1000, 30 * 1024 * 1024]) {
+      const answer = await post(JSON_TYPE, '{"a":', { contentLength });
+      expect([answer.status, answer.headers.connection]).toEqual([401, 'keep-alive']);
+    }
     expect(reached).toEqual([]);
     expect(passedOn).toEqual([]);
+  });
+
+  // The deployment-edge audit of session 42: a refused body past 1 MiB was left unread and its
+  // connection closed while the client (nginx, streaming an upload) was still sending it: nginx
+  // answered 502 for the app's 401 and counted the instance failed.
+  it("should answer a refused body at once, drop its rest as it comes and take the connection's next request", async () => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.on('close', () => (closed = true));
+    const waitFor = async (done: () => boolean) => {
+      for (let waited = 0; !done() && waited < 5000; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    const size = 5 * 1024 * 1024;
+    socket.write(
+      `POST /route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(size / 2, 'a'));
+    await waitFor(() => received.includes('UNAUTHORIZED'));
+    expect(received).toMatch(/^HTTP\/1\.1 401/);
+    // the rest arrives after the answer: read and dropped, and the connection takes the next request
+    socket.write(Buffer.alloc(size / 2, 'a'));
+    socket.write(
+      'POST /route HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]',
+    );
+    await waitFor(() => received.includes('"ok":true'));
+    socket.destroy();
+    expect([(received.match(/HTTP\/1\.1 /g) ?? []).length, closed]).toEqual([2, false]);
+    expect(reached).toEqual([{ body: [], streamed: 0 }]);
+  });
+
+  it('should close the connection once a refused body is past the bytes it drops', async () => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const size = REFUSED_BODY_DRAIN_BYTES + 2 * 1024 * 1024;
+    socket.write(
+      `POST /route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    const chunk = Buffer.alloc(1024 * 1024, 'a');
+    for (let sent = 0; sent < size && !socket.destroyed; sent += chunk.length)
+      if (!socket.write(chunk))
+        await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+    await closed;
+    expect(received).toMatch(/^HTTP\/1\.1 401/);
   });
 
   it('should let requests without a body through without a token', async () => {

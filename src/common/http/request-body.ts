@@ -5,6 +5,7 @@ import type { TokenService } from '../auth/token.service';
 import { DomainException } from '../errors/domain.exception';
 import { ErrorCode, httpStatusOf } from '../errors/error-code';
 import { untrustedJsonProblem } from '../untrusted-json';
+import { drainRest } from './drain-rest';
 import { httpRefusalOf, sendError } from './http-errors';
 import { principalOf } from './request-principal';
 import type { UserRequests } from './user-requests';
@@ -12,10 +13,12 @@ import type { UserRequests } from './user-requests';
 // No route takes more than a few fields of JSON (uploads are multipart and read by their own
 // route); WS frames have their own limit (WS_MAX_PAYLOAD_BYTES)
 export const JSON_BODY_LIMIT_BYTES = 64 * 1024;
-// A refused body up to this size is left to Node, which reads and drops it so a client still
-// sending can finish and read the answer; past it, or of unknown length, the connection is closed
-// instead (as the uploads route does).
-export const DROP_LIMIT_BYTES = 1024 * 1024;
+// The rest of a refused body is read and dropped after the answer, up to these bounds (nginx's
+// lingering close reads a refused client's rest the same way, for its lingering_time of 30 s):
+// past the largest body nginx passes to the app (client_max_body_size 26m on /chat/uploads), and
+// nginx's own time. Past either the connection is closed.
+export const REFUSED_BODY_DRAIN_BYTES = 32 * 1024 * 1024;
+export const REFUSED_BODY_DRAIN_MS = 30_000;
 
 export function hasBody(request: IncomingMessage): boolean {
   if (request.headers['transfer-encoding'] !== undefined) return true;
@@ -23,11 +26,32 @@ export function hasBody(request: IncomingMessage): boolean {
   return Number.isFinite(length) && length > 0;
 }
 
-// A refusal sent before the request's body is read: a body past DROP_LIMIT_BYTES, or of unknown
-// length, ends the connection rather than being read to its end.
+// Reads and drops what is left of a refused request's body, with its answer sent at once (the
+// client may still be sending: docs/protocol.md, "Bad input"). A proxy streaming the body to the app
+// (nginx's proxy_request_buffering off on /chat/uploads) is still writing it when the answer comes,
+// and a connection closed on it then fails its next write (EPIPE): nginx answered its own 502 for
+// the app's 401 or 413 and counted the instance failed (max_fails). Until the deployment-edge audit
+// of session 42 a refused body past 1 MiB was left unread and its connection closed: 3 of 3 uploads
+// past UPLOAD_MAX_BYTES got 502, and 12 tokenless 20 MiB uploads took every instance out of nginx
+// (502 for every user for 10 s). The connection stays open while the rest comes, and is closed once
+// it passes REFUSED_BODY_DRAIN_BYTES or REFUSED_BODY_DRAIN_MS, after the answer is out.
+export function dropRefusedBody(
+  request: IncomingMessage,
+  response: ServerResponse,
+  bounds = { bytes: REFUSED_BODY_DRAIN_BYTES, ms: REFUSED_BODY_DRAIN_MS },
+): void {
+  if (!hasBody(request) || request.readableEnded) return;
+  void drainRest(request, bounds.bytes, bounds.ms).then((drained) => {
+    if (drained) return;
+    const close = () => request.socket.destroy();
+    if (response.writableFinished || response.destroyed) close();
+    else response.once('close', close);
+  });
+}
+
+// A refusal sent before the request's body is read; the body's rest is dropped (dropRefusedBody).
 export function refuseUnread(request: Request, response: Response, refusal: DomainException): void {
-  const declared = Number(request.headers['content-length']);
-  if (hasBody(request) && !(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+  dropRefusedBody(request, response);
   // as Nest's filter says it (src/common/errors/http-exception.filter.ts)
   if (refusal.details.retryAfterMs !== undefined)
     response.setHeader('Retry-After', Math.ceil(refusal.details.retryAfterMs / 1000));
@@ -60,8 +84,7 @@ const OWN_BODY_ROUTES = /^\/chat\/uploads\/?$/;
 export const refuseOtherBodyTypes: RequestHandler = (request, response, next) => {
   if (!hasBody(request) || request.is('application/json')) return next();
   if (request.method === 'POST' && OWN_BODY_ROUTES.test(request.path)) return next();
-  const declared = Number(request.headers['content-length']);
-  if (!(declared <= DROP_LIMIT_BYTES)) response.setHeader('Connection', 'close');
+  dropRefusedBody(request, response);
   sendError(response, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send the request body as application/json.');
 };
 

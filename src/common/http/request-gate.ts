@@ -5,6 +5,14 @@ import type { Socket } from 'node:net';
 // server.requestTimeout, 300 s, until a user's partial bodies held the user's line that long). Only
 // a body can take that long, and no such body is over 64 KiB (JSON_BODY_LIMIT_BYTES): ~2.2 KB/s.
 export const REQUEST_DEADLINE_MS = 30_000;
+// How long an idle keep-alive connection is kept: longer than a proxy keeps its idle connections to
+// the app (nginx's upstream keepalive_timeout, 60 s; deploy/nginx/chatbox.conf), so the proxy always
+// closes one first. Node's default (5 s) closed them under nginx, and a request nginx sent on one as
+// it closed was answered 502 (a POST is never retried). Until the deployment-edge audit of session
+// 42 that was 1 to 6 of 90 POSTs sent after an idle pause (docs/operations.md, "Behind a proxy").
+// headersTimeout (60 s) need not exceed it: in Node 24 it runs from a request's first byte, never
+// over an idle connection (a request after 2 s idle under a 1 s headersTimeout is answered).
+export const KEEP_ALIVE_MS = 65_000;
 // requests one connection may have in flight (pipelined: sent before the answers to earlier ones)
 export const MAX_REQUESTS_IN_FLIGHT = 16;
 const UPLOAD_ROUTE = /^\/chat\/uploads\/?(\?|$)/;
@@ -41,10 +49,13 @@ export interface RequestGateOptions {
 // 64 KiB and more whether the app asks or not), so a whole body does not miss the deadline by
 // waiting. The timer ends with the request's answer or its connection, so a request whose answer
 // never went out holds nothing past its connection.
+//
+// Idle connections are kept KEEP_ALIVE_MS, past the proxy's own idle timeout (see there).
 export function guardRequests(server: Server, options: RequestGateOptions = {}): void {
   const deadlineMs = options.deadlineMs ?? REQUEST_DEADLINE_MS;
   const maxInFlight = options.maxInFlight ?? MAX_REQUESTS_IN_FLIGHT;
   server.requestTimeout = 0;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   const listeners = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
   // per connection, the ends of its requests in flight; its close ends them all (one listener each)

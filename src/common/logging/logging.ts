@@ -105,7 +105,12 @@ export function loggerParams(level: string): Params {
     pinoHttp: {
       level,
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers["sec-websocket-protocol"]',
+          'req.headers.cookie',
+          'res.headers["set-cookie"]',
+        ],
         censor: '[REDACTED]',
       },
       serializers: {

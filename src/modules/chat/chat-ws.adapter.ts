@@ -14,6 +14,7 @@ import { SocketQuota } from '../../common/auth/socket-quota';
 import { acceptedFrameBytes } from './envelope-parser';
 import { socketErrorListener } from '../realtime/socket-lifecycle';
 import { routeUpgrade } from './upgrade-routes';
+import { selectProtocol } from './socket-token';
 
 // @nestjs/platform-ws with two changes: the upgrade is authenticated by `verifyClient` (Nest guards
 // do not run on connect, nestjs/nest#882), and the gateway reads frames itself, once, instead of
@@ -68,6 +69,8 @@ export class ChatWsAdapter extends WsAdapter {
       maxPayload,
       perMessageDeflate: false,
       autoPong: false,
+      // `chatbox` beside a `bearer.<jwt>` subprotocol (src/modules/chat/socket-token.ts)
+      handleProtocols: selectProtocol,
     });
   }
 

@@ -100,6 +100,25 @@ describe('checkUpgrade', () => {
     expect(upgrade.principal?.userId).toBe('user-7');
   });
 
+  // the deployment-edge audit of session 42: `?token=` lands in proxies' error logs; browsers offer
+  // the token as a subprotocol instead (src/modules/chat/socket-token.ts)
+  it('should accept a good token offered as a bearer. subprotocol, before ?token=', () => {
+    const upgrade = request(
+      { 'sec-websocket-protocol': `chatbox, bearer.${goodToken('user-9')}` },
+      `/chat/ws?token=${EXPIRED_TOKEN}`,
+    );
+    expect(checkUpgrade(upgrade, tokens, ALLOWED)).toEqual({ ok: true });
+    expect(upgrade.principal?.userId).toBe('user-9');
+    const expired = request({ 'sec-websocket-protocol': `chatbox, bearer.${EXPIRED_TOKEN}` });
+    expect(checkUpgrade(expired, tokens, ALLOWED)).toMatchObject({ ok: false, status: 401 });
+    const headerWins = request({
+      authorization: `Bearer ${goodToken('from-header')}`,
+      'sec-websocket-protocol': `chatbox, bearer.${EXPIRED_TOKEN}`,
+    });
+    expect(checkUpgrade(headerWins, tokens, ALLOWED).ok).toBe(true);
+    expect(headerWins.principal?.userId).toBe('from-header');
+  });
+
   it('should decide on the token alone when there is no Origin header', () => {
     const good = request({ authorization: `Bearer ${goodToken()}` });
     const bad = request({ authorization: `Bearer ${EXPIRED_TOKEN}` });

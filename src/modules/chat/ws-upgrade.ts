@@ -1,12 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../../common/auth/principal';
-import { extractToken, type TokenService } from '../../common/auth/token.service';
+import type { TokenService } from '../../common/auth/token.service';
 import { DomainException } from '../../common/errors/domain.exception';
+import { upgradeToken } from './socket-token';
 
 // `query`: the request's query, parsed once here for the gateway
 export type AuthenticatedRequest = IncomingMessage & { principal?: Principal; query?: URLSearchParams };
 
-// Decides an upgrade before any socket exists: 403 for a foreign Origin, 401 for a bad token.
+// Decides an upgrade before any socket exists: 403 for a foreign Origin, 401 for a bad token (in
+// `Authorization`, a `bearer.` subprotocol or `?token=`: src/modules/chat/socket-token.ts).
 export function checkUpgrade(
   request: AuthenticatedRequest,
   tokens: TokenService,
@@ -19,7 +21,7 @@ export function checkUpgrade(
   const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
   request.query = query;
   try {
-    request.principal = tokens.verify(extractToken(request.headers.authorization, query));
+    request.principal = tokens.verify(upgradeToken(request, query));
     return { ok: true };
   } catch (error) {
     if (error instanceof DomainException) return { ok: false, status: 401, reason: 'Unauthorized' };

@@ -13,13 +13,10 @@ import type { Request, Response } from 'express';
 import { CurrentPrincipal } from '../../common/auth/auth.decorators';
 import type { Principal } from '../../common/auth/principal';
 import { ApiErrors } from '../../common/errors/api-errors.decorator';
+import { dropRefusedBody } from '../../common/http/request-body';
 import { SignedLinkDto, UploadBodyDto, UploadViewDto } from './dto/upload-responses.dto';
-import { drainRest } from './drain';
 import { FilesService } from './files.service';
 import { UploadsService } from './uploads.service';
-
-const DRAIN_LIMIT_BYTES = 1024 * 1024;
-const DRAIN_TIMEOUT_MS = 2000;
 
 @Controller('chat')
 @ApiTags('files')
@@ -54,10 +51,10 @@ export class UploadsController {
     try {
       return await this.uploads.upload(principal, request);
     } catch (error) {
-      // a small rest of a refused body (a rate limit, a quota: refused before reading) is read and
-      // dropped so the client gets the error; a large one is never read: the connection closes
-      if (!request.complete && !(await drainRest(request, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT_MS)))
-        response.setHeader('Connection', 'close');
+      // the rest of a refused body (past UPLOAD_MAX_BYTES, a rate limit, a quota) is read and
+      // dropped as the answer goes out: closing on a proxy still sending it made the proxy answer
+      // 502 instead (src/common/http/request-body.ts, dropRefusedBody)
+      dropRefusedBody(request, response);
       throw error;
     }
   }

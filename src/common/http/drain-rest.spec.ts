@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { drainRest } from './drain';
+import { drainRest } from './drain-rest';
 
 describe(drainRest.name, () => {
   it('should read a small rest to its end and say the connection can stay open', async () => {
