@@ -99,6 +99,27 @@ describe('store conformance', () => {
       });
     });
 
+    // The stored key ids' sample at start (StoredKeyIdsRepository): a limited find projecting a path
+    // into an array of subdocuments, `_id` left out. FerretDB 1.24 refuses `$slice` (as a projection
+    // and as an aggregation expression), so the sample of sessions is bounded by their count alone.
+    it('should project a dotted path through an array with a limit, and refuse $slice on FerretDB', async () => {
+      const sessions = fresh();
+      await sessions.insertMany([
+        { _id: 'a' as never, name: 'x', messages: [{ content: 'k1.a.b', type: 't' }, { content: 'k2.c.d' }] },
+        { _id: 'b' as never, messages: [] },
+        { _id: 'c' as never, messages: [{ content: 'k3.e.f' }] },
+      ]);
+      const found = await sessions
+        .find({}, { projection: { _id: 0, 'messages.content': 1 } })
+        .limit(2)
+        .toArray();
+      expect(found).toHaveLength(2);
+      expect(found).toContainEqual({ messages: [{ content: 'k1.a.b' }, { content: 'k2.c.d' }] });
+      const sliced = sessions.find({}, { projection: { messages: { $slice: 1 } } }).toArray();
+      if (store.ferret) await expect(sliced).rejects.toThrow(/slice/);
+      else await expect(sliced).resolves.toHaveLength(3);
+    });
+
     // A search reads the sessions it found one at a time off a cursor (SessionsRepository.search):
     // sorted, limited, in batches of one document, every later one by getMore.
     it('should give a sorted, limited find in batches of one, each document once and in order', async () => {

@@ -1,4 +1,5 @@
 import type { ContentCipher } from './content-cipher';
+import { readable, type ContentPlace } from './readable-content';
 
 // A user's file name at rest is encrypted like message content (docs/protocol.md, "Uploads and
 // files"): stored as `encrypted_name` in the file's record and in a message's `metadata.file`, and
@@ -11,9 +12,15 @@ export interface StoredName {
   encrypted_name?: unknown;
 }
 
-// the name of a record in either form ('' when it has none)
-export function nameOf(stored: StoredName, cipher: ContentCipher): string {
-  if (typeof stored.encrypted_name === 'string') return cipher.decrypt(stored.encrypted_name);
+// the name of a record in either form ('' when it has none, or when it cannot be decrypted:
+// readable-content.ts; `place` names the record in that log line)
+export function nameOf(
+  stored: StoredName,
+  cipher: ContentCipher,
+  place: Omit<ContentPlace, 'field'> = {},
+): string {
+  if (typeof stored.encrypted_name === 'string')
+    return readable(cipher, stored.encrypted_name, { field: 'file_name', ...place }) ?? '';
   return typeof stored.name === 'string' ? stored.name : '';
 }
 
@@ -30,15 +37,19 @@ export function withEncryptedFileName(
 }
 
 // A stored message's metadata as clients see it: `file.name` decrypted; a plain one (written before)
-// as it is.
+// as it is. One that cannot be decrypted (readable-content.ts) is shown as unreadable: the name
+// empty, `unreadable` true; `place` names the message in that log line.
 export function withFileName(
   metadata: Record<string, unknown> | undefined,
   cipher: ContentCipher,
+  place: Omit<ContentPlace, 'field'> = {},
 ): Record<string, unknown> | undefined {
   const file = fileOf(metadata);
   if (!file || typeof file.encrypted_name !== 'string') return metadata;
   const { encrypted_name: encrypted, ...rest } = file;
-  return { ...metadata, file: { name: cipher.decrypt(encrypted as string), ...rest } };
+  const name = readable(cipher, encrypted as string, { field: 'file_name', ...place });
+  if (name === null) return { ...metadata, file: { name: '', ...rest }, unreadable: true };
+  return { ...metadata, file: { name, ...rest } };
 }
 
 // the encrypted file name a stored message's metadata holds (key rotation rewrites it)

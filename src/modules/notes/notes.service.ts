@@ -3,6 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import type { Principal } from '../../common/auth/principal';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { readable } from '../../common/crypto/readable-content';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SessionsService } from '../sessions/sessions.service';
@@ -17,6 +18,8 @@ export interface NoteView {
   admin_id: string;
   admin_name: string | null;
   text: string;
+  // the text cannot be decrypted (a key no longer listed): shown empty
+  unreadable?: true;
   created_at: string;
 }
 
@@ -67,13 +70,21 @@ export class NotesService implements OnModuleInit {
     await this.notes.deleteMany({ session_id: sessionId });
   }
 
+  // A text that cannot be decrypted (a key no longer listed, readable-content.ts) is shown empty,
+  // `unreadable` true: the session's other notes still list.
   private view(note: SessionNote): NoteView {
+    const text = readable(this.cipher, note.text, {
+      field: 'note_text',
+      session_id: note.session_id,
+      note_id: String(note._id),
+    });
     return {
       id: note._id,
       session_id: note.session_id,
       admin_id: note.admin_id,
       admin_name: note.admin_name ?? null,
-      text: this.cipher.decrypt(note.text),
+      text: text ?? '',
+      ...(text === null ? { unreadable: true } : {}),
       created_at: new Date(note.created_at).toISOString(),
     };
   }

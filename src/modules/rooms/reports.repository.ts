@@ -2,6 +2,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
+import { readable } from '../../common/crypto/readable-content';
 import { ROOM_CIPHER } from './room-messages.repository';
 import { Report, type ReportedMessage } from './schemas/room-extras.schema';
 import { compositeKey } from '../../common/composite-key';
@@ -15,6 +16,9 @@ export interface ReportedRecord {
   deleted?: boolean;
   content?: string;
   file_name?: string;
+  // its text or file name could not be decrypted (a key no longer listed, readable-content.ts):
+  // shown empty, when read back or when the message was reported
+  unreadable?: boolean;
 }
 
 export interface ReportRecord {
@@ -74,12 +78,15 @@ export class ReportsRepository implements OnModuleInit {
     return { items: found.map((report) => this.toRecord(report)), total };
   }
 
+  // What cannot be decrypted (readable-content.ts): the reason, secondary as a feedback reason is, is
+  // left out; the reported text and file name are shown empty, `reported.unreadable` true.
   private toRecord({ _id, reason, reported, ...rest }: Report): ReportRecord {
+    const opened = reason ? readable(this.cipher, reason, { field: 'report_reason', report_id: _id }) : null;
     return {
       id: _id,
       ...rest,
-      ...(reason ? { reason: this.cipher.decrypt(reason) } : {}),
-      reported: reported ? this.opened(reported) : null,
+      ...(opened !== null ? { reason: opened } : {}),
+      reported: reported ? this.opened(_id, reported) : null,
     };
   }
 
@@ -130,15 +137,22 @@ export class ReportsRepository implements OnModuleInit {
     };
   }
 
-  private opened(reported: ReportedMessage): ReportedRecord {
+  private opened(reportId: string, reported: ReportedMessage): ReportedRecord {
     const { content, file_name: fileName, edited_at: editedAt, deleted, seq, sent_at: sentAt } = reported;
+    let unreadable = reported.unreadable === true;
+    const open = (stored: string, field: string) => {
+      const text = readable(this.cipher, stored, { field, report_id: reportId });
+      if (text === null) unreadable = true;
+      return text ?? '';
+    };
     return {
       seq,
       sent_at: sentAt,
       ...(editedAt ? { edited_at: editedAt } : {}),
       ...(deleted ? { deleted } : {}),
-      ...(content !== undefined ? { content: this.cipher.decrypt(content) } : {}),
-      ...(fileName !== undefined ? { file_name: this.cipher.decrypt(fileName) } : {}),
+      ...(content !== undefined ? { content: open(content, 'reported_content') } : {}),
+      ...(fileName !== undefined ? { file_name: open(fileName, 'reported_file_name') } : {}),
+      ...(unreadable ? { unreadable } : {}),
     };
   }
 }

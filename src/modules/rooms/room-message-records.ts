@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { compositeKey } from '../../common/composite-key';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import { withFileName } from '../../common/crypto/file-names';
+import { readable } from '../../common/crypto/readable-content';
 import type { RoomMessage } from './schemas/room-message.schema';
 import type { NewRoomMessage, RoomMessageRecord } from './room.types';
 
@@ -32,11 +33,20 @@ export function toRecord(cipher: ContentCipher, message: RoomMessage): RoomMessa
     deleted_at: message.deleted_at ?? null,
   };
   if (message.client_id !== undefined) record.client_id = message.client_id;
-  if (message.content !== undefined && !message.deleted_at) record.content = cipher.decrypt(message.content);
+  const place = { room_id: message.room_id, message_id: message._id };
+  // what cannot be decrypted (a key no longer listed) is shown as unreadable: the text empty,
+  // `metadata.unreadable` true (readable-content.ts); the room still joins and reads
+  let unreadable = false;
+  if (message.content !== undefined && !message.deleted_at) {
+    const content = readable(cipher, message.content, { field: 'content', ...place });
+    record.content = content ?? '';
+    unreadable = content === null;
+  }
   if (message.file_id !== undefined) record.file_id = message.file_id;
   if (message.reply_to !== undefined) record.reply_to = message.reply_to;
   // the file's name, encrypted since the privacy audit fix (a plain one is from before)
-  if (message.metadata !== undefined) record.metadata = withFileName(message.metadata, cipher);
+  if (message.metadata !== undefined) record.metadata = withFileName(message.metadata, cipher, place);
+  if (unreadable) record.metadata = { ...record.metadata, unreadable: true };
   if (typeof message.change === 'number') record.change = message.change;
   return record;
 }

@@ -84,9 +84,17 @@ export class RoomReportsService {
 
 // The reported message as it reads now, kept with the report: its author may edit or delete it before
 // an admin looks, and the report would otherwise keep only its id (rooms audit, t22). A message
-// deleted already keeps no text to take.
+// deleted already keeps no text to take. Nor does one shown as unreadable (a key no longer listed,
+// readable-content.ts): its empty text is not stored as if it were the text, only `unreadable`.
 export function reportedOf(message: RoomMessageRecord): ReportedRecord {
   const file = message.metadata?.file as { name?: unknown } | undefined;
+  if (message.metadata?.unreadable === true)
+    return {
+      seq: message.seq,
+      sent_at: message.created_at,
+      ...(message.edited_at ? { edited_at: message.edited_at } : {}),
+      unreadable: true,
+    };
   return {
     seq: message.seq,
     sent_at: message.created_at,

@@ -1,7 +1,7 @@
-import { Logger } from '@nestjs/common';
 import type { Model } from 'mongoose';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import { withFileName } from '../../common/crypto/file-names';
+import { readable } from '../../common/crypto/readable-content';
 import type { Session, StoredMessage } from './schemas/session.schema';
 import type { MessageRecord, SessionRecord, SessionWithMessages } from './session.types';
 
@@ -69,8 +69,6 @@ export function ownedBy<T extends { user_id: string; deleted?: boolean }>(
   return document && document.user_id === userId && document.deleted !== true ? document : null;
 }
 
-const logger = new Logger('sessions');
-
 export function withMessages(document: SessionDocument, cipher: ContentCipher): SessionWithMessages {
   return {
     ...toRecord(document),
@@ -78,48 +76,35 @@ export function withMessages(document: SessionDocument, cipher: ContentCipher): 
   };
 }
 
+// A stored message as a record. What cannot be decrypted (a key no longer listed,
+// readable-content.ts) is shown as unreadable: the content empty and `metadata.unreadable` true, the
+// file's name empty; a feedback reason, secondary to the reply it rates, is left out. The session
+// still loads, its new messages are taken and answered (the model gets the readable history:
+// reply-context.ts leaves empty content out), and the stored values stay as they are.
 export function decrypt(stored: StoredMessage, cipher: ContentCipher, sessionId?: string): MessageRecord {
   const { dedup: _dedup, search: _search, feedback_reason, ...message } = stored;
+  const place = { session_id: sessionId, message_id: message.id };
+  let unreadable = false;
+  const open = (value: string, field: string): string => {
+    const text = readable(cipher, value, { field, ...place });
+    if (text === null) unreadable = true;
+    return text ?? '';
+  };
+  // the file's name, encrypted since the privacy audit fix (a plain one is from before)
+  const metadata = message.metadata ? withFileName(message.metadata, cipher, place) : undefined;
+  const reason = feedback_reason
+    ? readable(cipher, feedback_reason, { field: 'feedback_reason', ...place })
+    : null;
+  const content =
+    message.content === undefined || message.content === null ? undefined : open(message.content, 'content');
   return {
     ...message,
-    // the file's name, encrypted since the privacy audit fix (a plain one is from before)
-    ...(message.metadata ? { metadata: withFileName(message.metadata, cipher) } : {}),
-    ...(feedback_reason ? reasonOf(feedback_reason, cipher, message.id, sessionId) : {}),
+    ...(metadata ? { metadata } : {}),
+    ...(unreadable ? { metadata: { ...metadata, unreadable: true } } : {}),
+    ...(reason !== null ? { feedback_reason: reason } : {}),
     timestamp: new Date(message.timestamp),
-    content:
-      message.content === undefined || message.content === null ? undefined : cipher.decrypt(message.content),
+    content,
   };
-}
-
-// A feedback reason is secondary to the reply it rates: one written with a key no longer listed (an
-// operator's error: ENCRYPTION_KEY_PREVIOUS emptied before the rotation passes were done,
-// docs/operations.md "Rotating ENCRYPTION_KEY") is left out of the record and stays stored as it is,
-// and the session still loads; the log names the message, never the text. Content is not secondary:
-// it still fails the read.
-function reasonOf(
-  stored: string,
-  cipher: ContentCipher,
-  messageId: string,
-  sessionId: string | undefined,
-): { feedback_reason?: string } {
-  try {
-    return { feedback_reason: cipher.decrypt(stored) };
-  } catch (error) {
-    // the key id only from a well-formed value: never a piece of anything else
-    const [keyId, , body] = stored.split('.');
-    logger.error(
-      {
-        event: 'decrypt_failed',
-        field: 'feedback_reason',
-        session_id: sessionId,
-        message_id: messageId,
-        ...(body !== undefined ? { key_id: keyId.slice(0, 8) } : {}),
-        error: String(error),
-      },
-      'a feedback reason cannot be decrypted: is the key that wrote it missing from ENCRYPTION_KEY_PREVIOUS?',
-    );
-    return {};
-  }
 }
 
 export function toRecord(document: SessionDocument): SessionRecord {

@@ -229,6 +229,9 @@ export class FilesRepository implements OnModuleInit {
   }
 
   private toRecord(document: FileDocument): FileRecord {
-    return { ...bareRecord(document), name: nameOf(document, this.cipher) };
+    return {
+      ...bareRecord(document),
+      name: nameOf(document, this.cipher, { file_id: String(document._id) }),
+    };
   }
 }

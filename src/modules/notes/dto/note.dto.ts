@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsString } from 'class-validator';
 import { CodePointLength } from '../../../common/text-length';
 
@@ -14,5 +14,10 @@ export class NoteDto {
   @ApiProperty() admin_id!: string;
   @ApiProperty({ type: String, nullable: true }) admin_name!: string | null;
   @ApiProperty({ description: 'decrypted text' }) text!: string;
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'the text cannot be decrypted (a key no longer listed): shown empty',
+  })
+  unreadable?: boolean;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
 }

@@ -154,6 +154,12 @@ export class ReportedMessageDto {
   @ApiPropertyOptional({ description: 'its text when reported (stored encrypted)' }) content?: string;
   @ApiPropertyOptional({ description: "its file's name when reported (stored encrypted)" })
   file_name?: string;
+  @ApiPropertyOptional({
+    enum: [true],
+    description:
+      'its text or file name cannot be decrypted (a key no longer listed): shown empty or left out',
+  })
+  unreadable?: boolean;
 }
 
 export class RoomReportDto {

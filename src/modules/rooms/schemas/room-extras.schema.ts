@@ -61,6 +61,8 @@ export class ReportedMessage {
   @Prop({ type: Boolean }) deleted?: boolean;
   @Prop() content?: string;
   @Prop() file_name?: string;
+  // unreadable when reported (a key no longer listed): no text or file name kept
+  @Prop({ type: Boolean }) unreadable?: boolean;
 }
 export const ReportedMessageSchema = SchemaFactory.createForClass(ReportedMessage);
 
