@@ -162,6 +162,52 @@ describe('notifications against FerretDB', () => {
     });
   });
 
+  // Found by the key-rotation black-box audit in session 42 (4 of 6 runs): the reasons' pass rewrote
+  // held ('suppressed') alerts too, and on FerretDB one rewritten while a digest took it was written
+  // back held, digest_id null, its claim kept. Only alerts in a final state are rewritten now; and a
+  // reason no listed key reads is left out of the read, the alert still read.
+  it('should rewrite the reasons of final alerts only, and read one under an unlisted key without it', async () => {
+    const module = await instance();
+    const notifications = module.get<Model<Notification>>(getModelToken(Notification.name));
+    const oldCipher = new ContentCipher(Buffer.alloc(32, 7));
+    const statuses = ['pending', 'suppressed', 'sent', 'failed', 'digested'] as const;
+    const ids = statuses.map((status) => `rotate-${status}-${Date.now()}`);
+    await notifications.insertMany(
+      statuses.map((status, index) => ({
+        ...heldAlert(new Date()),
+        _id: ids[index],
+        kind: 'alert',
+        type: 'help_request',
+        user_id: 'u-rotate',
+        session_id: ids[index],
+        status,
+        reason: oldCipher.encrypt('held words'),
+      })),
+    );
+    const rotating = new NotificationsRepository(
+      notifications,
+      module.get(getModelToken(NotificationMark.name)),
+      module.get(getModelToken(InstanceBeat.name)),
+      new ContentCipher(settings.encryption.key, [Buffer.alloc(32, 7)]),
+    );
+    await rotating.reencryptReasons();
+    const stored = await notifications.find({ _id: { $in: ids } }).lean();
+    const rewritten = (status: string) =>
+      !oldCipher.isCurrent(String(stored.find((alert) => alert.status === status)?.reason));
+    expect(statuses.map((status) => [status, rewritten(status)])).toEqual([
+      ['pending', false],
+      ['suppressed', false],
+      ['sent', true],
+      ['failed', true],
+      ['digested', true],
+    ]);
+    // the old key no longer listed: the held alert reads without its reason
+    const [held] = await module.get(NotificationsRepository).find({ sessionId: ids[1] });
+    expect(held).toMatchObject({ status: 'suppressed', reason: null });
+    // the digests' tests below count every held alert
+    await notifications.deleteMany({ _id: { $in: ids } });
+  });
+
   it('should put each held-back alert in exactly one digest when two instances digest at once', async () => {
     const [one, two] = [await instance(), await instance()];
     const held = await Promise.all(

@@ -4,7 +4,8 @@ import type { Collection, Document } from 'mongodb';
 import type { Model } from 'mongoose';
 import { insertEach } from '../../common/coalescing-loader';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
-import type { AlertEventType, NotificationRecord } from './alert.types';
+import { readable } from '../../common/crypto/readable-content';
+import type { AlertEventType, NotificationRecord, NotificationStatus } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
 import { isDuplicateKey } from '../../common/store-errors';
 
@@ -14,6 +15,9 @@ type NotificationDocument = Omit<Notification, '_id'> & { _id: string };
 
 // how long a digest's claim on a held alert lasts (it is taken within milliseconds)
 const CLAIM_MS = 3_600_000;
+
+// the states an alert never leaves: no delivery or digest writes it again
+const FINAL: NotificationStatus[] = ['sent', 'failed', 'digested'];
 
 // Mongoose for the notifications collection, its unique marks, and instance heartbeats.
 @Injectable()
@@ -43,13 +47,18 @@ export class NotificationsRepository implements OnModuleInit {
     });
   }
 
-  // Key rotation: rewrites reasons written with an old key. Only settled alerts (no longer pending):
-  // a pending one gets its delivery state written back, which a concurrent rewrite could undo on
-  // FerretDB (updates are read-modify-write); it is rewritten by a later pass.
+  // Key rotation: rewrites reasons written with an old key. Only alerts in a final state (sent,
+  // failed, digested: nothing writes them again); pending and suppressed ones are rewritten by a later
+  // pass (hourly). A pending one gets its delivery state written back and a suppressed one its digest
+  // (takeSuppressed), which a concurrent rewrite could undo on FerretDB (updates are unlocked
+  // read-modify-writes, docs/protocol.md "The store"). Until the key-rotation audit of session 42 the
+  // pass rewrote suppressed alerts too: one rewritten while a digest took it was written back
+  // 'suppressed', digest_id null, its claim kept: left out of the digest that counted it, or sent
+  // again in a later one (4 of 6 runs). A reason no listed key reads is left as it is, counted failed.
   async reencryptReasons(): Promise<{ rewritten: number; failed: number }> {
     const result = { rewritten: 0, failed: 0 };
     const cursor = this.notifications
-      .find({ reason: { $ne: null }, status: { $ne: 'pending' } }, { _id: 1, reason: 1 })
+      .find({ reason: { $ne: null }, status: { $in: FINAL } }, { _id: 1, reason: 1 })
       .lean<Array<{ _id: string; reason: string }>>()
       .cursor({ batchSize: 100 });
     for await (const document of cursor) {
@@ -57,7 +66,7 @@ export class NotificationsRepository implements OnModuleInit {
       try {
         const reason = this.cipher.reencrypt(document.reason);
         await this.notifications.updateOne(
-          { _id: document._id, reason: document.reason },
+          { _id: document._id, reason: document.reason, status: { $in: FINAL } },
           { $set: { reason } },
         );
         result.rewritten++;
@@ -300,7 +309,9 @@ export class NotificationsRepository implements OnModuleInit {
       sent_to: rest.sent_to ?? [],
       at: new Date(rest.at),
       next_attempt_at: rest.next_attempt_at ? new Date(rest.next_attempt_at) : null,
-      reason: reason ? this.cipher.decrypt(reason) : null,
+      // one that cannot be decrypted (a key no longer listed, readable-content.ts) is left out: the
+      // alert is still delivered and digested
+      reason: reason ? readable(this.cipher, reason, { field: 'alert_reason', alert_id: _id }) : null,
     };
   }
 }
