@@ -325,7 +325,10 @@ export class MemorySessionTermsRepository implements Pick<
   SessionTermsRepository,
   keyof SessionTermsRepository
 > {
-  private readonly terms = new Map<string, { seq: number; userId: string; tokens: Set<string> }>();
+  private readonly terms = new Map<
+    string,
+    { seq: number; userId: string; tokens: Set<string>; deleted?: boolean }
+  >();
 
   onModuleInit(): Promise<void> {
     return Promise.resolve();
@@ -336,7 +339,7 @@ export class MemorySessionTermsRepository implements Pick<
     if ((held?.seq ?? 0) !== addition.from) return Promise.resolve(false);
     const tokens = held?.tokens ?? new Set<string>();
     for (const token of addition.tokens) tokens.add(token);
-    this.terms.set(addition.sessionId, { seq: addition.to, userId: addition.userId, tokens });
+    this.terms.set(addition.sessionId, { ...held, seq: addition.to, userId: addition.userId, tokens });
     return Promise.resolve(true);
   }
 
@@ -344,11 +347,25 @@ export class MemorySessionTermsRepository implements Pick<
     return Promise.resolve(this.terms.get(sessionId)?.seq ?? 0);
   }
 
-  matching(tokens: string[], userId: string | undefined, limit: number): Promise<string[]> {
+  matching(
+    tokens: string[],
+    scope: { userId?: string; includeDeleted: boolean },
+    limit: number,
+  ): Promise<string[]> {
     const found: string[] = [];
     for (const [sessionId, held] of this.terms)
-      if ((userId === undefined || held.userId === userId) && tokens.every((token) => held.tokens.has(token)))
+      if (
+        (scope.userId === undefined || held.userId === scope.userId) &&
+        (scope.includeDeleted || !held.deleted) &&
+        tokens.every((token) => held.tokens.has(token))
+      )
         found.push(sessionId);
     return Promise.resolve(found.slice(0, limit));
+  }
+
+  markDeleted(sessionId: string, userId: string): Promise<void> {
+    const held = this.terms.get(sessionId) ?? { seq: 0, userId, tokens: new Set<string>() };
+    this.terms.set(sessionId, { ...held, deleted: true });
+    return Promise.resolve();
   }
 }

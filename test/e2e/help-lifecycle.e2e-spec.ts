@@ -75,7 +75,6 @@ describe('help request lifecycle (e2e)', () => {
         sender: 'user',
         client_id: 'lost',
         content: 'Nobody came',
-        timestamp: new Date(),
         metadata: { help_requested: true },
       },
       effects: { countsAsMessage: false },

@@ -361,6 +361,55 @@ describe('several instances over Redis (e2e)', () => {
     await Promise.all([phone.client.close(), admin.client.close()]);
   });
 
+  // Found by the search/history black-box audit in session 42 (3–9 messages per run stored with a
+  // later seq and an earlier timestamp, by up to 2.6 s; the paging below showed the session twice in
+  // 10–15 of 400 rounds): a message was stamped on arrival, before it waited for the session lock
+  // behind the other instance's appends, and last_activity was set to that stamp
+  // (docs/protocol.md, "Session library": activity only moves a session up).
+  it('should move a session written from both instances only forward in time: seq order is time order, a paging never shows it twice', async () => {
+    const token = userToken(uniqueUser());
+    const phone = await on(first, token);
+    phone.client.send({ type: 'new_session', client_id: 'fresh' });
+    const sessionId = String(
+      (await phone.client.next((frame) => frame.type === 'connection_status')).session_id,
+    );
+    const laptop = await on(second, token);
+    expect(laptop.sessionId).toBe(sessionId);
+    let writing = true;
+    const write = async (client: TestClient, prefix: string) => {
+      for (let index = 0; writing; index++) {
+        client.send({ type: 'user_message', client_id: `${prefix}${index}`, content: `note ${index}` });
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+    };
+    const writers = Promise.all([write(phone.client, 'p'), write(laptop.client, 'l')]);
+    const base = `http://127.0.0.1:${first.port}`;
+    const twice: string[] = [];
+    let rounds = 0;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; rounds++) {
+      const page = await fetch(`${base}/chat/sessions?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const [top] = (await page.json()) as Array<{ id: string }>;
+      const next = /^<([^>]+)>/.exec(page.headers.get('link') ?? '')?.[1] as string;
+      const after = await getJson<Array<{ id: string }>>(`${base}${next}`, token);
+      if (after.some((session) => session.id === top.id)) twice.push(`round ${rounds}: ${next}`);
+    }
+    writing = false;
+    await writers;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const stored = await getJson<{ messages: Array<{ seq: number; type: string; timestamp: string }> }>(
+      `${base}/chat/sessions/${sessionId}`,
+      token,
+    );
+    const backwards = stored.messages
+      .filter((message, index) => index > 0 && message.timestamp < stored.messages[index - 1].timestamp)
+      .map((message) => `${message.seq} ${message.type} ${message.timestamp}`);
+    expect(stored.messages.length).toBeGreaterThan(40);
+    expect({ rounds: rounds > 50, twice, backwards }).toEqual({ rounds: true, twice: [], backwards: [] });
+    await Promise.all([phone.client.close(), laptop.client.close()]);
+  }, 30_000);
+
   it('should report Redis down on readiness and lose no message when it comes back', async () => {
     const token = userToken(uniqueUser());
     const one = await on(first, token);

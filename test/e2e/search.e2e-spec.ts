@@ -20,7 +20,8 @@ describe('search (e2e)', () => {
   const admin = adminToken('search-admin');
 
   beforeAll(async () => {
-    server = await startApp();
+    // a user making 200 sessions in a few seconds (the deleted sessions' test)
+    server = await startApp({ RATE_LIMIT_MESSAGES_PER_SECOND: '1000' });
   });
   afterAll(() => server.close());
 
@@ -160,6 +161,95 @@ describe('search (e2e)', () => {
       expect(question(await search(token, 'cafe'))).toContain('café de la gare');
     });
   });
+
+  // Found by the search/history black-box audit in session 42 (3 of 3): after an edit the export
+  // and the thread showed the new text only, but a search for the old words found the replaced
+  // version and its reply, their snippets and ids pointing at messages the conversation no longer
+  // shows (docs/protocol.md, "Search": what the conversation reads now)
+  it('should find only what the conversation reads now: no word edited away, nor its reply', async () => {
+    const token = userToken(uniqueUser());
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    const sessionId = String((await client.nextOfType('connection_status')).session_id);
+    // named by its first message: the old words stay in the name, a name match
+    client.send({ type: 'user_message', client_id: 'u1', content: 'Trip planning' });
+    await client.reply();
+    client.send({ type: 'user_message', client_id: 'u2', content: 'my password is quokka123' });
+    const ack = await client.next((frame) => frame.type === 'ack' && frame.client_id === 'u2');
+    await client.reply();
+    client.send({
+      type: 'edit_message',
+      client_id: 'e1',
+      id: String(ack.id),
+      content: 'forget that, wombat',
+    });
+    const edited = await client.next((frame) => frame.type === 'ack' && frame.client_id === 'e1');
+    const reply = (await client.reply()).final;
+    await client.close();
+
+    expect(await search(token, 'quokka123')).toEqual([]);
+    expect(
+      (await search(token, 'wombat')).map((hit) => [hit.session_id, hit.message_id, hit.seq]).sort(),
+    ).toEqual(
+      [
+        [sessionId, edited.id, edited.seq],
+        [sessionId, reply.id, reply.seq],
+      ].sort(),
+    );
+    // a word of the old version and one of the thread: none of the thread's messages holds either
+    expect(await search(token, 'quokka123 trip')).toEqual([]);
+    // a name that still holds the old words is a name match, at no message
+    const named = await fetch(`${server.httpUrl}/chat/sessions/${sessionId}`, {
+      method: 'PATCH',
+      headers: { ...authHeaders(token), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'quokka123 notes' }),
+    });
+    expect(named.status).toBe(200);
+    expect((await search(token, 'quokka123')).map((hit) => [hit.session_id, hit.message_id])).toEqual([
+      [sessionId, undefined],
+    ]);
+  });
+
+  // Found by the search/history black-box audit in session 42 (3 of 3): a user's search took the
+  // newest 200 sessions whose index held the words and only then left out the deleted ones, so 201
+  // newer deleted sessions holding a word hid the live one that held it (docs/protocol.md, "Search")
+  it('should find a live session however many newer deleted sessions held the word', async () => {
+    const token = userToken(uniqueUser());
+    // named by its first message, which does not hold the word: found by its index alone
+    const sessionId = await chat(token, ['Whale watching', 'a narwhal sighting']);
+    const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
+    await client.nextOfType('connection_status');
+    const newer: string[] = [];
+    for (let index = 0; index <= 201; index++) {
+      client.send({ type: 'new_session', client_id: `n${index}` });
+      const opened = await client.next((frame) => frame.type === 'ack' && frame.client_id === `n${index}`);
+      if (index === 201) break;
+      newer.push(String(opened.session_id));
+      // indexed when due (a search on this instance writes what is due first), its reply or not
+      client.send({ type: 'user_message', client_id: `u${index}`, content: 'narwhal again' });
+      await client.next((frame) => frame.type === 'ack' && frame.client_id === `u${index}`);
+    }
+    await client.close();
+    // none of them the active one (deleting that one opens another); within the HTTP budget
+    for (const id of newer)
+      for (;;) {
+        const deleted = await fetch(`${server.httpUrl}/chat/sessions/${id}`, {
+          method: 'DELETE',
+          headers: authHeaders(token),
+        });
+        if (deleted.status !== 429) {
+          expect(deleted.status).toBe(204);
+          break;
+        }
+        await new Promise((resolve) =>
+          setTimeout(resolve, Number(deleted.headers.get('retry-after') ?? 1) * 1000),
+        );
+      }
+    expect((await search(token, 'narwhal')).map((hit) => hit.session_id)).toEqual([sessionId, sessionId]);
+    // admins still find the deleted ones (the newest of them)
+    const all = await search(admin, 'narwhal', `/chat/admin/search`);
+    expect(all.length).toBeGreaterThan(0);
+    expect(all.map((hit) => hit.session_id)).not.toContain(sessionId);
+  }, 60_000);
 
   it('should store no plaintext of the words in the session document or its index', async () => {
     const token = userToken(uniqueUser());

@@ -169,7 +169,6 @@ export class ChatService {
         sender: 'user',
         client_id: message.client_id,
         content: message.content,
-        timestamp: new Date(),
       },
       name: true,
       answer: true,

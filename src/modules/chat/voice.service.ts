@@ -168,7 +168,6 @@ export class VoiceService {
             client_id: message.client_id,
             content: transcript,
             file_id: fileId,
-            timestamp: new Date(),
             metadata: {
               file: { name: info.name, size: info.size, mime_type: info.mime_type },
               transcription_ms: heard.transcriptionMs,

@@ -37,7 +37,6 @@ describe(RecordService.name, () => {
       sender: 'user',
       client_id: 'c1',
       content: 'hello',
-      timestamp: new Date(),
     },
     ...overrides,
   });

@@ -18,7 +18,8 @@ import { newId } from '../../common/ids';
 
 export interface RecordInput {
   sessionId: string;
-  message: Omit<NewMessage, 'id'>;
+  // stamped when it is stored (SessionLog.appendLocked)
+  message: Omit<NewMessage, 'id' | 'timestamp'>;
   // the sender's socket: it gets the ack and, unless `echo`, no copy of the event
   origin?: Connection;
   echo?: boolean;
@@ -74,7 +75,8 @@ export class RecordService {
     const { sessionId } = input;
     // before the append reads whether an admin assists: a takeover from now on fences the reply
     const decidedAt = Date.now();
-    const message: NewMessage = { ...input.message, id: newId() };
+    // the time an early reply's history gives it; the store's is the write's
+    const message: NewMessage = { ...input.message, id: newId(), timestamp: new Date() };
     // the model is asked while the message is stored, when this instance can tell what it will see;
     // its reply is shown only once the store confirms that history (docs/protocol.md, "Early start").
     // Not for an event with a rule (an edit): the rule may refuse it, and asks whether a reply of the

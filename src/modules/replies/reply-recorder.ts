@@ -131,7 +131,6 @@ export class ReplyRecorder {
           sender: 'ai',
           client_id: clientId,
           content: text,
-          timestamp: new Date(),
           model_id: modelId,
           metadata,
         },

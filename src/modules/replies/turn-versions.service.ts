@@ -125,12 +125,11 @@ export class TurnVersionsService {
   async edit(connection: Connection, message: ClientMessageOf<'edit_message'>): Promise<void> {
     const sessionId = connection.sessionId;
     const owner = connection.principal.userId;
-    const edit: Omit<NewMessage, 'id'> = {
+    const edit: Omit<NewMessage, 'id' | 'timestamp'> = {
       type: 'user_message',
       sender: 'user',
       client_id: message.client_id,
       content: message.content,
-      timestamp: new Date(),
     };
     // a resend (same client_id) of an edit already stored gets the stored copy's ack, whatever the
     // conversation is now (the append finds it: RecordService); until the races audit it was checked
@@ -180,7 +179,6 @@ export class TurnVersionsService {
         type: 'reply_select',
         sender: 'user',
         client_id: message.client_id,
-        timestamp: new Date(),
         metadata: { reply_id: reply.id, alternative_of: replyGroup(reply) },
       },
       effects: { countsAsMessage: false },

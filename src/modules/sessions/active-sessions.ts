@@ -180,10 +180,23 @@ export class ActiveSessions {
       const session = await this.repository.findOwned(sessionId, userId);
       if (!session) return undefined;
       if (session.is_active) await this.end(sessionId, new Date());
+      const deletedAt = new Date();
       await this.locks.session(sessionId, () =>
-        this.repository.update(sessionId, { deleted: true, deleted_at: new Date() }),
+        this.repository.update(sessionId, { deleted: true, deleted_at: deletedAt }),
       );
       this.copies.seqCache.delete(sessionId);
+      // its index is marked too, so a user's search takes its newest candidates among live sessions.
+      // Until the search/history audit of session 42 it was not: 201 newer deleted sessions holding a
+      // word hid the live one that held it (3 of 3). The session is deleted whatever this write does:
+      // one that failed leaves it a candidate that the search drops, as before
+      await this.terms
+        ?.deleted(sessionId, userId, deletedAt)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { event: 'search_index_failed', session_id: sessionId, err: String(error) },
+            'deleted session not marked in the search index',
+          ),
+        );
       this.logger.log(
         { user_id: userId, session_id: sessionId, event: 'session_deleted' },
         'session deleted',

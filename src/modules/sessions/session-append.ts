@@ -118,6 +118,9 @@ export class SessionAppender {
       _id: sessionId,
       seq: expectedSeq,
       bytes: { $lte: bound - size },
+      // stamped no earlier than the session's last activity (SessionLog.appendLocked): activity only
+      // moves up, and seq order is time order; a later one is explained as a conflict at expectedSeq
+      last_activity: { $lte: message.timestamp },
     };
     // a deleted session takes nothing more, whoever writes (a reply queued when it was deleted, on any
     // instance, included), in the same write, under the session lock the delete's write holds too;
@@ -224,7 +227,7 @@ export class SessionAppender {
     ) {
       return done(held ? { head: headOf(held, seq, message.timestamp, options.name) } : {});
     }
-    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, bound, options);
+    return this.explainFailedAppend(sessionId, expectedSeq, dedup, size, bound, options, message.timestamp);
   }
 
   private async explainFailedAppend(
@@ -234,6 +237,7 @@ export class SessionAppender {
     size: number,
     maxBytes: number,
     options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & { name?: string },
+    stamp: Date,
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
     if (
@@ -250,7 +254,11 @@ export class SessionAppender {
       return { status: 'named' };
     if (options.takeover !== undefined && !withinTakeover(found, options.takeover))
       return { status: 'unassisted' };
-    return { status: 'conflict', currentSeq: found.seq };
+    return {
+      status: 'conflict',
+      currentSeq: found.seq,
+      ...(found.last_activity?.getTime() > stamp.getTime() ? { lastActivity: found.last_activity } : {}),
+    };
   }
 }
 

@@ -14,7 +14,9 @@ export class SessionLifecycle {
   async reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
     await this.sessions.updateOne(
       { _id: sessionId },
-      { $set: { is_active: true, end_time: null, duration_ms: null, last_activity: now } },
+      // activity only moves up ($max: store conformance suite; under the session lock, as every
+      // write of last_activity: docs/protocol.md, "Session library")
+      { $set: { is_active: true, end_time: null, duration_ms: null }, $max: { last_activity: now } },
     );
     await this.current.set(userId, sessionId, now);
   }
@@ -60,7 +62,8 @@ export class SessionLifecycle {
   async touch(sessionId: string, now: Date): Promise<boolean> {
     const result = await this.sessions.updateOne(
       { _id: sessionId, is_active: true },
-      { $set: { last_activity: now } },
+      // a message stored since `now` was taken keeps its later time (reactivate)
+      { $max: { last_activity: now } },
     );
     return result.matchedCount === 1;
   }

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SessionCopies } from './session-copies';
-import { SessionLog } from './session-log';
+import { SessionLog, stampAfter } from './session-log';
 import type { AppendResult, MessageRecord, SessionWithMessages } from './session.types';
 import type { SessionsRepository } from './sessions.repository';
 
@@ -125,5 +126,63 @@ describe('SessionLog precondition', () => {
     await expect(refused).rejects.toThrow('refused');
     expect(seen).toEqual([['m1', 'r1', 'm2']]);
     expect(appended).toEqual([3]);
+  });
+});
+
+// docs/protocol.md, "Session library": a message is stamped by the write that stores it, never before
+// the session's last activity, so seq order is time order. Until the search/history audit of session
+// 42 it was stamped on arrival, before it waited for the lock behind the other instance's appends.
+describe('SessionLog stamps', () => {
+  const held = (lastActivity: Date): SessionWithMessages =>
+    ({
+      id: 's',
+      user_id: 'u',
+      name: 'x',
+      model_id: 'm',
+      seq: 1,
+      assisting_admin_id: null,
+      last_activity: lastActivity,
+      messages: [],
+    }) as unknown as SessionWithMessages;
+
+  it('should stamp each attempt at its write, after the last activity a refused write found', async () => {
+    const copies = new SessionCopies();
+    copies.seqCache.set('s', 1);
+    copies.snapshots.set('s', held(new Date(Date.now() - 60_000)));
+    const ahead = new Date(Date.now() + 5_000);
+    const stamps: Array<[number, Date]> = [];
+    const repository = {
+      append: jest.fn(async (_id: string, expected: number, full: MessageRecord): Promise<AppendResult> => {
+        stamps.push([expected, full.timestamp]);
+        // the first: another instance stored seq 2 with a clock 5 s ahead
+        if (stamps.length === 1) return { status: 'conflict', currentSeq: 2, lastActivity: ahead };
+        return { status: 'stored', message: { ...full, seq: expected + 1 } } as AppendResult;
+      }),
+    } as unknown as SessionsRepository;
+    const log = new SessionLog(repository, { maxSessionBytes: 1e9 }, copies, (_id, task) => task());
+    const given = new Date(0);
+    const before = Date.now();
+    const result = await log.append('s', {
+      type: 'user_message',
+      sender: 'user',
+      content: 'hi',
+      timestamp: given,
+    });
+    expect(stamps.map(([expected]) => expected)).toEqual([1, 2]);
+    // a given time is not kept; the first attempt's is its own, the second not before the later activity
+    expect(stamps[0][1].getTime()).toBeGreaterThanOrEqual(before);
+    expect(stamps[1][1].getTime()).toBe(ahead.getTime());
+    expect(result.message.timestamp).toEqual(ahead);
+  });
+
+  it('should never stamp before the time this instance holds the session at, nor before now', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -1e7, max: 1e7 }), fc.integer({ min: -1e7, max: 1e7 }), (a, b) => {
+        const now = Date.now();
+        const stamp = stampAfter(now + a, held(new Date(now + b))).getTime();
+        expect(stamp).toBeGreaterThanOrEqual(Math.max(now, now + a, now + b));
+        expect(stamp).toBeLessThanOrEqual(Math.max(Date.now(), now + a, now + b));
+      }),
+    );
   });
 });

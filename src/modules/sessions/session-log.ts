@@ -8,6 +8,7 @@ import type {
   AppendEffects,
   AppendOptions,
   MessageRecord,
+  MessageToAppend,
   NewMessage,
   WrittenSession,
 } from './session.types';
@@ -15,6 +16,9 @@ import type { SessionsRepository } from './sessions.repository';
 import type { SessionTermsIndexer } from './session-terms.indexer';
 
 const APPEND_ATTEMPTS = 8;
+
+// an event to append with its id, before a write stamps its time
+type Unstamped = Omit<NewMessage, 'timestamp'>;
 
 // The ordered, exactly-once message log of a session (SessionsService.append): each append whole
 // under the service's session lock, against the copies the service holds.
@@ -28,14 +32,10 @@ export class SessionLog {
   ) {}
 
   // Stores one event of the session log. Same client_id twice → the first stored message, once,
-  // whichever instance each copy reached. With `withSession`, a stored message comes back with its
-  // session as written (messages included).
-  append(
-    sessionId: string,
-    message: Omit<NewMessage, 'id'> & { id?: string },
-    effects?: AppendEffects,
-    options?: AppendOptions,
-  ) {
+  // whichever instance each copy reached (with its first copy's time). With `withSession`, a stored
+  // message comes back with its session as written (messages included). Its time is the write's
+  // (appendLocked).
+  append(sessionId: string, message: MessageToAppend, effects?: AppendEffects, options?: AppendOptions) {
     return this.sessionLock(
       sessionId,
       async (): Promise<{
@@ -44,7 +44,9 @@ export class SessionLog {
         session?: WrittenSession;
         named?: string;
       }> => {
-        const full: NewMessage = { ...message, id: message.id ?? newId() };
+        // stamped by each attempt of the write (appendLocked)
+        const { timestamp: _given, ...event } = message;
+        const full: Unstamped = { ...event, id: message.id ?? newId() };
         const dedup = dedupKey(full);
         const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
         if (previous) return { message: previous, duplicate: true };
@@ -140,13 +142,24 @@ export class SessionLog {
     }
   }
 
+  // Each attempt stamps the message when it writes it, never before the session's last activity:
+  // the write is guarded on last_activity ≤ the stamp, and one that finds it later (another
+  // instance's clock ahead, a keep-alive's touch) is tried again from there. Under the session lock,
+  // which every write of last_activity holds, seq order is then time order and a session's activity
+  // only moves up (docs/protocol.md, "Session library"). Until the search/history audit of session 42
+  // a message was stamped on arrival, before it waited for the lock behind the other instance's
+  // appends, and set last_activity to that: 3–9 messages per run were stored with a later seq and an
+  // earlier time (by up to 2.6 s), and the list paged by limit=1 showed the session twice in 10–15 of
+  // 400 rounds.
   private async appendLocked(
     sessionId: string,
-    full: NewMessage,
+    unstamped: Unstamped,
     effects?: AppendEffects,
     options?: AppendOptions,
   ): Promise<{ message: MessageRecord; duplicate: boolean; session?: WrittenSession; named?: string }> {
     let expected = this.copies.seqCache.get(sessionId) ?? (await this.currentSeq(sessionId));
+    // the session's last activity as last found by a write refused for it (0: not known)
+    let floor = 0;
     // the name is made once, and only for a session this instance holds with the default name
     let naming = options?.nameFrom;
     let madeName: string | undefined;
@@ -161,6 +174,7 @@ export class SessionLog {
       // a write guarded on the takeover uses a copy only when it mirrors the same one, and a write
       // that changes the mirror none (the written session comes back from the store)
       const current = held?.seq === expected && usableFor(held, options) ? held : undefined;
+      const full = { ...unstamped, timestamp: stampAfter(floor, held?.seq === expected ? held : undefined) };
       const heldLog = options?.withSession ? current?.messages : undefined;
       // the name goes with the message when the copy says the session has none; a name given
       // elsewhere meanwhile fails the write's filter ('named'), which is then made without it
@@ -216,10 +230,11 @@ export class SessionLog {
         case 'missing':
           throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
         case 'conflict':
-          // at the same seq, the copy's guard failed (a takeover, a model or a name set elsewhere):
-          // the next attempt reads the session as it is
+          // at the same seq, the copy's guard failed (a takeover, a model or a name set elsewhere, a
+          // later last_activity): the next attempt reads the session as it is
           if (result.currentSeq === expected) this.copies.snapshots.delete(sessionId);
           expected = result.currentSeq;
+          floor = Math.max(floor, result.lastActivity?.getTime() ?? 0);
       }
     }
     throw new DomainException(ErrorCode.INTERNAL, 'Could not store the message; please retry.');
@@ -228,6 +243,12 @@ export class SessionLog {
   private async currentSeq(sessionId: string): Promise<number> {
     return (await this.repository.seqOf(sessionId)) ?? 0;
   }
+}
+
+// A message's time: now, or the session's last activity when that is later (as this instance holds
+// the session at the seq the write extends, or as a refused write found it).
+export function stampAfter(floor: number, held?: Pick<WrittenSession, 'last_activity'>): Date {
+  return new Date(Math.max(Date.now(), floor, held?.last_activity.getTime() ?? 0));
 }
 
 // The held copy of a session serves an append when it mirrors the takeover the append is guarded on

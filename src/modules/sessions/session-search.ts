@@ -7,6 +7,7 @@ import {
   textMatches,
 } from '../../common/crypto/blind-index';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
+import { buildThread } from '../../protocol/thread';
 import type { Session } from './schemas/session.schema';
 import { decrypt, type SessionDocument, toRecord, WITHOUT_MESSAGES } from './session-documents';
 import type { SessionCursor } from './session-rules';
@@ -99,22 +100,35 @@ export class SessionSearch {
   // none holding them all: then its newest messages holding any of them. Until a library audit in
   // session 39 such a hit came without a message, which says the name matched when it did not
   // (test/e2e/search.e2e-spec.ts, "spread over messages").
+  // Only the messages the conversation reads now are matched (buildThread, as the export and the
+  // thread show it): the index keeps every version's words, and a session it found for words edited
+  // away is no hit unless its name holds them, nor are messages holding some words while others are
+  // only in versions it no longer shows (docs/protocol.md, "Search"). Until the search/history audit
+  // of session 42 the whole log was matched, and a search found the replaced version and its reply,
+  // snippets and ids pointing at messages the conversation no longer shows (3 of 3).
   private hitsIn(document: SessionDocument, words: string[]): SearchHit[] {
     const base = { session_id: document._id, session_name: document.name, user_id: document.user_id };
     // the session's newest matching messages, matched on their text as their tokens would be
     const matching: MessageRecord[] = [];
     const partly: MessageRecord[] = [];
-    const messages = document.messages ?? [];
+    // the words some message holds (every message is read when none holds them all)
+    const held = new Set<string>();
+    const messages = buildThread(document.messages ?? []).current;
     for (let at = messages.length - 1; at >= 0 && matching.length < HITS_PER_SESSION; at--) {
       if (!SEARCHABLE.has(messages[at].type) || !messages[at].content) continue;
       const message = decrypt(messages[at], this.cipher, document._id);
       const content = message.content ?? '';
-      if (textMatches(content, words)) matching.push(message);
-      else if (partly.length < HITS_PER_SESSION && words.some((word) => textMatches(content, [word])))
-        partly.push(message);
+      if (textMatches(content, words)) {
+        matching.push(message);
+        continue;
+      }
+      const some = words.filter((word) => textMatches(content, [word]));
+      for (const word of some) held.add(word);
+      if (partly.length < HITS_PER_SESSION && some.length > 0) partly.push(message);
     }
-    if (matching.length === 0 && (partly.length === 0 || textMatches(document.name ?? '', words)))
-      return [base];
+    const named = textMatches(document.name ?? '', words);
+    if (matching.length === 0 && (named || !words.every((word) => held.has(word))))
+      return named ? [base] : [];
     return (matching.length > 0 ? matching : partly).map((message) => ({
       ...base,
       message_id: message.id,

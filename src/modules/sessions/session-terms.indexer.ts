@@ -98,11 +98,24 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     return this.source ? this.source.lock(sessionId, locked) : locked();
   }
 
-  // The sessions (ids) whose messages hold every word of the query, newest activity first.
-  async matching(query: string, userId: string | undefined, limit: number): Promise<string[]> {
+  // The sessions (ids) whose messages hold every word of the query, newest activity first; deleted
+  // ones only when asked for (an admin's search).
+  async matching(
+    query: string,
+    scope: { userId?: string; includeDeleted: boolean },
+    limit: number,
+  ): Promise<string[]> {
     const tokens = this.index.queryTokens(query);
     if (tokens.length === 0) return [];
-    return this.terms.matching(tokens, userId, limit);
+    return this.terms.matching(tokens, scope, limit);
+  }
+
+  // Its user deleted the session: its index is marked so, under the index's lock (a write of the
+  // index after it keeps the mark), and a user's search leaves it out before it takes the newest
+  // candidates (docs/protocol.md, "Search").
+  deleted(sessionId: string, userId: string, at: Date): Promise<void> {
+    const mark = () => this.terms.markDeleted(sessionId, userId, at);
+    return this.source ? this.source.lock(sessionId, mark) : mark();
   }
 
   private writeSoon(sessionId: string): void {

@@ -41,16 +41,36 @@ export class SessionTermsRepository implements OnModuleInit {
     return this.positions.load(sessionId);
   }
 
-  // The sessions whose tokens hold every one of `tokens`, newest activity first, at most `limit`.
-  async matching(tokens: string[], userId: string | undefined, limit: number): Promise<string[]> {
+  // The sessions whose tokens hold every one of `tokens`, newest activity first, at most `limit`;
+  // deleted ones only when asked for (a scalar top-level $ne: store conformance suite).
+  async matching(
+    tokens: string[],
+    scope: { userId?: string; includeDeleted: boolean },
+    limit: number,
+  ): Promise<string[]> {
     const filter: Record<string, unknown> = { tokens: { $all: tokens } };
-    if (userId !== undefined) filter.user_id = userId;
+    if (scope.userId !== undefined) filter.user_id = scope.userId;
+    if (!scope.includeDeleted) filter.deleted = { $ne: true };
     const found = await this.terms
       .find(filter, { _id: 1 })
       .sort({ last_activity: -1 })
       .limit(limit)
       .lean<Array<{ _id: string }>>();
     return found.map((document) => document._id);
+  }
+
+  // Marks the session's index deleted (the caller holds the index's lock). An index not written yet
+  // is made, empty and at 0, so that the write still due for the session (its end's) adds to it and
+  // keeps the mark rather than making an unmarked one.
+  async markDeleted(sessionId: string, userId: string, at: Date): Promise<void> {
+    await this.terms.collection.updateOne(
+      { _id: sessionId } as Record<string, unknown>,
+      {
+        $set: { deleted: true },
+        $setOnInsert: { user_id: userId, tokens: [], indexed_seq: 0, last_activity: at },
+      },
+      { upsert: true },
+    );
   }
 
   private readonly additions = coalescingLoader<Addition, boolean>(async (batch) => {

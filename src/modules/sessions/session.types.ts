@@ -125,6 +125,10 @@ export interface AppendEffects {
 
 export type NewMessage = Omit<MessageRecord, 'seq'>;
 
+// An event to append: its id may be given. Its time is the write's (SessionLog.appendLocked): a
+// `timestamp` given here (a test's) is not kept.
+export type MessageToAppend = Omit<NewMessage, 'id' | 'timestamp'> & { id?: string; timestamp?: Date };
+
 export interface AppendOptions {
   // the session's owner: another user's session is 'missing' (for messages a user sends)
   owner?: string;
@@ -162,7 +166,9 @@ export type AppendResult =
       named?: string;
     }
   | { status: 'duplicate'; message: MessageRecord }
-  | { status: 'conflict'; currentSeq: number }
+  // the session as the refused write found it: its seq, and its last activity when the write's time
+  // was before it
+  | { status: 'conflict'; currentSeq: number; lastActivity?: Date }
   // the append was to name the session, which has a name already: nothing was stored
   | { status: 'named' }
   // an admin's message, and that admin's takeover is not the one mirrored on the session: nothing

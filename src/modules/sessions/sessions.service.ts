@@ -16,8 +16,8 @@ import type {
   HelpMark,
   HelpRequestMark,
   MessageRecord,
+  MessageToAppend,
   SearchHit,
-  NewMessage,
   SessionRecord,
   SessionWithMessages,
   WrittenSession,
@@ -30,7 +30,8 @@ import { SessionEdits } from './session-edits';
 import { SessionLog } from './session-log';
 import { SessionSweep } from './session-sweep';
 
-// the newest sessions whose index holds a query's words, of which the undeleted ones are shown
+// the newest sessions whose index holds a query's words (a user's: undeleted ones only, left out by
+// the index's mark before these are taken), of which the undeleted ones are shown
 const SEARCH_CANDIDATES = 200;
 // sessions per page of a user's list (GET /chat/sessions), and its default
 export const LIST_PAGE = 100;
@@ -115,12 +116,7 @@ export class SessionsService {
   }
 
   // Stores one event of the session log, exactly once (SessionLog.append).
-  append(
-    sessionId: string,
-    message: Omit<NewMessage, 'id'> & { id?: string },
-    effects?: AppendEffects,
-    options?: AppendOptions,
-  ) {
+  append(sessionId: string, message: MessageToAppend, effects?: AppendEffects, options?: AppendOptions) {
     return this.messageLog.append(sessionId, message, effects, options);
   }
 
@@ -230,8 +226,9 @@ export class SessionsService {
   async search(query: string, reader: { userId?: string; isAdmin: boolean }): Promise<SearchHit[]> {
     // this instance's due index writes first: a search finds what its reader just sent here
     await this.terms?.flush();
-    const indexed = (await this.terms?.matching(query, reader.userId, SEARCH_CANDIDATES)) ?? [];
-    return this.repository.search(query, { userId: reader.userId, includeDeleted: reader.isAdmin }, indexed);
+    const scope = { userId: reader.userId, includeDeleted: reader.isAdmin };
+    const indexed = (await this.terms?.matching(query, scope, SEARCH_CANDIDATES)) ?? [];
+    return this.repository.search(query, scope, indexed);
   }
 
   markSeen(sessionId: string, userId: string, messageId: string): Promise<Date | undefined> {

@@ -24,13 +24,13 @@ function state(overrides: Partial<AssistanceState> = {}): AssistanceState {
 
 // Fakes of the session's help fields and log: `stored` holds what the record path stored (a resend
 // of a client_id of the user's, or of the system's answer, gets the stored copy: duplicate).
-function setup(options: { session?: AssistanceState; mark?: HelpMark; log?: RecordInput['message'][] } = {}) {
-  const stored: Array<RecordInput['message'] & { seq: number }> = (options.log ?? []).map(
-    (message, index) => ({
-      ...message,
-      seq: index + 1,
-    }),
-  );
+// (a stored event has its time: the record path stamps it when it stores it)
+type Stored = RecordInput['message'] & { timestamp?: Date };
+function setup(options: { session?: AssistanceState; mark?: HelpMark; log?: Stored[] } = {}) {
+  const stored: Array<Stored & { seq: number }> = (options.log ?? []).map((message, index) => ({
+    ...message,
+    seq: index + 1,
+  }));
   const records = {
     ack: jest.fn(),
     record: jest.fn().mockImplementation((input: RecordInput) => {
@@ -42,7 +42,7 @@ function setup(options: { session?: AssistanceState; mark?: HelpMark; log?: Reco
       );
       if (previous)
         return Promise.resolve({ message: { ...previous, id: `m${previous.seq}` }, duplicate: true });
-      const message = { ...input.message, seq: stored.length + 1 };
+      const message = { ...input.message, seq: stored.length + 1, timestamp: new Date() };
       stored.push(message);
       return Promise.resolve({ message: { ...message, id: `m${message.seq}` }, duplicate: false });
     }),

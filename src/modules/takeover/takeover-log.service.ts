@@ -72,7 +72,7 @@ export class TakeoverLogService {
     try {
       await this.records.record({
         sessionId,
-        message: { type, sender: 'admin', timestamp: new Date(), metadata },
+        message: { type, sender: 'admin', metadata },
         effects: { countsAsMessage: false },
         takeover,
         mirror,

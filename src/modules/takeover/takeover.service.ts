@@ -247,7 +247,6 @@ export class TakeoverService {
           sender: 'admin',
           client_id: message.client_id,
           content: message.content,
-          timestamp: new Date(),
           // admin_key: the resend of this admin's message is this admin's (session-rules.ts, dedupKey)
           metadata: { admin_name: holder.adminName, admin_key: adminKeyOf(holder.adminId) },
         },

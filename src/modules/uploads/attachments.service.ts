@@ -28,7 +28,7 @@ export class AttachmentsService {
       clientId?: string;
       caption?: string;
     },
-    store: (message: Omit<NewMessage, 'id'>) => Promise<T>,
+    store: (message: Omit<NewMessage, 'id' | 'timestamp'>) => Promise<T>,
   ): Promise<T> {
     const session = await this.sessions.getOwned(input.sessionId, input.userId);
     if (!session) throw new DomainException(ErrorCode.NOT_FOUND, 'Session not found.');
@@ -44,7 +44,6 @@ export class AttachmentsService {
           client_id: input.clientId,
           content: caption ? caption : undefined,
           file_id: file.file_id,
-          timestamp: new Date(),
           // the stable app URL only: signed URLs are made when the file is read
           metadata: { file: { name: file.name, size: file.size, mime_type: file.mime_type } },
         }),

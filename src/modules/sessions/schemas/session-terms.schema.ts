@@ -15,6 +15,9 @@ export class SessionTerms {
   @Prop({ required: true }) indexed_seq!: number;
   // the session's activity as of the last write: the newest candidates first
   @Prop({ required: true }) last_activity!: Date;
+  // its user deleted the session: a user's search leaves it out before taking the newest candidates
+  // (an admin's finds it still)
+  @Prop() deleted?: boolean;
 }
 export const SessionTermsSchema = SchemaFactory.createForClass(SessionTerms);
 SessionTermsSchema.index({ user_id: 1, tokens: 1 });
