@@ -90,7 +90,8 @@ describe('admin API (e2e)', () => {
     for (const [query, fragment] of [
       ['sort=name', 'sort'],
       ['order=up', 'order'],
-      ['limit=1000', 'limit'],
+      ['limit=0', 'limit'],
+      ['limit=1e309', 'limit'],
       ['page=0', 'page'],
       ['status=sleeping', 'status'],
       ['admin_assisted=yes', 'admin_assisted'],
@@ -108,6 +109,10 @@ describe('admin API (e2e)', () => {
     expect(
       (await get('/chat/admin/metrics?to=2024-01-01T00:00:00Z&from=2024-02-01T00:00:00Z', admin)).status,
     ).toBe(400);
+    // the contract sets no most page size: a larger one is answered with the most (100), said
+    const large = await get('/chat/admin/sessions?limit=500', admin);
+    expect(large.status).toBe(200);
+    expect(((await large.json()) as { limit: number }).limit).toBe(100);
   });
 
   it('should show a user session with its figures, help request, takeover and the period metrics', async () => {

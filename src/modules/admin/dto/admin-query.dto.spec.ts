@@ -85,11 +85,25 @@ describe('admin sessions query', () => {
       { page: '1.5' },
       { page: 'x' },
       { limit: '0' },
-      { limit: '101' },
+      { limit: '1.5' },
+      { limit: '1e309' },
       { from: 'now' },
     ];
     for (const bad of bads) expect(validate(bad).errors).not.toEqual([]);
     expect(validate({ colour: 'blue' }).errors[0].constraints).toHaveProperty('whitelistValidation');
+  });
+
+  it('should answer a page larger than the most with the most, any whole number past it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: MAX_PAGE_SIZE + 1, max: Number.MAX_SAFE_INTEGER }), (limit) => {
+        const { errors, dto } = validate({ limit: String(limit) });
+        expect(errors).toEqual([]);
+        expect(dto.limit).toBe(MAX_PAGE_SIZE);
+      }),
+      { numRuns: 200 },
+    );
+    expect(validate({ limit: String(MAX_PAGE_SIZE) }).dto.limit).toBe(MAX_PAGE_SIZE);
+    expect(validate({ limit: '7' }).dto.limit).toBe(7);
   });
 
   it('should default the metrics period to the 30 days before now', () => {
