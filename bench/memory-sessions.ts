@@ -7,6 +7,8 @@ import {
   boundedBySessionSize,
   DEFAULT_SESSION_NAME,
   dedupKey,
+  openMsUntil,
+  reopened,
   STORE_SESSION_BYTES,
   storedSize,
 } from '../src/modules/sessions/session-rules';
@@ -253,12 +255,20 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve([]);
   }
 
-  reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
-    const entry = this.sessions.get(sessionId);
-    if (entry)
-      Object.assign(entry.record, { is_active: true, end_time: null, duration_ms: null, last_activity: now });
+  reactivate(sessionId: string, userId: string, now: Date): ReturnType<SessionsRepository['reactivate']> {
+    const record = this.sessions.get(sessionId)?.record;
+    const periods =
+      record && !record.is_active ? reopened(record, record.end_time ?? record.last_activity, now) : {};
+    if (record)
+      Object.assign(record, {
+        is_active: true,
+        end_time: null,
+        duration_ms: null,
+        last_activity: now,
+        ...periods,
+      });
     this.current.set(userId, sessionId);
-    return Promise.resolve();
+    return Promise.resolve(periods);
   }
 
   end(
@@ -274,7 +284,7 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
       is_active: false,
       help_pending: false,
       end_time: end,
-      duration_ms: Math.max(0, end.getTime() - record.start_time.getTime()),
+      duration_ms: openMsUntil(record, end),
     });
     return Promise.resolve({ seq: record.seq, assisted: record.assisting_admin_id != null });
   }

@@ -9,7 +9,16 @@ interface Metrics {
   max_help_response_ms: number;
   csat: unknown[];
   models: Array<Record<string, unknown>>;
+  total_sessions: number;
+  avg_concurrent: number;
+  max_concurrent: number;
 }
+interface Item {
+  id: string;
+  is_active: boolean;
+  duration_ms: number | null;
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Issue 15, item 11: the dashboard's metrics add feedback rate and regenerations per model and the
 // help → join time distribution, read from the store (FerretDB in the e2e runs: the per-message
@@ -88,5 +97,68 @@ describe('admin metrics by model and help response times (e2e)', () => {
     expect(metrics.p90_help_response_ms).toBe(metrics.max_help_response_ms);
     expect(metrics.csat).toEqual([]);
     await client.close();
+  });
+
+  // Found by the metrics black-box audit in session 42 (3 of 3): a user who ended s1 (new_session, s2
+  // starts) and later resumed it (?session_id=s1, s2 ends) had one session open at every moment, but
+  // the resumed s1 counted as open from its first start: 2 at once during the gap (docs/protocol.md,
+  // "Resumed sessions").
+  describe('a resumed session', () => {
+    const connect = async (token: string, sessionId?: string) => {
+      const query = sessionId ? `&session_id=${sessionId}` : '';
+      const client = await TestClient.connect(`${server.wsUrl}?token=${token}${query}`);
+      return { client, sessionId: String((await client.nextOfType('connection_status')).session_id) };
+    };
+    const itemsOf = async (user: string) =>
+      (await getJson<{ items: Item[] }>(`${server.httpUrl}/chat/admin/sessions?user_id=${user}`, admin))
+        .items;
+    const metricsOf = (from: number, to: number) =>
+      getJson<Metrics>(
+        `${server.httpUrl}/chat/admin/metrics?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
+        admin,
+      );
+    // s1 used, then ended by a new chat (s2) and closed for `closedMs`, then resumed
+    const endAndResume = async (user: string, closedMs: number) => {
+      const token = userToken(user);
+      const { client: first, sessionId: s1 } = await connect(token);
+      first.send({ type: 'user_message', client_id: 'u1', content: 'hello' });
+      await first.reply();
+      first.send({ type: 'new_session', client_id: 'n1' });
+      const s2 = String((await first.nextOfType('connection_status')).session_id);
+      expect(s2).not.toBe(s1);
+      const endedAt = Date.now();
+      await sleep(150);
+      const usedBefore = (await itemsOf(user)).find((item) => item.id === s1)!.duration_ms!;
+      await sleep(closedMs);
+      const resumedAt = Date.now();
+      await first.close();
+      const { client: second, sessionId: resumed } = await connect(token, s1);
+      expect(resumed).toBe(s1);
+      return { s1, second, endedAt, resumedAt, usedBefore };
+    };
+
+    it('should count one open session while it was closed and another one open, and its duration without the gap', async () => {
+      // the suite's other sessions still open (nothing ends them meanwhile) count beside this user's
+      const others = (await metricsOf(Date.now() - 1000, Date.now())).max_concurrent;
+      const user = uniqueUser('resumer');
+      const { s1, second, endedAt, resumedAt, usedBefore } = await endAndResume(user, 1_500);
+      await sleep(200);
+      const items = await itemsOf(user);
+      expect(items.filter((item) => item.is_active).map((item) => item.id)).toEqual([s1]);
+      // during the gap only s2 was open
+      const gap = await metricsOf(endedAt + 200, resumedAt - 200);
+      expect({ max: gap.max_concurrent, avg: gap.avg_concurrent }).toEqual({
+        max: others + 1,
+        avg: others + 1,
+      });
+      // since the user's first chat: never two of theirs at once
+      const whole = await metricsOf(endedAt - 10_000, Date.now() + 1000);
+      expect(whole.max_concurrent).toBe(others + 1);
+      // its duration: used for usedBefore, closed ~1.65 s, open again for ~0.2 s
+      const live = items.find((item) => item.id === s1)!;
+      expect(live.duration_ms).toBeLessThan(usedBefore + 1_000);
+      expect(live.duration_ms).toBeGreaterThanOrEqual(usedBefore);
+      await second.close();
+    });
   });
 });

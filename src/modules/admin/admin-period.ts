@@ -1,12 +1,16 @@
 import type { Session } from '../sessions/schemas/session.schema';
+import { openedAt } from '../sessions/session-rules';
 
 // The metrics' read of a period's sessions (AdminRepository.period): the fields it projects and the
 // row each session becomes.
 
-// One session as the metrics see it; `end` null while it is active.
+// One session as the metrics see it; `end` null while it is active. `open`: the periods it was open,
+// for the concurrency (one from start to end unless it was resumed: docs/protocol.md, "Resumed
+// sessions"), the last one's end null while it is active.
 export interface PeriodRow {
   start: number;
   end: number | null;
+  open: Array<{ start: number; end: number | null }>;
   tokens: number;
   responses: number;
   responseMsTotal: number;
@@ -31,6 +35,8 @@ export type PeriodDocument = Partial<
     | 'start_time'
     | 'end_time'
     | 'is_active'
+    | 'resumed_at'
+    | 'open_periods'
     | 'total_tokens'
     | 'response_count'
     | 'response_ms_total'
@@ -49,11 +55,18 @@ export type PeriodDocument = Partial<
   >
 >;
 
-export const PERIOD_FIELDS = {
+// what the concurrency reads of a session (the earlier sessions' read reads only these)
+export const OPEN_FIELDS = {
   _id: 0,
   start_time: 1,
   end_time: 1,
   is_active: 1,
+  resumed_at: 1,
+  open_periods: 1,
+} as const;
+
+export const PERIOD_FIELDS = {
+  ...OPEN_FIELDS,
   total_tokens: 1,
   response_count: 1,
   response_ms_total: 1,
@@ -76,9 +89,20 @@ export const PERIOD_FIELDS = {
 } as const;
 
 export function toPeriodRow(document: PeriodDocument): PeriodRow {
+  const start = new Date(document.start_time as Date).getTime();
+  const end = document.is_active || !document.end_time ? null : new Date(document.end_time).getTime();
+  const last = openedAt({ start_time: document.start_time as Date, resumed_at: document.resumed_at });
   return {
-    start: new Date(document.start_time as Date).getTime(),
-    end: document.is_active || !document.end_time ? null : new Date(document.end_time).getTime(),
+    start,
+    end,
+    // the periods folded out of open_periods (MAX_OPEN_PERIODS) count as closed
+    open: [
+      ...(document.open_periods ?? []).map((period) => ({
+        start: new Date(period.start).getTime(),
+        end: new Date(period.end).getTime(),
+      })),
+      { start: last.getTime(), end },
+    ],
     tokens: document.total_tokens ?? 0,
     responses: document.response_count ?? 0,
     responseMsTotal: document.response_ms_total ?? 0,

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { FilterQuery, Model } from 'mongoose';
 import { Session } from '../sessions/schemas/session.schema';
-import { PERIOD_FIELDS, type PeriodDocument, type PeriodRow, toPeriodRow } from './admin-period';
+import { OPEN_FIELDS, PERIOD_FIELDS, type PeriodDocument, type PeriodRow, toPeriodRow } from './admin-period';
 import type { SessionFilter, SessionListQuery, SessionSort } from './dto/admin-query.dto';
 
 // sort=duration reads two sources: sessions with a stored duration_ms (ended) and those without
@@ -23,6 +23,8 @@ export interface AdminSessionRow {
   start_time: Date;
   end_time: Date | null;
   duration_ms: number | null;
+  resumed_at?: Date;
+  open_ms_before?: number;
   last_activity: Date;
   last_message_at: Date | null;
   message_count: number;
@@ -51,6 +53,8 @@ const ROW_FIELDS = {
   start_time: 1,
   end_time: 1,
   duration_ms: 1,
+  resumed_at: 1,
+  open_ms_before: 1,
   last_activity: 1,
   last_message_at: 1,
   message_count: 1,
@@ -183,7 +187,7 @@ export class AdminRepository {
             $or: [{ end_time: { $gte: from } }, { is_active: true }],
             ...NOT_CONSOLE,
           },
-          { _id: 0, start_time: 1, end_time: 1, is_active: 1 },
+          OPEN_FIELDS,
         )
         .lean<PeriodDocument[]>(),
     ]);

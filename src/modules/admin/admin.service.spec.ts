@@ -4,6 +4,7 @@ import type { AdminRepository, AdminSessionRow, DurationSource } from './admin.r
 import { AdminService, MAX_DURATION_ROWS_HELD, percentile } from './admin.service';
 import { toListQuery, type SessionFilter } from './dto/admin-query.dto';
 import { compareByDuration } from './duration-order';
+import { toPeriodRow } from './admin-period';
 
 const NOW = new Date('2024-06-01T12:00:00.000Z');
 const MINUTE = 60_000;
@@ -158,6 +159,42 @@ describe(AdminService.name, () => {
     expect(repository.reads).toEqual([]);
     const deepest = toListQuery({ sort: 'duration', page: MAX_DURATION_ROWS_HELD / 100, limit: 100 });
     await expect(serviceOver(repository).list(deepest, NOW)).resolves.toMatchObject({ total: 2 * huge });
+  });
+});
+
+// docs/protocol.md, "Resumed sessions" (metrics audit of session 42)
+describe('AdminService.metrics of a resumed session', () => {
+  const at = (minutes: number) => new Date(NOW.getTime() + minutes * MINUTE);
+
+  it('should count a resumed session closed over its gaps, and an old document as one period', async () => {
+    // s1 open 0–10, closed 10–20 (s2 open then), open again 20–30 and from 40 on
+    const s1 = toPeriodRow({
+      start_time: at(0),
+      is_active: true,
+      end_time: null,
+      resumed_at: at(40),
+      open_periods: [
+        { start: at(0), end: at(10) },
+        { start: at(20), end: at(30) },
+      ],
+    });
+    const s2 = toPeriodRow({ start_time: at(10), is_active: false, end_time: at(20) });
+    // written before the resume fields: open from its start to its end
+    const old = toPeriodRow({ start_time: at(-5), is_active: false, end_time: at(45) });
+    const repository = {
+      period: () => Promise.resolve({ started: [s1, s2], before: [old] }),
+      activeCount: () => Promise.resolve(1),
+    } as unknown as AdminRepository;
+    const service = new AdminService(repository);
+    const gap = await service.metrics(at(11), at(19), at(50));
+    expect({ max: gap.max_concurrent, avg: gap.avg_concurrent }).toEqual({ max: 2, avg: 2 });
+    const closed = await service.metrics(at(31), at(39), at(50));
+    expect({ max: closed.max_concurrent, avg: closed.avg_concurrent }).toEqual({ max: 1, avg: 1 });
+    const open = await service.metrics(at(41), at(44), at(50));
+    expect({ max: open.max_concurrent, avg: open.avg_concurrent }).toEqual({ max: 2, avg: 2 });
+    // buckets read the same periods
+    const sliced = await service.metrics(at(0), at(40), at(50), { buckets: 4 });
+    expect(sliced.buckets!.map((bucket) => bucket.avg_concurrent)).toEqual([2, 2, 2, 1]);
   });
 });
 

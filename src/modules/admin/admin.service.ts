@@ -170,10 +170,11 @@ function summarize(
     }
   }
   const end = Math.min(to.getTime(), now.getTime());
-  const intervals = [...started, ...before].map((row) => ({
-    start: row.start,
-    end: row.end ?? now.getTime(),
-  }));
+  // every period each session was open: a resumed one is closed over its gaps (docs/protocol.md,
+  // "Resumed sessions")
+  const intervals = [...started, ...before].flatMap((row) =>
+    row.open.map((period) => ({ start: period.start, end: period.end ?? now.getTime() })),
+  );
   const { avg, max } = concurrency(intervals, from.getTime(), end);
   return {
     from: from.toISOString(),

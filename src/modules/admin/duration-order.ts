@@ -7,7 +7,10 @@ interface Timed {
 
 // What sort=duration orders by: durationAsOf before its clamp at 0 (so active sessions keep exactly
 // their start_time order, the order the database hands them over in), and no duration lowest. The
-// returned duration_ms is this key clamped, so an order by the key is an order by what is returned.
+// returned duration_ms is this key clamped, so an order by the key is an order by what is returned;
+// except for an active session resumed after it ended, whose duration_ms is its open time only
+// (docs/protocol.md, "Resumed sessions") and which sorts by the time since it first started: no index
+// orders active sessions by open time, and the pages stay exact in this order.
 export function durationKey(row: Timed, now: Date): number {
   if (row.duration_ms === null || row.duration_ms === undefined) {
     return row.is_active ? now.getTime() - new Date(row.start_time).getTime() : -Infinity;

@@ -65,9 +65,12 @@ export class ActiveSessions {
     if (requested.is_active) return { session: requested, restored: true };
     const active = await this.repository.findActiveForUser(userId);
     if (active) await this.end(active.id, now);
-    await this.locks.session(requested.id, () => this.repository.reactivate(requested.id, userId, now));
+    // under the session's lock: the resume reads and extends the session's open periods
+    const periods = await this.locks.session(requested.id, () =>
+      this.repository.reactivate(requested.id, userId, now),
+    );
     return {
-      session: { ...requested, is_active: true, end_time: null, duration_ms: null },
+      session: { ...requested, ...periods, is_active: true, end_time: null, duration_ms: null },
       restored: true,
       replaced: active?.id,
     };

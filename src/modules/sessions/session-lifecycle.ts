@@ -2,6 +2,7 @@ import type { Model } from 'mongoose';
 import type { CurrentSessionsRepository } from './current-sessions.repository';
 import type { Session } from './schemas/session.schema';
 import type { SessionDocument } from './session-documents';
+import { openMsUntil, reopened } from './session-rules';
 
 // A session's life after it is created: its activity, its end (by the user or the idle sweep) and
 // its return as the user's active session.
@@ -11,14 +12,32 @@ export class SessionLifecycle {
     private readonly current: CurrentSessionsRepository,
   ) {}
 
-  async reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
+  // Under the session's lock (ActiveSessions.resume), as every write to it: the period it was open
+  // last is read and kept in the same read-modify-write (a $push would not be atomic on FerretDB
+  // either). What it wrote, for the caller's record; nothing when it was active already.
+  async reactivate(
+    sessionId: string,
+    userId: string,
+    now: Date,
+  ): Promise<Partial<Pick<Session, 'resumed_at' | 'open_ms_before' | 'open_periods'>>> {
+    const ended = await this.sessions
+      .findOne(
+        { _id: sessionId, is_active: false },
+        { start_time: 1, end_time: 1, last_activity: 1, resumed_at: 1, open_ms_before: 1, open_periods: 1 },
+      )
+      .lean<SessionDocument>();
+    const periods = ended ? reopened(ended, new Date(ended.end_time ?? ended.last_activity), now) : {};
     await this.sessions.updateOne(
       { _id: sessionId },
       // activity only moves up ($max: store conformance suite; under the session lock, as every
       // write of last_activity: docs/protocol.md, "Session library")
-      { $set: { is_active: true, end_time: null, duration_ms: null }, $max: { last_activity: now } },
+      {
+        $set: { is_active: true, end_time: null, duration_ms: null, ...periods },
+        $max: { last_activity: now },
+      },
     );
     await this.current.set(userId, sessionId, now);
+    return periods;
   }
 
   // Ends a session; end_time is the last activity, so a swept session's duration is its real use.
@@ -36,7 +55,7 @@ export class SessionLifecycle {
     const found = await this.sessions
       .findOne(
         { _id: sessionId, is_active: true, ...(idleBefore ? { last_activity: { $lt: idleBefore } } : {}) },
-        { start_time: 1, last_activity: 1, seq: 1, assisting_admin_id: 1 },
+        { start_time: 1, resumed_at: 1, open_ms_before: 1, last_activity: 1, seq: 1, assisting_admin_id: 1 },
       )
       .lean<SessionDocument>();
     if (!found) return undefined;
@@ -48,7 +67,9 @@ export class SessionLifecycle {
           is_active: false,
           help_pending: false,
           end_time: end,
-          duration_ms: Math.max(0, end.getTime() - new Date(found.start_time).getTime()),
+          // its open time: a resumed session's closed periods are not in it (docs/protocol.md,
+          // "Resumed sessions")
+          duration_ms: openMsUntil(found, end),
         },
       },
     );

@@ -7,6 +7,10 @@ import {
   DEFAULT_SESSION_NAME,
   durationAsOf,
   isRestorable,
+  MAX_OPEN_PERIODS,
+  openMsUntil,
+  reopened,
+  type OpenTime,
   NAME_INPUT_CHARS,
   nameFromFirstMessage,
   keepAliveMs,
@@ -193,6 +197,58 @@ describe('durationAsOf', () => {
     expect(durationAsOf({ is_active: false, start_time: start, duration_ms: null }, NOW)).toBeNull();
     const future = new Date(NOW.getTime() + 5_000);
     expect(durationAsOf({ is_active: true, start_time: future, duration_ms: null }, NOW)).toBe(0);
+  });
+
+  // docs/protocol.md, "Resumed sessions" (metrics audit of session 42)
+  it('should count only the open periods of a session ended and resumed any number of times', () => {
+    fc.assert(
+      fc.property(
+        // each cycle: open for `open` ms, then closed for `closed` ms
+        fc.array(fc.record({ open: fc.nat(10_000), closed: fc.nat(10_000) }), {
+          minLength: 1,
+          maxLength: 60,
+        }),
+        fc.nat(10_000),
+        (cycles, openNow) => {
+          let t = 1_000_000;
+          let session: OpenTime & { is_active: boolean; duration_ms: number | null } = {
+            start_time: new Date(t),
+            is_active: true,
+            duration_ms: null,
+          };
+          const periods: Array<[number, number]> = [];
+          for (const { open, closed } of cycles) {
+            const end = new Date(t + open);
+            periods.push([session.resumed_at?.getTime() ?? t, end.getTime()]);
+            // ended: its duration is its open time
+            session = { ...session, is_active: false, duration_ms: openMsUntil(session, end) };
+            t = end.getTime() + closed;
+            session = {
+              ...session,
+              ...reopened(session, end, new Date(t)),
+              is_active: true,
+              duration_ms: null,
+            };
+          }
+          const opened = cycles.reduce((sum, cycle) => sum + cycle.open, 0);
+          expect(durationAsOf(session, new Date(t + openNow))).toBe(opened + openNow);
+          // the last MAX_OPEN_PERIODS periods are kept, exactly; older ones only in the total
+          expect(
+            session.open_periods!.map((period) => [period.start.getTime(), period.end.getTime()]),
+          ).toEqual(periods.slice(-MAX_OPEN_PERIODS));
+        },
+      ),
+    );
+  });
+
+  it('should read a document without the resume fields as one period from its start', () => {
+    const old = { is_active: true, start_time: new Date(NOW.getTime() - 90_000), duration_ms: null };
+    expect(durationAsOf(old, NOW)).toBe(90_000);
+    expect(reopened(old, new Date(NOW.getTime() - 60_000), NOW)).toEqual({
+      resumed_at: NOW,
+      open_ms_before: 30_000,
+      open_periods: [{ start: old.start_time, end: new Date(NOW.getTime() - 60_000) }],
+    });
   });
 });
 

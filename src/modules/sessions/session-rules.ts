@@ -44,14 +44,63 @@ export function needsTouch(
   return lastWrite === undefined || now - lastWrite >= skip;
 }
 
-// A session's duration as of `now`: the stored one once it ended, the time since it started while it
-// is active (the admin list and GET /chat/sessions/:id both report this).
+// A resumed session's open time (docs/protocol.md, "Resumed sessions"): `resumed_at` is when its
+// current (or last) open period began, `open_ms_before` the open time of every period before it, and
+// `open_periods` the last MAX_OPEN_PERIODS of those periods, for the admin metrics' concurrency. A
+// session never resumed (and one written before these fields) has none of them: one period, from
+// start_time. Until the metrics audit of session 42 a resume kept start_time as the only start: the
+// resumed session was open, for its duration_ms and for the concurrency, through the time it was
+// closed (3 of 3).
+export interface OpenTime {
+  start_time: Date;
+  resumed_at?: Date | null;
+  open_ms_before?: number | null;
+  open_periods?: OpenPeriod[] | null;
+}
+export interface OpenPeriod {
+  start: Date;
+  end: Date;
+}
+// Older periods are folded into open_ms_before alone: a session resumed 10,000 times keeps a bounded
+// document, and the metrics' concurrency counts it closed over its folded periods.
+export const MAX_OPEN_PERIODS = 20;
+
+// When the current (or last) open period began
+export function openedAt(session: OpenTime): Date {
+  return new Date(session.resumed_at ?? session.start_time);
+}
+
+// The session's total open time, its last period ending at `end`.
+export function openMsUntil(session: OpenTime, end: Date): number {
+  return (session.open_ms_before ?? 0) + Math.max(0, end.getTime() - openedAt(session).getTime());
+}
+
+// What a resume writes: the period that ended at `end` joins the earlier ones (the oldest folded
+// past MAX_OPEN_PERIODS), and a new one begins at `now`.
+export function reopened(
+  session: OpenTime,
+  end: Date,
+  now: Date,
+): { resumed_at: Date; open_ms_before: number; open_periods: OpenPeriod[] } {
+  const last = {
+    start: openedAt(session),
+    end: new Date(Math.max(end.getTime(), openedAt(session).getTime())),
+  };
+  return {
+    resumed_at: now,
+    open_ms_before: openMsUntil(session, end),
+    open_periods: [...(session.open_periods ?? []), last].slice(-MAX_OPEN_PERIODS),
+  };
+}
+
+// A session's duration as of `now`: the stored one once it ended, its open time so far while it is
+// active (the admin list and GET /chat/sessions/:id both report this).
 export function durationAsOf(
-  session: { is_active: boolean; start_time: Date; duration_ms: number | null },
+  session: OpenTime & { is_active: boolean; duration_ms: number | null },
   now: Date,
 ): number | null {
   if (session.duration_ms !== null && session.duration_ms !== undefined) return session.duration_ms;
-  return session.is_active ? Math.max(0, now.getTime() - new Date(session.start_time).getTime()) : null;
+  return session.is_active ? openMsUntil(session, now) : null;
 }
 
 // What a stored event does to the session's newest open turn (docs/protocol.md, "Every acked turn

@@ -26,6 +26,10 @@ export interface SessionRecord {
   start_time: Date;
   end_time: Date | null;
   duration_ms: number | null;
+  // a resumed session's open time (session-rules.ts, OpenTime); absent when never resumed
+  resumed_at?: Date;
+  open_ms_before?: number;
+  open_periods?: Array<{ start: Date; end: Date }>;
   last_activity: Date;
   last_message_at: Date | null;
   message_count: number;

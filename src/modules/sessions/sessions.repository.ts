@@ -255,7 +255,7 @@ export class SessionsRepository implements OnModuleInit {
     return this.lists.search(query, scope, indexed, limit);
   }
 
-  reactivate(sessionId: string, userId: string, now: Date): Promise<void> {
+  reactivate(sessionId: string, userId: string, now: Date): ReturnType<SessionLifecycle['reactivate']> {
     return this.lifecycle.reactivate(sessionId, userId, now);
   }
 

@@ -49,6 +49,14 @@ export class Csat {
 }
 export const CsatSchema = SchemaFactory.createForClass(Csat);
 
+// One period a resumed session was open, before its current one (docs/protocol.md, "Resumed sessions")
+@Schema({ _id: false, versionKey: false })
+export class OpenPeriod {
+  @Prop({ required: true }) start!: Date;
+  @Prop({ required: true }) end!: Date;
+}
+export const OpenPeriodSchema = SchemaFactory.createForClass(OpenPeriod);
+
 @Schema({ collection: 'sessions', versionKey: false })
 export class Session {
   @Prop({ type: String, required: true }) _id!: string;
@@ -62,6 +70,10 @@ export class Session {
   @Prop({ required: true }) start_time!: Date;
   @Prop({ type: Date, default: null }) end_time!: Date | null;
   @Prop({ type: Number, default: null }) duration_ms!: number | null;
+  // a resumed session's open time (session-rules.ts, OpenTime): absent until its first resume
+  @Prop({ type: Date, default: undefined }) resumed_at?: Date;
+  @Prop({ type: Number, default: undefined }) open_ms_before?: number;
+  @Prop({ type: [OpenPeriodSchema], default: undefined }) open_periods?: OpenPeriod[];
   @Prop({ required: true }) last_activity!: Date;
   @Prop({ type: Date, default: null }) last_message_at!: Date | null;
   @Prop({ default: 0 }) message_count!: number;
