@@ -252,4 +252,36 @@ describe('versions of a turn across instances and resends (e2e)', () => {
       await b.close();
     }
   });
+
+  // Found by the metrics black-box audit in session 42 (3 of 3): a regeneration's resend (same
+  // client_id) reaching the other instance while it streamed was acked there as that one, and
+  // chatbox_regenerations_total counted it twice: once per acked request (docs/operations.md).
+  it('should count one regeneration once when its resend reaches the other instance while it streams', async () => {
+    // both instances run in this process and share prom-client's registry: the cluster's sum
+    const regenerations = async () =>
+      (await (await fetch(`${first.httpUrl}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith('chatbox_regenerations_total{'))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    const token = userToken(uniqueUser('regen'));
+    const { client: a, sessionId } = await connect(first, token);
+    const { client: b } = await connect(second, token, { session_id: sessionId });
+    a.send({ type: 'user_message', client_id: 'm1', content: 'question' });
+    await answerTo(a, 'm1');
+    await doneOf(a, 'm1');
+    const before = await regenerations();
+    fake.enqueue({ reply: 'a slow alternative answer', chunkSize: 2, delayMs: 100 });
+    a.send({ type: 'regenerate', client_id: 'r1' });
+    expect(await answerTo(a, 'r1')).toMatchObject({ type: 'ack' });
+    b.send({ type: 'regenerate', client_id: 'r1' });
+    expect(await answerTo(b, 'r1')).toMatchObject({ type: 'ack' });
+    await doneOf(a, 'r1');
+    const session = await settled(token, sessionId);
+    expect(session.messages.filter((message) => message.metadata?.alternative_of !== undefined)).toHaveLength(
+      1,
+    );
+    expect((await regenerations()) - before).toBe(1);
+    await a.close();
+    await b.close();
+  });
 });

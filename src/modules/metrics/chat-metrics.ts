@@ -18,7 +18,9 @@ export const METRIC_PROVIDERS = [
   }),
   makeCounterProvider({
     name: 'chatbox_messages_out_total',
-    help: 'Stored messages sent to clients',
+    // counted where each is stored, once (RecordService, ReplyRecorder); help said so of AI replies
+    // alone until the metrics audit of session 42
+    help: 'Session events stored and sent to the session clients, by type (user_message, ai_response, admin and system events, ...)',
     labelNames: ['type'],
   }),
   makeCounterProvider({ name: 'chatbox_errors_total', help: 'Errors sent to clients', labelNames: ['code'] }),
@@ -80,7 +82,7 @@ export const METRIC_PROVIDERS = [
   }),
   makeCounterProvider({
     name: 'chatbox_regenerations_total',
-    help: "Replies regenerated at the user's request, by model",
+    help: 'Regenerated replies stored (asked for by the user, counted once each), by model',
     labelNames: ['model'],
   }),
 ];

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { ChatMetrics } from '../metrics/chat-metrics';
 import type { Audience } from '../realtime/client-hub';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
@@ -69,6 +70,7 @@ export class RecordService {
     private readonly hub: ClientHub,
     private readonly replies: ReplyService,
     private readonly turns: TurnWatchService,
+    @Optional() private readonly metrics?: ChatMetrics,
   ) {}
 
   async record(input: RecordInput): Promise<Recorded> {
@@ -169,6 +171,10 @@ export class RecordService {
       'event stored',
     );
     this.hub.toSession(sessionId, frame, except, input.audience);
+    // every stored event sent to the session's clients counts once, where it was stored (an AI
+    // reply where ReplyRecorder stores it). Until the metrics audit of session 42 only AI replies
+    // counted, under a help text that said "Stored messages sent to clients" (docs/operations.md)
+    this.metrics?.messagesOut.inc({ type: message.type });
     const answered = early?.confirm(session) ?? false;
     if (input.answer && !answered && !session.assisting_admin_id)
       this.replies.request({

@@ -186,6 +186,10 @@ export class ReplyRecorder {
     }
     this.model.settled(entry, { usage, responseMs, outcome: failed ? undefined : reason ? 'stopped' : 'ok' });
     this.metrics.messagesOut.inc({ type: 'ai_response' });
+    // A regeneration counts once its reply is stored (cut off or not), once: a resend of it acked on
+    // another instance while it streamed asks for no second one. Until the metrics audit of session
+    // 42 it counted at each acked request, and such a resend twice (3 of 3).
+    if (outcome.alternativeOf) this.metrics.regenerations.inc({ model: modelId });
     this.logger.log(
       {
         user_id: userId,

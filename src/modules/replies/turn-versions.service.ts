@@ -4,7 +4,6 @@ import { ErrorCode } from '../../common/errors/error-code';
 import type { ClientMessageOf } from '../../protocol/frames';
 import { buildThread, replyGroup, versionRoot } from '../../protocol/thread';
 import { LlmRegistry } from '../llm/llm.registry';
-import { ChatMetrics } from '../metrics/chat-metrics';
 import { ClientHub } from '../realtime/client-hub';
 import type { Connection } from '../realtime/connection';
 import type { MessageRecord, NewMessage } from '../sessions/session.types';
@@ -28,7 +27,6 @@ export class TurnVersionsService {
     private readonly replies: ReplyService,
     private readonly registry: LlmRegistry,
     private readonly hub: ClientHub,
-    private readonly metrics: ChatMetrics,
   ) {}
 
   async regenerate(connection: Connection, message: ClientMessageOf<'regenerate'>): Promise<void> {
@@ -105,8 +103,6 @@ export class TurnVersionsService {
       decidedAt,
       askedHere: true,
     });
-    // counted when requested (acked), whether or not the new reply completes
-    this.metrics.regenerations.inc({ model: modelId });
   }
 
   // A resend (same client_id) of a regenerate running here is that one: acked again, not refused as
