@@ -337,7 +337,7 @@ export class MemorySessionTermsRepository implements Pick<
 > {
   private readonly terms = new Map<
     string,
-    { seq: number; userId: string; tokens: Set<string>; deleted?: boolean }
+    { seq: number; userId: string; tokens: Set<string>; deleted?: boolean; keys?: Set<string> }
   >();
 
   onModuleInit(): Promise<void> {
@@ -349,7 +349,8 @@ export class MemorySessionTermsRepository implements Pick<
     if ((held?.seq ?? 0) !== addition.from) return Promise.resolve(false);
     const tokens = held?.tokens ?? new Set<string>();
     for (const token of addition.tokens) tokens.add(token);
-    this.terms.set(addition.sessionId, { ...held, seq: addition.to, userId: addition.userId, tokens });
+    const keys = new Set([...(held?.keys ?? []), addition.keyId]);
+    this.terms.set(addition.sessionId, { ...held, seq: addition.to, userId: addition.userId, tokens, keys });
     return Promise.resolve(true);
   }
 
@@ -358,7 +359,7 @@ export class MemorySessionTermsRepository implements Pick<
   }
 
   matching(
-    tokens: string[],
+    byWord: string[][],
     scope: { userId?: string; includeDeleted: boolean },
     limit: number,
   ): Promise<string[]> {
@@ -367,7 +368,7 @@ export class MemorySessionTermsRepository implements Pick<
       if (
         (scope.userId === undefined || held.userId === scope.userId) &&
         (scope.includeDeleted || !held.deleted) &&
-        tokens.every((token) => held.tokens.has(token))
+        byWord.every((tokens) => tokens.some((token) => held.tokens.has(token)))
       )
         found.push(sessionId);
     return Promise.resolve(found.slice(0, limit));
@@ -376,6 +377,34 @@ export class MemorySessionTermsRepository implements Pick<
   markDeleted(sessionId: string, userId: string): Promise<void> {
     const held = this.terms.get(sessionId) ?? { seq: 0, userId, tokens: new Set<string>() };
     this.terms.set(sessionId, { ...held, deleted: true });
+    return Promise.resolve();
+  }
+
+  markFound(sessionId: string): Promise<void> {
+    const held = this.terms.get(sessionId);
+    if (held) held.deleted = true;
+    return Promise.resolve();
+  }
+
+  unmarked(ids: string[]): Promise<string[]> {
+    return Promise.resolve(ids.filter((id) => this.terms.has(id) && !this.terms.get(id)!.deleted));
+  }
+
+  async *madeWithOtherKeys(keyId: string): AsyncGenerator<string> {
+    for (const [sessionId, held] of this.terms)
+      if ([...(held.keys ?? [])].some((key) => key !== keyId)) yield await Promise.resolve(sessionId);
+  }
+
+  rewrite(rewrite: Parameters<SessionTermsRepository['rewrite']>[0]): Promise<void> {
+    const held = this.terms.get(rewrite.sessionId);
+    if (held)
+      this.terms.set(rewrite.sessionId, {
+        ...held,
+        seq: rewrite.seq,
+        userId: rewrite.userId,
+        tokens: new Set(rewrite.tokens),
+        keys: new Set([rewrite.keyId]),
+      });
     return Promise.resolve();
   }
 }

@@ -73,6 +73,62 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     }
   }, 60_000);
 
+  // Found by the key-rotation black-box audit in session 42 (3 of 3 runs): after the rotation a search
+  // found none of the messages written before it (items: []): the index's tokens were made with the
+  // old key and the query's with the new one alone, and nothing re-indexed them.
+  it('should find messages written before the rotation while it runs and after it', async () => {
+    const searcher = userToken(uniqueUser('rotation'));
+    const found = async (app: RunningApp) => {
+      const items = (
+        await getJson<{ items: Array<{ session_id: string }> }>(
+          `${app.httpUrl}/chat/search?q=${encodeURIComponent('Zanzibar itiner')}`,
+          searcher,
+        )
+      ).items;
+      return items.map((item) => item.session_id);
+    };
+    const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
+    let sessionId: string;
+    try {
+      const client = await TestClient.connect(`${before.wsUrl}?token=${searcher}`);
+      sessionId = (await client.nextOfType('connection_status')).session_id as string;
+      client.send({ type: 'user_message', client_id: 'z1', content: 'our Zanzibar itinerary' });
+      await client.reply();
+      await client.close();
+      expect(await found(before)).toContain(sessionId);
+    } finally {
+      await before.close();
+    }
+
+    const rotating = await startApp({
+      MONGODB_URI: database,
+      ENCRYPTION_KEY: newKey,
+      ENCRYPTION_KEY_PREVIOUS: oldKey,
+    });
+    try {
+      // at once: the query's words under the previous key too
+      expect(await found(rotating)).toContain(sessionId);
+      const terms = rotating.app.get<Connection>(getConnectionToken()).collection('session_terms');
+      const current = keyIdOf(Buffer.from(newKey, 'base64'));
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const entry = await terms.findOne({ _id: sessionId as never }, { projection: { index_keys: 1 } });
+        if (JSON.stringify(entry?.index_keys) === JSON.stringify([current])) break;
+        if (Date.now() > deadline) throw new Error('the session was not re-indexed in time');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    } finally {
+      await rotating.close();
+    }
+
+    const after = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: newKey });
+    try {
+      expect(await found(after)).toContain(sessionId);
+    } finally {
+      await after.close();
+    }
+  }, 60_000);
+
   // a file's name, encrypted like content (docs/protocol.md, "Uploads and files"), in its record and
   // in the session's message: both rewritten, then read with the new key alone
   it('should rewrite file names in the background and serve them with the new key alone', async () => {

@@ -74,8 +74,8 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
     // a session written after the rotation, with the new key, is not touched
     const fresh = await seed(rotating, ['already new']);
     const rotation = rotating.get(KeyRotationService);
-    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0 });
-    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0 });
+    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0, reindexed: 2 });
+    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0, reindexed: 0 });
 
     const model = rotating.get<Model<Session>>(getModelToken(Session.name));
     const newId = keyIdOf(Buffer.from(newKey, 'base64'));
@@ -120,7 +120,7 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
 
     const rotating = await start({ ENCRYPTION_KEY: newKey, ENCRYPTION_KEY_PREVIOUS: oldKey });
     const rotation = rotating.get(KeyRotationService);
-    expect(await rotation.run(0)).toEqual({ sessions: 1, messages: 2, failed: 0 });
+    expect(await rotation.run(0)).toEqual({ sessions: 1, messages: 2, failed: 0, reindexed: 1 });
     const model = rotating.get<Model<Session>>(getModelToken(Session.name));
     const raw = await model.findById(session.id).lean();
     const newId = keyIdOf(Buffer.from(newKey, 'base64'));

@@ -5,6 +5,7 @@ import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
 import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { SessionRemoval } from '../../src/modules/sessions/session-removal';
 import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
 import { SessionTermsRepository } from '../../src/modules/sessions/session-terms.repository';
 import { commandsDuring, databaseModules } from '../helpers/nest';
@@ -171,12 +172,76 @@ describe('session_terms: the search index written after each turn', () => {
     // a write from 0 where an index is, alone or in a bulk with others: "not written", not a failure
     const repository = a.module.get(SessionTermsRepository);
     const fromZero = (sessionId: string) =>
-      repository.add({ sessionId, userId: user, from: 0, to: 9, tokens: [], lastActivity: new Date() });
+      repository.add({
+        sessionId,
+        userId: user,
+        from: 0,
+        to: 9,
+        tokens: [],
+        lastActivity: new Date(),
+        keyId: 'k',
+      });
     const { session: other } = await b.service.open(uniqueUser(), undefined, 'demo');
     await b.service.append(other.id, message('ai_response', 'Dugong'));
     await b.indexer.flush();
     await expect(fromZero(session.id)).resolves.toBe(false);
     await expect(Promise.all([fromZero(session.id), fromZero(other.id)])).resolves.toEqual([false, false]);
     expect(await terms(session.id)).toMatchObject({ indexed_seq: 4 });
+  });
+  // Found by the key-rotation black-box audit in session 42 (items: [], 3 of 3 runs): the index keeps
+  // which keys made its tokens (an entry made before that knows none), key rotation's pass finds the
+  // entries holding another key's and makes them anew, the deleted mark kept; and the start's
+  // backfill marks the index of a session deleted before the mark existed.
+  it("should keep the index's keys, re-index an entry of another or an unknown key and backfill deleted marks", async () => {
+    const [{ service, indexer, module }] = instances;
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    await service.append(session.id, message('user_message', 'Quokka selfies'));
+    await service.append(session.id, message('ai_response', 'Rottnest island'));
+    await indexer.flush();
+    const made = await terms(session.id);
+    expect(made).toMatchObject({ keyed: true, index_keys: [expect.any(String)] });
+    const stale = async () => {
+      const ids: string[] = [];
+      for await (const id of indexer.madeWithOtherKeys()) ids.push(id);
+      return ids;
+    };
+    expect(await stale()).not.toContain(session.id);
+    // as an entry made before the keys were kept, under a key since rotated away, and deleted
+    const collection = model.db.collection('session_terms');
+    await collection.updateOne(
+      { _id: session.id as never },
+      { $set: { tokens: ['old-key-token'], deleted: true }, $unset: { keyed: '', index_keys: '' } },
+    );
+    // a write of the index meanwhile names its key, and the entry's older tokens stay of a key not known
+    await service.append(session.id, message('ai_response', 'Wombat burrows'));
+    await indexer.flush();
+    expect(await terms(session.id)).toMatchObject({ index_keys: made!.index_keys });
+    expect((await terms(session.id))!.keyed).toBeUndefined();
+    expect(await stale()).toContain(session.id);
+    await expect(indexer.reindex(session.id)).resolves.toBe(true);
+    const remade = await terms(session.id);
+    expect(remade).toMatchObject({
+      keyed: true,
+      index_keys: made!.index_keys,
+      deleted: true,
+      indexed_seq: 3,
+    });
+    expect(remade!.tokens).not.toContain('old-key-token');
+    expect(await stale()).not.toContain(session.id);
+    expect(await found(service, user, 'quokka wombat')).toEqual([]);
+    expect((await service.search('quokka wombat', { isAdmin: true })).map((hit) => hit.session_id)).toContain(
+      session.id,
+    );
+
+    // deleted before the mark existed: the session deleted, its index not marked
+    await collection.updateOne({ _id: session.id as never }, { $unset: { deleted: '' } });
+    await model.updateOne({ _id: session.id }, { $set: { deleted: true, deleted_at: new Date() } });
+    expect(await found(service, user, 'quokka')).toEqual([]);
+    const removal = module.get(SessionRemoval);
+    expect(await removal.markDeletedIndexes()).toBeGreaterThanOrEqual(1);
+    expect(await terms(session.id)).toMatchObject({ deleted: true });
+    await removal.markDeletedIndexes();
+    expect(await terms(session.id)).toMatchObject({ deleted: true, indexed_seq: 3 });
   });
 });

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Long, MongoClient, type Collection, type Db, type IndexSpecification } from 'mongodb';
+import { tokenFilter } from '../../src/common/crypto/blind-index';
 import { SessionSchema } from '../../src/modules/sessions/schemas/session.schema';
+import { SessionTermsSchema } from '../../src/modules/sessions/schemas/session-terms.schema';
 import { mongoUri } from '../helpers/env';
 
 // The admin list's filters, orders and counts and the idle sweep's read (src/modules/admin/
@@ -325,6 +327,82 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
   // conversations at vendors it deletes; keys escaped, '%2E' for '.'). Sessions stored before the
   // fields have neither, live ones `false` and null: none of them may match, nor one deleted at the
   // cutoff. It finds a session's files by `$in` of session ids, on fields null in most documents.
+  // per-key search tokens: while ENCRYPTION_KEY_PREVIOUS is set a search needs, for every query word,
+  // one of its tokens under the listed keys (tokenFilter: an $and of an $in per word), in session_terms
+  // with the user, the deleted mark's $ne and the newest first (SessionTermsRepository.matching), and
+  // in sessions inside the $or beside an _id $in (SessionSearch.search). Found needed by the
+  // key-rotation black-box audit in session 42 (a search after a rotation found nothing, 3 of 3 runs).
+  it('should match per-key search tokens ($and of $in per word, also inside an $or) as MongoDB does', async () => {
+    type Entry = { _id: string; user_id: string; tokens: string[]; last_activity: Date; deleted?: boolean };
+    const entries = db.collection<Entry>(`terms_${randomBytes(4).toString('hex')}`);
+    for (const [keys, options] of SessionTermsSchema.indexes())
+      await entries.createIndex(keys as IndexSpecification, options as Record<string, unknown>);
+    const token = fc.constantFrom('a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2');
+    const all = fc.sample(
+      fc.array(
+        fc.record({
+          user: fc.integer({ min: 0, max: 2 }),
+          tokens: fc.uniqueArray(token, { maxLength: 6 }),
+          at: fc.integer({ min: 0, max: 30 }),
+          deleted: fc.constantFrom(true, false, undefined),
+        }),
+        { minLength: 60, maxLength: 60 },
+      ),
+      { numRuns: 1, seed: 42 },
+    )[0];
+    const stored: Entry[] = all.map((entry, index) => ({
+      _id: `t${String(index).padStart(3, '0')}`,
+      user_id: `user-${entry.user}`,
+      tokens: entry.tokens,
+      // distinct times: the order is the store's alone
+      last_activity: new Date(BASE + entry.at * DAY + index),
+      ...(entry.deleted === undefined ? {} : { deleted: entry.deleted }),
+    }));
+    await entries.insertMany(stored.map((entry) => ({ ...entry })));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uniqueArray(token, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 20 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 59 }), { maxLength: 4 }),
+        async (byWord, user, includeDeleted, limit, picked) => {
+          const filter: Filter = tokenFilter('tokens', byWord);
+          if (user !== undefined) filter.user_id = `user-${user}`;
+          if (!includeDeleted) filter.deleted = { $ne: true };
+          const matches = (entry: Entry) =>
+            byWord.every((alternatives) => alternatives.some((one) => entry.tokens.includes(one)));
+          const expected = stored
+            .filter(
+              (entry) =>
+                matches(entry) &&
+                (user === undefined || entry.user_id === `user-${user}`) &&
+                (includeDeleted || entry.deleted !== true),
+            )
+            .sort((a, b) => b.last_activity.getTime() - a.last_activity.getTime())
+            .slice(0, limit)
+            .map((entry) => entry._id);
+          const found = await entries.find(filter).sort({ last_activity: -1 }).limit(limit).toArray();
+          expect(found.map((entry) => entry._id)).toEqual(expected);
+          // the sessions' shape: the index's candidates by id, or the tokens
+          const ids = picked.map((index) => stored[index]._id);
+          const either = await entries
+            .find({
+              $or: [...(ids.length > 0 ? [{ _id: { $in: ids } }] : []), tokenFilter('tokens', byWord)],
+            })
+            .toArray();
+          expect(either.map((entry) => entry._id).sort()).toEqual(
+            stored
+              .filter((entry) => ids.includes(entry._id) || matches(entry))
+              .map((entry) => entry._id)
+              .sort(),
+          );
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('should find deleted sessions past a cutoff, and records by $in of ids, as MongoDB does', async () => {
     type Purgeable = {
       _id: string;

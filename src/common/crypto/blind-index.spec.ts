@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { BlindIndex, INDEXED_CHARS, MIN_PREFIX, searchWords, textMatches } from './blind-index';
+import { BlindIndex, INDEXED_CHARS, MIN_PREFIX, searchWords, textMatches, tokenFilter } from './blind-index';
 
 const index = new BlindIndex(randomBytes(32));
 const matches = (text: string, query: string) => {
@@ -96,5 +96,68 @@ describe(BlindIndex.name, () => {
   it('should ignore queries with no word of at least two characters', () => {
     expect(index.queryTokens('a ! ?')).toEqual([]);
     expect(MIN_PREFIX).toBe(2);
+  });
+});
+
+// The store's reading of a tokenFilter on one document's token list: $all, $and and $in as MongoDB
+// reads them on an array field (checked against FerretDB by the store conformance suite).
+function storeMatches(filter: Record<string, unknown>, tokens: string[]): boolean {
+  if ('$and' in filter)
+    return (filter.$and as Array<Record<string, unknown>>).every((part) => storeMatches(part, tokens));
+  const [[, condition]] = Object.entries(filter) as Array<[string, { $all?: string[]; $in?: string[] }]>;
+  if (condition.$all)
+    return condition.$all.length > 0 && condition.$all.every((token) => tokens.includes(token));
+  return (condition.$in ?? []).some((token) => tokens.includes(token));
+}
+
+// Found by the key-rotation black-box audit in session 42 (items: [], 3 of 3 runs): after a rotation
+// a query made its tokens with the new key alone. While ENCRYPTION_KEY_PREVIOUS is set each word is
+// matched under every listed key, word by word, so an index made partly before the rotation and
+// partly after (each word under one key or the other) is found.
+describe('per-key queries (key rotation)', () => {
+  const [current, previous, older] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+  const rotating = new BlindIndex(current, undefined, [previous, older]);
+  const indexes = [new BlindIndex(current), new BlindIndex(previous), new BlindIndex(older)];
+  const query = fc
+    .array(fc.tuple(word, separator), { minLength: 1, maxLength: 4 })
+    .map((pairs) => pairs.map(([w, s]) => w + s).join(''));
+
+  it('should find a text indexed under any listed keys, part under one and part under another, as its words match', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(text, fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 4 }),
+        query,
+        (parts, wanted) => {
+          const byWord = rotating.queryTokensByWord(wanted);
+          fc.pre(byWord.length > 0);
+          // each part (a message) indexed under the key of its time
+          const tokens = parts.flatMap(([content, key]) => indexes[key].tokensOf(content));
+          const words = searchWords(wanted);
+          const present = words.every((one) => parts.some(([content]) => textMatches(content, [one])));
+          expect(storeMatches(tokenFilter('tokens', byWord), tokens)).toBe(present);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('should build one token per word, as before, when no previous key is listed', () => {
+    fc.assert(
+      fc.property(query, (wanted) => {
+        const alone = new BlindIndex(current);
+        const byWord = alone.queryTokensByWord(wanted);
+        expect(byWord.every((tokens) => tokens.length === 1)).toBe(true);
+        expect(new Set(byWord.flat())).toEqual(new Set(alone.queryTokens(wanted)));
+        if (byWord.length > 0)
+          expect(tokenFilter('tokens', byWord)).toEqual({ tokens: { $all: byWord.flat() } });
+        const listed = rotating.queryTokensByWord(wanted);
+        expect(listed.map((tokens) => tokens.length)).toEqual(byWord.map(() => 3));
+        expect(listed.map(([token]) => token)).toEqual(byWord.flat());
+      }),
+      { numRuns: 200 },
+    );
+    expect(rotating.queryTokensByWord('a ! ?')).toEqual([]);
+    expect(rotating.keyId).toBe(indexes[0].keyId);
+    expect(rotating.keyId).not.toBe(indexes[1].keyId);
   });
 });

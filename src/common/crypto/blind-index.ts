@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 
 // Search without plaintext at rest (docs/protocol.md, "Search"): each word of a text is normalized
 // (NFKC, case and accents folded), cut to INDEXED_CHARS, and every prefix of it from MIN_PREFIX
@@ -70,7 +70,13 @@ function sigma(text: string, offset: number, length: number): string {
 const REMEMBERED_WORDS = 20_000;
 
 export class BlindIndex {
+  // which ENCRYPTION_KEY made the tokens (its key id, content-cipher's keyIdOf: no import, for the
+  // bench's type stripping), kept with an index's entries so that key rotation re-indexes those made
+  // with another (docs/protocol.md, "Search")
+  readonly keyId: string;
   private readonly key: Buffer;
+  // the indexes of ENCRYPTION_KEY_PREVIOUS: queries match their tokens too (queryTokensByWord)
+  private readonly previous: BlindIndex[];
   // least recently used first: word (cut to INDEXED_CHARS) → the tokens of its prefixes, and prefix
   // → its token (words that differ at the end share their prefixes' tokens)
   private readonly words = new Map<string, string[]>();
@@ -78,9 +84,11 @@ export class BlindIndex {
   private readonly rememberedMax: number;
 
   // (no parameter property: bench/store-cmd-cpu.ts loads this file with node's type stripping)
-  constructor(encryptionKey: Buffer, rememberedMax = REMEMBERED_WORDS) {
+  constructor(encryptionKey: Buffer, rememberedMax = REMEMBERED_WORDS, previousKeys: Buffer[] = []) {
     this.rememberedMax = rememberedMax;
+    this.keyId = createHash('sha256').update(encryptionKey).digest('base64url').slice(0, 8);
     this.key = Buffer.from(hkdfSync('sha256', encryptionKey, '', 'chatbox search index v1', 32));
+    this.previous = previousKeys.map((key) => new BlindIndex(key, rememberedMax));
   }
 
   private token(prefix: string): string {
@@ -116,6 +124,27 @@ export class BlindIndex {
   queryTokens(query: string): string[] {
     return [...new Set(searchWords(query).map((word) => this.prefixTokens(cut(word)).at(-1)!))];
   }
+
+  // The tokens a query needs, per word: the word's token under ENCRYPTION_KEY and under each key of
+  // ENCRYPTION_KEY_PREVIOUS (an index holds every word under one of them: made before the rotation,
+  // not re-indexed yet, or partly before and partly after). Every word must match, under any key
+  // (tokenFilter). Until the key-rotation audit of session 42 a query had the current key's tokens
+  // alone, and after a rotation nothing written before it was found (items: [], 3 of 3 runs).
+  queryTokensByWord(query: string): string[][] {
+    const words = [...new Set(searchWords(query).map(cut))];
+    return words.map((word) => [
+      ...new Set([this, ...this.previous].map((index) => index.prefixTokens(word).at(-1)!)),
+    ]);
+  }
+}
+
+// The filter of a token field holding, for every word, one of its tokens (queryTokensByWord): an
+// $all of them when each word has one token (no previous key), else an $and of one $in per word
+// (store conformance suite, "per-key search tokens"). `byWord` is not empty.
+export function tokenFilter(field: string, byWord: string[][]): Record<string, unknown> {
+  if (byWord.every((tokens) => tokens.length === 1))
+    return { [field]: { $all: byWord.map(([token]) => token) } };
+  return { $and: byWord.map((tokens) => ({ [field]: { $in: tokens } })) };
 }
 
 // Whether a text holds every query word (searchWords of the query) as the start of one of its words,

@@ -4,13 +4,16 @@ import { KeyRotationPass } from '../../common/crypto/rotation-passes';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
+import { SessionTermsIndexer } from './session-terms.indexer';
 
 // After ENCRYPTION_KEY rotates (the old key moved to ENCRYPTION_KEY_PREVIOUS), every instance
 // re-encrypts stored message content, file names, feedback reasons and CSAT comments with the new key
 // in the background, one session at a time under its lock; a second instance doing the same finds
 // nothing left to do. When a pass ends with no failures the old keys are no longer needed by the
 // sessions (the other collections have passes of their own: docs/operations.md, "Rotating
-// ENCRYPTION_KEY").
+// ENCRYPTION_KEY"). Then the sessions' search index: every entry holding tokens of another key is
+// made anew with the new one (SessionTermsIndexer.reindex), whether or not its session's content
+// needed rewriting (docs/protocol.md, "Search").
 // between sessions: the pass yields to live traffic
 const PAUSE_MS = 20;
 
@@ -26,11 +29,26 @@ export class KeyRotationService extends KeyRotationPass {
     private readonly repository: SessionsRepository,
     private readonly sessions: SessionsService,
     @Inject(SETTINGS) settings: Settings,
+    private readonly index: SessionTermsIndexer,
   ) {
     super(settings);
   }
 
-  async run(pauseMs = PAUSE_MS): Promise<RotationResult> {
+  // The content pass, then the search index's.
+  async run(pauseMs = PAUSE_MS): Promise<RotationResult & { reindexed: number }> {
+    const result = await this.reencrypt(pauseMs);
+    const reindexed = await this.passes.rewriteEach(
+      this.logger,
+      { what: 'search index entries', idField: 'session_id', doneEvent: 'key_rotation_search_index_done' },
+      this.index.madeWithOtherKeys(),
+      (sessionId) => sessionId,
+      (sessionId) => this.index.reindex(sessionId),
+      pauseMs,
+    );
+    return { ...result, failed: result.failed + reindexed.failed, reindexed: reindexed.rewritten };
+  }
+
+  private async reencrypt(pauseMs: number): Promise<RotationResult> {
     const result: RotationResult = { sessions: 0, messages: 0, failed: 0 };
     this.logger.log({ event: 'key_rotation_started' }, 're-encrypting content written with previous keys');
     try {

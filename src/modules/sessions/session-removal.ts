@@ -1,4 +1,11 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { Session } from './schemas/session.schema';
@@ -11,9 +18,16 @@ import { SessionsService } from './sessions.service';
 // The sessions' side of the purge of deleted sessions (SessionPurgeService; docs/protocol.md,
 // "Session library"): which are due, and the removal of one, its search index and its document, under
 // the session's lock (every write to the document holds it) and the index's (every index write does).
+// the backfill of deleted marks: its start after boot, its batch of deleted sessions, its pause
+const BACKFILL_DELAY_MS = 5_000;
+const BACKFILL_BATCH = 100;
+const BACKFILL_PAUSE_MS = 50;
+
 @Injectable()
-export class SessionRemoval implements OnModuleInit {
+export class SessionRemoval implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('sessions');
+  private backfill?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(
     @InjectModel(Session.name) private readonly sessions: Model<Session>,
@@ -39,6 +53,47 @@ export class SessionRemoval implements OnModuleInit {
         'no partial index on this store; the purge of deleted sessions scans them',
       );
     }
+  }
+
+  onApplicationBootstrap(): void {
+    this.backfill = setTimeout(() => void this.markDeletedIndexes(), BACKFILL_DELAY_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearTimeout(this.backfill);
+  }
+
+  // Marks the search index of each deleted session whose index has no mark: a session deleted before
+  // the mark existed (docs/protocol.md, "Search"). Once per start, a few seconds after it, a batch of
+  // deleted sessions at a time with a pause between (a scan of two fields of each, as the purge's);
+  // idempotent, so instances starting together only repeat each other's work. Until the key-rotation
+  // audit of session 42 such indexes stayed unmarked, and a user's search still took its candidates
+  // among those deleted sessions.
+  async markDeletedIndexes(): Promise<number> {
+    let marked = 0;
+    try {
+      const cursor = this.sessions
+        .find({ deleted: true }, { deleted_at: 1 })
+        .lean<Array<{ _id: string }>>()
+        .cursor({ batchSize: BACKFILL_BATCH });
+      let batch: string[] = [];
+      const flush = async () => {
+        marked += await this.index.backfillDeleted(batch);
+        batch = [];
+        await sleep(BACKFILL_PAUSE_MS);
+      };
+      for await (const document of cursor as AsyncIterable<{ _id: string }>) {
+        if (this.stopped) break;
+        batch.push(document._id);
+        if (batch.length >= BACKFILL_BATCH) await flush();
+      }
+      if (batch.length > 0 && !this.stopped) await flush();
+      if (marked > 0) this.logger.log({ event: 'search_index_deleted_marked', marked });
+    } catch (error) {
+      this.logger.warn({ event: 'search_index_deleted_mark_failed', marked, err: String(error) });
+    }
+    return marked;
   }
 
   // Sessions deleted before `cutoff`, at most `limit`. The projection names a field: on FerretDB a

@@ -5,6 +5,7 @@ import {
   foldWithOffsets,
   searchWords,
   textMatches,
+  tokenFilter,
 } from '../../common/crypto/blind-index';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import { buildThread } from '../../protocol/thread';
@@ -69,13 +70,14 @@ export class SessionSearch {
     indexed: string[],
     limit = 20,
   ): Promise<SearchHit[]> {
-    const tokens = this.index.queryTokens(query);
-    if (tokens.length === 0) return [];
+    // each word under every listed key: a name or an old session's tokens made before a rotation
+    const byWord = this.index.queryTokensByWord(query);
+    if (byWord.length === 0) return [];
     const filter: Record<string, unknown> = {
       $or: [
         ...(indexed.length > 0 ? [{ _id: { $in: indexed } }] : []),
-        { search_tokens: { $all: tokens } },
-        { title_tokens: { $all: tokens } },
+        tokenFilter('search_tokens', byWord),
+        tokenFilter('title_tokens', byWord),
       ],
     };
     if (scope.userId !== undefined) filter.user_id = scope.userId;

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { BlindIndex } from '../../common/crypto/blind-index';
+import { buildThread } from '../../protocol/thread';
 import type { MessageRecord, WrittenSession } from './session.types';
 import { BLIND_INDEX } from './sessions.repository';
 import { SEARCHABLE } from './session-search';
@@ -105,9 +106,49 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
     scope: { userId?: string; includeDeleted: boolean },
     limit: number,
   ): Promise<string[]> {
-    const tokens = this.index.queryTokens(query);
-    if (tokens.length === 0) return [];
-    return this.terms.matching(tokens, scope, limit);
+    const byWord = this.index.queryTokensByWord(query);
+    if (byWord.length === 0) return [];
+    return this.terms.matching(byWord, scope, limit);
+  }
+
+  // The sessions whose index holds tokens of another key than ENCRYPTION_KEY (key rotation).
+  madeWithOtherKeys(): AsyncGenerator<string> {
+    return this.terms.madeWithOtherKeys(this.index.keyId);
+  }
+
+  // Key rotation's re-index (docs/protocol.md, "Search"; docs/operations.md, "Rotating
+  // ENCRYPTION_KEY"): the session's index written anew with ENCRYPTION_KEY, from its log decrypted
+  // (the messages its conversation reads now, as a search matches them), under the index's lock as
+  // every write of it; its `deleted` mark stays. False: no session (purged). Until the key-rotation
+  // audit of session 42 nothing re-indexed, and once ENCRYPTION_KEY_PREVIOUS was emptied no message
+  // written before the rotation was found again (items: [], 3 of 3 runs).
+  reindex(sessionId: string): Promise<boolean> {
+    return this.exclusive(sessionId, async () => {
+      // the log at least as far as the index stands (a copy this instance holds may be behind it)
+      const session = await this.source?.log(sessionId, await this.terms.indexedSeq(sessionId));
+      if (!session) return false;
+      const tokens = new Set<string>();
+      for (const message of buildThread(session.messages).current)
+        if (searchable(message)) for (const token of this.index.tokensOf(message.content!)) tokens.add(token);
+      await this.terms.rewrite({
+        sessionId,
+        userId: session.user_id,
+        seq: session.seq,
+        tokens: [...tokens],
+        lastActivity: session.last_activity,
+        keyId: this.index.keyId,
+      });
+      return true;
+    });
+  }
+
+  // Of the deleted sessions `ids`, marks the index of each whose index is there unmarked,
+  // under the index's lock (the backfill of sessions deleted before the mark existed). Returns how
+  // many it marked.
+  async backfillDeleted(ids: string[]): Promise<number> {
+    const unmarked = ids.length > 0 ? await this.terms.unmarked(ids) : [];
+    for (const sessionId of unmarked) await this.exclusive(sessionId, () => this.terms.markFound(sessionId));
+    return unmarked.length;
   }
 
   // Its user deleted the session: its index is marked so, under the index's lock (a write of the
@@ -177,6 +218,7 @@ export class SessionTermsIndexer implements OnApplicationShutdown {
         to: session.seq,
         tokens: [...tokens],
         lastActivity: session.last_activity,
+        keyId: this.index.keyId,
       });
       if (added) {
         this.remember(sessionId, session.seq);

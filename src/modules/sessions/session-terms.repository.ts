@@ -2,6 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { bulkEach, coalescingLoader } from '../../common/coalescing-loader';
+import { tokenFilter } from '../../common/crypto/blind-index';
 import { SessionTerms } from './schemas/session-terms.schema';
 
 interface Addition {
@@ -11,6 +12,18 @@ interface Addition {
   to: number;
   tokens: string[];
   lastActivity: Date;
+  // the key the tokens were made with (BlindIndex.keyId)
+  keyId: string;
+}
+
+// one session's index made anew (key rotation's re-index)
+export interface Rewrite {
+  sessionId: string;
+  userId: string;
+  seq: number;
+  tokens: string[];
+  lastActivity: Date;
+  keyId: string;
 }
 
 // statements per coalesced bulkWrite, as the sessions' (docs/protocol.md, "Coalesced writes")
@@ -41,14 +54,15 @@ export class SessionTermsRepository implements OnModuleInit {
     return this.positions.load(sessionId);
   }
 
-  // The sessions whose tokens hold every one of `tokens`, newest activity first, at most `limit`;
-  // deleted ones only when asked for (a scalar top-level $ne: store conformance suite).
+  // The sessions whose tokens hold, for every word, one of its tokens (`byWord`: under each listed
+  // key), newest activity first, at most `limit`; deleted ones only when asked for (a scalar
+  // top-level $ne, and the per-key $and of $in: store conformance suite).
   async matching(
-    tokens: string[],
+    byWord: string[][],
     scope: { userId?: string; includeDeleted: boolean },
     limit: number,
   ): Promise<string[]> {
-    const filter: Record<string, unknown> = { tokens: { $all: tokens } };
+    const filter: Record<string, unknown> = tokenFilter('tokens', byWord);
     if (scope.userId !== undefined) filter.user_id = scope.userId;
     if (!scope.includeDeleted) filter.deleted = { $ne: true };
     const found = await this.terms
@@ -67,10 +81,60 @@ export class SessionTermsRepository implements OnModuleInit {
       { _id: sessionId } as Record<string, unknown>,
       {
         $set: { deleted: true },
-        $setOnInsert: { user_id: userId, tokens: [], indexed_seq: 0, last_activity: at },
+        $setOnInsert: {
+          user_id: userId,
+          tokens: [],
+          indexed_seq: 0,
+          last_activity: at,
+          index_keys: [],
+          keyed: true,
+        },
       },
       { upsert: true },
     );
+  }
+
+  // Marks the session's index deleted when there is one (the backfill of sessions deleted before the
+  // mark existed; the caller holds the index's lock): none is made.
+  async markFound(sessionId: string): Promise<void> {
+    await this.terms.collection.updateOne({ _id: sessionId } as Record<string, unknown>, {
+      $set: { deleted: true },
+    });
+  }
+
+  // Of `ids`, the sessions whose index is there and not marked deleted.
+  async unmarked(ids: string[]): Promise<string[]> {
+    const found = await this.terms
+      .find({ _id: { $in: ids }, deleted: { $ne: true } }, { indexed_seq: 1 })
+      .lean<Array<{ _id: string }>>();
+    return found.map((document) => document._id);
+  }
+
+  // The sessions whose index holds tokens of another key than `keyId`, or of a key not known (made
+  // before the keys were kept), in one pass over the collection (key rotation's re-index: a
+  // background job, a cursor, the test made here as the sessions' pass makes its own).
+  async *madeWithOtherKeys(keyId: string): AsyncGenerator<string> {
+    const cursor = this.terms
+      .find({}, { index_keys: 1, keyed: 1 })
+      .lean<Array<Pick<SessionTerms, '_id' | 'index_keys' | 'keyed'>>>()
+      .cursor({ batchSize: 100 });
+    for await (const entry of cursor as AsyncIterable<Pick<SessionTerms, '_id' | 'index_keys' | 'keyed'>>)
+      if (entry.keyed !== true || (entry.index_keys ?? []).some((key) => key !== keyId)) yield entry._id;
+  }
+
+  // Writes the session's index anew (the caller holds its lock): its tokens, all under `keyId`, up to
+  // `seq`. The `deleted` mark is kept; an index not there (purged since) is not made again.
+  async rewrite(rewrite: Rewrite): Promise<void> {
+    await this.terms.collection.updateOne({ _id: rewrite.sessionId } as Record<string, unknown>, {
+      $set: {
+        user_id: rewrite.userId,
+        tokens: rewrite.tokens,
+        indexed_seq: rewrite.seq,
+        last_activity: rewrite.lastActivity,
+        index_keys: [rewrite.keyId],
+        keyed: true,
+      },
+    });
   }
 
   private readonly additions = coalescingLoader<Addition, boolean>(async (batch) => {
@@ -79,7 +143,13 @@ export class SessionTermsRepository implements OnModuleInit {
         filter: { _id: addition.sessionId, indexed_seq: addition.from } as Record<string, unknown>,
         update: {
           $set: { indexed_seq: addition.to, last_activity: addition.lastActivity, user_id: addition.userId },
-          ...(addition.tokens.length > 0 ? { $addToSet: { tokens: { $each: addition.tokens } } } : {}),
+          // the key joins the entry's keys; `keyed` only on the entry's making (one made before the
+          // keys were kept stays without it, its older tokens' key not known)
+          $addToSet: {
+            index_keys: addition.keyId,
+            ...(addition.tokens.length > 0 ? { tokens: { $each: addition.tokens } } : {}),
+          },
+          ...(addition.from === 0 ? { $setOnInsert: { keyed: true } } : {}),
         },
         upsert: addition.from === 0,
       },

@@ -44,7 +44,9 @@ import { SessionRemoval } from './session-removal';
     {
       provide: BLIND_INDEX,
       inject: [SETTINGS],
-      useFactory: (settings: Settings) => new BlindIndex(settings.encryption.key),
+      // queries match the previous keys' tokens too, until the rotation re-indexed (docs/protocol.md, "Search")
+      useFactory: (settings: Settings) =>
+        new BlindIndex(settings.encryption.key, undefined, settings.encryption.previousKeys),
     },
   ],
   // the repositories stay inside: other modules ask SessionsService (one writer of the collection),

@@ -18,6 +18,12 @@ export class SessionTerms {
   // its user deleted the session: a user's search leaves it out before taking the newest candidates
   // (an admin's finds it still)
   @Prop() deleted?: boolean;
+  // the key ids (BlindIndex.keyId) of the ENCRYPTION_KEYs its tokens were made with, and `keyed`:
+  // made since they are kept (an entry without it was made before, under a key not known). Key
+  // rotation re-indexes an entry whose tokens are not all the current key's (docs/protocol.md,
+  // "Search")
+  @Prop({ type: [String] }) index_keys?: string[];
+  @Prop() keyed?: boolean;
 }
 export const SessionTermsSchema = SchemaFactory.createForClass(SessionTerms);
 SessionTermsSchema.index({ user_id: 1, tokens: 1 });
