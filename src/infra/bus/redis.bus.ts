@@ -45,9 +45,15 @@ export class RedisBus implements Bus {
         maxRetriesPerRequest: null,
         commandTimeout: undefined,
         autoResendUnfulfilledCommands: true,
+        // made again here (resubscribe), not by ioredis: its own are commands whose promises nobody
+        // holds, and a close while one was unanswered (the app stopping as Redis came back) rejected
+        // it unheard, "Connection is closed." (an app without main.ts's handler, a test's, failed on
+        // it: test/integration/redis-bus-freeze.int-spec.ts)
+        autoResubscribe: false,
       },
       closing,
     );
+    this.subscriber.on('ready', () => this.resubscribe());
     for (const client of [this.publisher, this.subscriber]) {
       client.on('close', () => {
         if (!this.closing) this.missed = true;
@@ -86,6 +92,13 @@ export class RedisBus implements Bus {
   subscribe(topic: string, handler: BusHandler): void {
     if (!this.handlers.has(topic)) void this.subscriber.subscribe(PREFIX + topic).catch(() => undefined);
     this.handlers.set(topic, [...(this.handlers.get(topic) ?? []), handler]);
+  }
+
+  // every topic again on a new connection (the first's too: a SUBSCRIBE of a topic already heard
+  // changes nothing)
+  private resubscribe(): void {
+    const channels = [RESYNC_TOPIC, ...this.handlers.keys()].map((topic) => PREFIX + topic);
+    void this.subscriber.subscribe(...channels).catch(() => undefined);
   }
 
   onResync(handler: () => void): void {

@@ -17,8 +17,8 @@ const logger = new Logger('redis');
 // connection owed an answer to has failed for its caller already, and may still run when Redis
 // reads its old socket: it is not sent again on the new one (`autoResendUnfulfilledCommands`; sent
 // again, a publish ran twice after a freeze: test/integration/redis-bus-freeze.int-spec.ts).
-// Subscriptions are made again all the same (`autoResubscribe`). `closing()` tells the warning's
-// listener that a close is the app's own.
+// Subscriptions are made again all the same (`autoResubscribe`; the bus makes its own: RedisBus).
+// `closing()` tells the warning's listener that a close is the app's own.
 export function redisConnection(
   url: string,
   name: string,
