@@ -38,6 +38,53 @@ describe('takeover handoff (e2e)', () => {
     }
   });
 
+  // Found by the contract black-box audit in session 42 (45 of 45 rounds): a typing_indicator is never
+  // stored, so one the user sends the instant admin_join arrives reaches the admin only if its socket
+  // was bound before the user could see admin_join. A refused second admin is never bound: it sees
+  // nothing of the session. Control: the user types once the admin has its ack (passed before too).
+  it.each([
+    ['the instant admin_join arrives', false],
+    ["once the admin's join is acked (control)", true],
+  ])(
+    "should relay to the admin the user's typing sent %s, and nothing to a refused admin",
+    async (_when, acked) => {
+      for (let round = 0; round < 4; round++) {
+        const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
+        const sessionId = (await user.nextOfType('connection_status')).session_id as string;
+        const grace = await TestClient.connect(
+          `${server.wsUrl}?token=${adminToken(uniqueUser('adm'), 'Grace')}`,
+        );
+        const linus = await TestClient.connect(
+          `${server.wsUrl}?token=${adminToken(uniqueUser('adm'), 'Linus')}`,
+        );
+        await Promise.all([grace.nextOfType('connection_status'), linus.nextOfType('connection_status')]);
+        if (!acked)
+          user.socket.on('message', (data) => {
+            if (data.toString().includes('"type":"admin_join"'))
+              user.send({ type: 'typing_indicator', metadata: { typing: true } });
+          });
+        grace.send({ type: 'admin_join', session_id: sessionId, client_id: 'j1' });
+        await user.nextOfType('admin_join');
+        // the admin's ack and the typing may come in either order: looked for among all its frames
+        const has = (type: string) => grace.frames.some((f) => f.type === type && f.session_id === sessionId);
+        const seen = async (type: string) => {
+          for (let waited = 0; !has(type) && waited < 2_000; waited += 20)
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          return has(type);
+        };
+        expect(await seen('ack')).toBe(true);
+        linus.send({ type: 'admin_join', session_id: sessionId, client_id: 'j2' });
+        expect(await linus.nextOfType('error')).toMatchObject({ error: { code: 'SESSION_LOCKED' } });
+        if (acked) user.send({ type: 'typing_indicator', metadata: { typing: true } });
+        expect(await seen('typing_indicator')).toBe(true);
+        expect(
+          linus.frames.filter((frame) => frame.session_id === sessionId && frame.type !== 'error'),
+        ).toEqual([]);
+        await Promise.all([user.close(), grace.close(), linus.close()]);
+      }
+    },
+  );
+
   // The takeover's end, a step of it made slower: its read of what no admin answered (the user's new
   // message is stored, and its reply not yet, when it looks), or its claim's close (the user's reply
   // asked for before it): either way the user's message sent the instant admin_leave arrives is

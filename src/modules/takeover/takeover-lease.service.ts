@@ -78,7 +78,8 @@ export class TakeoverLeaseService implements OnModuleInit {
   }
 
   // The claim is stored: the admin answers from here on, and every device of the user sees it.
-  async started(claim: Claim, helpRequestedAt: Date | null): Promise<void> {
+  // `joined`: once its admin_join is stored, before any socket hears of it (TakeoverLogService.logStart).
+  async started(claim: Claim, helpRequestedAt: Date | null, joined?: () => void): Promise<void> {
     this.logger.log(
       { event: 'takeover_started', admin_id: claim.adminId, session_id: claim.sessionId, epoch: claim.epoch },
       'takeover started',
@@ -90,7 +91,7 @@ export class TakeoverLeaseService implements OnModuleInit {
     // instance that never heard of the takeover, or died, is not waited for)
     await this.repliesSettled(claim);
     try {
-      await this.takeoverLog.logStart(claim);
+      await this.takeoverLog.logStart(claim, joined);
     } catch (error) {
       // the session ended while it was being claimed (the join is logged only into a live session):
       // the claim ends here, with no admin_join to leave (docs/protocol.md, "Takeover handoff")
@@ -125,12 +126,13 @@ export class TakeoverLeaseService implements OnModuleInit {
   }
 
   // The claim this admin holds (a renewal from another socket, a retried join): its admin_join is
-  // logged before the socket speaks there, by whichever request gets there first.
-  async ensureStarted(claim: Claim): Promise<void> {
+  // logged before the socket speaks there, by whichever request gets there first (`joined`, as in
+  // started(), when it is this one).
+  async ensureStarted(claim: Claim, joined?: () => void): Promise<void> {
     const state = await this.sessions.assistanceState(claim.sessionId);
     if (sameTakeover(state?.takeover, claim)) return;
     await this.repliesSettled(claim);
-    await this.takeoverLog.logStart(claim);
+    await this.takeoverLog.logStart(claim, joined);
     await this.leaveIfEnded(claim);
   }
 

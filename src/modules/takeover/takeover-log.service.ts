@@ -20,11 +20,13 @@ export class TakeoverLogService {
   // admin_join, logged only while the session mirrors no takeover, and mirrored in the same write.
   // The session may still mirror an earlier takeover whose instance died after storing its end and
   // before logging it: its admin_leave is logged first. Throws SESSION_LOCKED when this claim is no
-  // longer the session's latest open one.
-  async logStart(claim: Claim): Promise<void> {
+  // longer the session's latest open one. `beforeFanOut`: once this call stored it, before any socket
+  // hears of it (the joining admin's socket is bound there: TakeoverService.join).
+  async logStart(claim: Claim, beforeFanOut?: () => void): Promise<void> {
     for (let attempt = 0; attempt < 4; attempt++) {
       const metadata = { admin_name: claim.adminName };
-      if (await this.logEvent(claim.sessionId, 'admin_join', metadata, null, { start: claim })) return;
+      if (await this.logEvent(claim.sessionId, 'admin_join', metadata, null, { start: claim }, beforeFanOut))
+        return;
       const state = await this.sessions.assistanceState(claim.sessionId);
       const mirrored = state?.takeover;
       // logged already (by another request of this admin, or an attempt whose answer was lost)

@@ -305,6 +305,28 @@ describe(TakeoverService.name, () => {
     expect(repository.renew.mock.calls.length).toBe(renewals);
   });
 
+  // docs/protocol.md, "Takeover handoff": until the contract audit of session 42 the socket was bound
+  // after two more store reads, and the user's typing sent the instant admin_join arrived was dropped
+  it('should bind the joining socket once admin_join is stored, before it fans out, and never a refused one', async () => {
+    const { service, hub } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    await service.join(socket, 's1', 'j1');
+    const moved = hub.move.mock.calls.findIndex(([, sessionId]) => sessionId === 's1');
+    const fannedOut = hub.toSession.mock.calls.findIndex(([, frame]) => frame.type === 'admin_join');
+    expect(hub.move.mock.calls[moved]).toEqual([socket, 's1', 4]);
+    expect(hub.move.mock.invocationCallOrder[moved]).toBeLessThan(
+      hub.toSession.mock.invocationCallOrder[fannedOut],
+    );
+    expect(hub.move).toHaveBeenCalledTimes(1);
+    expect(service.isAssisting(socket)).toBe(true);
+
+    const refused = setup(claim({ adminId: 'bob', adminName: 'Bob' }));
+    const other = { id: 'c2', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    expect(await codeOf(refused.service.join(other, 's1', 'j2'))).toBe(ErrorCode.SESSION_LOCKED);
+    expect(refused.hub.move).not.toHaveBeenCalled();
+    expect(refused.service.isAssisting(other)).toBe(false);
+  });
+
   it('should renew instead of starting again when the admin already holds the session', async () => {
     const { service, repository } = setup(claim());
     expect((await service.claim('s1', admin('ada', 'Ada'))).started).toBe(false);

@@ -53,8 +53,9 @@ export class TakeoverService {
   ) {}
 
   // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder;
-  // NOT_FOUND when there is no conversation to take over.
-  async claim(sessionId: string, admin: Principal): Promise<TakeoverView> {
+  // NOT_FOUND when there is no conversation to take over. `joined`: when this call logs the claim's
+  // admin_join, once it is stored and before any socket hears of it (never for a refused claim).
+  async claim(sessionId: string, admin: Principal, joined?: (claim: Claim) => void): Promise<TakeoverView> {
     this.requireAdmin(admin);
     const name = adminName(admin);
     let holder: Claim | null = null;
@@ -79,7 +80,8 @@ export class TakeoverService {
           // timers audit the renewal's answer was not looked at, and a lapsed takeover was acked.
           if (!(await this.lease.extend(holder, leaseUntil))) continue;
           // another request of this admin may still be starting it: its admin_join is logged first
-          await this.lease.ensureStarted(holder);
+          const held = holder;
+          await this.lease.ensureStarted(held, joined && (() => joined(held)));
           return view(holder, leaseUntil, false);
         }
         // run out in the store, and nobody has renewed it since the store was last away (nor since
@@ -103,7 +105,11 @@ export class TakeoverService {
           leaseUntil,
           ended: false,
         };
-        await this.lease.started(claim, session.help_pending ? session.help_requested_at : null);
+        await this.lease.started(
+          claim,
+          session.help_pending ? session.help_requested_at : null,
+          joined && (() => joined(claim)),
+        );
         return view(claim, leaseUntil, true);
       }
       // another admin won this epoch: the next round reads who
@@ -132,38 +138,73 @@ export class TakeoverService {
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
     const before = await this.sessions.assistanceState(sessionId);
-    const claimed = held
-      ? await this.continueHeld(connection, held)
-      : await this.claim(sessionId, connection.principal);
-    // the session this socket assisted is let go once the new one is this admin's, not before: until
-    // an admin audit in session 40 a join refused SESSION_LOCKED (another admin held it) had ended
-    // the admin's takeover already, the user was shown admin_leave and the model answered them
-    // (4 of 4 runs; test/e2e/takeover-join-refused.e2e-spec.ts)
-    const current = this.bindings.binding(connection);
-    if (current && current.claim.sessionId !== sessionId)
-      await this.leave(connection, current.claim.sessionId);
-    const [claim, session] = await Promise.all([
-      this.repository.latest(sessionId),
-      this.sessions.assistanceState(sessionId),
-    ]);
-    if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
-    // ended while it was being continued (a lapse elsewhere): never acked
-    if (claim.ended) throw this.ended(connection, claim);
-    if (!this.bindings.binding(connection)) {
+    // The socket is bound the moment this join's admin_join is stored, before any socket of the user
+    // hears of it (on any instance: the bus carries it after the bind), so a frame that is never stored
+    // and is sent the instant the user sees admin_join (a typing_indicator) finds it. A refused claim
+    // stores no admin_join: its socket is never bound. Until the contract audit of session 42 the socket
+    // was bound only after two more store reads, and the user's first typing_indicator was dropped (45
+    // of 45 rounds; test/e2e/takeover-handoff.e2e-spec.ts).
+    let attached: Binding | undefined;
+    let left: Claim | undefined;
+    const attach = (claim: Claim) => {
+      const current = this.bindings.binding(connection);
+      if (current?.claim.sessionId === sessionId) return;
+      // the takeover this socket assisted is released below, once this join is done
+      if (current) left = this.bindings.unbind(connection.id)?.claim;
       this.bindings.bind(connection, claim, before?.seq ?? 0);
-      void this.hub.catchUp(connection);
+      attached = this.bindings.binding(connection);
+      // seq order holds whichever comes first, the store's copy or the live admin_join (SeqOrder)
+      if (attached) void this.hub.catchUp(connection);
+    };
+    try {
+      const claimed = held
+        ? await this.continueHeld(connection, held, attach)
+        : await this.claim(sessionId, connection.principal, attach);
+      // the session this socket assisted is let go once the new one is this admin's, not before: until
+      // an admin audit in session 40 a join refused SESSION_LOCKED (another admin held it) had ended
+      // the admin's takeover already, the user was shown admin_leave and the model answered them
+      // (4 of 4 runs; test/e2e/takeover-join-refused.e2e-spec.ts)
+      const current = this.bindings.binding(connection);
+      if (left)
+        // unbound already when this join's admin_join was stored: one that ended or changed hands
+        // meanwhile is not this socket's either way
+        await this.leave(connection, left.sessionId).catch((error: unknown) => {
+          if (!(error instanceof DomainException)) throw error;
+        });
+      else if (current && current.claim.sessionId !== sessionId)
+        await this.leave(connection, current.claim.sessionId);
+      const [claim, session] = await Promise.all([
+        this.repository.latest(sessionId),
+        this.sessions.assistanceState(sessionId),
+      ]);
+      if (!claim || claim.adminId !== connection.principal.userId) throw locked(claim);
+      // ended while it was being continued (a lapse elsewhere): never acked (a socket bound above is
+      // let go below, shown the admin_leave once)
+      if (claim.ended)
+        throw attached
+          ? new DomainException(ErrorCode.NOT_FOUND, 'Your takeover of this session has ended.')
+          : this.ended(connection, claim);
+      if (!this.bindings.binding(connection)) {
+        this.bindings.bind(connection, claim, before?.seq ?? 0);
+        void this.hub.catchUp(connection);
+      }
+      this.hub.send(connection, {
+        type: 'ack',
+        session_id: sessionId,
+        seq: session?.seq ?? 0,
+        client_id: clientId,
+        metadata: {
+          admin_name: claimed.admin_name,
+          lease_until: claimed.lease_until,
+          user_id: session?.user_id,
+        },
+      });
+    } catch (error) {
+      // refused after all: the socket bound above leaves the session (shown its admin_leave once
+      // logged; its end, here or elsewhere, lets go of it once: letGo forgets the binding first)
+      if (attached && this.bindings.binding(connection) === attached) this.bindings.letGo(connection.id);
+      throw error;
     }
-    this.hub.send(connection, {
-      type: 'ack',
-      session_id: sessionId,
-      seq: session?.seq ?? 0,
-      client_id: clientId,
-      metadata: {
-        admin_name: claimed.admin_name,
-        lease_until: claimed.lease_until,
-        user_id: session?.user_id,
-      },
-    });
   }
 
   // A resume of a takeover that is not this admin's open one is refused: NOT_FOUND when it ended (the
@@ -180,10 +221,14 @@ export class TakeoverService {
   // session anew once that one has ended. Until the timers audit a lapse between the check above and
   // the claim had the user shown a second admin_join, and a lapse during the renewal acked a takeover
   // that was over (docs/protocol.md, "Takeover handoff").
-  private async continueHeld(connection: Connection, held: Claim): Promise<TakeoverView> {
+  private async continueHeld(
+    connection: Connection,
+    held: Claim,
+    joined: (claim: Claim) => void,
+  ): Promise<TakeoverView> {
     const leaseUntil = new Date(Date.now() + this.settings.takeoverGraceMs);
     if (!(await this.lease.extend(held, leaseUntil))) throw this.ended(connection, held);
-    await this.lease.ensureStarted(held);
+    await this.lease.ensureStarted(held, () => joined(held));
     return view(held, leaseUntil, false);
   }
 
