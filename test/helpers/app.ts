@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
+import type { Server } from 'node:http';
 import { createApp } from '../../src/bootstrap';
+import { HttpDrain } from '../../src/common/http/http-drain';
 import { testSettings } from './env';
 
 export interface RunningApp {
@@ -13,13 +15,20 @@ export interface RunningApp {
 // The real app on a real loopback port, in this process (so coverage sees it).
 export async function startApp(env: Record<string, string> = {}): Promise<RunningApp> {
   const app = await createApp(testSettings(env));
+  // closed as main.ts closes it on SIGTERM: without the drain a connection busy at the close and idle
+  // after it stayed open for the keep-alive timeout (65 s since session 42), and held app.close()
+  // past a hook's 30 s (http-hardening's afterAll in CI)
+  const drain = new HttpDrain(app.getHttpServer() as Server);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
     app,
     httpUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/chat/ws`,
-    close: () => app.close(),
+    close: () => {
+      drain.begin();
+      return app.close();
+    },
   };
 }
 

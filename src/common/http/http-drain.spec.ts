@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { HttpDrain } from './http-drain';
+import { dropRefusedBody } from './request-body';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -45,7 +46,11 @@ describe('HttpDrain', () => {
     held = [];
     server = createServer((request, response) => {
       if (request.url === '/slow') held.push(() => response.end('slow'));
-      else response.end('ok');
+      else if (request.url === '/refused') {
+        // answered at once, the rest of the body read and dropped (as a refused upload's)
+        dropRefusedBody(request, response);
+        response.writeHead(413).end('too large');
+      } else response.end('ok');
     });
     drain = new HttpDrain(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -68,6 +73,20 @@ describe('HttpDrain', () => {
     await client.closed;
     expect(answers(client.text())).toBe(2);
     expect(client.text().split('HTTP/1.1 200')[2]).toMatch(/connection: close/i);
+  });
+
+  // A refused request's body is read and dropped after its answer, for up to 30 s
+  // (dropRefusedBody): a stop does not wait for that.
+  it('should cut a connection whose answer went out while its body is still being dropped', async () => {
+    const client = await raw(port);
+    client.socket.write(
+      'POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n' + 'x'.repeat(1000),
+    );
+    await until(() => client.text().includes('413'));
+    drain.begin();
+    const closed = closeServer();
+    await client.closed;
+    await closed;
   });
 
   it('should let the close end when a connection busy at the close keeps sending requests (what Node alone never ends)', async () => {
