@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { httpRefusalOf } from '../http/http-errors';
-import { describeError } from './describe-error';
+import { describeError } from '../logging/logging';
 import { DomainException } from './domain.exception';
 import { codeForHttpStatus, DEFAULT_MESSAGES, ErrorCode, httpStatusOf } from './error-code';
 import { isStoreOutage, STORE_AWAY_MESSAGE, STORE_RETRY_AFTER_MS } from './store-outage';

@@ -6,7 +6,7 @@ import {
   MongoTopologyClosedError,
 } from 'mongodb';
 import { Error as MongooseError } from 'mongoose';
-import { describeError } from './describe-error';
+import { describeError } from '../logging/logging';
 import { DomainException } from './domain.exception';
 import { DEFAULT_MESSAGES, ErrorCode } from './error-code';
 

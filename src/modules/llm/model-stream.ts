@@ -10,7 +10,7 @@ import { ChatMetrics } from '../metrics/chat-metrics';
 import { LlmEvents } from './llm-events';
 import type { ModelEntry } from './llm.registry';
 import { CircuitOpenError, resilientStream } from './resilient-stream';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // Who a model call answers: an AI session's user, or a room's asker (for failure events and alerts).
 export interface ModelCaller {

@@ -5,7 +5,7 @@ import type { Principal } from '../../common/auth/principal';
 import type { SocketQuota } from '../../common/auth/socket-quota';
 import type { Connection } from './connection';
 import { newId } from '../../common/ids';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // What both sockets (/chat/ws and /ws/chat) do with a socket besides their frames: the connection
 // record, liveness (frames and pongs), frames handled one at a time in order, the token's expiry,

@@ -13,7 +13,7 @@ import type { StopsBeforeShown } from './reply-stops';
 import type { ReplyStreamer } from './reply-stream';
 import type { ReplyTitles } from './reply-titles';
 import type { ReplyTurns } from './reply-turns';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // What an attempt needs of the replies shown on this instance (ReplyService).
 export interface ShownReplies {

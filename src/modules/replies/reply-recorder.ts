@@ -14,7 +14,7 @@ import { ClientHub } from '../realtime/client-hub';
 import { storedFrame } from '../realtime/frames';
 import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library")
 export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover' | 'deleted';

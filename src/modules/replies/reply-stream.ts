@@ -8,7 +8,7 @@ import type { GeneratedFile } from './reply-attachments';
 import type { ReplyFences } from './reply-fences';
 import type { Generation } from './reply-generation';
 import type { AssembledPrompt } from './reply-prompt';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // What the streaming loop leaves for the recorder.
 export interface StreamedReply {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { SessionTitler } from '../llm/session-titler';
 import type { ClientHub } from '../realtime/client-hub';
 import type { SessionsService } from '../sessions/sessions.service';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 // A better name than the heuristic one, asked of the model in the background once the first
 // exchange is complete (docs/protocol.md, "Session titles").

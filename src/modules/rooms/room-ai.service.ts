@@ -22,7 +22,7 @@ import { RoomMessagesService } from './room-messages.service';
 import { isModerator, requireModerator } from './room-rules';
 import type { RoomMessageRecord, RoomRecord } from './room.types';
 import { newId } from '../../common/ids';
-import { describeError } from '../../common/errors/describe-error';
+import { describeError } from '../../common/logging/logging';
 
 const TOPIC = 'rooms-ai';
 const SWEEP_MS = 10_000;
