@@ -35,6 +35,18 @@ describe('chat over WebSocket (e2e)', () => {
       ).toBe(401);
     });
 
+    // Found by the audit of session 42's own changes (3 of 3, both paths): once the server chose
+    // `chatbox` for the bearer subprotocol, a client offering a subprotocol of its own, with
+    // `?token=`, was refused the socket ("Server sent no subprotocol"); ws had chosen its own.
+    it('should open a socket for a client that offers its own subprotocol with ?token=, on both paths', async () => {
+      const token = userToken(uniqueUser());
+      for (const url of [server.wsUrl, `${server.httpUrl.replace('http', 'ws')}/ws/chat`]) {
+        const client = await TestClient.connect(`${url}?token=${token}`, { protocols: ['v1.chat'] });
+        expect((await client.nextOfType('connection_status')).type).toBe('connection_status');
+        await client.close();
+      }
+    });
+
     // Found by the text-limits black-box audit (round 2) in session 42 (3 of 3 runs): the store's UTF-8
     // writes U+FFFD for a lone surrogate, in documents and queries alike, so the subjects `…\uD800`
     // and `…\uDFFF` were one user: the second listed the first's session and its name (its first

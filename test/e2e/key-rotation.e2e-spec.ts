@@ -14,6 +14,16 @@ import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { api, createRoom, join as joinRoom, roomsSocket, say } from './rooms.helpers';
 
+// One turn in the user's session on `app`: its session id (the message is acked and answered).
+async function oneTurn(app: RunningApp, token: string, clientId: string, content: string): Promise<string> {
+  const client = await TestClient.connect(`${app.wsUrl}?token=${token}`);
+  const sessionId = String((await client.nextOfType('connection_status')).session_id);
+  client.send({ type: 'user_message', client_id: clientId, content });
+  await client.reply();
+  await client.close();
+  return sessionId;
+}
+
 // The whole app: a conversation stored under one ENCRYPTION_KEY is re-encrypted in the background
 // after the key rotates, and the app then reads it with the new key alone.
 describe('ENCRYPTION_KEY rotation (e2e)', () => {
@@ -27,11 +37,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
     let sessionId: string;
     try {
-      const client = await TestClient.connect(`${before.wsUrl}?token=${token}`);
-      sessionId = (await client.nextOfType('connection_status')).session_id as string;
-      client.send({ type: 'user_message', client_id: 'k1', content: 'written with the old key' });
-      await client.reply();
-      await client.close();
+      sessionId = await oneTurn(before, token, 'k1', 'written with the old key');
     } finally {
       await before.close();
     }
@@ -90,11 +96,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
     let sessionId: string;
     try {
-      const client = await TestClient.connect(`${before.wsUrl}?token=${searcher}`);
-      sessionId = (await client.nextOfType('connection_status')).session_id as string;
-      client.send({ type: 'user_message', client_id: 'z1', content: 'our Zanzibar itinerary' });
-      await client.reply();
-      await client.close();
+      sessionId = await oneTurn(before, searcher, 'z1', 'our Zanzibar itinerary');
       expect(await found(before)).toContain(sessionId);
     } finally {
       await before.close();
@@ -255,11 +257,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     beforeAll(async () => {
       const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
       try {
-        const client = await TestClient.connect(`${before.wsUrl}?token=${owner}`);
-        sessionId = String((await client.nextOfType('connection_status')).session_id);
-        client.send({ type: 'user_message', client_id: 'k1', content: 'written with the old key' });
-        await client.reply();
-        await client.close();
+        sessionId = await oneTurn(before, owner, 'k1', 'written with the old key');
         roomId = await createRoom(before, owner);
         const rooms = await roomsSocket(before, owner);
         await joinRoom(rooms, roomId);

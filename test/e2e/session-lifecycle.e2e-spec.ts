@@ -1,3 +1,5 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
@@ -115,6 +117,31 @@ describe('session lifecycle while turns are answered (e2e)', () => {
     await pause(500);
     expect(back.client.frames.filter((frame: Frame) => frame.type === 'ai_response')).toEqual([]);
     await Promise.all([client.close(), back.client.close()]);
+  });
+
+  // Found by the audit of session 42's own changes (3 of 3): a message is stamped no earlier than
+  // its session's last activity, and one write from a clock far ahead (an hour, ten years) stamped
+  // every later message of the session there, for good. A last activity further ahead than a clock
+  // may be (MAX_CLOCK_AHEAD_MS) is written over (docs/protocol.md, "Session library").
+  it('should stamp the next turn near now after a last activity ten years ahead, and keep it there', async () => {
+    const token = userToken(uniqueUser('skew'));
+    const { client, sessionId } = await connect(token);
+    client.send({ type: 'user_message', client_id: 's1', content: 'first' });
+    await client.reply();
+    const sessions = server.app.get<Connection>(getConnectionToken()).collection('sessions');
+    const future = new Date(Date.now() + 10 * 365 * 86_400_000);
+    await sessions.updateOne({ _id: sessionId as never }, { $set: { last_activity: future } });
+    client.send({ type: 'user_message', client_id: 's2', content: 'second' });
+    await acked(client, 's2');
+    await client.reply();
+    const late = (await log(sessionId)).filter(
+      (message) =>
+        new Date((message as { timestamp?: string }).timestamp ?? 0).getTime() > Date.now() + 60_000,
+    );
+    expect(late).toEqual([]);
+    const raw = await sessions.findOne({ _id: sessionId as never }, { projection: { last_activity: 1 } });
+    expect((raw?.last_activity as Date).getTime()).toBeLessThan(Date.now() + 60_000);
+    await client.close();
   });
 });
 

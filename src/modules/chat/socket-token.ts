@@ -33,9 +33,14 @@ export function upgradeToken(request: IncomingMessage, query: URLSearchParams): 
   );
 }
 
-// ws's handleProtocols: `chatbox` when offered, else none. ws's default selects the first offered,
-// which would echo a `bearer.<jwt>` offered first back in the answer's headers. A browser that
-// offered subprotocols fails a socket whose answer selects none, so clients offer `chatbox` too.
+// ws's handleProtocols: `chatbox` when offered, else the first offered that is not a `bearer.` one,
+// else none. ws's default selects the first offered, which would echo a `bearer.<jwt>` offered first
+// back in the answer's headers; a browser that offered subprotocols fails a socket whose answer
+// selects none, so our clients offer `chatbox` too. A client's own subprotocol (with `?token=`) is
+// selected as ws selected it: until the audit of session 42's own changes such a client was refused
+// the socket (3 of 3, both paths).
 export function selectProtocol(offered: Set<string>): string | false {
-  return offered.has(SOCKET_PROTOCOL) ? SOCKET_PROTOCOL : false;
+  if (offered.has(SOCKET_PROTOCOL)) return SOCKET_PROTOCOL;
+  for (const entry of offered) if (!entry.startsWith(BEARER_PROTOCOL_PREFIX)) return entry;
+  return false;
 }

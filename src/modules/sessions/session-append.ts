@@ -30,6 +30,9 @@ export type AppendWriteOptions = Pick<AppendOptions, 'owner' | 'takeover' | 'mir
   // set it in the same write, on condition the session still has the default name
   name?: string;
   held?: SessionHead;
+  // the stamp is at the skew bound (stampAfter): the session's last activity, further ahead, is
+  // written over instead of guarding the write
+  overAhead?: boolean;
 };
 
 // The guarded append to a session's log, and the outcome of one that was not stored.
@@ -118,10 +121,11 @@ export class SessionAppender {
       _id: sessionId,
       seq: expectedSeq,
       bytes: { $lte: bound - size },
-      // stamped no earlier than the session's last activity (SessionLog.appendLocked): activity only
-      // moves up, and seq order is time order; a later one is explained as a conflict at expectedSeq
-      last_activity: { $lte: message.timestamp },
     };
+    // stamped no earlier than the session's last activity (SessionLog.appendLocked): activity only
+    // moves up, and seq order is time order; a later one is explained as a conflict at expectedSeq.
+    // One further ahead than a clock may be (overAhead) is written over.
+    if (!options.overAhead) filter.last_activity = { $lte: message.timestamp };
     // a deleted session takes nothing more, whoever writes (a reply queued when it was deleted, on any
     // instance, included), in the same write, under the session lock the delete's write holds too;
     // only a takeover's end still closes its record there (docs/protocol.md, "Session library";
