@@ -1,7 +1,7 @@
 import { BlocksRepository } from '../../src/modules/rooms/blocks.repository';
 import { type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser } from '../helpers/tokens';
-import { api, TwoInstances } from './rooms.helpers';
+import { api, holdNextCall, TwoInstances } from './rooms.helpers';
 
 // Found by a rooms audit in session 39 (14–22 of 80 rounds, 4 of 4 runs). A user kicked from a direct message may open it again (POST /dms), a banned one may not
 // (docs/protocol.md, "Rooms, direct messages, moderation": "a banned one is refused BANNED (403)
@@ -48,24 +48,17 @@ describe('rooms: a direct message opened again while its opener is banned (e2e)'
     const { x, y, roomId } = await kickedDm();
     // the second instance's reopen reads x's membership (kicked), then checks the block: that check
     // is held until the ban is acked on the first instance
-    const blocks = second.app.get(BlocksRepository);
-    const isBlocked = blocks.isBlocked.bind(blocks);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held: () => void = () => undefined;
-    const heldPromise = new Promise<void>((resolve) => (held = resolve));
-    blocks.isBlocked = async (blocker, blocked) => {
-      if (blocked !== x.id) return isBlocked(blocker, blocked);
-      blocks.isBlocked = isBlocked;
-      held();
-      await gate;
-      return isBlocked(blocker, blocked);
-    };
+    const hold = holdNextCall(
+      second.app.get(BlocksRepository),
+      'isBlocked',
+      (_blocker, blocked) => blocked === x.id,
+      'before',
+    );
     const reopened = api<{ id: string }>(second, x.token, 'POST', '/dms', { user_id: y.id });
-    await heldPromise;
+    await hold.held;
     const ban = await api(first, admin.token, 'POST', `/rooms/${roomId}/moderation/ban`, { user_id: x.id });
     expect(ban.status).toBe(200);
-    release();
+    hold.release();
     await reopened;
     // the ban was acked before the reopen wrote: x must be out
     expect(await stillBanned(x.token, roomId)).toBe('403 BANNED');

@@ -10,6 +10,7 @@ import {
   say,
   type RoomFrame,
   TwoInstances,
+  holdNextCall,
   holdNextRead,
 } from './rooms.helpers';
 
@@ -119,19 +120,12 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     const posted = await say(o, roomId, 'reply to this', 'k-1');
     // the first instance holds the message's next step after its membership check (the read of the
     // message it replies to) while the kick lands on the second
-    const messages = first.app.get(RoomMessagesRepository);
-    const find = messages.find.bind(messages);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held: () => void = () => undefined;
-    const heldPromise = new Promise<void>((resolve) => (held = resolve));
-    messages.find = async (room, id) => {
-      if (id !== posted.message_id) return find(room, id);
-      messages.find = find;
-      held();
-      await gate;
-      return find(room, id);
-    };
+    const hold = holdNextCall(
+      first.app.get(RoomMessagesRepository),
+      'find',
+      (_room, id) => id === posted.message_id,
+      'before',
+    );
     b.send({
       type: 'chat',
       room_id: roomId,
@@ -139,9 +133,9 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
       client_id: 'late',
       metadata: { reply_to: posted.message_id },
     });
-    await heldPromise;
+    await hold.held;
     await moderate(owner.token, roomId, 'kick', bob.id);
-    release();
+    hold.release();
     const answer = (await b.next(
       (frame) => frame.client_id === 'late' && (frame.type === 'ack' || frame.type === 'error'),
       10_000,
@@ -203,25 +197,18 @@ describe('rooms: a kick or a ban between a membership check and its write (e2e)'
     await join(talk, roomId);
     const start = (await join(await cluster.socket(second, bob.token), roomId)).seq as number;
     // the first instance's next read of the room's head (the join's, after its membership check) waits
-    const repository = first.app.get(RoomMessagesRepository);
-    const headSeq = repository.headSeq.bind(repository);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held: () => void = () => undefined;
-    const holding = new Promise<void>((resolve) => (held = resolve));
-    repository.headSeq = async (room) => {
-      if (room !== roomId) return headSeq(room);
-      repository.headSeq = headSeq;
-      held();
-      await gate;
-      return headSeq(room);
-    };
+    const head = holdNextCall(
+      first.app.get(RoomMessagesRepository),
+      'headSeq',
+      (room) => room === roomId,
+      'before',
+    );
     const resuming = await cluster.socket(first, bob.token);
     resuming.send({ type: 'join', room_id: roomId, client_id: 'j1', last_seq: start });
-    await holding;
+    await head.held;
     await moderate(owner.token, roomId, 'ban', bob.id);
     expect((await say(talk, roomId, 'after the ban', 'm1')).type).toBe('ack');
-    release();
+    head.release();
     const answer = await resuming.next(
       (frame) => frame.client_id === 'j1' && (frame.type === 'join' || frame.type === 'error'),
       10_000,

@@ -150,26 +150,43 @@ export function withTwoInstances(use: (cluster: TwoInstances) => void, env?: Rec
   });
 }
 
-// `app`'s next read of `userId`'s membership of the room is made, then held until `release()`: what
-// it read is stale by then (a check that a write in between makes old). `held` resolves once it is.
+type AsyncMethod = (...args: never[]) => Promise<unknown>;
+
+// The next call of `target[method]` that `matches` is held until `release()`: made first and its
+// answer held (`after`: what it read is stale by its return, a check that a write in between makes
+// old), or held before it is made (`before`). `held` resolves once it is; every other call, and every
+// later one, goes through.
+export function holdNextCall<T extends Record<K, AsyncMethod>, K extends keyof T & string>(
+  target: T,
+  method: K,
+  matches: (...args: Parameters<T[K]>) => boolean,
+  when: 'before' | 'after' = 'after',
+): { held: Promise<void>; release: () => void } {
+  const original = target[method].bind(target) as unknown as (...args: Parameters<T[K]>) => Promise<unknown>;
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held: () => void = () => undefined;
+  const heldPromise = new Promise<void>((resolve) => (held = resolve));
+  target[method] = (async (...args: Parameters<T[K]>) => {
+    if (!matches(...args)) return original(...args);
+    target[method] = original as unknown as T[K];
+    const read: unknown = when === 'after' ? await original(...args) : undefined;
+    held();
+    await gate;
+    return when === 'after' ? read : original(...args);
+  }) as unknown as T[K];
+  return { held: heldPromise, release };
+}
+
+// `app`'s next read of `userId`'s membership of the room, made, then held until `release()`.
 export function holdNextRead(
   app: RunningApp,
   roomId: string,
   userId: string,
 ): { held: Promise<void>; release: () => void } {
-  const repository = app.app.get(ParticipantsRepository);
-  const find = repository.find.bind(repository);
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let held: () => void = () => undefined;
-  const heldPromise = new Promise<void>((resolve) => (held = resolve));
-  repository.find = async (room, user) => {
-    if (room !== roomId || user !== userId) return find(room, user);
-    repository.find = find;
-    const read = await find(room, user);
-    held();
-    await gate;
-    return read;
-  };
-  return { held: heldPromise, release };
+  return holdNextCall(
+    app.app.get(ParticipantsRepository),
+    'find',
+    (room, user) => room === roomId && user === userId,
+  );
 }
