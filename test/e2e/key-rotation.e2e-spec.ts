@@ -32,9 +32,13 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
   const newKey = randomBytes(32).toString('base64');
   const user = uniqueUser('rotation');
   const token = userToken(user);
+  // the app under the old key; then under the new one, the old one listed as previous
+  const startOld = () => startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
+  const startRotating = () =>
+    startApp({ MONGODB_URI: database, ENCRYPTION_KEY: newKey, ENCRYPTION_KEY_PREVIOUS: oldKey });
 
   it('should rewrite old content in the background and serve it with the new key alone', async () => {
-    const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
+    const before = await startOld();
     let sessionId: string;
     try {
       sessionId = await oneTurn(before, token, 'k1', 'written with the old key');
@@ -42,11 +46,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
       await before.close();
     }
 
-    const rotating = await startApp({
-      MONGODB_URI: database,
-      ENCRYPTION_KEY: newKey,
-      ENCRYPTION_KEY_PREVIOUS: oldKey,
-    });
+    const rotating = await startRotating();
     try {
       const sessions = rotating.app.get<Connection>(getConnectionToken()).collection('sessions');
       const prefix = `${keyIdOf(Buffer.from(newKey, 'base64'))}.`;
@@ -93,7 +93,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
       ).items;
       return items.map((item) => item.session_id);
     };
-    const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
+    const before = await startOld();
     let sessionId: string;
     try {
       sessionId = await oneTurn(before, searcher, 'z1', 'our Zanzibar itinerary');
@@ -102,11 +102,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
       await before.close();
     }
 
-    const rotating = await startApp({
-      MONGODB_URI: database,
-      ENCRYPTION_KEY: newKey,
-      ENCRYPTION_KEY_PREVIOUS: oldKey,
-    });
+    const rotating = await startRotating();
     try {
       // at once: the query's words under the previous key too
       expect(await found(rotating)).toContain(sessionId);
@@ -255,7 +251,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     let after: RunningApp;
 
     beforeAll(async () => {
-      const before = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: oldKey });
+      const before = await startOld();
       try {
         sessionId = await oneTurn(before, owner, 'k1', 'written with the old key');
         roomId = await createRoom(before, owner);
