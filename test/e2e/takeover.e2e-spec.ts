@@ -55,11 +55,9 @@ describe('takeover (e2e)', () => {
     await phone.client.nextOfType('admin_join');
 
     const message = { type: 'user_message', client_id: 'lost', content: 'stored, never sent' } as const;
-    await server.app
-      .get(SessionsService)
-      .append(phone.sessionId, { ...message, sender: 'user', timestamp: new Date() }, undefined, {
-        owner: userId,
-      });
+    await server.app.get(SessionsService).append(phone.sessionId, { ...message, sender: 'user' }, undefined, {
+      owner: userId,
+    });
     phone.client.send(message);
     const ack = await phone.client.next((frame) => frame.type === 'ack' && frame.client_id === 'lost');
     const atAdmin = await admin.client.next(

@@ -60,14 +60,12 @@ describe('ENCRYPTION_KEY rotation of every encrypted field against FerretDB', ()
         sender: 'user',
         client_id: 'q1',
         content: 'question',
-        timestamp: new Date(),
       });
       await service.append(id, {
         type: 'ai_response',
         sender: 'ai',
         content: 'answer',
         model_id: 'demo',
-        timestamp: new Date(),
       });
     }
     const model = module.get<Model<Session>>(getModelToken(Session.name));
@@ -100,7 +98,6 @@ describe('ENCRYPTION_KEY rotation of every encrypted field against FerretDB', ()
         sender,
         content,
         client_id: `${type}-1`,
-        timestamp: new Date(),
       });
     const stepTwo = await sessionsWith({ ENCRYPTION_KEY: keyA, ENCRYPTION_KEY_PREVIOUS: keyB });
     await rated(stepTwo, userB, session.id);
@@ -140,7 +137,6 @@ describe('ENCRYPTION_KEY rotation of every encrypted field against FerretDB', ()
       sender: 'ai',
       content: 'answer',
       model_id: 'demo',
-      timestamp: new Date(),
     });
     const model = writer.get<Model<Session>>(getModelToken(Session.name));
     const lostCipher = new ContentCipher(Buffer.from(lost, 'base64'));

@@ -57,10 +57,9 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
         sender: 'user',
         client_id: `c${index}`,
         content,
-        timestamp: new Date(),
       });
     // an event without content is left alone
-    await service.append(session.id, { type: 'admin_join', sender: 'admin', timestamp: new Date() });
+    await service.append(session.id, { type: 'admin_join', sender: 'admin' });
     return session.id;
   }
 
@@ -113,7 +112,6 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
         client_id: `f${index}`,
         content: caption,
         file_id: `file-${index}`,
-        timestamp: new Date(),
         metadata: file(`result-${index}.png`),
       });
     await before.close();

@@ -61,7 +61,6 @@ describe('LLM state on sessions against FerretDB', () => {
           type: 'user_message',
           sender: 'user',
           content: 'hi',
-          timestamp: new Date(),
         }),
       ]);
       const stored = (await service.getOwned(session.id, user)) as SessionRecord;
@@ -101,7 +100,6 @@ describe('LLM state on sessions against FerretDB', () => {
       sender: 'user',
       content: 'secret transcript',
       file_id: 'f-1',
-      timestamp: new Date(),
       metadata: { file: { name: 'voice.wav', size: 10, mime_type: 'audio/wav' } },
     });
     for (const [ms, tokens] of [
@@ -110,7 +108,7 @@ describe('LLM state on sessions against FerretDB', () => {
     ])
       await service.append(
         session.id,
-        { type: 'ai_response', sender: 'ai', content: 'answer', timestamp: new Date(), model_id: 'gpt' },
+        { type: 'ai_response', sender: 'ai', content: 'answer', model_id: 'gpt' },
         {
           usage: { prompt_tokens: tokens, completion_tokens: 1, total_tokens: tokens + 1 },
           response_ms: ms,

@@ -135,7 +135,7 @@ describe('session bounds against FerretDB', () => {
     const takeover = { sessionId: session.id, adminId: 'ada', adminName: 'Ada', startedAt: new Date() };
     await service.append(
       session.id,
-      { type: 'admin_join', sender: 'admin', timestamp: new Date() },
+      { type: 'admin_join', sender: 'admin' },
       { countsAsMessage: false },
       { takeover: null, mirror: { start: takeover } },
     );
@@ -147,7 +147,7 @@ describe('session bounds against FerretDB', () => {
       await refusal(
         service.append(
           session.id,
-          { type: 'user_message', sender: 'admin', content: 'admin words', timestamp: new Date() },
+          { type: 'user_message', sender: 'admin', content: 'admin words' },
           undefined,
           { takeover },
         ),
@@ -156,7 +156,7 @@ describe('session bounds against FerretDB', () => {
     // the takeover's record is closed on the session all the same (admins still read it)
     await service.append(
       session.id,
-      { type: 'admin_leave', sender: 'admin', timestamp: new Date() },
+      { type: 'admin_leave', sender: 'admin' },
       { countsAsMessage: false },
       { takeover, mirror: { end: takeover, at: new Date() } },
     );

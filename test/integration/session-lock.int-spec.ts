@@ -94,7 +94,6 @@ describe.each(['redis', 'store'] as const)('session writes across instances (Fer
       type: 'ai_response',
       sender: 'ai',
       content: 'reply',
-      timestamp: new Date(),
     });
     const copies = await Promise.all(
       Array.from({ length: 20 }, (_, index) => (index % 2 ? a : b).append(session.id, message('resent'))),

@@ -86,7 +86,6 @@ describe('sessions against FerretDB', () => {
       sender: 'user',
       client_id: 'c',
       content: 'top secret words',
-      timestamp: new Date(),
     });
     const raw = await model.collection.findOne({ _id: session.id as never });
     expect(JSON.stringify(raw)).not.toContain('top secret words');
@@ -105,7 +104,6 @@ describe('sessions against FerretDB', () => {
         sender: 'user',
         client_id: `d${index}`,
         content: `m${index}`,
-        timestamp: new Date(),
       }),
     );
     const results = await Promise.all(sends);
@@ -128,7 +126,6 @@ describe('sessions against FerretDB', () => {
       sender: 'user',
       client_id: 'a',
       content: 'one',
-      timestamp: new Date(),
     });
     // `other` has no cached seq; `service` now has a stale one after `other` writes
     await other.append(session.id, {
@@ -136,14 +133,12 @@ describe('sessions against FerretDB', () => {
       sender: 'user',
       client_id: 'b',
       content: 'two',
-      timestamp: new Date(),
     });
     const third = await service.append(session.id, {
       type: 'user_message',
       sender: 'user',
       client_id: 'c',
       content: 'three',
-      timestamp: new Date(),
     });
     expect(third.message.seq).toBe(3);
     expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.content)).toEqual([
@@ -168,7 +163,6 @@ describe('sessions against FerretDB', () => {
       type: 'ai_response',
       sender: 'ai',
       content: 'elsewhere',
-      timestamp: new Date(),
     });
     const reply = (index: number) => ({
       type: 'ai_response' as const,
@@ -340,24 +334,22 @@ describe('sessions against FerretDB', () => {
   it("should keep the user's open turn in the session head, append by append", async () => {
     const user = uniqueUser();
     const { session } = await service.open(user, undefined, 'demo');
-    const at = new Date();
     const head = async () => (await service.getOwned(session.id, user))?.open_turn_seq;
     expect(await head()).toBeNull();
     const question = await service.append(session.id, {
       type: 'user_message',
       sender: 'user',
       content: 'q',
-      timestamp: at,
     });
     expect(await head()).toBe(question.message.seq);
     // a help request or a takeover event leaves the question open
-    await service.append(session.id, { type: 'help_request', sender: 'user', timestamp: at });
-    await service.append(session.id, { type: 'admin_join', sender: 'admin', timestamp: at });
+    await service.append(session.id, { type: 'help_request', sender: 'user' });
+    await service.append(session.id, { type: 'admin_join', sender: 'admin' });
     expect(await head()).toBe(question.message.seq);
-    await service.append(session.id, { type: 'user_message', sender: 'admin', content: 'a', timestamp: at });
+    await service.append(session.id, { type: 'user_message', sender: 'admin', content: 'a' });
     expect(await head()).toBeNull();
-    await service.append(session.id, { type: 'voice_message', sender: 'user', content: 'v', timestamp: at });
-    await service.append(session.id, { type: 'ai_response', sender: 'ai', content: 'r', timestamp: at });
+    await service.append(session.id, { type: 'voice_message', sender: 'user', content: 'v' });
+    await service.append(session.id, { type: 'ai_response', sender: 'ai', content: 'r' });
     expect(await head()).toBeNull();
   });
 
@@ -936,7 +928,6 @@ describe('sessions against FerretDB', () => {
           sender: 'user',
           client_id: `f${index}`,
           content: randomBytes(300).toString('hex'),
-          timestamp: new Date(),
         })
         .catch((caught: unknown) => (error = caught));
     }

@@ -51,7 +51,7 @@ describe('SessionLog precondition', () => {
     const seen: string[][] = [];
     const append = log.append(
       's',
-      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit', timestamp: new Date() },
+      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit' },
       undefined,
       {
         owner: 'u',
@@ -97,7 +97,7 @@ describe('SessionLog precondition', () => {
     };
     const result = await log.append(
       's',
-      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit', timestamp: new Date() },
+      { type: 'user_message', sender: 'user', client_id: 'v', content: 'edit' },
       undefined,
       { owner: 'u', precondition: rule },
     );
@@ -113,7 +113,7 @@ describe('SessionLog precondition', () => {
     seen.length = 0;
     const refused = log.append(
       's',
-      { type: 'user_message', sender: 'user', client_id: 'w', content: 'edit', timestamp: new Date() },
+      { type: 'user_message', sender: 'user', client_id: 'w', content: 'edit' },
       undefined,
       {
         owner: 'u',
@@ -160,16 +160,14 @@ describe('SessionLog stamps', () => {
       }),
     } as unknown as SessionsRepository;
     const log = new SessionLog(repository, { maxSessionBytes: 1e9 }, copies, (_id, task) => task());
-    const given = new Date(0);
     const before = Date.now();
     const result = await log.append('s', {
       type: 'user_message',
       sender: 'user',
       content: 'hi',
-      timestamp: given,
     });
     expect(stamps.map(([expected]) => expected)).toEqual([1, 2]);
-    // a given time is not kept; the first attempt's is its own, the second not before the later activity
+    // the first attempt's time is its own, the second not before the later activity
     expect(stamps[0][1].getTime()).toBeGreaterThanOrEqual(before);
     expect(stamps[1][1].getTime()).toBe(ahead.getTime());
     expect(result.message.timestamp).toEqual(ahead);

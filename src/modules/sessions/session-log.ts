@@ -45,8 +45,7 @@ export class SessionLog {
         named?: string;
       }> => {
         // stamped by each attempt of the write (appendLocked)
-        const { timestamp: _given, ...event } = message;
-        const full: Unstamped = { ...event, id: message.id ?? newId() };
+        const full: Unstamped = { ...message, id: message.id ?? newId() };
         const dedup = dedupKey(full);
         const previous = dedup ? await this.sentBefore(sessionId, dedup, options?.owner) : undefined;
         if (previous) return { message: previous, duplicate: true };

@@ -129,9 +129,8 @@ export interface AppendEffects {
 
 export type NewMessage = Omit<MessageRecord, 'seq'>;
 
-// An event to append: its id may be given. Its time is the write's (SessionLog.appendLocked): a
-// `timestamp` given here (a test's) is not kept.
-export type MessageToAppend = Omit<NewMessage, 'id' | 'timestamp'> & { id?: string; timestamp?: Date };
+// An event to append: its id may be given. Its time is the write's (SessionLog.appendLocked).
+export type MessageToAppend = Omit<NewMessage, 'id' | 'timestamp'> & { id?: string };
 
 export interface AppendOptions {
   // the session's owner: another user's session is 'missing' (for messages a user sends)
