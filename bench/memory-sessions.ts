@@ -53,6 +53,12 @@ export class MemorySessionsRepository implements Pick<SessionsRepository, keyof 
     return Promise.resolve({ messages: 0, rewritten: false });
   }
 
+  async *namesWithOtherKeys(): AsyncGenerator<string> {}
+
+  reindexName(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   create(input: NewSession): Promise<SessionRecord> {
     const record: SessionRecord = {
       id: input.id,

@@ -81,13 +81,15 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
 
   // Found by the key-rotation black-box audit in session 42 (3 of 3 runs): after the rotation a search
   // found none of the messages written before it (items: []): the index's tokens were made with the
-  // old key and the query's with the new one alone, and nothing re-indexed them.
-  it('should find messages written before the rotation while it runs and after it', async () => {
+  // old key and the query's with the new one alone, and nothing re-indexed them. Until session 43 a
+  // session's name given before the rotation was not made anew either (title_tokens): once the old key
+  // was dropped, the name's words found nothing.
+  it('should find messages and names written before the rotation while it runs and after it', async () => {
     const searcher = userToken(uniqueUser('rotation'));
-    const found = async (app: RunningApp) => {
+    const found = async (app: RunningApp, q = 'Zanzibar itiner') => {
       const items = (
         await getJson<{ items: Array<{ session_id: string }> }>(
-          `${app.httpUrl}/chat/search?q=${encodeURIComponent('Zanzibar itiner')}`,
+          `${app.httpUrl}/chat/search?q=${encodeURIComponent(q)}`,
           searcher,
         )
       ).items;
@@ -98,6 +100,14 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     try {
       sessionId = await oneTurn(before, searcher, 'z1', 'our Zanzibar itinerary');
       expect(await found(before)).toContain(sessionId);
+      // a name of words no message holds: found by its title_tokens alone
+      const renamed = await fetch(`${before.httpUrl}/chat/sessions/${sessionId}`, {
+        method: 'PATCH',
+        headers: { ...authHeaders(searcher), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Serengeti safari' }),
+      });
+      expect(renamed.status).toBe(200);
+      expect(await found(before, 'Serengeti')).toContain(sessionId);
     } finally {
       await before.close();
     }
@@ -106,12 +116,19 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     try {
       // at once: the query's words under the previous key too
       expect(await found(rotating)).toContain(sessionId);
-      const terms = rotating.app.get<Connection>(getConnectionToken()).collection('session_terms');
+      expect(await found(rotating, 'Serengeti')).toContain(sessionId);
+      const db = rotating.app.get<Connection>(getConnectionToken());
       const current = keyIdOf(Buffer.from(newKey, 'base64'));
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const entry = await terms.findOne({ _id: sessionId as never }, { projection: { index_keys: 1 } });
-        if (JSON.stringify(entry?.index_keys) === JSON.stringify([current])) break;
+        const entry = await db
+          .collection('session_terms')
+          .findOne({ _id: sessionId as never }, { projection: { index_keys: 1 } });
+        const session = await db
+          .collection('sessions')
+          .findOne({ _id: sessionId as never }, { projection: { title_key: 1 } });
+        if (JSON.stringify(entry?.index_keys) === JSON.stringify([current]) && session?.title_key === current)
+          break;
         if (Date.now() > deadline) throw new Error('the session was not re-indexed in time');
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
@@ -122,6 +139,7 @@ describe('ENCRYPTION_KEY rotation (e2e)', () => {
     const after = await startApp({ MONGODB_URI: database, ENCRYPTION_KEY: newKey });
     try {
       expect(await found(after)).toContain(sessionId);
+      expect(await found(after, 'Serengeti')).toContain(sessionId);
     } finally {
       await after.close();
     }

@@ -20,7 +20,8 @@ import {
 import { KeyRotationService } from '../../src/modules/sessions/key-rotation.service';
 import { Session } from '../../src/modules/sessions/schemas/session.schema';
 import { SessionsModule } from '../../src/modules/sessions/sessions.module';
-import { SessionsRepository } from '../../src/modules/sessions/sessions.repository';
+import { BLIND_INDEX, SessionsRepository } from '../../src/modules/sessions/sessions.repository';
+import type { BlindIndex } from '../../src/common/crypto/blind-index';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { mongoUri, testSettings } from '../helpers/env';
 import { databaseModules } from '../helpers/nest';
@@ -67,17 +68,40 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
     const before = await start({ ENCRYPTION_KEY: oldKey });
     const first = await seed(before, ['first secret', 'second secret']);
     const second = await seed(before, ['third secret']);
+    // names and their search tokens, the second's as a name given before session 43 has them (no key)
+    const owner = async (module: TestingModule, id: string) =>
+      (await module.get(SessionsRepository).findAnyWithMessages(id))!.user_id;
+    for (const [id, name] of [
+      [first, 'Serengeti plans'],
+      [second, 'Kilimanjaro route'],
+    ])
+      expect(await before.get(SessionsService).retitle(id, await owner(before, id), name)).toBe(true);
+    const oldModel = before.get<Model<Session>>(getModelToken(Session.name));
+    await oldModel.updateOne({ _id: second }, { $unset: { title_key: 1 } });
     await before.close();
 
     const rotating = await start({ ENCRYPTION_KEY: newKey, ENCRYPTION_KEY_PREVIOUS: oldKey });
     // a session written after the rotation, with the new key, is not touched
     const fresh = await seed(rotating, ['already new']);
+    expect(await rotating.get(SessionsService).retitle(fresh, await owner(rotating, fresh), 'Fresh')).toBe(
+      true,
+    );
     const rotation = rotating.get(KeyRotationService);
-    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0, reindexed: 2 });
-    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0, reindexed: 0 });
+    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0, reindexed: 2, names: 2 });
+    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0, reindexed: 0, names: 0 });
 
     const model = rotating.get<Model<Session>>(getModelToken(Session.name));
     const newId = keyIdOf(Buffer.from(newKey, 'base64'));
+    const index = rotating.get<BlindIndex>(BLIND_INDEX);
+    for (const [id, name] of [
+      [first, 'Serengeti plans'],
+      [second, 'Kilimanjaro route'],
+      [fresh, 'Fresh'],
+    ])
+      expect(await model.findById(id, { title_tokens: 1, title_key: 1 }).lean()).toMatchObject({
+        title_key: index.keyId,
+        title_tokens: index.tokensOf(name),
+      });
     for (const id of [first, second, fresh]) {
       const raw = await model.findById(id).lean();
       const contents = (raw?.messages ?? []).flatMap((message) => (message.content ? [message.content] : []));
@@ -118,7 +142,7 @@ describe('ENCRYPTION_KEY rotation against FerretDB', () => {
 
     const rotating = await start({ ENCRYPTION_KEY: newKey, ENCRYPTION_KEY_PREVIOUS: oldKey });
     const rotation = rotating.get(KeyRotationService);
-    expect(await rotation.run(0)).toEqual({ sessions: 1, messages: 2, failed: 0, reindexed: 1 });
+    expect(await rotation.run(0)).toEqual({ sessions: 1, messages: 2, failed: 0, reindexed: 1, names: 0 });
     const model = rotating.get<Model<Session>>(getModelToken(Session.name));
     const raw = await model.findById(session.id).lean();
     const newId = keyIdOf(Buffer.from(newKey, 'base64'));

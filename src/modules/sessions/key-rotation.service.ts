@@ -34,8 +34,8 @@ export class KeyRotationService extends KeyRotationPass {
     super(settings);
   }
 
-  // The content pass, then the search index's.
-  async run(pauseMs = PAUSE_MS): Promise<RotationResult & { reindexed: number }> {
+  // The content pass, then the search index's, then the names' search tokens.
+  async run(pauseMs = PAUSE_MS): Promise<RotationResult & { reindexed: number; names: number }> {
     const result = await this.reencrypt(pauseMs);
     const reindexed = await this.passes.rewriteEach(
       this.logger,
@@ -45,7 +45,22 @@ export class KeyRotationService extends KeyRotationPass {
       (sessionId) => this.index.reindex(sessionId),
       pauseMs,
     );
-    return { ...result, failed: result.failed + reindexed.failed, reindexed: reindexed.rewritten };
+    // Until session 43 a name's tokens were left as the old key made them: once
+    // ENCRYPTION_KEY_PREVIOUS was emptied, the name's words found nothing.
+    const names = await this.passes.rewriteEach(
+      this.logger,
+      { what: 'session names', idField: 'session_id', doneEvent: 'key_rotation_session_names_done' },
+      this.repository.namesWithOtherKeys(),
+      (sessionId) => sessionId,
+      (sessionId) => this.sessions.exclusive(sessionId, () => this.repository.reindexName(sessionId)),
+      pauseMs,
+    );
+    return {
+      ...result,
+      failed: result.failed + reindexed.failed + names.failed,
+      reindexed: reindexed.rewritten,
+      names: names.rewritten,
+    };
   }
 
   private async reencrypt(pauseMs: number): Promise<RotationResult> {

@@ -5,6 +5,7 @@ import { withEncryptedFileName } from '../../common/crypto/file-names';
 import type { Session, StoredMessage } from './schemas/session.schema';
 import type { SessionBatches } from './session-batches';
 import { decrypt, type SessionDocument, WITHOUT_INDEX, withMessages } from './session-documents';
+import { titleIndex } from './session-updates';
 import {
   boundedBySessionSize,
   dedupKey,
@@ -174,7 +175,7 @@ export class SessionAppender {
         ...(effects.countsAsMessage !== false ? { last_message_at: message.timestamp } : {}),
         ...(openTurn !== undefined ? { open_turn_seq: openTurn } : {}),
         ...(options.name !== undefined
-          ? { name: options.name, title_tokens: this.index.tokensOf(options.name) }
+          ? { name: options.name, ...titleIndex(this.index, options.name) }
           : {}),
         ...(mirror && 'start' in mirror
           ? {

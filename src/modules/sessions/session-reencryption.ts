@@ -1,7 +1,9 @@
 import type { Model } from 'mongoose';
+import type { BlindIndex } from '../../common/crypto/blind-index';
 import type { ContentCipher } from '../../common/crypto/content-cipher';
 import { encryptedFileName } from '../../common/crypto/file-names';
 import type { Session } from './schemas/session.schema';
+import { titleIndex } from './session-updates';
 
 // what key rotation reads of a stored message: its content, its file's encrypted name and the reason
 // given with feedback on it; and of the session, its takeovers' CSAT comments
@@ -15,7 +17,34 @@ export class SessionReencryption {
   constructor(
     private readonly sessions: Model<Session>,
     private readonly cipher: ContentCipher,
+    private readonly index: BlindIndex,
   ) {}
+
+  // Key rotation's names pass: the sessions whose name has search tokens made with another key than
+  // the current one, or with a key not known (`title_key` null: written before session 43). One
+  // cursor over the collection, the test in code, as sessionsWithOldKeys (no query semantics of the
+  // store's to rely on).
+  async *namesWithOtherKeys(): AsyncGenerator<string> {
+    const cursor = this.sessions
+      .find({}, { _id: 1, title_tokens: 1, title_key: 1 })
+      .lean<Array<{ _id: string; title_tokens?: string[]; title_key?: string | null }>>()
+      .cursor({ batchSize: 100 });
+    for await (const document of cursor)
+      if ((document.title_tokens?.length ?? 0) > 0 && document.title_key !== this.index.keyId)
+        yield document._id;
+  }
+
+  // The name's search tokens made anew with the current key; run under the session lock, which every
+  // writer of the name holds (FerretDB rewrites the whole document per update). false: no session.
+  async reindexName(sessionId: string): Promise<boolean> {
+    const document = await this.sessions.findById(sessionId, { name: 1 }).lean<{ name: string }>();
+    if (!document) return false;
+    const result = await this.sessions.updateOne(
+      { _id: sessionId, name: document.name },
+      { $set: titleIndex(this.index, document.name) },
+    );
+    return result.matchedCount === 1;
+  }
 
   // Key rotation: the sessions holding content, file names, feedback reasons or CSAT comments written
   // with another key than the current one, in one pass over the collection (a background job; a

@@ -2,6 +2,12 @@ import type { BlindIndex } from '../../common/crypto/blind-index';
 import type { Session } from './schemas/session.schema';
 import type { SessionBatches } from './session-batches';
 
+// The name's search tokens and the key that made them (docs/protocol.md, "Search"): written with
+// every name, so key rotation's names pass finds the ones another key made.
+export function titleIndex(index: BlindIndex, name: string): { title_tokens: string[]; title_key: string } {
+  return { title_tokens: index.tokensOf(name), title_key: index.keyId };
+}
+
 // Writes of a session's own fields (its name and title, model, archived and deleted flags), each
 // through the coalesced updates (session-batches).
 export class SessionUpdates {
@@ -19,8 +25,10 @@ export class SessionUpdates {
       >
     >,
   ): Promise<void> {
-    const set: Record<string, unknown> = { ...changes };
-    if (changes.name !== undefined) set.title_tokens = this.index.tokensOf(changes.name);
+    const set: Record<string, unknown> = {
+      ...changes,
+      ...(changes.name !== undefined ? titleIndex(this.index, changes.name) : {}),
+    };
     // to the driver directly, as the append: the fields are typed here, and mongoose's casting of the
     // update cost more Node CPU than the command itself (a rename per new session: the model's title)
     await this.batches.updates.load({ filter: { _id: sessionId }, update: { $set: set } });
@@ -42,7 +50,7 @@ export class SessionUpdates {
       sessionId,
       name,
       filter: { _id: sessionId, user_id: userId, named_by_user: { $ne: true }, deleted: { $ne: true } },
-      update: { $set: { name, title_tokens: this.index.tokensOf(name) } },
+      update: { $set: { name, ...titleIndex(this.index, name) } },
     });
   }
 }

@@ -74,7 +74,7 @@ export class SessionsRepository implements OnModuleInit {
     this.lists = new SessionSearch(sessions, cipher, index);
     this.feedback = new SessionFeedback(sessions, cipher);
     this.lifecycle = new SessionLifecycle(sessions, current);
-    this.reencryption = new SessionReencryption(sessions, cipher);
+    this.reencryption = new SessionReencryption(sessions, cipher, index);
     this.updates = new SessionUpdates(this.batches, index);
   }
 
@@ -281,6 +281,14 @@ export class SessionsRepository implements OnModuleInit {
 
   reencrypt(sessionId: string): Promise<{ messages: number; rewritten: boolean } | null> {
     return this.reencryption.reencrypt(sessionId);
+  }
+
+  namesWithOtherKeys(): AsyncGenerator<string> {
+    return this.reencryption.namesWithOtherKeys();
+  }
+
+  reindexName(sessionId: string): Promise<boolean> {
+    return this.reencryption.reindexName(sessionId);
   }
 
   async ping(): Promise<void> {

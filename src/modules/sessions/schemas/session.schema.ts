@@ -129,6 +129,9 @@ export class Session {
   // `search_tokens` (no longer written) is what sessions written before carry (docs/protocol.md, "Search")
   @Prop({ type: [String], default: [] }) search_tokens!: string[];
   @Prop({ type: [String], default: [] }) title_tokens!: string[];
+  // the key id of the key that made `title_tokens` (BlindIndex.keyId); null on names given before
+  // session 43, which key rotation's names pass makes anew as another key's
+  @Prop({ type: String, default: null }) title_key!: string | null;
   @Prop({ default: 0 }) feedback_up!: number;
   @Prop({ default: 0 }) feedback_down!: number;
   @Prop({ type: [StoredMessageSchema], default: [] }) messages!: StoredMessage[];
