@@ -3,6 +3,7 @@ import type { Settings } from '../../config/settings';
 import type { Sms } from '../../infra/sms/sms';
 import type { AdminMail } from './admin-mail';
 import { AlertLimiter } from './alert-limiter';
+import { MemorySlots } from './alert-slots';
 import type { NotificationRecord } from './alert.types';
 import { AlertsService } from './alerts.service';
 import type { AlertMetrics } from './alert-metrics';
@@ -54,6 +55,15 @@ class MemoryRepository {
     if (this.marks.has(key)) return Promise.resolve(false);
     this.marks.add(key);
     return Promise.resolve(true);
+  }
+  readonly slots = new MemorySlots();
+  slotClaims(group: string) {
+    this.check();
+    return this.slots.slotClaims(group);
+  }
+  claimSlot(claim: Parameters<MemorySlots['claimSlot']>[0]) {
+    this.check();
+    return this.slots.claimSlot(claim);
   }
   due(now: Date) {
     this.check();

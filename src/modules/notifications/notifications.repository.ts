@@ -8,6 +8,7 @@ import { readable } from '../../common/crypto/readable-content';
 import type { AlertEventType, NotificationRecord, NotificationStatus } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
 import { isDuplicateKey } from '../../common/store-errors';
+import type { SlotClaim, SlotStore } from './alert-slots';
 
 export const NOTIFICATION_CIPHER = Symbol('NOTIFICATION_CIPHER');
 
@@ -21,7 +22,7 @@ const FINAL: NotificationStatus[] = ['sent', 'failed', 'digested'];
 
 // Mongoose for the notifications collection, its unique marks, and instance heartbeats.
 @Injectable()
-export class NotificationsRepository implements OnModuleInit {
+export class NotificationsRepository implements OnModuleInit, SlotStore {
   constructor(
     @InjectModel(Notification.name) private readonly notifications: Model<Notification>,
     @InjectModel(NotificationMark.name) private readonly marks: Model<NotificationMark>,
@@ -266,6 +267,32 @@ export class NotificationsRepository implements OnModuleInit {
   async mark(key: string, ttlMs: number, now = new Date()): Promise<boolean> {
     try {
       await this.marks.create({ _id: key, expires_at: new Date(now.getTime() + ttlMs) });
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  // A rate limit's slot claims still kept (AlertLimiter, alert-slots.ts).
+  async slotClaims(group: string): Promise<SlotClaim[]> {
+    const found = await this.marks
+      .find({ group }, { slot: 1, until: 1 })
+      .lean<Array<{ slot?: number; until?: Date }>>();
+    return found.map((claim) => ({ slot: Number(claim.slot), until: new Date(claim.until ?? 0).getTime() }));
+  }
+
+  // One slot claim: a unique insert, like `mark`; false when its key is taken.
+  async claimSlot(claim: {
+    key: string;
+    group: string;
+    slot: number;
+    until: Date;
+    expires: Date;
+  }): Promise<boolean> {
+    try {
+      const { key, expires, ...rest } = claim;
+      await this.marks.create({ _id: key, expires_at: expires, ...rest });
       return true;
     } catch (error) {
       if (isDuplicateKey(error)) return false;

@@ -37,9 +37,14 @@ NotificationSchema.index({ digest_id: 1 });
 export class NotificationMark {
   @Prop({ type: String, required: true }) _id!: string;
   @Prop({ required: true }) expires_at!: Date;
+  // a rate limit's slot claim (alert-slots.ts): its group, slot and when the slot is free again
+  @Prop({ type: String }) group?: string;
+  @Prop({ type: Number }) slot?: number;
+  @Prop({ type: Date }) until?: Date;
 }
 export const NotificationMarkSchema = SchemaFactory.createForClass(NotificationMark);
 NotificationMarkSchema.index({ expires_at: 1 });
+NotificationMarkSchema.index({ group: 1 });
 
 // Running instances and their heartbeats; one that stops beating without shutting down crashed.
 @Schema({ collection: 'instances', versionKey: false })
