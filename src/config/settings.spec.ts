@@ -50,6 +50,7 @@ describe('loadSettings', () => {
       secret: 'x'.repeat(40),
       publicKey: undefined,
       adminRoles: ['admin', 'chat_admin'],
+      clockToleranceMs: 5000,
     });
     expect(settings.allowedOrigins).toEqual([]);
     expect(settings.redisUrl).toBeUndefined();

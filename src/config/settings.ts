@@ -43,7 +43,7 @@ export interface Settings {
   port: number;
   host: string;
   mongodbUri: string;
-  jwt: { secret?: string; publicKey?: string; adminRoles: string[] };
+  jwt: { secret?: string; publicKey?: string; adminRoles: string[]; clockToleranceMs: number };
   allowedOrigins: string[];
   reconnectTimeoutMs: number;
   maxMessageLength: number;
@@ -119,7 +119,13 @@ export function loadSettings(env: Env = process.env): Settings {
     port,
     host: host(env, 'HOST', '0.0.0.0') as string,
     mongodbUri: mongodbUri(env),
-    jwt: { secret, publicKey, adminRoles: adminRoles(env) },
+    jwt: {
+      secret,
+      publicKey,
+      adminRoles: adminRoles(env),
+      // for `nbf` only (docs/protocol.md, "Tokens"): a parent app's clock a little ahead of ours
+      clockToleranceMs: duration(env, 'JWT_CLOCK_TOLERANCE', '5s', 0, 300_000),
+    },
     allowedOrigins: parseAllowedOrigins(text(env, 'ALLOWED_ORIGINS')),
     // 0 would end every session at its socket's close: nothing could resume
     reconnectTimeoutMs: duration(env, 'RECONNECT_TIMEOUT', '15m', 1_000),

@@ -358,6 +358,22 @@ describe('chat over WebSocket (e2e)', () => {
     await refreshed.closed;
   });
 
+  // Found by the timers black-box audit in session 43 (an auth_refresh whose `nbf` was 1 s ahead was
+  // refused and the socket closed 4401, the upgrade refused 401 alike): a parent app whose clock runs a
+  // second ahead and stamps nbf = iat was refused. `nbf` has JWT_CLOCK_TOLERANCE (5 s); `exp` none.
+  it('should take a token whose nbf is a second ahead, on the upgrade and on auth_refresh, and refuse one a minute ahead', async () => {
+    const user = uniqueUser();
+    const ahead = (seconds: number) => userToken(user, { extra: { notBefore: seconds } });
+    expect(await refusal(connect(ahead(60)))).toBe(401);
+    const client = await connect(ahead(1));
+    await client.nextOfType('connection_status');
+    client.send({ type: 'auth_refresh', client_id: 'soon', content: ahead(1) });
+    expect(await client.next((frame) => frame.client_id === 'soon')).toMatchObject({ type: 'ack' });
+    client.send({ type: 'auth_refresh', client_id: 'later', content: ahead(60) });
+    expect((await client.nextOfType('error')).error).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(await client.closed).toBe(4401);
+  });
+
   // auth_refresh was exempt from every budget (so a limited client can still refresh its token): a
   // client could make the instance check tokens without end, a core's worth from one socket
   it('should bound auth_refresh with a budget of its own, refusing past it with RATE_LIMITED and keeping the socket', async () => {

@@ -52,8 +52,11 @@ function makeToken(claims: Claims, signer: Signer): string {
   }
 }
 
-function settingsWith(jwt: Settings['jwt']): Settings {
-  return { jwt } as Settings;
+// JWT_CLOCK_TOLERANCE at its default (5 s) unless given
+function settingsWith(
+  jwt: Omit<Settings['jwt'], 'clockToleranceMs'> & { clockToleranceMs?: number },
+): Settings {
+  return { jwt: { clockToleranceMs: 5000, ...jwt } } as Settings;
 }
 
 function nowSeconds(): number {
@@ -145,6 +148,9 @@ describe(TokenService.name, () => {
       fc.record({ kind: fc.constant('absent' as const), offset: fc.constant(0) }),
       fc.record({ kind: fc.constant('past' as const), offset: fc.integer({ min: -1_000_000, max: 0 }) }),
       fc.record({ kind: fc.constant('future' as const), offset: fc.integer({ min: 60, max: 1_000_000 }) }),
+      // within JWT_CLOCK_TOLERANCE (5 s): a parent app's clock a little ahead of ours
+      fc.record({ kind: fc.constant('soon' as const), offset: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ kind: fc.constant('garbage' as const), offset: fc.constant(0) }),
     );
     const roles = fc.oneof(
       fc.constant(undefined),
@@ -186,7 +192,7 @@ describe(TokenService.name, () => {
             if (exp.kind === 'past' || exp.kind === 'future') claims.exp = now + exp.offset;
             if (exp.kind === 'garbage') claims.exp = 'tomorrow';
             if (exp.kind === 'beyond') claims.exp = exp.offset;
-            if (nbf.kind !== 'absent') claims.nbf = now + nbf.offset;
+            if (nbf.kind !== 'absent') claims.nbf = nbf.kind === 'garbage' ? 'soon' : now + nbf.offset;
             if (roleClaim !== undefined) claims.roles = roleClaim;
             if (nameClaim !== undefined) claims.name = nameClaim;
 
@@ -196,7 +202,8 @@ describe(TokenService.name, () => {
               sub.length > 0 &&
               wholeTextProblem(sub) === undefined &&
               exp.kind === 'future' &&
-              nbf.kind !== 'future';
+              nbf.kind !== 'future' &&
+              nbf.kind !== 'garbage';
             const result = outcome(service, makeToken(claims, signerFor(choice)));
 
             if (!shouldAccept) {
@@ -372,6 +379,22 @@ describe(TokenService.name, () => {
       expectRejected(service, makeToken(validClaims({ exp: nowSeconds() - 10 }), key));
       expectRejected(service, makeToken(validClaims({ nbf: nowSeconds() + 600 }), key));
       expectRejected(service, makeToken({ sub: 'user-1' }, key));
+    });
+
+    // Found by the timers black-box audit in session 43: a token whose nbf was 1 s ahead was refused
+    it('should take an nbf up to JWT_CLOCK_TOLERANCE ahead, and hold exp to the second', () => {
+      const key: Signer = { kind: 'rsa', key: rsa.privateKey };
+      const token = (claims: Claims) => makeToken(validClaims(claims), key);
+      expect(outcome(service, token({ nbf: nowSeconds() + 1 }))).toMatchObject({ userId: 'user-1' });
+      expect(outcome(service, token({ nbf: nowSeconds() + 4 }))).toMatchObject({ userId: 'user-1' });
+      expectRejected(service, token({ nbf: nowSeconds() + 60 }));
+      expectRejected(service, token({ exp: nowSeconds() - 1 }));
+      const strict = new TokenService(
+        new JwtService({}),
+        settingsWith({ publicKey: pem(rsa.publicKey), adminRoles: ADMIN_ROLES, clockToleranceMs: 0 }),
+      );
+      expectRejected(strict, token({ nbf: nowSeconds() + 2 }));
+      expect(outcome(strict, token({ nbf: nowSeconds() }))).toMatchObject({ userId: 'user-1' });
     });
   });
 

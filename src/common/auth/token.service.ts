@@ -9,8 +9,8 @@ import { ErrorCode } from '../errors/error-code';
 import type { Principal } from './principal';
 
 // The single token check for HTTP and WebSocket: signature with the configured algorithms only
-// (never `none`), `exp` required, `nbf` honoured, `sub` required and whole Unicode, `name` cleaned
-// (docs/protocol.md, "Tokens").
+// (never `none`), `exp` required and strict, `nbf` honoured with JWT_CLOCK_TOLERANCE, `sub` required
+// and whole Unicode, `name` cleaned (docs/protocol.md, "Tokens").
 @Injectable()
 export class TokenService {
   // A key object, made once: given a string, jsonwebtoken parses it as a public key on every verify
@@ -18,6 +18,7 @@ export class TokenService {
   private readonly key: KeyObject;
   private readonly algorithms: Algorithm[];
   private readonly adminRoles: Set<string>;
+  private readonly nbfToleranceMs: number;
 
   constructor(
     private readonly jwt: JwtService,
@@ -31,6 +32,7 @@ export class TokenService {
       this.algorithms = ['HS256'];
     }
     this.adminRoles = new Set(settings.jwt.adminRoles);
+    this.nbfToleranceMs = settings.jwt.clockToleranceMs;
   }
 
   verify(token: string | undefined): Principal {
@@ -44,10 +46,17 @@ export class TokenService {
         secret: key,
         publicKey: key,
         algorithms: this.algorithms,
+        // checked below: jsonwebtoken's clockTolerance would stretch `exp` as well
+        ignoreNotBefore: true,
       });
     } catch {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'Invalid or expired token.');
     }
+    // Until the timers audit of session 43 `nbf` had no leeway: a parent app whose clock ran a second
+    // ahead and stamped nbf = iat had its token refused (the upgrade 401, an auth_refresh closed 4401).
+    const { nbf } = claims;
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 > Date.now() + this.nbfToleranceMs))
+      throw new DomainException(ErrorCode.UNAUTHORIZED, 'Invalid or expired token.');
     const { sub, roles, name, exp } = claims;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) {
       throw new DomainException(ErrorCode.UNAUTHORIZED, 'Token has no subject.');

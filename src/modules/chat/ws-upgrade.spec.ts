@@ -34,7 +34,9 @@ function request(headers: IncomingHttpHeaders, url = '/chat/ws'): AuthenticatedR
 }
 
 function tokenService(): TokenService {
-  const settings = { jwt: { secret: SECRET, adminRoles: ['admin', 'chat_admin'] } } as Settings;
+  const settings = {
+    jwt: { secret: SECRET, adminRoles: ['admin', 'chat_admin'], clockToleranceMs: 5000 },
+  } as Settings;
   return new TokenService(new JwtService({}), settings);
 }
 
