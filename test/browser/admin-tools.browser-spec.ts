@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { authHeaders, startApp, type RunningApp } from '../helpers/app';
+import { mongoUri } from '../helpers/env';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
+import { TestClient } from '../helpers/ws-client';
+import { api, createRoom, join as joinRoom, roomsSocket, say } from '../e2e/rooms.helpers';
 import { chatUrl, DESKTOP, launchBrowser, newPage } from './browser';
 
 // Issue 15, item 6 in the dashboard: "/" inserts a canned response; internal notes stay with admins;
@@ -8,9 +12,12 @@ import { chatUrl, DESKTOP, launchBrowser, newPage } from './browser';
 describe('admin tools (browser)', () => {
   let server: RunningApp;
   let browser: Browser;
+  // named, so that a test can write to it under another ENCRYPTION_KEY
+  const database = mongoUri();
 
   beforeAll(async () => {
     server = await startApp({
+      MONGODB_URI: database,
       LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 1 }]),
     });
     browser = await launchBrowser();
@@ -223,4 +230,78 @@ describe('admin tools (browser)', () => {
       await dash.context.close();
     }
   });
+
+  // Found by the admin-dashboard black-box audit in session 43 (4 places of 4): content written under
+  // a key no longer listed reads `unreadable: true` with "" (docs/protocol.md, "Content at rest"), and
+  // the report's text, the room's message, the session's bubble and the note showed as nothing.
+  it('should say where content cannot be read: report, room message, session bubble, note, user chat', async () => {
+    const owner = uniqueUser('owner');
+    const bob = uniqueUser('bob');
+    const user = uniqueUser('sessuser');
+    const admin = adminToken(uniqueUser('admin'), 'Una Admin');
+    const before = await startApp({
+      MONGODB_URI: database,
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    });
+    let roomId = '';
+    let messageId = '';
+    let sessionId = '';
+    try {
+      roomId = await createRoom(before, userToken(owner));
+      const bobSocket = await roomsSocket(before, userToken(bob));
+      await joinRoom(bobSocket, roomId);
+      const said = await say(bobSocket, roomId, 'a rude message under the old key', 'u1');
+      messageId = String(said.message_id);
+      await bobSocket.close();
+      const reported = await api(
+        before,
+        userToken(owner),
+        'POST',
+        `/rooms/${roomId}/messages/${messageId}/report`,
+        {
+          reason: 'rude',
+        },
+      );
+      expect(reported.status).toBeLessThan(300);
+      const client = await TestClient.connect(`${before.wsUrl}?token=${userToken(user)}`);
+      sessionId = String((await client.nextOfType('connection_status')).session_id);
+      client.send({ type: 'user_message', client_id: 's1', content: 'my secret order number 42' });
+      await client.reply();
+      await client.close();
+      const note = await fetch(`${before.httpUrl}/chat/admin/sessions/${sessionId}/notes`, {
+        method: 'POST',
+        headers: { ...authHeaders(admin), 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'a note under the old key' }),
+      });
+      expect(note.status).toBe(201);
+    } finally {
+      await before.close();
+    }
+    const unreadable = /can't be read/;
+    const dash = await newPage(browser, DESKTOP);
+    const chat = await newPage(browser, DESKTOP);
+    try {
+      const { page } = dash;
+      await page.goto(`${server.httpUrl}/admin/?session=${sessionId}#token=${admin}`);
+      const panel = page.locator('.session-panel');
+      await panel.locator('.msg.user').first().waitFor();
+      await panel.locator('.notes li').first().waitFor();
+      expect(await panel.locator('.msg.user').first().textContent()).toMatch(unreadable);
+      expect(await panel.locator('.notes ul').textContent()).toMatch(unreadable);
+      await page.getByRole('tab', { name: 'Rooms' }).click();
+      const row = page.locator(`[data-testid=reports] tr[data-message-id="${messageId}"]`);
+      await row.waitFor();
+      expect(await row.locator('td').nth(3).textContent()).toMatch(unreadable);
+      await page.locator(`[data-testid=rooms] tr[data-room-id="${roomId}"] button`).click();
+      const item = page.locator(`[data-testid=room-messages] li[data-message-id="${messageId}"]`);
+      await item.waitFor();
+      expect(await item.textContent()).toMatch(unreadable);
+      // the user's own chat says the same
+      await chat.page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await chat.page.locator('.msg.user .text.unreadable').waitFor();
+    } finally {
+      await dash.context.close();
+      await chat.context.close();
+    }
+  }, 60_000);
 });

@@ -94,6 +94,8 @@ export interface SessionNote {
   id: string;
   admin_name: string | null;
   text: string;
+  // not decrypted (docs/protocol.md, "Content at rest"): `text` is ""
+  unreadable?: boolean;
   created_at: string;
 }
 

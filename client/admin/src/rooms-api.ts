@@ -32,6 +32,8 @@ export interface RoomReport {
     deleted?: boolean;
     content?: string;
     file_name?: string;
+    // not decrypted (docs/protocol.md, "Content at rest"): no text or file name
+    unreadable?: boolean;
   } | null;
   at: string;
 }

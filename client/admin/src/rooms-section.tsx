@@ -3,6 +3,7 @@ import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { dateTime } from '../../shared/format';
 import type { RoomMessageFrame } from '../../shared/protocol';
+import { isUnreadable, UNREADABLE_TEXT } from '../../shared/unreadable';
 import { ReportedText } from './reported-text';
 import {
   deleteMessage,
@@ -241,6 +242,8 @@ function RoomPanel({ token, roomId, name, highlight, reload, onAct, onClose }: P
               <em>{String(message.metadata.action ?? message.content ?? '')}</em>
             ) : message.metadata.deleted ? (
               <em>deleted</em>
+            ) : isUnreadable(message.metadata) ? (
+              <em class="unreadable">{UNREADABLE_TEXT}</em>
             ) : (
               <span>{message.content}</span>
             )}

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 import { ApiError } from '../../shared/api';
 import { errorText } from '../../shared/errors';
 import { metaString, type Frame } from '../../shared/protocol';
+import { isUnreadable, UNREADABLE_TEXT } from '../../shared/unreadable';
 import { newClientId } from '../../chat/src/chat-client';
 import { ChatStore, type ChatMessage } from '../../chat/src/chat-store';
 import { MessageList } from '../../chat/src/components/message-list';
@@ -289,7 +290,8 @@ export function SessionPanel({
         <ul>
           {notes.map((item) => (
             <li key={item.id}>
-              <strong>{item.admin_name ?? 'Admin'}</strong>: {item.text}
+              <strong>{item.admin_name ?? 'Admin'}</strong>:{' '}
+              {isUnreadable(item) ? <em class="unreadable">{UNREADABLE_TEXT}</em> : item.text}
             </li>
           ))}
         </ul>

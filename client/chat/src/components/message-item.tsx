@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { clockTime } from '../../../shared/format';
 import { errorText } from '../../../shared/errors';
 import { codePoints } from '../../../shared/text-length';
+import { isUnreadable, UNREADABLE_TEXT } from '../../../shared/unreadable';
 import type { ChatMessage } from '../chat-store';
 import { renderMarkdown } from '../markdown';
 import { AttachmentView } from './attachment-view';
@@ -86,6 +87,8 @@ export function MessageItem({
           </button>
           <LengthNote length={editLength} max={actions.maxLength} />
         </form>
+      ) : !message.content && isUnreadable(message.metadata) ? (
+        <p class="text unreadable">{UNREADABLE_TEXT}</p>
       ) : (
         message.content &&
         (rich ? (

@@ -56,6 +56,7 @@ export function toMessage(frame: RoomMessageFrame): RoomMessage {
     replyTo: typeof metadata.reply_to === 'string' ? metadata.reply_to : undefined,
     editedAt: typeof metadata.edited_at === 'string' ? metadata.edited_at : undefined,
     deleted: metadata.deleted === true,
+    ...(metadata.unreadable === true ? { unreadable: true } : {}),
     reactions: parseReactions(metadata.reactions),
     pending: false,
     ...(frame.user_id === 'ai' && isRecord(metadata.ai) ? { ai: parseAi(metadata.ai) } : {}),

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { UNREADABLE_TEXT } from '../../../shared/unreadable';
 import { BlockConfirm, BlockError, BlockToggle } from './block-controls';
 import { deliveryOf } from './delivery';
 import { REACTION_PICKER } from './reaction-picker';
@@ -94,6 +95,8 @@ export function RoomMessageItem({ rooms, message, seen, shared, onReply, onEdit 
       )}
       {message.deleted ? (
         <p class="text deleted-text">This message was deleted</p>
+      ) : !message.content && message.unreadable ? (
+        <p class="text unreadable">{UNREADABLE_TEXT}</p>
       ) : (
         message.content && <p class="text">{message.content}</p>
       )}

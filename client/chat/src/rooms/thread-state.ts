@@ -18,6 +18,8 @@ export interface RoomMessage {
   replyTo?: string;
   editedAt?: string;
   deleted: boolean;
+  // not decrypted (metadata.unreadable, docs/protocol.md "Content at rest"): `content` is ""
+  unreadable?: boolean;
   reactions: Record<string, string[]>;
   pending: boolean;
   failed?: string;
