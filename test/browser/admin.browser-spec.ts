@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import { startApp, type RunningApp } from '../helpers/app';
+import { authHeaders, startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient } from '../helpers/ws-client';
 import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
@@ -227,6 +227,54 @@ describe('admin dashboard (browser)', () => {
       expect(await page.locator(`${ROWS} td:first-child`).allTextContents()).toEqual([`${prefix}-b`]);
     } finally {
       await context.close();
+    }
+  });
+
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1): after the server refused an
+  // admin's take-over of a second session (SESSION_LOCKED), the first, still theirs on the server and
+  // for its user, was shown as not held: no reply box, no Release.
+  it('should still show a held session as held after a take-over of another one is refused', async () => {
+    const userSession = async (text: string) => {
+      const user = uniqueUser('held');
+      const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(user)}`);
+      const id = String((await client.nextOfType('connection_status')).session_id);
+      client.send({ type: 'user_message', client_id: `c-${id}`, content: text });
+      await client.reply();
+      return { id, user, client };
+    };
+    const first = await userSession('I need help with my bill');
+    const second = await userSession('I need help with my parcel');
+    const taken = await fetch(`${server.httpUrl}/chat/admin/sessions/${second.id}/takeover`, {
+      method: 'POST',
+      headers: authHeaders(adminToken(uniqueUser('other'), 'Olga Other')),
+    });
+    expect(taken.status).toBe(200);
+    const { context, page } = await newPage(browser, DESKTOP);
+    const open = async (user: string, id: string) => {
+      await page.getByPlaceholder('user id').fill(user);
+      await page.getByPlaceholder('user id').press('Enter');
+      await page.locator(`tr[data-session-id="${id}"] button.open`).click();
+      await page.locator('.session-panel', { hasText: user }).waitFor();
+    };
+    try {
+      await page.goto(
+        `${server.httpUrl}/admin/?session=${first.id}#token=${adminToken(uniqueUser('bea'), 'Bea Admin')}`,
+      );
+      await page.locator('[data-testid=admin-link]', { hasText: 'connected' }).waitFor();
+      await page.getByLabel('Refresh interval').selectOption('0');
+      const panel = page.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('button', { name: 'Release' }).waitFor();
+      await open(second.user, second.id);
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('alert').filter({ hasText: 'Another admin is already assisting' }).waitFor();
+      await open(first.user, first.id);
+      await page.waitForTimeout(500);
+      expect(await panel.locator('.takeover button').allTextContents()).toContain('Release');
+    } finally {
+      await context.close();
+      await first.client.close();
+      await second.client.close();
     }
   });
 

@@ -106,6 +106,32 @@ describe(AdminLink.name, () => {
     await pending;
   });
 
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1): the hold was dropped at the
+  // click on another session's Take over, before the server refused it.
+  it('should keep holding a session when taking over another one is refused, and resume it', async () => {
+    const link = connectedLink();
+    await joined(link, 's1');
+    const pending = link.join('s2');
+    expect(link.holds('s1')).toBe(true);
+    answer('s2', { type: 'error', error: { code: 'SESSION_LOCKED', message: 'taken' } });
+    await expect(pending).rejects.toThrow('SESSION_LOCKED');
+    expect(link.holds('s1')).toBe(true);
+    expect(link.holds('s2')).toBe(false);
+    expect(reconnect(link)).toEqual(['s1']);
+  });
+
+  it('should move the hold to another session on its join ack', async () => {
+    const link = connectedLink();
+    await joined(link, 's1');
+    const held: Array<string | null> = [];
+    link.onHeld((sessionId) => held.push(sessionId));
+    const pending = link.join('s2');
+    answer('s2', { type: 'ack', seq: 9 });
+    await pending;
+    expect(held).toEqual(['s2']);
+    expect(reconnect(link)).toEqual(['s2']);
+  });
+
   it('should drop the session when joining it again after a reconnect is refused', async () => {
     const link = connectedLink();
     await joined(link, 's1');

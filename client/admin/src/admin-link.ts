@@ -74,10 +74,13 @@ export class AdminLink {
     else this.socket.restart();
   }
 
-  // admin_join claims the session (CONTRACT §4) and binds this socket to it; resolves on its ack
+  // admin_join claims the session (CONTRACT §4) and binds this socket to it; resolves on its ack.
+  // The hold moves only on that ack (`handle`): the server releases the session held before only
+  // once it takes this one, and a refused join (SESSION_LOCKED) leaves it held (docs/protocol.md,
+  // "Takeover handoff"), so a reconnect still resumes it. Until the admin-dashboard audit of session
+  // 43 the hold was dropped at the click, and a refused take-over of a second session left the first
+  // shown as not held while the server and its user still had the admin on it (1 of 1).
   join(sessionId: string): Promise<Frame> {
-    // the server releases the session held before it takes this one
-    if (this.held && this.held.sessionId !== sessionId) this.setHeld(null);
     return this.request('admin_join', sessionId);
   }
 
