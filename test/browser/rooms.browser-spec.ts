@@ -2,7 +2,14 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import type { TestClient } from '../helpers/ws-client';
-import { api, join, roomsSocket, say, waitUntil as until } from '../e2e/rooms.helpers';
+import {
+  api,
+  createRoom as createRoomApi,
+  join,
+  roomsSocket,
+  say,
+  waitUntil as until,
+} from '../e2e/rooms.helpers';
 import { chatUrl, DESKTOP, launchBrowser, newPage, PHONE, screenshot, waitUntil } from './browser';
 
 // The Rooms tab of the chat client and the Rooms section of the dashboard, in real chromium pages
@@ -603,6 +610,81 @@ describe('rooms (browser)', () => {
     await bob.page.getByRole('button', { name: `Join ${name}` }).click();
     await send(bob.page, 'back again');
     await message(alice.page, 'back again').waitFor();
+  });
+
+  // a room where `sender` wrote `count` messages and the owner reported each (with `reason`), over
+  // the API; the dashboard opened on its Rooms section
+  const reportedMessages = async (count: number, reason?: string) => {
+    const owner = uniqueUser('owner');
+    const sender = uniqueUser('sender');
+    const roomId = await createRoomApi(server, userToken(owner));
+    const senderSocket = await roomsSocket(server, userToken(sender));
+    sockets.push(senderSocket);
+    await join(senderSocket, roomId);
+    const messageIds: string[] = [];
+    for (let index = 0; index < count; index++) {
+      const said = await say(senderSocket, roomId, `rude ${index}`, `r${index}`);
+      messageIds.push(String(said.message_id));
+      const reported = await api(
+        server,
+        userToken(owner),
+        'POST',
+        `/rooms/${roomId}/messages/${messageIds[index]}/report`,
+        {
+          ...(reason !== undefined ? { reason } : {}),
+        },
+      );
+      expect(reported.status).toBeLessThan(300);
+    }
+    const { context, page } = await newPage(browser, DESKTOP);
+    contexts.push(context);
+    await page.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'))}`);
+    await page.getByLabel('Refresh interval').selectOption('0');
+    await page.getByRole('tab', { name: 'Rooms' }).click();
+    return { roomId, sender, messageIds, page };
+  };
+
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1): the reports table kept every
+  // cell on one line, and a reason of 990 characters pushed the row's actions off screen.
+  it("should keep a report's moderation buttons on screen when its reason is long", async () => {
+    const reason = 'this person keeps insulting everyone here and '.repeat(21).slice(0, 990);
+    const { page, messageIds } = await reportedMessages(1, reason);
+    const row = page.locator(`[data-testid=reports] tr[data-message-id="${messageIds[0]}"]`);
+    await row.waitFor();
+    const box = await row.getByRole('button', { name: 'Delete message' }).boundingBox();
+    const width = (await page.evaluate('document.documentElement.clientWidth')) as number;
+    expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(width);
+  });
+
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1 each): a double click on
+  // "Delete message" deleted it, then showed "That conversation was not found." (the second delete's
+  // NOT_FOUND, in the chat's words for a session).
+  it('should delete once for a double click on "Delete message", and word a room action that finds nothing for rooms', async () => {
+    const { page, messageIds } = await reportedMessages(1);
+    const row = page.locator(`[data-testid=reports] tr[data-message-id="${messageIds[0]}"]`);
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Delete message' }).dblclick();
+    await page.waitForTimeout(1000);
+    expect(await page.locator('[role=alert]').allTextContents()).toEqual([]);
+    // deleted already: a second delete finds nothing, and says so in a room's words
+    await row.getByRole('button', { name: 'Delete message' }).click();
+    const alert = page.locator('[role=alert]');
+    await alert.waitFor();
+    expect(await alert.textContent()).not.toMatch(/conversation|Something went wrong/);
+  });
+
+  // Found by the admin-dashboard black-box audit in session 43 (55 of 55): the reports list read its
+  // first 50, counted them as 50, and had no way to the rest.
+  it('should count every report and page to the ones past the first 50', async () => {
+    const { page, messageIds } = await reportedMessages(55);
+    const total = (await api<{ total: number }>(server, adminToken(uniqueUser('a')), 'GET', '/admin/reports'))
+      .body.total;
+    const section = page.locator('section[aria-labelledby=reports-title]');
+    await section.locator(`tr[data-message-id="${messageIds[54]}"]`).waitFor();
+    expect((await page.locator('#reports-title + .count').textContent())?.trim()).toBe(String(total));
+    await section.getByRole('button', { name: 'Next' }).click();
+    // newest first: the oldest is on the next page
+    await section.locator(`tr[data-message-id="${messageIds[0]}"]`).waitFor();
   });
 
   // Found by the text-limits black-box audit in session 42 (1 of 1 each): the room name and search
