@@ -22,6 +22,7 @@ const TEXTS: Record<string, string> = {
   BLOCKED: 'This person does not accept your messages.',
   AI_OFF: 'The AI is turned off in this room.',
   AI_BUSY: 'The AI is still answering here. Ask again when it is done.',
+  ALREADY_EXISTS: 'That name is already in use.',
   NETWORK: 'No connection. Please check your network.',
   // not an error: a notice of the chat's own (chat-client.ts openSession)
   UNSENT_KEPT:

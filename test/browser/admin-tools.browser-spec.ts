@@ -231,6 +231,38 @@ describe('admin tools (browser)', () => {
     }
   });
 
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1 each): a double click on Add
+  // stored one and showed the second's refusal as an error; a taken shortcut said "That message could
+  // not be sent." (the server's INVALID_MESSAGE, in the chat's words).
+  it('should add one canned response for a double click, and say when a shortcut is taken', async () => {
+    const admin = adminToken(uniqueUser('admin'));
+    const dash = await newPage(browser, DESKTOP);
+    try {
+      await dash.page.goto(`${server.httpUrl}/admin/#token=${admin}`);
+      const panel = dash.page.locator('.canned-panel');
+      const shortcut = `dbl${Math.random().toString(36).slice(2, 6)}`;
+      const fill = async (title: string) => {
+        await panel.getByLabel('Title').fill(title);
+        await panel.getByLabel('Shortcut').fill(shortcut);
+        await panel.getByLabel('Text').fill('Only once, please.');
+      };
+      await fill('Double');
+      await panel.getByRole('button', { name: 'Add' }).dblclick();
+      await panel.getByText(`/${shortcut}`).first().waitFor();
+      await dash.page.waitForTimeout(1000);
+      expect(await panel.locator('.note.error').allTextContents()).toEqual([]);
+      await fill('Again');
+      await panel.getByRole('button', { name: 'Add' }).click();
+      await panel.locator('.note.error', { hasText: 'That shortcut is already in use.' }).waitFor();
+      const list = (await (
+        await fetch(`${server.httpUrl}/chat/admin/canned-responses`, { headers: authHeaders(admin) })
+      ).json()) as Array<{ shortcut: string }>;
+      expect(list.filter((item) => item.shortcut === shortcut)).toHaveLength(1);
+    } finally {
+      await dash.context.close();
+    }
+  });
+
   // Found by the admin-dashboard black-box audit in session 43 (4 places of 4): content written under
   // a key no longer listed reads `unreadable: true` with "" (docs/protocol.md, "Content at rest"), and
   // the report's text, the room's message, the session's bubble and the note showed as nothing.

@@ -2,7 +2,7 @@ import { adminToken, uniqueUser } from '../helpers/tokens';
 import { startTwoInstances, type TwoInstances } from '../helpers/two-instances';
 import type { RunningApp } from '../helpers/app';
 
-// Found by a bounds audit in session 39 (10 of 10 rounds, 3 of 3 runs). docs/protocol.md, "Admin tools": a canned response's `shortcut` is "unique (a taken one → 400)".
+// Found by a bounds audit in session 39 (10 of 10 rounds, 3 of 3 runs). docs/protocol.md, "Admin tools": a canned response's `shortcut` is "unique (a taken one → 409 `ALREADY_EXISTS`)".
 // Two admins on two instances creating (or renaming to) the same shortcut at once must leave one.
 describe('canned response shortcuts stay unique across two instances (e2e)', () => {
   jest.setTimeout(120_000);
@@ -46,7 +46,7 @@ describe('canned response shortcuts stay unique across two instances (e2e)', () 
     const doubled = rounds.filter((round) => round.stored > 1).length;
     expect({ doubled, rounds }).toEqual({
       doubled: 0,
-      rounds: rounds.map(() => ({ statuses: [201, 400], stored: 1 })),
+      rounds: rounds.map(() => ({ statuses: [201, 409], stored: 1 })),
     });
   });
 

@@ -32,6 +32,8 @@ export enum ErrorCode {
   // `@ai` in a room: the room's AI is off, or a reply is streaming there already
   AI_OFF = 'AI_OFF',
   AI_BUSY = 'AI_BUSY',
+  // a name that must be unique is taken (a canned response's shortcut): 409
+  ALREADY_EXISTS = 'ALREADY_EXISTS',
 }
 
 export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
@@ -61,6 +63,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   [ErrorCode.BLOCKED]: 'This user does not accept your messages.',
   [ErrorCode.AI_OFF]: 'The AI is off in this room.',
   [ErrorCode.AI_BUSY]: 'The AI is answering in this room already; ask again when it is done.',
+  [ErrorCode.ALREADY_EXISTS]: 'That name is taken already.',
 };
 
 export function httpStatusOf(code: ErrorCode): number {
@@ -111,6 +114,7 @@ export function httpStatusOf(code: ErrorCode): number {
       return 403;
     case ErrorCode.AI_OFF:
     case ErrorCode.AI_BUSY:
+    case ErrorCode.ALREADY_EXISTS:
       return 409;
   }
 }

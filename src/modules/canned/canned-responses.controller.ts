@@ -33,14 +33,14 @@ export class CannedResponsesController {
 
   @Post()
   @ApiCreatedResponse({ type: CannedResponseDto })
-  @ApiErrors(400)
+  @ApiErrors(400, [409, 'ALREADY_EXISTS: the shortcut is taken'])
   async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateCannedResponseDto) {
     return view(await this.canned.create(body, principal.userId));
   }
 
   @Patch(':id')
   @ApiOkResponse({ type: CannedResponseDto })
-  @ApiErrors(400, 404)
+  @ApiErrors(400, 404, [409, 'ALREADY_EXISTS: the shortcut is taken'])
   async update(@Param('id') id: string, @Body() body: UpdateCannedResponseDto) {
     return view(await this.canned.update(id, body));
   }

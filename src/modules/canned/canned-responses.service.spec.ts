@@ -48,4 +48,23 @@ describe(CannedResponsesService.name, () => {
     });
     expect(stored.get(record.id)?.text).toBe('✔️✔️');
   });
+
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1): a taken shortcut was
+  // INVALID_MESSAGE, which a client can only word as an invalid message
+  it('should refuse a taken shortcut ALREADY_EXISTS on create and on a rename, and keep one holder', async () => {
+    const { canned, stored } = service(100);
+    await canned.create({ title: 'a', text: 'a', shortcut: 'dup' }, 'admin');
+    const other = await canned.create({ title: 'b', text: 'b', shortcut: 'free' }, 'admin');
+    await expect(canned.create({ title: 'c', text: 'c', shortcut: 'dup' }, 'admin')).rejects.toMatchObject({
+      code: ErrorCode.ALREADY_EXISTS,
+    });
+    await expect(canned.update(other.id, { shortcut: 'dup' })).rejects.toMatchObject({
+      code: ErrorCode.ALREADY_EXISTS,
+    });
+    expect([...stored.values()].filter((item) => item.shortcut === 'dup')).toHaveLength(1);
+    // its own shortcut is no conflict
+    await expect(canned.update(other.id, { shortcut: 'free', title: 'b2' })).resolves.toMatchObject({
+      title: 'b2',
+    });
+  });
 });

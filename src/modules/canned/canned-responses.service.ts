@@ -105,9 +105,12 @@ export class CannedResponsesService {
     if (!deleted) throw new DomainException(ErrorCode.NOT_FOUND, 'Canned response not found.');
   }
 
+  // A taken shortcut is a conflict of its own (409 ALREADY_EXISTS, docs/protocol.md "Admin tools"):
+  // until the admin-dashboard audit of session 43 it was 400 INVALID_MESSAGE, which the dashboard
+  // could only word as "That message could not be sent." (1 of 1).
   private async shortcutFree(shortcut: string, self?: string): Promise<void> {
     const taken = await this.repository.findByShortcut(shortcut);
     if (taken && taken.id !== self)
-      throw new DomainException(ErrorCode.INVALID_MESSAGE, `The shortcut "/${shortcut}" is taken.`);
+      throw new DomainException(ErrorCode.ALREADY_EXISTS, `The shortcut "/${shortcut}" is taken.`);
   }
 }
