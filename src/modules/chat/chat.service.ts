@@ -93,6 +93,7 @@ export class ChatService {
           message.session_id,
           message.client_id,
           message.metadata?.resume === true,
+          lastSeqOf(message.metadata),
         );
       case 'admin_leave':
         return this.takeover.leave(connection, message.session_id, message.client_id);
@@ -276,4 +277,18 @@ export class ChatService {
   frame(sessionId: string, frame: ServerFrame): ServerFrame {
     return { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) ?? 0 };
   }
+}
+
+// admin_join's `metadata.last_seq` (optional): the last seq the admin's socket saw, so it is first sent
+// every stored event after it (docs/protocol.md, "Takeover handoff"). Anything but a whole number of 0
+// or more is refused.
+function lastSeqOf(metadata: Record<string, unknown> | undefined): number | undefined {
+  const value = metadata?.last_seq;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw new DomainException(
+      ErrorCode.INVALID_MESSAGE,
+      '"metadata.last_seq" must be a whole number of 0 or more.',
+    );
+  return value;
 }

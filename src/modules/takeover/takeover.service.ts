@@ -130,7 +130,15 @@ export class TakeoverService {
   // `resume` (metadata.resume, a dashboard's socket come back): only the takeover this admin holds
   // now, that very epoch; one that ended meanwhile is not started anew behind the admin's back
   // (docs/protocol.md, "Takeover handoff").
-  async join(connection: Connection, sessionId: string, clientId?: string, resume = false): Promise<void> {
+  // `lastSeq` (metadata.last_seq): the socket is bound there, when below where the log stands, and
+  // caught up from the store after it, so a resuming socket gets what the user sent while it was away.
+  async join(
+    connection: Connection,
+    sessionId: string,
+    clientId?: string,
+    resume = false,
+    lastSeq?: number,
+  ): Promise<void> {
     // an admin's frame first (FORBIDDEN), whatever a resume would say of the session (the admin
     // audit of session 34: a non-admin's resume was told NOT_FOUND)
     this.requireAdmin(connection.principal);
@@ -138,6 +146,9 @@ export class TakeoverService {
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
     const before = await this.sessions.assistanceState(sessionId);
+    // Until the timers audit of session 43 a resume was bound where the log stood at the resume: the
+    // user's messages of the gap never reached the socket (the dashboard re-reads over REST).
+    const bindAt = Math.min(lastSeq ?? Infinity, before?.seq ?? 0);
     // The socket is bound the moment this join's admin_join is stored, before any socket of the user
     // hears of it (on any instance: the bus carries it after the bind), so a frame that is never stored
     // and is sent the instant the user sees admin_join (a typing_indicator) finds it. A refused claim
@@ -151,7 +162,7 @@ export class TakeoverService {
       if (current?.claim.sessionId === sessionId) return;
       // the takeover this socket assisted is released below, once this join is done
       if (current) left = this.bindings.unbind(connection.id)?.claim;
-      this.bindings.bind(connection, claim, before?.seq ?? 0);
+      this.bindings.bind(connection, claim, bindAt);
       attached = this.bindings.binding(connection);
       // seq order holds whichever comes first, the store's copy or the live admin_join (SeqOrder)
       if (attached) void this.hub.catchUp(connection);
@@ -185,7 +196,7 @@ export class TakeoverService {
           ? new DomainException(ErrorCode.NOT_FOUND, 'Your takeover of this session has ended.')
           : this.ended(connection, claim);
       if (!this.bindings.binding(connection)) {
-        this.bindings.bind(connection, claim, before?.seq ?? 0);
+        this.bindings.bind(connection, claim, bindAt);
         void this.hub.catchUp(connection);
       }
       this.hub.send(connection, {
