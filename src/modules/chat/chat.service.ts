@@ -282,7 +282,7 @@ export class ChatService {
 // admin_join's `metadata.last_seq` (optional): the last seq the admin's socket saw, so it is first sent
 // every stored event after it (docs/protocol.md, "Takeover handoff"). Anything but a whole number of 0
 // or more is refused.
-function lastSeqOf(metadata: Record<string, unknown> | undefined): number | undefined {
+export function lastSeqOf(metadata: Record<string, unknown> | undefined): number | undefined {
   const value = metadata?.last_seq;
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
