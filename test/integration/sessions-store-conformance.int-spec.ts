@@ -252,6 +252,40 @@ describe('sessions store conformance (the admin list and the idle sweep)', () =>
     ]);
   });
 
+  // A reply to a turn is guarded on the turn being unanswered (SessionAppender.write: an $or of
+  // `answered_turn_seq: null` and `$lt` the turn): in the shared bulkWrite and in findOneAndUpdate it
+  // must match a number below, null or missing (sessions stored before the field), never one equal
+  // or above
+  it('should update where a nullable number is null, missing or below ($or of null and $lt), next to a seq', async () => {
+    const guarded = db.collection<{ _id: string; seq: number; answered?: number | null; n: number }>(
+      `answered_${randomBytes(4).toString('hex')}`,
+    );
+    await guarded.insertMany([
+      { _id: 'below', seq: 1, answered: 2, n: 0 },
+      { _id: 'null', seq: 1, answered: null, n: 0 },
+      { _id: 'older', seq: 1, n: 0 },
+      { _id: 'equal', seq: 1, answered: 3, n: 0 },
+      { _id: 'above', seq: 1, answered: 7, n: 0 },
+    ]);
+    const filter = (id: string) => ({ _id: id, seq: 1, $or: [{ answered: null }, { answered: { $lt: 3 } }] });
+    const result = await guarded.bulkWrite(
+      ['below', 'null', 'older', 'equal', 'above'].map((id) => ({
+        updateOne: { filter: filter(id), update: { $inc: { n: 1 } } },
+      })),
+      { ordered: false },
+    );
+    expect(result.modifiedCount).toBe(3);
+    expect(await guarded.findOneAndUpdate(filter('older'), { $inc: { n: 1 } })).toMatchObject({ n: 1 });
+    expect(await guarded.findOneAndUpdate(filter('equal'), { $inc: { n: 1 } })).toBeNull();
+    expect((await guarded.find({}).sort({ _id: 1 }).toArray()).map((row) => `${row._id}:${row.n}`)).toEqual([
+      'above:0',
+      'below:1',
+      'equal:0',
+      'null:1',
+      'older:2',
+    ]);
+  });
+
   // A user's session list is paged by a cursor (SessionsRepository.listForUser): after the page's last
   // session, in the order last_activity desc then _id desc, by a $or of a date $lt and a date
   // equality with an _id $lt. Many sessions share a last_activity here, so the _id order decides.

@@ -11,6 +11,7 @@ import { SessionsRepository } from '../../src/modules/sessions/sessions.reposito
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
 import { SessionTermsIndexer } from '../../src/modules/sessions/session-terms.indexer';
 import { AssistanceRepository } from '../../src/modules/sessions/assistance.repository';
+import { TurnAnswered } from '../../src/modules/sessions/session.types';
 import { commandsDuring, databaseModules } from '../helpers/nest';
 import { testSettings } from '../helpers/env';
 import { uniqueUser } from '../helpers/tokens';
@@ -351,6 +352,44 @@ describe('sessions against FerretDB', () => {
     await service.append(session.id, { type: 'voice_message', sender: 'user', content: 'v' });
     await service.append(session.id, { type: 'ai_response', sender: 'ai', content: 'r' });
     expect(await head()).toBeNull();
+  });
+
+  // A reply to a turn is stored only while the turn is unanswered (AppendOptions.unanswered): the
+  // pause audit of session 43 had an instance paused past its reply lease store its reply after the
+  // other instance had answered the turn (6 of 6 rounds). Checked by the write itself, on this
+  // instance's copy of the log and on a stale one alike; a regeneration is not held to it
+  it('should store a reply to a turn only while the turn is unanswered, whichever instance wrote last', async () => {
+    const user = uniqueUser();
+    const { session } = await service.open(user, undefined, 'demo');
+    const other = new SessionsService(repository, module.get(AssistanceRepository), settings);
+    const reply = (content: string, turn: number) =>
+      ({ type: 'ai_response', sender: 'ai', content, metadata: { reply_to: `t${turn}` } }) as const;
+    const answer = (on: SessionsService, content: string, turn: number) =>
+      on.append(session.id, reply(content, turn), { answersTurn: turn }, { unanswered: turn }).then(
+        () => 'stored',
+        (error: unknown) => (error instanceof TurnAnswered ? 'answered' : String(error)),
+      );
+    await service.append(session.id, sent('q1'), undefined, { owner: user });
+    expect(await answer(other, 'r1 elsewhere', 1)).toBe('stored');
+    expect(await answer(service, 'r1 here', 1)).toBe('answered');
+    await service.append(
+      session.id,
+      { ...reply('r1 again', 1), metadata: { alternative_of: 'x' } },
+      {
+        answersTurn: 1,
+      },
+    );
+    await service.append(session.id, sent('q2'), undefined, { owner: user });
+    expect(await answer(service, 'r2', 4)).toBe('stored');
+    expect(await answer(other, 'r1 late', 1)).toBe('answered');
+    expect((await repository.messagesAfter(session.id, user, 0)).map((message) => message.content)).toEqual([
+      'q1',
+      'r1 elsewhere',
+      'r1 again',
+      'q2',
+      'r2',
+    ]);
+    expect(await service.getOwned(session.id, user)).toMatchObject({ answered_turn_seq: 4, seq: 5 });
   });
 
   it('should store a client_id once and report the duplicate', async () => {

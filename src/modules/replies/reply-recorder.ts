@@ -8,7 +8,7 @@ import type { ContextMessage } from '../llm/context-window';
 import { ModelStream } from '../llm/model-stream';
 import type { ModelEntry } from '../llm/llm.registry';
 import { ChatMetrics } from '../metrics/chat-metrics';
-import type { MessageRecord } from '../sessions/session.types';
+import { TurnAnswered, type MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { storedFrame } from '../realtime/frames';
@@ -144,10 +144,26 @@ export class ReplyRecorder {
         // stored only while no admin assists the session: the takeover waits for the replies it cut
         // off before it logs admin_join, but only so long (Redis away, a frozen store); a write that
         // comes after the join is refused (SESSION_LOCKED), never stored over the admin
-        // (docs/protocol.md, "Takeover handoff")
-        { takeover: null },
+        // (docs/protocol.md, "Takeover handoff"). And a reply to a turn only while that turn is
+        // unanswered (a regeneration answers an answered one: it is another version of its reply).
+        // Until the pause audit of session 43 an instance paused past its reply lease resumed,
+        // finished the reply the other instance had answered meanwhile and stored it too: two
+        // replies to one turn, two `done` (6 of 6 rounds)
+        {
+          takeover: null,
+          unanswered: outcome.replyTo !== undefined && !outcome.alternativeOf ? outcome.turnSeq : undefined,
+        },
       ));
     } catch (error) {
+      // the turn was answered meanwhile (another instance took the lapsed lease over: a pause here
+      // past it): this reply is dropped, and nobody is told (the other instance's reply is the turn's)
+      if (error instanceof TurnAnswered) {
+        this.logger.log(
+          { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_turn_answered' },
+          'reply not stored: its turn was answered elsewhere',
+        );
+        return undefined;
+      }
       // an admin took the session over before this write came: the turn is the admin's, and nobody
       // is told of a failure (the takeover cut the reply off; it is not stored over the admin)
       if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED) {

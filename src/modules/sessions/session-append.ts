@@ -26,7 +26,7 @@ import type {
 } from './session.types';
 
 // what an append is told beside its message (SessionsRepository.append)
-export type AppendWriteOptions = Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & {
+export type AppendWriteOptions = Pick<AppendOptions, 'owner' | 'takeover' | 'mirror' | 'unanswered'> & {
   returning?: AppendReturning;
   // set it in the same write, on condition the session still has the default name
   name?: string;
@@ -156,6 +156,12 @@ export class SessionAppender {
     // a name given meanwhile (a rename on another instance) is never overwritten: the filter fails
     // and the failure is explained as 'named'
     if (options.name !== undefined) filter.name = DEFAULT_SESSION_NAME;
+    // a reply to a turn answered meanwhile (on another instance, while this one was paused past its
+    // reply lease) is not stored: answered_turn_seq below the turn, null or missing (an $or of null
+    // and $lt: store conformance suite). Only appends move answered_turn_seq, under the session lock
+    // this one holds, so the filter reads what the write extends
+    if (options.unanswered !== undefined)
+      filter.$or = [{ answered_turn_seq: null }, { answered_turn_seq: { $lt: options.unanswered } }];
     // MongoDB's guard against a second copy; on FerretDB it matches anyway, and the check that holds
     // there is SessionLog.sentBefore, under the session lock
     if (dedup) filter['messages.dedup'] = { $ne: dedup };
@@ -241,7 +247,7 @@ export class SessionAppender {
     dedup: string | undefined,
     size: number,
     maxBytes: number,
-    options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror'> & { name?: string },
+    options: Pick<AppendOptions, 'owner' | 'takeover' | 'mirror' | 'unanswered'> & { name?: string },
     stamp: Date,
   ): Promise<AppendResult> {
     const found = await this.sessions.findOne({ _id: sessionId }, WITHOUT_INDEX).lean<SessionDocument>();
@@ -254,6 +260,8 @@ export class SessionAppender {
     if (options.mirror && 'start' in options.mirror && !found.is_active) return { status: 'missing' };
     const previous = dedup ? found.messages?.find((stored) => stored.dedup === dedup) : undefined;
     if (previous) return { status: 'duplicate', message: decrypt(previous, this.cipher, sessionId) };
+    if (options.unanswered !== undefined && (found.answered_turn_seq ?? 0) >= options.unanswered)
+      return { status: 'answered' };
     if (found.bytes > maxBytes - size) return { status: 'full' };
     if (found.seq === expectedSeq && options.name !== undefined && found.name !== DEFAULT_SESSION_NAME)
       return { status: 'named' };

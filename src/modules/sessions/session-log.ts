@@ -12,6 +12,7 @@ import type {
   NewMessage,
   WrittenSession,
 } from './session.types';
+import { TurnAnswered } from './session.types';
 import type { SessionsRepository } from './sessions.repository';
 import type { SessionTermsIndexer } from './session-terms.indexer';
 
@@ -202,6 +203,7 @@ export class SessionLog {
           name,
           takeover: options?.takeover,
           mirror: options?.mirror,
+          unanswered: options?.unanswered,
           overAhead,
         },
       );
@@ -228,6 +230,8 @@ export class SessionLog {
           break;
         case 'duplicate':
           return { message: result.message, duplicate: true };
+        case 'answered':
+          throw new TurnAnswered(options?.unanswered ?? 0);
         case 'unassisted':
           throw new DomainException(ErrorCode.SESSION_LOCKED, 'You no longer hold this session.');
         case 'full':

@@ -153,6 +153,19 @@ export interface AppendOptions {
   // append, and nothing is stored (an edit of the user's last message: docs/protocol.md, "Versions").
   // A refusal on the copy this instance holds is asked again on the store's log (SessionLog.checked)
   precondition?: (log: MessageRecord[]) => void | Promise<void>;
+  // a reply to the user's turn stored at this seq: stored only while that turn is unanswered (the
+  // head's answered_turn_seq below it), else TurnAnswered and nothing is stored. Checked by the
+  // append's own write, under the session lock every reply's append holds (docs/protocol.md, "Every
+  // acked turn ends", the reply lease)
+  unanswered?: number;
+}
+
+// The turn an append was to answer has its reply already (AppendOptions.unanswered): another
+// instance answered it while this one's reply was cut off from the lease (a paused process)
+export class TurnAnswered extends Error {
+  constructor(readonly turnSeq: number) {
+    super(`turn ${turnSeq} is answered already`);
+  }
 }
 
 // What the repository's append returns of the written document when the service holds no copy of
@@ -174,6 +187,8 @@ export type AppendResult =
   | { status: 'conflict'; currentSeq: number; lastActivity?: Date }
   // the append was to name the session, which has a name already: nothing was stored
   | { status: 'named' }
+  // the append was to answer a turn that has its reply already (AppendOptions.unanswered)
+  | { status: 'answered' }
   // an admin's message, and that admin's takeover is not the one mirrored on the session: nothing
   // was stored
   | { status: 'unassisted' }
