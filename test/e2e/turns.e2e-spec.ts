@@ -322,6 +322,74 @@ describe('turns of one session on two instances (e2e)', () => {
     await here.client.close();
   });
 
+  // Found by the pause black-box audit in session 43 (6 of 6 rounds: two stored replies to one turn,
+  // two `done` for one question, up to ~40 stale pieces after the other instance's reply, the log
+  // m1 m2 r1 r2 r1'). The instance streaming a reply freezes (SIGSTOP: a GC, a VM stall) past the
+  // reply lease (10 s); the user goes on on the other instance, which finds the lease lapsed and
+  // answers the turn; then the frozen one resumes (SIGCONT). Nothing of its reply reaches a device
+  // any more, and it stores none (docs/protocol.md, "Every acked turn ends", the reply lease).
+  const pausedMidReply = async (variant: 'resend' | 'new') => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    here.client.send({ type: 'user_message', client_id: 'p1', content: 'question p1' });
+    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 'p1');
+    await here.client.next(piece, 10_000);
+    first.child.kill('SIGSTOP');
+    try {
+      here.client.socket.terminate();
+      const there = await connect(second, token, `&session_id=${here.sessionId}`);
+      const last = variant === 'resend' ? 'p1' : 'p2';
+      there.client.send({ type: 'user_message', client_id: last, content: `question ${last}` });
+      await there.client.next((frame) => frame.type === 'ack' && frame.client_id === last, 15_000);
+      // past the lease (10 s) and the turn watch's round: the second instance answers
+      await there.client.next(
+        (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === last,
+        30_000,
+      );
+      const before = there.client.frames.length;
+      first.child.kill('SIGCONT');
+      // the frozen instance's reply had most of its pieces still to come
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const session = await stored(second, token, here.sessionId);
+      await there.client.close();
+      const p1 = session.messages.find(
+        (message) => message.client_id === 'p1' && message.type === 'user_message',
+      );
+      return {
+        log: session.messages.map((message) => `${message.type}/${String(message.client_id)}`),
+        repliesToP1: session.messages.filter(
+          (message) => message.type === 'ai_response' && message.metadata?.reply_to === p1?.id,
+        ).length,
+        finalsForP1: there.client.frames.filter(
+          (frame) =>
+            frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 'p1',
+        ).length,
+        piecesAfterResume: there.client.frames.slice(before).filter((frame) => frame.type === 'ai_response')
+          .length,
+      };
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+  };
+
+  it('should answer a turn once when its instance pauses mid-reply and the user resends on the other instance', async () => {
+    expect(await pausedMidReply('resend')).toEqual({
+      log: ['user_message/p1', 'ai_response/p1'],
+      repliesToP1: 1,
+      finalsForP1: 1,
+      piecesAfterResume: 0,
+    });
+  });
+
+  it('should answer each turn once when its instance pauses mid-reply and the user asks again on the other instance', async () => {
+    expect(await pausedMidReply('new')).toEqual({
+      log: ['user_message/p1', 'user_message/p2', 'ai_response/p1', 'ai_response/p2'],
+      repliesToP1: 1,
+      finalsForP1: 1,
+      piecesAfterResume: 0,
+    });
+  });
+
   it('should answer every turn a killed instance had queued, each with its own reply, in order', async () => {
     const token = userToken(uniqueUser());
     const here = await connect(first, token);

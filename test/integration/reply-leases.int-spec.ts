@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
 import { RedisReplyLeases } from '../../src/infra/lock/reply-lease';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -87,6 +88,59 @@ describe('reply leases across instances (Redis)', () => {
     expect(await b.held(session)).toBe(false);
     const claims = await Promise.all([a.claim(session), b.claim(session), a.claim(session)]);
     expect(claims.filter(Boolean)).toHaveLength(1);
+  });
+
+  // The pause audit of session 43: an instance frozen (SIGSTOP) past its hold, which another
+  // instance claimed and answered the turn under; on resuming, its renewal re-added its hold and it
+  // went on showing and storing its reply (6 of 6 rounds). A renewal is now a compare: only while
+  // this instance's hold is the live one; and a renewal or a look a ttl after the last confirmed
+  // renewal finds the hold lost without asking Redis
+  describe('a hold lost while its instance was away', () => {
+    let raw: Redis;
+    beforeAll(() => {
+      raw = new Redis(REDIS);
+    });
+    afterAll(() => raw.quit());
+    const holder = (session: string) => raw.zrange(`chatbox:replies:${session}`, 0, -1);
+
+    it('should not renew a hold another instance claimed after it lapsed, and say it is lost', async () => {
+      const session = randomUUID();
+      const release = a.hold(session);
+      await until(() => b.heldElsewhere(session));
+      // a's hold lapses (as a pause lets it) and b claims the lease
+      await raw.zrem(`chatbox:replies:${session}`, 'instance-a');
+      expect(await b.claim(session)).toBe(true);
+      expect(a.lost(session)).toBe(false);
+      await until(() => Promise.resolve(a.lost(session)));
+      await sleep(ttlMs / 2);
+      expect(await holder(session)).not.toContain('instance-a');
+      expect(a.lost(session)).toBe(true);
+      // let go and held anew: a new hold, not lost
+      release();
+      const again = a.hold(session);
+      expect(a.lost(session)).toBe(false);
+      again();
+    });
+
+    it('should say a hold is lost once a ttl passed without a renewal, before asking Redis, and renew it no more', async () => {
+      const session = randomUUID();
+      const release = a.hold(session);
+      await until(() => b.heldElsewhere(session));
+      expect(a.lost(session)).toBe(false);
+      expect(a.lost(session, Date.now() + ttlMs)).toBe(true);
+      expect(a.lost(session)).toBe(true);
+      release();
+      // a pause: the event loop held past the ttl, the renewal timer late
+      const other = randomUUID();
+      const releaseOther = a.hold(other);
+      await until(() => b.heldElsewhere(other));
+      for (const stopAt = Date.now() + ttlMs + 50; Date.now() < stopAt;);
+      expect(a.lost(other)).toBe(true);
+      expect(await b.claim(other)).toBe(true);
+      await sleep(ttlMs / 2);
+      expect(await holder(other)).toEqual(['instance-b']);
+      releaseOther();
+    });
   });
 
   it('should keep a held lease past its ttl while the instance renews it', async () => {

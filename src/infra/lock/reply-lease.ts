@@ -27,6 +27,14 @@ ${PRUNE}
 local held = redis.call('zcard', KEYS[1])
 if redis.call('zscore', KEYS[1], ARGV[1]) then held = held - 1 end
 return held`;
+// ARGV[1] this instance, ARGV[2] the ttl: a renewal, only while this instance's own hold is live (1),
+// else 0 and nothing written. A plain ZADD let an instance paused past its hold, which another
+// instance had claimed meanwhile (and perhaps answered and let go), hold again on resuming
+const RENEW = `${NOW}
+local lapses = redis.call('zscore', KEYS[1], ARGV[1])
+if not lapses or tonumber(lapses) <= now then return 0 end
+${ADD}
+return 1`;
 const CLAIM = `${NOW}
 ${PRUNE}
 if redis.call('zcard', KEYS[1]) > 0 then return 0 end
@@ -48,6 +56,12 @@ export interface ReplyLeases {
   // other instances may answer the session (the lease is Redis's, not this process's)
   readonly shared: boolean;
   hold(sessionId: string): () => void;
+  // This instance held the session's lease and does no longer: a renewal found its hold lapsed or
+  // gone (another instance may have claimed it and answered the turn), or no renewal was confirmed for
+  // the lease's ttl (the process was paused: known on resuming, before anything goes out, without a
+  // round trip to Redis). It stays lost until the session's holds here are all let go; a reply shown
+  // under it stops at once, storing nothing (docs/protocol.md, "Every acked turn ends")
+  lost(sessionId: string, now?: number): boolean;
   // true when some instance holds the session's reply lease
   held(sessionId: string): Promise<boolean>;
   // true when an instance other than this one holds it
@@ -79,6 +93,11 @@ export class LocalReplyLeases implements ReplyLeases {
     return () => undefined;
   }
 
+  // nobody else answers: a pause here loses nothing
+  lost(): boolean {
+    return false;
+  }
+
   held(): Promise<boolean> {
     return Promise.resolve(false);
   }
@@ -101,6 +120,23 @@ export class LocalReplyLeases implements ReplyLeases {
   async close(): Promise<void> {}
 }
 
+// This instance's hold of a session: how many hold it here; when the last write or renewal that
+// confirmed it was sent (or failed: Redis away, where nobody claims it either and a reply runs on:
+// awayRunMs); whether one was written (a renewal is a compare from then on); and whether a renewal
+// or the time since the last confirmed one found it lost (ReplyLeases.lost)
+interface Holding {
+  count: number;
+  confirmedAt: number;
+  written: boolean;
+  lost: boolean;
+}
+
+function confirm(held: Holding, sentAt: number, written: boolean): void {
+  if (held.lost) return;
+  held.confirmedAt = Math.max(held.confirmedAt, sentAt);
+  if (written) held.written = true;
+}
+
 // Redis restarted, it holds no lease: every holder holds again on reconnecting (and renews every
 // ttl/3 anyway), and until then the sessions they answer read as answered by nobody. A turn watch on
 // another instance then answered a turn whose reply was streaming, both replies interleaved on the
@@ -111,7 +147,7 @@ export class RedisReplyLeases implements ReplyLeases {
   private readonly client: Redis;
   private closing = false;
   // this instance's holds (session → how many), held again after a loss
-  private readonly holding = new Map<string, number>();
+  private readonly holding = new Map<string, Holding>();
   private readyAt = 0;
   private lostAt = 0;
   // since when Redis has been away or failing (unset while it answers)
@@ -128,7 +164,9 @@ export class RedisReplyLeases implements ReplyLeases {
     this.client.on('ready', () => {
       this.readyAt = Date.now();
       this.awaySince = undefined;
-      if (this.lostAt > 0) for (const sessionId of this.holding.keys()) void this.set(sessionId);
+      // (a hold found lost stays so: another instance may answer its turn)
+      if (this.lostAt > 0)
+        for (const [sessionId, held] of this.holding) if (!held.lost) void this.set(sessionId);
     });
     this.client.on('close', () => {
       if (this.closing) return;
@@ -137,10 +175,15 @@ export class RedisReplyLeases implements ReplyLeases {
     });
   }
 
+  // Writes this instance's hold of the session (HOLD): a hold's first write, and each again after a
+  // loss of Redis (`ready`)
   private set(sessionId: string): Promise<unknown> {
-    return this.client
-      .eval(HOLD, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs)
-      .catch(() => undefined);
+    const held = this.holding.get(sessionId);
+    const sentAt = Date.now();
+    return this.client.eval(HOLD, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs).then(
+      () => held && confirm(held, sentAt, true),
+      () => held && confirm(held, sentAt, false),
+    );
   }
 
   // back from a loss, within the time the holders take to hold again
@@ -162,19 +205,52 @@ export class RedisReplyLeases implements ReplyLeases {
     }
   }
 
+  // Renews the session's hold, only while it is this instance's live one (RENEW): one that finds it
+  // lapsed or gone, or that comes a ttl after the last confirmed one (the process was paused past
+  // it, and another instance may have claimed it meanwhile), marks it lost and writes nothing.
+  // Until the pause audit of session 43 a renewal re-added the hold unconditionally: an instance
+  // resumed after 10 s held again a lease another instance had claimed and answered the turn under,
+  // and went on showing and storing its own reply (6 of 6 rounds)
+  // A hold whose first write failed (Redis away, or not connected yet) is written again as it was
+  // first, until one lands.
+  private renew(sessionId: string): void {
+    const held = this.holding.get(sessionId);
+    if (!held || this.lost(sessionId)) return;
+    if (!held.written) {
+      void this.set(sessionId);
+      return;
+    }
+    const sentAt = Date.now();
+    void this.client.eval(RENEW, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs).then(
+      // (after a Redis restart the holds are written again on reconnecting, before any renewal)
+      (answer) => (Number(answer) === 1 ? confirm(held, sentAt, true) : (held.lost = true)),
+      () => confirm(held, sentAt, false),
+    );
+  }
+
+  lost(sessionId: string, now = Date.now()): boolean {
+    const held = this.holding.get(sessionId);
+    if (!held) return false;
+    if (!held.lost && now - held.confirmedAt >= this.options.ttlMs) held.lost = true;
+    return held.lost;
+  }
+
   hold(sessionId: string): () => void {
-    this.holding.set(sessionId, (this.holding.get(sessionId) ?? 0) + 1);
-    void this.set(sessionId);
-    const renewal = setInterval(() => void this.set(sessionId), Math.floor(this.options.ttlMs / 3));
+    const held = this.holding.get(sessionId);
+    if (held) held.count++;
+    else this.holding.set(sessionId, { count: 1, confirmedAt: Date.now(), lost: false, written: false });
+    // the first hold, or one more while the others hold and it is not lost (it lengthens it for all)
+    if (!this.lost(sessionId)) void this.set(sessionId);
+    const renewal = setInterval(() => this.renew(sessionId), Math.floor(this.options.ttlMs / 3));
     renewal.unref();
     let released = false;
     return () => {
       if (released) return;
       released = true;
       clearInterval(renewal);
-      const left = (this.holding.get(sessionId) ?? 1) - 1;
-      if (left > 0) {
-        this.holding.set(sessionId, left);
+      const entry = this.holding.get(sessionId);
+      if (entry && entry.count > 1) {
+        entry.count--;
         return;
       }
       this.holding.delete(sessionId);

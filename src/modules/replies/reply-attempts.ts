@@ -159,7 +159,10 @@ export class ReplyAttempts {
       });
     } finally {
       this.shown.running.delete(sessionId);
-      this.shown.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: false } });
+      // a reply whose lease was lost says nothing more: another instance answers its turn, and may
+      // be showing its own reply now
+      if (reason !== 'lease_lost')
+        this.shown.emit(generation, { type: 'loading', client_id: clientId, metadata: { loading: false } });
       generation.finish();
     }
     // the first exchange is complete: ask the model for a better name than the heuristic one, in

@@ -27,6 +27,7 @@ describe('ReplyService drain', () => {
         holders.add(token);
         return () => holders.delete(token);
       },
+      lost: () => false,
       held: () => Promise.resolve(holders.size > 0),
       heldElsewhere: () => Promise.resolve(false),
       claim: () => Promise.resolve(true),

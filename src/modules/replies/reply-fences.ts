@@ -16,6 +16,9 @@ export class ReplyFences {
     { epoch?: number; takeoverStart?: number; startedAt: number; endedAt?: number }
   >();
 
+  // this instance's reply lease of the session was lost (ReplyLeases.lost)
+  constructor(private readonly leaseLost: (sessionId: string) => boolean = () => false) {}
+
   // An admin took the session over (ReplyService.takeoverStarted): every reply decided before now
   // is fenced off.
   takeoverStarted(sessionId: string, epoch?: number, takeoverStart?: number, now = Date.now()): void {
@@ -74,12 +77,15 @@ export class ReplyFences {
     return fence !== undefined && fence.endedAt === undefined && now - fence.startedAt < FENCE_OPEN_MS;
   }
 
-  // Whether the reply ends here: stopped already, or fenced off by a takeover (and stopped now). A
-  // piece of text read from the vendor after that reaches no device and is not stored: the reply
-  // stored is what the devices were shown.
+  // Whether the reply ends here: stopped already, fenced off by a takeover, or its reply lease lost
+  // (and stopped now). A piece of text read from the vendor after that reaches no device and is not
+  // stored: the reply stored is what the devices were shown. A lost lease is another instance's to
+  // answer (a pause here past the lease: the local check needs no round trip, so a resumed instance
+  // stops before the first piece it had buffered); this reply stores nothing (ReplyRecorder).
   cut(generation: Generation): boolean {
     const signal = generation.controller.signal;
     if (!signal.aborted && this.fenced(generation)) generation.controller.abort('takeover');
+    if (!signal.aborted && this.leaseLost(generation.sessionId)) generation.controller.abort('lease_lost');
     return signal.aborted;
   }
 }

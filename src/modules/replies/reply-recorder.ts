@@ -16,8 +16,11 @@ import { DeletedSessions } from './deleted-sessions';
 import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
 import { describeError } from '../../common/logging/logging';
 
-// 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library")
-export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover' | 'deleted';
+// 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library");
+// 'lease_lost': this instance's reply lease of the session lapsed under it (a paused process) or
+// another instance claimed it: that instance answers the turn, nothing more of this reply is shown
+// and nothing of it is stored (docs/protocol.md, "Every acked turn ends", the reply lease)
+export type StopReason = 'stopped' | 'new_session' | 'shutdown' | 'takeover' | 'deleted' | 'lease_lost';
 
 // How one generation ended, as the reply service saw it.
 export interface ReplyOutcome {
@@ -92,6 +95,13 @@ export class ReplyRecorder {
     // (docs/protocol.md, "The reply in flight"). Until the library audit a new_session before the
     // first piece stored nothing, and the turn was answered when the user came back to it (6 of 6).
     if (reason === 'deleted') return undefined;
+    if (reason === 'lease_lost') {
+      this.logger.log(
+        { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_lease_lost' },
+        'reply not stored: its reply lease was lost',
+      );
+      return undefined;
+    }
     if (text.length === 0 && (failed || (reason !== undefined && !userStop(reason)))) return undefined;
     const usage = outcome.usage ?? estimateUsage(outcome.prompt, text);
     const metadata: Record<string, unknown> = { usage, response_ms: responseMs };

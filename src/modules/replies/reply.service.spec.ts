@@ -114,6 +114,7 @@ describe('ReplyService reply lease across instances', () => {
           holders(session).add(instance);
           return () => holders(session).delete(instance);
         },
+        lost: () => false,
         held: (session) => Promise.resolve(holders(session).size > 0),
         heldElsewhere: (session) =>
           Promise.resolve([...holders(session)].some((holder) => holder !== instance)),

@@ -47,7 +47,8 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   private readonly running = new Map<string, Generation>();
   // replies requested and not yet stored, per session (queued or running), and the reply lease
   private readonly holds: ReplyHolds;
-  private readonly fences = new ReplyFences();
+  // (the lease lost: a reply shown under it stops, storing nothing)
+  private readonly fences = new ReplyFences((sessionId) => this.leases.lost(sessionId));
   private readonly stopsBeforeShown = new StopsBeforeShown();
   private readonly regenerations = new RegenerationsInFlight();
   private readonly titles: ReplyTitles;
