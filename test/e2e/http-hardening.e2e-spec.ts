@@ -516,6 +516,30 @@ describe('HTTP hardening (e2e)', () => {
       ]);
     });
 
+    // Found by the HTTP hostile-client black-box audit in session 43 (5 of 5 files, 3 of 3 runs): a
+    // file that begins a known format and stops short made the type sniffer throw, answered 500 with
+    // an error-level `upload_failed` line (docs/protocol.md, "Uploads and files")
+    it('should answer a file cut short after its magic bytes with 415 or 201, never 500', async () => {
+      const cut: Array<[string, Buffer, string]> = [
+        ['a PNG cut after its signature', Buffer.from('89504e470d0a1a0a', 'hex'), 'image/png'],
+        ['a TIFF cut after its header', Buffer.from('49492a0008000000', 'hex'), 'image/tiff'],
+        ['text that begins "OggS"', Buffer.from('OggS is the capture pattern\n'), 'text/plain'],
+        ['a Matroska file cut after its magic', Buffer.from('1a45dfa39f4286', 'hex'), 'video/webm'],
+        [
+          'an EBML magic and a 7-byte element id',
+          Buffer.concat([Buffer.from('1a45dfa38102000000000000004282', 'hex'), Buffer.alloc(5000, 0x41)]),
+          'video/webm',
+        ],
+      ];
+      for (const [name, data, type] of cut) {
+        const answer = await upload(server.httpUrl, userToken(uniqueUser('cut')), data, 'cut', type);
+        const refused = answer.status === 415 && answer.body.error?.code === 'UNSUPPORTED_FILE_TYPE';
+        expect([name, answer.status === 201 || refused]).toEqual([name, true]);
+      }
+      const failed = logged.mock.calls.filter((call) => JSON.stringify(call).includes('upload_failed'));
+      expect(failed).toEqual([]);
+    });
+
     it('should still take over a session, with or without a small JSON body, and take uploads', async () => {
       const user = await TestClient.connect(`${server.wsUrl}?token=${userToken(uniqueUser())}`);
       const sessionId = (await user.nextOfType('connection_status')).session_id as string;

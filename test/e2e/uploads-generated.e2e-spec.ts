@@ -38,6 +38,8 @@ describe('files an AI reply brings (e2e)', () => {
       '/chart.png': ['image/png', PNG],
       '/eicar.txt': ['text/plain', EICAR],
       '/fake.png': ['image/png', ELF],
+      // a PNG cut after its signature (the HTTP hostile-client audit of session 43)
+      '/cut.png': ['image/png', PNG.subarray(0, 8)],
     };
     files = createServer((request, response) => {
       const [type, body] = bodies[request.url ?? ''] ?? ['text/plain', Buffer.from('missing')];
@@ -92,8 +94,14 @@ describe('files an AI reply brings (e2e)', () => {
   });
 
   it('should drop a file whose bytes are not an allowed type, whatever its Content-Type says', async () => {
-    const { final } = await replyWith(`Look ![chart](http://${filesHost}/fake.png)`);
-    expect(final.metadata?.attachments).toEqual([{ kind: 'image', source: 'ai', dropped: 'type' }]);
+    const { final } = await replyWith(
+      `Look ![chart](http://${filesHost}/fake.png) ![cut](http://${filesHost}/cut.png)`,
+    );
+    // the cut PNG made the type sniffer throw: offered as the vendor's link, an `upload_failed` line
+    expect(final.metadata?.attachments).toEqual([
+      { kind: 'image', source: 'ai', dropped: 'type' },
+      { kind: 'image', source: 'ai', dropped: 'type' },
+    ]);
   });
 
   it("should count a reply's stored files in the owner's quota", async () => {
