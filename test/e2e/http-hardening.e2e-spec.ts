@@ -230,6 +230,25 @@ describe('HTTP hardening (e2e)', () => {
       }
     });
 
+    // Found by the HTTP hostile-client black-box audit in session 43 (5 of 5 paths, 3 of 3 runs): a
+    // 404 said "Cannot GET <the whole URL>", so a socket's `?token=` sent as a plain request came back
+    // in the body (docs/protocol.md, "Socket tokens")
+    it('should answer an unrouted URL without its query string, a socket token never echoed', async () => {
+      for (const [method, path] of [
+        ['GET', '/chat/ws'],
+        ['GET', '/ws/chat'],
+        ['POST', '/chat/ws'],
+        ['GET', '/chat/session'],
+        ['GET', '/api/v1/chat/room'],
+      ]) {
+        const token = userToken(uniqueUser('echo'));
+        const answer = await rawRequest(port, { method, path: `${path}?token=${token}` });
+        expect([path, answer.status, errorOf(answer).code]).toEqual([path, 404, 'NOT_FOUND']);
+        expect(answer.body).not.toContain(token.split('.')[2]);
+        expect(answer.body).not.toContain('?');
+      }
+    });
+
     it('should send HSTS only when the request came over TLS', async () => {
       // the app trusts no proxy header (deploy/nginx sets HSTS itself): a forged one changes nothing
       const forged = await get('/chat/healthz', { 'x-forwarded-proto': 'https' });

@@ -1,7 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { ArgumentsHost } from '@nestjs/common';
-import { BadRequestException, Controller, Get, HttpException, Logger, Module } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  HttpException,
+  Logger,
+  Module,
+  NotFoundException,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MongoServerSelectionError } from 'mongodb';
 import { Logger as PinoLogger, LoggerModule } from 'nestjs-pino';
@@ -18,7 +26,10 @@ function selectionTimeout(message: string): MongoServerSelectionError {
 }
 
 // The filter's answer to one exception, and whether it logged an unhandled error.
-function answer(exception: unknown) {
+function answer(
+  exception: unknown,
+  request: { method: string; originalUrl: string } = { method: 'GET', originalUrl: '/' },
+) {
   const sent: { status?: number; body?: unknown; headers: Record<string, unknown> } = { headers: {} };
   const response = {
     status(code: number) {
@@ -32,7 +43,9 @@ function answer(exception: unknown) {
       sent.headers[name] = value;
     },
   };
-  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  const host = {
+    switchToHttp: () => ({ getResponse: () => response, getRequest: () => request }),
+  } as unknown as ArgumentsHost;
   const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
   try {
     new HttpExceptionFilter().catch(exception, host);
@@ -93,12 +106,35 @@ describe(HttpExceptionFilter.name, () => {
       status: 413,
       body: { error: { code: 'PAYLOAD_TOO_LARGE' } },
     });
+    expect(answer(new NotFoundException('Session not found.'))).toMatchObject({
+      status: 404,
+      body: { error: { code: 'NOT_FOUND', message: 'Session not found.' } },
+    });
     expect(answer(new Error('database on fire'))).toEqual({
       status: 500,
       body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side.' } },
       headers: {},
       logged: true,
     });
+  });
+});
+
+// The HTTP hostile-client audit of session 43: a 404 echoed the whole URL, a socket's `?token=` too
+// (5 of 5 paths, 3 of 3 runs)
+describe(`${HttpExceptionFilter.name} on an unrouted request`, () => {
+  it("should name the method and path of Nest's 404, never the query string", () => {
+    const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
+    for (const [method, url, said] of [
+      ['GET', `/chat/ws?token=${token}`, 'Cannot GET /chat/ws'],
+      ['POST', `/api/v1/chat/room?a=1&token=${token}`, 'Cannot POST /api/v1/chat/room'],
+      ['GET', '/chat/nope', 'Cannot GET /chat/nope'],
+      ['GET', '/chat/nope?', 'Cannot GET /chat/nope'],
+    ]) {
+      const notFound = new NotFoundException(`Cannot ${method} ${url}`);
+      expect(answer(notFound, { method, originalUrl: url }).body).toEqual({
+        error: { code: 'NOT_FOUND', message: said },
+      });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { httpRefusalOf } from '../http/http-errors';
 import { describeError } from '../logging/logging';
 import { DomainException } from './domain.exception';
@@ -34,6 +34,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
         typeof body === 'object' && body !== null && 'message' in body
           ? [body.message].flat().join('; ')
           : exception.message;
+      if (status === 404) message = withoutQuery(message, host.switchToHttp().getRequest<Request>());
     } else if (refusal) {
       ({ status, code, message } = refusal);
     } else if (isStoreOutage(exception)) {
@@ -50,4 +51,17 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     response.status(status).json({ error: { code, message } });
   }
+}
+
+// Nest answers an unrouted request "Cannot GET <the request's URL>", query string and all, and a
+// socket's token may ride in it (`?token=`, CONTRACT §2): until the HTTP hostile-client audit of
+// session 43 a plain GET of /chat/ws?token=<jwt> (a proxy that drops Upgrade, a client fetching the
+// socket URL) got the token back in the JSON body, where response logging, error reporters and HAR
+// captures keep it (5 of 5 paths, 3 of 3 runs). The answer names the method and the path only
+// (docs/protocol.md, "Socket tokens").
+function withoutQuery(message: string, request: Request | undefined): string {
+  if (typeof request?.originalUrl !== 'string') return message;
+  const said = `Cannot ${request.method} `;
+  if (message !== said + request.originalUrl) return message;
+  return said + request.originalUrl.split('?')[0];
 }
