@@ -229,6 +229,26 @@ describe('uploads on local disk with clamd (e2e)', () => {
     expect(filesUnder(dir).length).toBe(before + 2);
   });
 
+  // Found by the HTTP hostile-client black-box audit in session 43 (1 of 1 note, 3 of 3 runs): file-type
+  // takes any start "ID3" for an MP3's tag, and "GIF89a" for a GIF: a note was stored as audio/mpeg
+  // "….mp3" (docs/protocol.md, "Uploads and files")
+  it('should keep a UTF-8 note that begins with "ID3" or "GIF89a" as text, named as sent', async () => {
+    const token = userToken(uniqueUser());
+    for (const text of [
+      'ID3 tags explained: an ID3v2 tag starts with the letters ID3, then its version.\n',
+      'GIF89a is the format of 1989, with animation.\n',
+    ]) {
+      const { status, body } = await upload(
+        server.httpUrl,
+        token,
+        Buffer.from(text),
+        'notes.txt',
+        'text/plain',
+      );
+      expect([text, status, body.name, body.mime_type]).toEqual([text, 201, 'notes.txt', 'text/plain']);
+    }
+  });
+
   it('should keep the original name only as sanitised metadata', async () => {
     const token = userToken(uniqueUser());
     const { body } = await upload(server.httpUrl, token, PNG, '../../etc/\u202Epasswd.png', 'image/png');

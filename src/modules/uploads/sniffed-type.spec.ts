@@ -136,3 +136,70 @@ describe('sniffedType on bytes cut short', () => {
     );
   });
 });
+
+// The HTTP hostile-client audit of session 43: a UTF-8 note beginning "ID3 tags explained" was
+// stored as audio/mpeg "….mp3", one beginning "GIF89a" as image/gif (3 of 3 runs).
+describe('sniffedType on text that begins with a magic', () => {
+  // a 1×1 GIF
+  const GIF = Buffer.from('474946383961010001008000000000000000002c00000000010001000002024401003b', 'hex');
+  const layer3 = Buffer.concat(
+    Array.from({ length: 12 }, () => {
+      const frame = Buffer.alloc(417, 0x55);
+      frame.set([0xff, 0xfb, 0x90, 0x64]);
+      return frame;
+    }),
+  );
+  const id3 = (version: number, flags: number, size: number) =>
+    Buffer.from([
+      0x49,
+      0x44,
+      0x33,
+      version,
+      0,
+      flags,
+      (size >> 21) & 0x7f,
+      (size >> 14) & 0x7f,
+      (size >> 7) & 0x7f,
+      size & 0x7f,
+    ]);
+
+  it('should store any text that begins "ID3" or "GIF8" as text', async () => {
+    expect(
+      await storedType(Buffer.from('ID3 tags explained: an ID3v2 tag starts with the letters ID3.\n')),
+    ).toBe('text/plain');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('ID3', 'GIF87a', 'GIF89a'),
+        fc.string({ unit: 'grapheme', maxLength: 5000 }),
+        async (magic, text) => {
+          expect(await storedType(Buffer.from(magic + text))).toBe('text/plain');
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('should still know a GIF, and MP3 behind an ID3 tag of each version, ending in the head or past it', async () => {
+    expect(await sniffedType(GIF)).toBe('image/gif');
+    for (const version of [2, 3, 4]) {
+      const tagged = Buffer.concat([id3(version, 0, 100), Buffer.alloc(100), layer3]);
+      expect([version, await sniffedType(tagged)]).toEqual([version, 'audio/mpeg']);
+    }
+    // a tag of cover art longer than the head, not seen to its end
+    const cover = Buffer.concat([id3(3, 0x40, 200_000), Buffer.alloc(HEAD_BYTES)]);
+    expect(await sniffedType(cover.subarray(0, HEAD_BYTES))).toBe('audio/mpeg');
+  });
+
+  it('should not take an ID3 header that is none, or a tag with no MPEG frame after it, for MP3', async () => {
+    const after = (header: Buffer, size: number) => Buffer.concat([header, Buffer.alloc(size), layer3]);
+    expect(await sniffedType(after(id3(5, 0, 10), 10))).toBeUndefined(); // version 2.5
+    expect(await sniffedType(after(id3(3, 0x01, 10), 10))).toBeUndefined(); // a flag v2.3 lacks
+    const sizeByte = id3(3, 0, 10);
+    sizeByte[8] = 0x80;
+    expect(await sniffedType(after(sizeByte, 10))).toBeUndefined();
+    // the tag ends within the head, and no frame begins there
+    expect(
+      await sniffedType(Buffer.concat([id3(3, 0, 10), Buffer.alloc(10), Buffer.alloc(3000, 0x41)])),
+    ).toBeUndefined();
+  });
+});
