@@ -277,6 +277,27 @@ describe('upload edges on local disk with clamd (e2e)', () => {
     expect(result.status).toBe(201);
     expect(JSON.parse(result.body)).toMatchObject({ size: 13, mime_type: 'text/plain', name: 'notes.txt' });
   });
+
+  // Found by the HTTP hostile-client black-box audit in session 43 (1 of 1 form, 3 of 3 runs): busboy
+  // reads 20 parts, and a `file` after 20 text fields was refused as missing though it was there
+  it('should name the parts limit when `file` comes after it, and take `file` as the 20th part', async () => {
+    const token = userToken(uniqueUser());
+    const fields = (count: number) =>
+      Array.from({ length: count }, (_, index) => ({
+        part: { field: `meta${index}` },
+        data: Buffer.from('x'),
+      }));
+    const late = await steppedUpload(portOf(server), token, [Buffer.from('hello\n')], { before: fields(20) });
+    expect([late.status, JSON.parse(late.body).error]).toEqual([
+      400,
+      {
+        code: 'INVALID_MESSAGE',
+        message: 'The multipart field "file" is not among the first 20 parts of the form: no more are read.',
+      },
+    ]);
+    const last = await steppedUpload(portOf(server), token, [Buffer.from('hello\n')], { before: fields(19) });
+    expect(last.status).toBe(201);
+  });
 });
 
 // The same headers through S3's presigned URLs (MinIO, scripts/services/minio.sh): the URL names the

@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DomainException } from '../../common/errors/domain.exception';
-import { readMultipartFile, type IncomingFile } from './multipart-reader';
+import { MAX_FILE_PARTS, MAX_PARTS, readMultipartFile, type IncomingFile } from './multipart-reader';
 
 const BOUNDARY = 'reader-spec-boundary';
 const head = (field: string, name: string) =>
@@ -128,5 +128,32 @@ describe(readMultipartFile.name, () => {
       2000,
     );
     expect(await sent.outcome).toEqual({ value: { field: 'real.txt', bytes: 8 } });
+  });
+
+  // the HTTP hostile-client audit of session 43: `file` past busboy's limits was said to be missing
+  it('should name the limit when `file` comes past the parts or file parts read, and take it as the last', async () => {
+    handler = (file) => readAll(file);
+    const field = (name: string) =>
+      Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\nx\r\n`);
+    const other = (name: string) => [head(name, `${name}.txt`), Buffer.from('other\r\n')];
+    const form = (before: Buffer[]) => [...before, head('file', 'real.txt'), Buffer.from('the file'), tail];
+    const messageOf = async (before: Buffer[]) => {
+      const result = (await send(form(before), 2000).outcome) as { value?: unknown; error?: Error };
+      return result.error?.message ?? result.value;
+    };
+    const fields = (count: number) => Array.from({ length: count }, (_, index) => field(`meta${index}`));
+    const files = (count: number) =>
+      Array.from({ length: count }, (_, index) => other(`extra${index}`)).flat();
+    expect(await messageOf(fields(MAX_PARTS))).toBe(
+      `The multipart field "file" is not among the first ${MAX_PARTS} parts of the form: no more are read.`,
+    );
+    expect(await messageOf(files(MAX_FILE_PARTS))).toBe(
+      `The multipart field "file" is not among the first ${MAX_FILE_PARTS} file parts of the form: no more are read.`,
+    );
+    expect(await messageOf(fields(MAX_PARTS - 1))).toEqual({ field: 'real.txt', bytes: 8 });
+    expect(await messageOf(files(MAX_FILE_PARTS - 1))).toEqual({ field: 'real.txt', bytes: 8 });
+    // a form of the most parts read, none of them `file`: missing, named by the limit all the same
+    expect(await messageOf([...fields(MAX_PARTS), tail])).toMatch(/is not among the first 20 parts/);
+    expect(await messageOf([field('only'), tail])).toBe('The multipart field "file" is missing.');
   });
 });
