@@ -302,6 +302,8 @@ export class RoomHub implements OnModuleInit {
   }
 
   private revokeLocal(roomId: string, userId: string): void {
+    // the member's presence version goes too, in a while (RoomPresencePace.forgetMember)
+    this.presencePace.forgetMember(roomId, userId);
     for (const subscription of [...(this.rooms.get(roomId)?.values() ?? [])])
       if (subscription.connection.principal.userId === userId)
         this.unsubscribe(subscription.connection, roomId);

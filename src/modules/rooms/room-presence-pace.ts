@@ -4,6 +4,11 @@ import { isDmRoomId } from './room-rules';
 
 // at most one presence frame per room per second reaches a socket (PRESENCE-004)
 export const PRESENCE_COALESCE_MS = 1000;
+// How long a member's version outlives their offline or their leaving the room: longer than an older
+// announcement of theirs can still be on its way (RoomPresence reads the last announcement's version
+// just before it publishes, so what is in flight is at most a Redis command's time old: 2 s, and the
+// bus's hop)
+export const PRESENCE_FORGET_MS = 5_000;
 
 // Presence changes of the members of this instance's rooms, folded into at most one `presence` frame
 // per room per second (PRESENCE-004); RoomHub constructs it and tells it every change.
@@ -18,7 +23,19 @@ export class RoomPresencePace {
   // per room: the newest announcement's version noted of each member. The instances' announcements
   // come through a membership read and the bus, each taking its own time: an older one that comes
   // after a newer one is dropped, so every instance ends with the newest (docs/protocol.md, "Presence")
+  // Kept while the member is announced online or away; dropped PRESENCE_FORGET_MS after they are
+  // announced offline (unless a newer announcement came since) or lose their membership here (leave,
+  // kick, ban: RoomHub.revokeLocal), once no older announcement can still come. Until the memory-leak
+  // audit of session 43 a room that always had a socket here kept the version of every user who ever
+  // joined it (600 came, left and closed: 601 held; 300 by another instance: 301 held on this one).
   private readonly versions = new Map<string, Map<string, number>>();
+  // the versions to drop, by room and member, in the order they are due: at `due`, when the member's
+  // version is still `version` (none: whatever it is, a revoke's)
+  private readonly forgetting = new Map<
+    string,
+    { roomId: string; userId: string; version?: number; due: number }
+  >();
+  private forgetTimer?: NodeJS.Timeout;
   // Whether a direct message may be told of the user's presence now (not across a block, either way:
   // RoomPresence), asked again when the frame goes out. A change is checked when it is noted too, but
   // it may wait up to a second here: until the DMs audit of session 41 one noted just before a block
@@ -45,6 +62,7 @@ export class RoomPresencePace {
       const noted = known.get(userId) ?? 0;
       if (version < noted || (onlyNewer && version === noted)) return;
       known.set(userId, version);
+      if (status === 'offline') this.forgetLater(roomId, userId, version);
     }
     let pending = this.presencePending.get(roomId);
     if (!pending) this.presencePending.set(roomId, (pending = { users: new Map(), newest: userId }));
@@ -101,5 +119,44 @@ export class RoomPresencePace {
   forgetRoom(roomId: string): void {
     this.versions.delete(roomId);
     if (!this.presenceTimers.has(roomId)) this.presenceSentAt.delete(roomId);
+  }
+
+  // The user is no longer a member of the room (RoomHub.revokeLocal): their version goes once an
+  // announcement of theirs read before they left can no longer come, whatever was noted meanwhile (a
+  // rejoin's is noted again by its next change; what comes after it is newer).
+  forgetMember(roomId: string, userId: string): void {
+    if (this.versions.get(roomId)?.has(userId)) this.forgetLater(roomId, userId);
+  }
+
+  private forgetLater(roomId: string, userId: string, version?: number): void {
+    const key = `${roomId}\n${userId}`;
+    const earlier = this.forgetting.get(key);
+    // a revoke's stands over an offline's
+    const kept = earlier && earlier.version === undefined ? undefined : version;
+    this.forgetting.delete(key);
+    this.forgetting.set(key, { roomId, userId, version: kept, due: Date.now() + PRESENCE_FORGET_MS });
+    if (!this.forgetTimer) this.scheduleForget();
+  }
+
+  private scheduleForget(): void {
+    const next = this.forgetting.values().next();
+    if (next.done) return;
+    const timer = setTimeout(() => this.forgetDue(), Math.max(0, next.value.due - Date.now()));
+    timer.unref();
+    this.forgetTimer = timer;
+  }
+
+  private forgetDue(): void {
+    this.forgetTimer = undefined;
+    const now = Date.now();
+    for (const [key, item] of this.forgetting) {
+      if (item.due > now) break;
+      this.forgetting.delete(key);
+      const known = this.versions.get(item.roomId);
+      if (!known || (item.version !== undefined && known.get(item.userId) !== item.version)) continue;
+      known.delete(item.userId);
+      if (known.size === 0) this.versions.delete(item.roomId);
+    }
+    this.scheduleForget();
   }
 }

@@ -58,6 +58,13 @@ export class RoomPresence {
       const memberships = await this.participants.ofUser(userId, ['member']);
       const roomIds = memberships.map((member) => member.room_id);
       const hidden = await this.hiddenDms(userId, roomIds);
+      // Read last: a newer announcement of the user was made while the reads took their time (on
+      // another instance; this instance's own wait in `announcing`): this one is older and not sent.
+      // An older one in flight is then at most this read's time old when a newer one is noted, so the
+      // rooms keep a member's version only PRESENCE_FORGET_MS after their offline
+      // (RoomPresencePace). Unreadable (the store away): sent, as before.
+      const newest = await this.presence.announced(userId);
+      if (newest && newest.version > version) return;
       this.hub.presenceInRooms(
         roomIds.filter((roomId) => !hidden.has(roomId)),
         userId,
@@ -78,9 +85,11 @@ export class RoomPresence {
 
   // A member who joined: the room's others see their last announcement, numbered as it was, so it
   // cannot undo a newer one (unless the room is a direct message across a block).
+  // (The announcement is read last, just before it goes: no older one stays in flight for long.)
   async joined(roomId: string, userId: string): Promise<void> {
+    if ((await this.hiddenDms(userId, [roomId])).has(roomId)) return;
     const announced = await this.presence.announced(userId);
-    if (!announced || (await this.hiddenDms(userId, [roomId])).has(roomId)) return;
+    if (!announced) return;
     this.hub.presence(roomId, userId, announced.status, announced.version);
   }
 
