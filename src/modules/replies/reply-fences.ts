@@ -1,8 +1,9 @@
 import type { WrittenSession } from '../sessions/session.types';
 import type { Generation } from './reply-generation';
 
-// takeover fences kept: past this many, those older than FENCE_KEPT_MS (no reply decides that long) go
-const FENCES_KEPT = 10_000;
+// how long a takeover's fence is kept: no reply decided before the takeover is still to show that long
+// after it (one queued behind another instance's reply that never heard of the takeover may wait
+// minutes, so FENCE_OPEN_MS would not do: the AI would answer a turn the human took)
 const FENCE_KEPT_MS = 60 * 60 * 1000;
 const FENCE_OPEN_MS = 30_000;
 
@@ -22,13 +23,20 @@ export class ReplyFences {
   // An admin took the session over (ReplyService.takeoverStarted): every reply decided before now
   // is fenced off.
   takeoverStarted(sessionId: string, epoch?: number, takeoverStart?: number, now = Date.now()): void {
-    if (this.fences.size >= FENCES_KEPT)
-      for (const [id, fence] of this.fences)
-        if (now - fence.startedAt > FENCE_KEPT_MS) this.fences.delete(id);
     const fence = this.fences.get(sessionId);
     // a copy of this takeover's start (the bus hands an instance its own events too) moves nothing
-    if (!(fence && epoch !== undefined && fence.epoch === epoch))
+    if (!(fence && epoch !== undefined && fence.epoch === epoch)) {
+      // set last, so the fences stand in the order they started
+      this.fences.delete(sessionId);
       this.fences.set(sessionId, { epoch, takeoverStart, startedAt: now });
+    }
+    // Those older than FENCE_KEPT_MS go, the oldest first, at every takeover: until the memory-leak
+    // audit of session 43 they went only once 10,000 were held, so an instance kept a fence for every
+    // session ever taken over, for days.
+    for (const [id, old] of this.fences) {
+      if (now - old.startedAt <= FENCE_KEPT_MS) break;
+      this.fences.delete(id);
+    }
   }
 
   // the end of that takeover: a late copy of an earlier one's end leaves a newer one on
