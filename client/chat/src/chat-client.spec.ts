@@ -298,6 +298,65 @@ describe(ChatClient.name, () => {
     });
   });
 
+  // The chat-client-under-faults browser audit of session 43 (6 of 6 rounds over 2 runs): the socket's
+  // token ran out before the app's late answer came; the chat connected again by itself, yet it had
+  // told the parent "Please reopen the chat" (recoverable: false) and shown it.
+  describe("the socket's token expired (UNAUTHORIZED without client_id, then 4401)", () => {
+    const expiredFrame = {
+      type: 'error',
+      session_id: 's1',
+      error: { code: 'UNAUTHORIZED', message: 'Token expired.', recoverable: false },
+    };
+
+    it('should tell the parent signed_out and ask, with no error and no notice, and connect with the next token', () => {
+      const client = page(jwt('u1', 120));
+      posted = [];
+      latest().frame(expiredFrame);
+      latest().close(4401);
+      expect(posted.map((message) => message.type)).toEqual(['chatbox:signed_out', 'chatbox:token_request']);
+      expect(postedOf('chatbox:token_request')).toMatchObject([{ reason: 'expired' }]);
+      expect(client.snapshot.notice).toBeNull();
+      const next = jwt('u1', 3600);
+      parentSends({ type: 'chatbox:token', token: next });
+      expect(latest().token).toBe(next);
+      latest().status('s1', 0);
+      expect(client.snapshot.link.kind).toBe('connected');
+      expect(postedOf('chatbox:error')).toEqual([]);
+    });
+
+    it("should still report an error that refuses one of the user's frames", () => {
+      const client = page(jwt('u1'));
+      client.sendText('too fast');
+      const sent = latest().sentOf('user_message')[0];
+      latest().frame({
+        type: 'error',
+        session_id: 's1',
+        client_id: sent.client_id,
+        error: { code: 'RATE_LIMITED', message: 'x', recoverable: true },
+      });
+      expect(postedOf('chatbox:error')).toMatchObject([{ code: 'RATE_LIMITED', recoverable: true }]);
+      expect(client.snapshot.notice?.code).toBe('RATE_LIMITED');
+    });
+  });
+
+  // The same audit (an outage longer than the token): a token the parent handed while the socket was
+  // down had no refresh asked for until the next connection_status, and could run out meanwhile.
+  describe('a token received while offline', () => {
+    it('should ask for the next one on its own clock, before any connection', async () => {
+      jest.useFakeTimers();
+      const client = page(jwt('u1', 3600));
+      (globals.navigator as { onLine: boolean }).onLine = false;
+      latest().close(1006);
+      expect(client.snapshot.link.kind).toBe('offline');
+      const sockets = FakeWebSocket.all.length;
+      // 10 s of life: asked for 2 s before it runs out
+      parentSends({ type: 'chatbox:token', token: jwt('u1', 10) });
+      await jest.advanceTimersByTimeAsync(9_000);
+      expect(postedOf('chatbox:token_request')).toMatchObject([{ reason: 'expiring' }]);
+      expect(FakeWebSocket.all).toHaveLength(sockets);
+    });
+  });
+
   describe('unsent messages across a reload', () => {
     it('should send an unacked message again after a reload, with the same client_id, and show it pending', () => {
       const token = jwt('u1');

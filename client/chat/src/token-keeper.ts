@@ -70,6 +70,12 @@ export class TokenKeeper {
       this.socket.restart();
     } else if (this.socket.state.kind === 'connected') {
       this.socket.send({ type: 'auth_refresh', content: token, client_id: newClientId() });
+    } else {
+      // offline or connecting again: the next socket connects with this token, so its refresh is
+      // asked for on its own clock from now. Until the chat-client-under-faults browser audit of
+      // session 43 it waited for the next connection_status, and a token handed during an outage
+      // could run out before the chat was back (it came back to a 4401)
+      this.scheduleRefresh();
     }
     this.host.changed();
   }
