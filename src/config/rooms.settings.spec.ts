@@ -2,7 +2,7 @@ import { SettingsError } from './env-readers';
 import { loadRoomSettings } from './rooms.settings';
 
 describe(loadRoomSettings.name, () => {
-  it('should default to 90 days of retention, an hourly sweep, 10 messages a second and 30 s of presence', () => {
+  it('should default to 90 days of retention, an hourly sweep, 10 messages a second, 30 s of presence and a 20 s @ai lease', () => {
     expect(loadRoomSettings({})).toEqual({
       retentionMs: 90 * 86_400_000,
       sweepIntervalMs: 3_600_000,
@@ -10,6 +10,7 @@ describe(loadRoomSettings.name, () => {
       maxOwnedRooms: 200,
       presenceTimeoutMs: 30_000,
       listCacheMs: 1000,
+      aiLeaseMs: 20_000,
     });
   });
 
@@ -22,6 +23,7 @@ describe(loadRoomSettings.name, () => {
         ROOM_MAX_OWNED: '7',
         PRESENCE_TIMEOUT: '45s',
         ROOM_LIST_CACHE: '0',
+        ROOM_AI_LEASE: '4s',
       }),
     ).toEqual({
       retentionMs: 30 * 86_400_000,
@@ -30,6 +32,7 @@ describe(loadRoomSettings.name, () => {
       maxOwnedRooms: 7,
       presenceTimeoutMs: 45_000,
       listCacheMs: 0,
+      aiLeaseMs: 4000,
     });
   });
 
@@ -41,6 +44,7 @@ describe(loadRoomSettings.name, () => {
     ['ROOM_MAX_OWNED', '0'],
     ['PRESENCE_TIMEOUT', '1ms'],
     ['ROOM_LIST_CACHE', '2m'],
+    ['ROOM_AI_LEASE', '1s'],
   ])('should stop boot naming %s when it is %s', (name, value) => {
     expect(() => loadRoomSettings({ [name]: value })).toThrow(SettingsError);
     expect(() => loadRoomSettings({ [name]: value })).toThrow(name);

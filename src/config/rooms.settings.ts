@@ -16,6 +16,9 @@ export interface RoomSettings {
   // the newest public rooms in a room list may be this old (0: read for every list); a room created
   // or renamed is seen at once on every instance while the bus is up
   listCacheMs: number;
+  // the lease of a room's streaming `@ai` reply (chat_ai_runs): renewed every quarter of it; a run not
+  // renewed for this long is a dead (or paused) instance's, ended by a sweep every half of it
+  aiLeaseMs: number;
 }
 
 export function loadRoomSettings(env: Env): RoomSettings {
@@ -26,5 +29,6 @@ export function loadRoomSettings(env: Env): RoomSettings {
     maxOwnedRooms: integer(env, 'ROOM_MAX_OWNED', 200, 1, 1_000_000),
     presenceTimeoutMs: duration(env, 'PRESENCE_TIMEOUT', '30s', 1000, TIMER_MAX_MS),
     listCacheMs: duration(env, 'ROOM_LIST_CACHE', '1s', 0, 60_000),
+    aiLeaseMs: duration(env, 'ROOM_AI_LEASE', '20s', 2000, 3_600_000),
   };
 }

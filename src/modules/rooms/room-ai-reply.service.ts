@@ -1,5 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ErrorCode } from '../../common/errors/error-code';
+import { SETTINGS, type Settings } from '../../config/settings';
 import type { LlmMessage, LlmUsage } from '../../infra/llm/llm-provider';
 import { estimateUsage } from '../../infra/llm/tokens';
 import {
@@ -12,6 +13,7 @@ import { ContextWindow } from '../llm/context-window';
 import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
 import { ModelStream, type ModelStreamResult } from '../llm/model-stream';
 import type { Connection } from '../realtime/connection';
+import { aiLeaseTimes, type AiLeaseTimes } from './room-ai-lease';
 import { AI_HISTORY_MESSAGES, roomAiInstructions, roomAiPrompt } from './room-ai-prompt';
 import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
@@ -20,10 +22,6 @@ import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
 import type { RoomMessageRecord, RoomRecord } from './room.types';
 
-// the run's lease is renewed this often while it streams; one not renewed for STALE_MS is a dead
-// instance's, ended by RoomAiService's sweep (or by the next @ai in the room)
-export const AI_RENEW_MS = 5_000;
-export const AI_STALE_MS = 20_000;
 // how long a reply's fan-out waits for its run's release (above)
 const RELEASE_WAIT_MS = 1_000;
 
@@ -44,6 +42,7 @@ export interface Running {
 @Injectable()
 export class RoomAiReplyService {
   private readonly logger = new Logger('rooms-ai');
+  readonly lease: AiLeaseTimes;
 
   constructor(
     private readonly messages: RoomMessagesService,
@@ -53,7 +52,10 @@ export class RoomAiReplyService {
     private readonly registry: LlmRegistry,
     private readonly model: ModelStream,
     private readonly context: ContextWindow,
-  ) {}
+    @Inject(SETTINGS) settings: Settings,
+  ) {
+    this.lease = aiLeaseTimes(settings.rooms.aiLeaseMs);
+  }
 
   // The reply from its `start` to its `end`; the caller keeps `running` until it returns.
   async stream(
@@ -74,7 +76,7 @@ export class RoomAiReplyService {
     });
     const renewal = setInterval(
       () => void this.runs.renew(room.id, run.reply_id).catch(() => undefined),
-      AI_RENEW_MS,
+      this.lease.renewMs,
     );
     renewal.unref();
     this.logger.log(

@@ -14,7 +14,7 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { ROOM_AI_OFF, ROOM_AI_SENDER } from '../../protocol/rooms';
 import { LlmRegistry } from '../llm/llm.registry';
 import type { Connection } from '../realtime/connection';
-import { AI_STALE_MS, RoomAiReplyService, type Running, type StopReason } from './room-ai-reply.service';
+import { RoomAiReplyService, type Running, type StopReason } from './room-ai-reply.service';
 import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
 import { RoomAiUsageRepository } from './room-ai-usage.repository';
 import { RoomHub } from './room-hub';
@@ -25,7 +25,6 @@ import { newId } from '../../common/ids';
 import { describeError } from '../../common/logging/logging';
 
 const TOPIC = 'rooms-ai';
-const SWEEP_MS = 10_000;
 // how long the replies cut at the end of the grace have to be stored
 const SHUTDOWN_WAIT_MS = 5_000;
 // what an @ai asked of a stopping instance is told (its message is stored and acked)
@@ -67,7 +66,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     });
     this.sweepTimer = setInterval(
       () => (this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined))),
-      SWEEP_MS,
+      this.replies.lease.sweepMs,
     );
     this.sweepTimer.unref();
   }
@@ -139,7 +138,8 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
     if (!(await this.runs.start(run))) {
       // a run left behind by an instance that died is ended first
       const current = await this.runs.find(room.id);
-      const stale = current !== null && current.renewed_at.getTime() < Date.now() - AI_STALE_MS;
+      const stale =
+        current !== null && current.renewed_at.getTime() < Date.now() - this.replies.lease.leaseMs;
       if (!stale || !(await this.endStale(current)) || !(await this.runs.start(run)))
         throw new DomainException(ErrorCode.AI_BUSY);
     }
@@ -209,7 +209,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
   // this instance released it.
   private async endStale(run: RoomAiRunRecord): Promise<boolean> {
     if (this.running.has(run.reply_id)) return false;
-    const cutoff = new Date(Date.now() - AI_STALE_MS);
+    const cutoff = new Date(Date.now() - this.replies.lease.leaseMs);
     if (!(await this.runs.takeStale(run.room_id, run.reply_id, cutoff))) return false;
     const room = await this.messages.room(run.room_id);
     if (!room) return true;
@@ -240,7 +240,7 @@ export class RoomAiService implements OnModuleInit, OnModuleDestroy, BeforeAppli
 
   private async sweep(): Promise<void> {
     try {
-      const stale = await this.runs.stale(new Date(Date.now() - AI_STALE_MS));
+      const stale = await this.runs.stale(new Date(Date.now() - this.replies.lease.leaseMs));
       for (const run of stale) await this.endStale(run);
     } catch (error) {
       this.logger.warn({ event: 'room_ai_sweep_failed', err: describeError(error) }, 'room ai sweep failed');
