@@ -6,6 +6,7 @@ import { RedisServer } from '../helpers/redis-server';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { ReplyRecorder } from '../../src/modules/replies/reply-recorder';
 import { sessionSocket, TestClient, type Frame } from '../helpers/ws-client';
+import { api, createRoom, join, roomsSocket, say, type RoomFrame } from './rooms.helpers';
 
 // Each acked turn ends with its own reply (docs/protocol.md, "Every acked turn ends"), found by a
 // black-box chaos audit: a fast client's replies queued behind one another answered the wrong turn.
@@ -132,6 +133,8 @@ describe('turns of one session on two instances (e2e)', () => {
     env = testEnv({
       REDIS_URL: redis.url,
       LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 30 }]),
+      // a room's @ai run lapses after 4 s (renewed every second, swept every 2 s)
+      ROOM_AI_LEASE: '4s',
     });
     [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
   }, 60_000);
@@ -387,6 +390,96 @@ describe('turns of one session on two instances (e2e)', () => {
       repliesToP1: 1,
       finalsForP1: 1,
       piecesAfterResume: 0,
+    });
+  });
+
+  // Found by the paused-instance black-box audit (round 2) in session 43 (3 of 3 runs, asked again and
+  // swept alike: ~31 pieces of the reply after its `end`, then a second `end` `complete`, while the
+  // stored reply was the other instance's empty `interrupted` one, billed 0 tokens). The instance
+  // streaming a room's @ai reply freezes past the run's lease (ROOM_AI_LEASE, 4 s here); the other
+  // instance ends the run (the next @ai in the room, or its sweep); then the frozen one resumes.
+  // Nothing more of its reply reaches a member and it stores none (docs/protocol.md, "@ai in a room").
+  const roomAiPaused = async (variant: 'ask-again' | 'sweep') => {
+    const server = (instance: AppProcess) =>
+      ({ httpUrl: `http://127.0.0.1:${instance.port}` }) as unknown as RunningApp;
+    const [alice, bob] = [uniqueUser(), uniqueUser()];
+    const roomId = await createRoom(server(second), userToken(alice), 'private', [bob]);
+    const a = await roomsSocket(server(first), userToken(alice));
+    const b = await roomsSocket(server(second), userToken(bob));
+    await join(a, roomId);
+    await join(b, roomId);
+    // the demo quotes the question: ~40 words, ~1.2 s of reply
+    const question = `@ai ${Array.from({ length: 30 }, (_, index) => `word${index}`).join(' ')}`;
+    expect((await say(a, roomId, question, 'ask-1')).type).toBe('ack');
+    const firstDelta = await b.next(
+      (frame) => frame.type === 'ai_stream' && frame.metadata?.phase === 'delta',
+      10_000,
+    );
+    const r1 = String((firstDelta as RoomFrame).message_id);
+    const ofR1 = (frame: Frame) => frame.type === 'ai_stream' && (frame as RoomFrame).message_id === r1;
+    first.child.kill('SIGSTOP');
+    try {
+      a.socket.terminate();
+      if (variant === 'ask-again') {
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        const again = await roomsSocket(server(second), userToken(alice));
+        await join(again, roomId);
+        expect((await say(again, roomId, '@ai are you there?', 'ask-2')).type).toBe('ack');
+        await b.next(
+          (frame) =>
+            frame.type === 'ai_stream' &&
+            (frame as RoomFrame).message_id !== r1 &&
+            frame.metadata?.phase === 'end',
+          10_000,
+        );
+        again.socket.terminate();
+      } else await b.next((frame) => ofR1(frame) && frame.metadata?.phase === 'end', 15_000);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    const atResume = b.frames.length;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const history = await api<{ items: RoomFrame[] }>(
+      server(second),
+      userToken(bob),
+      'GET',
+      `/rooms/${roomId}/messages?limit=100`,
+    );
+    const usage = await api<{ replies: number; total_tokens: number }>(
+      server(second),
+      userToken(alice),
+      'GET',
+      `/rooms/${roomId}/ai-usage`,
+    );
+    const storedTokens = history.body.items
+      .map((item) => (item.metadata as { ai?: { usage: { total_tokens: number } } } | undefined)?.ai)
+      .reduce((sum, ai) => sum + (ai?.usage.total_tokens ?? 0), 0);
+    await b.close();
+    return {
+      // the stored replies, and apart from them what the paused instance spent (its `:lost` entry)
+      billed: { replies: usage.body.replies, beyondStored: usage.body.total_tokens > storedTokens },
+      r1PiecesAfterResume: b.frames.slice(atResume).filter(ofR1).length,
+      r1Ends: b.frames
+        .filter((frame) => ofR1(frame) && frame.metadata?.phase === 'end')
+        .map((frame) => String(frame.metadata?.outcome)),
+      r1Stored: history.body.items
+        .filter((item) => item.message_id === r1)
+        .map((item) => String((item.metadata as { ai?: { outcome?: string } }).ai?.outcome)),
+    };
+  };
+  const endedByTheOther = { r1PiecesAfterResume: 0, r1Ends: ['interrupted'], r1Stored: ['interrupted'] };
+
+  it("should say nothing more of a room's @ai reply once its paused instance's run was ended by the next @ai", async () => {
+    expect(await roomAiPaused('ask-again')).toEqual({
+      ...endedByTheOther,
+      billed: { replies: 2, beyondStored: true },
+    });
+  });
+
+  it("should say nothing more of a room's @ai reply once its paused instance's run was swept", async () => {
+    expect(await roomAiPaused('sweep')).toEqual({
+      ...endedByTheOther,
+      billed: { replies: 1, beyondStored: true },
     });
   });
 

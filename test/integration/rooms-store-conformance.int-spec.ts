@@ -785,6 +785,35 @@ describe('rooms store conformance', () => {
     );
   });
 
+  // RoomAiRunsRepository.renew: an updateOne naming the run (room, reply id) and a floor on its
+  // renewed_at, whose match count tells the holder whether it still holds the run. A run renewed
+  // before the floor, deleted, or replaced by another reply's is matched by nothing and left as it is
+  // (never written back, never made again)
+  it("should renew a run only while it is the holder's and renewed since the floor, and tell by the match count", async () => {
+    const runs = fresh();
+    const now = Date.now();
+    const renew = (replyId: string, renewedAt: Date, since: Date) =>
+      runs.updateOne(
+        { _id: 'room-1' as never, reply_id: replyId, renewed_at: { $gte: since } },
+        { $set: { renewed_at: renewedAt } },
+      );
+    await runs.insertOne({ _id: 'room-1' as never, reply_id: 'r1', renewed_at: new Date(now - 5_000) });
+    expect((await renew('r1', new Date(now), new Date(now - 15_000))).matchedCount).toBe(1);
+    expect((await runs.findOne({ _id: 'room-1' as never }))?.renewed_at).toEqual(new Date(now));
+    // paused past the floor: no match, nothing written
+    expect((await renew('r1', new Date(now + 20_000), new Date(now + 5_000))).matchedCount).toBe(0);
+    expect((await runs.findOne({ _id: 'room-1' as never }))?.renewed_at).toEqual(new Date(now));
+    // ended and replaced by another reply's run: no match, the new run untouched
+    await runs.deleteOne({ _id: 'room-1' as never, reply_id: 'r1' });
+    expect((await renew('r1', new Date(now + 1), new Date(0))).matchedCount).toBe(0);
+    expect(await runs.countDocuments({})).toBe(0);
+    await runs.insertOne({ _id: 'room-1' as never, reply_id: 'r2', renewed_at: new Date(now) });
+    expect((await renew('r1', new Date(now + 2), new Date(0))).matchedCount).toBe(0);
+    expect(await runs.find({}).toArray()).toEqual([
+      { _id: 'room-1', reply_id: 'r2', renewed_at: new Date(now) },
+    ]);
+  });
+
   // RoomAiUsageRepository: a document per AI reply (never a counter: FerretDB loses concurrent $inc),
   // read by room_id (indexed) and summed in code: FerretDB 1.24's $group computes only the first of
   // several $sum accumulators (the others come back 0), so no aggregation is relied on

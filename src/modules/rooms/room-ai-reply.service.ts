@@ -13,10 +13,10 @@ import { ContextWindow } from '../llm/context-window';
 import { LlmRegistry, type ModelEntry } from '../llm/llm.registry';
 import { ModelStream, type ModelStreamResult } from '../llm/model-stream';
 import type { Connection } from '../realtime/connection';
-import { aiLeaseTimes, type AiLeaseTimes } from './room-ai-lease';
+import { aiLeaseTimes, RunLease, type AiLeaseTimes } from './room-ai-lease';
 import { AI_HISTORY_MESSAGES, roomAiInstructions, roomAiPrompt } from './room-ai-prompt';
 import { RoomAiRunsRepository, type RoomAiRunRecord } from './room-ai-runs.repository';
-import { RoomAiUsageRepository } from './room-ai-usage.repository';
+import { LOST_OUTCOME, LOST_USAGE_SUFFIX, RoomAiUsageRepository } from './room-ai-usage.repository';
 import { roomErrorFrame } from './room-frames';
 import { RoomHub } from './room-hub';
 import { RoomMessagesService } from './room-messages.service';
@@ -25,7 +25,9 @@ import type { RoomMessageRecord, RoomRecord } from './room.types';
 // how long a reply's fan-out waits for its run's release (above)
 const RELEASE_WAIT_MS = 1_000;
 
-export type StopReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' };
+// 'lease_lost': the run's lease was lost under the reply (RunLease): the run is another instance's to
+// end, and this reply says and stores nothing more
+export type StopReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' } | { kind: 'lease_lost' };
 
 export interface Running {
   run: RoomAiRunRecord;
@@ -74,10 +76,32 @@ export class RoomAiReplyService {
       timestamp: new Date().toISOString(),
       metadata: { phase, reply_to: run.reply_to, asker_id: run.asker_id, model: run.model },
     });
-    const renewal = setInterval(
-      () => void this.runs.renew(room.id, run.reply_id).catch(() => undefined),
-      this.lease.renewMs,
-    );
+    // The run is this reply's while its lease holds (docs/protocol.md, "@ai in a room", a holder that
+    // lost its run): each renewal names the run and matches only while it is live, and the reply
+    // checks the lease before each piece goes out and before it ends. Until the paused-instance
+    // audit (round 2) of session 43 neither was checked: an instance resumed from a pause past the
+    // lease sent ~31 more pieces of a reply another instance had ended, then a second `end`
+    // (`complete`), while the stored reply was the other's empty `interrupted` one billed 0 tokens
+    // (3 of 3 runs).
+    const lease = new RunLease(run.renewed_at.getTime(), this.lease.renewableMs);
+    // (a reply stopped or cut by a shutdown whose lease is then lost ends so too: another instance
+    // may have ended its run)
+    const lost = () => {
+      if (!lease.lost()) return false;
+      if (!controller.signal.aborted) controller.abort({ kind: 'lease_lost' });
+      return true;
+    };
+    const renewal = setInterval(() => {
+      if (lost()) return;
+      const sentAt = Date.now();
+      void this.runs
+        .renew(room.id, run.reply_id, new Date(sentAt), new Date(sentAt - this.lease.renewableMs))
+        // (a renewal the store did not answer confirms nothing: the lease lapses on its own)
+        .then(
+          (matched) => lease.renewed(sentAt, matched),
+          () => undefined,
+        );
+    }, this.lease.renewMs);
     renewal.unref();
     this.logger.log(
       {
@@ -101,6 +125,7 @@ export class RoomAiReplyService {
         { userId: run.asker_id, roomId: room.id },
         {
           onDelta: (text, offset) => {
+            if (lost()) return;
             const delta = frame('delta');
             delta.content = text;
             delta.metadata.offset = offset;
@@ -118,6 +143,10 @@ export class RoomAiReplyService {
     // told `stopped` while the reply was stored and billed `complete` (4–12 of 16 rounds;
     // test/e2e/rooms-ai.e2e-spec.ts)
     running.finished = true;
+    if (lost()) {
+      await this.dropped(room, run, entry, prompt, result);
+      return;
+    }
     const reason = running.controller.signal.reason as StopReason | undefined;
     const outcome = this.outcomeOf(reason, result);
     // the room is free before any member hears the reply ended (its stored message, its `end`): a
@@ -141,6 +170,47 @@ export class RoomAiReplyService {
         metadata: { ...frame('end').metadata, outcome },
       });
     }
+  }
+
+  // A reply whose run's lease was lost: nothing more goes out (no piece, no `end`) and no message is
+  // stored; the run is left to whoever ends it (the other instance did, or the sweep will: the room
+  // then gets one stored `interrupted` reply and one `end`). What the vendor spent on it is billed to
+  // the room all the same, apart (`<reply id>:lost`, outcome `lease_lost`, not counted as a reply):
+  // the room's asker caused it, and the reply's own bill is the one stored with it.
+  private async dropped(
+    room: RoomRecord,
+    run: RoomAiRunRecord,
+    entry: ModelEntry,
+    prompt: LlmMessage[],
+    result: ModelStreamResult,
+  ): Promise<void> {
+    const usage: LlmUsage =
+      result.usage ??
+      (result.text.length === 0
+        ? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+        : estimateUsage(prompt, result.text));
+    this.model.settled(entry, { usage, responseMs: result.responseMs, outcome: 'stopped' });
+    this.logger.log(
+      {
+        room_id: room.id,
+        reply_id: run.reply_id,
+        model: run.model,
+        event: 'room_ai_dropped_lease_lost',
+        tokens: usage.total_tokens,
+        response_ms: result.responseMs,
+      },
+      'room ai reply not stored: its run was lost',
+    );
+    if (usage.total_tokens === 0) return;
+    await this.usage.record({
+      reply_id: `${run.reply_id}${LOST_USAGE_SUFFIX}`,
+      room_id: room.id,
+      model: run.model,
+      asker_id: run.asker_id,
+      outcome: LOST_OUTCOME,
+      ...usage,
+      at: new Date(),
+    });
   }
 
   // The room's recent history (up to the asking message), fitted to the model's context, after a

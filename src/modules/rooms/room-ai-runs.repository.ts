@@ -41,9 +41,17 @@ export class RoomAiRunsRepository implements OnModuleInit {
     return toRecord(await this.runs.findOne({ _id: roomId }).lean<RoomAiRun>());
   }
 
-  // only the holder renews (one writer per document)
-  async renew(roomId: string, replyId: string, now = new Date()): Promise<void> {
-    await this.runs.updateOne({ _id: roomId, reply_id: replyId }, { $set: { renewed_at: now } });
+  // Only the holder renews (one writer per document), and only its own run still live: renewed since
+  // `since` (a run another instance could take as stale is never renewed; AiLeaseTimes.renewableMs).
+  // false when it matched nothing: the run was ended (or the room holds another run) and the holder
+  // lost it. Until the paused-instance audit (round 2) of session 43 the match was not read, and a
+  // holder paused past its lease streamed on under a run another instance had ended (3 of 3 runs).
+  async renew(roomId: string, replyId: string, now: Date, since: Date): Promise<boolean> {
+    const result = await this.runs.updateOne(
+      { _id: roomId, reply_id: replyId, renewed_at: { $gte: since } },
+      { $set: { renewed_at: now } },
+    );
+    return result.matchedCount === 1;
   }
 
   async finish(roomId: string, replyId: string): Promise<void> {

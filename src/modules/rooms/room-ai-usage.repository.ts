@@ -14,6 +14,12 @@ export interface RoomAiUsageRecord extends Usage {
   at: Date;
 }
 
+// the tokens of a reply whose instance lost its run mid-stream (RoomAiReplyService): billed apart
+// from the reply (which the instance that ended the run stored), under the reply's id and this
+// suffix, and not counted as a reply
+export const LOST_USAGE_SUFFIX = ':lost';
+export const LOST_OUTCOME = 'lease_lost';
+
 export interface RoomAiUsageTotal extends Usage {
   replies: number;
 }
@@ -45,7 +51,7 @@ export class RoomAiUsageRepository implements OnModuleInit {
   ): Promise<{ total: RoomAiUsageTotal; byModel: Array<RoomAiUsageTotal & { model: string }> }> {
     const filter = since ? { room_id: roomId, at: { $gte: since } } : { room_id: roomId };
     const cursor = this.usage
-      .find(filter, { model: 1, prompt_tokens: 1, completion_tokens: 1, total_tokens: 1 })
+      .find(filter, { model: 1, outcome: 1, prompt_tokens: 1, completion_tokens: 1, total_tokens: 1 })
       .lean<RoomAiUsage>()
       .cursor();
     const total = emptyTotal();
@@ -54,7 +60,7 @@ export class RoomAiUsageRepository implements OnModuleInit {
       let model = byModel.get(row.model);
       if (!model) byModel.set(row.model, (model = { model: row.model, ...emptyTotal() }));
       for (const sum of [total, model]) {
-        sum.replies++;
+        if (row.outcome !== LOST_OUTCOME) sum.replies++;
         sum.prompt_tokens += row.prompt_tokens;
         sum.completion_tokens += row.completion_tokens;
         sum.total_tokens += row.total_tokens;
