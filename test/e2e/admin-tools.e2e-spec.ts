@@ -34,9 +34,14 @@ describe('admin tools (e2e)', () => {
     const body = (await created.json()) as { id: string; shortcut: string; created_by: string };
     expect(body).toMatchObject({ shortcut, created_by: 'tools-admin' });
 
-    expect(
-      (await call('POST', '/chat/admin/canned-responses', admin, { title: 'x', text: 'y', shortcut })).status,
-    ).toBe(400);
+    // a taken shortcut: 409 ALREADY_EXISTS since the adminui audit of session 43 (400 INVALID_MESSAGE before)
+    const taken = await call('POST', '/chat/admin/canned-responses', admin, {
+      title: 'x',
+      text: 'y',
+      shortcut,
+    });
+    expect(taken.status).toBe(409);
+    expect(((await taken.json()) as { error: { code: string } }).error.code).toBe('ALREADY_EXISTS');
     for (const bad of [
       { title: 'x', text: 'y', shortcut: 'Has Space' },
       { title: '', text: 'y', shortcut: 'ok' },

@@ -106,8 +106,8 @@ describe('ENCRYPTION_KEY rotation of every encrypted field against FerretDB', ()
     const rotating = await sessionsWith({ ENCRYPTION_KEY: keyB, ENCRYPTION_KEY_PREVIOUS: keyA });
     const rotation = rotating.get(KeyRotationService);
     // the old session's two messages and its reply's reason; the other's reason alone (its message)
-    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0, reindexed: 1 });
-    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0, reindexed: 0 });
+    expect(await rotation.run(0)).toEqual({ sessions: 2, messages: 3, failed: 0, reindexed: 1, names: 0 });
+    expect(await rotation.run(0)).toEqual({ sessions: 0, messages: 0, failed: 0, reindexed: 0, names: 0 });
     const model = rotating.get<Model<Session>>(getModelToken(Session.name));
     for (const id of [old, session.id]) {
       const raw = (await model.findById(id).lean())!;
