@@ -393,6 +393,36 @@ describe('turns of one session on two instances (e2e)', () => {
     });
   });
 
+  // Found by the review of session 43's own changes (3 of 3 runs: the log held the question alone, no
+  // `done` came): the fix above cut the paused instance's reply, storing nothing, on the premise that
+  // another instance answers the turn. When nobody used the session elsewhere, none did, and the acked
+  // turn was never answered while the user's socket stayed open. The instance that dropped the reply
+  // now watches the turn and answers it once its lease is free (docs/protocol.md, "Every acked turn
+  // ends").
+  it('should still answer a turn whose instance paused past the reply lease while no other instance took it', async () => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    here.client.send({ type: 'user_message', client_id: 'q1', content: 'question q1' });
+    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 'q1');
+    await here.client.next(piece, 10_000);
+    first.child.kill('SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 11_000));
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    await here.client.next(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 'q1',
+      25_000,
+    );
+    const session = await stored(first, token, here.sessionId);
+    await here.client.close();
+    expect(session.messages.map((message) => `${message.type}/${String(message.client_id)}`)).toEqual([
+      'user_message/q1',
+      'ai_response/q1',
+    ]);
+  });
+
   // Found by the paused-instance black-box audit (round 2) in session 43 (3 of 3 runs, asked again and
   // swept alike: ~31 pieces of the reply after its `end`, then a second `end` `complete`, while the
   // stored reply was the other instance's empty `interrupted` one, billed 0 tokens). The instance

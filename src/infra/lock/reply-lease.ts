@@ -27,12 +27,19 @@ ${PRUNE}
 local held = redis.call('zcard', KEYS[1])
 if redis.call('zscore', KEYS[1], ARGV[1]) then held = held - 1 end
 return held`;
-// ARGV[1] this instance, ARGV[2] the ttl: a renewal, only while this instance's own hold is live (1),
-// else 0 and nothing written. A plain ZADD let an instance paused past its hold, which another
-// instance had claimed meanwhile (and perhaps answered and let go), hold again on resuming
+// ARGV[1] this instance, ARGV[2] the ttl: a renewal while this instance's own hold is live, or while
+// no other instance holds the session (1); else 0 and nothing written. A plain ZADD let an instance
+// paused past its hold, which another instance had claimed meanwhile, hold again on resuming (a
+// pause is known before this, by the holder's own clock: RedisReplyLeases.lost). Until the review
+// of session 43 a hold merely gone from Redis (evicted: the key has a ttl, so volatile-* policies
+// take it first; a FLUSHDB; a failover that lost the last write) was lost too, with nobody else
+// answering: the healthy reply was dropped (3 of 3 runs)
 const RENEW = `${NOW}
 local lapses = redis.call('zscore', KEYS[1], ARGV[1])
-if not lapses or tonumber(lapses) <= now then return 0 end
+if not lapses or tonumber(lapses) <= now then
+  ${PRUNE}
+  if redis.call('zcard', KEYS[1]) > 0 then return 0 end
+end
 ${ADD}
 return 1`;
 const CLAIM = `${NOW}
@@ -179,7 +186,7 @@ export class RedisReplyLeases implements ReplyLeases {
   // loss of Redis (`ready`)
   private set(sessionId: string): Promise<unknown> {
     const held = this.holding.get(sessionId);
-    const sentAt = Date.now();
+    const sentAt = performance.now();
     return this.client.eval(HOLD, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs).then(
       () => held && confirm(held, sentAt, true),
       () => held && confirm(held, sentAt, false),
@@ -205,9 +212,10 @@ export class RedisReplyLeases implements ReplyLeases {
     }
   }
 
-  // Renews the session's hold, only while it is this instance's live one (RENEW): one that finds it
-  // lapsed or gone, or that comes a ttl after the last confirmed one (the process was paused past
-  // it, and another instance may have claimed it meanwhile), marks it lost and writes nothing.
+  // Renews the session's hold while it is this instance's live one, or nobody else's (RENEW): one that
+  // finds another instance holding it, or that comes a ttl after the last confirmed one (the process
+  // was paused past it, and another instance may have claimed it meanwhile), marks it lost and writes
+  // nothing.
   // Until the pause audit of session 43 a renewal re-added the hold unconditionally: an instance
   // resumed after 10 s held again a lease another instance had claimed and answered the turn under,
   // and went on showing and storing its own reply (6 of 6 rounds)
@@ -220,7 +228,7 @@ export class RedisReplyLeases implements ReplyLeases {
       void this.set(sessionId);
       return;
     }
-    const sentAt = Date.now();
+    const sentAt = performance.now();
     void this.client.eval(RENEW, 1, PREFIX + sessionId, this.instanceId, this.options.ttlMs).then(
       // (after a Redis restart the holds are written again on reconnecting, before any renewal)
       (answer) => (Number(answer) === 1 ? confirm(held, sentAt, true) : (held.lost = true)),
@@ -228,7 +236,8 @@ export class RedisReplyLeases implements ReplyLeases {
     );
   }
 
-  lost(sessionId: string, now = Date.now()): boolean {
+  // `now` on the monotonic clock (performance.now()): a step of the wall clock is no pause
+  lost(sessionId: string, now = performance.now()): boolean {
     const held = this.holding.get(sessionId);
     if (!held) return false;
     if (!held.lost && now - held.confirmedAt >= this.options.ttlMs) held.lost = true;
@@ -238,7 +247,8 @@ export class RedisReplyLeases implements ReplyLeases {
   hold(sessionId: string): () => void {
     const held = this.holding.get(sessionId);
     if (held) held.count++;
-    else this.holding.set(sessionId, { count: 1, confirmedAt: Date.now(), lost: false, written: false });
+    else
+      this.holding.set(sessionId, { count: 1, confirmedAt: performance.now(), lost: false, written: false });
     // the first hold, or one more while the others hold and it is not lost (it lengthens it for all)
     if (!this.lost(sessionId)) void this.set(sessionId);
     const renewal = setInterval(() => this.renew(sessionId), Math.floor(this.options.ttlMs / 3));

@@ -73,8 +73,15 @@ describe(ReplyRecorder.name, () => {
   it('should store nothing of a reply whose lease was lost, whatever it showed', async () => {
     const append = jest.fn();
     const { recorder, hub, logged } = setup(append);
+    // the turn watch is told, so the turn is answered once the lease is free
+    const told: string[][] = [];
+    recorder.onLeaseLost((sessionId, userId) => told.push([sessionId, userId]));
     for (const text of ['', 'half of it'])
       expect(await recorder.record(outcome({ text, reason: 'lease_lost' }))).toBeUndefined();
+    expect(told).toEqual([
+      ['s1', 'u1'],
+      ['s1', 'u1'],
+    ]);
     expect(append).not.toHaveBeenCalled();
     expect(hub.toSession).not.toHaveBeenCalled();
     expect(hub.ephemeral).not.toHaveBeenCalled();

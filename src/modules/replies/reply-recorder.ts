@@ -52,6 +52,8 @@ export interface ReplyOutcome {
 @Injectable()
 export class ReplyRecorder {
   private readonly logger = new Logger('llm');
+  // told of each reply dropped for a lost lease (TurnWatchService watches its session)
+  private readonly leaseLostListeners: Array<(sessionId: string, userId: string) => void> = [];
 
   constructor(
     private readonly sessions: SessionsService,
@@ -61,6 +63,10 @@ export class ReplyRecorder {
     private readonly attachments: ReplyAttachments,
     @Optional() private readonly deleted: DeletedSessions = new DeletedSessions(),
   ) {}
+
+  onLeaseLost(listener: (sessionId: string, userId: string) => void): void {
+    this.leaseLostListeners.push(listener);
+  }
 
   async record(outcome: ReplyOutcome): Promise<MessageRecord | undefined> {
     const { failure, reason, entry, userId, sessionId, clientId, text } = outcome;
@@ -100,6 +106,11 @@ export class ReplyRecorder {
         { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_lease_lost' },
         'reply not stored: its reply lease was lost',
       );
+      // The turn is answered by whichever instance holds the lease now, or, when none does (nobody
+      // took it: the pause went unnoticed elsewhere), by this one's turn watch once its holds are let
+      // go. Until the review of session 43 nothing watched it: with the user's socket open the acked
+      // turn was never answered (3 of 3 runs).
+      for (const listener of this.leaseLostListeners) listener(sessionId, userId);
       return undefined;
     }
     if (text.length === 0 && (failed || (reason !== undefined && !userStop(reason)))) return undefined;

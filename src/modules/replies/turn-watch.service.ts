@@ -11,6 +11,7 @@ import { Optional } from '@nestjs/common';
 import { hasOpenTurn } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { unansweredUserTurn } from './unanswered-turn';
+import { ReplyRecorder } from './reply-recorder';
 import { ReplyService } from './reply.service';
 
 // how often watched sessions are checked, and how old an unanswered turn must be before another
@@ -40,7 +41,11 @@ export class TurnWatchService implements OnModuleInit, OnModuleDestroy, BeforeAp
     private readonly sessions: SessionsService,
     private readonly replies: ReplyService,
     @Optional() @Inject(REPLY_LEASES) private readonly leases: ReplyLeases = new LocalReplyLeases(),
-  ) {}
+    @Optional() recorder?: ReplyRecorder,
+  ) {
+    // a reply dropped for a lost lease leaves its turn open (docs/protocol.md, "Every acked turn ends")
+    recorder?.onLeaseLost((sessionId, userId) => this.watch(sessionId, userId));
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.checkAll(), CHECK_EVERY_MS);
