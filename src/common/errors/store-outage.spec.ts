@@ -1,4 +1,6 @@
 import {
+  MongoBulkWriteError,
+  MongoClientClosedError,
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
@@ -32,12 +34,22 @@ describe('isStoreOutage', () => {
       "mongoose's buffering timeout",
       new MongooseError('Operation `sessions.findOne()` buffering timed out after 10000ms'),
     ],
+    // found by the lead's chaos run in session 43 (3 and 1 logged as unexpected errors)
+    ['a bulk write cut by a cleared pool', new MongoBulkWriteError(poolCleared() as never, {} as never)],
+    ['an operation of a client closing (the instance stopping)', new MongoClientClosedError()],
   ])('should count %s as the store being away', (_, error) => {
     expect(isStoreOutage(error)).toBe(true);
   });
 
   it.each([
     ['a duplicate key', new MongoServerError({ message: 'E11000 duplicate key error', code: 11000 })],
+    [
+      "a bulk write's duplicate key",
+      new MongoBulkWriteError(
+        { message: 'E11000 duplicate key error', code: 11000, writeErrors: [] } as never,
+        {} as never,
+      ),
+    ],
     ['a plain error', new Error('boom')],
     ['a validation error of mongoose', new MongooseError('Validation failed')],
     ['a string', 'connect ECONNREFUSED'],
