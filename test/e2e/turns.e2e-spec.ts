@@ -423,6 +423,38 @@ describe('turns of one session on two instances (e2e)', () => {
     ]);
   });
 
+  // Found by the second review of session 43's changes (7 of 7 rounds over three runs: the stop was
+  // acked, then the turn answered anew in full, 335 characters, not flagged stopped). The user stops
+  // the reply while its instance is frozen; on resuming, the reply is dropped for its lost lease
+  // before the stop is read, the stop finds nothing to stop, and the turn watch answered the turn
+  // from scratch. The stop now holds for the turn: it closes stopped, empty (docs/protocol.md, "The
+  // reply in flight").
+  it('should not answer a turn anew whose reply the user stopped while its instance was paused', async () => {
+    const token = userToken(uniqueUser());
+    const here = await connect(first, token);
+    here.client.send({ type: 'user_message', client_id: 's1', content: 'question s1 '.repeat(20) });
+    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 's1');
+    await here.client.next(piece, 10_000);
+    first.child.kill('SIGSTOP');
+    try {
+      // sent while frozen: the kernel holds it for the instance
+      here.client.send({ type: 'stop_generation', client_id: 'stop-1' });
+      await new Promise((resolve) => setTimeout(resolve, 11_000));
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    const final = await here.client.next(
+      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 's1',
+      25_000,
+    );
+    expect(final.metadata).toMatchObject({ stopped: true });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const session = await stored(first, token, here.sessionId);
+    await here.client.close();
+    const replies = session.messages.filter((message) => message.type === 'ai_response');
+    expect(replies.map((reply) => reply.metadata?.stopped)).toEqual([true]);
+  });
+
   // Found by the paused-instance black-box audit (round 2) in session 43 (3 of 3 runs, asked again and
   // swept alike: ~31 pieces of the reply after its `end`, then a second `end` `complete`, while the
   // stored reply was the other instance's empty `interrupted` one, billed 0 tokens). The instance

@@ -54,6 +54,7 @@ describe('ReplyService drain', () => {
     };
     const recorded: Array<{ clientId?: string; text: string; reason?: string }> = [];
     const recorder = {
+      onLeaseLost: jest.fn(),
       record: jest.fn(async (outcome: (typeof recorded)[number]) => {
         recorded.push({ clientId: outcome.clientId, text: outcome.text, reason: outcome.reason });
         return undefined;

@@ -6,7 +6,7 @@ import type { ReplyDrain } from './reply-drain';
 import type { Generation } from './reply-generation';
 import type { ReplyHolds } from './reply-holds';
 import type { StopReason } from './reply-recorder';
-import type { StopsBeforeShown } from './reply-stops';
+import type { StopsAfterLoss, StopsBeforeShown } from './reply-stops';
 import type { ReplyTitles } from './reply-titles';
 
 // the stops a user's device sends: stop_generation, and new_session ending the session
@@ -27,6 +27,7 @@ export interface StoppableReplies {
   readonly running: Map<string, Generation>;
   readonly holds: ReplyHolds;
   readonly stopsBeforeShown: StopsBeforeShown;
+  readonly stopsAfterLoss: StopsAfterLoss;
   readonly deleted: DeletedSessions;
   // a graceful stop: no reply starts from SIGTERM on, those shown run within the grace
   readonly drained: ReplyDrain;
@@ -90,6 +91,14 @@ export class ReplyStopper {
 
   stop(sessionId: string, reason: StopReason, now: number): boolean {
     const generation = this.replies.running.get(sessionId);
+    // a user's stop of a reply dropped for its lost lease holds for the turn's next answer
+    if (reason === 'stopped' || reason === 'new_session')
+      this.replies.stopsAfterLoss.stop(
+        sessionId,
+        now,
+        reason,
+        generation?.controller.signal.reason === 'lease_lost',
+      );
     if (generation) {
       // a user's stop ends the reply in flight when it was sent, not one decided after it: a stop
       // from a device on another instance may come late (a slow bus), when that reply ended on its

@@ -47,6 +47,7 @@ describe('ReplyService.settled', () => {
     };
     let recorded = 0;
     const recorder = {
+      onLeaseLost: jest.fn(),
       record: jest.fn(async () => {
         await stored.opened;
         recorded++;
@@ -149,6 +150,7 @@ describe('ReplyService reply lease across instances', () => {
     };
     const recorded: string[] = [];
     const recorder = {
+      onLeaseLost: jest.fn(),
       record: jest.fn(async (outcome: { text: string }) => {
         recorded.push(outcome.text);
         return undefined;
@@ -259,6 +261,7 @@ describe('ReplyService replaced reply', () => {
     };
     const recorded: string[] = [];
     const recorder = {
+      onLeaseLost: jest.fn(),
       record: jest.fn(async (outcome: { text: string }) => {
         recorded.push(outcome.text);
         return undefined;

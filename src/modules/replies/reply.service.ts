@@ -18,7 +18,7 @@ import { ReplySessionQueue } from './reply-queue';
 import { RegenerationsInFlight } from './regenerations';
 import { ReplyRecorder, type StopReason } from './reply-recorder';
 import { ReplySnapshots, type ReplySnapshot } from './reply-snapshots';
-import { StopsBeforeShown } from './reply-stops';
+import { StopsAfterLoss, StopsBeforeShown } from './reply-stops';
 import { ReplyStopper, type UserStopReason } from './reply-stopper';
 import { ReplyStreamer } from './reply-stream';
 import { ReplyTitles } from './reply-titles';
@@ -50,6 +50,7 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   // (the lease lost: a reply shown under it stops, storing nothing)
   private readonly fences = new ReplyFences((sessionId) => this.leases.lost(sessionId));
   private readonly stopsBeforeShown = new StopsBeforeShown();
+  private readonly stopsAfterLoss = new StopsAfterLoss();
   private readonly regenerations = new RegenerationsInFlight();
   private readonly titles: ReplyTitles;
   private readonly streamer: ReplyStreamer;
@@ -116,12 +117,14 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
       holds: this.holds,
       regenerations: this.regenerations,
       stopsBeforeShown: this.stopsBeforeShown,
+      stopsAfterLoss: this.stopsAfterLoss,
       drained: this.drained,
       deleted: this.deleted,
       titles: this.titles,
     };
     this.queue = new ReplySessionQueue(this.leases, this.turns, this.attempts, here);
     this.stopper = new ReplyStopper(TOPIC, bus, this.leases, sessions, here);
+    recorder.onLeaseLost((sessionId) => this.stopsAfterLoss.dropped(sessionId));
     this.snapshots = new ReplySnapshots(TOPIC, bus, this.leases, (sessionId) => ({
       answering: this.holds.has(sessionId),
       shown: this.running.get(sessionId),
@@ -228,7 +231,11 @@ export class ReplyService implements OnModuleInit, OnModuleDestroy {
   // Replies run one at a time per session, in the order their messages were stored.
   request(input: ReplyRequest): void {
     if (input.written) this.fences.endedInLog(input.written);
+    const stop = this.stopsAfterLoss.take(input.sessionId);
     this.queue.run(input);
+    // a stop that came for the turn's dropped reply stops this answer before its first piece: the
+    // turn closes stopped (StopsAfterLoss)
+    if (stop) this.stopsBeforeShown.set(input.sessionId, Number.POSITIVE_INFINITY, stop.reason);
   }
 
   // Starts the model on a user's turn while its message is being stored, when this instance holds
