@@ -10,7 +10,8 @@ import { openSocket } from './sockets';
 // one store; clients that send the instant they can, cut their socket 0–40 ms after a send and
 // resend the same client_id (on either instance); instances SIGKILLed and SIGTERMed and brought
 // back; Redis killed and restarted, or frozen (SIGSTOP) for up to 4 s with its sockets open; the
-// store (a FerretDB of its own) stopped and started again, or frozen for up to 8 s.
+// store (a FerretDB of its own) stopped and started again, or frozen for up to 8 s; an instance
+// paused (SIGSTOP: a long GC, a VM stall) for up to 14 s, past its reply lease (10 s), and resumed.
 // Afterwards every session's stored log is read and counted. Rooms go through the same run
 // (test/chaos/room-chaos.ts): members of shared rooms and direct messages sending with client_ids,
 // editing and reacting, listening devices resuming with last_seq, churners joining and leaving, an
@@ -113,6 +114,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     freeze: 0,
     store: 0,
     storeFreeze: 0,
+    pause: 0,
     cut: 0,
   };
   const rooms = new RoomChaos({
@@ -216,7 +218,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   }
 
   async function monkey(): Promise<void> {
-    const kinds = ['sigkill', 'sigterm', 'redis', 'store', 'freeze', 'storeFreeze'];
+    const kinds = ['sigkill', 'sigterm', 'redis', 'store', 'freeze', 'storeFreeze', 'pause'];
     let turn = 0;
     while (!stopping && Date.now() < deadline - options.faultEveryMs) {
       await sleep(options.faultEveryMs);
@@ -265,6 +267,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
       }
       const index = round % 2;
       const instance = instances[index]!;
+      if (kind === 'pause') {
+        // under and past the reply lease (10 s) and a takeover's grace in these runs: the instance
+        // resumes holding what it held (docs/protocol.md, "Every acked turn ends", the reply lease)
+        const pausedMs = 2_000 + Math.floor(Math.random() * 12_000);
+        instance.child.kill('SIGSTOP');
+        await sleep(pausedMs);
+        instance.child.kill('SIGCONT');
+        log(`instance ${index} paused for ${pausedMs} ms`);
+        continue;
+      }
       instance.child.kill(kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
       await instance.exited;
       instances[index] = await start(ports[index]);
