@@ -278,6 +278,38 @@ describe('admin dashboard (browser)', () => {
     }
   });
 
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1 runs): the admin's network
+  // dropped mid-typing, their typing: false was lost, and the user saw "<admin> is typing…" for good.
+  it("should not show the admin typing for good after the admin's browser dropped mid-typing", async () => {
+    const user = uniqueUser('typingdrop');
+    const chat = await newPage(browser, PHONE);
+    const admin = await newPage(browser, DESKTOP);
+    try {
+      const page = chat.page;
+      await page.goto(chatUrl(server.httpUrl, userToken(user)));
+      await say(page, 'Anyone there?');
+      await page.locator('.msg.ai:not(.streaming)').waitFor();
+      const dashboard = admin.page;
+      await dashboard.goto(`${server.httpUrl}/admin/#token=${adminToken(uniqueUser('admin'), 'Tia Typing')}`);
+      await dashboard.locator('[data-testid=admin-link]', { hasText: 'connected' }).waitFor();
+      await dashboard.getByLabel('Refresh interval').selectOption('0');
+      await dashboard.locator(`tr:has-text("${user}") button.open`).click();
+      const panel = dashboard.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('button', { name: 'Release' }).waitFor();
+      await page.getByTestId('assisted-by').waitFor();
+      await panel.getByLabel('Reply as admin').pressSequentially('Let me check');
+      await page.locator('.typing', { hasText: 'Tia Typing is typing' }).waitFor();
+      // offline for good: the idle timer's typing: false cannot go
+      await admin.context.setOffline(true);
+      await dashboard.locator('[data-testid=admin-link]', { hasText: 'offline' }).waitFor();
+      await page.locator('.typing').waitFor({ state: 'detached', timeout: 9_000 });
+    } finally {
+      await chat.context.close();
+      await admin.context.close();
+    }
+  }, 45_000);
+
   it('should fit the dashboard on a phone', async () => {
     const { context, page } = await newPage(browser, PHONE);
     try {

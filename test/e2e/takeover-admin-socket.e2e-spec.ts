@@ -135,6 +135,26 @@ describe('takeover: the admin socket (e2e)', () => {
     for (const client of [user, admin]) await client.client.close();
   });
 
+  // Found by the admin-dashboard black-box audit in session 43 (1 of 1): the admin's link dropped
+  // mid-typing, their typing: false never came, and the user saw them typing for good.
+  it("should tell the user the admin stopped typing when the admin's bound socket closes", async () => {
+    const user = await connect(userToken(uniqueUser()));
+    const admin = await connect(adminToken(uniqueUser('admin'), 'Dropped Typist'));
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    await user.client.nextOfType('admin_join');
+    admin.client.send({ type: 'typing_indicator', session_id: user.sessionId, metadata: { typing: true } });
+    await user.client.next((frame) => frame.type === 'typing_indicator' && frame.metadata?.typing === true);
+    await admin.client.close();
+    const stopped = await user.client.next((frame) => frame.type === 'typing_indicator', 3_000);
+    expect(stopped).toMatchObject({
+      sender: 'admin',
+      session_id: user.sessionId,
+      metadata: { typing: false },
+    });
+    await user.client.close();
+  });
+
   // The user leaves the conversation an admin assists (a new chat, or deletes it): the takeover ends
   // with it (reason session_ended), so the admin is not left writing into a session no device of
   // the user shows, each message acked as if the user could read it.

@@ -1,4 +1,5 @@
 import { ChatClient } from './chat-client';
+import { ADMIN_TYPING_EXPIRES_MS } from './frame-dispatch';
 import { FakeWebSocket } from '../../shared/testing/fake-web-socket';
 
 class MemoryStorage {
@@ -225,6 +226,20 @@ describe(ChatClient.name, () => {
         sender: 'admin',
         metadata: { admin_name: 'Ada' },
       });
+      expect(client.snapshot.adminTyping).toBe(false);
+    });
+
+    // Found by the admin-dashboard black-box audit in session 43 (1 of 1): the admin's link dropped
+    // mid-typing, their typing: false never came, and the user saw them typing for good.
+    it("should stop showing the admin typing 6 s after their last typing: true, each one's repeat extending it", () => {
+      jest.useFakeTimers();
+      const client = page(jwt('u1'), 's1', 1);
+      latest().frame(typing(true));
+      jest.advanceTimersByTime(ADMIN_TYPING_EXPIRES_MS - 2_000);
+      latest().frame(typing(true)); // the dashboard's repeat while the admin keeps typing (every 2 s)
+      jest.advanceTimersByTime(ADMIN_TYPING_EXPIRES_MS - 1);
+      expect(client.snapshot.adminTyping).toBe(true);
+      jest.advanceTimersByTime(1);
       expect(client.snapshot.adminTyping).toBe(false);
     });
   });

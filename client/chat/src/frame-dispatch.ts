@@ -11,6 +11,11 @@ import type { TokenKeeper } from './token-keeper';
 import type { UnsentSync } from './unsent-sync';
 
 const CSAT_ASK_WITHIN_MS = 10 * 60_000;
+// The admin's "is typing…" ends this long after their last typing: true. The dashboard repeats it
+// every 2 s while the admin types and sends typing: false after 3 s idle (typing-signal.ts); a
+// typing: false lost with the admin's link must not leave it shown for good (docs/protocol.md,
+// "Takeover handoff").
+export const ADMIN_TYPING_EXPIRES_MS = 6_000;
 
 export interface FrameDispatchParts {
   view: ChatViewState;
@@ -41,6 +46,7 @@ export class FrameDispatch {
   private readonly embed: EmbedState;
   private readonly notify: (code: string) => void;
   private readonly changed: () => void;
+  private typingExpiry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(parts: FrameDispatchParts) {
     this.view = parts.view;
@@ -84,6 +90,14 @@ export class FrameDispatch {
         break;
       case 'typing_indicator':
         this.view.adminTyping = frame.sender === 'admin' && frame.metadata?.typing === true;
+        // Until the admin-dashboard audit of session 43 it had no end but a typing: false, and the
+        // user saw "<admin> is typing…" for good after the admin's link dropped mid-typing (1 of 1)
+        clearTimeout(this.typingExpiry);
+        if (this.view.adminTyping)
+          this.typingExpiry = setTimeout(() => {
+            this.view.adminTyping = false;
+            this.changed();
+          }, ADMIN_TYPING_EXPIRES_MS);
         break;
       case 'admin_join':
         this.view.assistingAdmin = metaString(frame, 'admin_name') ?? 'an admin';

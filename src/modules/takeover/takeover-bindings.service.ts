@@ -92,6 +92,22 @@ export class TakeoverBindingsService {
     const binding = this.bindings.get(connection.id);
     if (!binding) return;
     this.bindings.delete(connection.id);
+    // the socket's typing: false (TypingSignal.stop) may never come: the user is told the admin
+    // stopped typing (docs/protocol.md, "Typing indicators"). Until the admin-dashboard audit of
+    // session 43 the user saw "<admin> is typing…" for good after the admin's link dropped mid-word
+    // (1 of 1).
+    this.hub.toSession(
+      binding.claim.sessionId,
+      {
+        type: 'typing_indicator',
+        sender: 'admin',
+        session_id: binding.claim.sessionId,
+        seq: this.sessions.lastSeq(binding.claim.sessionId) ?? 0,
+        metadata: { typing: false },
+      },
+      undefined,
+      'users',
+    );
     this.expireFrom(binding.claim);
   }
 
