@@ -12,6 +12,8 @@ const TEXTS: Record<string, string> = {
   FILE_TOO_LARGE: 'That file is too large.',
   FILE_TYPE: 'That type of file is not allowed.',
   SESSION_LOCKED: 'Another admin is already assisting this conversation.',
+  // the dashboard's own: an admin's message refused SESSION_LOCKED (the takeover ended: panel-frames.ts)
+  TAKEOVER_ENDED: 'Your takeover has ended; this message was not sent.',
   SESSION_FULL: 'This conversation is full. Please start a new chat.',
   NOT_FOUND: 'That conversation was not found.',
   NOT_IMPLEMENTED: 'This feature is not available yet.',

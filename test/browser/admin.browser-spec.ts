@@ -327,6 +327,81 @@ describe('admin dashboard (browser)', () => {
   });
 });
 
+// Found by the admin-dashboard black-box audit in session 43 (1 of 1 runs each): a takeover's lease
+// lapsing (TAKEOVER_GRACE 2 s) while the admin's browser is offline.
+describe('admin dashboard (browser): a takeover lapsing while offline', () => {
+  let server: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startApp({
+      TAKEOVER_GRACE: '2s',
+      LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 }]),
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  // the message typed offline read "Another admin is already assisting this conversation." with
+  // nobody assisting, nothing said the takeover ended, its Retry did nothing, and once another admin
+  // took the session it was labelled with their name
+  it('should say the takeover ended, offer no Retry, and keep the unsent message under its own admin', async () => {
+    const user = uniqueUser('lapse');
+    const client = await TestClient.connect(`${server.wsUrl}?token=${userToken(user)}`);
+    const id = String((await client.nextOfType('connection_status')).session_id);
+    client.send({ type: 'user_message', client_id: `c-${id}`, content: 'Where is my parcel?' });
+    await client.reply();
+    const { context, page } = await newPage(browser, DESKTOP);
+    try {
+      await page.goto(
+        `${server.httpUrl}/admin/?session=${id}#token=${adminToken(uniqueUser('adm'), 'Olaf Offline')}`,
+      );
+      await page.locator('[data-testid=admin-link]', { hasText: 'connected' }).waitFor();
+      await page.getByLabel('Refresh interval').selectOption('0');
+      const panel = page.locator('.session-panel');
+      await panel.getByRole('button', { name: 'Take over' }).click();
+      await panel.getByRole('button', { name: 'Release' }).waitFor();
+      await client.next((f) => f.type === 'admin_join');
+      await context.setOffline(true);
+      await page.locator('[data-testid=admin-link]', { hasText: 'offline' }).waitFor();
+      await panel.getByLabel('Reply as admin').fill('typed while offline');
+      await panel.getByLabel('Reply as admin').press('Enter');
+      await client.next((f) => f.type === 'admin_leave', 15_000);
+      await context.setOffline(false);
+      const mine = panel.locator('.msg.admin', { hasText: 'typed while offline' });
+      await mine
+        .locator('.note.error', { hasText: 'Your takeover has ended; this message was not sent.' })
+        .waitFor();
+      await panel
+        .getByRole('alert')
+        .filter({ hasText: 'Your takeover ended while you were offline.' })
+        .waitFor();
+      await panel.getByRole('button', { name: 'Take over' }).waitFor();
+      expect(await mine.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+      expect((await panel.locator('[role=alert], .msg.admin').allTextContents()).join(' | ')).not.toContain(
+        'Another admin',
+      );
+      // another admin takes the session: the unsent message is still Olaf's
+      const other = await fetch(`${server.httpUrl}/chat/admin/sessions/${id}/takeover`, {
+        method: 'POST',
+        headers: authHeaders(adminToken(uniqueUser('other'), 'Tara Taker')),
+      });
+      expect(other.status).toBe(200);
+      await page.getByRole('button', { name: 'Refresh now' }).click();
+      await panel.locator('.badge', { hasText: 'Assisted by Tara Taker' }).waitFor();
+      expect(await mine.locator('.who').textContent()).toBe('Olaf Offline');
+      expect(client.frames.filter((f) => f.type === 'user_message' && f.sender === 'admin')).toHaveLength(0);
+    } finally {
+      await context.close();
+      await client.close();
+    }
+  }, 45_000);
+});
+
 async function say(page: Page, text: string): Promise<void> {
   await page.locator('[data-testid=status][data-state=connected]').waitFor();
   const input = page.getByLabel('Message', { exact: true });

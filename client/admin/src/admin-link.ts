@@ -5,9 +5,6 @@ import { ChatSocket, type LinkState } from '../../chat/src/chat-socket';
 // The server may take ~11 s to ack admin_join (it waits for cut-off AI replies to be stored before
 // logging the join): wait well past that, and a later ack still counts (see `handle`).
 export const JOIN_TIMEOUT_MS = 20_000;
-// CONTRACT §4 TAKEOVER_GRACE default: a link down longer than this has lost its lease, and joining
-// again on reconnect would take the session anew behind the admin's back
-export const LEASE_GRACE_MS = 60_000;
 // errors that leave a held session held: the frame was not handled, or was refused for itself
 const KEEPS_HOLD = new Set(['RATE_LIMITED', 'MESSAGE_TOO_LONG', 'INVALID_MESSAGE', 'INTERNAL']);
 
@@ -24,11 +21,13 @@ export class AdminLink {
   readonly socket: ChatSocket;
   private listeners = new Set<(frame: Frame) => void>();
   private stateListeners = new Set<(state: LinkState) => void>();
-  private heldListeners = new Set<(sessionId: string | null) => void>();
+  private heldListeners = new Set<(sessionId: string | null, lapsed?: string) => void>();
   private held: Held | null = null;
   // admin_join/admin_leave sent on this socket and not answered yet, by client_id
-  private commands = new Map<string, { type: 'admin_join' | 'admin_leave'; sessionId: string }>();
-  private downSince: number | null = null;
+  private commands = new Map<
+    string,
+    { type: 'admin_join' | 'admin_leave'; sessionId: string; resume?: boolean }
+  >();
 
   constructor(private token: string) {
     this.socket = new ChatSocket({
@@ -36,7 +35,6 @@ export class AdminLink {
       resumeFrom: () => null,
       onFrame: (frame) => this.handle(frame),
       onState: (state) => {
-        if (state.kind !== 'connected') this.downSince ??= Date.now();
         for (const listener of this.stateListeners) listener(state);
       },
       onUnauthorized: () => undefined,
@@ -55,8 +53,9 @@ export class AdminLink {
     return () => this.stateListeners.delete(listener);
   }
 
-  // which session this link holds changed (joined, left, lost)
-  onHeld(listener: (sessionId: string | null) => void): () => void {
+  // which session this link holds changed (joined, left, lost); `lapsed` names the session whose
+  // hold ended because the server refused to resume it after a drop (the takeover ended meanwhile)
+  onHeld(listener: (sessionId: string | null, lapsed?: string) => void): () => void {
     this.heldListeners.add(listener);
     return () => this.heldListeners.delete(listener);
   }
@@ -107,7 +106,7 @@ export class AdminLink {
       if (frame.type === 'ack' && command.type === 'admin_join')
         this.setHeld({ sessionId: command.sessionId, seq: frame.seq });
       else if (frame.type === 'ack' || !KEEPS_HOLD.has(frame.error?.code ?? 'INTERNAL'))
-        this.drop(command.sessionId);
+        this.drop(command.sessionId, command.resume === true && frame.type === 'error');
     } else if (this.held && frame.session_id === this.held.sessionId) {
       const ended =
         frame.type === 'admin_leave' && (frame.seq === undefined || frame.seq > (this.held.seq ?? -1));
@@ -118,26 +117,28 @@ export class AdminLink {
   }
 
   // A new socket: answers to the old one's commands will not come; the server needs to hear again
-  // which session this admin holds, unless the link was down long enough for the lease to lapse.
+  // which session this admin holds. However long the link was down, the server decides (its
+  // TAKEOVER_GRACE, not one the dashboard assumes): only the takeover held is resumed, one that ended
+  // meanwhile is refused, never taken anew, and the refusal ends the hold as lapsed (`handle`)
+  // (docs/protocol.md, "A dashboard coming back resumes, never retakes"). Until the admin-dashboard
+  // audit of session 43 a link down over 60 s dropped the hold unasked: with a 5 min grace the
+  // dashboard offered "Take over" while the server and the user still had the admin holding it
+  // (1 of 1).
   private resumeHold(): void {
     this.commands.clear();
-    const downFor = this.downSince === null ? 0 : Date.now() - this.downSince;
-    this.downSince = null;
     if (!this.held) return;
-    if (downFor > LEASE_GRACE_MS) return this.setHeld(null);
-    // only the takeover held: one that ended meanwhile is refused, never taken anew
     void this.request('admin_join', this.held.sessionId, { resume: true }).catch(() => undefined);
   }
 
-  private drop(sessionId: string): void {
-    if (this.holds(sessionId)) this.setHeld(null);
+  private drop(sessionId: string, lapsed = false): void {
+    if (this.holds(sessionId)) this.setHeld(null, lapsed ? sessionId : undefined);
   }
 
-  private setHeld(held: Held | null): void {
+  private setHeld(held: Held | null, lapsed?: string): void {
     const before = this.held?.sessionId ?? null;
     this.held = held;
     if ((held?.sessionId ?? null) !== before)
-      for (const listener of this.heldListeners) listener(held?.sessionId ?? null);
+      for (const listener of this.heldListeners) listener(held?.sessionId ?? null, lapsed);
   }
 
   // A command answered by an ack or an error carrying its client_id.
@@ -147,7 +148,7 @@ export class AdminLink {
     metadata?: Record<string, unknown>,
   ): Promise<Frame> {
     const clientId = newClientId();
-    this.commands.set(clientId, { type, sessionId });
+    this.commands.set(clientId, { type, sessionId, resume: metadata?.resume === true });
     return new Promise((resolve, reject) => {
       const done = (settle: () => void) => {
         clearTimeout(timer);

@@ -18,8 +18,21 @@ describe(applyPanelFrame.name, () => {
       client_id: 'c1',
       error: { code: 'SESSION_LOCKED', message: 'You no longer hold this session.', recoverable: true },
     });
-    expect(store.pendingMessage('c1')?.failed).toBe('SESSION_LOCKED');
-    expect(update).toMatchObject({ redraw: true, error: 'SESSION_LOCKED' });
+    // the takeover ended (found by the admin-dashboard audit of session 43: it read "Another admin
+    // is already assisting this conversation." with nobody assisting, 1 of 1)
+    expect(store.pendingMessage('c1')?.failed).toBe('TAKEOVER_ENDED');
+    expect(update).toMatchObject({ redraw: true, error: 'TAKEOVER_ENDED' });
+  });
+
+  it('should keep any other refusal of an admin message as it came', () => {
+    const store = withPending('c1');
+    const update = applyPanelFrame(store, 's1', {
+      type: 'error',
+      session_id: 's1',
+      client_id: 'c1',
+      error: { code: 'RATE_LIMITED', message: '', recoverable: true },
+    });
+    expect(update).toMatchObject({ redraw: true, error: 'RATE_LIMITED' });
   });
 
   it('should mark an admin message failed whatever session its error names', () => {
@@ -30,7 +43,7 @@ describe(applyPanelFrame.name, () => {
       client_id: 'c1',
       error: { code: 'SESSION_LOCKED', message: '', recoverable: true },
     });
-    expect(store.pendingMessage('c1')?.failed).toBe('SESSION_LOCKED');
+    expect(store.pendingMessage('c1')?.failed).toBe('TAKEOVER_ENDED');
   });
 
   it('should show nothing for an error without a client_id (a refused typing frame)', () => {

@@ -18,7 +18,12 @@ export function applyPanelFrame(store: ChatStore, sessionId: string, frame: Fram
     // shown) or admin_join/admin_leave (their own request reports those).
     const clientId = frame.client_id;
     if (!clientId || !store.pendingMessage(clientId)) return { redraw: false };
-    const code = frame.error?.code ?? 'INTERNAL';
+    // An admin's message is refused SESSION_LOCKED only when the admin no longer holds the session
+    // ("You do not hold this session."): the takeover ended (a lapse while offline, a release
+    // elsewhere), whoever holds it now. Until the admin-dashboard audit of session 43 it read "Another
+    // admin is already assisting this conversation." with nobody assisting (1 of 1).
+    const refused = frame.error?.code ?? 'INTERNAL';
+    const code = refused === 'SESSION_LOCKED' ? 'TAKEOVER_ENDED' : refused;
     store.fail(clientId, code);
     return { redraw: true, error: code };
   }

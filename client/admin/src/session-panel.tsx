@@ -40,6 +40,8 @@ const TRANSCRIPT_LABELS = { user: 'User', ai: 'Assistant', admin: 'Admin', syste
 // the panel's own cases; the rest as everywhere else
 const PANEL_TEXTS: Record<string, string> = {
   TIMEOUT: 'The server has not answered yet. The takeover may still go through.',
+  // the link came back and the server refused to resume the takeover (AdminLink.resumeHold)
+  TAKEOVER_LAPSED: 'Your takeover ended while you were offline.',
 };
 const panelErrorText = (code: string) => PANEL_TEXTS[code] ?? errorText(code);
 
@@ -122,7 +124,12 @@ export function SessionPanel({
       link.onFrame((frame: Frame) => {
         const update = applyPanelFrame(store, session.id, frame);
         if (update.userTyping !== undefined) setUserTyping(update.userTyping);
-        if (update.error) setError(update.error);
+        // the lapse's notice says more than its unsent message's
+        const refusal = update.error;
+        if (refusal)
+          setError((shown) =>
+            shown === 'TAKEOVER_LAPSED' && refusal === 'TAKEOVER_ENDED' ? shown : refusal,
+          );
         // a message got through: the "sending too quickly" notice is over
         if (update.sent) setError((shown) => (shown === 'RATE_LIMITED' ? null : shown));
         if (update.redraw) redraw(0);
@@ -133,10 +140,13 @@ export function SessionPanel({
   // (released elsewhere, the lease lapsed), a refusal
   useEffect(
     () =>
-      link.onHeld(() => {
+      link.onHeld((_, lapsed) => {
         const held = link.holds(session.id);
         setHolding(held);
         if (held) setError((shown) => (shown === 'TIMEOUT' ? null : shown));
+        // Until the admin-dashboard audit of session 43 nothing said so, and the message typed
+        // offline read "Another admin is already assisting" (1 of 1)
+        if (lapsed === session.id) setError('TAKEOVER_LAPSED');
         setAssistedBy((name) => (held ? (name ?? adminName) : null));
       }),
     [link, session.id, adminName],
@@ -172,12 +182,15 @@ export function SessionPanel({
     if (!content || signedOut) return;
     typing.stop();
     const clientId = newClientId();
+    // named as the server stores it: until the admin-dashboard audit of session 43 an unsent one was
+    // labelled with the name of whoever assisted the session next (1 of 1; author-label.ts)
     store.addPending({
       type: 'user_message',
       sender: 'admin',
       content,
       clientId,
       timestamp: new Date().toISOString(),
+      metadata: { admin_name: adminName },
     });
     link.say(session.id, content, clientId);
     setText('');

@@ -122,9 +122,12 @@ export function MessageItem({
       {message.failed && (
         <p class="note error">
           {errorText(message.failed)}{' '}
-          <button type="button" class="link" onClick={() => onRetry(message)}>
-            Retry
-          </button>
+          {/* a dashboard message whose takeover ended cannot go again: taking over again is the way */}
+          {message.failed !== 'TAKEOVER_ENDED' && (
+            <button type="button" class="link" onClick={() => onRetry(message)}>
+              Retry
+            </button>
+          )}
         </p>
       )}
     </article>
