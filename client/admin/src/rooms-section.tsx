@@ -5,6 +5,7 @@ import { dateTime } from '../../shared/format';
 import type { RoomMessageFrame } from '../../shared/protocol';
 import type { Page } from './admin-api';
 import { isUnreadable, UNREADABLE_TEXT } from '../../shared/unreadable';
+import { Pager } from './pager';
 import { ReportedText } from './reported-text';
 import {
   deleteMessage,
@@ -156,7 +157,7 @@ export function RoomsSection({ token, refreshKey }: Props) {
               </tbody>
             </table>
           </div>
-          <Pager page={reports} onPage={setReportsPage} />
+          <ListPager page={reports} onPage={setReportsPage} />
         </section>
         <section class="panel" aria-labelledby="rooms-title">
           <div class="panel-head">
@@ -189,7 +190,7 @@ export function RoomsSection({ token, refreshKey }: Props) {
               </tbody>
             </table>
           </div>
-          <Pager page={rooms} onPage={setRoomsPage} />
+          <ListPager page={rooms} onPage={setRoomsPage} />
         </section>
       </div>
       {open && (
@@ -357,27 +358,9 @@ function ModerationButtons({
 
 // Previous / next over a paged list (as the sessions table's pager). Until the admin-dashboard audit
 // of session 43 the reports and rooms showed their first 50 only, counted as 50 (55 reports).
-function Pager<T>({ page, onPage }: { page: Page<T> | null; onPage(page: number): void }) {
+function ListPager<T>({ page, onPage }: { page: Page<T> | null; onPage(page: number): void }) {
   if (!page || (page.total <= page.limit && page.page <= 1)) return null;
-  const pages = Math.max(1, Math.ceil(page.total / page.limit));
-  return (
-    <nav class="pager" aria-label="Pages">
-      <button type="button" class="button" disabled={page.page <= 1} onClick={() => onPage(page.page - 1)}>
-        Previous
-      </button>
-      <span>
-        Page {page.page} of {pages}
-      </span>
-      <button
-        type="button"
-        class="button"
-        disabled={page.page >= pages}
-        onClick={() => onPage(page.page + 1)}
-      >
-        Next
-      </button>
-    </nav>
-  );
+  return <Pager page={page.page} pages={Math.max(1, Math.ceil(page.total / page.limit))} onPage={onPage} />;
 }
 
 // Banned users are no longer members (not listed above): unbanned by their id.

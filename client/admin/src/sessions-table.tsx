@@ -9,6 +9,7 @@ import {
   type SessionQuery,
   type SortField,
 } from './admin-api';
+import { Pager } from './pager';
 import { pageQuery } from './session-pages';
 import { assistingAdmin, needsHelp } from './session-flags';
 
@@ -244,26 +245,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
           </tbody>
         </table>
       </div>
-      <nav class="pager" aria-label="Pages">
-        <button
-          type="button"
-          class="button"
-          disabled={query.page <= 1}
-          onClick={() => onQuery(pageQuery(query, query.page - 1, page))}
-        >
-          Previous
-        </button>
-        <span>
-          Page {query.page} of {pages}
-        </span>
-        <button
-          type="button"
-          class="button"
-          disabled={query.page >= pages}
-          onClick={() => onQuery(pageQuery(query, query.page + 1, page))}
-        >
-          Next
-        </button>
+      <Pager page={query.page} pages={pages} onPage={(to) => onQuery(pageQuery(query, to, page))}>
         <label>
           Per page{' '}
           <select value={String(query.limit)} onChange={(event) => set({ limit: Number(text(event)) })}>
@@ -274,7 +256,7 @@ export function SessionsTable({ token, query, refreshKey, selectedId, onQuery, o
             ))}
           </select>
         </label>
-      </nav>
+      </Pager>
     </section>
   );
 }

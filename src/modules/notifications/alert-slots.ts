@@ -15,17 +15,20 @@ export interface SlotClaim {
   until: number;
 }
 
+// a claim to insert: its key (`<group>:<slot>:<the until it follows>`), and when it is purged
+export interface NewSlotClaim {
+  key: string;
+  group: string;
+  slot: number;
+  until: Date;
+  expires: Date;
+}
+
 export interface SlotStore {
   // the group's claims still kept (all of them, or at least each slot's last)
   slotClaims(group: string): Promise<SlotClaim[]>;
   // true when this insert made the claim; false when the key is taken (another claim came first)
-  claimSlot(claim: {
-    key: string;
-    group: string;
-    slot: number;
-    until: Date;
-    expires: Date;
-  }): Promise<boolean>;
+  claimSlot(claim: NewSlotClaim): Promise<boolean>;
 }
 
 // The slots of a group of `size` free at `at`, lowest first, each with the `until` of the claim its
@@ -78,13 +81,7 @@ export class MemorySlots implements SlotStore {
     return Promise.resolve([...(this.groups.get(group)?.values() ?? [])]);
   }
 
-  claimSlot(claim: {
-    key: string;
-    group: string;
-    slot: number;
-    until: Date;
-    expires: Date;
-  }): Promise<boolean> {
+  claimSlot(claim: NewSlotClaim): Promise<boolean> {
     let claims = this.groups.get(claim.group);
     if (!claims) {
       if (this.groups.size >= 10_000) this.groups.clear();

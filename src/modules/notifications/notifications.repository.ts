@@ -8,7 +8,7 @@ import { readable } from '../../common/crypto/readable-content';
 import type { AlertEventType, NotificationRecord, NotificationStatus } from './alert.types';
 import { InstanceBeat, Notification, NotificationMark } from './schemas/notification.schema';
 import { isDuplicateKey } from '../../common/store-errors';
-import type { SlotClaim, SlotStore } from './alert-slots';
+import type { NewSlotClaim, SlotClaim, SlotStore } from './alert-slots';
 
 export const NOTIFICATION_CIPHER = Symbol('NOTIFICATION_CIPHER');
 
@@ -283,13 +283,7 @@ export class NotificationsRepository implements OnModuleInit, SlotStore {
   }
 
   // One slot claim: a unique insert, like `mark`; false when its key is taken.
-  async claimSlot(claim: {
-    key: string;
-    group: string;
-    slot: number;
-    until: Date;
-    expires: Date;
-  }): Promise<boolean> {
+  async claimSlot(claim: NewSlotClaim): Promise<boolean> {
     try {
       const { key, expires, ...rest } = claim;
       await this.marks.create({ _id: key, expires_at: expires, ...rest });
