@@ -399,22 +399,36 @@ describe('turns of one session on two instances (e2e)', () => {
   // turn was never answered while the user's socket stayed open. The instance that dropped the reply
   // now watches the turn and answers it once its lease is free (docs/protocol.md, "Every acked turn
   // ends").
-  it('should still answer a turn whose instance paused past the reply lease while no other instance took it', async () => {
+  // A question on the first instance, which freezes 11 s (past the 10 s reply lease) at the reply's
+  // first piece, nobody using the session elsewhere; `whilePaused` runs during the freeze. The
+  // question's final `ai_response`, once the first instance is back.
+  const pausedPastLease = async (
+    clientId: string,
+    content: string,
+    whilePaused?: (client: TestClient) => void,
+  ) => {
     const token = userToken(uniqueUser());
     const here = await connect(first, token);
-    here.client.send({ type: 'user_message', client_id: 'q1', content: 'question q1' });
-    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 'q1');
+    here.client.send({ type: 'user_message', client_id: clientId, content });
+    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === clientId);
     await here.client.next(piece, 10_000);
     first.child.kill('SIGSTOP');
     try {
+      whilePaused?.(here.client);
       await new Promise((resolve) => setTimeout(resolve, 11_000));
     } finally {
       first.child.kill('SIGCONT');
     }
-    await here.client.next(
-      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 'q1',
+    const final = await here.client.next(
+      (frame) =>
+        frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === clientId,
       25_000,
     );
+    return { token, here, final };
+  };
+
+  it('should still answer a turn whose instance paused past the reply lease while no other instance took it', async () => {
+    const { token, here } = await pausedPastLease('q1', 'question q1');
     const session = await stored(first, token, here.sessionId);
     await here.client.close();
     expect(session.messages.map((message) => `${message.type}/${String(message.client_id)}`)).toEqual([
@@ -430,22 +444,9 @@ describe('turns of one session on two instances (e2e)', () => {
   // from scratch. The stop now holds for the turn: it closes stopped, empty (docs/protocol.md, "The
   // reply in flight").
   it('should not answer a turn anew whose reply the user stopped while its instance was paused', async () => {
-    const token = userToken(uniqueUser());
-    const here = await connect(first, token);
-    here.client.send({ type: 'user_message', client_id: 's1', content: 'question s1 '.repeat(20) });
-    await here.client.next((frame) => frame.type === 'ack' && frame.client_id === 's1');
-    await here.client.next(piece, 10_000);
-    first.child.kill('SIGSTOP');
-    try {
-      // sent while frozen: the kernel holds it for the instance
-      here.client.send({ type: 'stop_generation', client_id: 'stop-1' });
-      await new Promise((resolve) => setTimeout(resolve, 11_000));
-    } finally {
-      first.child.kill('SIGCONT');
-    }
-    const final = await here.client.next(
-      (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === 's1',
-      25_000,
+    // the stop is sent while the instance is frozen: the kernel holds it for the instance
+    const { token, here, final } = await pausedPastLease('s1', 'question s1 '.repeat(20), (client) =>
+      client.send({ type: 'stop_generation', client_id: 'stop-1' }),
     );
     expect(final.metadata).toMatchObject({ stopped: true });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
