@@ -109,6 +109,30 @@ describe('takeover lease against FerretDB', () => {
     expect(await repository.renew(claim, new Date())).toBe(false);
   });
 
+  // docs/protocol.md, "Takeover handoff": the renewal a closing socket writes (a grace from its close)
+  // and a tick's renewal in flight (a grace from the socket's last pong, earlier) read the same lease
+  // and wrote in either order. Until session 44 the tick's could land last: a takeover whose admin
+  // closed lapsed ~200 ms short of TAKEOVER_GRACE (CI on 96350dc, takeover.e2e, 794 ms of 1 s).
+  it('should keep the later of two renewals an instance writes at once, in whichever order they start', async () => {
+    for (let round = 0; round < 10; round++) {
+      const sessionId = await newSession();
+      const now = Date.now();
+      await repository.insertClaim(
+        sessionId,
+        1,
+        { id: 'ada', name: 'Ada' },
+        new Date(now),
+        new Date(now + 1000),
+      );
+      const claim = (await repository.latest(sessionId))!;
+      const later = new Date(now + 60_000);
+      const earlier = new Date(now + 30_000);
+      const order = round % 2 === 0 ? [later, earlier] : [earlier, later];
+      expect(await Promise.all(order.map((until) => repository.renew(claim, until)))).toEqual([true, true]);
+      expect((await repository.latest(sessionId))?.leaseUntil.getTime()).toBe(later.getTime());
+    }
+  });
+
   it('should list open claims whose lease ran out, until they are closed', async () => {
     const sessionId = await newSession();
     const past = new Date(Date.now() - 10_000);

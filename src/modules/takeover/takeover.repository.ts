@@ -3,6 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { TakeoverClaim } from './schemas/takeover-claim.schema';
 import { isDuplicateKey } from '../../common/store-errors';
+import { KeyedMutex } from '../../common/keyed-mutex';
 import { SETTINGS, type Settings } from '../../config/settings';
 
 // One takeover of a session: epoch n is the session's n-th takeover.
@@ -33,6 +34,7 @@ export class TakeoverRepository implements OnModuleInit {
   // a renewal writes the lease it decided at once; one whose lease still reads the old one a grace
   // later died halfway (decideFrom)
   private readonly staleMs: number;
+  private readonly renewals = new KeyedMutex();
 
   constructor(
     @InjectModel(TakeoverClaim.name) private readonly claims: Model<TakeoverClaim>,
@@ -93,7 +95,20 @@ export class TakeoverRepository implements OnModuleInit {
   // answers true is never followed by a lapse of the lease it read. Before, the end was looked for
   // and the lease written in two steps: a lapse between them ended a takeover just renewed
   // (docs/protocol.md, "Takeover handoff").
-  async renew(claim: Pick<Claim, 'sessionId' | 'epoch' | 'adminId'>, leaseUntil: Date): Promise<boolean> {
+  //
+  // An instance's renewals of one claim run one after another: a closing socket's (a grace from its
+  // close) and a tick's in flight (a grace from the last pong, earlier) read the same lease and, on
+  // both stores, the later write stood, so the tick's could cut the grace short. Until session 44 a
+  // takeover lapsed 794 ms after its admin closed with a 1 s grace (docs/protocol.md, "Takeover
+  // handoff"). Renewals from two instances still race; the one of a live socket comes again.
+  renew(claim: Pick<Claim, 'sessionId' | 'epoch' | 'adminId'>, leaseUntil: Date): Promise<boolean> {
+    return this.renewals.run(claimId(claim.sessionId, claim.epoch), () => this.renewNow(claim, leaseUntil));
+  }
+
+  private async renewNow(
+    claim: Pick<Claim, 'sessionId' | 'epoch' | 'adminId'>,
+    leaseUntil: Date,
+  ): Promise<boolean> {
     const id = claimId(claim.sessionId, claim.epoch);
     const [found, ended] = await Promise.all([
       this.claims.findOne({ _id: id, admin_id: claim.adminId }, { lease_until: 1 }).lean<TakeoverClaim>(),
