@@ -32,6 +32,7 @@ import type { AuthenticatedRequest } from './ws-upgrade';
 import { SocketQuota } from '../../common/auth/socket-quota';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
+import { closeSocket } from '../realtime/close-socket';
 
 // RFC 6455 §7.4.1 (IANA registry): try again later
 const CLOSE_TRY_AGAIN = 1013;
@@ -226,7 +227,8 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     // a socket whose session could not be bound for a passing reason (the store or the lock busy)
     // is closed with 1013, try again later: 1008 would tell its client not to come back
     if (!recoverable)
-      connection.socket.close(
+      closeSocket(
+        connection.socket,
         CLOSE_CODES[exception.code] ?? (exception.recoverable ? CLOSE_TRY_AGAIN : 1008),
         exception.code,
       );
@@ -247,7 +249,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     clearInterval(this.sweeper);
     clearInterval(this.keeper);
     for (const connection of this.hub.all())
-      connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+      closeSocket(connection.socket, CLOSE_GOING_AWAY, 'server shutting down');
     this.logger.log(
       { event: 'shutdown', connections: this.hub.count, replies: this.replies.activeCount },
       'draining',

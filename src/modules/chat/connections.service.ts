@@ -15,6 +15,7 @@ import { ReplyService } from '../replies/reply.service';
 import { TurnWatchService } from '../replies/turn-watch.service';
 import { SessionReads } from '../sessions/session-reads';
 import { hasOpenTurn } from '../sessions/session-rules';
+import { closeSocket } from '../realtime/close-socket';
 
 // a replay waits while its socket holds this much unsent, at most REPLAY_DRAIN_MS each time
 const REPLAY_BUFFERED_BYTES = 1024 * 1024;
@@ -79,7 +80,7 @@ export class ConnectionsService {
         // a log larger than the socket's buffer goes as the client reads it (live frames wait in
         // `pending` meanwhile); a client that does not read it is closed as too slow
         if (!(await drained(connection, REPLAY_BUFFERED_BYTES, REPLAY_DRAIN_MS))) {
-          connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+          closeSocket(connection.socket, CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
           return;
         }
         if (connection.closed) return;

@@ -3,6 +3,7 @@ import type { Connection } from './connection';
 import { isStoredFrame, type SeqOrder } from './delivery-order';
 import type { ServerFrame } from './frames';
 import { CLOSE_SLOW_CLIENT } from './write-data';
+import { closeSocket } from './close-socket';
 
 // What ClientHub shows a socket of a frame: whether it shows it at all, to which side of a session it
 // goes, what is held for a socket while its replay runs, and the seq it carries.
@@ -59,6 +60,6 @@ export function hold(connection: Connection, pending: ServerFrame[], frame: Serv
   else if (pending.length === MAX_PENDING_FRAMES) {
     // one more marks it closed: nothing else is held for it
     pending.push(frame);
-    connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+    closeSocket(connection.socket, CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
   }
 }

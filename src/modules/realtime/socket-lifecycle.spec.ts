@@ -11,9 +11,13 @@ import {
   MAX_WAITING_FRAMES,
   REFRESH_WAIT_MS,
 } from './socket-lifecycle';
+import { closeSocket } from './close-socket';
 
 // ws's socket as handleInOrder uses it: 'message' events, pause and resume
 class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  closed?: number;
   isPaused = false;
   pings = 0;
   terminated = false;
@@ -22,6 +26,10 @@ class FakeSocket extends EventEmitter {
   }
   terminate(): void {
     this.terminated = true;
+  }
+  close(code: number): void {
+    this.closed = code;
+    this.readyState = 2;
   }
   pause(): void {
     this.isPaused = true;
@@ -139,6 +147,25 @@ describe('handleInOrder', () => {
     await settle();
     expect(socket.isPaused).toBe(false);
     expect(handled.slice(0, 5)).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  // closeSocket: the client's answering close frame waits behind the frames it sent; unread, the
+  // close took ws's 30 s close timeout (auth-expiry-busy.e2e-spec.ts)
+  it('should read a paused socket again once the server closes it, and handle none of what it reads then', async () => {
+    const { socket, handled, finish, settle } = setUp();
+    for (let index = 0; index < MAX_WAITING_FRAMES; index++)
+      socket.emit('message', Buffer.from(`${index}`), false);
+    expect(socket.isPaused).toBe(true);
+    closeSocket(socket as unknown as WebSocket, 4401, 'TOKEN_EXPIRED');
+    expect(socket.closed).toBe(4401);
+    expect(socket.isPaused).toBe(false);
+    socket.emit('message', Buffer.from('late'), false);
+    for (let index = 0; index < MAX_WAITING_FRAMES + 1; index++) {
+      await settle();
+      finish.shift()?.();
+    }
+    expect(handled).toHaveLength(MAX_WAITING_FRAMES);
+    expect(handled).not.toContain('late');
   });
 
   it('should stop reading on the bytes waiting too (a frame read only to be refused may be large)', () => {

@@ -6,6 +6,7 @@ import type { SocketQuota } from '../../common/auth/socket-quota';
 import type { Connection } from './connection';
 import { newId } from '../../common/ids';
 import { describeError } from '../../common/logging/logging';
+import { closeSocket } from './close-socket';
 
 // What both sockets (/chat/ws and /ws/chat) do with a socket besides their frames: the connection
 // record, liveness (frames and pongs), frames handled one at a time in order, the token's expiry,
@@ -120,6 +121,9 @@ export function handleInOrder(
   let waitingFrames = 0;
   let waitingBytes = 0;
   socket.on('message', (data: RawData, isBinary: boolean) => {
+    // read after this server closed the socket (closeSocket reads on so the close completes): its
+    // client gets no answer to it and sends it again on its next socket
+    if (socket.readyState !== socket.OPEN) return;
     const receivedAt = new Date();
     // a frame read once the token ran out, with no refresh sent in time still being handled, is
     // not handled: the expiry's close (4401) follows, and the client sends it again on a socket
@@ -209,7 +213,7 @@ export function closeAfterCrash(connection: Connection, error: unknown, logger: 
     'a socket handler threw; closing that socket',
   );
   try {
-    connection.socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+    closeSocket(connection.socket, CLOSE_INTERNAL_ERROR, 'internal error');
   } catch {
     connection.socket.terminate();
   }

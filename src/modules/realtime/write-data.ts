@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { Connection } from './connection';
+import { closeSocket } from './close-socket';
 
 // A client that cannot keep up is closed (1013: try again later) and catches up by replay.
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -66,7 +67,7 @@ export function writeData(connection: Connection, data: string | EncodedFrame): 
   const socket = connection.socket;
   if (socket.readyState !== WebSocket.OPEN) return;
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-    socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+    closeSocket(socket, CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
     return;
   }
   // ws keeps its TCP socket in `_socket` (ws 8); without it, each frame is written on its own

@@ -7,6 +7,7 @@ import { isStoredRoomFrame, messageFrame } from './room-frames';
 import { HeldFrames } from './room-held-frames';
 import type { RoomMessagesRepository } from './room-messages.repository';
 import type { RoomMessageRecord } from './room.types';
+import { closeSocket } from '../realtime/close-socket';
 
 const GAP_FILL_LIMIT = 500;
 // how long a room's stored messages wait for an earlier seq before the room reads it from the store
@@ -195,7 +196,11 @@ export class RoomFanOut {
   // its room (docs/protocol.md, "Join replays")
   private hold(subscription: Subscription, pending: HeldFrames, frame: RoomServerFrame): void {
     if (!pending.add(frame))
-      subscription.connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+      closeSocket(
+        subscription.connection.socket,
+        CLOSE_SLOW_CLIENT,
+        'client too slow; reconnect to catch up',
+      );
   }
 
   // the socket left the room: its place in the room's order goes

@@ -8,6 +8,7 @@ import { HeldFrames } from './room-held-frames';
 import { RoomHub } from './room-hub';
 import { REPLAY_PAGE } from './room-message-reads';
 import { RoomMessagesService } from './room-messages.service';
+import { closeSocket } from '../realtime/close-socket';
 
 // a page's frames at most, each message at MAX_MESSAGE_LENGTH characters of up to three UTF-8 bytes
 // and its envelope: fewer than REPLAY_PAGE messages to a page when messages may be that long
@@ -146,7 +147,7 @@ export class RoomReplays {
       {
         drained: async () => {
           if (await drained(connection, REPLAY_BUFFERED_BYTES, REPLAY_DRAIN_MS)) return true;
-          connection.socket.close(CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
+          closeSocket(connection.socket, CLOSE_SLOW_CLIENT, 'client too slow; reconnect to catch up');
           return false;
         },
         current: () =>

@@ -15,6 +15,7 @@ import { RoomMembershipService } from './room-membership.service';
 import { RoomMessagesService } from './room-messages.service';
 import { RoomReplays } from './room-replays';
 import { RoomsService } from './rooms.service';
+import { closeSocket } from '../realtime/close-socket';
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHORIZED]: 4401,
@@ -258,6 +259,7 @@ export class RoomSocketsService {
         retryAfterMs: exception.details.retryAfterMs,
       }),
     );
-    if (!exception.recoverable) connection.socket.close(CLOSE_CODES[exception.code] ?? 1008, exception.code);
+    if (!exception.recoverable)
+      closeSocket(connection.socket, CLOSE_CODES[exception.code] ?? 1008, exception.code);
   }
 }

@@ -26,6 +26,7 @@ import { SocketQuota } from '../../common/auth/socket-quota';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { AuthenticatedRequest } from '../chat/ws-upgrade';
+import { closeSocket } from '../realtime/close-socket';
 
 // how long a socket told to go elsewhere at shutdown has to close before it is cut
 const CLOSE_WAIT_MS = 2_000;
@@ -197,7 +198,7 @@ export class RoomsGateway implements OnGatewayInit, OnModuleDestroy, BeforeAppli
     this.draining = true;
     clearInterval(this.heartbeat);
     for (const connection of this.connections.values())
-      connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+      closeSocket(connection.socket, CLOSE_GOING_AWAY, 'server shutting down');
   }
 
   // One that has not closed within CLOSE_WAIT_MS is cut: an open socket would hold the HTTP server's
