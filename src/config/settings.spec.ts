@@ -379,6 +379,15 @@ describe('loadSettings', () => {
     expect(loadSettings(validEnv({})).responseIdleTimeoutMs).toBe(60_000);
   });
 
+  // a reply lease shorter than a few renewal round trips would be lost by a healthy instance on a
+  // slow Redis (it renews every third of it)
+  it('should read REPLY_LEASE, 10 s by default, 2 s to 10 min', () => {
+    expect(loadSettings(validEnv({})).replyLeaseMs).toBe(10_000);
+    expect(loadSettings(validEnv({ REPLY_LEASE: '4s' })).replyLeaseMs).toBe(4_000);
+    for (const value of ['0', '1999ms', '11m', 'soon'])
+      expectRejected(validEnv({ REPLY_LEASE: value }), 'REPLY_LEASE');
+  });
+
   // a vendor stream that never ended held its session's reply, and every turn after it, for ever
   it('should bound one reply by LLM_REPLY_TIMEOUT, 5 minutes unless set, at most 24 days', () => {
     expect(loadSettings(validEnv({})).llmReplyTimeoutMs).toBe(300_000);

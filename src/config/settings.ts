@@ -79,6 +79,7 @@ export interface Settings {
   requestBodyTimeoutMs: number;
   responseIdleTimeoutMs: number;
   takeoverGraceMs: number;
+  replyLeaseMs: number;
   publicBaseUrl: string;
   logLevel: LogLevel;
   apiDocs: ApiDocsMode;
@@ -166,6 +167,10 @@ export function loadSettings(env: Env = process.env): Settings {
     responseIdleTimeoutMs: duration(env, 'RESPONSE_IDLE_TIMEOUT', '60s', 1_000, TIMER_MAX_MS),
     // at least a second: with 0 a takeover lapsed the instant it was taken (contract audit)
     takeoverGraceMs: duration(env, 'TAKEOVER_GRACE', '60s', 1_000, TIMER_MAX_MS),
+    // how long a streaming reply's lease holds without renewal (renewed every third of it): how
+    // long the turn of an instance that died or froze mid-reply waits before another answers it,
+    // and how long a reply waits for a Redis that is away (docs/protocol.md, "Every acked turn ends")
+    replyLeaseMs: duration(env, 'REPLY_LEASE', '10s', 2_000, 600_000),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`),
     logLevel: parseLogLevel(text(env, 'LOG_LEVEL')),
     apiDocs: parseApiDocs(text(env, 'API_DOCS')),

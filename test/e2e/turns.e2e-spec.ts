@@ -135,6 +135,8 @@ describe('turns of one session on two instances (e2e)', () => {
       LLM_PROVIDERS: JSON.stringify([{ id: 'demo', name: 'Demo', type: 'demo', delay_ms: 30 }]),
       // a room's @ai run lapses after 4 s (renewed every second, swept every 2 s)
       ROOM_AI_LEASE: '4s',
+      // a reply's lease too (renewed every 1.3 s): a frozen or dead instance's turn waits 4 s, not 10
+      REPLY_LEASE: '4s',
     });
     [first, second] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
   }, 60_000);
@@ -328,7 +330,7 @@ describe('turns of one session on two instances (e2e)', () => {
   // Found by the pause black-box audit in session 43 (6 of 6 rounds: two stored replies to one turn,
   // two `done` for one question, up to ~40 stale pieces after the other instance's reply, the log
   // m1 m2 r1 r2 r1'). The instance streaming a reply freezes (SIGSTOP: a GC, a VM stall) past the
-  // reply lease (10 s); the user goes on on the other instance, which finds the lease lapsed and
+  // reply lease (REPLY_LEASE, 4 s here); the user goes on on the other instance, which finds the lease lapsed and
   // answers the turn; then the frozen one resumes (SIGCONT). Nothing of its reply reaches a device
   // any more, and it stores none (docs/protocol.md, "Every acked turn ends", the reply lease).
   const pausedMidReply = async (variant: 'resend' | 'new') => {
@@ -344,7 +346,7 @@ describe('turns of one session on two instances (e2e)', () => {
       const last = variant === 'resend' ? 'p1' : 'p2';
       there.client.send({ type: 'user_message', client_id: last, content: `question ${last}` });
       await there.client.next((frame) => frame.type === 'ack' && frame.client_id === last, 15_000);
-      // past the lease (10 s) and the turn watch's round: the second instance answers
+      // past the lease (4 s) and the turn watch's round: the second instance answers
       await there.client.next(
         (frame) => frame.type === 'ai_response' && frame.metadata?.done === true && frame.client_id === last,
         30_000,
@@ -399,7 +401,7 @@ describe('turns of one session on two instances (e2e)', () => {
   // turn was never answered while the user's socket stayed open. The instance that dropped the reply
   // now watches the turn and answers it once its lease is free (docs/protocol.md, "Every acked turn
   // ends").
-  // A question on the first instance, which freezes 11 s (past the 10 s reply lease) at the reply's
+  // A question on the first instance, which freezes 5.5 s (past the 4 s reply lease) at the reply's
   // first piece, nobody using the session elsewhere; `whilePaused` runs during the freeze. The
   // question's final `ai_response`, once the first instance is back.
   const pausedPastLease = async (
@@ -415,7 +417,7 @@ describe('turns of one session on two instances (e2e)', () => {
     first.child.kill('SIGSTOP');
     try {
       whilePaused?.(here.client);
-      await new Promise((resolve) => setTimeout(resolve, 11_000));
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
     } finally {
       first.child.kill('SIGCONT');
     }

@@ -31,7 +31,9 @@ import { LocalReplyLeases, RedisReplyLeases, REPLY_LEASES, type ReplyLeases } fr
       provide: REPLY_LEASES,
       inject: [SETTINGS, BUS],
       useFactory: (settings: Settings, bus: Bus): ReplyLeases =>
-        settings.redisUrl ? new RedisReplyLeases(settings.redisUrl, bus.instanceId) : new LocalReplyLeases(),
+        settings.redisUrl
+          ? new RedisReplyLeases(settings.redisUrl, bus.instanceId, { ttlMs: settings.replyLeaseMs })
+          : new LocalReplyLeases(),
     },
   ],
   exports: [SESSION_LOCK, REPLY_LEASES],

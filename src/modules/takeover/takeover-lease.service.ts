@@ -3,7 +3,6 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { BUS, type Bus } from '../../infra/bus/bus';
-import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
@@ -23,9 +22,9 @@ export function renewalPeriod(graceMs: number): number {
 
 // How long a takeover's start waits for the replies it cut off to be stored (docs/protocol.md,
 // "Takeover handoff"): as long as the reply lease of an instance that died mid-reply still reads as
-// held, and a second more. A store restarting holds a reply's store for seconds; 1.5 s let 4 replies
-// of 547 takeovers be logged after their admin_join in a 10-minute chaos run.
-const REPLIES_SETTLE_MS = REPLY_LEASE_TTL_MS + 1_000;
+// held (REPLY_LEASE), and a second more. A store restarting holds a reply's store for seconds; 1.5 s
+// let 4 replies of 547 takeovers be logged after their admin_join in a 10-minute chaos run.
+const REPLIES_SETTLE_MORE_MS = 1_000;
 
 // `epoch`: which takeover of the session (a late copy of an earlier one's end ends nothing newer).
 // 'ended': admin sockets let go of the session; 'closed': its admin_leave is logged, so a reply of the
@@ -146,7 +145,7 @@ export class TakeoverLeaseService implements OnModuleInit {
       Math.max(100, grace / 4),
     );
     try {
-      await this.replies.settled(claim.sessionId, REPLIES_SETTLE_MS);
+      await this.replies.settled(claim.sessionId, this.settings.replyLeaseMs + REPLIES_SETTLE_MORE_MS);
     } finally {
       clearInterval(renewal);
     }
