@@ -191,6 +191,33 @@ describe('rooms socket edges (e2e)', () => {
     expect(a.frames.some((frame) => frame.type === 'typing')).toBe(false);
   });
 
+  // Found by the presence black-box audit in session 44 (1 of 1): a member whose socket dropped
+  // mid-word was shown typing to the room until its next frame (a client without the web client's
+  // 6 s expiry: for good). The room is told the socket that typed stopped, as a takeover's admin is
+  // (docs/protocol.md, "Typing indicators").
+  it('should tell the room a member stopped typing when the socket that typed closes, not when another does', async () => {
+    const alice = userToken(uniqueUser());
+    const bob = userToken(uniqueUser());
+    const roomId = await createRoom(server, alice);
+    const a = await socket(alice);
+    const quiet = await socket(alice);
+    const b = await socket(bob);
+    for (const client of [a, quiet, b]) await join(client, roomId);
+    a.send({ type: 'typing', room_id: roomId, metadata: { typing: true } });
+    const typing = await b.nextOfType('typing');
+    expect(typing).toMatchObject({ metadata: { typing: true } });
+    const seen = b.frames.length;
+    quiet.socket.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(b.frames.slice(seen).some((frame) => frame.type === 'typing')).toBe(false);
+    a.socket.terminate();
+    expect(await b.nextOfType('typing')).toMatchObject({
+      room_id: roomId,
+      user_id: (typing as RoomFrame).user_id,
+      metadata: { typing: false },
+    });
+  });
+
   it('should close the socket when the token expires, unless auth_refresh replaced it', async () => {
     const user = uniqueUser();
     const shortLived = await TestClient.connect(

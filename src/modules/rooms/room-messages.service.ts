@@ -53,6 +53,8 @@ export interface SendInput {
 // reactions (room-message-changes), read marks and unread counts (room-read-marks).
 @Injectable()
 export class RoomMessagesService implements OnModuleInit {
+  // per socket, the rooms whose last typing frame from it said `true` (stoppedTyping)
+  private readonly typingIn = new WeakMap<Connection, Set<string>>();
   private readonly recorder: RoomMessageRecorder;
   private readonly reads: RoomMessageReads;
   private readonly messageChanges: RoomMessageChanges;
@@ -262,12 +264,32 @@ export class RoomMessagesService implements OnModuleInit {
     // and its revoke, which takes the socket out of the room on every instance, may have come since
     if (!this.hub.isSubscribed(origin, roomId))
       throw new DomainException(ErrorCode.NOT_A_MEMBER, 'Join the room first.');
+    const rooms = this.typingIn.get(origin) ?? new Set<string>();
+    if (typing) this.typingIn.set(origin, rooms.add(roomId));
+    else rooms.delete(roomId);
+    this.relayTyping(roomId, principal.userId, typing, origin);
+  }
+
+  // The socket closed: the rooms it last said its user was typing in (and still hears) are told the
+  // user stopped, as a takeover's admin is. Until the presence audit of session 44 a member whose
+  // socket dropped mid-word was shown typing until their next frame (docs/protocol.md, "Rooms",
+  // "Sockets", `typing`; rooms-edges.e2e-spec.ts).
+  stoppedTyping(connection: Connection): void {
+    const rooms = this.typingIn.get(connection);
+    if (!rooms) return;
+    this.typingIn.delete(connection);
+    for (const roomId of rooms)
+      if (this.hub.isSubscribed(connection, roomId))
+        this.relayTyping(roomId, connection.principal.userId, false, connection);
+  }
+
+  private relayTyping(roomId: string, userId: string, typing: boolean, origin: Connection): void {
     this.hub.toRoom(
       roomId,
       {
         type: 'typing',
         room_id: roomId,
-        user_id: principal.userId,
+        user_id: userId,
         timestamp: new Date().toISOString(),
         metadata: { typing },
       },

@@ -59,6 +59,7 @@ export class RoomSocketsService {
   }
 
   async detach(connection: Connection): Promise<void> {
+    this.messages.stoppedTyping(connection);
     this.hub.drop(connection);
     await this.presence.disconnect(connection);
   }
