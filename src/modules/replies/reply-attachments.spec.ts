@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -158,5 +159,34 @@ describe(ReplyAttachments.name, () => {
     const { attachments, failures, url } = collect(new Error('disk full'));
     expect(await attachments).toEqual([{ kind: 'image', source: 'ai', file_url: url, external: true }]);
     expect(failures).toEqual(['file_failed', 'speech_failed']);
+  });
+
+  // a dropped reply's kept files go, shown by no message; its links and dropped files are no files
+  it('should release the kept files of a dropped reply under its session, and nothing else', async () => {
+    const discard = jest.fn().mockResolvedValue(1);
+    const attachments = new ReplyAttachments(new LlmEvents(), { discard } as unknown as FileStore);
+    await attachments.release('s-1', [
+      { kind: 'audio', source: 'tts', file_id: 'f-1', file_url: '/chat/files/f-1' },
+      { kind: 'image', source: 'ai', file_url: 'https://example.com/a.png', external: true },
+      { kind: 'file', source: 'ai', dropped: 'quota' },
+    ]);
+    expect(discard).toHaveBeenCalledTimes(1);
+    const [fileIds, scope, shown] = discard.mock.calls[0] as [
+      string[],
+      string,
+      (ids: string[]) => Promise<Set<string>>,
+    ];
+    expect([fileIds, scope]).toEqual([['f-1'], 's-1']);
+    expect(await shown(['f-1'])).toEqual(new Set());
+    await attachments.release('s-1', [{ kind: 'file', source: 'ai', dropped: 'quota' }]);
+    expect(discard).toHaveBeenCalledTimes(1);
+    // a store that fails is logged, never thrown to the reply
+    discard.mockRejectedValueOnce(new Error('store away'));
+    const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await expect(
+      attachments.release('s-1', [{ kind: 'audio', source: 'tts', file_id: 'f-2', file_url: '/x' }]),
+    ).resolves.toBeUndefined();
+    expect(warned).toHaveBeenCalled();
+    warned.mockRestore();
   });
 });

@@ -110,6 +110,26 @@ export class ReplyAttachments {
     return attachments;
   }
 
+  // The reply these were collected for is not stored, for certain (its turn answered elsewhere, an
+  // admin's takeover, the session gone): the files kept for it are shown by no message, and go
+  // (bytes and record, out of the owner's quota). Until the paused-uploads audit of session 44 they
+  // stayed in the user's files and quota for good, attached to the session, where no sweep of
+  // unattached files looks (docs/protocol.md, "Uploads and files"). Never throws.
+  async release(sessionId: string, attachments: Attachment[] | undefined): Promise<void> {
+    const fileIds = (attachments ?? []).flatMap((attachment) =>
+      'file_id' in attachment && attachment.file_id ? [attachment.file_id] : [],
+    );
+    if (!this.store || fileIds.length === 0) return;
+    try {
+      await this.store.discard(fileIds, sessionId, () => Promise.resolve(new Set<string>()));
+    } catch (error) {
+      this.logger.warn(
+        { event: 'ai_files_release_failed', session_id: sessionId, err: String(error) },
+        'files of a dropped reply not released',
+      );
+    }
+  }
+
   // A file is an http(s) URL, fetched or offered as a link: a vendor's javascript: or data: URL (a
   // Dify message_file carries any `url`) was stored as a link both clients showed as an <a href>.
   private isWebLink(file: GeneratedFile, input: { entry: ModelEntry; sessionId: string }): boolean {

@@ -4,6 +4,8 @@ import type { ModelEntry } from '../llm/llm.registry';
 import type { ChatMetrics } from '../metrics/chat-metrics';
 import type { ClientHub } from '../realtime/client-hub';
 import { TurnAnswered } from '../sessions/session.types';
+import { DomainException } from '../../common/errors/domain.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import type { SessionsService } from '../sessions/sessions.service';
 import type { ReplyAttachments } from './reply-attachments';
 import { ReplyRecorder, type ReplyOutcome } from './reply-recorder';
@@ -12,11 +14,11 @@ import { ReplyRecorder, type ReplyOutcome } from './reply-recorder';
 // pause audit of session 43 had an instance paused past its reply lease resume and store its reply
 // to a turn the other instance had answered meanwhile (two replies, two `done`: 6 of 6 rounds).
 describe(ReplyRecorder.name, () => {
-  const setup = (append: jest.Mock) => {
+  const setup = (append: jest.Mock, kept: unknown[] = []) => {
     const hub = { toSession: jest.fn(), ephemeral: jest.fn() };
     const metrics = { messagesOut: { inc: jest.fn() }, regenerations: { inc: jest.fn() } };
     const model = { failed: jest.fn(), settled: jest.fn(), retryAfterOf: jest.fn() };
-    const attachments = { collect: jest.fn().mockResolvedValue([]) };
+    const attachments = { collect: jest.fn().mockResolvedValue(kept), release: jest.fn() };
     const recorder = new ReplyRecorder(
       { append } as unknown as SessionsService,
       hub as unknown as ClientHub,
@@ -25,7 +27,7 @@ describe(ReplyRecorder.name, () => {
       attachments as unknown as ReplyAttachments,
     );
     const logged = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    return { recorder, hub, logged };
+    return { recorder, hub, logged, attachments };
   };
   afterEach(() => jest.restoreAllMocks());
 
@@ -86,5 +88,27 @@ describe(ReplyRecorder.name, () => {
     expect(hub.toSession).not.toHaveBeenCalled();
     expect(hub.ephemeral).not.toHaveBeenCalled();
     expect(events(logged)).toEqual(['reply_dropped_lease_lost', 'reply_dropped_lease_lost']);
+  });
+
+  // Found by the paused-uploads audit of session 44 (by reading): a dropped reply's speech stayed in
+  // the user's files and quota for good, attached to the session
+  it("should release the files kept for a reply dropped for certain, and keep them when its store's outcome is unknown", async () => {
+    const speech = { kind: 'audio', source: 'tts', file_id: 'f1', file_url: '/chat/files/f1' };
+    const drops = [
+      new TurnAnswered(3),
+      new DomainException(ErrorCode.SESSION_LOCKED, 'locked'),
+      new DomainException(ErrorCode.NOT_FOUND, 'gone'),
+    ];
+    for (const error of drops) {
+      const { recorder, attachments } = setup(jest.fn().mockRejectedValue(error), [speech]);
+      expect(await recorder.record(outcome())).toBeUndefined();
+      expect(attachments.release).toHaveBeenCalledWith('s1', [speech]);
+    }
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const { recorder, attachments } = setup(jest.fn().mockRejectedValue(new Error('socket hang up')), [
+      speech,
+    ]);
+    expect(await recorder.record(outcome())).toBeUndefined();
+    expect(attachments.release).not.toHaveBeenCalled();
   });
 });

@@ -13,7 +13,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { ClientHub } from '../realtime/client-hub';
 import { storedFrame } from '../realtime/frames';
 import { DeletedSessions } from './deleted-sessions';
-import { ReplyAttachments, type GeneratedFile } from './reply-attachments';
+import { ReplyAttachments, type Attachment, type GeneratedFile } from './reply-attachments';
 import { describeError } from '../../common/logging/logging';
 
 // 'deleted': its user deleted the session (nothing more is stored there: docs/protocol.md, "Session library");
@@ -125,6 +125,8 @@ export class ReplyRecorder {
     if (failed) metadata.interrupted = true;
     if (outcome.alternativeOf) metadata.alternative_of = outcome.alternativeOf;
     if (outcome.replyTo) metadata.reply_to = outcome.replyTo;
+    // the files kept for this reply (released when it is dropped for certain)
+    let kept: Attachment[] = [];
     // extras only for a complete reply: speech of a cut-off answer would mislead
     if (!failed && !reason) {
       const attachments = await this.attachments.collect({
@@ -135,6 +137,7 @@ export class ReplyRecorder {
         files: outcome.files,
         signal: outcome.signal,
       });
+      kept = attachments;
       if (attachments.length > 0) metadata.attachments = attachments;
       // stopped while its speech was made (the text had all streamed): the speech was cut off, the
       // text is stored without it and flagged as the stop says. Until the uploads audit of session
@@ -179,6 +182,7 @@ export class ReplyRecorder {
       // the turn was answered meanwhile (another instance took the lapsed lease over: a pause here
       // past it): this reply is dropped, and nobody is told (the other instance's reply is the turn's)
       if (error instanceof TurnAnswered) {
+        await this.attachments.release(sessionId, kept);
         this.logger.log(
           { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_turn_answered' },
           'reply not stored: its turn was answered elsewhere',
@@ -188,6 +192,7 @@ export class ReplyRecorder {
       // an admin took the session over before this write came: the turn is the admin's, and nobody
       // is told of a failure (the takeover cut the reply off; it is not stored over the admin)
       if (error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED) {
+        await this.attachments.release(sessionId, kept);
         this.logger.log(
           { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_for_takeover' },
           'reply not stored: an admin assists the session',
@@ -199,12 +204,14 @@ export class ReplyRecorder {
       // any more (DeletedSessions)
       if (error instanceof DomainException && error.code === ErrorCode.NOT_FOUND) {
         this.deleted.add(sessionId);
+        await this.attachments.release(sessionId, kept);
         this.logger.log(
           { session_id: sessionId, reply_id: outcome.replyId, event: 'reply_dropped_for_deleted' },
           'reply not stored: the session is gone',
         );
         return undefined;
       }
+      // (its files stay: a write that failed to answer may still have landed and show them)
       this.logger.error(
         {
           session_id: sessionId,
