@@ -155,7 +155,7 @@ function setup(latest: Claim | null, grace = GRACE) {
     replies as unknown as ReplyService,
     { watch: jest.fn() } as unknown as TurnWatchService,
   );
-  const settings = { takeoverGraceMs: grace } as Settings;
+  const settings = { takeoverGraceMs: grace, replyLeaseMs: REPLY_LEASE_TTL_MS } as Settings;
   const notices = new LeaveNoticeService(
     sessions as unknown as SessionsService,
     hub as unknown as ClientHub,
