@@ -17,7 +17,10 @@ export interface PresenceAnnouncement {
 // recorded as announced and returned with the next version, for the caller to announce; null when the
 // last announcement still holds. Read before and after as separate steps, a socket closing on one
 // instance while another opened on a second could leave "offline" announced last for a user who is
-// online (docs/protocol.md, "Presence").
+// online (docs/protocol.md, "Presence"). A user of whom no announcement is recorded (Redis restarted
+// empty, the key expired) is announced whatever their status: the rooms may have been told anything.
+// The in-process store forgets a user only once announced offline with no socket left, so one it does
+// not know was announced offline (or never).
 export interface PresenceStore {
   // `seenAt`: when the socket last showed life (its entry counts until seenAt + timeout)
   touch(
