@@ -95,6 +95,70 @@ describe(PresenceService.name, () => {
     }
   });
 
+  // Found by the presence black-box audit in session 44 (4 of 4 runs): a write that failed with no
+  // answer (Redis frozen) ran when Redis woke, and recorded "online" as announced though no room was
+  // told; every later write found it unchanged. The user is unsure after a failure, and their status
+  // is announced again, with a newer version, once the store answers.
+  it('should announce a user once the store answers again, when a write of theirs failed but ran', async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    const seen: PresenceChange[] = [];
+    own.onChange((change) => seen.push(change));
+    own.onModuleInit();
+    try {
+      const touch = store.touch.bind(store);
+      // the write runs, its answer is lost (timed out)
+      const late = jest.spyOn(store, 'touch').mockImplementationOnce(async (...args) => {
+        await touch(...args);
+        throw new Error('Command timed out');
+      });
+      const phone = connection('f');
+      await own.connect(phone);
+      expect(seen).toEqual([]);
+      expect(await store.announced('f')).toMatchObject({ status: 'online' });
+      const recorded = (await store.announced('f')).version;
+      late.mockRestore();
+      await jest.advanceTimersByTimeAsync(PRESENCE_SWEEP_MS);
+      expect(seen).toEqual([{ userId: 'f', status: 'online', version: recorded + 1 }]);
+      // once
+      for (let beat = 0; beat < 3; beat++) {
+        phone.seenAt = Date.now();
+        await jest.advanceTimersByTimeAsync(TIMEOUT / 3);
+      }
+      expect(seen).toHaveLength(1);
+    } finally {
+      own.onModuleDestroy();
+    }
+  });
+
+  // unsure while the store stays away: tried every tick, announced once it answers
+  it('should keep a user unsure while the store fails, and announce them once it answers', async () => {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    const seen: PresenceChange[] = [];
+    own.onChange((change) => seen.push(change));
+    own.onModuleInit();
+    try {
+      const away = new Error('redis away');
+      const touch = jest.spyOn(store, 'touch').mockRejectedValue(away);
+      const settle = jest.spyOn(store, 'settle').mockRejectedValue(away);
+      await own.connect(connection('w'));
+      await jest.advanceTimersByTimeAsync(3 * PRESENCE_SWEEP_MS);
+      expect(settle.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(seen).toEqual([]);
+      touch.mockRestore();
+      settle.mockRestore();
+      await jest.advanceTimersByTimeAsync(PRESENCE_SWEEP_MS);
+      // the write never ran: the store says offline, announced as such (the socket's next write
+      // announces it online)
+      expect(seen).toEqual([{ userId: 'w', status: 'offline', version: 1 }]);
+      await jest.advanceTimersByTimeAsync(3 * PRESENCE_SWEEP_MS);
+      expect(seen).toHaveLength(1);
+    } finally {
+      own.onModuleDestroy();
+    }
+  });
+
   it('should write nothing for a frame of a counted socket, and keep it online by its life alone', async () => {
     const store = new InProcessPresenceStore(TIMEOUT);
     const touch = jest.spyOn(store, 'touch');

@@ -54,6 +54,15 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   // user → when their status is settled again: a removal that left them present may have left only
   // entries of an instance that died, which age out with nobody to announce it (settleDue)
   private readonly unsettled = new Map<string, number>();
+  // user → the failure that made them unsure: a change of theirs failed with no answer, and may still
+  // have run (a frozen Redis runs the commands of the connection dropped meanwhile when it wakes),
+  // recording as announced a status no room was told. Until the presence audit of session 44 nothing
+  // told them: a member who came online while Redis was frozen had `~status: online` recorded by the
+  // late script, every later write found it unchanged, and the rooms kept "offline" for good (4 of 4
+  // runs, 4 of 4 members). Their status is announced again once the store answers (sweep), with a
+  // new version the rooms keep over every earlier one.
+  private readonly unsure = new Map<string, number>();
+  private failures = 0;
   private timer?: NodeJS.Timeout;
   private sweeping = false;
 
@@ -115,7 +124,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const paid = await this.announce(
       userId,
       async () => (change = await this.store.remove(userId, socketId, now, owed)),
-      owed,
+      // a failed removal is owed, and announces the user's status whatever was recorded when paid
+      { quiet: owed, forced: owed, owedOnFailure: true },
     );
     // still present after it (another socket counts): settled again once every entry that counted
     // then has aged out or been written again
@@ -141,7 +151,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   // their changes (a direct message across a block) settles on the truth when the block is lifted.
   // Nothing when the store is away.
   async announceAgain(userId: string): Promise<void> {
-    await this.announce(userId, () => this.store.settle(userId, Date.now(), true));
+    await this.announce(userId, () => this.store.settle(userId, Date.now(), true), { forced: true });
   }
 
   // what the rooms were told of the user last, for a room that was not told (a join); null while the
@@ -169,6 +179,12 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         await this.remove(userId, socketId, Date.now(), true);
         // still away: the others wait for the next tick
         if (this.owed.has(socketId)) break;
+      }
+      for (const userId of [...this.unsure.keys()]) {
+        if (!this.unsure.has(userId)) continue;
+        // still away: the others wait for the next tick
+        const settle = () => this.store.settle(userId, Date.now(), true);
+        if (!(await this.announce(userId, settle, { quiet: true, forced: true }))) break;
       }
       await this.settleDue();
       const timeout = this.settings.rooms.presenceTimeoutMs;
@@ -232,18 +248,26 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   // One change of the store; what it says changed is told to the listeners. False when the store
-  // failed.
+  // failed: the user is unsure then (the change may still run), until a `forced` change (one that
+  // announces the status whatever was recorded) made after that failure succeeds. `quiet`: a retry,
+  // not logged again; `owedOnFailure`: a removal, owed when it fails (remove).
   private async announce(
     userId: string,
     change: () => Promise<PresenceAnnouncement | null>,
-    quiet = false,
+    { quiet = false, forced = false, owedOnFailure = false } = {},
   ): Promise<boolean> {
+    const failure = this.unsure.get(userId);
     try {
       const announcement = await change();
       if (announcement) this.emit({ userId, ...announcement });
+      if (forced && failure !== undefined && this.unsure.get(userId) === failure) this.unsure.delete(userId);
       return true;
     } catch (error) {
       if (!quiet) this.unavailable(error);
+      if (!owedOnFailure) {
+        this.unsure.set(userId, ++this.failures);
+        if (this.unsure.size > OWED_KEPT) this.unsure.delete(this.unsure.keys().next().value as string);
+      }
       return false;
     }
   }
