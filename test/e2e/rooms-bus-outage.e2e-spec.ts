@@ -2,7 +2,33 @@ import { startApp, type RunningApp } from '../helpers/app';
 import { mongoUri } from '../helpers/env';
 import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
+import type { TestClient } from '../helpers/ws-client';
 import { api, chatsIn, createRoom, join, roomsSocket, say, waitUntil, type RoomFrame } from './rooms.helpers';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// the status a watcher's room was last told of a user
+function lastStatus(watcher: TestClient, roomId: string, userId: string): string | undefined {
+  return (watcher.frames as RoomFrame[])
+    .filter((frame) => frame.type === 'presence' && frame.room_id === roomId)
+    .flatMap((frame) => (frame.metadata as { users: Array<{ user_id: string; status: string }> }).users)
+    .filter((user) => user.user_id === userId)
+    .at(-1)?.status;
+}
+
+async function ready(app: RunningApp): Promise<void> {
+  while ((await fetch(`${app.httpUrl}/chat/readyz`)).status !== 200) await pause(100);
+}
+
+async function participantsPresence(app: RunningApp, token: string, roomId: string, userIds: string[]) {
+  const participants = await api<Array<{ user_id: string; presence: string }>>(
+    app,
+    token,
+    'GET',
+    `/rooms/${roomId}/participants`,
+  );
+  return userIds.map((id) => participants.body.find((member) => member.user_id === id)?.presence);
+}
 
 // Redis (the bus between instances) dies while people write in a room on the other instance: once it
 // is back, every subscriber catches up from the store, once and in seq order.
@@ -131,4 +157,81 @@ describe('rooms across a Redis outage (e2e)', () => {
       w.socket.terminate();
     },
   );
+
+  // Found by the presence black-box audit in session 44 (3 of 3 runs each variant, 4 of 4 members).
+  // Redis restarts empty, forgetting every socket entry and what the rooms were told last. A member
+  // told "online" before it, whose last socket closes once Redis answers again but before their
+  // instance writes the socket's entry again (up to a third of PRESENCE_TIMEOUT), was removed from an
+  // empty hash: "offline" against nothing recorded read as "offline", nothing announced, and the room
+  // showed them online for good while its participants read said offline (docs/protocol.md, "Presence").
+  it.each(['other instance', 'same instance'] as const)(
+    'should end with members offline in the room when their last socket closed after Redis restarted empty (%s)',
+    async (where) => {
+      const watcherToken = userToken(uniqueUser());
+      const roomId = await createRoom(first, watcherToken);
+      const watcher = await roomsSocket(first, watcherToken);
+      await join(watcher, roomId);
+      const memberIds = [uniqueUser(), uniqueUser()];
+      const memberApp = where === 'other instance' ? second : first;
+      const members = await Promise.all(memberIds.map((id) => roomsSocket(memberApp, userToken(id))));
+      for (const member of members) await join(member, roomId);
+      await waitUntil(() => memberIds.every((id) => lastStatus(watcher, roomId, id) === 'online'), 10_000);
+      await redis.kill();
+      await pause(300);
+      await redis.restart();
+      await ready(first);
+      await ready(second);
+      await pause(1_000);
+      // with Redis answering, well within a third of the 30 s PRESENCE_TIMEOUT of their last write
+      for (const member of members) member.socket.terminate();
+      try {
+        await waitUntil(() => memberIds.every((id) => lastStatus(watcher, roomId, id) === 'offline'), 6_000);
+      } finally {
+        watcher.socket.terminate();
+      }
+      expect(await participantsPresence(first, watcherToken, roomId, memberIds)).toEqual([
+        'offline',
+        'offline',
+      ]);
+    },
+  );
+
+  // Found by the presence black-box audit in session 44 (4 of 4 runs, 4 of 4 members). Redis frozen
+  // (SIGSTOP) while a member announced offline opens a socket: the upgrade's presence write times out
+  // (nothing announced), but runs when Redis wakes and records "online" as announced. Every later
+  // write found it unchanged: the room kept "offline" for good while its participants read said online.
+  it('should end with the room told "online" of a member who came online while Redis was frozen', async () => {
+    const watcherToken = userToken(uniqueUser());
+    const roomId = await createRoom(first, watcherToken);
+    const watcher = await roomsSocket(first, watcherToken);
+    await join(watcher, roomId);
+    const memberIds = [uniqueUser(), uniqueUser()];
+    for (const id of memberIds) {
+      const socket = await roomsSocket(second, userToken(id));
+      await join(socket, roomId);
+      await waitUntil(() => lastStatus(watcher, roomId, id) === 'online', 10_000);
+      socket.socket.terminate();
+    }
+    await waitUntil(() => memberIds.every((id) => lastStatus(watcher, roomId, id) === 'offline'), 10_000);
+    redis.signal('SIGSTOP');
+    let sockets: TestClient[] = [];
+    try {
+      await pause(200);
+      sockets = await Promise.all(memberIds.map((id) => roomsSocket(second, userToken(id))));
+      await pause(2_800);
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    await ready(first);
+    await ready(second);
+    try {
+      await waitUntil(() => memberIds.every((id) => lastStatus(watcher, roomId, id) === 'online'), 6_000);
+      expect(await participantsPresence(first, watcherToken, roomId, memberIds)).toEqual([
+        'online',
+        'online',
+      ]);
+    } finally {
+      for (const socket of [watcher, ...sockets]) socket.socket.terminate();
+    }
+  });
 });
