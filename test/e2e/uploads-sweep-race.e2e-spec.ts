@@ -6,10 +6,15 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../src/infra/storage/stor
 import { FilesRepository } from '../../src/modules/uploads/files.repository';
 import { UploadsCleanup } from '../../src/modules/uploads/uploads-cleanup';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
+import { mongoUri, testEnv } from '../helpers/env';
+import { HoldingRelay, updateOf } from '../helpers/holding-relay';
+import { startAppProcess, stopInstances, type AppProcess } from '../helpers/process';
+import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
 import { fileLink, upload } from './uploads.helpers';
+import { api, createRoom, join as joinRoom, roomsSocket, type RoomFrame } from './rooms.helpers';
 
 // The cleanup sweep and a `file_upload` of the same file at once (docs/protocol.md, "Uploads and
 // files"): the file is either refused at attach (nothing acked) or kept and served. The sweep used
@@ -109,5 +114,93 @@ describe('the upload sweep beside a file_upload of the file it sweeps (e2e)', ()
     await sweepPastTtl();
     expect(answer.type).toBe('ack');
     await expectAckedAndKept(answer, file);
+  }, 30_000);
+});
+
+// Found by the files black-box audit in session 44 (4 of 4 runs, the room delete and the upload
+// sweep alike). A delete of a file runs under the file's lock (`file:<id>`, a Redis key of 5 s
+// renewed while its holder runs) on an instance that freezes (SIGSTOP 7 s: a long GC, a VM stall)
+// with its mark `deleting` in flight. The other instance takes the expired key and attaches the file
+// to a message, which it acks; the frozen one resumed and deleted the file under the acked message
+// (docs/protocol.md, "Uploads and files": "A file is never both attached and deleted"). The sweep's
+// path (a minute at the least UPLOAD_UNATTACHED_TTL) is covered in uploads-cleanup.spec.ts.
+describe('a file deleted by an instance frozen under its file lock (e2e, built server)', () => {
+  let redis: RedisServer;
+  let relay: HoldingRelay;
+  let dir: string;
+  let a: AppProcess | undefined;
+  let b: AppProcess | undefined;
+  const open: TestClient[] = [];
+  const urlOf = (instance: AppProcess) => `http://127.0.0.1:${instance.port}`;
+  const appOf = (instance: AppProcess) =>
+    ({ httpUrl: urlOf(instance), wsUrl: `ws://127.0.0.1:${instance.port}/chat/ws` }) as RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'uploads-frozen-delete-'));
+    const uri = mongoUri();
+    relay = await HoldingRelay.start(process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27099');
+    const common = testEnv({ REDIS_URL: redis.url, UPLOAD_DIR: dir, MONGODB_URI: uri });
+    // A reaches the store through the relay, which pins where it froze
+    [a, b] = await Promise.all([
+      startAppProcess({ ...common, MONGODB_URI: uri.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${relay.port}`) }),
+      startAppProcess(common),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    a?.child.kill('SIGCONT');
+    await Promise.all(open.map((client) => client.close()));
+    await relay?.close();
+    await stopInstances([a, b]);
+    await redis?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('should keep a file acked in a session while an instance frozen in a room delete of it resumes', async () => {
+    const alice = userToken(uniqueUser('alice'));
+    const bob = uniqueUser('bob');
+    const fileId = (await upload(urlOf(b!), alice, PNG, 'photo.png', 'image/png')).body.file_id;
+    // alice shares the photo in a room, on instance A
+    const roomId = await createRoom(appOf(a!), alice, 'private', [bob]);
+    const socket = await roomsSocket(appOf(a!), alice);
+    open.push(socket);
+    await joinRoom(socket, roomId);
+    socket.send({ type: 'chat', room_id: roomId, file_id: fileId, client_id: 'share' });
+    const shared = (await socket.next((frame) => frame.client_id === 'share')) as RoomFrame;
+    expect(shared.type).toBe('ack');
+
+    // she deletes that message on A; A freezes with its mark of the file (the only room showing it)
+    // in flight
+    const held = relay.arm(updateOf('files', 'deleting'));
+    const removal = api(appOf(a!), alice, 'DELETE', `/rooms/${roomId}/messages/${shared.message_id}`);
+    await held;
+    a!.child.kill('SIGSTOP');
+    // meanwhile she sends the photo to the AI chat on B: B waits out A's key and attaches it
+    const client = await TestClient.connect(`ws://127.0.0.1:${b!.port}/chat/ws?token=${alice}`);
+    open.push(client);
+    const sessionId = String((await client.nextOfType('connection_status')).session_id);
+    client.send({ type: 'file_upload', client_id: 'late-send', file_id: fileId });
+    const answer = await client.next(
+      (frame) => frame.client_id === 'late-send' && (frame.type === 'ack' || frame.type === 'error'),
+      20_000,
+    );
+    relay.release();
+    a!.child.kill('SIGCONT');
+    expect((await removal).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // refused (nothing acked) would keep the guarantee too; acked, the file stays, and is served
+    const history = await getJson<SessionBody>(`${urlOf(b!)}/chat/sessions/${sessionId}`, alice);
+    const sent = history.messages.filter((message) => message.type === 'file_upload');
+    const link = await fileLink(urlOf(b!), alice, fileId);
+    const bytes =
+      link.status === 302 ? (await fetch(new URL(link.headers.get('location')!, urlOf(b!)))).status : null;
+    expect({ answer: answer.type, sent: sent.length, link: link.status, bytes }).toEqual(
+      answer.type === 'ack'
+        ? { answer: 'ack', sent: 1, link: 302, bytes: 200 }
+        : { answer: 'error', sent: 0, link: link.status, bytes },
+    );
+    // and the room no longer shows it to bob
+    const forBob = await fileLink(urlOf(b!), userToken(bob), fileId);
+    expect(forBob.status).toBe(404);
   }, 30_000);
 });

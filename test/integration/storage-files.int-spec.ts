@@ -217,6 +217,75 @@ describe('files repository against FerretDB', () => {
     expect(await files.usedBytes(owner)).toBe(0);
   });
 
+  // the files audit of session 44: a crashed instance's upload held all the quota left for an hour
+  it("should count a pending upload's reservation only while its upload touches the record", async () => {
+    const owner = uniqueUser();
+    const id = randomUUID();
+    const crashedAt = new Date(Date.now() - 20_000);
+    await files.createPending({
+      id,
+      ownerId: owner,
+      sessionId: null,
+      name: 'a.txt',
+      mimeType: 'text/plain',
+      storageKey: `files/x/${id}`,
+      source: 'upload',
+      reserved: 5000,
+      now: crashedAt,
+    });
+    await files.markReady(await create(owner, crashedAt), { size: 100, scanned: false });
+    expect(await files.usedBytes(owner)).toBe(100);
+    // touched by its upload's heartbeat: its room counts again
+    await files.touchPending(id, new Date());
+    expect(await files.usedBytes(owner)).toBe(5100);
+  });
+
+  // the files audit of session 44: a delete whose holder was paused past the lock's key resumed and
+  // deleted a file attached meanwhile to an acked message (docs/protocol.md, "Uploads and files")
+  describe('a delete and an attach of one file at once', () => {
+    const held = { lost: () => false };
+    const ready = async (owner: string) => {
+      const id = await create(owner, new Date());
+      await files.markReady(id, { size: 10, scanned: true });
+      return id;
+    };
+
+    it('should keep a file an attach took after the delete judged it, as it was', async () => {
+      const owner = uniqueUser();
+      const id = await ready(owner);
+      await files.markAttached(id, owner, 'room:r', new Date());
+      const judged = (await files.judged(id))!;
+      // attached again under the same room, and under a session
+      await files.markAttached(id, owner, 'room:r', new Date());
+      expect(await files.markDeletingAsJudged(id, judged, held)).toBe(false);
+      expect(await files.findOwned(id, owner)).toMatchObject({ status: 'ready' });
+      const again = (await files.judged(id))!;
+      await files.markAttached(id, owner, 's1', new Date());
+      expect(await files.markDeletingAsJudged(id, again, held)).toBe(false);
+      expect(await files.findOwned(id, owner)).toMatchObject({ status: 'ready' });
+    });
+
+    it('should refuse an attach of a file marked deleting, and take its record back', async () => {
+      const owner = uniqueUser();
+      const id = await ready(owner);
+      const judged = (await files.judged(id))!;
+      expect(await files.markDeletingAsJudged(id, judged, held)).toBe(true);
+      expect(await files.markAttached(id, owner, 's1', new Date())).toBe(false);
+      expect(await files.scopesOf(id)).toEqual([]);
+    });
+
+    it('should mark nothing, or put the status back, once the hold is lost', async () => {
+      const owner = uniqueUser();
+      const id = await ready(owner);
+      const judged = (await files.judged(id))!;
+      expect(await files.markDeletingAsJudged(id, judged, { lost: () => true })).toBe(false);
+      let asks = 0;
+      // lost while its mark was on its way (the instance froze there)
+      expect(await files.markDeletingAsJudged(id, judged, { lost: () => asks++ > 0 })).toBe(false);
+      expect(await files.findOwned(id, owner)).toMatchObject({ status: 'ready' });
+    });
+  });
+
   it('should find unattached uploads past their age and uploads that never finished', async () => {
     const owner = uniqueUser();
     const now = Date.now();

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { redisConnection } from '../redis/redis-connection';
 import { KeyedMutex } from '../../common/keyed-mutex';
-import { LockUnavailableError, type KeyLock } from './lock';
+import { LockUnavailableError, RenewedHold, type Hold, type KeyLock } from './lock';
 import { newId } from '../../common/ids';
 
 const PREFIX = 'chatbox:lock:';
@@ -57,7 +57,7 @@ export class RedisLock implements KeyLock {
     this.client.on('close', () => this.noteLoss());
   }
 
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string, task: (hold: Hold) => Promise<T>): Promise<T> {
     // Redis away: the store's lock. For RECOVERY_MS after Redis comes back, writes take both, so an
     // instance still on the fallback alone is excluded too. Only one cut off from a Redis the others
     // have reached for longer than that escapes them; the seq compare-and-set is the guard left then
@@ -74,8 +74,9 @@ export class RedisLock implements KeyLock {
     return this.local.run(key, async () => {
       const name = PREFIX + key;
       const token = newId();
+      let hold: RenewedHold;
       try {
-        await this.acquire(name, token);
+        hold = new RenewedHold(this.options.ttlMs, await this.acquire(name, token));
       } catch (error) {
         if (!this.fallback || error instanceof LockUnavailableError) throw error;
         // Redis failed under this call: a loss, even before its 'close' arrives
@@ -86,7 +87,11 @@ export class RedisLock implements KeyLock {
       }
       const renewal = setInterval(
         () => {
-          this.client.eval(RENEW, 1, name, token, this.options.ttlMs).catch(() => undefined);
+          const sentAt = performance.now();
+          this.client
+            .eval(RENEW, 1, name, token, this.options.ttlMs)
+            .then((renewed) => hold.renewed(sentAt, Number(renewed) === 1))
+            .catch(() => undefined);
         },
         Math.max(50, Math.floor(this.options.ttlMs / 3)),
       );
@@ -94,8 +99,8 @@ export class RedisLock implements KeyLock {
       try {
         // both locks while instances may disagree on whether Redis is there (see RECOVERY_MS)
         if (this.fallback && Date.now() - this.readyAt < (this.options.recoveryMs ?? RECOVERY_MS))
-          return await this.fallback.run(key, task);
-        return await task();
+          return await this.fallback.run(key, (also) => task({ lost: () => hold.lost() || also.lost() }));
+        return await task(hold);
       } finally {
         clearInterval(renewal);
         // a failed release only leaves the key to expire (ttlMs)
@@ -113,23 +118,28 @@ export class RedisLock implements KeyLock {
     return this.lostAt + this.options.ttlMs - Date.now();
   }
 
-  private async acquire(name: string, token: string): Promise<void> {
+  // performance.now() when the SET that took the key was sent (the first unanswered one, when a
+  // later look found the key this writer's)
+  private async acquire(name: string, token: string): Promise<number> {
     const started = Date.now();
     let pause = 2;
+    let firstUnansweredAt: number | undefined;
     // a request that timed out may still run when Redis answers again, taking the key with this
     // token: the later ones then find it taken, by this writer. Until the Redis audit of session 34
     // the writer waited out the key's life as if another held it and failed past waitMs (a reply
     // stored after a 6 s freeze was refused "Busy here", 3 of 3 rounds)
     let unanswered = false;
     for (;;) {
+      const sentAt = performance.now();
       try {
-        if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return;
-        if (unanswered && (await this.client.get(name)) === token) return;
+        if ((await this.client.set(name, token, 'PX', this.options.ttlMs, 'NX')) === 'OK') return sentAt;
+        if (unanswered && (await this.client.get(name)) === token) return firstUnansweredAt ?? sentAt;
       } catch (error) {
         // Redis went away while waiting: the caller retries on the fallback. A command that timed
         // out on a connection still up is tried again, until waitMs (see the constructor)
         if (this.fallback && this.client.status !== 'ready') throw error;
         unanswered = true;
+        firstUnansweredAt ??= sentAt;
       }
       if (Date.now() - started > this.options.waitMs)
         throw new LockUnavailableError(name, Date.now() - started);

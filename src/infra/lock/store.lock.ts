@@ -1,6 +1,6 @@
 import type { Collection, Connection } from 'mongoose';
 import { KeyedMutex } from '../../common/keyed-mutex';
-import { LockUnavailableError, type KeyLock } from './lock';
+import { LockUnavailableError, RenewedHold, type Hold, type KeyLock } from './lock';
 import { isDuplicateKey } from '../../common/store-errors';
 import { newId } from '../../common/ids';
 
@@ -27,21 +27,23 @@ export class StoreLock implements KeyLock {
     return this.connection.collection<LockDocument>('locks');
   }
 
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string, task: (hold: Hold) => Promise<T>): Promise<T> {
     return this.local.run(key, async () => {
       const token = newId();
-      await this.acquire(key, token);
+      const hold = new RenewedHold(this.options.ttlMs, await this.acquire(key, token));
       const renewal = setInterval(
         () => {
+          const sentAt = performance.now();
           void this.locks
             .updateOne({ _id: key, token }, { $set: { until: new Date(Date.now() + this.options.ttlMs) } })
+            .then((result) => hold.renewed(sentAt, result.matchedCount === 1))
             .catch(() => undefined);
         },
         Math.floor(this.options.ttlMs / 3),
       );
       renewal.unref();
       try {
-        return await task();
+        return await task(hold);
       } finally {
         clearInterval(renewal);
         await this.locks.deleteOne({ _id: key, token }).catch(() => undefined);
@@ -49,13 +51,15 @@ export class StoreLock implements KeyLock {
     });
   }
 
-  private async acquire(key: string, token: string): Promise<void> {
+  // performance.now() when the insert that took it was sent
+  private async acquire(key: string, token: string): Promise<number> {
     const started = Date.now();
     let pause = 2;
     for (;;) {
       try {
+        const sentAt = performance.now();
         await this.locks.insertOne({ _id: key, token, until: new Date(Date.now() + this.options.ttlMs) });
-        return;
+        return sentAt;
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { settledOnFailure } from '../../common/store-settle';
-import { LockUnavailableError, type KeyLock } from './lock';
+import { LockUnavailableError, type Hold, type KeyLock } from './lock';
 
 // how long a stopping instance waits for the tasks under its locks
 const SETTLE_ON_STOP_MS = 5_000;
@@ -35,14 +35,25 @@ export class WriteLock implements KeyLock {
 
   // `onGivenUp` runs, the key still held, when the write failed that way (before the wait): what the
   // caller holds of the document may be stale from then on.
-  async run<T>(key: string, task: () => Promise<T>, onGivenUp?: (error: unknown) => void): Promise<T> {
+  async run<T>(
+    key: string,
+    task: (hold: Hold) => Promise<T>,
+    onGivenUp?: (error: unknown) => void,
+  ): Promise<T> {
     this.tasks++;
     try {
-      return await this.inner.run(key, () =>
-        settledOnFailure(task, this.ping, (error) => {
-          logger.warn({ key, event: 'write_failed', err: String(error) }, 'write failed; it may still land');
-          onGivenUp?.(error);
-        }),
+      return await this.inner.run(key, (hold) =>
+        settledOnFailure(
+          () => task(hold),
+          this.ping,
+          (error) => {
+            logger.warn(
+              { key, event: 'write_failed', err: String(error) },
+              'write failed; it may still land',
+            );
+            onGivenUp?.(error);
+          },
+        ),
       );
     } catch (error) {
       if (error instanceof LockUnavailableError)

@@ -1,4 +1,5 @@
 import type { Model } from 'mongoose';
+import { newId } from '../../common/ids';
 import { isDuplicateKey } from '../../common/store-errors';
 import { bareRecord, type BareFileRecord, type FileDocument } from './file-records';
 import { type FileAttachment, fileAttachmentKey } from './schemas/file-attachment.schema';
@@ -20,17 +21,25 @@ export class FileAttachments {
   // (FileAttachment): no list on the file is rewritten, so two scopes attaching at once on FerretDB
   // both stay (docs/protocol.md, "Uploads and files"). false when the file is not this owner's ready
   // file.
+  // The attachment record is written (with a new `mark`) before the file's status is read last: a
+  // delete marks the file `deleting` before it reads the records again, so of an attach and a delete
+  // that run at once (one of them past its lock: a paused instance), the delete sees the attach and
+  // keeps the file, or the attach sees `deleting` and is refused (markDeleting).
   async markAttached(id: string, ownerId: string, scope: string, now: Date): Promise<boolean> {
     const file = await this.files
       .findOne({ _id: id, owner_id: ownerId, status: 'ready' }, { session_id: 1 })
       .lean<Pick<FileDocument, '_id' | 'session_id'>>();
     if (!file) return false;
+    const key = fileAttachmentKey(id, scope);
+    const mark = newId();
+    let inserted = false;
     try {
-      await this.attachments.updateOne(
-        { _id: fileAttachmentKey(id, scope) },
-        { $setOnInsert: { file_id: id, scope, owner_id: ownerId, attached_at: now } },
+      const written = await this.attachments.updateOne(
+        { _id: key },
+        { $setOnInsert: { file_id: id, scope, owner_id: ownerId, attached_at: now }, $set: { mark } },
         { upsert: true },
       );
+      inserted = written.upsertedCount === 1;
     } catch (error) {
       // attached under this scope at the same moment by another message: the one record stands
       if (!isDuplicateKey(error)) throw error;
@@ -41,8 +50,20 @@ export class FileAttachments {
     );
     if (first.matchedCount === 0 && file.session_id !== scope)
       await this.files.updateOne({ _id: id, owner_id: ownerId, status: 'ready' }, { $set: { shared: true } });
-    // a discard may have removed it meanwhile
-    return (await this.files.countDocuments({ _id: id, owner_id: ownerId, status: 'ready' })) === 1;
+    // a discard may have removed it meanwhile, or be deleting it: refused, and the record this attach
+    // wrote goes (the file is shown nowhere new)
+    if ((await this.files.countDocuments({ _id: id, owner_id: ownerId, status: 'ready' })) === 1) return true;
+    if (inserted) await this.attachments.deleteOne({ _id: key, mark });
+    return false;
+  }
+
+  // What a delete compares before and after it marks the file `deleting` (markAttached): each scope
+  // that shows the file, with the mark of its last attach.
+  async marksOf(id: string): Promise<string> {
+    const found = await this.attachments
+      .find({ file_id: id }, { scope: 1, mark: 1 })
+      .lean<Array<Pick<FileAttachment, 'scope' | 'mark'>>>();
+    return JSON.stringify(found.map((record) => [record.scope, record.mark ?? null]).sort());
   }
 
   // Every session or room (`room:<id>`) a message of which shows the file: its attachment records,

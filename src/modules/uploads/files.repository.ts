@@ -3,13 +3,27 @@ import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
 import { ContentCipher } from '../../common/crypto/content-cipher';
 import { nameOf } from '../../common/crypto/file-names';
+import type { Hold } from '../../infra/lock/lock';
 import { FileAttachments } from './file-attachments';
 import { FileNameReencryption } from './file-name-reencryption';
-import { bareRecord, type BareFileRecord, type FileDocument, type FileRecord } from './file-records';
+import {
+  bareRecord,
+  type BareFileRecord,
+  type FileDocument,
+  type FileRecord,
+  type FileStatus,
+} from './file-records';
 import { FileAttachment } from './schemas/file-attachment.schema';
 import { StoredFile } from './schemas/stored-file.schema';
 
 export type { BareFileRecord, FileRecord, FileStatus } from './file-records';
+
+// A pending upload's record is touched this often while its bytes stream (upload-pipeline.ts)...
+export const PENDING_HEARTBEAT_MS = 5_000;
+// ...so the room it reserved in its owner's quota counts while it was touched within two beats and a
+// half (one late beat spared): an upload whose instance crashed gives the room back then, its record
+// left for the cleanup (usedBytes).
+const RESERVATION_LIFE_MS = 2.5 * PENDING_HEARTBEAT_MS;
 
 // The lock a file's attaching and deleting take (SESSION_LOCK, on every instance): a file is never
 // both attached to a message and deleted (docs/protocol.md, "Uploads and files").
@@ -131,6 +145,34 @@ export class FilesRepository implements OnModuleInit {
     await this.files.updateOne({ _id: id }, { $set: { status: 'deleting' } });
   }
 
+  // What a delete judged the file by, read under its lock before the judgement's own reads: its
+  // status and each scope's last attach (`markDeletingAsJudged`).
+  async judged(id: string): Promise<{ status: FileStatus; marks: string } | null> {
+    const marks = await this.attached.marksOf(id);
+    const found = await this.files.findOne({ _id: id }, { status: 1 }).lean<Pick<FileDocument, 'status'>>();
+    return found ? { status: found.status, marks } : null;
+  }
+
+  // markDeleting for a delete that judged, under the file's lock, that nothing shows the file: true
+  // when the delete may go on (nothing attaches the file from now on). The lock is a key that outlives
+  // a paused holder by only ttlMs: a holder paused past it (SIGSTOP 7 s) resumed and deleted a file
+  // another instance had meanwhile attached to a message and acked. So the hold is asked first, and
+  // after the file is marked the attachment records are read again (an attach writes its record
+  // before it reads the status: markAttached): an attach since the judgement, or the hold lost, puts
+  // the status back and the delete stops; the caller judges again, or the next sweep does
+  // (docs/protocol.md, "Uploads and files").
+  async markDeletingAsJudged(
+    id: string,
+    judged: { status: FileStatus; marks: string },
+    hold: Hold,
+  ): Promise<boolean> {
+    if (hold.lost()) return false;
+    await this.markDeleting(id);
+    if (!hold.lost() && (await this.attached.marksOf(id)) === judged.marks) return true;
+    await this.files.updateOne({ _id: id, status: 'deleting' }, { $set: { status: judged.status } });
+    return false;
+  }
+
   // System read for the cleanup, under the file's lock: the record as it is now, and whether any
   // message shows it (an attachment record: the `attached` flag alone may be lost on FerretDB).
   async findForSweep(id: string): Promise<{ file: BareFileRecord; shown: boolean } | null> {
@@ -159,12 +201,22 @@ export class FilesRepository implements OnModuleInit {
     return found ? this.toRecord(found) : null;
   }
 
-  // Bytes a user's files keep in storage (pending ones count: they may finish): uploads and the files
-  // AI replies brought them (speech, images), which are kept with their sessions (docs/protocol.md,
-  // "Uploads and files").
-  async usedBytes(ownerId: string): Promise<number> {
+  // Bytes a user's files keep in storage: uploads and the files AI replies brought them (speech,
+  // images), which are kept with their sessions, and the room pending ones reserved while their
+  // upload still runs (they may finish; its instance touches the record: RESERVATION_LIFE_MS)
+  // (docs/protocol.md, "Uploads and files"). Until the files audit of session 44 the reservation of
+  // an upload whose instance was SIGKILLed mid-stream counted until the cleanup took its record (up
+  // to an hour): a 69-byte photo on the other instance was refused "Your upload storage is full: 0
+  // bytes left" (3 of 3 runs).
+  async usedBytes(ownerId: string, now = new Date()): Promise<number> {
+    const touchedSince = new Date(now.getTime() - RESERVATION_LIFE_MS);
     const [row] = await this.files.aggregate<{ total: number }>([
-      { $match: { owner_id: ownerId } },
+      {
+        $match: {
+          owner_id: ownerId,
+          $or: [{ status: { $ne: 'pending' } }, { status: 'pending', alive_at: { $gte: touchedSince } }],
+        },
+      },
       { $group: { _id: null, total: { $sum: '$size' } } },
     ]);
     return row?.total ?? 0;

@@ -1,5 +1,6 @@
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
+import { KEPT, type Hold } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import type { Settings } from '../../config/settings';
 import type { SessionsService } from '../sessions/sessions.service';
@@ -23,7 +24,9 @@ describe(FilesService.name, () => {
         return Promise.resolve();
       },
     } as unknown as FilesRepository;
-    const lock = { run: <T>(_key: string, task: () => Promise<T>) => task() } as unknown as WriteLock;
+    const lock = {
+      run: <T>(_key: string, task: (hold: Hold) => Promise<T>) => task(KEPT),
+    } as unknown as WriteLock;
     const service = new FilesService(
       repository,
       {} as never,

@@ -5,7 +5,7 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import type { FileStore, StoredFileInfo } from '../../infra/files/file-store';
-import { SESSION_LOCK } from '../../infra/lock/lock';
+import { SESSION_LOCK, type Hold } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import {
   STORAGE_DRIVER,
@@ -19,6 +19,9 @@ import { FileIntake, fileUrl } from './file-intake.service';
 import { fileLockKey, FilesRepository, type FileRecord } from './files.repository';
 import { LateScan } from './late-scan';
 import { openSignedBlob, type BlobResponse } from './signed-blob';
+
+// a discard judges a file at most this often when attaches keep coming while it judges
+const DISCARD_ROUNDS = 3;
 
 export interface SignedLink {
   url: string;
@@ -229,7 +232,7 @@ export class FilesService implements FileStore {
     // acked and fanned out: every member was offered a link the first download found infected (5 of
     // 5 runs).
     for (;;) {
-      const attached = await this.lock.run(fileLockKey(fileId), async (): Promise<Attached<T>> => {
+      const attached = await this.lock.run(fileLockKey(fileId), async (hold): Promise<Attached<T>> => {
         const file = await this.files.findOwned(fileId, ownerId);
         if (file && this.lateScan.pending(file)) return { kind: 'unscanned', file };
         if (!file || !(await this.files.markAttached(fileId, ownerId, scope, new Date())))
@@ -239,6 +242,10 @@ export class FilesService implements FileStore {
         };
         let result: T;
         try {
+          // a hold lost (this instance paused past the key) may have let a delete of the file judge
+          // without this message: nothing is stored, the client retries (docs/protocol.md, "Uploads
+          // and files")
+          if (hold.lost()) throw new DomainException(ErrorCode.INTERNAL, 'Busy here; please retry.');
           result = await store(infoOf(file));
         } catch (error) {
           await release(undefined).catch(() => undefined);
@@ -268,22 +275,40 @@ export class FilesService implements FileStore {
     const inUse = await shown(ids);
     let discarded = 0;
     for (const id of ids.filter((fileId) => !inUse.has(fileId))) {
-      const gone = await this.lock.run(fileLockKey(id), async () => {
-        if ((await shown([id])).has(id)) return false;
-        const [file] = await this.files.findAttachedOnlyTo([id], scope);
-        if (!file) {
-          await this.files.detach(id, scope);
-          return false;
-        }
-        await this.files.markDeleting(id);
-        // object first: a record without an object is harmless, an object without a record is a leak
-        await this.storage.delete(file.storage_key);
-        await this.files.remove(id);
-        return true;
-      });
-      if (gone) discarded++;
+      // judged again, under a new hold, when an attach came while it was judged (or the hold was lost)
+      for (let round = 0; round < DISCARD_ROUNDS; round++) {
+        const done = await this.lock.run(fileLockKey(id), (hold) => this.discardOne(id, scope, shown, hold));
+        if (done === 'again') continue;
+        if (done === 'deleted') discarded++;
+        break;
+      }
     }
     return discarded;
+  }
+
+  // One file of `discard`, under its lock. Until the files audit of session 44 an instance paused past
+  // the lock's key (SIGSTOP 7 s) with its markDeleting in flight resumed and deleted a file another
+  // instance had meanwhile attached to a message in a session and acked (4 of 4 runs); the mark is
+  // now checked against what was judged (FilesRepository.markDeletingAsJudged).
+  private async discardOne(
+    id: string,
+    scope: string,
+    shown: (fileIds: string[]) => Promise<Set<string>>,
+    hold: Hold,
+  ): Promise<'deleted' | 'kept' | 'again'> {
+    const judged = await this.files.judged(id);
+    if (!judged || (await shown([id])).has(id)) return 'kept';
+    const [file] = await this.files.findAttachedOnlyTo([id], scope);
+    if (!file) {
+      if (hold.lost()) return 'again';
+      await this.files.detach(id, scope);
+      return 'kept';
+    }
+    if (!(await this.files.markDeletingAsJudged(id, judged, hold))) return 'again';
+    // object first: a record without an object is harmless, an object without a record is a leak
+    await this.storage.delete(file.storage_key);
+    await this.files.remove(id);
+    return 'deleted';
   }
 
   urlOf(fileId: string): string {

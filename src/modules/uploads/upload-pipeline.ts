@@ -3,10 +3,9 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import type { ClamdScanner, ScanVerdict } from '../../infra/scanner/clamd.scanner';
 import type { StorageDriver } from '../../infra/storage/storage-driver';
-import type { FilesRepository } from './files.repository';
+import { PENDING_HEARTBEAT_MS, type FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
 import { fanout } from './stream-fanout';
-import { PENDING_HEARTBEAT_MS } from './uploads-cleanup';
 
 // The upload's pending record is gone (the cleanup swept it): what was stored is discarded.
 export function recordGone(): DomainException {

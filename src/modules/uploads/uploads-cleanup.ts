@@ -3,17 +3,17 @@ import { SETTINGS, type Settings } from '../../config/settings';
 import { STORAGE_DRIVER, type StorageDriver } from '../../infra/storage/storage-driver';
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
-import { fileLockKey, FilesRepository, type BareFileRecord } from './files.repository';
+import { fileLockKey, FilesRepository, PENDING_HEARTBEAT_MS, type BareFileRecord } from './files.repository';
 import { LateScanSweep } from './late-scan-sweep';
 import { UPLOAD_IDLE_MS } from './multipart-reader';
 import { UploadMetrics } from './upload-metrics';
 
-// A pending upload's record is touched this often while its bytes stream (uploads.service.ts)...
-export const PENDING_HEARTBEAT_MS = 60_000;
-// ...so one untouched for this long (min(1h, UPLOAD_UNATTACHED_TTL), at least five beats) was cut off
-// by a crash: its object may be half-written (docs/protocol.md, "Uploads and files").
+// A pending upload's record is touched every PENDING_HEARTBEAT_MS while its bytes stream
+// (upload-pipeline.ts), so one untouched for this long (min(1h, UPLOAD_UNATTACHED_TTL), at least five
+// minutes) was cut off by a crash: its object may be half-written (docs/protocol.md, "Uploads and
+// files"). Its room in the quota was given back long before (FilesRepository.usedBytes).
 const PENDING_GRACE_MS = 60 * 60 * 1000;
-const PENDING_GRACE_MIN_MS = 5 * PENDING_HEARTBEAT_MS;
+const PENDING_GRACE_MIN_MS = Math.max(5 * 60_000, 5 * PENDING_HEARTBEAT_MS);
 // A part storage is writing gets bytes at least every UPLOAD_IDLE_MS (the uploader's stall ends it)
 // or CLAMAV_TIMEOUT (clamd slower than the uploader holds both copies): one untouched for an hour,
 // and for five of the longer of those, was cut off by a crash (docs/protocol.md, "Uploads and files").
@@ -92,12 +92,19 @@ export class UploadsCleanup implements OnModuleInit, OnApplicationShutdown {
   // One file, under its lock (the attach takes it too), judged again on its record as it is now: a
   // file sent in a message after the batch was read is kept. The sweep deleted such a file while the
   // message was acked (GET /chat/files/:id 404 for good; docs/protocol.md, "Uploads and files").
+  // Until the files audit of session 44 an instance paused past the lock's key (SIGSTOP 7 s) with
+  // its markDeleting in flight resumed and deleted a file another instance had meanwhile attached to
+  // an acked message (4 of 4 runs): the mark is now checked against what the sweep judged
+  // (FilesRepository.markDeletingAsJudged).
   private sweepOne(id: string, unattachedBefore: Date, pendingBefore: Date): Promise<boolean> {
-    return this.lock.run(fileLockKey(id), async () => {
-      const found = await this.files.findForSweep(id);
-      if (!found || !stillExpired(found.file, found.shown, unattachedBefore, pendingBefore)) return false;
-      // no attach takes it from here, even if the delete below fails (the next run retries it)
-      await this.files.markDeleting(id);
+    return this.lock.run(fileLockKey(id), async (hold) => {
+      const judged = await this.files.judged(id);
+      const found = judged && (await this.files.findForSweep(id));
+      if (!judged || !found || !stillExpired(found.file, found.shown, unattachedBefore, pendingBefore))
+        return false;
+      // no attach takes it from here, even if the delete below fails (the next run retries it); an
+      // attach since the judgement keeps it (the next run judges again)
+      if (!(await this.files.markDeletingAsJudged(id, judged, hold))) return false;
       // object first: a record without an object is harmless, an object without a record is a leak
       await this.storage.delete(found.file.storage_key);
       await this.files.remove(id);

@@ -13,6 +13,9 @@ export class FileAttachment {
   @Prop({ required: true }) scope!: string;
   @Prop({ required: true }) owner_id!: string;
   @Prop({ required: true }) attached_at!: Date;
+  // a new value at every attach under the scope, so a delete of the file sees an attach that came
+  // while it judged, even under a scope that showed the file already (FilesRepository.markDeleting)
+  @Prop({ type: String }) mark?: string;
 }
 export const FileAttachmentSchema = SchemaFactory.createForClass(FileAttachment);
 FileAttachmentSchema.index({ file_id: 1, scope: 1 });
