@@ -163,6 +163,32 @@ describe(ChatStore.name, () => {
     });
     expect(join).toMatchObject({ sender: 'system', content: 'Ada joined the conversation' });
   });
+
+  // the assisting admin's file (docs/protocol.md, "Takeover"): the admin's, with its file and caption
+  it("should show an assisting admin's file as the admin's message, with its file and caption", () => {
+    const store = new ChatStore();
+    store.reset(SESSION);
+    store.apply({
+      type: 'file_upload',
+      session_id: SESSION,
+      seq: 3,
+      id: 'a',
+      client_id: 'af',
+      sender: 'admin',
+      content: 'here it is',
+      file_id: 'f',
+      file_url: '/chat/files/f',
+      metadata: { admin_name: 'Ada', file: { name: 'a.png', mime_type: 'image/png', size: 10 } },
+    });
+    expect(store.messages).toMatchObject([
+      {
+        sender: 'admin',
+        content: 'here it is',
+        metadata: { admin_name: 'Ada' },
+        attachment: { fileId: 'f', url: '/chat/files/f', mimeType: 'image/png', name: 'a.png', size: 10 },
+      },
+    ]);
+  });
 });
 
 describe(`${ChatStore.name} resume point`, () => {

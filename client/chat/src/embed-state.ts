@@ -60,9 +60,9 @@ export class EmbedState {
 
   // A frame of the session shown, once the thread applied it.
   queueReceipt(frame: Frame): void {
-    // read receipt: an admin's message shown in an open chat on a visible page
+    // read receipt: an admin's message (text or a file) shown in an open chat on a visible page
     if (
-      frame.type === 'user_message' &&
+      (frame.type === 'user_message' || frame.type === 'file_upload') &&
       frame.sender === 'admin' &&
       frame.id &&
       frame.metadata?.seen_at === undefined &&
