@@ -2,6 +2,8 @@ import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } fro
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { SessionsService } from '../../src/modules/sessions/sessions.service';
+import { PNG } from './uploads.fixtures';
+import { fileLink, upload } from './uploads.helpers';
 
 interface AdminItem {
   id: string;
@@ -141,6 +143,66 @@ describe('takeover (e2e)', () => {
       ['ai_response', 'ai'],
     ]);
     for (const client of [phone, laptop, admin, reconnect]) await client.client.close();
+  });
+
+  // Found by the contract black-box audit in session 44 (every run): the assisting admin's
+  // `file_upload` (CONTRACT §2 names no role; §4 "the admin's messages reach every device of the user
+  // with sender: admin") was refused NOT_FOUND "Session not found." for the session it held, and the
+  // user got nothing.
+  it("should take the assisting admin's file into the session it holds, as sender admin, readable by the user", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connect(token);
+    const adminTokenOf = adminToken(uniqueUser('admin'), 'Grace Hopper');
+    const admin = await connect(adminTokenOf);
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'join' });
+    await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    const file = await upload(server.httpUrl, adminTokenOf, PNG, 'from-admin.png', 'image/png');
+    expect(file.status).toBe(201);
+    const sent = { type: 'file_upload', file_id: file.body.file_id, content: 'here it is', client_id: 'af' };
+    admin.client.send(sent);
+    const answer = await admin.client.next(
+      (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === 'af',
+    );
+    expect({ type: answer.type, error: answer.error }).toEqual({ type: 'ack', error: undefined });
+    const atUser = await phone.client.next((frame) => frame.client_id === 'af', 3_000);
+    expect(atUser).toMatchObject({
+      type: 'file_upload',
+      sender: 'admin',
+      seq: answer.seq,
+      file_id: file.body.file_id,
+      content: 'here it is',
+      metadata: { admin_name: 'Grace Hopper', file: { name: 'from-admin.png', mime_type: 'image/png' } },
+    });
+    // a resend is the one stored message
+    admin.client.send(sent);
+    const again = await admin.client.next((frame) => frame.type === 'ack' && frame.client_id === 'af');
+    expect(again.id).toBe(answer.id);
+    // the session's user and the admin read it; anyone else does not
+    expect((await fileLink(server.httpUrl, token, file.body.file_id)).status).toBe(302);
+    expect((await fileLink(server.httpUrl, adminTokenOf, file.body.file_id)).status).toBe(302);
+    expect((await fileLink(server.httpUrl, userToken(uniqueUser()), file.body.file_id)).status).toBe(404);
+    expect((await fileLink(server.httpUrl, adminToken(uniqueUser('admin')), file.body.file_id)).status).toBe(
+      404,
+    );
+    // no model answers an admin's caption
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(
+      phone.client.frames.filter((frame) => frame.type === 'ai_response' || frame.type === 'loading'),
+    ).toEqual([]);
+    const history = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${phone.sessionId}`, token);
+    expect(history.messages.map((message) => [message.type, message.sender])).toEqual([
+      ['admin_join', 'admin'],
+      ['file_upload', 'admin'],
+    ]);
+    // the user's export links it, signed for the user
+    const exported = await getJson<{
+      messages: Array<{ type: string; attachment?: { url: string; expires_at?: string } }>;
+    }>(`${server.httpUrl}/chat/sessions/${phone.sessionId}/export?format=json`, token);
+    expect(exported.messages.find((message) => message.type === 'file_upload')?.attachment).toMatchObject({
+      name: 'from-admin.png',
+      expires_at: expect.any(String) as unknown,
+    });
+    await Promise.all([phone.client.close(), admin.client.close()]);
   });
 
   // Every admin sends as `admin`: two admins taking one session in turn, each counting its client_ids

@@ -68,7 +68,10 @@ export class ChatService {
         message.session_id !== undefined &&
         message.session_id !== connection.sessionId
       ) {
-        if (message.type === 'user_message' && (await this.ackStoredAdminMessage(connection, message)))
+        if (
+          (message.type === 'user_message' || message.type === 'file_upload') &&
+          (await this.ackStoredAdminMessage(connection, message))
+        )
           return;
         throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
       }
@@ -111,6 +114,9 @@ export class ChatService {
         );
         return this.ack(connection, message);
       case 'file_upload': {
+        // an admin's socket bound to a session it took over sends its file there, as sender admin
+        if (this.takeover.isAssisting(connection)) return this.takeover.adminFile(connection, message);
+        this.requireOwnChat(connection);
         // the file is checked and attached by the uploads module; the event takes the record path
         // a caption asks about the file: answered like a typed message, unless an admin assists
         await this.attachments.record(
@@ -150,15 +156,7 @@ export class ChatService {
   private async userMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
     // an admin's socket bound to a session it took over speaks there, as sender admin
     if (this.takeover.isAssisting(connection)) return this.takeover.adminMessage(connection, message);
-    // its takeover ended elsewhere as it wrote (a release in another tab, a lapse): a message naming
-    // no session was meant for the user, not for the admin's own chat. Until an admin audit in
-    // session 40 it was stored there, acked, and the model answered it (5–9 of 20 rounds;
-    // test/e2e/takeover-admin-edges.e2e-spec.ts)
-    if (connection.endedTakeover !== undefined)
-      throw new DomainException(
-        ErrorCode.SESSION_LOCKED,
-        'Your takeover of that session ended; the message was not sent.',
-      );
+    this.requireOwnChat(connection);
     // stored only in the user's own session, which comes back as written: whether an admin assists
     // is decided on it (the admin answers then, and already got the message)
     await this.records.record({
@@ -174,6 +172,18 @@ export class ChatService {
       name: true,
       answer: true,
     });
+  }
+
+  // An admin's socket whose takeover ended elsewhere as it wrote (a release in another tab, a lapse):
+  // a message or file naming no session was meant for the user, not for the admin's own chat. Until
+  // an admin audit in session 40 a message was stored there, acked, and the model answered it (5–9 of
+  // 20 rounds; test/e2e/takeover-admin-edges.e2e-spec.ts).
+  private requireOwnChat(connection: Connection): void {
+    if (connection.endedTakeover !== undefined)
+      throw new DomainException(
+        ErrorCode.SESSION_LOCKED,
+        'Your takeover of that session ended; the message was not sent.',
+      );
   }
 
   private async modelSelect(connection: Connection, message: ClientMessageOf<'model_select'>): Promise<void> {
@@ -247,13 +257,13 @@ export class ChatService {
     });
   }
 
-  // A resend of a message this admin stored in the session it names, its takeover over since (a
+  // A resend of a message (or file) this admin stored in the session it names, its takeover over since (a
   // dashboard that lost the ack resends from its next socket): the stored copy's ack, as any resend
   // gets (docs/protocol.md, "Guarantees"). Until an admin audit in session 40 it was refused
   // SESSION_LOCKED, and the dashboard showed a message the user had as not sent. false: none stored.
   private async ackStoredAdminMessage(
     connection: Connection,
-    message: ClientMessageOf<'user_message'>,
+    message: ClientMessageOf<'user_message' | 'file_upload'>,
   ): Promise<boolean> {
     const sessionId = message.session_id as string;
     const stored = await this.sessions.sent(sessionId, {

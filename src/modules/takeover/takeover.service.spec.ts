@@ -12,6 +12,10 @@ import type { ReplyService } from '../replies/reply.service';
 import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
 import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
+import { adminKeyOf } from '../sessions/session-rules';
+import type { StoredFileInfo } from '../../infra/files/file-store';
+import { AttachmentsService } from '../uploads/attachments.service';
+import type { FilesService } from '../uploads/files.service';
 import type { HelpService } from './help.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { TakeoverBindingsService } from './takeover-bindings.service';
@@ -192,6 +196,19 @@ function setup(latest: Claim | null, grace = GRACE) {
   Object.defineProperty(lease, 'judge', {
     value: new LapseJudge({ graceMs: grace, renewalMs: grace / 4 }, Date.now, Number.NEGATIVE_INFINITY),
   });
+  // the uploads module's side of a file message: the admin's file attached, then `store` under its lock
+  const files = {
+    attachWhile: jest
+      .fn()
+      .mockImplementation(
+        (fileId: string, _owner: string, _scope: string, store: (file: StoredFileInfo) => Promise<unknown>) =>
+          store({ file_id: fileId, name: 'a.png', size: 3, mime_type: 'image/png' }),
+      ),
+  };
+  const attachments = new AttachmentsService(
+    sessions as unknown as SessionsService,
+    files as unknown as FilesService,
+  );
   const service = new TakeoverService(
     repository as unknown as TakeoverRepository,
     lease,
@@ -201,8 +218,9 @@ function setup(latest: Claim | null, grace = GRACE) {
     records,
     settings,
     notices,
+    attachments,
   );
-  return { service, repository, sessions, hub, replies, emitted, written, state, help };
+  return { service, repository, sessions, hub, replies, emitted, written, state, help, files };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | undefined> {
@@ -583,6 +601,58 @@ describe(TakeoverService.name, () => {
     expect(await codeOf(service.adminMessage(socket, { type: 'user_message', content: 'again' }))).toBe(
       ErrorCode.SESSION_LOCKED,
     );
+    expect(service.isAssisting(socket)).toBe(false);
+  });
+
+  // CONTRACT §4: the admin's messages reach the user as sender admin; a file is one of them. Until the
+  // contract audit of session 44 it was refused NOT_FOUND (looked up as the admin's own session)
+  it("should store the holder's file in the session it holds as sender admin, unanswered, and refuse it once the lease is gone", async () => {
+    const { service, repository, sessions, replies, files } = setup(null);
+    const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+    await service.join(socket, 's1', 'j');
+    const held = (await repository.latest('s1'))!;
+    await service.adminFile(socket, {
+      type: 'file_upload',
+      file_id: 'f1',
+      content: ' look ',
+      client_id: 'af',
+    });
+    // the admin's own upload, attached to the session held
+    expect(files.attachWhile).toHaveBeenLastCalledWith(
+      'f1',
+      'ada',
+      's1',
+      expect.any(Function),
+      expect.any(Function),
+    );
+    expect(sessions.append).toHaveBeenLastCalledWith(
+      's1',
+      expect.objectContaining({
+        type: 'file_upload',
+        sender: 'admin',
+        client_id: 'af',
+        content: 'look',
+        file_id: 'f1',
+        metadata: {
+          file: { name: 'a.png', size: 3, mime_type: 'image/png' },
+          admin_name: 'Ada',
+          admin_key: adminKeyOf('ada'),
+        },
+      }),
+      undefined,
+      expect.objectContaining({ takeover: { adminId: 'ada', startedAt: held.startedAt } }),
+    );
+    expect(replies.request).not.toHaveBeenCalled();
+    // another socket's file naming another session than the one held
+    expect(
+      await codeOf(service.adminFile(socket, { type: 'file_upload', file_id: 'f2', session_id: 's9' })),
+    ).toBe(ErrorCode.SESSION_LOCKED);
+
+    repository.latest.mockResolvedValue(claim({ epoch: 2, adminId: 'bob', adminName: 'Bob' }));
+    expect(await codeOf(service.adminFile(socket, { type: 'file_upload', file_id: 'f3' }))).toBe(
+      ErrorCode.SESSION_LOCKED,
+    );
+    expect(files.attachWhile).toHaveBeenCalledTimes(1);
     expect(service.isAssisting(socket)).toBe(false);
   });
 

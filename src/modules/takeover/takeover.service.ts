@@ -5,12 +5,13 @@ import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { SETTINGS, type Settings } from '../../config/settings';
 import { ClientHub } from '../realtime/client-hub';
-import { RecordService } from '../replies/record.service';
+import { type Recorded, RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
-import type { SessionRecord } from '../sessions/session.types';
+import type { NewMessage, SessionRecord } from '../sessions/session.types';
 import { adminKeyOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
+import { AttachmentsService } from '../uploads/attachments.service';
 import { LeaveNoticeService } from './leave-notice.service';
 import { type Binding, TakeoverBindingsService } from './takeover-bindings.service';
 import { TakeoverLeaseService } from './takeover-lease.service';
@@ -50,6 +51,7 @@ export class TakeoverService {
     private readonly records: RecordService,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly notices: LeaveNoticeService,
+    private readonly attachments: AttachmentsService,
   ) {}
 
   // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder;
@@ -271,15 +273,59 @@ export class TakeoverService {
     return Boolean(session.assisting_admin_id);
   }
 
-  // An admin's message: only from the lease holder; stored as sender admin, to every device. The
-  // holder check here is early; the one that holds is the append's own, under the session lock the
-  // takeover's join and leave are logged under (docs/protocol.md, "Takeover handoff"): the message
-  // lands between its admin's admin_join and admin_leave in the log, or is refused. (A socket is bound
-  // only once its takeover's admin_join is logged: started(), ensureStarted().)
+  // An admin's message: only from the lease holder; stored as sender admin, to every device (asHolder).
   async adminMessage(connection: Connection, message: ClientMessageOf<'user_message'>): Promise<void> {
+    await this.asHolder(connection, message.session_id, 'admin_message', (holder, store) =>
+      store({
+        type: 'user_message',
+        sender: 'admin',
+        client_id: message.client_id,
+        content: message.content,
+        // admin_key: the resend of this admin's message is this admin's (session-rules.ts, dedupKey)
+        metadata: { admin_name: holder.adminName, admin_key: adminKeyOf(holder.adminId) },
+      }),
+    );
+  }
+
+  // An admin's `file_upload` (CONTRACT §2 names no role; §4: the admin's messages reach every device
+  // of the user as sender admin): one of the admin's uploads, attached to the session it holds and
+  // stored as the admin's message is, never answered by the model (AttachmentsService.record). Until
+  // the contract audit of session 44 it was looked up as the admin's own session and refused
+  // NOT_FOUND, and the user got nothing (every run; test/e2e/takeover.e2e-spec.ts).
+  async adminFile(connection: Connection, message: ClientMessageOf<'file_upload'>): Promise<void> {
+    await this.asHolder(connection, message.session_id, 'admin_file', (holder, store) =>
+      this.attachments.record(
+        {
+          sessionId: holder.sessionId,
+          userId: holder.adminId,
+          fileId: message.file_id,
+          clientId: message.client_id,
+          caption: message.content,
+          admin: { name: holder.adminName },
+        },
+        store,
+      ),
+    );
+  }
+
+  // The one path of an admin's messages: only from the lease holder; stored as sender admin, to every
+  // device, once per client_id. The holder check here is early; the one that holds is the append's
+  // own, under the session lock the takeover's join and leave are logged under (docs/protocol.md,
+  // "Takeover handoff"): the message lands between its admin's admin_join and admin_leave in the log,
+  // or is refused. (A socket is bound only once its takeover's admin_join is logged: started(),
+  // ensureStarted().) `write` builds the message and stores it with `store`.
+  private async asHolder(
+    connection: Connection,
+    named: string | undefined,
+    event: string,
+    write: (
+      holder: Claim,
+      store: (message: Omit<NewMessage, 'id' | 'timestamp'>) => Promise<Recorded>,
+    ) => Promise<Recorded>,
+  ): Promise<void> {
     const binding = this.bindings.binding(connection) as Binding;
     const sessionId = binding.claim.sessionId;
-    if (message.session_id !== undefined && message.session_id !== sessionId)
+    if (named !== undefined && named !== sessionId)
       throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
     const holder = await this.repository.latest(sessionId);
     // ended elsewhere, not heard here yet: the socket is let go as when it is (shown admin_leave)
@@ -294,26 +340,19 @@ export class TakeoverService {
       holder.adminId !== binding.claim.adminId
     )
       throw gone();
-    const { message: stored, duplicate } = await this.records
-      .record({
+    const { message: stored, duplicate } = await write(holder, (message) =>
+      this.records.record({
         sessionId,
         origin: connection,
-        message: {
-          type: 'user_message',
-          sender: 'admin',
-          client_id: message.client_id,
-          content: message.content,
-          // admin_key: the resend of this admin's message is this admin's (session-rules.ts, dedupKey)
-          metadata: { admin_name: holder.adminName, admin_key: adminKeyOf(holder.adminId) },
-        },
+        message,
         takeover: { adminId: holder.adminId, startedAt: holder.startedAt },
-      })
-      .catch((error: unknown) => {
-        throw error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED ? gone() : error;
-      });
+      }),
+    ).catch((error: unknown) => {
+      throw error instanceof DomainException && error.code === ErrorCode.SESSION_LOCKED ? gone() : error;
+    });
     if (duplicate) return;
     this.logger.log(
-      { event: 'admin_message', admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
+      { event, admin_id: holder.adminId, session_id: sessionId, seq: stored.seq },
       'admin message stored',
     );
   }

@@ -66,22 +66,26 @@ export class FilesService implements FileStore {
   }
 
   // A session export's link to one of its files (the reader may read the session: checked by the
-  // caller); a file no message of this session shows, or another user's, is left out (undefined). It is signed only for a
-  // reader GET /chat/files/:id serves (CONTRACT §3: the owner, or the admin assisting the session,
-  // not deleted: as `readable`); any other reader (an admin reading the session) gets that stable
-  // URL, which answers by the same rule (docs/protocol.md, "Session library").
+  // caller); a file no message of this session shows is left out (undefined). It is signed only for a
+  // reader GET /chat/files/:id serves (CONTRACT §3: the owner, the admin assisting the session, and
+  // the session's user for an admin's file sent there, not deleted: as `readable`); any other reader
+  // (an admin reading the session) gets that stable URL, which answers by the same rule
+  // (docs/protocol.md, "Session library").
   async exportLink(
     fileId: string,
     session: { id: string; user_id: string; assisting_admin_id: string | null; deleted?: boolean },
     reader: Principal,
   ): Promise<SignedLink | { url: string } | undefined> {
-    const file = await this.files.findOwned(fileId, session.user_id);
+    // the user's, or an admin's sent while assisting the session (AttachmentsService.record)
+    const file =
+      (await this.files.findOwned(fileId, session.user_id)) ?? (await this.files.findAnyReady(fileId));
     // any session the file was sent in, not only its first (docs/protocol.md, "Uploads and files")
-    if (!file || !(await this.files.isAttachedTo(file.id, session.user_id, session.id))) return undefined;
+    if (!file || !(await this.files.isAttachedTo(file.id, file.owner_id, session.id))) return undefined;
     const assisting =
       reader.isAdmin && session.deleted !== true && session.assisting_admin_id === reader.userId;
+    const user = reader.userId === session.user_id && session.deleted !== true;
     // not yet scanned: the stable URL, which scans it first (docs/protocol.md, "Uploads and files")
-    if ((reader.userId !== file.owner_id && !assisting) || this.lateScan.pending(file))
+    if ((reader.userId !== file.owner_id && !assisting && !user) || this.lateScan.pending(file))
       return { url: fileUrl(file.id) };
     const ttlSeconds = Math.max(1, Math.round(this.settings.uploads.signedUrlTtlMs / 1000));
     const url = await this.storage.signedUrl(file.storage_key, {
@@ -94,7 +98,7 @@ export class FilesService implements FileStore {
   }
 
   // The owner; the members of a room whose message shows the file; the admin assisting a session
-  // whose message shows it. Every session and room the file was sent in counts, not only its first:
+  // whose message shows it, and that session's user (an assisting admin's file). Every session and room the file was sent in counts, not only its first:
   // a file sent again in a later session was a 404 for the admin assisting that one
   // (docs/protocol.md, "Uploads and files").
   private async readable(principal: Principal, fileId: string): Promise<FileRecord> {
@@ -103,21 +107,25 @@ export class FilesService implements FileStore {
     const file = await this.files.findAnyReady(fileId);
     if (file) {
       for (const scope of await this.files.scopesOf(file.id))
-        if (await this.mayRead(principal, file, scope)) return file;
+        if (await this.mayRead(principal, scope)) return file;
     }
     throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
   }
 
-  // a scope another module registered readers for (a room's members), else a session of the owner's
-  private async mayRead(principal: Principal, file: FileRecord, scope: string): Promise<boolean> {
+  // a scope another module registered readers for (a room's members), else a session: its assisting
+  // admin, and its user. A session shows only its user's files and those an admin sent while holding
+  // its lease (AttachmentsService.record): such a file stays the admin's, and the user it was sent to
+  // reads it. Until the contract audit of session 44 an admin's file could not be sent at all.
+  private async mayRead(principal: Principal, scope: string): Promise<boolean> {
     const separator = scope.indexOf(':');
     if (separator >= 0) {
       const check = this.readers.get(scope.slice(0, separator));
       return check !== undefined && (await check(principal, scope.slice(separator + 1)));
     }
-    if (!principal.isAdmin) return false;
-    const session = await this.sessions.getOwned(scope, file.owner_id);
-    return session !== null && session.assisting_admin_id === principal.userId;
+    const session = await this.sessions.getAny(scope);
+    if (!session || session.deleted === true) return false;
+    if (principal.isAdmin && session.assisting_admin_id === principal.userId) return true;
+    return session.user_id === principal.userId;
   }
 
   // GET /chat/blob, local disk only (signed-blob.ts)
