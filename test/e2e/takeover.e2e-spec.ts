@@ -426,6 +426,78 @@ describe('takeover (e2e)', () => {
     for (const client of [user, holder, other]) await client.client.close();
   });
 
+  // Found by the contract black-box audit in session 44 (1 of 1 each): CONTRACT §4 refuses an admin's
+  // messages only to a session whose lease the admin does not hold, and the holder's were refused
+  // SESSION_LOCKED ("You do not hold this session.") from any socket that had not sent admin_join: the
+  // admin who claimed it over REST, and the holder whose socket came back within TAKEOVER_GRACE.
+  describe('the lease holder naming its session on a socket that never joined it', () => {
+    const answerTo = (client: TestClient, clientId: string) =>
+      client.next(
+        (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId,
+        3_000,
+      );
+
+    it('should take the messages of the admin who claimed the session over HTTP, and bring it the user’s', async () => {
+      const user = await connect(userToken(uniqueUser()));
+      const token = adminToken(uniqueUser('admin'), 'Hopper');
+      expect((await post(`/chat/admin/sessions/${user.sessionId}/takeover`, token)).status).toBe(200);
+      const admin = await connect(token);
+      admin.client.send({
+        type: 'user_message',
+        session_id: user.sessionId,
+        content: 'Hi, Hopper here.',
+        client_id: 'a1',
+      });
+      const answer = await answerTo(admin.client, 'a1');
+      expect({ type: answer.type, error: answer.error }).toEqual({ type: 'ack', error: undefined });
+      expect(await user.client.next((frame) => frame.client_id === 'a1', 3_000)).toMatchObject({
+        sender: 'admin',
+        content: 'Hi, Hopper here.',
+      });
+      // the socket is now the takeover's: the user's messages reach it, and the model stays out
+      user.client.send({ type: 'user_message', content: 'thanks', client_id: 'u1' });
+      expect(await admin.client.next((frame) => frame.client_id === 'u1', 3_000)).toMatchObject({
+        type: 'user_message',
+        session_id: user.sessionId,
+        content: 'thanks',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(user.client.frames.some((frame: Frame) => frame.type === 'ai_response')).toBe(false);
+      await Promise.all([user.client.close(), admin.client.close()]);
+    });
+
+    it('should take the messages of the holder whose socket reconnected within TAKEOVER_GRACE', async () => {
+      const userId = uniqueUser();
+      const user = await connect(userToken(userId));
+      const token = adminToken(uniqueUser('admin'), 'Hopper');
+      let admin = await connect(token);
+      admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+      expect((await answerTo(admin.client, 'join')).type).toBe('ack');
+      await admin.client.close();
+      admin = await connect(token);
+      // still the holder: the lease lasts TAKEOVER_GRACE (60 s) past the close
+      expect(await adminItem(user.sessionId, userId)).toMatchObject({ assisting_admin_name: 'Hopper' });
+      admin.client.send({
+        type: 'user_message',
+        session_id: user.sessionId,
+        content: 'back again',
+        client_id: 'a2',
+      });
+      const answer = await answerTo(admin.client, 'a2');
+      expect({ type: answer.type, error: answer.error }).toEqual({ type: 'ack', error: undefined });
+      expect(await user.client.next((frame) => frame.client_id === 'a2', 3_000)).toMatchObject({
+        sender: 'admin',
+      });
+      // a message naming no session now goes there too: the socket is the takeover's
+      admin.client.send({ type: 'user_message', content: 'and again', client_id: 'a3' });
+      expect((await answerTo(admin.client, 'a3')).type).toBe('ack');
+      expect(await user.client.next((frame) => frame.client_id === 'a3', 3_000)).toMatchObject({
+        sender: 'admin',
+      });
+      await Promise.all([user.client.close(), admin.client.close()]);
+    });
+  });
+
   it('should let exactly one of 20 admins win when they claim one session at once over REST', async () => {
     const user = await connect(userToken(uniqueUser()));
     const admins = Array.from({ length: 20 }, (_, index) =>

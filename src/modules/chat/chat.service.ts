@@ -56,8 +56,9 @@ export class ChatService {
     else if (message.type === 'auth_refresh') await this.checkRate(connection, 'ws-auth');
     else await this.checkRate(connection, 'ws');
     // an admin's socket speaks in its own chat or in the session whose lease it holds (it is moved
-    // there on admin_join): naming any other session is refused (CONTRACT §4), never rerouted. A
-    // user's messages always go to the user's one active session.
+    // there on admin_join, or by its first frame naming it: TakeoverService.adopt): naming any other
+    // session is refused (CONTRACT §4), never rerouted. A user's messages always go to the user's one
+    // active session.
     if (connection.principal.isAdmin) {
       // a session named, joined or a new chat: the socket says where it writes from now on
       if (message.session_id !== undefined || message.type === 'new_session' || message.type === 'admin_join')
@@ -66,7 +67,9 @@ export class ChatService {
         message.type !== 'admin_join' &&
         message.type !== 'admin_leave' &&
         message.session_id !== undefined &&
-        message.session_id !== connection.sessionId
+        message.session_id !== connection.sessionId &&
+        // a refresh is handled aside, never held behind a join (docs/protocol.md, "Frames")
+        (message.type === 'auth_refresh' || !(await this.takeover.adopt(connection, message.session_id)))
       ) {
         if (
           (message.type === 'user_message' || message.type === 'file_upload') &&

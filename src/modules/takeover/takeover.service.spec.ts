@@ -385,6 +385,38 @@ describe(TakeoverService.name, () => {
     expect(lapsed.repository.insertClaim).not.toHaveBeenCalled();
   });
 
+  // CONTRACT §4 refuses an admin only a session whose lease it does not hold: until the contract audit
+  // of session 44 the holder's frames naming it were refused from any socket that had not joined it
+  it('should bind a socket of the holder naming its session as a resume does, with no ack, and nothing else', async () => {
+    const socket = (id: string, who = admin('ada', 'Ada')) =>
+      ({ id, sessionId: 'own', principal: who }) as unknown as Connection;
+    const held = setup(claim());
+    const mine = socket('c1');
+    expect(await held.service.adopt(mine, 's1')).toBe(true);
+    expect(held.service.isAssisting(mine)).toBe(true);
+    expect(held.hub.move).toHaveBeenCalledWith(mine, 's1', 4);
+    expect(held.hub.catchUp).toHaveBeenCalledWith(mine);
+    // that epoch continued, never claimed anew; the frame it was bound for answers
+    expect(held.repository.renew).toHaveBeenCalledWith(
+      expect.objectContaining({ epoch: 1 }),
+      expect.any(Date),
+    );
+    expect(held.repository.insertClaim).not.toHaveBeenCalled();
+    expect(held.hub.send).not.toHaveBeenCalledWith(mine, expect.objectContaining({ type: 'ack' }));
+    // a socket already in a takeover is not moved by naming another one
+    expect(await held.service.adopt(mine, 's2')).toBe(false);
+
+    // another admin's lease, an ended one, none: refused by the caller, nothing bound or claimed
+    for (const latest of [claim({ adminId: 'bob', adminName: 'Bob' }), claim({ ended: true }), null]) {
+      const other = setup(latest);
+      const bound = socket('c2');
+      expect(await other.service.adopt(bound, 's1')).toBe(false);
+      expect(other.service.isAssisting(bound)).toBe(false);
+      expect(other.hub.move).not.toHaveBeenCalled();
+      expect(other.repository.insertClaim).not.toHaveBeenCalled();
+    }
+  });
+
   it("should take the session anew on the holder's own claim once its lease ran out, not ack the lapsed one", async () => {
     const ranOut = claim({ leaseUntil: new Date(Date.now() - 100) });
     const { service, repository } = setup(ranOut);

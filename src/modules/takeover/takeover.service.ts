@@ -140,6 +140,8 @@ export class TakeoverService {
     clientId?: string,
     resume = false,
     lastSeq?: number,
+    // false: no ack (adopt)
+    answered = true,
   ): Promise<void> {
     // an admin's frame first (FORBIDDEN), whatever a resume would say of the session (the admin
     // audit of session 34: a non-admin's resume was told NOT_FOUND)
@@ -201,6 +203,8 @@ export class TakeoverService {
         this.bindings.bind(connection, claim, bindAt);
         void this.hub.catchUp(connection);
       }
+      // bound for the frame that named the session (adopt): that frame's own answer follows
+      if (!answered) return;
       this.hub.send(connection, {
         type: 'ack',
         session_id: sessionId,
@@ -218,6 +222,21 @@ export class TakeoverService {
       if (attached && this.bindings.binding(connection) === attached) this.bindings.letGo(connection.id);
       throw error;
     }
+  }
+
+  // A frame of the admin naming a session whose lease the admin holds, from a socket bound to no
+  // takeover (the admin claimed it over REST, or its socket came back within TAKEOVER_GRACE): the
+  // socket is bound there as a resume binds it (caught up from where the log stands, its renewals
+  // keeping the lease), then the frame is handled there. CONTRACT §4 refuses only a session whose
+  // lease the admin does not hold: false then, and the caller refuses it. Until the contract audit of
+  // session 44 such a frame was refused SESSION_LOCKED ("You do not hold this session.") and the
+  // user's messages never reached the socket (1 of 1 each; test/e2e/takeover.e2e-spec.ts).
+  async adopt(connection: Connection, sessionId: string): Promise<boolean> {
+    if (!connection.principal.isAdmin || this.isAssisting(connection)) return false;
+    const holder = await this.repository.latest(sessionId);
+    if (!holder || holder.ended || holder.adminId !== connection.principal.userId) return false;
+    await this.join(connection, sessionId, undefined, true, undefined, false);
+    return true;
   }
 
   // A resume of a takeover that is not this admin's open one is refused: NOT_FOUND when it ended (the
