@@ -498,6 +498,27 @@ describe('takeover (e2e)', () => {
     });
   });
 
+  // Found by the contract black-box audit in session 44 (1 of 1): CONTRACT §2 has every server frame
+  // of a session carry seq, and an error naming a session other than the socket's own (a second
+  // admin's join refused SESSION_LOCKED) carried none.
+  it('should carry seq on an error frame that names a session (SESSION_LOCKED to a second admin)', async () => {
+    const user = await connect(userToken(uniqueUser()));
+    user.client.send({ type: 'user_message', content: 'hello', client_id: 'u1' });
+    await user.client.reply();
+    const holder = await connect(adminToken(uniqueUser('admin'), 'Grace'));
+    holder.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    const joined = await holder.client.next((frame) => frame.type === 'ack' && frame.client_id === 'join');
+    const other = await connect(adminToken(uniqueUser('admin'), 'Other'));
+    other.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join-2' });
+    const refused = await other.client.next(
+      (frame) => frame.type === 'error' && frame.client_id === 'join-2',
+    );
+    expect(refused).toMatchObject({ session_id: user.sessionId, error: { code: 'SESSION_LOCKED' } });
+    // where the user's session stands: its admin_join is the last stored event
+    expect(refused.seq).toBe(joined.seq);
+    await Promise.all([user.client.close(), holder.client.close(), other.client.close()]);
+  });
+
   it('should let exactly one of 20 admins win when they claim one session at once over REST', async () => {
     const user = await connect(userToken(uniqueUser()));
     const admins = Array.from({ length: 20 }, (_, index) =>

@@ -186,7 +186,11 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       await this.chat.handle(connection, parsed.message);
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
     } catch (error) {
-      inOrder(() => this.fail(connection, error, parsed.message.client_id, false, about));
+      // an error naming a session other than the socket's carries where that session stands (CONTRACT
+      // §2): read from the store when this instance knows nothing of it (standing stamps the rest)
+      const seq =
+        about !== undefined && about !== connection.sessionId ? await this.chat.seqOf(about) : undefined;
+      inOrder(() => this.fail(connection, error, parsed.message.client_id, false, about, seq));
     }
   }
 
@@ -207,6 +211,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     clientId?: string,
     fatal = false,
     sessionId = connection.sessionId,
+    seq?: number,
   ): void {
     const exception =
       error instanceof DomainException
@@ -223,6 +228,7 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
       clientId,
       retryAfterMs: exception.details.retryAfterMs,
     });
+    if (seq !== undefined) frame.seq = seq;
     this.hub.send(connection, frame);
     // a socket whose session could not be bound for a passing reason (the store or the lock busy)
     // is closed with 1013, try again later: 1008 would tell its client not to come back

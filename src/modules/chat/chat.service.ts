@@ -287,6 +287,14 @@ export class ChatService {
     );
   }
 
+  // Where a session stands, for an error naming it on a socket of another (CONTRACT §2): this
+  // instance's last seq of it, else one read of the store; undefined when neither answers (never throws).
+  async seqOf(sessionId: string): Promise<number | undefined> {
+    return (
+      this.sessions.lastSeq(sessionId) ?? (await this.sessions.storedSeq(sessionId).catch(() => undefined))
+    );
+  }
+
   frame(sessionId: string, frame: ServerFrame): ServerFrame {
     return { ...frame, session_id: sessionId, seq: this.sessions.lastSeq(sessionId) ?? 0 };
   }

@@ -205,6 +205,28 @@ describe(ClientHub.name, () => {
       expect(target.socket.send).toHaveBeenCalledTimes(1);
     });
 
+    // CONTRACT §2: every frame of a session carries seq; until the contract audit of session 44 an
+    // error naming another session than the socket's (a second admin's join refused) carried none
+    it("should stamp a frame naming another session with that session's last seq here, else 0, keeping its own", () => {
+      const log = { lastSeq: jest.fn((id: string) => (id === 'known' ? 7 : undefined)) };
+      hub = new ClientHub(undefined, log as unknown as SessionsService);
+      const target = connection({ sessionId: 'own' });
+      const sent = () => JSON.parse(target.socket.send.mock.calls.at(-1)[0] as string) as ServerFrame;
+      const error = {
+        type: 'error',
+        error: { code: 'SESSION_LOCKED', message: 'x', recoverable: true },
+      } as const;
+      hub.send(target.connection, { ...error, session_id: 'known' });
+      expect(sent()).toMatchObject({ session_id: 'known', seq: 7 });
+      hub.send(target.connection, { ...error, session_id: 'unknown' });
+      expect(sent()).toMatchObject({ session_id: 'unknown', seq: 0 });
+      hub.send(target.connection, { ...error, session_id: 'known', seq: 9 });
+      expect(sent()).toMatchObject({ session_id: 'known', seq: 9 });
+      // a frame naming no session is left as it is
+      hub.send(target.connection, { ...error });
+      expect(sent()).not.toHaveProperty('seq');
+    });
+
     it('should close with 1013 instead of sending when the client is too slow', () => {
       const slow = connection({ socket: { bufferedAmount: MAX_BUFFERED_BYTES + 1 } });
       hub.send(slow.connection, FRAME);

@@ -43,6 +43,9 @@ export class ClientHub implements OnModuleInit {
   // costs the garbage collector more than it saves)
   private lastFrame?: ServerFrame;
   private lastData = '';
+  // where this instance last knew a session's log to stand: a frame naming a session other than its
+  // socket's carries it (standing)
+  private readonly lastSeq = (sessionId: string): number | undefined => this.log?.lastSeq(sessionId);
   private total = 0;
 
   constructor(
@@ -55,7 +58,7 @@ export class ClientHub implements OnModuleInit {
     this.order = new SeqOrder<ServerFrame>(
       (connection, frame) => {
         if (shows(connection, frame))
-          writeData(connection, this.serialize(standing(connection, frame, this.order)));
+          writeData(connection, this.serialize(standing(connection, frame, this.order, this.lastSeq)));
       },
       { fetchAfter: (sessionId, seq) => this.storedAfter(sessionId, seq) },
       isStoredFrame,
@@ -180,7 +183,7 @@ export class ClientHub implements OnModuleInit {
     if (frame.type === 'connection_status') connection.assisted = Boolean(frame.metadata.assisting_admin);
     if (frame.type === 'connection_status' && typeof frame.seq === 'number')
       this.order.reset(connection, frame.seq);
-    const sent = standing(connection, frame, this.order);
+    const sent = standing(connection, frame, this.order, this.lastSeq);
     // a reconnect's replay and the reply's snapshot come this way too
     if (shows(connection, sent)) writeData(connection, JSON.stringify(sent));
   }

@@ -23,12 +23,19 @@ export type Audience = 'users' | 'admins';
 // every session frame has seq, and it never goes back). One made on another instance, or stamped
 // from this instance's last seq of the session, may be behind what the socket was shown: its seq
 // went back (docs/protocol.md, "Frames"). The same object otherwise: serialized once for all.
+// A frame naming another session (an error answering an admin's join, leave or message there) carries
+// where that session's log stands, as this instance last knew it (`lastSeq`), else 0. Until the
+// contract audit of session 44 it carried no seq at all (a second admin's join refused
+// SESSION_LOCKED, 1 of 1; test/e2e/takeover.e2e-spec.ts).
 export function standing(
   connection: Connection,
   frame: ServerFrame,
   order: Pick<SeqOrder<ServerFrame>, 'seqOf'>,
+  lastSeq: (sessionId: string) => number | undefined = () => undefined,
 ): ServerFrame {
-  if (frame.session_id === undefined || frame.session_id !== connection.sessionId) return frame;
+  if (frame.session_id === undefined) return frame;
+  if (frame.session_id !== connection.sessionId)
+    return frame.seq === undefined ? { ...frame, seq: lastSeq(frame.session_id) ?? 0 } : frame;
   // a stored event, and the ack of one (its id and seq name the stored copy: a resend's ack is the
   // first copy's), keep their own seq
   if (frame.type === 'connection_status' || isStoredFrame(frame)) return frame;
