@@ -429,6 +429,69 @@ describe('takeover: the admin socket (e2e)', () => {
     expect(list.items.find((item) => item.id === user.sessionId)?.admin_assisted).toBe(false);
     await user.client.close();
   });
+
+  // Found by the contract black-box audit in session 44 (3 of 3 runs each): CONTRACT §2 "resend safely
+  // after a reconnect (same client_id = same message, stored once)" and "echoes it on the ack and on
+  // every message it causes". A dashboard that lost the ack of its admin_leave resent it from its next
+  // socket and was refused NOT_FOUND; one that lost its admin_join's ack, the takeover since left,
+  // started a second takeover with it (the user shown admin_join again, the model silent); and the
+  // admin_join and admin_leave the user was shown named no client_id, their acks no stored id.
+  describe('client_id of admin_join and admin_leave', () => {
+    const answerTo = (client: TestClient, clientId: string) =>
+      client.next(
+        (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId,
+      );
+
+    it('should echo client_id on the admin_join and admin_leave it causes, and ack each with the stored id', async () => {
+      const user = await connect(userToken(uniqueUser()));
+      const admin = await connect(adminToken(uniqueUser('admin'), 'Echoed'));
+      admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join-1' });
+      const joinAck = await answerTo(admin.client, 'join-1');
+      const joined = await user.client.nextOfType('admin_join');
+      admin.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave-1' });
+      const leaveAck = await answerTo(admin.client, 'leave-1');
+      const left = await user.client.nextOfType('admin_leave');
+      expect({
+        join: { type: joinAck.type, id: joinAck.id, clientId: joined.client_id },
+        leave: { type: leaveAck.type, id: leaveAck.id, seq: leaveAck.seq, clientId: left.client_id },
+      }).toEqual({
+        join: { type: 'ack', id: joined.id, clientId: 'join-1' },
+        leave: { type: 'ack', id: left.id, seq: left.seq, clientId: 'leave-1' },
+      });
+      for (const client of [user, admin]) await client.client.close();
+    });
+
+    it('should ack an admin_join and an admin_leave resent after a reconnect with their stored copies, starting and ending nothing', async () => {
+      const userId = uniqueUser();
+      const token = userToken(userId);
+      const user = await connect(token);
+      const admin = adminToken(uniqueUser('admin'), 'Resender');
+      const first = await connect(admin);
+      first.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join-1' });
+      const joinAck = await answerTo(first.client, 'join-1');
+      first.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave-1' });
+      const leaveAck = await answerTo(first.client, 'leave-1');
+      await first.client.close();
+      // the acks were lost with the socket: the dashboard resends both frames from its next one
+      const next = await connect(admin);
+      next.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave-1' });
+      const leaveAgain = await answerTo(next.client, 'leave-1');
+      next.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join-1' });
+      const joinAgain = await answerTo(next.client, 'join-1');
+      expect(
+        [leaveAgain, joinAgain].map((frame) => ({ type: frame.type, id: frame.id, code: frame.error?.code })),
+      ).toEqual([leaveAck, joinAck].map((frame) => ({ type: 'ack', id: frame.id, code: undefined })));
+      // the model answers the user again: nobody assists the session
+      user.client.send({ type: 'user_message', client_id: 'after', content: 'anyone?' });
+      expect((await user.client.nextOfType('ai_response', 5_000)).client_id).toBe('after');
+      const stored = await getJson<SessionBody>(`${server.httpUrl}/chat/sessions/${user.sessionId}`, token);
+      expect(
+        stored.messages.filter((message) => message.type.startsWith('admin_')).map((message) => message.type),
+      ).toEqual(['admin_join', 'admin_leave']);
+      expect(user.client.frames.filter((frame) => frame.type === 'admin_join')).toHaveLength(1);
+      for (const client of [user, next]) await client.client.close();
+    });
+  });
 });
 
 // The admin's socket on one instance, the release on the other: the end reaches it over the bus.

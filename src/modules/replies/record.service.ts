@@ -46,7 +46,7 @@ export interface RecordInput {
   precondition?: AppendOptions['precondition'];
   // once the event is stored (not a resend's stored copy), before any socket hears of it: a
   // takeover's end lets the model's replies show again there (TakeoverLeaseService.complete)
-  beforeFanOut?: () => void;
+  beforeFanOut?: (stored: MessageRecord) => void;
 }
 
 export interface Recorded {
@@ -141,7 +141,7 @@ export class RecordService {
   ): Promise<Recorded> {
     const { sessionId } = input;
     const { message, duplicate, session } = recorded;
-    if (!duplicate) input.beforeFanOut?.();
+    if (!duplicate) input.beforeFanOut?.(message);
     if (input.origin && !input.deferAck) this.ack(input.origin, sessionId, message, input.ackMetadata);
     const frame = storedFrame(sessionId, message);
     const except = input.echo ? undefined : input.origin;

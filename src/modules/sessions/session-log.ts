@@ -67,6 +67,24 @@ export class SessionLog {
     return this.sessionLock(sessionId, () => this.sentBefore(sessionId, dedup, owner));
   }
 
+  // The admin_join or admin_leave that an admin's frame with this client_id caused (`adminKey`:
+  // adminKeyOf the admin), if it is stored: a resend of the frame is answered with it (TakeoverService).
+  // Found in the log as sent() finds a resend.
+  takeoverEvent(
+    sessionId: string,
+    type: 'admin_join' | 'admin_leave',
+    adminKey: string,
+    clientId: string,
+  ): Promise<MessageRecord | undefined> {
+    return this.sessionLock(sessionId, async () => {
+      const log = await this.logAt(sessionId, this.copies.seqCache.get(sessionId));
+      return log?.messages.find(
+        (stored) =>
+          stored.type === type && stored.client_id === clientId && stored.metadata?.admin_key === adminKey,
+      );
+    });
+  }
+
   // Whether a stored message of the session shows the file (a file upload, a voice message): an
   // attachment made for a message that stored nothing is taken back (FileStore.attachWhile).
   shows(sessionId: string, fileId: string, owner?: string): Promise<boolean> {

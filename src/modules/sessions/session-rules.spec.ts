@@ -340,6 +340,18 @@ describe('dedupKey', () => {
     expect(dedupKey({ sender: 'user' })).toBeUndefined();
     expect(dedupKey({ sender: 'system', client_id: '' })).toBeUndefined();
   });
+
+  // a takeover's events change the session's mirror: one taken for a copy would leave it as it was
+  // (TakeoverService answers a resent admin_join / admin_leave with its stored copy first)
+  it("should key no admin_join or admin_leave, whatever client_id the admin's frame gave it", () => {
+    fc.assert(
+      fc.property(fc.constantFrom('admin_join', 'admin_leave'), fc.string({ minLength: 1 }), (type, id) => {
+        const metadata = { admin_key: adminKeyOf('ada') };
+        expect(dedupKey({ type, sender: 'admin', client_id: id, metadata })).toBeUndefined();
+        expect(dedupKey({ type: 'user_message', sender: 'admin', client_id: id, metadata })).toBeDefined();
+      }),
+    );
+  });
 });
 
 // docs/protocol.md, "Every acked turn ends": what a user or an admin sends is held to

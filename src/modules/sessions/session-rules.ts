@@ -233,12 +233,19 @@ export function storedSize(
 // An admin's message is its admin's (`metadata.admin_key`, takeover.service.ts): every admin sends as
 // `admin`, and two admins taking one session in turn, each counting client_ids from 1, had the second
 // one's message acked as the first one's and never stored. One stored before the key came has none.
+// A takeover's admin_join and admin_leave carry the client_id of the admin's frame that caused them
+// but are no resend's copy here: each is stored whenever the session's takeover mirror lets it, the
+// mirror changing in the same write, and never taken for a copy of another event (a duplicate would
+// leave the mirror as it was). A resent one is answered before it claims or releases
+// (TakeoverService, takeoverEvent).
 export function dedupKey(message: {
+  type?: string;
   client_id?: string;
   sender: string;
   metadata?: Record<string, unknown>;
 }): string | undefined {
   if (!message.client_id || !isDeduplicated(message.sender)) return undefined;
+  if (message.type === 'admin_join' || message.type === 'admin_leave') return undefined;
   const admin = message.sender === 'admin' ? message.metadata?.admin_key : undefined;
   return typeof admin === 'string'
     ? `admin:${admin}:${message.client_id}`

@@ -125,6 +125,11 @@ export class SessionsService {
     return this.messageLog.sent(...args);
   }
 
+  // the admin_join / admin_leave an admin's frame with this client_id caused (SessionLog.takeoverEvent)
+  takeoverEvent(...args: Parameters<SessionLog['takeoverEvent']>): Promise<MessageRecord | undefined> {
+    return this.messageLog.takeoverEvent(...args);
+  }
+
   shows(...args: Parameters<SessionLog['shows']>): Promise<boolean> {
     return this.messageLog.shows(...args);
   }

@@ -6,6 +6,7 @@ import { BUS, type Bus } from '../../infra/bus/bus';
 import { ChatMetrics } from '../metrics/chat-metrics';
 import { ReplyService } from '../replies/reply.service';
 import { SessionEvents } from '../realtime/session-events';
+import type { MessageRecord } from '../sessions/session.types';
 import { SessionsService } from '../sessions/sessions.service';
 import { HelpService } from './help.service';
 import { LapseJudge } from './lapse-judge';
@@ -78,7 +79,13 @@ export class TakeoverLeaseService implements OnModuleInit {
 
   // The claim is stored: the admin answers from here on, and every device of the user sees it.
   // `joined`: once its admin_join is stored, before any socket hears of it (TakeoverLogService.logStart).
-  async started(claim: Claim, helpRequestedAt: Date | null, joined?: () => void): Promise<void> {
+  // `clientId`: of the admin_join frame that claimed it, stored on its admin_join.
+  async started(
+    claim: Claim,
+    helpRequestedAt: Date | null,
+    joined?: (event: MessageRecord) => void,
+    clientId?: string,
+  ): Promise<void> {
     this.logger.log(
       { event: 'takeover_started', admin_id: claim.adminId, session_id: claim.sessionId, epoch: claim.epoch },
       'takeover started',
@@ -90,7 +97,7 @@ export class TakeoverLeaseService implements OnModuleInit {
     // instance that never heard of the takeover, or died, is not waited for)
     await this.repliesSettled(claim);
     try {
-      await this.takeoverLog.logStart(claim, joined);
+      await this.takeoverLog.logStart(claim, joined, clientId);
     } catch (error) {
       // the session ended while it was being claimed (the join is logged only into a live session):
       // the claim ends here, with no admin_join to leave (docs/protocol.md, "Takeover handoff")
@@ -126,12 +133,16 @@ export class TakeoverLeaseService implements OnModuleInit {
 
   // The claim this admin holds (a renewal from another socket, a retried join): its admin_join is
   // logged before the socket speaks there, by whichever request gets there first (`joined`, as in
-  // started(), when it is this one).
-  async ensureStarted(claim: Claim, joined?: () => void): Promise<void> {
+  // started(), when it is this one; its frame's `clientId` goes on the admin_join it logs).
+  async ensureStarted(
+    claim: Claim,
+    joined?: (event: MessageRecord) => void,
+    clientId?: string,
+  ): Promise<void> {
     const state = await this.sessions.assistanceState(claim.sessionId);
     if (sameTakeover(state?.takeover, claim)) return;
     await this.repliesSettled(claim);
-    await this.takeoverLog.logStart(claim, joined);
+    await this.takeoverLog.logStart(claim, joined, clientId);
     await this.leaveIfEnded(claim);
   }
 
@@ -169,8 +180,9 @@ export class TakeoverLeaseService implements OnModuleInit {
   }
 
   // Ends the claim once, whichever instance or request gets there first. `leaverId`: the socket whose
-  // admin_leave ends it (its ack answers it; the takeover's other sockets are shown admin_leave).
-  async finish(claim: Claim, reason: EndReason, leaverId?: string): Promise<void> {
+  // admin_leave ends it (its ack answers it; the takeover's other sockets are shown admin_leave), and
+  // `clientId` that frame's, stored on the admin_leave when this call logs it.
+  async finish(claim: Claim, reason: EndReason, leaverId?: string, clientId?: string): Promise<void> {
     const end = reason === 'lapsed' ? claim.leaseUntil : new Date();
     if (!(await this.repository.insertEnd(claim, end, reason))) return;
     this.metrics?.takeovers.inc({ event: 'ended', reason });
@@ -189,6 +201,7 @@ export class TakeoverLeaseService implements OnModuleInit {
     const leaveLogged = await this.complete(
       { ...claim, ended: true, endedAt: end, endReason: reason },
       false,
+      clientId,
     );
     // the replies module answers what the user asked that no admin answered; once per takeover:
     // finish() gets here only on the instance that ended it
@@ -232,8 +245,8 @@ export class TakeoverLeaseService implements OnModuleInit {
   // admin_leave is logged with the mirror cleared (once, whoever tries; nothing when its admin_join
   // never was), then the claim is closed and the model's replies may show again. `answer`: the
   // replies module answers what no admin did, when this call logged the leave.
-  // true when this call logged the admin_leave.
-  async complete(claim: Claim, answer: boolean): Promise<boolean> {
+  // true when this call logged the admin_leave (with `clientId`, of the admin_leave frame that ended it).
+  async complete(claim: Claim, answer: boolean, clientId?: string): Promise<boolean> {
     const end = claim.endedAt ?? new Date();
     // The model's replies may show again once admin_leave is logged (the session unassisted in the
     // same write) and before any socket hears of it: a message the user sends the instant
@@ -246,7 +259,7 @@ export class TakeoverLeaseService implements OnModuleInit {
       told = true;
       this.tell('closed', claim);
     };
-    const logged = await this.takeoverLog.logEnd(claim, end, claim.endReason ?? 'lapsed', open);
+    const logged = await this.takeoverLog.logEnd(claim, end, claim.endReason ?? 'lapsed', open, clientId);
     // closed once its admin_leave is logged: the next claim's admin_join follows it in the log
     await this.repository.close(claim, end);
     open();

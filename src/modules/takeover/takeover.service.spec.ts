@@ -10,9 +10,9 @@ import { TurnWatchService } from '../replies/turn-watch.service';
 import { RecordService } from '../replies/record.service';
 import type { ReplyService } from '../replies/reply.service';
 import { REPLY_LEASE_TTL_MS } from '../../infra/lock/reply-lease';
+import { adminKeyOf } from '../sessions/session-rules';
 import type { AppendOptions } from '../sessions/session.types';
 import type { SessionsService } from '../sessions/sessions.service';
-import { adminKeyOf } from '../sessions/session-rules';
 import type { StoredFileInfo } from '../../infra/files/file-store';
 import { AttachmentsService } from '../uploads/attachments.service';
 import type { FilesService } from '../uploads/files.service';
@@ -135,6 +135,19 @@ function setup(latest: Claim | null, grace = GRACE) {
       }),
     ),
     answerHelp: jest.fn().mockResolvedValue(undefined),
+    // the admin_join / admin_leave a frame of this admin's caused (SessionLog.takeoverEvent)
+    takeoverEvent: jest
+      .fn()
+      .mockImplementation((_id: string, type: string, adminKey: string, clientId: string) =>
+        Promise.resolve(
+          log.find(
+            (message) =>
+              message.type === type &&
+              message.client_id === clientId &&
+              (message.metadata as Record<string, unknown> | undefined)?.admin_key === adminKey,
+          ),
+        ),
+      ),
     exclusive: jest.fn().mockImplementation((_id: string, task: () => Promise<unknown>) => task()),
     lastSeq: jest.fn().mockReturnValue(0),
     storedAfter: jest
@@ -264,7 +277,10 @@ describe(TakeoverService.name, () => {
     );
     expect(hub.toSession).toHaveBeenCalledWith(
       's1',
-      expect.objectContaining({ type: 'admin_join', metadata: { admin_name: 'Ada' } }),
+      expect.objectContaining({
+        type: 'admin_join',
+        metadata: { admin_name: 'Ada', admin_key: adminKeyOf('ada'), started_at: expect.any(String) },
+      }),
       undefined,
       undefined,
     );
@@ -343,6 +359,77 @@ describe(TakeoverService.name, () => {
     expect(await codeOf(refused.service.join(other, 's1', 'j2'))).toBe(ErrorCode.SESSION_LOCKED);
     expect(refused.hub.move).not.toHaveBeenCalled();
     expect(refused.service.isAssisting(other)).toBe(false);
+  });
+
+  // CONTRACT §2: an admin_join and an admin_leave carry the client_id of the frame that caused them,
+  // their acks the stored id, and a resend of either is answered with its stored copy. Until the
+  // contract audit of session 44 a resent admin_leave was refused NOT_FOUND and a resent admin_join
+  // started a second takeover (test/e2e/takeover-admin-socket.e2e-spec.ts).
+  describe('client_id of admin_join and admin_leave', () => {
+    const acks = (hub: ReturnType<typeof setup>['hub'], clientId: string) =>
+      hub.send.mock.calls
+        .map(([, frame]) => frame as { type: string; client_id?: string; id?: string })
+        .filter((frame) => frame.type === 'ack' && frame.client_id === clientId);
+    const storedOf = (sessions: ReturnType<typeof setup>['sessions'], type: string) =>
+      (sessions.append.mock.calls as Array<[string, { type: string; client_id?: string }]>)
+        .map(([, message]) => message)
+        .filter((message) => message.type === type);
+
+    it('should store the client_id on the admin_join and admin_leave it caused, and ack each with its id', async () => {
+      const { service, hub, sessions } = setup(null);
+      const socket = { id: 'c1', sessionId: 'own', principal: admin('ada', 'Ada') } as unknown as Connection;
+      await service.join(socket, 's1', 'j1');
+      await service.leave(socket, 's1', 'l1');
+      const [join, leave] = [storedOf(sessions, 'admin_join'), storedOf(sessions, 'admin_leave')];
+      expect([...join, ...leave].map((message) => message.client_id)).toEqual(['j1', 'l1']);
+      const shown = (type: string) =>
+        hub.toSession.mock.calls
+          .map(([, frame]) => frame as { type: string })
+          .find((frame) => frame.type === type);
+      expect(shown('admin_join')).toMatchObject({ client_id: 'j1' });
+      expect(shown('admin_leave')).toMatchObject({ client_id: 'l1' });
+      expect(acks(hub, 'j1')).toEqual([expect.objectContaining({ id: 'm5' })]);
+      expect(acks(hub, 'l1')).toEqual([expect.objectContaining({ id: 'm6', seq: 6 })]);
+    });
+
+    it("should ack a resend of an ended takeover's admin_join and admin_leave with their stored copies, claiming and releasing nothing", async () => {
+      const { service, hub, sessions, repository } = setup(null);
+      const socket = (id: string) =>
+        ({ id, sessionId: `own-${id}`, principal: admin('ada', 'Ada') }) as unknown as Connection;
+      const first = socket('c1');
+      await service.join(first, 's1', 'j1');
+      await service.leave(first, 's1', 'l1');
+      const next = socket('c2');
+      await service.leave(next, 's1', 'l1');
+      await service.join(next, 's1', 'j1');
+      expect(acks(hub, 'l1').map((ack) => ack.id)).toEqual(['m6', 'm6']);
+      expect(acks(hub, 'j1').map((ack) => ack.id)).toEqual(['m5', 'm5']);
+      expect(repository.insertClaim).toHaveBeenCalledTimes(1);
+      expect(service.isAssisting(next)).toBe(false);
+      // a later takeover of this admin's is not ended by a resend of the earlier one's admin_leave
+      await service.join(next, 's1', 'j2');
+      await service.leave(socket('c3'), 's1', 'l1');
+      expect(await repository.latest('s1')).toMatchObject({ epoch: 2, ended: false });
+      expect(storedOf(sessions, 'admin_join').map((message) => message.client_id)).toEqual(['j1', 'j2']);
+      expect(storedOf(sessions, 'admin_leave')).toHaveLength(1);
+    });
+
+    it('should continue the takeover a resent admin_join started while it is held, acked with the stored id', async () => {
+      const { service, hub, sessions, repository } = setup(null);
+      const socket = (id: string) =>
+        ({ id, sessionId: `own-${id}`, principal: admin('ada', 'Ada') }) as unknown as Connection;
+      await service.join(socket('c1'), 's1', 'j1');
+      const again = socket('c2');
+      await service.join(again, 's1', 'j1');
+      expect(service.isAssisting(again)).toBe(true);
+      expect(repository.renew).toHaveBeenCalled();
+      expect(repository.insertClaim).toHaveBeenCalledTimes(1);
+      expect(storedOf(sessions, 'admin_join')).toHaveLength(1);
+      expect(acks(hub, 'j1').map((ack) => ack.id)).toEqual(['m5', 'm5']);
+      // another admin's client_id is another frame: refused while ada holds the session
+      const bob = { id: 'c3', sessionId: 'own', principal: admin('bob', 'Bob') } as unknown as Connection;
+      expect(await codeOf(service.join(bob, 's1', 'j1'))).toBe(ErrorCode.SESSION_LOCKED);
+    });
   });
 
   it('should renew instead of starting again when the admin already holds the session', async () => {
@@ -460,7 +547,12 @@ describe(TakeoverService.name, () => {
       expect.objectContaining({
         type: 'admin_leave',
         // the takeover it ends, by its start (ReplyFences.endedInLog)
-        metadata: { admin_name: 'Ada', reason: 'lapsed', started_at: lapsed.startedAt.toISOString() },
+        metadata: {
+          admin_name: 'Ada',
+          admin_key: adminKeyOf('ada'),
+          reason: 'lapsed',
+          started_at: lapsed.startedAt.toISOString(),
+        },
       }),
       { countsAsMessage: false },
       expect.objectContaining({

@@ -8,7 +8,7 @@ import { ClientHub } from '../realtime/client-hub';
 import { type Recorded, RecordService } from '../replies/record.service';
 import type { Connection } from '../realtime/connection';
 import type { ClientMessageOf } from '../../protocol/frames';
-import type { NewMessage, SessionRecord } from '../sessions/session.types';
+import type { MessageRecord, NewMessage, SessionRecord } from '../sessions/session.types';
 import { adminKeyOf } from '../sessions/session-rules';
 import { SessionsService } from '../sessions/sessions.service';
 import { AttachmentsService } from '../uploads/attachments.service';
@@ -56,8 +56,14 @@ export class TakeoverService {
 
   // Claims the session for this admin (REST takeover, WS admin_join). SESSION_LOCKED names the holder;
   // NOT_FOUND when there is no conversation to take over. `joined`: when this call logs the claim's
-  // admin_join, once it is stored and before any socket hears of it (never for a refused claim).
-  async claim(sessionId: string, admin: Principal, joined?: (claim: Claim) => void): Promise<TakeoverView> {
+  // admin_join, once it is stored and before any socket hears of it (never for a refused claim), with
+  // `clientId` (of the admin_join frame) on it.
+  async claim(
+    sessionId: string,
+    admin: Principal,
+    joined?: (claim: Claim, event: MessageRecord) => void,
+    clientId?: string,
+  ): Promise<TakeoverView> {
     this.requireAdmin(admin);
     const name = adminName(admin);
     let holder: Claim | null = null;
@@ -83,7 +89,7 @@ export class TakeoverService {
           if (!(await this.lease.extend(holder, leaseUntil))) continue;
           // another request of this admin may still be starting it: its admin_join is logged first
           const held = holder;
-          await this.lease.ensureStarted(held, joined && (() => joined(held)));
+          await this.lease.ensureStarted(held, joined && ((event) => joined(held, event)), clientId);
           return view(holder, leaseUntil, false);
         }
         // run out in the store, and nobody has renewed it since the store was last away (nor since
@@ -110,7 +116,8 @@ export class TakeoverService {
         await this.lease.started(
           claim,
           session.help_pending ? session.help_requested_at : null,
-          joined && (() => joined(claim)),
+          joined && ((event) => joined(claim, event)),
+          clientId,
         );
         return view(claim, leaseUntil, true);
       }
@@ -119,13 +126,14 @@ export class TakeoverService {
     throw locked(holder);
   }
 
-  // Ends this admin's takeover (REST release, WS admin_leave from `leaver`).
-  async release(sessionId: string, admin: Principal, leaver?: Connection): Promise<void> {
+  // Ends this admin's takeover (REST release, WS admin_leave from `leaver`, its frame's `clientId` on
+  // the admin_leave).
+  async release(sessionId: string, admin: Principal, leaver?: Connection, clientId?: string): Promise<void> {
     this.requireAdmin(admin);
     const holder = await this.repository.latest(sessionId);
     if (!holder || holder.ended) throw new DomainException(ErrorCode.NOT_FOUND, 'No takeover in progress.');
     if (holder.adminId !== admin.userId) throw locked(holder);
-    await this.lease.finish(holder, 'released', leaver?.id);
+    await this.lease.finish(holder, 'released', leaver?.id, clientId);
   }
 
   // WS admin_join: claim, then bind this socket to the session so it sees the user's messages.
@@ -146,7 +154,29 @@ export class TakeoverService {
     // an admin's frame first (FORBIDDEN), whatever a resume would say of the session (the admin
     // audit of session 34: a non-admin's resume was told NOT_FOUND)
     this.requireAdmin(connection.principal);
-    const held = resume ? await this.resumable(connection, sessionId) : undefined;
+    let held = resume ? await this.resumable(connection, sessionId) : undefined;
+    // A resend of a frame whose admin_join is stored (its ack lost with the socket: CONTRACT §2, same
+    // client_id = same message): the takeover it started is continued while this admin holds it, that
+    // epoch only, as a resume is; once it has ended, the stored copy's ack answers, and nothing is
+    // claimed. Until the contract audit of session 44 the resend claimed the session anew: a second
+    // admin_join was logged, the user shown it, and the model stopped answering (3 of 3 runs).
+    const sent =
+      clientId !== undefined
+        ? await this.sentEvent(connection, sessionId, 'admin_join', clientId)
+        : undefined;
+    if (sent && !held) {
+      const latest = await this.repository.latest(sessionId);
+      if (
+        !latest ||
+        latest.ended ||
+        latest.adminId !== connection.principal.userId ||
+        latest.startedAt.toISOString() !== sent.metadata?.started_at
+      ) {
+        this.records.ack(connection, sessionId, sent, { admin_name: sent.metadata?.admin_name });
+        return;
+      }
+      held = latest;
+    }
     // where the log stood before this admin_join: the socket is bound there and caught up from
     // the store, so what the user sends the instant they see admin_join reaches the admin too
     const before = await this.sessions.assistanceState(sessionId);
@@ -161,7 +191,10 @@ export class TakeoverService {
     // of 45 rounds; test/e2e/takeover-handoff.e2e-spec.ts).
     let attached: Binding | undefined;
     let left: Claim | undefined;
-    const attach = (claim: Claim) => {
+    // the admin_join this frame caused (the ack carries its id: CONTRACT §2)
+    let logged: MessageRecord | undefined = sent;
+    const attach = (claim: Claim, event?: MessageRecord) => {
+      if (event) logged = event;
       const current = this.bindings.binding(connection);
       if (current?.claim.sessionId === sessionId) return;
       // the takeover this socket assisted is released below, once this join is done
@@ -173,8 +206,8 @@ export class TakeoverService {
     };
     try {
       const claimed = held
-        ? await this.continueHeld(connection, held, attach)
-        : await this.claim(sessionId, connection.principal, attach);
+        ? await this.continueHeld(connection, held, attach, clientId)
+        : await this.claim(sessionId, connection.principal, attach, clientId);
       // the session this socket assisted is let go once the new one is this admin's, not before: until
       // an admin audit in session 40 a join refused SESSION_LOCKED (another admin held it) had ended
       // the admin's takeover already, the user was shown admin_leave and the model answered them
@@ -210,6 +243,7 @@ export class TakeoverService {
         session_id: sessionId,
         seq: session?.seq ?? 0,
         client_id: clientId,
+        id: logged?.id,
         metadata: {
           admin_name: claimed.admin_name,
           lease_until: claimed.lease_until,
@@ -256,11 +290,12 @@ export class TakeoverService {
   private async continueHeld(
     connection: Connection,
     held: Claim,
-    joined: (claim: Claim) => void,
+    joined: (claim: Claim, event: MessageRecord) => void,
+    clientId?: string,
   ): Promise<TakeoverView> {
     const leaseUntil = new Date(Date.now() + this.settings.takeoverGraceMs);
     if (!(await this.lease.extend(held, leaseUntil))) throw this.ended(connection, held);
-    await this.lease.ensureStarted(held, () => joined(held));
+    await this.lease.ensureStarted(held, (event) => joined(held, event), clientId);
     return view(held, leaseUntil, false);
   }
 
@@ -270,16 +305,44 @@ export class TakeoverService {
   }
 
   // WS admin_leave: ends the takeover and takes the socket back to the admin's own session; the ack
-  // answers this socket, the admin's other sockets there are shown admin_leave.
+  // answers this socket (with the id of the admin_leave it caused: CONTRACT §2), the admin's other
+  // sockets there are shown admin_leave.
+  // A resend of a frame whose admin_leave is stored (its ack lost with the socket) is acked with that
+  // copy and releases nothing: a later takeover of this admin's is not ended by it. Until the contract
+  // audit of session 44 it was refused NOT_FOUND, "No takeover in progress." (3 of 3 runs).
   async leave(connection: Connection, sessionId: string, clientId?: string): Promise<void> {
-    await this.release(sessionId, connection.principal, connection);
+    this.requireAdmin(connection.principal);
+    const sent = () =>
+      clientId !== undefined ? this.sentEvent(connection, sessionId, 'admin_leave', clientId) : undefined;
+    let left = await sent();
+    if (!left) {
+      try {
+        await this.release(sessionId, connection.principal, connection, clientId);
+      } catch (error) {
+        // its first copy, on another socket at once, ended the takeover meanwhile
+        left = error instanceof DomainException ? await sent() : undefined;
+        if (!left) throw error;
+      }
+      left ??= await sent();
+    }
     if (this.bindings.binding(connection)?.claim.sessionId === sessionId) this.bindings.unbind(connection.id);
     this.hub.send(connection, {
       type: 'ack',
       session_id: sessionId,
-      seq: this.sessions.lastSeq(sessionId) ?? 0,
+      seq: left?.seq ?? this.sessions.lastSeq(sessionId) ?? 0,
       client_id: clientId,
+      id: left?.id,
     });
+  }
+
+  // The admin_join or admin_leave that this admin's frame with `clientId` caused, when it is stored.
+  private sentEvent(
+    connection: Connection,
+    sessionId: string,
+    type: 'admin_join' | 'admin_leave',
+    clientId: string,
+  ): Promise<MessageRecord | undefined> {
+    return this.sessions.takeoverEvent(sessionId, type, adminKeyOf(connection.principal.userId), clientId);
   }
 
   // The socket is bound to a session this admin took over: its messages go there as sender admin.
