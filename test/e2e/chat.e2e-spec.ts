@@ -265,6 +265,19 @@ describe('chat over WebSocket (e2e)', () => {
     await client.close();
   });
 
+  // Found by the contract black-box audit in session 44 (3 of 3 runs): CONTRACT §2 "the server echoes
+  // it on the ack and on every message it causes", but the model_select a device's model_select
+  // causes on the user's other devices carried no client_id.
+  it("should echo client_id on the model_select a model_select causes on the user's other devices", async () => {
+    const token = userToken(uniqueUser());
+    const [phone, laptop] = [await connect(token), await connect(token)];
+    await Promise.all([phone.nextOfType('connection_status'), laptop.nextOfType('connection_status')]);
+    phone.send({ type: 'model_select', model_id: 'demo', client_id: 'pick-1' });
+    await phone.next((frame) => frame.type === 'ack' && frame.client_id === 'pick-1');
+    expect(await laptop.nextOfType('model_select')).toMatchObject({ model_id: 'demo', client_id: 'pick-1' });
+    await Promise.all([phone.close(), laptop.close()]);
+  });
+
   // Found by the text-limits black-box audit in session 42 (every connect): the chat client reads
   // metadata.max_message_length to count its composer, its edit box and a room's, but no
   // connection_status carried it, so with MAX_MESSAGE_LENGTH=100 the client let 4,096 through and the

@@ -198,9 +198,15 @@ export class ChatService {
       connection,
       this.frame(connection.sessionId, { type: 'ack', client_id: message.client_id, model_id: modelId }),
     );
+    // the client_id of the frame that caused it (CONTRACT §2). Until the contract audit of session 44
+    // the user's other devices were shown it without (3 of 3 runs).
     this.hub.toSession(
       connection.sessionId,
-      this.frame(connection.sessionId, { type: 'model_select', model_id: modelId }),
+      this.frame(connection.sessionId, {
+        type: 'model_select',
+        model_id: modelId,
+        client_id: message.client_id,
+      }),
     );
   }
 

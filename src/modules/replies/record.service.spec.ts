@@ -21,7 +21,7 @@ describe(RecordService.name, () => {
     const hub = { send: jest.fn(), toSession: jest.fn() };
     const replies = { early: jest.fn().mockReturnValue(undefined), request: jest.fn() };
     const service = new RecordService(
-      { append } as unknown as SessionsService,
+      { append, lastSeq: () => 3 } as unknown as SessionsService,
       hub as unknown as ClientHub,
       replies as unknown as ReplyService,
       { watch } as unknown as TurnWatchService,
@@ -62,6 +62,22 @@ describe(RecordService.name, () => {
       undefined,
       undefined,
     );
+  });
+
+  // CONTRACT §2: the client_id is echoed on every message it causes
+  it("should name the session from its first message with that message's client_id on session_renamed", async () => {
+    const session = { id: 's1', user_id: 'u1', model_id: 'demo', name: 'Hello', assisting_admin_id: null };
+    const { service, hub } = setup(
+      jest.fn().mockResolvedValue({ message: stored, duplicate: false, session, named: 'Hello' }),
+    );
+    await service.record(input({ name: true }));
+    expect(hub.toSession).toHaveBeenCalledWith('s1', {
+      type: 'session_renamed',
+      session_id: 's1',
+      seq: 3,
+      client_id: 'c1',
+      content: 'Hello',
+    });
   });
 
   it('should watch nothing for a message the AI does not answer', async () => {

@@ -195,11 +195,14 @@ export class RecordService {
       (input.name && session.name === DEFAULT_SESSION_NAME && message.content
         ? await this.sessions.nameFromFirstMessage(session, message.content)
         : undefined);
+    // with the client_id of the message that named it (CONTRACT §2: echoed on every message it
+    // causes; until the contract audit of session 44 it carried none)
     if (name)
       this.hub.toSession(sessionId, {
         type: 'session_renamed',
         session_id: sessionId,
         seq: this.sessions.lastSeq(sessionId) ?? message.seq,
+        client_id: message.client_id,
         content: name,
       });
     return recorded;
