@@ -448,6 +448,11 @@ describe('takeover: the admin socket (e2e)', () => {
       admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join-1' });
       const joinAck = await answerTo(admin.client, 'join-1');
       const joined = await user.client.nextOfType('admin_join');
+      // the typing indicator each side relays to the other carries its client_id too
+      user.client.send({ type: 'typing_indicator', client_id: 'typing-u', metadata: { typing: true } });
+      expect((await admin.client.nextOfType('typing_indicator')).client_id).toBe('typing-u');
+      admin.client.send({ type: 'typing_indicator', client_id: 'typing-a', metadata: { typing: true } });
+      expect((await user.client.nextOfType('typing_indicator')).client_id).toBe('typing-a');
       admin.client.send({ type: 'admin_leave', session_id: user.sessionId, client_id: 'leave-1' });
       const leaveAck = await answerTo(admin.client, 'leave-1');
       const left = await user.client.nextOfType('admin_leave');

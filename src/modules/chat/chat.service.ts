@@ -110,6 +110,9 @@ export class ChatService {
           this.frame(connection.sessionId, {
             type: 'typing_indicator',
             sender: connection.principal.isAdmin ? 'admin' : 'user',
+            // CONTRACT §2: the client_id is echoed on every message it causes (the contract audit of
+            // session 44 found the relayed indicator without it)
+            ...(message.client_id === undefined ? {} : { client_id: message.client_id }),
             metadata: { typing: message.metadata?.typing === true },
           }),
           connection,
