@@ -519,6 +519,33 @@ describe('takeover (e2e)', () => {
     await Promise.all([user.client.close(), holder.client.close(), other.client.close()]);
   });
 
+  // Found by the review of session 44's changes (3 of 3 runs, admin_join and admin_leave alike): the
+  // seq above was stamped on a plain user's refusal too, so anyone naming another user's session in
+  // an admin_join learned whether it existed and how many events it held, and could watch it grow.
+  // A user's refusal names the user's own session (docs/protocol.md, "Frames").
+  it("should show a plain user nothing of another user's session in the refusal of admin_join or admin_leave", async () => {
+    const victim = await connect(userToken(uniqueUser()));
+    victim.client.send({ type: 'user_message', content: 'a secret', client_id: 'v1' });
+    await victim.client.reply();
+    const attacker = await connect(userToken(uniqueUser()));
+    const shown: unknown[] = [];
+    for (const type of ['admin_join', 'admin_leave'])
+      for (const [name, sessionId] of [
+        ['victim', victim.sessionId],
+        ['nobody', '0123456789abcdef01234567'],
+      ]) {
+        attacker.client.send({ type, session_id: sessionId, client_id: `${type}-${name}` });
+        const refused = await attacker.client.next(
+          (frame) => frame.type === 'error' && frame.client_id === `${type}-${name}`,
+        );
+        shown.push({ code: refused.error?.code, session: refused.session_id, seq: refused.seq });
+      }
+    expect(shown).toEqual(
+      Array.from({ length: 4 }, () => ({ code: 'FORBIDDEN', session: attacker.sessionId, seq: 0 })),
+    );
+    await Promise.all([victim.client.close(), attacker.client.close()]);
+  });
+
   it('should let exactly one of 20 admins win when they claim one session at once over REST', async () => {
     const user = await connect(userToken(uniqueUser()));
     const admins = Array.from({ length: 20 }, (_, index) =>

@@ -178,10 +178,13 @@ export class ChatGateway implements OnGatewayInit, BeforeApplicationShutdown {
     // answering an admin's message: the session it was for, taken before it is handled (a takeover
     // ending meanwhile moves the socket back to the admin's own session, and the dashboard drops an
     // error of another session: docs/protocol.md, "Takeover handoff")
-    const about =
-      parsed.message.type.startsWith('admin_') || connection.principal.isAdmin
-        ? (parsed.message.session_id ?? connection.sessionId)
-        : undefined;
+    // Only an admin's: a plain user's refusal names the user's own session, never the one the frame
+    // named. Until the review of session 44's changes a user's admin_join naming another user's
+    // session was refused with where that session stood (its seq), telling whether it existed and how
+    // it grew (3 of 3 runs; test/e2e/takeover.e2e-spec.ts).
+    const about = connection.principal.isAdmin
+      ? (parsed.message.session_id ?? connection.sessionId)
+      : undefined;
     try {
       await this.chat.handle(connection, parsed.message);
       if (parsed.message.type === 'auth_refresh') this.armExpiry(connection);
