@@ -71,6 +71,41 @@ describe("an admin's messages at the edges of a takeover on two instances (e2e)"
       examples: [],
     });
   });
+  // Found by the paused-instance audit (round 3) of session 44 (6 of 6 rounds; 5 of 10 with the
+  // admin's instance frozen past TAKEOVER_GRACE instead of a release): after a takeover ended
+  // elsewhere, a frame naming the old session, itself refused SESSION_LOCKED (the dashboard names it
+  // on every typing_indicator), lifted the guard, and the admin's next message naming no session was
+  // acked into the admin's console chat and answered by the model: the reply meant for the user went
+  // to the AI. Only a frame that is taken lifts it (docs/protocol.md, "Takeover handoff").
+  it("should refuse an admin's unnamed message after a takeover ended elsewhere, even after a refused frame naming that session", async () => {
+    const token = adminToken(uniqueUser('typist'), 'Typist');
+    const user = await connectTo(cluster.second, userToken(uniqueUser('waiting')));
+    const admin = await connectTo(cluster.first, token);
+    admin.client.send({ type: 'admin_join', session_id: user.sessionId, client_id: 'join' });
+    expect((await answerTo(admin.client, 'join')).type).toBe('ack');
+    const released = await fetch(`${cluster.second.httpUrl}/chat/admin/sessions/${user.sessionId}/release`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(released.status).toBe(200);
+    await admin.client.nextOfType('admin_leave');
+    for (const type of ['typing_indicator', 'stop_generation']) {
+      admin.client.send({ type, session_id: user.sessionId, client_id: type, metadata: { typing: true } });
+      expect((await answerTo(admin.client, type)).error?.code).toBe('SESSION_LOCKED');
+    }
+    admin.client.send({
+      type: 'user_message',
+      client_id: 'reply',
+      content: 'Hi, this is Typist, let me look',
+    });
+    const answer = await answerTo(admin.client, 'reply');
+    expect({ type: answer.type, code: answer.error?.code }).toEqual({
+      type: 'error',
+      code: 'SESSION_LOCKED',
+    });
+    await Promise.all([user.client.close(), admin.client.close()]);
+  });
+
   // An admin assisting one user clicks "take over" on a session another admin holds: the join is
   // refused SESSION_LOCKED, and yet the admin's own takeover has already been ended (the socket
   // releases what it holds before it claims), leaving the first user to the model mid-conversation.

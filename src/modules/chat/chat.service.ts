@@ -60,9 +60,6 @@ export class ChatService {
     // session is refused (CONTRACT §4), never rerouted. A user's messages always go to the user's one
     // active session.
     if (connection.principal.isAdmin) {
-      // a session named, joined or a new chat: the socket says where it writes from now on
-      if (message.session_id !== undefined || message.type === 'new_session' || message.type === 'admin_join')
-        connection.endedTakeover = undefined;
       if (
         message.type !== 'admin_join' &&
         message.type !== 'admin_leave' &&
@@ -78,7 +75,24 @@ export class ChatService {
           return;
         throw new DomainException(ErrorCode.SESSION_LOCKED, 'You do not hold this session.');
       }
+      // A session named and taken, joined, or a new chat: the socket says where it writes from now
+      // on. Only a frame that is taken says so: until the paused-instance audit of session 44 any frame
+      // naming a session lifted the guard, even one refused above (the dashboard names the session on
+      // every typing_indicator), and the admin's next unnamed message, meant for the user, was acked
+      // into the admin's console chat and answered by the model (6 of 6 rounds;
+      // test/e2e/takeover-admin-edges.e2e-spec.ts).
+      if (message.type === 'new_session' || message.type === 'admin_join') {
+        await this.route(connection, message);
+        connection.endedTakeover = undefined;
+        return;
+      }
+      if (message.session_id !== undefined && message.type !== 'admin_leave')
+        connection.endedTakeover = undefined;
     }
+    return this.route(connection, message);
+  }
+
+  private async route(connection: Connection, message: ClientMessage): Promise<void> {
     switch (message.type) {
       case 'user_message':
         return this.userMessage(connection, message);
