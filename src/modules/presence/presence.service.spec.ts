@@ -36,6 +36,16 @@ describe(PresenceService.name, () => {
     jest.useRealTimers();
   });
 
+  // a service of the test's own, over a store it can spy on, told its changes; the test destroys it
+  function ownService() {
+    const store = new InProcessPresenceStore(TIMEOUT);
+    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
+    const seen: PresenceChange[] = [];
+    own.onChange((change) => seen.push(change));
+    own.onModuleInit();
+    return { store, own, seen };
+  }
+
   it('should count every device: online with one, away only when all are away, offline after the last', async () => {
     const phone = connection('u');
     const laptop = connection('u');
@@ -69,11 +79,7 @@ describe(PresenceService.name, () => {
   // the store away when the socket closed: the removal is owed and paid once it answers, with an
   // announcement even if the store says nothing changed (Redis restarted and forgot the last one)
   it('should announce a user offline once the store answers again, when their last socket closed while it was away', async () => {
-    const store = new InProcessPresenceStore(TIMEOUT);
-    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
-    const seen: PresenceChange[] = [];
-    own.onChange((change) => seen.push(change));
-    own.onModuleInit();
+    const { store, own, seen } = ownService();
     try {
       const phone = connection('p');
       await own.connect(phone);
@@ -100,11 +106,7 @@ describe(PresenceService.name, () => {
   // told; every later write found it unchanged. The user is unsure after a failure, and their status
   // is announced again, with a newer version, once the store answers.
   it('should announce a user once the store answers again, when a write of theirs failed but ran', async () => {
-    const store = new InProcessPresenceStore(TIMEOUT);
-    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
-    const seen: PresenceChange[] = [];
-    own.onChange((change) => seen.push(change));
-    own.onModuleInit();
+    const { store, own, seen } = ownService();
     try {
       const touch = store.touch.bind(store);
       // the write runs, its answer is lost (timed out)
@@ -133,11 +135,7 @@ describe(PresenceService.name, () => {
 
   // unsure while the store stays away: tried every tick, announced once it answers
   it('should keep a user unsure while the store fails, and announce them once it answers', async () => {
-    const store = new InProcessPresenceStore(TIMEOUT);
-    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
-    const seen: PresenceChange[] = [];
-    own.onChange((change) => seen.push(change));
-    own.onModuleInit();
+    const { store, own, seen } = ownService();
     try {
       const away = new Error('redis away');
       const touch = jest.spyOn(store, 'touch').mockRejectedValue(away);
@@ -260,11 +258,7 @@ describe(PresenceService.name, () => {
   // user came back on a live instance and left again before it did: that removal changed nothing
   // (the dead socket still counted), and nobody announced the offline that followed, for good.
   it("should announce a user offline once a dead instance's socket ages out after their last socket here closed", async () => {
-    const store = new InProcessPresenceStore(TIMEOUT);
-    const own = new PresenceService(store, { rooms: { presenceTimeoutMs: TIMEOUT } } as Settings);
-    const seen: PresenceChange[] = [];
-    own.onChange((change) => seen.push(change));
-    own.onModuleInit();
+    const { store, own, seen } = ownService();
     try {
       // the instance that died wrote its socket last just now, and announced the user online
       expect(await store.touch('g', 'dead-instance-socket', 'online', Date.now(), Date.now())).toMatchObject({
