@@ -1,3 +1,4 @@
+import { gptModel, startOpenAiFake, type OpenAiFake } from '../fakes/openai-fake';
 import { authHeaders, getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
 import { adminToken, uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
@@ -15,18 +16,25 @@ interface AdminItem {
 // Human takeover (CONTRACT §4) on one instance: REST and WS claims, routing while assisted, the lease.
 describe('takeover (e2e)', () => {
   let server: RunningApp;
+  // a model whose prompts are seen (the demo echoes the user's last turn only)
+  let openai: OpenAiFake;
 
   beforeAll(async () => {
+    openai = await startOpenAiFake({ chunkSize: 8 });
     server = await startApp({
       RATE_LIMIT_MESSAGES_PER_SECOND: '50',
       LLM_PROVIDERS: JSON.stringify([
         { id: 'demo', name: 'Demo', type: 'demo', delay_ms: 5 },
         { id: 'slow', name: 'Slow', type: 'demo', delay_ms: 150 },
         { id: 'late', name: 'Late', type: 'demo', delay_ms: 1_500 },
+        gptModel(openai),
       ]),
     });
   });
-  afterAll(() => server.close());
+  afterAll(async () => {
+    await server?.close();
+    await openai?.close();
+  });
 
   const connect = async (token: string) => {
     const client = await TestClient.connect(`${server.wsUrl}?token=${token}`);
@@ -201,6 +209,54 @@ describe('takeover (e2e)', () => {
     expect(exported.messages.find((message) => message.type === 'file_upload')?.attachment).toMatchObject({
       name: 'from-admin.png',
       expires_at: expect.any(String) as unknown,
+    });
+    await Promise.all([phone.client.close(), admin.client.close()]);
+  });
+
+  // Found by the takeover black-box audit in session 44 (3 of 3 runs): once the takeover ended, the
+  // model answered from the session's history, whose files it read as the user's: the admin's text
+  // file, which the user reads, was put to it as "[The user attached the document …; it is no longer
+  // available.]" (docs/protocol.md, "Takeover handoff").
+  it("should give the model the text of the admin's file the user can read, as the admin's, not call it gone", async () => {
+    const token = userToken(uniqueUser());
+    const phone = await connect(token);
+    const answer = (client: TestClient, clientId: string): Promise<Frame> =>
+      client.next(
+        (frame) => (frame.type === 'ack' || frame.type === 'error') && frame.client_id === clientId,
+      );
+    phone.client.send({ type: 'model_select', model_id: 'gpt', client_id: 'm' });
+    expect((await answer(phone.client, 'm')).type).toBe('ack');
+    const adminTokenOf = adminToken(uniqueUser('admin'), 'Ada');
+    const admin = await connect(adminTokenOf);
+    admin.client.send({ type: 'admin_join', session_id: phone.sessionId, client_id: 'j' });
+    expect((await answer(admin.client, 'j')).type).toBe('ack');
+    const text = Buffer.from('Your reset code is PINEAPPLE-42.\n');
+    const file = await upload(server.httpUrl, adminTokenOf, text, 'reset.txt', 'text/plain');
+    expect(file.status).toBe(201);
+    admin.client.send({
+      type: 'file_upload',
+      file_id: file.body.file_id,
+      content: 'see this',
+      client_id: 'f',
+    });
+    expect((await answer(admin.client, 'f')).type).toBe('ack');
+    admin.client.send({ type: 'admin_leave', session_id: phone.sessionId, client_id: 'l' });
+    expect((await answer(admin.client, 'l')).type).toBe('ack');
+    expect((await fileLink(server.httpUrl, token, file.body.file_id)).status).toBe(302);
+    openai.reset();
+    phone.client.send({ type: 'user_message', content: 'What code did the admin send me?', client_id: 'u' });
+    await phone.client.next((frame) => frame.type === 'ai_response' && frame.metadata?.done === true, 10_000);
+    const messages = (openai.requests.at(-1)?.body.messages ?? []) as Array<{
+      role: string;
+      content: unknown;
+    }>;
+    expect(JSON.stringify(messages)).not.toContain('no longer available');
+    // the admin's turn, as the admin's text is put to the model: an assistant turn
+    expect(messages.find((message) => JSON.stringify(message.content).includes('PINEAPPLE-42'))).toEqual({
+      role: 'assistant',
+      content:
+        '[The admin Ada, a human colleague assisting this chat, sent the user the document "reset.txt" ' +
+        '(text/plain, 33 bytes). Its text:]\nYour reset code is PINEAPPLE-42.\n\nsee this',
     });
     await Promise.all([phone.client.close(), admin.client.close()]);
   });

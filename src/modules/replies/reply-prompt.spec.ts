@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { buildThread, isTurn } from '../../protocol/thread';
+import type { ContextWindow } from '../llm/context-window';
+import type { ModelEntry } from '../llm/llm.registry';
 import type { MessageRecord } from '../sessions/session.types';
-import { ownTurnLog, upToTurn } from './reply-prompt';
+import type { SessionsService } from '../sessions/sessions.service';
+import { FileContextService } from '../uploads/file-context.service';
+import type { FilesService } from '../uploads/files.service';
+import { ownTurnLog, ReplyPrompt, upToTurn } from './reply-prompt';
 
 function message(seq: number, type: string, metadata?: Record<string, unknown>): MessageRecord {
   return {
@@ -71,5 +76,54 @@ describe('ReplyPrompt (the turn a reply answers)', () => {
         }
       }),
     );
+  });
+});
+
+// The takeover audit of session 44: once the takeover ended, the assisting admin's text file in the
+// session was read as the user's and put to the model as the user's, gone (3 of 3 runs).
+describe('ReplyPrompt (the files of the session)', () => {
+  it("should put the assisting admin's file to the model as the admin's turn, read where it was sent", async () => {
+    const log: MessageRecord[] = [
+      {
+        id: 'f1',
+        seq: 1,
+        type: 'file_upload',
+        sender: 'admin',
+        content: 'see this',
+        file_id: 'file-a',
+        timestamp: new Date(0),
+        metadata: { file: { name: 'reset.txt', size: 8, mime_type: 'text/plain' }, admin_name: 'Ada' },
+      },
+      { ...message(2, 'user_message'), content: 'what code?' },
+    ];
+    const asked: unknown[] = [];
+    const files = {
+      readSentPrefix: (fileId: string, reader: unknown) => {
+        asked.push([fileId, reader]);
+        return Promise.resolve({ info: {}, data: Buffer.from('CODE-42\n') });
+      },
+      readPrefix: () => Promise.reject(new Error('read as the user')),
+    } as unknown as FilesService;
+    const sessions = {
+      lastSeq: () => undefined,
+      messagesAfter: () => Promise.resolve(log),
+    } as unknown as SessionsService;
+    const context = { fit: (prompt: unknown[]) => prompt } as unknown as ContextWindow;
+    const prompt = new ReplyPrompt(sessions, context, new FileContextService(files));
+    const entry = {
+      settings: { context_tokens: 1000, max_tokens: 100 },
+      provider: {},
+    } as unknown as ModelEntry;
+    const { messages } = await prompt.assemble({ sessionId: 's1', userId: 'u', modelId: 'gpt' }, entry);
+    expect(asked).toEqual([['file-a', { userId: 'u', sessionId: 's1' }]]);
+    expect(messages.map(({ role, content }) => ({ role, content }))).toEqual([
+      {
+        role: 'assistant',
+        content:
+          '[The admin Ada, a human colleague assisting this chat, sent the user the document "reset.txt" ' +
+          '(text/plain, 8 bytes). Its text:]\nCODE-42\n\nsee this',
+      },
+      { role: 'user', content: 'what code?' },
+    ]);
   });
 });

@@ -60,10 +60,13 @@ export class ReplyPrompt {
     const log = written?.messages ?? input.log ?? (await this.sessions.messagesAfter(sessionId, userId, 0));
     const events = upToTurn(buildThread(ownTurnLog(log, input.turnSeq)).current, input.alternativeOf);
     const turn = events.findLast(isTurn);
+    // the user's files read as the user's; a file the assisting admin sent here as the admin's, while
+    // this session shows it (docs/protocol.md, "Takeover handoff")
     const history = this.fileContext
       ? await this.fileContext.withFileContext(events, userId, {
           vision: entry.settings.vision,
           documents: entry.settings.documents,
+          sessionId,
         })
       : events;
     const prompt = withAttachments(toContextMessages(history), history);

@@ -46,7 +46,20 @@ describe(FileContextService.name, () => {
   const stored: Record<string, { data: Buffer; mimeType: string; owner: string }> = {};
   const reads: string[] = [];
   const readLimits: number[] = [];
+  // an assisting admin's text files by file id, and the session each was sent in
+  const sent: Record<string, { sessionId: string; text: string }> = {};
   const files = {
+    readSentPrefix: async (
+      fileId: string,
+      reader: { userId: string; sessionId: string },
+      maxBytes: number,
+    ) => {
+      reads.push(`${reader.sessionId}/${fileId}`);
+      const file = sent[fileId];
+      if (!file || file.sessionId !== reader.sessionId || reader.userId !== 'u')
+        throw new DomainException(ErrorCode.NOT_FOUND);
+      return { info: {}, data: Buffer.from(file.text).subarray(0, maxBytes) };
+    },
     readPrefix: async (fileId: string, ownerId: string, maxBytes: number) => {
       reads.push(fileId);
       readLimits.push(maxBytes);
@@ -306,6 +319,80 @@ describe(FileContextService.name, () => {
       prompt[2],
       { ...prompt[3], documents: [document] },
     ]);
+  });
+
+  // the takeover audit of session 44: the admin's file, read as the user's, was "[The user attached the
+  // document …; it is no longer available.]" while the user read it (3 of 3 runs)
+  it("should give the model an assisting admin's text document as the admin's, read only in the session it was sent to", async () => {
+    sent['file-a1'] = { sessionId: 's1', text: 'Your code is 42.' };
+    const message: MessageRecord = {
+      ...fileMessage('a1', 'reset.txt', 'text/plain', 'see this', 16),
+      sender: 'admin',
+      metadata: {
+        file: { name: 'reset.txt', size: 16, mime_type: 'text/plain' },
+        admin_name: ' Ada \n Lovelace ',
+        admin_key: 'k',
+      },
+    };
+    const [turn] = await service.withFileContext([message], 'u', { sessionId: 's1' });
+    // the admin's message, as the admin's text is put to the model (an assistant turn: reply-context.ts)
+    expect(turn).toMatchObject({ id: 'a1:text', type: 'user_message', sender: 'admin' });
+    expect(turn.content).toBe(
+      '[The admin Ada Lovelace, a human colleague assisting this chat, sent the user the document ' +
+        '"reset.txt" (text/plain, 16 bytes). Its text:]\nYour code is 42.\nsee this',
+    );
+    expect(reads).toEqual(['s1/file-a1']);
+    // cached for that session only: another session (refused there) reads again
+    reads.length = 0;
+    await service.withFileContext([message], 'u', { sessionId: 's1' });
+    const [elsewhere] = await service.withFileContext([message], 'u', { sessionId: 's2' });
+    expect(reads).toEqual(['s2/file-a1']);
+    expect(elsewhere.content).toBe(
+      '[The admin Ada Lovelace, a human colleague assisting this chat, sent the user the document ' +
+        '"reset.txt" (text/plain, 16 bytes); it is no longer available.]\nsee this',
+    );
+    // never as the user's own file, and without the session it is named, not read
+    reads.length = 0;
+    const [named] = await service.withFileContext(
+      [{ ...message, metadata: { file: message.metadata?.file } }],
+      'u',
+    );
+    expect(named.content).toBe(
+      '[An admin assisting this chat sent the user the file "reset.txt" (text/plain, 16 bytes).]\nsee this',
+    );
+    expect(reads).toEqual([]);
+  });
+
+  it("should never read an admin's image or PDF (an assistant turn takes none), leaving the user's theirs", async () => {
+    stored['file-ui'] = { data: Buffer.from([1]), mimeType: 'image/png', owner: 'u' };
+    const admin = (id: string, name: string, type: string): MessageRecord => ({
+      ...fileMessage(id, name, type),
+      sender: 'admin',
+      metadata: { file: { name, size: 2048, mime_type: type }, admin_name: 'Ada' },
+    });
+    const history = [
+      fileMessage('ui', 'mine.png', 'image/png'),
+      ...Array.from({ length: MAX_IMAGES }, (_, index) => admin(`ai${index}`, `a${index}.png`, 'image/png')),
+      admin('ap', 'a.pdf', 'application/pdf'),
+    ];
+    const turns = await service.withFileContext(history, 'u', {
+      vision: true,
+      documents: true,
+      sessionId: 's1',
+    });
+    expect(reads).toEqual(['file-ui']);
+    expect(turns[0].images).toHaveLength(1);
+    expect(turns[1].content).toBe(
+      '[The admin Ada, a human colleague assisting this chat, sent the user the image "a0.png" ' +
+        '(image/png, 2 KiB); you cannot see it here.]',
+    );
+    expect(turns.at(-1)?.content).toBe(
+      '[The admin Ada, a human colleague assisting this chat, sent the user the file "a.pdf" ' +
+        '(application/pdf, 2 KiB).]',
+    );
+    expect(turns.slice(1).every((turn) => turn.images === undefined && turn.documents === undefined)).toBe(
+      true,
+    );
   });
 
   it('should leave other messages untouched', async () => {

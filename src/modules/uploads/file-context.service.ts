@@ -44,10 +44,13 @@ export interface FileContextOptions {
   vision?: boolean;
   // the model reads PDFs (`documents` in its settings): attach them instead of naming them
   documents?: boolean;
+  // the session the history is of: a file its assisting admin sent there is read as that admin's
+  // while the session shows it (FilesService.readSentPrefix); without it such a file is only named
+  sessionId?: string;
 }
 
-// A history record as context: a file upload becomes a user turn, with the images and PDFs the
-// model sees.
+// A history record as context: a file upload becomes a typed message of its sender, with the images
+// and PDFs the model sees.
 export type ContextRecord = MessageRecord & { images?: LlmImage[]; documents?: LlmDocument[] };
 
 // How a file upload reaches the model; part of the turn's id, which keys the token-count cache, so
@@ -70,7 +73,9 @@ interface Turn {
 // Turns `file_upload` messages into context the model can use: text documents by their text (a
 // bounded excerpt), images as images for vision models, PDFs as PDFs for models with `documents`,
 // other files (and images and PDFs for other models) by a note naming them, each with the caption.
-// Returned as user turns, so the reply flow treats them like typed messages.
+// Returned as typed messages of their sender, so the reply flow treats them like typed messages: the
+// user's as user turns, an assisting admin's as the admin's text is, an assistant turn
+// (reply-context.ts), worded as the admin's (docs/protocol.md, "Takeover handoff").
 @Injectable()
 export class FileContextService {
   private readonly logger = new Logger('uploads');
@@ -84,9 +89,12 @@ export class FileContextService {
     options: FileContextOptions = {},
   ): Promise<ContextRecord[]> {
     const withText = newest(history, (type) => isTextType(type), MAX_TEXT_FILES);
-    const withImage = options.vision ? newest(history, isImageType, MAX_IMAGES) : new Set<string>();
+    // the user's only: an admin's file is an assistant turn, and the vendors take images and PDFs
+    // with user turns alone (openai.provider.ts, anthropic.provider.ts): read, they would be dropped
+    const users = history.filter((message) => message.sender !== 'admin');
+    const withImage = options.vision ? newest(users, isImageType, MAX_IMAGES) : new Set<string>();
     const withDocument = options.documents
-      ? newest(history, (type) => type === PDF, MAX_DOCUMENTS)
+      ? newest(users, (type) => type === PDF, MAX_DOCUMENTS)
       : new Set<string>();
     // read in parallel: up to MAX_IMAGES + MAX_DOCUMENTS storage reads per reply
     const [images, documents] = await Promise.all([
@@ -99,7 +107,7 @@ export class FileContextService {
         result.push(message);
         continue;
       }
-      const turn = await this.contextOf(message, ownerId, {
+      const turn = await this.contextOf(message, ownerId, options.sessionId, {
         text: withText.has(message.id),
         vision: options.vision === true,
         image: images.get(message.id),
@@ -121,6 +129,7 @@ export class FileContextService {
   private async contextOf(
     message: MessageRecord,
     ownerId: string,
+    sessionId: string | undefined,
     include: {
       text: boolean;
       vision: boolean;
@@ -131,23 +140,36 @@ export class FileContextService {
   ): Promise<Turn> {
     const file = metadataOf(message);
     const caption = message.content?.trim();
-    if (!file || !message.file_id) return { content: caption ?? '[The user attached a file.]', form: 'note' };
+    // an assisting admin's file is the admin's message, not the user's (AttachmentsService.record).
+    // Until the takeover audit of session 44 it was put to the model as "The user attached …", and,
+    // read as the user's, as gone (3 of 3 runs)
+    const admin = message.sender === 'admin';
+    const attached = admin ? `${adminOf(message)} sent the user` : 'The user attached';
+    if (!file || !message.file_id) return { content: caption ?? `[${attached} a file.]`, form: 'note' };
     const what = `"${file.name}" (${file.mime_type}, ${formatBytes(file.size)})`;
     const withCaption = (body: string) => (caption ? `${body}\n${caption}` : body);
     const note = (kind: string, form: Form, why: string): Turn => ({
-      content: withCaption(`[The user attached the ${kind} ${what}; ${why}.]`),
+      content: withCaption(`[${attached} the ${kind} ${what}; ${why}.]`),
       form,
     });
-    if (include.text) {
-      const read = await this.textOf(message.file_id, ownerId);
+    // an admin's is read only where it was sent: without the session it is named
+    if (include.text && (!admin || sessionId !== undefined)) {
+      const read = admin
+        ? await this.sentTextOf(message.file_id, ownerId, sessionId as string)
+        : await this.textOf(message.file_id, ownerId);
       if (typeof read === 'string') return note('document', read, whyNot(read, 0));
       const { text } = read;
       const part = text.length >= MAX_TEXT_CHARS ? ' (beginning)' : '';
       return {
-        content: withCaption(`[The user attached the document ${what}. Its text${part}:]\n${text}`),
+        content: withCaption(`[${attached} the document ${what}. Its text${part}:]\n${text}`),
         form: 'text',
       };
     }
+    // an admin's image or PDF is never read (withFileContext): named, the image as one not shown
+    if (admin)
+      return file.mime_type.startsWith('image/')
+        ? note('image', 'note', 'you cannot see it here')
+        : { content: withCaption(`[${attached} the file ${what}.]`), form: 'note' };
     if (include.vision && isImageType(file.mime_type)) {
       const image = include.image;
       if (image === undefined)
@@ -172,14 +194,32 @@ export class FileContextService {
     return { content: withCaption(`[The user attached the file ${what}.]`), form: 'note' };
   }
 
-  private async textOf(fileId: string, ownerId: string): Promise<{ text: string } | Unread> {
+  private textOf(fileId: string, ownerId: string): Promise<{ text: string } | Unread> {
     // keyed by owner too: a cached text is only ever served to whoever could read the file
-    const key = `${ownerId}\n${fileId}`;
+    return this.cachedText(`${ownerId}\n${fileId}`, fileId, (bytes) =>
+      this.files.readPrefix(fileId, ownerId, bytes),
+    );
+  }
+
+  // An assisting admin's text file in the user's session: read as the admin's only while that
+  // session, the user's, shows it (FilesService.readSentPrefix), never any other file of the admin's.
+  private sentTextOf(fileId: string, userId: string, sessionId: string): Promise<{ text: string } | Unread> {
+    // keyed by the session too: its cached text is served only where it was sent
+    return this.cachedText(`${userId}\n${sessionId}\n${fileId}`, fileId, (bytes) =>
+      this.files.readSentPrefix(fileId, { userId, sessionId }, bytes),
+    );
+  }
+
+  private async cachedText(
+    key: string,
+    fileId: string,
+    read: (maxBytes: number) => Promise<{ data: Buffer }>,
+  ): Promise<{ text: string } | Unread> {
     const cached = this.texts.get(key);
     if (cached !== undefined) return { text: cached };
     try {
       // 4 bytes per character at most: enough bytes for MAX_TEXT_CHARS characters
-      const { data } = await this.files.readPrefix(fileId, ownerId, MAX_TEXT_CHARS * 4);
+      const { data } = await read(MAX_TEXT_CHARS * 4);
       const text = data.toString('utf8').slice(0, MAX_TEXT_CHARS);
       if (this.texts.size >= CACHE_ENTRIES) this.texts.delete(this.texts.keys().next().value as string);
       this.texts.set(key, text);
@@ -298,6 +338,16 @@ function newest(history: MessageRecord[], accept: (mimeType: string) => boolean,
       .slice(-limit)
       .map((message) => message.id),
   );
+}
+
+// How an assisting admin's file is put to the model: by the name its message shows (metadata.admin_name,
+// as the user's devices show it), on one line.
+function adminOf(message: MessageRecord): string {
+  const name = message.metadata?.admin_name;
+  const shown = typeof name === 'string' ? name.replace(/\s+/g, ' ').trim().slice(0, 80) : '';
+  return shown
+    ? `The admin ${shown}, a human colleague assisting this chat,`
+    : 'An admin assisting this chat';
 }
 
 function metadataOf(message: MessageRecord): FileMetadata | undefined {

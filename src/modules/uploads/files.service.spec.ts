@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { DomainException } from '../../common/errors/domain.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { KEPT, type Hold } from '../../infra/lock/lock';
@@ -121,5 +122,89 @@ describe(FilesService.name, () => {
     // without `shown` (a session's attach) nothing is asked and nothing taken back
     await service.attachWhile('f3', 'u', 's-1', () => Promise.resolve(undefined));
     expect(released).toEqual(['f1@room:r', 'f2@room:r']);
+  });
+});
+
+// readSentPrefix: what the model of a user's session reads of a file there. The takeover audit of
+// session 44: an assisting admin's file, read as the user's, was put to the model as gone (3 of 3 runs)
+describe(`${FilesService.name} readSentPrefix`, () => {
+  const world = fc.record({
+    // the file is the reader's own upload, else the admin's
+    own: fc.boolean(),
+    // an attachment record of this session names it
+    attached: fc.boolean(),
+    // the session is the reader's, and not deleted
+    usersSession: fc.boolean(),
+    deleted: fc.boolean(),
+  });
+
+  function setting(state: { own: boolean; attached: boolean; usersSession: boolean; deleted: boolean }) {
+    const owner = state.own ? 'u' : 'admin';
+    const file = { id: 'f', owner_id: owner, storage_key: 'k', size: 5, mime_type: 'text/plain' };
+    const attachedAsked: Array<[string, string, string]> = [];
+    const repository = {
+      findOwned: (id: string, ownerId: string) =>
+        Promise.resolve(id === 'f' && ownerId === owner ? file : null),
+      findAnyReady: (id: string) => Promise.resolve(id === 'f' ? file : null),
+      isAttachedTo: (id: string, ownerId: string, scope: string) => {
+        attachedAsked.push([id, ownerId, scope]);
+        return Promise.resolve(state.attached && ownerId === owner && scope === 's');
+      },
+    } as unknown as FilesRepository;
+    const sessions = {
+      getAny: (id: string) =>
+        Promise.resolve(
+          id === 's' ? { id, user_id: state.usersSession ? 'u' : 'other', deleted: state.deleted } : null,
+        ),
+    } as unknown as SessionsService;
+    const storage = {
+      get: () =>
+        Promise.resolve(
+          (async function* () {
+            yield Buffer.from('hello');
+          })(),
+        ),
+    };
+    const service = new FilesService(
+      repository,
+      storage as never,
+      sessions,
+      {} as Settings,
+      {} as FileIntake,
+      {} as WriteLock,
+      { ensureClean: () => Promise.resolve() } as unknown as LateScan,
+    );
+    return { service, attachedAsked };
+  }
+
+  it("should read the user's own file, or the admin's that this session of the user's shows, as its owner's, nothing else", async () => {
+    await fc.assert(
+      fc.asyncProperty(world, async (state) => {
+        const { service } = setting(state);
+        const readable = state.own || (state.attached && state.usersSession && !state.deleted);
+        const read = service.readSentPrefix('f', { userId: 'u', sessionId: 's' }, 3);
+        if (readable) expect((await read).data.toString()).toBe('hel');
+        else await expect(read).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+      }),
+      { numRuns: 64 },
+    );
+  });
+
+  it("should judge the admin's file by its attachment to this session under its owner, never another session", async () => {
+    const { service, attachedAsked } = setting({
+      own: false,
+      attached: true,
+      usersSession: true,
+      deleted: false,
+    });
+    await expect(service.readSentPrefix('f', { userId: 'u', sessionId: 's2' }, 3)).rejects.toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+    });
+    await expect(service.readSentPrefix('missing', { userId: 'u', sessionId: 's' }, 3)).rejects.toMatchObject(
+      {
+        code: ErrorCode.NOT_FOUND,
+      },
+    );
+    expect(attachedAsked).toEqual([['f', 'admin', 's2']]);
   });
 });

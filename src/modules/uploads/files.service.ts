@@ -184,6 +184,37 @@ export class FilesService implements FileStore {
   ): Promise<{ info: StoredFileInfo; data: Buffer }> {
     const file = await this.files.findOwned(fileId, ownerId);
     if (!file) throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    return this.readRecord(file, maxBytes);
+  }
+
+  // `readPrefix` of a file an assisting admin sent into the user's session (a `file_upload` with
+  // sender admin: AttachmentsService.record), for that session's model. The file stays the admin's, so
+  // it is read as its owner's, and only while this session shows it (its attachment record) and the
+  // session is the user's and not deleted: the rule GET /chat/files/:id serves it to that user by
+  // (`mayRead`). The user's own file is read as ever; any other is NOT_FOUND, whoever sent it. Until
+  // the takeover audit of session 44 it was read as the user's: refused, and the model was told the
+  // user had attached it and it was gone while the user still read it (3 of 3 runs;
+  // docs/protocol.md, "Takeover handoff").
+  async readSentPrefix(
+    fileId: string,
+    reader: { userId: string; sessionId: string },
+    maxBytes: number,
+  ): Promise<{ info: StoredFileInfo; data: Buffer }> {
+    const own = await this.files.findOwned(fileId, reader.userId);
+    if (own) return this.readRecord(own, maxBytes);
+    const file = await this.files.findAnyReady(fileId);
+    if (!file || !(await this.files.isAttachedTo(file.id, file.owner_id, reader.sessionId)))
+      throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    const session = await this.sessions.getAny(reader.sessionId);
+    if (!session || session.deleted === true || session.user_id !== reader.userId)
+      throw new DomainException(ErrorCode.NOT_FOUND, 'File not found.');
+    return this.readRecord(file, maxBytes);
+  }
+
+  private async readRecord(
+    file: FileRecord,
+    maxBytes: number,
+  ): Promise<{ info: StoredFileInfo; data: Buffer }> {
     // read by the server, not served, but read all the same (a model's context, a transcription):
     // one stored while scanning was off is scanned first, as a download is (docs/protocol.md,
     // "Uploads and files"); until session 39 its text went to the model before the sweep reached it
