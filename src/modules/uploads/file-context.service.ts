@@ -9,9 +9,8 @@ import {
 } from '../../infra/llm/llm-provider';
 import type { ContextMessage } from '../llm/context-window';
 import type { MessageRecord } from '../sessions/session.types';
-import { isTextType } from './file-rules';
+import { formatBytes, isTextType } from './file-rules';
 import { FilesService } from './files.service';
-import { formatBytes } from './file-intake.service';
 import { countPdfPages } from './pdf-pages';
 
 // How much of a text document the model sees (the context window trims further), for how many of

@@ -14,7 +14,7 @@ import {
 import { SESSION_LOCK } from '../../infra/lock/lock';
 import type { WriteLock } from '../../infra/lock/write.lock';
 import { STORAGE_DRIVER, StorageUnavailable, type StorageDriver } from '../../infra/storage/storage-driver';
-import { displayName, isTextType, looksLikeText, resolveMimeType } from './file-rules';
+import { displayName, formatBytes, isTextType, looksLikeText, resolveMimeType } from './file-rules';
 import { sniffedType } from './sniffed-type';
 import { FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
@@ -275,16 +275,4 @@ export class FileIntake {
     const what = detected ? `Files of type ${detected}` : 'Files of this type';
     return `${what} are not accepted. Allowed: ${this.settings.uploads.allowedTypes.join(', ')}.`;
   }
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} bytes`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number(value.toFixed(1))} ${units[unit]}`;
 }

@@ -176,3 +176,16 @@ export function dispositionFor(mimeType: string): 'inline' | 'attachment' {
 export function isTextType(mimeType: string): boolean {
   return mimeType.startsWith('text/') || mimeType === 'application/json';
 }
+
+// a size as the quota and limit messages show it
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number(value.toFixed(1))} ${units[unit]}`;
+}
