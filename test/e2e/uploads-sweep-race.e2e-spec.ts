@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import { SETTINGS, type Settings } from '../../src/config/settings';
 import { STORAGE_DRIVER, type StorageDriver } from '../../src/infra/storage/storage-driver';
 import { FilesRepository } from '../../src/modules/uploads/files.repository';
@@ -13,7 +14,7 @@ import { RedisServer } from '../helpers/redis-server';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
-import { fileLink, upload } from './uploads.helpers';
+import { BOUNDARY, fileLink, upload, uploadRequest } from './uploads.helpers';
 import { api, createRoom, join as joinRoom, roomsSocket, type RoomFrame } from './rooms.helpers';
 
 // The cleanup sweep and a `file_upload` of the same file at once (docs/protocol.md, "Uploads and
@@ -124,7 +125,8 @@ describe('the upload sweep beside a file_upload of the file it sweeps (e2e)', ()
 // to a message, which it acks; the frozen one resumed and deleted the file under the acked message
 // (docs/protocol.md, "Uploads and files": "A file is never both attached and deleted"). The sweep's
 // path (a minute at the least UPLOAD_UNATTACHED_TTL) is covered in uploads-cleanup.spec.ts.
-describe('a file deleted by an instance frozen under its file lock (e2e, built server)', () => {
+describe('a file deleted, or uploaded, by a frozen instance (e2e, built server)', () => {
+  const QUOTA = 200_000;
   let redis: RedisServer;
   let relay: HoldingRelay;
   let dir: string;
@@ -140,7 +142,13 @@ describe('a file deleted by an instance frozen under its file lock (e2e, built s
     dir = mkdtempSync(join(tmpdir(), 'uploads-frozen-delete-'));
     const uri = mongoUri();
     relay = await HoldingRelay.start(process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27099');
-    const common = testEnv({ REDIS_URL: redis.url, UPLOAD_DIR: dir, MONGODB_URI: uri });
+    // the quota is for the paused upload's test (two 150 000-byte files: one fits)
+    const common = testEnv({
+      REDIS_URL: redis.url,
+      UPLOAD_DIR: dir,
+      MONGODB_URI: uri,
+      UPLOAD_QUOTA_BYTES: String(QUOTA),
+    });
     // A reaches the store through the relay, which pins where it froze
     [a, b] = await Promise.all([
       startAppProcess({ ...common, MONGODB_URI: uri.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${relay.port}`) }),
@@ -203,4 +211,62 @@ describe('a file deleted by an instance frozen under its file lock (e2e, built s
     const forBob = await fileLink(urlOf(b!), userToken(bob), fileId);
     expect(forBob.status).toBe(404);
   }, 30_000);
+
+  // Found by the uploads black-box audit in session 44 (3 of 3 runs). A pending upload's room in its
+  // owner's quota counts only while its record was touched within 12.5 s (FilesRepository.usedBytes).
+  // A froze (SIGSTOP 14 s) mid-upload: its room lapsed, the user's next upload on B was given it
+  // (201), and once A resumed its upload was kept too (it was checked only against the room it
+  // reserved at the start): 300 000 bytes kept of a 200 000-byte quota.
+  it('should never keep more of a user’s files than the quota when an instance pauses mid-upload', async () => {
+    const FILE = 150_000;
+    const token = userToken(uniqueUser());
+    const head = Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n` +
+        'Content-Type: text/plain\r\n\r\n',
+    );
+    const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
+    // a text upload written in two steps: `first` bytes now, the rest on `finish()`
+    const twoStepUpload = (port: number, first: number) => {
+      const request = uploadRequest(port, token, head.length + FILE + tail.length);
+      const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        request.on('response', (message: IncomingMessage) => {
+          let body = '';
+          message.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          message.on('end', () => resolve({ status: message.statusCode ?? 0, body }));
+        });
+        request.on('error', reject);
+      });
+      request.write(head);
+      request.write(Buffer.alloc(first, 0x61));
+      const finish = () => {
+        request.write(Buffer.alloc(FILE - first, 0x62));
+        request.write(tail);
+        request.end();
+      };
+      return { response, finish };
+    };
+    const wholeUpload = (port: number) => {
+      const whole = twoStepUpload(port, 100);
+      whole.finish();
+      return whole.response;
+    };
+    // the first upload, on A, reserves all the quota; while it streams nothing else fits (control)
+    const first = twoStepUpload(a!.port, 16_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await wholeUpload(b!.port)).status).toBe(413);
+    // A freezes past the reservation's life, its upload open; the user sends another file on B
+    a!.child.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 14_000));
+    const second = await wholeUpload(b!.port);
+    a!.child.kill('SIGCONT');
+    first.finish();
+    const answers = [await first.response, second];
+    // at most one of the two fits; the one refused is refused as past the quota, with what is left
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(1);
+    for (const refused of answers.filter((answer) => answer.status !== 201)) {
+      const { error } = JSON.parse(refused.body) as { error?: { code: string; message: string } };
+      expect([refused.status, error?.code]).toEqual([413, 'QUOTA_EXCEEDED']);
+      expect(error?.message).toMatch(/^Your upload storage is full: .+ left of 195\.3 KiB\.$/);
+    }
+  }, 40_000);
 });

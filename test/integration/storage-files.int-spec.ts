@@ -238,6 +238,8 @@ describe('files repository against FerretDB', () => {
     // touched by its upload's heartbeat: its room counts again
     await files.touchPending(id, new Date());
     expect(await files.usedBytes(owner)).toBe(5100);
+    // an upload checked again at its end counts the others only
+    expect(await files.usedBytes(owner, new Date(), id)).toBe(100);
   });
 
   // the files audit of session 44: a delete whose holder was paused past the lock's key resumed and

@@ -16,10 +16,11 @@ import type { WriteLock } from '../../infra/lock/write.lock';
 import { STORAGE_DRIVER, StorageUnavailable, type StorageDriver } from '../../infra/storage/storage-driver';
 import { displayName, formatBytes, isTextType, looksLikeText, resolveMimeType } from './file-rules';
 import { sniffedType } from './sniffed-type';
-import { FilesRepository } from './files.repository';
+import { FilesRepository, PENDING_HEARTBEAT_MS, RESERVATION_LIFE_MS } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
 import { keepPendingAlive, recordGone, streamOut } from './upload-pipeline';
 import { openSource } from './upload-source';
+import { ReservationWatch } from './reservation-watch';
 import { MALWARE_SCANNER } from './malware-scanner';
 
 export { MALWARE_SCANNER };
@@ -100,11 +101,13 @@ export class FileIntake {
     // The file's room in the quota is taken before its bytes come, under the owner's lock (on every
     // instance): uploads at once each saw the same room left and together overshot the quota
     // (README, "Uploads"). The room is what is left now, at most the file's limit.
+    let watch!: ReservationWatch;
     const room = await this.lock.run(`uploads:${ownerId}`, async () => {
       const left = await this.limitFor(ownerId);
       const bytes = Math.min(left.bytes, limit.bytes);
       if (bytes <= 0 || (input.size ?? 0) > bytes)
         throw this.tooLarge(left.bytes <= limit.bytes ? left : limit);
+      watch = new ReservationWatch(RESERVATION_LIFE_MS);
       await this.files.createPending({
         id,
         ownerId,
@@ -115,11 +118,11 @@ export class FileIntake {
         source: input.source,
         attached: input.sessionId !== null,
         reserved: input.size ?? bytes,
-        now: new Date(),
+        now: new Date(watch.reservedAt.wall),
       });
       return { bytes: input.size ?? bytes };
     });
-    const alive = keepPendingAlive(this.files, id, this.logger, ownerId);
+    const alive = keepPendingAlive(this.files, id, this.logger, ownerId, watch);
     try {
       const verdict = await streamOut({
         body: source.body(isTextType(mimeType)),
@@ -144,12 +147,7 @@ export class FileIntake {
         throw new DomainException(ErrorCode.FILE_REJECTED, 'The file was rejected: it contains malware.');
       }
       if (source.bytes > room.bytes) throw new LimitCrossed(room.bytes);
-      // the cleanup may have swept the record meanwhile: a 201 then named a file that 404s forever,
-      // whose bytes stayed in storage outside every quota
-      if (!(await this.files.markReady(id, { size: source.bytes, scanned: this.scanner !== null }))) {
-        this.logger.warn({ event: 'upload_record_gone', user_id: ownerId, file_id: id }, 'upload dropped');
-        throw recordGone();
-      }
+      await this.markReady(id, ownerId, source.bytes, watch);
     } catch (error) {
       if (error instanceof StorageUnavailable) await this.discardLater(id, key, ownerId);
       else await this.discard(id, key);
@@ -169,6 +167,40 @@ export class FileIntake {
       'file stored',
     );
     return { file_id: id, file_url: fileUrl(id), name, size: source.bytes, mime_type: mimeType };
+  }
+
+  // The file becomes readable, in its owner's quota. Its room there counted while its record was
+  // touched within RESERVATION_LIFE_MS: when the watch saw a beat come later than that (the instance
+  // paused: SIGSTOP, a long GC), or the last one is nearly that old, another upload of the owner may
+  // have been given the room meanwhile, so the file is checked again, under the owner's lock, against
+  // what the other files keep now, and refused QUOTA_EXCEEDED if it no longer fits (the caller
+  // discards it). Until the uploads audit of session 44 only the room reserved at the start was
+  // checked: an upload on an instance paused 14 s was kept beside the 150 000-byte file the other
+  // instance took its room for, 300 000 bytes of a 200 000-byte quota (3 of 3 runs)
+  // (docs/protocol.md, "Uploads and files").
+  private async markReady(id: string, ownerId: string, size: number, watch: ReservationWatch): Promise<void> {
+    const ready = () => this.files.markReady(id, { size, scanned: this.scanner !== null });
+    // one beat spared for the check itself: the room must still count when the record turns ready
+    const kept = !watch.mayHaveLapsed(PENDING_HEARTBEAT_MS)
+      ? await ready()
+      : await this.lock.run(`uploads:${ownerId}`, async () => {
+          const left =
+            this.settings.uploads.quotaBytes - (await this.files.usedBytes(ownerId, new Date(), id));
+          if (size > left) {
+            this.logger.warn(
+              { event: 'upload_reservation_lapsed', user_id: ownerId, file_id: id, size, left },
+              'upload refused: its room in the quota was given to another meanwhile',
+            );
+            throw this.tooLarge({ bytes: Math.max(0, left), byQuota: true });
+          }
+          return ready();
+        });
+    // the cleanup may have swept the record meanwhile: a 201 then named a file that 404s forever,
+    // whose bytes stayed in storage outside every quota
+    if (!kept) {
+      this.logger.warn({ event: 'upload_record_gone', user_id: ownerId, file_id: id }, 'upload dropped');
+      throw recordGone();
+    }
   }
 
   // Fail closed: without a working scanner nothing is accepted. Asked before any byte is taken: a

@@ -23,7 +23,7 @@ export const PENDING_HEARTBEAT_MS = 5_000;
 // ...so the room it reserved in its owner's quota counts while it was touched within two beats and a
 // half (one late beat spared): an upload whose instance crashed gives the room back then, its record
 // left for the cleanup (usedBytes).
-const RESERVATION_LIFE_MS = 2.5 * PENDING_HEARTBEAT_MS;
+export const RESERVATION_LIFE_MS = 2.5 * PENDING_HEARTBEAT_MS;
 
 // The lock a file's attaching and deleting take (SESSION_LOCK, on every instance): a file is never
 // both attached to a message and deleted (docs/protocol.md, "Uploads and files").
@@ -208,12 +208,14 @@ export class FilesRepository implements OnModuleInit {
   // an upload whose instance was SIGKILLed mid-stream counted until the cleanup took its record (up
   // to an hour): a 69-byte photo on the other instance was refused "Your upload storage is full: 0
   // bytes left" (3 of 3 runs).
-  async usedBytes(ownerId: string, now = new Date()): Promise<number> {
+  // `except`: a file not counted (an upload checked again at its end against the others).
+  async usedBytes(ownerId: string, now = new Date(), except?: string): Promise<number> {
     const touchedSince = new Date(now.getTime() - RESERVATION_LIFE_MS);
     const [row] = await this.files.aggregate<{ total: number }>([
       {
         $match: {
           owner_id: ownerId,
+          ...(except === undefined ? {} : { _id: { $ne: except } }),
           $or: [{ status: { $ne: 'pending' } }, { status: 'pending', alive_at: { $gte: touchedSince } }],
         },
       },

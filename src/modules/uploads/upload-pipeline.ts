@@ -5,6 +5,7 @@ import type { ClamdScanner, ScanVerdict } from '../../infra/scanner/clamd.scanne
 import type { StorageDriver } from '../../infra/storage/storage-driver';
 import { PENDING_HEARTBEAT_MS, type FilesRepository } from './files.repository';
 import { LimitCrossed } from './multipart-reader';
+import type { ReservationWatch } from './reservation-watch';
 import { fanout } from './stream-fanout';
 
 // The upload's pending record is gone (the cleanup swept it): what was stored is discarded.
@@ -17,17 +18,22 @@ export function recordGone(): DomainException {
 
 // While an upload's bytes come its pending record says so, however long it takes: the cleanup
 // sweeps only pending records nobody touched for a while (a crash). A record found gone meanwhile
-// aborts `gone`, which stops the upload (docs/protocol.md, "Uploads and files").
+// aborts `gone`, which stops the upload. Each touch the store confirms goes to `watch`, which tells
+// the upload's end whether its room in the quota may have lapsed on the way (a beat late past the
+// reservation's life: the instance paused) (docs/protocol.md, "Uploads and files").
 export function keepPendingAlive(
   files: FilesRepository,
   id: string,
   logger: Logger,
   ownerId: string,
+  watch: ReservationWatch,
 ): { gone: AbortSignal; stop: () => void } {
   const gone = new AbortController();
   const timer = setInterval(() => {
-    files.touchPending(id, new Date()).then(
+    const sent = watch.now();
+    files.touchPending(id, new Date(sent.wall)).then(
       (alive) => {
+        if (alive) watch.confirm(sent);
         if (alive || gone.signal.aborted) return;
         logger.warn({ event: 'upload_record_gone', user_id: ownerId, file_id: id }, 'upload dropped');
         gone.abort(recordGone());
