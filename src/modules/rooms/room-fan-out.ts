@@ -86,7 +86,7 @@ export class RoomFanOut {
     // message it does not hold, and would then show the message as it was stored, without the
     // reaction, the edit or the delete (docs/protocol.md, "Guarantees")
     if (isChangeFrame(frame)) {
-      const sequence = this.sequences.get(roomId);
+      const sequence = this.sequences.get(roomId) ?? this.startSequence(roomId);
       const held = sequence?.prefix.heldAt(frame.seq);
       if (held) {
         (held.after ??= []).push(frame);
@@ -112,6 +112,25 @@ export class RoomFanOut {
     }
     for (const held of prefix.add(frame.seq, { frame, exceptId })) this.release(roomId, held, sequence);
     this.watch(roomId, sequence);
+  }
+
+  // A change came before any stored message of the room went out here since its sockets joined (a
+  // quiet room): the room's order starts where its sockets stand (the lowest of their points: every
+  // message up to it is had by all of them), so a change of a message above it waits for the message
+  // (`early`, then the gap read) as in a room that had one. None when no socket here stands anywhere
+  // yet (every join still replaying: their frames wait until ready). Until the pause audit of session
+  // 44 such a change went out at once, ahead of its message still on its way from a paused instance,
+  // and every member here showed the message as before the change (3 of 3 runs for each of delete,
+  // edit and react).
+  private startSequence(roomId: string): RoomSequence | undefined {
+    let point: number | undefined;
+    for (const subscription of this.rooms.get(roomId)?.values() ?? [])
+      if (!subscription.pending && (point === undefined || subscription.point < point))
+        point = subscription.point;
+    if (point === undefined) return undefined;
+    const sequence: RoomSequence = { prefix: new SeqPrefix(point) };
+    this.sequences.set(roomId, sequence);
+    return sequence;
   }
 
   // Something waits (a seq above a missing one, a change of a message not had yet): the room reads

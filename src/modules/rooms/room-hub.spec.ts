@@ -289,6 +289,60 @@ describe(RoomHub.name, () => {
     reads.mockRestore();
   });
 
+  // A quiet room: no message of it went out here since its sockets joined, so the instance has no
+  // order of the room yet. A change of a message above where its sockets stand (the message's
+  // instance paused before fanning it out) waits for it all the same: the pause audit of session 44.
+  it('should hold a change of a message above where the sockets stand in a room with no message fanned out here yet', async () => {
+    jest.useFakeTimers();
+    const [one, two] = pair();
+    const watchers = [connection(), connection()];
+    for (const [index, watcher] of watchers.entries()) {
+      two.subscribe(watcher.connection, 'r13');
+      two.ready(watcher.connection, 'r13', 3 + index);
+    }
+    stored.push({
+      id: 'm5',
+      room_id: 'r13',
+      seq: 5,
+      sender_id: 'x',
+      kind: 'text',
+      content: 'from the store',
+      created_at: new Date(0),
+      edited_at: null,
+      deleted_at: null,
+    });
+    const remove: RoomServerFrame = {
+      type: 'delete',
+      room_id: 'r13',
+      message_id: 'm5',
+      seq: 5,
+      user_id: 'x',
+      timestamp: new Date(0).toISOString(),
+    };
+    // a change of a message every socket here has goes straight out
+    const older = { ...remove, message_id: 'm3', seq: 3 };
+    two.toRoom('r13', older);
+    for (const watcher of watchers) expect(watcher.sent()).toEqual([older]);
+    two.toRoom('r13', remove);
+    for (const watcher of watchers) expect(watcher.sent()).toEqual([older]);
+    // (the socket at 3 reads seq 4, absent here, itself: SeqOrder's wait)
+    await jest.advanceTimersByTimeAsync(ROOM_GAP_MS + 250);
+    for (const watcher of watchers) {
+      const sent = watcher.sent();
+      expect(
+        sent.map((frame) => `${frame.type}:${String((frame as { message_id?: string }).message_id)}`),
+      ).toEqual(['delete:m3', 'chat:m5', 'delete:m5']);
+    }
+    // the message's own `chat`, once its instance resumes: had already
+    one.toRoom('r13', message(5, 'r13'));
+    for (const watcher of watchers) expect(watcher.sent()).toHaveLength(3);
+    // a change of a message the store never got (its insert failed): out after the read, not held
+    const never = { ...remove, message_id: 'm9', seq: 9 };
+    two.toRoom('r13', never);
+    await jest.advanceTimersByTimeAsync(ROOM_GAP_MS);
+    for (const watcher of watchers) expect(watcher.sent().slice(3)).toEqual([never]);
+  });
+
   it('should order a room once for all its sockets and read a missing seq once per room', async () => {
     jest.useFakeTimers();
     const [one, two] = pair();
