@@ -99,3 +99,13 @@ export function updateOf(collection: string, text: string): (message: Buffer) =>
     return at >= 0 && message.indexOf(name, at) === at + 12 && message.includes(value);
   };
 }
+
+// an `insert` command on `collection`
+export function insertOf(collection: string): (message: Buffer) => boolean {
+  const head = Buffer.concat([Buffer.from([0x02]), Buffer.from('insert\0')]);
+  const name = Buffer.from(`${collection}\0`);
+  return (message) => {
+    const at = message.indexOf(head);
+    return at >= 0 && message.indexOf(name, at) === at + 12;
+  };
+}

@@ -39,18 +39,19 @@ export class RoomMessageRecorder {
   // client_id gets the stored copy's ack, and the copy is sent again), then sent to every other
   // member's socket on every instance.
   // `beforeFanOut` runs once the message is stored, before any member hears of it (an @ai reply
-  // frees its room there, so a member who asks the instant the reply arrives is not refused).
+  // frees its room there, so a member who asks the instant the reply arrives is not refused; a send
+  // checks its writer again there after a pause): what it throws is the answer, nothing is sent.
   async record(
     room: RoomRecord,
     input: NewRoomMessage,
     origin?: Connection,
-    beforeFanOut?: () => Promise<void>,
+    beforeFanOut?: (message: RoomMessageRecord, duplicate: boolean) => Promise<void>,
     beforeAttempt?: (attempt: number) => Promise<void>,
   ): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
       this.messages.append(input, room.last_seq, new Date(), beforeAttempt),
     );
-    if (beforeFanOut) await beforeFanOut();
+    if (beforeFanOut) await beforeFanOut(message, duplicate);
     const ack: RoomAckFrame = {
       type: 'ack',
       user_id: message.sender_id,
