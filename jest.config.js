@@ -5,11 +5,11 @@ const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, modu
 module.exports = {
   rootDir: '.',
   testTimeout: 30000,
-  // three suites at once on two cores: most e2e time is waiting (servers starting, leases and graces
+  // four suites at once on two cores: most e2e time is waiting (servers starting, leases and graces
   // running out, faults held). Jest's default there (one worker) ran them end to end: 865 s of Jest
-  // alone against 491 s with two; with today's 316 suites, 783 s with two and 644–716 s with three
-  // (quiet fresh clones)
-  maxWorkers: 3,
+  // alone against 491 s with two; with 316 suites, 783 s with two and 644–716 s with three; with
+  // session 44's 366 suites, 847–909 s of Jest with three and 673 s with four (quiet fresh clones)
+  maxWorkers: 4,
   // a worker past this after a suite is replaced by a fresh one: each suite's app and modules are
   // left for the collector, but what stays reachable (timers, listeners, the coverage counters) grew
   // each worker to 2.2-2.7 GB by the end of session 41's CI run, and every full collection marks it
