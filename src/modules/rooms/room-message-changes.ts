@@ -128,28 +128,6 @@ export class RoomMessageChanges {
     if (message.file_id !== undefined) await this.discardFile(roomId, message.file_id);
   }
 
-  // A message refused once stored (its writer blocked, kicked or muted while its insert was on its
-  // way: RoomMessagesService.send) is taken back before anyone was sent it: deleted as its writer's
-  // delete is, with its number in the change log, and no frame. Its file goes with it (the upload's
-  // attachWhile sees no message showing it).
-  async takeBack(message: RoomMessageRecord): Promise<void> {
-    const numbers = changeNumbers(this.changes, message.room_id, message.id, message.created_at);
-    await numbers.settle(
-      (take) =>
-        this.lock.run(roomMessageKey(message.id), () =>
-          this.messages.softDelete(
-            message.room_id,
-            message.id,
-            message.sender_id,
-            undefined,
-            new Date(),
-            take,
-          ),
-        ),
-      (done) => done === 'deleted',
-    );
-  }
-
   // A deleted message's file goes with it, as with retention (docs/protocol.md, "Rooms, direct
   // messages, moderation"): bytes and record, so no member reads it any more (its link: 404), unless
   // another message of the room still carries it; one also attached elsewhere (an AI session, another

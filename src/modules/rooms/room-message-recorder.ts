@@ -39,19 +39,18 @@ export class RoomMessageRecorder {
   // client_id gets the stored copy's ack, and the copy is sent again), then sent to every other
   // member's socket on every instance.
   // `beforeFanOut` runs once the message is stored, before any member hears of it (an @ai reply
-  // frees its room there, so a member who asks the instant the reply arrives is not refused; a send
-  // checks its writer again there after a pause): what it throws is the answer, nothing is sent.
+  // frees its room there, so a member who asks the instant the reply arrives is not refused).
   async record(
     room: RoomRecord,
     input: NewRoomMessage,
     origin?: Connection,
-    beforeFanOut?: (message: RoomMessageRecord, duplicate: boolean) => Promise<void>,
+    beforeFanOut?: () => Promise<void>,
     beforeAttempt?: (attempt: number) => Promise<void>,
   ): Promise<Recorded> {
     const { message, duplicate } = await this.appends.run(room.id, () =>
       this.messages.append(input, room.last_seq, new Date(), beforeAttempt),
     );
-    if (beforeFanOut) await beforeFanOut(message, duplicate);
+    if (beforeFanOut) await beforeFanOut();
     const ack: RoomAckFrame = {
       type: 'ack',
       user_id: message.sender_id,

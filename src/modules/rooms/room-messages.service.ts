@@ -137,23 +137,7 @@ export class RoomMessagesService implements OnModuleInit {
             : undefined,
         },
         origin,
-        // Stored: checked again when the last check is older than RECHECK_AFTER_MS by now (the
-        // process paused with the insert on its way, or the store answered slowly), before the ack
-        // and the fan-out. A kick, ban, mute or block answered meanwhile stands: the message is taken
-        // back, unsent, and refused (NOT_A_MEMBER, MUTED, BLOCKED). Until the pause audit of session
-        // 44 a blocked user's direct message checked on an instance that then paused reached the
-        // store ~300 ms after the block's 200 and went live to the blocker once it resumed (4 of 4
-        // rounds). The store away for the check: the message goes out as checked before.
-        async (message, duplicate) => {
-          if (duplicate || performance.now() - checkedAt < RECHECK_AFTER_MS) return;
-          try {
-            await checkAgain();
-          } catch (error) {
-            if (!(error instanceof DomainException)) return;
-            await this.messageChanges.takeBack(message);
-            throw error;
-          }
-        },
+        undefined,
         // the membership again before an insert attempt when the message waited for its turn (the
         // room's appends here go one at a time) or lost its seq to another message (a kick's notice,
         // maybe): a kick, ban or mute written meanwhile stands, and the message is refused rather than
