@@ -1,8 +1,6 @@
 import type { RunningApp } from '../helpers/app';
-import { mongoUri, testEnv } from '../helpers/env';
-import { HoldingRelay, insertOf } from '../helpers/holding-relay';
-import { startAppProcess, stopInstances, type AppProcess } from '../helpers/process';
-import { RedisServer } from '../helpers/redis-server';
+import { type HoldingRelay, insertOf, startRelayedPair, type RelayedPair } from '../helpers/holding-relay';
+import type { AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import type { TestClient } from '../helpers/ws-client';
 import { api, createRoom, join as joinRoom, roomsSocket, waitUntil, type RoomFrame } from './rooms.helpers';
@@ -47,7 +45,7 @@ function viewOf(frames: RoomFrame[], roomId: string, messageId: string): Shown |
 // then froze": the insert is held, A is stopped (SIGSTOP), the insert is let through (the store holds
 // the message, its answer waits in A's socket), B acts, then A resumes (SIGCONT).
 describe('rooms: an instance paused between a message insert and its fan-out (e2e, built server)', () => {
-  let redis: RedisServer;
+  let pair: RelayedPair | undefined;
   let relay: HoldingRelay;
   let a: AppProcess | undefined;
   let b: AppProcess | undefined;
@@ -59,25 +57,12 @@ describe('rooms: an instance paused between a message insert and its fan-out (e2
     }) as RunningApp;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    const uri = mongoUri();
-    relay = await HoldingRelay.start(process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27099');
-    const common = testEnv({
-      REDIS_URL: redis.url,
-      MONGODB_URI: uri,
-      ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
-    });
-    [a, b] = await Promise.all([
-      startAppProcess({ ...common, MONGODB_URI: uri.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${relay.port}`) }),
-      startAppProcess(common),
-    ]);
+    pair = await startRelayedPair({ ROOM_RATE_LIMIT_MESSAGES_PER_SECOND: '1000' });
+    ({ relay, a, b } = pair);
   }, 90_000);
   afterAll(async () => {
-    a?.child.kill('SIGCONT');
     await Promise.all(open.map((client) => client.close()));
-    await relay?.close();
-    await stopInstances([a, b]);
-    await redis?.kill();
+    await pair?.close();
   }, 60_000);
 
   const socket = async (instance: AppProcess, token: string) => {

@@ -7,10 +7,8 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../src/infra/storage/stor
 import { FilesRepository } from '../../src/modules/uploads/files.repository';
 import { UploadsCleanup } from '../../src/modules/uploads/uploads-cleanup';
 import { getJson, startApp, type RunningApp, type SessionBody } from '../helpers/app';
-import { mongoUri, testEnv } from '../helpers/env';
-import { HoldingRelay, updateOf } from '../helpers/holding-relay';
-import { startAppProcess, stopInstances, type AppProcess } from '../helpers/process';
-import { RedisServer } from '../helpers/redis-server';
+import { type HoldingRelay, startRelayedPair, type RelayedPair, updateOf } from '../helpers/holding-relay';
+import type { AppProcess } from '../helpers/process';
 import { uniqueUser, userToken } from '../helpers/tokens';
 import { TestClient, type Frame } from '../helpers/ws-client';
 import { PNG } from './uploads.fixtures';
@@ -127,7 +125,7 @@ describe('the upload sweep beside a file_upload of the file it sweeps (e2e)', ()
 // path (a minute at the least UPLOAD_UNATTACHED_TTL) is covered in uploads-cleanup.spec.ts.
 describe('a file deleted, or uploaded, by a frozen instance (e2e, built server)', () => {
   const QUOTA = 200_000;
-  let redis: RedisServer;
+  let pair: RelayedPair | undefined;
   let relay: HoldingRelay;
   let dir: string;
   let a: AppProcess | undefined;
@@ -138,29 +136,14 @@ describe('a file deleted, or uploaded, by a frozen instance (e2e, built server)'
     ({ httpUrl: urlOf(instance), wsUrl: `ws://127.0.0.1:${instance.port}/chat/ws` }) as RunningApp;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
     dir = mkdtempSync(join(tmpdir(), 'uploads-frozen-delete-'));
-    const uri = mongoUri();
-    relay = await HoldingRelay.start(process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27099');
     // the quota is for the paused upload's test (two 150 000-byte files: one fits)
-    const common = testEnv({
-      REDIS_URL: redis.url,
-      UPLOAD_DIR: dir,
-      MONGODB_URI: uri,
-      UPLOAD_QUOTA_BYTES: String(QUOTA),
-    });
-    // A reaches the store through the relay, which pins where it froze
-    [a, b] = await Promise.all([
-      startAppProcess({ ...common, MONGODB_URI: uri.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${relay.port}`) }),
-      startAppProcess(common),
-    ]);
+    pair = await startRelayedPair({ UPLOAD_DIR: dir, UPLOAD_QUOTA_BYTES: String(QUOTA) });
+    ({ relay, a, b } = pair);
   }, 60_000);
   afterAll(async () => {
-    a?.child.kill('SIGCONT');
     await Promise.all(open.map((client) => client.close()));
-    await relay?.close();
-    await stopInstances([a, b]);
-    await redis?.kill();
+    await pair?.close();
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

@@ -1,4 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { mongoUri, testEnv } from './env';
+import { startAppProcess, stopInstances, type AppProcess } from './process';
+import { RedisServer } from './redis-server';
 
 // A MongoDB wire relay between one instance and the store that holds, on its connection, the first
 // command from the instance whose bytes match an armed trigger (and every later command on that
@@ -108,4 +111,35 @@ export function insertOf(collection: string): (message: Buffer) => boolean {
     const at = message.indexOf(head);
     return at >= 0 && message.indexOf(name, at) === at + 12;
   };
+}
+
+// Two built instances on a Redis of their own and the test store, A reaching the store through a
+// HoldingRelay (`env` added to both); `close` lets A run again and stops all of it.
+export async function startRelayedPair(env: Record<string, string> = {}): Promise<RelayedPair> {
+  const redis = await RedisServer.start();
+  const uri = mongoUri();
+  const relay = await HoldingRelay.start(process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27099');
+  const common = testEnv({ REDIS_URL: redis.url, MONGODB_URI: uri, ...env });
+  const [a, b] = await Promise.all([
+    startAppProcess({ ...common, MONGODB_URI: uri.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${relay.port}`) }),
+    startAppProcess(common),
+  ]);
+  return {
+    relay,
+    a,
+    b,
+    close: async () => {
+      a.child.kill('SIGCONT');
+      await relay.close();
+      await stopInstances([a, b]);
+      await redis.kill();
+    },
+  };
+}
+
+export interface RelayedPair {
+  relay: HoldingRelay;
+  a: AppProcess;
+  b: AppProcess;
+  close(): Promise<void>;
 }
