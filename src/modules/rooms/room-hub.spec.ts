@@ -30,6 +30,21 @@ function connection(userId = 'user-1'): { connection: Connection; sent: () => Ro
 }
 
 const stored: RoomMessageRecord[] = [];
+// a message of `roomId` the store holds (the gap reads find it there)
+function storedMessage(id: string, roomId: string, seq: number, content: string): RoomMessageRecord {
+  const at = new Date(0);
+  return {
+    id,
+    room_id: roomId,
+    seq,
+    sender_id: 'x',
+    kind: 'text',
+    content,
+    created_at: at,
+    edited_at: null,
+    deleted_at: null,
+  };
+}
 const repository = {
   noteStored: () => undefined,
   after: (roomId: string, seq: number) =>
@@ -169,17 +184,7 @@ describe(RoomHub.name, () => {
     two.toRoom('r1', message(1));
     expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2]);
     // seq 3 never arrives on the bus: read from the store after the gap wait
-    stored.push({
-      id: 'm3',
-      room_id: 'r1',
-      seq: 3,
-      sender_id: 'x',
-      kind: 'text',
-      content: 'from the store',
-      created_at: new Date(0),
-      edited_at: null,
-      deleted_at: null,
-    });
+    stored.push(storedMessage('m3', 'r1', 3, 'from the store'));
     one.toRoom('r1', message(4));
     await jest.advanceTimersByTimeAsync(300);
     expect(watcher.sent().map((frame) => frame.type === 'chat' && frame.seq)).toEqual([1, 2, 3, 4]);
@@ -244,17 +249,7 @@ describe(RoomHub.name, () => {
     two.subscribe(watcher.connection, 'r12');
     two.ready(watcher.connection, 'r12', 0);
     two.toRoom('r12', message(1, 'r12'));
-    stored.push({
-      id: 'm2',
-      room_id: 'r12',
-      seq: 2,
-      sender_id: 'x',
-      kind: 'text',
-      content: 'from the store',
-      created_at: new Date(0),
-      edited_at: null,
-      deleted_at: null,
-    });
+    stored.push(storedMessage('m2', 'r12', 2, 'from the store'));
     const react = reaction('r12');
     one.toRoom('r12', react);
     const edit: RoomServerFrame = {
@@ -300,17 +295,7 @@ describe(RoomHub.name, () => {
       two.subscribe(watcher.connection, 'r13');
       two.ready(watcher.connection, 'r13', 3 + index);
     }
-    stored.push({
-      id: 'm5',
-      room_id: 'r13',
-      seq: 5,
-      sender_id: 'x',
-      kind: 'text',
-      content: 'from the store',
-      created_at: new Date(0),
-      edited_at: null,
-      deleted_at: null,
-    });
+    stored.push(storedMessage('m5', 'r13', 5, 'from the store'));
     const remove: RoomServerFrame = {
       type: 'delete',
       room_id: 'r13',
@@ -363,17 +348,7 @@ describe(RoomHub.name, () => {
     for (const watcher of watchers) expect(seqs(watcher)).toEqual([1, 2, 3]);
     expect(seqs(sender)).toEqual([1, 2]);
     const reads = jest.spyOn(repository, 'after');
-    stored.push({
-      id: 'm4',
-      room_id: 'r7',
-      seq: 4,
-      sender_id: 'x',
-      kind: 'text',
-      content: 'from the store',
-      created_at: new Date(0),
-      edited_at: null,
-      deleted_at: null,
-    });
+    stored.push(storedMessage('m4', 'r7', 4, 'from the store'));
     one.toRoom('r7', message(5, 'r7'));
     await jest.advanceTimersByTimeAsync(ROOM_GAP_MS - 1);
     expect(seqs(watchers[0])).toEqual([1, 2, 3]);
@@ -502,17 +477,7 @@ describe(RoomHub.name, () => {
     const watcher = connection();
     hub.subscribe(watcher.connection, 'r9');
     hub.ready(watcher.connection, 'r9', 0);
-    stored.push({
-      id: 'm9',
-      room_id: 'r9',
-      seq: 1,
-      sender_id: 'x',
-      kind: 'text',
-      content: 'sent while the bus was away',
-      created_at: new Date(0),
-      edited_at: null,
-      deleted_at: null,
-    });
+    stored.push(storedMessage('m9', 'r9', 1, 'sent while the bus was away'));
     resync();
     await new Promise((resolve) => setImmediate(resolve));
     expect(watcher.sent()).toMatchObject([
