@@ -144,9 +144,15 @@ describe('chat client (browser)', () => {
       await page.locator('.msg.ai:not(.streaming)').waitFor();
       await input.fill('clicked twice, slowly');
       const box = (await page.getByRole('button', { name: 'Send' }).boundingBox())!;
-      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-      await page.waitForTimeout(250);
-      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      // both clicks at the place Send was, 250 ms apart as the page counts it: timed from the test, each
+      // click's round trip to a loaded browser added to the gap, past the guard's 400 ms (a CI with
+      // four suites at once, 1 of 6 runs), and the second click fell on Stop
+      const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+      await page.evaluate(`new Promise((resolve) => {
+        const click = () => document.elementFromPoint(${x}, ${y})?.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+        click();
+        setTimeout(() => (click(), resolve()), 250);
+      })`);
       await page.locator('.msg.ai:not(.streaming)').nth(1).waitFor();
       expect({
         recording: await page.getByRole('button', { name: 'Discard' }).count(),
